@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Configures (once) and builds Meridian with Ninja into build/. Extra args are ninja targets.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD_DIR=${MERIDIAN_BUILD_DIR:-build}
+if [ ! -f "$BUILD_DIR/build.ninja" ]; then
+  cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=${MERIDIAN_BUILD_TYPE:-RelWithDebInfo}
+fi
+# Two cores, and gRPC/cpprestsdk translation units take >1 GiB each: -j2 is the sweet spot.
+cmake --build "$BUILD_DIR" -j "${MERIDIAN_JOBS:-2}" -- "$@"

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets with clang into build-fuzz/ and runs each for SECONDS
+# (default 20) from its seed corpus. Any crash fails the run and leaves the input in
+# build-fuzz/crashes/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SECONDS_EACH=${1:-20}
+if [ ! -f build-fuzz/build.ninja ]; then
+  CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DMERIDIAN_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+fi
+cmake --build build-fuzz -j "${MERIDIAN_JOBS:-2}"
+mkdir -p build-fuzz/crashes
+status=0
+for fuzzer in build-fuzz/bin/fuzz_*; do
+  name=$(basename "$fuzzer")
+  corpus=test/fuzz/corpus/${name#fuzz_}
+  work=build-fuzz/corpus/$name
+  mkdir -p "$work"
+  [ -d "$corpus" ] && cp -n "$corpus"/* "$work"/ 2>/dev/null || true
+  echo "fuzz: $name for ${SECONDS_EACH}s"
+  if ! "$fuzzer" -max_total_time="$SECONDS_EACH" -print_final_stats=1 \
+      -artifact_prefix=build-fuzz/crashes/"$name"- "$work" > "build-fuzz/$name.log" 2>&1; then
+    echo "fuzz: $name FAILED; tail of build-fuzz/$name.log:"; tail -40 "build-fuzz/$name.log"
+    status=1
+  else
+    grep -E 'stat::number_of_executed_runs' "build-fuzz/$name.log" || true
+  fi
+done
+exit $status

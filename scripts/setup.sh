@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Meridian needs to build, test and run its demo.
+# Idempotent: installs only what is missing, and runs `apt-get update` at most once.
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  g++ cmake ninja-build ccache pkg-config git
+  # libraries (see README "Fixed choices")
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libcpprest-dev libyaml-cpp-dev libboost-dev libboost-system-dev libspdlog-dev libfmt-dev
+  nlohmann-json3-dev libcli11-dev libsqlite3-dev libssl-dev
+  # tests and benches
+  libgtest-dev libgmock-dev libbenchmark-dev clang libfuzzer-14-dev
+  bind9-dnsutils dnsperf nsd sqlite3 curl python3 procps
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
