@@ -39,3 +39,13 @@ function(meridian_test name)
     set_tests_properties(${name} PROPERTIES LABELS "${ARG_LABELS}")
   endif()
 endfunction()
+
+# meridian_fuzzer(NAME SOURCES ... DEPS ...): a libFuzzer target (fuzz build only), run by
+# scripts/fuzz.sh for a bounded time with the seed corpus in test/fuzz/corpus/<NAME minus fuzz_>.
+function(meridian_fuzzer name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;DEPS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_DEPS})
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  meridian_warnings(${name})
+endfunction()
