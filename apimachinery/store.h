@@ -1,0 +1,136 @@
+// Store: the storage interface under every Kubernetes-style API server in Meridian
+// (federation-apiserver on SQLite or etcd, each simulated member cluster in membersim in memory).
+//
+// The model is etcd v3's, so an etcd backend can follow without changing callers:
+//   - one monotonically increasing revision per store ("resourceVersion"), bumped by every
+//     write; each object remembers the revision of its last write;
+//   - writes are compare-and-swap on that revision;
+//   - watches replay history from a revision and then stream live events, in revision order;
+//     history older than what the store keeps answers kOutOfRange (HTTP 410 Gone, "Expired").
+//
+// Objects are Kubernetes-style JSON documents. The store owns exactly one field of them:
+// `metadata.resourceVersion`, which it sets (as a decimal string) on every object it returns.
+// Everything else (uid, creationTimestamp, generation, validation) is the API layer's job.
+//
+// Thread-safety: every method may be called from any thread concurrently. Watch callbacks run
+// on a thread owned by the store, one event at a time per watch, in revision order; a callback
+// must not block for long and must not call Cancel() on its own watch from inside the callback.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apimachinery/labels.h"
+#include "common/status.h"
+
+namespace meridian::apimachinery {
+
+// A stored collection: API group ("" for core) and resource (lower-case plural), e.g.
+// {"federation.meridian.io", "federatedworkloads"}, {"apps", "deployments"}, {"", "secrets"}.
+// Versions are not part of the key: one storage version per resource.
+struct ResourceType {
+  std::string group;
+  std::string resource;
+
+  std::string ToString() const { return group.empty() ? resource : resource + "." + group; }
+  friend bool operator==(const ResourceType&, const ResourceType&) = default;
+  friend auto operator<=>(const ResourceType&, const ResourceType&) = default;
+};
+
+// Names one object. `ns` is empty for cluster-scoped resources.
+struct ObjectKey {
+  ResourceType type;
+  std::string ns;
+  std::string name;
+
+  std::string ToString() const {
+    return type.ToString() + " " + (ns.empty() ? name : ns + "/" + name);
+  }
+  friend bool operator==(const ObjectKey&, const ObjectKey&) = default;
+};
+
+struct ListOptions {
+  std::string ns;           // empty: all namespaces (or the cluster scope)
+  LabelSelector selector;   // empty: everything
+  int64_t limit = 0;        // 0: no limit; else at most this many items per page
+  std::string continue_token;  // from a previous page's ListResult::continue_token
+};
+
+struct ListResult {
+  std::vector<nlohmann::json> items;  // ordered by (namespace, name)
+  int64_t resource_version = 0;       // the store revision the list reflects
+  std::string continue_token;         // empty when this is the last page
+  int64_t remaining_item_count = -1;  // items after this page if known, else -1
+};
+
+enum class WatchEventType { kAdded, kModified, kDeleted };
+const char* WatchEventTypeName(WatchEventType t);  // "ADDED", "MODIFIED", "DELETED"
+
+struct WatchEvent {
+  WatchEventType type;
+  ObjectKey key;
+  // The object after the write; for kDeleted, the last state with resourceVersion set to the
+  // deletion's revision (as Kubernetes does). Shared so fan-out to many watchers copies nothing.
+  std::shared_ptr<const nlohmann::json> object;
+  int64_t resource_version = 0;
+};
+
+using WatchCallback = std::function<void(const WatchEvent&)>;
+
+// A live watch; destroying it (or calling Cancel) stops delivery. After Cancel returns, the
+// callback is not running and will not be called again.
+class Watch {
+ public:
+  virtual ~Watch() = default;
+  virtual void Cancel() = 0;
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // The object, or kNotFound.
+  virtual StatusOr<nlohmann::json> Get(const ObjectKey& key) = 0;
+
+  // Objects of `type` matching `options`, with the revision they reflect. A malformed or
+  // expired continue token is kInvalidArgument / kOutOfRange.
+  virtual StatusOr<ListResult> List(const ResourceType& type, const ListOptions& options) = 0;
+
+  // Stores a new object; kAlreadyExists if the key is taken. Returns it as stored.
+  // Durable backends return only after the write is durable.
+  virtual StatusOr<nlohmann::json> Create(const ObjectKey& key, nlohmann::json object) = 0;
+
+  // Replaces an object. `expected_resource_version` 0 means unconditional; otherwise the write
+  // happens only if the stored revision equals it, else kAborted (HTTP 409 Conflict).
+  // kNotFound if absent. Returns the object as stored.
+  virtual StatusOr<nlohmann::json> Update(const ObjectKey& key, nlohmann::json object,
+                                          int64_t expected_resource_version) = 0;
+
+  // Removes an object (compare-and-swap as for Update). Returns its last state with the
+  // deletion's revision as resourceVersion.
+  virtual StatusOr<nlohmann::json> Delete(const ObjectKey& key,
+                                          int64_t expected_resource_version) = 0;
+
+  // Streams events for `type` (restricted to namespace `ns` when non-empty) with revision
+  // > `from_resource_version`. 0 means "from now". kOutOfRange when the history needed was
+  // already compacted. The selector filters events by the object's labels.
+  virtual StatusOr<std::unique_ptr<Watch>> WatchFrom(const ResourceType& type,
+                                                     const std::string& ns,
+                                                     const LabelSelector& selector,
+                                                     int64_t from_resource_version,
+                                                     WatchCallback callback) = 0;
+
+  // The store's current revision (the revision of the newest write).
+  virtual int64_t CurrentResourceVersion() = 0;
+};
+
+// Reads metadata.resourceVersion as an integer: 0 when absent or empty, kInvalidArgument when
+// not a decimal number (Kubernetes treats resourceVersion as opaque, but ours are decimal).
+StatusOr<int64_t> ResourceVersionOf(const nlohmann::json& object);
+
+}  // namespace meridian::apimachinery
