@@ -1,0 +1,526 @@
+#include "apimachinery/sqlite_store.h"
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <list>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace meridian::apimachinery {
+namespace {
+
+using nlohmann::json;
+
+// RAII for one prepared statement.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) : db_(db) {
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+  }
+  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  bool ok() const { return stmt_ != nullptr; }
+  Stmt& Bind(int i, const std::string& s) {
+    sqlite3_bind_text(stmt_, i, s.data(), static_cast<int>(s.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Stmt& Bind(int i, int64_t v) {
+    sqlite3_bind_int64(stmt_, i, v);
+    return *this;
+  }
+  int Step() { return sqlite3_step(stmt_); }
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  std::string Text(int col) {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p), sqlite3_column_bytes(stmt_, col))
+             : std::string();
+  }
+  std::string Error() const { return sqlite3_errmsg(db_); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+Status Exec(sqlite3* db, const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : "unknown error";
+    sqlite3_free(err);
+    return InternalError(std::string("sqlite: ") + msg + " in: " + sql);
+  }
+  return Status::Ok();
+}
+
+StatusOr<sqlite3*> OpenConnection(const std::string& path, bool read_only) {
+  sqlite3* db = nullptr;
+  int flags = read_only ? SQLITE_OPEN_READONLY : (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  flags |= SQLITE_OPEN_NOMUTEX;  // each connection is used by one thread at a time (we lock)
+  if (sqlite3_open_v2(path.c_str(), &db, flags, nullptr) != SQLITE_OK) {
+    std::string msg = db ? sqlite3_errmsg(db) : "out of memory";
+    sqlite3_close(db);
+    return UnavailableError("opening " + path + ": " + msg);
+  }
+  sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+void SetResourceVersion(json& object, int64_t rv) {
+  if (!object.is_object()) object = json::object();
+  json& meta = object["metadata"];
+  if (!meta.is_object()) meta = json::object();
+  meta["resourceVersion"] = std::to_string(rv);
+}
+
+// Continue tokens are "<namespace>\x1f<name>" of the last item returned, hex-encoded so they
+// are URL-safe and opaque.
+std::string EncodeContinue(const std::string& ns, const std::string& name) {
+  static const char* kHex = "0123456789abcdef";
+  std::string raw = ns + '\x1f' + name, out;
+  for (unsigned char c : raw) {
+    out += kHex[c >> 4];
+    out += kHex[c & 15];
+  }
+  return out;
+}
+
+bool DecodeContinue(const std::string& token, std::string* ns, std::string* name) {
+  if (token.size() % 2) return false;
+  std::string raw;
+  for (size_t i = 0; i < token.size(); i += 2) {
+    auto nib = [](char c) -> int {
+      if (c >= '0' && c <= '9') return c - '0';
+      if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+      return -1;
+    };
+    int hi = nib(token[i]), lo = nib(token[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    raw += static_cast<char>(hi * 16 + lo);
+  }
+  size_t sep = raw.find('\x1f');
+  if (sep == std::string::npos) return false;
+  *ns = raw.substr(0, sep);
+  *name = raw.substr(sep + 1);
+  return true;
+}
+
+class SqliteStore;
+
+// One registered watch. Delivery state is guarded by the store's dispatch mutex.
+struct WatchState {
+  ResourceType type;
+  std::string ns;
+  LabelSelector selector;
+  WatchCallback callback;
+  std::deque<WatchEvent> pending;
+  bool cancelled = false;
+  bool delivering = false;
+};
+
+class SqliteWatch final : public Watch {
+ public:
+  SqliteWatch(SqliteStore* store, std::shared_ptr<WatchState> state)
+      : store_(store), state_(std::move(state)) {}
+  ~SqliteWatch() override { Cancel(); }
+  void Cancel() override;
+
+ private:
+  SqliteStore* store_;
+  std::shared_ptr<WatchState> state_;
+};
+
+class SqliteStore final : public Store {
+ public:
+  SqliteStore(SqliteStoreOptions options, sqlite3* writer, std::vector<sqlite3*> readers,
+              int64_t revision, int64_t oldest_kept)
+      : options_(std::move(options)),
+        writer_(writer),
+        revision_(revision),
+        oldest_kept_(oldest_kept),
+        readers_(std::move(readers)) {
+    dispatcher_ = std::thread([this] { DispatchLoop(); });
+  }
+
+  ~SqliteStore() override {
+    {
+      std::lock_guard lock(dispatch_mu_);
+      stopping_ = true;
+    }
+    dispatch_cv_.notify_all();
+    dispatcher_.join();
+    for (sqlite3* r : readers_) sqlite3_close(r);
+    sqlite3_close(writer_);
+  }
+
+  StatusOr<json> Get(const ObjectKey& key) override {
+    ReadConnection conn(this);
+    Stmt s(conn.db, "SELECT data FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
+    if (!s.ok()) return InternalError("sqlite: " + std::string(sqlite3_errmsg(conn.db)));
+    s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
+    int rc = s.Step();
+    if (rc == SQLITE_ROW) return ParseStored(s.Text(0), key);
+    if (rc == SQLITE_DONE) return NotFoundError(key.ToString() + " not found");
+    return InternalError("sqlite get: " + s.Error());
+  }
+
+  StatusOr<ListResult> List(const ResourceType& type, const ListOptions& options) override {
+    std::string after_ns, after_name;
+    bool paged = !options.continue_token.empty();
+    if (paged && !DecodeContinue(options.continue_token, &after_ns, &after_name)) {
+      return InvalidArgumentError("continue: malformed continue token");
+    }
+    ReadConnection conn(this);
+    // One read transaction so the revision and the rows are the same snapshot.
+    MERIDIAN_RETURN_IF_ERROR(Exec(conn.db, "BEGIN"));
+    struct EndTxn {
+      sqlite3* db;
+      ~EndTxn() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
+    } end{conn.db};
+
+    ListResult result;
+    {
+      Stmt rev(conn.db, "SELECT value FROM meta WHERE key='revision'");
+      result.resource_version = rev.Step() == SQLITE_ROW ? rev.Int(0) : 0;
+    }
+    std::string sql =
+        "SELECT ns, name, data FROM objects WHERE grp=?1 AND res=?2"
+        " AND (?3 = '' OR ns = ?3)"
+        " AND (?4 = 0 OR ns > ?5 OR (ns = ?5 AND name > ?6))"
+        " ORDER BY ns, name";
+    Stmt s(conn.db, sql.c_str());
+    if (!s.ok()) return InternalError("sqlite list: " + std::string(sqlite3_errmsg(conn.db)));
+    s.Bind(1, type.group).Bind(2, type.resource).Bind(3, options.ns).Bind(4, int64_t{paged});
+    s.Bind(5, after_ns).Bind(6, after_name);
+    int64_t matched_after_page = 0;
+    std::string last_ns, last_name;
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      bool full = options.limit > 0 && static_cast<int64_t>(result.items.size()) >= options.limit;
+      if (full && options.selector.Empty()) {
+        ++matched_after_page;
+        continue;  // counting only; no need to parse
+      }
+      std::string ns = s.Text(0), name = s.Text(1);
+      StatusOr<json> obj = ParseStored(s.Text(2), ObjectKey{type, ns, name});
+      if (!obj.ok()) return obj.status();
+      if (!options.selector.Empty() && !options.selector.Matches(LabelsOf(*obj))) continue;
+      if (full) {
+        ++matched_after_page;
+        continue;
+      }
+      last_ns = std::move(ns);
+      last_name = std::move(name);
+      result.items.push_back(std::move(obj).value());
+    }
+    if (rc != SQLITE_DONE) return InternalError("sqlite list: " + s.Error());
+    if (matched_after_page > 0) {
+      result.continue_token = EncodeContinue(last_ns, last_name);
+      result.remaining_item_count = matched_after_page;
+    }
+    return result;
+  }
+
+  StatusOr<json> Create(const ObjectKey& key, json object) override {
+    std::lock_guard lock(write_mu_);
+    {
+      Stmt s(writer_, "SELECT 1 FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
+      s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
+      if (s.Step() == SQLITE_ROW) return AlreadyExistsError(key.ToString() + " already exists");
+    }
+    return WriteLocked(key, std::move(object), WatchEventType::kAdded);
+  }
+
+  StatusOr<json> Update(const ObjectKey& key, json object, int64_t expected) override {
+    std::lock_guard lock(write_mu_);
+    MERIDIAN_RETURN_IF_ERROR(CheckRevisionLocked(key, expected));
+    return WriteLocked(key, std::move(object), WatchEventType::kModified);
+  }
+
+  StatusOr<json> Delete(const ObjectKey& key, int64_t expected) override {
+    std::lock_guard lock(write_mu_);
+    MERIDIAN_RETURN_IF_ERROR(CheckRevisionLocked(key, expected));
+    Stmt s(writer_, "SELECT data FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
+    s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
+    if (s.Step() != SQLITE_ROW) return NotFoundError(key.ToString() + " not found");
+    MERIDIAN_ASSIGN_OR_RETURN(json last, ParseStored(s.Text(0), key));
+    return WriteLocked(key, std::move(last), WatchEventType::kDeleted);
+  }
+
+  StatusOr<std::unique_ptr<Watch>> WatchFrom(const ResourceType& type, const std::string& ns,
+                                             const LabelSelector& selector, int64_t from,
+                                             WatchCallback callback) override {
+    auto state = std::make_shared<WatchState>();
+    state->type = type;
+    state->ns = ns;
+    state->selector = selector;
+    state->callback = std::move(callback);
+    // Holding the write lock while replaying history and registering means no write can
+    // fall between the replayed history and the live stream.
+    std::lock_guard lock(write_mu_);
+    std::vector<WatchEvent> history;
+    if (from > 0 && from < revision_) {
+      if (from < oldest_kept_ - 1) {
+        return OutOfRangeError("too old resource version: " + std::to_string(from) + " (" +
+                               std::to_string(oldest_kept_ - 1) + ")");
+      }
+      Stmt s(writer_,
+             "SELECT rev, type, ns, name, data FROM events WHERE rev > ?1 AND grp=?2 AND res=?3"
+             " AND (?4 = '' OR ns = ?4) ORDER BY rev");
+      s.Bind(1, from).Bind(2, type.group).Bind(3, type.resource).Bind(4, ns);
+      int rc;
+      while ((rc = s.Step()) == SQLITE_ROW) {
+        ObjectKey key{type, s.Text(2), s.Text(3)};
+        MERIDIAN_ASSIGN_OR_RETURN(json obj, ParseStored(s.Text(4), key));
+        SetResourceVersion(obj, s.Int(0));
+        history.push_back(WatchEvent{static_cast<WatchEventType>(s.Int(1)), key,
+                                     std::make_shared<const json>(std::move(obj)), s.Int(0)});
+      }
+      if (rc != SQLITE_DONE) return InternalError("sqlite watch history: " + s.Error());
+    }
+    {
+      std::lock_guard dlock(dispatch_mu_);
+      for (WatchEvent& e : history) {
+        if (Matches(*state, e)) state->pending.push_back(std::move(e));
+      }
+      watches_.push_back(state);
+    }
+    dispatch_cv_.notify_all();
+    return std::unique_ptr<Watch>(std::make_unique<SqliteWatch>(this, state));
+  }
+
+  int64_t CurrentResourceVersion() override {
+    std::lock_guard lock(write_mu_);
+    return revision_;
+  }
+
+  void CancelWatch(const std::shared_ptr<WatchState>& state) {
+    std::unique_lock lock(dispatch_mu_);
+    state->cancelled = true;
+    state->pending.clear();
+    if (std::this_thread::get_id() != dispatcher_.get_id()) {
+      dispatch_cv_.wait(lock, [&] { return !state->delivering; });
+    }
+    watches_.remove(state);
+  }
+
+ private:
+  // A read connection borrowed from the pool for the scope of one call.
+  struct ReadConnection {
+    explicit ReadConnection(SqliteStore* s) : store(s) {
+      std::unique_lock lock(s->pool_mu_);
+      s->pool_cv_.wait(lock, [&] { return !s->readers_.empty(); });
+      db = s->readers_.back();
+      s->readers_.pop_back();
+    }
+    ~ReadConnection() {
+      {
+        std::lock_guard lock(store->pool_mu_);
+        store->readers_.push_back(db);
+      }
+      store->pool_cv_.notify_one();
+    }
+    SqliteStore* store;
+    sqlite3* db;
+  };
+
+  static StatusOr<json> ParseStored(const std::string& text, const ObjectKey& key) {
+    json obj = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (obj.is_discarded()) return Status(StatusCode::kDataLoss, "corrupt object " + key.ToString());
+    return obj;
+  }
+
+  static bool Matches(const WatchState& w, const WatchEvent& e) {
+    if (w.type != e.key.type) return false;
+    if (!w.ns.empty() && w.ns != e.key.ns) return false;
+    return w.selector.Empty() || w.selector.Matches(LabelsOf(*e.object));
+  }
+
+  Status CheckRevisionLocked(const ObjectKey& key, int64_t expected) {
+    Stmt s(writer_, "SELECT rev FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
+    s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
+    if (s.Step() != SQLITE_ROW) return NotFoundError(key.ToString() + " not found");
+    if (expected != 0 && s.Int(0) != expected) {
+      return AbortedError(key.ToString() + ": resourceVersion " + std::to_string(expected) +
+                          " does not match the stored " + std::to_string(s.Int(0)));
+    }
+    return Status::Ok();
+  }
+
+  // Applies one write in one durable transaction, then queues its watch event.
+  StatusOr<json> WriteLocked(const ObjectKey& key, json object, WatchEventType type) {
+    int64_t rev = revision_ + 1;
+    SetResourceVersion(object, rev);
+    std::string data = object.dump();
+    MERIDIAN_RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE"));
+    Status st = [&]() -> Status {
+      if (type == WatchEventType::kDeleted) {
+        Stmt del(writer_, "DELETE FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
+        del.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
+        if (del.Step() != SQLITE_DONE) return InternalError("sqlite delete: " + del.Error());
+      } else {
+        Stmt put(writer_,
+                 "INSERT OR REPLACE INTO objects(grp, res, ns, name, rev, data)"
+                 " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
+        put.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
+        put.Bind(5, rev).Bind(6, data);
+        if (put.Step() != SQLITE_DONE) return InternalError("sqlite put: " + put.Error());
+      }
+      Stmt ev(writer_,
+              "INSERT INTO events(rev, type, grp, res, ns, name, data) VALUES(?1,?2,?3,?4,?5,?6,?7)");
+      ev.Bind(1, rev).Bind(2, static_cast<int64_t>(type)).Bind(3, key.type.group);
+      ev.Bind(4, key.type.resource).Bind(5, key.ns).Bind(6, key.name).Bind(7, data);
+      if (ev.Step() != SQLITE_DONE) return InternalError("sqlite event: " + ev.Error());
+      Stmt meta(writer_, "UPDATE meta SET value=?1 WHERE key='revision'");
+      meta.Bind(1, rev);
+      if (meta.Step() != SQLITE_DONE) return InternalError("sqlite meta: " + meta.Error());
+      // Trim the revision log in small steps so no single write pays for a big delete.
+      if (rev - oldest_kept_ + 1 > options_.history_events) {
+        int64_t new_oldest = rev - options_.history_events + 1;
+        Stmt trim(writer_, "DELETE FROM events WHERE rev < ?1");
+        trim.Bind(1, new_oldest);
+        if (trim.Step() != SQLITE_DONE) return InternalError("sqlite trim: " + trim.Error());
+        Stmt oldest(writer_, "UPDATE meta SET value=?1 WHERE key='oldest'");
+        oldest.Bind(1, new_oldest);
+        if (oldest.Step() != SQLITE_DONE) return InternalError("sqlite meta: " + oldest.Error());
+      }
+      return Exec(writer_, "COMMIT");
+    }();
+    if (!st.ok()) {
+      sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return st;
+    }
+    revision_ = rev;
+    if (rev - oldest_kept_ + 1 > options_.history_events) {
+      oldest_kept_ = rev - options_.history_events + 1;
+    }
+    WatchEvent event{type, key, std::make_shared<const json>(object), rev};
+    {
+      std::lock_guard dlock(dispatch_mu_);
+      for (const auto& w : watches_) {
+        if (!w->cancelled && Matches(*w, event)) w->pending.push_back(event);
+      }
+    }
+    dispatch_cv_.notify_all();
+    return object;
+  }
+
+  void DispatchLoop() {
+    std::unique_lock lock(dispatch_mu_);
+    while (true) {
+      std::shared_ptr<WatchState> ready;
+      for (const auto& w : watches_) {
+        if (!w->cancelled && !w->pending.empty()) {
+          ready = w;
+          break;
+        }
+      }
+      if (!ready) {
+        if (stopping_) return;
+        dispatch_cv_.wait(lock);
+        continue;
+      }
+      // Deliver this watch's backlog without holding the lock during callbacks.
+      ready->delivering = true;
+      while (!ready->cancelled && !ready->pending.empty()) {
+        WatchEvent e = std::move(ready->pending.front());
+        ready->pending.pop_front();
+        lock.unlock();
+        ready->callback(e);
+        lock.lock();
+      }
+      ready->delivering = false;
+      dispatch_cv_.notify_all();
+      // Move the served watch to the back so one busy watch cannot starve the others.
+      watches_.remove(ready);
+      if (!ready->cancelled) watches_.push_back(ready);
+    }
+  }
+
+  const SqliteStoreOptions options_;
+
+  std::mutex write_mu_;  // guards writer_, revision_, oldest_kept_
+  sqlite3* writer_;
+  int64_t revision_;
+  int64_t oldest_kept_;
+
+  std::mutex pool_mu_;  // guards readers_
+  std::condition_variable pool_cv_;
+  std::vector<sqlite3*> readers_;
+
+  std::mutex dispatch_mu_;  // guards watches_, every WatchState's delivery fields, stopping_
+  std::condition_variable dispatch_cv_;
+  std::list<std::shared_ptr<WatchState>> watches_;
+  bool stopping_ = false;
+  std::thread dispatcher_;
+};
+
+void SqliteWatch::Cancel() {
+  if (state_) {
+    store_->CancelWatch(state_);
+    state_.reset();
+  }
+}
+
+const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema', 1), ('revision', 0), ('oldest', 1);
+CREATE TABLE IF NOT EXISTS objects(
+  grp TEXT NOT NULL, res TEXT NOT NULL, ns TEXT NOT NULL, name TEXT NOT NULL,
+  rev INTEGER NOT NULL, data TEXT NOT NULL,
+  PRIMARY KEY(grp, res, ns, name)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events(
+  rev INTEGER PRIMARY KEY, type INTEGER NOT NULL, grp TEXT NOT NULL, res TEXT NOT NULL,
+  ns TEXT NOT NULL, name TEXT NOT NULL, data TEXT NOT NULL);
+)sql";
+
+}  // namespace
+
+StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {
+  MERIDIAN_ASSIGN_OR_RETURN(sqlite3 * writer, OpenConnection(options.path, false));
+  auto fail = [&](Status st) {
+    sqlite3_close(writer);
+    return st;
+  };
+  // WAL + synchronous=FULL: every COMMIT is on disk before it returns.
+  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
+                             "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=4000"}) {
+    Status st = Exec(writer, pragma);
+    if (!st.ok()) return fail(Status(StatusCode::kDataLoss, st.message() + " (" + options.path + ")"));
+  }
+  Status st = Exec(writer, kSchema);
+  if (!st.ok()) return fail(Status(StatusCode::kDataLoss, st.message()));
+  int64_t revision = 0, oldest = 1, schema = 0;
+  {
+    Stmt s(writer, "SELECT key, value FROM meta");
+    while (s.Step() == SQLITE_ROW) {
+      std::string k = s.Text(0);
+      if (k == "revision") revision = s.Int(1);
+      if (k == "oldest") oldest = s.Int(1);
+      if (k == "schema") schema = s.Int(1);
+    }
+  }
+  if (schema != 1) {
+    return fail(Status(StatusCode::kDataLoss,
+                       options.path + ": unsupported store schema " + std::to_string(schema)));
+  }
+  std::vector<sqlite3*> readers;
+  for (int i = 0; i < std::max(1, options.read_connections); ++i) {
+    StatusOr<sqlite3*> r = OpenConnection(options.path, true);
+    if (!r.ok()) {
+      for (sqlite3* c : readers) sqlite3_close(c);
+      return fail(r.status());
+    }
+    readers.push_back(*r);
+  }
+  return std::unique_ptr<Store>(
+      std::make_unique<SqliteStore>(options, writer, std::move(readers), revision, oldest));
+}
+
+}  // namespace meridian::apimachinery

@@ -1,0 +1,32 @@
+// SqliteStore: the embedded, durable Store backend (the federation-apiserver's default).
+//
+// Layout: one `objects` table keyed by (group, resource, namespace, name) and an `events`
+// table that is the revision log (revision = its INTEGER PRIMARY KEY). Every write is one
+// transaction touching both, in WAL mode with synchronous=FULL, so a write is durable on disk
+// before it is acknowledged, and a crash leaves either the whole write or none of it.
+// Watch history survives restarts because it is read back from `events`; the log is trimmed
+// to the newest `history_events` entries (older resume points answer 410 Gone).
+//
+// Concurrency: writes are serialized on one connection (SQLite has one writer anyway); reads
+// use a small pool of read-only connections and run in parallel with writes (WAL snapshots).
+// Watch callbacks run on one dispatcher thread owned by the store.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "apimachinery/store.h"
+
+namespace meridian::apimachinery {
+
+struct SqliteStoreOptions {
+  std::string path;                // database file; parent directory must exist
+  int64_t history_events = 100000; // revision-log entries kept for watch resume
+  int read_connections = 4;
+};
+
+// Opens (creating if needed) the database. Errors: kUnavailable if the file cannot be opened,
+// kDataLoss if it is not a Meridian store or is corrupt.
+StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options);
+
+}  // namespace meridian::apimachinery

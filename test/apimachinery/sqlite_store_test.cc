@@ -1,0 +1,104 @@
+#include "apimachinery/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "test/apimachinery/store_conformance.h"
+
+namespace meridian::apimachinery {
+namespace {
+
+using nlohmann::json;
+
+std::filesystem::path TestDir() {
+  return std::filesystem::temp_directory_path() /
+         ("meridian-sqlite-test-" + std::to_string(getpid()));
+}
+
+// Removes every database this binary made when the binary exits.
+class TempDirCleanup : public ::testing::Environment {
+ public:
+  void TearDown() override { std::filesystem::remove_all(TestDir()); }
+};
+const auto* const kCleanup = ::testing::AddGlobalTestEnvironment(new TempDirCleanup);
+
+// A fresh database path per store.
+std::string FreshPath() {
+  static int counter = 0;
+  std::filesystem::create_directories(TestDir());
+  return (TestDir() / ("store-" + std::to_string(++counter) + ".db")).string();
+}
+
+std::unique_ptr<Store> MakeSqlite(int64_t history) {
+  SqliteStoreOptions options;
+  options.path = FreshPath();
+  options.history_events = history;
+  return OpenSqliteStore(options).value();
+}
+
+}  // namespace
+namespace testing {
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformanceTest,
+                         ::testing::Values(StoreFactory{"sqlite", MakeSqlite}),
+                         [](const auto& info) { return info.param.name; });
+}  // namespace testing
+namespace {
+
+const ResourceType kWidgets{"example.io", "widgets"};
+
+TEST(SqliteStoreTest, ObjectsRevisionsAndWatchHistorySurviveReopen) {
+  SqliteStoreOptions options;
+  options.path = FreshPath();
+  int64_t after_first = 0, last = 0;
+  {
+    auto store = OpenSqliteStore(options).value();
+    json a = store->Create({kWidgets, "x", "a"}, {{"metadata", {{"name", "a"}}}}).value();
+    after_first = ResourceVersionOf(a).value();
+    ASSERT_TRUE(store->Create({kWidgets, "x", "b"}, {{"metadata", {{"name", "b"}}}}).ok());
+    last = store->CurrentResourceVersion();
+  }
+  auto store = OpenSqliteStore(options).value();
+  EXPECT_EQ(store->CurrentResourceVersion(), last);
+  EXPECT_TRUE(store->Get({kWidgets, "x", "a"}).ok());
+  json c = store->Create({kWidgets, "x", "c"}, {{"metadata", {{"name", "c"}}}}).value();
+  EXPECT_EQ(ResourceVersionOf(c).value(), last + 1) << "revisions continue after a restart";
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> names;
+  auto watch = store->WatchFrom(kWidgets, "", {}, after_first, [&](const WatchEvent& e) {
+    std::lock_guard lock(mu);
+    names.push_back(e.key.name);
+    cv.notify_all();
+  });
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  std::unique_lock lock(mu);
+  cv.wait_for(lock, std::chrono::seconds(10), [&] { return names.size() >= 2; });
+  EXPECT_EQ(names, (std::vector<std::string>{"b", "c"}));
+}
+
+TEST(SqliteStoreTest, NotAStoreFileIsDataLossNotACrash) {
+  std::string path = FreshPath();
+  {
+    FILE* f = fopen(path.c_str(), "w");
+    fputs("this is not a database, just some text that is long enough to look like a header",
+          f);
+    fclose(f);
+  }
+  SqliteStoreOptions options;
+  options.path = path;
+  StatusOr<std::unique_ptr<Store>> store = OpenSqliteStore(options);
+  EXPECT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), StatusCode::kDataLoss) << store.status();
+}
+
+TEST(SqliteStoreTest, UnopenablePathIsUnavailable) {
+  SqliteStoreOptions options;
+  options.path = "/nonexistent-dir-for-meridian/x.db";
+  EXPECT_EQ(OpenSqliteStore(options).status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace meridian::apimachinery
