@@ -1,0 +1,313 @@
+#include "dns/server.h"
+
+#include <algorithm>
+#include <boost/asio.hpp>
+#include <deque>
+#include <thread>
+
+#include "dns/answer.h"
+
+namespace meridian::dns {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using asio::ip::udp;
+using ReusePort = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+namespace {
+
+constexpr size_t kMaxPendingTcpWrites = 64;
+
+IpAddress ToIpAddress(const asio::ip::address& a) {
+  IpAddress ip;
+  if (a.is_v4()) {
+    auto b = a.to_v4().to_bytes();
+    std::copy(b.begin(), b.end(), ip.bytes.begin());
+  } else {
+    auto v6 = a.to_v6();
+    if (v6.is_v4_mapped()) return ToIpAddress(asio::ip::make_address_v4(asio::ip::v4_mapped, v6));
+    ip.v6 = true;
+    auto b = v6.to_bytes();
+    std::copy(b.begin(), b.end(), ip.bytes.begin());
+  }
+  return ip;
+}
+
+size_t UdpLimit(const Message& query) {
+  if (!query.edns) return kClassicUdpSize;
+  return std::clamp<size_t>(query.edns->udp_payload_size, kClassicUdpSize, kAdvertisedUdpSize);
+}
+
+}  // namespace
+
+PacketResult HandlePacket(std::span<const uint8_t> packet, const IpAddress& peer, bool udp,
+                          const Snapshot& snapshot, std::vector<uint8_t>* out, bool slip) {
+  PacketResult result;
+  auto parsed = ParseMessage(packet);
+  Message response;
+  size_t limit = udp ? kClassicUdpSize : kMaxMessageSize;
+  if (!parsed.ok()) {
+    auto header = ParseHeader(packet);
+    if (!header.ok() || header->qr) return result;  // nothing to answer, or never answer a response
+    response = BuildFormErr(*header);
+    result.formerr = true;
+  } else {
+    if (parsed->header.qr) return result;
+    response = BuildResponse(*parsed, peer, snapshot);
+    if (udp) limit = UdpLimit(*parsed);
+  }
+  if (slip) limit = 0;
+  result.truncated = SerializeMessage(response, limit, out);
+  result.send = true;
+  return result;
+}
+
+class Server::Worker {
+ public:
+  Worker(const ServerOptions& options, const RateLimitConfig& rate_limit, const RecordSource& source,
+         const Clock& clock, ServerCounters& counters)
+      : options_(options),
+        counters_(counters),
+        cache_(source),
+        limiter_(rate_limit, clock),
+        udp_(ioc_),
+        acceptor_(ioc_),
+        rx_(kMaxMessageSize) {}
+
+  ~Worker() { Stop(); }
+
+  Status Bind(const asio::ip::address& address, uint16_t port, bool reuse_port) {
+    boost::system::error_code ec;
+    udp::endpoint uep(address, port);
+    udp_.open(uep.protocol(), ec);
+    if (!ec && reuse_port) udp_.set_option(ReusePort(true), ec);
+    if (!ec) udp_.bind(uep, ec);
+    if (!ec) udp_.non_blocking(true, ec);
+    if (ec) return UnavailableError("binding UDP " + address.to_string() + ":" + std::to_string(port) + ": " + ec.message());
+    port = udp_.local_endpoint(ec).port();
+    tcp::endpoint tep(address, port);
+    acceptor_.open(tep.protocol(), ec);
+    if (!ec) acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec && reuse_port) acceptor_.set_option(ReusePort(true), ec);
+    if (!ec) acceptor_.bind(tep, ec);
+    if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return UnavailableError("binding TCP " + address.to_string() + ":" + std::to_string(port) + ": " + ec.message());
+    return Status::Ok();
+  }
+
+  uint16_t port() const {
+    boost::system::error_code ec;
+    return udp_.local_endpoint(ec).port();
+  }
+
+  void Run() {
+    ReceiveUdp();
+    Accept();
+    thread_ = std::thread([this] { ioc_.run(); });
+  }
+
+  void Stop() {
+    ioc_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  class TcpConnection;
+
+  void ReceiveUdp() {
+    udp_.async_receive_from(asio::buffer(rx_), peer_, [this](boost::system::error_code ec, size_t n) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) OnUdpPacket(n);
+      ReceiveUdp();
+    });
+  }
+
+  void OnUdpPacket(size_t n) {
+    counters_.udp_queries.fetch_add(1, std::memory_order_relaxed);
+    IpAddress peer = ToIpAddress(peer_.address());
+    auto action = limiter_.Check(peer);
+    if (action == ResponseRateLimiter::Action::kDrop) {
+      counters_.rate_limited_dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    bool slip = action == ResponseRateLimiter::Action::kSlip;
+    if (slip) counters_.rate_limited_slipped.fetch_add(1, std::memory_order_relaxed);
+    PacketResult r = HandlePacket(std::span<const uint8_t>(rx_.data(), n), peer, /*udp=*/true, cache_.Get(), &tx_, slip);
+    Count(r);
+    if (!r.send) return;
+    boost::system::error_code ec;
+    // Non-blocking: if the socket buffer is full the answer is dropped, as the network would.
+    udp_.send_to(asio::buffer(tx_), peer_, 0, ec);
+  }
+
+  void Count(const PacketResult& r) {
+    if (!r.send) counters_.dropped_malformed.fetch_add(1, std::memory_order_relaxed);
+    if (r.formerr) counters_.formerr.fetch_add(1, std::memory_order_relaxed);
+    if (r.truncated) counters_.truncated.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  void Accept();
+
+  ServerOptions options_;
+  ServerCounters& counters_;
+  // Declared before ioc_ so that they outlive the handlers the io_context destroys.
+  SnapshotCache cache_;
+  ResponseRateLimiter limiter_;
+  size_t tcp_connections_ = 0;
+  std::vector<uint8_t> tx_;
+
+  asio::io_context ioc_{1};
+  udp::socket udp_;
+  tcp::acceptor acceptor_;
+  udp::endpoint peer_;
+  std::vector<uint8_t> rx_;
+  std::thread thread_;
+};
+
+// One TCP client. Lives on its worker's loop; owned by the handlers in flight.
+class Server::Worker::TcpConnection : public std::enable_shared_from_this<TcpConnection> {
+ public:
+  TcpConnection(Worker& worker, tcp::socket socket)
+      : worker_(worker), socket_(std::move(socket)), timer_(worker.ioc_) {
+    boost::system::error_code ec;
+    peer_ = ToIpAddress(socket_.remote_endpoint(ec).address());
+    socket_.set_option(tcp::no_delay(true), ec);
+    ++worker_.tcp_connections_;
+  }
+  ~TcpConnection() { --worker_.tcp_connections_; }
+
+  void Start() {
+    ArmIdleTimer();
+    ReadLength();
+  }
+
+ private:
+  void ArmIdleTimer() {
+    timer_.expires_after(worker_.options_.tcp_idle_timeout);
+    timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
+      if (ec) return;  // re-armed or cancelled
+      if (auto self = weak.lock()) self->Close();
+    });
+  }
+
+  void ReadLength() {
+    asio::async_read(socket_, asio::buffer(length_, 2),
+                     [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                       if (ec) return self->Close();
+                       size_t len = (size_t{self->length_[0]} << 8) | self->length_[1];
+                       if (len == 0) return self->Close();
+                       self->body_.resize(len);
+                       self->ReadBody();
+                     });
+  }
+
+  void ReadBody() {
+    asio::async_read(socket_, asio::buffer(body_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
+      if (ec) return self->Close();
+      self->OnQuery();
+    });
+  }
+
+  void OnQuery() {
+    worker_.counters_.tcp_queries.fetch_add(1, std::memory_order_relaxed);
+    ArmIdleTimer();
+    std::vector<uint8_t> out;
+    PacketResult r = HandlePacket(body_, peer_, /*udp=*/false, worker_.cache_.Get(), &out);
+    worker_.Count(r);
+    if (r.send) {
+      std::vector<uint8_t> frame(out.size() + 2);
+      frame[0] = static_cast<uint8_t>(out.size() >> 8);
+      frame[1] = static_cast<uint8_t>(out.size());
+      std::copy(out.begin(), out.end(), frame.begin() + 2);
+      writes_.push_back(std::move(frame));
+      if (writes_.size() > kMaxPendingTcpWrites) return Close();  // a client that never reads
+      if (writes_.size() == 1) Write();
+    }
+    ReadLength();  // pipelining: the next query is read while answers are written
+  }
+
+  void Write() {
+    asio::async_write(socket_, asio::buffer(writes_.front()),
+                      [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                        if (ec) return self->Close();
+                        self->writes_.pop_front();
+                        if (!self->writes_.empty()) self->Write();
+                      });
+  }
+
+  void Close() {
+    boost::system::error_code ec;
+    socket_.close(ec);
+    timer_.cancel();
+  }
+
+  Worker& worker_;
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  IpAddress peer_;
+  uint8_t length_[2] = {0, 0};
+  std::vector<uint8_t> body_;
+  std::deque<std::vector<uint8_t>> writes_;
+};
+
+void Server::Worker::Accept() {
+  acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted) return;
+    if (!ec) {
+      if (tcp_connections_ >= options_.max_tcp_connections_per_thread) {
+        boost::system::error_code ignored;
+        socket.close(ignored);
+      } else {
+        counters_.tcp_connections.fetch_add(1, std::memory_order_relaxed);
+        std::make_shared<TcpConnection>(*this, std::move(socket))->Start();
+      }
+    }
+    Accept();
+  });
+}
+
+StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, const RecordSource& source,
+                                                const Clock& clock) {
+  if (options.threads < 1 || options.threads > 64) {
+    return InvalidArgumentError("threads must be between 1 and 64, got " + std::to_string(options.threads));
+  }
+  boost::system::error_code ec;
+  asio::ip::address address = asio::ip::make_address(options.address, ec);
+  if (ec) return InvalidArgumentError("listen address \"" + options.address + "\" is not an IP address");
+  // Each thread enforces its share of the per-subnet limit (rounded up).
+  RateLimitConfig per_thread = options.rate_limit;
+  const uint32_t t = static_cast<uint32_t>(options.threads);
+  per_thread.responses_per_second = (per_thread.responses_per_second + t - 1) / t;
+  per_thread.burst = (per_thread.burst + t - 1) / t;
+
+  // With port 0 the UDP port the kernel picks may be taken for TCP: try a few.
+  const int attempts = options.port == 0 ? 20 : 1;
+  Status last;
+  for (int attempt = 0; attempt < attempts; ++attempt) {
+    std::unique_ptr<Server> server(new Server());
+    uint16_t port = options.port;
+    last = Status::Ok();
+    for (int i = 0; i < options.threads && last.ok(); ++i) {
+      auto worker = std::make_unique<Worker>(options, per_thread, source, clock, server->counters_);
+      last = worker->Bind(address, port, options.threads > 1);
+      if (last.ok()) {
+        port = worker->port();
+        server->workers_.push_back(std::move(worker));
+      }
+    }
+    if (!last.ok()) continue;
+    server->port_ = port;
+    for (auto& w : server->workers_) w->Run();
+    return server;
+  }
+  return last;
+}
+
+Server::~Server() { Stop(); }
+
+void Server::Stop() {
+  for (auto& w : workers_) w->Stop();
+  workers_.clear();
+}
+
+}  // namespace meridian::dns
