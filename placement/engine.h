@@ -1,0 +1,165 @@
+// The placement engine: (policy, clusters, topology, current assignment, now) -> replicas
+// per cluster, the unplaced remainder with the constraints that blocked it, and an
+// explanation per cluster. Pure: no I/O, no clock reads, no globals.
+//
+// How a workload is placed (docs/design.md "Placement (the core)"):
+//   1. Filter: clusterSelector, residency (the workload's ∩ every matched ResidencyPolicy),
+//      latency (regions within maxRTTMs of some demand source). Health is not a filter for
+//      the *share*: a failed cluster keeps its share, which then overflows (step 4).
+//   2. Shares: static weights (region or cluster names), demand-derived region weights
+//      (`fromDemand`), or allocatable capacity; weight-0 clusters only take overflow.
+//   3. Apportion the total exactly (largest remainder, water-filled between min and max):
+//      first across weight groups (a named region or cluster), then equally inside a group.
+//   4. Capacity: each cluster keeps min(share, what it can hold now: failed zones cut
+//      capacity, unreachable clusters hold nothing, recovering clusters hold no more than
+//      they have); the rest overflows per `failover.overflow` (nearest by region RTT from
+//      where it failed / the `order` list / not at all) and what finds no room is unplaced.
+//   5. Coverage: move single replicas so that spread.minRegions / minZones and every latency
+//      source are satisfied where possible; report where not.
+//   6. Zone hints: each multi-zone cluster's replicas over its healthy zones.
+// Stability: every rounding choice keeps a replica where the current assignment has it when
+// the constraints allow, then breaks ties by a hash of (workload key, cluster name), never
+// alphabetically; so an unchanged world gives the identical answer and a change moves only
+// what it has to. Infeasible placements are answers (Result::unplaced > 0), not errors.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "placement/policy.h"
+#include "placement/world.h"
+
+namespace meridian::placement {
+
+// Replicas a cluster runs now (from the workload's status).
+struct Assignment {
+  std::string cluster;
+  int32_t replicas = 0;
+  friend bool operator==(const Assignment&, const Assignment&) = default;
+};
+
+// Everything about one workload the engine needs besides the World.
+struct Workload {
+  std::string key;         // "namespace/name": seeds the tie-break hash
+  int32_t replicas = 0;    // the total to place (>= 0)
+  PlacementPolicy policy;
+  std::vector<ResidencyRule> residency_policies;  // matched ResidencyPolicies
+  std::vector<Assignment> current;                // current assignment; unknown names ignored
+};
+
+// The constraints an explanation can name. Used as bits.
+enum Constraint : uint32_t {
+  kSelector = 1u << 0,    // clusterSelector excludes it
+  kResidency = 1u << 1,   // residency (workload or a ResidencyPolicy) excludes it
+  kLatency = 1u << 2,     // no demand source within maxRTTMs / a source is not covered
+  kUnreachable = 1u << 3, // cluster unreachable
+  kZoneFailure = 1u << 4, // failed zones cut its capacity
+  kCapacity = 1u << 5,    // allocatable replicas
+  kMax = 1u << 6,         // distribution.clusters[].max
+  kMin = 1u << 7,         // minimums exceed the total
+  kSpread = 1u << 8,      // spread.minRegions / minZones not met
+  kOverflow = 1u << 9,    // overflow none, or the ordered list ran out
+  kRecovery = 1u << 10,   // recovery hold or pace
+  kNoCluster = 1u << 11,  // no eligible cluster at all
+};
+
+// Where a cluster's weight came from.
+enum class WeightKind : uint8_t {
+  kNone,      // not weighted: takes overflow only
+  kCluster,   // distribution.weights names the cluster
+  kRegion,    // distribution.weights names its region (shared by the region's clusters)
+  kDemand,    // fromDemand: its region's demand
+  kCapacity,  // capacity-proportional
+  kEqual,     // equal shares (capacity unknown, or no weight matched)
+};
+
+// One cluster's line of the answer. Compact on purpose: 100k results stay small.
+struct ClusterPlacement {
+  uint32_t cluster = 0;    // World index
+  int32_t replicas = 0;    // the answer
+  int32_t share = 0;       // what its weight gave it (after min/max), before capacity
+  int32_t limit = 0;       // the cap that bound it, when limited_by != 0
+  int32_t overflow = 0;    // replicas received as overflow from elsewhere
+  int32_t coverage = 0;    // replicas moved in (+) or out (-) for spread/latency
+  int64_t weight = 0;      // its group's weight
+  uint32_t limited_by = 0; // Constraint bits of what capped it (capacity, zones, max, ...)
+  uint16_t group_size = 1; // clusters sharing the group's weight
+  WeightKind weight_kind = WeightKind::kNone;
+  friend bool operator==(const ClusterPlacement&, const ClusterPlacement&) = default;
+};
+
+// Replicas of a multi-zone cluster per healthy zone.
+struct ZoneHint {
+  uint32_t cluster = 0;     // World index
+  uint32_t zone = 0;        // index into World::cluster(cluster).zones
+  int32_t replicas = 0;
+  friend bool operator==(const ZoneHint&, const ZoneHint&) = default;
+};
+
+struct Result {
+  int32_t total = 0;
+  int32_t placed = 0;
+  int32_t unplaced = 0;
+  uint32_t unplaced_because = 0;  // Constraint bits, when unplaced > 0
+  uint32_t unmet = 0;             // kSpread / kLatency bits for coverage not achieved
+  int32_t regions_covered = 0;
+  int32_t zones_covered = 0;
+  int32_t sources_uncovered = 0;
+  int64_t weight_total = 0;
+  // Clusters with replicas, a share, or current replicas; sorted by World index.
+  std::vector<ClusterPlacement> clusters;
+  std::vector<ZoneHint> zones;  // sorted by cluster, then zone
+  // When the caller should place again even if nothing changes (a recovery hold ends or a
+  // paced return has more steps to go), measured from `now`.
+  std::optional<Duration> recheck_after;
+  // How many clusters each filter removed (first failing filter counts).
+  uint32_t excluded_by_selector = 0;
+  uint32_t excluded_by_residency = 0;
+  uint32_t excluded_by_latency = 0;
+  uint32_t eligible = 0;
+
+  // Replicas for a World index (0 when absent). O(log n).
+  int32_t ReplicasOf(uint32_t cluster) const;
+  const ClusterPlacement* Find(uint32_t cluster) const;
+  friend bool operator==(const Result&, const Result&) = default;
+};
+
+// Places workloads against one World. Keeps caches (selector matches) and scratch space
+// between calls, so reuse one Engine for many workloads. Not thread-safe: use one Engine
+// per thread (they may share the World).
+class Engine {
+ public:
+  explicit Engine(std::shared_ptr<const World> world);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const World& world() const { return *world_; }
+
+  // Places `w` at time `now`. Never fails: infeasibility is reported in the Result.
+  // `w.replicas < 0` is treated as 0.
+  Result Place(const Workload& w, Timestamp now);
+
+ private:
+  struct Scratch;
+  std::shared_ptr<const World> world_;
+  std::unique_ptr<Scratch> s_;
+  std::unordered_map<std::string, std::vector<uint8_t>> selector_cache_;
+};
+
+// One line per cluster: "eu-west-1: 9 = weight 3/10 of 30; capped by capacity 9; +0 overflow".
+// Works for any cluster of the World, including excluded ones ("ap-south-1: 0; excluded by
+// residency (policy eu-only allows eu)"). Built lazily from the structured Result.
+std::string Explain(const World& world, const Workload& w, const Result& r, uint32_t cluster);
+// "18 of 30 unplaced: residency (...), capacity (...)" or "" when everything is placed;
+// also names unmet spread / latency coverage.
+std::string ExplainUnplaced(const World& world, const Workload& w, const Result& r);
+// Names of the constraint bits ("residency, capacity").
+std::string ConstraintNames(uint32_t bits);
+
+}  // namespace meridian::placement
