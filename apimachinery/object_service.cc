@@ -1,0 +1,786 @@
+#include "apimachinery/object_service.h"
+
+#include <algorithm>
+#include <cctype>
+#include <random>
+#include <set>
+
+namespace meridian::apimachinery {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr int kMaxRetries = 8;
+const ResourceType kNamespaces{"", "namespaces"};
+
+const char* kSubdomainMsg =
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+    "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
+    "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const char* kLabelMsg =
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+    "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
+    "used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+bool IsDnsLabel(const std::string& s) {
+  if (s.empty() || s.size() > 63) return false;
+  if (!IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
+}
+
+bool IsDnsSubdomain(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  size_t start = 0;
+  while (true) {
+    size_t dot = s.find('.', start);
+    std::string part = s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (part.empty() || !IsLowerAlnum(part.front()) || !IsLowerAlnum(part.back())) return false;
+    if (!std::all_of(part.begin(), part.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; })) {
+      return false;
+    }
+    if (dot == std::string::npos) return true;
+    start = dot + 1;
+  }
+}
+
+json& Meta(json& o) {
+  json& m = o["metadata"];
+  if (!m.is_object()) m = json::object();
+  return m;
+}
+
+std::string MetaString(const json& o, const char* field) {
+  auto m = o.find("metadata");
+  if (m == o.end() || !m->is_object()) return "";
+  auto f = m->find(field);
+  if (f == m->end() || !f->is_string()) return "";
+  return f->get<std::string>();
+}
+
+// Everything the user owns outside metadata and status (what bumps generation).
+json SpecPart(const json& o) {
+  json out = o;
+  out.erase("metadata");
+  out.erase("status");
+  out.erase("apiVersion");
+  out.erase("kind");
+  return out;
+}
+
+json Finalizers(const json& o) {
+  auto m = o.find("metadata");
+  if (m == o.end() || !m->is_object()) return json::array();
+  auto f = m->find("finalizers");
+  if (f == m->end() || !f->is_array()) return json::array();
+  return *f;
+}
+
+// Checks apiVersion/kind of a body against the resource and fills them in when absent.
+std::optional<ApiError> CheckTypeMeta(const ResourceInfo& r, json& body) {
+  const std::string want_version = r.GroupVersion();
+  if (body.contains("apiVersion") && !body["apiVersion"].is_null()) {
+    if (!body["apiVersion"].is_string()) return ApiError::BadRequest("apiVersion must be a string");
+    const std::string got = body["apiVersion"].get<std::string>();
+    if (got != want_version) {
+      return ApiError::BadRequest("the API version in the data (" + got +
+                                  ") does not match the expected API version (" + want_version +
+                                  ")");
+    }
+  }
+  body["apiVersion"] = want_version;
+  if (body.contains("kind") && body["kind"].is_string() && !body["kind"].get<std::string>().empty()) {
+    const std::string got = body["kind"].get<std::string>();
+    if (!r.generic && got != r.kind) {
+      return ApiError::BadRequest("the kind in the data (" + got +
+                                  ") does not match the expected kind (" + r.kind + ")");
+    }
+  } else {
+    body["kind"] = r.kind;
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> CheckBodyShape(json& body) {
+  if (!body.is_object()) return ApiError::BadRequest("the body of the request must be a JSON object");
+  if (body.contains("metadata") && !body["metadata"].is_object() && !body["metadata"].is_null()) {
+    return ApiError::BadRequest("metadata must be an object");
+  }
+  for (const char* f : {"name", "namespace", "generateName", "resourceVersion", "uid"}) {
+    if (body.contains("metadata") && body["metadata"].is_object() &&
+        body["metadata"].contains(f) && !body["metadata"][f].is_string() &&
+        !body["metadata"][f].is_null()) {
+      return ApiError::BadRequest(std::string("metadata.") + f + " must be a string");
+    }
+  }
+  return std::nullopt;
+}
+
+struct FieldRequirement {
+  std::string path;
+  std::string value;
+  bool negate = false;
+};
+
+const json* Dotted(const json& o, const std::string& dotted) {
+  const json* cur = &o;
+  size_t start = 0;
+  while (true) {
+    size_t dot = dotted.find('.', start);
+    std::string part =
+        dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!cur->is_object()) return nullptr;
+    auto it = cur->find(part);
+    if (it == cur->end()) return nullptr;
+    cur = &*it;
+    if (dot == std::string::npos) return cur;
+    start = dot + 1;
+  }
+}
+
+bool FieldsMatch(const std::vector<FieldRequirement>& reqs, const json& o) {
+  for (const FieldRequirement& r : reqs) {
+    const json* v = Dotted(o, r.path);
+    std::string s;
+    if (v != nullptr && !v->is_null()) s = v->is_string() ? v->get<std::string>() : v->dump();
+    if ((s == r.value) == r.negate) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+struct ObjectService::Selectors {
+  LabelSelector labels;
+  std::vector<FieldRequirement> fields;
+
+  static ApiResult<Selectors> Parse(const ListRequest& req) {
+    Selectors s;
+    StatusOr<LabelSelector> l = ParseLabelSelector(req.label_selector);
+    if (!l.ok()) {
+      return ApiError::BadRequest("unable to parse requirement: " + l.status().message());
+    }
+    s.labels = std::move(l).value();
+    std::string fs = req.field_selector;
+    size_t start = 0;
+    while (start < fs.size()) {
+      size_t comma = fs.find(',', start);
+      std::string term = fs.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      start = comma == std::string::npos ? fs.size() : comma + 1;
+      term.erase(std::remove_if(term.begin(), term.end(), [](unsigned char c) { return std::isspace(c); }),
+                 term.end());
+      if (term.empty()) continue;
+      FieldRequirement r;
+      size_t op = term.find("!=");
+      size_t len = 2;
+      if (op != std::string::npos) {
+        r.negate = true;
+      } else if ((op = term.find("==")) == std::string::npos) {
+        op = term.find('=');
+        len = 1;
+      }
+      if (op == std::string::npos || op == 0) {
+        return ApiError::BadRequest("invalid field selector: '" + term + "': expected key=value");
+      }
+      r.path = term.substr(0, op);
+      r.value = term.substr(op + len);
+      s.fields.push_back(std::move(r));
+    }
+    return s;
+  }
+};
+
+const char* OperationName(Operation op) {
+  switch (op) {
+    case Operation::kCreate: return "CREATE";
+    case Operation::kUpdate: return "UPDATE";
+    case Operation::kDelete: return "DELETE";
+  }
+  return "UNKNOWN";
+}
+
+std::vector<std::string> ValidateObjectName(const std::string& name, NameValidation how) {
+  std::vector<std::string> out;
+  switch (how) {
+    case NameValidation::kDnsSubdomain:
+      if (name.size() > 253) out.push_back("must be no more than 253 characters");
+      if (!IsDnsSubdomain(name) && name.size() <= 253) out.push_back(kSubdomainMsg);
+      break;
+    case NameValidation::kDnsLabel:
+      if (name.size() > 63) out.push_back("must be no more than 63 characters");
+      if (!IsDnsLabel(name) && name.size() <= 63) out.push_back(kLabelMsg);
+      break;
+    case NameValidation::kPathSegment:
+      if (name == "." || name == "..") out.push_back("may not be '" + name + "'");
+      if (name.find('/') != std::string::npos) out.push_back("may not contain '/'");
+      if (name.find('%') != std::string::npos) out.push_back("may not contain '%'");
+      break;
+  }
+  return out;
+}
+
+ObjectService::ObjectService(Store& store, const Clock& clock, const ResourceRegistry& registry)
+    : store_(store), clock_(clock), registry_(registry) {
+  std::random_device rd;
+  rng_state_ = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^
+               static_cast<uint64_t>(clock.Now().time_since_epoch().count());
+}
+
+std::string ObjectService::NewUid() {
+  uint64_t a, b;
+  {
+    std::lock_guard lock(mu_);
+    auto next = [this] {  // splitmix64
+      uint64_t z = (rng_state_ += 0x9e3779b97f4a7c15ULL);
+      z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+      z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+      return z ^ (z >> 31);
+    };
+    a = next();
+    b = next();
+  }
+  a = (a & 0xffffffffffff0fffULL) | 0x0000000000004000ULL;  // version 4
+  b = (b & 0x3fffffffffffffffULL) | 0x8000000000000000ULL;  // variant 10
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "%08x-%04x-%04x-%04x-%012llx", static_cast<unsigned>(a >> 32),
+                static_cast<unsigned>((a >> 16) & 0xffff), static_cast<unsigned>(a & 0xffff),
+                static_cast<unsigned>(b >> 48),
+                static_cast<unsigned long long>(b & 0xffffffffffffULL));
+  return buf;
+}
+
+std::optional<ApiError> ObjectService::CheckNamespace(const std::string& ns) {
+  if (!registry_.HasNamespaces()) return std::nullopt;
+  StatusOr<json> got = store_.Get(ObjectKey{kNamespaces, "", ns});
+  if (!got.ok()) {
+    if (got.status().code() == StatusCode::kNotFound) return ApiError::NotFound("", "namespaces", ns);
+    return ApiError::FromStatus(got.status());
+  }
+  if (!MetaString(*got, "deletionTimestamp").empty()) {
+    ApiError e = ApiError::Forbidden("unable to create new content in namespace " + ns +
+                                     " because it is being terminated");
+    return e;
+  }
+  return std::nullopt;
+}
+
+std::optional<ApiError> ObjectService::Admit(const AdmissionAttributes& attrs, json* object) {
+  for (const MutatingAdmission& m : mutating_) {
+    Status st = m(attrs, object);
+    if (!st.ok()) return ApiError::FromStatus(st);
+  }
+  FieldErrors errors;
+  const ResourceInfo& r = *attrs.resource;
+  if (attrs.operation == Operation::kCreate) {
+    const std::string name = MetaString(*object, "name");
+    for (const std::string& m : ValidateObjectName(name, r.name_validation)) {
+      errors.push_back({"metadata.name", "Invalid value: \"" + name + "\": " + m});
+    }
+  }
+  if (attrs.operation != Operation::kDelete) {
+    const json& meta = (*object)["metadata"];
+    if (meta.contains("labels") && !meta["labels"].is_null()) {
+      if (!meta["labels"].is_object()) {
+        errors.push_back({"metadata.labels", "Invalid value: must be a map of strings"});
+      } else {
+        for (auto it = meta["labels"].begin(); it != meta["labels"].end(); ++it) {
+          std::string problem = ValidateLabelKey(it.key());
+          if (!problem.empty()) {
+            errors.push_back({"metadata.labels", "Invalid value: \"" + it.key() + "\": " + problem});
+          }
+          if (!it.value().is_string()) {
+            errors.push_back({"metadata.labels." + it.key(), "Invalid value: must be a string"});
+            continue;
+          }
+          problem = ValidateLabelValue(it.value().get<std::string>());
+          if (!problem.empty()) {
+            errors.push_back({"metadata.labels", "Invalid value: \"" +
+                                                     it.value().get<std::string>() + "\": " + problem});
+          }
+        }
+      }
+    }
+    if (meta.contains("annotations") && !meta["annotations"].is_null()) {
+      bool ok = meta["annotations"].is_object() &&
+                std::all_of(meta["annotations"].begin(), meta["annotations"].end(),
+                            [](const json& v) { return v.is_string(); });
+      if (!ok) errors.push_back({"metadata.annotations", "Invalid value: must be a map of strings"});
+    }
+  }
+  for (const ValidatingAdmission& v : validating_) {
+    Status st = v(attrs, *object, &errors);
+    if (!st.ok()) return ApiError::FromStatus(st);
+  }
+  if (!errors.empty()) return ApiError::Invalid(r.group, r.kind, attrs.name, errors);
+  return std::nullopt;
+}
+
+ApiResult<json> ObjectService::Create(const ResourceInfo& r, const std::string& url_ns, json body,
+                                      const RequestContext& ctx) {
+  if (auto e = CheckBodyShape(body)) return *e;
+  if (auto e = CheckTypeMeta(r, body)) return *e;
+  json& meta = Meta(body);
+  std::string ns;
+  if (r.namespaced) {
+    std::string body_ns = MetaString(body, "namespace");
+    if (url_ns.empty() && body_ns.empty()) {
+      return ApiError::BadRequest("the server could not find the requested resource: a namespace "
+                                  "is required for " + r.GroupResource());
+    }
+    if (!url_ns.empty() && !body_ns.empty() && body_ns != url_ns) {
+      return ApiError::BadRequest(
+          "the namespace of the provided object does not match the namespace sent on the request");
+    }
+    ns = url_ns.empty() ? body_ns : url_ns;
+    meta["namespace"] = ns;
+  } else {
+    meta.erase("namespace");
+  }
+  std::string name = MetaString(body, "name");
+  const std::string generate = MetaString(body, "generateName");
+  if (name.empty() && generate.empty()) {
+    return ApiError::Invalid(r.group, r.kind, "",
+                             {{"metadata.name", "Required value: name or generateName is required"}});
+  }
+  if (r.namespaced) {
+    if (auto e = CheckNamespace(ns)) return *e;
+  }
+
+  // Server-owned metadata.
+  for (const char* f : {"resourceVersion", "uid", "creationTimestamp", "deletionTimestamp",
+                        "deletionGracePeriodSeconds", "selfLink", "generation"}) {
+    meta.erase(f);
+  }
+  meta["uid"] = NewUid();
+  meta["creationTimestamp"] = FormatRfc3339(clock_.Now());
+  meta["generation"] = 1;
+  if (r.has_status) body.erase("status");
+  const bool is_namespace = r.group.empty() && r.plural == "namespaces";
+  if (is_namespace) {
+    body["status"] = {{"phase", "Active"}};
+  }
+
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    json obj = body;
+    std::string this_name = name;
+    if (this_name.empty()) {
+      static const char kAlphabet[] = "bcdfghjklmnpqrstvwxz2456789";
+      std::string suffix;
+      std::string uid = NewUid();
+      for (int i = 0; i < 5; ++i) {
+        suffix.push_back(kAlphabet[static_cast<unsigned char>(uid[i * 3 + 1]) % 27]);
+      }
+      this_name = generate + suffix;
+      Meta(obj)["name"] = this_name;
+    }
+    if (is_namespace) {
+      json& labels = Meta(obj)["labels"];
+      if (!labels.is_object()) labels = json::object();
+      labels["kubernetes.io/metadata.name"] = this_name;
+    }
+    AdmissionAttributes attrs{Operation::kCreate, &r, "", ns, this_name, nullptr, &ctx.user};
+    if (auto e = Admit(attrs, &obj)) return *e;
+    this_name = MetaString(obj, "name");  // admission may not rename, but be safe
+    if (ctx.dry_run) return obj;
+    StatusOr<json> created = store_.Create(ObjectKey{r.StorageType(), ns, this_name}, std::move(obj));
+    if (created.ok()) {
+      if (r.generic) {
+        std::lock_guard lock(mu_);
+        generic_types_.emplace(r.StorageType(), r);
+      }
+      return std::move(created).value();
+    }
+    if (created.status().code() == StatusCode::kAlreadyExists) {
+      if (name.empty()) continue;  // generated name collided: try another
+      return ApiError::AlreadyExists(r.group, r.plural, this_name);
+    }
+    return ApiError::FromStatus(created.status());
+  }
+  return ApiError::AlreadyExists(r.group, r.plural, generate);
+}
+
+ApiResult<json> ObjectService::Get(const ResourceInfo& r, const std::string& ns,
+                                   const std::string& name) {
+  StatusOr<json> got = store_.Get(ObjectKey{r.StorageType(), r.namespaced ? ns : "", name});
+  if (!got.ok()) {
+    if (got.status().code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
+    return ApiError::FromStatus(got.status());
+  }
+  return std::move(got).value();
+}
+
+ApiResult<json> ObjectService::List(const ResourceInfo& r, const std::string& ns,
+                                    const ListRequest& req) {
+  ApiResult<Selectors> sel = Selectors::Parse(req);
+  if (!sel.ok()) return sel.error();
+  if (req.limit < 0) return ApiError::BadRequest("limit must be >= 0");
+  ListOptions opts;
+  opts.ns = r.namespaced ? ns : "";
+  opts.selector = sel->labels;
+  opts.limit = req.limit;
+  opts.continue_token = req.continue_token;
+  StatusOr<ListResult> listed = store_.List(r.StorageType(), opts);
+  if (!listed.ok()) {
+    if (listed.status().code() == StatusCode::kOutOfRange) {
+      return ApiError::Gone(listed.status().message());
+    }
+    if (listed.status().code() == StatusCode::kInvalidArgument) {
+      return ApiError::BadRequest(listed.status().message());
+    }
+    return ApiError::FromStatus(listed.status());
+  }
+  json items = json::array();
+  for (json& o : listed->items) {
+    if (FieldsMatch(sel->fields, o)) items.push_back(std::move(o));
+  }
+  json meta = {{"resourceVersion", std::to_string(listed->resource_version)}};
+  if (!listed->continue_token.empty()) {
+    meta["continue"] = listed->continue_token;
+    if (listed->remaining_item_count >= 0 && sel->fields.empty()) {
+      meta["remainingItemCount"] = listed->remaining_item_count;
+    }
+  }
+  return json{{"apiVersion", r.GroupVersion()},
+              {"kind", r.ListKind()},
+              {"metadata", std::move(meta)},
+              {"items", std::move(items)}};
+}
+
+ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey& key,
+                                          const json& old, json body,
+                                          const std::string& subresource,
+                                          const RequestContext& ctx, bool* lost_race) {
+  *lost_race = false;
+  const bool status_write = subresource == "status";
+  StatusOr<int64_t> old_rv = ResourceVersionOf(old);
+  if (!old_rv.ok()) return ApiError::Internal(old_rv.status().message());
+
+  json obj;
+  if (status_write) {
+    obj = old;
+    if (body.contains("status")) {
+      obj["status"] = body["status"];
+    } else {
+      obj.erase("status");
+    }
+  } else {
+    obj = std::move(body);
+    json& meta = Meta(obj);
+    const json& old_meta = old["metadata"];
+    for (const char* f : {"uid", "creationTimestamp", "deletionTimestamp",
+                          "deletionGracePeriodSeconds", "generation"}) {
+      if (old_meta.contains(f)) {
+        meta[f] = old_meta[f];
+      } else {
+        meta.erase(f);
+      }
+    }
+    meta.erase("selfLink");
+    if (r.has_status) {
+      if (old.contains("status")) {
+        obj["status"] = old["status"];
+      } else {
+        obj.erase("status");
+      }
+    }
+    int64_t generation = old_meta.value("generation", int64_t{1});
+    if (SpecPart(obj) != SpecPart(old)) ++generation;
+    meta["generation"] = generation;
+  }
+  Meta(obj)["resourceVersion"] = std::to_string(*old_rv);
+  Meta(obj)["name"] = key.name;
+  if (r.namespaced) Meta(obj)["namespace"] = key.ns;
+
+  const bool deleting = !MetaString(old, "deletionTimestamp").empty();
+  AdmissionAttributes attrs{Operation::kUpdate, &r, subresource, key.ns, key.name, &old, &ctx.user};
+  if (auto e = Admit(attrs, &obj)) return *e;
+  if (deleting) {
+    json old_f = Finalizers(old);
+    for (const json& f : Finalizers(obj)) {
+      if (std::find(old_f.begin(), old_f.end(), f) == old_f.end()) {
+        return ApiError::Invalid(r.group, r.kind, key.name,
+                                 {{"metadata.finalizers",
+                                   "Forbidden: no new finalizers can be added if the object is "
+                                   "being deleted, found new finalizers []string{" +
+                                       f.dump() + "}"}});
+      }
+    }
+  }
+  if (obj == old) return old;  // nothing changed: no write, same resourceVersion
+  if (ctx.dry_run) return obj;
+
+  StatusOr<json> written = store_.Update(key, obj, *old_rv);
+  if (!written.ok()) {
+    if (written.status().code() == StatusCode::kAborted) {
+      *lost_race = true;
+      return ApiError::Conflict(r.group, r.plural, key.name);
+    }
+    if (written.status().code() == StatusCode::kNotFound) {
+      return ApiError::NotFound(r.group, r.plural, key.name);
+    }
+    return ApiError::FromStatus(written.status());
+  }
+  if (deleting && Finalizers(*written).empty()) {
+    StatusOr<int64_t> new_rv = ResourceVersionOf(*written);
+    StatusOr<json> gone = store_.Delete(key, new_rv.ok() ? *new_rv : 0);
+    if (!gone.ok() && gone.status().code() != StatusCode::kNotFound &&
+        gone.status().code() != StatusCode::kAborted) {
+      return ApiError::FromStatus(gone.status());
+    }
+  }
+  return std::move(written).value();
+}
+
+ApiResult<json> ObjectService::Update(const ResourceInfo& r, const std::string& ns,
+                                      const std::string& name, json body,
+                                      const std::string& subresource, const RequestContext& ctx) {
+  if (!subresource.empty() && (subresource != "status" || !r.has_status)) {
+    return ApiError::NotFound(r.group, r.plural + "/" + subresource, name);
+  }
+  if (auto e = CheckBodyShape(body)) return *e;
+  if (auto e = CheckTypeMeta(r, body)) return *e;
+  const std::string body_name = MetaString(body, "name");
+  if (body_name != name) {
+    return ApiError::BadRequest("the name of the object (" + body_name +
+                                ") does not match the name on the URL (" + name + ")");
+  }
+  const std::string key_ns = r.namespaced ? ns : "";
+  if (r.namespaced) {
+    const std::string body_ns = MetaString(body, "namespace");
+    if (!body_ns.empty() && body_ns != ns) {
+      return ApiError::BadRequest(
+          "the namespace of the provided object does not match the namespace sent on the request");
+    }
+  }
+  StatusOr<int64_t> body_rv = ResourceVersionOf(body);
+  if (!body_rv.ok()) return ApiError::BadRequest(body_rv.status().message());
+  const std::string body_uid = MetaString(body, "uid");
+  ObjectKey key{r.StorageType(), key_ns, name};
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    StatusOr<json> old = store_.Get(key);
+    if (!old.ok()) {
+      if (old.status().code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
+      return ApiError::FromStatus(old.status());
+    }
+    StatusOr<int64_t> old_rv = ResourceVersionOf(*old);
+    if (*body_rv != 0 && old_rv.ok() && *body_rv != *old_rv) {
+      return ApiError::Conflict(r.group, r.plural, name);
+    }
+    const std::string old_uid = MetaString(*old, "uid");
+    if (!body_uid.empty() && body_uid != old_uid) {
+      return ApiError::Conflict(r.group, r.plural, name,
+                                "Precondition failed: UID in precondition: " + body_uid +
+                                    ", UID in object meta: " + old_uid);
+    }
+    bool lost = false;
+    ApiResult<json> out = UpdateFrom(r, key, *old, body, subresource, ctx, &lost);
+    if (lost && *body_rv == 0) continue;  // unconditional: retry on the newer object
+    return out;
+  }
+  return ApiError::Conflict(r.group, r.plural, name);
+}
+
+ApiResult<json> ObjectService::Patch(const ResourceInfo& r, const std::string& ns,
+                                     const std::string& name, PatchType type,
+                                     const std::string& patch, const std::string& subresource,
+                                     const RequestContext& ctx) {
+  if (!subresource.empty() && (subresource != "status" || !r.has_status)) {
+    return ApiError::NotFound(r.group, r.plural + "/" + subresource, name);
+  }
+  ObjectKey key{r.StorageType(), r.namespaced ? ns : "", name};
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    StatusOr<json> old = store_.Get(key);
+    if (!old.ok()) {
+      if (old.status().code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
+      return ApiError::FromStatus(old.status());
+    }
+    ApiResult<json> patched = ApplyPatch(*old, type, patch);
+    if (!patched.ok()) {
+      ApiError e = patched.error();
+      if (e.code == 422) {
+        e.name = name;
+        e.group = r.group;
+        e.kind = r.kind;
+      }
+      return e;
+    }
+    json body = std::move(patched).value();
+    if (auto e = CheckBodyShape(body)) return *e;
+    if (auto e = CheckTypeMeta(r, body)) return *e;
+    if (MetaString(body, "name") != name) {
+      return ApiError::BadRequest("the name of the object (" + MetaString(body, "name") +
+                                  ") does not match the name on the URL (" + name + ")");
+    }
+    StatusOr<int64_t> patched_rv = ResourceVersionOf(body);
+    StatusOr<int64_t> old_rv = ResourceVersionOf(*old);
+    if (!patched_rv.ok()) return ApiError::BadRequest(patched_rv.status().message());
+    const bool pinned = *patched_rv != 0 && old_rv.ok() && *patched_rv == *old_rv &&
+                        patch.find("\"resourceVersion\"") != std::string::npos;
+    if (*patched_rv == 0 && old_rv.ok()) {
+      Meta(body)["resourceVersion"] = std::to_string(*old_rv);  // a patch that cleared it
+    } else if (old_rv.ok() && *patched_rv != *old_rv) {
+      return ApiError::Conflict(r.group, r.plural, name);
+    }
+    if (MetaString(body, "uid") != MetaString(*old, "uid")) {
+      return ApiError::Conflict(r.group, r.plural, name,
+                                "Precondition failed: UID in precondition: " +
+                                    MetaString(body, "uid") +
+                                    ", UID in object meta: " + MetaString(*old, "uid"));
+    }
+    bool lost = false;
+    ApiResult<json> out = UpdateFrom(r, key, *old, std::move(body), subresource, ctx, &lost);
+    if (lost && !pinned) continue;
+    return out;
+  }
+  return ApiError::Conflict(r.group, r.plural, name);
+}
+
+void ObjectService::DeleteNamespaceContents(const std::string& ns, const RequestContext& ctx) {
+  std::vector<ResourceInfo> types;
+  std::set<ResourceType> seen;
+  for (const ResourceInfo& r : registry_.All()) {
+    if (r.namespaced && seen.insert(r.StorageType()).second) types.push_back(r);
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [t, r] : generic_types_) {
+      if (seen.insert(t).second) types.push_back(r);
+    }
+  }
+  for (const ResourceInfo& r : types) {
+    ListOptions opts;
+    opts.ns = ns;
+    StatusOr<ListResult> listed = store_.List(r.StorageType(), opts);
+    if (!listed.ok()) continue;
+    for (const json& o : listed->items) {
+      ApiResult<json> gone = Delete(r, ns, MetaString(o, "name"), {}, ctx);
+      (void)gone;  // best effort: a concurrent delete or a finalizer is fine
+    }
+  }
+}
+
+ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& ns,
+                                      const std::string& name, const DeleteOptions& options,
+                                      const RequestContext& ctx) {
+  ObjectKey key{r.StorageType(), r.namespaced ? ns : "", name};
+  const bool is_namespace = r.group.empty() && r.plural == "namespaces";
+  bool contents_deleted = false;
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    StatusOr<json> old = store_.Get(key);
+    if (!old.ok()) {
+      if (old.status().code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
+      return ApiError::FromStatus(old.status());
+    }
+    const std::string uid = MetaString(*old, "uid");
+    if (!options.precondition_uid.empty() && options.precondition_uid != uid) {
+      return ApiError::Conflict(r.group, r.plural, name,
+                                "Precondition failed: UID in precondition: " +
+                                    options.precondition_uid + ", UID in object meta: " + uid);
+    }
+    const std::string rv = MetaString(*old, "resourceVersion");
+    if (!options.precondition_resource_version.empty() &&
+        options.precondition_resource_version != rv) {
+      return ApiError::Conflict(r.group, r.plural, name,
+                                "Precondition failed: ResourceVersion in precondition: " +
+                                    options.precondition_resource_version +
+                                    ", ResourceVersion in object meta: " + rv);
+    }
+    AdmissionAttributes attrs{Operation::kDelete, &r, "", key.ns, name, &*old, &ctx.user};
+    FieldErrors errors;
+    for (const ValidatingAdmission& v : validating_) {
+      Status st = v(attrs, *old, &errors);
+      if (!st.ok()) return ApiError::FromStatus(st);
+    }
+    if (!errors.empty()) return ApiError::Invalid(r.group, r.kind, name, errors);
+    const bool dry_run = options.dry_run || ctx.dry_run;
+    if (is_namespace && !contents_deleted && !dry_run) {
+      DeleteNamespaceContents(name, ctx);
+      contents_deleted = true;
+    }
+    StatusOr<int64_t> old_rv = ResourceVersionOf(*old);
+    if (!Finalizers(*old).empty()) {
+      if (!MetaString(*old, "deletionTimestamp").empty()) return std::move(old).value();
+      json marked = *old;
+      json& meta = Meta(marked);
+      meta["deletionTimestamp"] = FormatRfc3339(clock_.Now());
+      meta["deletionGracePeriodSeconds"] = 0;
+      meta["generation"] = meta.value("generation", int64_t{1}) + 1;
+      if (is_namespace) marked["status"]["phase"] = "Terminating";
+      if (dry_run) return marked;
+      StatusOr<json> written = store_.Update(key, std::move(marked), old_rv.ok() ? *old_rv : 0);
+      if (!written.ok() && written.status().code() == StatusCode::kAborted) continue;
+      if (!written.ok()) return ApiError::FromStatus(written.status());
+      return std::move(written).value();
+    }
+    if (dry_run) return std::move(old).value();
+    StatusOr<json> gone = store_.Delete(key, old_rv.ok() ? *old_rv : 0);
+    if (!gone.ok() && gone.status().code() == StatusCode::kAborted) continue;
+    if (!gone.ok()) {
+      if (gone.status().code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
+      return ApiError::FromStatus(gone.status());
+    }
+    return std::move(gone).value();
+  }
+  return ApiError::Conflict(r.group, r.plural, name);
+}
+
+ApiResult<json> ObjectService::DeleteCollection(const ResourceInfo& r, const std::string& ns,
+                                                const ListRequest& request,
+                                                const DeleteOptions& options,
+                                                const RequestContext& ctx) {
+  ListRequest all = request;
+  all.limit = 0;
+  all.continue_token.clear();
+  ApiResult<json> listed = List(r, ns, all);
+  if (!listed.ok()) return listed.error();
+  json deleted = json::array();
+  for (const json& o : (*listed)["items"]) {
+    ApiResult<json> d = Delete(r, MetaString(o, "namespace"), MetaString(o, "name"), options, ctx);
+    if (d.ok()) deleted.push_back(std::move(d).value());
+  }
+  json out = std::move(listed).value();
+  out["items"] = std::move(deleted);
+  return out;
+}
+
+ApiResult<std::unique_ptr<Watch>> ObjectService::StartWatch(const ResourceInfo& r, const std::string& ns,
+                                                      const ListRequest& request,
+                                                      ObjectEventCallback callback) {
+  ApiResult<Selectors> sel = Selectors::Parse(request);
+  if (!sel.ok()) return sel.error();
+  const std::string watch_ns = r.namespaced ? ns : "";
+  int64_t from = 0;
+  if (request.resource_version.empty() || request.resource_version == "0") {
+    ListRequest list_req = request;
+    list_req.limit = 0;
+    list_req.continue_token.clear();
+    ApiResult<json> listed = List(r, watch_ns, list_req);
+    if (!listed.ok()) return listed.error();
+    from = std::stoll((*listed)["metadata"]["resourceVersion"].get<std::string>());
+    for (const json& item : (*listed)["items"]) {
+      StatusOr<int64_t> rv = ResourceVersionOf(item);
+      callback(ObjectEvent{"ADDED", std::make_shared<const json>(item), rv.ok() ? *rv : 0});
+    }
+  } else {
+    json probe = {{"metadata", {{"resourceVersion", request.resource_version}}}};
+    StatusOr<int64_t> rv = ResourceVersionOf(probe);
+    if (!rv.ok()) return ApiError::BadRequest(rv.status().message());
+    from = *rv;
+  }
+  auto fields = std::make_shared<std::vector<FieldRequirement>>(sel->fields);
+  StatusOr<std::unique_ptr<Watch>> w = store_.WatchFrom(
+      r.StorageType(), watch_ns, sel->labels, from,
+      [fields, callback = std::move(callback)](const WatchEvent& e) {
+        if (!e.object || !FieldsMatch(*fields, *e.object)) return;
+        callback(ObjectEvent{WatchEventTypeName(e.type), e.object, e.resource_version});
+      });
+  if (!w.ok()) {
+    if (w.status().code() == StatusCode::kOutOfRange) return ApiError::Gone(w.status().message());
+    return ApiError::FromStatus(w.status());
+  }
+  return std::move(w).value();
+}
+
+}  // namespace meridian::apimachinery

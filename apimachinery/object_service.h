@@ -1,0 +1,209 @@
+// ObjectService: Kubernetes object semantics over any Store, independent of transport.
+// The REST shell (apimachinery/rest/) maps HTTP onto it; in-process callers (controllers in
+// the same binary, membersim's simulators) may call it directly.
+//
+// What it adds on top of the Store:
+//   - metadata the server owns: uid, creationTimestamp, generation (1 on create, +1 when
+//     anything outside metadata and status changes), deletionTimestamp; generateName;
+//     metadata.name validation (RFC 1123 subdomain or label, per ResourceInfo);
+//   - apiVersion/kind defaulting and checks; body-vs-URL name/namespace checks (400);
+//   - the /status split for resources with has_status: main writes keep the stored status,
+//     status writes change only status; create drops status for such resources;
+//   - optimistic concurrency: a body with metadata.resourceVersion is compare-and-swap
+//     (409 Conflict with the real message), without one the update is unconditional;
+//     writes that change nothing are not stored (the old object is returned);
+//   - finalizers: delete of an object with finalizers sets deletionTimestamp and keeps it;
+//     the write that empties finalizers of an object being deleted removes it;
+//   - namespaces (when core/v1 namespaces is registered): namespaced writes need an existing
+//     namespace (404 `namespaces "x" not found`; 403 while it is being deleted); a new
+//     Namespace gets status.phase Active; deleting a Namespace deletes its objects
+//     (simplified: at once, not through a Terminating phase; objects with finalizers are only
+//     marked for deletion);
+//   - admission: mutating callbacks, then validating callbacks whose FieldErrors become
+//     422 Invalid with details.causes;
+//   - patches (merge, JSON, strategic; see patch.h) retried on write conflicts like a real
+//     server, unless the patch itself pins metadata.resourceVersion;
+//   - list/watch with label and field selectors (field selectors: any dotted path, e.g.
+//     metadata.name, metadata.namespace, status.phase; operators =, ==, !=).
+//
+// Thread-safety: all methods are thread-safe (the Store is; the ObjectService keeps only the
+// set of generic resource types seen, under a mutex). Admission callbacks must be added
+// before requests are served. Callbacks run on the calling thread; watch callbacks run on
+// the Store's dispatcher thread (initial ADDED events on the calling thread, before Watch
+// returns).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apimachinery/api_error.h"
+#include "apimachinery/patch.h"
+#include "apimachinery/resource_registry.h"
+#include "apimachinery/store.h"
+#include "common/clock.h"
+#include "common/field_error.h"
+
+namespace meridian::apimachinery {
+
+// Who is asking (set by the embedder's authentication filter; empty when anonymous).
+struct UserInfo {
+  std::string name;
+  std::vector<std::string> groups;
+};
+
+// Per-request options common to writes.
+struct RequestContext {
+  UserInfo user;
+  bool dry_run = false;  // ?dryRun=All: run everything but the store write
+};
+
+enum class Operation { kCreate, kUpdate, kDelete };
+const char* OperationName(Operation op);  // "CREATE", "UPDATE", "DELETE"
+
+// What an admission callback sees.
+struct AdmissionAttributes {
+  Operation operation;
+  const ResourceInfo* resource;  // never null
+  std::string subresource;       // "" or "status"
+  std::string ns;
+  std::string name;
+  const nlohmann::json* old_object;  // null on create
+  const UserInfo* user;              // never null
+};
+
+// May change `object` (defaulting). A non-OK Status rejects the request, mapped by
+// ApiError::FromStatus (kPermissionDenied -> 403 Forbidden, kInvalidArgument -> 400, ...).
+// Not called for deletes.
+using MutatingAdmission =
+    std::function<Status(const AdmissionAttributes& attrs, nlohmann::json* object)>;
+// Appends problems to `errors` (-> 422 Invalid with one cause each) or returns a non-OK
+// Status to reject otherwise. On delete, `object` is the stored object.
+using ValidatingAdmission = std::function<Status(
+    const AdmissionAttributes& attrs, const nlohmann::json& object, FieldErrors* errors)>;
+
+struct ListRequest {
+  std::string label_selector;    // string form ("app=web,tier!=db")
+  std::string field_selector;    // "metadata.name=web,status.phase!=Running"
+  int64_t limit = 0;
+  std::string continue_token;
+  // Watch: "" or "0" sends the current objects as ADDED first; "N" streams changes after N.
+  // List: ignored (lists are always current).
+  std::string resource_version;
+  bool allow_bookmarks = false;  // informational; bookmarks are sent by the REST shell
+};
+
+struct DeleteOptions {
+  std::string precondition_uid;              // preconditions.uid
+  std::string precondition_resource_version;  // preconditions.resourceVersion
+  std::string propagation_policy;            // accepted, not acted on (no garbage collector)
+  bool dry_run = false;
+};
+
+// A watch event as the API shows it: type "ADDED" | "MODIFIED" | "DELETED".
+struct ObjectEvent {
+  std::string type;
+  std::shared_ptr<const nlohmann::json> object;
+  int64_t resource_version = 0;
+};
+using ObjectEventCallback = std::function<void(const ObjectEvent&)>;
+
+class ObjectService {
+ public:
+  // `store`, `clock` and `registry` must outlive the service. `registry` is read-only from
+  // here on.
+  ObjectService(Store& store, const Clock& clock, const ResourceRegistry& registry);
+  ObjectService(const ObjectService&) = delete;
+  ObjectService& operator=(const ObjectService&) = delete;
+
+  // Startup only (not thread-safe against requests). Callbacks run in the order added.
+  void AddMutatingAdmission(MutatingAdmission m) { mutating_.push_back(std::move(m)); }
+  void AddValidatingAdmission(ValidatingAdmission v) { validating_.push_back(std::move(v)); }
+
+  const ResourceRegistry& registry() const { return registry_; }
+  Store& store() { return store_; }
+
+  // Creates an object in `ns` (ignored for cluster-scoped resources). Returns it as stored
+  // (the REST shell answers 201). Errors: 400 (malformed body, name/namespace/kind
+  // mismatch), 404 (namespace), 409 AlreadyExists, 422 Invalid, admission errors.
+  ApiResult<nlohmann::json> Create(const ResourceInfo& resource, const std::string& ns,
+                                   nlohmann::json body, const RequestContext& ctx = {});
+
+  // The object, or 404 NotFound.
+  ApiResult<nlohmann::json> Get(const ResourceInfo& resource, const std::string& ns,
+                                const std::string& name);
+
+  // A `<Kind>List` ({apiVersion, kind, metadata: {resourceVersion, continue,
+  // remainingItemCount}, items}) for `ns` ("" = all namespaces). 400 for a malformed
+  // selector, 410 for an expired continue token.
+  ApiResult<nlohmann::json> List(const ResourceInfo& resource, const std::string& ns,
+                                 const ListRequest& request);
+
+  // Replaces an object (subresource "" or "status"). See the class comment for semantics.
+  // 404 if absent, 409 Conflict on a stale resourceVersion.
+  ApiResult<nlohmann::json> Update(const ResourceInfo& resource, const std::string& ns,
+                                   const std::string& name, nlohmann::json body,
+                                   const std::string& subresource = "",
+                                   const RequestContext& ctx = {});
+
+  // Patches an object with the raw `patch` body; then as Update. 404 if absent.
+  ApiResult<nlohmann::json> Patch(const ResourceInfo& resource, const std::string& ns,
+                                  const std::string& name, PatchType type,
+                                  const std::string& patch, const std::string& subresource = "",
+                                  const RequestContext& ctx = {});
+
+  // Deletes an object (or marks it, with finalizers). Returns the object's last state (or
+  // the marked object). 404 if absent, 409 on a failed precondition.
+  ApiResult<nlohmann::json> Delete(const ResourceInfo& resource, const std::string& ns,
+                                   const std::string& name, const DeleteOptions& options = {},
+                                   const RequestContext& ctx = {});
+
+  // Deletes every object matching `request`'s selectors in `ns`; returns the `<Kind>List`
+  // of what was deleted or marked.
+  ApiResult<nlohmann::json> DeleteCollection(const ResourceInfo& resource, const std::string& ns,
+                                             const ListRequest& request,
+                                             const DeleteOptions& options = {},
+                                             const RequestContext& ctx = {});
+
+  // Streams events for `resource` in `ns` ("" = all) matching the selectors. With
+  // request.resource_version "" or "0", the current objects are delivered first as ADDED
+  // (synchronously, before this returns). 410 Expired when the resourceVersion is too old;
+  // 400 for a malformed selector or resourceVersion. Destroy the Watch to stop.
+  ApiResult<std::unique_ptr<Watch>> StartWatch(const ResourceInfo& resource, const std::string& ns,
+                                          const ListRequest& request,
+                                          ObjectEventCallback callback);
+
+ private:
+  struct Selectors;
+  ApiResult<nlohmann::json> UpdateFrom(const ResourceInfo& resource, const ObjectKey& key,
+                                       const nlohmann::json& old, nlohmann::json body,
+                                       const std::string& subresource, const RequestContext& ctx,
+                                       bool* lost_race);
+  // Runs mutating then validating admission (plus name/label validation on create).
+  std::optional<ApiError> Admit(const AdmissionAttributes& attrs, nlohmann::json* object);
+  std::optional<ApiError> CheckNamespace(const std::string& ns);
+  void DeleteNamespaceContents(const std::string& ns, const RequestContext& ctx);
+  std::string NewUid();
+
+  Store& store_;
+  const Clock& clock_;
+  const ResourceRegistry& registry_;
+  std::vector<MutatingAdmission> mutating_;
+  std::vector<ValidatingAdmission> validating_;
+
+  std::mutex mu_;  // guards generic_types_ and rng_state_
+  std::map<ResourceType, ResourceInfo> generic_types_;  // generic (fallback) resources written
+  uint64_t rng_state_;
+};
+
+// metadata.name checks as Kubernetes words them ("a lowercase RFC 1123 subdomain must
+// consist of ..."); empty result means valid. Pure, thread-safe.
+std::vector<std::string> ValidateObjectName(const std::string& name, NameValidation how);
+
+}  // namespace meridian::apimachinery

@@ -1,0 +1,130 @@
+#include "apimachinery/resource_registry.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace meridian::apimachinery {
+
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// "widgets" -> "Widget", "policies" -> "Policy", "statuses" -> "Status".
+std::string KindFromPlural(const std::string& plural) {
+  std::string s = plural;
+  if (s.size() > 3 && s.ends_with("ies")) {
+    s = s.substr(0, s.size() - 3) + "y";
+  } else if (s.size() > 4 && (s.ends_with("sses") || s.ends_with("ches") || s.ends_with("shes") ||
+                              s.ends_with("xes") || s.ends_with("uses"))) {
+    s = s.substr(0, s.size() - 2);
+  } else if (s.size() > 1 && s.ends_with("s")) {
+    s = s.substr(0, s.size() - 1);
+  }
+  if (!s.empty()) s[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(s[0])));
+  return s;
+}
+
+}  // namespace
+
+ResourceInfo NamespaceResourceInfo() {
+  ResourceInfo ns;
+  ns.group = "";
+  ns.version = "v1";
+  ns.kind = "Namespace";
+  ns.plural = "namespaces";
+  ns.singular = "namespace";
+  ns.short_names = {"ns"};
+  ns.namespaced = false;
+  ns.has_status = true;
+  ns.name_validation = NameValidation::kDnsLabel;
+  ns.printer_columns = {
+      {"Status", "string", ".status.phase", "The phase of the namespace", "", 0},
+      {"Age", "date", ".metadata.creationTimestamp", "", "", 0},
+  };
+  return ns;
+}
+
+Status ResourceRegistry::Add(ResourceInfo info) {
+  if (info.version.empty() || info.kind.empty() || info.plural.empty()) {
+    return InvalidArgumentError("resource " + info.GroupResource() +
+                                ": version, kind and plural are required");
+  }
+  if (Find(info.group, info.version, info.plural) != nullptr) {
+    return AlreadyExistsError("resource " + info.GroupResource() + " " + info.version +
+                              " is already registered");
+  }
+  if (info.singular.empty()) info.singular = Lower(info.kind);
+  resources_.push_back(std::move(info));
+  return Status::Ok();
+}
+
+const ResourceInfo* ResourceRegistry::Find(const std::string& group, const std::string& version,
+                                           const std::string& plural) const {
+  for (const ResourceInfo& r : resources_) {
+    if (r.group == group && r.version == version && r.plural == plural) return &r;
+  }
+  return nullptr;
+}
+
+std::optional<ResourceInfo> ResourceRegistry::Resolve(const std::string& group,
+                                                      const std::string& version,
+                                                      const std::string& plural,
+                                                      bool namespaced) const {
+  if (const ResourceInfo* r = Find(group, version, plural)) {
+    if (r->namespaced != namespaced && !(r->namespaced && !namespaced)) return std::nullopt;
+    return *r;
+  }
+  if (!fallback_ || (!namespaced && !fallback_cluster_scoped_)) return std::nullopt;
+  if (plural.empty() || version.empty()) return std::nullopt;
+  ResourceInfo g;
+  g.group = group;
+  g.version = version;
+  g.plural = plural;
+  g.kind = KindFromPlural(plural);
+  g.singular = Lower(g.kind);
+  g.namespaced = namespaced;
+  g.generic = true;
+  return g;
+}
+
+const ResourceInfo* ResourceRegistry::FindKind(const std::string& group,
+                                               const std::string& kind) const {
+  for (const ResourceInfo& r : resources_) {
+    if (r.group == group && r.kind == kind) return &r;
+  }
+  return nullptr;
+}
+
+std::vector<std::string> ResourceRegistry::Groups() const {
+  std::vector<std::string> out;
+  for (const ResourceInfo& r : resources_) {
+    if (std::find(out.begin(), out.end(), r.group) == out.end()) out.push_back(r.group);
+  }
+  auto core = std::find(out.begin(), out.end(), "");
+  if (core != out.end()) std::rotate(out.begin(), core, core + 1);
+  return out;
+}
+
+std::vector<std::string> ResourceRegistry::Versions(const std::string& group) const {
+  std::vector<std::string> out;
+  for (const ResourceInfo& r : resources_) {
+    if (r.group == group && std::find(out.begin(), out.end(), r.version) == out.end()) {
+      out.push_back(r.version);
+    }
+  }
+  return out;
+}
+
+std::vector<const ResourceInfo*> ResourceRegistry::ResourcesOf(const std::string& group,
+                                                               const std::string& version) const {
+  std::vector<const ResourceInfo*> out;
+  for (const ResourceInfo& r : resources_) {
+    if (r.group == group && r.version == version) out.push_back(&r);
+  }
+  return out;
+}
+
+}  // namespace meridian::apimachinery

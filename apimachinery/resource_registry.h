@@ -1,0 +1,112 @@
+// ResourceRegistry: which resources an API server serves, and everything the generic layer
+// needs to know about each (names for URLs and discovery, scope, the /status subresource,
+// kubectl table columns). The embedder fills it at startup; the ObjectService and the REST
+// shell read it.
+//
+// Thread-safety: Add() and SetFallback() are for startup, before any request is served.
+// After that the registry is read-only and every const method is thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apimachinery/store.h"
+#include "common/status.h"
+
+namespace meridian::apimachinery {
+
+// One `kubectl get` column: a CRD additionalPrinterColumn. `json_path` is a simple JSONPath
+// (".spec.replicas", ".status.conditions[0].status",
+// ".status.conditions[?(@.type==\"Ready\")].status"). Type "date" renders as an age ("5m").
+struct PrinterColumn {
+  std::string name;         // "Ready"
+  std::string type = "string";  // string | integer | number | boolean | date
+  std::string json_path;
+  std::string description;
+  std::string format;       // "name" for the name column, else usually empty
+  int32_t priority = 0;     // > 0: shown only with -o wide
+};
+
+// How metadata.name is validated.
+enum class NameValidation {
+  kDnsSubdomain,  // RFC 1123 subdomain, <= 253 chars (most resources)
+  kDnsLabel,      // RFC 1123 label, <= 63 chars (namespaces, services)
+  kPathSegment,   // anything but "", ".", "..", and no '/' or '%'
+};
+
+struct ResourceInfo {
+  std::string group;    // "" for the core group
+  std::string version;  // "v1"
+  std::string kind;     // "Deployment"
+  std::string plural;   // "deployments" (the URL segment and the storage resource)
+  std::string singular;  // "deployment"
+  std::vector<std::string> short_names;  // {"deploy"}
+  std::vector<std::string> categories;   // {"all"}
+  bool namespaced = true;
+  bool has_status = false;  // a /status subresource splitting spec from status writes
+  NameValidation name_validation = NameValidation::kDnsSubdomain;
+  // Columns after NAME (and NAMESPACE, which kubectl adds itself); empty means just AGE.
+  std::vector<PrinterColumn> printer_columns;
+  // Served by the fallback, not registered (not in discovery).
+  bool generic = false;
+
+  std::string GroupVersion() const { return group.empty() ? version : group + "/" + version; }
+  std::string ListKind() const { return kind + "List"; }
+  // "deployments.apps", "pods".
+  std::string GroupResource() const { return group.empty() ? plural : plural + "." + group; }
+  ResourceType StorageType() const { return ResourceType{group, plural}; }
+};
+
+// The standard core/v1 Namespace (cluster-scoped, DNS-label names, status subresource,
+// STATUS column). Both servers register it: namespaced objects require their namespace.
+ResourceInfo NamespaceResourceInfo();
+
+class ResourceRegistry {
+ public:
+  // Registers a resource. kInvalidArgument if a required name (version, kind, plural) is
+  // missing; kAlreadyExists if group/version/plural is taken. `singular` defaults to the
+  // lower-cased kind.
+  Status Add(ResourceInfo info);
+
+  // Enables the fallback: requests for unregistered group/version/plural under a namespace
+  // (and, when `cluster_scoped_too`, without one) are served as generic namespaced (or
+  // cluster-scoped) resources, kind taken from the object (or derived from the plural).
+  // Generic resources have no /status split and do not appear in discovery.
+  void EnableFallback(bool cluster_scoped_too = false) {
+    fallback_ = true;
+    fallback_cluster_scoped_ = cluster_scoped_too;
+  }
+  bool fallback_enabled() const { return fallback_; }
+
+  // The registered resource, or null.
+  const ResourceInfo* Find(const std::string& group, const std::string& version,
+                           const std::string& plural) const;
+  // Resolves a request path's resource: registered first, else a generic ResourceInfo when
+  // the fallback applies (`namespaced` says whether the URL named a namespace). nullopt
+  // means 404.
+  std::optional<ResourceInfo> Resolve(const std::string& group, const std::string& version,
+                                      const std::string& plural, bool namespaced) const;
+  // A registered resource by group and kind (any version), or null.
+  const ResourceInfo* FindKind(const std::string& group, const std::string& kind) const;
+
+  // Every registered resource, in registration order.
+  const std::vector<ResourceInfo>& All() const { return resources_; }
+  // Groups in registration order ("" first if present), and versions per group.
+  std::vector<std::string> Groups() const;
+  std::vector<std::string> Versions(const std::string& group) const;
+  // Registered resources of one group/version, in registration order.
+  std::vector<const ResourceInfo*> ResourcesOf(const std::string& group,
+                                               const std::string& version) const;
+  // True if core/v1 namespaces is registered (then namespaced writes check the namespace).
+  bool HasNamespaces() const { return Find("", "v1", "namespaces") != nullptr; }
+
+ private:
+  std::vector<ResourceInfo> resources_;
+  bool fallback_ = false;
+  bool fallback_cluster_scoped_ = false;
+};
+
+}  // namespace meridian::apimachinery
