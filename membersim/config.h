@@ -1,0 +1,99 @@
+// membersim configuration: the simulated member clusters (region, jurisdiction, zones, nodes
+// with allocatable resources), their timings, optional dedicated ports and credentials.
+//
+// The YAML form (every duration is Go-style: "2s", "500ms", "1m30s"):
+//
+//   defaults:                        # optional; applies to every cluster unless overridden
+//     podReadyDelay: 2s              # a bound pod turns Ready this long after it is bound
+//     podEvictionDelay: 5s           # pods on NotReady nodes are evicted after this long
+//     node: {cpu: "8", memory: 32Gi, pods: 110}   # allocatable of one node
+//   clusters:
+//     - name: eu-west-1              # DNS-1123 label; served at /clusters/eu-west-1
+//       region: eu-west
+//       jurisdiction: eu             # optional, exported as a node/cluster label
+//       labels: {tier: prod}         # optional extra labels put on every node
+//       zones:
+//         - name: eu-west-1a
+//           nodes: 3
+//           allocatable: {cpu: "4", memory: 16Gi}   # optional, else defaults.node
+//       podReadyDelay: 1s            # optional per-cluster timing override
+//       podEvictionDelay: 5s
+//       loadBalancerRange: 127.20.3.0/24   # optional; else 127.<20+i/250>.<i%250+1>.0/24
+//       port: 18443                  # optional dedicated port (makes "refuse" partitions real)
+//       auth: {token: s3cret}        # optional bearer token; requests without it get 401
+//
+// Errors name the file, line and field: "topo.yaml:12:14: clusters[1].zones[0].allocatable.cpu:
+// quantity "2x": unknown suffix ...". Unknown fields are errors (a typo must not be silently
+// ignored). Every problem found is reported, not just the first.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace meridian::membersim {
+
+struct NodeResources {
+  int64_t cpu_milli = 8000;
+  int64_t memory_bytes = int64_t{32} << 30;
+  int64_t pods = 110;
+  friend bool operator==(const NodeResources&, const NodeResources&) = default;
+};
+
+struct ZoneSpec {
+  std::string name;
+  int nodes = 0;
+  NodeResources allocatable;
+};
+
+struct ClusterTimings {
+  Duration pod_ready_delay{2000};
+  Duration pod_eviction_delay{5000};
+};
+
+struct ClusterSpec {
+  std::string name;
+  std::string region;
+  std::string jurisdiction;
+  std::map<std::string, std::string> labels;
+  std::vector<ZoneSpec> zones;
+  ClusterTimings timings;
+  // First address of a /24 (or smaller) in 127.0.0.0/8 and its prefix length.
+  uint32_t lb_base = 0;
+  int lb_prefix = 24;
+  int port = -1;  // -1: served on the shared listener only; 0: a dedicated port picked by the OS
+  std::string token;  // empty: no authentication
+};
+
+struct SimConfig {
+  std::vector<ClusterSpec> clusters;
+
+  // The cluster named `name`, or nullptr.
+  const ClusterSpec* Find(const std::string& name) const;
+};
+
+// Parses a config document. `source` names it in errors (a file name). kInvalidArgument with
+// one line per problem.
+StatusOr<SimConfig> ParseConfig(const std::string& yaml_text, const std::string& source);
+
+// Reads and parses a config file (kNotFound if it cannot be read).
+StatusOr<SimConfig> LoadConfigFile(const std::string& path);
+
+// A generated config of `count` clusters ("sim-0000"...), each with `zones` zones of
+// `nodes_per_zone` nodes, used by the scale bench and tests.
+SimConfig GenerateConfig(int count, int zones, int nodes_per_zone);
+
+// Go-style duration text ("2s", "150ms", "1m30s", "0") to milliseconds.
+StatusOr<Duration> ParseDuration(const std::string& text);
+
+// "127.20.1.0/24" -> base address (host order) and prefix; only 127.0.0.0/8 is accepted.
+Status ParseLoopbackRange(const std::string& text, uint32_t* base, int* prefix);
+std::string FormatIPv4(uint32_t addr);
+
+}  // namespace meridian::membersim

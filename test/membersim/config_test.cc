@@ -1,0 +1,153 @@
+#include "membersim/config.h"
+
+#include <cstdlib>
+#include <fstream>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace meridian::membersim {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ConfigTest, ParsesFullCluster) {
+  const char* yaml = R"(
+defaults:
+  podReadyDelay: 1500ms
+  node: {cpu: "4", memory: 16Gi}
+clusters:
+  - name: eu-west-1
+    region: eu-west
+    jurisdiction: eu
+    labels: {tier: prod}
+    zones:
+      - {name: eu-west-1a, nodes: 2}
+      - name: eu-west-1b
+        nodes: 1
+        allocatable: {cpu: 500m, memory: 1Gi, pods: 10}
+    podEvictionDelay: 1m
+    loadBalancerRange: 127.30.0.0/24
+    port: 0
+    auth: {token: s3cret}
+  - name: us-east-1
+    region: us-east
+    zones: [{name: us-east-1a, nodes: 1}]
+)";
+  auto c = ParseConfig(yaml, "t.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  ASSERT_EQ(c->clusters.size(), 2u);
+  const ClusterSpec& eu = c->clusters[0];
+  EXPECT_EQ(eu.name, "eu-west-1");
+  EXPECT_EQ(eu.region, "eu-west");
+  EXPECT_EQ(eu.jurisdiction, "eu");
+  EXPECT_EQ(eu.labels.at("tier"), "prod");
+  ASSERT_EQ(eu.zones.size(), 2u);
+  EXPECT_EQ(eu.zones[0].allocatable.cpu_milli, 4000);
+  EXPECT_EQ(eu.zones[0].allocatable.memory_bytes, int64_t{16} << 30);
+  EXPECT_EQ(eu.zones[1].allocatable.cpu_milli, 500);
+  EXPECT_EQ(eu.zones[1].allocatable.pods, 10);
+  EXPECT_EQ(eu.timings.pod_ready_delay, Duration(1500));
+  EXPECT_EQ(eu.timings.pod_eviction_delay, Duration(60000));
+  EXPECT_EQ(FormatIPv4(eu.lb_base), "127.30.0.0");
+  EXPECT_EQ(eu.port, 0);
+  EXPECT_EQ(eu.token, "s3cret");
+  const ClusterSpec& us = c->clusters[1];
+  EXPECT_EQ(us.port, -1);
+  EXPECT_EQ(us.timings.pod_ready_delay, Duration(1500));
+  EXPECT_EQ(FormatIPv4(us.lb_base), "127.20.2.0");
+  EXPECT_NE(c->Find("us-east-1"), nullptr);
+  EXPECT_EQ(c->Find("nope"), nullptr);
+}
+
+TEST(ConfigTest, ErrorsNameFileLineAndField) {
+  struct Case {
+    const char* name;
+    const char* yaml;
+    std::vector<std::string> want;  // substrings of the error
+  };
+  const Case cases[] = {
+      {"bad cpu", "clusters:\n  - name: a\n    region: r\n    zones:\n      - name: z\n        nodes: 1\n        allocatable: {cpu: 2x}\n",
+       {"c.yaml:7:", "clusters[0].zones[0].allocatable.cpu", "quantity \"2x\""}},
+      {"bad memory", "clusters:\n  - name: a\n    region: r\n    zones: [{name: z, nodes: 1, allocatable: {memory: lots}}]\n",
+       {"c.yaml:4:", "clusters[0].zones[0].allocatable.memory"}},
+      {"unknown field", "clusters:\n  - name: a\n    region: r\n    zone: []\n    zones: [{name: z, nodes: 1}]\n",
+       {"c.yaml:4:5: clusters[0].zone: unknown field"}},
+      {"missing region and zones", "clusters:\n  - name: a\n", {"clusters[0].region: required", "clusters[0].zones: required"}},
+      {"duplicate cluster", "clusters:\n  - {name: a, region: r, zones: [{name: z, nodes: 1}]}\n  - {name: a, region: r, zones: [{name: z, nodes: 1}]}\n",
+       {"c.yaml:3:", "duplicate cluster \"a\""}},
+      {"bad name", "clusters:\n  - {name: Eu_West, region: r, zones: [{name: z, nodes: 1}]}\n", {"DNS-1123"}},
+      {"bad duration", "defaults: {podReadyDelay: soon}\nclusters:\n  - {name: a, region: r, zones: [{name: z, nodes: 1}]}\n",
+       {"c.yaml:1:", "defaults.podReadyDelay", "duration \"soon\""}},
+      {"non-loopback range", "clusters:\n  - {name: a, region: r, loadBalancerRange: 10.0.0.0/24, zones: [{name: z, nodes: 1}]}\n",
+       {"loopback only"}},
+      {"no clusters", "defaults: {}\n", {"clusters: must be a non-empty list"}},
+      {"syntax", "clusters: [\n", {"c.yaml:"}},
+      {"negative nodes", "clusters:\n  - {name: a, region: r, zones: [{name: z, nodes: -1}]}\n", {"nodes: must be between 0 and 1000"}},
+  };
+  for (const Case& c : cases) {
+    auto r = ParseConfig(c.yaml, "c.yaml");
+    ASSERT_FALSE(r.ok()) << c.name;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.name;
+    for (const auto& w : c.want) EXPECT_THAT(r.status().message(), HasSubstr(w)) << c.name;
+  }
+}
+
+TEST(ConfigTest, ReportsEveryProblem) {
+  auto r = ParseConfig(
+      "clusters:\n  - {name: a, region: r, zones: [{name: z, nodes: 1, allocatable: {cpu: 2x, memory: 3y}}]}\n",
+      "c.yaml");
+  ASSERT_FALSE(r.ok());
+  EXPECT_THAT(r.status().message(), HasSubstr("allocatable.cpu"));
+  EXPECT_THAT(r.status().message(), HasSubstr("allocatable.memory"));
+}
+
+TEST(ConfigTest, Durations) {
+  struct Case {
+    const char* text;
+    int64_t ms;
+  };
+  for (const Case& c : {Case{"2s", 2000}, Case{"500ms", 500}, Case{"1m30s", 90000}, Case{"0", 0},
+                        Case{"1.5s", 1500}, Case{"1h", 3600000}}) {
+    auto d = ParseDuration(c.text);
+    ASSERT_TRUE(d.ok()) << c.text;
+    EXPECT_EQ(d->count(), c.ms) << c.text;
+  }
+  for (const char* bad : {"", "2", "s", "2days", "-1s"}) EXPECT_FALSE(ParseDuration(bad).ok()) << bad;
+}
+
+TEST(ConfigTest, ShippedTopologyLoads) {
+  const char* src = std::getenv("MERIDIAN_SOURCE_DIR");
+  if (!src) GTEST_SKIP() << "MERIDIAN_SOURCE_DIR not set (run through ctest)";
+  auto c = LoadConfigFile(std::string(src) + "/examples/topology-3-continents.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  std::set<std::string> jurisdictions;
+  for (const char* name : {"us-east-1", "us-west-1", "eu-west-1", "eu-central-1", "ap-south-1"}) {
+    const ClusterSpec* s = c->Find(name);
+    ASSERT_NE(s, nullptr) << name;
+    EXPECT_GE(s->zones.size(), 2u) << name;
+    EXPECT_LE(s->zones.size(), 3u) << name;
+    jurisdictions.insert(s->jurisdiction);
+  }
+  EXPECT_EQ(jurisdictions, (std::set<std::string>{"us", "eu", "in"}));
+  EXPECT_EQ(c->Find("eu-west-1")->region, "eu-west");
+  EXPECT_EQ(c->Find("eu-west-1")->zones[0].name, "eu-west-1a");
+  EXPECT_EQ(c->Find("eu-west-1")->timings.pod_ready_delay, Duration(2000));
+}
+
+TEST(ConfigTest, MissingFileIsNotFound) {
+  auto c = LoadConfigFile("/nonexistent/membersim.yaml");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kNotFound);
+}
+
+TEST(ConfigTest, GeneratesScaleConfig) {
+  SimConfig c = GenerateConfig(1000, 2, 5);
+  ASSERT_EQ(c.clusters.size(), 1000u);
+  EXPECT_EQ(c.clusters[999].name, "sim-0999");
+  EXPECT_EQ(c.clusters[999].zones.size(), 2u);
+  EXPECT_NE(c.clusters[0].lb_base, c.clusters[250].lb_base);
+}
+
+}  // namespace
+}  // namespace meridian::membersim
