@@ -1,0 +1,186 @@
+// The Asio server in-process, over real loopback sockets.
+#include "dns/server.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio.hpp>
+
+#include "dns/answer.h"
+#include "dns/static_zone.h"
+
+namespace meridian::dns {
+namespace {
+
+namespace asio = boost::asio;
+using asio::ip::tcp;
+using asio::ip::udp;
+using Bytes = std::vector<uint8_t>;
+
+std::string ZoneYaml(const std::string& web_address) {
+  std::string big;
+  for (int i = 1; i <= 100; ++i) big += "      - {target: 198.18.0." + std::to_string(i) + "}\n";
+  return "zones:\n  - apex: test.example\nrecords:\n"
+         "  - name: web.test.example\n    endpoints:\n      - {target: " + web_address + "}\n"
+         "  - name: big.test.example\n    endpoints:\n" + big;
+}
+
+std::shared_ptr<const Snapshot> Zone(const std::string& web_address) {
+  auto s = ParseStaticZone(ZoneYaml(web_address), "test.yaml");
+  EXPECT_TRUE(s.ok()) << s.status();
+  return *s;
+}
+
+Bytes QueryBytes(uint16_t id, const std::string& name, bool edns = false) {
+  Message q;
+  q.header.id = id;
+  q.header.rd = true;
+  q.questions.push_back({*Name::FromText(name), RRType::kA, kClassIN});
+  if (edns) q.edns = Edns{};
+  return SerializeMessage(q);
+}
+
+std::string FirstA(const Message& m) {
+  for (const ResourceRecord& rr : m.answers) {
+    if (auto* a = std::get_if<AData>(&rr.rdata)) {
+      IpAddress ip;
+      std::copy(a->address.begin(), a->address.end(), ip.bytes.begin());
+      return ip.ToString();
+    }
+  }
+  return "";
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  void StartServer(RateLimitConfig rrl = {}, int threads = 2) {
+    ServerOptions options;
+    options.threads = threads;
+    options.rate_limit = rrl;
+    auto s = Server::Start(options, source_, clock_);
+    ASSERT_TRUE(s.ok()) << s.status();
+    server_ = std::move(*s);
+    ASSERT_NE(server_->port(), 0);
+    udp_.open(udp::v4());
+    // Only a safety net so a broken server fails the test instead of hanging it.
+    struct timeval tv = {5, 0};
+    setsockopt(udp_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    server_ep_ = udp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port());
+  }
+
+  Message Udp(const Bytes& query) {
+    udp_.send_to(asio::buffer(query), server_ep_);
+    return ReceiveUdp();
+  }
+  Message ReceiveUdp() {
+    Bytes buf(65535);
+    udp::endpoint from;
+    size_t n = udp_.receive_from(asio::buffer(buf), from);
+    buf.resize(n);
+    auto m = ParseMessage(buf);
+    EXPECT_TRUE(m.ok()) << m.status();
+    return m.ok() ? *m : Message{};
+  }
+
+  FakeClock clock_;
+  SwappableRecordSource source_{Zone("192.0.2.1")};
+  std::unique_ptr<Server> server_;
+  asio::io_context ioc_;
+  udp::socket udp_{ioc_};
+  udp::endpoint server_ep_;
+};
+
+TEST_F(ServerTest, AnswersOverUdp) {
+  StartServer();
+  Message r = Udp(QueryBytes(1, "web.test.example"));
+  EXPECT_EQ(r.header.id, 1);
+  EXPECT_TRUE(r.header.aa);
+  EXPECT_EQ(FirstA(r), "192.0.2.1");
+  EXPECT_EQ(Udp(QueryBytes(2, "elsewhere.example")).header.rcode, RCode::kRefused);
+}
+
+TEST_F(ServerTest, MalformedPacketsGetFormErrOrAreDropped) {
+  StartServer();
+  // Too short for a header, and a response packet: both dropped, so the first answer that
+  // comes back is the one to the valid query sent after them.
+  udp_.send_to(asio::buffer(Bytes{1, 2, 3}), server_ep_);
+  Bytes response_packet = QueryBytes(5, "web.test.example");
+  response_packet[2] |= 0x80;
+  udp_.send_to(asio::buffer(response_packet), server_ep_);
+  EXPECT_EQ(Udp(QueryBytes(6, "web.test.example")).header.id, 6);
+  // A readable header with a broken body: FORMERR with the same id.
+  Bytes broken = QueryBytes(7, "web.test.example");
+  broken.resize(broken.size() - 3);
+  Message r = Udp(broken);
+  EXPECT_EQ(r.header.id, 7);
+  EXPECT_EQ(r.header.rcode, RCode::kFormErr);
+  EXPECT_GE(server_->counters().formerr.load(), 1u);
+  EXPECT_GE(server_->counters().dropped_malformed.load(), 2u);
+}
+
+TEST_F(ServerTest, LargeAnswerTruncatesOverUdpAndSucceedsOverTcp) {
+  StartServer();
+  for (bool edns : {false, true}) {
+    Message r = Udp(QueryBytes(10, "big.test.example", edns));
+    EXPECT_TRUE(r.header.tc) << "edns=" << edns;
+    EXPECT_TRUE(r.answers.empty());
+  }
+  tcp::socket sock(ioc_);
+  sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  // Three pipelined queries in one write; answers come back in order on the same connection.
+  Bytes out;
+  for (uint16_t id : {21, 22, 23}) {
+    Bytes q = QueryBytes(id, id == 22 ? "web.test.example" : "big.test.example");
+    out.push_back(static_cast<uint8_t>(q.size() >> 8));
+    out.push_back(static_cast<uint8_t>(q.size()));
+    out.insert(out.end(), q.begin(), q.end());
+  }
+  asio::write(sock, asio::buffer(out));
+  for (uint16_t id : {21, 22, 23}) {
+    uint8_t len[2];
+    asio::read(sock, asio::buffer(len, 2));
+    Bytes body((len[0] << 8) | len[1]);
+    asio::read(sock, asio::buffer(body));
+    auto m = ParseMessage(body);
+    ASSERT_TRUE(m.ok()) << m.status();
+    EXPECT_EQ(m->header.id, id);
+    EXPECT_FALSE(m->header.tc);
+    EXPECT_EQ(m->answers.size(), id == 22 ? 1u : 100u);
+  }
+}
+
+TEST_F(ServerTest, PublishedSnapshotReachesTheNextAnswer) {
+  StartServer();
+  EXPECT_EQ(FirstA(Udp(QueryBytes(1, "web.test.example"))), "192.0.2.1");
+  for (int i = 2; i < 12; ++i) {
+    std::string addr = "192.0.2." + std::to_string(i);
+    source_.Publish(Zone(addr));
+    EXPECT_EQ(FirstA(Udp(QueryBytes(static_cast<uint16_t>(i), "web.test.example"))), addr);
+  }
+}
+
+TEST_F(ServerTest, RateLimitSlipsTruncatedAnswers) {
+  StartServer({.responses_per_second = 1, .burst = 1, .slip = 1}, /*threads=*/1);
+  Message first = Udp(QueryBytes(1, "web.test.example"));
+  EXPECT_FALSE(first.header.tc);
+  EXPECT_EQ(first.answers.size(), 1u);
+  Message limited = Udp(QueryBytes(2, "web.test.example"));
+  EXPECT_TRUE(limited.header.tc);
+  EXPECT_TRUE(limited.answers.empty());
+  clock_.Advance(std::chrono::seconds(1));
+  EXPECT_FALSE(Udp(QueryBytes(3, "web.test.example")).header.tc);
+  EXPECT_EQ(server_->counters().rate_limited_slipped.load(), 1u);
+}
+
+TEST(ServerStartTest, RejectsBadOptions) {
+  FakeClock clock;
+  SwappableRecordSource source(Zone("192.0.2.1"));
+  ServerOptions bad_threads;
+  bad_threads.threads = 0;
+  EXPECT_EQ(Server::Start(bad_threads, source, clock).status().code(), StatusCode::kInvalidArgument);
+  ServerOptions bad_address;
+  bad_address.address = "localhost.invalid";
+  EXPECT_EQ(Server::Start(bad_address, source, clock).status().code(), StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace meridian::dns
