@@ -29,6 +29,10 @@ function(meridian_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
   meridian_warnings(${name})
+  # Defaults for test/common/test_env.h when a test binary is run by hand instead of by CTest.
+  target_compile_definitions(${name} PRIVATE
+    MERIDIAN_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}" MERIDIAN_TEST_BIN_DIR="${CMAKE_BINARY_DIR}/bin")
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR})
   add_test(NAME ${name} COMMAND ${name})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)

@@ -1,0 +1,297 @@
+#include "api/resources.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "api/codec.h"
+
+namespace meridian::api {
+namespace {
+
+using nlohmann::json;
+
+template <typename T, T (*Decode)(const json&, FieldErrors*)>
+FieldErrors ValidateWith(const json& object) {
+  FieldErrors errors;
+  Decode(object, &errors);
+  return errors;
+}
+
+std::string Lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// Schema helpers: small builders so the schemas below read like the YAML in docs/design.md.
+json Str(const std::string& d) { return {{"type", "string"}, {"description", d}}; }
+json Int(const std::string& d) { return {{"type", "integer"}, {"format", "int64"}, {"description", d}}; }
+json Bool(const std::string& d) { return {{"type", "boolean"}, {"description", d}}; }
+json StrList(const std::string& d) {
+  return {{"type", "array"}, {"items", {{"type", "string"}}}, {"description", d}};
+}
+json IntMap(const std::string& d) {
+  return {{"type", "object"}, {"additionalProperties", {{"type", "integer"}}}, {"description", d}};
+}
+json Obj(const std::string& d, json props, std::vector<std::string> required = {}) {
+  json o = {{"type", "object"}, {"description", d}, {"properties", std::move(props)}};
+  if (!required.empty()) o["required"] = required;
+  return o;
+}
+json ListOf(const std::string& d, json item) {
+  return {{"type", "array"}, {"items", std::move(item)}, {"description", d}};
+}
+json AnyObject(const std::string& d) {
+  return {{"type", "object"}, {"description", d}, {"x-kubernetes-preserve-unknown-fields", true}};
+}
+
+json Selector(const std::string& d) {
+  return Obj(d, {{"matchLabels", {{"type", "object"},
+                                  {"additionalProperties", {{"type", "string"}}},
+                                  {"description", "Labels that must all match."}}},
+                 {"matchExpressions",
+                  ListOf("Set-based requirements, all of which must hold.",
+                         Obj("A requirement.", {{"key", Str("Label key.")},
+                                                {"operator", Str("In, NotIn, Exists or DoesNotExist.")},
+                                                {"values", StrList("Values for In and NotIn.")}}))}});
+}
+
+json Conditions() {
+  return ListOf("Observations of the object's state, Kubernetes-style.",
+                Obj("A condition.", {{"type", Str("Condition type.")},
+                                     {"status", Str("True, False or Unknown.")},
+                                     {"reason", Str("Machine-readable reason.")},
+                                     {"message", Str("Human-readable detail.")},
+                                     {"lastTransitionTime", Str("When status last changed (RFC 3339).")},
+                                     {"observedGeneration", Int("Generation this condition reflects.")}}));
+}
+
+json Metadata() {
+  return {{"type", "object"},
+          {"description", "Standard object metadata (name, namespace, labels, annotations, ...)."},
+          {"x-kubernetes-preserve-unknown-fields", true}};
+}
+
+json PlacementSchema() {
+  return Obj(
+      "Where replicas run: hard constraints (selector, residency, latency) first, then how the "
+      "total is divided, spread, and what happens on failure.",
+      {{"clusterSelector", Selector("Only member clusters whose labels match are candidates.")},
+       {"residency", Obj("Hard data-residency constraint, intersected with every ResidencyPolicy "
+                         "that applies.",
+                         {{"jurisdictions", StrList("Legal areas replicas may run in, e.g. [eu].")}})},
+       {"latency", Obj("Hard latency bound: every source of the demand profile must be served by "
+                       "a selected region within maxRTTMs.",
+                       {{"demand", Str("Name of a Topology demand profile.")},
+                        {"maxRTTMs", Int("Largest acceptable round-trip time in milliseconds.")}})},
+       {"distribution",
+        Obj("How the total replica count is divided.",
+            {{"weights", IntMap("Relative weights by region or cluster name, e.g. "
+                                "{us-east: 5, eu-west: 3, ap-south: 2}.")},
+             {"fromDemand", Bool("Derive region weights from the latency demand profile.")},
+             {"minPerCluster", Int("Minimum replicas on every selected cluster.")},
+             {"clusters", {{"type", "object"},
+                           {"description", "Per-cluster bounds by cluster name."},
+                           {"additionalProperties",
+                            Obj("Bounds.", {{"min", Int("At least this many.")},
+                                            {"max", Int("At most this many.")}})}}}})},
+       {"spread", Obj("Minimum distinct failure domains with replicas.",
+                      {{"minRegions", Int("Distinct regions.")}, {"minZones", Int("Distinct zones.")}})},
+       {"failover",
+        Obj("Where displaced replicas go and how they come back.",
+            {{"overflow", Str("nearest (by RTT from the failed region), ordered, or none.")},
+             {"order", StrList("Clusters or regions for ordered overflow, first first.")},
+             {"recoveryDelaySeconds", Int("Replicas return to a recovered cluster only after this "
+                                          "long healthy.")},
+             {"recoveryMaxReplicasPerStep", Int("At most this many replicas move back per step "
+                                                "(0: no bound).")},
+             {"recoveryStepSeconds", Int("Time between paced recovery steps.")}})}});
+}
+
+json SpecSchemaFor(const std::string& kind) {
+  if (kind == "MemberCluster") {
+    return Obj("How to reach the member and where it is.",
+               {{"server", Str("Kubernetes API endpoint of the member; may carry a base path.")},
+                {"credentialsRef", Obj("Secret in the federation with token / client cert / CA.",
+                                       {{"name", Str("Secret name.")},
+                                        {"namespace", Str("Secret namespace (default meridian-system).")}})},
+                {"region", Str("Region name, as in the Topology.")},
+                {"zones", StrList("Availability zones of the member.")},
+                {"jurisdiction", Str("Legal area for residency, e.g. eu.")},
+                {"capacity", Obj("Optional capacity override.", {{"replicas", Int("Replica capacity.")}})},
+                {"insecureSkipTLSVerify", Bool("Skip TLS verification (development only).")}},
+               {"server", "region", "jurisdiction"});
+  }
+  if (kind == "FederatedWorkload") {
+    return Obj(
+        "What to run and where.",
+        {{"template", AnyObject("Any Kubernetes object. If it has spec.replicas, replicas are "
+                                "divided across clusters; otherwise it is copied to each.")},
+         {"placement", PlacementSchema()},
+         {"overrides", ListOf("Per-cluster RFC 6902 JSON patches.",
+                              Obj("An override.", {{"clusterSelector", Selector("Clusters it applies to.")},
+                                                   {"patches", ListOf("RFC 6902 operations.",
+                                                                      AnyObject("An operation."))}}))},
+         {"dns", Obj("Global DNS name for the workload.",
+                     {{"name", Str("Fully qualified name, e.g. web.global.example.com.")},
+                      {"strategy", Str("geo, weighted or failover.")},
+                      {"ttl", Int("Record TTL in seconds.")},
+                      {"port", Int("Service port.")},
+                      {"failoverOrder", StrList("Regions or clusters for the failover strategy.")}})},
+         {"adoptExisting", Bool("Take over same-named objects in members that Meridian did not create.")}},
+        {"template"});
+  }
+  if (kind == "Topology") {
+    return Obj("Regions and demand profiles.",
+               {{"regions", ListOf("Regions.", Obj("A region.", {{"name", Str("Region name.")},
+                                                                 {"jurisdiction", Str("Legal area.")},
+                                                                 {"zones", StrList("Zones.")},
+                                                                 {"rttMs", IntMap("RTT to other regions.")}}))},
+                {"demandProfiles",
+                 ListOf("Where users are.",
+                        Obj("A demand profile.",
+                            {{"name", Str("Profile name.")},
+                             {"sources", ListOf("Population centres.",
+                                                Obj("A source.", {{"name", Str("Source name.")},
+                                                                  {"weight", Int("Relative demand.")},
+                                                                  {"rttMs", IntMap("RTT to each region.")}}))}}))}});
+  }
+  if (kind == "ResidencyPolicy") {
+    return Obj("An admin guardrail: workloads it selects may only run in these jurisdictions.",
+               {{"namespaces", StrList("Namespaces it applies to (empty: all).")},
+                {"workloadSelector", Selector("Workloads it applies to (empty: all).")},
+                {"jurisdictions", StrList("Allowed jurisdictions.")}},
+               {"jurisdictions"});
+  }
+  if (kind == "FailoverDrill") {
+    return Obj("A rehearsal of losing a zone, region or cluster.",
+               {{"target", Obj("Exactly one of zone, region, cluster.",
+                               {{"zone", Str("Zone name.")}, {"region", Str("Region name.")},
+                                {"cluster", Str("Member cluster name.")}})},
+                {"mode", Str("simulate (changes nothing) or live.")},
+                {"durationSeconds", Int("How long a live drill keeps the target failed.")},
+                {"abortConditions", Obj("When to stop early and restore.",
+                                        {{"minAvailabilityPercent", Int("Abort when ready replicas fall below this share.")}})},
+                {"injectFault", Bool("Also inject the real fault (membersim only).")}},
+               {"target"});
+  }
+  return Obj("Records served by Meridian's DNS.",
+             {{"strategy", Str("geo, weighted, failover or static.")},
+              {"endpoints", ListOf("Endpoints, close to external-dns' DNSEndpoint.",
+                                   Obj("An endpoint.", {{"dnsName", Str("Name.")},
+                                                        {"recordType", Str("A, AAAA, CNAME, SRV or TXT.")},
+                                                        {"targets", StrList("Targets.")},
+                                                        {"recordTTL", Int("TTL.")},
+                                                        {"setIdentifier", Str("Member cluster.")},
+                                                        {"labels", {{"type", "object"}, {"additionalProperties", {{"type", "string"}}}}},
+                                                        {"region", Str("Region.")},
+                                                        {"jurisdiction", Str("Jurisdiction.")},
+                                                        {"weight", Int("Ready replicas.")},
+                                                        {"priority", Int("Failover order.")},
+                                                        {"healthy", Bool("Healthy.")}}))}});
+}
+
+json StatusSchemaFor(const std::string& kind) {
+  if (kind == "MemberCluster") {
+    return Obj("Observed health and capacity.",
+               {{"conditions", Conditions()},
+                {"zones", ListOf("Per-zone health.", Obj("Zone.", {{"name", Str("Zone.")},
+                                                                   {"healthy", Bool("Healthy.")},
+                                                                   {"allocatableReplicas", Int("Room.")},
+                                                                   {"lastTransitionTime", Str("Last change.")}}))},
+                {"allocatable", Obj("Room for replicas.", {{"replicas", Int("Replicas.")}})},
+                {"lastProbeTime", Str("Last health probe.")},
+                {"probeLatencyMs", Int("Probe latency.")},
+                {"kubernetesVersion", Str("Member's Kubernetes version.")}});
+  }
+  if (kind == "FederatedWorkload") {
+    return Obj("Placement, per-member sync state and readiness.",
+               {{"observedGeneration", Int("Generation the status reflects.")},
+                {"placement", ListOf("Replicas per cluster with reasons.",
+                                     Obj("Placement.", {{"cluster", Str("Cluster.")},
+                                                        {"replicas", Int("Replicas.")},
+                                                        {"zones", IntMap("Per-zone hints.")},
+                                                        {"reasons", StrList("Why.")}}))},
+                {"unplacedReplicas", Int("Replicas no allowed cluster could take.")},
+                {"clusters", ListOf("Per-member sync state.",
+                                    Obj("Member.", {{"cluster", Str("Cluster.")},
+                                                    {"readyReplicas", Int("Ready.")},
+                                                    {"synced", Bool("Synced.")},
+                                                    {"lastError", Str("Last error.")}}))},
+                {"readyReplicas", Int("Ready replicas in all members.")},
+                {"desiredReplicas", Int("Replicas asked for.")},
+                {"conditions", Conditions()}});
+  }
+  if (kind == "FailoverDrill") {
+    return Obj("The drill's progress and report.",
+               {{"phase", Str("Pending, Running, Completed, Aborted or Failed.")},
+                {"message", Str("Detail.")},
+                {"startTime", Str("Start.")},
+                {"completionTime", Str("End.")},
+                {"conditions", Conditions()},
+                {"report", AnyObject("Timeline, timings, replicas moved, residency violations.")}});
+  }
+  return json();
+}
+
+}  // namespace
+
+const std::vector<ResourceDescriptor>& FederationResources() {
+  static const std::vector<ResourceDescriptor> kResources = {
+      {"MemberCluster", "memberclusters", "membercluster", {"mc"}, false, true,
+       {{"REGION", "string", ".spec.region", "Region"},
+        {"JURISDICTION", "string", ".spec.jurisdiction", "Jurisdiction"},
+        {"READY", "string", ".status.conditions[?(@.type==\"Ready\")].status", "Ready condition"},
+        {"ALLOCATABLE", "integer", ".status.allocatable.replicas", "Room for replicas"},
+        {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
+       ValidateWith<MemberCluster, DecodeMemberCluster>},
+      {"FederatedWorkload", "federatedworkloads", "federatedworkload", {"fw"}, true, true,
+       {{"READY", "integer", ".status.readyReplicas", "Ready replicas in all members"},
+        {"DESIRED", "integer", ".status.desiredReplicas", "Replicas asked for"},
+        {"UNPLACED", "integer", ".status.unplacedReplicas", "Replicas no cluster could take"},
+        {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
+       ValidateWith<FederatedWorkload, DecodeFederatedWorkload>},
+      {"Topology", "topologies", "topology", {"topo"}, false, false,
+       {{"AGE", "date", ".metadata.creationTimestamp", "Age"}},
+       ValidateWith<Topology, DecodeTopology>},
+      {"ResidencyPolicy", "residencypolicies", "residencypolicy", {"rp"}, false, false,
+       {{"AGE", "date", ".metadata.creationTimestamp", "Age"}},
+       ValidateWith<ResidencyPolicy, DecodeResidencyPolicy>},
+      {"FailoverDrill", "failoverdrills", "failoverdrill", {"drill"}, false, true,
+       {{"PHASE", "string", ".status.phase", "Phase"},
+        {"MODE", "string", ".spec.mode", "Mode"},
+        {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
+       ValidateWith<FailoverDrill, DecodeFailoverDrill>},
+      {"DNSRecordSet", "dnsrecordsets", "dnsrecordset", {"dnsrs"}, true, false,
+       {{"STRATEGY", "string", ".spec.strategy", "Strategy"},
+        {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
+       ValidateWith<DnsRecordSet, DecodeDnsRecordSet>},
+  };
+  return kResources;
+}
+
+const ResourceDescriptor* FindResource(const std::string& name) {
+  std::string n = Lower(name);
+  for (const ResourceDescriptor& r : FederationResources()) {
+    if (Lower(r.kind) == n || r.plural == n || r.singular == n ||
+        std::find(r.short_names.begin(), r.short_names.end(), n) != r.short_names.end()) {
+      return &r;
+    }
+  }
+  return nullptr;
+}
+
+json OpenApiSchemaFor(const ResourceDescriptor& resource) {
+  json props = {{"apiVersion", Str("federation.meridian.io/v1alpha1")},
+                {"kind", Str(resource.kind)},
+                {"metadata", Metadata()},
+                {"spec", SpecSchemaFor(resource.kind)}};
+  json status = StatusSchemaFor(resource.kind);
+  if (!status.is_null()) props["status"] = std::move(status);
+  json schema = Obj(resource.kind + " (federation.meridian.io/v1alpha1); see docs/design.md.",
+                    std::move(props));
+  schema["x-kubernetes-group-version-kind"] =
+      json::array({{{"group", kGroup}, {"version", kVersion}, {"kind", resource.kind}}});
+  return schema;
+}
+
+}  // namespace meridian::api

@@ -1,0 +1,237 @@
+// Meridian's resource types (group federation.meridian.io, version v1alpha1), as typed
+// structs. The shape is docs/design.md's "Resources"; api/codec.h converts them to and from
+// the JSON the API speaks, strictly (every problem reported with its field path) and
+// losslessly (Decode(Encode(x)) == x; Encode(Decode(j)) == j for canonical j; the workload
+// template and unknown metadata fields are carried as JSON untouched).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apimachinery/labels.h"
+#include "placement/policy.h"
+
+namespace meridian::api {
+
+inline constexpr char kGroup[] = "federation.meridian.io";
+inline constexpr char kVersion[] = "v1alpha1";
+inline constexpr char kApiVersion[] = "federation.meridian.io/v1alpha1";
+
+// The metadata fields Meridian reads; everything else (ownerReferences, managedFields, ...)
+// is kept verbatim in `extra`.
+struct ObjectMeta {
+  std::string name;
+  std::string generate_name;
+  std::string ns;  // `namespace`
+  std::string uid;
+  std::string resource_version;
+  int64_t generation = 0;
+  std::string creation_timestamp;
+  std::string deletion_timestamp;
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::vector<std::string> finalizers;
+  nlohmann::json extra = nlohmann::json::object();
+  friend bool operator==(const ObjectMeta&, const ObjectMeta&) = default;
+};
+
+// A Kubernetes-style condition (metav1.Condition).
+struct Condition {
+  std::string type;
+  std::string status;  // "True" | "False" | "Unknown"
+  std::string reason;
+  std::string message;
+  std::string last_transition_time;
+  int64_t observed_generation = 0;
+  friend bool operator==(const Condition&, const Condition&) = default;
+};
+
+// ---- MemberCluster (cluster-scoped) ----
+struct SecretReference {
+  std::string name;
+  std::string ns;  // `namespace`; default "meridian-system"
+  friend bool operator==(const SecretReference&, const SecretReference&) = default;
+};
+
+struct MemberClusterSpec {
+  std::string server;  // Kubernetes API endpoint; may carry a base path
+  SecretReference credentials_ref;
+  std::string region;
+  std::vector<std::string> zones;
+  std::string jurisdiction;
+  std::optional<int64_t> capacity_replicas;  // `capacity.replicas`
+  bool insecure_skip_tls_verify = false;     // `insecureSkipTLSVerify`: development only
+  friend bool operator==(const MemberClusterSpec&, const MemberClusterSpec&) = default;
+};
+
+struct ZoneStatus {
+  std::string name;
+  bool healthy = true;
+  std::optional<int64_t> allocatable_replicas;  // `allocatableReplicas`
+  std::string last_transition_time;
+  friend bool operator==(const ZoneStatus&, const ZoneStatus&) = default;
+};
+
+struct MemberClusterStatus {
+  std::vector<Condition> conditions;
+  std::vector<ZoneStatus> zones;
+  std::optional<int64_t> allocatable_replicas;  // `allocatable.replicas`
+  std::string last_probe_time;
+  std::optional<int64_t> probe_latency_ms;
+  std::string kubernetes_version;
+  friend bool operator==(const MemberClusterStatus&, const MemberClusterStatus&) = default;
+};
+
+struct MemberCluster {
+  ObjectMeta metadata;
+  MemberClusterSpec spec;
+  MemberClusterStatus status;
+  friend bool operator==(const MemberCluster&, const MemberCluster&) = default;
+};
+
+// ---- FederatedWorkload (namespaced) ----
+struct Override {
+  apimachinery::LabelSelector cluster_selector;
+  nlohmann::json patches = nlohmann::json::array();  // RFC 6902 operations
+  friend bool operator==(const Override&, const Override&) = default;
+};
+
+struct DnsSpec {
+  std::string name;               // fully qualified, e.g. web.global.example.com
+  std::string strategy = "geo";   // geo | weighted | failover
+  int32_t ttl = 30;
+  int32_t port = 80;
+  std::vector<std::string> failover_order;  // `failoverOrder`: regions or clusters
+  friend bool operator==(const DnsSpec&, const DnsSpec&) = default;
+};
+
+struct FederatedWorkloadSpec {
+  nlohmann::json template_;  // `template`: any Kubernetes object, kept as written
+  placement::PlacementPolicy placement;
+  std::vector<Override> overrides;
+  std::optional<DnsSpec> dns;
+  bool adopt_existing = false;  // `adoptExisting`: take over unmanaged objects in members
+  friend bool operator==(const FederatedWorkloadSpec&, const FederatedWorkloadSpec&) = default;
+};
+
+struct ClusterPlacement {
+  std::string cluster;
+  int64_t replicas = 0;
+  std::map<std::string, int64_t> zones;  // per-zone hints
+  std::vector<std::string> reasons;
+  friend bool operator==(const ClusterPlacement&, const ClusterPlacement&) = default;
+};
+
+struct ClusterSyncStatus {
+  std::string cluster;
+  int64_t ready_replicas = 0;
+  bool synced = false;
+  std::string last_error;
+  friend bool operator==(const ClusterSyncStatus&, const ClusterSyncStatus&) = default;
+};
+
+struct FederatedWorkloadStatus {
+  int64_t observed_generation = 0;
+  std::vector<ClusterPlacement> placement;
+  int64_t unplaced_replicas = 0;
+  std::vector<ClusterSyncStatus> clusters;
+  int64_t ready_replicas = 0;
+  int64_t desired_replicas = 0;
+  std::vector<Condition> conditions;
+  friend bool operator==(const FederatedWorkloadStatus&, const FederatedWorkloadStatus&) = default;
+};
+
+struct FederatedWorkload {
+  ObjectMeta metadata;
+  FederatedWorkloadSpec spec;
+  FederatedWorkloadStatus status;
+  friend bool operator==(const FederatedWorkload&, const FederatedWorkload&) = default;
+};
+
+// ---- Topology (cluster-scoped) ----
+struct Topology {
+  ObjectMeta metadata;
+  placement::TopologySpec spec;
+  friend bool operator==(const Topology&, const Topology&) = default;
+};
+
+// ---- ResidencyPolicy (cluster-scoped) ----
+struct ResidencyPolicySpec {
+  std::vector<std::string> namespaces;           // empty: every namespace
+  apimachinery::LabelSelector workload_selector;  // `workloadSelector`; empty: every workload
+  std::vector<std::string> jurisdictions;        // allowed; at least one
+  friend bool operator==(const ResidencyPolicySpec&, const ResidencyPolicySpec&) = default;
+};
+
+struct ResidencyPolicy {
+  ObjectMeta metadata;
+  ResidencyPolicySpec spec;
+  friend bool operator==(const ResidencyPolicy&, const ResidencyPolicy&) = default;
+};
+
+// ---- FailoverDrill (cluster-scoped) ----
+struct DrillTarget {
+  std::string zone, region, cluster;  // exactly one is set
+  friend bool operator==(const DrillTarget&, const DrillTarget&) = default;
+};
+
+struct FailoverDrillSpec {
+  DrillTarget target;
+  std::string mode = "simulate";  // simulate | live
+  int64_t duration_seconds = 300;  // `durationSeconds`
+  std::optional<int32_t> abort_below_percent;  // `abortConditions.minAvailabilityPercent`
+  bool inject_fault = false;  // `injectFault`: also inject the real fault (membersim)
+  friend bool operator==(const FailoverDrillSpec&, const FailoverDrillSpec&) = default;
+};
+
+struct FailoverDrillStatus {
+  std::string phase;  // Pending | Running | Completed | Aborted | Failed
+  std::string message;
+  std::string start_time, completion_time;
+  std::vector<Condition> conditions;
+  nlohmann::json report = nlohmann::json::object();  // the drill report (see failover/)
+  friend bool operator==(const FailoverDrillStatus&, const FailoverDrillStatus&) = default;
+};
+
+struct FailoverDrill {
+  ObjectMeta metadata;
+  FailoverDrillSpec spec;
+  FailoverDrillStatus status;
+  friend bool operator==(const FailoverDrill&, const FailoverDrill&) = default;
+};
+
+// ---- DNSRecordSet (namespaced), close to external-dns' DNSEndpoint ----
+struct DnsEndpoint {
+  std::string dns_name;     // `dnsName`
+  std::string record_type;  // `recordType`: A | AAAA | CNAME | SRV | TXT
+  std::vector<std::string> targets;
+  int64_t record_ttl = 0;   // `recordTTL`
+  std::string set_identifier;  // `setIdentifier`: the member cluster
+  std::map<std::string, std::string> labels;  // region, cluster, jurisdiction, ...
+  // Meridian's routing data (external-dns would carry these as providerSpecific).
+  std::string region;
+  std::string jurisdiction;
+  int64_t weight = 0;    // ready replicas behind the targets
+  int32_t priority = 0;  // failover order, lower first
+  bool healthy = true;
+  friend bool operator==(const DnsEndpoint&, const DnsEndpoint&) = default;
+};
+
+struct DnsRecordSetSpec {
+  std::string strategy = "geo";  // geo | weighted | failover | static
+  std::vector<DnsEndpoint> endpoints;
+  friend bool operator==(const DnsRecordSetSpec&, const DnsRecordSetSpec&) = default;
+};
+
+struct DnsRecordSet {
+  ObjectMeta metadata;
+  DnsRecordSetSpec spec;
+  friend bool operator==(const DnsRecordSet&, const DnsRecordSet&) = default;
+};
+
+}  // namespace meridian::api

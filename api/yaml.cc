@@ -1,0 +1,180 @@
+#include "api/yaml.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cmath>
+#include <regex>
+#include <sstream>
+
+namespace meridian::api {
+namespace {
+
+using nlohmann::json;
+
+const std::regex& IntPattern() {
+  static const std::regex re(R"([-+]?(0|[1-9][0-9]*)|0x[0-9a-fA-F]+|0o[0-7]+)");
+  return re;
+}
+const std::regex& FloatPattern() {
+  static const std::regex re(
+      R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))");
+  return re;
+}
+
+bool IsNullWord(const std::string& s) {
+  return s.empty() || s == "~" || s == "null" || s == "Null" || s == "NULL";
+}
+bool IsTrueWord(const std::string& s) { return s == "true" || s == "True" || s == "TRUE"; }
+bool IsFalseWord(const std::string& s) { return s == "false" || s == "False" || s == "FALSE"; }
+
+std::string Where(const std::string& source, const YAML::Mark& mark) {
+  return source + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+}
+
+StatusOr<json> ScalarToJson(const YAML::Node& node, const std::string& source) {
+  const std::string& s = node.Scalar();
+  // yaml-cpp tags quoted and literal scalars "!": those are always strings.
+  if (node.Tag() == "!") return json(s);
+  if (node.Tag() != "?" && !node.Tag().empty()) {
+    if (node.Tag() == "tag:yaml.org,2002:str" || node.Tag() == "!!str") return json(s);
+  }
+  if (IsNullWord(s)) return json(nullptr);
+  if (IsTrueWord(s)) return json(true);
+  if (IsFalseWord(s)) return json(false);
+  if (std::regex_match(s, IntPattern())) {
+    try {
+      if (s.rfind("0x", 0) == 0) return json(std::stoll(s.substr(2), nullptr, 16));
+      if (s.rfind("0o", 0) == 0) return json(std::stoll(s.substr(2), nullptr, 8));
+      return json(std::stoll(s));
+    } catch (const std::out_of_range&) {
+      return InvalidArgumentError(Where(source, node.Mark()) + ": integer out of range: " + s);
+    }
+  }
+  if (std::regex_match(s, FloatPattern())) {
+    double d = std::strtod(s.c_str(), nullptr);
+    if (!std::isfinite(d)) {
+      return InvalidArgumentError(Where(source, node.Mark()) +
+                                  ": infinite or NaN numbers cannot be represented in JSON");
+    }
+    return json(d);
+  }
+  return json(s);
+}
+
+StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source, int depth) {
+  if (depth > 200) {
+    return InvalidArgumentError(Where(source, node.Mark()) + ": nesting deeper than 200 levels");
+  }
+  switch (node.Type()) {
+    case YAML::NodeType::Undefined:
+    case YAML::NodeType::Null: return json(nullptr);
+    case YAML::NodeType::Scalar: return ScalarToJson(node, source);
+    case YAML::NodeType::Sequence: {
+      json arr = json::array();
+      for (const YAML::Node& item : node) {
+        MERIDIAN_ASSIGN_OR_RETURN(json v, NodeToJson(item, source, depth + 1));
+        arr.push_back(std::move(v));
+      }
+      return arr;
+    }
+    case YAML::NodeType::Map: {
+      json obj = json::object();
+      for (const auto& kv : node) {
+        if (!kv.first.IsScalar()) {
+          return InvalidArgumentError(Where(source, kv.first.Mark()) +
+                                      ": mapping keys must be scalars");
+        }
+        const std::string& key = kv.first.Scalar();
+        if (obj.contains(key)) {
+          return InvalidArgumentError(Where(source, kv.first.Mark()) + ": duplicate key \"" +
+                                      key + "\"");
+        }
+        MERIDIAN_ASSIGN_OR_RETURN(json v, NodeToJson(kv.second, source, depth + 1));
+        obj[key] = std::move(v);
+      }
+      return obj;
+    }
+  }
+  return json(nullptr);
+}
+
+// Would this string read back as something other than the same string?
+bool NeedsQuotes(const std::string& s) {
+  if (IsNullWord(s) || IsTrueWord(s) || IsFalseWord(s)) return true;
+  if (std::regex_match(s, IntPattern()) || std::regex_match(s, FloatPattern())) return true;
+  static const std::regex other_bools("y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF");
+  return std::regex_match(s, other_bools);
+}
+
+void Emit(YAML::Emitter& out, const json& v) {
+  switch (v.type()) {
+    case json::value_t::object:
+      out << YAML::BeginMap;
+      for (auto it = v.begin(); it != v.end(); ++it) {
+        out << YAML::Key;
+        if (NeedsQuotes(it.key())) out << YAML::DoubleQuoted;
+        out << it.key() << YAML::Value;
+        Emit(out, it.value());
+      }
+      out << YAML::EndMap;
+      break;
+    case json::value_t::array:
+      out << YAML::BeginSeq;
+      for (const json& item : v) Emit(out, item);
+      out << YAML::EndSeq;
+      break;
+    case json::value_t::string: {
+      const std::string& s = v.get_ref<const std::string&>();
+      // A literal block reads back with exactly one trailing newline ("|" clips), so only
+      // strings of that shape use it; other multi-line strings are double-quoted.
+      bool multi_line = s.find('\n') != std::string::npos;
+      bool literal_safe = multi_line && s.back() == '\n' && (s.size() < 2 || s[s.size() - 2] != '\n');
+      if (NeedsQuotes(s) || (multi_line && !literal_safe)) out << YAML::DoubleQuoted;
+      if (literal_safe) out << YAML::Literal;
+      out << s;
+      break;
+    }
+    case json::value_t::boolean: out << (v.get<bool>() ? "true" : "false"); break;
+    case json::value_t::number_integer: out << v.get<int64_t>(); break;
+    case json::value_t::number_unsigned: out << v.get<uint64_t>(); break;
+    case json::value_t::number_float: out << v.dump(); break;
+    case json::value_t::null:
+    case json::value_t::discarded:
+    case json::value_t::binary: out << YAML::Null; break;
+  }
+}
+
+}  // namespace
+
+StatusOr<std::vector<YamlDocument>> ParseYamlDocuments(std::string_view text,
+                                                       const std::string& source_name) {
+  std::vector<YamlDocument> docs;
+  std::vector<YAML::Node> nodes;
+  try {
+    nodes = YAML::LoadAll(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError(Where(source_name, e.mark) + ": " + e.msg);
+  }
+  for (const YAML::Node& node : nodes) {
+    if (!node || node.IsNull()) continue;
+    MERIDIAN_ASSIGN_OR_RETURN(json value, NodeToJson(node, source_name, 0));
+    docs.push_back({std::move(value), node.Mark().line + 1});
+  }
+  return docs;
+}
+
+std::string JsonToYaml(const json& value) {
+  YAML::Emitter out;
+  out.SetIndent(2);
+  out.SetSeqFormat(YAML::Block);
+  out.SetMapFormat(YAML::Block);
+  // Empty containers read better as {} and [] than as nothing.
+  if (value.is_object() && value.empty()) return "{}\n";
+  if (value.is_array() && value.empty()) return "[]\n";
+  Emit(out, value);
+  std::string s = out.c_str();
+  if (s.empty() || s.back() != '\n') s += '\n';
+  return s;
+}
+
+}  // namespace meridian::api

@@ -1,0 +1,32 @@
+// YAML <-> JSON for manifests: what users write (multi-document YAML) becomes the JSON the
+// API speaks, and API objects print back as YAML (`fedctl get -o yaml`).
+//
+// Scalars follow YAML 1.2's core schema as kubectl does: unquoted true/false, null/~,
+// integers and floats become JSON booleans, null and numbers; anything quoted stays a string.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace meridian::api {
+
+struct YamlDocument {
+  nlohmann::json value;
+  int line = 1;  // 1-based line where the document starts in its source
+};
+
+// Splits and converts a (multi-document) YAML stream. Empty documents are skipped. Errors are
+// InvalidArgument "SOURCE:LINE:COLUMN: <what>" so the user can find the spot.
+StatusOr<std::vector<YamlDocument>> ParseYamlDocuments(std::string_view text,
+                                                       const std::string& source_name);
+
+// Renders JSON as block-style YAML; strings that would read back as another type are quoted.
+std::string JsonToYaml(const nlohmann::json& value);
+
+}  // namespace meridian::api

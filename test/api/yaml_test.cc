@@ -1,0 +1,58 @@
+#include "api/yaml.h"
+
+#include <gtest/gtest.h>
+
+namespace meridian::api {
+namespace {
+
+using nlohmann::json;
+
+TEST(YamlTest, ScalarsFollowTheCoreSchemaAndQuotesMeanStrings) {
+  auto docs = ParseYamlDocuments(R"(
+a: 1
+b: "1"
+c: true
+d: 'true'
+e: ~
+f: 2.5
+g: hello
+h: 0x1F
+i: [1, two]
+j: {}
+)", "t.yaml");
+  ASSERT_TRUE(docs.ok()) << docs.status();
+  ASSERT_EQ(docs->size(), 1u);
+  EXPECT_EQ((*docs)[0].value, json::parse(R"({"a":1,"b":"1","c":true,"d":"true","e":null,
+      "f":2.5,"g":"hello","h":31,"i":[1,"two"],"j":{}})"));
+}
+
+TEST(YamlTest, MultiDocumentStreamsKeepTheirLineNumbers) {
+  auto docs = ParseYamlDocuments("a: 1\n---\n\n---\nb: 2\nc: 3\n", "m.yaml");
+  ASSERT_TRUE(docs.ok());
+  ASSERT_EQ(docs->size(), 2u);
+  EXPECT_EQ((*docs)[0].line, 1);
+  EXPECT_EQ((*docs)[1].line, 5);
+}
+
+TEST(YamlTest, MalformedYamlNamesFileLineAndColumn) {
+  auto docs = ParseYamlDocuments("a: 1\nb: [1, 2\nc: 3\n", "bad.yaml");
+  ASSERT_FALSE(docs.ok());
+  EXPECT_EQ(docs.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(docs.status().message().rfind("bad.yaml:", 0), 0u) << docs.status();
+  auto dup = ParseYamlDocuments("a: 1\na: 2\n", "dup.yaml");
+  ASSERT_FALSE(dup.ok());
+  EXPECT_NE(dup.status().message().find("dup.yaml:2:1: duplicate key \"a\""), std::string::npos)
+      << dup.status();
+}
+
+TEST(YamlTest, JsonRoundTripsThroughYaml) {
+  json value = json::parse(R"({"s":"true","n":"123","e":"","x":"plain","i":-4,"f":0.5,
+      "b":false,"z":null,"l":[1,{"k":"v"}],"o":{"nested":{"deep":"yes"}},"m":"two\nlines"})");
+  std::string yaml = JsonToYaml(value);
+  auto back = ParseYamlDocuments(yaml, "roundtrip");
+  ASSERT_TRUE(back.ok()) << back.status() << "\n" << yaml;
+  EXPECT_EQ((*back)[0].value, value) << yaml;
+}
+
+}  // namespace
+}  // namespace meridian::api
