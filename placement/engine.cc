@@ -212,11 +212,16 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     uint32_t k = s.pos[*idx];
     if (b.min) s.lo[k] = *b.min;
     if (b.max) {
+      s.lo[k] = std::min<int64_t>(s.lo[k], *b.max);
       s.hi[k] = std::min<int64_t>(T, *b.max);
       s.flags[k] |= kInMax;
     }
   }
-  for (uint32_t k = 0; k < m; ++k) s.lo[k] = std::min(s.lo[k], s.hi[k]);
+  int64_t sum_lo = 0;  // the minimums, each capped by its max (not yet by the total)
+  for (uint32_t k = 0; k < m; ++k) {
+    sum_lo += s.lo[k];
+    s.lo[k] = std::min(s.lo[k], s.hi[k]);
+  }
 
   // ---- 2. Weight groups -------------------------------------------------------------------
   s.groups.clear();
@@ -333,7 +338,6 @@ Result Engine::Place(const Workload& w, Timestamp now) {
       uint32_t k = s.members[j];
       it.lo += s.lo[k];
       it.hi += s.hi[k];
-      it.held += s.cur[k];
     }
     s.items[g] = it;
   }
@@ -350,7 +354,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     s.items.resize(grp.size);
     for (uint32_t j = 0; j < grp.size; ++j) {
       uint32_t k = s.members[grp.begin + j];
-      s.items[j] = ApportionItem{1, s.lo[k], s.hi[k], s.cur[k], tie_of(k), 0};
+      s.items[j] = ApportionItem{1, s.lo[k], s.hi[k], 0, tie_of(k), 0};
     }
     bool inner_exceed = false;
     internal::Apportion(group_share[g], std::span(s.items.data(), grp.size), s.ap,
@@ -358,7 +362,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     mins_exceed |= inner_exceed;
     for (uint32_t j = 0; j < grp.size; ++j) s.share[s.members[grp.begin + j]] = s.items[j].out;
   }
-  if (mins_exceed) res.unmet |= kMin;
+  if (mins_exceed || sum_lo > T) res.unmet |= kMin;
 
   // ---- 4. Capacity, hysteresis, overflow --------------------------------------------------
   const FailoverSpec& fo = pol.failover;
@@ -378,17 +382,21 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     if (auto rec = W.recovered_at(i)) {
       const int64_t since = now_ms - ToMs(*rec);
       if (since < delay_ms) {
-        s.cap[k] = std::min(s.real[k], s.cur[k]);
+        s.cap[k] = std::min({s.real[k], s.cur[k], s.share[k]});
         s.flags[k] |= kHeld;
         if (s.share[k] > s.cap[k]) recheck(delay_ms - since);
       } else if (pace > 0) {
         const int64_t ramp = (T + pace - 1) / pace * step_ms;
         if (since < delay_ms + ramp) {
-          s.cap[k] = std::min(s.real[k], s.cur[k] + pace);
+          s.cap[k] = std::min({s.real[k], s.cur[k] + pace, s.share[k]});
           s.flags[k] |= kPaced;
           if (s.share[k] > s.cap[k]) recheck(step_ms);
         }
       }
+    }
+    if ((s.flags[k] & kInMax) && s.share[k] >= s.hi[k] && s.hi[k] < T &&
+        s.groups[s.group_of[k]].weight > 0) {
+      s.limited[k] |= kMax;
     }
     s.x[k] = std::min(s.share[k], s.cap[k]);
     s.excess[k] = s.share[k] - s.x[k];
@@ -433,8 +441,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     for (uint32_t k = b; k < e; ++k) {
       int64_t room = s.cap[k] - s.x[k];
       if (room <= 0) continue;
-      s.items.push_back(
-          ApportionItem{1, 0, room, std::max<int64_t>(0, s.cur[k] - s.x[k]), tie_of(k), 0});
+      s.items.push_back(ApportionItem{1, 0, room, 0, tie_of(k), 0});
       s.item_pos.push_back(k);
       room_sum += room;
     }
@@ -498,19 +505,28 @@ Result Engine::Place(const Workload& w, Timestamp now) {
   // Availability before hysteresis: what found no room may go to recovering clusters.
   int64_t placed = 0;
   for (uint32_t k = 0; k < m; ++k) placed += s.x[k];
-  if (placed < T) {
-    bool any = false;
+  // First back up to their shares (in proportion to what each is short), then any room
+  // left; both steps depend only on the shares, so feeding the answer back is a fixed point.
+  for (int phase = 0; phase < 2 && placed < T; ++phase) {
+    s.items.clear();
+    s.item_pos.clear();
     for (uint32_t k = 0; k < m; ++k) {
-      if ((s.flags[k] & (kHeld | kPaced)) && s.real[k] > s.cap[k]) {
-        s.cap[k] = s.real[k];
-        any = true;
-      }
+      if (!(s.flags[k] & (kHeld | kPaced))) continue;
+      int64_t room = phase == 0 ? std::min(s.share[k], s.real[k]) - s.x[k] : s.real[k] - s.x[k];
+      if (room <= 0) continue;
+      s.items.push_back(ApportionItem{phase == 0 ? room : 1, 0, room, 0, tie_of(k), 0});
+      s.item_pos.push_back(k);
     }
-    if (any) {
-      int64_t got = fill_range(0, m, T - placed);
-      placed += got;
-      unplaced_overflow = std::max<int64_t>(0, unplaced_overflow - got);
+    if (s.items.empty()) continue;
+    int64_t got = internal::Apportion(T - placed, s.items, s.ap);
+    for (size_t j = 0; j < s.items.size(); ++j) {
+      const uint32_t k = s.item_pos[j];
+      s.x[k] += s.items[j].out;
+      if (phase == 1) s.over[k] += s.items[j].out;
+      s.cap[k] = std::max(s.cap[k], s.x[k]);
     }
+    placed += got;
+    unplaced_overflow = std::max<int64_t>(0, unplaced_overflow - got);
   }
 
   // ---- 5. Coverage: latency sources, spread.minRegions, spread.minZones --------------------
@@ -602,7 +618,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
         continue;
       }
       auto key = [&](uint32_t j) {
-        return std::tuple(s.x[j] > s.cur[j], s.x[j], tie_of(j));
+        return std::tuple(s.x[j], tie_of(j));
       };
       if (key(k) > key(static_cast<uint32_t>(best))) best = k;
     }
@@ -610,8 +626,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
   };
   auto better_receiver = [&](uint32_t a, int64_t b) {
     if (b < 0) return true;
-    auto key = [&](uint32_t j) { return std::tuple(s.cur[j] > s.x[j], tie_of(j)); };
-    return key(a) > key(static_cast<uint32_t>(b));
+    return tie_of(a) > tie_of(static_cast<uint32_t>(b));
   };
   bool stuck_latency = !lat_cover, stuck_regions = min_regions <= 1, stuck_zones = !need_zones;
   for (int64_t guard = 0; guard < 4 * (T + S + min_regions + min_zones) + 8; ++guard) {

@@ -112,7 +112,9 @@ std::string Explain(const World& world, const Workload& w, const Result& r, uint
     return name + ": 0; no share and no overflow needed";
   }
   std::string out = name + ": " + std::to_string(p->replicas) + " = " + WeightPart(world, r, *p);
-  if (p->share != p->replicas) out += " -> share " + std::to_string(p->share);
+  if (p->share != p->replicas - p->overflow - p->coverage) {
+    out += " -> share " + std::to_string(p->share);
+  }
   const uint32_t lim = p->limited_by;
   if (lim & kUnreachable) out += "; unreachable, share overflowed";
   if (lim & kZoneFailure) {

@@ -11,8 +11,8 @@ enum : uint8_t { kFree = 0, kAtLo = 1, kAtHi = 2 };
 using Key = RoundKey;
 
 bool Before(const Key& a, const Key& b) {
-  if (a.keeps != b.keeps) return a.keeps > b.keeps;
   if (a.rem != b.rem) return a.rem > b.rem;
+  if (a.keeps != b.keeps) return a.keeps > b.keeps;
   if (a.tie != b.tie) return a.tie > b.tie;
   return a.index < b.index;
 }

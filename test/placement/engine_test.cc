@@ -1,0 +1,458 @@
+#include "placement/engine.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <map>
+
+#include "placement/policy_json.h"
+
+namespace meridian::placement {
+namespace {
+
+using ::testing::HasSubstr;
+
+const Timestamp kNow = Timestamp(std::chrono::seconds(1'800'000'000));
+
+ClusterState Cluster(std::string name, std::string region, std::optional<int64_t> alloc = {},
+                     std::vector<std::string> zones = {}) {
+  ClusterState c;
+  c.name = std::move(name);
+  c.region = std::move(region);
+  c.allocatable_replicas = alloc;
+  for (auto& z : zones) c.zones.push_back(ZoneState{z, true, std::nullopt, std::nullopt});
+  c.labels = {{"region", c.region}, {"tier", "prod"}};
+  return c;
+}
+
+RegionSpec Region(std::string name, std::string jurisdiction,
+                  std::map<std::string, int32_t> rtt = {}) {
+  return RegionSpec{std::move(name), std::move(jurisdiction), {}, std::move(rtt)};
+}
+
+// Three continents plus a spare US region, with RTTs between them.
+TopologySpec Continents() {
+  TopologySpec t;
+  t.regions = {
+      Region("us-east", "us", {{"us-west", 60}, {"eu-west", 80}, {"eu-central", 90}, {"ap-south", 200}}),
+      Region("us-west", "us", {{"eu-west", 140}, {"eu-central", 150}, {"ap-south", 180}}),
+      Region("eu-west", "eu", {{"eu-central", 20}, {"ap-south", 120}}),
+      Region("eu-central", "eu", {{"ap-south", 110}}),
+      Region("ap-south", "in", {}),
+  };
+  DemandProfile shoppers{"shoppers", {}};
+  shoppers.sources = {
+      {"paris", 40, {{"eu-west", 10}, {"eu-central", 15}, {"us-east", 85}, {"ap-south", 120}}},
+      {"new-york", 40, {{"us-east", 8}, {"us-west", 70}, {"eu-west", 80}}},
+      {"mumbai", 20, {{"ap-south", 12}, {"eu-west", 125}}},
+  };
+  t.demand_profiles = {shoppers};
+  return t;
+}
+
+PlacementPolicy Policy(const char* json_text) {
+  auto p = ParsePlacementPolicy(nlohmann::json::parse(json_text));
+  EXPECT_TRUE(p.ok()) << p.status();
+  return p.ok() ? *p : PlacementPolicy{};
+}
+
+struct Scenario {
+  const char* name;
+  std::vector<ClusterState> clusters;
+  TopologySpec topology;
+  const char* policy;
+  int32_t replicas;
+  std::vector<ResidencyRule> residency_policies;
+  std::vector<Assignment> current;
+  Timestamp now;
+  std::map<std::string, int32_t> want;                  // exact replicas per cluster
+  std::map<std::string, std::pair<int32_t, int32_t>> want_range;  // inclusive
+  std::map<std::string, int32_t> want_region;           // exact per region
+  int32_t want_unplaced = 0;
+  uint32_t want_because = 0;  // bits that must be set in unplaced_because
+  std::vector<std::pair<std::string, std::string>> explain_has;  // cluster -> substring
+  std::string unplaced_has;
+  std::optional<Duration> want_recheck;
+};
+
+std::map<std::string, int32_t> ByName(const World& w, const Result& r) {
+  std::map<std::string, int32_t> out;
+  for (const auto& p : r.clusters) out[w.cluster(p.cluster).name] = p.replicas;
+  return out;
+}
+
+void RunScenario(const Scenario& sc) {
+  SCOPED_TRACE(sc.name);
+  auto world = World::Build(sc.clusters, sc.topology);
+  ASSERT_TRUE(world.ok()) << world.status();
+  Engine engine(*world);
+  Workload w;
+  w.key = "shop/web";
+  w.replicas = sc.replicas;
+  w.policy = Policy(sc.policy);
+  w.residency_policies = sc.residency_policies;
+  w.current = sc.current;
+  Result r = engine.Place(w, sc.now);
+  std::map<std::string, int32_t> got = ByName(**world, r);
+  std::string dump;
+  for (uint32_t i = 0; i < (*world)->size(); ++i) {
+    dump += "  " + Explain(**world, w, r, i) + "\n";
+  }
+  dump += "  unplaced: " + ExplainUnplaced(**world, w, r);
+  SCOPED_TRACE("placement:\n" + dump);
+  for (const auto& [name, want] : sc.want) EXPECT_EQ(got[name], want) << name;
+  for (const auto& [name, range] : sc.want_range) {
+    EXPECT_GE(got[name], range.first) << name;
+    EXPECT_LE(got[name], range.second) << name;
+  }
+  std::map<std::string, int32_t> regions;
+  for (const auto& p : r.clusters) {
+    regions[(*world)->region_name((*world)->region_of(p.cluster))] += p.replicas;
+  }
+  for (const auto& [region, want] : sc.want_region) EXPECT_EQ(regions[region], want) << region;
+  EXPECT_EQ(r.unplaced, sc.want_unplaced);
+  EXPECT_EQ(r.placed + r.unplaced, sc.replicas);
+  EXPECT_EQ(r.unplaced_because & sc.want_because, sc.want_because)
+      << ConstraintNames(r.unplaced_because);
+  for (const auto& [cluster, text] : sc.explain_has) {
+    auto idx = (*world)->FindCluster(cluster);
+    ASSERT_TRUE(idx.has_value()) << cluster;
+    EXPECT_THAT(Explain(**world, w, r, *idx), HasSubstr(text));
+  }
+  if (!sc.unplaced_has.empty()) {
+    EXPECT_THAT(ExplainUnplaced(**world, w, r), HasSubstr(sc.unplaced_has));
+  }
+  EXPECT_EQ(r.recheck_after, sc.want_recheck);
+  // Same world, same answer; and feeding the answer back changes nothing.
+  EXPECT_EQ(engine.Place(w, sc.now), r);
+  Workload again = w;
+  again.current.clear();
+  for (const auto& [name, n] : ByName(**world, r)) {
+    if (n > 0) again.current.push_back({name, n});
+  }
+  if (!r.recheck_after) {
+    EXPECT_EQ(ByName(**world, engine.Place(again, sc.now)), ByName(**world, r));
+  }
+}
+
+std::vector<ClusterState> FiveClusters() {
+  return {Cluster("us-east-1", "us-east"), Cluster("us-east-2", "us-east"),
+          Cluster("eu-west-1", "eu-west"), Cluster("eu-west-2", "eu-west"),
+          Cluster("ap-south-1", "ap-south")};
+}
+
+TEST(Engine, NamedScenarios) {
+  std::vector<Scenario> cases;
+  {
+    Scenario s{"three continents 5:3:2 over 5 clusters"};
+    s.clusters = FiveClusters();
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"us-east": 5, "eu-west": 3, "ap-south": 2}}})";
+    s.replicas = 30;
+    s.now = kNow;
+    s.want_region = {{"us-east", 15}, {"eu-west", 9}, {"ap-south", 6}};
+    s.want_range = {{"us-east-1", {7, 8}}, {"us-east-2", {7, 8}}, {"eu-west-1", {4, 5}},
+                    {"eu-west-2", {4, 5}}};
+    s.want = {{"ap-south-1", 6}};
+    s.explain_has = {{"ap-south-1", "ap-south-1: 6 = region ap-south weight 2/10 of 30; +0 overflow"},
+                     {"us-east-1", "region us-east weight 5/10 of 30 (2 clusters share it)"}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"ratio from a demand profile"};
+    s.clusters = {Cluster("us-east-1", "us-east"), Cluster("eu-west-1", "eu-west"),
+                  Cluster("ap-south-1", "ap-south")};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"fromDemand": true}})";
+    s.replicas = 30;
+    s.now = kNow;
+    s.want = {{"us-east-1", 12}, {"eu-west-1", 12}, {"ap-south-1", 6}};
+    s.explain_has = {{"eu-west-1", "eu-west-1: 12 = demand 40/100 of 30 nearest region eu-west"}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"demand with a latency bound: every source served within maxRTTMs"};
+    s.clusters = {Cluster("us-east-1", "us-east"), Cluster("us-west-1", "us-west"),
+                  Cluster("eu-west-1", "eu-west"), Cluster("ap-south-1", "ap-south")};
+    s.topology = Continents();
+    s.policy = R"({"latency": {"demand": "shoppers", "maxRTTMs": 50},
+                   "distribution": {"fromDemand": true}})";
+    s.replicas = 10;
+    s.now = kNow;
+    s.want = {{"us-east-1", 4}, {"eu-west-1", 4}, {"ap-south-1", 2}, {"us-west-1", 0}};
+    s.explain_has = {{"us-west-1", "excluded by latency (no source of shoppers within 50 ms"}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"EU residency, an eu-west zone fails: overflow stays in the EU"};
+    ClusterState west = Cluster("eu-west-1", "eu-west", 12, {"eu-west-1a", "eu-west-1b", "eu-west-1c"});
+    west.zones[0].healthy = false;
+    s.clusters = {west, Cluster("eu-central-1", "eu-central", 100), Cluster("us-east-1", "us-east", 100)};
+    s.topology = Continents();
+    // us-east is nearer to eu-west than eu-central is, in this topology.
+    s.topology.regions[2].rtt_ms["us-east"] = 5;
+    s.policy = R"({"residency": {"jurisdictions": ["eu"]},
+                   "distribution": {"weights": {"eu-west": 1, "eu-central": 1}}})";
+    s.replicas = 20;
+    s.now = kNow;
+    s.want = {{"eu-west-1", 8}, {"eu-central-1", 12}, {"us-east-1", 0}};
+    s.explain_has = {{"eu-west-1", "capped by capacity 8 (1 of 3 zones failed)"},
+                     {"eu-central-1", "+2 overflow"},
+                     {"us-east-1", "excluded by residency (workload allows eu; cluster is in us)"}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"a whole region fails: nearest overflow by RTT"};
+    ClusterState e1 = Cluster("us-east-1", "us-east"), e2 = Cluster("us-east-2", "us-east");
+    e1.reachable = e2.reachable = false;
+    s.clusters = {e1, e2, Cluster("us-west-1", "us-west", 10), Cluster("eu-west-1", "eu-west"),
+                  Cluster("ap-south-1", "ap-south")};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"us-east": 5, "eu-west": 3, "ap-south": 2}},
+                   "failover": {"overflow": "nearest"}})";
+    s.replicas = 30;
+    s.now = kNow;
+    s.want = {{"us-east-1", 0}, {"us-east-2", 0}, {"us-west-1", 10}, {"eu-west-1", 14},
+              {"ap-south-1", 6}};
+    s.explain_has = {{"us-east-1", "unreachable, share overflowed"},
+                     {"us-west-1", "no weight (overflow only); +10 overflow"},
+                     {"eu-west-1", "+5 overflow"}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"a whole region fails: ordered overflow"};
+    ClusterState e1 = Cluster("us-east-1", "us-east");
+    e1.reachable = false;
+    s.clusters = {e1, Cluster("us-west-1", "us-west", 4), Cluster("eu-west-1", "eu-west"),
+                  Cluster("ap-south-1", "ap-south")};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"us-east": 5, "eu-west": 3, "ap-south": 2}},
+                   "failover": {"overflow": "ordered", "order": ["us-west-1", "ap-south"]}})";
+    s.replicas = 30;
+    s.now = kNow;
+    s.want = {{"us-west-1", 4}, {"eu-west-1", 9}, {"ap-south-1", 17}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"overflow none leaves the failed share unplaced"};
+    ClusterState e1 = Cluster("us-east-1", "us-east");
+    e1.reachable = false;
+    s.clusters = {e1, Cluster("eu-west-1", "eu-west"), Cluster("ap-south-1", "ap-south")};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"us-east": 5, "eu-west": 3, "ap-south": 2}},
+                   "failover": {"overflow": "none"}})";
+    s.replicas = 30;
+    s.now = kNow;
+    s.want = {{"us-east-1", 0}, {"eu-west-1", 9}, {"ap-south-1", 6}};
+    s.want_unplaced = 15;
+    s.want_because = kOverflow | kUnreachable;
+    s.unplaced_has = "15 of 30 unplaced";
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"capacity-driven overflow"};
+    s.clusters = {Cluster("us-east-1", "us-east"), Cluster("eu-west-1", "eu-west", 4),
+                  Cluster("ap-south-1", "ap-south")};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"us-east": 5, "eu-west": 3, "ap-south": 2}}})";
+    s.replicas = 30;
+    s.now = kNow;
+    s.want = {{"us-east-1", 20}, {"eu-west-1", 4}, {"ap-south-1", 6}};
+    s.explain_has = {
+        {"eu-west-1", "eu-west-1: 4 = region eu-west weight 3/10 of 30 -> share 9; capped by capacity 4; +0 overflow"},
+        {"us-east-1", "+5 overflow"}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"capacity-proportional division"};
+    s.clusters = {Cluster("a", "us-east", 100), Cluster("b", "us-east", 300),
+                  Cluster("c", "eu-west", 600)};
+    s.topology = Continents();
+    s.policy = "{}";
+    s.replicas = 20;
+    s.now = kNow;
+    s.want = {{"a", 2}, {"b", 6}, {"c", 12}};
+    s.explain_has = {{"b", "b: 6 = capacity 300/1000 of 20"}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"infeasible residency and capacity: an answer, not an error"};
+    s.clusters = {Cluster("us-east-1", "us-east", 100), Cluster("us-west-1", "us-west", 100),
+                  Cluster("eu-west-1", "eu-west", 5), Cluster("eu-central-1", "eu-central", 7),
+                  Cluster("ap-south-1", "ap-south", 100)};
+    s.topology = Continents();
+    s.policy = R"({"residency": {"jurisdictions": ["eu", "us"]}})";
+    s.residency_policies = {{"eu-only", {"eu"}}};
+    s.replicas = 30;
+    s.now = kNow;
+    s.want = {{"eu-west-1", 5}, {"eu-central-1", 7}, {"us-east-1", 0}};
+    s.want_unplaced = 18;
+    s.want_because = kResidency | kCapacity;
+    s.unplaced_has = "18 of 30 unplaced: residency (workload: eu, us; ResidencyPolicy eu-only: eu) excludes 3 clusters; capacity";
+    s.explain_has = {{"us-east-1", "excluded by residency (ResidencyPolicy eu-only allows eu"}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"selector, minPerCluster and per-cluster max"};
+    s.clusters = {Cluster("a", "us-east"), Cluster("b", "us-east"), Cluster("c", "eu-west"),
+                  Cluster("d", "ap-south")};
+    s.clusters[3].labels["tier"] = "dev";
+    s.topology = Continents();
+    s.policy = R"({"clusterSelector": {"matchLabels": {"tier": "prod"}},
+                   "distribution": {"weights": {"a": 10, "b": 0, "c": 1}, "minPerCluster": 2,
+                                    "clusters": {"a": {"max": 5}}}})";
+    s.replicas = 12;
+    s.now = kNow;
+    s.want = {{"a", 5}, {"b", 2}, {"c", 5}, {"d", 0}};
+    s.explain_has = {{"d", "excluded by clusterSelector"}, {"a", "a: 5 = weight 10/11 of 12; capped by max 5"}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"spread.minRegions pulls one replica into a second region"};
+    s.clusters = {Cluster("a", "us-east"), Cluster("b", "eu-west")};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"a": 1}}, "spread": {"minRegions": 2}})";
+    s.replicas = 4;
+    s.now = kNow;
+    s.want = {{"a", 3}, {"b", 1}};
+    s.explain_has = {{"b", "+1 for spread/latency"}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"spread.minZones spreads within one cluster's zones"};
+    s.clusters = {Cluster("a", "us-east", {}, {"z1", "z2", "z3"})};
+    s.topology = Continents();
+    s.policy = R"({"spread": {"minZones": 3}})";
+    s.replicas = 3;
+    s.now = kNow;
+    s.want = {{"a", 3}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"recovery: before the delay the recovered cluster gains nothing"};
+    ClusterState a = Cluster("a", "us-east"), b = Cluster("b", "us-east");
+    a.healthy_since = kNow - std::chrono::seconds(20);
+    s.clusters = {a, b};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"a": 1, "b": 1}},
+                   "failover": {"recoveryDelaySeconds": 60}})";
+    s.replicas = 10;
+    s.current = {{"b", 10}};
+    s.now = kNow;
+    s.want = {{"a", 0}, {"b", 10}};
+    s.want_recheck = std::chrono::seconds(40);
+    s.explain_has = {{"a", "held at 0 while recovering (recoveryDelaySeconds 60)"}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"recovery: after the delay replicas return"};
+    ClusterState a = Cluster("a", "us-east"), b = Cluster("b", "us-east");
+    a.healthy_since = kNow - std::chrono::seconds(61);
+    s.clusters = {a, b};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"a": 1, "b": 1}},
+                   "failover": {"recoveryDelaySeconds": 60}})";
+    s.replicas = 10;
+    s.current = {{"b", 10}};
+    s.now = kNow;
+    s.want = {{"a", 5}, {"b", 5}};
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"recovery: after the delay at a bounded pace"};
+    ClusterState a = Cluster("a", "us-east"), b = Cluster("b", "us-east");
+    a.healthy_since = kNow - std::chrono::seconds(61);
+    s.clusters = {a, b};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"a": 1, "b": 1}},
+                   "failover": {"recoveryDelaySeconds": 60, "recoveryMaxReplicasPerStep": 2,
+                                "recoveryStepSeconds": 15}})";
+    s.replicas = 10;
+    s.current = {{"a", 1}, {"b", 9}};
+    s.now = kNow;
+    s.want = {{"a", 3}, {"b", 7}};
+    s.want_recheck = std::chrono::seconds(15);
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"recovery hold gives way when replicas would otherwise be unplaced"};
+    ClusterState a = Cluster("a", "us-east"), b = Cluster("b", "us-east", 6);
+    a.healthy_since = kNow - std::chrono::seconds(5);
+    s.clusters = {a, b};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"a": 1, "b": 1}}})";
+    s.replicas = 10;
+    s.current = {{"b", 6}};
+    s.now = kNow;
+    s.want = {{"a", 4}, {"b", 6}};
+    s.want_recheck = std::chrono::seconds(55);
+    cases.push_back(s);
+  }
+  for (const Scenario& s : cases) RunScenario(s);
+}
+
+TEST(Engine, ZoneHintsFollowHealthyZones) {
+  ClusterState c = Cluster("a", "us-east", 30, {"z1", "z2", "z3"});
+  c.zones[1].healthy = false;
+  auto world = World::Build({c}, Continents());
+  ASSERT_TRUE(world.ok());
+  Engine engine(*world);
+  Workload w;
+  w.key = "ns/app";
+  w.replicas = 7;
+  Result r = engine.Place(w, kNow);
+  ASSERT_EQ(r.ReplicasOf(0), 7);
+  int32_t sum = 0;
+  for (const ZoneHint& z : r.zones) {
+    EXPECT_NE((*world)->cluster(z.cluster).zones[z.zone].name, "z2");
+    EXPECT_GE(z.replicas, 3);
+    sum += z.replicas;
+  }
+  EXPECT_EQ(sum, 7);
+  EXPECT_EQ(r.zones.size(), 2u);
+}
+
+TEST(Engine, TieBreaksDependOnTheWorkloadNotOnNames) {
+  // Equal weights over 10 clusters, 1 replica: the winner varies with the workload key.
+  std::vector<ClusterState> clusters;
+  for (int i = 0; i < 10; ++i) clusters.push_back(Cluster("c" + std::to_string(i), "us-east"));
+  auto world = World::Build(clusters, Continents());
+  ASSERT_TRUE(world.ok());
+  Engine engine(*world);
+  std::map<uint32_t, int> wins;
+  for (int k = 0; k < 200; ++k) {
+    Workload w;
+    w.key = "ns/app-" + std::to_string(k);
+    w.replicas = 1;
+    Result r = engine.Place(w, kNow);
+    ASSERT_EQ(r.clusters.size(), 1u);
+    ++wins[r.clusters[0].cluster];
+  }
+  EXPECT_GE(wins.size(), 8u);
+  for (const auto& [cluster, n] : wins) EXPECT_LT(n, 60) << cluster;
+}
+
+TEST(Engine, MissingDemandProfileIsAnAnswer) {
+  auto world = World::Build(FiveClusters(), Continents());
+  ASSERT_TRUE(world.ok());
+  Engine engine(*world);
+  Workload w;
+  w.key = "ns/app";
+  w.replicas = 5;
+  w.policy = Policy(R"({"latency": {"demand": "nobody", "maxRTTMs": 50}})");
+  Result r = engine.Place(w, kNow);
+  EXPECT_EQ(r.unplaced, 5);
+  EXPECT_TRUE(r.unplaced_because & kLatency);
+  EXPECT_THAT(ExplainUnplaced(**world, w, r), HasSubstr("demand profile nobody not found"));
+}
+
+TEST(World, BuildRejectsBadClusters) {
+  EXPECT_FALSE(World::Build({Cluster("a", "r"), Cluster("a", "r")}, {}).ok());
+  EXPECT_FALSE(World::Build({Cluster("", "r")}, {}).ok());
+  EXPECT_FALSE(World::Build({Cluster("a", "r", -1)}, {}).ok());
+  EXPECT_TRUE(World::Build({}, {}).ok());
+}
+
+}  // namespace
+}  // namespace meridian::placement
