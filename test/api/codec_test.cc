@@ -128,7 +128,7 @@ TEST(CodecTest, OtherKindsValidate) {
 
 TEST(CodecTest, ShippedExamplesAreValid) {
   const std::string src = test_env::SourceDir();
-  for (const char* file : {"examples/three-continents/topology.yaml",
+  for (const char* file : {"examples/three-continents/topology.yaml", "examples/three-continents/members.yaml",
                            "examples/three-continents/workload.yaml"}) {
     std::ifstream in(src + "/" + file);
     ASSERT_TRUE(in) << file;

@@ -1,0 +1,150 @@
+#include "federation-apiserver/server.h"
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "api/resources.h"
+#include "api/types.h"
+#include "apimachinery/sqlite_store.h"
+#include "federation-apiserver/admission.h"
+#include "federation-apiserver/openapi.h"
+#include "federation-apiserver/request_filters.h"
+
+namespace meridian::apiserver {
+
+namespace rest = apimachinery::rest;
+using apimachinery::ResourceInfo;
+
+StatusOr<std::string> SqlitePathFromStorageFlag(const std::string& storage) {
+  const std::string prefix = "sqlite:";
+  if (storage.rfind(prefix, 0) != 0 || storage.size() == prefix.size()) {
+    return InvalidArgumentError("--storage: \"" + storage +
+                                "\" is not supported; use sqlite:PATH (etcd is planned)");
+  }
+  return storage.substr(prefix.size());
+}
+
+std::vector<ResourceInfo> FederationResourceInfos() {
+  std::vector<ResourceInfo> out;
+  for (const api::ResourceDescriptor& d : api::FederationResources()) {
+    ResourceInfo info;
+    info.group = api::kGroup;
+    info.version = api::kVersion;
+    info.kind = d.kind;
+    info.plural = d.plural;
+    info.singular = d.singular;
+    info.short_names = d.short_names;
+    info.categories = {"meridian"};
+    info.namespaced = d.namespaced;
+    info.has_status = d.has_status;
+    for (const api::PrinterColumn& c : d.columns) {
+      info.printer_columns.push_back({c.name, c.type, c.json_path, c.description, "", 0});
+    }
+    out.push_back(std::move(info));
+  }
+  return out;
+}
+
+namespace {
+
+ResourceInfo SecretResourceInfo() {
+  ResourceInfo info;
+  info.version = "v1";
+  info.kind = "Secret";
+  info.plural = "secrets";
+  info.singular = "secret";
+  info.namespaced = true;
+  info.printer_columns = {{"Type", "string", ".type", "Secret type", "", 0},
+                          {"Age", "date", ".metadata.creationTimestamp", "Age", "", 0}};
+  return info;
+}
+
+StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return InvalidArgumentError("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
+    const ServerOptions& options, const Clock& clock) {
+  std::unique_ptr<FederationApiServer> server(new FederationApiServer());
+
+  // Resources: core v1 first (namespaces gate every namespaced write), then Meridian's.
+  MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(apimachinery::NamespaceResourceInfo()));
+  MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(SecretResourceInfo()));
+  for (ResourceInfo& info : FederationResourceInfos()) {
+    MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(std::move(info)));
+  }
+
+  // Storage.
+  MERIDIAN_ASSIGN_OR_RETURN(std::string path, SqlitePathFromStorageFlag(options.storage));
+  std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) return UnavailableError("--storage: creating " + parent.string() + ": " + ec.message());
+  apimachinery::SqliteStoreOptions store_options;
+  store_options.path = path;
+  store_options.history_events = options.watch_history_events;
+  MERIDIAN_ASSIGN_OR_RETURN(server->store_, apimachinery::OpenSqliteStore(store_options));
+
+  server->objects_ =
+      std::make_unique<apimachinery::ObjectService>(*server->store_, clock, server->registry_);
+  InstallFederationAdmission(*server->objects_, *server->store_);
+
+  // Namespaces every federation has: "default" for users, "meridian-system" for member
+  // credentials. Creating them is idempotent across restarts.
+  const ResourceInfo* ns_info = server->registry_.Find("", "v1", "namespaces");
+  for (const char* ns : {"default", "meridian-system"}) {
+    nlohmann::json body = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
+    auto created = server->objects_->Create(*ns_info, "", body);
+    if (!created.ok() && created.error().code != 409) {
+      return InternalError("creating namespace " + std::string(ns) + ": " + created.error().message);
+    }
+  }
+
+  rest::RestOptions rest_options;
+  rest_options.max_body_bytes = options.max_body_bytes;
+  rest_options.version["gitVersion"] = "v1.32.0-meridian";
+  server->handler_ = std::make_unique<rest::RestHandler>(*server->objects_, clock, rest_options);
+
+  // Request pipeline, stage 1: authentication (then, when it exists, authorization).
+  if (!options.token_auth_file.empty()) {
+    MERIDIAN_ASSIGN_OR_RETURN(std::string text, ReadFile(options.token_auth_file));
+    MERIDIAN_ASSIGN_OR_RETURN(auto tokens, ParseTokenFile(text, options.token_auth_file));
+    server->handler_->AddFilter(BearerTokenFilter(std::move(tokens)));
+  }
+
+  // OpenAPI for kubectl (documents are built once; they only change with the binary).
+  auto v2 = std::make_shared<const std::string>(OpenApiV2().dump());
+  server->handler_->AddRoute("GET", "/openapi/v2", [v2](const rest::RestRequest&) {
+    rest::RestResponse r;
+    r.body = *v2;
+    return r;
+  });
+  auto v3_index = std::make_shared<const nlohmann::json>(OpenApiV3Index());
+  server->handler_->AddRoute("GET", "/openapi/v3", [v3_index](const rest::RestRequest& req) {
+    const std::string prefix = "/openapi/v3/";
+    if (req.path.rfind(prefix, 0) != 0) return rest::RestResponse::Json(200, *v3_index);
+    nlohmann::json doc = OpenApiV3For(req.path.substr(prefix.size()));
+    if (doc.is_null()) {
+      return rest::RestResponse::Error(
+          apimachinery::ApiError::FromStatus(NotFoundError("no OpenAPI document for " + req.path)));
+    }
+    return rest::RestResponse::Json(200, doc);
+  }, /*prefix=*/true);
+  return server;
+}
+
+FederationApiServer::~FederationApiServer() {
+  // The handler's watches reference the service and store: stop them first.
+  handler_.reset();
+  objects_.reset();
+  store_.reset();
+}
+
+}  // namespace meridian::apiserver

@@ -1,0 +1,64 @@
+// FederationApiServer: the federation endpoint's composition root, without sockets.
+//
+// It opens the store, registers the resources (Meridian's six kinds, core v1 Namespaces and
+// Secrets), installs admission (federation-apiserver/admission.h), the request filters
+// (authentication first, then authorization — see request_filters.h) and the extra routes
+// (/openapi/v2, /openapi/v3), and exposes the RestHandler that a transport serves (main.cc
+// puts it behind cpprestsdk; tests may call it directly) and the ObjectService that in-process
+// controllers and the gRPC service use.
+//
+// Thread-safety: construction is single-threaded; afterwards every accessor is thread-safe
+// (the handler, service and store are).
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "apimachinery/object_service.h"
+#include "apimachinery/resource_registry.h"
+#include "apimachinery/rest/rest_handler.h"
+#include "apimachinery/store.h"
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace meridian::apiserver {
+
+struct ServerOptions {
+  // "sqlite:PATH". The parent directory is created if missing.
+  std::string storage = "sqlite:.meridian/federation.db";
+  int64_t max_body_bytes = 3 * 1024 * 1024;
+  int64_t watch_history_events = 100000;
+  // Static bearer tokens (kube-apiserver's --token-auth-file format: token,user,uid[,"g1,g2"]).
+  // Empty: requests are anonymous (development on loopback).
+  std::string token_auth_file;
+};
+
+class FederationApiServer {
+ public:
+  // Errors: kInvalidArgument for a malformed option (named), kUnavailable / kDataLoss from the
+  // store, kInvalidArgument for an unreadable or malformed token file (file:line).
+  static StatusOr<std::unique_ptr<FederationApiServer>> Create(const ServerOptions& options,
+                                                               const Clock& clock);
+  ~FederationApiServer();
+
+  apimachinery::rest::RestHandler& handler() { return *handler_; }
+  apimachinery::ObjectService& objects() { return *objects_; }
+  apimachinery::Store& store() { return *store_; }
+  const apimachinery::ResourceRegistry& registry() const { return registry_; }
+
+ private:
+  FederationApiServer() = default;
+
+  apimachinery::ResourceRegistry registry_;
+  std::unique_ptr<apimachinery::Store> store_;
+  std::unique_ptr<apimachinery::ObjectService> objects_;
+  std::unique_ptr<apimachinery::rest::RestHandler> handler_;
+};
+
+// Parses "sqlite:PATH" into PATH. kInvalidArgument naming the flag otherwise.
+StatusOr<std::string> SqlitePathFromStorageFlag(const std::string& storage);
+
+// The Meridian resources as the generic layer's ResourceInfo (with printer columns).
+std::vector<apimachinery::ResourceInfo> FederationResourceInfos();
+
+}  // namespace meridian::apiserver
