@@ -460,13 +460,17 @@ void Reconciler::SyncNodes(World& w, const SimFaults& faults, Timestamp now) {
     json* node = w.nodes.Find("", name);
     if (!node) {
       desired["metadata"]["creationTimestamp"] = FormatRfc3339(now);
-      w.nodes.Create(std::move(desired));
+      w.nodes.Create(desired);
       node = w.nodes.Find("", name);
       if (!node) continue;
     }
     auto failed = faults.failed_zones.find(zone);
     bool down = failed != faults.failed_zones.end();
     json& status = (*node)["status"];
+    if (!status.is_object()) status = json::object();  // a create through the API drops status
+    for (const char* field : {"capacity", "allocatable", "addresses", "daemonEndpoints", "nodeInfo"}) {
+      if (status[field] != desired["status"][field]) status[field] = desired["status"][field];
+    }
     Timestamp since = down ? failed->second : now;
     if (down) {
       const char* msg = "Kubelet stopped posting node status.";

@@ -1,0 +1,97 @@
+// SimulatedCluster: one member cluster in memory — a MemoryStore, the shared
+// apimachinery ObjectService in front of it (what the REST shell serves), the pure
+// Reconciler acting as its controllers, and the faults injected into it.
+//
+// The simulation is a client of the API like any controller: it watches the store, lists
+// a snapshot, and writes its results back through the ObjectService (creates, main-resource
+// updates, /status updates, deletes with resourceVersion preconditions), so users and
+// Meridian see exactly what a real controller would have written.
+//
+// Thread-safety: Reconcile() is called from one runner thread at a time; the fault setters
+// and getters are thread-safe; service()/store() are thread-safe as their classes are.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "apimachinery/memory_store.h"
+#include "apimachinery/object_service.h"
+#include "common/clock.h"
+#include "membersim/config.h"
+#include "membersim/reconciler.h"
+
+namespace meridian::membersim {
+
+enum class PartitionMode { kNone, kHang, kRefuse };
+const char* PartitionModeName(PartitionMode m);                // "none" | "hang" | "refuse"
+StatusOr<PartitionMode> ParsePartitionMode(const std::string& text);
+
+class SimulatedCluster {
+ public:
+  struct Options {
+    size_t history_limit = 1000;  // watch history kept per cluster (older: 410 Gone)
+    std::shared_ptr<apimachinery::WatchDispatcher> dispatcher;  // null: the shared one
+  };
+
+  // `clock` must outlive the cluster. `on_dirty` is called (from store watch threads) when
+  // the cluster needs a reconcile; it must be cheap and non-blocking.
+  SimulatedCluster(ClusterSpec spec, const Clock& clock, Options options,
+                   std::function<void()> on_dirty);
+  ~SimulatedCluster();
+  SimulatedCluster(const SimulatedCluster&) = delete;
+  SimulatedCluster& operator=(const SimulatedCluster&) = delete;
+
+  // Creates the standard namespaces and starts the watches. Call once before serving.
+  Status Start();
+
+  // True if an event arrived since the last pass or a wake-up time has come.
+  bool NeedsReconcile(Timestamp now) const;
+  // The earliest time a pass is wanted without new events (max() if none).
+  Timestamp NextWake() const;
+  // One pass: snapshot, reconcile, apply. Returns the number of writes that succeeded.
+  int Reconcile(Timestamp now);
+
+  const ClusterSpec& spec() const { return spec_; }
+  apimachinery::ObjectService& service() { return *service_; }
+  apimachinery::MemoryStore& store() { return *store_; }
+
+  // Faults. FailZone/HealZone: kNotFound for a zone the cluster does not have;
+  // kFailedPrecondition if already in that state (so drills see a clear answer).
+  Status FailZone(const std::string& zone, Timestamp now);
+  Status HealZone(const std::string& zone);
+  SimFaults faults() const;
+  void SetPartition(PartitionMode mode);
+  PartitionMode partition() const;
+  void SetLatency(Duration latency);
+  Duration latency() const;
+
+  // {name, region, jurisdiction, zones: [{name, nodes, failed, failedAt}], partition,
+  //  latencyMs, objects}
+  nlohmann::json StatusJson() const;
+
+ private:
+  void MarkDirty();
+
+  const ClusterSpec spec_;
+  const Clock& clock_;
+  std::function<void()> on_dirty_;
+  std::unique_ptr<apimachinery::MemoryStore> store_;
+  std::unique_ptr<apimachinery::ObjectService> service_;
+  std::atomic<uint32_t> next_cluster_ip_{10};
+  Reconciler reconciler_;  // runner thread only
+  std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+
+  std::atomic<bool> dirty_{true};
+  std::atomic<int64_t> next_wake_ms_{INT64_MAX};
+
+  mutable std::mutex mu_;  // guards faults_, partition_, latency_
+  SimFaults faults_;
+  PartitionMode partition_ = PartitionMode::kNone;
+  Duration latency_{0};
+};
+
+}  // namespace meridian::membersim

@@ -1,0 +1,132 @@
+#include "membersim/kube_resources.h"
+
+#include <string>
+
+namespace meridian::membersim {
+namespace {
+
+using apimachinery::PrinterColumn;
+using apimachinery::ResourceInfo;
+
+PrinterColumn Col(const char* name, const char* type, const char* path, int priority = 0) {
+  return PrinterColumn{name, type, path, "", "", priority};
+}
+PrinterColumn Age() { return Col("Age", "date", ".metadata.creationTimestamp"); }
+
+ResourceInfo Res(const char* group, const char* kind, const char* plural, bool namespaced,
+                 bool has_status, std::vector<std::string> short_names,
+                 std::vector<PrinterColumn> columns) {
+  ResourceInfo r;
+  r.group = group;
+  r.version = "v1";
+  r.kind = kind;
+  r.plural = plural;
+  r.namespaced = namespaced;
+  r.has_status = has_status;
+  r.short_names = std::move(short_names);
+  r.printer_columns = std::move(columns);
+  return r;
+}
+
+apimachinery::ResourceRegistry Build() {
+  apimachinery::ResourceRegistry reg;
+  std::vector<ResourceInfo> all;
+  all.push_back(apimachinery::NamespaceResourceInfo());
+  all.push_back(Res("", "Node", "nodes", false, true, {"no"},
+                    {Col("Status", "string", ".status.conditions[?(@.type==\"Ready\")].reason"),
+                     Age(), Col("Version", "string", ".status.nodeInfo.kubeletVersion"),
+                     Col("Internal-IP", "string", ".status.addresses[0].address", 1)}));
+  all.push_back(Res("", "Pod", "pods", true, true, {"po"},
+                    {Col("Ready", "string", ".status.conditions[?(@.type==\"Ready\")].status"),
+                     Col("Status", "string", ".status.phase"),
+                     Col("Restarts", "integer", ".status.containerStatuses[0].restartCount"), Age(),
+                     Col("IP", "string", ".status.podIP", 1), Col("Node", "string", ".spec.nodeName", 1)}));
+  all.back().categories = {"all"};
+  all.push_back(Res("", "Service", "services", true, true, {"svc"},
+                    {Col("Type", "string", ".spec.type"), Col("Cluster-IP", "string", ".spec.clusterIP"),
+                     Col("External-IP", "string", ".status.loadBalancer.ingress[*].ip"),
+                     Col("Port(s)", "string", ".spec.ports[*].port"), Age()}));
+  all.back().categories = {"all"};
+  all.back().name_validation = apimachinery::NameValidation::kDnsLabel;
+  all.push_back(Res("", "Endpoints", "endpoints", true, false, {"ep"}, {}));
+  all.push_back(Res("", "ConfigMap", "configmaps", true, false, {"cm"}, {}));
+  all.push_back(Res("", "Secret", "secrets", true, false, {}, {Col("Type", "string", ".type"), Age()}));
+  all.push_back(Res("", "ServiceAccount", "serviceaccounts", true, false, {"sa"}, {}));
+  all.push_back(Res("", "Event", "events", true, false, {"ev"},
+                    {Col("Type", "string", ".type"), Col("Reason", "string", ".reason"),
+                     Col("Message", "string", ".message")}));
+  all.push_back(Res("apps", "Deployment", "deployments", true, true, {"deploy"},
+                    {Col("Ready", "integer", ".status.readyReplicas"),
+                     Col("Up-to-date", "integer", ".status.updatedReplicas"),
+                     Col("Available", "integer", ".status.availableReplicas"), Age(),
+                     Col("Desired", "integer", ".spec.replicas", 1)}));
+  all.back().categories = {"all"};
+  all.push_back(Res("apps", "ReplicaSet", "replicasets", true, true, {"rs"},
+                    {Col("Desired", "integer", ".spec.replicas"), Col("Current", "integer", ".status.replicas"),
+                     Col("Ready", "integer", ".status.readyReplicas"), Age()}));
+  all.back().categories = {"all"};
+  all.push_back(Res("apps", "StatefulSet", "statefulsets", true, true, {"sts"},
+                    {Col("Replicas", "integer", ".spec.replicas"), Col("Ready", "integer", ".status.readyReplicas"), Age()}));
+  all.back().categories = {"all"};
+  all.push_back(Res("apps", "DaemonSet", "daemonsets", true, true, {"ds"}, {}));
+  all.push_back(Res("apps", "ControllerRevision", "controllerrevisions", true, false, {}, {}));
+  for (ResourceInfo& r : all) {
+    Status st = reg.Add(std::move(r));
+    (void)st;  // names are distinct by construction
+  }
+  reg.EnableFallback(/*cluster_scoped_too=*/false);
+  return reg;
+}
+
+}  // namespace
+
+const apimachinery::ResourceRegistry& MemberClusterRegistry() {
+  static const apimachinery::ResourceRegistry registry = Build();
+  return registry;
+}
+
+apimachinery::MutatingAdmission ServiceDefaulting(std::atomic<uint32_t>* next_ip) {
+  return [next_ip](const apimachinery::AdmissionAttributes& attrs, nlohmann::json* obj) -> Status {
+    if (attrs.resource->plural != "services" || !attrs.resource->group.empty() ||
+        !attrs.subresource.empty() || !obj->is_object()) {
+      return Status::Ok();
+    }
+    nlohmann::json& spec = (*obj)["spec"];
+    if (!spec.is_object()) spec = nlohmann::json::object();
+    if (!spec.contains("type")) spec["type"] = "ClusterIP";
+    if (!spec.contains("sessionAffinity")) spec["sessionAffinity"] = "None";
+    if (spec["ports"].is_array()) {
+      for (auto& p : spec["ports"]) {
+        if (!p.is_object()) continue;
+        if (!p.contains("protocol")) p["protocol"] = "TCP";
+        if (!p.contains("targetPort") && p.contains("port")) p["targetPort"] = p["port"];
+      }
+    } else {
+      spec.erase("ports");
+    }
+    bool external_name = spec["type"] == "ExternalName";
+    if (attrs.operation == apimachinery::Operation::kUpdate && attrs.old_object) {
+      // clusterIP is immutable: carry it over when the update leaves it out.
+      const auto& old_spec = attrs.old_object->value("spec", nlohmann::json::object());
+      if (!spec.contains("clusterIP") && old_spec.contains("clusterIP")) spec["clusterIP"] = old_spec["clusterIP"];
+      if (!spec.contains("clusterIPs") && old_spec.contains("clusterIPs")) spec["clusterIPs"] = old_spec["clusterIPs"];
+    }
+    if (!external_name && (!spec.contains("clusterIP") || spec["clusterIP"] == "")) {
+      uint32_t n = next_ip->fetch_add(1);
+      std::string ip = "10.96." + std::to_string((n / 254) % 256) + "." + std::to_string(n % 254 + 1);
+      spec["clusterIP"] = ip;
+      spec["clusterIPs"] = nlohmann::json::array({ip});
+    }
+    if (!external_name) {
+      if (!spec.contains("ipFamilies")) spec["ipFamilies"] = nlohmann::json::array({"IPv4"});
+      if (!spec.contains("ipFamilyPolicy")) spec["ipFamilyPolicy"] = "SingleStack";
+      if (!spec.contains("internalTrafficPolicy")) spec["internalTrafficPolicy"] = "Cluster";
+    }
+    if (spec["type"] == "LoadBalancer" && !spec.contains("externalTrafficPolicy")) {
+      spec["externalTrafficPolicy"] = "Cluster";
+    }
+    return Status::Ok();
+  };
+}
+
+}  // namespace meridian::membersim

@@ -1,0 +1,24 @@
+// The Kubernetes resources a simulated member cluster serves (core/v1 and apps/v1, with the
+// columns `kubectl get` shows), and the server-side defaulting a real API server applies that
+// the generic ObjectService does not know about (Service clusterIP allocation and defaults).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "apimachinery/object_service.h"
+#include "apimachinery/resource_registry.h"
+
+namespace meridian::membersim {
+
+// A registry with namespaces, nodes, pods, services, endpoints, configmaps, secrets, events,
+// serviceaccounts, deployments, replicasets, statefulsets, daemonsets, and the generic
+// fallback for any other namespaced group/version/resource. Built once; read-only after.
+const apimachinery::ResourceRegistry& MemberClusterRegistry();
+
+// Mutating admission for Services: type defaults to ClusterIP, a clusterIP is allocated from
+// 10.96.0.0/16 (counter `next_ip`, owned by the caller's cluster) unless ExternalName or
+// "None", ports get protocol TCP and targetPort = port, sessionAffinity None. Thread-safe.
+apimachinery::MutatingAdmission ServiceDefaulting(std::atomic<uint32_t>* next_ip);
+
+}  // namespace meridian::membersim
