@@ -212,7 +212,8 @@ class NameWriter {
     while (w[i] != 0) {
       std::string_view suffix(w.data() + i, w.size() - i);
       if (compress) {
-        for (const Entry& e : entries_) {
+        for (size_t k = 0; k < count_; ++k) {
+          const Entry& e = entries_[k];
           if (EqualsIgnoreCaseBytes(e.suffix, suffix)) {
             PutU16(out_, static_cast<uint16_t>(0xC000 | e.offset));
             return;
@@ -220,14 +221,16 @@ class NameWriter {
         }
       }
       // Remember even when not compressing this name: later names may point here.
-      if (out_->size() < 0x4000) entries_.push_back({suffix, static_cast<uint16_t>(out_->size())});
+      // A fixed table (no allocation per message); names past it are simply not pointed to.
+      if (out_->size() < 0x4000 && count_ < entries_.size()) {
+        entries_[count_++] = {suffix, static_cast<uint16_t>(out_->size())};
+      }
       size_t len = static_cast<uint8_t>(w[i]);
       out_->insert(out_->end(), w.begin() + i, w.begin() + i + 1 + len);
       i += 1 + len;
     }
     out_->push_back(0);
   }
-  void Reset() { entries_.clear(); }
 
  private:
   struct Entry {
@@ -235,7 +238,8 @@ class NameWriter {
     uint16_t offset;
   };
   std::vector<uint8_t>* out_;
-  std::vector<Entry> entries_;
+  std::array<Entry, 128> entries_;
+  size_t count_ = 0;
 };
 
 void WriteRData(const ResourceRecord& rr, NameWriter* names, std::vector<uint8_t>* out) {

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# Meridian's DNS server against NSD, same machine, same zone, same queries, same run.
+#
+#   bench/dns/dnsperf_vs_nsd.sh [SECONDS=10] [THREADS=1]
+#
+# Starts meridian-dns (--threads THREADS) and nsd (server-count THREADS) in the foreground on
+# 127.0.0.1 with their own config, zone and pid files in a temp dir, serving an equivalent
+# static zone. Then:
+#   1. throughput: dnsperf for SECONDS against each (8 clients, 100 outstanding), QPS and ratio;
+#   2. latency: dnsperf at a fixed rate equal to NSD's QPS (-Q) with per-query output (-v) for
+#      SECONDS/2 against each; p50/p99 are computed from the per-query latencies, since
+#      dnsperf 2.10 prints only average and standard deviation;
+#   3. a geo run: Meridian answering a geo-strategy name to queries carrying an ECS option.
+# Everything it started is stopped on exit (also on error or Ctrl-C). Needs dnsperf and nsd
+# (Debian packages; scripts/setup.sh installs them) and a built meridian-dns.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECS=${1:-10}
+THREADS=${2:-1}
+BIN=${MERIDIAN_BIN_DIR:-build/bin}
+NSD=${NSD:-$(command -v nsd || echo /usr/sbin/nsd)}
+for tool in dnsperf "$NSD" "$BIN/meridian-dns"; do
+  command -v "$tool" > /dev/null || { echo "dnsperf_vs_nsd: $tool not found" >&2; exit 2; }
+done
+
+WORK=$(mktemp -d /tmp/meridian-dns-bench.XXXXXX)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2> /dev/null || true; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2> /dev/null || true; done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+# A port free for both UDP and TCP on loopback (for NSD; meridian-dns picks its own with :0).
+free_port() {
+  python3 - << 'EOF'
+import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        t.close(); u.close()
+EOF
+}
+
+# --- the zone, written once for each server -----------------------------------------------
+cat > "$WORK/global.example.com.zone" << 'EOF'
+$ORIGIN global.example.com.
+$TTL 30
+@            300  IN SOA  ns1.global.example.com. hostmaster.global.example.com. 1 3600 600 86400 30
+@            3600 IN NS   ns1.global.example.com.
+web               IN A    198.51.100.10
+web               IN A    203.0.113.10
+web               IN AAAA 2001:db8::10
+www          300  IN CNAME web.global.example.com.
+api          10   IN A    203.0.113.30
+info         60   IN TXT  "meridian federation global name"
+_http._tcp.web    IN SRV  0 10 80 web.global.example.com.
+EOF
+cat > "$WORK/meridian.yaml" << 'EOF'
+zones:
+  - apex: global.example.com
+    soa: {mname: ns1.global.example.com, rname: hostmaster.global.example.com, serial: 1,
+          refresh: 3600, retry: 600, expire: 86400, minimum: 30, ttl: 300}
+    nameservers: [ns1.global.example.com]
+rtt:
+  - {from: eu-west, to: us-east, ms: 80}
+clientRegions:
+  - {cidr: 81.0.0.0/8, region: eu-west}
+  - {cidr: 3.0.0.0/8, region: us-east}
+records:
+  - {name: web.global.example.com, type: A, ttl: 30,
+     endpoints: [{target: 198.51.100.10}, {target: 203.0.113.10}]}
+  - {name: web.global.example.com, type: AAAA, ttl: 30, endpoints: [{target: "2001:db8::10"}]}
+  - {name: www.global.example.com, type: CNAME, ttl: 300, endpoints: [{target: web.global.example.com}]}
+  - {name: api.global.example.com, type: A, ttl: 10, endpoints: [{target: 203.0.113.30}]}
+  - {name: info.global.example.com, type: TXT, ttl: 60, endpoints: [{target: meridian federation global name}]}
+  - {name: _http._tcp.web.global.example.com, type: SRV, ttl: 30,
+     endpoints: [{target: web.global.example.com, port: 80, priority: 0, weight: 10}]}
+  - name: geo.global.example.com
+    type: A
+    ttl: 30
+    strategy: geo
+    endpoints:
+      - {target: 198.51.100.20, region: eu-west}
+      - {target: 203.0.113.20, region: us-east}
+EOF
+cat > "$WORK/queries.txt" << 'EOF'
+web.global.example.com A
+www.global.example.com A
+api.global.example.com A
+web.global.example.com AAAA
+info.global.example.com TXT
+_http._tcp.web.global.example.com SRV
+nope.global.example.com A
+web.global.example.com MX
+EOF
+echo "geo.global.example.com A" > "$WORK/geo-queries.txt"
+
+NSD_PORT=$(free_port)
+cat > "$WORK/nsd.conf" << EOF
+server:
+  ip-address: 127.0.0.1
+  port: $NSD_PORT
+  server-count: $THREADS
+  username: ""
+  chroot: ""
+  zonesdir: "$WORK"
+  database: ""
+  zonelistfile: "$WORK/zone.list"
+  xfrdfile: "$WORK/xfrd.state"
+  xfrdir: "$WORK"
+  pidfile: "$WORK/nsd.pid"
+  logfile: "$WORK/nsd.log"
+  hide-version: yes
+  rrl-ratelimit: 0
+remote-control:
+  control-enable: no
+zone:
+  name: global.example.com
+  zonefile: global.example.com.zone
+EOF
+
+# --- start both servers -------------------------------------------------------------------
+"$NSD" -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
+PIDS+=($!)
+"$BIN/meridian-dns" --config "$WORK/meridian.yaml" --listen 127.0.0.1:0 --threads "$THREADS" --rrl-rate 0 \
+  > "$WORK/meridian.out" 2>&1 &
+PIDS+=($!)
+
+MERIDIAN_PORT=""
+for _ in $(seq 100); do
+  MERIDIAN_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/meridian.out")
+  if [ -n "$MERIDIAN_PORT" ] && dig @127.0.0.1 -p "$NSD_PORT" +time=1 +tries=1 +short global.example.com SOA \
+      > /dev/null 2>&1; then
+    break
+  fi
+  sleep 0.1
+done
+[ -n "$MERIDIAN_PORT" ] || { echo "meridian-dns did not start:"; cat "$WORK/meridian.out"; exit 1; }
+dig @127.0.0.1 -p "$NSD_PORT" +time=1 +tries=1 +short global.example.com SOA | grep -q ns1 \
+  || { echo "nsd did not start:"; cat "$WORK/nsd.out" "$WORK/nsd.log" 2> /dev/null; exit 1; }
+
+# Both must give the same answers to the query mix before they are compared.
+for q in "web.global.example.com A" "www.global.example.com A" "info.global.example.com TXT" \
+         "_http._tcp.web.global.example.com SRV" "nope.global.example.com A"; do
+  # shellcheck disable=SC2086
+  a=$(dig @127.0.0.1 -p "$NSD_PORT" +short $q | sort); b=$(dig @127.0.0.1 -p "$MERIDIAN_PORT" +short $q | sort)
+  [ "$a" = "$b" ] || { echo "answers differ for $q: nsd=[$a] meridian=[$b]"; exit 1; }
+done
+
+DNSPERF_COMMON=(-s 127.0.0.1 -c 8 -q 100 -t 2)
+qps() { sed -n 's/.*Queries per second: *\([0-9.]*\).*/\1/p' "$1"; }
+avg_ms() { sed -n 's/.*Average Latency (s): *\([0-9.]*\).*/\1/p' "$1" | awk '{printf "%.3f", $1 * 1000}'; }
+lost() { sed -n 's/.*Queries lost: *\([0-9]*\).*/\1/p' "$1"; }
+# pct FILE P: the P-th percentile (ms) of dnsperf -v per-query latencies ("> NOERROR name type 0.000123").
+pct() {
+  awk '/^> /{print $NF}' "$1" | sort -g | awk -v p="$2" '{v[NR]=$1} END {
+    if (NR == 0) { print "n/a"; exit }
+    i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; printf "%.3f", v[i] * 1000 }'
+}
+
+echo "dnsperf_vs_nsd: ${SECS}s per throughput run, threads=$THREADS, nsd port $NSD_PORT, meridian port $MERIDIAN_PORT"
+echo "  command: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d queries.txt -l $SECS   (8 names: A, CNAME, AAAA, TXT, SRV, NXDOMAIN, NODATA)"
+dnsperf "${DNSPERF_COMMON[@]}" -p "$NSD_PORT" -d "$WORK/queries.txt" -l "$SECS" > "$WORK/nsd.tput" 2>&1
+dnsperf "${DNSPERF_COMMON[@]}" -p "$MERIDIAN_PORT" -d "$WORK/queries.txt" -l "$SECS" > "$WORK/meridian.tput" 2>&1
+NSD_QPS=$(qps "$WORK/nsd.tput")
+M_QPS=$(qps "$WORK/meridian.tput")
+RATE=$(printf '%.0f' "$NSD_QPS")
+
+LAT_SECS=$(( SECS / 2 > 0 ? SECS / 2 : 1 ))
+echo "  latency: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d queries.txt -l $LAT_SECS -Q $RATE -v   (p50/p99 from per-query lines)"
+dnsperf "${DNSPERF_COMMON[@]}" -p "$NSD_PORT" -d "$WORK/queries.txt" -l "$LAT_SECS" -Q "$RATE" -v > "$WORK/nsd.lat" 2>&1
+dnsperf "${DNSPERF_COMMON[@]}" -p "$MERIDIAN_PORT" -d "$WORK/queries.txt" -l "$LAT_SECS" -Q "$RATE" -v \
+  > "$WORK/meridian.lat" 2>&1
+
+# Geo with ECS (family 1, /24, 81.2.3.0): Meridian only, NSD has no equivalent.
+dnsperf "${DNSPERF_COMMON[@]}" -p "$MERIDIAN_PORT" -d "$WORK/geo-queries.txt" -l "$LAT_SECS" -E 8:00011800510203 \
+  > "$WORK/geo.tput" 2>&1
+
+printf '\n%-22s %12s %8s %10s | %12s %8s %8s %6s\n' server "max QPS" lost "avg ms" "at QPS" p50_ms p99_ms lost
+for s in nsd meridian; do
+  printf '%-22s %12.0f %8s %10s | %12.0f %8s %8s %6s\n' "$s" "$(qps "$WORK/$s.tput")" "$(lost "$WORK/$s.tput")" \
+    "$(avg_ms "$WORK/$s.tput")" "$(qps "$WORK/$s.lat")" "$(pct "$WORK/$s.lat" 50)" "$(pct "$WORK/$s.lat" 99)" \
+    "$(lost "$WORK/$s.lat")"
+done
+printf '%-22s %12.0f %8s %10s\n' "meridian geo+ECS" "$(qps "$WORK/geo.tput")" "$(lost "$WORK/geo.tput")" \
+  "$(avg_ms "$WORK/geo.tput")"
+RATIO=$(awk -v a="$M_QPS" -v b="$NSD_QPS" 'BEGIN { printf "%.2f", a / b }')
+P99=$(pct "$WORK/meridian.lat" 99)
+echo
+echo "ratio meridian/nsd QPS: $RATIO"
+awk -v r="$RATIO" -v p="$P99" 'BEGIN {
+  printf "floor QPS >= peer: %s; floor p99 < 1 ms at the peer QPS: %s (%s ms)\n",
+    (r >= 1.0 ? "PASS" : "FAIL"), (p != "n/a" && p < 1.0 ? "PASS" : "FAIL"), p }'
