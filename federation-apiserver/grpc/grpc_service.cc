@@ -1,0 +1,579 @@
+#include "federation-apiserver/grpc/grpc_service.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <algorithm>
+#include <cctype>
+#include <climits>
+#include <deque>
+#include <utility>
+
+namespace meridian::apiserver {
+
+namespace {
+
+using apimachinery::ApiError;
+using apimachinery::ApiResult;
+using apimachinery::ResourceInfo;
+using nlohmann::json;
+
+// Objects come from our own parser, so they are valid UTF-8; `replace` only guards against a
+// throw from dump() should that ever not hold.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+::grpc::Status Fail(::grpc::ServerContextBase* context, const ApiError& error) {
+  context->AddTrailingMetadata(kStatusTrailerKey, Dump(apimachinery::StatusBody(error)));
+  return GrpcStatusFor(error);
+}
+
+ApiError ShuttingDown() {
+  ApiError e;
+  e.code = 503;
+  e.reason = "ServiceUnavailable";
+  e.message = "the server is shutting down; re-watch from the last resourceVersion";
+  return e;
+}
+
+ApiError SlowConsumer(int64_t limit) {
+  ApiError e;
+  e.code = 429;
+  e.reason = "TooManyRequests";
+  e.message = "watch closed: the client read too slowly (more than " + std::to_string(limit) +
+              " bytes of events unsent); re-watch from the last resourceVersion";
+  return e;
+}
+
+ApiResult<json> ParseJson(const std::string& text, const char* field, int64_t max_bytes) {
+  if (static_cast<int64_t>(text.size()) > max_bytes) {
+    return ApiError::RequestEntityTooLarge(max_bytes);
+  }
+  try {
+    return json::parse(text);
+  } catch (const json::exception& e) {
+    return ApiError::BadRequest(std::string(field) + " is not valid JSON: " + e.what());
+  }
+}
+
+std::optional<ApiError> RequireName(const std::string& name) {
+  if (name.empty()) return ApiError::BadRequest("name is required");
+  return std::nullopt;
+}
+
+// Resolves a ResourceRef the way the REST shell resolves /apis/G/V/[namespaces/NS/]R.
+ApiResult<ResourceInfo> Resolve(const apimachinery::ResourceRegistry& registry,
+                                const fedpb::ResourceRef& ref) {
+  const bool namespaced = !ref.namespace_().empty();
+  std::optional<ResourceInfo> info =
+      registry.Resolve(ref.group(), ref.version(), ref.resource(), namespaced);
+  if (info) return *std::move(info);
+  ApiError e;
+  e.code = 404;
+  e.reason = "NotFound";
+  e.group = ref.group();
+  e.kind = ref.resource();
+  const std::string gv = ref.group().empty() ? ref.version() : ref.group() + "/" + ref.version();
+  const ResourceInfo* known = registry.Find(ref.group(), ref.version(), ref.resource());
+  e.message = "the server could not find the requested resource: ";
+  if (known != nullptr && !known->namespaced && namespaced) {
+    e.message += known->GroupResource() + " is cluster-scoped; namespace must be empty";
+  } else {
+    e.message += "no resource \"" + ref.resource() + "\" in \"" + gv + "\"";
+  }
+  return e;
+}
+
+apimachinery::RequestContext ContextFor(bool dry_run) {
+  apimachinery::RequestContext ctx;
+  ctx.dry_run = dry_run;
+  return ctx;
+}
+
+::grpc::Status Reply(::grpc::ServerContext* context, ApiResult<json> result,
+                     fedpb::ObjectResponse* response) {
+  if (!result.ok()) return Fail(context, result.error());
+  response->set_object_json(Dump(*result));
+  return ::grpc::Status::OK;
+}
+
+bool IsLoopbackHost(const std::string& host) {
+  if (host == "localhost") return true;
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    return (ntohl(v4.s_addr) >> 24) == 127;
+  }
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
+  return false;
+}
+
+}  // namespace
+
+::grpc::StatusCode GrpcCodeFor(const ApiError& error) {
+  switch (error.code) {
+    case 400: return ::grpc::StatusCode::INVALID_ARGUMENT;
+    case 401: return ::grpc::StatusCode::UNAUTHENTICATED;
+    case 403: return ::grpc::StatusCode::PERMISSION_DENIED;
+    case 404: return ::grpc::StatusCode::NOT_FOUND;
+    case 405: return ::grpc::StatusCode::UNIMPLEMENTED;
+    case 409:
+      return error.reason == "AlreadyExists" ? ::grpc::StatusCode::ALREADY_EXISTS
+                                             : ::grpc::StatusCode::ABORTED;
+    case 410: return ::grpc::StatusCode::OUT_OF_RANGE;
+    case 413: return ::grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case 422: return ::grpc::StatusCode::INVALID_ARGUMENT;
+    case 429: return ::grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case 503: return ::grpc::StatusCode::UNAVAILABLE;
+    case 504: return ::grpc::StatusCode::DEADLINE_EXCEEDED;
+    default:
+      return error.code < 500 ? ::grpc::StatusCode::INVALID_ARGUMENT
+                              : ::grpc::StatusCode::INTERNAL;
+  }
+}
+
+::grpc::Status GrpcStatusFor(const ApiError& error) {
+  return ::grpc::Status(GrpcCodeFor(error), error.message);
+}
+
+std::optional<json> StatusBodyFromTrailers(const ::grpc::ClientContext& context) {
+  const auto& trailers = context.GetServerTrailingMetadata();
+  auto it = trailers.find(kStatusTrailerKey);
+  if (it == trailers.end()) return std::nullopt;
+  json body = json::parse(it->second.begin(), it->second.end(), nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded()) return std::nullopt;
+  return body;
+}
+
+// One Watch stream. Lifetime: created by GrpcService::Watch, deleted by itself in OnDone.
+//
+// Events are serialized by the thread delivering them (the store's dispatcher, or the handler
+// thread for the initial ADDED events) and queued; at most one write is in flight. Decisions
+// are taken under mu_ and the gRPC calls made after releasing it: `writing_` and `finished_`
+// make every StartWrite/Finish exclusive, and Finish is only issued with no write in flight.
+class GrpcService::WatchReactor final : public ::grpc::ServerWriteReactor<fedpb::WatchEvent> {
+ public:
+  WatchReactor(GrpcService& owner, ::grpc::CallbackServerContext* context, int64_t max_backlog)
+      : owner_(owner), context_(context), max_backlog_(max_backlog) {}
+
+  // The store watch is running: start writing. Called once, on the handler thread.
+  void Begin(std::unique_ptr<apimachinery::Watch> watch) {
+    {
+      std::lock_guard lock(mu_);
+      store_watch_ = std::move(watch);
+      ready_ = true;
+      // The initial listing is as large as the collection; the bound applies on top of it.
+      limit_ = queued_bytes_ + max_backlog_;
+    }
+    Pump();
+  }
+
+  // Ends the stream before a store watch was started. Called once, on the handler thread.
+  void Fail(const ApiError& error) {
+    End(GrpcStatusFor(error), Dump(apimachinery::StatusBody(error)));
+    {
+      std::lock_guard lock(mu_);
+      ready_ = true;
+    }
+    Pump();
+  }
+
+  // Queues one event; any thread. Never blocks on the client.
+  void Enqueue(const apimachinery::ObjectEvent& event) {
+    fedpb::WatchEvent message;
+    message.set_type(event.type);
+    if (event.object) message.set_object_json(Dump(*event.object));
+    message.set_resource_version(std::to_string(event.resource_version));
+    const int64_t size = static_cast<int64_t>(message.ByteSizeLong());
+    bool overflow = false;
+    {
+      std::lock_guard lock(mu_);
+      if (end_ || finished_) return;
+      if (ready_ && !queue_.empty() && queued_bytes_ + size > limit_) {
+        overflow = true;
+        queue_.clear();
+        queued_bytes_ = 0;
+        const ApiError error = SlowConsumer(max_backlog_);
+        end_ = GrpcStatusFor(error);
+        end_trailer_ = Dump(apimachinery::StatusBody(error));
+      } else {
+        queue_.push_back({std::move(message), size});
+        queued_bytes_ += size;
+      }
+    }
+    if (overflow) owner_.CountSlowWatch();
+    Pump();
+  }
+
+  // Ends the stream with `status` once the write in flight (if any) completes; queued events
+  // are dropped. The first end wins. Any thread.
+  void End(::grpc::Status status, std::string trailer) {
+    {
+      std::lock_guard lock(mu_);
+      if (end_ || finished_) return;
+      queue_.clear();
+      queued_bytes_ = 0;
+      end_ = std::move(status);
+      end_trailer_ = std::move(trailer);
+    }
+    Pump();
+  }
+
+  void OnWriteDone(bool ok) override {
+    {
+      std::lock_guard lock(mu_);
+      writing_ = false;
+      if (!ok && !end_) {  // the stream is broken (client gone); nothing more can be sent
+        queue_.clear();
+        queued_bytes_ = 0;
+        end_ = ::grpc::Status(::grpc::StatusCode::CANCELLED, "write failed");
+      }
+    }
+    Pump();
+  }
+
+  void OnCancel() override {
+    End(::grpc::Status(::grpc::StatusCode::CANCELLED, "watch cancelled"), "");
+  }
+
+  void OnDone() override {
+    std::unique_ptr<apimachinery::Watch> watch;
+    {
+      std::lock_guard lock(mu_);
+      watch = std::move(store_watch_);
+    }
+    // After Cancel returns the store calls Enqueue no more, so deleting `this` is safe.
+    if (watch) watch->Cancel();
+    watch.reset();
+    owner_.Forget(this);
+    delete this;
+  }
+
+ private:
+  struct Queued {
+    fedpb::WatchEvent message;
+    int64_t bytes;
+  };
+
+  // Starts the next write, or the finish, if the stream is idle.
+  void Pump() {
+    enum class Action { kWrite, kFinish } action;
+    ::grpc::Status status;
+    std::string trailer;
+    {
+      std::lock_guard lock(mu_);
+      if (!ready_ || finished_ || writing_) return;
+      if (end_) {
+        finished_ = true;
+        action = Action::kFinish;
+        status = *end_;
+        trailer = std::move(end_trailer_);
+      } else if (!queue_.empty()) {
+        in_flight_ = std::move(queue_.front().message);
+        queued_bytes_ -= queue_.front().bytes;
+        queue_.pop_front();
+        writing_ = true;
+        action = Action::kWrite;
+      } else {
+        return;
+      }
+    }
+    if (action == Action::kWrite) {
+      // in_flight_ is not touched again until OnWriteDone.
+      StartWrite(&in_flight_);
+    } else {
+      if (!trailer.empty()) context_->AddTrailingMetadata(kStatusTrailerKey, trailer);
+      Finish(std::move(status));
+    }
+  }
+
+  GrpcService& owner_;
+  ::grpc::CallbackServerContext* const context_;
+  const int64_t max_backlog_;
+
+  std::mutex mu_;  // guards everything below except in_flight_ (owned by the write in flight)
+  std::unique_ptr<apimachinery::Watch> store_watch_;
+  std::deque<Queued> queue_;
+  int64_t queued_bytes_ = 0;
+  int64_t limit_ = 0;
+  bool ready_ = false;     // Begin/Fail ran: writes and the finish may start
+  bool writing_ = false;   // a StartWrite awaits OnWriteDone
+  bool finished_ = false;  // Finish was called
+  std::optional<::grpc::Status> end_;  // how the stream is to end, once idle
+  std::string end_trailer_;
+  fedpb::WatchEvent in_flight_;
+};
+
+GrpcService::GrpcService(apimachinery::ObjectService& objects, GrpcServiceOptions options)
+    : objects_(objects), options_(options) {}
+
+GrpcService::~GrpcService() {
+  std::lock_guard lock(mu_);
+  assert(watches_.empty() && "shut the grpc::Server down before destroying its GrpcService");
+}
+
+::grpc::Status GrpcService::Create(::grpc::ServerContext* context,
+                                   const fedpb::CreateRequest* request,
+                                   fedpb::ObjectResponse* response) {
+  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
+  if (!r.ok()) return Fail(context, r.error());
+  ApiResult<json> body = ParseJson(request->object_json(), "object_json", options_.max_object_bytes);
+  if (!body.ok()) return Fail(context, body.error());
+  return Reply(context,
+               objects_.Create(*r, request->resource().namespace_(), std::move(body).value(),
+                               ContextFor(request->dry_run())),
+               response);
+}
+
+::grpc::Status GrpcService::Get(::grpc::ServerContext* context, const fedpb::GetRequest* request,
+                                fedpb::ObjectResponse* response) {
+  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
+  if (!r.ok()) return Fail(context, r.error());
+  if (auto e = RequireName(request->name())) return Fail(context, *e);
+  return Reply(context, objects_.Get(*r, request->resource().namespace_(), request->name()),
+               response);
+}
+
+::grpc::Status GrpcService::List(::grpc::ServerContext* context, const fedpb::ListRequest* request,
+                                 fedpb::ListResponse* response) {
+  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
+  if (!r.ok()) return Fail(context, r.error());
+  apimachinery::ListRequest list;
+  list.label_selector = request->label_selector();
+  list.field_selector = request->field_selector();
+  list.limit = request->limit();
+  list.continue_token = request->continue_token();
+  ApiResult<json> result = objects_.List(*r, request->resource().namespace_(), list);
+  if (!result.ok()) return Fail(context, result.error());
+  const json& body = *result;
+  if (auto items = body.find("items"); items != body.end() && items->is_array()) {
+    for (const json& item : *items) response->add_items_json(Dump(item));
+  }
+  response->set_kind(body.value("kind", ""));
+  response->set_api_version(body.value("apiVersion", ""));
+  if (auto meta = body.find("metadata"); meta != body.end() && meta->is_object()) {
+    response->set_resource_version(meta->value("resourceVersion", ""));
+    response->set_continue_token(meta->value("continue", ""));
+    if (auto rem = meta->find("remainingItemCount");
+        rem != meta->end() && rem->is_number_integer()) {
+      response->set_remaining_item_count(rem->get<int64_t>());
+    }
+  }
+  return ::grpc::Status::OK;
+}
+
+::grpc::Status GrpcService::Update(::grpc::ServerContext* context,
+                                   const fedpb::UpdateRequest* request,
+                                   fedpb::ObjectResponse* response) {
+  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
+  if (!r.ok()) return Fail(context, r.error());
+  if (auto e = RequireName(request->name())) return Fail(context, *e);
+  ApiResult<json> body = ParseJson(request->object_json(), "object_json", options_.max_object_bytes);
+  if (!body.ok()) return Fail(context, body.error());
+  return Reply(context,
+               objects_.Update(*r, request->resource().namespace_(), request->name(),
+                               std::move(body).value(), request->subresource(),
+                               ContextFor(request->dry_run())),
+               response);
+}
+
+::grpc::Status GrpcService::Patch(::grpc::ServerContext* context, const fedpb::PatchRequest* request,
+                                  fedpb::ObjectResponse* response) {
+  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
+  if (!r.ok()) return Fail(context, r.error());
+  if (auto e = RequireName(request->name())) return Fail(context, *e);
+  apimachinery::PatchType type;
+  switch (request->patch_type()) {
+    case fedpb::PATCH_TYPE_MERGE: type = apimachinery::PatchType::kMergePatch; break;
+    case fedpb::PATCH_TYPE_JSON: type = apimachinery::PatchType::kJsonPatch; break;
+    case fedpb::PATCH_TYPE_STRATEGIC: type = apimachinery::PatchType::kStrategicMergePatch; break;
+    default:
+      return Fail(context, ApiError::BadRequest("patch_type must be PATCH_TYPE_MERGE, "
+                                                "PATCH_TYPE_JSON or PATCH_TYPE_STRATEGIC"));
+  }
+  if (static_cast<int64_t>(request->patch().size()) > options_.max_object_bytes) {
+    return Fail(context, ApiError::RequestEntityTooLarge(options_.max_object_bytes));
+  }
+  return Reply(context,
+               objects_.Patch(*r, request->resource().namespace_(), request->name(), type,
+                              request->patch(), request->subresource(),
+                              ContextFor(request->dry_run())),
+               response);
+}
+
+::grpc::Status GrpcService::Delete(::grpc::ServerContext* context,
+                                   const fedpb::DeleteRequest* request,
+                                   fedpb::ObjectResponse* response) {
+  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
+  if (!r.ok()) return Fail(context, r.error());
+  if (auto e = RequireName(request->name())) return Fail(context, *e);
+  apimachinery::DeleteOptions options;
+  options.precondition_uid = request->preconditions().uid();
+  options.precondition_resource_version = request->preconditions().resource_version();
+  options.propagation_policy = request->propagation_policy();
+  options.dry_run = request->dry_run();
+  return Reply(context,
+               objects_.Delete(*r, request->resource().namespace_(), request->name(), options,
+                               ContextFor(request->dry_run())),
+               response);
+}
+
+::grpc::ServerWriteReactor<fedpb::WatchEvent>* GrpcService::Watch(
+    ::grpc::CallbackServerContext* context, const fedpb::WatchRequest* request) {
+  auto* reactor = new WatchReactor(*this, context, options_.max_watch_backlog_bytes);
+  bool stopping;
+  {
+    std::lock_guard lock(mu_);
+    stopping = stopping_;
+    watches_.insert(reactor);
+  }
+  watches_changed_.notify_all();
+  if (stopping) {
+    reactor->Fail(ShuttingDown());
+    return reactor;
+  }
+  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
+  if (!r.ok()) {
+    reactor->Fail(r.error());
+    return reactor;
+  }
+  apimachinery::ListRequest list;
+  list.label_selector = request->label_selector();
+  list.field_selector = request->field_selector();
+  list.resource_version = request->resource_version();
+  ApiResult<std::unique_ptr<apimachinery::Watch>> watch = objects_.StartWatch(
+      *r, request->resource().namespace_(), list,
+      [reactor](const apimachinery::ObjectEvent& event) { reactor->Enqueue(event); });
+  if (!watch.ok()) {
+    reactor->Fail(watch.error());
+    return reactor;
+  }
+  reactor->Begin(std::move(watch).value());
+  return reactor;
+}
+
+void GrpcService::StopWatches() {
+  const ApiError error = ShuttingDown();
+  std::lock_guard lock(mu_);
+  stopping_ = true;
+  // End() never calls back into this object synchronously (gRPC runs reactions on its own
+  // threads), so holding mu_ here keeps every reactor alive while it is told.
+  for (WatchReactor* w : watches_) {
+    w->End(GrpcStatusFor(error), Dump(apimachinery::StatusBody(error)));
+  }
+}
+
+size_t GrpcService::ActiveWatches() const {
+  std::lock_guard lock(mu_);
+  return watches_.size();
+}
+
+bool GrpcService::WaitForActiveWatchesAtMost(size_t n, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  return watches_changed_.wait_for(lock, timeout, [&] { return watches_.size() <= n; });
+}
+
+int64_t GrpcService::SlowWatchesClosed() const {
+  std::lock_guard lock(mu_);
+  return slow_closed_;
+}
+
+void GrpcService::Forget(WatchReactor* reactor) {
+  {
+    std::lock_guard lock(mu_);
+    watches_.erase(reactor);
+  }
+  watches_changed_.notify_all();
+}
+
+void GrpcService::CountSlowWatch() {
+  std::lock_guard lock(mu_);
+  ++slow_closed_;
+}
+
+Status CheckListenAddress(const std::string& listen_address, bool allow_non_loopback) {
+  const std::string& a = listen_address;
+  auto invalid = [&](const std::string& why) {
+    return InvalidArgumentError("gRPC listen address \"" + a + "\": " + why);
+  };
+  if (a.rfind("unix:", 0) == 0 || a.rfind("unix-abstract:", 0) == 0) {
+    if (a.substr(a.find(':') + 1).empty()) return invalid("empty socket path");
+    return Status::Ok();  // local by nature
+  }
+  std::string host;
+  std::string port;
+  if (!a.empty() && a[0] == '[') {
+    const size_t close = a.find(']');
+    if (close == std::string::npos) return invalid("unterminated '['");
+    host = a.substr(1, close - 1);
+    if (close + 1 >= a.size() || a[close + 1] != ':') return invalid("expected [host]:port");
+    port = a.substr(close + 2);
+  } else {
+    const size_t colon = a.rfind(':');
+    if (colon == std::string::npos) return invalid("expected host:port");
+    host = a.substr(0, colon);
+    port = a.substr(colon + 1);
+    if (host.find(':') != std::string::npos) {
+      return invalid("IPv6 addresses must be bracketed, e.g. [::1]:8443");
+    }
+  }
+  if (port.empty() || port.size() > 5 ||
+      !std::all_of(port.begin(), port.end(), [](unsigned char c) { return std::isdigit(c); }) ||
+      std::stoi(port) > 65535) {
+    return invalid("port must be a number from 0 to 65535");
+  }
+  if (!allow_non_loopback && !IsLoopbackHost(host)) {
+    return invalid(
+        "not a loopback address; the gRPC API has no TLS or authentication yet, so it listens "
+        "only on 127.0.0.0/8, [::1] or localhost unless non-loopback listening is explicitly "
+        "allowed");
+  }
+  return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(apimachinery::ObjectService& objects,
+                                                        const std::string& listen_address,
+                                                        GrpcServerOptions options) {
+  MERIDIAN_RETURN_IF_ERROR(CheckListenAddress(listen_address, options.allow_non_loopback));
+  std::unique_ptr<GrpcServer> server(new GrpcServer());
+  server->service_ = std::make_unique<GrpcService>(objects, options.service);
+  server->shutdown_grace_ = options.shutdown_grace;
+
+  ::grpc::ServerBuilder builder;
+  int selected_port = 0;
+  builder.AddListeningPort(listen_address, ::grpc::InsecureServerCredentials(), &selected_port);
+  builder.RegisterService(server->service_.get());
+  // Let bodies a little over the limit through so that the service answers them with a
+  // Kubernetes 413 Status instead of gRPC's bare RESOURCE_EXHAUSTED.
+  const int64_t max_message = std::min<int64_t>(
+      INT_MAX, std::max<int64_t>(options.service.max_object_bytes, 0) + 1024 * 1024);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || selected_port == 0) {
+    return UnavailableError("cannot listen for gRPC on \"" + listen_address + "\"");
+  }
+  server->port_ = selected_port;
+  if (listen_address.rfind("unix", 0) == 0) {
+    server->address_ = listen_address;
+  } else {
+    server->address_ = listen_address.substr(0, listen_address.rfind(':') + 1) +
+                       std::to_string(selected_port);
+  }
+  return server;
+}
+
+GrpcServer::~GrpcServer() { Shutdown(); }
+
+void GrpcServer::Shutdown() {
+  std::call_once(shutdown_once_, [this] {
+    if (server_ == nullptr) return;
+    service_->StopWatches();
+    server_->Shutdown(std::chrono::system_clock::now() + shutdown_grace_);
+    server_->Wait();
+    // Reactors delete themselves in OnDone, which may still be running on a gRPC thread;
+    // the service must outlive them.
+    while (!service_->WaitForActiveWatchesAtMost(0, std::chrono::seconds(60))) {
+    }
+  });
+}
+
+}  // namespace meridian::apiserver

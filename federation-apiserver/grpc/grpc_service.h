@@ -1,0 +1,185 @@
+// The federation-apiserver's gRPC API (federation-apiserver/grpc/federation.proto): the same
+// verbs as the REST shell, mapped onto the same apimachinery::ObjectService, with objects
+// carried as JSON text and Watch as a server stream.
+//
+//   GrpcService  the service implementation (register it with any grpc::ServerBuilder);
+//   GrpcServer   a small owner of a grpc::Server serving one GrpcService on one address.
+//
+// Resources are resolved through the ObjectService's ResourceRegistry exactly as the REST
+// shell resolves URL paths: ResourceRegistry::Resolve(group, version, resource,
+// /*namespaced=*/!namespace.empty()); no match answers NOT_FOUND.
+//
+// Errors: an ApiError becomes a grpc::Status with the code of GrpcCodeFor(), the Kubernetes
+// message, and the full Kubernetes `Status` JSON body (details.causes included) as the binary
+// trailing metadata entry kStatusTrailerKey. StatusBodyFromTrailers() reads it back on the
+// client side.
+//
+// Watch: one store watch per stream. Events are serialized on the store's dispatcher thread
+// and queued; the queue is bounded (GrpcServiceOptions::max_watch_backlog_bytes) so that a
+// slow client never blocks the dispatcher: past the bound the stream ends with
+// RESOURCE_EXHAUSTED and the client re-watches from the last resource_version it saw.
+// A stream ends when the client cancels (the store watch is released), when the service
+// stops its watches (UNAVAILABLE), or on overflow.
+//
+// No authentication yet: requests run with an empty UserInfo. GrpcServer therefore listens on
+// loopback only unless told otherwise (TLS and authn come later).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "apimachinery/api_error.h"
+#include "apimachinery/object_service.h"
+#include "common/status.h"
+#include "federation-apiserver/grpc/federation.grpc.pb.h"
+
+namespace meridian::apiserver {
+
+namespace fedpb = ::meridian::federation::v1alpha1;
+
+// Binary trailing-metadata key carrying the Kubernetes Status JSON body of a failed RPC.
+inline constexpr char kStatusTrailerKey[] = "meridian-k8s-status-bin";
+
+// The gRPC code for a Kubernetes API error: 400/422 INVALID_ARGUMENT, 401 UNAUTHENTICATED,
+// 403 PERMISSION_DENIED, 404 NOT_FOUND, 405 UNIMPLEMENTED, 409 ALREADY_EXISTS (reason
+// AlreadyExists) or ABORTED (Conflict), 410 OUT_OF_RANGE, 413/429 RESOURCE_EXHAUSTED,
+// 503 UNAVAILABLE, 504 DEADLINE_EXCEEDED, other 4xx INVALID_ARGUMENT, other 5xx INTERNAL.
+// Pure, thread-safe.
+::grpc::StatusCode GrpcCodeFor(const apimachinery::ApiError& error);
+
+// The grpc::Status for `error` (code by GrpcCodeFor, message unchanged). The Status body goes
+// separately into trailing metadata (see GrpcService). Pure, thread-safe.
+::grpc::Status GrpcStatusFor(const apimachinery::ApiError& error);
+
+// Client side: the Kubernetes Status body a failed call left in `context`'s trailing metadata,
+// or nullopt when there is none (or it is not JSON). Call after the RPC finished.
+std::optional<nlohmann::json> StatusBodyFromTrailers(const ::grpc::ClientContext& context);
+
+struct GrpcServiceOptions {
+  // object_json / patch larger than this answer RESOURCE_EXHAUSTED (HTTP 413), as REST does.
+  int64_t max_object_bytes = 3 * 1024 * 1024;
+  // Serialized events queued for one watch stream beyond what the initial listing queued;
+  // past it the stream ends with RESOURCE_EXHAUSTED.
+  int64_t max_watch_backlog_bytes = 16 * 1024 * 1024;
+};
+
+// The Federation service over an ObjectService. Unary RPCs are synchronous (they run on the
+// gRPC server's handler threads, where blocking on the store is fine); Watch uses the callback
+// API so an idle stream holds no thread.
+//
+// Thread-safety: every RPC may run concurrently; StopWatches, ActiveWatches,
+// WaitForActiveWatchesAtMost and SlowWatchesClosed are thread-safe. The ObjectService must
+// outlive this service, and this service must outlive every grpc::Server it is registered with
+// (the server must be shut down first).
+class GrpcService final : public fedpb::Federation::WithCallbackMethod_Watch<fedpb::Federation::Service> {
+ public:
+  explicit GrpcService(apimachinery::ObjectService& objects, GrpcServiceOptions options = {});
+  // Requires that no RPC is in flight (shut the server down first).
+  ~GrpcService() override;
+  GrpcService(const GrpcService&) = delete;
+  GrpcService& operator=(const GrpcService&) = delete;
+
+  ::grpc::Status Create(::grpc::ServerContext* context, const fedpb::CreateRequest* request,
+                        fedpb::ObjectResponse* response) override;
+  ::grpc::Status Get(::grpc::ServerContext* context, const fedpb::GetRequest* request,
+                     fedpb::ObjectResponse* response) override;
+  ::grpc::Status List(::grpc::ServerContext* context, const fedpb::ListRequest* request,
+                      fedpb::ListResponse* response) override;
+  ::grpc::Status Update(::grpc::ServerContext* context, const fedpb::UpdateRequest* request,
+                        fedpb::ObjectResponse* response) override;
+  ::grpc::Status Patch(::grpc::ServerContext* context, const fedpb::PatchRequest* request,
+                       fedpb::ObjectResponse* response) override;
+  ::grpc::Status Delete(::grpc::ServerContext* context, const fedpb::DeleteRequest* request,
+                        fedpb::ObjectResponse* response) override;
+  ::grpc::ServerWriteReactor<fedpb::WatchEvent>* Watch(::grpc::CallbackServerContext* context,
+                                                       const fedpb::WatchRequest* request) override;
+
+  // Ends every open watch stream with UNAVAILABLE ("the server is shutting down") and refuses
+  // new ones the same way. Idempotent. Streams finish once their in-flight write completes.
+  void StopWatches();
+  // Watch streams not yet done (each holds one store watch until it is done).
+  size_t ActiveWatches() const;
+  // Blocks until at most `n` watch streams are open or `timeout` passes; true on the former.
+  bool WaitForActiveWatchesAtMost(size_t n, std::chrono::milliseconds timeout) const;
+  // Streams ended because their client read too slowly (since construction).
+  int64_t SlowWatchesClosed() const;
+
+  class WatchReactor;  // internal
+
+ private:
+  friend class WatchReactor;
+  void Forget(WatchReactor* reactor);
+  void CountSlowWatch();
+
+  apimachinery::ObjectService& objects_;
+  const GrpcServiceOptions options_;
+
+  mutable std::mutex mu_;  // guards watches_, stopping_, slow_closed_
+  mutable std::condition_variable watches_changed_;
+  std::set<WatchReactor*> watches_;
+  bool stopping_ = false;
+  int64_t slow_closed_ = 0;
+};
+
+struct GrpcServerOptions {
+  // Without TLS and authentication the server must not be reachable from other hosts:
+  // Start rejects addresses other than loopback (127.0.0.0/8, ::1, localhost) and unix
+  // sockets unless this is set.
+  bool allow_non_loopback = false;
+  GrpcServiceOptions service;
+  // How long Shutdown lets in-flight RPCs finish before cancelling them.
+  std::chrono::milliseconds shutdown_grace{2000};
+};
+
+// Checks a gRPC listen address ("127.0.0.1:0", "[::1]:8443", "localhost:9000",
+// "unix:/path"): kInvalidArgument when malformed (no or a non-numeric port) or, unless
+// `allow_non_loopback`, not loopback. Pure, thread-safe.
+Status CheckListenAddress(const std::string& listen_address, bool allow_non_loopback);
+
+// A gRPC server serving one GrpcService. Thread-safe; Shutdown may be called from any thread
+// (not from inside an RPC).
+class GrpcServer {
+ public:
+  // Listens on `listen_address` (port 0 picks a free port; see port()). Errors:
+  // kInvalidArgument for a rejected address (see CheckListenAddress), kUnavailable when the
+  // address cannot be bound. `objects` must outlive the server.
+  static StatusOr<std::unique_ptr<GrpcServer>> Start(apimachinery::ObjectService& objects,
+                                                     const std::string& listen_address,
+                                                     GrpcServerOptions options = {});
+  // Shuts down.
+  ~GrpcServer();
+  GrpcServer(const GrpcServer&) = delete;
+  GrpcServer& operator=(const GrpcServer&) = delete;
+
+  // The bound port.
+  int port() const { return port_; }
+  // "host:port" with the bound port, for clients ("127.0.0.1:43121").
+  const std::string& address() const { return address_; }
+  GrpcService& service() { return *service_; }
+
+  // Ends watch streams (UNAVAILABLE), stops accepting RPCs, lets in-flight unary RPCs finish
+  // within the grace period (then cancels them) and waits until every stream is done.
+  // Idempotent.
+  void Shutdown();
+
+ private:
+  GrpcServer() = default;
+
+  std::unique_ptr<GrpcService> service_;  // outlives server_
+  std::unique_ptr<::grpc::Server> server_;
+  std::chrono::milliseconds shutdown_grace_{2000};
+  int port_ = 0;
+  std::string address_;
+  std::once_flag shutdown_once_;
+};
+
+}  // namespace meridian::apiserver
