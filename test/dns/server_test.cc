@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio.hpp>
+#include <set>
 
 #include "dns/answer.h"
 #include "dns/static_zone.h"
@@ -52,9 +53,11 @@ std::string FirstA(const Message& m) {
 
 class ServerTest : public ::testing::Test {
  protected:
-  void StartServer(RateLimitConfig rrl = {}, int threads = 2) {
+  void StartServer(RateLimitConfig rrl = {}, int threads = 2,
+                   std::chrono::milliseconds idle = std::chrono::milliseconds(10000)) {
     ServerOptions options;
     options.threads = threads;
+    options.tcp_idle_timeout = idle;
     options.rate_limit = rrl;
     auto s = Server::Start(options, source_, clock_);
     ASSERT_TRUE(s.ok()) << s.status();
@@ -169,6 +172,48 @@ TEST_F(ServerTest, RateLimitSlipsTruncatedAnswers) {
   clock_.Advance(std::chrono::seconds(1));
   EXPECT_FALSE(Udp(QueryBytes(3, "web.test.example")).header.tc);
   EXPECT_EQ(server_->counters().rate_limited_slipped.load(), 1u);
+}
+
+TEST_F(ServerTest, IdleTcpConnectionsAreClosedByTheServer) {
+  StartServer({}, 1, std::chrono::milliseconds(20));
+  tcp::socket sock(ioc_);
+  sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  // A query is answered, then silence: the server closes the connection (EOF on our side).
+  Bytes q = QueryBytes(31, "web.test.example");
+  Bytes frame = {static_cast<uint8_t>(q.size() >> 8), static_cast<uint8_t>(q.size())};
+  frame.insert(frame.end(), q.begin(), q.end());
+  asio::write(sock, asio::buffer(frame));
+  uint8_t len[2];
+  asio::read(sock, asio::buffer(len, 2));
+  Bytes body((len[0] << 8) | len[1]);
+  asio::read(sock, asio::buffer(body));
+  boost::system::error_code ec;
+  uint8_t more[1];
+  asio::read(sock, asio::buffer(more), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+}
+
+TEST_F(ServerTest, ZeroLengthTcpFrameClosesTheConnection) {
+  StartServer();
+  tcp::socket sock(ioc_);
+  sock.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), server_->port()));
+  Bytes frame = {0, 0};
+  asio::write(sock, asio::buffer(frame));
+  boost::system::error_code ec;
+  uint8_t more[1];
+  asio::read(sock, asio::buffer(more), ec);
+  EXPECT_EQ(ec, asio::error::eof);
+}
+
+TEST_F(ServerTest, ManyQueriesInOneBurstAreAllAnswered) {
+  // More than one recvmmsg batch queued at once: every query gets its own answer.
+  StartServer({}, 1);
+  const int kQueries = 200;
+  for (int i = 0; i < kQueries; ++i) udp_.send_to(asio::buffer(QueryBytes(static_cast<uint16_t>(1000 + i), "web.test.example")), server_ep_);
+  std::set<uint16_t> ids;
+  for (int i = 0; i < kQueries; ++i) ids.insert(ReceiveUdp().header.id);
+  EXPECT_EQ(ids.size(), static_cast<size_t>(kQueries));
+  EXPECT_EQ(*ids.begin(), 1000);
 }
 
 TEST(ServerStartTest, RejectsBadOptions) {
