@@ -1,0 +1,109 @@
+// membersim: simulated member Kubernetes clusters in one process.
+//
+//   membersim --config FILE [--listen 127.0.0.1:PORT]     serve (PORT 0 picks one; the first
+//                                                         stdout line says where)
+//   membersim ctl --server URL status|log|fail-zone C Z|heal-zone C Z|partition C [--mode M]
+//                 |heal C|latency C MS|fail-region R [--mode M]|heal-region R
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <semaphore>
+
+#include <CLI/CLI.hpp>
+#include <pplx/threadpool.h>
+#include <spdlog/spdlog.h>
+
+#include "membersim/config.h"
+#include "membersim/ctl.h"
+#include "membersim/server.h"
+#include "membersim/simulator.h"
+
+namespace {
+
+std::binary_semaphore g_stop{0};
+extern "C" void OnSignal(int) { g_stop.release(); }
+
+int Serve(const std::string& config_path, const std::string& listen, int history) {
+  using namespace meridian::membersim;
+  auto config = LoadConfigFile(config_path);
+  if (!config.ok()) {
+    std::cerr << "membersim: " << config.status().message() << std::endl;
+    return 2;
+  }
+  // Held (partitioned) and delayed requests each occupy a pool thread.
+  crossplat::threadpool::initialize_with_threads(256);
+  Simulator::Options so;
+  so.history_limit = static_cast<size_t>(history);
+  Simulator sim(std::move(config).value(), meridian::RealClock(), so);
+  meridian::Status st = sim.StartClusters();
+  if (!st.ok()) {
+    std::cerr << "membersim: " << st.message() << std::endl;
+    return 1;
+  }
+  sim.Start();
+  MembersimServer::Options opts;
+  opts.listen = listen;
+  MembersimServer server(sim, meridian::RealClock(), opts);
+  st = server.Start();
+  if (!st.ok()) {
+    std::cerr << "membersim: " << st.message() << std::endl;
+    return st.code() == meridian::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  std::cout << "membersim listening on " << server.url() << std::endl;
+  for (const auto& c : sim.clusters()) {
+    std::string dedicated = server.DedicatedUrl(c->spec().name);
+    spdlog::info("cluster {} ({}): {}/clusters/{}{}", c->spec().name, c->spec().region, server.url(),
+                 c->spec().name, dedicated.empty() ? "" : " and " + dedicated);
+    if (!dedicated.empty()) std::cout << "membersim cluster " << c->spec().name << " on " << dedicated << std::endl;
+  }
+  std::cout.flush();
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  g_stop.acquire();
+  spdlog::info("membersim: shutting down");
+  server.Stop();
+  sim.Stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"membersim: simulated member Kubernetes clusters"};
+  app.require_subcommand(0, 1);
+  std::string config_path, listen = "127.0.0.1:0";
+  int history = 1000;
+  app.add_option("--config", config_path, "cluster topology (YAML)");
+  app.add_option("--listen", listen, "loopback HOST:PORT to serve on (port 0: pick one)");
+  app.add_option("--watch-history", history, "writes kept per cluster for watch resume (older: 410 Gone)")
+      ->check(CLI::Range(10, 1000000));
+
+  meridian::membersim::CtlCommand cmd;
+  CLI::App* ctl = app.add_subcommand("ctl", "failure injection and status via the admin API");
+  ctl->add_option("--server", cmd.server, "membersim URL, e.g. http://127.0.0.1:8080")->required();
+  ctl->add_option("--mode", cmd.mode, "partition mode: hang (no answer) or refuse");
+  ctl->add_option("verb", cmd.verb,
+                  "status | log | fail-zone CLUSTER ZONE | heal-zone CLUSTER ZONE | partition CLUSTER | "
+                  "heal CLUSTER | latency CLUSTER MS | fail-region REGION | heal-region REGION")
+      ->required();
+  ctl->add_option("args", cmd.args, "arguments of the command");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (ctl->parsed()) {
+    auto out = meridian::membersim::RunCtl(cmd);
+    if (!out.ok()) {
+      std::cerr << "membersim ctl: " << out.status().message() << std::endl;
+      return out.status().code() == meridian::StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    std::cout << *out << std::endl;
+    return 0;
+  }
+  if (config_path.empty()) {
+    std::cerr << "membersim: --config FILE is required (see --help)" << std::endl;
+    return 2;
+  }
+  return Serve(config_path, listen, history);
+}

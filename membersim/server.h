@@ -1,0 +1,77 @@
+// MembersimServer: the HTTP face of a Simulator. One listener serves every cluster under
+// /clusters/NAME through the shared apimachinery REST shell (one RestHandler per cluster),
+// the admin API under /admin/, and an index at /. Clusters with a `port` in the config also
+// get a dedicated listener serving the cluster at its root, so that a "refuse" partition can
+// really refuse TCP connections (the listener is closed until healed).
+//
+// Per-cluster request filters, in order:
+//   partition hang   the request is held without an answer until the partition heals (then
+//                    served normally) or `max_hang` passes (then the connection is answered
+//                    503 — by then a real client has long given up); open watches are ended.
+//   partition refuse dedicated port: connections are refused; on the shared listener, where
+//                    TCP cannot be refused per path, an immediate 503 Status is answered.
+//   latency          the answer is delayed by the injected latency.
+//   authentication   with a token configured, requests without `Authorization: Bearer TOKEN`
+//                    get 401 Unauthorized (a Status body, as a real API server answers);
+//                    anonymous requests to /healthz, /livez, /readyz and /version are allowed
+//                    (as with --anonymous-auth), a wrong token is always 401.
+// Held and delayed requests block a cpprestsdk pool thread; main() enlarges the pool.
+//
+// Thread-safety: Start/Stop from one thread; everything else is called by the listeners.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "apimachinery/rest/http_server.h"
+#include "apimachinery/rest/rest_handler.h"
+#include "membersim/simulator.h"
+
+namespace meridian::membersim {
+
+class MembersimServer {
+ public:
+  struct Options {
+    std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
+    std::chrono::milliseconds max_hang{std::chrono::minutes(10)};
+  };
+
+  // `sim` and `clock` must outlive the server.
+  MembersimServer(Simulator& sim, const Clock& clock, Options options);
+  ~MembersimServer();  // Stop()s
+  MembersimServer(const MembersimServer&) = delete;
+  MembersimServer& operator=(const MembersimServer&) = delete;
+
+  // Opens the shared listener and every dedicated one. kInvalidArgument for a non-loopback
+  // or malformed address, kUnavailable when a port cannot be bound.
+  Status Start();
+  void Stop();
+
+  // "http://127.0.0.1:PORT" of the shared listener (after Start).
+  std::string url() const;
+  // The dedicated URL of a cluster with a `port`, else "".
+  std::string DedicatedUrl(const std::string& cluster) const;
+
+ private:
+  struct ClusterHttp;
+  apimachinery::rest::RestResponse Route(apimachinery::rest::RestRequest request);
+  void OnPartitionChange(SimulatedCluster& c);
+  Status OpenDedicated(ClusterHttp& ch);
+
+  Simulator& sim_;
+  const Clock& clock_;
+  Options options_;
+  std::map<std::string, std::unique_ptr<ClusterHttp>> clusters_;
+  std::unique_ptr<apimachinery::rest::HttpServer> server_;
+  std::atomic<bool> stopping_{false};
+};
+
+// Parses "127.0.0.1:8080" (host must be a 127.x.y.z address or "localhost").
+Status ParseListenAddress(const std::string& text, std::string* host, int* port);
+
+}  // namespace meridian::membersim
