@@ -1,0 +1,47 @@
+// Kubeconfig loading: turns a kubeconfig file (the YAML kubectl uses) and a context name
+// into a MemberEndpoint. `fedctl join --kubeconfig F --context C` uses it.
+//
+// Supported: clusters[].cluster.{server, certificate-authority-data, certificate-authority,
+// insecure-skip-tls-verify}; users[].user.{token, tokenFile, client-certificate-data,
+// client-key-data, client-certificate, client-key}; contexts[].context.{cluster, user,
+// namespace}; current-context. Relative file paths are relative to the kubeconfig's folder.
+// Unsupported authentication (exec, auth-provider, username/password) is an error naming the
+// field, never silently ignored.
+//
+// Errors are kInvalidArgument (kNotFound for a missing file or context), with the file, the
+// line when known and the field: `kubeconfig /home/me/.kube/config:12: users[0].user.
+// client-key-data: not valid base64`.
+//
+// Functions are pure apart from reading the files named; thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "sync/member_client.h"
+
+namespace meridian::sync {
+
+struct KubeconfigSelection {
+  std::string context;    // the context used (the requested one or current-context)
+  std::string cluster;    // its cluster entry
+  std::string user;       // its user entry ("" when the context names none)
+  std::string namespace_;  // its namespace ("" when unset)
+  // name = the context name, server, credentials; timeout left at its default.
+  MemberEndpoint endpoint;
+};
+
+// Reads `path` and selects `context` ("" = current-context).
+StatusOr<KubeconfigSelection> LoadKubeconfig(const std::string& path, const std::string& context);
+
+// Same from text already read. `source` names it in errors; `base_dir` resolves relative
+// file paths ("" = the working directory).
+StatusOr<KubeconfigSelection> ParseKubeconfig(const std::string& text, const std::string& source,
+                                              const std::string& base_dir,
+                                              const std::string& context);
+
+// The context names in a kubeconfig, in file order.
+StatusOr<std::vector<std::string>> KubeconfigContexts(const std::string& path);
+
+}  // namespace meridian::sync
