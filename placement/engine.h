@@ -147,9 +147,14 @@ class Engine {
 
  private:
   struct Scratch;
+  struct Filter;
+  // The eligible clusters for one combination of selector, effective residency and latency
+  // bound, computed once per Engine (workloads share a handful of combinations).
+  const Filter& FilterFor(const Workload& w);
+
   std::shared_ptr<const World> world_;
   std::unique_ptr<Scratch> s_;
-  std::unordered_map<std::string, std::vector<uint8_t>> selector_cache_;
+  std::unordered_map<std::string, std::unique_ptr<Filter>> filter_cache_;
 };
 
 // One line per cluster: "eu-west-1: 9 = weight 3/10 of 30; capped by capacity 9; +0 overflow".

@@ -6,6 +6,7 @@
 // A World is immutable after Build(); share it freely between threads.
 #pragma once
 
+#include <climits>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -113,6 +114,10 @@ class World {
   bool zones_listed(uint32_t i) const { return info_[i].zones_listed; }
   // The latest time it (or one of its zones) became healthy, if any was reported.
   std::optional<Timestamp> recovered_at(uint32_t i) const;
+  // The same in milliseconds since the epoch, or INT64_MIN when none (hot-path form).
+  int64_t recovered_at_ms(uint32_t i) const {
+    return info_[i].has_recovered_at ? info_[i].recovered_at_ms : INT64_MIN;
+  }
   uint64_t hash(uint32_t i) const { return info_[i].hash; }
   uint64_t region_hash(uint32_t r) const { return regions_[r].hash; }
 

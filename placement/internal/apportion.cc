@@ -88,10 +88,18 @@ int64_t Apportion(int64_t total, std::span<ApportionItem> items, ApportionScratc
     }
   }
 
-  // Round: floors, then the remaining units by largest remainder.
+  // Round: floors, then the remaining units by largest remainder. 64-bit division when the
+  // products fit (the common case; 128-bit division is several times slower).
   int64_t placed = 0;
   std::vector<Key>& keys = scratch.keys;
   keys.clear();
+  int64_t max_w = 0;
+  for (size_t i = 0; i < n; ++i) {
+    if (scratch.state[i] == kFree) max_w = std::max(max_w, items[i].weight);
+  }
+  const bool narrow = wsum > 0 && wsum < (i128{1} << 62) && max_w > 0 &&
+                      rest < (i128{1} << 62) / max_w;
+  const uint64_t rest64 = static_cast<uint64_t>(rest), wsum64 = static_cast<uint64_t>(wsum);
   for (size_t i = 0; i < n; ++i) {
     ApportionItem& it = items[i];
     if (scratch.state[i] == kAtLo) {
@@ -99,9 +107,16 @@ int64_t Apportion(int64_t total, std::span<ApportionItem> items, ApportionScratc
     } else if (scratch.state[i] == kAtHi) {
       it.out = it.hi;
     } else {
-      i128 q = rest * it.weight;
-      it.out = static_cast<int64_t>(q / wsum);
-      i128 rem = q % wsum;
+      i128 rem;
+      if (narrow) {
+        uint64_t q = rest64 * static_cast<uint64_t>(it.weight);
+        it.out = static_cast<int64_t>(q / wsum64);
+        rem = static_cast<i128>(q % wsum64);
+      } else {
+        i128 q = rest * it.weight;
+        it.out = static_cast<int64_t>(q / wsum);
+        rem = q % wsum;
+      }
       if (rem > 0) {
         keys.push_back(Key{static_cast<uint8_t>(it.held > it.out ? 1 : 0), rem, it.tie,
                            static_cast<uint32_t>(i)});
