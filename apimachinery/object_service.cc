@@ -637,6 +637,107 @@ ApiResult<json> ObjectService::Patch(const ResourceInfo& r, const std::string& n
   return ApiError::Conflict(r.group, r.plural, name);
 }
 
+namespace {
+
+json* DottedMutable(json& o, const std::string& dotted) {
+  json* cur = &o;
+  size_t start = 0;
+  while (true) {
+    size_t dot = dotted.find('.', start);
+    std::string part =
+        dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (cur->is_null()) *cur = json::object();
+    if (!cur->is_object()) return nullptr;
+    cur = &(*cur)[part];
+    if (dot == std::string::npos) return cur;
+    start = dot + 1;
+  }
+}
+
+json ScaleOf(const ResourceInfo& r, const json& o) {
+  const ScaleSubresource& s = *r.scale;
+  const json* spec = Dotted(o, s.spec_replicas_path);
+  const json* status = Dotted(o, s.status_replicas_path);
+  const json* sel = Dotted(o, s.label_selector_path);
+  std::string selector;
+  if (sel != nullptr && sel->is_string()) selector = sel->get<std::string>();
+  if (sel != nullptr && sel->is_object()) {
+    FieldErrors ignored;
+    selector = DecodeLabelSelector(*sel, &ignored).ToString();
+  }
+  json meta = json::object();
+  for (const char* f : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"}) {
+    if (o["metadata"].contains(f)) meta[f] = o["metadata"][f];
+  }
+  json out = {{"kind", "Scale"},
+              {"apiVersion", "autoscaling/v1"},
+              {"metadata", meta},
+              {"spec", {{"replicas", spec != nullptr && spec->is_number_integer() ? *spec : json(0)}}},
+              {"status", {{"replicas", status != nullptr && status->is_number_integer() ? *status : json(0)}}}};
+  if (!selector.empty()) out["status"]["selector"] = selector;
+  return out;
+}
+
+}  // namespace
+
+ApiResult<json> ObjectService::GetScale(const ResourceInfo& r, const std::string& ns,
+                                        const std::string& name) {
+  if (!r.scale) return ApiError::NotFound(r.group, r.plural + "/scale", name);
+  ApiResult<json> got = Get(r, ns, name);
+  if (!got.ok()) return got.error();
+  return ScaleOf(r, *got);
+}
+
+ApiResult<json> ObjectService::UpdateScale(const ResourceInfo& r, const std::string& ns,
+                                           const std::string& name, const json& scale,
+                                           const RequestContext& ctx) {
+  if (!r.scale) return ApiError::NotFound(r.group, r.plural + "/scale", name);
+  if (!scale.is_object() || !scale.contains("spec") || !scale["spec"].is_object()) {
+    return ApiError::BadRequest("the body must be an autoscaling/v1 Scale");
+  }
+  const json replicas = scale["spec"].value("replicas", json(0));
+  if (!replicas.is_number_integer() || replicas.get<int64_t>() < 0) {
+    return ApiError::Invalid("autoscaling", "Scale", name,
+                             {{"spec.replicas", "Invalid value: " + replicas.dump() +
+                                                    ": must be greater than or equal to 0"}});
+  }
+  StatusOr<int64_t> pinned = ResourceVersionOf(scale);
+  if (!pinned.ok()) return ApiError::BadRequest(pinned.status().message());
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    ApiResult<json> got = Get(r, ns, name);
+    if (!got.ok()) return got.error();
+    json old = std::move(got).value();
+    StatusOr<int64_t> rv = ResourceVersionOf(old);
+    if (*pinned != 0 && rv.ok() && *rv != *pinned) return ApiError::Conflict(r.group, r.plural, name);
+    json obj = old;
+    json* slot = DottedMutable(obj, r.scale->spec_replicas_path);
+    if (slot == nullptr) {
+      return ApiError::Internal("scale path " + r.scale->spec_replicas_path + " is not in an object");
+    }
+    *slot = replicas;
+    bool lost = false;
+    ObjectKey key{r.StorageType(), r.namespaced ? ns : "", name};
+    ApiResult<json> out = UpdateFrom(r, key, old, std::move(obj), "", ctx, &lost);
+    if (lost && *pinned == 0) continue;
+    if (!out.ok()) return out.error();
+    return ScaleOf(r, *out);
+  }
+  return ApiError::Conflict(r.group, r.plural, name);
+}
+
+ApiResult<json> ObjectService::PatchScale(const ResourceInfo& r, const std::string& ns,
+                                          const std::string& name, PatchType type,
+                                          const std::string& patch, const RequestContext& ctx) {
+  ApiResult<json> current = GetScale(r, ns, name);
+  if (!current.ok()) return current.error();
+  ApiResult<json> patched = ApplyPatch(*current, type, patch);
+  if (!patched.ok()) return patched.error();
+  json scale = std::move(patched).value();
+  // Unless the patch pins a resourceVersion, apply the replicas to whatever is stored now.
+  if (patch.find("\"resourceVersion\"") == std::string::npos) scale["metadata"].erase("resourceVersion");
+  return UpdateScale(r, ns, name, scale, ctx);
+}
+
 void ObjectService::DeleteNamespaceContents(const std::string& ns, const RequestContext& ctx) {
   std::vector<ResourceInfo> types;
   std::set<ResourceType> seen;
@@ -747,7 +848,8 @@ ApiResult<json> ObjectService::DeleteCollection(const ResourceInfo& r, const std
 
 ApiResult<std::unique_ptr<Watch>> ObjectService::StartWatch(const ResourceInfo& r, const std::string& ns,
                                                       const ListRequest& request,
-                                                      ObjectEventCallback callback) {
+                                                      ObjectEventCallback callback,
+                                                      int64_t* start_resource_version) {
   ApiResult<Selectors> sel = Selectors::Parse(request);
   if (!sel.ok()) return sel.error();
   const std::string watch_ns = r.namespaced ? ns : "";
@@ -769,6 +871,7 @@ ApiResult<std::unique_ptr<Watch>> ObjectService::StartWatch(const ResourceInfo& 
     if (!rv.ok()) return ApiError::BadRequest(rv.status().message());
     from = *rv;
   }
+  if (start_resource_version != nullptr) *start_resource_version = from;
   auto fields = std::make_shared<std::vector<FieldRequirement>>(sel->fields);
   StatusOr<std::unique_ptr<Watch>> w = store_.WatchFrom(
       r.StorageType(), watch_ns, sel->labels, from,

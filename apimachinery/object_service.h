@@ -158,6 +158,20 @@ class ObjectService {
                                   const std::string& patch, const std::string& subresource = "",
                                   const RequestContext& ctx = {});
 
+  // The /scale subresource (resources with ResourceInfo::scale): an autoscaling/v1 Scale
+  // {metadata, spec: {replicas}, status: {replicas, selector}}. Updates write the replicas
+  // into the object (compare-and-swap when the Scale carries a resourceVersion); patches
+  // apply to the Scale. 404 when the resource has no scale subresource or the object is
+  // absent.
+  ApiResult<nlohmann::json> GetScale(const ResourceInfo& resource, const std::string& ns,
+                                     const std::string& name);
+  ApiResult<nlohmann::json> UpdateScale(const ResourceInfo& resource, const std::string& ns,
+                                        const std::string& name, const nlohmann::json& scale,
+                                        const RequestContext& ctx = {});
+  ApiResult<nlohmann::json> PatchScale(const ResourceInfo& resource, const std::string& ns,
+                                       const std::string& name, PatchType type,
+                                       const std::string& patch, const RequestContext& ctx = {});
+
   // Deletes an object (or marks it, with finalizers). Returns the object's last state (or
   // the marked object). 404 if absent, 409 on a failed precondition.
   ApiResult<nlohmann::json> Delete(const ResourceInfo& resource, const std::string& ns,
@@ -175,9 +189,12 @@ class ObjectService {
   // request.resource_version "" or "0", the current objects are delivered first as ADDED
   // (synchronously, before this returns). 410 Expired when the resourceVersion is too old;
   // 400 for a malformed selector or resourceVersion. Destroy the Watch to stop.
+  // `start_resource_version`, when given, receives the revision the stream starts after
+  // (for bookmarks).
   ApiResult<std::unique_ptr<Watch>> StartWatch(const ResourceInfo& resource, const std::string& ns,
-                                          const ListRequest& request,
-                                          ObjectEventCallback callback);
+                                               const ListRequest& request,
+                                               ObjectEventCallback callback,
+                                               int64_t* start_resource_version = nullptr);
 
  private:
   struct Selectors;

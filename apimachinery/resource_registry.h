@@ -37,6 +37,14 @@ enum class NameValidation {
   kPathSegment,   // anything but "", ".", "..", and no '/' or '%'
 };
 
+// A /scale subresource (autoscaling/v1 Scale, what `kubectl scale` uses), backed by dotted
+// paths in the object. The selector may be a string or a LabelSelector object.
+struct ScaleSubresource {
+  std::string spec_replicas_path = "spec.replicas";
+  std::string status_replicas_path = "status.replicas";
+  std::string label_selector_path = "spec.selector";
+};
+
 struct ResourceInfo {
   std::string group;    // "" for the core group
   std::string version;  // "v1"
@@ -47,6 +55,7 @@ struct ResourceInfo {
   std::vector<std::string> categories;   // {"all"}
   bool namespaced = true;
   bool has_status = false;  // a /status subresource splitting spec from status writes
+  std::optional<ScaleSubresource> scale;  // a /scale subresource when set
   NameValidation name_validation = NameValidation::kDnsSubdomain;
   // Columns after NAME (and NAMESPACE, which kubectl adds itself); empty means just AGE.
   std::vector<PrinterColumn> printer_columns;

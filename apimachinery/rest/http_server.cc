@@ -1,0 +1,248 @@
+#include "apimachinery/rest/http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+
+#include <cpprest/http_listener.h>
+#include <cpprest/producerconsumerstream.h>
+#include <cpprest/uri.h>
+
+namespace meridian::apimachinery::rest {
+
+namespace http = web::http;
+using web::http::experimental::listener::http_listener;
+using web::http::experimental::listener::http_listener_config;
+
+namespace {
+
+std::string Lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// Query strings from Go clients encode spaces as '+'.
+std::string DecodeQueryPart(std::string s) {
+  std::replace(s.begin(), s.end(), '+', ' ');
+  return web::uri::decode(s);
+}
+
+// A watch response body: chunks go into a producer/consumer buffer that cpprestsdk drains
+// into the socket with chunked transfer encoding.
+class BufferSink final : public WatchSink {
+ public:
+  explicit BufferSink(int64_t max_backlog) : max_backlog_(max_backlog) {}
+
+  concurrency::streams::istream Stream() { return buf_.create_istream(); }
+
+  bool Write(const std::string& chunk) override {
+    std::lock_guard lock(mu_);
+    if (closed_) return false;
+    try {
+      if (static_cast<int64_t>(buf_.in_avail()) > max_backlog_) {
+        CloseLocked();
+        return false;
+      }
+      buf_.putn_nocopy(reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size()).wait();
+      buf_.sync().wait();
+    } catch (const std::exception&) {
+      closed_ = true;
+      return false;
+    }
+    return true;
+  }
+
+  void Close() override {
+    std::lock_guard lock(mu_);
+    CloseLocked();
+  }
+
+  bool Closed() const override {
+    std::lock_guard lock(mu_);
+    return closed_;
+  }
+
+  // The response finished (normally or because the client went away).
+  void MarkGone() {
+    std::lock_guard lock(mu_);
+    CloseLocked();
+  }
+
+ private:
+  void CloseLocked() {
+    if (closed_) return;
+    closed_ = true;
+    try {
+      buf_.close(std::ios_base::out).wait();
+    } catch (const std::exception&) {
+    }
+  }
+
+  const int64_t max_backlog_;
+  mutable std::mutex mu_;  // guards closed_ and writes to buf_
+  bool closed_ = false;
+  concurrency::streams::producer_consumer_buffer<uint8_t> buf_;
+};
+
+}  // namespace
+
+struct HttpServer::Impl {
+  HttpHandler handler;
+  HttpServerOptions options;
+  std::unique_ptr<http_listener> listener;
+  std::mutex mu;  // guards sinks, stopped
+  std::vector<std::weak_ptr<BufferSink>> sinks;
+  bool stopped = false;
+
+  void Reply(http::http_request req, const RestResponse& r) {
+    http::http_response resp(static_cast<http::status_code>(r.code));
+    for (const auto& [k, v] : r.headers) resp.headers().add(k, v);
+    resp.set_body(r.body, r.content_type);
+    req.reply(resp).then([](pplx::task<void> t) {
+      try {
+        t.get();
+      } catch (const std::exception&) {
+        // The client went away; nothing to do.
+      }
+    });
+  }
+
+  void Serve(http::http_request req) {
+    RestResponse response;
+    try {
+      RestRequest rr;
+      rr.method = req.method();
+      const web::uri& uri = req.request_uri();
+      rr.path = web::uri::decode(uri.path());
+      for (const auto& [k, v] : web::uri::split_query(uri.query())) {
+        rr.query[DecodeQueryPart(k)] = DecodeQueryPart(v);
+      }
+      for (const auto& [k, v] : req.headers()) rr.headers[Lower(k)] = v;
+      const int64_t announced = static_cast<int64_t>(req.headers().content_length());
+      if (announced > options.max_body_bytes) {
+        Reply(req, RestResponse::Error(ApiError::RequestEntityTooLarge(options.max_body_bytes)));
+        return;
+      }
+      if (announced > 0 || rr.headers.count("transfer-encoding") != 0) {
+        std::vector<unsigned char> body = req.extract_vector().get();
+        if (static_cast<int64_t>(body.size()) > options.max_body_bytes) {
+          Reply(req, RestResponse::Error(ApiError::RequestEntityTooLarge(options.max_body_bytes)));
+          return;
+        }
+        rr.body.assign(body.begin(), body.end());
+      }
+      response = handler(std::move(rr));
+    } catch (const std::exception& e) {
+      Reply(req, RestResponse::Error(ApiError::Internal(std::string("serving request: ") + e.what())));
+      return;
+    }
+    if (!response.start_stream) {
+      Reply(req, response);
+      return;
+    }
+    auto sink = std::make_shared<BufferSink>(options.max_watch_backlog_bytes);
+    {
+      std::lock_guard lock(mu);
+      std::erase_if(sinks, [](const auto& w) { return w.expired(); });
+      if (stopped) {
+        sink->Close();
+      } else {
+        sinks.push_back(sink);
+      }
+    }
+    try {
+      http::http_response resp(static_cast<http::status_code>(response.code));
+      for (const auto& [k, v] : response.headers) resp.headers().add(k, v);
+      resp.set_body(sink->Stream(), response.content_type);
+      req.reply(resp).then([sink](pplx::task<void> t) {
+        try {
+          t.get();
+        } catch (const std::exception&) {
+        }
+        sink->MarkGone();
+      });
+    } catch (const std::exception&) {
+      sink->MarkGone();
+    }
+    response.start_stream(sink);
+  }
+};
+
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& url,
+                                                         HttpHandler handler,
+                                                         HttpServerOptions options) {
+  std::unique_ptr<HttpServer> server(new HttpServer());
+  server->impl_ = std::make_unique<Impl>();
+  Impl* impl = server->impl_.get();
+  impl->handler = std::move(handler);
+  impl->options = options;
+  try {
+    web::uri uri(url);
+    http_listener_config config;
+    config.set_timeout(utility::seconds(24 * 3600));
+    impl->listener = std::make_unique<http_listener>(uri, config);
+    impl->listener->support([impl](http::http_request req) { impl->Serve(std::move(req)); });
+    impl->listener->open().wait();
+    server->port_ = uri.port();
+    server->url_ = url;
+    while (!server->url_.empty() && server->url_.back() == '/') server->url_.pop_back();
+  } catch (const std::exception& e) {
+    return UnavailableError("listening on " + url + ": " + e.what());
+  }
+  return server;
+}
+
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartOnFreeLoopbackPort(
+    HttpHandler handler, HttpServerOptions options) {
+  Status last = UnavailableError("no attempt made");
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) return UnavailableError("socket(): cannot create a probe socket");
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof(addr);
+    int port = 0;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+      port = ntohs(addr.sin_port);
+    }
+    ::close(fd);
+    if (port == 0) continue;
+    StatusOr<std::unique_ptr<HttpServer>> s =
+        Start("http://127.0.0.1:" + std::to_string(port), handler, options);
+    if (s.ok()) return s;
+    last = s.status();
+  }
+  return last.WithContext("no free loopback port after 20 attempts");
+}
+
+HttpServer::~HttpServer() { Stop(); }
+
+void HttpServer::Stop() {
+  if (!impl_) return;
+  std::vector<std::shared_ptr<BufferSink>> open;
+  {
+    std::lock_guard lock(impl_->mu);
+    if (impl_->stopped) return;
+    impl_->stopped = true;
+    for (auto& w : impl_->sinks) {
+      if (auto s = w.lock()) open.push_back(std::move(s));
+    }
+    impl_->sinks.clear();
+  }
+  for (auto& s : open) s->Close();
+  try {
+    impl_->listener->close().wait();
+  } catch (const std::exception&) {
+    // Closing is best effort at shutdown.
+  }
+}
+
+}  // namespace meridian::apimachinery::rest

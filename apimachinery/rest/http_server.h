@@ -1,0 +1,70 @@
+// HttpServer: the thin cpprestsdk shell that turns HTTP exchanges into RestRequests for a
+// handler (usually RestHandler::Handle, or an embedder's router over several RestHandlers,
+// e.g. membersim's /clusters/NAME/...), and streams watch responses with chunked transfer
+// encoding through a producer/consumer buffer.
+//
+// Thread-safety: Start/Stop are not to be called concurrently with each other; requests are
+// served on cpprestsdk's thread pool, so the handler must be thread-safe (RestHandler is).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "apimachinery/rest/rest_handler.h"
+#include "common/status.h"
+
+namespace meridian::apimachinery::rest {
+
+struct HttpServerOptions {
+  // Requests announcing a larger Content-Length are answered 413 without reading the body;
+  // bodies read larger than this are answered 413 too.
+  int64_t max_body_bytes = 3 * 1024 * 1024;
+  // A watch whose client leaves more than this unread is closed (slow consumer).
+  int64_t max_watch_backlog_bytes = 16 * 1024 * 1024;
+};
+
+using HttpHandler = std::function<RestResponse(RestRequest request)>;
+
+class HttpServer {
+ public:
+  // Listens on `url` ("http://127.0.0.1:8080"). kUnavailable (with the listener's reason)
+  // when the address cannot be bound.
+  static StatusOr<std::unique_ptr<HttpServer>> Start(const std::string& url, HttpHandler handler,
+                                                     HttpServerOptions options = {});
+  // Listens on a free 127.0.0.1 port: binds a socket to port 0 to learn a free port, closes
+  // it, opens the listener there, and retries with another port on a collision.
+  static StatusOr<std::unique_ptr<HttpServer>> StartOnFreeLoopbackPort(
+      HttpHandler handler, HttpServerOptions options = {});
+
+  // Stop()s.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  // Ends open watch streams, then closes the listener (waiting for requests in flight).
+  // Idempotent.
+  void Stop();
+
+  int port() const { return port_; }
+  // "http://127.0.0.1:PORT"
+  const std::string& url() const { return url_; }
+
+  struct Impl;  // internal
+
+ private:
+  HttpServer() = default;
+  std::unique_ptr<Impl> impl_;
+  int port_ = 0;
+  std::string url_;
+};
+
+// Adapts a RestHandler (which must outlive the server) to an HttpHandler.
+inline HttpHandler HandlerFor(RestHandler& handler) {
+  return [&handler](RestRequest r) { return handler.Handle(std::move(r)); };
+}
+
+}  // namespace meridian::apimachinery::rest

@@ -1,0 +1,273 @@
+#include "apimachinery/rest/protobuf_body.h"
+
+#include <cstdint>
+#include <map>
+#include <string_view>
+
+#include "common/clock.h"
+
+namespace meridian::apimachinery::rest {
+
+using nlohmann::json;
+
+namespace {
+
+// A minimal protobuf wire reader.
+class Reader {
+ public:
+  explicit Reader(std::string_view data) : data_(data) {}
+  bool done() const { return pos_ >= data_.size(); }
+
+  bool Varint(uint64_t* out) {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= data_.size()) return false;
+      uint8_t b = static_cast<uint8_t>(data_[pos_++]);
+      v |= static_cast<uint64_t>(b & 0x7f) << shift;
+      if ((b & 0x80) == 0) {
+        *out = v;
+        return true;
+      }
+    }
+    return false;
+  }
+  bool Bytes(std::string_view* out) {
+    uint64_t n;
+    if (!Varint(&n) || n > data_.size() - pos_) return false;
+    *out = data_.substr(pos_, n);
+    pos_ += n;
+    return true;
+  }
+  bool Skip(int wire_type) {
+    uint64_t v;
+    std::string_view s;
+    switch (wire_type) {
+      case 0: return Varint(&v);
+      case 1: return Advance(8);
+      case 2: return Bytes(&s);
+      case 5: return Advance(4);
+      default: return false;
+    }
+  }
+
+ private:
+  bool Advance(size_t n) {
+    if (n > data_.size() - pos_) return false;
+    pos_ += n;
+    return true;
+  }
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+std::string Base64(std::string_view data) {
+  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  size_t i = 0;
+  for (; i + 2 < data.size(); i += 3) {
+    uint32_t n = (static_cast<uint8_t>(data[i]) << 16) | (static_cast<uint8_t>(data[i + 1]) << 8) |
+                 static_cast<uint8_t>(data[i + 2]);
+    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(n >> s) & 63]);
+  }
+  if (i + 1 == data.size()) {
+    uint32_t n = static_cast<uint8_t>(data[i]) << 16;
+    out += {kAlphabet[(n >> 18) & 63], kAlphabet[(n >> 12) & 63], '=', '='};
+  } else if (i + 2 == data.size()) {
+    uint32_t n = (static_cast<uint8_t>(data[i]) << 16) | (static_cast<uint8_t>(data[i + 1]) << 8);
+    out += {kAlphabet[(n >> 18) & 63], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], '='};
+  }
+  return out;
+}
+
+enum class Type { kString, kBytes, kInt, kBool, kMessage, kStringMap, kBytesMap, kTime };
+struct Field;
+using Schema = std::map<int, Field>;
+struct Field {
+  std::string name;
+  Type type;
+  bool repeated = false;
+  const Schema* message = nullptr;
+};
+
+Status DecodeMessage(std::string_view data, const Schema& schema, json* out);
+
+Status DecodeMapEntry(std::string_view data, bool bytes_value, std::string* key, json* value) {
+  Reader r(data);
+  *value = "";
+  while (!r.done()) {
+    uint64_t tag;
+    if (!r.Varint(&tag)) return InvalidArgumentError("malformed map entry");
+    std::string_view s;
+    if ((tag & 7) != 2) {
+      if (!r.Skip(static_cast<int>(tag & 7))) return InvalidArgumentError("malformed map entry");
+      continue;
+    }
+    if (!r.Bytes(&s)) return InvalidArgumentError("malformed map entry");
+    if ((tag >> 3) == 1) *key = std::string(s);
+    if ((tag >> 3) == 2) *value = bytes_value ? Base64(s) : std::string(s);
+  }
+  return Status::Ok();
+}
+
+Status DecodeTime(std::string_view data, json* out) {
+  Reader r(data);
+  int64_t seconds = 0;
+  while (!r.done()) {
+    uint64_t tag, v;
+    if (!r.Varint(&tag)) return InvalidArgumentError("malformed time");
+    if ((tag & 7) == 0) {
+      if (!r.Varint(&v)) return InvalidArgumentError("malformed time");
+      if ((tag >> 3) == 1) seconds = static_cast<int64_t>(v);
+    } else if (!r.Skip(static_cast<int>(tag & 7))) {
+      return InvalidArgumentError("malformed time");
+    }
+  }
+  *out = FormatRfc3339(Timestamp(std::chrono::seconds(seconds)));
+  return Status::Ok();
+}
+
+Status DecodeMessage(std::string_view data, const Schema& schema, json* out) {
+  if (!out->is_object()) *out = json::object();
+  Reader r(data);
+  while (!r.done()) {
+    uint64_t tag;
+    if (!r.Varint(&tag)) return InvalidArgumentError("malformed protobuf field key");
+    const int number = static_cast<int>(tag >> 3);
+    const int wire = static_cast<int>(tag & 7);
+    auto f = schema.find(number);
+    if (f == schema.end()) {
+      if (!r.Skip(wire)) return InvalidArgumentError("malformed protobuf field");
+      continue;
+    }
+    const Field& field = f->second;
+    json value;
+    if (wire == 0) {
+      uint64_t v;
+      if (!r.Varint(&v)) return InvalidArgumentError("malformed varint in " + field.name);
+      if (field.type == Type::kBool) {
+        value = v != 0;
+      } else {
+        value = static_cast<int64_t>(v);
+      }
+    } else if (wire == 2) {
+      std::string_view s;
+      if (!r.Bytes(&s)) return InvalidArgumentError("malformed bytes in " + field.name);
+      switch (field.type) {
+        case Type::kString: value = std::string(s); break;
+        case Type::kBytes: value = Base64(s); break;
+        case Type::kMessage:
+          MERIDIAN_RETURN_IF_ERROR(DecodeMessage(s, *field.message, &value));
+          break;
+        case Type::kTime: MERIDIAN_RETURN_IF_ERROR(DecodeTime(s, &value)); break;
+        case Type::kStringMap:
+        case Type::kBytesMap: {
+          std::string key;
+          json v;
+          MERIDIAN_RETURN_IF_ERROR(DecodeMapEntry(s, field.type == Type::kBytesMap, &key, &v));
+          json& m = (*out)[field.name];
+          if (!m.is_object()) m = json::object();
+          m[key] = v;
+          continue;
+        }
+        default:
+          return InvalidArgumentError("unexpected length-delimited value in " + field.name);
+      }
+    } else {
+      if (!r.Skip(wire)) return InvalidArgumentError("malformed protobuf field");
+      continue;
+    }
+    if (field.repeated) {
+      json& list = (*out)[field.name];
+      if (!list.is_array()) list = json::array();
+      list.push_back(std::move(value));
+    } else {
+      (*out)[field.name] = std::move(value);
+    }
+  }
+  return Status::Ok();
+}
+
+const Schema kTypeMeta = {{1, {"apiVersion", Type::kString}}, {2, {"kind", Type::kString}}};
+const Schema kOwnerReference = {
+    {1, {"kind", Type::kString}},        {3, {"name", Type::kString}},
+    {4, {"uid", Type::kString}},         {5, {"apiVersion", Type::kString}},
+    {6, {"controller", Type::kBool}},    {7, {"blockOwnerDeletion", Type::kBool}},
+};
+const Schema kObjectMeta = {
+    {1, {"name", Type::kString}},
+    {2, {"generateName", Type::kString}},
+    {3, {"namespace", Type::kString}},
+    {5, {"uid", Type::kString}},
+    {6, {"resourceVersion", Type::kString}},
+    {7, {"generation", Type::kInt}},
+    {8, {"creationTimestamp", Type::kTime}},
+    {11, {"labels", Type::kStringMap}},
+    {12, {"annotations", Type::kStringMap}},
+    {13, {"ownerReferences", Type::kMessage, true, &kOwnerReference}},
+    {14, {"finalizers", Type::kString, true}},
+};
+const Schema kNamespaceSpec = {{1, {"finalizers", Type::kString, true}}};
+const Schema kNamespace = {{1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+                           {2, {"spec", Type::kMessage, false, &kNamespaceSpec}}};
+const Schema kConfigMap = {{1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+                           {2, {"data", Type::kStringMap}},
+                           {3, {"binaryData", Type::kBytesMap}},
+                           {4, {"immutable", Type::kBool}}};
+const Schema kSecret = {{1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+                        {2, {"data", Type::kBytesMap}},
+                        {3, {"type", Type::kString}},
+                        {4, {"immutable", Type::kBool}},
+                        {5, {"stringData", Type::kStringMap}}};
+const Schema kLocalObjectReference = {{1, {"name", Type::kString}}};
+const Schema kServiceAccount = {
+    {1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+    {3, {"imagePullSecrets", Type::kMessage, true, &kLocalObjectReference}},
+    {4, {"automountServiceAccountToken", Type::kBool}}};
+
+}  // namespace
+
+StatusOr<json> DecodeKubernetesProtobuf(const std::string& body) {
+  static const std::string kMagic("k8s\0", 4);
+  if (body.size() < 4 || body.compare(0, 4, kMagic) != 0) {
+    return InvalidArgumentError("protobuf body does not start with the Kubernetes magic prefix");
+  }
+  std::string_view envelope(body);
+  envelope.remove_prefix(4);
+  Reader r(envelope);
+  json type_meta = json::object();
+  std::string_view raw;
+  while (!r.done()) {
+    uint64_t tag;
+    if (!r.Varint(&tag)) return InvalidArgumentError("malformed protobuf envelope");
+    std::string_view s;
+    if ((tag & 7) == 2 && ((tag >> 3) == 1 || (tag >> 3) == 2)) {
+      if (!r.Bytes(&s)) return InvalidArgumentError("malformed protobuf envelope");
+      if ((tag >> 3) == 1) {
+        MERIDIAN_RETURN_IF_ERROR(DecodeMessage(s, kTypeMeta, &type_meta));
+      } else {
+        raw = s;
+      }
+    } else if (!r.Skip(static_cast<int>(tag & 7))) {
+      return InvalidArgumentError("malformed protobuf envelope");
+    }
+  }
+  const std::string kind = type_meta.value("kind", "");
+  const std::string api_version = type_meta.value("apiVersion", "");
+  static const std::map<std::string, const Schema*> kSchemas = {
+      {"Namespace", &kNamespace},
+      {"ConfigMap", &kConfigMap},
+      {"Secret", &kSecret},
+      {"ServiceAccount", &kServiceAccount},
+  };
+  auto schema = kSchemas.find(kind);
+  if (api_version != "v1" || schema == kSchemas.end()) {
+    return UnimplementedError("protobuf request bodies are supported only for v1 Namespace, "
+                              "ConfigMap, Secret and ServiceAccount (got " + api_version + " " +
+                              kind + "); send JSON instead, e.g. kubectl create -f FILE");
+  }
+  json out = {{"apiVersion", api_version}, {"kind", kind}};
+  MERIDIAN_RETURN_IF_ERROR(DecodeMessage(raw, *schema->second, &out));
+  return out;
+}
+
+}  // namespace meridian::apimachinery::rest

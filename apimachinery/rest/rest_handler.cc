@@ -1,0 +1,791 @@
+#include "apimachinery/rest/rest_handler.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <thread>
+
+#include "apimachinery/rest/protobuf_body.h"
+#include "apimachinery/table.h"
+
+namespace meridian::apimachinery::rest {
+
+using nlohmann::json;
+
+namespace {
+
+const char* kNotFoundMessage = "the server could not find the requested resource";
+
+ApiError PathNotFound() {
+  ApiError e;
+  e.code = 404;
+  e.reason = "NotFound";
+  e.message = kNotFoundMessage;
+  return e;
+}
+
+std::vector<std::string> Split(const std::string& path) {
+  std::vector<std::string> out;
+  size_t i = 0;
+  while (i < path.size()) {
+    size_t j = path.find('/', i);
+    if (j == std::string::npos) j = path.size();
+    if (j > i) out.push_back(path.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+
+enum class Render { kObject, kTable, kPartial };
+
+Render ParseAccept(const std::string& accept) {
+  size_t start = 0;
+  while (start <= accept.size()) {
+    size_t comma = accept.find(',', start);
+    std::string range =
+        accept.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    if (range.find("as=Table") != std::string::npos) return Render::kTable;
+    if (range.find("as=PartialObjectMetadata") != std::string::npos) return Render::kPartial;
+    if (range.find("json") != std::string::npos || range.find("*/*") != std::string::npos) {
+      return Render::kObject;
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return Render::kObject;
+}
+
+TableObjects ParseIncludeObject(const std::string& v) {
+  if (v == "None") return TableObjects::kNone;
+  if (v == "Object") return TableObjects::kObject;
+  return TableObjects::kMetadata;
+}
+
+json PartialObject(const json& o) {
+  return {{"kind", "PartialObjectMetadata"},
+          {"apiVersion", "meta.k8s.io/v1"},
+          {"metadata", o.contains("metadata") ? o["metadata"] : json::object()}};
+}
+
+json ResourceListEntry(const ResourceInfo& r) {
+  json e = {{"name", r.plural},
+            {"singularName", r.singular},
+            {"namespaced", r.namespaced},
+            {"kind", r.kind},
+            {"verbs", {"create", "delete", "deletecollection", "get", "list", "patch", "update",
+                       "watch"}}};
+  if (!r.short_names.empty()) e["shortNames"] = r.short_names;
+  if (!r.categories.empty()) e["categories"] = r.categories;
+  return e;
+}
+
+json GroupEntry(const ResourceRegistry& reg, const std::string& group) {
+  json versions = json::array();
+  for (const std::string& v : reg.Versions(group)) {
+    versions.push_back({{"groupVersion", group + "/" + v}, {"version", v}});
+  }
+  return {{"name", group}, {"versions", versions}, {"preferredVersion", versions.empty() ? json::object() : versions[0]}};
+}
+
+bool ParseInt(const std::string& s, int64_t* out) {
+  if (s.empty()) return false;
+  try {
+    size_t used = 0;
+    long long v = std::stoll(s, &used);
+    if (used != s.size()) return false;
+    *out = v;
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+}  // namespace
+
+// ---- RestRequest / RestResponse ---------------------------------------------------------
+
+std::string RestRequest::Header(const std::string& lower_name) const {
+  auto it = headers.find(lower_name);
+  return it == headers.end() ? "" : it->second;
+}
+
+std::string RestRequest::Query(const std::string& name) const {
+  auto it = query.find(name);
+  return it == query.end() ? "" : it->second;
+}
+
+RestResponse RestResponse::Json(int code, const json& body) {
+  RestResponse r;
+  r.code = code;
+  r.body = body.dump();
+  return r;
+}
+
+RestResponse RestResponse::Text(int code, const std::string& text) {
+  RestResponse r;
+  r.code = code;
+  r.content_type = "text/plain; charset=utf-8";
+  r.body = text;
+  return r;
+}
+
+RestResponse RestResponse::Error(const ApiError& error) {
+  return Json(error.code, StatusBody(error));
+}
+
+// ---- watch sessions ---------------------------------------------------------------------
+
+class RestHandler::WatchSession {
+ public:
+  WatchSession(const Clock& clock, ResourceInfo resource, Render render, TableObjects include,
+               Timestamp deadline, std::optional<std::chrono::seconds> bookmarks)
+      : clock_(clock),
+        resource_(std::move(resource)),
+        render_(render),
+        include_(include),
+        deadline_(deadline),
+        bookmarks_(bookmarks) {
+    if (bookmarks_) next_bookmark_ = clock_.Now() + *bookmarks_;
+  }
+
+  // Formats and sends one event (or buffers it until the transport attaches a sink).
+  // Called from the request thread (initial events) and the store's dispatcher thread.
+  void Emit(const std::string& type, const json& object, int64_t rv) {
+    json payload;
+    {
+      std::lock_guard lock(mu_);
+      if (render_ == Render::kTable) {
+        payload = RenderTable(resource_, {object}, {{"resourceVersion", std::to_string(rv)}},
+                              clock_.Now(), include_, !sent_header_);
+        sent_header_ = true;
+      } else if (render_ == Render::kPartial) {
+        payload = PartialObject(object);
+      }
+    }
+    std::string line = json{{"type", type}, {"object", render_ == Render::kObject ? object : payload}}
+                           .dump() + "\n";
+    Send(line);
+    int64_t prev = last_rv_.load();
+    while (rv > prev && !last_rv_.compare_exchange_weak(prev, rv)) {
+    }
+  }
+
+  void Send(const std::string& line) {
+    std::lock_guard lock(mu_);
+    if (!sink_) {
+      pending_.push_back(line);
+      return;
+    }
+    if (!sink_->Write(line)) stop_requested_.store(true);
+  }
+
+  void Attach(std::shared_ptr<WatchSink> sink) {
+    std::lock_guard lock(mu_);
+    sink_ = std::move(sink);
+    for (const std::string& line : pending_) {
+      if (!sink_->Write(line)) stop_requested_.store(true);
+    }
+    pending_.clear();
+    if (finished_.load()) sink_->Close();
+  }
+
+  void SetWatch(std::unique_ptr<Watch> w) {
+    std::lock_guard lock(mu_);
+    watch_ = std::move(w);
+  }
+
+  void SetStartRv(int64_t rv) {
+    int64_t prev = last_rv_.load();
+    while (rv > prev && !last_rv_.compare_exchange_weak(prev, rv)) {
+    }
+  }
+
+  void RequestStop() { stop_requested_.store(true); }
+
+  // Periodic check (reaper thread). Returns false once the session is over.
+  bool Tick() {
+    std::lock_guard alive(alive_mu_);
+    if (finished_.load()) return false;
+    const Timestamp now = clock_.Now();
+    bool sink_closed = false;
+    {
+      std::lock_guard lock(mu_);
+      sink_closed = sink_ && sink_->Closed();
+    }
+    if (stop_requested_.load() || sink_closed || now >= deadline_) {
+      Finish();
+      return false;
+    }
+    if (bookmarks_ && now >= next_bookmark_ && last_rv_.load() > 0) {
+      next_bookmark_ = now + *bookmarks_;
+      json bookmark = {{"type", "BOOKMARK"},
+                       {"object",
+                        {{"kind", resource_.kind},
+                         {"apiVersion", resource_.GroupVersion()},
+                         {"metadata", {{"resourceVersion", std::to_string(last_rv_.load())}}}}}};
+      Send(bookmark.dump() + "\n");
+    }
+    return true;
+  }
+
+  // Cancels the store watch, then ends the response. Never called from a watch callback.
+  void Finish() {
+    if (finished_.exchange(true)) return;
+    std::unique_ptr<Watch> w;
+    {
+      std::lock_guard lock(mu_);
+      w = std::move(watch_);
+    }
+    if (w) w->Cancel();
+    w.reset();
+    std::lock_guard lock(mu_);
+    if (sink_) sink_->Close();
+  }
+
+  bool finished() const { return finished_.load(); }
+
+  // Waits for a Tick in progress to return (after which, if finished, the session touches
+  // neither the clock nor the sink again).
+  void WaitIdle() { std::lock_guard alive(alive_mu_); }
+
+ private:
+  const Clock& clock_;
+  const ResourceInfo resource_;
+  const Render render_;
+  const TableObjects include_;
+  const Timestamp deadline_;
+  const std::optional<std::chrono::seconds> bookmarks_;
+  Timestamp next_bookmark_{};  // reaper thread only
+
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<int64_t> last_rv_{0};
+
+  std::mutex alive_mu_;  // held for the whole of Tick()
+  std::mutex mu_;  // guards sink_, pending_, watch_, sent_header_
+  std::shared_ptr<WatchSink> sink_;
+  std::vector<std::string> pending_;
+  std::unique_ptr<Watch> watch_;
+  bool sent_header_ = false;
+};
+
+namespace {
+
+// One process-wide thread that ticks every open watch session (timeouts, bookmarks, client
+// gone), so that a process with many handlers (membersim) does not need a thread per handler.
+class WatchReaper {
+ public:
+  static WatchReaper& Get() {
+    static auto* reaper = new WatchReaper();  // never destroyed: sessions may outlive statics
+    return *reaper;
+  }
+
+  void Add(std::shared_ptr<RestHandler::WatchSession> s) {
+    {
+      std::lock_guard lock(mu_);
+      sessions_.push_back(std::move(s));
+      if (!thread_.joinable()) thread_ = std::thread([this] { Run(); });
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      if (sessions_.empty()) {
+        cv_.wait(lock, [&] { return !sessions_.empty(); });
+      } else {
+        cv_.wait_for(lock, std::chrono::milliseconds(200));
+      }
+      std::vector<std::shared_ptr<RestHandler::WatchSession>> snapshot = sessions_;
+      lock.unlock();
+      std::vector<RestHandler::WatchSession*> done;
+      for (const auto& s : snapshot) {
+        if (!s->Tick()) done.push_back(s.get());
+      }
+      snapshot.clear();
+      lock.lock();
+      std::erase_if(sessions_, [&](const auto& s) {
+        return std::find(done.begin(), done.end(), s.get()) != done.end();
+      });
+    }
+  }
+
+  std::mutex mu_;  // guards sessions_, thread_
+  std::condition_variable cv_;
+  std::vector<std::shared_ptr<RestHandler::WatchSession>> sessions_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+struct RestHandler::Sessions {
+  std::mutex mu;  // guards list
+  std::vector<std::weak_ptr<WatchSession>> list;
+};
+
+// ---- RestHandler ------------------------------------------------------------------------
+
+RestHandler::RestHandler(ObjectService& service, const Clock& clock, RestOptions options)
+    : service_(service),
+      clock_(clock),
+      options_(std::move(options)),
+      sessions_(std::make_shared<Sessions>()) {}
+
+RestHandler::~RestHandler() { StopWatches(); }
+
+void RestHandler::AddRoute(const std::string& method, const std::string& path, RestRoute route,
+                           bool prefix, bool before_filters) {
+  routes_.push_back(ExtraRoute{method, path, std::move(route), prefix, before_filters});
+}
+
+bool RestHandler::Owns(const std::string& path) const {
+  const std::string& base = options_.base_path;
+  if (base.empty()) return true;
+  return path == base || (path.size() > base.size() && path.compare(0, base.size(), base) == 0 &&
+                          path[base.size()] == '/');
+}
+
+void RestHandler::StopWatches() {
+  std::vector<std::shared_ptr<WatchSession>> live;
+  {
+    std::lock_guard lock(sessions_->mu);
+    for (auto& w : sessions_->list) {
+      if (auto s = w.lock()) live.push_back(std::move(s));
+    }
+    sessions_->list.clear();
+  }
+  for (auto& s : live) {
+    s->Finish();
+    s->WaitIdle();
+  }
+}
+
+size_t RestHandler::ActiveWatches() const {
+  std::lock_guard lock(sessions_->mu);
+  size_t n = 0;
+  for (const auto& w : sessions_->list) {
+    auto s = w.lock();
+    if (s && !s->finished()) ++n;
+  }
+  return n;
+}
+
+std::optional<RestResponse> RestHandler::MatchRoute(const RestRequest& request,
+                                                    const std::string& path,
+                                                    bool before_filters) const {
+  for (const ExtraRoute& r : routes_) {
+    if (r.before_filters != before_filters) continue;
+    if (!r.method.empty() && r.method != request.method) continue;
+    bool match = path == r.path ||
+                 (r.prefix && path.size() > r.path.size() &&
+                  path.compare(0, r.path.size(), r.path) == 0 &&
+                  (r.path.ends_with("/") || path[r.path.size()] == '/'));
+    if (match) return r.route(request);
+  }
+  return std::nullopt;
+}
+
+RestResponse RestHandler::Handle(RestRequest request) {
+  try {
+    if (!Owns(request.path)) return RestResponse::Error(PathNotFound());
+    std::string path = request.path.substr(options_.base_path.size());
+    if (path.empty()) path = "/";
+    if (path.size() > 1 && path.back() == '/') path.pop_back();
+    if (static_cast<int64_t>(request.body.size()) > options_.max_body_bytes) {
+      return RestResponse::Error(ApiError::RequestEntityTooLarge(options_.max_body_bytes));
+    }
+    if (auto r = MatchRoute(request, path, /*before_filters=*/true)) return *r;
+    for (const RestFilter& f : filters_) {
+      Status st = f(request);
+      if (!st.ok()) return RestResponse::Error(ApiError::FromStatus(st));
+    }
+    if (auto r = MatchRoute(request, path, /*before_filters=*/false)) return *r;
+    return Route(request, path);
+  } catch (const std::exception& e) {
+    return RestResponse::Error(ApiError::Internal(e.what()));
+  }
+}
+
+RestResponse RestHandler::Route(RestRequest& request, const std::string& path) {
+  std::vector<std::string> segs = Split(path);
+  if (segs.empty()) {
+    json paths = json::array({"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"});
+    for (const std::string& g : service_.registry().Groups()) {
+      if (g.empty()) continue;
+      paths.push_back("/apis/" + g);
+      for (const std::string& v : service_.registry().Versions(g)) paths.push_back("/apis/" + g + "/" + v);
+    }
+    return RestResponse::Json(200, {{"paths", paths}});
+  }
+  const std::string& first = segs[0];
+  if (first == "healthz" || first == "livez" || first == "readyz") {
+    if (request.method != "GET" && request.method != "HEAD") {
+      return RestResponse::Error(ApiError::MethodNotAllowed());
+    }
+    return RestResponse::Text(200, "ok");
+  }
+  if (first == "version" && segs.size() == 1) return RestResponse::Json(200, options_.version);
+  if (first == "openapi" && segs.size() >= 2 && segs[1] == "v3" && options_.serve_openapi_v3) {
+    return OpenApiV3(segs);
+  }
+  if (first == "api" || first == "apis") {
+    const bool core = first == "api";
+    const size_t discovery_depth = core ? 2 : 3;  // /api/v1 vs /apis/G/V
+    if (segs.size() <= discovery_depth) {
+      if (request.method != "GET") return RestResponse::Error(ApiError::MethodNotAllowed());
+      return Discovery(segs);
+    }
+    std::string group = core ? "" : segs[1];
+    std::string version = core ? segs[1] : segs[2];
+    if (core && version != "v1") return RestResponse::Error(PathNotFound());
+    std::vector<std::string> rest(segs.begin() + static_cast<long>(discovery_depth), segs.end());
+    return ServeResource(request, group, version, std::move(rest));
+  }
+  return RestResponse::Error(PathNotFound());
+}
+
+RestResponse RestHandler::Discovery(const std::vector<std::string>& segs) {
+  const ResourceRegistry& reg = service_.registry();
+  auto resource_list = [&](const std::string& group, const std::string& version) {
+    std::vector<const ResourceInfo*> rs = reg.ResourcesOf(group, version);
+    if (rs.empty()) return RestResponse::Error(PathNotFound());
+    json resources = json::array();
+    for (const ResourceInfo* r : rs) {
+      resources.push_back(ResourceListEntry(*r));
+      if (r->has_status) {
+        resources.push_back({{"name", r->plural + "/status"},
+                             {"singularName", ""},
+                             {"namespaced", r->namespaced},
+                             {"kind", r->kind},
+                             {"verbs", {"get", "patch", "update"}}});
+      }
+      if (r->scale) {
+        resources.push_back({{"name", r->plural + "/scale"},
+                             {"singularName", ""},
+                             {"namespaced", r->namespaced},
+                             {"group", "autoscaling"},
+                             {"version", "v1"},
+                             {"kind", "Scale"},
+                             {"verbs", {"get", "patch", "update"}}});
+      }
+    }
+    return RestResponse::Json(200, {{"kind", "APIResourceList"},
+                                    {"apiVersion", "v1"},
+                                    {"groupVersion", group.empty() ? version : group + "/" + version},
+                                    {"resources", resources}});
+  };
+  if (segs[0] == "api") {
+    if (segs.size() == 1) {
+      return RestResponse::Json(
+          200, {{"kind", "APIVersions"},
+                {"versions", {"v1"}},
+                {"serverAddressByClientCIDRs",
+                 {{{"clientCIDR", "0.0.0.0/0"}, {"serverAddress", "127.0.0.1:443"}}}}});
+    }
+    return resource_list("", segs[1]);
+  }
+  if (segs.size() == 1) {
+    json groups = json::array();
+    for (const std::string& g : reg.Groups()) {
+      if (!g.empty()) groups.push_back(GroupEntry(reg, g));
+    }
+    return RestResponse::Json(200, {{"kind", "APIGroupList"}, {"apiVersion", "v1"}, {"groups", groups}});
+  }
+  if (segs.size() == 2) {
+    if (segs[1].empty() || reg.Versions(segs[1]).empty()) return RestResponse::Error(PathNotFound());
+    json g = GroupEntry(reg, segs[1]);
+    g["kind"] = "APIGroup";
+    g["apiVersion"] = "v1";
+    return RestResponse::Json(200, g);
+  }
+  return resource_list(segs[1], segs[2]);
+}
+
+RestResponse RestHandler::OpenApiV3(const std::vector<std::string>& segs) {
+  const ResourceRegistry& reg = service_.registry();
+  auto gv_path = [](const std::string& group, const std::string& version) {
+    return group.empty() ? "api/" + version : "apis/" + group + "/" + version;
+  };
+  if (segs.size() == 2) {
+    json paths = json::object();
+    for (const std::string& g : reg.Groups()) {
+      for (const std::string& v : reg.Versions(g)) {
+        std::string p = gv_path(g, v);
+        paths[p] = {{"serverRelativeURL", "/openapi/v3/" + p}};
+      }
+    }
+    return RestResponse::Json(200, {{"paths", paths}});
+  }
+  // /openapi/v3/api/v1 or /openapi/v3/apis/G/V
+  std::string group, version;
+  if (segs.size() == 4 && segs[2] == "api") {
+    version = segs[3];
+  } else if (segs.size() == 5 && segs[2] == "apis") {
+    group = segs[3];
+    version = segs[4];
+  } else {
+    return RestResponse::Error(PathNotFound());
+  }
+  std::vector<const ResourceInfo*> rs = reg.ResourcesOf(group, version);
+  if (rs.empty()) return RestResponse::Error(PathNotFound());
+  json paths = json::object();
+  const std::string prefix = "/" + gv_path(group, version) + "/";
+  for (const ResourceInfo* r : rs) {
+    json gvk = {{"group", r->group}, {"version", r->version}, {"kind", r->kind}};
+    json params = json::array({
+        {{"name", "dryRun"}, {"in", "query"}, {"schema", {{"type", "string"}}}},
+        {{"name", "fieldManager"}, {"in", "query"}, {"schema", {{"type", "string"}}}},
+        {{"name", "fieldValidation"}, {"in", "query"}, {"schema", {{"type", "string"}}}},
+    });
+    json op = {{"operationId", "patch" + r->kind},
+               {"x-kubernetes-action", "patch"},
+               {"x-kubernetes-group-version-kind", gvk},
+               {"parameters", params},
+               {"responses", {{"200", {{"description", "OK"}}}}}};
+    std::string item = prefix + (r->namespaced ? "namespaces/{namespace}/" : "") + r->plural + "/{name}";
+    json create = op;
+    create["operationId"] = "create" + r->kind;
+    create["x-kubernetes-action"] = "post";
+    std::string collection = prefix + (r->namespaced ? "namespaces/{namespace}/" : "") + r->plural;
+    paths[item] = {{"patch", op}};
+    paths[collection] = {{"post", create}};
+  }
+  return RestResponse::Json(200, {{"openapi", "3.0.0"},
+                                  {"info", {{"title", "Kubernetes"}, {"version", "v1.32.0"}}},
+                                  {"paths", paths},
+                                  {"components", {{"schemas", json::object()}}}});
+}
+
+RestResponse RestHandler::ServeResource(RestRequest& request, const std::string& group,
+                                        const std::string& version,
+                                        std::vector<std::string> rest) {
+  bool watch = false;
+  if (!rest.empty() && rest[0] == "watch") {
+    watch = true;
+    rest.erase(rest.begin());
+  }
+  std::string ns;
+  if (rest.size() >= 3 && rest[0] == "namespaces" &&
+      !(rest.size() == 3 && (rest[2] == "status" || rest[2] == "finalize"))) {
+    ns = rest[1];
+    rest.erase(rest.begin(), rest.begin() + 2);
+  }
+  if (rest.empty() || rest.size() > 3) return RestResponse::Error(PathNotFound());
+  const std::string plural = rest[0];
+  const std::string name = rest.size() > 1 ? rest[1] : "";
+  const std::string sub = rest.size() > 2 ? rest[2] : "";
+  std::optional<ResourceInfo> resolved =
+      service_.registry().Resolve(group, version, plural, !ns.empty());
+  if (!resolved) return RestResponse::Error(PathNotFound());
+  const ResourceInfo& r = *resolved;
+  if (!r.namespaced && !ns.empty()) return RestResponse::Error(PathNotFound());
+  if (r.namespaced && ns.empty() && !name.empty()) return RestResponse::Error(PathNotFound());
+  const bool scale_sub = sub == "scale" && r.scale.has_value();
+  if (!sub.empty() && !scale_sub && (sub != "status" || !r.has_status)) {
+    return RestResponse::Error(PathNotFound());
+  }
+
+  const std::string& m = request.method;
+  const Render render = ParseAccept(request.Header("accept"));
+  const TableObjects include = ParseIncludeObject(request.Query("includeObject"));
+  const std::string watch_param = request.Query("watch");
+  watch = watch || watch_param == "true" || watch_param == "1";
+
+  ListRequest list;
+  list.label_selector = request.Query("labelSelector");
+  list.field_selector = request.Query("fieldSelector");
+  list.continue_token = request.Query("continue");
+  list.resource_version = request.Query("resourceVersion");
+  list.allow_bookmarks = request.Query("allowWatchBookmarks") == "true";
+  if (!request.Query("limit").empty() && !ParseInt(request.Query("limit"), &list.limit)) {
+    return RestResponse::Error(ApiError::BadRequest("limit: invalid value \"" + request.Query("limit") + "\""));
+  }
+  RequestContext ctx;
+  ctx.user = request.user;
+  ctx.dry_run = request.Query("dryRun") == "All";
+
+  auto render_object = [&](int code, const json& obj) {
+    if (render == Render::kTable) {
+      return RestResponse::Json(code, RenderTable(r, {obj}, {{"resourceVersion", obj["metadata"].value("resourceVersion", "")}},
+                                                  clock_.Now(), include));
+    }
+    if (render == Render::kPartial) return RestResponse::Json(code, PartialObject(obj));
+    return RestResponse::Json(code, obj);
+  };
+  auto parse_body = [&](json* out) -> std::optional<ApiError> {
+    if (request.body.empty()) return ApiError::BadRequest("the request body is empty");
+    const std::string ct = request.Header("content-type");
+    if (ct.find("yaml") != std::string::npos) {
+      return ApiError::UnsupportedMediaType(ct);
+    }
+    if (ct.find("protobuf") != std::string::npos) {
+      StatusOr<json> decoded = DecodeKubernetesProtobuf(request.body);
+      if (!decoded.ok()) {
+        if (decoded.status().code() == StatusCode::kUnimplemented) {
+          ApiError e = ApiError::UnsupportedMediaType(ct);
+          e.message = decoded.status().message();
+          return e;
+        }
+        return ApiError::BadRequest(decoded.status().message());
+      }
+      *out = std::move(decoded).value();
+      return std::nullopt;
+    }
+    *out = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    if (out->is_discarded()) {
+      return ApiError::BadRequest("couldn't get version/kind; json parse error: invalid JSON (content-type " + ct + ")");
+    }
+    return std::nullopt;
+  };
+
+  if (name.empty()) {
+    if (m == "GET" && watch) return ServeWatch(request, r, ns, list);
+    if (m == "GET") {
+      ApiResult<json> listed = service_.List(r, ns, list);
+      if (!listed.ok()) return RestResponse::Error(listed.error());
+      if (render == Render::kTable) {
+        std::vector<json> items((*listed)["items"].begin(), (*listed)["items"].end());
+        return RestResponse::Json(200, RenderTable(r, items, (*listed)["metadata"], clock_.Now(), include));
+      }
+      if (render == Render::kPartial) {
+        json items = json::array();
+        for (const json& o : (*listed)["items"]) items.push_back(PartialObject(o));
+        return RestResponse::Json(200, {{"kind", "PartialObjectMetadataList"},
+                                        {"apiVersion", "meta.k8s.io/v1"},
+                                        {"metadata", (*listed)["metadata"]},
+                                        {"items", items}});
+      }
+      return RestResponse::Json(200, *listed);
+    }
+    if (m == "POST") {
+      if (r.namespaced && ns.empty()) return RestResponse::Error(ApiError::MethodNotAllowed());
+      json body;
+      if (auto e = parse_body(&body)) return RestResponse::Error(*e);
+      ApiResult<json> created = service_.Create(r, ns, std::move(body), ctx);
+      if (!created.ok()) return RestResponse::Error(created.error());
+      return render_object(201, *created);
+    }
+    if (m == "DELETE") {
+      ApiResult<json> deleted = service_.DeleteCollection(r, ns, list, {}, ctx);
+      if (!deleted.ok()) return RestResponse::Error(deleted.error());
+      return RestResponse::Json(200, *deleted);
+    }
+    return RestResponse::Error(ApiError::MethodNotAllowed());
+  }
+
+  if (scale_sub) {
+    ApiResult<json> out = ApiError::MethodNotAllowed();
+    if (m == "GET") {
+      out = service_.GetScale(r, ns, name);
+    } else if (m == "PUT") {
+      json body;
+      if (auto e = parse_body(&body)) return RestResponse::Error(*e);
+      out = service_.UpdateScale(r, ns, name, body, ctx);
+    } else if (m == "PATCH") {
+      PatchType type;
+      const std::string ct = request.Header("content-type");
+      if (!ParsePatchType(ct, &type)) return RestResponse::Error(ApiError::UnsupportedMediaType(ct));
+      out = service_.PatchScale(r, ns, name, type, request.body, ctx);
+    }
+    if (!out.ok()) return RestResponse::Error(out.error());
+    return RestResponse::Json(200, *out);
+  }
+  if (m == "GET" && watch) {
+    list.field_selector = "metadata.name=" + name +
+                          (list.field_selector.empty() ? "" : "," + list.field_selector);
+    return ServeWatch(request, r, ns, list);
+  }
+  if (m == "GET") {
+    ApiResult<json> got = service_.Get(r, ns, name);
+    if (!got.ok()) return RestResponse::Error(got.error());
+    return render_object(200, *got);
+  }
+  if (m == "PUT") {
+    json body;
+    if (auto e = parse_body(&body)) return RestResponse::Error(*e);
+    ApiResult<json> updated = service_.Update(r, ns, name, std::move(body), sub, ctx);
+    if (!updated.ok()) return RestResponse::Error(updated.error());
+    return render_object(200, *updated);
+  }
+  if (m == "PATCH") {
+    PatchType type;
+    const std::string ct = request.Header("content-type");
+    if (!ParsePatchType(ct, &type)) return RestResponse::Error(ApiError::UnsupportedMediaType(ct));
+    if (request.body.empty()) return RestResponse::Error(ApiError::BadRequest("the request body is empty"));
+    ApiResult<json> patched = service_.Patch(r, ns, name, type, request.body, sub, ctx);
+    if (!patched.ok()) return RestResponse::Error(patched.error());
+    return render_object(200, *patched);
+  }
+  if (m == "DELETE" && sub.empty()) {
+    DeleteOptions opts;
+    opts.propagation_policy = request.Query("propagationPolicy");
+    opts.dry_run = ctx.dry_run;
+    if (!request.body.empty()) {
+      json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+      if (body.is_discarded() || !body.is_object()) {
+        return RestResponse::Error(ApiError::BadRequest("invalid DeleteOptions body"));
+      }
+      if (body.contains("preconditions") && body["preconditions"].is_object()) {
+        const json& p = body["preconditions"];
+        if (p.contains("uid") && p["uid"].is_string()) opts.precondition_uid = p["uid"];
+        if (p.contains("resourceVersion") && p["resourceVersion"].is_string()) {
+          opts.precondition_resource_version = p["resourceVersion"];
+        }
+      }
+      if (body.contains("propagationPolicy") && body["propagationPolicy"].is_string()) {
+        opts.propagation_policy = body["propagationPolicy"];
+      }
+      if (body.contains("dryRun") && body["dryRun"].is_array()) {
+        for (const json& d : body["dryRun"]) opts.dry_run = opts.dry_run || d == "All";
+      }
+    }
+    ApiResult<json> deleted = service_.Delete(r, ns, name, opts, ctx);
+    if (!deleted.ok()) return RestResponse::Error(deleted.error());
+    return RestResponse::Json(200, *deleted);
+  }
+  return RestResponse::Error(ApiError::MethodNotAllowed());
+}
+
+RestResponse RestHandler::ServeWatch(const RestRequest& request, const ResourceInfo& r,
+                                const std::string& ns, ListRequest list) {
+  int64_t timeout_seconds = 0;
+  const std::string t = request.Query("timeoutSeconds");
+  if (!t.empty() && (!ParseInt(t, &timeout_seconds) || timeout_seconds < 0)) {
+    return RestResponse::Error(ApiError::BadRequest("timeoutSeconds: invalid value \"" + t + "\""));
+  }
+  std::chrono::seconds timeout =
+      timeout_seconds > 0 ? std::chrono::seconds(timeout_seconds) : options_.default_watch_timeout;
+  const Render render = ParseAccept(request.Header("accept"));
+  std::optional<std::chrono::seconds> bookmarks;
+  if (list.allow_bookmarks && render == Render::kObject) bookmarks = options_.bookmark_interval;
+  auto session = std::make_shared<WatchSession>(
+      clock_, r, render, ParseIncludeObject(request.Query("includeObject")),
+      clock_.Now() + timeout, bookmarks);
+  std::weak_ptr<WatchSession> weak = session;
+  int64_t start_rv = 0;
+  ApiResult<std::unique_ptr<apimachinery::Watch>> w = service_.StartWatch(
+      r, ns, list,
+      [weak](const ObjectEvent& e) {
+        if (auto s = weak.lock()) s->Emit(e.type, *e.object, e.resource_version);
+      },
+      &start_rv);
+  if (!w.ok()) return RestResponse::Error(w.error());
+  session->SetStartRv(start_rv);
+  session->SetWatch(std::move(w).value());
+  {
+    std::lock_guard lock(sessions_->mu);
+    std::erase_if(sessions_->list, [](const auto& s) { return s.expired(); });
+    sessions_->list.push_back(session);
+  }
+  WatchReaper::Get().Add(session);
+  RestResponse resp;
+  resp.code = 200;
+  resp.content_type = "application/json";
+  resp.start_stream = [session](std::shared_ptr<WatchSink> sink) { session->Attach(std::move(sink)); };
+  return resp;
+}
+
+}  // namespace meridian::apimachinery::rest

@@ -1,0 +1,178 @@
+// RestHandler: the Kubernetes REST API over an ObjectService, without sockets.
+//
+// A RestRequest (method, decoded path, query, headers, body) becomes a RestResponse; watch
+// responses stream through a WatchSink the transport provides. HttpServer
+// (apimachinery/rest/http_server.h) is the thin cpprestsdk shell around it; tests drive the
+// handler directly.
+//
+// Served paths (after an optional base path, e.g. "/clusters/eu-1"):
+//   /version, /healthz, /livez, /readyz (and their "/..." sub-checks), /
+//   /api, /api/v1, /apis, /apis/G, /apis/G/V              legacy discovery from the registry
+//   /api/v1/[namespaces/NS/]RESOURCE[/NAME[/status]]      and /apis/G/V/... likewise
+//   /api/v1/watch/..., /apis/G/V/watch/...                legacy watch paths
+// Verbs: GET (get, list, watch with ?watch=true), POST (create, 201), PUT (update),
+// PATCH (by Content-Type: json-patch, merge-patch, strategic-merge-patch), DELETE (item, with
+// an optional DeleteOptions body; or collection). List/watch parameters: labelSelector,
+// fieldSelector, limit, continue, resourceVersion, timeoutSeconds, allowWatchBookmarks.
+// `Accept: application/json;as=Table;v=v1;g=meta.k8s.io` answers a meta.k8s.io/v1 Table
+// (also for watch events), `as=PartialObjectMetadata[List]` metadata only. Bodies over
+// max_body_bytes answer 413. Errors are Kubernetes Status bodies.
+//
+// Embedder hooks: AddFilter (authentication/authorization: a chain of callbacks run before
+// routing; a non-OK Status answers e.g. 401 Unauthorized / 403 Forbidden) and AddRoute
+// (extra endpoints such as /openapi/v2 or admin routes; exact path or prefix).
+//
+// Thread-safety: configure (AddFilter/AddRoute) before serving; Handle() is then
+// thread-safe. Watches end when their timeout passes (checked against the injected Clock by
+// a shared background thread about every 200 ms), when the client goes away, or on
+// StopWatches()/destruction.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "apimachinery/api_error.h"
+#include "apimachinery/object_service.h"
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace meridian::apimachinery::rest {
+
+struct RestRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // decoded, without query: "/api/v1/namespaces/default/pods"
+  std::map<std::string, std::string> query;    // decoded; a repeated key keeps the last value
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  UserInfo user;  // filled by authentication filters
+
+  // A header by lower-case name ("" when absent).
+  std::string Header(const std::string& lower_name) const;
+  // A query parameter ("" when absent).
+  std::string Query(const std::string& name) const;
+};
+
+// Where a watch response's events go. Implemented by the transport (HttpServer) and by tests.
+class WatchSink {
+ public:
+  virtual ~WatchSink() = default;
+  // Sends one chunk (here: one JSON event and a newline). Returns false once the client is
+  // gone or the sink is closed (the chunk is dropped). Thread-safe.
+  virtual bool Write(const std::string& chunk) = 0;
+  // Ends the response. Idempotent. Thread-safe.
+  virtual void Close() = 0;
+  // True once Close() was called or the client went away. Thread-safe.
+  virtual bool Closed() const = 0;
+};
+
+struct RestResponse {
+  int code = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::map<std::string, std::string> headers;  // extra response headers
+  // Set for watches: the transport answers `code` with a chunked body and calls
+  // start_stream(sink) exactly once; events then go to the sink until it is closed.
+  std::function<void(std::shared_ptr<WatchSink>)> start_stream;
+
+  static RestResponse Json(int code, const nlohmann::json& body);
+  static RestResponse Text(int code, const std::string& text);
+  static RestResponse Error(const ApiError& error);
+};
+
+// A request filter: may read and annotate the request (e.g. set `user`). A non-OK Status
+// stops the request and is answered as ApiError::FromStatus (kUnauthenticated -> 401
+// Unauthorized, kPermissionDenied -> 403 Forbidden, ...).
+using RestFilter = std::function<Status(RestRequest& request)>;
+// An extra route. Its path is relative to the base path, like built-in routes.
+using RestRoute = std::function<RestResponse(const RestRequest& request)>;
+
+struct RestOptions {
+  std::string base_path;  // "" or "/clusters/eu-1": stripped before routing; other paths 404
+  int64_t max_body_bytes = 3 * 1024 * 1024;
+  // /version body; defaults to a v1.32-like version.
+  nlohmann::json version = {{"major", "1"},        {"minor", "32"},
+                            {"gitVersion", "v1.32.0-meridian"}, {"gitCommit", ""},
+                            {"gitTreeState", "clean"}, {"buildDate", "2026-01-01T00:00:00Z"},
+                            {"goVersion", "go1.23"}, {"compiler", "gc"},
+                            {"platform", "linux/amd64"}};
+  // Used when a watch has no timeoutSeconds (Kubernetes: 30-60 min).
+  std::chrono::seconds default_watch_timeout{1800};
+  // Serve a minimal /openapi/v3 generated from the registry: for every resource a PATCH
+  // operation tagged with its group/version/kind and the `fieldValidation` parameter, which is
+  // what kubectl (--validate=strict, the default) checks before `create -f`/`apply -f`.
+  // There are no schemas (kubectl explain shows nothing; client-side apply falls back to its
+  // built-in types or JSON merge patch). An embedder's AddRoute("/openapi/v3", ...) wins.
+  bool serve_openapi_v3 = true;
+  // Bookmark cadence for watches that allow them.
+  std::chrono::seconds bookmark_interval{60};
+};
+
+class RestHandler {
+ public:
+  // `service` and `clock` must outlive the handler.
+  RestHandler(ObjectService& service, const Clock& clock, RestOptions options = {});
+  // Stops every watch it started (their sinks are closed).
+  ~RestHandler();
+  RestHandler(const RestHandler&) = delete;
+  RestHandler& operator=(const RestHandler&) = delete;
+
+  // Startup only. Filters run in order for every request, including extra routes unless
+  // they were added with `before_filters`.
+  void AddFilter(RestFilter filter) { filters_.push_back(std::move(filter)); }
+  // `method` "" matches any; `prefix` true matches `path` and anything under "path/".
+  void AddRoute(const std::string& method, const std::string& path, RestRoute route,
+                bool prefix = false, bool before_filters = false);
+
+  // Serves one request. Thread-safe.
+  RestResponse Handle(RestRequest request);
+
+  // True if `path` is under this handler's base path (for a transport multiplexing many).
+  bool Owns(const std::string& path) const;
+
+  // Ends every open watch now (their responses finish cleanly). Thread-safe.
+  void StopWatches();
+  // Open watch streams. Thread-safe.
+  size_t ActiveWatches() const;
+
+  const RestOptions& options() const { return options_; }
+
+  class WatchSession;  // internal
+
+ private:
+  struct ExtraRoute {
+    std::string method;
+    std::string path;
+    RestRoute route;
+    bool prefix;
+    bool before_filters;
+  };
+  std::optional<RestResponse> MatchRoute(const RestRequest& request, const std::string& path,
+                                         bool before_filters) const;
+  RestResponse Route(RestRequest& request, const std::string& path);
+  RestResponse Discovery(const std::vector<std::string>& segs);
+  RestResponse OpenApiV3(const std::vector<std::string>& segs);
+  RestResponse ServeResource(RestRequest& request, const std::string& group,
+                             const std::string& version, std::vector<std::string> rest);
+  RestResponse ServeWatch(const RestRequest& request, const ResourceInfo& resource,
+                          const std::string& ns, ListRequest list);
+
+  ObjectService& service_;
+  const Clock& clock_;
+  const RestOptions options_;
+  std::vector<RestFilter> filters_;
+  std::vector<ExtraRoute> routes_;
+
+  struct Sessions;
+  std::shared_ptr<Sessions> sessions_;
+};
+
+}  // namespace meridian::apimachinery::rest

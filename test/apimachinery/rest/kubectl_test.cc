@@ -1,0 +1,198 @@
+// Integration: a real HttpServer on a free loopback port, driven by kubectl.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "test/apimachinery/rest/test_server.h"
+
+namespace meridian::apimachinery::rest::testing {
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string output;  // stdout + stderr
+};
+
+const char* KubectlPath() {
+  static const char* path = [] {
+    for (const char* p : {"/usr/bin/kubectl", "/usr/local/bin/kubectl"}) {
+      if (access(p, X_OK) == 0) return p;
+    }
+    return static_cast<const char*>(nullptr);
+  }();
+  return path;
+}
+
+class KubectlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (KubectlPath() == nullptr) GTEST_SKIP() << "kubectl not found in /usr/bin or /usr/local/bin";
+    server_ = std::make_unique<TestServer>(RealClock());
+    StatusOr<std::unique_ptr<HttpServer>> http =
+        HttpServer::StartOnFreeLoopbackPort(HandlerFor(*server_->handler));
+    ASSERT_TRUE(http.ok()) << http.status();
+    http_ = std::move(http).value();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meridian-kubectl-" + std::to_string(getpid()) + "-" + std::to_string(http_->port()));
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (http_) http_->Stop();
+    if (server_) server_->handler->StopWatches();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    std::filesystem::path p = dir_ / name;
+    std::ofstream(p) << text;
+    return p.string();
+  }
+
+  Result Kubectl(const std::string& args) {
+    std::string cmd = std::string(KubectlPath()) + " --server " + http_->url() +
+                      " --cache-dir " + (dir_ / "cache").string() +
+                      " --request-timeout=20s " + args + " 2>&1";
+    std::string env = "KUBECONFIG=" + (dir_ / "kubeconfig").string() + " HOME=" + dir_.string() + " ";
+    FILE* p = popen((env + cmd).c_str(), "r");
+    if (p == nullptr) return {-1, "popen failed"};
+    std::string out;
+    std::array<char, 4096> buf;
+    size_t n;
+    while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+    int status = pclose(p);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  }
+
+  std::unique_ptr<TestServer> server_;
+  std::unique_ptr<HttpServer> http_;
+  std::filesystem::path dir_;
+};
+
+const char* kDeployment = R"(apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: app
+        image: nginx:1.27
+        ports: [{containerPort: 80}]
+      - name: sidecar
+        image: envoy:1
+)";
+
+TEST_F(KubectlTest, CreateGetListApplyPatchDelete) {
+  std::string file = Write("web.yaml", kDeployment);
+  struct Step {
+    std::string args;
+    int exit_code;
+    std::vector<std::string> contains;
+  };
+  std::vector<Step> steps = {
+      {"version -o json", 0, {"\"gitVersion\": \"v1.32.0-meridian\""}},
+      {"api-resources", 0, {"deployments", "deploy", "apps/v1", "Deployment", "namespaces"}},
+      {"create -f " + file, 0, {"deployment.apps/web created"}},
+      {"create -f " + file, 1, {"AlreadyExists", "deployments.apps \"web\" already exists"}},
+      {"get deployments", 0, {"NAME", "READY", "REPLICAS", "AGE", "web"}},
+      {"get deploy web -o wide", 0, {"IMAGES", "nginx:1.27,envoy:1"}},
+      {"get deployment web -o jsonpath={.spec.replicas}", 0, {"2"}},
+      {"get deploy -l app=web -o name", 0, {"deployment.apps/web"}},
+      {"get deploy -l app=nope", 0, {"No resources found in default namespace."}},
+      {"get deploy nope", 1, {"NotFound", "deployments.apps \"nope\" not found"}},
+      {"get ns", 0, {"default", "Active", "kube-system"}},
+      {"scale deploy web --replicas=1", 0, {"scaled"}},
+      {"patch deploy web --type=merge -p '{\"spec\":{\"replicas\":4}}'", 0, {"patched"}},
+      {"patch deploy web --type=json -p '[{\"op\":\"replace\",\"path\":\"/spec/replicas\",\"value\":5}]'",
+       0, {"patched"}},
+      {"get deploy web -o jsonpath={.spec.replicas}", 0, {"5"}},
+      {"label deploy web tier=frontend", 0, {"labeled"}},
+      {"annotate deploy web note=hello", 0, {"annotated"}},
+      {"get deploy -l tier=frontend -o name", 0, {"deployment.apps/web"}},
+      {"apply -f " + file, 0, {"deployment.apps/web"}},
+      {"get deploy web -o jsonpath={.spec.replicas}", 0, {"2"}},
+      {"set image deploy/web app=nginx:1.28", 0, {"image updated"}},
+      {"get deploy web -o 'jsonpath={.spec.template.spec.containers[*].image}'", 0,
+       {"nginx:1.28 envoy:1"}},
+      {"get deploy web -o jsonpath={.metadata.generation}", 0, {}},
+      {"create namespace team", 0, {"namespace/team created"}},
+      {"create configmap cfg -n team --from-literal=a=1", 0, {"configmap/cfg created"}},
+      {"get cm -A", 0, {"team", "cfg"}},
+      {"create configmap cfg -n nowhere --from-literal=a=1", 1, {"namespaces \"nowhere\" not found"}},
+      {"delete namespace team", 0, {"namespace \"team\" deleted"}},
+      {"get cm cfg -n team", 1, {"NotFound"}},
+      {"delete -f " + file, 0, {"deployment.apps \"web\" deleted"}},
+      {"get deploy", 0, {"No resources found"}},
+  };
+  for (const Step& s : steps) {
+    Result r = Kubectl(s.args);
+    EXPECT_EQ(r.exit_code, s.exit_code) << "kubectl " << s.args << "\n" << r.output;
+    for (const std::string& want : s.contains) {
+      EXPECT_NE(r.output.find(want), std::string::npos)
+          << "kubectl " << s.args << ": missing \"" << want << "\" in\n" << r.output;
+    }
+  }
+}
+
+TEST_F(KubectlTest, ApplyCreatesThenUpdatesAndStaleReplaceConflicts) {
+  std::string file = Write("web.yaml", kDeployment);
+  Result first = Kubectl("apply -f " + file);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  EXPECT_NE(first.output.find("deployment.apps/web created"), std::string::npos) << first.output;
+  Result again = Kubectl("apply -f " + file);
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("unchanged"), std::string::npos) << again.output;
+  // A replace with a stale resourceVersion gets the real conflict message.
+  Result got = Kubectl("get deploy web -o json");
+  ASSERT_EQ(got.exit_code, 0);
+  nlohmann::json obj = nlohmann::json::parse(got.output);
+  ASSERT_EQ(Kubectl("scale deploy web --replicas=3").exit_code, 0);
+  std::string stale = Write("stale.json", obj.dump());
+  Result replace = Kubectl("replace -f " + stale);
+  EXPECT_NE(replace.exit_code, 0);
+  EXPECT_NE(replace.output.find("Operation cannot be fulfilled on deployments.apps \"web\": the "
+                                "object has been modified; please apply your changes to the "
+                                "latest version and try again"),
+            std::string::npos)
+      << replace.output;
+}
+
+TEST_F(KubectlTest, GetWatchStreamsChangesAndEndsOnTimeout) {
+  std::string file = Write("web.yaml", kDeployment);
+  ASSERT_EQ(Kubectl("create -f " + file).exit_code, 0);
+  Result watched;
+  std::thread watcher([&] { watched = Kubectl("get deploy web -w --request-timeout=4s"); });
+  // Wait until the watch is open, then change the object twice.
+  for (int i = 0; i < 200 && server_->handler->ActiveWatches() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(server_->handler->ActiveWatches(), 1u);
+  ASSERT_EQ(Kubectl("scale deploy web --replicas=7").exit_code, 0);
+  ASSERT_EQ(Kubectl("label deploy web round=two").exit_code, 0);
+  watcher.join();
+  EXPECT_NE(watched.output.find("web"), std::string::npos) << watched.output;
+  EXPECT_NE(watched.output.find("7"), std::string::npos) << watched.output;
+  // The watch ended with kubectl's request timeout; the server side closes without leaking.
+  for (int i = 0; i < 100 && server_->handler->ActiveWatches() != 0; ++i) {
+    ASSERT_EQ(Kubectl("label deploy web --overwrite round=" + std::to_string(i)).exit_code, 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(server_->handler->ActiveWatches(), 0u);
+}
+
+}  // namespace
+}  // namespace meridian::apimachinery::rest::testing

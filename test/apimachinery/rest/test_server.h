@@ -1,0 +1,64 @@
+// A small Kubernetes-like API server for the REST tests: MemoryStore + registry (namespaces,
+// configmaps, apps/v1 deployments with /status and printer columns) + ObjectService +
+// RestHandler, optionally behind a real HttpServer on a free loopback port.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "apimachinery/memory_store.h"
+#include "apimachinery/object_service.h"
+#include "apimachinery/rest/http_server.h"
+#include "apimachinery/rest/rest_handler.h"
+
+namespace meridian::apimachinery::rest::testing {
+
+inline ResourceInfo DeploymentsInfo() {
+  ResourceInfo r;
+  r.group = "apps";
+  r.version = "v1";
+  r.kind = "Deployment";
+  r.plural = "deployments";
+  r.short_names = {"deploy"};
+  r.categories = {"all"};
+  r.has_status = true;
+  r.scale = ScaleSubresource{};
+  r.printer_columns = {
+      {"Ready", "string", ".status.readyReplicas", "", "", 0},
+      {"Replicas", "integer", ".spec.replicas", "", "", 0},
+      {"Age", "date", ".metadata.creationTimestamp", "", "", 0},
+      {"Images", "string", ".spec.template.spec.containers[*].image", "", "", 1},
+  };
+  return r;
+}
+
+inline ResourceInfo ConfigMapsInfo() {
+  ResourceInfo r;
+  r.version = "v1";
+  r.kind = "ConfigMap";
+  r.plural = "configmaps";
+  r.short_names = {"cm"};
+  return r;
+}
+
+struct TestServer {
+  explicit TestServer(const Clock& clock, RestOptions options = {},
+                      std::shared_ptr<WatchDispatcher> dispatcher = nullptr)
+      : store(MemoryStoreOptions{.dispatcher = dispatcher}) {
+    (void)registry.Add(NamespaceResourceInfo());
+    (void)registry.Add(ConfigMapsInfo());
+    (void)registry.Add(DeploymentsInfo());
+    service = std::make_unique<ObjectService>(store, clock, registry);
+    for (const char* ns : {"default", "kube-system"}) {
+      (void)service->Create(NamespaceResourceInfo(), "", {{"metadata", {{"name", ns}}}});
+    }
+    handler = std::make_unique<RestHandler>(*service, clock, std::move(options));
+  }
+
+  MemoryStore store;
+  ResourceRegistry registry;
+  std::unique_ptr<ObjectService> service;
+  std::unique_ptr<RestHandler> handler;
+};
+
+}  // namespace meridian::apimachinery::rest::testing
