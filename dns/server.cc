@@ -106,6 +106,12 @@ class Server::Worker {
     if (!ec && reuse_port) udp_.set_option(ReusePort(true), ec);
     if (!ec) udp_.bind(uep, ec);
     if (!ec) udp_.non_blocking(true, ec);
+    if (!ec) {
+      // Room for bursts (the kernel caps it at net.core.rmem_max/wmem_max); best effort.
+      boost::system::error_code ignored;
+      udp_.set_option(asio::socket_base::receive_buffer_size(4 << 20), ignored);
+      udp_.set_option(asio::socket_base::send_buffer_size(4 << 20), ignored);
+    }
     if (ec) return UnavailableError("binding UDP " + address.to_string() + ":" + std::to_string(port) + ": " + ec.message());
     port = udp_.local_endpoint(ec).port();
     tcp::endpoint tep(address, port);
