@@ -31,7 +31,9 @@ cleanup() {
   for pid in "${PIDS[@]}"; do wait "$pid" 2> /dev/null || true; done
   rm -rf "$WORK"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+# A signal (Ctrl-C, a closed pipe) also stops the servers: bash skips the EXIT trap otherwise.
+trap 'cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
 
 # A port free for both UDP and TCP on loopback (for NSD; meridian-dns picks its own with :0).
 free_port() {
