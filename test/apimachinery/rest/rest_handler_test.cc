@@ -1,0 +1,441 @@
+// RestHandler without sockets: routing, discovery, codes and Status bodies, Tables, filters,
+// extra routes, watch streams through a fake sink (timeouts on a FakeClock).
+#include "apimachinery/rest/rest_handler.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+
+#include "apimachinery/rest/protobuf_body.h"
+#include "test/apimachinery/rest/test_server.h"
+
+namespace meridian::apimachinery::rest::testing {
+namespace {
+
+using nlohmann::json;
+
+class FakeSink final : public WatchSink {
+ public:
+  bool Write(const std::string& chunk) override {
+    std::lock_guard lock(mu_);
+    if (closed_ || gone_) return false;
+    chunks_.push_back(chunk);
+    cv_.notify_all();
+    return true;
+  }
+  void Close() override {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    cv_.notify_all();
+  }
+  bool Closed() const override {
+    std::lock_guard lock(mu_);
+    return closed_ || gone_;
+  }
+  void ClientGoes() {
+    std::lock_guard lock(mu_);
+    gone_ = true;
+  }
+  // Waits (real time, generous) for n chunks; returns them parsed.
+  std::vector<json> WaitFor(size_t n) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(10), [&] { return chunks_.size() >= n; });
+    std::vector<json> out;
+    for (const std::string& c : chunks_) {
+      EXPECT_EQ(c.back(), '\n');
+      out.push_back(json::parse(c));
+    }
+    return out;
+  }
+  bool WaitClosed() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [&] { return closed_; });
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::string> chunks_;
+  bool closed_ = false;
+  bool gone_ = false;
+};
+
+RestRequest Req(const std::string& method, const std::string& path, const json& body = nullptr,
+                std::map<std::string, std::string> query = {},
+                std::map<std::string, std::string> headers = {}) {
+  RestRequest r;
+  r.method = method;
+  r.path = path;
+  r.query = std::move(query);
+  r.headers = std::move(headers);
+  if (!body.is_null()) r.body = body.dump();
+  return r;
+}
+
+json Deploy(const std::string& name, int replicas = 1) {
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", {{"name", name}, {"labels", {{"app", name}}}}},
+          {"spec", {{"replicas", replicas}, {"selector", {{"matchLabels", {{"app", name}}}}}}}};
+}
+
+class RestHandlerTest : public ::testing::Test {
+ protected:
+  RestResponse Do(RestRequest r) { return server_.handler->Handle(std::move(r)); }
+  json Body(const RestResponse& r) { return json::parse(r.body); }
+
+  std::shared_ptr<WatchDispatcher> dispatcher_ = std::make_shared<WatchDispatcher>();
+  FakeClock clock_;
+  TestServer server_{clock_, RestOptions{}, dispatcher_};
+};
+
+TEST_F(RestHandlerTest, DiscoveryAndServerEndpoints) {
+  struct Case {
+    std::string path;
+    int code;
+    std::vector<std::string> contains;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"/version", 200, {"\"gitVersion\":\"v1.32.0-meridian\""}},
+           {"/healthz", 200, {"ok"}},
+           {"/readyz", 200, {"ok"}},
+           {"/livez", 200, {"ok"}},
+           {"/", 200, {"/apis/apps/v1"}},
+           {"/api", 200, {"\"kind\":\"APIVersions\"", "\"v1\""}},
+           {"/api/v1", 200, {"\"kind\":\"APIResourceList\"", "\"name\":\"namespaces\"",
+                             "\"name\":\"namespaces/status\"", "\"shortNames\":[\"cm\"]"}},
+           {"/apis", 200, {"\"kind\":\"APIGroupList\"", "\"groupVersion\":\"apps/v1\""}},
+           {"/apis/apps", 200, {"\"kind\":\"APIGroup\"", "\"preferredVersion\""}},
+           {"/apis/apps/v1", 200, {"\"name\":\"deployments\"", "\"name\":\"deployments/status\"",
+                                   "\"name\":\"deployments/scale\"", "\"categories\":[\"all\"]"}},
+           {"/apis/nope", 404, {"the server could not find the requested resource"}},
+           {"/apis/apps/v2", 404, {"\"reason\":\"NotFound\""}},
+           {"/api/v2/pods", 404, {}},
+           {"/nothing", 404, {"\"kind\":\"Status\""}},
+           {"/openapi/v3", 200, {"apis/apps/v1"}},
+           {"/openapi/v3/apis/apps/v1", 200, {"fieldValidation", "x-kubernetes-group-version-kind"}},
+       }) {
+    RestResponse r = Do(Req("GET", c.path));
+    EXPECT_EQ(r.code, c.code) << c.path << ": " << r.body;
+    for (const std::string& want : c.contains) {
+      EXPECT_NE(r.body.find(want), std::string::npos) << c.path << " lacks " << want << ": " << r.body;
+    }
+  }
+}
+
+TEST_F(RestHandlerTest, MountedUnderABasePath) {
+  TestServer mounted(clock_, RestOptions{.base_path = "/clusters/eu-1"}, dispatcher_);
+  struct Case {
+    std::string path;
+    int code;
+  };
+  for (const Case& c : std::vector<Case>{{"/clusters/eu-1/api/v1", 200},
+                                         {"/clusters/eu-1/healthz", 200},
+                                         {"/clusters/eu-1/api/v1/namespaces/default", 200},
+                                         {"/clusters/eu-1", 200},
+                                         {"/clusters/eu-10/api/v1", 404},
+                                         {"/api/v1", 404}}) {
+    EXPECT_EQ(mounted.handler->Handle(Req("GET", c.path)).code, c.code) << c.path;
+  }
+}
+
+TEST_F(RestHandlerTest, ObjectLifecycleCodesAndStatusBodies) {
+  const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
+  const std::string item = coll + "/web";
+  RestResponse created = Do(Req("POST", coll, Deploy("web")));
+  ASSERT_EQ(created.code, 201) << created.body;
+  const std::string rv1 = Body(created)["metadata"]["resourceVersion"];
+  json stale = Body(created);
+  struct Case {
+    std::string what;
+    RestRequest req;
+    int code;
+    std::string reason;  // of the Status body on failure
+  };
+  json status_body = Body(created);
+  status_body["status"] = {{"readyReplicas", 1}};
+  status_body["metadata"].erase("resourceVersion");  // unconditional
+  std::string big(4 * 1024 * 1024, 'x');
+  RestRequest too_big = Req("POST", coll);
+  too_big.body = big;
+  RestRequest bad_json = Req("POST", coll);
+  bad_json.body = "{nope";
+  RestRequest bad_patch = Req("PATCH", item, json{{"spec", {{"replicas", 2}}}});
+  bad_patch.headers["content-type"] = "text/plain";
+  json stale_update = stale;
+  stale_update["spec"]["replicas"] = 9;
+  std::vector<Case> cases = {
+      {"get", Req("GET", item), 200, ""},
+      {"list", Req("GET", coll), 200, ""},
+      {"list all namespaces", Req("GET", "/apis/apps/v1/deployments"), 200, ""},
+      {"duplicate", Req("POST", coll, Deploy("web")), 409, "AlreadyExists"},
+      {"missing", Req("GET", coll + "/nope"), 404, "NotFound"},
+      {"post to item", Req("POST", item, Deploy("web")), 405, "MethodNotAllowed"},
+      {"post without namespace", Req("POST", "/apis/apps/v1/deployments", Deploy("x")), 405,
+       "MethodNotAllowed"},
+      {"namespaced get without namespace", Req("GET", "/apis/apps/v1/deployments/web"), 404, "NotFound"},
+      {"cluster-scoped under a namespace", Req("GET", "/api/v1/namespaces/default/namespaces/x"),
+       404, "NotFound"},
+      {"too large", too_big, 413, "RequestEntityTooLarge"},
+      {"malformed json", bad_json, 400, "BadRequest"},
+      {"unknown patch type", bad_patch, 415, "UnsupportedMediaType"},
+      {"update", Req("PUT", item, Deploy("web", 3)), 200, ""},
+      {"stale update", Req("PUT", item, stale_update), 409, "Conflict"},
+      {"status update", Req("PUT", item + "/status", status_body), 200, ""},
+      {"unknown subresource", Req("GET", item + "/exec"), 404, "NotFound"},
+      {"bad limit", Req("GET", coll, nullptr, {{"limit", "x"}}), 400, "BadRequest"},
+      {"bad selector", Req("GET", coll, nullptr, {{"labelSelector", "a in (b"}}), 400, "BadRequest"},
+      {"delete with failing precondition",
+       Req("DELETE", item, {{"kind", "DeleteOptions"}, {"apiVersion", "v1"},
+                            {"preconditions", {{"resourceVersion", rv1}}}}),
+       409, "Conflict"},
+      {"delete", Req("DELETE", item, {{"kind", "DeleteOptions"}, {"propagationPolicy", "Background"}}),
+       200, ""},
+      {"gone", Req("GET", item), 404, "NotFound"},
+  };
+  for (Case& c : cases) {
+    RestResponse r = Do(c.req);
+    EXPECT_EQ(r.code, c.code) << c.what << ": " << r.body;
+    if (r.code >= 400) {
+      json s = Body(r);
+      EXPECT_EQ(s["kind"], "Status") << c.what;
+      EXPECT_EQ(s["apiVersion"], "v1") << c.what;
+      EXPECT_EQ(s["status"], "Failure") << c.what;
+      EXPECT_EQ(s["reason"], c.reason) << c.what;
+      EXPECT_EQ(s["code"], c.code) << c.what;
+    }
+  }
+  RestResponse missing = Do(Req("GET", coll + "/nope"));
+  EXPECT_EQ(Body(missing)["message"], "deployments.apps \"nope\" not found");
+  EXPECT_EQ(Body(missing)["details"], json::parse(R"({"name":"nope","group":"apps","kind":"deployments"})"));
+}
+
+TEST_F(RestHandlerTest, PatchByContentTypeAndScale) {
+  const std::string item = "/apis/apps/v1/namespaces/default/deployments/web";
+  ASSERT_EQ(Do(Req("POST", "/apis/apps/v1/namespaces/default/deployments", Deploy("web"))).code, 201);
+  struct Case {
+    std::string content_type;
+    std::string path;
+    json patch;
+    int code;
+    json replicas;  // spec.replicas afterwards (object or Scale)
+  };
+  for (const Case& c : std::vector<Case>{
+           {"application/merge-patch+json", item, {{"spec", {{"replicas", 2}}}}, 200, 2},
+           {"application/strategic-merge-patch+json", item, {{"spec", {{"replicas", 3}}}}, 200, 3},
+           {"application/json-patch+json", item,
+            json::array({{{"op", "replace"}, {"path", "/spec/replicas"}, {"value", 4}}}), 200, 4},
+           {"application/merge-patch+json", item + "/scale", {{"spec", {{"replicas", 6}}}}, 200, 6},
+           {"application/apply-patch+yaml", item, json::object(), 415, nullptr},
+       }) {
+    RestRequest r = Req("PATCH", c.path, c.patch, {}, {{"content-type", c.content_type}});
+    RestResponse resp = Do(r);
+    ASSERT_EQ(resp.code, c.code) << c.content_type << " " << c.path << ": " << resp.body;
+    if (resp.code == 200) {
+      EXPECT_EQ(Body(resp)["spec"]["replicas"], c.replicas) << c.content_type;
+    }
+  }
+  RestResponse scale = Do(Req("GET", item + "/scale"));
+  ASSERT_EQ(scale.code, 200);
+  EXPECT_EQ(Body(scale)["kind"], "Scale");
+  EXPECT_EQ(Body(scale)["status"]["selector"], "app=web");
+  json put = Body(scale);
+  put["spec"]["replicas"] = 1;
+  EXPECT_EQ(Body(Do(Req("PUT", item + "/scale", put)))["spec"]["replicas"], 1);
+  EXPECT_EQ(Do(Req("PUT", item + "/scale", put)).code, 409);  // stale resourceVersion
+}
+
+TEST_F(RestHandlerTest, TablesAndPartialMetadata) {
+  ASSERT_EQ(Do(Req("POST", "/apis/apps/v1/namespaces/default/deployments", Deploy("web", 3))).code, 201);
+  clock_.Advance(std::chrono::minutes(5));
+  const std::string accept =
+      "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json";
+  RestResponse list = Do(Req("GET", "/apis/apps/v1/namespaces/default/deployments", nullptr, {},
+                             {{"accept", accept}}));
+  ASSERT_EQ(list.code, 200);
+  json t = Body(list);
+  EXPECT_EQ(t["kind"], "Table");
+  EXPECT_EQ(t["apiVersion"], "meta.k8s.io/v1");
+  std::vector<std::string> names;
+  for (const json& c : t["columnDefinitions"]) names.push_back(c["name"]);
+  EXPECT_EQ(names, (std::vector<std::string>{"Name", "Ready", "Replicas", "Age", "Images"}));
+  EXPECT_EQ(t["rows"][0]["cells"], json::parse(R"(["web", null, 3, "5m", null])"));
+  EXPECT_EQ(t["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+  RestResponse one = Do(Req("GET", "/api/v1/namespaces/default", nullptr, {}, {{"accept", accept}}));
+  EXPECT_EQ(Body(one)["rows"][0]["cells"][1], "Active");
+  RestResponse partial = Do(Req("GET", "/apis/apps/v1/namespaces/default/deployments", nullptr, {},
+                                {{"accept", "application/json;as=PartialObjectMetadataList;v=v1;g=meta.k8s.io"}}));
+  EXPECT_EQ(Body(partial)["kind"], "PartialObjectMetadataList");
+  EXPECT_FALSE(Body(partial)["items"][0].contains("spec"));
+}
+
+TEST_F(RestHandlerTest, FiltersAndExtraRoutes) {
+  server_.handler->AddFilter([](RestRequest& r) {
+    if (r.Header("authorization") != "Bearer s3cret") return UnauthenticatedError("Unauthorized");
+    r.user.name = "alice";
+    return Status::Ok();
+  });
+  server_.handler->AddFilter([](RestRequest& r) {
+    if (r.method == "DELETE") {
+      return PermissionDeniedError("deployments.apps \"web\" is forbidden: User \"" + r.user.name +
+                                   "\" cannot delete resource \"deployments\"");
+    }
+    return Status::Ok();
+  });
+  server_.handler->AddRoute("GET", "/openapi/v2", [](const RestRequest& r) {
+    return RestResponse::Json(200, {{"swagger", "2.0"}, {"user", r.user.name}});
+  });
+  server_.handler->AddRoute("", "/admin", [](const RestRequest& r) {
+    return RestResponse::Text(200, "admin " + r.path);
+  }, /*prefix=*/true, /*before_filters=*/true);
+  const std::map<std::string, std::string> auth = {{"authorization", "Bearer s3cret"}};
+  struct Case {
+    RestRequest req;
+    int code;
+    std::string contains;
+  };
+  for (const Case& c : std::vector<Case>{
+           {Req("GET", "/api/v1/namespaces"), 401, "\"reason\":\"Unauthorized\""},
+           {Req("GET", "/api/v1/namespaces", nullptr, {}, {{"authorization", "Bearer nope"}}), 401, "Unauthorized"},
+           {Req("GET", "/api/v1/namespaces", nullptr, {}, auth), 200, "NamespaceList"},
+           {Req("DELETE", "/api/v1/namespaces/default", nullptr, {}, auth), 403, "User \\\"alice\\\" cannot delete"},
+           {Req("GET", "/openapi/v2", nullptr, {}, auth), 200, "\"user\":\"alice\""},
+           {Req("GET", "/openapi/v2"), 401, "Unauthorized"},
+           {Req("POST", "/admin/fail-zone/a"), 200, "admin /admin/fail-zone/a"},
+           {Req("GET", "/administrator"), 401, ""},
+       }) {
+    RestResponse r = Do(c.req);
+    EXPECT_EQ(r.code, c.code) << c.req.method << " " << c.req.path << ": " << r.body;
+    EXPECT_NE(r.body.find(c.contains), std::string::npos) << r.body;
+  }
+}
+
+TEST_F(RestHandlerTest, WatchStreamsEventsAndEndsOnTimeout) {
+  const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
+  ASSERT_EQ(Do(Req("POST", coll, Deploy("a"))).code, 201);
+  RestResponse w = Do(Req("GET", coll, nullptr, {{"watch", "true"}, {"timeoutSeconds", "30"}}));
+  ASSERT_EQ(w.code, 200);
+  ASSERT_TRUE(w.start_stream);
+  auto sink = std::make_shared<FakeSink>();
+  w.start_stream(sink);
+  ASSERT_EQ(Do(Req("POST", coll, Deploy("b"))).code, 201);
+  ASSERT_EQ(Do(Req("DELETE", coll + "/a")).code, 200);
+  std::vector<json> events = sink->WaitFor(3);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0]["type"], "ADDED");
+  EXPECT_EQ(events[0]["object"]["metadata"]["name"], "a");
+  EXPECT_EQ(events[1]["type"], "ADDED");
+  EXPECT_EQ(events[1]["object"]["metadata"]["name"], "b");
+  EXPECT_EQ(events[2]["type"], "DELETED");
+  EXPECT_EQ(server_.handler->ActiveWatches(), 1u);
+  clock_.Advance(std::chrono::seconds(31));
+  EXPECT_TRUE(sink->WaitClosed());
+  EXPECT_EQ(server_.handler->ActiveWatches(), 0u);
+}
+
+TEST_F(RestHandlerTest, WatchFromResourceVersionLegacyPathTablesAndErrors) {
+  const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
+  RestResponse a = Do(Req("POST", coll, Deploy("a")));
+  const std::string rv = Body(a)["metadata"]["resourceVersion"];
+  ASSERT_EQ(Do(Req("POST", coll, Deploy("b"))).code, 201);
+  // Legacy /watch/ path on one object, from a resourceVersion, as a Table.
+  RestResponse w = Do(Req("GET", "/apis/apps/v1/watch/namespaces/default/deployments/a", nullptr,
+                          {{"resourceVersion", rv}},
+                          {{"accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}}));
+  ASSERT_EQ(w.code, 200) << w.body;
+  auto sink = std::make_shared<FakeSink>();
+  w.start_stream(sink);
+  RestRequest patch = Req("PATCH", coll + "/a", {{"spec", {{"replicas", 5}}}}, {},
+                          {{"content-type", "application/merge-patch+json"}});
+  ASSERT_EQ(Do(patch).code, 200);
+  RestRequest patch_b = patch;
+  patch_b.path = coll + "/b";
+  ASSERT_EQ(Do(patch_b).code, 200);
+  ASSERT_EQ(Do(patch).code, 200);  // no-op: no event
+  patch.body = R"({"spec":{"replicas":6}})";
+  ASSERT_EQ(Do(patch).code, 200);
+  std::vector<json> events = sink->WaitFor(2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0]["type"], "MODIFIED");
+  EXPECT_EQ(events[0]["object"]["kind"], "Table");
+  EXPECT_EQ(events[0]["object"]["rows"][0]["cells"][2], 5);
+  EXPECT_FALSE(events[0]["object"]["columnDefinitions"].empty());
+  EXPECT_TRUE(events[1]["object"]["columnDefinitions"].empty());
+  EXPECT_EQ(events[1]["object"]["rows"][0]["cells"][2], 6);
+  // The client goes away: the session ends without a write.
+  sink->ClientGoes();
+  for (int i = 0; i < 100 && server_.handler->ActiveWatches() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_EQ(server_.handler->ActiveWatches(), 0u);
+
+  RestResponse bad = Do(Req("GET", coll, nullptr, {{"watch", "1"}, {"resourceVersion", "abc"}}));
+  EXPECT_EQ(bad.code, 400);
+  RestResponse bad_timeout = Do(Req("GET", coll, nullptr, {{"watch", "1"}, {"timeoutSeconds", "-1"}}));
+  EXPECT_EQ(bad_timeout.code, 400);
+}
+
+TEST_F(RestHandlerTest, ExpiredWatchAnswersGoneAndBookmarksFlow) {
+  MemoryStore tiny(MemoryStoreOptions{.history_limit = 1, .dispatcher = dispatcher_});
+  ObjectService svc(tiny, clock_, server_.registry);
+  RestHandler h(svc, clock_, RestOptions{.bookmark_interval = std::chrono::seconds(10)});
+  ASSERT_TRUE(svc.Create(NamespaceResourceInfo(), "", {{"metadata", {{"name", "default"}}}}).ok());
+  for (const char* n : {"a", "b", "c"}) ASSERT_TRUE(svc.Create(DeploymentsInfo(), "default", Deploy(n)).ok());
+  const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
+  RestResponse gone = h.Handle(Req("GET", coll, nullptr, {{"watch", "true"}, {"resourceVersion", "1"}}));
+  ASSERT_EQ(gone.code, 410);
+  EXPECT_EQ(json::parse(gone.body)["reason"], "Expired");
+  EXPECT_EQ(json::parse(gone.body)["message"], "too old resource version: 1 (4)");
+
+  RestResponse w = h.Handle(Req("GET", coll, nullptr, {{"watch", "true"}, {"allowWatchBookmarks", "true"}}));
+  ASSERT_EQ(w.code, 200);
+  auto sink = std::make_shared<FakeSink>();
+  w.start_stream(sink);
+  ASSERT_EQ(sink->WaitFor(3).size(), 3u);  // initial ADDED a, b, c
+  clock_.Advance(std::chrono::seconds(11));
+  std::vector<json> events = sink->WaitFor(4);
+  ASSERT_EQ(events.size(), 4u);
+  EXPECT_EQ(events[3]["type"], "BOOKMARK");
+  EXPECT_EQ(events[3]["object"]["metadata"]["resourceVersion"], "4");
+  h.StopWatches();
+  EXPECT_TRUE(sink->WaitClosed());
+}
+
+// Encodes a protobuf length-delimited field.
+std::string Field(int number, const std::string& bytes) {
+  std::string out(1, static_cast<char>((number << 3) | 2));
+  size_t n = bytes.size();
+  do {
+    char b = static_cast<char>(n & 0x7f);
+    n >>= 7;
+    if (n) b |= static_cast<char>(0x80);
+    out.push_back(b);
+  } while (n);
+  return out + bytes;
+}
+
+TEST_F(RestHandlerTest, ProtobufBodiesForCoreKindsFromKubectlGenerators) {
+  std::string meta = Field(1, "cfg") + Field(11, Field(1, "app") + Field(2, "web"));
+  std::string configmap = Field(1, meta) + Field(2, Field(1, "a") + Field(2, "1"));
+  std::string body = std::string("k8s\0", 4) + Field(1, Field(1, "v1") + Field(2, "ConfigMap")) +
+                     Field(2, configmap) + Field(4, "application/vnd.kubernetes.protobuf");
+  StatusOr<json> decoded = DecodeKubernetesProtobuf(body);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, json::parse(R"({"apiVersion":"v1","kind":"ConfigMap",
+      "metadata":{"name":"cfg","labels":{"app":"web"}},"data":{"a":"1"}})"));
+  RestRequest r = Req("POST", "/api/v1/namespaces/default/configmaps", nullptr, {},
+                      {{"content-type", "application/vnd.kubernetes.protobuf"}});
+  r.body = body;
+  RestResponse created = Do(r);
+  EXPECT_EQ(created.code, 201) << created.body;
+  std::string deploy = std::string("k8s\0", 4) + Field(1, Field(1, "apps/v1") + Field(2, "Deployment")) +
+                       Field(2, Field(1, Field(1, "x")));
+  r.path = "/apis/apps/v1/namespaces/default/deployments";
+  r.body = deploy;
+  EXPECT_EQ(Do(r).code, 415);
+  r.body = "k8s";
+  EXPECT_EQ(Do(r).code, 400);
+}
+
+}  // namespace
+}  // namespace meridian::apimachinery::rest::testing
