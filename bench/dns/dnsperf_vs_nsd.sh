@@ -8,10 +8,13 @@
 # static zone. Then:
 #   1. throughput: dnsperf for SECONDS against each (8 clients, 100 outstanding) in two
 #      halves ordered nsd, meridian, meridian, nsd; QPS and ratio;
-#   2. latency: dnsperf at a fixed rate equal to NSD's QPS (-Q) with per-query output (-v),
-#      SECONDS/2 per server in the same A B B A order; p50/p99 are computed from the per-query
-#      latencies, since dnsperf 2.10 prints only average and standard deviation;
+#   2. latency: a dnsperf load at NSD's QPS minus 1000 (-Q) plus, at the same time, a 1000 QPS
+#      probe dnsperf with per-query output (-v), SECONDS/2 per server in the same A B B A order;
+#      p50/p99 come from the probe's per-query latencies, since dnsperf 2.10 prints only
+#      average and standard deviation (and -v on the whole load slows dnsperf itself);
 #   3. a geo run: Meridian answering a geo-strategy name to queries carrying an ECS option.
+# DNS_BENCH_NICE=-10 runs both servers and dnsperf at that nice level (root only), so that on a
+# shared machine background builds disturb the comparison less; it applies to both alike.
 # Everything it started is stopped on exit (also on error or Ctrl-C). Needs dnsperf and nsd
 # (Debian packages; scripts/setup.sh installs them) and a built meridian-dns.
 set -euo pipefail
@@ -19,6 +22,7 @@ cd "$(dirname "$0")/../.."
 SECS=${1:-10}
 THREADS=${2:-1}
 BIN=${MERIDIAN_BIN_DIR:-build/bin}
+NICE=(nice -n "${DNS_BENCH_NICE:-0}")
 NSD=${NSD:-$(command -v nsd || echo /usr/sbin/nsd)}
 for tool in dnsperf "$NSD" "$BIN/meridian-dns"; do
   command -v "$tool" > /dev/null || { echo "dnsperf_vs_nsd: $tool not found" >&2; exit 2; }
@@ -131,9 +135,9 @@ zone:
 EOF
 
 # --- start both servers -------------------------------------------------------------------
-"$NSD" -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
+"${NICE[@]}" "$NSD" -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
 PIDS+=($!)
-"$BIN/meridian-dns" --config "$WORK/meridian.yaml" --listen 127.0.0.1:0 --threads "$THREADS" --rrl-rate 0 \
+"${NICE[@]}" "$BIN/meridian-dns" --config "$WORK/meridian.yaml" --listen 127.0.0.1:0 --threads "$THREADS" --rrl-rate 0 \
   > "$WORK/meridian.out" 2>&1 &
 PIDS+=($!)
 
@@ -161,6 +165,11 @@ done
 DNSPERF_COMMON=(-s 127.0.0.1 -c 8 -q 100 -t 2)
 # Sums over several dnsperf outputs: QPS = completed / run time, average latency weighted.
 qps() { awk '/Queries completed:/{q+=$3} /Run time \(s\):/{t+=$4} END {if (t > 0) printf "%.0f", q / t; else print 0}' "$@"; }
+# load_qps SERVER: the latency phase's offered total, load plus probe running side by side.
+load_qps() {
+  awk -v s="$1" 'FILENAME ~ /\.load\./ && /Run time \(s\):/{t+=$4} /Queries completed:/{q+=$3}
+    END {if (t > 0) printf "%.0f", q / t; else print 0}' "$WORK/$1".load.* "$WORK/$1".lat.*
+}
 lost() { awk '/Queries lost:/{l+=$3} END {print l + 0}' "$@"; }
 avg_ms() {
   awk '/Queries completed:/{q=$3} /Average Latency \(s\):/{s+=$4*q; n+=q} END {if (n > 0) printf "%.3f", s / n * 1000; else print "n/a"}' "$@"
@@ -176,38 +185,47 @@ port_of() { if [ "$1" = nsd ]; then echo "$NSD_PORT"; else echo "$MERIDIAN_PORT"
 
 # Rounds alternate A B B A so that a drift in background load hits both servers alike.
 HALF=$(( SECS / 2 > 0 ? SECS / 2 : 1 ))
-echo "dnsperf_vs_nsd: threads=$THREADS, nsd port $NSD_PORT, meridian port $MERIDIAN_PORT, load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+echo "dnsperf_vs_nsd: threads=$THREADS, nice ${DNS_BENCH_NICE:-0}, nsd port $NSD_PORT, meridian port $MERIDIAN_PORT, load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 echo "  throughput: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d queries.txt -l $HALF, rounds nsd meridian meridian nsd"
 echo "    (8 names: A x2, CNAME->A, AAAA, TXT, SRV, NXDOMAIN, NODATA)"
 round=0
 for s in nsd meridian meridian nsd; do
   round=$((round + 1))
-  dnsperf "${DNSPERF_COMMON[@]}" -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$HALF" > "$WORK/$s.tput.$round" 2>&1
+  "${NICE[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$HALF" > "$WORK/$s.tput.$round" 2>&1
 done
 NSD_QPS=$(qps "$WORK"/nsd.tput.*)
 M_QPS=$(qps "$WORK"/meridian.tput.*)
 RATE=$NSD_QPS
 
 LAT_SECS=$(( SECS / 4 > 0 ? SECS / 4 : 1 ))
-echo "  latency: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d queries.txt -l $LAT_SECS -Q $RATE -v, rounds nsd meridian meridian nsd"
-echo "    (-Q = NSD's QPS above; p50/p99 from the per-query latencies dnsperf -v prints)"
+PROBE_QPS=1000
+LOAD_QPS=$(( RATE > PROBE_QPS ? RATE - PROBE_QPS : 1 ))
+echo "  latency at NSD's QPS ($RATE): rounds nsd meridian meridian nsd, each $LAT_SECS s of"
+echo "    load:  dnsperf ${DNSPERF_COMMON[*]} -p PORT -d queries.txt -l $LAT_SECS -Q $LOAD_QPS"
+echo "    probe: dnsperf -s 127.0.0.1 -c 1 -q 10 -t 2 -p PORT -d queries.txt -l $LAT_SECS -Q $PROBE_QPS -v   (same time)"
+echo "    p50/p99 from the probe's per-query latencies (dnsperf 2.10 prints no percentiles; -v on the"
+echo "    whole load would slow dnsperf itself more than the servers)"
 round=0
 for s in nsd meridian meridian nsd; do
   round=$((round + 1))
-  dnsperf "${DNSPERF_COMMON[@]}" -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$LAT_SECS" -Q "$RATE" -v \
-    > "$WORK/$s.lat.$round" 2>&1
+  "${NICE[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$LAT_SECS" -Q "$LOAD_QPS" \
+    > "$WORK/$s.load.$round" 2>&1 &
+  load_pid=$!
+  "${NICE[@]}" dnsperf -s 127.0.0.1 -c 1 -q 10 -t 2 -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$LAT_SECS" \
+    -Q "$PROBE_QPS" -v > "$WORK/$s.lat.$round" 2>&1
+  wait "$load_pid"
 done
 
 # Geo with ECS (family 1, /24, 81.2.3.0): Meridian only, NSD has no equivalent.
 echo "  geo: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d geo-queries.txt -l $LAT_SECS -E 8:00011800510203"
-dnsperf "${DNSPERF_COMMON[@]}" -p "$MERIDIAN_PORT" -d "$WORK/geo-queries.txt" -l "$LAT_SECS" -E 8:00011800510203 \
+"${NICE[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$MERIDIAN_PORT" -d "$WORK/geo-queries.txt" -l "$LAT_SECS" -E 8:00011800510203 \
   > "$WORK/geo.tput.1" 2>&1
 
 printf '\n%-18s %10s %6s %8s | %10s %8s %8s %6s\n' server "max QPS" lost "avg ms" "at QPS" p50_ms p99_ms lost
 for s in nsd meridian; do
   printf '%-18s %10s %6s %8s | %10s %8s %8s %6s\n' "$s" "$(qps "$WORK/$s".tput.*)" "$(lost "$WORK/$s".tput.*)" \
-    "$(avg_ms "$WORK/$s".tput.*)" "$(qps "$WORK/$s".lat.*)" "$(pct 50 "$WORK/$s".lat.*)" "$(pct 99 "$WORK/$s".lat.*)" \
-    "$(lost "$WORK/$s".lat.*)"
+    "$(avg_ms "$WORK/$s".tput.*)" "$(load_qps "$s")" "$(pct 50 "$WORK/$s".lat.*)" "$(pct 99 "$WORK/$s".lat.*)" \
+    "$(lost "$WORK/$s".load.* "$WORK/$s".lat.*)"
 done
 printf '%-18s %10s %6s %8s\n' "meridian geo+ECS" "$(qps "$WORK"/geo.tput.1)" "$(lost "$WORK"/geo.tput.1)" \
   "$(avg_ms "$WORK"/geo.tput.1)"
