@@ -60,31 +60,29 @@ std::optional<ApiError> RequireName(const std::string& name) {
   return std::nullopt;
 }
 
-// Resolves a ResourceRef the way the REST shell resolves /apis/G/V/[namespaces/NS/]R.
-ApiResult<ResourceInfo> Resolve(const apimachinery::ResourceRegistry& registry,
-                                const fedpb::ResourceRef& ref) {
-  const bool namespaced = !ref.namespace_().empty();
-  std::optional<ResourceInfo> info =
-      registry.Resolve(ref.group(), ref.version(), ref.resource(), namespaced);
-  if (info) return *std::move(info);
+ApiError PathNotFound(const std::string& detail) {
   ApiError e;
   e.code = 404;
   e.reason = "NotFound";
-  e.group = ref.group();
-  e.kind = ref.resource();
-  const std::string gv = ref.group().empty() ? ref.version() : ref.group() + "/" + ref.version();
-  const ResourceInfo* known = registry.Find(ref.group(), ref.version(), ref.resource());
-  e.message = "the server could not find the requested resource: ";
-  if (known != nullptr && !known->namespaced && namespaced) {
-    e.message += known->GroupResource() + " is cluster-scoped; namespace must be empty";
-  } else {
-    e.message += "no resource \"" + ref.resource() + "\" in \"" + gv + "\"";
-  }
+  e.message = "the server could not find the requested resource";
+  if (!detail.empty()) e.message += ": " + detail;
   return e;
 }
 
-apimachinery::RequestContext ContextFor(bool dry_run) {
+// Runs `body`, turning an exception escaping it (from a library or a filter) into a 500, as
+// the REST handler does.
+template <typename F>
+::grpc::Status Guarded(::grpc::ServerContext* context, F&& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return Fail(context, ApiError::Internal(e.what()));
+  }
+}
+
+apimachinery::RequestContext ContextFor(bool dry_run, apimachinery::UserInfo user) {
   apimachinery::RequestContext ctx;
+  ctx.user = std::move(user);
   ctx.dry_run = dry_run;
   return ctx;
 }
@@ -311,110 +309,172 @@ GrpcService::~GrpcService() {
   assert(watches_.empty() && "shut the grpc::Server down before destroying its GrpcService");
 }
 
+ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* context,
+                                                     const fedpb::ResourceRef& ref,
+                                                     const char* method, const std::string& name,
+                                                     const std::string& subresource,
+                                                     bool watch) const {
+  // Every name becomes a path segment for the filters: one that is not a segment would make
+  // the path they judge differ from the object served.
+  for (const std::string* segment : {&ref.group(), &ref.version(), &ref.resource(),
+                                     &ref.namespace_(), &name, &subresource}) {
+    if (segment->find('/') != std::string::npos || *segment == "." || *segment == "..") {
+      return PathNotFound("\"" + *segment + "\" is not a valid path segment");
+    }
+  }
+  apimachinery::rest::RestRequest rest;
+  rest.method = method;
+  rest.path = ref.group().empty() ? "/api/" + ref.version()
+                                  : "/apis/" + ref.group() + "/" + ref.version();
+  if (!ref.namespace_().empty()) rest.path += "/namespaces/" + ref.namespace_();
+  rest.path += "/" + ref.resource();
+  if (!name.empty()) rest.path += "/" + name;
+  if (!subresource.empty()) rest.path += "/" + subresource;
+  if (watch) rest.query["watch"] = "true";
+  for (const auto& [key, value] : context->client_metadata()) {
+    rest.headers[std::string(key.data(), key.size())] = std::string(value.data(), value.size());
+  }
+  for (const apimachinery::rest::RestFilter& filter : options_.filters) {
+    Status st = filter(rest);
+    if (!st.ok()) return ApiError::FromStatus(st);
+  }
+
+  const bool namespaced = !ref.namespace_().empty();
+  std::optional<ResourceInfo> info =
+      objects_.registry().Resolve(ref.group(), ref.version(), ref.resource(), namespaced);
+  const std::string gv = ref.group().empty() ? ref.version() : ref.group() + "/" + ref.version();
+  if (!info) {
+    const ResourceInfo* known = objects_.registry().Find(ref.group(), ref.version(), ref.resource());
+    if (known != nullptr && !known->namespaced && namespaced) {
+      return PathNotFound(known->GroupResource() + " is cluster-scoped; namespace must be empty");
+    }
+    return PathNotFound("no resource \"" + ref.resource() + "\" in \"" + gv + "\"");
+  }
+  if (info->namespaced && !namespaced && !name.empty()) {
+    return PathNotFound(info->GroupResource() + " is namespaced; namespace is required");
+  }
+  return Target{*std::move(info), ref.namespace_(), std::move(rest.user)};
+}
+
 ::grpc::Status GrpcService::Create(::grpc::ServerContext* context,
                                    const fedpb::CreateRequest* request,
                                    fedpb::ObjectResponse* response) {
-  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
-  if (!r.ok()) return Fail(context, r.error());
-  ApiResult<json> body = ParseJson(request->object_json(), "object_json", options_.max_object_bytes);
-  if (!body.ok()) return Fail(context, body.error());
-  return Reply(context,
-               objects_.Create(*r, request->resource().namespace_(), std::move(body).value(),
-                               ContextFor(request->dry_run())),
-               response);
+  return Guarded(context, [&] {
+    ApiResult<Target> t = Prepare(context, request->resource(), "POST", "", "", false);
+    if (!t.ok()) return Fail(context, t.error());
+    ApiResult<json> body =
+        ParseJson(request->object_json(), "object_json", options_.max_object_bytes);
+    if (!body.ok()) return Fail(context, body.error());
+    return Reply(context,
+                 objects_.Create(t->resource, t->ns, std::move(body).value(),
+                                 ContextFor(request->dry_run(), std::move(t->user))),
+                 response);
+  });
 }
 
 ::grpc::Status GrpcService::Get(::grpc::ServerContext* context, const fedpb::GetRequest* request,
                                 fedpb::ObjectResponse* response) {
-  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
-  if (!r.ok()) return Fail(context, r.error());
-  if (auto e = RequireName(request->name())) return Fail(context, *e);
-  return Reply(context, objects_.Get(*r, request->resource().namespace_(), request->name()),
-               response);
+  return Guarded(context, [&] {
+    if (auto e = RequireName(request->name())) return Fail(context, *e);
+    ApiResult<Target> t = Prepare(context, request->resource(), "GET", request->name(), "", false);
+    if (!t.ok()) return Fail(context, t.error());
+    return Reply(context, objects_.Get(t->resource, t->ns, request->name()), response);
+  });
 }
 
 ::grpc::Status GrpcService::List(::grpc::ServerContext* context, const fedpb::ListRequest* request,
                                  fedpb::ListResponse* response) {
-  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
-  if (!r.ok()) return Fail(context, r.error());
-  apimachinery::ListRequest list;
-  list.label_selector = request->label_selector();
-  list.field_selector = request->field_selector();
-  list.limit = request->limit();
-  list.continue_token = request->continue_token();
-  ApiResult<json> result = objects_.List(*r, request->resource().namespace_(), list);
-  if (!result.ok()) return Fail(context, result.error());
-  const json& body = *result;
-  if (auto items = body.find("items"); items != body.end() && items->is_array()) {
-    for (const json& item : *items) response->add_items_json(Dump(item));
-  }
-  response->set_kind(body.value("kind", ""));
-  response->set_api_version(body.value("apiVersion", ""));
-  if (auto meta = body.find("metadata"); meta != body.end() && meta->is_object()) {
-    response->set_resource_version(meta->value("resourceVersion", ""));
-    response->set_continue_token(meta->value("continue", ""));
-    if (auto rem = meta->find("remainingItemCount");
-        rem != meta->end() && rem->is_number_integer()) {
-      response->set_remaining_item_count(rem->get<int64_t>());
+  return Guarded(context, [&] {
+    ApiResult<Target> t = Prepare(context, request->resource(), "GET", "", "", false);
+    if (!t.ok()) return Fail(context, t.error());
+    apimachinery::ListRequest list;
+    list.label_selector = request->label_selector();
+    list.field_selector = request->field_selector();
+    list.limit = request->limit();
+    list.continue_token = request->continue_token();
+    ApiResult<json> result = objects_.List(t->resource, t->ns, list);
+    if (!result.ok()) return Fail(context, result.error());
+    const json& body = *result;
+    if (auto items = body.find("items"); items != body.end() && items->is_array()) {
+      for (const json& item : *items) response->add_items_json(Dump(item));
     }
-  }
-  return ::grpc::Status::OK;
+    response->set_kind(body.value("kind", ""));
+    response->set_api_version(body.value("apiVersion", ""));
+    if (auto meta = body.find("metadata"); meta != body.end() && meta->is_object()) {
+      response->set_resource_version(meta->value("resourceVersion", ""));
+      response->set_continue_token(meta->value("continue", ""));
+      if (auto rem = meta->find("remainingItemCount");
+          rem != meta->end() && rem->is_number_integer()) {
+        response->set_remaining_item_count(rem->get<int64_t>());
+      }
+    }
+    return ::grpc::Status::OK;
+  });
 }
 
 ::grpc::Status GrpcService::Update(::grpc::ServerContext* context,
                                    const fedpb::UpdateRequest* request,
                                    fedpb::ObjectResponse* response) {
-  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
-  if (!r.ok()) return Fail(context, r.error());
-  if (auto e = RequireName(request->name())) return Fail(context, *e);
-  ApiResult<json> body = ParseJson(request->object_json(), "object_json", options_.max_object_bytes);
-  if (!body.ok()) return Fail(context, body.error());
-  return Reply(context,
-               objects_.Update(*r, request->resource().namespace_(), request->name(),
-                               std::move(body).value(), request->subresource(),
-                               ContextFor(request->dry_run())),
-               response);
+  return Guarded(context, [&] {
+    if (auto e = RequireName(request->name())) return Fail(context, *e);
+    ApiResult<Target> t = Prepare(context, request->resource(), "PUT", request->name(),
+                                  request->subresource(), false);
+    if (!t.ok()) return Fail(context, t.error());
+    ApiResult<json> body =
+        ParseJson(request->object_json(), "object_json", options_.max_object_bytes);
+    if (!body.ok()) return Fail(context, body.error());
+    return Reply(context,
+                 objects_.Update(t->resource, t->ns, request->name(), std::move(body).value(),
+                                 request->subresource(),
+                                 ContextFor(request->dry_run(), std::move(t->user))),
+                 response);
+  });
 }
 
 ::grpc::Status GrpcService::Patch(::grpc::ServerContext* context, const fedpb::PatchRequest* request,
                                   fedpb::ObjectResponse* response) {
-  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
-  if (!r.ok()) return Fail(context, r.error());
-  if (auto e = RequireName(request->name())) return Fail(context, *e);
-  apimachinery::PatchType type;
-  switch (request->patch_type()) {
-    case fedpb::PATCH_TYPE_MERGE: type = apimachinery::PatchType::kMergePatch; break;
-    case fedpb::PATCH_TYPE_JSON: type = apimachinery::PatchType::kJsonPatch; break;
-    case fedpb::PATCH_TYPE_STRATEGIC: type = apimachinery::PatchType::kStrategicMergePatch; break;
-    default:
-      return Fail(context, ApiError::BadRequest("patch_type must be PATCH_TYPE_MERGE, "
-                                                "PATCH_TYPE_JSON or PATCH_TYPE_STRATEGIC"));
-  }
-  if (static_cast<int64_t>(request->patch().size()) > options_.max_object_bytes) {
-    return Fail(context, ApiError::RequestEntityTooLarge(options_.max_object_bytes));
-  }
-  return Reply(context,
-               objects_.Patch(*r, request->resource().namespace_(), request->name(), type,
-                              request->patch(), request->subresource(),
-                              ContextFor(request->dry_run())),
-               response);
+  return Guarded(context, [&] {
+    if (auto e = RequireName(request->name())) return Fail(context, *e);
+    ApiResult<Target> t = Prepare(context, request->resource(), "PATCH", request->name(),
+                                  request->subresource(), false);
+    if (!t.ok()) return Fail(context, t.error());
+    apimachinery::PatchType type;
+    switch (request->patch_type()) {
+      case fedpb::PATCH_TYPE_MERGE: type = apimachinery::PatchType::kMergePatch; break;
+      case fedpb::PATCH_TYPE_JSON: type = apimachinery::PatchType::kJsonPatch; break;
+      case fedpb::PATCH_TYPE_STRATEGIC: type = apimachinery::PatchType::kStrategicMergePatch; break;
+      default:
+        return Fail(context, ApiError::BadRequest("patch_type must be PATCH_TYPE_MERGE, "
+                                                  "PATCH_TYPE_JSON or PATCH_TYPE_STRATEGIC"));
+    }
+    if (static_cast<int64_t>(request->patch().size()) > options_.max_object_bytes) {
+      return Fail(context, ApiError::RequestEntityTooLarge(options_.max_object_bytes));
+    }
+    return Reply(context,
+                 objects_.Patch(t->resource, t->ns, request->name(), type, request->patch(),
+                                request->subresource(),
+                                ContextFor(request->dry_run(), std::move(t->user))),
+                 response);
+  });
 }
 
 ::grpc::Status GrpcService::Delete(::grpc::ServerContext* context,
                                    const fedpb::DeleteRequest* request,
                                    fedpb::ObjectResponse* response) {
-  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
-  if (!r.ok()) return Fail(context, r.error());
-  if (auto e = RequireName(request->name())) return Fail(context, *e);
-  apimachinery::DeleteOptions options;
-  options.precondition_uid = request->preconditions().uid();
-  options.precondition_resource_version = request->preconditions().resource_version();
-  options.propagation_policy = request->propagation_policy();
-  options.dry_run = request->dry_run();
-  return Reply(context,
-               objects_.Delete(*r, request->resource().namespace_(), request->name(), options,
-                               ContextFor(request->dry_run())),
-               response);
+  return Guarded(context, [&] {
+    if (auto e = RequireName(request->name())) return Fail(context, *e);
+    ApiResult<Target> t = Prepare(context, request->resource(), "DELETE", request->name(), "", false);
+    if (!t.ok()) return Fail(context, t.error());
+    apimachinery::DeleteOptions options;
+    options.precondition_uid = request->preconditions().uid();
+    options.precondition_resource_version = request->preconditions().resource_version();
+    options.propagation_policy = request->propagation_policy();
+    options.dry_run = request->dry_run();
+    return Reply(context,
+                 objects_.Delete(t->resource, t->ns, request->name(), options,
+                                 ContextFor(request->dry_run(), std::move(t->user))),
+                 response);
+  });
 }
 
 ::grpc::ServerWriteReactor<fedpb::WatchEvent>* GrpcService::Watch(
@@ -431,23 +491,27 @@ GrpcService::~GrpcService() {
     reactor->Fail(ShuttingDown());
     return reactor;
   }
-  ApiResult<ResourceInfo> r = Resolve(objects_.registry(), request->resource());
-  if (!r.ok()) {
-    reactor->Fail(r.error());
-    return reactor;
+  try {
+    ApiResult<Target> t = Prepare(context, request->resource(), "GET", "", "", true);
+    if (!t.ok()) {
+      reactor->Fail(t.error());
+      return reactor;
+    }
+    apimachinery::ListRequest list;
+    list.label_selector = request->label_selector();
+    list.field_selector = request->field_selector();
+    list.resource_version = request->resource_version();
+    ApiResult<std::unique_ptr<apimachinery::Watch>> watch = objects_.StartWatch(
+        t->resource, t->ns, list,
+        [reactor](const apimachinery::ObjectEvent& event) { reactor->Enqueue(event); });
+    if (!watch.ok()) {
+      reactor->Fail(watch.error());
+      return reactor;
+    }
+    reactor->Begin(std::move(watch).value());
+  } catch (const std::exception& e) {
+    reactor->Fail(ApiError::Internal(e.what()));
   }
-  apimachinery::ListRequest list;
-  list.label_selector = request->label_selector();
-  list.field_selector = request->field_selector();
-  list.resource_version = request->resource_version();
-  ApiResult<std::unique_ptr<apimachinery::Watch>> watch = objects_.StartWatch(
-      *r, request->resource().namespace_(), list,
-      [reactor](const apimachinery::ObjectEvent& event) { reactor->Enqueue(event); });
-  if (!watch.ok()) {
-    reactor->Fail(watch.error());
-    return reactor;
-  }
-  reactor->Begin(std::move(watch).value());
   return reactor;
 }
 

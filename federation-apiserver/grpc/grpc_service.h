@@ -7,7 +7,10 @@
 //
 // Resources are resolved through the ObjectService's ResourceRegistry exactly as the REST
 // shell resolves URL paths: ResourceRegistry::Resolve(group, version, resource,
-// /*namespaced=*/!namespace.empty()); no match answers NOT_FOUND.
+// /*namespaced=*/!namespace.empty()); no match, a namespace on a cluster-scoped resource, a
+// named object of a namespaced resource without a namespace, or a name segment containing
+// '/' (or being "." or "..") answer NOT_FOUND. Authentication/authorization reuse the REST
+// filter chain (GrpcServiceOptions::filters).
 //
 // Errors: an ApiError becomes a grpc::Status with the code of GrpcCodeFor(), the Kubernetes
 // message, and the full Kubernetes `Status` JSON body (details.causes included) as the binary
@@ -21,8 +24,8 @@
 // A stream ends when the client cancels (the store watch is released), when the service
 // stops its watches (UNAVAILABLE), or on overflow.
 //
-// No authentication yet: requests run with an empty UserInfo. GrpcServer therefore listens on
-// loopback only unless told otherwise (TLS and authn come later).
+// Without filters requests run with an empty UserInfo (anonymous). There is no TLS yet, so
+// GrpcServer listens on loopback only unless told otherwise.
 #pragma once
 
 #include <chrono>
@@ -33,12 +36,14 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <grpcpp/grpcpp.h>
 #include <nlohmann/json.hpp>
 
 #include "apimachinery/api_error.h"
 #include "apimachinery/object_service.h"
+#include "apimachinery/rest/rest_handler.h"
 #include "common/status.h"
 #include "federation-apiserver/grpc/federation.grpc.pb.h"
 
@@ -70,6 +75,17 @@ struct GrpcServiceOptions {
   // Serialized events queued for one watch stream beyond what the initial listing queued;
   // past it the stream ends with RESOURCE_EXHAUSTED.
   int64_t max_watch_backlog_bytes = 16 * 1024 * 1024;
+  // Authentication and authorization: the same filter chain the REST handler runs
+  // (RestHandler::AddFilter, e.g. BearerTokenFilter), run before anything else for every RPC
+  // on the REST request the RPC is equivalent to:
+  //   method  Create POST, Get/List/Watch GET, Update PUT, Patch PATCH, Delete DELETE;
+  //   path    /api/v1 or /apis/G/V, then [/namespaces/NS]/RESOURCE[/NAME[/SUBRESOURCE]];
+  //   query   watch=true for Watch;
+  //   headers the call's metadata (gRPC keys are lower-case): "authorization: Bearer <token>".
+  // The user a filter sets is the one admission sees. A non-OK Status fails the RPC as
+  // ApiError::FromStatus maps it (kUnauthenticated -> 401 -> UNAUTHENTICATED,
+  // kPermissionDenied -> 403 -> PERMISSION_DENIED). No filters: every caller is anonymous.
+  std::vector<apimachinery::rest::RestFilter> filters;
 };
 
 // The Federation service over an ObjectService. Unary RPCs are synchronous (they run on the
@@ -117,6 +133,18 @@ class GrpcService final : public fedpb::Federation::WithCallbackMethod_Watch<fed
 
  private:
   friend class WatchReactor;
+  // What an RPC is about, once its caller passed the filters.
+  struct Target {
+    apimachinery::ResourceInfo resource;
+    std::string ns;
+    apimachinery::UserInfo user;
+  };
+  // Checks the names, runs the filters on the equivalent REST request, then resolves the
+  // resource as the REST shell does (404 when it does not exist in that scope).
+  apimachinery::ApiResult<Target> Prepare(::grpc::ServerContextBase* context,
+                                          const fedpb::ResourceRef& ref, const char* method,
+                                          const std::string& name, const std::string& subresource,
+                                          bool watch) const;
   void Forget(WatchReactor* reactor);
   void CountSlowWatch();
 

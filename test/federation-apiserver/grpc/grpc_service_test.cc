@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <mutex>
 #include <memory>
 #include <optional>
 #include <string>
@@ -61,8 +62,9 @@ struct Result {
   json object;               // the returned object (success only)
 };
 
-std::unique_ptr<::grpc::ClientContext> NewContext() {
+std::unique_ptr<::grpc::ClientContext> NewContext(const std::string& token = "") {
   auto ctx = std::make_unique<::grpc::ClientContext>();
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
   // A bug shows up as a failed assertion, not a hung test.
   ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
   return ctx;
@@ -71,8 +73,9 @@ std::unique_ptr<::grpc::ClientContext> NewContext() {
 // A client-side watch stream.
 class WatchStream {
  public:
-  WatchStream(fedpb::Federation::Stub& stub, const fedpb::WatchRequest& request)
-      : context_(NewContext()), reader_(stub.Watch(context_.get(), request)) {}
+  WatchStream(fedpb::Federation::Stub& stub, const fedpb::WatchRequest& request,
+              const std::string& token = "")
+      : context_(NewContext(token)), reader_(stub.Watch(context_.get(), request)) {}
   ~WatchStream() {
     if (!finished_) Cancel();
   }
@@ -124,9 +127,12 @@ class GrpcServiceTest : public ::testing::Test {
     objects_ = std::make_unique<apimachinery::ObjectService>(store_, clock_, registry_);
     // Admission that exercises every error path a real embedder has: authn/authz failures
     // and field errors (every problem reported, each its own cause).
-    objects_->AddMutatingAdmission([](const apimachinery::AdmissionAttributes& attrs, json*) {
+    objects_->AddMutatingAdmission([](const apimachinery::AdmissionAttributes& attrs, json* object) {
       if (attrs.name == "forbidden") return PermissionDeniedError("widgets \"forbidden\" is off limits");
       if (attrs.name == "anonymous") return UnauthenticatedError("Unauthorized");
+      if (!attrs.user->name.empty()) {
+        (*object)["metadata"]["annotations"]["test/user"] = attrs.user->name;
+      }
       return Status::Ok();
     });
     objects_->AddValidatingAdmission(
@@ -176,7 +182,7 @@ class GrpcServiceTest : public ::testing::Test {
 
   template <typename Response, typename Method, typename Request>
   Result Call(Method method, const Request& request) {
-    auto ctx = NewContext();
+    auto ctx = NewContext(token_);
     Response response;
     Result r;
     r.status = ((*stub_).*method)(ctx.get(), request, &response);
@@ -269,6 +275,7 @@ class GrpcServiceTest : public ::testing::Test {
   std::unique_ptr<GrpcServer> server_;
   std::shared_ptr<::grpc::Channel> channel_;
   std::unique_ptr<fedpb::Federation::Stub> stub_;
+  std::string token_;  // sent as "authorization: Bearer <token_>" when set
 };
 
 std::string Rv(const json& object) { return object["metadata"].value("resourceVersion", ""); }
@@ -447,6 +454,12 @@ TEST_F(GrpcServiceTest, ErrorsMapToGrpcCodesWithTheKubernetesStatusBody) {
        ::grpc::StatusCode::INVALID_ARGUMENT, 400, "BadRequest", {}},
       {"missing name", [&] { return Get(""); }, ::grpc::StatusCode::INVALID_ARGUMENT, 400,
        "BadRequest", {}},
+      {"namespaced object without a namespace", [&] { return Get("taken", Ref("")); },
+       ::grpc::StatusCode::NOT_FOUND, 404, "NotFound", {}},
+      {"name that is not a path segment", [&] { return Get("x/../taken"); },
+       ::grpc::StatusCode::NOT_FOUND, 404, "NotFound", {}},
+      {"namespace that is not a path segment", [&] { return Get("taken", Ref("..")); },
+       ::grpc::StatusCode::NOT_FOUND, 404, "NotFound", {}},
       {"patch without a type", [&] { return Patch("taken", fedpb::PATCH_TYPE_UNSPECIFIED, "{}"); },
        ::grpc::StatusCode::INVALID_ARGUMENT, 400, "BadRequest", {}},
       {"json patch whose test fails",
@@ -518,6 +531,94 @@ TEST(GrpcCodeForTest, FollowsTheKubernetesToGrpcTable) {
     EXPECT_EQ(GrpcCodeFor(e), c.code) << c.http << " " << c.reason;
     EXPECT_EQ(GrpcStatusFor(e).error_message(), "m");
   }
+}
+
+TEST_F(GrpcServiceTest, FiltersSeeTheEquivalentRestRequestAndSetTheUser) {
+  // A bearer-token authenticator plus a toy authorizer, written as REST filters.
+  auto seen = std::make_shared<std::vector<std::string>>();  // "METHOD path[?watch]"
+  auto mu = std::make_shared<std::mutex>();
+  GrpcServerOptions options;
+  options.service.filters.push_back([seen, mu](apimachinery::rest::RestRequest& r) {
+    {
+      std::lock_guard lock(*mu);
+      seen->push_back(r.method + " " + r.path + (r.Query("watch") == "true" ? "?watch" : ""));
+    }
+    if (r.Header("authorization") != "Bearer good") return UnauthenticatedError("Unauthorized");
+    r.user.name = "alice";
+    return Status::Ok();
+  });
+  options.service.filters.push_back([](apimachinery::rest::RestRequest& r) {
+    if (r.method == "DELETE" && r.path.find("/protected") != std::string::npos) {
+      return PermissionDeniedError("user \"" + r.user.name + "\" cannot delete \"protected\"");
+    }
+    return Status::Ok();
+  });
+  Restart(options);
+  const std::string base = std::string("/apis/") + kGroup + "/v1/namespaces/default/widgets";
+
+  struct Case {
+    std::string what;
+    std::string token;
+    std::function<Result()> call;
+    ::grpc::StatusCode code;
+    std::string request;  // what the filters saw
+  };
+  const std::vector<Case> cases = {
+      {"no token", "", [&] { return Get("w"); }, ::grpc::StatusCode::UNAUTHENTICATED, "GET " + base + "/w"},
+      {"wrong token", "bad", [&] { return List(); }, ::grpc::StatusCode::UNAUTHENTICATED, "GET " + base},
+      {"create", "good", [&] { return Create(Widget("w")); }, ::grpc::StatusCode::OK, "POST " + base},
+      {"create protected", "good", [&] { return Create(Widget("protected")); },
+       ::grpc::StatusCode::OK, "POST " + base},
+      {"get", "good", [&] { return Get("w"); }, ::grpc::StatusCode::OK, "GET " + base + "/w"},
+      {"list", "good", [&] { return List(); }, ::grpc::StatusCode::OK, "GET " + base},
+      {"status update", "good",
+       [&] {
+         json w = Get("w").object;
+         w["status"] = {{"phase", "Ready"}};
+         return Update("w", w, "status");
+       },
+       ::grpc::StatusCode::OK, "PUT " + base + "/w/status"},
+      {"patch", "good", [&] { return Patch("w", fedpb::PATCH_TYPE_MERGE, R"({"spec":{"size":2}})"); },
+       ::grpc::StatusCode::OK, "PATCH " + base + "/w"},
+      {"core group, cluster scope", "good", [&] { return Get("default", NamespacesRef()); },
+       ::grpc::StatusCode::OK, "GET /api/v1/namespaces/default"},
+      {"authorizer says no", "good", [&] { return Delete("protected"); },
+       ::grpc::StatusCode::PERMISSION_DENIED, "DELETE " + base + "/protected"},
+      {"delete", "good", [&] { return Delete("w"); }, ::grpc::StatusCode::OK, "DELETE " + base + "/w"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    {
+      std::lock_guard lock(*mu);
+      seen->clear();
+    }
+    token_ = c.token;
+    Result r = c.call();
+    EXPECT_EQ(r.status.error_code(), c.code) << r.status.error_message();
+    std::lock_guard lock(*mu);
+    ASSERT_FALSE(seen->empty());
+    EXPECT_EQ(seen->back(), c.request);
+    if (!r.status.ok()) {
+      ASSERT_TRUE(r.body.has_value());
+      EXPECT_EQ((*r.body)["code"], c.code == ::grpc::StatusCode::UNAUTHENTICATED ? 401 : 403);
+    } else if (c.what == "create") {
+      // Admission saw the user the filter set.
+      EXPECT_EQ(r.object["metadata"]["annotations"]["test/user"], "alice");
+    }
+  }
+
+  // Watch goes through the same chain, as a GET with watch=true.
+  {
+    WatchStream denied(*stub_, WatchReq(""));
+    EXPECT_EQ(denied.Finish().error_code(), ::grpc::StatusCode::UNAUTHENTICATED);
+    std::lock_guard lock(*mu);
+    EXPECT_EQ(seen->back(), "GET " + base + "?watch");
+  }
+  WatchStream allowed(*stub_, WatchReq(""), "good");
+  std::optional<fedpb::WatchEvent> e = allowed.Next();
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(json::parse(e->object_json())["metadata"]["name"], "protected");
+  allowed.Cancel();
 }
 
 TEST_F(GrpcServiceTest, WatchStreamsAddedModifiedDeletedInRevisionOrder) {
