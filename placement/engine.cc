@@ -427,7 +427,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
         if (extra > 0) {
           s.keys.clear();
           for (uint32_t j = 0; j < grp.size; ++j) {
-            s.keys.push_back(internal::RoundKey{0, 0, tie_of(member(j)), member(j)});
+            s.keys.push_back(internal::RoundKey{0, 0, tie_of(member(j)), member(j), 0});
           }
           auto by_tie = [](const internal::RoundKey& a, const internal::RoundKey& b) {
             return a.tie != b.tie ? a.tie > b.tie : a.index < b.index;
@@ -679,6 +679,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
   // the zone count; takes from the cluster with the most replicas.
   auto find_donor = [&](uint32_t receiver, bool zones_may_drop) -> int64_t {
     int64_t best = -1;
+    uint64_t best_tie = 0;
     for (uint32_t k : s.active) {
       if (k == receiver || s.x[k] <= 0 || s.x[k] <= s.lo[k]) continue;
       if (s.region_count[W.region_of(cand[k])] <= 1 &&
@@ -690,9 +691,11 @@ Result Engine::Place(const Workload& w, Timestamp now) {
         bool drops = z >= 0 && s.zone_count[z] == 1;
         if (drops && (!zones_may_drop || zones_covered <= min_zones)) continue;
       }
-      if (best < 0 || std::tuple(s.x[k], tie_of(k)) >
-                          std::tuple(s.x[best], tie_of(static_cast<uint32_t>(best)))) {
+      if (best >= 0 && s.x[k] < s.x[best]) continue;
+      const uint64_t t = tie_of(k);
+      if (best < 0 || s.x[k] > s.x[best] || t > best_tie) {
         best = k;
+        best_tie = t;
       }
     }
     return best;
@@ -701,8 +704,12 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     ensure_cap(k);
     return s.cap[k] - s.x[k] > 0;
   };
+  uint64_t receiver_tie = 0;
   auto better_receiver = [&](uint32_t a, int64_t b) {
-    return b < 0 || tie_of(a) > tie_of(static_cast<uint32_t>(b));
+    const uint64_t t = tie_of(a);
+    if (b >= 0 && t <= receiver_tie) return false;
+    receiver_tie = t;
+    return true;
   };
   bool stuck_latency = !lat_cover, stuck_regions = min_regions <= 1, stuck_zones = !need_zones;
   for (int64_t guard = 0; guard < 4 * (int64_t{T} + S + min_regions + min_zones) + 8; ++guard) {

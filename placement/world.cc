@@ -135,7 +135,9 @@ StatusOr<std::shared_ptr<const World>> World::Build(std::vector<ClusterState> cl
     if (region.end == 0) region.begin = i;
     region.end = i + 1;
 
-    const int64_t total = c.allocatable_replicas.value_or(kUnbounded);
+    // Figures beyond kUnbounded mean "unbounded" (and keep the sums below from overflowing).
+    const int64_t total = std::min(c.allocatable_replicas.value_or(kUnbounded), kUnbounded);
+    auto zone_alloc = [](const ZoneState& z) { return std::min(*z.allocatable_replicas, kUnbounded); };
     info.nominal_capacity = std::min(total, kUnbounded);
     info.zones_listed = !c.zones.empty();
     info.zone_begin = static_cast<uint32_t>(w->zone_order_.size());
@@ -160,7 +162,7 @@ StatusOr<std::shared_ptr<const World>> World::Build(std::vector<ClusterState> cl
         int64_t claimed = 0, unnamed = 0;
         for (const ZoneState& z : c.zones) {
           if (z.allocatable_replicas) {
-            claimed += *z.allocatable_replicas;
+            claimed += zone_alloc(z);
           } else {
             ++unnamed;
           }
@@ -169,7 +171,7 @@ StatusOr<std::shared_ptr<const World>> World::Build(std::vector<ClusterState> cl
         int64_t k = 0;
         for (size_t z = 0; z < nz; ++z) {
           if (c.zones[z].allocatable_replicas) {
-            part[z] = *c.zones[z].allocatable_replicas;
+            part[z] = zone_alloc(c.zones[z]);
           } else {
             // Spread the rest exactly: the first (rest % unnamed) unnamed zones get one more.
             part[z] = rest / unnamed + (k < rest % unnamed ? 1 : 0);
@@ -178,7 +180,7 @@ StatusOr<std::shared_ptr<const World>> World::Build(std::vector<ClusterState> cl
         }
       } else if (explicit_shares) {
         for (size_t z = 0; z < nz; ++z) {
-          if (c.zones[z].allocatable_replicas) part[z] = *c.zones[z].allocatable_replicas;
+          if (c.zones[z].allocatable_replicas) part[z] = zone_alloc(c.zones[z]);
         }
       }
       int64_t cap = 0;

@@ -11,7 +11,8 @@ enum : uint8_t { kFree = 0, kAtLo = 1, kAtHi = 2 };
 using Key = RoundKey;
 
 bool Before(const Key& a, const Key& b) {
-  if (a.rem != b.rem) return a.rem > b.rem;
+  if (a.rem_hi != b.rem_hi) return a.rem_hi > b.rem_hi;
+  if (a.rem_lo != b.rem_lo) return a.rem_lo > b.rem_lo;
   if (a.keeps != b.keeps) return a.keeps > b.keeps;
   if (a.tie != b.tie) return a.tie > b.tie;
   return a.index < b.index;
@@ -118,8 +119,9 @@ int64_t Apportion(int64_t total, std::span<ApportionItem> items, ApportionScratc
         rem = q % wsum;
       }
       if (rem > 0) {
-        keys.push_back(Key{static_cast<uint8_t>(it.held > it.out ? 1 : 0), rem, it.tie,
-                           static_cast<uint32_t>(i)});
+        const auto urem = static_cast<unsigned __int128>(rem);
+        keys.push_back(Key{static_cast<uint64_t>(urem >> 64), static_cast<uint64_t>(urem), it.tie,
+                           static_cast<uint32_t>(i), static_cast<uint8_t>(it.held > it.out ? 1 : 0)});
       }
     }
     placed += it.out;

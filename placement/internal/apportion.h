@@ -18,10 +18,11 @@ struct ApportionItem {
 
 // A candidate for one extra replica during rounding.
 struct RoundKey {
-  uint8_t keeps = 0;  // already holds more than the floor
-  __int128 rem = 0;   // remainder (common denominator)
+  uint64_t rem_hi = 0;  // remainder (common denominator), high and low 64 bits
+  uint64_t rem_lo = 0;
   uint64_t tie = 0;
   uint32_t index = 0;
+  uint8_t keeps = 0;    // already holds more than the floor
 };
 
 // Reusable buffers so that the hot path does not allocate.
