@@ -1,0 +1,53 @@
+// The resource types fedctl knows: Meridian's six kinds (from api::FederationResources) plus
+// the core v1 namespaces and secrets the federation-apiserver also serves. Resolves what a
+// user types ("fw", "federatedworkloads", "ns") and what a manifest says (apiVersion + kind)
+// to the URL pieces and printer columns fedctl needs. Pure; thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "api/resources.h"
+
+namespace meridian::cli {
+
+struct KindInfo {
+  std::string group;    // "" for core v1
+  std::string version;  // "v1alpha1" | "v1"
+  std::string kind;     // "FederatedWorkload"
+  std::string plural;   // "federatedworkloads"
+  std::string singular; // "federatedworkload"
+  std::vector<std::string> short_names;
+  bool namespaced = false;
+  // Table columns after NAME. Types: string | integer | date (rendered as an age) |
+  // count (number of entries of an object or array, e.g. a Secret's DATA).
+  std::vector<api::PrinterColumn> columns;
+
+  // "federation.meridian.io/v1alpha1" or "v1".
+  std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
+  // The URL prefix: "/apis/federation.meridian.io/v1alpha1" or "/api/v1".
+  std::string ApiPrefix() const;
+  // "federatedworkloads.federation.meridian.io" or "namespaces" (Kubernetes' group-resource,
+  // as in server messages: `federatedworkloads.federation.meridian.io "web" not found`).
+  std::string GroupResource() const;
+  // "federatedworkload.federation.meridian.io" or "namespace" (kubectl's apply output prefix).
+  std::string GroupSingular() const;
+};
+
+// Every type fedctl knows, Meridian's first, then namespaces and secrets.
+const std::vector<KindInfo>& KnownKinds();
+
+// The type a user named on the command line: kind, plural, singular or short name,
+// case-insensitive, with an optional ".group" suffix ("fw", "FederatedWorkload",
+// "federatedworkloads.federation.meridian.io", "ns", "secret"). nullptr if unknown.
+const KindInfo* ResolveType(const std::string& name);
+
+// The type of a manifest document with this apiVersion and kind (exact, case-sensitive as
+// Kubernetes is). nullptr if the pair is not served.
+const KindInfo* ResolveManifestKind(const std::string& api_version, const std::string& kind);
+
+// "memberclusters (mc), federatedworkloads (fw), ..., namespaces (ns), secrets": for error
+// messages that list what is available.
+std::string KnownTypesList();
+
+}  // namespace meridian::cli

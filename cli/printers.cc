@@ -1,0 +1,495 @@
+#include "cli/printers.h"
+
+#include <algorithm>
+#include <map>
+
+#include <fmt/format.h>
+
+#include "api/yaml.h"
+#include "apimachinery/table.h"
+
+namespace meridian::cli {
+namespace {
+
+using nlohmann::json;
+
+// A value at a dotted path ("spec.region"), or null.
+const json* At(const json& object, std::initializer_list<const char*> path) {
+  const json* cur = &object;
+  for (const char* p : path) {
+    if (!cur->is_object()) return nullptr;
+    auto it = cur->find(p);
+    if (it == cur->end()) return nullptr;
+    cur = &*it;
+  }
+  return cur->is_null() ? nullptr : cur;
+}
+
+std::string Str(const json& object, std::initializer_list<const char*> path,
+                const std::string& fallback = "") {
+  const json* v = At(object, path);
+  if (!v) return fallback;
+  if (v->is_string()) return v->get<std::string>();
+  return v->dump();
+}
+
+std::string Scalar(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_null()) return "";
+  return v.dump();
+}
+
+// "a=1,b=2" for a string map, "<none>" when empty.
+std::string KeyValues(const json* map, const char* sep = ",") {
+  if (!map || !map->is_object() || map->empty()) return "<none>";
+  std::string out;
+  for (auto it = map->begin(); it != map->end(); ++it) {
+    if (!out.empty()) out += sep;
+    out += it.key() + "=" + Scalar(it.value());
+  }
+  return out;
+}
+
+std::string JoinStrings(const json* list, const char* sep = ", ") {
+  if (!list || !list->is_array() || list->empty()) return "<none>";
+  std::string out;
+  for (const json& v : *list) {
+    if (!out.empty()) out += sep;
+    out += Scalar(v);
+  }
+  return out;
+}
+
+// Builds describe output: "Key:" lines whose values align within each block of consecutive
+// lines at the same indentation, kubectl-style.
+class DescribeWriter {
+ public:
+  // A "Key:  value" line at `level` (two spaces per level).
+  void Field(int level, const std::string& key, const std::string& value) {
+    lines_.push_back({level, key, value, false});
+  }
+  // A section heading ("Status:") with nothing after it.
+  void Heading(int level, const std::string& key) { lines_.push_back({level, key, "", true}); }
+  // Verbatim text lines (already formatted, e.g. a table or YAML) indented by `level`.
+  void Block(int level, const std::string& text) {
+    size_t start = 0;
+    while (start < text.size()) {
+      size_t nl = text.find('\n', start);
+      std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+      lines_.push_back({level, "", line, true, true});
+      if (nl == std::string::npos) break;
+      start = nl + 1;
+    }
+  }
+  // Values of key lines line up per indentation level across the whole output, so that
+  // sections separated by tables still read as one column.
+  std::string Render() const {
+    std::map<int, size_t> width;
+    for (const Line& l : lines_) {
+      if (!l.heading) width[l.level] = std::max(width[l.level], l.key.size() + 1);
+    }
+    std::string out;
+    for (const Line& l : lines_) {
+      std::string pad(2 * l.level, ' ');
+      if (l.verbatim) {
+        out += pad + l.value + "\n";
+      } else if (l.heading) {
+        out += pad + l.key + ":\n";
+      } else {
+        std::string key = l.key + ":";
+        key.resize(width[l.level] + 2, ' ');
+        out += pad + key + l.value + "\n";
+      }
+    }
+    return out;
+  }
+
+ private:
+  struct Line {
+    int level;
+    std::string key;
+    std::string value;
+    bool heading;
+    bool verbatim = false;
+  };
+  std::vector<Line> lines_;
+};
+
+std::string TimeWithAge(const std::string& ts, Timestamp now) {
+  if (ts.empty()) return "<unknown>";
+  return ts + " (" + Age(ts, now) + " ago)";
+}
+
+void DescribeMetadata(DescribeWriter& w, const KindInfo& kind, const json& o, Timestamp now) {
+  w.Field(0, "Name", Str(o, {"metadata", "name"}));
+  if (kind.namespaced) w.Field(0, "Namespace", Str(o, {"metadata", "namespace"}));
+  w.Field(0, "Labels", KeyValues(At(o, {"metadata", "labels"})));
+  const json* ann = At(o, {"metadata", "annotations"});
+  std::string annotations = "<none>";
+  if (ann && ann->is_object() && !ann->empty()) {
+    annotations.clear();
+    for (auto it = ann->begin(); it != ann->end(); ++it) {
+      std::string v = Scalar(it.value());
+      if (v.size() > 80) v = v.substr(0, 77) + "...";
+      annotations += (annotations.empty() ? "" : ", ") + it.key() + ": " + v;
+    }
+  }
+  w.Field(0, "Annotations", annotations);
+  w.Field(0, "API Version", Str(o, {"apiVersion"}, kind.ApiVersion()));
+  w.Field(0, "Kind", Str(o, {"kind"}, kind.kind));
+  w.Field(0, "Created", TimeWithAge(Str(o, {"metadata", "creationTimestamp"}), now));
+  if (const json* g = At(o, {"metadata", "generation"})) w.Field(0, "Generation", Scalar(*g));
+  w.Field(0, "Resource Version", Str(o, {"metadata", "resourceVersion"}, "<none>"));
+  if (const json* d = At(o, {"metadata", "deletionTimestamp"})) {
+    w.Field(0, "Deleting Since", TimeWithAge(Scalar(*d), now));
+  }
+  if (const json* f = At(o, {"metadata", "finalizers"}); f && f->is_array() && !f->empty()) {
+    w.Field(0, "Finalizers", JoinStrings(f));
+  }
+}
+
+// YAML of `value` indented under a heading; "<none>" when absent or empty.
+void YamlSection(DescribeWriter& w, int level, const std::string& heading, const json* value) {
+  if (!value || (value->is_object() && value->empty()) || (value->is_array() && value->empty())) {
+    w.Field(level, heading, "<none>");
+    return;
+  }
+  if (!value->is_object() && !value->is_array()) {
+    w.Field(level, heading, Scalar(*value));
+    return;
+  }
+  w.Heading(level, heading);
+  std::string yaml = api::JsonToYaml(*value);
+  if (!yaml.empty() && yaml.back() == '\n') yaml.pop_back();
+  w.Block(level + 1, yaml);
+}
+
+void DescribeConditions(DescribeWriter& w, const json& o, Timestamp now) {
+  const json* conds = At(o, {"status", "conditions"});
+  if (!conds || !conds->is_array() || conds->empty()) {
+    w.Field(0, "Conditions", "<none>");
+    return;
+  }
+  w.Heading(0, "Conditions");
+  std::vector<std::vector<std::string>> rows = {{"TYPE", "STATUS", "REASON", "AGE", "MESSAGE"}};
+  for (const json& c : *conds) {
+    std::string since = Str(c, {"lastTransitionTime"});
+    rows.push_back({Str(c, {"type"}), Str(c, {"status"}), Str(c, {"reason"}),
+                    since.empty() ? "" : Age(since, now), Str(c, {"message"})});
+  }
+  std::string table = AlignColumns(rows);
+  table.pop_back();
+  w.Block(1, table);
+}
+
+void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now) {
+  // The template in one line: what it is and how replicas are handled.
+  const json* tmpl = At(o, {"spec", "template"});
+  std::string what = "<none>";
+  if (tmpl && tmpl->is_object()) {
+    what = Str(*tmpl, {"apiVersion"}) + " " + Str(*tmpl, {"kind"});
+    std::string name = Str(*tmpl, {"metadata", "name"});
+    if (!name.empty()) what += " \"" + name + "\"";
+    if (const json* r = At(*tmpl, {"spec", "replicas"})) {
+      what += ", " + Scalar(*r) + " replicas divided across clusters";
+    } else {
+      what += ", copied to every selected cluster";
+    }
+  }
+  w.Field(0, "Template", what);
+  YamlSection(w, 0, "Placement Policy", At(o, {"spec", "placement"}));
+  const json* overrides = At(o, {"spec", "overrides"});
+  if (overrides && overrides->is_array() && !overrides->empty()) {
+    YamlSection(w, 0, "Overrides", overrides);
+  } else {
+    w.Field(0, "Overrides", "<none>");
+  }
+  if (const json* dns = At(o, {"spec", "dns"})) {
+    w.Field(0, "DNS", fmt::format("{} (strategy {}, ttl {}s, port {})", Str(*dns, {"name"}),
+                                  Str(*dns, {"strategy"}, "geo"), Str(*dns, {"ttl"}, "30"),
+                                  Str(*dns, {"port"}, "80")));
+  } else {
+    w.Field(0, "DNS", "<none>");
+  }
+  if (const json* a = At(o, {"spec", "adoptExisting"}); a && a->is_boolean() && a->get<bool>()) {
+    w.Field(0, "Adopt Existing", "true");
+  }
+
+  w.Heading(0, "Status");
+  const json* status = At(o, {"status"});
+  if (!status || !status->is_object() || status->empty()) {
+    w.Block(1, "<not yet reconciled: no status>");
+  } else {
+    w.Field(1, "Observed Generation", Str(o, {"status", "observedGeneration"}, "0"));
+    w.Field(1, "Desired Replicas", Str(o, {"status", "desiredReplicas"}, "0"));
+    w.Field(1, "Ready Replicas", Str(o, {"status", "readyReplicas"}, "0"));
+    w.Field(1, "Unplaced Replicas", Str(o, {"status", "unplacedReplicas"}, "0"));
+  }
+
+  const json* placement = At(o, {"status", "placement"});
+  if (!placement || !placement->is_array() || placement->empty()) {
+    w.Field(0, "Placement", "<none>");
+  } else {
+    w.Heading(0, "Placement");
+    std::vector<std::vector<std::string>> rows = {{"CLUSTER", "REPLICAS", "ZONES", "REASONS"}};
+    for (const json& p : *placement) {
+      std::vector<std::string> reasons;
+      if (const json* r = At(p, {"reasons"}); r && r->is_array()) {
+        for (const json& x : *r) reasons.push_back(Scalar(x));
+      }
+      std::string zones = KeyValues(At(p, {"zones"}));
+      if (zones == "<none>") zones = "";
+      rows.push_back({Str(p, {"cluster"}), Str(p, {"replicas"}, "0"), zones,
+                      reasons.empty() ? "" : reasons[0]});
+      for (size_t i = 1; i < reasons.size(); ++i) rows.push_back({"", "", "", reasons[i]});
+    }
+    std::string table = AlignColumns(rows);
+    table.pop_back();
+    w.Block(1, table);
+  }
+
+  const json* members = At(o, {"status", "clusters"});
+  if (!members || !members->is_array() || members->empty()) {
+    w.Field(0, "Members", "<none>");
+  } else {
+    w.Heading(0, "Members");
+    std::vector<std::vector<std::string>> rows = {{"CLUSTER", "READY", "SYNCED", "LAST ERROR"}};
+    for (const json& m : *members) {
+      rows.push_back({Str(m, {"cluster"}), Str(m, {"readyReplicas"}, "0"),
+                      Str(m, {"synced"}, "false"), Str(m, {"lastError"})});
+    }
+    std::string table = AlignColumns(rows);
+    table.pop_back();
+    w.Block(1, table);
+  }
+  DescribeConditions(w, o, now);
+}
+
+void DescribeMemberCluster(DescribeWriter& w, const json& o, Timestamp now) {
+  w.Field(0, "Server", Str(o, {"spec", "server"}, "<none>"));
+  std::string cred = Str(o, {"spec", "credentialsRef", "name"});
+  if (!cred.empty()) {
+    cred = Str(o, {"spec", "credentialsRef", "namespace"}, "meridian-system") + "/" + cred;
+  }
+  w.Field(0, "Credentials", cred.empty() ? "<none>" : "secret " + cred);
+  w.Field(0, "Region", Str(o, {"spec", "region"}, "<none>"));
+  w.Field(0, "Zones", JoinStrings(At(o, {"spec", "zones"})));
+  w.Field(0, "Jurisdiction", Str(o, {"spec", "jurisdiction"}, "<none>"));
+  const json* cap = At(o, {"spec", "capacity", "replicas"});
+  w.Field(0, "Capacity", cap ? Scalar(*cap) + " replicas" : "<derived from member nodes>");
+  if (const json* i = At(o, {"spec", "insecureSkipTLSVerify"}); i && i->is_boolean() && i->get<bool>()) {
+    w.Field(0, "Insecure Skip TLS Verify", "true");
+  }
+  w.Heading(0, "Status");
+  const json* alloc = At(o, {"status", "allocatable", "replicas"});
+  w.Field(1, "Allocatable", alloc ? Scalar(*alloc) + " replicas" : "<unknown>");
+  w.Field(1, "Kubernetes Version", Str(o, {"status", "kubernetesVersion"}, "<unknown>"));
+  std::string probe = Str(o, {"status", "lastProbeTime"});
+  std::string probed = probe.empty() ? "<never>" : TimeWithAge(probe, now);
+  if (const json* l = At(o, {"status", "probeLatencyMs"})) probed += ", latency " + Scalar(*l) + "ms";
+  w.Field(1, "Last Probe", probed);
+  DescribeConditions(w, o, now);
+  const json* zones = At(o, {"status", "zones"});
+  if (!zones || !zones->is_array() || zones->empty()) {
+    w.Field(0, "Zone Health", "<none>");
+  } else {
+    w.Heading(0, "Zone Health");
+    std::vector<std::vector<std::string>> rows = {{"ZONE", "HEALTHY", "ALLOCATABLE", "SINCE"}};
+    for (const json& z : *zones) {
+      std::string since = Str(z, {"lastTransitionTime"});
+      rows.push_back({Str(z, {"name"}), Str(z, {"healthy"}, "true"),
+                      Str(z, {"allocatableReplicas"}, "<unknown>"),
+                      since.empty() ? "" : Age(since, now)});
+    }
+    std::string table = AlignColumns(rows);
+    table.pop_back();
+    w.Block(1, table);
+  }
+}
+
+void DescribeSecret(DescribeWriter& w, const json& o) {
+  w.Field(0, "Type", Str(o, {"type"}, "Opaque"));
+  const json* data = At(o, {"data"});
+  if (!data || !data->is_object() || data->empty()) {
+    w.Field(0, "Data", "<none>");
+    return;
+  }
+  w.Heading(0, "Data");
+  for (auto it = data->begin(); it != data->end(); ++it) {
+    // Values are base64; report the decoded size, never the value.
+    std::string b64 = Scalar(it.value());
+    size_t pad = 0;
+    while (pad < b64.size() && b64[b64.size() - 1 - pad] == '=') ++pad;
+    size_t bytes = b64.size() / 4 * 3 - std::min<size_t>(pad, 2);
+    w.Field(1, it.key(), fmt::format("{} bytes", bytes));
+  }
+}
+
+// Extra -o wide columns per kind (kubectl's priority > 0 columns).
+std::vector<std::string> WideHeaders(const KindInfo& kind) {
+  if (kind.kind == "FederatedWorkload") return {"PLACEMENT"};
+  if (kind.kind == "MemberCluster") return {"ZONES", "SERVER"};
+  return {};
+}
+
+std::vector<std::string> WideCells(const KindInfo& kind, const json& o) {
+  if (kind.kind == "FederatedWorkload") {
+    std::string placement;
+    if (const json* p = At(o, {"status", "placement"}); p && p->is_array()) {
+      for (const json& c : *p) {
+        placement += (placement.empty() ? "" : ",") + Str(c, {"cluster"}) + "=" + Str(c, {"replicas"}, "0");
+      }
+    }
+    return {placement.empty() ? "<none>" : placement};
+  }
+  if (kind.kind == "MemberCluster") {
+    return {JoinStrings(At(o, {"spec", "zones"}), ","), Str(o, {"spec", "server"})};
+  }
+  return {};
+}
+
+}  // namespace
+
+std::string Age(const std::string& rfc3339, Timestamp now) {
+  Timestamp t;
+  if (rfc3339.empty() || !ParseRfc3339(rfc3339, &t)) return "<unknown>";
+  return apimachinery::HumanDuration(std::chrono::duration_cast<Duration>(now - t));
+}
+
+std::string CellText(const api::PrinterColumn& column, const json& object, Timestamp now) {
+  std::vector<json> found = apimachinery::EvaluateJsonPath(object, column.json_path);
+  if (column.type == "date") {
+    if (found.empty() || !found[0].is_string()) return "<unknown>";
+    return Age(found[0].get<std::string>(), now);
+  }
+  if (column.type == "count") {
+    if (found.empty() || !(found[0].is_object() || found[0].is_array())) return "0";
+    return std::to_string(found[0].size());
+  }
+  std::string out;
+  for (size_t i = 0; i < found.size(); ++i) {
+    if (found[i].is_null()) continue;
+    if (!out.empty()) out += ",";
+    out += Scalar(found[i]);
+  }
+  return out;
+}
+
+std::vector<std::vector<std::string>> TableCells(const KindInfo& kind,
+                                                 const std::vector<json>& objects,
+                                                 const TableOptions& options) {
+  std::vector<std::vector<std::string>> rows;
+  if (options.headers) {
+    std::vector<std::string> h;
+    if (options.with_namespace && kind.namespaced) h.push_back("NAMESPACE");
+    h.push_back("NAME");
+    for (const api::PrinterColumn& c : kind.columns) h.push_back(c.name);
+    if (options.wide) {
+      for (std::string& x : WideHeaders(kind)) h.push_back(std::move(x));
+    }
+    rows.push_back(std::move(h));
+  }
+  for (const json& o : objects) {
+    std::vector<std::string> r;
+    if (options.with_namespace && kind.namespaced) r.push_back(Str(o, {"metadata", "namespace"}));
+    r.push_back(Str(o, {"metadata", "name"}));
+    for (const api::PrinterColumn& c : kind.columns) r.push_back(CellText(c, o, options.now));
+    if (options.wide) {
+      for (std::string& x : WideCells(kind, o)) r.push_back(std::move(x));
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::string AlignColumns(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths;
+  for (const auto& row : rows) {
+    if (widths.size() < row.size()) widths.resize(row.size(), 0);
+    for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());
+  }
+  std::string out;
+  for (const auto& row : rows) {
+    std::string line;
+    for (size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line += std::string(widths[i] - row[i].size() + 3, ' ');
+    }
+    while (!line.empty() && line.back() == ' ') line.pop_back();
+    out += line + "\n";
+  }
+  return out;
+}
+
+std::string PrintTable(const KindInfo& kind, const std::vector<json>& objects,
+                       const TableOptions& options) {
+  return AlignColumns(TableCells(kind, objects, options));
+}
+
+namespace {
+json ListWrapper(const std::vector<json>& objects) {
+  return {{"apiVersion", "v1"},
+          {"items", objects},
+          {"kind", "List"},
+          {"metadata", {{"resourceVersion", ""}}}};
+}
+}  // namespace
+
+std::string PrintYaml(const std::vector<json>& objects, bool as_list) {
+  if (!as_list && objects.size() == 1) return api::JsonToYaml(objects[0]);
+  if (objects.empty()) {
+    // kubectl's flow-style empty list (the block emitter would put "[]" on its own line).
+    return "apiVersion: v1\nitems: []\nkind: List\nmetadata:\n  resourceVersion: \"\"\n";
+  }
+  return api::JsonToYaml(ListWrapper(objects));
+}
+
+std::string PrintJson(const std::vector<json>& objects, bool as_list) {
+  if (!as_list && objects.size() == 1) return objects[0].dump(4) + "\n";
+  return ListWrapper(objects).dump(4) + "\n";
+}
+
+std::string Describe(const KindInfo& kind, const json& object, Timestamp now) {
+  DescribeWriter w;
+  DescribeMetadata(w, kind, object, now);
+  if (kind.kind == "FederatedWorkload") {
+    DescribeWorkload(w, object, now);
+  } else if (kind.kind == "MemberCluster") {
+    DescribeMemberCluster(w, object, now);
+  } else if (kind.kind == "Secret") {
+    DescribeSecret(w, object);
+  } else {
+    if (object.contains("spec")) YamlSection(w, 0, "Spec", At(object, {"spec"}));
+    if (object.contains("status")) YamlSection(w, 0, "Status", At(object, {"status"}));
+  }
+  return w.Render();
+}
+
+std::string FormatApiError(const apimachinery::ApiError& error, const std::string& where,
+                           const std::string& resource) {
+  std::string at = where.empty() ? "" : where + ": ";
+  if (error.code == 0) return "error: " + at + error.message + "\n";
+  std::string head = "Error from server (" + error.reason + "): " + at;
+  if (error.causes.empty()) return head + error.message + "\n";
+  if (error.reason != "Invalid") {
+    std::string out = head + error.message + "\n";
+    for (const apimachinery::StatusCause& c : error.causes) {
+      out += "  " + (c.field.empty() ? "" : c.field + ": ") + c.message + "\n";
+    }
+    return out;
+  }
+  std::string what = resource.empty() ? error.kind : resource;
+  std::string subject;
+  if (!error.name.empty() && !what.empty()) {
+    subject = what + " \"" + error.name + "\" is invalid: ";
+  } else if (size_t p = error.message.find(" is invalid: "); p != std::string::npos) {
+    subject = error.message.substr(0, p + 13);
+  }
+  std::string out;
+  for (const apimachinery::StatusCause& c : error.causes) {
+    out += head + subject + (c.field.empty() ? "" : c.field + ": ") + c.message + "\n";
+  }
+  return out;
+}
+
+}  // namespace meridian::cli
