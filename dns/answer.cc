@@ -67,7 +67,8 @@ Selection Select(const CompiledRecordSet& set, const Name& lc_name, Client* clie
         if (Answerable(e)) total += e.spec.weight;
       }
       if (total == 0) break;
-      int bits = std::min(client->prefix, client->address.v6 ? kWeightedKeyBitsV6 : kWeightedKeyBitsV4);
+      int bits =
+          std::min(client->prefix, client->address.v6 ? kWeightedKeyBitsV6 : kWeightedKeyBitsV4);
       uint8_t key[17] = {};
       key[0] = client->address.v6 ? 6 : 4;
       for (int b = 0; b < bits; b += 8) {
@@ -251,11 +252,13 @@ Message BuildResponse(const Message& query, const IpAddress& source, const Snaps
     auto add = [&](const CompiledRecordSet& set, const Selection& sel, size_t limit) {
       scope = std::max(scope, sel.scope);
       for (size_t i = 0; i < sel.endpoints.size() && i < limit; ++i) {
-        r.answers.push_back(ResourceRecord{current, set.type, kClassIN, set.ttl, sel.endpoints[i]->rdata});
+        r.answers.push_back(
+            ResourceRecord{current, set.type, kClassIN, set.ttl, sel.endpoints[i]->rdata});
       }
     };
     if (q.type == RRType::kANY) {
-      for (const CompiledRecordSet& set : node->sets) add(set, Select(set, lc, &client, snapshot), SIZE_MAX);
+      for (const CompiledRecordSet& set : node->sets)
+        add(set, Select(set, lc, &client, snapshot), SIZE_MAX);
       if (r.answers.empty()) AddNegativeSoa(*zone, &r);
       break;
     }

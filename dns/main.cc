@@ -22,7 +22,8 @@ bool SplitHostPort(const std::string& text, std::string* host, uint16_t* port) {
   size_t colon = text.rfind(':');
   if (colon == std::string::npos) return false;
   *host = text.substr(0, colon);
-  if (host->size() >= 2 && host->front() == '[' && host->back() == ']') *host = host->substr(1, host->size() - 2);
+  if (host->size() >= 2 && host->front() == '[' && host->back() == ']')
+    *host = host->substr(1, host->size() - 2);
   try {
     size_t used = 0;
     unsigned long p = std::stoul(text.substr(colon + 1), &used);
@@ -45,12 +46,16 @@ int main(int argc, char** argv) {
   int idle_ms = 10000;
   app.add_option("--config", config, "zone file (YAML, see dns/static_zone.h)")->required();
   app.add_option("--listen", listen, "ADDRESS:PORT for UDP and TCP; port 0 picks a free one");
-  app.add_option("--threads", options.threads, "worker threads (each with its own socket)")->check(CLI::Range(1, 64));
+  app.add_option("--threads", options.threads, "worker threads (each with its own socket)")
+      ->check(CLI::Range(1, 64));
   app.add_option("--rrl-rate", options.rate_limit.responses_per_second,
                  "UDP responses per second per client /24 (/56); 0 disables rate limiting");
-  app.add_option("--rrl-burst", options.rate_limit.burst, "rate limiter bucket size (default: the rate)");
-  app.add_option("--rrl-slip", options.rate_limit.slip, "send every Nth limited response truncated (0: never)");
-  app.add_option("--tcp-idle-ms", idle_ms, "close TCP connections idle this long")->check(CLI::Range(1, 3600000));
+  app.add_option("--rrl-burst", options.rate_limit.burst,
+                 "rate limiter bucket size (default: the rate)");
+  app.add_option("--rrl-slip", options.rate_limit.slip,
+                 "send every Nth limited response truncated (0: never)");
+  app.add_option("--tcp-idle-ms", idle_ms, "close TCP connections idle this long")
+      ->check(CLI::Range(1, 3600000));
   options.rate_limit.responses_per_second = 50;
   CLI11_PARSE(app, argc, argv);
   options.tcp_idle_timeout = std::chrono::milliseconds(idle_ms);
@@ -74,8 +79,8 @@ int main(int argc, char** argv) {
     std::cerr << "meridian-dns: " << server.status().ToString() << "\n";
     return 1;
   }
-  std::cout << "meridian-dns listening on " << options.address << ":" << (*server)->port() << " (udp+tcp)"
-            << std::endl;
+  std::cout << "meridian-dns listening on " << options.address << ":" << (*server)->port()
+            << " (udp+tcp)" << std::endl;
 
   stop.async_wait([&](const boost::system::error_code&, int) { signals_loop.stop(); });
   std::function<void()> wait_hup = [&] {
@@ -86,8 +91,8 @@ int main(int argc, char** argv) {
         source.Publish(*next);
         std::cout << "meridian-dns reloaded generation " << source.Generation() << std::endl;
       } else {
-        std::cerr << "meridian-dns: reload failed, still serving the previous data: " << next.status().message()
-                  << std::endl;
+        std::cerr << "meridian-dns: reload failed, still serving the previous data: "
+                  << next.status().message() << std::endl;
       }
       wait_hup();
     });
@@ -96,8 +101,9 @@ int main(int argc, char** argv) {
   signals_loop.run();
   (*server)->Stop();
   const auto& c = (*server)->counters();
-  std::cout << "meridian-dns stopped: udp=" << c.udp_queries << " tcp=" << c.tcp_queries << " formerr=" << c.formerr
-            << " truncated=" << c.truncated << " rrl_dropped=" << c.rate_limited_dropped
+  std::cout << "meridian-dns stopped: udp=" << c.udp_queries << " tcp=" << c.tcp_queries
+            << " formerr=" << c.formerr << " truncated=" << c.truncated
+            << " rrl_dropped=" << c.rate_limited_dropped
             << " rrl_slipped=" << c.rate_limited_slipped << std::endl;
   return 0;
 }

@@ -35,7 +35,8 @@ void ResponseRateLimiter::Evict(int64_t now_us) {
 ResponseRateLimiter::Action ResponseRateLimiter::Check(const IpAddress& client) {
   if (config_.responses_per_second == 0) return Action::kSend;
   const int64_t now_us =
-      std::chrono::duration_cast<std::chrono::microseconds>(clock_.Now().time_since_epoch()).count();
+      std::chrono::duration_cast<std::chrono::microseconds>(clock_.Now().time_since_epoch())
+          .count();
   const uint64_t key = KeyOf(client);
   auto it = buckets_.find(key);
   if (it == buckets_.end()) {
@@ -44,7 +45,8 @@ ResponseRateLimiter::Action ResponseRateLimiter::Check(const IpAddress& client) 
   }
   Bucket& b = it->second;
   if (now_us > b.last_us) {
-    b.tokens = std::min(capacity_, b.tokens + (now_us - b.last_us) * 1e-6 * config_.responses_per_second);
+    b.tokens =
+        std::min(capacity_, b.tokens + (now_us - b.last_us) * 1e-6 * config_.responses_per_second);
     b.last_us = now_us;
   }
   if (b.tokens >= 1.0) {

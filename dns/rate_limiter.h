@@ -39,7 +39,7 @@ class ResponseRateLimiter {
  private:
   struct Bucket {
     double tokens = 0;
-    int64_t last_us = 0;  // when tokens was last brought up to date
+    int64_t last_us = 0;   // when tokens was last brought up to date
     uint64_t limited = 0;  // responses limited so far (drives slip)
   };
   uint64_t KeyOf(const IpAddress& client) const;

@@ -70,10 +70,14 @@ StatusOr<Cidr> Cidr::Parse(std::string_view text) {
 
 std::string_view StrategyName(Strategy s) {
   switch (s) {
-    case Strategy::kStatic: return "static";
-    case Strategy::kGeo: return "geo";
-    case Strategy::kWeighted: return "weighted";
-    case Strategy::kFailover: return "failover";
+    case Strategy::kStatic:
+      return "static";
+    case Strategy::kGeo:
+      return "geo";
+    case Strategy::kWeighted:
+      return "weighted";
+    case Strategy::kFailover:
+      return "failover";
   }
   return "static";
 }
@@ -100,7 +104,8 @@ StatusOr<RData> CompileTarget(RRType type, const Endpoint& e) {
     }
     case RRType::kAAAA: {
       auto ip = IpAddress::Parse(e.target);
-      if (!ip || !ip->v6) return InvalidArgumentError("\"" + e.target + "\" is not an IPv6 address");
+      if (!ip || !ip->v6)
+        return InvalidArgumentError("\"" + e.target + "\" is not an IPv6 address");
       AaaaData a;
       a.address = ip->bytes;
       return RData(a);
@@ -178,7 +183,8 @@ std::shared_ptr<const Snapshot> Snapshot::Build(const SnapshotSpec& spec, FieldE
     auto cidr = Cidr::Parse(c.cidr);
     if (!cidr.ok()) fail(path + ".cidr", cidr.status().message());
     if (c.region.empty()) fail(path + ".region", "must name a region");
-    if (cidr.ok() && !c.region.empty()) snap->client_regions_.push_back({*cidr, snap->RegionIndex(c.region)});
+    if (cidr.ok() && !c.region.empty())
+      snap->client_regions_.push_back({*cidr, snap->RegionIndex(c.region)});
   }
   snap->default_region_ = spec.default_region.empty() ? -1 : snap->RegionIndex(spec.default_region);
 
@@ -280,12 +286,12 @@ std::shared_ptr<const Snapshot> Snapshot::Build(const SnapshotSpec& spec, FieldE
         fail(epath + ".region", "required by the geo strategy");
         continue;
       }
-      if (!rs.jurisdictions.empty() &&
-          std::find(rs.jurisdictions.begin(), rs.jurisdictions.end(), e.jurisdiction) ==
-              rs.jurisdictions.end()) {
+      if (!rs.jurisdictions.empty() && std::find(rs.jurisdictions.begin(), rs.jurisdictions.end(),
+                                                 e.jurisdiction) == rs.jurisdictions.end()) {
         continue;  // residency: never answered, so never compiled in
       }
-      set.endpoints.push_back({e, std::move(rdata).value(), e.region.empty() ? -1 : snap->RegionIndex(e.region)});
+      set.endpoints.push_back(
+          {e, std::move(rdata).value(), e.region.empty() ? -1 : snap->RegionIndex(e.region)});
     }
     NameNode& node = snap->nodes_[lc.wire()];
     node.zone = static_cast<int>(zone - snap->zones_.data());
@@ -327,7 +333,8 @@ StatusOr<std::shared_ptr<const Snapshot>> Snapshot::Build(const SnapshotSpec& sp
 const CompiledZone* Snapshot::FindZone(const Name& name) const {
   const CompiledZone* best = nullptr;
   for (const CompiledZone& z : zones_) {
-    if (name.IsSubdomainOf(z.apex) && (best == nullptr || z.apex.wire().size() > best->apex.wire().size())) {
+    if (name.IsSubdomainOf(z.apex) &&
+        (best == nullptr || z.apex.wire().size() > best->apex.wire().size())) {
       best = &z;
     }
   }

@@ -91,7 +91,7 @@ struct Endpoint {
 };
 
 struct RecordSetSpec {
-  std::string name;  // fully qualified, inside one of the zones
+  std::string name;          // fully qualified, inside one of the zones
   RRType type = RRType::kA;  // A, AAAA, CNAME, SRV or TXT
   uint32_t ttl = 30;
   Strategy strategy = Strategy::kStatic;
@@ -101,7 +101,7 @@ struct RecordSetSpec {
 };
 
 struct ZoneSpec {
-  std::string apex;  // "global.example.com"
+  std::string apex;   // "global.example.com"
   std::string mname;  // primary name server, default "ns1.<apex>"
   std::string rname;  // responsible mailbox as a name, default "hostmaster.<apex>"
   uint32_t serial = 1;

@@ -87,8 +87,8 @@ PacketResult HandlePacket(std::span<const uint8_t> packet, const IpAddress& peer
 
 class Server::Worker {
  public:
-  Worker(const ServerOptions& options, const RateLimitConfig& rate_limit, const RecordSource& source,
-         const Clock& clock, ServerCounters& counters)
+  Worker(const ServerOptions& options, const RateLimitConfig& rate_limit,
+         const RecordSource& source, const Clock& clock, ServerCounters& counters)
       : options_(options),
         counters_(counters),
         cache_(source),
@@ -112,7 +112,9 @@ class Server::Worker {
       udp_.set_option(asio::socket_base::receive_buffer_size(4 << 20), ignored);
       udp_.set_option(asio::socket_base::send_buffer_size(4 << 20), ignored);
     }
-    if (ec) return UnavailableError("binding UDP " + address.to_string() + ":" + std::to_string(port) + ": " + ec.message());
+    if (ec)
+      return UnavailableError("binding UDP " + address.to_string() + ":" + std::to_string(port) +
+                              ": " + ec.message());
     port = udp_.local_endpoint(ec).port();
     tcp::endpoint tep(address, port);
     acceptor_.open(tep.protocol(), ec);
@@ -120,7 +122,9 @@ class Server::Worker {
     if (!ec && reuse_port) acceptor_.set_option(ReusePort(true), ec);
     if (!ec) acceptor_.bind(tep, ec);
     if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
-    if (ec) return UnavailableError("binding TCP " + address.to_string() + ":" + std::to_string(port) + ": " + ec.message());
+    if (ec)
+      return UnavailableError("binding TCP " + address.to_string() + ":" + std::to_string(port) +
+                              ": " + ec.message());
     return Status::Ok();
   }
 
@@ -144,12 +148,14 @@ class Server::Worker {
   class TcpConnection;
 
   void ReceiveUdp() {
-    udp_.async_receive_from(asio::buffer(rx_), peer_, [this](boost::system::error_code ec, size_t n) {
-      if (ec == asio::error::operation_aborted) return;
-      if (!ec) OnUdpPackets(n);
-      // Asio first tries a speculative read, so a busy socket costs no epoll round trip.
-      ReceiveUdp();
-    });
+    udp_.async_receive_from(asio::buffer(rx_), peer_,
+                            [this](boost::system::error_code ec, size_t n) {
+                              if (ec == asio::error::operation_aborted) return;
+                              if (!ec) OnUdpPackets(n);
+                              // Asio first tries a speculative read, so a busy socket costs no
+                              // epoll round trip.
+                              ReceiveUdp();
+                            });
   }
 
   // Answers the packet Asio delivered, then drains what else is queued on the socket with
@@ -174,7 +180,8 @@ class Server::Worker {
       int n = recvmmsg(fd, in_msgs_.data(), static_cast<unsigned>(room), MSG_DONTWAIT, nullptr);
       for (int i = 0; i < n; ++i) {
         AnswerUdp(std::span<const uint8_t>(in_buf_[i].data(), in_msgs_[i].msg_len),
-                  reinterpret_cast<const sockaddr*>(&in_addr_[i]), in_msgs_[i].msg_hdr.msg_namelen, &out_count);
+                  reinterpret_cast<const sockaddr*>(&in_addr_[i]), in_msgs_[i].msg_hdr.msg_namelen,
+                  &out_count);
       }
       Flush(fd, &out_count);
       if (n < static_cast<int>(room)) break;  // drained (or an error: Asio will report it)
@@ -183,7 +190,8 @@ class Server::Worker {
   }
 
   // Accounts, rate-limits and answers one UDP packet into the next output slot.
-  void AnswerUdp(std::span<const uint8_t> packet, const sockaddr* from, socklen_t from_len, size_t* out_count) {
+  void AnswerUdp(std::span<const uint8_t> packet, const sockaddr* from, socklen_t from_len,
+                 size_t* out_count) {
     counters_.udp_queries.fetch_add(1, std::memory_order_relaxed);
     IpAddress peer = FromSockaddr(from);
     auto action = limiter_.Check(peer);
@@ -211,7 +219,8 @@ class Server::Worker {
     size_t sent = 0;
     while (sent < *out_count) {
       // Non-blocking: if the socket buffer is full the rest is dropped, as the network would.
-      int n = sendmmsg(fd, out_msgs_.data() + sent, static_cast<unsigned>(*out_count - sent), MSG_DONTWAIT);
+      int n = sendmmsg(fd, out_msgs_.data() + sent, static_cast<unsigned>(*out_count - sent),
+                       MSG_DONTWAIT);
       if (n <= 0) break;
       sent += static_cast<size_t>(n);
     }
@@ -292,10 +301,11 @@ class Server::Worker::TcpConnection : public std::enable_shared_from_this<TcpCon
   }
 
   void ReadBody() {
-    asio::async_read(socket_, asio::buffer(body_), [self = shared_from_this()](boost::system::error_code ec, size_t) {
-      if (ec) return self->Close();
-      self->OnQuery();
-    });
+    asio::async_read(socket_, asio::buffer(body_),
+                     [self = shared_from_this()](boost::system::error_code ec, size_t) {
+                       if (ec) return self->Close();
+                       self->OnQuery();
+                     });
   }
 
   void OnQuery() {
@@ -356,14 +366,16 @@ void Server::Worker::Accept() {
   });
 }
 
-StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options, const RecordSource& source,
-                                                const Clock& clock) {
+StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
+                                                const RecordSource& source, const Clock& clock) {
   if (options.threads < 1 || options.threads > 64) {
-    return InvalidArgumentError("threads must be between 1 and 64, got " + std::to_string(options.threads));
+    return InvalidArgumentError("threads must be between 1 and 64, got " +
+                                std::to_string(options.threads));
   }
   boost::system::error_code ec;
   asio::ip::address address = asio::ip::make_address(options.address, ec);
-  if (ec) return InvalidArgumentError("listen address \"" + options.address + "\" is not an IP address");
+  if (ec)
+    return InvalidArgumentError("listen address \"" + options.address + "\" is not an IP address");
   // Each thread enforces its share of the per-subnet limit (rounded up).
   RateLimitConfig per_thread = options.rate_limit;
   const uint32_t t = static_cast<uint32_t>(options.threads);

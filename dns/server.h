@@ -89,7 +89,6 @@ struct PacketResult {
   bool truncated = false;
 };
 PacketResult HandlePacket(std::span<const uint8_t> packet, const IpAddress& peer, bool udp,
-                          const Snapshot& snapshot, std::vector<uint8_t>* out,
-                          bool slip = false);
+                          const Snapshot& snapshot, std::vector<uint8_t>* out, bool slip = false);
 
 }  // namespace meridian::dns

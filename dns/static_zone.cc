@@ -18,7 +18,8 @@ class Decoder {
 
   void Fail(const YAML::Mark& mark, const std::string& path, const std::string& message) {
     std::string where = filename_;
-    if (mark.line >= 0) where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+    if (mark.line >= 0)
+      where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
     problems_.push_back(where + ": " + (path.empty() ? "" : path + ": ") + message);
   }
 
@@ -36,7 +37,8 @@ class Decoder {
     return YAML::Mark::null_mark();
   }
 
-  void CheckKeys(const YAML::Node& map, const std::string& path, const std::set<std::string>& allowed) {
+  void CheckKeys(const YAML::Node& map, const std::string& path,
+                 const std::set<std::string>& allowed) {
     for (const auto& kv : map) {
       std::string key = kv.first.Scalar();
       if (!allowed.count(key)) Fail(kv.first.Mark(), JoinPath(path, key), "unknown field");
@@ -54,7 +56,8 @@ class Decoder {
     return false;
   }
 
-  void String(const YAML::Node& map, const std::string& key, const std::string& path, std::string* out) {
+  void String(const YAML::Node& map, const std::string& key, const std::string& path,
+              std::string* out) {
     YAML::Node n = map[key];
     if (!n) return;
     std::string p = JoinPath(path, key);
@@ -64,8 +67,8 @@ class Decoder {
   }
 
   template <typename T>
-  void Number(const YAML::Node& map, const std::string& key, const std::string& path, int64_t lo, int64_t hi,
-              T* out) {
+  void Number(const YAML::Node& map, const std::string& key, const std::string& path, int64_t lo,
+              int64_t hi, T* out) {
     YAML::Node n = map[key];
     if (!n) return;
     std::string p = JoinPath(path, key);
@@ -78,7 +81,8 @@ class Decoder {
       return Fail(n.Mark(), p, "must be an integer");
     }
     if (v < lo || v > hi) {
-      return Fail(n.Mark(), p, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+      return Fail(n.Mark(), p,
+                  "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
     }
     *out = static_cast<T>(v);
   }
@@ -124,7 +128,8 @@ class Decoder {
       std::string sp = path + ".soa";
       Remember(sp, soa);
       if (IsMap(soa, sp)) {
-        CheckKeys(soa, sp, {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"});
+        CheckKeys(soa, sp,
+                  {"mname", "rname", "serial", "refresh", "retry", "expire", "minimum", "ttl"});
         String(soa, "mname", sp, &z->mname);
         String(soa, "rname", sp, &z->rname);
         constexpr int64_t kU32 = 0xFFFFFFFF;
@@ -143,7 +148,9 @@ class Decoder {
   void EndpointAt(const YAML::Node& n, const std::string& path, Endpoint* e) {
     Remember(path, n);
     if (!IsMap(n, path)) return;
-    CheckKeys(n, path, {"target", "port", "region", "cluster", "jurisdiction", "weight", "healthy", "priority"});
+    CheckKeys(
+        n, path,
+        {"target", "port", "region", "cluster", "jurisdiction", "weight", "healthy", "priority"});
     String(n, "target", path, &e->target);
     if (!n["target"]) Fail(n.Mark(), path + ".target", "required");
     Number(n, "port", path, 0, 65535, &e->port);
@@ -185,7 +192,8 @@ class Decoder {
       Remember(ep, eps);
       if (IsSeq(eps, ep)) {
         r->endpoints.resize(eps.size());
-        for (size_t i = 0; i < eps.size(); ++i) EndpointAt(eps[i], ep + "[" + std::to_string(i) + "]", &r->endpoints[i]);
+        for (size_t i = 0; i < eps.size(); ++i)
+          EndpointAt(eps[i], ep + "[" + std::to_string(i) + "]", &r->endpoints[i]);
       }
     }
   }
@@ -203,7 +211,8 @@ class Decoder {
   void Root(const YAML::Node& root, SnapshotSpec* spec) {
     if (!root.IsMap()) return Fail(root.Mark(), "", "the file must be a YAML mapping");
     CheckKeys(root, "", {"zones", "records", "rtt", "clientRegions", "defaultRegion"});
-    List(root, "zones", &spec->zones, [this](const YAML::Node& n, const std::string& p, ZoneSpec* z) { Zone(n, p, z); });
+    List(root, "zones", &spec->zones,
+         [this](const YAML::Node& n, const std::string& p, ZoneSpec* z) { Zone(n, p, z); });
     if (spec->zones.empty()) Fail(root.Mark(), "zones", "at least one zone is required");
     List(root, "records", &spec->record_sets,
          [this](const YAML::Node& n, const std::string& p, RecordSetSpec* r) { Record(n, p, r); });
@@ -246,7 +255,8 @@ Status Problems(const std::vector<std::string>& problems) {
 
 }  // namespace
 
-StatusOr<std::shared_ptr<const Snapshot>> ParseStaticZone(const std::string& yaml_text, const std::string& filename) {
+StatusOr<std::shared_ptr<const Snapshot>> ParseStaticZone(const std::string& yaml_text,
+                                                          const std::string& filename) {
   Decoder d(filename);
   YAML::Node root;
   try {

@@ -19,7 +19,9 @@ bool EqualsIgnoreCaseBytes(std::string_view a, std::string_view b) {
   return true;
 }
 
-Status Malformed(const std::string& what) { return InvalidArgumentError("malformed packet: " + what); }
+Status Malformed(const std::string& what) {
+  return InvalidArgumentError("malformed packet: " + what);
+}
 
 // Bounds-checked big-endian reader over the packet.
 class Reader {
@@ -150,7 +152,8 @@ StatusOr<RData> ParseRData(std::span<const uint8_t> packet, RRType type, size_t 
       return RData(std::move(txt));
     }
     default:
-      return RData(RawData{std::string(reinterpret_cast<const char*>(packet.data() + start), rdlength)});
+      return RData(
+          RawData{std::string(reinterpret_cast<const char*>(packet.data() + start), rdlength)});
   }
 }
 
@@ -167,7 +170,8 @@ StatusOr<Edns> ParseOpt(const ResourceRecord& rr, uint8_t* extended_rcode_high) 
   while (r.remaining() > 0) {
     uint16_t code, len;
     const uint8_t* p;
-    if (!r.U16(&code) || !r.U16(&len) || !r.Bytes(len, &p)) return Malformed("EDNS option truncated");
+    if (!r.U16(&code) || !r.U16(&len) || !r.Bytes(len, &p))
+      return Malformed("EDNS option truncated");
     if (code == kEdnsOptionClientSubnet) {
       if (edns.client_subnet) return Malformed("more than one client-subnet option");
       if (len < 4) return Malformed("client-subnet option too short");
@@ -185,12 +189,14 @@ StatusOr<Edns> ParseOpt(const ResourceRecord& rr, uint8_t* extended_rcode_high) 
       }
       if (cs.source_prefix > max_bits) return Malformed("client-subnet source prefix too long");
       size_t addr_len = (cs.source_prefix + 7) / 8;
-      if (len - 4u != addr_len) return Malformed("client-subnet address length does not match prefix");
+      if (len - 4u != addr_len)
+        return Malformed("client-subnet address length does not match prefix");
       std::memcpy(cs.address.data(), p + 4, addr_len);
       // RFC 7871 §6: bits beyond SOURCE PREFIX-LENGTH must be zero.
       if (cs.source_prefix % 8 != 0) {
         uint8_t mask = static_cast<uint8_t>(0xFF >> (cs.source_prefix % 8));
-        if (cs.address[addr_len - 1] & mask) return Malformed("client-subnet address has bits beyond its prefix");
+        if (cs.address[addr_len - 1] & mask)
+          return Malformed("client-subnet address has bits beyond its prefix");
       }
       edns.client_subnet = cs;
     } else {
@@ -247,7 +253,9 @@ void WriteRData(const ResourceRecord& rr, NameWriter* names, std::vector<uint8_t
     NameWriter* names;
     std::vector<uint8_t>* out;
     void operator()(const AData& a) { out->insert(out->end(), a.address.begin(), a.address.end()); }
-    void operator()(const AaaaData& a) { out->insert(out->end(), a.address.begin(), a.address.end()); }
+    void operator()(const AaaaData& a) {
+      out->insert(out->end(), a.address.begin(), a.address.end());
+    }
     void operator()(const NameData& n) { names->Write(n.name, true); }
     void operator()(const SoaData& s) {
       names->Write(s.mname, true);
@@ -320,8 +328,9 @@ void WriteOpt(const Edns& edns, RCode rcode, std::vector<uint8_t>* out) {
 
 void WriteHeader(const Header& h, std::vector<uint8_t>* out) {
   PutU16(out, h.id);
-  uint8_t b2 = static_cast<uint8_t>((h.qr ? 0x80 : 0) | ((static_cast<uint8_t>(h.opcode) & 0xF) << 3) |
-                                    (h.aa ? 0x04 : 0) | (h.tc ? 0x02 : 0) | (h.rd ? 0x01 : 0));
+  uint8_t b2 =
+      static_cast<uint8_t>((h.qr ? 0x80 : 0) | ((static_cast<uint8_t>(h.opcode) & 0xF) << 3) |
+                           (h.aa ? 0x04 : 0) | (h.tc ? 0x02 : 0) | (h.rd ? 0x01 : 0));
   uint8_t b3 = static_cast<uint8_t>((h.ra ? 0x80 : 0) | (h.ad ? 0x20 : 0) | (h.cd ? 0x10 : 0) |
                                     (static_cast<uint16_t>(h.rcode) & 0xF));
   out->push_back(b2);
@@ -336,19 +345,32 @@ void WriteHeader(const Header& h, std::vector<uint8_t>* out) {
 
 std::string RRTypeName(RRType type) {
   switch (type) {
-    case RRType::kA: return "A";
-    case RRType::kNS: return "NS";
-    case RRType::kCNAME: return "CNAME";
-    case RRType::kSOA: return "SOA";
-    case RRType::kPTR: return "PTR";
-    case RRType::kMX: return "MX";
-    case RRType::kTXT: return "TXT";
-    case RRType::kAAAA: return "AAAA";
-    case RRType::kSRV: return "SRV";
-    case RRType::kOPT: return "OPT";
-    case RRType::kIXFR: return "IXFR";
-    case RRType::kAXFR: return "AXFR";
-    case RRType::kANY: return "ANY";
+    case RRType::kA:
+      return "A";
+    case RRType::kNS:
+      return "NS";
+    case RRType::kCNAME:
+      return "CNAME";
+    case RRType::kSOA:
+      return "SOA";
+    case RRType::kPTR:
+      return "PTR";
+    case RRType::kMX:
+      return "MX";
+    case RRType::kTXT:
+      return "TXT";
+    case RRType::kAAAA:
+      return "AAAA";
+    case RRType::kSRV:
+      return "SRV";
+    case RRType::kOPT:
+      return "OPT";
+    case RRType::kIXFR:
+      return "IXFR";
+    case RRType::kAXFR:
+      return "AXFR";
+    case RRType::kANY:
+      return "ANY";
   }
   return "TYPE" + std::to_string(static_cast<uint16_t>(type));
 }
@@ -368,9 +390,11 @@ StatusOr<Name> Name::FromText(std::string_view text) {
   wire.reserve(text.size() + 2);
   std::string label;
   auto flush = [&]() -> Status {
-    if (label.empty()) return InvalidArgumentError("empty label in name \"" + std::string(text) + "\"");
+    if (label.empty())
+      return InvalidArgumentError("empty label in name \"" + std::string(text) + "\"");
     if (label.size() > kMaxLabelLength) {
-      return InvalidArgumentError("label longer than 63 octets in name \"" + std::string(text) + "\"");
+      return InvalidArgumentError("label longer than 63 octets in name \"" + std::string(text) +
+                                  "\"");
     }
     wire.push_back(static_cast<char>(label.size()));
     wire += label;
@@ -465,7 +489,9 @@ bool Name::IsSubdomainOf(const Name& apex) const {
   return EqualsIgnoreCaseBytes(std::string_view(wire_).substr(i), apex.wire_);
 }
 
-bool Name::EqualsIgnoreCase(const Name& other) const { return EqualsIgnoreCaseBytes(wire_, other.wire_); }
+bool Name::EqualsIgnoreCase(const Name& other) const {
+  return EqualsIgnoreCaseBytes(wire_, other.wire_);
+}
 
 StatusOr<Name> ParseName(std::span<const uint8_t> packet, size_t* offset) {
   std::string wire;
@@ -496,7 +522,8 @@ StatusOr<Name> ParseName(std::span<const uint8_t> packet, size_t* offset) {
       break;
     }
     if (pos + 1 + len > packet.size()) return Malformed("label runs past the end of the packet");
-    if (wire.size() + 1 + len + 1 > kMaxNameWireLength) return Malformed("name longer than 255 octets");
+    if (wire.size() + 1 + len + 1 > kMaxNameWireLength)
+      return Malformed("name longer than 255 octets");
     wire.append(reinterpret_cast<const char*>(packet.data() + pos), 1 + len);
     pos += 1 + len;
   }
@@ -594,7 +621,8 @@ bool SerializeMessage(const Message& message, size_t max_size, std::vector<uint8
   size_t opt_size = 0;
   if (message.edns) {
     opt_size = 11;
-    if (message.edns->client_subnet) opt_size += 8 + (message.edns->client_subnet->source_prefix + 7) / 8;
+    if (message.edns->client_subnet)
+      opt_size += 8 + (message.edns->client_subnet->source_prefix + 7) / 8;
     for (const EdnsOption& o : message.edns->other_options) opt_size += 4 + o.data.size();
   }
   for (const ResourceRecord& rr : message.answers) WriteRecord(rr, &names, out);

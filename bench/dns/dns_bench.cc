@@ -47,8 +47,9 @@ records:
 )";
     // Plus 10,000 unrelated names so that lookups are not in a toy table.
     for (int i = 0; i < 10000; ++i) {
-      yaml += "  - {name: host" + std::to_string(i) + ".global.example.com, endpoints: [{target: 10.0." +
-              std::to_string(i / 250) + "." + std::to_string(i % 250) + "}]}\n";
+      yaml += "  - {name: host" + std::to_string(i) +
+              ".global.example.com, endpoints: [{target: 10.0." + std::to_string(i / 250) + "." +
+              std::to_string(i % 250) + "}]}\n";
     }
     auto s = ParseStaticZone(yaml, "bench.yaml");
     if (!s.ok()) abort();
@@ -89,13 +90,19 @@ void BM_HandlePacket(benchmark::State& state, std::string name, RRType type, boo
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK_CAPTURE(BM_HandlePacket, static_A, std::string("static.global.example.com"), RRType::kA, false);
-BENCHMARK_CAPTURE(BM_HandlePacket, geo_A_ecs, std::string("web.global.example.com"), RRType::kA, true);
-BENCHMARK_CAPTURE(BM_HandlePacket, weighted_A, std::string("shop.global.example.com"), RRType::kA, false);
-BENCHMARK_CAPTURE(BM_HandlePacket, cname_chain, std::string("www.global.example.com"), RRType::kA, true);
-BENCHMARK_CAPTURE(BM_HandlePacket, nxdomain, std::string("nope.global.example.com"), RRType::kA, false);
+BENCHMARK_CAPTURE(BM_HandlePacket, static_A, std::string("static.global.example.com"), RRType::kA,
+                  false);
+BENCHMARK_CAPTURE(BM_HandlePacket, geo_A_ecs, std::string("web.global.example.com"), RRType::kA,
+                  true);
+BENCHMARK_CAPTURE(BM_HandlePacket, weighted_A, std::string("shop.global.example.com"), RRType::kA,
+                  false);
+BENCHMARK_CAPTURE(BM_HandlePacket, cname_chain, std::string("www.global.example.com"), RRType::kA,
+                  true);
+BENCHMARK_CAPTURE(BM_HandlePacket, nxdomain, std::string("nope.global.example.com"), RRType::kA,
+                  false);
 BENCHMARK_CAPTURE(BM_HandlePacket, refused, std::string("www.example.org"), RRType::kA, false);
-BENCHMARK_CAPTURE(BM_HandlePacket, host_in_10k, std::string("host7777.global.example.com"), RRType::kA, false);
+BENCHMARK_CAPTURE(BM_HandlePacket, host_in_10k, std::string("host7777.global.example.com"),
+                  RRType::kA, false);
 
 void BM_SnapshotBuild10k(benchmark::State& state) {
   // What a publish costs the producer (the DNS controller) for a 10k-name world.
@@ -104,7 +111,8 @@ void BM_SnapshotBuild10k(benchmark::State& state) {
   for (int i = 0; i < 10000; ++i) {
     RecordSetSpec r;
     r.name = "host" + std::to_string(i) + ".global.example.com";
-    r.endpoints.push_back({.target = "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250)});
+    r.endpoints.push_back(
+        {.target = "10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250)});
     spec.record_sets.push_back(r);
   }
   for (auto _ : state) {

@@ -13,8 +13,8 @@
 namespace meridian::dns {
 namespace {
 
-Endpoint Ep(std::string target, std::string region, uint32_t weight = 1, bool healthy = true, int priority = 0,
-            std::string jurisdiction = "") {
+Endpoint Ep(std::string target, std::string region, uint32_t weight = 1, bool healthy = true,
+            int priority = 0, std::string jurisdiction = "") {
   Endpoint e;
   e.target = std::move(target);
   e.region = std::move(region);
@@ -57,7 +57,8 @@ SnapshotSpec World() {
   rs("web.global.example.com", RRType::kAAAA, Strategy::kGeo,
      {Ep("2001:db8::e", "eu-west"), Ep("2001:db8::a", "us-east")});
   rs("euout.global.example.com", RRType::kA, Strategy::kGeo,
-     {Ep("198.51.100.20", "eu-west", 1, false), Ep("203.0.113.20", "us-east"), Ep("192.0.2.20", "ap-south")});
+     {Ep("198.51.100.20", "eu-west", 1, false), Ep("203.0.113.20", "us-east"),
+      Ep("192.0.2.20", "ap-south")});
   rs("dead.global.example.com", RRType::kA, Strategy::kGeo,
      {Ep("198.51.100.30", "eu-west", 1, false), Ep("203.0.113.30", "us-east", 0, true)});
   rs("fo.global.example.com", RRType::kA, Strategy::kFailover,
@@ -66,13 +67,18 @@ SnapshotSpec World() {
   rs("static.global.example.com", RRType::kA, Strategy::kStatic,
      {Ep("192.0.2.50", ""), Ep("192.0.2.51", "", 1, false), Ep("192.0.2.52", "", 0)});
   rs("resident.global.example.com", RRType::kA, Strategy::kGeo,
-     {Ep("198.51.100.60", "eu-west", 1, true, 0, "eu"), Ep("203.0.113.60", "us-east", 1, true, 0, "us"),
+     {Ep("198.51.100.60", "eu-west", 1, true, 0, "eu"),
+      Ep("203.0.113.60", "us-east", 1, true, 0, "us"),
       Ep("198.51.100.61", "eu-west", 1, true, 0, "")},
      {"eu"});
-  rs("www.global.example.com", RRType::kCNAME, Strategy::kStatic, {Ep("web.global.example.com", "")});
-  rs("out.global.example.com", RRType::kCNAME, Strategy::kStatic, {Ep("elsewhere.example.org", "")});
-  rs("loop1.global.example.com", RRType::kCNAME, Strategy::kStatic, {Ep("loop2.global.example.com", "")});
-  rs("loop2.global.example.com", RRType::kCNAME, Strategy::kStatic, {Ep("loop1.global.example.com", "")});
+  rs("www.global.example.com", RRType::kCNAME, Strategy::kStatic,
+     {Ep("web.global.example.com", "")});
+  rs("out.global.example.com", RRType::kCNAME, Strategy::kStatic,
+     {Ep("elsewhere.example.org", "")});
+  rs("loop1.global.example.com", RRType::kCNAME, Strategy::kStatic,
+     {Ep("loop2.global.example.com", "")});
+  rs("loop2.global.example.com", RRType::kCNAME, Strategy::kStatic,
+     {Ep("loop1.global.example.com", "")});
   rs("a.b.c.global.example.com", RRType::kTXT, Strategy::kStatic, {Ep("deep", "")});
   Endpoint srv = Ep("web.global.example.com", "", 7, true, 3);
   srv.port = 8080;
@@ -89,8 +95,8 @@ std::shared_ptr<const Snapshot> Snap() {
   return snap;
 }
 
-Message Query(const std::string& name, RRType type, std::optional<std::string> subnet = std::nullopt,
-              bool edns = true) {
+Message Query(const std::string& name, RRType type,
+              std::optional<std::string> subnet = std::nullopt, bool edns = true) {
   Message q;
   q.header.id = 77;
   q.header.rd = true;
@@ -129,8 +135,8 @@ std::vector<std::string> Render(const std::vector<ResourceRecord>& rrs) {
     } else if (auto* soa = std::get_if<SoaData>(&rr.rdata)) {
       s += soa->mname.ToText() + " ttl=" + std::to_string(rr.ttl);
     } else if (auto* srv = std::get_if<SrvData>(&rr.rdata)) {
-      s += std::to_string(srv->priority) + " " + std::to_string(srv->weight) + " " + std::to_string(srv->port) +
-           " " + srv->target.ToText();
+      s += std::to_string(srv->priority) + " " + std::to_string(srv->weight) + " " +
+           std::to_string(srv->port) + " " + srv->target.ToText();
     } else if (auto* txt = std::get_if<TxtData>(&rr.rdata)) {
       s += txt->strings.at(0);
     }
@@ -154,6 +160,7 @@ TEST(AnswerTest, AnswersByStrategyAndClient) {
     int soa_in_authority;  // 0 or 1
     int scope;             // expected ECS scope, -1 when no ECS is echoed
   };
+  // clang-format off
   const std::vector<Case> cases = {
       {"geo EU by ECS", "web.global.example.com", RRType::kA, "81.9.0.0/16", kResolverUs, RCode::kNoError,
        {"A 198.51.100.10", "A 198.51.100.11"}, 0, 13},
@@ -218,6 +225,7 @@ TEST(AnswerTest, AnswersByStrategyAndClient) {
       {"AXFR is not implemented", "global.example.com", RRType::kAXFR, std::nullopt, kResolverUs,
        RCode::kNotImp, {}, 0, -1},
   };
+  // clang-format on
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
     Message q = Query(c.name, c.type, c.subnet, /*edns=*/c.subnet.has_value());
@@ -229,7 +237,8 @@ TEST(AnswerTest, AnswersByStrategyAndClient) {
     EXPECT_EQ(r.header.id, 77);
     EXPECT_EQ(r.header.aa, c.rcode != RCode::kRefused && c.rcode != RCode::kNotImp);
     ASSERT_EQ(r.questions.size(), 1u);
-    EXPECT_EQ(r.questions[0].name.ToText(), Name::FromText(c.name)->ToText()) << "question case kept";
+    EXPECT_EQ(r.questions[0].name.ToText(), Name::FromText(c.name)->ToText())
+        << "question case kept";
     EXPECT_EQ(Render(r.answers), c.answers);
     ASSERT_EQ(r.authority.size(), static_cast<size_t>(c.soa_in_authority));
     if (c.soa_in_authority) {
@@ -252,23 +261,27 @@ TEST(AnswerTest, WeightedIsStablePerSubnetAndSpreadsByWeight) {
   RecordSetSpec w;
   w.name = "shop.global.example.com";
   w.strategy = Strategy::kWeighted;
-  w.endpoints = {Ep("10.0.0.5", "us-east", 5), Ep("10.0.0.3", "eu-west", 3), Ep("10.0.0.2", "ap-south", 2),
-                 Ep("10.0.0.9", "ap-south", 9, false), Ep("10.0.0.8", "ap-south", 0)};
+  w.endpoints = {Ep("10.0.0.5", "us-east", 5), Ep("10.0.0.3", "eu-west", 3),
+                 Ep("10.0.0.2", "ap-south", 2), Ep("10.0.0.9", "ap-south", 9, false),
+                 Ep("10.0.0.8", "ap-south", 0)};
   spec.record_sets.push_back(w);
   auto snap = Snapshot::Build(spec);
   ASSERT_TRUE(snap.ok()) << snap.status();
   std::map<std::string, int> counts;
   const int kSubnets = 5000;
   for (int i = 0; i < kSubnets; ++i) {
-    IpAddress src = IpAddress::V4(static_cast<uint8_t>(20 + i / 256), static_cast<uint8_t>(i % 256), 7, 1);
-    Message r = BuildResponse(Query("shop.global.example.com", RRType::kA, std::nullopt, false), src, **snap);
+    IpAddress src =
+        IpAddress::V4(static_cast<uint8_t>(20 + i / 256), static_cast<uint8_t>(i % 256), 7, 1);
+    Message r = BuildResponse(Query("shop.global.example.com", RRType::kA, std::nullopt, false),
+                              src, **snap);
     ASSERT_EQ(r.answers.size(), 1u);
     std::string a = Render(r.answers)[0];
     counts[a]++;
     // Same /24, different host: same answer.
     IpAddress neighbour = src;
     neighbour.bytes[3] = 200;
-    Message r2 = BuildResponse(Query("shop.global.example.com", RRType::kA, std::nullopt, false), neighbour, **snap);
+    Message r2 = BuildResponse(Query("shop.global.example.com", RRType::kA, std::nullopt, false),
+                               neighbour, **snap);
     EXPECT_EQ(Render(r2.answers)[0], a);
   }
   EXPECT_EQ(counts.count("A 10.0.0.9"), 0u) << "unhealthy never answered";
@@ -278,7 +291,8 @@ TEST(AnswerTest, WeightedIsStablePerSubnetAndSpreadsByWeight) {
   EXPECT_NEAR(counts["A 10.0.0.3"] * 100.0 / kSubnets, 30, 3);
   EXPECT_NEAR(counts["A 10.0.0.2"] * 100.0 / kSubnets, 20, 3);
   // ECS scope for weighted answers is the /24 the choice depended on.
-  Message r = BuildResponse(Query("shop.global.example.com", RRType::kA, "3.4.5.0/24"), kResolverUs, **snap);
+  Message r = BuildResponse(Query("shop.global.example.com", RRType::kA, "3.4.5.0/24"), kResolverUs,
+                            **snap);
   ASSERT_TRUE(r.edns && r.edns->client_subnet);
   EXPECT_EQ(r.edns->client_subnet->scope_prefix, 24);
 }
@@ -291,8 +305,10 @@ TEST(AnswerTest, ProtocolEdges) {
   };
   for (const Case& c : std::vector<Case>{
            {"no question", [](Message* q) { q->questions.clear(); }, RCode::kFormErr},
-           {"two questions", [](Message* q) { q->questions.push_back(q->questions[0]); }, RCode::kFormErr},
-           {"opcode STATUS", [](Message* q) { q->header.opcode = Opcode::kStatus; }, RCode::kNotImp},
+           {"two questions", [](Message* q) { q->questions.push_back(q->questions[0]); },
+            RCode::kFormErr},
+           {"opcode STATUS", [](Message* q) { q->header.opcode = Opcode::kStatus; },
+            RCode::kNotImp},
            {"EDNS version 1", [](Message* q) { q->edns->version = 1; }, RCode::kBadVers},
            {"class CH", [](Message* q) { q->questions[0].klass = 3; }, RCode::kRefused},
        }) {
@@ -336,8 +352,9 @@ TEST(SnapshotTest, RejectsInvalidSpecsNamingEveryField) {
   for (const FieldError& e : errors) paths.insert(e.path);
   for (const char* p :
        {"zones[1].apex", "zones[2].apex", "records[0].name", "records[1].endpoints[0].target",
-        "records[1].endpoints[1].target", "records[2].endpoints[0].region", "records[3].name", "records[5]",
-        "records[6]", "records[7].type", "clientRegions[0].cidr", "clientRegions[1].cidr"}) {
+        "records[1].endpoints[1].target", "records[2].endpoints[0].region", "records[3].name",
+        "records[5]", "records[6]", "records[7].type", "clientRegions[0].cidr",
+        "clientRegions[1].cidr"}) {
     EXPECT_TRUE(paths.count(p)) << "missing error for " << p;
   }
   EXPECT_EQ(errors.size(), 12u);

@@ -1,12 +1,11 @@
 // Integration: the real meridian-dns binary on a free loopback port, queried with dig
 // (Debian's bind9-dnsutils) as a real client. Skipped with a message when dig is absent.
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -49,7 +48,8 @@ records:
   - name: web.global.example.com
     strategy: geo
     endpoints:
-      - {target: 198.51.100.10, region: eu-west, healthy: )" + eu + R"(}
+      - {target: 198.51.100.10, region: eu-west, healthy: )" +
+         eu + R"(}
       - {target: 203.0.113.10, region: us-east}
       - {target: 192.0.2.10, region: ap-south}
   - name: shop.global.example.com
@@ -60,7 +60,8 @@ records:
   - name: api.global.example.com
     strategy: failover
     endpoints:
-      - {target: 198.51.100.30, region: eu-west, priority: 0, healthy: )" + eu + R"(}
+      - {target: 198.51.100.30, region: eu-west, priority: 0, healthy: )" +
+         eu + R"(}
       - {target: 203.0.113.30, region: us-east, priority: 1}
   - name: static.global.example.com
     endpoints:
@@ -85,7 +86,8 @@ class DnsProcess {
     posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
     posix_spawn_file_actions_addclose(&actions, fds[0]);
     std::string bin = BinDir() + "/meridian-dns";
-    std::vector<std::string> args = {bin, "--config", config, "--listen", "127.0.0.1:0", "--rrl-rate", "0"};
+    std::vector<std::string> args = {bin,           "--config",   config, "--listen",
+                                     "127.0.0.1:0", "--rrl-rate", "0"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -95,7 +97,8 @@ class DnsProcess {
     out_ = fdopen(fds[0], "r");
     std::string line = ReadLine();
     std::smatch m;
-    if (std::regex_search(line, m, std::regex(R"(listening on 127\.0\.0\.1:(\d+))"))) port_ = std::stoi(m[1]);
+    if (std::regex_search(line, m, std::regex(R"(listening on 127\.0\.0\.1:(\d+))")))
+      port_ = std::stoi(m[1]);
   }
   ~DnsProcess() {
     if (pid_ > 0) {
@@ -143,8 +146,12 @@ class DigTest : public ::testing::Test {
     delete dir_;
   }
   void SetUp() override {
-    if (access(kDig, X_OK) != 0) GTEST_SKIP() << kDig << " not found: install bind9-dnsutils to run the dig tests";
-    config_ = (*dir_ / (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".yaml")).string();
+    if (access(kDig, X_OK) != 0)
+      GTEST_SKIP() << kDig << " not found: install bind9-dnsutils to run the dig tests";
+    config_ =
+        (*dir_ /
+         (std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()) + ".yaml"))
+            .string();
     WriteConfig(true);
     server_ = std::make_unique<DnsProcess>(config_);
     ASSERT_NE(server_->port(), 0) << "meridian-dns did not report a port";
@@ -155,7 +162,8 @@ class DigTest : public ::testing::Test {
     std::filesystem::rename(tmp, config_);
   }
   std::string Dig(const std::string& args) {
-    return RunCommand(std::string(kDig) + " @127.0.0.1 -p " + std::to_string(server_->port()) + " +time=5 +tries=1 " + args);
+    return RunCommand(std::string(kDig) + " @127.0.0.1 -p " + std::to_string(server_->port()) +
+                      " +time=5 +tries=1 " + args);
   }
   std::string Short(const std::string& args) {
     std::string out = Dig(args + " +short");
@@ -190,9 +198,10 @@ TEST_F(DigTest, SubnetsFromThreeContinentsGetTheirNearestRegion) {
     std::string subnet, answer, ecs_echo;
   };
   std::set<std::string> distinct;
-  for (const Case& c : std::vector<Case>{{"81.2.3.0/24", "198.51.100.10", "CLIENT-SUBNET: 81.2.3.0/24/8"},
-                                         {"3.4.5.0/24", "203.0.113.10", "CLIENT-SUBNET: 3.4.5.0/24/8"},
-                                         {"103.1.2.0/24", "192.0.2.10", "CLIENT-SUBNET: 103.1.2.0/24/8"}}) {
+  for (const Case& c :
+       std::vector<Case>{{"81.2.3.0/24", "198.51.100.10", "CLIENT-SUBNET: 81.2.3.0/24/8"},
+                         {"3.4.5.0/24", "203.0.113.10", "CLIENT-SUBNET: 3.4.5.0/24/8"},
+                         {"103.1.2.0/24", "192.0.2.10", "CLIENT-SUBNET: 103.1.2.0/24/8"}}) {
     EXPECT_EQ(Short("web.global.example.com +subnet=" + c.subnet), c.answer) << c.subnet;
     std::string full = Dig("web.global.example.com +subnet=" + c.subnet);
     EXPECT_NE(full.find(c.ecs_echo), std::string::npos) << full;
@@ -232,7 +241,9 @@ TEST_F(DigTest, StatusCodes) {
                                          {"WEB.GLOBAL.example.COM", "NOERROR", false}}) {
     std::string out = Dig(c.args);
     EXPECT_NE(out.find("status: " + c.status), std::string::npos) << c.args << "\n" << out;
-    EXPECT_EQ(out.find("AUTHORITY SECTION") != std::string::npos, c.soa_in_authority) << c.args << "\n" << out;
+    EXPECT_EQ(out.find("AUTHORITY SECTION") != std::string::npos, c.soa_in_authority)
+        << c.args << "\n"
+        << out;
   }
 }
 

@@ -21,8 +21,11 @@ std::string ZoneYaml(const std::string& web_address) {
   std::string big;
   for (int i = 1; i <= 100; ++i) big += "      - {target: 198.18.0." + std::to_string(i) + "}\n";
   return "zones:\n  - apex: test.example\nrecords:\n"
-         "  - name: web.test.example\n    endpoints:\n      - {target: " + web_address + "}\n"
-         "  - name: big.test.example\n    endpoints:\n" + big;
+         "  - name: web.test.example\n    endpoints:\n      - {target: " +
+         web_address +
+         "}\n"
+         "  - name: big.test.example\n    endpoints:\n" +
+         big;
 }
 
 std::shared_ptr<const Snapshot> Zone(const std::string& web_address) {
@@ -209,7 +212,9 @@ TEST_F(ServerTest, ManyQueriesInOneBurstAreAllAnswered) {
   // More than one recvmmsg batch queued at once: every query gets its own answer.
   StartServer({}, 1);
   const int kQueries = 200;
-  for (int i = 0; i < kQueries; ++i) udp_.send_to(asio::buffer(QueryBytes(static_cast<uint16_t>(1000 + i), "web.test.example")), server_ep_);
+  for (int i = 0; i < kQueries; ++i)
+    udp_.send_to(asio::buffer(QueryBytes(static_cast<uint16_t>(1000 + i), "web.test.example")),
+                 server_ep_);
   std::set<uint16_t> ids;
   for (int i = 0; i < kQueries; ++i) ids.insert(ReceiveUdp().header.id);
   EXPECT_EQ(ids.size(), static_cast<size_t>(kQueries));
@@ -221,10 +226,12 @@ TEST(ServerStartTest, RejectsBadOptions) {
   SwappableRecordSource source(Zone("192.0.2.1"));
   ServerOptions bad_threads;
   bad_threads.threads = 0;
-  EXPECT_EQ(Server::Start(bad_threads, source, clock).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Server::Start(bad_threads, source, clock).status().code(),
+            StatusCode::kInvalidArgument);
   ServerOptions bad_address;
   bad_address.address = "localhost.invalid";
-  EXPECT_EQ(Server::Start(bad_address, source, clock).status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(Server::Start(bad_address, source, clock).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 }  // namespace

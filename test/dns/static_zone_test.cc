@@ -55,22 +55,30 @@ TEST(StaticZoneTest, ErrorsNameFileLineAndField) {
   };
   const std::string zone = "zones:\n  - apex: global.example.com\n";
   const std::vector<Case> cases = {
-      {"bad address", zone + "records:\n  - name: a.global.example.com\n    endpoints:\n      - {target: 10.0.0}\n",
+      {"bad address",
+       zone +
+           "records:\n  - name: a.global.example.com\n    endpoints:\n      - {target: 10.0.0}\n",
        {"z.yaml:6:18: records[0].endpoints[0].target: \"10.0.0\" is not an IPv4 address"}},
-      {"unknown field", zone + "records:\n  - name: a.global.example.com\n    tll: 5\n",
+      {"unknown field",
+       zone + "records:\n  - name: a.global.example.com\n    tll: 5\n",
        {"z.yaml:5:5: records[0].tll: unknown field"}},
       {"unknown strategy and type",
        zone + "records:\n  - name: a.global.example.com\n    type: MX2\n    strategy: nearest\n",
        {"z.yaml:5:11: records[0].type: unknown record type \"MX2\"",
         "z.yaml:6:15: records[0].strategy: unknown strategy \"nearest\""}},
-      {"record outside every zone", zone + "records:\n  - name: www.example.org\n",
+      {"record outside every zone",
+       zone + "records:\n  - name: www.example.org\n",
        {"z.yaml:4:11: records[0].name: www.example.org. is not inside any zone"}},
-      {"wrong scalar types", zone + "    nsTtl: soon\nrecords:\n  - name: a.global.example.com\n    endpoints:\n      - {target: 1.2.3.4, healthy: maybe, weight: -1}\n",
-       {"zones[0].nsTtl: must be an integer", "records[0].endpoints[0].healthy: must be true or false",
+      {"wrong scalar types",
+       zone + "    nsTtl: soon\nrecords:\n  - name: a.global.example.com\n    endpoints:\n      - "
+              "{target: 1.2.3.4, healthy: maybe, weight: -1}\n",
+       {"zones[0].nsTtl: must be an integer",
+        "records[0].endpoints[0].healthy: must be true or false",
         "records[0].endpoints[0].weight: must be between 0 and 4294967295"}},
       {"YAML syntax", "zones: [\n", {"z.yaml:", "YAML syntax"}},
       {"no zones", "records: []\n", {"zones: at least one zone is required"}},
-      {"bad cidr", zone + "clientRegions:\n  - {cidr: 10.0.0.0/40, region: x}\n",
+      {"bad cidr",
+       zone + "clientRegions:\n  - {cidr: 10.0.0.0/40, region: x}\n",
        {"z.yaml:4:12: clientRegions[0].cidr: \"10.0.0.0/40\" has an invalid prefix length"}},
   };
   for (const Case& c : cases) {
@@ -80,7 +88,7 @@ TEST(StaticZoneTest, ErrorsNameFileLineAndField) {
     EXPECT_EQ(snap.status().code(), StatusCode::kInvalidArgument);
     for (const std::string& e : c.expected) {
       EXPECT_NE(snap.status().message().find(e), std::string::npos) << "want: " << e << "\ngot:\n"
-                                                                     << snap.status().message();
+                                                                    << snap.status().message();
     }
   }
 }

@@ -17,8 +17,18 @@ Name N(const std::string& text) {
 }
 
 Bytes Header(uint16_t qd, uint16_t an, uint16_t ns, uint16_t ar, uint8_t flags2 = 0x01) {
-  return {0x12, 0x34, flags2, 0x00, uint8_t(qd >> 8), uint8_t(qd), uint8_t(an >> 8), uint8_t(an),
-          uint8_t(ns >> 8), uint8_t(ns), uint8_t(ar >> 8), uint8_t(ar)};
+  return {0x12,
+          0x34,
+          flags2,
+          0x00,
+          uint8_t(qd >> 8),
+          uint8_t(qd),
+          uint8_t(an >> 8),
+          uint8_t(an),
+          uint8_t(ns >> 8),
+          uint8_t(ns),
+          uint8_t(ar >> 8),
+          uint8_t(ar)};
 }
 Bytes Cat(std::initializer_list<Bytes> parts) {
   Bytes out;
@@ -30,8 +40,8 @@ const Bytes kWww = {3, 'w', 'w', 'w', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 3, '
 const Bytes kTypeAClassIn = {0, 1, 0, 1};
 // An OPT record with the given RDATA.
 Bytes Opt(const Bytes& rdata, uint16_t udp = 4096) {
-  Bytes b = {0, 0, 41, uint8_t(udp >> 8), uint8_t(udp), 0, 0, 0, 0, uint8_t(rdata.size() >> 8),
-             uint8_t(rdata.size())};
+  Bytes b = {0, 0, 41, uint8_t(udp >> 8),          uint8_t(udp),         0,
+             0, 0, 0,  uint8_t(rdata.size() >> 8), uint8_t(rdata.size())};
   b.insert(b.end(), rdata.begin(), rdata.end());
   return b;
 }
@@ -92,17 +102,24 @@ Message SampleMessage() {
   m.header.aa = true;
   m.header.rd = true;
   m.questions.push_back({N("www.example.com"), RRType::kA, kClassIN});
-  m.answers.push_back({N("www.example.com"), RRType::kCNAME, kClassIN, 300, NameData{N("web.example.com")}});
+  m.answers.push_back(
+      {N("www.example.com"), RRType::kCNAME, kClassIN, 300, NameData{N("web.example.com")}});
   m.answers.push_back({N("web.example.com"), RRType::kA, kClassIN, 30, AData{{192, 0, 2, 1}}});
   m.answers.push_back({N("web.example.com"), RRType::kAAAA, kClassIN, 30,
                        AaaaData{{0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}}});
-  m.answers.push_back({N("_h._tcp.example.com"), RRType::kSRV, kClassIN, 30, SrvData{1, 2, 80, N("web.example.com")}});
-  m.answers.push_back({N("example.com"), RRType::kTXT, kClassIN, 30, TxtData{{"hello", "", std::string(255, 'x')}}});
-  m.answers.push_back({N("example.com"), RRType::kMX, kClassIN, 30, MxData{10, N("mail.example.com")}});
-  m.answers.push_back({N("example.com"), static_cast<RRType>(99), kClassIN, 30, RawData{"\x01\x02"}});
-  m.authority.push_back({N("example.com"), RRType::kSOA, kClassIN, 60,
-                         SoaData{N("ns1.example.com"), N("hostmaster.example.com"), 1, 2, 3, 4, 5}});
-  m.authority.push_back({N("example.com"), RRType::kNS, kClassIN, 60, NameData{N("ns1.example.com")}});
+  m.answers.push_back({N("_h._tcp.example.com"), RRType::kSRV, kClassIN, 30,
+                       SrvData{1, 2, 80, N("web.example.com")}});
+  m.answers.push_back({N("example.com"), RRType::kTXT, kClassIN, 30,
+                       TxtData{{"hello", "", std::string(255, 'x')}}});
+  m.answers.push_back(
+      {N("example.com"), RRType::kMX, kClassIN, 30, MxData{10, N("mail.example.com")}});
+  m.answers.push_back(
+      {N("example.com"), static_cast<RRType>(99), kClassIN, 30, RawData{"\x01\x02"}});
+  m.authority.push_back(
+      {N("example.com"), RRType::kSOA, kClassIN, 60,
+       SoaData{N("ns1.example.com"), N("hostmaster.example.com"), 1, 2, 3, 4, 5}});
+  m.authority.push_back(
+      {N("example.com"), RRType::kNS, kClassIN, 60, NameData{N("ns1.example.com")}});
   m.additional.push_back({N("ns1.example.com"), RRType::kA, kClassIN, 60, AData{{192, 0, 2, 53}}});
   Edns e;
   e.udp_payload_size = 1232;
@@ -133,7 +150,8 @@ TEST(WireTest, CompressesRepeatedNamesCaseInsensitively) {
   Message m;
   m.questions.push_back({N("WWW.example.com"), RRType::kA, kClassIN});
   m.answers.push_back({N("www.example.com"), RRType::kA, kClassIN, 30, AData{{1, 2, 3, 4}}});
-  m.answers.push_back({N("mail.example.com"), RRType::kCNAME, kClassIN, 30, NameData{N("example.com")}});
+  m.answers.push_back(
+      {N("mail.example.com"), RRType::kCNAME, kClassIN, 30, NameData{N("example.com")}});
   Bytes w = SerializeMessage(m);
   // Header 12 + question (17 + 4) = 33; the first answer's owner is a pointer to offset 12.
   ASSERT_GT(w.size(), 35u);
@@ -156,7 +174,8 @@ TEST(WireTest, CompressesRepeatedNamesCaseInsensitively) {
 TEST(WireTest, SrvTargetIsNeverCompressed) {
   Message m;
   m.questions.push_back({N("web.example.com"), RRType::kSRV, kClassIN});
-  m.answers.push_back({N("web.example.com"), RRType::kSRV, kClassIN, 30, SrvData{0, 0, 80, N("web.example.com")}});
+  m.answers.push_back(
+      {N("web.example.com"), RRType::kSRV, kClassIN, 30, SrvData{0, 0, 80, N("web.example.com")}});
   Bytes w = SerializeMessage(m);
   // 12 + 21 question + 2 owner pointer + 10 fixed + 6 SRV fields + 17 uncompressed target.
   EXPECT_EQ(w.size(), 12u + 21 + 2 + 10 + 6 + 17);
@@ -167,7 +186,8 @@ TEST(WireTest, TruncatesToTheLimitKeepingQuestionAndOpt) {
   m.header.qr = true;
   m.questions.push_back({N("big.example.com"), RRType::kA, kClassIN});
   for (int i = 0; i < 100; ++i) {
-    m.answers.push_back({N("big.example.com"), RRType::kA, kClassIN, 30, AData{{10, 0, 0, uint8_t(i)}}});
+    m.answers.push_back(
+        {N("big.example.com"), RRType::kA, kClassIN, 30, AData{{10, 0, 0, uint8_t(i)}}});
   }
   m.edns = Edns{};
   std::vector<uint8_t> out;
@@ -227,46 +247,76 @@ TEST(WireTest, RejectsMalformedPackets) {
            {"missing question", Header(1, 0, 0, 0), "question count exceeds packet"},
            {"huge counts", Header(65535, 65535, 0, 0), "question count exceeds packet"},
            {"question truncated", Cat({Header(1, 0, 0, 0), kWww, {0, 1}}), "question truncated"},
-           {"label type 0x40", Cat({Header(1, 0, 0, 0), label64, kTypeAClassIn}), "unsupported label type"},
-           {"name over 255", Cat({Header(1, 0, 0, 0), long_name, kTypeAClassIn}), "longer than 255"},
+           {"label type 0x40", Cat({Header(1, 0, 0, 0), label64, kTypeAClassIn}),
+            "unsupported label type"},
+           {"name over 255", Cat({Header(1, 0, 0, 0), long_name, kTypeAClassIn}),
+            "longer than 255"},
            {"label past end", Cat({Header(1, 0, 0, 0), {10, 'a', 'b', 'c', 'd'}}), "past the end"},
-           {"pointer to itself", Cat({Header(1, 0, 0, 0), {0xC0, 12}, kTypeAClassIn}), "does not point backwards"},
+           {"pointer to itself", Cat({Header(1, 0, 0, 0), {0xC0, 12}, kTypeAClassIn}),
+            "does not point backwards"},
            {"forward pointer", Cat({Header(1, 0, 0, 0), {0xC0, 20}, kTypeAClassIn, {0, 0, 0, 0}}),
             "does not point backwards"},
-           {"pointer truncated", Cat({Header(1, 0, 0, 0), {3, 'a', 'b', 'c', 0xC0}}), "pointer truncated"},
+           {"pointer truncated", Cat({Header(1, 0, 0, 0), {3, 'a', 'b', 'c', 0xC0}}),
+            "pointer truncated"},
            {"pointer loop via earlier name",
             Cat({Header(2, 0, 0, 0), {1, 'a', 0xC0, 14}, kTypeAClassIn, {0xC0, 12}, kTypeAClassIn}),
             "does not point backwards"},
-           {"rdata past end", Cat({Header(1, 1, 0, 0), kWww, kTypeAClassIn, a_rr_head, {0, 4, 1, 2}}),
+           {"rdata past end",
+            Cat({Header(1, 1, 0, 0), kWww, kTypeAClassIn, a_rr_head, {0, 4, 1, 2}}),
             "RDATA runs past"},
-           {"A rdata 5 octets", Cat({Header(1, 1, 0, 0), kWww, kTypeAClassIn, a_rr_head, {0, 5, 1, 2, 3, 4, 5}}),
+           {"A rdata 5 octets",
+            Cat({Header(1, 1, 0, 0), kWww, kTypeAClassIn, a_rr_head, {0, 5, 1, 2, 3, 4, 5}}),
             "A RDATA must be 4"},
-           {"record header truncated", Cat({Header(1, 1, 0, 0), kWww, kTypeAClassIn, {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0}}),
+           {"record header truncated",
+            Cat({Header(1, 1, 0, 0), kWww, kTypeAClassIn, {0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 30, 0}}),
             "record header truncated"},
-           {"trailing bytes", Cat({Header(1, 0, 0, 0), kWww, kTypeAClassIn, {0}}), "trailing bytes"},
-           {"two OPT", Cat({Header(1, 0, 0, 2), kWww, kTypeAClassIn, Opt({}), Opt({})}), "more than one OPT"},
-           {"OPT in answer", Cat({Header(1, 1, 0, 0), kWww, kTypeAClassIn, Opt({})}), "OPT record outside"},
-           {"ECS family 3", Cat({Header(1, 0, 0, 1), kWww, kTypeAClassIn, Opt({0, 8, 0, 4, 0, 3, 0, 0})}),
+           {"trailing bytes", Cat({Header(1, 0, 0, 0), kWww, kTypeAClassIn, {0}}),
+            "trailing bytes"},
+           {"two OPT", Cat({Header(1, 0, 0, 2), kWww, kTypeAClassIn, Opt({}), Opt({})}),
+            "more than one OPT"},
+           {"OPT in answer", Cat({Header(1, 1, 0, 0), kWww, kTypeAClassIn, Opt({})}),
+            "OPT record outside"},
+           {"ECS family 3",
+            Cat({Header(1, 0, 0, 1), kWww, kTypeAClassIn, Opt({0, 8, 0, 4, 0, 3, 0, 0})}),
             "family 3 unsupported"},
-           {"ECS prefix 33", Cat({Header(1, 0, 0, 1), kWww, kTypeAClassIn, Opt({0, 8, 0, 9, 0, 1, 33, 0, 1, 2, 3, 4, 5})}),
+           {"ECS prefix 33",
+            Cat({Header(1, 0, 0, 1), kWww, kTypeAClassIn,
+                 Opt({0, 8, 0, 9, 0, 1, 33, 0, 1, 2, 3, 4, 5})}),
             "source prefix too long"},
-           {"ECS address too long", Cat({Header(1, 0, 0, 1), kWww, kTypeAClassIn, Opt({0, 8, 0, 8, 0, 1, 16, 0, 1, 2, 3, 4})}),
+           {"ECS address too long",
+            Cat({Header(1, 0, 0, 1), kWww, kTypeAClassIn,
+                 Opt({0, 8, 0, 8, 0, 1, 16, 0, 1, 2, 3, 4})}),
             "does not match prefix"},
-           {"ECS bits beyond prefix", Cat({Header(1, 0, 0, 1), kWww, kTypeAClassIn, Opt({0, 8, 0, 7, 0, 1, 20, 0, 81, 2, 0x3F})}),
+           {"ECS bits beyond prefix",
+            Cat({Header(1, 0, 0, 1), kWww, kTypeAClassIn,
+                 Opt({0, 8, 0, 7, 0, 1, 20, 0, 81, 2, 0x3F})}),
             "bits beyond its prefix"},
-           {"EDNS option truncated", Cat({Header(1, 0, 0, 1), kWww, kTypeAClassIn, Opt({0, 8, 0, 9, 0})}),
+           {"EDNS option truncated",
+            Cat({Header(1, 0, 0, 1), kWww, kTypeAClassIn, Opt({0, 8, 0, 9, 0})}),
             "EDNS option truncated"},
-           {"TXT string past rdata", Cat({Header(1, 1, 0, 0), kWww, kTypeAClassIn, {0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 30, 0, 2, 5, 'a'}}),
+           {"TXT string past rdata",
+            Cat({Header(1, 1, 0, 0),
+                 kWww,
+                 kTypeAClassIn,
+                 {0xC0, 12, 0, 16, 0, 1, 0, 0, 0, 30, 0, 2, 5, 'a'}}),
             "TXT string runs past"},
            {"CNAME rdata longer than name",
-            Cat({Header(1, 1, 0, 0), kWww, kTypeAClassIn, {0xC0, 12, 0, 5, 0, 1, 0, 0, 0, 30, 0, 3, 0xC0, 12, 0}}),
+            Cat({Header(1, 1, 0, 0),
+                 kWww,
+                 kTypeAClassIn,
+                 {0xC0, 12, 0, 5, 0, 1, 0, 0, 0, 30, 0, 3, 0xC0, 12, 0}}),
             "does not match its length"},
-           {"SOA truncated", Cat({Header(1, 1, 0, 0), kWww, kTypeAClassIn, {0xC0, 12, 0, 6, 0, 1, 0, 0, 0, 30, 0, 6, 0xC0, 12, 0xC0, 12, 0, 0}}),
+           {"SOA truncated",
+            Cat({Header(1, 1, 0, 0),
+                 kWww,
+                 kTypeAClassIn,
+                 {0xC0, 12, 0, 6, 0, 1, 0, 0, 0, 30, 0, 6, 0xC0, 12, 0xC0, 12, 0, 0}}),
             "SOA RDATA truncated"},
        }) {
     auto p = ParseMessage(c.packet);
     ASSERT_FALSE(p.ok()) << c.what;
-    EXPECT_NE(p.status().message().find(c.error), std::string::npos) << c.what << ": " << p.status();
+    EXPECT_NE(p.status().message().find(c.error), std::string::npos)
+        << c.what << ": " << p.status();
   }
 }
 

@@ -2,12 +2,12 @@
 // server runs them for every packet. Checks, beyond "no crash / no sanitizer report":
 //   - whatever we serialize parses again, and fits the size limit we gave;
 //   - a response never carries more than one question and always has QR set.
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
-#include <memory>
 
 #include "dns/answer.h"
 #include "dns/records.h"
@@ -23,7 +23,8 @@ std::shared_ptr<const Snapshot> FixedSnapshot() {
   z.apex = "global.example.com";
   s.zones.push_back(z);
   s.rtts = {{"eu-west", "us-east", 80}, {"us-east", "ap-south", 200}};
-  s.client_regions = {{"81.0.0.0/8", "eu-west"}, {"3.0.0.0/8", "us-east"}, {"2a01::/16", "eu-west"}};
+  s.client_regions = {
+      {"81.0.0.0/8", "eu-west"}, {"3.0.0.0/8", "us-east"}, {"2a01::/16", "eu-west"}};
   s.default_region = "us-east";
   auto add = [&](const char* name, RRType type, Strategy st, std::vector<Endpoint> eps) {
     RecordSetSpec r;
@@ -40,11 +41,15 @@ std::shared_ptr<const Snapshot> FixedSnapshot() {
   add("w.global.example.com", RRType::kA, Strategy::kWeighted, {eu, us, ap});
   add("f.global.example.com", RRType::kA, Strategy::kFailover, {eu, us, ap});
   add("v6.global.example.com", RRType::kAAAA, Strategy::kStatic, {{.target = "2001:db8::1"}});
-  add("www.global.example.com", RRType::kCNAME, Strategy::kStatic, {{.target = "web.global.example.com"}});
-  add("l1.global.example.com", RRType::kCNAME, Strategy::kStatic, {{.target = "l2.global.example.com"}});
-  add("l2.global.example.com", RRType::kCNAME, Strategy::kStatic, {{.target = "l1.global.example.com"}});
+  add("www.global.example.com", RRType::kCNAME, Strategy::kStatic,
+      {{.target = "web.global.example.com"}});
+  add("l1.global.example.com", RRType::kCNAME, Strategy::kStatic,
+      {{.target = "l2.global.example.com"}});
+  add("l2.global.example.com", RRType::kCNAME, Strategy::kStatic,
+      {{.target = "l1.global.example.com"}});
   add("t.global.example.com", RRType::kTXT, Strategy::kStatic, {{.target = std::string(600, 't')}});
-  add("_s._tcp.global.example.com", RRType::kSRV, Strategy::kStatic, {{.target = "web.global.example.com", .port = 80}});
+  add("_s._tcp.global.example.com", RRType::kSRV, Strategy::kStatic,
+      {{.target = "web.global.example.com", .port = 80}});
   std::vector<Endpoint> big;
   for (int i = 0; i < 200; ++i) big.push_back({.target = "198.18.0." + std::to_string(i % 250)});
   add("big.global.example.com", RRType::kA, Strategy::kStatic, big);
