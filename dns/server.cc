@@ -384,14 +384,25 @@ StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
 
   // With port 0 the UDP port the kernel picks may be taken for TCP: try a few.
   const int attempts = options.port == 0 ? 20 : 1;
+  const bool reuse_port = options.threads > 1;
   Status last;
   for (int attempt = 0; attempt < attempts; ++attempt) {
     std::unique_ptr<Server> server(new Server());
     uint16_t port = options.port;
     last = Status::Ok();
+    if (reuse_port) {
+      // SO_REUSEPORT lets any process of the same user join the group silently (a second
+      // server on the same port would steal half the packets). Claim the port exclusively
+      // first, which fails if anyone holds it and picks a free one for port 0, then release
+      // it for the group.
+      Worker probe(options, per_thread, source, clock, server->counters_);
+      last = probe.Bind(address, port, /*reuse_port=*/false);
+      if (!last.ok()) continue;
+      port = probe.port();
+    }
     for (int i = 0; i < options.threads && last.ok(); ++i) {
       auto worker = std::make_unique<Worker>(options, per_thread, source, clock, server->counters_);
-      last = worker->Bind(address, port, options.threads > 1);
+      last = worker->Bind(address, port, reuse_port);
       if (last.ok()) {
         port = worker->port();
         server->workers_.push_back(std::move(worker));

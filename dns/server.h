@@ -79,10 +79,10 @@ class Server {
 };
 
 // The byte-level core the workers run for one query, exposed for the in-process benchmark and
-// tests: parses `packet` from `peer`, answers from `snapshot` into `out`. `max_size` is the
-// transport's limit (65535 for TCP); for UDP pass `udp = true` and the limit is derived from the
-// query's EDNS payload size; `slip` forces the truncated form (rate limiter). `send` is false when
-// nothing must be sent (unparseable header, or a response packet).
+// tests: parses `packet` from `peer`, answers from `snapshot` into `out`. Over TCP (`udp` false)
+// the size limit is 65535; over UDP it is the query's EDNS payload size capped at 1232 (512
+// without EDNS). `slip` forces the truncated form (rate limiter). `send` is false when nothing
+// must be sent (unparseable header, or a response packet).
 struct PacketResult {
   bool send = false;
   bool formerr = false;

@@ -221,6 +221,20 @@ TEST_F(ServerTest, ManyQueriesInOneBurstAreAllAnswered) {
   EXPECT_EQ(*ids.begin(), 1000);
 }
 
+TEST(ServerStartTest, ASecondServerCannotJoinTheReusePortGroup) {
+  FakeClock clock;
+  SwappableRecordSource source(Zone("192.0.2.1"));
+  ServerOptions options;
+  options.threads = 2;
+  auto first = Server::Start(options, source, clock);
+  ASSERT_TRUE(first.ok()) << first.status();
+  options.port = (*first)->port();
+  auto second = Server::Start(options, source, clock);
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+  options.threads = 1;
+  EXPECT_EQ(Server::Start(options, source, clock).status().code(), StatusCode::kUnavailable);
+}
+
 TEST(ServerStartTest, RejectsBadOptions) {
   FakeClock clock;
   SwappableRecordSource source(Zone("192.0.2.1"));
