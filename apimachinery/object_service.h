@@ -29,8 +29,8 @@
 // Thread-safety: all methods are thread-safe (the Store is; the ObjectService keeps only the
 // set of generic resource types seen, under a mutex). Admission callbacks must be added
 // before requests are served. Callbacks run on the calling thread; watch callbacks run on
-// the Store's dispatcher thread (initial ADDED events on the calling thread, before Watch
-// returns).
+// the Store's dispatcher thread (initial ADDED events on the calling thread, before
+// StartWatch returns).
 #pragma once
 
 #include <functional>

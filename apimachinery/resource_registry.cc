@@ -77,15 +77,16 @@ std::optional<ResourceInfo> ResourceRegistry::Resolve(const std::string& group,
     if (r->namespaced != namespaced && !(r->namespaced && !namespaced)) return std::nullopt;
     return *r;
   }
-  if (!fallback_ || (!namespaced && !fallback_cluster_scoped_)) return std::nullopt;
-  if (plural.empty() || version.empty()) return std::nullopt;
+  if (!fallback_ || plural.empty() || version.empty()) return std::nullopt;
+  // Without a namespace in the URL a generic resource is cluster-scoped only when the
+  // fallback allows that; otherwise it is a namespaced one listed across all namespaces.
   ResourceInfo g;
   g.group = group;
   g.version = version;
   g.plural = plural;
   g.kind = KindFromPlural(plural);
   g.singular = Lower(g.kind);
-  g.namespaced = namespaced;
+  g.namespaced = namespaced || !fallback_cluster_scoped_;
   g.generic = true;
   return g;
 }

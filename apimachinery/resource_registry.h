@@ -81,8 +81,10 @@ class ResourceRegistry {
   Status Add(ResourceInfo info);
 
   // Enables the fallback: requests for unregistered group/version/plural under a namespace
-  // (and, when `cluster_scoped_too`, without one) are served as generic namespaced (or
-  // cluster-scoped) resources, kind taken from the object (or derived from the plural).
+  // are served as a generic namespaced resource (kind derived from the plural: "widgets" ->
+  // "Widget"; bodies may carry any kind). Without a namespace in the URL the resource is
+  // listed/watched across all namespaces, or, when `cluster_scoped_too`, served as a
+  // generic cluster-scoped resource.
   // Generic resources have no /status split and do not appear in discovery.
   void EnableFallback(bool cluster_scoped_too = false) {
     fallback_ = true;

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <chrono>
+#include <condition_variable>
 
 #include <cpprest/http_listener.h>
 #include <cpprest/producerconsumerstream.h>
@@ -71,6 +73,14 @@ class BufferSink final : public WatchSink {
   void MarkGone() {
     std::lock_guard lock(mu_);
     CloseLocked();
+    gone_ = true;
+    gone_cv_.notify_all();
+  }
+
+  // Waits until the response has been sent to the end (or failed), at most until `deadline`.
+  void WaitGone(std::chrono::steady_clock::time_point deadline) {
+    std::unique_lock lock(mu_);
+    gone_cv_.wait_until(lock, deadline, [&] { return gone_; });
   }
 
  private:
@@ -84,8 +94,10 @@ class BufferSink final : public WatchSink {
   }
 
   const int64_t max_backlog_;
-  mutable std::mutex mu_;  // guards closed_ and writes to buf_
+  mutable std::mutex mu_;  // guards closed_, gone_ and writes to buf_
+  std::condition_variable gone_cv_;
   bool closed_ = false;
+  bool gone_ = false;
   concurrency::streams::producer_consumer_buffer<uint8_t> buf_;
 };
 
@@ -238,6 +250,9 @@ void HttpServer::Stop() {
     impl_->sinks.clear();
   }
   for (auto& s : open) s->Close();
+  // Let cpprestsdk send the terminating chunks before the listener drops the connections.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  for (auto& s : open) s->WaitGone(deadline);
   try {
     impl_->listener->close().wait();
   } catch (const std::exception&) {

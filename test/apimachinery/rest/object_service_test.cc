@@ -474,7 +474,9 @@ TEST_F(ObjectServiceTest, FallbackServesUnknownNamespacedResourcesGenerically) {
   std::optional<ResourceInfo> widgets = reg.Resolve("example.io", "v1", "widgets", true);
   ASSERT_TRUE(widgets.has_value());
   EXPECT_EQ(widgets->kind, "Widget");
-  EXPECT_FALSE(reg.Resolve("example.io", "v1", "widgets", false).has_value());
+  std::optional<ResourceInfo> across = reg.Resolve("example.io", "v1", "widgets", false);
+  ASSERT_TRUE(across.has_value());
+  EXPECT_TRUE(across->namespaced);  // listed across namespaces, not cluster-scoped
   ObjectService svc(store_, clock_, reg);
   ApiResult<json> w = svc.Create(*widgets, "default",
                                  {{"apiVersion", "example.io/v1"}, {"kind", "Widget"},
