@@ -79,8 +79,11 @@ int main(int argc, char** argv) {
     std::cerr << "meridian-dns: " << server.status().ToString() << "\n";
     return 1;
   }
-  std::cout << "meridian-dns listening on " << options.address << ":" << (*server)->port()
-            << " (udp+tcp)" << std::endl;
+  const std::string shown = options.address.find(':') == std::string::npos
+                                ? options.address
+                                : "[" + options.address + "]";
+  std::cout << "meridian-dns listening on " << shown << ":" << (*server)->port() << " (udp+tcp)"
+            << std::endl;
 
   stop.async_wait([&](const boost::system::error_code&, int) { signals_loop.stop(); });
   std::function<void()> wait_hup = [&] {
