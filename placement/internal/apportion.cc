@@ -1,6 +1,7 @@
 #include "placement/internal/apportion.h"
 
 #include <algorithm>
+#include <functional>
 
 namespace meridian::placement::internal {
 namespace {
@@ -25,12 +26,16 @@ int64_t Apportion(int64_t total, std::span<ApportionItem> items, ApportionScratc
   if (total < 0) total = 0;
   const size_t n = items.size();
   int64_t sum_lo = 0, sum_cap = 0;
+  bool bounded = false;  // some weighted item has a bound that may bind
+  bool any_held = false;
   for (ApportionItem& it : items) {
     if (it.lo < 0) it.lo = 0;
     if (it.hi > total) it.hi = total;
     if (it.lo > it.hi) it.lo = it.hi;
     sum_lo += it.lo;
     sum_cap += it.weight > 0 ? it.hi : it.lo;
+    bounded |= it.weight > 0 && (it.lo > 0 || it.hi < total);
+    any_held |= it.held > 0;
   }
   if (sum_lo > total) {
     // Minimums cannot all be honoured: divide the total in proportion to them.
@@ -57,7 +62,16 @@ int64_t Apportion(int64_t total, std::span<ApportionItem> items, ApportionScratc
     }
   }
   i128 rest = 0, wsum = 0;
-  for (;;) {
+  if (!bounded) {
+    // No weighted item can hit a bound: one proportional round, no water-filling.
+    int64_t fixed = 0;
+    for (size_t i = 0; i < n; ++i) {
+      if (scratch.state[i] == kAtLo) fixed += items[i].lo;
+      else wsum += items[i].weight;
+    }
+    rest = total - fixed;
+  }
+  for (; bounded;) {
     int64_t fixed = 0;
     i128 w = 0;
     for (size_t i = 0; i < n; ++i) {
@@ -127,6 +141,25 @@ int64_t Apportion(int64_t total, std::span<ApportionItem> items, ApportionScratc
     placed += it.out;
   }
   int64_t k = total - placed;
+  if (k > 0 && narrow && !any_held && n < (size_t{1} << 20)) {
+    // Fast path: one 128-bit key per candidate, (remainder, tie with the index in its low
+    // bits), compared as a single integer.
+    std::vector<unsigned __int128>& packed = scratch.packed;
+    packed.clear();
+    for (const Key& key : keys) {
+      packed.push_back((static_cast<unsigned __int128>(key.rem_lo) << 64) |
+                       (key.tie & ~uint64_t{0xFFFFF}) | key.index);
+    }
+    if (static_cast<size_t>(k) < packed.size()) {
+      std::nth_element(packed.begin(), packed.begin() + (k - 1), packed.end(),
+                       std::greater<unsigned __int128>());
+    }
+    for (int64_t j = 0; j < k && j < static_cast<int64_t>(packed.size()); ++j) {
+      ++items[static_cast<uint32_t>(packed[j] & 0xFFFFF)].out;
+      ++placed;
+    }
+    return placed;
+  }
   if (k > 0) {
     // k < keys.size() by construction (Σ fractional parts == k, each < 1).
     if (static_cast<size_t>(k) < keys.size()) {

@@ -29,13 +29,15 @@ struct RoundKey {
 struct ApportionScratch {
   std::vector<uint8_t> state;
   std::vector<RoundKey> keys;
+  std::vector<unsigned __int128> packed;
 };
 
 // Divides `total` over `items` in proportion to their weights, water-filled between lo and
 // hi: x_i = clamp(λ·w_i, lo_i, hi_i) with λ chosen so that Σx = total (exact rational
 // arithmetic), then rounded by the largest-remainder rule. Only items with a fractional
-// quota get the extra replica; among those, items already holding more than the floor keep
-// it (stability), then larger remainders win, then the larger `tie`.
+// quota get the extra replica; among those, larger remainders win, then items already
+// holding more than the floor, then the larger `tie` (when no item holds anything, only the
+// top 44 bits of `tie` count, then the larger index).
 // Returns Σout. When Σhi (weight-0 items counting lo) < total, everyone sits at that bound
 // and the return is < total. When Σlo > total, `*mins_exceed` is set and the total is
 // divided in proportion to the minimums. Pure; O(n) per water-fill round.

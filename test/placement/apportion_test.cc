@@ -20,7 +20,7 @@ struct Case {
 
 ApportionItem Item(int64_t w, int64_t lo = 0, int64_t hi = 1'000'000, int64_t held = 0,
                    uint64_t tie = 0) {
-  return ApportionItem{w, lo, hi, held, tie, 0};
+  return ApportionItem{w, lo, hi, held, tie << 40, 0};  // ties are hashes: high bits matter
 }
 
 TEST(Apportion, Table) {
