@@ -194,8 +194,9 @@ struct HttpMemberClient::Transport {
     state->timer.expires_after(deadline);
     state->timer.async_wait([state, prefix, ms](const boost::system::error_code& ec) {
       if (ec) return;  // cancelled: the call finished first
-      state->cts.cancel();
+      // Answer first: cancelling closes the connection, whose error would race this.
       state->Finish(DeadlineExceededError(prefix + "no answer within " + std::to_string(ms) + " ms"));
+      state->cts.cancel();
     });
     try {
       on.request(req, state->cts.get_token())
@@ -696,7 +697,9 @@ StatusOr<std::unique_ptr<HttpMemberClient>> HttpMemberClient::Create(
   transport->timeout = endpoint.timeout;
   transport->user_agent = options.user_agent;
   try {
-    transport->client = transport->NewClient(endpoint.timeout);
+    // cpprestsdk's own (inactivity) timeout only backs up our end-to-end deadline, which
+    // must fire first so that a timeout reads as kDeadlineExceeded.
+    transport->client = transport->NewClient(endpoint.timeout + std::chrono::seconds(2));
   } catch (const std::exception& e) {
     return InvalidArgumentError("member \"" + endpoint.name + "\": " + e.what());
   }
