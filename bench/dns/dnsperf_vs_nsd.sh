@@ -136,10 +136,12 @@ EOF
 
 # --- start both servers -------------------------------------------------------------------
 "${NICE[@]}" "$NSD" -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
-PIDS+=($!)
+NSD_PID=$!
+PIDS+=($NSD_PID)
 "${NICE[@]}" "$BIN/meridian-dns" --config "$WORK/meridian.yaml" --listen 127.0.0.1:0 --threads "$THREADS" --rrl-rate 0 \
   > "$WORK/meridian.out" 2>&1 &
-PIDS+=($!)
+MERIDIAN_PID=$!
+PIDS+=($MERIDIAN_PID)
 
 MERIDIAN_PORT=""
 for _ in $(seq 100); do
@@ -181,6 +183,22 @@ pct() {
     if (NR == 0) { print "n/a"; exit }
     i = int(NR * p / 100 + 0.999999); if (i < 1) i = 1; if (i > NR) i = NR; printf "%.3f", v[i] * 1000 }'
 }
+# CPU time (clock ticks, user + system) of a server: the process and all its descendants (the
+# NSD we start becomes xfrd, which forks "main", which forks the server processes). On a shared
+# machine this is steadier than QPS: what a query costs the server.
+descendants() {
+  local p
+  for p in $(pgrep -P "$1" || true); do echo "$p"; descendants "$p"; done
+}
+cpu_ticks() {
+  local pid total=0 p
+  pid=$(if [ "$1" = nsd ]; then echo "$NSD_PID"; else echo "$MERIDIAN_PID"; fi)
+  for p in $pid $(descendants "$pid"); do
+    # Fields after "(comm)", which may contain spaces ("nsd: server 1"): utime and stime are 12, 13.
+    total=$((total + $(sed 's/.*) //' "/proc/$p/stat" 2> /dev/null | awk '{print $12 + $13}' || echo 0)))
+  done
+  echo "$total"
+}
 port_of() { if [ "$1" = nsd ]; then echo "$NSD_PORT"; else echo "$MERIDIAN_PORT"; fi; }
 
 # Rounds alternate A B B A so that a drift in background load hits both servers alike.
@@ -189,10 +207,18 @@ echo "dnsperf_vs_nsd: threads=$THREADS, nice ${DNS_BENCH_NICE:-0}, nsd port $NSD
 echo "  throughput: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d queries.txt -l $HALF, rounds nsd meridian meridian nsd"
 echo "    (8 names: A x2, CNAME->A, AAAA, TXT, SRV, NXDOMAIN, NODATA)"
 round=0
+declare -A TICKS=([nsd]=0 [meridian]=0)
 for s in nsd meridian meridian nsd; do
   round=$((round + 1))
+  before=$(cpu_ticks $s)
   "${NICE[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$HALF" > "$WORK/$s.tput.$round" 2>&1
+  TICKS[$s]=$(( TICKS[$s] + $(cpu_ticks $s) - before ))
 done
+HZ=$(getconf CLK_TCK)
+# us_per_query SERVER: server CPU microseconds per completed query in the throughput runs.
+us_per_query() {
+  awk -v t="${TICKS[$1]}" -v hz="$HZ" '/Queries completed:/{q+=$3} END {if (q > 0) printf "%.1f", t / hz * 1e6 / q; else print "n/a"}' "$WORK/$1".tput.*
+}
 NSD_QPS=$(qps "$WORK"/nsd.tput.*)
 M_QPS=$(qps "$WORK"/meridian.tput.*)
 RATE=$NSD_QPS
@@ -221,10 +247,11 @@ echo "  geo: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d geo-queries.txt -l $LAT_SEC
 "${NICE[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$MERIDIAN_PORT" -d "$WORK/geo-queries.txt" -l "$LAT_SECS" -E 8:00011800510203 \
   > "$WORK/geo.tput.1" 2>&1
 
-printf '\n%-18s %10s %6s %8s | %10s %8s %8s %6s\n' server "max QPS" lost "avg ms" "at QPS" p50_ms p99_ms lost
+printf '\n%-18s %10s %6s %8s %8s | %10s %8s %8s %6s\n' server "max QPS" lost "avg ms" "cpu us/q" "at QPS" \
+  p50_ms p99_ms lost
 for s in nsd meridian; do
-  printf '%-18s %10s %6s %8s | %10s %8s %8s %6s\n' "$s" "$(qps "$WORK/$s".tput.*)" "$(lost "$WORK/$s".tput.*)" \
-    "$(avg_ms "$WORK/$s".tput.*)" "$(load_qps "$s")" "$(pct 50 "$WORK/$s".lat.*)" "$(pct 99 "$WORK/$s".lat.*)" \
+  printf '%-18s %10s %6s %8s %8s | %10s %8s %8s %6s\n' "$s" "$(qps "$WORK/$s".tput.*)" "$(lost "$WORK/$s".tput.*)" \
+    "$(avg_ms "$WORK/$s".tput.*)" "$(us_per_query $s)" "$(load_qps "$s")" "$(pct 50 "$WORK/$s".lat.*)" "$(pct 99 "$WORK/$s".lat.*)" \
     "$(lost "$WORK/$s".load.* "$WORK/$s".lat.*)"
 done
 printf '%-18s %10s %6s %8s\n' "meridian geo+ECS" "$(qps "$WORK"/geo.tput.1)" "$(lost "$WORK"/geo.tput.1)" \
@@ -232,7 +259,7 @@ printf '%-18s %10s %6s %8s\n' "meridian geo+ECS" "$(qps "$WORK"/geo.tput.1)" "$(
 RATIO=$(awk -v a="$M_QPS" -v b="$NSD_QPS" 'BEGIN { printf "%.2f", a / b }')
 P99=$(pct 99 "$WORK"/meridian.lat.*)
 echo
-echo "ratio meridian/nsd QPS: $RATIO"
+echo "ratio meridian/nsd QPS: $RATIO; server CPU per query: nsd $(us_per_query nsd) us, meridian $(us_per_query meridian) us"
 awk -v r="$RATIO" -v p="$P99" 'BEGIN {
   printf "floor QPS >= peer: %s; floor p99 < 1 ms at the peer QPS: %s (%s ms)\n",
     (r >= 1.0 ? "PASS" : "FAIL"), (p != "n/a" && p + 0 < 1.0 ? "PASS" : "FAIL"), p }'
