@@ -43,6 +43,7 @@ clientRegions:
   - {cidr: 81.0.0.0/8, region: eu-west}
   - {cidr: 3.0.0.0/8, region: us-east}
   - {cidr: 103.0.0.0/8, region: ap-south}
+  - {cidr: "2a01::/16", region: eu-west}
 defaultRegion: us-east
 records:
   - name: web.global.example.com
@@ -66,6 +67,18 @@ records:
   - name: static.global.example.com
     endpoints:
       - {target: 192.0.2.40}
+  - name: resident.global.example.com
+    strategy: geo
+    jurisdictions: [eu]
+    endpoints:
+      - {target: 198.51.100.50, region: eu-west, jurisdiction: eu}
+      - {target: 203.0.113.50, region: us-east, jurisdiction: us}
+  - name: web.global.example.com
+    type: AAAA
+    strategy: geo
+    endpoints:
+      - {target: "2001:db8::e", region: eu-west}
+      - {target: "2001:db8::a", region: us-east}
   - name: info.global.example.com
     type: TXT
     endpoints:
@@ -188,6 +201,10 @@ TEST_F(DigTest, AnswersPerStrategy) {
            {"api.global.example.com", {"198.51.100.30"}},
            {"static.global.example.com", {"192.0.2.40"}},
            {"info.global.example.com TXT", {"\"hello\""}},
+           // Residency: US clients still get only the EU endpoint.
+           {"resident.global.example.com +subnet=3.4.5.0/24", {"198.51.100.50"}},
+           {"web.global.example.com AAAA +subnet=2a01:4f8::/32", {"2001:db8::e"}},
+           {"web.global.example.com AAAA +subnet=3.4.5.0/24", {"2001:db8::a"}},
        }) {
     EXPECT_TRUE(c.allowed.count(Short(c.args))) << c.args << " -> " << Short(c.args);
   }
@@ -236,7 +253,7 @@ TEST_F(DigTest, StatusCodes) {
   for (const Case& c : std::vector<Case>{{"www.example.org", "REFUSED", false},
                                          {"example.com", "REFUSED", false},
                                          {"nope.global.example.com", "NXDOMAIN", true},
-                                         {"web.global.example.com AAAA", "NOERROR", true},
+                                         {"web.global.example.com TXT", "NOERROR", true},
                                          {"global.example.com SOA", "NOERROR", false},
                                          {"WEB.GLOBAL.example.COM", "NOERROR", false}}) {
     std::string out = Dig(c.args);
