@@ -120,7 +120,9 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
         errors->insert(errors->end(), schema.begin(), schema.end());
         // Reference and guardrail checks apply to what users write, not to status updates
         // (a controller must always be able to report, even after a region was renamed).
-        if (!schema.empty() || attrs.subresource == "status" || d->kind != "FederatedWorkload") {
+        // They run on the best-effort decoding even when the schema has problems, so the user
+        // sees every problem in one answer.
+        if (attrs.subresource == "status" || d->kind != "FederatedWorkload") {
           return Status::Ok();
         }
         FieldErrors ignored;

@@ -11,6 +11,7 @@ namespace {
 using nlohmann::json;
 
 const std::string kGvPath = std::string("apis/") + api::kGroup + "/" + api::kVersion;
+const std::string kCorePath = "api/v1";
 
 std::string DefinitionName(const std::string& kind) {
   return std::string("io.meridian.federation.") + api::kVersion + "." + kind;
@@ -26,10 +27,31 @@ json Schemas() {
   return schemas;
 }
 
+// One served kind, as the OpenAPI paths describe it.
+struct PathKind {
+  std::string gv_path;  // "apis/G/V" or "api/v1"
+  std::string group, version, kind, plural, definition;
+  bool namespaced;
+};
+
+std::vector<PathKind> FederationPathKinds() {
+  std::vector<PathKind> out;
+  for (const api::ResourceDescriptor& r : api::FederationResources()) {
+    out.push_back({kGvPath, api::kGroup, api::kVersion, r.kind, r.plural,
+                   DefinitionName(r.kind), r.namespaced});
+  }
+  return out;
+}
+
+std::vector<PathKind> CorePathKinds() {
+  return {{kCorePath, "", "v1", "Namespace", "namespaces", "io.k8s.api.core.v1.Namespace", false},
+          {kCorePath, "", "v1", "Secret", "secrets", "io.k8s.api.core.v1.Secret", true}};
+}
+
 // Paths with the verbs and the fieldValidation parameter, so kubectl knows the server
 // validates fields itself (it then sends ?fieldValidation=Strict instead of validating
-// client-side).
-json Paths(bool v3) {
+// client-side against the protobuf OpenAPI v2, which this server does not serve).
+json Paths(const std::vector<PathKind>& kinds, bool v3) {
   json paths = json::object();
   json field_validation = {{"name", "fieldValidation"}, {"in", "query"},
                            {"description", "Strict, Warn or Ignore."}};
@@ -38,13 +60,13 @@ json Paths(bool v3) {
   } else {
     field_validation["type"] = "string";
   }
-  for (const api::ResourceDescriptor& r : api::FederationResources()) {
-    std::string base = "/" + kGvPath + "/" + (r.namespaced ? "namespaces/{namespace}/" : "");
-    json ref = v3 ? json{{"$ref", "#/components/schemas/" + DefinitionName(r.kind)}}
-                  : json{{"$ref", "#/definitions/" + DefinitionName(r.kind)}};
+  for (const PathKind& r : kinds) {
+    std::string base = "/" + r.gv_path + "/" + (r.namespaced ? "namespaces/{namespace}/" : "");
+    json ref = v3 ? json{{"$ref", "#/components/schemas/" + r.definition}}
+                  : json{{"$ref", "#/definitions/" + r.definition}};
     json ok = v3 ? json{{"description", "OK"}, {"content", {{"application/json", {{"schema", ref}}}}}}
                  : json{{"description", "OK"}, {"schema", ref}};
-    json gvk = {{"group", api::kGroup}, {"version", api::kVersion}, {"kind", r.kind}};
+    json gvk = {{"group", r.group}, {"version", r.version}, {"kind", r.kind}};
     auto op = [&](const std::string& action, const std::string& id) {
       return json{{"operationId", id + r.kind},
                   {"x-kubernetes-action", action},
@@ -61,26 +83,75 @@ json Paths(bool v3) {
   return paths;
 }
 
+// The two core kinds the federation serves, so kubectl can validate them (it asks the
+// server's OpenAPI for every kind it applies).
+json CoreSchemas() {
+  json meta = {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true},
+               {"description", "Standard object metadata."}};
+  auto gvk = [](const char* kind) {
+    return json::array({{{"group", ""}, {"version", "v1"}, {"kind", kind}}});
+  };
+  json ns = {{"type", "object"},
+             {"description", "Namespace provides a scope for names."},
+             {"properties",
+              {{"apiVersion", {{"type", "string"}}},
+               {"kind", {{"type", "string"}}},
+               {"metadata", meta},
+               {"spec", {{"type", "object"}, {"properties", {{"finalizers", {{"type", "array"}, {"items", {{"type", "string"}}}}}}}}},
+               {"status", {{"type", "object"}, {"properties", {{"phase", {{"type", "string"}}}}}}}}},
+             {"x-kubernetes-group-version-kind", gvk("Namespace")}};
+  json string_map = {{"type", "object"}, {"additionalProperties", {{"type", "string"}}}};
+  json secret = {{"type", "object"},
+                 {"description", "Secret holds secret data, e.g. a member cluster's credentials."},
+                 {"properties",
+                  {{"apiVersion", {{"type", "string"}}},
+                   {"kind", {{"type", "string"}}},
+                   {"metadata", meta},
+                   {"data", string_map},
+                   {"stringData", string_map},
+                   {"type", {{"type", "string"}}},
+                   {"immutable", {{"type", "boolean"}}}}},
+                 {"x-kubernetes-group-version-kind", gvk("Secret")}};
+  return {{"io.k8s.api.core.v1.Namespace", ns}, {"io.k8s.api.core.v1.Secret", secret}};
+}
+
 }  // namespace
 
 json OpenApiV2() {
   return {{"swagger", "2.0"},
           {"info", {{"title", "Meridian federation API"}, {"version", api::kVersion}}},
-          {"paths", Paths(false)},
-          {"definitions", Schemas()}};
+          {"paths", [] {
+             json p = Paths(FederationPathKinds(), false);
+             p.update(Paths(CorePathKinds(), false));
+             return p;
+           }()},
+          {"definitions", [] {
+             json d = Schemas();
+             d.update(CoreSchemas());
+             return d;
+           }()}};
 }
 
 json OpenApiV3Index() {
-  std::string hash = std::to_string(std::hash<std::string>{}(OpenApiV3For(kGvPath).dump()));
-  return {{"paths",
-           {{kGvPath, {{"serverRelativeURL", "/openapi/v3/" + kGvPath + "?hash=" + hash}}}}}};
+  json paths = json::object();
+  for (const std::string& gv : {kGvPath, kCorePath}) {
+    std::string hash = std::to_string(std::hash<std::string>{}(OpenApiV3For(gv).dump()));
+    paths[gv] = {{"serverRelativeURL", "/openapi/v3/" + gv + "?hash=" + hash}};
+  }
+  return {{"paths", paths}};
 }
 
 json OpenApiV3For(const std::string& group_version_path) {
+  if (group_version_path == kCorePath) {
+    return {{"openapi", "3.0.0"},
+            {"info", {{"title", "Meridian federation API (core/v1 subset)"}, {"version", "v1"}}},
+            {"paths", Paths(CorePathKinds(), true)},
+            {"components", {{"schemas", CoreSchemas()}}}};
+  }
   if (group_version_path != kGvPath) return nullptr;
   return {{"openapi", "3.0.0"},
           {"info", {{"title", "Meridian federation API"}, {"version", api::kVersion}}},
-          {"paths", Paths(true)},
+          {"paths", Paths(FederationPathKinds(), true)},
           {"components", {{"schemas", Schemas()}}}};
 }
 

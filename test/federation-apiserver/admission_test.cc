@@ -23,13 +23,15 @@ class AdmissionTest : public ::testing::Test {
     ServerOptions options;
     options.storage = "sqlite:" + (dir_ / "fed.db").string();
     server_ = FederationApiServer::Create(options, clock_).value();
-    Apply("topologies", "", R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "Topology",
+    auto topology = Apply("topologies", "", R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "Topology",
       "metadata": {"name": "default"},
       "spec": {"regions": [{"name": "eu-west", "jurisdiction": "eu"}, {"name": "us-east", "jurisdiction": "us"}],
                "demandProfiles": [{"name": "shoppers", "sources": [{"name": "paris", "weight": 1, "rttMs": {"eu-west": 10}}]}]}})");
-    Apply("memberclusters", "", R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "MemberCluster",
+    ASSERT_TRUE(topology.ok()) << topology.error().message;
+    auto member = Apply("memberclusters", "", R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "MemberCluster",
       "metadata": {"name": "eu-west-1"},
       "spec": {"server": "http://127.0.0.1:1/clusters/eu-west-1", "region": "eu-west", "jurisdiction": "eu"}})");
+    ASSERT_TRUE(member.ok()) << member.error().message;
   }
   void TearDown() override {
     server_.reset();
@@ -92,6 +94,11 @@ TEST_F(AdmissionTest, SchemaProblemsAreAllReported) {
   EXPECT_EQ(Causes(r), (std::vector<std::string>{
       "spec.placement.distribution.weights.eu-west: must be >= 0",
       "spec.placement.spread.minRegions: must be an integer"}));
+  // Schema and reference problems come back together.
+  auto both = Apply("federatedworkloads", "default",
+                    Workload(R"({"distribution": {"weights": {"eu-west": -1, "mars": 1}}})"));
+  ASSERT_FALSE(both.ok());
+  EXPECT_EQ(Causes(both).size(), 2u) << ::testing::PrintToString(Causes(both));
 }
 
 TEST_F(AdmissionTest, ResidencyPolicyCannotBeLoosenedByTheWorkload) {

@@ -1,0 +1,126 @@
+// federation-apiserver: Meridian's one endpoint. Serves the Kubernetes-style REST API (and,
+// with --grpc-listen, the gRPC service) over the embedded SQLite store.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+
+#include "apimachinery/rest/http_server.h"
+#include "federation-apiserver/server.h"
+#ifdef MERIDIAN_HAS_GRPC
+#include "federation-apiserver/grpc/grpc_service.h"
+#endif
+
+namespace {
+
+using meridian::Status;
+using meridian::StatusOr;
+
+// Plain HTTP carries no credentials safely: it may only listen on loopback.
+StatusOr<std::pair<std::string, int>> ParseLoopbackListen(const std::string& flag,
+                                                          const std::string& value) {
+  size_t colon = value.rfind(':');
+  if (colon == std::string::npos) {
+    return meridian::InvalidArgumentError(flag + ": \"" + value + "\" is not HOST:PORT");
+  }
+  std::string host = value.substr(0, colon);
+  int port = -1;
+  try {
+    size_t used = 0;
+    port = std::stoi(value.substr(colon + 1), &used);
+    if (used != value.size() - colon - 1) port = -1;
+  } catch (...) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) {
+    return meridian::InvalidArgumentError(flag + ": \"" + value + "\" has no valid port");
+  }
+  bool loopback = host == "localhost" || host.rfind("127.", 0) == 0 || host == "[::1]";
+  if (!loopback) {
+    return meridian::InvalidArgumentError(
+        flag + ": \"" + host + "\" is not a loopback address; plain HTTP (the only mode so far) "
+        "is served on loopback only");
+  }
+  return std::make_pair(host == "localhost" ? std::string("127.0.0.1") : host, port);
+}
+
+int Fail(const Status& st) {
+  std::cerr << "federation-apiserver: " << st.message() << std::endl;
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Meridian federation-apiserver: the federation's Kubernetes-style API endpoint"};
+  std::string listen = "127.0.0.1:8443";
+  std::string grpc_listen;
+  meridian::apiserver::ServerOptions options;
+  std::string log_level = "info";
+  app.add_option("--listen", listen, "HOST:PORT for the REST API (loopback; port 0 picks one)")
+      ->capture_default_str();
+  app.add_option("--storage", options.storage, "Storage backend: sqlite:PATH")
+      ->capture_default_str();
+  app.add_option("--grpc-listen", grpc_listen, "HOST:PORT for the gRPC API (off when empty)");
+  app.add_option("--token-auth-file", options.token_auth_file,
+                 "Bearer tokens, CSV: token,user,uid[,\"group1,group2\"]");
+  app.add_option("--max-body-bytes", options.max_body_bytes, "Largest request body")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::from_str(log_level));
+
+  // Block the stop signals before any thread starts, so only sigwait below receives them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto endpoint = ParseLoopbackListen("--listen", listen);
+  if (!endpoint.ok()) return Fail(endpoint.status());
+
+  auto server = meridian::apiserver::FederationApiServer::Create(options, meridian::RealClock());
+  if (!server.ok()) return Fail(server.status());
+
+  namespace rest = meridian::apimachinery::rest;
+  rest::HttpServerOptions http_options;
+  http_options.max_body_bytes = options.max_body_bytes;
+  auto handler = rest::HandlerFor((*server)->handler());
+  StatusOr<std::unique_ptr<rest::HttpServer>> http =
+      endpoint->second == 0
+          ? rest::HttpServer::StartOnFreeLoopbackPort(handler, http_options)
+          : rest::HttpServer::Start("http://" + endpoint->first + ":" +
+                                        std::to_string(endpoint->second),
+                                    handler, http_options);
+  if (!http.ok()) return Fail(http.status().WithContext("--listen " + listen));
+
+#ifdef MERIDIAN_HAS_GRPC
+  std::unique_ptr<meridian::apiserver::GrpcServer> grpc;
+  if (!grpc_listen.empty()) {
+    auto g = meridian::apiserver::GrpcServer::Start((*server)->objects(), grpc_listen);
+    if (!g.ok()) return Fail(g.status().WithContext("--grpc-listen " + grpc_listen));
+    grpc = std::move(g).value();
+    std::cout << "federation-apiserver gRPC listening on 127.0.0.1:" << grpc->port() << std::endl;
+  }
+#else
+  if (!grpc_listen.empty()) {
+    return Fail(meridian::UnimplementedError("--grpc-listen: this build has no gRPC service"));
+  }
+#endif
+
+  // The readiness line tests and scripts wait for.
+  std::cout << "federation-apiserver listening on " << (*http)->url() << std::endl;
+  spdlog::info("serving {} with storage {}", (*http)->url(), options.storage);
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("signal {}: shutting down", sig);
+#ifdef MERIDIAN_HAS_GRPC
+  if (grpc) grpc->Shutdown();
+#endif
+  (*http)->Stop();
+  return 0;
+}
