@@ -1,6 +1,8 @@
 // meridian-dns: the authoritative DNS server serving a static zone file.
 //
 //   meridian-dns --config zones.yaml --listen 127.0.0.1:5353 [--threads 2] [--rrl-rate 0]
+//   meridian-dns --config zones.yaml --check      # validate only; errors as FILE:LINE:COL: field:
+//   why
 //
 // Prints "meridian-dns listening on ADDRESS:PORT (udp+tcp)" once serving (with the chosen port
 // when PORT is 0). SIGHUP reloads the file: a good file is published atomically and
@@ -56,6 +58,8 @@ int main(int argc, char** argv) {
                  "send every Nth limited response truncated (0: never)");
   app.add_option("--tcp-idle-ms", idle_ms, "close TCP connections idle this long")
       ->check(CLI::Range(1, 3600000));
+  bool check_only = false;
+  app.add_flag("--check", check_only, "only load and validate the config, then exit (0 if valid)");
   options.rate_limit.responses_per_second = 50;
   CLI11_PARSE(app, argc, argv);
   options.tcp_idle_timeout = std::chrono::milliseconds(idle_ms);
@@ -68,6 +72,11 @@ int main(int argc, char** argv) {
   if (!snapshot.ok()) {
     std::cerr << "meridian-dns: " << snapshot.status().message() << "\n";
     return 1;
+  }
+  if (check_only) {
+    std::cout << "meridian-dns: " << config << " is valid (" << (*snapshot)->zones().size()
+              << " zones, " << (*snapshot)->regions().size() << " regions)" << std::endl;
+    return 0;
   }
   // Signal handlers first, so that a SIGHUP right after "listening" never kills the process.
   boost::asio::io_context signals_loop;

@@ -21,7 +21,17 @@ class Decoder {
     if (mark.line >= 0)
       where += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
     problems_.push_back(where + ": " + (path.empty() ? "" : path + ": ") + message);
+    failed_items_.insert(ItemOf(path));
   }
+
+  // "records[3]" for "records[3].endpoints[0].target": the list item a path belongs to.
+  static std::string ItemOf(const std::string& path) {
+    size_t close = path.find(']');
+    return close == std::string::npos ? path.substr(0, path.find('.')) : path.substr(0, close + 1);
+  }
+  // Whether decoding already reported a problem in the item `path` belongs to (then what
+  // Snapshot::Build says about it may only echo that problem).
+  bool ItemFailed(const std::string& path) const { return failed_items_.count(ItemOf(path)) > 0; }
 
   void Remember(const std::string& path, const YAML::Node& node) { marks_[path] = node.Mark(); }
 
@@ -241,6 +251,7 @@ class Decoder {
  private:
   std::string filename_;
   std::vector<std::string> problems_;
+  std::set<std::string> failed_items_;
   std::map<std::string, YAML::Mark> marks_;
 };
 
@@ -274,13 +285,15 @@ StatusOr<std::shared_ptr<const Snapshot>> ParseStaticZone(const std::string& yam
   } catch (const YAML::Exception& e) {
     d.Fail(e.mark, "", e.msg);
   }
-  if (!d.problems().empty()) return Problems(d.problems());
+  // Semantic checks run even when decoding found problems, so that one pass reports every
+  // problem in the file; items that already failed to decode are not judged again.
+  const bool decode_failed = !d.problems().empty();
   FieldErrors errors;
   auto snap = Snapshot::Build(spec, &errors);
-  if (!snap) {
-    for (const FieldError& e : errors) d.Fail(d.MarkFor(e.path), e.path, e.message);
-    return Problems(d.problems());
+  for (const FieldError& e : errors) {
+    if (!decode_failed || !d.ItemFailed(e.path)) d.Fail(d.MarkFor(e.path), e.path, e.message);
   }
+  if (decode_failed || !snap) return Problems(d.problems());
   return snap;
 }
 

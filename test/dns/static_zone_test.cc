@@ -75,6 +75,12 @@ TEST(StaticZoneTest, ErrorsNameFileLineAndField) {
        {"zones[0].nsTtl: must be an integer",
         "records[0].endpoints[0].healthy: must be true or false",
         "records[0].endpoints[0].weight: must be between 0 and 4294967295"}},
+      {"decode and semantic problems in one pass",
+       zone + "records:\n  - name: a.global.example.com\n    endpoints:\n      - {target: 10.0.0}\n"
+              "  - name: b.global.example.com\n    ttl: -1\n  - name: www.example.org\n",
+       {"z.yaml:6:18: records[0].endpoints[0].target: \"10.0.0\" is not an IPv4 address",
+        "z.yaml:8:10: records[1].ttl: must be between 0 and 2147483647",
+        "z.yaml:9:11: records[2].name: www.example.org. is not inside any zone"}},
       {"YAML syntax", "zones: [\n", {"z.yaml:", "YAML syntax"}},
       {"no zones", "records: []\n", {"zones: at least one zone is required"}},
       {"bad cidr",
