@@ -106,8 +106,28 @@ const Engine::Filter& Engine::FilterFor(const Workload& w) {
   const uint32_t R = W.region_count();
   const bool has_selector = pol.cluster_selector && !pol.cluster_selector->Empty();
   const bool has_residency = pol.residency.has_value() || !w.residency_policies.empty();
+  // An unambiguous key: every string length-prefixed (the string form of a selector is
+  // ambiguous for odd values).
   std::string key;
-  if (has_selector) key = pol.cluster_selector->ToString();
+  auto put = [&key](std::string_view v) {
+    key += std::to_string(v.size());
+    key += ':';
+    key += v;
+  };
+  if (has_selector) {
+    for (const auto& [k, v] : pol.cluster_selector->match_labels) {
+      put(k);
+      put(v);
+    }
+    key += '|';
+    for (const apimachinery::LabelRequirement& req : pol.cluster_selector->match_expressions) {
+      put(req.key);
+      key += static_cast<char>('0' + static_cast<int>(req.op));
+      key += std::to_string(req.values.size());
+      key += '#';
+      for (const std::string& v : req.values) put(v);
+    }
+  }
   key += '\x1f';
   if (has_residency) {
     const int32_t J = W.jurisdiction_count();
@@ -126,7 +146,11 @@ const Engine::Filter& Engine::FilterFor(const Workload& w) {
     for (uint8_t b : s.jallow) key += static_cast<char>('0' + b);
   }
   key += '\x1f';
-  if (pol.latency) key += pol.latency->demand + '\x1f' + std::to_string(pol.latency->max_rtt_ms);
+  if (pol.latency) {
+    key += std::to_string(pol.latency->max_rtt_ms);
+    key += '#';
+    put(pol.latency->demand);
+  }
   auto it = filter_cache_.find(key);
   if (it != filter_cache_.end()) return *it->second;
   if (filter_cache_.size() >= 1024) filter_cache_.clear();

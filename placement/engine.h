@@ -17,10 +17,23 @@
 //   5. Coverage: move single replicas so that spread.minRegions / minZones and every latency
 //      source are satisfied where possible; report where not.
 //   6. Zone hints: each multi-zone cluster's replicas over its healthy zones.
-// Stability: every rounding choice keeps a replica where the current assignment has it when
-// the constraints allow, then breaks ties by a hash of (workload key, cluster name), never
-// alphabetically; so an unchanged world gives the identical answer and a change moves only
-// what it has to. Infeasible placements are answers (Result::unplaced > 0), not errors.
+// Stability: shares depend on the policy and on the fleet's configuration (labels, regions,
+// jurisdictions, allocatable), never on health; health only caps what a cluster keeps and
+// routes the rest as overflow. Rounding ties break by a hash of (workload key, cluster name),
+// never alphabetically. So an unchanged world gives the identical answer, feeding the answer
+// back as the current assignment changes nothing (idempotent), and after a failure the only
+// replicas that move are those the failed capacity can no longer hold (property-tested: no
+// replica moves between two healthy clusters that both keep room). The current assignment is
+// used for hysteresis: a cluster that became healthy less than recoveryDelaySeconds ago
+// keeps at most what it runs now (and receives no overflow); after the delay it gains at most
+// recoveryMaxReplicasPerStep per call for as long as a full return could take at that pace,
+// and Result::recheck_after says when to call again. Availability wins over hysteresis: what
+// finds no room elsewhere may still go to a recovering cluster.
+// Infeasible placements are answers (Result::unplaced > 0 with the blocking constraints in
+// unplaced_because, unmet spread/latency in `unmet`), never errors.
+//
+// Scope: each workload is placed against the clusters' allocatable replicas independently;
+// the caller subtracts what other workloads use if capacity is shared (the controller's job).
 #pragma once
 
 #include <cstdint>

@@ -447,6 +447,47 @@ TEST(Engine, MissingDemandProfileIsAnAnswer) {
   EXPECT_THAT(ExplainUnplaced(**world, w, r), HasSubstr("demand profile nobody not found"));
 }
 
+TEST(Engine, CachedFiltersMatchFreshEngines) {
+  // One Engine reused across many selector / residency / latency combinations must answer
+  // exactly as a fresh Engine does for each (the filter cache must never mix them up).
+  std::vector<ClusterState> clusters;
+  const char* regions[] = {"us-east", "us-west", "eu-west", "eu-central", "ap-south"};
+  for (int i = 0; i < 40; ++i) {
+    ClusterState c = Cluster("k" + std::to_string(i), regions[i % 5], 10 + i);
+    c.labels["team"] = std::string(1, static_cast<char>('a' + i % 3));
+    if (i % 4 == 0) c.labels["odd"] = "x,y=z";
+    clusters.push_back(c);
+  }
+  auto world = World::Build(clusters, Continents());
+  ASSERT_TRUE(world.ok());
+  Engine shared(*world);
+  const std::vector<const char*> policies = {
+      R"({})",
+      R"({"clusterSelector": {"matchLabels": {"team": "a"}}})",
+      R"({"clusterSelector": {"matchLabels": {"team": "b"}}})",
+      R"({"clusterSelector": {"matchExpressions": [{"key": "team", "operator": "In", "values": ["a", "b"]}]}})",
+      R"({"clusterSelector": {"matchExpressions": [{"key": "team", "operator": "NotIn", "values": ["a", "b"]}]}})",
+      R"({"clusterSelector": {"matchExpressions": [{"key": "odd", "operator": "Exists"}]}})",
+      R"({"residency": {"jurisdictions": ["eu"]}})",
+      R"({"residency": {"jurisdictions": ["us"]}})",
+      R"({"residency": {"jurisdictions": ["eu", "us"]}, "clusterSelector": {"matchLabels": {"team": "c"}}})",
+      R"({"latency": {"demand": "shoppers", "maxRTTMs": 20}})",
+      R"({"latency": {"demand": "shoppers", "maxRTTMs": 100}, "distribution": {"fromDemand": true}})",
+  };
+  for (int round = 0; round < 3; ++round) {
+    for (const char* text : policies) {
+      SCOPED_TRACE(text);
+      Workload w;
+      w.key = "ns/app";
+      w.replicas = 25;
+      w.policy = Policy(text);
+      if (round == 2) w.residency_policies.push_back({"eu-only", {"eu"}});
+      Engine fresh(*world);
+      EXPECT_EQ(shared.Place(w, kNow), fresh.Place(w, kNow));
+    }
+  }
+}
+
 TEST(World, BuildRejectsBadClusters) {
   EXPECT_FALSE(World::Build({Cluster("a", "r"), Cluster("a", "r")}, {}).ok());
   EXPECT_FALSE(World::Build({Cluster("", "r")}, {}).ok());
