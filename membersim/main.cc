@@ -11,6 +11,7 @@
 
 #include <CLI/CLI.hpp>
 #include <pplx/threadpool.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "membersim/config.h"
@@ -30,6 +31,8 @@ int Serve(const std::string& config_path, const std::string& listen, int history
     std::cerr << "membersim: " << config.status().message() << std::endl;
     return 2;
   }
+  // stdout carries only the parsable "listening on" lines; logs go to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("membersim"));
   // Held (partitioned) and delayed requests each occupy a pool thread.
   crossplat::threadpool::initialize_with_threads(256);
   Simulator::Options so;

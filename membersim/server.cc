@@ -5,6 +5,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "membersim/internal/tcp_gate.h"
+
 namespace meridian::membersim {
 
 using apimachinery::ApiError;
@@ -17,8 +19,8 @@ struct MembersimServer::ClusterHttp {
   SimulatedCluster* cluster = nullptr;
   std::unique_ptr<RestHandler> shared;     // base path /clusters/NAME
   std::unique_ptr<RestHandler> dedicated;  // base path "" (only with a port)
-  std::mutex mu;                           // guards server, port
-  std::unique_ptr<HttpServer> server;      // the dedicated listener while open
+  std::unique_ptr<HttpServer> server;      // dedicated handler on an internal port
+  std::unique_ptr<internal::TcpGate> gate;  // the cluster's port, forwarding to `server`
   int port = 0;
 };
 
@@ -135,15 +137,12 @@ Status MembersimServer::Start() {
 }
 
 Status MembersimServer::OpenDedicated(ClusterHttp& ch) {
-  std::lock_guard lock(ch.mu);
-  if (ch.server) return Status::Ok();
-  auto handler = apimachinery::rest::HandlerFor(*ch.dedicated);
-  StatusOr<std::unique_ptr<HttpServer>> s =
-      ch.port == 0 ? HttpServer::StartOnFreeLoopbackPort(handler)
-                   : HttpServer::Start("http://127.0.0.1:" + std::to_string(ch.port), handler);
+  auto s = HttpServer::StartOnFreeLoopbackPort(apimachinery::rest::HandlerFor(*ch.dedicated));
   if (!s.ok()) return s.status();
   ch.server = std::move(s).value();
-  ch.port = ch.server->port();  // keep a picked port across refuse/heal
+  ch.gate = std::make_unique<internal::TcpGate>(ch.port, ch.server->port());
+  MERIDIAN_RETURN_IF_ERROR(ch.gate->Open());
+  ch.port = ch.gate->port();  // keep a picked port across refuse/heal
   return Status::Ok();
 }
 
@@ -157,17 +156,11 @@ void MembersimServer::OnPartitionChange(SimulatedCluster& c) {
     ch.shared->StopWatches();
     if (ch.dedicated) ch.dedicated->StopWatches();
   }
-  if (!ch.dedicated) return;
+  if (!ch.gate) return;
   if (mode == PartitionMode::kRefuse) {
-    std::unique_ptr<HttpServer> closing;
-    {
-      std::lock_guard lock(ch.mu);
-      closing = std::move(ch.server);
-    }
-    // Stop() waits for requests in flight; do it off the caller's (listener) thread.
-    if (closing) std::thread([s = std::move(closing)]() mutable { s->Stop(); }).detach();
+    ch.gate->Close();
   } else {
-    Status st = OpenDedicated(ch);
+    Status st = ch.gate->Open();
     if (!st.ok()) spdlog::error("membersim: reopening {}: {}", c.spec().name, st.ToString());
   }
 }
@@ -176,12 +169,8 @@ void MembersimServer::Stop() {
   if (stopping_.exchange(true)) return;
   sim_.SetPartitionListener(nullptr);
   for (auto& [name, ch] : clusters_) {
-    std::unique_ptr<HttpServer> s;
-    {
-      std::lock_guard lock(ch->mu);
-      s = std::move(ch->server);
-    }
-    if (s) s->Stop();
+    if (ch->gate) ch->gate->Close();
+    if (ch->server) ch->server->Stop();
   }
   if (server_) server_->Stop();
 }
