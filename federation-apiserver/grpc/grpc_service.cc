@@ -611,6 +611,12 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(apimachinery::ObjectServ
   const int64_t max_message = std::min<int64_t>(
       INT_MAX, std::max<int64_t>(options.service.max_object_bytes, 0) + 1024 * 1024);
   builder.SetMaxReceiveMessageSize(static_cast<int>(max_message));
+  // A port already in use is an error, not silently shared (gRPC defaults to SO_REUSEPORT).
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Find clients that vanished without closing their connection, so their watches (and the
+  // store watches behind them) are released.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 120'000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20'000);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || selected_port == 0) {
     return UnavailableError("cannot listen for gRPC on \"" + listen_address + "\"");

@@ -179,7 +179,7 @@ class GrpcServer {
  public:
   // Listens on `listen_address` (port 0 picks a free port; see port()). Errors:
   // kInvalidArgument for a rejected address (see CheckListenAddress), kUnavailable when the
-  // address cannot be bound. `objects` must outlive the server.
+  // address cannot be bound (e.g. the port is taken: ports are not shared via SO_REUSEPORT). `objects` must outlive the server.
   static StatusOr<std::unique_ptr<GrpcServer>> Start(apimachinery::ObjectService& objects,
                                                      const std::string& listen_address,
                                                      GrpcServerOptions options = {});

@@ -848,6 +848,14 @@ TEST(GrpcServerTest, ListensOnLoopbackOnlyUnlessAllowed) {
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(refused.status().message().find("loopback"), std::string::npos);
+
+  // A taken port is an error, not a second server silently sharing it.
+  auto first = GrpcServer::Start(objects, "127.0.0.1:0");
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = GrpcServer::Start(objects, (*first)->address());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(second.status().message().find((*first)->address()), std::string::npos);
 }
 
 }  // namespace
