@@ -403,7 +403,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
         if (self->stopped()) return;
         Status s = internal::MemberErrorStatus(self->transport_->member, self->What(), code, body);
         if (code == 410) {
-          self->Relist(s);
+          self->Expired(s);
         } else {
           self->Retry(s, false);
         }
@@ -461,7 +461,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
           if (after == After::kContinue) continue;
           self->EndConnection(conn);
           if (after == After::kRelist) {
-            self->Relist(why);
+            self->Expired(why);
           } else {
             self->Retry(why, false);
           }
@@ -492,6 +492,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
       return expired ? After::kRelist : After::kReconnect;
     }
     ++conn->events;
+    relisted_since_event_ = false;
     MemberWatchEvent out;
     {
       std::lock_guard lock(mu_);
@@ -532,12 +533,22 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
           false);
   }
 
+  // 410: relist now, or after backoff when the watch started right after a relist already
+  // expired (a member whose history is too short must not make us relist in a tight loop).
+  void Expired(const Status& why) {
+    if (relisted_since_event_) {
+      Retry(why, /*relist=*/true);
+    } else {
+      Notify(why);
+      Relist();
+    }
+  }
+
   // Lists again and delivers the difference from what was delivered so far; then watches
   // from the list's resourceVersion.
-  void Relist(const Status& why) {
+  void Relist() {
     if (stopped()) return;
     relists_.fetch_add(1);
-    Notify(why);
     auto self = shared_from_this();
     const std::string query = internal::QueryString({{"labelSelector", selector_}});
     transport_->StartCall(*transport_->client,
@@ -585,7 +596,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
       known_ = std::move(fresh);
       last_rv_ = list->resource_version;
     }
-    backoff_ = options_.initial_backoff;
+    relisted_since_event_ = true;
     Emit(events);
     Connect();
   }
@@ -601,10 +612,10 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
     if (stopped()) return;
     timer_ = timer;
     timer->expires_after(delay);
-    timer->async_wait([self, relist, why](const boost::system::error_code& ec) {
+    timer->async_wait([self, relist](const boost::system::error_code& ec) {
       if (ec || self->stopped()) return;
       if (relist) {
-        self->Relist(why);
+        self->Relist();
       } else {
         self->Connect();
       }
@@ -649,6 +660,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
   const WatchOptions options_;
   // Touched only by the chain (one link at a time).
   std::chrono::milliseconds backoff_;
+  bool relisted_since_event_ = false;
   std::shared_ptr<http_client> client_;
 
   std::atomic<bool> stopped_{false};

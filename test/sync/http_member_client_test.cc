@@ -669,6 +669,23 @@ TEST(HttpMemberClientTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
   EXPECT_EQ(rec.Summary().back(), "ADDED later");
 }
 
+TEST(HttpMemberClientTest, RepeatedExpiryBacksOffInsteadOfRelistingInALoop) {
+  TestMember member;
+  auto client = NewClient(member.Endpoint());
+  ASSERT_NE(client, nullptr);
+  member.expire_next_watches.store(1'000'000);  // every watch request: ERROR 410
+  Recorder rec;
+  WatchOptions options;
+  options.initial_backoff = milliseconds(100);
+  const auto start = std::chrono::steady_clock::now();
+  auto watch = client->Watch(kConfigMaps, "shop", "", "", rec.Callback(), options);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  // Relist 1 is immediate; each further one waits 100, 200, 400 ms.
+  ASSERT_TRUE(Eventually([&] { return (*watch)->Relists() >= 4; }));
+  EXPECT_GE(std::chrono::steady_clock::now() - start, milliseconds(700));
+  watch->reset();
+}
+
 TEST(HttpMemberClientTest, WatchSelectorAndPromptStop) {
   TestMember member;
   auto client = NewClient(member.Endpoint());
