@@ -88,8 +88,10 @@ std::vector<json> Items(const json& list) {
   return items;
 }
 
+// `widths` keeps table columns aligned across calls (watch rows under the first table).
 void PrintObjects(const KindInfo& kind, const std::vector<json>& objects, const std::string& output,
-                  bool as_list, bool headers, bool with_namespace) {
+                  bool as_list, bool headers, bool with_namespace,
+                  std::vector<size_t>* widths = nullptr) {
   if (output == "yaml") {
     std::cout << PrintYaml(objects, as_list);
   } else if (output == "json") {
@@ -104,7 +106,8 @@ void PrintObjects(const KindInfo& kind, const std::vector<json>& objects, const 
     t.wide = output == "wide";
     t.headers = headers;
     t.now = RealClock().Now();
-    std::cout << PrintTable(kind, objects, t);
+    std::vector<size_t> local;
+    std::cout << AlignColumns(TableCells(kind, objects, t), widths ? widths : &local);
   }
   std::cout << std::flush;
 }
@@ -144,15 +147,17 @@ int RunGet(const GlobalFlags& g, std::string type, std::vector<std::string> name
   }
   const bool as_list = names.size() != 1;
   if (objects.empty() && names.empty()) {
-    if (output == "yaml" || output == "json") {
+    if ((output == "yaml" || output == "json") && !watch) {
       PrintObjects(*kind, objects, output, true, !no_headers, with_namespace);
     } else if (!watch) {
       std::cerr << (kind->namespaced && !g.all_namespaces
                         ? "No resources found in " + ns + " namespace.\n"
                         : std::string("No resources found\n"));
     }
-  } else if (!objects.empty()) {
-    PrintObjects(*kind, objects, output, as_list, !no_headers, with_namespace);
+  }
+  std::vector<size_t> widths;
+  if (!objects.empty()) {
+    PrintObjects(*kind, objects, output, as_list, !no_headers, with_namespace, &widths);
   }
   if (!watch) return rc;
 
@@ -179,7 +184,8 @@ int RunGet(const GlobalFlags& g, std::string type, std::vector<std::string> name
         } else if (output == "json") {
           PrintObjects(*kind, {e.object}, output, false, false, with_namespace);
         } else {
-          PrintObjects(*kind, {e.object}, output, false, !printed_header && !no_headers, with_namespace);
+          PrintObjects(*kind, {e.object}, output, false, !printed_header && !no_headers,
+                       with_namespace, &widths);
           printed_header = true;
         }
         return true;

@@ -404,6 +404,12 @@ std::vector<std::vector<std::string>> TableCells(const KindInfo& kind,
 
 std::string AlignColumns(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
+  return AlignColumns(rows, &widths);
+}
+
+std::string AlignColumns(const std::vector<std::vector<std::string>>& rows,
+                         std::vector<size_t>* column_widths) {
+  std::vector<size_t>& widths = *column_widths;
   for (const auto& row : rows) {
     if (widths.size() < row.size()) widths.resize(row.size(), 0);
     for (size_t i = 0; i < row.size(); ++i) widths[i] = std::max(widths[i], row[i].size());

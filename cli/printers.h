@@ -28,6 +28,10 @@ std::vector<std::vector<std::string>> TableCells(const KindInfo& kind,
 // Aligns rows like kubectl (columns padded to the widest cell plus three spaces, the last
 // column unpadded), one line per row, each ending in '\n'.
 std::string AlignColumns(const std::vector<std::vector<std::string>>& rows);
+// The same, keeping column widths across calls (for watch rows printed one at a time under
+// an earlier header): `widths` is widened to fit `rows` and used for padding.
+std::string AlignColumns(const std::vector<std::vector<std::string>>& rows,
+                         std::vector<size_t>* widths);
 
 // TableCells + AlignColumns.
 std::string PrintTable(const KindInfo& kind, const std::vector<nlohmann::json>& objects,
