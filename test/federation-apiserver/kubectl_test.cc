@@ -1,0 +1,145 @@
+// kubectl against the real federation-apiserver, as a new user would use it.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "test/federation-apiserver/apiserver_process.h"
+
+namespace meridian::apiserver {
+namespace {
+
+using test_env::CommandResult;
+using test_env::RunCommand;
+
+class KubectlTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (RunCommand("command -v kubectl").exit_code != 0) {
+      GTEST_SKIP() << "kubectl is not installed on this machine; skipping the kubectl tests";
+    }
+    std::string error = server_.Start();
+    ASSERT_EQ(error, "");
+    kubectl_ = "kubectl --server " + server_.url() + " --request-timeout=20s ";
+  }
+
+  CommandResult Kubectl(const std::string& args) { return RunCommand(kubectl_ + args); }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    std::string path = (server_.dir() / name).string();
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  // Everything stored, to prove a rejected request changed nothing.
+  std::string Snapshot() {
+    return Kubectl("get fw,mc,topology,ns -A -o jsonpath='{range .items[*]}{.metadata.name}/{.metadata.resourceVersion} {end}'").output;
+  }
+
+  std::string Examples() { return test_env::SourceDir() + "/examples/three-continents/"; }
+
+  testing::ApiserverProcess server_;
+  std::string kubectl_;
+};
+
+TEST_F(KubectlTest, ApplyGetExplainAndReapplyTheThreeContinentsExample) {
+  CommandResult applied = Kubectl("apply -f " + Examples());
+  ASSERT_EQ(applied.exit_code, 0) << applied.output;
+  for (const char* line : {"membercluster.federation.meridian.io/eu-west-1 created",
+                           "topology.federation.meridian.io/default created",
+                           "namespace/shop created",
+                           "federatedworkload.federation.meridian.io/web created"}) {
+    EXPECT_NE(applied.output.find(line), std::string::npos) << line << "\n" << applied.output;
+  }
+  CommandResult list = Kubectl("get federatedworkloads -A");
+  EXPECT_EQ(list.exit_code, 0) << list.output;
+  EXPECT_NE(list.output.find("shop        web"), std::string::npos) << list.output;
+  CommandResult yaml = Kubectl("get fw web -n shop -o yaml");
+  EXPECT_NE(yaml.output.find("kind: FederatedWorkload"), std::string::npos) << yaml.output;
+  EXPECT_NE(yaml.output.find("generation: 1"), std::string::npos) << yaml.output;
+  CommandResult members = Kubectl("get mc");
+  EXPECT_NE(members.output.find("eu-central-1   eu-central   eu"), std::string::npos)
+      << members.output;
+  CommandResult explain = Kubectl("explain federatedworkload.spec.placement");
+  EXPECT_EQ(explain.exit_code, 0) << explain.output;
+  EXPECT_NE(explain.output.find("residency"), std::string::npos) << explain.output;
+  CommandResult again = Kubectl("apply -f " + Examples());
+  EXPECT_EQ(again.exit_code, 0) << again.output;
+  EXPECT_NE(again.output.find("federatedworkload.federation.meridian.io/web unchanged"),
+            std::string::npos)
+      << again.output;
+  EXPECT_EQ(again.output.find("configured"), std::string::npos) << again.output;
+}
+
+TEST_F(KubectlTest, BadInputIsRejectedClearlyAndChangesNothing) {
+  ASSERT_EQ(Kubectl("apply -f " + Examples()).exit_code, 0);
+  std::string before = Snapshot();
+  ASSERT_NE(before, "");
+  struct Case {
+    std::string name, file_text, expected;
+  };
+  std::vector<Case> cases = {
+      {"invalid workload",
+       "apiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWorkload\n"
+       "metadata: {name: web, namespace: shop}\n"
+       "spec:\n  template: {apiVersion: apps/v1, kind: Deployment, spec: {replicas: -2}}\n"
+       "  placement: {distribution: {weights: {mars: 2}}}\n",
+       "spec.placement.distribution.weights.mars: unknown region or cluster"},
+      {"negative replicas",
+       "apiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWorkload\n"
+       "metadata: {name: web, namespace: shop}\n"
+       "spec:\n  template: {apiVersion: apps/v1, kind: Deployment, spec: {replicas: -2}}\n",
+       "spec.template.spec.replicas: must be >= 0"},
+      {"wrong type",
+       "apiVersion: federation.meridian.io/v1alpha1\nkind: MemberCluster\n"
+       "metadata: {name: eu-west-1}\nspec: {server: http://x, region: [eu], jurisdiction: eu}\n",
+       "spec.region: must be a string"},
+      {"unknown kind", "apiVersion: federation.meridian.io/v1alpha1\nkind: Widget\nmetadata: {name: x}\n",
+       "no matches for kind \"Widget\""},
+      {"malformed yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: [x\n",
+       "error converting YAML to JSON"},
+  };
+  for (const Case& c : cases) {
+    CommandResult r = Kubectl("apply -f " + Write("bad.yaml", c.file_text));
+    EXPECT_NE(r.exit_code, 0) << c.name;
+    EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.name << ":\n" << r.output;
+  }
+  // A body over 3 MiB.
+  std::string big = "apiVersion: v1\nkind: Secret\nmetadata: {name: big, namespace: default}\n"
+                    "stringData: {x: \"" + std::string(3 * 1024 * 1024 + 10, 'a') + "\"}\n";
+  CommandResult too_big = Kubectl("create -f " + Write("big.yaml", big));
+  EXPECT_NE(too_big.exit_code, 0);
+  EXPECT_NE(too_big.output.find("RequestEntityTooLarge"), std::string::npos) << too_big.output.substr(0, 500);
+  // A stale resourceVersion.
+  CommandResult current = Kubectl("get fw web -n shop -o json");
+  ASSERT_EQ(current.exit_code, 0);
+  std::string stale = Write("stale.json", current.output);
+  ASSERT_EQ(Kubectl("label fw web -n shop touched=yes").exit_code, 0);
+  before = Snapshot();
+  CommandResult conflict = Kubectl("replace -f " + stale);
+  EXPECT_NE(conflict.exit_code, 0);
+  EXPECT_NE(conflict.output.find("the object has been modified"), std::string::npos) << conflict.output;
+  EXPECT_EQ(Snapshot(), before) << "a rejected request must not change what is stored";
+}
+
+TEST_F(KubectlTest, WatchSeesChangesAndDeleteRemoves) {
+  ASSERT_EQ(Kubectl("apply -f " + Examples()).exit_code, 0);
+  test_env::ChildProcess watch;
+  std::string error;
+  ASSERT_TRUE(watch.Start({"/bin/sh", "-c",
+                           "exec " + kubectl_ + "get fw -n shop -w -o 'jsonpath={.metadata.generation}{\"\\n\"}'"},
+                          &error))
+      << error;
+  watch.WaitForLine("1", std::chrono::seconds(20), &error);
+  EXPECT_EQ(error, "");
+  ASSERT_EQ(Kubectl("patch fw web -n shop --type merge -p '{\"spec\":{\"template\":{\"spec\":{\"replicas\":60}}}}'").exit_code, 0);
+  watch.WaitForLine("2", std::chrono::seconds(20), &error);
+  EXPECT_EQ(error, "");
+  CommandResult deleted = Kubectl("delete fw web -n shop");
+  EXPECT_EQ(deleted.exit_code, 0) << deleted.output;
+  CommandResult gone = Kubectl("get fw web -n shop");
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.output.find("NotFound"), std::string::npos) << gone.output;
+}
+
+}  // namespace
+}  // namespace meridian::apiserver
