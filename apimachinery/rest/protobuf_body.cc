@@ -79,7 +79,7 @@ std::string Base64(std::string_view data) {
   return out;
 }
 
-enum class Type { kString, kBytes, kInt, kBool, kMessage, kStringMap, kBytesMap, kTime };
+enum class Type { kString, kBytes, kInt, kBool, kMessage, kStringMap, kBytesMap, kTime, kIntOrString };
 struct Field;
 using Schema = std::map<int, Field>;
 struct Field {
@@ -159,6 +159,19 @@ Status DecodeMessage(std::string_view data, const Schema& schema, json* out) {
           MERIDIAN_RETURN_IF_ERROR(DecodeMessage(s, *field.message, &value));
           break;
         case Type::kTime: MERIDIAN_RETURN_IF_ERROR(DecodeTime(s, &value)); break;
+        case Type::kIntOrString: {
+          static const Schema kIntOrStringSchema = {{1, {"type", Type::kInt}},
+                                                    {2, {"intVal", Type::kInt}},
+                                                    {3, {"strVal", Type::kString}}};
+          json ios;
+          MERIDIAN_RETURN_IF_ERROR(DecodeMessage(s, kIntOrStringSchema, &ios));
+          if (ios.value("type", int64_t{0}) == 1) {
+            value = ios.value("strVal", "");
+          } else {
+            value = ios.value("intVal", int64_t{0});
+          }
+          break;
+        }
         case Type::kStringMap:
         case Type::kBytesMap: {
           std::string key;
@@ -224,6 +237,92 @@ const Schema kServiceAccount = {
     {3, {"imagePullSecrets", Type::kMessage, true, &kLocalObjectReference}},
     {4, {"automountServiceAccountToken", Type::kBool}}};
 
+// Workload kinds from `kubectl create deployment`, `kubectl run`, `kubectl create service`
+// and `kubectl expose`: the commonly set fields only (others are skipped, not guessed).
+const Schema kLabelSelectorRequirement = {{1, {"key", Type::kString}},
+                                          {2, {"operator", Type::kString}},
+                                          {3, {"values", Type::kString, true}}};
+const Schema kLabelSelector = {
+    {1, {"matchLabels", Type::kStringMap}},
+    {2, {"matchExpressions", Type::kMessage, true, &kLabelSelectorRequirement}}};
+const Schema kContainerPort = {{1, {"name", Type::kString}},
+                               {2, {"hostPort", Type::kInt}},
+                               {3, {"containerPort", Type::kInt}},
+                               {4, {"protocol", Type::kString}},
+                               {5, {"hostIP", Type::kString}}};
+const Schema kEnvVar = {{1, {"name", Type::kString}}, {2, {"value", Type::kString}}};
+const Schema kVolumeMount = {{1, {"name", Type::kString}},
+                             {2, {"readOnly", Type::kBool}},
+                             {3, {"mountPath", Type::kString}},
+                             {4, {"subPath", Type::kString}}};
+const Schema kEmpty = {};
+const Schema kContainer = {
+    {1, {"name", Type::kString}},
+    {2, {"image", Type::kString}},
+    {3, {"command", Type::kString, true}},
+    {4, {"args", Type::kString, true}},
+    {5, {"workingDir", Type::kString}},
+    {6, {"ports", Type::kMessage, true, &kContainerPort}},
+    {7, {"env", Type::kMessage, true, &kEnvVar}},
+    {8, {"resources", Type::kMessage, false, &kEmpty}},
+    {9, {"volumeMounts", Type::kMessage, true, &kVolumeMount}},
+    {13, {"terminationMessagePath", Type::kString}},
+    {14, {"imagePullPolicy", Type::kString}},
+    {16, {"stdin", Type::kBool}},
+    {17, {"stdinOnce", Type::kBool}},
+    {18, {"tty", Type::kBool}},
+    {20, {"terminationMessagePolicy", Type::kString}},
+};
+const Schema kPodSpec = {
+    {2, {"containers", Type::kMessage, true, &kContainer}},
+    {3, {"restartPolicy", Type::kString}},
+    {4, {"terminationGracePeriodSeconds", Type::kInt}},
+    {5, {"activeDeadlineSeconds", Type::kInt}},
+    {6, {"dnsPolicy", Type::kString}},
+    {7, {"nodeSelector", Type::kStringMap}},
+    {8, {"serviceAccountName", Type::kString}},
+    {10, {"nodeName", Type::kString}},
+    {11, {"hostNetwork", Type::kBool}},
+    {14, {"securityContext", Type::kMessage, false, &kEmpty}},
+    {15, {"imagePullSecrets", Type::kMessage, true, &kLocalObjectReference}},
+    {19, {"schedulerName", Type::kString}},
+    {20, {"initContainers", Type::kMessage, true, &kContainer}},
+};
+const Schema kPodTemplateSpec = {{1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+                                 {2, {"spec", Type::kMessage, false, &kPodSpec}}};
+const Schema kPod = {{1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+                     {2, {"spec", Type::kMessage, false, &kPodSpec}},
+                     {3, {"status", Type::kMessage, false, &kEmpty}}};
+const Schema kDeploymentStrategy = {{1, {"type", Type::kString}}};
+const Schema kDeploymentSpec = {
+    {1, {"replicas", Type::kInt}},
+    {2, {"selector", Type::kMessage, false, &kLabelSelector}},
+    {3, {"template", Type::kMessage, false, &kPodTemplateSpec}},
+    {4, {"strategy", Type::kMessage, false, &kDeploymentStrategy}},
+    {5, {"minReadySeconds", Type::kInt}},
+    {6, {"revisionHistoryLimit", Type::kInt}},
+    {7, {"paused", Type::kBool}},
+    {9, {"progressDeadlineSeconds", Type::kInt}},
+};
+const Schema kDeployment = {{1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+                            {2, {"spec", Type::kMessage, false, &kDeploymentSpec}},
+                            {3, {"status", Type::kMessage, false, &kEmpty}}};
+const Schema kServicePort = {{1, {"name", Type::kString}},
+                             {2, {"protocol", Type::kString}},
+                             {3, {"port", Type::kInt}},
+                             {4, {"targetPort", Type::kIntOrString}},
+                             {5, {"nodePort", Type::kInt}}};
+const Schema kServiceSpec = {{1, {"ports", Type::kMessage, true, &kServicePort}},
+                             {2, {"selector", Type::kStringMap}},
+                             {3, {"clusterIP", Type::kString}},
+                             {4, {"type", Type::kString}},
+                             {5, {"externalIPs", Type::kString, true}},
+                             {7, {"sessionAffinity", Type::kString}},
+                             {11, {"externalName", Type::kString}}};
+const Schema kService = {{1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+                         {2, {"spec", Type::kMessage, false, &kServiceSpec}},
+                         {3, {"status", Type::kMessage, false, &kEmpty}}};
+
 }  // namespace
 
 StatusOr<json> DecodeKubernetesProtobuf(const std::string& body) {
@@ -254,16 +353,17 @@ StatusOr<json> DecodeKubernetesProtobuf(const std::string& body) {
   const std::string kind = type_meta.value("kind", "");
   const std::string api_version = type_meta.value("apiVersion", "");
   static const std::map<std::string, const Schema*> kSchemas = {
-      {"Namespace", &kNamespace},
-      {"ConfigMap", &kConfigMap},
-      {"Secret", &kSecret},
-      {"ServiceAccount", &kServiceAccount},
+      {"v1/Namespace", &kNamespace},   {"v1/ConfigMap", &kConfigMap},
+      {"v1/Secret", &kSecret},         {"v1/ServiceAccount", &kServiceAccount},
+      {"v1/Pod", &kPod},               {"v1/Service", &kService},
+      {"apps/v1/Deployment", &kDeployment},
   };
-  auto schema = kSchemas.find(kind);
-  if (api_version != "v1" || schema == kSchemas.end()) {
+  auto schema = kSchemas.find(api_version + "/" + kind);
+  if (schema == kSchemas.end()) {
     return UnimplementedError("protobuf request bodies are supported only for v1 Namespace, "
-                              "ConfigMap, Secret and ServiceAccount (got " + api_version + " " +
-                              kind + "); send JSON instead, e.g. kubectl create -f FILE");
+                              "ConfigMap, Secret, ServiceAccount, Pod, Service and apps/v1 "
+                              "Deployment (got " + api_version + " " + kind +
+                              "); send JSON instead, e.g. kubectl create -f FILE");
   }
   json out = {{"apiVersion", api_version}, {"kind", kind}};
   MERIDIAN_RETURN_IF_ERROR(DecodeMessage(raw, *schema->second, &out));

@@ -138,7 +138,23 @@ TEST_F(KubectlTest, CreateGetListApplyPatchDelete) {
       {"create configmap cfg -n nowhere --from-literal=a=1", 1, {"namespaces \"nowhere\" not found"}},
       {"delete namespace team", 0, {"namespace \"team\" deleted"}},
       {"get cm cfg -n team", 1, {"NotFound"}},
+      // Generators send protobuf bodies.
+      {"create deployment gen --image=nginx:1.27 --replicas=2 --port=8080", 0,
+       {"deployment.apps/gen created"}},
+      {"get deploy gen -o 'jsonpath={.spec.replicas} {.spec.selector.matchLabels.app} "
+       "{.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}'",
+       0, {"2 gen nginx:1.27 8080"}},
+      {"expose deployment gen --port=80 --target-port=8080", 0, {"service/gen exposed"}},
+      {"get svc gen -o 'jsonpath={.spec.ports[0].port} {.spec.ports[0].targetPort} {.spec.selector.app}'",
+       0, {"80 8080 gen"}},
+      {"run box --image=busybox --restart=Never --labels=app=box -- sleep 3600", 0, {"pod/box created"}},
+      {"get pod box -o 'jsonpath={.spec.containers[0].args} {.spec.restartPolicy} {.metadata.labels.app}'",
+       0, {"[\"sleep\",\"3600\"] Never box"}},
+      {"create secret generic s --from-literal=k=v", 0, {"secret/s created"}},
+      {"get secret s -o 'jsonpath={.data.k}'", 0, {"dg=="}},
       {"delete -f " + file, 0, {"deployment.apps \"web\" deleted"}},
+      {"get deploy web", 1, {"NotFound"}},
+      {"delete deploy --all", 0, {"deployment.apps \"gen\" deleted"}},
       {"get deploy", 0, {"No resources found"}},
   };
   for (const Step& s : steps) {

@@ -428,7 +428,7 @@ TEST_F(RestHandlerTest, ProtobufBodiesForCoreKindsFromKubectlGenerators) {
   r.body = body;
   RestResponse created = Do(r);
   EXPECT_EQ(created.code, 201) << created.body;
-  std::string deploy = std::string("k8s\0", 4) + Field(1, Field(1, "apps/v1") + Field(2, "Deployment")) +
+  std::string deploy = std::string("k8s\0", 4) + Field(1, Field(1, "apps/v1") + Field(2, "StatefulSet")) +
                        Field(2, Field(1, Field(1, "x")));
   r.path = "/apis/apps/v1/namespaces/default/deployments";
   r.body = deploy;

@@ -41,6 +41,17 @@ inline ResourceInfo ConfigMapsInfo() {
   return r;
 }
 
+inline ResourceInfo CoreInfo(const std::string& kind, const std::string& plural,
+                             std::vector<std::string> short_names, bool has_status) {
+  ResourceInfo r;
+  r.version = "v1";
+  r.kind = kind;
+  r.plural = plural;
+  r.short_names = std::move(short_names);
+  r.has_status = has_status;
+  return r;
+}
+
 struct TestServer {
   explicit TestServer(const Clock& clock, RestOptions options = {},
                       std::shared_ptr<WatchDispatcher> dispatcher = nullptr)
@@ -48,6 +59,9 @@ struct TestServer {
     (void)registry.Add(NamespaceResourceInfo());
     (void)registry.Add(ConfigMapsInfo());
     (void)registry.Add(DeploymentsInfo());
+    (void)registry.Add(CoreInfo("Pod", "pods", {"po"}, true));
+    (void)registry.Add(CoreInfo("Service", "services", {"svc"}, true));
+    (void)registry.Add(CoreInfo("Secret", "secrets", {}, false));
     service = std::make_unique<ObjectService>(store, clock, registry);
     for (const char* ns : {"default", "kube-system"}) {
       (void)service->Create(NamespaceResourceInfo(), "", {{"metadata", {{"name", ns}}}});
