@@ -23,6 +23,7 @@
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "dns/packet.h"
 #include "dns/rate_limiter.h"
 #include "dns/record_source.h"
 
@@ -77,18 +78,5 @@ class Server {
   ServerCounters counters_;
   std::vector<std::unique_ptr<Worker>> workers_;
 };
-
-// The byte-level core the workers run for one query, exposed for the in-process benchmark and
-// tests: parses `packet` from `peer`, answers from `snapshot` into `out`. Over TCP (`udp` false)
-// the size limit is 65535; over UDP it is the query's EDNS payload size capped at 1232 (512
-// without EDNS). `slip` forces the truncated form (rate limiter). `send` is false when nothing
-// must be sent (unparseable header, or a response packet).
-struct PacketResult {
-  bool send = false;
-  bool formerr = false;
-  bool truncated = false;
-};
-PacketResult HandlePacket(std::span<const uint8_t> packet, const IpAddress& peer, bool udp,
-                          const Snapshot& snapshot, std::vector<uint8_t>* out, bool slip = false);
 
 }  // namespace meridian::dns

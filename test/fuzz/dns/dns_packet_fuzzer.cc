@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "dns/answer.h"
+#include "dns/packet.h"
 #include "dns/records.h"
 #include "dns/wire.h"
 
@@ -99,6 +100,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto reparsed = ParseMessage(out);
     Check(reparsed.ok());
     Check(reparsed->header.tc == truncated);
+  }
+  // The server's own per-packet path, over both transports and with the rate limiter's slip.
+  const IpAddress peer = IpAddress::V4(81, 2, 3, 4);
+  for (bool udp : {true, false}) {
+    PacketResult r = HandlePacket(packet, peer, udp, *snapshot, &out, /*slip=*/size % 7 == 0);
+    Check(r.send == (header.ok() && !header->qr));
+    if (r.send) {
+      Check(out.size() <= (udp ? size_t{1232} : kMaxMessageSize));
+      Check(ParseMessage(out).ok());
+    }
   }
   return 0;
 }
