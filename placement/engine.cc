@@ -55,7 +55,8 @@ struct Engine::Scratch {
   std::vector<uint32_t> limited;
   std::vector<int32_t> group_of;
   std::vector<uint8_t> flags;
-  std::vector<uint32_t> active;  // candidates with replicas, a share, current replicas or a cap
+  std::vector<uint32_t> active;   // candidates with replicas, a share, current replicas or a cap
+  std::vector<uint32_t> touched;  // candidates whose entries must be reset after the call
   // Weight groups.
   struct Group {
     int64_t weight = 0;
@@ -238,22 +239,25 @@ Result Engine::Place(const Workload& w, Timestamp now) {
   const bool has_latency = F.has_latency;
   const std::optional<uint32_t> profile = F.profile;
 
-  s.cur.assign(m, 0);
-  s.over.assign(m, 0);
-  s.cov.assign(m, 0);
-  s.share.assign(m, 0);
-  s.x.assign(m, 0);
-  s.limited.assign(m, 0);
-  s.flags.assign(m, 0);
-  s.lo.assign(m, pol.distribution.min_per_cluster);
-  s.hi.assign(m, T);
-  s.cap.resize(m);
-  s.real.resize(m);
-  s.excess.resize(m);
+  // Per-candidate arrays stay zero between calls: only the entries this call touches (those
+  // whose flags become non-zero) are reset at the end, so a call costs O(what it touches)
+  // rather than O(eligible clusters) in memsets.
+  if (s.cur.size() < m) {
+    for (auto* v : {&s.cur, &s.over, &s.cov, &s.share, &s.x, &s.cap, &s.real, &s.excess}) {
+      v->resize(m);
+    }
+    s.limited.resize(m);
+    s.flags.resize(m);
+  }
+  s.touched.clear();
+  auto set_flag = [&](uint32_t k, uint8_t bits) {
+    if (s.flags[k] == 0) s.touched.push_back(k);
+    s.flags[k] |= bits;
+  };
   s.active.clear();
   auto activate = [&](uint32_t k) {
     if (!(s.flags[k] & kActive)) {
-      s.flags[k] |= kActive;
+      set_flag(k, kActive);
       s.active.push_back(k);
     }
   };
@@ -274,7 +278,15 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     }
   }
 
+  // lo/hi are materialised only when the policy has bounds; otherwise every lo is 0 and
+  // every hi is the total.
   const bool any_bounds = pol.distribution.min_per_cluster > 0 || !pol.distribution.clusters.empty();
+  if (any_bounds) {
+    s.lo.assign(m, pol.distribution.min_per_cluster);
+    s.hi.assign(m, T);
+  }
+  auto lo_of = [&](uint32_t k) { return any_bounds ? s.lo[k] : 0; };
+  auto hi_of = [&](uint32_t k) { return any_bounds ? s.hi[k] : T; };
   for (const auto& [name, b] : pol.distribution.clusters) {
     auto idx = W.FindCluster(name);
     if (!idx || F.pos[*idx] < 0) continue;
@@ -283,7 +295,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     if (b.max) {
       s.lo[k] = std::min(s.lo[k], *b.max);
       s.hi[k] = std::min(T, *b.max);
-      s.flags[k] |= kInMax;
+      set_flag(k, kInMax);
     }
   }
   int64_t sum_lo = 0;  // the minimums, each capped by its max (not yet by the total)
@@ -408,7 +420,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     weight_sum = 0;
     for (uint32_t k = 0; k < m; ++k) {
       const int64_t wt = by_capacity ? W.nominal_capacity(cand[k]) : 1;
-      s.items[k] = ApportionItem{wt, s.lo[k], s.hi[k], 0, tie_of(k), 0};
+      s.items[k] = ApportionItem{wt, lo_of(k), hi_of(k), 0, tie_of(k), 0};
       weight_sum += wt;
     }
     leftover = T - internal::Apportion(T, s.items, s.ap, &mins_exceed);
@@ -425,8 +437,8 @@ Result Engine::Place(const Workload& w, Timestamp now) {
       it.tie = grp.tie;
       for (uint32_t j = grp.begin; j < grp.end; ++j) {
         uint32_t k = s.contiguous ? j : s.members[j];
-        it.lo += s.lo[k];
-        it.hi += s.hi[k];
+        it.lo += lo_of(k);
+        it.hi += hi_of(k);
       }
       s.items[g] = it;
     }
@@ -488,10 +500,10 @@ Result Engine::Place(const Workload& w, Timestamp now) {
   // What candidate k can hold now (real) and may gain up to under hysteresis (cap).
   auto ensure_cap = [&](uint32_t k) {
     if (s.flags[k] & kCapKnown) return;
-    s.flags[k] |= kCapKnown;
+    set_flag(k, kCapKnown);
     const uint32_t i = cand[k];
     const int32_t c = static_cast<int32_t>(std::min<int64_t>(W.capacity(i), T));
-    s.real[k] = std::min(c, s.hi[k]);
+    s.real[k] = std::min(c, hi_of(k));
     s.cap[k] = s.real[k];
     if (const int64_t rec = W.recovered_at_ms(i); rec != INT64_MIN) {
       const int64_t since = now_ms - rec;
@@ -705,7 +717,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     int64_t best = -1;
     uint64_t best_tie = 0;
     for (uint32_t k : s.active) {
-      if (k == receiver || s.x[k] <= 0 || s.x[k] <= s.lo[k]) continue;
+      if (k == receiver || s.x[k] <= 0 || s.x[k] <= lo_of(k)) continue;
       if (s.region_count[W.region_of(cand[k])] <= 1 &&
           W.region_of(cand[k]) != W.region_of(cand[receiver])) {
         continue;
@@ -918,6 +930,11 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     }
     std::sort(res.zones.begin() + first, res.zones.end(),
               [](const ZoneHint& a, const ZoneHint& b) { return a.zone < b.zone; });
+  }
+  for (uint32_t k : s.touched) {
+    s.cur[k] = s.over[k] = s.cov[k] = s.share[k] = s.x[k] = s.cap[k] = s.real[k] = s.excess[k] = 0;
+    s.limited[k] = 0;
+    s.flags[k] = 0;
   }
   return res;
 }
