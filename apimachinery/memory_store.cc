@@ -106,6 +106,11 @@ Status DecodeContinue(const std::string& text, int64_t* rv, std::string* ns, std
   return Status::Ok();
 }
 
+// Compact JSON; invalid UTF-8 in strings is replaced rather than thrown on.
+std::string Serialize(const json& object) {
+  return object.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 Status SetResourceVersion(json& object, int64_t rv) {
   if (!object.is_object()) return InvalidArgumentError("object must be a JSON object");
   json& meta = object["metadata"];
@@ -246,8 +251,8 @@ StatusOr<json> MemoryStore::Create(const ObjectKey& key, json object) {
   NameKey nk{key.ns, key.name};
   if (m.count(nk) != 0) return AlreadyExistsError(key.ToString() + " already exists");
   MERIDIAN_RETURN_IF_ERROR(SetResourceVersion(object, revision_ + 1));
+  auto data = std::make_shared<const std::string>(Serialize(object));
   ++revision_;
-  auto data = std::make_shared<const std::string>(object.dump());
   m.emplace(std::move(nk), Record{data, revision_});
   RecordLocked(WatchEventType::kAdded, key, data, nullptr);
   return object;
@@ -267,8 +272,8 @@ StatusOr<json> MemoryStore::Update(const ObjectKey& key, json object,
                         std::to_string(it->second.resource_version));
   }
   MERIDIAN_RETURN_IF_ERROR(SetResourceVersion(object, revision_ + 1));
+  auto data = std::make_shared<const std::string>(Serialize(object));
   ++revision_;
-  auto data = std::make_shared<const std::string>(object.dump());
   Blob prev = std::move(it->second.data);
   it->second = Record{data, revision_};
   RecordLocked(WatchEventType::kModified, key, data, std::move(prev));
@@ -289,8 +294,8 @@ StatusOr<json> MemoryStore::Delete(const ObjectKey& key, int64_t expected_resour
   }
   json last = json::parse(*it->second.data);
   MERIDIAN_RETURN_IF_ERROR(SetResourceVersion(last, revision_ + 1));
+  auto data = std::make_shared<const std::string>(Serialize(last));
   ++revision_;
-  auto data = std::make_shared<const std::string>(last.dump());
   Blob prev = std::move(it->second.data);
   t->second.erase(it);
   RecordLocked(WatchEventType::kDeleted, key, data, std::move(prev));

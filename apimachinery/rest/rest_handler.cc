@@ -118,7 +118,7 @@ std::string RestRequest::Query(const std::string& name) const {
 RestResponse RestResponse::Json(int code, const json& body) {
   RestResponse r;
   r.code = code;
-  r.body = body.dump();
+  r.body = body.dump(-1, ' ', false, json::error_handler_t::replace);
   return r;
 }
 
@@ -164,7 +164,7 @@ class RestHandler::WatchSession {
       }
     }
     std::string line = json{{"type", type}, {"object", render_ == Render::kObject ? object : payload}}
-                           .dump() + "\n";
+                           .dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     Send(line);
     int64_t prev = last_rv_.load();
     while (rv > prev && !last_rv_.compare_exchange_weak(prev, rv)) {

@@ -435,6 +435,13 @@ TEST_F(RestHandlerTest, ProtobufBodiesForCoreKindsFromKubectlGenerators) {
   EXPECT_EQ(Do(r).code, 415);
   r.body = "k8s";
   EXPECT_EQ(Do(r).code, 400);
+  // Invalid UTF-8 (possible in protobuf strings) is stored with replacement characters.
+  std::string bad = Field(1, Field(1, "bad")) + Field(2, Field(1, "k") + Field(2, "\xff"));
+  r.path = "/api/v1/namespaces/default/configmaps";
+  r.body = std::string("k8s\0", 4) + Field(1, Field(1, "v1") + Field(2, "ConfigMap")) + Field(2, bad);
+  RestResponse stored = Do(r);
+  ASSERT_EQ(stored.code, 201) << stored.body;
+  EXPECT_EQ(Body(Do(Req("GET", "/api/v1/namespaces/default/configmaps/bad")))["data"]["k"], "\xEF\xBF\xBD");
 }
 
 }  // namespace
