@@ -37,7 +37,10 @@ cleanup() {
 }
 trap cleanup EXIT
 # A signal (Ctrl-C, a closed pipe) also stops the servers: bash skips the EXIT trap otherwise.
-trap 'cleanup; trap - EXIT; exit 130' INT TERM HUP PIPE
+for sig in INT TERM HUP PIPE; do
+  # shellcheck disable=SC2064
+  trap "echo 'dnsperf_vs_nsd: stopped by SIG$sig' >&2; cleanup; trap - EXIT; exit 130" "$sig"
+done
 
 # A port free for both UDP and TCP on loopback (for NSD; meridian-dns picks its own with :0).
 free_port() {
@@ -135,10 +138,11 @@ zone:
 EOF
 
 # --- start both servers -------------------------------------------------------------------
-"${NICE[@]}" "$NSD" -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
+# setsid: NSD signals its own process group when it shuts down; keep this script out of it.
+"${NICE[@]}" setsid "$NSD" -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
 NSD_PID=$!
 PIDS+=($NSD_PID)
-"${NICE[@]}" "$BIN/meridian-dns" --config "$WORK/meridian.yaml" --listen 127.0.0.1:0 --threads "$THREADS" --rrl-rate 0 \
+"${NICE[@]}" setsid "$BIN/meridian-dns" --config "$WORK/meridian.yaml" --listen 127.0.0.1:0 --threads "$THREADS" --rrl-rate 0 \
   > "$WORK/meridian.out" 2>&1 &
 MERIDIAN_PID=$!
 PIDS+=($MERIDIAN_PID)
