@@ -389,6 +389,48 @@ TEST(Engine, NamedScenarios) {
     s.want_recheck = std::chrono::seconds(55);
     cases.push_back(s);
   }
+  {
+    Scenario s{"ordered overflow runs out of listed room"};
+    ClusterState e1 = Cluster("us-east-1", "us-east");
+    e1.reachable = false;
+    s.clusters = {e1, Cluster("us-west-1", "us-west", 4), Cluster("eu-west-1", "eu-west")};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"us-east": 1, "eu-west": 1}},
+                   "failover": {"overflow": "ordered", "order": ["us-west-1"]}})";
+    s.replicas = 20;
+    s.now = kNow;
+    s.want = {{"us-west-1", 4}, {"eu-west-1", 10}};
+    s.want_unplaced = 6;
+    s.want_because = kOverflow | kUnreachable;
+    s.unplaced_has = "unreachable clusters; overflow order (us-west-1) has no more room";
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"a latency source that cannot be served is reported"};
+    ClusterState ap = Cluster("ap-south-1", "ap-south");
+    ap.reachable = false;
+    s.clusters = {Cluster("us-east-1", "us-east"), Cluster("eu-west-1", "eu-west"), ap};
+    s.topology = Continents();
+    s.policy = R"({"latency": {"demand": "shoppers", "maxRTTMs": 20}})";
+    s.replicas = 6;
+    s.now = kNow;
+    // ap-south's share overflows to the region nearest to ap-south (eu-west, 120 ms).
+    s.want = {{"us-east-1", 2}, {"eu-west-1", 4}, {"ap-south-1", 0}};
+    s.unplaced_has = "unmet latency: 1 sources of shoppers not served within 20 ms";
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"latency coverage pulls a replica to the nearest region of an unserved source"};
+    s.clusters = {Cluster("us-east-1", "us-east"), Cluster("eu-west-1", "eu-west"),
+                  Cluster("ap-south-1", "ap-south")};
+    s.topology = Continents();
+    s.policy = R"({"latency": {"demand": "shoppers", "maxRTTMs": 20},
+                   "distribution": {"weights": {"us-east": 1}}})";
+    s.replicas = 6;
+    s.now = kNow;
+    s.want = {{"us-east-1", 4}, {"eu-west-1", 1}, {"ap-south-1", 1}};
+    cases.push_back(s);
+  }
   for (const Scenario& s : cases) RunScenario(s);
 }
 
