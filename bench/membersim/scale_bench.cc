@@ -104,12 +104,13 @@ std::string ClusterName(int i) {
 
 int main(int argc, char** argv) {
   CLI::App app{"membersim scale bench"};
-  int clusters = 1000, nodes = 10, objects = 100, seconds = 5, threads = 8;
+  int clusters = 1000, nodes = 10, objects = 100, seconds = 5, threads = 8, replicas = 5;
   app.add_option("--clusters", clusters)->check(CLI::Range(1, 5000));
   app.add_option("--nodes", nodes, "nodes per cluster (two zones)")->check(CLI::Range(2, 100));
   app.add_option("--objects", objects, "ConfigMaps per cluster")->check(CLI::Range(0, 1000));
   app.add_option("--seconds", seconds, "duration of each load phase")->check(CLI::Range(1, 30));
   app.add_option("--threads", threads, "client threads")->check(CLI::Range(1, 64));
+  app.add_option("--replicas", replicas, "replicas of one Deployment per cluster (0: skip)")->check(CLI::Range(0, 50));
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
   crossplat::threadpool::initialize_with_threads(256);
@@ -152,6 +153,40 @@ int main(int argc, char** argv) {
               load_s, clusters * objects / load_s, clusters, Mib(rss_objects));
 
   sim.Start();
+  if (replicas > 0) {
+    // One Deployment per cluster; time until every one reports all replicas available.
+    const auto& dep_info = *MemberClusterRegistry().Find("apps", "v1", "deployments");
+    auto t2 = Clock_::now();
+    for (int c = 0; c < clusters; ++c) {
+      nlohmann::json d = {
+          {"apiVersion", "apps/v1"},
+          {"kind", "Deployment"},
+          {"metadata", {{"name", "web"}}},
+          {"spec",
+           {{"replicas", replicas},
+            {"selector", {{"matchLabels", {{"app", "web"}}}}},
+            {"template",
+             {{"metadata", {{"labels", {{"app", "web"}}}}},
+              {"spec", {{"containers", nlohmann::json::array({{{"name", "web"}, {"image", "nginx"},
+                                                               {"resources", {{"requests", {{"cpu", "100m"}}}}}}})}}}}}}}};
+      if (!sim.clusters()[c]->service().Create(dep_info, "default", d).ok()) return 1;
+    }
+    int ready = 0;
+    auto deadline = Clock_::now() + std::chrono::seconds(120);
+    while (Clock_::now() < deadline) {
+      ready = 0;
+      for (int c = 0; c < clusters; ++c) {
+        auto d = sim.clusters()[c]->service().Get(dep_info, "default", "web");
+        if (d.ok() && d->contains("status") && (*d)["status"].value("availableReplicas", 0) == replicas) ++ready;
+      }
+      if (ready == clusters) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    double roll_s = std::chrono::duration<double>(Clock_::now() - t2).count();
+    std::printf("%d/%d Deployments x %d replicas available after %.1f s (pod ready delay 2 s), RSS %.0f MiB\n", ready,
+                clusters, replicas, roll_s, Mib(ProcStatusKb("VmRSS:")));
+    std::fflush(stdout);
+  }
   MembersimServer server(sim, RealClock(), {});
   if (!server.Start().ok()) return 1;
   std::string base = server.url();
