@@ -28,15 +28,17 @@ bool ServerOwnedMetadata(const std::string& key) {
 }
 
 // Appends a parsed value, expanding `*List` objects into their items.
-void AddDocument(json value, const std::string& source, int line, ManifestSet* out) {
+void AddDocument(json value, const std::string& source, int line,
+                 const std::shared_ptr<const std::string>& text, ManifestSet* out) {
   if (value.is_object() && value.contains("items") && value["items"].is_array() &&
       value.contains("kind") && value["kind"].is_string() &&
       value["kind"].get<std::string>().size() >= 4 &&
       value["kind"].get<std::string>().ends_with("List")) {
-    for (json& item : value["items"]) out->documents.push_back({std::move(item), source, line});
+    // Items of a list share its line; their fields are not located (the text is the list's).
+    for (json& item : value["items"]) out->documents.push_back({std::move(item), source, line, nullptr});
     return;
   }
-  out->documents.push_back({std::move(value), source, line});
+  out->documents.push_back({std::move(value), source, line, text});
 }
 
 // Rewrites "SOURCE:LINE:COL: msg" from a parse of a chunk starting at `line_offset`.
@@ -56,9 +58,10 @@ bool IsDocumentSeparator(std::string_view line) {
   return line.size() == 3 || line[3] == ' ' || line[3] == '\t' || line[3] == '\r';
 }
 
-void ParseJson(std::string_view text, const std::string& source, ManifestSet* out) {
+void ParseJson(std::string_view text, const std::string& source,
+               const std::shared_ptr<const std::string>& shared, ManifestSet* out) {
   try {
-    AddDocument(json::parse(text), source, 1, out);
+    AddDocument(json::parse(text), source, 1, shared, out);
   } catch (const json::parse_error& e) {
     // Locate the byte the parser stopped at as line:column.
     size_t byte = e.byte == 0 ? 0 : std::min<size_t>(e.byte - 1, text.size());
@@ -84,15 +87,16 @@ void ParseJson(std::string_view text, const std::string& source, ManifestSet* ou
 void ParseManifests(std::string_view text, const std::string& source, ManifestSet* out) {
   size_t first = text.find_first_not_of(" \t\r\n");
   if (first == std::string_view::npos) return;
+  auto shared = std::make_shared<const std::string>(text);
   if (text[first] == '{' || text[first] == '[') {
     // JSON (kubectl accepts it too). YAML would mostly parse it, but JSON's own parser gives
     // better messages and accepts tab indentation.
-    ParseJson(text, source, out);
+    ParseJson(text, source, shared, out);
     return;
   }
   StatusOr<std::vector<api::YamlDocument>> all = api::ParseYamlDocuments(text, source);
   if (all.ok()) {
-    for (api::YamlDocument& d : *all) AddDocument(std::move(d.value), source, d.line, out);
+    for (api::YamlDocument& d : *all) AddDocument(std::move(d.value), source, d.line, shared, out);
     return;
   }
   // Some document is malformed: parse document by document so that the others still apply.
@@ -112,8 +116,73 @@ void ParseManifests(std::string_view text, const std::string& source, ManifestSe
       out->errors.push_back(ShiftLine(docs.status().message(), source, offset));
       continue;
     }
-    for (api::YamlDocument& d : *docs) AddDocument(std::move(d.value), source, d.line + offset, out);
+    for (api::YamlDocument& d : *docs) AddDocument(std::move(d.value), source, d.line + offset, shared, out);
   }
+}
+
+int FieldLine(const ManifestDocument& doc, const std::string& path) {
+  if (!doc.text || path.empty()) return 0;
+  // The keys of the path, without list indices: "a.b[0].c" -> a, b, c.
+  std::vector<std::string> keys;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t dot = path.find('.', start);
+    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (size_t bracket = part.find('['); bracket != std::string::npos) part = part.substr(0, bracket);
+    if (!part.empty()) keys.push_back(part);
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (keys.empty()) return 0;
+  // The document's lines, from its first line to the next "---".
+  std::vector<std::string_view> lines;
+  std::string_view text = *doc.text;
+  size_t pos = 0;
+  for (int n = 1; pos <= text.size(); ++n) {
+    size_t nl = text.find('\n', pos);
+    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    if (n >= doc.line) {
+      if (n > doc.line && IsDocumentSeparator(line)) break;
+      lines.push_back(line);
+    }
+    if (nl == std::string_view::npos) break;
+    pos = nl + 1;
+  }
+  // Is `key` written as a mapping key at `line[col]` (plain, or quoted as in JSON)?
+  auto key_at = [](std::string_view line, size_t col, const std::string& key) -> bool {
+    if (col > 0) {
+      char before = line[col - 1];
+      if (before != ' ' && before != '\t' && before != '{' && before != ',' && before != '"' &&
+          before != '\'') {
+        return false;
+      }
+    }
+    size_t after = col + key.size();
+    if (after < line.size() && (line[after] == '"' || line[after] == '\'')) ++after;
+    while (after < line.size() && (line[after] == ' ' || line[after] == '\t')) ++after;
+    return after < line.size() && line[after] == ':';
+  };
+  size_t li = 0, col = 0;
+  int found_line = 0;
+  for (const std::string& key : keys) {
+    bool found = false;
+    while (li < lines.size() && !found) {
+      std::string_view line = lines[li];
+      if (size_t hash = line.find(" #"); hash != std::string_view::npos) line = line.substr(0, hash);
+      size_t at = line.find(key, col);
+      while (at != std::string_view::npos && !key_at(line, at, key)) at = line.find(key, at + 1);
+      if (at != std::string_view::npos) {
+        found = true;
+        found_line = doc.line + static_cast<int>(li);
+        col = at + key.size();
+      } else {
+        ++li;
+        col = 0;
+      }
+    }
+    if (!found) return 0;
+  }
+  return found_line;
 }
 
 void LoadManifests(const std::vector<std::string>& paths, std::istream& in, ManifestSet* out) {
@@ -349,7 +418,10 @@ int RunApply(ResourceClient& client, const ManifestSet& manifests, const std::st
       continue;
     }
     failed = true;
-    err << FormatApiError(r.error(), p.doc.Where(), p.kind->plural) << std::flush;
+    const ManifestDocument& doc = p.doc;
+    err << FormatApiError(r.error(), doc.Where(), p.kind->plural,
+                          [&doc](const std::string& field) { return FieldLine(doc, field); })
+        << std::flush;
     if (IsTransportError(r.error())) {
       // The server is unreachable: every other object would fail the same way.
       return 1;

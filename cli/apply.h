@@ -10,6 +10,7 @@
 #pragma once
 
 #include <iosfwd>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,8 +27,16 @@ struct ManifestDocument {
   nlohmann::json object;
   std::string source;  // the path as the user gave it, or "<stdin>"
   int line = 1;        // 1-based line where the document starts
+  // The whole text it was parsed from (shared by the documents of one source), for FieldLine.
+  std::shared_ptr<const std::string> text;
   std::string Where() const { return source + ":" + std::to_string(line); }
 };
+
+// Best effort: the 1-based line of `doc`'s source where the field `path`
+// ("spec.placement.distribution.weights.eu-west", "spec.template.spec.containers[0].image")
+// is written, found by looking for each key in turn from the document's first line to its
+// end. 0 when some key is not there (e.g. a missing required field) or the text is unknown.
+int FieldLine(const ManifestDocument& doc, const std::string& path);
 
 struct ManifestSet {
   std::vector<ManifestDocument> documents;

@@ -472,7 +472,8 @@ std::string Describe(const KindInfo& kind, const json& object, Timestamp now) {
 }
 
 std::string FormatApiError(const apimachinery::ApiError& error, const std::string& where,
-                           const std::string& resource) {
+                           const std::string& resource,
+                           const std::function<int(const std::string&)>& field_line) {
   std::string at = where.empty() ? "" : where + ": ";
   if (error.code == 0) return "error: " + at + error.message + "\n";
   std::string head = "Error from server (" + error.reason + "): " + at;
@@ -491,9 +492,16 @@ std::string FormatApiError(const apimachinery::ApiError& error, const std::strin
   } else if (size_t p = error.message.find(" is invalid: "); p != std::string::npos) {
     subject = error.message.substr(0, p + 13);
   }
+  // The document's own line, to avoid repeating it as a field's line.
+  std::string doc_line = where.substr(where.rfind(':') == std::string::npos ? where.size() : where.rfind(':') + 1);
   std::string out;
   for (const apimachinery::StatusCause& c : error.causes) {
-    out += head + subject + (c.field.empty() ? "" : c.field + ": ") + c.message + "\n";
+    std::string line;
+    if (field_line && !c.field.empty()) {
+      int n = field_line(c.field);
+      if (n > 0 && std::to_string(n) != doc_line) line = fmt::format(" (line {})", n);
+    }
+    out += head + subject + (c.field.empty() ? "" : c.field + ": ") + c.message + line + "\n";
   }
   return out;
 }

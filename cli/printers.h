@@ -2,6 +2,7 @@
 // server errors. Pure functions of their inputs (the current time is passed in); thread-safe.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -64,8 +65,11 @@ std::string Describe(const KindInfo& kind, const nlohmann::json& object, Timesta
 //   Error from server (Invalid): web.yaml:8: federatedworkloads "web" is invalid: spec.x: y
 // `where` ("web.yaml:8"), when not empty, goes before the message; `resource` (the plural,
 // e.g. "federatedworkloads") names the object in cause lines (else the server's details.kind).
+// `field_line`, when given, maps a cause's field to the line it is written on (0: unknown);
+// a known line other than the document's is appended as " (line 38)".
 // Transport errors (code 0) print as "error: <where: >message".
 std::string FormatApiError(const apimachinery::ApiError& error, const std::string& where = "",
-                           const std::string& resource = "");
+                           const std::string& resource = "",
+                           const std::function<int(const std::string&)>& field_line = nullptr);
 
 }  // namespace meridian::cli

@@ -87,6 +87,44 @@ TEST(ParseManifestsTest, EmptyDocumentsAreSkipped) {
   EXPECT_EQ(set.documents[0].line, 5);
 }
 
+TEST(FieldLineTest, FindsTheLineAFieldIsWrittenOn) {
+  ManifestSet set;
+  ParseManifests(kWorkload, "web.yaml", &set);
+  ASSERT_EQ(set.documents.size(), 2u);
+  const ManifestDocument& ns = set.documents[0];
+  const ManifestDocument& fw = set.documents[1];
+  struct Case {
+    const ManifestDocument* doc;
+    std::string path;
+    int line;
+  };
+  for (const Case& c : std::vector<Case>{
+           {&fw, "spec.placement.distribution.weights.eu-west", 14},
+           {&fw, "spec.template.spec.replicas", 13},
+           {&fw, "spec.template", 13},
+           {&fw, "metadata.name", 10},
+           {&fw, "metadata.namespace", 11},
+           {&fw, "spec.placement.residency", 0},  // not written: no guess
+           {&fw, "", 0},
+           {&ns, "metadata.name", 5},
+           {&ns, "spec.template", 0},  // stops at the document's end
+       }) {
+    EXPECT_EQ(FieldLine(*c.doc, c.path), c.line) << c.path;
+  }
+  ManifestSet js;
+  ParseManifests("{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Secret\",\n  \"metadata\": {\n"
+                 "    \"name\": \"s\"\n  },\n  \"data\": {\"token\": \"!!\"}\n}\n",
+                 "s.json", &js);
+  ASSERT_EQ(js.documents.size(), 1u);
+  EXPECT_EQ(FieldLine(js.documents[0], "data.token"), 7);
+  EXPECT_EQ(FieldLine(js.documents[0], "metadata.name"), 5);
+  ManifestSet list;
+  ParseManifests("apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n",
+                 "l.yaml", &list);
+  ASSERT_EQ(list.documents.size(), 1u);
+  EXPECT_EQ(FieldLine(list.documents[0], "metadata.name"), 0);
+}
+
 TEST(LoadManifestsTest, DirectoriesInSortedOrderStdinAndMissingPaths) {
   namespace fs = std::filesystem;
   fs::path dir = fs::temp_directory_path() / ("fedctl-load-" + std::to_string(::getpid()));
@@ -315,6 +353,23 @@ TEST(RunApplyTest, AppliesEveryValidDocumentAndReportsEachFailure) {
   EXPECT_THAT(err2.str(),
               HasSubstr("Error from server (Invalid): all.yaml:24: secrets \"t\" is invalid: "
                         "type: Unsupported value\n"));
+  // A cause whose field is written on another line of the document says which.
+  struct FailWeb : FakeClient {
+    ApiResult<json> Create(const KindInfo& kind, const std::string& ns, const json& body) override {
+      if (body["metadata"]["name"] == "web") {
+        return ApiError::Invalid("federation.meridian.io", "FederatedWorkload", "web",
+                                 {{"spec.placement.distribution.weights.eu-west", "must be >= 0"},
+                                  {"metadata.name", "too long"}});
+      }
+      return FakeClient::Create(kind, ns, body);
+    }
+  } fail_web;
+  std::ostringstream out4, err4;
+  EXPECT_EQ(RunApply(fail_web, first, "default", false, out4, err4), 1);
+  EXPECT_THAT(err4.str(), HasSubstr("Error from server (Invalid): all.yaml:7: federatedworkloads "
+                                    "\"web\" is invalid: spec.placement.distribution.weights."
+                                    "eu-west: must be >= 0 (line 14)\n"));
+  EXPECT_THAT(err4.str(), HasSubstr("is invalid: metadata.name: too long (line 10)\n"));
   EXPECT_EQ(fail_t.size(), 3u);
 
   // Second run: the same objects are unchanged.

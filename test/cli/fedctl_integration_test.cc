@@ -384,7 +384,7 @@ TEST_F(FedctlTest, BadInputNamesFileLineAndFieldAndStoresNothing) {
        "---\n" + head + tmpl + "      replicas: 3\n  placement:\n    distribution:\n"
        "      weights: {us-east: lots}\n",
        "Error from server (Invalid): wrong-types.yaml:2: federatedworkloads \"web\" is invalid: "
-       "spec.placement.distribution.weights.us-east: "},
+       "spec.placement.distribution.weights.us-east: must be an integer (line 16)\n"},
       {"unknown-kind.yaml",
        "apiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWidget\nmetadata: {name: web}\n",
        "error: unknown-kind.yaml:1: no matches for kind \"FederatedWidget\" in version "
@@ -395,12 +395,12 @@ TEST_F(FedctlTest, BadInputNamesFileLineAndFieldAndStoresNothing) {
        "error: missing-name.yaml:3: FederatedWorkload: metadata.name: Required value"},
       {"negative-replicas.yaml", head + tmpl + "      replicas: -3\n",
        "Error from server (Invalid): negative-replicas.yaml:1: federatedworkloads \"web\" is "
-       "invalid: spec.template.spec.replicas: "},
+       "invalid: spec.template.spec.replicas: must be >= 0 (line 12)\n"},
       {"unknown-region.yaml",
        head + tmpl + "      replicas: 3\n  placement:\n    distribution:\n"
        "      weights: {mars-north: 1}\n",
        "Error from server (Invalid): unknown-region.yaml:1: federatedworkloads \"web\" is invalid: "
-       "spec.placement.distribution.weights.mars-north: "},
+       "spec.placement.distribution.weights.mars-north: unknown region or cluster \"mars-north\""},
       {"too-big.yaml",
        head + "  annotations:\n    blob: " + big + "\n" + tmpl + "      replicas: 3\n",
        "Error from server (RequestEntityTooLarge): too-big.yaml:1: "},
