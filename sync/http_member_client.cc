@@ -379,7 +379,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
 
   void OnHeaders(const std::shared_ptr<Connection>& conn, pplx::task<http::http_response> t,
                  bool header_timeout) {
-    if (stopped()) return;
+    // Always observe the task first: pplx traps on a faulted task nobody looked at.
     try {
       conn->response = t.get();
     } catch (const std::exception& e) {
@@ -391,6 +391,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
       Retry(s, false);
       return;
     }
+    if (stopped()) return;
     const int code = conn->response.status_code();
     if (code != 200) {
       auto self = shared_from_this();

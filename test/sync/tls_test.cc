@@ -72,15 +72,22 @@ class TlsMember {
         auto l = std::make_unique<http_listener>(
             web::uri("https://127.0.0.1:" + std::to_string(port_)), config);
         l->support([](web::http::http_request req) {
-          if (req.request_uri().path() == "/base/healthz") {
-            req.reply(200, "ok", "text/plain");
-          } else {
-            req.reply(200, nlohmann::json{{"kind", "Namespace"},
-                                          {"apiVersion", "v1"},
-                                          {"metadata", {{"name", "default"}}}}
-                               .dump(),
-                      "application/json");
-          }
+          pplx::task<void> replied =
+              req.request_uri().path() == "/base/healthz"
+                  ? req.reply(200, "ok", "text/plain")
+                  : req.reply(200,
+                              nlohmann::json{{"kind", "Namespace"},
+                                             {"apiVersion", "v1"},
+                                             {"metadata", {{"name", "default"}}}}
+                                  .dump(),
+                              "application/json");
+          replied.then([](pplx::task<void> t) {
+            try {
+              t.get();
+            } catch (const std::exception&) {
+              // The client went away.
+            }
+          });
         });
         l->open().wait();
         listener_ = std::move(l);
