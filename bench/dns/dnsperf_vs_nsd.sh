@@ -138,7 +138,7 @@ zone:
 EOF
 
 # --- start both servers -------------------------------------------------------------------
-# setsid: NSD signals its own process group when it shuts down; keep this script out of it.
+# setsid: the servers get their own sessions; this script stops them itself (cleanup).
 "${NICE[@]}" setsid "$NSD" -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
 NSD_PID=$!
 PIDS+=($NSD_PID)
@@ -149,7 +149,8 @@ PIDS+=($MERIDIAN_PID)
 
 MERIDIAN_PORT=""
 for _ in $(seq 100); do
-  MERIDIAN_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/meridian.out")
+  # The background job opens meridian.out itself, possibly after this first look.
+  MERIDIAN_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/meridian.out" 2> /dev/null || true)
   if [ -n "$MERIDIAN_PORT" ] && dig @127.0.0.1 -p "$NSD_PORT" +time=1 +tries=1 +short global.example.com SOA \
       > /dev/null 2>&1; then
     break
