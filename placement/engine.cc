@@ -280,7 +280,8 @@ Result Engine::Place(const Workload& w, Timestamp now) {
 
   // lo/hi are materialised only when the policy has bounds; otherwise every lo is 0 and
   // every hi is the total.
-  const bool any_bounds = pol.distribution.min_per_cluster > 0 || !pol.distribution.clusters.empty();
+  const bool any_bounds =
+      pol.distribution.min_per_cluster > 0 || !pol.distribution.clusters.empty();
   if (any_bounds) {
     s.lo.assign(m, pol.distribution.min_per_cluster);
     s.hi.assign(m, T);
@@ -319,8 +320,8 @@ Result Engine::Place(const Workload& w, Timestamp now) {
   auto region_groups = [&](WeightKind kind) {
     for (uint32_t r = 0; r < R; ++r) {
       if (F.rb[r] == kNone32) continue;
-      new_group(std::max<int64_t>(0, s.region_weight[r]), kind, Mix(W.region_hash(r), wh),
-                F.rb[r], F.re[r]);
+      new_group(std::max<int64_t>(0, s.region_weight[r]), kind, Mix(W.region_hash(r), wh), F.rb[r],
+                F.re[r]);
     }
   };
   const DistributionSpec& dist = pol.distribution;
@@ -446,7 +447,9 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     for (uint32_t g = 0; g < G; ++g) s.groups[g].share = s.items[g].out;
     for (uint32_t g = 0; g < G; ++g) {
       const auto& grp = s.groups[g];
-      auto member = [&](uint32_t j) { return s.contiguous ? grp.begin + j : s.members[grp.begin + j]; };
+      auto member = [&](uint32_t j) {
+        return s.contiguous ? grp.begin + j : s.members[grp.begin + j];
+      };
       if (grp.share == 0) continue;
       if (grp.size == 1) {
         set_share(member(0), grp.share);
@@ -552,8 +555,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     s.item_pos.clear();
     for (uint32_t k : s.active) {
       if ((s.flags[k] & kInMax) && s.share[k] >= s.hi[k] && s.share[k] > 0) {
-        s.items.push_back(ApportionItem{s.share[k], 0, leftover, 0,
-                                        tie_of(k), 0});
+        s.items.push_back(ApportionItem{s.share[k], 0, leftover, 0, tie_of(k), 0});
         s.item_pos.push_back(k);
         s.limited[k] |= kMax;
       }
@@ -887,10 +889,9 @@ Result Engine::Place(const Workload& w, Timestamp now) {
       p.limited_by = F.excluded[i];
       res.clusters.push_back(p);
     }
-    std::sort(res.clusters.begin(), res.clusters.end(),
-              [](const ClusterPlacement& a, const ClusterPlacement& b) {
-                return a.cluster < b.cluster;
-              });
+    std::sort(
+        res.clusters.begin(), res.clusters.end(),
+        [](const ClusterPlacement& a, const ClusterPlacement& b) { return a.cluster < b.cluster; });
     res.clusters.erase(std::unique(res.clusters.begin(), res.clusters.end(),
                                    [](const ClusterPlacement& a, const ClusterPlacement& b) {
                                      return a.cluster == b.cluster;

@@ -58,8 +58,8 @@ struct Assignment {
 
 // Everything about one workload the engine needs besides the World.
 struct Workload {
-  std::string key;         // "namespace/name": seeds the tie-break hash
-  int32_t replicas = 0;    // the total to place (>= 0)
+  std::string key;       // "namespace/name": seeds the tie-break hash
+  int32_t replicas = 0;  // the total to place (>= 0)
   PlacementPolicy policy;
   std::vector<ResidencyRule> residency_policies;  // matched ResidencyPolicies
   std::vector<Assignment> current;                // current assignment; unknown names ignored
@@ -67,18 +67,18 @@ struct Workload {
 
 // The constraints an explanation can name. Used as bits.
 enum Constraint : uint32_t {
-  kSelector = 1u << 0,    // clusterSelector excludes it
-  kResidency = 1u << 1,   // residency (workload or a ResidencyPolicy) excludes it
-  kLatency = 1u << 2,     // no demand source within maxRTTMs / a source is not covered
-  kUnreachable = 1u << 3, // cluster unreachable
-  kZoneFailure = 1u << 4, // failed zones cut its capacity
-  kCapacity = 1u << 5,    // allocatable replicas
-  kMax = 1u << 6,         // distribution.clusters[].max
-  kMin = 1u << 7,         // minimums exceed the total
-  kSpread = 1u << 8,      // spread.minRegions / minZones not met
-  kOverflow = 1u << 9,    // overflow none, or the ordered list ran out
-  kRecovery = 1u << 10,   // recovery hold or pace
-  kNoCluster = 1u << 11,  // no eligible cluster at all
+  kSelector = 1u << 0,     // clusterSelector excludes it
+  kResidency = 1u << 1,    // residency (workload or a ResidencyPolicy) excludes it
+  kLatency = 1u << 2,      // no demand source within maxRTTMs / a source is not covered
+  kUnreachable = 1u << 3,  // cluster unreachable
+  kZoneFailure = 1u << 4,  // failed zones cut its capacity
+  kCapacity = 1u << 5,     // allocatable replicas
+  kMax = 1u << 6,          // distribution.clusters[].max
+  kMin = 1u << 7,          // minimums exceed the total
+  kSpread = 1u << 8,       // spread.minRegions / minZones not met
+  kOverflow = 1u << 9,     // overflow none, or the ordered list ran out
+  kRecovery = 1u << 10,    // recovery hold or pace
+  kNoCluster = 1u << 11,   // no eligible cluster at all
 };
 
 // Where a cluster's weight came from.
@@ -93,23 +93,23 @@ enum class WeightKind : uint8_t {
 
 // One cluster's line of the answer. Compact on purpose: 100k results stay small.
 struct ClusterPlacement {
-  uint32_t cluster = 0;    // World index
-  int32_t replicas = 0;    // the answer
-  int32_t share = 0;       // what its weight gave it (after min/max), before capacity
-  int32_t limit = 0;       // the cap that bound it, when limited_by != 0
-  int32_t overflow = 0;    // replicas received as overflow from elsewhere
-  int32_t coverage = 0;    // replicas moved in (+) or out (-) for spread/latency
-  int64_t weight = 0;      // its group's weight
-  uint32_t limited_by = 0; // Constraint bits of what capped it (capacity, zones, max, ...)
-  uint16_t group_size = 1; // clusters sharing the group's weight
+  uint32_t cluster = 0;     // World index
+  int32_t replicas = 0;     // the answer
+  int32_t share = 0;        // what its weight gave it (after min/max), before capacity
+  int32_t limit = 0;        // the cap that bound it, when limited_by != 0
+  int32_t overflow = 0;     // replicas received as overflow from elsewhere
+  int32_t coverage = 0;     // replicas moved in (+) or out (-) for spread/latency
+  int64_t weight = 0;       // its group's weight
+  uint32_t limited_by = 0;  // Constraint bits of what capped it (capacity, zones, max, ...)
+  uint16_t group_size = 1;  // clusters sharing the group's weight
   WeightKind weight_kind = WeightKind::kNone;
   friend bool operator==(const ClusterPlacement&, const ClusterPlacement&) = default;
 };
 
 // Replicas of a multi-zone cluster per healthy zone.
 struct ZoneHint {
-  uint32_t cluster = 0;     // World index
-  uint32_t zone = 0;        // index into World::cluster(cluster).zones
+  uint32_t cluster = 0;  // World index
+  uint32_t zone = 0;     // index into World::cluster(cluster).zones
   int32_t replicas = 0;
   friend bool operator==(const ZoneHint&, const ZoneHint&) = default;
 };

@@ -88,10 +88,18 @@ std::string WeightPart(const World& world, const Result& r, const ClusterPlaceme
 
 std::string ConstraintNames(uint32_t bits) {
   static constexpr std::pair<uint32_t, const char*> kNames[] = {
-      {kSelector, "selector"},   {kResidency, "residency"},     {kLatency, "latency"},
-      {kUnreachable, "unreachable"}, {kZoneFailure, "zone failure"}, {kCapacity, "capacity"},
-      {kMax, "max"},             {kMin, "min"},                 {kSpread, "spread"},
-      {kOverflow, "overflow"},   {kRecovery, "recovery"},       {kNoCluster, "no cluster"},
+      {kSelector, "selector"},
+      {kResidency, "residency"},
+      {kLatency, "latency"},
+      {kUnreachable, "unreachable"},
+      {kZoneFailure, "zone failure"},
+      {kCapacity, "capacity"},
+      {kMax, "max"},
+      {kMin, "min"},
+      {kSpread, "spread"},
+      {kOverflow, "overflow"},
+      {kRecovery, "recovery"},
+      {kNoCluster, "no cluster"},
   };
   std::vector<std::string> out;
   for (const auto& [bit, name] : kNames) {
@@ -162,13 +170,12 @@ std::string ExplainUnplaced(const World& world, const Workload& w, const Result&
       if (p.latency && !world.FindDemandProfile(p.latency->demand)) {
         parts.push_back("latency: demand profile " + p.latency->demand + " not found");
       } else {
-        parts.push_back("latency excludes " + std::to_string(r.excluded_by_latency) +
-                        " clusters");
+        parts.push_back("latency excludes " + std::to_string(r.excluded_by_latency) + " clusters");
       }
     }
     if (why & kCapacity) {
-      parts.push_back("capacity: the " + std::to_string(r.eligible) +
-                      " eligible clusters hold " + std::to_string(r.placed));
+      parts.push_back("capacity: the " + std::to_string(r.eligible) + " eligible clusters hold " +
+                      std::to_string(r.placed));
     }
     if (why & kUnreachable) parts.push_back("unreachable clusters");
     if (why & kZoneFailure) parts.push_back("failed zones");
@@ -182,15 +189,14 @@ std::string ExplainUnplaced(const World& world, const Workload& w, const Result&
   }
   std::string out;
   if (r.unplaced > 0) {
-    out = std::to_string(r.unplaced) + " of " + std::to_string(r.total) + " unplaced: " +
-          Join(parts, "; ");
+    out = std::to_string(r.unplaced) + " of " + std::to_string(r.total) +
+          " unplaced: " + Join(parts, "; ");
   }
   std::vector<std::string> unmet;
   if (r.unmet & kSpread) {
     unmet.push_back("spread: " + std::to_string(r.regions_covered) + " regions (minRegions " +
-                    std::to_string(p.spread.min_regions) + "), " +
-                    std::to_string(r.zones_covered) + " zones (minZones " +
-                    std::to_string(p.spread.min_zones) + ")");
+                    std::to_string(p.spread.min_regions) + "), " + std::to_string(r.zones_covered) +
+                    " zones (minZones " + std::to_string(p.spread.min_zones) + ")");
   }
   if ((r.unmet & kLatency) && p.latency) {
     if (!world.FindDemandProfile(p.latency->demand)) {

@@ -25,8 +25,8 @@ struct ResidencySpec {
 // `latency`: every source of the named demand profile must be served by some selected
 // region within `maxRTTMs`. Hard.
 struct LatencySpec {
-  std::string demand;       // name of a Topology demand profile
-  int32_t max_rtt_ms = 0;   // `maxRTTMs`, > 0
+  std::string demand;      // name of a Topology demand profile
+  int32_t max_rtt_ms = 0;  // `maxRTTMs`, > 0
   friend bool operator==(const LatencySpec&, const LatencySpec&) = default;
 };
 
@@ -45,8 +45,8 @@ struct ClusterBounds {
 // where capacity is unknown).
 struct DistributionSpec {
   std::map<std::string, int64_t> weights;
-  bool from_demand = false;      // `fromDemand`
-  int32_t min_per_cluster = 0;   // `minPerCluster`
+  bool from_demand = false;     // `fromDemand`
+  int32_t min_per_cluster = 0;  // `minPerCluster`
   std::map<std::string, ClusterBounds> clusters;
   friend bool operator==(const DistributionSpec&, const DistributionSpec&) = default;
 };
@@ -67,10 +67,10 @@ enum class OverflowMode {
 // `failover`: where displaced replicas go, and how they come back.
 struct FailoverSpec {
   OverflowMode overflow = OverflowMode::kNearest;
-  std::vector<std::string> order;            // cluster or region names, for kOrdered
-  int32_t recovery_delay_seconds = 60;       // `recoveryDelaySeconds`
+  std::vector<std::string> order;              // cluster or region names, for kOrdered
+  int32_t recovery_delay_seconds = 60;         // `recoveryDelaySeconds`
   int32_t recovery_max_replicas_per_step = 0;  // `recoveryMaxReplicasPerStep`; 0 = no bound
-  int32_t recovery_step_seconds = 30;        // `recoveryStepSeconds`: time between paced steps
+  int32_t recovery_step_seconds = 30;          // `recoveryStepSeconds`: time between paced steps
   friend bool operator==(const FailoverSpec&, const FailoverSpec&) = default;
 };
 

@@ -137,8 +137,7 @@ class Decoder {
   FieldErrors* errors_;
 };
 
-void DecodeDistribution(Decoder& d, const json& j, const std::string& path,
-                        DistributionSpec* out) {
+void DecodeDistribution(Decoder& d, const json& j, const std::string& path, DistributionSpec* out) {
   if (!d.ExpectObject(j, path)) return;
   d.RejectUnknown(j, path, {"weights", "fromDemand", "minPerCluster", "clusters"});
   if (auto it = j.find("weights"); it != j.end() && !it->is_null()) {
@@ -264,9 +263,8 @@ PlacementPolicy DecodePlacementPolicy(const nlohmann::json& j, FieldErrors* erro
   PlacementPolicy out;
   Decoder d(errors);
   if (!d.ExpectObject(j, "")) return out;
-  d.RejectUnknown(j, "",
-                  {"clusterSelector", "residency", "latency", "distribution", "spread",
-                   "failover"});
+  d.RejectUnknown(
+      j, "", {"clusterSelector", "residency", "latency", "distribution", "spread", "failover"});
   if (auto it = j.find("clusterSelector"); it != j.end() && !it->is_null()) {
     FieldErrors sel_errors;
     out.cluster_selector = apimachinery::DecodeLabelSelector(*it, &sel_errors);

@@ -137,7 +137,9 @@ StatusOr<std::shared_ptr<const World>> World::Build(std::vector<ClusterState> cl
 
     // Figures beyond kUnbounded mean "unbounded" (and keep the sums below from overflowing).
     const int64_t total = std::min(c.allocatable_replicas.value_or(kUnbounded), kUnbounded);
-    auto zone_alloc = [](const ZoneState& z) { return std::min(*z.allocatable_replicas, kUnbounded); };
+    auto zone_alloc = [](const ZoneState& z) {
+      return std::min(*z.allocatable_replicas, kUnbounded);
+    };
     info.nominal_capacity = std::min(total, kUnbounded);
     info.zones_listed = !c.zones.empty();
     info.zone_begin = static_cast<uint32_t>(w->zone_order_.size());

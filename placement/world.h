@@ -86,7 +86,9 @@ class World {
   // Per-cluster derived facts (all O(1)).
   uint32_t region_of(uint32_t i) const { return info_[i].region; }
   // Jurisdiction of the cluster (its own, else its region's), "" when none.
-  const std::string& jurisdiction_of(uint32_t i) const { return jurisdictions_[info_[i].jurisdiction]; }
+  const std::string& jurisdiction_of(uint32_t i) const {
+    return jurisdictions_[info_[i].jurisdiction];
+  }
   int32_t jurisdiction_id(uint32_t i) const { return info_[i].jurisdiction; }
   int32_t jurisdiction_count() const { return static_cast<int32_t>(jurisdictions_.size()); }
   std::optional<int32_t> FindJurisdiction(std::string_view name) const;
@@ -126,7 +128,9 @@ class World {
   uint32_t source_count(uint32_t profile) const {
     return static_cast<uint32_t>(profiles_[profile].weights.size());
   }
-  int64_t source_weight(uint32_t profile, uint32_t s) const { return profiles_[profile].weights[s]; }
+  int64_t source_weight(uint32_t profile, uint32_t s) const {
+    return profiles_[profile].weights[s];
+  }
   int32_t source_rtt(uint32_t profile, uint32_t s, uint32_t region) const {
     return profiles_[profile].rtt[s * regions_.size() + region];
   }
@@ -146,9 +150,9 @@ class World {
     int64_t nominal_capacity = kUnbounded;
     int64_t capacity = kUnbounded;
     int32_t failed_zones = 0;
-    uint32_t zone_begin = 0;    // into zone_order_
-    uint32_t zone_count = 0;    // healthy zones with room
-    uint32_t zone_id_begin = 0; // into zone_ids_ (or the own zone id when !zones_listed)
+    uint32_t zone_begin = 0;     // into zone_order_
+    uint32_t zone_count = 0;     // healthy zones with room
+    uint32_t zone_id_begin = 0;  // into zone_ids_ (or the own zone id when !zones_listed)
     bool zones_listed = false;
     bool has_recovered_at = false;
     int64_t recovered_at_ms = 0;

@@ -46,7 +46,8 @@ Fleet MakeFleet() {
   }
   for (int a = 0; a < kRegions; ++a) {
     for (int b = a + 1; b < kRegions; ++b) {
-      int d = std::abs(coords[a].first - coords[b].first) + std::abs(coords[a].second - coords[b].second);
+      int d = std::abs(coords[a].first - coords[b].first) +
+              std::abs(coords[a].second - coords[b].second);
       f.topology.regions[a].rtt_ms[f.topology.regions[b].name] = 5 + d * 2;
     }
   }
@@ -68,10 +69,12 @@ Fleet MakeFleet() {
     ClusterState cs;
     cs.name = "cluster-" + std::to_string(c);
     cs.region = f.topology.regions[c % kRegions].name;
-    cs.labels = {{"tier", tiers[uni(0, 3)]}, {"team", std::string(1, static_cast<char>('a' + uni(0, 4)))}};
+    cs.labels = {{"tier", tiers[uni(0, 3)]},
+                 {"team", std::string(1, static_cast<char>('a' + uni(0, 4)))}};
     cs.allocatable_replicas = uni(100, 600);
     for (int z = 0; z < 3; ++z) {
-      cs.zones.push_back(ZoneState{cs.region + "-" + static_cast<char>('a' + z), true, std::nullopt, std::nullopt});
+      cs.zones.push_back(ZoneState{cs.region + "-" + static_cast<char>('a' + z), true, std::nullopt,
+                                   std::nullopt});
     }
     f.clusters.push_back(cs);
   }
@@ -94,7 +97,8 @@ std::vector<Workload> MakeWorkloads(int n) {
       if (uni(0, 1)) sel.match_labels["team"] = std::string(1, static_cast<char>('a' + uni(0, 4)));
       p.cluster_selector = sel;
       const int nr = uni(2, 5);
-      for (int r = 0; r < nr; ++r) p.distribution.weights["region-" + std::to_string(uni(0, kRegions - 1))] = uni(1, 10);
+      for (int r = 0; r < nr; ++r)
+        p.distribution.weights["region-" + std::to_string(uni(0, kRegions - 1))] = uni(1, 10);
       if (uni(0, 3) == 0) p.distribution.min_per_cluster = 1;
     } else if (kind == 2) {
       p.latency = LatencySpec{"profile-" + std::to_string(uni(0, 2)), 120};
@@ -139,7 +143,11 @@ void BM_PlaceOne(benchmark::State& state) {
     ++i;
   }
 }
-BENCHMARK(BM_PlaceOne)->Arg(-1)->Unit(benchmark::kMicrosecond)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_PlaceOne)
+    ->Arg(-1)
+    ->Unit(benchmark::kMicrosecond)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
 BENCHMARK(BM_PlaceOne)->DenseRange(0, 4)->Unit(benchmark::kMicrosecond);
 
 void BM_FullRecompute(benchmark::State& state) {
@@ -163,7 +171,11 @@ void BM_FullRecompute(benchmark::State& state) {
   state.counters["zone_hints"] = static_cast<double>(zones);
   state.counters["peak_rss_MiB"] = PeakRssMiB();
 }
-BENCHMARK(BM_FullRecompute)->Unit(benchmark::kMillisecond)->Iterations(1)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_FullRecompute)
+    ->Unit(benchmark::kMillisecond)
+    ->Iterations(1)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
 
 void BM_ZoneFailureReplace(benchmark::State& state) {
   const Fleet& fleet = TheFleet();
@@ -183,7 +195,8 @@ void BM_ZoneFailureReplace(benchmark::State& state) {
   for (uint32_t i = 0; i < by_holders.size(); ++i) by_holders[i] = i;
   std::sort(by_holders.begin(), by_holders.end(),
             [&](uint32_t a, uint32_t b) { return holders[a] > holders[b]; });
-  const uint32_t victim = state.range(0) == 0 ? by_holders.front() : by_holders[by_holders.size() / 2];
+  const uint32_t victim =
+      state.range(0) == 0 ? by_holders.front() : by_holders[by_holders.size() / 2];
   const std::string victim_name = (*world)->cluster(victim).name;
   std::vector<size_t> touched;
   for (size_t i = 0; i < results.size(); ++i) {
@@ -203,7 +216,12 @@ void BM_ZoneFailureReplace(benchmark::State& state) {
   }
   state.counters["touched_workloads"] = static_cast<double>(touched.size());
 }
-BENCHMARK(BM_ZoneFailureReplace)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->Repetitions(5)->ReportAggregatesOnly(true);
+BENCHMARK(BM_ZoneFailureReplace)
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMillisecond)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
 
 }  // namespace
 }  // namespace meridian::placement

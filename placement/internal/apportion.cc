@@ -66,8 +66,10 @@ int64_t Apportion(int64_t total, std::span<ApportionItem> items, ApportionScratc
     // No weighted item can hit a bound: one proportional round, no water-filling.
     int64_t fixed = 0;
     for (size_t i = 0; i < n; ++i) {
-      if (scratch.state[i] == kAtLo) fixed += items[i].lo;
-      else wsum += items[i].weight;
+      if (scratch.state[i] == kAtLo)
+        fixed += items[i].lo;
+      else
+        wsum += items[i].weight;
     }
     rest = total - fixed;
   }
@@ -75,9 +77,12 @@ int64_t Apportion(int64_t total, std::span<ApportionItem> items, ApportionScratc
     int64_t fixed = 0;
     i128 w = 0;
     for (size_t i = 0; i < n; ++i) {
-      if (scratch.state[i] == kAtLo) fixed += items[i].lo;
-      else if (scratch.state[i] == kAtHi) fixed += items[i].hi;
-      else w += items[i].weight;
+      if (scratch.state[i] == kAtLo)
+        fixed += items[i].lo;
+      else if (scratch.state[i] == kAtHi)
+        fixed += items[i].hi;
+      else
+        w += items[i].weight;
     }
     rest = total - fixed;
     wsum = w;
@@ -112,8 +117,8 @@ int64_t Apportion(int64_t total, std::span<ApportionItem> items, ApportionScratc
   for (size_t i = 0; i < n; ++i) {
     if (scratch.state[i] == kFree) max_w = std::max(max_w, items[i].weight);
   }
-  const bool narrow = wsum > 0 && wsum < (i128{1} << 62) && max_w > 0 &&
-                      rest < (i128{1} << 62) / max_w;
+  const bool narrow =
+      wsum > 0 && wsum < (i128{1} << 62) && max_w > 0 && rest < (i128{1} << 62) / max_w;
   const uint64_t rest64 = static_cast<uint64_t>(rest), wsum64 = static_cast<uint64_t>(wsum);
   for (size_t i = 0; i < n; ++i) {
     ApportionItem& it = items[i];
@@ -135,7 +140,8 @@ int64_t Apportion(int64_t total, std::span<ApportionItem> items, ApportionScratc
       if (rem > 0) {
         const auto urem = static_cast<unsigned __int128>(rem);
         keys.push_back(Key{static_cast<uint64_t>(urem >> 64), static_cast<uint64_t>(urem), it.tie,
-                           static_cast<uint32_t>(i), static_cast<uint8_t>(it.held > it.out ? 1 : 0)});
+                           static_cast<uint32_t>(i),
+                           static_cast<uint8_t>(it.held > it.out ? 1 : 0)});
       }
     }
     placed += it.out;

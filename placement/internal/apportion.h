@@ -22,7 +22,7 @@ struct RoundKey {
   uint64_t rem_lo = 0;
   uint64_t tie = 0;
   uint32_t index = 0;
-  uint8_t keeps = 0;    // already holds more than the floor
+  uint8_t keeps = 0;  // already holds more than the floor
 };
 
 // Reusable buffers so that the hot path does not allocate.

@@ -35,7 +35,8 @@ RegionSpec Region(std::string name, std::string jurisdiction,
 TopologySpec Continents() {
   TopologySpec t;
   t.regions = {
-      Region("us-east", "us", {{"us-west", 60}, {"eu-west", 80}, {"eu-central", 90}, {"ap-south", 200}}),
+      Region("us-east", "us",
+             {{"us-west", 60}, {"eu-west", 80}, {"eu-central", 90}, {"ap-south", 200}}),
       Region("us-west", "us", {{"eu-west", 140}, {"eu-central", 150}, {"ap-south", 180}}),
       Region("eu-west", "eu", {{"eu-central", 20}, {"ap-south", 120}}),
       Region("eu-central", "eu", {{"ap-south", 110}}),
@@ -66,9 +67,9 @@ struct Scenario {
   std::vector<ResidencyRule> residency_policies;
   std::vector<Assignment> current;
   Timestamp now;
-  std::map<std::string, int32_t> want;                  // exact replicas per cluster
+  std::map<std::string, int32_t> want;                            // exact replicas per cluster
   std::map<std::string, std::pair<int32_t, int32_t>> want_range;  // inclusive
-  std::map<std::string, int32_t> want_region;           // exact per region
+  std::map<std::string, int32_t> want_region;                     // exact per region
   int32_t want_unplaced = 0;
   uint32_t want_because = 0;  // bits that must be set in unplaced_because
   std::vector<std::pair<std::string, std::string>> explain_has;  // cluster -> substring
@@ -152,11 +153,12 @@ TEST(Engine, NamedScenarios) {
     s.replicas = 30;
     s.now = kNow;
     s.want_region = {{"us-east", 15}, {"eu-west", 9}, {"ap-south", 6}};
-    s.want_range = {{"us-east-1", {7, 8}}, {"us-east-2", {7, 8}}, {"eu-west-1", {4, 5}},
-                    {"eu-west-2", {4, 5}}};
+    s.want_range = {
+        {"us-east-1", {7, 8}}, {"us-east-2", {7, 8}}, {"eu-west-1", {4, 5}}, {"eu-west-2", {4, 5}}};
     s.want = {{"ap-south-1", 6}};
-    s.explain_has = {{"ap-south-1", "ap-south-1: 6 = region ap-south weight 2/10 of 30; +0 overflow"},
-                     {"us-east-1", "region us-east weight 5/10 of 30 (2 clusters share it)"}};
+    s.explain_has = {
+        {"ap-south-1", "ap-south-1: 6 = region ap-south weight 2/10 of 30; +0 overflow"},
+        {"us-east-1", "region us-east weight 5/10 of 30 (2 clusters share it)"}};
     cases.push_back(s);
   }
   {
@@ -186,9 +188,11 @@ TEST(Engine, NamedScenarios) {
   }
   {
     Scenario s{"EU residency, an eu-west zone fails: overflow stays in the EU"};
-    ClusterState west = Cluster("eu-west-1", "eu-west", 12, {"eu-west-1a", "eu-west-1b", "eu-west-1c"});
+    ClusterState west =
+        Cluster("eu-west-1", "eu-west", 12, {"eu-west-1a", "eu-west-1b", "eu-west-1c"});
     west.zones[0].healthy = false;
-    s.clusters = {west, Cluster("eu-central-1", "eu-central", 100), Cluster("us-east-1", "us-east", 100)};
+    s.clusters = {west, Cluster("eu-central-1", "eu-central", 100),
+                  Cluster("us-east-1", "us-east", 100)};
     s.topology = Continents();
     // us-east is nearer to eu-west than eu-central is, in this topology.
     s.topology.regions[2].rtt_ms["us-east"] = 5;
@@ -213,7 +217,10 @@ TEST(Engine, NamedScenarios) {
                    "failover": {"overflow": "nearest"}})";
     s.replicas = 30;
     s.now = kNow;
-    s.want = {{"us-east-1", 0}, {"us-east-2", 0}, {"us-west-1", 10}, {"eu-west-1", 14},
+    s.want = {{"us-east-1", 0},
+              {"us-east-2", 0},
+              {"us-west-1", 10},
+              {"eu-west-1", 14},
               {"ap-south-1", 6}};
     s.explain_has = {{"us-east-1", "unreachable, share overflowed"},
                      {"us-west-1", "no weight (overflow only); +10 overflow"},
@@ -259,9 +266,10 @@ TEST(Engine, NamedScenarios) {
     s.replicas = 30;
     s.now = kNow;
     s.want = {{"us-east-1", 20}, {"eu-west-1", 4}, {"ap-south-1", 6}};
-    s.explain_has = {
-        {"eu-west-1", "eu-west-1: 4 = region eu-west weight 3/10 of 30 -> share 9; capped by capacity 4; +0 overflow"},
-        {"us-east-1", "+5 overflow"}};
+    s.explain_has = {{"eu-west-1",
+                      "eu-west-1: 4 = region eu-west weight 3/10 of 30 -> share 9; capped by "
+                      "capacity 4; +0 overflow"},
+                     {"us-east-1", "+5 overflow"}};
     cases.push_back(s);
   }
   {
@@ -289,7 +297,9 @@ TEST(Engine, NamedScenarios) {
     s.want = {{"eu-west-1", 5}, {"eu-central-1", 7}, {"us-east-1", 0}};
     s.want_unplaced = 18;
     s.want_because = kResidency | kCapacity;
-    s.unplaced_has = "18 of 30 unplaced: residency (workload: eu, us; ResidencyPolicy eu-only: eu) excludes 3 clusters; capacity";
+    s.unplaced_has =
+        "18 of 30 unplaced: residency (workload: eu, us; ResidencyPolicy eu-only: eu) excludes 3 "
+        "clusters; capacity";
     s.explain_has = {{"us-east-1", "excluded by residency (ResidencyPolicy eu-only allows eu"}};
     cases.push_back(s);
   }
@@ -305,7 +315,8 @@ TEST(Engine, NamedScenarios) {
     s.replicas = 12;
     s.now = kNow;
     s.want = {{"a", 5}, {"b", 2}, {"c", 5}, {"d", 0}};
-    s.explain_has = {{"d", "excluded by clusterSelector"}, {"a", "a: 5 = weight 10/11 of 12; capped by max 5"}};
+    s.explain_has = {{"d", "excluded by clusterSelector"},
+                     {"a", "a: 5 = weight 10/11 of 12; capped by max 5"}};
     cases.push_back(s);
   }
   {

@@ -6,8 +6,8 @@
 namespace meridian::placement {
 namespace {
 
-using ::testing::UnorderedElementsAreArray;
 using nlohmann::json;
+using ::testing::UnorderedElementsAreArray;
 
 TEST(PolicyJson, DecodesTheDesignExample) {
   json j = json::parse(R"({
@@ -52,15 +52,20 @@ struct ErrorCase {
 
 TEST(PolicyJson, CollectsEveryProblem) {
   const std::vector<ErrorCase> cases = {
-      {"negative weight", R"({"distribution": {"weights": {"eu-west": -1}}})",
+      {"negative weight",
+       R"({"distribution": {"weights": {"eu-west": -1}}})",
        {"distribution.weights.eu-west: must be >= 0"}},
-      {"bad overflow", R"({"failover": {"overflow": "sideways"}})",
+      {"bad overflow",
+       R"({"failover": {"overflow": "sideways"}})",
        {"failover.overflow: must be one of nearest, ordered, none"}},
-      {"wrong type", R"({"spread": {"minRegions": "two"}})",
+      {"wrong type",
+       R"({"spread": {"minRegions": "two"}})",
        {"spread.minRegions: must be an integer"}},
-      {"float is not an integer", R"({"spread": {"minZones": 1.5}})",
+      {"float is not an integer",
+       R"({"spread": {"minZones": 1.5}})",
        {"spread.minZones: must be an integer"}},
-      {"typo is an unknown field", R"({"distribution": {"wieghts": {"a": 1}}})",
+      {"typo is an unknown field",
+       R"({"distribution": {"wieghts": {"a": 1}}})",
        {"distribution.wieghts: unknown field"}},
       {"unknown top-level field", R"({"placement": {}})", {"placement: unknown field"}},
       {"several at once",
@@ -69,18 +74,22 @@ TEST(PolicyJson, CollectsEveryProblem) {
            "failover": {"overflow": "ordered", "recoveryDelaySeconds": -1}})",
        {"residency.jurisdictions: must not be empty", "latency.demand: is required",
         "latency.maxRTTMs: must be >= 1", "distribution.minPerCluster: must be >= 0",
-        "distribution.clusters.a.mx: unknown field", "distribution.clusters.a.min: must be <= max (2)",
+        "distribution.clusters.a.mx: unknown field",
+        "distribution.clusters.a.min: must be <= max (2)",
         "failover.order: must list clusters or regions when overflow is ordered",
         "failover.recoveryDelaySeconds: must be >= 0"}},
-      {"weights and fromDemand", R"({"distribution": {"weights": {"a": 1}, "fromDemand": true}})",
+      {"weights and fromDemand",
+       R"({"distribution": {"weights": {"a": 1}, "fromDemand": true}})",
        {"distribution.fromDemand: must not be set together with weights"}},
       {"selector errors are prefixed",
        R"({"clusterSelector": {"matchExpressions": [{"key": "a", "operator": "Near"}]}})",
        {}},  // checked below: path starts with clusterSelector.
       {"not an object", R"([1, 2])", {": must be an object"}},
-      {"duplicate order entries", R"({"failover": {"overflow": "ordered", "order": ["a", "a"]}})",
+      {"duplicate order entries",
+       R"({"failover": {"overflow": "ordered", "order": ["a", "a"]}})",
        {"failover.order[1]: duplicate value \"a\""}},
-      {"huge integer", R"({"spread": {"minRegions": 99999999999}})",
+      {"huge integer",
+       R"({"spread": {"minRegions": 99999999999}})",
        {"spread.minRegions: must be <= 2147483647"}},
   };
   for (const ErrorCase& c : cases) {

@@ -51,7 +51,8 @@ RandomWorld MakeWorld(uint64_t seed, bool with_recovery = true) {
   }
   for (int a = 0; a < nr; ++a) {
     for (int b = a + 1; b < nr; ++b) {
-      if (g.Chance(80)) rw.topology.regions[a].rtt_ms[regions[b]] = static_cast<int32_t>(g.Int(1, 250));
+      if (g.Chance(80))
+        rw.topology.regions[a].rtt_ms[regions[b]] = static_cast<int32_t>(g.Int(1, 250));
     }
   }
   DemandProfile prof{"users", {}};
@@ -111,12 +112,15 @@ RandomWorld MakeWorld(uint64_t seed, bool with_recovery = true) {
     p.residency = r;
   }
   if (g.Chance(20)) w.residency_policies.push_back({"guard", {g.Chance(50) ? "eu" : "us"}});
-  if (g.Chance(15)) p.latency = LatencySpec{g.Chance(90) ? "users" : "nobody", static_cast<int32_t>(g.Int(10, 150))};
+  if (g.Chance(15))
+    p.latency =
+        LatencySpec{g.Chance(90) ? "users" : "nobody", static_cast<int32_t>(g.Int(10, 150))};
   const int mode = static_cast<int>(g.Int(0, 2));
   if (mode == 0) {
     const int nw = static_cast<int>(g.Int(1, 4));
     for (int i = 0; i < nw; ++i) {
-      std::string key = g.Chance(60) || nc == 0 ? g.Pick(regions) : "c" + std::to_string(g.Int(0, nc - 1));
+      std::string key =
+          g.Chance(60) || nc == 0 ? g.Pick(regions) : "c" + std::to_string(g.Int(0, nc - 1));
       p.distribution.weights[key] = g.Int(0, 10);
     }
   } else if (mode == 1) {
@@ -133,14 +137,15 @@ RandomWorld MakeWorld(uint64_t seed, bool with_recovery = true) {
   if (g.Chance(20)) p.spread.min_regions = static_cast<int32_t>(g.Int(0, 4));
   if (g.Chance(20)) p.spread.min_zones = static_cast<int32_t>(g.Int(0, 6));
   const int overflow = static_cast<int>(g.Int(0, 5));
-  p.failover.overflow = overflow <= 3 ? OverflowMode::kNearest
+  p.failover.overflow = overflow <= 3   ? OverflowMode::kNearest
                         : overflow == 4 ? OverflowMode::kOrdered
                                         : OverflowMode::kNone;
   if (p.failover.overflow == OverflowMode::kOrdered) {
     const int no = static_cast<int>(g.Int(1, 4));
     std::set<std::string> seen;
     for (int i = 0; i < no; ++i) {
-      std::string name = g.Chance(50) || nc == 0 ? g.Pick(regions) : "c" + std::to_string(g.Int(0, nc - 1));
+      std::string name =
+          g.Chance(50) || nc == 0 ? g.Pick(regions) : "c" + std::to_string(g.Int(0, nc - 1));
       if (seen.insert(name).second) p.failover.order.push_back(name);
     }
   }
@@ -148,7 +153,8 @@ RandomWorld MakeWorld(uint64_t seed, bool with_recovery = true) {
   if (g.Chance(30)) p.failover.recovery_max_replicas_per_step = static_cast<int32_t>(g.Int(1, 5));
   if (g.Chance(40) && nc > 0) {
     for (int c = 0; c < nc; ++c) {
-      if (g.Chance(50)) w.current.push_back({"c" + std::to_string(c), static_cast<int32_t>(g.Int(0, 20))});
+      if (g.Chance(50))
+        w.current.push_back({"c" + std::to_string(c), static_cast<int32_t>(g.Int(0, 20))});
     }
   }
   return rw;
@@ -157,8 +163,11 @@ RandomWorld MakeWorld(uint64_t seed, bool with_recovery = true) {
 std::string Dump(const RandomWorld& rw) {
   json clusters = json::array();
   for (const ClusterState& c : rw.clusters) {
-    json cj = {{"name", c.name}, {"region", c.region}, {"jurisdiction", c.jurisdiction},
-               {"labels", c.labels}, {"reachable", c.reachable}};
+    json cj = {{"name", c.name},
+               {"region", c.region},
+               {"jurisdiction", c.jurisdiction},
+               {"labels", c.labels},
+               {"reachable", c.reachable}};
     if (c.allocatable_replicas) cj["allocatable"] = *c.allocatable_replicas;
     if (c.healthy_since) cj["healthySince"] = FormatRfc3339(*c.healthy_since);
     for (const ZoneState& z : c.zones) {
@@ -170,9 +179,11 @@ std::string Dump(const RandomWorld& rw) {
     clusters.push_back(cj);
   }
   json current = json::array();
-  for (const Assignment& a : rw.workload.current) current.push_back({{"cluster", a.cluster}, {"replicas", a.replicas}});
+  for (const Assignment& a : rw.workload.current)
+    current.push_back({{"cluster", a.cluster}, {"replicas", a.replicas}});
   json rp = json::array();
-  for (const ResidencyRule& r : rw.workload.residency_policies) rp.push_back({{"name", r.name}, {"jurisdictions", r.jurisdictions}});
+  for (const ResidencyRule& r : rw.workload.residency_policies)
+    rp.push_back({{"name", r.name}, {"jurisdictions", r.jurisdictions}});
   json world = {{"clusters", clusters},
                 {"topology", EncodeTopologySpec(rw.topology)},
                 {"workload",
@@ -219,11 +230,13 @@ std::string CheckInvariants(const World& world, const Workload& w, const Result&
     if (cp.replicas < 0) return c.name + ": negative replicas";
     sum += cp.replicas;
     if (cp.replicas == 0) continue;
-    if (p.residency && !Allowed(p.residency->jurisdictions, jur)) return c.name + ": residency violated";
+    if (p.residency && !Allowed(p.residency->jurisdictions, jur))
+      return c.name + ": residency violated";
     for (const ResidencyRule& rule : w.residency_policies) {
       if (!Allowed(rule.jurisdictions, jur)) return c.name + ": ResidencyPolicy violated";
     }
-    if (p.cluster_selector && !p.cluster_selector->Matches(c.labels)) return c.name + ": selector violated";
+    if (p.cluster_selector && !p.cluster_selector->Matches(c.labels))
+      return c.name + ": selector violated";
     if (cp.replicas > world.capacity(cp.cluster)) return c.name + ": capacity exceeded";
     auto b = p.distribution.clusters.find(c.name);
     if (b != p.distribution.clusters.end() && b->second.max && cp.replicas > *b->second.max) {
@@ -242,7 +255,8 @@ std::string CheckInvariants(const World& world, const Workload& w, const Result&
       int64_t min = p.distribution.min_per_cluster;
       auto b = p.distribution.clusters.find(c.name);
       if (b != p.distribution.clusters.end() && b->second.min) min = *b->second.min;
-      if (b != p.distribution.clusters.end() && b->second.max) min = std::min<int64_t>(min, *b->second.max);
+      if (b != p.distribution.clusters.end() && b->second.max)
+        min = std::min<int64_t>(min, *b->second.max);
       if (min <= 0 || world.capacity(i) < min) continue;
       bool eligible = Explain(world, w, r, i).find("excluded by") == std::string::npos;
       if (!eligible) continue;
@@ -270,9 +284,9 @@ TEST(PlacementProperties, InvariantsDeterminismIdempotence) {
     Engine engine(*world);
     Result r = engine.Place(rw.workload, kNow);
     auto context = [&]() {
-      return "seed " + std::to_string(seed) + " (replay: MERIDIAN_PLACEMENT_SEED=" +
-             std::to_string(seed) + ")\nworld:\n" + Dump(rw) + "\nresult:\n" +
-             Render(**world, rw.workload, r);
+      return "seed " + std::to_string(seed) +
+             " (replay: MERIDIAN_PLACEMENT_SEED=" + std::to_string(seed) + ")\nworld:\n" +
+             Dump(rw) + "\nresult:\n" + Render(**world, rw.workload, r);
     };
     std::string bad = CheckInvariants(**world, rw.workload, r);
     ASSERT_EQ(bad, "") << context();
@@ -285,8 +299,9 @@ TEST(PlacementProperties, InvariantsDeterminismIdempotence) {
       Workload again = rw.workload;
       again.current = AsCurrent(**world, r);
       Result r2 = engine.Place(again, kNow);
-      ASSERT_EQ(AsCurrent(**world, r2), again.current)
-          << "not idempotent\n" << context() << "second:\n" << Render(**world, again, r2);
+      ASSERT_EQ(AsCurrent(**world, r2), again.current) << "not idempotent\n"
+                                                       << context() << "second:\n"
+                                                       << Render(**world, again, r2);
     }
   }
 }
@@ -312,7 +327,8 @@ TEST(PlacementProperties, MinimalMovementAfterOneFailure) {
     Result r0 = e0.Place(w, kNow);
     w.current = AsCurrent(**before, r0);
     // Fail one cluster or one zone.
-    const size_t victim = static_cast<size_t>(g.Int(0, static_cast<int64_t>(rw.clusters.size()) - 1));
+    const size_t victim =
+        static_cast<size_t>(g.Int(0, static_cast<int64_t>(rw.clusters.size()) - 1));
     ClusterState& v = rw.clusters[victim];
     if (!v.zones.empty() && g.Chance(60)) {
       v.zones[g.Int(0, static_cast<int64_t>(v.zones.size()) - 1)].healthy = false;
@@ -348,7 +364,8 @@ TEST(PlacementProperties, MinimalMovementAfterOneFailure) {
     ++checked;
     ASSERT_TRUE(losers.empty() || gainers.empty())
         << (*after)->cluster(losers[0]).name << " lost while " << (*after)->cluster(gainers[0]).name
-        << " gained\n" << context();
+        << " gained\n"
+        << context();
   }
   EXPECT_GT(checked, 100);
 }

@@ -8,11 +8,10 @@
 // (round trip, total exceeded, residency/max/capacity violated) abort.
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
 #include <cstdio>
-#include <string>
-
+#include <cstdlib>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "placement/engine.h"
 #include "placement/policy_json.h"
@@ -33,8 +32,9 @@ void Check(bool ok, const char* what) {
 int64_t Int(const json& j, const char* key, int64_t lo, int64_t hi, int64_t def) {
   auto it = j.find(key);
   if (it == j.end() || !it->is_number_integer()) return def;
-  int64_t v = it->is_number_unsigned() ? static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), INT64_MAX))
-                                       : it->get<int64_t>();
+  int64_t v = it->is_number_unsigned()
+                  ? static_cast<int64_t>(std::min<uint64_t>(it->get<uint64_t>(), INT64_MAX))
+                  : it->get<int64_t>();
   return std::clamp(v, lo, hi);
 }
 
@@ -54,19 +54,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // Decoders on whatever is there: the document itself and its parts.
   FieldErrors errors;
-  PlacementPolicy policy = DecodePlacementPolicy(doc.is_object() && doc.contains("placement") ? doc["placement"] : doc, &errors);
+  PlacementPolicy policy = DecodePlacementPolicy(
+      doc.is_object() && doc.contains("placement") ? doc["placement"] : doc, &errors);
   if (errors.empty()) {
     FieldErrors again;
-    Check(DecodePlacementPolicy(EncodePlacementPolicy(policy), &again) == policy, "policy round trip");
+    Check(DecodePlacementPolicy(EncodePlacementPolicy(policy), &again) == policy,
+          "policy round trip");
     Check(again.empty(), "policy re-decode errors");
   }
   for (const FieldError& e : errors) Check(!e.message.empty(), "empty error message");
   if (!doc.is_object()) return 0;
   FieldErrors topo_errors;
-  TopologySpec topology = DecodeTopologySpec(doc.contains("topology") ? doc["topology"] : json::object(), &topo_errors);
+  TopologySpec topology =
+      DecodeTopologySpec(doc.contains("topology") ? doc["topology"] : json::object(), &topo_errors);
   if (topo_errors.empty()) {
     FieldErrors again;
-    Check(DecodeTopologySpec(EncodeTopologySpec(topology), &again) == topology, "topology round trip");
+    Check(DecodeTopologySpec(EncodeTopologySpec(topology), &again) == topology,
+          "topology round trip");
   }
   if (!errors.empty()) return 0;
 
@@ -84,16 +88,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           if (kv->is_string()) c.labels[kv.key()] = kv->get<std::string>();
         }
       }
-      if (cj.contains("allocatable")) c.allocatable_replicas = Int(cj, "allocatable", -1, INT64_MAX, 0);
+      if (cj.contains("allocatable"))
+        c.allocatable_replicas = Int(cj, "allocatable", -1, INT64_MAX, 0);
       c.reachable = !cj.contains("reachable") || cj["reachable"] != false;
-      if (cj.contains("healthySince")) c.healthy_since = Seconds(Int(cj, "healthySince", 0, 4'000'000'000, 0));
+      if (cj.contains("healthySince"))
+        c.healthy_since = Seconds(Int(cj, "healthySince", 0, 4'000'000'000, 0));
       if (auto zs = cj.find("zones"); zs != cj.end() && zs->is_array()) {
         for (const json& zj : *zs) {
           if (!zj.is_object() || c.zones.size() >= 8) continue;
           ZoneState z;
           z.name = Str(zj, "name");
           z.healthy = !zj.contains("healthy") || zj["healthy"] != false;
-          if (zj.contains("allocatable")) z.allocatable_replicas = Int(zj, "allocatable", -1, INT64_MAX, 0);
+          if (zj.contains("allocatable"))
+            z.allocatable_replicas = Int(zj, "allocatable", -1, INT64_MAX, 0);
           if (zj.contains("lastTransition")) {
             z.last_transition_time = Seconds(Int(zj, "lastTransition", 0, 4'000'000'000, 0));
           }
@@ -113,7 +120,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (auto it = doc.find("current"); it != doc.end() && it->is_object()) {
     for (auto kv = it->begin(); kv != it->end(); ++kv) {
       if (kv->is_number_integer()) {
-        w.current.push_back({kv.key(), static_cast<int32_t>(std::clamp<int64_t>(kv->get<int64_t>(), INT32_MIN, INT32_MAX))});
+        w.current.push_back({kv.key(), static_cast<int32_t>(std::clamp<int64_t>(
+                                           kv->get<int64_t>(), INT32_MIN, INT32_MAX))});
       }
     }
   }
@@ -148,16 +156,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       return !jur.empty() && std::find(list.begin(), list.end(), jur) != list.end();
     };
     if (policy.residency) Check(allowed(policy.residency->jurisdictions), "residency violated");
-    for (const ResidencyRule& rule : w.residency_policies) Check(allowed(rule.jurisdictions), "ResidencyPolicy violated");
+    for (const ResidencyRule& rule : w.residency_policies)
+      Check(allowed(rule.jurisdictions), "ResidencyPolicy violated");
     auto b = policy.distribution.clusters.find((*world)->cluster(p.cluster).name);
-    if (b != policy.distribution.clusters.end() && b->second.max) Check(p.replicas <= *b->second.max, "max exceeded");
+    if (b != policy.distribution.clusters.end() && b->second.max)
+      Check(p.replicas <= *b->second.max, "max exceeded");
   }
   Check(sum == r.placed, "sum == placed");
   int64_t zone_sum = 0;
   for (const ZoneHint& z : r.zones) zone_sum += z.replicas;
   Check(zone_sum <= r.placed, "zone hints exceed placed");
   Check(engine.Place(w, now) == r, "deterministic");
-  for (uint32_t i = 0; i < (*world)->size(); ++i) Check(!Explain(**world, w, r, i).empty(), "explain");
+  for (uint32_t i = 0; i < (*world)->size(); ++i)
+    Check(!Explain(**world, w, r, i).empty(), "explain");
   (void)ExplainUnplaced(**world, w, r);
   return 0;
 }
