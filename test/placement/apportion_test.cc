@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 #include <vector>
@@ -105,6 +107,29 @@ TEST(Apportion, RandomBoundsAndSum) {
       if (!exceed) {
         ASSERT_LE(items[i].out, std::min(copy[i].hi, total)) << "item " << i;
         ASSERT_GE(items[i].out, std::min({copy[i].lo, copy[i].hi, total})) << "item " << i;
+      }
+    }
+    // Quota rule against the continuous water-fill x_i = clamp(λ·w_i, lo_i, hi_i) with
+    // Σx = total (λ found by bisection in long double): every answer is the floor or the
+    // ceiling of its exact quota.
+    if (!exceed && placed == total && sum_lo < total) {
+      auto clamp_at = [&](long double lambda, int i) {
+        const int64_t hi = std::min(copy[i].hi, total);
+        const int64_t lo = std::min(copy[i].lo, hi);
+        if (copy[i].weight == 0) return static_cast<long double>(lo);
+        return std::clamp(lambda * copy[i].weight, static_cast<long double>(lo),
+                          static_cast<long double>(hi));
+      };
+      long double a = 0, b = 1e12L;
+      for (int it = 0; it < 200; ++it) {
+        long double mid = (a + b) / 2, f = 0;
+        for (int i = 0; i < n; ++i) f += clamp_at(mid, i);
+        (f < total ? a : b) = mid;
+      }
+      for (int i = 0; i < n; ++i) {
+        const long double q = clamp_at(b, i);
+        ASSERT_GE(items[i].out, std::floor(q - 1e-6L)) << "item " << i;
+        ASSERT_LE(items[i].out, std::ceil(q + 1e-6L)) << "item " << i;
       }
     }
     // Deterministic.
