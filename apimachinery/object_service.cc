@@ -529,6 +529,7 @@ ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey
         gone.status().code() != StatusCode::kAborted) {
       return ApiError::FromStatus(gone.status());
     }
+    if (gone.ok() && r.namespaced) MaybeFinishNamespace(key.ns);
   }
   return std::move(written).value();
 }
@@ -738,19 +739,32 @@ ApiResult<json> ObjectService::PatchScale(const ResourceInfo& r, const std::stri
   return UpdateScale(r, ns, name, scale, ctx);
 }
 
-void ObjectService::DeleteNamespaceContents(const std::string& ns, const RequestContext& ctx) {
+std::vector<ResourceInfo> ObjectService::NamespacedTypes() {
   std::vector<ResourceInfo> types;
   std::set<ResourceType> seen;
   for (const ResourceInfo& r : registry_.All()) {
     if (r.namespaced && seen.insert(r.StorageType()).second) types.push_back(r);
   }
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [t, r] : generic_types_) {
-      if (seen.insert(t).second) types.push_back(r);
-    }
+  std::lock_guard lock(mu_);
+  for (const auto& [t, r] : generic_types_) {
+    if (seen.insert(t).second) types.push_back(r);
   }
-  for (const ResourceInfo& r : types) {
+  return types;
+}
+
+bool ObjectService::NamespaceHasContent(const std::string& ns) {
+  for (const ResourceInfo& r : NamespacedTypes()) {
+    ListOptions opts;
+    opts.ns = ns;
+    opts.limit = 1;
+    StatusOr<ListResult> listed = store_.List(r.StorageType(), opts);
+    if (listed.ok() && !listed->items.empty()) return true;
+  }
+  return false;
+}
+
+bool ObjectService::DeleteNamespaceContents(const std::string& ns, const RequestContext& ctx) {
+  for (const ResourceInfo& r : NamespacedTypes()) {
     ListOptions opts;
     opts.ns = ns;
     StatusOr<ListResult> listed = store_.List(r.StorageType(), opts);
@@ -760,6 +774,19 @@ void ObjectService::DeleteNamespaceContents(const std::string& ns, const Request
       (void)gone;  // best effort: a concurrent delete or a finalizer is fine
     }
   }
+  return !NamespaceHasContent(ns);
+}
+
+void ObjectService::MaybeFinishNamespace(const std::string& ns) {
+  if (ns.empty() || !registry_.HasNamespaces()) return;
+  ObjectKey key{kNamespaces, "", ns};
+  StatusOr<json> got = store_.Get(key);
+  if (!got.ok() || MetaString(*got, "deletionTimestamp").empty() || !Finalizers(*got).empty()) {
+    return;
+  }
+  if (NamespaceHasContent(ns)) return;
+  StatusOr<int64_t> rv = ResourceVersionOf(*got);
+  (void)store_.Delete(key, rv.ok() ? *rv : 0);  // a concurrent change retries on its own path
 }
 
 ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& ns,
@@ -767,7 +794,6 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
                                       const RequestContext& ctx) {
   ObjectKey key{r.StorageType(), r.namespaced ? ns : "", name};
   const bool is_namespace = r.group.empty() && r.plural == "namespaces";
-  bool contents_deleted = false;
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     StatusOr<json> old = store_.Get(key);
     if (!old.ok()) {
@@ -796,12 +822,18 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
     }
     if (!errors.empty()) return ApiError::Invalid(r.group, r.kind, name, errors);
     const bool dry_run = options.dry_run || ctx.dry_run;
-    if (is_namespace && !contents_deleted && !dry_run) {
-      DeleteNamespaceContents(name, ctx);
-      contents_deleted = true;
+    bool blocked = !Finalizers(*old).empty();
+    if (is_namespace && !dry_run) {
+      // Like the namespace controller: delete the contents; the namespace stays Terminating
+      // while anything (e.g. an object with finalizers) is left, and goes with the last one.
+      const bool empty = DeleteNamespaceContents(name, ctx);
+      blocked = blocked || !empty;
+      StatusOr<json> fresh = store_.Get(key);
+      if (!fresh.ok()) return std::move(old).value();  // finished by the last object's removal
+      old = std::move(fresh);
     }
     StatusOr<int64_t> old_rv = ResourceVersionOf(*old);
-    if (!Finalizers(*old).empty()) {
+    if (blocked) {
       if (!MetaString(*old, "deletionTimestamp").empty()) return std::move(old).value();
       json marked = *old;
       json& meta = Meta(marked);
@@ -822,6 +854,7 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
       if (gone.status().code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
       return ApiError::FromStatus(gone.status());
     }
+    if (r.namespaced) MaybeFinishNamespace(key.ns);
     return std::move(gone).value();
   }
   return ApiError::Conflict(r.group, r.plural, name);

@@ -16,9 +16,9 @@
 //     the write that empties finalizers of an object being deleted removes it;
 //   - namespaces (when core/v1 namespaces is registered): namespaced writes need an existing
 //     namespace (404 `namespaces "x" not found`; 403 while it is being deleted); a new
-//     Namespace gets status.phase Active; deleting a Namespace deletes its objects
-//     (simplified: at once, not through a Terminating phase; objects with finalizers are only
-//     marked for deletion);
+//     Namespace gets status.phase Active; deleting a Namespace deletes its objects and, while
+//     some remain (objects with finalizers are only marked), keeps the Namespace with
+//     deletionTimestamp and phase Terminating until the last one goes;
 //   - admission: mutating callbacks, then validating callbacks whose FieldErrors become
 //     422 Invalid with details.causes;
 //   - patches (merge, JSON, strategic; see patch.h) retried on write conflicts like a real
@@ -205,7 +205,12 @@ class ObjectService {
   // Runs mutating then validating admission (plus name/label validation on create).
   std::optional<ApiError> Admit(const AdmissionAttributes& attrs, nlohmann::json* object);
   std::optional<ApiError> CheckNamespace(const std::string& ns);
-  void DeleteNamespaceContents(const std::string& ns, const RequestContext& ctx);
+  std::vector<ResourceInfo> NamespacedTypes();
+  bool NamespaceHasContent(const std::string& ns);
+  // Deletes (or marks) every object in `ns`; true when nothing is left.
+  bool DeleteNamespaceContents(const std::string& ns, const RequestContext& ctx);
+  // Removes namespace `ns` if it is being deleted, has no finalizers and is now empty.
+  void MaybeFinishNamespace(const std::string& ns);
   std::string NewUid();
 
   Store& store_;

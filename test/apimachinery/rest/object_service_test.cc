@@ -391,6 +391,24 @@ TEST_F(ObjectServiceTest, DeletingANamespaceDeletesItsObjects) {
   EXPECT_TRUE(service_->Get(deploys(), "default", "keep").ok());
   EXPECT_EQ(service_->Create(deploys(), "team", Deploy("b")).error().message,
             "namespaces \"team\" not found");
+
+  // An object with a finalizer keeps its namespace Terminating until it is gone.
+  ASSERT_TRUE(service_->Create(nss(), "", {{"metadata", {{"name", "slow"}}}}).ok());
+  json held = Deploy("held");
+  held["metadata"]["finalizers"] = {"example.io/cleanup"};
+  ASSERT_TRUE(service_->Create(deploys(), "slow", held).ok());
+  ApiResult<json> terminating = service_->Delete(nss(), "", "slow");
+  ASSERT_TRUE(terminating.ok());
+  EXPECT_EQ((*terminating)["status"]["phase"], "Terminating");
+  ApiResult<json> blocked = service_->Create(cms(), "slow", {{"metadata", {{"name", "c"}}}});
+  EXPECT_EQ(blocked.error().code, 403);
+  EXPECT_EQ(blocked.error().message,
+            "unable to create new content in namespace slow because it is being terminated");
+  ASSERT_TRUE(service_->Get(deploys(), "slow", "held").ok());
+  ASSERT_TRUE(service_->Patch(deploys(), "slow", "held", PatchType::kMergePatch,
+                              R"({"metadata":{"finalizers":[]}})").ok());
+  EXPECT_EQ(service_->Get(deploys(), "slow", "held").error().code, 404);
+  EXPECT_EQ(service_->Get(nss(), "", "slow").error().code, 404);
 }
 
 TEST_F(ObjectServiceTest, ListWithLabelAndFieldSelectorsAndPages) {
