@@ -76,6 +76,7 @@ Status MembersimServer::Start() {
     auto make = [&](const std::string& base) {
       apimachinery::rest::RestOptions ro;
       ro.base_path = base;
+      ro.version["gitVersion"] = "v1.32.0-membersim";  // same version the nodes' kubelets report
       auto h = std::make_unique<RestHandler>(c->service(), clock_, ro);
       SimulatedCluster* cluster = c.get();
       const std::string token = c->spec().token;
