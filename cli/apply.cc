@@ -162,18 +162,51 @@ int FieldLine(const ManifestDocument& doc, const std::string& path) {
     while (after < line.size() && (line[after] == ' ' || line[after] == '\t')) ++after;
     return after < line.size() && line[after] == ':';
   };
+  // Where a line's content starts (-1 for blank and comment lines).
+  auto indent_of = [](std::string_view line) -> int {
+    size_t i = line.find_first_not_of(" \t");
+    if (i == std::string_view::npos || line[i] == '#') return -1;
+    return static_cast<int>(i);
+  };
+  // Where a line's first key starts, after its indentation and any "- " list markers.
+  auto key_column = [](std::string_view line) -> int {
+    size_t i = line.find_first_not_of(" \t");
+    while (i != std::string_view::npos && i + 1 < line.size() && line[i] == '-' && line[i + 1] == ' ') {
+      i = line.find_first_not_of(" \t", i + 1);
+    }
+    if (i != std::string_view::npos && (line[i] == '"' || line[i] == '\'')) ++i;  // JSON keys
+    return i == std::string_view::npos ? -1 : static_cast<int>(i);
+  };
   size_t li = 0, col = 0;
   int found_line = 0;
+  int parent_indent = -1;  // block indentation of the last key found, -1 in flow style
+  int child_column = -1;   // in block style, the column of the last key's children
   for (const std::string& key : keys) {
     bool found = false;
     while (li < lines.size() && !found) {
       std::string_view line = lines[li];
       if (size_t hash = line.find(" #"); hash != std::string_view::npos) line = line.substr(0, hash);
+      int indent = indent_of(line);
+      // In block style a child is indented under its parent (a "- " list may sit at the
+      // parent's column); a line back at or left of the parent ends the parent's block.
+      if (col == 0 && parent_indent >= 0 && indent >= 0 &&
+          (indent < parent_indent || (indent == parent_indent && line[indent] != '-'))) {
+        return 0;
+      }
+      const bool block_child = col == 0 && parent_indent >= 0 && indent >= 0;
+      if (block_child && child_column < 0) child_column = key_column(line);
       size_t at = line.find(key, col);
-      while (at != std::string_view::npos && !key_at(line, at, key)) at = line.find(key, at + 1);
+      while (at != std::string_view::npos &&
+             (!key_at(line, at, key) || (block_child && static_cast<int>(at) != child_column))) {
+        at = line.find(key, at + 1);
+      }
       if (at != std::string_view::npos) {
         found = true;
         found_line = doc.line + static_cast<int>(li);
+        size_t first = line.find_first_not_of(" \t-\"'");
+        parent_indent = first == at ? indent : -1;
+        if (first == at && line[indent] == '-') parent_indent = static_cast<int>(at);
+        child_column = -1;
         col = at + key.size();
       } else {
         ++li;

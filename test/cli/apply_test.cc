@@ -111,6 +111,23 @@ TEST(FieldLineTest, FindsTheLineAFieldIsWrittenOn) {
        }) {
     EXPECT_EQ(FieldLine(*c.doc, c.path), c.line) << c.path;
   }
+  // Block style: a key outside its parent's block is not taken for the field.
+  ManifestSet block;
+  ParseManifests(
+      "apiVersion: x/v1\nkind: K\nmetadata:\n  name: a\nspec:\n  template:\n    spec:\n"
+      "      containers:\n      - name: web\n        image: a\n      - name: side\n"
+      "        image: b\n  placement:\n    replicas: 3\nstatus:\n  image: c\n",
+      "b.yaml", &block);
+  ASSERT_EQ(block.documents.size(), 1u);
+  EXPECT_EQ(FieldLine(block.documents[0], "spec.template.spec.containers[0].image"), 10);
+  EXPECT_EQ(FieldLine(block.documents[0], "spec.template.spec.containers[0].name"), 9);
+  EXPECT_EQ(FieldLine(block.documents[0], "spec.template.spec.replicas"), 0);
+  EXPECT_EQ(FieldLine(block.documents[0], "spec.placement.replicas"), 14);
+  EXPECT_EQ(FieldLine(block.documents[0], "spec.image"), 0);
+  ManifestSet k8s;  // lists at the parent's column, as kubectl writes them
+  ParseManifests("spec:\n  containers:\n  - name: web\n    ports:\n    - containerPort: 80\n",
+                 "k.yaml", &k8s);
+  EXPECT_EQ(FieldLine(k8s.documents[0], "spec.containers[0].ports[0].containerPort"), 5);
   ManifestSet js;
   ParseManifests("{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Secret\",\n  \"metadata\": {\n"
                  "    \"name\": \"s\"\n  },\n  \"data\": {\"token\": \"!!\"}\n}\n",
