@@ -139,14 +139,17 @@ RestResponse RestResponse::Error(const ApiError& error) {
 class RestHandler::WatchSession {
  public:
   WatchSession(const Clock& clock, ResourceInfo resource, Render render, TableObjects include,
-               Timestamp deadline, std::optional<std::chrono::seconds> bookmarks)
+               Timestamp deadline, std::optional<std::chrono::seconds> bookmarks,
+               std::chrono::seconds heartbeat)
       : clock_(clock),
         resource_(std::move(resource)),
         render_(render),
         include_(include),
         deadline_(deadline),
-        bookmarks_(bookmarks) {
+        bookmarks_(bookmarks),
+        heartbeat_(heartbeat) {
     if (bookmarks_) next_bookmark_ = clock_.Now() + *bookmarks_;
+    last_write_ = clock_.Now();
   }
 
   // Formats and sends one event (or buffers it until the transport attaches a sink).
@@ -173,6 +176,7 @@ class RestHandler::WatchSession {
 
   void Send(const std::string& line) {
     std::lock_guard lock(mu_);
+    last_write_ = clock_.Now();
     if (!sink_) {
       pending_.push_back(line);
       return;
@@ -226,6 +230,14 @@ class RestHandler::WatchSession {
                          {"metadata", {{"resourceVersion", std::to_string(last_rv_.load())}}}}}};
       Send(bookmark.dump() + "\n");
     }
+    if (heartbeat_.count() > 0) {
+      bool idle = false;
+      {
+        std::lock_guard lock(mu_);
+        idle = sink_ != nullptr && now - last_write_ >= heartbeat_;
+      }
+      if (idle) Send("\n");
+    }
     return true;
   }
 
@@ -256,6 +268,7 @@ class RestHandler::WatchSession {
   const TableObjects include_;
   const Timestamp deadline_;
   const std::optional<std::chrono::seconds> bookmarks_;
+  const std::chrono::seconds heartbeat_;
   Timestamp next_bookmark_{};  // reaper thread only
 
   std::atomic<bool> stop_requested_{false};
@@ -263,7 +276,8 @@ class RestHandler::WatchSession {
   std::atomic<int64_t> last_rv_{0};
 
   std::mutex alive_mu_;  // held for the whole of Tick()
-  std::mutex mu_;  // guards sink_, pending_, watch_, sent_header_
+  std::mutex mu_;  // guards sink_, pending_, watch_, sent_header_, last_write_
+  Timestamp last_write_{};
   std::shared_ptr<WatchSink> sink_;
   std::vector<std::string> pending_;
   std::unique_ptr<Watch> watch_;
@@ -763,7 +777,7 @@ RestResponse RestHandler::ServeWatch(const RestRequest& request, const ResourceI
   if (list.allow_bookmarks && render == Render::kObject) bookmarks = options_.bookmark_interval;
   auto session = std::make_shared<WatchSession>(
       clock_, r, render, ParseIncludeObject(request.Query("includeObject")),
-      clock_.Now() + timeout, bookmarks);
+      clock_.Now() + timeout, bookmarks, options_.watch_heartbeat_interval);
   std::weak_ptr<WatchSession> weak = session;
   int64_t start_rv = 0;
   ApiResult<std::unique_ptr<apimachinery::Watch>> w = service_.StartWatch(

@@ -114,6 +114,10 @@ struct RestOptions {
   bool serve_openapi_v3 = true;
   // Bookmark cadence for watches that allow them.
   std::chrono::seconds bookmark_interval{60};
+  // A watch that sent nothing for this long gets a bare "\n" (JSON whitespace: client-go's
+  // decoder and line-based readers skip it), so that a vanished client is noticed by the
+  // failing write instead of lingering until the timeout. 0 disables.
+  std::chrono::seconds watch_heartbeat_interval{30};
 };
 
 class RestHandler {

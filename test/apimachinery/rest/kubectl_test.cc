@@ -38,7 +38,9 @@ class KubectlTest : public ::testing::Test {
  protected:
   void SetUp() override {
     if (KubectlPath() == nullptr) GTEST_SKIP() << "kubectl not found in /usr/bin or /usr/local/bin";
-    server_ = std::make_unique<TestServer>(RealClock());
+    // Short heartbeats so that kubectl's watch decoding of them is exercised too.
+    server_ = std::make_unique<TestServer>(
+        RealClock(), RestOptions{.watch_heartbeat_interval = std::chrono::seconds(1)});
     StatusOr<std::unique_ptr<HttpServer>> http =
         HttpServer::StartOnFreeLoopbackPort(HandlerFor(*server_->handler));
     ASSERT_TRUE(http.ok()) << http.status();
@@ -200,11 +202,13 @@ TEST_F(KubectlTest, GetWatchStreamsChangesAndEndsOnTimeout) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   ASSERT_EQ(server_->handler->ActiveWatches(), 1u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // let a heartbeat go out first
   ASSERT_EQ(Kubectl("scale deploy web --replicas=7").exit_code, 0);
   ASSERT_EQ(Kubectl("label deploy web round=two").exit_code, 0);
   watcher.join();
   EXPECT_NE(watched.output.find("web"), std::string::npos) << watched.output;
   EXPECT_NE(watched.output.find("7"), std::string::npos) << watched.output;
+  EXPECT_EQ(watched.output.find("rror"), std::string::npos) << watched.output;
   // The watch ended with kubectl's request timeout; the server side closes without leaking.
   for (int i = 0; i < 100 && server_->handler->ActiveWatches() != 0; ++i) {
     ASSERT_EQ(Kubectl("label deploy web --overwrite round=" + std::to_string(i)).exit_code, 0);

@@ -43,9 +43,14 @@ class FakeSink final : public WatchSink {
     std::vector<json> out;
     for (const std::string& c : chunks_) {
       EXPECT_EQ(c.back(), '\n');
+      if (c == "\n") continue;  // heartbeat
       out.push_back(json::parse(c));
     }
     return out;
+  }
+  size_t Heartbeats() {
+    std::lock_guard lock(mu_);
+    return static_cast<size_t>(std::count(chunks_.begin(), chunks_.end(), "\n"));
   }
   bool WaitClosed() {
     std::unique_lock lock(mu_);
@@ -399,6 +404,24 @@ TEST_F(RestHandlerTest, ExpiredWatchAnswersGoneAndBookmarksFlow) {
   EXPECT_EQ(events[3]["object"]["metadata"]["resourceVersion"], "4");
   h.StopWatches();
   EXPECT_TRUE(sink->WaitClosed());
+}
+
+TEST_F(RestHandlerTest, IdleWatchesSendHeartbeatsSoVanishedClientsAreNoticed) {
+  RestResponse w = Do(Req("GET", "/api/v1/namespaces", nullptr, {{"watch", "true"}}));
+  ASSERT_EQ(w.code, 200);
+  auto sink = std::make_shared<FakeSink>();
+  w.start_stream(sink);
+  ASSERT_EQ(sink->WaitFor(2).size(), 2u);  // default, kube-system
+  clock_.Advance(std::chrono::seconds(31));
+  for (int i = 0; i < 200 && sink->Heartbeats() == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(sink->Heartbeats(), 1u);
+  sink->ClientGoes();  // the next write fails; the session ends
+  for (int i = 0; i < 200 && server_.handler->ActiveWatches() != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server_.handler->ActiveWatches(), 0u);
 }
 
 // Encodes a protobuf length-delimited field.
