@@ -23,6 +23,10 @@ SECS=${1:-10}
 THREADS=${2:-1}
 BIN=${MERIDIAN_BIN_DIR:-build/bin}
 NICE=(nice -n "${DNS_BENCH_NICE:-0}")
+# DNS_BENCH_PIN=1 pins both servers to CPU 0 and dnsperf to CPU 1, so that the server, not the
+# load generator, is what runs out of CPU (with both free to float, max QPS is often dnsperf's).
+SERVER_CPU=() CLIENT_CPU=()
+if [ "${DNS_BENCH_PIN:-0}" = 1 ]; then SERVER_CPU=(taskset -c 0) CLIENT_CPU=(taskset -c 1); fi
 NSD=${NSD:-$(command -v nsd || echo /usr/sbin/nsd)}
 for tool in dnsperf "$NSD" "$BIN/meridian-dns"; do
   command -v "$tool" > /dev/null || { echo "dnsperf_vs_nsd: $tool not found" >&2; exit 2; }
@@ -139,10 +143,10 @@ EOF
 
 # --- start both servers -------------------------------------------------------------------
 # setsid: the servers get their own sessions; this script stops them itself (cleanup).
-"${NICE[@]}" setsid "$NSD" -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
+"${NICE[@]}" "${SERVER_CPU[@]}" setsid "$NSD" -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
 NSD_PID=$!
 PIDS+=($NSD_PID)
-"${NICE[@]}" setsid "$BIN/meridian-dns" --config "$WORK/meridian.yaml" --listen 127.0.0.1:0 --threads "$THREADS" --rrl-rate 0 \
+"${NICE[@]}" "${SERVER_CPU[@]}" setsid "$BIN/meridian-dns" --config "$WORK/meridian.yaml" --listen 127.0.0.1:0 --threads "$THREADS" --rrl-rate 0 \
   > "$WORK/meridian.out" 2>&1 &
 MERIDIAN_PID=$!
 PIDS+=($MERIDIAN_PID)
@@ -208,7 +212,7 @@ port_of() { if [ "$1" = nsd ]; then echo "$NSD_PORT"; else echo "$MERIDIAN_PORT"
 
 # Rounds alternate A B B A so that a drift in background load hits both servers alike.
 HALF=$(( SECS / 2 > 0 ? SECS / 2 : 1 ))
-echo "dnsperf_vs_nsd: threads=$THREADS, nice ${DNS_BENCH_NICE:-0}, nsd port $NSD_PORT, meridian port $MERIDIAN_PORT, load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+echo "dnsperf_vs_nsd: threads=$THREADS, nice ${DNS_BENCH_NICE:-0}, pin ${DNS_BENCH_PIN:-0}, nsd port $NSD_PORT, meridian port $MERIDIAN_PORT, load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
 echo "  throughput: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d queries.txt -l $HALF, rounds nsd meridian meridian nsd"
 echo "    (8 names: A x2, CNAME->A, AAAA, TXT, SRV, NXDOMAIN, NODATA)"
 round=0
@@ -216,7 +220,7 @@ declare -A TICKS=([nsd]=0 [meridian]=0)
 for s in nsd meridian meridian nsd; do
   round=$((round + 1))
   before=$(cpu_ticks $s)
-  "${NICE[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$HALF" > "$WORK/$s.tput.$round" 2>&1
+  "${NICE[@]}" "${CLIENT_CPU[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$HALF" > "$WORK/$s.tput.$round" 2>&1
   TICKS[$s]=$(( TICKS[$s] + $(cpu_ticks $s) - before ))
 done
 HZ=$(getconf CLK_TCK)
@@ -239,17 +243,17 @@ echo "    whole load would slow dnsperf itself more than the servers)"
 round=0
 for s in nsd meridian meridian nsd; do
   round=$((round + 1))
-  "${NICE[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$LAT_SECS" -Q "$LOAD_QPS" \
+  "${NICE[@]}" "${CLIENT_CPU[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$LAT_SECS" -Q "$LOAD_QPS" \
     > "$WORK/$s.load.$round" 2>&1 &
   load_pid=$!
-  "${NICE[@]}" dnsperf -s 127.0.0.1 -c 1 -q 10 -t 2 -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$LAT_SECS" \
+  "${NICE[@]}" "${CLIENT_CPU[@]}" dnsperf -s 127.0.0.1 -c 1 -q 10 -t 2 -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$LAT_SECS" \
     -Q "$PROBE_QPS" -v > "$WORK/$s.lat.$round" 2>&1
   wait "$load_pid"
 done
 
 # Geo with ECS (family 1, /24, 81.2.3.0): Meridian only, NSD has no equivalent.
 echo "  geo: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d geo-queries.txt -l $LAT_SECS -E 8:00011800510203"
-"${NICE[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$MERIDIAN_PORT" -d "$WORK/geo-queries.txt" -l "$LAT_SECS" -E 8:00011800510203 \
+"${NICE[@]}" "${CLIENT_CPU[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$MERIDIAN_PORT" -d "$WORK/geo-queries.txt" -l "$LAT_SECS" -E 8:00011800510203 \
   > "$WORK/geo.tput.1" 2>&1
 
 printf '\n%-18s %10s %6s %8s %8s | %10s %8s %8s %6s\n' server "max QPS" lost "avg ms" "cpu us/q" "at QPS" \
