@@ -67,10 +67,12 @@ void WriteFile(const fs::path& p, const std::string& text) {
 class Child {
  public:
   Child(const std::vector<std::string>& argv, const fs::path& in, const fs::path& out,
-        const fs::path& err, const fs::path& cwd = "") {
+        const fs::path& err, const fs::path& cwd = "",
+        const std::vector<std::pair<std::string, std::string>>& env = {}) {
     pid_ = fork();
     if (pid_ == 0) {
       prctl(PR_SET_PDEATHSIG, SIGKILL);
+      for (const auto& [k, v] : env) setenv(k.c_str(), v.c_str(), 1);
       if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(126);
       int i = open(in.c_str(), O_RDONLY);
       int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -198,12 +200,13 @@ class FedctlTest : public ::testing::Test {
     return Run(args, stdin_text);
   }
 
-  Result Run(const std::vector<std::string>& argv, const std::string& stdin_text = "") {
+  Result Run(const std::vector<std::string>& argv, const std::string& stdin_text = "",
+             const std::vector<std::pair<std::string, std::string>>& env = {}) {
     WriteFile(dir_ / "stdin", stdin_text);
     Result r;
     {
       // In the temp dir, so that manifests written there show as "bad.yaml:3".
-      Child c(argv, dir_ / "stdin", dir_ / "stdout", dir_ / "stderr", dir_);
+      Child c(argv, dir_ / "stdin", dir_ / "stdout", dir_ / "stderr", dir_, env);
       r.code = c.Wait(std::chrono::seconds(20));
     }
     r.out = ReadFile(dir_ / "stdout");
@@ -460,6 +463,12 @@ TEST_F(FedctlTest, UnknownTypesAndUnreachableServers) {
   r = Fedctl({"describe", "fw", "nope", "-n", "shop"});
   EXPECT_EQ(r.code, 1);
   EXPECT_THAT(r.err, HasSubstr("Error from server (NotFound): "));
+
+  // The server comes from MERIDIAN_SERVER when --server is not given.
+  r = Run({(bin_ / "fedctl").string(), "get", "ns", "default", "-o", "name"}, "",
+          {{"MERIDIAN_SERVER", url_}});
+  EXPECT_EQ(r.code, 0) << r;
+  EXPECT_EQ(r.out, "namespace/default\n");
 
   const std::string dead = "http://127.0.0.1:" + std::to_string(FreePort());
   r = Run({(bin_ / "fedctl").string(), "--server", dead, "get", "fw"});
