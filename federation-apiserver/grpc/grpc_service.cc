@@ -69,17 +69,6 @@ ApiError PathNotFound(const std::string& detail) {
   return e;
 }
 
-// Runs `body`, turning an exception escaping it (from a library or a filter) into a 500, as
-// the REST handler does.
-template <typename F>
-::grpc::Status Guarded(::grpc::ServerContext* context, F&& body) {
-  try {
-    return body();
-  } catch (const std::exception& e) {
-    return Fail(context, ApiError::Internal(e.what()));
-  }
-}
-
 apimachinery::RequestContext ContextFor(bool dry_run, apimachinery::UserInfo user) {
   apimachinery::RequestContext ctx;
   ctx.user = std::move(user);
@@ -309,6 +298,30 @@ GrpcService::~GrpcService() {
   assert(watches_.empty() && "shut the grpc::Server down before destroying its GrpcService");
 }
 
+template <typename F>
+::grpc::Status GrpcService::Serve(::grpc::ServerContext* context, F&& body) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Fail(context, ShuttingDown());
+    ++unary_running_;
+  }
+  struct Done {
+    GrpcService* service;
+    ~Done() {
+      {
+        std::lock_guard lock(service->mu_);
+        --service->unary_running_;
+      }
+      service->watches_changed_.notify_all();
+    }
+  } done{this};
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    return Fail(context, ApiError::Internal(e.what()));
+  }
+}
+
 ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* context,
                                                      const fedpb::ResourceRef& ref,
                                                      const char* method, const std::string& name,
@@ -359,7 +372,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
 ::grpc::Status GrpcService::Create(::grpc::ServerContext* context,
                                    const fedpb::CreateRequest* request,
                                    fedpb::ObjectResponse* response) {
-  return Guarded(context, [&] {
+  return Serve(context, [&] {
     ApiResult<Target> t = Prepare(context, request->resource(), "POST", "", "", false);
     if (!t.ok()) return Fail(context, t.error());
     ApiResult<json> body =
@@ -374,7 +387,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
 
 ::grpc::Status GrpcService::Get(::grpc::ServerContext* context, const fedpb::GetRequest* request,
                                 fedpb::ObjectResponse* response) {
-  return Guarded(context, [&] {
+  return Serve(context, [&] {
     if (auto e = RequireName(request->name())) return Fail(context, *e);
     ApiResult<Target> t = Prepare(context, request->resource(), "GET", request->name(), "", false);
     if (!t.ok()) return Fail(context, t.error());
@@ -384,7 +397,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
 
 ::grpc::Status GrpcService::List(::grpc::ServerContext* context, const fedpb::ListRequest* request,
                                  fedpb::ListResponse* response) {
-  return Guarded(context, [&] {
+  return Serve(context, [&] {
     ApiResult<Target> t = Prepare(context, request->resource(), "GET", "", "", false);
     if (!t.ok()) return Fail(context, t.error());
     apimachinery::ListRequest list;
@@ -415,7 +428,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
 ::grpc::Status GrpcService::Update(::grpc::ServerContext* context,
                                    const fedpb::UpdateRequest* request,
                                    fedpb::ObjectResponse* response) {
-  return Guarded(context, [&] {
+  return Serve(context, [&] {
     if (auto e = RequireName(request->name())) return Fail(context, *e);
     ApiResult<Target> t = Prepare(context, request->resource(), "PUT", request->name(),
                                   request->subresource(), false);
@@ -433,7 +446,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
 
 ::grpc::Status GrpcService::Patch(::grpc::ServerContext* context, const fedpb::PatchRequest* request,
                                   fedpb::ObjectResponse* response) {
-  return Guarded(context, [&] {
+  return Serve(context, [&] {
     if (auto e = RequireName(request->name())) return Fail(context, *e);
     ApiResult<Target> t = Prepare(context, request->resource(), "PATCH", request->name(),
                                   request->subresource(), false);
@@ -461,7 +474,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
 ::grpc::Status GrpcService::Delete(::grpc::ServerContext* context,
                                    const fedpb::DeleteRequest* request,
                                    fedpb::ObjectResponse* response) {
-  return Guarded(context, [&] {
+  return Serve(context, [&] {
     if (auto e = RequireName(request->name())) return Fail(context, *e);
     ApiResult<Target> t = Prepare(context, request->resource(), "DELETE", request->name(), "", false);
     if (!t.ok()) return Fail(context, t.error());
@@ -515,7 +528,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
   return reactor;
 }
 
-void GrpcService::StopWatches() {
+void GrpcService::Stop() {
   const ApiError error = ShuttingDown();
   std::lock_guard lock(mu_);
   stopping_ = true;
@@ -524,6 +537,12 @@ void GrpcService::StopWatches() {
   for (WatchReactor* w : watches_) {
     w->End(GrpcStatusFor(error), Dump(apimachinery::StatusBody(error)));
   }
+}
+
+bool GrpcService::WaitUntilIdle(std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(mu_);
+  return watches_changed_.wait_for(lock, timeout,
+                                   [&] { return watches_.empty() && unary_running_ == 0; });
 }
 
 size_t GrpcService::ActiveWatches() const {
@@ -636,8 +655,11 @@ GrpcServer::~GrpcServer() { Shutdown(); }
 void GrpcServer::Shutdown() {
   std::call_once(shutdown_once_, [this] {
     if (server_ == nullptr) return;
-    service_->StopWatches();
-    server_->Shutdown(std::chrono::system_clock::now() + shutdown_grace_);
+    service_->Stop();
+    // grpc::Server::Shutdown(deadline) also waits for idle client connections to go away,
+    // which a client that is not polling never does: drain ourselves, then close at once.
+    service_->WaitUntilIdle(shutdown_grace_);
+    server_->Shutdown(std::chrono::system_clock::now());
     server_->Wait();
     // Reactors delete themselves in OnDone, which may still be running on a gRPC thread;
     // the service must outlive them.

@@ -92,7 +92,7 @@ struct GrpcServiceOptions {
 // gRPC server's handler threads, where blocking on the store is fine); Watch uses the callback
 // API so an idle stream holds no thread.
 //
-// Thread-safety: every RPC may run concurrently; StopWatches, ActiveWatches,
+// Thread-safety: every RPC may run concurrently; Stop, WaitUntilIdle, ActiveWatches,
 // WaitForActiveWatchesAtMost and SlowWatchesClosed are thread-safe. The ObjectService must
 // outlive this service, and this service must outlive every grpc::Server it is registered with
 // (the server must be shut down first).
@@ -119,9 +119,13 @@ class GrpcService final : public fedpb::Federation::WithCallbackMethod_Watch<fed
   ::grpc::ServerWriteReactor<fedpb::WatchEvent>* Watch(::grpc::CallbackServerContext* context,
                                                        const fedpb::WatchRequest* request) override;
 
-  // Ends every open watch stream with UNAVAILABLE ("the server is shutting down") and refuses
-  // new ones the same way. Idempotent. Streams finish once their in-flight write completes.
-  void StopWatches();
+  // Starts draining: new RPCs are refused with UNAVAILABLE ("the server is shutting down"),
+  // open watch streams end with UNAVAILABLE once their in-flight write completes, unary RPCs
+  // already running finish normally. Idempotent.
+  void Stop();
+  // Blocks until no unary RPC is running and no watch stream is open, or `timeout` passes;
+  // true on the former.
+  bool WaitUntilIdle(std::chrono::milliseconds timeout) const;
   // Watch streams not yet done (each holds one store watch until it is done).
   size_t ActiveWatches() const;
   // Blocks until at most `n` watch streams are open or `timeout` passes; true on the former.
@@ -145,16 +149,21 @@ class GrpcService final : public fedpb::Federation::WithCallbackMethod_Watch<fed
                                           const fedpb::ResourceRef& ref, const char* method,
                                           const std::string& name, const std::string& subresource,
                                           bool watch) const;
+  // Runs a unary RPC's body: refused while stopping, counted while running, exceptions
+  // turned into 500 as the REST handler does.
+  template <typename F>
+  ::grpc::Status Serve(::grpc::ServerContext* context, F&& body);
   void Forget(WatchReactor* reactor);
   void CountSlowWatch();
 
   apimachinery::ObjectService& objects_;
   const GrpcServiceOptions options_;
 
-  mutable std::mutex mu_;  // guards watches_, stopping_, slow_closed_
-  mutable std::condition_variable watches_changed_;
+  mutable std::mutex mu_;  // guards watches_, stopping_, unary_running_, slow_closed_
+  mutable std::condition_variable watches_changed_;  // watches_ or unary_running_ changed
   std::set<WatchReactor*> watches_;
   bool stopping_ = false;
+  int64_t unary_running_ = 0;
   int64_t slow_closed_ = 0;
 };
 
@@ -194,8 +203,9 @@ class GrpcServer {
   const std::string& address() const { return address_; }
   GrpcService& service() { return *service_; }
 
-  // Ends watch streams (UNAVAILABLE), stops accepting RPCs, lets in-flight unary RPCs finish
-  // within the grace period (then cancels them) and waits until every stream is done.
+  // Refuses new RPCs and ends watch streams (UNAVAILABLE), lets running unary RPCs finish
+  // and ended streams deliver their status within the grace period, then cancels whatever
+  // is left and closes every connection (idle client connections do not delay it).
   // Idempotent.
   void Shutdown();
 

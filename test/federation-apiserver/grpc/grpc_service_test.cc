@@ -7,6 +7,8 @@
 
 #include <functional>
 #include <mutex>
+#include <thread>
+#include <condition_variable>
 #include <memory>
 #include <optional>
 #include <string>
@@ -127,7 +129,9 @@ class GrpcServiceTest : public ::testing::Test {
     objects_ = std::make_unique<apimachinery::ObjectService>(store_, clock_, registry_);
     // Admission that exercises every error path a real embedder has: authn/authz failures
     // and field errors (every problem reported, each its own cause).
-    objects_->AddMutatingAdmission([](const apimachinery::AdmissionAttributes& attrs, json* object) {
+    objects_->AddMutatingAdmission([this](const apimachinery::AdmissionAttributes& attrs,
+                                          json* object) {
+      if (attrs.name == "slow" && on_slow_) on_slow_();
       if (attrs.name == "forbidden") return PermissionDeniedError("widgets \"forbidden\" is off limits");
       if (attrs.name == "anonymous") return UnauthenticatedError("Unauthorized");
       if (!attrs.user->name.empty()) {
@@ -276,6 +280,7 @@ class GrpcServiceTest : public ::testing::Test {
   std::shared_ptr<::grpc::Channel> channel_;
   std::unique_ptr<fedpb::Federation::Stub> stub_;
   std::string token_;  // sent as "authorization: Bearer <token_>" when set
+  std::function<void()> on_slow_;  // run by admission for objects named "slow"
 };
 
 std::string Rv(const json& object) { return object["metadata"].value("resourceVersion", ""); }
@@ -794,15 +799,67 @@ TEST_F(GrpcServiceTest, ASlowClientIsCutOffWithoutBlockingTheStore) {
   EXPECT_TRUE(server_->service().WaitForActiveWatchesAtMost(0, std::chrono::seconds(5)));
 }
 
-TEST_F(GrpcServiceTest, ShutdownEndsWatchesWithUnavailable) {
+TEST_F(GrpcServiceTest, ShutdownEndsWatchesWithUnavailableAndIgnoresIdleConnections) {
+  GrpcServerOptions options;
+  options.shutdown_grace = std::chrono::seconds(20);
+  Restart(options);
   WatchStream watch(*stub_, WatchReq(""));
   ASSERT_TRUE(Create(Widget("x")).status.ok());
   ASSERT_TRUE(watch.Next().has_value());
+  // The channel stays open (and idle once the watch ends); Shutdown must not wait for it.
+  const auto started = std::chrono::steady_clock::now();
   server_->Shutdown();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
   EXPECT_EQ(server_->service().ActiveWatches(), 0u);
   ::grpc::Status st = watch.Finish();
   EXPECT_EQ(st.error_code(), ::grpc::StatusCode::UNAVAILABLE) << st.error_message();
+  std::optional<json> body = watch.Body();
+  ASSERT_TRUE(body.has_value());
+  EXPECT_EQ((*body)["code"], 503);
   server_->Shutdown();  // idempotent
+}
+
+TEST_F(GrpcServiceTest, ShutdownLetsRunningCallsFinishAndRefusesNewOnes) {
+  GrpcServerOptions options;
+  options.shutdown_grace = std::chrono::seconds(20);
+  Restart(options);
+  // A create that is inside admission when the shutdown starts.
+  std::mutex mu;
+  std::condition_variable cv;
+  bool entered = false;
+  bool release = false;
+  on_slow_ = [&] {
+    std::unique_lock lock(mu);
+    entered = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  };
+  Result slow;
+  std::thread writer([&] { slow = Create(Widget("slow")); });
+  {
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return entered; });
+  }
+  std::thread stopper([&] { server_->Shutdown(); });
+  // Once draining, new calls are refused; the running one is not affected.
+  Result refused;
+  for (int i = 0; i < 100000; ++i) {
+    refused = Get("anything");
+    if (refused.status.error_code() == ::grpc::StatusCode::UNAVAILABLE) break;
+  }
+  EXPECT_EQ(refused.status.error_code(), ::grpc::StatusCode::UNAVAILABLE);
+  ASSERT_TRUE(refused.body.has_value());
+  EXPECT_EQ((*refused.body)["reason"], "ServiceUnavailable");
+  {
+    std::lock_guard lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  writer.join();
+  stopper.join();
+  EXPECT_TRUE(slow.status.ok()) << slow.status.error_message();
+  EXPECT_EQ(slow.object["metadata"]["name"], "slow");
+  EXPECT_TRUE(objects_->Get(Widgets(), "default", "slow").ok());
 }
 
 TEST(GrpcServerTest, ListensOnLoopbackOnlyUnlessAllowed) {

@@ -1,0 +1,213 @@
+// The gRPC API of the real federation-apiserver binary (--grpc-listen 127.0.0.1:0, SQLite
+// storage, the production registry and admission): Meridian and core resources, admission
+// field errors surviving as Status causes, and a watch on the SQLite store.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+#include <nlohmann/json.hpp>
+
+#include "federation-apiserver/grpc/grpc_service.h"
+#include "test/common/child_process.h"
+#include "test/common/test_env.h"
+
+namespace meridian::apiserver {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kGroup[] = "federation.meridian.io";
+
+fedpb::ResourceRef Ref(const std::string& group, const std::string& version,
+                       const std::string& resource, const std::string& ns = "") {
+  fedpb::ResourceRef ref;
+  ref.set_group(group);
+  ref.set_version(version);
+  ref.set_resource(resource);
+  ref.set_namespace_(ns);
+  return ref;
+}
+
+std::unique_ptr<::grpc::ClientContext> NewContext() {
+  auto ctx = std::make_unique<::grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  return ctx;
+}
+
+class GrpcBinaryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meridian-grpc-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    const std::string bin = test_env::BinDir() + "/federation-apiserver";
+    ASSERT_TRUE(std::filesystem::exists(bin)) << bin << " is not built";
+    std::string error;
+    ASSERT_TRUE(process_.Start({bin, "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0",
+                                "--storage", "sqlite:" + (dir_ / "federation.db").string(),
+                                "--log-level", "warn"},
+                               &error, (dir_ / "stderr.log").string()))
+        << error;
+    // Printed once GrpcServer::Start returned, i.e. when the port accepts calls.
+    const std::string address = process_.WaitForLine("federation-apiserver gRPC listening on ",
+                                                     std::chrono::seconds(30), &error);
+    ASSERT_FALSE(address.empty()) << error;
+    stub_ = fedpb::Federation::NewStub(
+        ::grpc::CreateChannel(address, ::grpc::InsecureChannelCredentials()));
+  }
+  void TearDown() override {
+    process_.Stop();
+    std::filesystem::remove_all(dir_);
+  }
+
+  struct Result {
+    ::grpc::Status status;
+    json object;
+    std::optional<json> body;
+  };
+  Result Create(const fedpb::ResourceRef& ref, const json& object) {
+    fedpb::CreateRequest req;
+    *req.mutable_resource() = ref;
+    req.set_object_json(object.dump());
+    auto ctx = NewContext();
+    fedpb::ObjectResponse resp;
+    Result r{stub_->Create(ctx.get(), req, &resp), {}, {}};
+    if (r.status.ok()) {
+      r.object = json::parse(resp.object_json());
+    } else {
+      r.body = StatusBodyFromTrailers(*ctx);
+    }
+    return r;
+  }
+
+  std::filesystem::path dir_;
+  test_env::ChildProcess process_;
+  std::unique_ptr<fedpb::Federation::Stub> stub_;
+};
+
+TEST_F(GrpcBinaryTest, ServesTheFederationRegistryWithItsAdmission) {
+  const json member = {{"apiVersion", std::string(kGroup) + "/v1alpha1"},
+                       {"kind", "MemberCluster"},
+                       {"metadata", {{"name", "eu-west-1"}, {"labels", {{"tier", "prod"}}}}},
+                       {"spec",
+                        {{"server", "http://127.0.0.1:18080/clusters/eu-west-1"},
+                         {"region", "eu-west"},
+                         {"zones", {"eu-west-1a", "eu-west-1b"}},
+                         {"jurisdiction", "eu"}}}};
+  json bad_member = member;
+  bad_member["metadata"]["name"] = "broken";
+  bad_member["spec"].erase("server");
+  bad_member["spec"]["zones"] = 7;
+
+  struct Case {
+    std::string what;
+    fedpb::ResourceRef ref;
+    json object;
+    ::grpc::StatusCode code;
+    int http;             // of the Status body, when failing
+    size_t min_causes;    // field errors kept in the body
+  };
+  for (const Case& c : std::vector<Case>{
+           {"namespace", Ref("", "v1", "namespaces"),
+            {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team-a"}}}},
+            ::grpc::StatusCode::OK, 0, 0},
+           {"member cluster", Ref(kGroup, "v1alpha1", "memberclusters"), member,
+            ::grpc::StatusCode::OK, 0, 0},
+           {"the same member again", Ref(kGroup, "v1alpha1", "memberclusters"), member,
+            ::grpc::StatusCode::ALREADY_EXISTS, 409, 0},
+           {"member with every problem named", Ref(kGroup, "v1alpha1", "memberclusters"),
+            bad_member, ::grpc::StatusCode::INVALID_ARGUMENT, 422, 2},
+           {"member clusters are cluster-scoped", Ref(kGroup, "v1alpha1", "memberclusters", "team-a"),
+            member, ::grpc::StatusCode::NOT_FOUND, 404, 0},
+           {"no such resource", Ref(kGroup, "v1alpha1", "gizmos"), member,
+            ::grpc::StatusCode::NOT_FOUND, 404, 0},
+       }) {
+    SCOPED_TRACE(c.what);
+    Result r = Create(c.ref, c.object);
+    EXPECT_EQ(r.status.error_code(), c.code) << r.status.error_message();
+    if (c.code == ::grpc::StatusCode::OK) {
+      EXPECT_FALSE(r.object["metadata"].value("uid", "").empty());
+      continue;
+    }
+    ASSERT_TRUE(r.body.has_value());
+    EXPECT_EQ((*r.body)["code"], c.http);
+    const size_t causes = r.body->contains("details") && (*r.body)["details"].contains("causes")
+                              ? (*r.body)["details"]["causes"].size()
+                              : 0;
+    EXPECT_GE(causes, c.min_causes) << r.body->dump();
+  }
+}
+
+TEST_F(GrpcBinaryTest, WatchesSecretsOnTheSqliteStore) {
+  ASSERT_TRUE(Create(Ref("", "v1", "namespaces"),
+                     {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team-a"}}}})
+                  .status.ok());
+  // Watch from a listed revision, so no write below can race the stream's start.
+  fedpb::ListRequest list;
+  *list.mutable_resource() = Ref("", "v1", "secrets", "team-a");
+  fedpb::ListResponse listed;
+  {
+    auto ctx = NewContext();
+    ::grpc::Status st = stub_->List(ctx.get(), list, &listed);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  fedpb::WatchRequest req;
+  *req.mutable_resource() = Ref("", "v1", "secrets", "team-a");
+  req.set_resource_version(listed.resource_version());
+  auto wctx = NewContext();
+  std::unique_ptr<::grpc::ClientReader<fedpb::WatchEvent>> watch = stub_->Watch(wctx.get(), req);
+
+  const json secret = {{"apiVersion", "v1"},
+                       {"kind", "Secret"},
+                       {"metadata", {{"name", "creds"}}},
+                       {"stringData", {{"token", "t0"}}}};
+  Result created = Create(Ref("", "v1", "secrets", "team-a"), secret);
+  ASSERT_TRUE(created.status.ok()) << created.status.error_message();
+  {
+    fedpb::PatchRequest patch;
+    *patch.mutable_resource() = Ref("", "v1", "secrets", "team-a");
+    patch.set_name("creds");
+    patch.set_patch_type(fedpb::PATCH_TYPE_MERGE);
+    patch.set_patch(R"({"metadata":{"labels":{"rotated":"yes"}}})");
+    auto ctx = NewContext();
+    fedpb::ObjectResponse resp;
+    ::grpc::Status st = stub_->Patch(ctx.get(), patch, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  {
+    fedpb::DeleteRequest del;
+    *del.mutable_resource() = Ref("", "v1", "secrets", "team-a");
+    del.set_name("creds");
+    auto ctx = NewContext();
+    fedpb::ObjectResponse resp;
+    ::grpc::Status st = stub_->Delete(ctx.get(), del, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  std::vector<std::string> got;
+  int64_t previous = 0;
+  for (int i = 0; i < 3; ++i) {
+    fedpb::WatchEvent e;
+    ASSERT_TRUE(watch->Read(&e)) << "after " << got.size() << " events";
+    json o = json::parse(e.object_json());
+    got.push_back(e.type() + " " + o["metadata"]["name"].get<std::string>());
+    EXPECT_GT(std::stoll(e.resource_version()), previous);
+    previous = std::stoll(e.resource_version());
+  }
+  EXPECT_EQ(got, (std::vector<std::string>{"ADDED creds", "MODIFIED creds", "DELETED creds"}));
+  wctx->TryCancel();
+  fedpb::WatchEvent ignored;
+  while (watch->Read(&ignored)) {
+  }
+  EXPECT_EQ(watch->Finish().error_code(), ::grpc::StatusCode::CANCELLED);
+}
+
+}  // namespace
+}  // namespace meridian::apiserver
