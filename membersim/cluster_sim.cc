@@ -47,6 +47,7 @@ SimulatedCluster::SimulatedCluster(ClusterSpec spec, const Clock& clock, Options
   store_ = std::make_unique<apimachinery::MemoryStore>(so);
   service_ = std::make_unique<apimachinery::ObjectService>(*store_, clock_, MemberClusterRegistry());
   service_->AddMutatingAdmission(ServiceDefaulting(&next_cluster_ip_));
+  service_->AddMutatingAdmission(WorkloadDefaulting());
 }
 
 SimulatedCluster::~SimulatedCluster() {

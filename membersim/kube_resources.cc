@@ -129,4 +129,80 @@ apimachinery::MutatingAdmission ServiceDefaulting(std::atomic<uint32_t>* next_ip
   };
 }
 
+namespace {
+
+void Default(nlohmann::json& obj, const char* key, const nlohmann::json& value) {
+  if (!obj.contains(key) || obj[key].is_null()) obj[key] = value;
+}
+
+void DefaultPodSpec(nlohmann::json& spec) {
+  if (!spec.is_object()) return;
+  Default(spec, "restartPolicy", "Always");
+  Default(spec, "dnsPolicy", "ClusterFirst");
+  Default(spec, "schedulerName", "default-scheduler");
+  Default(spec, "terminationGracePeriodSeconds", 30);
+  Default(spec, "securityContext", nlohmann::json::object());
+  for (const char* list : {"containers", "initContainers"}) {
+    if (!spec.contains(list) || !spec[list].is_array()) continue;
+    for (auto& c : spec[list]) {
+      if (!c.is_object()) continue;
+      std::string image = c.value("image", "");
+      std::string last = image.substr(image.find_last_of('/') == std::string::npos ? 0 : image.find_last_of('/'));
+      bool latest = last.find(':') == std::string::npos || (image.size() >= 7 && image.substr(image.size() - 7) == ":latest");
+      if (image.find('@') != std::string::npos) latest = false;
+      Default(c, "imagePullPolicy", latest ? "Always" : "IfNotPresent");
+      Default(c, "terminationMessagePath", "/dev/termination-log");
+      Default(c, "terminationMessagePolicy", "File");
+      Default(c, "resources", nlohmann::json::object());
+    }
+  }
+}
+
+}  // namespace
+
+apimachinery::MutatingAdmission WorkloadDefaulting() {
+  return [](const apimachinery::AdmissionAttributes& attrs, nlohmann::json* obj) -> Status {
+    if (attrs.resource->group != "apps" || !attrs.subresource.empty() || !obj->is_object()) return Status::Ok();
+    const std::string& plural = attrs.resource->plural;
+    if (plural != "deployments" && plural != "statefulsets" && plural != "replicasets" && plural != "daemonsets") {
+      return Status::Ok();
+    }
+    nlohmann::json& spec = (*obj)["spec"];
+    if (!spec.is_object()) return Status::Ok();  // validation is not ours to do
+    if (plural != "daemonsets") Default(spec, "replicas", 1);
+    if (plural == "deployments") {
+      Default(spec, "strategy", nlohmann::json{{"type", "RollingUpdate"}});
+      if (spec["strategy"].is_object() && spec["strategy"].value("type", "") == "RollingUpdate") {
+        nlohmann::json& ru = spec["strategy"]["rollingUpdate"];
+        if (!ru.is_object()) ru = nlohmann::json::object();
+        Default(ru, "maxSurge", "25%");
+        Default(ru, "maxUnavailable", "25%");
+      }
+      Default(spec, "revisionHistoryLimit", 10);
+      Default(spec, "progressDeadlineSeconds", 600);
+    }
+    if (plural == "statefulsets") {
+      Default(spec, "podManagementPolicy", "OrderedReady");
+      Default(spec, "updateStrategy", nlohmann::json{{"type", "RollingUpdate"}});
+      if (spec["updateStrategy"].is_object() && spec["updateStrategy"].value("type", "") == "RollingUpdate") {
+        nlohmann::json& ru = spec["updateStrategy"]["rollingUpdate"];
+        if (!ru.is_object()) ru = nlohmann::json::object();
+        Default(ru, "partition", 0);
+      }
+      Default(spec, "revisionHistoryLimit", 10);
+      Default(spec, "persistentVolumeClaimRetentionPolicy",
+              nlohmann::json{{"whenDeleted", "Retain"}, {"whenScaled", "Retain"}});
+    }
+    if (plural == "daemonsets") {
+      Default(spec, "updateStrategy",
+              nlohmann::json{{"type", "RollingUpdate"}, {"rollingUpdate", {{"maxUnavailable", 1}, {"maxSurge", 0}}}});
+      Default(spec, "revisionHistoryLimit", 10);
+    }
+    if (spec.contains("template") && spec["template"].is_object() && spec["template"].contains("spec")) {
+      DefaultPodSpec(spec["template"]["spec"]);
+    }
+    return Status::Ok();
+  };
+}
+
 }  // namespace meridian::membersim

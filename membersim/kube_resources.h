@@ -21,4 +21,13 @@ const apimachinery::ResourceRegistry& MemberClusterRegistry();
 // "None", ports get protocol TCP and targetPort = port, sessionAffinity None. Thread-safe.
 apimachinery::MutatingAdmission ServiceDefaulting(std::atomic<uint32_t>* next_ip);
 
+// Mutating admission applying the API server's defaults to apps/v1 workloads (as
+// k8s.io/kubernetes/pkg/apis/apps/v1/defaults.go and core/v1 pod defaults do): replicas 1,
+// Deployment strategy RollingUpdate 25%/25%, revisionHistoryLimit 10, progressDeadlineSeconds
+// 600; StatefulSet updateStrategy RollingUpdate (partition 0) and podManagementPolicy
+// OrderedReady; pod template restartPolicy, dnsPolicy, schedulerName,
+// terminationGracePeriodSeconds, container imagePullPolicy and terminationMessage*.
+// Thread-safe.
+apimachinery::MutatingAdmission WorkloadDefaulting();
+
 }  // namespace meridian::membersim
