@@ -7,6 +7,7 @@
 #include <cctype>
 #include <climits>
 #include <deque>
+#include <functional>
 #include <utility>
 
 namespace meridian::apiserver {
@@ -290,6 +291,55 @@ class GrpcService::WatchReactor final : public ::grpc::ServerWriteReactor<fedpb:
   fedpb::WatchEvent in_flight_;
 };
 
+// Lives exactly as long as one call: created when it arrives, destroyed with its
+// ServerContext once the call is over.
+class GrpcService::CallTracker final : public ::grpc::experimental::Interceptor {
+ public:
+  explicit CallTracker(GrpcService& service) : service_(service) { service_.CallStarted(); }
+  ~CallTracker() override { service_.CallEnded(); }
+  void Intercept(::grpc::experimental::InterceptorBatchMethods* methods) override {
+    methods->Proceed();
+  }
+
+ private:
+  GrpcService& service_;
+};
+
+namespace {
+
+class CallTrackerFactory final : public ::grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  using Create = std::function<::grpc::experimental::Interceptor*()>;
+  explicit CallTrackerFactory(Create create) : create_(std::move(create)) {}
+  ::grpc::experimental::Interceptor* CreateServerInterceptor(
+      ::grpc::experimental::ServerRpcInfo*) override {
+    return create_();
+  }
+
+ private:
+  Create create_;
+};
+
+}  // namespace
+
+std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>
+GrpcService::NewCallTracker() {
+  return std::make_unique<CallTrackerFactory>([this] { return new CallTracker(*this); });
+}
+
+void GrpcService::CallStarted() {
+  std::lock_guard lock(mu_);
+  ++calls_;
+}
+
+void GrpcService::CallEnded() {
+  {
+    std::lock_guard lock(mu_);
+    --calls_;
+  }
+  watches_changed_.notify_all();
+}
+
 GrpcService::GrpcService(apimachinery::ObjectService& objects, GrpcServiceOptions options)
     : objects_(objects), options_(options) {}
 
@@ -541,8 +591,9 @@ void GrpcService::Stop() {
 
 bool GrpcService::WaitUntilIdle(std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mu_);
-  return watches_changed_.wait_for(lock, timeout,
-                                   [&] { return watches_.empty() && unary_running_ == 0; });
+  return watches_changed_.wait_for(lock, timeout, [&] {
+    return watches_.empty() && unary_running_ == 0 && calls_ == 0;
+  });
 }
 
 size_t GrpcService::ActiveWatches() const {
@@ -625,6 +676,9 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(apimachinery::ObjectServ
   int selected_port = 0;
   builder.AddListeningPort(listen_address, ::grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(server->service_.get());
+  std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> trackers;
+  trackers.push_back(server->service_->NewCallTracker());
+  builder.experimental().SetInterceptorCreators(std::move(trackers));
   // Let bodies a little over the limit through so that the service answers them with a
   // Kubernetes 413 Status instead of gRPC's bare RESOURCE_EXHAUSTED.
   const int64_t max_message = std::min<int64_t>(

@@ -39,6 +39,7 @@
 #include <vector>
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
 #include <nlohmann/json.hpp>
 
 #include "apimachinery/api_error.h"
@@ -124,8 +125,13 @@ class GrpcService final : public fedpb::Federation::WithCallbackMethod_Watch<fed
   // already running finish normally. Idempotent.
   void Stop();
   // Blocks until no unary RPC is running and no watch stream is open, or `timeout` passes;
-  // true on the former.
+  // true on the former. With NewCallTracker() installed, also until every call's status was
+  // sent (a sync handler returns before its response goes out).
   bool WaitUntilIdle(std::chrono::milliseconds timeout) const;
+  // A server interceptor factory that counts calls from arrival until gRPC destroys them
+  // (after their status was sent). Install it in the grpc::ServerBuilder serving this service
+  // (GrpcServer does) so that WaitUntilIdle is exact.
+  std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface> NewCallTracker();
   // Watch streams not yet done (each holds one store watch until it is done).
   size_t ActiveWatches() const;
   // Blocks until at most `n` watch streams are open or `timeout` passes; true on the former.
@@ -134,6 +140,7 @@ class GrpcService final : public fedpb::Federation::WithCallbackMethod_Watch<fed
   int64_t SlowWatchesClosed() const;
 
   class WatchReactor;  // internal
+  class CallTracker;   // internal
 
  private:
   friend class WatchReactor;
@@ -159,11 +166,15 @@ class GrpcService final : public fedpb::Federation::WithCallbackMethod_Watch<fed
   apimachinery::ObjectService& objects_;
   const GrpcServiceOptions options_;
 
-  mutable std::mutex mu_;  // guards watches_, stopping_, unary_running_, slow_closed_
-  mutable std::condition_variable watches_changed_;  // watches_ or unary_running_ changed
+  void CallStarted();
+  void CallEnded();
+
+  mutable std::mutex mu_;  // guards watches_, stopping_, unary_running_, calls_, slow_closed_
+  mutable std::condition_variable watches_changed_;  // watches_, unary_running_ or calls_ changed
   std::set<WatchReactor*> watches_;
   bool stopping_ = false;
   int64_t unary_running_ = 0;
+  int64_t calls_ = 0;  // counted by CallTracker interceptors
   int64_t slow_closed_ = 0;
 };
 
