@@ -443,7 +443,10 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
         } catch (const std::exception& e) {
           err = self->transport_->TransportError(self->What() + ": reading the watch stream", e);
         }
-        if (self->stopped()) return;
+        if (self->stopped()) {
+          self->EndConnection(conn);  // releases the lifetime timer now, not minutes later
+          return;
+        }
         if (!err.ok() || got == 0) {
           self->StreamEnded(conn, err);
           return;
