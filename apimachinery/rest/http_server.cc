@@ -50,8 +50,25 @@ class BufferSink final : public WatchSink {
         CloseLocked();
         return false;
       }
-      buf_.putn_nocopy(reinterpret_cast<const uint8_t*>(chunk.data()), chunk.size()).wait();
-      buf_.sync().wait();
+      // Never wait on the returned tasks: producer_consumer_buffer copies the bytes at once,
+      // but cpprestsdk completes the task through a continuation on its shared thread pool.
+      // Writers run on that pool too, so waiting here deadlocks once as many watches write
+      // as the pool has threads (40 by default). The string is kept alive until the task is
+      // done regardless, in case the copy is ever deferred.
+      auto data = std::make_shared<std::string>(chunk);
+      buf_.putn_nocopy(reinterpret_cast<const uint8_t*>(data->data()), data->size())
+          .then([data](pplx::task<size_t> t) {
+            try {
+              t.get();
+            } catch (const std::exception&) {
+            }
+          });
+      buf_.sync().then([](pplx::task<void> t) {
+        try {
+          t.get();
+        } catch (const std::exception&) {
+        }
+      });
     } catch (const std::exception&) {
       closed_ = true;
       return false;
@@ -88,7 +105,13 @@ class BufferSink final : public WatchSink {
     if (closed_) return;
     closed_ = true;
     try {
-      buf_.close(std::ios_base::out).wait();
+      // Not waited on, for the same reason as in Write().
+      buf_.close(std::ios_base::out).then([](pplx::task<void> t) {
+        try {
+          t.get();
+        } catch (const std::exception&) {
+        }
+      });
     } catch (const std::exception&) {
     }
   }
