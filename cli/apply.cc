@@ -1,13 +1,13 @@
 #include "cli/apply.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <istream>
 #include <ostream>
 #include <sstream>
-
-#include <fmt/format.h>
 
 #include "api/yaml.h"
 #include "cli/printers.h"
@@ -35,7 +35,8 @@ void AddDocument(json value, const std::string& source, int line,
       value["kind"].get<std::string>().size() >= 4 &&
       value["kind"].get<std::string>().ends_with("List")) {
     // Items of a list share its line; their fields are not located (the text is the list's).
-    for (json& item : value["items"]) out->documents.push_back({std::move(item), source, line, nullptr});
+    for (json& item : value["items"])
+      out->documents.push_back({std::move(item), source, line, nullptr});
     return;
   }
   out->documents.push_back({std::move(value), source, line, text});
@@ -76,7 +77,8 @@ void ParseJson(std::string_view text, const std::string& source,
     }
     std::string what = e.what();
     if (size_t c = what.find("column "); c != std::string::npos) {
-      if (size_t colon = what.find(": ", c); colon != std::string::npos) what = what.substr(colon + 2);
+      if (size_t colon = what.find(": ", c); colon != std::string::npos)
+        what = what.substr(colon + 2);
     }
     out->errors.push_back(fmt::format("{}:{}:{}: invalid JSON: {}", source, line, col, what));
   }
@@ -116,7 +118,8 @@ void ParseManifests(std::string_view text, const std::string& source, ManifestSe
       out->errors.push_back(ShiftLine(docs.status().message(), source, offset));
       continue;
     }
-    for (api::YamlDocument& d : *docs) AddDocument(std::move(d.value), source, d.line + offset, shared, out);
+    for (api::YamlDocument& d : *docs)
+      AddDocument(std::move(d.value), source, d.line + offset, shared, out);
   }
 }
 
@@ -127,8 +130,10 @@ int FieldLine(const ManifestDocument& doc, const std::string& path) {
   size_t start = 0;
   while (start <= path.size()) {
     size_t dot = path.find('.', start);
-    std::string part = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (size_t bracket = part.find('['); bracket != std::string::npos) part = part.substr(0, bracket);
+    std::string part =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (size_t bracket = part.find('['); bracket != std::string::npos)
+      part = part.substr(0, bracket);
     if (!part.empty()) keys.push_back(part);
     if (dot == std::string::npos) break;
     start = dot + 1;
@@ -140,7 +145,8 @@ int FieldLine(const ManifestDocument& doc, const std::string& path) {
   size_t pos = 0;
   for (int n = 1; pos <= text.size(); ++n) {
     size_t nl = text.find('\n', pos);
-    std::string_view line = text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
+    std::string_view line =
+        text.substr(pos, nl == std::string_view::npos ? std::string_view::npos : nl - pos);
     if (n >= doc.line) {
       if (n > doc.line && IsDocumentSeparator(line)) break;
       lines.push_back(line);
@@ -171,7 +177,8 @@ int FieldLine(const ManifestDocument& doc, const std::string& path) {
   // Where a line's first key starts, after its indentation and any "- " list markers.
   auto key_column = [](std::string_view line) -> int {
     size_t i = line.find_first_not_of(" \t");
-    while (i != std::string_view::npos && i + 1 < line.size() && line[i] == '-' && line[i + 1] == ' ') {
+    while (i != std::string_view::npos && i + 1 < line.size() && line[i] == '-' &&
+           line[i + 1] == ' ') {
       i = line.find_first_not_of(" \t", i + 1);
     }
     if (i != std::string_view::npos && (line[i] == '"' || line[i] == '\'')) ++i;  // JSON keys
@@ -185,7 +192,8 @@ int FieldLine(const ManifestDocument& doc, const std::string& path) {
     bool found = false;
     while (li < lines.size() && !found) {
       std::string_view line = lines[li];
-      if (size_t hash = line.find(" #"); hash != std::string_view::npos) line = line.substr(0, hash);
+      if (size_t hash = line.find(" #"); hash != std::string_view::npos)
+        line = line.substr(0, hash);
       int indent = indent_of(line);
       // In block style a child is indented under its parent (a "- " list may sit at the
       // parent's column); a line back at or left of the parent ends the parent's block.
@@ -280,12 +288,15 @@ ApplyPlan PlanApply(const std::vector<ManifestDocument>& documents, const std::s
     }
     auto api_version = o.find("apiVersion");
     auto kind_field = o.find("kind");
-    if (api_version == o.end() || !api_version->is_string() || api_version->get<std::string>().empty()) {
-      fail(api_version == o.end() ? "apiVersion: Required value: every object needs apiVersion"
-                                  : "apiVersion: must be a string such as federation.meridian.io/v1alpha1");
+    if (api_version == o.end() || !api_version->is_string() ||
+        api_version->get<std::string>().empty()) {
+      fail(api_version == o.end()
+               ? "apiVersion: Required value: every object needs apiVersion"
+               : "apiVersion: must be a string such as federation.meridian.io/v1alpha1");
       continue;
     }
-    if (kind_field == o.end() || !kind_field->is_string() || kind_field->get<std::string>().empty()) {
+    if (kind_field == o.end() || !kind_field->is_string() ||
+        kind_field->get<std::string>().empty()) {
       fail(kind_field == o.end() ? "kind: Required value: every object needs kind"
                                  : "kind: must be a string such as FederatedWorkload");
       continue;
@@ -296,11 +307,13 @@ ApplyPlan PlanApply(const std::vector<ManifestDocument>& documents, const std::s
     if (!info) {
       std::string hint;
       for (const KindInfo& known : KnownKinds()) {
-        if (known.kind == k) hint = fmt::format(" (kind {} is served as apiVersion {})", k, known.ApiVersion());
+        if (known.kind == k)
+          hint = fmt::format(" (kind {} is served as apiVersion {})", k, known.ApiVersion());
       }
       if (hint.empty()) {
         std::string kinds;
-        for (const KindInfo& known : KnownKinds()) kinds += (kinds.empty() ? "" : ", ") + known.kind;
+        for (const KindInfo& known : KnownKinds())
+          kinds += (kinds.empty() ? "" : ", ") + known.kind;
         hint = " (known kinds: " + kinds + ")";
       }
       fail(fmt::format("no matches for kind \"{}\" in version \"{}\"{}", k, av, hint));
@@ -314,7 +327,8 @@ ApplyPlan PlanApply(const std::vector<ManifestDocument>& documents, const std::s
     const json* name = meta && meta->contains("name") ? &(*meta)["name"] : nullptr;
     if (!name || !name->is_string() || name->get<std::string>().empty()) {
       fail(fmt::format("{}: metadata.name: {}", k,
-                       name && !name->is_string() ? "must be a string" : "Required value: every object needs a name"));
+                       name && !name->is_string() ? "must be a string"
+                                                  : "Required value: every object needs a name"));
       continue;
     }
     PlannedObject p;
@@ -332,9 +346,10 @@ ApplyPlan PlanApply(const std::vector<ManifestDocument>& documents, const std::s
         std::string doc_ns = n;
         if (!doc_ns.empty()) {
           if (namespace_explicit && doc_ns != default_ns) {
-            fail(fmt::format("{} \"{}\": the namespace from the manifest (\"{}\") does not match "
-                             "--namespace \"{}\"",
-                             k, p.name, doc_ns, default_ns));
+            fail(
+                fmt::format("{} \"{}\": the namespace from the manifest (\"{}\") does not match "
+                            "--namespace \"{}\"",
+                            k, p.name, doc_ns, default_ns));
             continue;
           }
           ns = doc_ns;
@@ -345,7 +360,8 @@ ApplyPlan PlanApply(const std::vector<ManifestDocument>& documents, const std::s
     } else if (meta->contains("namespace")) {
       p.doc.object["metadata"].erase("namespace");
     }
-    (info->kind == "Namespace" && info->group.empty() ? namespaces : others).push_back(std::move(p));
+    (info->kind == "Namespace" && info->group.empty() ? namespaces : others)
+        .push_back(std::move(p));
   }
   plan.objects = std::move(namespaces);
   for (PlannedObject& p : others) plan.objects.push_back(std::move(p));
@@ -358,10 +374,12 @@ json UpdateBody(const json& current, const json& desired) {
     if (it.key() == "metadata" || it.key() == "status") continue;
     body[it.key()] = it.value();
   }
-  if (!body.contains("metadata") || !body["metadata"].is_object()) body["metadata"] = json::object();
+  if (!body.contains("metadata") || !body["metadata"].is_object())
+    body["metadata"] = json::object();
   json& meta = body["metadata"];
-  const json dmeta =
-      desired.contains("metadata") && desired["metadata"].is_object() ? desired["metadata"] : json::object();
+  const json dmeta = desired.contains("metadata") && desired["metadata"].is_object()
+                         ? desired["metadata"]
+                         : json::object();
   for (const char* map_key : {"labels", "annotations"}) {
     if (!dmeta.contains(map_key) || !dmeta[map_key].is_object()) continue;
     if (!meta.contains(map_key) || !meta[map_key].is_object()) meta[map_key] = json::object();
@@ -381,9 +399,12 @@ json UpdateBody(const json& current, const json& desired) {
 
 const char* ApplyActionName(ApplyAction action) {
   switch (action) {
-    case ApplyAction::kCreated: return "created";
-    case ApplyAction::kConfigured: return "configured";
-    case ApplyAction::kUnchanged: return "unchanged";
+    case ApplyAction::kCreated:
+      return "created";
+    case ApplyAction::kConfigured:
+      return "configured";
+    case ApplyAction::kUnchanged:
+      return "unchanged";
   }
   return "?";
 }
@@ -408,15 +429,13 @@ ApiResult<ApplyAction> ApplyObject(ResourceClient& client, const PlannedObject& 
       }
       return created.error();
     }
-    const std::string before = current->contains("metadata")
-                                   ? (*current)["metadata"].value("resourceVersion", "")
-                                   : "";
+    const std::string before =
+        current->contains("metadata") ? (*current)["metadata"].value("resourceVersion", "") : "";
     ApiResult<json> updated =
         client.Update(*object.kind, object.ns, object.name, UpdateBody(*current, desired));
     if (updated.ok()) {
-      std::string after = updated->contains("metadata")
-                              ? (*updated)["metadata"].value("resourceVersion", "")
-                              : "";
+      std::string after =
+          updated->contains("metadata") ? (*updated)["metadata"].value("resourceVersion", "") : "";
       return after == before ? ApplyAction::kUnchanged : ApplyAction::kConfigured;
     }
     const ApiError& e = updated.error();
@@ -452,9 +471,9 @@ int RunApply(ResourceClient& client, const ManifestSet& manifests, const std::st
     }
     failed = true;
     const ManifestDocument& doc = p.doc;
-    err << FormatApiError(r.error(), doc.Where(), p.kind->plural,
-                          [&doc](const std::string& field) { return FieldLine(doc, field); })
-        << std::flush;
+    err << FormatApiError(r.error(), doc.Where(), p.kind->plural, [&doc](const std::string& field) {
+      return FieldLine(doc, field);
+    }) << std::flush;
     if (IsTransportError(r.error())) {
       // The server is unreachable: every other object would fail the same way.
       return 1;

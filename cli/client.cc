@@ -41,8 +41,10 @@ int ConnectErrno(const std::string& server) {
     addrinfo hints{};
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
-    std::string port = std::to_string(uri.port() > 0 ? uri.port() : (uri.scheme() == "https" ? 443 : 80));
-    if (getaddrinfo(uri.host().c_str(), port.c_str(), &hints, &res) != 0 || !res) return EHOSTUNREACH;
+    std::string port =
+        std::to_string(uri.port() > 0 ? uri.port() : (uri.scheme() == "https" ? 443 : 80));
+    if (getaddrinfo(uri.host().c_str(), port.c_str(), &hints, &res) != 0 || !res)
+      return EHOSTUNREACH;
     int fd = socket(res->ai_family, res->ai_socktype, res->ai_protocol);
     int err = 0;
     if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) != 0) err = errno;
@@ -64,8 +66,8 @@ ApiError FromException(const std::string& server, std::chrono::milliseconds time
     if (v == EHOSTUNREACH) {
       int real = ConnectErrno(server);
       if (real != 0 && real != ECONNREFUSED) {
-        return TransportError(fmt::format("cannot connect to the server at {}: {}", server,
-                                          std::strerror(real)));
+        return TransportError(
+            fmt::format("cannot connect to the server at {}: {}", server, std::strerror(real)));
       }
       if (real == ECONNREFUSED) v = ECONNREFUSED;
     }
@@ -129,20 +131,47 @@ ApiError ApiErrorFromResponse(int http_code, const std::string& body) {
   if (e.reason.empty()) {
     // What Kubernetes clients show for a bare code.
     switch (http_code) {
-      case 400: e.reason = "BadRequest"; break;
-      case 401: e.reason = "Unauthorized"; break;
-      case 403: e.reason = "Forbidden"; break;
-      case 404: e.reason = "NotFound"; break;
-      case 405: e.reason = "MethodNotAllowed"; break;
-      case 409: e.reason = "Conflict"; break;
-      case 410: e.reason = "Expired"; break;
-      case 413: e.reason = "RequestEntityTooLarge"; break;
-      case 422: e.reason = "Invalid"; break;
-      case 429: e.reason = "TooManyRequests"; break;
-      case 500: e.reason = "InternalError"; break;
-      case 503: e.reason = "ServiceUnavailable"; break;
-      case 504: e.reason = "Timeout"; break;
-      default: e.reason = fmt::format("HTTP {}", http_code);
+      case 400:
+        e.reason = "BadRequest";
+        break;
+      case 401:
+        e.reason = "Unauthorized";
+        break;
+      case 403:
+        e.reason = "Forbidden";
+        break;
+      case 404:
+        e.reason = "NotFound";
+        break;
+      case 405:
+        e.reason = "MethodNotAllowed";
+        break;
+      case 409:
+        e.reason = "Conflict";
+        break;
+      case 410:
+        e.reason = "Expired";
+        break;
+      case 413:
+        e.reason = "RequestEntityTooLarge";
+        break;
+      case 422:
+        e.reason = "Invalid";
+        break;
+      case 429:
+        e.reason = "TooManyRequests";
+        break;
+      case 500:
+        e.reason = "InternalError";
+        break;
+      case 503:
+        e.reason = "ServiceUnavailable";
+        break;
+      case 504:
+        e.reason = "Timeout";
+        break;
+      default:
+        e.reason = fmt::format("HTTP {}", http_code);
     }
   }
   if (e.message.empty()) e.message = fmt::format("the server answered HTTP {}", http_code);
@@ -210,9 +239,10 @@ ApiResult<json> HttpClient::Call(const std::string& method, const std::string& p
     if (code < 200 || code >= 300) return ApiErrorFromResponse(code, text);
     json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) {
-      return TransportError(fmt::format("the server at {} answered {} {} with a body that is not "
-                                        "JSON",
-                                        options_.server, method, path_and_query));
+      return TransportError(
+          fmt::format("the server at {} answered {} {} with a body that is not "
+                      "JSON",
+                      options_.server, method, path_and_query));
     }
     return j;
   } catch (...) {
@@ -234,8 +264,7 @@ ApiResult<json> HttpClient::List(const KindInfo& kind, const std::string& ns,
   return Call("GET", path, nullptr);
 }
 
-ApiResult<json> HttpClient::Create(const KindInfo& kind, const std::string& ns,
-                                   const json& body) {
+ApiResult<json> HttpClient::Create(const KindInfo& kind, const std::string& ns, const json& body) {
   return Call("POST", ResourcePath(kind, ns, ""), &body);
 }
 

@@ -9,9 +9,8 @@
 #include <chrono>
 #include <functional>
 #include <memory>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "apimachinery/api_error.h"
 #include "cli/kinds.h"
@@ -44,8 +43,7 @@ class ResourceClient {
                                            const nlohmann::json& body) = 0;
   // PUT; compare-and-swap when the body carries metadata.resourceVersion (409 Conflict).
   virtual ApiResult<nlohmann::json> Update(const KindInfo& kind, const std::string& ns,
-                                           const std::string& name,
-                                           const nlohmann::json& body) = 0;
+                                           const std::string& name, const nlohmann::json& body) = 0;
   // DELETE; the object's last state or a Status.
   virtual ApiResult<nlohmann::json> Delete(const KindInfo& kind, const std::string& ns,
                                            const std::string& name) = 0;

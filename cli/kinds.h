@@ -12,11 +12,11 @@
 namespace meridian::cli {
 
 struct KindInfo {
-  std::string group;    // "" for core v1
-  std::string version;  // "v1alpha1" | "v1"
-  std::string kind;     // "FederatedWorkload"
-  std::string plural;   // "federatedworkloads"
-  std::string singular; // "federatedworkload"
+  std::string group;     // "" for core v1
+  std::string version;   // "v1alpha1" | "v1"
+  std::string kind;      // "FederatedWorkload"
+  std::string plural;    // "federatedworkloads"
+  std::string singular;  // "federatedworkload"
   std::vector<std::string> short_names;
   bool namespaced = false;
   // Table columns after NAME. Types: string | integer | date (rendered as an age) |

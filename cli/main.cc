@@ -1,5 +1,8 @@
 // fedctl: Meridian's command-line client. Wires CLI11 to the client, apply and printers;
 // everything that decides what to send or print lives in those files and is unit-tested.
+#include <fmt/format.h>
+
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -7,9 +10,6 @@
 #include <regex>
 #include <string>
 #include <vector>
-
-#include <CLI/CLI.hpp>
-#include <fmt/format.h>
 
 #include "cli/apply.h"
 #include "cli/client.h"
@@ -37,10 +37,14 @@ bool ParseTimeout(const std::string& text, std::chrono::milliseconds* out) {
   if (!std::regex_match(text, m, re)) return false;
   long long n = std::stoll(m[1]);
   std::string unit = m[2];
-  if (unit == "ms") *out = std::chrono::milliseconds(n);
-  else if (unit == "m") *out = std::chrono::minutes(n);
-  else if (unit == "h") *out = std::chrono::hours(n);
-  else *out = std::chrono::seconds(n);
+  if (unit == "ms")
+    *out = std::chrono::milliseconds(n);
+  else if (unit == "m")
+    *out = std::chrono::minutes(n);
+  else if (unit == "h")
+    *out = std::chrono::hours(n);
+  else
+    *out = std::chrono::seconds(n);
   if (out->count() == 0) *out = std::chrono::hours(24);
   return true;
 }
@@ -172,24 +176,23 @@ int RunGet(const GlobalFlags& g, std::string type, std::vector<std::string> name
     }
     if (from.empty()) from = "0";
   }
-  ApiResult<bool> w = client->Watch(
-      *kind, ns, selector, from, [&](const WatchEvent& e) {
-        if (!names.empty()) {
-          std::string name = e.object["metadata"].value("name", "");
-          if (std::find(names.begin(), names.end(), name) == names.end()) return true;
-        }
-        if (output == "yaml") {
-          std::cout << "---\n";
-          PrintObjects(*kind, {e.object}, output, false, false, with_namespace);
-        } else if (output == "json") {
-          PrintObjects(*kind, {e.object}, output, false, false, with_namespace);
-        } else {
-          PrintObjects(*kind, {e.object}, output, false, !printed_header && !no_headers,
-                       with_namespace, &widths);
-          printed_header = true;
-        }
-        return true;
-      });
+  ApiResult<bool> w = client->Watch(*kind, ns, selector, from, [&](const WatchEvent& e) {
+    if (!names.empty()) {
+      std::string name = e.object["metadata"].value("name", "");
+      if (std::find(names.begin(), names.end(), name) == names.end()) return true;
+    }
+    if (output == "yaml") {
+      std::cout << "---\n";
+      PrintObjects(*kind, {e.object}, output, false, false, with_namespace);
+    } else if (output == "json") {
+      PrintObjects(*kind, {e.object}, output, false, false, with_namespace);
+    } else {
+      PrintObjects(*kind, {e.object}, output, false, !printed_header && !no_headers, with_namespace,
+                   &widths);
+      printed_header = true;
+    }
+    return true;
+  });
   if (!w.ok()) {
     std::cerr << FormatApiError(w.error());
     return 1;
@@ -285,7 +288,8 @@ int RunDescribe(const GlobalFlags& g, std::string type, std::vector<std::string>
 }
 
 int RunApiResources() {
-  std::vector<std::vector<std::string>> rows = {{"NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"NAME", "SHORTNAMES", "APIVERSION", "NAMESPACED", "KIND"}};
   for (const KindInfo& k : KnownKinds()) {
     std::string shorts;
     for (const std::string& s : k.short_names) shorts += (shorts.empty() ? "" : ",") + s;
@@ -328,8 +332,7 @@ int Main(int argc, char** argv) {
   get->add_flag("--no-headers", no_headers, "Omit the table header");
 
   CLI::App* apply = app.add_subcommand("apply", "Create or update objects from manifests");
-  apply->add_option("-f,--filename", files, "File, directory or - (stdin); repeatable")
-      ->required();
+  apply->add_option("-f,--filename", files, "File, directory or - (stdin); repeatable")->required();
 
   CLI::App* del = app.add_subcommand("delete", "Delete objects by type and name or by manifest");
   del->add_option("ARGS", delete_args, "TYPE NAME...");

@@ -1,9 +1,9 @@
 #include "cli/printers.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <map>
-
-#include <fmt/format.h>
 
 #include "api/yaml.h"
 #include "apimachinery/table.h"
@@ -75,7 +75,8 @@ class DescribeWriter {
     size_t start = 0;
     while (start < text.size()) {
       size_t nl = text.find('\n', start);
-      std::string line = text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
+      std::string line =
+          text.substr(start, nl == std::string::npos ? std::string::npos : nl - start);
       lines_.push_back({level, "", line, true, true});
       if (nl == std::string::npos) break;
       start = nl + 1;
@@ -205,9 +206,10 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now) {
     w.Field(0, "Overrides", "<none>");
   }
   if (const json* dns = At(o, {"spec", "dns"})) {
-    w.Field(0, "DNS", fmt::format("{} (strategy {}, ttl {}s, port {})", Str(*dns, {"name"}),
-                                  Str(*dns, {"strategy"}, "geo"), Str(*dns, {"ttl"}, "30"),
-                                  Str(*dns, {"port"}, "80")));
+    w.Field(0, "DNS",
+            fmt::format("{} (strategy {}, ttl {}s, port {})", Str(*dns, {"name"}),
+                        Str(*dns, {"strategy"}, "geo"), Str(*dns, {"ttl"}, "30"),
+                        Str(*dns, {"port"}, "80")));
   } else {
     w.Field(0, "DNS", "<none>");
   }
@@ -277,7 +279,8 @@ void DescribeMemberCluster(DescribeWriter& w, const json& o, Timestamp now) {
   w.Field(0, "Jurisdiction", Str(o, {"spec", "jurisdiction"}, "<none>"));
   const json* cap = At(o, {"spec", "capacity", "replicas"});
   w.Field(0, "Capacity", cap ? Scalar(*cap) + " replicas" : "<derived from member nodes>");
-  if (const json* i = At(o, {"spec", "insecureSkipTLSVerify"}); i && i->is_boolean() && i->get<bool>()) {
+  if (const json* i = At(o, {"spec", "insecureSkipTLSVerify"});
+      i && i->is_boolean() && i->get<bool>()) {
     w.Field(0, "Insecure Skip TLS Verify", "true");
   }
   w.Heading(0, "Status");
@@ -286,7 +289,8 @@ void DescribeMemberCluster(DescribeWriter& w, const json& o, Timestamp now) {
   w.Field(1, "Kubernetes Version", Str(o, {"status", "kubernetesVersion"}, "<unknown>"));
   std::string probe = Str(o, {"status", "lastProbeTime"});
   std::string probed = probe.empty() ? "<never>" : TimeWithAge(probe, now);
-  if (const json* l = At(o, {"status", "probeLatencyMs"})) probed += ", latency " + Scalar(*l) + "ms";
+  if (const json* l = At(o, {"status", "probeLatencyMs"}))
+    probed += ", latency " + Scalar(*l) + "ms";
   w.Field(1, "Last Probe", probed);
   DescribeConditions(w, o, now);
   const json* zones = At(o, {"status", "zones"});
@@ -337,7 +341,8 @@ std::vector<std::string> WideCells(const KindInfo& kind, const json& o) {
     std::string placement;
     if (const json* p = At(o, {"status", "placement"}); p && p->is_array()) {
       for (const json& c : *p) {
-        placement += (placement.empty() ? "" : ",") + Str(c, {"cluster"}) + "=" + Str(c, {"replicas"}, "0");
+        placement +=
+            (placement.empty() ? "" : ",") + Str(c, {"cluster"}) + "=" + Str(c, {"replicas"}, "0");
       }
     }
     return {placement.empty() ? "<none>" : placement};
@@ -493,7 +498,8 @@ std::string FormatApiError(const apimachinery::ApiError& error, const std::strin
     subject = error.message.substr(0, p + 13);
   }
   // The document's own line, to avoid repeating it as a field's line.
-  std::string doc_line = where.substr(where.rfind(':') == std::string::npos ? where.size() : where.rfind(':') + 1);
+  std::string doc_line =
+      where.substr(where.rfind(':') == std::string::npos ? where.size() : where.rfind(':') + 1);
   std::string out;
   for (const apimachinery::StatusCause& c : error.causes) {
     std::string line;

@@ -3,10 +3,9 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "apimachinery/api_error.h"
 #include "cli/kinds.h"
@@ -40,8 +39,7 @@ std::string PrintTable(const KindInfo& kind, const std::vector<nlohmann::json>& 
 
 // One printer-column cell: "" when the path does not resolve; "date" columns as an age
 // ("5m", "3d4h", "<unknown>" when absent); "count" columns as a number of entries.
-std::string CellText(const api::PrinterColumn& column, const nlohmann::json& object,
-                     Timestamp now);
+std::string CellText(const api::PrinterColumn& column, const nlohmann::json& object, Timestamp now);
 
 // Kubernetes' short age ("45s", "3m20s", "5h", "12d") of an RFC 3339 timestamp;
 // "<unknown>" when it does not parse.

@@ -14,8 +14,8 @@ namespace {
 
 using nlohmann::json;
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::FakeClient;
+using ::testing::HasSubstr;
 
 constexpr const char* kWorkload = R"(# a comment
 apiVersion: v1
@@ -129,15 +129,18 @@ TEST(FieldLineTest, FindsTheLineAFieldIsWrittenOn) {
                  "k.yaml", &k8s);
   EXPECT_EQ(FieldLine(k8s.documents[0], "spec.containers[0].ports[0].containerPort"), 5);
   ManifestSet js;
-  ParseManifests("{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Secret\",\n  \"metadata\": {\n"
-                 "    \"name\": \"s\"\n  },\n  \"data\": {\"token\": \"!!\"}\n}\n",
-                 "s.json", &js);
+  ParseManifests(
+      "{\n  \"apiVersion\": \"v1\",\n  \"kind\": \"Secret\",\n  \"metadata\": {\n"
+      "    \"name\": \"s\"\n  },\n  \"data\": {\"token\": \"!!\"}\n}\n",
+      "s.json", &js);
   ASSERT_EQ(js.documents.size(), 1u);
   EXPECT_EQ(FieldLine(js.documents[0], "data.token"), 7);
   EXPECT_EQ(FieldLine(js.documents[0], "metadata.name"), 5);
   ManifestSet list;
-  ParseManifests("apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: a}}\n",
-                 "l.yaml", &list);
+  ParseManifests(
+      "apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: "
+      "a}}\n",
+      "l.yaml", &list);
   ASSERT_EQ(list.documents.size(), 1u);
   EXPECT_EQ(FieldLine(list.documents[0], "metadata.name"), 0);
 }
@@ -148,7 +151,8 @@ TEST(LoadManifestsTest, DirectoriesInSortedOrderStdinAndMissingPaths) {
   fs::create_directories(dir);
   std::ofstream(dir / "b.yaml") << "apiVersion: v1\nkind: Namespace\nmetadata: {name: b}\n";
   std::ofstream(dir / "a.yml") << "apiVersion: v1\nkind: Namespace\nmetadata: {name: a}\n";
-  std::ofstream(dir / "c.json") << R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "c"}})";
+  std::ofstream(dir / "c.json")
+      << R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "c"}})";
   std::ofstream(dir / "notes.txt") << "not a manifest";
   std::istringstream in("apiVersion: v1\nkind: Namespace\nmetadata: {name: s}\n");
   ManifestSet set;
@@ -184,7 +188,8 @@ TEST(PlanApplyTest, LocalChecksNameFileAndLine) {
       {"apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: other}\n",
        "the namespace from the manifest (\"other\") does not match --namespace \"shop\""},
       {"apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: shop}\n", ""},
-      {"apiVersion: federation.meridian.io/v1alpha1\nkind: MemberCluster\nmetadata: {name: m}\n", ""},
+      {"apiVersion: federation.meridian.io/v1alpha1\nkind: MemberCluster\nmetadata: {name: m}\n",
+       ""},
   };
   for (const Case& c : cases) {
     ManifestSet set;
@@ -340,11 +345,12 @@ TEST_F(ApplyObjectTest, GivesUpAfterMaxAttemptsAndReportsCreateRace) {
 }
 
 TEST(RunApplyTest, AppliesEveryValidDocumentAndReportsEachFailure) {
-  const std::string text = std::string(kWorkload) +
-                           "---\napiVersion: federation.meridian.io/v1alpha1\nkind: Gizmo\n"
-                           "metadata: {name: g}\n---\n"
-                           "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: shop}\n"
-                           "---\napiVersion: v1\nkind: Secret\nmetadata: {name: t, namespace: shop}\n";
+  const std::string text =
+      std::string(kWorkload) +
+      "---\napiVersion: federation.meridian.io/v1alpha1\nkind: Gizmo\n"
+      "metadata: {name: g}\n---\n"
+      "apiVersion: v1\nkind: Secret\nmetadata: {name: s, namespace: shop}\n"
+      "---\napiVersion: v1\nkind: Secret\nmetadata: {name: t, namespace: shop}\n";
   ManifestSet first;
   ParseManifests(text, "all.yaml", &first);
   // A server that rejects the secret "t" with two causes.
@@ -405,8 +411,9 @@ TEST(RunApplyTest, UnreachableServerStopsAtTheFirstObject) {
   client.FailNext("get", down);
   std::ostringstream out, err;
   EXPECT_EQ(RunApply(client, set, "default", false, out, err), 1);
-  EXPECT_EQ(err.str(), "error: web.yaml:2: cannot connect to the server at http://127.0.0.1:1: "
-                       "connection refused\n");
+  EXPECT_EQ(err.str(),
+            "error: web.yaml:2: cannot connect to the server at http://127.0.0.1:1: "
+            "connection refused\n");
   EXPECT_EQ(client.calls("get"), 1);
 }
 

@@ -3,12 +3,11 @@
 #include "cli/client.h"
 
 #include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include <atomic>
 #include <mutex>
@@ -133,7 +132,8 @@ TEST(HttpClientTest, VerbsPathsAndStatusBodies) {
       return;
     }
     std::string body = r.extract_utf8string(true).get();
-    json echo = {{"method", r.method()}, {"uri", r.relative_uri().to_string()},
+    json echo = {{"method", r.method()},
+                 {"uri", r.relative_uri().to_string()},
                  {"body", body.empty() ? json() : json::parse(body)},
                  {"ct", r.headers().content_type()}};
     r.reply(r.method() == http::methods::POST ? 201 : 200, echo.dump(), "application/json");
@@ -147,11 +147,13 @@ TEST(HttpClientTest, VerbsPathsAndStatusBodies) {
 
   auto get = (*client)->Get(fw, "shop", "web");
   ASSERT_TRUE(get.ok()) << get.error().message;
-  EXPECT_EQ((*get)["uri"], "/apis/federation.meridian.io/v1alpha1/namespaces/shop/federatedworkloads/web");
+  EXPECT_EQ((*get)["uri"],
+            "/apis/federation.meridian.io/v1alpha1/namespaces/shop/federatedworkloads/web");
   auto list = (*client)->List(mc, "ignored", "region in (eu-west)");
   ASSERT_TRUE(list.ok());
   EXPECT_EQ((*list)["uri"],
-            "/apis/federation.meridian.io/v1alpha1/memberclusters?labelSelector=region%20in%20%28eu-west%29");
+            "/apis/federation.meridian.io/v1alpha1/"
+            "memberclusters?labelSelector=region%20in%20%28eu-west%29");
   auto all = (*client)->List(fw, "", "");
   EXPECT_EQ((*all)["uri"], "/apis/federation.meridian.io/v1alpha1/federatedworkloads");
   json body = {{"metadata", {{"name", "n"}}}};
@@ -171,7 +173,8 @@ TEST(HttpClientTest, VerbsPathsAndStatusBodies) {
   ASSERT_FALSE(missing.ok());
   EXPECT_EQ(missing.error().code, 404);
   EXPECT_EQ(missing.error().reason, "NotFound");
-  EXPECT_EQ(missing.error().message, "federatedworkloads.federation.meridian.io \"missing\" not found");
+  EXPECT_EQ(missing.error().message,
+            "federatedworkloads.federation.meridian.io \"missing\" not found");
 }
 
 TEST(HttpClientTest, BasePathIsKept) {
@@ -190,7 +193,8 @@ TEST(HttpClientTest, BasePathIsKept) {
 TEST(HttpClientTest, TimeoutIsAOneLinerNamingTheServer) {
   std::atomic<bool> done{false};
   ScriptedServer server([&](http::http_request r) {
-    for (int i = 0; i < 100 && !done; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 100 && !done; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     r.reply(200, "{}", "application/json");
   });
   ClientOptions o;
@@ -210,8 +214,11 @@ TEST(HttpClientTest, WatchStreamsEventsSkipsBookmarksAndReportsErrors) {
     std::string q = r.relative_uri().query();
     std::string body;
     if (q.find("resourceVersion=1") != std::string::npos) {
-      json status = {{"kind", "Status"}, {"apiVersion", "v1"}, {"status", "Failure"},
-                     {"reason", "Expired"}, {"message", "too old resource version: 1 (40)"},
+      json status = {{"kind", "Status"},
+                     {"apiVersion", "v1"},
+                     {"status", "Failure"},
+                     {"reason", "Expired"},
+                     {"message", "too old resource version: 1 (40)"},
                      {"code", 410}};
       body = json({{"type", "ERROR"}, {"object", status}}).dump() + "\n";
     } else {
@@ -243,7 +250,8 @@ TEST(HttpClientTest, WatchStreamsEventsSkipsBookmarksAndReportsErrors) {
   ASSERT_TRUE(stopped.ok());
   EXPECT_EQ(types.size(), 1u);
 
-  auto expired = (*client)->Watch(*ResolveType("ns"), "", "", "1", [](const WatchEvent&) { return true; });
+  auto expired =
+      (*client)->Watch(*ResolveType("ns"), "", "", "1", [](const WatchEvent&) { return true; });
   ASSERT_FALSE(expired.ok());
   EXPECT_EQ(expired.error().code, 410);
   EXPECT_EQ(expired.error().reason, "Expired");

@@ -38,7 +38,8 @@ class FakeClient : public ResourceClient {
   }
   size_t size() const { return objects_.size(); }
 
-  ApiResult<json> Get(const KindInfo& kind, const std::string& ns, const std::string& name) override {
+  ApiResult<json> Get(const KindInfo& kind, const std::string& ns,
+                      const std::string& name) override {
     if (auto e = Injected("get")) return *e;
     const json* o = Find(kind, ns, name);
     if (!o) return ApiError::NotFound(kind.group, kind.plural, name);
@@ -73,8 +74,10 @@ class FakeClient : public ResourceClient {
       return ApiError::Conflict(kind.group, kind.plural, name);
     }
     json next = body;
-    if (cur->contains("status")) next["status"] = (*cur)["status"];  // status is a subresource
-    else next.erase("status");
+    if (cur->contains("status"))
+      next["status"] = (*cur)["status"];  // status is a subresource
+    else
+      next.erase("status");
     json a = next, b = *cur;
     a["metadata"].erase("resourceVersion");
     b["metadata"].erase("resourceVersion");
@@ -82,7 +85,8 @@ class FakeClient : public ResourceClient {
     Put(kind, ns, next);
     return *Find(kind, ns, name);
   }
-  ApiResult<json> Delete(const KindInfo& kind, const std::string& ns, const std::string& name) override {
+  ApiResult<json> Delete(const KindInfo& kind, const std::string& ns,
+                         const std::string& name) override {
     if (auto e = Injected("delete")) return *e;
     auto it = objects_.find(Key(kind, ns, name));
     if (it == objects_.end()) return ApiError::NotFound(kind.group, kind.plural, name);

@@ -2,27 +2,25 @@
 // store, free loopback port) — apply the three-continents example, get/describe/delete, and
 // every kind of bad input, checking that each error names the file, line and field and that
 // nothing stored changed. Skipped with a message when the binaries are not built.
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "test/common/test_env.h"
 
@@ -118,7 +116,8 @@ class Child {
   void Stop() {
     if (pid_ <= 0) return;
     kill(pid_, SIGTERM);
-    for (int i = 0; i < 300 && Running(); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < 300 && Running(); ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (pid_ > 0) {
       kill(pid_, SIGKILL);
       waitpid(pid_, nullptr, 0);
@@ -271,7 +270,8 @@ TEST_F(FedctlTest, ApplyGetDescribeDeleteTheThreeContinentsExample) {
   EXPECT_THAT(r.out, MatchesRegex("NAME +READY +DESIRED +UNPLACED +AGE\nweb +.*[0-9]+s\n"));
   r = Fedctl({"get", "federatedworkloads", "-A"});
   ASSERT_EQ(r.code, 0) << r;
-  EXPECT_THAT(r.out, MatchesRegex("NAMESPACE +NAME +READY +DESIRED +UNPLACED +AGE\nshop +web .*\n"));
+  EXPECT_THAT(r.out,
+              MatchesRegex("NAMESPACE +NAME +READY +DESIRED +UNPLACED +AGE\nshop +web .*\n"));
   r = Fedctl({"get", "mc"});
   ASSERT_EQ(r.code, 0) << r;
   EXPECT_THAT(r.out, HasSubstr("NAME           REGION       JURISDICTION   READY"));
@@ -321,8 +321,9 @@ TEST_F(FedctlTest, ApplyGetDescribeDeleteTheThreeContinentsExample) {
   EXPECT_EQ(r.out, "federatedworkload.federation.meridian.io \"web\" deleted\n");
   r = Fedctl({"get", "fw", "web", "-n", "shop"});
   EXPECT_EQ(r.code, 1);
-  EXPECT_EQ(r.err, "Error from server (NotFound): federatedworkloads.federation.meridian.io \"web\" "
-                   "not found\n");
+  EXPECT_EQ(r.err,
+            "Error from server (NotFound): federatedworkloads.federation.meridian.io \"web\" "
+            "not found\n");
   r = Fedctl({"delete", "-f", example, "--ignore-not-found"});
   ASSERT_EQ(r.code, 0) << r;
   EXPECT_THAT(r.out, HasSubstr("topology.federation.meridian.io \"default\" deleted\n"));
@@ -332,8 +333,9 @@ TEST_F(FedctlTest, ApplyGetDescribeDeleteTheThreeContinentsExample) {
 }
 
 TEST_F(FedctlTest, StdinJsonAndWatch) {
-  Result r = Fedctl({"apply", "-f", "-"},
-                    R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "from-json"}})");
+  Result r =
+      Fedctl({"apply", "-f", "-"},
+             R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "from-json"}})");
   ASSERT_EQ(r.code, 0) << r;
   EXPECT_EQ(r.out, "namespace/from-json created\n");
 
@@ -347,10 +349,12 @@ TEST_F(FedctlTest, StdinJsonAndWatch) {
     }
     return false;
   };
-  ASSERT_TRUE(wait_for("from-json")) << ReadFile(dir_ / "watch.out") << ReadFile(dir_ / "watch.err");
+  ASSERT_TRUE(wait_for("from-json"))
+      << ReadFile(dir_ / "watch.out") << ReadFile(dir_ / "watch.err");
   r = Fedctl({"apply", "-f", "-"}, "apiVersion: v1\nkind: Namespace\nmetadata: {name: watched}\n");
   ASSERT_EQ(r.code, 0) << r;
-  EXPECT_TRUE(wait_for("\nwatched ")) << ReadFile(dir_ / "watch.out") << ReadFile(dir_ / "watch.err");
+  EXPECT_TRUE(wait_for("\nwatched "))
+      << ReadFile(dir_ / "watch.out") << ReadFile(dir_ / "watch.err");
   watch.Stop();
   EXPECT_THAT(ReadFile(dir_ / "watch.out"), HasSubstr("NAME"));
 }
@@ -375,21 +379,23 @@ TEST_F(FedctlTest, BadInputNamesFileLineAndFieldAndStoresNothing) {
       "    metadata: {name: web}\n"
       "    spec:\n";
   struct Case {
-    std::string name;      // file name
-    std::string yaml;      // contents
-    std::string expect;    // substring of stderr
+    std::string name;    // file name
+    std::string yaml;    // contents
+    std::string expect;  // substring of stderr
   };
   std::string big(3 * 1024 * 1024 + 1000, 'x');
   const std::vector<Case> cases = {
       {"malformed.yaml", "# leading comment\n" + head + "spec:\n  template: [\n    - a\n  b: c\n",
        "error: malformed.yaml:9:5: illegal block entry"},
       {"wrong-types.yaml",
-       "---\n" + head + tmpl + "      replicas: 3\n  placement:\n    distribution:\n"
-       "      weights: {us-east: lots}\n",
+       "---\n" + head + tmpl +
+           "      replicas: 3\n  placement:\n    distribution:\n"
+           "      weights: {us-east: lots}\n",
        "Error from server (Invalid): wrong-types.yaml:2: federatedworkloads \"web\" is invalid: "
        "spec.placement.distribution.weights.us-east: must be an integer (line 16)\n"},
       {"unknown-kind.yaml",
-       "apiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWidget\nmetadata: {name: web}\n",
+       "apiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWidget\nmetadata: {name: "
+       "web}\n",
        "error: unknown-kind.yaml:1: no matches for kind \"FederatedWidget\" in version "
        "\"federation.meridian.io/v1alpha1\""},
       {"missing-name.yaml",
@@ -400,15 +406,15 @@ TEST_F(FedctlTest, BadInputNamesFileLineAndFieldAndStoresNothing) {
        "Error from server (Invalid): negative-replicas.yaml:1: federatedworkloads \"web\" is "
        "invalid: spec.template.spec.replicas: must be >= 0 (line 12)\n"},
       {"unknown-region.yaml",
-       head + tmpl + "      replicas: 3\n  placement:\n    distribution:\n"
-       "      weights: {mars-north: 1}\n",
+       head + tmpl +
+           "      replicas: 3\n  placement:\n    distribution:\n"
+           "      weights: {mars-north: 1}\n",
        "Error from server (Invalid): unknown-region.yaml:1: federatedworkloads \"web\" is invalid: "
        "spec.placement.distribution.weights.mars-north: unknown region or cluster \"mars-north\""},
       {"too-big.yaml",
        head + "  annotations:\n    blob: " + big + "\n" + tmpl + "      replicas: 3\n",
        "Error from server (RequestEntityTooLarge): too-big.yaml:1: "},
-      {"stale.yaml",
-       head + "  resourceVersion: \"1\"\n" + tmpl + "      replicas: 5\n",
+      {"stale.yaml", head + "  resourceVersion: \"1\"\n" + tmpl + "      replicas: 5\n",
        "Error from server (Conflict): stale.yaml:1: Operation cannot be fulfilled on "
        "federatedworkloads.federation.meridian.io \"web\": the object has been modified"},
   };
@@ -427,9 +433,9 @@ TEST_F(FedctlTest, BadInputNamesFileLineAndFieldAndStoresNothing) {
 TEST_F(FedctlTest, MultiDocumentApplyAppliesEveryValidDocument) {
   ApplyExample();
   const std::string text =
-      "apiVersion: v1\nkind: Namespace\nmetadata: {name: extra}\n"           // 1: ok
+      "apiVersion: v1\nkind: Namespace\nmetadata: {name: extra}\n"  // 1: ok
       "---\n"
-      "apiVersion: federation.meridian.io/v1alpha1\nkind: Gadget\n"           // 5: unknown kind
+      "apiVersion: federation.meridian.io/v1alpha1\nkind: Gadget\n"  // 5: unknown kind
       "metadata: {name: g}\n"
       "---\n"
       "apiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWorkload\n"  // 9: invalid

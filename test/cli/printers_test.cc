@@ -74,14 +74,15 @@ TEST(AgeTest, RendersLikeKubectl) {
   struct Case {
     std::string ts, want;
   };
-  for (const Case& c : std::vector<Case>{{"2026-11-21T09:59:15Z", "45s"},
-                                         {"2026-11-21T09:56:40Z", "3m20s"},
-                                         {"2026-11-21T09:00:00Z", "60m"},
-                                         {"2026-11-21T05:00:00Z", "5h"},
-                                         {"2026-11-09T10:00:00Z", "12d"},
-                                         {"2026-11-21T10:00:05Z", "<invalid>"}  /* clock skew, as kubectl */,
-                                         {"", "<unknown>"},
-                                         {"yesterday", "<unknown>"}}) {
+  for (const Case& c :
+       std::vector<Case>{{"2026-11-21T09:59:15Z", "45s"},
+                         {"2026-11-21T09:56:40Z", "3m20s"},
+                         {"2026-11-21T09:00:00Z", "60m"},
+                         {"2026-11-21T05:00:00Z", "5h"},
+                         {"2026-11-09T10:00:00Z", "12d"},
+                         {"2026-11-21T10:00:05Z", "<invalid>"} /* clock skew, as kubectl */,
+                         {"", "<unknown>"},
+                         {"yesterday", "<unknown>"}}) {
     EXPECT_EQ(Age(c.ts, now), c.want) << c.ts;
   }
 }
@@ -117,10 +118,11 @@ TEST(PrintTableTest, AlignedColumnsNamespacesAndWide) {
             "checkout-api                                30m\n");
   opts.with_namespace = true;
   opts.wide = true;
-  EXPECT_EQ(PrintTable(Kind("fw"), {Workload(), other}, opts),
-            "NAMESPACE   NAME           READY   DESIRED   UNPLACED   AGE   PLACEMENT\n"
-            "shop        web            27      30        3          30m   us-east-1=18,eu-west-1=9\n"
-            "payments    checkout-api                                30m   <none>\n");
+  EXPECT_EQ(
+      PrintTable(Kind("fw"), {Workload(), other}, opts),
+      "NAMESPACE   NAME           READY   DESIRED   UNPLACED   AGE   PLACEMENT\n"
+      "shop        web            27      30        3          30m   us-east-1=18,eu-west-1=9\n"
+      "payments    checkout-api                                30m   <none>\n");
   opts.headers = false;
   opts.with_namespace = true;  // cluster-scoped kinds never get a NAMESPACE column
   opts.wide = false;
@@ -175,28 +177,32 @@ TEST(DescribeTest, FederatedWorkloadShowsPlacementMembersConditionsAndUnplaced) 
 
 TEST(DescribeTest, MemberClusterShowsLocationConditionsZonesAndAllocatable) {
   std::string d = Describe(Kind("mc"), Cluster(), At("2026-11-21T10:00:00Z"));
-  for (const char* want : {"Region:            eu-west\n", "Zones:             eu-west-1a, eu-west-1b\n",
-                           "Jurisdiction:      eu\n", "Capacity:          400 replicas\n",
-                           "Credentials:       secret meridian-system/eu-west-1-creds\n",
-                           "  Allocatable:         380 replicas\n",
-                           "  Last Probe:          2026-11-21T09:59:55Z (5s ago), latency 12ms\n",
-                           "  Ready       True     Probed   60m\n",
-                           "Zone Health:\n  ZONE         HEALTHY   ALLOCATABLE   SINCE\n"
-                           "  eu-west-1a   true      200\n"
-                           "  eu-west-1b   false     0             2m\n"}) {
+  for (const char* want :
+       {"Region:            eu-west\n", "Zones:             eu-west-1a, eu-west-1b\n",
+        "Jurisdiction:      eu\n", "Capacity:          400 replicas\n",
+        "Credentials:       secret meridian-system/eu-west-1-creds\n",
+        "  Allocatable:         380 replicas\n",
+        "  Last Probe:          2026-11-21T09:59:55Z (5s ago), latency 12ms\n",
+        "  Ready       True     Probed   60m\n",
+        "Zone Health:\n  ZONE         HEALTHY   ALLOCATABLE   SINCE\n"
+        "  eu-west-1a   true      200\n"
+        "  eu-west-1b   false     0             2m\n"}) {
     EXPECT_THAT(d, HasSubstr(want)) << d;
   }
   EXPECT_THAT(d, Not(HasSubstr("Namespace:")));
 }
 
 TEST(DescribeTest, SecretsShowSizesNeverValuesAndOtherKindsShowYaml) {
-  json s = {{"apiVersion", "v1"}, {"kind", "Secret"},
+  json s = {{"apiVersion", "v1"},
+            {"kind", "Secret"},
             {"metadata", {{"name", "creds"}, {"namespace", "meridian-system"}}},
-            {"type", "Opaque"}, {"data", {{"token", "c2VjcmV0LXRva2Vu"}}}};
+            {"type", "Opaque"},
+            {"data", {{"token", "c2VjcmV0LXRva2Vu"}}}};
   std::string d = Describe(Kind("secret"), s, At("2026-11-21T10:00:00Z"));
   EXPECT_THAT(d, HasSubstr("  token:  12 bytes\n"));
   EXPECT_THAT(d, Not(HasSubstr("c2VjcmV0")));
-  json topo = {{"apiVersion", "federation.meridian.io/v1alpha1"}, {"kind", "Topology"},
+  json topo = {{"apiVersion", "federation.meridian.io/v1alpha1"},
+               {"kind", "Topology"},
                {"metadata", {{"name", "default"}}},
                {"spec", {{"regions", {{{"name", "eu-west"}, {"jurisdiction", "eu"}}}}}}};
   std::string t = Describe(Kind("topo"), topo, At("2026-11-21T10:00:00Z"));
@@ -208,10 +214,10 @@ TEST(FormatApiErrorTest, ServerTransportAndInvalidWithCauses) {
   EXPECT_EQ(FormatApiError(ApiError::NotFound("federation.meridian.io", "federatedworkloads", "x")),
             "Error from server (NotFound): federatedworkloads.federation.meridian.io \"x\" not "
             "found\n");
-  ApiError invalid = ApiError::Invalid(
-      "federation.meridian.io", "FederatedWorkload", "web",
-      {{"spec.placement.distribution.weights.eu-west", "must be >= 0"},
-       {"spec.template.spec.replicas", "must be >= 0"}});
+  ApiError invalid =
+      ApiError::Invalid("federation.meridian.io", "FederatedWorkload", "web",
+                        {{"spec.placement.distribution.weights.eu-west", "must be >= 0"},
+                         {"spec.template.spec.replicas", "must be >= 0"}});
   EXPECT_EQ(FormatApiError(invalid, "web.yaml:8", "federatedworkloads"),
             "Error from server (Invalid): web.yaml:8: federatedworkloads \"web\" is invalid: "
             "spec.placement.distribution.weights.eu-west: must be >= 0\n"
@@ -233,17 +239,18 @@ TEST(KindsTest, ResolvesEveryNameAUserMightType) {
   struct Case {
     std::string typed, kind;
   };
-  for (const Case& c : std::vector<Case>{{"fw", "FederatedWorkload"},
-                                         {"FederatedWorkload", "FederatedWorkload"},
-                                         {"federatedworkloads", "FederatedWorkload"},
-                                         {"federatedworkloads.federation.meridian.io", "FederatedWorkload"},
-                                         {"mc", "MemberCluster"},
-                                         {"topo", "Topology"},
-                                         {"ns", "Namespace"},
-                                         {"namespaces", "Namespace"},
-                                         {"secret", "Secret"},
-                                         {"Secrets", "Secret"},
-                                         {"drill", "FailoverDrill"}}) {
+  for (const Case& c :
+       std::vector<Case>{{"fw", "FederatedWorkload"},
+                         {"FederatedWorkload", "FederatedWorkload"},
+                         {"federatedworkloads", "FederatedWorkload"},
+                         {"federatedworkloads.federation.meridian.io", "FederatedWorkload"},
+                         {"mc", "MemberCluster"},
+                         {"topo", "Topology"},
+                         {"ns", "Namespace"},
+                         {"namespaces", "Namespace"},
+                         {"secret", "Secret"},
+                         {"Secrets", "Secret"},
+                         {"drill", "FailoverDrill"}}) {
     const KindInfo* k = ResolveType(c.typed);
     ASSERT_NE(k, nullptr) << c.typed;
     EXPECT_EQ(k->kind, c.kind) << c.typed;
