@@ -147,10 +147,12 @@ struct HttpServer::Impl {
     });
   }
 
+  // Never blocks on a pplx task: continuations run on cpprestsdk's pool, which this code
+  // also runs on, so a blocking get() could deadlock under load. The body is read in a
+  // continuation instead.
   void Serve(http::http_request req) {
-    RestResponse response;
+    RestRequest rr;
     try {
-      RestRequest rr;
       rr.method = req.method();
       const web::uri& uri = req.request_uri();
       rr.path = web::uri::decode(uri.path());
@@ -164,13 +166,35 @@ struct HttpServer::Impl {
         return;
       }
       if (announced > 0 || rr.headers.count("transfer-encoding") != 0) {
-        std::vector<unsigned char> body = req.extract_vector().get();
-        if (static_cast<int64_t>(body.size()) > options.max_body_bytes) {
-          Reply(req, RestResponse::Error(ApiError::RequestEntityTooLarge(options.max_body_bytes)));
-          return;
-        }
-        rr.body.assign(body.begin(), body.end());
+        req.extract_vector().then(
+            [this, req, rr = std::move(rr)](pplx::task<std::vector<unsigned char>> t) mutable {
+              try {
+                std::vector<unsigned char> body = t.get();
+                if (static_cast<int64_t>(body.size()) > options.max_body_bytes) {
+                  Reply(req, RestResponse::Error(
+                                 ApiError::RequestEntityTooLarge(options.max_body_bytes)));
+                  return;
+                }
+                rr.body.assign(body.begin(), body.end());
+              } catch (const std::exception& e) {
+                Reply(req, RestResponse::Error(
+                               ApiError::BadRequest(std::string("reading the request body: ") + e.what())));
+                return;
+              }
+              Dispatch(req, std::move(rr));
+            });
+        return;
       }
+    } catch (const std::exception& e) {
+      Reply(req, RestResponse::Error(ApiError::BadRequest(std::string("malformed request: ") + e.what())));
+      return;
+    }
+    Dispatch(req, std::move(rr));
+  }
+
+  void Dispatch(http::http_request req, RestRequest rr) {
+    RestResponse response;
+    try {
       response = handler(std::move(rr));
     } catch (const std::exception& e) {
       Reply(req, RestResponse::Error(ApiError::Internal(std::string("serving request: ") + e.what())));

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -250,6 +251,39 @@ class RawClient {
   bool connected_ = false;
   std::string all_;
 };
+
+TEST(HttpServerTest, ManyConcurrentWritesAndWatchesDoNotExhaustThePool) {
+  TestServer server(RealClock());
+  StatusOr<std::unique_ptr<HttpServer>> http =
+      HttpServer::StartOnFreeLoopbackPort(HandlerFor(*server.handler));
+  ASSERT_TRUE(http.ok()) << http.status();
+  // More open watches and concurrent bodies than cpprestsdk's pool has threads (40).
+  std::vector<std::unique_ptr<RawClient>> watches;
+  for (int i = 0; i < 60; ++i) {
+    watches.push_back(std::make_unique<RawClient>((*http)->port()));
+    ASSERT_TRUE(watches.back()->connected());
+    watches.back()->Send("GET /api/v1/namespaces/default/configmaps?watch=true HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  std::vector<std::thread> writers;
+  std::atomic<int> created{0};
+  for (int i = 0; i < 60; ++i) {
+    writers.emplace_back([&, i] {
+      RawClient c((*http)->port());
+      const std::string body = "{\"metadata\":{\"name\":\"cm-" + std::to_string(i) + "\"}}";
+      c.Send("POST /api/v1/namespaces/default/configmaps HTTP/1.1\r\nHost: x\r\n"
+             "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+             "\r\n\r\n" + body);
+      if (c.ReadUntil("}").find("201 Created") != std::string::npos) ++created;
+    });
+  }
+  for (auto& t : writers) t.join();
+  EXPECT_EQ(created.load(), 60);
+  // Every watch saw the last object.
+  for (auto& w : watches) {
+    EXPECT_NE(w->ReadUntil("cm-59").find("cm-59"), std::string::npos);
+  }
+  (*http)->Stop();
+}
 
 TEST(HttpServerTest, StreamsChunkedWatchesRejectsLargeBodiesAndStopsCleanly) {
   TestServer server(RealClock());
