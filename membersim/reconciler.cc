@@ -1014,8 +1014,9 @@ void Reconciler::RunKubelets(World& w, Timestamp now) {
       status["hostIPs"] = json::array({{{"ip", ns->second.second}}});
     }
     if (!status.contains("podIP")) {
-      uint32_t n = next_pod_ip_++;
-      std::string ip = "10.244." + std::to_string((n / 250) % 250) + "." + std::to_string(n % 250 + 2);
+      // Derived from the uid so that a status write lost to a race does not burn addresses.
+      uint32_t n = Fnv32a(UidOf(pod) + NameOf(pod));
+      std::string ip = "10.244." + std::to_string((n >> 8) % 250) + "." + std::to_string(n % 250 + 2);
       status["podIP"] = ip;
       status["podIPs"] = json::array({{{"ip", ip}}});
     }

@@ -162,7 +162,6 @@ class Reconciler {
 
   ClusterSpec spec_;
   std::mt19937_64 rng_;
-  uint32_t next_pod_ip_ = 0;
 };
 
 }  // namespace meridian::membersim
