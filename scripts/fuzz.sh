@@ -23,7 +23,7 @@ for fuzzer in build-fuzz/bin/fuzz_*; do
     echo "fuzz: $name FAILED; tail of build-fuzz/$name.log:"; tail -40 "build-fuzz/$name.log"
     status=1
   else
-    grep -E 'stat::number_of_executed_runs' "build-fuzz/$name.log" || true
+    grep -E 'stat::number_of_executed_units' "build-fuzz/$name.log" || true
   fi
 done
 exit $status

@@ -1,0 +1,353 @@
+// bench_api: whole-system figures for the federation-apiserver over loopback HTTP/1.1.
+//
+//   bench_api --server http://127.0.0.1:PORT [--seconds N]
+//
+// Runs, against a server it does not start (bench/federation-apiserver/run.sh starts one):
+//   1. GET by name, closed loop over K keep-alive connections: max requests/s;
+//   2. GET by name, open loop at a fixed offered rate (1,000 req/s): p50/p99 latency measured
+//      from each request's *scheduled* send time, so a stall is not hidden (no coordinated
+//      omission);
+//   3. LIST of 1,000 objects: requests/s and p99;
+//   4. durable CREATE (each acknowledged only after SQLite's fsync): creates/s;
+//   5. watch fan-out: W watch streams open, one update, time until every watcher has the
+//      MODIFIED event (max and p99 over watchers).
+// Every phase is bounded in time and count and the program exits by itself.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::duration_cast;
+using std::chrono::microseconds;
+
+int g_port = 0;
+
+int Connect() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<uint16_t>(g_port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+bool WriteAll(int fd, const std::string& s) {
+  size_t off = 0;
+  while (off < s.size()) {
+    ssize_t n = write(fd, s.data() + off, s.size() - off);
+    if (n <= 0) return false;
+    off += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+// Reads one HTTP response (Content-Length or chunked body); returns the status code, or -1.
+int ReadResponse(int fd, std::string& buf) {
+  size_t header_end;
+  while ((header_end = buf.find("\r\n\r\n")) == std::string::npos) {
+    char tmp[65536];
+    ssize_t n = read(fd, tmp, sizeof tmp);
+    if (n <= 0) return -1;
+    buf.append(tmp, static_cast<size_t>(n));
+  }
+  int code = std::atoi(buf.c_str() + 9);
+  std::string headers = buf.substr(0, header_end);
+  for (char& c : headers) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  size_t body_start = header_end + 4;
+  auto fill = [&](size_t need) {
+    while (buf.size() < need) {
+      char tmp[65536];
+      ssize_t n = read(fd, tmp, sizeof tmp);
+      if (n <= 0) return false;
+      buf.append(tmp, static_cast<size_t>(n));
+    }
+    return true;
+  };
+  size_t cl = headers.find("content-length:");
+  if (cl != std::string::npos) {
+    size_t len = std::strtoul(headers.c_str() + cl + 15, nullptr, 10);
+    if (!fill(body_start + len)) return -1;
+    buf.erase(0, body_start + len);
+    return code;
+  }
+  // Chunked.
+  size_t pos = body_start;
+  while (true) {
+    size_t eol;
+    while ((eol = buf.find("\r\n", pos)) == std::string::npos) {
+      if (!fill(buf.size() + 1)) return -1;
+    }
+    size_t len = std::strtoul(buf.c_str() + pos, nullptr, 16);
+    if (!fill(eol + 2 + len + 2)) return -1;
+    pos = eol + 2 + len + 2;
+    if (len == 0) break;
+  }
+  buf.erase(0, pos);
+  return code;
+}
+
+std::string Request(const std::string& method, const std::string& path,
+                    const std::string& body = "") {
+  std::string r = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n";
+  if (!body.empty()) {
+    r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  return r + "\r\n" + body;
+}
+
+double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = std::min(v.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(v.size())));
+  return v[i];
+}
+
+std::string Secret(const std::string& name, int payload_bytes = 200) {
+  return R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":")" + name +
+         R"(","namespace":"bench","labels":{"app":"bench"}},"stringData":{"v":")" +
+         std::string(static_cast<size_t>(payload_bytes), 'x') + R"("}})";
+}
+
+// One synchronous request on a fresh or kept connection.
+int Call(int& fd, std::string& buf, const std::string& req) {
+  if (fd < 0) fd = Connect();
+  if (fd < 0 || !WriteAll(fd, req)) return -1;
+  return ReadResponse(fd, buf);
+}
+
+struct Figure {
+  std::string name;
+  double value;
+  std::string unit;
+};
+std::vector<Figure> g_figures;
+
+void Report(const std::string& name, double value, const std::string& unit) {
+  std::printf("%-44s %12.1f %s\n", name.c_str(), value, unit.c_str());
+  std::fflush(stdout);
+  g_figures.push_back({name, value, unit});
+}
+
+// Closed loop: `conns` threads each issue requests back to back for `seconds`.
+void ClosedLoop(const std::string& label, const std::string& req, int conns, double seconds) {
+  std::atomic<long> done{0};
+  std::vector<std::vector<double>> lat(static_cast<size_t>(conns));
+  auto end = Clock::now() + duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> ts;
+  for (int c = 0; c < conns; ++c) {
+    ts.emplace_back([&, c] {
+      int fd = -1;
+      std::string buf;
+      while (Clock::now() < end) {
+        auto t0 = Clock::now();
+        if (Call(fd, buf, req) != 200) break;
+        lat[static_cast<size_t>(c)].push_back(duration_cast<microseconds>(Clock::now() - t0).count() / 1000.0);
+        ++done;
+      }
+      if (fd >= 0) close(fd);
+    });
+  }
+  for (auto& t : ts) t.join();
+  std::vector<double> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  Report(label + " throughput", static_cast<double>(done) / seconds, "req/s");
+  Report(label + " p99 (closed loop)", Percentile(all, 99), "ms");
+}
+
+// Open loop at `rate` req/s over `conns` connections; latency from the scheduled send time.
+void OpenLoop(const std::string& label, const std::string& req, double rate, int conns,
+              double seconds) {
+  std::vector<std::vector<double>> lat(static_cast<size_t>(conns));
+  std::atomic<long> errors{0};
+  auto start = Clock::now() + std::chrono::milliseconds(50);
+  long total = static_cast<long>(rate * seconds);
+  std::vector<std::thread> ts;
+  for (int c = 0; c < conns; ++c) {
+    ts.emplace_back([&, c] {
+      int fd = -1;
+      std::string buf;
+      // Connection c sends requests c, c+conns, c+2*conns, ... at their scheduled times.
+      for (long i = c; i < total; i += conns) {
+        auto scheduled = start + duration_cast<Clock::duration>(
+                                     std::chrono::duration<double>(static_cast<double>(i) / rate));
+        std::this_thread::sleep_until(scheduled);
+        if (Call(fd, buf, req) != 200) {
+          ++errors;
+          continue;
+        }
+        lat[static_cast<size_t>(c)].push_back(
+            duration_cast<microseconds>(Clock::now() - scheduled).count() / 1000.0);
+      }
+      if (fd >= 0) close(fd);
+    });
+  }
+  for (auto& t : ts) t.join();
+  std::vector<double> all;
+  for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  char name[128];
+  std::snprintf(name, sizeof name, "%s at %.0f req/s offered", label.c_str(), rate);
+  Report(std::string(name) + " p50", Percentile(all, 50), "ms");
+  Report(std::string(name) + " p99", Percentile(all, 99), "ms");
+  if (errors) Report(std::string(name) + " errors", static_cast<double>(errors), "requests");
+}
+
+void Creates(int conns, double seconds) {
+  std::atomic<long> done{0};
+  auto end = Clock::now() + duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  std::vector<std::thread> ts;
+  for (int c = 0; c < conns; ++c) {
+    ts.emplace_back([&, c] {
+      int fd = -1;
+      std::string buf;
+      for (int i = 0; Clock::now() < end; ++i) {
+        std::string name = "c" + std::to_string(c) + "-" + std::to_string(i);
+        if (Call(fd, buf, Request("POST", "/api/v1/namespaces/bench/secrets", Secret(name))) != 201) break;
+        ++done;
+      }
+      if (fd >= 0) close(fd);
+    });
+  }
+  for (auto& t : ts) t.join();
+  Report("durable creates (" + std::to_string(conns) + " clients)", static_cast<double>(done) / seconds,
+         "creates/s");
+}
+
+void WatchFanOut(int watchers) {
+  // Like a controller (an informer): list once, then watch from the list's resourceVersion,
+  // so starting a watch costs no initial listing.
+  int list_fd = -1;
+  std::string list_buf;
+  std::string list_req = Request("GET", "/api/v1/namespaces/bench/secrets?limit=1");
+  if (list_fd < 0) list_fd = Connect();
+  WriteAll(list_fd, list_req);
+  std::string rv;
+  {
+    // Read the raw response to pick out metadata.resourceVersion.
+    std::string raw;
+    char tmp[65536];
+    while (raw.find("\"resourceVersion\":\"") == std::string::npos) {
+      ssize_t n = read(list_fd, tmp, sizeof tmp);
+      if (n <= 0) break;
+      raw.append(tmp, static_cast<size_t>(n));
+    }
+    size_t at = raw.find("\"resourceVersion\":\"");
+    if (at != std::string::npos) {
+      at += 19;
+      rv = raw.substr(at, raw.find('"', at) - at);
+    }
+    close(list_fd);
+  }
+  std::vector<int> fds;
+  for (int i = 0; i < watchers; ++i) {
+    int fd = Connect();
+    if (fd < 0) break;
+    WriteAll(fd, Request("GET", "/api/v1/namespaces/bench/secrets?watch=true&fieldSelector=metadata.name%3Dwatched&timeoutSeconds=60&resourceVersion=" + rv));
+    fds.push_back(fd);
+  }
+  // Wait until every stream has its response headers (the watch is registered by then).
+  std::vector<std::string> bufs(fds.size());
+  auto drain_until = [&](size_t i, const char* marker, Clock::time_point deadline) {
+    while (bufs[i].find(marker) == std::string::npos && Clock::now() < deadline) {
+      pollfd p{fds[i], POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      char tmp[8192];
+      ssize_t n = read(fds[i], tmp, sizeof tmp);
+      if (n <= 0) return false;
+      bufs[i].append(tmp, static_cast<size_t>(n));
+    }
+    return bufs[i].find(marker) != std::string::npos;
+  };
+  auto deadline = Clock::now() + std::chrono::seconds(60);
+  size_t ready = 0;
+  for (size_t i = 0; i < fds.size(); ++i) ready += drain_until(i, "\r\n\r\n", deadline);
+  if (ready < fds.size()) std::printf("watch fan-out: only %zu of %zu watches started\n", ready, fds.size());
+  // One update; then time every watcher's MODIFIED.
+  int fd = -1;
+  std::string buf;
+  auto t0 = Clock::now();
+  Call(fd, buf, Request("PUT", "/api/v1/namespaces/bench/secrets/watched", Secret("watched", 300)));
+  std::vector<double> seen(fds.size(), -1);
+  size_t remaining = fds.size();
+  std::vector<pollfd> pfds(fds.size());
+  auto end = Clock::now() + std::chrono::seconds(30);
+  while (remaining > 0 && Clock::now() < end) {
+    for (size_t i = 0; i < fds.size(); ++i) pfds[i] = {seen[i] < 0 ? fds[i] : -1, POLLIN, 0};
+    if (poll(pfds.data(), pfds.size(), 100) <= 0) continue;
+    double now_ms = duration_cast<microseconds>(Clock::now() - t0).count() / 1000.0;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (seen[i] >= 0 || !(pfds[i].revents & POLLIN)) continue;
+      char tmp[8192];
+      ssize_t n = read(fds[i], tmp, sizeof tmp);
+      if (n > 0) bufs[i].append(tmp, static_cast<size_t>(n));
+      if (bufs[i].find("\"MODIFIED\"") != std::string::npos) {
+        seen[i] = now_ms;
+        --remaining;
+      }
+    }
+  }
+  std::vector<double> got;
+  for (double s : seen) if (s >= 0) got.push_back(s);
+  Report("watch fan-out: watchers that saw the update", static_cast<double>(got.size()), "of " + std::to_string(fds.size()));
+  Report("watch fan-out: update to last watcher", got.empty() ? -1 : *std::max_element(got.begin(), got.end()), "ms");
+  Report("watch fan-out: p50 over watchers", Percentile(got, 50), "ms");
+  for (int f : fds) close(f);
+  if (fd >= 0) close(fd);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string server;
+  double seconds = 5;
+  int watchers = 1000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    if (a == "--server") server = argv[i + 1];
+    if (a == "--seconds") seconds = std::atof(argv[i + 1]);
+    if (a == "--watchers") watchers = std::atoi(argv[i + 1]);
+  }
+  size_t colon = server.rfind(':');
+  if (server.rfind("http://127.0.0.1:", 0) != 0 || colon == std::string::npos) {
+    std::fprintf(stderr, "usage: bench_api --server http://127.0.0.1:PORT [--seconds N] [--watchers N]\n");
+    return 2;
+  }
+  g_port = std::atoi(server.c_str() + colon + 1);
+
+  // Fixtures: a namespace, 1,000 objects to list, and the watched object.
+  int fd = -1;
+  std::string buf;
+  Call(fd, buf, Request("POST", "/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}})"));
+  for (int i = 0; i < 1000; ++i) {
+    Call(fd, buf, Request("POST", "/api/v1/namespaces/bench/secrets", Secret("item-" + std::to_string(i))));
+  }
+  Call(fd, buf, Request("POST", "/api/v1/namespaces/bench/secrets", Secret("watched")));
+  close(fd);
+
+  std::string get = Request("GET", "/api/v1/namespaces/bench/secrets/item-42");
+  ClosedLoop("GET by name (8 connections)", get, 8, seconds);
+  OpenLoop("GET by name", get, 1000, 16, seconds);
+  ClosedLoop("LIST 1,000 objects (2 connections)", Request("GET", "/api/v1/namespaces/bench/secrets?labelSelector=app%3Dbench"), 2, seconds);
+  Creates(8, seconds);
+  WatchFanOut(watchers);
+  return 0;
+}
