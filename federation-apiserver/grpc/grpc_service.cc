@@ -99,23 +99,33 @@ bool IsLoopbackHost(const std::string& host) {
 
 ::grpc::StatusCode GrpcCodeFor(const ApiError& error) {
   switch (error.code) {
-    case 400: return ::grpc::StatusCode::INVALID_ARGUMENT;
-    case 401: return ::grpc::StatusCode::UNAUTHENTICATED;
-    case 403: return ::grpc::StatusCode::PERMISSION_DENIED;
-    case 404: return ::grpc::StatusCode::NOT_FOUND;
-    case 405: return ::grpc::StatusCode::UNIMPLEMENTED;
+    case 400:
+      return ::grpc::StatusCode::INVALID_ARGUMENT;
+    case 401:
+      return ::grpc::StatusCode::UNAUTHENTICATED;
+    case 403:
+      return ::grpc::StatusCode::PERMISSION_DENIED;
+    case 404:
+      return ::grpc::StatusCode::NOT_FOUND;
+    case 405:
+      return ::grpc::StatusCode::UNIMPLEMENTED;
     case 409:
       return error.reason == "AlreadyExists" ? ::grpc::StatusCode::ALREADY_EXISTS
                                              : ::grpc::StatusCode::ABORTED;
-    case 410: return ::grpc::StatusCode::OUT_OF_RANGE;
-    case 413: return ::grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case 422: return ::grpc::StatusCode::INVALID_ARGUMENT;
-    case 429: return ::grpc::StatusCode::RESOURCE_EXHAUSTED;
-    case 503: return ::grpc::StatusCode::UNAVAILABLE;
-    case 504: return ::grpc::StatusCode::DEADLINE_EXCEEDED;
+    case 410:
+      return ::grpc::StatusCode::OUT_OF_RANGE;
+    case 413:
+      return ::grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case 422:
+      return ::grpc::StatusCode::INVALID_ARGUMENT;
+    case 429:
+      return ::grpc::StatusCode::RESOURCE_EXHAUSTED;
+    case 503:
+      return ::grpc::StatusCode::UNAVAILABLE;
+    case 504:
+      return ::grpc::StatusCode::DEADLINE_EXCEEDED;
     default:
-      return error.code < 500 ? ::grpc::StatusCode::INVALID_ARGUMENT
-                              : ::grpc::StatusCode::INTERNAL;
+      return error.code < 500 ? ::grpc::StatusCode::INVALID_ARGUMENT : ::grpc::StatusCode::INTERNAL;
   }
 }
 
@@ -127,7 +137,8 @@ std::optional<json> StatusBodyFromTrailers(const ::grpc::ClientContext& context)
   const auto& trailers = context.GetServerTrailingMetadata();
   auto it = trailers.find(kStatusTrailerKey);
   if (it == trailers.end()) return std::nullopt;
-  json body = json::parse(it->second.begin(), it->second.end(), nullptr, /*allow_exceptions=*/false);
+  json body =
+      json::parse(it->second.begin(), it->second.end(), nullptr, /*allow_exceptions=*/false);
   if (body.is_discarded()) return std::nullopt;
   return body;
 }
@@ -283,9 +294,9 @@ class GrpcService::WatchReactor final : public ::grpc::ServerWriteReactor<fedpb:
   std::deque<Queued> queue_;
   int64_t queued_bytes_ = 0;
   int64_t limit_ = 0;
-  bool ready_ = false;     // Begin/Fail ran: writes and the finish may start
-  bool writing_ = false;   // a StartWrite awaits OnWriteDone
-  bool finished_ = false;  // Finish was called
+  bool ready_ = false;                 // Begin/Fail ran: writes and the finish may start
+  bool writing_ = false;               // a StartWrite awaits OnWriteDone
+  bool finished_ = false;              // Finish was called
   std::optional<::grpc::Status> end_;  // how the stream is to end, once idle
   std::string end_trailer_;
   fedpb::WatchEvent in_flight_;
@@ -373,22 +384,22 @@ template <typename F>
 }
 
 ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* context,
-                                                     const fedpb::ResourceRef& ref,
-                                                     const char* method, const std::string& name,
-                                                     const std::string& subresource,
-                                                     bool watch) const {
+                                                    const fedpb::ResourceRef& ref,
+                                                    const char* method, const std::string& name,
+                                                    const std::string& subresource,
+                                                    bool watch) const {
   // Every name becomes a path segment for the filters: one that is not a segment would make
   // the path they judge differ from the object served.
-  for (const std::string* segment : {&ref.group(), &ref.version(), &ref.resource(),
-                                     &ref.namespace_(), &name, &subresource}) {
+  for (const std::string* segment :
+       {&ref.group(), &ref.version(), &ref.resource(), &ref.namespace_(), &name, &subresource}) {
     if (segment->find('/') != std::string::npos || *segment == "." || *segment == "..") {
       return PathNotFound("\"" + *segment + "\" is not a valid path segment");
     }
   }
   apimachinery::rest::RestRequest rest;
   rest.method = method;
-  rest.path = ref.group().empty() ? "/api/" + ref.version()
-                                  : "/apis/" + ref.group() + "/" + ref.version();
+  rest.path =
+      ref.group().empty() ? "/api/" + ref.version() : "/apis/" + ref.group() + "/" + ref.version();
   if (!ref.namespace_().empty()) rest.path += "/namespaces/" + ref.namespace_();
   rest.path += "/" + ref.resource();
   if (!name.empty()) rest.path += "/" + name;
@@ -407,7 +418,8 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
       objects_.registry().Resolve(ref.group(), ref.version(), ref.resource(), namespaced);
   const std::string gv = ref.group().empty() ? ref.version() : ref.group() + "/" + ref.version();
   if (!info) {
-    const ResourceInfo* known = objects_.registry().Find(ref.group(), ref.version(), ref.resource());
+    const ResourceInfo* known =
+        objects_.registry().Find(ref.group(), ref.version(), ref.resource());
     if (known != nullptr && !known->namespaced && namespaced) {
       return PathNotFound(known->GroupResource() + " is cluster-scoped; namespace must be empty");
     }
@@ -486,15 +498,16 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
     ApiResult<json> body =
         ParseJson(request->object_json(), "object_json", options_.max_object_bytes);
     if (!body.ok()) return Fail(context, body.error());
-    return Reply(context,
-                 objects_.Update(t->resource, t->ns, request->name(), std::move(body).value(),
-                                 request->subresource(),
-                                 ContextFor(request->dry_run(), std::move(t->user))),
-                 response);
+    return Reply(
+        context,
+        objects_.Update(t->resource, t->ns, request->name(), std::move(body).value(),
+                        request->subresource(), ContextFor(request->dry_run(), std::move(t->user))),
+        response);
   });
 }
 
-::grpc::Status GrpcService::Patch(::grpc::ServerContext* context, const fedpb::PatchRequest* request,
+::grpc::Status GrpcService::Patch(::grpc::ServerContext* context,
+                                  const fedpb::PatchRequest* request,
                                   fedpb::ObjectResponse* response) {
   return Serve(context, [&] {
     if (auto e = RequireName(request->name())) return Fail(context, *e);
@@ -503,9 +516,15 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
     if (!t.ok()) return Fail(context, t.error());
     apimachinery::PatchType type;
     switch (request->patch_type()) {
-      case fedpb::PATCH_TYPE_MERGE: type = apimachinery::PatchType::kMergePatch; break;
-      case fedpb::PATCH_TYPE_JSON: type = apimachinery::PatchType::kJsonPatch; break;
-      case fedpb::PATCH_TYPE_STRATEGIC: type = apimachinery::PatchType::kStrategicMergePatch; break;
+      case fedpb::PATCH_TYPE_MERGE:
+        type = apimachinery::PatchType::kMergePatch;
+        break;
+      case fedpb::PATCH_TYPE_JSON:
+        type = apimachinery::PatchType::kJsonPatch;
+        break;
+      case fedpb::PATCH_TYPE_STRATEGIC:
+        type = apimachinery::PatchType::kStrategicMergePatch;
+        break;
       default:
         return Fail(context, ApiError::BadRequest("patch_type must be PATCH_TYPE_MERGE, "
                                                   "PATCH_TYPE_JSON or PATCH_TYPE_STRATEGIC"));
@@ -513,11 +532,11 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
     if (static_cast<int64_t>(request->patch().size()) > options_.max_object_bytes) {
       return Fail(context, ApiError::RequestEntityTooLarge(options_.max_object_bytes));
     }
-    return Reply(context,
-                 objects_.Patch(t->resource, t->ns, request->name(), type, request->patch(),
-                                request->subresource(),
-                                ContextFor(request->dry_run(), std::move(t->user))),
-                 response);
+    return Reply(
+        context,
+        objects_.Patch(t->resource, t->ns, request->name(), type, request->patch(),
+                       request->subresource(), ContextFor(request->dry_run(), std::move(t->user))),
+        response);
   });
 }
 
@@ -526,7 +545,8 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
                                    fedpb::ObjectResponse* response) {
   return Serve(context, [&] {
     if (auto e = RequireName(request->name())) return Fail(context, *e);
-    ApiResult<Target> t = Prepare(context, request->resource(), "DELETE", request->name(), "", false);
+    ApiResult<Target> t =
+        Prepare(context, request->resource(), "DELETE", request->name(), "", false);
     if (!t.ok()) return Fail(context, t.error());
     apimachinery::DeleteOptions options;
     options.precondition_uid = request->preconditions().uid();
@@ -591,9 +611,8 @@ void GrpcService::Stop() {
 
 bool GrpcService::WaitUntilIdle(std::chrono::milliseconds timeout) const {
   std::unique_lock lock(mu_);
-  return watches_changed_.wait_for(lock, timeout, [&] {
-    return watches_.empty() && unary_running_ == 0 && calls_ == 0;
-  });
+  return watches_changed_.wait_for(
+      lock, timeout, [&] { return watches_.empty() && unary_running_ == 0 && calls_ == 0; });
 }
 
 size_t GrpcService::ActiveWatches() const {
@@ -698,8 +717,8 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(apimachinery::ObjectServ
   if (listen_address.rfind("unix", 0) == 0) {
     server->address_ = listen_address;
   } else {
-    server->address_ = listen_address.substr(0, listen_address.rfind(':') + 1) +
-                       std::to_string(selected_port);
+    server->address_ =
+        listen_address.substr(0, listen_address.rfind(':') + 1) + std::to_string(selected_port);
   }
   return server;
 }

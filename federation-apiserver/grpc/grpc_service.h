@@ -28,19 +28,19 @@
 // GrpcServer listens on loopback only unless told otherwise.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/support/server_interceptor.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <grpcpp/support/server_interceptor.h>
-#include <nlohmann/json.hpp>
 
 #include "apimachinery/api_error.h"
 #include "apimachinery/object_service.h"
@@ -97,7 +97,8 @@ struct GrpcServiceOptions {
 // WaitForActiveWatchesAtMost and SlowWatchesClosed are thread-safe. The ObjectService must
 // outlive this service, and this service must outlive every grpc::Server it is registered with
 // (the server must be shut down first).
-class GrpcService final : public fedpb::Federation::WithCallbackMethod_Watch<fedpb::Federation::Service> {
+class GrpcService final
+    : public fedpb::Federation::WithCallbackMethod_Watch<fedpb::Federation::Service> {
  public:
   explicit GrpcService(apimachinery::ObjectService& objects, GrpcServiceOptions options = {});
   // Requires that no RPC is in flight (shut the server down first).
@@ -199,7 +200,8 @@ class GrpcServer {
  public:
   // Listens on `listen_address` (port 0 picks a free port; see port()). Errors:
   // kInvalidArgument for a rejected address (see CheckListenAddress), kUnavailable when the
-  // address cannot be bound (e.g. the port is taken: ports are not shared via SO_REUSEPORT). `objects` must outlive the server.
+  // address cannot be bound (e.g. the port is taken: ports are not shared via SO_REUSEPORT).
+  // `objects` must outlive the server.
   static StatusOr<std::unique_ptr<GrpcServer>> Start(apimachinery::ObjectService& objects,
                                                      const std::string& listen_address,
                                                      GrpcServerOptions options = {});

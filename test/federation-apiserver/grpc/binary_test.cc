@@ -1,17 +1,16 @@
 // The gRPC API of the real federation-apiserver binary (--grpc-listen 127.0.0.1:0, SQLite
 // storage, the production registry and admission): Meridian and core resources, admission
 // field errors surviving as Status causes, and a watch on the SQLite store.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
-#include <nlohmann/json.hpp>
 
 #include "federation-apiserver/grpc/grpc_service.h"
 #include "test/common/child_process.h"
@@ -51,10 +50,10 @@ class GrpcBinaryTest : public ::testing::Test {
     const std::string bin = test_env::BinDir() + "/federation-apiserver";
     ASSERT_TRUE(std::filesystem::exists(bin)) << bin << " is not built";
     std::string error;
-    ASSERT_TRUE(process_.Start({bin, "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0",
-                                "--storage", "sqlite:" + (dir_ / "federation.db").string(),
-                                "--log-level", "warn"},
-                               &error, (dir_ / "stderr.log").string()))
+    ASSERT_TRUE(
+        process_.Start({bin, "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--storage",
+                        "sqlite:" + (dir_ / "federation.db").string(), "--log-level", "warn"},
+                       &error, (dir_ / "stderr.log").string()))
         << error;
     // Printed once GrpcServer::Start returned, i.e. when the port accepts calls.
     const std::string address = process_.WaitForLine("federation-apiserver gRPC listening on ",
@@ -112,21 +111,25 @@ TEST_F(GrpcBinaryTest, ServesTheFederationRegistryWithItsAdmission) {
     fedpb::ResourceRef ref;
     json object;
     ::grpc::StatusCode code;
-    int http;             // of the Status body, when failing
-    size_t min_causes;    // field errors kept in the body
+    int http;           // of the Status body, when failing
+    size_t min_causes;  // field errors kept in the body
   };
   for (const Case& c : std::vector<Case>{
-           {"namespace", Ref("", "v1", "namespaces"),
+           {"namespace",
+            Ref("", "v1", "namespaces"),
             {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team-a"}}}},
-            ::grpc::StatusCode::OK, 0, 0},
+            ::grpc::StatusCode::OK,
+            0,
+            0},
            {"member cluster", Ref(kGroup, "v1alpha1", "memberclusters"), member,
             ::grpc::StatusCode::OK, 0, 0},
            {"the same member again", Ref(kGroup, "v1alpha1", "memberclusters"), member,
             ::grpc::StatusCode::ALREADY_EXISTS, 409, 0},
            {"member with every problem named", Ref(kGroup, "v1alpha1", "memberclusters"),
             bad_member, ::grpc::StatusCode::INVALID_ARGUMENT, 422, 2},
-           {"member clusters are cluster-scoped", Ref(kGroup, "v1alpha1", "memberclusters", "team-a"),
-            member, ::grpc::StatusCode::NOT_FOUND, 404, 0},
+           {"member clusters are cluster-scoped",
+            Ref(kGroup, "v1alpha1", "memberclusters", "team-a"), member,
+            ::grpc::StatusCode::NOT_FOUND, 404, 0},
            {"no such resource", Ref(kGroup, "v1alpha1", "gizmos"), member,
             ::grpc::StatusCode::NOT_FOUND, 404, 0},
        }) {
@@ -147,9 +150,10 @@ TEST_F(GrpcBinaryTest, ServesTheFederationRegistryWithItsAdmission) {
 }
 
 TEST_F(GrpcBinaryTest, WatchesSecretsOnTheSqliteStore) {
-  ASSERT_TRUE(Create(Ref("", "v1", "namespaces"),
-                     {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team-a"}}}})
-                  .status.ok());
+  ASSERT_TRUE(
+      Create(Ref("", "v1", "namespaces"),
+             {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team-a"}}}})
+          .status.ok());
   // Watch from a listed revision, so no write below can race the stream's start.
   fedpb::ListRequest list;
   *list.mutable_resource() = Ref("", "v1", "secrets", "team-a");

@@ -3,18 +3,17 @@
 // (order, resume, cancellation, slow clients, shutdown) and listen-address checks.
 #include "federation-apiserver/grpc/grpc_service.h"
 
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <functional>
-#include <mutex>
-#include <thread>
 #include <condition_variable>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
-
-#include <grpcpp/grpcpp.h>
 
 #include "apimachinery/memory_store.h"
 #include "apimachinery/object_service.h"
@@ -55,7 +54,9 @@ fedpb::ResourceRef Ref(const std::string& ns = "default", const std::string& res
   return ref;
 }
 
-fedpb::ResourceRef NamespacesRef(const std::string& ns = "") { return Ref(ns, "namespaces", "", "v1"); }
+fedpb::ResourceRef NamespacesRef(const std::string& ns = "") {
+  return Ref(ns, "namespaces", "", "v1");
+}
 
 // What a unary call left behind: its status, the Status body from the trailers, the object.
 struct Result {
@@ -129,27 +130,29 @@ class GrpcServiceTest : public ::testing::Test {
     objects_ = std::make_unique<apimachinery::ObjectService>(store_, clock_, registry_);
     // Admission that exercises every error path a real embedder has: authn/authz failures
     // and field errors (every problem reported, each its own cause).
-    objects_->AddMutatingAdmission([this](const apimachinery::AdmissionAttributes& attrs,
-                                          json* object) {
-      if (attrs.name == "slow" && on_slow_) on_slow_();
-      if (attrs.name == "forbidden") return PermissionDeniedError("widgets \"forbidden\" is off limits");
-      if (attrs.name == "anonymous") return UnauthenticatedError("Unauthorized");
-      if (!attrs.user->name.empty()) {
-        (*object)["metadata"]["annotations"]["test/user"] = attrs.user->name;
-      }
-      return Status::Ok();
-    });
-    objects_->AddValidatingAdmission(
-        [](const apimachinery::AdmissionAttributes& attrs, const json& object, FieldErrors* errors) {
-          if (attrs.resource->plural != "widgets" ||
-              attrs.operation == apimachinery::Operation::kDelete) {
-            return Status::Ok();
+    objects_->AddMutatingAdmission(
+        [this](const apimachinery::AdmissionAttributes& attrs, json* object) {
+          if (attrs.name == "slow" && on_slow_) on_slow_();
+          if (attrs.name == "forbidden")
+            return PermissionDeniedError("widgets \"forbidden\" is off limits");
+          if (attrs.name == "anonymous") return UnauthenticatedError("Unauthorized");
+          if (!attrs.user->name.empty()) {
+            (*object)["metadata"]["annotations"]["test/user"] = attrs.user->name;
           }
-          const json spec = object.value("spec", json::object());
-          if (spec.value("size", 0) < 0) errors->push_back({"spec.size", "Invalid value: must be >= 0"});
-          if (spec.value("color", "x").empty()) errors->push_back({"spec.color", "Required value"});
           return Status::Ok();
         });
+    objects_->AddValidatingAdmission([](const apimachinery::AdmissionAttributes& attrs,
+                                        const json& object, FieldErrors* errors) {
+      if (attrs.resource->plural != "widgets" ||
+          attrs.operation == apimachinery::Operation::kDelete) {
+        return Status::Ok();
+      }
+      const json spec = object.value("spec", json::object());
+      if (spec.value("size", 0) < 0)
+        errors->push_back({"spec.size", "Invalid value: must be >= 0"});
+      if (spec.value("color", "x").empty()) errors->push_back({"spec.color", "Required value"});
+      return Status::Ok();
+    });
     auto ns = objects_->Create(apimachinery::NamespaceResourceInfo(), "",
                                {{"metadata", {{"name", "default"}}}});
     ASSERT_TRUE(ns.ok() || ns.error().code == 409);  // 409: kept from before a Restart
@@ -161,8 +164,8 @@ class GrpcServiceTest : public ::testing::Test {
     // Keep the client's receive window at its initial size so a client that does not read
     // stalls the stream early (the slow-consumer test).
     args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
-    channel_ = ::grpc::CreateCustomChannel(server_->address(), ::grpc::InsecureChannelCredentials(),
-                                           args);
+    channel_ =
+        ::grpc::CreateCustomChannel(server_->address(), ::grpc::InsecureChannelCredentials(), args);
     stub_ = fedpb::Federation::NewStub(channel_);
   }
 
@@ -279,7 +282,7 @@ class GrpcServiceTest : public ::testing::Test {
   std::unique_ptr<GrpcServer> server_;
   std::shared_ptr<::grpc::Channel> channel_;
   std::unique_ptr<fedpb::Federation::Stub> stub_;
-  std::string token_;  // sent as "authorization: Bearer <token_>" when set
+  std::string token_;              // sent as "authorization: Bearer <token_>" when set
   std::function<void()> on_slow_;  // run by admission for objects named "slow"
 };
 
@@ -377,7 +380,8 @@ TEST_F(GrpcServiceTest, VerbsRoundTripThroughTheObjectService) {
                       R"({"metadata":{"finalizers":["test/keep"]}})");
        },
        [&](const json& o) { EXPECT_EQ(o["metadata"]["finalizers"], json::array({"test/keep"})); }},
-      {"status patch", [&] {
+      {"status patch",
+       [&] {
          return Patch("w1", fedpb::PATCH_TYPE_MERGE, R"({"status":{"phase":"Done"}})", "status");
        },
        [&](const json& o) { EXPECT_EQ(o["status"]["phase"], "Done"); }},
@@ -385,7 +389,9 @@ TEST_F(GrpcServiceTest, VerbsRoundTripThroughTheObjectService) {
        [&](const json& o) { EXPECT_TRUE(o["metadata"].contains("deletionTimestamp")); }},
       {"dropping the finalizer removes it",
        [&] { return Patch("w1", fedpb::PATCH_TYPE_MERGE, R"({"metadata":{"finalizers":null}})"); },
-       [&](const json&) { EXPECT_EQ(Get("w1").status.error_code(), ::grpc::StatusCode::NOT_FOUND); }},
+       [&](const json&) {
+         EXPECT_EQ(Get("w1").status.error_code(), ::grpc::StatusCode::NOT_FOUND);
+       }},
       {"delete with a matching uid precondition",
        [&] { return Delete("w2", Get("w2").object["metadata"]["uid"].get<std::string>()); },
        [&](const json& o) {
@@ -426,59 +432,145 @@ TEST_F(GrpcServiceTest, ErrorsMapToGrpcCodesWithTheKubernetesStatusBody) {
     std::vector<std::string> cause_fields;
   };
   const std::vector<Case> cases = {
-      {"get of a missing object", [&] { return Get("nope"); }, ::grpc::StatusCode::NOT_FOUND, 404,
-       "NotFound", {}},
-      {"unknown resource", [&] { return Get("x", Ref("default", "gizmos")); },
-       ::grpc::StatusCode::NOT_FOUND, 404, "NotFound", {}},
-      {"unknown version", [&] { return Get("x", Ref("default", "widgets", kGroup, "v9")); },
-       ::grpc::StatusCode::NOT_FOUND, 404, "NotFound", {}},
-      {"cluster-scoped resource with a namespace", [&] { return Get("default", NamespacesRef("default")); },
-       ::grpc::StatusCode::NOT_FOUND, 404, "NotFound", {}},
-      {"create in a missing namespace", [&] { return Create(Widget("x"), "nope"); },
-       ::grpc::StatusCode::NOT_FOUND, 404, "NotFound", {}},
-      {"unknown subresource", [&] { return Update("taken", taken, "scale"); },
-       ::grpc::StatusCode::NOT_FOUND, 404, "NotFound", {}},
-      {"create of an existing name", [&] { return Create(Widget("taken")); },
-       ::grpc::StatusCode::ALREADY_EXISTS, 409, "AlreadyExists", {}},
-      {"update with a stale resourceVersion", [&] { return Update("taken", stale); },
-       ::grpc::StatusCode::ABORTED, 409, "Conflict", {}},
-      {"delete with a failed uid precondition", [&] { return Delete("taken", "not-the-uid"); },
-       ::grpc::StatusCode::ABORTED, 409, "Conflict", {}},
-      {"invalid name", [&] { return Create(bad_name); }, ::grpc::StatusCode::INVALID_ARGUMENT, 422,
-       "Invalid", {"metadata.name"}},
-      {"every admission field error is kept", [&] { return Create(Widget("w", -1, "")); },
-       ::grpc::StatusCode::INVALID_ARGUMENT, 422, "Invalid", {"spec.size", "spec.color"}},
-      {"malformed JSON", [&] { return CreateRaw("{\"metadata\":", Ref()); },
-       ::grpc::StatusCode::INVALID_ARGUMENT, 400, "BadRequest", {}},
+      {"get of a missing object",
+       [&] { return Get("nope"); },
+       ::grpc::StatusCode::NOT_FOUND,
+       404,
+       "NotFound",
+       {}},
+      {"unknown resource",
+       [&] { return Get("x", Ref("default", "gizmos")); },
+       ::grpc::StatusCode::NOT_FOUND,
+       404,
+       "NotFound",
+       {}},
+      {"unknown version",
+       [&] { return Get("x", Ref("default", "widgets", kGroup, "v9")); },
+       ::grpc::StatusCode::NOT_FOUND,
+       404,
+       "NotFound",
+       {}},
+      {"cluster-scoped resource with a namespace",
+       [&] { return Get("default", NamespacesRef("default")); },
+       ::grpc::StatusCode::NOT_FOUND,
+       404,
+       "NotFound",
+       {}},
+      {"create in a missing namespace",
+       [&] { return Create(Widget("x"), "nope"); },
+       ::grpc::StatusCode::NOT_FOUND,
+       404,
+       "NotFound",
+       {}},
+      {"unknown subresource",
+       [&] { return Update("taken", taken, "scale"); },
+       ::grpc::StatusCode::NOT_FOUND,
+       404,
+       "NotFound",
+       {}},
+      {"create of an existing name",
+       [&] { return Create(Widget("taken")); },
+       ::grpc::StatusCode::ALREADY_EXISTS,
+       409,
+       "AlreadyExists",
+       {}},
+      {"update with a stale resourceVersion",
+       [&] { return Update("taken", stale); },
+       ::grpc::StatusCode::ABORTED,
+       409,
+       "Conflict",
+       {}},
+      {"delete with a failed uid precondition",
+       [&] { return Delete("taken", "not-the-uid"); },
+       ::grpc::StatusCode::ABORTED,
+       409,
+       "Conflict",
+       {}},
+      {"invalid name",
+       [&] { return Create(bad_name); },
+       ::grpc::StatusCode::INVALID_ARGUMENT,
+       422,
+       "Invalid",
+       {"metadata.name"}},
+      {"every admission field error is kept",
+       [&] { return Create(Widget("w", -1, "")); },
+       ::grpc::StatusCode::INVALID_ARGUMENT,
+       422,
+       "Invalid",
+       {"spec.size", "spec.color"}},
+      {"malformed JSON",
+       [&] { return CreateRaw("{\"metadata\":", Ref()); },
+       ::grpc::StatusCode::INVALID_ARGUMENT,
+       400,
+       "BadRequest",
+       {}},
       {"body/request namespace mismatch",
        [&] {
          json w = Widget("x");
          w["metadata"]["namespace"] = "other";
          return Create(w);
        },
-       ::grpc::StatusCode::INVALID_ARGUMENT, 400, "BadRequest", {}},
-      {"missing name", [&] { return Get(""); }, ::grpc::StatusCode::INVALID_ARGUMENT, 400,
-       "BadRequest", {}},
-      {"namespaced object without a namespace", [&] { return Get("taken", Ref("")); },
-       ::grpc::StatusCode::NOT_FOUND, 404, "NotFound", {}},
-      {"name that is not a path segment", [&] { return Get("x/../taken"); },
-       ::grpc::StatusCode::NOT_FOUND, 404, "NotFound", {}},
-      {"namespace that is not a path segment", [&] { return Get("taken", Ref("..")); },
-       ::grpc::StatusCode::NOT_FOUND, 404, "NotFound", {}},
-      {"patch without a type", [&] { return Patch("taken", fedpb::PATCH_TYPE_UNSPECIFIED, "{}"); },
-       ::grpc::StatusCode::INVALID_ARGUMENT, 400, "BadRequest", {}},
+       ::grpc::StatusCode::INVALID_ARGUMENT,
+       400,
+       "BadRequest",
+       {}},
+      {"missing name",
+       [&] { return Get(""); },
+       ::grpc::StatusCode::INVALID_ARGUMENT,
+       400,
+       "BadRequest",
+       {}},
+      {"namespaced object without a namespace",
+       [&] { return Get("taken", Ref("")); },
+       ::grpc::StatusCode::NOT_FOUND,
+       404,
+       "NotFound",
+       {}},
+      {"name that is not a path segment",
+       [&] { return Get("x/../taken"); },
+       ::grpc::StatusCode::NOT_FOUND,
+       404,
+       "NotFound",
+       {}},
+      {"namespace that is not a path segment",
+       [&] { return Get("taken", Ref("..")); },
+       ::grpc::StatusCode::NOT_FOUND,
+       404,
+       "NotFound",
+       {}},
+      {"patch without a type",
+       [&] { return Patch("taken", fedpb::PATCH_TYPE_UNSPECIFIED, "{}"); },
+       ::grpc::StatusCode::INVALID_ARGUMENT,
+       400,
+       "BadRequest",
+       {}},
       {"json patch whose test fails",
        [&] {
          return Patch("taken", fedpb::PATCH_TYPE_JSON,
                       R"([{"op":"test","path":"/spec/size","value":42}])");
        },
-       ::grpc::StatusCode::INVALID_ARGUMENT, 422, "Invalid", {}},
-      {"object over the size limit", [&] { return Create(huge); },
-       ::grpc::StatusCode::RESOURCE_EXHAUSTED, 413, "RequestEntityTooLarge", {}},
-      {"admission: forbidden", [&] { return Create(Widget("forbidden")); },
-       ::grpc::StatusCode::PERMISSION_DENIED, 403, "Forbidden", {}},
-      {"admission: unauthenticated", [&] { return Create(Widget("anonymous")); },
-       ::grpc::StatusCode::UNAUTHENTICATED, 401, "Unauthorized", {}},
+       ::grpc::StatusCode::INVALID_ARGUMENT,
+       422,
+       "Invalid",
+       {}},
+      {"object over the size limit",
+       [&] { return Create(huge); },
+       ::grpc::StatusCode::RESOURCE_EXHAUSTED,
+       413,
+       "RequestEntityTooLarge",
+       {}},
+      {"admission: forbidden",
+       [&] { return Create(Widget("forbidden")); },
+       ::grpc::StatusCode::PERMISSION_DENIED,
+       403,
+       "Forbidden",
+       {}},
+      {"admission: unauthenticated",
+       [&] { return Create(Widget("anonymous")); },
+       ::grpc::StatusCode::UNAUTHENTICATED,
+       401,
+       "Unauthorized",
+       {}},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -569,9 +661,12 @@ TEST_F(GrpcServiceTest, FiltersSeeTheEquivalentRestRequestAndSetTheUser) {
     std::string request;  // what the filters saw
   };
   const std::vector<Case> cases = {
-      {"no token", "", [&] { return Get("w"); }, ::grpc::StatusCode::UNAUTHENTICATED, "GET " + base + "/w"},
-      {"wrong token", "bad", [&] { return List(); }, ::grpc::StatusCode::UNAUTHENTICATED, "GET " + base},
-      {"create", "good", [&] { return Create(Widget("w")); }, ::grpc::StatusCode::OK, "POST " + base},
+      {"no token", "", [&] { return Get("w"); }, ::grpc::StatusCode::UNAUTHENTICATED,
+       "GET " + base + "/w"},
+      {"wrong token", "bad", [&] { return List(); }, ::grpc::StatusCode::UNAUTHENTICATED,
+       "GET " + base},
+      {"create", "good", [&] { return Create(Widget("w")); }, ::grpc::StatusCode::OK,
+       "POST " + base},
       {"create protected", "good", [&] { return Create(Widget("protected")); },
        ::grpc::StatusCode::OK, "POST " + base},
       {"get", "good", [&] { return Get("w"); }, ::grpc::StatusCode::OK, "GET " + base + "/w"},
@@ -583,13 +678,15 @@ TEST_F(GrpcServiceTest, FiltersSeeTheEquivalentRestRequestAndSetTheUser) {
          return Update("w", w, "status");
        },
        ::grpc::StatusCode::OK, "PUT " + base + "/w/status"},
-      {"patch", "good", [&] { return Patch("w", fedpb::PATCH_TYPE_MERGE, R"({"spec":{"size":2}})"); },
+      {"patch", "good",
+       [&] { return Patch("w", fedpb::PATCH_TYPE_MERGE, R"({"spec":{"size":2}})"); },
        ::grpc::StatusCode::OK, "PATCH " + base + "/w"},
       {"core group, cluster scope", "good", [&] { return Get("default", NamespacesRef()); },
        ::grpc::StatusCode::OK, "GET /api/v1/namespaces/default"},
       {"authorizer says no", "good", [&] { return Delete("protected"); },
        ::grpc::StatusCode::PERMISSION_DENIED, "DELETE " + base + "/protected"},
-      {"delete", "good", [&] { return Delete("w"); }, ::grpc::StatusCode::OK, "DELETE " + base + "/w"},
+      {"delete", "good", [&] { return Delete("w"); }, ::grpc::StatusCode::OK,
+       "DELETE " + base + "/w"},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.what);
@@ -679,11 +776,11 @@ TEST_F(GrpcServiceTest, WatchFromScratchListsFirstAndResumesFromAnyRevision) {
     std::vector<std::string> want;  // "TYPE name size"
   };
   const std::vector<Case> cases = {
-      {"no resourceVersion: current objects as ADDED", WatchReq(""),
-       {"ADDED a 1", "ADDED b 3"}},
+      {"no resourceVersion: current objects as ADDED", WatchReq(""), {"ADDED a 1", "ADDED b 3"}},
       {"resourceVersion \"0\" is the same", WatchReq("0"), {"ADDED a 1", "ADDED b 3"}},
       {"resume after the first update", WatchReq(rvs[0]), {"MODIFIED b 3"}},
-      {"resume from before b existed", WatchReq(Rv(Get("a").object)),
+      {"resume from before b existed",
+       WatchReq(Rv(Get("a").object)),
        {"ADDED b 1", "MODIFIED b 2", "MODIFIED b 3"}},
       {"field selector", WatchReq("", "default", "metadata.name=b"), {"ADDED b 3"}},
       {"all namespaces", WatchReq("", ""), {"ADDED a 1", "ADDED b 3"}},
@@ -719,8 +816,9 @@ TEST_F(GrpcServiceTest, WatchErrorsEndTheStreamWithTheStatusBody) {
   json w = Widget("churn");
   ASSERT_TRUE(Create(w).status.ok());
   for (int i = 0; i < 300; ++i) {
-    ASSERT_TRUE(objects_->Patch(Widgets(), "default", "churn", apimachinery::PatchType::kMergePatch,
-                                R"({"spec":{"size":)" + std::to_string(i) + "}}")
+    ASSERT_TRUE(objects_
+                    ->Patch(Widgets(), "default", "churn", apimachinery::PatchType::kMergePatch,
+                            R"({"spec":{"size":)" + std::to_string(i) + "}}")
                     .ok());
   }
   struct Case {
@@ -733,7 +831,8 @@ TEST_F(GrpcServiceTest, WatchErrorsEndTheStreamWithTheStatusBody) {
   unknown.mutable_resource()->set_resource("gizmos");
   for (const Case& c : std::vector<Case>{
            {"expired resourceVersion", WatchReq("1"), ::grpc::StatusCode::OUT_OF_RANGE, 410},
-           {"malformed resourceVersion", WatchReq("abc"), ::grpc::StatusCode::INVALID_ARGUMENT, 400},
+           {"malformed resourceVersion", WatchReq("abc"), ::grpc::StatusCode::INVALID_ARGUMENT,
+            400},
            {"malformed selector", WatchReq("", "default", "metadata.name"),
             ::grpc::StatusCode::INVALID_ARGUMENT, 400},
            {"unknown resource", unknown, ::grpc::StatusCode::NOT_FOUND, 404},
