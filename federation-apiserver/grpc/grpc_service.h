@@ -21,8 +21,9 @@
 // and queued; the queue is bounded (GrpcServiceOptions::max_watch_backlog_bytes) so that a
 // slow client never blocks the dispatcher: past the bound the stream ends with
 // RESOURCE_EXHAUSTED and the client re-watches from the last resource_version it saw.
-// A stream ends when the client cancels (the store watch is released), when the service
-// stops its watches (UNAVAILABLE), or on overflow.
+// A stream ends when the client cancels (the store watch is released), when the service is
+// stopped (UNAVAILABLE), or on overflow. Errors at the start (410 Expired for a compacted
+// resourceVersion, 400 for a bad selector) end it at once with the usual Status trailer.
 //
 // Without filters requests run with an empty UserInfo (anonymous). There is no TLS yet, so
 // GrpcServer listens on loopback only unless told otherwise.
