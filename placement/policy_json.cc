@@ -1,5 +1,7 @@
 #include "placement/policy_json.h"
 
+#include "common/json_decoder.h"
+
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
@@ -11,109 +13,11 @@ namespace {
 
 using nlohmann::json;
 
-// Collects errors under a path; all Get* helpers report wrong types and ranges themselves.
-class Decoder {
+// The shared strict decoder (common/json_decoder.h) plus the one shape only the policy
+// language has: a map of region name -> RTT.
+class Decoder : public JsonDecoder {
  public:
-  explicit Decoder(FieldErrors* errors) : errors_(errors) {}
-
-  void Error(const std::string& path, std::string message) {
-    errors_->push_back({path, std::move(message)});
-  }
-
-  // True when `j` is an object; otherwise reports it (null counts as absent: false, silent).
-  bool ExpectObject(const json& j, const std::string& path) {
-    if (j.is_null()) return false;
-    if (!j.is_object()) {
-      Error(path, "must be an object");
-      return false;
-    }
-    return true;
-  }
-
-  void RejectUnknown(const json& j, const std::string& path,
-                     std::initializer_list<const char*> known) {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      bool found = false;
-      for (const char* k : known) found = found || it.key() == k;
-      if (!found) Error(JoinPath(path, it.key()), "unknown field");
-    }
-  }
-
-  std::optional<int64_t> Int(const json& j, const std::string& path, int64_t lo, int64_t hi) {
-    if (!j.is_number_integer()) {
-      Error(path, "must be an integer");
-      return std::nullopt;
-    }
-    int64_t v = 0;
-    if (j.is_number_unsigned()) {
-      uint64_t u = j.get<uint64_t>();
-      if (u > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
-        Error(path, "must be <= " + std::to_string(hi));
-        return std::nullopt;
-      }
-      v = static_cast<int64_t>(u);
-    } else {
-      v = j.get<int64_t>();
-    }
-    if (v < lo) {
-      Error(path, "must be >= " + std::to_string(lo));
-      return std::nullopt;
-    }
-    if (v > hi) {
-      Error(path, "must be <= " + std::to_string(hi));
-      return std::nullopt;
-    }
-    return v;
-  }
-
-  std::optional<int32_t> Int32(const json& j, const std::string& path, int32_t lo,
-                               int32_t hi = std::numeric_limits<int32_t>::max()) {
-    auto v = Int(j, path, lo, hi);
-    if (!v) return std::nullopt;
-    return static_cast<int32_t>(*v);
-  }
-
-  std::optional<std::string> String(const json& j, const std::string& path, bool non_empty) {
-    if (!j.is_string()) {
-      Error(path, "must be a string");
-      return std::nullopt;
-    }
-    std::string s = j.get<std::string>();
-    if (non_empty && s.empty()) {
-      Error(path, "must not be empty");
-      return std::nullopt;
-    }
-    return s;
-  }
-
-  std::optional<bool> Bool(const json& j, const std::string& path) {
-    if (!j.is_boolean()) {
-      Error(path, "must be a boolean");
-      return std::nullopt;
-    }
-    return j.get<bool>();
-  }
-
-  // A list of distinct non-empty strings.
-  std::vector<std::string> StringList(const json& j, const std::string& path) {
-    std::vector<std::string> out;
-    if (!j.is_array()) {
-      Error(path, "must be a list of strings");
-      return out;
-    }
-    std::set<std::string> seen;
-    for (size_t i = 0; i < j.size(); ++i) {
-      std::string p = path + "[" + std::to_string(i) + "]";
-      auto s = String(j[i], p, true);
-      if (!s) continue;
-      if (!seen.insert(*s).second) {
-        Error(p, "duplicate value \"" + *s + "\"");
-        continue;
-      }
-      out.push_back(*s);
-    }
-    return out;
-  }
+  using JsonDecoder::JsonDecoder;
 
   // A map of name -> RTT in ms (>= 0).
   std::map<std::string, int32_t> RttMap(const json& j, const std::string& path) {
@@ -132,9 +36,6 @@ class Decoder {
     }
     return out;
   }
-
- private:
-  FieldErrors* errors_;
 };
 
 void DecodeDistribution(Decoder& d, const json& j, const std::string& path, DistributionSpec* out) {
