@@ -68,6 +68,9 @@ apimachinery::ResourceRegistry Build() {
   all.push_back(Res("apps", "StatefulSet", "statefulsets", true, true, {"sts"},
                     {Col("Replicas", "integer", ".spec.replicas"), Col("Ready", "integer", ".status.readyReplicas"), Age()}));
   all.back().categories = {"all"};
+  for (ResourceInfo& r : all) {
+    if (r.group == "apps") r.scale = apimachinery::ScaleSubresource{};  // kubectl scale
+  }
   all.push_back(Res("apps", "DaemonSet", "daemonsets", true, true, {"ds"}, {}));
   all.push_back(Res("apps", "ControllerRevision", "controllerrevisions", true, false, {}, {}));
   for (ResourceInfo& r : all) {

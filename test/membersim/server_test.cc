@@ -460,7 +460,7 @@ spec:
   out = Shell(k + "get deploy kweb -o jsonpath={.status.readyReplicas}", &rc);
   EXPECT_EQ(out, "3");
   std::string stale = Shell(k + "get deploy kweb -o json", &rc);
-  out = Shell(k + "patch deploy kweb -p '{\"spec\":{\"replicas\":2}}'", &rc);
+  out = Shell(k + "scale deploy/kweb --replicas=2", &rc);
   EXPECT_EQ(rc, 0) << out;
   std::string stale_path = std::string(path) + ".json";
   { std::ofstream(stale_path) << stale; }
@@ -470,6 +470,9 @@ spec:
   EXPECT_THAT(out, HasSubstr("the object has been modified"));
   out = Shell(k + "get deploy kweb -w --request-timeout=3s", &rc);  // the watch shows rows and ends
   EXPECT_THAT(out, HasSubstr("kweb"));
+  out = Shell(k + "rollout status deploy/kweb --timeout=60s", &rc);
+  EXPECT_EQ(rc, 0) << out;
+  EXPECT_EQ(Shell(k + "get deploy kweb -o jsonpath={.status.availableReplicas}", &rc), "2");
   unlink(path);
   unlink(stale_path.c_str());
 }
