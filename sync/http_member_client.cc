@@ -564,15 +564,12 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
   }
 
   void OnRelist(StatusOr<HttpResult> r) {
-    StatusOr<ObjectList> list = r.ok() ? Status() : r.status();
-    if (r.ok()) {
+    StatusOr<ObjectList> list = [&]() -> StatusOr<ObjectList> {
+      if (!r.ok()) return r.status();
       StatusOr<json> j = transport_->JsonAnswer(*r, What());
-      if (!j.ok()) {
-        list = j.status();
-      } else {
-        list = internal::ParseObjectList(*j);
-      }
-    }
+      if (!j.ok()) return j.status();
+      return internal::ParseObjectList(*j);
+    }();
     if (!list.ok()) {
       Retry(list.status(), /*relist=*/true);
       return;
