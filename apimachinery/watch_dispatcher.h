@@ -20,8 +20,10 @@ class WatchDispatcher {
  public:
   // Starts the dispatcher thread.
   WatchDispatcher();
-  // Runs every task already posted, then joins the thread. Must not be called from the
-  // dispatcher thread itself.
+  // Runs every task already posted, then joins the thread. When the last reference is
+  // dropped by a task running on the dispatcher thread itself (a store's watcher released
+  // inside a delivery), the thread is detached instead and finishes the queue on its own:
+  // the loop owns its state through a shared_ptr, so nothing it touches is freed under it.
   ~WatchDispatcher();
   WatchDispatcher(const WatchDispatcher&) = delete;
   WatchDispatcher& operator=(const WatchDispatcher&) = delete;
@@ -36,23 +38,28 @@ class WatchDispatcher {
   void Post(std::function<void()> task);
 
   // True when called from the dispatcher thread (i.e. from inside a task). Thread-safe.
-  bool OnDispatcherThread() const { return std::this_thread::get_id() == thread_.get_id(); }
+  bool OnDispatcherThread() const { return std::this_thread::get_id() == state_->thread_id; }
 
   // Blocks until every task posted before this call has run. Must not be called from the
   // dispatcher thread. Thread-safe; meant for tests and orderly shutdown.
   void Drain();
 
  private:
-  void Run();
+  // Everything the dispatcher thread touches, shared with it so it may outlive the object.
+  struct State {
+    std::mutex mu;  // guards queue, stopping, posted, done
+    std::condition_variable cv;
+    std::condition_variable done_cv;
+    std::deque<std::function<void()>> queue;
+    bool stopping = false;
+    uint64_t posted = 0;  // tasks ever posted
+    uint64_t done = 0;    // tasks ever finished
+    std::thread::id thread_id;
+  };
+  static void Run(std::shared_ptr<State> state);
 
-  std::mutex mu_;  // guards queue_, stopping_, posted_, done_
-  std::condition_variable cv_;
-  std::condition_variable done_cv_;
-  std::deque<std::function<void()>> queue_;
-  bool stopping_ = false;
-  uint64_t posted_ = 0;  // tasks ever posted
-  uint64_t done_ = 0;    // tasks ever finished
-  std::thread thread_;   // last member: started after the state above exists
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+  std::thread thread_;  // last member: started after the state exists
 };
 
 }  // namespace meridian::apimachinery

@@ -1,9 +1,11 @@
 #include "apimachinery/memory_store.h"
+#include "apimachinery/watch_dispatcher.h"
 
 #include "test/apimachinery/store_conformance.h"
 
 #include <gtest/gtest.h>
 
+#include <future>
 #include <mutex>
 #include <vector>
 
@@ -355,3 +357,19 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) { return info.param.name; });
 
 }  // namespace meridian::apimachinery::testing
+
+// Regression: a store's watcher holds the dispatcher, and a delivery task may release the
+// last reference on the dispatcher thread itself. That used to join the thread from itself
+// (std::terminate, "Resource deadlock avoided").
+TEST(WatchDispatcherTest, LastReferenceDroppedInsideItsOwnTaskIsSafe) {
+  std::promise<void> destroyed;
+  std::shared_ptr<meridian::apimachinery::WatchDispatcher> dispatcher(
+      new meridian::apimachinery::WatchDispatcher(),
+      [&destroyed](meridian::apimachinery::WatchDispatcher* d) {
+        delete d;
+        destroyed.set_value();
+      });
+  auto* raw = dispatcher.get();
+  raw->Post([keep = std::move(dispatcher)]() mutable {});  // the task now holds the last ref
+  EXPECT_EQ(destroyed.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+}
