@@ -100,10 +100,14 @@ int main(int argc, char** argv) {
 #ifdef MERIDIAN_HAS_GRPC
   std::unique_ptr<meridian::apiserver::GrpcServer> grpc;
   if (!grpc_listen.empty()) {
-    auto g = meridian::apiserver::GrpcServer::Start((*server)->objects(), grpc_listen);
+    // The same authentication and authorization as REST: a token file protects both ports.
+    meridian::apiserver::GrpcServerOptions grpc_options;
+    grpc_options.service.filters = (*server)->filters();
+    grpc_options.service.max_object_bytes = options.max_body_bytes;
+    auto g = meridian::apiserver::GrpcServer::Start((*server)->objects(), grpc_listen, grpc_options);
     if (!g.ok()) return Fail(g.status().WithContext("--grpc-listen " + grpc_listen));
     grpc = std::move(g).value();
-    std::cout << "federation-apiserver gRPC listening on 127.0.0.1:" << grpc->port() << std::endl;
+    std::cout << "federation-apiserver gRPC listening on " << grpc->address() << std::endl;
   }
 #else
   if (!grpc_listen.empty()) {

@@ -116,8 +116,9 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   if (!options.token_auth_file.empty()) {
     MERIDIAN_ASSIGN_OR_RETURN(std::string text, ReadFile(options.token_auth_file));
     MERIDIAN_ASSIGN_OR_RETURN(auto tokens, ParseTokenFile(text, options.token_auth_file));
-    server->handler_->AddFilter(BearerTokenFilter(std::move(tokens)));
+    server->filters_.push_back(BearerTokenFilter(std::move(tokens)));
   }
+  for (const rest::RestFilter& filter : server->filters_) server->handler_->AddFilter(filter);
 
   // OpenAPI for kubectl (documents are built once; they only change with the binary).
   auto v2 = std::make_shared<const std::string>(OpenApiV2().dump());

@@ -45,6 +45,9 @@ class FederationApiServer {
   apimachinery::ObjectService& objects() { return *objects_; }
   apimachinery::Store& store() { return *store_; }
   const apimachinery::ResourceRegistry& registry() const { return registry_; }
+  // The request filters (authentication, then authorization) every transport must run: the
+  // REST handler has them installed; the gRPC service gets the same list.
+  const std::vector<apimachinery::rest::RestFilter>& filters() const { return filters_; }
 
  private:
   FederationApiServer() = default;
@@ -53,6 +56,7 @@ class FederationApiServer {
   std::unique_ptr<apimachinery::Store> store_;
   std::unique_ptr<apimachinery::ObjectService> objects_;
   std::unique_ptr<apimachinery::rest::RestHandler> handler_;
+  std::vector<apimachinery::rest::RestFilter> filters_;
 };
 
 // Parses "sqlite:PATH" into PATH. kInvalidArgument naming the flag otherwise.
