@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -50,11 +51,15 @@ class GrpcBinaryTest : public ::testing::Test {
     const std::string bin = test_env::BinDir() + "/federation-apiserver";
     ASSERT_TRUE(std::filesystem::exists(bin)) << bin << " is not built";
     std::string error;
-    ASSERT_TRUE(
-        process_.Start({bin, "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--storage",
-                        "sqlite:" + (dir_ / "federation.db").string(), "--log-level", "warn"},
-                       &error, (dir_ / "stderr.log").string()))
-        << error;
+    std::vector<std::string> argv = {bin, "--listen", "127.0.0.1:0", "--grpc-listen",
+                                     "127.0.0.1:0", "--storage",
+                                     "sqlite:" + (dir_ / "federation.db").string(),
+                                     "--log-level", "warn"};
+    if (!TokenFile().empty()) {
+      std::ofstream(dir_ / "tokens.csv") << TokenFile();
+      argv.insert(argv.end(), {"--token-auth-file", (dir_ / "tokens.csv").string()});
+    }
+    ASSERT_TRUE(process_.Start(argv, &error, (dir_ / "stderr.log").string())) << error;
     // Printed once GrpcServer::Start returned, i.e. when the port accepts calls.
     const std::string address = process_.WaitForLine("federation-apiserver gRPC listening on ",
                                                      std::chrono::seconds(30), &error);
@@ -66,6 +71,8 @@ class GrpcBinaryTest : public ::testing::Test {
     process_.Stop();
     std::filesystem::remove_all(dir_);
   }
+  // Contents of a --token-auth-file to start the server with ("" = none).
+  virtual std::string TokenFile() const { return ""; }
 
   struct Result {
     ::grpc::Status status;
@@ -211,6 +218,29 @@ TEST_F(GrpcBinaryTest, WatchesSecretsOnTheSqliteStore) {
   while (watch->Read(&ignored)) {
   }
   EXPECT_EQ(watch->Finish().error_code(), ::grpc::StatusCode::CANCELLED);
+}
+
+
+// A token file protects the gRPC port exactly like the REST port.
+class GrpcBinaryAuthTest : public GrpcBinaryTest {
+ protected:
+  std::string TokenFile() const override { return "s3cret,alice,u1\n"; }
+};
+
+TEST_F(GrpcBinaryAuthTest, TokenFileProtectsTheGrpcPortToo) {
+  fedpb::GetRequest req;
+  *req.mutable_resource() = Ref("", "v1", "namespaces");
+  req.set_name("default");
+  fedpb::ObjectResponse resp;
+  auto anonymous = NewContext();
+  EXPECT_EQ(stub_->Get(anonymous.get(), req, &resp).error_code(), ::grpc::StatusCode::UNAUTHENTICATED);
+  auto wrong = NewContext();
+  wrong->AddMetadata("authorization", "Bearer nope");
+  EXPECT_EQ(stub_->Get(wrong.get(), req, &resp).error_code(), ::grpc::StatusCode::UNAUTHENTICATED);
+  auto good = NewContext();
+  good->AddMetadata("authorization", "Bearer s3cret");
+  ::grpc::Status ok = stub_->Get(good.get(), req, &resp);
+  EXPECT_TRUE(ok.ok()) << ok.error_message();
 }
 
 }  // namespace
