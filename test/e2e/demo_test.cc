@@ -1,0 +1,56 @@
+// Runs scripts/demo.sh (the README's first command, minus the install and build the test
+// suite already did) on free loopback ports and checks what it shows.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "test/common/child_process.h"
+#include "test/common/test_env.h"
+
+namespace meridian {
+namespace {
+
+// A port the kernel just handed out (and we released); good enough for one test run.
+int FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
+  std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                              ("meridian-demo-" + std::to_string(getpid()));
+  std::string build_dir = std::filesystem::path(test_env::BinDir()).parent_path().string();
+  std::string cmd = "cd " + test_env::SourceDir() + " && DEMO_EXIT=1 MERIDIAN_SKIP_BUILD=1" +
+                    " MERIDIAN_BUILD_DIR=" + build_dir +
+                    " MERIDIAN_PORT=" + std::to_string(FreeLoopbackPort()) +
+                    " MEMBERSIM_PORT=" + std::to_string(FreeLoopbackPort()) +
+                    " MERIDIAN_DEMO_DIR=" + dir.string() + " timeout 180 ./scripts/demo.sh";
+  test_env::CommandResult r = test_env::RunCommand(cmd);
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  for (const char* expected : {
+           "membercluster.federation.meridian.io/eu-west-1 created",
+           "topology.federation.meridian.io/default created",
+           "federatedworkload.federation.meridian.io/web created",
+           "eu-central-1   eu-central   eu",  // fedctl get memberclusters
+           "shop        web",                 // fedctl get federatedworkloads -A
+           "eu-west-1c",                      // the member's nodes, with their zones
+           "The demo federation is running.",
+       }) {
+    EXPECT_NE(r.output.find(expected), std::string::npos) << expected << "\n" << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace meridian
