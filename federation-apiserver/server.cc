@@ -6,6 +6,7 @@
 
 #include "api/resources.h"
 #include "api/types.h"
+#include "apimachinery/core_admission.h"
 #include "apimachinery/sqlite_store.h"
 #include "federation-apiserver/admission.h"
 #include "federation-apiserver/openapi.h"
@@ -94,6 +95,7 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
 
   server->objects_ =
       std::make_unique<apimachinery::ObjectService>(*server->store_, clock, server->registry_);
+  apimachinery::InstallCoreAdmission(*server->objects_);
   InstallFederationAdmission(*server->objects_, *server->store_);
 
   // Namespaces every federation has: "default" for users, "meridian-system" for member

@@ -1,5 +1,7 @@
 #include "membersim/cluster_sim.h"
 
+#include "apimachinery/core_admission.h"
+
 #include <spdlog/spdlog.h>
 
 #include "membersim/kube_resources.h"
@@ -46,6 +48,7 @@ SimulatedCluster::SimulatedCluster(ClusterSpec spec, const Clock& clock, Options
   so.dispatcher = options.dispatcher;
   store_ = std::make_unique<apimachinery::MemoryStore>(so);
   service_ = std::make_unique<apimachinery::ObjectService>(*store_, clock_, MemberClusterRegistry());
+  apimachinery::InstallCoreAdmission(*service_);
   service_->AddMutatingAdmission(ServiceDefaulting(&next_cluster_ip_));
   service_->AddMutatingAdmission(WorkloadDefaulting());
 }

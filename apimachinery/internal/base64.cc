@@ -34,6 +34,16 @@ std::string Base64UrlEncode(std::string_view data) {
   return out;
 }
 
+std::string Base64StdEncode(std::string_view data) {
+  std::string out = Base64UrlEncode(data);
+  for (char& c : out) {
+    if (c == '-') c = '+';
+    if (c == '_') c = '/';
+  }
+  while (out.size() % 4 != 0) out.push_back('=');
+  return out;
+}
+
 bool Base64UrlDecode(std::string_view text, std::string* out) {
   while (!text.empty() && text.back() == '=') text.remove_suffix(1);
   if (text.size() % 4 == 1) return false;

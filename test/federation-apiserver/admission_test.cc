@@ -125,3 +125,26 @@ TEST_F(AdmissionTest, ClusterScopedKindsRejectANamespaceAndUnknownKindsAre404) {
 
 }  // namespace
 }  // namespace meridian::apiserver
+
+namespace meridian::apiserver {
+namespace {
+
+TEST_F(AdmissionTest, SecretsStoreStringDataAsBase64DataLikeKubernetes) {
+  const auto* secrets = server_->registry().Find("", "v1", "secrets");
+  ASSERT_NE(secrets, nullptr);
+  auto created = server_->objects().Create(*secrets, "meridian-system", nlohmann::json::parse(R"({
+    "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "eu-west-1-creds"},
+    "data": {"ca.crt": "Q0E="}, "stringData": {"token": "s3cret"}})"));
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  EXPECT_EQ(created.value()["data"]["token"], "czNjcmV0");
+  EXPECT_EQ(created.value()["data"]["ca.crt"], "Q0E=");
+  EXPECT_FALSE(created.value().contains("stringData"));
+  EXPECT_EQ(created.value()["type"], "Opaque");
+  auto bad = server_->objects().Create(*secrets, "meridian-system", nlohmann::json::parse(R"({
+    "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad"}, "data": {"token": "not base64!"}})"));
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(Causes(bad), (std::vector<std::string>{"data[token]: must be base64-encoded"}));
+}
+
+}  // namespace
+}  // namespace meridian::apiserver
