@@ -4,6 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
+# On CI (a fresh clone, no compiler cache) build fast and keep assertions on; by hand, reuse
+# the same build/ as the demo.
+if [ -n "${CI:-}" ] && [ -z "${MERIDIAN_BUILD_TYPE:-}" ]; then
+  export MERIDIAN_BUILD_TYPE=CI MERIDIAN_BUILD_DIR=${MERIDIAN_BUILD_DIR:-build-ci}
+fi
 ./scripts/build.sh
 BUILD_DIR=${MERIDIAN_BUILD_DIR:-build}
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "${MERIDIAN_TEST_JOBS:-2}" --timeout 600)
