@@ -9,6 +9,7 @@
 
 #include "apimachinery/rest/http_server.h"
 #include "federation-apiserver/server.h"
+#include "sync/placement_controller.h"
 #ifdef MERIDIAN_HAS_GRPC
 #include "federation-apiserver/grpc/grpc_service.h"
 #endif
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
   std::string grpc_listen;
   meridian::apiserver::ServerOptions options;
   std::string log_level = "info";
+  std::string controllers = "all";
   app.add_option("--listen", listen, "HOST:PORT for the REST API (loopback; port 0 picks one)")
       ->capture_default_str();
   app.add_option("--storage", options.storage, "Storage backend: sqlite:PATH")
@@ -69,6 +71,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-body-bytes", options.max_body_bytes, "Largest request body")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  app.add_option("--controllers", controllers,
+                 "all: run the controllers in this process; none: API only (another process runs them)")
+      ->check(CLI::IsMember({"all", "none"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
@@ -115,6 +121,14 @@ int main(int argc, char** argv) {
   }
 #endif
 
+  // Controllers talk to the API through the same ObjectService every request goes through.
+  std::unique_ptr<meridian::sync::PlacementController> placement;
+  if (controllers == "all") {
+    placement = std::make_unique<meridian::sync::PlacementController>((*server)->objects(),
+                                                                      meridian::RealClock());
+    if (Status st = placement->Start(); !st.ok()) return Fail(st);
+  }
+
   // The readiness line tests and scripts wait for.
   std::cout << "federation-apiserver listening on " << (*http)->url() << std::endl;
   spdlog::info("serving {} with storage {}", (*http)->url(), options.storage);
@@ -122,6 +136,7 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
+  if (placement) placement->Stop();
 #ifdef MERIDIAN_HAS_GRPC
   if (grpc) grpc->Shutdown();
 #endif

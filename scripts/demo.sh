@@ -63,12 +63,21 @@ sed "s|127.0.0.1:18080|127.0.0.1:$SIM_PORT|" examples/three-continents/members.y
 echo "== applying the three-continents workload (30 replicas, NA:EU:AS = 5:3:2)"
 "${FEDCTL[@]}" apply -f examples/three-continents/workload.yaml
 
+# The placement controller (inside the federation-apiserver) divides the replicas.
+for _ in $(seq 1 50); do
+  if "${FEDCTL[@]}" get fw web -n shop -o json 2>/dev/null | grep -q '"placement"'; then break; fi
+  sleep 0.1
+done
+
 echo
 echo "== member clusters"
 "${FEDCTL[@]}" get memberclusters
 echo
 echo "== federated workloads"
 "${FEDCTL[@]}" get federatedworkloads -A
+echo
+echo "== where the 30 replicas go, and why"
+"${FEDCTL[@]}" describe fw web -n shop | sed -n '/^Placement:/,/^Members:/p' | sed '$d'
 echo
 echo "== a member cluster, as kubectl sees it"
 if command -v kubectl >/dev/null; then

@@ -46,6 +46,10 @@ TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
            "eu-central-1   eu-central   eu",  // fedctl get memberclusters
            "shop        web",                 // fedctl get federatedworkloads -A
            "eu-west-1c",                      // the member's nodes, with their zones
+           // The placement controller divided 30 replicas 5:3:2 across the continents.
+           "us-east-1: 9 = region us-east weight 3/10 of 30",
+           "eu-central-1: 3 = region eu-central weight 1/10 of 30",
+           "ap-south-1: 6 = region ap-south weight 2/10 of 30",
            "The demo federation is running.",
        }) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << expected << "\n" << r.output;
