@@ -11,6 +11,7 @@
 #include <mutex>
 #include <thread>
 
+#include "apimachinery/internal/base64.h"
 #include "test/federation-apiserver/apiserver_process.h"
 
 namespace meridian::apiserver {
@@ -115,8 +116,12 @@ TEST(DurabilityTest, AcknowledgedWritesSurviveKillDashNine) {
   std::map<std::string, std::string> stored;
   for (const json& item : list.body["items"]) {
     ASSERT_TRUE(item.contains("metadata") && item["metadata"].contains("name")) << "torn object: " << item.dump();
-    ASSERT_TRUE(item.contains("stringData")) << "torn object: " << item.dump();
-    stored[item["metadata"]["name"]] = item["stringData"]["value"];
+    // The server folds stringData into base64 data, as kube-apiserver does.
+    ASSERT_TRUE(item.contains("data") && item["data"].contains("value")) << "torn object: " << item.dump();
+    std::string value;
+    ASSERT_TRUE(apimachinery::internal::Base64UrlDecode(item["data"]["value"].get<std::string>(), &value))
+        << "torn object: " << item.dump();
+    stored[item["metadata"]["name"]] = value;
   }
   for (const auto& [name, value] : acked) {
     auto it = stored.find(name);
