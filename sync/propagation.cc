@@ -1,0 +1,244 @@
+#include "sync/propagation.h"
+
+#include <cinttypes>
+#include <cstdio>
+
+#include "api/codec.h"
+
+namespace meridian::sync {
+namespace {
+
+using nlohmann::json;
+
+void SetCondition(std::vector<api::Condition>* conditions, api::Condition c, Timestamp now) {
+  for (api::Condition& existing : *conditions) {
+    if (existing.type != c.type) continue;
+    c.last_transition_time =
+        existing.status == c.status ? existing.last_transition_time : FormatRfc3339(now);
+    existing = std::move(c);
+    return;
+  }
+  c.last_transition_time = FormatRfc3339(now);
+  conditions->push_back(std::move(c));
+}
+
+// Every field of `want` is in `have` with the same value (objects recursively; arrays of the
+// same length element by element).
+bool Subset(const json& want, const json& have) {
+  if (want.is_object()) {
+    if (!have.is_object()) return false;
+    for (auto it = want.begin(); it != want.end(); ++it) {
+      auto found = have.find(it.key());
+      if (found == have.end() || !Subset(it.value(), *found)) return false;
+    }
+    return true;
+  }
+  if (want.is_array()) {
+    if (!have.is_array() || have.size() != want.size()) return false;
+    for (size_t i = 0; i < want.size(); ++i) {
+      if (!Subset(want[i], have[i])) return false;
+    }
+    return true;
+  }
+  return want == have;
+}
+
+}  // namespace
+
+std::string WorkloadLabelValue(const api::FederatedWorkload& workload) {
+  return workload.metadata.ns + "." + workload.metadata.name;
+}
+
+StatusOr<json> RenderMemberObject(const api::FederatedWorkload& workload,
+                                  const std::string& cluster_name,
+                                  const apimachinery::Labels& cluster_labels, int64_t replicas) {
+  const json& tmpl = workload.spec.template_;
+  if (!tmpl.is_object() || !tmpl.contains("apiVersion") || !tmpl.contains("kind") ||
+      !tmpl["apiVersion"].is_string() || !tmpl["kind"].is_string()) {
+    return InvalidArgumentError("spec.template: must be an object with apiVersion and kind");
+  }
+  json out = tmpl;
+  out.erase("status");
+  if (!out.contains("metadata") || !out["metadata"].is_object()) out["metadata"] = json::object();
+  json& meta = out["metadata"];
+  meta["namespace"] = workload.metadata.ns;
+  if (!meta.contains("name") || !meta["name"].is_string() ||
+      meta["name"].get<std::string>().empty()) {
+    meta["name"] = workload.metadata.name;
+  }
+  if (out.contains("spec") && out["spec"].is_object() && out["spec"].contains("replicas")) {
+    out["spec"]["replicas"] = replicas;
+  }
+  for (size_t i = 0; i < workload.spec.overrides.size(); ++i) {
+    const api::Override& o = workload.spec.overrides[i];
+    if (!o.cluster_selector.Matches(cluster_labels)) continue;
+    try {
+      out = out.patch(o.patches);
+    } catch (const std::exception& e) {
+      return InvalidArgumentError("spec.overrides[" + std::to_string(i) + "] for cluster " +
+                                  cluster_name + ": patch failed: " + e.what());
+    }
+    if (!out.is_object() || !out.contains("metadata") || !out["metadata"].is_object()) {
+      return InvalidArgumentError("spec.overrides[" + std::to_string(i) + "] for cluster " +
+                                  cluster_name + ": the patched object has no metadata");
+    }
+  }
+  // Overrides may not move the object out of the workload's namespace.
+  out["metadata"]["namespace"] = workload.metadata.ns;
+  json& m = out["metadata"];
+  if (!m.contains("labels") || !m["labels"].is_object()) m["labels"] = json::object();
+  m["labels"][kManagedByLabel] = kManagedByValue;
+  m["labels"][kWorkloadLabel] = WorkloadLabelValue(workload);
+  for (const char* server_field :
+       {"resourceVersion", "uid", "creationTimestamp", "generation", "managedFields"}) {
+    m.erase(server_field);
+  }
+  if (!m.contains("annotations") || !m["annotations"].is_object()) {
+    m["annotations"] = json::object();
+  }
+  m["annotations"][kRenderedHashAnnotation] = RenderedHash(out);
+  return out;
+}
+
+std::string RenderedHash(const json& object) {
+  json copy = object;
+  copy.erase("status");
+  if (copy.contains("metadata") && copy["metadata"].is_object()) {
+    json& m = copy["metadata"];
+    for (const char* server_field : {"resourceVersion", "uid", "creationTimestamp", "generation",
+                                     "managedFields", "selfLink"}) {
+      m.erase(server_field);
+    }
+    if (m.contains("annotations") && m["annotations"].is_object()) {
+      m["annotations"].erase(kRenderedHashAnnotation);
+      if (m["annotations"].empty()) m.erase("annotations");
+    }
+  }
+  // nlohmann::json keeps object keys sorted: dump() is canonical.
+  const std::string text = copy.dump();
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016" PRIx64, h);
+  return buf;
+}
+
+bool IsManaged(const json& live) {
+  const json* labels = nullptr;
+  if (live.contains("metadata") && live["metadata"].contains("labels")) {
+    labels = &live["metadata"]["labels"];
+  }
+  if (labels == nullptr || !labels->is_object()) return false;
+  auto it = labels->find(kManagedByLabel);
+  return it != labels->end() && *it == kManagedByValue;
+}
+
+bool NeedsUpdate(const json& live, const json& rendered) {
+  auto hash_of = [](const json& o) -> std::string {
+    const json* a = nullptr;
+    if (o.contains("metadata") && o["metadata"].is_object() &&
+        o["metadata"].contains("annotations") && o["metadata"]["annotations"].is_object()) {
+      a = &o["metadata"]["annotations"];
+    }
+    if (a == nullptr) return "";
+    auto it = a->find(kRenderedHashAnnotation);
+    return it != a->end() && it->is_string() ? it->get<std::string>() : "";
+  };
+  const std::string want = hash_of(rendered);
+  if (want.empty() || hash_of(live) != want) return true;
+  return !Subset(rendered, live);
+}
+
+std::optional<GroupVersionResource> FallbackResource(const std::string& api_version,
+                                                     const std::string& kind) {
+  static const std::map<std::pair<std::string, std::string>, GroupVersionResource> kTable = {
+      {{"apps/v1", "Deployment"}, {"apps", "v1", "deployments"}},
+      {{"apps/v1", "StatefulSet"}, {"apps", "v1", "statefulsets"}},
+      {{"apps/v1", "DaemonSet"}, {"apps", "v1", "daemonsets"}},
+      {{"apps/v1", "ReplicaSet"}, {"apps", "v1", "replicasets"}},
+      {{"v1", "Service"}, {"", "v1", "services"}},
+      {{"v1", "ConfigMap"}, {"", "v1", "configmaps"}},
+      {{"v1", "Secret"}, {"", "v1", "secrets"}},
+      {{"v1", "ServiceAccount"}, {"", "v1", "serviceaccounts"}},
+      {{"batch/v1", "Job"}, {"batch", "v1", "jobs"}},
+      {{"batch/v1", "CronJob"}, {"batch", "v1", "cronjobs"}},
+  };
+  auto it = kTable.find({api_version, kind});
+  if (it == kTable.end()) return std::nullopt;
+  return it->second;
+}
+
+StatusOr<GroupVersionResource> ResolveResource(const std::string& api_version,
+                                               const std::string& kind,
+                                               const DiscoveryInfo* discovery) {
+  if (discovery != nullptr) {
+    const size_t slash = api_version.find('/');
+    const std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
+    const std::string version =
+        slash == std::string::npos ? api_version : api_version.substr(slash + 1);
+    for (const DiscoveredResource& r : discovery->resources) {
+      if (r.kind == kind && r.gvr.group == group && r.gvr.version == version &&
+          r.gvr.resource.find('/') == std::string::npos) {
+        return r.gvr;
+      }
+    }
+  }
+  if (std::optional<GroupVersionResource> gvr = FallbackResource(api_version, kind)) return *gvr;
+  return NotFoundError("no resource serves " + api_version + " " + kind);
+}
+
+api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload,
+                                          const std::map<std::string, MemberSyncResult>& results,
+                                          Timestamp now) {
+  api::FederatedWorkloadStatus status = workload.status;
+  status.clusters.clear();
+  int64_t ready = 0, desired = 0;
+  size_t synced = 0;
+  std::string first_error;
+  for (const api::ClusterPlacement& p : workload.status.placement) {
+    if (p.replicas <= 0) continue;
+    desired += p.replicas;
+    api::ClusterSyncStatus s;
+    s.cluster = p.cluster;
+    auto it = results.find(p.cluster);
+    if (it == results.end() || it->second.replicas != p.replicas) {
+      s.last_error = "pending: not yet synced to this cluster";
+      if (it != results.end()) s.ready_replicas = it->second.status.ready_replicas;
+    } else {
+      s = it->second.status;
+      s.cluster = p.cluster;
+    }
+    ready += s.ready_replicas;
+    if (s.synced) {
+      ++synced;
+    } else if (first_error.empty()) {
+      first_error = p.cluster + ": " + s.last_error;
+    }
+    status.clusters.push_back(std::move(s));
+  }
+  status.ready_replicas = ready;
+
+  const int64_t gen = workload.metadata.generation;
+  const bool all = synced == status.clusters.size();
+  api::Condition synced_c{"Synced", all ? "True" : "False", all ? "AllClustersSynced" : "SyncPending",
+                          std::to_string(synced) + " of " + std::to_string(status.clusters.size()) +
+                              " clusters synced" + (first_error.empty() ? "" : "; " + first_error),
+                          "", gen};
+  if (!all && first_error.find("pending:") == std::string::npos) synced_c.reason = "SyncFailed";
+  SetCondition(&status.conditions, std::move(synced_c), now);
+
+  const bool is_ready = all && ready >= desired &&
+                        (!status.clusters.empty() || api::TemplateReplicas(workload.spec) == 0);
+  api::Condition ready_c{"Ready", is_ready ? "True" : "False",
+                         is_ready ? "ReplicasReady" : "ReplicasNotReady",
+                         std::to_string(ready) + " of " + std::to_string(desired) +
+                             " replicas ready",
+                         "", gen};
+  SetCondition(&status.conditions, std::move(ready_c), now);
+  return status;
+}
+
+}  // namespace meridian::sync

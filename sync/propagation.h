@@ -1,0 +1,82 @@
+// Propagation, pure core: what one member cluster should hold for a FederatedWorkload, whether
+// a live member object needs rewriting, which resource a template is, and what the workload's
+// sync status says given per-member results. No I/O except ResolveResource's discovery call.
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "api/types.h"
+#include "apimachinery/labels.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "sync/member_client.h"
+
+namespace meridian::sync {
+
+inline constexpr char kManagedByLabel[] = "federation.meridian.io/managed-by";
+inline constexpr char kManagedByValue[] = "meridian";
+inline constexpr char kWorkloadLabel[] = "federation.meridian.io/workload";
+inline constexpr char kRenderedHashAnnotation[] = "federation.meridian.io/rendered-hash";
+
+// "<namespace>.<name>": the value of kWorkloadLabel for `workload`.
+std::string WorkloadLabelValue(const api::FederatedWorkload& workload);
+
+// The object member `cluster_name` (with `cluster_labels`) should hold for `workload`:
+// the template with metadata.namespace = the workload's namespace, metadata.name defaulting
+// to the workload's name, spec.replicas = `replicas` (only when the template has
+// spec.replicas), the overrides whose clusterSelector matches `cluster_labels` applied in
+// order as RFC 6902 patches, the managed-by and workload labels, and the rendered-hash
+// annotation (a stable hash of everything else). Any status in the template is dropped.
+// Errors: kInvalidArgument when the template is not an object with apiVersion and kind, or a
+// patch fails (naming the override index) — a per-member error, never a crash.
+StatusOr<nlohmann::json> RenderMemberObject(const api::FederatedWorkload& workload,
+                                            const std::string& cluster_name,
+                                            const apimachinery::Labels& cluster_labels,
+                                            int64_t replicas);
+
+// The stable hash (16 hex digits, FNV-1a 64 over the canonical JSON) of `object` without its
+// rendered-hash annotation, resourceVersion-like server fields and status.
+std::string RenderedHash(const nlohmann::json& object);
+
+// Whether the object carries managed-by=meridian.
+bool IsManaged(const nlohmann::json& live);
+
+// Whether `live` must be rewritten to become `rendered`: its rendered-hash annotation differs
+// from the rendered one, or someone changed a field Meridian set (every field of `rendered`
+// must still be present in `live` with the same value; fields the member added, e.g.
+// defaults, are ignored; arrays must have the same length and match element by element).
+bool NeedsUpdate(const nlohmann::json& live, const nlohmann::json& rendered);
+
+// The resource for apiVersion/kind from a fallback table: apps/v1 Deployment, StatefulSet,
+// DaemonSet, ReplicaSet; v1 Service, ConfigMap, Secret, ServiceAccount; batch/v1 Job,
+// CronJob. std::nullopt for anything else.
+std::optional<GroupVersionResource> FallbackResource(const std::string& api_version,
+                                                     const std::string& kind);
+
+// The resource for apiVersion/kind: what `discovery` serves (when given), else the fallback
+// table. kNotFound when neither knows it.
+StatusOr<GroupVersionResource> ResolveResource(const std::string& api_version,
+                                               const std::string& kind,
+                                               const DiscoveryInfo* discovery);
+
+// What one member reported for one workload in its last pass.
+struct MemberSyncResult {
+  int64_t replicas = 0;  // the placed replicas this result was synced for
+  api::ClusterSyncStatus status;
+};
+
+// The workload's status with clusters[], readyReplicas and the Synced and Ready conditions
+// computed from `results` (by cluster name) for the clusters in status.placement. A placed
+// cluster with no result, or a result for other replicas, is not synced ("pending").
+// Every other field and condition is kept.
+api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload,
+                                          const std::map<std::string, MemberSyncResult>& results,
+                                          Timestamp now);
+
+}  // namespace meridian::sync

@@ -1,0 +1,110 @@
+// The propagation controller: makes every member cluster hold what placement decided.
+//
+// For every FederatedWorkload placed on a member (status.placement), the member's worker
+// ensures the namespace exists, creates the rendered object (sync/propagation.h) when absent,
+// rewrites it (compare-and-swap) when NeedsUpdate says so, refuses to overwrite a same-named
+// object without the managed-by label unless spec.adoptExisting, reads back
+// status.readyReplicas, and deletes managed objects (found by label) of workloads no longer
+// placed on it or gone. An aggregator then writes each workload's status.clusters[],
+// status.readyReplicas and the Synced / Ready conditions (status subresource, CAS, retried
+// on 409); placement's fields and conditions are kept.
+//
+// Level-triggered: any FederatedWorkload or MemberCluster event, and a periodic resync (which
+// repairs drift made behind Meridian's back), wake every member's worker. One worker thread
+// per member: a hung member delays only itself.
+//
+// Everything on the federation side goes through the ObjectService.
+//
+// Not yet: the cleanup finalizer (objects of a deleted workload are removed by the next pass
+// of each member instead, so a member unreachable at the time keeps them until it is back);
+// credentials from MemberCluster spec.credentialsRef (the production factory connects without
+// credentials).
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/types.h"
+#include "apimachinery/object_service.h"
+#include "common/clock.h"
+#include "sync/member_client.h"
+#include "sync/propagation.h"
+
+namespace meridian::sync {
+
+// Builds the client for a member. Called when a member first appears and when its spec
+// changes; an error is reported in every placed workload's status for that member.
+using MemberClientFactory =
+    std::function<StatusOr<std::shared_ptr<MemberClient>>(const api::MemberCluster&)>;
+
+// The production factory: an HttpMemberClient for spec.server (honouring
+// spec.insecureSkipTLSVerify). Credentials from spec.credentialsRef are not read yet.
+MemberClientFactory HttpMemberClientFactory();
+
+class PropagationController {
+ public:
+  struct Options {
+    std::chrono::milliseconds resync_period{2000};
+  };
+
+  // `objects` and `clock` must outlive the controller.
+  PropagationController(apimachinery::ObjectService& objects, const Clock& clock,
+                        MemberClientFactory factory, Options options);
+  PropagationController(apimachinery::ObjectService& objects, const Clock& clock,
+                        MemberClientFactory factory)
+      : PropagationController(objects, clock, std::move(factory), Options{}) {}
+  ~PropagationController();  // Stop()s
+  PropagationController(const PropagationController&) = delete;
+  PropagationController& operator=(const PropagationController&) = delete;
+
+  // Starts the watches, the dispatcher and (as members appear) one worker per member.
+  // Errors: a watch could not start.
+  Status Start();
+  // Stops watches and threads (waits for each worker's current member call). Idempotent.
+  void Stop();
+
+  // Tests drive these directly (not concurrently with a started controller).
+  // Re-reads the MemberClusters: builds clients for new or changed members, drops gone ones.
+  Status RefreshMembers();
+  // One pass over one member: syncs every workload placed on it, deletes orphans, records
+  // the results for the aggregator. Errors: the workloads could not be listed.
+  Status ReconcileMember(const std::string& member);
+  // Writes every workload's sync status that differs. Returns how many were written.
+  StatusOr<int> Aggregate();
+  // RefreshMembers, ReconcileMember for every member (sequentially), Aggregate.
+  StatusOr<int> ReconcileAll();
+
+ private:
+  struct Member;  // one member's client, results and worker
+
+  void RunDispatcher();
+  void RunWorker(std::shared_ptr<Member> member);
+  void MarkDirty();
+  void StartWorkerLocked(const std::shared_ptr<Member>& member);  // mu_ held
+  std::vector<std::string> MemberNames();
+  StatusOr<std::vector<api::FederatedWorkload>> ListWorkloads();
+
+  apimachinery::ObjectService& objects_;
+  const Clock& clock_;
+  const MemberClientFactory factory_;
+  const Options options_;
+  std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+
+  std::mutex mu_;  // guards everything below
+  std::condition_variable cv_;
+  std::map<std::string, std::shared_ptr<Member>> members_;
+  bool dirty_ = true;
+  bool aggregate_ = false;
+  bool started_ = false;
+  bool stopping_ = false;
+  std::thread dispatcher_;
+  std::vector<std::thread> workers_;  // joined in Stop (also those of removed members)
+};
+
+}  // namespace meridian::sync
