@@ -4,17 +4,10 @@
 #include "sync/placement_controller.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "api/codec.h"
-#include "api/yaml.h"
-#include "federation-apiserver/server.h"
-#include "test/common/test_env.h"
+#include "test/common/in_process_federation.h"
 
 namespace meridian::sync {
 namespace {
@@ -23,44 +16,11 @@ using nlohmann::json;
 
 class PlacementControllerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("meridian-placement-ctl-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    apiserver::ServerOptions options;
-    options.storage = "sqlite:" + (dir_ / "fed.db").string();
-    server_ = apiserver::FederationApiServer::Create(options, clock_).value();
-  }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   const apimachinery::ResourceInfo& Info(const std::string& api_version, const std::string& kind) {
-    std::string group = api_version.find('/') == std::string::npos
-                            ? ""
-                            : api_version.substr(0, api_version.find('/'));
-    const apimachinery::ResourceInfo* info = server_->registry().FindKind(group, kind);
-    EXPECT_NE(info, nullptr) << kind;
-    return *info;
+    return federation_.Info(api_version, kind);
   }
-
-  void Apply(const json& object) {
-    const auto& info = Info(object["apiVersion"], object["kind"]);
-    std::string ns = object["metadata"].value("namespace", "");
-    auto r = server_->objects().Create(info, ns, object);
-    ASSERT_TRUE(r.ok()) << r.error().message;
-  }
-
-  void ApplyFile(const std::string& relative) {
-    std::ifstream in(test_env::SourceDir() + "/" + relative);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto docs = api::ParseYamlDocuments(ss.str(), relative);
-    ASSERT_TRUE(docs.ok()) << docs.status();
-    for (const api::YamlDocument& d : *docs) Apply(d.value);
-  }
+  void Apply(const json& object) { federation_.Apply(object); }
+  void ApplyFile(const std::string& relative) { federation_.ApplyFile(relative); }
 
   api::FederatedWorkload Workload(const std::string& ns, const std::string& name) {
     auto got = server_->objects().Get(Info(api::kApiVersion, "FederatedWorkload"), ns, name);
@@ -78,9 +38,9 @@ class PlacementControllerTest : public ::testing::Test {
     return nullptr;
   }
 
-  FakeClock clock_;
-  std::filesystem::path dir_;
-  std::unique_ptr<apiserver::FederationApiServer> server_;
+  test_env::InProcessFederation federation_{"placement-controller"};
+  apiserver::FederationApiServer* server_ = &federation_.server();
+  FakeClock& clock_ = federation_.clock();
 };
 
 TEST_F(PlacementControllerTest, ThreeContinentsExampleIsDividedFiveThreeTwo) {
