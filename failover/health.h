@@ -1,0 +1,96 @@
+// Member health, the pure core: what one probe of a member means for its MemberCluster
+// status. No I/O, no clock reads, no logging; the shell (failover/health_monitor.h) probes,
+// then calls these with the outcome and the time.
+//
+// Status fields produced (exactly what sync::ClusterStateFrom reads, plus probe details):
+//   conditions Reachable (True after a successful probe; False after `failure_threshold`
+//   consecutive failures; a first failure of a member never probed is Unknown) and Ready
+//   (Reachable=True and at least one healthy zone), each keeping lastTransitionTime while its
+//   status does not change; zones[] {name, healthy, allocatableReplicas, lastTransitionTime};
+//   allocatable.replicas; lastProbeTime; probeLatencyMs.
+//
+// Never delete what you cannot see: a failed probe changes only the conditions and
+// lastProbeTime. Zones and allocatable keep their last observed values (the member may still
+// be serving); placement already drops an unreachable member through Reachable=False.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/types.h"
+#include "common/clock.h"
+
+namespace meridian::failover {
+
+// The node label that names a node's zone.
+inline constexpr char kZoneLabel[] = "topology.kubernetes.io/zone";
+
+// One zone as the member's nodes show it.
+struct ZoneHealth {
+  std::string name;
+  bool healthy = false;              // at least one node with condition Ready=True
+  int64_t allocatable_replicas = 0;  // see ZoneHealthFromNodes for the estimate
+  int ready_nodes = 0;
+  int nodes = 0;
+  friend bool operator==(const ZoneHealth&, const ZoneHealth&) = default;
+};
+
+// Replicas one Ready node can take. The estimate assumes a replica requests 100m CPU (the
+// shipped examples' request) and that a node runs no more pods than it allows:
+//   min(status.allocatable.pods, status.allocatable.cpu / 100m) when both are present,
+//   whichever one is present otherwise, 0 when neither parses.
+// Quantities: pods a plain integer ("110"); cpu in cores ("4", "0.5") or millicores ("3500m").
+int64_t NodeAllocatableReplicas(const nlohmann::json& node);
+
+// True when the node's status.conditions has type Ready with status "True".
+bool NodeReady(const nlohmann::json& node);
+
+// Per-zone health from v1 Node objects. One entry per declared zone, in declared order
+// (zones with no nodes are unhealthy with 0 allocatable); when `declared_zones` is empty, one
+// entry per zone label found on the nodes (sorted by name). Nodes without the zone label, or
+// labelled with an undeclared zone, are ignored. A zone is healthy when at least one of its
+// nodes is Ready=True; its allocatable replicas are the sum of NodeAllocatableReplicas over
+// its Ready nodes.
+std::vector<ZoneHealth> ZoneHealthFromNodes(const std::vector<nlohmann::json>& nodes,
+                                            const std::vector<std::string>& declared_zones);
+
+// What one probe found.
+struct ProbeOutcome {
+  bool ok = false;             // /readyz (or /healthz) answered 200 in time
+  Duration latency{0};         // how long the probe took (also for failures)
+  std::string error;           // why it failed (empty when ok)
+  // Zone health from the member's nodes; nullopt when the nodes could not be read (the
+  // zones keep their previous status).
+  std::optional<std::vector<ZoneHealth>> zones;
+};
+
+// Per-member memory between probes (kept by the shell, in memory: after a restart a member
+// needs `failure_threshold` fresh failures before it is marked unreachable).
+struct ProbeHistory {
+  int consecutive_failures = 0;
+};
+
+// The history after `outcome`.
+ProbeHistory NextHistory(ProbeHistory history, const ProbeOutcome& outcome);
+
+// The status after a probe. `history` is the history *after* this probe (NextHistory).
+// Keeps conditions other than Reachable/Ready and kubernetesVersion untouched.
+// `failure_threshold` < 1 is treated as 1.
+api::MemberClusterStatus ApplyProbe(const api::MemberClusterStatus& previous,
+                                    const ProbeOutcome& outcome, const ProbeHistory& history,
+                                    Timestamp now, int failure_threshold);
+
+// `status` without the fields that change on every probe (lastProbeTime, probeLatencyMs):
+// two statuses equal under this are not worth a write.
+api::MemberClusterStatus WithoutProbeDetails(api::MemberClusterStatus status);
+
+// One line per transition between `before` and `after` (Reachable or Ready status changes,
+// a zone turning healthy or failed, a zone appearing), for the event log. Empty when nothing
+// transitioned.
+std::vector<std::string> DescribeTransitions(const api::MemberClusterStatus& before,
+                                             const api::MemberClusterStatus& after);
+
+}  // namespace meridian::failover

@@ -1,0 +1,306 @@
+#include "failover/health_monitor.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <vector>
+
+#include "api/codec.h"
+#include "sync/http_member_client.h"
+
+namespace meridian::failover {
+namespace {
+
+using nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+const sync::GroupVersionResource kNodes{"", "v1", "nodes"};
+
+const apimachinery::ResourceInfo& MemberClusters(apimachinery::ObjectService& objects) {
+  const apimachinery::ResourceInfo* info =
+      objects.registry().Find(api::kGroup, api::kVersion, "memberclusters");
+  // The federation-apiserver always registers Meridian's kinds; anything else is a wiring bug.
+  if (info == nullptr) {
+    spdlog::critical("health monitor: resource memberclusters is not registered");
+    std::abort();
+  }
+  return *info;
+}
+
+// Every Node of the member (all pages).
+StatusOr<std::vector<json>> ListNodes(sync::MemberClient& client) {
+  std::vector<json> nodes;
+  sync::MemberListOptions options;
+  options.limit = 500;
+  for (int page = 0; page < 1000; ++page) {
+    MERIDIAN_ASSIGN_OR_RETURN(sync::ObjectList list, client.List(kNodes, "", options));
+    for (json& n : list.items) nodes.push_back(std::move(n));
+    if (list.continue_token.empty()) return nodes;
+    options.continue_token = list.continue_token;
+  }
+  return nodes;
+}
+
+// The probe itself, on the probe's thread.
+ProbeOutcome RunProbe(sync::MemberClient& client, const std::vector<std::string>& zones) {
+  ProbeOutcome outcome;
+  const SteadyClock::time_point start = SteadyClock::now();
+  Status s = client.Readyz();
+  // Readyz falls back to /healthz in HttpMemberClient; a client that does not is helped here.
+  if (s.code() == StatusCode::kNotFound) s = client.Healthz();
+  outcome.latency = std::chrono::duration_cast<Duration>(SteadyClock::now() - start);
+  if (!s.ok()) {
+    outcome.error = s.ToString();
+    return outcome;
+  }
+  outcome.ok = true;
+  StatusOr<std::vector<json>> nodes = ListNodes(client);
+  if (nodes.ok()) {
+    outcome.zones = ZoneHealthFromNodes(*nodes, zones);
+  } else {
+    spdlog::warn("health monitor: member {}: listing nodes: {}", client.member(),
+                 nodes.status().ToString());
+  }
+  return outcome;
+}
+
+}  // namespace
+
+struct HealthMonitor::Probe {
+  std::thread thread;
+  bool done = false;  // guarded by HealthMonitor::done_mu_
+  ProbeOutcome outcome;  // written by the thread before `done`; read after
+};
+
+struct HealthMonitor::Member {
+  std::string server;  // spec.server the client was made for
+  std::shared_ptr<sync::MemberClient> client;
+  ProbeHistory history;
+  std::unique_ptr<Probe> probe;  // the in-flight (or finished, unjoined) probe
+  SteadyClock::time_point last_write{};
+  bool written = false;  // at least one status written by this monitor
+};
+
+MemberClientFactory HttpMemberClientFactory(std::chrono::milliseconds timeout) {
+  return [timeout](const api::MemberCluster& member)
+             -> StatusOr<std::shared_ptr<sync::MemberClient>> {
+    sync::MemberEndpoint endpoint;
+    endpoint.name = member.metadata.name;
+    endpoint.server = member.spec.server;
+    endpoint.credentials.insecure_skip_tls_verify = member.spec.insecure_skip_tls_verify;
+    endpoint.timeout = timeout;
+    MERIDIAN_ASSIGN_OR_RETURN(auto client, sync::HttpMemberClient::Create(std::move(endpoint)));
+    return std::shared_ptr<sync::MemberClient>(std::move(client));
+  };
+}
+
+HealthMonitor::HealthMonitor(apimachinery::ObjectService& objects, const Clock& clock,
+                             MemberClientFactory factory, HealthMonitorOptions options)
+    : objects_(objects), clock_(clock), factory_(std::move(factory)), options_(options) {}
+
+HealthMonitor::~HealthMonitor() {
+  Stop();
+  // Probes are bounded by the member client's timeout, so joining ends.
+  for (auto& [name, m] : members_) {
+    if (m->probe && m->probe->thread.joinable()) m->probe->thread.join();
+  }
+}
+
+void HealthMonitor::Start() {
+  if (loop_.joinable()) return;
+  {
+    std::lock_guard lock(loop_mu_);
+    stopping_ = false;
+  }
+  loop_ = std::thread([this] { Run(); });
+}
+
+void HealthMonitor::Stop() {
+  {
+    std::lock_guard lock(loop_mu_);
+    stopping_ = true;
+  }
+  loop_cv_.notify_all();
+  if (loop_.joinable()) loop_.join();
+}
+
+void HealthMonitor::Run() {
+  std::unique_lock lock(loop_mu_);
+  while (!stopping_) {
+    const SteadyClock::time_point next = SteadyClock::now() + options_.interval;
+    lock.unlock();
+    StatusOr<int> written = ProbeAllOnce(clock_.Now());
+    if (!written.ok()) spdlog::warn("health monitor: {}", written.status().ToString());
+    lock.lock();
+    loop_cv_.wait_until(lock, next, [this] { return stopping_; });
+  }
+}
+
+StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
+  const apimachinery::ResourceInfo& info = MemberClusters(objects_);
+  auto list = objects_.List(info, "", apimachinery::ListRequest{});
+  if (!list.ok()) return UnavailableError("health monitor: listing memberclusters: " + list.error().message);
+
+  std::vector<api::MemberCluster> members;
+  for (const json& item : list.value()["items"]) {
+    FieldErrors errors;
+    api::MemberCluster m = api::DecodeMemberCluster(item, &errors);
+    if (!errors.empty()) {
+      spdlog::warn("health monitor: skipping invalid membercluster {}: {}",
+                   item["metadata"].value("name", ""), errors.front().ToString());
+      continue;
+    }
+    members.push_back(std::move(m));
+  }
+
+  // Start a probe for every member that has none running.
+  std::map<std::string, ProbeOutcome> immediate;  // failures known without probing
+  std::vector<std::string> started;
+  for (const api::MemberCluster& mc : members) {
+    std::unique_ptr<Member>& slot = members_[mc.metadata.name];
+    if (!slot) slot = std::make_unique<Member>();
+    Member& m = *slot;
+    if (m.probe) {
+      bool done;
+      {
+        std::lock_guard lock(done_mu_);
+        done = m.probe->done;
+      }
+      if (!done) {
+        immediate[mc.metadata.name].error =
+            "the previous probe is still running (no answer within " +
+            std::to_string(options_.timeout.count()) + " ms)";
+        continue;
+      }
+      m.probe->thread.join();
+      m.probe.reset();
+    }
+    if (!m.client || m.server != mc.spec.server) {
+      StatusOr<std::shared_ptr<sync::MemberClient>> client = factory_(mc);
+      if (!client.ok()) {
+        m.client.reset();
+        immediate[mc.metadata.name].error = client.status().ToString();
+        continue;
+      }
+      m.client = std::move(client).value();
+      m.server = mc.spec.server;
+    }
+    m.probe = std::make_unique<Probe>();
+    Probe* probe = m.probe.get();
+    m.probe->thread = std::thread(
+        [this, probe, client = m.client, zones = mc.spec.zones] {
+          ProbeOutcome outcome = RunProbe(*client, zones);
+          {
+            std::lock_guard lock(done_mu_);
+            probe->outcome = std::move(outcome);
+            probe->done = true;
+          }
+          done_cv_.notify_all();
+        });
+    started.push_back(mc.metadata.name);
+  }
+
+  // Wait for the probes, at most `timeout` (real time: this is how long a member may take).
+  const SteadyClock::time_point deadline = SteadyClock::now() + options_.timeout;
+  {
+    std::unique_lock lock(done_mu_);
+    done_cv_.wait_until(lock, deadline, [&] {
+      for (const std::string& name : started) {
+        if (!members_[name]->probe->done) return false;
+      }
+      return true;
+    });
+  }
+
+  int written = 0;
+  for (const api::MemberCluster& mc : members) {
+    Member& m = *members_[mc.metadata.name];
+    ProbeOutcome outcome;
+    if (auto it = immediate.find(mc.metadata.name); it != immediate.end()) {
+      outcome = it->second;
+    } else {
+      bool done;
+      {
+        std::lock_guard lock(done_mu_);
+        done = m.probe->done;
+      }
+      if (done) {
+        m.probe->thread.join();
+        outcome = std::move(m.probe->outcome);
+        m.probe.reset();
+      } else {
+        outcome.error = "no answer within " + std::to_string(options_.timeout.count()) + " ms";
+        outcome.latency = options_.timeout;
+      }
+    }
+    if (!outcome.ok) {
+      spdlog::debug("health monitor: member {}: probe failed: {}", mc.metadata.name,
+                    outcome.error);
+    }
+    m.history = NextHistory(m.history, outcome);
+    if (WriteStatus(mc, m, outcome, now)) ++written;
+  }
+
+  // Forget members that are gone (once their probe has finished).
+  for (auto it = members_.begin(); it != members_.end();) {
+    bool listed = std::any_of(members.begin(), members.end(), [&](const api::MemberCluster& mc) {
+      return mc.metadata.name == it->first;
+    });
+    bool busy = false;
+    if (!listed && it->second->probe) {
+      std::lock_guard lock(done_mu_);
+      busy = !it->second->probe->done;
+    }
+    if (!listed && !busy) {
+      if (it->second->probe) it->second->probe->thread.join();
+      it = members_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return written;
+}
+
+bool HealthMonitor::WriteStatus(const api::MemberCluster& listed, Member& m,
+                                const ProbeOutcome& outcome, Timestamp now) {
+  const apimachinery::ResourceInfo& info = MemberClusters(objects_);
+  api::MemberCluster current = listed;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    api::MemberClusterStatus next =
+        ApplyProbe(current.status, outcome, m.history, now, options_.failure_threshold);
+    const bool changed = WithoutProbeDetails(next) != WithoutProbeDetails(current.status);
+    const bool stale =
+        !m.written || SteadyClock::now() - m.last_write >= options_.status_refresh;
+    if (!changed && !stale) return false;
+    if (next == current.status) return false;
+    api::MemberCluster updated = current;
+    updated.status = next;
+    auto result = objects_.Update(info, "", current.metadata.name, api::Encode(updated), "status");
+    if (result.ok()) {
+      m.written = true;
+      m.last_write = SteadyClock::now();
+      for (const std::string& line : DescribeTransitions(current.status, next)) {
+        spdlog::info("event: MemberCluster/{}: {}", current.metadata.name, line);
+      }
+      return true;
+    }
+    if (result.error().code == 404) return false;  // deleted meanwhile
+    if (result.error().code != 409) {
+      spdlog::warn("health monitor: writing status of membercluster {}: {}",
+                   current.metadata.name, result.error().message);
+      return false;
+    }
+    // Changed since we listed it: re-read and apply the same outcome to the new status.
+    auto fresh = objects_.Get(info, "", current.metadata.name);
+    if (!fresh.ok()) return false;
+    FieldErrors errors;
+    current = api::DecodeMemberCluster(fresh.value(), &errors);
+    if (!errors.empty()) return false;
+  }
+  spdlog::warn("health monitor: membercluster {}: status kept changing; retrying next round",
+               listed.metadata.name);
+  return false;
+}
+
+}  // namespace meridian::failover

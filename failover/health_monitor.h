@@ -1,0 +1,105 @@
+// The member health monitor (shell around failover/health.h): probes every MemberCluster
+// and keeps its status (conditions Reachable/Ready, zones, allocatable replicas, probe time
+// and latency) up to date, so that placement reacts to failed zones and unreachable members.
+//
+// Each round: list MemberClusters; for each, one probe task on its own thread (so a hung
+// member never delays the others): GET /readyz (falling back to /healthz when /readyz is
+// absent), then, if it answered, list the member's v1 Nodes for zone health. The round waits
+// at most `timeout` for the probes; a probe still running then counts as a failure (and, while
+// it keeps running, so does every later round: no second probe is started for that member).
+// The pure core turns each outcome into the new status, which is written with
+// ObjectService::Update(..., "status") as compare-and-swap (a 409 re-reads and re-applies),
+// only when something other than lastProbeTime/probeLatencyMs changed, or when the last
+// write is older than `status_refresh` (so lastProbeTime shows the monitor is alive).
+//
+// Events: every transition (Reachable, Ready, a zone failing or recovering) is logged with
+// spdlog as an "event" line. The registry has no Event resource yet, so no Event objects.
+//
+// Thread-safety: ProbeAllOnce must not run concurrently with itself or with a running loop
+// (Start); Start/Stop are for one owner thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "api/types.h"
+#include "apimachinery/object_service.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "failover/health.h"
+#include "sync/member_client.h"
+
+namespace meridian::failover {
+
+struct HealthMonitorOptions {
+  std::chrono::milliseconds interval{1000};  // between the starts of two rounds
+  std::chrono::milliseconds timeout{1000};   // how long a round waits for a probe
+  int failure_threshold = 3;                 // consecutive failures before Reachable=False
+  // Rewrite an otherwise unchanged status this often (refreshes lastProbeTime/latency).
+  std::chrono::milliseconds status_refresh{30'000};
+};
+
+// Makes the client for a member. Called when the monitor first sees the member and again
+// when its spec.server changes. Must be thread-safe only with respect to itself (called from
+// the round's thread). Errors count as probe failures.
+using MemberClientFactory = std::function<StatusOr<std::shared_ptr<sync::MemberClient>>(
+    const api::MemberCluster& member)>;
+
+// The production factory: an HttpMemberClient for spec.server, with insecureSkipTLSVerify
+// from the spec and `timeout` as the per-call bound. Credentials (spec.credentialsRef) are
+// not read yet: members that need a token or client certificate fail their probes.
+MemberClientFactory HttpMemberClientFactory(std::chrono::milliseconds timeout);
+
+class HealthMonitor {
+ public:
+  // `objects` and `clock` must outlive the monitor. The clock stamps status times; waiting
+  // between rounds and probe timeouts use real (steady) time.
+  HealthMonitor(apimachinery::ObjectService& objects, const Clock& clock,
+                MemberClientFactory factory, HealthMonitorOptions options = {});
+  ~HealthMonitor();  // Stop()s and joins every probe thread
+  HealthMonitor(const HealthMonitor&) = delete;
+  HealthMonitor& operator=(const HealthMonitor&) = delete;
+
+  // One round at time `now` (status timestamps), synchronous: returns when every probe
+  // finished or `timeout` passed. Returns how many statuses were written. Errors: the
+  // MemberClusters could not be listed. Failed writes are logged and retried next round.
+  StatusOr<int> ProbeAllOnce(Timestamp now);
+
+  // Runs rounds every `interval` on a thread (clock.Now() as the time). Idempotent.
+  void Start();
+  // Stops the loop and waits for it. Idempotent.
+  void Stop();
+
+ private:
+  struct Probe;   // one member's probe task and its result
+  struct Member;  // per-member state: client, history, in-flight probe
+
+  void Run();
+  // Writes `member`'s status from `outcome` (CAS, re-read on 409). Returns whether written.
+  bool WriteStatus(const api::MemberCluster& listed, Member& m, const ProbeOutcome& outcome,
+                   Timestamp now);
+
+  apimachinery::ObjectService& objects_;
+  const Clock& clock_;
+  const MemberClientFactory factory_;
+  const HealthMonitorOptions options_;
+
+  // Touched only by the round (ProbeAllOnce), never concurrently.
+  std::map<std::string, std::unique_ptr<Member>> members_;
+
+  std::mutex done_mu_;  // guards Probe::done of every probe
+  std::condition_variable done_cv_;
+
+  std::mutex loop_mu_;  // guards stopping_
+  std::condition_variable loop_cv_;
+  bool stopping_ = false;
+  std::thread loop_;
+};
+
+}  // namespace meridian::failover

@@ -1,0 +1,403 @@
+// The member health monitor: the pure core (node readiness, allocatable estimate, zone
+// health, probe thresholds) and the monitor against an in-process federation-apiserver with
+// FakeMemberClients (FakeClock for status times), including placement reacting to a failed
+// zone end to end.
+#include "failover/health.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "api/codec.h"
+#include "api/yaml.h"
+#include "failover/health_monitor.h"
+#include "federation-apiserver/server.h"
+#include "sync/placement_controller.h"
+#include "sync/testing/fake_member_client.h"
+#include "test/common/test_env.h"
+
+namespace meridian::failover {
+namespace {
+
+using nlohmann::json;
+using sync::testing::FakeMemberClient;
+using sync::testing::Verb;
+
+const sync::GroupVersionResource kNodes{"", "v1", "nodes"};
+
+json Node(const std::string& name, const std::string& zone, bool ready, json allocatable) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Node"},
+          {"metadata", {{"name", name}, {"labels", {{kZoneLabel, zone}}}}},
+          {"status",
+           {{"conditions", json::array({{{"type", "Ready"}, {"status", ready ? "True" : "False"}}})},
+            {"allocatable", std::move(allocatable)}}}};
+}
+
+const api::Condition* Find(const api::MemberClusterStatus& s, const std::string& type) {
+  for (const auto& c : s.conditions) {
+    if (c.type == type) return &c;
+  }
+  return nullptr;
+}
+
+// ---- pure core ----
+
+TEST(NodeAllocatableReplicas, PodsCpuAndBoth) {
+  struct Case {
+    json allocatable;
+    int64_t want;
+  };
+  const std::vector<Case> cases = {
+      {{{"pods", "110"}}, 110},
+      {{{"cpu", "4"}}, 40},
+      {{{"cpu", "3500m"}}, 35},
+      {{{"cpu", "0.5"}}, 5},
+      {{{"pods", "110"}, {"cpu", "2"}}, 20},  // the smaller bound wins
+      {{{"pods", "3"}, {"cpu", "8"}}, 3},
+      {{{"pods", "lots"}}, 0},
+      {json::object(), 0},
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(NodeAllocatableReplicas(Node("n", "z", true, c.allocatable)), c.want)
+        << c.allocatable.dump();
+  }
+}
+
+TEST(ZoneHealthFromNodes, ReadyNodesMakeAZoneHealthyAndCount) {
+  std::vector<json> nodes = {
+      Node("a1", "a", true, {{"pods", "5"}}),   Node("a2", "a", false, {{"pods", "7"}}),
+      Node("b1", "b", false, {{"pods", "5"}}),  Node("x1", "x", true, {{"pods", "9"}}),
+      json{{"metadata", {{"name", "unlabelled"}}}},
+  };
+  std::vector<ZoneHealth> zones = ZoneHealthFromNodes(nodes, {"a", "b", "c"});
+  ASSERT_EQ(zones.size(), 3u);
+  EXPECT_EQ(zones[0], (ZoneHealth{"a", true, 5, 1, 2}));
+  EXPECT_EQ(zones[1], (ZoneHealth{"b", false, 0, 0, 1}));
+  EXPECT_EQ(zones[2], (ZoneHealth{"c", false, 0, 0, 0}));  // no nodes: unhealthy
+
+  // Nothing declared: the zones the nodes name.
+  std::vector<ZoneHealth> found = ZoneHealthFromNodes(nodes, {});
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_EQ(found[2], (ZoneHealth{"x", true, 9, 1, 1}));
+}
+
+TEST(ApplyProbe, ThresholdAndTransitionTimes) {
+  const Timestamp t0 = Timestamp(std::chrono::seconds(1'700'000'000));
+  ProbeOutcome ok{true, Duration(3), "", std::vector<ZoneHealth>{{"a", true, 4, 1, 1}}};
+  ProbeOutcome fail{false, Duration(1000), "boom", std::nullopt};
+  ProbeHistory h;
+  h = NextHistory(h, ok);
+  api::MemberClusterStatus s = ApplyProbe({}, ok, h, t0, 3);
+  EXPECT_EQ(Find(s, "Reachable")->status, "True");
+  EXPECT_EQ(Find(s, "Ready")->status, "True");
+  EXPECT_EQ(s.allocatable_replicas, 4);
+  EXPECT_EQ(s.probe_latency_ms, 3);
+  const std::string since = FormatRfc3339(t0);
+  for (int i = 1; i <= 3; ++i) {
+    h = NextHistory(h, fail);
+    s = ApplyProbe(s, fail, h, t0 + std::chrono::seconds(i), 3);
+    const api::Condition* r = Find(s, "Reachable");
+    if (i < 3) {
+      EXPECT_EQ(r->status, "True") << i;
+      EXPECT_EQ(r->last_transition_time, since) << i;
+    } else {
+      EXPECT_EQ(r->status, "False");
+      EXPECT_EQ(r->last_transition_time, FormatRfc3339(t0 + std::chrono::seconds(3)));
+      EXPECT_EQ(Find(s, "Ready")->status, "False");
+    }
+  }
+  // Never delete what you cannot see: zones and allocatable stay as last observed.
+  ASSERT_EQ(s.zones.size(), 1u);
+  EXPECT_TRUE(s.zones[0].healthy);
+  EXPECT_EQ(s.allocatable_replicas, 4);
+  std::vector<std::string> lines = DescribeTransitions({}, s);
+  EXPECT_FALSE(lines.empty());
+}
+
+// ---- the monitor ----
+
+class HealthMonitorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meridian-health-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    apiserver::ServerOptions options;
+    options.storage = "sqlite:" + (dir_ / "fed.db").string();
+    server_ = apiserver::FederationApiServer::Create(options, clock_).value();
+    ApplyFile("examples/three-continents/topology.yaml");
+    ApplyFile("examples/three-continents/members.yaml");
+    // Every member: one node per declared zone with room for the given replicas (pods), cpu
+    // "4" (40 at 100m each) never the tighter bound. eu-west-1 (30) has three times
+    // eu-central-1's room (10).
+    const std::map<std::string, std::pair<std::vector<std::string>, int>> fleet = {
+        {"us-east-1", {{"us-east-1a", "us-east-1b", "us-east-1c"}, 10}},
+        {"us-west-1", {{"us-west-1a", "us-west-1b"}, 10}},
+        {"eu-west-1", {{"eu-west-1a", "eu-west-1b", "eu-west-1c"}, 10}},
+        {"eu-central-1", {{"eu-central-1a", "eu-central-1b"}, 5}},
+        {"ap-south-1", {{"ap-south-1a", "ap-south-1b"}, 10}},
+    };
+    for (const auto& [name, spec] : fleet) {
+      FakeMemberClient::Options o;
+      o.member = name;
+      o.clock = &clock_;
+      o.timeout = std::chrono::milliseconds(2000);
+      auto fake = std::make_shared<FakeMemberClient>(o);
+      for (const std::string& zone : spec.first) {
+        fake->Apply(kNodes, Node(zone + "-node", zone, true,
+                                 {{"pods", std::to_string(spec.second)}, {"cpu", "4"}}));
+      }
+      fakes_[name] = fake;
+    }
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  std::unique_ptr<HealthMonitor> Monitor(HealthMonitorOptions options = {}) {
+    return std::make_unique<HealthMonitor>(
+        server_->objects(), clock_,
+        [this](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<sync::MemberClient>> {
+          auto it = fakes_.find(m.metadata.name);
+          if (it == fakes_.end()) return NotFoundError("no fake for " + m.metadata.name);
+          return std::shared_ptr<sync::MemberClient>(it->second);
+        },
+        options);
+  }
+
+  const apimachinery::ResourceInfo& Info(const std::string& api_version, const std::string& kind) {
+    std::string group = api_version.find('/') == std::string::npos
+                            ? ""
+                            : api_version.substr(0, api_version.find('/'));
+    const apimachinery::ResourceInfo* info = server_->registry().FindKind(group, kind);
+    EXPECT_NE(info, nullptr) << kind;
+    return *info;
+  }
+
+  void Apply(const json& object) {
+    const auto& info = Info(object["apiVersion"], object["kind"]);
+    std::string ns = object["metadata"].value("namespace", "");
+    auto r = server_->objects().Create(info, ns, object);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+
+  void ApplyFile(const std::string& relative) {
+    std::ifstream in(test_env::SourceDir() + "/" + relative);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    auto docs = api::ParseYamlDocuments(ss.str(), relative);
+    ASSERT_TRUE(docs.ok()) << docs.status();
+    for (const api::YamlDocument& d : *docs) Apply(d.value);
+  }
+
+  api::MemberCluster Member(const std::string& name) {
+    auto got = server_->objects().Get(Info(api::kApiVersion, "MemberCluster"), "", name);
+    EXPECT_TRUE(got.ok());
+    FieldErrors errors;
+    api::MemberCluster m = api::DecodeMemberCluster(got.value(), &errors);
+    EXPECT_TRUE(errors.empty()) << errors.front().ToString();
+    return m;
+  }
+
+  void SetNodeReady(const std::string& member, const std::string& zone, bool ready) {
+    auto node = fakes_.at(member)->Object(kNodes, "", zone + "-node");
+    ASSERT_TRUE(node.has_value());
+    (*node)["status"]["conditions"][0]["status"] = ready ? "True" : "False";
+    fakes_.at(member)->Apply(kNodes, *node);
+  }
+
+  FakeClock clock_;
+  std::filesystem::path dir_;
+  std::unique_ptr<apiserver::FederationApiServer> server_;
+  std::map<std::string, std::shared_ptr<FakeMemberClient>> fakes_;
+};
+
+TEST_F(HealthMonitorTest, HealthyMembersAreReachableWithZonesAndAllocatable) {
+  auto monitor = Monitor();
+  StatusOr<int> written = monitor->ProbeAllOnce(clock_.Now());
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(*written, 5);
+
+  api::MemberCluster m = Member("eu-west-1");
+  ASSERT_NE(Find(m.status, "Reachable"), nullptr);
+  EXPECT_EQ(Find(m.status, "Reachable")->status, "True");
+  EXPECT_EQ(Find(m.status, "Reachable")->last_transition_time, FormatRfc3339(clock_.Now()));
+  EXPECT_EQ(Find(m.status, "Ready")->status, "True");
+  ASSERT_EQ(m.status.zones.size(), 3u);
+  for (const api::ZoneStatus& z : m.status.zones) {
+    EXPECT_TRUE(z.healthy) << z.name;
+    EXPECT_EQ(z.allocatable_replicas, 10) << z.name;
+    EXPECT_FALSE(z.last_transition_time.empty());
+  }
+  EXPECT_EQ(m.status.allocatable_replicas, 30);
+  EXPECT_EQ(m.status.last_probe_time, FormatRfc3339(clock_.Now()));
+  EXPECT_TRUE(m.status.probe_latency_ms.has_value());
+  EXPECT_EQ(Member("us-east-1").status.allocatable_replicas, 30);
+  EXPECT_GE(fakes_.at("eu-west-1")->CallCount(Verb::kReadyz), 1);
+
+  // Nothing changed: nothing written.
+  clock_.Advance(Duration(1000));
+  EXPECT_EQ(monitor->ProbeAllOnce(clock_.Now()).value(), 0);
+}
+
+TEST_F(HealthMonitorTest, NConsecutiveFailuresMarkAMemberUnreachable) {
+  auto monitor = Monitor();  // threshold 3
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  const std::string since = FormatRfc3339(clock_.Now());
+  fakes_.at("eu-west-1")->FailAlways(Verb::kReadyz, UnavailableError("connection refused"));
+  for (int i = 1; i <= 2; ++i) {
+    clock_.Advance(Duration(1000));
+    ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+    const api::MemberCluster now_seen = Member("eu-west-1");
+    const api::Condition* r = Find(now_seen.status, "Reachable");
+    EXPECT_EQ(r->status, "True") << i;
+    EXPECT_EQ(r->last_transition_time, since) << i;
+  }
+  clock_.Advance(Duration(1000));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  api::MemberCluster m = Member("eu-west-1");
+  const api::Condition* r = Find(m.status, "Reachable");
+  EXPECT_EQ(r->status, "False");
+  EXPECT_EQ(r->reason, "ProbeFailed");
+  EXPECT_EQ(r->last_transition_time, FormatRfc3339(clock_.Now()));
+  EXPECT_NE(r->message.find("connection refused"), std::string::npos) << r->message;
+  EXPECT_EQ(Find(m.status, "Ready")->status, "False");
+  EXPECT_EQ(m.status.zones.size(), 3u);  // kept as last seen
+  EXPECT_EQ(Find(Member("eu-central-1").status, "Reachable")->status, "True");
+
+  // Still down: no new transition.
+  const std::string down_since = r->last_transition_time;
+  clock_.Advance(Duration(1000));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  EXPECT_EQ(Find(Member("eu-west-1").status, "Reachable")->last_transition_time, down_since);
+
+  // Back: True at once, with a new transition time.
+  fakes_.at("eu-west-1")->ClearFailures();
+  clock_.Advance(Duration(1000));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  m = Member("eu-west-1");
+  r = Find(m.status, "Reachable");
+  EXPECT_EQ(r->status, "True");
+  EXPECT_EQ(r->last_transition_time, FormatRfc3339(clock_.Now()));
+}
+
+TEST_F(HealthMonitorTest, AZoneWhoseNodesAreAllNotReadyFails) {
+  auto monitor = Monitor();
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  const std::string before = Member("eu-west-1").status.zones[0].last_transition_time;
+  SetNodeReady("eu-west-1", "eu-west-1a", false);
+  clock_.Advance(Duration(5000));
+  EXPECT_EQ(monitor->ProbeAllOnce(clock_.Now()).value(), 1);
+  api::MemberCluster m = Member("eu-west-1");
+  ASSERT_EQ(m.status.zones.size(), 3u);
+  EXPECT_EQ(m.status.zones[0].name, "eu-west-1a");
+  EXPECT_FALSE(m.status.zones[0].healthy);
+  EXPECT_EQ(m.status.zones[0].last_transition_time, FormatRfc3339(clock_.Now()));
+  EXPECT_TRUE(m.status.zones[1].healthy);
+  EXPECT_EQ(m.status.zones[1].last_transition_time, before);
+  EXPECT_EQ(m.status.allocatable_replicas, 20);
+  EXPECT_EQ(Find(m.status, "Ready")->status, "True");  // other zones still serve
+
+  // Every zone down: reachable but not Ready.
+  SetNodeReady("eu-west-1", "eu-west-1b", false);
+  SetNodeReady("eu-west-1", "eu-west-1c", false);
+  clock_.Advance(Duration(1000));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  m = Member("eu-west-1");
+  EXPECT_EQ(Find(m.status, "Reachable")->status, "True");
+  EXPECT_EQ(Find(m.status, "Ready")->status, "False");
+  EXPECT_EQ(m.status.allocatable_replicas, 0);
+}
+
+TEST_F(HealthMonitorTest, PlacementMovesEuReplicasOffAFailedZoneAndStaysInTheEu) {
+  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"name": "crm", "namespace": "default"},
+    "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 20}},
+             "placement": {"residency": {"jurisdictions": ["eu"]}}}})"));
+  auto monitor = Monitor();
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  clock_.Advance(Duration(3'600'000));  // long healthy: no recovery hold anywhere
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  sync::PlacementController placement(server_->objects(), clock_);
+  ASSERT_TRUE(placement.ReconcileAll().ok());
+
+  auto placed = [&] {
+    auto got = server_->objects().Get(Info(api::kApiVersion, "FederatedWorkload"), "default", "crm");
+    EXPECT_TRUE(got.ok());
+    FieldErrors errors;
+    api::FederatedWorkload w = api::DecodeFederatedWorkload(got.value(), &errors);
+    std::map<std::string, int64_t> by_cluster;
+    for (const api::ClusterPlacement& p : w.status.placement) {
+      EXPECT_TRUE(p.cluster == "eu-west-1" || p.cluster == "eu-central-1") << p.cluster;
+      by_cluster[p.cluster] += p.replicas;
+    }
+    return by_cluster;
+  };
+  std::map<std::string, int64_t> before = placed();
+  ASSERT_GT(before["eu-west-1"], 10) << "eu-west-1 should start with more than one zone's room";
+  EXPECT_EQ(before["eu-west-1"] + before["eu-central-1"], 20);
+
+  SetNodeReady("eu-west-1", "eu-west-1a", false);
+  SetNodeReady("eu-west-1", "eu-west-1b", false);
+  clock_.Advance(Duration(1000));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  EXPECT_EQ(Member("eu-west-1").status.allocatable_replicas, 10);
+  ASSERT_TRUE(placement.ReconcileAll().ok());
+
+  std::map<std::string, int64_t> after = placed();
+  EXPECT_LT(after["eu-west-1"], before["eu-west-1"]);
+  EXPECT_LE(after["eu-west-1"], 10);
+  EXPECT_GT(after["eu-central-1"], before["eu-central-1"]);
+  EXPECT_EQ(after["eu-west-1"] + after["eu-central-1"], 20);
+}
+
+TEST_F(HealthMonitorTest, AHungMemberIsMarkedUnreachableWithoutDelayingTheOthers) {
+  HealthMonitorOptions options;
+  options.timeout = std::chrono::milliseconds(500);
+  auto monitor = Monitor(options);
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  // Every call to ap-south-1 now hangs until the fake's own 2 s timeout.
+  fakes_.at("ap-south-1")->SetLatency(std::chrono::milliseconds(60'000));
+  for (int i = 1; i <= 3; ++i) {
+    clock_.Advance(Duration(1000));
+    const auto start = std::chrono::steady_clock::now();
+    ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+    // A round waits at most the probe timeout (generous slack for a loaded machine).
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(1500)) << i;
+    const api::MemberCluster seen = Member("ap-south-1");
+    const api::Condition* r = Find(seen.status, "Reachable");
+    EXPECT_EQ(r->status, i < 3 ? "True" : "False") << i;
+  }
+  for (const char* name : {"us-east-1", "us-west-1", "eu-west-1", "eu-central-1"}) {
+    api::MemberCluster m = Member(name);
+    EXPECT_EQ(Find(m.status, "Reachable")->status, "True") << name;
+    EXPECT_EQ(m.status.last_probe_time.empty(), false) << name;
+  }
+  EXPECT_NE(Find(Member("ap-south-1").status, "Reachable")->message.find("within 500 ms"),
+            std::string::npos);
+}
+
+TEST_F(HealthMonitorTest, RunningLoopProbesOnItsOwn) {
+  HealthMonitorOptions options;
+  options.interval = std::chrono::milliseconds(50);
+  auto monitor = Monitor(options);
+  monitor->Start();
+  // Real time here: the loop runs on its own thread (bounded wait).
+  for (int i = 0; i < 250; ++i) {
+    if (Find(Member("eu-central-1").status, "Reachable") != nullptr) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  monitor->Stop();
+  ASSERT_NE(Find(Member("eu-central-1").status, "Reachable"), nullptr);
+  EXPECT_EQ(Find(Member("eu-central-1").status, "Reachable")->status, "True");
+}
+
+}  // namespace
+}  // namespace meridian::failover
