@@ -16,6 +16,7 @@
 #include "api/yaml.h"
 #include "failover/health_monitor.h"
 #include "federation-apiserver/server.h"
+#include "sync/http_member_client.h"
 #include "sync/placement_controller.h"
 #include "sync/testing/fake_member_client.h"
 #include "test/common/test_env.h"
@@ -397,6 +398,32 @@ TEST_F(HealthMonitorTest, RunningLoopProbesOnItsOwn) {
   monitor->Stop();
   ASSERT_NE(Find(Member("eu-central-1").status, "Reachable"), nullptr);
   EXPECT_EQ(Find(Member("eu-central-1").status, "Reachable")->status, "True");
+}
+
+TEST_F(HealthMonitorTest, HttpFactoryReadsTheCredentialsSecret) {
+  // The federation-apiserver creates the meridian-system namespace itself.
+  Apply({{"apiVersion", "v1"},
+         {"kind", "Secret"},
+         {"metadata", {{"name", "eu-west-1-creds"}, {"namespace", "meridian-system"}}},
+         {"data", {{"token", "c2VjcmV0LXRva2Vu"}}}});  // "secret-token"
+  MemberClientFactory factory = HttpMemberClientFactory(server_->objects(), Duration(700));
+  api::MemberCluster m = Member("eu-west-1");
+  m.spec.credentials_ref.name = "eu-west-1-creds";
+  StatusOr<std::shared_ptr<sync::MemberClient>> client = factory(m);
+  ASSERT_TRUE(client.ok()) << client.status();
+  auto* http = dynamic_cast<sync::HttpMemberClient*>(client->get());
+  ASSERT_NE(http, nullptr);
+  EXPECT_EQ(http->member(), "eu-west-1");
+  EXPECT_EQ(http->endpoint().credentials.bearer_token, "secret-token");
+  EXPECT_EQ(http->endpoint().timeout, Duration(700));
+
+  // No credentials: no Secret needed. A missing Secret: an error naming it.
+  EXPECT_TRUE(factory(Member("eu-central-1")).ok());
+  m.spec.credentials_ref.name = "missing";
+  StatusOr<std::shared_ptr<sync::MemberClient>> missing = factory(m);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().ToString().find("meridian-system/missing"), std::string::npos)
+      << missing.status();
 }
 
 }  // namespace
