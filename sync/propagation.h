@@ -23,6 +23,8 @@ inline constexpr char kManagedByLabel[] = "federation.meridian.io/managed-by";
 inline constexpr char kManagedByValue[] = "meridian";
 inline constexpr char kWorkloadLabel[] = "federation.meridian.io/workload";
 inline constexpr char kRenderedHashAnnotation[] = "federation.meridian.io/rendered-hash";
+// On every FederatedWorkload: its member objects are deleted before it goes.
+inline constexpr char kCleanupFinalizer[] = "federation.meridian.io/cleanup";
 
 // "<namespace>.<name>": the value of kWorkloadLabel for `workload`.
 std::string WorkloadLabelValue(const api::FederatedWorkload& workload);

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 
 #include "api/codec.h"
@@ -117,6 +118,9 @@ struct PropagationController::Member {
   std::shared_ptr<MemberClient> client;  // null when the factory failed
   Status client_error;
   std::map<std::string, MemberSyncResult> results;  // by workload "ns/name"
+  // Workload label values of deleted workloads this member no longer holds objects of (as of
+  // its last complete pass).
+  std::set<std::string> cleaned;
   bool poke = false;
   bool removed = false;
   bool worker_started = false;
@@ -351,8 +355,19 @@ Status PropagationController::ReconcileMember(const std::string& name) {
   Expected expected;
   std::set<std::string> namespaces_ok;
   std::map<std::string, MemberSyncResult> results;
+  std::set<std::string> deleting;               // workload label values
+  std::set<GroupVersionResource> deleting_kinds;  // what their objects may be
   for (const api::FederatedWorkload& w : workloads) {
-    if (!w.metadata.deletion_timestamp.empty()) continue;
+    if (!w.metadata.deletion_timestamp.empty()) {
+      deleting.insert(WorkloadLabelValue(w));
+      if (auto rendered = RenderMemberObject(w, name, labels, 0); rendered.ok()) {
+        auto gvr = ResolveResource((*rendered)["apiVersion"].get<std::string>(),
+                                   (*rendered)["kind"].get<std::string>(),
+                                   discovery ? &*discovery : nullptr);
+        if (gvr.ok()) deleting_kinds.insert(*gvr);
+      }
+      continue;
+    }
     const api::ClusterPlacement* placed = nullptr;
     for (const api::ClusterPlacement& p : w.status.placement) {
       if (p.cluster == name && p.replicas > 0) placed = &p;
@@ -389,8 +404,11 @@ Status PropagationController::ReconcileMember(const std::string& name) {
 
   // Orphans: managed objects whose workload is gone, no longer placed here, or now renders
   // to another object. Only on a healthy pass (never delete on partial knowledge).
+  std::set<std::string> cleaned;
   if (down.ok()) {
-    std::set<GroupVersionResource> kinds;
+    bool complete = true;  // every list answered and every delete succeeded
+    std::set<std::string> failed_owners;
+    std::set<GroupVersionResource> kinds = deleting_kinds;
     for (const auto& [gvr, objs] : expected.objects) kinds.insert(gvr);
     for (const char* kind : {"Deployment", "StatefulSet"}) {
       kinds.insert(*FallbackResource("apps/v1", kind));
@@ -400,7 +418,11 @@ Status PropagationController::ReconcileMember(const std::string& name) {
       MemberListOptions options;
       options.label_selector = std::string(kManagedByLabel) + "=" + kManagedByValue;
       auto list = client->List(gvr, "", options);
-      if (!list.ok()) continue;  // not served, or a hiccup: the next resync tries again
+      if (!list.ok()) {
+        // Not served (nothing to delete), or a hiccup: the next resync tries again.
+        if (list.status().code() != StatusCode::kNotFound) complete = false;
+        continue;
+      }
       for (const json& item : list->items) {
         const json& meta = item["metadata"];
         const std::string owner =
@@ -413,33 +435,61 @@ Status PropagationController::ReconcileMember(const std::string& name) {
         if (wanted) continue;
         Status deleted = client->Delete(gvr, key.first, key.second);
         if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) {
+          failed_owners.insert(owner);
           spdlog::warn("propagation controller: member {}: deleting {} {}/{}: {}", name,
                        gvr.GroupResource(), key.first, key.second, deleted.ToString());
         }
+      }
+    }
+
+    if (complete) {
+      for (const std::string& owner : deleting) {
+        if (!failed_owners.count(owner)) cleaned.insert(owner);
       }
     }
   }
 
   std::lock_guard lock(mu_);
   auto it = members_.find(name);
-  if (it != members_.end()) it->second->results = std::move(results);
+  if (it != members_.end()) {
+    it->second->results = std::move(results);
+    it->second->cleaned = std::move(cleaned);
+  }
   return Status::Ok();
 }
 
 StatusOr<int> PropagationController::Aggregate() {
   MERIDIAN_ASSIGN_OR_RETURN(std::vector<api::FederatedWorkload> workloads, ListWorkloads());
   std::map<std::string, std::map<std::string, MemberSyncResult>> by_workload;
+  std::map<std::string, std::set<std::string>> cleaned;  // by member
   {
     std::lock_guard lock(mu_);
     for (const auto& [name, member] : members_) {
       for (const auto& [key, r] : member->results) by_workload[key][name] = r;
+      cleaned[name] = member->cleaned;
     }
   }
   const ResourceInfo& info = Info(objects_, "federatedworkloads");
   int written = 0;
   for (api::FederatedWorkload w : workloads) {
+    auto& fin = w.metadata.finalizers;
+    const bool has_finalizer = std::find(fin.begin(), fin.end(), kCleanupFinalizer) != fin.end();
+    if (!w.metadata.deletion_timestamp.empty()) {
+      if (!has_finalizer) continue;
+      written += FinishDeletion(w, cleaned);
+      continue;
+    }
+    if (!has_finalizer) {
+      api::FederatedWorkload updated = w;
+      updated.metadata.finalizers.push_back(kCleanupFinalizer);
+      auto result = objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated));
+      if (!result.ok()) continue;  // changed meanwhile (409) or gone: the next pass retries
+      ++written;
+      FieldErrors errors;
+      w = api::DecodeFederatedWorkload(result.value(), &errors);
+      if (!errors.empty()) continue;
+    }
     for (int attempt = 0; attempt < 5; ++attempt) {
-      if (!w.metadata.deletion_timestamp.empty()) break;
       api::FederatedWorkloadStatus status = SyncedStatus(w, by_workload[Key(w)], clock_.Now());
       if (status == w.status) break;
       api::FederatedWorkload updated = w;
@@ -463,6 +513,69 @@ StatusOr<int> PropagationController::Aggregate() {
       FieldErrors errors;
       w = api::DecodeFederatedWorkload(got.value(), &errors);
       if (!errors.empty()) break;
+    }
+  }
+  return written;
+}
+
+int PropagationController::FinishDeletion(
+    const api::FederatedWorkload& w, const std::map<std::string, std::set<std::string>>& cleaned) {
+  const ResourceInfo& info = Info(objects_, "federatedworkloads");
+  const std::string owner = WorkloadLabelValue(w);
+  std::vector<std::string> pending;
+  for (const auto& [member, done] : cleaned) {
+    if (!done.count(owner)) pending.push_back(member);
+  }
+  const Timestamp now = clock_.Now();
+  Timestamp deleted_at;
+  const bool parsed = ParseRfc3339(w.metadata.deletion_timestamp, &deleted_at);
+  const bool timed_out = !parsed || now - deleted_at >= options_.cleanup_timeout;
+  int written = 0;
+  if (!pending.empty()) {
+    std::string names;
+    for (const std::string& m : pending) names += (names.empty() ? "" : ", ") + m;
+    api::Condition c{"CleanedUp", "False", timed_out ? "CleanupAbandoned" : "CleanupPending",
+                     (timed_out ? "gave up waiting for members: " : "waiting for members: ") + names,
+                     "", w.metadata.generation};
+    api::FederatedWorkload updated = w;
+    bool replaced = false;
+    for (api::Condition& existing : updated.status.conditions) {
+      if (existing.type != c.type) continue;
+      c.last_transition_time = existing.last_transition_time;
+      existing = c;
+      replaced = true;
+    }
+    if (!replaced) {
+      c.last_transition_time = FormatRfc3339(now);
+      updated.status.conditions.push_back(c);
+    }
+    if (updated.status != w.status &&
+        objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status").ok()) {
+      ++written;
+    }
+    if (!timed_out) return written;
+    spdlog::warn("propagation controller: {}: gave up cleaning up members {} after {} ms",
+                 Key(w), names, options_.cleanup_timeout.count());
+  }
+  // Drop the finalizer from the current object (the status write above changed it).
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    auto got = objects_.Get(info, w.metadata.ns, w.metadata.name);
+    if (!got.ok()) return written;
+    json current = got.value();
+    json& fins = current["metadata"]["finalizers"];
+    if (!fins.is_array()) return written;
+    json kept = json::array();
+    for (const json& f : fins) {
+      if (f != kCleanupFinalizer) kept.push_back(f);
+    }
+    if (kept.size() == fins.size()) return written;
+    fins = kept;
+    auto result = objects_.Update(info, w.metadata.ns, w.metadata.name, current);
+    if (result.ok() || result.error().code == 404) return written + 1;
+    if (result.error().code != 409) {
+      spdlog::warn("propagation controller: {}: dropping the finalizer: {}", Key(w),
+                   result.error().message);
+      return written;
     }
   }
   return written;

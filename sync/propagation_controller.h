@@ -15,10 +15,14 @@
 //
 // Everything on the federation side goes through the ObjectService.
 //
-// Not yet: the cleanup finalizer (objects of a deleted workload are removed by the next pass
-// of each member instead, so a member unreachable at the time keeps them until it is back);
-// credentials from MemberCluster spec.credentialsRef (the production factory connects without
-// credentials).
+// Deletion: the finalizer federation.meridian.io/cleanup is added to every workload on first
+// sight; once a workload is being deleted, each member's pass deletes its objects, and the
+// finalizer is dropped when every member has reported them gone, or after
+// Options::cleanup_timeout (counted from deletionTimestamp) for members that never answered,
+// with condition CleanedUp=False (reason CleanupAbandoned) naming them.
+//
+// Not yet: credentials from MemberCluster spec.credentialsRef (the production factory
+// connects without credentials).
 #pragma once
 
 #include <condition_variable>
@@ -26,6 +30,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +56,8 @@ class PropagationController {
  public:
   struct Options {
     std::chrono::milliseconds resync_period{2000};
+    // How long a deleted workload waits for unreachable members before its finalizer goes.
+    std::chrono::milliseconds cleanup_timeout{300'000};
   };
 
   // `objects` and `clock` must outlive the controller.
@@ -75,7 +82,9 @@ class PropagationController {
   // One pass over one member: syncs every workload placed on it, deletes orphans, records
   // the results for the aggregator. Errors: the workloads could not be listed.
   Status ReconcileMember(const std::string& member);
-  // Writes every workload's sync status that differs. Returns how many were written.
+  // Writes every workload's sync status that differs, adds the cleanup finalizer where it is
+  // missing, and drops it from deleted workloads whose member objects are gone (or whose
+  // wait timed out). Returns how many objects were written.
   StatusOr<int> Aggregate();
   // RefreshMembers, ReconcileMember for every member (sequentially), Aggregate.
   StatusOr<int> ReconcileAll();
@@ -89,6 +98,11 @@ class PropagationController {
   void StartWorkerLocked(const std::shared_ptr<Member>& member);  // mu_ held
   std::vector<std::string> MemberNames();
   StatusOr<std::vector<api::FederatedWorkload>> ListWorkloads();
+  // For a deleted workload carrying the finalizer: drops it when every member in `cleaned`
+  // (member -> workloads it holds nothing of) is done, or the wait timed out; otherwise
+  // says who is pending in condition CleanedUp. Returns the number of writes.
+  int FinishDeletion(const api::FederatedWorkload& w,
+                     const std::map<std::string, std::set<std::string>>& cleaned);
 
   apimachinery::ObjectService& objects_;
   const Clock& clock_;

@@ -300,6 +300,7 @@ TEST_F(PropagationControllerTest, ThreeContinentsReachTheMembersAndReportReady) 
   EXPECT_EQ(Find(w.status, "Ready")->status, "False");
   EXPECT_EQ(Find(w.status, "Placed")->status, "True");  // placement's condition is kept
   EXPECT_EQ(w.status.desired_replicas, 30);
+  EXPECT_EQ(w.metadata.finalizers, std::vector<std::string>{kCleanupFinalizer});
 
   // The members report their pods ready.
   for (auto& [name, fake] : fakes_) {
@@ -345,12 +346,40 @@ TEST_F(PropagationControllerTest, ScalingRedividesAndDriftIsRepaired) {
   ASSERT_TRUE(controller.ReconcileAll().ok());
   ExpectMembersMatchPlacement(60);
 
-  // The workload goes away: its managed objects follow.
+  // The workload goes away: its managed objects follow, then the finalizer.
   ASSERT_TRUE(server_->objects().Delete(info, "shop", "web").ok());
+  ASSERT_TRUE(server_->objects().Get(info, "shop", "web").ok());  // held by the finalizer
   ASSERT_TRUE(controller.ReconcileAll().ok());
   for (const auto& [name, fake] : fakes_) {
     EXPECT_EQ(fake->ObjectCount(kDeployments), 0u) << name;
   }
+  EXPECT_EQ(server_->objects().Get(info, "shop", "web").error().code, 404);
+}
+
+TEST_F(PropagationControllerTest, CleanupGivesUpOnAnUnreachableMemberAfterTheTimeout) {
+  ApplyExample();
+  Place();
+  PropagationController::Options options;
+  options.cleanup_timeout = std::chrono::minutes(5);
+  PropagationController controller(server_->objects(), clock_, Factory(), options);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  fakes_["ap-south-1"]->FailEverything(UnavailableError("connection refused"));
+
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  ASSERT_TRUE(server_->objects().Delete(info, "shop", "web").ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(fakes_["us-east-1"]->ObjectCount(kDeployments), 0u);
+  EXPECT_EQ(fakes_["ap-south-1"]->ObjectCount(kDeployments), 1u);
+  api::FederatedWorkload w = Workload();
+  const api::Condition* c = Find(w.status, "CleanedUp");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, "False");
+  EXPECT_EQ(c->reason, "CleanupPending");
+  EXPECT_EQ(c->message, "waiting for members: ap-south-1");
+
+  clock_.Advance(std::chrono::minutes(5));
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(server_->objects().Get(info, "shop", "web").error().code, 404);
 }
 
 TEST_F(PropagationControllerTest, UnmanagedObjectIsNotOverwritten) {
