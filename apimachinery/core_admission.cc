@@ -1,6 +1,6 @@
 #include "apimachinery/core_admission.h"
 
-#include "apimachinery/internal/base64.h"
+#include "common/base64.h"
 
 namespace meridian::apimachinery {
 namespace {
@@ -26,7 +26,7 @@ void InstallCoreAdmission(ObjectService& service) {
           if (!value.is_string()) {
             return InvalidArgumentError("stringData." + key + ": must be a string");
           }
-          data[key] = internal::Base64StdEncode(value.get<std::string>());
+          data[key] = Base64StdEncode(value.get<std::string>());
         }
       } else if (!string_data->is_null()) {
         return InvalidArgumentError("stringData: must be an object of strings");
@@ -46,8 +46,7 @@ void InstallCoreAdmission(ObjectService& service) {
           return Status::Ok();
         }
         for (const auto& [key, value] : data->items()) {
-          std::string decoded;
-          if (!value.is_string() || !internal::Base64UrlDecode(value.get<std::string>(), &decoded)) {
+          if (!value.is_string() || !Base64Decode(value.get<std::string>())) {
             errors->push_back({"data[" + key + "]", "must be base64-encoded"});
           }
         }

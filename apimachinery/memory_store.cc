@@ -4,7 +4,7 @@
 #include <charconv>
 #include <utility>
 
-#include "apimachinery/internal/base64.h"
+#include "common/base64.h"
 
 namespace meridian::apimachinery {
 
@@ -85,12 +85,12 @@ void DeliverEntry(MemoryStore::Watcher& w, const ParsedEntry& e) {
 
 std::string EncodeContinue(int64_t rv, const std::string& ns, const std::string& name) {
   json token = {{"rv", rv}, {"ns", ns}, {"name", name}};
-  return internal::Base64UrlEncode(token.dump());
+  return Base64UrlEncode(token.dump());
 }
 
 Status DecodeContinue(const std::string& text, int64_t* rv, std::string* ns, std::string* name) {
   std::string raw;
-  if (!internal::Base64UrlDecode(text, &raw)) {
+  if (!Base64UrlDecode(text, &raw)) {
     return InvalidArgumentError("continue key is not valid: illegal base64 data");
   }
   json token = json::parse(raw, nullptr, /*allow_exceptions=*/false);

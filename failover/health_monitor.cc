@@ -67,59 +67,7 @@ ProbeOutcome RunProbe(sync::MemberClient& client, const std::vector<std::string>
   return outcome;
 }
 
-// RFC 4648 base64 (the encoding of Secret data); nullopt when malformed.
-std::optional<std::string> DecodeBase64(const std::string& in) {
-  std::string out;
-  uint32_t buffer = 0;
-  int bits = 0;
-  size_t padding = 0;
-  for (char ch : in) {
-    int v;
-    if (ch >= 'A' && ch <= 'Z') v = ch - 'A';
-    else if (ch >= 'a' && ch <= 'z') v = ch - 'a' + 26;
-    else if (ch >= '0' && ch <= '9') v = ch - '0' + 52;
-    else if (ch == '+') v = 62;
-    else if (ch == '/') v = 63;
-    else if (ch == '=') { ++padding; continue; }
-    else return std::nullopt;
-    if (padding > 0) return std::nullopt;  // data after padding
-    buffer = (buffer << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((buffer >> bits) & 0xFF));
-    }
-  }
-  if (padding > 2 || (in.size() % 4 != 0 && padding > 0)) return std::nullopt;
-  return out;
-}
 
-// Fills `credentials` from the Secret member.spec.credentialsRef names.
-Status ReadCredentials(apimachinery::ObjectService& objects, const api::MemberCluster& member,
-                       sync::MemberCredentials* credentials) {
-  const api::SecretReference& ref = member.spec.credentials_ref;
-  const std::string ns = ref.ns.empty() ? "meridian-system" : ref.ns;
-  const std::string what = "member \"" + member.metadata.name + "\": credentials Secret " + ns +
-                           "/" + ref.name;
-  const apimachinery::ResourceInfo* secrets = objects.registry().Find("", "v1", "secrets");
-  if (secrets == nullptr) return FailedPreconditionError(what + ": Secrets are not served");
-  auto secret = objects.Get(*secrets, ns, ref.name);
-  if (!secret.ok()) return UnavailableError(what + ": " + secret.error().message);
-  const json data = secret.value().value("data", json::object());
-  auto field = [&](const char* key, std::string* out) -> Status {
-    if (!data.is_object() || !data.contains(key)) return Status::Ok();
-    if (!data[key].is_string()) return InvalidArgumentError(what + ": data." + key + " is not a string");
-    std::optional<std::string> decoded = DecodeBase64(data[key].get<std::string>());
-    if (!decoded) return InvalidArgumentError(what + ": data." + key + " is not base64");
-    *out = std::move(*decoded);
-    return Status::Ok();
-  };
-  MERIDIAN_RETURN_IF_ERROR(field("token", &credentials->bearer_token));
-  MERIDIAN_RETURN_IF_ERROR(field("ca.crt", &credentials->certificate_authority_pem));
-  MERIDIAN_RETURN_IF_ERROR(field("tls.crt", &credentials->client_certificate_pem));
-  MERIDIAN_RETURN_IF_ERROR(field("tls.key", &credentials->client_key_pem));
-  return Status::Ok();
-}
 
 // What the member's client depends on; a change makes a new client.
 std::string ClientKey(const api::MemberCluster& m) {
@@ -144,22 +92,6 @@ struct HealthMonitor::Member {
   bool written = false;  // at least one status written by this monitor
 };
 
-MemberClientFactory HttpMemberClientFactory(apimachinery::ObjectService& objects,
-                                            std::chrono::milliseconds timeout) {
-  return [&objects, timeout](const api::MemberCluster& member)
-             -> StatusOr<std::shared_ptr<sync::MemberClient>> {
-    sync::MemberEndpoint endpoint;
-    endpoint.name = member.metadata.name;
-    endpoint.server = member.spec.server;
-    endpoint.credentials.insecure_skip_tls_verify = member.spec.insecure_skip_tls_verify;
-    endpoint.timeout = timeout;
-    if (!member.spec.credentials_ref.name.empty()) {
-      MERIDIAN_RETURN_IF_ERROR(ReadCredentials(objects, member, &endpoint.credentials));
-    }
-    MERIDIAN_ASSIGN_OR_RETURN(auto client, sync::HttpMemberClient::Create(std::move(endpoint)));
-    return std::shared_ptr<sync::MemberClient>(std::move(client));
-  };
-}
 
 HealthMonitor::HealthMonitor(apimachinery::ObjectService& objects, const Clock& clock,
                              MemberClientFactory factory, HealthMonitorOptions options)

@@ -34,6 +34,7 @@
 #include "common/status.h"
 #include "failover/health.h"
 #include "sync/member_client.h"
+#include "sync/member_client_factory.h"
 
 namespace meridian::failover {
 
@@ -45,23 +46,9 @@ struct HealthMonitorOptions {
   std::chrono::milliseconds status_refresh{30'000};
 };
 
-// Makes the client for a member. Called when the monitor first sees the member and again
-// when its spec.server, insecureSkipTLSVerify or credentialsRef change. Must be thread-safe only with respect to itself (called from
-// the round's thread). Errors count as probe failures.
-using MemberClientFactory = std::function<StatusOr<std::shared_ptr<sync::MemberClient>>(
-    const api::MemberCluster& member)>;
-
-// The production factory: an HttpMemberClient for spec.server with `timeout` as the per-call
-// bound and insecureSkipTLSVerify from the spec. When spec.credentialsRef is set, the core v1
-// Secret it names (namespace default "meridian-system") is read through `objects` at client
-// creation; its data keys (base64, as stored): "token" (bearer token), "ca.crt" (CA bundle),
-// "tls.crt" + "tls.key" (client certificate and key), each optional. Errors (the member's
-// probes fail with them): the Secret is missing or unreadable, a value is not base64, the
-// endpoint is invalid (HttpMemberClient::Create). A client is made again only when the
-// member's server, TLS flag or credentialsRef change (credential rotation in place is not
-// picked up yet). `objects` must outlive the factory.
-MemberClientFactory HttpMemberClientFactory(apimachinery::ObjectService& objects,
-                                            std::chrono::milliseconds timeout);
+// Member clients come from sync/member_client_factory.h (one factory for every controller).
+using MemberClientFactory = sync::MemberClientFactory;
+using sync::HttpMemberClientFactory;
 
 class HealthMonitor {
  public:

@@ -66,7 +66,7 @@ class Parser {
       return Error(map[name], path + "." + name, "both " + name + " and " + name + "-data are set");
     }
     if (!data.empty()) {
-      std::optional<std::string> decoded = internal::Base64Decode(data);
+      std::optional<std::string> decoded = Base64Decode(data);
       if (!decoded) return Error(map[name + "-data"], path + "." + name + "-data", "not valid base64");
       return *decoded;
     }

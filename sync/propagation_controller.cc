@@ -127,18 +127,6 @@ struct PropagationController::Member {
   std::condition_variable cv;  // with the controller's mu_
 };
 
-MemberClientFactory HttpMemberClientFactory() {
-  return [](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<MemberClient>> {
-    MemberEndpoint endpoint;
-    endpoint.name = m.metadata.name;
-    endpoint.server = m.spec.server;
-    endpoint.credentials.insecure_skip_tls_verify = m.spec.insecure_skip_tls_verify;
-    // TODO(propagation): credentials from the Secret named by spec.credentialsRef.
-    auto client = HttpMemberClient::Create(std::move(endpoint));
-    if (!client.ok()) return client.status();
-    return std::shared_ptr<MemberClient>(std::move(client).value());
-  };
-}
 
 PropagationController::PropagationController(apimachinery::ObjectService& objects,
                                              const Clock& clock, MemberClientFactory factory,

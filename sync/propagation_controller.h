@@ -39,18 +39,11 @@
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "sync/member_client.h"
+#include "sync/member_client_factory.h"
 #include "sync/propagation.h"
 
 namespace meridian::sync {
 
-// Builds the client for a member. Called when a member first appears and when its spec
-// changes; an error is reported in every placed workload's status for that member.
-using MemberClientFactory =
-    std::function<StatusOr<std::shared_ptr<MemberClient>>(const api::MemberCluster&)>;
-
-// The production factory: an HttpMemberClient for spec.server (honouring
-// spec.insecureSkipTLSVerify). Credentials from spec.credentialsRef are not read yet.
-MemberClientFactory HttpMemberClientFactory();
 
 class PropagationController {
  public:

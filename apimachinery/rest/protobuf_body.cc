@@ -1,5 +1,7 @@
 #include "apimachinery/rest/protobuf_body.h"
 
+#include "common/base64.h"
+
 #include <cstdint>
 #include <map>
 #include <string_view>
@@ -60,24 +62,6 @@ class Reader {
   size_t pos_ = 0;
 };
 
-std::string Base64(std::string_view data) {
-  static const char* kAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    uint32_t n = (static_cast<uint8_t>(data[i]) << 16) | (static_cast<uint8_t>(data[i + 1]) << 8) |
-                 static_cast<uint8_t>(data[i + 2]);
-    for (int s = 18; s >= 0; s -= 6) out.push_back(kAlphabet[(n >> s) & 63]);
-  }
-  if (i + 1 == data.size()) {
-    uint32_t n = static_cast<uint8_t>(data[i]) << 16;
-    out += {kAlphabet[(n >> 18) & 63], kAlphabet[(n >> 12) & 63], '=', '='};
-  } else if (i + 2 == data.size()) {
-    uint32_t n = (static_cast<uint8_t>(data[i]) << 16) | (static_cast<uint8_t>(data[i + 1]) << 8);
-    out += {kAlphabet[(n >> 18) & 63], kAlphabet[(n >> 12) & 63], kAlphabet[(n >> 6) & 63], '='};
-  }
-  return out;
-}
 
 enum class Type { kString, kBytes, kInt, kBool, kMessage, kStringMap, kBytesMap, kTime, kIntOrString };
 struct Field;
@@ -104,7 +88,7 @@ Status DecodeMapEntry(std::string_view data, bool bytes_value, std::string* key,
     }
     if (!r.Bytes(&s)) return InvalidArgumentError("malformed map entry");
     if ((tag >> 3) == 1) *key = std::string(s);
-    if ((tag >> 3) == 2) *value = bytes_value ? Base64(s) : std::string(s);
+    if ((tag >> 3) == 2) *value = bytes_value ? Base64StdEncode(s) : std::string(s);
   }
   return Status::Ok();
 }
@@ -154,7 +138,7 @@ Status DecodeMessage(std::string_view data, const Schema& schema, json* out) {
       if (!r.Bytes(&s)) return InvalidArgumentError("malformed bytes in " + field.name);
       switch (field.type) {
         case Type::kString: value = std::string(s); break;
-        case Type::kBytes: value = Base64(s); break;
+        case Type::kBytes: value = Base64StdEncode(s); break;
         case Type::kMessage:
           MERIDIAN_RETURN_IF_ERROR(DecodeMessage(s, *field.message, &value));
           break;

@@ -5,6 +5,8 @@
 // All functions are pure and thread-safe; LineSplitter is a value type (thread-compatible).
 #pragma once
 
+#include "common/base64.h"
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -109,8 +111,6 @@ class LineSplitter {
   std::string pending_;
 };
 
-// Standard (RFC 4648 §4) base64 with padding; whitespace is ignored. nullopt on bad input.
-std::optional<std::string> Base64Decode(std::string_view text);
 
 // metadata.resourceVersion of an object ("" when absent).
 std::string ResourceVersionOf(const nlohmann::json& object);

@@ -11,7 +11,7 @@
 #include <mutex>
 #include <thread>
 
-#include "apimachinery/internal/base64.h"
+#include "common/base64.h"
 #include "test/federation-apiserver/apiserver_process.h"
 
 namespace meridian::apiserver {
@@ -119,7 +119,7 @@ TEST(DurabilityTest, AcknowledgedWritesSurviveKillDashNine) {
     // The server folds stringData into base64 data, as kube-apiserver does.
     ASSERT_TRUE(item.contains("data") && item["data"].contains("value")) << "torn object: " << item.dump();
     std::string value;
-    ASSERT_TRUE(apimachinery::internal::Base64UrlDecode(item["data"]["value"].get<std::string>(), &value))
+    ASSERT_TRUE(Base64UrlDecode(item["data"]["value"].get<std::string>(), &value))
         << "torn object: " << item.dump();
     stored[item["metadata"]["name"]] = value;
   }

@@ -1,0 +1,53 @@
+#include "sync/member_client_factory.h"
+
+#include "common/base64.h"
+#include "sync/http_member_client.h"
+
+namespace meridian::sync {
+
+using nlohmann::json;
+
+Status ReadMemberCredentials(apimachinery::ObjectService& objects, const api::MemberCluster& member,
+                             MemberCredentials* credentials) {
+  const api::SecretReference& ref = member.spec.credentials_ref;
+  const std::string ns = ref.ns.empty() ? "meridian-system" : ref.ns;
+  const std::string what =
+      "member \"" + member.metadata.name + "\": credentials Secret " + ns + "/" + ref.name;
+  const apimachinery::ResourceInfo* secrets = objects.registry().Find("", "v1", "secrets");
+  if (secrets == nullptr) return FailedPreconditionError(what + ": Secrets are not served");
+  auto secret = objects.Get(*secrets, ns, ref.name);
+  if (!secret.ok()) return UnavailableError(what + ": " + secret.error().message);
+  const json data = secret.value().value("data", json::object());
+  auto field = [&](const char* key, std::string* out) -> Status {
+    if (!data.is_object() || !data.contains(key)) return Status::Ok();
+    if (!data[key].is_string()) return InvalidArgumentError(what + ": data." + key + " is not a string");
+    std::optional<std::string> decoded = Base64Decode(data[key].get<std::string>());
+    if (!decoded) return InvalidArgumentError(what + ": data." + key + " is not base64");
+    *out = std::move(*decoded);
+    return Status::Ok();
+  };
+  MERIDIAN_RETURN_IF_ERROR(field("token", &credentials->bearer_token));
+  MERIDIAN_RETURN_IF_ERROR(field("ca.crt", &credentials->certificate_authority_pem));
+  MERIDIAN_RETURN_IF_ERROR(field("tls.crt", &credentials->client_certificate_pem));
+  MERIDIAN_RETURN_IF_ERROR(field("tls.key", &credentials->client_key_pem));
+  return Status::Ok();
+}
+
+MemberClientFactory HttpMemberClientFactory(apimachinery::ObjectService& objects,
+                                            std::chrono::milliseconds timeout) {
+  return [&objects, timeout](const api::MemberCluster& member)
+             -> StatusOr<std::shared_ptr<MemberClient>> {
+    MemberEndpoint endpoint;
+    endpoint.name = member.metadata.name;
+    endpoint.server = member.spec.server;
+    endpoint.credentials.insecure_skip_tls_verify = member.spec.insecure_skip_tls_verify;
+    endpoint.timeout = timeout;
+    if (!member.spec.credentials_ref.name.empty()) {
+      MERIDIAN_RETURN_IF_ERROR(ReadMemberCredentials(objects, member, &endpoint.credentials));
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(auto client, HttpMemberClient::Create(std::move(endpoint)));
+    return std::shared_ptr<MemberClient>(std::move(client));
+  };
+}
+
+}  // namespace meridian::sync
