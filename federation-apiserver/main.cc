@@ -9,7 +9,10 @@
 
 #include "apimachinery/rest/http_server.h"
 #include "federation-apiserver/server.h"
+#include "failover/health_monitor.h"
+#include "sync/member_client_factory.h"
 #include "sync/placement_controller.h"
+#include "sync/propagation_controller.h"
 #ifdef MERIDIAN_HAS_GRPC
 #include "federation-apiserver/grpc/grpc_service.h"
 #endif
@@ -121,12 +124,26 @@ int main(int argc, char** argv) {
   }
 #endif
 
-  // Controllers talk to the API through the same ObjectService every request goes through.
+  // Controllers talk to the API through the same ObjectService every request goes through:
+  // the health monitor keeps MemberCluster status current, placement turns it into
+  // status.placement, propagation makes the members match and reports back.
+  std::unique_ptr<meridian::failover::HealthMonitor> health;
   std::unique_ptr<meridian::sync::PlacementController> placement;
+  std::unique_ptr<meridian::sync::PropagationController> propagation;
   if (controllers == "all") {
+    meridian::failover::HealthMonitorOptions health_options;
+    health = std::make_unique<meridian::failover::HealthMonitor>(
+        (*server)->objects(), meridian::RealClock(),
+        meridian::sync::HttpMemberClientFactory((*server)->objects(), health_options.timeout),
+        health_options);
+    health->Start();
     placement = std::make_unique<meridian::sync::PlacementController>((*server)->objects(),
                                                                       meridian::RealClock());
     if (Status st = placement->Start(); !st.ok()) return Fail(st);
+    propagation = std::make_unique<meridian::sync::PropagationController>(
+        (*server)->objects(), meridian::RealClock(),
+        meridian::sync::HttpMemberClientFactory((*server)->objects(), std::chrono::seconds(10)));
+    if (Status st = propagation->Start(); !st.ok()) return Fail(st);
   }
 
   // The readiness line tests and scripts wait for.
@@ -136,7 +153,9 @@ int main(int argc, char** argv) {
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
+  if (propagation) propagation->Stop();
   if (placement) placement->Stop();
+  if (health) health->Stop();
 #ifdef MERIDIAN_HAS_GRPC
   if (grpc) grpc->Shutdown();
 #endif

@@ -63,11 +63,19 @@ sed "s|127.0.0.1:18080|127.0.0.1:$SIM_PORT|" examples/three-continents/members.y
 echo "== applying the three-continents workload (30 replicas, NA:EU:AS = 5:3:2)"
 "${FEDCTL[@]}" apply -f examples/three-continents/workload.yaml
 
-# The placement controller (inside the federation-apiserver) divides the replicas.
-for _ in $(seq 1 50); do
-  if "${FEDCTL[@]}" get fw web -n shop -o json 2>/dev/null | grep -q '"placement"'; then break; fi
-  sleep 0.1
+# Inside the federation-apiserver, the placement controller divides the replicas, the
+# propagation controller creates the Deployments in the members, and membersim's pods turn
+# Ready after 2 s. Wait (at most 60 s) until every replica is ready.
+echo "== waiting for 30 replicas to be ready in the members"
+ready=""
+for _ in $(seq 1 300); do
+  if "${FEDCTL[@]}" describe fw web -n shop 2>/dev/null | grep -q "30 of 30 replicas ready"; then
+    ready=yes
+    break
+  fi
+  sleep 0.2
 done
+[ -n "$ready" ] || echo "demo: not all replicas became ready within 60 s (see fedctl describe fw web -n shop)"
 
 echo
 echo "== member clusters"
@@ -76,12 +84,13 @@ echo
 echo "== federated workloads"
 "${FEDCTL[@]}" get federatedworkloads -A
 echo
-echo "== where the 30 replicas go, and why"
-"${FEDCTL[@]}" describe fw web -n shop | sed -n '/^Placement:/,/^Members:/p' | sed '$d'
+echo "== where the 30 replicas go, and why; what each member runs"
+"${FEDCTL[@]}" describe fw web -n shop | sed -n '/^Placement:/,$p'
 echo
 echo "== a member cluster, as kubectl sees it"
 if command -v kubectl >/dev/null; then
   kubectl --server "http://127.0.0.1:$SIM_PORT/clusters/eu-west-1" get nodes -L topology.kubernetes.io/zone
+  kubectl --server "http://127.0.0.1:$SIM_PORT/clusters/eu-west-1" get deploy -n shop
 else
   curl -fsS "http://127.0.0.1:$SIM_PORT/clusters/eu-west-1/api/v1/nodes" | head -c 400; echo
 fi

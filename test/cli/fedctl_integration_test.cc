@@ -172,7 +172,10 @@ class FedctlTest : public ::testing::Test {
       server_ = std::make_unique<Child>(
           std::vector<std::string>{(bin_ / "federation-apiserver").string(), "--listen",
                                    "127.0.0.1:" + std::to_string(port), "--storage",
-                                   "sqlite:" + (dir_ / "federation.db").string()},
+                                   "sqlite:" + (dir_ / "federation.db").string(),
+                                   // fedctl against the API alone: the example members are not
+                                   // running, so controllers would only hold deletions.
+                                   "--controllers", "none"},
           dir_ / "empty", log, log);
       const std::string ready = "listening on http://127.0.0.1:" + std::to_string(port);
       auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);

@@ -50,6 +50,9 @@ TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
            "us-east-1: 9 = region us-east weight 3/10 of 30",
            "eu-central-1: 3 = region eu-central weight 1/10 of 30",
            "ap-south-1: 6 = region ap-south weight 2/10 of 30",
+           // ... the propagation controller made the members run them, all ready.
+           "30 of 30 replicas ready",
+           "5 of 5 clusters synced",
            "The demo federation is running.",
        }) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << expected << "\n" << r.output;

@@ -32,7 +32,10 @@ class ApiserverProcess {
     std::string bin = test_env::BinDir() + "/federation-apiserver";
     if (!std::filesystem::exists(bin)) return bin + " is not built";
     if (!process_.Start({bin, "--listen", "127.0.0.1:0", "--storage",
-                         "sqlite:" + (dir_ / "federation.db").string(), "--log-level", "warn"},
+                         "sqlite:" + (dir_ / "federation.db").string(), "--log-level", "warn",
+                         // API tests: no controllers (their members are not running, and a
+                         // workload's cleanup finalizer would wait for them).
+                         "--controllers", "none"},
                         &error, (dir_ / "stderr.log").string())) {
       return error;
     }
