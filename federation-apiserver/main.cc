@@ -1,6 +1,7 @@
 // federation-apiserver: Meridian's one endpoint. Serves the Kubernetes-style REST API (and,
 // with --grpc-listen, the gRPC service) over the embedded SQLite store.
 #include <CLI/CLI.hpp>
+#include <pplx/threadpool.h>
 #include <spdlog/spdlog.h>
 
 #include <csignal>
@@ -64,6 +65,7 @@ int main(int argc, char** argv) {
   meridian::apiserver::ServerOptions options;
   std::string log_level = "info";
   std::string controllers = "all";
+  size_t http_threads = 8;
   app.add_option("--listen", listen, "HOST:PORT for the REST API (loopback; port 0 picks one)")
       ->capture_default_str();
   app.add_option("--storage", options.storage, "Storage backend: sqlite:PATH")
@@ -78,7 +80,14 @@ int main(int argc, char** argv) {
                  "all: run the controllers in this process; none: API only (another process runs them)")
       ->check(CLI::IsMember({"all", "none"}))
       ->capture_default_str();
+  app.add_option("--http-threads", http_threads,
+                 "Threads serving HTTP (cpprestsdk's pool). Requests never block a thread, so a "
+                 "few per core is fastest: more only adds context switches")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  // Must precede any use of cpprestsdk (its pool is created on first use).
+  crossplat::threadpool::initialize_with_threads(http_threads);
   spdlog::set_level(spdlog::level::from_str(log_level));
 
   // Block the stop signals before any thread starts, so only sigwait below receives them.
