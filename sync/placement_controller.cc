@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "api/codec.h"
+#include "api/conditions.h"
 
 namespace meridian::sync {
 namespace {
@@ -12,31 +13,10 @@ namespace {
 using apimachinery::ResourceInfo;
 using nlohmann::json;
 
-const api::Condition* FindCondition(const std::vector<api::Condition>& conditions,
-                                    const std::string& type) {
-  for (const api::Condition& c : conditions) {
-    if (c.type == type) return &c;
-  }
-  return nullptr;
-}
-
 std::optional<Timestamp> ParseTime(const std::string& text) {
   Timestamp t;
   if (text.empty() || !ParseRfc3339(text, &t)) return std::nullopt;
   return t;
-}
-
-// Sets a condition, keeping its lastTransitionTime when the status did not change.
-void SetCondition(std::vector<api::Condition>* conditions, api::Condition c, Timestamp now) {
-  for (api::Condition& existing : *conditions) {
-    if (existing.type != c.type) continue;
-    c.last_transition_time =
-        existing.status == c.status ? existing.last_transition_time : FormatRfc3339(now);
-    existing = std::move(c);
-    return;
-  }
-  c.last_transition_time = FormatRfc3339(now);
-  conditions->push_back(std::move(c));
 }
 
 const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plural) {
@@ -95,7 +75,7 @@ placement::ClusterState ClusterStateFrom(const api::MemberCluster& member) {
   c.allocatable_replicas = member.status.allocatable_replicas
                                ? member.status.allocatable_replicas
                                : member.spec.capacity_replicas;
-  if (const api::Condition* reachable = FindCondition(member.status.conditions, "Reachable")) {
+  if (const api::Condition* reachable = api::FindCondition(member.status.conditions, "Reachable")) {
     c.reachable = reachable->status != "False";
     if (reachable->status == "True") c.healthy_since = ParseTime(reachable->last_transition_time);
   }
@@ -173,13 +153,13 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   placed.reason = placed.status == "True" ? "Placed" : "NoEligibleCluster";
   placed.message = std::to_string(r.placed) + " of " + std::to_string(r.total) +
                    " replicas placed on " + std::to_string(status.placement.size()) + " clusters";
-  SetCondition(&status.conditions, std::move(placed), now);
+  api::SetCondition(&status.conditions, std::move(placed), now);
 
   std::string unplaced = copied ? "" : placement::ExplainUnplaced(world, w, r);
   api::Condition degraded{"Degraded", unplaced.empty() ? "False" : "True", "", unplaced, "",
                           workload.metadata.generation};
   degraded.reason = unplaced.empty() ? "AllPlaced" : "ReplicasUnplaced";
-  SetCondition(&status.conditions, std::move(degraded), now);
+  api::SetCondition(&status.conditions, std::move(degraded), now);
   return status;
 }
 

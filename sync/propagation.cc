@@ -1,5 +1,7 @@
 #include "sync/propagation.h"
 
+#include "api/conditions.h"
+
 #include <cinttypes>
 #include <cstdio>
 
@@ -10,17 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-void SetCondition(std::vector<api::Condition>* conditions, api::Condition c, Timestamp now) {
-  for (api::Condition& existing : *conditions) {
-    if (existing.type != c.type) continue;
-    c.last_transition_time =
-        existing.status == c.status ? existing.last_transition_time : FormatRfc3339(now);
-    existing = std::move(c);
-    return;
-  }
-  c.last_transition_time = FormatRfc3339(now);
-  conditions->push_back(std::move(c));
-}
 
 // Every field of `want` is in `have` with the same value (objects recursively; arrays of the
 // same length element by element).
@@ -228,7 +219,7 @@ api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload
                               " clusters synced" + (first_error.empty() ? "" : "; " + first_error),
                           "", gen};
   if (!all && first_error.find("pending:") == std::string::npos) synced_c.reason = "SyncFailed";
-  SetCondition(&status.conditions, std::move(synced_c), now);
+  api::SetCondition(&status.conditions, std::move(synced_c), now);
 
   const bool is_ready = all && ready >= desired &&
                         (!status.clusters.empty() || api::TemplateReplicas(workload.spec) == 0);
@@ -237,7 +228,7 @@ api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload
                          std::to_string(ready) + " of " + std::to_string(desired) +
                              " replicas ready",
                          "", gen};
-  SetCondition(&status.conditions, std::move(ready_c), now);
+  api::SetCondition(&status.conditions, std::move(ready_c), now);
   return status;
 }
 
