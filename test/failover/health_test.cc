@@ -19,6 +19,7 @@
 #include "sync/http_member_client.h"
 #include "sync/placement_controller.h"
 #include "sync/testing/fake_member_client.h"
+#include "test/common/in_process_federation.h"
 #include "test/common/test_env.h"
 
 namespace meridian::failover {
@@ -125,13 +126,6 @@ TEST(ApplyProbe, ThresholdAndTransitionTimes) {
 class HealthMonitorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("meridian-health-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    apiserver::ServerOptions options;
-    options.storage = "sqlite:" + (dir_ / "fed.db").string();
-    server_ = apiserver::FederationApiServer::Create(options, clock_).value();
     ApplyFile("examples/three-continents/topology.yaml");
     ApplyFile("examples/three-continents/members.yaml");
     // Every member: one node per declared zone with room for the given replicas (pods), cpu
@@ -157,11 +151,6 @@ class HealthMonitorTest : public ::testing::Test {
       fakes_[name] = fake;
     }
   }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   std::unique_ptr<HealthMonitor> Monitor(HealthMonitorOptions options = {}) {
     return std::make_unique<HealthMonitor>(
         server_->objects(), clock_,
@@ -174,29 +163,10 @@ class HealthMonitorTest : public ::testing::Test {
   }
 
   const apimachinery::ResourceInfo& Info(const std::string& api_version, const std::string& kind) {
-    std::string group = api_version.find('/') == std::string::npos
-                            ? ""
-                            : api_version.substr(0, api_version.find('/'));
-    const apimachinery::ResourceInfo* info = server_->registry().FindKind(group, kind);
-    EXPECT_NE(info, nullptr) << kind;
-    return *info;
+    return federation_.Info(api_version, kind);
   }
-
-  void Apply(const json& object) {
-    const auto& info = Info(object["apiVersion"], object["kind"]);
-    std::string ns = object["metadata"].value("namespace", "");
-    auto r = server_->objects().Create(info, ns, object);
-    ASSERT_TRUE(r.ok()) << r.error().message;
-  }
-
-  void ApplyFile(const std::string& relative) {
-    std::ifstream in(test_env::SourceDir() + "/" + relative);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    auto docs = api::ParseYamlDocuments(ss.str(), relative);
-    ASSERT_TRUE(docs.ok()) << docs.status();
-    for (const api::YamlDocument& d : *docs) Apply(d.value);
-  }
+  void Apply(const json& object) { federation_.Apply(object); }
+  void ApplyFile(const std::string& relative) { federation_.ApplyFile(relative); }
 
   api::MemberCluster Member(const std::string& name) {
     auto got = server_->objects().Get(Info(api::kApiVersion, "MemberCluster"), "", name);
@@ -214,9 +184,9 @@ class HealthMonitorTest : public ::testing::Test {
     fakes_.at(member)->Apply(kNodes, *node);
   }
 
-  FakeClock clock_;
-  std::filesystem::path dir_;
-  std::unique_ptr<apiserver::FederationApiServer> server_;
+  test_env::InProcessFederation federation_{"health"};
+  FakeClock& clock_ = federation_.clock();
+  apiserver::FederationApiServer* server_ = &federation_.server();
   std::map<std::string, std::shared_ptr<FakeMemberClient>> fakes_;
 };
 
