@@ -16,6 +16,7 @@
 #include "sync/placement_controller.h"
 #include "sync/propagation_controller.h"
 #include "sync/testing/fake_member_client.h"
+#include "test/common/in_process_federation.h"
 #include "test/common/test_env.h"
 
 namespace meridian::sync {
@@ -181,13 +182,6 @@ TEST(ResolveResourceTest, DiscoveryThenFallback) {
 class PropagationControllerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("meridian-propagation-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    apiserver::ServerOptions options;
-    options.storage = "sqlite:" + (dir_ / "fed.db").string();
-    server_ = apiserver::FederationApiServer::Create(options, clock_).value();
     for (const char* name : {"us-east-1", "us-west-1", "eu-west-1", "eu-central-1", "ap-south-1"}) {
       FakeMemberClient::Options o;
       o.member = name;
@@ -195,11 +189,6 @@ class PropagationControllerTest : public ::testing::Test {
       fakes_[name] = std::make_shared<FakeMemberClient>(o);
     }
   }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
   MemberClientFactory Factory() {
     return [this](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<MemberClient>> {
       auto it = fakes_.find(m.metadata.name);
@@ -209,32 +198,16 @@ class PropagationControllerTest : public ::testing::Test {
   }
 
   const apimachinery::ResourceInfo& Info(const std::string& api_version, const std::string& kind) {
-    std::string group = api_version.find('/') == std::string::npos
-                            ? ""
-                            : api_version.substr(0, api_version.find('/'));
-    const apimachinery::ResourceInfo* info = server_->registry().FindKind(group, kind);
-    EXPECT_NE(info, nullptr) << kind;
-    return *info;
+    return federation_.Info(api_version, kind);
   }
-
-  void Apply(const json& object) {
-    const auto& info = Info(object["apiVersion"], object["kind"]);
-    std::string ns = object["metadata"].value("namespace", "");
-    auto r = server_->objects().Create(info, ns, object);
-    ASSERT_TRUE(r.ok()) << r.error().message;
-  }
+  void Apply(const json& object) { federation_.Apply(object); }
 
   void ApplyExample() {
     for (const char* file : {"topology.yaml", "members.yaml", "workload.yaml"}) {
-      const std::string relative = std::string("examples/three-continents/") + file;
-      std::ifstream in(test_env::SourceDir() + "/" + relative);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      auto docs = api::ParseYamlDocuments(ss.str(), relative);
-      ASSERT_TRUE(docs.ok()) << docs.status();
-      for (const api::YamlDocument& d : *docs) Apply(d.value);
+      federation_.ApplyFile(std::string("examples/three-continents/") + file);
     }
   }
+
 
   api::FederatedWorkload Workload() {
     auto got = server_->objects().Get(Info(api::kApiVersion, "FederatedWorkload"), "shop", "web");
@@ -277,9 +250,9 @@ class PropagationControllerTest : public ::testing::Test {
     return nullptr;
   }
 
-  FakeClock clock_;
-  std::filesystem::path dir_;
-  std::unique_ptr<apiserver::FederationApiServer> server_;
+  test_env::InProcessFederation federation_{"propagation"};
+  FakeClock& clock_ = federation_.clock();
+  apiserver::FederationApiServer* server_ = &federation_.server();
   std::map<std::string, std::shared_ptr<FakeMemberClient>> fakes_;
 };
 
