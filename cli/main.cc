@@ -7,12 +7,12 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "cli/apply.h"
 #include "cli/client.h"
+#include "cli/command.h"
 #include "cli/kinds.h"
 #include "cli/printers.h"
 #include "common/clock.h"
@@ -21,49 +21,6 @@ namespace meridian::cli {
 namespace {
 
 using nlohmann::json;
-
-struct GlobalFlags {
-  std::string server;
-  std::string timeout = "30s";
-  std::string ns = "default";
-  bool namespace_explicit = false;
-  bool all_namespaces = false;
-};
-
-// "30s", "500ms", "2m", "1h" or a bare number of seconds; 0 means no limit.
-bool ParseTimeout(const std::string& text, std::chrono::milliseconds* out) {
-  static const std::regex re(R"((\d+)(ms|s|m|h)?)");
-  std::smatch m;
-  if (!std::regex_match(text, m, re)) return false;
-  long long n = std::stoll(m[1]);
-  std::string unit = m[2];
-  if (unit == "ms")
-    *out = std::chrono::milliseconds(n);
-  else if (unit == "m")
-    *out = std::chrono::minutes(n);
-  else if (unit == "h")
-    *out = std::chrono::hours(n);
-  else
-    *out = std::chrono::seconds(n);
-  if (out->count() == 0) *out = std::chrono::hours(24);
-  return true;
-}
-
-std::unique_ptr<HttpClient> Connect(const GlobalFlags& g) {
-  ClientOptions options;
-  options.server = g.server;
-  if (!ParseTimeout(g.timeout, &options.timeout)) {
-    std::cerr << "error: --timeout \"" << g.timeout
-              << "\": want a duration such as 30s, 500ms or 2m (0: no limit)\n";
-    return nullptr;
-  }
-  StatusOr<std::unique_ptr<HttpClient>> client = HttpClient::Create(options);
-  if (!client.ok()) {
-    std::cerr << "error: " << client.status().message() << "\n";
-    return nullptr;
-  }
-  return std::move(client).value();
-}
 
 // TYPE or TYPE/NAME -> the kind (error printed when unknown).
 const KindInfo* TypeArg(std::string type, std::vector<std::string>* names) {
@@ -346,6 +303,13 @@ int Main(int argc, char** argv) {
 
   CLI::App* api_resources = app.add_subcommand("api-resources", "List the types fedctl knows");
 
+  // Commands defined in their own files (cli/cmd_*.cc).
+  std::vector<std::pair<CLI::App*, CommandRun>> registered;
+  for (const CommandDefinition* d : RegisteredCommands()) {
+    CLI::App* sub = app.add_subcommand(d->name, d->description);
+    registered.emplace_back(sub, d->define(*sub));
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -361,6 +325,9 @@ int Main(int argc, char** argv) {
     if (*del) return RunDelete(g, delete_args, files, ignore_not_found);
     if (*describe) return RunDescribe(g, type, names, selector);
     if (*api_resources) return RunApiResources();
+    for (auto& [sub, run] : registered) {
+      if (*sub) return run(g);
+    }
   } catch (const std::exception& e) {
     // Nothing should get here; if it does, say so plainly rather than abort.
     std::cerr << "error: " << e.what() << "\n";

@@ -9,11 +9,8 @@
 #include <iostream>
 
 #include "apimachinery/rest/http_server.h"
+#include "federation-apiserver/controller_manager.h"
 #include "federation-apiserver/server.h"
-#include "failover/health_monitor.h"
-#include "sync/member_client_factory.h"
-#include "sync/placement_controller.h"
-#include "sync/propagation_controller.h"
 #ifdef MERIDIAN_HAS_GRPC
 #include "federation-apiserver/grpc/grpc_service.h"
 #endif
@@ -76,9 +73,14 @@ int main(int argc, char** argv) {
   app.add_option("--max-body-bytes", options.max_body_bytes, "Largest request body")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  std::string known;
+  for (const auto* d : meridian::apiserver::RegisteredControllers()) {
+    known += "\n  " + d->name + ": " + d->description;
+    if (d->add_flags) d->add_flags(app);
+  }
   app.add_option("--controllers", controllers,
-                 "all: run the controllers in this process; none: API only (another process runs them)")
-      ->check(CLI::IsMember({"all", "none"}))
+                 "Controllers to run in this process: all (or *), none (API only), or a comma "
+                 "list of names, * and -name. Known:" + known)
       ->capture_default_str();
   app.add_option("--http-threads", http_threads,
                  "Threads serving HTTP (cpprestsdk's pool). Requests never block a thread, so a "
@@ -97,6 +99,8 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  auto selected = meridian::apiserver::SelectControllers(controllers);
+  if (!selected.ok()) return Fail(selected.status());
   auto endpoint = ParseLoopbackListen("--listen", listen);
   if (!endpoint.ok()) return Fail(endpoint.status());
 
@@ -136,35 +140,24 @@ int main(int argc, char** argv) {
   // Controllers talk to the API through the same ObjectService every request goes through:
   // the health monitor keeps MemberCluster status current, placement turns it into
   // status.placement, propagation makes the members match and reports back.
-  std::unique_ptr<meridian::failover::HealthMonitor> health;
-  std::unique_ptr<meridian::sync::PlacementController> placement;
-  std::unique_ptr<meridian::sync::PropagationController> propagation;
-  if (controllers == "all") {
-    meridian::failover::HealthMonitorOptions health_options;
-    health = std::make_unique<meridian::failover::HealthMonitor>(
-        (*server)->objects(), meridian::RealClock(),
-        meridian::sync::HttpMemberClientFactory((*server)->objects(), health_options.timeout),
-        health_options);
-    health->Start();
-    placement = std::make_unique<meridian::sync::PlacementController>((*server)->objects(),
-                                                                      meridian::RealClock());
-    if (Status st = placement->Start(); !st.ok()) return Fail(st);
-    propagation = std::make_unique<meridian::sync::PropagationController>(
-        (*server)->objects(), meridian::RealClock(),
-        meridian::sync::HttpMemberClientFactory((*server)->objects(), std::chrono::seconds(10)));
-    if (Status st = propagation->Start(); !st.ok()) return Fail(st);
+  meridian::apiserver::ControllerManager controller_manager;
+  meridian::apiserver::ControllerContext controller_context{(*server)->objects(),
+                                                            meridian::RealClock()};
+  if (Status st = controller_manager.StartAll(*selected, controller_context); !st.ok()) {
+    return Fail(st);
   }
 
   // The readiness line tests and scripts wait for.
   std::cout << "federation-apiserver listening on " << (*http)->url() << std::endl;
   spdlog::info("serving {} with storage {}", (*http)->url(), options.storage);
+  std::string running;
+  for (const std::string& name : controller_manager.running()) running += " " + name;
+  spdlog::info("controllers:{}", running.empty() ? " none" : running);
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
-  if (propagation) propagation->Stop();
-  if (placement) placement->Stop();
-  if (health) health->Stop();
+  controller_manager.StopAll();
 #ifdef MERIDIAN_HAS_GRPC
   if (grpc) grpc->Shutdown();
 #endif

@@ -1,0 +1,105 @@
+// The controller manager: the controllers federation-apiserver runs in-process, selected with
+// --controllers the way kube-controller-manager selects its own ("*" for all, "-name" to
+// leave one out, "none" for an API-only process).
+//
+// Each controller lives in its own module (failover/, sync/, dns/) and is registered in one
+// small file under federation-apiserver/controllers/, so adding a controller never edits
+// main.cc: the file adds its flags and says how to start it.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace CLI {
+class App;
+}
+
+namespace meridian::apimachinery {
+class ObjectService;
+}
+
+namespace meridian::apiserver {
+
+// What every controller is built from: the same ObjectService requests go through (so
+// admission, validation and watches apply to controllers too), and the process clock.
+struct ControllerContext {
+  apimachinery::ObjectService& objects;
+  const Clock& clock;
+};
+
+// A started controller. Stop is called once, in reverse start order, before the process
+// exits; it must wait for the controller's threads.
+class RunningController {
+ public:
+  virtual ~RunningController() = default;
+  virtual void Stop() = 0;
+};
+
+struct ControllerDefinition {
+  std::string name;         // as written in --controllers
+  std::string description;  // one line, for --help
+  // Lower first. Controllers that others read from start earlier (health before placement
+  // before propagation before DNS).
+  int start_order = 100;
+  // Adds the controller's own flags to the process's command line (may be empty).
+  std::function<void(CLI::App&)> add_flags;
+  // Starts the controller; an error stops the process before it serves anything.
+  std::function<StatusOr<std::unique_ptr<RunningController>>(ControllerContext&)> start;
+};
+
+// Registers a controller at static-initialisation time (one per file in controllers/).
+struct ControllerRegistration {
+  explicit ControllerRegistration(ControllerDefinition definition);
+};
+
+// Every registered controller, by start order then name.
+std::vector<const ControllerDefinition*> RegisteredControllers();
+
+// Parses --controllers: "all" or "*" (every controller), "none", or a comma list of names,
+// "*" and "-name". Errors name the unknown controller and list the known ones.
+StatusOr<std::vector<const ControllerDefinition*>> SelectControllers(const std::string& flag);
+
+// Starts `selected` in order; on an error stops the ones already started and returns it.
+// The returned controllers stop (in reverse order) when StopAll is called or on destruction.
+class ControllerManager {
+ public:
+  ~ControllerManager() { StopAll(); }
+  Status StartAll(const std::vector<const ControllerDefinition*>& selected,
+                  ControllerContext& context);
+  void StopAll();
+  std::vector<std::string> running() const { return names_; }
+
+ private:
+  std::vector<std::unique_ptr<RunningController>> running_;
+  std::vector<std::string> names_;
+};
+
+// Adapts a controller object with Start()/Stop() (Start returning Status or void).
+template <typename T>
+class OwnedController : public RunningController {
+ public:
+  explicit OwnedController(std::unique_ptr<T> controller) : controller_(std::move(controller)) {}
+  void Stop() override { controller_->Stop(); }
+  T& get() { return *controller_; }
+
+ private:
+  std::unique_ptr<T> controller_;
+};
+
+template <typename T>
+StatusOr<std::unique_ptr<RunningController>> StartOwned(std::unique_ptr<T> controller) {
+  if constexpr (std::is_same_v<decltype(controller->Start()), void>) {
+    controller->Start();
+  } else {
+    Status st = controller->Start();
+    if (!st.ok()) return st;
+  }
+  return std::unique_ptr<RunningController>(new OwnedController<T>(std::move(controller)));
+}
+
+}  // namespace meridian::apiserver
