@@ -7,6 +7,7 @@
 #include "api/resources.h"
 #include "api/types.h"
 #include "apimachinery/core_admission.h"
+#include "apimachinery/event_recorder.h"
 #include "apimachinery/sqlite_store.h"
 #include "federation-apiserver/admission.h"
 #include "federation-apiserver/openapi.h"
@@ -78,6 +79,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   // Resources: core v1 first (namespaces gate every namespaced write), then Meridian's.
   MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(apimachinery::NamespaceResourceInfo()));
   MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(SecretResourceInfo()));
+  // Events: what controllers did to an object and why (`fedctl describe`, `kubectl get events`).
+  MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(apimachinery::EventResourceInfo()));
   for (ResourceInfo& info : FederationResourceInfos()) {
     MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(std::move(info)));
   }
