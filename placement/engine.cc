@@ -615,6 +615,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
             if (F.rb[t] == kNone32) continue;
             ex -= fill_range(F.rb[t], F.re[t], ex);
           }
+          s.region_excess[r] = ex;  // what found no room: recovering clusters may take it
         }
         break;
       }
@@ -638,32 +639,80 @@ Result Engine::Place(const Workload& w, Timestamp now) {
   }
   // Availability before hysteresis: what found no room may go to recovering clusters.
   // First back up to their shares (in proportion to what each is short), then any room
-  // left; both steps depend only on the shares, so feeding the answer back is a fixed point.
+  // left, routed as overflow is (nearest to where it failed / the order list / not at all);
+  // both steps depend only on the shares, so feeding the answer back is a fixed point.
   int64_t placed = 0;
   for (uint32_t k : s.active) placed += s.x[k];
-  for (int phase = 0; phase < 2 && placed < T; ++phase) {
+  auto give = [&](uint32_t k, int64_t n, bool as_overflow) {
+    s.x[k] += static_cast<int32_t>(n);
+    if (as_overflow) s.over[k] += static_cast<int32_t>(n);
+    s.cap[k] = std::max(s.cap[k], s.x[k]);
+    activate(k);
+    placed += n;
+    unplaced_overflow = std::max<int64_t>(0, unplaced_overflow - n);
+  };
+  if (placed < T) {
     s.items.clear();
     s.item_pos.clear();
     for (uint32_t k = 0; k < m; ++k) {
       ensure_cap(k);
       if (!(s.flags[k] & (kHeld | kPaced))) continue;
-      int64_t room = phase == 0 ? std::min(s.share[k], s.real[k]) - s.x[k] : s.real[k] - s.x[k];
+      int64_t room = std::min(s.share[k], s.real[k]) - s.x[k];
       if (room <= 0) continue;
-      s.items.push_back(ApportionItem{phase == 0 ? room : 1, 0, room, 0, tie_of(k), 0});
+      s.items.push_back(ApportionItem{room, 0, room, 0, tie_of(k), 0});
       s.item_pos.push_back(k);
     }
-    if (s.items.empty()) continue;
-    int64_t got = internal::Apportion(T - placed, s.items, s.ap);
-    for (size_t j = 0; j < s.items.size(); ++j) {
-      if (s.items[j].out == 0) continue;
-      const uint32_t k = s.item_pos[j];
-      s.x[k] += static_cast<int32_t>(s.items[j].out);
-      if (phase == 1) s.over[k] += static_cast<int32_t>(s.items[j].out);
-      s.cap[k] = std::max(s.cap[k], s.x[k]);
-      activate(k);
+    if (!s.items.empty()) {
+      internal::Apportion(T - placed, s.items, s.ap);
+      for (size_t j = 0; j < s.items.size(); ++j) {
+        if (s.items[j].out > 0) give(s.item_pos[j], s.items[j].out, false);
+      }
     }
-    placed += got;
-    unplaced_overflow = std::max<int64_t>(0, unplaced_overflow - got);
+  }
+  // Fills the recovering candidates of [b, e) with up to `amount`, equally within their room.
+  auto fill_recovering = [&](uint32_t b, uint32_t e, int64_t amount) -> int64_t {
+    s.items.clear();
+    s.item_pos.clear();
+    for (uint32_t k = b; k < e; ++k) {
+      ensure_cap(k);
+      if (!(s.flags[k] & (kHeld | kPaced))) continue;
+      int64_t room = s.real[k] - s.x[k];
+      if (room <= 0) continue;
+      s.items.push_back(ApportionItem{1, 0, room, 0, tie_of(k), 0});
+      s.item_pos.push_back(k);
+    }
+    if (s.items.empty() || amount <= 0) return 0;
+    int64_t got = internal::Apportion(amount, s.items, s.ap);
+    for (size_t j = 0; j < s.items.size(); ++j) {
+      if (s.items[j].out > 0) give(s.item_pos[j], s.items[j].out, true);
+    }
+    return got;
+  };
+  if (placed < T && total_excess > 0) {
+    switch (fo.overflow) {
+      case OverflowMode::kNearest:
+        for (uint32_t r : s.order) {
+          int64_t ex = std::min(s.region_excess[r], T - placed);
+          for (uint32_t t : W.regions_by_distance(r)) {
+            if (ex <= 0) break;
+            if (F.rb[t] == kNone32) continue;
+            ex -= fill_recovering(F.rb[t], F.re[t], ex);
+          }
+        }
+        break;
+      case OverflowMode::kOrdered:
+        for (const std::string& name : fo.order) {
+          if (placed >= T) break;
+          if (auto idx = W.FindCluster(name)) {
+            if (F.pos[*idx] >= 0) fill_recovering(F.pos[*idx], F.pos[*idx] + 1, T - placed);
+          } else if (auto r = W.FindRegion(name)) {
+            if (F.rb[*r] != kNone32) fill_recovering(F.rb[*r], F.re[*r], T - placed);
+          }
+        }
+        break;
+      case OverflowMode::kNone:
+        break;  // overflow goes nowhere, recovering or not
+    }
   }
 
   // ---- 5. Coverage: latency sources, spread.minRegions, spread.minZones --------------------
