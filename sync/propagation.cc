@@ -4,6 +4,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <set>
 
 #include "api/codec.h"
 
@@ -189,8 +190,10 @@ api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload
   int64_t ready = 0, desired = 0;
   size_t synced = 0;
   std::string first_error;
+  std::set<std::string> placed_clusters;
   for (const api::ClusterPlacement& p : workload.status.placement) {
     if (p.replicas <= 0) continue;
+    placed_clusters.insert(p.cluster);
     desired += p.replicas;
     api::ClusterSyncStatus s;
     s.cluster = p.cluster;
@@ -211,6 +214,15 @@ api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload
     status.clusters.push_back(std::move(s));
   }
   status.ready_replicas = ready;
+  // Members no longer placed that still report (their objects could not be removed yet, e.g.
+  // the member is unreachable) stay visible: their replicas may still be serving.
+  for (const auto& [cluster, r] : results) {
+    if (placed_clusters.count(cluster) || r.status.synced) continue;
+    api::ClusterSyncStatus s = r.status;
+    s.cluster = cluster;
+    if (first_error.empty()) first_error = cluster + ": " + s.last_error;
+    status.clusters.push_back(std::move(s));
+  }
 
   const int64_t gen = workload.metadata.generation;
   const bool all = synced == status.clusters.size();

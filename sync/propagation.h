@@ -75,7 +75,9 @@ struct MemberSyncResult {
 
 // The workload's status with clusters[], readyReplicas and the Synced and Ready conditions
 // computed from `results` (by cluster name) for the clusters in status.placement. A placed
-// cluster with no result, or a result for other replicas, is not synced ("pending").
+// cluster with no result, or a result for other replicas, is not synced ("pending"). A
+// cluster no longer placed whose result is not synced (its objects could not be removed, e.g.
+// it is unreachable) is listed too, not synced, so it never silently disappears.
 // Every other field and condition is kept.
 api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload,
                                           const std::map<std::string, MemberSyncResult>& results,

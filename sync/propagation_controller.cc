@@ -3,16 +3,18 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <set>
 
 #include "api/codec.h"
-#include "sync/http_member_client.h"
 
 namespace meridian::sync {
 namespace {
 
 using apimachinery::ResourceInfo;
 using nlohmann::json;
+using ObjectName = std::pair<std::string, std::string>;  // (namespace, name)
 
 const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plural) {
   const ResourceInfo* info = objects.registry().Find(api::kGroup, api::kVersion, plural);
@@ -26,172 +28,187 @@ const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plura
 
 std::string Key(const api::FederatedWorkload& w) { return w.metadata.ns + "/" + w.metadata.name; }
 
+// The workload key for a kWorkloadLabel value "<ns>.<name>" (namespaces have no dots).
+std::string KeyForOwner(const std::string& owner) {
+  const size_t dot = owner.find('.');
+  if (dot == std::string::npos) return "";
+  return owner.substr(0, dot) + "/" + owner.substr(dot + 1);
+}
+std::string OwnerForKey(const std::string& key) {
+  const size_t slash = key.find('/');
+  return slash == std::string::npos ? key : key.substr(0, slash) + "." + key.substr(slash + 1);
+}
+
 bool MemberDown(const Status& s) {
   return s.code() == StatusCode::kUnavailable || s.code() == StatusCode::kDeadlineExceeded;
 }
 
 const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
 
-// What one pass learns about which member objects should exist.
-struct Expected {
-  std::set<std::string> placed;    // workload label values of the workloads placed here
-  std::set<std::string> rendered;  // ... of those whose object was rendered and resolved
-  std::map<GroupVersionResource, std::set<std::pair<std::string, std::string>>> objects;
-};
+// Kinds watched on every member from the start, so that orphans of these kinds are found
+// even when no current workload uses them; other kinds are watched once a template uses them.
+std::vector<GroupVersionResource> DefaultWatchedKinds() {
+  return {*FallbackResource("apps/v1", "Deployment"), *FallbackResource("apps/v1", "StatefulSet"),
+          *FallbackResource("v1", "Service"), *FallbackResource("v1", "ConfigMap")};
+}
 
-// Brings one workload's object on `client` to `rendered`; fills `out` (ready, synced).
-Status SyncObject(MemberClient& client, const api::FederatedWorkload& w, const json& rendered,
-                  const GroupVersionResource& gvr, int64_t placed,
-                  std::set<std::string>* namespaces_ok, api::ClusterSyncStatus* out) {
-  const std::string& ns = w.metadata.ns;
-  const std::string name = rendered["metadata"]["name"].get<std::string>();
-  if (!ns.empty() && !namespaces_ok->count(ns)) {
-    auto got = client.Get(kNamespaces, "", ns);
-    if (!got.ok() && got.status().code() == StatusCode::kNotFound) {
-      json nso = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
-      auto created = client.Create(kNamespaces, "", nso);
-      if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) {
-        return created.status().WithContext("creating namespace " + ns);
-      }
-    } else if (!got.ok()) {
-      return got.status();
-    }
-    namespaces_ok->insert(ns);
-  }
+std::string OwnerOf(const json& object) {
+  const json& meta = object["metadata"];
+  if (!meta.contains("labels") || !meta["labels"].is_object()) return "";
+  return meta["labels"].value(kWorkloadLabel, "");
+}
 
-  json live;
-  for (int attempt = 0;; ++attempt) {
-    auto got = client.Get(gvr, ns, name);
-    if (!got.ok() && got.status().code() == StatusCode::kNotFound) {
-      auto created = client.Create(gvr, ns, rendered);
-      if (created.ok()) {
-        live = std::move(created).value();
-        break;
-      }
-      if (created.status().code() == StatusCode::kAlreadyExists && attempt < 3) continue;
-      return created.status();
-    }
-    if (!got.ok()) return got.status();
-    live = std::move(got).value();
-    if (!IsManaged(live) && !w.spec.adopt_existing) {
-      return FailedPreconditionError(
-          gvr.GroupResource() + " " + ns + "/" + name +
-          " exists and is not managed by Meridian (set spec.adoptExisting to take it over)");
-    }
-    if (!NeedsUpdate(live, rendered)) break;
-    json update = rendered;
-    update["metadata"]["resourceVersion"] = live["metadata"].value("resourceVersion", "");
-    if (live.contains("status")) update["status"] = live["status"];
-    auto updated = client.Update(gvr, ns, update);
-    if (updated.ok()) {
-      live = std::move(updated).value();
-      break;
-    }
-    // Lost a race with another writer: read again and retry a few times.
-    if (updated.status().code() == StatusCode::kAborted && attempt < 3) continue;
-    return updated.status();
-  }
+ObjectName NameOf(const json& object) {
+  const json& meta = object["metadata"];
+  return {meta.value("namespace", ""), meta.value("name", "")};
+}
 
+// Kubernetes resourceVersions are opaque strings, but every server we talk to writes
+// integers; the comparison keeps a late event from replacing a newer cached copy. Unknown
+// forms compare as "newer" so the event wins.
+bool OlderThan(const std::string& event_rv, const std::string& cached_rv) {
+  if (event_rv.empty() || cached_rv.empty()) return false;
+  char* end1 = nullptr;
+  char* end2 = nullptr;
+  errno = 0;
+  const unsigned long long a = std::strtoull(event_rv.c_str(), &end1, 10);
+  const unsigned long long b = std::strtoull(cached_rv.c_str(), &end2, 10);
+  if (errno != 0 || *end1 != '\0' || *end2 != '\0') return false;
+  return a < b;
+}
+
+std::string ResourceVersion(const json& object) {
+  const json& meta = object["metadata"];
+  return meta.is_object() ? meta.value("resourceVersion", "") : "";
+}
+
+int64_t ReadyReplicas(const json& live, const json& rendered, int64_t placed) {
   const bool counted = rendered.contains("spec") && rendered["spec"].is_object() &&
                        rendered["spec"].contains("replicas");
-  if (counted) {
-    int64_t ready = 0;
-    if (live.contains("status") && live["status"].is_object()) {
-      const json& r = live["status"].value("readyReplicas", json(0));
-      if (r.is_number_integer()) ready = r.get<int64_t>();
-    }
-    out->ready_replicas = ready;
-  } else {
-    // Nothing to count (a ConfigMap, a copied object): present and current is ready.
-    out->ready_replicas = placed;
+  // Nothing to count (a ConfigMap, a copied object): present and current is ready.
+  if (!counted) return placed;
+  if (live.contains("status") && live["status"].is_object()) {
+    const json& r = live["status"].value("readyReplicas", json(0));
+    if (r.is_number_integer()) return r.get<int64_t>();
   }
-  out->synced = true;
-  out->last_error.clear();
-  return Status::Ok();
+  return 0;
 }
 
 }  // namespace
 
 struct PropagationController::Member {
-  std::string name;
+  Member(std::string n, const Clock& clock, RateLimits limits)
+      : name(std::move(n)), queue(clock, limits) {}
+  ~Member() {
+    // Stop the watches before the cache and queue their callbacks touch go away.
+    std::map<GroupVersionResource, std::unique_ptr<MemberWatch>> w;
+    {
+      std::lock_guard lock(watch_mu);
+      w.swap(watches);
+    }
+    w.clear();
+  }
+
+  const std::string name;
+  WorkQueue queue;
+
+  // Guarded by the controller's mu_.
   api::MemberCluster cluster;
   std::shared_ptr<MemberClient> client;  // null when the factory failed
   Status client_error;
-  std::map<std::string, MemberSyncResult> results;  // by workload "ns/name"
-  // Workload label values of deleted workloads this member no longer holds objects of (as of
-  // its last complete pass).
+  std::map<std::string, MemberSyncResult> results;  // by workload key
+  // Workload label values of deleted workloads this member holds nothing of any more.
   std::set<std::string> cleaned;
-  bool poke = false;
   bool removed = false;
-  bool worker_started = false;
-  std::condition_variable cv;  // with the controller's mu_
-};
 
+  // Only the thread processing this member's queue touches these.
+  std::optional<DiscoveryInfo> discovery;
+  std::set<std::string> namespaces_ok;
+  Status down;  // not OK while the member is considered down
+  Timestamp down_retry_at;
+  int down_failures = 0;
+
+  // Meridian's objects in the member, as its watches last said.
+  std::mutex cache_mu;  // guards cache and deleted_rv
+  std::map<GroupVersionResource, std::map<ObjectName, json>> cache;
+  // resourceVersion of the last DELETED event per object not re-created since: a write's
+  // answer that arrives after its deletion was watched must not bring it back.
+  std::map<std::pair<GroupVersionResource, ObjectName>, std::string> deleted_rv;
+
+  std::mutex watch_mu;  // guards watches (never held while calling into a watch)
+  std::map<GroupVersionResource, std::unique_ptr<MemberWatch>> watches;
+};
 
 PropagationController::PropagationController(apimachinery::ObjectService& objects,
                                              const Clock& clock, MemberClientFactory factory,
                                              Options options)
     : objects_(objects), clock_(clock), factory_(std::move(factory)), options_(options) {}
 
-PropagationController::~PropagationController() { Stop(); }
+PropagationController::~PropagationController() {
+  Stop();
+  // Members' watches stop as the members go (their destructors), before anything else.
+  std::map<std::string, std::shared_ptr<Member>> members;
+  {
+    std::lock_guard lock(mu_);
+    members.swap(members_);
+  }
+}
 
 Status PropagationController::Start() {
-  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
-  for (const char* plural : {"federatedworkloads", "memberclusters"}) {
-    apimachinery::ListRequest request;
-    request.resource_version = from;
-    auto watch = objects_.StartWatch(Info(objects_, plural), "", request,
-                                     [this](const apimachinery::ObjectEvent&) { MarkDirty(); });
-    if (!watch.ok()) {
-      return UnavailableError(std::string("propagation controller: watching ") + plural + ": " +
-                              watch.error().message);
-    }
-    watches_.push_back(std::move(watch).value());
+  // Initial ADDED events fill the workload cache before StartWatch returns.
+  apimachinery::ListRequest from_now;
+  auto workloads =
+      objects_.StartWatch(Info(objects_, "federatedworkloads"), "", from_now,
+                          [this](const apimachinery::ObjectEvent& e) { OnWorkloadEvent(e); });
+  if (!workloads.ok()) {
+    return UnavailableError("propagation controller: watching federatedworkloads: " +
+                            workloads.error().message);
   }
+  watches_.push_back(std::move(workloads).value());
+  apimachinery::ListRequest request;
+  request.resource_version = std::to_string(objects_.store().CurrentResourceVersion());
+  auto members = objects_.StartWatch(Info(objects_, "memberclusters"), "", request,
+                                     [this](const apimachinery::ObjectEvent&) {
+                                       {
+                                         std::lock_guard lock(mu_);
+                                         members_dirty_ = true;
+                                       }
+                                       cv_.notify_all();
+                                     });
+  if (!members.ok()) {
+    return UnavailableError("propagation controller: watching memberclusters: " +
+                            members.error().message);
+  }
+  watches_.push_back(std::move(members).value());
+  Status refreshed = RefreshMembers();
+  if (!refreshed.ok()) spdlog::warn("propagation controller: {}", refreshed.ToString());
   std::lock_guard lock(mu_);
   started_ = true;
-  dirty_ = true;
-  for (auto& [name, member] : members_) StartWorkerLocked(member);
+  for (auto& [name, member] : members_) {
+    workers_.emplace_back([this, m = member] { RunWorker(m); });
+  }
   dispatcher_ = std::thread([this] { RunDispatcher(); });
   return Status::Ok();
 }
 
 void PropagationController::Stop() {
   watches_.clear();
-  std::vector<std::thread> threads;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
-    for (auto& [name, member] : members_) member->cv.notify_all();
-    threads.swap(workers_);
+    for (auto& [name, member] : members_) member->queue.ShutDown();
   }
   cv_.notify_all();
   if (dispatcher_.joinable()) dispatcher_.join();
+  std::vector<std::thread> threads;
   {
-    // The dispatcher may have started workers meanwhile.
     std::lock_guard lock(mu_);
-    for (auto& t : workers_) threads.push_back(std::move(t));
-    workers_.clear();
-    for (auto& [name, member] : members_) member->cv.notify_all();
+    threads.swap(workers_);
+    for (auto& [name, member] : members_) member->queue.ShutDown();
   }
   for (auto& t : threads) {
     if (t.joinable()) t.join();
   }
-}
-
-void PropagationController::MarkDirty() {
-  {
-    std::lock_guard lock(mu_);
-    dirty_ = true;
-  }
-  cv_.notify_all();
-}
-
-void PropagationController::StartWorkerLocked(const std::shared_ptr<Member>& member) {
-  if (!started_ || stopping_ || member->worker_started) return;
-  member->worker_started = true;
-  member->poke = true;
-  workers_.emplace_back([this, member] { RunWorker(member); });
 }
 
 void PropagationController::RunDispatcher() {
@@ -199,63 +216,477 @@ void PropagationController::RunDispatcher() {
   SteadyClock::time_point next_resync = SteadyClock::now() + options_.resync_period;
   std::unique_lock lock(mu_);
   while (!stopping_) {
-    cv_.wait_until(lock, next_resync, [&] { return stopping_ || dirty_ || aggregate_; });
+    // Deleted workloads wait for their cleanup timeout: look at them at least every second.
+    const auto wake = std::min(next_resync, SteadyClock::now() + std::chrono::seconds(1));
+    cv_.wait_until(lock, wake,
+                   [&] { return stopping_ || members_dirty_ || !aggregate_dirty_.empty(); });
     if (stopping_) return;
-    const bool resync = SteadyClock::now() >= next_resync;
-    if (dirty_ || resync) {
-      dirty_ = false;
-      if (resync) next_resync = SteadyClock::now() + options_.resync_period;
+    if (members_dirty_) {
+      members_dirty_ = false;
       lock.unlock();
       Status refreshed = RefreshMembers();
       if (!refreshed.ok()) spdlog::warn("propagation controller: {}", refreshed.ToString());
       lock.lock();
+    }
+    if (SteadyClock::now() >= next_resync) {
+      next_resync = SteadyClock::now() + options_.resync_period;
+      std::vector<std::string> keys;
+      for (const auto& [key, w] : workloads_) keys.push_back(key);
       for (auto& [name, member] : members_) {
-        member->poke = true;
-        member->cv.notify_all();
+        for (const std::string& key : keys) member->queue.Add(key);
+        // And the keys only the member knows of (objects of workloads gone meanwhile).
+        for (const auto& [key, r] : member->results) member->queue.Add(key);
       }
+      for (const std::string& key : keys) aggregate_dirty_.insert(key);
+      members_dirty_ = true;  // re-read MemberClusters too (credentials may have appeared)
     }
-    if (aggregate_) {
-      aggregate_ = false;
-      lock.unlock();
-      StatusOr<int> written = Aggregate();
-      if (!written.ok()) spdlog::warn("propagation controller: {}", written.status().ToString());
-      lock.lock();
+    std::set<std::string> keys;
+    keys.swap(aggregate_dirty_);
+    for (const auto& [key, w] : workloads_) {
+      if (!w.metadata.deletion_timestamp.empty()) keys.insert(key);
     }
+    if (keys.empty()) continue;
+    lock.unlock();
+    AggregateKeys(keys);
+    lock.lock();
   }
 }
 
 void PropagationController::RunWorker(std::shared_ptr<Member> member) {
-  std::unique_lock lock(mu_);
-  while (true) {
-    member->cv.wait(lock, [&] { return stopping_ || member->removed || member->poke; });
-    if (stopping_ || member->removed) return;
-    member->poke = false;
-    lock.unlock();
-    Status s = ReconcileMember(member->name);
-    if (!s.ok()) spdlog::warn("propagation controller: member {}: {}", member->name, s.ToString());
-    lock.lock();
-    aggregate_ = true;
-    cv_.notify_all();
+  while (std::optional<std::string> key = member->queue.Get()) {
+    Status s = SyncOne(*member, *key);
+    if (s.ok()) {
+      member->queue.Forget(*key);
+    } else {
+      const Duration delay = member->queue.AddRateLimited(*key);
+      spdlog::debug("propagation controller: member {}: {}: {} (retry in {} ms)", member->name,
+                    *key, s.ToString(), delay.count());
+    }
+    member->queue.Done(*key);
   }
 }
 
-std::vector<std::string> PropagationController::MemberNames() {
-  std::lock_guard lock(mu_);
-  std::vector<std::string> names;
-  for (const auto& [name, member] : members_) names.push_back(name);
-  return names;
+int PropagationController::ProcessMember(const std::string& name) {
+  std::shared_ptr<Member> member;
+  {
+    std::lock_guard lock(mu_);
+    auto it = members_.find(name);
+    if (it == members_.end()) return 0;
+    member = it->second;
+  }
+  int processed = 0;
+  while (std::optional<std::string> key = member->queue.TryGet()) {
+    Status s = SyncOne(*member, *key);
+    if (s.ok()) {
+      member->queue.Forget(*key);
+    } else {
+      member->queue.AddRateLimited(*key);
+    }
+    member->queue.Done(*key);
+    ++processed;
+  }
+  return processed;
 }
 
-StatusOr<std::vector<api::FederatedWorkload>> PropagationController::ListWorkloads() {
+std::vector<std::shared_ptr<PropagationController::Member>>
+PropagationController::MembersSnapshot() {
+  std::lock_guard lock(mu_);
+  std::vector<std::shared_ptr<Member>> out;
+  for (const auto& [name, member] : members_) out.push_back(member);
+  return out;
+}
+
+void PropagationController::EnqueueEverywhere(const std::string& key) {
+  for (const auto& member : MembersSnapshot()) member->queue.Add(key);
+}
+
+void PropagationController::OnWorkloadEvent(const apimachinery::ObjectEvent& event) {
+  if (!event.object) return;
+  const json& object = *event.object;
+  std::string key;
+  bool relevant = true;
+  {
+    FieldErrors errors;
+    api::FederatedWorkload w = api::DecodeFederatedWorkload(object, &errors);
+    key = Key(w);
+    if (!errors.empty()) return;  // admission keeps these out; nothing to render
+    std::lock_guard lock(mu_);
+    if (event.type == "DELETED") {
+      workloads_.erase(key);
+    } else {
+      auto it = workloads_.find(key);
+      if (it != workloads_.end()) {
+        const api::FederatedWorkload& old = it->second;
+        // Status writes (ours above all) change nothing a member holds.
+        relevant = old.spec != w.spec || old.status.placement != w.status.placement ||
+                   old.metadata.deletion_timestamp != w.metadata.deletion_timestamp ||
+                   old.metadata.finalizers != w.metadata.finalizers;
+        it->second = std::move(w);
+      } else {
+        workloads_.emplace(key, std::move(w));
+      }
+      if (relevant) aggregate_dirty_.insert(key);
+    }
+  }
+  if (!relevant) return;
+  EnqueueEverywhere(key);
+  cv_.notify_all();
+}
+
+void PropagationController::OnMemberEvent(Member& member, const GroupVersionResource& gvr,
+                                          const MemberWatchEvent& e) {
+  const ObjectName name = NameOf(e.object);
+  const std::string owner = OwnerOf(e.object);
+  bool echo = false;  // an event for a state we already hold (our own write)
+  {
+    std::lock_guard lock(member.cache_mu);
+    auto& objects = member.cache[gvr];
+    auto it = objects.find(name);
+    const std::string cached_rv = it == objects.end() ? "" : ResourceVersion(it->second);
+    if (it != objects.end() && OlderThan(e.resource_version, cached_rv)) return;
+    if (e.type == MemberEventType::kDeleted) {
+      if (it != objects.end()) objects.erase(it);
+      member.deleted_rv[{gvr, name}] = e.resource_version;
+    } else {
+      echo = it != objects.end() && !cached_rv.empty() && cached_rv == e.resource_version;
+      objects[name] = e.object;
+      member.deleted_rv.erase({gvr, name});
+    }
+  }
+  if (echo || owner.empty()) return;
+  const std::string key = KeyForOwner(owner);
+  if (!key.empty()) member.queue.Add(key);
+}
+
+Status PropagationController::EnsureWatch(Member& member, const GroupVersionResource& gvr) {
+  {
+    std::lock_guard lock(member.watch_mu);
+    if (member.watches.count(gvr)) return Status::Ok();
+  }
+  std::shared_ptr<MemberClient> client;
+  {
+    std::lock_guard lock(mu_);
+    client = member.client;
+  }
+  if (!client) return member.client_error;
+  WatchOptions options = options_.member_watch;
+  const std::string name = member.name;
+  options.on_error = [name, gvr](const Status& s) {
+    spdlog::debug("propagation controller: member {}: watch {}: {}", name, gvr.ToString(),
+                  s.ToString());
+  };
+  Member* m = &member;
+  auto watch = client->Watch(
+      gvr, "", std::string(kManagedByLabel) + "=" + kManagedByValue, "",
+      [this, m, gvr](const MemberWatchEvent& e) { OnMemberEvent(*m, gvr, e); }, options);
+  if (!watch.ok()) {
+    // A kind the member does not serve holds nothing of ours: watching it is not needed.
+    if (watch.status().code() == StatusCode::kNotFound) {
+      std::lock_guard lock(member.watch_mu);
+      member.watches.emplace(gvr, nullptr);
+      return Status::Ok();
+    }
+    return watch.status();
+  }
+  std::lock_guard lock(member.watch_mu);
+  member.watches.emplace(gvr, std::move(watch).value());
+  return Status::Ok();
+}
+
+Status PropagationController::MemberCallFailed(Member& member, Status status) {
+  if (MemberDown(status)) {
+    ++member.down_failures;
+    ItemBackoff backoff(options_.rate_limits);
+    Duration wait{0};
+    for (int i = 0; i < member.down_failures; ++i) wait = backoff.Next("member");
+    member.down = status;
+    member.down_retry_at = clock_.Now() + wait;
+    return status;
+  }
+  if (status.code() == StatusCode::kUnauthenticated ||
+      status.code() == StatusCode::kPermissionDenied) {
+    const bool unauthenticated = status.code() == StatusCode::kUnauthenticated;
+    return Status(status.code(),
+                  "member \"" + member.name + "\" refused Meridian's credentials (HTTP " +
+                      (unauthenticated ? "401 Unauthorized" : "403 Forbidden") +
+                      "; check the MemberCluster's credentialsRef): " + status.message());
+  }
+  return status;
+}
+
+void PropagationController::SetResult(Member& member, const std::string& key,
+                                      std::optional<MemberSyncResult> result) {
+  std::lock_guard lock(mu_);
+  auto it = member.results.find(key);
+  if (!result) {
+    if (it == member.results.end()) return;
+    member.results.erase(it);
+  } else {
+    if (it != member.results.end() && it->second.replicas == result->replicas &&
+        it->second.status == result->status) {
+      return;
+    }
+    member.results[key] = std::move(*result);
+  }
+  aggregate_dirty_.insert(key);
+  cv_.notify_all();
+}
+
+Status PropagationController::DeleteOwned(
+    Member& member, const std::string& owner,
+    const std::optional<std::pair<GroupVersionResource, ObjectName>>& keep) {
+  std::vector<std::pair<GroupVersionResource, ObjectName>> doomed;
+  {
+    std::lock_guard lock(member.cache_mu);
+    for (const auto& [gvr, objects] : member.cache) {
+      for (const auto& [name, object] : objects) {
+        if (OwnerOf(object) != owner) continue;
+        if (keep && keep->first == gvr && keep->second == name) continue;
+        doomed.push_back({gvr, name});
+      }
+    }
+  }
+  if (doomed.empty()) return Status::Ok();
+  std::shared_ptr<MemberClient> client;
+  {
+    std::lock_guard lock(mu_);
+    client = member.client;
+  }
+  if (!client) return member.client_error;
+  for (const auto& [gvr, name] : doomed) {
+    ++member_writes_;
+    Status deleted = client->Delete(gvr, name.first, name.second);
+    if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) {
+      return MemberCallFailed(member, deleted);
+    }
+    std::lock_guard lock(member.cache_mu);
+    member.cache[gvr].erase(name);
+  }
+  return Status::Ok();
+}
+
+Status PropagationController::SyncOne(Member& member, const std::string& key) {
+  std::optional<api::FederatedWorkload> workload;
+  std::shared_ptr<MemberClient> client;
+  Status client_error;
+  apimachinery::Labels labels;
+  bool had_result = false;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && started_) return Status::Ok();
+    auto it = workloads_.find(key);
+    if (it != workloads_.end()) workload = it->second;
+    client = member.client;
+    client_error = member.client_error;
+    labels = apimachinery::Labels(member.cluster.metadata.labels.begin(),
+                                  member.cluster.metadata.labels.end());
+    had_result = member.results.count(key) > 0;
+  }
+  const std::string owner = OwnerForKey(key);
+  const bool deleting = workload && !workload->metadata.deletion_timestamp.empty();
+  int64_t placed = 0;
+  if (workload && !deleting) {
+    for (const api::ClusterPlacement& p : workload->status.placement) {
+      if (p.cluster == member.name && p.replicas > 0) placed = p.replicas;
+    }
+  }
+
+  // What the status says when this pass fails: placed members always report; a member
+  // that held the workload's objects reports until they are gone.
+  auto fail = [&](Status s) -> Status {
+    if (placed > 0 || had_result) {
+      MemberSyncResult r;
+      r.replicas = placed;
+      r.status.cluster = member.name;
+      r.status.synced = false;
+      r.status.last_error = placed > 0 ? s.ToString()
+                                       : "no longer placed here; removing its objects failed: " +
+                                             s.ToString();
+      {
+        // Keep the last known ready count: the replicas may well still be serving.
+        std::lock_guard lock(mu_);
+        auto it = member.results.find(key);
+        if (it != member.results.end() && it->second.replicas == placed) {
+          r.status.ready_replicas = it->second.status.ready_replicas;
+        }
+      }
+      SetResult(member, key, r);
+    }
+    return s;
+  };
+
+  if (!client) return fail(client_error);
+  if (!member.down.ok() && clock_.Now() < member.down_retry_at) return fail(member.down);
+
+  // Watch the default kinds first: their initial lists are what orphan detection and the
+  // "does it exist" check read.
+  for (const GroupVersionResource& gvr : DefaultWatchedKinds()) {
+    Status watched = EnsureWatch(member, gvr);
+    if (!watched.ok()) return fail(MemberCallFailed(member, watched));
+  }
+  member.down = Status::Ok();
+  member.down_failures = 0;
+
+  if (!workload || deleting || placed == 0) {
+    Status s = DeleteOwned(member, owner, std::nullopt);
+    if (!s.ok()) return fail(s);
+    SetResult(member, key, std::nullopt);
+    std::lock_guard lock(mu_);
+    if (deleting) {
+      member.cleaned.insert(owner);
+    } else {
+      member.cleaned.erase(owner);
+    }
+    return Status::Ok();
+  }
+
+  const api::FederatedWorkload& w = *workload;
+  if (!member.discovery) {
+    auto d = client->Discover();
+    if (!d.ok()) return fail(MemberCallFailed(member, d.status()));
+    member.discovery = std::move(d).value();
+  }
+  StatusOr<json> rendered_or = RenderMemberObject(w, member.name, labels, placed);
+  if (!rendered_or.ok()) return fail(rendered_or.status());
+  json rendered = std::move(rendered_or).value();
+  StatusOr<GroupVersionResource> gvr_or =
+      ResolveResource(rendered["apiVersion"].get<std::string>(),
+                      rendered["kind"].get<std::string>(), &*member.discovery);
+  if (!gvr_or.ok()) return fail(gvr_or.status());
+  const GroupVersionResource gvr = *gvr_or;
+  if (Status watched = EnsureWatch(member, gvr); !watched.ok()) {
+    return fail(MemberCallFailed(member, watched));
+  }
+  const std::string& ns = w.metadata.ns;
+  const ObjectName name{ns, rendered["metadata"]["name"].get<std::string>()};
+
+  if (!ns.empty() && !member.namespaces_ok.count(ns)) {
+    auto got = client->Get(kNamespaces, "", ns);
+    if (!got.ok() && got.status().code() == StatusCode::kNotFound) {
+      json nso = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
+      ++member_writes_;
+      auto created = client->Create(kNamespaces, "", nso);
+      if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) {
+        return fail(MemberCallFailed(member, created.status().WithContext("creating namespace " + ns)));
+      }
+    } else if (!got.ok()) {
+      return fail(MemberCallFailed(member, got.status()));
+    }
+    member.namespaces_ok.insert(ns);
+  }
+
+  std::optional<json> live;
+  {
+    std::lock_guard lock(member.cache_mu);
+    auto& objects = member.cache[gvr];
+    if (auto it = objects.find(name); it != objects.end()) live = it->second;
+  }
+  // Our write's answer, unless the watch already told of something newer (an edit, or a
+  // deletion right after our write).
+  auto remember = [&](const json& stored) {
+    std::lock_guard lock(member.cache_mu);
+    const std::string rv = ResourceVersion(stored);
+    auto tomb = member.deleted_rv.find({gvr, name});
+    if (tomb != member.deleted_rv.end()) {
+      if (!OlderThan(tomb->second, rv)) return;
+      member.deleted_rv.erase(tomb);
+    }
+    auto& objects = member.cache[gvr];
+    auto it = objects.find(name);
+    if (it == objects.end() || OlderThan(ResourceVersion(it->second), rv)) objects[name] = stored;
+  };
+
+  for (int attempt = 0;; ++attempt) {
+    if (!live) {
+      ++member_writes_;
+      auto created = client->Create(gvr, ns, rendered);
+      if (created.ok()) {
+        live = std::move(created).value();
+        if (IsManaged(*live)) remember(*live);
+        break;
+      }
+      if (created.status().code() == StatusCode::kNotFound && !ns.empty()) {
+        member.namespaces_ok.erase(ns);  // someone deleted the namespace: create it next time
+      }
+      if (created.status().code() != StatusCode::kAlreadyExists || attempt >= 3) {
+        return fail(MemberCallFailed(member, created.status()));
+      }
+      // Not in our cache: either not ours, or created so recently the watch has not said.
+      auto got = client->Get(gvr, ns, name.second);
+      if (!got.ok()) {
+        if (got.status().code() == StatusCode::kNotFound) continue;
+        return fail(MemberCallFailed(member, got.status()));
+      }
+      live = std::move(got).value();
+    }
+    if (!IsManaged(*live) && !w.spec.adopt_existing) {
+      return fail(FailedPreconditionError(
+          gvr.GroupResource() + " " + ns + "/" + name.second +
+          " exists and is not managed by Meridian (set spec.adoptExisting to take it over)"));
+    }
+    if (!NeedsUpdate(*live, rendered)) break;
+    json update = rendered;
+    update["metadata"]["resourceVersion"] = ResourceVersion(*live);
+    if (live->contains("status")) update["status"] = (*live)["status"];
+    ++member_writes_;
+    auto updated = client->Update(gvr, ns, update);
+    if (updated.ok()) {
+      live = std::move(updated).value();
+      remember(*live);
+      break;
+    }
+    const StatusCode code = updated.status().code();
+    if ((code != StatusCode::kAborted && code != StatusCode::kNotFound) || attempt >= 3) {
+      return fail(MemberCallFailed(member, updated.status()));
+    }
+    // Lost a race with another writer (or it was deleted): read again and retry.
+    auto got = client->Get(gvr, ns, name.second);
+    if (got.ok()) {
+      live = std::move(got).value();
+    } else if (got.status().code() == StatusCode::kNotFound) {
+      live.reset();
+    } else {
+      return fail(MemberCallFailed(member, got.status()));
+    }
+  }
+
+  // The workload may have rendered to another object before (a renamed template).
+  if (Status s = DeleteOwned(member, owner, std::make_pair(gvr, name)); !s.ok()) return fail(s);
+
+  MemberSyncResult r;
+  r.replicas = placed;
+  r.status.cluster = member.name;
+  r.status.synced = true;
+  r.status.ready_replicas = ReadyReplicas(*live, rendered, placed);
+  SetResult(member, key, r);
+  std::lock_guard lock(mu_);
+  member.cleaned.erase(owner);
+  return Status::Ok();
+}
+
+Status PropagationController::LoadWorkloads() {
   auto list = objects_.List(Info(objects_, "federatedworkloads"), "", apimachinery::ListRequest{});
   if (!list.ok()) return InternalError("listing federatedworkloads: " + list.error().message);
-  std::vector<api::FederatedWorkload> out;
+  std::map<std::string, api::FederatedWorkload> loaded;
   for (const json& item : list.value()["items"]) {
     FieldErrors errors;
     api::FederatedWorkload w = api::DecodeFederatedWorkload(item, &errors);
-    if (errors.empty()) out.push_back(std::move(w));
+    if (errors.empty()) loaded.emplace(Key(w), std::move(w));
   }
-  return out;
+  std::set<std::string> keys;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, w] : workloads_) keys.insert(key);
+    for (const auto& [key, w] : loaded) keys.insert(key);
+    workloads_ = std::move(loaded);
+    for (const auto& [name, member] : members_) {
+      for (const auto& [key, r] : member->results) keys.insert(key);
+    }
+  }
+  for (const auto& member : MembersSnapshot()) {
+    for (const std::string& key : keys) member->queue.Add(key);
+  }
+  return Status::Ok();
 }
 
 Status PropagationController::RefreshMembers() {
@@ -267,218 +698,136 @@ Status PropagationController::RefreshMembers() {
     api::MemberCluster m = api::DecodeMemberCluster(item, &errors);
     if (errors.empty()) current[m.metadata.name] = std::move(m);
   }
-  // Build clients outside the lock for new members and members whose spec changed.
+  // Build clients outside the lock for new members and members whose spec changed (or
+  // whose client could not be built before: its Secret may have appeared).
   std::map<std::string, StatusOr<std::shared_ptr<MemberClient>>> built;
   {
     std::lock_guard lock(mu_);
     for (const auto& [name, m] : current) {
       auto it = members_.find(name);
-      if (it == members_.end() || it->second->cluster.spec != m.spec) {
+      if (it == members_.end() || it->second->cluster.spec != m.spec || !it->second->client) {
         built.emplace(name, Status(StatusCode::kUnknown, "not built"));
       }
     }
   }
   for (auto& [name, client] : built) client = factory_(current.at(name));
 
-  std::lock_guard lock(mu_);
-  for (auto it = members_.begin(); it != members_.end();) {
-    if (current.count(it->first)) {
-      ++it;
-      continue;
+  std::vector<std::shared_ptr<Member>> retired;  // destroyed (watches stopped) outside mu_
+  std::vector<std::string> keys;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, w] : workloads_) keys.push_back(key);
+    for (auto it = members_.begin(); it != members_.end();) {
+      auto b = built.find(it->first);
+      const bool gone = !current.count(it->first);
+      const bool rebuilt = b != built.end() && b->second.ok() && it->second->client;
+      if (!gone && !rebuilt) {
+        ++it;
+        continue;
+      }
+      // A new client means new watches and an empty cache: start the member afresh.
+      it->second->removed = true;
+      it->second->queue.ShutDown();
+      retired.push_back(it->second);
+      it = members_.erase(it);
     }
-    it->second->removed = true;
-    it->second->cv.notify_all();
-    it = members_.erase(it);
-  }
-  for (auto& [name, m] : current) {
-    std::shared_ptr<Member>& member = members_[name];
-    if (!member) {
-      member = std::make_shared<Member>();
-      member->name = name;
-    }
-    member->cluster = m;
-    auto b = built.find(name);
-    if (b != built.end()) {
-      if (b->second.ok()) {
-        member->client = b->second.value();
-        member->client_error = Status::Ok();
-      } else {
-        member->client = nullptr;
-        member->client_error = b->second.status();
+    for (auto& [name, m] : current) {
+      std::shared_ptr<Member>& member = members_[name];
+      bool requeue = false;
+      if (!member) {
+        member = std::make_shared<Member>(name, clock_, options_.rate_limits);
+        requeue = true;
+        if (started_ && !stopping_) workers_.emplace_back([this, mm = member] { RunWorker(mm); });
+      } else if (member->cluster.metadata.labels != m.metadata.labels) {
+        requeue = true;  // overrides select by cluster labels
+      }
+      member->cluster = m;
+      auto b = built.find(name);
+      if (b != built.end()) {
+        if (b->second.ok()) {
+          member->client = b->second.value();
+          member->client_error = Status::Ok();
+        } else {
+          member->client = nullptr;
+          member->client_error = b->second.status();
+          requeue = true;
+        }
+      }
+      if (requeue) {
+        for (const std::string& key : keys) member->queue.Add(key);
       }
     }
-    StartWorkerLocked(member);
   }
+  retired.clear();
   return Status::Ok();
 }
 
-Status PropagationController::ReconcileMember(const std::string& name) {
-  std::shared_ptr<MemberClient> client;
-  Status client_error;
-  apimachinery::Labels labels;
-  {
-    std::lock_guard lock(mu_);
-    auto it = members_.find(name);
-    if (it == members_.end()) return NotFoundError("member " + name + " is not known");
-    client = it->second->client;
-    client_error = it->second->client_error;
-    labels = apimachinery::Labels(it->second->cluster.metadata.labels.begin(),
-                                  it->second->cluster.metadata.labels.end());
-  }
-  MERIDIAN_ASSIGN_OR_RETURN(std::vector<api::FederatedWorkload> workloads, ListWorkloads());
-
-  std::optional<DiscoveryInfo> discovery;
-  Status down;  // set once the member stops answering: the rest of the pass is skipped
-  if (client) {
-    auto d = client->Discover();
-    if (d.ok()) {
-      discovery = std::move(d).value();
-    } else if (MemberDown(d.status())) {
-      down = d.status();
-    }
-  } else {
-    down = client_error;
-  }
-
-  Expected expected;
-  std::set<std::string> namespaces_ok;
-  std::map<std::string, MemberSyncResult> results;
-  std::set<std::string> deleting;               // workload label values
-  std::set<GroupVersionResource> deleting_kinds;  // what their objects may be
-  for (const api::FederatedWorkload& w : workloads) {
-    if (!w.metadata.deletion_timestamp.empty()) {
-      deleting.insert(WorkloadLabelValue(w));
-      if (auto rendered = RenderMemberObject(w, name, labels, 0); rendered.ok()) {
-        auto gvr = ResolveResource((*rendered)["apiVersion"].get<std::string>(),
-                                   (*rendered)["kind"].get<std::string>(),
-                                   discovery ? &*discovery : nullptr);
-        if (gvr.ok()) deleting_kinds.insert(*gvr);
-      }
-      continue;
-    }
-    const api::ClusterPlacement* placed = nullptr;
-    for (const api::ClusterPlacement& p : w.status.placement) {
-      if (p.cluster == name && p.replicas > 0) placed = &p;
-    }
-    if (placed == nullptr) continue;
-    {
-      std::lock_guard lock(mu_);
-      if (stopping_) return Status::Ok();
-    }
-    expected.placed.insert(WorkloadLabelValue(w));
-    MemberSyncResult& r = results[Key(w)];
-    r.replicas = placed->replicas;
-    r.status.cluster = name;
-    if (!down.ok()) {
-      r.status.last_error = down.ToString();
-      continue;
-    }
-    Status s = [&]() -> Status {
-      MERIDIAN_ASSIGN_OR_RETURN(json rendered, RenderMemberObject(w, name, labels, placed->replicas));
-      MERIDIAN_ASSIGN_OR_RETURN(
-          GroupVersionResource gvr,
-          ResolveResource(rendered["apiVersion"].get<std::string>(),
-                          rendered["kind"].get<std::string>(), discovery ? &*discovery : nullptr));
-      expected.rendered.insert(WorkloadLabelValue(w));
-      expected.objects[gvr].insert({w.metadata.ns, rendered["metadata"]["name"].get<std::string>()});
-      return SyncObject(*client, w, rendered, gvr, placed->replicas, &namespaces_ok, &r.status);
-    }();
-    if (!s.ok()) {
-      r.status.synced = false;
-      r.status.last_error = s.ToString();
-      if (MemberDown(s)) down = s;
-    }
-  }
-
-  // Orphans: managed objects whose workload is gone, no longer placed here, or now renders
-  // to another object. Only on a healthy pass (never delete on partial knowledge).
-  std::set<std::string> cleaned;
-  if (down.ok()) {
-    bool complete = true;  // every list answered and every delete succeeded
-    std::set<std::string> failed_owners;
-    std::set<GroupVersionResource> kinds = deleting_kinds;
-    for (const auto& [gvr, objs] : expected.objects) kinds.insert(gvr);
-    for (const char* kind : {"Deployment", "StatefulSet"}) {
-      kinds.insert(*FallbackResource("apps/v1", kind));
-    }
-    for (const char* kind : {"Service", "ConfigMap"}) kinds.insert(*FallbackResource("v1", kind));
-    for (const GroupVersionResource& gvr : kinds) {
-      MemberListOptions options;
-      options.label_selector = std::string(kManagedByLabel) + "=" + kManagedByValue;
-      auto list = client->List(gvr, "", options);
-      if (!list.ok()) {
-        // Not served (nothing to delete), or a hiccup: the next resync tries again.
-        if (list.status().code() != StatusCode::kNotFound) complete = false;
-        continue;
-      }
-      for (const json& item : list->items) {
-        const json& meta = item["metadata"];
-        const std::string owner =
-            meta.contains("labels") ? meta["labels"].value(kWorkloadLabel, "") : "";
-        const std::pair<std::string, std::string> key{meta.value("namespace", ""),
-                                                      meta.value("name", "")};
-        const bool wanted =
-            expected.placed.count(owner) &&
-            (!expected.rendered.count(owner) || expected.objects[gvr].count(key));
-        if (wanted) continue;
-        Status deleted = client->Delete(gvr, key.first, key.second);
-        if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) {
-          failed_owners.insert(owner);
-          spdlog::warn("propagation controller: member {}: deleting {} {}/{}: {}", name,
-                       gvr.GroupResource(), key.first, key.second, deleted.ToString());
-        }
-      }
-    }
-
-    if (complete) {
-      for (const std::string& owner : deleting) {
-        if (!failed_owners.count(owner)) cleaned.insert(owner);
-      }
-    }
-  }
-
-  std::lock_guard lock(mu_);
-  auto it = members_.find(name);
-  if (it != members_.end()) {
-    it->second->results = std::move(results);
-    it->second->cleaned = std::move(cleaned);
-  }
-  return Status::Ok();
+StatusOr<int> PropagationController::ReconcileAll() {
+  MERIDIAN_RETURN_IF_ERROR(RefreshMembers());
+  MERIDIAN_RETURN_IF_ERROR(LoadWorkloads());
+  for (const auto& member : MembersSnapshot()) ProcessMember(member->name);
+  return Aggregate();
 }
 
 StatusOr<int> PropagationController::Aggregate() {
-  MERIDIAN_ASSIGN_OR_RETURN(std::vector<api::FederatedWorkload> workloads, ListWorkloads());
-  std::map<std::string, std::map<std::string, MemberSyncResult>> by_workload;
+  auto list = objects_.List(Info(objects_, "federatedworkloads"), "", apimachinery::ListRequest{});
+  if (!list.ok()) return InternalError("listing federatedworkloads: " + list.error().message);
+  std::set<std::string> keys;
+  for (const json& item : list.value()["items"]) {
+    const json& meta = item["metadata"];
+    keys.insert(meta.value("namespace", "") + "/" + meta.value("name", ""));
+  }
+  {
+    std::lock_guard lock(mu_);
+    aggregate_dirty_.clear();
+  }
+  return AggregateKeys(keys);
+}
+
+int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
   std::map<std::string, std::set<std::string>> cleaned;  // by member
+  std::map<std::string, std::map<std::string, MemberSyncResult>> by_workload;
   {
     std::lock_guard lock(mu_);
     for (const auto& [name, member] : members_) {
-      for (const auto& [key, r] : member->results) by_workload[key][name] = r;
       cleaned[name] = member->cleaned;
+      for (const std::string& key : keys) {
+        auto it = member->results.find(key);
+        if (it != member->results.end()) by_workload[key][name] = it->second;
+      }
     }
   }
   const ResourceInfo& info = Info(objects_, "federatedworkloads");
   int written = 0;
-  for (api::FederatedWorkload w : workloads) {
+  for (const std::string& key : keys) {
+    const size_t slash = key.find('/');
+    auto got = objects_.Get(info, key.substr(0, slash), key.substr(slash + 1));
+    if (!got.ok()) continue;
+    FieldErrors errors;
+    api::FederatedWorkload w = api::DecodeFederatedWorkload(got.value(), &errors);
+    if (!errors.empty()) continue;
     auto& fin = w.metadata.finalizers;
     const bool has_finalizer = std::find(fin.begin(), fin.end(), kCleanupFinalizer) != fin.end();
     if (!w.metadata.deletion_timestamp.empty()) {
-      if (!has_finalizer) continue;
-      written += FinishDeletion(w, cleaned);
+      if (has_finalizer) written += FinishDeletion(w, cleaned);
       continue;
     }
     if (!has_finalizer) {
       api::FederatedWorkload updated = w;
       updated.metadata.finalizers.push_back(kCleanupFinalizer);
       auto result = objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated));
-      if (!result.ok()) continue;  // changed meanwhile (409) or gone: the next pass retries
+      if (!result.ok()) {
+        // Changed meanwhile (409) or gone: try again on the next pass.
+        std::lock_guard lock(mu_);
+        aggregate_dirty_.insert(key);
+        continue;
+      }
       ++written;
-      FieldErrors errors;
       w = api::DecodeFederatedWorkload(result.value(), &errors);
       if (!errors.empty()) continue;
     }
     for (int attempt = 0; attempt < 5; ++attempt) {
-      api::FederatedWorkloadStatus status = SyncedStatus(w, by_workload[Key(w)], clock_.Now());
+      api::FederatedWorkloadStatus status = SyncedStatus(w, by_workload[key], clock_.Now());
       if (status == w.status) break;
       api::FederatedWorkload updated = w;
       updated.status = std::move(status);
@@ -490,16 +839,15 @@ StatusOr<int> PropagationController::Aggregate() {
       }
       if (result.error().code != 409) {
         if (result.error().code != 404) {
-          spdlog::warn("propagation controller: writing status of {}: {}", Key(w),
+          spdlog::warn("propagation controller: writing status of {}: {}", key,
                        result.error().message);
         }
         break;
       }
       // Someone (placement) wrote meanwhile: recompute from the new object.
-      auto got = objects_.Get(info, w.metadata.ns, w.metadata.name);
-      if (!got.ok()) break;
-      FieldErrors errors;
-      w = api::DecodeFederatedWorkload(got.value(), &errors);
+      auto again = objects_.Get(info, w.metadata.ns, w.metadata.name);
+      if (!again.ok()) break;
+      w = api::DecodeFederatedWorkload(again.value(), &errors);
       if (!errors.empty()) break;
     }
   }
@@ -569,12 +917,16 @@ int PropagationController::FinishDeletion(
   return written;
 }
 
-StatusOr<int> PropagationController::ReconcileAll() {
-  MERIDIAN_RETURN_IF_ERROR(RefreshMembers());
-  for (const std::string& name : MemberNames()) {
-    MERIDIAN_RETURN_IF_ERROR(ReconcileMember(name));
-  }
-  return Aggregate();
+int64_t PropagationController::QueueLength(const std::string& member) {
+  std::lock_guard lock(mu_);
+  auto it = members_.find(member);
+  return it == members_.end() ? -1 : static_cast<int64_t>(it->second->queue.Len());
+}
+
+int PropagationController::NumRequeues(const std::string& member, const std::string& key) {
+  std::lock_guard lock(mu_);
+  auto it = members_.find(member);
+  return it == members_.end() ? 0 : it->second->queue.NumRequeues(key);
 }
 
 }  // namespace meridian::sync

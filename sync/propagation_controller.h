@@ -1,35 +1,52 @@
 // The propagation controller: makes every member cluster hold what placement decided.
 //
-// For every FederatedWorkload placed on a member (status.placement), the member's worker
-// ensures the namespace exists, creates the rendered object (sync/propagation.h) when absent,
-// rewrites it (compare-and-swap) when NeedsUpdate says so, refuses to overwrite a same-named
-// object without the managed-by label unless spec.adoptExisting, reads back
-// status.readyReplicas, and deletes managed objects (found by label) of workloads no longer
-// placed on it or gone. An aggregator then writes each workload's status.clusters[],
+// Work is per (workload, member) pair. Every member has its own rate-limited work queue of
+// workload keys ("ns/name", sync/work_queue.h) and its own worker thread, so a hung or slow
+// member delays only itself (every member call is bounded by the client's timeout). For one
+// key the worker: renders the member object (sync/propagation.h); ensures the namespace;
+// compares with the member's watched copy and creates it, rewrites it (compare-and-swap) when
+// NeedsUpdate says so, or leaves it; refuses to overwrite a same-named object without the
+// managed-by label unless spec.adoptExisting (a per-member error in status); deletes the
+// workload's objects there when it is no longer placed there, renders to another object, or
+// is gone. A failed key is re-queued with per-item exponential backoff (capped, reset on
+// success) under an overall token bucket; a member that stops answering (unavailable,
+// timeout) fails its keys fast until a backoff-spaced probe gets through.
+//
+// Watches, both sides (level-triggered; a lost or repeated event changes nothing):
+//   - federation: FederatedWorkloads (a decoded cache; a change of spec, placement or
+//     deletion queues the key on every member) and MemberClusters (clients are rebuilt when
+//     server, TLS flag or credentialsRef change; a label change re-queues every key).
+//   - members: every managed kind the member holds (Deployment, StatefulSet, Service,
+//     ConfigMap, plus any kind a template uses) is watched with the managed-by label
+//     selector; the events keep a per-member cache of Meridian's objects and queue the
+//     owning workload, so an edit or delete made behind Meridian's back is repaired within
+//     the time of one reconcile. The watches resume from the last resourceVersion and relist
+//     on 410 (MemberClient::Watch).
+//   - a slow periodic resync (Options::resync_period, like controller-runtime's SyncPeriod)
+//     re-queues every key as a safety net.
+//
+// Status: an aggregator thread writes each changed workload's status.clusters[],
 // status.readyReplicas and the Synced / Ready conditions (status subresource, CAS, retried
-// on 409); placement's fields and conditions are kept.
-//
-// Level-triggered: any FederatedWorkload or MemberCluster event, and a periodic resync (which
-// repairs drift made behind Meridian's back), wake every member's worker. One worker thread
-// per member: a hung member delays only itself.
-//
-// Everything on the federation side goes through the ObjectService.
+// on 409); placement's fields and conditions are kept. A member that cannot be reached stays
+// in status.clusters with synced=false and its lastError; a member that refuses Meridian's
+// credentials is reported as such with the HTTP status.
 //
 // Deletion: the finalizer federation.meridian.io/cleanup is added to every workload on first
-// sight; once a workload is being deleted, each member's pass deletes its objects, and the
+// sight; once a workload is being deleted, each member deletes its objects, and the
 // finalizer is dropped when every member has reported them gone, or after
 // Options::cleanup_timeout (counted from deletionTimestamp) for members that never answered,
 // with condition CleanedUp=False (reason CleanupAbandoned) naming them.
 //
-// Not yet: credentials from MemberCluster spec.credentialsRef (the production factory
-// connects without credentials).
+// Everything on the federation side goes through the ObjectService.
 #pragma once
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <thread>
@@ -41,19 +58,26 @@
 #include "sync/member_client.h"
 #include "sync/member_client_factory.h"
 #include "sync/propagation.h"
+#include "sync/work_queue.h"
 
 namespace meridian::sync {
-
 
 class PropagationController {
  public:
   struct Options {
-    std::chrono::milliseconds resync_period{2000};
+    // Safety net only: drift is repaired from member watches.
+    std::chrono::milliseconds resync_period{30'000};
     // How long a deleted workload waits for unreachable members before its finalizer goes.
     std::chrono::milliseconds cleanup_timeout{300'000};
+    // Per-member queue: per-key backoff and the bucket for retries. max_delay also caps how
+    // long a member that stopped answering is left alone before the next probe.
+    RateLimits rate_limits{Duration(5), Duration(10'000), 50, 500};
+    // Member watches: reconnect backoff and server-side lifetime of one watch request.
+    WatchOptions member_watch{};
   };
 
-  // `objects` and `clock` must outlive the controller.
+  // `objects` and `clock` must outlive the controller. The clock drives backoff, fast-fail
+  // of down members and the cleanup timeout.
   PropagationController(apimachinery::ObjectService& objects, const Clock& clock,
                         MemberClientFactory factory, Options options);
   PropagationController(apimachinery::ObjectService& objects, const Clock& clock,
@@ -63,34 +87,60 @@ class PropagationController {
   PropagationController(const PropagationController&) = delete;
   PropagationController& operator=(const PropagationController&) = delete;
 
-  // Starts the watches, the dispatcher and (as members appear) one worker per member.
-  // Errors: a watch could not start.
+  // Starts the federation watches, the dispatcher (member refresh, resync, status
+  // aggregation) and one worker per member. Errors: a watch could not start.
   Status Start();
   // Stops watches and threads (waits for each worker's current member call). Idempotent.
   void Stop();
 
-  // Tests drive these directly (not concurrently with a started controller).
+  // ---- Driving the controller by hand (tests; not concurrently with a started controller) --
   // Re-reads the MemberClusters: builds clients for new or changed members, drops gone ones.
   Status RefreshMembers();
-  // One pass over one member: syncs every workload placed on it, deletes orphans, records
-  // the results for the aggregator. Errors: the workloads could not be listed.
-  Status ReconcileMember(const std::string& member);
+  // Re-lists the FederatedWorkloads into the cache and queues every key on every member.
+  Status LoadWorkloads();
+  // Processes every key due now (by the clock) on `member`'s queue, including keys queued
+  // meanwhile; re-queues failures with backoff. Returns how many keys were processed.
+  int ProcessMember(const std::string& member);
+  // RefreshMembers, LoadWorkloads, ProcessMember for every member (sequentially), Aggregate.
+  StatusOr<int> ReconcileAll();
   // Writes every workload's sync status that differs, adds the cleanup finalizer where it is
   // missing, and drops it from deleted workloads whose member objects are gone (or whose
   // wait timed out). Returns how many objects were written.
   StatusOr<int> Aggregate();
-  // RefreshMembers, ReconcileMember for every member (sequentially), Aggregate.
-  StatusOr<int> ReconcileAll();
+
+  // ---- Observability ----
+  // Creates, updates and deletes sent to members so far (successful or not).
+  int64_t member_writes() const { return member_writes_.load(); }
+  // Keys waiting on `member`'s queue (-1 for an unknown member).
+  int64_t QueueLength(const std::string& member);
+  // Failures recorded for `key` on `member`'s queue (its backoff exponent).
+  int NumRequeues(const std::string& member, const std::string& key);
 
  private:
-  struct Member;  // one member's client, results and worker
+  struct Member;  // one member's client, queue, watches, cache, results and worker
 
   void RunDispatcher();
   void RunWorker(std::shared_ptr<Member> member);
-  void MarkDirty();
-  void StartWorkerLocked(const std::shared_ptr<Member>& member);  // mu_ held
-  std::vector<std::string> MemberNames();
-  StatusOr<std::vector<api::FederatedWorkload>> ListWorkloads();
+  // One (workload, member) pair. OK when the member holds what it should.
+  Status SyncOne(Member& member, const std::string& key);
+  // Starts the member watch of `gvr` if not running (lists synchronously first).
+  Status EnsureWatch(Member& member, const GroupVersionResource& gvr);
+  void OnMemberEvent(Member& member, const GroupVersionResource& gvr, const MemberWatchEvent& e);
+  void OnWorkloadEvent(const apimachinery::ObjectEvent& event);
+  // Records the member's result for `key` (nullopt: nothing to report) and marks the
+  // workload for aggregation when it changed.
+  void SetResult(Member& member, const std::string& key, std::optional<MemberSyncResult> result);
+  // Deletes every cached object of `owner` on the member except `keep` (gvr, ns, name).
+  Status DeleteOwned(Member& member, const std::string& owner,
+                     const std::optional<std::pair<GroupVersionResource,
+                                                   std::pair<std::string, std::string>>>& keep);
+  // Wraps a member call's error: marks the member down on unavailable/timeout, names
+  // refused credentials.
+  Status MemberCallFailed(Member& member, Status status);
+  void EnqueueEverywhere(const std::string& key);
+  std::vector<std::shared_ptr<Member>> MembersSnapshot();
+  // Aggregates the given workload keys (fresh from the store). Returns the writes.
+  int AggregateKeys(const std::set<std::string>& keys);
   // For a deleted workload carrying the finalizer: drops it when every member in `cleaned`
   // (member -> workloads it holds nothing of) is done, or the wait timed out; otherwise
   // says who is pending in condition CleanedUp. Returns the number of writes.
@@ -102,12 +152,14 @@ class PropagationController {
   const MemberClientFactory factory_;
   const Options options_;
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+  std::atomic<int64_t> member_writes_{0};
 
   std::mutex mu_;  // guards everything below
-  std::condition_variable cv_;
+  std::condition_variable cv_;  // wakes the dispatcher
   std::map<std::string, std::shared_ptr<Member>> members_;
-  bool dirty_ = true;
-  bool aggregate_ = false;
+  std::map<std::string, api::FederatedWorkload> workloads_;  // by "ns/name"
+  std::set<std::string> aggregate_dirty_;  // workload keys whose status may need writing
+  bool members_dirty_ = true;
   bool started_ = false;
   bool stopping_ = false;
   std::thread dispatcher_;

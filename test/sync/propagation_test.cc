@@ -417,5 +417,246 @@ TEST_F(PropagationControllerTest, HungMemberDoesNotDelayTheOthers) {
   controller.Stop();
 }
 
+
+// ---- Watch-driven repair, queues and backoff (driven by hand on the FakeClock) ----
+
+// The member's watch queues the owning workload: no relist, no resync needed.
+TEST_F(PropagationControllerTest, MemberWatchEventsQueueTheRepair) {
+  ApplyExample();
+  Place();
+  PropagationController controller(server_->objects(), clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  FakeMemberClient& eu = *fakes_["eu-west-1"];
+  const json want = eu.Object(kDeployments, "shop", "web").value()["spec"]["replicas"];
+  EXPECT_EQ(controller.QueueLength("eu-west-1"), 0);
+
+  json edited = eu.Object(kDeployments, "shop", "web").value();
+  edited["spec"]["replicas"] = 99;
+  eu.Apply(kDeployments, edited);
+  EXPECT_EQ(controller.QueueLength("eu-west-1"), 1);  // the watch queued shop/web
+  EXPECT_EQ(controller.QueueLength("us-east-1"), 0);  // other members are not bothered
+  eu.ClearCalls();
+  // (The fake delivers our own write's event before the write returns, so the key may be
+  // looked at once more; that second look changes nothing.)
+  EXPECT_GE(controller.ProcessMember("eu-west-1"), 1);
+  EXPECT_EQ(eu.Object(kDeployments, "shop", "web").value()["spec"]["replicas"], want);
+  // Repaired from the watched copy: one write, no Get or List.
+  EXPECT_EQ(eu.CallCount(testing::Verb::kUpdate), 1);
+  EXPECT_EQ(eu.CallCount(testing::Verb::kGet), 0);
+  EXPECT_EQ(eu.CallCount(testing::Verb::kList), 0);
+
+  eu.Remove(kDeployments, "shop", "web");
+  EXPECT_EQ(controller.QueueLength("eu-west-1"), 1);
+  controller.ProcessMember("eu-west-1");
+  ASSERT_TRUE(eu.Object(kDeployments, "shop", "web").has_value());
+  EXPECT_TRUE(IsManaged(*eu.Object(kDeployments, "shop", "web")));
+
+  // After a 410 the watch relists; nothing changed, so nothing is written.
+  eu.ClearCalls();
+  eu.ExpireWatches();
+  controller.ProcessMember("eu-west-1");
+  EXPECT_EQ(eu.CallCount(testing::Verb::kUpdate), 0);
+  EXPECT_EQ(eu.CallCount(testing::Verb::kCreate), 0);
+}
+
+// Someone takes an object over (removes Meridian's label): it is no longer ours, and the
+// watch path must not overwrite it either.
+TEST_F(PropagationControllerTest, AnObjectTakenOverInAMemberIsNotOverwritten) {
+  ApplyExample();
+  Place();
+  PropagationController controller(server_->objects(), clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  FakeMemberClient& eu = *fakes_["eu-west-1"];
+  json taken = eu.Object(kDeployments, "shop", "web").value();
+  taken["metadata"]["labels"].erase(kManagedByLabel);
+  taken["spec"]["replicas"] = 42;
+  eu.Apply(kDeployments, taken);  // the label selector reports it DELETED to our watch
+  controller.ProcessMember("eu-west-1");
+  ASSERT_TRUE(controller.Aggregate().ok());
+  json theirs = eu.Object(kDeployments, "shop", "web").value();
+  EXPECT_EQ(theirs["spec"]["replicas"], 42);
+  EXPECT_FALSE(IsManaged(theirs));
+  bool seen = false;
+  for (const auto& c : Workload().status.clusters) {
+    if (c.cluster != "eu-west-1") continue;
+    seen = true;
+    EXPECT_FALSE(c.synced);
+    EXPECT_NE(c.last_error.find("not managed by Meridian"), std::string::npos) << c.last_error;
+  }
+  EXPECT_TRUE(seen);
+}
+
+TEST_F(PropagationControllerTest, FailedKeysBackOffExponentiallyAndResetOnSuccess) {
+  ApplyExample();
+  Place();
+  PropagationController::Options options;
+  options.rate_limits = RateLimits{Duration(100), Duration(400), 0, 0};
+  PropagationController controller(server_->objects(), clock_, Factory(), options);
+  FakeMemberClient& eu = *fakes_["eu-west-1"];
+  eu.FailAlways(testing::Verb::kCreate, InternalError("etcd is sad"));
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(controller.NumRequeues("eu-west-1", "shop/web"), 1);
+  EXPECT_EQ(controller.NumRequeues("us-east-1", "shop/web"), 0);  // others unaffected
+  ASSERT_TRUE(fakes_["us-east-1"]->Object(kDeployments, "shop", "web").has_value());
+
+  // Not retried before its backoff (100 ms, then 200, then capped at 400).
+  for (int64_t backoff : {100, 200, 400, 400}) {
+    const int creates = eu.CallCount(testing::Verb::kCreate);
+    clock_.Advance(Duration(backoff - 1));
+    EXPECT_EQ(controller.ProcessMember("eu-west-1"), 0) << backoff;
+    clock_.Advance(Duration(1));
+    EXPECT_EQ(controller.ProcessMember("eu-west-1"), 1) << backoff;
+    EXPECT_EQ(eu.CallCount(testing::Verb::kCreate), creates + 1) << backoff;
+  }
+  EXPECT_EQ(controller.NumRequeues("eu-west-1", "shop/web"), 5);
+
+  eu.ClearFailures();
+  clock_.Advance(Duration(400));
+  EXPECT_GE(controller.ProcessMember("eu-west-1"), 1);
+  EXPECT_TRUE(eu.Object(kDeployments, "shop", "web").has_value());
+  EXPECT_EQ(controller.NumRequeues("eu-west-1", "shop/web"), 0);  // reset on success
+}
+
+// An unreachable member fails its keys fast (no call per key) until a backoff-spaced probe.
+TEST_F(PropagationControllerTest, ADownMemberIsProbedNotHammered) {
+  ApplyExample();
+  // A second workload, so the member has two keys.
+  json second = server_->objects()
+                    .Get(Info(api::kApiVersion, "FederatedWorkload"), "shop", "web")
+                    .value();
+  second["metadata"] = {{"name", "api"}, {"namespace", "shop"}};
+  second.erase("status");
+  second["spec"]["template"]["metadata"]["name"] = "api";
+  Apply(second);
+  Place();
+  PropagationController::Options options;
+  options.rate_limits = RateLimits{Duration(1000), Duration(8000), 0, 0};
+  PropagationController controller(server_->objects(), clock_, Factory(), options);
+  FakeMemberClient& ap = *fakes_["ap-south-1"];
+  ap.FailEverything(UnavailableError("connection refused"));
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  // One call found it down; the other key failed without calling.
+  EXPECT_EQ(ap.Calls().size(), 1u);
+  api::FederatedWorkload w = Workload();
+  bool seen = false;
+  for (const auto& c : w.status.clusters) {
+    if (c.cluster != "ap-south-1") continue;
+    seen = true;
+    EXPECT_FALSE(c.synced);
+    EXPECT_NE(c.last_error.find("connection refused"), std::string::npos) << c.last_error;
+  }
+  EXPECT_TRUE(seen) << "an unreachable member stays in status.clusters";
+
+  clock_.Advance(Duration(1000));
+  controller.ProcessMember("ap-south-1");
+  EXPECT_EQ(ap.Calls().size(), 2u);  // one probe for both keys
+  ap.ClearFailures();
+  clock_.Advance(Duration(2000));
+  controller.ProcessMember("ap-south-1");
+  EXPECT_TRUE(ap.Object(kDeployments, "shop", "web").has_value());
+  EXPECT_TRUE(ap.Object(kDeployments, "shop", "api").has_value());
+}
+
+// Placement moves replicas off a member that cannot be reached: its old objects cannot be
+// removed, so it stays in status.clusters (not synced, saying why) until they are.
+TEST_F(PropagationControllerTest, AnUnplacedUnreachableMemberStaysInStatus) {
+  ApplyExample();
+  Place();
+  PropagationController controller(server_->objects(), clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  fakes_["ap-south-1"]->FailEverything(DeadlineExceededError("member \"ap-south-1\": timed out"));
+
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  json w = server_->objects().Get(info, "shop", "web").value();
+  json placement = json::array();
+  for (const json& p : w["status"]["placement"]) {
+    if (p["cluster"] != "ap-south-1") placement.push_back(p);
+  }
+  w["status"]["placement"] = placement;
+  ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w, "status").ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+
+  api::FederatedWorkload got = Workload();
+  const api::ClusterSyncStatus* ap = nullptr;
+  for (const auto& c : got.status.clusters) {
+    if (c.cluster == "ap-south-1") ap = &c;
+  }
+  ASSERT_NE(ap, nullptr);
+  EXPECT_FALSE(ap->synced);
+  EXPECT_NE(ap->last_error.find("no longer placed here"), std::string::npos) << ap->last_error;
+  EXPECT_NE(ap->last_error.find("timed out"), std::string::npos) << ap->last_error;
+  EXPECT_EQ(Find(got.status, "Synced")->status, "False");
+
+  // It answers again: the objects go, and so does its entry.
+  fakes_["ap-south-1"]->ClearFailures();
+  clock_.Advance(std::chrono::seconds(30));
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_FALSE(fakes_["ap-south-1"]->Object(kDeployments, "shop", "web").has_value());
+  for (const auto& c : Workload().status.clusters) EXPECT_NE(c.cluster, "ap-south-1");
+}
+
+TEST_F(PropagationControllerTest, RefusedCredentialsNameTheMemberAndTheHttpStatus) {
+  ApplyExample();
+  Place();
+  struct Case {
+    Status refusal;
+    std::string want;
+  };
+  for (const Case& c :
+       {Case{UnauthenticatedError("member \"eu-west-1\": Unauthorized"), "HTTP 401"},
+        Case{PermissionDeniedError("member \"eu-west-1\": forbidden"), "HTTP 403"}}) {
+    SCOPED_TRACE(c.want);
+    fakes_["eu-west-1"] = std::make_shared<FakeMemberClient>(
+        FakeMemberClient::Options{.member = "eu-west-1"});
+    fakes_["eu-west-1"]->FailEverything(c.refusal);
+    PropagationController controller(server_->objects(), clock_, Factory());
+    ASSERT_TRUE(controller.ReconcileAll().ok());
+    bool seen = false;
+    for (const auto& s : Workload().status.clusters) {
+      if (s.cluster != "eu-west-1") {
+        EXPECT_TRUE(s.synced) << s.cluster;
+        continue;
+      }
+      seen = true;
+      EXPECT_FALSE(s.synced);
+      EXPECT_NE(s.last_error.find("member \"eu-west-1\" refused Meridian's credentials (" + c.want),
+                std::string::npos)
+          << s.last_error;
+    }
+    EXPECT_TRUE(seen);
+  }
+}
+
+// Real threads: an edit made in a member is repaired from the watch, with the periodic
+// resync an hour away.
+TEST_F(PropagationControllerTest, StartedControllerRepairsDriftFromTheWatch) {
+  ApplyExample();
+  Place();
+  PropagationController::Options options;
+  options.resync_period = std::chrono::hours(1);
+  PropagationController controller(server_->objects(), clock_, Factory(), options);
+  ASSERT_TRUE(controller.Start().ok());
+  auto eventually = [](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return done();
+  };
+  FakeMemberClient& eu = *fakes_["eu-west-1"];
+  ASSERT_TRUE(eventually([&] { return eu.Object(kDeployments, "shop", "web").has_value(); }));
+  const json want = eu.Object(kDeployments, "shop", "web").value()["spec"]["replicas"];
+  json edited = eu.Object(kDeployments, "shop", "web").value();
+  edited["spec"]["replicas"] = 99;
+  eu.Apply(kDeployments, edited);
+  EXPECT_TRUE(eventually([&] {
+    auto o = eu.Object(kDeployments, "shop", "web");
+    return o && (*o)["spec"]["replicas"] == want;
+  }));
+  eu.Remove(kDeployments, "shop", "web");
+  EXPECT_TRUE(eventually([&] { return eu.Object(kDeployments, "shop", "web").has_value(); }));
+  controller.Stop();
+}
+
 }  // namespace
 }  // namespace meridian::sync
