@@ -4,6 +4,8 @@
 #include <cmath>
 #include <map>
 
+#include "sync/placement_inputs.h"
+
 namespace meridian::failover {
 namespace {
 
@@ -161,10 +163,18 @@ api::MemberClusterStatus ApplyProbe(const api::MemberClusterStatus& previous,
       s.name = z.name;
       s.healthy = z.healthy;
       s.allocatable_replicas = z.allocatable_replicas;
-      s.last_transition_time = FormatRfc3339(now);
+      // A zone seen for the first time has not transitioned: placement must not take a
+      // member that just joined for one that is recovering from an outage.
+      s.last_transition_time = "";
       for (const api::ZoneStatus& old : previous.zones) {
-        if (old.name == z.name && old.healthy == z.healthy) {
-          s.last_transition_time = old.last_transition_time;
+        if (old.name != z.name) continue;
+        s.last_transition_time =
+            old.healthy == z.healthy ? old.last_transition_time : FormatRfc3339(now);
+        // A failed zone keeps the room it had while healthy: what it holds when it comes
+        // back. Placement divides by full capacity and caps by the healthy zones, so a zone
+        // failure moves only the replicas that no longer fit.
+        if (!z.healthy && old.allocatable_replicas) {
+          s.allocatable_replicas = std::max(z.allocatable_replicas, *old.allocatable_replicas);
         }
       }
       if (z.healthy) allocatable += z.allocatable_replicas;
@@ -178,8 +188,17 @@ api::MemberClusterStatus ApplyProbe(const api::MemberClusterStatus& previous,
   api::Condition reachable{"Reachable", "", "", "", "", 0};
   if (outcome.ok) {
     reachable.status = "True";
-    reachable.reason = "ProbeSucceeded";
-    reachable.message = "the member's health endpoint answers";
+    if (old_reachable != nullptr && old_reachable->status == "False") {
+      // Placement holds replicas back from a recovered member for recoveryDelaySeconds.
+      reachable.reason = sync::kReachableRecoveredReason;
+      reachable.message = "the member's health endpoint answers again";
+    } else if (old_reachable != nullptr && old_reachable->status == "True") {
+      reachable.reason = old_reachable->reason;  // keep Recovered until the next transition
+      reachable.message = old_reachable->message;
+    } else {
+      reachable.reason = "ProbeSucceeded";
+      reachable.message = "the member's health endpoint answers";
+    }
   } else if (history.consecutive_failures >= failure_threshold) {
     reachable.status = "False";
     reachable.reason = "ProbeFailed";

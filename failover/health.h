@@ -4,10 +4,16 @@
 //
 // Status fields produced (exactly what sync::ClusterStateFrom reads, plus probe details):
 //   conditions Reachable (True after a successful probe; False after `failure_threshold`
-//   consecutive failures; a first failure of a member never probed is Unknown) and Ready
-//   (Reachable=True and at least one healthy zone), each keeping lastTransitionTime while its
-//   status does not change; zones[] {name, healthy, allocatableReplicas, lastTransitionTime};
-//   allocatable.replicas; lastProbeTime; probeLatencyMs.
+//   consecutive failures; a first failure of a member never probed is Unknown; reason
+//   Recovered when it answers again after being False, read by placement as the start of
+//   recovery hysteresis) and Ready (Reachable=True and at least one healthy zone), each
+//   keeping lastTransitionTime while its status does not change; zones[] {name, healthy,
+//   allocatableReplicas, lastTransitionTime}: lastTransitionTime is empty until the zone first
+//   changes health after it was first seen (a zone of a member that just joined is not
+//   "recovering"), and a failed zone keeps the allocatableReplicas it had while healthy (its
+//   full room, for capacity-proportional shares; placement caps by healthy zones);
+//   allocatable.replicas (the sum over healthy zones: the room now); lastProbeTime;
+//   probeLatencyMs.
 //
 // Never delete what you cannot see: a failed probe changes only the conditions and
 // lastProbeTime. Zones and allocatable keep their last observed values (the member may still

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <map>
 
 #include "api/codec.h"
 #include "api/conditions.h"
@@ -12,12 +13,6 @@ namespace {
 
 using apimachinery::ResourceInfo;
 using nlohmann::json;
-
-std::optional<Timestamp> ParseTime(const std::string& text) {
-  Timestamp t;
-  if (text.empty() || !ParseRfc3339(text, &t)) return std::nullopt;
-  return t;
-}
 
 const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plural) {
   const ResourceInfo* info = objects.registry().Find(api::kGroup, api::kVersion, plural);
@@ -55,68 +50,56 @@ std::vector<T> ListDecoded(apimachinery::ObjectService& objects, const char* plu
 
 }  // namespace
 
-placement::ClusterState ClusterStateFrom(const api::MemberCluster& member) {
-  placement::ClusterState c;
-  c.name = member.metadata.name;
-  c.labels = apimachinery::Labels(member.metadata.labels.begin(), member.metadata.labels.end());
-  c.region = member.spec.region;
-  c.jurisdiction = member.spec.jurisdiction;
-  for (const std::string& zone : member.spec.zones) {
-    placement::ZoneState z;
-    z.name = zone;
-    for (const api::ZoneStatus& observed : member.status.zones) {
-      if (observed.name != zone) continue;
-      z.healthy = observed.healthy;
-      z.allocatable_replicas = observed.allocatable_replicas;
-      z.last_transition_time = ParseTime(observed.last_transition_time);
+void KeepDegradedUntilReplacementsReady(const api::FederatedWorkload& workload,
+                                        const placement::World& world,
+                                        std::vector<api::ClusterPlacement>* placement) {
+  std::map<std::string, int64_t> previous, ready;
+  for (const api::ClusterPlacement& p : workload.status.placement) previous[p.cluster] = p.replicas;
+  for (const api::ClusterSyncStatus& c : workload.status.clusters) ready[c.cluster] = c.ready_replicas;
+  auto now_of = [&](const std::string& name) -> int64_t {
+    for (const api::ClusterPlacement& p : *placement) {
+      if (p.cluster == name) return p.replicas;
     }
-    c.zones.push_back(std::move(z));
+    return 0;
+  };
+  // Degraded members giving up replicas: reachable, a zone failed, fewer than before.
+  std::vector<std::pair<std::string, int64_t>> draining;
+  for (const auto& [name, before] : previous) {
+    std::optional<uint32_t> i = world.FindCluster(name);
+    if (!i || !world.cluster(*i).reachable || !world.zone_failed(*i)) continue;
+    if (now_of(name) < before) draining.emplace_back(name, before);
   }
-  c.allocatable_replicas = member.status.allocatable_replicas
-                               ? member.status.allocatable_replicas
-                               : member.spec.capacity_replicas;
-  if (const api::Condition* reachable = api::FindCondition(member.status.conditions, "Reachable")) {
-    c.reachable = reachable->status != "False";
-    if (reachable->status == "True") c.healthy_since = ParseTime(reachable->last_transition_time);
+  if (draining.empty()) return;
+  // Replacements are ready when every other member holds its new count ready.
+  auto is_draining = [&](const std::string& name) {
+    return std::any_of(draining.begin(), draining.end(),
+                       [&](const auto& d) { return d.first == name; });
+  };
+  int64_t short_by = 0;
+  for (const api::ClusterPlacement& p : *placement) {
+    if (is_draining(p.cluster)) continue;
+    short_by += std::max<int64_t>(0, p.replicas - (ready.count(p.cluster) ? ready[p.cluster] : 0));
   }
-  return c;
-}
-
-std::vector<placement::ResidencyRule> ResidencyRulesFor(
-    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies) {
-  std::vector<placement::ResidencyRule> rules;
-  apimachinery::Labels labels(workload.metadata.labels.begin(), workload.metadata.labels.end());
-  for (const api::ResidencyPolicy& p : policies) {
-    const auto& ns = p.spec.namespaces;
-    if (!ns.empty() && std::find(ns.begin(), ns.end(), workload.metadata.ns) == ns.end()) continue;
-    if (!p.spec.workload_selector.Matches(labels)) continue;
-    rules.push_back({p.metadata.name, p.spec.jurisdictions});
-  }
-  return rules;
-}
-
-placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
-                                   const std::vector<api::ResidencyPolicy>& policies,
-                                   const placement::World& world) {
-  placement::Workload w;
-  w.key = workload.metadata.ns + "/" + workload.metadata.name;
-  w.policy = workload.spec.placement;
-  w.residency_policies = ResidencyRulesFor(workload, policies);
-  if (std::optional<int64_t> replicas = api::TemplateReplicas(workload.spec)) {
-    w.replicas = static_cast<int32_t>(std::min<int64_t>(*replicas, 1'000'000));
-  } else {
-    // Copied, not divided: one per eligible cluster.
-    w.replicas = static_cast<int32_t>(world.size());
-    for (uint32_t i = 0; i < world.size(); ++i) {
-      placement::ClusterBounds& b = w.policy.distribution.clusters[world.cluster(i).name];
-      b.max = 1;
-      if (b.min && *b.min > 1) b.min = 1;
+  if (short_by == 0) return;
+  for (const auto& [name, before] : draining) {
+    auto it = std::find_if(placement->begin(), placement->end(),
+                           [&](const api::ClusterPlacement& p) { return p.cluster == name; });
+    if (it == placement->end()) {
+      api::ClusterPlacement p;
+      p.cluster = name;
+      it = placement->insert(
+          std::upper_bound(placement->begin(), placement->end(), name,
+                           [&](const std::string& n, const api::ClusterPlacement& q) {
+                             return world.FindCluster(n) < world.FindCluster(q.cluster);
+                           }),
+          std::move(p));
     }
+    const int64_t kept = before - it->replicas;
+    it->replicas = before;
+    it->reasons.push_back(name + ": keeps " + std::to_string(kept) +
+                          " old replicas until their replacements are ready elsewhere (" +
+                          std::to_string(short_by) + " not ready yet)");
   }
-  for (const api::ClusterPlacement& p : workload.status.placement) {
-    w.current.push_back({p.cluster, static_cast<int32_t>(p.replicas)});
-  }
-  return w;
 }
 
 api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload,
@@ -145,6 +128,7 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
     p.reasons = {placement::Explain(world, w, r, line.cluster)};
     status.placement.push_back(std::move(p));
   }
+  if (!copied) KeepDegradedUntilReplacementsReady(workload, world, &status.placement);
   status.desired_replicas = copied ? r.placed : r.total;
   status.unplaced_replicas = copied ? 0 : r.unplaced;
 
@@ -171,7 +155,7 @@ PlacementController::~PlacementController() { Stop(); }
 Status PlacementController::Start() {
   const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
   for (const char* plural :
-       {"federatedworkloads", "memberclusters", "topologies", "residencypolicies"}) {
+       {"federatedworkloads", "memberclusters", "topologies", "residencypolicies", "failoverdrills"}) {
     apimachinery::ListRequest request;
     request.resource_version = from;
     auto watch = objects_.StartWatch(Info(objects_, plural), "", request,
@@ -235,37 +219,24 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
   auto topologies = ListDecoded(objects_, "topologies", api::DecodeTopology, &error);
   auto policies = ListDecoded(objects_, "residencypolicies", api::DecodeResidencyPolicy, &error);
   auto workloads = ListDecoded(objects_, "federatedworkloads", api::DecodeFederatedWorkload, &error);
+  auto drills = ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill, &error);
   MERIDIAN_RETURN_IF_ERROR(error);
 
-  std::vector<placement::ClusterState> clusters;
-  for (const api::MemberCluster& m : members) clusters.push_back(ClusterStateFrom(m));
-  // One Topology is the norm; several are merged (regions and profiles by first name).
-  placement::TopologySpec topology;
-  for (const api::Topology& t : topologies) {
-    for (const auto& r : t.spec.regions) {
-      if (std::none_of(topology.regions.begin(), topology.regions.end(),
-                       [&](const auto& x) { return x.name == r.name; })) {
-        topology.regions.push_back(r);
-      }
-    }
-    for (const auto& p : t.spec.demand_profiles) {
-      if (std::none_of(topology.demand_profiles.begin(), topology.demand_profiles.end(),
-                       [&](const auto& x) { return x.name == p.name; })) {
-        topology.demand_profiles.push_back(p);
-      }
-    }
-  }
-  MERIDIAN_ASSIGN_OR_RETURN(auto world, placement::World::Build(std::move(clusters), topology));
+  PlacementInputs inputs{std::move(members), std::move(topologies), std::move(policies),
+                         std::move(workloads), std::move(drills)};
+  std::vector<placement::ClusterState> clusters = ClusterStatesFor(inputs);
+  MERIDIAN_ASSIGN_OR_RETURN(
+      auto world, placement::World::Build(std::move(clusters), MergedTopology(inputs.topologies)));
   placement::Engine engine(world);
 
   const ResourceInfo& info = Info(objects_, "federatedworkloads");
   const Timestamp now = clock_.Now();
   int written = 0;
   std::optional<Duration> earliest;
-  for (const api::FederatedWorkload& w : workloads) {
+  for (const api::FederatedWorkload& w : inputs.workloads) {
     if (!w.metadata.deletion_timestamp.empty()) continue;  // the sync controller's business
     std::optional<Duration> recheck;
-    api::FederatedWorkloadStatus status = PlacedStatus(w, policies, engine, now, &recheck);
+    api::FederatedWorkloadStatus status = PlacedStatus(w, inputs.policies, engine, now, &recheck);
     if (recheck && (!earliest || *recheck < *earliest)) earliest = recheck;
     if (status == w.status) continue;
     api::FederatedWorkload updated = w;

@@ -1,13 +1,19 @@
 // The placement controller: keeps every FederatedWorkload's status.placement equal to what
 // the placement engine says for the current fleet.
 //
-// Level-triggered: any change to a FederatedWorkload, MemberCluster, Topology or
-// ResidencyPolicy marks the world dirty; the worker then rebuilds the placement World from
+// Level-triggered: any change to a FederatedWorkload, MemberCluster, Topology,
+// ResidencyPolicy or FailoverDrill marks the world dirty; the worker then rebuilds the placement World from
 // the API objects and re-places every workload (the engine's cost is ~15 µs per workload
 // over 1,000 clusters, so a full pass is cheap next to the API writes it saves). A status is
 // written only when it differs (compare-and-swap on resourceVersion; a lost race re-queues).
 // Recovery hysteresis comes from the engine: when it asks to be asked again later
 // (recheck_after), the worker wakes up then even if nothing changed.
+//
+// Failures: an unreachable member drops out at once (its replacements start elsewhere at
+// once); a member with a failed zone is degraded and keeps its old replicas until their
+// replacements are ready (KeepDegradedUntilReplacementsReady). Every running live
+// FailoverDrill's target is treated as failed, and as recovered when the drill ends
+// (sync/placement_inputs.h), so replicas return after recoveryDelaySeconds as after an outage.
 //
 // Everything goes through the ObjectService, the same API kubectl and fedctl use.
 // Status fields written: observedGeneration, placement[], unplacedReplicas, desiredReplicas,
@@ -26,25 +32,24 @@
 #include "common/clock.h"
 #include "placement/engine.h"
 #include "placement/world.h"
+#include "sync/placement_inputs.h"
 
 namespace meridian::sync {
 
 // ---- Pure core ----
 
-// A MemberCluster as the engine sees it: zones from spec (health and room from status),
-// allocatable from status (else spec.capacity, else unknown), reachable unless the
-// Reachable condition is False, healthy_since from that condition's transition time.
-placement::ClusterState ClusterStateFrom(const api::MemberCluster& member);
+// ClusterStateFrom, ResidencyRulesFor, EngineWorkload, what-if failures and live drills:
+// sync/placement_inputs.h.
 
-// The ResidencyPolicies that govern `workload` (namespace list and workload selector).
-std::vector<placement::ResidencyRule> ResidencyRulesFor(
-    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies);
-
-// The engine's input for a workload. A template without spec.replicas is copied: one per
-// eligible cluster (the total is the fleet size, at most one per cluster).
-placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
-                                   const std::vector<api::ResidencyPolicy>& policies,
-                                   const placement::World& world);
+// Graceful overflow off a degraded member: where a reachable member with a failed zone
+// is given fewer replicas than `workload.status.placement` lists for it, it keeps the old
+// count (a reason line says so) until every other member of `placement` reports its new count
+// ready (status.clusters[].readyReplicas, written by the propagation controller); then the
+// count drops. An unreachable member is never kept: its replacements simply start at once.
+// Level-triggered: decided from the statuses alone, so repeated passes agree.
+void KeepDegradedUntilReplacementsReady(const api::FederatedWorkload& workload,
+                                        const placement::World& world,
+                                        std::vector<api::ClusterPlacement>* placement);
 
 // The status `workload` should have after placing it; `recheck_after` receives the engine's
 // request to be asked again. Keeps fields and conditions this controller does not own.

@@ -121,6 +121,48 @@ TEST(ApplyProbe, ThresholdAndTransitionTimes) {
   EXPECT_FALSE(lines.empty());
 }
 
+// Placement's hysteresis starts only from real recoveries: a member that just joined is not
+// "recovering" (reason ProbeSucceeded, zone lastTransitionTime empty), one that comes back is
+// (reason Recovered, kept while it stays reachable); a failed zone keeps its room.
+TEST(ApplyProbe, RecoveryIsMarkedAndFailedZonesKeepTheirRoom) {
+  const Timestamp t0 = Timestamp(std::chrono::seconds(1'700'000'000));
+  auto at = [&](int s) { return t0 + std::chrono::seconds(s); };
+  ProbeOutcome ok{true, Duration(3), "", std::vector<ZoneHealth>{{"a", true, 4, 1, 1}, {"b", true, 6, 1, 1}}};
+  ProbeOutcome a_down{true, Duration(3), "", std::vector<ZoneHealth>{{"a", false, 0, 0, 1}, {"b", true, 6, 1, 1}}};
+  ProbeOutcome fail{false, Duration(1000), "boom", std::nullopt};
+  ProbeHistory h = NextHistory({}, ok);
+  api::MemberClusterStatus s = ApplyProbe({}, ok, h, t0, 1);
+  EXPECT_EQ(Find(s, "Reachable")->reason, "ProbeSucceeded");
+  EXPECT_EQ(s.zones[0].last_transition_time, "") << "first seen is not a transition";
+
+  h = NextHistory(h, a_down);
+  s = ApplyProbe(s, a_down, h, at(1), 1);
+  EXPECT_FALSE(s.zones[0].healthy);
+  EXPECT_EQ(s.zones[0].allocatable_replicas, 4) << "a failed zone keeps its room";
+  EXPECT_EQ(s.zones[0].last_transition_time, FormatRfc3339(at(1)));
+  EXPECT_EQ(s.allocatable_replicas, 6) << "the member's room now";
+  EXPECT_EQ(s.zones[1].last_transition_time, "");
+
+  h = NextHistory(h, ok);
+  s = ApplyProbe(s, ok, h, at(2), 1);
+  EXPECT_TRUE(s.zones[0].healthy);
+  EXPECT_EQ(s.zones[0].last_transition_time, FormatRfc3339(at(2)));
+  EXPECT_EQ(s.allocatable_replicas, 10);
+
+  h = NextHistory(h, fail);
+  s = ApplyProbe(s, fail, h, at(3), 1);
+  EXPECT_EQ(Find(s, "Reachable")->status, "False");
+  h = NextHistory(h, ok);
+  s = ApplyProbe(s, ok, h, at(4), 1);
+  EXPECT_EQ(Find(s, "Reachable")->status, "True");
+  EXPECT_EQ(Find(s, "Reachable")->reason, "Recovered");
+  EXPECT_EQ(Find(s, "Reachable")->last_transition_time, FormatRfc3339(at(4)));
+  h = NextHistory(h, ok);
+  s = ApplyProbe(s, ok, h, at(5), 1);
+  EXPECT_EQ(Find(s, "Reachable")->reason, "Recovered") << "kept until the next transition";
+  EXPECT_EQ(Find(s, "Reachable")->last_transition_time, FormatRfc3339(at(4)));
+}
+
 // ---- the monitor ----
 
 class HealthMonitorTest : public ::testing::Test {
@@ -205,7 +247,7 @@ TEST_F(HealthMonitorTest, HealthyMembersAreReachableWithZonesAndAllocatable) {
   for (const api::ZoneStatus& z : m.status.zones) {
     EXPECT_TRUE(z.healthy) << z.name;
     EXPECT_EQ(z.allocatable_replicas, 10) << z.name;
-    EXPECT_FALSE(z.last_transition_time.empty());
+    EXPECT_TRUE(z.last_transition_time.empty()) << "first seen: no transition yet";
   }
   EXPECT_EQ(m.status.allocatable_replicas, 30);
   EXPECT_EQ(m.status.last_probe_time, FormatRfc3339(clock_.Now()));
@@ -320,6 +362,26 @@ TEST_F(HealthMonitorTest, PlacementMovesEuReplicasOffAFailedZoneAndStaysInTheEu)
   clock_.Advance(Duration(1000));
   ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
   EXPECT_EQ(Member("eu-west-1").status.allocatable_replicas, 10);
+  // The failed zones keep the room they had while healthy (full capacity for shares).
+  EXPECT_EQ(Member("eu-west-1").status.zones[0].allocatable_replicas, 10);
+  ASSERT_TRUE(placement.ReconcileAll().ok());
+
+  // Degraded, not unreachable: eu-west-1 keeps its old replicas until the replacements on
+  // eu-central-1 are ready.
+  std::map<std::string, int64_t> kept = placed();
+  EXPECT_EQ(kept["eu-west-1"], before["eu-west-1"]);
+  EXPECT_GT(kept["eu-central-1"], before["eu-central-1"]);
+  {
+    const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+    FieldErrors errors;
+    api::FederatedWorkload w =
+        api::DecodeFederatedWorkload(server_->objects().Get(info, "default", "crm").value(), &errors);
+    w.status.clusters.clear();
+    for (const api::ClusterPlacement& p : w.status.placement) {
+      w.status.clusters.push_back({p.cluster, p.replicas, true, ""});  // as propagation reports
+    }
+    ASSERT_TRUE(server_->objects().Update(info, "default", "crm", api::Encode(w), "status").ok());
+  }
   ASSERT_TRUE(placement.ReconcileAll().ok());
 
   std::map<std::string, int64_t> after = placed();

@@ -1,12 +1,16 @@
 // The placement controller against a real (in-process) federation-apiserver on SQLite: the
-// shipped three-continents example, residency + capacity that cannot fit, and the running
-// controller reacting to a new workload.
+// shipped three-continents example, residency + capacity that cannot fit, the running
+// controller reacting to a new workload, failures (degraded vs unreachable, live drills,
+// recovery with a FakeClock); and the pure inputs of sync/placement_inputs.h (what-if).
 #include "sync/placement_controller.h"
 
 #include <gtest/gtest.h>
+#include <functional>
+#include <set>
 #include <thread>
 
 #include "api/codec.h"
+#include "api/conditions.h"
 #include "test/common/in_process_federation.h"
 
 namespace meridian::sync {
@@ -124,6 +128,372 @@ TEST_F(PlacementControllerTest, RunningControllerPlacesANewWorkload) {
   EXPECT_EQ(w.status.desired_replicas, 30);
   EXPECT_FALSE(w.status.placement.empty());
   controller.Stop();
+}
+
+// ---- pure inputs (sync/placement_inputs.h) ----
+
+api::MemberCluster Member(const std::string& name, const std::string& region,
+                          std::vector<std::pair<std::string, int64_t>> zones) {
+  api::MemberCluster m;
+  m.metadata.name = name;
+  m.spec.region = region;
+  for (const auto& [zone, alloc] : zones) {
+    m.spec.zones.push_back(zone);
+    m.status.zones.push_back({zone, true, alloc, ""});
+  }
+  return m;
+}
+
+TEST(PlacementInputs, ClusterStateUsesFullCapacityAndOnlyRealRecoveries) {
+  api::MemberCluster m = Member("eu-west-1", "eu-west", {{"a", 40}, {"b", 40}, {"c", 20}});
+  m.status.zones[0].healthy = false;  // keeps the room it had while healthy
+  m.status.allocatable_replicas = 60;  // the room now
+  const Timestamp t = Timestamp(std::chrono::seconds(1'700'000'000));
+  api::SetCondition(&m.status.conditions, {"Reachable", "True", "ProbeSucceeded", "", "", 0}, t);
+  placement::ClusterState c = ClusterStateFrom(m);
+  EXPECT_EQ(c.allocatable_replicas, 100);
+  EXPECT_FALSE(c.zones[0].healthy);
+  EXPECT_TRUE(c.reachable);
+  EXPECT_FALSE(c.healthy_since.has_value()) << "a member that just joined is not recovering";
+  EXPECT_FALSE(c.zones[1].last_transition_time.has_value());
+
+  m.status.conditions.clear();
+  api::SetCondition(&m.status.conditions,
+                    {"Reachable", "True", kReachableRecoveredReason, "", "", 0}, t);
+  m.status.zones[1].last_transition_time = FormatRfc3339(t + std::chrono::seconds(5));
+  c = ClusterStateFrom(m);
+  EXPECT_EQ(c.healthy_since, t);
+  EXPECT_EQ(c.zones[1].last_transition_time, t + std::chrono::seconds(5));
+
+  m.spec.capacity_replicas = 300;  // declared capacity wins
+  EXPECT_EQ(ClusterStateFrom(m).allocatable_replicas, 300);
+  m.status.conditions[0].status = "False";
+  EXPECT_FALSE(ClusterStateFrom(m).reachable);
+}
+
+TEST(PlacementInputs, ParseFailureTarget) {
+  struct Case {
+    const char* text;
+    const char* want;  // FailureTargetString, or "" for an error
+  };
+  for (const Case& c : std::vector<Case>{{"zone=eu-west-1a", "zone=eu-west-1a"},
+                                         {"region=us-east", "region=us-east"},
+                                         {"cluster=ap-south-1", "cluster=ap-south-1"},
+                                         {"zone=", ""},
+                                         {"rack=r1", ""},
+                                         {"us-east", ""}}) {
+    auto t = ParseFailureTarget(c.text);
+    if (*c.want == '\0') {
+      ASSERT_FALSE(t.ok()) << c.text;
+      EXPECT_NE(t.status().message().find(c.text), std::string::npos) << t.status();
+    } else {
+      ASSERT_TRUE(t.ok()) << c.text << ": " << t.status();
+      EXPECT_EQ(FailureTargetString(*t), c.want);
+    }
+  }
+}
+
+TEST(PlacementInputs, ApplyFailuresAndDrills) {
+  const Timestamp t = Timestamp(std::chrono::seconds(1'700'000'000));
+  std::vector<placement::ClusterState> fleet = {
+      ClusterStateFrom(Member("us-east-1", "us-east", {{"us-east-1a", 10}})),
+      ClusterStateFrom(Member("us-east-2", "us-east", {{"us-east-2a", 10}})),
+      ClusterStateFrom(Member("eu-west-1", "eu-west", {{"eu-west-1a", 10}, {"eu-west-1b", 10}})),
+  };
+  std::vector<api::DrillTarget> failures = {{"eu-west-1a", "", ""}, {"", "us-east", ""},
+                                            {"", "", "nope"}, {"z", "r", ""}};
+  std::vector<placement::ClusterState> failed = fleet;
+  std::vector<std::string> unmatched;
+  ApplyFailures(failures, failed, &unmatched);
+  EXPECT_FALSE(failed[0].reachable);
+  EXPECT_FALSE(failed[1].reachable);
+  EXPECT_TRUE(failed[2].reachable);
+  EXPECT_FALSE(failed[2].zones[0].healthy);
+  EXPECT_TRUE(failed[2].zones[1].healthy);
+  ASSERT_EQ(unmatched.size(), 2u);
+  EXPECT_EQ(unmatched[0], "cluster=nope matches no member cluster");
+  EXPECT_NE(unmatched[1].find("exactly one"), std::string::npos);
+
+  // Live drills: only Running + live acts; an ended live drill is a recovery at its end.
+  api::FailoverDrill running, simulated, ended, ended_zone;
+  running.spec = {{"", "", "eu-west-1"}, "live", 300, std::nullopt, false};
+  running.status.phase = "Running";
+  simulated.spec = {{"", "us-east", ""}, "simulate", 300, std::nullopt, false};
+  simulated.status.phase = "Running";
+  ended.spec = {{"", "us-east", ""}, "live", 300, std::nullopt, false};
+  ended.status.phase = "Completed";
+  ended.status.completion_time = FormatRfc3339(t);
+  ended_zone.spec = {{"eu-west-1b", "", ""}, "live", 300, std::nullopt, false};
+  ended_zone.status.phase = "Aborted";
+  ended_zone.status.completion_time = FormatRfc3339(t + std::chrono::seconds(1));
+  PlacementInputs inputs;
+  for (const char* name : {"us-east-1", "eu-west-1"}) {
+    inputs.members.push_back(Member(name, name == std::string("us-east-1") ? "us-east" : "eu-west",
+                                    {{std::string(name) + "b", 10}}));
+  }
+  inputs.members[1].spec.zones = {"eu-west-1a", "eu-west-1b"};
+  inputs.members[1].status.zones = {{"eu-west-1a", true, 10, ""}, {"eu-west-1b", true, 10, ""}};
+  inputs.drills = {running, simulated, ended, ended_zone};
+  EXPECT_EQ(LiveDrillTargets(inputs.drills).size(), 1u);
+  std::vector<placement::ClusterState> states = ClusterStatesFor(inputs);
+  EXPECT_TRUE(states[0].reachable);
+  EXPECT_EQ(states[0].healthy_since, t);
+  EXPECT_FALSE(states[1].reachable);
+  inputs.drills = {ended_zone};
+  states = ClusterStatesFor(inputs);
+  EXPECT_TRUE(states[1].reachable);
+  EXPECT_FALSE(states[1].zones[0].last_transition_time.has_value());
+  EXPECT_EQ(states[1].zones[1].last_transition_time, t + std::chrono::seconds(1));
+}
+
+// ---- the controller under failures ----
+
+class FailoverPlacementTest : public PlacementControllerTest {
+ protected:
+  // The three-continents fleet as the health monitor reports it (40 replicas per node).
+  void SetUp() override {
+    ApplyFile("examples/three-continents/topology.yaml");
+    ApplyFile("examples/three-continents/members.yaml");
+    const std::map<std::string, std::vector<std::pair<std::string, int64_t>>> zones = {
+        {"us-east-1", {{"us-east-1a", 120}, {"us-east-1b", 120}, {"us-east-1c", 120}}},
+        {"us-west-1", {{"us-west-1a", 80}, {"us-west-1b", 80}}},
+        {"eu-west-1", {{"eu-west-1a", 120}, {"eu-west-1b", 120}, {"eu-west-1c", 80}}},
+        {"eu-central-1", {{"eu-central-1a", 80}, {"eu-central-1b", 80}}},
+        {"ap-south-1", {{"ap-south-1a", 80}, {"ap-south-1b", 80}}}};
+    for (const auto& [name, z] : zones) {
+      SetMemberStatus(name, [&](api::MemberClusterStatus& s) {
+        int64_t sum = 0;
+        for (const auto& [zone, alloc] : z) {
+          s.zones.push_back({zone, true, alloc, ""});
+          sum += alloc;
+        }
+        s.allocatable_replicas = sum;
+        api::SetCondition(&s.conditions, {"Reachable", "True", "ProbeSucceeded", "", "", 0},
+                          clock_.Now());
+      });
+    }
+  }
+
+  void SetMemberStatus(const std::string& name,
+                       const std::function<void(api::MemberClusterStatus&)>& change) {
+    const auto& mc = Info(api::kApiVersion, "MemberCluster");
+    FieldErrors errors;
+    api::MemberCluster m = api::DecodeMemberCluster(server_->objects().Get(mc, "", name).value(), &errors);
+    change(m.status);
+    auto r = server_->objects().Update(mc, "", name, api::Encode(m), "status");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+
+  void SetReachable(const std::string& name, bool reachable) {
+    SetMemberStatus(name, [&](api::MemberClusterStatus& s) {
+      const api::Condition* old = api::FindCondition(s.conditions, "Reachable");
+      api::Condition c{"Reachable", reachable ? "True" : "False",
+                       reachable ? (old && old->status == "False" ? kReachableRecoveredReason
+                                                                   : old->reason)
+                                 : "ProbeFailed",
+                       "", "", 0};
+      api::SetCondition(&s.conditions, c, clock_.Now());
+    });
+  }
+
+  // What the propagation controller would report: every placed replica ready, except in
+  // `not_ready`.
+  void ReportReady(const std::string& ns, const std::string& name,
+                   const std::set<std::string>& not_ready = {}) {
+    const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+    api::FederatedWorkload w = Workload(ns, name);
+    w.status.clusters.clear();
+    for (const api::ClusterPlacement& p : w.status.placement) {
+      w.status.clusters.push_back({p.cluster, not_ready.count(p.cluster) ? 0 : p.replicas, true, ""});
+    }
+    ASSERT_TRUE(server_->objects().Update(info, ns, name, api::Encode(w), "status").ok());
+  }
+
+  std::map<std::string, int64_t> Placement(const std::string& ns, const std::string& name) {
+    std::map<std::string, int64_t> out;
+    for (const api::ClusterPlacement& p : Workload(ns, name).status.placement) {
+      out[p.cluster] = p.replicas;
+    }
+    return out;
+  }
+
+  void CreateDrill(const std::string& name, const json& target, const std::string& phase,
+                   const std::string& completion = "") {
+    const auto& info = Info(api::kApiVersion, "FailoverDrill");
+    json d = {{"apiVersion", api::kApiVersion}, {"kind", "FailoverDrill"},
+              {"metadata", {{"name", name}}},
+              {"spec", {{"target", target}, {"mode", "live"}, {"durationSeconds", 60}}}};
+    auto existing = server_->objects().Get(info, "", name);
+    if (!existing.ok()) {
+      ASSERT_TRUE(server_->objects().Create(info, "", d).ok());
+      existing = server_->objects().Get(info, "", name);
+    }
+    json with_status = existing.value();
+    with_status["status"] = {{"phase", phase}};
+    if (!completion.empty()) with_status["status"]["completionTime"] = completion;
+    auto r = server_->objects().Update(info, "", name, with_status, "status");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+};
+
+// The demo's bug, through the controller: members that have just joined are not
+// "recovering", so a failed region's replicas go to the nearest region only.
+TEST_F(FailoverPlacementTest, UnreachableRegionOverflowsNearestRightAfterJoining) {
+  ApplyFile("examples/three-continents/workload.yaml");
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  std::map<std::string, int64_t> before = Placement("shop", "web");
+  ASSERT_EQ(before["us-east-1"], 9);
+  clock_.Advance(Duration(5000));
+  SetReachable("us-east-1", false);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  std::map<std::string, int64_t> after = Placement("shop", "web");
+  EXPECT_EQ(after.count("us-east-1"), 0u);
+  EXPECT_EQ(after["us-west-1"], before["us-west-1"] + 9);
+  for (const char* other : {"eu-west-1", "eu-central-1", "ap-south-1"}) {
+    EXPECT_EQ(after[other], before[other]) << other;
+  }
+}
+
+// Degraded (a zone failed): the member keeps its old replicas until the replacements
+// elsewhere are ready. Unreachable: replacements start at once and nothing is kept.
+TEST_F(FailoverPlacementTest, DegradedKeepsOldReplicasUntilReplacementsAreReady) {
+  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"name": "crm", "namespace": "default"},
+    "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 400}},
+             "placement": {"residency": {"jurisdictions": ["eu"]}}}})"));
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  std::map<std::string, int64_t> before = Placement("default", "crm");
+  ASSERT_EQ(before["eu-west-1"] + before["eu-central-1"], 400);
+  ReportReady("default", "crm");
+
+  // eu-west-1b and eu-west-1c fail: eu-west-1 can hold 120 now.
+  clock_.Advance(Duration(1000));
+  SetMemberStatus("eu-west-1", [&](api::MemberClusterStatus& s) {
+    s.zones[1].healthy = false;
+    s.zones[2].healthy = false;
+    s.allocatable_replicas = 120;
+  });
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  api::FederatedWorkload w = Workload("default", "crm");
+  std::map<std::string, int64_t> kept = Placement("default", "crm");
+  EXPECT_EQ(kept["eu-west-1"], before["eu-west-1"]) << "old replicas stay until replaced";
+  EXPECT_EQ(kept["eu-central-1"], 160) << "replacements start at once";
+  EXPECT_EQ(w.status.desired_replicas, 400);
+  EXPECT_EQ(w.status.unplaced_replicas, 400 - 120 - 160);
+  bool says_why = false;
+  for (const auto& p : w.status.placement) {
+    for (const auto& r : p.reasons) says_why |= r.find("until their replacements") != std::string::npos;
+  }
+  EXPECT_TRUE(says_why);
+  // Level-triggered: another pass with nothing ready changes nothing.
+  EXPECT_EQ(controller.ReconcileAll().value(), 0);
+
+  ReportReady("default", "crm", {"eu-central-1"});  // replacements not ready yet
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("default", "crm")["eu-west-1"], before["eu-west-1"]);
+  ReportReady("default", "crm");  // eu-central-1 reports 160 ready
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("default", "crm")["eu-west-1"], 120) << "released once replacements are ready";
+
+  // Unreachable: nothing kept, even though eu-central-1's replicas are not ready.
+  ReportReady("default", "crm", {"eu-central-1"});
+  SetReachable("eu-west-1", false);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  std::map<std::string, int64_t> down = Placement("default", "crm");
+  EXPECT_EQ(down.count("eu-west-1"), 0u);
+  EXPECT_EQ(down["eu-central-1"], 160);
+  EXPECT_EQ(Workload("default", "crm").status.unplaced_replicas, 240);
+}
+
+// A running live drill fails its target for placement; when it ends, replicas return after
+// recoveryDelaySeconds (FakeClock), not before.
+TEST_F(FailoverPlacementTest, LiveDrillFailsItsTargetAndRecoveryWaitsForTheDelay) {
+  ApplyFile("examples/three-continents/workload.yaml");  // recoveryDelaySeconds: 60
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  const std::map<std::string, int64_t> healthy = Placement("shop", "web");
+
+  CreateDrill("east-drill", {{"region", "us-east"}}, "Pending");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("shop", "web"), healthy) << "only a Running drill acts";
+
+  CreateDrill("east-drill", {{"region", "us-east"}}, "Running");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  std::map<std::string, int64_t> during = Placement("shop", "web");
+  EXPECT_EQ(during.count("us-east-1"), 0u);
+  EXPECT_EQ(during["us-west-1"], healthy.at("us-west-1") + 9);
+
+  clock_.Advance(Duration(30'000));
+  CreateDrill("east-drill", {{"region", "us-east"}}, "Completed", FormatRfc3339(clock_.Now()));
+  std::optional<Duration> recheck;
+  ASSERT_TRUE(controller.ReconcileAll(&recheck).ok());
+  EXPECT_EQ(Placement("shop", "web"), during) << "held for recoveryDelaySeconds";
+  ASSERT_TRUE(recheck.has_value());
+  EXPECT_EQ(*recheck, Duration(60'000));
+  clock_.Advance(Duration(59'000));
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("shop", "web"), during);
+  clock_.Advance(Duration(1'000));
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("shop", "web"), healthy);
+}
+
+// What-if on the shipped example: the answer names the moved replicas and the constraint that
+// blocks full placement, and nothing is written.
+TEST_F(FailoverPlacementTest, WhatIfReportsBeforeAfterAndBlockingConstraints) {
+  ApplyFile("examples/three-continents/workload.yaml");
+  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"name": "crm", "namespace": "default"},
+    "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 400}},
+             "placement": {"residency": {"jurisdictions": ["eu"]}}}})"));
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  const std::string rv = Workload("shop", "web").metadata.resource_version;
+
+  PlacementInputs inputs;
+  FieldErrors errors;
+  auto list = [&](const char* kind) {
+    return server_->objects().List(Info(api::kApiVersion, kind), "", {}).value()["items"];
+  };
+  for (const json& j : list("MemberCluster")) inputs.members.push_back(api::DecodeMemberCluster(j, &errors));
+  for (const json& j : list("Topology")) inputs.topologies.push_back(api::DecodeTopology(j, &errors));
+  for (const json& j : list("FederatedWorkload")) {
+    inputs.workloads.push_back(api::DecodeFederatedWorkload(j, &errors));
+  }
+  ASSERT_TRUE(errors.empty());
+
+  std::vector<api::DrillTarget> fail = {ParseFailureTarget("region=us-east").value()};
+  WhatIfAnswer a = WhatIf(inputs, fail, clock_.Now()).value();
+  ASSERT_EQ(a.affected.size(), 1u);  // crm lives in the EU: unaffected
+  EXPECT_EQ(a.unaffected, 1);
+  const WhatIfWorkload& web = a.affected[0];
+  EXPECT_EQ(web.name, "web");
+  std::map<std::string, std::pair<int64_t, int64_t>> moves;
+  for (const WhatIfCluster& c : web.clusters) moves[c.cluster] = {c.before, c.after};
+  EXPECT_EQ(moves["us-east-1"], std::make_pair(int64_t{9}, int64_t{0}));
+  EXPECT_EQ(moves["us-west-1"], std::make_pair(int64_t{6}, int64_t{15}));
+  EXPECT_EQ(web.unplaced_after, 0);
+  EXPECT_TRUE(web.blocked_by.empty());
+
+  fail = {ParseFailureTarget("zone=eu-west-1a").value(), ParseFailureTarget("zone=eu-west-1b").value(),
+          ParseFailureTarget("cluster=eu-central-1").value(), ParseFailureTarget("zone=mars-1a").value()};
+  a = WhatIf(inputs, fail, clock_.Now()).value();
+  ASSERT_EQ(a.unmatched.size(), 1u);
+  EXPECT_EQ(a.unmatched[0], "zone=mars-1a matches no member cluster");
+  const WhatIfWorkload* crm = nullptr;
+  for (const auto& w : a.affected) {
+    if (w.name == "crm") crm = &w;
+  }
+  ASSERT_NE(crm, nullptr);
+  EXPECT_EQ(crm->unplaced_after, 400 - 80);
+  EXPECT_TRUE(crm->blocked_bits & placement::kResidency);
+  EXPECT_NE(crm->blocked_by.find("320 of 400 unplaced"), std::string::npos) << crm->blocked_by;
+  for (const WhatIfCluster& c : crm->clusters) {
+    EXPECT_TRUE(c.cluster == "eu-west-1" || c.cluster == "eu-central-1") << c.cluster;
+  }
+  EXPECT_EQ(Workload("shop", "web").metadata.resource_version, rv) << "what-if changes nothing";
 }
 
 }  // namespace

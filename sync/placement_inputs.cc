@@ -1,0 +1,295 @@
+#include "sync/placement_inputs.h"
+
+#include <algorithm>
+#include <map>
+
+#include "api/codec.h"
+#include "api/conditions.h"
+
+namespace meridian::sync {
+namespace {
+
+std::optional<Timestamp> ParseTime(const std::string& text) {
+  Timestamp t;
+  if (text.empty() || !ParseRfc3339(text, &t)) return std::nullopt;
+  return t;
+}
+
+void MoveLater(std::optional<Timestamp>& field, Timestamp t) {
+  if (!field || *field < t) field = t;
+}
+
+int FieldsSet(const api::DrillTarget& t) {
+  return !t.zone.empty() + !t.region.empty() + !t.cluster.empty();
+}
+
+}  // namespace
+
+placement::ClusterState ClusterStateFrom(const api::MemberCluster& member) {
+  placement::ClusterState c;
+  c.name = member.metadata.name;
+  c.labels = apimachinery::Labels(member.metadata.labels.begin(), member.metadata.labels.end());
+  c.region = member.spec.region;
+  c.jurisdiction = member.spec.jurisdiction;
+  std::optional<int64_t> zone_sum;
+  for (const std::string& zone : member.spec.zones) {
+    placement::ZoneState z;
+    z.name = zone;
+    for (const api::ZoneStatus& observed : member.status.zones) {
+      if (observed.name != zone) continue;
+      z.healthy = observed.healthy;
+      z.allocatable_replicas = observed.allocatable_replicas;
+      z.last_transition_time = ParseTime(observed.last_transition_time);
+      if (observed.allocatable_replicas) {
+        zone_sum = zone_sum.value_or(0) + *observed.allocatable_replicas;
+      }
+    }
+    c.zones.push_back(std::move(z));
+  }
+  // Full capacity for shares; the World caps it by the healthy zones.
+  if (member.spec.capacity_replicas) {
+    c.allocatable_replicas = member.spec.capacity_replicas;
+  } else if (zone_sum) {
+    c.allocatable_replicas = zone_sum;
+  } else {
+    c.allocatable_replicas = member.status.allocatable_replicas;
+  }
+  if (const api::Condition* reachable = api::FindCondition(member.status.conditions, "Reachable")) {
+    c.reachable = reachable->status != "False";
+    if (reachable->status == "True" && reachable->reason == kReachableRecoveredReason) {
+      c.healthy_since = ParseTime(reachable->last_transition_time);
+    }
+  }
+  return c;
+}
+
+placement::TopologySpec MergedTopology(const std::vector<api::Topology>& topologies) {
+  placement::TopologySpec topology;
+  for (const api::Topology& t : topologies) {
+    for (const auto& r : t.spec.regions) {
+      if (std::none_of(topology.regions.begin(), topology.regions.end(),
+                       [&](const auto& x) { return x.name == r.name; })) {
+        topology.regions.push_back(r);
+      }
+    }
+    for (const auto& p : t.spec.demand_profiles) {
+      if (std::none_of(topology.demand_profiles.begin(), topology.demand_profiles.end(),
+                       [&](const auto& x) { return x.name == p.name; })) {
+        topology.demand_profiles.push_back(p);
+      }
+    }
+  }
+  return topology;
+}
+
+std::vector<placement::ResidencyRule> ResidencyRulesFor(
+    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies) {
+  std::vector<placement::ResidencyRule> rules;
+  apimachinery::Labels labels(workload.metadata.labels.begin(), workload.metadata.labels.end());
+  for (const api::ResidencyPolicy& p : policies) {
+    const auto& ns = p.spec.namespaces;
+    if (!ns.empty() && std::find(ns.begin(), ns.end(), workload.metadata.ns) == ns.end()) continue;
+    if (!p.spec.workload_selector.Matches(labels)) continue;
+    rules.push_back({p.metadata.name, p.spec.jurisdictions});
+  }
+  return rules;
+}
+
+placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
+                                   const std::vector<api::ResidencyPolicy>& policies,
+                                   const placement::World& world) {
+  placement::Workload w;
+  w.key = workload.metadata.ns + "/" + workload.metadata.name;
+  w.policy = workload.spec.placement;
+  w.residency_policies = ResidencyRulesFor(workload, policies);
+  if (std::optional<int64_t> replicas = api::TemplateReplicas(workload.spec)) {
+    w.replicas = static_cast<int32_t>(std::clamp<int64_t>(*replicas, 0, 1'000'000));
+  } else {
+    // Copied, not divided: one per eligible cluster.
+    w.replicas = static_cast<int32_t>(world.size());
+    for (uint32_t i = 0; i < world.size(); ++i) {
+      placement::ClusterBounds& b = w.policy.distribution.clusters[world.cluster(i).name];
+      b.max = 1;
+      if (b.min && *b.min > 1) b.min = 1;
+    }
+  }
+  for (const api::ClusterPlacement& p : workload.status.placement) {
+    w.current.push_back(
+        {p.cluster, static_cast<int32_t>(std::clamp<int64_t>(p.replicas, 0, 1'000'000))});
+  }
+  return w;
+}
+
+StatusOr<api::DrillTarget> ParseFailureTarget(std::string_view text) {
+  const size_t eq = text.find('=');
+  auto bad = [&](const std::string& why) {
+    return InvalidArgumentError("failure \"" + std::string(text) + "\": " + why +
+                                " (expected zone=NAME, region=NAME or cluster=NAME)");
+  };
+  if (eq == std::string_view::npos) return bad("no '='");
+  const std::string_view kind = text.substr(0, eq);
+  const std::string name(text.substr(eq + 1));
+  if (name.empty()) return bad("empty name");
+  api::DrillTarget t;
+  if (kind == "zone") {
+    t.zone = name;
+  } else if (kind == "region") {
+    t.region = name;
+  } else if (kind == "cluster") {
+    t.cluster = name;
+  } else {
+    return bad("unknown kind \"" + std::string(kind) + "\"");
+  }
+  return t;
+}
+
+std::string FailureTargetString(const api::DrillTarget& t) {
+  if (FieldsSet(t) != 1) return "invalid target (set exactly one of zone, region, cluster)";
+  if (!t.zone.empty()) return "zone=" + t.zone;
+  if (!t.region.empty()) return "region=" + t.region;
+  return "cluster=" + t.cluster;
+}
+
+void ApplyFailures(std::span<const api::DrillTarget> failures,
+                   std::vector<placement::ClusterState>& clusters,
+                   std::vector<std::string>* unmatched) {
+  for (const api::DrillTarget& t : failures) {
+    if (FieldsSet(t) != 1) {
+      if (unmatched) unmatched->push_back(FailureTargetString(t));
+      continue;
+    }
+    bool matched = false;
+    for (placement::ClusterState& c : clusters) {
+      if (!t.zone.empty()) {
+        for (placement::ZoneState& z : c.zones) {
+          if (z.name != t.zone) continue;
+          z.healthy = false;
+          matched = true;
+        }
+      } else if ((!t.region.empty() && c.region == t.region) ||
+                 (!t.cluster.empty() && c.name == t.cluster)) {
+        c.reachable = false;
+        matched = true;
+      }
+    }
+    if (!matched && unmatched) {
+      unmatched->push_back(FailureTargetString(t) + " matches no member cluster");
+    }
+  }
+}
+
+bool IsLiveDrillRunning(const api::FailoverDrill& drill) {
+  return drill.spec.mode == "live" && drill.status.phase == "Running" &&
+         drill.metadata.deletion_timestamp.empty();
+}
+
+std::vector<api::DrillTarget> LiveDrillTargets(const std::vector<api::FailoverDrill>& drills) {
+  std::vector<api::DrillTarget> targets;
+  for (const api::FailoverDrill& d : drills) {
+    if (IsLiveDrillRunning(d)) targets.push_back(d.spec.target);
+  }
+  return targets;
+}
+
+void ApplyDrillRecoveries(const std::vector<api::FailoverDrill>& drills,
+                          std::vector<placement::ClusterState>& clusters) {
+  for (const api::FailoverDrill& d : drills) {
+    if (d.spec.mode != "live" || IsLiveDrillRunning(d)) continue;
+    std::optional<Timestamp> ended = ParseTime(d.status.completion_time);
+    if (!ended || FieldsSet(d.spec.target) != 1) continue;
+    const api::DrillTarget& t = d.spec.target;
+    for (placement::ClusterState& c : clusters) {
+      if (!t.zone.empty()) {
+        for (placement::ZoneState& z : c.zones) {
+          if (z.name == t.zone && z.healthy) MoveLater(z.last_transition_time, *ended);
+        }
+      } else if ((!t.region.empty() && c.region == t.region) ||
+                 (!t.cluster.empty() && c.name == t.cluster)) {
+        if (c.reachable) MoveLater(c.healthy_since, *ended);
+      }
+    }
+  }
+}
+
+std::vector<placement::ClusterState> ClusterStatesFor(const PlacementInputs& inputs) {
+  std::vector<placement::ClusterState> clusters;
+  clusters.reserve(inputs.members.size());
+  for (const api::MemberCluster& m : inputs.members) clusters.push_back(ClusterStateFrom(m));
+  ApplyDrillRecoveries(inputs.drills, clusters);
+  const std::vector<api::DrillTarget> live = LiveDrillTargets(inputs.drills);
+  ApplyFailures(live, clusters);
+  return clusters;
+}
+
+StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
+                              std::span<const api::DrillTarget> failures, Timestamp now) {
+  WhatIfAnswer answer;
+  std::vector<placement::ClusterState> before_clusters = ClusterStatesFor(inputs);
+  std::vector<placement::ClusterState> after_clusters = before_clusters;
+  ApplyFailures(failures, after_clusters, &answer.unmatched);
+  const placement::TopologySpec topology = MergedTopology(inputs.topologies);
+  MERIDIAN_ASSIGN_OR_RETURN(auto before_world,
+                            placement::World::Build(std::move(before_clusters), topology));
+  MERIDIAN_ASSIGN_OR_RETURN(auto after_world,
+                            placement::World::Build(std::move(after_clusters), topology));
+  placement::Engine before_engine(before_world);
+  placement::Engine after_engine(after_world);
+
+  for (const api::FederatedWorkload& fw : inputs.workloads) {
+    if (!fw.metadata.deletion_timestamp.empty()) continue;
+    placement::Workload w = EngineWorkload(fw, inputs.policies, *before_world);
+    placement::Result before = before_engine.Place(w, now);
+    placement::Workload wa = EngineWorkload(fw, inputs.policies, *after_world);
+    wa.current.clear();
+    for (const placement::ClusterPlacement& p : before.clusters) {
+      if (p.replicas > 0) wa.current.push_back({before_world->cluster(p.cluster).name, p.replicas});
+    }
+    placement::Result after = after_engine.Place(wa, now);
+
+    // Both worlds hold the same clusters in the same order; join by name all the same.
+    std::map<std::string, WhatIfCluster> by_name;
+    for (const placement::ClusterPlacement& p : before.clusters) {
+      if (p.replicas == 0) continue;
+      const placement::ClusterState& c = before_world->cluster(p.cluster);
+      WhatIfCluster& line = by_name[c.name];
+      line.cluster = c.name;
+      line.region = c.region;
+      line.before = p.replicas;
+    }
+    for (const placement::ClusterPlacement& p : after.clusters) {
+      const placement::ClusterState& c = after_world->cluster(p.cluster);
+      if (p.replicas == 0 && !by_name.count(c.name)) continue;
+      WhatIfCluster& line = by_name[c.name];
+      line.cluster = c.name;
+      line.region = c.region;
+      line.after = p.replicas;
+    }
+    bool changed = before.unplaced != after.unplaced;
+    for (auto& [name, line] : by_name) {
+      changed |= line.before != line.after;
+      if (auto idx = after_world->FindCluster(name)) {
+        line.reason_after = placement::Explain(*after_world, wa, after, *idx);
+      }
+    }
+    if (!changed) {
+      ++answer.unaffected;
+      continue;
+    }
+    WhatIfWorkload out;
+    out.ns = fw.metadata.ns;
+    out.name = fw.metadata.name;
+    out.desired = after.total;
+    out.unplaced_before = before.unplaced;
+    out.unplaced_after = after.unplaced;
+    out.blocked_by = placement::ExplainUnplaced(*after_world, wa, after);
+    out.blocked_bits = after.unplaced > 0 ? after.unplaced_because : 0;
+    for (uint32_t i = 0; i < after_world->size(); ++i) {
+      auto it = by_name.find(after_world->cluster(i).name);
+      if (it != by_name.end()) out.clusters.push_back(std::move(it->second));
+    }
+    answer.affected.push_back(std::move(out));
+  }
+  return answer;
+}
+
+}  // namespace meridian::sync

@@ -1,0 +1,142 @@
+// Placement inputs: the federation's API objects turned into what the placement engine reads
+// (placement/world.h, placement/engine.h), and "what-if" failures applied to them. Pure: no
+// I/O, no clock reads. One code path for three users:
+//   - the placement controller (sync/placement_controller.h): every running live
+//     FailoverDrill's target is treated as failed (ApplyFailures), an ended one as recovered
+//     at its completionTime (ApplyDrillRecoveries);
+//   - `fedctl what-if --fail zone=Z|region=R|cluster=C` (cli/what_if.h): WhatIf;
+//   - FailoverDrills in simulate mode (failover/): WhatIf.
+//
+// Health as placement sees a MemberCluster (ClusterStateFrom):
+//   - reachable unless condition Reachable is False;
+//   - capacity for *shares* is the member's full capacity: spec.capacity.replicas, else the
+//     sum of every zone's allocatableReplicas (a failed zone keeps the figure it had while
+//     healthy, see failover/health.h), else status.allocatable.replicas; failed zones only
+//     cap what the member holds now (the World does that), so a zone failure moves only the
+//     replicas that no longer fit and never re-divides the healthy members;
+//   - "recovering" (recovery hysteresis) only after a real recovery: healthy_since is the
+//     Reachable transition time when its reason is Recovered (it was False before), and a
+//     zone's lastTransitionTime counts only when it is set (the health monitor leaves it empty
+//     for a zone that has been healthy since it was first seen). A member that has just
+//     joined is not "recovering".
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "api/types.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "placement/engine.h"
+#include "placement/world.h"
+
+namespace meridian::sync {
+
+// The Reachable condition's reason when a member answers again after being unreachable
+// (written by failover/health.h, read by ClusterStateFrom).
+inline constexpr char kReachableRecoveredReason[] = "Recovered";
+
+// ---- From API objects ----
+
+// A MemberCluster as the engine sees it (see the file comment).
+placement::ClusterState ClusterStateFrom(const api::MemberCluster& member);
+
+// One Topology is the norm; several are merged (regions and demand profiles: first name wins,
+// in the order given).
+placement::TopologySpec MergedTopology(const std::vector<api::Topology>& topologies);
+
+// The ResidencyPolicies that govern `workload` (namespace list and workload selector).
+std::vector<placement::ResidencyRule> ResidencyRulesFor(
+    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies);
+
+// The engine's input for a workload. A template without spec.replicas is copied: one per
+// eligible cluster (the total is the fleet size, at most one per cluster). The current
+// assignment is status.placement.
+placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
+                                   const std::vector<api::ResidencyPolicy>& policies,
+                                   const placement::World& world);
+
+// ---- What-if failures ----
+
+// "zone=eu-west-1a" | "region=us-east" | "cluster=eu-west-1" -> a target with exactly that
+// field set. Errors (InvalidArgument) name the text and what is expected.
+StatusOr<api::DrillTarget> ParseFailureTarget(std::string_view text);
+// The inverse: "zone=eu-west-1a".
+std::string FailureTargetString(const api::DrillTarget& target);
+
+// Treats every target as failed: a zone fails in every cluster that lists it (its capacity is
+// cut, the cluster stays reachable: "degraded"), every cluster of a region and a named cluster
+// become unreachable. Targets that match nothing (or set not exactly one field) are appended
+// to `unmatched` (when non-null) as "zone=... matches no member cluster"; they change nothing.
+void ApplyFailures(std::span<const api::DrillTarget> failures,
+                   std::vector<placement::ClusterState>& clusters,
+                   std::vector<std::string>* unmatched = nullptr);
+
+// The FailoverDrills that act on placement now: phase Running and mode live.
+bool IsLiveDrillRunning(const api::FailoverDrill& drill);
+// Their targets.
+std::vector<api::DrillTarget> LiveDrillTargets(const std::vector<api::FailoverDrill>& drills);
+
+// Ended live drills (Running no more, with a completionTime, target not failed by a running
+// drill) count as a recovery at completionTime: a zone target's lastTransitionTime and a
+// cluster/region target's healthy_since move to it when later. So replicas return after
+// recoveryDelaySeconds, as after a real outage.
+void ApplyDrillRecoveries(const std::vector<api::FailoverDrill>& drills,
+                          std::vector<placement::ClusterState>& clusters);
+
+// Everything placement reads, as listed from the API.
+struct PlacementInputs {
+  std::vector<api::MemberCluster> members;
+  std::vector<api::Topology> topologies;
+  std::vector<api::ResidencyPolicy> policies;
+  std::vector<api::FederatedWorkload> workloads;
+  std::vector<api::FailoverDrill> drills;
+};
+
+// The engine's clusters for `inputs`: ClusterStateFrom per member, running live drills'
+// targets failed, ended ones recovered.
+std::vector<placement::ClusterState> ClusterStatesFor(const PlacementInputs& inputs);
+
+// One cluster of a what-if answer.
+struct WhatIfCluster {
+  std::string cluster;
+  std::string region;
+  int64_t before = 0;
+  int64_t after = 0;
+  std::string reason_after;  // the engine's explanation after the failures
+  friend bool operator==(const WhatIfCluster&, const WhatIfCluster&) = default;
+};
+
+// One workload whose placement the failures change.
+struct WhatIfWorkload {
+  std::string ns, name;
+  int64_t desired = 0;
+  int64_t unplaced_before = 0;
+  int64_t unplaced_after = 0;
+  // What blocks full placement after the failures ("12 of 30 unplaced: residency (...),
+  // capacity (...)"); empty when everything is placed.
+  std::string blocked_by;
+  // Constraint bits (placement::Constraint) behind unplaced_after.
+  uint32_t blocked_bits = 0;
+  // Clusters with replicas before or after, in World order (region, then name).
+  std::vector<WhatIfCluster> clusters;
+  friend bool operator==(const WhatIfWorkload&, const WhatIfWorkload&) = default;
+};
+
+struct WhatIfAnswer {
+  std::vector<WhatIfWorkload> affected;  // workloads whose placement or unplaced count changes
+  int unaffected = 0;                    // workloads placed identically
+  std::vector<std::string> unmatched;    // failure targets that match nothing
+};
+
+// Places every workload of `inputs` at `now` twice: as the fleet is (running live drills
+// included), and with `failures` on top; reports the workloads whose answer differs. The
+// "after" placement starts from the "before" one as its current assignment, as the controller
+// would. Changes nothing. Errors: the World cannot be built (duplicate member names).
+StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
+                              std::span<const api::DrillTarget> failures, Timestamp now);
+
+}  // namespace meridian::sync
