@@ -767,10 +767,13 @@ DnsRecordSet DecodeDnsRecordSet(const json& j, FieldErrors* errors) {
   o.metadata = DecodeEnvelope(
       j, "DNSRecordSet", true, false, errors,
       [&](JsonDecoder& d, const json& s) {
-        d.RejectUnknown(s, "spec", {"strategy", "endpoints"});
+        d.RejectUnknown(s, "spec", {"strategy", "endpoints", "jurisdictions"});
         if (const json* v = JsonDecoder::Member(s, "strategy")) {
           o.spec.strategy =
               d.Enum(*v, "spec.strategy", {"geo", "weighted", "failover", "static"}).value_or("");
+        }
+        if (const json* v = JsonDecoder::Member(s, "jurisdictions")) {
+          o.spec.jurisdictions = d.StringList(*v, "spec.jurisdictions");
         }
         const json* eps = JsonDecoder::Member(s, "endpoints");
         if (!eps) return;
@@ -835,6 +838,7 @@ json Encode(const DnsRecordSet& o) {
     eps.push_back(std::move(ej));
   }
   j["spec"] = {{"strategy", o.spec.strategy}, {"endpoints", std::move(eps)}};
+  if (o.spec.jurisdictions) j["spec"]["jurisdictions"] = *o.spec.jurisdictions;
   return j;
 }
 

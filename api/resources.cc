@@ -176,6 +176,7 @@ json SpecSchemaFor(const std::string& kind) {
   }
   return Obj("Records served by Meridian's DNS.",
              {{"strategy", Str("geo, weighted, failover or static.")},
+              {"jurisdictions", StrList("Residency: only endpoints in these jurisdictions are answered.")},
               {"endpoints", ListOf("Endpoints, close to external-dns' DNSEndpoint.",
                                    Obj("An endpoint.", {{"dnsName", Str("Name.")},
                                                         {"recordType", Str("A, AAAA, CNAME, SRV or TXT.")},

@@ -225,6 +225,10 @@ struct DnsEndpoint {
 struct DnsRecordSetSpec {
   std::string strategy = "geo";  // geo | weighted | failover | static
   std::vector<DnsEndpoint> endpoints;
+  // Residency: when set, only endpoints whose jurisdiction is listed are ever answered (an
+  // empty list answers none); unset, no restriction. The DNS server enforces it, so an
+  // edited or imported record set cannot answer outside the allowed jurisdictions either.
+  std::optional<std::vector<std::string>> jurisdictions;
   friend bool operator==(const DnsRecordSetSpec&, const DnsRecordSetSpec&) = default;
 };
 

@@ -235,6 +235,11 @@ class Decoder {
       if (!n["ms"]) Fail(n.Mark(), p + ".ms", "required");
       Number(n, "ms", p, 0, 0xFFFFFFFE, &r->ms);
     });
+    ClientRegions(root, spec);
+  }
+
+  // The keys a client-regions file has (also part of a zone file).
+  void ClientRegions(const YAML::Node& root, SnapshotSpec* spec) {
     List(root, "clientRegions", &spec->client_regions,
          [this](const YAML::Node& n, const std::string& p, ClientRegionSpec* c) {
            Remember(p, n);
@@ -242,8 +247,17 @@ class Decoder {
            CheckKeys(n, p, {"cidr", "region"});
            String(n, "cidr", p, &c->cidr);
            String(n, "region", p, &c->region);
+           if (!n["cidr"]) Fail(n.Mark(), p + ".cidr", "required");
+           if (!n["region"]) Fail(n.Mark(), p + ".region", "required");
          });
     String(root, "defaultRegion", "", &spec->default_region);
+  }
+
+  void ClientRegionsRoot(const YAML::Node& root, SnapshotSpec* spec) {
+    if (!root.IsMap()) return Fail(root.Mark(), "", "the file must be a YAML mapping");
+    CheckKeys(root, "", {"clientRegions", "defaultRegion"});
+    if (!root["clientRegions"]) Fail(root.Mark(), "clientRegions", "required");
+    ClientRegions(root, spec);
   }
 
   const std::vector<std::string>& problems() const { return problems_; }
@@ -264,10 +278,11 @@ Status Problems(const std::vector<std::string>& problems) {
   return InvalidArgumentError(msg);
 }
 
-}  // namespace
-
-StatusOr<std::shared_ptr<const Snapshot>> ParseStaticZone(const std::string& yaml_text,
-                                                          const std::string& filename) {
+// Loads `yaml_text`, decodes it with `decode` into a SnapshotSpec and checks it with
+// Snapshot::Build, reporting every problem with its location.
+template <typename DecodeFn>
+StatusOr<std::pair<SnapshotSpec, std::shared_ptr<const Snapshot>>> DecodeAndBuild(
+    const std::string& yaml_text, const std::string& filename, DecodeFn decode) {
   Decoder d(filename);
   YAML::Node root;
   try {
@@ -281,7 +296,7 @@ StatusOr<std::shared_ptr<const Snapshot>> ParseStaticZone(const std::string& yam
   }
   SnapshotSpec spec;
   try {
-    d.Root(root, &spec);
+    decode(d, root, &spec);
   } catch (const YAML::Exception& e) {
     d.Fail(e.mark, "", e.msg);
   }
@@ -294,7 +309,37 @@ StatusOr<std::shared_ptr<const Snapshot>> ParseStaticZone(const std::string& yam
     if (!decode_failed || !d.ItemFailed(e.path)) d.Fail(d.MarkFor(e.path), e.path, e.message);
   }
   if (decode_failed || !snap) return Problems(d.problems());
-  return snap;
+  return std::make_pair(std::move(spec), std::move(snap));
+}
+
+}  // namespace
+
+StatusOr<std::shared_ptr<const Snapshot>> ParseStaticZone(const std::string& yaml_text,
+                                                          const std::string& filename) {
+  MERIDIAN_ASSIGN_OR_RETURN(auto built,
+                            DecodeAndBuild(yaml_text, filename,
+                                           [](Decoder& d, const YAML::Node& root,
+                                              SnapshotSpec* spec) { d.Root(root, spec); }));
+  return built.second;
+}
+
+StatusOr<ClientRegionTable> ParseClientRegions(const std::string& yaml_text,
+                                               const std::string& filename) {
+  MERIDIAN_ASSIGN_OR_RETURN(
+      auto built, DecodeAndBuild(yaml_text, filename,
+                                 [](Decoder& d, const YAML::Node& root, SnapshotSpec* spec) {
+                                   d.ClientRegionsRoot(root, spec);
+                                 }));
+  return ClientRegionTable{std::move(built.first.client_regions),
+                           std::move(built.first.default_region)};
+}
+
+StatusOr<ClientRegionTable> LoadClientRegionsFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return NotFoundError("cannot read client regions file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseClientRegions(ss.str(), path);
 }
 
 StatusOr<std::shared_ptr<const Snapshot>> LoadStaticZoneFile(const std::string& path) {

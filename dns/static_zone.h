@@ -46,4 +46,21 @@ StatusOr<std::shared_ptr<const Snapshot>> ParseStaticZone(const std::string& yam
 // Reads and parses a file. NotFound if it cannot be read; otherwise as ParseStaticZone.
 StatusOr<std::shared_ptr<const Snapshot>> LoadStaticZoneFile(const std::string& path);
 
+// A client CIDR -> region table on its own (federation-apiserver --dns-client-regions), in the
+// same format as the zone file's keys of that name:
+//   clientRegions:               # longest prefix wins
+//     - {cidr: 81.0.0.0/8, region: eu-west}
+//   defaultRegion: us-east       # optional
+struct ClientRegionTable {
+  std::vector<ClientRegionSpec> client_regions;
+  std::string default_region;
+};
+
+// Parses such a table; every problem reported as FILE:LINE:COLUMN: field.path: message
+// (unknown keys, a CIDR that does not parse, a missing region).
+StatusOr<ClientRegionTable> ParseClientRegions(const std::string& yaml_text,
+                                               const std::string& filename);
+// Reads and parses a file. NotFound if it cannot be read; otherwise as ParseClientRegions.
+StatusOr<ClientRegionTable> LoadClientRegionsFile(const std::string& path);
+
 }  // namespace meridian::dns

@@ -1,0 +1,361 @@
+#include "dns/dns_controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <set>
+
+#include "api/codec.h"
+#include "sync/propagation.h"
+
+namespace meridian::dns {
+namespace {
+
+using apimachinery::ResourceInfo;
+using nlohmann::json;
+
+const sync::GroupVersionResource kServices{"", "v1", "services"};
+
+const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plural) {
+  const ResourceInfo* info = objects.registry().Find(api::kGroup, api::kVersion, plural);
+  // The federation-apiserver always registers Meridian's kinds; anything else is a wiring bug.
+  if (info == nullptr) {
+    spdlog::critical("dns controller: resource {} is not registered", plural);
+    std::abort();
+  }
+  return *info;
+}
+
+template <typename T>
+StatusOr<std::vector<T>> ListDecoded(apimachinery::ObjectService& objects, const char* plural,
+                                     T (*decode)(const json&, FieldErrors*),
+                                     const std::string& label_selector = "") {
+  apimachinery::ListRequest request;
+  request.label_selector = label_selector;
+  auto list = objects.List(Info(objects, plural), "", request);
+  if (!list.ok()) {
+    return UnavailableError(std::string("listing ") + plural + ": " + list.error().message);
+  }
+  std::vector<T> out;
+  for (const json& item : list.value()["items"]) {
+    FieldErrors errors;
+    T decoded = decode(item, &errors);
+    // Admission rejects invalid objects; one that is invalid anyway (an older schema) is
+    // skipped rather than stopping every other workload's records.
+    if (errors.empty()) {
+      out.push_back(std::move(decoded));
+    } else {
+      spdlog::warn("dns controller: skipping invalid {} {}: {}", plural,
+                   item["metadata"].value("name", ""), errors.front().ToString());
+    }
+  }
+  return out;
+}
+
+// What makes a member's client: a change of any of these restarts its Service watch.
+std::string ClientKey(const api::MemberCluster& m) {
+  return m.spec.server + "|" + (m.spec.insecure_skip_tls_verify ? "insecure" : "verify") + "|" +
+         m.spec.credentials_ref.ns + "/" + m.spec.credentials_ref.name;
+}
+
+std::string Key(const api::ObjectMeta& m) { return m.ns + "/" + m.name; }
+
+}  // namespace
+
+struct DnsController::Member {
+  api::MemberCluster cluster;
+  std::string client_key;
+  std::atomic<bool> stopping{false};
+
+  std::mutex mu;               // guards everything below
+  std::condition_variable cv;  // wakes the retry wait when stopping
+  MemberServices services;
+  std::unique_ptr<sync::MemberWatch> watch;
+};
+
+DnsController::DnsController(apimachinery::ObjectService& objects,
+                             sync::MemberClientFactory factory, DnsControllerOptions options)
+    : objects_(objects), factory_(std::move(factory)), options_(options) {}
+
+DnsController::~DnsController() { Stop(); }
+
+Status DnsController::Start() {
+  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
+  struct Watched {
+    const char* plural;
+    std::string selector;
+  };
+  const std::string managed = std::string(sync::kManagedByLabel) + "=" + sync::kManagedByValue;
+  for (const Watched& w : {Watched{"federatedworkloads", ""}, Watched{"memberclusters", ""},
+                           Watched{"residencypolicies", ""}, Watched{"dnsrecordsets", managed}}) {
+    apimachinery::ListRequest request;
+    request.resource_version = from;
+    request.label_selector = w.selector;
+    auto watch = objects_.StartWatch(Info(objects_, w.plural), "", request,
+                                     [this](const apimachinery::ObjectEvent&) { MarkDirty(); });
+    if (!watch.ok()) {
+      watches_.clear();
+      return UnavailableError(std::string("dns controller: watching ") + w.plural + ": " +
+                              watch.error().message);
+    }
+    watches_.push_back(std::move(watch).value());
+  }
+  worker_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void DnsController::Stop() {
+  watches_.clear();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+
+  std::vector<std::shared_ptr<Member>> members;
+  std::vector<std::thread> threads;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [name, m] : members_) members.push_back(m);
+    members_.clear();
+    threads.swap(member_threads_);
+  }
+  for (const auto& m : members) {
+    m->stopping = true;
+    std::unique_ptr<sync::MemberWatch> watch;
+    {
+      std::lock_guard lock(m->mu);
+      watch = std::move(m->watch);
+    }
+    m->cv.notify_all();
+    if (watch) watch->Stop();
+  }
+  for (std::thread& t : threads) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void DnsController::MarkDirty() {
+  {
+    std::lock_guard lock(mu_);
+    dirty_ = true;
+  }
+  cv_.notify_all();
+}
+
+void DnsController::Run() {
+  std::unique_lock lock(mu_);
+  bool retry = false;
+  while (!stopping_) {
+    auto ready = [&] { return stopping_ || dirty_; };
+    if (retry) {
+      cv_.wait_for(lock, options_.error_retry, ready);
+    } else {
+      cv_.wait(lock, ready);
+    }
+    if (stopping_) return;
+    dirty_ = false;
+    lock.unlock();
+    Status refreshed = RefreshMembers();
+    StatusOr<int> written = ReconcileAll();
+    retry = !refreshed.ok() || !written.ok();
+    if (!refreshed.ok()) spdlog::warn("dns controller: {}", refreshed.ToString());
+    if (!written.ok()) spdlog::warn("dns controller: {}", written.status().ToString());
+    lock.lock();
+  }
+}
+
+Status DnsController::RefreshMembers() {
+  MERIDIAN_ASSIGN_OR_RETURN(auto clusters,
+                            ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster));
+  std::vector<std::shared_ptr<Member>> removed;
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Status::Ok();
+    std::set<std::string> present;
+    for (const api::MemberCluster& c : clusters) {
+      present.insert(c.metadata.name);
+      auto it = members_.find(c.metadata.name);
+      if (it != members_.end() && it->second->client_key == ClientKey(c)) continue;
+      if (it != members_.end()) removed.push_back(it->second);
+      auto m = std::make_shared<Member>();
+      m->cluster = c;
+      m->client_key = ClientKey(c);
+      members_[c.metadata.name] = m;
+      member_threads_.emplace_back([this, m] { WatchMember(m); });
+    }
+    for (auto it = members_.begin(); it != members_.end();) {
+      if (present.count(it->first)) {
+        ++it;
+      } else {
+        removed.push_back(it->second);
+        it = members_.erase(it);
+      }
+    }
+  }
+  // Outside mu_: stopping a watch waits for its callback, which may be waiting for mu_.
+  for (const auto& m : removed) {
+    m->stopping = true;
+    std::unique_ptr<sync::MemberWatch> watch;
+    {
+      std::lock_guard lock(m->mu);
+      watch = std::move(m->watch);
+    }
+    m->cv.notify_all();
+    if (watch) watch->Stop();
+  }
+  return Status::Ok();
+}
+
+void DnsController::WatchMember(std::shared_ptr<Member> m) {
+  const std::string& name = m->cluster.metadata.name;
+  Member* raw = m.get();
+  auto on_event = [this, raw](const sync::MemberWatchEvent& event) {
+    const json& meta = event.object.value("metadata", json::object());
+    std::string key = meta.value("namespace", "") + "/" + meta.value("name", "");
+    std::vector<std::string> addresses;
+    if (event.type != sync::MemberEventType::kDeleted)
+      addresses = LoadBalancerAddresses(event.object);
+    bool changed = false, synced = false;
+    {
+      std::lock_guard lock(raw->mu);
+      if (raw->stopping) return;
+      auto& book = raw->services.addresses;
+      auto it = book.find(key);
+      if (addresses.empty()) {
+        changed = it != book.end();
+        if (changed) book.erase(it);
+      } else if (it == book.end() || it->second != addresses) {
+        book[key] = std::move(addresses);
+        changed = true;
+      }
+      synced = raw->services.synced;
+    }
+    // Before the first list completes, WatchMember marks the world dirty once at the end.
+    if (changed && synced) MarkDirty();
+  };
+
+  std::shared_ptr<sync::MemberClient> client;
+  std::string last_error;
+  while (!m->stopping) {
+    Status failed;
+    if (!client) {
+      auto made = factory_(m->cluster);
+      if (made.ok()) {
+        client = *made;
+      } else {
+        failed = made.status();
+      }
+    }
+    if (client) {
+      sync::WatchOptions options;
+      options.max_backoff = std::chrono::milliseconds(5000);
+      auto watch = client->Watch(kServices, "", "", "", on_event, options);
+      if (watch.ok()) {
+        std::unique_ptr<sync::MemberWatch> extra;
+        {
+          std::lock_guard lock(m->mu);
+          if (m->stopping) {
+            extra = std::move(watch).value();
+          } else {
+            m->watch = std::move(watch).value();
+            m->services.synced = true;
+          }
+        }
+        if (extra) {
+          extra->Stop();
+          return;
+        }
+        if (!last_error.empty())
+          spdlog::info("dns controller: watching Services of {} again", name);
+        MarkDirty();
+        return;  // the watch resumes by itself from now on
+      }
+      failed = watch.status();
+    }
+    if (failed.message() != last_error) {
+      spdlog::warn("dns controller: cannot watch Services of member {} (retrying every {} ms): {}",
+                   name, options_.member_retry.count(), failed.ToString());
+      last_error = failed.message();
+    }
+    std::unique_lock lock(m->mu);
+    m->cv.wait_for(lock, options_.member_retry, [&] { return m->stopping.load(); });
+  }
+}
+
+ServiceDirectory DnsController::Services() const {
+  std::vector<std::pair<std::string, std::shared_ptr<Member>>> members;
+  {
+    std::lock_guard lock(mu_);
+    members.assign(members_.begin(), members_.end());
+  }
+  ServiceDirectory out;
+  for (const auto& [name, m] : members) {
+    std::lock_guard lock(m->mu);
+    out[name] = m->services;
+  }
+  return out;
+}
+
+StatusOr<int> DnsController::ReconcileAll() {
+  MERIDIAN_ASSIGN_OR_RETURN(
+      auto workloads, ListDecoded(objects_, "federatedworkloads", api::DecodeFederatedWorkload));
+  MERIDIAN_ASSIGN_OR_RETURN(auto members,
+                            ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster));
+  MERIDIAN_ASSIGN_OR_RETURN(auto policies,
+                            ListDecoded(objects_, "residencypolicies", api::DecodeResidencyPolicy));
+  MERIDIAN_ASSIGN_OR_RETURN(auto existing,
+                            ListDecoded(objects_, "dnsrecordsets", api::DecodeDnsRecordSet));
+  std::map<std::string, const api::DnsRecordSet*> live;
+  for (const api::DnsRecordSet& rs : existing) live[Key(rs.metadata)] = &rs;
+
+  const ResourceInfo& info = Info(objects_, "dnsrecordsets");
+  int written = 0;
+  auto report = [&](const char* verb, const std::string& key,
+                    const apimachinery::ApiResult<json>& result) {
+    if (result.ok()) {
+      ++written;
+    } else if (result.error().code == 409 || result.error().code == 404) {
+      MarkDirty();  // changed or gone meanwhile: the next pass sees the new state
+    } else {
+      spdlog::warn("dns controller: {} DNSRecordSet {}: {}", verb, key, result.error().message);
+    }
+  };
+
+  std::set<std::string> desired_keys;
+  for (const api::DnsRecordSet& want :
+       DesiredRecordSets(workloads, members, policies, Services())) {
+    const std::string key = Key(want.metadata);
+    desired_keys.insert(key);
+    auto it = live.find(key);
+    if (it == live.end()) {
+      report("creating", key, objects_.Create(info, want.metadata.ns, api::Encode(want)));
+      continue;
+    }
+    const api::DnsRecordSet& have = *it->second;
+    if (!IsManagedRecordSet(have)) {
+      spdlog::warn("dns controller: DNSRecordSet {} exists without label {}={}; not overwriting it",
+                   key, sync::kManagedByLabel, sync::kManagedByValue);
+      continue;
+    }
+    if (!RecordSetNeedsUpdate(have, want)) continue;
+    api::DnsRecordSet updated = have;  // keeps resourceVersion (compare-and-swap) and metadata
+    updated.spec = want.spec;
+    for (const auto& [k, v] : want.metadata.labels) updated.metadata.labels[k] = v;
+    if (want.metadata.extra.contains("ownerReferences")) {
+      updated.metadata.extra["ownerReferences"] = want.metadata.extra["ownerReferences"];
+    }
+    report("updating", key,
+           objects_.Update(info, have.metadata.ns, have.metadata.name, api::Encode(updated)));
+  }
+  for (const auto& [key, have] : live) {
+    if (desired_keys.count(key) || !IsManagedRecordSet(*have)) continue;
+    apimachinery::DeleteOptions options;
+    options.precondition_uid = have->metadata.uid;
+    report("deleting", key, objects_.Delete(info, have->metadata.ns, have->metadata.name, options));
+  }
+  return written;
+}
+
+}  // namespace meridian::dns

@@ -1,0 +1,144 @@
+#include "dns/record_publisher.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "api/codec.h"
+
+namespace meridian::dns {
+namespace {
+
+using apimachinery::ResourceInfo;
+using nlohmann::json;
+
+const ResourceInfo* Info(apimachinery::ObjectService& objects, const char* plural) {
+  return objects.registry().Find(api::kGroup, api::kVersion, plural);
+}
+
+// The decoded items of a list, and the store revision it reflects.
+template <typename T>
+Status List(apimachinery::ObjectService& objects, const char* plural,
+            T (*decode)(const json&, FieldErrors*), std::vector<T>* out, int64_t* revision) {
+  const ResourceInfo* info = Info(objects, plural);
+  if (!info) return InternalError(std::string("resource ") + plural + " is not registered");
+  auto list = objects.List(*info, "", apimachinery::ListRequest{});
+  if (!list.ok()) {
+    return UnavailableError(std::string("listing ") + plural + ": " + list.error().message);
+  }
+  try {
+    *revision = std::max<int64_t>(
+        *revision, std::stoll(list.value()["metadata"].value("resourceVersion", "0")));
+  } catch (const std::exception&) {
+  }
+  for (const json& item : list.value()["items"]) {
+    FieldErrors errors;
+    T decoded = decode(item, &errors);
+    if (errors.empty()) out->push_back(std::move(decoded));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+RecordSetPublisher::RecordSetPublisher(apimachinery::ObjectService& objects, ServingConfig config,
+                                       SwappableRecordSource& source)
+    : objects_(objects), config_(std::move(config)), source_(source) {}
+
+RecordSetPublisher::~RecordSetPublisher() { Stop(); }
+
+Status RecordSetPublisher::Start() {
+  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
+  MERIDIAN_RETURN_IF_ERROR(PublishOnce());
+  for (const char* plural : {"dnsrecordsets", "topologies"}) {
+    const ResourceInfo* info = Info(objects_, plural);
+    if (!info) return InternalError(std::string("resource ") + plural + " is not registered");
+    apimachinery::ListRequest request;
+    // From the revision read before the first publish: nothing written since is missed.
+    request.resource_version = from;
+    auto watch = objects_.StartWatch(*info, "", request,
+                                     [this](const apimachinery::ObjectEvent&) { MarkDirty(); });
+    if (!watch.ok()) {
+      watches_.clear();
+      return UnavailableError(std::string("dns publisher: watching ") + plural + ": " +
+                              watch.error().message);
+    }
+    watches_.push_back(std::move(watch).value());
+  }
+  worker_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void RecordSetPublisher::Stop() {
+  watches_.clear();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void RecordSetPublisher::MarkDirty() {
+  {
+    std::lock_guard lock(mu_);
+    dirty_ = true;
+  }
+  cv_.notify_all();
+}
+
+uint64_t RecordSetPublisher::publishes() const {
+  std::lock_guard lock(mu_);
+  return publishes_;
+}
+
+void RecordSetPublisher::Run() {
+  std::unique_lock lock(mu_);
+  bool retry = false;
+  while (!stopping_) {
+    auto ready = [&] { return stopping_ || dirty_; };
+    if (retry) {
+      cv_.wait_for(lock, std::chrono::seconds(1), ready);
+    } else {
+      cv_.wait(lock, ready);
+    }
+    if (stopping_) return;
+    dirty_ = false;
+    lock.unlock();
+    Status st = PublishOnce();
+    retry = !st.ok();
+    if (!st.ok())
+      spdlog::warn("dns publisher: {}; still serving the previous records", st.ToString());
+    lock.lock();
+  }
+}
+
+Status RecordSetPublisher::PublishOnce() {
+  std::vector<api::DnsRecordSet> record_sets;
+  std::vector<api::Topology> topologies;
+  int64_t revision = 0;
+  MERIDIAN_RETURN_IF_ERROR(
+      List(objects_, "dnsrecordsets", api::DecodeDnsRecordSet, &record_sets, &revision));
+  MERIDIAN_RETURN_IF_ERROR(
+      List(objects_, "topologies", api::DecodeTopology, &topologies, &revision));
+  // A stable order, so that of two record sets claiming one name the same one always wins.
+  std::sort(record_sets.begin(), record_sets.end(),
+            [](const api::DnsRecordSet& a, const api::DnsRecordSet& b) {
+              return std::tie(a.metadata.ns, a.metadata.name) <
+                     std::tie(b.metadata.ns, b.metadata.name);
+            });
+  std::vector<std::string> problems;
+  MERIDIAN_ASSIGN_OR_RETURN(
+      auto snapshot, BuildServedSnapshot(record_sets, topologies, config_,
+                                         static_cast<uint32_t>(revision & 0xFFFFFFFF), &problems));
+  if (problems != last_problems_) {
+    for (const std::string& p : problems) spdlog::warn("dns publisher: not served: {}", p);
+    last_problems_ = problems;
+  }
+  source_.Publish(std::move(snapshot));
+  std::lock_guard lock(mu_);
+  ++publishes_;
+  return Status::Ok();
+}
+
+}  // namespace meridian::dns
