@@ -1,0 +1,461 @@
+// Sync at scale, real binaries on loopback: membersim with 100 simulated members and a
+// federation-apiserver running its controllers in-process (health, placement, propagation —
+// the production layout, so the controllers' cost is the real one, sharing the machine with
+// the API server and membersim).
+//
+// Per run (fresh processes, temp dir):
+//   1. 100 MemberClusters; 50 of them labelled bench-group=a.
+//   2. 1,000 FederatedWorkloads (a ConfigMap each, clusterSelector bench-group=a) applied
+//      through the federation API: 50,000 member objects. Measured from member watches
+//      (managed-by selector, one per member): member writes per second while syncing
+//      (first to last write), time from the first apply until every member holds all 1,000,
+//      and until the federation reports every workload Ready.
+//   3. One Deployment workload placed on all 100 members, then `--image-changes` image
+//      updates of its template: time from the federation write until all 100 members hold
+//      the new image.
+// Prints every run and the medians. Bounded: every wait has --timeout; stops by itself.
+//
+//   bench_sync [--runs 3] [--members 100] [--selected 50] [--workloads 1000]
+//              [--image-changes 5] [--timeout 120] [--bin DIR]
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <functional>
+#include <map>
+#include <set>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "sync/http_member_client.h"
+#include "test/common/child_process.h"
+
+namespace {
+
+using namespace meridian;
+using namespace meridian::sync;
+using nlohmann::json;
+using Steady = std::chrono::steady_clock;
+
+const GroupVersionResource kWorkloads{"federation.meridian.io", "v1alpha1", "federatedworkloads"};
+const GroupVersionResource kMembers{"federation.meridian.io", "v1alpha1", "memberclusters"};
+const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
+const GroupVersionResource kConfigMaps{"", "v1", "configmaps"};
+const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+const char kSelector[] = "federation.meridian.io/managed-by=meridian";
+
+double Seconds(Steady::duration d) { return std::chrono::duration<double>(d).count(); }
+
+double Median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+std::string MemberName(int i) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "sim-%03d", i);
+  return buf;
+}
+
+std::unique_ptr<HttpMemberClient> Client(const std::string& name, const std::string& server) {
+  MemberEndpoint e;
+  e.name = name;
+  e.server = server;
+  e.timeout = std::chrono::seconds(30);
+  auto c = HttpMemberClient::Create(e);
+  if (!c.ok()) {
+    std::cerr << "client for " << server << ": " << c.status().ToString() << "\n";
+    std::exit(1);
+  }
+  return std::move(c).value();
+}
+
+// What one member's watch has seen of Meridian's objects.
+struct MemberView {
+  std::mutex mu;  // guards everything below
+  std::map<std::string, std::string> image;  // deployment name -> first container image
+  std::set<std::string> present;             // config map names
+  int64_t writes = 0;                        // ADDED + MODIFIED + DELETED (non-synthetic)
+  Steady::time_point first_write{}, last_write{};
+  std::map<std::string, Steady::time_point> image_seen;  // image -> when first seen
+};
+
+struct RunResult {
+  double apply_s = 0, placed_s = 0, converge_s = 0, ready_s = 0, writes_per_s = 0;
+  int64_t writes = 0;
+  std::vector<double> image_change_s;
+  bool ok = true;
+};
+
+class Run {
+ public:
+  Run(const std::string& bin, int members, int selected, int workloads, int image_changes,
+      int timeout_s)
+      : bin_(bin),
+        members_(members),
+        selected_(selected),
+        workloads_(workloads),
+        image_changes_(image_changes),
+        timeout_(std::chrono::seconds(timeout_s)) {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meridian-bench-sync-" + std::to_string(getpid()) + "-" + std::to_string(++counter_));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  ~Run() {
+    watches_.clear();
+    api_.Stop();
+    sim_.Stop();
+    if (!keep_) std::filesystem::remove_all(dir_);
+  }
+
+  static inline bool keep_ = false;  // --keep: leave the logs and database for a look
+
+  RunResult Go() {
+    RunResult r;
+    if (!StartProcesses()) return Fail(r);
+    if (!Join()) return Fail(r);
+    if (!ManyWorkloads(&r)) return Fail(r);
+    if (!ImageChanges(&r)) return Fail(r);
+    return r;
+  }
+
+ private:
+  RunResult Fail(RunResult r) {
+    r.ok = false;
+    std::cerr << "run failed; logs in " << dir_
+              << (keep_ ? "" : " (removed; rerun with --keep to keep them)") << "\n";
+    return r;
+  }
+
+  bool StartProcesses() {
+    std::ofstream cfg(dir_ / "membersim.yaml");
+    cfg << "defaults:\n  podReadyDelay: 100ms\n  node: {cpu: \"64\", memory: 256Gi, pods: 500}\n"
+           "clusters:\n";
+    for (int i = 0; i < members_; ++i) {
+      cfg << "  - name: " << MemberName(i) << "\n    region: r-" << i % 10
+          << "\n    zones: [{name: " << MemberName(i) << "a, nodes: 1}]\n";
+    }
+    cfg.close();
+    std::string error;
+    if (!sim_.Start({bin_ + "/membersim", "--config", (dir_ / "membersim.yaml").string(),
+                     "--listen", "127.0.0.1:0", "--watch-history", "20000"},
+                    &error, (dir_ / "membersim.log").string())) {
+      std::cerr << error << "\n";
+      return false;
+    }
+    sim_url_ = sim_.WaitForLine("membersim listening on ", std::chrono::seconds(60), &error);
+    if (sim_url_.empty()) {
+      std::cerr << "membersim: " << error << "\n";
+      return false;
+    }
+    if (!api_.Start({bin_ + "/federation-apiserver", "--listen", "127.0.0.1:0", "--storage",
+                     "sqlite:" + (dir_ / "fed.db").string(), "--log-level", "warn"},
+                    &error, (dir_ / "apiserver.log").string())) {
+      std::cerr << error << "\n";
+      return false;
+    }
+    api_url_ = api_.WaitForLine("federation-apiserver listening on ", std::chrono::seconds(60),
+                                &error);
+    if (api_url_.empty()) {
+      std::cerr << "federation-apiserver: " << error << "\n";
+      return false;
+    }
+    federation_ = Client("federation", api_url_);
+    return true;
+  }
+
+  bool Join() {
+    json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "bench"}}}};
+    if (auto s = federation_->Create(kNamespaces, "", ns); !s.ok()) {
+      std::cerr << s.status().ToString() << "\n";
+      return false;
+    }
+    views_.resize(members_);
+    for (int i = 0; i < members_; ++i) {
+      views_[i] = std::make_unique<MemberView>();
+      json m = {{"apiVersion", "federation.meridian.io/v1alpha1"},
+                {"kind", "MemberCluster"},
+                {"metadata",
+                 {{"name", MemberName(i)},
+                  {"labels", {{"bench-group", i < selected_ ? "a" : "b"}}}}},
+                {"spec",
+                 {{"server", sim_url_ + "/clusters/" + MemberName(i)},
+                  {"region", "r-" + std::to_string(i % 10)},
+                  {"jurisdiction", "xx"},
+                  {"zones", {MemberName(i) + "a"}}}}};
+      if (auto s = federation_->Create(kMembers, "", m); !s.ok()) {
+        std::cerr << s.status().ToString() << "\n";
+        return false;
+      }
+      member_clients_.push_back(Client(MemberName(i), sim_url_ + "/clusters/" + MemberName(i)));
+      for (const GroupVersionResource& gvr : {kConfigMaps, kDeployments}) {
+        MemberView* view = views_[i].get();
+        auto w = member_clients_.back()->Watch(
+            gvr, "", kSelector, "", [view, gvr](const MemberWatchEvent& e) { Observe(*view, gvr, e); });
+        if (!w.ok()) {
+          std::cerr << w.status().ToString() << "\n";
+          return false;
+        }
+        watches_.push_back(std::move(w).value());
+      }
+    }
+    return true;
+  }
+
+  static void Observe(MemberView& v, const GroupVersionResource& gvr, const MemberWatchEvent& e) {
+    const auto now = Steady::now();
+    const std::string name = e.object["metadata"].value("name", "");
+    std::lock_guard lock(v.mu);
+    if (!e.synthetic) {
+      if (v.writes++ == 0) v.first_write = now;
+      v.last_write = now;
+    }
+    if (gvr == kConfigMaps) {
+      if (e.type == MemberEventType::kDeleted) {
+        v.present.erase(name);
+      } else {
+        v.present.insert(name);
+      }
+      return;
+    }
+    if (e.type == MemberEventType::kDeleted) return;
+    const json& c = e.object["spec"]["template"]["spec"]["containers"];
+    if (!c.is_array() || c.empty()) return;
+    const std::string image = c[0].value("image", "");
+    v.image[name] = image;
+    v.image_seen.emplace(image, now);
+  }
+
+  bool WaitFor(const std::function<bool()>& done, const char* what,
+               std::chrono::milliseconds poll = std::chrono::milliseconds(20)) {
+    const auto deadline = Steady::now() + timeout_;
+    while (Steady::now() < deadline) {
+      if (done()) return true;
+      std::this_thread::sleep_for(poll);
+    }
+    std::cerr << "timed out after " << timeout_.count() << " s waiting for " << what << "\n";
+    return false;
+  }
+
+  bool ManyWorkloads(RunResult* r) {
+    const auto t0 = Steady::now();
+    std::atomic<int> next{0}, failed{0};
+    std::vector<std::thread> appliers;
+    for (int t = 0; t < 8; ++t) {
+      appliers.emplace_back([&] {
+        auto client = Client("federation", api_url_);
+        for (int i = next++; i < workloads_; i = next++) {
+          char name[16];
+          std::snprintf(name, sizeof name, "cm-%04d", i);
+          json w = {{"apiVersion", "federation.meridian.io/v1alpha1"},
+                    {"kind", "FederatedWorkload"},
+                    {"metadata", {{"name", name}, {"namespace", "bench"}}},
+                    {"spec",
+                     {{"template",
+                       {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"data", {{"index", name}}}}},
+                      {"placement",
+                       {{"clusterSelector", {{"matchLabels", {{"bench-group", "a"}}}}}}}}}};
+          if (auto s = client->Create(kWorkloads, "bench", w); !s.ok()) {
+            if (failed++ == 0) std::cerr << s.status().ToString() << "\n";
+          }
+        }
+      });
+    }
+    for (auto& t : appliers) t.join();
+    r->apply_s = Seconds(Steady::now() - t0);
+    if (failed > 0) return false;
+
+    // Placement's share of the time (the propagation controller starts on a workload only
+    // once it is placed). Listing 1,000 workloads costs the server too: poll slowly.
+    auto all_placed = [&] {
+      auto list = federation_->List(kWorkloads, "bench");
+      if (!list.ok()) return false;
+      int placed = 0;
+      for (const json& w : list->items) {
+        if (w.contains("status") && !w["status"].value("placement", json::array()).empty()) ++placed;
+      }
+      return placed >= workloads_;
+    };
+    if (!WaitFor(all_placed, "every workload to be placed", std::chrono::milliseconds(250))) {
+      return false;
+    }
+    r->placed_s = Seconds(Steady::now() - t0);
+
+    auto all_present = [&] {
+      for (int i = 0; i < selected_; ++i) {
+        std::lock_guard lock(views_[i]->mu);
+        if (static_cast<int>(views_[i]->present.size()) < workloads_) return false;
+      }
+      return true;
+    };
+    if (!WaitFor(all_present, "every selected member to hold every ConfigMap")) return false;
+    Steady::time_point first = Steady::time_point::max(), last{};
+    int64_t writes = 0;
+    for (int i = 0; i < selected_; ++i) {
+      std::lock_guard lock(views_[i]->mu);
+      first = std::min(first, views_[i]->first_write);
+      last = std::max(last, views_[i]->last_write);
+      writes += views_[i]->writes;
+    }
+    r->writes = writes;
+    r->converge_s = Seconds(last - t0);
+    r->writes_per_s = writes / std::max(1e-3, Seconds(last - first));
+
+    auto all_ready = [&] {
+      auto list = federation_->List(kWorkloads, "bench");
+      if (!list.ok()) return false;
+      int ready = 0;
+      for (const json& w : list->items) {
+        for (const json& c : w["status"].value("conditions", json::array())) {
+          if (c.value("type", "") == "Ready" && c.value("status", "") == "True") ++ready;
+        }
+      }
+      return ready >= workloads_;
+    };
+    if (!WaitFor(all_ready, "every workload to report Ready", std::chrono::milliseconds(250))) {
+      return false;
+    }
+    r->ready_s = Seconds(Steady::now() - t0);
+    return true;
+  }
+
+  json WideWorkload(const std::string& image) {
+    return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+            {"kind", "FederatedWorkload"},
+            {"metadata", {{"name", "wide"}, {"namespace", "bench"}}},
+            {"spec",
+             {{"template",
+               {{"apiVersion", "apps/v1"},
+                {"kind", "Deployment"},
+                {"metadata", {{"name", "wide"}}},
+                {"spec",
+                 {{"replicas", members_},
+                  {"selector", {{"matchLabels", {{"app", "wide"}}}}},
+                  {"template",
+                   {{"metadata", {{"labels", {{"app", "wide"}}}}},
+                    {"spec", {{"containers", {{{"name", "main"}, {"image", image}}}}}}}}}}}},
+              {"placement", {{"distribution", {{"minPerCluster", 1}}}}}}}};
+  }
+
+  bool AllHaveImage(const std::string& image) {
+    for (int i = 0; i < members_; ++i) {
+      std::lock_guard lock(views_[i]->mu);
+      auto it = views_[i]->image.find("wide");
+      if (it == views_[i]->image.end() || it->second != image) return false;
+    }
+    return true;
+  }
+
+  bool ImageChanges(RunResult* r) {
+    if (auto s = federation_->Create(kWorkloads, "bench", WideWorkload("example/wide:0")); !s.ok()) {
+      std::cerr << s.status().ToString() << "\n";
+      return false;
+    }
+    if (!WaitFor([&] { return AllHaveImage("example/wide:0"); }, "the wide workload everywhere")) {
+      return false;
+    }
+    for (int change = 1; change <= image_changes_; ++change) {
+      const std::string image = "example/wide:" + std::to_string(change);
+      const auto t1 = Steady::now();
+      for (int attempt = 0;; ++attempt) {
+        auto got = federation_->Get(kWorkloads, "bench", "wide");
+        if (!got.ok()) return false;
+        json w = *got;
+        w["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]["image"] = image;
+        auto updated = federation_->Update(kWorkloads, "bench", w);
+        if (updated.ok()) break;
+        if (updated.status().code() != StatusCode::kAborted || attempt > 10) {
+          std::cerr << updated.status().ToString() << "\n";
+          return false;
+        }
+      }
+      if (!WaitFor([&] { return AllHaveImage(image); }, "the new image on every member")) {
+        return false;
+      }
+      Steady::time_point last{};
+      for (int i = 0; i < members_; ++i) {
+        std::lock_guard lock(views_[i]->mu);
+        last = std::max(last, views_[i]->image_seen[image]);
+      }
+      r->image_change_s.push_back(Seconds(last - t1));
+    }
+    return true;
+  }
+
+  static inline int counter_ = 0;
+  const std::string bin_;
+  const int members_, selected_, workloads_, image_changes_;
+  const std::chrono::seconds timeout_;
+  std::filesystem::path dir_;
+  test_env::ChildProcess sim_, api_;
+  std::string sim_url_, api_url_;
+  std::unique_ptr<HttpMemberClient> federation_;
+  std::vector<std::unique_ptr<HttpMemberClient>> member_clients_;
+  std::vector<std::unique_ptr<MemberView>> views_;
+  std::vector<std::unique_ptr<MemberWatch>> watches_;  // first to go
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"bench_sync: propagation at scale against membersim (real binaries)"};
+  int runs = 3, members = 100, selected = 50, workloads = 1000, image_changes = 5, timeout = 120;
+  std::string bin = std::filesystem::canonical("/proc/self/exe").parent_path().string();
+  app.add_option("--runs", runs)->capture_default_str();
+  app.add_option("--members", members)->capture_default_str();
+  app.add_option("--selected", selected, "members the 1,000 workloads select")->capture_default_str();
+  app.add_option("--workloads", workloads)->capture_default_str();
+  app.add_option("--image-changes", image_changes)->capture_default_str();
+  app.add_option("--timeout", timeout, "seconds, per wait")->capture_default_str();
+  app.add_option("--bin", bin, "folder with membersim and federation-apiserver")->capture_default_str();
+  app.add_flag("--keep", Run::keep_, "keep each run's folder (logs, database)");
+  CLI11_PARSE(app, argc, argv);
+  spdlog::set_level(spdlog::level::warn);
+  selected = std::min(selected, members);
+
+  std::vector<double> writes_per_s, converge, ready, apply, placed, image;
+  for (int i = 0; i < runs; ++i) {
+    Run run(bin, members, selected, workloads, image_changes, timeout);
+    RunResult r = run.Go();
+    if (!r.ok) return 1;
+    std::vector<double> sorted = r.image_change_s;
+    std::sort(sorted.begin(), sorted.end());
+    std::printf("run %d: %d workloads x %d members: applied in %.2f s; %lld member writes at "
+                "%.0f writes/s; all placed after %.2f s; all in members after %.2f s; all Ready after %.2f s; image change "
+                "on %d members: median %.3f s, max %.3f s\n",
+                i + 1, workloads, selected, r.apply_s, static_cast<long long>(r.writes),
+                r.writes_per_s, r.placed_s, r.converge_s, r.ready_s, members, Median(r.image_change_s),
+                sorted.empty() ? 0.0 : sorted.back());
+    std::fflush(stdout);
+    writes_per_s.push_back(r.writes_per_s);
+    converge.push_back(r.converge_s);
+    ready.push_back(r.ready_s);
+    apply.push_back(r.apply_s);
+    placed.push_back(r.placed_s);
+    for (double d : r.image_change_s) image.push_back(d);
+  }
+  std::printf("\n| what (median of %d runs) | result | floor |\n|---|---:|---:|\n", runs);
+  std::printf("| member writes/s while syncing %d x %d | %.0f | >= 2,000 |\n", workloads, selected,
+              Median(writes_per_s));
+  std::printf("| %d workloads applied -> every member holds them | %.2f s | < 60 s |\n", workloads,
+              Median(converge));
+  std::printf("| ... -> every workload reports Ready | %.2f s | |\n", Median(ready));
+  std::printf("| (applying the %d workloads through the API) | %.2f s | |\n", workloads,
+              Median(apply));
+  std::printf("| (... -> placement has placed every workload) | %.2f s | |\n", Median(placed));
+  std::printf("| image change reaches all %d members (%zu changes) | %.3f s | < 2 s |\n", members,
+              image.size(), Median(image));
+  return 0;
+}

@@ -1,0 +1,258 @@
+// The propagation controller against a real membersim (its own process, free loopback port)
+// over HTTP, with the federation in-process: drift made in a member is repaired from the
+// member watch (the periodic resync is an hour away), a hung member does not delay the
+// others, and a member that refuses our credentials says so in status.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <thread>
+
+#include "api/codec.h"
+#include "sync/http_member_client.h"
+#include "sync/propagation_controller.h"
+#include "test/common/child_process.h"
+#include "test/common/in_process_federation.h"
+#include "test/common/test_env.h"
+
+namespace meridian::sync {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using Steady = std::chrono::steady_clock;
+
+const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+
+constexpr char kConfig[] = R"(defaults:
+  podReadyDelay: 100ms
+clusters:
+  - name: m-a
+    region: r-a
+    zones: [{name: m-a-1, nodes: 1}]
+  - name: m-b
+    region: r-b
+    zones: [{name: m-b-1, nodes: 1}]
+  - name: m-c
+    region: r-c
+    zones: [{name: m-c-1, nodes: 1}]
+    auth: {token: s3cret}
+)";
+
+bool Eventually(const std::function<bool()>& done, milliseconds limit = milliseconds(10'000)) {
+  const auto deadline = Steady::now() + limit;
+  while (Steady::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return done();
+}
+
+class PropagationMembersimTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meridian-prop-sim-" + std::to_string(getpid()));
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "membersim.yaml") << kConfig;
+    sim_ = new test_env::ChildProcess();
+    std::string error;
+    ASSERT_TRUE(sim_->Start({test_env::BinDir() + "/membersim", "--config",
+                             (dir_ / "membersim.yaml").string(), "--listen", "127.0.0.1:0"},
+                            &error, (dir_ / "membersim.log").string()))
+        << error;
+    sim_url_ = sim_->WaitForLine("membersim listening on ", milliseconds(30'000), &error);
+    ASSERT_FALSE(sim_url_.empty()) << error;
+  }
+  static void TearDownTestSuite() {
+    delete sim_;
+    sim_ = nullptr;
+    std::filesystem::remove_all(dir_);
+  }
+
+  void SetUp() override {
+    ASSERT_FALSE(sim_url_.empty());
+    federation_.Apply({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "shop"}}}});
+    for (const char* m : {"m-a", "m-b", "m-c"}) {
+      federation_.Apply({{"apiVersion", api::kApiVersion},
+                         {"kind", "MemberCluster"},
+                         {"metadata", {{"name", m}}},
+                         {"spec",
+                          {{"server", sim_url_ + "/clusters/" + m},
+                           {"region", std::string("r-") + m[2]},
+                           {"jurisdiction", "xx"},
+                           {"zones", {std::string(m) + "-1"}}}}});
+      members_[m] = Member(m);
+    }
+  }
+
+  static std::shared_ptr<MemberClient> Member(const std::string& name) {
+    MemberEndpoint e;
+    e.name = name;
+    e.server = sim_url_ + "/clusters/" + name;
+    e.timeout = milliseconds(2000);
+    e.credentials.bearer_token = name == "m-c" ? "s3cret" : "";
+    return std::shared_ptr<MemberClient>(HttpMemberClient::Create(e).value());
+  }
+
+  // The production factory (HTTP, no credentials: m-c answers 401), 1 s per call.
+  std::unique_ptr<PropagationController> StartController() {
+    PropagationController::Options options;
+    options.resync_period = std::chrono::hours(1);  // repairs must come from the watches
+    auto c = std::make_unique<PropagationController>(
+        federation_.objects(), RealClock(),
+        HttpMemberClientFactory(federation_.objects(), milliseconds(1000)), options);
+    EXPECT_TRUE(c->Start().ok());
+    return c;
+  }
+
+  // A Deployment workload placed 2 replicas on each member (placement written by hand).
+  void CreateWorkload(const std::string& name) {
+    json w = {{"apiVersion", api::kApiVersion},
+              {"kind", "FederatedWorkload"},
+              {"metadata", {{"name", name}, {"namespace", "shop"}}},
+              {"spec",
+               {{"template",
+                 {{"apiVersion", "apps/v1"},
+                  {"kind", "Deployment"},
+                  {"spec",
+                   {{"replicas", 6},
+                    {"selector", {{"matchLabels", {{"app", name}}}}},
+                    {"template",
+                     {{"metadata", {{"labels", {{"app", name}}}}},
+                      {"spec", {{"containers", {{{"name", "main"}, {"image", "web:1"}}}}}}}}}}}},
+                {"placement", json::object()}}}};
+    federation_.Apply(w);
+    const auto& info = Workloads();
+    for (int attempt = 0; attempt < 10; ++attempt) {
+      json got = federation_.objects().Get(info, "shop", name).value();
+      got["status"]["placement"] = {{{"cluster", "m-a"}, {"replicas", 2}},
+                                    {{"cluster", "m-b"}, {"replicas", 2}},
+                                    {{"cluster", "m-c"}, {"replicas", 2}}};
+      if (federation_.objects().Update(info, "shop", name, got, "status").ok()) return;
+    }
+    FAIL() << "could not write the placement";
+  }
+
+  const apimachinery::ResourceInfo& Workloads() {
+    return federation_.Info(api::kApiVersion, "FederatedWorkload");
+  }
+
+  std::optional<json> InMember(const std::string& member, const std::string& name) {
+    auto got = members_[member]->Get(kDeployments, "shop", name);
+    if (!got.ok()) return std::nullopt;
+    return *got;
+  }
+
+  static inline std::filesystem::path dir_;
+  static inline test_env::ChildProcess* sim_ = nullptr;
+  static inline std::string sim_url_;
+  test_env::InProcessFederation federation_{"prop-sim"};
+  std::map<std::string, std::shared_ptr<MemberClient>> members_;
+};
+
+TEST_F(PropagationMembersimTest, DriftInAMemberIsRepairedFromItsWatchWithinSeconds) {
+  auto controller = StartController();
+  CreateWorkload("web");
+  ASSERT_TRUE(Eventually([&] { return InMember("m-a", "web").has_value(); }));
+
+  // As `kubectl scale` would: the member's own controllers write status meanwhile.
+  auto edited = members_["m-a"]->MergePatch(kDeployments, "shop", "web",
+                                            json{{"spec", {{"replicas", 9}}}});
+  ASSERT_TRUE(edited.ok()) << edited.status();
+  auto t0 = Steady::now();
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto o = InMember("m-a", "web");
+        return o && (*o)["spec"]["replicas"] == 2;
+      },
+      milliseconds(3000)))
+      << "an edit was not repaired";
+  std::printf("edit repaired after %.0f ms\n",
+              std::chrono::duration<double, std::milli>(Steady::now() - t0).count());
+
+  ASSERT_TRUE(members_["m-a"]->Delete(kDeployments, "shop", "web").ok());
+  t0 = Steady::now();
+  EXPECT_TRUE(Eventually([&] { return InMember("m-a", "web").has_value(); }, milliseconds(3000)))
+      << "a deletion was not repaired";
+  std::printf("deletion repaired after %.0f ms\n",
+              std::chrono::duration<double, std::milli>(Steady::now() - t0).count());
+  controller->Stop();
+}
+
+TEST_F(PropagationMembersimTest, AHungMemberDoesNotDelayTheOthers) {
+  auto controller = StartController();
+  CreateWorkload("api");
+  ASSERT_TRUE(Eventually([&] { return InMember("m-b", "api").has_value(); }));
+  auto ctl = [&](const std::string& args) {
+    auto r = test_env::RunCommand(test_env::BinDir() + "/membersim ctl --server " + sim_url_ +
+                                  " " + args);
+    ASSERT_EQ(r.exit_code, 0) << args << ": " << r.output;
+  };
+  ctl("partition m-b --mode hang");
+  struct Heal {
+    std::function<void()> f;
+    ~Heal() { f(); }
+  } heal{[&] { ctl("heal m-b"); }};
+
+  const auto& info = Workloads();
+  bool changed = false;
+  for (int attempt = 0; attempt < 20 && !changed; ++attempt) {  // the controller writes status
+    json w = federation_.objects().Get(info, "shop", "api").value();
+    w["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2";
+    changed = federation_.objects().Update(info, "shop", "api", w).ok();
+  }
+  ASSERT_TRUE(changed);
+  const auto t0 = Steady::now();
+  auto has_new_image = [&](const std::string& member) {
+    auto o = InMember(member, "api");
+    return o && (*o)["spec"]["template"]["spec"]["containers"][0]["image"] == "web:2";
+  };
+  EXPECT_TRUE(Eventually([&] { return has_new_image("m-a"); }, milliseconds(1000)))
+      << "m-a waited for the hung m-b";
+  std::printf("m-a updated %.0f ms after the change while m-b hangs\n",
+              std::chrono::duration<double, std::milli>(Steady::now() - t0).count());
+
+  // m-b reports its timeout, and catches up once it answers again.
+  EXPECT_TRUE(Eventually([&] {
+    FieldErrors errors;
+    auto got = federation_.objects().Get(info, "shop", "api");
+    if (!got.ok()) return false;
+    for (const auto& c : api::DecodeFederatedWorkload(got.value(), &errors).status.clusters) {
+      if (c.cluster == "m-b" && !c.synced && !c.last_error.empty()) return true;
+    }
+    return false;
+  }));
+  ctl("heal m-b");
+  heal.f = [] {};
+  EXPECT_TRUE(Eventually([&] { return has_new_image("m-b"); }, milliseconds(15'000)));
+  controller->Stop();
+}
+
+TEST_F(PropagationMembersimTest, AMemberRefusingOurCredentialsSaysSoInStatus) {
+  auto controller = StartController();
+  CreateWorkload("shopfront");
+  const auto& info = Workloads();
+  std::string error;
+  EXPECT_TRUE(Eventually([&] {
+    FieldErrors errors;
+    auto got = federation_.objects().Get(info, "shop", "shopfront");
+    if (!got.ok()) return false;
+    for (const auto& c : api::DecodeFederatedWorkload(got.value(), &errors).status.clusters) {
+      if (c.cluster == "m-c") error = c.last_error;
+    }
+    return !error.empty() && error.find("pending") == std::string::npos;
+  }));
+  EXPECT_NE(error.find("member \"m-c\" refused Meridian's credentials (HTTP 401"),
+            std::string::npos)
+      << error;
+  // The others are not held up by it.
+  EXPECT_TRUE(Eventually([&] { return InMember("m-a", "shopfront").has_value(); }));
+  EXPECT_FALSE(InMember("m-c", "shopfront").has_value());
+  controller->Stop();
+}
+
+}  // namespace
+}  // namespace meridian::sync
