@@ -47,6 +47,20 @@ std::vector<KindInfo> BuildKinds() {
                     {"DATA", "count", ".data", "Number of data entries"},
                     {"AGE", "date", ".metadata.creationTimestamp", "Age"}};
   kinds.push_back(std::move(secret));
+  // What controllers did to an object and why (`fedctl describe` shows an object's last ones).
+  KindInfo event;
+  event.version = "v1";
+  event.kind = "Event";
+  event.plural = "events";
+  event.singular = "event";
+  event.short_names = {"ev"};
+  event.namespaced = true;
+  event.columns = {{"LAST SEEN", "date", ".lastTimestamp", "When it last happened"},
+                   {"TYPE", "string", ".type", "Normal or Warning"},
+                   {"REASON", "string", ".reason", "Why"},
+                   {"OBJECT", "string", ".involvedObject.name", "What it is about"},
+                   {"MESSAGE", "string", ".message", "What happened"}};
+  kinds.push_back(std::move(event));
   return kinds;
 }
 

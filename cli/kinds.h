@@ -1,5 +1,5 @@
 // The resource types fedctl knows: Meridian's six kinds (from api::FederationResources) plus
-// the core v1 namespaces and secrets the federation-apiserver also serves. Resolves what a
+// the core v1 namespaces, secrets and events the federation-apiserver also serves. Resolves what a
 // user types ("fw", "federatedworkloads", "ns") and what a manifest says (apiVersion + kind)
 // to the URL pieces and printer columns fedctl needs. Pure; thread-safe.
 #pragma once
@@ -34,7 +34,7 @@ struct KindInfo {
   std::string GroupSingular() const;
 };
 
-// Every type fedctl knows, Meridian's first, then namespaces and secrets.
+// Every type fedctl knows, Meridian's first, then namespaces, secrets and events.
 const std::vector<KindInfo>& KnownKinds();
 
 // The type a user named on the command line: kind, plural, singular or short name,

@@ -52,7 +52,8 @@ std::vector<json> Items(const json& list) {
 // `widths` keeps table columns aligned across calls (watch rows under the first table).
 void PrintObjects(const KindInfo& kind, const std::vector<json>& objects, const std::string& output,
                   bool as_list, bool headers, bool with_namespace,
-                  std::vector<size_t>* widths = nullptr) {
+                  std::vector<size_t>* widths = nullptr,
+                  const std::map<std::string, std::string>* cluster_regions = nullptr) {
   if (output == "yaml") {
     std::cout << PrintYaml(objects, as_list);
   } else if (output == "json") {
@@ -67,6 +68,7 @@ void PrintObjects(const KindInfo& kind, const std::vector<json>& objects, const 
     t.wide = output == "wide";
     t.headers = headers;
     t.now = RealClock().Now();
+    t.cluster_regions = cluster_regions;
     std::vector<size_t> local;
     std::cout << AlignColumns(TableCells(kind, objects, t), widths ? widths : &local);
   }
@@ -107,6 +109,9 @@ int RunGet(const GlobalFlags& g, std::string type, std::vector<std::string> name
     }
   }
   const bool as_list = names.size() != 1;
+  // Workload tables show replicas per region, which needs the members' regions.
+  const RelatedObjects related = FetchRelated(*client, *kind, nullptr);
+  const auto* regions = kind->kind == "FederatedWorkload" ? &related.cluster_regions : nullptr;
   if (objects.empty() && names.empty()) {
     if ((output == "yaml" || output == "json") && !watch) {
       PrintObjects(*kind, objects, output, true, !no_headers, with_namespace);
@@ -118,7 +123,7 @@ int RunGet(const GlobalFlags& g, std::string type, std::vector<std::string> name
   }
   std::vector<size_t> widths;
   if (!objects.empty()) {
-    PrintObjects(*kind, objects, output, as_list, !no_headers, with_namespace, &widths);
+    PrintObjects(*kind, objects, output, as_list, !no_headers, with_namespace, &widths, regions);
   }
   if (!watch) return rc;
 
@@ -145,7 +150,7 @@ int RunGet(const GlobalFlags& g, std::string type, std::vector<std::string> name
       PrintObjects(*kind, {e.object}, output, false, false, with_namespace);
     } else {
       PrintObjects(*kind, {e.object}, output, false, !printed_header && !no_headers, with_namespace,
-                   &widths);
+                   &widths, regions);
       printed_header = true;
     }
     return true;
@@ -238,7 +243,8 @@ int RunDescribe(const GlobalFlags& g, std::string type, std::vector<std::string>
   Timestamp now = RealClock().Now();
   for (size_t i = 0; i < objects.size(); ++i) {
     if (i > 0) std::cout << "\n\n";
-    std::cout << Describe(*kind, objects[i], now);
+    const RelatedObjects related = FetchRelated(*client, *kind, &objects[i]);
+    std::cout << Describe(*kind, objects[i], now, &related);
   }
   std::cout << std::flush;
   return rc;

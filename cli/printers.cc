@@ -183,7 +183,8 @@ void DescribeConditions(DescribeWriter& w, const json& o, Timestamp now) {
   w.Block(1, table);
 }
 
-void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now) {
+void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now,
+                      const RelatedObjects* related) {
   // The template in one line: what it is and how replicas are handled.
   const json* tmpl = At(o, {"spec", "template"});
   std::string what = "<none>";
@@ -250,19 +251,53 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now) {
     w.Block(1, table);
   }
 
+  // Per member: what placement asked for next to what the member runs and whether it is in
+  // sync. Members placed but not yet reported come first (in placement order), then members
+  // that only report (e.g. being drained).
   const json* members = At(o, {"status", "clusters"});
-  if (!members || !members->is_array() || members->empty()) {
+  std::vector<std::string> order;
+  std::map<std::string, int64_t> desired;
+  std::map<std::string, const json*> reported;
+  if (placement && placement->is_array()) {
+    for (const json& p : *placement) {
+      std::string c = Str(p, {"cluster"});
+      if (!desired.count(c)) order.push_back(c);
+      desired[c] += p.value("replicas", int64_t{0});
+    }
+  }
+  if (members && members->is_array()) {
+    for (const json& m : *members) {
+      std::string c = Str(m, {"cluster"});
+      if (!desired.count(c) && !reported.count(c)) order.push_back(c);
+      reported[c] = &m;
+    }
+  }
+  if (order.empty()) {
     w.Field(0, "Members", "<none>");
   } else {
     w.Heading(0, "Members");
-    std::vector<std::vector<std::string>> rows = {{"CLUSTER", "READY", "SYNCED", "LAST ERROR"}};
-    for (const json& m : *members) {
-      rows.push_back({Str(m, {"cluster"}), Str(m, {"readyReplicas"}, "0"),
-                      Str(m, {"synced"}, "false"), Str(m, {"lastError"})});
+    const bool regions = related && !related->cluster_regions.empty();
+    std::vector<std::vector<std::string>> rows;
+    rows.push_back({"CLUSTER"});
+    if (regions) rows[0].push_back("REGION");
+    for (const char* h : {"READY", "SYNCED", "LAST ERROR"}) rows[0].push_back(h);
+    for (const std::string& c : order) {
+      const json* m = reported.count(c) ? reported[c] : nullptr;
+      std::vector<std::string> row = {c};
+      if (regions) {
+        auto r = related->cluster_regions.find(c);
+        row.push_back(r == related->cluster_regions.end() ? "<unknown>" : r->second);
+      }
+      row.push_back((m ? Str(*m, {"readyReplicas"}, "0") : "0") + "/" +
+                    std::to_string(desired.count(c) ? desired[c] : 0));
+      row.push_back(m ? Str(*m, {"synced"}, "false") : "false");
+      row.push_back(m ? Str(*m, {"lastError"}) : "");
+      rows.push_back(std::move(row));
     }
     std::string table = AlignColumns(rows);
     table.pop_back();
     w.Block(1, table);
+    if (regions) w.Field(0, "By Region", ReplicasByRegion(o, related->cluster_regions));
   }
   DescribeConditions(w, o, now);
 }
@@ -329,6 +364,38 @@ void DescribeSecret(DescribeWriter& w, const json& o) {
   }
 }
 
+// The last events, oldest first, as kubectl describe prints them.
+void DescribeEvents(DescribeWriter& w, std::vector<json> events, Timestamp now) {
+  constexpr size_t kShown = 10;
+  if (events.empty()) {
+    w.Field(0, "Events", "<none>");
+    return;
+  }
+  auto last_seen = [](const json& e) {
+    std::string t = Str(e, {"lastTimestamp"});
+    return t.empty() ? Str(e, {"eventTime"}) : t;
+  };
+  std::stable_sort(events.begin(), events.end(),
+                   [&](const json& a, const json& b) { return last_seen(a) < last_seen(b); });
+  if (events.size() > kShown) events.erase(events.begin(), events.end() - kShown);
+  w.Heading(0, "Events");
+  std::vector<std::vector<std::string>> rows = {{"TYPE", "REASON", "AGE", "FROM", "MESSAGE"}};
+  for (const json& e : events) {
+    std::string age = Age(last_seen(e), now);
+    int64_t count = e.value("count", int64_t{1});
+    std::string first = Str(e, {"firstTimestamp"});
+    if (count > 1 && !first.empty()) {
+      age += fmt::format(" (x{} over {})", count, Age(first, now));
+    }
+    rows.push_back({Str(e, {"type"}), Str(e, {"reason"}), age,
+                    Str(e, {"source", "component"}, Str(e, {"reportingComponent"})),
+                    Str(e, {"message"})});
+  }
+  std::string table = AlignColumns(rows);
+  table.pop_back();
+  w.Block(1, table);
+}
+
 // Extra -o wide columns per kind (kubectl's priority > 0 columns).
 std::vector<std::string> WideHeaders(const KindInfo& kind) {
   if (kind.kind == "FederatedWorkload") return {"PLACEMENT"};
@@ -354,6 +421,74 @@ std::vector<std::string> WideCells(const KindInfo& kind, const json& o) {
 }
 
 }  // namespace
+
+std::string ReplicasByRegion(const json& workload,
+                             const std::map<std::string, std::string>& cluster_regions) {
+  struct Count {
+    int64_t ready = 0;
+    int64_t desired = 0;
+  };
+  std::map<std::string, Count> by_region;
+  auto region_of = [&](const std::string& cluster) {
+    auto it = cluster_regions.find(cluster);
+    return it == cluster_regions.end() ? cluster : it->second;
+  };
+  const json* placement = At(workload, {"status", "placement"});
+  if (placement && placement->is_array()) {
+    for (const json& p : *placement) {
+      by_region[region_of(Str(p, {"cluster"}))].desired += p.value("replicas", int64_t{0});
+    }
+  }
+  const json* members = At(workload, {"status", "clusters"});
+  if (members && members->is_array()) {
+    for (const json& m : *members) {
+      by_region[region_of(Str(m, {"cluster"}))].ready += m.value("readyReplicas", int64_t{0});
+    }
+  }
+  if (by_region.empty()) return "<none>";
+  std::vector<std::pair<std::string, Count>> sorted(by_region.begin(), by_region.end());
+  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
+    return a.second.desired > b.second.desired;
+  });
+  std::string out;
+  for (const auto& [region, c] : sorted) {
+    if (!out.empty()) out += ", ";
+    out += fmt::format("{} {}/{}", region, c.ready, c.desired);
+  }
+  return out;
+}
+
+RelatedObjects FetchRelated(ResourceClient& client, const KindInfo& kind, const json* object) {
+  RelatedObjects related;
+  if (kind.kind == "FederatedWorkload") {
+    if (const KindInfo* mcs = ResolveType("memberclusters")) {
+      ApiResult<json> list = client.List(*mcs, "", "");
+      if (list.ok() && list->contains("items")) {
+        for (const json& mc : (*list)["items"]) {
+          related.cluster_regions[Str(mc, {"metadata", "name"})] = Str(mc, {"spec", "region"});
+        }
+      }
+    }
+  }
+  const KindInfo* events = ResolveType("events");
+  if (object && events) {
+    const std::string name = Str(*object, {"metadata", "name"});
+    const std::string uid = Str(*object, {"metadata", "uid"});
+    std::string ns = Str(*object, {"metadata", "namespace"});
+    if (!kind.namespaced || ns.empty()) ns = "default";
+    ApiResult<json> list = client.List(*events, ns, "");
+    if (list.ok() && list->contains("items")) {
+      for (const json& e : (*list)["items"]) {
+        const json* ref = At(e, {"involvedObject"});
+        if (!ref || Str(*ref, {"name"}) != name || Str(*ref, {"kind"}) != kind.kind) continue;
+        const std::string event_uid = Str(*ref, {"uid"});
+        if (!uid.empty() && !event_uid.empty() && event_uid != uid) continue;  // a predecessor
+        related.events.push_back(e);
+      }
+    }
+  }
+  return related;
+}
 
 std::string Age(const std::string& rfc3339, Timestamp now) {
   Timestamp t;
@@ -384,11 +519,13 @@ std::vector<std::vector<std::string>> TableCells(const KindInfo& kind,
                                                  const std::vector<json>& objects,
                                                  const TableOptions& options) {
   std::vector<std::vector<std::string>> rows;
+  const bool regions_column = kind.kind == "FederatedWorkload" && options.cluster_regions;
   if (options.headers) {
     std::vector<std::string> h;
     if (options.with_namespace && kind.namespaced) h.push_back("NAMESPACE");
     h.push_back("NAME");
     for (const api::PrinterColumn& c : kind.columns) h.push_back(c.name);
+    if (regions_column) h.insert(h.end() - (h.back() == "AGE" ? 1 : 0), "REGIONS");
     if (options.wide) {
       for (std::string& x : WideHeaders(kind)) h.push_back(std::move(x));
     }
@@ -399,6 +536,10 @@ std::vector<std::vector<std::string>> TableCells(const KindInfo& kind,
     if (options.with_namespace && kind.namespaced) r.push_back(Str(o, {"metadata", "namespace"}));
     r.push_back(Str(o, {"metadata", "name"}));
     for (const api::PrinterColumn& c : kind.columns) r.push_back(CellText(c, o, options.now));
+    if (regions_column) {
+      r.insert(r.end() - (!kind.columns.empty() && kind.columns.back().name == "AGE" ? 1 : 0),
+               ReplicasByRegion(o, *options.cluster_regions));
+    }
     if (options.wide) {
       for (std::string& x : WideCells(kind, o)) r.push_back(std::move(x));
     }
@@ -460,11 +601,12 @@ std::string PrintJson(const std::vector<json>& objects, bool as_list) {
   return ListWrapper(objects).dump(4) + "\n";
 }
 
-std::string Describe(const KindInfo& kind, const json& object, Timestamp now) {
+std::string Describe(const KindInfo& kind, const json& object, Timestamp now,
+                     const RelatedObjects* related) {
   DescribeWriter w;
   DescribeMetadata(w, kind, object, now);
   if (kind.kind == "FederatedWorkload") {
-    DescribeWorkload(w, object, now);
+    DescribeWorkload(w, object, now, related);
   } else if (kind.kind == "MemberCluster") {
     DescribeMemberCluster(w, object, now);
   } else if (kind.kind == "Secret") {
@@ -473,6 +615,7 @@ std::string Describe(const KindInfo& kind, const json& object, Timestamp now) {
     if (object.contains("spec")) YamlSection(w, 0, "Spec", At(object, {"spec"}));
     if (object.contains("status")) YamlSection(w, 0, "Status", At(object, {"status"}));
   }
+  if (related) DescribeEvents(w, related->events, now);
   return w.Render();
 }
 

@@ -3,22 +3,47 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
 #include "apimachinery/api_error.h"
+#include "cli/client.h"
 #include "cli/kinds.h"
 #include "common/clock.h"
 
 namespace meridian::cli {
+
+// What describe and the workload table show beyond the object itself (fetched by
+// FetchRelated; empty when not fetched).
+struct RelatedObjects {
+  std::map<std::string, std::string> cluster_regions;  // MemberCluster name -> spec.region
+  std::vector<nlohmann::json> events;                   // core v1 Events about the object
+};
+
+// Fetches, best effort, what `kind` needs: for FederatedWorkloads the MemberClusters'
+// regions; with `object`, the Events about it (same namespace, or "default" for
+// cluster-scoped objects; matched on involvedObject kind, name and uid). Failures leave the
+// part empty (describe still shows the object).
+RelatedObjects FetchRelated(ResourceClient& client, const KindInfo& kind,
+                            const nlohmann::json* object);
 
 struct TableOptions {
   bool with_namespace = false;  // a NAMESPACE column first (-A)
   bool wide = false;            // -o wide: extra columns (placement, zones, server)
   bool headers = true;
   Timestamp now;
+  // When set, FederatedWorkload tables end with REGIONS: ready/desired replicas per region
+  // ("us-east 15/15, eu-west 9/9, ap-south 4/6"), members of unknown region by name.
+  const std::map<std::string, std::string>* cluster_regions = nullptr;
 };
+
+// "us-east 15/15, eu-west 9/9, ap-south 4/6": ready/desired replicas of a FederatedWorkload
+// per region (desired from status.placement, ready from status.clusters), largest first;
+// "<none>" before placement.
+std::string ReplicasByRegion(const nlohmann::json& workload,
+                             const std::map<std::string, std::string>& cluster_regions);
 
 // The cell texts of a table: headers (when asked) then one row per object.
 std::vector<std::vector<std::string>> TableCells(const KindInfo& kind,
@@ -55,7 +80,11 @@ std::string PrintJson(const std::vector<nlohmann::json>& objects, bool as_list);
 // and the unplaced count; for MemberCluster: region, zones, jurisdiction, conditions, zone
 // health and allocatable. Other kinds: metadata and spec/status as YAML. Secret values are
 // never printed (only their sizes).
-std::string Describe(const KindInfo& kind, const nlohmann::json& object, Timestamp now);
+// With `related`: the Members table gains REGION and READY as ready/desired, a "By Region" line
+// (ready/desired per region) is added, and every kind ends with its most recent Events (kubectl's
+// TYPE/REASON/AGE/FROM/MESSAGE, "(xN over AGE)" for repeats).
+std::string Describe(const KindInfo& kind, const nlohmann::json& object, Timestamp now,
+                     const RelatedObjects* related = nullptr);
 
 // How fedctl shows a failed API call, one or more lines each ending in '\n':
 //   Error from server (NotFound): federatedworkloads.federation.meridian.io "x" not found

@@ -2,6 +2,9 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <fmt/format.h>
+
+#include "test/cli/fake_client.h"
 
 namespace meridian::cli {
 namespace {
@@ -160,8 +163,8 @@ TEST(DescribeTest, FederatedWorkloadShowsPlacementMembersConditionsAndUnplaced) 
            "  eu-west-1   9                                      weight 2 of 5\n",
            "Members:\n"
            "  CLUSTER     READY   SYNCED   LAST ERROR\n"
-           "  us-east-1   18      true\n"
-           "  eu-west-1   9       false    member unreachable\n",
+           "  us-east-1   18/18   true\n"
+           "  eu-west-1   9/9     false    member unreachable\n",
            "  Degraded   True     CapacityExhausted   3m    3 replicas unplaced: no allowed "
            "cluster has room\n",
        }) {
@@ -173,6 +176,100 @@ TEST(DescribeTest, FederatedWorkloadShowsPlacementMembersConditionsAndUnplaced) 
   std::string f = Describe(Kind("fw"), fresh, At("2026-11-21T10:05:00Z"));
   EXPECT_THAT(f, HasSubstr("not yet reconciled"));
   EXPECT_THAT(f, HasSubstr("Placement:         <none>\n"));
+}
+
+TEST(DescribeTest, WithRelatedObjectsShowsRegionsAndRecentEvents) {
+  RelatedObjects related;
+  related.cluster_regions = {{"us-east-1", "us-east"}, {"eu-west-1", "eu-west"}};
+  for (int i = 0; i < 12; ++i) {  // with the Warning 13 events; the last 10 are shown
+    related.events.push_back(
+        {{"type", "Normal"},
+         {"reason", "Synced" + std::to_string(i)},
+         {"message", "m" + std::to_string(i)},
+         {"source", {{"component", "propagation-controller"}}},
+         {"count", i == 11 ? 4 : 1},
+         {"firstTimestamp", fmt::format("2026-11-21T10:{:02}:00Z", i == 11 ? 0 : i)},
+         {"lastTimestamp", fmt::format("2026-11-21T10:{:02}:00Z", i)}});
+  }
+  related.events.push_back({{"type", "Warning"}, {"reason", "SyncFailed"},
+                            {"message", "eu-west-1: member refused the credentials"},
+                            {"reportingComponent", "propagation-controller"},
+                            {"lastTimestamp", "2026-11-21T10:12:30Z"}});
+  std::string d = Describe(Kind("fw"), Workload(), At("2026-11-21T10:15:00Z"), &related);
+  for (const char* want : {
+           "Members:\n"
+           "  CLUSTER     REGION    READY   SYNCED   LAST ERROR\n"
+           "  us-east-1   us-east   18/18   true\n"
+           "  eu-west-1   eu-west   9/9     false    member unreachable\n",
+           "By Region:         us-east 18/18, eu-west 9/9\n",
+           "Events:\n  TYPE      REASON       AGE ",
+           "  Warning   SyncFailed   2m30s ",
+           "propagation-controller   eu-west-1: member refused the credentials\n",
+           "  Normal    Synced11     4m (x4 over 15m)   propagation-controller   m11\n",
+       }) {
+    EXPECT_THAT(d, HasSubstr(want)) << d;
+  }
+  EXPECT_THAT(d, Not(HasSubstr("Synced0 "))) << d;
+  EXPECT_THAT(d, Not(HasSubstr("Synced2 "))) << d;  // 13 events: the 3 oldest are left out
+  EXPECT_THAT(d, HasSubstr("Synced3 ")) << d;
+
+  RelatedObjects none;
+  EXPECT_THAT(Describe(Kind("mc"), Cluster(), At("2026-11-21T10:15:00Z"), &none),
+              HasSubstr("Events:            <none>\n"));
+}
+
+TEST(TableTest, WorkloadTablesShowReadyOverDesiredPerRegion) {
+  std::map<std::string, std::string> regions = {{"us-east-1", "us-east"},
+                                                {"us-west-1", "us-east"}};
+  json w = Workload();
+  w["status"]["placement"].push_back({{"cluster", "us-west-1"}, {"replicas", 2}});
+  w["status"]["clusters"].push_back({{"cluster", "us-west-1"}, {"readyReplicas", 1}});
+  // eu-west-1 has no known region: shown by its own name.
+  EXPECT_EQ(ReplicasByRegion(w, regions), "us-east 19/20, eu-west-1 9/9");
+  json fresh = Workload();
+  fresh.erase("status");
+  EXPECT_EQ(ReplicasByRegion(fresh, regions), "<none>");
+
+  TableOptions t;
+  t.now = At("2026-11-21T10:05:00Z");
+  t.cluster_regions = &regions;
+  auto cells = TableCells(Kind("fw"), {w}, t);
+  ASSERT_EQ(cells.size(), 2u);
+  EXPECT_EQ(cells[0], (std::vector<std::string>{"NAME", "READY", "DESIRED", "UNPLACED",
+                                                "REGIONS", "AGE"}));
+  EXPECT_EQ(cells[1][4], "us-east 19/20, eu-west-1 9/9");
+  EXPECT_EQ(cells[1][5], "5m");
+  // Without regions (and for other kinds) the table is the server's columns.
+  t.cluster_regions = nullptr;
+  EXPECT_EQ(TableCells(Kind("fw"), {w}, t)[0].size(), 5u);
+}
+
+TEST(FetchRelatedTest, FindsTheMembersRegionsAndTheObjectsOwnEvents) {
+  testing::FakeClient client;
+  client.Put(Kind("mc"), "", Cluster());
+  auto event = [](const std::string& name, const std::string& kind, const std::string& object,
+                  const std::string& uid) {
+    return json{{"metadata", {{"name", name}, {"namespace", "shop"}}},
+                {"involvedObject", {{"kind", kind}, {"name", object}, {"uid", uid}}}};
+  };
+  json w = Workload();
+  w["metadata"]["uid"] = "u1";
+  client.Put(Kind("events"), "shop", event("a", "FederatedWorkload", "web", "u1"));
+  client.Put(Kind("events"), "shop", event("b", "FederatedWorkload", "web", ""));
+  client.Put(Kind("events"), "shop", event("c", "FederatedWorkload", "web", "old-uid"));
+  client.Put(Kind("events"), "shop", event("d", "FederatedWorkload", "api", "u2"));
+  client.Put(Kind("events"), "shop", event("e", "MemberCluster", "web", "u3"));
+  RelatedObjects r = FetchRelated(client, Kind("fw"), &w);
+  EXPECT_EQ(r.cluster_regions, (std::map<std::string, std::string>{{"eu-west-1", "eu-west"}}));
+  std::vector<std::string> names;
+  for (const json& e : r.events) names.push_back(e["metadata"]["name"]);
+  EXPECT_EQ(names, (std::vector<std::string>{"a", "b"}));
+  // A failing server leaves the parts empty; describe still works.
+  client.FailNext("list", ApiError::BadRequest("no"));
+  client.FailNext("list", ApiError::BadRequest("no"));
+  RelatedObjects empty = FetchRelated(client, Kind("fw"), &w);
+  EXPECT_TRUE(empty.cluster_regions.empty());
+  EXPECT_TRUE(empty.events.empty());
 }
 
 TEST(DescribeTest, MemberClusterShowsLocationConditionsZonesAndAllocatable) {
