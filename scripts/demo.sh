@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # The demo federation: installs what is missing, builds, starts membersim with five simulated
 # member clusters on three continents and the federation-apiserver on its embedded SQLite
-# store, registers the members, applies the three-continents example, and shows the result.
+# store, joins the members with `fedctl join` (each member demands its own bearer token),
+# applies the three-continents example, and shows the result.
 #
 #   ./scripts/demo.sh            # runs until Ctrl-C, so you can use kubectl / fedctl against it
 #   DEMO_EXIT=1 ./scripts/demo.sh   # shows the result and stops everything (used by the e2e test)
 #
-# Ports: MERIDIAN_PORT (federation API, default 8443), MEMBERSIM_PORT (default 18080; the
-# example MemberClusters point there).
+# Ports: MERIDIAN_PORT (federation API, default 8443), MEMBERSIM_PORT (default 18080).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 API_PORT=${MERIDIAN_PORT:-8443}
@@ -42,11 +42,26 @@ wait_for() {
   exit 1
 }
 
+# Each simulated member gets its own random bearer token, as a real cluster's service account
+# would: membersim's config (a copy of examples/topology-3-continents.yaml with
+# `auth: {token}` per cluster) demands it, and `fedctl join` is handed it in a file.
+MEMBERS=(us-east-1 us-west-1 eu-west-1 eu-central-1 ap-south-1)
+mkdir -p "$STATE_DIR/tokens"
+for m in "${MEMBERS[@]}"; do
+  head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STATE_DIR/tokens/$m"
+done
+awk -v dir="$STATE_DIR/tokens" '
+  { print }
+  /^  - name: / {
+    f = dir "/" $3; getline token < f; close(f)
+    print "    auth: {token: " token "}"
+  }' examples/topology-3-continents.yaml > "$STATE_DIR/topology.yaml"
+
 echo "== starting membersim (5 clusters, 3 continents) on 127.0.0.1:$SIM_PORT"
-"$BIN/membersim" --config examples/topology-3-continents.yaml --listen "127.0.0.1:$SIM_PORT" \
+"$BIN/membersim" --config "$STATE_DIR/topology.yaml" --listen "127.0.0.1:$SIM_PORT" \
   > "$STATE_DIR/membersim.log" 2>&1 &
 pids+=($!)
-wait_for "http://127.0.0.1:$SIM_PORT/clusters/eu-west-1/readyz" "$STATE_DIR/membersim.log"
+wait_for "http://127.0.0.1:$SIM_PORT/admin/status" "$STATE_DIR/membersim.log"
 
 echo "== starting federation-apiserver on $SERVER (SQLite store in $STATE_DIR)"
 "$BIN/federation-apiserver" --listen "127.0.0.1:$API_PORT" --storage "sqlite:$STATE_DIR/federation.db" \
@@ -55,10 +70,20 @@ pids+=($!)
 wait_for "$SERVER/readyz" "$STATE_DIR/apiserver.log"
 
 FEDCTL=("$BIN/fedctl" --server "$SERVER")
-echo "== registering member clusters and the topology"
-sed "s|127.0.0.1:18080|127.0.0.1:$SIM_PORT|" examples/three-continents/members.yaml > "$STATE_DIR/members.yaml"
+echo "== the topology, then joining the member clusters (each checked with its token first)"
 "${FEDCTL[@]}" apply -f examples/three-continents/topology.yaml
-"${FEDCTL[@]}" apply -f "$STATE_DIR/members.yaml"
+# name region zones jurisdiction continent
+while read -r name region zones jurisdiction continent; do
+  "${FEDCTL[@]}" join "$name" --member-url "http://127.0.0.1:$SIM_PORT/clusters/$name" \
+    --token-file "$STATE_DIR/tokens/$name" --region "$region" --zones "$zones" \
+    --jurisdiction "$jurisdiction" --label tier=prod --label "continent=$continent"
+done <<'TABLE'
+us-east-1    us-east    us-east-1a,us-east-1b,us-east-1c          us  north-america
+us-west-1    us-west    us-west-1a,us-west-1b                     us  north-america
+eu-west-1    eu-west    eu-west-1a,eu-west-1b,eu-west-1c          eu  europe
+eu-central-1 eu-central eu-central-1a,eu-central-1b               eu  europe
+ap-south-1   ap-south   ap-south-1a,ap-south-1b                   in  asia
+TABLE
 
 echo "== applying the three-continents workload (30 replicas, NA:EU:AS = 5:3:2)"
 "${FEDCTL[@]}" apply -f examples/three-continents/workload.yaml
@@ -84,23 +109,31 @@ echo
 echo "== federated workloads"
 "${FEDCTL[@]}" get federatedworkloads -A
 echo
-echo "== where the 30 replicas go, and why; what each member runs"
+echo "== where the 30 replicas go, and why; what each member runs; what happened"
 "${FEDCTL[@]}" describe fw web -n shop | sed -n '/^Placement:/,$p'
 echo
-echo "== a member cluster, as kubectl sees it"
-if command -v kubectl >/dev/null; then
-  kubectl --server "http://127.0.0.1:$SIM_PORT/clusters/eu-west-1" get nodes -L topology.kubernetes.io/zone
-  kubectl --server "http://127.0.0.1:$SIM_PORT/clusters/eu-west-1" get deploy -n shop
-else
-  curl -fsS "http://127.0.0.1:$SIM_PORT/clusters/eu-west-1/api/v1/nodes" | head -c 400; echo
-fi
+echo "== member by member, as the members themselves report it"
+for m in "${MEMBERS[@]}"; do
+  deploy=$(curl -fsS -H "Authorization: Bearer $(cat "$STATE_DIR/tokens/$m")" \
+    "http://127.0.0.1:$SIM_PORT/clusters/$m/apis/apps/v1/namespaces/shop/deployments/web")
+  ready=$(printf '%s' "$deploy" | grep -o '"readyReplicas":[0-9]*' | head -1 | cut -d: -f2)
+  printf '%-13s deployment shop/web: %s replicas ready\n' "$m" "${ready:-0}"
+done
+echo
+echo "== a member's own view: eu-west-1's nodes and their zones"
+curl -fsS -H "Authorization: Bearer $(cat "$STATE_DIR/tokens/eu-west-1")" \
+  "http://127.0.0.1:$SIM_PORT/clusters/eu-west-1/api/v1/nodes" |
+  grep -o '"name":"[a-z0-9-]*-node-[0-9]*"' | cut -d'"' -f4 | sort -u |
+  sed 's/^\(.*\)-node-[0-9]*$/&   zone \1/'
 
 cat <<MSG
 
 The demo federation is running.
   fedctl:  $BIN/fedctl --server $SERVER get fw -A
   kubectl: kubectl --server $SERVER get federatedworkloads -A
-  members: kubectl --server http://127.0.0.1:$SIM_PORT/clusters/<name> get deploy -A
+  members: curl -H "Authorization: Bearer \$(cat $STATE_DIR/tokens/NAME)" \\
+             http://127.0.0.1:$SIM_PORT/clusters/NAME/apis/apps/v1/deployments
+           (each member demands its own token; they are in $STATE_DIR/tokens/)
 Logs in $STATE_DIR/.
 MSG
 

@@ -40,12 +40,15 @@ TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
   std::filesystem::remove_all(dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const char* expected : {
-           "membercluster.federation.meridian.io/eu-west-1 created",
+           // Members are joined (checked with their own token) rather than applied.
+           "membercluster.federation.meridian.io/eu-west-1 joined",
+           "credentials in secret meridian-system/eu-west-1-credentials-",
            "topology.federation.meridian.io/default created",
            "federatedworkload.federation.meridian.io/web created",
            "eu-central-1   eu-central   eu",  // fedctl get memberclusters
            "shop        web",                 // fedctl get federatedworkloads -A
-           "eu-west-1c",                      // the member's nodes, with their zones
+           "us-east 9/9, ",                   // ... with ready/desired per region
+           "eu-west-1c-node-0   zone eu-west-1c",  // the member's nodes, with their zones
            // The placement controller divided 30 replicas 5:3:2 across the continents.
            "us-east-1: 9 = region us-east weight 3/10 of 30",
            "eu-central-1: 3 = region eu-central weight 1/10 of 30",
@@ -53,6 +56,7 @@ TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
            // ... the propagation controller made the members run them, all ready.
            "30 of 30 replicas ready",
            "5 of 5 clusters synced",
+           "eu-central-1  deployment shop/web: 3 replicas ready",  // as the member reports it
            "The demo federation is running.",
        }) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << expected << "\n" << r.output;
