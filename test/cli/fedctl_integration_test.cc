@@ -270,11 +270,13 @@ TEST_F(FedctlTest, ApplyGetDescribeDeleteTheThreeContinentsExample) {
   // Table: catalogue columns, namespaced by -n, and -A adds NAMESPACE.
   r = Fedctl({"get", "fw", "-n", "shop"});
   ASSERT_EQ(r.code, 0) << r;
-  EXPECT_THAT(r.out, MatchesRegex("NAME +READY +DESIRED +UNPLACED +AGE\nweb +.*[0-9]+s\n"));
+  // REGIONS: ready/desired per region, from the members' regions.
+  EXPECT_THAT(r.out,
+              MatchesRegex("NAME +READY +DESIRED +UNPLACED +REGIONS +AGE\nweb +.*[0-9]+s\n"));
   r = Fedctl({"get", "federatedworkloads", "-A"});
   ASSERT_EQ(r.code, 0) << r;
   EXPECT_THAT(r.out,
-              MatchesRegex("NAMESPACE +NAME +READY +DESIRED +UNPLACED +AGE\nshop +web .*\n"));
+              MatchesRegex("NAMESPACE +NAME +READY +DESIRED +UNPLACED +REGIONS +AGE\nshop +web .*\n"));
   r = Fedctl({"get", "mc"});
   ASSERT_EQ(r.code, 0) << r;
   EXPECT_THAT(r.out, HasSubstr("NAME           REGION       JURISDICTION   READY"));
@@ -312,6 +314,7 @@ TEST_F(FedctlTest, ApplyGetDescribeDeleteTheThreeContinentsExample) {
   EXPECT_THAT(r.out, HasSubstr("Template:          apps/v1 Deployment \"web\", 30 replicas"));
   EXPECT_THAT(r.out, HasSubstr("DNS:               web.global.example.com (strategy geo"));
   EXPECT_THAT(r.out, HasSubstr("Placement Policy:\n"));
+  EXPECT_THAT(r.out, HasSubstr("\nEvents:"));
   r = Fedctl({"describe", "mc", "eu-west-1"});
   ASSERT_EQ(r.code, 0) << r;
   EXPECT_THAT(r.out, HasSubstr("Region:            eu-west\n"));
