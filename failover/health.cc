@@ -268,4 +268,39 @@ std::vector<std::string> DescribeTransitions(const api::MemberClusterStatus& bef
   return out;
 }
 
+std::vector<HealthEvent> TransitionEvents(const api::MemberClusterStatus& before,
+                                          const api::MemberClusterStatus& after) {
+  std::vector<HealthEvent> out;
+  for (const char* type : {"Reachable", "Ready"}) {
+    const api::Condition* a = FindCondition(after.conditions, type);
+    if (a == nullptr) continue;
+    const api::Condition* b = FindCondition(before.conditions, type);
+    if (b != nullptr && b->status == a->status) continue;
+    const bool up = a->status == "True";
+    if (b == nullptr && up) continue;  // first seen healthy: nothing happened
+    if (a->status == "Unknown") continue;
+    HealthEvent e;
+    e.warning = !up;
+    e.reason = std::string("Member") + (up ? "" : "Not") + type;
+    if (e.reason == "MemberNotReachable") e.reason = "MemberUnreachable";
+    e.message = std::string(type) + " " + (b ? b->status : "(none)") + " -> " + a->status +
+                " (" + a->reason + "): " + a->message;
+    out.push_back(std::move(e));
+  }
+  for (const api::ZoneStatus& z : after.zones) {
+    const api::ZoneStatus* old = nullptr;
+    for (const api::ZoneStatus& o : before.zones) {
+      if (o.name == z.name) old = &o;
+    }
+    if (old == nullptr ? z.healthy : old->healthy == z.healthy) continue;
+    HealthEvent e;
+    e.warning = !z.healthy;
+    e.reason = z.healthy ? "ZoneRecovered" : "ZoneFailed";
+    e.message = "zone " + z.name + (z.healthy ? " recovered" : " failed") + " (allocatable " +
+                std::to_string(z.allocatable_replicas.value_or(0)) + " replicas)";
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 }  // namespace meridian::failover

@@ -93,6 +93,21 @@ api::MemberClusterStatus ApplyProbe(const api::MemberClusterStatus& previous,
 // two statuses equal under this are not worth a write.
 api::MemberClusterStatus WithoutProbeDetails(api::MemberClusterStatus status);
 
+// A transition worth a core/v1 Event on the MemberCluster.
+struct HealthEvent {
+  bool warning = false;  // Warning (something failed) or Normal (something came back)
+  std::string reason;    // MemberReachable | MemberUnreachable | MemberReady | MemberNotReady |
+                         // ZoneFailed | ZoneRecovered
+  std::string message;
+  friend bool operator==(const HealthEvent&, const HealthEvent&) = default;
+};
+
+// The Events for every transition between `before` and `after`: Reachable and Ready status
+// changes, a zone failing or recovering (a zone seen for the first time is no transition, nor
+// is a condition's first appearance as True). Same transitions as DescribeTransitions.
+std::vector<HealthEvent> TransitionEvents(const api::MemberClusterStatus& before,
+                                          const api::MemberClusterStatus& after);
+
 // One line per transition between `before` and `after` (Reachable or Ready status changes,
 // a zone turning healthy or failed, a zone appearing), for the event log. Empty when nothing
 // transitioned.

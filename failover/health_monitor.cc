@@ -95,7 +95,12 @@ struct HealthMonitor::Member {
 
 HealthMonitor::HealthMonitor(apimachinery::ObjectService& objects, const Clock& clock,
                              MemberClientFactory factory, HealthMonitorOptions options)
-    : objects_(objects), clock_(clock), factory_(std::move(factory)), options_(options) {}
+    : objects_(objects), clock_(clock), factory_(std::move(factory)), options_(options) {
+  if (objects_.registry().Find("", "v1", "events") != nullptr) {
+    events_ = std::make_unique<apimachinery::EventRecorder>(
+        objects_, clock_, apimachinery::EventRecorderOptions{.component = "health-monitor"});
+  }
+}
 
 HealthMonitor::~HealthMonitor() {
   Stop();
@@ -260,6 +265,10 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
   return written;
 }
 
+void HealthMonitor::FlushEvents() {
+  if (events_) events_->Flush();
+}
+
 bool HealthMonitor::WriteStatus(const api::MemberCluster& listed, Member& m,
                                 const ProbeOutcome& outcome, Timestamp now) {
   const apimachinery::ResourceInfo& info = MemberClusters(objects_);
@@ -278,8 +287,14 @@ bool HealthMonitor::WriteStatus(const api::MemberCluster& listed, Member& m,
     if (result.ok()) {
       m.written = true;
       m.last_write = SteadyClock::now();
-      for (const std::string& line : DescribeTransitions(current.status, next)) {
-        spdlog::info("event: MemberCluster/{}: {}", current.metadata.name, line);
+      for (const HealthEvent& e : TransitionEvents(current.status, next)) {
+        spdlog::info("event: MemberCluster/{}: {}: {}", current.metadata.name, e.reason, e.message);
+        if (events_) {
+          events_->Record(apimachinery::ReferenceTo(result.value()),
+                          e.warning ? apimachinery::EventType::kWarning
+                                    : apimachinery::EventType::kNormal,
+                          e.reason, e.message);
+        }
       }
       return true;
     }

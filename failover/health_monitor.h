@@ -12,8 +12,10 @@
 // only when something other than lastProbeTime/probeLatencyMs changed, or when the last
 // write is older than `status_refresh` (so lastProbeTime shows the monitor is alive).
 //
-// Events: every transition (Reachable, Ready, a zone failing or recovering) is logged with
-// spdlog as an "event" line. The registry has no Event resource yet, so no Event objects.
+// Events: every transition (Reachable, Ready, a zone failing or recovering) is recorded as a
+// core/v1 Event on the MemberCluster (apimachinery/event_recorder.h, component
+// "health-monitor"; `fedctl get events` / `kubectl get events` show them) when the server
+// registers Events, and logged with spdlog as an "event" line either way.
 //
 // Thread-safety: ProbeAllOnce must not run concurrently with itself or with a running loop
 // (Start); Start/Stop are for one owner thread.
@@ -29,6 +31,7 @@
 #include <thread>
 
 #include "api/types.h"
+#include "apimachinery/event_recorder.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -65,6 +68,9 @@ class HealthMonitor {
   // MemberClusters could not be listed. Failed writes are logged and retried next round.
   StatusOr<int> ProbeAllOnce(Timestamp now);
 
+  // Waits until every transition Event recorded so far has been written (or failed).
+  void FlushEvents();
+
   // Runs rounds every `interval` on a thread (clock.Now() as the time). Idempotent.
   void Start();
   // Stops the loop and waits for it. Idempotent.
@@ -83,6 +89,9 @@ class HealthMonitor {
   const Clock& clock_;
   const MemberClientFactory factory_;
   const HealthMonitorOptions options_;
+
+  // Writes the transition Events; null when the server has no Event resource.
+  std::unique_ptr<apimachinery::EventRecorder> events_;
 
   // Touched only by the round (ProbeAllOnce), never concurrently.
   std::map<std::string, std::unique_ptr<Member>> members_;

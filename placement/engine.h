@@ -28,7 +28,8 @@
 // keeps at most what it runs now (and receives no overflow); after the delay it gains at most
 // recoveryMaxReplicasPerStep per call for as long as a full return could take at that pace,
 // and Result::recheck_after says when to call again. Availability wins over hysteresis: what
-// finds no room elsewhere may still go to a recovering cluster.
+// finds no room elsewhere may still go to a recovering cluster, first up to its share, then
+// routed as overflow is (nearest / ordered; never with overflow none).
 // Infeasible placements are answers (Result::unplaced > 0 with the blocking constraints in
 // unplaced_because, unmet spread/latency in `unmet`), never errors.
 //

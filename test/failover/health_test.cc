@@ -163,6 +163,31 @@ TEST(ApplyProbe, RecoveryIsMarkedAndFailedZonesKeepTheirRoom) {
   EXPECT_EQ(Find(s, "Reachable")->last_transition_time, FormatRfc3339(at(4)));
 }
 
+TEST(TransitionEvents, FailuresAreWarningsRecoveriesNormalFirstSightNothing) {
+  const Timestamp t0 = Timestamp(std::chrono::seconds(1'700'000'000));
+  ProbeOutcome ok{true, Duration(3), "", std::vector<ZoneHealth>{{"a", true, 4, 1, 1}}};
+  ProbeOutcome a_down{true, Duration(3), "", std::vector<ZoneHealth>{{"a", false, 0, 0, 1}}};
+  ProbeOutcome fail{false, Duration(1000), "boom", std::nullopt};
+  ProbeHistory h = NextHistory({}, ok);
+  api::MemberClusterStatus s0 = ApplyProbe({}, ok, h, t0, 1);
+  EXPECT_TRUE(TransitionEvents({}, s0).empty());
+  api::MemberClusterStatus s1 = ApplyProbe(s0, a_down, NextHistory(h, a_down), t0, 1);
+  auto reasons = [](const std::vector<HealthEvent>& events) {
+    std::vector<std::string> out;
+    for (const HealthEvent& e : events) out.push_back(std::string(e.warning ? "W:" : "N:") + e.reason);
+    return out;
+  };
+  EXPECT_EQ(reasons(TransitionEvents(s0, s1)),
+            (std::vector<std::string>{"W:MemberNotReady", "W:ZoneFailed"}));
+  EXPECT_EQ(reasons(TransitionEvents(s1, s0)),
+            (std::vector<std::string>{"N:MemberReady", "N:ZoneRecovered"}));
+  api::MemberClusterStatus s2 = ApplyProbe(s0, fail, NextHistory(h, fail), t0, 1);
+  EXPECT_EQ(reasons(TransitionEvents(s0, s2)),
+            (std::vector<std::string>{"W:MemberUnreachable", "W:MemberNotReady"}));
+  EXPECT_EQ(TransitionEvents(s0, s2)[0].message.rfind("Reachable True -> False (ProbeFailed)", 0), 0u)
+      << TransitionEvents(s0, s2)[0].message;
+}
+
 // ---- the monitor ----
 
 class HealthMonitorTest : public ::testing::Test {
@@ -317,6 +342,19 @@ TEST_F(HealthMonitorTest, AZoneWhoseNodesAreAllNotReadyFails) {
   EXPECT_EQ(m.status.zones[1].last_transition_time, before);
   EXPECT_EQ(m.status.allocatable_replicas, 20);
   EXPECT_EQ(Find(m.status, "Ready")->status, "True");  // other zones still serve
+  // ... and the transition is an Event on the MemberCluster.
+  monitor->FlushEvents();
+  {
+    const apimachinery::ResourceInfo* events = server_->registry().Find("", "v1", "events");
+    ASSERT_NE(events, nullptr);
+    apimachinery::ListRequest request;
+    request.field_selector = "involvedObject.name=eu-west-1,involvedObject.kind=MemberCluster";
+    json list = server_->objects().List(*events, "default", request).value();
+    ASSERT_EQ(list["items"].size(), 1u) << list.dump(2);
+    EXPECT_EQ(list["items"][0]["reason"], "ZoneFailed");
+    EXPECT_EQ(list["items"][0]["type"], "Warning");
+    EXPECT_EQ(list["items"][0]["source"]["component"], "health-monitor");
+  }
 
   // Every zone down: reachable but not Ready.
   SetNodeReady("eu-west-1", "eu-west-1b", false);
