@@ -157,8 +157,15 @@ void DnsController::Run() {
     if (stopping_) return;
     dirty_ = false;
     lock.unlock();
+    const auto started = std::chrono::steady_clock::now();
     Status refreshed = RefreshMembers();
     StatusOr<int> written = ReconcileAll();
+    if (written.ok() && *written > 0) {
+      spdlog::debug("dns controller: {} record set writes in {} ms", *written,
+                    std::chrono::duration_cast<std::chrono::milliseconds>(
+                        std::chrono::steady_clock::now() - started)
+                        .count());
+    }
     retry = !refreshed.ok() || !written.ok();
     if (!refreshed.ok()) spdlog::warn("dns controller: {}", refreshed.ToString());
     if (!written.ok()) spdlog::warn("dns controller: {}", written.status().ToString());

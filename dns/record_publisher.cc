@@ -105,7 +105,12 @@ void RecordSetPublisher::Run() {
     if (stopping_) return;
     dirty_ = false;
     lock.unlock();
+    const auto started = std::chrono::steady_clock::now();
     Status st = PublishOnce();
+    spdlog::debug("dns publisher: published in {} ms",
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count());
     retry = !st.ok();
     if (!st.ok())
       spdlog::warn("dns publisher: {}; still serving the previous records", st.ToString());
