@@ -1,0 +1,373 @@
+// Failover end to end: membersim (six small members on three continents, pods Ready 1 s after
+// binding) and the federation-apiserver (health monitor, placement and propagation with their
+// default settings) as real processes on free loopback ports; faults injected with
+// `membersim ctl`, results read from the federation API as a user would.
+//
+//   1. an EU-resident workload loses a zone: its replicas overflow to the remaining EU room
+//      only, and the full count is ready again;
+//   2. region us-east fails (API partitioned, zones down): its replicas go to the nearest
+//      region by RTT (us-west), nowhere else;
+//   3. the region comes back: replicas return only after the workload's recoveryDelaySeconds;
+//   4. one member is partitioned: its replicas are replaced elsewhere at once and the other
+//      workloads are untouched;
+//   5. residency with too little EU room: Degraded with the unplaced count and why, nothing
+//      outside the EU;
+//   and `fedctl what-if` answers without changing anything.
+// One federation for the whole file (tests run in order and heal what they break).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "test/common/child_process.h"
+#include "test/common/test_env.h"
+
+namespace meridian {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+int FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+// Every node holds 10 replicas of 100m (1 cpu). EU room: eu-west-1 20, eu-central-1 20.
+// Placement divides each workload against the members' room independently, so only crm's
+// pods request cpu: the others never compete with it for a node.
+constexpr char kMembersim[] = R"(defaults:
+  podReadyDelay: 1s
+  podEvictionDelay: 2s
+  node: {cpu: "1", memory: 8Gi, pods: 110}
+clusters:
+  - {name: us-east-1, region: us-east, jurisdiction: us, zones: [{name: us-east-1a, nodes: 1}]}
+  - {name: us-west-1, region: us-west, jurisdiction: us, zones: [{name: us-west-1a, nodes: 1}]}
+  - name: eu-west-1
+    region: eu-west
+    jurisdiction: eu
+    zones: [{name: eu-west-1a, nodes: 1}, {name: eu-west-1b, nodes: 1}]
+  - name: eu-central-1
+    region: eu-central
+    jurisdiction: eu
+    zones: [{name: eu-central-1a, nodes: 1}, {name: eu-central-1b, nodes: 1}]
+  - {name: ap-south-1, region: ap-south, jurisdiction: in, zones: [{name: ap-south-1a, nodes: 1}]}
+)";
+
+constexpr char kTopology[] = R"(apiVersion: federation.meridian.io/v1alpha1
+kind: Topology
+metadata: {name: default}
+spec:
+  regions:
+    - {name: us-east, jurisdiction: us, rttMs: {us-west: 62, eu-west: 76, eu-central: 90, ap-south: 190}}
+    - {name: us-west, jurisdiction: us, rttMs: {us-east: 62, eu-west: 135, eu-central: 145, ap-south: 220}}
+    - {name: eu-west, jurisdiction: eu, rttMs: {eu-central: 18, us-east: 76, us-west: 135, ap-south: 120}}
+    - {name: eu-central, jurisdiction: eu, rttMs: {eu-west: 18, us-east: 90, us-west: 145, ap-south: 110}}
+    - {name: ap-south, jurisdiction: in, rttMs: {eu-central: 110, eu-west: 120, us-east: 190, us-west: 220}}
+)";
+
+std::string Members(int sim_port) {
+  std::string out;
+  const std::vector<std::tuple<std::string, std::string, std::string, std::string>> members = {
+      {"us-east-1", "us-east", "us", "[us-east-1a]"},
+      {"us-west-1", "us-west", "us", "[us-west-1a]"},
+      {"eu-west-1", "eu-west", "eu", "[eu-west-1a, eu-west-1b]"},
+      {"eu-central-1", "eu-central", "eu", "[eu-central-1a, eu-central-1b]"},
+      {"ap-south-1", "ap-south", "in", "[ap-south-1a]"}};
+  for (const auto& [name, region, jurisdiction, zones] : members) {
+    out += "---\napiVersion: federation.meridian.io/v1alpha1\nkind: MemberCluster\n"
+           "metadata: {name: " + name + "}\nspec:\n  server: http://127.0.0.1:" +
+           std::to_string(sim_port) + "/clusters/" + name + "\n  region: " + region +
+           "\n  jurisdiction: " + jurisdiction + "\n  zones: " + zones + "\n";
+  }
+  return out;
+}
+
+std::string WorkloadYaml(const std::string& ns, const std::string& name, int replicas,
+                     const std::string& placement, bool requests = true) {
+  return "apiVersion: v1\nkind: Namespace\nmetadata: {name: " + ns +
+         "}\n---\napiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWorkload\n"
+         "metadata: {name: " + name + ", namespace: " + ns + "}\nspec:\n  template:\n"
+         "    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: " + name +
+         "}\n    spec:\n      replicas: " + std::to_string(replicas) +
+         "\n      selector: {matchLabels: {app: " + name + "}}\n      template:\n"
+         "        metadata: {labels: {app: " + name + "}}\n        spec:\n          containers:\n"
+         "            - name: main\n              image: example/" + name + ":1\n" +
+         (requests ? "              resources: {requests: {cpu: 100m}}\n" : "") +
+         "  placement: " + placement + "\n";
+}
+
+class FailoverE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::filesystem::temp_directory_path() / ("meridian-failover-e2e-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    Write("membersim.yaml", kMembersim);
+    std::string error;
+    const std::string bin = test_env::BinDir();
+    sim_ = std::make_unique<test_env::ChildProcess>();
+    ASSERT_TRUE(sim_->Start({bin + "/membersim", "--config", (dir_ / "membersim.yaml").string(),
+                             "--listen", "127.0.0.1:" + std::to_string(FreeLoopbackPort())},
+                            &error, (dir_ / "membersim.log").string()))
+        << error;
+    sim_url_ = sim_->WaitForLine("membersim listening on ", milliseconds(20000), &error);
+    ASSERT_FALSE(sim_url_.empty()) << error;
+    const int sim_port = std::stoi(sim_url_.substr(sim_url_.rfind(':') + 1));
+
+    api_ = std::make_unique<test_env::ChildProcess>();
+    ASSERT_TRUE(api_->Start({bin + "/federation-apiserver", "--listen",
+                             "127.0.0.1:" + std::to_string(FreeLoopbackPort()), "--storage",
+                             "sqlite:" + (dir_ / "fed.db").string()},
+                            &error, (dir_ / "apiserver.log").string()))
+        << error;
+    api_url_ = api_->WaitForLine("federation-apiserver listening on ", milliseconds(20000), &error);
+    ASSERT_FALSE(api_url_.empty()) << error;
+
+    Write("topology.yaml", kTopology);
+    Write("members.yaml", Members(sim_port));
+    ASSERT_EQ(Fedctl("apply -f " + (dir_ / "topology.yaml").string()).exit_code, 0);
+    ASSERT_EQ(Fedctl("apply -f " + (dir_ / "members.yaml").string()).exit_code, 0);
+    // crm: EU only, 3:1 eu-west:eu-central (12 + 4 of 16).
+    Write("crm.yaml", WorkloadYaml("eu", "crm", 16,
+                               "{residency: {jurisdictions: [eu]}, distribution: {weights: "
+                               "{eu-west: 3, eu-central: 1}}, failover: {recoveryDelaySeconds: 3}}"));
+    // web: us-east 4, us-west 2, eu-west 2, ap-south 2; eu-central takes only overflow.
+    Write("web.yaml", WorkloadYaml("shop", "web", 10,
+                               "{distribution: {weights: {us-east: 2, us-west: 1, eu-west: 1, "
+                               "ap-south: 1}}, failover: {overflow: nearest, "
+                               "recoveryDelaySeconds: 6}}",
+                               /*requests=*/false));
+    ASSERT_EQ(Fedctl("apply -f " + (dir_ / "crm.yaml").string()).exit_code, 0);
+    ASSERT_EQ(Fedctl("apply -f " + (dir_ / "web.yaml").string()).exit_code, 0);
+  }
+
+  static void TearDownTestSuite() {
+    api_.reset();
+    sim_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  static void Write(const std::string& file, const std::string& text) {
+    std::ofstream(dir_ / file) << text;
+  }
+  static test_env::CommandResult Fedctl(const std::string& args) {
+    return test_env::RunCommand(test_env::BinDir() + "/fedctl --server " + api_url_ + " " + args);
+  }
+  static void Ctl(const std::string& args) {
+    auto r = test_env::RunCommand(test_env::BinDir() + "/membersim ctl --server " + sim_url_ +
+                                  " " + args);
+    ASSERT_EQ(r.exit_code, 0) << args << ": " << r.output;
+  }
+  // Runs `membersim ctl <heal>` when it goes out of scope, so a failed assertion does not
+  // leave the fault in place for the next test.
+  struct Heal {
+    std::string args;
+    ~Heal() {
+      if (!args.empty()) {
+        test_env::RunCommand(test_env::BinDir() + "/membersim ctl --server " + sim_url_ + " " + args);
+      }
+    }
+  };
+  static json Get(const std::string& path) {
+    auto r = test_env::RunCommand("curl -fsS --max-time 5 " + api_url_ + path);
+    if (r.exit_code != 0) return json();
+    return json::parse(r.output, nullptr, false);
+  }
+  static json Workload(const std::string& ns, const std::string& name) {
+    return Get("/apis/federation.meridian.io/v1alpha1/namespaces/" + ns + "/federatedworkloads/" + name);
+  }
+  static std::map<std::string, int64_t> Placement(const json& w) {
+    std::map<std::string, int64_t> out;
+    if (!w.is_object() || !w.contains("status")) return out;
+    for (const json& p : w["status"].value("placement", json::array())) {
+      if (p.value("replicas", 0) > 0) out[p.value("cluster", "")] = p.value("replicas", 0);
+    }
+    return out;
+  }
+  static int64_t Ready(const json& w, const std::string& cluster = "") {
+    if (!w.is_object() || !w.contains("status")) return -1;
+    if (cluster.empty()) return w["status"].value("readyReplicas", int64_t{-1});
+    for (const json& c : w["status"].value("clusters", json::array())) {
+      if (c.value("cluster", "") == cluster) return c.value("readyReplicas", int64_t{0});
+    }
+    return 0;
+  }
+  static std::string Condition(const json& o, const std::string& type, const char* field = "status") {
+    if (!o.is_object() || !o.contains("status")) return "";
+    for (const json& c : o["status"].value("conditions", json::array())) {
+      if (c.value("type", "") == type) return c.value(field, "");
+    }
+    return "";
+  }
+  // Polls `done` every 100 ms for up to `limit`; the last workload read is left in *last.
+  static bool WaitFor(const std::string& ns, const std::string& name, milliseconds limit,
+                      const std::function<bool(const json&)>& done, json* last) {
+    const auto deadline = steady_clock::now() + limit;
+    while (steady_clock::now() < deadline) {
+      *last = Workload(ns, name);
+      if (done(*last)) return true;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    return false;
+  }
+  static bool AllReady(const json& w, int64_t n) {
+    int64_t placed = 0;
+    for (const auto& [c, r] : Placement(w)) placed += r;
+    return placed == n && Ready(w) == n;
+  }
+
+  static inline std::filesystem::path dir_;
+  static inline std::unique_ptr<test_env::ChildProcess> sim_, api_;
+  static inline std::string sim_url_, api_url_;
+};
+
+TEST_F(FailoverE2E, A_EuZoneFailureOverflowsWithinTheEuAndRecoversTheFullCount) {
+  json w;
+  ASSERT_TRUE(WaitFor("eu", "crm", milliseconds(30000), [](const json& x) { return AllReady(x, 16); }, &w))
+      << w.dump(2);
+  EXPECT_EQ(Placement(w), (std::map<std::string, int64_t>{{"eu-west-1", 12}, {"eu-central-1", 4}}));
+
+  // eu-west-1 keeps one zone: room for 10 of its 12.
+  Ctl("fail-zone eu-west-1 eu-west-1a");
+  Heal heal{"heal-zone eu-west-1 eu-west-1a"};
+  ASSERT_TRUE(WaitFor("eu", "crm", milliseconds(30000), [](const json& x) {
+    auto p = Placement(x);
+    return p["eu-west-1"] == 10 && p["eu-central-1"] == 6 && Ready(x) == 16;
+  }, &w)) << w.dump(2);
+  for (const auto& [cluster, n] : Placement(w)) {
+    EXPECT_TRUE(cluster == "eu-west-1" || cluster == "eu-central-1") << cluster;
+  }
+  EXPECT_EQ(Condition(w, "Degraded"), "False");
+
+  // The zone heals: after recoveryDelaySeconds (3 s) eu-west-1 takes its share back.
+  Ctl("heal-zone eu-west-1 eu-west-1a");
+  heal.args.clear();
+  ASSERT_TRUE(WaitFor("eu", "crm", milliseconds(30000), [](const json& x) {
+    auto p = Placement(x);
+    return p["eu-west-1"] == 12 && p["eu-central-1"] == 4 && Ready(x) == 16;
+  }, &w)) << w.dump(2);
+}
+
+TEST_F(FailoverE2E, B_RegionFailureOverflowsToTheNearestRegionThenReturnsAfterTheDelay) {
+  json w;
+  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [](const json& x) { return AllReady(x, 10); }, &w))
+      << w.dump(2);
+  const std::map<std::string, int64_t> healthy = Placement(w);
+  ASSERT_EQ(healthy, (std::map<std::string, int64_t>{
+                         {"us-east-1", 4}, {"us-west-1", 2}, {"eu-west-1", 2}, {"ap-south-1", 2}}));
+
+  // what-if first: the same answer the controller will reach, and nothing changes.
+  auto what_if = Fedctl("what-if --fail region=us-east");
+  EXPECT_EQ(what_if.exit_code, 0) << what_if.output;
+  EXPECT_NE(what_if.output.find("shop/web: 10 replicas"), std::string::npos) << what_if.output;
+  EXPECT_NE(what_if.output.find("us-west-1"), std::string::npos) << what_if.output;
+  EXPECT_EQ(Fedctl("what-if --fail zone=nowhere-1a").exit_code, 2);
+  EXPECT_EQ(Placement(Workload("shop", "web")), healthy);
+
+  Ctl("fail-region us-east");
+  Heal heal{"heal-region us-east"};
+  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [](const json& x) {
+    return Placement(x).count("us-east-1") == 0;
+  }, &w)) << w.dump(2);
+  auto after = Placement(w);
+  EXPECT_EQ(after, (std::map<std::string, int64_t>{
+                       {"us-west-1", 6}, {"eu-west-1", 2}, {"ap-south-1", 2}}))
+      << "the nearest region (us-west, 62 ms) takes all four";
+  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [](const json& x) {
+    return Ready(x, "us-west-1") == 6;
+  }, &w)) << w.dump(2);
+
+  // Recovery: the member answers again (Reachable=True), but replicas stay away for the
+  // workload's recoveryDelaySeconds (6 s).
+  Ctl("heal-region us-east");
+  heal.args.clear();
+  steady_clock::time_point reachable_seen;
+  {
+    const auto deadline = steady_clock::now() + milliseconds(30000);
+    json m;
+    while (steady_clock::now() < deadline) {
+      m = Get("/apis/federation.meridian.io/v1alpha1/memberclusters/us-east-1");
+      if (Condition(m, "Reachable") == "True") break;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    ASSERT_EQ(Condition(m, "Reachable"), "True") << m.dump(2);
+    EXPECT_EQ(Condition(m, "Reachable", "reason"), "Recovered");
+    reachable_seen = steady_clock::now();
+  }
+  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [](const json& x) {
+    return Placement(x).count("us-east-1") > 0;
+  }, &w)) << w.dump(2);
+  const auto held = std::chrono::duration_cast<milliseconds>(steady_clock::now() - reachable_seen);
+  // The transition time has one-second resolution and we saw it up to a probe late.
+  EXPECT_GE(held.count(), 4000) << "replicas returned before recoveryDelaySeconds";
+  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [&](const json& x) {
+    return Placement(x) == healthy && Ready(x) == 10;
+  }, &w)) << w.dump(2);
+}
+
+TEST_F(FailoverE2E, C_PartitionedMemberIsReplacedAtOnceAndOthersAreUntouched) {
+  json w, crm;
+  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [](const json& x) { return AllReady(x, 10); }, &w))
+      << w.dump(2);
+  ASSERT_TRUE(WaitFor("eu", "crm", milliseconds(30000), [](const json& x) { return AllReady(x, 16); }, &crm))
+      << crm.dump(2);
+  const auto crm_before = Placement(crm);
+
+  Ctl("partition ap-south-1");
+  Heal heal{"heal ap-south-1"};
+  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [](const json& x) {
+    return Placement(x).count("ap-south-1") == 0;
+  }, &w)) << w.dump(2);
+  // ap-south's nearest region is eu-central (110 ms).
+  EXPECT_EQ(Placement(w), (std::map<std::string, int64_t>{
+                              {"us-east-1", 4}, {"us-west-1", 2}, {"eu-west-1", 2}, {"eu-central-1", 2}}));
+  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [](const json& x) {
+    return Ready(x, "eu-central-1") == 2;
+  }, &w)) << w.dump(2);
+  EXPECT_EQ(Placement(Workload("eu", "crm")), crm_before);
+  json m = Get("/apis/federation.meridian.io/v1alpha1/memberclusters/eu-west-1");
+  EXPECT_EQ(Condition(m, "Reachable"), "True");
+}
+
+TEST_F(FailoverE2E, D_ResidencyWithTooLittleEuRoomIsDegradedAndStaysInTheEu) {
+  // No cpu requests: membersim can run them all; placement still counts 10 per node.
+  Write("vault.yaml", WorkloadYaml("eu", "vault", 60, "{residency: {jurisdictions: [eu]}}", false));
+  ASSERT_EQ(Fedctl("apply -f " + (dir_ / "vault.yaml").string()).exit_code, 0);
+  json w;
+  ASSERT_TRUE(WaitFor("eu", "vault", milliseconds(30000), [](const json& x) {
+    return Condition(x, "Degraded") == "True";
+  }, &w)) << w.dump(2);
+  int64_t placed = 0;
+  for (const auto& [cluster, n] : Placement(w)) {
+    EXPECT_TRUE(cluster == "eu-west-1" || cluster == "eu-central-1") << cluster;
+    placed += n;
+  }
+  EXPECT_EQ(placed, 40);
+  EXPECT_EQ(w["status"].value("unplacedReplicas", 0), 20);
+  const std::string why = Condition(w, "Degraded", "message");
+  EXPECT_NE(why.find("20 of 60 unplaced"), std::string::npos) << why;
+  EXPECT_NE(why.find("residency"), std::string::npos) << why;
+  EXPECT_NE(why.find("capacity"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace meridian
