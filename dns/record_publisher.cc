@@ -3,8 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <set>
 
 #include "api/codec.h"
+#include "dns/record_sets.h"
 
 namespace meridian::dns {
 namespace {
@@ -50,7 +52,7 @@ RecordSetPublisher::~RecordSetPublisher() { Stop(); }
 Status RecordSetPublisher::Start() {
   const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
   MERIDIAN_RETURN_IF_ERROR(PublishOnce());
-  for (const char* plural : {"dnsrecordsets", "topologies"}) {
+  for (const char* plural : {"dnsrecordsets", "topologies", "memberclusters"}) {
     const ResourceInfo* info = Info(objects_, plural);
     if (!info) return InternalError(std::string("resource ") + plural + " is not registered");
     apimachinery::ListRequest request;
@@ -126,6 +128,13 @@ Status RecordSetPublisher::PublishOnce() {
       List(objects_, "dnsrecordsets", api::DecodeDnsRecordSet, &record_sets, &revision));
   MERIDIAN_RETURN_IF_ERROR(
       List(objects_, "topologies", api::DecodeTopology, &topologies, &revision));
+  std::vector<api::MemberCluster> members;
+  MERIDIAN_RETURN_IF_ERROR(
+      List(objects_, "memberclusters", api::DecodeMemberCluster, &members, &revision));
+  std::set<std::string> unhealthy;
+  for (const api::MemberCluster& m : members) {
+    if (!MemberUnhealthyReason(m).empty()) unhealthy.insert(m.metadata.name);
+  }
   // A stable order, so that of two record sets claiming one name the same one always wins.
   std::sort(record_sets.begin(), record_sets.end(),
             [](const api::DnsRecordSet& a, const api::DnsRecordSet& b) {
@@ -134,8 +143,9 @@ Status RecordSetPublisher::PublishOnce() {
             });
   std::vector<std::string> problems;
   MERIDIAN_ASSIGN_OR_RETURN(
-      auto snapshot, BuildServedSnapshot(record_sets, topologies, config_,
-                                         static_cast<uint32_t>(revision & 0xFFFFFFFF), &problems));
+      auto snapshot,
+      BuildServedSnapshot(record_sets, topologies, config_,
+                          static_cast<uint32_t>(revision & 0xFFFFFFFF), &problems, unhealthy));
   if (problems != last_problems_) {
     for (const std::string& p : problems) spdlog::warn("dns publisher: not served: {}", p);
     last_problems_ = problems;

@@ -1,8 +1,9 @@
-// RecordSetPublisher: feeds the DNS server from the API. Watches DNSRecordSets and
-// Topologies through the ObjectService and, on every change, rebuilds the Snapshot
+// RecordSetPublisher: feeds the DNS server from the API. Watches DNSRecordSets, Topologies
+// and MemberClusters through the ObjectService and, on every change, rebuilds the Snapshot
 // (dns/served_zone.h: record sets + Topology RTTs + the configured zones and client CIDR ->
-// region table) and publishes it to a SwappableRecordSource, so the very next query is
-// answered from it. Changes arriving while a build runs are coalesced into one more build.
+// region table, minus the endpoints of members whose Ready or Reachable is False) and
+// publishes it to a SwappableRecordSource, so the very next query is answered from it.
+// Changes arriving while a build runs are coalesced into one more build.
 //
 // The SOA serial of every zone is the store revision the build read (mod 2^32), so it grows
 // whenever served data may have changed.

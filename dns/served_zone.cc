@@ -39,7 +39,8 @@ std::string Join(const FieldErrors& errors) {
 SnapshotSpec ServedSnapshotSpec(const std::vector<api::DnsRecordSet>& record_sets,
                                 const std::vector<api::Topology>& topologies,
                                 const ServingConfig& config, uint32_t serial,
-                                std::vector<std::string>* origins) {
+                                std::vector<std::string>* origins,
+                                const std::set<std::string>& unhealthy_members) {
   SnapshotSpec spec;
   spec.zones = config.zones;
   for (ZoneSpec& z : spec.zones) z.serial = serial;
@@ -109,7 +110,7 @@ SnapshotSpec ServedSnapshotSpec(const std::vector<api::DnsRecordSet>& record_set
         ep.jurisdiction = e.jurisdiction;
         ep.weight =
             e.weight <= 0 ? 1 : static_cast<uint32_t>(std::min<int64_t>(e.weight, 0xFFFFFFFF));
-        ep.healthy = e.healthy;
+        ep.healthy = e.healthy && !unhealthy_members.count(e.set_identifier);
         ep.priority = e.priority;
         set.endpoints.push_back(std::move(ep));
       }
@@ -123,9 +124,11 @@ SnapshotSpec ServedSnapshotSpec(const std::vector<api::DnsRecordSet>& record_set
 
 StatusOr<std::shared_ptr<const Snapshot>> BuildServedSnapshot(
     const std::vector<api::DnsRecordSet>& record_sets, const std::vector<api::Topology>& topologies,
-    const ServingConfig& config, uint32_t serial, std::vector<std::string>* problems) {
+    const ServingConfig& config, uint32_t serial, std::vector<std::string>* problems,
+    const std::set<std::string>& unhealthy_members) {
   std::vector<std::string> origins;
-  SnapshotSpec spec = ServedSnapshotSpec(record_sets, topologies, config, serial, &origins);
+  SnapshotSpec spec =
+      ServedSnapshotSpec(record_sets, topologies, config, serial, &origins, unhealthy_members);
   // Each round drops at least one record set, so this ends; usually it is one round.
   while (true) {
     FieldErrors errors;

@@ -11,7 +11,11 @@
 //   - every target of an endpoint is one Endpoint with the endpoint's region, setIdentifier
 //     as the cluster, jurisdiction, priority and health; weight 0 (unset) counts as 1 (the
 //     controller never marks an endpoint without ready replicas healthy);
-//   - an object whose jurisdictions list is present but empty answers nothing.
+//   - an object whose jurisdictions list is present but empty answers nothing;
+//   - an endpoint whose setIdentifier names a member in `unhealthy_members` is not answered,
+//     whatever its record set says: a member failure reaches answers with the next snapshot
+//     build, before the controller has rewritten every record set that names the member
+//     (which takes one store write per set). Only ever removes answers, never adds any.
 //   - RTTs: every Topology region's rttMs (region -> region) and every demand source's rttMs
 //     (source -> region), so a CIDR may map to a region or to a population centre such as
 //     "mumbai"; the first Topology (by name) wins where two give the same pair.
@@ -21,6 +25,7 @@
 #pragma once
 
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,7 +48,8 @@ struct ServingConfig {
 SnapshotSpec ServedSnapshotSpec(const std::vector<api::DnsRecordSet>& record_sets,
                                 const std::vector<api::Topology>& topologies,
                                 const ServingConfig& config, uint32_t serial,
-                                std::vector<std::string>* origins = nullptr);
+                                std::vector<std::string>* origins = nullptr,
+                                const std::set<std::string>& unhealthy_members = {});
 
 // Builds the snapshot to serve. Record sets Snapshot::Build rejects are dropped (each with a
 // line in `problems`: "DNSRecordSet shop/web: records[..].name: ... is not inside any zone")
@@ -51,7 +57,8 @@ SnapshotSpec ServedSnapshotSpec(const std::vector<api::DnsRecordSet>& record_set
 // config itself is invalid (zones or client regions), InvalidArgument with every problem.
 StatusOr<std::shared_ptr<const Snapshot>> BuildServedSnapshot(
     const std::vector<api::DnsRecordSet>& record_sets, const std::vector<api::Topology>& topologies,
-    const ServingConfig& config, uint32_t serial, std::vector<std::string>* problems);
+    const ServingConfig& config, uint32_t serial, std::vector<std::string>* problems,
+    const std::set<std::string>& unhealthy_members = {});
 
 // Checks `config` alone (zones, client CIDRs): what --dns-zone / --dns-client-regions
 // errors are made of. OK or InvalidArgument naming the field.

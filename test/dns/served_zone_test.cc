@@ -138,6 +138,21 @@ TEST(ServedZoneTest, GeoAnswersTheNearestHealthyRegionForClientsOfEachContinent)
             std::vector<std::string>{"192.0.2.1"});
 }
 
+TEST(ServedZoneTest, AnUnhealthyMemberIsNotAnsweredBeforeItsRecordSetsAreRewritten) {
+  api::DnsRecordSet rs =
+      Rs("web", "geo", {Ep("192.0.2.1", "us-east", "us"), Ep("192.0.2.2", "eu-west", "eu")});
+  std::vector<std::string> problems;
+  auto snap = BuildServedSnapshot({rs}, {Topology()}, Config(), 1, &problems, {"eu-west-1"});
+  ASSERT_TRUE(snap.ok());
+  EXPECT_EQ(Answer(**snap, "web.global.example.com", "81.1.2.0/24"),
+            std::vector<std::string>{"192.0.2.1"});
+  // Never the other way: a member that is healthy does not revive an unhealthy endpoint.
+  rs.spec.endpoints[1].healthy = false;
+  snap = BuildServedSnapshot({rs}, {Topology()}, Config(), 1, &problems, {});
+  EXPECT_EQ(Answer(**snap, "web.global.example.com", "81.1.2.0/24"),
+            std::vector<std::string>{"192.0.2.1"});
+}
+
 TEST(ServedZoneTest, ResidencyJurisdictionsAreEnforcedByTheServer) {
   // Even if an endpoint outside the allowed jurisdictions is in the object (edited by hand,
   // imported), it is never answered.
