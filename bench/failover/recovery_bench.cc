@@ -1,0 +1,280 @@
+// Failover recovery time, end to end, with Meridian's default settings (health probes every
+// 1 s, 1 s timeout, 3 failures for Reachable=False; placement and propagation as shipped).
+//
+// Setup: membersim (pods Ready 2 s after binding) with three EU members, and the
+// federation-apiserver on its SQLite store, on free loopback ports. One EU-resident workload
+// of 12 replicas; eu-west-1 is a single-zone member holding 4 of them.
+// Each run: `membersim ctl fail-zone eu-west-1 eu-west-1a` (or, with --fault partition,
+// `membersim ctl partition eu-west-1`: its API hangs), then poll the federation API every
+// 20 ms for
+//   detection       injection -> MemberCluster eu-west-1 shows zone eu-west-1a failed
+//                   (partition: Reachable=False);
+//   full recovery   injection -> the 12 replicas ready on the other members
+//                   (status.clusters[].readyReplicas outside eu-west-1 sum to 12).
+// Then heal-zone and wait until the workload is back where it was (its recoveryDelaySeconds
+// is 1 s, so the runs do not wait a minute each; detection and recovery do not depend on it).
+// Prints every run, then median and max. Bounded: --runs (default 10) and a 60 s limit per
+// phase; exits non-zero if a phase times out. Kills what it started.
+//
+//   build-x/bin/bench_failover_recovery [--runs 10] [--fault zone|partition] [--bin-dir DIR]
+#include <CLI/CLI.hpp>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test/common/child_process.h"
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+constexpr char kMembersim[] = R"(defaults:
+  podReadyDelay: 2s
+  podEvictionDelay: 10s
+  node: {cpu: "1", memory: 8Gi, pods: 110}
+clusters:
+  - {name: eu-west-1, region: eu-west, jurisdiction: eu, zones: [{name: eu-west-1a, nodes: 1}]}
+  - {name: eu-west-2, region: eu-west, jurisdiction: eu, zones: [{name: eu-west-2a, nodes: 1}]}
+  - name: eu-central-1
+    region: eu-central
+    jurisdiction: eu
+    zones: [{name: eu-central-1a, nodes: 1}, {name: eu-central-1b, nodes: 1}]
+)";
+
+std::string Federation(int sim_port) {
+  std::string out = R"(apiVersion: federation.meridian.io/v1alpha1
+kind: Topology
+metadata: {name: default}
+spec:
+  regions:
+    - {name: eu-west, jurisdiction: eu, rttMs: {eu-central: 18}}
+    - {name: eu-central, jurisdiction: eu, rttMs: {eu-west: 18}}
+)";
+  for (const auto& [name, region, zones] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"eu-west-1", "eu-west", "[eu-west-1a]"},
+           {"eu-west-2", "eu-west", "[eu-west-2a]"},
+           {"eu-central-1", "eu-central", "[eu-central-1a, eu-central-1b]"}}) {
+    out += "---\napiVersion: federation.meridian.io/v1alpha1\nkind: MemberCluster\nmetadata: {name: " +
+           name + "}\nspec:\n  server: http://127.0.0.1:" + std::to_string(sim_port) +
+           "/clusters/" + name + "\n  region: " + region + "\n  jurisdiction: eu\n  zones: " + zones +
+           "\n";
+  }
+  out += R"(---
+apiVersion: v1
+kind: Namespace
+metadata: {name: bench}
+---
+apiVersion: federation.meridian.io/v1alpha1
+kind: FederatedWorkload
+metadata: {name: app, namespace: bench}
+spec:
+  template:
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: app}
+    spec:
+      replicas: 12
+      selector: {matchLabels: {app: app}}
+      template:
+        metadata: {labels: {app: app}}
+        spec:
+          containers:
+            - {name: app, image: example/app:1, resources: {requests: {cpu: 100m}}}
+  placement:
+    residency: {jurisdictions: [eu]}
+    distribution: {weights: {eu-west-1: 1, eu-west-2: 1, eu-central-1: 1}}
+    failover: {overflow: nearest, recoveryDelaySeconds: 1}
+)";
+  return out;
+}
+
+int FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string api_url, sim_url, bin_dir;
+
+json Get(const std::string& path) {
+  auto r = meridian::test_env::RunCommand("curl -fsS --max-time 5 " + api_url + path);
+  if (r.exit_code != 0) return json();
+  return json::parse(r.output, nullptr, false);
+}
+
+bool Run(const std::string& command) {
+  auto r = meridian::test_env::RunCommand(command);
+  if (r.exit_code != 0) std::cerr << command << ": " << r.output;
+  return r.exit_code == 0;
+}
+
+bool Unreachable(const json& member) {
+  if (!member.is_object() || !member.contains("status")) return false;
+  for (const json& c : member["status"].value("conditions", json::array())) {
+    if (c.value("type", "") == "Reachable") return c.value("status", "") == "False";
+  }
+  return false;
+}
+
+bool ZoneFailed(const json& member) {
+  if (!member.is_object() || !member.contains("status")) return false;
+  for (const json& z : member["status"].value("zones", json::array())) {
+    if (z.value("name", "") == "eu-west-1a") return !z.value("healthy", true);
+  }
+  return false;
+}
+
+// Ready replicas outside eu-west-1, and whether the placement is the healthy one.
+int64_t ReadyElsewhere(const json& w) {
+  int64_t n = 0;
+  if (!w.is_object() || !w.contains("status")) return 0;
+  for (const json& c : w["status"].value("clusters", json::array())) {
+    if (c.value("cluster", "") != "eu-west-1") n += c.value("readyReplicas", int64_t{0});
+  }
+  return n;
+}
+bool Healthy(const json& w) {
+  if (!w.is_object() || !w.contains("status")) return false;
+  int64_t on_west1 = 0;
+  for (const json& p : w["status"].value("placement", json::array())) {
+    if (p.value("cluster", "") == "eu-west-1") on_west1 = p.value("replicas", int64_t{0});
+  }
+  return on_west1 == 4 && w["status"].value("readyReplicas", int64_t{0}) == 12;
+}
+
+// Polls `done` every 20 ms for up to 60 s; returns the elapsed time since `from` or -1.
+double WaitMs(Clock::time_point from, const std::function<bool()>& done) {
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (Clock::now() < deadline) {
+    if (done()) return std::chrono::duration<double, std::milli>(Clock::now() - from).count();
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return -1;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"failover recovery time: injected zone failure -> full replica count ready"};
+  int runs = 10;
+  std::string fault = "zone";
+  bin_dir = std::filesystem::canonical("/proc/self/exe").parent_path().string();
+  app.add_option("--runs", runs, "measured runs (>= 1)")->capture_default_str();
+  app.add_option("--fault", fault, "zone (fail-zone) or partition (the member's API hangs)")
+      ->check(CLI::IsMember({"zone", "partition"}))
+      ->capture_default_str();
+  app.add_option("--bin-dir", bin_dir, "where membersim, federation-apiserver, fedctl are")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (runs < 1) {
+    std::cerr << "--runs must be >= 1\n";
+    return 2;
+  }
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("meridian-failover-bench-" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::ofstream(dir / "membersim.yaml") << kMembersim;
+
+  meridian::test_env::ChildProcess sim, api;
+  std::string error;
+  if (!sim.Start({bin_dir + "/membersim", "--config", (dir / "membersim.yaml").string(), "--listen",
+                  "127.0.0.1:" + std::to_string(FreeLoopbackPort())},
+                 &error, (dir / "membersim.log").string())) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  sim_url = sim.WaitForLine("membersim listening on ", milliseconds(20000), &error);
+  if (sim_url.empty()) {
+    std::cerr << "membersim: " << error << "\n";
+    return 1;
+  }
+  if (!api.Start({bin_dir + "/federation-apiserver", "--listen",
+                  "127.0.0.1:" + std::to_string(FreeLoopbackPort()), "--storage",
+                  "sqlite:" + (dir / "fed.db").string()},
+                 &error, (dir / "apiserver.log").string())) {
+    std::cerr << error << "\n";
+    return 1;
+  }
+  api_url = api.WaitForLine("federation-apiserver listening on ", milliseconds(20000), &error);
+  if (api_url.empty()) {
+    std::cerr << "federation-apiserver: " << error << "\n";
+    return 1;
+  }
+  std::ofstream(dir / "federation.yaml")
+      << Federation(std::stoi(sim_url.substr(sim_url.rfind(':') + 1)));
+  const std::string fedctl = bin_dir + "/fedctl --server " + api_url;
+  const std::string ctl = bin_dir + "/membersim ctl --server " + sim_url;
+  if (!Run(fedctl + " apply -f " + (dir / "federation.yaml").string())) return 1;
+  const std::string workload = "/apis/federation.meridian.io/v1alpha1/namespaces/bench/federatedworkloads/app";
+  const std::string member = "/apis/federation.meridian.io/v1alpha1/memberclusters/eu-west-1";
+  if (WaitMs(Clock::now(), [&] { return Healthy(Get(workload)); }) < 0) {
+    std::cerr << "the workload never became ready: " << Get(workload).dump(2) << "\n";
+    return 1;
+  }
+
+  std::vector<double> detection, recovery;
+  std::printf("fault: %s of eu-west-1 (4 of 12 replicas), %d runs\n", fault.c_str(), runs);
+  std::printf("run  detection_ms  full_recovery_ms\n");
+  for (int run = 1; run <= runs; ++run) {
+    const auto t0 = Clock::now();
+    const bool zone = fault == "zone";
+    if (!Run(ctl + (zone ? " fail-zone eu-west-1 eu-west-1a" : " partition eu-west-1"))) return 1;
+    const double detected = WaitMs(t0, [&] {
+      json m = Get(member);
+      return zone ? ZoneFailed(m) : Unreachable(m);
+    });
+    const double recovered = WaitMs(t0, [&] { return ReadyElsewhere(Get(workload)) >= 12; });
+    if (detected < 0 || recovered < 0) {
+      std::cerr << "run " << run << ": timed out (detected " << detected << " ms, recovered "
+                << recovered << " ms)\n" << Get(workload).dump(2) << "\n";
+      return 1;
+    }
+    detection.push_back(detected);
+    recovery.push_back(recovered);
+    std::printf("%3d  %12.0f  %16.0f\n", run, detected, recovered);
+    std::fflush(stdout);
+    if (!Run(ctl + (zone ? " heal-zone eu-west-1 eu-west-1a" : " heal eu-west-1"))) return 1;
+    if (WaitMs(Clock::now(), [&] { return Healthy(Get(workload)); }) < 0) {
+      std::cerr << "run " << run << ": did not return after healing\n";
+      return 1;
+    }
+  }
+  std::printf("detection:     median %.0f ms, max %.0f ms (floor 6000 ms)\n", Median(detection),
+              *std::max_element(detection.begin(), detection.end()));
+  std::printf("full recovery: median %.0f ms, max %.0f ms (floor 15000 ms median)\n",
+              Median(recovery), *std::max_element(recovery.begin(), recovery.end()));
+  api.Stop();
+  sim.Stop();
+  fs::remove_all(dir);
+  const bool ok = Median(recovery) <= 15000 &&
+                  *std::max_element(detection.begin(), detection.end()) <= 6000;
+  return ok ? 0 : 3;
+}
