@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "cli/printers.h"
 #include "common/base64.h"
@@ -374,7 +375,34 @@ int CleanUpMember(sync::MemberClient& member, const sync::DiscoveryInfo& discove
   return failures;
 }
 
+// Whether any FederatedWorkload's status still places the member or reports it.
+bool StillUsed(ResourceClient& federation, const std::string& member) {
+  const KindInfo* fws = ResolveType("federatedworkloads");
+  ApiResult<json> list = federation.List(*fws, "", "");
+  if (!list.ok()) return false;  // cannot tell; do not wait on an API that fails
+  for (const json& w : list->value("items", json::array())) {
+    const json status = w.value("status", json::object());
+    for (const char* field : {"placement", "clusters"}) {
+      for (const json& entry : status.value(field, json::array())) {
+        if (entry.is_object() && entry.value("cluster", "") == member) return true;
+      }
+    }
+  }
+  return false;
+}
+
 }  // namespace
+
+bool WaitUntilReleased(ResourceClient& federation, const std::string& member, const Clock& clock,
+                       const std::function<void(std::chrono::milliseconds)>& sleep,
+                       std::chrono::milliseconds timeout) {
+  const Timestamp deadline = clock.Now() + timeout;
+  while (StillUsed(federation, member)) {
+    if (clock.Now() >= deadline) return false;
+    sleep(std::chrono::milliseconds(200));
+  }
+  return true;
+}
 
 int RunUnjoin(ResourceClient& federation, const UnjoinRequest& request,
               const MemberClientMaker& make_member, std::ostream& out, std::ostream& err) {
@@ -442,11 +470,23 @@ int RunUnjoin(ResourceClient& federation, const UnjoinRequest& request,
 
   int failures = 0;
   if (member) {
+    const Clock& clock = request.clock ? *request.clock : RealClock();
+    auto sleep = request.sleep ? request.sleep
+                               : [](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); };
+    if (!WaitUntilReleased(federation, request.name, clock, sleep, request.settle_timeout)) {
+      err << "warning: after " << request.settle_timeout.count() / 1000.0
+          << " s workloads still place or report " << request.name
+          << "; cleaning up anyway (a controller may write there again)\n";
+    }
     int deleted = 0;
-    failures = CleanUpMember(*member, discovery, out, err, &deleted);
-    // A sync already under way when the MemberCluster went may still land one write; a
-    // second pass catches it.
-    if (failures == 0) failures = CleanUpMember(*member, discovery, out, err, &deleted);
+    // A sync already under way when the controllers let go may still land a write: passes
+    // repeat (a little apart) until one finds nothing.
+    for (int pass = 0; pass < 5 && failures == 0; ++pass) {
+      int before = deleted;
+      failures += CleanUpMember(*member, discovery, out, err, &deleted);
+      if (deleted == before) break;
+      sleep(std::chrono::milliseconds(300));
+    }
     out << "cleaned " << request.name << ": " << deleted << " object"
         << (deleted == 1 ? "" : "s") << " Meridian created deleted\n";
   }

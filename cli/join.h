@@ -19,10 +19,12 @@
 //      MemberCluster cannot be written, a Secret this join created is deleted again.
 //
 // Unjoin: reads the MemberCluster and its Secret; with cleanup, checks the member answers
-// (else stops, changing nothing), deletes the MemberCluster (so propagation stops writing to
-// the member), deletes from the member every object labelled
-// federation.meridian.io/managed-by=meridian (every served resource that supports list and
-// delete, all namespaces; reported one line per object), then deletes the Secret.
+// (else stops, changing nothing), deletes the MemberCluster, waits until no workload's
+// status places or reports the member any more (the controllers have let go of it, so none
+// re-creates what cleanup deletes), deletes from the member every object labelled
+// federation.meridian.io/managed-by=meridian that no other object owns (every served
+// resource that supports list and delete, all namespaces; one line per object; passes
+// repeat until one finds nothing), then deletes the Secret.
 //
 // Thread-safety: none needed (one command per process).
 #pragma once
@@ -39,6 +41,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/client.h"
+#include "common/clock.h"
 #include "common/status.h"
 #include "sync/member_client.h"
 
@@ -107,7 +110,21 @@ struct UnjoinRequest {
   std::string name;
   bool cleanup = false;
   std::chrono::milliseconds member_timeout{10'000};
+  // --cleanup waits (at most this long) until no FederatedWorkload's status still places or
+  // reports the member, i.e. the controllers have let go of it: until then a propagation
+  // worker may repair (re-create) what cleanup deletes.
+  std::chrono::milliseconds settle_timeout{15'000};
+  // Time for that wait and between cleanup passes; null: the real clock and sleep_for.
+  const Clock* clock = nullptr;
+  std::function<void(std::chrono::milliseconds)> sleep;
 };
+
+// Polls (every 200 ms on `clock`/`sleep`) until no FederatedWorkload's status.placement or
+// status.clusters names `member`; false when `timeout` passed first. A failing list counts
+// as released.
+bool WaitUntilReleased(ResourceClient& federation, const std::string& member, const Clock& clock,
+                       const std::function<void(std::chrono::milliseconds)>& sleep,
+                       std::chrono::milliseconds timeout);
 
 // Unjoin end to end; the exit code (0 done, 1 failed; with cleanup, 1 also when an object
 // could not be deleted — each one named on `err`).

@@ -61,7 +61,13 @@ class JoinTest : public ::testing::Test {
   int Unjoin(bool cleanup) {
     out_.str("");
     err_.str("");
-    return RunUnjoin(fed_, {.name = "eu-west-1", .cleanup = cleanup}, Maker(), out_, err_);
+    UnjoinRequest r{.name = "eu-west-1", .cleanup = cleanup};
+    r.clock = &clock_;
+    r.sleep = [this](std::chrono::milliseconds d) {
+      ++sleeps_;
+      clock_.Advance(d);
+    };
+    return RunUnjoin(fed_, r, Maker(), out_, err_);
   }
   const KindInfo& mcs() { return *ResolveType("mc"); }
   // The Secret the stored MemberCluster points at (null when either is missing).
@@ -77,6 +83,8 @@ class JoinTest : public ::testing::Test {
   testing::FakeClient fed_;
   std::shared_ptr<FakeMemberClient> member_;
   std::vector<sync::MemberEndpoint> endpoints_;
+  FakeClock clock_;
+  int sleeps_ = 0;
   std::ostringstream out_, err_;
 };
 
@@ -295,6 +303,7 @@ TEST_F(JoinTest, UnjoinCleanupDeletesOnlyWhatMeridianCreated) {
   member_->Apply({"apps", "v1", "replicasets"}, owned);
 
   ASSERT_EQ(Unjoin(true), 0) << err_.str();
+  EXPECT_EQ(err_.str(), "");
   EXPECT_THAT(out_.str(), HasSubstr("deleted deployments.apps shop/web from eu-west-1"));
   EXPECT_THAT(out_.str(), HasSubstr("deleted configmaps shop/cfg from eu-west-1"));
   EXPECT_THAT(out_.str(), HasSubstr("2 objects Meridian created deleted"));
@@ -306,6 +315,42 @@ TEST_F(JoinTest, UnjoinCleanupDeletesOnlyWhatMeridianCreated) {
   ASSERT_EQ(endpoints_.size(), 2u);
   EXPECT_EQ(endpoints_[1].credentials.bearer_token, "s3cret");
   EXPECT_EQ(endpoints_[1].server, "http://127.0.0.1:1/clusters/eu-west-1");
+}
+
+TEST_F(JoinTest, UnjoinCleanupWaitsUntilNoWorkloadPlacesTheMember) {
+  const KindInfo& fws = *ResolveType("fw");
+  json w = {{"metadata", {{"name", "web"}, {"namespace", "shop"}}},
+            {"status", {{"placement", json::array({{{"cluster", "eu-west-1"}, {"replicas", 3}}})}}}};
+  fed_.Put(fws, "shop", w);
+  bool scripted = true;  // the controllers' progress, for the first wait only
+  auto sleep = [&](std::chrono::milliseconds d) {
+    ++sleeps_;
+    clock_.Advance(d);
+    if (!scripted) return;
+    if (sleeps_ == 3) {  // the placement controller lets go; the aggregator still reports it
+      w["status"] = {{"clusters", json::array({{{"cluster", "eu-west-1"}}})}};
+      fed_.Put(fws, "shop", w);
+    }
+    if (sleeps_ == 5) {  // and then forgets it too
+      w["status"] = {{"clusters", json::array({{{"cluster", "us-east-1"}}})}};
+      fed_.Put(fws, "shop", w);
+    }
+  };
+  EXPECT_TRUE(WaitUntilReleased(fed_, "eu-west-1", clock_, sleep, std::chrono::seconds(10)));
+  EXPECT_EQ(sleeps_, 5);
+  scripted = false;
+
+  // A controller that never lets go: the wait ends at the timeout.
+  w["status"] = {{"placement", json::array({{{"cluster", "eu-west-1"}, {"replicas", 3}}})}};
+  fed_.Put(fws, "shop", w);
+  sleeps_ = 0;
+  EXPECT_FALSE(WaitUntilReleased(fed_, "eu-west-1", clock_, sleep, std::chrono::seconds(2)));
+  EXPECT_EQ(sleeps_, 10);  // every 200 ms of (fake) time
+
+  // RunUnjoin warns and cleans up anyway.
+  ASSERT_EQ(Join(Request()), 0) << err_.str();
+  ASSERT_EQ(Unjoin(true), 0) << err_.str();
+  EXPECT_THAT(err_.str(), HasSubstr("warning: after 15 s workloads still place or report eu-west-1"));
 }
 
 TEST_F(JoinTest, UnjoinCleanupOfAnUnreachableMemberChangesNothing) {
