@@ -8,12 +8,16 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "apimachinery/store.h"
+#include "common/clock.h"
 #include "common/status.h"
 
 namespace meridian::apimachinery {
@@ -61,6 +65,12 @@ struct ResourceInfo {
   std::vector<PrinterColumn> printer_columns;
   // Served by the fallback, not registered (not in discovery).
   bool generic = false;
+  // Optional per-resource row printer, like kube-apiserver's Go printers (a JSONPath cannot
+  // say "3/3" or "Ready"/"NotReady"): returns the cells after NAME for `object`, one per
+  // printer column (which then only name and type the columns; json_path is unused).
+  // `now` is for ages. Must be pure and thread-safe. A missing cell renders as null, an
+  // extra one is dropped.
+  std::function<nlohmann::json(const nlohmann::json& object, Timestamp now)> row_cells;
 
   std::string GroupVersion() const { return group.empty() ? version : group + "/" + version; }
   std::string ListKind() const { return kind + "List"; }

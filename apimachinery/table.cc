@@ -243,7 +243,14 @@ json RenderTable(const ResourceInfo& resource, const std::vector<json>& objects,
   for (const json& o : objects) {
     json cells = json::array();
     cells.push_back(o.contains("metadata") ? o["metadata"].value("name", "") : "");
-    for (const PrinterColumn& c : columns) cells.push_back(Cell(c, o, now));
+    if (resource.row_cells) {
+      json printed = resource.row_cells(o, now);
+      for (size_t i = 0; i < columns.size(); ++i) {
+        cells.push_back(printed.is_array() && i < printed.size() ? printed[i] : json());
+      }
+    } else {
+      for (const PrinterColumn& c : columns) cells.push_back(Cell(c, o, now));
+    }
     json row = {{"cells", std::move(cells)}};
     if (include == TableObjects::kObject) {
       row["object"] = o;

@@ -25,7 +25,8 @@ std::string HumanDuration(Duration d);
 enum class TableObjects { kNone, kMetadata, kObject };
 
 // A Table for `objects` (items of a list, or one object): columns Name, then the
-// resource's printer columns (or Age when it has none). Each row's object is a
+// resource's printer columns (or Age when it has none), filled by the resource's
+// `row_cells` printer when it has one, else from each column's JSONPath. Each row's object is a
 // PartialObjectMetadata (kMetadata, kubectl's default), the full object, or absent.
 // `list_metadata` (resourceVersion, continue) is copied to the table's metadata.
 // `with_headers` false leaves columnDefinitions empty (later watch events).

@@ -142,15 +142,33 @@ struct Defaults {
   NodeResources node;
 };
 
+// `file` resolved against `base_dir` (the config file's folder) and checked to be readable.
+bool ReadFilePath(const YAML::Node& node, const std::string& path, const std::string& base_dir,
+                  Problems* p, std::string* out) {
+  std::string file;
+  if (!ReadString(node, path, p, &file)) return false;
+  if (file.empty()) {
+    p->Add(node, path, "must name a file");
+    return false;
+  }
+  if (file.front() != '/' && !base_dir.empty()) file = base_dir + "/" + file;
+  if (!std::ifstream(file)) {
+    p->Add(node, path, "cannot read " + file);
+    return false;
+  }
+  *out = file;
+  return true;
+}
+
 void ReadCluster(const YAML::Node& node, const std::string& path, const Defaults& defaults,
-                 Problems* p, ClusterSpec* c) {
+                 const std::string& base_dir, Problems* p, ClusterSpec* c) {
   if (!node.IsMap()) {
     p->Add(node, path, "must be a map");
     return;
   }
   CheckKeys(node, path,
             {"name", "region", "jurisdiction", "labels", "zones", "podReadyDelay",
-             "podEvictionDelay", "loadBalancerRange", "port", "auth"},
+             "podEvictionDelay", "loadBalancerRange", "port", "tls", "auth"},
             p);
   c->timings = defaults.timings;
   if (!node["name"]) {
@@ -199,16 +217,40 @@ void ReadCluster(const YAML::Node& node, const std::string& path, const Defaults
     int64_t v = 0;
     if (ReadInt(node["port"], JoinPath(path, "port"), 0, 65535, p, &v)) c->port = static_cast<int>(v);
   }
+  if (node["tls"]) {
+    const YAML::Node& t = node["tls"];
+    std::string tpath = JoinPath(path, "tls");
+    if (!t.IsMap()) {
+      p->Add(t, tpath, "must be a map with cert and key");
+    } else {
+      CheckKeys(t, tpath, {"cert", "key"}, p);
+      for (const char* key : {"cert", "key"}) {
+        if (!t[key]) p->Add(t, JoinPath(tpath, key), "required (a PEM file)");
+      }
+      if (t["cert"]) ReadFilePath(t["cert"], JoinPath(tpath, "cert"), base_dir, p, &c->tls_cert_file);
+      if (t["key"]) ReadFilePath(t["key"], JoinPath(tpath, "key"), base_dir, p, &c->tls_key_file);
+      if (!node["port"]) {
+        p->Add(t, tpath, "needs a dedicated port (the shared listener is plain HTTP)");
+      }
+    }
+  }
   if (node["auth"]) {
     const YAML::Node& a = node["auth"];
     std::string apath = JoinPath(path, "auth");
     if (!a.IsMap()) {
-      p->Add(a, apath, "must be a map with token");
+      p->Add(a, apath, "must be a map with token and/or clientCA");
     } else {
-      CheckKeys(a, apath, {"token"}, p);
+      CheckKeys(a, apath, {"token", "clientCA"}, p);
       if (a["token"] && ReadString(a["token"], JoinPath(apath, "token"), p, &c->token) &&
           c->token.empty()) {
         p->Add(a["token"], JoinPath(apath, "token"), "must not be empty");
+      }
+      if (a["clientCA"]) {
+        ReadFilePath(a["clientCA"], JoinPath(apath, "clientCA"), base_dir, p, &c->client_ca_file);
+        if (!node["tls"]) {
+          p->Add(a["clientCA"], JoinPath(apath, "clientCA"),
+                 "client certificates need TLS: set tls.cert and tls.key (and a port)");
+        }
       }
     }
   }
@@ -336,6 +378,8 @@ StatusOr<SimConfig> ParseConfig(const std::string& yaml_text, const std::string&
     return InvalidArgumentError(p.Join());
   }
   SimConfig config;
+  const size_t slash = source.rfind('/');
+  const std::string base_dir = slash == std::string::npos ? "" : source.substr(0, slash == 0 ? 1 : slash);
   try {
     CheckKeys(root, "", {"defaults", "clusters"}, &p);
     Defaults defaults;
@@ -363,7 +407,7 @@ StatusOr<SimConfig> ParseConfig(const std::string& yaml_text, const std::string&
       for (size_t i = 0; i < clusters.size(); ++i) {
         ClusterSpec c;
         std::string path = "clusters[" + std::to_string(i) + "]";
-        ReadCluster(clusters[i], path, defaults, &p, &c);
+        ReadCluster(clusters[i], path, defaults, base_dir, &p, &c);
         if (!c.name.empty() && !names.insert(c.name).second) {
           p.Add(clusters[i]["name"], JoinPath(path, "name"), "duplicate cluster \"" + c.name + "\"");
         }

@@ -20,7 +20,12 @@
 //       podEvictionDelay: 5s
 //       loadBalancerRange: 127.20.3.0/24   # optional; else 127.<20+i/250>.<i%250+1>.0/24
 //       port: 18443                  # optional dedicated port (makes "refuse" partitions real)
-//       auth: {token: s3cret}        # optional bearer token; requests without it get 401
+//       tls: {cert: server.crt, key: server.key}   # optional: the dedicated port speaks HTTPS
+//       auth:                        # optional; each configured credential is required
+//         token: s3cret              # bearer token; requests without it get 401
+//         clientCA: ca.crt           # client certificates must chain to this CA (needs tls);
+//                                    # without one the TLS handshake fails
+// Relative file names are resolved against the config file's folder; files must be readable.
 //
 // Errors name the file, line and field: "topo.yaml:12:14: clusters[1].zones[0].allocatable.cpu:
 // quantity "2x": unknown suffix ...". Unknown fields are errors (a typo must not be silently
@@ -68,7 +73,11 @@ struct ClusterSpec {
   uint32_t lb_base = 0;
   int lb_prefix = 24;
   int port = -1;  // -1: served on the shared listener only; 0: a dedicated port picked by the OS
-  std::string token;  // empty: no authentication
+  std::string token;  // empty: no token authentication
+  // PEM files (absolute after parsing); empty when unset. TLS only on the dedicated port.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string client_ca_file;  // needs TLS: client certificates must chain to it
 };
 
 struct SimConfig {

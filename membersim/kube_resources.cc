@@ -2,6 +2,8 @@
 
 #include <string>
 
+#include "membersim/printers.h"
+
 namespace meridian::membersim {
 namespace {
 
@@ -32,20 +34,13 @@ apimachinery::ResourceRegistry Build() {
   apimachinery::ResourceRegistry reg;
   std::vector<ResourceInfo> all;
   all.push_back(apimachinery::NamespaceResourceInfo());
-  all.push_back(Res("", "Node", "nodes", false, true, {"no"},
-                    {Col("Status", "string", ".status.conditions[?(@.type==\"Ready\")].reason"),
-                     Age(), Col("Version", "string", ".status.nodeInfo.kubeletVersion"),
-                     Col("Internal-IP", "string", ".status.addresses[0].address", 1)}));
-  all.push_back(Res("", "Pod", "pods", true, true, {"po"},
-                    {Col("Ready", "string", ".status.conditions[?(@.type==\"Ready\")].status"),
-                     Col("Status", "string", ".status.phase"),
-                     Col("Restarts", "integer", ".status.containerStatuses[0].restartCount"), Age(),
-                     Col("IP", "string", ".status.podIP", 1), Col("Node", "string", ".spec.nodeName", 1)}));
+  all.push_back(Res("", "Node", "nodes", false, true, {"no"}, NodeColumns()));
+  all.back().row_cells = NodeRow;
+  all.push_back(Res("", "Pod", "pods", true, true, {"po"}, PodColumns()));
+  all.back().row_cells = PodRow;
   all.back().categories = {"all"};
-  all.push_back(Res("", "Service", "services", true, true, {"svc"},
-                    {Col("Type", "string", ".spec.type"), Col("Cluster-IP", "string", ".spec.clusterIP"),
-                     Col("External-IP", "string", ".status.loadBalancer.ingress[*].ip"),
-                     Col("Port(s)", "string", ".spec.ports[*].port"), Age()}));
+  all.push_back(Res("", "Service", "services", true, true, {"svc"}, ServiceColumns()));
+  all.back().row_cells = ServiceRow;
   all.back().categories = {"all"};
   all.back().name_validation = apimachinery::NameValidation::kDnsLabel;
   all.push_back(Res("", "Endpoints", "endpoints", true, false, {"ep"}, {}));
@@ -55,18 +50,14 @@ apimachinery::ResourceRegistry Build() {
   all.push_back(Res("", "Event", "events", true, false, {"ev"},
                     {Col("Type", "string", ".type"), Col("Reason", "string", ".reason"),
                      Col("Message", "string", ".message")}));
-  all.push_back(Res("apps", "Deployment", "deployments", true, true, {"deploy"},
-                    {Col("Ready", "integer", ".status.readyReplicas"),
-                     Col("Up-to-date", "integer", ".status.updatedReplicas"),
-                     Col("Available", "integer", ".status.availableReplicas"), Age(),
-                     Col("Desired", "integer", ".spec.replicas", 1)}));
+  all.push_back(Res("apps", "Deployment", "deployments", true, true, {"deploy"}, DeploymentColumns()));
+  all.back().row_cells = DeploymentRow;
   all.back().categories = {"all"};
-  all.push_back(Res("apps", "ReplicaSet", "replicasets", true, true, {"rs"},
-                    {Col("Desired", "integer", ".spec.replicas"), Col("Current", "integer", ".status.replicas"),
-                     Col("Ready", "integer", ".status.readyReplicas"), Age()}));
+  all.push_back(Res("apps", "ReplicaSet", "replicasets", true, true, {"rs"}, ReplicaSetColumns()));
+  all.back().row_cells = ReplicaSetRow;
   all.back().categories = {"all"};
-  all.push_back(Res("apps", "StatefulSet", "statefulsets", true, true, {"sts"},
-                    {Col("Replicas", "integer", ".spec.replicas"), Col("Ready", "integer", ".status.readyReplicas"), Age()}));
+  all.push_back(Res("apps", "StatefulSet", "statefulsets", true, true, {"sts"}, StatefulSetColumns()));
+  all.back().row_cells = StatefulSetRow;
   all.back().categories = {"all"};
   for (ResourceInfo& r : all) {
     if (r.group == "apps") r.scale = apimachinery::ScaleSubresource{};  // kubectl scale

@@ -24,7 +24,7 @@ namespace {
 std::binary_semaphore g_stop{0};
 extern "C" void OnSignal(int) { g_stop.release(); }
 
-int Serve(const std::string& config_path, const std::string& listen, int history) {
+int Serve(const std::string& config_path, const std::string& listen, int history, int http_threads) {
   using namespace meridian::membersim;
   auto config = LoadConfigFile(config_path);
   if (!config.ok()) {
@@ -33,8 +33,9 @@ int Serve(const std::string& config_path, const std::string& listen, int history
   }
   // stdout carries only the parsable "listening on" lines; logs go to stderr.
   spdlog::set_default_logger(spdlog::stderr_color_mt("membersim"));
-  // Held (partitioned) and delayed requests each occupy a pool thread.
-  crossplat::threadpool::initialize_with_threads(256);
+  // Held (partitioned) and delayed requests are timers, not threads (server.h), so a small
+  // pool serves every cluster; more threads only add context switches on few cores.
+  crossplat::threadpool::initialize_with_threads(http_threads);
   Simulator::Options so;
   so.history_limit = static_cast<size_t>(history);
   Simulator sim(std::move(config).value(), meridian::RealClock(), so);
@@ -43,6 +44,9 @@ int Serve(const std::string& config_path, const std::string& listen, int history
     std::cerr << "membersim: " << st.message() << std::endl;
     return 1;
   }
+  // Nodes and namespaces exist before anyone is told where to connect: `kubectl get nodes`
+  // right after the "listening" line lists them all.
+  sim.RunUntilIdle(1000);
   sim.Start();
   MembersimServer::Options opts;
   opts.listen = listen;
@@ -76,10 +80,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(0, 1);
   std::string config_path, listen = "127.0.0.1:0";
   int history = 1000;
+  int http_threads = 16;
   app.add_option("--config", config_path, "cluster topology (YAML)");
   app.add_option("--listen", listen, "loopback HOST:PORT to serve on (port 0: pick one)");
   app.add_option("--watch-history", history, "writes kept per cluster for watch resume (older: 410 Gone)")
       ->check(CLI::Range(10, 1000000));
+  app.add_option("--http-threads", http_threads, "HTTP worker threads shared by all clusters (default 16)")
+      ->check(CLI::Range(2, 1024));
 
   meridian::membersim::CtlCommand cmd;
   CLI::App* ctl = app.add_subcommand("ctl", "failure injection and status via the admin API");
@@ -108,5 +115,5 @@ int main(int argc, char** argv) {
     std::cerr << "membersim: --config FILE is required (see --help)" << std::endl;
     return 2;
   }
-  return Serve(config_path, listen, history);
+  return Serve(config_path, listen, history, http_threads);
 }

@@ -1022,7 +1022,9 @@ void Reconciler::RunKubelets(World& w, Timestamp now) {
     }
     if (!status.contains("startTime")) status["startTime"] = FormatRfc3339(bound);
     SetCondition(status, "Initialized", "True", "", "", bound);
-    bool started = now >= ready_at;
+    // A started container stays started: a wall clock stepped back (NTP) must not turn a
+    // running pod back into ContainerCreating.
+    bool started = now >= ready_at || !Annotation(pod, kReadyAt).empty();
     bool ready = started && node_ready;
     if (!started) w.WakeAt(ready_at);
     Timestamp transition = started ? std::max(ready_at, node_ready ? ready_at : now) : bound;

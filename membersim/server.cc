@@ -1,8 +1,9 @@
 #include "membersim/server.h"
 
 #include <cstdio>
-#include <thread>
 
+#include <boost/asio/ssl/context.hpp>
+#include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
 #include "membersim/internal/tcp_gate.h"
@@ -10,6 +11,7 @@
 namespace meridian::membersim {
 
 using apimachinery::ApiError;
+using apimachinery::rest::HttpResponder;
 using apimachinery::rest::HttpServer;
 using apimachinery::rest::RestHandler;
 using apimachinery::rest::RestRequest;
@@ -54,6 +56,54 @@ namespace {
 
 RestResponse AdminResponseToRest(const AdminResponse& r) { return RestResponse::Json(r.code, r.body); }
 
+RestResponse Partitioned(const std::string& cluster, bool refused) {
+  return RestResponse::Error(ApiError::FromStatus(UnavailableError(
+      (refused ? "connection refused: cluster " : "cluster ") + cluster + " is partitioned (simulated)")));
+}
+
+using TlsSetup = std::function<void(boost::asio::ssl::context&)>;
+
+// The dedicated port's TLS: server certificate and key; with a client CA, a client
+// certificate chaining to it is required in the handshake (see server.h for why there).
+// Throws boost::system::system_error on unusable files.
+TlsSetup TlsFor(const ClusterSpec& spec) {
+  if (spec.tls_cert_file.empty()) return nullptr;
+  return [cert = spec.tls_cert_file, key = spec.tls_key_file, ca = spec.client_ca_file](
+             boost::asio::ssl::context& ctx) {
+    namespace ssl = boost::asio::ssl;
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+    ctx.use_certificate_chain_file(cert);
+    ctx.use_private_key_file(key, ssl::context::pem);  // also checks that it matches the cert
+    if (ca.empty()) return;
+    ctx.load_verify_file(ca);
+    ctx.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+    // Tell clients which CA to pick a certificate for (kubectl and curl send none otherwise
+    // when they hold several), and allow session resumption with client verification on.
+    if (STACK_OF(X509_NAME)* names = SSL_load_client_CA_file(ca.c_str())) {
+      SSL_CTX_set_client_CA_list(ctx.native_handle(), names);
+    }
+    static const unsigned char kSessionContext[] = "membersim";
+    SSL_CTX_set_session_id_context(ctx.native_handle(), kSessionContext, sizeof kSessionContext - 1);
+  };
+}
+
+// Applies `setup` to a scratch context so bad files fail Start() with a clear message
+// instead of every handshake.
+Status CheckTls(const ClusterSpec& spec, const TlsSetup& setup) {
+  if (!setup) return Status::Ok();
+  try {
+    boost::asio::ssl::context ctx(boost::asio::ssl::context::tls_server);
+    setup(ctx);
+  } catch (const std::exception& e) {
+    return InvalidArgumentError("cluster " + spec.name + ": tls (cert " + spec.tls_cert_file + ", key " +
+                                spec.tls_key_file +
+                                (spec.client_ca_file.empty() ? "" : ", clientCA " + spec.client_ca_file) +
+                                "): " + e.what());
+  }
+  return Status::Ok();
+}
+
 bool AnonymousAllowed(const std::string& path) {
   for (const char* p : {"/healthz", "/livez", "/readyz", "/version"}) {
     std::string s(p);
@@ -78,27 +128,17 @@ Status MembersimServer::Start() {
       ro.base_path = base;
       ro.version["gitVersion"] = "v1.32.0-membersim";  // same version the nodes' kubelets report
       auto h = std::make_unique<RestHandler>(c->service(), clock_, ro);
-      SimulatedCluster* cluster = c.get();
       const std::string token = c->spec().token;
       const std::string base_path = base;
-      h->AddFilter([this, cluster](RestRequest&) -> Status {
-        auto start = std::chrono::steady_clock::now();
-        while (true) {
-          PartitionMode mode = cluster->partition();
-          if (mode == PartitionMode::kNone) break;
-          if (mode == PartitionMode::kRefuse) {  // dedicated listeners are closed instead
-            return UnavailableError("connection refused: cluster " + cluster->spec().name +
-                                    " is partitioned (simulated)");
-          }
-          if (stopping_.load() || std::chrono::steady_clock::now() - start > options_.max_hang) {
-            return UnavailableError("cluster " + cluster->spec().name + " is partitioned (simulated)");
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
-        Duration latency = cluster->latency();
-        if (latency.count() > 0) std::this_thread::sleep_for(latency);
-        return Status::Ok();
-      });
+      if (!base.empty() && !c->spec().client_ca_file.empty()) {
+        // The shared listener is plain HTTP, so no request on it carries a client
+        // certificate: only what anonymous may see is served, the rest is 401.
+        h->AddFilter([base_path](RestRequest& r) -> Status {
+          std::string rel = r.path.substr(std::min(r.path.size(), base_path.size()));
+          if (AnonymousAllowed(rel)) return Status::Ok();
+          return UnauthenticatedError("Unauthorized");
+        });
+      }
       if (!token.empty()) {
         h->AddFilter([token, base_path](RestRequest& r) -> Status {
           std::string auth = r.Header("authorization");
@@ -125,10 +165,13 @@ Status MembersimServer::Start() {
     }
     clusters_[name] = std::move(ch);
   }
-  auto handler = [this](RestRequest r) { return Route(std::move(r)); };
+  for (auto& [name, ch] : clusters_) {
+    MERIDIAN_RETURN_IF_ERROR(CheckTls(ch->cluster->spec(), TlsFor(ch->cluster->spec())));
+  }
+  auto handler = [this](RestRequest r, HttpResponder respond) { Route(std::move(r), std::move(respond)); };
   StatusOr<std::unique_ptr<HttpServer>> s =
-      port == 0 ? HttpServer::StartOnFreeLoopbackPort(handler)
-                : HttpServer::Start("http://" + host + ":" + std::to_string(port), handler);
+      port == 0 ? HttpServer::StartAsyncOnFreeLoopbackPort(handler)
+                : HttpServer::StartAsync("http://" + host + ":" + std::to_string(port), handler);
   if (!s.ok()) return s.status();
   server_ = std::move(s).value();
   for (auto& [name, ch] : clusters_) {
@@ -138,7 +181,13 @@ Status MembersimServer::Start() {
 }
 
 Status MembersimServer::OpenDedicated(ClusterHttp& ch) {
-  auto s = HttpServer::StartOnFreeLoopbackPort(apimachinery::rest::HandlerFor(*ch.dedicated));
+  apimachinery::rest::HttpServerOptions options;
+  options.tls_context = TlsFor(ch.cluster->spec());
+  auto s = HttpServer::StartAsyncOnFreeLoopbackPort(
+      [this, &ch](RestRequest r, HttpResponder respond) {
+        Admit(ch, *ch.dedicated, std::move(r), std::move(respond), /*delayed=*/false);
+      },
+      options);
   if (!s.ok()) return s.status();
   ch.server = std::move(s).value();
   ch.gate = std::make_unique<internal::TcpGate>(ch.port, ch.server->port());
@@ -152,6 +201,9 @@ void MembersimServer::OnPartitionChange(SimulatedCluster& c) {
   if (it == clusters_.end()) return;
   ClusterHttp& ch = *it->second;
   PartitionMode mode = c.partition();
+  // Held requests wake up and look again: served after a heal, refused after a switch to
+  // "refuse".
+  if (mode != PartitionMode::kHang) parked_.Release("hang/" + c.spec().name);
   if (mode != PartitionMode::kNone) {
     // A dead network ends streams; clients re-watch and then hang or are refused.
     ch.shared->StopWatches();
@@ -169,6 +221,7 @@ void MembersimServer::OnPartitionChange(SimulatedCluster& c) {
 void MembersimServer::Stop() {
   if (stopping_.exchange(true)) return;
   sim_.SetPartitionListener(nullptr);
+  parked_.Stop();  // answers every held or delayed request before the listeners close
   for (auto& [name, ch] : clusters_) {
     if (ch->gate) ch->gate->Close();
     if (ch->server) ch->server->Stop();
@@ -181,10 +234,54 @@ std::string MembersimServer::url() const { return server_ ? server_->url() : "";
 std::string MembersimServer::DedicatedUrl(const std::string& cluster) const {
   auto it = clusters_.find(cluster);
   if (it == clusters_.end() || !it->second->dedicated) return "";
-  return "http://127.0.0.1:" + std::to_string(it->second->port);
+  const char* scheme = it->second->cluster->spec().tls_cert_file.empty() ? "http" : "https";
+  return std::string(scheme) + "://127.0.0.1:" + std::to_string(it->second->port);
 }
 
-RestResponse MembersimServer::Route(RestRequest request) {
+void MembersimServer::Admit(ClusterHttp& ch, RestHandler& handler, RestRequest request,
+                            HttpResponder respond, bool delayed) {
+  using Wake = internal::ParkedRequests::Wake;
+  SimulatedCluster& c = *ch.cluster;
+  const std::string& name = c.spec().name;
+  if (stopping_.load()) {
+    respond(Partitioned(name, false));
+    return;
+  }
+  PartitionMode mode = c.partition();
+  if (mode == PartitionMode::kRefuse) {  // dedicated listeners are closed instead
+    respond(Partitioned(name, true));
+    return;
+  }
+  if (mode == PartitionMode::kHang) {
+    auto held = std::make_shared<RestRequest>(std::move(request));
+    parked_.Park("hang/" + name, options_.max_hang,
+                 [this, &ch, &handler, held, respond, delayed](Wake wake) {
+                   if (wake == Wake::kReleased) {
+                     Admit(ch, handler, std::move(*held), respond, delayed);
+                   } else {  // max_hang passed, or shutting down
+                     respond(Partitioned(ch.cluster->spec().name, false));
+                   }
+                 });
+    // A heal between reading the mode and parking released nothing; look again.
+    if (c.partition() != PartitionMode::kHang) parked_.Release("hang/" + name);
+    return;
+  }
+  Duration latency = c.latency();
+  if (!delayed && latency.count() > 0) {
+    auto held = std::make_shared<RestRequest>(std::move(request));
+    parked_.Park("", latency, [this, &ch, &handler, held, respond](Wake wake) {
+      if (wake == Wake::kStopped) {
+        respond(Partitioned(ch.cluster->spec().name, false));
+      } else {  // the partition may have begun meanwhile
+        Admit(ch, handler, std::move(*held), respond, /*delayed=*/true);
+      }
+    });
+    return;
+  }
+  respond(handler.Handle(std::move(request)));
+}
+
+void MembersimServer::Route(RestRequest request, HttpResponder respond) {
   const std::string& path = request.path;
   static const std::string kPrefix = "/clusters/";
   if (path.rfind(kPrefix, 0) == 0) {
@@ -192,10 +289,17 @@ RestResponse MembersimServer::Route(RestRequest request) {
     std::string name = path.substr(kPrefix.size(), end == std::string::npos ? std::string::npos : end - kPrefix.size());
     auto it = clusters_.find(name);
     if (it == clusters_.end()) {
-      return RestResponse::Error(ApiError::NotFound("", "clusters", name));
+      respond(RestResponse::Error(ApiError::NotFound("", "clusters", name)));
+      return;
     }
-    return it->second->shared->Handle(std::move(request));
+    Admit(*it->second, *it->second->shared, std::move(request), std::move(respond), /*delayed=*/false);
+    return;
   }
+  respond(RouteLocal(request));
+}
+
+RestResponse MembersimServer::RouteLocal(const RestRequest& request) {
+  const std::string& path = request.path;
   if (path == "/admin" || path.rfind("/admin/", 0) == 0) {
     return AdminResponseToRest(HandleAdmin(sim_, request.method, path, request.body));
   }

@@ -127,7 +127,7 @@ class BufferSink final : public WatchSink {
 }  // namespace
 
 struct HttpServer::Impl {
-  HttpHandler handler;
+  AsyncHttpHandler handler;
   HttpServerOptions options;
   std::unique_ptr<http_listener> listener;
   std::mutex mu;  // guards sinks, stopped
@@ -193,13 +193,19 @@ struct HttpServer::Impl {
   }
 
   void Dispatch(http::http_request req, RestRequest rr) {
-    RestResponse response;
+    auto answered = std::make_shared<std::atomic<bool>>(false);
+    HttpResponder respond = [this, req, answered](RestResponse response) {
+      if (answered->exchange(true)) return;
+      Respond(req, std::move(response));
+    };
     try {
-      response = handler(std::move(rr));
+      handler(std::move(rr), respond);
     } catch (const std::exception& e) {
-      Reply(req, RestResponse::Error(ApiError::Internal(std::string("serving request: ") + e.what())));
-      return;
+      respond(RestResponse::Error(ApiError::Internal(std::string("serving request: ") + e.what())));
     }
+  }
+
+  void Respond(http::http_request req, RestResponse response) {
     if (!response.start_stream) {
       Reply(req, response);
       return;
@@ -232,9 +238,30 @@ struct HttpServer::Impl {
   }
 };
 
+namespace {
+
+AsyncHttpHandler Synchronous(HttpHandler handler) {
+  return [handler = std::move(handler)](RestRequest request, HttpResponder respond) {
+    respond(handler(std::move(request)));
+  };
+}
+
+}  // namespace
+
 StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& url,
                                                          HttpHandler handler,
                                                          HttpServerOptions options) {
+  return StartAsync(url, Synchronous(std::move(handler)), std::move(options));
+}
+
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartOnFreeLoopbackPort(
+    HttpHandler handler, HttpServerOptions options) {
+  return StartAsyncOnFreeLoopbackPort(Synchronous(std::move(handler)), std::move(options));
+}
+
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartAsync(const std::string& url,
+                                                              AsyncHttpHandler handler,
+                                                              HttpServerOptions options) {
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->impl_ = std::make_unique<Impl>();
   Impl* impl = server->impl_.get();
@@ -244,6 +271,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& url,
     web::uri uri(url);
     http_listener_config config;
     config.set_timeout(utility::seconds(24 * 3600));
+    if (impl->options.tls_context) config.set_ssl_context_callback(impl->options.tls_context);
     impl->listener = std::make_unique<http_listener>(uri, config);
     impl->listener->support([impl](http::http_request req) { impl->Serve(std::move(req)); });
     impl->listener->open().wait();
@@ -256,8 +284,9 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(const std::string& url,
   return server;
 }
 
-StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartOnFreeLoopbackPort(
-    HttpHandler handler, HttpServerOptions options) {
+StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartAsyncOnFreeLoopbackPort(
+    AsyncHttpHandler handler, HttpServerOptions options) {
+  const std::string scheme = options.tls_context ? "https" : "http";
   Status last = UnavailableError("no attempt made");
   for (int attempt = 0; attempt < 20; ++attempt) {
     int fd = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -275,7 +304,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartOnFreeLoopbackPort(
     ::close(fd);
     if (port == 0) continue;
     StatusOr<std::unique_ptr<HttpServer>> s =
-        Start("http://127.0.0.1:" + std::to_string(port), handler, options);
+        StartAsync(scheme + "://127.0.0.1:" + std::to_string(port), handler, options);
     if (s.ok()) return s;
     last = s.status();
   }

@@ -17,6 +17,10 @@
 #include "apimachinery/rest/rest_handler.h"
 #include "common/status.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace meridian::apimachinery::rest {
 
 struct HttpServerOptions {
@@ -25,9 +29,20 @@ struct HttpServerOptions {
   int64_t max_body_bytes = 3 * 1024 * 1024;
   // A watch whose client leaves more than this unread is closed (slow consumer).
   int64_t max_watch_backlog_bytes = 16 * 1024 * 1024;
+  // TLS: when set, the server speaks HTTPS (Start() wants an https:// URL;
+  // StartOnFreeLoopbackPort serves https://127.0.0.1:PORT) and this configures each new
+  // context: certificate chain, key, and client-certificate verification if wanted
+  // (cpprestsdk's ssl_context_callback, called when the listener opens).
+  std::function<void(boost::asio::ssl::context&)> tls_context;
 };
 
 using HttpHandler = std::function<RestResponse(RestRequest request)>;
+// Answers one request: call exactly once, from any thread, possibly long after the handler
+// returned. Copyable; later calls are ignored.
+using HttpResponder = std::function<void(RestResponse response)>;
+// A handler that may answer later without holding a pool thread while it waits (a timer, a
+// held request). It must eventually call `respond` (Stop() answers 500 to what is left).
+using AsyncHttpHandler = std::function<void(RestRequest request, HttpResponder respond)>;
 
 class HttpServer {
  public:
@@ -39,6 +54,12 @@ class HttpServer {
   // it, opens the listener there, and retries with another port on a collision.
   static StatusOr<std::unique_ptr<HttpServer>> StartOnFreeLoopbackPort(
       HttpHandler handler, HttpServerOptions options = {});
+  // The same with a handler that answers through a responder.
+  static StatusOr<std::unique_ptr<HttpServer>> StartAsync(const std::string& url,
+                                                          AsyncHttpHandler handler,
+                                                          HttpServerOptions options = {});
+  static StatusOr<std::unique_ptr<HttpServer>> StartAsyncOnFreeLoopbackPort(
+      AsyncHttpHandler handler, HttpServerOptions options = {});
 
   // Stop()s.
   ~HttpServer();
@@ -50,7 +71,7 @@ class HttpServer {
   void Stop();
 
   int port() const { return port_; }
-  // "http://127.0.0.1:PORT"
+  // "http://127.0.0.1:PORT" (https with HttpServerOptions::tls_context)
   const std::string& url() const { return url_; }
 
   struct Impl;  // internal

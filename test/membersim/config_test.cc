@@ -1,6 +1,7 @@
 #include "membersim/config.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 
 #include <gmock/gmock.h>
@@ -147,6 +148,52 @@ TEST(ConfigTest, GeneratesScaleConfig) {
   EXPECT_EQ(c.clusters[999].name, "sim-0999");
   EXPECT_EQ(c.clusters[999].zones.size(), 2u);
   EXPECT_NE(c.clusters[0].lb_base, c.clusters[250].lb_base);
+}
+
+}  // namespace
+}  // namespace meridian::membersim
+
+namespace meridian::membersim {
+namespace {
+
+// TLS files are resolved against the config file's folder and must be readable; TLS needs a
+// dedicated port and a client CA needs TLS.
+TEST(ConfigTest, TlsAndClientCa) {
+  char tmpl[] = "/tmp/membersim-config-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  const std::string dir = tmpl;
+  for (const char* f : {"s.crt", "s.key", "ca.crt"}) std::ofstream(dir + "/" + f) << "PEM";
+  const std::string source = dir + "/c.yaml";
+  auto ok = ParseConfig(
+      "clusters:\n  - name: a\n    region: r\n    port: 0\n    tls: {cert: s.crt, key: " + dir +
+          "/s.key}\n    auth: {token: t, clientCA: ca.crt}\n    zones: [{name: z, nodes: 1}]\n",
+      source);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(ok->clusters[0].tls_cert_file, dir + "/s.crt");
+  EXPECT_EQ(ok->clusters[0].tls_key_file, dir + "/s.key");
+  EXPECT_EQ(ok->clusters[0].client_ca_file, dir + "/ca.crt");
+  EXPECT_EQ(ok->clusters[0].token, "t");
+
+  struct Case {
+    const char* name;
+    std::string cluster;  // fields after name/region/zones
+    std::vector<std::string> want;
+  };
+  const std::vector<Case> cases = {
+      {"tls without port", "    tls: {cert: s.crt, key: s.key}\n", {"c.yaml:4:", "clusters[0].tls: needs a dedicated port"}},
+      {"missing key", "    port: 0\n    tls: {cert: s.crt}\n", {"clusters[0].tls.key: required"}},
+      {"unreadable cert", "    port: 0\n    tls: {cert: nope.crt, key: s.key}\n",
+       {"c.yaml:5:", "clusters[0].tls.cert: cannot read " + dir + "/nope.crt"}},
+      {"client CA without tls", "    port: 0\n    auth: {clientCA: ca.crt}\n",
+       {"clusters[0].auth.clientCA: client certificates need TLS"}},
+      {"unknown auth field", "    auth: {password: x}\n", {"clusters[0].auth.password: unknown field"}},
+  };
+  for (const Case& c : cases) {
+    auto r = ParseConfig("clusters:\n  - name: a\n    region: r\n" + c.cluster + "    zones: [{name: z, nodes: 1}]\n", source);
+    ASSERT_FALSE(r.ok()) << c.name;
+    for (const auto& w : c.want) EXPECT_THAT(r.status().message(), HasSubstr(w)) << c.name;
+  }
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

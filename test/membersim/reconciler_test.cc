@@ -220,6 +220,20 @@ TEST(ReconcilerTest, DeploymentBecomesReadyAfterDelayAndSpreadsAcrossZones) {
   }
 }
 
+TEST(ReconcilerTest, ClockSteppedBackDoesNotUnreadyPods) {
+  SimHarness h(TwoZones());
+  h.Create(kDeployments, Deployment("web", 2));
+  h.Settle();
+  h.clock().Advance(Duration(2000));
+  h.Settle();
+  ASSERT_EQ(CountIf(h.List(kPods), Ready), 2);
+  h.clock().Set(h.clock().Now() - Duration(1500));  // the wall clock steps back
+  h.Settle();
+  EXPECT_EQ(CountIf(h.List(kPods), Ready), 2);
+  for (const json& p : h.List(kPods)) EXPECT_EQ(p["status"]["phase"], "Running");
+  EXPECT_EQ(h.Get(kDeployments, "default", "web")["status"]["readyReplicas"], 2);
+}
+
 TEST(ReconcilerTest, SettledWorldWritesNothing) {
   SimHarness h(TwoZones());
   h.Create(kDeployments, Deployment("web", 3));

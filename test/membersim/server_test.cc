@@ -1,5 +1,10 @@
 // membersim as a user meets it: the real binary on a loopback port, spoken to over HTTP (and
 // with kubectl when installed). Waits on real time only with generous deadlines.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -12,6 +17,7 @@
 #undef U
 #include <nlohmann/json.hpp>
 
+#include "test/common/child_process.h"
 #include "test/membersim/process.h"
 
 namespace meridian::membersim {
@@ -32,6 +38,9 @@ clusters:
     auth: {token: s3cret}
     port: 0
     zones: [{name: secure-1a, nodes: 1}]
+  - name: tls-less-2
+    region: us-east
+    zones: [{name: tls-less-2a, nodes: 1}]
 )";
 
 struct Reply {
@@ -87,7 +96,9 @@ class ServerTest : public ::testing::Test {
   static void SetUpTestSuite() {
     proc_ = new testing::MembersimProcess();
     std::string err;
-    if (!proc_->Start(kConfig, {"--watch-history", "20"}, &err)) start_error_ = err;
+    // A small pool: hung and delayed requests must not need a thread each (see
+    // HungAndSlowClustersDoNotStallTheOthers).
+    if (!proc_->Start(kConfig, {"--watch-history", "20", "--http-threads", "4"}, &err)) start_error_ = err;
   }
   static void TearDownTestSuite() {
     delete proc_;
@@ -357,6 +368,137 @@ TEST_F(ServerTest, LatencyDelaysAnswers) {
   Admin("/admin/clusters/eu-west-1/latency", R"({"ms":0})");
 }
 
+// Raw HTTP/1.1 requests left outstanding on their own connections (a client that waits).
+class OutstandingRequests {
+ public:
+  OutstandingRequests(const std::string& base_url, const std::string& path, int count) {
+    web::uri uri(base_url);
+    for (int i = 0; i < count; ++i) {
+      int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_port = htons(static_cast<uint16_t>(uri.port()));
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (fd < 0 || ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+        ADD_FAILURE() << "connect " << base_url;
+        if (fd >= 0) ::close(fd);
+        continue;
+      }
+      std::string req = "GET " + uri.path() + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+      EXPECT_EQ(::send(fd, req.data(), req.size(), 0), static_cast<ssize_t>(req.size()));
+      fds_.push_back(fd);
+    }
+  }
+  ~OutstandingRequests() {
+    for (int fd : fds_) ::close(fd);
+  }
+  // How many connections have an answer starting with `status_line` within `timeout`.
+  int CountAnswered(const std::string& status_line, std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::vector<std::string> got(fds_.size());
+    int done = 0;
+    while (std::chrono::steady_clock::now() < deadline && done < static_cast<int>(fds_.size())) {
+      done = 0;
+      for (size_t i = 0; i < fds_.size(); ++i) {
+        if (got[i].size() >= status_line.size()) {
+          ++done;
+          continue;
+        }
+        pollfd p{fds_[i], POLLIN, 0};
+        if (::poll(&p, 1, 10) > 0) {
+          char buf[256];
+          ssize_t n = ::recv(fds_[i], buf, sizeof buf, 0);
+          if (n > 0) got[i].append(buf, static_cast<size_t>(n));
+          if (n <= 0) got[i] = "closed without an answer";
+        }
+      }
+    }
+    int ok = 0;
+    for (const std::string& g : got) ok += g.rfind(status_line, 0) == 0 ? 1 : 0;
+    return ok;
+  }
+  int count() const { return static_cast<int>(fds_.size()); }
+
+ private:
+  std::vector<int> fds_;
+};
+
+// membersim runs with 4 HTTP threads here: 40 requests held by a hung cluster and 40 delayed
+// by a slow one would have taken every thread when waiting cost a thread. Now the other
+// clusters answer while they wait, and the held ones are answered once the partition heals.
+TEST_F(ServerTest, HungAndSlowClustersDoNotStallTheOthers) {
+  Admin("/admin/clusters/eu-west-1/partition", R"({"mode":"hang"})");
+  Admin("/admin/clusters/secure-1/latency", R"({"ms":120000})");
+  OutstandingRequests hung(Cluster(), "/api/v1/nodes", 40);
+  OutstandingRequests slow(Cluster("secure-1"), "/healthz", 40);
+  ASSERT_EQ(hung.count(), 40);
+  ASSERT_EQ(slow.count(), 40);
+  EXPECT_EQ(hung.CountAnswered("HTTP/1.1", std::chrono::milliseconds(300)), 0);
+  // A third cluster on the same listener and thread pool answers at once.
+  for (int i = 0; i < 20; ++i) {
+    Reply other = Http("GET", Cluster("tls-less-2") + "/api/v1/nodes", "", "", {}, 5000);
+    ASSERT_EQ(other.code, 200) << other.error;
+  }
+  EXPECT_EQ(Http("GET", proc_->url() + "/admin/status", "", "", {}, 5000).code, 200);
+  Admin("/admin/clusters/eu-west-1/heal");
+  EXPECT_EQ(hung.CountAnswered("HTTP/1.1 200", std::chrono::seconds(20)), 40);
+  EXPECT_EQ(slow.CountAnswered("HTTP/1.1", std::chrono::milliseconds(100)), 0);  // still delayed
+  Admin("/admin/clusters/secure-1/latency", R"({"ms":0})");
+}
+
+// What kubectl's table printer receives (Accept: as=Table), as kube-apiserver builds it.
+TEST_F(ServerTest, TablesHaveKubectlColumns) {
+  const std::map<std::string, std::string> kTable = {
+      {"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}};
+  ASSERT_EQ(Http("POST", Deploys(), Deployment("tabled", 2).dump()).code, 201);
+  json svc = {{"apiVersion", "v1"}, {"kind", "Service"}, {"metadata", {{"name", "tabled"}}},
+              {"spec", {{"type", "LoadBalancer"}, {"selector", {{"app", "tabled"}}},
+                        {"ports", {{{"port", 80}, {"protocol", "TCP"}}}}}}};
+  ASSERT_EQ(Http("POST", Cluster() + "/api/v1/namespaces/default/services", svc.dump()).code, 201);
+  WaitFor(Deploys() + "/tabled", [](const json& j) { return St(j, "readyReplicas") == 2; });
+  WaitFor(Cluster() + "/api/v1/namespaces/default/services/tabled", [](const json& j) {
+    return j.dump().find("ingress") != std::string::npos;
+  });
+  struct Case {
+    std::string path;
+    std::vector<std::string> headers;  // the first column names after Name
+    std::vector<std::string> cells;    // substrings of the first row's cells after the name
+  };
+  const std::vector<Case> cases = {
+      {"/api/v1/nodes/eu-west-1a-node-0", {"Status", "Roles", "Age", "Version"}, {"Ready", "<none>", "", "v1.32"}},
+      {"/apis/apps/v1/namespaces/default/deployments/tabled", {"Ready", "Up-to-date", "Available", "Age"},
+       {"2/2", "2", "2", ""}},
+      {"/api/v1/namespaces/default/pods?labelSelector=app%3Dtabled", {"Ready", "Status", "Restarts", "Age"},
+       {"1/1", "Running", "0", ""}},
+      {"/api/v1/namespaces/default/services/tabled", {"Type", "Cluster-IP", "External-IP", "Port(s)", "Age"},
+       {"LoadBalancer", "10.96.", "127.", "80/TCP", ""}},
+  };
+  for (const Case& c : cases) {
+    Reply r = Http("GET", Cluster() + c.path, "", "", kTable);
+    ASSERT_EQ(r.code, 200) << c.path << r.body;
+    json t = r.Json();
+    ASSERT_EQ(t["kind"], "Table") << c.path;
+    for (size_t i = 0; i < c.headers.size(); ++i) EXPECT_EQ(t["columnDefinitions"][i + 1]["name"], c.headers[i]) << c.path;
+    ASSERT_FALSE(t["rows"].empty()) << c.path;
+    const json& cells = t["rows"][0]["cells"];
+    for (size_t i = 0; i < c.cells.size(); ++i) {
+      std::string cell = cells[i + 1].is_string() ? cells[i + 1].get<std::string>() : cells[i + 1].dump();
+      EXPECT_THAT(cell, HasSubstr(c.cells[i])) << c.path << " column " << c.headers[i] << "\n"
+                                               << Http("GET", Cluster() + c.path).body;
+    }
+  }
+  // A failed zone's nodes print NotReady, as `kubectl get nodes` shows a lost node.
+  Admin("/admin/clusters/tls-less-2/zones/tls-less-2a/fail");
+  json t = WaitFor(Cluster("tls-less-2") + "/api/v1/nodes/tls-less-2a-node-0", [](const json& j) {
+    return j.dump().find("NodeStatusUnknown") != std::string::npos;
+  });
+  Reply nodes = Http("GET", Cluster("tls-less-2") + "/api/v1/nodes/tls-less-2a-node-0", "", "", kTable);
+  EXPECT_EQ(nodes.Json()["rows"][0]["cells"][1], "NotReady");
+  Admin("/admin/clusters/tls-less-2/zones/tls-less-2a/heal");
+  ASSERT_EQ(Http("DELETE", Deploys() + "/tabled").code, 200);
+  ASSERT_EQ(Http("DELETE", Cluster() + "/api/v1/namespaces/default/services/tabled").code, 200);
+}
+
 TEST_F(ServerTest, ZoneFailureVisibleThroughTheApi) {
   ASSERT_EQ(Http("POST", Deploys(), Deployment("zonal", 2).dump()).code, 201);
   WaitFor(Deploys() + "/zonal", [](const json& j) { return St(j, "availableReplicas") == 2; });
@@ -432,8 +574,15 @@ TEST_F(ServerTest, KubectlAsANewUser) {
   int rc = 0;
   std::string out = Shell(k + "get nodes -L topology.kubernetes.io/zone", &rc);
   EXPECT_EQ(rc, 0) << out;
-  EXPECT_THAT(out, HasSubstr("eu-west-1a-node-0"));
-  EXPECT_THAT(out, HasSubstr("ZONE"));
+  EXPECT_THAT(out, ::testing::ContainsRegex("NAME +STATUS +ROLES +AGE +VERSION +ZONE"));
+  EXPECT_THAT(out, ::testing::ContainsRegex("eu-west-1a-node-0 +Ready +<none> +[0-9]+[smh] +v1.32.0-membersim +eu-west-1a"));
+  // `get deploy -w`, started before the apply, shows the replicas becoming ready.
+  test_env::ChildProcess watch;
+  std::string err;
+  ASSERT_TRUE(watch.Start({"/usr/bin/kubectl", "--server", Cluster(), "get", "deploy", "-w"}, &err)) << err;
+  // The header comes with the initial list; the watch then starts from the list's version.
+  std::string header = watch.WaitForLine("NAME", std::chrono::seconds(20), &err);
+  ASSERT_THAT(header, ::testing::ContainsRegex("READY +UP-TO-DATE +AVAILABLE +AGE")) << err;
   char path[] = "/tmp/membersim-kubectl-XXXXXX";
   int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
@@ -454,9 +603,20 @@ spec:
   out = Shell(k + "apply -f " + path, &rc);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_THAT(out, HasSubstr("deployment.apps/kweb created"));
+  std::string first = watch.WaitForLine("kweb ", std::chrono::seconds(20), &err);
+  EXPECT_THAT(first, ::testing::ContainsRegex("^ +0/3 +0 +0 +[0-9]+s")) << err;
+  std::string row;
+  while ((row = watch.WaitForLine("kweb ", std::chrono::seconds(30), &err)).find("3/3") == std::string::npos) {
+    ASSERT_FALSE(row.empty()) << "no 3/3 row from kubectl get deploy -w: " << err;
+  }
+  EXPECT_THAT(row, ::testing::ContainsRegex("^ +3/3 +3 +3 "));
+  watch.Stop();
   out = Shell(k + "rollout status deploy/kweb --timeout=60s", &rc);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_THAT(out, HasSubstr("successfully rolled out"));
+  out = Shell(k + "get pods -l app=kweb", &rc);
+  EXPECT_THAT(out, ::testing::ContainsRegex("NAME +READY +STATUS +RESTARTS +AGE"));
+  EXPECT_THAT(out, ::testing::ContainsRegex("kweb-[a-z0-9]+-[a-z0-9]+ +1/1 +Running +0 +[0-9]+s"));
   out = Shell(k + "get deploy kweb -o jsonpath={.status.readyReplicas}", &rc);
   EXPECT_EQ(out, "3");
   std::string stale = Shell(k + "get deploy kweb -o json", &rc);
@@ -468,8 +628,6 @@ spec:
   EXPECT_NE(rc, 0);
   EXPECT_THAT(out, HasSubstr("Conflict"));
   EXPECT_THAT(out, HasSubstr("the object has been modified"));
-  out = Shell(k + "get deploy kweb -w --request-timeout=3s", &rc);  // the watch shows rows and ends
-  EXPECT_THAT(out, HasSubstr("kweb"));
   out = Shell(k + "rollout status deploy/kweb --timeout=60s", &rc);
   EXPECT_EQ(rc, 0) << out;
   EXPECT_EQ(Shell(k + "get deploy kweb -o jsonpath={.status.availableReplicas}", &rc), "2");

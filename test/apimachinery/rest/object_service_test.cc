@@ -529,5 +529,24 @@ TEST(TableTest, RendersPrinterColumnsAndAges) {
   }
 }
 
+TEST(TableTest, RowPrinterFillsTheCellsAfterName) {
+  ResourceInfo r = Deployments();
+  r.printer_columns = {{"Ready", "string", ""}, {"Age", "date", ""}, {"Extra", "string", ""}};
+  // A printer returning one cell too few (the last renders null) and computing "ready/desired".
+  r.row_cells = [](const json& o, Timestamp now) {
+    Timestamp created;
+    EXPECT_TRUE(ParseRfc3339(o["metadata"]["creationTimestamp"].get<std::string>(), &created));
+    return json::array({std::to_string(o["status"].value("readyReplicas", 0)) + "/" +
+                            std::to_string(o["spec"].value("replicas", 0)),
+                        HumanDuration(std::chrono::duration_cast<Duration>(now - created))});
+  };
+  json o = Deploy("web", 3);
+  o["metadata"]["creationTimestamp"] = "2023-11-14T22:00:00Z";
+  o["status"]["readyReplicas"] = 2;
+  json t = RenderTable(r, {o}, json::object(), Timestamp(std::chrono::seconds(1'700'000'000)));
+  EXPECT_EQ(t["columnDefinitions"].size(), 4u);
+  EXPECT_EQ(t["rows"][0]["cells"], json::parse(R"(["web", "2/3", "13m", null])"));
+}
+
 }  // namespace
 }  // namespace meridian::apimachinery
