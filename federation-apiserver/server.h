@@ -1,7 +1,7 @@
 // FederationApiServer: the federation endpoint's composition root, without sockets.
 //
-// It opens the store, registers the resources (Meridian's six kinds, core v1 Namespaces and
-// Secrets), installs admission (federation-apiserver/admission.h), the request filters
+// It opens the store, registers the resources (Meridian's six kinds, core v1 Namespaces,
+// Secrets and Events), installs admission (federation-apiserver/admission.h), the request filters
 // (authentication first, then authorization — see request_filters.h) and the extra routes
 // (/openapi/v2, /openapi/v3), and exposes the RestHandler that a transport serves (main.cc
 // puts it behind cpprestsdk; tests may call it directly) and the ObjectService that in-process
