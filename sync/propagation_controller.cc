@@ -124,16 +124,40 @@ struct PropagationController::Member {
   // Only the thread processing this member's queue touches these.
   std::optional<DiscoveryInfo> discovery;
   std::set<std::string> namespaces_ok;
+  bool default_watches = false;  // DefaultWatchedKinds() all watched
   Status down;  // not OK while the member is considered down
   Timestamp down_retry_at;
   int down_failures = 0;
 
   // Meridian's objects in the member, as its watches last said.
-  std::mutex cache_mu;  // guards cache and deleted_rv
+  std::mutex cache_mu;  // guards cache, by_owner and deleted_rv
   std::map<GroupVersionResource, std::map<ObjectName, json>> cache;
+  // The same objects by their kWorkloadLabel value: one key's pass must not scan them all.
+  std::map<std::string, std::set<std::pair<GroupVersionResource, ObjectName>>> by_owner;
   // resourceVersion of the last DELETED event per object not re-created since: a write's
   // answer that arrives after its deletion was watched must not bring it back.
   std::map<std::pair<GroupVersionResource, ObjectName>, std::string> deleted_rv;
+
+  // cache_mu held.
+  void PutLocked(const GroupVersionResource& gvr, const ObjectName& name, json object) {
+    EraseLocked(gvr, name);
+    const std::string owner = OwnerOf(object);
+    if (!owner.empty()) by_owner[owner].insert({gvr, name});
+    cache[gvr][name] = std::move(object);
+  }
+  void EraseLocked(const GroupVersionResource& gvr, const ObjectName& name) {
+    auto objects = cache.find(gvr);
+    if (objects == cache.end()) return;
+    auto it = objects->second.find(name);
+    if (it == objects->second.end()) return;
+    const std::string owner = OwnerOf(it->second);
+    auto owned = by_owner.find(owner);
+    if (owned != by_owner.end()) {
+      owned->second.erase({gvr, name});
+      if (owned->second.empty()) by_owner.erase(owned);
+    }
+    objects->second.erase(it);
+  }
 
   std::mutex watch_mu;  // guards watches (never held while calling into a watch)
   std::map<GroupVersionResource, std::unique_ptr<MemberWatch>> watches;
@@ -214,6 +238,7 @@ void PropagationController::Stop() {
 void PropagationController::RunDispatcher() {
   using SteadyClock = std::chrono::steady_clock;
   SteadyClock::time_point next_resync = SteadyClock::now() + options_.resync_period;
+  SteadyClock::time_point next_deletion_check = SteadyClock::now();
   std::unique_lock lock(mu_);
   while (!stopping_) {
     // Deleted workloads wait for their cleanup timeout: look at them at least every second.
@@ -240,10 +265,18 @@ void PropagationController::RunDispatcher() {
       for (const std::string& key : keys) aggregate_dirty_.insert(key);
       members_dirty_ = true;  // re-read MemberClusters too (credentials may have appeared)
     }
+    if (!aggregate_dirty_.empty() && options_.status_batch.count() > 0) {
+      // Let the members' results for the same workloads gather: one status write, not one
+      // per member.
+      cv_.wait_for(lock, options_.status_batch, [&] { return stopping_; });
+      if (stopping_) return;
+    }
     std::set<std::string> keys;
     keys.swap(aggregate_dirty_);
-    for (const auto& [key, w] : workloads_) {
-      if (!w.metadata.deletion_timestamp.empty()) keys.insert(key);
+    if (SteadyClock::now() >= next_deletion_check) {
+      // Deleted workloads wait for members or their cleanup timeout.
+      next_deletion_check = SteadyClock::now() + std::chrono::seconds(1);
+      keys.insert(deleting_.begin(), deleting_.end());
     }
     if (keys.empty()) continue;
     lock.unlock();
@@ -307,24 +340,29 @@ void PropagationController::OnWorkloadEvent(const apimachinery::ObjectEvent& eve
   bool relevant = true;
   {
     FieldErrors errors;
-    api::FederatedWorkload w = api::DecodeFederatedWorkload(object, &errors);
-    key = Key(w);
+    auto w = std::make_shared<const api::FederatedWorkload>(
+        api::DecodeFederatedWorkload(object, &errors));
+    key = Key(*w);
     if (!errors.empty()) return;  // admission keeps these out; nothing to render
+    // Events arrive one at a time (the store's dispatcher thread): compare outside the lock.
+    std::shared_ptr<const api::FederatedWorkload> old;
+    {
+      std::lock_guard lock(mu_);
+      auto it = workloads_.find(key);
+      if (it != workloads_.end()) old = it->second;
+    }
+    if (old && event.type != "DELETED") {
+      // Status writes (ours above all) change nothing a member holds.
+      relevant = old->spec != w->spec || old->status.placement != w->status.placement ||
+                 old->metadata.deletion_timestamp != w->metadata.deletion_timestamp;
+    }
     std::lock_guard lock(mu_);
     if (event.type == "DELETED") {
       workloads_.erase(key);
+      deleting_.erase(key);
     } else {
-      auto it = workloads_.find(key);
-      if (it != workloads_.end()) {
-        const api::FederatedWorkload& old = it->second;
-        // Status writes (ours above all) change nothing a member holds.
-        relevant = old.spec != w.spec || old.status.placement != w.status.placement ||
-                   old.metadata.deletion_timestamp != w.metadata.deletion_timestamp ||
-                   old.metadata.finalizers != w.metadata.finalizers;
-        it->second = std::move(w);
-      } else {
-        workloads_.emplace(key, std::move(w));
-      }
+      if (!w->metadata.deletion_timestamp.empty()) deleting_.insert(key);
+      workloads_[key] = std::move(w);
       if (relevant) aggregate_dirty_.insert(key);
     }
   }
@@ -345,11 +383,11 @@ void PropagationController::OnMemberEvent(Member& member, const GroupVersionReso
     const std::string cached_rv = it == objects.end() ? "" : ResourceVersion(it->second);
     if (it != objects.end() && OlderThan(e.resource_version, cached_rv)) return;
     if (e.type == MemberEventType::kDeleted) {
-      if (it != objects.end()) objects.erase(it);
+      member.EraseLocked(gvr, name);
       member.deleted_rv[{gvr, name}] = e.resource_version;
     } else {
       echo = it != objects.end() && !cached_rv.empty() && cached_rv == e.resource_version;
-      objects[name] = e.object;
+      member.PutLocked(gvr, name, e.object);
       member.deleted_rv.erase({gvr, name});
     }
   }
@@ -438,11 +476,11 @@ Status PropagationController::DeleteOwned(
   std::vector<std::pair<GroupVersionResource, ObjectName>> doomed;
   {
     std::lock_guard lock(member.cache_mu);
-    for (const auto& [gvr, objects] : member.cache) {
-      for (const auto& [name, object] : objects) {
-        if (OwnerOf(object) != owner) continue;
-        if (keep && keep->first == gvr && keep->second == name) continue;
-        doomed.push_back({gvr, name});
+    auto owned = member.by_owner.find(owner);
+    if (owned != member.by_owner.end()) {
+      for (const auto& object : owned->second) {
+        if (keep && *keep == object) continue;
+        doomed.push_back(object);
       }
     }
   }
@@ -460,13 +498,13 @@ Status PropagationController::DeleteOwned(
       return MemberCallFailed(member, deleted);
     }
     std::lock_guard lock(member.cache_mu);
-    member.cache[gvr].erase(name);
+    member.EraseLocked(gvr, name);
   }
   return Status::Ok();
 }
 
 Status PropagationController::SyncOne(Member& member, const std::string& key) {
-  std::optional<api::FederatedWorkload> workload;
+  std::shared_ptr<const api::FederatedWorkload> workload;
   std::shared_ptr<MemberClient> client;
   Status client_error;
   apimachinery::Labels labels;
@@ -520,9 +558,12 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
 
   // Watch the default kinds first: their initial lists are what orphan detection and the
   // "does it exist" check read.
-  for (const GroupVersionResource& gvr : DefaultWatchedKinds()) {
-    Status watched = EnsureWatch(member, gvr);
-    if (!watched.ok()) return fail(MemberCallFailed(member, watched));
+  if (!member.default_watches) {
+    for (const GroupVersionResource& gvr : DefaultWatchedKinds()) {
+      Status watched = EnsureWatch(member, gvr);
+      if (!watched.ok()) return fail(MemberCallFailed(member, watched));
+    }
+    member.default_watches = true;
   }
   member.down = Status::Ok();
   member.down_failures = 0;
@@ -593,7 +634,9 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
     }
     auto& objects = member.cache[gvr];
     auto it = objects.find(name);
-    if (it == objects.end() || OlderThan(ResourceVersion(it->second), rv)) objects[name] = stored;
+    if (it == objects.end() || OlderThan(ResourceVersion(it->second), rv)) {
+      member.PutLocked(gvr, name, stored);
+    }
   };
 
   for (int attempt = 0;; ++attempt) {
@@ -667,11 +710,12 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
 Status PropagationController::LoadWorkloads() {
   auto list = objects_.List(Info(objects_, "federatedworkloads"), "", apimachinery::ListRequest{});
   if (!list.ok()) return InternalError("listing federatedworkloads: " + list.error().message);
-  std::map<std::string, api::FederatedWorkload> loaded;
+  std::map<std::string, std::shared_ptr<const api::FederatedWorkload>> loaded;
   for (const json& item : list.value()["items"]) {
     FieldErrors errors;
-    api::FederatedWorkload w = api::DecodeFederatedWorkload(item, &errors);
-    if (errors.empty()) loaded.emplace(Key(w), std::move(w));
+    auto w = std::make_shared<const api::FederatedWorkload>(
+        api::DecodeFederatedWorkload(item, &errors));
+    if (errors.empty()) loaded.emplace(Key(*w), std::move(w));
   }
   std::set<std::string> keys;
   {
@@ -679,6 +723,10 @@ Status PropagationController::LoadWorkloads() {
     for (const auto& [key, w] : workloads_) keys.insert(key);
     for (const auto& [key, w] : loaded) keys.insert(key);
     workloads_ = std::move(loaded);
+    deleting_.clear();
+    for (const auto& [key, w] : workloads_) {
+      if (!w->metadata.deletion_timestamp.empty()) deleting_.insert(key);
+    }
     for (const auto& [name, member] : members_) {
       for (const auto& [key, r] : member->results) keys.insert(key);
     }

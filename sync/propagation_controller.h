@@ -74,6 +74,9 @@ class PropagationController {
     RateLimits rate_limits{Duration(5), Duration(10'000), 50, 500};
     // Member watches: reconnect backoff and server-side lifetime of one watch request.
     WatchOptions member_watch{};
+    // The aggregator waits this long after a result changes before writing statuses, so
+    // that one write carries many members' results.
+    std::chrono::milliseconds status_batch{100};
   };
 
   // `objects` and `clock` must outlive the controller. The clock drives backoff, fast-fail
@@ -157,7 +160,9 @@ class PropagationController {
   std::mutex mu_;  // guards everything below
   std::condition_variable cv_;  // wakes the dispatcher
   std::map<std::string, std::shared_ptr<Member>> members_;
-  std::map<std::string, api::FederatedWorkload> workloads_;  // by "ns/name"
+  // By "ns/name"; shared so a worker takes one without copying it under mu_.
+  std::map<std::string, std::shared_ptr<const api::FederatedWorkload>> workloads_;
+  std::set<std::string> deleting_;  // keys of workloads_ with a deletionTimestamp
   std::set<std::string> aggregate_dirty_;  // workload keys whose status may need writing
   bool members_dirty_ = true;
   bool started_ = false;

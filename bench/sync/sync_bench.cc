@@ -292,6 +292,7 @@ class Run {
       return false;
     }
     r->placed_s = Seconds(Steady::now() - t0);
+    std::cerr << "placed after " << r->placed_s << " s\n";
 
     auto all_present = [&] {
       for (int i = 0; i < selected_; ++i) {
@@ -312,6 +313,7 @@ class Run {
     r->writes = writes;
     r->converge_s = Seconds(last - t0);
     r->writes_per_s = writes / std::max(1e-3, Seconds(last - first));
+    std::cerr << "in members after " << r->converge_s << " s, " << r->writes_per_s << " writes/s\n";
 
     auto all_ready = [&] {
       auto list = federation_->List(kWorkloads, "bench");
@@ -382,6 +384,20 @@ class Run {
         }
       }
       if (!WaitFor([&] { return AllHaveImage(image); }, "the new image on every member")) {
+        for (int i = 0; i < members_; ++i) {
+          std::string seen;
+          {
+            std::lock_guard lock(views_[i]->mu);
+            seen = views_[i]->image["wide"];
+          }
+          if (seen == image) continue;
+          auto got = member_clients_[i]->Get(kDeployments, "bench", "wide");
+          std::cerr << MemberName(i) << ": watch saw " << seen << ", GET says "
+                    << (got.ok() ? (*got)["spec"]["template"]["spec"]["containers"][0]
+                                       .value("image", "")
+                                 : got.status().ToString())
+                    << "\n";
+        }
         return false;
       }
       Steady::time_point last{};
