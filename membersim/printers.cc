@@ -20,18 +20,21 @@ const json& Child(const json& o, const char* key) {
 std::string Str(const json& v) { return v.is_string() ? v.get<std::string>() : ""; }
 int64_t Int(const json& v) { return v.is_number_integer() ? v.get<int64_t>() : 0; }
 
-PrinterColumn Column(const char* name, const char* type, const char* description, int priority = 0) {
+PrinterColumn Column(const char* name, const char* type, const char* description,
+                     int priority = 0) {
   return PrinterColumn{name, type, "", description, "", priority};
 }
 
 PrinterColumn AgeColumn() {
   return Column("Age", "string",
-                "CreationTimestamp is a timestamp representing the server time when this object was created.");
+                "CreationTimestamp is a timestamp representing the server time when this object "
+                "was created.");
 }
 
 std::string Age(const json& o, Timestamp now) {
   Timestamp created;
-  if (!ParseRfc3339(Str(Child(Child(o, "metadata"), "creationTimestamp")), &created)) return "<unknown>";
+  if (!ParseRfc3339(Str(Child(Child(o, "metadata"), "creationTimestamp")), &created))
+    return "<unknown>";
   return apimachinery::HumanDuration(std::chrono::duration_cast<Duration>(now - created));
 }
 
@@ -94,15 +97,16 @@ void AppendWide(json& row, const json& spec, bool with_selector) {
 }  // namespace
 
 std::vector<PrinterColumn> NodeColumns() {
-  return {Column("Status", "string", "The status of the node"),
-          Column("Roles", "string", "The roles of the node"),
-          AgeColumn(),
-          Column("Version", "string", "Kubelet Version reported by the node."),
-          Column("Internal-IP", "string", "List of internal IPs in the node.", 1),
-          Column("External-IP", "string", "List of external IPs in the node.", 1),
-          Column("OS-Image", "string", "OS Image reported by the node from /etc/os-release.", 1),
-          Column("Kernel-Version", "string", "Kernel Version reported by the node.", 1),
-          Column("Container-Runtime", "string", "Container Runtime Version reported by the node.", 1)};
+  return {
+      Column("Status", "string", "The status of the node"),
+      Column("Roles", "string", "The roles of the node"),
+      AgeColumn(),
+      Column("Version", "string", "Kubelet Version reported by the node."),
+      Column("Internal-IP", "string", "List of internal IPs in the node.", 1),
+      Column("External-IP", "string", "List of external IPs in the node.", 1),
+      Column("OS-Image", "string", "OS Image reported by the node from /etc/os-release.", 1),
+      Column("Kernel-Version", "string", "Kernel Version reported by the node.", 1),
+      Column("Container-Runtime", "string", "Container Runtime Version reported by the node.", 1)};
 }
 
 json NodeRow(const json& node, Timestamp now) {
@@ -147,20 +151,24 @@ json NodeRow(const json& node, Timestamp now) {
 }
 
 std::vector<PrinterColumn> PodColumns() {
-  return {Column("Ready", "string", "The aggregate readiness state of this pod for accepting traffic."),
-          Column("Status", "string", "The aggregate status of the containers in this pod."),
-          Column("Restarts", "string", "The number of times the containers in this pod have been restarted."),
-          AgeColumn(),
-          Column("IP", "string", "IP address allocated to the pod.", 1),
-          Column("Node", "string", "Name of the node the pod is assigned to.", 1),
-          Column("Nominated Node", "string", "Name of the node the pod is nominated to run on.", 1),
-          Column("Readiness Gates", "string", "The readiness gates of the pod.", 1)};
+  return {
+      Column("Ready", "string", "The aggregate readiness state of this pod for accepting traffic."),
+      Column("Status", "string", "The aggregate status of the containers in this pod."),
+      Column("Restarts", "string",
+             "The number of times the containers in this pod have been restarted."),
+      AgeColumn(),
+      Column("IP", "string", "IP address allocated to the pod.", 1),
+      Column("Node", "string", "Name of the node the pod is assigned to.", 1),
+      Column("Nominated Node", "string", "Name of the node the pod is nominated to run on.", 1),
+      Column("Readiness Gates", "string", "The readiness gates of the pod.", 1)};
 }
 
 json PodRow(const json& pod, Timestamp now) {
   const json& spec = Child(pod, "spec");
   const json& status = Child(pod, "status");
-  int64_t total = Child(spec, "containers").is_array() ? static_cast<int64_t>(Child(spec, "containers").size()) : 0;
+  int64_t total = Child(spec, "containers").is_array()
+                      ? static_cast<int64_t>(Child(spec, "containers").size())
+                      : 0;
   int64_t ready = 0, restarts = 0;
   std::string reason = Str(Child(status, "reason"));
   if (reason.empty()) reason = Str(Child(status, "phase"));
@@ -197,16 +205,21 @@ json PodRow(const json& pod, Timestamp now) {
     int64_t n = static_cast<int64_t>(Child(spec, "readinessGates").size());
     if (n > 0) gates = "0/" + std::to_string(n);
   }
-  return json::array({std::to_string(ready) + "/" + std::to_string(total), reason, std::to_string(restarts),
-                      Age(pod, now), OrNone(Str(Child(status, "podIP"))), OrNone(Str(Child(spec, "nodeName"))),
+  return json::array({std::to_string(ready) + "/" + std::to_string(total), reason,
+                      std::to_string(restarts), Age(pod, now), OrNone(Str(Child(status, "podIP"))),
+                      OrNone(Str(Child(spec, "nodeName"))),
                       OrNone(Str(Child(status, "nominatedNodeName"))), OrNone(gates)});
 }
 
 std::vector<PrinterColumn> DeploymentColumns() {
   std::vector<PrinterColumn> cols = {
       Column("Ready", "string", "Number of the pod with ready state"),
-      Column("Up-to-date", "integer", "Total number of non-terminated pods targeted by this deployment that have the desired template spec."),
-      Column("Available", "integer", "Total number of available pods (ready for at least minReadySeconds) targeted by this deployment."),
+      Column("Up-to-date", "integer",
+             "Total number of non-terminated pods targeted by this deployment that have the "
+             "desired template spec."),
+      Column("Available", "integer",
+             "Total number of available pods (ready for at least minReadySeconds) targeted by this "
+             "deployment."),
       AgeColumn()};
   for (PrinterColumn& c : WorkloadWide(true)) cols.push_back(std::move(c));
   return cols;
@@ -217,8 +230,8 @@ json DeploymentRow(const json& deployment, Timestamp now) {
   const json& status = Child(deployment, "status");
   json row = json::array({std::to_string(Int(Child(status, "readyReplicas"))) + "/" +
                               std::to_string(Int(Child(spec, "replicas"))),
-                          Int(Child(status, "updatedReplicas")), Int(Child(status, "availableReplicas")),
-                          Age(deployment, now)});
+                          Int(Child(status, "updatedReplicas")),
+                          Int(Child(status, "availableReplicas")), Age(deployment, now)});
   AppendWide(row, spec, true);
   return row;
 }
@@ -226,7 +239,8 @@ json DeploymentRow(const json& deployment, Timestamp now) {
 std::vector<PrinterColumn> ReplicaSetColumns() {
   std::vector<PrinterColumn> cols = {Column("Desired", "integer", "Number of desired pods."),
                                      Column("Current", "integer", "Number of actual running pods."),
-                                     Column("Ready", "integer", "Number of ready pods."), AgeColumn()};
+                                     Column("Ready", "integer", "Number of ready pods."),
+                                     AgeColumn()};
   for (PrinterColumn& c : WorkloadWide(true)) cols.push_back(std::move(c));
   return cols;
 }
@@ -241,16 +255,18 @@ json ReplicaSetRow(const json& replica_set, Timestamp now) {
 }
 
 std::vector<PrinterColumn> StatefulSetColumns() {
-  std::vector<PrinterColumn> cols = {Column("Ready", "string", "Number of the pod with ready state"), AgeColumn()};
+  std::vector<PrinterColumn> cols = {
+      Column("Ready", "string", "Number of the pod with ready state"), AgeColumn()};
   for (PrinterColumn& c : WorkloadWide(false)) cols.push_back(std::move(c));
   return cols;
 }
 
 json StatefulSetRow(const json& stateful_set, Timestamp now) {
   const json& spec = Child(stateful_set, "spec");
-  json row = json::array({std::to_string(Int(Child(Child(stateful_set, "status"), "readyReplicas"))) + "/" +
-                              std::to_string(Int(Child(spec, "replicas"))),
-                          Age(stateful_set, now)});
+  json row =
+      json::array({std::to_string(Int(Child(Child(stateful_set, "status"), "readyReplicas"))) +
+                       "/" + std::to_string(Int(Child(spec, "replicas"))),
+                   Age(stateful_set, now)});
   AppendWide(row, spec, false);
   return row;
 }
@@ -282,7 +298,8 @@ json ServiceRow(const json& service, Timestamp now) {
     if (type == "LoadBalancer") {
       const json& ingress = Child(Child(Child(service, "status"), "loadBalancer"), "ingress");
       if (ingress.is_array()) {
-        for (const json& i : ingress) add(Str(Child(i, "ip")).empty() ? Str(Child(i, "hostname")) : Str(Child(i, "ip")));
+        for (const json& i : ingress)
+          add(Str(Child(i, "ip")).empty() ? Str(Child(i, "hostname")) : Str(Child(i, "ip")));
       }
     }
     if (external_ips.is_array()) {
@@ -302,9 +319,11 @@ json ServiceRow(const json& service, Timestamp now) {
   }
   std::string selector;
   if (Child(spec, "selector").is_object()) {
-    for (const auto& [k, v] : Child(spec, "selector").items()) selector += (selector.empty() ? "" : ",") + k + "=" + Str(v);
+    for (const auto& [k, v] : Child(spec, "selector").items())
+      selector += (selector.empty() ? "" : ",") + k + "=" + Str(v);
   }
-  return json::array({type, cluster_ip, OrNone(external), OrNone(ports), Age(service, now), OrNone(selector)});
+  return json::array(
+      {type, cluster_ip, OrNone(external), OrNone(ports), Age(service, now), OrNone(selector)});
 }
 
 }  // namespace meridian::membersim

@@ -7,9 +7,8 @@
 // ("<none>", "<pending>", 0).
 #pragma once
 
-#include <vector>
-
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "apimachinery/resource_registry.h"
 #include "common/clock.h"

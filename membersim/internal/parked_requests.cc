@@ -1,10 +1,10 @@
 #include "membersim/internal/parked_requests.h"
 
-#include <vector>
-
-#include <boost/asio/post.hpp>
 #include <pplx/pplxtasks.h>
 #include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <vector>
 
 namespace meridian::membersim::internal {
 

@@ -5,12 +5,15 @@
 // threads, and every other cluster keeps its threads.
 //
 // State lives on the io_context thread only (Park/Release post to it); Stop() wakes whatever
-// is left with kStopped (on the timer thread, before Stop returns), so every request gets an answer before the
-// HTTP listener closes.
+// is left with kStopped (on the timer thread, before Stop returns), so every request gets an answer
+// before the HTTP listener closes.
 //
 // Thread-safety: all methods are thread-safe.
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -18,10 +21,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "common/clock.h"
 
@@ -36,7 +35,7 @@ class ParkedRequests {
   };
   using Continuation = std::function<void(Wake)>;
 
-  ParkedRequests();  // starts the timer thread
+  ParkedRequests();   // starts the timer thread
   ~ParkedRequests();  // Stop()s
   ParkedRequests(const ParkedRequests&) = delete;
   ParkedRequests& operator=(const ParkedRequests&) = delete;

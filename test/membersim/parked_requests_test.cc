@@ -1,11 +1,11 @@
 // ParkedRequests: every parked request wakes exactly once, for the right reason.
 #include "membersim/internal/parked_requests.h"
 
+#include <gtest/gtest.h>
+
 #include <condition_variable>
 #include <mutex>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 namespace meridian::membersim::internal {
 namespace {

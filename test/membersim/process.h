@@ -33,7 +33,8 @@ class MembersimProcess {
 
   // Writes `config_yaml` to a temp file and starts `membersim --config F --listen 127.0.0.1:0
   // extra...`. Returns false (with `error`) if it does not announce itself within 20 s.
-  bool Start(const std::string& config_yaml, const std::vector<std::string>& extra, std::string* error) {
+  bool Start(const std::string& config_yaml, const std::vector<std::string>& extra,
+             std::string* error) {
     char tmpl[] = "/tmp/membersim-test-XXXXXX";
     int fd = mkstemp(tmpl);
     if (fd < 0) {
@@ -41,15 +42,18 @@ class MembersimProcess {
       return false;
     }
     config_path_ = tmpl;
-    bool written = write(fd, config_yaml.data(), config_yaml.size()) == static_cast<ssize_t>(config_yaml.size());
+    bool written = write(fd, config_yaml.data(), config_yaml.size()) ==
+                   static_cast<ssize_t>(config_yaml.size());
     close(fd);
     if (!written) {
       *error = "writing config failed";
       return false;
     }
-    std::vector<std::string> args = {BinDir() + "/membersim", "--config", config_path_, "--listen", "127.0.0.1:0"};
+    std::vector<std::string> args = {BinDir() + "/membersim", "--config", config_path_, "--listen",
+                                     "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    if (!child_.Start(args, error, std::getenv("MEMBERSIM_TEST_LOGS") ? "/dev/stderr" : "")) return false;
+    if (!child_.Start(args, error, std::getenv("MEMBERSIM_TEST_LOGS") ? "/dev/stderr" : ""))
+      return false;
     url_ = child_.WaitForLine("membersim listening on ", std::chrono::seconds(20), error);
     return !url_.empty();
   }

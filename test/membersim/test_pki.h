@@ -4,6 +4,7 @@
 // TLS material from files).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
@@ -15,8 +16,6 @@
 #include <fstream>
 #include <memory>
 #include <string>
-
-#include <gtest/gtest.h>
 
 namespace meridian::membersim::testing {
 
@@ -55,7 +54,8 @@ inline void Extend(X509* cert, X509* issuer, int nid, const std::string& value) 
 
 // A P-256 certificate for `cn`: a CA when `issuer` is null (self-signed), else signed by
 // `issuer` for `usage` ("serverAuth" with an IP SAN for 127.0.0.1, or "clientAuth").
-inline Identity Issue(const std::string& cn, const Identity* issuer, const std::string& usage = "") {
+inline Identity Issue(const std::string& cn, const Identity* issuer,
+                      const std::string& usage = "") {
   static long serial = 1;
   Identity id;
   id.key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"), EVP_PKEY_free);
@@ -76,9 +76,11 @@ inline Identity Issue(const std::string& cn, const Identity* issuer, const std::
   } else {
     pki_internal::Extend(x, signer, NID_basic_constraints, "CA:FALSE");
     pki_internal::Extend(x, signer, NID_ext_key_usage, usage);
-    if (usage == "serverAuth") pki_internal::Extend(x, signer, NID_subject_alt_name, "IP:127.0.0.1");
+    if (usage == "serverAuth")
+      pki_internal::Extend(x, signer, NID_subject_alt_name, "IP:127.0.0.1");
   }
-  if (X509_sign(x, issuer ? issuer->key.get() : id.key.get(), EVP_sha256()) == 0) ADD_FAILURE() << "signing " << cn;
+  if (X509_sign(x, issuer ? issuer->key.get() : id.key.get(), EVP_sha256()) == 0)
+    ADD_FAILURE() << "signing " << cn;
   id.cert_pem = pki_internal::Pem(x, nullptr);
   id.key_pem = pki_internal::Pem(nullptr, id.key.get());
   return id;

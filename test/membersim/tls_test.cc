@@ -2,11 +2,11 @@
 // real PKI made in the test, spoken to by Meridian's own member client (and kubectl when
 // installed). A missing or foreign client certificate fails the TLS handshake (server.h says
 // why it is not a 401 as with kube-apiserver); a missing token is a 401 Status.
-#include <cstdio>
-#include <cstdlib>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
 // After gtest: cpprestsdk defines a U() macro that clashes with gtest's template parameters.
 #include <cpprest/http_client.h>
 #undef U
@@ -34,7 +34,8 @@ clusters:
     region: eu-west
     port: 0
     )" + tls + R"(
-    auth: {clientCA: )" + pki_->client_ca + R"(}
+    auth: {clientCA: )" + pki_->client_ca +
+                         R"(}
     zones: [{name: mtls-1a, nodes: 1}]
   - name: token-1
     region: eu-west
@@ -46,7 +47,8 @@ clusters:
     region: eu-west
     port: 0
     )" + tls + R"(
-    auth: {token: t0ken, clientCA: )" + pki_->client_ca + R"(}
+    auth: {token: t0ken, clientCA: )" +
+                         pki_->client_ca + R"(}
     zones: [{name: both-1a, nodes: 1}]
 )";
     std::string err;
@@ -78,7 +80,8 @@ clusters:
     ep.name = cluster;
     ep.server = proc_->Dedicated(cluster);
     ep.timeout = std::chrono::seconds(10);
-    ep.credentials.certificate_authority_pem = trusted_ca_pem.empty() ? pki_->server_ca.cert_pem : trusted_ca_pem;
+    ep.credentials.certificate_authority_pem =
+        trusted_ca_pem.empty() ? pki_->server_ca.cert_pem : trusted_ca_pem;
     ep.credentials.bearer_token = token;
     if (client_cert) {
       ep.credentials.client_certificate_pem = client_cert->cert_pem;
@@ -88,7 +91,8 @@ clusters:
     if (!client.ok()) return client.status();
     auto nodes = (*client)->List({"", "v1", "nodes"}, "");
     if (!nodes.ok()) return nodes.status();
-    if (nodes->items.size() != 1) return InternalError("want 1 node, got " + std::to_string(nodes->items.size()));
+    if (nodes->items.size() != 1)
+      return InternalError("want 1 node, got " + std::to_string(nodes->items.size()));
     return Status::Ok();
   }
 
@@ -157,34 +161,39 @@ TEST_F(TlsTest, SharedPathOfAClientCaClusterIsUnauthorized) {
     std::string path;
     int code;
   };
-  for (const Case& c : std::vector<Case>{{"/api/v1/nodes", 401}, {"/apis/apps/v1", 401}, {"/healthz", 200}, {"/version", 200}}) {
+  for (const Case& c : std::vector<Case>{
+           {"/api/v1/nodes", 401}, {"/apis/apps/v1", 401}, {"/healthz", 200}, {"/version", 200}}) {
     web::http::client::http_client client(proc_->url());
     auto resp = client.request(web::http::methods::GET, "/clusters/mtls-1" + c.path).get();
     EXPECT_EQ(resp.status_code(), c.code) << c.path;
     if (c.code == 401) {
-      EXPECT_THAT(resp.extract_utf8string(true).get(), HasSubstr("\"reason\":\"Unauthorized\"")) << c.path;
+      EXPECT_THAT(resp.extract_utf8string(true).get(), HasSubstr("\"reason\":\"Unauthorized\""))
+          << c.path;
     }
   }
 }
 
 TEST_F(TlsTest, KubectlWithClientCertificates) {
-  if (access("/usr/bin/kubectl", X_OK) != 0) GTEST_SKIP() << "kubectl not installed at /usr/bin/kubectl";
+  if (access("/usr/bin/kubectl", X_OK) != 0)
+    GTEST_SKIP() << "kubectl not installed at /usr/bin/kubectl";
   testing::PemFolder files;
   std::string ca = files.Write("ca.crt", pki_->server_ca.cert_pem);
   std::string crt = files.Write("me.crt", pki_->client.cert_pem);
   std::string key = files.Write("me.key", pki_->client.key_pem);
   std::string foreign_crt = files.Write("other.crt", pki_->foreign_client.cert_pem);
   std::string foreign_key = files.Write("other.key", pki_->foreign_client.key_pem);
-  std::string k = "/usr/bin/kubectl --server " + proc_->Dedicated("mtls-1") + " --certificate-authority " + ca + " ";
-  test_env::CommandResult ok = test_env::RunCommand(k + "--client-certificate " + crt + " --client-key " + key + " get nodes");
+  std::string k = "/usr/bin/kubectl --server " + proc_->Dedicated("mtls-1") +
+                  " --certificate-authority " + ca + " ";
+  test_env::CommandResult ok = test_env::RunCommand(k + "--client-certificate " + crt +
+                                                    " --client-key " + key + " get nodes");
   EXPECT_EQ(ok.exit_code, 0) << ok.output;
   EXPECT_THAT(ok.output, ::testing::ContainsRegex("mtls-1a-node-0 +Ready"));
   // Without any credential kubectl would prompt for a user name; a token is not a certificate.
   test_env::CommandResult none = test_env::RunCommand(k + "--token unused get nodes");
   EXPECT_NE(none.exit_code, 0);
   EXPECT_THAT(none.output, HasSubstr("tls:"));
-  test_env::CommandResult foreign =
-      test_env::RunCommand(k + "--client-certificate " + foreign_crt + " --client-key " + foreign_key + " get nodes");
+  test_env::CommandResult foreign = test_env::RunCommand(
+      k + "--client-certificate " + foreign_crt + " --client-key " + foreign_key + " get nodes");
   EXPECT_NE(foreign.exit_code, 0);
   EXPECT_THAT(foreign.output, HasSubstr("tls:"));
 }
