@@ -1,0 +1,151 @@
+// fedctl drill run|status|abort|report: failover drills (FailoverDrill, failover/README.md
+// "Drills"). The flag parsing, the text report and the SVG chart are library code
+// (cli/drill_request.h, cli/drill_report.h, cli/drill_chart.h); this file is the wiring.
+#include <CLI/CLI.hpp>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "cli/command.h"
+#include "cli/drill_chart.h"
+#include "cli/drill_report.h"
+#include "cli/drill_request.h"
+#include "cli/kinds.h"
+#include "common/clock.h"
+
+namespace meridian::cli {
+namespace {
+
+using nlohmann::json;
+
+const KindInfo& DrillKind() {
+  static const KindInfo* kind = ResolveType("failoverdrills");
+  return *kind;
+}
+
+int PrintError(const ApiError& e) {
+  std::cerr << "error: " << e.message << "\n";
+  return 1;
+}
+
+int RunDrill(const GlobalFlags& g, const DrillRunFlags& flags) {
+  StatusOr<json> drill = BuildDrill(flags);
+  if (!drill.ok()) {
+    std::cerr << "error: " << drill.status().message() << "\n";
+    return 2;
+  }
+  std::unique_ptr<HttpClient> client = Connect(g);
+  if (!client) return 1;
+  auto created = client->Create(DrillKind(), "", *drill);
+  if (!created.ok()) return PrintError(created.error());
+  std::cout << created.value()["metadata"].value("name", "") << "\n";
+  return 0;
+}
+
+int ShowStatus(const GlobalFlags& g, const std::string& name, bool watch) {
+  std::unique_ptr<HttpClient> client = Connect(g);
+  if (!client) return 1;
+  std::string last_line;
+  while (true) {
+    auto drill = client->Get(DrillKind(), "", name);
+    if (!drill.ok()) return PrintError(drill.error());
+    const std::string line = DrillProgressLine(drill.value(), RealClock().Now());
+    // -w prints a line when something changed (the elapsed time changes every second).
+    if (line != last_line) std::cout << line << std::endl;
+    last_line = line;
+    const std::string phase = drill.value()["status"].value("phase", "");
+    if (!watch || DrillPhaseFinal(phase)) return 0;
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+int AbortDrill(const GlobalFlags& g, const std::string& name) {
+  std::unique_ptr<HttpClient> client = Connect(g);
+  if (!client) return 1;
+  // Compare-and-swap on resourceVersion: the controller writes status meanwhile; retry.
+  for (int attempt = 0; attempt < 10; ++attempt) {
+    auto drill = client->Get(DrillKind(), "", name);
+    if (!drill.ok()) return PrintError(drill.error());
+    const std::string phase = drill.value()["status"].value("phase", "");
+    if (DrillPhaseFinal(phase)) {
+      std::cerr << "error: drill " << name << " already ended (" << phase << ")\n";
+      return 1;
+    }
+    auto updated = client->Update(DrillKind(), "", name, WithAbortRequested(drill.value()));
+    if (updated.ok()) {
+      std::cout << "failoverdrill.federation.meridian.io/" << name
+                << " abort requested (the target is restored within a sample interval)\n";
+      return 0;
+    }
+    if (updated.error().code != 409) return PrintError(updated.error());
+  }
+  std::cerr << "error: drill " << name << " kept changing; try again\n";
+  return 1;
+}
+
+int ShowReport(const GlobalFlags& g, const std::string& name, const std::string& svg_path) {
+  std::unique_ptr<HttpClient> client = Connect(g);
+  if (!client) return 1;
+  auto drill = client->Get(DrillKind(), "", name);
+  if (!drill.ok()) return PrintError(drill.error());
+  std::cout << DrillReportText(drill.value());
+  if (!svg_path.empty()) {
+    std::ofstream out(svg_path, std::ios::trunc);
+    out << DrillTimelineSvg(drill.value());
+    out.close();
+    if (!out) {
+      std::cerr << "error: --svg " << svg_path << ": cannot write the file\n";
+      return 1;
+    }
+    std::cout << "timeline chart written to " << svg_path << "\n";
+  }
+  return 0;
+}
+
+const CommandRegistration kDrill({
+    .name = "drill",
+    .description = "failover drills: run (simulate or live), status [-w], abort, report [--svg]",
+    .define = [](CLI::App& app) -> CommandRun {
+      app.require_subcommand(1);
+      auto flags = std::make_shared<DrillRunFlags>();
+      auto name = std::make_shared<std::string>();
+      auto watch = std::make_shared<bool>(false);
+      auto svg = std::make_shared<std::string>();
+
+      CLI::App* run = app.add_subcommand("run", "create a FailoverDrill and print its name");
+      run->add_option("--target", flags->target, "zone=ZONE, region=REGION or cluster=CLUSTER")
+          ->required();
+      run->add_option("--mode", flags->mode, "simulate (changes nothing) or live")
+          ->capture_default_str();
+      run->add_option("--duration", flags->duration, "how long a live drill lasts (90s, 5m, 1h)")
+          ->capture_default_str();
+      run->add_option("--abort-below", flags->abort_below,
+                      "abort and restore when ready replicas fall below this share (80%)");
+      run->add_flag("--inject-fault", flags->inject_fault,
+                    "live only: also inject the real fault (membersim's admin API)");
+      run->add_option("--name", flags->name, "the drill's name (default: generated)");
+
+      CLI::App* status = app.add_subcommand("status", "a drill's phase and progress");
+      status->add_option("NAME", *name, "drill name")->required();
+      status->add_flag("-w,--watch", *watch, "follow the progress until the drill ends");
+
+      CLI::App* abort = app.add_subcommand("abort", "stop a running drill and restore its target");
+      abort->add_option("NAME", *name, "drill name")->required();
+
+      CLI::App* report = app.add_subcommand("report", "print a drill's report");
+      report->add_option("NAME", *name, "drill name")->required();
+      report->add_option("--svg", *svg, "also write the timeline chart (SVG) to this file");
+
+      return [=](const GlobalFlags& g) {
+        if (run->parsed()) return RunDrill(g, *flags);
+        if (status->parsed()) return ShowStatus(g, *name, *watch);
+        if (abort->parsed()) return AbortDrill(g, *name);
+        return ShowReport(g, *name, *svg);
+      };
+    },
+});
+
+}  // namespace
+}  // namespace meridian::cli

@@ -1,0 +1,219 @@
+#include "cli/drill_report.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "cli/drill_request.h"
+
+namespace meridian::cli {
+namespace {
+
+using nlohmann::json;
+
+const json& Field(const json& j, const char* key) {
+  static const json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+std::string Str(const json& j, const char* key) {
+  const json& v = Field(j, key);
+  return v.is_string() ? v.get<std::string>() : "";
+}
+
+int64_t Int(const json& j, const char* key, int64_t def = 0) {
+  const json& v = Field(j, key);
+  return v.is_number_integer() ? v.get<int64_t>() : def;
+}
+
+std::map<std::string, int64_t> IntMap(const json& j) {
+  std::map<std::string, int64_t> out;
+  if (!j.is_object()) return out;
+  for (auto it = j.begin(); it != j.end(); ++it) {
+    if (it->is_number_integer()) out[it.key()] = it->get<int64_t>();
+  }
+  return out;
+}
+
+std::string Secs(double s) { return fmt::format("{:.1f}s", s); }
+
+std::string Percent(int64_t ready, int64_t desired) {
+  if (desired <= 0) return "n/a";
+  return fmt::format("{:.0f}%", 100.0 * static_cast<double>(ready) / static_cast<double>(desired));
+}
+
+std::string Signed(int64_t n) { return n > 0 ? "+" + std::to_string(n) : std::to_string(n); }
+
+// A milestone: "1.2s", or why there is none.
+std::string Milestone(const json& report, const char* key, const std::string& missing) {
+  const json& v = Field(report, key);
+  return v.is_number() ? Secs(v.get<double>()) : missing;
+}
+
+}  // namespace
+
+std::string DrillProgressLine(const json& drill, Timestamp now) {
+  const json& spec = Field(drill, "spec");
+  const json& status = Field(drill, "status");
+  const json& report = Field(status, "report");
+  std::string phase = Str(status, "phase");
+  if (phase.empty()) phase = "Pending";
+  std::string line = phase;
+  const int64_t duration = Int(spec, "durationSeconds", 0);
+  const json& timeline = Field(report, "timeline");
+  if (Str(report, "mode") == "live" || Str(spec, "mode") == "live") {
+    const int64_t started = Int(report, "startedAtMs", 0);
+    int64_t elapsed_ms = 0;
+    if (phase == "Running" && started > 0) {
+      elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() - started;
+    } else if (const json& restored = Field(Field(report, "events"), "restoredMs"); restored.is_number_integer()) {
+      elapsed_ms = restored.get<int64_t>();
+    }
+    line += fmt::format("  elapsed {}s/{}s", std::max<int64_t>(0, elapsed_ms / 1000), duration);
+  }
+  if (timeline.is_array() && !timeline.empty()) {
+    const json& last = timeline.back();
+    const int64_t ready = Int(last, "ready"), desired = Int(last, "desired");
+    line += fmt::format("  ready {}/{} ({})", ready, desired, Percent(ready, desired));
+    auto ready_by = IntMap(Field(last, "readyByRegion"));
+    auto desired_by = IntMap(Field(last, "desiredByRegion"));
+    std::set<std::string> regions;
+    for (const auto& [r, n] : ready_by) regions.insert(r);
+    for (const auto& [r, n] : desired_by) regions.insert(r);
+    for (const std::string& r : regions) line += fmt::format("  {} {}/{}", r, ready_by[r], desired_by[r]);
+  }
+  const std::string message = Str(status, "message");
+  if (DrillPhaseFinal(phase) && !message.empty()) line += "  (" + message + ")";
+  return line;
+}
+
+std::string DrillReportText(const json& drill) {
+  const json& spec = Field(drill, "spec");
+  const json& status = Field(drill, "status");
+  const json& report = Field(status, "report");
+  std::ostringstream out;
+  const std::string name = Str(Field(drill, "metadata"), "name");
+  const std::string mode = Str(spec, "mode");
+  std::string target;
+  for (const char* k : {"zone", "region", "cluster"}) {
+    if (std::string v = Str(Field(spec, "target"), k); !v.empty()) target = std::string(k) + "=" + v;
+  }
+  std::string phase = Str(status, "phase");
+  out << "Drill " << name << ": " << mode << ", target " << target << ", "
+      << (phase.empty() ? "Pending" : phase) << "\n";
+  if (std::string m = Str(status, "message"); !m.empty()) out << "  " << m << "\n";
+  if (std::string s = Str(status, "startTime"); !s.empty()) {
+    out << "  started " << s;
+    if (std::string e = Str(status, "completionTime"); !e.empty()) out << ", ended " << e;
+    out << "\n";
+  }
+  if (!report.is_object() || report.empty()) {
+    out << "No report yet.\n";
+    return out.str();
+  }
+  const bool live = Str(report, "mode") == "live";
+  out << "\n";
+  if (live) {
+    const bool ended = DrillPhaseFinal(phase);
+    const std::string not_yet = ended ? "not reached before the drill ended" : "not yet";
+    out << "Timings (from fault start)\n";
+    out << "  time to detect:             " << Milestone(report, "timeToDetectSeconds", not_yet) << "\n";
+    out << "  time to re-place:           " << Milestone(report, "timeToReplaceSeconds", not_yet) << "\n";
+    out << "  until full replicas ready:  " << Milestone(report, "timeToFullReadySeconds", not_yet) << "\n";
+    const json& events = Field(report, "events");
+    if (const json& r = Field(events, "restoredMs"); r.is_number_integer()) {
+      out << "  target restored at:         " << Secs(static_cast<double>(r.get<int64_t>()) / 1000) << "\n";
+    }
+    out << "\nAbort condition: ";
+    const json& min = Field(report, "minAvailabilityPercent");
+    if (Field(report, "abortConditionFired") == true) {
+      out << "FIRED (" << Str(report, "abortReason") << ")\n";
+    } else if (min.is_number_integer()) {
+      out << "did not fire (minimum availability " << min.get<int64_t>() << "%)\n";
+    } else {
+      out << "none set\n";
+    }
+    if (Str(report, "abortReason") == "requested") out << "Aborted on request (fedctl drill abort).\n";
+    if (Int(report, "lowestReady", -1) >= 0) {
+      const int64_t low = Int(report, "lowestReady"), of = Int(report, "lowestReadyDesired");
+      out << "Lowest availability: " << low << " of " << of << " ready (" << Percent(low, of) << ")\n";
+    }
+  } else {
+    out << "Simulated: nothing was changed; this is what losing " << target << " would do now.\n";
+  }
+
+  auto before = IntMap(Field(report, "placedBeforePerRegion"));
+  auto during = IntMap(Field(report, "placedWhileFailedPerRegion"));
+  auto moved = IntMap(Field(report, "replicasMovedPerRegion"));
+  std::set<std::string> regions;
+  for (const auto* m : {&before, &during, &moved}) {
+    for (const auto& [r, n] : *m) regions.insert(r);
+  }
+  out << "\nReplicas per region (placement before -> while " << target << " failed)\n";
+  if (regions.empty()) {
+    out << "  no workload had replicas on the target\n";
+  } else {
+    size_t width = 6;
+    for (const std::string& r : regions) width = std::max(width, r.size());
+    out << fmt::format("  {:<{}}  {:>6}  {:>6}  {:>6}\n", "REGION", width, "BEFORE", "DURING", "MOVED");
+    for (const std::string& r : regions) {
+      out << fmt::format("  {:<{}}  {:>6}  {:>6}  {:>6}\n", r, width, before[r], during[r],
+                         moved[r] == 0 ? "0" : Signed(moved[r]));
+    }
+  }
+
+  const int64_t violations = Int(report, "residencyViolations");
+  out << "\nResidency violations: " << violations << (violations == 0 ? "" : "  <-- MUST BE 0") << "\n";
+  for (const json& v : Field(report, "residencyViolationDetails").is_array() ? Field(report, "residencyViolationDetails") : json::array()) {
+    out << "  " << Str(v, "workload") << ": " << Int(v, "replicas") << " on " << Str(v, "cluster")
+        << " (jurisdiction " << (Str(v, "jurisdiction").empty() ? "none" : Str(v, "jurisdiction")) << ")\n";
+  }
+  const json& unplaced = Field(report, "unplaced");
+  out << "Unplaced replicas: " << (unplaced.is_array() && !unplaced.empty() ? "" : "none") << "\n";
+  if (unplaced.is_array()) {
+    for (const json& u : unplaced) {
+      out << "  " << Str(u, "workload") << ": " << Int(u, "replicas") << " — " << Str(u, "why") << "\n";
+    }
+  }
+
+  const json& workloads = Field(report, "workloads");
+  if (workloads.is_array() && !workloads.empty()) {
+    out << "\nWorkloads " << (live ? "followed (placement at the start)" : "affected (placement before -> after)") << "\n";
+    for (const json& w : workloads) {
+      out << "  " << Str(w, "workload") << ": ";
+      auto b = IntMap(Field(w, live ? "placement" : "before"));
+      auto a = IntMap(Field(w, "after"));
+      std::set<std::string> clusters;
+      for (const auto& [c, n] : b) clusters.insert(c);
+      for (const auto& [c, n] : a) clusters.insert(c);
+      bool first = true;
+      for (const std::string& c : clusters) {
+        out << (first ? "" : ", ") << c << " " << b[c];
+        if (!live) out << "->" << a[c];
+        first = false;
+      }
+      out << "  (" << Int(w, "onTarget") << " on the target)\n";
+    }
+  }
+  if (live) {
+    out << "\nFault injection: ";
+    if (Field(report, "faultInjected") == true) {
+      out << "injected; " << (Field(report, "faultHealed") == true ? "healed" : "NOT healed yet") << "\n";
+    } else {
+      out << "none (placement treated the target as failed)\n";
+    }
+    const json& timeline = Field(report, "timeline");
+    const size_t n = timeline.is_array() ? timeline.size() : 0;
+    out << "Timeline: " << n << " samples";
+    if (n > 0) out << " over " << Secs(static_cast<double>(Int(timeline.back(), "atMs")) / 1000);
+    out << " (fedctl drill report " << name << " --svg FILE draws it)\n";
+  }
+  return out.str();
+}
+
+}  // namespace meridian::cli

@@ -1,0 +1,27 @@
+// fedctl drill status / report: a FailoverDrill (as the API returns it, JSON) rendered for
+// people. Pure; thread-safe.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+
+namespace meridian::cli {
+
+// One line of live progress: phase, elapsed time, ready/desired in total and per region
+// (from the latest timeline sample), e.g.
+// "Running  elapsed 12s/60s  ready 27/30 (90%)  eu-central 9/9  eu-west 0/0  us-east 9/9".
+// `now` is used for the elapsed time of a running drill.
+std::string DrillProgressLine(const nlohmann::json& drill, Timestamp now);
+
+// The report as text: mode, target, phase and message; time to detect, to re-place, until
+// the full replica count was ready again; whether an abort condition fired; lowest
+// availability; placement per region before and while failed, with the replicas moved;
+// residency violations; unplaced replicas and why; per-workload placement (before -> after
+// for a simulation); fault injection; the timeline's extent. A drill without a report yet
+// says so.
+std::string DrillReportText(const nlohmann::json& drill);
+
+}  // namespace meridian::cli

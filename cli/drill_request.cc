@@ -1,0 +1,102 @@
+#include "cli/drill_request.h"
+
+#include <regex>
+
+#include "api/types.h"
+#include "sync/placement_inputs.h"
+
+namespace meridian::cli {
+
+using nlohmann::json;
+
+StatusOr<int64_t> ParseDrillDuration(const std::string& text) {
+  static const std::regex whole(R"((\d+[hms])+|\d+)");
+  static const std::regex part(R"((\d+)([hms]))");
+  auto bad = [&](const std::string& why) {
+    return InvalidArgumentError("--duration \"" + text + "\": " + why);
+  };
+  if (!std::regex_match(text, whole)) return bad("want a duration such as 90s, 5m, 1h30m or seconds");
+  int64_t seconds = 0;
+  if (text.find_first_of("hms") == std::string::npos) {
+    if (text.size() > 6) return bad("at most 24h");
+    seconds = std::stoll(text);
+  } else {
+    for (auto it = std::sregex_iterator(text.begin(), text.end(), part); it != std::sregex_iterator(); ++it) {
+      const std::string digits = (*it)[1];
+      if (digits.size() > 6) return bad("at most 24h");
+      const int64_t n = std::stoll(digits);
+      const char unit = (*it)[2].str()[0];
+      seconds += unit == 'h' ? n * 3600 : unit == 'm' ? n * 60 : n;
+    }
+  }
+  if (seconds < 1) return bad("at least 1s");
+  if (seconds > 86400) return bad("at most 24h");
+  return seconds;
+}
+
+StatusOr<int32_t> ParseAbortBelow(const std::string& text) {
+  static const std::regex re(R"((\d{1,3})%?)");
+  std::smatch m;
+  if (!std::regex_match(text, m, re)) {
+    return InvalidArgumentError("--abort-below \"" + text + "\": want a percentage such as 80%");
+  }
+  const int32_t n = std::stoi(m[1]);
+  if (n < 1 || n > 100) {
+    return InvalidArgumentError("--abort-below \"" + text + "\": want 1% to 100%");
+  }
+  return n;
+}
+
+StatusOr<json> BuildDrill(const DrillRunFlags& flags) {
+  if (flags.target.empty()) {
+    return InvalidArgumentError("--target is required: zone=ZONE, region=REGION or cluster=CLUSTER");
+  }
+  StatusOr<api::DrillTarget> target = sync::ParseFailureTarget(flags.target);
+  if (!target.ok()) return InvalidArgumentError("--target: " + target.status().message());
+  if (flags.mode != "simulate" && flags.mode != "live") {
+    return InvalidArgumentError("--mode \"" + flags.mode + "\": want simulate or live");
+  }
+  if (flags.inject_fault && flags.mode != "live") {
+    return InvalidArgumentError("--inject-fault needs --mode live (a simulation changes nothing)");
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(int64_t duration, ParseDrillDuration(flags.duration));
+
+  json t = json::object();
+  if (!target->zone.empty()) t["zone"] = target->zone;
+  if (!target->region.empty()) t["region"] = target->region;
+  if (!target->cluster.empty()) t["cluster"] = target->cluster;
+  json spec = {{"target", t}, {"mode", flags.mode}, {"durationSeconds", duration}};
+  if (!flags.abort_below.empty()) {
+    MERIDIAN_ASSIGN_OR_RETURN(int32_t percent, ParseAbortBelow(flags.abort_below));
+    spec["abortConditions"] = {{"minAvailabilityPercent", percent}};
+  }
+  if (flags.inject_fault) spec["injectFault"] = true;
+
+  json metadata = json::object();
+  if (!flags.name.empty()) {
+    metadata["name"] = flags.name;
+  } else {
+    // A name must be a DNS subdomain: the target's value lowercased, dots kept.
+    std::string value = t.begin().value().get<std::string>();
+    for (char& c : value) {
+      c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '.') c = '-';
+    }
+    metadata["generateName"] = "drill-" + value.substr(0, 40) + "-";
+  }
+  return json{{"apiVersion", std::string(api::kGroup) + "/" + api::kVersion},
+              {"kind", "FailoverDrill"},
+              {"metadata", metadata},
+              {"spec", spec}};
+}
+
+json WithAbortRequested(json drill) {
+  drill["metadata"]["annotations"][kDrillAbortAnnotation] = "true";
+  return drill;
+}
+
+bool DrillPhaseFinal(const std::string& phase) {
+  return phase == "Completed" || phase == "Aborted" || phase == "Failed";
+}
+
+}  // namespace meridian::cli

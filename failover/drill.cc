@@ -1,0 +1,631 @@
+#include "failover/drill.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "api/codec.h"
+#include "api/conditions.h"
+#include "sync/placement_inputs.h"
+
+namespace meridian::failover {
+namespace {
+
+using nlohmann::json;
+
+const api::MemberCluster* FindMember(const std::vector<api::MemberCluster>& members,
+                                     const std::string& name) {
+  for (const api::MemberCluster& m : members) {
+    if (m.metadata.name == name) return &m;
+  }
+  return nullptr;
+}
+
+std::string WorkloadKey(const api::FederatedWorkload& w) {
+  return w.metadata.ns + "/" + w.metadata.name;
+}
+
+int64_t DesiredOf(const api::FederatedWorkload& w) {
+  if (w.status.desired_replicas > 0) return w.status.desired_replicas;
+  return api::TemplateReplicas(w.spec).value_or(0);
+}
+
+bool Reachable(const api::MemberCluster& m) {
+  const api::Condition* c = api::FindCondition(m.status.conditions, "Reachable");
+  return c == nullptr || c->status != "False";
+}
+
+bool HasHealthyZone(const api::MemberCluster& m) {
+  if (m.status.zones.empty()) return true;  // not reported: nothing says it failed
+  return std::any_of(m.status.zones.begin(), m.status.zones.end(),
+                     [](const api::ZoneStatus& z) { return z.healthy; });
+}
+
+json OptMs(const std::optional<int64_t>& ms) { return ms ? json(*ms) : json(nullptr); }
+
+json OptSeconds(const std::optional<int64_t>& ms) {
+  return ms ? json(static_cast<double>(*ms) / 1000.0) : json(nullptr);
+}
+
+json IntMap(const std::map<std::string, int64_t>& m) {
+  json j = json::object();
+  for (const auto& [k, v] : m) j[k] = v;
+  return j;
+}
+
+json ViolationsJson(const std::vector<ResidencyViolation>& violations) {
+  json out = json::array();
+  for (const ResidencyViolation& v : violations) {
+    out.push_back({{"workload", v.workload},
+                   {"cluster", v.cluster},
+                   {"jurisdiction", v.jurisdiction},
+                   {"replicas", v.replicas}});
+  }
+  return out;
+}
+
+json UnplacedJson(const std::vector<UnplacedReplicas>& unplaced) {
+  json out = json::array();
+  for (const UnplacedReplicas& u : unplaced) {
+    out.push_back({{"workload", u.workload}, {"replicas", u.replicas}, {"why", u.why}});
+  }
+  return out;
+}
+
+// Reads report JSON defensively: the report is written by this controller, but a user may
+// have edited it; a wrong type is an error naming the field, never an exception.
+class ReportReader {
+ public:
+  explicit ReportReader(const json& j) : j_(j) {}
+  const Status& status() const { return status_; }
+
+  void Str(const char* key, std::string* out) {
+    if (const json* v = Get(key, json::value_t::string)) *out = v->get<std::string>();
+  }
+  void Bool(const char* key, bool* out) {
+    if (const json* v = Get(key, json::value_t::boolean)) *out = v->get<bool>();
+  }
+  void Int(const json& j, const std::string& path, const char* key, int64_t* out) {
+    const json* v = Member(j, key);
+    if (!v) return;
+    if (!v->is_number_integer()) {
+      Fail(path + key, "want an integer");
+      return;
+    }
+    *out = v->get<int64_t>();
+  }
+  void Int(const char* key, int64_t* out) { Int(j_, "status.report.", key, out); }
+  void OptInt(const char* key, std::optional<int64_t>* out) {
+    const json* v = Member(j_, key);
+    if (!v || v->is_null()) return;
+    int64_t x = 0;
+    Int(key, &x);
+    *out = x;
+  }
+  void Map(const json& j, const std::string& path, std::map<std::string, int64_t>* out) {
+    if (!j.is_object()) {
+      Fail(path, "want an object of integers");
+      return;
+    }
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (!it->is_number_integer()) {
+        Fail(path + "." + it.key(), "want an integer");
+        continue;
+      }
+      (*out)[it.key()] = it->get<int64_t>();
+    }
+  }
+  void Map(const char* key, std::map<std::string, int64_t>* out) {
+    if (const json* v = Member(j_, key)) Map(*v, std::string("status.report.") + key, out);
+  }
+  // Calls `each(item, path)` for every element of the array `key`.
+  template <typename F>
+  void Array(const char* key, F each) {
+    const json* v = Get(key, json::value_t::array);
+    if (!v) return;
+    for (size_t i = 0; i < v->size(); ++i) {
+      std::string path = std::string("status.report.") + key + "[" + std::to_string(i) + "]";
+      if (!(*v)[i].is_object()) {
+        Fail(path, "want an object");
+        continue;
+      }
+      each((*v)[i], path);
+    }
+  }
+  static std::string StrOf(const json& j, const char* key) {
+    const json* v = Member(j, key);
+    return v && v->is_string() ? v->get<std::string>() : "";
+  }
+  static const json* Member(const json& j, const char* key) {
+    auto it = j.find(key);
+    return it == j.end() ? nullptr : &*it;
+  }
+  void Fail(const std::string& path, const std::string& why) {
+    if (status_.ok()) status_ = InvalidArgumentError(path + ": " + why);
+  }
+
+ private:
+  const json* Get(const char* key, json::value_t type) {
+    const json* v = Member(j_, key);
+    if (!v || v->is_null()) return nullptr;
+    if (v->type() != type) {
+      Fail(std::string("status.report.") + key, std::string("want a ") + json(type).type_name());
+      return nullptr;
+    }
+    return v;
+  }
+
+  const json& j_;
+  Status status_;
+};
+
+std::map<std::string, int64_t> PlacementMap(const std::vector<api::ClusterPlacement>& placement) {
+  std::map<std::string, int64_t> out;
+  for (const api::ClusterPlacement& p : placement) {
+    if (p.replicas != 0) out[p.cluster] += p.replicas;
+  }
+  return out;
+}
+
+std::map<std::string, int64_t> Difference(const std::map<std::string, int64_t>& after,
+                                          const std::map<std::string, int64_t>& before) {
+  std::map<std::string, int64_t> out;
+  for (const auto& [k, v] : after) out[k] += v;
+  for (const auto& [k, v] : before) out[k] -= v;
+  std::erase_if(out, [](const auto& kv) { return kv.second == 0; });
+  return out;
+}
+
+std::string DegradedMessage(const api::FederatedWorkloadStatus& status) {
+  const api::Condition* c = api::FindCondition(status.conditions, "Degraded");
+  return c != nullptr && c->status == "True" ? c->message : "";
+}
+
+}  // namespace
+
+std::string DescribeTarget(const api::DrillTarget& target) {
+  if (!target.zone.empty()) return "zone=" + target.zone;
+  if (!target.region.empty()) return "region=" + target.region;
+  return "cluster=" + target.cluster;
+}
+
+bool TargetTouches(const api::DrillTarget& target, const api::MemberCluster& member) {
+  if (!target.cluster.empty()) return member.metadata.name == target.cluster;
+  if (!target.region.empty()) return member.spec.region == target.region;
+  const auto& zones = member.spec.zones;
+  return !target.zone.empty() && std::find(zones.begin(), zones.end(), target.zone) != zones.end();
+}
+
+Status CheckTargetExists(const api::DrillTarget& target,
+                         const std::vector<api::MemberCluster>& members) {
+  for (const api::MemberCluster& m : members) {
+    if (TargetTouches(target, m)) return Status::Ok();
+  }
+  std::string field = !target.zone.empty()     ? "spec.target.zone"
+                      : !target.region.empty() ? "spec.target.region"
+                                               : "spec.target.cluster";
+  std::string value = !target.zone.empty()     ? target.zone
+                      : !target.region.empty() ? target.region
+                                               : target.cluster;
+  return NotFoundError(field + ": no member cluster has \"" + value + "\"");
+}
+
+int64_t ReplicasOnTarget(const api::DrillTarget& target,
+                         const std::vector<api::ClusterPlacement>& placement,
+                         const std::vector<api::MemberCluster>& members) {
+  int64_t n = 0;
+  for (const api::ClusterPlacement& p : placement) {
+    const api::MemberCluster* m = FindMember(members, p.cluster);
+    if (m == nullptr || !TargetTouches(target, *m)) continue;
+    if (target.zone.empty()) {
+      n += p.replicas;
+    } else if (p.zones.empty()) {
+      n += p.replicas;
+    } else if (auto it = p.zones.find(target.zone); it != p.zones.end()) {
+      n += it->second;
+    }
+  }
+  return n;
+}
+
+bool TargetSeenFailed(const api::DrillTarget& target,
+                      const std::vector<api::MemberCluster>& members) {
+  if (!target.zone.empty()) {
+    for (const api::MemberCluster& m : members) {
+      if (!TargetTouches(target, m)) continue;
+      if (!Reachable(m)) return true;
+      for (const api::ZoneStatus& z : m.status.zones) {
+        if (z.name == target.zone && !z.healthy) return true;
+      }
+    }
+    return false;
+  }
+  bool any = false;
+  for (const api::MemberCluster& m : members) {
+    if (!TargetTouches(target, m)) continue;
+    any = true;
+    if (Reachable(m) && HasHealthyZone(m)) return false;
+  }
+  return any;
+}
+
+std::optional<std::vector<std::string>> AllowedJurisdictions(
+    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies) {
+  std::optional<std::set<std::string>> allowed;
+  auto restrict = [&](const std::vector<std::string>& list) {
+    std::set<std::string> next(list.begin(), list.end());
+    if (allowed) {
+      std::erase_if(next, [&](const std::string& j) { return !allowed->contains(j); });
+    }
+    allowed = std::move(next);
+  };
+  if (workload.spec.placement.residency) restrict(workload.spec.placement.residency->jurisdictions);
+  for (const placement::ResidencyRule& rule : sync::ResidencyRulesFor(workload, policies)) {
+    restrict(rule.jurisdictions);
+  }
+  if (!allowed) return std::nullopt;
+  return std::vector<std::string>(allowed->begin(), allowed->end());
+}
+
+std::string JurisdictionOf(const api::MemberCluster& member, const placement::TopologySpec& topology) {
+  if (!member.spec.jurisdiction.empty()) return member.spec.jurisdiction;
+  for (const placement::RegionSpec& r : topology.regions) {
+    if (r.name == member.spec.region) return r.jurisdiction;
+  }
+  return "";
+}
+
+std::vector<ResidencyViolation> FindResidencyViolations(
+    const std::vector<api::FederatedWorkload>& workloads,
+    const std::vector<api::MemberCluster>& members,
+    const std::vector<api::ResidencyPolicy>& policies, const placement::TopologySpec& topology) {
+  std::vector<ResidencyViolation> out;
+  for (const api::FederatedWorkload& w : workloads) {
+    std::optional<std::vector<std::string>> allowed = AllowedJurisdictions(w, policies);
+    if (!allowed) continue;
+    for (const api::ClusterPlacement& p : w.status.placement) {
+      if (p.replicas <= 0) continue;
+      const api::MemberCluster* m = FindMember(members, p.cluster);
+      if (m == nullptr) continue;
+      std::string j = JurisdictionOf(*m, topology);
+      if (std::find(allowed->begin(), allowed->end(), j) == allowed->end()) {
+        out.push_back({WorkloadKey(w), p.cluster, j, p.replicas});
+      }
+    }
+  }
+  return out;
+}
+
+std::map<std::string, int64_t> ReplicasPerRegion(const std::vector<api::ClusterPlacement>& placement,
+                                                 const std::vector<api::MemberCluster>& members) {
+  std::map<std::string, int64_t> out;
+  for (const api::ClusterPlacement& p : placement) {
+    if (p.replicas == 0) continue;
+    const api::MemberCluster* m = FindMember(members, p.cluster);
+    out[m ? m->spec.region : "?"] += p.replicas;
+  }
+  return out;
+}
+
+DrillSample TakeSample(const api::DrillTarget& target, int64_t at_ms,
+                       const std::vector<api::FederatedWorkload>& workloads,
+                       const std::vector<api::MemberCluster>& members) {
+  DrillSample s;
+  s.at_ms = at_ms;
+  for (const api::FederatedWorkload& w : workloads) {
+    s.ready += w.status.ready_replicas;
+    s.desired += DesiredOf(w);
+    for (const api::ClusterSyncStatus& c : w.status.clusters) {
+      const api::MemberCluster* m = FindMember(members, c.cluster);
+      s.ready_by_region[m ? m->spec.region : "?"] += c.ready_replicas;
+    }
+    for (const auto& [region, n] : ReplicasPerRegion(w.status.placement, members)) {
+      s.desired_by_region[region] += n;
+    }
+    s.on_target += ReplicasOnTarget(target, w.status.placement, members);
+    const std::map<std::string, int64_t> placed = PlacementMap(w.status.placement);
+    for (const api::ClusterSyncStatus& c : w.status.clusters) {
+      auto it = placed.find(c.cluster);
+      if (it != placed.end()) s.ready_as_placed += std::min(c.ready_replicas, it->second);
+    }
+  }
+  // A region that is placed on but has nothing ready yet is a 0 on the chart, not a gap.
+  for (const auto& [region, n] : s.desired_by_region) s.ready_by_region.try_emplace(region, 0);
+  s.target_seen_failed = TargetSeenFailed(target, members);
+  return s;
+}
+
+bool AbortConditionFires(const DrillSample& sample, std::optional<int32_t> min_availability_percent) {
+  if (!min_availability_percent || sample.desired <= 0) return false;
+  return sample.ready * 100 < int64_t{*min_availability_percent} * sample.desired;
+}
+
+json RecordToJson(const DrillRecord& r) {
+  json timeline = json::array();
+  for (const DrillSample& s : r.timeline) {
+    timeline.push_back({{"atMs", s.at_ms},
+                        {"ready", s.ready},
+                        {"desired", s.desired},
+                        {"readyByRegion", IntMap(s.ready_by_region)},
+                        {"desiredByRegion", IntMap(s.desired_by_region)},
+                        {"readyAsPlaced", s.ready_as_placed},
+                        {"onTarget", s.on_target},
+                        {"targetSeenFailed", s.target_seen_failed}});
+  }
+  json before = json::array();
+  for (const WorkloadBefore& b : r.before) {
+    before.push_back({{"workload", b.workload}, {"placement", IntMap(b.placement)}, {"onTarget", b.on_target}});
+  }
+  auto since_start = [](const std::optional<int64_t>& ms) { return OptSeconds(ms); };
+  json j = {
+      {"target", r.target},
+      {"mode", r.mode},
+      {"startedAtMs", r.started_at_ms},
+      {"minAvailabilityPercent",
+       r.min_availability_percent ? json(*r.min_availability_percent) : json(nullptr)},
+      {"workloads", before},
+      {"timeline", timeline},
+      {"events",
+       {{"detectedMs", OptMs(r.detected_ms)},
+        {"replacedMs", OptMs(r.replaced_ms)},
+        {"fullyReadyMs", OptMs(r.fully_ready_ms)},
+        {"restoredMs", OptMs(r.restored_ms)},
+        {"abortedMs", OptMs(r.aborted_ms)}}},
+      {"timeToDetectSeconds", since_start(r.detected_ms)},
+      {"timeToReplaceSeconds", since_start(r.replaced_ms)},
+      {"timeToFullReadySeconds", since_start(r.fully_ready_ms)},
+      {"abortConditionFired", r.abort_condition_fired},
+      {"abortReason", r.abort_reason},
+      {"faultInjected", r.fault_injected},
+      {"faultHealed", r.fault_healed},
+      {"replicasMovedPerRegion", IntMap(r.replicas_moved_per_region)},
+      {"placedBeforePerRegion", IntMap(r.placed_before_per_region)},
+      {"placedWhileFailedPerRegion", IntMap(r.placed_during_per_region)},
+      {"residencyViolations", static_cast<int64_t>(r.residency_violations.size())},
+      {"residencyViolationDetails", ViolationsJson(r.residency_violations)},
+      {"unplaced", UnplacedJson(r.unplaced)},
+      {"lowestReady", r.lowest_ready},
+      {"lowestReadyDesired", r.lowest_ready_desired},
+  };
+  if (r.lowest_ready >= 0 && r.lowest_ready_desired > 0) {
+    j["lowestAvailabilityPercent"] =
+        std::floor(1000.0 * static_cast<double>(r.lowest_ready) /
+                   static_cast<double>(r.lowest_ready_desired)) / 10.0;
+  }
+  return j;
+}
+
+StatusOr<DrillRecord> RecordFromJson(const json& report) {
+  DrillRecord r;
+  if (!report.is_object()) return InvalidArgumentError("status.report: want an object");
+  ReportReader in(report);
+  in.Str("target", &r.target);
+  in.Str("mode", &r.mode);
+  in.Int("startedAtMs", &r.started_at_ms);
+  std::optional<int64_t> percent;
+  in.OptInt("minAvailabilityPercent", &percent);
+  if (percent) r.min_availability_percent = static_cast<int32_t>(*percent);
+  in.Array("workloads", [&](const json& item, const std::string& path) {
+    WorkloadBefore b;
+    b.workload = ReportReader::StrOf(item, "workload");
+    if (const json* p = ReportReader::Member(item, "placement")) in.Map(*p, path + ".placement", &b.placement);
+    in.Int(item, path + ".", "onTarget", &b.on_target);
+    r.before.push_back(std::move(b));
+  });
+  in.Array("timeline", [&](const json& item, const std::string& path) {
+    DrillSample s;
+    in.Int(item, path + ".", "atMs", &s.at_ms);
+    in.Int(item, path + ".", "ready", &s.ready);
+    in.Int(item, path + ".", "desired", &s.desired);
+    in.Int(item, path + ".", "onTarget", &s.on_target);
+    in.Int(item, path + ".", "readyAsPlaced", &s.ready_as_placed);
+    if (const json* m = ReportReader::Member(item, "readyByRegion")) in.Map(*m, path + ".readyByRegion", &s.ready_by_region);
+    if (const json* m = ReportReader::Member(item, "desiredByRegion")) in.Map(*m, path + ".desiredByRegion", &s.desired_by_region);
+    if (const json* b = ReportReader::Member(item, "targetSeenFailed"); b && b->is_boolean()) s.target_seen_failed = b->get<bool>();
+    r.timeline.push_back(std::move(s));
+  });
+  if (const json* e = ReportReader::Member(report, "events"); e && e->is_object()) {
+    ReportReader events(*e);
+    events.OptInt("detectedMs", &r.detected_ms);
+    events.OptInt("replacedMs", &r.replaced_ms);
+    events.OptInt("fullyReadyMs", &r.fully_ready_ms);
+    events.OptInt("restoredMs", &r.restored_ms);
+    events.OptInt("abortedMs", &r.aborted_ms);
+    if (!events.status().ok()) in.Fail("status.report.events", events.status().message());
+  }
+  in.Bool("abortConditionFired", &r.abort_condition_fired);
+  in.Str("abortReason", &r.abort_reason);
+  in.Bool("faultInjected", &r.fault_injected);
+  in.Bool("faultHealed", &r.fault_healed);
+  in.Map("replicasMovedPerRegion", &r.replicas_moved_per_region);
+  in.Map("placedBeforePerRegion", &r.placed_before_per_region);
+  in.Map("placedWhileFailedPerRegion", &r.placed_during_per_region);
+  in.Array("residencyViolationDetails", [&](const json& item, const std::string& path) {
+    ResidencyViolation v;
+    v.workload = ReportReader::StrOf(item, "workload");
+    v.cluster = ReportReader::StrOf(item, "cluster");
+    v.jurisdiction = ReportReader::StrOf(item, "jurisdiction");
+    in.Int(item, path + ".", "replicas", &v.replicas);
+    r.residency_violations.push_back(std::move(v));
+  });
+  in.Array("unplaced", [&](const json& item, const std::string& path) {
+    UnplacedReplicas u;
+    u.workload = ReportReader::StrOf(item, "workload");
+    u.why = ReportReader::StrOf(item, "why");
+    in.Int(item, path + ".", "replicas", &u.replicas);
+    r.unplaced.push_back(std::move(u));
+  });
+  in.Int("lowestReady", &r.lowest_ready);
+  in.Int("lowestReadyDesired", &r.lowest_ready_desired);
+  if (!in.status().ok()) return in.status();
+  return r;
+}
+
+DrillRecord StartRecord(const api::FailoverDrill& drill, int64_t started_at_ms,
+                        const std::vector<api::FederatedWorkload>& workloads,
+                        const std::vector<api::MemberCluster>& members) {
+  DrillRecord r;
+  r.target = DescribeTarget(drill.spec.target);
+  r.mode = drill.spec.mode;
+  r.started_at_ms = started_at_ms;
+  r.min_availability_percent = drill.spec.abort_below_percent;
+  for (const api::FederatedWorkload& w : workloads) {
+    if (!w.metadata.deletion_timestamp.empty()) continue;
+    WorkloadBefore b{WorkloadKey(w), PlacementMap(w.status.placement),
+                     ReplicasOnTarget(drill.spec.target, w.status.placement, members)};
+    r.before.push_back(std::move(b));
+  }
+  // Follow the workloads the target hurts; when it hurts none, follow them all (the drill
+  // then shows that nothing moved).
+  if (std::any_of(r.before.begin(), r.before.end(), [](const WorkloadBefore& b) { return b.on_target > 0; })) {
+    std::erase_if(r.before, [](const WorkloadBefore& b) { return b.on_target == 0; });
+  }
+  for (const api::FederatedWorkload& w : FollowedWorkloads(r, workloads)) {
+    for (const auto& [region, n] : ReplicasPerRegion(w.status.placement, members)) {
+      r.placed_before_per_region[region] += n;
+    }
+  }
+  return r;
+}
+
+std::vector<api::FederatedWorkload> FollowedWorkloads(
+    const DrillRecord& record, const std::vector<api::FederatedWorkload>& workloads) {
+  std::set<std::string> keys;
+  for (const WorkloadBefore& b : record.before) keys.insert(b.workload);
+  std::vector<api::FederatedWorkload> out;
+  for (const api::FederatedWorkload& w : workloads) {
+    if (keys.contains(WorkloadKey(w))) out.push_back(w);
+  }
+  return out;
+}
+
+void AddSample(DrillRecord* r, DrillSample sample,
+               const std::vector<api::FederatedWorkload>& followed,
+               const std::vector<api::MemberCluster>& members,
+               const std::vector<api::ResidencyPolicy>& policies,
+               const placement::TopologySpec& topology) {
+  int64_t on_target_before = 0;
+  for (const WorkloadBefore& b : r->before) on_target_before += b.on_target;
+
+  if (!r->detected_ms && (sample.target_seen_failed || sample.on_target < on_target_before)) {
+    r->detected_ms = sample.at_ms;
+  }
+  if (!r->replaced_ms && sample.on_target == 0) r->replaced_ms = sample.at_ms;
+  if (r->replaced_ms && !r->fully_ready_ms && sample.desired > 0 &&
+      sample.ready_as_placed >= sample.desired) {
+    r->fully_ready_ms = sample.at_ms;
+  }
+  // Lowest availability: compare ready/desired as fractions without dividing.
+  if (r->lowest_ready < 0 ||
+      (sample.desired > 0 &&
+       (r->lowest_ready_desired <= 0 ||
+        sample.ready * r->lowest_ready_desired < r->lowest_ready * sample.desired))) {
+    r->lowest_ready = sample.ready;
+    r->lowest_ready_desired = sample.desired;
+  }
+  r->placed_during_per_region = sample.desired_by_region;
+  r->replicas_moved_per_region = Difference(sample.desired_by_region, r->placed_before_per_region);
+
+  for (const api::FederatedWorkload& w : followed) {
+    const std::string key = WorkloadKey(w);
+    if (w.status.unplaced_replicas <= 0) continue;
+    auto it = std::find_if(r->unplaced.begin(), r->unplaced.end(),
+                           [&](const UnplacedReplicas& u) { return u.workload == key; });
+    if (it == r->unplaced.end()) {
+      r->unplaced.push_back({key, w.status.unplaced_replicas, DegradedMessage(w.status)});
+    } else if (w.status.unplaced_replicas > it->replicas) {
+      *it = {key, w.status.unplaced_replicas, DegradedMessage(w.status)};
+    }
+  }
+  for (ResidencyViolation& v : FindResidencyViolations(followed, members, policies, topology)) {
+    auto it = std::find_if(r->residency_violations.begin(), r->residency_violations.end(),
+                           [&](const ResidencyViolation& x) {
+                             return x.workload == v.workload && x.cluster == v.cluster;
+                           });
+    if (it == r->residency_violations.end()) {
+      r->residency_violations.push_back(std::move(v));
+    } else {
+      it->replicas = std::max(it->replicas, v.replicas);
+    }
+  }
+
+  r->timeline.push_back(std::move(sample));
+  if (r->timeline.size() > kMaxTimelineSamples) {
+    std::vector<DrillSample> thinned;
+    for (size_t i = 0; i < r->timeline.size(); ++i) {
+      if (i % 2 == 0 || i + 1 == r->timeline.size()) thinned.push_back(std::move(r->timeline[i]));
+    }
+    r->timeline = std::move(thinned);
+  }
+}
+
+StatusOr<json> SimulateDrill(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now) {
+  MERIDIAN_RETURN_IF_ERROR(CheckTargetExists(drill.spec.target, fleet.members));
+  const api::DrillTarget failures[] = {drill.spec.target};
+  MERIDIAN_ASSIGN_OR_RETURN(sync::WhatIfAnswer answer, sync::WhatIf(fleet, failures, now));
+
+  json workloads = json::array();
+  std::map<std::string, int64_t> before_regions, after_regions;
+  std::vector<api::FederatedWorkload> after_workloads;  // for the residency check
+  std::vector<UnplacedReplicas> unplaced;
+  for (const sync::WhatIfWorkload& w : answer.affected) {
+    const std::string key = w.ns + "/" + w.name;
+    std::map<std::string, int64_t> before, after, regions_before, regions_after;
+    api::FederatedWorkload placed;
+    for (const api::FederatedWorkload& candidate : fleet.workloads) {
+      if (candidate.metadata.ns == w.ns && candidate.metadata.name == w.name) placed = candidate;
+    }
+    placed.status.placement.clear();
+    int64_t on_target = 0;
+    for (const sync::WhatIfCluster& c : w.clusters) {
+      if (c.before != 0) {
+        before[c.cluster] = c.before;
+        regions_before[c.region] += c.before;
+        api::ClusterPlacement p;
+        p.cluster = c.cluster;
+        p.replicas = c.before;
+        on_target += ReplicasOnTarget(drill.spec.target, {p}, fleet.members);
+      }
+      if (c.after != 0) {
+        after[c.cluster] = c.after;
+        regions_after[c.region] += c.after;
+        api::ClusterPlacement p;
+        p.cluster = c.cluster;
+        p.replicas = c.after;
+        placed.status.placement.push_back(std::move(p));
+      }
+    }
+    for (const auto& [k, v] : regions_before) before_regions[k] += v;
+    for (const auto& [k, v] : regions_after) after_regions[k] += v;
+    workloads.push_back({{"workload", key},
+                         {"onTarget", on_target},
+                         {"before", IntMap(before)},
+                         {"after", IntMap(after)},
+                         {"movedPerRegion", IntMap(Difference(regions_after, regions_before))},
+                         {"unplaced", w.unplaced_after}});
+    if (w.unplaced_after > 0) unplaced.push_back({key, w.unplaced_after, w.blocked_by});
+    after_workloads.push_back(std::move(placed));
+  }
+  auto violations = FindResidencyViolations(after_workloads, fleet.members, fleet.policies, fleet.topology);
+  return json{
+      {"target", DescribeTarget(drill.spec.target)},
+      {"mode", "simulate"},
+      {"startedAtMs",
+       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()},
+      {"workloads", workloads},
+      {"unaffectedWorkloads", answer.unaffected},
+      {"timeline", json::array()},
+      {"replicasMovedPerRegion", IntMap(Difference(after_regions, before_regions))},
+      {"placedBeforePerRegion", IntMap(before_regions)},
+      {"placedWhileFailedPerRegion", IntMap(after_regions)},
+      {"residencyViolations", static_cast<int64_t>(violations.size())},
+      {"residencyViolationDetails", ViolationsJson(violations)},
+      {"unplaced", UnplacedJson(unplaced)},
+      {"abortConditionFired", false},
+      {"timeToDetectSeconds", nullptr},
+      {"timeToReplaceSeconds", nullptr},
+      {"timeToFullReadySeconds", nullptr},
+  };
+}
+
+}  // namespace meridian::failover

@@ -1,0 +1,199 @@
+// Failover drills, pure core: what a drill's target covers, what a sample of the fleet looks
+// like, when the abort condition fires, how the report is computed (live), and what a
+// simulated drill says would happen. No I/O, no clock reads: the shell
+// (failover/drill_controller.h) reads the API objects and the Clock and passes values in.
+//
+// A live drill's progress is kept in FailoverDrill status.report itself (DrillRecord, below,
+// round-trips through JSON), so the controller is level-triggered: a restarted controller
+// picks a running drill up where the report says it was.
+//
+// Times in the report are milliseconds since the drill started (`startedAtMs` is the epoch
+// time of the start), so a chart needs no date arithmetic.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "api/types.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "placement/policy.h"
+#include "sync/placement_inputs.h"
+
+namespace meridian::failover {
+
+// "zone=eu-west-1a", "region=eu-west" or "cluster=eu-west-1".
+std::string DescribeTarget(const api::DrillTarget& target);
+
+// Whether `member` is (or contains) the target: its name, its region, or one of its zones.
+bool TargetTouches(const api::DrillTarget& target, const api::MemberCluster& member);
+
+// OK when some member is (or contains) the target; else NotFound naming the field
+// (spec.target.zone ...) and the value.
+Status CheckTargetExists(const api::DrillTarget& target,
+                         const std::vector<api::MemberCluster>& members);
+
+// Replicas `placement` puts on the target: a cluster's replicas for cluster and region
+// targets, the zone hint for a zone target (a cluster placement without zone hints on a
+// cluster with that zone counts in full: nothing says where in the cluster they are).
+int64_t ReplicasOnTarget(const api::DrillTarget& target,
+                         const std::vector<api::ClusterPlacement>& placement,
+                         const std::vector<api::MemberCluster>& members);
+
+// Whether the members' status shows the target failed (the health monitor saw it): a zone
+// reported unhealthy, a cluster not Reachable, or in a region every member not Reachable
+// or without a healthy zone.
+bool TargetSeenFailed(const api::DrillTarget& target,
+                      const std::vector<api::MemberCluster>& members);
+
+// The jurisdictions `workload` may run in: its own residency intersected with every
+// ResidencyPolicy that selects it; nullopt when nothing restricts it.
+std::optional<std::vector<std::string>> AllowedJurisdictions(
+    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies);
+
+// A member's jurisdiction: its own, else its region's in the Topology, else "".
+std::string JurisdictionOf(const api::MemberCluster& member, const placement::TopologySpec& topology);
+
+// One placement line that breaks residency.
+struct ResidencyViolation {
+  std::string workload;  // namespace/name
+  std::string cluster;
+  std::string jurisdiction;
+  int64_t replicas = 0;
+  friend bool operator==(const ResidencyViolation&, const ResidencyViolation&) = default;
+};
+
+// Every placement line of `workloads` on a member whose jurisdiction is not allowed.
+// A placement on a cluster that is not a known member is not judged (nothing to judge by).
+std::vector<ResidencyViolation> FindResidencyViolations(
+    const std::vector<api::FederatedWorkload>& workloads,
+    const std::vector<api::MemberCluster>& members,
+    const std::vector<api::ResidencyPolicy>& policies, const placement::TopologySpec& topology);
+
+// Replicas per region of a placement (clusters unknown to `members` count under "?").
+std::map<std::string, int64_t> ReplicasPerRegion(const std::vector<api::ClusterPlacement>& placement,
+                                                 const std::vector<api::MemberCluster>& members);
+
+// ---- Live drills ----
+
+// The fleet at one instant, as the drill samples it (only the workloads the drill follows).
+struct DrillSample {
+  int64_t at_ms = 0;  // since the drill started
+  int64_t ready = 0;
+  int64_t desired = 0;
+  std::map<std::string, int64_t> ready_by_region;    // status.clusters[].readyReplicas
+  std::map<std::string, int64_t> desired_by_region;  // status.placement[].replicas
+  // Ready replicas where the placement wants them (per cluster at most its placed count):
+  // old replicas still serving on the target do not make the new placement "ready".
+  int64_t ready_as_placed = 0;
+  int64_t on_target = 0;       // replicas the placement still puts on the target
+  bool target_seen_failed = false;  // the members' status shows the target failed
+  friend bool operator==(const DrillSample&, const DrillSample&) = default;
+};
+
+// Samples `workloads` (those the drill follows) at `at_ms`.
+DrillSample TakeSample(const api::DrillTarget& target, int64_t at_ms,
+                       const std::vector<api::FederatedWorkload>& workloads,
+                       const std::vector<api::MemberCluster>& members);
+
+// Whether availability is below the threshold: ready * 100 < percent * desired. Never fires
+// without a threshold or when nothing is desired.
+bool AbortConditionFires(const DrillSample& sample, std::optional<int32_t> min_availability_percent);
+
+// A followed workload as it was when the drill started.
+struct WorkloadBefore {
+  std::string workload;  // namespace/name
+  std::map<std::string, int64_t> placement;  // cluster -> replicas
+  int64_t on_target = 0;
+  friend bool operator==(const WorkloadBefore&, const WorkloadBefore&) = default;
+};
+
+// What the report says about replicas that found no place.
+struct UnplacedReplicas {
+  std::string workload;
+  int64_t replicas = 0;
+  std::string why;
+  friend bool operator==(const UnplacedReplicas&, const UnplacedReplicas&) = default;
+};
+
+// A live drill's progress and report (status.report). Milliseconds are since started_at_ms.
+struct DrillRecord {
+  std::string target;  // DescribeTarget
+  std::string mode;
+  int64_t started_at_ms = 0;  // epoch ms of the fault start
+  std::optional<int32_t> min_availability_percent;
+  std::vector<WorkloadBefore> before;
+  std::vector<DrillSample> timeline;
+  std::optional<int64_t> detected_ms, replaced_ms, fully_ready_ms, restored_ms, aborted_ms;
+  bool abort_condition_fired = false;
+  std::string abort_reason;  // "" | "requested" | "availability N% below M%"
+  bool fault_injected = false;
+  bool fault_healed = false;
+  std::map<std::string, int64_t> replicas_moved_per_region;  // after - before, per region
+  std::map<std::string, int64_t> placed_before_per_region;
+  std::map<std::string, int64_t> placed_during_per_region;  // the placement while failed
+  std::vector<ResidencyViolation> residency_violations;
+  std::vector<UnplacedReplicas> unplaced;
+  int64_t lowest_ready = -1;  // -1: no sample yet
+  int64_t lowest_ready_desired = 0;
+  friend bool operator==(const DrillRecord&, const DrillRecord&) = default;
+};
+
+// The timeline keeps at most this many samples; beyond it every other sample is dropped
+// (the chart stays readable and the object small however long the drill runs).
+inline constexpr size_t kMaxTimelineSamples = 600;
+
+// The record as status.report (with the derived durations: timeToDetectSeconds,
+// timeToReplaceSeconds, timeToFullReadySeconds; residencyViolations is the count and
+// residencyViolationDetails the lines).
+nlohmann::json RecordToJson(const DrillRecord& record);
+// Reads what RecordToJson wrote; missing fields keep their defaults. Errors name the field.
+StatusOr<DrillRecord> RecordFromJson(const nlohmann::json& report);
+
+// A new record at the drill's start: which workloads it follows (those with replicas on
+// the target; all workloads when none has) and their placement before.
+DrillRecord StartRecord(const api::FailoverDrill& drill, int64_t started_at_ms,
+                        const std::vector<api::FederatedWorkload>& workloads,
+                        const std::vector<api::MemberCluster>& members);
+
+// The workloads `record` follows, picked out of `workloads` (a deleted one is left out).
+std::vector<api::FederatedWorkload> FollowedWorkloads(
+    const DrillRecord& record, const std::vector<api::FederatedWorkload>& workloads);
+
+// Adds `sample` to the record and advances the milestones: detected (the members' status
+// shows the target failed, or placement started moving replicas off it), re-placed (no
+// followed replica left on the target), fully ready (after re-placement, the replicas ready
+// where the placement wants them reach desired).
+// Also tracks the lowest availability, the placement while failed (per region, and the
+// moves against `before`), unplaced replicas with why (from the workloads' Degraded
+// condition) and residency violations (cumulative: a violation seen once stays reported).
+void AddSample(DrillRecord* record, DrillSample sample,
+               const std::vector<api::FederatedWorkload>& followed,
+               const std::vector<api::MemberCluster>& members,
+               const std::vector<api::ResidencyPolicy>& policies,
+               const placement::TopologySpec& topology);
+
+// ---- Simulated drills ----
+
+// Everything a drill reads: the placement inputs as listed from the API, and their
+// Topologies merged as placement merges them (sync::MergedTopology).
+struct Fleet : sync::PlacementInputs {
+  placement::TopologySpec topology;
+};
+
+// What would happen if the target failed now, changing nothing: sync::WhatIf (the same
+// code path as the placement controller and fedctl what-if) places every workload against
+// the fleet as it is and with the target failed; the report lists each affected workload's
+// placement before/after, the replicas that would move per region, residency violations of
+// the answer (must be 0; member jurisdictions against the workload's residency and the
+// ResidencyPolicies), unplaced replicas and why. Errors: the target matches no member
+// (NotFound), the fleet cannot be placed against (an invalid member).
+StatusOr<nlohmann::json> SimulateDrill(const api::FailoverDrill& drill, const Fleet& fleet,
+                                       Timestamp now);
+
+}  // namespace meridian::failover

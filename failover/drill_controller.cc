@@ -1,0 +1,385 @@
+#include "failover/drill_controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+
+#include "api/codec.h"
+
+namespace meridian::failover {
+namespace {
+
+using apimachinery::ResourceInfo;
+using nlohmann::json;
+
+bool Final(const std::string& phase) {
+  return phase == "Completed" || phase == "Aborted" || phase == "Failed";
+}
+
+int64_t EpochMs(Timestamp t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+std::string Seconds(int64_t ms) {
+  return std::to_string(ms / 1000) + "s";
+}
+
+bool AbortRequested(const api::FailoverDrill& drill) {
+  auto it = drill.metadata.annotations.find(kAbortAnnotation);
+  return it != drill.metadata.annotations.end() && it->second == "true";
+}
+
+std::string Percent(int64_t ready, int64_t desired) {
+  return desired > 0 ? std::to_string(ready * 100 / desired) + "%" : "n/a";
+}
+
+// Ends a drill: the report and status say how and when, and an injected fault is to be
+// healed (the caller performs it; `heal_error` is its failure on a previous attempt).
+void Finish(DrillStep* step, DrillRecord* record, const std::string& phase,
+            const std::string& message, int64_t elapsed_ms, Timestamp now,
+            const Status* heal_error) {
+  record->restored_ms = elapsed_ms;
+  step->status.phase = phase;
+  step->status.completion_time = FormatRfc3339(now);
+  step->status.message = message + "; target restored for placement";
+  if (record->fault_injected) {
+    if (heal_error) {
+      record->fault_healed = false;
+      step->status.message += "; healing the fault failed (retrying): " + heal_error->message();
+    } else {
+      record->fault_healed = true;
+      step->status.message += "; fault healed";
+      step->fault = FaultAction::kHeal;
+    }
+  }
+  step->status.report = RecordToJson(*record);
+}
+
+DrillStep FailStep(const api::FailoverDrill& drill, const std::string& message, Timestamp now) {
+  DrillStep step{drill.status, FaultAction::kNone};
+  step.status.phase = "Failed";
+  step.status.message = message;
+  step.status.completion_time = FormatRfc3339(now);
+  return step;
+}
+
+std::string SimulationSummary(const json& report) {
+  int64_t moved = 0;
+  for (const auto& [region, n] : report["replicasMovedPerRegion"].items()) {
+    if (n.get<int64_t>() > 0) moved += n.get<int64_t>();
+  }
+  int64_t unplaced = 0;
+  for (const json& u : report["unplaced"]) unplaced += u.value("replicas", int64_t{0});
+  return "simulated: " + std::to_string(report["workloads"].size()) + " workloads affected, " +
+         std::to_string(moved) + " replicas would move, " +
+         std::to_string(report["residencyViolations"].get<int64_t>()) +
+         " residency violations, " + std::to_string(unplaced) + " replicas unplaced";
+}
+
+DrillStep StartStep(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now,
+                    const Status* fault_error) {
+  if (Status st = CheckTargetExists(drill.spec.target, fleet.members); !st.ok()) {
+    return FailStep(drill, st.message(), now);
+  }
+  if (drill.spec.mode == "simulate") {
+    StatusOr<json> report = SimulateDrill(drill, fleet, now);
+    if (!report.ok()) return FailStep(drill, "simulating: " + report.status().message(), now);
+    DrillStep step{drill.status, FaultAction::kNone};
+    step.status.phase = "Completed";
+    step.status.start_time = step.status.completion_time = FormatRfc3339(now);
+    step.status.message = SimulationSummary(*report);
+    step.status.report = std::move(report).value();
+    return step;
+  }
+  if (AbortRequested(drill)) {
+    DrillStep step = FailStep(drill, "aborted before it started; nothing was changed", now);
+    step.status.phase = "Aborted";
+    return step;
+  }
+  DrillRecord record = StartRecord(drill, EpochMs(now), fleet.workloads, fleet.members);
+  record.fault_injected = drill.spec.inject_fault;
+  if (fault_error) {
+    // Part of the fault may be in place: the report asks for a heal, retried until it works.
+    DrillStep step = FailStep(drill, "injecting the fault: " + fault_error->message(), now);
+    record.restored_ms = 0;
+    step.status.report = RecordToJson(record);
+    return step;
+  }
+  auto followed = FollowedWorkloads(record, fleet.workloads);
+  AddSample(&record, TakeSample(drill.spec.target, 0, followed, fleet.members), followed,
+            fleet.members, fleet.policies, fleet.topology);
+  DrillStep step{drill.status, drill.spec.inject_fault ? FaultAction::kInject : FaultAction::kNone};
+  step.status.phase = "Running";
+  step.status.start_time = FormatRfc3339(now);
+  step.status.message = "running: " + DescribeTarget(drill.spec.target) + " failed for " +
+                        std::to_string(drill.spec.duration_seconds) + "s";
+  step.status.report = RecordToJson(record);
+  return step;
+}
+
+DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now,
+                      std::chrono::milliseconds interval, const Status* fault_error) {
+  StatusOr<DrillRecord> parsed = RecordFromJson(drill.status.report);
+  if (!parsed.ok()) {
+    // Without the report nothing says what was injected: heal what the spec asked for.
+    DrillRecord record;
+    record.target = DescribeTarget(drill.spec.target);
+    record.mode = drill.spec.mode;
+    record.fault_injected = drill.spec.inject_fault;
+    DrillStep step{drill.status, FaultAction::kNone};
+    Finish(&step, &record, "Failed", "unreadable report: " + parsed.status().message(), 0, now,
+           fault_error);
+    return step;
+  }
+  DrillRecord record = std::move(parsed).value();
+  DrillStep step{drill.status, FaultAction::kNone};
+  const int64_t elapsed = EpochMs(now) - record.started_at_ms;
+  const int64_t last = record.timeline.empty() ? INT64_MIN / 2 : record.timeline.back().at_ms;
+  bool sampled = false;
+  if (elapsed - last >= interval.count()) {
+    auto followed = FollowedWorkloads(record, fleet.workloads);
+    AddSample(&record, TakeSample(drill.spec.target, elapsed, followed, fleet.members), followed,
+              fleet.members, fleet.policies, fleet.topology);
+    sampled = true;
+  }
+  const DrillSample* latest = record.timeline.empty() ? nullptr : &record.timeline.back();
+  if (AbortRequested(drill)) {
+    record.aborted_ms = elapsed;
+    record.abort_reason = "requested";
+    Finish(&step, &record, "Aborted", "aborted on request after " + Seconds(elapsed), elapsed, now,
+           fault_error);
+    return step;
+  }
+  if (sampled && AbortConditionFires(*latest, drill.spec.abort_below_percent)) {
+    record.aborted_ms = elapsed;
+    record.abort_condition_fired = true;
+    record.abort_reason = "availability " + Percent(latest->ready, latest->desired) + " (" +
+                          std::to_string(latest->ready) + " of " + std::to_string(latest->desired) +
+                          " ready) below " + std::to_string(*drill.spec.abort_below_percent) + "%";
+    Finish(&step, &record, "Aborted", "aborted after " + Seconds(elapsed) + ": " + record.abort_reason,
+           elapsed, now, fault_error);
+    return step;
+  }
+  if (elapsed >= drill.spec.duration_seconds * 1000) {
+    Finish(&step, &record, "Completed", "completed after " + Seconds(elapsed), elapsed, now,
+           fault_error);
+    return step;
+  }
+  if (sampled) {
+    step.status.message = "running: " + Seconds(elapsed) + " of " +
+                          std::to_string(drill.spec.duration_seconds) + "s, " +
+                          std::to_string(latest->ready) + "/" + std::to_string(latest->desired) +
+                          " ready";
+    step.status.report = RecordToJson(record);
+  }
+  return step;
+}
+
+// A finished drill whose injected fault is not healed yet.
+DrillStep HealStep(const api::FailoverDrill& drill, const Status* fault_error) {
+  DrillStep step{drill.status, FaultAction::kNone};
+  StatusOr<DrillRecord> parsed = RecordFromJson(drill.status.report);
+  DrillRecord record = parsed.ok() ? std::move(parsed).value() : DrillRecord{};
+  const std::string base = drill.status.message.substr(0, drill.status.message.find("; healing"));
+  if (fault_error) {
+    step.status.message = base + "; healing the fault failed (retrying): " + fault_error->message();
+    return step;
+  }
+  record.fault_healed = true;
+  record.fault_injected = true;
+  step.status.message = base + "; fault healed";
+  step.status.report = RecordToJson(record);
+  step.fault = FaultAction::kHeal;
+  return step;
+}
+
+const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plural) {
+  const ResourceInfo* info = objects.registry().Find(api::kGroup, api::kVersion, plural);
+  if (info == nullptr) {
+    // The federation-apiserver always registers Meridian's kinds; anything else is a wiring bug.
+    spdlog::critical("drill controller: resource {} is not registered", plural);
+    std::abort();
+  }
+  return *info;
+}
+
+template <typename T>
+StatusOr<std::vector<T>> ListDecoded(apimachinery::ObjectService& objects, const char* plural,
+                                     T (*decode)(const json&, FieldErrors*)) {
+  auto list = objects.List(Info(objects, plural), "", apimachinery::ListRequest{});
+  if (!list.ok()) return InternalError(std::string("listing ") + plural + ": " + list.error().message);
+  std::vector<T> out;
+  for (const json& item : list.value()["items"]) {
+    FieldErrors errors;
+    T decoded = decode(item, &errors);
+    if (errors.empty()) {
+      out.push_back(std::move(decoded));
+    } else {
+      spdlog::warn("drill controller: skipping invalid {} {}: {}", plural,
+                   item["metadata"].value("name", ""), errors.front().ToString());
+    }
+  }
+  return out;
+}
+
+StatusOr<Fleet> LoadFleet(apimachinery::ObjectService& objects) {
+  Fleet fleet;
+  MERIDIAN_ASSIGN_OR_RETURN(fleet.members, ListDecoded(objects, "memberclusters", api::DecodeMemberCluster));
+  MERIDIAN_ASSIGN_OR_RETURN(fleet.topologies, ListDecoded(objects, "topologies", api::DecodeTopology));
+  fleet.topology = sync::MergedTopology(fleet.topologies);
+  MERIDIAN_ASSIGN_OR_RETURN(fleet.policies,
+                            ListDecoded(objects, "residencypolicies", api::DecodeResidencyPolicy));
+  MERIDIAN_ASSIGN_OR_RETURN(fleet.workloads,
+                            ListDecoded(objects, "federatedworkloads", api::DecodeFederatedWorkload));
+  MERIDIAN_ASSIGN_OR_RETURN(fleet.drills,
+                            ListDecoded(objects, "failoverdrills", api::DecodeFailoverDrill));
+  return fleet;
+}
+
+}  // namespace
+
+bool DrillNeedsWork(const api::FailoverDrill& drill) {
+  if (!Final(drill.status.phase)) return true;
+  const json& r = drill.status.report;
+  return r.is_object() && r.value("faultInjected", false) && !r.value("faultHealed", false);
+}
+
+DrillStep NextDrillStep(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now,
+                        std::chrono::milliseconds sample_interval, const Status* fault_error) {
+  const std::string& phase = drill.status.phase;
+  if (phase.empty()) {
+    DrillStep step{drill.status, FaultAction::kNone};
+    step.status.phase = "Pending";
+    step.status.message = "starting";
+    return step;
+  }
+  if (phase == "Pending") return StartStep(drill, fleet, now, fault_error);
+  if (phase == "Running") return RunningStep(drill, fleet, now, sample_interval, fault_error);
+  if (DrillNeedsWork(drill)) return HealStep(drill, fault_error);
+  return DrillStep{drill.status, FaultAction::kNone};
+}
+
+DrillController::DrillController(apimachinery::ObjectService& objects, const Clock& clock,
+                                 std::shared_ptr<FaultInjector> injector,
+                                 DrillControllerOptions options)
+    : objects_(objects), clock_(clock), injector_(std::move(injector)), options_(options) {}
+
+DrillController::~DrillController() { Stop(); }
+
+Status DrillController::Start() {
+  apimachinery::ListRequest request;
+  request.resource_version = std::to_string(objects_.store().CurrentResourceVersion());
+  auto watch = objects_.StartWatch(Info(objects_, "failoverdrills"), "", request,
+                                   [this](const apimachinery::ObjectEvent&) { MarkDirty(); });
+  if (!watch.ok()) {
+    return UnavailableError("drill controller: watching failoverdrills: " + watch.error().message);
+  }
+  watch_ = std::move(watch).value();
+  worker_ = std::thread([this] { Run(); });
+  return Status::Ok();
+}
+
+void DrillController::Stop() {
+  watch_.reset();
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (worker_.joinable()) worker_.join();
+}
+
+void DrillController::MarkDirty() {
+  {
+    std::lock_guard lock(mu_);
+    dirty_ = true;
+  }
+  cv_.notify_all();
+}
+
+void DrillController::Run() {
+  std::unique_lock lock(mu_);
+  bool active = false;
+  while (!stopping_) {
+    auto ready = [&] { return stopping_ || dirty_; };
+    // A running drill needs a pass every interval (samples, the end, heal retries) even
+    // when nothing is written to it; otherwise only a change to a drill wakes the worker.
+    if (active) {
+      cv_.wait_for(lock, options_.sample_interval, ready);
+    } else {
+      cv_.wait(lock, ready);
+    }
+    if (stopping_) return;
+    dirty_ = false;
+    lock.unlock();
+    StatusOr<int> written = ReconcileAll(&active);
+    if (!written.ok()) {
+      spdlog::warn("drill controller: {}", written.status().ToString());
+      active = true;  // retry shortly
+    }
+    lock.lock();
+  }
+}
+
+StatusOr<int> DrillController::ReconcileAll(bool* active) {
+  const ResourceInfo& info = Info(objects_, "failoverdrills");
+  MERIDIAN_ASSIGN_OR_RETURN(auto drills, ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill));
+  bool any_active = false;
+  int written = 0;
+  std::optional<Fleet> fleet;
+  for (const api::FailoverDrill& drill : drills) {
+    if (!DrillNeedsWork(drill)) continue;
+    if (!fleet) {
+      MERIDIAN_ASSIGN_OR_RETURN(fleet, LoadFleet(objects_));
+    }
+    const Timestamp now = clock_.Now();
+    if (Final(drill.status.phase)) {
+      // Heal retries of finished drills wait an interval; their status writes wake us too.
+      auto& last = last_heal_attempt_[drill.metadata.name];
+      if (last.time_since_epoch().count() != 0 && now - last < options_.sample_interval) {
+        any_active = true;
+        continue;
+      }
+      last = now;
+    }
+    DrillStep step = NextDrillStep(drill, *fleet, now, options_.sample_interval);
+    if (step.fault != FaultAction::kNone) {
+      Status st = !injector_ ? FailedPreconditionError("no fault injector is configured")
+                  : step.fault == FaultAction::kInject ? injector_->Inject(drill.spec.target, fleet->members)
+                                                      : injector_->Heal(drill.spec.target, fleet->members);
+      if (!st.ok()) {
+        spdlog::warn("drill controller: {} {}: {}", drill.metadata.name,
+                     step.fault == FaultAction::kInject ? "injecting the fault" : "healing the fault",
+                     st.ToString());
+        step = NextDrillStep(drill, *fleet, now, options_.sample_interval, &st);
+      } else {
+        spdlog::info("event: drill {} {} fault for {}", drill.metadata.name,
+                     step.fault == FaultAction::kInject ? "injected" : "healed",
+                     DescribeTarget(drill.spec.target));
+      }
+    }
+    api::FailoverDrill next = drill;
+    next.status = std::move(step.status);
+    any_active = any_active || DrillNeedsWork(next);
+    if (next.status == drill.status) continue;
+    if (next.status.phase != drill.status.phase) {
+      spdlog::info("event: drill {} {} -> {}: {}", drill.metadata.name,
+                   drill.status.phase.empty() ? "new" : drill.status.phase, next.status.phase,
+                   next.status.message);
+    }
+    auto result = objects_.Update(info, "", drill.metadata.name, api::Encode(next), "status");
+    if (result.ok()) {
+      ++written;
+    } else {
+      // 409: changed meanwhile (an abort, say); the next pass sees the new state.
+      spdlog::log(result.error().code == 409 ? spdlog::level::debug : spdlog::level::warn,
+                  "drill controller: writing status of {}: {}", drill.metadata.name,
+                  result.error().message);
+      any_active = true;
+    }
+  }
+  if (active) *active = any_active;
+  return written;
+}
+
+}  // namespace meridian::failover

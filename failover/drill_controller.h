@@ -1,0 +1,111 @@
+// The FailoverDrill controller: runs drills through Pending -> Running -> Completed |
+// Aborted | Failed and writes each drill's report into status.report.
+//
+// simulate: computes what losing the target would do (failover/drill.h SimulateDrill) and
+// completes; nothing else changes.
+// live: on start, records the placement of the workloads the target hurts, injects the real
+// fault when spec.injectFault (FaultInjector, membersim's admin API), and sets phase Running
+// (while a live drill is Running the placement controller treats its target as failed).
+// Every `sample_interval` it samples the followed workloads' ready replicas per region into
+// the report's timeline and advances the milestones (detected, re-placed, fully ready). It
+// ends, restoring the target in every case (phase leaves Running, so placement stops
+// treating it as failed, and an injected fault is healed):
+//   - Completed after spec.durationSeconds;
+//   - Aborted when the annotation drills.meridian.io/abort is "true" (fedctl drill abort);
+//   - Aborted when availability falls below abortConditions.minAvailabilityPercent of
+//     desired (report.abortConditionFired).
+// A heal that fails is retried every interval after the drill ended (report.faultHealed
+// stays false, status.message says why) until it succeeds.
+//
+// Level-triggered: all progress lives in the drill's status, so a restarted controller
+// continues a Running drill from its report. Every decision reads time from the Clock
+// (FakeClock in tests); only the worker's waiting between passes uses real time. Status
+// writes are compare-and-swap; a lost race is retried on the next pass.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "api/types.h"
+#include "apimachinery/object_service.h"
+#include "common/clock.h"
+#include "common/status.h"
+#include "failover/drill.h"
+#include "failover/drill_fault.h"
+
+namespace meridian::failover {
+
+inline constexpr char kAbortAnnotation[] = "drills.meridian.io/abort";
+
+struct DrillControllerOptions {
+  // Between two timeline samples of a running drill (and two heal retries).
+  std::chrono::milliseconds sample_interval{1000};
+};
+
+// What one step of a drill does: the status it should have next, and the fault action the
+// shell must perform first (the step assumes it succeeds; see DrillController).
+enum class FaultAction { kNone, kInject, kHeal };
+
+// The pure phase machine for one drill at `now`, given the fleet. Returns the next status
+// (== drill.status when nothing is due) and the fault action that goes with it.
+// `fault_error`, when set, is the error the fault action gave on the previous attempt of
+// this same step (the shell calls again with it): an inject error fails the drill; a heal
+// error is recorded and retried later.
+struct DrillStep {
+  api::FailoverDrillStatus status;
+  FaultAction fault = FaultAction::kNone;
+};
+DrillStep NextDrillStep(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now,
+                        std::chrono::milliseconds sample_interval,
+                        const Status* fault_error = nullptr);
+
+// Whether a drill still needs passes (not final, or final with a fault still to heal).
+bool DrillNeedsWork(const api::FailoverDrill& drill);
+
+class DrillController {
+ public:
+  // `objects` and `clock` must outlive the controller. `injector` may be null: a drill
+  // with injectFault then fails with a message saying no injector is configured.
+  DrillController(apimachinery::ObjectService& objects, const Clock& clock,
+                  std::shared_ptr<FaultInjector> injector, DrillControllerOptions options = {});
+  ~DrillController();  // Stop()s
+  DrillController(const DrillController&) = delete;
+  DrillController& operator=(const DrillController&) = delete;
+
+  // Starts the watch on FailoverDrills and the worker thread. Errors: the watch failed.
+  Status Start();
+  // Stops the watch and the worker. Idempotent.
+  void Stop();
+
+  // One pass over every drill at clock.Now(): performs due fault actions and writes the
+  // statuses that changed. Returns how many statuses were written; `active` (if given)
+  // receives whether some drill still needs passes. Errors: listing failed. Called by the
+  // worker; public so tests drive it with a FakeClock. Not to be called concurrently.
+  StatusOr<int> ReconcileAll(bool* active = nullptr);
+
+ private:
+  void Run();
+  void MarkDirty();
+
+  apimachinery::ObjectService& objects_;
+  const Clock& clock_;
+  const std::shared_ptr<FaultInjector> injector_;
+  const DrillControllerOptions options_;
+  std::unique_ptr<apimachinery::Watch> watch_;
+  // When a finished drill's heal was last tried (touched only by ReconcileAll).
+  std::map<std::string, Timestamp> last_heal_attempt_;
+
+  std::mutex mu_;  // guards dirty_, stopping_
+  std::condition_variable cv_;
+  bool dirty_ = true;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace meridian::failover

@@ -1,0 +1,35 @@
+// The FailoverDrill controller (failover/drill_controller.h): simulated and live drills,
+// their reports in status.report. Live drills with spec.injectFault reach membersim's admin
+// API (the member's drills.meridian.io/membersim annotation, else its spec.server; see
+// failover/drill_fault.h).
+#include <CLI/CLI.hpp>
+
+#include "failover/drill_controller.h"
+#include "federation-apiserver/controller_manager.h"
+
+namespace meridian::apiserver {
+namespace {
+
+int64_t drill_sample_interval_ms = 1000;
+
+const ControllerRegistration kDrill({
+    .name = "drill",
+    .description = "runs FailoverDrills (simulate / live), samples their timeline, writes the report",
+    .start_order = 40,
+    .add_flags =
+        [](CLI::App& app) {
+          app.add_option("--drill-sample-interval-ms", drill_sample_interval_ms,
+                         "Between two timeline samples of a running drill")
+              ->check(CLI::Range(int64_t{50}, int64_t{60'000}))
+              ->capture_default_str();
+        },
+    .start = [](ControllerContext& c) -> StatusOr<std::unique_ptr<RunningController>> {
+      failover::DrillControllerOptions options;
+      options.sample_interval = std::chrono::milliseconds(drill_sample_interval_ms);
+      return StartOwned(std::make_unique<failover::DrillController>(
+          c.objects, c.clock, std::make_shared<failover::MembersimFaultInjector>(), options));
+    },
+});
+
+}  // namespace
+}  // namespace meridian::apiserver

@@ -1,0 +1,235 @@
+// fedctl drill's pure parts: flags -> FailoverDrill, the abort request, the progress line,
+// the text report, and the SVG timeline chart (structure, and well-formed XML via expat when
+// it is installed).
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "cli/drill_chart.h"
+#include "cli/drill_report.h"
+#include "cli/drill_request.h"
+
+#ifdef MERIDIAN_HAVE_EXPAT
+#include <expat.h>
+#endif
+
+namespace meridian::cli {
+namespace {
+
+using nlohmann::json;
+
+TEST(DrillRequest, Durations) {
+  struct Case {
+    std::string text;
+    int64_t want;  // -1: error
+  };
+  const std::vector<Case> cases = {{"5m", 300}, {"90s", 90}, {"1h", 3600}, {"1h30m", 5400}, {"45", 45},
+                                   {"24h", 86400}, {"25h", -1}, {"0s", -1}, {"", -1}, {"5 m", -1},
+                                   {"-5m", -1}, {"5d", -1}, {"9999999999s", -1}};
+  for (const Case& c : cases) {
+    StatusOr<int64_t> got = ParseDrillDuration(c.text);
+    if (c.want < 0) {
+      ASSERT_FALSE(got.ok()) << c.text;
+      EXPECT_NE(got.status().message().find("--duration"), std::string::npos);
+    } else {
+      ASSERT_TRUE(got.ok()) << c.text << ": " << got.status();
+      EXPECT_EQ(*got, c.want) << c.text;
+    }
+  }
+}
+
+TEST(DrillRequest, AbortBelow) {
+  EXPECT_EQ(*ParseAbortBelow("80%"), 80);
+  EXPECT_EQ(*ParseAbortBelow("100"), 100);
+  for (const char* bad : {"0%", "101%", "eighty", "80%%", "", "-5"}) {
+    StatusOr<int32_t> got = ParseAbortBelow(bad);
+    ASSERT_FALSE(got.ok()) << bad;
+    EXPECT_NE(got.status().message().find("--abort-below"), std::string::npos);
+  }
+}
+
+TEST(DrillRequest, BuildsTheDrill) {
+  DrillRunFlags f;
+  f.target = "zone=eu-west-1a";
+  f.mode = "live";
+  f.duration = "2m";
+  f.abort_below = "80%";
+  f.inject_fault = true;
+  StatusOr<json> d = BuildDrill(f);
+  ASSERT_TRUE(d.ok()) << d.status();
+  EXPECT_EQ((*d)["kind"], "FailoverDrill");
+  EXPECT_EQ((*d)["apiVersion"], "federation.meridian.io/v1alpha1");
+  EXPECT_EQ((*d)["metadata"]["generateName"], "drill-eu-west-1a-");
+  EXPECT_EQ((*d)["spec"], (json{{"target", {{"zone", "eu-west-1a"}}},
+                                 {"mode", "live"},
+                                 {"durationSeconds", 120},
+                                 {"abortConditions", {{"minAvailabilityPercent", 80}}},
+                                 {"injectFault", true}}));
+  f.name = "my-drill";
+  EXPECT_EQ((*BuildDrill(f))["metadata"], (json{{"name", "my-drill"}}));
+
+  struct Bad {
+    DrillRunFlags flags;
+    std::string names;
+  };
+  const std::vector<Bad> bad = {
+      {{.target = ""}, "--target"},
+      {{.target = "planet=earth"}, "--target"},
+      {{.target = "zone=a", .mode = "chaos"}, "--mode"},
+      {{.target = "zone=a", .mode = "simulate", .inject_fault = true}, "--inject-fault"},
+      {{.target = "zone=a", .duration = "forever"}, "--duration"},
+      {{.target = "zone=a", .abort_below = "200%"}, "--abort-below"},
+  };
+  for (const Bad& b : bad) {
+    StatusOr<json> got = BuildDrill(b.flags);
+    ASSERT_FALSE(got.ok()) << b.names;
+    EXPECT_NE(got.status().message().find(b.names), std::string::npos) << got.status().message();
+  }
+}
+
+TEST(DrillRequest, AbortAnnotationKeepsResourceVersion) {
+  json d = {{"metadata", {{"name", "x"}, {"resourceVersion", "42"}}}};
+  json a = WithAbortRequested(d);
+  EXPECT_EQ(a["metadata"]["annotations"]["drills.meridian.io/abort"], "true");
+  EXPECT_EQ(a["metadata"]["resourceVersion"], "42");
+  EXPECT_TRUE(DrillPhaseFinal("Aborted"));
+  EXPECT_FALSE(DrillPhaseFinal("Running"));
+}
+
+// A live drill as the controller reports it: eu-west-1a failed, abort condition fired.
+json LiveDrill() {
+  json timeline = json::array();
+  const int ready_west[] = {6, 3, 3, 3, 3};
+  const int ready_central[] = {4, 4, 4, 7, 7};
+  for (int i = 0; i < 5; ++i) {
+    timeline.push_back({{"atMs", i * 1000},
+                        {"ready", ready_west[i] + ready_central[i]},
+                        {"desired", 10},
+                        {"readyByRegion", {{"eu-west", ready_west[i]}, {"eu-central", ready_central[i]}}},
+                        {"desiredByRegion", {{"eu-west", i < 2 ? 6 : 3}, {"eu-central", i < 2 ? 4 : 7}}}});
+  }
+  return {{"metadata", {{"name", "drill-<a&b>"}}},
+          {"spec", {{"target", {{"zone", "eu-west-1a"}}}, {"mode", "live"}, {"durationSeconds", 60}}},
+          {"status",
+           {{"phase", "Aborted"},
+            {"message", "aborted after 4s: availability 60%"},
+            {"startTime", "2026-11-21T14:00:00Z"},
+            {"completionTime", "2026-11-21T14:00:04Z"},
+            {"report",
+             {{"mode", "live"},
+              {"target", "zone=eu-west-1a"},
+              {"startedAtMs", 1'700'000'000'000},
+              {"minAvailabilityPercent", 70},
+              {"timeline", timeline},
+              {"events", {{"detectedMs", 1000}, {"replacedMs", 2000}, {"fullyReadyMs", nullptr},
+                          {"restoredMs", 4000}, {"abortedMs", 4000}}},
+              {"timeToDetectSeconds", 1.0},
+              {"timeToReplaceSeconds", 2.0},
+              {"timeToFullReadySeconds", nullptr},
+              {"abortConditionFired", true},
+              {"abortReason", "availability 60% (6 of 10 ready) below 70%"},
+              {"faultInjected", true},
+              {"faultHealed", true},
+              {"replicasMovedPerRegion", {{"eu-central", 3}, {"eu-west", -3}}},
+              {"placedBeforePerRegion", {{"eu-central", 4}, {"eu-west", 6}}},
+              {"placedWhileFailedPerRegion", {{"eu-central", 7}, {"eu-west", 3}}},
+              {"residencyViolations", 0},
+              {"residencyViolationDetails", json::array()},
+              {"unplaced", json::array({{{"workload", "shop/web"}, {"replicas", 1}, {"why", "1 of 10 unplaced: capacity"}}})},
+              {"lowestReady", 6},
+              {"lowestReadyDesired", 10},
+              {"workloads", json::array({{{"workload", "shop/web"}, {"placement", {{"eu-west-1", 6}}}, {"onTarget", 3}}})}}}}}};
+}
+
+TEST(DrillReport, TextSaysEverythingTheIssueAsksFor) {
+  const std::string text = DrillReportText(LiveDrill());
+  for (const char* want : {"live, target zone=eu-west-1a, Aborted", "time to detect:             1.0s",
+                           "time to re-place:           2.0s",
+                           "until full replicas ready:  not reached before the drill ended",
+                           "Abort condition: FIRED (availability 60% (6 of 10 ready) below 70%)",
+                           "Lowest availability: 6 of 10 ready (60%)", "Residency violations: 0",
+                           "shop/web: 1 — 1 of 10 unplaced: capacity", "injected; healed",
+                           "Timeline: 5 samples over 4.0s"}) {
+    EXPECT_NE(text.find(want), std::string::npos) << "missing \"" << want << "\" in\n" << text;
+  }
+  EXPECT_TRUE(std::regex_search(text, std::regex(R"(eu-central\s+4\s+7\s+\+3)"))) << text;
+  EXPECT_TRUE(std::regex_search(text, std::regex(R"(eu-west\s+6\s+3\s+-3)"))) << text;
+
+  json pending = {{"metadata", {{"name", "p"}}}, {"spec", {{"mode", "live"}, {"target", {{"region", "r"}}}}}};
+  EXPECT_NE(DrillReportText(pending).find("No report yet"), std::string::npos);
+}
+
+TEST(DrillReport, ProgressLine) {
+  json d = LiveDrill();
+  d["status"]["phase"] = "Running";
+  const Timestamp now = Timestamp(std::chrono::milliseconds(1'700'000'012'500));
+  EXPECT_EQ(DrillProgressLine(d, now),
+            "Running  elapsed 12s/60s  ready 10/10 (100%)  eu-central 7/7  eu-west 3/3");
+  d["status"]["phase"] = "Aborted";
+  EXPECT_EQ(DrillProgressLine(d, now).rfind("Aborted  elapsed 4s/60s", 0), 0u) << DrillProgressLine(d, now);
+}
+
+#ifdef MERIDIAN_HAVE_EXPAT
+// Returns "" when `xml` is well-formed, else expat's error with the line.
+std::string XmlError(const std::string& xml) {
+  XML_Parser p = XML_ParserCreate("UTF-8");
+  std::string error;
+  if (XML_Parse(p, xml.data(), static_cast<int>(xml.size()), XML_TRUE) == XML_STATUS_ERROR) {
+    error = std::string(XML_ErrorString(XML_GetErrorCode(p))) + " at line " +
+            std::to_string(XML_GetCurrentLineNumber(p));
+  }
+  XML_ParserFree(p);
+  return error;
+}
+#endif
+
+size_t Count(const std::string& s, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + 1)) ++n;
+  return n;
+}
+
+TEST(DrillChart, OneLinePerRegionMarkersAndAxes) {
+  const std::string svg = DrillTimelineSvg(LiveDrill());
+#ifdef MERIDIAN_HAVE_EXPAT
+  EXPECT_EQ(XmlError(svg), "") << svg;
+#endif
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+  EXPECT_NE(svg.find("xmlns=\"http://www.w3.org/2000/svg\""), std::string::npos);
+  EXPECT_EQ(Count(svg, "<polyline class=\"series\""), 2u);
+  EXPECT_NE(svg.find("data-region=\"eu-west\""), std::string::npos);
+  EXPECT_NE(svg.find("data-region=\"eu-central\""), std::string::npos);
+  for (const char* event : {"fault-start", "detected", "replaced", "restored", "aborted"}) {
+    EXPECT_NE(svg.find(std::string("data-event=\"") + event + "\""), std::string::npos) << event;
+  }
+  EXPECT_EQ(svg.find("data-event=\"fully-ready\""), std::string::npos);  // never reached
+  EXPECT_NE(svg.find(">0s</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">4s</text>"), std::string::npos);
+  EXPECT_NE(svg.find(">ready replicas</text>"), std::string::npos);
+  EXPECT_NE(svg.find("seconds since the fault started"), std::string::npos);
+  // The name is escaped (it came from the API).
+  EXPECT_NE(svg.find("drill-&lt;a&amp;b&gt;"), std::string::npos);
+  EXPECT_EQ(svg.find("drill-<a&b>"), std::string::npos);
+  // eu-west's line goes 6 -> 3 -> back to 6: the y of its 2nd point is below (greater than) the 1st.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"(data-region="eu-west" points="([\d.]+),([\d.]+) ([\d.]+),([\d.]+))")));
+  EXPECT_LT(std::stod(m[1]), std::stod(m[3]));
+  EXPECT_LT(std::stod(m[2]), std::stod(m[4]));
+}
+
+TEST(DrillChart, SimulationAndEmptyDrillsStillRender) {
+  json sim = {{"metadata", {{"name", "s"}}},
+              {"status", {{"phase", "Completed"}, {"report", {{"mode", "simulate"}, {"timeline", json::array()}}}}}};
+  for (const json& d : {sim, json::object(), json{{"status", {{"report", {{"timeline", "garbage"}}}}}}}) {
+    const std::string svg = DrillTimelineSvg(d);
+#ifdef MERIDIAN_HAVE_EXPAT
+    EXPECT_EQ(XmlError(svg), "") << svg;
+#endif
+    EXPECT_EQ(Count(svg, "<polyline"), 0u);
+    EXPECT_NE(svg.find("class=\"note\""), std::string::npos);
+  }
+  EXPECT_EQ(XmlEscape("a<b>&\"'\x01"), "a&lt;b&gt;&amp;&quot;&apos; ");
+}
+
+}  // namespace
+}  // namespace meridian::cli

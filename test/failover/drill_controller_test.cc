@@ -1,0 +1,329 @@
+// The FailoverDrill controller against an in-process federation-apiserver: the phase machine
+// (Pending -> Running -> Completed | Aborted | Failed), the abort condition and abort on
+// request, fault injection and healing (a fake injector), the report, and simulate mode
+// changing nothing. Time is a FakeClock; passes are driven by hand (ReconcileAll), so no
+// placement or propagation controller runs: the tests write workload status themselves.
+#include "failover/drill_controller.h"
+
+#include <gtest/gtest.h>
+
+#include <mutex>
+
+#include "api/codec.h"
+#include "test/common/in_process_federation.h"
+
+namespace meridian::failover {
+namespace {
+
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+class FakeInjector final : public FaultInjector {
+ public:
+  Status Inject(const api::DrillTarget& target, const std::vector<api::MemberCluster>&) override {
+    std::lock_guard lock(mu);
+    calls.push_back("inject " + DescribeTarget(target));
+    return inject_result;
+  }
+  Status Heal(const api::DrillTarget& target, const std::vector<api::MemberCluster>&) override {
+    std::lock_guard lock(mu);
+    calls.push_back("heal " + DescribeTarget(target));
+    return heal_result;
+  }
+  std::mutex mu;
+  std::vector<std::string> calls;
+  Status inject_result;
+  Status heal_result;
+};
+
+json Member(const std::string& name, const std::string& region, const std::vector<std::string>& zones) {
+  return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+          {"kind", "MemberCluster"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"server", "http://127.0.0.1:1/clusters/" + name},
+            {"region", region},
+            {"zones", zones},
+            {"jurisdiction", "eu"}}}};
+}
+
+class DrillControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fed_.Apply(Member("eu-west-1", "eu-west", {"eu-west-1a", "eu-west-1b"}));
+    fed_.Apply(Member("eu-central-1", "eu-central", {"eu-central-1a"}));
+    fed_.Apply({{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "shop"}}}});
+    fed_.Apply({{"apiVersion", "federation.meridian.io/v1alpha1"},
+                {"kind", "FederatedWorkload"},
+                {"metadata", {{"name", "web"}, {"namespace", "shop"}}},
+                {"spec",
+                 {{"template",
+                   {{"apiVersion", "apps/v1"},
+                    {"kind", "Deployment"},
+                    {"metadata", {{"name", "web"}}},
+                    {"spec", {{"replicas", 10}}}}},
+                  {"placement",
+                   {{"residency", {{"jurisdictions", {"eu"}}}},
+                    {"distribution", {{"weights", {{"eu-west", 1}, {"eu-central", 1}}}}}}}}}});
+    // As placement and propagation would have it: 5 + 5, all ready.
+    SetWorkload({{"eu-west-1", 5, 5}, {"eu-central-1", 5, 5}});
+  }
+
+  struct Line {
+    std::string cluster;
+    int64_t placed, ready;
+  };
+  void SetWorkload(const std::vector<Line>& lines) {
+    const auto& info = fed_.Info("federation.meridian.io/v1alpha1", "FederatedWorkload");
+    auto current = fed_.objects().Get(info, "shop", "web");
+    ASSERT_TRUE(current.ok());
+    json w = current.value();
+    json placement = json::array(), clusters = json::array();
+    int64_t ready = 0;
+    for (const Line& l : lines) {
+      if (l.placed > 0) {
+        json p = {{"cluster", l.cluster}, {"replicas", l.placed}};
+        if (l.cluster == "eu-west-1") p["zones"] = {{"eu-west-1a", l.placed - l.placed / 2}, {"eu-west-1b", l.placed / 2}};
+        placement.push_back(p);
+      }
+      clusters.push_back({{"cluster", l.cluster}, {"readyReplicas", l.ready}, {"synced", true}});
+      ready += l.ready;
+    }
+    w["status"] = {{"placement", placement}, {"clusters", clusters}, {"readyReplicas", ready}, {"desiredReplicas", 10}};
+    auto r = fed_.objects().Update(info, "shop", "web", w, "status");
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+
+  void CreateDrill(const std::string& name, json spec) {
+    fed_.Apply({{"apiVersion", "federation.meridian.io/v1alpha1"},
+                {"kind", "FailoverDrill"},
+                {"metadata", {{"name", name}}},
+                {"spec", std::move(spec)}});
+  }
+
+  json Drill(const std::string& name) {
+    auto r = fed_.objects().Get(fed_.Info("federation.meridian.io/v1alpha1", "FailoverDrill"), "", name);
+    EXPECT_TRUE(r.ok());
+    return r.ok() ? r.value() : json();
+  }
+  std::string Phase(const std::string& name) { return Drill(name)["status"].value("phase", ""); }
+
+  int Pass() {
+    auto written = controller_.ReconcileAll();
+    EXPECT_TRUE(written.ok()) << written.status();
+    return written.ok() ? *written : -1;
+  }
+
+  json WorkloadStatus() {
+    auto r = fed_.objects().Get(fed_.Info("federation.meridian.io/v1alpha1", "FederatedWorkload"), "shop", "web");
+    return r.value()["status"];
+  }
+
+  test_env::InProcessFederation fed_{"drill-controller"};
+  std::shared_ptr<FakeInjector> injector_ = std::make_shared<FakeInjector>();
+  DrillController controller_{fed_.objects(), fed_.clock(), injector_, {.sample_interval = 1000ms}};
+};
+
+TEST_F(DrillControllerTest, LiveDrillAbortsWhenAvailabilityFallsAndHealsTheFault) {
+  CreateDrill("zone-a", {{"target", {{"zone", "eu-west-1a"}}},
+                         {"mode", "live"},
+                         {"durationSeconds", 60},
+                         {"abortConditions", {{"minAvailabilityPercent", 90}}},
+                         {"injectFault", true}});
+  EXPECT_EQ(Pass(), 1);
+  EXPECT_EQ(Phase("zone-a"), "Pending");
+  EXPECT_TRUE(injector_->calls.empty());
+
+  EXPECT_EQ(Pass(), 1);
+  json d = Drill("zone-a");
+  EXPECT_EQ(d["status"]["phase"], "Running");
+  EXPECT_EQ(injector_->calls, (std::vector<std::string>{"inject zone=eu-west-1a"}));
+  EXPECT_EQ(d["status"]["report"]["timeline"].size(), 1u);
+  EXPECT_EQ(d["status"]["report"]["faultInjected"], true);
+  EXPECT_EQ(d["status"]["report"]["workloads"][0]["onTarget"], 3);
+
+  // Nothing is due before the sample interval: no write, no call.
+  fed_.clock().Advance(500ms);
+  EXPECT_EQ(Pass(), 0);
+
+  // Zone a's 3 replicas are gone: 7 of 10 ready is below 90%.
+  SetWorkload({{"eu-west-1", 5, 2}, {"eu-central-1", 5, 5}});
+  fed_.clock().Advance(500ms);
+  EXPECT_EQ(Pass(), 1);
+  d = Drill("zone-a");
+  EXPECT_EQ(d["status"]["phase"], "Aborted");
+  EXPECT_FALSE(d["status"].value("completionTime", "").empty());
+  const json& report = d["status"]["report"];
+  EXPECT_EQ(report["abortConditionFired"], true);
+  EXPECT_NE(report["abortReason"].get<std::string>().find("70%"), std::string::npos) << report["abortReason"];
+  EXPECT_EQ(report["events"]["abortedMs"], 1000);
+  EXPECT_EQ(report["events"]["restoredMs"], 1000);
+  EXPECT_EQ(report["faultHealed"], true);
+  EXPECT_EQ(report["lowestReady"], 7);
+  EXPECT_EQ(report["timeline"].size(), 2u);
+  EXPECT_EQ(report["timeline"][1]["readyByRegion"]["eu-west"], 2);
+  EXPECT_EQ(report["residencyViolations"], 0);
+  EXPECT_EQ(injector_->calls,
+            (std::vector<std::string>{"inject zone=eu-west-1a", "heal zone=eu-west-1a"}));
+
+  // Ended: later passes change nothing and call nothing.
+  fed_.clock().Advance(5s);
+  EXPECT_EQ(Pass(), 0);
+  EXPECT_EQ(injector_->calls.size(), 2u);
+}
+
+TEST_F(DrillControllerTest, LiveDrillCompletesAfterItsDurationWithMilestones) {
+  CreateDrill("region", {{"target", {{"region", "eu-west"}}}, {"mode", "live"}, {"durationSeconds", 3}});
+  Pass();
+  Pass();
+  ASSERT_EQ(Phase("region"), "Running");
+  EXPECT_TRUE(injector_->calls.empty());  // no injectFault: placement alone treats it failed
+
+  fed_.clock().Advance(1s);  // placement has moved everything to eu-central; not ready yet
+  SetWorkload({{"eu-west-1", 0, 5}, {"eu-central-1", 10, 5}});
+  EXPECT_EQ(Pass(), 1);
+  fed_.clock().Advance(1s);
+  SetWorkload({{"eu-west-1", 0, 0}, {"eu-central-1", 10, 10}});
+  EXPECT_EQ(Pass(), 1);
+  EXPECT_EQ(Phase("region"), "Running");
+  fed_.clock().Advance(1s);
+  EXPECT_EQ(Pass(), 1);
+  json d = Drill("region");
+  EXPECT_EQ(d["status"]["phase"], "Completed");
+  const json& r = d["status"]["report"];
+  EXPECT_EQ(r["timeToDetectSeconds"], 1.0);
+  EXPECT_EQ(r["timeToReplaceSeconds"], 1.0);
+  EXPECT_EQ(r["timeToFullReadySeconds"], 2.0);
+  EXPECT_EQ(r["abortConditionFired"], false);
+  EXPECT_EQ(r["replicasMovedPerRegion"], (json{{"eu-central", 5}, {"eu-west", -5}}));
+  EXPECT_EQ(r["events"]["restoredMs"], 3000);
+  EXPECT_EQ(r["timeline"].size(), 4u);
+  EXPECT_TRUE(injector_->calls.empty());
+}
+
+TEST_F(DrillControllerTest, AbortOnRequestRestoresAtOnce) {
+  CreateDrill("cl", {{"target", {{"cluster", "eu-west-1"}}}, {"mode", "live"}, {"injectFault", true}});
+  Pass();
+  Pass();
+  ASSERT_EQ(Phase("cl"), "Running");
+  json d = Drill("cl");
+  d["metadata"]["annotations"][kAbortAnnotation] = "true";
+  auto r = fed_.objects().Update(fed_.Info("federation.meridian.io/v1alpha1", "FailoverDrill"), "", "cl", d);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  fed_.clock().Advance(200ms);  // an abort does not wait for the sample interval
+  EXPECT_EQ(Pass(), 1);
+  d = Drill("cl");
+  EXPECT_EQ(d["status"]["phase"], "Aborted");
+  EXPECT_EQ(d["status"]["report"]["abortReason"], "requested");
+  EXPECT_EQ(d["status"]["report"]["abortConditionFired"], false);
+  EXPECT_EQ(d["status"]["report"]["events"]["restoredMs"], 200);
+  EXPECT_EQ(injector_->calls, (std::vector<std::string>{"inject cluster=eu-west-1", "heal cluster=eu-west-1"}));
+}
+
+TEST_F(DrillControllerTest, FailedInjectionFailsTheDrillAndHealIsRetriedUntilItWorks) {
+  injector_->inject_result = UnavailableError("membersim down");
+  injector_->heal_result = UnavailableError("still down");
+  CreateDrill("bad", {{"target", {{"zone", "eu-west-1a"}}}, {"mode", "live"}, {"injectFault", true}});
+  Pass();
+  EXPECT_EQ(Pass(), 1);
+  json d = Drill("bad");
+  EXPECT_EQ(d["status"]["phase"], "Failed");
+  EXPECT_NE(d["status"]["message"].get<std::string>().find("membersim down"), std::string::npos);
+  EXPECT_EQ(d["status"]["report"]["faultHealed"], false);
+
+  // The heal is tried once per interval and the failure is shown.
+  Pass();
+  EXPECT_EQ(injector_->calls.back(), "heal zone=eu-west-1a");
+  EXPECT_NE(Drill("bad")["status"]["message"].get<std::string>().find("still down"), std::string::npos);
+  const size_t calls = injector_->calls.size();
+  Pass();
+  EXPECT_EQ(injector_->calls.size(), calls);  // within the interval: not again
+  injector_->heal_result = Status::Ok();
+  fed_.clock().Advance(1s);
+  Pass();
+  d = Drill("bad");
+  EXPECT_EQ(d["status"]["phase"], "Failed");
+  EXPECT_EQ(d["status"]["report"]["faultHealed"], true);
+  EXPECT_NE(d["status"]["message"].get<std::string>().find("fault healed"), std::string::npos);
+  fed_.clock().Advance(1s);
+  const size_t done = injector_->calls.size();
+  EXPECT_EQ(Pass(), 0);
+  EXPECT_EQ(injector_->calls.size(), done);
+}
+
+TEST_F(DrillControllerTest, UnknownTargetFailsNamingTheField) {
+  CreateDrill("nowhere", {{"target", {{"zone", "ap-south-1a"}}}, {"mode", "live"}});
+  Pass();
+  Pass();
+  json d = Drill("nowhere");
+  EXPECT_EQ(d["status"]["phase"], "Failed");
+  EXPECT_NE(d["status"]["message"].get<std::string>().find("spec.target.zone"), std::string::npos);
+  EXPECT_TRUE(injector_->calls.empty());
+}
+
+TEST_F(DrillControllerTest, ARestartedControllerContinuesARunningDrill) {
+  CreateDrill("long", {{"target", {{"zone", "eu-west-1a"}}}, {"mode", "live"}, {"durationSeconds", 2}});
+  Pass();
+  Pass();
+  fed_.clock().Advance(1s);
+  Pass();
+  DrillController restarted(fed_.objects(), fed_.clock(), injector_, {.sample_interval = 1000ms});
+  fed_.clock().Advance(1s);
+  ASSERT_TRUE(restarted.ReconcileAll().ok());
+  json d = Drill("long");
+  EXPECT_EQ(d["status"]["phase"], "Completed");
+  EXPECT_EQ(d["status"]["report"]["timeline"].size(), 3u);
+}
+
+TEST_F(DrillControllerTest, SimulateReportsWhatWouldMoveAndChangesNothing) {
+  const json before = WorkloadStatus();
+  CreateDrill("sim", {{"target", {{"region", "eu-west"}}}, {"mode", "simulate"}});
+  Pass();
+  EXPECT_EQ(Pass(), 1);
+  json d = Drill("sim");
+  EXPECT_EQ(d["status"]["phase"], "Completed") << d["status"].dump();
+  const json& r = d["status"]["report"];
+  EXPECT_EQ(r["mode"], "simulate");
+  ASSERT_EQ(r["workloads"].size(), 1u) << r.dump();
+  EXPECT_EQ(r["workloads"][0]["workload"], "shop/web");
+  EXPECT_EQ(r["workloads"][0]["before"], (json{{"eu-central-1", 5}, {"eu-west-1", 5}}));
+  EXPECT_EQ(r["workloads"][0]["after"], (json{{"eu-central-1", 10}}));
+  EXPECT_EQ(r["replicasMovedPerRegion"], (json{{"eu-central", 5}, {"eu-west", -5}}));
+  EXPECT_EQ(r["residencyViolations"], 0);
+  EXPECT_EQ(r["unplaced"], json::array());
+  EXPECT_TRUE(injector_->calls.empty());
+  EXPECT_EQ(WorkloadStatus(), before);
+}
+
+TEST(DrillStep, PhaseMachineWithoutAnApiServer) {
+  api::FailoverDrill drill;
+  drill.metadata.name = "d";
+  drill.spec.target.cluster = "c1";
+  drill.spec.mode = "live";
+  drill.spec.duration_seconds = 1;
+  Fleet fleet;
+  api::MemberCluster m;
+  m.metadata.name = "c1";
+  m.spec.region = "r1";
+  fleet.members = {m};
+  const Timestamp t0 = FakeClock().Now();
+
+  DrillStep s = NextDrillStep(drill, fleet, t0, 1000ms);
+  EXPECT_EQ(s.status.phase, "Pending");
+  drill.status = s.status;
+  s = NextDrillStep(drill, fleet, t0, 1000ms);
+  EXPECT_EQ(s.status.phase, "Running");
+  EXPECT_EQ(s.fault, FaultAction::kNone);
+  drill.status = s.status;
+  EXPECT_TRUE(DrillNeedsWork(drill));
+  s = NextDrillStep(drill, fleet, t0 + 999ms, 1000ms);
+  EXPECT_EQ(s.status, drill.status);  // nothing due
+  s = NextDrillStep(drill, fleet, t0 + 1000ms, 1000ms);
+  EXPECT_EQ(s.status.phase, "Completed");
+  drill.status = s.status;
+  EXPECT_FALSE(DrillNeedsWork(drill));
+  EXPECT_EQ(NextDrillStep(drill, fleet, t0 + 5000ms, 1000ms).status, drill.status);
+}
+
+}  // namespace
+}  // namespace meridian::failover

@@ -1,0 +1,384 @@
+// Failover drills, pure core (failover/drill.h) and the membersim fault requests
+// (failover/drill_fault.h): target matching, samples, the abort condition, the report's
+// milestones, residency violations, and the report's JSON round trip.
+#include "failover/drill.h"
+
+#include <gtest/gtest.h>
+
+#include "failover/drill_fault.h"
+
+namespace meridian::failover {
+namespace {
+
+using nlohmann::json;
+
+api::MemberCluster Member(const std::string& name, const std::string& region,
+                          std::vector<std::string> zones, const std::string& jurisdiction = "") {
+  api::MemberCluster m;
+  m.metadata.name = name;
+  m.spec.server = "http://127.0.0.1:18080/clusters/" + name;
+  m.spec.region = region;
+  m.spec.zones = std::move(zones);
+  m.spec.jurisdiction = jurisdiction;
+  return m;
+}
+
+api::ClusterPlacement Placed(const std::string& cluster, int64_t replicas,
+                             std::map<std::string, int64_t> zones = {}) {
+  api::ClusterPlacement p;
+  p.cluster = cluster;
+  p.replicas = replicas;
+  p.zones = std::move(zones);
+  return p;
+}
+
+api::FederatedWorkload Workload(const std::string& name, int64_t desired,
+                                std::vector<api::ClusterPlacement> placement,
+                                std::map<std::string, int64_t> ready) {
+  api::FederatedWorkload w;
+  w.metadata.ns = "shop";
+  w.metadata.name = name;
+  w.status.desired_replicas = desired;
+  w.status.placement = std::move(placement);
+  for (const auto& [cluster, n] : ready) {
+    api::ClusterSyncStatus c;
+    c.cluster = cluster;
+    c.ready_replicas = n;
+    w.status.clusters.push_back(c);
+    w.status.ready_replicas += n;
+  }
+  return w;
+}
+
+std::vector<api::MemberCluster> Fleet3() {
+  return {Member("eu-west-1", "eu-west", {"eu-west-1a", "eu-west-1b"}, "eu"),
+          Member("eu-central-1", "eu-central", {"eu-central-1a"}, "eu"),
+          Member("us-east-1", "us-east", {"us-east-1a", "us-east-1b"}, "us")};
+}
+
+api::DrillTarget Zone(const std::string& z) { return {z, "", ""}; }
+api::DrillTarget Region(const std::string& r) { return {"", r, ""}; }
+api::DrillTarget Cluster(const std::string& c) { return {"", "", c}; }
+
+TEST(DrillTarget, TouchesAndExists) {
+  const auto members = Fleet3();
+  struct Case {
+    api::DrillTarget target;
+    std::vector<bool> touches;  // per member of Fleet3
+  };
+  const std::vector<Case> cases = {
+      {Zone("eu-west-1a"), {true, false, false}},
+      {Region("eu-central"), {false, true, false}},
+      {Cluster("us-east-1"), {false, false, true}},
+      {Zone("ap-south-1a"), {false, false, false}},
+  };
+  for (const Case& c : cases) {
+    for (size_t i = 0; i < members.size(); ++i) {
+      EXPECT_EQ(TargetTouches(c.target, members[i]), c.touches[i])
+          << DescribeTarget(c.target) << " " << members[i].metadata.name;
+    }
+  }
+  EXPECT_TRUE(CheckTargetExists(Zone("eu-west-1b"), members).ok());
+  Status missing = CheckTargetExists(Zone("ap-south-1a"), members);
+  EXPECT_EQ(missing.code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.message().find("spec.target.zone"), std::string::npos) << missing.message();
+  EXPECT_NE(missing.message().find("ap-south-1a"), std::string::npos);
+  EXPECT_EQ(DescribeTarget(Region("eu-west")), "region=eu-west");
+}
+
+TEST(DrillTarget, ReplicasOnTargetUsesZoneHints) {
+  const auto members = Fleet3();
+  const std::vector<api::ClusterPlacement> placement = {
+      Placed("eu-west-1", 6, {{"eu-west-1a", 4}, {"eu-west-1b", 2}}), Placed("eu-central-1", 3),
+      Placed("us-east-1", 9, {{"us-east-1a", 5}, {"us-east-1b", 4}})};
+  EXPECT_EQ(ReplicasOnTarget(Zone("eu-west-1a"), placement, members), 4);
+  EXPECT_EQ(ReplicasOnTarget(Zone("eu-central-1a"), placement, members), 3);  // no hints: all
+  EXPECT_EQ(ReplicasOnTarget(Region("eu-west"), placement, members), 6);
+  EXPECT_EQ(ReplicasOnTarget(Cluster("us-east-1"), placement, members), 9);
+  EXPECT_EQ(ReplicasOnTarget(Zone("nowhere"), placement, members), 0);
+}
+
+TEST(DrillTarget, SeenFailedFromMemberStatus) {
+  auto members = Fleet3();
+  EXPECT_FALSE(TargetSeenFailed(Zone("eu-west-1a"), members));
+  members[0].status.zones = {{"eu-west-1a", false, 0, ""}, {"eu-west-1b", true, 10, ""}};
+  EXPECT_TRUE(TargetSeenFailed(Zone("eu-west-1a"), members));
+  EXPECT_FALSE(TargetSeenFailed(Region("eu-west"), members));  // one zone still healthy
+  members[0].status.conditions = {{"Reachable", "False", "ProbeFailed", "", "", 0}};
+  EXPECT_TRUE(TargetSeenFailed(Region("eu-west"), members));
+  EXPECT_TRUE(TargetSeenFailed(Cluster("eu-west-1"), members));
+  EXPECT_FALSE(TargetSeenFailed(Cluster("us-east-1"), members));
+}
+
+TEST(DrillSample, ReadyAndDesiredPerRegion) {
+  const auto members = Fleet3();
+  const std::vector<api::FederatedWorkload> workloads = {
+      Workload("web", 18,
+               {Placed("eu-west-1", 6, {{"eu-west-1a", 3}, {"eu-west-1b", 3}}), Placed("eu-central-1", 3),
+                Placed("us-east-1", 9)},
+               {{"eu-west-1", 5}, {"eu-central-1", 3}, {"us-east-1", 9}}),
+      Workload("api", 4, {Placed("us-east-1", 4)}, {{"us-east-1", 2}}),
+  };
+  DrillSample s = TakeSample(Zone("eu-west-1a"), 1500, workloads, members);
+  EXPECT_EQ(s.at_ms, 1500);
+  EXPECT_EQ(s.ready, 19);
+  EXPECT_EQ(s.desired, 22);
+  EXPECT_EQ(s.ready_by_region, (std::map<std::string, int64_t>{{"eu-central", 3}, {"eu-west", 5}, {"us-east", 11}}));
+  EXPECT_EQ(s.desired_by_region, (std::map<std::string, int64_t>{{"eu-central", 3}, {"eu-west", 6}, {"us-east", 13}}));
+  EXPECT_EQ(s.on_target, 3);
+  EXPECT_EQ(s.ready_as_placed, 19);
+  EXPECT_FALSE(s.target_seen_failed);
+}
+
+TEST(DrillAbortCondition, FiresStrictlyBelowThreshold) {
+  struct Case {
+    int64_t ready, desired;
+    std::optional<int32_t> percent;
+    bool fires;
+  };
+  const std::vector<Case> cases = {
+      {24, 30, 80, false},  // exactly 80%: not below
+      {23, 30, 80, true},   // 76.7%
+      {30, 30, 100, false},
+      {29, 30, 100, true},
+      {0, 30, std::nullopt, false},  // no condition
+      {0, 0, 80, false},             // nothing desired
+      {1, 3, 34, true},              // 33.3% < 34%
+      {1, 3, 33, false},
+  };
+  for (const Case& c : cases) {
+    DrillSample s;
+    s.ready = c.ready;
+    s.desired = c.desired;
+    EXPECT_EQ(AbortConditionFires(s, c.percent), c.fires) << c.ready << "/" << c.desired;
+  }
+}
+
+// A zone drill from start to re-placement and recovery: the milestones land on the samples
+// where they happen, and the moves are counted against the placement at the start.
+TEST(DrillRecord, MilestonesMovesAndLowestAvailability) {
+  const auto members = Fleet3();
+  api::FailoverDrill drill;
+  drill.spec.target = Zone("eu-west-1a");
+  drill.spec.mode = "live";
+  drill.spec.abort_below_percent = 50;
+  auto at_start = Workload("web", 12,
+                           {Placed("eu-west-1", 6, {{"eu-west-1a", 3}, {"eu-west-1b", 3}}),
+                            Placed("us-east-1", 6)},
+                           {{"eu-west-1", 6}, {"us-east-1", 6}});
+  auto other = Workload("untouched", 2, {Placed("us-east-1", 2)}, {{"us-east-1", 2}});
+  DrillRecord r = StartRecord(drill, 1'000'000, {at_start, other}, members);
+  ASSERT_EQ(r.before.size(), 1u);  // only the workload with replicas on the target
+  EXPECT_EQ(r.before[0].workload, "shop/web");
+  EXPECT_EQ(r.before[0].on_target, 3);
+  EXPECT_EQ(r.placed_before_per_region, (std::map<std::string, int64_t>{{"eu-west", 6}, {"us-east", 6}}));
+  EXPECT_EQ(FollowedWorkloads(r, {at_start, other}).size(), 1u);
+
+  auto add = [&](int64_t at, const api::FederatedWorkload& w, std::vector<api::MemberCluster> m) {
+    AddSample(&r, TakeSample(drill.spec.target, at, {w}, m), {w}, m, {}, {});
+  };
+  add(0, at_start, members);
+  EXPECT_FALSE(r.detected_ms);
+  EXPECT_FALSE(r.replaced_ms);
+
+  // The fault bites: 3 replicas not ready; nothing moved yet.
+  auto hurt = Workload("web", 12, at_start.status.placement, {{"eu-west-1", 3}, {"us-east-1", 6}});
+  add(1000, hurt, members);
+  EXPECT_FALSE(r.detected_ms);
+
+  // The health monitor reports the zone failed.
+  auto seen = members;
+  seen[0].status.zones = {{"eu-west-1a", false, 0, ""}, {"eu-west-1b", true, 10, ""}};
+  add(2000, hurt, seen);
+  EXPECT_EQ(r.detected_ms, 2000);
+
+  // Placement moves the zone's 3 replicas to eu-central-1; they are not ready yet.
+  auto moved = Workload("web", 12,
+                        {Placed("eu-west-1", 3, {{"eu-west-1b", 3}}), Placed("eu-central-1", 3),
+                         Placed("us-east-1", 6)},
+                        {{"eu-west-1", 3}, {"us-east-1", 6}});
+  add(3000, moved, seen);
+  EXPECT_EQ(r.replaced_ms, 3000);
+  EXPECT_FALSE(r.fully_ready_ms);
+  EXPECT_EQ(r.replicas_moved_per_region, (std::map<std::string, int64_t>{{"eu-central", 3}, {"eu-west", -3}}));
+
+  auto ready = moved;
+  ready.status = Workload("web", 12, moved.status.placement,
+                          {{"eu-west-1", 3}, {"eu-central-1", 3}, {"us-east-1", 6}}).status;
+  add(5000, ready, seen);
+  EXPECT_EQ(r.fully_ready_ms, 5000);
+  EXPECT_EQ(r.lowest_ready, 9);
+  EXPECT_EQ(r.lowest_ready_desired, 12);
+  EXPECT_EQ(r.timeline.size(), 5u);
+  EXPECT_TRUE(r.residency_violations.empty());
+
+  json j = RecordToJson(r);
+  EXPECT_EQ(j["timeToDetectSeconds"], 2.0);
+  EXPECT_EQ(j["timeToReplaceSeconds"], 3.0);
+  EXPECT_EQ(j["timeToFullReadySeconds"], 5.0);
+  EXPECT_EQ(j["lowestAvailabilityPercent"], 75.0);
+  EXPECT_EQ(j["residencyViolations"], 0);
+}
+
+TEST(DrillRecord, PlacementMovingOffTheTargetCountsAsDetection) {
+  const auto members = Fleet3();
+  api::FailoverDrill drill;
+  drill.spec.target = Cluster("eu-west-1");
+  drill.spec.mode = "live";
+  auto w = Workload("web", 6, {Placed("eu-west-1", 6)}, {{"eu-west-1", 6}});
+  DrillRecord r = StartRecord(drill, 0, {w}, members);
+  auto partly = Workload("web", 6, {Placed("eu-west-1", 2), Placed("eu-central-1", 4)}, {{"eu-west-1", 6}});
+  AddSample(&r, TakeSample(drill.spec.target, 700, {partly}, members), {partly}, members, {}, {});
+  EXPECT_EQ(r.detected_ms, 700);
+  EXPECT_FALSE(r.replaced_ms);
+}
+
+TEST(DrillRecord, UnplacedAndResidencyViolationsAreKept) {
+  const auto members = Fleet3();
+  api::FailoverDrill drill;
+  drill.spec.target = Region("eu-west");
+  drill.spec.mode = "live";
+  auto w = Workload("web", 6, {Placed("eu-west-1", 6)}, {{"eu-west-1", 6}});
+  w.spec.placement.residency = placement::ResidencySpec{{"eu"}};
+  DrillRecord r = StartRecord(drill, 0, {w}, members);
+  auto bad = w;
+  bad.status.placement = {Placed("eu-central-1", 4), Placed("us-east-1", 2)};  // us breaks residency
+  bad.status.unplaced_replicas = 1;
+  bad.status.conditions = {{"Degraded", "True", "ReplicasUnplaced", "1 of 6 unplaced: capacity", "", 0}};
+  AddSample(&r, TakeSample(drill.spec.target, 1000, {bad}, members), {bad}, members, {}, {});
+  auto good = w;
+  good.status.placement = {Placed("eu-central-1", 6)};
+  AddSample(&r, TakeSample(drill.spec.target, 2000, {good}, members), {good}, members, {}, {});
+  ASSERT_EQ(r.residency_violations.size(), 1u);  // seen once, stays reported
+  EXPECT_EQ(r.residency_violations[0], (ResidencyViolation{"shop/web", "us-east-1", "us", 2}));
+  ASSERT_EQ(r.unplaced.size(), 1u);
+  EXPECT_EQ(r.unplaced[0].replicas, 1);
+  EXPECT_EQ(r.unplaced[0].why, "1 of 6 unplaced: capacity");
+}
+
+TEST(DrillResidency, WorkloadAndPoliciesIntersect) {
+  auto members = Fleet3();
+  members.push_back(Member("ch-1", "eu-central", {"ch-1a"}));  // jurisdiction from the Topology
+  placement::TopologySpec topology;
+  topology.regions.push_back({"eu-central", "ch", {}, {}});
+  EXPECT_EQ(JurisdictionOf(members[3], topology), "ch");
+  EXPECT_EQ(JurisdictionOf(members[0], topology), "eu");
+
+  auto w = Workload("web", 9, {Placed("eu-west-1", 3), Placed("ch-1", 3), Placed("us-east-1", 3)}, {});
+  EXPECT_FALSE(AllowedJurisdictions(w, {}));
+  EXPECT_TRUE(FindResidencyViolations({w}, members, {}, topology).empty());
+
+  api::ResidencyPolicy eu_or_ch;
+  eu_or_ch.metadata.name = "eu-or-ch";
+  eu_or_ch.spec.namespaces = {"shop"};
+  eu_or_ch.spec.jurisdictions = {"eu", "ch"};
+  api::ResidencyPolicy elsewhere = eu_or_ch;
+  elsewhere.spec.namespaces = {"other"};
+  elsewhere.spec.jurisdictions = {"us"};
+  w.spec.placement.residency = placement::ResidencySpec{{"eu", "us"}};
+  EXPECT_EQ(AllowedJurisdictions(w, {eu_or_ch, elsewhere}), (std::vector<std::string>{"eu"}));
+  auto v = FindResidencyViolations({w}, members, {eu_or_ch, elsewhere}, topology);
+  ASSERT_EQ(v.size(), 2u);
+  EXPECT_EQ(v[0], (ResidencyViolation{"shop/web", "ch-1", "ch", 3}));
+  EXPECT_EQ(v[1], (ResidencyViolation{"shop/web", "us-east-1", "us", 3}));
+}
+
+TEST(DrillRecord, JsonRoundTrip) {
+  DrillRecord r;
+  r.target = "zone=eu-west-1a";
+  r.mode = "live";
+  r.started_at_ms = 1'700'000'000'000;
+  r.min_availability_percent = 80;
+  r.before = {{"shop/web", {{"eu-west-1", 6}}, 3}};
+  DrillSample s;
+  s.at_ms = 1000;
+  s.ready = 27;
+  s.desired = 30;
+  s.ready_by_region = {{"eu-west", 3}};
+  s.desired_by_region = {{"eu-west", 6}};
+  s.on_target = 3;
+  s.ready_as_placed = 26;
+  s.target_seen_failed = true;
+  r.timeline = {s};
+  r.detected_ms = 1000;
+  r.restored_ms = 9000;
+  r.aborted_ms = 9000;
+  r.abort_condition_fired = true;
+  r.abort_reason = "availability";
+  r.fault_injected = true;
+  r.replicas_moved_per_region = {{"eu-west", -3}};
+  r.placed_before_per_region = {{"eu-west", 6}};
+  r.placed_during_per_region = {{"eu-west", 3}};
+  r.residency_violations = {{"shop/web", "us-east-1", "us", 2}};
+  r.unplaced = {{"shop/web", 1, "capacity"}};
+  r.lowest_ready = 27;
+  r.lowest_ready_desired = 30;
+  StatusOr<DrillRecord> back = RecordFromJson(RecordToJson(r));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, r);
+
+  json broken = RecordToJson(r);
+  broken["timeline"][0]["ready"] = "many";
+  StatusOr<DrillRecord> bad = RecordFromJson(broken);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("status.report.timeline[0].ready"), std::string::npos)
+      << bad.status().message();
+}
+
+TEST(DrillRecord, TimelineIsThinnedBeyondTheCap) {
+  DrillRecord r;
+  for (int64_t i = 0; i < static_cast<int64_t>(kMaxTimelineSamples) + 1; ++i) {
+    DrillSample s;
+    s.at_ms = i * 1000;
+    AddSample(&r, s, {}, {}, {}, {});
+  }
+  EXPECT_LE(r.timeline.size(), kMaxTimelineSamples);
+  EXPECT_EQ(r.timeline.front().at_ms, 0);
+  EXPECT_EQ(r.timeline.back().at_ms, static_cast<int64_t>(kMaxTimelineSamples) * 1000);
+}
+
+TEST(DrillFault, MembersimAdminFromServerOrAnnotation) {
+  auto m = Member("eu-west-1", "eu-west", {"eu-west-1a"});
+  auto admin = FindMembersimAdmin(m);
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  EXPECT_EQ(*admin, (MembersimAdmin{"http://127.0.0.1:18080", "eu-west-1"}));
+
+  m.spec.server = "https://10.0.0.1:6443";
+  EXPECT_EQ(FindMembersimAdmin(m).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(FindMembersimAdmin(m).status().message().find(kMembersimAnnotation), std::string::npos);
+  m.metadata.annotations[kMembersimAnnotation] = "http://127.0.0.1:9000/";
+  EXPECT_EQ(*FindMembersimAdmin(m), (MembersimAdmin{"http://127.0.0.1:9000", "eu-west-1"}));
+  m.metadata.annotations[kMembersimAnnotation] = "not a url";
+  EXPECT_EQ(FindMembersimAdmin(m).status().code(), StatusCode::kFailedPrecondition);
+}
+
+TEST(DrillFault, RequestsPerTarget) {
+  auto members = Fleet3();
+  members.push_back(Member("eu-west-2", "eu-west", {"eu-west-1a"}));
+  const std::string root = "http://127.0.0.1:18080";
+  struct Case {
+    api::DrillTarget target;
+    bool heal;
+    std::vector<AdminRequest> want;
+  };
+  const std::vector<Case> cases = {
+      {Zone("eu-west-1a"), false,
+       {{root, "/admin/clusters/eu-west-1/zones/eu-west-1a/fail", ""},
+        {root, "/admin/clusters/eu-west-2/zones/eu-west-1a/fail", ""}}},
+      {Zone("eu-central-1a"), true, {{root, "/admin/clusters/eu-central-1/zones/eu-central-1a/heal", ""}}},
+      {Cluster("us-east-1"), false, {{root, "/admin/clusters/us-east-1/partition", R"({"mode":"refuse"})"}}},
+      {Cluster("us-east-1"), true, {{root, "/admin/clusters/us-east-1/heal", ""}}},
+      // One request per simulator, however many of the region's members it runs.
+      {Region("eu-west"), false, {{root, "/admin/regions/eu-west/fail", R"({"mode":"refuse"})"}}},
+      {Region("eu-west"), true, {{root, "/admin/regions/eu-west/heal", ""}}},
+  };
+  for (const Case& c : cases) {
+    auto got = FaultRequests(c.target, members, c.heal);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(*got, c.want) << DescribeTarget(c.target) << (c.heal ? " heal" : " fail");
+  }
+  EXPECT_EQ(FaultRequests(Zone("nowhere"), members, false).status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace meridian::failover
