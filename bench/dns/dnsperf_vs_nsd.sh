@@ -230,12 +230,15 @@ us_per_query() {
 }
 NSD_QPS=$(qps "$WORK"/nsd.tput.*)
 M_QPS=$(qps "$WORK"/meridian.tput.*)
-RATE=$NSD_QPS
+# DNS_BENCH_LATENCY_PERCENT=50 measures latency at that share of NSD's max QPS instead (the floor
+# is at 100 %; a lower share shows how much of the tail is the machine running out of CPU).
+LAT_PCT=${DNS_BENCH_LATENCY_PERCENT:-100}
+RATE=$(( NSD_QPS * LAT_PCT / 100 ))
 
 LAT_SECS=$(( SECS / 4 > 0 ? SECS / 4 : 1 ))
 PROBE_QPS=1000
 LOAD_QPS=$(( RATE > PROBE_QPS ? RATE - PROBE_QPS : 1 ))
-echo "  latency at NSD's QPS ($RATE): rounds nsd meridian meridian nsd, each $LAT_SECS s of"
+echo "  latency at $LAT_PCT % of NSD's QPS ($RATE): rounds nsd meridian meridian nsd, each $LAT_SECS s of"
 echo "    load:  dnsperf ${DNSPERF_COMMON[*]} -p PORT -d queries.txt -l $LAT_SECS -Q $LOAD_QPS"
 echo "    probe: dnsperf -s 127.0.0.1 -c 1 -q 10 -t 2 -p PORT -d queries.txt -l $LAT_SECS -Q $PROBE_QPS -v   (same time)"
 echo "    p50/p99 from the probe's per-query latencies (dnsperf 2.10 prints no percentiles; -v on the"
@@ -269,6 +272,7 @@ RATIO=$(awk -v a="$M_QPS" -v b="$NSD_QPS" 'BEGIN { printf "%.2f", a / b }')
 P99=$(pct 99 "$WORK"/meridian.lat.*)
 echo
 echo "ratio meridian/nsd QPS: $RATIO; server CPU per query: nsd $(us_per_query nsd) us, meridian $(us_per_query meridian) us"
-awk -v r="$RATIO" -v p="$P99" 'BEGIN {
-  printf "floor QPS >= peer: %s; floor p99 < 1 ms at the peer QPS: %s (%s ms)\n",
-    (r >= 1.0 ? "PASS" : "FAIL"), (p != "n/a" && p + 0 < 1.0 ? "PASS" : "FAIL"), p }'
+awk -v r="$RATIO" -v p="$P99" -v pct="$LAT_PCT" 'BEGIN {
+  printf "floor QPS >= peer: %s; floor p99 < 1 ms at %s%% of the peer QPS: %s (%s ms)%s\n",
+    (r >= 1.0 ? "PASS" : "FAIL"), pct, (p != "n/a" && p + 0 < 1.0 ? "PASS" : "FAIL"), p,
+    (pct == 100 ? "" : " (the floor itself is at 100%)") }'
