@@ -166,7 +166,13 @@ struct PropagationController::Member {
 PropagationController::PropagationController(apimachinery::ObjectService& objects,
                                              const Clock& clock, MemberClientFactory factory,
                                              Options options)
-    : objects_(objects), clock_(clock), factory_(std::move(factory)), options_(options) {}
+    : objects_(objects), clock_(clock), factory_(std::move(factory)), options_(options) {
+  if (objects_.registry().Find("", "v1", "events") != nullptr) {
+    events_ = std::make_unique<apimachinery::EventRecorder>(
+        objects_, clock_,
+        apimachinery::EventRecorderOptions{.component = "propagation-controller"});
+  }
+}
 
 PropagationController::~PropagationController() {
   Stop();
@@ -454,20 +460,46 @@ Status PropagationController::MemberCallFailed(Member& member, Status status) {
 
 void PropagationController::SetResult(Member& member, const std::string& key,
                                       std::optional<MemberSyncResult> result) {
-  std::lock_guard lock(mu_);
-  auto it = member.results.find(key);
-  if (!result) {
-    if (it == member.results.end()) return;
-    member.results.erase(it);
-  } else {
-    if (it != member.results.end() && it->second.replicas == result->replicas &&
-        it->second.status == result->status) {
-      return;
+  std::optional<std::pair<apimachinery::EventType, std::string>> event;  // reason from type
+  std::shared_ptr<const api::FederatedWorkload> workload;
+  {
+    std::lock_guard lock(mu_);
+    auto it = member.results.find(key);
+    if (!result) {
+      if (it == member.results.end()) return;
+      member.results.erase(it);
+    } else {
+      const bool existed = it != member.results.end();
+      if (existed && it->second.replicas == result->replicas &&
+          it->second.status == result->status) {
+        return;
+      }
+      // Events for what a user wants to hear about: a new or different failure, and the
+      // recovery from one (not every routine success: 50,000 objects would be 50,000 Events).
+      const api::ClusterSyncStatus& now = result->status;
+      if (!now.synced && (!existed || it->second.status.synced ||
+                          it->second.status.last_error != now.last_error)) {
+        event = {apimachinery::EventType::kWarning,
+                 "Sync failed on member " + member.name + ": " + now.last_error};
+      } else if (now.synced && existed && !it->second.status.synced) {
+        event = {apimachinery::EventType::kNormal, "Synced to member " + member.name};
+      }
+      member.results[key] = std::move(*result);
     }
-    member.results[key] = std::move(*result);
+    aggregate_dirty_.insert(key);
+    if (event) {
+      auto w = workloads_.find(key);
+      if (w != workloads_.end()) workload = w->second;
+    }
   }
-  aggregate_dirty_.insert(key);
   cv_.notify_all();
+  if (event && workload && events_) {
+    apimachinery::ObjectReference ref{api::kApiVersion, "FederatedWorkload", workload->metadata.ns,
+                                      workload->metadata.name, workload->metadata.uid, ""};
+    events_->Record(ref, event->first,
+                    event->first == apimachinery::EventType::kWarning ? "SyncFailed" : "Synced",
+                    event->second);
+  }
 }
 
 Status PropagationController::DeleteOwned(

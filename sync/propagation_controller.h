@@ -31,6 +31,10 @@
 // in status.clusters with synced=false and its lastError; a member that refuses Meridian's
 // credentials is reported as such with the HTTP status.
 //
+// Events (core/v1, when the server stores them): Warning SyncFailed "Sync failed on member X:
+// ..." when a member's error appears or changes, Normal Synced "Synced to member X" when it
+// recovers. Routine successes record nothing.
+//
 // Deletion: the finalizer federation.meridian.io/cleanup is added to every workload on first
 // sight; once a workload is being deleted, each member deletes its objects, and the
 // finalizer is dropped when every member has reported them gone, or after
@@ -53,6 +57,7 @@
 #include <vector>
 
 #include "api/types.h"
+#include "apimachinery/event_recorder.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "sync/member_client.h"
@@ -156,6 +161,9 @@ class PropagationController {
   const Options options_;
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
   std::atomic<int64_t> member_writes_{0};
+  // Events for workloads (SyncFailed, Synced after a failure); null when the server does not
+  // store core/v1 Events.
+  std::unique_ptr<apimachinery::EventRecorder> events_;
 
   std::mutex mu_;  // guards everything below
   std::condition_variable cv_;  // wakes the dispatcher

@@ -625,6 +625,25 @@ TEST_F(PropagationControllerTest, RefusedCredentialsNameTheMemberAndTheHttpStatu
     }
     EXPECT_TRUE(seen);
   }
+  // The user also finds it among the workload's Events (written in the background).
+  const auto& events = Info("v1", "Event");
+  bool recorded = false;
+  for (int i = 0; i < 200 && !recorded; ++i) {
+    auto list = server_->objects().List(events, "shop", apimachinery::ListRequest{});
+    ASSERT_TRUE(list.ok());
+    for (const json& e : list.value()["items"]) {
+      const std::string message = e.value("message", "");
+      if (e.value("reason", "") == "SyncFailed" &&
+          message.rfind("Sync failed on member eu-west-1: ", 0) == 0 &&
+          message.find("member \"eu-west-1\" refused Meridian's credentials") !=
+              std::string::npos &&
+          e["involvedObject"].value("name", "") == "web") {
+        recorded = true;
+      }
+    }
+    if (!recorded) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(recorded);
 }
 
 // Real threads: an edit made in a member is repaired from the watch, with the periodic
