@@ -25,6 +25,14 @@ const KindInfo& DrillKind() {
   return *kind;
 }
 
+// status.phase, or "" for a drill the controller has not seen yet (no status at all).
+std::string PhaseOf(const json& drill) {
+  auto status = drill.find("status");
+  if (status == drill.end() || !status->is_object()) return "";
+  auto phase = status->find("phase");
+  return phase != status->end() && phase->is_string() ? phase->get<std::string>() : "";
+}
+
 int PrintError(const ApiError& e) {
   std::cerr << "error: " << e.message << "\n";
   return 1;
@@ -55,7 +63,7 @@ int ShowStatus(const GlobalFlags& g, const std::string& name, bool watch) {
     // -w prints a line when something changed (the elapsed time changes every second).
     if (line != last_line) std::cout << line << std::endl;
     last_line = line;
-    const std::string phase = drill.value()["status"].value("phase", "");
+    const std::string phase = PhaseOf(drill.value());
     if (!watch || DrillPhaseFinal(phase)) return 0;
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
@@ -68,7 +76,7 @@ int AbortDrill(const GlobalFlags& g, const std::string& name) {
   for (int attempt = 0; attempt < 10; ++attempt) {
     auto drill = client->Get(DrillKind(), "", name);
     if (!drill.ok()) return PrintError(drill.error());
-    const std::string phase = drill.value()["status"].value("phase", "");
+    const std::string phase = PhaseOf(drill.value());
     if (DrillPhaseFinal(phase)) {
       std::cerr << "error: drill " << name << " already ended (" << phase << ")\n";
       return 1;

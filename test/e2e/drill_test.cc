@@ -1,0 +1,277 @@
+// Failover drills end to end (issue 6, scenario 6): membersim with
+// examples/topology-3-continents.yaml and the federation-apiserver (--controllers all) as
+// real processes on free loopback ports, the demo's Topology and MemberClusters applied as
+// scripts/demo.sh does, and a 30-replica workload (the demo's, with a 2 s recovery delay so
+// the test stays short). Drills are run with fedctl as a user would:
+//   - simulate: a report of what losing region eu-west would move, and nothing changes;
+//   - live with --inject-fault and an abort condition: membersim's zone eu-west-1a really
+//     fails, availability drops below the threshold, the drill aborts, the fault is healed
+//     and the full replica count is ready again (eu-west-1's replicas come back);
+//   - live without a fault: placement treats region ap-south as failed for the drill's
+//     duration (its replicas are re-placed), then gives it back.
+// One federation for the whole file; the tests run in order.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "test/common/child_process.h"
+#include "test/common/test_env.h"
+
+namespace meridian {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+int FreeLoopbackPort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  close(fd);
+  return ntohs(addr.sin_port);
+}
+
+std::string ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class DrillE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::filesystem::temp_directory_path() / ("meridian-drill-e2e-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    const std::string src = test_env::SourceDir();
+    const std::string bin = test_env::BinDir();
+    std::string error;
+    sim_ = std::make_unique<test_env::ChildProcess>();
+    ASSERT_TRUE(sim_->Start({bin + "/membersim", "--config", src + "/examples/topology-3-continents.yaml",
+                             "--listen", "127.0.0.1:" + std::to_string(FreeLoopbackPort())},
+                            &error, (dir_ / "membersim.log").string()))
+        << error;
+    sim_url_ = sim_->WaitForLine("membersim listening on ", milliseconds(20000), &error);
+    ASSERT_FALSE(sim_url_.empty()) << error;
+
+    api_ = std::make_unique<test_env::ChildProcess>();
+    ASSERT_TRUE(api_->Start({bin + "/federation-apiserver", "--listen",
+                             "127.0.0.1:" + std::to_string(FreeLoopbackPort()), "--storage",
+                             "sqlite:" + (dir_ / "fed.db").string(), "--controllers", "all",
+                             "--drill-sample-interval-ms", "250"},
+                            &error, (dir_ / "apiserver.log").string()))
+        << error;
+    api_url_ = api_->WaitForLine("federation-apiserver listening on ", milliseconds(20000), &error);
+    ASSERT_FALSE(api_url_.empty()) << error;
+
+    // As scripts/demo.sh does: the members point at this membersim.
+    const std::string members = std::regex_replace(
+        ReadFile(src + "/examples/three-continents/members.yaml"), std::regex("127\\.0\\.0\\.1:18080"),
+        sim_url_.substr(sim_url_.find("//") + 2));
+    std::ofstream(dir_ / "members.yaml") << members;
+    const std::string workload = std::regex_replace(
+        ReadFile(src + "/examples/three-continents/workload.yaml"),
+        std::regex("recoveryDelaySeconds: 60"), "recoveryDelaySeconds: 2");
+    ASSERT_NE(workload.find("recoveryDelaySeconds: 2"), std::string::npos);
+    std::ofstream(dir_ / "workload.yaml") << workload;
+    for (const std::string& f : {src + "/examples/three-continents/topology.yaml",
+                                 (dir_ / "members.yaml").string(), (dir_ / "workload.yaml").string()}) {
+      auto r = Fedctl("apply -f " + f);
+      ASSERT_EQ(r.exit_code, 0) << f << ": " << r.output;
+    }
+  }
+
+  static void TearDownTestSuite() {
+    api_.reset();
+    sim_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  static test_env::CommandResult Fedctl(const std::string& args) {
+    return test_env::RunCommand(test_env::BinDir() + "/fedctl --server " + api_url_ + " " + args);
+  }
+  static json GetUrl(const std::string& url) {
+    auto r = test_env::RunCommand("curl -fsS --max-time 5 " + url);
+    if (r.exit_code != 0) return json();
+    return json::parse(r.output, nullptr, false);
+  }
+  static json Web() {
+    return GetUrl(api_url_ + "/apis/federation.meridian.io/v1alpha1/namespaces/shop/federatedworkloads/web");
+  }
+  static json Drill(const std::string& name) {
+    return GetUrl(api_url_ + "/apis/federation.meridian.io/v1alpha1/failoverdrills/" + name);
+  }
+  static std::map<std::string, int64_t> Placement(const json& w) {
+    std::map<std::string, int64_t> out;
+    if (!w.is_object() || !w.contains("status")) return out;
+    for (const json& p : w["status"].value("placement", json::array())) {
+      if (p.value("replicas", 0) > 0) out[p.value("cluster", "")] = p.value("replicas", 0);
+    }
+    return out;
+  }
+  static int64_t Ready(const json& w, const std::string& cluster = "") {
+    if (!w.is_object() || !w.contains("status")) return -1;
+    if (cluster.empty()) return w["status"].value("readyReplicas", int64_t{-1});
+    for (const json& c : w["status"].value("clusters", json::array())) {
+      if (c.value("cluster", "") == cluster) return c.value("readyReplicas", int64_t{0});
+    }
+    return 0;
+  }
+  static bool AllReady(const json& w) {
+    int64_t placed = 0;
+    for (const auto& [c, n] : Placement(w)) placed += n;
+    return placed == 30 && Ready(w) == 30;
+  }
+  // Polls `done` on the workload every 100 ms for up to `limit`; the last read is in *last.
+  static bool WaitFor(milliseconds limit, const std::function<bool(const json&)>& done, json* last) {
+    const auto deadline = steady_clock::now() + limit;
+    while (steady_clock::now() < deadline) {
+      *last = Web();
+      if (done(*last)) return true;
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+    return false;
+  }
+  // `fedctl drill run ...`: the drill's name.
+  static std::string Run(const std::string& args) {
+    auto r = Fedctl("drill run " + args);
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    std::string name = r.output;
+    while (!name.empty() && (name.back() == '\n' || name.back() == ' ')) name.pop_back();
+    return name;
+  }
+  // Faults membersim has in place (its admin status), as text for assertions.
+  static std::string SimFaults() { return GetUrl(sim_url_ + "/admin/status").dump(); }
+
+  static inline std::filesystem::path dir_;
+  static inline std::unique_ptr<test_env::ChildProcess> sim_, api_;
+  static inline std::string sim_url_, api_url_;
+};
+
+TEST_F(DrillE2E, A_SimulateReportsWhatWouldMoveAndChangesNothing) {
+  json w;
+  ASSERT_TRUE(WaitFor(milliseconds(40000), AllReady, &w)) << w.dump(2);
+  const auto placement = Placement(w);
+  const std::string faults = SimFaults();
+
+  const std::string name = Run("--target region=eu-west --mode simulate");
+  ASSERT_EQ(name.rfind("drill-eu-west-", 0), 0u) << name;
+  // -w returns when the drill has ended.
+  auto status = Fedctl("drill status " + name + " -w");
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("Completed"), std::string::npos) << status.output;
+
+  json d = Drill(name);
+  const json& r = d["status"]["report"];
+  EXPECT_EQ(d["status"]["phase"], "Completed") << d.dump(2);
+  ASSERT_EQ(r["workloads"].size(), 1u) << r.dump(2);
+  EXPECT_EQ(r["workloads"][0]["workload"], "shop/web");
+  EXPECT_EQ(r["workloads"][0]["before"]["eu-west-1"], placement.at("eu-west-1"));
+  EXPECT_FALSE(r["workloads"][0]["after"].contains("eu-west-1")) << r.dump(2);
+  EXPECT_EQ(r["replicasMovedPerRegion"]["eu-west"], -placement.at("eu-west-1"));
+  EXPECT_EQ(r["residencyViolations"], 0);
+
+  auto report = Fedctl("drill report " + name);
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  EXPECT_NE(report.output.find("Simulated: nothing was changed"), std::string::npos) << report.output;
+  EXPECT_NE(report.output.find("Residency violations: 0"), std::string::npos) << report.output;
+
+  // Nothing changed: same placement, all ready, no fault in membersim.
+  w = Web();
+  EXPECT_EQ(Placement(w), placement);
+  EXPECT_EQ(Ready(w), 30);
+  EXPECT_EQ(SimFaults(), faults);
+}
+
+TEST_F(DrillE2E, B_LiveDrillWithAbortConditionFiresAndRestores) {
+  json w;
+  ASSERT_TRUE(WaitFor(milliseconds(40000), AllReady, &w)) << w.dump(2);
+  const int64_t eu_west_ready = Ready(w, "eu-west-1");
+  ASSERT_GT(eu_west_ready, 0);
+
+  // Zone eu-west-1a really fails: its pods turn NotReady, availability drops below 99%.
+  const std::string name =
+      Run("--target zone=eu-west-1a --mode live --duration 40s --abort-below 99% --inject-fault --name zone-drill");
+  ASSERT_EQ(name, "zone-drill");
+  auto status = Fedctl("drill status zone-drill -w");
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("Aborted"), std::string::npos) << status.output;
+
+  json d = Drill("zone-drill");
+  const json& r = d["status"]["report"];
+  ASSERT_EQ(d["status"]["phase"], "Aborted") << d.dump(2);
+  EXPECT_EQ(r["abortConditionFired"], true) << r.dump(2);
+  EXPECT_EQ(r["faultInjected"], true);
+  EXPECT_EQ(r["faultHealed"], true);
+  EXPECT_LT(r["lowestReady"].get<int64_t>(), 30);
+  EXPECT_EQ(r["timeline"][0]["ready"], 30);
+  EXPECT_EQ(r["residencyViolations"], 0);
+  EXPECT_LT(r["events"]["restoredMs"].get<int64_t>(), 40000);  // well before the duration
+
+  // Restored: membersim has healed the zone and the full count is ready again, eu-west-1's
+  // replicas included.
+  EXPECT_EQ(SimFaults().find("eu-west-1a\",\"healthy\":false"), std::string::npos) << SimFaults();
+  ASSERT_TRUE(WaitFor(milliseconds(30000), [&](const json& x) {
+    return AllReady(x) && Ready(x, "eu-west-1") == eu_west_ready;
+  }, &w)) << w.dump(2);
+
+  const std::filesystem::path svg = dir_ / "zone-drill.svg";
+  auto report = Fedctl("drill report zone-drill --svg " + svg.string());
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  for (const char* want : {"live, target zone=eu-west-1a, Aborted", "Abort condition: FIRED",
+                           "injected; healed", "Residency violations: 0"}) {
+    EXPECT_NE(report.output.find(want), std::string::npos) << want << "\n" << report.output;
+  }
+  const std::string chart = ReadFile(svg);
+  EXPECT_EQ(chart.rfind("<?xml", 0), 0u);
+  EXPECT_NE(chart.find("data-region=\"eu-west\""), std::string::npos);
+  EXPECT_NE(chart.find("data-event=\"aborted\""), std::string::npos);
+}
+
+TEST_F(DrillE2E, C_LiveDrillTreatsTheTargetAsFailedForPlacementThenGivesItBack) {
+  json w;
+  ASSERT_TRUE(WaitFor(milliseconds(40000), AllReady, &w)) << w.dump(2);
+  const auto placement = Placement(w);
+  ASSERT_GT(placement.at("ap-south-1"), 0);
+
+  const std::string name = Run("--target region=ap-south --mode live --duration 4s");
+  // While it runs, placement moves ap-south's replicas elsewhere.
+  ASSERT_TRUE(WaitFor(milliseconds(10000), [](const json& x) {
+    return Placement(x).count("ap-south-1") == 0;
+  }, &w)) << w.dump(2);
+  auto status = Fedctl("drill status " + name + " -w");
+  ASSERT_EQ(status.exit_code, 0) << status.output;
+  json d = Drill(name);
+  const json& r = d["status"]["report"];
+  ASSERT_EQ(d["status"]["phase"], "Completed") << d.dump(2);
+  EXPECT_EQ(r["abortConditionFired"], false);
+  EXPECT_TRUE(r["timeToReplaceSeconds"].is_number()) << r.dump(2);
+  EXPECT_EQ(r["replicasMovedPerRegion"]["ap-south"], -placement.at("ap-south-1"));
+  EXPECT_EQ(r["residencyViolations"], 0);
+  // Given back: after the workload's 2 s recovery delay ap-south runs its share again.
+  ASSERT_TRUE(WaitFor(milliseconds(30000), [&](const json& x) {
+    return AllReady(x) && Placement(x) == placement;
+  }, &w)) << w.dump(2);
+}
+
+}  // namespace
+}  // namespace meridian
