@@ -15,7 +15,7 @@ using nlohmann::json;
 
 // Layout (px): the plot area sits inside the margins; the legend is to its right.
 constexpr double kWidth = 960, kHeight = 480;
-constexpr double kLeft = 70, kRight = 190, kTop = 60, kBottom = 60;
+constexpr double kLeft = 70, kRight = 190, kTop = 84, kBottom = 60;
 constexpr double kPlotW = kWidth - kLeft - kRight, kPlotH = kHeight - kTop - kBottom;
 
 // Tableau 10: distinguishable, and readable for the common colour blindnesses.
@@ -174,7 +174,7 @@ std::string DrillTimelineSvg(const json& drill) {
   svg += "<g class=\"markers\">\n";
   for (size_t i = 0; i < markers.size(); ++i) {
     const Marker& m = markers[i];
-    const double label_y = kTop - 6 - 12.0 * static_cast<double>(i % 3);
+    const double label_y = kTop - 8 - 12.0 * static_cast<double>(i % 3);
     svg += fmt::format(
         "<line class=\"marker\" data-event=\"{0}\" x1=\"{1:.1f}\" y1=\"{2:.1f}\" x2=\"{1:.1f}\" "
         "y2=\"{3:.1f}\" stroke=\"{4}\" stroke-width=\"1.5\" stroke-dasharray=\"5,4\"/>\n",
