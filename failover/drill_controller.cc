@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
 
 #include "api/codec.h"
@@ -236,12 +237,22 @@ StatusOr<Fleet> LoadFleet(apimachinery::ObjectService& objects) {
   return fleet;
 }
 
+bool HasFinalizer(const api::FailoverDrill& drill) {
+  const auto& f = drill.metadata.finalizers;
+  return std::find(f.begin(), f.end(), kHealFinalizer) != f.end();
+}
+
+bool FaultUnhealed(const api::FailoverDrill& drill) {
+  const json& r = drill.status.report;
+  return r.is_object() && r.value("faultInjected", false) && !r.value("faultHealed", false);
+}
+
 }  // namespace
 
 bool DrillNeedsWork(const api::FailoverDrill& drill) {
+  if (!drill.metadata.deletion_timestamp.empty()) return HasFinalizer(drill);
   if (!Final(drill.status.phase)) return true;
-  const json& r = drill.status.report;
-  return r.is_object() && r.value("faultInjected", false) && !r.value("faultHealed", false);
+  return FaultUnhealed(drill);
 }
 
 DrillStep NextDrillStep(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now,
@@ -333,6 +344,24 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
       MERIDIAN_ASSIGN_OR_RETURN(fleet, LoadFleet(objects_));
     }
     const Timestamp now = clock_.Now();
+    if (!drill.metadata.deletion_timestamp.empty()) {
+      any_active = !ReleaseDeleted(drill, *fleet, now) || any_active;
+      continue;
+    }
+    api::FailoverDrill current = drill;
+    if (drill.status.phase.empty() && drill.spec.inject_fault && !HasFinalizer(drill)) {
+      // Before anything is injected: from here on, a delete waits for the heal.
+      current.metadata.finalizers.push_back(kHealFinalizer);
+      auto added = objects_.Update(info, "", drill.metadata.name, api::Encode(current));
+      if (!added.ok()) {
+        spdlog::log(added.error().code == 409 ? spdlog::level::debug : spdlog::level::warn,
+                    "drill controller: adding the heal finalizer to {}: {}", drill.metadata.name,
+                    added.error().message);
+        any_active = true;
+        continue;
+      }
+      current.metadata.resource_version = added.value()["metadata"].value("resourceVersion", "");
+    }
     if (Final(drill.status.phase)) {
       // Heal retries of finished drills wait an interval; their status writes wake us too.
       auto& last = last_heal_attempt_[drill.metadata.name];
@@ -358,7 +387,7 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
                      DescribeTarget(drill.spec.target));
       }
     }
-    api::FailoverDrill next = drill;
+    api::FailoverDrill next = current;
     next.status = std::move(step.status);
     any_active = any_active || DrillNeedsWork(next);
     if (next.status == drill.status) continue;
@@ -380,6 +409,35 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
   }
   if (active) *active = any_active;
   return written;
+}
+
+bool DrillController::ReleaseDeleted(const api::FailoverDrill& drill, const Fleet& fleet,
+                                     Timestamp now) {
+  if (FaultUnhealed(drill)) {
+    auto& last = last_heal_attempt_[drill.metadata.name];
+    if (last.time_since_epoch().count() != 0 && now - last < options_.sample_interval) return false;
+    last = now;
+    Status st = injector_ ? injector_->Heal(drill.spec.target, fleet.members)
+                          : FailedPreconditionError("no fault injector is configured");
+    if (!st.ok()) {
+      spdlog::warn("drill controller: {} is being deleted; healing the fault: {}",
+                   drill.metadata.name, st.ToString());
+      return false;
+    }
+    spdlog::info("event: drill {} healed fault for {} (drill deleted)", drill.metadata.name,
+                 DescribeTarget(drill.spec.target));
+  }
+  api::FailoverDrill released = drill;
+  std::erase(released.metadata.finalizers, std::string(kHealFinalizer));
+  auto result = objects_.Update(Info(objects_, "failoverdrills"), "", drill.metadata.name,
+                                api::Encode(released));
+  if (!result.ok() && result.error().code != 404) {
+    spdlog::log(result.error().code == 409 ? spdlog::level::debug : spdlog::level::warn,
+                "drill controller: releasing {}: {}", drill.metadata.name, result.error().message);
+    return false;
+  }
+  last_heal_attempt_.erase(drill.metadata.name);
+  return true;
 }
 
 }  // namespace meridian::failover

@@ -15,7 +15,9 @@
 //   - Aborted when availability falls below abortConditions.minAvailabilityPercent of
 //     desired (report.abortConditionFired).
 // A heal that fails is retried every interval after the drill ended (report.faultHealed
-// stays false, status.message says why) until it succeeds.
+// stays false, status.message says why) until it succeeds. A drill with injectFault holds
+// the finalizer drills.meridian.io/heal (added with phase Pending, before any injection);
+// deleting it heals its fault (retried like any heal) before the finalizer is dropped.
 //
 // Level-triggered: all progress lives in the drill's status, so a restarted controller
 // continues a Running drill from its report. Every decision reads time from the Clock
@@ -42,6 +44,10 @@
 namespace meridian::failover {
 
 inline constexpr char kAbortAnnotation[] = "drills.meridian.io/abort";
+// Held by a live drill with injectFault from before the fault is injected until it is healed,
+// so that deleting a drill never leaves its fault in place: a deleted drill is healed, then
+// the finalizer is dropped and the drill goes.
+inline constexpr char kHealFinalizer[] = "drills.meridian.io/heal";
 
 struct DrillControllerOptions {
   // Between two timeline samples of a running drill (and two heal retries).
@@ -92,6 +98,9 @@ class DrillController {
  private:
   void Run();
   void MarkDirty();
+  // A deleted drill: heals its unhealed fault (at most once per interval), then drops the
+  // heal finalizer. Returns whether it is released.
+  bool ReleaseDeleted(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now);
 
   apimachinery::ObjectService& objects_;
   const Clock& clock_;

@@ -251,6 +251,44 @@ TEST_F(DrillControllerTest, FailedInjectionFailsTheDrillAndHealIsRetriedUntilItW
   EXPECT_EQ(injector_->calls.size(), done);
 }
 
+TEST_F(DrillControllerTest, DeletingADrillHealsItsFaultBeforeItGoes) {
+  CreateDrill("gone", {{"target", {{"zone", "eu-west-1a"}}}, {"mode", "live"}, {"injectFault", true}});
+  Pass();
+  EXPECT_EQ(Drill("gone")["metadata"]["finalizers"], json::array({kHealFinalizer}));
+  Pass();
+  ASSERT_EQ(Phase("gone"), "Running");
+  const auto& info = fed_.Info("federation.meridian.io/v1alpha1", "FailoverDrill");
+  ASSERT_TRUE(fed_.objects().Delete(info, "", "gone").ok());
+  ASSERT_TRUE(fed_.objects().Get(info, "", "gone").ok());  // held by the finalizer
+
+  injector_->heal_result = UnavailableError("membersim down");
+  Pass();
+  EXPECT_EQ(injector_->calls, (std::vector<std::string>{"inject zone=eu-west-1a", "heal zone=eu-west-1a"}));
+  EXPECT_TRUE(fed_.objects().Get(info, "", "gone").ok());
+  Pass();  // within the interval: no second attempt
+  EXPECT_EQ(injector_->calls.size(), 2u);
+
+  injector_->heal_result = Status::Ok();
+  fed_.clock().Advance(1s);
+  Pass();
+  EXPECT_EQ(injector_->calls.size(), 3u);
+  auto after = fed_.objects().Get(info, "", "gone");
+  ASSERT_FALSE(after.ok());
+  EXPECT_EQ(after.error().code, 404);
+}
+
+TEST_F(DrillControllerTest, DrillsWithoutAFaultHoldNoFinalizer) {
+  CreateDrill("plain", {{"target", {{"zone", "eu-west-1a"}}}, {"mode", "live"}});
+  Pass();
+  Pass();
+  EXPECT_EQ(Phase("plain"), "Running");
+  EXPECT_FALSE(Drill("plain")["metadata"].contains("finalizers"));
+  const auto& info = fed_.Info("federation.meridian.io/v1alpha1", "FailoverDrill");
+  ASSERT_TRUE(fed_.objects().Delete(info, "", "plain").ok());
+  EXPECT_EQ(fed_.objects().Get(info, "", "plain").error().code, 404);
+  EXPECT_EQ(Pass(), 0);
+}
+
 TEST_F(DrillControllerTest, UnknownTargetFailsNamingTheField) {
   CreateDrill("nowhere", {{"target", {{"zone", "ap-south-1a"}}}, {"mode", "live"}});
   Pass();
