@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <thread>
 
 #include "api/codec.h"
@@ -231,6 +232,39 @@ TEST_F(DnsControllerTest, AMemberWhoseWatchCannotStartIsRetriedAndDelaysNoOne) {
     return Health() == std::vector<std::string>{"eu-west-1:1", "us-east-1:1"};
   })) << ::testing::PrintToString(Health());
   controller.Stop();
+}
+
+TEST_F(DnsControllerTest, AMemberWhoseServerChangesIsWatchedAgainAndALeavingMemberIsDropped) {
+  std::map<std::string, int> made;
+  std::mutex made_mu;
+  sync::MemberClientFactory counting = [&, inner = Factory()](const api::MemberCluster& m) {
+    std::lock_guard lock(made_mu);
+    ++made[m.metadata.name + " " + m.spec.server];
+    return inner(m);
+  };
+  DnsController controller(objects(), counting);
+  ASSERT_TRUE(controller.RefreshMembers().ok());
+  WaitSynced(controller);
+  ASSERT_TRUE(controller.RefreshMembers().ok());  // nothing changed: no new client
+  json m = *objects().Get(Info("MemberCluster"), "", "eu-west-1");
+  m["spec"]["server"] = "http://127.0.0.1:2/clusters/eu-west-1";
+  ASSERT_TRUE(objects().Update(Info("MemberCluster"), "", "eu-west-1", m).ok());
+  ASSERT_TRUE(controller.RefreshMembers().ok());
+  WaitSynced(controller);
+  {
+    std::lock_guard lock(made_mu);
+    EXPECT_EQ(made,
+              (std::map<std::string, int>{{"eu-west-1 http://127.0.0.1:1/clusters/eu-west-1", 1},
+                                          {"eu-west-1 http://127.0.0.1:2/clusters/eu-west-1", 1},
+                                          {"us-east-1 http://127.0.0.1:1/clusters/us-east-1", 1}}));
+  }
+  ASSERT_TRUE(objects().Delete(Info("MemberCluster"), "", "eu-west-1").ok());
+  ASSERT_TRUE(controller.RefreshMembers().ok());
+  EXPECT_EQ(controller.Services().count("eu-west-1"), 0u);
+  EXPECT_EQ(controller.Services().count("us-east-1"), 1u);
+  controller.Stop();
+  EXPECT_EQ(fakes_["eu-west-1"]->ActiveWatches(), 0u);
+  EXPECT_EQ(fakes_["us-east-1"]->ActiveWatches(), 0u);
 }
 
 TEST_F(DnsControllerTest, WatchesDriveHealthReadinessAndAddressChangesIntoAnswers) {
