@@ -245,6 +245,7 @@ void PropagationController::RunDispatcher() {
   using SteadyClock = std::chrono::steady_clock;
   SteadyClock::time_point next_resync = SteadyClock::now() + options_.resync_period;
   SteadyClock::time_point next_deletion_check = SteadyClock::now();
+  SteadyClock::time_point next_client_retry = SteadyClock::now();
   std::unique_lock lock(mu_);
   while (!stopping_) {
     // Deleted workloads wait for their cleanup timeout: look at them at least every second.
@@ -252,6 +253,14 @@ void PropagationController::RunDispatcher() {
     cv_.wait_until(lock, wake,
                    [&] { return stopping_ || members_dirty_ || !aggregate_dirty_.empty(); });
     if (stopping_) return;
+    if (SteadyClock::now() >= next_client_retry) {
+      // A member whose client could not be built (its credentials Secret may appear later,
+      // which no MemberCluster event announces) is retried every 2 s, not once a resync.
+      next_client_retry = SteadyClock::now() + std::chrono::seconds(2);
+      for (const auto& [name, member] : members_) {
+        if (!member->client) members_dirty_ = true;
+      }
+    }
     if (members_dirty_) {
       members_dirty_ = false;
       lock.unlock();
@@ -825,6 +834,7 @@ Status PropagationController::RefreshMembers() {
       auto b = built.find(name);
       if (b != built.end()) {
         if (b->second.ok()) {
+          if (!member->client) requeue = true;  // its keys wait no longer
           member->client = b->second.value();
           member->client_error = Status::Ok();
         } else {

@@ -70,8 +70,9 @@ namespace meridian::sync {
 class PropagationController {
  public:
   struct Options {
-    // Safety net only: drift is repaired from member watches.
-    std::chrono::milliseconds resync_period{30'000};
+    // Safety net only: drift is repaired from member watches. Every key is re-checked on
+    // every member (from the watched copies: CPU, not member calls), so not too often.
+    std::chrono::milliseconds resync_period{300'000};
     // How long a deleted workload waits for unreachable members before its finalizer goes.
     std::chrono::milliseconds cleanup_timeout{300'000};
     // Per-member queue: per-key backoff and the bucket for retries. max_delay also caps how
