@@ -121,8 +121,9 @@ struct PropagationController::Member {
   std::set<std::string> cleaned;
   bool removed = false;
 
-  // Only the thread processing this member's queue touches these.
-  std::optional<DiscoveryInfo> discovery;
+  // The member's workers share these (never held across a member call).
+  std::mutex state_mu;  // guards the fields below
+  std::shared_ptr<const DiscoveryInfo> discovery;
   std::set<std::string> namespaces_ok;
   bool default_watches = false;  // DefaultWatchedKinds() all watched
   Status down;  // not OK while the member is considered down
@@ -215,7 +216,9 @@ Status PropagationController::Start() {
   std::lock_guard lock(mu_);
   started_ = true;
   for (auto& [name, member] : members_) {
-    workers_.emplace_back([this, m = member] { RunWorker(m); });
+    for (int i = 0; i < options_.workers_per_member; ++i) {
+      workers_.emplace_back([this, m = member] { RunWorker(m); });
+    }
   }
   dispatcher_ = std::thread([this] { RunDispatcher(); });
   return Status::Ok();
@@ -448,6 +451,7 @@ Status PropagationController::EnsureWatch(Member& member, const GroupVersionReso
 
 Status PropagationController::MemberCallFailed(Member& member, Status status) {
   if (MemberDown(status)) {
+    std::lock_guard lock(member.state_mu);
     ++member.down_failures;
     ItemBackoff backoff(options_.rate_limits);
     Duration wait{0};
@@ -595,19 +599,31 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   };
 
   if (!client) return fail(client_error);
-  if (!member.down.ok() && clock_.Now() < member.down_retry_at) return fail(member.down);
+  bool default_watches = false;
+  {
+    std::unique_lock lock(member.state_mu);
+    if (!member.down.ok() && clock_.Now() < member.down_retry_at) {
+      Status down = member.down;
+      lock.unlock();
+      return fail(down);
+    }
+    default_watches = member.default_watches;
+  }
 
   // Watch the default kinds first: their initial lists are what orphan detection and the
   // "does it exist" check read.
-  if (!member.default_watches) {
+  if (!default_watches) {
     for (const GroupVersionResource& gvr : DefaultWatchedKinds()) {
       Status watched = EnsureWatch(member, gvr);
       if (!watched.ok()) return fail(MemberCallFailed(member, watched));
     }
-    member.default_watches = true;
   }
-  member.down = Status::Ok();
-  member.down_failures = 0;
+  {
+    std::lock_guard lock(member.state_mu);
+    member.default_watches = true;
+    member.down = Status::Ok();
+    member.down_failures = 0;
+  }
 
   if (!workload || deleting || placed == 0) {
     Status s = DeleteOwned(member, owner, std::nullopt);
@@ -623,17 +639,24 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   }
 
   const api::FederatedWorkload& w = *workload;
-  if (!member.discovery) {
+  std::shared_ptr<const DiscoveryInfo> discovery;
+  {
+    std::lock_guard lock(member.state_mu);
+    discovery = member.discovery;
+  }
+  if (!discovery) {
     auto d = client->Discover();
     if (!d.ok()) return fail(MemberCallFailed(member, d.status()));
-    member.discovery = std::move(d).value();
+    discovery = std::make_shared<const DiscoveryInfo>(std::move(d).value());
+    std::lock_guard lock(member.state_mu);
+    member.discovery = discovery;
   }
   StatusOr<json> rendered_or = RenderMemberObject(w, member.name, labels, placed);
   if (!rendered_or.ok()) return fail(rendered_or.status());
   json rendered = std::move(rendered_or).value();
   StatusOr<GroupVersionResource> gvr_or =
       ResolveResource(rendered["apiVersion"].get<std::string>(),
-                      rendered["kind"].get<std::string>(), &*member.discovery);
+                      rendered["kind"].get<std::string>(), discovery.get());
   if (!gvr_or.ok()) return fail(gvr_or.status());
   const GroupVersionResource gvr = *gvr_or;
   if (Status watched = EnsureWatch(member, gvr); !watched.ok()) {
@@ -642,7 +665,12 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   const std::string& ns = w.metadata.ns;
   const ObjectName name{ns, rendered["metadata"]["name"].get<std::string>()};
 
-  if (!ns.empty() && !member.namespaces_ok.count(ns)) {
+  bool namespace_ok = ns.empty();
+  if (!namespace_ok) {
+    std::lock_guard lock(member.state_mu);
+    namespace_ok = member.namespaces_ok.count(ns) > 0;
+  }
+  if (!namespace_ok) {
     auto got = client->Get(kNamespaces, "", ns);
     if (!got.ok() && got.status().code() == StatusCode::kNotFound) {
       json nso = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
@@ -654,6 +682,7 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
     } else if (!got.ok()) {
       return fail(MemberCallFailed(member, got.status()));
     }
+    std::lock_guard lock(member.state_mu);
     member.namespaces_ok.insert(ns);
   }
 
@@ -690,6 +719,7 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
         break;
       }
       if (created.status().code() == StatusCode::kNotFound && !ns.empty()) {
+        std::lock_guard lock(member.state_mu);
         member.namespaces_ok.erase(ns);  // someone deleted the namespace: create it next time
       }
       if (created.status().code() != StatusCode::kAlreadyExists || attempt >= 3) {
@@ -826,7 +856,9 @@ Status PropagationController::RefreshMembers() {
       if (!member) {
         member = std::make_shared<Member>(name, clock_, options_.rate_limits);
         requeue = true;
-        if (started_ && !stopping_) workers_.emplace_back([this, mm = member] { RunWorker(mm); });
+        for (int i = 0; started_ && !stopping_ && i < options_.workers_per_member; ++i) {
+          workers_.emplace_back([this, mm = member] { RunWorker(mm); });
+        }
       } else if (member->cluster.metadata.labels != m.metadata.labels) {
         requeue = true;  // overrides select by cluster labels
       }

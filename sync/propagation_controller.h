@@ -1,7 +1,7 @@
 // The propagation controller: makes every member cluster hold what placement decided.
 //
 // Work is per (workload, member) pair. Every member has its own rate-limited work queue of
-// workload keys ("ns/name", sync/work_queue.h) and its own worker thread, so a hung or slow
+// workload keys ("ns/name", sync/work_queue.h) and its own worker threads, so a hung or slow
 // member delays only itself (every member call is bounded by the client's timeout). For one
 // key the worker: renders the member object (sync/propagation.h); ensures the namespace;
 // compares with the member's watched copy and creates it, rewrites it (compare-and-swap) when
@@ -83,6 +83,9 @@ class PropagationController {
     // The aggregator waits this long after a result changes before writing statuses, so
     // that one write carries many members' results.
     std::chrono::milliseconds status_batch{100};
+    // Worker threads per member queue (a key is never processed by two at once). More than
+    // one keeps several requests in flight to a member: member calls are latency-bound.
+    int workers_per_member = 4;
   };
 
   // `objects` and `clock` must outlive the controller. The clock drives backoff, fast-fail
