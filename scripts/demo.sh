@@ -2,16 +2,21 @@
 # The demo federation: installs what is missing, builds, starts membersim with five simulated
 # member clusters on three continents and the federation-apiserver on its embedded SQLite
 # store, joins the members with `fedctl join` (each member demands its own bearer token),
-# applies the three-continents example, and shows the result.
+# applies the three-continents example, and shows the three things Meridian is for: one
+# workload on three continents (with a global DNS name answering by client location), an
+# EU-resident workload that stays in the EU even when an EU region fails (what-if and a
+# simulated failover drill show it), and how to run a live drill.
 #
 #   ./scripts/demo.sh            # runs until Ctrl-C, so you can use kubectl / fedctl against it
 #   DEMO_EXIT=1 ./scripts/demo.sh   # shows the result and stops everything (used by the e2e test)
 #
-# Ports: MERIDIAN_PORT (federation API, default 8443), MEMBERSIM_PORT (default 18080).
+# Ports: MERIDIAN_PORT (federation API, default 8443), MEMBERSIM_PORT (default 18080),
+# MERIDIAN_DNS_PORT (the federation's DNS, UDP+TCP, default 8053).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 API_PORT=${MERIDIAN_PORT:-8443}
 SIM_PORT=${MEMBERSIM_PORT:-18080}
+DNS_PORT=${MERIDIAN_DNS_PORT:-8053}
 STATE_DIR=${MERIDIAN_DEMO_DIR:-.meridian/demo}
 
 if [ -z "${MERIDIAN_SKIP_BUILD:-}" ]; then
@@ -65,6 +70,8 @@ wait_for "http://127.0.0.1:$SIM_PORT/admin/status" "$STATE_DIR/membersim.log"
 
 echo "== starting federation-apiserver on $SERVER (SQLite store in $STATE_DIR)"
 "$BIN/federation-apiserver" --listen "127.0.0.1:$API_PORT" --storage "sqlite:$STATE_DIR/federation.db" \
+  --dns-listen "127.0.0.1:$DNS_PORT" --dns-zone global.example.com \
+  --dns-client-regions examples/three-continents/dns-client-regions.yaml \
   > "$STATE_DIR/apiserver.log" 2>&1 &
 pids+=($!)
 wait_for "$SERVER/readyz" "$STATE_DIR/apiserver.log"
@@ -87,6 +94,7 @@ TABLE
 
 echo "== applying the three-continents workload (30 replicas, NA:EU:AS = 5:3:2)"
 "${FEDCTL[@]}" apply -f examples/three-continents/workload.yaml
+"${FEDCTL[@]}" apply -f examples/three-continents/service.yaml
 
 # Inside the federation-apiserver, the placement controller divides the replicas, the
 # propagation controller creates the Deployments in the members, and membersim's pods turn
@@ -126,11 +134,61 @@ curl -fsS -H "Authorization: Bearer $(cat "$STATE_DIR/tokens/eu-west-1")" \
   grep -o '"name":"[a-z0-9-]*-node-[0-9]*"' | cut -d'"' -f4 | sort -u |
   sed 's/^\(.*\)-node-[0-9]*$/&   zone \1/'
 
+echo
+echo "== one global name: web.global.example.com, answered by the federation's DNS on 127.0.0.1:$DNS_PORT"
+# The DNS controller answers with the members' LoadBalancer addresses (service.yaml), only
+# where web has ready replicas; geo picks the region nearest the client's subnet.
+dns_ready=""
+for _ in $(seq 1 100); do
+  if [ -n "$(dig +short +time=1 +tries=1 @127.0.0.1 -p "$DNS_PORT" web.global.example.com +subnet=81.2.3.0/24 2>/dev/null)" ]; then
+    dns_ready=yes
+    break
+  fi
+  sleep 0.1
+done
+[ -n "$dns_ready" ] || echo "demo: the DNS did not answer web.global.example.com within 10 s (see $STATE_DIR/apiserver.log)"
+"${FEDCTL[@]}" dns records
+for client in "Paris 81.2.3.0/24" "Virginia 3.4.5.0/24" "Mumbai 103.1.2.0/24"; do
+  set -- $client
+  printf 'a client in %-9s (subnet %-13s) gets web.global.example.com -> %s\n' "$1" "$2" \
+    "$(dig +short +time=1 +tries=1 @127.0.0.1 -p "$DNS_PORT" web.global.example.com +subnet="$2" | tr '\n' ' ')"
+done
+
+echo
+echo "== EU data residency: payments/ledger may only run in the EU (ResidencyPolicy payments-eu-only)"
+"${FEDCTL[@]}" apply -f examples/eu-residency/
+ledger_ready=""
+for _ in $(seq 1 300); do
+  if "${FEDCTL[@]}" describe fw ledger -n payments 2>/dev/null | grep -q "12 of 12 replicas ready"; then
+    ledger_ready=yes
+    break
+  fi
+  sleep 0.2
+done
+[ -n "$ledger_ready" ] || echo "demo: ledger's 12 replicas were not ready within 60 s (see fedctl describe fw ledger -n payments)"
+"${FEDCTL[@]}" get fw ledger -n payments
+echo
+echo "== what if region eu-west failed? (fedctl what-if: computed, nothing changes)"
+"${FEDCTL[@]}" what-if --fail region=eu-west
+echo
+echo "== a failover drill rehearsing the loss of eu-west (simulate: nothing changes)"
+drill=$("${FEDCTL[@]}" drill run --target region=eu-west --mode simulate --name demo-eu-west)
+for _ in $(seq 1 50); do
+  if "${FEDCTL[@]}" drill status "$drill" 2>/dev/null | grep -q "^Completed"; then break; fi
+  sleep 0.1
+done
+"${FEDCTL[@]}" drill report "$drill"
+
 cat <<MSG
 
 The demo federation is running.
   fedctl:  $BIN/fedctl --server $SERVER get fw -A
   kubectl: kubectl --server $SERVER get federatedworkloads -A
+  DNS:     dig @127.0.0.1 -p $DNS_PORT web.global.example.com +subnet=81.2.3.0/24
+  drills:  $BIN/fedctl --server $SERVER drill run --target zone=eu-west-1a --mode live \\
+             --duration 60s --abort-below 80% --inject-fault
+           $BIN/fedctl --server $SERVER drill status -w NAME; ... drill report NAME --svg drill.svg
+  failure: $BIN/membersim ctl --server http://127.0.0.1:$SIM_PORT fail-region us-east
   members: curl -H "Authorization: Bearer \$(cat $STATE_DIR/tokens/NAME)" \\
              http://127.0.0.1:$SIM_PORT/clusters/NAME/apis/apps/v1/deployments
            (each member demands its own token; they are in $STATE_DIR/tokens/)

@@ -35,6 +35,7 @@ TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
                     " MERIDIAN_BUILD_DIR=" + build_dir +
                     " MERIDIAN_PORT=" + std::to_string(FreeLoopbackPort()) +
                     " MEMBERSIM_PORT=" + std::to_string(FreeLoopbackPort()) +
+                    " MERIDIAN_DNS_PORT=" + std::to_string(FreeLoopbackPort()) +
                     " MERIDIAN_DEMO_DIR=" + dir.string() + " timeout 180 ./scripts/demo.sh";
   test_env::CommandResult r = test_env::RunCommand(cmd);
   std::filesystem::remove_all(dir);
@@ -57,6 +58,16 @@ TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
            "30 of 30 replicas ready",
            "5 of 5 clusters synced",
            "eu-central-1  deployment shop/web: 3 replicas ready",  // as the member reports it
+           // One global name: the nearest region's member answers, by client subnet.
+           "a client in Paris     (subnet 81.2.3.0/24  ) gets web.global.example.com -> 127.20.3.1",
+           "a client in Virginia  (subnet 3.4.5.0/24   ) gets web.global.example.com -> 127.20.1.1",
+           "a client in Mumbai    (subnet 103.1.2.0/24 ) gets web.global.example.com -> 127.20.5.1",
+           // EU residency: ledger runs in the EU only, and losing eu-west keeps it there.
+           "ledger   12      12                   eu-west 8/8, eu-central 4/4",
+           "  eu-central-1             eu-central          4     12     +8",
+           "Drill demo-eu-west: simulate, target region=eu-west, Completed",
+           "Residency violations: 0",
+           "payments/ledger: eu-central-1 4->12, eu-west-1 8->0",
            "The demo federation is running.",
        }) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << expected << "\n" << r.output;
