@@ -13,6 +13,7 @@ PACKAGES=(
   # tests and benches
   libgtest-dev libgmock-dev libbenchmark-dev clang libfuzzer-14-dev
   bind9-dnsutils dnsperf nsd sqlite3 curl python3 procps
+  libexpat1-dev  # the drill SVG chart is checked for well-formed XML
 )
 
 missing=()
