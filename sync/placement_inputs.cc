@@ -264,6 +264,15 @@ StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
       line.region = c.region;
       line.after = p.replicas;
     }
+    // A copied template (no spec.replicas: one per eligible cluster, like a DaemonSet) wants
+    // as many copies as there are clusters able to hold one: a lost cluster lowers what is
+    // desired, it leaves nothing unplaced (the placement controller reports it the same way).
+    if (!api::TemplateReplicas(fw.spec).has_value()) {
+      before.total = before.placed;
+      before.unplaced = 0;
+      after.total = after.placed;
+      after.unplaced = 0;
+    }
     bool changed = before.unplaced != after.unplaced;
     for (auto& [name, line] : by_name) {
       changed |= line.before != line.after;
@@ -281,7 +290,7 @@ StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
     out.desired = after.total;
     out.unplaced_before = before.unplaced;
     out.unplaced_after = after.unplaced;
-    out.blocked_by = placement::ExplainUnplaced(*after_world, wa, after);
+    out.blocked_by = after.unplaced > 0 ? placement::ExplainUnplaced(*after_world, wa, after) : "";
     out.blocked_bits = after.unplaced > 0 ? after.unplaced_because : 0;
     for (uint32_t i = 0; i < after_world->size(); ++i) {
       auto it = by_name.find(after_world->cluster(i).name);

@@ -496,5 +496,43 @@ TEST_F(FailoverPlacementTest, WhatIfReportsBeforeAfterAndBlockingConstraints) {
   EXPECT_EQ(Workload("shop", "web").metadata.resource_version, rv) << "what-if changes nothing";
 }
 
+// A copied template (a Service: no spec.replicas) wants one copy per cluster able to hold
+// one: losing a region lowers the copies wanted and leaves nothing unplaced, as the
+// controller reports it.
+TEST_F(FailoverPlacementTest, WhatIfCopiedTemplateLosesCopiesWithoutUnplaced) {
+  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"name": "web-lb", "namespace": "default"},
+    "spec": {"template": {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+                          "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+             "placement": {}}})"));
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  const size_t copies = Placement("default", "web-lb").size();
+  ASSERT_GE(copies, 2u);
+
+  PlacementInputs inputs;
+  FieldErrors errors;
+  auto list = [&](const char* kind) {
+    return server_->objects().List(Info(api::kApiVersion, kind), "", {}).value()["items"];
+  };
+  for (const json& j : list("MemberCluster")) inputs.members.push_back(api::DecodeMemberCluster(j, &errors));
+  for (const json& j : list("Topology")) inputs.topologies.push_back(api::DecodeTopology(j, &errors));
+  for (const json& j : list("FederatedWorkload")) {
+    inputs.workloads.push_back(api::DecodeFederatedWorkload(j, &errors));
+  }
+  ASSERT_TRUE(errors.empty());
+
+  std::vector<api::DrillTarget> fail = {ParseFailureTarget("region=us-east").value()};
+  WhatIfAnswer a = WhatIf(inputs, fail, clock_.Now()).value();
+  ASSERT_EQ(a.affected.size(), 1u);
+  const WhatIfWorkload& lb = a.affected[0];
+  EXPECT_EQ(lb.desired, static_cast<int64_t>(copies) - 1);
+  EXPECT_EQ(lb.unplaced_after, 0);
+  EXPECT_TRUE(lb.blocked_by.empty()) << lb.blocked_by;
+  for (const WhatIfCluster& c : lb.clusters) {
+    EXPECT_EQ(c.after, c.cluster == "us-east-1" ? 0 : 1) << c.cluster;
+  }
+}
+
 }  // namespace
 }  // namespace meridian::sync
