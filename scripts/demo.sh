@@ -71,7 +71,7 @@ wait_for "http://127.0.0.1:$SIM_PORT/admin/status" "$STATE_DIR/membersim.log"
 echo "== starting federation-apiserver on $SERVER (SQLite store in $STATE_DIR)"
 "$BIN/federation-apiserver" --listen "127.0.0.1:$API_PORT" --storage "sqlite:$STATE_DIR/federation.db" \
   --dns-listen "127.0.0.1:$DNS_PORT" --dns-zone global.example.com \
-  --dns-client-regions examples/three-continents/dns-client-regions.yaml \
+  --dns-client-regions examples/dns/client-regions.yaml \
   > "$STATE_DIR/apiserver.log" 2>&1 &
 pids+=($!)
 wait_for "$SERVER/readyz" "$STATE_DIR/apiserver.log"
@@ -94,7 +94,7 @@ TABLE
 
 echo "== applying the three-continents workload (30 replicas, NA:EU:AS = 5:3:2)"
 "${FEDCTL[@]}" apply -f examples/three-continents/workload.yaml
-"${FEDCTL[@]}" apply -f examples/three-continents/service.yaml
+"${FEDCTL[@]}" apply -f examples/dns/web-service.yaml
 
 # Inside the federation-apiserver, the placement controller divides the replicas, the
 # propagation controller creates the Deployments in the members, and membersim's pods turn
@@ -136,7 +136,7 @@ curl -fsS -H "Authorization: Bearer $(cat "$STATE_DIR/tokens/eu-west-1")" \
 
 echo
 echo "== one global name: web.global.example.com, answered by the federation's DNS on 127.0.0.1:$DNS_PORT"
-# The DNS controller answers with the members' LoadBalancer addresses (service.yaml), only
+# The DNS controller answers with the members' LoadBalancer addresses (examples/dns/web-service.yaml), only
 # where web has ready replicas; geo picks the region nearest the client's subnet.
 dns_ready=""
 for _ in $(seq 1 100); do
