@@ -18,9 +18,6 @@
 //
 //   build-x/bin/bench_failover_recovery [--runs 10] [--fault zone|partition] [--bin-dir DIR]
 #include <CLI/CLI.hpp>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +33,7 @@
 #include <vector>
 
 #include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
 
 namespace {
 
@@ -104,29 +102,13 @@ spec:
   return out;
 }
 
-int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+meridian::test_env::E2EFederation fed;
 
-std::string api_url, sim_url, bin_dir;
+json Get(const std::string& path) { return fed.Api(path); }
 
-json Get(const std::string& path) {
-  auto r = meridian::test_env::RunCommand("curl -fsS --max-time 5 " + api_url + path);
-  if (r.exit_code != 0) return json();
-  return json::parse(r.output, nullptr, false);
-}
-
-bool Run(const std::string& command) {
-  auto r = meridian::test_env::RunCommand(command);
-  if (r.exit_code != 0) std::cerr << command << ": " << r.output;
+// Prints what failed (`what` and its output) unless `r` succeeded.
+bool Ok(const meridian::test_env::CommandResult& r, const std::string& what) {
+  if (r.exit_code != 0) std::cerr << what << ": " << r.output;
   return r.exit_code == 0;
 }
 
@@ -166,12 +148,8 @@ bool Healthy(const json& w) {
 
 // Polls `done` every 20 ms for up to 60 s; returns the elapsed time since `from` or -1.
 double WaitMs(Clock::time_point from, const std::function<bool()>& done) {
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
-  while (Clock::now() < deadline) {
-    if (done()) return std::chrono::duration<double, std::milli>(Clock::now() - from).count();
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return -1;
+  if (!meridian::test_env::PollUntil(std::chrono::seconds(60), milliseconds(20), done)) return -1;
+  return std::chrono::duration<double, std::milli>(Clock::now() - from).count();
 }
 
 double Median(std::vector<double> v) {
@@ -185,7 +163,7 @@ int main(int argc, char** argv) {
   CLI::App app{"failover recovery time: injected zone failure -> full replica count ready"};
   int runs = 10;
   std::string fault = "zone";
-  bin_dir = std::filesystem::canonical("/proc/self/exe").parent_path().string();
+  std::string bin_dir = std::filesystem::canonical("/proc/self/exe").parent_path().string();
   app.add_option("--runs", runs, "measured runs (>= 1)")->capture_default_str();
   app.add_option("--fault", fault, "zone (fail-zone) or partition (the member's API hangs)")
       ->check(CLI::IsMember({"zone", "partition"}))
@@ -203,36 +181,16 @@ int main(int argc, char** argv) {
   fs::create_directories(dir);
   std::ofstream(dir / "membersim.yaml") << kMembersim;
 
-  meridian::test_env::ChildProcess sim, api;
   std::string error;
-  if (!sim.Start({bin_dir + "/membersim", "--config", (dir / "membersim.yaml").string(), "--listen",
-                  "127.0.0.1:" + std::to_string(FreeLoopbackPort())},
-                 &error, (dir / "membersim.log").string())) {
+  if (!fed.Start({.bin_dir = bin_dir,
+                  .dir = dir,
+                  .membersim_config = (dir / "membersim.yaml").string()},
+                 &error)) {
     std::cerr << error << "\n";
     return 1;
   }
-  sim_url = sim.WaitForLine("membersim listening on ", milliseconds(20000), &error);
-  if (sim_url.empty()) {
-    std::cerr << "membersim: " << error << "\n";
-    return 1;
-  }
-  if (!api.Start({bin_dir + "/federation-apiserver", "--listen",
-                  "127.0.0.1:" + std::to_string(FreeLoopbackPort()), "--storage",
-                  "sqlite:" + (dir / "fed.db").string()},
-                 &error, (dir / "apiserver.log").string())) {
-    std::cerr << error << "\n";
-    return 1;
-  }
-  api_url = api.WaitForLine("federation-apiserver listening on ", milliseconds(20000), &error);
-  if (api_url.empty()) {
-    std::cerr << "federation-apiserver: " << error << "\n";
-    return 1;
-  }
-  std::ofstream(dir / "federation.yaml")
-      << Federation(std::stoi(sim_url.substr(sim_url.rfind(':') + 1)));
-  const std::string fedctl = bin_dir + "/fedctl --server " + api_url;
-  const std::string ctl = bin_dir + "/membersim ctl --server " + sim_url;
-  if (!Run(fedctl + " apply -f " + (dir / "federation.yaml").string())) return 1;
+  std::ofstream(dir / "federation.yaml") << Federation(fed.sim_port());
+  if (!Ok(fed.Fedctl("apply -f " + (dir / "federation.yaml").string()), "fedctl apply")) return 1;
   const std::string workload = "/apis/federation.meridian.io/v1alpha1/namespaces/bench/federatedworkloads/app";
   const std::string member = "/apis/federation.meridian.io/v1alpha1/memberclusters/eu-west-1";
   if (WaitMs(Clock::now(), [&] { return Healthy(Get(workload)); }) < 0) {
@@ -246,7 +204,8 @@ int main(int argc, char** argv) {
   for (int run = 1; run <= runs; ++run) {
     const auto t0 = Clock::now();
     const bool zone = fault == "zone";
-    if (!Run(ctl + (zone ? " fail-zone eu-west-1 eu-west-1a" : " partition eu-west-1"))) return 1;
+    const std::string inject = zone ? "fail-zone eu-west-1 eu-west-1a" : "partition eu-west-1";
+    if (!Ok(fed.MembersimCtl(inject), "membersim ctl " + inject)) return 1;
     const double detected = WaitMs(t0, [&] {
       json m = Get(member);
       return zone ? ZoneFailed(m) : Unreachable(m);
@@ -261,7 +220,8 @@ int main(int argc, char** argv) {
     recovery.push_back(recovered);
     std::printf("%3d  %12.0f  %16.0f\n", run, detected, recovered);
     std::fflush(stdout);
-    if (!Run(ctl + (zone ? " heal-zone eu-west-1 eu-west-1a" : " heal eu-west-1"))) return 1;
+    const std::string heal = zone ? "heal-zone eu-west-1 eu-west-1a" : "heal eu-west-1";
+    if (!Ok(fed.MembersimCtl(heal), "membersim ctl " + heal)) return 1;
     if (WaitMs(Clock::now(), [&] { return Healthy(Get(workload)); }) < 0) {
       std::cerr << "run " << run << ": did not return after healing\n";
       return 1;
@@ -271,8 +231,7 @@ int main(int argc, char** argv) {
               *std::max_element(detection.begin(), detection.end()));
   std::printf("full recovery: median %.0f ms, max %.0f ms (floor 15000 ms median)\n",
               Median(recovery), *std::max_element(recovery.begin(), recovery.end()));
-  api.Stop();
-  sim.Stop();
+  fed.Stop();
   fs::remove_all(dir);
   const bool ok = Median(recovery) <= 15000 &&
                   *std::max_element(detection.begin(), detection.end()) <= 6000;

@@ -33,13 +33,13 @@
 #include <thread>
 
 #include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
 #include "test/common/test_env.h"
 
 namespace meridian {
 namespace {
 
 using nlohmann::json;
-using test_env::ChildProcess;
 using test_env::CommandResult;
 using test_env::RunCommand;
 using Clock = std::chrono::steady_clock;
@@ -127,16 +127,8 @@ std::string Workloads() {
                   "{name: vault.global.example.com, strategy: geo, ttl: 5}");
 }
 
-std::string ReadFile(const std::filesystem::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-void WriteFile(const std::filesystem::path& p, const std::string& text) {
-  std::ofstream(p) << text;
-}
+using test_env::ReadFile;
+using test_env::WriteFile;
 
 // A raw DNS query over UDP for the A records of `name`, optionally with an ECS option for an
 // IPv4 /24 (`subnet`, e.g. {81, 1, 2}): the timing probe of the failure test, where spawning
@@ -211,34 +203,24 @@ class DnsEndToEndTest : public ::testing::Test {
         std::filesystem::temp_directory_path() / ("meridian-e2e-dns-" + std::to_string(getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
-    const std::string bin = test_env::BinDir(), src = test_env::SourceDir();
+    const std::string src = test_env::SourceDir();
     std::string error;
 
-    membersim_ = new ChildProcess;
-    ASSERT_TRUE(
-        membersim_->Start({bin + "/membersim", "--config",
-                           src + "/examples/topology-3-continents.yaml", "--listen", "127.0.0.1:0"},
-                          &error, (dir_ / "membersim.log").string()))
-        << error;
-    sim_url_ = membersim_->WaitForLine("membersim listening on ", std::chrono::seconds(20), &error);
-    ASSERT_FALSE(sim_url_.empty()) << error;
-
     WriteFile(dir_ / "regions.yaml", kClientRegions);
-    apiserver_ = new ChildProcess;
-    ASSERT_TRUE(apiserver_->Start(
-        {bin + "/federation-apiserver", "--listen", "127.0.0.1:0", "--storage",
-         "sqlite:" + (dir_ / "fed.db").string(), "--controllers", "all", "--dns-listen",
-         "127.0.0.1:0", "--dns-zone", kZone, "--dns-client-regions",
-         (dir_ / "regions.yaml").string(), "--dns-rrl-rate", "0"},
-        &error, (dir_ / "apiserver.log").string()))
+    fed_ = new test_env::E2EFederation;
+    ASSERT_TRUE(fed_->Start(
+        {.bin_dir = test_env::BinDir(),
+         .dir = dir_,
+         .membersim_config = src + "/examples/topology-3-continents.yaml",
+         .apiserver_flags = {"--controllers", "all", "--dns-listen", "127.0.0.1:0", "--dns-zone",
+                             kZone, "--dns-client-regions", (dir_ / "regions.yaml").string(),
+                             "--dns-rrl-rate", "0"},
+         .apiserver_ready_before = {"federation-apiserver dns listening on 127.0.0.1:"}},
+        &error))
         << error;
-    std::string dns = apiserver_->WaitForLine(
-        "federation-apiserver dns listening on 127.0.0.1:", std::chrono::seconds(20), &error);
-    ASSERT_FALSE(dns.empty()) << error;
-    dns_port_ = std::stoi(dns);
-    api_url_ = apiserver_->WaitForLine("federation-apiserver listening on ",
-                                       std::chrono::seconds(20), &error);
-    ASSERT_FALSE(api_url_.empty()) << error;
+    dns_port_ = std::stoi(fed_->ready_lines().at(0));
+    sim_url_ = fed_->sim_url();
+    api_url_ = fed_->api_url();
 
     // The members, as the demo registers them (pointing at this membersim), the topology,
     // and the workloads.
@@ -269,9 +251,8 @@ class DnsEndToEndTest : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    delete apiserver_;
-    delete membersim_;
-    apiserver_ = membersim_ = nullptr;
+    delete fed_;
+    fed_ = nullptr;
     if (!dir_.empty() && !::testing::Test::HasFailure()) std::filesystem::remove_all(dir_);
   }
 
@@ -281,14 +262,10 @@ class DnsEndToEndTest : public ::testing::Test {
   }
 
   static CommandResult Fedctl(const std::string& args) {
-    return RunCommand(test_env::BinDir() + "/fedctl --server " + api_url_ + " " + args);
+    return fed_->Fedctl(args);
   }
 
-  static json Get(const std::string& url) {
-    CommandResult r = RunCommand("curl -fsS --max-time 5 '" + url + "'");
-    if (r.exit_code != 0) return json();
-    return json::parse(r.output, nullptr, false);
-  }
+  static json Get(const std::string& url) { return test_env::GetJson(url); }
 
   // Record set name -> number of endpoints answered.
   static std::map<std::string, size_t> HealthyEndpoints() {
@@ -336,8 +313,7 @@ class DnsEndToEndTest : public ::testing::Test {
   static std::vector<std::string> One(const std::string& ip) { return {ip}; }
 
   static inline std::filesystem::path dir_;
-  static inline ChildProcess* membersim_ = nullptr;
-  static inline ChildProcess* apiserver_ = nullptr;
+  static inline test_env::E2EFederation* fed_ = nullptr;
   static inline std::string sim_url_, api_url_;
   static inline int dns_port_ = 0;
 };
@@ -420,8 +396,7 @@ TEST_F(DnsEndToEndTest, AKilledRegionLeavesTheAnswersSoonAfterDetection) {
   const std::string eu_central_web = ServiceAddress("eu-central-1", "web");
   ASSERT_EQ(Dig("api.global.example.com"), One(eu_west_api));
 
-  CommandResult r = RunCommand(test_env::BinDir() + "/membersim ctl --server " + sim_url_ +
-                               " fail-region eu-west");
+  CommandResult r = fed_->MembersimCtl("fail-region eu-west");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   const auto injected = std::chrono::system_clock::now();
   // One poller per name, each on its own thread so that neither delays the other's sampling.
@@ -461,7 +436,7 @@ TEST_F(DnsEndToEndTest, AKilledRegionLeavesTheAnswersSoonAfterDetection) {
   std::optional<std::chrono::system_clock::time_point> detected;
   std::string error;
   while (!detected) {
-    std::string line = apiserver_->WaitForLine("[", std::chrono::seconds(5), &error);
+    std::string line = fed_->apiserver().WaitForLine("[", std::chrono::seconds(5), &error);
     ASSERT_FALSE(line.empty()) << "no MemberUnreachable event for eu-west-1: " << error;
     if (line.find("event: MemberCluster/eu-west-1: MemberUnreachable") == std::string::npos)
       continue;

@@ -10,10 +10,7 @@
 //   - live without a fault: placement treats region ap-south as failed for the drill's
 //     duration (its replicas are re-placed), then gives it back.
 // One federation for the whole file; the tests run in order.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -24,10 +21,10 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
-#include <sstream>
 #include <thread>
 
 #include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
 #include "test/common/test_env.h"
 
 namespace meridian {
@@ -35,26 +32,9 @@ namespace {
 
 using nlohmann::json;
 using std::chrono::milliseconds;
-using std::chrono::steady_clock;
 
-int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test_env::Placement;
+using test_env::ReadFile;
 
 class DrillE2E : public ::testing::Test {
  protected:
@@ -63,25 +43,16 @@ class DrillE2E : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     const std::string src = test_env::SourceDir();
-    const std::string bin = test_env::BinDir();
     std::string error;
-    sim_ = std::make_unique<test_env::ChildProcess>();
-    ASSERT_TRUE(sim_->Start({bin + "/membersim", "--config", src + "/examples/topology-3-continents.yaml",
-                             "--listen", "127.0.0.1:" + std::to_string(FreeLoopbackPort())},
-                            &error, (dir_ / "membersim.log").string()))
+    fed_ = std::make_unique<test_env::E2EFederation>();
+    ASSERT_TRUE(fed_->Start({.bin_dir = test_env::BinDir(),
+                             .dir = dir_,
+                             .membersim_config = src + "/examples/topology-3-continents.yaml",
+                             .apiserver_flags = {"--controllers", "all", "--drill-sample-interval-ms", "250"}},
+                            &error))
         << error;
-    sim_url_ = sim_->WaitForLine("membersim listening on ", milliseconds(20000), &error);
-    ASSERT_FALSE(sim_url_.empty()) << error;
-
-    api_ = std::make_unique<test_env::ChildProcess>();
-    ASSERT_TRUE(api_->Start({bin + "/federation-apiserver", "--listen",
-                             "127.0.0.1:" + std::to_string(FreeLoopbackPort()), "--storage",
-                             "sqlite:" + (dir_ / "fed.db").string(), "--controllers", "all",
-                             "--drill-sample-interval-ms", "250"},
-                            &error, (dir_ / "apiserver.log").string()))
-        << error;
-    api_url_ = api_->WaitForLine("federation-apiserver listening on ", milliseconds(20000), &error);
-    ASSERT_FALSE(api_url_.empty()) << error;
+    sim_url_ = fed_->sim_url();
+    api_url_ = fed_->api_url();
 
     // As scripts/demo.sh does: the members point at this membersim.
     const std::string members = std::regex_replace(
@@ -101,40 +72,22 @@ class DrillE2E : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    api_.reset();
-    sim_.reset();
+    fed_.reset();
     std::filesystem::remove_all(dir_);
   }
 
   static test_env::CommandResult Fedctl(const std::string& args) {
-    return test_env::RunCommand(test_env::BinDir() + "/fedctl --server " + api_url_ + " " + args);
+    return fed_->Fedctl(args);
   }
-  static json GetUrl(const std::string& url) {
-    auto r = test_env::RunCommand("curl -fsS --max-time 5 " + url);
-    if (r.exit_code != 0) return json();
-    return json::parse(r.output, nullptr, false);
-  }
+  static json GetUrl(const std::string& url) { return test_env::GetJson(url); }
   static json Web() {
-    return GetUrl(api_url_ + "/apis/federation.meridian.io/v1alpha1/namespaces/shop/federatedworkloads/web");
+    return fed_->Api(test_env::WorkloadPath("shop", "web"));
   }
   static json Drill(const std::string& name) {
     return GetUrl(api_url_ + "/apis/federation.meridian.io/v1alpha1/failoverdrills/" + name);
   }
-  static std::map<std::string, int64_t> Placement(const json& w) {
-    std::map<std::string, int64_t> out;
-    if (!w.is_object() || !w.contains("status")) return out;
-    for (const json& p : w["status"].value("placement", json::array())) {
-      if (p.value("replicas", 0) > 0) out[p.value("cluster", "")] = p.value("replicas", 0);
-    }
-    return out;
-  }
   static int64_t Ready(const json& w, const std::string& cluster = "") {
-    if (!w.is_object() || !w.contains("status")) return -1;
-    if (cluster.empty()) return w["status"].value("readyReplicas", int64_t{-1});
-    for (const json& c : w["status"].value("clusters", json::array())) {
-      if (c.value("cluster", "") == cluster) return c.value("readyReplicas", int64_t{0});
-    }
-    return 0;
+    return test_env::ReadyReplicas(w, cluster);
   }
   static bool AllReady(const json& w) {
     int64_t placed = 0;
@@ -143,13 +96,10 @@ class DrillE2E : public ::testing::Test {
   }
   // Polls `done` on the workload every 100 ms for up to `limit`; the last read is in *last.
   static bool WaitFor(milliseconds limit, const std::function<bool(const json&)>& done, json* last) {
-    const auto deadline = steady_clock::now() + limit;
-    while (steady_clock::now() < deadline) {
+    return test_env::PollUntil(limit, milliseconds(100), [&] {
       *last = Web();
-      if (done(*last)) return true;
-      std::this_thread::sleep_for(milliseconds(100));
-    }
-    return false;
+      return done(*last);
+    });
   }
   // `fedctl drill run ...`: the drill's name.
   static std::string Run(const std::string& args) {
@@ -163,7 +113,7 @@ class DrillE2E : public ::testing::Test {
   static std::string SimFaults() { return GetUrl(sim_url_ + "/admin/status").dump(); }
 
   static inline std::filesystem::path dir_;
-  static inline std::unique_ptr<test_env::ChildProcess> sim_, api_;
+  static inline std::unique_ptr<test_env::E2EFederation> fed_;
   static inline std::string sim_url_, api_url_;
 };
 

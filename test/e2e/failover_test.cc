@@ -14,10 +14,7 @@
 //      outside the EU;
 //   and `fedctl what-if` answers without changing anything.
 // One federation for the whole file (tests run in order and heal what they break).
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -30,6 +27,7 @@
 #include <thread>
 
 #include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
 #include "test/common/test_env.h"
 
 namespace meridian {
@@ -39,17 +37,7 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using test_env::Placement;
 
 // Every node holds 10 replicas of 100m (1 cpu). EU room: eu-west-1 20, eu-central-1 20.
 // Placement divides each workload against the members' room independently, so only crm's
@@ -123,24 +111,13 @@ class FailoverE2E : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     Write("membersim.yaml", kMembersim);
     std::string error;
-    const std::string bin = test_env::BinDir();
-    sim_ = std::make_unique<test_env::ChildProcess>();
-    ASSERT_TRUE(sim_->Start({bin + "/membersim", "--config", (dir_ / "membersim.yaml").string(),
-                             "--listen", "127.0.0.1:" + std::to_string(FreeLoopbackPort())},
-                            &error, (dir_ / "membersim.log").string()))
+    fed_ = std::make_unique<test_env::E2EFederation>();
+    ASSERT_TRUE(fed_->Start({.bin_dir = test_env::BinDir(),
+                             .dir = dir_,
+                             .membersim_config = (dir_ / "membersim.yaml").string()},
+                            &error))
         << error;
-    sim_url_ = sim_->WaitForLine("membersim listening on ", milliseconds(20000), &error);
-    ASSERT_FALSE(sim_url_.empty()) << error;
-    const int sim_port = std::stoi(sim_url_.substr(sim_url_.rfind(':') + 1));
-
-    api_ = std::make_unique<test_env::ChildProcess>();
-    ASSERT_TRUE(api_->Start({bin + "/federation-apiserver", "--listen",
-                             "127.0.0.1:" + std::to_string(FreeLoopbackPort()), "--storage",
-                             "sqlite:" + (dir_ / "fed.db").string()},
-                            &error, (dir_ / "apiserver.log").string()))
-        << error;
-    api_url_ = api_->WaitForLine("federation-apiserver listening on ", milliseconds(20000), &error);
-    ASSERT_FALSE(api_url_.empty()) << error;
+    const int sim_port = fed_->sim_port();
 
     Write("topology.yaml", kTopology);
     Write("members.yaml", Members(sim_port));
@@ -161,20 +138,18 @@ class FailoverE2E : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    api_.reset();
-    sim_.reset();
+    fed_.reset();
     std::filesystem::remove_all(dir_);
   }
 
   static void Write(const std::string& file, const std::string& text) {
-    std::ofstream(dir_ / file) << text;
+    test_env::WriteFile(dir_ / file, text);
   }
   static test_env::CommandResult Fedctl(const std::string& args) {
-    return test_env::RunCommand(test_env::BinDir() + "/fedctl --server " + api_url_ + " " + args);
+    return fed_->Fedctl(args);
   }
   static void Ctl(const std::string& args) {
-    auto r = test_env::RunCommand(test_env::BinDir() + "/membersim ctl --server " + sim_url_ +
-                                  " " + args);
+    auto r = fed_->MembersimCtl(args);
     ASSERT_EQ(r.exit_code, 0) << args << ": " << r.output;
   }
   // Runs `membersim ctl <heal>` when it goes out of scope, so a failed assertion does not
@@ -183,33 +158,16 @@ class FailoverE2E : public ::testing::Test {
     std::string args;
     ~Heal() {
       if (!args.empty()) {
-        test_env::RunCommand(test_env::BinDir() + "/membersim ctl --server " + sim_url_ + " " + args);
+        fed_->MembersimCtl(args);
       }
     }
   };
-  static json Get(const std::string& path) {
-    auto r = test_env::RunCommand("curl -fsS --max-time 5 " + api_url_ + path);
-    if (r.exit_code != 0) return json();
-    return json::parse(r.output, nullptr, false);
-  }
+  static json Get(const std::string& path) { return fed_->Api(path); }
   static json Workload(const std::string& ns, const std::string& name) {
-    return Get("/apis/federation.meridian.io/v1alpha1/namespaces/" + ns + "/federatedworkloads/" + name);
-  }
-  static std::map<std::string, int64_t> Placement(const json& w) {
-    std::map<std::string, int64_t> out;
-    if (!w.is_object() || !w.contains("status")) return out;
-    for (const json& p : w["status"].value("placement", json::array())) {
-      if (p.value("replicas", 0) > 0) out[p.value("cluster", "")] = p.value("replicas", 0);
-    }
-    return out;
+    return Get(test_env::WorkloadPath(ns, name));
   }
   static int64_t Ready(const json& w, const std::string& cluster = "") {
-    if (!w.is_object() || !w.contains("status")) return -1;
-    if (cluster.empty()) return w["status"].value("readyReplicas", int64_t{-1});
-    for (const json& c : w["status"].value("clusters", json::array())) {
-      if (c.value("cluster", "") == cluster) return c.value("readyReplicas", int64_t{0});
-    }
-    return 0;
+    return test_env::ReadyReplicas(w, cluster);
   }
   static std::string Condition(const json& o, const std::string& type, const char* field = "status") {
     if (!o.is_object() || !o.contains("status")) return "";
@@ -221,13 +179,10 @@ class FailoverE2E : public ::testing::Test {
   // Polls `done` every 100 ms for up to `limit`; the last workload read is left in *last.
   static bool WaitFor(const std::string& ns, const std::string& name, milliseconds limit,
                       const std::function<bool(const json&)>& done, json* last) {
-    const auto deadline = steady_clock::now() + limit;
-    while (steady_clock::now() < deadline) {
+    return test_env::PollUntil(limit, milliseconds(100), [&] {
       *last = Workload(ns, name);
-      if (done(*last)) return true;
-      std::this_thread::sleep_for(milliseconds(100));
-    }
-    return false;
+      return done(*last);
+    });
   }
   static bool AllReady(const json& w, int64_t n) {
     int64_t placed = 0;
@@ -236,8 +191,7 @@ class FailoverE2E : public ::testing::Test {
   }
 
   static inline std::filesystem::path dir_;
-  static inline std::unique_ptr<test_env::ChildProcess> sim_, api_;
-  static inline std::string sim_url_, api_url_;
+  static inline std::unique_ptr<test_env::E2EFederation> fed_;
 };
 
 TEST_F(FailoverE2E, A_EuZoneFailureOverflowsWithinTheEuAndRecoversTheFullCount) {

@@ -14,10 +14,7 @@
 //   7. unjoin --cleanup removes what Meridian created in that member, and its credentials;
 //   8. deleting the workload cleans every member.
 // One federation for the whole file; the cases run in order and each leaves it converged.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -34,6 +31,7 @@
 #include <thread>
 
 #include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
 #include "test/common/test_env.h"
 
 namespace meridian {
@@ -43,24 +41,8 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 
-int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
-std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using test_env::FreeLoopbackPort;
+using test_env::ReadFile;
 
 struct Member {
   std::string name, region, zones, jurisdiction, continent;
@@ -98,23 +80,15 @@ class SyncE2E : public ::testing::Test {
     std::ofstream(dir_ / "membersim.yaml") << config;
 
     std::string error;
-    const std::string bin = test_env::BinDir();
-    sim_ = std::make_unique<test_env::ChildProcess>();
-    ASSERT_TRUE(sim_->Start({bin + "/membersim", "--config", (dir_ / "membersim.yaml").string(),
-                             "--listen", "127.0.0.1:" + std::to_string(FreeLoopbackPort())},
-                            &error, (dir_ / "membersim.log").string()))
+    fed_ = std::make_unique<test_env::E2EFederation>();
+    ASSERT_TRUE(fed_->Start({.bin_dir = test_env::BinDir(),
+                             .dir = dir_,
+                             .membersim_config = (dir_ / "membersim.yaml").string(),
+                             .apiserver_flags = {"--controllers", "all"}},
+                            &error))
         << error;
-    sim_url_ = sim_->WaitForLine("membersim listening on ", milliseconds(20000), &error);
-    ASSERT_FALSE(sim_url_.empty()) << error;
-
-    api_ = std::make_unique<test_env::ChildProcess>();
-    ASSERT_TRUE(api_->Start({bin + "/federation-apiserver", "--controllers", "all", "--listen",
-                             "127.0.0.1:" + std::to_string(FreeLoopbackPort()), "--storage",
-                             "sqlite:" + (dir_ / "fed.db").string()},
-                            &error, (dir_ / "apiserver.log").string()))
-        << error;
-    api_url_ = api_->WaitForLine("federation-apiserver listening on ", milliseconds(20000), &error);
-    ASSERT_FALSE(api_url_.empty()) << error;
+    sim_url_ = fed_->sim_url();
+    api_url_ = fed_->api_url();
 
     ASSERT_EQ(Fedctl("apply -f " + test_env::SourceDir() + "/examples/three-continents/topology.yaml")
                   .exit_code, 0);
@@ -134,13 +108,12 @@ class SyncE2E : public ::testing::Test {
   }
 
   static void TearDownTestSuite() {
-    api_.reset();
-    sim_.reset();
+    fed_.reset();
     std::filesystem::remove_all(dir_);
   }
 
   static test_env::CommandResult Fedctl(const std::string& args) {
-    return test_env::RunCommand(test_env::BinDir() + "/fedctl --server " + api_url_ + " " + args);
+    return fed_->Fedctl(args);
   }
   static void ApplyWorkload(const std::string& yaml) {
     std::ofstream(dir_ / "workload.yaml") << yaml;
@@ -171,23 +144,13 @@ class SyncE2E : public ::testing::Test {
   static json Deployment(const std::string& member) {
     return MemberGet(member, "/apis/apps/v1/namespaces/shop/deployments/web");
   }
-  static json FederationGet(const std::string& path) {
-    auto r = test_env::RunCommand("curl -fsS --max-time 5 " + api_url_ + path);
-    if (r.exit_code != 0) return json();
-    return json::parse(r.output, nullptr, false);
-  }
+  static json FederationGet(const std::string& path) { return fed_->Api(path); }
   static json Workload() {
-    return FederationGet("/apis/federation.meridian.io/v1alpha1/namespaces/shop/federatedworkloads/web");
+    return FederationGet(test_env::WorkloadPath("shop", "web"));
   }
   // Replicas per member from status.placement.
   static std::map<std::string, int64_t> Placement() {
-    std::map<std::string, int64_t> out;
-    json w = Workload();
-    if (!w.is_object() || !w.contains("status")) return out;
-    for (const json& p : w["status"].value("placement", json::array())) {
-      if (p.value("replicas", 0) > 0) out[p.value("cluster", "")] = p.value("replicas", 0);
-    }
-    return out;
+    return test_env::Placement(Workload());
   }
   static std::string Image(const json& deployment) {
     try {
@@ -198,12 +161,7 @@ class SyncE2E : public ::testing::Test {
   }
   static bool WaitFor(milliseconds timeout, const std::function<bool()>& done,
                       milliseconds every = milliseconds(200)) {
-    auto deadline = steady_clock::now() + timeout;
-    while (steady_clock::now() < deadline) {
-      if (done()) return true;
-      std::this_thread::sleep_for(every);
-    }
-    return done();
+    return test_env::PollUntil(timeout, every, done) || done();
   }
   // Every member runs exactly `want` replicas (by member), all ready and updated, and no other
   // member runs the workload.
@@ -247,7 +205,7 @@ class SyncE2E : public ::testing::Test {
   }
 
   static inline std::filesystem::path dir_;
-  static inline std::unique_ptr<test_env::ChildProcess> sim_, api_;
+  static inline std::unique_ptr<test_env::E2EFederation> fed_;
   static inline std::string sim_url_, api_url_, workload_;
   static inline std::map<std::string, std::string> tokens_;
   static inline std::set<std::string> unjoined_;
@@ -406,8 +364,7 @@ TEST_F(SyncE2E, AHangingMemberDoesNotDelayTheOthers) {
     image_rollout_ = std::max(image_rollout_,
                               std::chrono::duration_cast<milliseconds>(steady_clock::now() - start));
   }
-  auto ctl = test_env::RunCommand(test_env::BinDir() + "/membersim ctl --server " + sim_url_ +
-                                  " partition eu-central-1 --mode hang");
+  auto ctl = fed_->MembersimCtl("partition eu-central-1 --mode hang");
   ASSERT_EQ(ctl.exit_code, 0) << ctl.output;
   const std::string image = "registry.example.com/shop/web:3.0";
   auto start = steady_clock::now();
@@ -417,8 +374,7 @@ TEST_F(SyncE2E, AHangingMemberDoesNotDelayTheOthers) {
   bool done = WaitFor(milliseconds(15000), [&] { return (why = ImageMismatch(image, others)).empty(); },
                       milliseconds(50));
   auto took = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start);
-  auto heal = test_env::RunCommand(test_env::BinDir() + "/membersim ctl --server " + sim_url_ +
-                                   " heal eu-central-1");
+  auto heal = fed_->MembersimCtl("heal eu-central-1");
   EXPECT_EQ(heal.exit_code, 0) << heal.output;
   ASSERT_TRUE(done) << why << Logs();
   EXPECT_LE(took.count(), image_rollout_.count() + 1000)
