@@ -1,31 +1,18 @@
 // Runs scripts/demo.sh (the README's first command, minus the install and build the test
 // suite already did) on free loopback ports and checks what it shows.
-#include <arpa/inet.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
 
 #include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
 #include "test/common/test_env.h"
 
 namespace meridian {
 namespace {
 
-// A port the kernel just handed out (and we released); good enough for one test run.
-int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+using test_env::FreeLoopbackPort;
 
 TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
   std::filesystem::path dir = std::filesystem::temp_directory_path() /
