@@ -250,6 +250,22 @@ TEST(PlacementInputs, ApplyFailuresAndDrills) {
 
 class FailoverPlacementTest : public PlacementControllerTest {
  protected:
+  // What what-if reads: members, topologies and workloads as stored.
+  PlacementInputs InputsFromServer() {
+    PlacementInputs inputs;
+    FieldErrors errors;
+    auto list = [&](const char* kind) {
+      return server_->objects().List(Info(api::kApiVersion, kind), "", {}).value()["items"];
+    };
+    for (const json& j : list("MemberCluster")) inputs.members.push_back(api::DecodeMemberCluster(j, &errors));
+    for (const json& j : list("Topology")) inputs.topologies.push_back(api::DecodeTopology(j, &errors));
+    for (const json& j : list("FederatedWorkload")) {
+      inputs.workloads.push_back(api::DecodeFederatedWorkload(j, &errors));
+    }
+    EXPECT_TRUE(errors.empty());
+    return inputs;
+  }
+
   // The three-continents fleet as the health monitor reports it (40 replicas per node).
   void SetUp() override {
     ApplyFile("examples/three-continents/topology.yaml");
@@ -452,17 +468,7 @@ TEST_F(FailoverPlacementTest, WhatIfReportsBeforeAfterAndBlockingConstraints) {
   ASSERT_TRUE(controller.ReconcileAll().ok());
   const std::string rv = Workload("shop", "web").metadata.resource_version;
 
-  PlacementInputs inputs;
-  FieldErrors errors;
-  auto list = [&](const char* kind) {
-    return server_->objects().List(Info(api::kApiVersion, kind), "", {}).value()["items"];
-  };
-  for (const json& j : list("MemberCluster")) inputs.members.push_back(api::DecodeMemberCluster(j, &errors));
-  for (const json& j : list("Topology")) inputs.topologies.push_back(api::DecodeTopology(j, &errors));
-  for (const json& j : list("FederatedWorkload")) {
-    inputs.workloads.push_back(api::DecodeFederatedWorkload(j, &errors));
-  }
-  ASSERT_TRUE(errors.empty());
+  const PlacementInputs inputs = InputsFromServer();
 
   std::vector<api::DrillTarget> fail = {ParseFailureTarget("region=us-east").value()};
   WhatIfAnswer a = WhatIf(inputs, fail, clock_.Now()).value();
@@ -510,17 +516,7 @@ TEST_F(FailoverPlacementTest, WhatIfCopiedTemplateLosesCopiesWithoutUnplaced) {
   const size_t copies = Placement("default", "web-lb").size();
   ASSERT_GE(copies, 2u);
 
-  PlacementInputs inputs;
-  FieldErrors errors;
-  auto list = [&](const char* kind) {
-    return server_->objects().List(Info(api::kApiVersion, kind), "", {}).value()["items"];
-  };
-  for (const json& j : list("MemberCluster")) inputs.members.push_back(api::DecodeMemberCluster(j, &errors));
-  for (const json& j : list("Topology")) inputs.topologies.push_back(api::DecodeTopology(j, &errors));
-  for (const json& j : list("FederatedWorkload")) {
-    inputs.workloads.push_back(api::DecodeFederatedWorkload(j, &errors));
-  }
-  ASSERT_TRUE(errors.empty());
+  const PlacementInputs inputs = InputsFromServer();
 
   std::vector<api::DrillTarget> fail = {ParseFailureTarget("region=us-east").value()};
   WhatIfAnswer a = WhatIf(inputs, fail, clock_.Now()).value();
