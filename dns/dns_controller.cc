@@ -5,6 +5,7 @@
 #include <atomic>
 #include <set>
 
+#include "apimachinery/change_watch.h"
 #include "api/codec.h"
 #include "sync/propagation.h"
 
@@ -81,25 +82,15 @@ DnsController::~DnsController() { Stop(); }
 
 Status DnsController::Start() {
   const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
-  struct Watched {
-    const char* plural;
-    std::string selector;
-  };
   const std::string managed = std::string(sync::kManagedByLabel) + "=" + sync::kManagedByValue;
-  for (const Watched& w : {Watched{"federatedworkloads", ""}, Watched{"memberclusters", ""},
-                           Watched{"residencypolicies", ""}, Watched{"dnsrecordsets", managed}}) {
-    apimachinery::ListRequest request;
-    request.resource_version = from;
-    request.label_selector = w.selector;
-    auto watch = objects_.StartWatch(Info(objects_, w.plural), "", request,
-                                     [this](const apimachinery::ObjectEvent&) { MarkDirty(); });
-    if (!watch.ok()) {
-      watches_.clear();
-      return UnavailableError(std::string("dns controller: watching ") + w.plural + ": " +
-                              watch.error().message);
-    }
-    watches_.push_back(std::move(watch).value());
-  }
+  const std::vector<apimachinery::WatchedKind> kinds = {
+      {api::kGroup, api::kVersion, "federatedworkloads", ""},
+      {api::kGroup, api::kVersion, "memberclusters", ""},
+      {api::kGroup, api::kVersion, "residencypolicies", ""},
+      {api::kGroup, api::kVersion, "dnsrecordsets", managed}};
+  MERIDIAN_ASSIGN_OR_RETURN(watches_, apimachinery::WatchForChanges(objects_, kinds, from,
+                                                                    [this] { MarkDirty(); },
+                                                                    "dns controller"));
   worker_ = std::thread([this] { Run(); });
   return Status::Ok();
 }

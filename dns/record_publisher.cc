@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "apimachinery/change_watch.h"
 #include "api/codec.h"
 #include "dns/record_sets.h"
 
@@ -52,21 +53,14 @@ RecordSetPublisher::~RecordSetPublisher() { Stop(); }
 Status RecordSetPublisher::Start() {
   const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
   MERIDIAN_RETURN_IF_ERROR(PublishOnce());
+  // From the revision read before the first publish: nothing written since is missed.
+  std::vector<apimachinery::WatchedKind> kinds;
   for (const char* plural : {"dnsrecordsets", "topologies", "memberclusters"}) {
-    const ResourceInfo* info = Info(objects_, plural);
-    if (!info) return InternalError(std::string("resource ") + plural + " is not registered");
-    apimachinery::ListRequest request;
-    // From the revision read before the first publish: nothing written since is missed.
-    request.resource_version = from;
-    auto watch = objects_.StartWatch(*info, "", request,
-                                     [this](const apimachinery::ObjectEvent&) { MarkDirty(); });
-    if (!watch.ok()) {
-      watches_.clear();
-      return UnavailableError(std::string("dns publisher: watching ") + plural + ": " +
-                              watch.error().message);
-    }
-    watches_.push_back(std::move(watch).value());
+    kinds.push_back({api::kGroup, api::kVersion, plural, ""});
   }
+  MERIDIAN_ASSIGN_OR_RETURN(watches_, apimachinery::WatchForChanges(objects_, kinds, from,
+                                                                    [this] { MarkDirty(); },
+                                                                    "dns publisher"));
   worker_ = std::thread([this] { Run(); });
   return Status::Ok();
 }

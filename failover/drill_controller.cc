@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "apimachinery/change_watch.h"
 #include "api/codec.h"
 
 namespace meridian::failover {
@@ -278,20 +279,18 @@ DrillController::DrillController(apimachinery::ObjectService& objects, const Clo
 DrillController::~DrillController() { Stop(); }
 
 Status DrillController::Start() {
-  apimachinery::ListRequest request;
-  request.resource_version = std::to_string(objects_.store().CurrentResourceVersion());
-  auto watch = objects_.StartWatch(Info(objects_, "failoverdrills"), "", request,
-                                   [this](const apimachinery::ObjectEvent&) { MarkDirty(); });
-  if (!watch.ok()) {
-    return UnavailableError("drill controller: watching failoverdrills: " + watch.error().message);
-  }
-  watch_ = std::move(watch).value();
+  const std::vector<apimachinery::WatchedKind> kinds = {
+      {api::kGroup, api::kVersion, "failoverdrills", ""}};
+  MERIDIAN_ASSIGN_OR_RETURN(
+      watches_, apimachinery::WatchForChanges(
+                    objects_, kinds, std::to_string(objects_.store().CurrentResourceVersion()),
+                    [this] { MarkDirty(); }, "drill controller"));
   worker_ = std::thread([this] { Run(); });
   return Status::Ok();
 }
 
 void DrillController::Stop() {
-  watch_.reset();
+  watches_.clear();
   {
     std::lock_guard lock(mu_);
     stopping_ = true;

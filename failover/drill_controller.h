@@ -106,7 +106,7 @@ class DrillController {
   const Clock& clock_;
   const std::shared_ptr<FaultInjector> injector_;
   const DrillControllerOptions options_;
-  std::unique_ptr<apimachinery::Watch> watch_;
+  std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
   // When a finished drill's heal was last tried (touched only by ReconcileAll).
   std::map<std::string, Timestamp> last_heal_attempt_;
 

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <map>
 
+#include "apimachinery/change_watch.h"
 #include "api/codec.h"
 #include "api/conditions.h"
 
@@ -154,18 +155,14 @@ PlacementController::~PlacementController() { Stop(); }
 
 Status PlacementController::Start() {
   const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
+  std::vector<apimachinery::WatchedKind> kinds;
   for (const char* plural :
        {"federatedworkloads", "memberclusters", "topologies", "residencypolicies", "failoverdrills"}) {
-    apimachinery::ListRequest request;
-    request.resource_version = from;
-    auto watch = objects_.StartWatch(Info(objects_, plural), "", request,
-                                     [this](const apimachinery::ObjectEvent&) { MarkDirty(); });
-    if (!watch.ok()) {
-      return UnavailableError(std::string("placement controller: watching ") + plural + ": " +
-                              watch.error().message);
-    }
-    watches_.push_back(std::move(watch).value());
+    kinds.push_back({api::kGroup, api::kVersion, plural, ""});
   }
+  MERIDIAN_ASSIGN_OR_RETURN(watches_, apimachinery::WatchForChanges(objects_, kinds, from,
+                                                                    [this] { MarkDirty(); },
+                                                                    "placement controller"));
   worker_ = std::thread([this] { Run(); });
   return Status::Ok();
 }

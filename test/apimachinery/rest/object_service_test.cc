@@ -2,9 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 
+#include "apimachinery/change_watch.h"
 #include "apimachinery/memory_store.h"
 #include "apimachinery/table.h"
 
@@ -546,6 +548,31 @@ TEST(TableTest, RowPrinterFillsTheCellsAfterName) {
   json t = RenderTable(r, {o}, json::object(), Timestamp(std::chrono::seconds(1'700'000'000)));
   EXPECT_EQ(t["columnDefinitions"].size(), 4u);
   EXPECT_EQ(t["rows"][0]["cells"], json::parse(R"(["web", "2/3", "13m", null])"));
+}
+
+// WatchForChanges: every event of a watched kind (matching the selector) calls back; an
+// unknown kind is an error naming it, and nothing stays watched.
+TEST_F(ObjectServiceTest, WatchForChangesCallsBackPerEventAndNamesAnUnknownKind) {
+  std::atomic<int> changes{0};
+  const std::string from = std::to_string(store_.CurrentResourceVersion());
+  auto watches = WatchForChanges(*service_,
+                                 {{"apps", "v1", "deployments", ""}, {"", "v1", "configmaps", "team=a"}},
+                                 from, [&] { ++changes; }, "test controller");
+  ASSERT_TRUE(watches.ok()) << watches.status().message();
+  EXPECT_EQ(watches->size(), 2u);
+  ASSERT_TRUE(service_->Create(deploys(), "default", {{"metadata", {{"name", "web"}}}}).ok());
+  ASSERT_TRUE(service_->Create(cms(), "default",
+                               {{"metadata", {{"name", "a"}, {"labels", {{"team", "a"}}}}}}).ok());
+  ASSERT_TRUE(service_->Create(cms(), "default",
+                               {{"metadata", {{"name", "b"}, {"labels", {{"team", "b"}}}}}}).ok());
+  dispatcher_->Drain();
+  EXPECT_EQ(changes.load(), 2) << "the deployment and the team=a configmap, not team=b";
+
+  auto bad = WatchForChanges(*service_, {{"apps", "v1", "deployments", ""}, {"", "v1", "gizmos", ""}},
+                             from, [] {}, "test controller");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInternal);
+  EXPECT_EQ(bad.status().message(), "test controller: resource gizmos is not registered");
 }
 
 }  // namespace
