@@ -102,9 +102,12 @@ json PlacementSchema() {
              {"order", StrList("Clusters or regions for ordered overflow, first first.")},
              {"recoveryDelaySeconds", Int("Replicas return to a recovered cluster only after this "
                                           "long healthy.")},
-             {"recoveryMaxReplicasPerStep", Int("At most this many replicas move back per step "
-                                                "(0: no bound).")},
-             {"recoveryStepSeconds", Int("Time between paced recovery steps.")}})}});
+             {"recoveryMaxReplicasPerStep",
+              {{"x-kubernetes-int-or-string", true},
+               {"description",
+                "Replicas that move back per step: a count or a percentage of the replicas "
+                "(default \"25%\"). A step starts when the previous one's replicas are ready and "
+                "the replicas they replace are released."}}}})}});
 }
 
 json SpecSchemaFor(const std::string& kind) {
@@ -171,7 +174,8 @@ json SpecSchemaFor(const std::string& kind) {
                 {"durationSeconds", Int("How long a live drill keeps the target failed.")},
                 {"abortConditions", Obj("When to stop early and restore.",
                                         {{"minAvailabilityPercent", Int("Abort when ready replicas fall below this share.")}})},
-                {"injectFault", Bool("Also inject the real fault (membersim only).")}},
+                {"injectFault", Bool("Also inject the real fault (membersim only).")},
+                {"observeReturnSeconds", Int("After the restore, how long a live drill watches the replicas return (0: not at all).")}},
                {"target"});
   }
   return Obj("Records served by Meridian's DNS.",

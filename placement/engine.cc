@@ -33,6 +33,7 @@ enum : uint8_t {
   kInMax = 4,     // has a per-cluster max
   kCapKnown = 8,  // cap/real computed
   kActive = 16,   // in the active list
+  kStepWaits = 32,  // returning, but its previous step is not done: gains nothing now
 };
 
 }  // namespace
@@ -51,7 +52,7 @@ struct Engine::Filter {
 
 struct Engine::Scratch {
   // Per candidate (indexed by candidate position).
-  std::vector<int32_t> cur, lo, hi, share, x, cap, real, over, cov, excess, own_weight;
+  std::vector<int32_t> cur, rdy, lo, hi, share, x, cap, real, over, cov, excess, own_weight;
   std::vector<uint32_t> limited;
   std::vector<int32_t> group_of;
   std::vector<uint8_t> flags;
@@ -216,7 +217,7 @@ const Engine::Filter& Engine::FilterFor(const Workload& w) {
   return *filter_cache_.emplace(std::move(key), std::move(f)).first->second;
 }
 
-Result Engine::Place(const Workload& w, Timestamp now) {
+Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> used_by_others) {
   const World& W = *world_;
   Scratch& s = *s_;
   const PlacementPolicy& pol = w.policy;
@@ -243,7 +244,7 @@ Result Engine::Place(const Workload& w, Timestamp now) {
   // whose flags become non-zero) are reset at the end, so a call costs O(what it touches)
   // rather than O(eligible clusters) in memsets.
   if (s.cur.size() < m) {
-    for (auto* v : {&s.cur, &s.over, &s.cov, &s.share, &s.x, &s.cap, &s.real, &s.excess}) {
+    for (auto* v : {&s.cur, &s.rdy, &s.over, &s.cov, &s.share, &s.x, &s.cap, &s.real, &s.excess}) {
       v->resize(m);
     }
     s.limited.resize(m);
@@ -264,14 +265,18 @@ Result Engine::Place(const Workload& w, Timestamp now) {
   auto tie_of = [&](uint32_t k) { return Mix(W.hash(cand[k]), wh); };
 
   s.outside.clear();
+  int64_t current_total = 0;  // more than T: a surge (make-before-break) is outstanding
   for (const Assignment& a : w.current) {
     if (a.replicas <= 0) continue;
     auto idx = W.FindCluster(a.cluster);
     if (!idx) continue;
+    current_total += a.replicas;
     if (F.pos[*idx] >= 0) {
       const uint32_t k = F.pos[*idx];
       s.cur[k] = static_cast<int32_t>(
           std::min<int64_t>(int64_t{s.cur[k]} + a.replicas, std::numeric_limits<int32_t>::max()));
+      s.rdy[k] = static_cast<int32_t>(std::min<int64_t>(
+          int64_t{s.rdy[k]} + std::max(0, a.ready), std::numeric_limits<int32_t>::max()));
       activate(k);
     } else {
       s.outside.emplace_back(*idx, a.replicas);
@@ -493,8 +498,10 @@ Result Engine::Place(const Workload& w, Timestamp now) {
   // ---- 4. Capacity, hysteresis, overflow --------------------------------------------------
   const FailoverSpec& fo = pol.failover;
   const int64_t delay_ms = int64_t{fo.recovery_delay_seconds} * 1000;
-  const int64_t pace = fo.recovery_max_replicas_per_step;
-  const int64_t step_ms = int64_t{std::max(1, fo.recovery_step_seconds)} * 1000;
+  const int64_t pace = fo.recovery_max_replicas_per_step.For(T);
+  // How long the return is paced: a budget per step (see kRecoveryStepBudgetSeconds).
+  const int64_t paced_ms = (T + pace - 1) / pace * kRecoveryStepBudgetSeconds * 1000;
+  const bool surge_outstanding = current_total > T;
   std::optional<int64_t> recheck_ms;
   auto recheck = [&](int64_t ms) {
     ms = std::max<int64_t>(ms, 1);
@@ -505,7 +512,11 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     if (s.flags[k] & kCapKnown) return;
     set_flag(k, kCapKnown);
     const uint32_t i = cand[k];
-    const int32_t c = static_cast<int32_t>(std::min<int64_t>(W.capacity(i), T));
+    int64_t room = W.capacity(i);
+    if (!used_by_others.empty() && room < kUnbounded) {
+      room = std::max<int64_t>(0, room - used_by_others[i]);
+    }
+    const int32_t c = static_cast<int32_t>(std::min<int64_t>(room, T));
     s.real[k] = std::min(c, hi_of(k));
     s.cap[k] = s.real[k];
     if (const int64_t rec = W.recovered_at_ms(i); rec != INT64_MIN) {
@@ -514,14 +525,15 @@ Result Engine::Place(const Workload& w, Timestamp now) {
         s.cap[k] = std::min({s.real[k], s.cur[k], s.share[k]});
         s.flags[k] |= kHeld;
         if (s.share[k] > s.cap[k]) recheck(delay_ms - since);
-      } else if (pace > 0) {
-        const int64_t ramp = (T + pace - 1) / pace * step_ms;
-        if (since < delay_ms + ramp) {
-          s.cap[k] = static_cast<int32_t>(
-              std::min<int64_t>({s.real[k], int64_t{s.cur[k]} + pace, s.share[k]}));
-          s.flags[k] |= kPaced;
-          if (s.share[k] > s.cap[k]) recheck(step_ms);
-        }
+      } else if (since < delay_ms + paced_ms) {
+        // Rolling return: one step at a time, the next once the previous one is done. Until
+        // the window ends it takes no overflow beyond its share (as while held).
+        const bool step_done = s.rdy[k] >= s.cur[k] && !surge_outstanding;
+        s.cap[k] = static_cast<int32_t>(std::min<int64_t>(
+            {s.real[k], int64_t{s.cur[k]} + (step_done ? pace : 0), s.share[k]}));
+        s.flags[k] |= step_done || s.cur[k] >= s.share[k] ? kPaced : kPaced | kStepWaits;
+        // Readiness changes come as new calls; the window's end needs a call of its own.
+        recheck(delay_ms + paced_ms - since);
       }
     }
   };
@@ -912,6 +924,17 @@ Result Engine::Place(const Workload& w, Timestamp now) {
     p.overflow = s.over[k];
     p.coverage = s.cov[k];
     p.limited_by = s.limited[k];
+    if (s.flags[k] & kHeld) {
+      p.recovery = RecoveryState::kHeld;
+    } else if (s.flags[k] & kStepWaits) {
+      p.recovery = RecoveryState::kStepWaits;
+    } else if (s.flags[k] & kPaced) {
+      p.recovery = RecoveryState::kStepping;
+    }
+    if (!used_by_others.empty()) {
+      p.used_elsewhere = static_cast<int32_t>(
+          std::min<int64_t>(used_by_others[cand[k]], std::numeric_limits<int32_t>::max()));
+    }
     if (singletons) {
       p.weight_kind = s.groups[0].kind;
       p.weight = p.weight_kind == WeightKind::kCapacity ? W.nominal_capacity(cand[k]) : 1;
@@ -982,7 +1005,8 @@ Result Engine::Place(const Workload& w, Timestamp now) {
               [](const ZoneHint& a, const ZoneHint& b) { return a.zone < b.zone; });
   }
   for (uint32_t k : s.touched) {
-    s.cur[k] = s.over[k] = s.cov[k] = s.share[k] = s.x[k] = s.cap[k] = s.real[k] = s.excess[k] = 0;
+    s.cur[k] = s.rdy[k] = s.over[k] = s.cov[k] = s.share[k] = s.x[k] = s.cap[k] = s.real[k] =
+        s.excess[k] = 0;
     s.limited[k] = 0;
     s.flags[k] = 0;
   }

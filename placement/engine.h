@@ -25,21 +25,26 @@
 // replicas that move are those the failed capacity can no longer hold (property-tested: no
 // replica moves between two healthy clusters that both keep room). The current assignment is
 // used for hysteresis: a cluster that became healthy less than recoveryDelaySeconds ago
-// keeps at most what it runs now (and receives no overflow); after the delay it gains at most
-// recoveryMaxReplicasPerStep per call for as long as a full return could take at that pace,
-// and Result::recheck_after says when to call again. Availability wins over hysteresis: what
+// keeps at most what it runs now (and receives no overflow); after the delay it returns in
+// steps of recoveryMaxReplicasPerStep (default 25% of the replicas): it gains one step only
+// when the previous one is done — every replica it holds is ready (Assignment::ready) and no
+// surge is outstanding (the current assignment adds up to no more than the total, i.e. the
+// replicas the last step replaced have been released) — so whatever the caller's pass rate,
+// at most one step is in flight. The pacing lasts at most kRecoveryStepBudgetSeconds per step;
+// Result::recheck_after says when a hold or the pacing window ends. Availability wins over hysteresis: what
 // finds no room elsewhere may still go to a recovering cluster, first up to its share, then
 // routed as overflow is (nearest / ordered; never with overflow none).
 // Infeasible placements are answers (Result::unplaced > 0 with the blocking constraints in
 // unplaced_because, unmet spread/latency in `unmet`), never errors.
 //
-// Scope: each workload is placed against the clusters' allocatable replicas independently;
-// the caller subtracts what other workloads use if capacity is shared (the controller's job).
+// Scope: one workload at a time; capacity shared with other workloads comes in as
+// `used_by_others` (sync/placement_inputs.h PlaceAll keeps that ledger).
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -53,7 +58,8 @@ namespace meridian::placement {
 // Replicas a cluster runs now (from the workload's status).
 struct Assignment {
   std::string cluster;
-  int32_t replicas = 0;
+  int32_t replicas = 0;  // placed there (status.placement)
+  int32_t ready = 0;     // of which ready (status.clusters[].readyReplicas)
   friend bool operator==(const Assignment&, const Assignment&) = default;
 };
 
@@ -92,6 +98,15 @@ enum class WeightKind : uint8_t {
   kEqual,     // equal shares (capacity unknown, or no weight matched)
 };
 
+// Where a recovered cluster is in its return (placement/policy.h FailoverSpec).
+enum class RecoveryState : uint8_t {
+  kNone,       // not recovering, or already holding its share
+  kHeld,       // healthy for less than recoveryDelaySeconds: gains nothing
+  kStepping,   // returning: gains at most one step now
+  kStepWaits,  // returning: the previous step is not done (its replicas are not all ready, or
+               // the replicas they replace are not released yet): gains nothing now
+};
+
 // One cluster's line of the answer. Compact on purpose: 100k results stay small.
 struct ClusterPlacement {
   uint32_t cluster = 0;     // World index
@@ -104,6 +119,8 @@ struct ClusterPlacement {
   uint32_t limited_by = 0;  // Constraint bits of what capped it (capacity, zones, max, ...)
   uint16_t group_size = 1;  // clusters sharing the group's weight
   WeightKind weight_kind = WeightKind::kNone;
+  RecoveryState recovery = RecoveryState::kNone;
+  int32_t used_elsewhere = 0;  // replicas of other workloads counted against its capacity
   friend bool operator==(const ClusterPlacement&, const ClusterPlacement&) = default;
 };
 
@@ -156,8 +173,10 @@ class Engine {
   const World& world() const { return *world_; }
 
   // Places `w` at time `now`. Never fails: infeasibility is reported in the Result.
-  // `w.replicas < 0` is treated as 0.
-  Result Place(const Workload& w, Timestamp now);
+  // `w.replicas < 0` is treated as 0. `used_by_others`, when not empty, holds per World
+  // index the replicas other workloads hold there; they are taken off what the cluster can
+  // hold (like a failed zone's capacity: the shares do not change, the rest overflows).
+  Result Place(const Workload& w, Timestamp now, std::span<const int64_t> used_by_others = {});
 
  private:
   struct Scratch;

@@ -130,10 +130,29 @@ std::string Explain(const World& world, const Workload& w, const Result& r, uint
            std::to_string(world.failed_zones(cluster)) + " of " +
            std::to_string(world.cluster(cluster).zones.size()) + " zones failed)";
   }
-  if (lim & kCapacity) out += "; capped by capacity " + std::to_string(p->limit);
+  if (lim & kCapacity) {
+    out += "; capped by capacity " + std::to_string(p->limit);
+    if (p->used_elsewhere > 0) {
+      out += " (" + std::to_string(p->used_elsewhere) + " used by other workloads)";
+    }
+  }
   if (lim & kRecovery) {
-    out += "; held at " + std::to_string(p->limit) + " while recovering (recoveryDelaySeconds " +
-           std::to_string(w.policy.failover.recovery_delay_seconds) + ")";
+    const FailoverSpec& fo = w.policy.failover;
+    switch (p->recovery) {
+      case RecoveryState::kStepping:
+        out += "; returning at most " +
+               std::to_string(fo.recovery_max_replicas_per_step.For(r.total)) +
+               " per step (recoveryMaxReplicasPerStep), " + std::to_string(p->limit) + " now";
+        break;
+      case RecoveryState::kStepWaits:
+        out += "; returning: holds " + std::to_string(p->limit) +
+               " until its returned replicas are ready and the replicas they replace are released";
+        break;
+      default:
+        out += "; held at " + std::to_string(p->limit) + " while recovering (recoveryDelaySeconds " +
+               std::to_string(fo.recovery_delay_seconds) + ")";
+        break;
+    }
   }
   if (lim & kMax) {
     auto it = w.policy.distribution.clusters.find(name);

@@ -64,15 +64,36 @@ enum class OverflowMode {
   kNone,     // not at all: what does not fit stays unplaced
 };
 
+// A count of replicas or a percentage of a workload's replicas (Kubernetes' IntOrString, as
+// in a Deployment's maxSurge): `3` or `"25%"`.
+struct ReplicasOrPercent {
+  int32_t value = 25;
+  bool percent = true;
+  // The count for a workload of `total` replicas: a percentage rounds up; never below 1.
+  int64_t For(int64_t total) const;
+  friend bool operator==(const ReplicasOrPercent&, const ReplicasOrPercent&) = default;
+};
+
 // `failover`: where displaced replicas go, and how they come back.
+//
+// The return after a recovery is a rolling one, like a Deployment's rollout: after
+// `recoveryDelaySeconds` healthy, a recovered cluster gains at most `recoveryMaxReplicasPerStep`
+// replicas per step, and a step starts only when the previous one is done (its returned
+// replicas are ready and the replicas they replace elsewhere have been released). So at any
+// moment at most one step's replicas are in flight, whatever the pass rate of the controller.
 struct FailoverSpec {
   OverflowMode overflow = OverflowMode::kNearest;
-  std::vector<std::string> order;              // cluster or region names, for kOrdered
-  int32_t recovery_delay_seconds = 60;         // `recoveryDelaySeconds`
-  int32_t recovery_max_replicas_per_step = 0;  // `recoveryMaxReplicasPerStep`; 0 = no bound
-  int32_t recovery_step_seconds = 30;          // `recoveryStepSeconds`: time between paced steps
+  std::vector<std::string> order;       // cluster or region names, for kOrdered
+  int32_t recovery_delay_seconds = 60;  // `recoveryDelaySeconds`
+  ReplicasOrPercent recovery_max_replicas_per_step;  // `recoveryMaxReplicasPerStep`, 25%
   friend bool operator==(const FailoverSpec&, const FailoverSpec&) = default;
 };
+
+// How long each recovery step may take before a returning cluster is treated as an ordinary
+// one (the rest of its share then returns in one, still make-before-break, step): a bound on
+// how long a return is paced, so that a cluster that recovered long ago is not paced when the
+// workload merely scales up.
+inline constexpr int64_t kRecoveryStepBudgetSeconds = 120;
 
 // A workload's `spec.placement`. Absent sections take the defaults above.
 struct PlacementPolicy {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -97,8 +98,36 @@ void DecodeDistribution(Decoder& d, const json& j, const std::string& path, Dist
   }
 }
 
+// `3` (>= 1) or `"25%"` (1% to 100%), as Kubernetes' IntOrString fields.
+std::optional<ReplicasOrPercent> DecodeReplicasOrPercent(Decoder& d, const json& j,
+                                                         const std::string& path) {
+  const char* expected = "must be a replica count >= 1 or a percentage like \"25%\" (1% to 100%)";
+  if (j.is_number_integer()) {
+    if (auto v = d.Int32(j, path, 1)) return ReplicasOrPercent{*v, false};
+    return std::nullopt;
+  }
+  if (j.is_string()) {
+    const std::string text = j.get<std::string>();
+    if (text.size() >= 2 && text.back() == '%' &&
+        text.find_first_not_of("0123456789") == text.size() - 1 && text.size() <= 4) {
+      const int32_t v = std::stoi(text.substr(0, text.size() - 1));
+      if (v >= 1 && v <= 100) return ReplicasOrPercent{v, true};
+    }
+    d.Error(path, std::string(expected) + ", got \"" + text + "\"");
+    return std::nullopt;
+  }
+  d.Error(path, expected);
+  return std::nullopt;
+}
+
 void DecodeFailover(Decoder& d, const json& j, const std::string& path, FailoverSpec* out) {
   if (!d.ExpectObject(j, path)) return;
+  if (j.contains("recoveryStepSeconds")) {
+    // Gone with the rolling return: say what replaced it rather than "unknown field".
+    d.Error(JoinPath(path, "recoveryStepSeconds"),
+            "is no longer supported: a recovery step now lasts until its returned replicas are "
+            "ready (set the step size with recoveryMaxReplicasPerStep, e.g. 3 or \"25%\")");
+  }
   d.RejectUnknown(j, path,
                   {"overflow", "order", "recoveryDelaySeconds", "recoveryMaxReplicasPerStep",
                    "recoveryStepSeconds"});
@@ -129,13 +158,8 @@ void DecodeFailover(Decoder& d, const json& j, const std::string& path, Failover
     }
   }
   if (auto it = j.find("recoveryMaxReplicasPerStep"); it != j.end() && !it->is_null()) {
-    if (auto v = d.Int32(*it, JoinPath(path, "recoveryMaxReplicasPerStep"), 0)) {
+    if (auto v = DecodeReplicasOrPercent(d, *it, JoinPath(path, "recoveryMaxReplicasPerStep"))) {
       out->recovery_max_replicas_per_step = *v;
-    }
-  }
-  if (auto it = j.find("recoveryStepSeconds"); it != j.end() && !it->is_null()) {
-    if (auto v = d.Int32(*it, JoinPath(path, "recoveryStepSeconds"), 1, kDay)) {
-      out->recovery_step_seconds = *v;
     }
   }
 }
@@ -259,11 +283,10 @@ nlohmann::json EncodePlacementPolicy(const PlacementPolicy& p) {
   if (p.failover.recovery_delay_seconds != defaults.recovery_delay_seconds) {
     fj["recoveryDelaySeconds"] = p.failover.recovery_delay_seconds;
   }
-  if (p.failover.recovery_max_replicas_per_step != defaults.recovery_max_replicas_per_step) {
-    fj["recoveryMaxReplicasPerStep"] = p.failover.recovery_max_replicas_per_step;
-  }
-  if (p.failover.recovery_step_seconds != defaults.recovery_step_seconds) {
-    fj["recoveryStepSeconds"] = p.failover.recovery_step_seconds;
+  if (const ReplicasOrPercent& step = p.failover.recovery_max_replicas_per_step;
+      step != defaults.recovery_max_replicas_per_step) {
+    fj["recoveryMaxReplicasPerStep"] =
+        step.percent ? json(std::to_string(step.value) + "%") : json(step.value);
   }
   if (!fj.empty()) out["failover"] = std::move(fj);
   return out;

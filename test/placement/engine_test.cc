@@ -363,11 +363,28 @@ TEST(Engine, NamedScenarios) {
     s.clusters = {a, b};
     s.topology = Continents();
     s.policy = R"({"distribution": {"weights": {"a": 1, "b": 1}},
-                   "failover": {"recoveryDelaySeconds": 60}})";
+                   "failover": {"recoveryDelaySeconds": 60, "recoveryMaxReplicasPerStep": "100%"}})";
     s.replicas = 10;
-    s.current = {{"b", 10}};
+    s.current = {{"b", 10, 10}};
     s.now = kNow;
     s.want = {{"a", 5}, {"b", 5}};
+    s.want_recheck = std::chrono::seconds(120 - 1);  // the end of the (one-step) paced window
+    cases.push_back(s);
+  }
+  {
+    Scenario s{"recovery: by default a quarter of the replicas per step"};
+    ClusterState a = Cluster("a", "us-east"), b = Cluster("b", "us-east");
+    a.healthy_since = kNow - std::chrono::seconds(61);
+    s.clusters = {a, b};
+    s.topology = Continents();
+    s.policy = R"({"distribution": {"weights": {"a": 1, "b": 1}},
+                   "failover": {"recoveryDelaySeconds": 60}})";
+    s.replicas = 10;
+    s.current = {{"b", 10, 10}};
+    s.now = kNow;
+    s.want = {{"a", 3}, {"b", 7}};
+    s.want_recheck = std::chrono::seconds(4 * 120 - 1);  // ceil(10 / 3) steps of 120 s
+    s.explain_has = {{"a", "returning at most 3 per step"}};
     cases.push_back(s);
   }
   {
@@ -377,13 +394,13 @@ TEST(Engine, NamedScenarios) {
     s.clusters = {a, b};
     s.topology = Continents();
     s.policy = R"({"distribution": {"weights": {"a": 1, "b": 1}},
-                   "failover": {"recoveryDelaySeconds": 60, "recoveryMaxReplicasPerStep": 2,
-                                "recoveryStepSeconds": 15}})";
+                   "failover": {"recoveryDelaySeconds": 60, "recoveryMaxReplicasPerStep": 2}})";
     s.replicas = 10;
-    s.current = {{"a", 1}, {"b", 9}};
+    s.current = {{"a", 1, 1}, {"b", 9, 9}};
     s.now = kNow;
     s.want = {{"a", 3}, {"b", 7}};
-    s.want_recheck = std::chrono::seconds(15);
+    // The pacing window ends 5 steps x 120 s after the delay (1 s of it has passed).
+    s.want_recheck = std::chrono::seconds(5 * 120 - 1);
     cases.push_back(s);
   }
   {

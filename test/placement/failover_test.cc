@@ -216,22 +216,34 @@ TEST(Failover, ZoneFailureMovesOnlyWhatNoLongerFits) {
   EXPECT_EQ(after.by_cluster.count("us-west-1"), 0u);
 }
 
-// Recovery: held for recoveryDelaySeconds, then back at the configured pace; a member that
-// flaps (unreachable again during the hold) restarts its hold and never gets a replica back
-// while flapping.
-TEST(Failover, RecoveryWaitsForTheDelayReturnsAtAPaceAndIgnoresFlapping) {
+// `current` with every replica reported ready.
+std::vector<Assignment> AllReady(std::vector<Assignment> current) {
+  for (Assignment& a : current) a.ready = a.replicas;
+  return current;
+}
+
+const ClusterPlacement* LineOf(const Placed& p, const std::string& cluster) {
+  auto idx = p.world->FindCluster(cluster);
+  return idx ? p.result.Find(*idx) : nullptr;
+}
+
+// Recovery: held for recoveryDelaySeconds, then back in steps of recoveryMaxReplicasPerStep;
+// a step starts only once the previous one is done (its replicas ready, no surge outstanding);
+// a member that flaps (unreachable again during the hold) restarts its hold and never gets a
+// replica back while flapping.
+TEST(Failover, RecoveryWaitsForTheDelayReturnsInStepsAndIgnoresFlapping) {
   Workload w = Demo();
   w.policy.failover.recovery_delay_seconds = 30;
-  w.policy.failover.recovery_max_replicas_per_step = 3;
-  w.policy.failover.recovery_step_seconds = 10;
+  w.policy.failover.recovery_max_replicas_per_step = {3, false};
   const std::map<std::string, int32_t> healthy = Place(Fleet(), w, kNow).by_cluster;
+  ASSERT_GT(healthy.at("us-east-1"), 6);
 
   std::vector<ClusterState> fleet = Fleet();
   Named(fleet, "us-east-1").reachable = false;
   Timestamp t = kNow;
   Placed p = Place(fleet, w, t);
   ASSERT_EQ(p.by_cluster.count("us-east-1"), 0u);
-  w.current = p.as_current;
+  w.current = AllReady(p.as_current);
 
   // Flapping: back, down, back, down, back again, within 30 s each time.
   Timestamp up_since{};
@@ -244,31 +256,131 @@ TEST(Failover, RecoveryWaitsForTheDelayReturnsAtAPaceAndIgnoresFlapping) {
     EXPECT_EQ(p.by_cluster.count("us-east-1"), 0u) << "flap " << flap;
     ASSERT_TRUE(p.result.recheck_after.has_value());
     EXPECT_EQ(*p.result.recheck_after, Duration(30'000));
-    w.current = p.as_current;
+    w.current = AllReady(p.as_current);
     t += seconds(20);
     p = Place(fleet, w, t);
     EXPECT_EQ(p.by_cluster.count("us-east-1"), 0u) << "flap " << flap;
-    w.current = p.as_current;
+    w.current = AllReady(p.as_current);
     if (flap < 2) {
       t += seconds(5);
       Named(fleet, "us-east-1").reachable = false;
       p = Place(fleet, w, t);
-      w.current = p.as_current;
+      w.current = AllReady(p.as_current);
     }
   }
-  // Stays up: after 30 s the replicas come back, three per 10 s step.
+  // Stays up: after 30 s the replicas come back three per step.
   t = up_since + seconds(30);
   int32_t last = 0;
-  for (int step = 1; step <= 3; ++step) {
+  for (int step = 1; last < healthy.at("us-east-1"); ++step) {
+    ASSERT_LE(step, 20);
     p = Place(fleet, w, t);
-    EXPECT_EQ(p.by_cluster["us-east-1"], std::min(3 * step, healthy.at("us-east-1"))) << step;
-    EXPECT_GE(p.by_cluster["us-east-1"], last);
-    last = p.by_cluster["us-east-1"];
+    const int32_t want = std::min(3 * step, healthy.at("us-east-1"));
+    EXPECT_EQ(p.by_cluster["us-east-1"], want) << step;
     EXPECT_EQ(p.result.unplaced, 0);
-    w.current = p.as_current;
-    t += seconds(10);
+    w.current = p.as_current;  // the step's replicas are not ready yet
+    // Asked again (any number of times) before they are ready: no further step.
+    for (int again = 0; again < 3; ++again) {
+      Placed same = Place(fleet, w, t + seconds(again));
+      EXPECT_EQ(same.by_cluster["us-east-1"], want) << step;
+      if (want < healthy.at("us-east-1")) {
+        ASSERT_NE(LineOf(same, "us-east-1"), nullptr);
+        EXPECT_EQ(LineOf(same, "us-east-1")->recovery, RecoveryState::kStepWaits);
+        EXPECT_NE(Explain(*same.world, w, same.result, *same.world->FindCluster("us-east-1"))
+                      .find("until its returned replicas are ready"),
+                  std::string::npos);
+      }
+    }
+    // A surge outstanding elsewhere (the replicas this step replaces not released yet)
+    // holds the next step too, even with every replica ready.
+    std::vector<Assignment> surged = AllReady(p.as_current);
+    for (Assignment& a : surged) {
+      if (a.cluster != "us-east-1") {
+        a.replicas += 1;
+        a.ready += 1;
+        break;
+      }
+    }
+    Workload with_surge = w;
+    with_surge.current = surged;
+    EXPECT_EQ(Place(fleet, with_surge, t).by_cluster["us-east-1"], want) << step;
+    last = want;
+    w.current = AllReady(p.as_current);
+    t += seconds(2);
   }
   EXPECT_EQ(p.by_cluster, healthy);
+}
+
+// The default step is 25% of the replicas, rounded up.
+TEST(Failover, DefaultRecoveryStepIsAQuarterOfTheReplicas) {
+  Workload w = Demo(30);
+  w.policy.failover.recovery_delay_seconds = 30;
+  ASSERT_EQ(w.policy.failover.recovery_max_replicas_per_step, (ReplicasOrPercent{25, true}));
+  const std::map<std::string, int32_t> healthy = Place(Fleet(), w, kNow).by_cluster;
+  ASSERT_GT(healthy.at("us-east-1"), 8);
+  std::vector<ClusterState> fleet = Fleet();
+  Named(fleet, "us-east-1").reachable = false;
+  Placed p = Place(fleet, w, kNow);
+  w.current = AllReady(p.as_current);
+  Named(fleet, "us-east-1").reachable = true;
+  Named(fleet, "us-east-1").healthy_since = kNow + seconds(1);
+  p = Place(fleet, w, kNow + seconds(31));
+  EXPECT_EQ(p.by_cluster["us-east-1"], 8);  // ceil(30 * 25%)
+}
+
+// The pacing has a time budget per step: a cluster whose return has not finished within it
+// (its pods never got ready, say) is an ordinary cluster again and gets its whole share.
+TEST(Failover, PacingEndsAfterItsTimeBudget) {
+  Workload w = Demo(30);
+  w.policy.failover.recovery_delay_seconds = 30;
+  w.policy.failover.recovery_max_replicas_per_step = {4, false};
+  const std::map<std::string, int32_t> healthy = Place(Fleet(), w, kNow).by_cluster;
+  std::vector<ClusterState> fleet = Fleet();
+  Named(fleet, "us-east-1").reachable = false;
+  Placed p = Place(fleet, w, kNow);
+  w.current = AllReady(p.as_current);
+  Named(fleet, "us-east-1").reachable = true;
+  Named(fleet, "us-east-1").healthy_since = kNow;
+  p = Place(fleet, w, kNow + seconds(30));
+  EXPECT_EQ(p.by_cluster["us-east-1"], 4);
+  w.current = p.as_current;  // never ready
+  // ceil(30 / 4) = 8 steps x kRecoveryStepBudgetSeconds after the delay; the engine asks to
+  // be called then.
+  const auto window_end = seconds(30 + 8 * kRecoveryStepBudgetSeconds);
+  p = Place(fleet, w, kNow + seconds(31));
+  EXPECT_EQ(p.by_cluster["us-east-1"], 4);
+  ASSERT_TRUE(p.result.recheck_after.has_value());
+  EXPECT_EQ(*p.result.recheck_after, Duration(window_end - seconds(31)));
+  p = Place(fleet, w, kNow + window_end);
+  EXPECT_EQ(p.by_cluster, healthy);
+}
+
+// Capacity shared with other workloads: what they use is taken off a cluster's room; the
+// rest overflows as after a zone failure (the shares stay).
+TEST(Failover, CapacityUsedByOtherWorkloadsOverflows) {
+  Workload w;
+  w.key = "shop/api";
+  w.replicas = 60;
+  w.policy = Policy(R"({"residency": {"jurisdictions": ["us"]}})");
+  auto world = World::Build(Fleet(), Topology());
+  ASSERT_TRUE(world.ok());
+  Engine engine(*world);
+  const Result alone = engine.Place(w, kNow);
+  const uint32_t west = *(*world)->FindCluster("us-west-1");
+  const uint32_t east = *(*world)->FindCluster("us-east-1");
+  ASSERT_GT(alone.ReplicasOf(west), 0);
+  std::vector<int64_t> used((*world)->size(), 0);
+  used[west] = (*world)->capacity(west) - 5;  // 5 replicas of room left
+  const Result shared = engine.Place(w, kNow, used);
+  EXPECT_EQ(shared.ReplicasOf(west), 5);
+  EXPECT_EQ(shared.ReplicasOf(east), 60 - 5);
+  EXPECT_EQ(shared.Find(west)->share, alone.Find(west)->share);
+  EXPECT_NE(Explain(**world, w, shared, west).find("used by other workloads"), std::string::npos);
+  // No room anywhere: unplaced, because of capacity.
+  used[east] = (*world)->capacity(east);
+  used[west] = (*world)->capacity(west);
+  const Result full = engine.Place(w, kNow, used);
+  EXPECT_EQ(full.unplaced, 60);
+  EXPECT_TRUE(full.unplaced_because & kCapacity);
 }
 
 }  // namespace

@@ -88,6 +88,22 @@ TEST(PolicyJson, CollectsEveryProblem) {
       {"duplicate order entries",
        R"({"failover": {"overflow": "ordered", "order": ["a", "a"]}})",
        {"failover.order[1]: duplicate value \"a\""}},
+      {"recovery step zero",
+       R"({"failover": {"recoveryMaxReplicasPerStep": 0}})",
+       {"failover.recoveryMaxReplicasPerStep: must be >= 1"}},
+      {"recovery step percent out of range",
+       R"({"failover": {"recoveryMaxReplicasPerStep": "150%"}})",
+       {"failover.recoveryMaxReplicasPerStep: must be a replica count >= 1 or a percentage like "
+        "\"25%\" (1% to 100%), got \"150%\""}},
+      {"recovery step not a number",
+       R"({"failover": {"recoveryMaxReplicasPerStep": "fast"}})",
+       {"failover.recoveryMaxReplicasPerStep: must be a replica count >= 1 or a percentage like "
+        "\"25%\" (1% to 100%), got \"fast\""}},
+      {"recoveryStepSeconds is gone and says what replaced it",
+       R"({"failover": {"recoveryStepSeconds": 30}})",
+       {"failover.recoveryStepSeconds: is no longer supported: a recovery step now lasts until "
+        "its returned replicas are ready (set the step size with recoveryMaxReplicasPerStep, "
+        "e.g. 3 or \"25%\")"}},
       {"huge integer",
        R"({"spread": {"minRegions": 99999999999}})",
        {"spread.minRegions: must be <= 2147483647"}},
@@ -105,6 +121,28 @@ TEST(PolicyJson, CollectsEveryProblem) {
     }
     EXPECT_THAT(got, UnorderedElementsAreArray(c.want));
   }
+}
+
+TEST(PolicyJson, RecoveryStepCountOrPercentRoundTrips) {
+  for (const char* text : {R"({"failover": {"recoveryMaxReplicasPerStep": 3}})",
+                           R"({"failover": {"recoveryMaxReplicasPerStep": "100%"}})",
+                           R"({"failover": {"recoveryMaxReplicasPerStep": "1%"}})"}) {
+    SCOPED_TRACE(text);
+    FieldErrors errors;
+    PlacementPolicy p = DecodePlacementPolicy(json::parse(text), &errors);
+    EXPECT_TRUE(errors.empty());
+    EXPECT_EQ(EncodePlacementPolicy(p), json::parse(text));
+  }
+  // The default (25%) is not written out.
+  FieldErrors errors;
+  PlacementPolicy p =
+      DecodePlacementPolicy(json::parse(R"({"failover": {"recoveryMaxReplicasPerStep": "25%"}})"), &errors);
+  EXPECT_EQ(p, PlacementPolicy{});
+  EXPECT_EQ((ReplicasOrPercent{25, true}.For(30)), 8);
+  EXPECT_EQ((ReplicasOrPercent{25, true}.For(1)), 1);
+  EXPECT_EQ((ReplicasOrPercent{100, true}.For(7)), 7);
+  EXPECT_EQ((ReplicasOrPercent{3, false}.For(100)), 3);
+  EXPECT_EQ((ReplicasOrPercent{25, true}.For(0)), 1);
 }
 
 TEST(PolicyJson, NullAndEmptyAreDefaults) {

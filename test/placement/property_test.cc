@@ -150,11 +150,15 @@ RandomWorld MakeWorld(uint64_t seed, bool with_recovery = true) {
     }
   }
   p.failover.recovery_delay_seconds = static_cast<int32_t>(g.Int(0, 120));
-  if (g.Chance(30)) p.failover.recovery_max_replicas_per_step = static_cast<int32_t>(g.Int(1, 5));
+  if (g.Chance(30)) {
+    p.failover.recovery_max_replicas_per_step = {static_cast<int32_t>(g.Int(1, 5)), false};
+  }
   if (g.Chance(40) && nc > 0) {
     for (int c = 0; c < nc; ++c) {
-      if (g.Chance(50))
-        w.current.push_back({"c" + std::to_string(c), static_cast<int32_t>(g.Int(0, 20))});
+      if (!g.Chance(50)) continue;
+      const auto replicas = static_cast<int32_t>(g.Int(0, 20));
+      w.current.push_back({"c" + std::to_string(c), replicas,
+                           static_cast<int32_t>(g.Int(0, replicas))});
     }
   }
   return rw;
