@@ -33,7 +33,6 @@ enum : uint8_t {
   kInMax = 4,     // has a per-cluster max
   kCapKnown = 8,  // cap/real computed
   kActive = 16,   // in the active list
-  kStepWaits = 32,  // returning, but its previous step is not done: gains nothing now
 };
 
 }  // namespace
@@ -531,7 +530,7 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
         const bool step_done = s.rdy[k] >= s.cur[k] && !surge_outstanding;
         s.cap[k] = static_cast<int32_t>(std::min<int64_t>(
             {s.real[k], int64_t{s.cur[k]} + (step_done ? pace : 0), s.share[k]}));
-        s.flags[k] |= step_done || s.cur[k] >= s.share[k] ? kPaced : kPaced | kStepWaits;
+        s.flags[k] |= kPaced;
         // Readiness changes come as new calls; the window's end needs a call of its own.
         recheck(delay_ms + paced_ms - since);
       }
@@ -926,10 +925,11 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
     p.limited_by = s.limited[k];
     if (s.flags[k] & kHeld) {
       p.recovery = RecoveryState::kHeld;
-    } else if (s.flags[k] & kStepWaits) {
-      p.recovery = RecoveryState::kStepWaits;
     } else if (s.flags[k] & kPaced) {
-      p.recovery = RecoveryState::kStepping;
+      // Judged on the answer, so the pass that grants a step and the passes after it, until
+      // the step is done, say the same thing.
+      const bool in_flight = s.x[k] > s.rdy[k] || surge_outstanding;
+      p.recovery = in_flight && s.x[k] > 0 ? RecoveryState::kStepWaits : RecoveryState::kStepping;
     }
     if (!used_by_others.empty()) {
       p.used_elsewhere = static_cast<int32_t>(

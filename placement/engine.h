@@ -102,9 +102,9 @@ enum class WeightKind : uint8_t {
 enum class RecoveryState : uint8_t {
   kNone,       // not recovering, or already holding its share
   kHeld,       // healthy for less than recoveryDelaySeconds: gains nothing
-  kStepping,   // returning: gains at most one step now
-  kStepWaits,  // returning: the previous step is not done (its replicas are not all ready, or
-               // the replicas they replace are not released yet): gains nothing now
+  kStepping,   // returning: may gain one step now
+  kStepWaits,  // returning, a step in flight: the replicas it holds are not all ready, or the
+               // replicas they replace are not released yet; no further step until they are
 };
 
 // One cluster's line of the answer. Compact on purpose: 100k results stay small.

@@ -140,13 +140,13 @@ std::string Explain(const World& world, const Workload& w, const Result& r, uint
     const FailoverSpec& fo = w.policy.failover;
     switch (p->recovery) {
       case RecoveryState::kStepping:
+      case RecoveryState::kStepWaits:
         out += "; returning at most " +
                std::to_string(fo.recovery_max_replicas_per_step.For(r.total)) +
-               " per step (recoveryMaxReplicasPerStep), " + std::to_string(p->limit) + " now";
-        break;
-      case RecoveryState::kStepWaits:
-        out += "; returning: holds " + std::to_string(p->limit) +
-               " until its returned replicas are ready and the replicas they replace are released";
+               " per step (recoveryMaxReplicasPerStep), " + std::to_string(p->replicas) + " now";
+        if (p->recovery == RecoveryState::kStepWaits) {
+          out += ", the next step once they are ready and the replicas they replace are released";
+        }
         break;
       default:
         out += "; held at " + std::to_string(p->limit) + " while recovering (recoveryDelaySeconds " +

@@ -51,9 +51,9 @@ std::vector<T> ListDecoded(apimachinery::ObjectService& objects, const char* plu
 
 }  // namespace
 
-void KeepDegradedUntilReplacementsReady(const api::FederatedWorkload& workload,
-                                        const placement::World& world,
-                                        std::vector<api::ClusterPlacement>* placement) {
+void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
+                                const placement::World& world, const placement::Result& result,
+                                std::vector<api::ClusterPlacement>* placement) {
   std::map<std::string, int64_t> previous, ready;
   for (const api::ClusterPlacement& p : workload.status.placement) previous[p.cluster] = p.replicas;
   for (const api::ClusterSyncStatus& c : workload.status.clusters) ready[c.cluster] = c.ready_replicas;
@@ -63,11 +63,16 @@ void KeepDegradedUntilReplacementsReady(const api::FederatedWorkload& workload,
     }
     return 0;
   };
-  // Degraded members giving up replicas: reachable, a zone failed, fewer than before.
+  // A filter that now excludes the cluster (selector, residency, latency) is a rule, not a
+  // move: its replicas go at once.
+  constexpr uint32_t kExcluded = placement::kSelector | placement::kResidency | placement::kLatency;
+  // Members giving up replicas while they can still run them: reachable, fewer than before.
   std::vector<std::pair<std::string, int64_t>> draining;
   for (const auto& [name, before] : previous) {
     std::optional<uint32_t> i = world.FindCluster(name);
-    if (!i || !world.cluster(*i).reachable || !world.zone_failed(*i)) continue;
+    if (!i || !world.cluster(*i).reachable) continue;
+    const placement::ClusterPlacement* line = result.Find(*i);
+    if (line && (line->limited_by & kExcluded)) continue;
     if (now_of(name) < before) draining.emplace_back(name, before);
   }
   if (draining.empty()) return;
@@ -106,10 +111,11 @@ void KeepDegradedUntilReplacementsReady(const api::FederatedWorkload& workload,
 api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload,
                                           const std::vector<api::ResidencyPolicy>& policies,
                                           placement::Engine& engine, Timestamp now,
-                                          std::optional<Duration>* recheck_after) {
+                                          std::optional<Duration>* recheck_after,
+                                          std::span<const int64_t> used_by_others) {
   const placement::World& world = engine.world();
   placement::Workload w = EngineWorkload(workload, policies, world);
-  placement::Result r = engine.Place(w, now);
+  placement::Result r = engine.Place(w, now, used_by_others);
   if (recheck_after) *recheck_after = r.recheck_after;
 
   const bool copied = !api::TemplateReplicas(workload.spec).has_value();
@@ -129,7 +135,7 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
     p.reasons = {placement::Explain(world, w, r, line.cluster)};
     status.placement.push_back(std::move(p));
   }
-  if (!copied) KeepDegradedUntilReplacementsReady(workload, world, &status.placement);
+  if (!copied) KeepUntilReplacementsReady(workload, world, r, &status.placement);
   status.desired_replicas = copied ? r.placed : r.total;
   status.unplaced_replicas = copied ? 0 : r.unplaced;
 
@@ -230,10 +236,25 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
   const Timestamp now = clock_.Now();
   int written = 0;
   std::optional<Duration> earliest;
-  for (const api::FederatedWorkload& w : inputs.workloads) {
+  // Capacity is shared: oldest first, each against what the others hold.
+  const std::vector<size_t> order = PriorityOrder(inputs.workloads);
+  CapacityLedger ledger(*world);
+  auto shares_capacity = [&](const api::FederatedWorkload& w) {
+    return api::TemplateReplicas(w.spec).has_value();
+  };
+  for (size_t i : order) {
+    const api::FederatedWorkload& w = inputs.workloads[i];
+    if (shares_capacity(w)) ledger.Reserve(i, EngineWorkload(w, inputs.policies, *world).current);
+  }
+  for (size_t i : order) {
+    const api::FederatedWorkload& w = inputs.workloads[i];
     if (!w.metadata.deletion_timestamp.empty()) continue;  // the sync controller's business
     std::optional<Duration> recheck;
-    api::FederatedWorkloadStatus status = PlacedStatus(w, inputs.policies, engine, now, &recheck);
+    const bool shared = shares_capacity(w);
+    api::FederatedWorkloadStatus status =
+        PlacedStatus(w, inputs.policies, engine, now, &recheck,
+                     shared ? ledger.Release(i) : std::span<const int64_t>{});
+    if (shared) ledger.Commit(status.placement);
     if (recheck && (!earliest || *recheck < *earliest)) earliest = recheck;
     if (status == w.status) continue;
     api::FederatedWorkload updated = w;

@@ -10,8 +10,10 @@
 // (recheck_after), the worker wakes up then even if nothing changed.
 //
 // Failures: an unreachable member drops out at once (its replacements start elsewhere at
-// once); a member with a failed zone is degraded and keeps its old replicas until their
-// replacements are ready (KeepDegradedUntilReplacementsReady). Every running live
+// once); any reachable member that is to give up replicas (a failed zone, a rebalance after a
+// recovery) keeps its old replicas until their replacements are ready
+// (KeepUntilReplacementsReady). Workloads share the members' capacity, oldest first
+// (CapacityLedger in sync/placement_inputs.h). Every running live
 // FailoverDrill's target is treated as failed, and as recovered when the drill ends
 // (sync/placement_inputs.h), so replicas return after recoveryDelaySeconds as after an outage.
 //
@@ -24,6 +26,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <thread>
 #include <vector>
 
@@ -41,22 +44,27 @@ namespace meridian::sync {
 // ClusterStateFrom, ResidencyRulesFor, EngineWorkload, what-if failures and live drills:
 // sync/placement_inputs.h.
 
-// Graceful overflow off a degraded member: where a reachable member with a failed zone
-// is given fewer replicas than `workload.status.placement` lists for it, it keeps the old
-// count (a reason line says so) until every other member of `placement` reports its new count
-// ready (status.clusters[].readyReplicas, written by the propagation controller); then the
-// count drops. An unreachable member is never kept: its replacements simply start at once.
-// Level-triggered: decided from the statuses alone, so repeated passes agree.
-void KeepDegradedUntilReplacementsReady(const api::FederatedWorkload& workload,
-                                        const placement::World& world,
-                                        std::vector<api::ClusterPlacement>* placement);
+// Make-before-break for every move: where a reachable member is given fewer replicas than
+// `workload.status.placement` lists for it (a failed zone, a rebalance after a recovery, a
+// weight change), it keeps the old count (a reason line says so) until every other member of
+// `placement` reports its new count ready (status.clusters[].readyReplicas, written by the
+// propagation controller); then the count drops. Not kept: an unreachable member (its
+// replacements simply start at once) and a member a filter now excludes (selector,
+// residency, latency: a rule, not a move). Level-triggered: decided from the statuses alone,
+// so repeated passes agree. The engine's rolling return waits for this surge to end before
+// its next step (placement/engine.h).
+void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
+                                const placement::World& world, const placement::Result& result,
+                                std::vector<api::ClusterPlacement>* placement);
 
 // The status `workload` should have after placing it; `recheck_after` receives the engine's
 // request to be asked again. Keeps fields and conditions this controller does not own.
+// `used_by_others`: capacity other workloads hold (CapacityLedger), empty when not shared.
 api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload,
                                           const std::vector<api::ResidencyPolicy>& policies,
                                           placement::Engine& engine, Timestamp now,
-                                          std::optional<Duration>* recheck_after);
+                                          std::optional<Duration>* recheck_after,
+                                          std::span<const int64_t> used_by_others = {});
 
 // ---- Shell ----
 

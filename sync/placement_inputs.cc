@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "api/codec.h"
 #include "api/conditions.h"
@@ -113,11 +114,61 @@ placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
       if (b.min && *b.min > 1) b.min = 1;
     }
   }
+  auto clamp = [](int64_t v) { return static_cast<int32_t>(std::clamp<int64_t>(v, 0, 1'000'000)); };
   for (const api::ClusterPlacement& p : workload.status.placement) {
-    w.current.push_back(
-        {p.cluster, static_cast<int32_t>(std::clamp<int64_t>(p.replicas, 0, 1'000'000))});
+    int64_t ready = 0;
+    for (const api::ClusterSyncStatus& c : workload.status.clusters) {
+      if (c.cluster == p.cluster) ready = c.ready_replicas;
+    }
+    w.current.push_back({p.cluster, clamp(p.replicas), clamp(ready)});
   }
   return w;
+}
+
+std::vector<size_t> PriorityOrder(const std::vector<api::FederatedWorkload>& workloads) {
+  std::vector<size_t> order(workloads.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  // RFC 3339 UTC times of one format sort as text; the key breaks ties.
+  std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
+    const api::ObjectMeta& x = workloads[a].metadata;
+    const api::ObjectMeta& y = workloads[b].metadata;
+    return std::tie(x.creation_timestamp, x.ns, x.name) <
+           std::tie(y.creation_timestamp, y.ns, y.name);
+  });
+  return order;
+}
+
+CapacityLedger::CapacityLedger(const placement::World& world)
+    : world_(world), total_(world.size(), 0) {}
+
+void CapacityLedger::Reserve(size_t workload, const std::vector<placement::Assignment>& current) {
+  std::vector<std::pair<uint32_t, int64_t>>& kept = kept_[workload];
+  for (const placement::Assignment& a : current) {
+    std::optional<uint32_t> i = world_.FindCluster(a.cluster);
+    if (!i || a.replicas <= 0) continue;
+    const int64_t capacity = world_.capacity(*i);
+    const int64_t fits = capacity >= placement::kUnbounded
+                             ? a.replicas
+                             : std::clamp<int64_t>(capacity - total_[*i], 0, a.replicas);
+    if (fits == 0) continue;
+    kept.emplace_back(*i, fits);
+    total_[*i] += fits;
+  }
+}
+
+std::span<const int64_t> CapacityLedger::Release(size_t workload) {
+  auto it = kept_.find(workload);
+  if (it != kept_.end()) {
+    for (const auto& [i, n] : it->second) total_[i] -= n;
+    kept_.erase(it);
+  }
+  return total_;
+}
+
+void CapacityLedger::Commit(const std::vector<api::ClusterPlacement>& placement) {
+  for (const api::ClusterPlacement& p : placement) {
+    if (std::optional<uint32_t> i = world_.FindCluster(p.cluster)) total_[*i] += p.replicas;
+  }
 }
 
 StatusOr<api::DrillTarget> ParseFailureTarget(std::string_view text) {
@@ -235,16 +286,60 @@ StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
   placement::Engine before_engine(before_world);
   placement::Engine after_engine(after_world);
 
-  for (const api::FederatedWorkload& fw : inputs.workloads) {
-    if (!fw.metadata.deletion_timestamp.empty()) continue;
-    placement::Workload w = EngineWorkload(fw, inputs.policies, *before_world);
-    placement::Result before = before_engine.Place(w, now);
-    placement::Workload wa = EngineWorkload(fw, inputs.policies, *after_world);
-    wa.current.clear();
-    for (const placement::ClusterPlacement& p : before.clusters) {
-      if (p.replicas > 0) wa.current.push_back({before_world->cluster(p.cluster).name, p.replicas});
+  // Both passes share capacity between workloads as the controller does (CapacityLedger);
+  // the "after" pass starts from the "before" answers.
+  const std::vector<size_t> order = PriorityOrder(inputs.workloads);
+  auto shares_capacity = [&](size_t i) {
+    return api::TemplateReplicas(inputs.workloads[i].spec).has_value();
+  };
+  auto names = [](const placement::World& world, const placement::Result& r) {
+    std::vector<api::ClusterPlacement> out;
+    for (const placement::ClusterPlacement& p : r.clusters) {
+      if (p.replicas > 0) out.push_back({world.cluster(p.cluster).name, p.replicas, {}, {}});
     }
-    placement::Result after = after_engine.Place(wa, now);
+    return out;
+  };
+  auto place_all = [&](placement::Engine& engine, std::vector<placement::Workload>& workloads) {
+    CapacityLedger ledger(engine.world());
+    for (size_t i : order) {
+      if (shares_capacity(i)) ledger.Reserve(i, workloads[i].current);
+    }
+    std::vector<placement::Result> results(workloads.size());
+    for (size_t i : order) {
+      if (!inputs.workloads[i].metadata.deletion_timestamp.empty()) continue;
+      if (!shares_capacity(i)) {
+        results[i] = engine.Place(workloads[i], now);
+        continue;
+      }
+      results[i] = engine.Place(workloads[i], now, ledger.Release(i));
+      ledger.Commit(names(engine.world(), results[i]));
+    }
+    return results;
+  };
+  std::vector<placement::Workload> before_in, after_in;
+  for (const api::FederatedWorkload& fw : inputs.workloads) {
+    before_in.push_back(EngineWorkload(fw, inputs.policies, *before_world));
+  }
+  const std::vector<placement::Result> befores = place_all(before_engine, before_in);
+  for (size_t i = 0; i < inputs.workloads.size(); ++i) {
+    placement::Workload wa = EngineWorkload(inputs.workloads[i], inputs.policies, *after_world);
+    wa.current.clear();
+    for (const placement::ClusterPlacement& p : befores[i].clusters) {
+      // As if the answer were running and ready: the what-if is about where replicas go.
+      if (p.replicas > 0) {
+        wa.current.push_back({before_world->cluster(p.cluster).name, p.replicas, p.replicas});
+      }
+    }
+    after_in.push_back(std::move(wa));
+  }
+  const std::vector<placement::Result> afters = place_all(after_engine, after_in);
+
+  for (size_t i = 0; i < inputs.workloads.size(); ++i) {  // in the order listed
+    const api::FederatedWorkload& fw = inputs.workloads[i];
+    if (!fw.metadata.deletion_timestamp.empty()) continue;
+    placement::Result before = befores[i];
+    placement::Result after = afters[i];
+    const placement::Workload& wa = after_in[i];
 
     // Both worlds hold the same clusters in the same order; join by name all the same.
     std::map<std::string, WhatIfCluster> by_name;

@@ -21,6 +21,7 @@
 //     joined is not "recovering".
 #pragma once
 
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -58,6 +59,45 @@ std::vector<placement::ResidencyRule> ResidencyRulesFor(
 placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
                                    const std::vector<api::ResidencyPolicy>& policies,
                                    const placement::World& world);
+
+// ---- Capacity shared between workloads ----
+//
+// A member's capacity (allocatable pods) is shared by every workload placed on it. The
+// placement controller places workloads one after another in priority order (PriorityOrder:
+// oldest first, as a scheduler binds pods first come, first served) and takes what the others
+// hold off each member's room, so that a member never gets more replicas than it can run.
+// What the others hold:
+//   - a workload not placed yet in this pass holds what it runs now — up to the capacity
+//     that is left in priority order (Reserve). So after a zone failure cuts a member's
+//     capacity, the older workloads keep their replicas there and the newer ones overflow;
+//     a workload's share of a member never depends on the order in which the API lists it;
+//   - a workload already placed in this pass holds its new placement (Commit), including old
+//     replicas kept until their replacements are ready.
+// Workloads copied to every cluster (no spec.replicas) are not pods in this sense and take
+// no part. Pods that Meridian does not manage are not counted (the member's allocatable is
+// all we know of its room).
+
+// Indexes of `workloads` in priority order: creationTimestamp, then namespace/name.
+std::vector<size_t> PriorityOrder(const std::vector<api::FederatedWorkload>& workloads);
+
+class CapacityLedger {
+ public:
+  explicit CapacityLedger(const placement::World& world);  // `world` must outlive the ledger
+
+  // Workload `workload` (any stable id) holds `current` — as much as fits, in call order.
+  // Call for every workload, in priority order, before the first Release.
+  void Reserve(size_t workload, const std::vector<placement::Assignment>& current);
+  // What every other workload holds, per World index, once `workload` lets go of its
+  // reservation: pass it to Engine::Place, then Commit the answer.
+  std::span<const int64_t> Release(size_t workload);
+  // `placement` (the status written) is held from now on.
+  void Commit(const std::vector<api::ClusterPlacement>& placement);
+
+ private:
+  const placement::World& world_;
+  std::vector<int64_t> total_;  // per World index
+  std::map<size_t, std::vector<std::pair<uint32_t, int64_t>>> kept_;
+};
 
 // ---- What-if failures ----
 

@@ -286,7 +286,7 @@ TEST(Failover, RecoveryWaitsForTheDelayReturnsInStepsAndIgnoresFlapping) {
         ASSERT_NE(LineOf(same, "us-east-1"), nullptr);
         EXPECT_EQ(LineOf(same, "us-east-1")->recovery, RecoveryState::kStepWaits);
         EXPECT_NE(Explain(*same.world, w, same.result, *same.world->FindCluster("us-east-1"))
-                      .find("until its returned replicas are ready"),
+                      .find("the next step once they are ready"),
                   std::string::npos);
       }
     }

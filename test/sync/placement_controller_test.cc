@@ -451,9 +451,96 @@ TEST_F(FailoverPlacementTest, LiveDrillFailsItsTargetAndRecoveryWaitsForTheDelay
   clock_.Advance(Duration(59'000));
   ASSERT_TRUE(controller.ReconcileAll().ok());
   EXPECT_EQ(Placement("shop", "web"), during);
+  // After the delay: a rolling return, make-before-break. Step 1: 25% of 30 = 8 go back to
+  // us-east-1 while us-west-1 keeps its 15 until they are ready.
   clock_.Advance(Duration(1'000));
+  ReportReady("shop", "web");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  std::map<std::string, int64_t> step = Placement("shop", "web");
+  EXPECT_EQ(step["us-east-1"], 8);
+  EXPECT_EQ(step["us-west-1"], during.at("us-west-1")) << "kept until the returned ones are ready";
+  // Any number of passes before they are ready change nothing.
+  EXPECT_EQ(controller.ReconcileAll().value(), 0);
+  ReportReady("shop", "web", {"us-east-1"});
+  EXPECT_EQ(controller.ReconcileAll().value(), 0);
+  // Ready: us-west-1 lets go of the 8 they replace; the next step waits for that release.
+  ReportReady("shop", "web");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  step = Placement("shop", "web");
+  EXPECT_EQ(step["us-east-1"], 8);
+  EXPECT_EQ(step["us-west-1"], healthy.at("us-west-1") + 1);
+  // Step 2: the last one goes back, and is released once ready.
+  ReportReady("shop", "web");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  step = Placement("shop", "web");
+  EXPECT_EQ(step["us-east-1"], 9);
+  EXPECT_EQ(step["us-west-1"], healthy.at("us-west-1") + 1);
+  ReportReady("shop", "web");
   ASSERT_TRUE(controller.ReconcileAll().ok());
   EXPECT_EQ(Placement("shop", "web"), healthy);
+  EXPECT_EQ(controller.ReconcileAll().value(), 0);
+}
+
+// Workloads share a member's capacity: the older one keeps its room, the newer one overflows
+// what no longer fits (and says why), whatever order the API lists them in.
+TEST_F(FailoverPlacementTest, WorkloadsShareCapacityOldestFirst) {
+  // eu-west-1 has room for 320 pods, eu-central-1 for 160 (SetUp).
+  auto eu_west_first = [&](const std::string& name, int replicas) {
+    json w = json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+      "metadata": {"namespace": "default"},
+      "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {}},
+               "placement": {"residency": {"jurisdictions": ["eu"]},
+                             "distribution": {"weights": {"eu-west-1": 1}}}}})");
+    w["metadata"]["name"] = name;
+    w["spec"]["template"]["spec"]["replicas"] = replicas;
+    Apply(w);
+  };
+  eu_west_first("zz-older", 300);  // listed last, created first
+  clock_.Advance(Duration(1000));
+  eu_west_first("aa-newer", 100);
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("default", "zz-older"), (std::map<std::string, int64_t>{{"eu-west-1", 300}}));
+  std::map<std::string, int64_t> newer = Placement("default", "aa-newer");
+  EXPECT_EQ(newer["eu-west-1"], 20) << "320 - 300 used by the older workload";
+  EXPECT_EQ(newer["eu-central-1"], 80) << "the rest overflows, within the EU";
+  bool says_why = false;
+  for (const auto& p : Workload("default", "aa-newer").status.placement) {
+    for (const auto& r : p.reasons) says_why |= r.find("300 used by other workloads") != std::string::npos;
+  }
+  EXPECT_TRUE(says_why);
+  // Stable: another pass writes nothing.
+  EXPECT_EQ(controller.ReconcileAll().value(), 0);
+
+  // Growing the newer one never takes room from the older one: it is Degraded instead.
+  {
+    api::FederatedWorkload w = Workload("default", "aa-newer");
+    json j = api::Encode(w);
+    j["spec"]["template"]["spec"]["replicas"] = 200;
+    const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+    ASSERT_TRUE(server_->objects().Update(info, "default", "aa-newer", j, "").ok());
+  }
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("default", "zz-older")["eu-west-1"], 300);
+  newer = Placement("default", "aa-newer");
+  EXPECT_EQ(newer["eu-west-1"], 20);
+  EXPECT_EQ(newer["eu-central-1"], 160);
+  EXPECT_EQ(Workload("default", "aa-newer").status.unplaced_replicas, 20);
+  for (const auto& [cluster, n] : newer) EXPECT_TRUE(cluster.rfind("eu-", 0) == 0) << cluster;
+
+  // what-if shares capacity the same way: losing eu-central-1 leaves the newer one with the
+  // 20 on eu-west-1 only.
+  PlacementInputs inputs = InputsFromServer();
+  std::vector<api::DrillTarget> fail = {{"", "", "eu-central-1"}};
+  auto answer = WhatIf(inputs, fail, clock_.Now());
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  bool found = false;
+  for (const WhatIfWorkload& w : answer->affected) {
+    if (w.name != "aa-newer") continue;
+    found = true;
+    EXPECT_EQ(w.unplaced_after, 180);
+  }
+  EXPECT_TRUE(found);
 }
 
 // What-if on the shipped example: the answer names the moved replicas and the constraint that
