@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -40,8 +41,8 @@ using std::chrono::steady_clock;
 using test_env::Placement;
 
 // Every node holds 10 replicas of 100m (1 cpu). EU room: eu-west-1 20, eu-central-1 20.
-// Placement divides each workload against the members' room independently, so only crm's
-// pods request cpu: the others never compete with it for a node.
+// Placement shares that room between the workloads, oldest first (crm, then web, then
+// vault); only crm's pods request cpu, so membersim's own scheduler never refuses the others.
 constexpr char kMembersim[] = R"(defaults:
   podReadyDelay: 1s
   podEvictionDelay: 2s
@@ -223,11 +224,13 @@ TEST_F(FailoverE2E, A_EuZoneFailureOverflowsWithinTheEuAndRecoversTheFullCount) 
 
 TEST_F(FailoverE2E, B_RegionFailureOverflowsToTheNearestRegionThenReturnsAfterTheDelay) {
   json w;
-  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [](const json& x) { return AllReady(x, 10); }, &w))
-      << w.dump(2);
-  const std::map<std::string, int64_t> healthy = Placement(w);
-  ASSERT_EQ(healthy, (std::map<std::string, int64_t>{
-                         {"us-east-1", 4}, {"us-west-1", 2}, {"eu-west-1", 2}, {"ap-south-1", 2}}));
+  // While A's zone was down, crm (older) kept eu-west-1's last room, so web's two replicas
+  // there overflowed to eu-central-1; they come back after web's recoveryDelaySeconds.
+  const std::map<std::string, int64_t> healthy = {
+      {"us-east-1", 4}, {"us-west-1", 2}, {"eu-west-1", 2}, {"ap-south-1", 2}};
+  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [&](const json& x) {
+    return AllReady(x, 10) && Placement(x) == healthy;
+  }, &w)) << w.dump(2);
 
   // what-if first: the same answer the controller will reach, and nothing changes.
   auto what_if = Fedctl("what-if --fail region=us-east");
@@ -273,9 +276,17 @@ TEST_F(FailoverE2E, B_RegionFailureOverflowsToTheNearestRegionThenReturnsAfterTh
   const auto held = std::chrono::duration_cast<milliseconds>(steady_clock::now() - reachable_seen);
   // The transition time has one-second resolution and we saw it up to a probe late.
   EXPECT_GE(held.count(), 4000) << "replicas returned before recoveryDelaySeconds";
+  // A rolling return, make-before-break: 25% of 10 = 3 first, then the last one; us-west-1
+  // lets go only of replicas whose replacements are ready, so the ready count never dips.
+  std::set<int64_t> steps;
+  int64_t lowest_ready = 10;
   ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [&](const json& x) {
+    steps.insert(Placement(x)["us-east-1"]);
+    lowest_ready = std::min(lowest_ready, Ready(x));
     return Placement(x) == healthy && Ready(x) == 10;
   }, &w)) << w.dump(2);
+  EXPECT_TRUE(steps.count(3)) << "no step of 3 seen";
+  EXPECT_EQ(lowest_ready, 10) << "the return cost availability";
 }
 
 TEST_F(FailoverE2E, C_PartitionedMemberIsReplacedAtOnceAndOthersAreUntouched) {
@@ -303,7 +314,16 @@ TEST_F(FailoverE2E, C_PartitionedMemberIsReplacedAtOnceAndOthersAreUntouched) {
 }
 
 TEST_F(FailoverE2E, D_ResidencyWithTooLittleEuRoomIsDegradedAndStaysInTheEu) {
-  // No cpu requests: membersim can run them all; placement still counts 10 per node.
+  // No cpu requests: membersim can run them all; placement still counts 10 per node, and
+  // the EU's 40 are shared: crm (16) and web (2 on eu-west-1) were there first.
+  json crm, web;
+  ASSERT_TRUE(WaitFor("eu", "crm", milliseconds(30000), [](const json& x) { return AllReady(x, 16); }, &crm))
+      << crm.dump(2);
+  // web back from C's partition (ap-south-1 returns after its delay): 2 in the EU.
+  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [](const json& x) {
+    return AllReady(x, 10) && Placement(x) == std::map<std::string, int64_t>{
+        {"us-east-1", 4}, {"us-west-1", 2}, {"eu-west-1", 2}, {"ap-south-1", 2}};
+  }, &web)) << web.dump(2);
   Write("vault.yaml", WorkloadYaml("eu", "vault", 60, "{residency: {jurisdictions: [eu]}}", false));
   ASSERT_EQ(Fedctl("apply -f " + (dir_ / "vault.yaml").string()).exit_code, 0);
   json w;
@@ -315,12 +335,16 @@ TEST_F(FailoverE2E, D_ResidencyWithTooLittleEuRoomIsDegradedAndStaysInTheEu) {
     EXPECT_TRUE(cluster == "eu-west-1" || cluster == "eu-central-1") << cluster;
     placed += n;
   }
-  EXPECT_EQ(placed, 40);
-  EXPECT_EQ(w["status"].value("unplacedReplicas", 0), 20);
+  EXPECT_EQ(placed, 40 - 16 - 2);
+  EXPECT_EQ(w["status"].value("unplacedReplicas", 0), 38);
   const std::string why = Condition(w, "Degraded", "message");
-  EXPECT_NE(why.find("20 of 60 unplaced"), std::string::npos) << why;
+  EXPECT_NE(why.find("38 of 60 unplaced"), std::string::npos) << why;
   EXPECT_NE(why.find("residency"), std::string::npos) << why;
   EXPECT_NE(why.find("capacity"), std::string::npos) << why;
+  EXPECT_NE(w["status"].dump().find("used by other workloads"), std::string::npos) << w.dump(2);
+  // The older workloads keep their room.
+  EXPECT_EQ(Placement(Workload("eu", "crm")), Placement(crm));
+  EXPECT_EQ(Placement(Workload("shop", "web")), Placement(web));
 }
 
 }  // namespace
