@@ -686,7 +686,8 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
       j, "FailoverDrill", false, true, errors,
       [&](JsonDecoder& d, const json& s) {
         d.RejectUnknown(s, "spec",
-                        {"target", "mode", "durationSeconds", "abortConditions", "injectFault"});
+                        {"target", "mode", "durationSeconds", "abortConditions", "injectFault",
+                         "observeReturnSeconds"});
         const json* t = JsonDecoder::Member(s, "target");
         if (!t) {
           d.Error("spec.target", "required");
@@ -715,6 +716,9 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
         }
         if (const json* v = JsonDecoder::Member(s, "injectFault")) {
           o.spec.inject_fault = d.Bool(*v, "spec.injectFault").value_or(false);
+        }
+        if (const json* v = JsonDecoder::Member(s, "observeReturnSeconds")) {
+          o.spec.observe_return_seconds = d.Int(*v, "spec.observeReturnSeconds", 0, 86400).value_or(600);
         }
       },
       [&](JsonDecoder& d, const json& s) {
@@ -750,6 +754,7 @@ json Encode(const FailoverDrill& o) {
     spec["abortConditions"] = {{"minAvailabilityPercent", *o.spec.abort_below_percent}};
   }
   if (o.spec.inject_fault) spec["injectFault"] = true;
+  spec["observeReturnSeconds"] = o.spec.observe_return_seconds;
   j["spec"] = std::move(spec);
   json st = json::object();
   PutIf(st, "phase", o.status.phase);

@@ -186,6 +186,9 @@ struct FailoverDrillSpec {
   int64_t duration_seconds = 300;  // `durationSeconds`
   std::optional<int32_t> abort_below_percent;  // `abortConditions.minAvailabilityPercent`
   bool inject_fault = false;  // `injectFault`: also inject the real fault (membersim)
+  // `observeReturnSeconds`: after the restore, how long a live drill keeps sampling the
+  // replicas' return to the target (0: not at all).
+  int64_t observe_return_seconds = 600;
   friend bool operator==(const FailoverDrillSpec&, const FailoverDrillSpec&) = default;
 };
 

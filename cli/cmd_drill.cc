@@ -64,7 +64,7 @@ int ShowStatus(const GlobalFlags& g, const std::string& name, bool watch) {
     if (line != last_line) std::cout << line << std::endl;
     last_line = line;
     const std::string phase = PhaseOf(drill.value());
-    if (!watch || DrillPhaseFinal(phase)) return 0;
+    if (!watch || (DrillPhaseFinal(phase) && !DrillWatchingReturn(drill.value()))) return 0;
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
 }
@@ -134,10 +134,14 @@ const CommandRegistration kDrill({
       run->add_flag("--inject-fault", flags->inject_fault,
                     "live only: also inject the real fault (membersim's admin API)");
       run->add_option("--name", flags->name, "the drill's name (default: generated)");
+      run->add_option("--observe-return", flags->observe_return,
+                      "live only: after the restore, watch the replicas return for up to this "
+                      "long (default 10m; 0 = no)");
 
       CLI::App* status = app.add_subcommand("status", "a drill's phase and progress");
       status->add_option("NAME", *name, "drill name")->required();
-      status->add_flag("-w,--watch", *watch, "follow the progress until the drill ends");
+      status->add_flag("-w,--watch", *watch,
+                       "follow the progress until the drill ends and its return is observed");
 
       CLI::App* abort = app.add_subcommand("abort", "stop a running drill and restore its target");
       abort->add_option("NAME", *name, "drill name")->required();

@@ -114,6 +114,7 @@ std::string DrillTimelineSvg(const json& drill) {
   add_marker("fullyReadyMs", "fully-ready", "fully ready", "#2ca02c");
   add_marker("abortedMs", "aborted", "ABORTED", "#d62728");
   add_marker("restoredMs", "restored", "restored", "#9467bd");
+  add_marker("returnedMs", "returned", "returned", "#17becf");
 
   const double t_step = NiceStep(std::max(t_max, 1.0), 8);
   const double t_end = std::max(t_step, std::ceil(std::max(t_max, 1.0) / t_step) * t_step);
@@ -141,6 +142,21 @@ std::string DrillTimelineSvg(const json& drill) {
   svg += fmt::format("<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>\n", kWidth, kHeight);
   svg += fmt::format("<text class=\"title\" x=\"{}\" y=\"24\" font-size=\"16\" font-weight=\"bold\">{}</text>\n",
                      kLeft, XmlEscape(title));
+
+  // The span the target was failed (fault start to restore) is shaded, so that what
+  // follows the restore reads as the return.
+  if (const json& restored = Field(events, "restoredMs");
+      restored.is_number() && timeline.is_array() && !timeline.empty()) {
+    const double end = std::min(restored.get<double>() / 1000, t_end);
+    svg += fmt::format(
+        "<rect class=\"failed-span\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" "
+        "fill=\"#f2f2f2\"/>\n",
+        x(0), kTop, x(end) - x(0), kPlotH);
+    svg += fmt::format(
+        "<text class=\"span-label\" x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#999999\" font-size=\"11\">"
+        "target failed</text>\n",
+        x(0) + 4, kTop + kPlotH - 6);
+  }
 
   // Grid and axes.
   svg += "<g class=\"y-axis\">\n";

@@ -57,6 +57,30 @@ std::string Milestone(const json& report, const char* key, const std::string& mi
 
 }  // namespace
 
+std::string DrillReturnText(const json& report) {
+  const std::string state = Str(report, "returnObservation");
+  const json& progress = Field(report, "returnProgress");
+  const int64_t want = Int(progress, "want"), placed = Int(progress, "placed"),
+                ready = Int(progress, "ready");
+  const int64_t restored = Int(Field(report, "events"), "restoredMs", 0);
+  const int64_t until = Int(report, "returnObservedUntilMs", restored);
+  if (state == "returned") {
+    return fmt::format("replicas back on the target {} after restore ({} of {} ready)",
+                       Milestone(report, "timeToReturnSeconds", "?"), ready, want);
+  }
+  if (state == "watching") {
+    return fmt::format("return still in progress: {} of {} on the target, {} ready (watching until {} after restore)",
+                       placed, want, ready, Secs(static_cast<double>(until - restored) / 1000));
+  }
+  if (state == "notReturned") {
+    return fmt::format("not back within {}: {} of {} on the target, {} ready",
+                       Secs(static_cast<double>(until - restored) / 1000), placed, want, ready);
+  }
+  if (state == "off") return "not observed (spec.observeReturnSeconds is 0)";
+  if (state == "none") return "nothing was on the target, nothing to return";
+  return "";
+}
+
 std::string DrillProgressLine(const json& drill, Timestamp now) {
   const json& spec = Field(drill, "spec");
   const json& status = Field(drill, "status");
@@ -89,6 +113,7 @@ std::string DrillProgressLine(const json& drill, Timestamp now) {
   }
   const std::string message = Str(status, "message");
   if (DrillPhaseFinal(phase) && !message.empty()) line += "  (" + message + ")";
+  if (std::string back = DrillReturnText(report); !back.empty()) line += "  " + back;
   return line;
 }
 
@@ -128,6 +153,9 @@ std::string DrillReportText(const json& drill) {
     const json& events = Field(report, "events");
     if (const json& r = Field(events, "restoredMs"); r.is_number_integer()) {
       out << "  target restored at:         " << Secs(static_cast<double>(r.get<int64_t>()) / 1000) << "\n";
+    }
+    if (std::string back = DrillReturnText(report); !back.empty()) {
+      out << "  return to the target:       " << back << "\n";
     }
     out << "\nAbort condition: ";
     const json& min = Field(report, "minAvailabilityPercent");

@@ -9,11 +9,14 @@ namespace meridian::cli {
 
 using nlohmann::json;
 
-StatusOr<int64_t> ParseDrillDuration(const std::string& text) {
+namespace {
+
+// "90s", "5m", "1h30m" or bare seconds, between `min_seconds` and 24 h; errors name `flag`.
+StatusOr<int64_t> ParseSeconds(const std::string& text, const std::string& flag, int64_t min_seconds) {
   static const std::regex whole(R"((\d+[hms])+|\d+)");
   static const std::regex part(R"((\d+)([hms]))");
   auto bad = [&](const std::string& why) {
-    return InvalidArgumentError("--duration \"" + text + "\": " + why);
+    return InvalidArgumentError(flag + " \"" + text + "\": " + why);
   };
   if (!std::regex_match(text, whole)) return bad("want a duration such as 90s, 5m, 1h30m or seconds");
   int64_t seconds = 0;
@@ -29,9 +32,19 @@ StatusOr<int64_t> ParseDrillDuration(const std::string& text) {
       seconds += unit == 'h' ? n * 3600 : unit == 'm' ? n * 60 : n;
     }
   }
-  if (seconds < 1) return bad("at least 1s");
+  if (seconds < min_seconds) return bad("at least " + std::to_string(min_seconds) + "s");
   if (seconds > 86400) return bad("at most 24h");
   return seconds;
+}
+
+}  // namespace
+
+StatusOr<int64_t> ParseDrillDuration(const std::string& text) {
+  return ParseSeconds(text, "--duration", 1);
+}
+
+StatusOr<int64_t> ParseObserveReturn(const std::string& text) {
+  return ParseSeconds(text, "--observe-return", 0);
 }
 
 StatusOr<int32_t> ParseAbortBelow(const std::string& text) {
@@ -71,6 +84,13 @@ StatusOr<json> BuildDrill(const DrillRunFlags& flags) {
     spec["abortConditions"] = {{"minAvailabilityPercent", percent}};
   }
   if (flags.inject_fault) spec["injectFault"] = true;
+  if (!flags.observe_return.empty()) {
+    if (flags.mode != "live") {
+      return InvalidArgumentError("--observe-return needs --mode live (a simulation changes nothing)");
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(int64_t observe, ParseObserveReturn(flags.observe_return));
+    spec["observeReturnSeconds"] = observe;
+  }
 
   json metadata = json::object();
   if (!flags.name.empty()) {
@@ -97,6 +117,16 @@ json WithAbortRequested(json drill) {
 
 bool DrillPhaseFinal(const std::string& phase) {
   return phase == "Completed" || phase == "Aborted" || phase == "Failed";
+}
+
+bool DrillWatchingReturn(const json& drill) {
+  if (!drill.is_object()) return false;
+  auto status = drill.find("status");
+  if (status == drill.end() || !status->is_object()) return false;
+  auto report = status->find("report");
+  if (report == status->end() || !report->is_object()) return false;
+  auto state = report->find("returnObservation");
+  return state != report->end() && *state == "watching";
 }
 
 }  // namespace meridian::cli

@@ -176,10 +176,34 @@ std::map<std::string, int64_t> Difference(const std::map<std::string, int64_t>& 
   return out;
 }
 
+// Appends `sample`; beyond kMaxTimelineSamples every other sample is dropped (the last kept).
+void AppendThinned(std::vector<DrillSample>* timeline, DrillSample sample) {
+  timeline->push_back(std::move(sample));
+  if (timeline->size() <= kMaxTimelineSamples) return;
+  std::vector<DrillSample> thinned;
+  for (size_t i = 0; i < timeline->size(); ++i) {
+    if (i % 2 == 0 || i + 1 == timeline->size()) thinned.push_back(std::move((*timeline)[i]));
+  }
+  *timeline = std::move(thinned);
+}
+
+const api::FederatedWorkload* FindWorkload(const std::vector<api::FederatedWorkload>& workloads,
+                                           const std::string& key) {
+  for (const api::FederatedWorkload& w : workloads) {
+    if (WorkloadKey(w) == key) return &w;
+  }
+  return nullptr;
+}
+
 std::string DegradedMessage(const api::FederatedWorkloadStatus& status) {
   const api::Condition* c = api::FindCondition(status.conditions, "Degraded");
   return c != nullptr && c->status == "True" ? c->message : "";
 }
+
+void TrackUnplacedAndResidency(DrillRecord* r, const std::vector<api::FederatedWorkload>& followed,
+                               const std::vector<api::MemberCluster>& members,
+                               const std::vector<api::ResidencyPolicy>& policies,
+                               const placement::TopologySpec& topology);
 
 }  // namespace
 
@@ -370,7 +394,8 @@ json RecordToJson(const DrillRecord& r) {
         {"replacedMs", OptMs(r.replaced_ms)},
         {"fullyReadyMs", OptMs(r.fully_ready_ms)},
         {"restoredMs", OptMs(r.restored_ms)},
-        {"abortedMs", OptMs(r.aborted_ms)}}},
+        {"abortedMs", OptMs(r.aborted_ms)},
+        {"returnedMs", OptMs(r.returned_ms)}}},
       {"timeToDetectSeconds", since_start(r.detected_ms)},
       {"timeToReplaceSeconds", since_start(r.replaced_ms)},
       {"timeToFullReadySeconds", since_start(r.fully_ready_ms)},
@@ -387,6 +412,17 @@ json RecordToJson(const DrillRecord& r) {
       {"lowestReady", r.lowest_ready},
       {"lowestReadyDesired", r.lowest_ready_desired},
   };
+  if (!r.return_observation.empty()) {
+    j["returnObservation"] = r.return_observation;
+    j["returnObservedUntilMs"] = OptMs(r.return_watch_until_ms);
+    j["returned"] = r.returned_ms.has_value();
+    j["timeToReturnSeconds"] = r.returned_ms && r.restored_ms
+                                   ? OptSeconds(*r.returned_ms - *r.restored_ms)
+                                   : json(nullptr);
+    j["returnProgress"] = {{"want", r.return_progress.want},
+                           {"placed", r.return_progress.placed},
+                           {"ready", r.return_progress.ready}};
+  }
   if (r.lowest_ready >= 0 && r.lowest_ready_desired > 0) {
     j["lowestAvailabilityPercent"] =
         std::floor(1000.0 * static_cast<double>(r.lowest_ready) /
@@ -431,6 +467,7 @@ StatusOr<DrillRecord> RecordFromJson(const json& report) {
     events.OptInt("fullyReadyMs", &r.fully_ready_ms);
     events.OptInt("restoredMs", &r.restored_ms);
     events.OptInt("abortedMs", &r.aborted_ms);
+    events.OptInt("returnedMs", &r.returned_ms);
     if (!events.status().ok()) in.Fail("status.report.events", events.status().message());
   }
   in.Bool("abortConditionFired", &r.abort_condition_fired);
@@ -457,6 +494,23 @@ StatusOr<DrillRecord> RecordFromJson(const json& report) {
   });
   in.Int("lowestReady", &r.lowest_ready);
   in.Int("lowestReadyDesired", &r.lowest_ready_desired);
+  in.Str("returnObservation", &r.return_observation);
+  if (!r.return_observation.empty() &&
+      !std::set<std::string>{kReturnOff, kReturnNothing, kReturnWatching, kReturnReturned,
+                             kReturnNotReturned}
+           .contains(r.return_observation)) {
+    in.Fail("status.report.returnObservation", "unknown value \"" + r.return_observation + "\"");
+  }
+  in.OptInt("returnObservedUntilMs", &r.return_watch_until_ms);
+  if (const json* p = ReportReader::Member(report, "returnProgress"); p && !p->is_null()) {
+    if (!p->is_object()) {
+      in.Fail("status.report.returnProgress", "want an object");
+    } else {
+      in.Int(*p, "status.report.returnProgress.", "want", &r.return_progress.want);
+      in.Int(*p, "status.report.returnProgress.", "placed", &r.return_progress.placed);
+      in.Int(*p, "status.report.returnProgress.", "ready", &r.return_progress.ready);
+    }
+  }
   if (!in.status().ok()) return in.status();
   return r;
 }
@@ -525,7 +579,17 @@ void AddSample(DrillRecord* r, DrillSample sample,
   }
   r->placed_during_per_region = sample.desired_by_region;
   r->replicas_moved_per_region = Difference(sample.desired_by_region, r->placed_before_per_region);
+  TrackUnplacedAndResidency(r, followed, members, policies, topology);
+  AppendThinned(&r->timeline, std::move(sample));
+}
 
+namespace {
+// Unplaced replicas with why (the largest count seen per workload) and residency violations
+// (cumulative: one seen once stays reported).
+void TrackUnplacedAndResidency(DrillRecord* r, const std::vector<api::FederatedWorkload>& followed,
+                               const std::vector<api::MemberCluster>& members,
+                               const std::vector<api::ResidencyPolicy>& policies,
+                               const placement::TopologySpec& topology) {
   for (const api::FederatedWorkload& w : followed) {
     const std::string key = WorkloadKey(w);
     if (w.status.unplaced_replicas <= 0) continue;
@@ -548,15 +612,74 @@ void AddSample(DrillRecord* r, DrillSample sample,
       it->replicas = std::max(it->replicas, v.replicas);
     }
   }
+}
+}  // namespace
 
-  r->timeline.push_back(std::move(sample));
-  if (r->timeline.size() > kMaxTimelineSamples) {
-    std::vector<DrillSample> thinned;
-    for (size_t i = 0; i < r->timeline.size(); ++i) {
-      if (i % 2 == 0 || i + 1 == r->timeline.size()) thinned.push_back(std::move(r->timeline[i]));
+int64_t ReadyOnTarget(const api::DrillTarget& target, const api::FederatedWorkload& workload,
+                      const std::vector<api::MemberCluster>& members) {
+  int64_t n = 0;
+  for (const api::ClusterPlacement& p : workload.status.placement) {
+    if (p.replicas <= 0) continue;
+    const int64_t on_target = ReplicasOnTarget(target, {p}, members);
+    if (on_target <= 0) continue;
+    int64_t ready = 0;
+    for (const api::ClusterSyncStatus& c : workload.status.clusters) {
+      if (c.cluster == p.cluster) ready += c.ready_replicas;
     }
-    r->timeline = std::move(thinned);
+    ready = std::min(ready, p.replicas);
+    n += std::clamp<int64_t>(ready - (p.replicas - on_target), 0, on_target);
   }
+  return n;
+}
+
+ReturnProgress ReturnProgressOf(const api::DrillTarget& target,
+                                const std::vector<WorkloadBefore>& before,
+                                const std::vector<api::FederatedWorkload>& followed,
+                                const std::vector<api::MemberCluster>& members) {
+  ReturnProgress p;
+  for (const WorkloadBefore& b : before) {
+    const api::FederatedWorkload* w = FindWorkload(followed, b.workload);
+    if (w == nullptr || b.on_target <= 0) continue;  // deleted since: nothing to wait for
+    p.want += b.on_target;
+    p.placed += std::min(ReplicasOnTarget(target, w->status.placement, members), b.on_target);
+    p.ready += std::min(ReadyOnTarget(target, *w, members), b.on_target);
+  }
+  return p;
+}
+
+void StartReturnObservation(DrillRecord* r, int64_t observe_seconds) {
+  r->returned_ms.reset();
+  r->return_watch_until_ms.reset();
+  int64_t want = 0;
+  for (const WorkloadBefore& b : r->before) want += b.on_target;
+  r->return_progress = ReturnProgress{.want = want};
+  if (want == 0) {
+    r->return_observation = kReturnNothing;
+  } else if (observe_seconds <= 0) {
+    r->return_observation = kReturnOff;
+  } else {
+    r->return_observation = kReturnWatching;
+    r->return_watch_until_ms = r->restored_ms.value_or(0) + observe_seconds * 1000;
+  }
+}
+
+bool WatchingReturn(const DrillRecord& r) { return r.return_observation == kReturnWatching; }
+
+void AddReturnSample(DrillRecord* r, DrillSample sample, const ReturnProgress& progress,
+                     const std::vector<api::FederatedWorkload>& followed,
+                     const std::vector<api::MemberCluster>& members,
+                     const std::vector<api::ResidencyPolicy>& policies,
+                     const placement::TopologySpec& topology) {
+  if (!WatchingReturn(*r)) return;
+  r->return_progress = progress;
+  TrackUnplacedAndResidency(r, followed, members, policies, topology);
+  if (progress.Complete()) {
+    r->returned_ms = sample.at_ms;
+    r->return_observation = kReturnReturned;
+  } else if (r->return_watch_until_ms && sample.at_ms >= *r->return_watch_until_ms) {
+    r->return_observation = kReturnNotReturned;
+  }
+  AppendThinned(&r->timeline, std::move(sample));
 }
 
 StatusOr<json> SimulateDrill(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now) {

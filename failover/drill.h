@@ -113,6 +113,31 @@ struct WorkloadBefore {
   friend bool operator==(const WorkloadBefore&, const WorkloadBefore&) = default;
 };
 
+// How far the replicas have come back to the target after the drill restored it: over the
+// followed workloads that still exist, each capped at what it had on the target before
+// (a workload with more there now does not make up for one with less).
+struct ReturnProgress {
+  int64_t want = 0;       // replicas on the target before the drill
+  int64_t placed = 0;     // of those, placed on the target again
+  int64_t ready = 0;      // of those, ready on the target
+  bool Complete() const { return placed >= want && ready >= want; }
+  friend bool operator==(const ReturnProgress&, const ReturnProgress&) = default;
+};
+
+// Ready replicas `workload` runs on the target where its placement wants them: per member
+// that the target touches, its ready replicas (at most its placed count) less what the
+// placement puts on that member outside the target. For a cluster or region target that is
+// exact; for a zone target readiness is known per member only, so replicas outside the
+// zone are taken to be ready first (they were never moved) — a lower bound.
+int64_t ReadyOnTarget(const api::DrillTarget& target, const api::FederatedWorkload& workload,
+                      const std::vector<api::MemberCluster>& members);
+
+// The return of `before`'s replicas to the target, from `followed` as they are now.
+ReturnProgress ReturnProgressOf(const api::DrillTarget& target,
+                                const std::vector<WorkloadBefore>& before,
+                                const std::vector<api::FederatedWorkload>& followed,
+                                const std::vector<api::MemberCluster>& members);
+
 // What the report says about replicas that found no place.
 struct UnplacedReplicas {
   std::string workload;
@@ -141,15 +166,48 @@ struct DrillRecord {
   std::vector<UnplacedReplicas> unplaced;
   int64_t lowest_ready = -1;  // -1: no sample yet
   int64_t lowest_ready_desired = 0;
+  // After the restore: the replicas' return to the target (see ReturnObservation).
+  std::string return_observation;  // "" (not ended yet) | kReturn*
+  std::optional<int64_t> return_watch_until_ms;  // when watching stops without a return
+  std::optional<int64_t> returned_ms;            // every followed replica back and ready
+  ReturnProgress return_progress;                // as of the latest return sample
   friend bool operator==(const DrillRecord&, const DrillRecord&) = default;
 };
+
+// report.returnObservation: what the drill knows about the replicas' return after restore.
+inline constexpr char kReturnOff[] = "off";            // spec.observeReturnSeconds 0
+inline constexpr char kReturnNothing[] = "none";       // nothing was on the target
+inline constexpr char kReturnWatching[] = "watching";  // sampling until returned or the bound
+inline constexpr char kReturnReturned[] = "returned";  // returnedMs says when
+inline constexpr char kReturnNotReturned[] = "notReturned";  // the bound ended first
+
+// Called when the drill restores the target at `restored_ms` (record->restored_ms is set):
+// starts watching the return for `observe_seconds` (0: off), unless nothing was on the
+// target.
+void StartReturnObservation(DrillRecord* record, int64_t observe_seconds);
+
+// Whether the drill still samples the return.
+bool WatchingReturn(const DrillRecord& record);
+
+// Adds a sample taken after the restore, while watching the return: the timeline continues
+// (thinned like AddSample's), residency violations and unplaced replicas are still
+// tracked; the milestones of the failure (detected, re-placed, fully ready, the placement
+// while failed, lowest availability) are left as they were. `progress` is
+// ReturnProgressOf now: when complete, returnedMs is the sample's time and watching ends;
+// else watching ends (notReturned) once the sample is at or past return_watch_until_ms.
+void AddReturnSample(DrillRecord* record, DrillSample sample, const ReturnProgress& progress,
+                     const std::vector<api::FederatedWorkload>& followed,
+                     const std::vector<api::MemberCluster>& members,
+                     const std::vector<api::ResidencyPolicy>& policies,
+                     const placement::TopologySpec& topology);
 
 // The timeline keeps at most this many samples; beyond it every other sample is dropped
 // (the chart stays readable and the object small however long the drill runs).
 inline constexpr size_t kMaxTimelineSamples = 600;
 
 // The record as status.report (with the derived durations: timeToDetectSeconds,
-// timeToReplaceSeconds, timeToFullReadySeconds; residencyViolations is the count and
+// timeToReplaceSeconds, timeToFullReadySeconds, and timeToReturnSeconds — from the
+// restore, not the fault start; `returned` true/false; residencyViolations is the count and
 // residencyViolationDetails the lines).
 nlohmann::json RecordToJson(const DrillRecord& record);
 // Reads what RecordToJson wrote; missing fields keep their defaults. Errors name the field.

@@ -37,10 +37,12 @@ std::string Percent(int64_t ready, int64_t desired) {
 
 // Ends a drill: the report and status say how and when, and an injected fault is to be
 // healed (the caller performs it; `heal_error` is its failure on a previous attempt).
+// A Completed or Aborted drill goes on watching the replicas return for `observe_seconds`.
 void Finish(DrillStep* step, DrillRecord* record, const std::string& phase,
             const std::string& message, int64_t elapsed_ms, Timestamp now,
-            const Status* heal_error) {
+            const Status* heal_error, int64_t observe_seconds) {
   record->restored_ms = elapsed_ms;
+  if (phase != "Failed") StartReturnObservation(record, observe_seconds);
   step->status.phase = phase;
   step->status.completion_time = FormatRfc3339(now);
   step->status.message = message + "; target restored for placement";
@@ -130,7 +132,7 @@ DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Times
     record.fault_injected = drill.spec.inject_fault;
     DrillStep step{drill.status, FaultAction::kNone};
     Finish(&step, &record, "Failed", "unreadable report: " + parsed.status().message(), 0, now,
-           fault_error);
+           fault_error, 0);
     return step;
   }
   DrillRecord record = std::move(parsed).value();
@@ -149,7 +151,7 @@ DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Times
     record.aborted_ms = elapsed;
     record.abort_reason = "requested";
     Finish(&step, &record, "Aborted", "aborted on request after " + Seconds(elapsed), elapsed, now,
-           fault_error);
+           fault_error, drill.spec.observe_return_seconds);
     return step;
   }
   if (sampled && AbortConditionFires(*latest, drill.spec.abort_below_percent)) {
@@ -159,12 +161,12 @@ DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Times
                           std::to_string(latest->ready) + " of " + std::to_string(latest->desired) +
                           " ready) below " + std::to_string(*drill.spec.abort_below_percent) + "%";
     Finish(&step, &record, "Aborted", "aborted after " + Seconds(elapsed) + ": " + record.abort_reason,
-           elapsed, now, fault_error);
+           elapsed, now, fault_error, drill.spec.observe_return_seconds);
     return step;
   }
   if (elapsed >= drill.spec.duration_seconds * 1000) {
     Finish(&step, &record, "Completed", "completed after " + Seconds(elapsed), elapsed, now,
-           fault_error);
+           fault_error, drill.spec.observe_return_seconds);
     return step;
   }
   if (sampled) {
@@ -193,6 +195,28 @@ DrillStep HealStep(const api::FailoverDrill& drill, const Status* fault_error) {
   step.status.report = RecordToJson(record);
   step.fault = FaultAction::kHeal;
   return step;
+}
+
+// After the restore: a return sample into `status->report` when one is due (an interval
+// after the previous sample) and the drill is watching the return. The phase stays.
+void ObserveReturn(const api::DrillTarget& target, const Fleet& fleet, Timestamp now,
+                   std::chrono::milliseconds interval, api::FailoverDrillStatus* status) {
+  StatusOr<DrillRecord> parsed = RecordFromJson(status->report);
+  if (!parsed.ok() || !WatchingReturn(*parsed)) return;
+  DrillRecord record = std::move(parsed).value();
+  const int64_t elapsed = EpochMs(now) - record.started_at_ms;
+  const int64_t last = record.timeline.empty() ? INT64_MIN / 2 : record.timeline.back().at_ms;
+  if (elapsed - last < interval.count()) return;
+  auto followed = FollowedWorkloads(record, fleet.workloads);
+  AddReturnSample(&record, TakeSample(target, elapsed, followed, fleet.members),
+                  ReturnProgressOf(target, record.before, followed, fleet.members), followed,
+                  fleet.members, fleet.policies, fleet.topology);
+  status->report = RecordToJson(record);
+}
+
+bool WatchingReturnOf(const api::FailoverDrill& drill) {
+  const json& r = drill.status.report;
+  return r.is_object() && r.value("returnObservation", "") == kReturnWatching;
 }
 
 const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plural) {
@@ -253,11 +277,12 @@ bool FaultUnhealed(const api::FailoverDrill& drill) {
 bool DrillNeedsWork(const api::FailoverDrill& drill) {
   if (!drill.metadata.deletion_timestamp.empty()) return HasFinalizer(drill);
   if (!Final(drill.status.phase)) return true;
-  return FaultUnhealed(drill);
+  return FaultUnhealed(drill) || WatchingReturnOf(drill);
 }
 
 DrillStep NextDrillStep(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now,
-                        std::chrono::milliseconds sample_interval, const Status* fault_error) {
+                        std::chrono::milliseconds sample_interval, const Status* fault_error,
+                        bool heal_due) {
   const std::string& phase = drill.status.phase;
   if (phase.empty()) {
     DrillStep step{drill.status, FaultAction::kNone};
@@ -267,8 +292,11 @@ DrillStep NextDrillStep(const api::FailoverDrill& drill, const Fleet& fleet, Tim
   }
   if (phase == "Pending") return StartStep(drill, fleet, now, fault_error);
   if (phase == "Running") return RunningStep(drill, fleet, now, sample_interval, fault_error);
-  if (DrillNeedsWork(drill)) return HealStep(drill, fault_error);
-  return DrillStep{drill.status, FaultAction::kNone};
+  if (!DrillNeedsWork(drill)) return DrillStep{drill.status, FaultAction::kNone};
+  DrillStep step = FaultUnhealed(drill) && heal_due ? HealStep(drill, fault_error)
+                                                    : DrillStep{drill.status, FaultAction::kNone};
+  ObserveReturn(drill.spec.target, fleet, now, sample_interval, &step.status);
+  return step;
 }
 
 DrillController::DrillController(apimachinery::ObjectService& objects, const Clock& clock,
@@ -361,16 +389,18 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
       }
       current.metadata.resource_version = added.value()["metadata"].value("resourceVersion", "");
     }
-    if (Final(drill.status.phase)) {
+    bool heal_due = true;
+    if (Final(drill.status.phase) && FaultUnhealed(drill)) {
       // Heal retries of finished drills wait an interval; their status writes wake us too.
       auto& last = last_heal_attempt_[drill.metadata.name];
-      if (last.time_since_epoch().count() != 0 && now - last < options_.sample_interval) {
+      heal_due = last.time_since_epoch().count() == 0 || now - last >= options_.sample_interval;
+      if (heal_due) last = now;
+      if (!heal_due && !WatchingReturnOf(drill)) {
         any_active = true;
         continue;
       }
-      last = now;
     }
-    DrillStep step = NextDrillStep(drill, *fleet, now, options_.sample_interval);
+    DrillStep step = NextDrillStep(drill, *fleet, now, options_.sample_interval, nullptr, heal_due);
     if (step.fault != FaultAction::kNone) {
       Status st = !injector_ ? FailedPreconditionError("no fault injector is configured")
                   : step.fault == FaultAction::kInject ? injector_->Inject(drill.spec.target, fleet->members)
@@ -379,7 +409,7 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
         spdlog::warn("drill controller: {} {}: {}", drill.metadata.name,
                      step.fault == FaultAction::kInject ? "injecting the fault" : "healing the fault",
                      st.ToString());
-        step = NextDrillStep(drill, *fleet, now, options_.sample_interval, &st);
+        step = NextDrillStep(drill, *fleet, now, options_.sample_interval, &st, heal_due);
       } else {
         spdlog::info("event: drill {} {} fault for {}", drill.metadata.name,
                      step.fault == FaultAction::kInject ? "injected" : "healed",

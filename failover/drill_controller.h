@@ -15,7 +15,11 @@
 //   - Aborted when availability falls below abortConditions.minAvailabilityPercent of
 //     desired (report.abortConditionFired).
 // A heal that fails is retried every interval after the drill ended (report.faultHealed
-// stays false, status.message says why) until it succeeds. A drill with injectFault holds
+// stays false, status.message says why) until it succeeds.
+// After the restore the phase is final, but the controller goes on sampling the followed
+// workloads every interval into the same timeline until their replicas are back on the
+// target and ready (report.events.returnedMs, timeToReturnSeconds from the restore) or
+// spec.observeReturnSeconds have passed (returnObservation "notReturned"). A drill with injectFault holds
 // the finalizer drills.meridian.io/heal (added with phase Pending, before any injection);
 // deleting it heals its fault (retried like any heal) before the finalizer is dropped.
 //
@@ -62,16 +66,20 @@ enum class FaultAction { kNone, kInject, kHeal };
 // (== drill.status when nothing is due) and the fault action that goes with it.
 // `fault_error`, when set, is the error the fault action gave on the previous attempt of
 // this same step (the shell calls again with it): an inject error fails the drill; a heal
-// error is recorded and retried later.
+// error is recorded and retried later. `heal_due` false: a finished drill's heal is not
+// retried in this step (the shell spaces retries an interval apart).
+// A Completed or Aborted drill watching the return (report.returnObservation "watching",
+// spec.observeReturnSeconds) gets a return sample every `sample_interval`; its phase stays.
 struct DrillStep {
   api::FailoverDrillStatus status;
   FaultAction fault = FaultAction::kNone;
 };
 DrillStep NextDrillStep(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now,
                         std::chrono::milliseconds sample_interval,
-                        const Status* fault_error = nullptr);
+                        const Status* fault_error = nullptr, bool heal_due = true);
 
-// Whether a drill still needs passes (not final, or final with a fault still to heal).
+// Whether a drill still needs passes (not final, or final with a fault still to heal or
+// its return still watched).
 bool DrillNeedsWork(const api::FailoverDrill& drill);
 
 class DrillController {

@@ -8,12 +8,15 @@
 //     fails, availability drops below the threshold, the drill aborts, the fault is healed
 //     and the full replica count is ready again (eu-west-1's replicas come back);
 //   - live without a fault: placement treats region ap-south as failed for the drill's
-//     duration (its replicas are re-placed), then gives it back.
+//     duration (its replicas are re-placed), then gives it back; the drill watches the
+//     return and reports when the replicas were back on ap-south and ready.
 // One federation for the whole file; the tests run in order.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -159,8 +162,10 @@ TEST_F(DrillE2E, B_LiveDrillWithAbortConditionFiresAndRestores) {
   ASSERT_GT(eu_west_ready, 0);
 
   // Zone eu-west-1a really fails: its pods turn NotReady, availability drops below 99%.
-  const std::string name =
-      Run("--target zone=eu-west-1a --mode live --duration 40s --abort-below 99% --inject-fault --name zone-drill");
+  // The return is watched for 30 s at most, which bounds `drill status -w` below.
+  const std::string name = Run(
+      "--target zone=eu-west-1a --mode live --duration 40s --abort-below 99% --inject-fault "
+      "--observe-return 30s --name zone-drill");
   ASSERT_EQ(name, "zone-drill");
   auto status = Fedctl("drill status zone-drill -w");
   ASSERT_EQ(status.exit_code, 0) << status.output;
@@ -176,6 +181,10 @@ TEST_F(DrillE2E, B_LiveDrillWithAbortConditionFiresAndRestores) {
   EXPECT_EQ(r["timeline"][0]["ready"], 30);
   EXPECT_EQ(r["residencyViolations"], 0);
   EXPECT_LT(r["events"]["restoredMs"].get<int64_t>(), 40000);  // well before the duration
+  // -w returned: the return is no longer being watched (back, or the 30 s bound ended).
+  EXPECT_NE(r["returnObservation"], "watching") << r.dump(2);
+  std::printf("[ measured ] zone=eu-west-1a drill (aborted, fault healed): return %s, %s s after the restore\n",
+              r["returnObservation"].dump().c_str(), r["timeToReturnSeconds"].dump().c_str());
 
   // Restored: membersim has healed the zone and the full count is ready again, eu-west-1's
   // replicas included.
@@ -203,13 +212,16 @@ TEST_F(DrillE2E, C_LiveDrillTreatsTheTargetAsFailedForPlacementThenGivesItBack) 
   const auto placement = Placement(w);
   ASSERT_GT(placement.at("ap-south-1"), 0);
 
-  const std::string name = Run("--target region=ap-south --mode live --duration 4s");
+  const std::string name = Run("--target region=ap-south --mode live --duration 4s --observe-return 45s");
   // While it runs, placement moves ap-south's replicas elsewhere.
   ASSERT_TRUE(WaitFor(milliseconds(10000), [](const json& x) {
     return Placement(x).count("ap-south-1") == 0;
   }, &w)) << w.dump(2);
+  // -w follows the drill past its end, until the return is seen (or the 45 s bound).
   auto status = Fedctl("drill status " + name + " -w");
   ASSERT_EQ(status.exit_code, 0) << status.output;
+  EXPECT_NE(status.output.find("return still in progress"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("replicas back on the target"), std::string::npos) << status.output;
   json d = Drill(name);
   const json& r = d["status"]["report"];
   ASSERT_EQ(d["status"]["phase"], "Completed") << d.dump(2);
@@ -217,7 +229,42 @@ TEST_F(DrillE2E, C_LiveDrillTreatsTheTargetAsFailedForPlacementThenGivesItBack) 
   EXPECT_TRUE(r["timeToReplaceSeconds"].is_number()) << r.dump(2);
   EXPECT_EQ(r["replicasMovedPerRegion"]["ap-south"], -placement.at("ap-south-1"));
   EXPECT_EQ(r["residencyViolations"], 0);
-  // Given back: after the workload's 2 s recovery delay ap-south runs its share again.
+
+  // The return: ap-south runs its share again, ready, only after the workload's 2 s
+  // recovery delay (counted from the restore), well within the bound.
+  ASSERT_EQ(r["returnObservation"], "returned") << r.dump(2);
+  EXPECT_EQ(r["returned"], true);
+  const int64_t on_ap_south = placement.at("ap-south-1");
+  EXPECT_EQ(r["returnProgress"], (json{{"want", on_ap_south}, {"placed", on_ap_south}, {"ready", on_ap_south}}));
+  const double to_return = r["timeToReturnSeconds"].get<double>();
+  EXPECT_GE(to_return, 2.0) << r.dump(2);
+  EXPECT_LT(to_return, 40.0) << r.dump(2);
+  const int64_t restored = r["events"]["restoredMs"].get<int64_t>();
+  const int64_t returned = r["events"]["returnedMs"].get<int64_t>();
+  EXPECT_EQ(returned - restored, static_cast<int64_t>(std::llround(to_return * 1000)));
+  // The timeline goes on past the restore, up to the return, and shows ap-south back.
+  const json& last = r["timeline"].back();
+  EXPECT_EQ(last["atMs"], returned);
+  EXPECT_EQ(last["readyByRegion"]["ap-south"], on_ap_south) << last.dump();
+  int64_t after_restore = 0;
+  for (const json& s : r["timeline"]) after_restore += s["atMs"].get<int64_t>() > restored;
+  EXPECT_GE(after_restore, 2) << r["timeline"].dump();
+  std::printf("[ measured ] region=ap-south drill: %lld replicas back on ap-south and ready %.1f s after the restore "
+              "(recoveryDelaySeconds 2, %lld samples after the restore)\n",
+              static_cast<long long>(on_ap_south), to_return, static_cast<long long>(after_restore));
+
+  const std::filesystem::path svg = dir_ / "region-drill.svg";
+  auto report = Fedctl("drill report " + name + " --svg " + svg.string());
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  EXPECT_TRUE(std::regex_search(report.output,
+                                std::regex(R"(return to the target: +replicas back on the target [0-9.]+s after restore \()" +
+                                           std::to_string(on_ap_south) + " of " + std::to_string(on_ap_south) + " ready\\)")))
+      << report.output;
+  const std::string chart = ReadFile(svg);
+  EXPECT_NE(chart.find("data-event=\"restored\""), std::string::npos);
+  EXPECT_NE(chart.find("data-event=\"returned\""), std::string::npos);
+
+  // Given back in full: the replicas that stood in elsewhere go too.
   ASSERT_TRUE(WaitFor(milliseconds(30000), [&](const json& x) {
     return AllReady(x) && Placement(x) == placement;
   }, &w)) << w.dump(2);

@@ -87,6 +87,28 @@ TEST(DrillRequest, BuildsTheDrill) {
   }
 }
 
+TEST(DrillRequest, ObserveReturn) {
+  EXPECT_EQ(*ParseObserveReturn("0"), 0);
+  EXPECT_EQ(*ParseObserveReturn("0s"), 0);
+  EXPECT_EQ(*ParseObserveReturn("10m"), 600);
+  for (const char* bad : {"-1", "soon", "", "25h"}) {
+    StatusOr<int64_t> got = ParseObserveReturn(bad);
+    ASSERT_FALSE(got.ok()) << bad;
+    EXPECT_NE(got.status().message().find("--observe-return"), std::string::npos) << got.status().message();
+  }
+  DrillRunFlags f{.target = "region=eu-west", .mode = "live", .observe_return = "90s"};
+  EXPECT_EQ((*BuildDrill(f))["spec"]["observeReturnSeconds"], 90);
+  f.observe_return = "0";
+  EXPECT_EQ((*BuildDrill(f))["spec"]["observeReturnSeconds"], 0);
+  f.observe_return = "";
+  EXPECT_FALSE((*BuildDrill(f))["spec"].contains("observeReturnSeconds"));  // the API's default
+  f.mode = "simulate";
+  f.observe_return = "5m";
+  StatusOr<json> sim = BuildDrill(f);
+  ASSERT_FALSE(sim.ok());
+  EXPECT_NE(sim.status().message().find("--observe-return"), std::string::npos);
+}
+
 TEST(DrillRequest, AbortAnnotationKeepsResourceVersion) {
   json d = {{"metadata", {{"name", "x"}, {"resourceVersion", "42"}}}};
   json a = WithAbortRequested(d);
@@ -169,6 +191,64 @@ TEST(DrillReport, ProgressLine) {
   EXPECT_EQ(DrillProgressLine(d, now).rfind("Aborted  elapsed 4s/60s", 0), 0u) << DrillProgressLine(d, now);
 }
 
+// LiveDrill, then watched after the restore at 4 s: samples every second; eu-west's 3
+// replicas come back and are ready at 66.3 s (62.3 s after the restore).
+json ReturnedDrill() {
+  json d = LiveDrill();
+  json& r = d["status"]["report"];
+  for (int64_t at : {5000, 40'000, 60'000, 66'300}) {
+    const int64_t west = at < 40'000 ? 3 : at < 66'300 ? 4 : 6;
+    r["timeline"].push_back({{"atMs", at},
+                             {"ready", west + 10 - west},
+                             {"desired", 10},
+                             {"readyByRegion", {{"eu-west", west}, {"eu-central", 10 - west}}},
+                             {"desiredByRegion", {{"eu-west", at < 40'000 ? 3 : 6}, {"eu-central", at < 40'000 ? 7 : 4}}}});
+  }
+  r["events"]["returnedMs"] = 66'300;
+  r["returnObservation"] = "returned";
+  r["returned"] = true;
+  r["returnObservedUntilMs"] = 604'000;
+  r["timeToReturnSeconds"] = 62.3;
+  r["returnProgress"] = {{"want", 3}, {"placed", 3}, {"ready", 3}};
+  return d;
+}
+
+TEST(DrillReport, TheReturnToTheTarget) {
+  json d = ReturnedDrill();
+  std::string text = DrillReportText(d);
+  EXPECT_NE(text.find("return to the target:       replicas back on the target 62.3s after restore (3 of 3 ready)"),
+            std::string::npos) << text;
+  EXPECT_NE(text.find("Timeline: 9 samples over 66.3s"), std::string::npos) << text;
+
+  json& r = d["status"]["report"];
+  r["returnObservation"] = "watching";
+  r["returned"] = false;
+  r["events"]["returnedMs"] = nullptr;
+  r["timeToReturnSeconds"] = nullptr;
+  r["returnProgress"] = {{"want", 9}, {"placed", 3}, {"ready", 1}};
+  text = DrillReportText(d);
+  EXPECT_NE(text.find("return still in progress: 3 of 9 on the target, 1 ready (watching until 600.0s after restore)"),
+            std::string::npos) << text;
+  const Timestamp now = Timestamp(std::chrono::milliseconds(1'700'000'070'000));
+  EXPECT_NE(DrillProgressLine(d, now).find("  return still in progress: 3 of 9 on the target"), std::string::npos)
+      << DrillProgressLine(d, now);
+  EXPECT_TRUE(DrillWatchingReturn(d));
+
+  r["returnObservation"] = "notReturned";
+  text = DrillReportText(d);
+  EXPECT_NE(text.find("not back within 600.0s: 3 of 9 on the target, 1 ready"), std::string::npos) << text;
+  EXPECT_FALSE(DrillWatchingReturn(d));
+
+  r["returnObservation"] = "off";
+  EXPECT_NE(DrillReportText(d).find("not observed (spec.observeReturnSeconds is 0)"), std::string::npos);
+  r["returnObservation"] = "none";
+  EXPECT_NE(DrillReportText(d).find("nothing was on the target"), std::string::npos);
+  // A report from before return watching existed (or a running drill) has no such line.
+  EXPECT_EQ(DrillReportText(LiveDrill()).find("return to the target"), std::string::npos);
+  EXPECT_FALSE(DrillWatchingReturn(LiveDrill()));
+  EXPECT_FALSE(DrillWatchingReturn(json("not a drill")));
+}
+
 #ifdef MERIDIAN_HAVE_EXPAT
 // Returns "" when `xml` is well-formed, else expat's error with the line.
 std::string XmlError(const std::string& xml) {
@@ -215,6 +295,30 @@ TEST(DrillChart, OneLinePerRegionMarkersAndAxes) {
   ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"(data-region="eu-west" points="([\d.]+),([\d.]+) ([\d.]+),([\d.]+))")));
   EXPECT_LT(std::stod(m[1]), std::stod(m[3]));
   EXPECT_LT(std::stod(m[2]), std::stod(m[4]));
+}
+
+TEST(DrillChart, TheTimelineGoesOnPastTheRestoreToTheReturn) {
+  const std::string svg = DrillTimelineSvg(ReturnedDrill());
+#ifdef MERIDIAN_HAVE_EXPAT
+  EXPECT_EQ(XmlError(svg), "") << svg;
+#endif
+  auto marker_x = [&](const std::string& event) {
+    std::smatch m;
+    EXPECT_TRUE(std::regex_search(svg, m, std::regex("data-event=\"" + event + "\" x1=\"([\\d.]+)\""))) << event;
+    return m.empty() ? -1.0 : std::stod(m[1]);
+  };
+  const double restored = marker_x("restored"), returned = marker_x("returned");
+  EXPECT_GT(returned, restored);
+  EXPECT_NE(svg.find("returned 66.3s"), std::string::npos);
+  // eu-west's line ends at the returned marker, with 6 ready.
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(data-region="eu-west" points="[^"]* ([\d.]+),[\d.]+")re")));
+  EXPECT_DOUBLE_EQ(std::stod(m[1]), returned);
+  EXPECT_NE(svg.find("eu-west (6 ready at end)"), std::string::npos);
+  // The failed span is shaded from the fault start to the restore.
+  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(class="failed-span" x="([\d.]+)" y="[\d.]+" width="([\d.]+)")re")));
+  EXPECT_NEAR(std::stod(m[1]) + std::stod(m[2]), restored, 0.11);
+  EXPECT_NE(svg.find(">70s</text>"), std::string::npos);  // the time axis reaches past the return
 }
 
 TEST(DrillChart, SimulationAndEmptyDrillsStillRender) {

@@ -129,7 +129,8 @@ TEST_F(DrillControllerTest, LiveDrillAbortsWhenAvailabilityFallsAndHealsTheFault
                          {"mode", "live"},
                          {"durationSeconds", 60},
                          {"abortConditions", {{"minAvailabilityPercent", 90}}},
-                         {"injectFault", true}});
+                         {"injectFault", true},
+                         {"observeReturnSeconds", 0}});
   EXPECT_EQ(Pass(), 1);
   EXPECT_EQ(Phase("zone-a"), "Pending");
   EXPECT_TRUE(injector_->calls.empty());
@@ -165,8 +166,9 @@ TEST_F(DrillControllerTest, LiveDrillAbortsWhenAvailabilityFallsAndHealsTheFault
   EXPECT_EQ(report["residencyViolations"], 0);
   EXPECT_EQ(injector_->calls,
             (std::vector<std::string>{"inject zone=eu-west-1a", "heal zone=eu-west-1a"}));
+  EXPECT_EQ(report["returnObservation"], "off");
 
-  // Ended: later passes change nothing and call nothing.
+  // Ended, and the return is not watched: later passes change nothing and call nothing.
   fed_.clock().Advance(5s);
   EXPECT_EQ(Pass(), 0);
   EXPECT_EQ(injector_->calls.size(), 2u);
@@ -311,6 +313,131 @@ TEST_F(DrillControllerTest, ARestartedControllerContinuesARunningDrill) {
   json d = Drill("long");
   EXPECT_EQ(d["status"]["phase"], "Completed");
   EXPECT_EQ(d["status"]["report"]["timeline"].size(), 3u);
+}
+
+// After the restore the phase is final at once, and the controller goes on sampling until
+// the replicas are back on the target and ready; a restarted controller continues.
+TEST_F(DrillControllerTest, TheReturnIsWatchedAfterTheRestoreWithoutHoldingThePhase) {
+  CreateDrill("back", {{"target", {{"region", "eu-west"}}}, {"mode", "live"}, {"durationSeconds", 2}});
+  Pass();
+  Pass();
+  fed_.clock().Advance(1s);
+  SetWorkload({{"eu-west-1", 0, 0}, {"eu-central-1", 10, 10}});
+  Pass();
+  fed_.clock().Advance(1s);
+  EXPECT_EQ(Pass(), 1);
+  json d = Drill("back");
+  ASSERT_EQ(d["status"]["phase"], "Completed");
+  EXPECT_EQ(d["status"]["report"]["events"]["restoredMs"], 2000);
+  EXPECT_EQ(d["status"]["report"]["returnObservation"], "watching");
+  EXPECT_EQ(d["status"]["report"]["returnObservedUntilMs"], 602'000);
+  EXPECT_EQ(d["status"]["report"]["returned"], false);
+  EXPECT_EQ(d["status"]["report"]["timeline"].size(), 3u);
+  auto decoded = [&] {
+    FieldErrors errors;
+    return api::DecodeFailoverDrill(Drill("back"), &errors);
+  };
+  EXPECT_TRUE(DrillNeedsWork(decoded()));
+
+  fed_.clock().Advance(500ms);  // not an interval yet
+  EXPECT_EQ(Pass(), 0);
+  // Placement holds the recovering region back for its recovery delay: nothing back yet.
+  fed_.clock().Advance(500ms);
+  EXPECT_EQ(Pass(), 1);
+  d = Drill("back");
+  EXPECT_EQ(d["status"]["phase"], "Completed");
+  EXPECT_EQ(d["status"]["report"]["timeline"].size(), 4u);
+  EXPECT_EQ(d["status"]["report"]["timeline"][3]["atMs"], 3000);
+  EXPECT_EQ(d["status"]["report"]["returnProgress"], (json{{"want", 5}, {"placed", 0}, {"ready", 0}}));
+
+  // The return starts: eu-west-1 is placed 5 again, 2 ready. A restarted controller samples it.
+  SetWorkload({{"eu-west-1", 5, 2}, {"eu-central-1", 5, 8}});
+  fed_.clock().Advance(1s);
+  DrillController restarted(fed_.objects(), fed_.clock(), injector_, {.sample_interval = 1000ms});
+  ASSERT_TRUE(restarted.ReconcileAll().ok());
+  d = Drill("back");
+  EXPECT_EQ(d["status"]["report"]["returnObservation"], "watching");
+  EXPECT_EQ(d["status"]["report"]["returnProgress"], (json{{"want", 5}, {"placed", 5}, {"ready", 2}}));
+  EXPECT_EQ(d["status"]["report"]["timeline"][4]["readyByRegion"]["eu-west"], 2);
+
+  SetWorkload({{"eu-west-1", 5, 5}, {"eu-central-1", 5, 5}});
+  fed_.clock().Advance(1s);
+  ASSERT_TRUE(restarted.ReconcileAll().ok());
+  d = Drill("back");
+  const json& r = d["status"]["report"];
+  EXPECT_EQ(d["status"]["phase"], "Completed");
+  EXPECT_EQ(r["returnObservation"], "returned");
+  EXPECT_EQ(r["returned"], true);
+  EXPECT_EQ(r["events"]["returnedMs"], 5000);
+  EXPECT_EQ(r["timeToReturnSeconds"], 3.0);
+  EXPECT_EQ(r["timeToFullReadySeconds"], 1.0);  // the failure's milestones are untouched
+  EXPECT_EQ(r["replicasMovedPerRegion"], (json{{"eu-central", 5}, {"eu-west", -5}}));
+  EXPECT_FALSE(DrillNeedsWork(decoded()));
+  fed_.clock().Advance(5s);
+  EXPECT_EQ(Pass(), 0);
+  EXPECT_TRUE(injector_->calls.empty());
+}
+
+TEST_F(DrillControllerTest, WatchingTheReturnEndsAtObserveReturnSeconds) {
+  CreateDrill("slow", {{"target", {{"cluster", "eu-west-1"}}}, {"mode", "live"}, {"durationSeconds", 1},
+                       {"observeReturnSeconds", 2}});
+  Pass();
+  Pass();
+  SetWorkload({{"eu-west-1", 0, 0}, {"eu-central-1", 10, 10}});
+  fed_.clock().Advance(1s);
+  Pass();
+  ASSERT_EQ(Phase("slow"), "Completed");
+  fed_.clock().Advance(1s);
+  EXPECT_EQ(Pass(), 1);
+  EXPECT_EQ(Drill("slow")["status"]["report"]["returnObservation"], "watching");
+  fed_.clock().Advance(1s);  // 2 s after the restore at 1 s
+  EXPECT_EQ(Pass(), 1);
+  const json r = Drill("slow")["status"]["report"];
+  EXPECT_EQ(r["returnObservation"], "notReturned");
+  EXPECT_EQ(r["returned"], false);
+  EXPECT_EQ(r["returnProgress"], (json{{"want", 5}, {"placed", 0}, {"ready", 0}}));
+  EXPECT_EQ(r["timeline"].back()["atMs"], 3000);
+  fed_.clock().Advance(5s);
+  EXPECT_EQ(Pass(), 0);
+}
+
+// A heal that keeps failing and the return are both handled after the end: the heal is
+// retried once per interval, the return sampled once per interval, in one status write.
+TEST_F(DrillControllerTest, HealRetriesAndReturnSamplesShareThePassesAfterTheEnd) {
+  CreateDrill("both", {{"target", {{"zone", "eu-west-1a"}}}, {"mode", "live"}, {"durationSeconds", 1},
+                       {"injectFault", true}});
+  Pass();
+  Pass();
+  SetWorkload({{"eu-west-1", 0, 0}, {"eu-central-1", 10, 10}});
+  injector_->heal_result = UnavailableError("membersim down");
+  fed_.clock().Advance(1s);
+  EXPECT_EQ(Pass(), 1);
+  json d = Drill("both");
+  ASSERT_EQ(d["status"]["phase"], "Completed");
+  EXPECT_EQ(d["status"]["report"]["faultHealed"], false);
+  EXPECT_EQ(d["status"]["report"]["returnObservation"], "watching");
+  EXPECT_EQ(injector_->calls.size(), 2u);  // inject, heal (failed)
+
+  fed_.clock().Advance(1s);
+  EXPECT_EQ(Pass(), 1);
+  EXPECT_EQ(injector_->calls.size(), 3u);
+  EXPECT_EQ(Drill("both")["status"]["report"]["timeline"].size(), 3u);
+  EXPECT_EQ(Pass(), 0);  // within the interval: neither again
+  EXPECT_EQ(injector_->calls.size(), 3u);
+
+  EXPECT_EQ(Drill("both")["status"]["report"]["returnObservation"], "watching");
+
+  injector_->heal_result = Status::Ok();
+  SetWorkload({{"eu-west-1", 5, 5}, {"eu-central-1", 5, 5}});
+  fed_.clock().Advance(1s);
+  EXPECT_EQ(Pass(), 1);
+  d = Drill("both");
+  EXPECT_EQ(d["status"]["report"]["faultHealed"], true);
+  EXPECT_EQ(d["status"]["report"]["returnObservation"], "returned");
+  EXPECT_EQ(d["status"]["report"]["events"]["returnedMs"], 3000);
+  EXPECT_EQ(injector_->calls.size(), 4u);
+  fed_.clock().Advance(5s);
+  EXPECT_EQ(Pass(), 0);
 }
 
 TEST_F(DrillControllerTest, SimulateReportsWhatWouldMoveAndChangesNothing) {

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "api/codec.h"
 #include "failover/drill_fault.h"
 
 namespace meridian::failover {
@@ -335,6 +336,210 @@ TEST(DrillRecord, TimelineIsThinnedBeyondTheCap) {
   EXPECT_LE(r.timeline.size(), kMaxTimelineSamples);
   EXPECT_EQ(r.timeline.front().at_ms, 0);
   EXPECT_EQ(r.timeline.back().at_ms, static_cast<int64_t>(kMaxTimelineSamples) * 1000);
+}
+
+// ---- The return to the target after the restore ----
+
+TEST(DrillReturn, ReadyOnTargetIsExactForClustersAndALowerBoundForZones) {
+  const auto members = Fleet3();
+  // eu-west-1 places 6 (4 in zone a, 2 in b) and has 5 ready.
+  auto w = Workload("web", 9, {Placed("eu-west-1", 6, {{"eu-west-1a", 4}, {"eu-west-1b", 2}}), Placed("us-east-1", 3)},
+                    {{"eu-west-1", 5}, {"us-east-1", 3}});
+  EXPECT_EQ(ReadyOnTarget(Cluster("eu-west-1"), w, members), 5);
+  EXPECT_EQ(ReadyOnTarget(Region("eu-west"), w, members), 5);
+  // The replicas outside the target zone are taken as ready first: for zone a, b's 2, so 3
+  // of a's 4; for zone b, a's 4, so 1 of b's 2.
+  EXPECT_EQ(ReadyOnTarget(Zone("eu-west-1a"), w, members), 3);
+  EXPECT_EQ(ReadyOnTarget(Zone("eu-west-1b"), w, members), 1);
+  // Ready beyond the placed count (old replicas still going) does not count.
+  auto surplus = Workload("web", 9, {Placed("eu-west-1", 2)}, {{"eu-west-1", 6}});
+  EXPECT_EQ(ReadyOnTarget(Cluster("eu-west-1"), surplus, members), 2);
+  // Nothing ready on the member: 0, never negative.
+  auto none = Workload("web", 9, {Placed("eu-west-1", 6, {{"eu-west-1a", 4}, {"eu-west-1b", 2}})}, {});
+  EXPECT_EQ(ReadyOnTarget(Zone("eu-west-1a"), none, members), 0);
+}
+
+TEST(DrillReturn, ProgressIsCappedPerWorkloadAndSkipsDeletedOnes) {
+  const auto members = Fleet3();
+  const std::vector<WorkloadBefore> before = {{"shop/web", {{"eu-west-1", 6}}, 6},
+                                              {"shop/api", {{"eu-west-1", 3}}, 3},
+                                              {"shop/gone", {{"eu-west-1", 2}}, 2}};
+  // web has more than before on the target (7), api fewer (1): web does not make up for api.
+  auto web = Workload("web", 7, {Placed("eu-west-1", 7)}, {{"eu-west-1", 7}});
+  auto api = Workload("api", 3, {Placed("eu-west-1", 1), Placed("eu-central-1", 2)},
+                      {{"eu-west-1", 0}, {"eu-central-1", 2}});
+  ReturnProgress p = ReturnProgressOf(Cluster("eu-west-1"), before, {web, api}, members);
+  EXPECT_EQ(p, (ReturnProgress{.want = 9, .placed = 7, .ready = 6}));
+  EXPECT_FALSE(p.Complete());
+  api = Workload("api", 3, {Placed("eu-west-1", 3)}, {{"eu-west-1", 3}});
+  p = ReturnProgressOf(Cluster("eu-west-1"), before, {web, api}, members);
+  EXPECT_EQ(p, (ReturnProgress{.want = 9, .placed = 9, .ready = 9}));
+  EXPECT_TRUE(p.Complete());
+}
+
+// A region drill as the controller would record it: restored at 10 s; placement starts the
+// return after the workload's recovery delay; all back and ready at 72.3 s.
+TEST(DrillReturn, TheTimelineGoesOnUntilTheReplicasAreBackAndReady) {
+  const auto members = Fleet3();
+  api::FailoverDrill drill;
+  drill.spec.target = Region("eu-west");
+  drill.spec.mode = "live";
+  auto start = Workload("web", 9, {Placed("eu-west-1", 6), Placed("us-east-1", 3)},
+                        {{"eu-west-1", 6}, {"us-east-1", 3}});
+  DrillRecord r = StartRecord(drill, 0, {start}, members);
+  auto failed = Workload("web", 9, {Placed("eu-central-1", 6), Placed("us-east-1", 3)},
+                         {{"eu-central-1", 6}, {"us-east-1", 3}});
+  AddSample(&r, TakeSample(drill.spec.target, 0, {start}, members), {start}, members, {}, {});
+  AddSample(&r, TakeSample(drill.spec.target, 5000, {failed}, members), {failed}, members, {}, {});
+  ASSERT_EQ(r.fully_ready_ms, 5000);
+  r.restored_ms = 10'000;
+  StartReturnObservation(&r, 600);
+  EXPECT_TRUE(WatchingReturn(r));
+  EXPECT_EQ(r.return_watch_until_ms, 610'000);
+  EXPECT_EQ(r.return_progress, (ReturnProgress{.want = 6}));
+  const DrillRecord at_restore = r;
+
+  auto sample = [&](int64_t at, const api::FederatedWorkload& w) {
+    AddReturnSample(&r, TakeSample(drill.spec.target, at, {w}, members),
+                    ReturnProgressOf(drill.spec.target, r.before, {w}, members), {w}, members, {}, {});
+  };
+  // Half back, not ready yet: still watching, the timeline grows, the failure's milestones stay.
+  auto half = Workload("web", 9, {Placed("eu-west-1", 3), Placed("eu-central-1", 3), Placed("us-east-1", 3)},
+                       {{"eu-central-1", 6}, {"us-east-1", 3}});
+  sample(40'000, half);
+  EXPECT_TRUE(WatchingReturn(r));
+  EXPECT_EQ(r.return_progress, (ReturnProgress{.want = 6, .placed = 3, .ready = 0}));
+  EXPECT_EQ(r.timeline.size(), 3u);
+  EXPECT_EQ(r.timeline.back().at_ms, 40'000);
+  EXPECT_EQ(r.timeline.back().ready_by_region.at("eu-west"), 0);
+  EXPECT_EQ(r.fully_ready_ms, at_restore.fully_ready_ms);
+  EXPECT_EQ(r.lowest_ready, at_restore.lowest_ready);
+  EXPECT_EQ(r.placed_during_per_region, at_restore.placed_during_per_region);
+  EXPECT_EQ(r.replicas_moved_per_region, at_restore.replicas_moved_per_region);
+  EXPECT_FALSE(r.returned_ms);
+
+  // All 6 placed back, 5 ready: not yet.
+  auto placed = Workload("web", 9, {Placed("eu-west-1", 6), Placed("us-east-1", 3)},
+                         {{"eu-west-1", 5}, {"eu-central-1", 1}, {"us-east-1", 3}});
+  sample(70'000, placed);
+  EXPECT_TRUE(WatchingReturn(r));
+  EXPECT_EQ(r.return_progress, (ReturnProgress{.want = 6, .placed = 6, .ready = 5}));
+
+  sample(72'300, start);
+  EXPECT_EQ(r.return_observation, kReturnReturned);
+  EXPECT_EQ(r.returned_ms, 72'300);
+  EXPECT_FALSE(WatchingReturn(r));
+  json j = RecordToJson(r);
+  EXPECT_EQ(j["returned"], true);
+  EXPECT_EQ(j["timeToReturnSeconds"], 62.3);
+  EXPECT_EQ(j["events"]["returnedMs"], 72'300);
+  EXPECT_EQ(j["returnObservedUntilMs"], 610'000);
+  EXPECT_EQ(j["returnProgress"], (json{{"want", 6}, {"placed", 6}, {"ready", 6}}));
+  EXPECT_EQ(j["timeToFullReadySeconds"], 5.0);
+
+  // Done: later samples change nothing.
+  const DrillRecord done = r;
+  sample(80'000, half);
+  EXPECT_EQ(r, done);
+}
+
+TEST(DrillReturn, WatchingEndsAtTheBoundWhenTheReplicasAreNotBack) {
+  const auto members = Fleet3();
+  api::FailoverDrill drill;
+  drill.spec.target = Cluster("eu-west-1");
+  auto start = Workload("web", 9, {Placed("eu-west-1", 9)}, {{"eu-west-1", 9}});
+  DrillRecord r = StartRecord(drill, 0, {start}, members);
+  r.restored_ms = 2000;
+  StartReturnObservation(&r, 30);
+  auto partly = Workload("web", 9, {Placed("eu-west-1", 3), Placed("eu-central-1", 6)},
+                         {{"eu-west-1", 3}, {"eu-central-1", 6}});
+  auto sample = [&](int64_t at) {
+    AddReturnSample(&r, TakeSample(drill.spec.target, at, {partly}, members),
+                    ReturnProgressOf(drill.spec.target, r.before, {partly}, members), {partly}, members, {}, {});
+  };
+  sample(31'999);
+  EXPECT_TRUE(WatchingReturn(r));
+  sample(32'000);
+  EXPECT_EQ(r.return_observation, kReturnNotReturned);
+  EXPECT_FALSE(r.returned_ms);
+  json j = RecordToJson(r);
+  EXPECT_EQ(j["returned"], false);
+  EXPECT_TRUE(j["timeToReturnSeconds"].is_null());
+  EXPECT_EQ(j["returnProgress"], (json{{"want", 9}, {"placed", 3}, {"ready", 3}}));
+  EXPECT_EQ(r.timeline.size(), 2u);
+}
+
+TEST(DrillReturn, OffWhenNotAskedForAndNoneWhenNothingWasOnTheTarget) {
+  const auto members = Fleet3();
+  api::FailoverDrill drill;
+  drill.spec.target = Cluster("eu-west-1");
+  DrillRecord r = StartRecord(drill, 0, {Workload("web", 9, {Placed("eu-west-1", 9)}, {})}, members);
+  r.restored_ms = 1000;
+  StartReturnObservation(&r, 0);
+  EXPECT_EQ(r.return_observation, kReturnOff);
+  EXPECT_FALSE(WatchingReturn(r));
+  EXPECT_FALSE(r.return_watch_until_ms);
+
+  // The drill followed every workload because none ran on the target.
+  DrillRecord elsewhere = StartRecord(drill, 0, {Workload("web", 9, {Placed("us-east-1", 9)}, {})}, members);
+  elsewhere.restored_ms = 1000;
+  StartReturnObservation(&elsewhere, 600);
+  EXPECT_EQ(elsewhere.return_observation, kReturnNothing);
+  EXPECT_FALSE(WatchingReturn(elsewhere));
+}
+
+TEST(DrillReturn, JsonRoundTripAndBadValuesNameTheField) {
+  DrillRecord r;
+  r.target = "region=eu-west";
+  r.mode = "live";
+  r.before = {{"shop/web", {{"eu-west-1", 6}}, 6}};
+  r.restored_ms = 10'000;
+  r.return_observation = kReturnWatching;
+  r.return_watch_until_ms = 610'000;
+  r.return_progress = {.want = 6, .placed = 3, .ready = 1};
+  StatusOr<DrillRecord> back = RecordFromJson(RecordToJson(r));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, r);
+  r.return_observation = kReturnReturned;
+  r.returned_ms = 20'000;
+  back = RecordFromJson(RecordToJson(r));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, r);
+
+  json bad = RecordToJson(r);
+  bad["returnObservation"] = "maybe";
+  EXPECT_NE(RecordFromJson(bad).status().message().find("status.report.returnObservation"), std::string::npos);
+  bad = RecordToJson(r);
+  bad["returnProgress"]["ready"] = "all";
+  EXPECT_NE(RecordFromJson(bad).status().message().find("status.report.returnProgress.ready"), std::string::npos)
+      << RecordFromJson(bad).status().message();
+  // A report written before the return was observed reads as not watching.
+  json old = RecordToJson(DrillRecord{});
+  ASSERT_FALSE(old.contains("returnObservation"));
+  EXPECT_FALSE(WatchingReturn(*RecordFromJson(old)));
+}
+
+TEST(DrillSpec, ObserveReturnSecondsDefaultsAndIsValidated) {
+  json j = {{"apiVersion", "federation.meridian.io/v1alpha1"},
+            {"kind", "FailoverDrill"},
+            {"metadata", {{"name", "d"}}},
+            {"spec", {{"target", {{"zone", "a"}}}, {"mode", "live"}}}};
+  FieldErrors errors;
+  api::FailoverDrill d = api::DecodeFailoverDrill(j, &errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(d.spec.observe_return_seconds, 600);
+  j["spec"]["observeReturnSeconds"] = 0;
+  d = api::DecodeFailoverDrill(j, &errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(d.spec.observe_return_seconds, 0);
+  EXPECT_EQ(api::Encode(d)["spec"]["observeReturnSeconds"], 0);
+  for (json bad : {json(-1), json(86401), json("10m")}) {
+    j["spec"]["observeReturnSeconds"] = bad;
+    FieldErrors e;
+    api::DecodeFailoverDrill(j, &e);
+    ASSERT_EQ(e.size(), 1u) << bad;
+    EXPECT_NE(e.front().ToString().find("spec.observeReturnSeconds"), std::string::npos) << e.front().ToString();
+  }
 }
 
 TEST(DrillFault, MembersimAdminFromServerOrAnnotation) {
