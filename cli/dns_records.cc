@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <set>
 #include <tuple>
 
 #include "api/codec.h"
@@ -42,13 +43,22 @@ std::vector<std::vector<std::string>> DnsRecordRows(
   std::vector<Row> rows;
   for (const api::DnsRecordSet& rs : record_sets) {
     const auto& allowed = rs.spec.jurisdictions;
+    // Names that have targets of other types beside CNAME: the server serves those and not
+    // the CNAME (a CNAME must be alone at its name; dns/served_zone.h).
+    std::set<std::string> with_addresses;
+    for (const api::DnsEndpoint& e : rs.spec.endpoints) {
+      if (e.record_type != "CNAME" && !e.targets.empty())
+        with_addresses.insert(CanonicalName(e.dns_name));
+    }
     for (const api::DnsEndpoint& e : rs.spec.endpoints) {
       bool resident =
           !allowed || std::find(allowed->begin(), allowed->end(), e.jurisdiction) != allowed->end();
+      bool shadowed = e.record_type == "CNAME" && with_addresses.count(CanonicalName(e.dns_name));
       std::string reason = !resident                  ? "outside residency"
                            : e.labels.count("reason") ? e.labels.at("reason")
-                                                      : "";
-      bool answered = resident && e.healthy && !e.targets.empty();
+                           : shadowed ? "a CNAME is not served beside A/AAAA at one name"
+                                      : "";
+      bool answered = resident && e.healthy && !e.targets.empty() && !shadowed;
       if (resident && e.healthy && e.targets.empty()) reason = "no targets";
       std::string name = CanonicalName(e.dns_name);
       rows.push_back(

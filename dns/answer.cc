@@ -42,6 +42,28 @@ const ClientRegion& RegionOf(Client* c, const Snapshot& snap) {
   return c->region;
 }
 
+// A point in [0, total) from a hash of the client's subnet (IPv4 /24, IPv6 /56, or the ECS
+// prefix if shorter) and the name: stable per client, spread across the population. The
+// endpoint whose cumulative weight range holds it is answered. `*bits` = the address bits
+// used (the ECS scope).
+uint64_t WeightedPoint(uint64_t total, const Name& lc_name, const Client& client, int* bits) {
+  *bits = std::min(client.prefix, client.address.v6 ? kWeightedKeyBitsV6 : kWeightedKeyBitsV4);
+  uint8_t key[17] = {};
+  key[0] = client.address.v6 ? 6 : 4;
+  for (int b = 0; b < *bits; b += 8) {
+    uint8_t byte = client.address.bytes[b / 8];
+    if (*bits - b < 8) byte &= static_cast<uint8_t>(0xFF << (8 - (*bits - b)));
+    key[1 + b / 8] = byte;
+  }
+  uint64_t h = Fnv1a(1469598103934665603ull, key, sizeof(key));
+  h = Fnv1a(h, reinterpret_cast<const uint8_t*>(lc_name.wire().data()), lc_name.wire().size());
+  // A final mix so that nearby subnets do not map to nearby points.
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return h % total;
+}
+
 Selection Select(const CompiledRecordSet& set, const Name& lc_name, Client* client,
                  const Snapshot& snap) {
   Selection sel;
@@ -67,22 +89,7 @@ Selection Select(const CompiledRecordSet& set, const Name& lc_name, Client* clie
         if (Answerable(e)) total += e.spec.weight;
       }
       if (total == 0) break;
-      int bits =
-          std::min(client->prefix, client->address.v6 ? kWeightedKeyBitsV6 : kWeightedKeyBitsV4);
-      uint8_t key[17] = {};
-      key[0] = client->address.v6 ? 6 : 4;
-      for (int b = 0; b < bits; b += 8) {
-        uint8_t byte = client->address.bytes[b / 8];
-        if (bits - b < 8) byte &= static_cast<uint8_t>(0xFF << (8 - (bits - b)));
-        key[1 + b / 8] = byte;
-      }
-      uint64_t h = Fnv1a(1469598103934665603ull, key, sizeof(key));
-      h = Fnv1a(h, reinterpret_cast<const uint8_t*>(lc_name.wire().data()), lc_name.wire().size());
-      // A final mix so that nearby subnets do not map to nearby points.
-      h ^= h >> 33;
-      h *= 0xff51afd7ed558ccdull;
-      h ^= h >> 33;
-      uint64_t point = h % total;
+      uint64_t point = WeightedPoint(total, lc_name, *client, &sel.scope);
       for (const CompiledEndpoint& e : set.endpoints) {
         if (!Answerable(e)) continue;
         if (point < e.spec.weight) {
@@ -91,7 +98,6 @@ Selection Select(const CompiledRecordSet& set, const Name& lc_name, Client* clie
         }
         point -= e.spec.weight;
       }
-      sel.scope = bits;
       break;
     }
     case Strategy::kGeo: {
@@ -124,6 +130,25 @@ Selection Select(const CompiledRecordSet& set, const Name& lc_name, Client* clie
       }
       break;
     }
+  }
+  // A CNAME must be alone at its name, so a CNAME set answers one target: where the strategy
+  // left several (geo: members of the nearest region; failover: of the best priority; static),
+  // one is picked in proportion to weight per client subnet, as the weighted strategy does.
+  if (set.type == RRType::kCNAME && sel.endpoints.size() > 1) {
+    uint64_t total = 0;
+    for (const CompiledEndpoint* e : sel.endpoints) total += e->spec.weight;
+    int bits = 0;
+    uint64_t point = WeightedPoint(total, lc_name, *client, &bits);  // total > 0: answerable
+    const CompiledEndpoint* chosen = sel.endpoints.back();
+    for (const CompiledEndpoint* e : sel.endpoints) {
+      if (point < e->spec.weight) {
+        chosen = e;
+        break;
+      }
+      point -= e->spec.weight;
+    }
+    sel.endpoints.assign(1, chosen);
+    sel.scope = std::max(sel.scope, bits);
   }
   return sel;
 }

@@ -9,7 +9,13 @@
 //   - a name that does not exist in the zone -> NXDOMAIN, SOA in authority.
 //   - the name exists but has no answerable data of that type -> NODATA: NOERROR, empty answer,
 //     SOA in authority (also when every endpoint of the set is unhealthy or weight 0).
-//   - a CNAME is answered for any type and followed inside our zones (at most 8 links).
+//   - a CNAME is answered for any type and followed inside our zones (at most 8 links); a
+//     CNAME leading out of our zones ends the answer (the resolver follows it). A CNAME set
+//     answers one target: its strategy selects as for any set, and where that leaves several
+//     (geo: the nearest region's; failover: the best priority's; static: all) one is picked
+//     in proportion to weight per client subnet, as the weighted strategy does. A CNAME query
+//     at a name without a CNAME is NODATA; a CNAME set with no answerable target is NODATA for
+//     every type.
 //   - ANY is answered with every record set at the name (strategies applied).
 // Strategies (records.h): static = all answerable endpoints; geo = the answerable endpoints of
 // the region with the lowest RTT from the client's region (ties by region name); weighted = one

@@ -212,22 +212,30 @@ void DnsController::WatchMember(std::shared_ptr<Member> m) {
   auto on_event = [this, raw](const sync::MemberWatchEvent& event) {
     const json& meta = event.object.value("metadata", json::object());
     std::string key = meta.value("namespace", "") + "/" + meta.value("name", "");
-    std::vector<std::string> addresses;
-    if (event.type != sync::MemberEventType::kDeleted)
+    std::vector<std::string> addresses, hostnames;
+    if (event.type != sync::MemberEventType::kDeleted) {
       addresses = LoadBalancerAddresses(event.object);
+      hostnames = LoadBalancerHostnames(event.object);
+    }
+    // Keeps `book[key]` equal to `values` (absent when empty); whether it changed.
+    auto record = [&key](std::map<std::string, std::vector<std::string>>& book,
+                         std::vector<std::string> values) {
+      auto it = book.find(key);
+      if (values.empty()) {
+        if (it == book.end()) return false;
+        book.erase(it);
+        return true;
+      }
+      if (it != book.end() && it->second == values) return false;
+      book[key] = std::move(values);
+      return true;
+    };
     bool changed = false, synced = false;
     {
       std::lock_guard lock(raw->mu);
       if (raw->stopping) return;
-      auto& book = raw->services.addresses;
-      auto it = book.find(key);
-      if (addresses.empty()) {
-        changed = it != book.end();
-        if (changed) book.erase(it);
-      } else if (it == book.end() || it->second != addresses) {
-        book[key] = std::move(addresses);
-        changed = true;
-      }
+      changed = record(raw->services.addresses, std::move(addresses));
+      changed = record(raw->services.hostnames, std::move(hostnames)) || changed;
       synced = raw->services.synced;
     }
     // Before the first list completes, WatchMember marks the world dirty once at the end.

@@ -6,7 +6,7 @@
 //     (health conditions, region, jurisdiction), ResidencyPolicies, and the DNSRecordSets it
 //     manages (so edits and deletions behind its back are repaired), through the ObjectService;
 //   - every member's v1 Services (all namespaces), through one MemberClient watch per member,
-//     of which only the load-balancer addresses are kept. Each member's watch is started on
+//     of which only the load-balancer addresses (IPs, else hostnames) are kept. Each member's watch is started on
 //     that member's own thread (the first list blocks for at most the client's timeout), so
 //     a hung member delays nothing else; a failed start is retried every `member_retry`.
 //     When a member stops answering its last known addresses are kept (never drop what you

@@ -1,6 +1,7 @@
 #include "dns/record_sets.h"
 
 #include <algorithm>
+#include <cctype>
 #include <set>
 
 #include "api/conditions.h"
@@ -76,6 +77,30 @@ std::vector<std::string> LoadBalancerAddresses(const json& service) {
   return out;
 }
 
+std::vector<std::string> LoadBalancerHostnames(const json& service) {
+  std::vector<std::string> out;
+  const json* status = Child(service, "status");
+  const json* lb = status ? Child(*status, "loadBalancer") : nullptr;
+  const json* ingress = lb ? Child(*lb, "ingress") : nullptr;
+  if (!ingress || !ingress->is_array()) return out;
+  for (const json& entry : *ingress) {
+    const json* ip = Child(entry, "ip");
+    if (ip && ip->is_string() && !ip->get<std::string>().empty()) continue;
+    const json* host = Child(entry, "hostname");
+    if (!host || !host->is_string()) continue;
+    std::string text = host->get<std::string>();
+    // A CNAME target must be a host name below the root (letters, digits, '-', '_', '.'; RFC
+    // 1123, with the '_' some providers use); an IP written as a hostname is not one.
+    bool host_chars = !text.empty() && std::all_of(text.begin(), text.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+    auto name = Name::FromText(text);
+    if (!host_chars || !name.ok() || name->IsRoot() || IpAddress::Parse(text)) continue;
+    out.push_back(std::move(text));
+  }
+  return out;
+}
+
 std::string ServiceKeyFor(const api::FederatedWorkload& workload) {
   std::string name = workload.metadata.name;
   const json* meta = Child(workload.spec.template_, "metadata");
@@ -139,7 +164,20 @@ api::DnsRecordSet DesiredRecordSet(const api::FederatedWorkload& workload,
   std::map<std::string, const api::MemberCluster*> by_name;
   for (const api::MemberCluster& m : members) by_name[m.metadata.name] = &m;
 
-  for (const auto& [cluster, holding] : Holdings(workload)) {
+  // The members that are written (they hold the workload, are still in the federation and
+  // are allowed by residency), with what their Service's load balancer reports.
+  struct Written {
+    const std::string* cluster;
+    const Holding* holding;
+    const api::MemberCluster* member;
+    bool synced = false;
+    std::vector<std::string> v4, v6;
+    std::string hostname;  // only when the Service has no IP
+  };
+  const std::map<std::string, Holding> holdings = Holdings(workload);
+  std::vector<Written> written;
+  bool any_address = false;
+  for (const auto& [cluster, holding] : holdings) {
     auto found = by_name.find(cluster);
     if (found == by_name.end()) continue;  // the member left the federation
     const api::MemberCluster& member = *found->second;
@@ -148,22 +186,42 @@ api::DnsRecordSet DesiredRecordSet(const api::FederatedWorkload& workload,
         std::find(allowed->begin(), allowed->end(), member.spec.jurisdiction) == allowed->end()) {
       continue;  // residency: never written, so never answered
     }
-
-    std::vector<std::string> v4, v6;
-    std::string reason = MemberUnhealthyReason(member);
+    Written w{&cluster, &holding, &member};
     auto svc = services.find(cluster);
-    if (svc == services.end() || !svc->second.synced) {
-      if (reason.empty()) reason = "Services not read from the member yet";
-    } else if (auto a = svc->second.addresses.find(service_key); a != svc->second.addresses.end()) {
-      for (const std::string& ip : a->second) {
-        (ip.find(':') == std::string::npos ? v4 : v6).push_back(ip);
+    if (svc != services.end() && svc->second.synced) {
+      w.synced = true;
+      if (auto a = svc->second.addresses.find(service_key); a != svc->second.addresses.end()) {
+        for (const std::string& ip : a->second) {
+          (ip.find(':') == std::string::npos ? w.v4 : w.v6).push_back(ip);
+        }
+      }
+      if (auto h = svc->second.hostnames.find(service_key);
+          w.v4.empty() && w.v6.empty() && h != svc->second.hostnames.end() && !h->second.empty()) {
+        w.hostname = h->second.front();
       }
     }
+    any_address = any_address || !w.v4.empty() || !w.v6.empty();
+    written.push_back(std::move(w));
+  }
+
+  for (Written& w : written) {
+    const std::string& cluster = *w.cluster;
+    const Holding& holding = *w.holding;
+    const api::MemberCluster& member = *w.member;
+    std::vector<std::string>& v4 = w.v4;
+    std::vector<std::string>& v6 = w.v6;
+    std::string reason = MemberUnhealthyReason(member);
+    if (!w.synced && reason.empty()) reason = "Services not read from the member yet";
     if (reason.empty() && holding.ready == 0) {
       reason = holding.reported ? "no ready replicas" : "not synced yet";
     }
-    if (reason.empty() && v4.empty() && v6.empty()) {
+    if (reason.empty() && v4.empty() && v6.empty() && w.hostname.empty()) {
       reason = "no load-balancer address on Service " + service_key;
+    }
+    if (reason.empty() && !w.hostname.empty() && any_address) {
+      reason =
+          "load balancer has only a hostname while other members have addresses (a CNAME "
+          "cannot be answered beside A/AAAA at one name)";
     }
 
     auto endpoint = [&](const char* type, std::vector<std::string> targets) {
@@ -184,6 +242,10 @@ api::DnsRecordSet DesiredRecordSet(const api::FederatedWorkload& workload,
       e.healthy = reason.empty();
       rs.spec.endpoints.push_back(std::move(e));
     };
+    if (!w.hostname.empty()) {
+      endpoint("CNAME", {w.hostname});
+      continue;
+    }
     if (!v4.empty() || v6.empty()) endpoint("A", std::move(v4));
     if (!v6.empty()) endpoint("AAAA", std::move(v6));
   }

@@ -16,7 +16,19 @@
 //   - its MemberCluster is healthy: neither Ready nor Reachable is False (a member whose
 //     health was never probed counts as healthy, as placement treats it);
 //   - status.clusters says it has ready replicas (readyReplicas > 0);
-//   - its Service has at least one load-balancer IP.
+//   - its Service has at least one load-balancer IP, or only hostnames (see below).
+//
+// Hostname-only load balancers (AWS ELB/NLB report status.loadBalancer.ingress[].hostname and
+// no ip). As external-dns does for such a Service, the member is written as one CNAME endpoint
+// whose target is the first hostname; the server then answers A, AAAA and CNAME queries with
+// a CNAME to the member the strategy picks (geo / weighted / failover, one CNAME per answer:
+// a CNAME must be alone at its name, RFC 1034 §3.6.2). When some members of the workload have
+// IPs and others only hostnames, one name cannot be both A and CNAME; as external-dns' planner
+// does ("conflicting record type candidates; discarding CNAME record") and as Route 53 requires
+// (every record of a latency/weighted group has the same type), the address members win: the
+// hostname-only members are written unhealthy, with a reason saying so. The decision counts
+// every written member that has an address, healthy or not, so that the record type of a name
+// does not flip with health (resolvers would cache the other type for the TTL).
 // Unhealthy members are still written (healthy: false, labels.reason says why) so that
 // `fedctl dns records` shows why a member is not answered; the server never answers them.
 // Members outside the workload's allowed jurisdictions are not written at all.
@@ -37,6 +49,9 @@ struct MemberServices {
   bool synced = false;  // the member's Services have been listed at least once
   // "namespace/name" -> status.loadBalancer.ingress[].ip (only Services that have one).
   std::map<std::string, std::vector<std::string>> addresses;
+  // "namespace/name" -> status.loadBalancer.ingress[].hostname (only Services that have one
+  // and no IP: a Service with an IP is answered with its addresses).
+  std::map<std::string, std::vector<std::string>> hostnames;
   friend bool operator==(const MemberServices&, const MemberServices&) = default;
 };
 // Member cluster name -> its Services.
@@ -45,6 +60,10 @@ using ServiceDirectory = std::map<std::string, MemberServices>;
 // The IPv4/IPv6 addresses in a v1 Service's status.loadBalancer.ingress[].ip, in order.
 // Entries with only a hostname, and anything that is not an IP address, are skipped.
 std::vector<std::string> LoadBalancerAddresses(const nlohmann::json& service);
+
+// The host names in a v1 Service's status.loadBalancer.ingress[].hostname, in order, of the
+// entries without an IP. Anything that is not a valid domain name is skipped.
+std::vector<std::string> LoadBalancerHostnames(const nlohmann::json& service);
 
 // "namespace/name" of the Service whose addresses answer `workload`'s DNS name.
 std::string ServiceKeyFor(const api::FederatedWorkload& workload);
@@ -63,7 +82,8 @@ std::string MemberUnhealthyReason(const api::MemberCluster& member);
 // The record set for `workload`, which must have spec.dns: metadata (name and namespace of
 // the workload, the managed-by and workload labels, an ownerReference to the workload), the
 // strategy, the allowed jurisdictions, and one A endpoint (plus one AAAA endpoint when the
-// Service has IPv6 addresses) per member holding the workload, ordered by member name:
+// Service has IPv6 addresses; or one CNAME endpoint when it has only a hostname, see the file
+// comment) per member holding the workload, ordered by member name:
 // dnsName, targets, recordTTL = spec.dns.ttl, setIdentifier = member, labels region /
 // cluster / jurisdiction (and reason when unhealthy), weight = ready replicas, priority =
 // position in spec.dns.failoverOrder (a cluster name or a region; members listed nowhere

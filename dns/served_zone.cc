@@ -40,7 +40,8 @@ SnapshotSpec ServedSnapshotSpec(const std::vector<api::DnsRecordSet>& record_set
                                 const std::vector<api::Topology>& topologies,
                                 const ServingConfig& config, uint32_t serial,
                                 std::vector<std::string>* origins,
-                                const std::set<std::string>& unhealthy_members) {
+                                const std::set<std::string>& unhealthy_members,
+                                std::vector<std::string>* problems) {
   SnapshotSpec spec;
   spec.zones = config.zones;
   for (ZoneSpec& z : spec.zones) z.serial = serial;
@@ -118,6 +119,41 @@ SnapshotSpec ServedSnapshotSpec(const std::vector<api::DnsRecordSet>& record_set
     for (const auto& [key, index] : groups) {
       if (spec.record_sets[index].ttl == 0) spec.record_sets[index].ttl = kDefaultTtl;
     }
+    // A CNAME must be alone at its name: where this object gives a name both a CNAME and
+    // other types, the other types are served if they have any target (external-dns' rule;
+    // the DNS controller writes such CNAME endpoints unhealthy with the reason, anything else,
+    // an edited or imported object, is reported), else the CNAME is (the others are only the
+    // target-less placeholders of members without a load balancer yet).
+    std::set<size_t> dropped;
+    for (const auto& [key, index] : groups) {
+      if (key.second != "CNAME") continue;
+      std::vector<size_t> others;
+      bool others_have_targets = false;
+      for (const auto& [other, other_index] : groups) {
+        if (other.first != key.first || other.second == "CNAME") continue;
+        others.push_back(other_index);
+        others_have_targets =
+            others_have_targets || !spec.record_sets[other_index].endpoints.empty();
+      }
+      if (others.empty()) continue;
+      const RecordSetSpec& set = spec.record_sets[index];
+      if (!others_have_targets && !set.endpoints.empty()) {
+        dropped.insert(others.begin(), others.end());
+        continue;
+      }
+      dropped.insert(index);
+      bool answerable = std::any_of(set.endpoints.begin(), set.endpoints.end(),
+                                    [](const Endpoint& e) { return e.healthy; });
+      if (problems && answerable) {
+        problems->push_back("DNSRecordSet " + origin + " (" + set.name +
+                            " CNAME): not served: the same name has A/AAAA targets, and a "
+                            "CNAME must be alone at its name");
+      }
+    }
+    for (auto it = dropped.rbegin(); it != dropped.rend(); ++it) {
+      spec.record_sets.erase(spec.record_sets.begin() + static_cast<std::ptrdiff_t>(*it));
+      if (origins) origins->erase(origins->begin() + static_cast<std::ptrdiff_t>(*it));
+    }
   }
   return spec;
 }
@@ -127,8 +163,8 @@ StatusOr<std::shared_ptr<const Snapshot>> BuildServedSnapshot(
     const ServingConfig& config, uint32_t serial, std::vector<std::string>* problems,
     const std::set<std::string>& unhealthy_members) {
   std::vector<std::string> origins;
-  SnapshotSpec spec =
-      ServedSnapshotSpec(record_sets, topologies, config, serial, &origins, unhealthy_members);
+  SnapshotSpec spec = ServedSnapshotSpec(record_sets, topologies, config, serial, &origins,
+                                         unhealthy_members, problems);
   // Each round drops at least one record set, so this ends; usually it is one round.
   while (true) {
     FieldErrors errors;

@@ -19,6 +19,14 @@
 //   - RTTs: every Topology region's rttMs (region -> region) and every demand source's rttMs
 //     (source -> region), so a CIDR may map to a region or to a population centre such as
 //     "mumbai"; the first Topology (by name) wins where two give the same pair.
+//   - a CNAME must be alone at its name (RFC 1034 §3.6.2): where one DNSRecordSet gives a name
+//     CNAME endpoints and endpoints of other types (members whose load balancers report only a
+//     hostname beside members with addresses), the other types are served and the CNAME group
+//     is left out, as external-dns' planner does, unless the other types have no target at all
+//     (placeholders of members without a load balancer yet: then they are left out); a
+//     left-out CNAME group with a healthy endpoint is reported in `problems` (the controller
+//     writes its own such endpoints unhealthy).
+//   - a CNAME group answers one target per query, chosen by the object's strategy (answer.h).
 // A record set the server cannot serve (a name outside every configured zone, a second
 // DNSRecordSet claiming the same name and type, a target that is not an address) is left out
 // with a problem naming the object; it never stops the others from being served.
@@ -49,7 +57,8 @@ SnapshotSpec ServedSnapshotSpec(const std::vector<api::DnsRecordSet>& record_set
                                 const std::vector<api::Topology>& topologies,
                                 const ServingConfig& config, uint32_t serial,
                                 std::vector<std::string>* origins = nullptr,
-                                const std::set<std::string>& unhealthy_members = {});
+                                const std::set<std::string>& unhealthy_members = {},
+                                std::vector<std::string>* problems = nullptr);
 
 // Builds the snapshot to serve. Record sets Snapshot::Build rejects are dropped (each with a
 // line in `problems`: "DNSRecordSet shop/web: records[..].name: ... is not inside any zone")

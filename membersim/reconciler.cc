@@ -1230,6 +1230,11 @@ void Reconciler::StatefulSetStatus(World& w, Timestamp now) {
 
 // --- load balancers --------------------------------------------------------------------------
 
+// A LoadBalancer Service annotated with this set to "hostname" gets
+// status.loadBalancer.ingress[].hostname (<name>.<namespace>.<cluster>.lb.membersim.test) and no
+// ip, as AWS ELB/NLB report, instead of an address from the cluster's range.
+constexpr char kLbIngressAnnotation[] = "membersim.meridian.io/load-balancer-ingress";
+
 void Reconciler::LoadBalancers(World& w) {
   std::set<std::string> used;
   std::vector<json*> services = w.services.Live();
@@ -1245,7 +1250,12 @@ void Reconciler::LoadBalancers(World& w) {
     bool lb = Str(Child(Child(svc, "spec"), "type")) == "LoadBalancer";
     const json& ingress = Child(Child(Child(svc, "status"), "loadBalancer"), "ingress");
     bool has = ingress.is_array() && !ingress.empty();
-    if (lb && !has) {
+    if (lb && !has &&
+        Str(Child(Child(Meta(svc), "annotations"), kLbIngressAnnotation)) == "hostname") {
+      // As a cloud whose load balancers have a DNS name and no fixed address (AWS ELB/NLB).
+      std::string host = NameOf(svc) + "." + NsOf(svc) + "." + spec_.name + ".lb.membersim.test";
+      svc["status"]["loadBalancer"]["ingress"] = json::array({{{"hostname", host}}});
+    } else if (lb && !has) {
       for (uint32_t off = 1; off + 1 < size; ++off) {
         std::string ip = FormatIPv4(spec_.lb_base + off);
         if (used.insert(ip).second) {

@@ -97,6 +97,30 @@ TEST(DnsRecordsCliTest, OneRowPerEndpointWithWhatIsAnsweredAndWhy) {
   EXPECT_EQ(DnsRecordRows({rs})[2][11], "no targets");
 }
 
+TEST(DnsRecordsCliTest, HostnameMembersShowTheirCnameTarget) {
+  api::DnsRecordSet rs = Web();
+  rs.spec.strategy = "geo";
+  rs.spec.endpoints = {
+      Ep("us-east-1", "us-east", "us", {"web.shop.us-east-1.lb.example.net"}, 3, true),
+      Ep("eu-west-1", "eu-west", "eu", {"web.shop.eu-west-1.lb.example.net"}, 2, true)};
+  for (auto& e : rs.spec.endpoints) e.record_type = "CNAME";
+  auto rows = DnsRecordRows({rs});
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[1][1], "CNAME");
+  EXPECT_EQ(rows[1][6], "web.shop.eu-west-1.lb.example.net");
+  EXPECT_EQ(rows[1][10], "yes");
+  // Beside an A endpoint at the same name, a CNAME is never served: shown so, even when the
+  // object (hand-written) calls it healthy.
+  rs.spec.endpoints.push_back(Ep("ap-south-1", "ap-south", "in", {"127.20.5.1"}, 1, true));
+  rows = DnsRecordRows({rs});
+  ASSERT_EQ(rows.size(), 4u);
+  EXPECT_EQ(rows[1][1], "A");
+  EXPECT_EQ(rows[1][10], "yes");
+  EXPECT_EQ(rows[2][1], "CNAME");
+  EXPECT_EQ(rows[2][10], "no");
+  EXPECT_EQ(rows[2][11], "a CNAME is not served beside A/AAAA at one name");
+}
+
 TEST(DnsRecordsCliTest, FiltersByDnsNameOrObjectName) {
   api::DnsRecordSet rs = Web();
   EXPECT_TRUE(DnsRecordSetMatches(rs, ""));

@@ -253,6 +253,96 @@ TEST(RecordSetsTest, LoadBalancerAddressesReadsIngressIps) {
   EXPECT_TRUE(LoadBalancerAddresses({{"status", "garbage"}}).empty());
 }
 
+TEST(RecordSetsTest, LoadBalancerHostnamesReadsHostnameOnlyEntries) {
+  json svc = {{"status",
+               {{"loadBalancer",
+                 {{"ingress", json::array({{{"hostname", "a1b2-123.elb.us-east-1.amazonaws.com"}},
+                                           {{"ip", "127.20.1.1"}, {"hostname", "with-ip.example"}},
+                                           {{"hostname", "bad name!"}},
+                                           {{"hostname", "127.0.0.1"}},
+                                           {{"hostname", ""}},
+                                           {{"hostname", 7}},
+                                           {{"hostname", "second.example.net"}}})}}}}}};
+  EXPECT_EQ(
+      LoadBalancerHostnames(svc),
+      (std::vector<std::string>{"a1b2-123.elb.us-east-1.amazonaws.com", "second.example.net"}));
+  EXPECT_TRUE(LoadBalancerHostnames(json::object()).empty());
+  EXPECT_TRUE(LoadBalancerHostnames({{"status", "garbage"}}).empty());
+}
+
+// Every member's Service shop/web has only a hostname: one CNAME endpoint per member.
+ServiceDirectory HostnameServices() {
+  ServiceDirectory d;
+  for (const char* m : {"us-east-1", "eu-west-1", "eu-central-1", "ap-south-1"}) {
+    d[m].synced = true;
+    d[m].hostnames["shop/web"] = {std::string("web.shop.") + m + ".lb.example.net",
+                                  "ignored.example.net"};
+  }
+  return d;
+}
+
+TEST(RecordSetsTest, AHostnameOnlyLoadBalancerBecomesOneCnameEndpoint) {
+  auto w = Workload("geo", {{"us-east-1", 5}, {"eu-west-1", 3}});
+  api::DnsRecordSet rs = DesiredRecordSet(w, Fleet(), {}, HostnameServices());
+  ASSERT_EQ(rs.spec.endpoints.size(), 2u);
+  const api::DnsEndpoint* eu = Find(rs, "eu-west-1", "CNAME");
+  ASSERT_NE(eu, nullptr);
+  EXPECT_EQ(eu->targets, std::vector<std::string>{"web.shop.eu-west-1.lb.example.net"});
+  EXPECT_TRUE(eu->healthy);
+  EXPECT_EQ(eu->weight, 3);
+  EXPECT_EQ(eu->region, "eu-west");
+  EXPECT_EQ(eu->dns_name, "web.global.example.com");
+  EXPECT_TRUE(Find(rs, "us-east-1", "CNAME")->healthy);
+  FieldErrors errors;
+  api::DecodeDnsRecordSet(api::Encode(rs), &errors);
+  EXPECT_TRUE(errors.empty()) << errors.front().ToString();
+
+  // A member whose load balancer has nothing yet is written as before (a target-less A
+  // placeholder, unhealthy); it does not make the others "address members".
+  auto no_lb = HostnameServices();
+  no_lb["us-east-1"].hostnames.clear();
+  rs = DesiredRecordSet(w, Fleet(), {}, no_lb);
+  EXPECT_TRUE(Find(rs, "eu-west-1", "CNAME")->healthy);
+  EXPECT_EQ(Find(rs, "us-east-1", "A")->labels.at("reason"),
+            "no load-balancer address on Service shop/web");
+
+  // The usual reasons still apply to a hostname member.
+  w.status.clusters[0].ready_replicas = 0;  // eu-west-1 (clusters are in map order)
+  rs = DesiredRecordSet(w, Fleet(), {}, HostnameServices());
+  EXPECT_EQ(Find(rs, "eu-west-1", "CNAME")->labels.at("reason"), "no ready replicas");
+}
+
+TEST(RecordSetsTest, BesideMembersWithAddressesAHostnameMemberIsNotAnswered) {
+  // us-east-1 has an IP; eu-west-1 only a hostname. One name cannot be A and CNAME: the
+  // addresses win (external-dns' planner, Route 53's one type per routing group).
+  auto w = Workload("geo", {{"us-east-1", 5}, {"eu-west-1", 3}});
+  ServiceDirectory services = Services();
+  services["eu-west-1"].addresses.erase("shop/web");
+  services["eu-west-1"].hostnames["shop/web"] = {"web.shop.eu-west-1.lb.example.net"};
+  api::DnsRecordSet rs = DesiredRecordSet(w, Fleet(), {}, services);
+  ASSERT_EQ(rs.spec.endpoints.size(), 2u);
+  EXPECT_TRUE(Find(rs, "us-east-1", "A")->healthy);
+  const api::DnsEndpoint* eu = Find(rs, "eu-west-1", "CNAME");
+  ASSERT_NE(eu, nullptr);  // still written, so fedctl shows the hostname and why
+  EXPECT_FALSE(eu->healthy);
+  EXPECT_NE(eu->labels.at("reason").find("only a hostname"), std::string::npos);
+
+  // The type does not flip with health: with the address member down, the hostname member
+  // is still not answered (resolvers would cache the CNAME for the TTL).
+  std::vector<api::MemberCluster> members = Fleet();
+  members[0] = Member("us-east-1", "us-east", "us", "False", "False");
+  rs = DesiredRecordSet(w, members, {}, services);
+  EXPECT_FALSE(Find(rs, "us-east-1", "A")->healthy);
+  EXPECT_FALSE(Find(rs, "eu-west-1", "CNAME")->healthy);
+
+  // Once no member has an address, the hostnames are answered.
+  services["us-east-1"].addresses.erase("shop/web");
+  services["us-east-1"].hostnames["shop/web"] = {"web.shop.us-east-1.lb.example.net"};
+  rs = DesiredRecordSet(w, Fleet(), {}, services);
+  EXPECT_TRUE(Find(rs, "us-east-1", "CNAME")->healthy);
+  EXPECT_TRUE(Find(rs, "eu-west-1", "CNAME")->healthy);
+}
+
 TEST(RecordSetsTest, NeedsUpdateComparesSpecAndTheControllersMetadataOnly) {
   auto w = Workload("geo", {{"eu-west-1", 3}});
   api::DnsRecordSet want = DesiredRecordSet(w, Fleet(), {}, Services());

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "dns/answer.h"
 #include "dns/static_zone.h"
 
@@ -223,6 +225,168 @@ TEST(ServedZoneTest, ARecordSetThatCannotBeServedIsLeftOutAndNamed) {
   // The first claimant of the name keeps serving.
   EXPECT_EQ(Answer(**snap, "web.global.example.com", "81.1.2.0/24"),
             std::vector<std::string>{"192.0.2.1"});
+}
+
+// What a client in `subnet` (ECS) gets for `type` at `name`: the rcode, and each answer as
+// "CNAME target." / "A 1.2.3.4"; whether SOA is in authority (NODATA / NXDOMAIN).
+struct Reply {
+  RCode rcode = RCode::kNoError;
+  std::vector<std::string> answers;
+  bool soa = false;
+  int scope = -1;
+};
+Reply Ask(const Snapshot& snap, const std::string& name, RRType type, const std::string& subnet) {
+  Message q;
+  q.header.id = 1;
+  q.questions.push_back({Name::FromText(name).value(), type, kClassIN});
+  auto cidr = Cidr::Parse(subnet).value();
+  ClientSubnet cs;
+  cs.family = ClientSubnet::kFamilyIPv4;
+  cs.source_prefix = static_cast<uint8_t>(cidr.prefix);
+  cs.address = cidr.address.bytes;
+  q.edns = Edns{};
+  q.edns->client_subnet = cs;
+  Message r = BuildResponse(q, IpAddress::V4(127, 0, 0, 1), snap);
+  Reply out;
+  out.rcode = r.header.rcode;
+  for (const ResourceRecord& rr : r.answers) {
+    if (const auto* n = std::get_if<NameData>(&rr.rdata)) {
+      out.answers.push_back(RRTypeName(rr.type) + " " + n->name.ToText());
+    } else if (const auto* a = std::get_if<AData>(&rr.rdata)) {
+      out.answers.push_back(
+          "A " +
+          IpAddress::V4(a->address[0], a->address[1], a->address[2], a->address[3]).ToString());
+    } else {
+      out.answers.push_back(RRTypeName(rr.type));
+    }
+  }
+  for (const ResourceRecord& rr : r.authority) out.soa = out.soa || rr.type == RRType::kSOA;
+  if (r.edns && r.edns->client_subnet) out.scope = r.edns->client_subnet->scope_prefix;
+  return out;
+}
+
+// Members whose load balancers report only a hostname (AWS ELB/NLB): the name is a CNAME to
+// the member the strategy picks, for A, AAAA and CNAME queries; never A and CNAME together.
+TEST(ServedZoneTest, HostnameMembersAreAnsweredWithOneCnameToTheMemberTheStrategyPicks) {
+  const std::string us = "web.shop.us-east-1.lb.membersim.test";
+  const std::string eu = "web.shop.eu-west-1.lb.membersim.test";
+  const std::string ap = "web.shop.ap-south-1.lb.membersim.test";
+  api::DnsRecordSet rs =
+      Rs("web", "geo",
+         {Ep(us, "us-east", "us", 1, true, "CNAME"), Ep(eu, "eu-west", "eu", 1, true, "CNAME"),
+          Ep(ap, "ap-south", "in", 1, true, "CNAME")});
+  std::vector<std::string> problems;
+  auto snap = BuildServedSnapshot({rs}, {Topology()}, Config(), 1, &problems);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_TRUE(problems.empty());
+  for (RRType type : {RRType::kA, RRType::kAAAA, RRType::kCNAME}) {
+    Reply paris = Ask(**snap, "web.global.example.com", type, "81.1.2.0/24");
+    EXPECT_EQ(paris.rcode, RCode::kNoError);
+    // One CNAME alone; its target is outside our zones, so the resolver follows it.
+    EXPECT_EQ(paris.answers, std::vector<std::string>{"CNAME " + eu + "."}) << RRTypeName(type);
+    EXPECT_FALSE(paris.soa);
+  }
+  EXPECT_EQ(Ask(**snap, "web.global.example.com", RRType::kA, "103.1.2.0/24").answers,
+            std::vector<std::string>{"CNAME " + ap + "."});  // mumbai -> ap-south
+  // Every member down: NODATA for A and for CNAME, SOA in authority (never a dead CNAME).
+  for (auto& e : rs.spec.endpoints) e.healthy = false;
+  snap = BuildServedSnapshot({rs}, {Topology()}, Config(), 1, &problems);
+  ASSERT_TRUE(snap.ok());
+  for (RRType type : {RRType::kA, RRType::kCNAME}) {
+    Reply r = Ask(**snap, "web.global.example.com", type, "81.1.2.0/24");
+    EXPECT_EQ(r.rcode, RCode::kNoError);
+    EXPECT_TRUE(r.answers.empty());
+    EXPECT_TRUE(r.soa);
+  }
+}
+
+TEST(ServedZoneTest, SeveralHostnameMembersInTheNearestRegionShareItsClientsByWeight) {
+  api::DnsRecordSet rs = Rs("web", "geo",
+                            {Ep("a.lb.example.net", "eu-west", "eu", 3, true, "CNAME"),
+                             Ep("b.lb.example.net", "eu-west", "eu", 1, true, "CNAME"),
+                             Ep("c.lb.example.net", "us-east", "us", 9, true, "CNAME")});
+  std::vector<std::string> problems;
+  auto snap = BuildServedSnapshot({rs}, {Topology()}, Config(), 1, &problems);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  std::map<std::string, int> seen;
+  for (int i = 0; i < 400; ++i) {
+    std::string subnet = "81." + std::to_string(i % 200) + "." + std::to_string(i / 200) + ".0/24";
+    Reply r = Ask(**snap, "web.global.example.com", RRType::kA, subnet);
+    ASSERT_EQ(r.answers.size(), 1u) << subnet;
+    ++seen[r.answers[0]];
+    EXPECT_EQ(r.scope, 24);  // the choice depends on the client's /24
+    // Stable per client subnet (caches agree).
+    EXPECT_EQ(Ask(**snap, "web.global.example.com", RRType::kA, subnet).answers, r.answers);
+  }
+  EXPECT_EQ(seen.count("CNAME c.lb.example.net."), 0u) << "us-east is farther from Paris";
+  EXPECT_GT(seen["CNAME a.lb.example.net."], 2 * seen["CNAME b.lb.example.net."]) << "3:1";
+  EXPECT_GT(seen["CNAME b.lb.example.net."], 40);
+}
+
+TEST(ServedZoneTest, FailoverAndWeightedPickOneHostnameMember) {
+  api::DnsRecordSet failover = Rs(
+      "api", "failover",
+      {Ep("primary.lb.example.net", "us-east", "us", 1, true, "CNAME", "api.global.example.com"),
+       Ep("standby.lb.example.net", "eu-west", "eu", 1, true, "CNAME", "api.global.example.com")});
+  failover.spec.endpoints[1].priority = 1;
+  std::vector<std::string> problems;
+  auto snap = BuildServedSnapshot({failover}, {}, Config(), 1, &problems);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(Ask(**snap, "api.global.example.com", RRType::kA, "81.1.2.0/24").answers,
+            std::vector<std::string>{"CNAME primary.lb.example.net."});
+  failover.spec.endpoints[0].healthy = false;
+  snap = BuildServedSnapshot({failover}, {}, Config(), 1, &problems);
+  EXPECT_EQ(Ask(**snap, "api.global.example.com", RRType::kAAAA, "81.1.2.0/24").answers,
+            std::vector<std::string>{"CNAME standby.lb.example.net."});
+}
+
+// One name cannot be both A and CNAME: the addresses are served, the CNAME group is not (the
+// controller marks such members unhealthy; a healthy one, e.g. hand-written, is reported).
+TEST(ServedZoneTest, AddressesWinOverACnameAtTheSameName) {
+  api::DnsRecordSet rs = Rs("web", "geo",
+                            {Ep("web.lb.example.net", "eu-west", "eu", 1, false, "CNAME"),
+                             Ep("192.0.2.1", "us-east", "us")});
+  std::vector<std::string> problems;
+  auto snap = BuildServedSnapshot({rs}, {Topology()}, Config(), 1, &problems);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_TRUE(problems.empty()) << problems.front();
+  Reply paris = Ask(**snap, "web.global.example.com", RRType::kA, "81.1.2.0/24");
+  EXPECT_EQ(paris.answers, std::vector<std::string>{"A 192.0.2.1"});
+  Reply cname = Ask(**snap, "web.global.example.com", RRType::kCNAME, "81.1.2.0/24");
+  EXPECT_TRUE(cname.answers.empty());  // NODATA: the name has A only
+  EXPECT_TRUE(cname.soa);
+  rs.spec.endpoints[0].healthy = true;
+  snap = BuildServedSnapshot({rs}, {Topology()}, Config(), 1, &problems);
+  ASSERT_TRUE(snap.ok());
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].find("DNSRecordSet shop/web (web.global.example.com CNAME)"),
+            std::string::npos)
+      << problems[0];
+  EXPECT_EQ(Ask(**snap, "web.global.example.com", RRType::kA, "81.1.2.0/24").answers,
+            std::vector<std::string>{"A 192.0.2.1"});
+}
+
+TEST(ServedZoneTest, AMemberWithoutALoadBalancerYetDoesNotHideTheHostnameMembers) {
+  // The controller writes a member whose Service has no load balancer yet as a target-less A
+  // endpoint; beside hostname members that placeholder is dropped, not the CNAME.
+  api::DnsRecordSet rs = Rs("web", "geo",
+                            {Ep("web.lb.example.net", "eu-west", "eu", 1, true, "CNAME"),
+                             Ep("", "us-east", "us", 1, false)});
+  rs.spec.endpoints[1].targets.clear();
+  std::vector<std::string> problems;
+  auto snap = BuildServedSnapshot({rs}, {Topology()}, Config(), 1, &problems);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_TRUE(problems.empty());
+  EXPECT_EQ(Ask(**snap, "web.global.example.com", RRType::kA, "3.1.2.0/24").answers,
+            std::vector<std::string>{"CNAME web.lb.example.net."});
+  // Nothing has a target: the name still exists (NODATA, not NXDOMAIN).
+  rs.spec.endpoints[0].targets.clear();
+  snap = BuildServedSnapshot({rs}, {Topology()}, Config(), 1, &problems);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  Reply r = Ask(**snap, "web.global.example.com", RRType::kA, "3.1.2.0/24");
+  EXPECT_EQ(r.rcode, RCode::kNoError);
+  EXPECT_TRUE(r.answers.empty());
+  EXPECT_TRUE(r.soa);
 }
 
 TEST(ServedZoneTest, ConfigErrorsAreReportedNotDropped) {

@@ -1,6 +1,7 @@
 // End to end: membersim's five members on three continents, federation-apiserver with every
-// controller and --dns-listen, and dig as the real DNS client. Four federated workloads with
-// spec.dns (geo, weighted, failover, and a geo name under EU residency), each with its
+// controller and --dns-listen, and dig as the real DNS client. Five federated workloads with
+// spec.dns (geo, weighted, failover, a geo name under EU residency, and a geo name whose load
+// balancers report only a hostname, answered as a CNAME), each with its
 // LoadBalancer Service federated as a second FederatedWorkload; the answers are checked
 // against the Service addresses read from the members themselves. Last, a whole region is
 // killed (membersim fail-region) and the time from detection (MemberCluster Reachable=False
@@ -64,7 +65,7 @@ defaultRegion: us-east
 // A Deployment with spec.dns, and its LoadBalancer Service (same name, same namespace) as a
 // second FederatedWorkload: how a user publishes a workload under a global name.
 std::string Workload(const std::string& name, int replicas, const std::string& placement,
-                     const std::string& dns) {
+                     const std::string& dns, const std::string& service_annotations = "{}") {
   return R"(---
 apiVersion: federation.meridian.io/v1alpha1
 kind: FederatedWorkload
@@ -101,7 +102,7 @@ spec:
     apiVersion: v1
     kind: Service
     metadata: {name: )" +
-         name + R"(}
+         name + ", annotations: " + service_annotations + R"(}
     spec:
       type: LoadBalancer
       selector: {app: )" +
@@ -124,7 +125,11 @@ std::string Workloads() {
          Workload("vault", 4,
                   "    residency: {jurisdictions: [eu]}\n    distribution:\n      weights: "
                   "{eu-west: 1, eu-central: 1}",
-                  "{name: vault.global.example.com, strategy: geo, ttl: 5}");
+                  "{name: vault.global.example.com, strategy: geo, ttl: 5}") +
+         // Its load balancers report only a hostname, as AWS ELB/NLB do (membersim's annotation).
+         Workload("store", 4, "    distribution:\n      weights: {us-east: 1, eu-west: 1}",
+                  "{name: store.global.example.com, strategy: geo, ttl: 5}",
+                  "{membersim.meridian.io/load-balancer-ingress: hostname}");
 }
 
 using test_env::ReadFile;
@@ -236,7 +241,8 @@ class DnsEndToEndTest : public ::testing::Test {
     }
 
     // Converged: every member holding a workload is answered (healthy in its record set).
-    const std::map<std::string, size_t> want = {{"web", 5}, {"cart", 2}, {"api", 2}, {"vault", 2}};
+    const std::map<std::string, size_t> want = {
+        {"web", 5}, {"cart", 2}, {"api", 2}, {"vault", 2}, {"store", 2}};
     auto start = Clock::now();
     std::map<std::string, size_t> healthy;
     while (Clock::now() - start < std::chrono::seconds(60)) {
@@ -288,6 +294,14 @@ class DnsEndToEndTest : public ::testing::Test {
     if (!svc.is_object()) return "";
     const json& ingress = svc["status"]["loadBalancer"]["ingress"];
     return ingress.is_array() && !ingress.empty() ? ingress[0].value("ip", "") : "";
+  }
+
+  // The load-balancer hostname of Service shop/NAME in `member`, read from the member.
+  static std::string ServiceHostname(const std::string& member, const std::string& name) {
+    json svc = Get(sim_url_ + "/clusters/" + member + "/api/v1/namespaces/shop/services/" + name);
+    if (!svc.is_object()) return "";
+    const json& ingress = svc["status"]["loadBalancer"]["ingress"];
+    return ingress.is_array() && !ingress.empty() ? ingress[0].value("hostname", "") : "";
   }
 
   // dig's +short answer lines, sorted.
@@ -369,6 +383,38 @@ TEST_F(DnsEndToEndTest, TcpAnswersTheSame) {
   EXPECT_EQ(Dig("web.global.example.com", std::string("+tcp +subnet=") + kParis),
             One(ServiceAddress("eu-west-1", "web")));
   EXPECT_EQ(Dig("api.global.example.com", "+tcp"), One(ServiceAddress("eu-west-1", "api")));
+}
+
+TEST_F(DnsEndToEndTest, AHostnameOnlyLoadBalancerIsAnsweredWithACnameToTheNearestMember) {
+  const std::string store = "store.global.example.com";
+  const std::string eu = ServiceHostname("eu-west-1", "store");
+  const std::string us = ServiceHostname("us-east-1", "store");
+  ASSERT_EQ(eu, "store.shop.eu-west-1.lb.membersim.test");
+  ASSERT_EQ(ServiceAddress("eu-west-1", "store"), "") << "hostname only, no ip";
+  // A, AAAA and CNAME queries all get one CNAME (its target is outside our zone: the resolver
+  // follows it), to the member geo picks for the client.
+  EXPECT_EQ(Dig(store, std::string("+subnet=") + kParis), One(eu + "."));
+  EXPECT_EQ(Dig(store, std::string("AAAA +subnet=") + kParis), One(eu + "."));
+  EXPECT_EQ(Dig(store, std::string("CNAME +subnet=") + kNewYork), One(us + "."));
+  EXPECT_EQ(Dig(store, std::string("+tcp +subnet=") + kNewYork), One(us + "."));
+  // The whole answer: authoritative, one record, a CNAME alone at its name.
+  CommandResult full =
+      RunCommand(std::string(kDig) + " @127.0.0.1 -p " + std::to_string(dns_port_) +
+                 " +tries=1 +time=2 +subnet=" + kParis + " " + store);
+  EXPECT_NE(full.output.find("status: NOERROR"), std::string::npos) << full.output;
+  EXPECT_NE(full.output.find(" aa"), std::string::npos) << full.output;
+  EXPECT_NE(full.output.find("ANSWER: 1,"), std::string::npos) << full.output;
+  const std::string escaped = std::regex_replace(eu, std::regex("\\."), "\\.");
+  EXPECT_TRUE(std::regex_search(
+      full.output,
+      std::regex("store\\.global\\.example\\.com\\.\\s+5\\s+IN\\s+CNAME\\s+" + escaped + "\\.")))
+      << full.output;
+  // fedctl shows the hostname as the member's target.
+  CommandResult r = Fedctl("dns records " + store);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("CNAME"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(eu), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find(us), std::string::npos) << r.output;
 }
 
 TEST_F(DnsEndToEndTest, StatusCodes) {
