@@ -14,8 +14,10 @@ namespace {
 using nlohmann::json;
 
 // Layout (px): the plot area sits inside the margins; the legend is to its right.
-constexpr double kWidth = 960, kHeight = 480;
-constexpr double kLeft = 70, kRight = 190, kTop = 84, kBottom = 60;
+constexpr double kWidth = 1000, kHeight = 480;
+constexpr double kLeft = 70, kRight = 230, kTop = 84, kBottom = 60;
+// Marker labels sit on up to this many rows above the plot, 12 px apart.
+constexpr int kLabelRows = 4;
 constexpr double kPlotW = kWidth - kLeft - kRight, kPlotH = kHeight - kTop - kBottom;
 
 // Tableau 10: distinguishable, and readable for the common colour blindnesses.
@@ -81,21 +83,35 @@ std::string DrillTimelineSvg(const json& drill) {
   const json& timeline = Field(report, "timeline");
   const json& events = Field(report, "events");
 
-  // Series: ready replicas per region at each sample time (seconds).
+  // Series: ready replicas per region at each sample time (seconds). A region a sample
+  // does not mention has nothing there then (a region drill's target while failed): 0, so
+  // that its line drops and comes back rather than cutting across the gap.
   std::map<std::string, std::vector<std::pair<double, double>>> series;
   double t_max = 0, y_max = 0;
   if (timeline.is_array()) {
+    std::set<std::string> regions;
+    for (const json& s : timeline) {
+      const json& m = Field(s, "readyByRegion");
+      if (!m.is_object()) continue;
+      for (auto it = m.begin(); it != m.end(); ++it) {
+        if (it->is_number()) regions.insert(it.key());
+      }
+    }
     for (const json& s : timeline) {
       const double t = Field(s, "atMs").is_number() ? Field(s, "atMs").get<double>() / 1000 : 0;
       t_max = std::max(t_max, t);
-      for (const char* key : {"readyByRegion", "desiredByRegion"}) {
-        const json& m = Field(s, key);
-        if (!m.is_object()) continue;
-        for (auto it = m.begin(); it != m.end(); ++it) {
-          if (!it->is_number()) continue;
-          y_max = std::max(y_max, it->get<double>());
-          if (std::string(key) == "readyByRegion") series[it.key()].push_back({t, it->get<double>()});
+      const json& desired = Field(s, "desiredByRegion");
+      if (desired.is_object()) {
+        for (auto it = desired.begin(); it != desired.end(); ++it) {
+          if (it->is_number()) y_max = std::max(y_max, it->get<double>());
         }
+      }
+      const json& ready = Field(s, "readyByRegion");
+      for (const std::string& region : regions) {
+        const json& v = Field(ready, region.c_str());
+        const double n = v.is_number() ? v.get<double>() : 0;
+        y_max = std::max(y_max, n);
+        series[region].push_back({t, n});
       }
     }
   }
@@ -155,7 +171,7 @@ std::string DrillTimelineSvg(const json& drill) {
     svg += fmt::format(
         "<text class=\"span-label\" x=\"{:.1f}\" y=\"{:.1f}\" fill=\"#999999\" font-size=\"11\">"
         "target failed</text>\n",
-        x(0) + 4, kTop + kPlotH - 6);
+        x(0) + 4, kTop + 14);
   }
 
   // Grid and axes.
@@ -186,19 +202,34 @@ std::string DrillTimelineSvg(const json& drill) {
       "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"none\" stroke=\"#333333\"/>\n", kLeft,
       kTop, kPlotW, kPlotH);
 
-  // Markers, labels staggered so that close events stay legible.
+  // Markers. Each label takes the lowest row where it does not overlap an earlier one
+  // (widths estimated at 6.5 px a character), so that close events stay legible.
   svg += "<g class=\"markers\">\n";
+  std::stable_sort(markers.begin(), markers.end(),
+                   [](const Marker& a, const Marker& b) { return a.seconds < b.seconds; });
+  std::vector<double> row_end(kLabelRows, -1e9);
   for (size_t i = 0; i < markers.size(); ++i) {
     const Marker& m = markers[i];
-    const double label_y = kTop - 8 - 12.0 * static_cast<double>(i % 3);
+    const std::string text = fmt::format("{} {}s", m.label, Num(std::round(m.seconds * 10) / 10));
+    const double half = 3.25 * static_cast<double>(text.size());
+    int row = 0;
+    for (int r = 0; r < kLabelRows; ++r) {
+      if (row_end[r] < x(m.seconds) - half) {
+        row = r;
+        break;
+      }
+      if (row_end[r] < row_end[row]) row = r;  // all rows taken: the least crowded
+    }
+    row_end[row] = x(m.seconds) + half + 4;
+    const double label_y = kTop - 8 - 12.0 * row;
     svg += fmt::format(
         "<line class=\"marker\" data-event=\"{0}\" x1=\"{1:.1f}\" y1=\"{2:.1f}\" x2=\"{1:.1f}\" "
         "y2=\"{3:.1f}\" stroke=\"{4}\" stroke-width=\"1.5\" stroke-dasharray=\"5,4\"/>\n",
         m.event, x(m.seconds), kTop, kTop + kPlotH, m.colour);
     svg += fmt::format(
         "<text class=\"marker-label\" x=\"{:.1f}\" y=\"{:.1f}\" fill=\"{}\" text-anchor=\"middle\" "
-        "font-size=\"11\">{} {}s</text>\n",
-        x(m.seconds), label_y, m.colour, XmlEscape(m.label), Num(std::round(m.seconds * 10) / 10));
+        "font-size=\"11\">{}</text>\n",
+        x(m.seconds), label_y, m.colour, XmlEscape(text));
   }
   svg += "</g>\n";
 

@@ -321,6 +321,31 @@ TEST(DrillChart, TheTimelineGoesOnPastTheRestoreToTheReturn) {
   EXPECT_NE(svg.find(">70s</text>"), std::string::npos);  // the time axis reaches past the return
 }
 
+// A region drill's target has no replicas and no status while failed, so samples leave
+// it out: its line drops to 0 and comes back instead of cutting across the gap.
+TEST(DrillChart, ARegionMissingFromASampleIsDrawnAtZero) {
+  json timeline = json::array();
+  const std::vector<json> ready = {{{"eu-west", 6}, {"eu-central", 3}}, {{"eu-central", 9}},
+                                   {{"eu-central", 9}}, {{"eu-west", 6}, {"eu-central", 3}}};
+  for (size_t i = 0; i < ready.size(); ++i) {
+    timeline.push_back({{"atMs", i * 10'000}, {"readyByRegion", ready[i]}, {"desiredByRegion", ready[i]}});
+  }
+  const json drill = {{"status", {{"phase", "Completed"}, {"report", {{"mode", "live"}, {"timeline", timeline}}}}}};
+  const std::string svg = DrillTimelineSvg(drill);
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(svg, m, std::regex(R"re(data-region="eu-west" points="([^"]*)")re"))) << svg;
+  std::vector<double> ys;
+  const std::string points = m[1];
+  const std::regex point(R"re([\d.]+,([\d.]+))re");
+  for (auto it = std::sregex_iterator(points.begin(), points.end(), point); it != std::sregex_iterator(); ++it) {
+    ys.push_back(std::stod((*it)[1]));
+  }
+  ASSERT_EQ(ys.size(), 4u) << points;
+  EXPECT_EQ(ys[1], ys[2]);  // both at 0: the bottom of the plot
+  EXPECT_GT(ys[1], ys[0]);
+  EXPECT_EQ(ys[3], ys[0]);
+}
+
 TEST(DrillChart, SimulationAndEmptyDrillsStillRender) {
   json sim = {{"metadata", {{"name", "s"}}},
               {"status", {{"phase", "Completed"}, {"report", {{"mode", "simulate"}, {"timeline", json::array()}}}}}};
