@@ -20,6 +20,9 @@ std::string KnownNames() {
   return out.empty() ? "(none registered)" : out;
 }
 
+// The selection --controllers names, without the checks of the controllers it leaves out.
+StatusOr<std::vector<const ControllerDefinition*>> ParseControllers(const std::string& flag);
+
 }  // namespace
 
 ControllerRegistration::ControllerRegistration(ControllerDefinition definition) {
@@ -36,6 +39,23 @@ std::vector<const ControllerDefinition*> RegisteredControllers() {
 }
 
 StatusOr<std::vector<const ControllerDefinition*>> SelectControllers(const std::string& flag) {
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<const ControllerDefinition*> selected,
+                            ParseControllers(flag));
+  for (const ControllerDefinition* d : RegisteredControllers()) {
+    if (!d->check_not_selected ||
+        std::find(selected.begin(), selected.end(), d) != selected.end()) {
+      continue;
+    }
+    if (Status st = d->check_not_selected(); !st.ok()) {
+      return st.WithContext("--controllers " + (flag.empty() ? std::string("\"\"") : flag));
+    }
+  }
+  return selected;
+}
+
+namespace {
+
+StatusOr<std::vector<const ControllerDefinition*>> ParseControllers(const std::string& flag) {
   std::vector<const ControllerDefinition*> all = RegisteredControllers();
   if (flag == "none" || flag.empty()) return std::vector<const ControllerDefinition*>{};
   if (flag == "all") return all;
@@ -65,6 +85,8 @@ StatusOr<std::vector<const ControllerDefinition*>> SelectControllers(const std::
   }
   return selected;
 }
+
+}  // namespace
 
 Status ControllerManager::StartAll(const std::vector<const ControllerDefinition*>& selected,
                                    ControllerContext& context) {

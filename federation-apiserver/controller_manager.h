@@ -50,6 +50,10 @@ struct ControllerDefinition {
   std::function<void(CLI::App&)> add_flags;
   // Starts the controller; an error stops the process before it serves anything.
   std::function<StatusOr<std::unique_ptr<RunningController>>(ControllerContext&)> start;
+  // Optional. Called by SelectControllers when the selection leaves this controller out; an
+  // error (e.g. one of its own flags was given, which would otherwise be silently ignored)
+  // fails the selection, so the process stops before it serves anything.
+  std::function<Status()> check_not_selected;
 };
 
 // Registers a controller at static-initialisation time (one per file in controllers/).
@@ -61,7 +65,8 @@ struct ControllerRegistration {
 std::vector<const ControllerDefinition*> RegisteredControllers();
 
 // Parses --controllers: "all" or "*" (every controller), "none", or a comma list of names,
-// "*" and "-name". Errors name the unknown controller and list the known ones.
+// "*" and "-name". Errors name the unknown controller and list the known ones, or come from
+// the check_not_selected of a controller left out (prefixed "--controllers FLAG: ").
 StatusOr<std::vector<const ControllerDefinition*>> SelectControllers(const std::string& flag);
 
 // Starts `selected` in order; on an error stops the ones already started and returns it.

@@ -154,6 +154,23 @@ StatusOr<std::unique_ptr<RunningController>> StartDns(ControllerContext& c) {
   return std::unique_ptr<RunningController>(std::move(running));
 }
 
+// The DNS flags mean nothing unless the dns controller runs; given without it they would be
+// silently ignored (a DNS server the user asked for would simply not be there), so the
+// process refuses to start and names both flags.
+Status CheckNotSelected() {
+  const DnsFlags& f = Flags();
+  std::vector<std::string> given;
+  if (!f.listen.empty()) given.push_back("--dns-listen " + f.listen);
+  if (!f.zones.empty()) given.push_back("--dns-zone");
+  if (!f.client_regions_file.empty()) given.push_back("--dns-client-regions");
+  if (given.empty()) return Status::Ok();
+  std::string list;
+  for (const std::string& g : given) list += (list.empty() ? "" : ", ") + g;
+  return InvalidArgumentError(list + " given, but the dns controller is not selected, so " +
+                              (given.size() == 1 ? "it would be" : "they would be") +
+                              " ignored; add dns to --controllers, or drop the DNS flags");
+}
+
 const ControllerRegistration kDns({
     .name = "dns",
     .description = "writes DNSRecordSets from spec.dns, placement, health and member Services; "
@@ -161,6 +178,7 @@ const ControllerRegistration kDns({
     .start_order = 40,
     .add_flags = AddFlags,
     .start = StartDns,
+    .check_not_selected = CheckNotSelected,
 });
 
 }  // namespace
