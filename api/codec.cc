@@ -343,7 +343,7 @@ void DecodeWorkloadSpec(JsonDecoder& d, const json& s, FieldErrors* errors,
 
 void DecodeWorkloadStatus(JsonDecoder& d, const json& s, FederatedWorkloadStatus* out) {
   d.RejectUnknown(s, "status",
-                  {"observedGeneration", "placement", "unplacedReplicas", "clusters",
+                  {"observedGeneration", "placement", "retained", "unplacedReplicas", "clusters",
                    "readyReplicas", "desiredReplicas", "conditions"});
   if (const json* v = JsonDecoder::Member(s, "observedGeneration")) {
     out->observed_generation = d.Int(*v, "status.observedGeneration", 0).value_or(0);
@@ -357,44 +357,50 @@ void DecodeWorkloadStatus(JsonDecoder& d, const json& s, FederatedWorkloadStatus
   if (const json* v = JsonDecoder::Member(s, "desiredReplicas")) {
     out->desired_replicas = d.Int(*v, "status.desiredReplicas", 0).value_or(0);
   }
-  if (const json* pl = JsonDecoder::Member(s, "placement")) {
+  // status.placement and status.retained: lists of per-cluster lines.
+  auto decode_lines = [&](const char* field, std::vector<ClusterPlacement>* lines) {
+    const json* pl = JsonDecoder::Member(s, field);
+    if (!pl) return;
+    const std::string path = std::string("status.") + field;
     if (!pl->is_array()) {
-      d.Error("status.placement", "must be a list");
-    } else {
-      for (size_t i = 0; i < pl->size(); ++i) {
-        std::string p = "status.placement[" + std::to_string(i) + "]";
-        const json& item = (*pl)[i];
-        if (!d.ExpectObject(item, p)) continue;
-        d.RejectUnknown(item, p, {"cluster", "replicas", "zones", "reasons"});
-        ClusterPlacement cp;
-        RequiredString(d, item, "cluster", p, &cp.cluster);
-        if (const json* r = JsonDecoder::Member(item, "replicas")) {
-          cp.replicas = d.Int(*r, p + ".replicas", 0).value_or(0);
-        }
-        if (const json* z = JsonDecoder::Member(item, "zones")) {
-          if (!z->is_object()) {
-            d.Error(p + ".zones", "must be an object of zone to replicas");
-          } else {
-            for (auto it = z->begin(); it != z->end(); ++it) {
-              if (auto n = d.Int(it.value(), p + ".zones." + it.key(), 0)) cp.zones[it.key()] = *n;
-            }
-          }
-        }
-        if (const json* r = JsonDecoder::Member(item, "reasons")) {
-          if (!r->is_array()) {
-            d.Error(p + ".reasons", "must be a list of strings");
-          } else {
-            for (size_t k = 0; k < r->size(); ++k) {
-              if (auto s2 = d.String((*r)[k], p + ".reasons[" + std::to_string(k) + "]", false)) {
-                cp.reasons.push_back(*s2);
-              }
-            }
-          }
-        }
-        out->placement.push_back(std::move(cp));
-      }
+      d.Error(path, "must be a list");
+      return;
     }
-  }
+    for (size_t i = 0; i < pl->size(); ++i) {
+      std::string p = path + "[" + std::to_string(i) + "]";
+      const json& item = (*pl)[i];
+      if (!d.ExpectObject(item, p)) continue;
+      d.RejectUnknown(item, p, {"cluster", "replicas", "zones", "reasons"});
+      ClusterPlacement cp;
+      RequiredString(d, item, "cluster", p, &cp.cluster);
+      if (const json* r = JsonDecoder::Member(item, "replicas")) {
+        cp.replicas = d.Int(*r, p + ".replicas", 0).value_or(0);
+      }
+      if (const json* z = JsonDecoder::Member(item, "zones")) {
+        if (!z->is_object()) {
+          d.Error(p + ".zones", "must be an object of zone to replicas");
+        } else {
+          for (auto it = z->begin(); it != z->end(); ++it) {
+            if (auto n = d.Int(it.value(), p + ".zones." + it.key(), 0)) cp.zones[it.key()] = *n;
+          }
+        }
+      }
+      if (const json* r = JsonDecoder::Member(item, "reasons")) {
+        if (!r->is_array()) {
+          d.Error(p + ".reasons", "must be a list of strings");
+        } else {
+          for (size_t k = 0; k < r->size(); ++k) {
+            if (auto s2 = d.String((*r)[k], p + ".reasons[" + std::to_string(k) + "]", false)) {
+              cp.reasons.push_back(*s2);
+            }
+          }
+        }
+      }
+      lines->push_back(std::move(cp));
+    }
+  };
+  decode_lines("placement", &out->placement);
+  decode_lines("retained", &out->retained);
   if (const json* cl = JsonDecoder::Member(s, "clusters")) {
     if (!cl->is_array()) {
       d.Error("status.clusters", "must be a list");
@@ -598,16 +604,19 @@ json Encode(const FederatedWorkload& o) {
   const FederatedWorkloadStatus& s = o.status;
   json st = json::object();
   if (s.observed_generation) st["observedGeneration"] = s.observed_generation;
-  if (!s.placement.empty()) {
+  auto encode_lines = [&](const char* field, const std::vector<ClusterPlacement>& lines) {
+    if (lines.empty()) return;
     json arr = json::array();
-    for (const ClusterPlacement& p : s.placement) {
+    for (const ClusterPlacement& p : lines) {
       json pj = {{"cluster", p.cluster}, {"replicas", p.replicas}};
       if (!p.zones.empty()) pj["zones"] = p.zones;
       if (!p.reasons.empty()) pj["reasons"] = p.reasons;
       arr.push_back(std::move(pj));
     }
-    st["placement"] = std::move(arr);
-  }
+    st[field] = std::move(arr);
+  };
+  encode_lines("placement", s.placement);
+  encode_lines("retained", s.retained);
   if (s.unplaced_replicas) st["unplacedReplicas"] = s.unplaced_replicas;
   if (!s.clusters.empty()) {
     json arr = json::array();

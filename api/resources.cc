@@ -216,6 +216,14 @@ json StatusSchemaFor(const std::string& kind) {
                                                         {"replicas", Int("Replicas.")},
                                                         {"zones", IntMap("Per-zone hints.")},
                                                         {"reasons", StrList("Why.")}}))},
+                {"retained",
+                 ListOf("Replicas left running where placement no longer puts them: on an "
+                        "unreachable member (never delete what cannot be seen), or on a member "
+                        "that came back, until its recovery delay passed and the replacements "
+                        "are ready. Not counted as placed.",
+                        Obj("Retained.", {{"cluster", Str("Cluster.")},
+                                          {"replicas", Int("Replicas.")},
+                                          {"reasons", StrList("Why.")}}))},
                 {"unplacedReplicas", Int("Replicas no allowed cluster could take.")},
                 {"clusters", ListOf("Per-member sync state.",
                                     Obj("Member.", {{"cluster", Str("Cluster.")},

@@ -138,6 +138,11 @@ struct ClusterSyncStatus {
 struct FederatedWorkloadStatus {
   int64_t observed_generation = 0;
   std::vector<ClusterPlacement> placement;
+  // Replicas left where they run although placement moved them away, because Meridian
+  // cannot see them (the member is unreachable) or they are still serving after the member
+  // came back (until its recovery delay passed and the replacements are ready). Kept in the
+  // member as they are, never counted as placed; see sync/placement_controller.h.
+  std::vector<ClusterPlacement> retained;
   int64_t unplaced_replicas = 0;
   std::vector<ClusterSyncStatus> clusters;
   int64_t ready_replicas = 0;

@@ -108,17 +108,129 @@ void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
   }
 }
 
+SeenMembers SeenFrom(const std::vector<api::MemberCluster>& members) {
+  SeenMembers seen;
+  for (const api::MemberCluster& m : members) {
+    const placement::ClusterState c = ClusterStateFrom(m);
+    seen[m.metadata.name] = SeenMember{c.reachable, c.healthy_since};
+  }
+  return seen;
+}
+
+std::vector<api::ClusterPlacement> StillRetained(const api::FederatedWorkload& workload,
+                                                 const SeenMembers& seen, Timestamp now,
+                                                 std::vector<api::ClusterPlacement>* released,
+                                                 std::optional<Duration>* recheck_after) {
+  std::vector<api::ClusterPlacement> kept;
+  const Duration delay(int64_t{workload.spec.placement.failover.recovery_delay_seconds} * 1000);
+  // Every placed member holds its count ready (the replacements are in).
+  bool replacements_ready = true;
+  for (const api::ClusterPlacement& p : workload.status.placement) {
+    int64_t ready = 0;
+    for (const api::ClusterSyncStatus& c : workload.status.clusters) {
+      if (c.cluster == p.cluster) ready = c.ready_replicas;
+    }
+    replacements_ready &= ready >= p.replicas;
+  }
+  for (api::ClusterPlacement line : workload.status.retained) {
+    auto it = seen.find(line.cluster);
+    if (it == seen.end() || line.replicas <= 0) continue;  // left the federation: nothing to keep
+    const SeenMember& m = it->second;
+    if (m.reachable) {
+      const Timestamp until = m.back_since ? *m.back_since + delay : Timestamp{};
+      if (now >= until && replacements_ready) {
+        released->push_back(std::move(line));
+        continue;
+      }
+      if (now < until) {
+        const Duration left = std::chrono::duration_cast<Duration>(until - now);
+        if (!*recheck_after || left < **recheck_after) *recheck_after = left;
+      }
+      line.reasons = {line.cluster + ": back, its " + std::to_string(line.replicas) +
+                      " running replicas stay until recoveryDelaySeconds (" +
+                      std::to_string(workload.spec.placement.failover.recovery_delay_seconds) +
+                      ") has passed and the replacements are ready"};
+    } else {
+      line.reasons = {line.cluster + ": unreachable, its " + std::to_string(line.replicas) +
+                      " replicas are left as they are (never delete what cannot be seen); "
+                      "replacements are placed elsewhere"};
+    }
+    kept.push_back(std::move(line));
+  }
+  return kept;
+}
+
+void RetainUnseen(const api::FederatedWorkload& workload, const SeenMembers& seen,
+                  const placement::World& world, const placement::Result& result,
+                  std::vector<api::ClusterPlacement>* retained) {
+  constexpr uint32_t kExcluded = placement::kSelector | placement::kResidency | placement::kLatency;
+  for (const api::ClusterPlacement& p : workload.status.placement) {
+    auto it = seen.find(p.cluster);
+    if (it == seen.end() || it->second.reachable || p.replicas <= 0) continue;
+    if (std::optional<uint32_t> i = world.FindCluster(p.cluster)) {
+      const placement::ClusterPlacement* line = result.Find(*i);
+      if (line && (line->limited_by & kExcluded)) continue;
+    }
+    auto same = std::find_if(retained->begin(), retained->end(),
+                             [&](const api::ClusterPlacement& r) { return r.cluster == p.cluster; });
+    if (same == retained->end()) {
+      api::ClusterPlacement r;
+      r.cluster = p.cluster;
+      r.replicas = p.replicas;
+      r.reasons = {p.cluster + ": unreachable, its " + std::to_string(p.replicas) +
+                   " replicas are left as they are (never delete what cannot be seen); "
+                   "replacements are placed elsewhere"};
+      retained->push_back(std::move(r));
+    } else if (same->replicas < p.replicas) {
+      same->replicas = p.replicas;
+      same->reasons = {p.cluster + ": unreachable, its " + std::to_string(p.replicas) +
+                       " replicas are left as they are (never delete what cannot be seen); "
+                       "replacements are placed elsewhere"};
+    }
+  }
+  std::sort(retained->begin(), retained->end(),
+            [](const api::ClusterPlacement& a, const api::ClusterPlacement& b) {
+              return a.cluster < b.cluster;
+            });
+}
+
 api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload,
                                           const std::vector<api::ResidencyPolicy>& policies,
                                           placement::Engine& engine, Timestamp now,
                                           std::optional<Duration>* recheck_after,
-                                          std::span<const int64_t> used_by_others) {
+                                          std::span<const int64_t> used_by_others,
+                                          const SeenMembers* seen) {
   const placement::World& world = engine.world();
-  placement::Workload w = EngineWorkload(workload, policies, world);
-  placement::Result r = engine.Place(w, now, used_by_others);
-  if (recheck_after) *recheck_after = r.recheck_after;
-
   const bool copied = !api::TemplateReplicas(workload.spec).has_value();
+  placement::Workload w = EngineWorkload(workload, policies, world);
+  std::vector<api::ClusterPlacement> retained, released;
+  std::optional<Duration> retention_recheck;
+  if (seen && !copied) {
+    retained = StillRetained(workload, *seen, now, &released, &retention_recheck);
+    // Released replicas are the member's current assignment now (running and ready).
+    for (const api::ClusterPlacement& r : released) {
+      auto it = std::find_if(w.current.begin(), w.current.end(),
+                             [&](const placement::Assignment& a) { return a.cluster == r.cluster; });
+      const auto n = static_cast<int32_t>(std::clamp<int64_t>(r.replicas, 0, 1'000'000));
+      if (it == w.current.end()) {
+        int64_t ready = 0;
+        for (const api::ClusterSyncStatus& c : workload.status.clusters) {
+          if (c.cluster == r.cluster) ready = c.ready_replicas;
+        }
+        w.current.push_back({r.cluster, n, static_cast<int32_t>(std::clamp<int64_t>(ready, 0, n))});
+      } else {
+        it->replicas = std::max(it->replicas, n);  // ready: what the member reports already
+      }
+    }
+  }
+  placement::Result r = engine.Place(w, now, used_by_others);
+  if (recheck_after) {
+    *recheck_after = r.recheck_after;
+    if (retention_recheck && (!*recheck_after || *retention_recheck < **recheck_after)) {
+      *recheck_after = retention_recheck;
+    }
+  }
+
   api::FederatedWorkloadStatus status = workload.status;
   status.observed_generation = workload.metadata.generation;
   status.placement.clear();
@@ -135,7 +247,23 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
     p.reasons = {placement::Explain(world, w, r, line.cluster)};
     status.placement.push_back(std::move(p));
   }
-  if (!copied) KeepUntilReplacementsReady(workload, world, r, &status.placement);
+  if (!copied) {
+    // The released replicas count as what the member ran before, for make-before-break.
+    api::FederatedWorkload with_released = workload;
+    for (const api::ClusterPlacement& rel : released) {
+      auto it = std::find_if(with_released.status.placement.begin(),
+                             with_released.status.placement.end(),
+                             [&](const api::ClusterPlacement& p) { return p.cluster == rel.cluster; });
+      if (it == with_released.status.placement.end()) {
+        with_released.status.placement.push_back({rel.cluster, rel.replicas, {}, {}});
+      } else {
+        it->replicas = std::max(it->replicas, rel.replicas);
+      }
+    }
+    KeepUntilReplacementsReady(with_released, world, r, &status.placement);
+    if (seen) RetainUnseen(workload, *seen, world, r, &retained);
+    status.retained = std::move(retained);
+  }
   status.desired_replicas = copied ? r.placed : r.total;
   status.unplaced_replicas = copied ? 0 : r.unplaced;
 
@@ -236,6 +364,7 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
   const Timestamp now = clock_.Now();
   int written = 0;
   std::optional<Duration> earliest;
+  const SeenMembers seen = SeenFrom(inputs.members);
   // Capacity is shared: oldest first, each against what the others hold.
   const std::vector<size_t> order = PriorityOrder(inputs.workloads);
   CapacityLedger ledger(*world);
@@ -253,8 +382,21 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
     const bool shared = shares_capacity(w);
     api::FederatedWorkloadStatus status =
         PlacedStatus(w, inputs.policies, engine, now, &recheck,
-                     shared ? ledger.Release(i) : std::span<const int64_t>{});
-    if (shared) ledger.Commit(status.placement);
+                     shared ? ledger.Release(i) : std::span<const int64_t>{}, &seen);
+    if (shared) {
+      // A member runs the larger of its placed and retained counts.
+      std::vector<api::ClusterPlacement> held = status.placement;
+      for (const api::ClusterPlacement& r : status.retained) {
+        auto it = std::find_if(held.begin(), held.end(),
+                               [&](const api::ClusterPlacement& p) { return p.cluster == r.cluster; });
+        if (it == held.end()) {
+          held.push_back({r.cluster, r.replicas, {}, {}});
+        } else {
+          it->replicas = std::max(it->replicas, r.replicas);
+        }
+      }
+      ledger.Commit(held);
+    }
     if (recheck && (!earliest || *recheck < *earliest)) earliest = recheck;
     if (status == w.status) continue;
     api::FederatedWorkload updated = w;

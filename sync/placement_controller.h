@@ -23,6 +23,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -59,12 +60,49 @@ void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
 
 // The status `workload` should have after placing it; `recheck_after` receives the engine's
 // request to be asked again. Keeps fields and conditions this controller does not own.
+// ---- Retention: never delete what you cannot see, never kill what is still serving ----
+//
+// An unreachable member may only have lost its link to us while its replicas keep serving.
+// Placement moves its share elsewhere at once (replacements start), but the replicas it ran
+// are *retained* (status.retained): the propagation controller leaves them as they are
+// (sync/propagation.h ReplicasForMember), and they are never counted as placed. When the
+// member answers again they stay — serving — until recoveryDelaySeconds have passed since it
+// came back and every placed member holds its count ready; then they are released into the
+// member's current assignment, so the member keeps what its share allows and only the surplus
+// goes (make-before-break, like any move). A member that flaps keeps its replicas throughout:
+// no deletion storm. Live drills do not retain: their target is reachable and its replicas
+// must really move (retention follows the health monitor's view, not the drill's).
+
+// The health monitor's view of a member (before live drills are applied).
+struct SeenMember {
+  bool reachable = true;
+  std::optional<Timestamp> back_since;  // when it answered again after being unreachable
+};
+using SeenMembers = std::map<std::string, SeenMember>;
+SeenMembers SeenFrom(const std::vector<api::MemberCluster>& members);
+
+// Splits status.retained into the lines still retained at `now` (returned) and those that
+// may go (`released`). `recheck_after` gets when the earliest recovery delay ends.
+std::vector<api::ClusterPlacement> StillRetained(const api::FederatedWorkload& workload,
+                                                 const SeenMembers& seen, Timestamp now,
+                                                 std::vector<api::ClusterPlacement>* released,
+                                                 std::optional<Duration>* recheck_after);
+
+// After placing: every member of the previous placement that is unreachable now retains the
+// replicas it ran (merged into `retained`, the larger count wins). Not for a member that a
+// filter now excludes (residency, selector, latency: a rule, not an outage).
+void RetainUnseen(const api::FederatedWorkload& workload, const SeenMembers& seen,
+                  const placement::World& world, const placement::Result& result,
+                  std::vector<api::ClusterPlacement>* retained);
+
 // `used_by_others`: capacity other workloads hold (CapacityLedger), empty when not shared.
+// `seen`: the members as the health monitor sees them; null: no retention.
 api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload,
                                           const std::vector<api::ResidencyPolicy>& policies,
                                           placement::Engine& engine, Timestamp now,
                                           std::optional<Duration>* recheck_after,
-                                          std::span<const int64_t> used_by_others = {});
+                                          std::span<const int64_t> used_by_others = {},
+                                          const SeenMembers* seen = nullptr);
 
 // ---- Shell ----
 

@@ -182,6 +182,17 @@ StatusOr<GroupVersionResource> ResolveResource(const std::string& api_version,
   return NotFoundError("no resource serves " + api_version + " " + kind);
 }
 
+int64_t ReplicasForMember(const api::FederatedWorkload& workload, const std::string& member) {
+  int64_t n = 0;
+  for (const api::ClusterPlacement& p : workload.status.placement) {
+    if (p.cluster == member) n = std::max(n, p.replicas);
+  }
+  for (const api::ClusterPlacement& p : workload.status.retained) {
+    if (p.cluster == member) n = std::max(n, p.replicas);
+  }
+  return n;
+}
+
 api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload,
                                           const std::map<std::string, MemberSyncResult>& results,
                                           Timestamp now) {
@@ -198,7 +209,7 @@ api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload
     api::ClusterSyncStatus s;
     s.cluster = p.cluster;
     auto it = results.find(p.cluster);
-    if (it == results.end() || it->second.replicas != p.replicas) {
+    if (it == results.end() || it->second.replicas != ReplicasForMember(workload, p.cluster)) {
       s.last_error = "pending: not yet synced to this cluster";
       if (it != results.end()) s.ready_replicas = it->second.status.ready_replicas;
     } else {
@@ -216,11 +227,17 @@ api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload
   status.ready_replicas = ready;
   // Members no longer placed that still report (their objects could not be removed yet, e.g.
   // the member is unreachable) stay visible: their replicas may still be serving.
+  std::set<std::string> retained_clusters;
+  for (const api::ClusterPlacement& p : workload.status.retained) {
+    if (p.replicas > 0) retained_clusters.insert(p.cluster);
+  }
   for (const auto& [cluster, r] : results) {
-    if (placed_clusters.count(cluster) || r.status.synced) continue;
+    if (placed_clusters.count(cluster)) continue;
+    if (r.status.synced && !retained_clusters.count(cluster)) continue;
     api::ClusterSyncStatus s = r.status;
     s.cluster = cluster;
-    if (first_error.empty()) first_error = cluster + ": " + s.last_error;
+    if (!s.synced && first_error.empty()) first_error = cluster + ": " + s.last_error;
+    if (s.synced) ++synced;
     status.clusters.push_back(std::move(s));
   }
 

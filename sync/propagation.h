@@ -67,6 +67,10 @@ StatusOr<GroupVersionResource> ResolveResource(const std::string& api_version,
                                                const std::string& kind,
                                                const DiscoveryInfo* discovery);
 
+// The replicas a member is to run for `workload`: its status.placement line, or — when more —
+// its status.retained line (replicas left where they run: see sync/placement_controller.h).
+int64_t ReplicasForMember(const api::FederatedWorkload& workload, const std::string& member);
+
 // What one member reported for one workload in its last pass.
 struct MemberSyncResult {
   int64_t replicas = 0;  // the placed replicas this result was synced for
@@ -77,7 +81,9 @@ struct MemberSyncResult {
 // computed from `results` (by cluster name) for the clusters in status.placement. A placed
 // cluster with no result, or a result for other replicas, is not synced ("pending"). A
 // cluster no longer placed whose result is not synced (its objects could not be removed, e.g.
-// it is unreachable) is listed too, not synced, so it never silently disappears.
+// it is unreachable) is listed too, not synced, so it never silently disappears. A cluster
+// with status.retained replicas is listed with what it reports; its ready replicas are not
+// added to readyReplicas (retained replicas are not placed ones).
 // Every other field and condition is kept.
 api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload,
                                           const std::map<std::string, MemberSyncResult>& results,

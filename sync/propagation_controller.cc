@@ -372,6 +372,7 @@ void PropagationController::OnWorkloadEvent(const apimachinery::ObjectEvent& eve
     if (old && event.type != "DELETED") {
       // Status writes (ours above all) change nothing a member holds.
       relevant = old->spec != w->spec || old->status.placement != w->status.placement ||
+                 old->status.retained != w->status.retained ||
                  old->metadata.deletion_timestamp != w->metadata.deletion_timestamp;
     }
     std::lock_guard lock(mu_);
@@ -568,10 +569,14 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   const std::string owner = OwnerForKey(key);
   const bool deleting = workload && !workload->metadata.deletion_timestamp.empty();
   int64_t placed = 0;
+  bool only_retained = false;  // not placed here, replicas left where they run
   if (workload && !deleting) {
-    for (const api::ClusterPlacement& p : workload->status.placement) {
-      if (p.cluster == member.name && p.replicas > 0) placed = p.replicas;
-    }
+    placed = ReplicasForMember(*workload, member.name);
+    only_retained = placed > 0 && std::none_of(workload->status.placement.begin(),
+                                               workload->status.placement.end(),
+                                               [&](const api::ClusterPlacement& p) {
+                                                 return p.cluster == member.name && p.replicas > 0;
+                                               });
   }
 
   // What the status says when this pass fails: placed members always report; a member
@@ -582,11 +587,15 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
       r.replicas = placed;
       r.status.cluster = member.name;
       r.status.synced = false;
-      r.status.last_error = placed > 0 ? s.ToString()
-                                       : "no longer placed here; removing its objects failed: " +
-                                             s.ToString();
-      {
-        // Keep the last known ready count: the replicas may well still be serving.
+      r.status.last_error = only_retained
+                                ? "replicas left in place (not placed here): " + s.ToString()
+                            : placed > 0 ? s.ToString()
+                                         : "no longer placed here; removing its objects failed: " +
+                                               s.ToString();
+      if (!only_retained) {
+        // Keep the last known ready count: the replicas may well still be serving. Not for
+        // retained replicas, which are there because we cannot see them: counting them
+        // ready would overstate what is known to serve.
         std::lock_guard lock(mu_);
         auto it = member.results.find(key);
         if (it != member.results.end() && it->second.replicas == placed) {

@@ -481,6 +481,91 @@ TEST_F(FailoverPlacementTest, LiveDrillFailsItsTargetAndRecoveryWaitsForTheDelay
   EXPECT_EQ(controller.ReconcileAll().value(), 0);
 }
 
+// Never delete what you cannot see: an unreachable member's replicas are retained (left as
+// they are) while replacements start elsewhere; when it comes back they keep serving until
+// recoveryDelaySeconds have passed and the replacements are ready, through flapping; then
+// the member keeps its share and only the surplus elsewhere goes.
+TEST_F(FailoverPlacementTest, UnreachableMemberKeepsItsReplicasUntilItIsBackAndTheDelayPassed) {
+  ApplyFile("examples/three-continents/workload.yaml");  // recoveryDelaySeconds: 60
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  const std::map<std::string, int64_t> healthy = Placement("shop", "web");
+  ASSERT_EQ(healthy.at("us-east-1"), 9);
+  ReportReady("shop", "web");
+  auto retained = [&] {
+    std::map<std::string, int64_t> out;
+    for (const api::ClusterPlacement& p : Workload("shop", "web").status.retained) {
+      out[p.cluster] = p.replicas;
+    }
+    return out;
+  };
+  auto reasons = [&] {
+    std::string out;
+    for (const api::ClusterPlacement& p : Workload("shop", "web").status.retained) {
+      for (const std::string& r : p.reasons) out += r + "\n";
+    }
+    return out;
+  };
+
+  clock_.Advance(Duration(1000));
+  SetReachable("us-east-1", false);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  std::map<std::string, int64_t> during = Placement("shop", "web");
+  EXPECT_EQ(during.count("us-east-1"), 0u) << "replacements start at once";
+  EXPECT_EQ(during["us-west-1"], healthy.at("us-west-1") + 9);
+  EXPECT_EQ(retained(), (std::map<std::string, int64_t>{{"us-east-1", 9}}));
+  EXPECT_NE(reasons().find("never delete what cannot be seen"), std::string::npos) << reasons();
+  EXPECT_EQ(controller.ReconcileAll().value(), 0) << "level-triggered";
+  ReportReady("shop", "web");
+
+  // Back, gone again, back again: retained all along.
+  for (int flap = 0; flap < 2; ++flap) {
+    clock_.Advance(Duration(10'000));
+    SetReachable("us-east-1", true);
+    std::optional<Duration> recheck;
+    ASSERT_TRUE(controller.ReconcileAll(&recheck).ok());
+    EXPECT_EQ(retained(), (std::map<std::string, int64_t>{{"us-east-1", 9}})) << flap;
+    EXPECT_NE(reasons().find("stay until recoveryDelaySeconds (60)"), std::string::npos) << reasons();
+    EXPECT_EQ(Placement("shop", "web"), during) << flap;
+    ASSERT_TRUE(recheck.has_value());
+    EXPECT_LE(*recheck, Duration(60'000));
+    if (flap == 0) {
+      clock_.Advance(Duration(5'000));
+      SetReachable("us-east-1", false);
+      ASSERT_TRUE(controller.ReconcileAll().ok());
+      EXPECT_EQ(retained(), (std::map<std::string, int64_t>{{"us-east-1", 9}}));
+    }
+  }
+  // 59 s after it came back: still retained.
+  clock_.Advance(Duration(59'000));
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(retained(), (std::map<std::string, int64_t>{{"us-east-1", 9}}));
+  // The delay has passed and the replacements are ready: the member keeps its 9 (its share:
+  // nothing is deleted there) and us-west-1 lets go of the 9 replacements once us-east-1
+  // reports them ready.
+  clock_.Advance(Duration(1'000));
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_TRUE(retained().empty());
+  std::map<std::string, int64_t> back = Placement("shop", "web");
+  EXPECT_EQ(back["us-east-1"], 9);
+  EXPECT_EQ(back["us-west-1"], during.at("us-west-1")) << "kept until us-east-1 reports ready";
+  ReportReady("shop", "web");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("shop", "web"), healthy);
+  EXPECT_EQ(controller.ReconcileAll().value(), 0);
+}
+
+// A live drill's target is reachable: its replicas really move, nothing is retained.
+TEST_F(FailoverPlacementTest, LiveDrillTargetRetainsNothing) {
+  ApplyFile("examples/three-continents/workload.yaml");
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  CreateDrill("east-drill", {{"region", "us-east"}}, "Running");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("shop", "web").count("us-east-1"), 0u);
+  EXPECT_TRUE(Workload("shop", "web").status.retained.empty());
+}
+
 // Workloads share a member's capacity: the older one keeps its room, the newer one overflows
 // what no longer fits (and says why), whatever order the API lists them in.
 TEST_F(FailoverPlacementTest, WorkloadsShareCapacityOldestFirst) {

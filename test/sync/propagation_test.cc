@@ -595,6 +595,76 @@ TEST_F(PropagationControllerTest, AnUnplacedUnreachableMemberStaysInStatus) {
   for (const auto& c : Workload().status.clusters) EXPECT_NE(c.cluster, "ap-south-1");
 }
 
+// Retained replicas (status.retained: the member was unreachable when placement moved them)
+// are left as they are: not deleted when the member answers again, listed in status.clusters
+// with what the member reports, and never added to readyReplicas.
+TEST_F(PropagationControllerTest, RetainedReplicasAreLeftAsTheyAre) {
+  ApplyExample();
+  Place();
+  PropagationController controller(server_->objects(), clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  auto before = fakes_["ap-south-1"]->Object(kDeployments, "shop", "web");
+  ASSERT_TRUE(before.has_value());
+  const int64_t ran = (*before)["spec"]["replicas"].get<int64_t>();
+  (*before)["status"] = {{"readyReplicas", ran}};
+  fakes_["ap-south-1"]->Apply(kDeployments, *before);
+  fakes_["ap-south-1"]->FailEverything(DeadlineExceededError("member \"ap-south-1\": timed out"));
+
+  // Placement moves ap-south-1's share away and retains what it ran.
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  json w = server_->objects().Get(info, "shop", "web").value();
+  json placement = json::array();
+  for (const json& p : w["status"]["placement"]) {
+    if (p["cluster"] != "ap-south-1") placement.push_back(p);
+  }
+  w["status"]["placement"] = placement;
+  w["status"]["retained"] = json::array({{{"cluster", "ap-south-1"}, {"replicas", ran}}});
+  ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w, "status").ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  auto entry = [&]() -> std::optional<api::ClusterSyncStatus> {
+    for (const auto& c : Workload().status.clusters) {
+      if (c.cluster == "ap-south-1") return c;
+    }
+    return std::nullopt;
+  };
+  ASSERT_TRUE(entry().has_value()) << "a retained member never silently disappears";
+  EXPECT_EQ(fakes_["ap-south-1"]->CallCount(testing::Verb::kDelete), 0);
+  // A new image must reach it too: the call finds it unreachable: not synced, and nothing
+  // reported ready there.
+  w = server_->objects().Get(info, "shop", "web").value();
+  w["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2";
+  ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w, "").ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  ASSERT_TRUE(entry().has_value());
+  EXPECT_FALSE(entry()->synced);
+  EXPECT_EQ(entry()->ready_replicas, 0) << "unseen replicas are not reported ready";
+  EXPECT_NE(entry()->last_error.find("left in place"), std::string::npos) << entry()->last_error;
+  EXPECT_EQ(fakes_["ap-south-1"]->CallCount(testing::Verb::kDelete), 0);
+
+  // It answers again: the objects stay exactly as they were, and its entry reports them.
+  fakes_["ap-south-1"]->ClearFailures();
+  clock_.Advance(std::chrono::seconds(30));
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  auto after = fakes_["ap-south-1"]->Object(kDeployments, "shop", "web");
+  ASSERT_TRUE(after.has_value()) << "retained replicas were deleted";
+  EXPECT_EQ((*after)["spec"]["replicas"], ran);
+  ASSERT_TRUE(entry().has_value());
+  EXPECT_TRUE(entry()->synced) << entry()->last_error;
+  EXPECT_EQ(entry()->ready_replicas, ran);
+  int64_t placed_ready = 0;
+  for (const auto& c : Workload().status.clusters) {
+    if (c.cluster != "ap-south-1") placed_ready += c.ready_replicas;
+  }
+  EXPECT_EQ(Workload().status.ready_replicas, placed_ready);
+
+  // Released (no longer retained, not placed): now the objects go.
+  w = server_->objects().Get(info, "shop", "web").value();
+  w["status"].erase("retained");
+  ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w, "status").ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_FALSE(fakes_["ap-south-1"]->Object(kDeployments, "shop", "web").has_value());
+}
+
 TEST_F(PropagationControllerTest, RefusedCredentialsNameTheMemberAndTheHttpStatus) {
   ApplyExample();
   Place();
