@@ -57,7 +57,7 @@ std::string Milestone(const json& report, const char* key, const std::string& mi
 
 }  // namespace
 
-std::string DrillReturnText(const json& report) {
+std::string DrillReturnText(const json& report, std::optional<Timestamp> now) {
   const std::string state = Str(report, "returnObservation");
   const json& progress = Field(report, "returnProgress");
   const int64_t want = Int(progress, "want"), placed = Int(progress, "placed"),
@@ -69,6 +69,14 @@ std::string DrillReturnText(const json& report) {
                        Milestone(report, "timeToReturnSeconds", "?"), ready, want);
   }
   if (state == "watching") {
+    const int64_t started = Int(report, "startedAtMs", 0);
+    if (now && started > 0) {
+      const int64_t now_ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now->time_since_epoch()).count();
+      const int64_t since = std::max<int64_t>(0, now_ms - started - restored) / 1000;
+      return fmt::format("return still in progress {}s after restore: {} of {} on the target, {} ready (watching until {})",
+                         since, placed, want, ready, Secs(static_cast<double>(until - restored) / 1000));
+    }
     return fmt::format("return still in progress: {} of {} on the target, {} ready (watching until {} after restore)",
                        placed, want, ready, Secs(static_cast<double>(until - restored) / 1000));
   }
@@ -113,7 +121,7 @@ std::string DrillProgressLine(const json& drill, Timestamp now) {
   }
   const std::string message = Str(status, "message");
   if (DrillPhaseFinal(phase) && !message.empty()) line += "  (" + message + ")";
-  if (std::string back = DrillReturnText(report); !back.empty()) line += "  " + back;
+  if (std::string back = DrillReturnText(report, now); !back.empty()) line += "  " + back;
   return line;
 }
 

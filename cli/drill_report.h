@@ -2,6 +2,7 @@
 // people. Pure; thread-safe.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -30,6 +31,8 @@ std::string DrillReportText(const nlohmann::json& drill);
 // progress: 3 of 9 on the target, 0 ready (watching until 600.0s after restore)", "not back
 // within 600.0s: 3 of 9 on the target, 1 ready"; "" for a report that says nothing about it
 // (a simulation, a running or failed drill).
-std::string DrillReturnText(const nlohmann::json& report);
+// With `now`, a return still watched also says how long ago the restore was ("return still
+// in progress 42s after restore: ...").
+std::string DrillReturnText(const nlohmann::json& report, std::optional<Timestamp> now = std::nullopt);
 
 }  // namespace meridian::cli

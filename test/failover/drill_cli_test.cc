@@ -230,7 +230,9 @@ TEST(DrillReport, TheReturnToTheTarget) {
   EXPECT_NE(text.find("return still in progress: 3 of 9 on the target, 1 ready (watching until 600.0s after restore)"),
             std::string::npos) << text;
   const Timestamp now = Timestamp(std::chrono::milliseconds(1'700'000'070'000));
-  EXPECT_NE(DrillProgressLine(d, now).find("  return still in progress: 3 of 9 on the target"), std::string::npos)
+  // 70 s after the start, the restore at 4 s: 66 s ago.
+  EXPECT_NE(DrillProgressLine(d, now).find("  return still in progress 66s after restore: 3 of 9 on the target, 1 ready (watching until 600.0s)"),
+            std::string::npos)
       << DrillProgressLine(d, now);
   EXPECT_TRUE(DrillWatchingReturn(d));
 
