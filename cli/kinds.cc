@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <cctype>
 
-#include "api/types.h"
-
 namespace meridian::cli {
 namespace {
 
@@ -15,52 +13,7 @@ std::string Lower(std::string s) {
 
 std::vector<KindInfo> BuildKinds() {
   std::vector<KindInfo> kinds;
-  for (const api::ResourceDescriptor& r : api::FederationResources()) {
-    KindInfo k;
-    k.group = api::kGroup;
-    k.version = api::kVersion;
-    k.kind = r.kind;
-    k.plural = r.plural;
-    k.singular = r.singular;
-    k.short_names = r.short_names;
-    k.namespaced = r.namespaced;
-    k.columns = r.columns;
-    kinds.push_back(std::move(k));
-  }
-  KindInfo ns;
-  ns.version = "v1";
-  ns.kind = "Namespace";
-  ns.plural = "namespaces";
-  ns.singular = "namespace";
-  ns.short_names = {"ns"};
-  ns.namespaced = false;
-  ns.columns = {{"STATUS", "string", ".status.phase", "Phase"},
-                {"AGE", "date", ".metadata.creationTimestamp", "Age"}};
-  kinds.push_back(std::move(ns));
-  KindInfo secret;
-  secret.version = "v1";
-  secret.kind = "Secret";
-  secret.plural = "secrets";
-  secret.singular = "secret";
-  secret.namespaced = true;
-  secret.columns = {{"TYPE", "string", ".type", "Secret type"},
-                    {"DATA", "count", ".data", "Number of data entries"},
-                    {"AGE", "date", ".metadata.creationTimestamp", "Age"}};
-  kinds.push_back(std::move(secret));
-  // What controllers did to an object and why (`fedctl describe` shows an object's last ones).
-  KindInfo event;
-  event.version = "v1";
-  event.kind = "Event";
-  event.plural = "events";
-  event.singular = "event";
-  event.short_names = {"ev"};
-  event.namespaced = true;
-  event.columns = {{"LAST SEEN", "date", ".lastTimestamp", "When it last happened"},
-                   {"TYPE", "string", ".type", "Normal or Warning"},
-                   {"REASON", "string", ".reason", "Why"},
-                   {"OBJECT", "string", ".involvedObject.name", "What it is about"},
-                   {"MESSAGE", "string", ".message", "What happened"}};
-  kinds.push_back(std::move(event));
+  for (const api::ServedKind& served : api::ServedKinds()) kinds.push_back(KindInfo{served});
   return kinds;
 }
 

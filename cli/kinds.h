@@ -1,5 +1,5 @@
-// The resource types fedctl knows: Meridian's six kinds (from api::FederationResources) plus
-// the core v1 namespaces, secrets and events the federation-apiserver also serves. Resolves what a
+// The resource types fedctl knows: what the federation-apiserver serves (api::ServedKinds():
+// Meridian's six kinds plus the core v1 namespaces, secrets and events). Resolves what a
 // user types ("fw", "federatedworkloads", "ns") and what a manifest says (apiVersion + kind)
 // to the URL pieces and printer columns fedctl needs. Pure; thread-safe.
 #pragma once
@@ -7,22 +7,13 @@
 #include <string>
 #include <vector>
 
-#include "api/resources.h"
+#include "api/served_kinds.h"
 
 namespace meridian::cli {
 
-struct KindInfo {
-  std::string group;     // "" for core v1
-  std::string version;   // "v1alpha1" | "v1"
-  std::string kind;      // "FederatedWorkload"
-  std::string plural;    // "federatedworkloads"
-  std::string singular;  // "federatedworkload"
-  std::vector<std::string> short_names;
-  bool namespaced = false;
-  // Table columns after NAME. Types: string | integer | date (rendered as an age) |
-  // count (number of entries of an object or array, e.g. a Secret's DATA).
-  std::vector<api::PrinterColumn> columns;
-
+// A served kind (group, version, kind, plural, singular, short names, scope, fedctl's table
+// columns) with the URL pieces fedctl derives from it.
+struct KindInfo : api::ServedKind {
   // "federation.meridian.io/v1alpha1" or "v1".
   std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
   // The URL prefix: "/apis/federation.meridian.io/v1alpha1" or "/api/v1".

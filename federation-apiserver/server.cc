@@ -2,9 +2,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "api/resources.h"
+#include "api/served_kinds.h"
 #include "api/types.h"
 #include "apimachinery/core_admission.h"
 #include "apimachinery/event_recorder.h"
@@ -27,27 +29,6 @@ StatusOr<std::string> SqlitePathFromStorageFlag(const std::string& storage) {
   return storage.substr(prefix.size());
 }
 
-std::vector<ResourceInfo> FederationResourceInfos() {
-  std::vector<ResourceInfo> out;
-  for (const api::ResourceDescriptor& d : api::FederationResources()) {
-    ResourceInfo info;
-    info.group = api::kGroup;
-    info.version = api::kVersion;
-    info.kind = d.kind;
-    info.plural = d.plural;
-    info.singular = d.singular;
-    info.short_names = d.short_names;
-    info.categories = {"meridian"};
-    info.namespaced = d.namespaced;
-    info.has_status = d.has_status;
-    for (const api::PrinterColumn& c : d.columns) {
-      info.printer_columns.push_back({c.name, c.type, c.json_path, c.description, "", 0});
-    }
-    out.push_back(std::move(info));
-  }
-  return out;
-}
-
 namespace {
 
 ResourceInfo SecretResourceInfo() {
@@ -61,6 +42,49 @@ ResourceInfo SecretResourceInfo() {
                           {"Age", "date", ".metadata.creationTimestamp", "Age", "", 0}};
   return info;
 }
+
+// The registry entry of a served kind. Meridian's kinds come whole from the list; a core kind
+// keeps Kubernetes' own definition (kubectl's columns, a namespace's DNS-label names).
+StatusOr<ResourceInfo> ResourceInfoFor(const api::ServedKind& k) {
+  if (k.group.empty()) {
+    std::optional<ResourceInfo> core;
+    if (k.kind == "Namespace") core = apimachinery::NamespaceResourceInfo();
+    if (k.kind == "Secret") core = SecretResourceInfo();
+    if (k.kind == "Event") core = apimachinery::EventResourceInfo();
+    if (!core || core->version != k.version || core->plural != k.plural ||
+        core->namespaced != k.namespaced) {
+      return InternalError("served kind " + k.version + " " + k.kind +
+                           " has no matching server definition");
+    }
+    return *core;
+  }
+  ResourceInfo info;
+  info.group = k.group;
+  info.version = k.version;
+  info.kind = k.kind;
+  info.plural = k.plural;
+  info.singular = k.singular;
+  info.short_names = k.short_names;
+  info.categories = {"meridian"};
+  info.namespaced = k.namespaced;
+  info.has_status = k.has_status;
+  for (const api::PrinterColumn& c : k.columns) {
+    info.printer_columns.push_back({c.name, c.type, c.json_path, c.description, "", 0});
+  }
+  return info;
+}
+
+}  // namespace
+
+std::vector<ResourceInfo> FederationResourceInfos() {
+  std::vector<ResourceInfo> out;
+  for (const api::ServedKind& k : api::ServedKinds()) {
+    if (k.group == api::kGroup) out.push_back(*ResourceInfoFor(k));
+  }
+  return out;
+}
+
+namespace {
 
 StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -76,13 +100,14 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     const ServerOptions& options, const Clock& clock) {
   std::unique_ptr<FederationApiServer> server(new FederationApiServer());
 
-  // Resources: core v1 first (namespaces gate every namespaced write), then Meridian's.
-  MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(apimachinery::NamespaceResourceInfo()));
-  MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(SecretResourceInfo()));
-  // Events: what controllers did to an object and why (`fedctl describe`, `kubectl get events`).
-  MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(apimachinery::EventResourceInfo()));
-  for (ResourceInfo& info : FederationResourceInfos()) {
-    MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(std::move(info)));
+  // Resources, from the one list fedctl reads too: core v1 first (namespaces gate every
+  // namespaced write; events say what controllers did and why), then Meridian's.
+  for (bool core : {true, false}) {
+    for (const api::ServedKind& kind : api::ServedKinds()) {
+      if (kind.group.empty() != core) continue;
+      MERIDIAN_ASSIGN_OR_RETURN(ResourceInfo info, ResourceInfoFor(kind));
+      MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(std::move(info)));
+    }
   }
 
   // Storage.
