@@ -7,9 +7,10 @@
 //      only, and the full count is ready again;
 //   2. region us-east fails (API partitioned, zones down): its replicas go to the nearest
 //      region by RTT (us-west), nowhere else;
-//   3. the region comes back: replicas return only after the workload's recoveryDelaySeconds;
-//   4. one member is partitioned: its replicas are replaced elsewhere at once and the other
-//      workloads are untouched;
+//   3. the region comes back: replicas return only after the workload's recoveryDelaySeconds,
+//      the member's own replicas never deleted (retained) and the ready count never dips;
+//   4. one member is partitioned: its replicas are replaced elsewhere at once, the other
+//      workloads are untouched, and when it heals its deployment is the same object;
 //   5. residency with too little EU room: Degraded with the unplaced count and why, nothing
 //      outside the EU;
 //   and `fedctl what-if` answers without changing anything.
@@ -23,7 +24,6 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -240,6 +240,10 @@ TEST_F(FailoverE2E, B_RegionFailureOverflowsToTheNearestRegionThenReturnsAfterTh
   EXPECT_EQ(Fedctl("what-if --fail zone=nowhere-1a").exit_code, 2);
   EXPECT_EQ(Placement(Workload("shop", "web")), healthy);
 
+  const std::string deployment = fed_->sim_url() +
+                                 "/clusters/us-east-1/apis/apps/v1/namespaces/shop/deployments/web";
+  const json running = test_env::GetJson(deployment);
+  ASSERT_TRUE(running.is_object()) << deployment;
   Ctl("fail-region us-east");
   Heal heal{"heal-region us-east"};
   ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [](const json& x) {
@@ -276,17 +280,18 @@ TEST_F(FailoverE2E, B_RegionFailureOverflowsToTheNearestRegionThenReturnsAfterTh
   const auto held = std::chrono::duration_cast<milliseconds>(steady_clock::now() - reachable_seen);
   // The transition time has one-second resolution and we saw it up to a probe late.
   EXPECT_GE(held.count(), 4000) << "replicas returned before recoveryDelaySeconds";
-  // A rolling return, make-before-break: 25% of 10 = 3 first, then the last one; us-west-1
-  // lets go only of replicas whose replacements are ready, so the ready count never dips.
-  std::set<int64_t> steps;
+  // us-east-1's replicas were retained through the outage (never deleted): after the delay
+  // it keeps its share of them and us-west-1 lets go of the replacements only once they are
+  // ready there, so the ready count never dips.
   int64_t lowest_ready = 10;
   ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [&](const json& x) {
-    steps.insert(Placement(x)["us-east-1"]);
     lowest_ready = std::min(lowest_ready, Ready(x));
     return Placement(x) == healthy && Ready(x) == 10;
   }, &w)) << w.dump(2);
-  EXPECT_TRUE(steps.count(3)) << "no step of 3 seen";
   EXPECT_EQ(lowest_ready, 10) << "the return cost availability";
+  const json back = test_env::GetJson(deployment);
+  ASSERT_TRUE(back.is_object());
+  EXPECT_EQ(back["metadata"]["uid"], running["metadata"]["uid"]) << "deleted and recreated";
 }
 
 TEST_F(FailoverE2E, C_PartitionedMemberIsReplacedAtOnceAndOthersAreUntouched) {
@@ -296,6 +301,10 @@ TEST_F(FailoverE2E, C_PartitionedMemberIsReplacedAtOnceAndOthersAreUntouched) {
   ASSERT_TRUE(WaitFor("eu", "crm", milliseconds(30000), [](const json& x) { return AllReady(x, 16); }, &crm))
       << crm.dump(2);
   const auto crm_before = Placement(crm);
+  const std::string deployment = fed_->sim_url() +
+                                 "/clusters/ap-south-1/apis/apps/v1/namespaces/shop/deployments/web";
+  const json running = test_env::GetJson(deployment);
+  ASSERT_TRUE(running.is_object()) << deployment;
 
   Ctl("partition ap-south-1");
   Heal heal{"heal ap-south-1"};
@@ -311,6 +320,21 @@ TEST_F(FailoverE2E, C_PartitionedMemberIsReplacedAtOnceAndOthersAreUntouched) {
   EXPECT_EQ(Placement(Workload("eu", "crm")), crm_before);
   json m = Get("/apis/federation.meridian.io/v1alpha1/memberclusters/eu-west-1");
   EXPECT_EQ(Condition(m, "Reachable"), "True");
+  // What ap-south-1 ran is retained, not deleted: it may still be serving.
+  EXPECT_NE(Workload("shop", "web")["status"].value("retained", json::array()).dump().find("ap-south-1"),
+            std::string::npos) << Workload("shop", "web").dump(2);
+
+  // The partition heals: its deployment is the same object (never deleted and recreated);
+  // after web's recovery delay it keeps its share and eu-central-1's replacements go.
+  Ctl("heal ap-south-1");
+  heal.args.clear();
+  ASSERT_TRUE(WaitFor("shop", "web", milliseconds(30000), [](const json& x) {
+    return Placement(x).count("eu-central-1") == 0 && Placement(x)["ap-south-1"] == 2 &&
+           Ready(x) == 10 && !x["status"].contains("retained");
+  }, &w)) << w.dump(2);
+  const json after = test_env::GetJson(deployment);
+  ASSERT_TRUE(after.is_object());
+  EXPECT_EQ(after["metadata"]["uid"], running["metadata"]["uid"]) << "deleted and recreated";
 }
 
 TEST_F(FailoverE2E, D_ResidencyWithTooLittleEuRoomIsDegradedAndStaysInTheEu) {
