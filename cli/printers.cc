@@ -251,6 +251,24 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now,
     w.Block(1, table);
   }
 
+  // Replicas left where they run (an unreachable member, or one just back): shown apart from
+  // the placement, with why, so nobody mistakes them for placed ones.
+  if (const json* retained = At(o, {"status", "retained"});
+      retained && retained->is_array() && !retained->empty()) {
+    w.Heading(0, "Retained");
+    std::vector<std::vector<std::string>> rows = {{"CLUSTER", "REPLICAS", "WHY"}};
+    for (const json& p : *retained) {
+      std::string why;
+      if (const json* r = At(p, {"reasons"}); r && r->is_array() && !r->empty()) {
+        why = Scalar((*r)[0]);
+      }
+      rows.push_back({Str(p, {"cluster"}), Str(p, {"replicas"}, "0"), why});
+    }
+    std::string table = AlignColumns(rows);
+    table.pop_back();
+    w.Block(1, table);
+  }
+
   // Per member: what placement asked for next to what the member runs and whether it is in
   // sync. Members placed but not yet reported come first (in placement order), then members
   // that only report (e.g. being drained).

@@ -218,6 +218,21 @@ TEST(DescribeTest, WithRelatedObjectsShowsRegionsAndRecentEvents) {
               HasSubstr("Events:            <none>\n"));
 }
 
+TEST(DescribeTest, RetainedReplicasAreShownApartWithWhy) {
+  json w = Workload();
+  std::string d = Describe(Kind("fw"), w, At("2026-11-21T10:15:00Z"));
+  EXPECT_THAT(d, Not(HasSubstr("Retained:"))) << d;
+  w["status"]["retained"] = json::array(
+      {{{"cluster", "ap-south-1"},
+        {"replicas", 6},
+        {"reasons", {"ap-south-1: unreachable, its 6 replicas are left as they are"}}}});
+  d = Describe(Kind("fw"), w, At("2026-11-21T10:15:00Z"));
+  EXPECT_THAT(d, HasSubstr("Retained:\n"
+                           "  CLUSTER      REPLICAS   WHY\n"
+                           "  ap-south-1   6          ap-south-1: unreachable, its 6 replicas are "
+                           "left as they are\n")) << d;
+}
+
 TEST(TableTest, WorkloadTablesShowReadyOverDesiredPerRegion) {
   std::map<std::string, std::string> regions = {{"us-east-1", "us-east"},
                                                 {"us-west-1", "us-east"}};
