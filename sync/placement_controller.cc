@@ -283,7 +283,7 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
 }
 
 PlacementController::PlacementController(apimachinery::ObjectService& objects, const Clock& clock)
-    : objects_(objects), clock_(clock) {}
+    : objects_(objects), clock_(clock), loop_([this] { return Pass(); }) {}
 
 PlacementController::~PlacementController() { Stop(); }
 
@@ -295,53 +295,26 @@ Status PlacementController::Start() {
     kinds.push_back({api::kGroup, api::kVersion, plural, ""});
   }
   MERIDIAN_ASSIGN_OR_RETURN(watches_, apimachinery::WatchForChanges(objects_, kinds, from,
-                                                                    [this] { MarkDirty(); },
+                                                                    [this] { loop_.MarkDirty(); },
                                                                     "placement controller"));
-  worker_ = std::thread([this] { Run(); });
+  loop_.Start();
   return Status::Ok();
 }
 
 void PlacementController::Stop() {
   watches_.clear();
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  loop_.Stop();
 }
 
-void PlacementController::MarkDirty() {
-  {
-    std::lock_guard lock(mu_);
-    dirty_ = true;
+std::optional<std::chrono::milliseconds> PlacementController::Pass() {
+  std::optional<Duration> recheck;
+  StatusOr<int> written = ReconcileAll(&recheck);
+  if (!written.ok()) {
+    spdlog::warn("placement controller: {}", written.status().ToString());
+    return std::chrono::milliseconds(1000);  // retry a failed pass shortly
   }
-  cv_.notify_all();
-}
-
-void PlacementController::Run() {
-  using SteadyClock = std::chrono::steady_clock;
-  SteadyClock::time_point recheck_at = SteadyClock::time_point::max();  // max: none asked for
-  std::unique_lock lock(mu_);
-  while (!stopping_) {
-    auto ready = [&] { return stopping_ || dirty_; };
-    if (recheck_at != SteadyClock::time_point::max()) {
-      cv_.wait_until(lock, recheck_at, ready);
-    } else {
-      cv_.wait(lock, ready);
-    }
-    if (stopping_) return;
-    dirty_ = false;
-    lock.unlock();
-    std::optional<Duration> recheck;
-    StatusOr<int> written = ReconcileAll(&recheck);
-    if (!written.ok()) {
-      spdlog::warn("placement controller: {}", written.status().ToString());
-      recheck = Duration(1000);  // retry a failed pass shortly
-    }
-    lock.lock();
-    recheck_at = recheck ? SteadyClock::now() + *recheck : SteadyClock::time_point::max();
-  }
+  if (!recheck) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*recheck);
 }
 
 StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck_after) {
@@ -405,7 +378,7 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
     if (result.ok()) {
       ++written;
     } else if (result.error().code == 409 || result.error().code == 404) {
-      MarkDirty();  // changed or deleted meanwhile: the next pass sees the new state
+      loop_.MarkDirty();  // changed or deleted meanwhile: the next pass sees the new state
     } else {
       spdlog::warn("placement controller: writing status of {}/{}: {}", w.metadata.ns,
                    w.metadata.name, result.error().message);

@@ -22,16 +22,15 @@
 // conditions Placed and Degraded (other conditions and the sync fields are kept).
 #pragma once
 
-#include <condition_variable>
+#include <chrono>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <span>
-#include <thread>
 #include <vector>
 
 #include "api/types.h"
+#include "apimachinery/change_loop.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "placement/engine.h"
@@ -126,18 +125,14 @@ class PlacementController {
   StatusOr<int> ReconcileAll(std::optional<Duration>* recheck_after = nullptr);
 
  private:
-  void Run();
-  void MarkDirty();
+  // One pass of the worker: ReconcileAll, and when to run again (the engine's recheck, or
+  // shortly after an error).
+  std::optional<std::chrono::milliseconds> Pass();
 
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
-
-  std::mutex mu_;  // guards dirty_, stopping_
-  std::condition_variable cv_;
-  bool dirty_ = true;
-  bool stopping_ = false;
-  std::thread worker_;
+  apimachinery::ChangeLoop loop_;
 };
 
 }  // namespace meridian::sync

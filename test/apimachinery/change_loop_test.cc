@@ -1,0 +1,113 @@
+// ChangeLoop: passes on changes (coalesced), passes asked for by the last pass, a clean Stop.
+// No sleeps decide anything: the tests wait (with generous bounds) for what must happen.
+#include "apimachinery/change_loop.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+
+namespace meridian::apimachinery {
+namespace {
+
+using std::chrono::milliseconds;
+
+// Counts passes; a pass can be held open until Release().
+class Passes {
+ public:
+  std::optional<milliseconds> Run() {
+    std::unique_lock lock(mu_);
+    ++count_;
+    cv_.notify_all();
+    cv_.wait(lock, [&] { return !hold_; });
+    return again_;
+  }
+  bool WaitFor(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(20), [&] { return count_ >= n; });
+  }
+  int count() {
+    std::lock_guard lock(mu_);
+    return count_;
+  }
+  void Hold(bool hold) {
+    {
+      std::lock_guard lock(mu_);
+      hold_ = hold;
+    }
+    cv_.notify_all();
+  }
+  void Again(std::optional<milliseconds> again) {
+    std::lock_guard lock(mu_);
+    again_ = again;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int count_ = 0;
+  bool hold_ = false;
+  std::optional<milliseconds> again_;
+};
+
+TEST(ChangeLoopTest, FirstPassAtOnceThenOnlyOnChanges) {
+  Passes passes;
+  ChangeLoop loop([&] { return passes.Run(); });
+  loop.Start();
+  ASSERT_TRUE(passes.WaitFor(1));
+  loop.MarkDirty();
+  ASSERT_TRUE(passes.WaitFor(2));
+  loop.Stop();
+  EXPECT_EQ(passes.count(), 2);
+}
+
+TEST(ChangeLoopTest, ChangesDuringAPassCoalesceIntoOneMorePass) {
+  Passes passes;
+  passes.Hold(true);
+  ChangeLoop loop([&] { return passes.Run(); });
+  loop.Start();
+  ASSERT_TRUE(passes.WaitFor(1));  // the first pass is running, held open
+  for (int i = 0; i < 50; ++i) loop.MarkDirty();
+  passes.Hold(false);
+  ASSERT_TRUE(passes.WaitFor(2));
+  loop.Stop();
+  EXPECT_EQ(passes.count(), 2) << "50 changes during one pass are one more pass";
+}
+
+TEST(ChangeLoopTest, APassCanAskToRunAgainWithoutAChange) {
+  Passes passes;
+  passes.Again(milliseconds(1));
+  ChangeLoop loop([&] { return passes.Run(); });
+  loop.Start();
+  ASSERT_TRUE(passes.WaitFor(5));  // no MarkDirty at all
+  loop.Stop();
+}
+
+TEST(ChangeLoopTest, StopWaitsForTheRunningPassAndIsIdempotent) {
+  Passes passes;
+  passes.Hold(true);
+  std::atomic<bool> stopped{false};
+  ChangeLoop loop([&] { return passes.Run(); });
+  loop.Start();
+  ASSERT_TRUE(passes.WaitFor(1));
+  std::thread stopper([&] {
+    loop.Stop();
+    stopped = true;
+  });
+  passes.Hold(false);
+  stopper.join();
+  EXPECT_TRUE(stopped);
+  loop.Stop();
+  loop.MarkDirty();  // after Stop: harmless
+  EXPECT_EQ(passes.count(), 1);
+}
+
+TEST(ChangeLoopTest, StopWithoutStartIsFine) {
+  ChangeLoop loop([] { return std::optional<milliseconds>(); });
+  loop.Stop();
+}
+
+}  // namespace
+}  // namespace meridian::apimachinery
