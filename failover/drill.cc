@@ -558,10 +558,20 @@ void AddSample(DrillRecord* r, DrillSample sample,
                const std::vector<api::MemberCluster>& members,
                const std::vector<api::ResidencyPolicy>& policies,
                const placement::TopologySpec& topology) {
-  int64_t on_target_before = 0;
-  for (const WorkloadBefore& b : r->before) on_target_before += b.on_target;
+  int64_t on_target_before = 0, off_target_before = 0;
+  for (const WorkloadBefore& b : r->before) {
+    on_target_before += b.on_target;
+    for (const auto& [cluster, n] : b.placement) off_target_before += n;
+    off_target_before -= b.on_target;
+  }
+  int64_t off_target = -sample.on_target;
+  for (const auto& [region, n] : sample.desired_by_region) off_target += n;
 
-  if (!r->detected_ms && (sample.target_seen_failed || sample.on_target < on_target_before)) {
+  // Detected: the members' status shows the failure, or placement moved to act on it — it
+  // took replicas off the target, or (make-before-break: the target keeps its replicas until
+  // their replacements are ready) placed replacements elsewhere.
+  if (!r->detected_ms && (sample.target_seen_failed || sample.on_target < on_target_before ||
+                          off_target > off_target_before)) {
     r->detected_ms = sample.at_ms;
   }
   if (!r->replaced_ms && sample.on_target == 0) r->replaced_ms = sample.at_ms;

@@ -53,7 +53,8 @@ std::vector<T> ListDecoded(apimachinery::ObjectService& objects, const char* plu
 
 void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
                                 const placement::World& world, const placement::Result& result,
-                                std::vector<api::ClusterPlacement>* placement) {
+                                std::vector<api::ClusterPlacement>* placement,
+                                const SeenMembers* seen) {
   std::map<std::string, int64_t> previous, ready;
   for (const api::ClusterPlacement& p : workload.status.placement) previous[p.cluster] = p.replicas;
   for (const api::ClusterSyncStatus& c : workload.status.clusters) ready[c.cluster] = c.ready_replicas;
@@ -70,7 +71,13 @@ void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
   std::vector<std::pair<std::string, int64_t>> draining;
   for (const auto& [name, before] : previous) {
     std::optional<uint32_t> i = world.FindCluster(name);
-    if (!i || !world.cluster(*i).reachable) continue;
+    if (!i) continue;
+    bool reachable = world.cluster(*i).reachable;
+    if (seen) {
+      auto it = seen->find(name);
+      reachable = it != seen->end() && it->second.reachable;
+    }
+    if (!reachable) continue;
     const placement::ClusterPlacement* line = result.Find(*i);
     if (line && (line->limited_by & kExcluded)) continue;
     if (now_of(name) < before) draining.emplace_back(name, before);
@@ -260,7 +267,7 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
         it->replicas = std::max(it->replicas, rel.replicas);
       }
     }
-    KeepUntilReplacementsReady(with_released, world, r, &status.placement);
+    KeepUntilReplacementsReady(with_released, world, r, &status.placement, seen);
     if (seen) RetainUnseen(workload, *seen, world, r, &retained);
     status.retained = std::move(retained);
   }

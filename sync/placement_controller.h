@@ -44,6 +44,14 @@ namespace meridian::sync {
 // ClusterStateFrom, ResidencyRulesFor, EngineWorkload, what-if failures and live drills:
 // sync/placement_inputs.h.
 
+// The health monitor's view of a member (before live drills are applied).
+struct SeenMember {
+  bool reachable = true;
+  std::optional<Timestamp> back_since;  // when it answered again after being unreachable
+};
+using SeenMembers = std::map<std::string, SeenMember>;
+SeenMembers SeenFrom(const std::vector<api::MemberCluster>& members);
+
 // Make-before-break for every move: where a reachable member is given fewer replicas than
 // `workload.status.placement` lists for it (a failed zone, a rebalance after a recovery, a
 // weight change), it keeps the old count (a reason line says so) until every other member of
@@ -53,9 +61,14 @@ namespace meridian::sync {
 // residency, latency: a rule, not a move). Level-triggered: decided from the statuses alone,
 // so repeated passes agree. The engine's rolling return waits for this surge to end before
 // its next step (placement/engine.h).
+// `seen` (when given) decides reachability instead of the World: a live drill's target is
+// unreachable for placement but really serving, so its replicas too stay until their
+// replacements are ready — a drill rehearses the move without costing availability (with
+// --inject-fault the member really fails, and nothing is kept).
 void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
                                 const placement::World& world, const placement::Result& result,
-                                std::vector<api::ClusterPlacement>* placement);
+                                std::vector<api::ClusterPlacement>* placement,
+                                const SeenMembers* seen = nullptr);
 
 // The status `workload` should have after placing it; `recheck_after` receives the engine's
 // request to be asked again. Keeps fields and conditions this controller does not own.
@@ -72,13 +85,7 @@ void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
 // no deletion storm. Live drills do not retain: their target is reachable and its replicas
 // must really move (retention follows the health monitor's view, not the drill's).
 
-// The health monitor's view of a member (before live drills are applied).
-struct SeenMember {
-  bool reachable = true;
-  std::optional<Timestamp> back_since;  // when it answered again after being unreachable
-};
-using SeenMembers = std::map<std::string, SeenMember>;
-SeenMembers SeenFrom(const std::vector<api::MemberCluster>& members);
+
 
 // Splits status.retained into the lines still retained at `now` (returned) and those that
 // may go (`released`). `recheck_after` gets when the earliest recovery delay ends.

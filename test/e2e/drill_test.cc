@@ -229,6 +229,9 @@ TEST_F(DrillE2E, C_LiveDrillTreatsTheTargetAsFailedForPlacementThenGivesItBack) 
   EXPECT_TRUE(r["timeToReplaceSeconds"].is_number()) << r.dump(2);
   EXPECT_EQ(r["replicasMovedPerRegion"]["ap-south"], -placement.at("ap-south-1"));
   EXPECT_EQ(r["residencyViolations"], 0);
+  // No fault injected: ap-south really serves, so its replicas stay until their replacements
+  // are ready (make-before-break) and the drill costs no availability.
+  EXPECT_EQ(r["lowestReady"], r["lowestReadyDesired"]) << r.dump(2);
 
   // The return: ap-south runs its share again, ready, only after the workload's 2 s
   // recovery delay (counted from the restore), well within the bound.

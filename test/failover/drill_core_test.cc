@@ -234,6 +234,29 @@ TEST(DrillRecord, PlacementMovingOffTheTargetCountsAsDetection) {
   EXPECT_FALSE(r.replaced_ms);
 }
 
+// Make-before-break: the target keeps its replicas while their replacements start elsewhere.
+// Placement acted on the drill (replacements placed), so that is detection too; re-placed
+// only once the target holds none.
+TEST(DrillRecord, ReplacementsPlacedElsewhereCountAsDetection) {
+  const auto members = Fleet3();
+  api::FailoverDrill drill;
+  drill.spec.target = Cluster("eu-west-1");
+  drill.spec.mode = "live";
+  auto w = Workload("web", 6, {Placed("eu-west-1", 6)}, {{"eu-west-1", 6}});
+  DrillRecord r = StartRecord(drill, 0, {w}, members);
+  AddSample(&r, TakeSample(drill.spec.target, 300, {w}, members), {w}, members, {}, {});
+  EXPECT_FALSE(r.detected_ms) << "nothing moved yet";
+  auto surge = Workload("web", 6, {Placed("eu-west-1", 6), Placed("eu-central-1", 6)},
+                        {{"eu-west-1", 6}});
+  AddSample(&r, TakeSample(drill.spec.target, 700, {surge}, members), {surge}, members, {}, {});
+  EXPECT_EQ(r.detected_ms, 700);
+  EXPECT_FALSE(r.replaced_ms);
+  auto moved = Workload("web", 6, {Placed("eu-central-1", 6)}, {{"eu-central-1", 6}});
+  AddSample(&r, TakeSample(drill.spec.target, 2500, {moved}, members), {moved}, members, {}, {});
+  EXPECT_EQ(r.replaced_ms, 2500);
+  EXPECT_EQ(r.lowest_ready, 6) << "no availability lost";
+}
+
 TEST(DrillRecord, UnplacedAndResidencyViolationsAreKept) {
   const auto members = Fleet3();
   api::FailoverDrill drill;

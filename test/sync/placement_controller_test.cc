@@ -436,8 +436,17 @@ TEST_F(FailoverPlacementTest, LiveDrillFailsItsTargetAndRecoveryWaitsForTheDelay
   EXPECT_EQ(Placement("shop", "web"), healthy) << "only a Running drill acts";
 
   CreateDrill("east-drill", {{"region", "us-east"}}, "Running");
+  ReportReady("shop", "web");
   ASSERT_TRUE(controller.ReconcileAll().ok());
   std::map<std::string, int64_t> during = Placement("shop", "web");
+  // The target really serves (only the drill fails it): make-before-break, it keeps its 9
+  // until the replacements on us-west-1 are ready.
+  EXPECT_EQ(during["us-east-1"], 9);
+  EXPECT_EQ(during["us-west-1"], healthy.at("us-west-1") + 9);
+  EXPECT_TRUE(Workload("shop", "web").status.retained.empty()) << "a drill retains nothing";
+  ReportReady("shop", "web");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  during = Placement("shop", "web");
   EXPECT_EQ(during.count("us-east-1"), 0u);
   EXPECT_EQ(during["us-west-1"], healthy.at("us-west-1") + 9);
 
@@ -555,12 +564,17 @@ TEST_F(FailoverPlacementTest, UnreachableMemberKeepsItsReplicasUntilItIsBackAndT
   EXPECT_EQ(controller.ReconcileAll().value(), 0);
 }
 
-// A live drill's target is reachable: its replicas really move, nothing is retained.
+// A live drill's target is reachable: its replicas really move (make-before-break), nothing
+// is retained.
 TEST_F(FailoverPlacementTest, LiveDrillTargetRetainsNothing) {
   ApplyFile("examples/three-continents/workload.yaml");
   PlacementController controller(server_->objects(), clock_);
   ASSERT_TRUE(controller.ReconcileAll().ok());
+  ReportReady("shop", "web");
   CreateDrill("east-drill", {{"region", "us-east"}}, "Running");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("shop", "web")["us-east-1"], 9) << "kept until the replacements are ready";
+  ReportReady("shop", "web");
   ASSERT_TRUE(controller.ReconcileAll().ok());
   EXPECT_EQ(Placement("shop", "web").count("us-east-1"), 0u);
   EXPECT_TRUE(Workload("shop", "web").status.retained.empty());
