@@ -302,7 +302,11 @@ DrillStep NextDrillStep(const api::FailoverDrill& drill, const Fleet& fleet, Tim
 DrillController::DrillController(apimachinery::ObjectService& objects, const Clock& clock,
                                  std::shared_ptr<FaultInjector> injector,
                                  DrillControllerOptions options)
-    : objects_(objects), clock_(clock), injector_(std::move(injector)), options_(options) {}
+    : objects_(objects),
+      clock_(clock),
+      injector_(std::move(injector)),
+      options_(options),
+      loop_([this] { return Pass(); }) {}
 
 DrillController::~DrillController() { Stop(); }
 
@@ -312,51 +316,27 @@ Status DrillController::Start() {
   MERIDIAN_ASSIGN_OR_RETURN(
       watches_, apimachinery::WatchForChanges(
                     objects_, kinds, std::to_string(objects_.store().CurrentResourceVersion()),
-                    [this] { MarkDirty(); }, "drill controller"));
-  worker_ = std::thread([this] { Run(); });
+                    [this] { loop_.MarkDirty(); }, "drill controller"));
+  loop_.Start();
   return Status::Ok();
 }
 
 void DrillController::Stop() {
   watches_.clear();
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  loop_.Stop();
 }
 
-void DrillController::MarkDirty() {
-  {
-    std::lock_guard lock(mu_);
-    dirty_ = true;
-  }
-  cv_.notify_all();
-}
-
-void DrillController::Run() {
-  std::unique_lock lock(mu_);
+std::optional<std::chrono::milliseconds> DrillController::Pass() {
+  // A running drill needs a pass every interval (samples, the end, heal retries) even when
+  // nothing is written to it; otherwise only a change to a drill wakes the worker.
   bool active = false;
-  while (!stopping_) {
-    auto ready = [&] { return stopping_ || dirty_; };
-    // A running drill needs a pass every interval (samples, the end, heal retries) even
-    // when nothing is written to it; otherwise only a change to a drill wakes the worker.
-    if (active) {
-      cv_.wait_for(lock, options_.sample_interval, ready);
-    } else {
-      cv_.wait(lock, ready);
-    }
-    if (stopping_) return;
-    dirty_ = false;
-    lock.unlock();
-    StatusOr<int> written = ReconcileAll(&active);
-    if (!written.ok()) {
-      spdlog::warn("drill controller: {}", written.status().ToString());
-      active = true;  // retry shortly
-    }
-    lock.lock();
+  StatusOr<int> written = ReconcileAll(&active);
+  if (!written.ok()) {
+    spdlog::warn("drill controller: {}", written.status().ToString());
+    active = true;  // retry shortly
   }
+  if (!active) return std::nullopt;
+  return options_.sample_interval;
 }
 
 StatusOr<int> DrillController::ReconcileAll(bool* active) {

@@ -30,15 +30,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <map>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "api/types.h"
+#include "apimachinery/change_loop.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -104,8 +103,9 @@ class DrillController {
   StatusOr<int> ReconcileAll(bool* active = nullptr);
 
  private:
-  void Run();
-  void MarkDirty();
+  // One pass of the worker (ReconcileAll), and when to run again: every sample_interval
+  // while some drill needs passes.
+  std::optional<std::chrono::milliseconds> Pass();
   // A deleted drill: heals its unhealed fault (at most once per interval), then drops the
   // heal finalizer. Returns whether it is released.
   bool ReleaseDeleted(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now);
@@ -118,11 +118,7 @@ class DrillController {
   // When a finished drill's heal was last tried (touched only by ReconcileAll).
   std::map<std::string, Timestamp> last_heal_attempt_;
 
-  std::mutex mu_;  // guards dirty_, stopping_
-  std::condition_variable cv_;
-  bool dirty_ = true;
-  bool stopping_ = false;
-  std::thread worker_;
+  apimachinery::ChangeLoop loop_;
 };
 
 }  // namespace meridian::failover
