@@ -60,14 +60,20 @@ json OwnerReference(const api::FederatedWorkload& w) {
                        {"controller", true}}});
 }
 
+// status.loadBalancer.ingress of a v1 Service when it is an array, else nullptr.
+const json* LoadBalancerIngress(const json& service) {
+  const json* status = Child(service, "status");
+  const json* lb = status ? Child(*status, "loadBalancer") : nullptr;
+  const json* ingress = lb ? Child(*lb, "ingress") : nullptr;
+  return ingress && ingress->is_array() ? ingress : nullptr;
+}
+
 }  // namespace
 
 std::vector<std::string> LoadBalancerAddresses(const json& service) {
   std::vector<std::string> out;
-  const json* status = Child(service, "status");
-  const json* lb = status ? Child(*status, "loadBalancer") : nullptr;
-  const json* ingress = lb ? Child(*lb, "ingress") : nullptr;
-  if (!ingress || !ingress->is_array()) return out;
+  const json* ingress = LoadBalancerIngress(service);
+  if (!ingress) return out;
   for (const json& entry : *ingress) {
     const json* ip = Child(entry, "ip");
     if (!ip || !ip->is_string()) continue;
@@ -79,10 +85,8 @@ std::vector<std::string> LoadBalancerAddresses(const json& service) {
 
 std::vector<std::string> LoadBalancerHostnames(const json& service) {
   std::vector<std::string> out;
-  const json* status = Child(service, "status");
-  const json* lb = status ? Child(*status, "loadBalancer") : nullptr;
-  const json* ingress = lb ? Child(*lb, "ingress") : nullptr;
-  if (!ingress || !ingress->is_array()) return out;
+  const json* ingress = LoadBalancerIngress(service);
+  if (!ingress) return out;
   for (const json& entry : *ingress) {
     const json* ip = Child(entry, "ip");
     if (ip && ip->is_string() && !ip->get<std::string>().empty()) continue;

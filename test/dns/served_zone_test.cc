@@ -64,12 +64,18 @@ ServingConfig Config() {
   return c;
 }
 
-// The A targets answered to a client in `subnet` (as ECS) for `name`.
-std::vector<std::string> Answer(const Snapshot& snap, const std::string& name,
-                                const std::string& subnet) {
+// What a client in `subnet` (ECS) gets for `type` at `name`: the rcode, and each answer as
+// "CNAME target." / "A 1.2.3.4"; whether SOA is in authority (NODATA / NXDOMAIN).
+struct Reply {
+  RCode rcode = RCode::kNoError;
+  std::vector<std::string> answers;
+  bool soa = false;
+  int scope = -1;
+};
+Reply Ask(const Snapshot& snap, const std::string& name, RRType type, const std::string& subnet) {
   Message q;
   q.header.id = 1;
-  q.questions.push_back({Name::FromText(name).value(), RRType::kA, kClassIN});
+  q.questions.push_back({Name::FromText(name).value(), type, kClassIN});
   auto cidr = Cidr::Parse(subnet).value();
   ClientSubnet cs;
   cs.family = ClientSubnet::kFamilyIPv4;
@@ -78,12 +84,30 @@ std::vector<std::string> Answer(const Snapshot& snap, const std::string& name,
   q.edns = Edns{};
   q.edns->client_subnet = cs;
   Message r = BuildResponse(q, IpAddress::V4(127, 0, 0, 1), snap);
-  std::vector<std::string> out;
+  Reply out;
+  out.rcode = r.header.rcode;
   for (const ResourceRecord& rr : r.answers) {
-    if (const auto* a = std::get_if<AData>(&rr.rdata)) {
-      out.push_back(
+    if (const auto* n = std::get_if<NameData>(&rr.rdata)) {
+      out.answers.push_back(RRTypeName(rr.type) + " " + n->name.ToText());
+    } else if (const auto* a = std::get_if<AData>(&rr.rdata)) {
+      out.answers.push_back(
+          "A " +
           IpAddress::V4(a->address[0], a->address[1], a->address[2], a->address[3]).ToString());
+    } else {
+      out.answers.push_back(RRTypeName(rr.type));
     }
+  }
+  for (const ResourceRecord& rr : r.authority) out.soa = out.soa || rr.type == RRType::kSOA;
+  if (r.edns && r.edns->client_subnet) out.scope = r.edns->client_subnet->scope_prefix;
+  return out;
+}
+
+// The A targets answered to a client in `subnet` (as ECS) for `name`, sorted.
+std::vector<std::string> Answer(const Snapshot& snap, const std::string& name,
+                                const std::string& subnet) {
+  std::vector<std::string> out;
+  for (const std::string& a : Ask(snap, name, RRType::kA, subnet).answers) {
+    if (a.rfind("A ", 0) == 0) out.push_back(a.substr(2));
   }
   std::sort(out.begin(), out.end());
   return out;
@@ -225,44 +249,6 @@ TEST(ServedZoneTest, ARecordSetThatCannotBeServedIsLeftOutAndNamed) {
   // The first claimant of the name keeps serving.
   EXPECT_EQ(Answer(**snap, "web.global.example.com", "81.1.2.0/24"),
             std::vector<std::string>{"192.0.2.1"});
-}
-
-// What a client in `subnet` (ECS) gets for `type` at `name`: the rcode, and each answer as
-// "CNAME target." / "A 1.2.3.4"; whether SOA is in authority (NODATA / NXDOMAIN).
-struct Reply {
-  RCode rcode = RCode::kNoError;
-  std::vector<std::string> answers;
-  bool soa = false;
-  int scope = -1;
-};
-Reply Ask(const Snapshot& snap, const std::string& name, RRType type, const std::string& subnet) {
-  Message q;
-  q.header.id = 1;
-  q.questions.push_back({Name::FromText(name).value(), type, kClassIN});
-  auto cidr = Cidr::Parse(subnet).value();
-  ClientSubnet cs;
-  cs.family = ClientSubnet::kFamilyIPv4;
-  cs.source_prefix = static_cast<uint8_t>(cidr.prefix);
-  cs.address = cidr.address.bytes;
-  q.edns = Edns{};
-  q.edns->client_subnet = cs;
-  Message r = BuildResponse(q, IpAddress::V4(127, 0, 0, 1), snap);
-  Reply out;
-  out.rcode = r.header.rcode;
-  for (const ResourceRecord& rr : r.answers) {
-    if (const auto* n = std::get_if<NameData>(&rr.rdata)) {
-      out.answers.push_back(RRTypeName(rr.type) + " " + n->name.ToText());
-    } else if (const auto* a = std::get_if<AData>(&rr.rdata)) {
-      out.answers.push_back(
-          "A " +
-          IpAddress::V4(a->address[0], a->address[1], a->address[2], a->address[3]).ToString());
-    } else {
-      out.answers.push_back(RRTypeName(rr.type));
-    }
-  }
-  for (const ResourceRecord& rr : r.authority) out.soa = out.soa || rr.type == RRType::kSOA;
-  if (r.edns && r.edns->client_subnet) out.scope = r.edns->client_subnet->scope_prefix;
-  return out;
 }
 
 // Members whose load balancers report only a hostname (AWS ELB/NLB): the name is a CNAME to
