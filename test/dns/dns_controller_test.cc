@@ -74,6 +74,13 @@ class DnsControllerTest : public ::testing::Test {
             {"status", {{"loadBalancer", {{"ingress", ingress}}}}}};
   }
 
+  // A LoadBalancer Service whose load balancer reports only a hostname (AWS ELB/NLB).
+  static json HostnameService(const std::string& name, const std::string& hostname) {
+    json svc = Service(name, "");
+    svc["status"]["loadBalancer"]["ingress"] = json::array({{{"hostname", hostname}}});
+    return svc;
+  }
+
   sync::MemberClientFactory Factory() {
     return [this](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<sync::MemberClient>> {
       auto it = fakes_.find(m.metadata.name);
@@ -323,6 +330,60 @@ TEST_F(DnsControllerTest, WatchesDriveHealthReadinessAndAddressChangesIntoAnswer
   ASSERT_TRUE(objects().Delete(Info("Topology"), "", "default").ok());
   EXPECT_TRUE(Eventually([&] { return publisher.publishes() > before; }));
   EXPECT_EQ(paris(), "127.20.2.1");
+
+  publisher.Stop();
+  controller.Stop();
+}
+
+// The Service watch keeps hostnames as it keeps addresses: a member switching between an IP
+// and a hostname load balancer, or losing it, reaches the record set and the answer.
+TEST_F(DnsControllerTest, HostnameLoadBalancersReachTheAnswersAsACname) {
+  CreateWorkload("geo", {{"us-east-1", 2}, {"eu-west-1", 2}});
+  fakes_["us-east-1"]->Apply(kServices, HostnameService("web", "web.us.lb.example.net"));
+  fakes_["eu-west-1"]->Apply(kServices, HostnameService("web", "web.eu.lb.example.net"));
+  DnsController controller(objects(), Factory());
+  ASSERT_TRUE(controller.Start().ok());
+  ServingConfig config;
+  ZoneSpec zone;
+  zone.apex = "global.example.com";
+  config.zones = {zone};
+  config.client_regions = {{"81.0.0.0/8", "eu-west"}};
+  config.default_region = "us-east";
+  std::vector<std::string> ignored;
+  SwappableRecordSource source(*BuildServedSnapshot({}, {}, config, 0, &ignored));
+  RecordSetPublisher publisher(objects(), config, source);
+  ASSERT_TRUE(publisher.Start().ok());
+
+  // What a client in Paris (81/8) is answered: "CNAME target." or "A address".
+  auto paris = [&]() -> std::string {
+    Message q;
+    q.header.id = 1;
+    q.questions.push_back({*Name::FromText("web.global.example.com"), RRType::kA, kClassIN});
+    Message r = BuildResponse(q, IpAddress::V4(81, 1, 2, 3), *source.Current());
+    if (r.answers.size() != 1) return std::to_string(r.answers.size()) + " answers";
+    if (const auto* n = std::get_if<NameData>(&r.answers[0].rdata))
+      return "CNAME " + n->name.ToText();
+    const auto& a = std::get<AData>(r.answers[0].rdata).address;
+    return "A " + IpAddress::V4(a[0], a[1], a[2], a[3]).ToString();
+  };
+  ASSERT_TRUE(Eventually([&] { return paris() == "CNAME web.eu.lb.example.net."; })) << paris();
+  EXPECT_EQ(controller.Services()["eu-west-1"].hostnames.at("shop/web"),
+            std::vector<std::string>{"web.eu.lb.example.net"});
+
+  // eu-west-1's load balancer gets an address: addresses win, us-east-1's CNAME is written
+  // unhealthy and not answered beside it (every client gets eu-west-1's A).
+  fakes_["eu-west-1"]->Apply(kServices, Service("web", "127.20.2.7"));
+  EXPECT_TRUE(Eventually([&] { return paris() == "A 127.20.2.7"; })) << paris();
+  EXPECT_TRUE(Eventually([&] {
+    auto rs = RecordSet();
+    return rs && rs->spec.endpoints.size() == 2 && rs->spec.endpoints[1].record_type == "CNAME" &&
+           !rs->spec.endpoints[1].healthy;
+  }));
+  EXPECT_EQ(controller.Services()["eu-west-1"].hostnames.count("shop/web"), 0u);
+
+  // eu-west-1 loses its load balancer altogether: us-east-1's hostname is answered again.
+  fakes_["eu-west-1"]->Apply(kServices, Service("web", ""));
+  EXPECT_TRUE(Eventually([&] { return paris() == "CNAME web.us.lb.example.net."; })) << paris();
 
   publisher.Stop();
   controller.Stop();
