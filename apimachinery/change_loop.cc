@@ -8,7 +8,13 @@ ChangeLoop::ChangeLoop(Pass pass) : pass_(std::move(pass)) {}
 
 ChangeLoop::~ChangeLoop() { Stop(); }
 
-void ChangeLoop::Start() { worker_ = std::thread([this] { Run(); }); }
+void ChangeLoop::Start(bool pass_at_once) {
+  {
+    std::lock_guard lock(mu_);
+    dirty_ = dirty_ || pass_at_once;  // a change marked before Start is not lost
+  }
+  worker_ = std::thread([this] { Run(); });
+}
 
 void ChangeLoop::MarkDirty() {
   {

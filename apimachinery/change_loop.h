@@ -29,8 +29,9 @@ class ChangeLoop {
   ChangeLoop(const ChangeLoop&) = delete;
   ChangeLoop& operator=(const ChangeLoop&) = delete;
 
-  // Starts the thread; the first pass runs at once. Call once.
-  void Start();
+  // Starts the thread; the first pass runs at once, unless the caller has just done one
+  // itself (`pass_at_once` false: the first pass waits for a change). Call once.
+  void Start(bool pass_at_once = true);
   // Asks for a pass (now, or right after the one running). Cheap; any thread.
   void MarkDirty();
   // Waits for a running pass to end, then stops the thread. Idempotent; not from a pass.
@@ -42,7 +43,7 @@ class ChangeLoop {
   Pass pass_;
   std::mutex mu_;  // guards dirty_, stopping_
   std::condition_variable cv_;
-  bool dirty_ = true;
+  bool dirty_ = false;
   bool stopping_ = false;
   std::thread worker_;
 };

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <set>
 
 #include "apimachinery/change_watch.h"
@@ -76,7 +77,10 @@ struct DnsController::Member {
 
 DnsController::DnsController(apimachinery::ObjectService& objects,
                              sync::MemberClientFactory factory, DnsControllerOptions options)
-    : objects_(objects), factory_(std::move(factory)), options_(options) {}
+    : objects_(objects),
+      factory_(std::move(factory)),
+      options_(options),
+      loop_([this] { return Pass(); }) {}
 
 DnsController::~DnsController() { Stop(); }
 
@@ -89,9 +93,9 @@ Status DnsController::Start() {
       {api::kGroup, api::kVersion, "residencypolicies", ""},
       {api::kGroup, api::kVersion, "dnsrecordsets", managed}};
   MERIDIAN_ASSIGN_OR_RETURN(watches_, apimachinery::WatchForChanges(objects_, kinds, from,
-                                                                    [this] { MarkDirty(); },
+                                                                    [this] { loop_.MarkDirty(); },
                                                                     "dns controller"));
-  worker_ = std::thread([this] { Run(); });
+  loop_.Start();
   return Status::Ok();
 }
 
@@ -101,8 +105,7 @@ void DnsController::Stop() {
     std::lock_guard lock(mu_);
     stopping_ = true;
   }
-  cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
+  loop_.Stop();
 
   std::vector<std::shared_ptr<Member>> members;
   std::vector<std::thread> threads;
@@ -127,41 +130,20 @@ void DnsController::Stop() {
   }
 }
 
-void DnsController::MarkDirty() {
-  {
-    std::lock_guard lock(mu_);
-    dirty_ = true;
+std::optional<std::chrono::milliseconds> DnsController::Pass() {
+  const auto started = std::chrono::steady_clock::now();
+  Status refreshed = RefreshMembers();
+  StatusOr<int> written = ReconcileAll();
+  if (written.ok() && *written > 0) {
+    spdlog::debug("dns controller: {} record set writes in {} ms", *written,
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count());
   }
-  cv_.notify_all();
-}
-
-void DnsController::Run() {
-  std::unique_lock lock(mu_);
-  bool retry = false;
-  while (!stopping_) {
-    auto ready = [&] { return stopping_ || dirty_; };
-    if (retry) {
-      cv_.wait_for(lock, options_.error_retry, ready);
-    } else {
-      cv_.wait(lock, ready);
-    }
-    if (stopping_) return;
-    dirty_ = false;
-    lock.unlock();
-    const auto started = std::chrono::steady_clock::now();
-    Status refreshed = RefreshMembers();
-    StatusOr<int> written = ReconcileAll();
-    if (written.ok() && *written > 0) {
-      spdlog::debug("dns controller: {} record set writes in {} ms", *written,
-                    std::chrono::duration_cast<std::chrono::milliseconds>(
-                        std::chrono::steady_clock::now() - started)
-                        .count());
-    }
-    retry = !refreshed.ok() || !written.ok();
-    if (!refreshed.ok()) spdlog::warn("dns controller: {}", refreshed.ToString());
-    if (!written.ok()) spdlog::warn("dns controller: {}", written.status().ToString());
-    lock.lock();
-  }
+  if (!refreshed.ok()) spdlog::warn("dns controller: {}", refreshed.ToString());
+  if (!written.ok()) spdlog::warn("dns controller: {}", written.status().ToString());
+  if (refreshed.ok() && written.ok()) return std::nullopt;
+  return options_.error_retry;
 }
 
 Status DnsController::RefreshMembers() {
@@ -239,7 +221,7 @@ void DnsController::WatchMember(std::shared_ptr<Member> m) {
       synced = raw->services.synced;
     }
     // Before the first list completes, WatchMember marks the world dirty once at the end.
-    if (changed && synced) MarkDirty();
+    if (changed && synced) loop_.MarkDirty();
   };
 
   std::shared_ptr<sync::MemberClient> client;
@@ -275,7 +257,7 @@ void DnsController::WatchMember(std::shared_ptr<Member> m) {
         }
         if (!last_error.empty())
           spdlog::info("dns controller: watching Services of {} again", name);
-        MarkDirty();
+        loop_.MarkDirty();
         return;  // the watch resumes by itself from now on
       }
       failed = watch.status();
@@ -323,7 +305,7 @@ StatusOr<int> DnsController::ReconcileAll() {
     if (result.ok()) {
       ++written;
     } else if (result.error().code == 409 || result.error().code == 404) {
-      MarkDirty();  // changed or gone meanwhile: the next pass sees the new state
+      loop_.MarkDirty();  // changed or gone meanwhile: the next pass sees the new state
     } else {
       spdlog::warn("dns controller: {} DNSRecordSet {}: {}", verb, key, result.error().message);
     }

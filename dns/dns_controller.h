@@ -22,13 +22,14 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
+#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "apimachinery/change_loop.h"
 #include "apimachinery/object_service.h"
 #include "dns/record_sets.h"
 #include "sync/member_client_factory.h"
@@ -69,8 +70,9 @@ class DnsController {
  private:
   struct Member;
 
-  void Run();
-  void MarkDirty();
+  // One pass of the worker: RefreshMembers + ReconcileAll, retried after error_retry when
+  // either fails.
+  std::optional<std::chrono::milliseconds> Pass();
   void WatchMember(std::shared_ptr<Member> member);
 
   apimachinery::ObjectService& objects_;
@@ -79,12 +81,10 @@ class DnsController {
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
 
   mutable std::mutex mu_;  // guards everything below
-  std::condition_variable cv_;
   std::map<std::string, std::shared_ptr<Member>> members_;
   std::vector<std::thread> member_threads_;  // joined in Stop (also those of removed members)
-  bool dirty_ = true;
   bool stopping_ = false;
-  std::thread worker_;
+  apimachinery::ChangeLoop loop_;  // last: stopped (in Stop) before the members go
 };
 
 }  // namespace meridian::dns

@@ -46,7 +46,10 @@ Status List(apimachinery::ObjectService& objects, const char* plural,
 
 RecordSetPublisher::RecordSetPublisher(apimachinery::ObjectService& objects, ServingConfig config,
                                        SwappableRecordSource& source)
-    : objects_(objects), config_(std::move(config)), source_(source) {}
+    : objects_(objects),
+      config_(std::move(config)),
+      source_(source),
+      loop_([this] { return Pass(); }) {}
 
 RecordSetPublisher::~RecordSetPublisher() { Stop(); }
 
@@ -59,28 +62,15 @@ Status RecordSetPublisher::Start() {
     kinds.push_back({api::kGroup, api::kVersion, plural, ""});
   }
   MERIDIAN_ASSIGN_OR_RETURN(watches_, apimachinery::WatchForChanges(objects_, kinds, from,
-                                                                    [this] { MarkDirty(); },
+                                                                    [this] { loop_.MarkDirty(); },
                                                                     "dns publisher"));
-  worker_ = std::thread([this] { Run(); });
+  loop_.Start(/*pass_at_once=*/false);  // just published
   return Status::Ok();
 }
 
 void RecordSetPublisher::Stop() {
   watches_.clear();
-  {
-    std::lock_guard lock(mu_);
-    stopping_ = true;
-  }
-  cv_.notify_all();
-  if (worker_.joinable()) worker_.join();
-}
-
-void RecordSetPublisher::MarkDirty() {
-  {
-    std::lock_guard lock(mu_);
-    dirty_ = true;
-  }
-  cv_.notify_all();
+  loop_.Stop();
 }
 
 uint64_t RecordSetPublisher::publishes() const {
@@ -88,30 +78,16 @@ uint64_t RecordSetPublisher::publishes() const {
   return publishes_;
 }
 
-void RecordSetPublisher::Run() {
-  std::unique_lock lock(mu_);
-  bool retry = false;
-  while (!stopping_) {
-    auto ready = [&] { return stopping_ || dirty_; };
-    if (retry) {
-      cv_.wait_for(lock, std::chrono::seconds(1), ready);
-    } else {
-      cv_.wait(lock, ready);
-    }
-    if (stopping_) return;
-    dirty_ = false;
-    lock.unlock();
-    const auto started = std::chrono::steady_clock::now();
-    Status st = PublishOnce();
-    spdlog::debug("dns publisher: published in {} ms",
-                  std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::steady_clock::now() - started)
-                      .count());
-    retry = !st.ok();
-    if (!st.ok())
-      spdlog::warn("dns publisher: {}; still serving the previous records", st.ToString());
-    lock.lock();
-  }
+std::optional<std::chrono::milliseconds> RecordSetPublisher::Pass() {
+  const auto started = std::chrono::steady_clock::now();
+  Status st = PublishOnce();
+  spdlog::debug("dns publisher: published in {} ms",
+                std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::steady_clock::now() - started)
+                    .count());
+  if (st.ok()) return std::nullopt;
+  spdlog::warn("dns publisher: {}; still serving the previous records", st.ToString());
+  return std::chrono::milliseconds(1000);  // retry
 }
 
 Status RecordSetPublisher::PublishOnce() {

@@ -12,14 +12,15 @@
 // must not run concurrently with a started publisher's worker.
 #pragma once
 
-#include <condition_variable>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
-#include <thread>
 #include <vector>
 
+#include "apimachinery/change_loop.h"
 #include "apimachinery/object_service.h"
 #include "dns/record_source.h"
 #include "dns/served_zone.h"
@@ -52,8 +53,8 @@ class RecordSetPublisher {
   uint64_t publishes() const;
 
  private:
-  void Run();
-  void MarkDirty();
+  // One pass of the worker: PublishOnce, retried after 1 s when it fails.
+  std::optional<std::chrono::milliseconds> Pass();
 
   apimachinery::ObjectService& objects_;
   const ServingConfig config_;
@@ -61,12 +62,9 @@ class RecordSetPublisher {
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
   std::vector<std::string> last_problems_;  // touched only by PublishOnce
 
-  mutable std::mutex mu_;  // guards everything below
-  std::condition_variable cv_;
-  bool dirty_ = false;
-  bool stopping_ = false;
+  mutable std::mutex mu_;  // guards publishes_
   uint64_t publishes_ = 0;
-  std::thread worker_;
+  apimachinery::ChangeLoop loop_;
 };
 
 }  // namespace meridian::dns

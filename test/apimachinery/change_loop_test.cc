@@ -104,6 +104,25 @@ TEST(ChangeLoopTest, StopWaitsForTheRunningPassAndIsIdempotent) {
   EXPECT_EQ(passes.count(), 1);
 }
 
+TEST(ChangeLoopTest, WithoutAFirstPassItWaitsForAChangeAndKeepsOneMarkedBeforeStart) {
+  Passes passes;
+  {
+    ChangeLoop loop([&] { return passes.Run(); });
+    loop.Start(/*pass_at_once=*/false);
+    loop.MarkDirty();
+    ASSERT_TRUE(passes.WaitFor(1));
+    loop.Stop();
+    EXPECT_EQ(passes.count(), 1);
+  }
+  {
+    ChangeLoop loop([&] { return passes.Run(); });
+    loop.MarkDirty();  // e.g. a watch event between the caller's own pass and Start
+    loop.Start(/*pass_at_once=*/false);
+    ASSERT_TRUE(passes.WaitFor(2));
+    loop.Stop();
+  }
+}
+
 TEST(ChangeLoopTest, StopWithoutStartIsFine) {
   ChangeLoop loop([] { return std::optional<milliseconds>(); });
   loop.Stop();
