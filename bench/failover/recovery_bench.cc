@@ -11,8 +11,12 @@
 //                   (partition: Reachable=False);
 //   full recovery   injection -> the 12 replicas ready on the other members
 //                   (status.clusters[].readyReplicas outside eu-west-1 sum to 12).
-// Then heal-zone and wait until the workload is back where it was (its recoveryDelaySeconds
-// is 1 s, so the runs do not wait a minute each; detection and recovery do not depend on it).
+// Then heal and wait until the workload is back where it was, ready:
+//   return          heal -> back where it was (its recoveryDelaySeconds is 1 s, so the runs
+//                   do not wait a minute each; the rolling return and make-before-break as
+//                   shipped; detection and recovery do not depend on it).
+// Each injection waits a random 0-999 ms first (fixed seed), so it lands anywhere in the probe
+// cycle as a real fault does.
 // Prints every run, then median and max. Bounded: --runs (default 10) and a 60 s limit per
 // phase; exits non-zero if a phase times out. Kills what it started.
 //
@@ -28,6 +32,7 @@
 #include <functional>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -137,13 +142,20 @@ int64_t ReadyElsewhere(const json& w) {
   }
   return n;
 }
+// Back where it was: eu-west-1 holds its 4 again, ready, nothing kept or retained elsewhere
+// (12 placed in all), and all 12 ready.
 bool Healthy(const json& w) {
   if (!w.is_object() || !w.contains("status")) return false;
-  int64_t on_west1 = 0;
+  int64_t on_west1 = 0, placed = 0, ready_west1 = 0;
   for (const json& p : w["status"].value("placement", json::array())) {
     if (p.value("cluster", "") == "eu-west-1") on_west1 = p.value("replicas", int64_t{0});
+    placed += p.value("replicas", int64_t{0});
   }
-  return on_west1 == 4 && w["status"].value("readyReplicas", int64_t{0}) == 12;
+  for (const json& c : w["status"].value("clusters", json::array())) {
+    if (c.value("cluster", "") == "eu-west-1") ready_west1 = c.value("readyReplicas", int64_t{0});
+  }
+  return on_west1 == 4 && ready_west1 == 4 && placed == 12 && !w["status"].contains("retained") &&
+         w["status"].value("readyReplicas", int64_t{0}) == 12;
 }
 
 // Polls `done` every 20 ms for up to 60 s; returns the elapsed time since `from` or -1.
@@ -200,8 +212,15 @@ int main(int argc, char** argv) {
 
   std::vector<double> detection, recovery;
   std::printf("fault: %s of eu-west-1 (4 of 12 replicas), %d runs\n", fault.c_str(), runs);
-  std::printf("run  detection_ms  full_recovery_ms\n");
+  std::printf("run  detection_ms  full_recovery_ms  return_ms\n");
+  std::vector<double> returns;
+  std::mt19937 phase_rng(20261121);  // fixed seed: the same phases every time
   for (int run = 1; run <= runs; ++run) {
+    // A real fault lands anywhere in the 1 s probe cycle; without this the runs lock onto
+    // the phase where the previous run's return was seen and the detection time is that
+    // phase, not a median over faults.
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(std::uniform_int_distribution<int>(0, 999)(phase_rng)));
     const auto t0 = Clock::now();
     const bool zone = fault == "zone";
     const std::string inject = zone ? "fail-zone eu-west-1 eu-west-1a" : "partition eu-west-1";
@@ -218,19 +237,24 @@ int main(int argc, char** argv) {
     }
     detection.push_back(detected);
     recovery.push_back(recovered);
-    std::printf("%3d  %12.0f  %16.0f\n", run, detected, recovered);
-    std::fflush(stdout);
     const std::string heal = zone ? "heal-zone eu-west-1 eu-west-1a" : "heal eu-west-1";
     if (!Ok(fed.MembersimCtl(heal), "membersim ctl " + heal)) return 1;
-    if (WaitMs(Clock::now(), [&] { return Healthy(Get(workload)); }) < 0) {
+    const double returned = WaitMs(Clock::now(), [&] { return Healthy(Get(workload)); });
+    if (returned < 0) {
       std::cerr << "run " << run << ": did not return after healing\n";
       return 1;
     }
+    returns.push_back(returned);
+    std::printf("%3d  %12.0f  %16.0f  %9.0f\n", run, detected, recovered, returned);
+    std::fflush(stdout);
   }
   std::printf("detection:     median %.0f ms, max %.0f ms (floor 6000 ms)\n", Median(detection),
               *std::max_element(detection.begin(), detection.end()));
   std::printf("full recovery: median %.0f ms, max %.0f ms (floor 15000 ms median)\n",
               Median(recovery), *std::max_element(recovery.begin(), recovery.end()));
+  std::printf("return:        median %.0f ms, max %.0f ms (heal -> back where it was, ready; "
+              "recoveryDelaySeconds 1, default pace)\n",
+              Median(returns), *std::max_element(returns.begin(), returns.end()));
   fed.Stop();
   fs::remove_all(dir);
   const bool ok = Median(recovery) <= 15000 &&
