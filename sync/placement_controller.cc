@@ -212,7 +212,9 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   placement::Workload w = EngineWorkload(workload, policies, world);
   std::vector<api::ClusterPlacement> retained, released;
   std::optional<Duration> retention_recheck;
-  if (seen && !copied) {
+  // Copied templates (a Service, a ConfigMap) are retained too: deleting a member's Service
+  // because we lost sight of it for a moment would cost it its load balancer address.
+  if (seen) {
     retained = StillRetained(workload, *seen, now, &released, &retention_recheck);
     // Released replicas are the member's current assignment now (running and ready).
     for (const api::ClusterPlacement& r : released) {
@@ -268,9 +270,9 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
       }
     }
     KeepUntilReplacementsReady(with_released, world, r, &status.placement, seen);
-    if (seen) RetainUnseen(workload, *seen, world, r, &retained);
-    status.retained = std::move(retained);
   }
+  if (seen) RetainUnseen(workload, *seen, world, r, &retained);
+  status.retained = std::move(retained);
   status.desired_replicas = copied ? r.placed : r.total;
   status.unplaced_replicas = copied ? 0 : r.unplaced;
 

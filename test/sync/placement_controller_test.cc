@@ -564,6 +564,33 @@ TEST_F(FailoverPlacementTest, UnreachableMemberKeepsItsReplicasUntilItIsBackAndT
   EXPECT_EQ(controller.ReconcileAll().value(), 0);
 }
 
+// A copied template (a Service) is retained too: losing sight of a member for a moment must
+// not delete its Service (and with it the load balancer address).
+TEST_F(FailoverPlacementTest, CopiedServiceOnAnUnreachableMemberIsRetained) {
+  ApplyFile("examples/three-continents/workload.yaml");
+  ApplyFile("examples/dns/web-service.yaml");
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  ReportReady("shop", "web-lb");
+  ASSERT_EQ(Placement("shop", "web-lb")["ap-south-1"], 1);
+  clock_.Advance(Duration(1000));
+  SetReachable("ap-south-1", false);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("shop", "web-lb").count("ap-south-1"), 0u);
+  const auto retained = Workload("shop", "web-lb").status.retained;
+  ASSERT_EQ(retained.size(), 1u);
+  EXPECT_EQ(retained[0].cluster, "ap-south-1");
+  EXPECT_EQ(retained[0].replicas, 1);
+  // Back, and the delay passed: placed again, nothing retained.
+  clock_.Advance(Duration(1000));
+  SetReachable("ap-south-1", true);
+  clock_.Advance(Duration(61'000));
+  ReportReady("shop", "web-lb");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("shop", "web-lb")["ap-south-1"], 1);
+  EXPECT_TRUE(Workload("shop", "web-lb").status.retained.empty());
+}
+
 // A live drill's target is reachable: its replicas really move (make-before-break), nothing
 // is retained.
 TEST_F(FailoverPlacementTest, LiveDrillTargetRetainsNothing) {
