@@ -8,6 +8,7 @@
 
 #include "apimachinery/change_watch.h"
 #include "api/codec.h"
+#include "api/typed_list.h"
 #include "sync/propagation.h"
 
 namespace meridian::dns {
@@ -18,41 +19,7 @@ using nlohmann::json;
 
 const sync::GroupVersionResource kServices{"", "v1", "services"};
 
-const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plural) {
-  const ResourceInfo* info = objects.registry().Find(api::kGroup, api::kVersion, plural);
-  // The federation-apiserver always registers Meridian's kinds; anything else is a wiring bug.
-  if (info == nullptr) {
-    spdlog::critical("dns controller: resource {} is not registered", plural);
-    std::abort();
-  }
-  return *info;
-}
-
-template <typename T>
-StatusOr<std::vector<T>> ListDecoded(apimachinery::ObjectService& objects, const char* plural,
-                                     T (*decode)(const json&, FieldErrors*),
-                                     const std::string& label_selector = "") {
-  apimachinery::ListRequest request;
-  request.label_selector = label_selector;
-  auto list = objects.List(Info(objects, plural), "", request);
-  if (!list.ok()) {
-    return UnavailableError(std::string("listing ") + plural + ": " + list.error().message);
-  }
-  std::vector<T> out;
-  for (const json& item : list.value()["items"]) {
-    FieldErrors errors;
-    T decoded = decode(item, &errors);
-    // Admission rejects invalid objects; one that is invalid anyway (an older schema) is
-    // skipped rather than stopping every other workload's records.
-    if (errors.empty()) {
-      out.push_back(std::move(decoded));
-    } else {
-      spdlog::warn("dns controller: skipping invalid {} {}: {}", plural,
-                   item["metadata"].value("name", ""), errors.front().ToString());
-    }
-  }
-  return out;
-}
+constexpr char kWho[] = "dns controller";
 
 // What makes a member's client: a change of any of these restarts its Service watch.
 std::string ClientKey(const api::MemberCluster& m) {
@@ -147,8 +114,8 @@ std::optional<std::chrono::milliseconds> DnsController::Pass() {
 }
 
 Status DnsController::RefreshMembers() {
-  MERIDIAN_ASSIGN_OR_RETURN(auto clusters,
-                            ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      auto clusters, api::ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster, kWho));
   std::vector<std::shared_ptr<Member>> removed;
   {
     std::lock_guard lock(mu_);
@@ -287,18 +254,18 @@ ServiceDirectory DnsController::Services() const {
 }
 
 StatusOr<int> DnsController::ReconcileAll() {
+  MERIDIAN_ASSIGN_OR_RETURN(auto workloads, api::ListDecoded(objects_, "federatedworkloads",
+                                                             api::DecodeFederatedWorkload, kWho));
   MERIDIAN_ASSIGN_OR_RETURN(
-      auto workloads, ListDecoded(objects_, "federatedworkloads", api::DecodeFederatedWorkload));
-  MERIDIAN_ASSIGN_OR_RETURN(auto members,
-                            ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster));
-  MERIDIAN_ASSIGN_OR_RETURN(auto policies,
-                            ListDecoded(objects_, "residencypolicies", api::DecodeResidencyPolicy));
-  MERIDIAN_ASSIGN_OR_RETURN(auto existing,
-                            ListDecoded(objects_, "dnsrecordsets", api::DecodeDnsRecordSet));
+      auto members, api::ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(auto policies, api::ListDecoded(objects_, "residencypolicies",
+                                                            api::DecodeResidencyPolicy, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      auto existing, api::ListDecoded(objects_, "dnsrecordsets", api::DecodeDnsRecordSet, kWho));
   std::map<std::string, const api::DnsRecordSet*> live;
   for (const api::DnsRecordSet& rs : existing) live[Key(rs.metadata)] = &rs;
 
-  const ResourceInfo& info = Info(objects_, "dnsrecordsets");
+  const ResourceInfo& info = api::MeridianResource(objects_, "dnsrecordsets", kWho);
   int written = 0;
   auto report = [&](const char* verb, const std::string& key,
                     const apimachinery::ApiResult<json>& result) {

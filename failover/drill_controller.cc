@@ -7,6 +7,7 @@
 
 #include "apimachinery/change_watch.h"
 #include "api/codec.h"
+#include "api/typed_list.h"
 
 namespace meridian::failover {
 namespace {
@@ -219,46 +220,21 @@ bool WatchingReturnOf(const api::FailoverDrill& drill) {
   return r.is_object() && r.value("returnObservation", "") == kReturnWatching;
 }
 
-const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plural) {
-  const ResourceInfo* info = objects.registry().Find(api::kGroup, api::kVersion, plural);
-  if (info == nullptr) {
-    // The federation-apiserver always registers Meridian's kinds; anything else is a wiring bug.
-    spdlog::critical("drill controller: resource {} is not registered", plural);
-    std::abort();
-  }
-  return *info;
-}
-
-template <typename T>
-StatusOr<std::vector<T>> ListDecoded(apimachinery::ObjectService& objects, const char* plural,
-                                     T (*decode)(const json&, FieldErrors*)) {
-  auto list = objects.List(Info(objects, plural), "", apimachinery::ListRequest{});
-  if (!list.ok()) return InternalError(std::string("listing ") + plural + ": " + list.error().message);
-  std::vector<T> out;
-  for (const json& item : list.value()["items"]) {
-    FieldErrors errors;
-    T decoded = decode(item, &errors);
-    if (errors.empty()) {
-      out.push_back(std::move(decoded));
-    } else {
-      spdlog::warn("drill controller: skipping invalid {} {}: {}", plural,
-                   item["metadata"].value("name", ""), errors.front().ToString());
-    }
-  }
-  return out;
-}
+constexpr char kWho[] = "drill controller";
 
 StatusOr<Fleet> LoadFleet(apimachinery::ObjectService& objects) {
   Fleet fleet;
-  MERIDIAN_ASSIGN_OR_RETURN(fleet.members, ListDecoded(objects, "memberclusters", api::DecodeMemberCluster));
-  MERIDIAN_ASSIGN_OR_RETURN(fleet.topologies, ListDecoded(objects, "topologies", api::DecodeTopology));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      fleet.members, api::ListDecoded(objects, "memberclusters", api::DecodeMemberCluster, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(fleet.topologies,
+                            api::ListDecoded(objects, "topologies", api::DecodeTopology, kWho));
   fleet.topology = sync::MergedTopology(fleet.topologies);
-  MERIDIAN_ASSIGN_OR_RETURN(fleet.policies,
-                            ListDecoded(objects, "residencypolicies", api::DecodeResidencyPolicy));
-  MERIDIAN_ASSIGN_OR_RETURN(fleet.workloads,
-                            ListDecoded(objects, "federatedworkloads", api::DecodeFederatedWorkload));
-  MERIDIAN_ASSIGN_OR_RETURN(fleet.drills,
-                            ListDecoded(objects, "failoverdrills", api::DecodeFailoverDrill));
+  MERIDIAN_ASSIGN_OR_RETURN(fleet.policies, api::ListDecoded(objects, "residencypolicies",
+                                                             api::DecodeResidencyPolicy, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(fleet.workloads, api::ListDecoded(objects, "federatedworkloads",
+                                                              api::DecodeFederatedWorkload, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      fleet.drills, api::ListDecoded(objects, "failoverdrills", api::DecodeFailoverDrill, kWho));
   return fleet;
 }
 
@@ -340,8 +316,9 @@ std::optional<std::chrono::milliseconds> DrillController::Pass() {
 }
 
 StatusOr<int> DrillController::ReconcileAll(bool* active) {
-  const ResourceInfo& info = Info(objects_, "failoverdrills");
-  MERIDIAN_ASSIGN_OR_RETURN(auto drills, ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill));
+  const ResourceInfo& info = api::MeridianResource(objects_, "failoverdrills", kWho);
+  MERIDIAN_ASSIGN_OR_RETURN(
+      auto drills, api::ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill, kWho));
   bool any_active = false;
   int written = 0;
   std::optional<Fleet> fleet;
@@ -438,8 +415,8 @@ bool DrillController::ReleaseDeleted(const api::FailoverDrill& drill, const Flee
   }
   api::FailoverDrill released = drill;
   std::erase(released.metadata.finalizers, std::string(kHealFinalizer));
-  auto result = objects_.Update(Info(objects_, "failoverdrills"), "", drill.metadata.name,
-                                api::Encode(released));
+  auto result = objects_.Update(api::MeridianResource(objects_, "failoverdrills", kWho), "",
+                                drill.metadata.name, api::Encode(released));
   if (!result.ok() && result.error().code != 404) {
     spdlog::log(result.error().code == 409 ? spdlog::level::debug : spdlog::level::warn,
                 "drill controller: releasing {}: {}", drill.metadata.name, result.error().message);

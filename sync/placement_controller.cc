@@ -5,9 +5,10 @@
 #include <algorithm>
 #include <map>
 
-#include "apimachinery/change_watch.h"
 #include "api/codec.h"
 #include "api/conditions.h"
+#include "api/typed_list.h"
+#include "apimachinery/change_watch.h"
 
 namespace meridian::sync {
 namespace {
@@ -15,39 +16,7 @@ namespace {
 using apimachinery::ResourceInfo;
 using nlohmann::json;
 
-const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plural) {
-  const ResourceInfo* info = objects.registry().Find(api::kGroup, api::kVersion, plural);
-  // The federation-apiserver always registers Meridian's kinds; anything else is a wiring bug.
-  if (info == nullptr) {
-    spdlog::critical("placement controller: resource {} is not registered", plural);
-    std::abort();
-  }
-  return *info;
-}
-
-template <typename T>
-std::vector<T> ListDecoded(apimachinery::ObjectService& objects, const char* plural,
-                           T (*decode)(const json&, FieldErrors*), Status* error) {
-  std::vector<T> out;
-  auto list = objects.List(Info(objects, plural), "", apimachinery::ListRequest{});
-  if (!list.ok()) {
-    *error = InternalError(std::string("listing ") + plural + ": " + list.error().message);
-    return out;
-  }
-  for (const json& item : list.value()["items"]) {
-    FieldErrors errors;
-    T decoded = decode(item, &errors);
-    // Admission rejects invalid objects; one that is invalid anyway (older schema) is skipped
-    // rather than stopping every other workload's placement.
-    if (errors.empty()) {
-      out.push_back(std::move(decoded));
-    } else {
-      spdlog::warn("placement controller: skipping invalid {} {}: {}", plural,
-                   item["metadata"].value("name", ""), errors.front().ToString());
-    }
-  }
-  return out;
-}
+constexpr char kWho[] = "placement controller";
 
 }  // namespace
 
@@ -57,7 +26,8 @@ void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
                                 const SeenMembers* seen) {
   std::map<std::string, int64_t> previous, ready;
   for (const api::ClusterPlacement& p : workload.status.placement) previous[p.cluster] = p.replicas;
-  for (const api::ClusterSyncStatus& c : workload.status.clusters) ready[c.cluster] = c.ready_replicas;
+  for (const api::ClusterSyncStatus& c : workload.status.clusters)
+    ready[c.cluster] = c.ready_replicas;
   auto now_of = [&](const std::string& name) -> int64_t {
     for (const api::ClusterPlacement& p : *placement) {
       if (p.cluster == name) return p.replicas;
@@ -178,8 +148,9 @@ void RetainUnseen(const api::FederatedWorkload& workload, const SeenMembers& see
       const placement::ClusterPlacement* line = result.Find(*i);
       if (line && (line->limited_by & kExcluded)) continue;
     }
-    auto same = std::find_if(retained->begin(), retained->end(),
-                             [&](const api::ClusterPlacement& r) { return r.cluster == p.cluster; });
+    auto same =
+        std::find_if(retained->begin(), retained->end(),
+                     [&](const api::ClusterPlacement& r) { return r.cluster == p.cluster; });
     if (same == retained->end()) {
       api::ClusterPlacement r;
       r.cluster = p.cluster;
@@ -218,8 +189,9 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
     retained = StillRetained(workload, *seen, now, &released, &retention_recheck);
     // Released replicas are the member's current assignment now (running and ready).
     for (const api::ClusterPlacement& r : released) {
-      auto it = std::find_if(w.current.begin(), w.current.end(),
-                             [&](const placement::Assignment& a) { return a.cluster == r.cluster; });
+      auto it =
+          std::find_if(w.current.begin(), w.current.end(),
+                       [&](const placement::Assignment& a) { return a.cluster == r.cluster; });
       const auto n = static_cast<int32_t>(std::clamp<int64_t>(r.replicas, 0, 1'000'000));
       if (it == w.current.end()) {
         int64_t ready = 0;
@@ -260,9 +232,9 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
     // The released replicas count as what the member ran before, for make-before-break.
     api::FederatedWorkload with_released = workload;
     for (const api::ClusterPlacement& rel : released) {
-      auto it = std::find_if(with_released.status.placement.begin(),
-                             with_released.status.placement.end(),
-                             [&](const api::ClusterPlacement& p) { return p.cluster == rel.cluster; });
+      auto it =
+          std::find_if(with_released.status.placement.begin(), with_released.status.placement.end(),
+                       [&](const api::ClusterPlacement& p) { return p.cluster == rel.cluster; });
       if (it == with_released.status.placement.end()) {
         with_released.status.placement.push_back({rel.cluster, rel.replicas, {}, {}});
       } else {
@@ -276,16 +248,17 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   status.desired_replicas = copied ? r.placed : r.total;
   status.unplaced_replicas = copied ? 0 : r.unplaced;
 
-  api::Condition placed{"Placed", r.placed > 0 || r.total == 0 ? "True" : "False", "", "", "",
-                        workload.metadata.generation};
+  api::Condition placed{"Placed", r.placed > 0 || r.total == 0 ? "True" : "False",
+                        "",       "",
+                        "",       workload.metadata.generation};
   placed.reason = placed.status == "True" ? "Placed" : "NoEligibleCluster";
   placed.message = std::to_string(r.placed) + " of " + std::to_string(r.total) +
                    " replicas placed on " + std::to_string(status.placement.size()) + " clusters";
   api::SetCondition(&status.conditions, std::move(placed), now);
 
   std::string unplaced = copied ? "" : placement::ExplainUnplaced(world, w, r);
-  api::Condition degraded{"Degraded", unplaced.empty() ? "False" : "True", "", unplaced, "",
-                          workload.metadata.generation};
+  api::Condition degraded{"Degraded", unplaced.empty() ? "False" : "True", "", unplaced,
+                          "",         workload.metadata.generation};
   degraded.reason = unplaced.empty() ? "AllPlaced" : "ReplicasUnplaced";
   api::SetCondition(&status.conditions, std::move(degraded), now);
   return status;
@@ -299,13 +272,13 @@ PlacementController::~PlacementController() { Stop(); }
 Status PlacementController::Start() {
   const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
   std::vector<apimachinery::WatchedKind> kinds;
-  for (const char* plural :
-       {"federatedworkloads", "memberclusters", "topologies", "residencypolicies", "failoverdrills"}) {
+  for (const char* plural : {"federatedworkloads", "memberclusters", "topologies",
+                             "residencypolicies", "failoverdrills"}) {
     kinds.push_back({api::kGroup, api::kVersion, plural, ""});
   }
-  MERIDIAN_ASSIGN_OR_RETURN(watches_, apimachinery::WatchForChanges(objects_, kinds, from,
-                                                                    [this] { loop_.MarkDirty(); },
-                                                                    "placement controller"));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      watches_, apimachinery::WatchForChanges(
+                    objects_, kinds, from, [this] { loop_.MarkDirty(); }, "placement controller"));
   loop_.Start();
   return Status::Ok();
 }
@@ -327,13 +300,16 @@ std::optional<std::chrono::milliseconds> PlacementController::Pass() {
 }
 
 StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck_after) {
-  Status error;
-  auto members = ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster, &error);
-  auto topologies = ListDecoded(objects_, "topologies", api::DecodeTopology, &error);
-  auto policies = ListDecoded(objects_, "residencypolicies", api::DecodeResidencyPolicy, &error);
-  auto workloads = ListDecoded(objects_, "federatedworkloads", api::DecodeFederatedWorkload, &error);
-  auto drills = ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill, &error);
-  MERIDIAN_RETURN_IF_ERROR(error);
+  MERIDIAN_ASSIGN_OR_RETURN(
+      auto members, api::ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(auto topologies,
+                            api::ListDecoded(objects_, "topologies", api::DecodeTopology, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(auto policies, api::ListDecoded(objects_, "residencypolicies",
+                                                            api::DecodeResidencyPolicy, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(auto workloads, api::ListDecoded(objects_, "federatedworkloads",
+                                                             api::DecodeFederatedWorkload, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      auto drills, api::ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill, kWho));
 
   PlacementInputs inputs{std::move(members), std::move(topologies), std::move(policies),
                          std::move(workloads), std::move(drills)};
@@ -342,7 +318,7 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
       auto world, placement::World::Build(std::move(clusters), MergedTopology(inputs.topologies)));
   placement::Engine engine(world);
 
-  const ResourceInfo& info = Info(objects_, "federatedworkloads");
+  const ResourceInfo& info = api::MeridianResource(objects_, "federatedworkloads", kWho);
   const Timestamp now = clock_.Now();
   int written = 0;
   std::optional<Duration> earliest;
@@ -369,8 +345,9 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
       // A member runs the larger of its placed and retained counts.
       std::vector<api::ClusterPlacement> held = status.placement;
       for (const api::ClusterPlacement& r : status.retained) {
-        auto it = std::find_if(held.begin(), held.end(),
-                               [&](const api::ClusterPlacement& p) { return p.cluster == r.cluster; });
+        auto it = std::find_if(held.begin(), held.end(), [&](const api::ClusterPlacement& p) {
+          return p.cluster == r.cluster;
+        });
         if (it == held.end()) {
           held.push_back({r.cluster, r.replicas, {}, {}});
         } else {
@@ -383,7 +360,8 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
     if (status == w.status) continue;
     api::FederatedWorkload updated = w;
     updated.status = std::move(status);
-    auto result = objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status");
+    auto result =
+        objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status");
     if (result.ok()) {
       ++written;
     } else if (result.error().code == 409 || result.error().code == 404) {

@@ -2,8 +2,8 @@
 // the placement engine says for the current fleet.
 //
 // Level-triggered: any change to a FederatedWorkload, MemberCluster, Topology,
-// ResidencyPolicy or FailoverDrill marks the world dirty; the worker then rebuilds the placement World from
-// the API objects and re-places every workload (the engine's cost is ~15 µs per workload
+// ResidencyPolicy or FailoverDrill marks the world dirty; the worker then rebuilds the placement
+// World from the API objects and re-places every workload (the engine's cost is ~15 µs per workload
 // over 1,000 clusters, so a full pass is cheap next to the API writes it saves). A status is
 // written only when it differs (compare-and-swap on resourceVersion; a lost race re-queues).
 // Recovery hysteresis comes from the engine: when it asks to be asked again later
@@ -84,8 +84,6 @@ void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
 // goes (make-before-break, like any move). A member that flaps keeps its replicas throughout:
 // no deletion storm. Live drills do not retain: their target is reachable and its replicas
 // must really move (retention follows the health monitor's view, not the drill's).
-
-
 
 // Splits status.retained into the lines still retained at `now` (returned) and those that
 // may go (`released`). `recheck_after` gets when the earliest recovery delay ends.
