@@ -63,25 +63,52 @@ void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
     if (is_draining(p.cluster)) continue;
     short_by += std::max<int64_t>(0, p.replicas - (ready.count(p.cluster) ? ready[p.cluster] : 0));
   }
-  if (short_by == 0) return;
-  for (const auto& [name, before] : draining) {
+  auto line_of = [&](const std::string& name) -> api::ClusterPlacement& {
     auto it = std::find_if(placement->begin(), placement->end(),
                            [&](const api::ClusterPlacement& p) { return p.cluster == name; });
-    if (it == placement->end()) {
-      api::ClusterPlacement p;
-      p.cluster = name;
-      it = placement->insert(
-          std::upper_bound(placement->begin(), placement->end(), name,
-                           [&](const std::string& n, const api::ClusterPlacement& q) {
-                             return world.FindCluster(n) < world.FindCluster(q.cluster);
-                           }),
-          std::move(p));
+    if (it != placement->end()) return *it;
+    api::ClusterPlacement p;
+    p.cluster = name;
+    return *placement->insert(
+        std::upper_bound(placement->begin(), placement->end(), name,
+                         [&](const std::string& n, const api::ClusterPlacement& q) {
+                           return world.FindCluster(n) < world.FindCluster(q.cluster);
+                         }),
+        std::move(p));
+  };
+  if (short_by > 0) {
+    for (const auto& [name, before] : draining) {
+      api::ClusterPlacement& line = line_of(name);
+      const int64_t kept = before - line.replicas;
+      line.replicas = before;
+      line.reasons.push_back(name + ": keeps " + std::to_string(kept) +
+                             " old replicas until their replacements are ready elsewhere (" +
+                             std::to_string(short_by) + " not ready yet)");
     }
-    const int64_t kept = before - it->replicas;
-    it->replicas = before;
-    it->reasons.push_back(name + ": keeps " + std::to_string(kept) +
-                          " old replicas until their replacements are ready elsewhere (" +
-                          std::to_string(short_by) + " not ready yet)");
+    return;
+  }
+  // The replacements are ready: a healthy member's surplus (the overflow it took, once the
+  // replicas return home) drains at a bounded pace. It gives up at most one recovery step
+  // (recoveryMaxReplicasPerStep) at a time, and the next only once it has let go of the last
+  // (it reports no more ready than it was asked for), so a big move is never one burst of
+  // deletions. Not paced: a member that is failing (a failed zone, a live drill's target:
+  // what it holds there is what placement moves away) and a scale-down of the workload (the
+  // user's own call).
+  if (result.total < workload.status.desired_replicas) return;
+  const int64_t step =
+      workload.spec.placement.failover.recovery_max_replicas_per_step.For(result.total);
+  for (const auto& [name, before] : draining) {
+    const uint32_t i = *world.FindCluster(name);  // draining members are in the World
+    if (!world.cluster(i).reachable || world.zone_failed(i)) continue;
+    api::ClusterPlacement& line = line_of(name);
+    const int64_t target = line.replicas;
+    const bool shed_last = !ready.count(name) || ready[name] <= before;
+    const int64_t now = shed_last ? std::max(target, before - step) : before;
+    if (now == target) continue;
+    line.replicas = now;
+    line.reasons.push_back(name + ": drains at most " + std::to_string(step) +
+                           " per step (recoveryMaxReplicasPerStep): " + std::to_string(now) +
+                           " now, " + std::to_string(now - target) + " to go");
   }
 }
 

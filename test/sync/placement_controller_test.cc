@@ -558,6 +558,17 @@ TEST_F(FailoverPlacementTest, UnreachableMemberKeepsItsReplicasUntilItIsBackAndT
   std::map<std::string, int64_t> back = Placement("shop", "web");
   EXPECT_EQ(back["us-east-1"], 9);
   EXPECT_EQ(back["us-west-1"], during.at("us-west-1")) << "kept until us-east-1 reports ready";
+  // Then us-west-1's surplus of 9 drains at a bounded pace: 8 (25% of 30) first, the last one
+  // only once us-west-1 has let go of those 8.
+  ReportReady("shop", "web");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(Placement("shop", "web")["us-west-1"], healthy.at("us-west-1") + 1);
+  bool says_pace = false;
+  for (const auto& p : Workload("shop", "web").status.placement) {
+    for (const auto& r : p.reasons) says_pace |= r.find("drains at most 8 per step") != std::string::npos;
+  }
+  EXPECT_TRUE(says_pace);
+  EXPECT_EQ(controller.ReconcileAll().value(), 0) << "us-west-1 still runs 15: no next step";
   ReportReady("shop", "web");
   ASSERT_TRUE(controller.ReconcileAll().ok());
   EXPECT_EQ(Placement("shop", "web"), healthy);
