@@ -4,8 +4,8 @@
 # store, joins the members with `fedctl join` (each member demands its own bearer token),
 # applies the three-continents example, and shows the three things Meridian is for: one
 # workload on three continents (with a global DNS name answering by client location), an
-# EU-resident workload that stays in the EU even when an EU region fails (what-if and a
-# simulated failover drill show it), and how to run a live drill.
+# EU-resident workload that stays in the EU even when an EU region fails (what-if, a
+# simulated failover drill and a short live drill show it), and how to run more drills.
 #
 #   ./scripts/demo.sh            # runs until Ctrl-C, so you can use kubectl / fedctl against it
 #   DEMO_EXIT=1 ./scripts/demo.sh   # shows the result and stops everything (used by the e2e test)
@@ -178,6 +178,15 @@ for _ in $(seq 1 50); do
   sleep 0.1
 done
 "${FEDCTL[@]}" drill report "$drill"
+echo
+echo "== the same drill, live: placement treats eu-west as lost for 8 s, then gives it back"
+echo "   (nothing is broken for real: eu-west keeps its replicas until their replacements are"
+echo "   ready elsewhere, so the rehearsal costs no availability; the replicas return after the"
+echo "   workloads' recoveryDelaySeconds, 60 s, one step at a time)"
+live=$("${FEDCTL[@]}" drill run --target region=eu-west --mode live --duration 8s \
+  --abort-below 90% --observe-return 0 --name demo-eu-west-live)
+"${FEDCTL[@]}" drill status -w "$live" | tail -n 1
+"${FEDCTL[@]}" drill report "$live" --svg "$STATE_DIR/demo-eu-west-live.svg"
 
 cat <<MSG
 

@@ -1,6 +1,8 @@
 // Runs scripts/demo.sh (the README's first command, minus the install and build the test
 // suite already did) on free loopback ports and checks what it shows.
 #include <gtest/gtest.h>
+
+#include <regex>
 #include <unistd.h>
 
 #include <filesystem>
@@ -55,10 +57,16 @@ TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
            "Drill demo-eu-west: simulate, target region=eu-west, Completed",
            "Residency violations: 0",
            "payments/ledger: eu-central-1 4->12, eu-west-1 8->0",
+           // ... and a short live drill: replicas really move, no availability is lost.
+           "Drill demo-eu-west-live: live, target region=eu-west, Completed",
+           "Abort condition: did not fire (minimum availability 90%)",
            "The demo federation is running.",
        }) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << expected << "\n" << r.output;
   }
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(Lowest availability: (\d+) of \1 ready \(100%\))")))
+      << r.output;
+  EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(eu-west +\d+ +0 +-\d+)"))) << r.output;
 }
 
 }  // namespace
