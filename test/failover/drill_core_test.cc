@@ -221,13 +221,22 @@ TEST(DrillRecord, MilestonesMovesAndLowestAvailability) {
   EXPECT_EQ(j["residencyViolations"], 0);
 }
 
-TEST(DrillRecord, PlacementMovingOffTheTargetCountsAsDetection) {
-  const auto members = Fleet3();
+// A live drill of cluster eu-west-1, started while web had its 6 replicas there.
+struct EuWestDrill {
+  std::vector<api::MemberCluster> members = Fleet3();
   api::FailoverDrill drill;
-  drill.spec.target = Cluster("eu-west-1");
-  drill.spec.mode = "live";
-  auto w = Workload("web", 6, {Placed("eu-west-1", 6)}, {{"eu-west-1", 6}});
-  DrillRecord r = StartRecord(drill, 0, {w}, members);
+  api::FederatedWorkload w = Workload("web", 6, {Placed("eu-west-1", 6)}, {{"eu-west-1", 6}});
+  DrillRecord r;
+  EuWestDrill() {
+    drill.spec.target = Cluster("eu-west-1");
+    drill.spec.mode = "live";
+    r = StartRecord(drill, 0, {w}, members);
+  }
+};
+
+TEST(DrillRecord, PlacementMovingOffTheTargetCountsAsDetection) {
+  EuWestDrill d;
+  auto& [members, drill, w, r] = d;
   auto partly = Workload("web", 6, {Placed("eu-west-1", 2), Placed("eu-central-1", 4)}, {{"eu-west-1", 6}});
   AddSample(&r, TakeSample(drill.spec.target, 700, {partly}, members), {partly}, members, {}, {});
   EXPECT_EQ(r.detected_ms, 700);
@@ -238,12 +247,8 @@ TEST(DrillRecord, PlacementMovingOffTheTargetCountsAsDetection) {
 // Placement acted on the drill (replacements placed), so that is detection too; re-placed
 // only once the target holds none.
 TEST(DrillRecord, ReplacementsPlacedElsewhereCountAsDetection) {
-  const auto members = Fleet3();
-  api::FailoverDrill drill;
-  drill.spec.target = Cluster("eu-west-1");
-  drill.spec.mode = "live";
-  auto w = Workload("web", 6, {Placed("eu-west-1", 6)}, {{"eu-west-1", 6}});
-  DrillRecord r = StartRecord(drill, 0, {w}, members);
+  EuWestDrill d;
+  auto& [members, drill, w, r] = d;
   AddSample(&r, TakeSample(drill.spec.target, 300, {w}, members), {w}, members, {}, {});
   EXPECT_FALSE(r.detected_ms) << "nothing moved yet";
   auto surge = Workload("web", 6, {Placed("eu-west-1", 6), Placed("eu-central-1", 6)},

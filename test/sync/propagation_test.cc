@@ -223,6 +223,22 @@ class PropagationControllerTest : public ::testing::Test {
     ASSERT_TRUE(placement.ReconcileAll().ok());
   }
 
+  // What placement writes when `member` drops out: shop/web's status.placement without it,
+  // and (when `retained` > 0) that many replicas retained there.
+  void PlaceWithout(const std::string& member, int64_t retained = 0) {
+    const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+    json w = server_->objects().Get(info, "shop", "web").value();
+    json placement = json::array();
+    for (const json& p : w["status"]["placement"]) {
+      if (p["cluster"] != member) placement.push_back(p);
+    }
+    w["status"]["placement"] = placement;
+    if (retained > 0) {
+      w["status"]["retained"] = json::array({{{"cluster", member}, {"replicas", retained}}});
+    }
+    ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w, "status").ok());
+  }
+
   // Every placed member holds the Deployment with exactly its replicas; the others none.
   void ExpectMembersMatchPlacement(int64_t total) {
     api::FederatedWorkload w = Workload();
@@ -566,14 +582,7 @@ TEST_F(PropagationControllerTest, AnUnplacedUnreachableMemberStaysInStatus) {
   ASSERT_TRUE(controller.ReconcileAll().ok());
   fakes_["ap-south-1"]->FailEverything(DeadlineExceededError("member \"ap-south-1\": timed out"));
 
-  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
-  json w = server_->objects().Get(info, "shop", "web").value();
-  json placement = json::array();
-  for (const json& p : w["status"]["placement"]) {
-    if (p["cluster"] != "ap-south-1") placement.push_back(p);
-  }
-  w["status"]["placement"] = placement;
-  ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w, "status").ok());
+  PlaceWithout("ap-south-1");
   ASSERT_TRUE(controller.ReconcileAll().ok());
 
   api::FederatedWorkload got = Workload();
@@ -611,16 +620,10 @@ TEST_F(PropagationControllerTest, RetainedReplicasAreLeftAsTheyAre) {
   fakes_["ap-south-1"]->FailEverything(DeadlineExceededError("member \"ap-south-1\": timed out"));
 
   // Placement moves ap-south-1's share away and retains what it ran.
-  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
-  json w = server_->objects().Get(info, "shop", "web").value();
-  json placement = json::array();
-  for (const json& p : w["status"]["placement"]) {
-    if (p["cluster"] != "ap-south-1") placement.push_back(p);
-  }
-  w["status"]["placement"] = placement;
-  w["status"]["retained"] = json::array({{{"cluster", "ap-south-1"}, {"replicas", ran}}});
-  ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w, "status").ok());
+  PlaceWithout("ap-south-1", ran);
   ASSERT_TRUE(controller.ReconcileAll().ok());
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  json w;
   auto entry = [&]() -> std::optional<api::ClusterSyncStatus> {
     for (const auto& c : Workload().status.clusters) {
       if (c.cluster == "ap-south-1") return c;
