@@ -171,6 +171,46 @@ TEST(PlacementInputs, ClusterStateUsesFullCapacityAndOnlyRealRecoveries) {
   EXPECT_FALSE(ClusterStateFrom(m).reachable);
 }
 
+// The capacity ledger: what every other workload holds, per member. Reservations go in
+// priority order and never exceed the room, so after a capacity cut the older workload keeps
+// its replicas and the newer one is the one squeezed; a placed workload holds its new
+// placement from then on.
+TEST(PlacementInputs, CapacityLedgerReservesInPriorityOrderWithinTheRoom) {
+  placement::ClusterState a;
+  a.name = "a";
+  a.region = "r";
+  a.allocatable_replicas = 40;  // after a cut: the two workloads below ran 50 here
+  placement::ClusterState b;
+  b.name = "b";
+  b.region = "r";  // capacity unknown: unbounded
+  auto world = placement::World::Build({a, b}, placement::TopologySpec{});
+  ASSERT_TRUE(world.ok()) << world.status();
+  const uint32_t ia = *(*world)->FindCluster("a");
+  const uint32_t ib = *(*world)->FindCluster("b");
+
+  CapacityLedger ledger(**world);
+  ledger.Reserve(0, {{"a", 30, 30}, {"b", 5, 5}, {"gone", 7, 7}});  // older
+  ledger.Reserve(1, {{"a", 20, 20}, {"b", 4, 4}});                  // newer: 10 of its 20 fit
+  std::span<const int64_t> others = ledger.Release(0);
+  EXPECT_EQ(others[ia], 10) << "the newer one holds only what fitted";
+  EXPECT_EQ(others[ib], 4);
+  ledger.Commit({{"a", 30, {}, {}}, {"b", 5, {}, {}}});
+  others = ledger.Release(1);
+  EXPECT_EQ(others[ia], 30) << "the older one's placement";
+  EXPECT_EQ(others[ib], 5);
+  // Releasing twice is harmless; an unknown workload holds nothing.
+  others = ledger.Release(1);
+  EXPECT_EQ(others[ia], 30);
+  EXPECT_EQ(ledger.Release(7)[ia], 30);
+
+  // Priority: creationTimestamp, then namespace/name.
+  std::vector<api::FederatedWorkload> ws(3);
+  ws[0].metadata = {.name = "b", .ns = "x", .creation_timestamp = "2026-11-21T10:00:05Z"};
+  ws[1].metadata = {.name = "a", .ns = "x", .creation_timestamp = "2026-11-21T10:00:05Z"};
+  ws[2].metadata = {.name = "z", .ns = "x", .creation_timestamp = "2026-11-21T10:00:01Z"};
+  EXPECT_EQ(PriorityOrder(ws), (std::vector<size_t>{2, 1, 0}));
+}
+
 TEST(PlacementInputs, ParseFailureTarget) {
   struct Case {
     const char* text;
