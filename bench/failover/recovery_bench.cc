@@ -21,6 +21,7 @@
 // phase; exits non-zero if a phase times out. Kills what it started.
 //
 //   build-x/bin/bench_failover_recovery [--runs 10] [--fault zone|partition] [--bin-dir DIR]
+//                                       [--apiserver-flag=--health-probe-interval-ms=250 ...]
 #include <CLI/CLI.hpp>
 #include <unistd.h>
 
@@ -182,6 +183,11 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--bin-dir", bin_dir, "where membersim, federation-apiserver, fedctl are")
       ->capture_default_str();
+  std::vector<std::string> apiserver_flags;
+  app.add_option("--apiserver-flag", apiserver_flags,
+                 "an extra federation-apiserver flag (repeatable), e.g. "
+                 "--apiserver-flag=--health-failure-threshold=1; the defaults are measured "
+                 "without any");
   CLI11_PARSE(app, argc, argv);
   if (runs < 1) {
     std::cerr << "--runs must be >= 1\n";
@@ -196,7 +202,8 @@ int main(int argc, char** argv) {
   std::string error;
   if (!fed.Start({.bin_dir = bin_dir,
                   .dir = dir,
-                  .membersim_config = (dir / "membersim.yaml").string()},
+                  .membersim_config = (dir / "membersim.yaml").string(),
+                  .apiserver_flags = apiserver_flags},
                  &error)) {
     std::cerr << error << "\n";
     return 1;

@@ -1,5 +1,9 @@
 // The health monitor (failover/): probes members, reports zones and capacity in
-// MemberCluster status.
+// MemberCluster status. Its timers are flags, like Karmada's --cluster-status-update-frequency
+// and --cluster-failure-threshold: a loaded control plane or slow members may want a longer
+// probe timeout; a faster detection wants a shorter interval.
+#include <CLI/CLI.hpp>
+
 #include "failover/health_monitor.h"
 #include "federation-apiserver/controller_manager.h"
 #include "sync/member_client_factory.h"
@@ -7,17 +11,67 @@
 namespace meridian::apiserver {
 namespace {
 
+struct HealthFlags {
+  int interval_ms = 1000;
+  int timeout_ms = 1000;
+  int failure_threshold = 3;
+};
+
+HealthFlags& Flags() {
+  static HealthFlags flags;
+  return flags;
+}
+
+void AddFlags(CLI::App& app) {
+  HealthFlags& f = Flags();
+  app.add_option("--health-probe-interval-ms", f.interval_ms,
+                 "Milliseconds between the starts of two rounds of member probes")
+      ->check(CLI::Range(100, 600'000))
+      ->capture_default_str();
+  app.add_option("--health-probe-timeout-ms", f.timeout_ms,
+                 "Milliseconds a round waits for a member's probe; a later answer is a failure")
+      ->check(CLI::Range(50, 600'000))
+      ->capture_default_str();
+  app.add_option("--health-failure-threshold", f.failure_threshold,
+                 "Consecutive failed probes before a member is Reachable=False (its replicas "
+                 "are then replaced elsewhere)")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+}
+
+// Timer flags without the health controller would be silently ignored: say so instead.
+Status CheckNotSelected() {
+  const HealthFlags& f = Flags();
+  const HealthFlags defaults;
+  std::string given;
+  auto add = [&](bool changed, const char* flag) {
+    if (changed) given += std::string(given.empty() ? "" : ", ") + flag;
+  };
+  add(f.interval_ms != defaults.interval_ms, "--health-probe-interval-ms");
+  add(f.timeout_ms != defaults.timeout_ms, "--health-probe-timeout-ms");
+  add(f.failure_threshold != defaults.failure_threshold, "--health-failure-threshold");
+  if (given.empty()) return Status::Ok();
+  return InvalidArgumentError(given +
+                              " given, but the health controller is not selected, so it would be "
+                              "ignored; add health to --controllers, or drop the flag");
+}
+
 const ControllerRegistration kHealth({
     .name = "health",
     .description = "probes members; MemberCluster Ready/Reachable, zones, allocatable",
     .start_order = 10,
-    .add_flags = nullptr,
+    .add_flags = AddFlags,
     .start = [](ControllerContext& c) -> StatusOr<std::unique_ptr<RunningController>> {
+      const HealthFlags& f = Flags();
       failover::HealthMonitorOptions options;
+      options.interval = std::chrono::milliseconds(f.interval_ms);
+      options.timeout = std::chrono::milliseconds(f.timeout_ms);
+      options.failure_threshold = f.failure_threshold;
       return StartOwned(std::make_unique<failover::HealthMonitor>(
           c.objects, c.clock, sync::HttpMemberClientFactory(c.objects, options.timeout),
           options));
     },
+    .check_not_selected = CheckNotSelected,
 });
 
 }  // namespace

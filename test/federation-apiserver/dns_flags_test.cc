@@ -1,5 +1,6 @@
-// The DNS flags without the dns controller: federation-apiserver refuses to start (a DNS server
-// the user asked for must not be silently missing) and names both flags.
+// The DNS flags (and the health controller's timer flags) without their controller:
+// federation-apiserver refuses to start (a DNS server the user asked for must not be silently
+// missing) and names the flags.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -94,6 +95,21 @@ TEST_F(DnsFlagsTest, EveryDnsFlagGivenIsNamed) {
                           "selected, so they would be ignored"),
             std::string::npos)
       << r.output;
+}
+
+// The health controller's timer flags follow the same rule.
+TEST_F(DnsFlagsTest, HealthTimerFlagsWithoutTheHealthControllerFail) {
+  test_env::CommandResult r = test_env::RunCommand(
+      Base() + " --controllers placement --health-probe-timeout-ms 3000 < /dev/null");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("--health-probe-timeout-ms given, but the health controller is not "
+                          "selected"),
+            std::string::npos)
+      << r.output;
+  // Out of range: CLI11 names the flag and the range.
+  r = test_env::RunCommand(Base() + " --health-failure-threshold 0 < /dev/null");
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("--health-failure-threshold"), std::string::npos) << r.output;
 }
 
 TEST_F(DnsFlagsTest, WithoutDnsFlagsOtherSelectionsStillStart) {
