@@ -130,11 +130,7 @@ std::vector<api::ClusterPlacement> StillRetained(const api::FederatedWorkload& w
   // Every placed member holds its count ready (the replacements are in).
   bool replacements_ready = true;
   for (const api::ClusterPlacement& p : workload.status.placement) {
-    int64_t ready = 0;
-    for (const api::ClusterSyncStatus& c : workload.status.clusters) {
-      if (c.cluster == p.cluster) ready = c.ready_replicas;
-    }
-    replacements_ready &= ready >= p.replicas;
+    replacements_ready &= ReadyOn(workload.status, p.cluster) >= p.replicas;
   }
   for (api::ClusterPlacement line : workload.status.retained) {
     auto it = seen.find(line.cluster);
@@ -207,30 +203,20 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
                                           const SeenMembers* seen) {
   const placement::World& world = engine.world();
   const bool copied = !api::TemplateReplicas(workload.spec).has_value();
-  placement::Workload w = EngineWorkload(workload, policies, world);
   std::vector<api::ClusterPlacement> retained, released;
   std::optional<Duration> retention_recheck;
   // Copied templates (a Service, a ConfigMap) are retained too: deleting a member's Service
   // because we lost sight of it for a moment would cost it its load balancer address.
-  if (seen) {
-    retained = StillRetained(workload, *seen, now, &released, &retention_recheck);
-    // Released replicas are the member's current assignment now (running and ready).
-    for (const api::ClusterPlacement& r : released) {
-      auto it =
-          std::find_if(w.current.begin(), w.current.end(),
-                       [&](const placement::Assignment& a) { return a.cluster == r.cluster; });
-      const auto n = static_cast<int32_t>(std::clamp<int64_t>(r.replicas, 0, 1'000'000));
-      if (it == w.current.end()) {
-        int64_t ready = 0;
-        for (const api::ClusterSyncStatus& c : workload.status.clusters) {
-          if (c.cluster == r.cluster) ready = c.ready_replicas;
-        }
-        w.current.push_back({r.cluster, n, static_cast<int32_t>(std::clamp<int64_t>(ready, 0, n))});
-      } else {
-        it->replicas = std::max(it->replicas, n);  // ready: what the member reports already
-      }
-    }
+  if (seen) retained = StillRetained(workload, *seen, now, &released, &retention_recheck);
+  // Released replicas are what their member runs now: its current assignment for the engine
+  // and its previous count for make-before-break. The workload is copied only then (rarely).
+  std::optional<api::FederatedWorkload> with_released;
+  if (!released.empty()) {
+    with_released = workload;
+    with_released->status.placement = LargerOfEach(workload.status.placement, released);
   }
+  const api::FederatedWorkload& before = with_released ? *with_released : workload;
+  placement::Workload w = EngineWorkload(before, policies, world);
   placement::Result r = engine.Place(w, now, used_by_others);
   if (recheck_after) {
     *recheck_after = r.recheck_after;
@@ -255,21 +241,7 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
     p.reasons = {placement::Explain(world, w, r, line.cluster)};
     status.placement.push_back(std::move(p));
   }
-  if (!copied) {
-    // The released replicas count as what the member ran before, for make-before-break.
-    api::FederatedWorkload with_released = workload;
-    for (const api::ClusterPlacement& rel : released) {
-      auto it =
-          std::find_if(with_released.status.placement.begin(), with_released.status.placement.end(),
-                       [&](const api::ClusterPlacement& p) { return p.cluster == rel.cluster; });
-      if (it == with_released.status.placement.end()) {
-        with_released.status.placement.push_back({rel.cluster, rel.replicas, {}, {}});
-      } else {
-        it->replicas = std::max(it->replicas, rel.replicas);
-      }
-    }
-    KeepUntilReplacementsReady(with_released, world, r, &status.placement, seen);
-  }
+  if (!copied) KeepUntilReplacementsReady(before, world, r, &status.placement, seen);
   if (seen) RetainUnseen(workload, *seen, world, r, &retained);
   status.retained = std::move(retained);
   status.desired_replicas = copied ? r.placed : r.total;
@@ -358,7 +330,7 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
   };
   for (size_t i : order) {
     const api::FederatedWorkload& w = inputs.workloads[i];
-    if (shares_capacity(w)) ledger.Reserve(i, EngineWorkload(w, inputs.policies, *world).current);
+    if (shares_capacity(w)) ledger.Reserve(i, CurrentAssignment(w.status));
   }
   for (size_t i : order) {
     const api::FederatedWorkload& w = inputs.workloads[i];
@@ -370,18 +342,8 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
                      shared ? ledger.Release(i) : std::span<const int64_t>{}, &seen);
     if (shared) {
       // A member runs the larger of its placed and retained counts.
-      std::vector<api::ClusterPlacement> held = status.placement;
-      for (const api::ClusterPlacement& r : status.retained) {
-        auto it = std::find_if(held.begin(), held.end(), [&](const api::ClusterPlacement& p) {
-          return p.cluster == r.cluster;
-        });
-        if (it == held.end()) {
-          held.push_back({r.cluster, r.replicas, {}, {}});
-        } else {
-          it->replicas = std::max(it->replicas, r.replicas);
-        }
-      }
-      ledger.Commit(held);
+      ledger.Commit(status.retained.empty() ? status.placement
+                                            : LargerOfEach(status.placement, status.retained));
     }
     if (recheck && (!earliest || *recheck < *earliest)) earliest = recheck;
     if (status == w.status) continue;

@@ -114,15 +114,39 @@ placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
       if (b.min && *b.min > 1) b.min = 1;
     }
   }
-  auto clamp = [](int64_t v) { return static_cast<int32_t>(std::clamp<int64_t>(v, 0, 1'000'000)); };
-  for (const api::ClusterPlacement& p : workload.status.placement) {
-    int64_t ready = 0;
-    for (const api::ClusterSyncStatus& c : workload.status.clusters) {
-      if (c.cluster == p.cluster) ready = c.ready_replicas;
-    }
-    w.current.push_back({p.cluster, clamp(p.replicas), clamp(ready)});
-  }
+  w.current = CurrentAssignment(workload.status);
   return w;
+}
+
+int64_t ReadyOn(const api::FederatedWorkloadStatus& status, const std::string& cluster) {
+  for (const api::ClusterSyncStatus& c : status.clusters) {
+    if (c.cluster == cluster) return c.ready_replicas;
+  }
+  return 0;
+}
+
+std::vector<placement::Assignment> CurrentAssignment(const api::FederatedWorkloadStatus& status) {
+  auto clamp = [](int64_t v) { return static_cast<int32_t>(std::clamp<int64_t>(v, 0, 1'000'000)); };
+  std::vector<placement::Assignment> current;
+  current.reserve(status.placement.size());
+  for (const api::ClusterPlacement& p : status.placement) {
+    current.push_back({p.cluster, clamp(p.replicas), clamp(ReadyOn(status, p.cluster))});
+  }
+  return current;
+}
+
+std::vector<api::ClusterPlacement> LargerOfEach(std::vector<api::ClusterPlacement> lines,
+                                                const std::vector<api::ClusterPlacement>& more) {
+  for (const api::ClusterPlacement& m : more) {
+    auto it = std::find_if(lines.begin(), lines.end(),
+                           [&](const api::ClusterPlacement& p) { return p.cluster == m.cluster; });
+    if (it == lines.end()) {
+      lines.push_back({m.cluster, m.replicas, {}, {}});
+    } else {
+      it->replicas = std::max(it->replicas, m.replicas);
+    }
+  }
+  return lines;
 }
 
 std::vector<size_t> PriorityOrder(const std::vector<api::FederatedWorkload>& workloads) {

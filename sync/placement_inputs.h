@@ -53,6 +53,18 @@ placement::TopologySpec MergedTopology(const std::vector<api::Topology>& topolog
 std::vector<placement::ResidencyRule> ResidencyRulesFor(
     const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies);
 
+// The ready replicas status.clusters reports on `cluster` (0 when it reports nothing).
+int64_t ReadyOn(const api::FederatedWorkloadStatus& status, const std::string& cluster);
+
+// status.placement as the engine's current assignment, with each cluster's ready count.
+std::vector<placement::Assignment> CurrentAssignment(const api::FederatedWorkloadStatus& status);
+
+// What each member runs when two lists of lines both apply to it (status.placement and
+// status.retained, or the placement and the replicas just released into it): per cluster the
+// larger count. Lines of `lines` keep their order and fields; clusters only in `more` follow.
+std::vector<api::ClusterPlacement> LargerOfEach(std::vector<api::ClusterPlacement> lines,
+                                                const std::vector<api::ClusterPlacement>& more);
+
 // The engine's input for a workload. A template without spec.replicas is copied: one per
 // eligible cluster (the total is the fleet size, at most one per cluster). The current
 // assignment is status.placement.
