@@ -38,6 +38,17 @@ std::vector<const ControllerDefinition*> RegisteredControllers() {
   return out;
 }
 
+Status FlagsWithoutController(const std::string& controller, const std::vector<std::string>& given) {
+  if (given.empty()) return Status::Ok();
+  std::string list;
+  for (const std::string& g : given) list += (list.empty() ? "" : ", ") + g;
+  const bool one = given.size() == 1;
+  return InvalidArgumentError(list + " given, but the " + controller +
+                              " controller is not selected, so " + (one ? "it" : "they") +
+                              " would be ignored; add " + controller + " to --controllers, or drop " +
+                              (one ? "the flag" : "the flags"));
+}
+
 StatusOr<std::vector<const ControllerDefinition*>> SelectControllers(const std::string& flag) {
   MERIDIAN_ASSIGN_OR_RETURN(std::vector<const ControllerDefinition*> selected,
                             ParseControllers(flag));

@@ -69,6 +69,11 @@ std::vector<const ControllerDefinition*> RegisteredControllers();
 // the check_not_selected of a controller left out (prefixed "--controllers FLAG: ").
 StatusOr<std::vector<const ControllerDefinition*>> SelectControllers(const std::string& flag);
 
+// What a check_not_selected hook returns: OK when `given` (the controller's own flags that were
+// set) is empty, else InvalidArgument "--a, --b given, but the NAME controller is not
+// selected, so they would be ignored; add NAME to --controllers, or drop the flags".
+Status FlagsWithoutController(const std::string& controller, const std::vector<std::string>& given);
+
 // Starts `selected` in order; on an error stops the ones already started and returns it.
 // The returned controllers stop (in reverse order) when StopAll is called or on destruction.
 class ControllerManager {

@@ -163,12 +163,7 @@ Status CheckNotSelected() {
   if (!f.listen.empty()) given.push_back("--dns-listen " + f.listen);
   if (!f.zones.empty()) given.push_back("--dns-zone");
   if (!f.client_regions_file.empty()) given.push_back("--dns-client-regions");
-  if (given.empty()) return Status::Ok();
-  std::string list;
-  for (const std::string& g : given) list += (list.empty() ? "" : ", ") + g;
-  return InvalidArgumentError(list + " given, but the dns controller is not selected, so " +
-                              (given.size() == 1 ? "it would be" : "they would be") +
-                              " ignored; add dns to --controllers, or drop the DNS flags");
+  return FlagsWithoutController("dns", given);
 }
 
 const ControllerRegistration kDns({

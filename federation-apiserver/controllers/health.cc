@@ -43,17 +43,13 @@ void AddFlags(CLI::App& app) {
 Status CheckNotSelected() {
   const HealthFlags& f = Flags();
   const HealthFlags defaults;
-  std::string given;
-  auto add = [&](bool changed, const char* flag) {
-    if (changed) given += std::string(given.empty() ? "" : ", ") + flag;
-  };
-  add(f.interval_ms != defaults.interval_ms, "--health-probe-interval-ms");
-  add(f.timeout_ms != defaults.timeout_ms, "--health-probe-timeout-ms");
-  add(f.failure_threshold != defaults.failure_threshold, "--health-failure-threshold");
-  if (given.empty()) return Status::Ok();
-  return InvalidArgumentError(given +
-                              " given, but the health controller is not selected, so it would be "
-                              "ignored; add health to --controllers, or drop the flag");
+  std::vector<std::string> given;
+  if (f.interval_ms != defaults.interval_ms) given.push_back("--health-probe-interval-ms");
+  if (f.timeout_ms != defaults.timeout_ms) given.push_back("--health-probe-timeout-ms");
+  if (f.failure_threshold != defaults.failure_threshold) {
+    given.push_back("--health-failure-threshold");
+  }
+  return FlagsWithoutController("health", given);
 }
 
 const ControllerRegistration kHealth({
