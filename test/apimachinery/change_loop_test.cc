@@ -89,16 +89,26 @@ TEST(ChangeLoopTest, StopWaitsForTheRunningPassAndIsIdempotent) {
   Passes passes;
   passes.Hold(true);
   std::atomic<bool> stopped{false};
-  ChangeLoop loop([&] { return passes.Run(); });
+  std::atomic<bool> stopped_before_the_pass_ended{false};
+  ChangeLoop loop([&] {
+    auto again = passes.Run();
+    stopped_before_the_pass_ended = stopped.load();
+    return again;
+  });
   loop.Start();
   ASSERT_TRUE(passes.WaitFor(1));
   std::thread stopper([&] {
     loop.Stop();
     stopped = true;
   });
+  // While the pass is held, Stop must not return. Give a wrong Stop the chance to (a bounded
+  // wait for something that must not happen: it cannot make a correct Stop fail).
+  for (int i = 0; i < 40 && !stopped; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  EXPECT_FALSE(stopped) << "Stop returned while a pass was running";
   passes.Hold(false);
   stopper.join();
-  EXPECT_TRUE(stopped);
+  // Stop returned only after the pass it found running had ended.
+  EXPECT_FALSE(stopped_before_the_pass_ended);
   loop.Stop();
   loop.MarkDirty();  // after Stop: harmless
   EXPECT_EQ(passes.count(), 1);
