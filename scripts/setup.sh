@@ -14,6 +14,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libfuzzer-14-dev
   bind9-dnsutils dnsperf nsd sqlite3 curl python3 procps
   libexpat1-dev  # the drill SVG chart is checked for well-formed XML
+  etcd-server etcd-client  # the etcd Store backend: tests start their own etcd; etcdctl for backups
 )
 
 missing=()

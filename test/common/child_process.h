@@ -115,6 +115,7 @@ class ChildProcess {
   }
 
   bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }  // -1 when not running
 
  private:
   void CloseOutput() {
