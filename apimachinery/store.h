@@ -62,7 +62,7 @@ struct ListOptions {
 };
 
 struct ListResult {
-  std::vector<nlohmann::json> items;  // ordered by (namespace, name)
+  std::vector<nlohmann::json> items;  // ordered by (namespace, name) (etcd: see etcd_store.h)
   int64_t resource_version = 0;       // the store revision the list reflects
   std::string continue_token;         // empty when this is the last page
   int64_t remaining_item_count = -1;  // items after this page if known, else -1

@@ -65,8 +65,13 @@ int main(int argc, char** argv) {
   size_t http_threads = 8;
   app.add_option("--listen", listen, "HOST:PORT for the REST API (loopback; port 0 picks one)")
       ->capture_default_str();
-  app.add_option("--storage", options.storage, "Storage backend: sqlite:PATH")
+  app.add_option("--storage", options.storage,
+                 "Storage backend: sqlite:PATH, or etcd:URL[,URL...] (etcd v3 members' client "
+                 "URLs, all http:// or all https://)")
       ->capture_default_str();
+  app.add_option("--etcd-cafile", options.etcd_ca_file, "CA bundle to verify https etcd members");
+  app.add_option("--etcd-certfile", options.etcd_cert_file, "Client certificate for etcd (PEM)");
+  app.add_option("--etcd-keyfile", options.etcd_key_file, "Client key for etcd (PEM)");
   app.add_option("--grpc-listen", grpc_listen, "HOST:PORT for the gRPC API (off when empty)");
   app.add_option("--token-auth-file", options.token_auth_file,
                  "Bearer tokens, CSV: token,user,uid[,\"group1,group2\"]");

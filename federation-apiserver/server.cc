@@ -9,6 +9,7 @@
 #include "api/served_kinds.h"
 #include "api/types.h"
 #include "apimachinery/core_admission.h"
+#include "apimachinery/etcd_store.h"
 #include "apimachinery/event_recorder.h"
 #include "apimachinery/sqlite_store.h"
 #include "federation-apiserver/admission.h"
@@ -24,7 +25,7 @@ StatusOr<std::string> SqlitePathFromStorageFlag(const std::string& storage) {
   const std::string prefix = "sqlite:";
   if (storage.rfind(prefix, 0) != 0 || storage.size() == prefix.size()) {
     return InvalidArgumentError("--storage: \"" + storage +
-                                "\" is not supported; use sqlite:PATH (etcd is planned)");
+                                "\" is not supported; use sqlite:PATH or etcd:URL[,URL...]");
   }
   return storage.substr(prefix.size());
 }
@@ -110,16 +111,28 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     }
   }
 
-  // Storage.
-  MERIDIAN_ASSIGN_OR_RETURN(std::string path, SqlitePathFromStorageFlag(options.storage));
-  std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  std::error_code ec;
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) return UnavailableError("--storage: creating " + parent.string() + ": " + ec.message());
-  apimachinery::SqliteStoreOptions store_options;
-  store_options.path = path;
-  store_options.history_events = options.watch_history_events;
-  MERIDIAN_ASSIGN_OR_RETURN(server->store_, apimachinery::OpenSqliteStore(store_options));
+  // Storage: etcd for several replicas on shared storage, else the embedded SQLite file.
+  if (options.storage.rfind("etcd:", 0) == 0) {
+    apimachinery::EtcdStoreOptions etcd;
+    MERIDIAN_ASSIGN_OR_RETURN(etcd.endpoints, apimachinery::ParseEtcdEndpoints(options.storage));
+    etcd.ca_file = options.etcd_ca_file;
+    etcd.cert_file = options.etcd_cert_file;
+    etcd.key_file = options.etcd_key_file;
+    etcd.history_revisions = options.watch_history_events;
+    StatusOr<std::unique_ptr<apimachinery::Store>> store = apimachinery::OpenEtcdStore(etcd);
+    if (!store.ok()) return store.status().WithContext("--storage");
+    server->store_ = std::move(store).value();
+  } else {
+    MERIDIAN_ASSIGN_OR_RETURN(std::string path, SqlitePathFromStorageFlag(options.storage));
+    std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec) return UnavailableError("--storage: creating " + parent.string() + ": " + ec.message());
+    apimachinery::SqliteStoreOptions store_options;
+    store_options.path = path;
+    store_options.history_events = options.watch_history_events;
+    MERIDIAN_ASSIGN_OR_RETURN(server->store_, apimachinery::OpenSqliteStore(store_options));
+  }
 
   server->objects_ =
       std::make_unique<apimachinery::ObjectService>(*server->store_, clock, server->registry_);

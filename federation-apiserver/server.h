@@ -24,8 +24,12 @@
 namespace meridian::apiserver {
 
 struct ServerOptions {
-  // "sqlite:PATH". The parent directory is created if missing.
+  // "sqlite:PATH" (the parent directory is created if missing) or "etcd:URL[,URL...]"
+  // (apimachinery/etcd_store.h; the etcd_* files are its TLS options for https URLs).
   std::string storage = "sqlite:.meridian/federation.db";
+  std::string etcd_ca_file;
+  std::string etcd_cert_file;
+  std::string etcd_key_file;
   int64_t max_body_bytes = 3 * 1024 * 1024;
   int64_t watch_history_events = 100000;
   // Static bearer tokens (kube-apiserver's --token-auth-file format: token,user,uid[,"g1,g2"]).
@@ -59,7 +63,8 @@ class FederationApiServer {
   std::vector<apimachinery::rest::RestFilter> filters_;
 };
 
-// Parses "sqlite:PATH" into PATH. kInvalidArgument naming the flag otherwise.
+// Parses "sqlite:PATH" into PATH. kInvalidArgument naming the flag otherwise (etcd: URLs are
+// parsed by ParseEtcdEndpoints).
 StatusOr<std::string> SqlitePathFromStorageFlag(const std::string& storage);
 
 // The Meridian resources as the generic layer's ResourceInfo (with printer columns).
