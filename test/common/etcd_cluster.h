@@ -18,6 +18,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -102,7 +103,25 @@ class EtcdCluster {
   // SIGKILL: the member dies without a goodbye.
   void Kill(int i) { members_[i]->process.Kill(SIGKILL); }
   // SIGSTOP / SIGCONT: the member's sockets stay open but nothing answers.
-  void Suspend(int i) { kill(members_[i]->process.pid(), SIGSTOP); }
+  // Suspend returns once the kernel reports every thread stopped (SIGSTOP is asynchronous).
+  void Suspend(int i) {
+    const pid_t pid = members_[i]->process.pid();
+    kill(pid, SIGSTOP);
+    const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+    for (int tries = 0; tries < 200; ++tries) {
+      bool all_stopped = true;
+      std::error_code ec;
+      for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+        std::ifstream stat(task.path() / "stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        size_t paren = text.rfind(')');
+        all_stopped = all_stopped && paren != std::string::npos && paren + 2 < text.size() &&
+                      text[paren + 2] == 'T';
+      }
+      if (all_stopped && !ec) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
   void Resume(int i) { kill(members_[i]->process.pid(), SIGCONT); }
 
   // Starts a killed member again on its ports and data dir, and waits until it serves.
