@@ -73,7 +73,7 @@ class Connection {
     const Clock::time_point deadline = Clock::now() + options_.request_timeout;
     const size_t start = current_.load();
     std::string errors;
-    StatusCode code = StatusCode::kUnavailable;
+    bool connected_any = false;
     for (size_t attempt = 0; Clock::now() < deadline; ++attempt) {
       if (attempt > 0 && attempt % endpoints_.size() == 0) {
         // A full round failed (e.g. a member that has lost its leader): pause before the next.
@@ -83,9 +83,12 @@ class Connection {
       const size_t i = (start + attempt) % endpoints_.size();
       const Endpoint& ep = endpoints_[i];
       if (!Dial(i, deadline)) {
-        errors += "; " + ep.url + ": cannot connect";
+        if (errors.find(ep.url + ": cannot connect") == std::string::npos) {
+          errors += "; " + ep.url + ": cannot connect";
+        }
         continue;
       }
+      connected_any = true;
       grpc::ClientContext ctx;
       ctx.set_deadline(ToSystem(deadline));
       grpc::Status st = rpc(ep, ctx);
@@ -106,15 +109,14 @@ class Connection {
         return UnavailableError("etcd " + what + " at " + ep.url + ": " + st.error_message() +
                                 " (the write may or may not have been applied)");
       }
-      code = StatusCode::kUnavailable;
     }
     if (errors.empty()) errors = "; no attempt fit in the deadline";
-    if (code == StatusCode::kUnavailable && Clock::now() >= deadline) {
-      return DeadlineExceededError("etcd " + what + ": no endpoint answered within " +
-                                   std::to_string(options_.request_timeout.count()) + " ms" +
-                                   errors);
+    if (!connected_any) {
+      return UnavailableError("etcd " + what + ": no endpoint reachable within " +
+                              std::to_string(options_.request_timeout.count()) + " ms" + errors);
     }
-    return Status(code, "etcd " + what + errors);
+    return DeadlineExceededError("etcd " + what + ": no endpoint answered within " +
+                                 std::to_string(options_.request_timeout.count()) + " ms" + errors);
   }
 
   // The endpoint a new watch stream should use: the current one if it connects, else the
@@ -343,6 +345,7 @@ struct WatchState {
       create->set_start_revision(self->next_revision);
       create->set_prev_kv(true);
       bool compacted = false;
+      bool stopped_early = false;  // we left a live stream (cancel response or Cancel)
       if (stream->Write(req)) {
         etcdserverpb::WatchResponse resp;
         while (stream->Read(&resp)) {
@@ -357,15 +360,22 @@ struct WatchState {
               spdlog::warn("etcd watch {} at {} cancelled by etcd: {}", self->type.ToString(),
                            ep.url, resp.cancel_reason());
             }
+            stopped_early = true;
             break;
           }
           for (const mvccpb::Event& e : resp.events()) {
             if (self->cancelled.load()) break;
             self->Handle(e);
           }
+          if (self->cancelled.load()) {
+            stopped_early = true;
+            break;
+          }
         }
       }
-      ctx->TryCancel();
+      // Finish would wait on a stream we walked away from; one that ended by itself reports
+      // why (a dead member, a keepalive timeout).
+      if (stopped_early) ctx->TryCancel();
       grpc::Status st = stream->Finish();
       {
         std::lock_guard lock(self->mu);
