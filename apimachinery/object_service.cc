@@ -261,6 +261,10 @@ std::optional<ApiError> ObjectService::CheckNamespace(const std::string& ns) {
   if (!MetaString(*got, "deletionTimestamp").empty()) {
     ApiError e = ApiError::Forbidden("unable to create new content in namespace " + ns +
                                      " because it is being terminated");
+    // As kube-apiserver's NamespaceLifecycle admission: clients tell it from an RBAC denial
+    // by this cause.
+    e.causes.push_back(
+        {"NamespaceTerminating", "namespace " + ns + " is being terminated", "metadata.namespace"});
     return e;
   }
   return std::nullopt;

@@ -51,6 +51,7 @@ SimulatedCluster::SimulatedCluster(ClusterSpec spec, const Clock& clock, Options
   apimachinery::InstallCoreAdmission(*service_);
   service_->AddMutatingAdmission(ServiceDefaulting(&next_cluster_ip_));
   service_->AddMutatingAdmission(WorkloadDefaulting());
+  service_->AddMutatingAdmission(StorageRoundTrip());
 }
 
 SimulatedCluster::~SimulatedCluster() {
@@ -204,6 +205,13 @@ Duration SimulatedCluster::latency() const {
   return latency_;
 }
 
+void SimulatedCluster::CountApiWrite(const std::string& method) {
+  if (method == "POST") ++api_creates_;
+  if (method == "PUT") ++api_updates_;
+  if (method == "PATCH") ++api_patches_;
+  if (method == "DELETE") ++api_deletes_;
+}
+
 nlohmann::json SimulatedCluster::StatusJson() const {
   SimFaults f = faults();
   nlohmann::json zones = nlohmann::json::array();
@@ -218,7 +226,14 @@ nlohmann::json SimulatedCluster::StatusJson() const {
           {"zones", zones},
           {"partition", PartitionModeName(partition())},
           {"latencyMs", latency().count()},
-          {"objects", store_->ObjectCount()}};
+          {"objects", store_->ObjectCount()},
+          {"apiWrites",
+           {{"create", api_creates_.load()},
+            {"update", api_updates_.load()},
+            {"patch", api_patches_.load()},
+            {"delete", api_deletes_.load()},
+            {"total", api_creates_.load() + api_updates_.load() + api_patches_.load() +
+                          api_deletes_.load()}}}};
 }
 
 }  // namespace meridian::membersim

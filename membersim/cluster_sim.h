@@ -69,8 +69,13 @@ class SimulatedCluster {
   void SetLatency(Duration latency);
   Duration latency() const;
 
+  // Counts one write request (POST, PUT, PATCH, DELETE) received through the API, whatever
+  // its outcome, as an audit log would; the simulation's own controllers are not counted.
+  // Thread-safe.
+  void CountApiWrite(const std::string& method);
+
   // {name, region, jurisdiction, zones: [{name, nodes, failed, failedAt}], partition,
-  //  latencyMs, objects}
+  //  latencyMs, objects, apiWrites: {create, update, patch, delete, total}}
   nlohmann::json StatusJson() const;
 
  private:
@@ -84,6 +89,9 @@ class SimulatedCluster {
   std::atomic<uint32_t> next_cluster_ip_{10};
   Reconciler reconciler_;  // runner thread only
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+
+  // API write requests by verb: POST, PUT, PATCH, DELETE.
+  std::atomic<int64_t> api_creates_{0}, api_updates_{0}, api_patches_{0}, api_deletes_{0};
 
   std::atomic<bool> dirty_{true};
   std::atomic<int64_t> next_wake_ms_{INT64_MAX};

@@ -1,7 +1,9 @@
 #include "membersim/kube_resources.h"
 
+#include <set>
 #include <string>
 
+#include "common/quantity.h"
 #include "membersim/printers.h"
 
 namespace meridian::membersim {
@@ -196,6 +198,54 @@ apimachinery::MutatingAdmission WorkloadDefaulting() {
       DefaultPodSpec(spec["template"]["spec"]);
     }
     return Status::Ok();
+  };
+}
+
+namespace {
+
+// Go's json round trip for built-in kinds: see StorageRoundTrip. `path` names the field for
+// errors; `quantity` says the value sits where a resource.Quantity is decoded.
+Status RoundTrip(nlohmann::json* v, const std::string& path, bool quantity_map) {
+  static const std::set<std::string> kQuantityMaps = {"requests", "limits",   "overhead",
+                                                      "hard",     "capacity", "allocatable"};
+  if (v->is_object()) {
+    for (auto it = v->begin(); it != v->end();) {
+      nlohmann::json& child = it.value();
+      if (child.is_null() || (child.is_array() && child.empty())) {
+        it = v->erase(it);
+        continue;
+      }
+      const std::string p = path.empty() ? it.key() : path + "." + it.key();
+      if ((quantity_map || it.key() == "sizeLimit") && (child.is_string() || child.is_number())) {
+        StatusOr<std::string> c =
+            CanonicalQuantity(child.is_string() ? child.get<std::string>() : child.dump());
+        if (!c.ok()) {
+          return InvalidArgumentError(p + ": " + c.status().message() +
+                                      ": quantities must match the regular expression "
+                                      "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'");
+        }
+        child = *c;
+      } else {
+        MERIDIAN_RETURN_IF_ERROR(RoundTrip(&child, p, kQuantityMaps.count(it.key()) > 0));
+      }
+      ++it;
+    }
+  } else if (v->is_array()) {
+    for (size_t i = 0; i < v->size(); ++i) {
+      MERIDIAN_RETURN_IF_ERROR(RoundTrip(&(*v)[i], path + "[" + std::to_string(i) + "]", false));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+apimachinery::MutatingAdmission StorageRoundTrip() {
+  return [](const apimachinery::AdmissionAttributes& attrs, nlohmann::json* obj) -> Status {
+    static const std::set<std::string> kBuiltin = {
+        "", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "storage.k8s.io"};
+    if (!kBuiltin.count(attrs.resource->group) || !obj->is_object()) return Status::Ok();
+    return RoundTrip(obj, "", false);
   };
 }
 

@@ -30,4 +30,13 @@ apimachinery::MutatingAdmission ServiceDefaulting(std::atomic<uint32_t>* next_ip
 // Thread-safe.
 apimachinery::MutatingAdmission WorkloadDefaulting();
 
+// Mutating admission (last) making a stored built-in object what kube-apiserver's decode and
+// encode round trip makes it: resource quantities in canonical form (common/quantity.h:
+// `cpu: 0.5` -> "500m", "1.0" -> "1", "1024Mi" -> "1Gi"; a JSON number becomes a string) in
+// requests, limits, overhead, hard, capacity, allocatable and sizeLimit; null values and empty
+// lists dropped (Go's omitempty). A value that is not a quantity is rejected 400 BadRequest
+// naming its field, as the real server's decoder does. Objects of other groups are stored as sent.
+// Thread-safe.
+apimachinery::MutatingAdmission StorageRoundTrip();
+
 }  // namespace meridian::membersim

@@ -278,6 +278,7 @@ void MembersimServer::Admit(ClusterHttp& ch, RestHandler& handler, RestRequest r
     });
     return;
   }
+  c.CountApiWrite(request.method);
   respond(handler.Handle(std::move(request)));
 }
 

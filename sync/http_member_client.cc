@@ -119,7 +119,21 @@ http_client_config MakeConfig(const MemberCredentials& creds, std::chrono::milli
 struct HttpResult {
   int code = 0;
   std::string body;
+  int64_t retry_after = 0;  // the Retry-After header in seconds (0: absent or a date)
 };
+
+int64_t RetryAfterHeader(const http::http_headers& headers) {
+  auto it = headers.find(U("Retry-After"));
+  if (it == headers.end()) return 0;
+  const std::string v = utility::conversions::to_utf8string(it->second);
+  int64_t n = 0;
+  for (char c : v) {
+    if (c < '0' || c > '9') return 0;  // an HTTP date: rare from API servers; use backoff
+    n = n * 10 + (c - '0');
+    if (n > 3600) return 3600;
+  }
+  return n;
+}
 
 }  // namespace
 
@@ -202,8 +216,11 @@ struct HttpMemberClient::Transport {
       on.request(req, state->cts.get_token())
           .then([](http::http_response resp) {
             const int code = resp.status_code();
+            const int64_t retry_after = RetryAfterHeader(resp.headers());
             return resp.extract_utf8string(/*ignore_content_type=*/true)
-                .then([code](std::string body) { return HttpResult{code, std::move(body)}; });
+                .then([code, retry_after](std::string body) {
+                  return HttpResult{code, std::move(body), retry_after};
+                });
           })
           .then([state, prefix, timeout = timeout](pplx::task<HttpResult> t) {
             try {
@@ -243,7 +260,9 @@ struct HttpMemberClient::Transport {
   }
 
   StatusOr<json> JsonAnswer(const HttpResult& r, const std::string& what) const {
-    if (r.code < 200 || r.code > 299) return internal::MemberErrorStatus(member, what, r.code, r.body);
+    if (r.code < 200 || r.code > 299) {
+      return internal::MemberErrorStatus(member, what, r.code, r.body, r.retry_after);
+    }
     json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) {
       return InternalError(Prefix(what) + "answer is not JSON: " + r.body.substr(0, 120));
@@ -913,7 +932,7 @@ Status HttpMemberClient::Delete(const GroupVersionResource& gvr, const std::stri
       HttpResult r,
       transport_->Call(transport_->NewRequest(http::methods::DEL, *path, &text), what));
   if (r.code < 200 || r.code > 299) {
-    return internal::MemberErrorStatus(transport_->member, what, r.code, r.body);
+    return internal::MemberErrorStatus(transport_->member, what, r.code, r.body, r.retry_after);
   }
   return Status::Ok();
 }
@@ -963,7 +982,7 @@ Status HttpMemberClient::Probe(const std::string& path, bool* not_found) {
   if (not_found) *not_found = r.code == 404;
   if (r.code >= 200 && r.code <= 299) return Status::Ok();
   if (r.code == 401 || r.code == 403 || r.code == 404) {
-    return internal::MemberErrorStatus(transport_->member, what, r.code, r.body);
+    return internal::MemberErrorStatus(transport_->member, what, r.code, r.body, r.retry_after);
   }
   return UnavailableError(transport_->Prefix(what) + "HTTP " + std::to_string(r.code) + ": " +
                           r.body.substr(0, 500));

@@ -1,39 +1,18 @@
 #include "sync/propagation.h"
 
-#include "api/conditions.h"
-
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <set>
 
 #include "api/codec.h"
+#include "api/conditions.h"
+#include "sync/member_apply.h"
 
 namespace meridian::sync {
 namespace {
 
 using nlohmann::json;
-
-
-// Every field of `want` is in `have` with the same value (objects recursively; arrays of the
-// same length element by element).
-bool Subset(const json& want, const json& have) {
-  if (want.is_object()) {
-    if (!have.is_object()) return false;
-    for (auto it = want.begin(); it != want.end(); ++it) {
-      auto found = have.find(it.key());
-      if (found == have.end() || !Subset(it.value(), *found)) return false;
-    }
-    return true;
-  }
-  if (want.is_array()) {
-    if (!have.is_array() || have.size() != want.size()) return false;
-    for (size_t i = 0; i < want.size(); ++i) {
-      if (!Subset(want[i], have[i])) return false;
-    }
-    return true;
-  }
-  return want == have;
-}
 
 }  // namespace
 
@@ -88,7 +67,10 @@ StatusOr<json> RenderMemberObject(const api::FederatedWorkload& workload,
   if (!m.contains("annotations") || !m["annotations"].is_object()) {
     m["annotations"] = json::object();
   }
-  m["annotations"][kRenderedHashAnnotation] = RenderedHash(out);
+  // In the form the member stores it (canonical quantities, no empty lists), so what Meridian
+  // sends, records and compares is what the member answers with.
+  out = NormalizeForMember(out);
+  out["metadata"]["annotations"][kRenderedHashAnnotation] = RenderedHash(out);
   return out;
 }
 
@@ -141,7 +123,7 @@ bool NeedsUpdate(const json& live, const json& rendered) {
   };
   const std::string want = hash_of(rendered);
   if (want.empty() || hash_of(live) != want) return true;
-  return !Subset(rendered, live);
+  return !SemanticallyContains(rendered, live);
 }
 
 std::optional<GroupVersionResource> FallbackResource(const std::string& api_version,
@@ -258,6 +240,24 @@ api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload
                              " replicas ready",
                          "", gen};
   api::SetCondition(&status.conditions, std::move(ready_c), now);
+
+  std::string loops;
+  for (const api::ClusterSyncStatus& c : status.clusters) {
+    auto it = results.find(c.cluster);
+    if (it == results.end() || it->second.sync_loop.empty()) continue;
+    loops += (loops.empty() ? "" : "; ") + c.cluster + ": " + it->second.sync_loop;
+  }
+  const bool had_loop = std::any_of(status.conditions.begin(), status.conditions.end(),
+                                    [](const api::Condition& c) { return c.type == "SyncLoop"; });
+  if (!loops.empty()) {
+    api::SetCondition(&status.conditions,
+                      api::Condition{"SyncLoop", "True", "RewriteLoop", loops, "", gen}, now);
+  } else if (had_loop) {
+    api::SetCondition(&status.conditions,
+                      api::Condition{"SyncLoop", "False", "NoRewriteLoop",
+                                     "no member object is being rewritten in a loop", "", gen},
+                      now);
+  }
   return status;
 }
 

@@ -34,7 +34,9 @@ std::string WorkloadLabelValue(const api::FederatedWorkload& workload);
 // to the workload's name, spec.replicas = `replicas` (only when the template has
 // spec.replicas), the overrides whose clusterSelector matches `cluster_labels` applied in
 // order as RFC 6902 patches, the managed-by and workload labels, and the rendered-hash
-// annotation (a stable hash of everything else). Any status in the template is dropped.
+// annotation (a stable hash of everything else). Any status in the template is dropped. The
+// result is in the form a member stores (NormalizeForMember: canonical quantities, no null
+// values or empty lists).
 // Errors: kInvalidArgument when the template is not an object with apiVersion and kind, or a
 // patch fails (naming the override index) — a per-member error, never a crash.
 StatusOr<nlohmann::json> RenderMemberObject(const api::FederatedWorkload& workload,
@@ -50,9 +52,9 @@ std::string RenderedHash(const nlohmann::json& object);
 bool IsManaged(const nlohmann::json& live);
 
 // Whether `live` must be rewritten to become `rendered`: its rendered-hash annotation differs
-// from the rendered one, or someone changed a field Meridian set (every field of `rendered`
-// must still be present in `live` with the same value; fields the member added, e.g.
-// defaults, are ignored; arrays must have the same length and match element by element).
+// from the rendered one, or someone changed a field Meridian set (SemanticallyContains in
+// sync/member_apply.h: fields the member added, e.g. defaults and controllers' annotations,
+// are ignored; quantities compare in canonical form; arrays match element by element).
 bool NeedsUpdate(const nlohmann::json& live, const nlohmann::json& rendered);
 
 // The resource for apiVersion/kind from a fallback table: apps/v1 Deployment, StatefulSet,
@@ -75,6 +77,8 @@ int64_t ReplicasForMember(const api::FederatedWorkload& workload, const std::str
 struct MemberSyncResult {
   int64_t replicas = 0;  // the placed replicas this result was synced for
   api::ClusterSyncStatus status;
+  // Non-empty while the loop guard holds or reports an object of this workload here.
+  std::string sync_loop;
 };
 
 // The workload's status with clusters[], readyReplicas and the Synced and Ready conditions
@@ -84,6 +88,8 @@ struct MemberSyncResult {
 // it is unreachable) is listed too, not synced, so it never silently disappears. A cluster
 // with status.retained replicas is listed with what it reports; its ready replicas are not
 // added to readyReplicas (retained replicas are not placed ones).
+// Condition SyncLoop is True (reason RewriteLoop) naming each member whose result has a
+// sync_loop, and turns False (NoRewriteLoop) once none has, if it was there.
 // Every other field and condition is kept.
 api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload,
                                           const std::map<std::string, MemberSyncResult>& results,

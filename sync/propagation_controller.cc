@@ -5,9 +5,12 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
+#include <deque>
 #include <set>
 
 #include "api/codec.h"
+#include "sync/internal/kube_wire.h"
+#include "sync/member_apply.h"
 
 namespace meridian::sync {
 namespace {
@@ -129,6 +132,12 @@ struct PropagationController::Member {
   Status down;  // not OK while the member is considered down
   Timestamp down_retry_at;
   int down_failures = 0;
+  // Per object: Meridian's recent rewrites, for the loop guard (Options::loop_guard_*).
+  struct Rewrites {
+    std::deque<Timestamp> times;  // within the last loop_guard_window
+    bool looping = false;         // over the limit since the object last converged
+  };
+  std::map<std::pair<GroupVersionResource, ObjectName>, Rewrites> rewrites;
 
   // Meridian's objects in the member, as its watches last said.
   std::mutex cache_mu;  // guards cache, by_owner and deleted_rv
@@ -309,7 +318,7 @@ void PropagationController::RunWorker(std::shared_ptr<Member> member) {
     if (s.ok()) {
       member->queue.Forget(*key);
     } else {
-      const Duration delay = member->queue.AddRateLimited(*key);
+      const Duration delay = RetryDelay(*member, *key, s);
       spdlog::debug("propagation controller: member {}: {}: {} (retry in {} ms)", member->name,
                     *key, s.ToString(), delay.count());
     }
@@ -331,7 +340,7 @@ int PropagationController::ProcessMember(const std::string& name) {
     if (s.ok()) {
       member->queue.Forget(*key);
     } else {
-      member->queue.AddRateLimited(*key);
+      RetryDelay(*member, *key, s);
     }
     member->queue.Done(*key);
     ++processed;
@@ -461,20 +470,81 @@ Status PropagationController::MemberCallFailed(Member& member, Status status) {
     member.down_retry_at = clock_.Now() + wait;
     return status;
   }
+  const std::string& m = status.message();
+  auto tagged = [&](const char* tag) {
+    return m.find(std::string(": ") + tag) != std::string::npos;
+  };
+  // Only 401 and the RBAC authorizer's 403 are about who Meridian is; the HTTP client
+  // classifies every other refusal by its Status reason and details (internal/kube_wire.h).
   if (status.code() == StatusCode::kUnauthenticated ||
       status.code() == StatusCode::kPermissionDenied) {
     const bool unauthenticated = status.code() == StatusCode::kUnauthenticated;
     return Status(status.code(),
                   "member \"" + member.name + "\" refused Meridian's credentials (HTTP " +
-                      (unauthenticated ? "401 Unauthorized" : "403 Forbidden") +
-                      "; check the MemberCluster's credentialsRef): " + status.message());
+                      (unauthenticated ? "401 Unauthorized" : "403 Forbidden by RBAC") +
+                      "; check the MemberCluster's credentialsRef" +
+                      (unauthenticated ? "" : " and the member's RBAC for that identity") +
+                      "): " + m);
+  }
+  if (tagged("NamespaceTerminating")) {
+    return Status(status.code(), "the namespace is being deleted in member \"" + member.name +
+                                     "\"; Meridian recreates it and its objects as soon as it "
+                                     "is gone: " +
+                                     m);
+  }
+  if (tagged("QuotaExceeded")) {
+    return Status(status.code(), "member \"" + member.name +
+                                     "\" refused the object: a ResourceQuota there is exceeded "
+                                     "(retried with backoff): " +
+                                     m);
+  }
+  if (tagged("WebhookDenied")) {
+    return Status(status.code(), "an admission webhook in member \"" + member.name +
+                                     "\" denied the object (retried with backoff): " + m);
+  }
+  if (tagged("AdmissionDenied")) {
+    return Status(status.code(), "member \"" + member.name +
+                                     "\" forbids the object (an admission policy, not "
+                                     "Meridian's credentials; retried with backoff): " +
+                                     m);
+  }
+  if (tagged("Throttled")) {
+    return Status(status.code(), "member \"" + member.name +
+                                     "\" is throttling Meridian (HTTP 429; retried when it "
+                                     "says): " +
+                                     m);
+  }
+  if (status.code() == StatusCode::kInvalidArgument) {
+    return Status(status.code(), "member \"" + member.name +
+                                     "\" rejected the object as invalid (fix the template or "
+                                     "an override; retried with backoff): " +
+                                     m);
   }
   return status;
+}
+
+Duration PropagationController::RetryDelay(Member& member, const std::string& key,
+                                           const Status& s) {
+  // A terminating namespace goes within seconds once its contents are gone: poll it at a
+  // short fixed interval instead of letting the per-key backoff grow to its cap.
+  if (s.code() == StatusCode::kFailedPrecondition &&
+      s.message().find(": NamespaceTerminating") != std::string::npos) {
+    member.queue.AddAfter(key, options_.namespace_terminating_retry);
+    return options_.namespace_terminating_retry;
+  }
+  // The member said when: no sooner (it would answer 429 again), no later.
+  if (const int64_t after = internal::RetryAfterSeconds(s); after > 0) {
+    const Duration d = std::chrono::seconds(after);
+    member.queue.AddAfter(key, d);
+    return d;
+  }
+  return member.queue.AddRateLimited(key);
 }
 
 void PropagationController::SetResult(Member& member, const std::string& key,
                                       std::optional<MemberSyncResult> result) {
   std::optional<std::pair<apimachinery::EventType, std::string>> event;  // reason from type
+  bool loop_event = false;  // reason SyncLoop instead of SyncFailed
   std::shared_ptr<const api::FederatedWorkload> workload;
   {
     std::lock_guard lock(mu_);
@@ -495,6 +565,7 @@ void PropagationController::SetResult(Member& member, const std::string& key,
                           it->second.status.last_error != now.last_error)) {
         event = {apimachinery::EventType::kWarning,
                  "Sync failed on member " + member.name + ": " + now.last_error};
+        loop_event = !result->sync_loop.empty();
       } else if (now.synced && existed && !it->second.status.synced) {
         event = {apimachinery::EventType::kNormal, "Synced to member " + member.name};
       }
@@ -511,14 +582,82 @@ void PropagationController::SetResult(Member& member, const std::string& key,
     apimachinery::ObjectReference ref{api::kApiVersion, "FederatedWorkload", workload->metadata.ns,
                                       workload->metadata.name, workload->metadata.uid, ""};
     events_->Record(ref, event->first,
-                    event->first == apimachinery::EventType::kWarning ? "SyncFailed" : "Synced",
+                    loop_event                                          ? "SyncLoop"
+                    : event->first == apimachinery::EventType::kWarning ? "SyncFailed"
+                                                                        : "Synced",
                     event->second);
   }
 }
 
+void PropagationController::RemoveNamespaceIfUnused(Member& member, MemberClient& client,
+                                                    const std::string& ns) {
+  if (ns.empty()) return;
+  {
+    std::lock_guard lock(member.cache_mu);
+    // Owners are "<namespace>.<name>"; namespaces have no dots.
+    auto it = member.by_owner.lower_bound(ns + ".");
+    if (it != member.by_owner.end() && it->first.rfind(ns + ".", 0) == 0) return;
+  }
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, w] : workloads_) {
+      if (w->metadata.ns == ns && w->metadata.deletion_timestamp.empty() &&
+          ReplicasForMember(*w, member.name) > 0) {
+        return;  // about to be (re)created here
+      }
+    }
+  }
+  auto skip = [&](const Status& s) {
+    spdlog::debug("propagation controller: member {}: keeping namespace {}: {}", member.name, ns,
+                  s.ToString());
+  };
+  auto got = client.Get(kNamespaces, "", ns);
+  if (!got.ok()) {
+    if (got.status().code() != StatusCode::kNotFound) skip(got.status());
+    return;
+  }
+  // Never one Meridian did not create, nor one already going.
+  if (!IsManaged(*got) || !(*got)["metadata"].value("deletionTimestamp", "").empty()) return;
+  // Nor one where someone else keeps things: any object of these kinds that is neither
+  // Meridian's nor owned by another object (pods of Meridian's Deployments are owned by
+  // their ReplicaSet, and go with it).
+  for (const GroupVersionResource& gvr :
+       {GroupVersionResource{"apps", "v1", "deployments"},
+        GroupVersionResource{"apps", "v1", "statefulsets"},
+        GroupVersionResource{"apps", "v1", "daemonsets"},
+        GroupVersionResource{"", "v1", "services"}, GroupVersionResource{"", "v1", "pods"},
+        GroupVersionResource{"batch", "v1", "jobs"},
+        GroupVersionResource{"", "v1", "persistentvolumeclaims"}}) {
+    auto list = client.List(gvr, ns);
+    if (!list.ok()) {
+      if (list.status().code() == StatusCode::kNotFound) continue;  // kind not served
+      skip(list.status());
+      return;
+    }
+    for (const json& item : list->items) {
+      const json& meta = item["metadata"];
+      const bool owned = meta.contains("ownerReferences") && meta["ownerReferences"].is_array() &&
+                         !meta["ownerReferences"].empty();
+      if (!IsManaged(item) && !owned) {
+        skip(FailedPreconditionError(gvr.GroupResource() + " " + meta.value("name", "") +
+                                     " is not Meridian's"));
+        return;
+      }
+    }
+  }
+  ++member_writes_;
+  Status deleted = client.Delete(kNamespaces, "", ns);
+  if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) {
+    skip(deleted);
+    return;
+  }
+  std::lock_guard lock(member.state_mu);
+  member.namespaces_ok.erase(ns);
+}
+
 Status PropagationController::DeleteOwned(
     Member& member, const std::string& owner,
-    const std::optional<std::pair<GroupVersionResource, ObjectName>>& keep) {
+    const std::optional<std::pair<GroupVersionResource, ObjectName>>& keep, int* removed) {
   std::vector<std::pair<GroupVersionResource, ObjectName>> doomed;
   {
     std::lock_guard lock(member.cache_mu);
@@ -543,10 +682,43 @@ Status PropagationController::DeleteOwned(
     if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) {
       return MemberCallFailed(member, deleted);
     }
+    if (removed != nullptr) ++*removed;
     std::lock_guard lock(member.cache_mu);
     member.EraseLocked(gvr, name);
   }
   return Status::Ok();
+}
+
+std::string PropagationController::LoopGuard(
+    Member& member, const std::pair<GroupVersionResource, ObjectName>& object, const json& desired,
+    const json& live) {
+  const Timestamp now = clock_.Now();
+  const Duration window = options_.loop_guard_window;
+  std::lock_guard lock(member.state_mu);
+  Member::Rewrites& r = member.rewrites[object];
+  while (!r.times.empty() && r.times.front() <= now - window) r.times.pop_front();
+  if (static_cast<int>(r.times.size()) >= options_.loop_guard_writes) r.looping = true;
+  if (!r.looping) {
+    r.times.push_back(now);
+    return "";
+  }
+  // Thresholds, not counts, in the message: it must stay the same while the loop lasts, so
+  // that the status is not rewritten and the Event not repeated on every pass.
+  std::string fields;
+  for (const std::string& f : DifferingFields(desired, live)) {
+    fields += (fields.empty() ? "" : ", ") + f;
+  }
+  const std::string seconds =
+      std::to_string(std::chrono::duration_cast<std::chrono::seconds>(window).count());
+  const std::string message =
+      "SyncLoop: " + object.first.GroupResource() + " " + object.second.first + "/" +
+      object.second.second + " was rewritten " + std::to_string(options_.loop_guard_writes) +
+      " times within " + seconds + " s and the member keeps changing it back; fields that keep " +
+      "differing: " + (fields.empty() ? "(none found)" : fields) +
+      "; Meridian now writes it at most once per " + seconds + " s";
+  if (!r.times.empty() && now < r.times.back() + window) return "held:" + message;
+  r.times.push_back(now);
+  return message;
 }
 
 Status PropagationController::SyncOne(Member& member, const std::string& key) {
@@ -581,9 +753,10 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
 
   // What the status says when this pass fails: placed members always report; a member
   // that held the workload's objects reports until they are gone.
-  auto fail = [&](Status s) -> Status {
+  auto fail = [&](Status s, const std::string& sync_loop = "") -> Status {
     if (placed > 0 || had_result) {
       MemberSyncResult r;
+      r.sync_loop = sync_loop;
       r.replicas = placed;
       r.status.cluster = member.name;
       r.status.synced = false;
@@ -635,8 +808,12 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   }
 
   if (!workload || deleting || placed == 0) {
-    Status s = DeleteOwned(member, owner, std::nullopt);
+    int deleted = 0;
+    Status s = DeleteOwned(member, owner, std::nullopt, &deleted);
     if (!s.ok()) return fail(s);
+    // Meridian just removed its last objects of this workload here: the namespace may be
+    // one it created and no longer needs.
+    if (deleted > 0) RemoveNamespaceIfUnused(member, *client, key.substr(0, key.find('/')));
     SetResult(member, key, std::nullopt);
     std::lock_guard lock(mu_);
     if (deleting) {
@@ -682,7 +859,10 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   if (!namespace_ok) {
     auto got = client->Get(kNamespaces, "", ns);
     if (!got.ok() && got.status().code() == StatusCode::kNotFound) {
-      json nso = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}};
+      // Labelled: Meridian removes only namespaces it created (never one it found).
+      json nso = {{"apiVersion", "v1"},
+                  {"kind", "Namespace"},
+                  {"metadata", {{"name", ns}, {"labels", {{kManagedByLabel, kManagedByValue}}}}}};
       ++member_writes_;
       auto created = client->Create(kNamespaces, "", nso);
       if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) {
@@ -718,10 +898,15 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
     }
   };
 
+  // What Meridian creates or patches towards: the rendered object plus its last-applied
+  // record (what a later patch may remove).
+  const json desired = WithLastApplied(rendered);
+  const std::pair<GroupVersionResource, ObjectName> object_key{gvr, name};
+  std::string loop_report;  // non-empty: the loop guard held or reports this object
   for (int attempt = 0;; ++attempt) {
     if (!live) {
       ++member_writes_;
-      auto created = client->Create(gvr, ns, rendered);
+      auto created = client->Create(gvr, ns, desired);
       if (created.ok()) {
         live = std::move(created).value();
         if (IsManaged(*live)) remember(*live);
@@ -747,22 +932,42 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
           gvr.GroupResource() + " " + ns + "/" + name.second +
           " exists and is not managed by Meridian (set spec.adoptExisting to take it over)"));
     }
-    if (!NeedsUpdate(*live, rendered)) break;
-    json update = rendered;
-    update["metadata"]["resourceVersion"] = ResourceVersion(*live);
-    if (live->contains("status")) update["status"] = (*live)["status"];
+    if (!NeedsUpdate(*live, desired)) {
+      std::lock_guard lock(member.state_mu);
+      auto r = member.rewrites.find(object_key);
+      if (r != member.rewrites.end()) {
+        r->second.looping = false;
+        const Timestamp oldest = clock_.Now() - options_.loop_guard_window;
+        while (!r->second.times.empty() && r->second.times.front() <= oldest) {
+          r->second.times.pop_front();
+        }
+        if (r->second.times.empty()) member.rewrites.erase(r);
+      }
+      break;
+    }
+    // Only Meridian's fields: what it set before and no longer sets goes, the rest of the
+    // member's copy (controllers' annotations, defaulted and allocated fields) stays.
+    const json patch =
+        ThreeWayMergePatch(LastApplied(*live).value_or(json::object()), desired, *live);
+    if (patch.empty()) break;
+    if (std::string held = LoopGuard(member, object_key, desired, *live); !held.empty()) {
+      loop_report = held;
+      if (held.rfind("held:", 0) == 0) {
+        return fail(Status(StatusCode::kResourceExhausted, held.substr(5)), held.substr(5));
+      }
+    }
     ++member_writes_;
-    auto updated = client->Update(gvr, ns, update);
-    if (updated.ok()) {
-      live = std::move(updated).value();
+    auto patched = client->MergePatch(gvr, ns, name.second, patch);
+    if (patched.ok()) {
+      live = std::move(patched).value();
       remember(*live);
       break;
     }
-    const StatusCode code = updated.status().code();
+    const StatusCode code = patched.status().code();
     if ((code != StatusCode::kAborted && code != StatusCode::kNotFound) || attempt >= 3) {
-      return fail(MemberCallFailed(member, updated.status()));
+      return fail(MemberCallFailed(member, patched.status()));
     }
-    // Lost a race with another writer (or it was deleted): read again and retry.
+    // Deleted meanwhile (or a conflict the server did not retry): read again and retry.
     auto got = client->Get(gvr, ns, name.second);
     if (got.ok()) {
       live = std::move(got).value();
@@ -771,6 +976,10 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
     } else {
       return fail(MemberCallFailed(member, got.status()));
     }
+  }
+  if (!loop_report.empty()) {
+    // Written (a spaced-out retry), but the object has been fighting back: keep saying so.
+    return fail(Status(StatusCode::kResourceExhausted, loop_report), loop_report);
   }
 
   // The workload may have rendered to another object before (a renamed template).

@@ -31,6 +31,11 @@
 // in status.clusters with synced=false and its lastError; a member that refuses Meridian's
 // credentials is reported as such with the HTTP status.
 //
+// Member writes: create with the rendered object plus its last-applied record; when the
+// member's copy no longer semantically holds it (sync/member_apply.h), a JSON merge patch of
+// only Meridian's fields (never a full PUT), so controllers' annotations and server-allocated
+// fields survive. A loop guard backs off an object that is rewritten again and again.
+//
 // Events (core/v1, when the server stores them): Warning SyncFailed "Sync failed on member X:
 // ..." when a member's error appears or changes, Normal Synced "Synced to member X" when it
 // recovers. Routine successes record nothing.
@@ -86,6 +91,14 @@ class PropagationController {
     // Worker threads per member queue (a key is never processed by two at once). More than
     // one keeps several requests in flight to a member: member calls are latency-bound.
     int workers_per_member = 4;
+    // The loop guard: an object Meridian has rewritten loop_guard_writes times within
+    // loop_guard_window (a member controller or webhook keeps changing it back) is written at
+    // most once per window until it stays converged, and reported: synced=false, condition
+    // SyncLoop=True and a SyncLoop Event naming the fields that keep differing.
+    int loop_guard_writes = 5;
+    std::chrono::milliseconds loop_guard_window{60'000};
+    // Retry interval for a key refused because its namespace is terminating in the member.
+    std::chrono::milliseconds namespace_terminating_retry{500};
   };
 
   // `objects` and `clock` must outlive the controller. The clock drives backoff, fast-fail
@@ -142,12 +155,32 @@ class PropagationController {
   // Records the member's result for `key` (nullopt: nothing to report) and marks the
   // workload for aggregation when it changed.
   void SetResult(Member& member, const std::string& key, std::optional<MemberSyncResult> result);
-  // Deletes every cached object of `owner` on the member except `keep` (gvr, ns, name).
-  Status DeleteOwned(Member& member, const std::string& owner,
-                     const std::optional<std::pair<GroupVersionResource,
-                                                   std::pair<std::string, std::string>>>& keep);
-  // Wraps a member call's error: marks the member down on unavailable/timeout, names
-  // refused credentials.
+  // Deletes every cached object of `owner` on the member except `keep` (gvr, ns, name);
+  // counts the objects deleted into `removed` when given.
+  Status DeleteOwned(
+      Member& member, const std::string& owner,
+      const std::optional<std::pair<GroupVersionResource, std::pair<std::string, std::string>>>&
+          keep,
+      int* removed = nullptr);
+  // Deletes namespace `ns` in the member if Meridian created it (managed-by label), holds
+  // nothing of Meridian's there any more, places nothing there, and no one else keeps objects
+  // in it (workload kinds, pods, PVCs without an owner). Best effort: a failed call keeps
+  // the namespace (logged at debug).
+  void RemoveNamespaceIfUnused(Member& member, MemberClient& client, const std::string& ns);
+  // The loop guard (Options::loop_guard_*) for a rewrite of `object` about to be sent: ""
+  // (write; recorded), "held:<why>" (do not write now), or "<why>" (write, recorded, but it
+  // is looping: report it).
+  std::string LoopGuard(
+      Member& member,
+      const std::pair<GroupVersionResource, std::pair<std::string, std::string>>& object,
+      const nlohmann::json& desired, const nlohmann::json& live);
+  // Re-queues a failed key: after the member's Retry-After (429), at
+  // namespace_terminating_retry for a terminating namespace, else with per-key backoff.
+  // Returns the delay.
+  Duration RetryDelay(Member& member, const std::string& key, const Status& s);
+  // Wraps a member call's error: marks the member down on unavailable/timeout; says what a
+  // refusal means by its class (credentials only for 401 and RBAC 403s, terminating
+  // namespace, quota, webhook, admission policy, throttling, invalid object).
   Status MemberCallFailed(Member& member, Status status);
   void EnqueueEverywhere(const std::string& key);
   std::vector<std::shared_ptr<Member>> MembersSnapshot();

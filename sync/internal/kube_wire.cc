@@ -167,15 +167,64 @@ StatusCode CodeForHttp(int http_code, const std::string& reason) {
   return StatusCode::kUnknown;
 }
 
+MemberErrorClass ClassifyMemberError(int http_code, const std::string& reason,
+                                     const std::string& message, const json* details) {
+  MemberErrorClass c;
+  c.code = CodeForHttp(http_code, reason);
+  bool namespace_terminating = message.find("because it is being terminated") != std::string::npos;
+  if (details != nullptr) {
+    if (const json* causes = Field(*details, "causes"); causes && causes->is_array()) {
+      for (const json& cause : *causes) {
+        if (StringField(cause, "reason") == "NamespaceTerminating") namespace_terminating = true;
+      }
+    }
+    if (const json* r = Field(*details, "retryAfterSeconds"); r && r->is_number_integer()) {
+      c.retry_after_seconds = r->get<int64_t>();
+    }
+  }
+  // Admission webhooks answer with the code they choose (400, 403, 422, ...).
+  if (message.find("admission webhook") != std::string::npos &&
+      message.find("denied the request") != std::string::npos) {
+    c.code = StatusCode::kFailedPrecondition;
+    c.tag = "WebhookDenied";
+    return c;
+  }
+  if (http_code == 403) {
+    if (namespace_terminating) {
+      c.code = StatusCode::kFailedPrecondition;
+      c.tag = "NamespaceTerminating";
+    } else if (message.find("exceeded quota") != std::string::npos) {
+      c.code = StatusCode::kResourceExhausted;
+      c.tag = "QuotaExceeded";
+    } else if (message.find(" cannot ") != std::string::npos &&
+               (message.find("User \"") != std::string::npos ||
+                message.find("system:") != std::string::npos)) {
+      // The RBAC authorizer's message: `User "x" cannot create resource "deployments" ...`.
+      c.code = StatusCode::kPermissionDenied;
+      c.tag = "RBAC";
+    } else {
+      // Forbidden by an admission plugin (PodSecurity, LimitRanger, ...): the request, not
+      // the credentials.
+      c.code = StatusCode::kFailedPrecondition;
+      c.tag = "AdmissionDenied";
+    }
+  } else if (http_code == 429) {
+    c.tag = "Throttled";
+  }
+  return c;
+}
+
 Status MemberErrorStatus(const std::string& member, const std::string& what, int http_code,
-                         const std::string& body) {
+                         const std::string& body, int64_t retry_after_header) {
   std::string reason;
   std::string message;
+  const json* details = nullptr;
   const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_object() && StringField(j, "kind") == "Status") {
     reason = StringField(j, "reason");
     message = StringField(j, "message");
-    if (const json* details = Field(j, "details")) {
+    details = Field(j, "details");
+    if (details != nullptr) {
       if (const json* causes = Field(*details, "causes"); causes && causes->is_array()) {
         // The message of a 422 usually lists the causes already; add those it does not.
         for (const json& c : *causes) {
@@ -187,16 +236,40 @@ Status MemberErrorStatus(const std::string& member, const std::string& what, int
       }
     }
   }
+  MemberErrorClass c = ClassifyMemberError(http_code, reason, message, details);
+  if (retry_after_header > 0) c.retry_after_seconds = retry_after_header;
   if (message.empty()) {
     std::string snippet = body.substr(0, 200);
     while (!snippet.empty() && std::isspace(static_cast<unsigned char>(snippet.back()))) {
       snippet.pop_back();
     }
     message = "HTTP " + std::to_string(http_code) + (snippet.empty() ? "" : ": " + snippet);
-  } else if (!reason.empty()) {
-    message += " (" + reason + ")";
   }
-  return Status(CodeForHttp(http_code, reason), "member \"" + member + "\": " + what + ": " + message);
+  // "(Forbidden: NamespaceTerminating)", "(TooManyRequests: Throttled; retry after 2s)".
+  std::string note = reason;
+  if (!c.tag.empty()) note += (note.empty() ? "" : ": ") + c.tag;
+  if (c.retry_after_seconds > 0) {
+    note += (note.empty() ? "" : "; ") + std::string(kRetryAfterPrefix) +
+            std::to_string(c.retry_after_seconds) + "s";
+  }
+  if (!note.empty() && !(reason.empty() && message.rfind("HTTP ", 0) == 0 && c.tag.empty() &&
+                         c.retry_after_seconds == 0)) {
+    message += " (" + note + ")";
+  }
+  return Status(c.code, "member \"" + member + "\": " + what + ": " + message);
+}
+
+int64_t RetryAfterSeconds(const Status& status) {
+  const std::string& m = status.message();
+  const size_t at = m.rfind(kRetryAfterPrefix);
+  if (at == std::string::npos) return 0;
+  int64_t n = 0;
+  for (size_t i = at + std::string_view(kRetryAfterPrefix).size();
+       i < m.size() && std::isdigit(static_cast<unsigned char>(m[i])); ++i) {
+    n = n * 10 + (m[i] - '0');
+    if (n > 3600) return 3600;
+  }
+  return n;
 }
 
 StatusOr<ServerVersion> ParseServerVersion(const json& body) {

@@ -56,11 +56,33 @@ std::string QueryString(const std::vector<std::pair<std::string, std::string>>& 
 std::string DescribeObject(const GroupVersionResource& gvr, const std::string& ns,
                            const std::string& name);
 
+// What kind of refusal an error answer is, from its HTTP code, Status reason, message and
+// details (not the code alone: a real server answers 403 for RBAC denials, terminating
+// namespaces, quota and admission plugins alike).
+struct MemberErrorClass {
+  StatusCode code = StatusCode::kUnknown;
+  // "" (the code says it all), "RBAC" (403 by the authorizer: kPermissionDenied, the only
+  // 403 that blames credentials), "NamespaceTerminating" (kFailedPrecondition),
+  // "QuotaExceeded" (kResourceExhausted), "WebhookDenied" (any code; kFailedPrecondition),
+  // "AdmissionDenied" (any other 403: kFailedPrecondition), "Throttled" (429).
+  std::string tag;
+  int64_t retry_after_seconds = 0;  // details.retryAfterSeconds (429, some 5xx); 0: none
+};
+MemberErrorClass ClassifyMemberError(int http_code, const std::string& reason,
+                                     const std::string& message, const nlohmann::json* details);
+
 // The Status for a non-2xx answer. `body` may be a Kubernetes Status object (its reason,
-// message and details.causes are used) or anything else (its first 200 bytes are quoted).
-// Message: `member "NAME": WHAT: <server message>`.
+// message and details are used) or anything else (its first 200 bytes are quoted). The code
+// is ClassifyMemberError's. Message: `member "NAME": WHAT: <server message> (<reason>[:
+// <tag>][; retry after Ns])`. `retry_after_header` is the Retry-After header (seconds; 0 when
+// absent) and wins over details.retryAfterSeconds.
 Status MemberErrorStatus(const std::string& member, const std::string& what, int http_code,
-                         const std::string& body);
+                         const std::string& body, int64_t retry_after_header = 0);
+
+inline constexpr char kRetryAfterPrefix[] = "retry after ";
+// The "retry after Ns" hint MemberErrorStatus wrote into `status` (seconds, capped at an
+// hour), or 0.
+int64_t RetryAfterSeconds(const Status& status);
 
 // The code for an HTTP status and Kubernetes reason (see member_client.h for the table).
 StatusCode CodeForHttp(int http_code, const std::string& reason);

@@ -142,7 +142,8 @@ TEST(MemberErrorStatusTest, CodesFromHttpAndReason) {
       {410, "Expired", StatusCode::kOutOfRange},
       {410, "Gone", StatusCode::kOutOfRange},
       {401, "Unauthorized", StatusCode::kUnauthenticated},
-      {403, "Forbidden", StatusCode::kPermissionDenied},
+      // Not the RBAC authorizer's message: an admission policy, not the credentials.
+      {403, "Forbidden", StatusCode::kFailedPrecondition},
       {422, "Invalid", StatusCode::kInvalidArgument},
       {400, "BadRequest", StatusCode::kInvalidArgument},
       {405, "MethodNotAllowed", StatusCode::kUnimplemented},
@@ -160,8 +161,11 @@ TEST(MemberErrorStatusTest, CodesFromHttpAndReason) {
     Status s = MemberErrorStatus("eu-1", "get deployments.apps \"shop/web\"", c.http,
                                  StatusBody(c.http, c.reason, "the message").dump());
     EXPECT_EQ(s.code(), c.want) << c.http << " " << c.reason;
+    std::string note = c.reason;
+    if (c.http == 403) note += ": AdmissionDenied";
+    if (c.http == 429) note += ": Throttled";
     EXPECT_EQ(s.message(), "member \"eu-1\": get deployments.apps \"shop/web\": the message" +
-                               (c.reason.empty() ? std::string() : " (" + c.reason + ")"));
+                               (note.empty() ? std::string() : " (" + note + ")"));
   }
 }
 
@@ -186,6 +190,67 @@ TEST(MemberErrorStatusTest, CausesAndNonStatusBodies) {
 
   // 409 without a Status body is a conflict, not AlreadyExists.
   EXPECT_EQ(MemberErrorStatus("m", "w", 409, "").code(), StatusCode::kAborted);
+}
+
+// The refusals a real kube-apiserver answers, classified by reason, message and details.
+TEST(MemberErrorStatusTest, ClassifiedByReasonAndDetails) {
+  json terminating = StatusBody(403, "Forbidden",
+                                "deployments.apps \"web\" is forbidden: unable to create new "
+                                "content in namespace shop because it is being terminated");
+  terminating["details"] = {{"name", "web"},
+                            {"group", "apps"},
+                            {"kind", "deployments"},
+                            {"causes",
+                             {{{"reason", "NamespaceTerminating"},
+                               {"message", "namespace shop is being terminated"},
+                               {"field", "metadata.namespace"}}}}};
+  json rbac = StatusBody(403, "Forbidden",
+                         "deployments.apps is forbidden: User \"meridian\" cannot create "
+                         "resource \"deployments\" in API group \"apps\" in the namespace "
+                         "\"shop\"");
+  json quota = StatusBody(403, "Forbidden",
+                          "pods \"web-1\" is forbidden: exceeded quota: compute, requested: "
+                          "cpu=500m, used: cpu=2, limited: cpu=2");
+  json webhook = StatusBody(400, "BadRequest",
+                            "admission webhook \"policy.example.com\" denied the request: "
+                            "images must come from registry.example.com");
+  json invalid = StatusBody(422, "Invalid", "Deployment.apps \"web\" is invalid");
+  json throttled = StatusBody(429, "TooManyRequests", "too many requests, please try again later");
+  throttled["details"] = {{"retryAfterSeconds", 3}};
+  json conflict = StatusBody(409, "Conflict", "the object has been modified");
+  struct Case {
+    std::string name;
+    int http;
+    json body;
+    int64_t retry_after_header;
+    StatusCode code;
+    std::string note;  // what the message ends with
+    int64_t retry_after;
+  };
+  const std::vector<Case> cases = {
+      {"terminating namespace", 403, terminating, 0, StatusCode::kFailedPrecondition,
+       "(Forbidden: NamespaceTerminating)", 0},
+      {"RBAC denial", 403, rbac, 0, StatusCode::kPermissionDenied, "(Forbidden: RBAC)", 0},
+      {"quota", 403, quota, 0, StatusCode::kResourceExhausted, "(Forbidden: QuotaExceeded)", 0},
+      {"webhook", 400, webhook, 0, StatusCode::kFailedPrecondition, "(BadRequest: WebhookDenied)",
+       0},
+      {"field validation", 422, invalid, 0, StatusCode::kInvalidArgument, "(Invalid)", 0},
+      {"conflict", 409, conflict, 0, StatusCode::kAborted, "(Conflict)", 0},
+      {"429 with details", 429, throttled, 0, StatusCode::kResourceExhausted,
+       "(TooManyRequests: Throttled; retry after 3s)", 3},
+      {"429: the Retry-After header wins", 429, throttled, 7, StatusCode::kResourceExhausted,
+       "(TooManyRequests: Throttled; retry after 7s)", 7},
+  };
+  for (const Case& c : cases) {
+    Status s = MemberErrorStatus("real-1", "create deployments.apps \"shop/web\"", c.http,
+                                 c.body.dump(), c.retry_after_header);
+    EXPECT_EQ(s.code(), c.code) << c.name << ": " << s;
+    EXPECT_TRUE(s.message().size() >= c.note.size() &&
+                s.message().compare(s.message().size() - c.note.size(), c.note.size(), c.note) == 0)
+        << c.name << ": " << s;
+    EXPECT_EQ(RetryAfterSeconds(s), c.retry_after) << c.name;
+    EXPECT_NE(s.message().find(c.body["message"].get<std::string>()), std::string::npos) << c.name;
+  }
 }
 
 TEST(DiscoveryParsingTest, VersionResourcesGroups) {

@@ -254,5 +254,111 @@ TEST_F(PropagationMembersimTest, AMemberRefusingOurCredentialsSaysSoInStatus) {
   controller->Stop();
 }
 
+// What a real API server does to a template (canonical quantities, `args: []` dropped, the
+// Deployment controller's revision annotation) must not make Meridian rewrite the object:
+// after convergence it makes zero writes to the member (counted by membersim at its API),
+// the generation stays put; hand edits are repaired with a merge patch that keeps the
+// revision annotation.
+TEST_F(PropagationMembersimTest, ConvergedWorkloadCausesZeroMemberWrites) {
+  auto writes = [&](const std::string& member) -> int64_t {
+    auto r = test_env::RunCommand(test_env::BinDir() + "/membersim ctl --server " + sim_url_ +
+                                  " status");
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    json status =
+        json::parse(r.output.substr(std::min(r.output.find('{'), r.output.size())), nullptr, false);
+    if (!status.is_object()) return -1;
+    for (const json& c : status["clusters"]) {
+      if (c["name"] == member) return c["apiWrites"]["total"].get<int64_t>();
+    }
+    return -1;
+  };
+  auto controller = StartController();
+  CreateWorkload("quant");
+  // The template: cpu 0.5 (a YAML number), memory 1024Mi, limits.cpu "1.0", args [].
+  const auto& info = Workloads();
+  bool changed = false;
+  for (int attempt = 0; attempt < 20 && !changed; ++attempt) {
+    json w = federation_.objects().Get(info, "shop", "quant").value();
+    json& c = w["spec"]["template"]["spec"]["template"]["spec"]["containers"][0];
+    c["args"] = json::array();
+    c["resources"] = {{"requests", {{"cpu", 0.5}, {"memory", "1024Mi"}}},
+                      {"limits", {{"cpu", "1.0"}}}};
+    changed = federation_.objects().Update(info, "shop", "quant", w).ok();
+  }
+  ASSERT_TRUE(changed);
+  auto container = [&](const json& d) { return d["spec"]["template"]["spec"]["containers"][0]; };
+  // status.<field> (0 until the member's controllers have written it).
+  auto status_int = [](const json& d, const char* field) -> int64_t {
+    if (!d.contains("status") || !d["status"].is_object()) return 0;
+    const json& v = d["status"].value(field, json(0));
+    return v.is_number_integer() ? v.get<int64_t>() : 0;
+  };
+  ASSERT_TRUE(Eventually([&] {
+    auto o = InMember("m-a", "quant");
+    return o && container(*o).contains("resources");
+  }));
+  // Stored as a real server stores it.
+  json stored = *InMember("m-a", "quant");
+  EXPECT_EQ(container(stored)["resources"]["requests"]["cpu"], "500m");
+  EXPECT_EQ(container(stored)["resources"]["requests"]["memory"], "1Gi");
+  EXPECT_EQ(container(stored)["resources"]["limits"]["cpu"], "1");
+  EXPECT_FALSE(container(stored).contains("args"));
+
+  // Converged: the member's controllers have written status and the revision annotation.
+  ASSERT_TRUE(Eventually([&] {
+    auto o = InMember("m-a", "quant");
+    return o && (*o)["metadata"]["annotations"].contains("deployment.kubernetes.io/revision") &&
+           status_int(*o, "readyReplicas") == 2;
+  }));
+  auto quiet = [&](const char* when) {
+    std::this_thread::sleep_for(milliseconds(500));  // writes already in flight land
+    const int64_t before_a = writes("m-a"), before_b = writes("m-b");
+    EXPECT_GT(before_a, 0) << when << ": the create was not counted";  // the counter works
+    EXPECT_GT(before_b, 0) << when;
+    const int64_t generation = InMember("m-a", "quant").value()["metadata"]["generation"];
+    std::this_thread::sleep_for(milliseconds(3000));
+    EXPECT_EQ(writes("m-a"), before_a) << when << ": Meridian wrote to m-a";
+    EXPECT_EQ(writes("m-b"), before_b) << when << ": Meridian wrote to m-b";
+    EXPECT_EQ(InMember("m-a", "quant").value()["metadata"]["generation"], generation) << when;
+  };
+  quiet("after convergence");
+
+  // Hand edits are repaired (scale, image), with a patch that keeps the member's annotation.
+  ASSERT_TRUE(members_["m-a"]
+                  ->MergePatch(kDeployments, "shop", "quant", json{{"spec", {{"replicas", 9}}}})
+                  .ok());
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto o = InMember("m-a", "quant");
+        return o && (*o)["spec"]["replicas"] == 2;
+      },
+      milliseconds(3000)))
+      << "a scale was not repaired";
+  json image_edit = {
+      {"spec",
+       {{"template", {{"spec", {{"containers", {{{"name", "main"}, {"image", "evil:1"}}}}}}}}}}};
+  ASSERT_TRUE(members_["m-a"]->MergePatch(kDeployments, "shop", "quant", image_edit).ok());
+  EXPECT_TRUE(Eventually(
+      [&] {
+        auto o = InMember("m-a", "quant");
+        return o && container(*o)["image"] == "web:1" &&
+               container(*o)["resources"]["requests"]["cpu"] == "500m";
+      },
+      milliseconds(3000)))
+      << "an image edit was not repaired";
+  json repaired = *InMember("m-a", "quant");
+  EXPECT_TRUE(repaired["metadata"]["annotations"].contains("deployment.kubernetes.io/revision"))
+      << repaired.dump();
+  ASSERT_TRUE(Eventually([&] {
+    auto o = InMember("m-a", "quant");
+    return o && status_int(*o, "updatedReplicas") == 2 && status_int(*o, "readyReplicas") == 2;
+  }));
+  quiet("after the repairs");
+  EXPECT_TRUE(InMember("m-a", "quant")
+                  .value()["metadata"]["annotations"]
+                  .contains("deployment.kubernetes.io/revision"));
+  controller->Stop();
+}
+
 }  // namespace
 }  // namespace meridian::sync

@@ -305,6 +305,7 @@ TEST_F(PropagationControllerTest, ThreeContinentsReachTheMembersAndReportReady) 
   // Level-triggered and idempotent.
   EXPECT_EQ(controller.ReconcileAll().value(), 0);
   EXPECT_EQ(fakes_["us-east-1"]->CallCount(testing::Verb::kUpdate), 0);
+  EXPECT_EQ(fakes_["us-east-1"]->CallCount(testing::Verb::kMergePatch), 0);
 }
 
 TEST_F(PropagationControllerTest, ScalingRedividesAndDriftIsRepaired) {
@@ -456,8 +457,9 @@ TEST_F(PropagationControllerTest, MemberWatchEventsQueueTheRepair) {
   // looked at once more; that second look changes nothing.)
   EXPECT_GE(controller.ProcessMember("eu-west-1"), 1);
   EXPECT_EQ(eu.Object(kDeployments, "shop", "web").value()["spec"]["replicas"], want);
-  // Repaired from the watched copy: one write, no Get or List.
-  EXPECT_EQ(eu.CallCount(testing::Verb::kUpdate), 1);
+  // Repaired from the watched copy: one merge patch (never a full PUT), no Get or List.
+  EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 1);
+  EXPECT_EQ(eu.CallCount(testing::Verb::kUpdate), 0);
   EXPECT_EQ(eu.CallCount(testing::Verb::kGet), 0);
   EXPECT_EQ(eu.CallCount(testing::Verb::kList), 0);
 
@@ -472,7 +474,148 @@ TEST_F(PropagationControllerTest, MemberWatchEventsQueueTheRepair) {
   eu.ExpireWatches();
   controller.ProcessMember("eu-west-1");
   EXPECT_EQ(eu.CallCount(testing::Verb::kUpdate), 0);
+  EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 0);
   EXPECT_EQ(eu.CallCount(testing::Verb::kCreate), 0);
+}
+
+// Namespaces Meridian creates carry its label and go when it no longer places anything
+// there; one it found, or one where someone else keeps objects, stays.
+TEST_F(PropagationControllerTest, NamespacesMeridianCreatedGoWhenNothingIsPlacedThere) {
+  ApplyExample();
+  Place();
+  const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
+  const GroupVersionResource kServices{"", "v1", "services"};
+  // us-east-1 had the namespace before Meridian came.
+  fakes_["us-east-1"]->Apply(
+      kNamespaces, {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "shop"}}}});
+  PropagationController controller(server_->objects(), clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  for (const char* m : {"eu-west-1", "us-east-1", "ap-south-1"}) {
+    ASSERT_TRUE(fakes_[m]->Object(kDeployments, "shop", "web").has_value()) << m;
+  }
+  auto eu_ns = fakes_["eu-west-1"]->Object(kNamespaces, "", "shop");
+  ASSERT_TRUE(eu_ns.has_value());
+  EXPECT_TRUE(IsManaged(*eu_ns));
+  EXPECT_FALSE(IsManaged(*fakes_["us-east-1"]->Object(kNamespaces, "", "shop")));
+  // Someone keeps a Service of their own in ap-south-1's (Meridian-created) namespace.
+  fakes_["ap-south-1"]->Apply(kServices,
+                              {{"apiVersion", "v1"},
+                               {"kind", "Service"},
+                               {"metadata", {{"name", "theirs"}, {"namespace", "shop"}}}});
+
+  PlaceWithout("eu-west-1");
+  PlaceWithout("us-east-1");
+  PlaceWithout("ap-south-1");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  for (const char* m : {"eu-west-1", "us-east-1", "ap-south-1"}) {
+    EXPECT_FALSE(fakes_[m]->Object(kDeployments, "shop", "web").has_value()) << m;
+  }
+  EXPECT_FALSE(fakes_["eu-west-1"]->Object(kNamespaces, "", "shop").has_value());
+  EXPECT_TRUE(fakes_["us-east-1"]->Object(kNamespaces, "", "shop").has_value());
+  EXPECT_TRUE(fakes_["ap-south-1"]->Object(kNamespaces, "", "shop").has_value());
+
+  // Placed again: recreated (with the label).
+  Place();
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  eu_ns = fakes_["eu-west-1"]->Object(kNamespaces, "", "shop");
+  ASSERT_TRUE(eu_ns.has_value());
+  EXPECT_TRUE(IsManaged(*eu_ns));
+  EXPECT_TRUE(fakes_["eu-west-1"]->Object(kDeployments, "shop", "web").has_value());
+}
+
+// A member controller that keeps changing Meridian's field back: after loop_guard_writes
+// rewrites within the window Meridian stops writing (one write per window), and says so in
+// status (synced=false, condition SyncLoop naming the field) and a SyncLoop Event. Once the
+// fight stops, the object converges and the condition turns False.
+TEST_F(PropagationControllerTest, LoopGuardBacksOffAndReportsTheFields) {
+  ApplyExample();
+  Place();
+  PropagationController::Options options;
+  options.loop_guard_writes = 3;
+  options.loop_guard_window = std::chrono::seconds(10);
+  PropagationController controller(server_->objects(), clock_, Factory(), options);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  FakeMemberClient& eu = *fakes_["eu-west-1"];
+  // The fighter: sets the first container's image back to what it wants, as a webhook or
+  // another controller would.
+  auto fight = [&] {
+    json o = eu.Object(kDeployments, "shop", "web").value();
+    o["spec"]["template"]["spec"]["containers"][0]["image"] = "fighter:1";
+    eu.Apply(kDeployments, o);
+  };
+  auto image = [&] {
+    return eu.Object(kDeployments, "shop", "web")
+        .value()["spec"]["template"]["spec"]["containers"][0]["image"]
+        .get<std::string>();
+  };
+  eu.ClearCalls();
+  for (int i = 0; i < 3; ++i) {
+    fight();
+    clock_.Advance(std::chrono::seconds(1));
+    controller.ProcessMember("eu-west-1");
+    EXPECT_NE(image(), "fighter:1") << i;  // repaired
+  }
+  EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 3);
+
+  // The fourth rewrite within 10 s is held, and reported.
+  for (int i = 0; i < 5; ++i) {
+    fight();
+    clock_.Advance(std::chrono::seconds(1));
+    controller.ProcessMember("eu-west-1");
+  }
+  EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 3);
+  EXPECT_EQ(image(), "fighter:1");
+  ASSERT_TRUE(controller.Aggregate().ok());
+  api::FederatedWorkload w = Workload();
+  const api::Condition* loop = Find(w.status, "SyncLoop");
+  ASSERT_NE(loop, nullptr);
+  EXPECT_EQ(loop->status, "True");
+  EXPECT_EQ(loop->reason, "RewriteLoop");
+  EXPECT_NE(loop->message.find("eu-west-1: SyncLoop: deployments.apps shop/web was rewritten 3 "
+                               "times within 10 s"),
+            std::string::npos)
+      << loop->message;
+  EXPECT_NE(loop->message.find("fields that keep differing: "
+                               "spec.template.spec.containers[0].image"),
+            std::string::npos)
+      << loop->message;
+  for (const auto& c : w.status.clusters) {
+    EXPECT_EQ(c.synced, c.cluster != "eu-west-1") << c.cluster;
+  }
+
+  // Once the window since the last write has passed, one more write goes out.
+  clock_.Advance(std::chrono::seconds(10));
+  controller.ProcessMember("eu-west-1");
+  EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 4);
+  EXPECT_NE(image(), "fighter:1");
+
+  // The fighter gave up: the next pass finds the object converged; the report clears.
+  clock_.Advance(std::chrono::seconds(11));
+  controller.ProcessMember("eu-west-1");
+  EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 4);
+  ASSERT_TRUE(controller.Aggregate().ok());
+  w = Workload();
+  loop = Find(w.status, "SyncLoop");
+  ASSERT_NE(loop, nullptr);
+  EXPECT_EQ(loop->status, "False");
+  for (const auto& c : w.status.clusters) EXPECT_TRUE(c.synced) << c.cluster;
+
+  // The user found it among the workload's Events (written in the background).
+  const auto& events = Info("v1", "Event");
+  bool recorded = false;
+  for (int i = 0; i < 200 && !recorded; ++i) {
+    auto list = server_->objects().List(events, "shop", apimachinery::ListRequest{});
+    ASSERT_TRUE(list.ok());
+    for (const json& e : list.value()["items"]) {
+      if (e.value("reason", "") == "SyncLoop" &&
+          e.value("message", "").find("spec.template.spec.containers[0].image") !=
+              std::string::npos) {
+        recorded = true;
+      }
+    }
+    if (!recorded) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(recorded);
 }
 
 // Someone takes an object over (removes Meridian's label): it is no longer ours, and the

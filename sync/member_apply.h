@@ -1,0 +1,68 @@
+// How Meridian writes what it owns in a member, pure core: the form a member API server
+// stores an object in, a semantic "does the member still hold what Meridian set" test, the
+// fields that differ, the last-applied record, and the three-way JSON merge patch that
+// changes only Meridian's fields (kubectl apply's algorithm for merge patches).
+//
+// Why: a real kube-apiserver stores `cpu: 0.5` as "500m", `1024Mi` as "1Gi", "1.0" as "1",
+// drops `args: []`, and its controllers add annotations (deployment.kubernetes.io/revision)
+// and fields (Service clusterIP). An exact comparison and a full-object PUT therefore rewrite
+// such objects forever and erase what others own. Here a member's answer is compared in
+// canonical form, and an update is a merge patch computed from what Meridian applied last
+// (kLastAppliedAnnotation) and what it wants now: fields owned by others are never in it,
+// and fields Meridian stops setting are removed (null) only if Meridian set them before.
+//
+// Pure functions; thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace meridian::sync {
+
+// What Meridian applied last (the rendered object, compact JSON, without this annotation).
+inline constexpr char kLastAppliedAnnotation[] = "federation.meridian.io/last-applied";
+
+// `object` as a member API server stores the fields it sets: in built-in kinds (core, apps,
+// batch, autoscaling, policy, networking.k8s.io, storage.k8s.io) every resource quantity
+// (values of requests, limits, overhead, hard, capacity and allocatable maps, and sizeLimit),
+// string or JSON number, in canonical form ("0.5" -> "500m", 1 -> "1", "1024Mi" -> "1Gi"); a
+// value that is not a quantity is left for the server to reject. Everywhere: null values and
+// empty lists removed (Go's omitempty drops them). Empty objects are kept: `emptyDir: {}` is
+// meaningful.
+nlohmann::json NormalizeForMember(const nlohmann::json& object);
+
+// Whether `have` (the member's copy) holds every field of `want` with an equal value, where
+// equal means: objects recursively (fields only in `have`, e.g. server defaults, ignored);
+// arrays of the same length element by element; numbers by value (1 == 1.0); quantities (at
+// the places NormalizeForMember knows) in canonical form, string or number; and a null, empty
+// list or empty object in `want` matches an absent field.
+bool SemanticallyContains(const nlohmann::json& want, const nlohmann::json& have);
+
+// The dotted paths ("spec.template.spec.containers[0].image") where SemanticallyContains
+// fails, in document order, at most `limit` of them.
+std::vector<std::string> DifferingFields(const nlohmann::json& want, const nlohmann::json& have,
+                                         size_t limit = 8);
+
+// The RFC 7386 merge patch that turns `live` into an object semantically containing
+// `desired` while touching nothing else:
+//   - a field of `desired` absent from `live` or semantically different is set (objects are
+//     patched field by field, arrays and scalars replaced whole);
+//   - a field of `last_applied` (what Meridian applied before) absent from `desired` and
+//     present in `live` is removed (null);
+//   - every other field of `live` (set by the member or other controllers) is left alone.
+// An empty object when nothing needs writing. `status` is never patched.
+nlohmann::json ThreeWayMergePatch(const nlohmann::json& last_applied, const nlohmann::json& desired,
+                                  const nlohmann::json& live);
+
+// The kLastAppliedAnnotation record of `live`, parsed; nullopt when absent or not a JSON
+// object (an object Meridian did not write, or one written before the record existed).
+std::optional<nlohmann::json> LastApplied(const nlohmann::json& live);
+
+// `rendered` with its kLastAppliedAnnotation set to its own compact JSON (without the
+// annotation): the object Meridian creates or patches towards.
+nlohmann::json WithLastApplied(const nlohmann::json& rendered);
+
+}  // namespace meridian::sync
