@@ -696,7 +696,7 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
       [&](JsonDecoder& d, const json& s) {
         d.RejectUnknown(s, "spec",
                         {"target", "mode", "durationSeconds", "abortConditions", "injectFault",
-                         "observeReturnSeconds"});
+                         "failure", "observeReturnSeconds"});
         const json* t = JsonDecoder::Member(s, "target");
         if (!t) {
           d.Error("spec.target", "required");
@@ -707,7 +707,8 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
           OptString(d, *t, "cluster", "spec.target", &o.spec.target.cluster, true);
           int set = !o.spec.target.zone.empty() + !o.spec.target.region.empty() +
                     !o.spec.target.cluster.empty();
-          if (set != 1) d.Error("spec.target", "exactly one of zone, region or cluster must be set");
+          if (set != 1)
+            d.Error("spec.target", "exactly one of zone, region or cluster must be set");
         }
         if (const json* m = JsonDecoder::Member(s, "mode")) {
           o.spec.mode = d.Enum(*m, "spec.mode", {"simulate", "live"}).value_or("");
@@ -723,8 +724,20 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
                 d.Int32(*v, "spec.abortConditions.minAvailabilityPercent", 0, 100);
           }
         }
-        if (const json* v = JsonDecoder::Member(s, "injectFault")) {
-          o.spec.inject_fault = d.Bool(*v, "spec.injectFault").value_or(false);
+        const json* inject = JsonDecoder::Member(s, "injectFault");
+        if (inject) o.spec.inject_fault = d.Bool(*inject, "spec.injectFault").value_or(false);
+        if (const json* v = JsonDecoder::Member(s, "failure")) {
+          std::optional<std::string> failure = d.Enum(*v, "spec.failure", {"declared", "injected"});
+          if (failure && o.spec.mode != "live") {
+            d.Error("spec.failure",
+                    "only a live drill fails its target (spec.mode is \"" + o.spec.mode + "\")");
+          } else if (failure && inject && inject->is_boolean() &&
+                     inject->get<bool>() != (*failure == "injected")) {
+            d.Error("spec.failure", "\"" + *failure + "\" contradicts spec.injectFault: " +
+                                        (inject->get<bool>() ? "true" : "false"));
+          } else if (failure) {
+            o.spec.inject_fault = *failure == "injected";
+          }
         }
         if (const json* v = JsonDecoder::Member(s, "observeReturnSeconds")) {
           o.spec.observe_return_seconds = d.Int(*v, "spec.observeReturnSeconds", 0, 86400).value_or(600);
@@ -763,6 +776,7 @@ json Encode(const FailoverDrill& o) {
     spec["abortConditions"] = {{"minAvailabilityPercent", *o.spec.abort_below_percent}};
   }
   if (o.spec.inject_fault) spec["injectFault"] = true;
+  if (o.spec.mode == "live") spec["failure"] = o.spec.inject_fault ? "injected" : "declared";
   spec["observeReturnSeconds"] = o.spec.observe_return_seconds;
   j["spec"] = std::move(spec);
   json st = json::object();

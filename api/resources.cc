@@ -166,17 +166,25 @@ json SpecSchemaFor(const std::string& kind) {
                {"jurisdictions"});
   }
   if (kind == "FailoverDrill") {
-    return Obj("A rehearsal of losing a zone, region or cluster.",
-               {{"target", Obj("Exactly one of zone, region, cluster.",
-                               {{"zone", Str("Zone name.")}, {"region", Str("Region name.")},
-                                {"cluster", Str("Member cluster name.")}})},
-                {"mode", Str("simulate (changes nothing) or live.")},
-                {"durationSeconds", Int("How long a live drill keeps the target failed.")},
-                {"abortConditions", Obj("When to stop early and restore.",
-                                        {{"minAvailabilityPercent", Int("Abort when ready replicas fall below this share.")}})},
-                {"injectFault", Bool("Also inject the real fault (membersim only).")},
-                {"observeReturnSeconds", Int("After the restore, how long a live drill watches the replicas return (0: not at all).")}},
-               {"target"});
+    return Obj(
+        "A rehearsal of losing a zone, region or cluster.",
+        {{"target",
+          Obj("Exactly one of zone, region, cluster.", {{"zone", Str("Zone name.")},
+                                                        {"region", Str("Region name.")},
+                                                        {"cluster", Str("Member cluster name.")}})},
+         {"mode", Str("simulate (changes nothing) or live.")},
+         {"durationSeconds", Int("How long a live drill keeps the target failed.")},
+         {"abortConditions", Obj("When to stop early and restore.",
+                                 {{"minAvailabilityPercent",
+                                   Int("Abort when ready replicas fall below this share.")}})},
+         {"injectFault", Bool("Also inject the real fault (membersim only); the older spelling of "
+                              "failure: injected.")},
+         {"failure", Str("Live drills: declared (the target is treated as failed for placement) or "
+                         "injected (the real fault is injected through the member's fault API and "
+                         "the drill only observes).")},
+         {"observeReturnSeconds", Int("After the restore, how long a live drill watches the "
+                                      "replicas return (0: not at all).")}},
+        {"target"});
   }
   return Obj("Records served by Meridian's DNS.",
              {{"strategy", Str("geo, weighted, failover or static.")},

@@ -190,7 +190,12 @@ struct FailoverDrillSpec {
   std::string mode = "simulate";  // simulate | live
   int64_t duration_seconds = 300;  // `durationSeconds`
   std::optional<int32_t> abort_below_percent;  // `abortConditions.minAvailabilityPercent`
-  bool inject_fault = false;  // `injectFault`: also inject the real fault (membersim)
+  // The kind of live drill, `failure` (`injectFault: true` is the older spelling of
+  // `injected`): false = "declared", the target is treated as failed for placement (a
+  // planned evacuation, make-before-break); true = "injected", the real fault is injected
+  // through the member's fault API (membersim) and the drill only observes how health,
+  // placement and propagation react, as to an unannounced failure.
+  bool inject_fault = false;
   // `observeReturnSeconds`: after the restore, how long a live drill keeps sampling the
   // replicas' return to the target (0: not at all).
   int64_t observe_return_seconds = 600;

@@ -93,12 +93,27 @@ int AbortDrill(const GlobalFlags& g, const std::string& name) {
   return 1;
 }
 
-int ShowReport(const GlobalFlags& g, const std::string& name, const std::string& svg_path) {
+int ShowReport(const GlobalFlags& g, const std::string& name, const std::string& svg_path,
+               const std::string& format) {
+  if (format != "text" && format != "json" && format != "html" && format != "svg") {
+    std::cerr << "error: -o \"" << format << "\": want text, json, html or svg\n";
+    return 2;
+  }
   std::unique_ptr<HttpClient> client = Connect(g);
   if (!client) return 1;
   auto drill = client->Get(DrillKind(), "", name);
   if (!drill.ok()) return PrintError(drill.error());
-  std::cout << DrillReportText(drill.value());
+  if (format == "json") {
+    const json& status =
+        drill.value().contains("status") ? drill.value()["status"] : json::object();
+    std::cout << status.value("report", json::object()).dump(2) << "\n";
+  } else if (format == "html") {
+    std::cout << DrillReportHtml(drill.value());
+  } else if (format == "svg") {
+    std::cout << DrillTimelineSvg(drill.value());
+  } else {
+    std::cout << DrillReportText(drill.value());
+  }
   if (!svg_path.empty()) {
     std::ofstream out(svg_path, std::ios::trunc);
     out << DrillTimelineSvg(drill.value());
@@ -114,13 +129,15 @@ int ShowReport(const GlobalFlags& g, const std::string& name, const std::string&
 
 const CommandRegistration kDrill({
     .name = "drill",
-    .description = "failover drills: run (simulate or live), status [-w], abort, report [--svg]",
+    .description = "failover drills: run (simulate or live), status [-w], abort, report [-o "
+                   "text|json|html|svg]",
     .define = [](CLI::App& app) -> CommandRun {
       app.require_subcommand(1);
       auto flags = std::make_shared<DrillRunFlags>();
       auto name = std::make_shared<std::string>();
       auto watch = std::make_shared<bool>(false);
       auto svg = std::make_shared<std::string>();
+      auto format = std::make_shared<std::string>("text");
 
       CLI::App* run = app.add_subcommand("run", "create a FailoverDrill and print its name");
       run->add_option("--target", flags->target, "zone=ZONE, region=REGION or cluster=CLUSTER")
@@ -131,8 +148,10 @@ const CommandRegistration kDrill({
           ->capture_default_str();
       run->add_option("--abort-below", flags->abort_below,
                       "abort and restore when ready replicas fall below this share (80%)");
-      run->add_flag("--inject-fault", flags->inject_fault,
-                    "live only: also inject the real fault (membersim's admin API)");
+      run->add_option("--failure", flags->failure,
+                      "live only: declared (placement treats the target as failed; default) or "
+                      "injected (the real fault through membersim's admin API, only observed)");
+      run->add_flag("--inject-fault", flags->inject_fault, "live only: same as --failure injected");
       run->add_option("--name", flags->name, "the drill's name (default: generated)");
       run->add_option("--observe-return", flags->observe_return,
                       "live only: after the restore, watch the replicas return for up to this "
@@ -149,12 +168,17 @@ const CommandRegistration kDrill({
       CLI::App* report = app.add_subcommand("report", "print a drill's report");
       report->add_option("NAME", *name, "drill name")->required();
       report->add_option("--svg", *svg, "also write the timeline chart (SVG) to this file");
+      report
+          ->add_option("-o,--output", *format,
+                       "text, json (status.report), html (one self-contained page with the "
+                       "chart) or svg (the chart)")
+          ->capture_default_str();
 
       return [=](const GlobalFlags& g) {
         if (run->parsed()) return RunDrill(g, *flags);
         if (status->parsed()) return ShowStatus(g, *name, *watch);
         if (abort->parsed()) return AbortDrill(g, *name);
-        return ShowReport(g, *name, *svg);
+        return ShowReport(g, *name, *svg, *format);
       };
     },
 });

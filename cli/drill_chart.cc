@@ -8,6 +8,8 @@
 #include <set>
 #include <vector>
 
+#include "cli/drill_report.h"
+
 namespace meridian::cli {
 namespace {
 
@@ -265,6 +267,27 @@ std::string DrillTimelineSvg(const json& drill) {
   }
   svg += "</svg>\n";
   return svg;
+}
+
+std::string DrillReportHtml(const nlohmann::json& drill) {
+  std::string name;
+  if (drill.is_object() && drill.contains("metadata") && drill["metadata"].is_object()) {
+    name = drill["metadata"].value("name", "");
+  }
+  std::string svg = DrillTimelineSvg(drill);
+  // Inline SVG in HTML takes no XML declaration.
+  if (svg.rfind("<?xml", 0) == 0) svg.erase(0, svg.find("?>") + 2);
+  std::string out;
+  out += "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n";
+  out += "<title>Failover drill " + XmlEscape(name) + "</title>\n";
+  out +=
+      "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}"
+      "pre{background:#f6f6f6;padding:1em;overflow-x:auto}</style>\n";
+  out += "</head>\n<body>\n<h1>Failover drill " + XmlEscape(name) + "</h1>\n";
+  out += "<figure class=\"timeline\">" + svg + "</figure>\n";
+  out += "<pre class=\"report\">" + XmlEscape(DrillReportText(drill)) + "</pre>\n";
+  out += "</body>\n</html>\n";
+  return out;
 }
 
 }  // namespace meridian::cli

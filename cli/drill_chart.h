@@ -25,4 +25,9 @@ std::string DrillTimelineSvg(const nlohmann::json& drill);
 // "&amp;" etc. for the five XML specials (exposed for tests).
 std::string XmlEscape(const std::string& text);
 
+// The report as one self-contained HTML5 page to send around: the text report
+// (DrillReportText, escaped) and the timeline chart (DrillTimelineSvg) embedded inline, with
+// no script and nothing loaded from elsewhere.
+std::string DrillReportHtml(const nlohmann::json& drill);
+
 }  // namespace meridian::cli

@@ -137,8 +137,19 @@ std::string DrillReportText(const json& drill) {
     if (std::string v = Str(Field(spec, "target"), k); !v.empty()) target = std::string(k) + "=" + v;
   }
   std::string phase = Str(status, "phase");
+  // A live drill is declared (placement treats the target as failed) or injected (a real
+  // fault, only observed); the older spec spells injected as injectFault: true.
+  std::string failure = Str(spec, "failure");
+  if (mode == "live" && failure.empty()) {
+    failure = Field(spec, "injectFault") == true ? "injected" : "declared";
+  }
   out << "Drill " << name << ": " << mode << ", target " << target << ", "
       << (phase.empty() ? "Pending" : phase) << "\n";
+  if (failure == "injected") {
+    out << "  injected: the real fault was injected; the drill only observed the reaction\n";
+  } else if (!failure.empty()) {
+    out << "  declared: placement treated the target as failed (planned evacuation)\n";
+  }
   if (std::string m = Str(status, "message"); !m.empty()) out << "  " << m << "\n";
   if (std::string s = Str(status, "startTime"); !s.empty()) {
     out << "  started " << s;
@@ -239,9 +250,10 @@ std::string DrillReportText(const json& drill) {
   if (live) {
     out << "\nFault injection: ";
     if (Field(report, "faultInjected") == true) {
-      out << "injected; " << (Field(report, "faultHealed") == true ? "healed" : "NOT healed yet") << "\n";
+      out << "injected; " << (Field(report, "faultHealed") == true ? "healed" : "NOT healed yet")
+          << " (the drill only observed: detection is the health monitor's)\n";
     } else {
-      out << "none (placement treated the target as failed)\n";
+      out << "none, declared (placement treated the target as failed)\n";
     }
     const json& timeline = Field(report, "timeline");
     const size_t n = timeline.is_array() ? timeline.size() : 0;

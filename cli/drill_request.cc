@@ -72,6 +72,17 @@ StatusOr<json> BuildDrill(const DrillRunFlags& flags) {
   if (flags.inject_fault && flags.mode != "live") {
     return InvalidArgumentError("--inject-fault needs --mode live (a simulation changes nothing)");
   }
+  if (!flags.failure.empty()) {
+    if (flags.failure != "declared" && flags.failure != "injected") {
+      return InvalidArgumentError("--failure \"" + flags.failure + "\": want declared or injected");
+    }
+    if (flags.mode != "live") {
+      return InvalidArgumentError("--failure needs --mode live (a simulation changes nothing)");
+    }
+    if (flags.inject_fault && flags.failure != "injected") {
+      return InvalidArgumentError("--inject-fault contradicts --failure " + flags.failure);
+    }
+  }
   MERIDIAN_ASSIGN_OR_RETURN(int64_t duration, ParseDrillDuration(flags.duration));
 
   json t = json::object();
@@ -84,6 +95,7 @@ StatusOr<json> BuildDrill(const DrillRunFlags& flags) {
     spec["abortConditions"] = {{"minAvailabilityPercent", percent}};
   }
   if (flags.inject_fault) spec["injectFault"] = true;
+  if (!flags.failure.empty()) spec["failure"] = flags.failure;
   if (!flags.observe_return.empty()) {
     if (flags.mode != "live") {
       return InvalidArgumentError("--observe-return needs --mode live (a simulation changes nothing)");

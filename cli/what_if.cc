@@ -36,6 +36,14 @@ Status ListInto(ResourceClient& client, const char* kind,
 
 std::string Signed(int64_t d) { return d > 0 ? "+" + std::to_string(d) : std::to_string(d); }
 
+// "eu-west-1a=3 eu-west-1b=3" (or "none").
+std::string ZoneList(const std::map<std::string, int64_t>& zones) {
+  std::string out;
+  for (const auto& [zone, n] : zones)
+    out += (out.empty() ? "" : " ") + zone + "=" + std::to_string(n);
+  return out.empty() ? "none" : out;
+}
+
 }  // namespace
 
 StatusOr<sync::PlacementInputs> ReadPlacementInputs(ResourceClient& client) {
@@ -60,7 +68,9 @@ std::string FormatWhatIf(const std::vector<api::DrillTarget>& failures,
   out << "What if " << what << " failed? (computed from the federation's current state; "
       << "nothing was changed)\n";
   for (const sync::WhatIfWorkload& w : answer.affected) {
-    out << "\n" << w.ns << "/" << w.name << ": " << w.desired << " replicas\n";
+    out << "\n"
+        << w.ns << "/" << w.name << ": " << w.desired << " replicas, " << w.on_target
+        << " on the failed target\n";
     out << fmt::format("  {:<24} {:<14} {:>6} {:>6} {:>6}\n", "CLUSTER", "REGION", "BEFORE",
                        "AFTER", "CHANGE");
     std::map<std::string, std::pair<int64_t, int64_t>> regions;
@@ -80,6 +90,13 @@ std::string FormatWhatIf(const std::vector<api::DrillTarget>& failures,
     }
     for (const sync::WhatIfCluster& c : w.clusters) {
       if (c.before != c.after && !c.reason_after.empty()) out << "  why: " << c.reason_after << "\n";
+    }
+    // Zone hints that change: a failed zone's replicas moving to the cluster's other zones
+    // change no cluster count above.
+    for (const sync::WhatIfCluster& c : w.clusters) {
+      if (c.zones_before == c.zones_after) continue;
+      out << "  zones of " << c.cluster << ": " << ZoneList(c.zones_before) << " -> "
+          << ZoneList(c.zones_after) << "\n";
     }
     if (w.unplaced_after > 0) {
       out << "  blocks full recovery: " << w.blocked_by << "\n";

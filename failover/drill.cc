@@ -273,6 +273,51 @@ bool TargetSeenFailed(const api::DrillTarget& target,
   return any;
 }
 
+std::optional<Timestamp> TargetFailedSince(const api::DrillTarget& target,
+                                           const std::vector<api::MemberCluster>& members) {
+  if (!TargetSeenFailed(target, members)) return std::nullopt;
+  auto parse = [](const std::string& text) -> std::optional<Timestamp> {
+    Timestamp t;
+    if (text.empty() || !ParseRfc3339(text, &t)) return std::nullopt;
+    return t;
+  };
+  auto unreachable_since = [&](const api::MemberCluster& m) -> std::optional<Timestamp> {
+    const api::Condition* c = api::FindCondition(m.status.conditions, "Reachable");
+    if (c == nullptr || c->status != "False") return std::nullopt;
+    return parse(c->last_transition_time);
+  };
+  std::optional<Timestamp> out;
+  if (!target.zone.empty()) {
+    // The zone is lost where the first member lost it (an unreachable member lost it all).
+    for (const api::MemberCluster& m : members) {
+      if (!TargetTouches(target, m)) continue;
+      std::optional<Timestamp> t = unreachable_since(m);
+      for (const api::ZoneStatus& z : m.status.zones) {
+        if (z.name != target.zone || z.healthy) continue;
+        std::optional<Timestamp> zt = parse(z.last_transition_time);
+        if (zt && (!t || *zt < *t)) t = zt;
+      }
+      if (t && (!out || *t < *out)) out = t;
+    }
+    return out;
+  }
+  // A cluster or region is lost when the last of its members is.
+  for (const api::MemberCluster& m : members) {
+    if (!TargetTouches(target, m)) continue;
+    std::optional<Timestamp> t = unreachable_since(m);
+    if (!t) {  // reachable without a healthy zone: failed when its last zone failed
+      for (const api::ZoneStatus& z : m.status.zones) {
+        std::optional<Timestamp> zt = parse(z.last_transition_time);
+        if (!zt) return std::nullopt;
+        if (!t || *zt > *t) t = zt;
+      }
+    }
+    if (!t) return std::nullopt;
+    if (!out || *t > *out) out = t;
+  }
+  return out;
+}
+
 std::optional<std::vector<std::string>> AllowedJurisdictions(
     const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies) {
   std::optional<std::set<std::string>> allowed;
@@ -384,6 +429,7 @@ json RecordToJson(const DrillRecord& r) {
   json j = {
       {"target", r.target},
       {"mode", r.mode},
+      {"failure", r.failure},
       {"startedAtMs", r.started_at_ms},
       {"minAvailabilityPercent",
        r.min_availability_percent ? json(*r.min_availability_percent) : json(nullptr)},
@@ -470,6 +516,7 @@ StatusOr<DrillRecord> RecordFromJson(const json& report) {
     events.OptInt("returnedMs", &r.returned_ms);
     if (!events.status().ok()) in.Fail("status.report.events", events.status().message());
   }
+  in.Str("failure", &r.failure);
   in.Bool("abortConditionFired", &r.abort_condition_fired);
   in.Str("abortReason", &r.abort_reason);
   in.Bool("faultInjected", &r.fault_injected);
@@ -521,6 +568,8 @@ DrillRecord StartRecord(const api::FailoverDrill& drill, int64_t started_at_ms,
   DrillRecord r;
   r.target = DescribeTarget(drill.spec.target);
   r.mode = drill.spec.mode;
+  if (drill.spec.mode == "live")
+    r.failure = drill.spec.inject_fault ? kFailureInjected : kFailureDeclared;
   r.started_at_ms = started_at_ms;
   r.min_availability_percent = drill.spec.abort_below_percent;
   for (const api::FederatedWorkload& w : workloads) {
@@ -570,8 +619,25 @@ void AddSample(DrillRecord* r, DrillSample sample,
   // Detected: the members' status shows the failure, or placement moved to act on it — it
   // took replicas off the target, or (make-before-break: the target keeps its replicas until
   // their replacements are ready) placed replacements elsewhere.
-  if (!r->detected_ms && (sample.target_seen_failed || sample.on_target < on_target_before ||
-                          off_target > off_target_before)) {
+  // An injected drill rehearses the real detection path: only the members' health counts
+  // (placement acts on nothing else then), at the time the health monitor marked it.
+  const bool placement_moved =
+      sample.on_target < on_target_before || off_target > off_target_before;
+  if (!r->detected_ms && sample.target_seen_failed) {
+    r->detected_ms = sample.at_ms;
+    StatusOr<api::DrillTarget> target = sync::ParseFailureTarget(r->target);
+    std::optional<Timestamp> since =
+        target.ok() ? TargetFailedSince(*target, members) : std::nullopt;
+    if (since) {
+      // Transition times are to the second, and the previous sample did not see the
+      // failure: the earliest moment both allow.
+      const int64_t previous = r->timeline.empty() ? 0 : r->timeline.back().at_ms;
+      const int64_t ms =
+          std::chrono::duration_cast<std::chrono::milliseconds>(since->time_since_epoch()).count() -
+          r->started_at_ms;
+      r->detected_ms = std::clamp<int64_t>(std::max(ms, previous), 0, sample.at_ms);
+    }
+  } else if (!r->detected_ms && r->failure != kFailureInjected && placement_moved) {
     r->detected_ms = sample.at_ms;
   }
   if (!r->replaced_ms && sample.on_target == 0) r->replaced_ms = sample.at_ms;
@@ -701,6 +767,7 @@ StatusOr<json> SimulateDrill(const api::FailoverDrill& drill, const Fleet& fleet
   std::map<std::string, int64_t> before_regions, after_regions;
   std::vector<api::FederatedWorkload> after_workloads;  // for the residency check
   std::vector<UnplacedReplicas> unplaced;
+  int64_t on_target_total = 0;
   for (const sync::WhatIfWorkload& w : answer.affected) {
     const std::string key = w.ns + "/" + w.name;
     std::map<std::string, int64_t> before, after, regions_before, regions_after;
@@ -709,15 +776,11 @@ StatusOr<json> SimulateDrill(const api::FailoverDrill& drill, const Fleet& fleet
       if (candidate.metadata.ns == w.ns && candidate.metadata.name == w.name) placed = candidate;
     }
     placed.status.placement.clear();
-    int64_t on_target = 0;
+    json zones = json::object();  // clusters whose zone hints change: a zone target's moves
     for (const sync::WhatIfCluster& c : w.clusters) {
       if (c.before != 0) {
         before[c.cluster] = c.before;
         regions_before[c.region] += c.before;
-        api::ClusterPlacement p;
-        p.cluster = c.cluster;
-        p.replicas = c.before;
-        on_target += ReplicasOnTarget(drill.spec.target, {p}, fleet.members);
       }
       if (c.after != 0) {
         after[c.cluster] = c.after;
@@ -725,13 +788,19 @@ StatusOr<json> SimulateDrill(const api::FailoverDrill& drill, const Fleet& fleet
         api::ClusterPlacement p;
         p.cluster = c.cluster;
         p.replicas = c.after;
+        p.zones = c.zones_after;
         placed.status.placement.push_back(std::move(p));
       }
+      if (c.zones_before != c.zones_after) {
+        zones[c.cluster] = {{"before", IntMap(c.zones_before)}, {"after", IntMap(c.zones_after)}};
+      }
     }
+    on_target_total += w.on_target;
     for (const auto& [k, v] : regions_before) before_regions[k] += v;
     for (const auto& [k, v] : regions_after) after_regions[k] += v;
     workloads.push_back({{"workload", key},
-                         {"onTarget", on_target},
+                         {"onTarget", w.on_target},
+                         {"zones", zones},
                          {"before", IntMap(before)},
                          {"after", IntMap(after)},
                          {"movedPerRegion", IntMap(Difference(regions_after, regions_before))},
@@ -747,6 +816,7 @@ StatusOr<json> SimulateDrill(const api::FailoverDrill& drill, const Fleet& fleet
        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()},
       {"workloads", workloads},
       {"unaffectedWorkloads", answer.unaffected},
+      {"replicasOnTarget", on_target_total},
       {"timeline", json::array()},
       {"replicasMovedPerRegion", IntMap(Difference(after_regions, before_regions))},
       {"placedBeforePerRegion", IntMap(before_regions)},

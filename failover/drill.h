@@ -51,6 +51,17 @@ int64_t ReplicasOnTarget(const api::DrillTarget& target,
 bool TargetSeenFailed(const api::DrillTarget& target,
                       const std::vector<api::MemberCluster>& members);
 
+// When the health monitor marked the target failed, from the members' transition times
+// (Reachable's lastTransitionTime, a zone's lastTransitionTime): for a zone the earliest
+// member that lost it, for a cluster or region the time the last of its members failed.
+// nullopt when TargetSeenFailed is false or a time is missing or unreadable.
+std::optional<Timestamp> TargetFailedSince(const api::DrillTarget& target,
+                                           const std::vector<api::MemberCluster>& members);
+
+// The kinds of live drill (report.failure; spec.failure, api/types.h).
+inline constexpr char kFailureDeclared[] = "declared";
+inline constexpr char kFailureInjected[] = "injected";
+
 // The jurisdictions `workload` may run in: its own residency intersected with every
 // ResidencyPolicy that selects it; nullopt when nothing restricts it.
 std::optional<std::vector<std::string>> AllowedJurisdictions(
@@ -150,6 +161,7 @@ struct UnplacedReplicas {
 struct DrillRecord {
   std::string target;  // DescribeTarget
   std::string mode;
+  std::string failure;        // live: kFailureDeclared | kFailureInjected; simulate: "".
   int64_t started_at_ms = 0;  // epoch ms of the fault start
   std::optional<int32_t> min_availability_percent;
   std::vector<WorkloadBefore> before;
@@ -224,7 +236,10 @@ std::vector<api::FederatedWorkload> FollowedWorkloads(
     const DrillRecord& record, const std::vector<api::FederatedWorkload>& workloads);
 
 // Adds `sample` to the record and advances the milestones: detected (the members' status
-// shows the target failed, or placement started moving replicas off it), re-placed (no
+// shows the target failed — at the health monitor's transition time, TargetFailedSince,
+// when the members say (to the second; never before the previous sample, which did not see
+// it) — or, for a declared drill, placement started moving replicas off
+// it; an injected drill is detected by the members' health only), re-placed (no
 // followed replica left on the target), fully ready (after re-placement, the replicas ready
 // where the placement wants them reach desired).
 // Also tracks the lowest availability, the placement while failed (per region, and the

@@ -76,9 +76,11 @@ std::string SimulationSummary(const json& report) {
   int64_t unplaced = 0;
   for (const json& u : report["unplaced"]) unplaced += u.value("replicas", int64_t{0});
   return "simulated: " + std::to_string(report["workloads"].size()) + " workloads affected, " +
-         std::to_string(moved) + " replicas would move, " +
-         std::to_string(report["residencyViolations"].get<int64_t>()) +
-         " residency violations, " + std::to_string(unplaced) + " replicas unplaced";
+         std::to_string(report.value("replicasOnTarget", int64_t{0})) +
+         " replicas on the target, " + std::to_string(moved) +
+         " replicas would move between regions, " +
+         std::to_string(report["residencyViolations"].get<int64_t>()) + " residency violations, " +
+         std::to_string(unplaced) + " replicas unplaced";
 }
 
 DrillStep StartStep(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now,
@@ -116,7 +118,8 @@ DrillStep StartStep(const api::FailoverDrill& drill, const Fleet& fleet, Timesta
   DrillStep step{drill.status, drill.spec.inject_fault ? FaultAction::kInject : FaultAction::kNone};
   step.status.phase = "Running";
   step.status.start_time = FormatRfc3339(now);
-  step.status.message = "running: " + DescribeTarget(drill.spec.target) + " failed for " +
+  step.status.message = "running: " + record.failure + " failure of " +
+                        DescribeTarget(drill.spec.target) + " for " +
                         std::to_string(drill.spec.duration_seconds) + "s";
   step.status.report = RecordToJson(record);
   return step;
@@ -130,6 +133,7 @@ DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Times
     DrillRecord record;
     record.target = DescribeTarget(drill.spec.target);
     record.mode = drill.spec.mode;
+    record.failure = drill.spec.inject_fault ? kFailureInjected : kFailureDeclared;
     record.fault_injected = drill.spec.inject_fault;
     DrillStep step{drill.status, FaultAction::kNone};
     Finish(&step, &record, "Failed", "unreadable report: " + parsed.status().message(), 0, now,

@@ -3,9 +3,13 @@
 //
 // simulate: computes what losing the target would do (failover/drill.h SimulateDrill) and
 // completes; nothing else changes.
-// live: on start, records the placement of the workloads the target hurts, injects the real
-// fault when spec.injectFault (FaultInjector, membersim's admin API), and sets phase Running
-// (while a live drill is Running the placement controller treats its target as failed).
+// live: on start, records the placement of the workloads the target hurts and sets phase
+// Running. A declared drill (spec.failure, the default): while it is Running the placement
+// controller treats its target as failed (a planned evacuation, make-before-break). An
+// injected drill (spec.failure injected, or injectFault): the real fault is injected first
+// (FaultInjector, membersim's admin API) and nothing else is told — health, placement and
+// propagation react as to an unannounced failure (an unreachable target's objects are
+// retained), and the report's detection is the health monitor's transition.
 // Every `sample_interval` it samples the followed workloads' ready replicas per region into
 // the report's timeline and advances the milestones (detected, re-placed, fully ready). It
 // ends, restoring the target in every case (phase leaves Running, so placement stops
@@ -19,8 +23,8 @@
 // After the restore the phase is final, but the controller goes on sampling the followed
 // workloads every interval into the same timeline until their replicas are back on the
 // target and ready (report.events.returnedMs, timeToReturnSeconds from the restore) or
-// spec.observeReturnSeconds have passed (returnObservation "notReturned"). A drill with injectFault holds
-// the finalizer drills.meridian.io/heal (added with phase Pending, before any injection);
+// spec.observeReturnSeconds have passed (returnObservation "notReturned"). A drill with injectFault
+// holds the finalizer drills.meridian.io/heal (added with phase Pending, before any injection);
 // deleting it heals its fault (retried like any heal) before the finalizer is dropped.
 //
 // Level-triggered: all progress lives in the drill's status, so a restarted controller

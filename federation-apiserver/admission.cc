@@ -5,6 +5,8 @@
 
 #include "api/codec.h"
 #include "api/resources.h"
+#include "failover/drill_admission.h"
+#include "sync/placement_inputs.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -107,11 +109,36 @@ void CheckResidencyGuardrails(const api::FederatedWorkload& w, Store& store, Fie
   }
 }
 
+// Everything a drill's admission reads, as stored now (objects that do not decode are taken
+// as far as they do: admission judges the new drill, not the fleet).
+failover::Fleet LoadFleet(Store& store) {
+  failover::Fleet fleet;
+  FieldErrors ignored;
+  for (const json& j : ListAll(store, "memberclusters")) {
+    fleet.members.push_back(api::DecodeMemberCluster(j, &ignored));
+  }
+  for (const json& j : ListAll(store, "topologies")) {
+    fleet.topologies.push_back(api::DecodeTopology(j, &ignored));
+  }
+  for (const json& j : ListAll(store, "residencypolicies")) {
+    fleet.policies.push_back(api::DecodeResidencyPolicy(j, &ignored));
+  }
+  for (const json& j : ListAll(store, "federatedworkloads")) {
+    fleet.workloads.push_back(api::DecodeFederatedWorkload(j, &ignored));
+  }
+  for (const json& j : ListAll(store, "failoverdrills")) {
+    fleet.drills.push_back(api::DecodeFailoverDrill(j, &ignored));
+  }
+  fleet.topology = sync::MergedTopology(fleet.topologies);
+  return fleet;
+}
+
 }  // namespace
 
-void InstallFederationAdmission(apimachinery::ObjectService& service, Store& store) {
+void InstallFederationAdmission(apimachinery::ObjectService& service, Store& store,
+                                const Clock& clock) {
   service.AddValidatingAdmission(
-      [&store](const AdmissionAttributes& attrs, const json& object, FieldErrors* errors) {
+      [&store, &clock](const AdmissionAttributes& attrs, const json& object, FieldErrors* errors) {
         if (attrs.operation == apimachinery::Operation::kDelete) return Status::Ok();
         if (attrs.resource->group != api::kGroup) return Status::Ok();
         const api::ResourceDescriptor* d = api::FindResource(attrs.resource->plural);
@@ -122,9 +149,20 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
         // (a controller must always be able to report, even after a region was renamed).
         // They run on the best-effort decoding even when the schema has problems, so the user
         // sees every problem in one answer.
-        if (attrs.subresource == "status" || d->kind != "FederatedWorkload") {
+        if (attrs.subresource == "status") return Status::Ok();
+        if (d->kind == "FailoverDrill") {
+          // At create only: a running drill's spec is not judged again (its target may have
+          // failed for real meanwhile, which is what it rehearses).
+          if (attrs.operation != apimachinery::Operation::kCreate || !errors->empty()) {
+            return Status::Ok();
+          }
+          FieldErrors ignored;
+          api::FailoverDrill drill = api::DecodeFailoverDrill(object, &ignored);
+          FieldErrors found = failover::AdmitDrill(drill, LoadFleet(store), clock.Now());
+          errors->insert(errors->end(), found.begin(), found.end());
           return Status::Ok();
         }
+        if (d->kind != "FederatedWorkload") return Status::Ok();
         FieldErrors ignored;
         api::FederatedWorkload w = api::DecodeFederatedWorkload(object, &ignored);
         CheckReferences(w, store, errors);

@@ -8,16 +8,22 @@
 //   3. Residency guardrails: a workload selected by a ResidencyPolicy may not ask for a
 //      jurisdiction the policy does not allow. Workload authors cannot loosen it; placement
 //      still intersects both at run time.
+//   4. FailoverDrills at create: the target must exist and be held by a member, a live drill
+//      may not overlap a live drill that has not ended, nor leave a residency-bound workload
+//      with nowhere to run unless acknowledged (failover/drill_admission.h).
 // Thread-safe: reads go through the Store, which is.
 #pragma once
 
 #include "apimachinery/object_service.h"
 #include "apimachinery/store.h"
+#include "common/clock.h"
 
 namespace meridian::apiserver {
 
 // Registers Meridian's validating admission on `service`; `store` is where Topology,
 // MemberCluster and ResidencyPolicy objects are read from (the same store the service uses).
-void InstallFederationAdmission(apimachinery::ObjectService& service, apimachinery::Store& store);
+// `clock` (placement's recovery hold in the drill residency check) must outlive `service`.
+void InstallFederationAdmission(apimachinery::ObjectService& service, apimachinery::Store& store,
+                                const Clock& clock);
 
 }  // namespace meridian::apiserver

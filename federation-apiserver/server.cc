@@ -137,7 +137,7 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   server->objects_ =
       std::make_unique<apimachinery::ObjectService>(*server->store_, clock, server->registry_);
   apimachinery::InstallCoreAdmission(*server->objects_);
-  InstallFederationAdmission(*server->objects_, *server->store_);
+  InstallFederationAdmission(*server->objects_, *server->store_, clock);
 
   // Namespaces every federation has: "default" for users, "meridian-system" for member
   // credentials. Creating them is idempotent across restarts.

@@ -63,8 +63,9 @@ SeenMembers SeenFrom(const std::vector<api::MemberCluster>& members);
 // its next step (placement/engine.h).
 // `seen` (when given) decides reachability instead of the World: a live drill's target is
 // unreachable for placement but really serving, so its replicas too stay until their
-// replacements are ready — a drill rehearses the move without costing availability (with
-// --inject-fault the member really fails, and nothing is kept).
+// replacements are ready — a declared drill rehearses the move without costing
+// availability. (An injected drill is no drill to placement: its target really fails, the
+// health monitor sees it, and an unreachable member's replicas are retained, not kept.)
 void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
                                 const placement::World& world, const placement::Result& result,
                                 std::vector<api::ClusterPlacement>* placement,

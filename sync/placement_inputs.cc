@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include "api/codec.h"
@@ -254,7 +255,7 @@ void ApplyFailures(std::span<const api::DrillTarget> failures,
 }
 
 bool IsLiveDrillRunning(const api::FailoverDrill& drill) {
-  return drill.spec.mode == "live" && drill.status.phase == "Running" &&
+  return drill.spec.mode == "live" && !drill.spec.inject_fault && drill.status.phase == "Running" &&
          drill.metadata.deletion_timestamp.empty();
 }
 
@@ -269,7 +270,7 @@ std::vector<api::DrillTarget> LiveDrillTargets(const std::vector<api::FailoverDr
 void ApplyDrillRecoveries(const std::vector<api::FailoverDrill>& drills,
                           std::vector<placement::ClusterState>& clusters) {
   for (const api::FailoverDrill& d : drills) {
-    if (d.spec.mode != "live" || IsLiveDrillRunning(d)) continue;
+    if (d.spec.mode != "live" || d.spec.inject_fault || IsLiveDrillRunning(d)) continue;
     std::optional<Timestamp> ended = ParseTime(d.status.completion_time);
     if (!ended || FieldsSet(d.spec.target) != 1) continue;
     const api::DrillTarget& t = d.spec.target;
@@ -358,6 +359,36 @@ StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
   }
   const std::vector<placement::Result> afters = place_all(after_engine, after_in);
 
+  // Zone hints of cluster `c` (World index) in `r`, by zone name.
+  auto hints = [](const placement::World& world, const placement::Result& r, uint32_t c) {
+    std::map<std::string, int64_t> out;
+    for (const placement::ZoneHint& h : r.zones) {
+      if (h.cluster == c && h.replicas > 0) out[world.cluster(c).zones[h.zone].name] += h.replicas;
+    }
+    return out;
+  };
+  // Replicas of `line` (before) on a failed target; see WhatIfCluster::on_target.
+  auto on_target = [&](const placement::ClusterState& c, const WhatIfCluster& line) -> int64_t {
+    std::set<std::string> failed_zones;
+    for (const api::DrillTarget& t : failures) {
+      if (FieldsSet(t) != 1) continue;
+      if ((!t.region.empty() && c.region == t.region) ||
+          (!t.cluster.empty() && c.name == t.cluster)) {
+        return line.before;
+      }
+      for (const placement::ZoneState& z : c.zones) {
+        if (!t.zone.empty() && z.name == t.zone) failed_zones.insert(t.zone);
+      }
+    }
+    if (failed_zones.empty()) return 0;
+    if (line.zones_before.empty()) return line.before;
+    int64_t n = 0;
+    for (const std::string& z : failed_zones) {
+      if (auto it = line.zones_before.find(z); it != line.zones_before.end()) n += it->second;
+    }
+    return n;
+  };
+
   for (size_t i = 0; i < inputs.workloads.size(); ++i) {  // in the order listed
     const api::FederatedWorkload& fw = inputs.workloads[i];
     if (!fw.metadata.deletion_timestamp.empty()) continue;
@@ -374,6 +405,8 @@ StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
       line.cluster = c.name;
       line.region = c.region;
       line.before = p.replicas;
+      line.zones_before = hints(*before_world, before, p.cluster);
+      line.on_target = on_target(c, line);
     }
     for (const placement::ClusterPlacement& p : after.clusters) {
       const placement::ClusterState& c = after_world->cluster(p.cluster);
@@ -382,6 +415,7 @@ StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
       line.cluster = c.name;
       line.region = c.region;
       line.after = p.replicas;
+      line.zones_after = hints(*after_world, after, p.cluster);
     }
     // A copied template (no spec.replicas: one per eligible cluster, like a DaemonSet) wants
     // as many copies as there are clusters able to hold one: a lost cluster lowers what is
@@ -394,7 +428,7 @@ StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
     }
     bool changed = before.unplaced != after.unplaced;
     for (auto& [name, line] : by_name) {
-      changed |= line.before != line.after;
+      changed |= line.before != line.after || line.zones_before != line.zones_after;
       if (auto idx = after_world->FindCluster(name)) {
         line.reason_after = placement::Explain(*after_world, wa, after, *idx);
       }
@@ -413,7 +447,9 @@ StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
     out.blocked_bits = after.unplaced > 0 ? after.unplaced_because : 0;
     for (uint32_t i = 0; i < after_world->size(); ++i) {
       auto it = by_name.find(after_world->cluster(i).name);
-      if (it != by_name.end()) out.clusters.push_back(std::move(it->second));
+      if (it == by_name.end()) continue;
+      out.on_target += it->second.on_target;
+      out.clusters.push_back(std::move(it->second));
     }
     answer.affected.push_back(std::move(out));
   }

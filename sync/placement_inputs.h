@@ -127,13 +127,16 @@ void ApplyFailures(std::span<const api::DrillTarget> failures,
                    std::vector<placement::ClusterState>& clusters,
                    std::vector<std::string>* unmatched = nullptr);
 
-// The FailoverDrills that act on placement now: phase Running and mode live.
+// The FailoverDrills that act on placement now: phase Running, mode live, failure declared.
+// An injected drill does not: its fault is real, and placement must react to it exactly as
+// to an unannounced failure, through the members' health (that is what it rehearses).
 bool IsLiveDrillRunning(const api::FailoverDrill& drill);
 // Their targets.
 std::vector<api::DrillTarget> LiveDrillTargets(const std::vector<api::FailoverDrill>& drills);
 
-// Ended live drills (Running no more, with a completionTime, target not failed by a running
-// drill) count as a recovery at completionTime: a zone target's lastTransitionTime and a
+// Ended declared live drills (Running no more, with a completionTime, target not failed by a
+// running drill) count as a recovery at completionTime (an injected one's recovery is the
+// members' real one): a zone target's lastTransitionTime and a
 // cluster/region target's healthy_since move to it when later. So replicas return after
 // recoveryDelaySeconds, as after a real outage.
 void ApplyDrillRecoveries(const std::vector<api::FailoverDrill>& drills,
@@ -159,6 +162,12 @@ struct WhatIfCluster {
   int64_t before = 0;
   int64_t after = 0;
   std::string reason_after;  // the engine's explanation after the failures
+  // Zone hints (replicas per healthy zone of a multi-zone cluster), before and after.
+  std::map<std::string, int64_t> zones_before, zones_after;
+  // Of `before`, the replicas on a failed target: all of them when the cluster itself fails
+  // (its region or name), else what the zone hints put in failed zones (a cluster with a
+  // failed zone and no hints: all of them, nothing says where they run).
+  int64_t on_target = 0;
   friend bool operator==(const WhatIfCluster&, const WhatIfCluster&) = default;
 };
 
@@ -175,17 +184,22 @@ struct WhatIfWorkload {
   uint32_t blocked_bits = 0;
   // Clusters with replicas before or after, in World order (region, then name).
   std::vector<WhatIfCluster> clusters;
+  // Replicas placed on the failed targets before (the sum of clusters[].on_target): these
+  // move, to other clusters or (a zone) to the cluster's other zones.
+  int64_t on_target = 0;
   friend bool operator==(const WhatIfWorkload&, const WhatIfWorkload&) = default;
 };
 
 struct WhatIfAnswer {
-  std::vector<WhatIfWorkload> affected;  // workloads whose placement or unplaced count changes
+  std::vector<WhatIfWorkload> affected;  // workloads whose placement, hints or unplaced change
   int unaffected = 0;                    // workloads placed identically
   std::vector<std::string> unmatched;    // failure targets that match nothing
 };
 
 // Places every workload of `inputs` at `now` twice: as the fleet is (running live drills
-// included), and with `failures` on top; reports the workloads whose answer differs. The
+// included), and with `failures` on top; reports the workloads whose answer differs —
+// replicas per cluster, unplaced count, or zone hints (a failed zone whose replicas move to
+// the cluster's other zones affects the workload though no cluster count changes). The
 // "after" placement starts from the "before" one as its current assignment, as the controller
 // would. Changes nothing. Errors: the World cannot be built (duplicate member names).
 StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,

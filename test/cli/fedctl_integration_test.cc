@@ -468,6 +468,44 @@ TEST_F(FedctlTest, MultiDocumentApplyAppliesEveryValidDocument) {
   EXPECT_TRUE(Stored("ns", "broken").is_null());
 }
 
+// fedctl drill run against the real API: a drill the federation cannot run is refused at
+// create (exit 1, the field named) and nothing is stored, instead of a drill that fails later.
+TEST_F(FedctlTest, DrillRunRefusesBadDrillsAtCreate) {
+  ApplyExample();
+  Result r = Fedctl({"apply", "-f", (src_ / "examples/eu-residency").string()});
+  ASSERT_EQ(r.code, 0) << r;
+  struct Case {
+    std::vector<std::string> args;
+    std::string error;  // "" = created
+  };
+  const std::vector<Case> cases = {
+      {{"--target", "region=mars"}, "spec.target.region: unknown region \"mars\""},
+      {{"--target", "zone=eu-west-1z", "--mode", "live"},
+       "spec.target.zone: unknown zone \"eu-west-1z\""},
+      {{"--target", "cluster=ghost-1"}, "spec.target.cluster: unknown member cluster \"ghost-1\""},
+      {{"--target", "zone=eu-west-1a", "--mode", "live", "--name", "first"}, ""},
+      {{"--target", "cluster=eu-west-1", "--mode", "live"},
+       "spec.target: cluster=eu-west-1 overlaps live drill first (zone=eu-west-1a, not started)"},
+      {{"--target", "cluster=eu-west-1", "--name", "simulated"}, ""},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"drill", "run"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    r = Fedctl(args);
+    if (c.error.empty()) {
+      EXPECT_EQ(r.code, 0) << r;
+      continue;
+    }
+    EXPECT_EQ(r.code, 1) << r;
+    EXPECT_THAT(r.err, HasSubstr(c.error)) << r;
+  }
+  r = Fedctl({"get", "failoverdrills", "-o", "name"});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_EQ(r.out,
+            "failoverdrill.federation.meridian.io/first\nfailoverdrill.federation.meridian.io/"
+            "simulated\n");
+}
+
 TEST_F(FedctlTest, UnknownTypesAndUnreachableServers) {
   Result r = Fedctl({"get", "pods"});
   EXPECT_EQ(r.code, 1);

@@ -53,6 +53,31 @@ TEST(WhatIfFormatTest, FullyPlacedAfterTheFailureSaysSo) {
   EXPECT_EQ(text.find("blocks full recovery"), std::string::npos) << text;
 }
 
+TEST(WhatIfFormatTest, AZoneWhoseReplicasStayInTheClusterShowsItsHintsMove) {
+  sync::WhatIfAnswer answer;
+  sync::WhatIfWorkload w;
+  w.ns = "payments";
+  w.name = "ledger";
+  w.desired = 12;
+  w.on_target = 3;
+  sync::WhatIfCluster c{"eu-west-1", "eu-west", 8, 8};
+  c.zones_before = {{"eu-west-1a", 3}, {"eu-west-1b", 3}, {"eu-west-1c", 2}};
+  c.zones_after = {{"eu-west-1b", 4}, {"eu-west-1c", 4}};
+  c.on_target = 3;
+  w.clusters = {c};
+  answer.affected.push_back(w);
+  api::DrillTarget zone;
+  zone.zone = "eu-west-1a";
+  const std::string text = FormatWhatIf({zone}, answer);
+  EXPECT_NE(text.find("payments/ledger: 12 replicas, 3 on the failed target"), std::string::npos)
+      << text;
+  EXPECT_NE(text.find("zones of eu-west-1: eu-west-1a=3 eu-west-1b=3 eu-west-1c=2 -> eu-west-1b=4 "
+                      "eu-west-1c=4"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("1 workload affected"), std::string::npos) << text;
+}
+
 TEST(WhatIfCommandTest, NoFailureIsAnArgumentError) {
   testing::FakeClient client;
   std::ostringstream out, err;

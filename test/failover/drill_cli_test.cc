@@ -67,6 +67,14 @@ TEST(DrillRequest, BuildsTheDrill) {
                                  {"injectFault", true}}));
   f.name = "my-drill";
   EXPECT_EQ((*BuildDrill(f))["metadata"], (json{{"name", "my-drill"}}));
+  // The kinds of live drill by name; --inject-fault is the older spelling of injected.
+  f.inject_fault = false;
+  f.failure = "declared";
+  EXPECT_EQ((*BuildDrill(f))["spec"]["failure"], "declared");
+  f.failure = "injected";
+  EXPECT_EQ((*BuildDrill(f))["spec"]["failure"], "injected");
+  f.inject_fault = true;
+  EXPECT_TRUE(BuildDrill(f).ok());
 
   struct Bad {
     DrillRunFlags flags;
@@ -79,6 +87,10 @@ TEST(DrillRequest, BuildsTheDrill) {
       {{.target = "zone=a", .mode = "simulate", .inject_fault = true}, "--inject-fault"},
       {{.target = "zone=a", .duration = "forever"}, "--duration"},
       {{.target = "zone=a", .abort_below = "200%"}, "--abort-below"},
+      {{.target = "zone=a", .mode = "live", .failure = "chaos"}, "--failure \"chaos\""},
+      {{.target = "zone=a", .failure = "injected"}, "--failure needs --mode live"},
+      {{.target = "zone=a", .mode = "live", .inject_fault = true, .failure = "declared"},
+       "--inject-fault contradicts --failure declared"},
   };
   for (const Bad& b : bad) {
     StatusOr<json> got = BuildDrill(b.flags);
@@ -179,6 +191,30 @@ TEST(DrillReport, TextSaysEverythingTheIssueAsksFor) {
 
   json pending = {{"metadata", {{"name", "p"}}}, {"spec", {{"mode", "live"}, {"target", {{"region", "r"}}}}}};
   EXPECT_NE(DrillReportText(pending).find("No report yet"), std::string::npos);
+}
+
+TEST(DrillReport, TextNamesTheKindOfLiveDrill) {
+  json d = LiveDrill();
+  d["spec"]["failure"] = "injected";
+  EXPECT_NE(DrillReportText(d).find("injected: the real fault was injected"), std::string::npos);
+  d["spec"]["failure"] = "declared";
+  EXPECT_NE(DrillReportText(d).find("declared: placement treated the target as failed"),
+            std::string::npos);
+}
+
+TEST(DrillReport, HtmlIsOneSelfContainedPageWithTheChart) {
+  json d = LiveDrill();
+  d["status"]["message"] = "aborted <early> & restored";
+  const std::string html = DrillReportHtml(d);
+  EXPECT_EQ(html.rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_NE(html.find("<svg"), std::string::npos);
+  EXPECT_NE(html.find("data-region=\"eu-west\""), std::string::npos);
+  EXPECT_EQ(html.find("<?xml"), std::string::npos);  // inline SVG: no XML declaration
+  EXPECT_NE(html.find("aborted &lt;early&gt; &amp; restored"), std::string::npos);
+  for (const char* loads : {"<script", "src=", "href=", "<link", "@import"}) {
+    EXPECT_EQ(html.find(loads), std::string::npos) << loads;
+  }
+  EXPECT_NE(html.find("</html>"), std::string::npos);
 }
 
 TEST(DrillReport, ProgressLine) {

@@ -10,6 +10,8 @@
 #include <mutex>
 
 #include "api/codec.h"
+#include "api/typed_list.h"
+#include "sync/placement_controller.h"
 #include "test/common/in_process_federation.h"
 
 namespace meridian::failover {
@@ -203,6 +205,52 @@ TEST_F(DrillControllerTest, LiveDrillCompletesAfterItsDurationWithMilestones) {
   EXPECT_TRUE(injector_->calls.empty());
 }
 
+// An injected drill only observes: placement is not told (sync::LiveDrillTargets leaves it
+// out), and the time to detect is when the health monitor marked the member unreachable
+// (Reachable's lastTransitionTime), not when the drill happened to sample.
+TEST_F(DrillControllerTest, InjectedDrillIsDetectedAtTheHealthTransition) {
+  CreateDrill("inj", {{"target", {{"cluster", "eu-west-1"}}},
+                      {"mode", "live"},
+                      {"failure", "injected"},
+                      {"durationSeconds", 10}});
+  json d = Drill("inj");
+  EXPECT_EQ(d["spec"]["failure"], "injected");
+  Pass();
+  Pass();
+  d = Drill("inj");
+  ASSERT_EQ(d["status"]["phase"], "Running");
+  EXPECT_EQ(d["status"]["report"]["failure"], "injected");
+  EXPECT_EQ(injector_->calls, (std::vector<std::string>{"inject cluster=eu-west-1"}));
+  FieldErrors errors;
+  EXPECT_TRUE(sync::LiveDrillTargets({api::DecodeFailoverDrill(d, &errors)}).empty());
+  const Timestamp start = fed_.clock().Now();
+
+  // Nothing seen yet; a sample at 1 s does not detect (an injected drill waits for health).
+  fed_.clock().Advance(1s);
+  Pass();
+  EXPECT_TRUE(Drill("inj")["status"]["report"]["events"]["detectedMs"].is_null());
+
+  // The health monitor marks it unreachable at 2.3 s (written to the second); the drill
+  // samples next at 4 s, and reports the transition, not its sample.
+  const auto& members = fed_.Info("federation.meridian.io/v1alpha1", "MemberCluster");
+  json m = fed_.objects().Get(members, "", "eu-west-1").value();
+  const std::string at = FormatRfc3339(start + 2300ms);
+  m["status"] = {{"conditions", json::array({{{"type", "Reachable"},
+                                              {"status", "False"},
+                                              {"reason", "ProbeFailed"},
+                                              {"lastTransitionTime", at}}})}};
+  ASSERT_TRUE(fed_.objects().Update(members, "", "eu-west-1", m, "status").ok());
+  fed_.clock().Advance(3s);
+  Pass();
+  Timestamp written;
+  ASSERT_TRUE(ParseRfc3339(at, &written));
+  const int64_t want = std::max<int64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(written - start).count(), 1000);
+  json r = Drill("inj")["status"]["report"];
+  EXPECT_EQ(r["events"]["detectedMs"], want) << r.dump();
+  EXPECT_LT(want, 4000);
+}
+
 TEST_F(DrillControllerTest, AbortOnRequestRestoresAtOnce) {
   CreateDrill("cl", {{"target", {{"cluster", "eu-west-1"}}}, {"mode", "live"}, {"injectFault", true}});
   Pass();
@@ -291,13 +339,29 @@ TEST_F(DrillControllerTest, DrillsWithoutAFaultHoldNoFinalizer) {
   EXPECT_EQ(Pass(), 0);
 }
 
-TEST_F(DrillControllerTest, UnknownTargetFailsNamingTheField) {
-  CreateDrill("nowhere", {{"target", {{"zone", "ap-south-1a"}}}, {"mode", "live"}});
+TEST_F(DrillControllerTest, UnknownTargetIsRefusedAtCreateAndFailsIfItsMemberGoesLater) {
+  // Admission refuses a target no member has (federation-apiserver/admission.h).
+  const auto& drills = fed_.Info("federation.meridian.io/v1alpha1", "FailoverDrill");
+  auto refused = fed_.objects().Create(
+      drills, "",
+      json{{"apiVersion", "federation.meridian.io/v1alpha1"},
+           {"kind", "FailoverDrill"},
+           {"metadata", {{"name", "nowhere"}}},
+           {"spec", {{"target", {{"zone", "ap-south-1a"}}}, {"mode", "live"}}}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, 422);
+  ASSERT_EQ(refused.error().causes.size(), 1u);
+  EXPECT_EQ(refused.error().causes[0].field, "spec.target.zone");
+  // A member removed after the create: the controller fails the drill, naming the field.
+  CreateDrill("gone", {{"target", {{"cluster", "eu-central-1"}}}, {"mode", "live"}});
+  const auto& members = fed_.Info("federation.meridian.io/v1alpha1", "MemberCluster");
+  ASSERT_TRUE(fed_.objects().Delete(members, "", "eu-central-1").ok());
   Pass();
   Pass();
-  json d = Drill("nowhere");
+  json d = Drill("gone");
   EXPECT_EQ(d["status"]["phase"], "Failed");
-  EXPECT_NE(d["status"]["message"].get<std::string>().find("spec.target.zone"), std::string::npos);
+  EXPECT_NE(d["status"]["message"].get<std::string>().find("spec.target.cluster"),
+            std::string::npos);
   EXPECT_TRUE(injector_->calls.empty());
 }
 
@@ -458,6 +522,92 @@ TEST_F(DrillControllerTest, SimulateReportsWhatWouldMoveAndChangesNothing) {
   EXPECT_EQ(r["unplaced"], json::array());
   EXPECT_TRUE(injector_->calls.empty());
   EXPECT_EQ(WorkloadStatus(), before);
+}
+
+// A zone target counts the replicas that zone hints put in the zone, the same in the three
+// places that answer "what does losing eu-west-1a do": sync::WhatIf (fedctl what-if), a
+// simulated drill and a live (declared) drill, on the examples' fleet with the placement
+// controller's own answer for payments/ledger.
+TEST(ZoneDrillAgreement, WhatIfSimulateAndLiveDrillCountTheZonesReplicas) {
+  test_env::InProcessFederation fed("drill-zone");
+  fed.ApplyFile("examples/three-continents/topology.yaml");
+  fed.ApplyFile("examples/three-continents/members.yaml");
+  fed.ApplyFile("examples/eu-residency/residency-policy.yaml");
+  fed.ApplyFile("examples/eu-residency/workload.yaml");
+  sync::PlacementController placement(fed.objects(), fed.clock());
+  ASSERT_TRUE(placement.ReconcileAll().ok());
+  const auto& workloads = fed.Info("federation.meridian.io/v1alpha1", "FederatedWorkload");
+  auto ledger = [&] {
+    FieldErrors errors;
+    return api::DecodeFederatedWorkload(fed.objects().Get(workloads, "payments", "ledger").value(),
+                                        &errors);
+  };
+  auto members = [&] {
+    return api::ListDecoded(fed.objects(), "memberclusters", api::DecodeMemberCluster, "test")
+        .value();
+  };
+  api::DrillTarget zone;
+  zone.zone = "eu-west-1a";
+  // The placement's own zone hint: what every answer must agree with.
+  const int64_t placed_in_zone = ReplicasOnTarget(zone, ledger().status.placement, members());
+  ASSERT_GT(placed_in_zone, 0) << api::Encode(ledger())["status"].dump();
+
+  // what-if
+  sync::PlacementInputs inputs;
+  inputs.members = members();
+  inputs.topologies =
+      api::ListDecoded(fed.objects(), "topologies", api::DecodeTopology, "test").value();
+  inputs.policies =
+      api::ListDecoded(fed.objects(), "residencypolicies", api::DecodeResidencyPolicy, "test")
+          .value();
+  inputs.workloads = {ledger()};
+  const api::DrillTarget failures[] = {zone};
+  auto answer = sync::WhatIf(inputs, failures, fed.clock().Now());
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  ASSERT_EQ(answer->affected.size(), 1u);
+  EXPECT_EQ(answer->affected[0].on_target, placed_in_zone);
+
+  // simulate
+  DrillController controller(fed.objects(), fed.clock(), nullptr);
+  auto create = [&](const std::string& name, const std::string& mode) {
+    fed.Apply({{"apiVersion", "federation.meridian.io/v1alpha1"},
+               {"kind", "FailoverDrill"},
+               {"metadata", {{"name", name}}},
+               {"spec",
+                {{"target", {{"zone", "eu-west-1a"}}}, {"mode", mode}, {"durationSeconds", 30}}}});
+  };
+  auto report = [&](const std::string& name) {
+    return fed.objects()
+        .Get(fed.Info("federation.meridian.io/v1alpha1", "FailoverDrill"), "", name)
+        .value()["status"]["report"];
+  };
+  create("sim", "simulate");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  json sim = report("sim");
+  ASSERT_EQ(sim["workloads"].size(), 1u) << sim.dump();
+  EXPECT_EQ(sim["workloads"][0]["workload"], "payments/ledger");
+  EXPECT_EQ(sim["workloads"][0]["onTarget"], placed_in_zone);
+  EXPECT_EQ(sim["replicasOnTarget"], placed_in_zone);
+  EXPECT_EQ(sim["workloads"][0]["zones"]["eu-west-1"]["before"]["eu-west-1a"], placed_in_zone);
+  EXPECT_FALSE(sim["workloads"][0]["zones"]["eu-west-1"]["after"].contains("eu-west-1a"));
+
+  // live (declared): the placement controller treats the zone as failed while it runs.
+  create("live", "live");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  json live = report("live");
+  ASSERT_EQ(live["workloads"].size(), 1u) << live.dump();
+  EXPECT_EQ(live["workloads"][0]["workload"], "payments/ledger");
+  EXPECT_EQ(live["workloads"][0]["onTarget"], placed_in_zone);
+  ASSERT_TRUE(placement.ReconcileAll().ok());
+  EXPECT_EQ(ReplicasOnTarget(zone, ledger().status.placement, members()), 0)
+      << api::Encode(ledger())["status"].dump();
+  fed.clock().Advance(std::chrono::seconds(1));
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  live = report("live");
+  EXPECT_EQ(live["timeline"].back()["onTarget"], 0) << live.dump();
+  EXPECT_TRUE(live["events"]["replacedMs"].is_number()) << live.dump();
 }
 
 TEST(DrillStep, PhaseMachineWithoutAnApiServer) {

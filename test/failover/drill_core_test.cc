@@ -243,6 +243,28 @@ TEST(DrillRecord, PlacementMovingOffTheTargetCountsAsDetection) {
   EXPECT_FALSE(r.replaced_ms);
 }
 
+// An injected drill rehearses the real detection path: a move alone is not detection, the
+// members' health is (at its transition time when the members give one).
+TEST(DrillRecord, InjectedDrillsAreDetectedByHealthOnly) {
+  EuWestDrill d;
+  auto& [members, drill, w, r] = d;
+  drill.spec.inject_fault = true;
+  r = StartRecord(drill, 0, {w}, members);
+  EXPECT_EQ(r.failure, kFailureInjected);
+  auto partly =
+      Workload("web", 6, {Placed("eu-west-1", 2), Placed("eu-central-1", 4)}, {{"eu-west-1", 6}});
+  AddSample(&r, TakeSample(drill.spec.target, 700, {partly}, members), {partly}, members, {}, {});
+  EXPECT_FALSE(r.detected_ms);
+  auto seen = members;
+  seen[0].status.conditions = {
+      {"Reachable", "False", "ProbeFailed", "", "1970-01-01T00:00:01Z", 0}};
+  EXPECT_EQ(TargetFailedSince(drill.spec.target, seen), Timestamp(std::chrono::seconds(1)));
+  AddSample(&r, TakeSample(drill.spec.target, 2000, {partly}, seen), {partly}, seen, {}, {});
+  EXPECT_EQ(r.detected_ms, 1000);
+  EXPECT_EQ(RecordToJson(r)["failure"], "injected");
+  EXPECT_EQ(RecordFromJson(RecordToJson(r))->failure, "injected");
+}
+
 // Make-before-break: the target keeps its replicas while their replacements start elsewhere.
 // Placement acted on the drill (replacements placed), so that is detection too; re-placed
 // only once the target holds none.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "api/types.h"
@@ -144,6 +145,173 @@ TEST_F(AdmissionTest, SecretsStoreStringDataAsBase64DataLikeKubernetes) {
     "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "bad"}, "data": {"token": "not base64!"}})"));
   ASSERT_FALSE(bad.ok());
   EXPECT_EQ(Causes(bad), (std::vector<std::string>{"data[token]: must be base64-encoded"}));
+}
+
+}  // namespace
+}  // namespace meridian::apiserver
+
+namespace meridian::apiserver {
+namespace {
+
+// FailoverDrill admission (failover/drill_admission.h): a fleet of two members in three
+// Topology regions (ap-south has no member) and an EU-resident workload.
+class DrillAdmissionTest : public AdmissionTest {
+ protected:
+  void SetUp() override {
+    AdmissionTest::SetUp();
+    const auto* topologies = server_->registry().Find(api::kGroup, api::kVersion, "topologies");
+    auto topology = server_->objects().Get(*topologies, "", "default").value();
+    topology["spec"]["regions"] = json::parse(R"([
+      {"name": "eu-west", "jurisdiction": "eu", "zones": ["eu-west-1a", "eu-west-1b"]},
+      {"name": "us-east", "jurisdiction": "us", "zones": ["us-east-1a"]},
+      {"name": "ap-south", "jurisdiction": "in", "zones": ["ap-south-1a"]}])");
+    ASSERT_TRUE(server_->objects().Update(*topologies, "", "default", topology).ok());
+    const auto* members = server_->registry().Find(api::kGroup, api::kVersion, "memberclusters");
+    auto eu = server_->objects().Get(*members, "", "eu-west-1").value();
+    eu["spec"]["zones"] = {"eu-west-1a", "eu-west-1b"};
+    ASSERT_TRUE(server_->objects().Update(*members, "", "eu-west-1", eu).ok());
+    ASSERT_TRUE(Apply("memberclusters", "",
+                      R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "MemberCluster",
+      "metadata": {"name": "us-east-1"},
+      "spec": {"server": "http://127.0.0.1:1/clusters/us-east-1", "region": "us-east", "zones": ["us-east-1a"], "jurisdiction": "us"}})")
+                    .ok());
+    ASSERT_TRUE(Apply("federatedworkloads", "default",
+                      Workload(R"({"residency": {"jurisdictions": ["eu"]}})"))
+                    .ok());
+  }
+
+  static std::string Drill(const std::string& name, const std::string& spec,
+                           const std::string& annotations = "{}") {
+    return R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FailoverDrill",
+      "metadata": {"name": ")" +
+           name + R"(", "annotations": )" + annotations + R"(},
+      "spec": )" +
+           spec + "}";
+  }
+};
+
+TEST_F(DrillAdmissionTest, RefusesBadDrillsAtCreateNamingTheField) {
+  struct Case {
+    std::string name, spec, annotations;
+    std::vector<std::string> causes;  // how each cause starts; empty: admitted
+  };
+  const std::vector<Case> cases = {
+      {"unknown-region",
+       R"({"target": {"region": "mars"}})",
+       "{}",
+       {"spec.target.region: unknown region \"mars\" (known: ap-south, eu-west, us-east)"}},
+      {"region-without-members",
+       R"({"target": {"region": "ap-south"}, "mode": "live"})",
+       "{}",
+       {"spec.target.region: no member cluster is in region \"ap-south\" (members' regions: "
+        "eu-west, us-east): the drill would fail nothing"}},
+      {"unknown-zone",
+       R"({"target": {"zone": "eu-west-1z"}})",
+       "{}",
+       {"spec.target.zone: unknown zone \"eu-west-1z\" (known: ap-south-1a, eu-west-1a, "
+        "eu-west-1b, us-east-1a)"}},
+      {"zone-without-members",
+       R"({"target": {"zone": "ap-south-1a"}})",
+       "{}",
+       {"spec.target.zone: no member cluster has zone \"ap-south-1a\" (members' zones: "
+        "eu-west-1a, eu-west-1b, us-east-1a): the drill would fail nothing"}},
+      {"unknown-cluster",
+       R"({"target": {"cluster": "ghost-1"}})",
+       "{}",
+       {"spec.target.cluster: unknown member cluster \"ghost-1\" (known: eu-west-1, us-east-1)"}},
+      {"negative-duration",
+       R"({"target": {"region": "us-east"}, "durationSeconds": -5})",
+       "{}",
+       {"spec.durationSeconds: must be >= 1"}},
+      {"failure-simulated",
+       R"({"target": {"region": "us-east"}, "failure": "injected"})",
+       "{}",
+       {"spec.failure: only a live drill fails its target (spec.mode is \"simulate\")"}},
+      {"failure-contradicted",
+       R"({"target": {"region": "us-east"}, "mode": "live", "failure": "declared", "injectFault": true})",
+       "{}",
+       {"spec.failure: \"declared\" contradicts spec.injectFault: true"}},
+      {"failure-unknown",
+       R"({"target": {"region": "us-east"}, "mode": "live", "failure": "imagined"})",
+       "{}",
+       {"spec.failure: must be one of declared, injected"}},
+      {"residency-outage",
+       R"({"target": {"region": "eu-west"}, "mode": "live"})",
+       "{}",
+       {"spec.target: region=eu-west would leave default/web (residency: eu) with no allowed "
+        "capacity: 3 replicas placed, 0 after (3 of 3 unplaced: "}},
+      {"zone-keeps-room",
+       R"({"target": {"zone": "eu-west-1a"}, "mode": "live", "durationSeconds": 60})",
+       "{}",
+       {}},
+      {"residency-outage-acknowledged",
+       R"({"target": {"region": "eu-west"}, "mode": "live"})",
+       R"({"drills.meridian.io/allow-residency-outage": "true"})",
+       {}},
+      {"residency-outage-simulated", R"({"target": {"region": "eu-west"}})", "{}", {}},
+  };
+  const auto* drills = server_->registry().Find(api::kGroup, api::kVersion, "failoverdrills");
+  for (const Case& c : cases) {
+    auto r = Apply("failoverdrills", "", Drill(c.name, c.spec, c.annotations));
+    if (c.causes.empty()) {
+      EXPECT_TRUE(r.ok()) << c.name << ": " << ::testing::PrintToString(Causes(r));
+      // Cases are independent: an admitted live drill would overlap the next one.
+      EXPECT_TRUE(server_->objects().Delete(*drills, "", c.name).ok()) << c.name;
+      continue;
+    }
+    ASSERT_FALSE(r.ok()) << c.name;
+    EXPECT_EQ(r.error().code, 422) << c.name;
+    const std::vector<std::string> causes = Causes(r);
+    ASSERT_EQ(causes.size(), c.causes.size()) << c.name << ": " << ::testing::PrintToString(causes);
+    for (size_t i = 0; i < causes.size(); ++i) {
+      EXPECT_TRUE(causes[i].starts_with(c.causes[i])) << c.name << ": " << causes[i];
+    }
+    if (c.name == "residency-outage") {
+      EXPECT_TRUE(
+          causes[0].ends_with("annotate the drill drills.meridian.io/allow-residency-outage=true"))
+          << causes[0];
+    }
+    EXPECT_EQ(server_->objects().Get(*drills, "", c.name).error().code, 404) << c.name;
+  }
+}
+
+TEST_F(DrillAdmissionTest, LiveDrillsThatOverlapALiveDrillNotEndedAreRefused) {
+  ASSERT_TRUE(Apply("failoverdrills", "",
+                    Drill("first", R"({"target": {"zone": "eu-west-1a"}, "mode": "live"})"))
+                  .ok());
+  struct Case {
+    std::string name, spec;
+    bool admitted;
+  };
+  const std::vector<Case> cases = {
+      {"same-zone", R"({"target": {"zone": "eu-west-1a"}, "mode": "live"})", false},
+      {"its-cluster", R"({"target": {"cluster": "eu-west-1"}, "mode": "live"})", false},
+      {"other-zone", R"({"target": {"zone": "eu-west-1b"}, "mode": "live"})", true},
+      {"other-region", R"({"target": {"region": "us-east"}, "mode": "live"})", true},
+      {"simulated", R"({"target": {"cluster": "eu-west-1"}})", true},
+  };
+  for (const Case& c : cases) {
+    auto r = Apply("failoverdrills", "", Drill(c.name, c.spec));
+    EXPECT_EQ(r.ok(), c.admitted) << c.name << ": " << ::testing::PrintToString(Causes(r));
+    if (!c.admitted && !r.ok()) {
+      // (its-cluster also takes every allowed replica of default/web: a second cause.)
+      const std::vector<std::string> causes = Causes(r);
+      EXPECT_TRUE(std::any_of(causes.begin(), causes.end(), [&](const std::string& cause) {
+        return cause.starts_with(
+            "spec.target: " +
+            std::string(c.name == "same-zone" ? "zone=eu-west-1a" : "cluster=eu-west-1") +
+            " overlaps live drill first (zone=eu-west-1a, not started)");
+      })) << ::testing::PrintToString(causes);
+    }
+  }
+  // Once the first has ended, its target is free again.
+  const auto* drills = server_->registry().Find(api::kGroup, api::kVersion, "failoverdrills");
+  auto first = server_->objects().Get(*drills, "", "first").value();
+  first["status"] = {{"phase", "Completed"}};
+  ASSERT_TRUE(server_->objects().Update(*drills, "", "first", first, "status").ok());
+  EXPECT_TRUE(Apply("failoverdrills", "",
+                    Drill("after", R"({"target": {"zone": "eu-west-1a"}, "mode": "live"})"))
+                  .ok());
 }
 
 }  // namespace

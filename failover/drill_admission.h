@@ -1,0 +1,45 @@
+// Admission of FailoverDrills, pure core: what the federation-apiserver refuses when a drill
+// is created, so that `fedctl drill run` fails at once (422, the field named) instead of a
+// drill that fails later or harms what it rehearses. Called by
+// federation-apiserver/admission.cc with the fleet as stored; no I/O, no clock reads.
+//
+// Refused (every problem reported, each with its field path):
+//   - a target no one has heard of: a region or zone that neither a Topology nor a member
+//     lists, a member cluster that does not exist (spec.target.*);
+//   - a known target that no member cluster has (a Topology region without members): the
+//     drill would fail nothing (spec.target.*);
+//   - a live drill whose target overlaps (shares a member, or the same zone) a live drill
+//     that has not ended: two drills would restore each other's target (spec.target);
+//   - a live drill that would leave a residency-bound workload (its residency ∩ the
+//     ResidencyPolicies that select it) with no replica placed anywhere it may run, unless
+//     the drill carries the annotation kAllowResidencyOutageAnnotation: "true" — an outage
+//     of that service is then rehearsed on purpose (spec.target).
+// Duration bounds (spec.durationSeconds >= 1) are the schema's (api/codec.h).
+#pragma once
+
+#include <vector>
+
+#include "api/types.h"
+#include "common/clock.h"
+#include "common/field_error.h"
+#include "failover/drill.h"
+
+namespace meridian::failover {
+
+// Acknowledges that a live drill takes every allowed replica of some residency-bound
+// workload away (it rehearses that workload's outage).
+inline constexpr char kAllowResidencyOutageAnnotation[] =
+    "drills.meridian.io/allow-residency-outage";
+
+// The problems with creating `drill` in `fleet` at `now` (empty: admitted). `fleet.drills`
+// are the drills already stored (the new one is not among them; one with the same name is
+// ignored). Assumes the drill passed the schema (exactly one target field set); a drill
+// that did not gets no further checks.
+FieldErrors AdmitDrill(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now);
+
+// Whether two targets share part of the fleet: a member both touch, and for two zone
+// targets the same zone.
+bool TargetsOverlap(const api::DrillTarget& a, const api::DrillTarget& b,
+                    const std::vector<api::MemberCluster>& members);
+
+}  // namespace meridian::failover
