@@ -6,7 +6,9 @@
 #include "api/codec.h"
 #include "api/resources.h"
 #include "failover/drill_admission.h"
+#include "placement/world.h"
 #include "sync/placement_inputs.h"
+#include "sync/residency.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -89,24 +91,123 @@ void CheckReferences(const api::FederatedWorkload& w, Store& store, FieldErrors*
   }
 }
 
-void CheckResidencyGuardrails(const api::FederatedWorkload& w, Store& store, FieldErrors* errors) {
-  if (!w.spec.placement.residency) return;
-  for (const json& raw : ListAll(store, "residencypolicies")) {
+template <typename T>
+std::vector<T> DecodeAll(Store& store, const char* plural, T (*decode)(const json&, FieldErrors*)) {
+  std::vector<T> out;
+  for (const json& raw : ListAll(store, plural)) {
     FieldErrors ignored;
-    api::ResidencyPolicy rp = api::DecodeResidencyPolicy(raw, &ignored);
-    const auto& ns = rp.spec.namespaces;
-    if (!ns.empty() && std::find(ns.begin(), ns.end(), w.metadata.ns) == ns.end()) continue;
-    if (!rp.spec.workload_selector.Matches(w.metadata.labels)) continue;
-    std::set<std::string> allowed(rp.spec.jurisdictions.begin(), rp.spec.jurisdictions.end());
-    const auto& asked = w.spec.placement.residency->jurisdictions;
-    for (size_t i = 0; i < asked.size(); ++i) {
-      if (!allowed.count(asked[i])) {
-        errors->push_back({"spec.placement.residency.jurisdictions[" + std::to_string(i) + "]",
-                           "\"" + asked[i] + "\" is not allowed by ResidencyPolicy " +
-                               rp.metadata.name + " (allowed: " + Join(allowed) + ")"});
+    out.push_back(decode(raw, &ignored));
+  }
+  return out;
+}
+
+// The fleet as placement sees it now (running live drills included), from the store.
+StatusOr<std::shared_ptr<const placement::World>> FleetWorld(Store& store) {
+  sync::PlacementInputs inputs;
+  inputs.members = DecodeAll(store, "memberclusters", &api::DecodeMemberCluster);
+  inputs.topologies = DecodeAll(store, "topologies", &api::DecodeTopology);
+  inputs.drills = DecodeAll(store, "failoverdrills", &api::DecodeFailoverDrill);
+  return placement::World::Build(sync::ClusterStatesFor(inputs),
+                                 sync::MergedTopology(inputs.topologies));
+}
+
+void CheckResidencyGuardrails(const api::FederatedWorkload& w, Store& store, FieldErrors* errors) {
+  const std::vector<api::ResidencyPolicy> policies =
+      DecodeAll(store, "residencypolicies", &api::DecodeResidencyPolicy);
+  if (w.spec.placement.residency) {
+    for (const placement::ResidencyRule& rule : sync::ResidencyRulesFor(w, policies)) {
+      std::set<std::string> allowed(rule.jurisdictions.begin(), rule.jurisdictions.end());
+      const auto& asked = w.spec.placement.residency->jurisdictions;
+      for (size_t i = 0; i < asked.size(); ++i) {
+        if (!allowed.count(asked[i])) {
+          errors->push_back({"spec.placement.residency.jurisdictions[" + std::to_string(i) + "]",
+                             "\"" + asked[i] + "\" is not allowed by ResidencyPolicy " + rule.name +
+                                 " (allowed: " + Join(allowed) + ")"});
+        }
       }
     }
   }
+  // The workload's own placement may not ask for places residency forbids (placement would
+  // silently drop them).
+  const placement::PlacementPolicy& p = w.spec.placement;
+  if (p.distribution.weights.empty() && p.distribution.clusters.empty() &&
+      p.failover.order.empty() && w.spec.overrides.empty()) {
+    return;
+  }
+  if (!sync::AllowedJurisdictionsFor(w, policies).bound) return;
+  StatusOr<std::shared_ptr<const placement::World>> world = FleetWorld(store);
+  if (!world.ok()) return;  // a broken fleet is the placement controller's to report
+  for (sync::ResidencyConflict& c : sync::PlacementResidencyConflicts(w, policies, **world)) {
+    errors->push_back({std::move(c.field), std::move(c.message)});
+  }
+}
+
+// The jurisdictions the fleet knows: every Topology region's and every member's.
+std::set<std::string> KnownJurisdictions(Store& store) {
+  std::set<std::string> known;
+  for (const api::Topology& t : DecodeAll(store, "topologies", &api::DecodeTopology)) {
+    for (const auto& r : t.spec.regions) {
+      if (!r.jurisdiction.empty()) known.insert(r.jurisdiction);
+    }
+  }
+  for (const api::MemberCluster& m :
+       DecodeAll(store, "memberclusters", &api::DecodeMemberCluster)) {
+    if (!m.spec.jurisdiction.empty()) known.insert(m.spec.jurisdiction);
+  }
+  return known;
+}
+
+// A ResidencyPolicy create, update or delete (`object` is the stored object on delete): its
+// jurisdictions must be known and it must select something; and the change may not leave a
+// workload with no allowed cluster or force running replicas off their clusters unless the
+// object carries the acknowledgement annotation.
+void CheckResidencyPolicy(const AdmissionAttributes& attrs, const json& object, Store& store,
+                          FieldErrors* errors) {
+  FieldErrors ignored;
+  const api::ResidencyPolicy rp = api::DecodeResidencyPolicy(object, &ignored);
+  const bool deleting = attrs.operation == apimachinery::Operation::kDelete;
+  if (!deleting) {
+    if (rp.spec.namespaces.empty() && rp.spec.workload_selector.Empty()) {
+      errors->push_back({"spec.workloadSelector",
+                         "Required value: an empty selector with no spec.namespaces would govern "
+                         "every workload of the federation; list spec.namespaces or set "
+                         "spec.workloadSelector"});
+    }
+    const std::set<std::string> known = KnownJurisdictions(store);
+    for (size_t i = 0; i < rp.spec.jurisdictions.size(); ++i) {
+      if (!known.count(rp.spec.jurisdictions[i])) {
+        errors->push_back(
+            {"spec.jurisdictions[" + std::to_string(i) + "]",
+             "unknown jurisdiction \"" + rp.spec.jurisdictions[i] +
+                 "\" (known from Topology regions and MemberClusters: " + Join(known) + ")"});
+      }
+    }
+    if (!errors->empty()) return;
+  }
+  const std::vector<api::ResidencyPolicy> before =
+      DecodeAll(store, "residencypolicies", &api::DecodeResidencyPolicy);
+  std::vector<api::ResidencyPolicy> after;
+  for (const api::ResidencyPolicy& p : before) {
+    if (p.metadata.name != attrs.name) after.push_back(p);
+  }
+  if (!deleting) after.push_back(rp);
+  StatusOr<std::shared_ptr<const placement::World>> world = FleetWorld(store);
+  if (!world.ok()) return;  // no fleet to judge against: nothing runs that could be removed
+  const std::vector<api::FederatedWorkload> workloads =
+      DecodeAll(store, "federatedworkloads", &api::DecodeFederatedWorkload);
+  const std::vector<sync::ResidencyImpact> impacts =
+      sync::ResidencyPolicyImpact(workloads, before, after, **world);
+  if (impacts.empty()) return;
+  auto ack = rp.metadata.annotations.find(sync::kAcknowledgeDisruptionAnnotation);
+  if (ack != rp.metadata.annotations.end() && ack->second == "true") return;
+  const std::string field = deleting ? "metadata.name" : "spec";
+  for (const sync::ResidencyImpact& impact : impacts) {
+    errors->push_back({field, sync::DescribeImpact(rp.metadata.name, impact)});
+  }
+  errors->push_back(
+      {std::string("metadata.annotations[") + sync::kAcknowledgeDisruptionAnnotation + "]",
+       "Required value: set it to \"true\" to apply this change anyway (the "
+       "replicas above are removed: residency is hard)"});
 }
 
 // Everything a drill's admission reads, as stored now (objects that do not decode are taken
@@ -139,8 +240,21 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
                                 const Clock& clock) {
   service.AddValidatingAdmission(
       [&store, &clock](const AdmissionAttributes& attrs, const json& object, FieldErrors* errors) {
-        if (attrs.operation == apimachinery::Operation::kDelete) return Status::Ok();
         if (attrs.resource->group != api::kGroup) return Status::Ok();
+        if (attrs.resource->plural == "residencypolicies" && attrs.subresource.empty()) {
+          // Deletes too: the same check judges every change of the policy set.
+          if (attrs.operation != apimachinery::Operation::kDelete) {
+            const api::ResourceDescriptor* d = api::FindResource(attrs.resource->plural);
+            if (d != nullptr && d->validate != nullptr) {
+              FieldErrors schema = d->validate(object);
+              errors->insert(errors->end(), schema.begin(), schema.end());
+              if (!schema.empty()) return Status::Ok();
+            }
+          }
+          CheckResidencyPolicy(attrs, object, store, errors);
+          return Status::Ok();
+        }
+        if (attrs.operation == apimachinery::Operation::kDelete) return Status::Ok();
         const api::ResourceDescriptor* d = api::FindResource(attrs.resource->plural);
         if (d == nullptr || d->validate == nullptr) return Status::Ok();
         FieldErrors schema = d->validate(object);

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "placement/internal/apportion.h"
+#include "placement/residency.h"
 
 namespace meridian::placement {
 
@@ -75,7 +76,7 @@ struct Engine::Scratch {
   std::vector<uint32_t> order;
   // Per zone id.
   std::vector<int32_t> zone_count;
-  std::vector<uint8_t> jallow, jtmp;
+  std::vector<uint8_t> jallow;
   std::vector<ApportionItem> items;
   std::vector<uint32_t> item_pos;
   std::vector<internal::RoundKey> keys;
@@ -131,18 +132,12 @@ const Engine::Filter& Engine::FilterFor(const Workload& w) {
   }
   key += '\x1f';
   if (has_residency) {
-    const int32_t J = W.jurisdiction_count();
-    s.jallow.assign(J, 1);
-    auto restrict_to = [&](const std::vector<std::string>& allowed) {
-      s.jtmp.assign(J, 0);
-      for (const std::string& j : allowed) {
-        if (auto id = W.FindJurisdiction(j); id && *id != 0) s.jtmp[*id] = 1;
-      }
-      for (int32_t j = 0; j < J; ++j) s.jallow[j] &= s.jtmp[j];
-    };
-    s.jallow[0] = 0;  // a cluster with no jurisdiction never satisfies residency
-    if (pol.residency) restrict_to(pol.residency->jurisdictions);
-    for (const ResidencyRule& rule : w.residency_policies) restrict_to(rule.jurisdictions);
+    // The one residency rule (placement/residency.h), turned into a bit per jurisdiction id.
+    const AllowedJurisdictions allowed = AllowedJurisdictionsFor(pol, w.residency_policies);
+    s.jallow.assign(W.jurisdiction_count(), 0);  // id 0 (no jurisdiction) is never allowed
+    for (const std::string& j : allowed.allowed) {
+      if (auto id = W.FindJurisdiction(j); id && *id != 0) s.jallow[*id] = 1;
+    }
     key += 'r';
     for (uint8_t b : s.jallow) key += static_cast<char>('0' + b);
   }

@@ -260,11 +260,44 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
                           "",         workload.metadata.generation};
   degraded.reason = unplaced.empty() ? "AllPlaced" : "ReplicasUnplaced";
   api::SetCondition(&status.conditions, std::move(degraded), now);
+
+  // Residency may change under a workload (a new ResidencyPolicy): what its own placement
+  // asks for outside the allowed jurisdictions is dropped by the engine, and said here.
+  std::vector<ResidencyConflict> conflicts = PlacementResidencyConflicts(workload, policies, world);
+  if (!conflicts.empty() || api::FindCondition(status.conditions, kResidencyConflict)) {
+    std::string message;
+    for (const ResidencyConflict& c : conflicts) {
+      message += (message.empty() ? "" : "; ") + c.field + ": " + c.message;
+    }
+    api::Condition conflict{kResidencyConflict,
+                            conflicts.empty() ? "False" : "True",
+                            conflicts.empty() ? "NoConflict" : "PlacementOutsideJurisdictions",
+                            message,
+                            "",
+                            workload.metadata.generation};
+    api::SetCondition(&status.conditions, std::move(conflict), now);
+  }
   return status;
 }
 
 PlacementController::PlacementController(apimachinery::ObjectService& objects, const Clock& clock)
-    : objects_(objects), clock_(clock), loop_([this] { return Pass(); }) {}
+    : objects_(objects), clock_(clock), loop_([this] { return Pass(); }) {
+  if (objects_.registry().Find("", "v1", "events") != nullptr) {
+    events_ = std::make_unique<apimachinery::EventRecorder>(
+        objects_, clock_, apimachinery::EventRecorderOptions{.component = "placement-controller"});
+  }
+}
+
+void PlacementController::RecordResidencyConflict(const api::FederatedWorkload& before,
+                                                  const api::FederatedWorkloadStatus& after) {
+  const api::Condition* now = api::FindCondition(after.conditions, kResidencyConflict);
+  if (!events_ || now == nullptr || now->status != "True") return;
+  const api::Condition* was = api::FindCondition(before.status.conditions, kResidencyConflict);
+  if (was != nullptr && was->status == "True" && was->message == now->message) return;
+  apimachinery::ObjectReference ref{api::kApiVersion,     "FederatedWorkload", before.metadata.ns,
+                                    before.metadata.name, before.metadata.uid, ""};
+  events_->Record(ref, apimachinery::EventType::kWarning, kResidencyConflict, now->message);
+}
 
 PlacementController::~PlacementController() { Stop(); }
 
@@ -353,6 +386,7 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
         objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status");
     if (result.ok()) {
       ++written;
+      RecordResidencyConflict(w, updated.status);
     } else if (result.error().code == 409 || result.error().code == 404) {
       loop_.MarkDirty();  // changed or deleted meanwhile: the next pass sees the new state
     } else {

@@ -19,7 +19,8 @@
 //
 // Everything goes through the ObjectService, the same API kubectl and fedctl use.
 // Status fields written: observedGeneration, placement[], unplacedReplicas, desiredReplicas,
-// conditions Placed and Degraded (other conditions and the sync fields are kept).
+// conditions Placed, Degraded and (for residency-bound workloads) ResidencyConflict (other
+// conditions and the sync fields are kept).
 #pragma once
 
 #include <chrono>
@@ -31,11 +32,13 @@
 
 #include "api/types.h"
 #include "apimachinery/change_loop.h"
+#include "apimachinery/event_recorder.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "placement/engine.h"
 #include "placement/world.h"
 #include "sync/placement_inputs.h"
+#include "sync/residency.h"
 
 namespace meridian::sync {
 
@@ -100,6 +103,12 @@ void RetainUnseen(const api::FederatedWorkload& workload, const SeenMembers& see
                   const placement::World& world, const placement::Result& result,
                   std::vector<api::ClusterPlacement>* retained);
 
+// The condition a workload gets when its own placement names places outside its allowed
+// jurisdictions (sync/residency.h PlacementResidencyConflicts): True with every conflicting
+// field while it lasts, False once resolved (absent while there never was one). The
+// controller also records a Warning Event of this reason whenever it turns True or changes.
+inline constexpr char kResidencyConflict[] = "ResidencyConflict";
+
 // `used_by_others`: capacity other workloads hold (CapacityLedger), empty when not shared.
 // `seen`: the members as the health monitor sees them; null: no retention.
 api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload,
@@ -134,10 +143,14 @@ class PlacementController {
   // One pass of the worker: ReconcileAll, and when to run again (the engine's recheck, or
   // shortly after an error).
   std::optional<std::chrono::milliseconds> Pass();
+  // A Warning Event when `after` turns ResidencyConflict True (or changes what conflicts).
+  void RecordResidencyConflict(const api::FederatedWorkload& before,
+                               const api::FederatedWorkloadStatus& after);
 
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+  std::unique_ptr<apimachinery::EventRecorder> events_;  // null without an events resource
   apimachinery::ChangeLoop loop_;
 };
 

@@ -84,17 +84,23 @@ placement::TopologySpec MergedTopology(const std::vector<api::Topology>& topolog
   return topology;
 }
 
-std::vector<placement::ResidencyRule> ResidencyRulesFor(
-    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies) {
+std::vector<placement::ResidencyRule> ResidencyRulesForObject(
+    const std::string& ns, const std::map<std::string, std::string>& labels,
+    const std::vector<api::ResidencyPolicy>& policies) {
   std::vector<placement::ResidencyRule> rules;
-  apimachinery::Labels labels(workload.metadata.labels.begin(), workload.metadata.labels.end());
+  apimachinery::Labels set(labels.begin(), labels.end());
   for (const api::ResidencyPolicy& p : policies) {
-    const auto& ns = p.spec.namespaces;
-    if (!ns.empty() && std::find(ns.begin(), ns.end(), workload.metadata.ns) == ns.end()) continue;
-    if (!p.spec.workload_selector.Matches(labels)) continue;
+    const auto& names = p.spec.namespaces;
+    if (!names.empty() && std::find(names.begin(), names.end(), ns) == names.end()) continue;
+    if (!p.spec.workload_selector.Matches(set)) continue;
     rules.push_back({p.metadata.name, p.spec.jurisdictions});
   }
   return rules;
+}
+
+std::vector<placement::ResidencyRule> ResidencyRulesFor(
+    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies) {
+  return ResidencyRulesForObject(workload.metadata.ns, workload.metadata.labels, policies);
 }
 
 placement::Workload EngineWorkload(const api::FederatedWorkload& workload,

@@ -49,7 +49,13 @@ placement::ClusterState ClusterStateFrom(const api::MemberCluster& member);
 // in the order given).
 placement::TopologySpec MergedTopology(const std::vector<api::Topology>& topologies);
 
-// The ResidencyPolicies that govern `workload` (namespace list and workload selector).
+// The ResidencyPolicies that govern an object of namespace `ns` with `labels`: the policy lists
+// the namespace (or none) and its workloadSelector matches the labels. The one matching rule
+// for FederatedWorkloads and for objects found in members (sync/residency.h).
+std::vector<placement::ResidencyRule> ResidencyRulesForObject(
+    const std::string& ns, const std::map<std::string, std::string>& labels,
+    const std::vector<api::ResidencyPolicy>& policies);
+// ResidencyRulesForObject for the workload's namespace and labels.
 std::vector<placement::ResidencyRule> ResidencyRulesFor(
     const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies);
 

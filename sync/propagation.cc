@@ -137,6 +137,7 @@ std::optional<GroupVersionResource> FallbackResource(const std::string& api_vers
       {{"v1", "ConfigMap"}, {"", "v1", "configmaps"}},
       {{"v1", "Secret"}, {"", "v1", "secrets"}},
       {{"v1", "ServiceAccount"}, {"", "v1", "serviceaccounts"}},
+      {{"v1", "PersistentVolumeClaim"}, {"", "v1", "persistentvolumeclaims"}},
       {{"batch/v1", "Job"}, {"batch", "v1", "jobs"}},
       {{"batch/v1", "CronJob"}, {"batch", "v1", "cronjobs"}},
   };

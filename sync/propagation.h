@@ -58,8 +58,8 @@ bool IsManaged(const nlohmann::json& live);
 bool NeedsUpdate(const nlohmann::json& live, const nlohmann::json& rendered);
 
 // The resource for apiVersion/kind from a fallback table: apps/v1 Deployment, StatefulSet,
-// DaemonSet, ReplicaSet; v1 Service, ConfigMap, Secret, ServiceAccount; batch/v1 Job,
-// CronJob. std::nullopt for anything else.
+// DaemonSet, ReplicaSet; v1 Service, ConfigMap, Secret, ServiceAccount,
+// PersistentVolumeClaim; batch/v1 Job, CronJob. std::nullopt for anything else.
 std::optional<GroupVersionResource> FallbackResource(const std::string& api_version,
                                                      const std::string& kind);
 

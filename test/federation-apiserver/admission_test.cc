@@ -314,5 +314,180 @@ TEST_F(DrillAdmissionTest, LiveDrillsThatOverlapALiveDrillNotEndedAreRefused) {
                   .ok());
 }
 
+// Issue 14: residency changes are judged against what runs now, with the engine's rule.
+class ResidencyAdmissionTest : public AdmissionTest {
+ protected:
+  void SetUp() override {
+    AdmissionTest::SetUp();
+    const auto* namespaces = server_->registry().Find("", "v1", "namespaces");
+    ASSERT_NE(namespaces, nullptr);
+    ASSERT_TRUE(
+        server_->objects()
+            .Create(
+                *namespaces, "",
+                json::parse(
+                    R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}})"))
+            .ok());
+    auto us = Apply("memberclusters", "",
+                    R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "MemberCluster",
+      "metadata": {"name": "us-east-1", "labels": {"tier": "us"}},
+      "spec": {"server": "http://127.0.0.1:1/clusters/us-east-1", "region": "us-east", "jurisdiction": "us"}})");
+    ASSERT_TRUE(us.ok()) << us.error().message;
+  }
+
+  const apimachinery::ResourceInfo& Info(const std::string& plural) {
+    return *server_->registry().Find(api::kGroup, api::kVersion, plural);
+  }
+
+  static std::string Policy(const std::string& name, const std::string& jurisdictions,
+                            const std::string& annotations = "{}") {
+    return R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "ResidencyPolicy",
+      "metadata": {"name": ")" +
+           name + R"(", "annotations": )" + annotations + R"(},
+      "spec": {"namespaces": ["payments"], "jurisdictions": )" +
+           jurisdictions + "}}";
+  }
+
+  // payments/ledger with 12 replicas, running as `placement` says (status.placement).
+  void CreateLedger(const json& placement) {
+    auto created =
+        Apply("federatedworkloads", "payments", R"({"apiVersion": "federation.meridian.io/v1alpha1",
+      "kind": "FederatedWorkload", "metadata": {"name": "ledger", "namespace": "payments"},
+      "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 12}}}})");
+    ASSERT_TRUE(created.ok()) << created.error().message;
+    json with_status = created.value();
+    with_status["status"] = {{"placement", placement}};
+    auto updated = server_->objects().Update(Info("federatedworkloads"), "payments", "ledger",
+                                             with_status, "status");
+    ASSERT_TRUE(updated.ok()) << updated.error().message;
+  }
+
+  bool Stored(const std::string& name) {
+    return server_->objects().Get(Info("residencypolicies"), "", name).ok();
+  }
+};
+
+TEST_F(ResidencyAdmissionTest, APolicyThatLeavesAWorkloadNowhereIsRefusedUnlessAcknowledged) {
+  ASSERT_TRUE(Apply("residencypolicies", "", Policy("payments-eu-only", R"(["eu"])")).ok());
+  CreateLedger(json::parse(R"([{"cluster": "eu-west-1", "replicas": 12}])"));
+  const std::vector<std::string> expected = {
+      "spec: ResidencyPolicy \"payments-us-only\" would leave 12 replicas of payments/ledger with "
+      "no allowed cluster (allowed by payments-eu-only: eu; by payments-us-only: us; "
+      "intersection: none)",
+      "metadata.annotations[federation.meridian.io/acknowledge-disruption]: Required value: set it "
+      "to \"true\" to apply this change anyway (the replicas above are removed: residency is "
+      "hard)"};
+
+  auto refused = Apply("residencypolicies", "", Policy("payments-us-only", R"(["us"])"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, 422);
+  EXPECT_EQ(Causes(refused), expected);
+  EXPECT_FALSE(Stored("payments-us-only")) << "nothing stored";
+
+  // A dry run answers the same and stores nothing, with or without the acknowledgement.
+  apimachinery::RequestContext dry;
+  dry.dry_run = true;
+  auto dry_refused = server_->objects().Create(
+      Info("residencypolicies"), "", json::parse(Policy("payments-us-only", R"(["us"])")), dry);
+  EXPECT_EQ(Causes(dry_refused), expected);
+  const std::string acknowledged =
+      Policy("payments-us-only", R"(["us"])",
+             R"({"federation.meridian.io/acknowledge-disruption": "true"})");
+  EXPECT_TRUE(server_->objects()
+                  .Create(Info("residencypolicies"), "", json::parse(acknowledged), dry)
+                  .ok());
+  EXPECT_FALSE(Stored("payments-us-only"));
+
+  // Acknowledged, it applies (the placement controller then makes the workload Degraded).
+  auto applied = Apply("residencypolicies", "", acknowledged);
+  ASSERT_TRUE(applied.ok()) << ::testing::PrintToString(Causes(applied));
+  EXPECT_TRUE(Stored("payments-us-only"));
+}
+
+TEST_F(ResidencyAdmissionTest, NarrowingAPolicyUnderRunningReplicasIsRefusedAndDeletingIsNot) {
+  ASSERT_TRUE(Apply("residencypolicies", "", Policy("payments-allowed", R"(["eu", "us"])")).ok());
+  CreateLedger(json::parse(
+      R"([{"cluster": "eu-west-1", "replicas": 6}, {"cluster": "us-east-1", "replicas": 6}])"));
+  json narrowed = server_->objects().Get(Info("residencypolicies"), "", "payments-allowed").value();
+  narrowed["spec"]["jurisdictions"] = json::array({"eu"});
+  auto refused =
+      server_->objects().Update(Info("residencypolicies"), "", "payments-allowed", narrowed);
+  ASSERT_FALSE(refused.ok());
+  ASSERT_EQ(Causes(refused).size(), 2u);
+  EXPECT_EQ(Causes(refused)[0],
+            "spec: ResidencyPolicy \"payments-allowed\" would remove 6 running replicas of "
+            "payments/ledger from us-east-1 (us) (allowed by payments-allowed: eu; "
+            "intersection: eu)");
+  EXPECT_EQ(server_->objects()
+                .Get(Info("residencypolicies"), "", "payments-allowed")
+                .value()["spec"]["jurisdictions"],
+            json::array({"eu", "us"}))
+      << "nothing stored changed";
+  // Widening or deleting only ever allows more: always accepted.
+  narrowed["spec"]["jurisdictions"] = json::array({"eu", "us", "uk"});
+  ASSERT_TRUE(Apply("topologies", "",
+                    R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "Topology",
+      "metadata": {"name": "uk"}, "spec": {"regions": [{"name": "uk-south", "jurisdiction": "uk"}]}})")
+                  .ok());
+  EXPECT_TRUE(
+      server_->objects().Update(Info("residencypolicies"), "", "payments-allowed", narrowed).ok());
+  EXPECT_TRUE(server_->objects().Delete(Info("residencypolicies"), "", "payments-allowed").ok());
+}
+
+TEST_F(ResidencyAdmissionTest, BadPoliciesAreRefusedWithTheFieldNamed) {
+  struct Case {
+    std::string body;
+    std::vector<std::string> causes;
+  };
+  const std::vector<Case> cases = {
+      {Policy("unknown-place", R"(["eu", "mars"])"),
+       {"spec.jurisdictions[1]: unknown jurisdiction \"mars\" (known from Topology regions and "
+        "MemberClusters: eu, us)"}},
+      {R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "ResidencyPolicy",
+          "metadata": {"name": "everything"}, "spec": {"workloadSelector": {}, "jurisdictions": ["eu"]}})",
+       {"spec.workloadSelector: Required value: an empty selector with no spec.namespaces would "
+        "govern every workload of the federation; list spec.namespaces or set "
+        "spec.workloadSelector"}},
+      {R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "ResidencyPolicy",
+          "metadata": {"name": "nowhere"}, "spec": {"namespaces": ["payments"], "jurisdictions": []}})",
+       {"spec.jurisdictions: must list at least one jurisdiction"}},
+  };
+  for (const Case& c : cases) {
+    auto r = Apply("residencypolicies", "", c.body);
+    ASSERT_FALSE(r.ok()) << c.body;
+    EXPECT_EQ(Causes(r), c.causes) << c.body;
+    EXPECT_EQ(server_->objects().List(Info("residencypolicies"), "", {}).value()["items"].size(),
+              0u);
+  }
+}
+
+TEST_F(ResidencyAdmissionTest,
+       AWorkloadNamingPlacesOutsideItsJurisdictionsIsRefusedWithTheFieldPath) {
+  ASSERT_TRUE(Apply("residencypolicies", "", Policy("payments-eu-only", R"(["eu"])")).ok());
+  auto r =
+      Apply("federatedworkloads", "payments", R"({"apiVersion": "federation.meridian.io/v1alpha1",
+    "kind": "FederatedWorkload", "metadata": {"name": "ledger", "namespace": "payments"},
+    "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 4}},
+             "placement": {"distribution": {"weights": {"us-east": 1, "eu-west": 1},
+                                            "clusters": {"us-east-1": {"min": 1}, "eu-west-1": {"max": 4}}},
+                           "failover": {"overflow": "ordered", "order": ["eu-west", "us-east-1"]}},
+             "overrides": [{"clusterSelector": {"matchLabels": {"tier": "us"}}, "patches": []}]}})");
+  ASSERT_FALSE(r.ok());
+  const std::string why =
+      " is outside the allowed jurisdictions (allowed by payments-eu-only: eu; intersection: eu)";
+  EXPECT_EQ(
+      Causes(r),
+      (std::vector<std::string>{
+          "spec.placement.distribution.weights.us-east: region us-east (us)" + why,
+          "spec.placement.distribution.clusters.us-east-1: cluster us-east-1 (us)" + why,
+          "spec.placement.failover.order[1]: cluster us-east-1 (us)" + why,
+          "spec.overrides[0].clusterSelector: selects only clusters us-east-1 (us), outside the "
+          "allowed jurisdictions (allowed by payments-eu-only: eu; intersection: eu)"}));
+  // Outside the policy's namespaces nothing is residency-bound.
+  auto free = Apply("federatedworkloads", "default",
+                    Workload(R"({"distribution": {"weights": {"us-east": 1, "eu-west": 1}}})"));
+  EXPECT_TRUE(free.ok()) << ::testing::PrintToString(Causes(free));
+}
+
 }  // namespace
 }  // namespace meridian::apiserver

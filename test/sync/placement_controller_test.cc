@@ -112,6 +112,109 @@ TEST_F(PlacementControllerTest, ResidencyWithTooLittleRoomIsDegradedAndStaysInTh
   EXPECT_NE(degraded->message.find("capacity"), std::string::npos) << degraded->message;
 }
 
+// Issue 14: the conflicting second policy is refused with the workload named; acknowledged,
+// it applies and the workload is Degraded with residency as the reason (residency is hard).
+TEST_F(PlacementControllerTest, AcknowledgedConflictingPolicyLeavesTheWorkloadDegraded) {
+  ApplyFile("examples/three-continents/topology.yaml");
+  ApplyFile("examples/three-continents/members.yaml");
+  Apply(json::parse(
+      R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}})"));
+  ApplyFile("examples/eu-residency/residency-policy.yaml");
+  Apply(
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"name": "ledger", "namespace": "payments"},
+    "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 12}}}})"));
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  ASSERT_EQ(Workload("payments", "ledger").status.unplaced_replicas, 0);
+
+  json us_only =
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "ResidencyPolicy",
+    "metadata": {"name": "payments-us-only"}, "spec": {"namespaces": ["payments"], "jurisdictions": ["us"]}})");
+  const auto& policies = Info(api::kApiVersion, "ResidencyPolicy");
+  auto refused = server_->objects().Create(policies, "", us_only);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.error().message.find(
+                "ResidencyPolicy \"payments-us-only\" would leave 12 replicas of payments/ledger "
+                "with no allowed cluster (allowed by payments-eu-only: eu; by payments-us-only: "
+                "us; intersection: none)"),
+            std::string::npos)
+      << refused.error().message;
+  EXPECT_EQ(controller.ReconcileAll().value(), 0) << "nothing changed";
+
+  us_only["metadata"]["annotations"] = {{"federation.meridian.io/acknowledge-disruption", "true"}};
+  ASSERT_TRUE(server_->objects().Create(policies, "", us_only).ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  api::FederatedWorkload w = Workload("payments", "ledger");
+  EXPECT_TRUE(w.status.placement.empty());
+  EXPECT_EQ(w.status.unplaced_replicas, 12);
+  const api::Condition* degraded = Find(w.status, "Degraded");
+  ASSERT_NE(degraded, nullptr);
+  EXPECT_EQ(degraded->status, "True");
+  EXPECT_NE(degraded->message.find("ResidencyPolicy payments-eu-only: eu; ResidencyPolicy "
+                                   "payments-us-only: us"),
+            std::string::npos)
+      << degraded->message;
+}
+
+// Issue 14: a policy that arrives under a workload whose weights name a US region gives it a
+// ResidencyConflict condition and a Warning Event; removing the weight resolves it.
+TEST_F(PlacementControllerTest, APolicyChangeThatConflictsWithTheWorkloadsWeightsIsReported) {
+  ApplyFile("examples/three-continents/topology.yaml");
+  ApplyFile("examples/three-continents/members.yaml");
+  Apply(json::parse(
+      R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}})"));
+  Apply(
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"name": "ledger", "namespace": "payments"},
+    "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 4}},
+             "placement": {"distribution": {"weights": {"us-east": 1, "eu-west": 1}}}}})"));
+  auto controller = std::make_unique<PlacementController>(server_->objects(), clock_);
+  ASSERT_TRUE(controller->ReconcileAll().ok());
+  EXPECT_EQ(Find(Workload("payments", "ledger").status, "ResidencyConflict"), nullptr)
+      << "not residency-bound: no condition at all";
+
+  json eu_only =
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "ResidencyPolicy",
+    "metadata": {"name": "payments-eu-only",
+                 "annotations": {"federation.meridian.io/acknowledge-disruption": "true"}},
+    "spec": {"namespaces": ["payments"], "jurisdictions": ["eu"]}})");
+  Apply(eu_only);
+  ASSERT_TRUE(controller->ReconcileAll().ok());
+  api::FederatedWorkload w = Workload("payments", "ledger");
+  for (const api::ClusterPlacement& p : w.status.placement) {
+    EXPECT_TRUE(p.cluster == "eu-west-1" || p.cluster == "eu-central-1") << p.cluster;
+  }
+  const api::Condition* conflict = Find(w.status, "ResidencyConflict");
+  ASSERT_NE(conflict, nullptr);
+  EXPECT_EQ(conflict->status, "True");
+  EXPECT_EQ(conflict->reason, "PlacementOutsideJurisdictions");
+  EXPECT_EQ(conflict->message,
+            "spec.placement.distribution.weights.us-east: region us-east (us) is outside the "
+            "allowed jurisdictions (allowed by payments-eu-only: eu; intersection: eu)");
+  controller.reset();  // the recorder writes what is queued
+  auto events = server_->objects().List(Info("v1", "Event"), "payments",
+                                        {.field_selector = "reason=ResidencyConflict"});
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events.value()["items"].size(), 1u) << events.value().dump();
+  EXPECT_EQ(events.value()["items"][0]["involvedObject"]["name"], "ledger");
+  EXPECT_EQ(events.value()["items"][0]["type"], "Warning");
+
+  json updated = server_->objects()
+                     .Get(Info(api::kApiVersion, "FederatedWorkload"), "payments", "ledger")
+                     .value();
+  updated["spec"]["placement"]["distribution"]["weights"] = {{"eu-west", 1}};
+  ASSERT_TRUE(
+      server_->objects()
+          .Update(Info(api::kApiVersion, "FederatedWorkload"), "payments", "ledger", updated)
+          .ok());
+  controller = std::make_unique<PlacementController>(server_->objects(), clock_);
+  ASSERT_TRUE(controller->ReconcileAll().ok());
+  conflict = Find(Workload("payments", "ledger").status, "ResidencyConflict");
+  ASSERT_NE(conflict, nullptr);
+  EXPECT_EQ(conflict->status, "False");
+}
+
 TEST_F(PlacementControllerTest, RunningControllerPlacesANewWorkload) {
   ApplyFile("examples/three-continents/topology.yaml");
   ApplyFile("examples/three-continents/members.yaml");

@@ -308,6 +308,60 @@ TEST_F(PropagationControllerTest, ThreeContinentsReachTheMembersAndReportReady) 
   EXPECT_EQ(fakes_["us-east-1"]->CallCount(testing::Verb::kMergePatch), 0);
 }
 
+// Issue 14: data-bearing objects of a residency-bound namespace (ConfigMap, Secret, PVC —
+// copied to every eligible member — and a StatefulSet's volumeClaimTemplates) are written only
+// to members of allowed jurisdictions, with the same rule placement uses for replicas.
+TEST_F(PropagationControllerTest, DataBearingObjectsOfAResidencyBoundWorkloadStayInTheEu) {
+  for (const char* file : {"topology.yaml", "members.yaml"}) {
+    federation_.ApplyFile(std::string("examples/three-continents/") + file);
+  }
+  Apply(json::parse(
+      R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "payments"}})"));
+  federation_.ApplyFile("examples/eu-residency/residency-policy.yaml");
+  const std::vector<std::pair<GroupVersionResource, json>> templates = {
+      {{"", "v1", "configmaps"},
+       json::parse(R"({"apiVersion": "v1", "kind": "ConfigMap", "data": {"iban-format": "eu"}})")},
+      {{"", "v1", "secrets"},
+       json::parse(R"({"apiVersion": "v1", "kind": "Secret", "data": {"key": "czNjcmV0"}})")},
+      {{"", "v1", "persistentvolumeclaims"},
+       json::parse(R"({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}})")},
+      {{"apps", "v1", "statefulsets"},
+       json::parse(R"({"apiVersion": "apps/v1", "kind": "StatefulSet",
+         "spec": {"replicas": 4, "serviceName": "ledger-db",
+                  "volumeClaimTemplates": [{"metadata": {"name": "data"},
+                    "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})")},
+  };
+  for (size_t i = 0; i < templates.size(); ++i) {
+    json w = {{"apiVersion", api::kApiVersion},
+              {"kind", "FederatedWorkload"},
+              {"metadata", {{"name", "ledger-" + std::to_string(i)}, {"namespace", "payments"}}},
+              {"spec", {{"template", templates[i].second}}}};
+    Apply(w);
+  }
+  Place();
+  PropagationController controller(server_->objects(), clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+
+  for (size_t i = 0; i < templates.size(); ++i) {
+    const GroupVersionResource& gvr = templates[i].first;
+    int64_t replicas = 0;
+    for (const auto& [name, fake] : fakes_) {
+      auto obj = fake->Object(gvr, "payments", "ledger-" + std::to_string(i));
+      const bool eu = name == "eu-west-1" || name == "eu-central-1";
+      EXPECT_EQ(obj.has_value(), eu) << gvr.resource << " on " << name;
+      if (!obj) continue;
+      if (gvr.resource == "statefulsets") {
+        replicas += (*obj)["spec"]["replicas"].get<int64_t>();
+        EXPECT_EQ((*obj)["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "data");
+      }
+    }
+    if (gvr.resource == "statefulsets") {
+      EXPECT_EQ(replicas, 4);
+    }
+  }
+}
+
 TEST_F(PropagationControllerTest, ScalingRedividesAndDriftIsRepaired) {
   ApplyExample();
   Place();

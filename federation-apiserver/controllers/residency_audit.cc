@@ -1,0 +1,25 @@
+// The residency audit controller (sync/): what every member really holds, against residency.
+#include <chrono>
+
+#include "federation-apiserver/controller_manager.h"
+#include "sync/member_client_factory.h"
+#include "sync/residency_audit_controller.h"
+
+namespace meridian::apiserver {
+namespace {
+
+const ControllerRegistration kResidencyAudit({
+    .name = "residency-audit",
+    .description = "lists every member for objects outside their allowed jurisdictions; "
+                   "reports ResidencyViolation / ResidencyUnverified Events",
+    .start_order = 35,
+    .add_flags = nullptr,
+    .start = [](ControllerContext& c) -> StatusOr<std::unique_ptr<RunningController>> {
+      return StartOwned(std::make_unique<sync::ResidencyAuditController>(
+          c.objects, c.clock, sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(3)),
+          sync::ResidencyAuditController::Options{}));
+    },
+});
+
+}  // namespace
+}  // namespace meridian::apiserver

@@ -1,0 +1,119 @@
+#include "sync/residency_audit.h"
+
+#include <algorithm>
+#include <set>
+
+#include "placement/residency.h"
+#include "sync/placement_inputs.h"
+#include "sync/propagation.h"
+#include "sync/residency.h"
+
+namespace meridian::sync {
+namespace {
+
+using nlohmann::json;
+
+std::string Jurisdiction(const std::string& j) { return j.empty() ? "no jurisdiction" : j; }
+
+}  // namespace
+
+const std::vector<GroupVersionResource>& AuditedResources() {
+  static const std::vector<GroupVersionResource> kResources = {
+      {"apps", "v1", "deployments"},
+      {"apps", "v1", "statefulsets"},
+      {"apps", "v1", "daemonsets"},
+      {"batch", "v1", "jobs"},
+      {"", "v1", "pods"},
+      {"", "v1", "persistentvolumeclaims"},
+  };
+  return kResources;
+}
+
+MemberObject MemberObjectFrom(const GroupVersionResource& resource, const json& object) {
+  MemberObject o;
+  o.resource = resource;
+  o.kind = object.value("kind", "");
+  const json meta = object.value("metadata", json::object());
+  o.ns = meta.value("namespace", "");
+  o.name = meta.value("name", "");
+  if (meta.contains("labels") && meta["labels"].is_object()) {
+    for (auto it = meta["labels"].begin(); it != meta["labels"].end(); ++it) {
+      if (it.value().is_string()) o.labels[it.key()] = it.value().get<std::string>();
+    }
+  }
+  o.owned = meta.contains("ownerReferences") && meta["ownerReferences"].is_array() &&
+            !meta["ownerReferences"].empty();
+  return o;
+}
+
+std::string ResidencyViolation::Describe() const {
+  std::string what = (object.kind.empty() ? object.resource.resource : object.kind) + " " +
+                     object.ns + "/" + object.name;
+  if (!workload.empty()) what += " of workload " + workload;
+  return "member " + member + " (" + Jurisdiction(jurisdiction) + ") holds " + what + " (" +
+         allowed + ")";
+}
+
+std::string ResidencyViolation::Key() const {
+  return member + "/" + object.resource.group + "/" + object.resource.resource + "/" + object.ns +
+         "/" + object.name;
+}
+
+std::vector<std::string> AuditedNamespaces(const std::vector<api::ResidencyPolicy>& policies) {
+  std::set<std::string> names;
+  for (const api::ResidencyPolicy& p : policies)
+    names.insert(p.spec.namespaces.begin(), p.spec.namespaces.end());
+  return {names.begin(), names.end()};
+}
+
+AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
+                           const placement::World& world,
+                           const std::vector<api::ResidencyPolicy>& policies,
+                           const std::vector<api::FederatedWorkload>& workloads) {
+  AuditResult result;
+  std::map<std::string, const api::FederatedWorkload*> by_label;
+  for (const api::FederatedWorkload& w : workloads) by_label[WorkloadLabelValue(w)] = &w;
+  const placement::PlacementPolicy no_own;
+  for (const MemberInventory& inv : inventories) {
+    std::optional<uint32_t> index = world.FindCluster(inv.member);
+    if (!inv.verified || !index) {
+      result.unverified.push_back(inv.member + ": " +
+                                  (index ? inv.error : "not a member the fleet knows"));
+      if (!index) continue;
+    } else {
+      ++result.members_verified;
+    }
+    const std::string& jurisdiction = world.jurisdiction_of(*index);
+    for (const MemberObject& o : inv.objects) {
+      ++result.objects_seen;
+      // A Pod with an owner is its owner's business (the owner is audited, and reported once).
+      if (o.owned && o.resource.resource == "pods") continue;
+      const api::FederatedWorkload* workload = nullptr;
+      auto managed = o.labels.find(kManagedByLabel);
+      auto label = o.labels.find(kWorkloadLabel);
+      if (managed != o.labels.end() && managed->second == kManagedByValue &&
+          label != o.labels.end()) {
+        auto it = by_label.find(label->second);
+        if (it != by_label.end()) workload = it->second;
+      }
+      const placement::PlacementPolicy& own = workload ? workload->spec.placement : no_own;
+      const std::vector<placement::ResidencyRule> rules =
+          workload ? ResidencyRulesFor(*workload, policies)
+                   : ResidencyRulesForObject(o.ns, o.labels, policies);
+      const placement::AllowedJurisdictions allowed =
+          placement::AllowedJurisdictionsFor(own, rules);
+      if (placement::ClusterAllowed(world, *index, allowed)) continue;
+      ResidencyViolation v;
+      v.member = inv.member;
+      v.jurisdiction = jurisdiction;
+      v.object = o;
+      if (workload) v.workload = workload->metadata.ns + "/" + workload->metadata.name;
+      for (const placement::ResidencyRule& r : rules) v.policies.push_back(r.name);
+      v.allowed = placement::DescribeAllowed(own, rules);
+      result.violations.push_back(std::move(v));
+    }
+  }
+  return result;
+}
+
+}  // namespace meridian::sync

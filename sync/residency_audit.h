@@ -1,0 +1,84 @@
+// Residency audit, pure core: which objects found in the members break residency.
+//
+// What is audited (the shell, sync/residency_audit_controller.h, lists it from every member):
+//   (a) objects Meridian manages for a FederatedWorkload (labels managed-by=meridian and
+//       workload=<ns>.<name>): allowed where the workload is (sync/residency.h
+//       AllowedJurisdictionsFor);
+//   (b) every Deployment, StatefulSet, DaemonSet, Job, bare Pod and PersistentVolumeClaim in a
+//       namespace a ResidencyPolicy names, whoever created it: allowed where the policies that
+//       govern its namespace and labels allow (sync/placement_inputs.h ResidencyRulesForObject).
+// Both use placement::AllowedJurisdictionsFor and the World's jurisdiction of the member — the
+// rule placement filters with — so the audit cannot disagree with placement.
+// A member that could not be listed completely is *unverified* for that scan: never counted as
+// compliant. Pure; thread-compatible.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/types.h"
+#include "placement/world.h"
+#include "sync/member_client.h"
+
+namespace meridian::sync {
+
+// The member resources audited in the namespaces a ResidencyPolicy names.
+const std::vector<GroupVersionResource>& AuditedResources();
+
+// One object as listed from a member.
+struct MemberObject {
+  GroupVersionResource resource;
+  std::string kind;  // "Deployment"
+  std::string ns, name;
+  std::map<std::string, std::string> labels;
+  bool owned = false;  // has ownerReferences (a Pod of a ReplicaSet: its owner is audited)
+  friend bool operator==(const MemberObject&, const MemberObject&) = default;
+};
+
+// The object's fields the audit reads. Missing fields stay empty.
+MemberObject MemberObjectFrom(const GroupVersionResource& resource, const nlohmann::json& object);
+
+// What one member holds, as far as it could be listed in this scan.
+struct MemberInventory {
+  std::string member;
+  bool verified = false;  // every audited list succeeded
+  std::string error;      // why not (when !verified)
+  std::vector<MemberObject> objects;
+};
+
+// An object in a member of a jurisdiction residency does not allow for it.
+struct ResidencyViolation {
+  std::string member, jurisdiction;
+  MemberObject object;
+  std::string workload;               // "ns/name" when Meridian manages it for a workload
+  std::vector<std::string> policies;  // the ResidencyPolicies that govern it
+  std::string allowed;                // placement::DescribeAllowed
+  // "member us-east-1 (us) holds Deployment payments/rogue (allowed by payments-eu-only: eu;
+  // intersection: eu)"
+  std::string Describe() const;
+  // A stable identity: "us-east-1/apps/deployments/payments/rogue".
+  std::string Key() const;
+  friend bool operator==(const ResidencyViolation&, const ResidencyViolation&) = default;
+};
+
+struct AuditResult {
+  std::vector<ResidencyViolation> violations;  // in member, then object order
+  std::vector<std::string> unverified;         // "us-east-1: <why>"
+  int members_verified = 0;
+  int64_t objects_seen = 0;
+};
+
+// Audits `inventories` (one per member) against `policies` and `workloads`, with each member's
+// jurisdiction from `world`. A member `world` does not know is unverified.
+AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
+                           const placement::World& world,
+                           const std::vector<api::ResidencyPolicy>& policies,
+                           const std::vector<api::FederatedWorkload>& workloads);
+
+// The namespaces some ResidencyPolicy names (sorted, unique).
+std::vector<std::string> AuditedNamespaces(const std::vector<api::ResidencyPolicy>& policies);
+
+}  // namespace meridian::sync

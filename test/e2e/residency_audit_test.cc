@@ -1,0 +1,158 @@
+// Residency audit end to end (issue 14): membersim (a US and an EU member) and the
+// federation-apiserver with every controller as real processes on free loopback ports. A
+// Deployment created by hand (straight to membersim, as kubectl would) in namespace payments
+// of the US member, where ResidencyPolicy payments-eu-only allows only the EU, is reported by
+// the residency-audit controller within 5 s as a ResidencyViolation Event naming the member
+// and the object; the same Deployment in the EU member is not.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
+#include "test/common/test_env.h"
+
+namespace meridian {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr char kMembersim[] = R"(defaults:
+  podReadyDelay: 1s
+  node: {cpu: "4", memory: 8Gi, pods: 110}
+clusters:
+  - {name: us-east-1, region: us-east, jurisdiction: us, zones: [{name: us-east-1a, nodes: 1}]}
+  - {name: eu-west-1, region: eu-west, jurisdiction: eu, zones: [{name: eu-west-1a, nodes: 1}]}
+)";
+
+std::string Federation(int sim_port) {
+  std::string out = R"(apiVersion: federation.meridian.io/v1alpha1
+kind: Topology
+metadata: {name: default}
+spec:
+  regions:
+    - {name: us-east, jurisdiction: us}
+    - {name: eu-west, jurisdiction: eu}
+)";
+  for (const auto& [name, region, jurisdiction] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"us-east-1", "us-east", "us"}, {"eu-west-1", "eu-west", "eu"}}) {
+    out +=
+        "---\napiVersion: federation.meridian.io/v1alpha1\nkind: MemberCluster\n"
+        "metadata: {name: " +
+        name + "}\nspec:\n  server: http://127.0.0.1:" + std::to_string(sim_port) + "/clusters/" +
+        name + "\n  region: " + region + "\n  jurisdiction: " + jurisdiction + "\n";
+  }
+  out += R"(---
+apiVersion: v1
+kind: Namespace
+metadata: {name: payments}
+---
+apiVersion: federation.meridian.io/v1alpha1
+kind: ResidencyPolicy
+metadata: {name: payments-eu-only}
+spec: {namespaces: [payments], jurisdictions: [eu]}
+)";
+  return out;
+}
+
+// POSTs `body` to membersim's member API, as kubectl create would.
+bool Post(const std::string& url, const json& body) {
+  test_env::CommandResult r = test_env::RunCommand(
+      "curl -fsS --max-time 5 -X POST -H 'Content-Type: application/json' -d '" + body.dump() +
+      "' '" + url + "'");
+  return r.exit_code == 0;
+}
+
+json HandMadeDeployment(const std::string& name) {
+  return json::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": ")" +
+                     name + R"(", "namespace": "payments", "labels": {"app": "ledger"}},
+    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "ledger"}},
+             "template": {"metadata": {"labels": {"app": "ledger"}},
+                          "spec": {"containers": [{"name": "c", "image": "ledger:1"}]}}}})");
+}
+
+TEST(ResidencyAuditE2E, AHandMadeDeploymentInAUsMemberIsReportedWithinFiveSeconds) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("meridian-residency-audit-e2e-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  test_env::WriteFile(dir / "membersim.yaml", kMembersim);
+  test_env::E2EFederation fed;
+  std::string error;
+  ASSERT_TRUE(fed.Start({.bin_dir = test_env::BinDir(),
+                         .dir = dir,
+                         .membersim_config = (dir / "membersim.yaml").string()},
+                        &error))
+      << error;
+  test_env::WriteFile(dir / "federation.yaml", Federation(fed.sim_port()));
+  auto applied = fed.Fedctl("apply -f " + (dir / "federation.yaml").string());
+  ASSERT_EQ(applied.exit_code, 0) << applied.output;
+
+  for (const std::string member : {"us-east-1", "eu-west-1"}) {
+    const std::string base = fed.sim_url() + "/clusters/" + member;
+    // May already exist (409): what matters is the Deployment below.
+    Post(base + "/api/v1/namespaces",
+         {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "payments"}}}});
+  }
+  const auto created = std::chrono::steady_clock::now();
+  ASSERT_TRUE(
+      Post(fed.sim_url() + "/clusters/us-east-1/apis/apps/v1/namespaces/payments/deployments",
+           HandMadeDeployment("rogue")));
+  ASSERT_TRUE(
+      Post(fed.sim_url() + "/clusters/eu-west-1/apis/apps/v1/namespaces/payments/deployments",
+           HandMadeDeployment("fine")));
+
+  const std::string expected =
+      "member us-east-1 (us) holds Deployment payments/rogue (allowed by payments-eu-only: eu; "
+      "intersection: eu)";
+  std::vector<std::string> messages;
+  const bool reported = test_env::PollUntil(milliseconds(5000), milliseconds(100), [&] {
+    json events =
+        fed.Api("/api/v1/namespaces/default/events?fieldSelector=reason%3DResidencyViolation");
+    messages.clear();
+    if (!events.is_object()) return false;
+    for (const json& e : events.value("items", json::array())) {
+      messages.push_back(e.value("message", ""));
+    }
+    return std::find(messages.begin(), messages.end(), expected) != messages.end();
+  });
+  const auto took =
+      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - created);
+  EXPECT_TRUE(reported) << "not reported within 5 s; events: "
+                        << ::testing::PrintToString(messages);
+  std::printf("residency violation reported after %lld ms\n", static_cast<long long>(took.count()));
+  for (const std::string& m : messages) {
+    EXPECT_EQ(m.find("fine"), std::string::npos) << "an EU object is compliant: " << m;
+  }
+
+  // fedctl shows it (exit code 1: something is open); deleting it resolves it.
+  test_env::CommandResult shown = fed.Fedctl("residency violations");
+  EXPECT_EQ(shown.exit_code, 1) << shown.output;
+  EXPECT_NE(shown.output.find(expected), std::string::npos) << shown.output;
+  EXPECT_NE(shown.output.find("payments-eu-only"), std::string::npos) << shown.output;
+  ASSERT_EQ(test_env::RunCommand("curl -fsS --max-time 5 -X DELETE '" + fed.sim_url() +
+                                 "/clusters/us-east-1/apis/apps/v1/namespaces/payments/"
+                                 "deployments/rogue'")
+                .exit_code,
+            0);
+  test_env::CommandResult after;
+  EXPECT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(200), [&] {
+    after = fed.Fedctl("residency violations");
+    return after.exit_code == 0;
+  })) << after.output;
+  EXPECT_NE(after.output.find("No residency violations."), std::string::npos) << after.output;
+  fed.Stop();
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace meridian
