@@ -115,6 +115,8 @@ class ChildProcess {
   }
 
   bool running() const { return pid_ > 0; }
+  // The child's pid (-1 when not running), e.g. to send it SIGHUP.
+  pid_t pid() const { return pid_; }
 
  private:
   void CloseOutput() {
