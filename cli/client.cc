@@ -15,6 +15,10 @@
 #include <cpprest/http_client.h>
 #include <cpprest/uri_builder.h>
 
+#include <boost/asio/ssl.hpp>
+
+#include "sync/http_member_client.h"
+
 namespace meridian::cli {
 namespace {
 
@@ -202,10 +206,20 @@ StatusOr<std::unique_ptr<HttpClient>> HttpClient::Create(const ClientOptions& op
     if (uri.port() > 0) authority += ":" + std::to_string(uri.port());
     c->impl_->scheme_host = authority;
     c->impl_->base_path = uri.path() == "/" ? "" : uri.path();
+    MERIDIAN_RETURN_IF_ERROR(
+        sync::CheckClientCredentials("server " + options.server, options.credentials));
     http::client::http_client_config config;
     config.set_timeout(options.timeout);
+    config.set_validate_certificates(!options.credentials.insecure_skip_tls_verify);
+    if (!options.credentials.certificate_authority_pem.empty() ||
+        !options.credentials.client_certificate_pem.empty()) {
+      config.set_ssl_context_callback(
+          [creds = options.credentials](boost::asio::ssl::context& ctx) {
+            sync::ConfigureClientTls(creds, ctx);
+          });
+    }
     c->impl_->client = std::make_unique<http::client::http_client>(authority, config);
-    http::client::http_client_config watch_config;
+    http::client::http_client_config watch_config = config;
     watch_config.set_timeout(std::chrono::hours(24));
     c->impl_->watch_client = std::make_unique<http::client::http_client>(authority, watch_config);
   } catch (const std::exception& e) {
@@ -232,6 +246,9 @@ ApiResult<json> HttpClient::Call(const std::string& method, const std::string& p
     request.set_request_uri(Join(impl_->base_path, path_and_query));
     request.headers().add("Accept", "application/json");
     request.headers().add("User-Agent", "fedctl/0.1");
+    if (!options_.credentials.bearer_token.empty()) {
+      request.headers().add("Authorization", "Bearer " + options_.credentials.bearer_token);
+    }
     if (body) request.set_body(body->dump(), "application/json");
     http::http_response response = impl_->client->request(request).get();
     std::string text = response.extract_utf8string(true).get();
@@ -294,6 +311,9 @@ ApiResult<bool> HttpClient::Watch(const KindInfo& kind, const std::string& ns,
     request.set_request_uri(Join(impl_->base_path, path));
     request.headers().add("Accept", "application/json");
     request.headers().add("User-Agent", "fedctl/0.1");
+    if (!options_.credentials.bearer_token.empty()) {
+      request.headers().add("Authorization", "Bearer " + options_.credentials.bearer_token);
+    }
     http::http_response response = impl_->watch_client->request(request).get();
     int code = response.status_code();
     if (code < 200 || code >= 300) {

@@ -15,6 +15,7 @@
 #include "apimachinery/api_error.h"
 #include "cli/kinds.h"
 #include "common/status.h"
+#include "sync/member_client.h"
 
 namespace meridian::cli {
 
@@ -51,6 +52,9 @@ class ResourceClient {
 
 struct ClientOptions {
   std::string server = "http://127.0.0.1:8443";  // base URL, may carry a base path
+  // What a kubeconfig user and cluster carry: a bearer token (sent on every request), a
+  // client certificate and key, the CA to trust, insecure-skip-tls-verify. Checked in Create.
+  sync::MemberCredentials credentials;
   std::chrono::milliseconds timeout{30000};      // per request (not for watch streams)
 };
 

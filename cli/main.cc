@@ -270,8 +270,23 @@ int Main(int argc, char** argv) {
   GlobalFlags g;
   const char* env_server = std::getenv("MERIDIAN_SERVER");
   g.server = env_server && *env_server ? env_server : "http://127.0.0.1:8443";
-  app.add_option("--server,-s", g.server,
-                 "API server URL (default: $MERIDIAN_SERVER, else http://127.0.0.1:8443)");
+  g.server_explicit = env_server && *env_server;
+  CLI::Option* server_opt =
+      app.add_option("--server,-s", g.server,
+                     "API server URL (default: $MERIDIAN_SERVER, else the kubeconfig's, else "
+                     "http://127.0.0.1:8443)");
+  app.add_option("--kubeconfig", g.kubeconfig,
+                 "Kubeconfig file (default: the files of $KUBECONFIG, merged)");
+  app.add_option("--context", g.context, "Kubeconfig context (default: current-context)");
+  app.add_option("--user", g.user, "Kubeconfig user to use instead of the context's");
+  app.add_option("--cluster", g.cluster, "Kubeconfig cluster to use instead of the context's");
+  app.add_option("--token", g.token, "Bearer token for the API server");
+  app.add_option("--certificate-authority", g.certificate_authority,
+                 "PEM file of the CA that signed the server's certificate");
+  app.add_option("--client-certificate", g.client_certificate, "PEM client certificate file");
+  app.add_option("--client-key", g.client_key, "PEM key of --client-certificate");
+  app.add_flag("--insecure-skip-tls-verify", g.insecure_skip_tls_verify,
+               "Do not verify the server's certificate (development only)");
   app.add_option("--timeout,--request-timeout", g.timeout,
                  "Per-request timeout: 30s, 500ms, 2m; 0 for none")
       ->capture_default_str();
@@ -323,6 +338,7 @@ int Main(int argc, char** argv) {
     return code == 0 ? 0 : 1;
   }
   g.namespace_explicit = ns_opt->count() > 0;
+  if (server_opt->count() > 0) g.server_explicit = true;
   if (g.ns.empty()) g.ns = "default";
 
   try {

@@ -11,6 +11,7 @@
 #include "apimachinery/rest/http_server.h"
 #include "federation-apiserver/controller_manager.h"
 #include "federation-apiserver/server.h"
+#include "federation-apiserver/serving_tls.h"
 #ifdef MERIDIAN_HAS_GRPC
 #include "federation-apiserver/grpc/grpc_service.h"
 #endif
@@ -20,32 +21,50 @@ namespace {
 using meridian::Status;
 using meridian::StatusOr;
 
-// Plain HTTP carries no credentials safely: it may only listen on loopback.
-StatusOr<std::pair<std::string, int>> ParseLoopbackListen(const std::string& flag,
-                                                          const std::string& value) {
+struct ListenAddress {
+  std::string host;
+  int port = 0;
+  bool loopback = false;
+};
+
+StatusOr<ListenAddress> ParseListen(const std::string& flag, const std::string& value) {
   size_t colon = value.rfind(':');
   if (colon == std::string::npos) {
     return meridian::InvalidArgumentError(flag + ": \"" + value + "\" is not HOST:PORT");
   }
-  std::string host = value.substr(0, colon);
-  int port = -1;
+  ListenAddress out;
+  out.host = value.substr(0, colon);
+  out.port = -1;
   try {
     size_t used = 0;
-    port = std::stoi(value.substr(colon + 1), &used);
-    if (used != value.size() - colon - 1) port = -1;
+    out.port = std::stoi(value.substr(colon + 1), &used);
+    if (used != value.size() - colon - 1) out.port = -1;
   } catch (...) {
-    port = -1;
+    out.port = -1;
   }
-  if (port < 0 || port > 65535) {
+  if (out.port < 0 || out.port > 65535) {
     return meridian::InvalidArgumentError(flag + ": \"" + value + "\" has no valid port");
   }
-  bool loopback = host == "localhost" || host.rfind("127.", 0) == 0 || host == "[::1]";
-  if (!loopback) {
-    return meridian::InvalidArgumentError(
-        flag + ": \"" + host + "\" is not a loopback address; plain HTTP (the only mode so far) "
-        "is served on loopback only");
+  out.loopback = out.host == "localhost" || out.host.rfind("127.", 0) == 0 || out.host == "[::1]";
+  if (out.host == "localhost") out.host = "127.0.0.1";
+  return out;
+}
+
+// Plain HTTP, or TLS without authentication, may only listen on loopback (development on one
+// host): beyond it every request must arrive encrypted and carry an identity.
+meridian::Status CheckExposure(const std::string& flag, const std::string& value, bool loopback,
+                               bool tls, bool authenticated) {
+  if (loopback || (tls && authenticated)) return meridian::Status::Ok();
+  std::string missing;
+  if (!tls) missing += "--tls-cert-file and --tls-private-key-file (fedctl admin init writes them)";
+  if (!authenticated) {
+    if (!missing.empty()) missing += ", and ";
+    missing += "an authenticator: --client-ca-file, --token-auth-file or --oidc-issuer-url";
   }
-  return std::make_pair(host == "localhost" ? std::string("127.0.0.1") : host, port);
+  return meridian::InvalidArgumentError(flag + " " + value +
+                                        ": not a loopback address; serving beyond loopback "
+                                        "needs TLS and authentication: add " +
+                                        missing);
 }
 
 int Fail(const Status& st) {
@@ -63,7 +82,9 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   std::string controllers = "all";
   size_t http_threads = 8;
-  app.add_option("--listen", listen, "HOST:PORT for the REST API (loopback; port 0 picks one)")
+  app.add_option("--listen", listen,
+                 "HOST:PORT for the REST API (loopback unless TLS and an authenticator are set; "
+                 "port 0 picks a free loopback port)")
       ->capture_default_str();
   app.add_option("--storage", options.storage,
                  "Storage backend: sqlite:PATH, or etcd:URL[,URL...] (etcd v3 members' client "
@@ -75,6 +96,26 @@ int main(int argc, char** argv) {
   app.add_option("--grpc-listen", grpc_listen, "HOST:PORT for the gRPC API (off when empty)");
   app.add_option("--token-auth-file", options.token_auth_file,
                  "Bearer tokens, CSV: token,user,uid[,\"group1,group2\"]");
+  meridian::apiserver::TlsFiles tls_files;
+  app.add_option("--tls-cert-file", tls_files.cert_file,
+                 "PEM serving certificate (then its chain): REST and gRPC speak TLS 1.2+; "
+                 "re-read on SIGHUP");
+  app.add_option("--tls-private-key-file", tls_files.key_file, "PEM key of --tls-cert-file");
+  app.add_option("--client-ca-file", options.client_ca_file,
+                 "PEM CA bundle: client certificates signed by it authenticate as CN (user) "
+                 "and O (groups)");
+  app.add_option("--oidc-issuer-url", options.oidc.issuer_url,
+                 "OIDC issuer (https://...): ID tokens with this `iss` are accepted");
+  app.add_option("--oidc-client-id", options.oidc.client_id, "OIDC audience (`aud`) to require");
+  app.add_option("--oidc-jwks-file", options.oidc_jwks_file,
+                 "The issuer's public keys (JWK Set, RSA/EC P-256): tokens are verified offline");
+  app.add_option("--oidc-username-claim", options.oidc.username_claim, "Claim naming the user")
+      ->capture_default_str();
+  app.add_option("--oidc-username-prefix", options.oidc.username_prefix,
+                 "Prefix for OIDC user names (default: ISSUER# unless the claim is email; - "
+                 "for none)");
+  app.add_option("--oidc-groups-claim", options.oidc.groups_claim, "Claim listing the groups");
+  app.add_option("--oidc-groups-prefix", options.oidc.groups_prefix, "Prefix for OIDC groups");
   app.add_option("--max-body-bytes", options.max_body_bytes, "Largest request body")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
@@ -102,12 +143,32 @@ int main(int argc, char** argv) {
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGHUP);  // reloads the serving certificate
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   auto selected = meridian::apiserver::SelectControllers(controllers);
   if (!selected.ok()) return Fail(selected.status());
-  auto endpoint = ParseLoopbackListen("--listen", listen);
+  auto endpoint = ParseListen("--listen", listen);
   if (!endpoint.ok()) return Fail(endpoint.status());
+  tls_files.client_ca_file = options.client_ca_file;
+  const bool tls = !tls_files.cert_file.empty() || !tls_files.key_file.empty();
+  const bool authenticated = !options.client_ca_file.empty() || !options.token_auth_file.empty() ||
+                             !options.oidc.issuer_url.empty();
+  if (meridian::Status st =
+          CheckExposure("--listen", listen, endpoint->loopback, tls, authenticated);
+      !st.ok()) {
+    return Fail(st);
+  }
+  if (!endpoint->loopback && endpoint->port == 0) {
+    return Fail(meridian::InvalidArgumentError("--listen " + listen +
+                                               ": port 0 is only for loopback; name a port"));
+  }
+  std::unique_ptr<meridian::apiserver::ServingTls> serving_tls;
+  if (tls) {
+    auto loaded = meridian::apiserver::ServingTls::Load(tls_files);
+    if (!loaded.ok()) return Fail(loaded.status());
+    serving_tls = std::move(loaded).value();
+  }
 
   auto server = meridian::apiserver::FederationApiServer::Create(options, meridian::RealClock());
   if (!server.ok()) return Fail(server.status());
@@ -115,12 +176,16 @@ int main(int argc, char** argv) {
   namespace rest = meridian::apimachinery::rest;
   rest::HttpServerOptions http_options;
   http_options.max_body_bytes = options.max_body_bytes;
+  if (serving_tls) {
+    // Called for every accepted connection: a reload applies to the next handshake.
+    http_options.tls_context = serving_tls->ContextCallback();
+  }
   auto handler = rest::HandlerFor((*server)->handler());
   StatusOr<std::unique_ptr<rest::HttpServer>> http =
-      endpoint->second == 0
+      endpoint->port == 0
           ? rest::HttpServer::StartOnFreeLoopbackPort(handler, http_options)
-          : rest::HttpServer::Start("http://" + endpoint->first + ":" +
-                                        std::to_string(endpoint->second),
+          : rest::HttpServer::Start(std::string(tls ? "https://" : "http://") + endpoint->host +
+                                        ":" + std::to_string(endpoint->port),
                                     handler, http_options);
   if (!http.ok()) return Fail(http.status().WithContext("--listen " + listen));
 
@@ -129,6 +194,21 @@ int main(int argc, char** argv) {
   if (!grpc_listen.empty()) {
     // The same authentication and authorization as REST: a token file protects both ports.
     meridian::apiserver::GrpcServerOptions grpc_options;
+    auto grpc_endpoint = ParseListen("--grpc-listen", grpc_listen);
+    if (!grpc_endpoint.ok() && grpc_listen.rfind("unix:", 0) != 0) {
+      return Fail(grpc_endpoint.status());
+    }
+    if (grpc_endpoint.ok()) {
+      if (meridian::Status st = CheckExposure("--grpc-listen", grpc_listen, grpc_endpoint->loopback,
+                                              tls, authenticated);
+          !st.ok()) {
+        return Fail(st);
+      }
+      grpc_options.allow_non_loopback = tls && authenticated;
+    }
+    grpc_options.tls_cert_file = tls_files.cert_file;
+    grpc_options.tls_key_file = tls_files.key_file;
+    grpc_options.tls_client_ca_file = tls_files.client_ca_file;
     grpc_options.service.filters = (*server)->filters();
     grpc_options.service.max_object_bytes = options.max_body_bytes;
     auto g = meridian::apiserver::GrpcServer::Start((*server)->objects(), grpc_listen, grpc_options);
@@ -159,8 +239,18 @@ int main(int argc, char** argv) {
   for (const std::string& name : controller_manager.running()) running += " " + name;
   spdlog::info("controllers:{}", running.empty() ? " none" : running);
 
+  if (serving_tls) spdlog::info("serving certificate: {}", serving_tls->Describe());
   int sig = 0;
-  sigwait(&stop_signals, &sig);
+  while (sigwait(&stop_signals, &sig) == 0 && sig == SIGHUP) {
+    if (!serving_tls) continue;
+    // A bad file keeps the old certificate serving: a botched renewal must not take the
+    // endpoint down. (gRPC re-reads the same files itself.)
+    if (meridian::Status st = serving_tls->Reload(); !st.ok()) {
+      spdlog::error("SIGHUP: keeping the current certificate: {}", st.message());
+    } else {
+      spdlog::info("SIGHUP: serving certificate reloaded: {}", serving_tls->Describe());
+    }
+  }
   spdlog::info("signal {}: shutting down", sig);
   controller_manager.StopAll();
 #ifdef MERIDIAN_HAS_GRPC

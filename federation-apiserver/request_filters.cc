@@ -2,6 +2,8 @@
 
 #include <sstream>
 
+#include "federation-apiserver/authentication.h"
+
 namespace meridian::apiserver {
 namespace {
 
@@ -20,14 +22,6 @@ StatusOr<std::vector<std::string>> SplitCsv(const std::string& line) {
   }
   if (quoted) return InvalidArgumentError("unterminated quote");
   return fields;
-}
-
-bool IsAnonymousPath(const std::string& path) {
-  for (const char* p : {"/healthz", "/readyz", "/livez", "/version"}) {
-    std::string s = p;
-    if (path == s || path.rfind(s + "/", 0) == 0) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -67,18 +61,7 @@ StatusOr<std::map<std::string, TokenUser>> ParseTokenFile(const std::string& tex
 }
 
 apimachinery::rest::RestFilter BearerTokenFilter(std::map<std::string, TokenUser> tokens) {
-  return [tokens = std::move(tokens)](apimachinery::rest::RestRequest& request) -> Status {
-    if (IsAnonymousPath(request.path)) return Status::Ok();
-    std::string header = request.Header("authorization");
-    const std::string prefix = "Bearer ";
-    if (header.rfind(prefix, 0) != 0) return UnauthenticatedError("Unauthorized");
-    auto it = tokens.find(header.substr(prefix.size()));
-    if (it == tokens.end()) return UnauthenticatedError("Unauthorized");
-    request.user.name = it->second.name;
-    request.user.groups = it->second.groups;
-    request.user.groups.push_back("system:authenticated");
-    return Status::Ok();
-  };
+  return AuthenticationFilter({TokenAuthenticator(std::move(tokens))});
 }
 
 }  // namespace meridian::apiserver

@@ -2,9 +2,9 @@
 // before any routing (RestHandler::AddFilter): authentication sets RestRequest::user or
 // answers 401; authorization (to come: RBAC-style rules per user/group) answers 403.
 //
-// Implemented today: static bearer tokens, in kube-apiserver's --token-auth-file format
-// (CSV: token,user,uid[,"group1,group2"]), so a federation can be shared safely on one host.
-// /healthz, /readyz, /livez and /version stay anonymous, as in Kubernetes.
+// Here: static bearer tokens, in kube-apiserver's --token-auth-file format (CSV:
+// token,user,uid[,"group1,group2"]). The whole authentication chain (x509, tokens, OIDC) is
+// in authentication.h. /healthz, /readyz, /livez and /version stay anonymous.
 #pragma once
 
 #include <map>

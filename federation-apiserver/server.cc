@@ -156,12 +156,43 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   server->handler_ = std::make_unique<rest::RestHandler>(*server->objects_, clock, rest_options);
 
   // Request pipeline, stage 1: authentication (then, when it exists, authorization).
+  // kube-apiserver's order: x509 client certificates, static tokens, OIDC ID tokens.
+  std::vector<Authenticator> authenticators;
+  if (!options.client_ca_file.empty()) {
+    MERIDIAN_ASSIGN_OR_RETURN(std::string pem, ReadFile(options.client_ca_file));
+    MERIDIAN_ASSIGN_OR_RETURN(
+        authenticators.emplace_back(),
+        X509Authenticator(pem, "--client-ca-file " + options.client_ca_file, clock));
+  }
   if (!options.token_auth_file.empty()) {
     MERIDIAN_ASSIGN_OR_RETURN(std::string text, ReadFile(options.token_auth_file));
     MERIDIAN_ASSIGN_OR_RETURN(auto tokens, ParseTokenFile(text, options.token_auth_file));
-    server->filters_.push_back(BearerTokenFilter(std::move(tokens)));
+    authenticators.push_back(TokenAuthenticator(std::move(tokens)));
+  }
+  if (!options.oidc.issuer_url.empty() || !options.oidc_jwks_file.empty()) {
+    if (options.oidc_jwks_file.empty()) {
+      return InvalidArgumentError("--oidc-jwks-file: required with --oidc-issuer-url");
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(std::string jwks, ReadFile(options.oidc_jwks_file));
+    MERIDIAN_ASSIGN_OR_RETURN(
+        authenticators.emplace_back(),
+        OidcAuthenticator(options.oidc, jwks, "--oidc-jwks-file " + options.oidc_jwks_file, clock));
+  }
+  if (!authenticators.empty()) {
+    server->filters_.push_back(AuthenticationFilter(std::move(authenticators)));
   }
   for (const rest::RestFilter& filter : server->filters_) server->handler_->AddFilter(filter);
+  // `kubectl auth whoami`: who authentication made of this request (kube-apiserver's
+  // SelfSubjectReview; nothing is stored).
+  server->handler_->AddRoute(
+      "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+      [](const rest::RestRequest& req) {
+        nlohmann::json info = {{"username", req.user.name}, {"groups", req.user.groups}};
+        return rest::RestResponse::Json(201, {{"apiVersion", "authentication.k8s.io/v1"},
+                                              {"kind", "SelfSubjectReview"},
+                                              {"metadata", {{"creationTimestamp", nullptr}}},
+                                              {"status", {{"userInfo", info}}}});
+      });
 
   // OpenAPI for kubectl (documents are built once; they only change with the binary).
   auto v2 = std::make_shared<const std::string>(OpenApiV2().dump());

@@ -20,6 +20,7 @@
 #include "apimachinery/store.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "federation-apiserver/authentication.h"
 
 namespace meridian::apiserver {
 
@@ -35,6 +36,12 @@ struct ServerOptions {
   // Static bearer tokens (kube-apiserver's --token-auth-file format: token,user,uid[,"g1,g2"]).
   // Empty: requests are anonymous (development on loopback).
   std::string token_auth_file;
+  // x509 client certificates verified against this CA bundle (CN = user, O = groups); see
+  // authentication.h for where the transports get the certificate from.
+  std::string client_ca_file;
+  // OIDC ID tokens (authentication.h); off unless oidc.issuer_url is set.
+  OidcOptions oidc;
+  std::string oidc_jwks_file;
 };
 
 class FederationApiServer {

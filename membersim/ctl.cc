@@ -1,6 +1,8 @@
 #include "membersim/ctl.h"
 
 #include <cpprest/http_client.h>
+
+#include <boost/asio/ssl.hpp>
 #include <nlohmann/json.hpp>
 
 namespace meridian::membersim {
@@ -65,6 +67,12 @@ StatusOr<std::string> RunCtl(const CtlCommand& cmd) {
   try {
     web::http::client::http_client_config cfg;
     cfg.set_timeout(std::chrono::seconds(30));
+    if (!cmd.certificate_authority.empty()) {
+      cfg.set_ssl_context_callback(
+          [ca = cmd.certificate_authority](boost::asio::ssl::context& ctx) {
+            ctx.load_verify_file(ca);
+          });
+    }
     web::http::client::http_client client(cmd.server, cfg);
     web::http::http_request req(call.method);
     req.set_request_uri(call.path);

@@ -9,7 +9,8 @@
 namespace meridian::membersim {
 
 struct CtlCommand {
-  std::string server;            // "http://127.0.0.1:PORT"
+  std::string server;                 // "http://127.0.0.1:PORT" or https://
+  std::string certificate_authority;  // PEM file to verify an https server with ("" = system)
   std::string verb;              // status | log | fail-zone | heal-zone | partition | heal |
                                  // latency | fail-region | heal-region
   std::vector<std::string> args;  // positional arguments of the verb

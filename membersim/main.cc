@@ -24,7 +24,8 @@ namespace {
 std::binary_semaphore g_stop{0};
 extern "C" void OnSignal(int) { g_stop.release(); }
 
-int Serve(const std::string& config_path, const std::string& listen, int history, int http_threads) {
+int Serve(const std::string& config_path, const std::string& listen, int history, int http_threads,
+          const std::string& tls_cert, const std::string& tls_key) {
   using namespace meridian::membersim;
   auto config = LoadConfigFile(config_path);
   if (!config.ok()) {
@@ -50,6 +51,8 @@ int Serve(const std::string& config_path, const std::string& listen, int history
   sim.Start();
   MembersimServer::Options opts;
   opts.listen = listen;
+  opts.tls_cert_file = tls_cert;
+  opts.tls_key_file = tls_key;
   MembersimServer server(sim, meridian::RealClock(), opts);
   st = server.Start();
   if (!st.ok()) {
@@ -83,6 +86,10 @@ int main(int argc, char** argv) {
   int http_threads = 16;
   app.add_option("--config", config_path, "cluster topology (YAML)");
   app.add_option("--listen", listen, "loopback HOST:PORT to serve on (port 0: pick one)");
+  std::string tls_cert, tls_key;
+  app.add_option("--tls-cert-file", tls_cert,
+                 "PEM certificate: the shared listener serves HTTPS (with --tls-private-key-file)");
+  app.add_option("--tls-private-key-file", tls_key, "PEM key of --tls-cert-file");
   app.add_option("--watch-history", history, "writes kept per cluster for watch resume (older: 410 Gone)")
       ->check(CLI::Range(10, 1000000));
   app.add_option("--http-threads", http_threads, "HTTP worker threads shared by all clusters (default 16)")
@@ -91,6 +98,8 @@ int main(int argc, char** argv) {
   meridian::membersim::CtlCommand cmd;
   CLI::App* ctl = app.add_subcommand("ctl", "failure injection and status via the admin API");
   ctl->add_option("--server", cmd.server, "membersim URL, e.g. http://127.0.0.1:8080")->required();
+  ctl->add_option("--certificate-authority", cmd.certificate_authority,
+                  "PEM CA file to verify an https:// membersim with");
   ctl->add_option("--mode", cmd.mode, "partition mode: hang (no answer) or refuse");
   ctl->add_option("verb", cmd.verb,
                   "status | log | fail-zone CLUSTER ZONE | heal-zone CLUSTER ZONE | partition CLUSTER | "
@@ -115,5 +124,5 @@ int main(int argc, char** argv) {
     std::cerr << "membersim: --config FILE is required (see --help)" << std::endl;
     return 2;
   }
-  return Serve(config_path, listen, history, http_threads);
+  return Serve(config_path, listen, history, http_threads, tls_cert, tls_key);
 }

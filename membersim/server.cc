@@ -168,10 +168,21 @@ Status MembersimServer::Start() {
   for (auto& [name, ch] : clusters_) {
     MERIDIAN_RETURN_IF_ERROR(CheckTls(ch->cluster->spec(), TlsFor(ch->cluster->spec())));
   }
+  apimachinery::rest::HttpServerOptions shared_options;
+  if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
+    ClusterSpec shared_tls;  // the shared listener's TLS, checked like a cluster's
+    shared_tls.name = "(shared listener)";
+    shared_tls.tls_cert_file = options_.tls_cert_file;
+    shared_tls.tls_key_file = options_.tls_key_file;
+    shared_options.tls_context = TlsFor(shared_tls);
+    MERIDIAN_RETURN_IF_ERROR(CheckTls(shared_tls, shared_options.tls_context));
+  }
   auto handler = [this](RestRequest r, HttpResponder respond) { Route(std::move(r), std::move(respond)); };
   StatusOr<std::unique_ptr<HttpServer>> s =
-      port == 0 ? HttpServer::StartAsyncOnFreeLoopbackPort(handler)
-                : HttpServer::StartAsync("http://" + host + ":" + std::to_string(port), handler);
+      port == 0 ? HttpServer::StartAsyncOnFreeLoopbackPort(handler, shared_options)
+                : HttpServer::StartAsync((shared_options.tls_context ? "https://" : "http://") +
+                                             host + ":" + std::to_string(port),
+                                         handler, shared_options);
   if (!s.ok()) return s.status();
   server_ = std::move(s).value();
   for (auto& [name, ch] : clusters_) {

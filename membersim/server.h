@@ -53,6 +53,10 @@ class MembersimServer {
  public:
   struct Options {
     std::string listen = "127.0.0.1:0";  // host:port; port 0 picks a free one
+    // PEM files: when set, the shared listener (/clusters/NAME, /admin) speaks HTTPS (TLS
+    // 1.2+) with this certificate, so kubectl sends a member's token to it.
+    std::string tls_cert_file;
+    std::string tls_key_file;
     std::chrono::milliseconds max_hang{std::chrono::minutes(10)};
   };
 

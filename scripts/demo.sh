@@ -2,6 +2,7 @@
 # The demo federation: installs what is missing, builds, starts membersim with five simulated
 # member clusters on three continents and the federation-apiserver on its embedded SQLite
 # store, joins the members with `fedctl join` (each member demands its own bearer token),
+# everything over TLS with the PKI `fedctl admin init` writes (the admin kubeconfig is printed),
 # applies the three-continents example, and shows the three things Meridian is for: one
 # workload on three continents (with a global DNS name answering by client location), an
 # EU-resident workload that stays in the EU even when an EU region fails (what-if, a
@@ -24,7 +25,9 @@ if [ -z "${MERIDIAN_SKIP_BUILD:-}" ]; then
   ./scripts/build.sh federation-apiserver membersim fedctl
 fi
 BIN=${MERIDIAN_BUILD_DIR:-build}/bin
-SERVER=http://127.0.0.1:$API_PORT
+SERVER=https://127.0.0.1:$API_PORT
+MEMBERS_URL=https://127.0.0.1:$SIM_PORT
+PKI=$STATE_DIR/pki
 
 rm -rf "$STATE_DIR"
 mkdir -p "$STATE_DIR"
@@ -39,7 +42,7 @@ trap cleanup EXIT INT TERM
 wait_for() {
   local url=$1 log=$2
   for _ in $(seq 1 100); do
-    if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    if curl -fsS --cacert "$PKI/ca.crt" -o /dev/null "$url" 2>/dev/null; then return 0; fi
     sleep 0.1
   done
   echo "demo: $url did not come up; see $log" >&2
@@ -62,26 +65,38 @@ awk -v dir="$STATE_DIR/tokens" '
     print "    auth: {token: " token "}"
   }' examples/topology-3-continents.yaml > "$STATE_DIR/topology.yaml"
 
-echo "== starting membersim (5 clusters, 3 continents) on 127.0.0.1:$SIM_PORT"
+# A CA, the API server's certificate (SANs localhost and 127.0.0.1), an admin client
+# certificate and the admin kubeconfig, all 0600.
+echo "== fedctl admin init: the federation's PKI in $PKI"
+"$BIN/fedctl" admin init --dir "$PKI" --host 127.0.0.1 --server "$SERVER" > /dev/null
+
+# The simulated members serve HTTPS too, so kubectl sends them a token. They run on the same
+# 127.0.0.1, so the demo lets them borrow the API server's certificate.
+echo "== starting membersim (5 clusters, 3 continents) on $MEMBERS_URL"
 "$BIN/membersim" --config "$STATE_DIR/topology.yaml" --listen "127.0.0.1:$SIM_PORT" \
+  --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
   > "$STATE_DIR/membersim.log" 2>&1 &
 pids+=($!)
-wait_for "http://127.0.0.1:$SIM_PORT/admin/status" "$STATE_DIR/membersim.log"
+wait_for "$MEMBERS_URL/admin/status" "$STATE_DIR/membersim.log"
 
 echo "== starting federation-apiserver on $SERVER (SQLite store in $STATE_DIR)"
 "$BIN/federation-apiserver" --listen "127.0.0.1:$API_PORT" --storage "sqlite:$STATE_DIR/federation.db" \
+  --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
+  --client-ca-file "$PKI/ca.crt" --token-auth-file "$PKI/tokens.csv" \
   --dns-listen "127.0.0.1:$DNS_PORT" --dns-zone global.example.com \
   --dns-client-regions examples/dns/client-regions.yaml \
   > "$STATE_DIR/apiserver.log" 2>&1 &
 pids+=($!)
 wait_for "$SERVER/readyz" "$STATE_DIR/apiserver.log"
 
-FEDCTL=("$BIN/fedctl" --server "$SERVER")
+export KUBECONFIG=$PKI/admin.kubeconfig
+FEDCTL=("$BIN/fedctl")
 echo "== the topology, then joining the member clusters (each checked with its token first)"
 "${FEDCTL[@]}" apply -f examples/three-continents/topology.yaml
 # name region zones jurisdiction continent
 while read -r name region zones jurisdiction continent; do
-  "${FEDCTL[@]}" join "$name" --member-url "http://127.0.0.1:$SIM_PORT/clusters/$name" \
+  "${FEDCTL[@]}" join "$name" --member-url "$MEMBERS_URL/clusters/$name" \
+    --certificate-authority "$PKI/ca.crt" \
     --token-file "$STATE_DIR/tokens/$name" --region "$region" --zones "$zones" \
     --jurisdiction "$jurisdiction" --label tier=prod --label "continent=$continent"
 done <<'TABLE'
@@ -122,15 +137,15 @@ echo "== where the 30 replicas go, and why; what each member runs; what happened
 echo
 echo "== member by member, as the members themselves report it"
 for m in "${MEMBERS[@]}"; do
-  deploy=$(curl -fsS -H "Authorization: Bearer $(cat "$STATE_DIR/tokens/$m")" \
-    "http://127.0.0.1:$SIM_PORT/clusters/$m/apis/apps/v1/namespaces/shop/deployments/web")
+  deploy=$(curl -fsS --cacert "$PKI/ca.crt" -H "Authorization: Bearer $(cat "$STATE_DIR/tokens/$m")" \
+    "$MEMBERS_URL/clusters/$m/apis/apps/v1/namespaces/shop/deployments/web")
   ready=$(printf '%s' "$deploy" | grep -o '"readyReplicas":[0-9]*' | head -1 | cut -d: -f2)
   printf '%-13s deployment shop/web: %s replicas ready\n' "$m" "${ready:-0}"
 done
 echo
 echo "== a member's own view: eu-west-1's nodes and their zones"
-curl -fsS -H "Authorization: Bearer $(cat "$STATE_DIR/tokens/eu-west-1")" \
-  "http://127.0.0.1:$SIM_PORT/clusters/eu-west-1/api/v1/nodes" |
+curl -fsS --cacert "$PKI/ca.crt" -H "Authorization: Bearer $(cat "$STATE_DIR/tokens/eu-west-1")" \
+  "$MEMBERS_URL/clusters/eu-west-1/api/v1/nodes" |
   grep -o '"name":"[a-z0-9-]*-node-[0-9]*"' | cut -d'"' -f4 | sort -u |
   sed 's/^\(.*\)-node-[0-9]*$/&   zone \1/'
 
@@ -191,15 +206,17 @@ live=$("${FEDCTL[@]}" drill run --target region=eu-west --mode live --duration 8
 cat <<MSG
 
 The demo federation is running.
-  fedctl:  $BIN/fedctl --server $SERVER get fw -A
-  kubectl: kubectl --server $SERVER get federatedworkloads -A
+  export KUBECONFIG=$(cd "$PKI" && pwd)/admin.kubeconfig   # $SERVER over TLS, as admin
+  fedctl:  $BIN/fedctl get fw -A
+  kubectl: kubectl get federatedworkloads -A
   DNS:     dig @127.0.0.1 -p $DNS_PORT web.global.example.com +subnet=81.2.3.0/24
-  drills:  $BIN/fedctl --server $SERVER drill run --target zone=eu-west-1a --mode live \\
+  drills:  $BIN/fedctl drill run --target zone=eu-west-1a --mode live \\
              --duration 60s --abort-below 80% --inject-fault
-           $BIN/fedctl --server $SERVER drill status -w NAME; ... drill report NAME --svg drill.svg
-  failure: $BIN/membersim ctl --server http://127.0.0.1:$SIM_PORT fail-region us-east
-  members: curl -H "Authorization: Bearer \$(cat $STATE_DIR/tokens/NAME)" \\
-             http://127.0.0.1:$SIM_PORT/clusters/NAME/apis/apps/v1/deployments
+           $BIN/fedctl drill status -w NAME; ... drill report NAME --svg drill.svg
+  failure: $BIN/membersim ctl --server $MEMBERS_URL --certificate-authority $PKI/ca.crt \\
+             fail-region us-east
+  members: kubectl --server $MEMBERS_URL/clusters/NAME --certificate-authority $PKI/ca.crt \\
+             --token "\$(cat $STATE_DIR/tokens/NAME)" get deployments -A
            (each member demands its own token; they are in $STATE_DIR/tokens/)
 Logs in $STATE_DIR/.
 MSG

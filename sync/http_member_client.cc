@@ -97,21 +97,8 @@ http_client_config MakeConfig(const MemberCredentials& creds, std::chrono::milli
   config.set_timeout(timeout);
   config.set_validate_certificates(!creds.insecure_skip_tls_verify);
   if (!creds.certificate_authority_pem.empty() || !creds.client_certificate_pem.empty()) {
-    config.set_ssl_context_callback([creds](boost::asio::ssl::context& ctx) {
-      if (!creds.certificate_authority_pem.empty() && !creds.insecure_skip_tls_verify) {
-        // Only the given roots are trusted, as kubectl does with certificate-authority-data.
-        X509_STORE* store = X509_STORE_new();
-        std::vector<X509*> certs = ReadCertificates(creds.certificate_authority_pem);
-        for (X509* x : certs) X509_STORE_add_cert(store, x);
-        FreeCertificates(certs);
-        SSL_CTX_set_cert_store(ctx.native_handle(), store);  // takes ownership
-      }
-      if (!creds.client_certificate_pem.empty()) {
-        ctx.use_certificate_chain(boost::asio::buffer(creds.client_certificate_pem));
-        ctx.use_private_key(boost::asio::buffer(creds.client_key_pem),
-                            boost::asio::ssl::context::pem);
-      }
-    });
+    config.set_ssl_context_callback(
+        [creds](boost::asio::ssl::context& ctx) { ConfigureClientTls(creds, ctx); });
   }
   return config;
 }
@@ -136,6 +123,25 @@ int64_t RetryAfterHeader(const http::http_headers& headers) {
 }
 
 }  // namespace
+
+Status CheckClientCredentials(const std::string& who, const MemberCredentials& creds) {
+  return ValidateCredentials(who, creds);
+}
+
+void ConfigureClientTls(const MemberCredentials& creds, boost::asio::ssl::context& ctx) {
+  if (!creds.certificate_authority_pem.empty() && !creds.insecure_skip_tls_verify) {
+    // Only the given roots are trusted, as kubectl does with certificate-authority-data.
+    X509_STORE* store = X509_STORE_new();
+    std::vector<X509*> certs = ReadCertificates(creds.certificate_authority_pem);
+    for (X509* x : certs) X509_STORE_add_cert(store, x);
+    FreeCertificates(certs);
+    SSL_CTX_set_cert_store(ctx.native_handle(), store);  // takes ownership
+  }
+  if (!creds.client_certificate_pem.empty()) {
+    ctx.use_certificate_chain(boost::asio::buffer(creds.client_certificate_pem));
+    ctx.use_private_key(boost::asio::buffer(creds.client_key_pem), boost::asio::ssl::context::pem);
+  }
+}
 
 // ---- Transport ------------------------------------------------------------------------------
 

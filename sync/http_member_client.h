@@ -31,6 +31,10 @@
 #include "common/status.h"
 #include "sync/member_client.h"
 
+namespace boost::asio::ssl {
+class context;
+}
+
 namespace meridian::sync {
 
 struct HttpMemberClientOptions {
@@ -40,6 +44,18 @@ struct HttpMemberClientOptions {
   std::chrono::seconds discovery_ttl{300};
   std::string user_agent = "meridian-member-client/0.1";
 };
+
+// Sets up a cpprestsdk client TLS context the way kubectl uses a kubeconfig's credentials:
+// only `certificate_authority_pem`'s roots are trusted when given (unless
+// insecure_skip_tls_verify), and the client certificate and key are presented when given.
+// Host name verification stays cpprestsdk's (http_client_config::set_validate_certificates).
+// Throws boost::system::system_error for a PEM that does not parse (cpprestsdk reports it as
+// the request's failure); Create()-time validation avoids that for members.
+void ConfigureClientTls(const MemberCredentials& creds, boost::asio::ssl::context& ctx);
+
+// Checks credentials without connecting: the CA bundle holds a PEM certificate, a client
+// certificate comes with its matching key. kInvalidArgument "<who>: <field>: why".
+Status CheckClientCredentials(const std::string& who, const MemberCredentials& creds);
 
 class HttpMemberClient final : public MemberClient {
  public:

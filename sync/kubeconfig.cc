@@ -1,9 +1,12 @@
 #include "sync/kubeconfig.h"
 
-#include <fstream>
-#include <sstream>
-
 #include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+#include <tuple>
 
 #include "sync/internal/kube_wire.h"
 
@@ -208,6 +211,102 @@ StatusOr<KubeconfigSelection> ParseKubeconfig(const std::string& text, const std
 StatusOr<KubeconfigSelection> LoadKubeconfig(const std::string& path, const std::string& context) {
   MERIDIAN_ASSIGN_OR_RETURN(std::string text, ReadWhole(path));
   return ParseKubeconfig(text, path, DirOf(path), context);
+}
+
+StatusOr<KubeconfigSelection> LoadMergedKubeconfig(const std::vector<std::string>& paths,
+                                                   const KubeconfigOverrides& overrides) {
+  std::vector<std::string> existing;
+  for (const std::string& p : paths) {
+    if (!p.empty() && std::ifstream(p).good()) existing.push_back(p);
+  }
+  if (existing.empty()) {
+    std::string all;
+    for (const std::string& p : paths) all += (all.empty() ? "" : ":") + p;
+    return NotFoundError("kubeconfig " + all + ": no such file");
+  }
+  const bool overridden = !overrides.user.empty() || !overrides.cluster.empty();
+  // One file as is: errors keep their line numbers.
+  if (existing.size() == 1 && !overridden) return LoadKubeconfig(existing[0], overrides.context);
+
+  YAML::Node merged(YAML::NodeType::Map);
+  std::string source;
+  try {
+    std::map<std::string, std::set<std::string>> seen;  // list -> names already taken
+    for (const std::string& path : existing) {
+      source += (source.empty() ? "" : ":") + path;
+      MERIDIAN_ASSIGN_OR_RETURN(std::string text, ReadWhole(path));
+      MERIDIAN_ASSIGN_OR_RETURN(YAML::Node root, LoadYaml(text, path));
+      if (root.IsNull()) continue;
+      if (!root.IsMap()) return InvalidArgumentError("kubeconfig " + path + ": not a mapping");
+      const std::string dir = DirOf(path);
+      if (!merged["current-context"].IsDefined() && root["current-context"].IsScalar() &&
+          !root["current-context"].Scalar().empty()) {
+        merged["current-context"] = root["current-context"].Scalar();
+      }
+      for (const auto& [list, inner, files] :
+           std::vector<std::tuple<std::string, std::string, std::vector<std::string>>>{
+               {"clusters", "cluster", {"certificate-authority"}},
+               {"users", "user", {"client-certificate", "client-key", "tokenFile"}},
+               {"contexts", "context", {}}}) {
+        const YAML::Node seq = root[list];
+        if (!seq.IsDefined() || seq.IsNull()) continue;
+        if (!seq.IsSequence()) {
+          return InvalidArgumentError("kubeconfig " + path + ":" +
+                                      std::to_string(seq.Mark().line + 1) + ": " + list +
+                                      ": must be a list");
+        }
+        for (size_t i = 0; i < seq.size(); ++i) {
+          YAML::Node entry = YAML::Clone(seq[i]);
+          if (!entry.IsMap() || !entry["name"].IsScalar()) {
+            return InvalidArgumentError("kubeconfig " + path + ":" +
+                                        std::to_string(seq[i].Mark().line + 1) + ": " + list + "[" +
+                                        std::to_string(i) + "].name: required");
+          }
+          if (!seen[list].insert(entry["name"].Scalar()).second) continue;  // first wins
+          YAML::Node body = entry[inner];
+          if (body.IsMap() && !dir.empty()) {
+            for (const std::string& f : files) {
+              if (body[f].IsScalar() && !body[f].Scalar().empty() && body[f].Scalar()[0] != '/') {
+                body[f] = dir + "/" + body[f].Scalar();
+              }
+            }
+          }
+          merged[list].push_back(entry);
+        }
+      }
+    }
+    const std::string context = overrides.context.empty() && merged["current-context"].IsDefined()
+                                    ? merged["current-context"].Scalar()
+                                    : overrides.context;
+    if (overridden && !context.empty() && merged["contexts"].IsSequence()) {
+      for (YAML::Node entry : merged["contexts"]) {
+        if (entry["name"].Scalar() != context) continue;
+        if (!entry["context"].IsMap()) entry["context"] = YAML::Node(YAML::NodeType::Map);
+        if (!overrides.user.empty()) entry["context"]["user"] = overrides.user;
+        if (!overrides.cluster.empty()) entry["context"]["cluster"] = overrides.cluster;
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return InvalidArgumentError("kubeconfig " + source + ": " + e.msg);
+  }
+  YAML::Emitter out;
+  out << merged;
+  // Line numbers of the merged text would point nowhere: errors name the files only.
+  StatusOr<KubeconfigSelection> selected =
+      ParseKubeconfig(out.c_str(), source, "", overrides.context);
+  if (!selected.ok()) {
+    std::string message = selected.status().message();
+    const std::string head = "kubeconfig " + source + ":";
+    if (message.rfind(head, 0) == 0) {
+      size_t colon = message.find(':', head.size());
+      if (colon != std::string::npos &&
+          message.find_first_not_of("0123456789", head.size()) == colon) {
+        message = "kubeconfig " + source + message.substr(colon);
+      }
+    }
+    return Status(selected.status().code(), message);
+  }
+  return selected;
 }
 
 StatusOr<std::vector<std::string>> KubeconfigContexts(const std::string& path) {

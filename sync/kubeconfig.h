@@ -41,6 +41,22 @@ StatusOr<KubeconfigSelection> ParseKubeconfig(const std::string& text, const std
                                               const std::string& base_dir,
                                               const std::string& context);
 
+// What kubectl's --context, --user and --cluster replace ("" = keep the kubeconfig's).
+struct KubeconfigOverrides {
+  std::string context;
+  std::string user;
+  std::string cluster;
+};
+
+// Loads several kubeconfig files as kubectl merges $KUBECONFIG: for clusters, users and
+// contexts the first file defining a name wins, current-context is the first one set; a
+// relative file path in an entry is relative to the folder of the file that defined it.
+// Then `overrides` apply (the user and cluster replace the selected context's). Files that do
+// not exist are skipped, as kubectl does, but at least one must exist (kNotFound). Errors name
+// the file (and line, when one file is read) and the field.
+StatusOr<KubeconfigSelection> LoadMergedKubeconfig(const std::vector<std::string>& paths,
+                                                   const KubeconfigOverrides& overrides);
+
 // The context names in a kubeconfig, in file order.
 StatusOr<std::vector<std::string>> KubeconfigContexts(const std::string& path);
 

@@ -54,6 +54,10 @@ struct RestRequest {
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   UserInfo user;  // filled by authentication filters
+  // The client's TLS certificate (PEM, leaf first) when the transport can tell which one the
+  // connection presented (gRPC can; cpprestsdk's listener cannot). Authentication verifies
+  // it again before trusting it.
+  std::string peer_certificate_pem;
 
   // A header by lower-case name ("" when absent).
   std::string Header(const std::string& lower_name) const;

@@ -1,6 +1,9 @@
 #include "federation-apiserver/grpc/grpc_service.h"
 
 #include <arpa/inet.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <netinet/in.h>
 
 #include <algorithm>
@@ -408,6 +411,12 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
   for (const auto& [key, value] : context->client_metadata()) {
     rest.headers[std::string(key.data(), key.size())] = std::string(value.data(), value.size());
   }
+  if (std::shared_ptr<const ::grpc::AuthContext> auth = context->auth_context(); auth != nullptr) {
+    // Only present when the TLS handshake verified the certificate against the client CA.
+    for (const ::grpc::string_ref& pem : auth->FindPropertyValues("x509_pem_cert")) {
+      rest.peer_certificate_pem.assign(pem.data(), pem.size());
+    }
+  }
   for (const apimachinery::rest::RestFilter& filter : options_.filters) {
     Status st = filter(rest);
     if (!st.ok()) return ApiError::FromStatus(st);
@@ -693,7 +702,28 @@ StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(apimachinery::ObjectServ
 
   ::grpc::ServerBuilder builder;
   int selected_port = 0;
-  builder.AddListeningPort(listen_address, ::grpc::InsecureServerCredentials(), &selected_port);
+  std::shared_ptr<::grpc::ServerCredentials> credentials = ::grpc::InsecureServerCredentials();
+  if (!options.tls_cert_file.empty()) {
+    namespace gx = ::grpc::experimental;
+    const bool client_ca = !options.tls_client_ca_file.empty();
+    auto provider =
+        client_ca ? std::make_shared<gx::FileWatcherCertificateProvider>(
+                        options.tls_key_file, options.tls_cert_file, options.tls_client_ca_file,
+                        options.tls_refresh_seconds)
+                  : std::make_shared<gx::FileWatcherCertificateProvider>(
+                        options.tls_key_file, options.tls_cert_file, options.tls_refresh_seconds);
+    gx::TlsServerCredentialsOptions tls(provider);
+    tls.watch_identity_key_cert_pairs();
+    if (client_ca) {
+      tls.watch_root_certs();
+      // Asked for and verified when sent, not required: token callers still connect.
+      tls.set_cert_request_type(GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
+    } else {
+      tls.set_cert_request_type(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+    }
+    credentials = gx::TlsServerCredentials(tls);
+  }
+  builder.AddListeningPort(listen_address, credentials, &selected_port);
   builder.RegisterService(server->service_.get());
   std::vector<std::unique_ptr<::grpc::experimental::ServerInterceptorFactoryInterface>> trackers;
   trackers.push_back(server->service_->NewCallTracker());

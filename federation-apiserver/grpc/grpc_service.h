@@ -185,6 +185,16 @@ struct GrpcServerOptions {
   // Start rejects addresses other than loopback (127.0.0.0/8, ::1, localhost) and unix
   // sockets unless this is set.
   bool allow_non_loopback = false;
+  // TLS (all PEM files; off when cert_file is empty): the serving certificate and key, and
+  // optionally a client CA — then a client certificate is asked for and, when sent, verified
+  // against it in the handshake and handed to the filters as
+  // RestRequest::peer_certificate_pem (x509 authentication). gRPC negotiates TLS 1.2+ only.
+  // The files are re-read every `tls_refresh_seconds`, so a renewed certificate is served
+  // without a restart (gRPC's FileWatcherCertificateProvider).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
+  unsigned int tls_refresh_seconds = 10;
   GrpcServiceOptions service;
   // How long Shutdown lets in-flight RPCs finish before cancelling them.
   std::chrono::milliseconds shutdown_grace{2000};

@@ -115,7 +115,8 @@ class ChildProcess {
   }
 
   bool running() const { return pid_ > 0; }
-  pid_t pid() const { return pid_; }  // -1 when not running
+  // The child's pid (-1 when not running), e.g. to send it SIGHUP.
+  pid_t pid() const { return pid_; }
 
  private:
   void CloseOutput() {

@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <string>
+#include <vector>
 
 #include "test/common/child_process.h"
 #include "test/common/e2e_federation.h"
@@ -29,7 +31,7 @@ TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
   test_env::CommandResult r = test_env::RunCommand(cmd);
   std::filesystem::remove_all(dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  for (const char* expected : {
+  for (const std::string& expected : std::vector<std::string>{
            // Members are joined (checked with their own token) rather than applied.
            "membercluster.federation.meridian.io/eu-west-1 joined",
            "credentials in secret meridian-system/eu-west-1-credentials-",
@@ -61,6 +63,8 @@ TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
            "Drill demo-eu-west-live: live, target region=eu-west, Completed",
            "Abort condition: did not fire (minimum availability 90%)",
            "The demo federation is running.",
+           // TLS with the PKI of `fedctl admin init`, kubectl-ready.
+           "  export KUBECONFIG=" + dir.string() + "/pki/admin.kubeconfig",
        }) {
     EXPECT_NE(r.output.find(expected), std::string::npos) << expected << "\n" << r.output;
   }

@@ -231,5 +231,80 @@ TEST_F(KubeconfigTest, EmptyTokenFile) {
   EXPECT_NE(s.status().message().find("users[0].user.tokenFile"), std::string::npos) << s.status();
 }
 
+// $KUBECONFIG merging as kubectl does: first file wins per name, first current-context,
+// relative paths resolved against the defining file's folder, missing files skipped.
+TEST_F(KubeconfigTest, MergedFilesFirstWinsPerNameAndOverridesApply) {
+  std::filesystem::create_directories(dir_ + "/a");
+  std::ofstream(dir_ + "/a/ca.pem") << "CA-FROM-A";
+  const std::string a = Write("a/config", R"(current-context: fed
+clusters:
+- name: fed
+  cluster: {server: "https://fed.example:8443", certificate-authority: ca.pem}
+users:
+- name: admin
+  user: {token: admin-token}
+contexts:
+- name: fed
+  context: {cluster: fed, user: admin}
+)");
+  const std::string b = Write("b.yaml", R"(current-context: other
+clusters:
+- name: fed
+  cluster: {server: "https://ignored.example"}
+- name: other
+  cluster: {server: "https://other.example"}
+users:
+- name: admin
+  user: {token: ignored}
+- name: viewer
+  user: {token: viewer-token}
+contexts:
+- name: other
+  context: {cluster: other, user: viewer, namespace: shop}
+)");
+  struct Case {
+    std::vector<std::string> paths;
+    KubeconfigOverrides overrides;
+    std::string server, token, ca;
+  } cases[] = {
+      {{a, b}, {}, "https://fed.example:8443", "admin-token", "CA-FROM-A"},
+      {{b, a}, {}, "https://other.example", "viewer-token", ""},
+      {{dir_ + "/missing", a, b},
+       {.context = "other"},
+       "https://other.example",
+       "viewer-token",
+       ""},
+      {{a, b}, {.user = "viewer"}, "https://fed.example:8443", "viewer-token", "CA-FROM-A"},
+      {{a, b},
+       {.context = "other", .cluster = "fed"},
+       "https://fed.example:8443",
+       "viewer-token",
+       "CA-FROM-A"},
+  };
+  for (const Case& c : cases) {
+    StatusOr<KubeconfigSelection> s = LoadMergedKubeconfig(c.paths, c.overrides);
+    ASSERT_TRUE(s.ok()) << s.status();
+    EXPECT_EQ(s->endpoint.server, c.server);
+    EXPECT_EQ(s->endpoint.credentials.bearer_token, c.token);
+    EXPECT_EQ(s->endpoint.credentials.certificate_authority_pem, c.ca);
+  }
+}
+
+TEST_F(KubeconfigTest, MergedFilesErrorsNameTheFilesAndField) {
+  const std::string a =
+      Write("a.yaml", "current-context: x\ncontexts:\n- name: x\n  context: {}\n");
+  const std::string bad = Write("bad.yaml", "users: 7\n");
+  StatusOr<KubeconfigSelection> s = LoadMergedKubeconfig({a, bad}, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(), "kubeconfig " + bad + ":1: users: must be a list");
+  s = LoadMergedKubeconfig({a, Write("b.yaml", "clusters: []\n")}, {});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(),
+            "kubeconfig " + a + ":" + dir_ + "/b.yaml: contexts[0].context.cluster: required");
+  s = LoadMergedKubeconfig({dir_ + "/nope"}, {});
+  EXPECT_EQ(s.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(s.status().message(), "kubeconfig " + dir_ + "/nope: no such file");
+}
+
 }  // namespace
 }  // namespace meridian::sync

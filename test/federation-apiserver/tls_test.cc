@@ -1,0 +1,381 @@
+// The real federation-apiserver serving TLS with authentication, set up the way a user would:
+// `fedctl admin init` writes the PKI, the server starts with its files, an OIDC JWK Set and a
+// token file, and curl, fedctl and a gRPC client call it on loopback.
+//
+// Covered: the admin kubeconfig works (fedctl); who a request is (SelfSubjectReview) for a
+// static token and RS256/ES256 OIDC tokens; 401 with a Kubernetes Status for an unknown
+// token, an expired or wrongly signed JWT and no credential; /healthz open; a client
+// certificate from a foreign CA or an expired one refused in the handshake; TLS 1.1 refused;
+// SIGHUP serving a renewed certificate without a restart; non-loopback --listen refused
+// without TLS or without an authenticator; over gRPC the admin client certificate, a token,
+// an OIDC token, and UNAUTHENTICATED without any.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "cli/pki.h"
+#include "test/common/child_process.h"
+#include "test/common/test_env.h"
+#include "test/federation-apiserver/jwt_signer.h"
+#ifdef MERIDIAN_HAS_GRPC
+#include <grpcpp/grpcpp.h>
+
+#include "federation-apiserver/grpc/grpc_service.h"
+#endif
+
+namespace meridian::apiserver {
+namespace {
+
+using nlohmann::json;
+using testing::JwtSigner;
+
+constexpr char kIssuer[] = "https://issuer.test";
+
+std::string ReadAll(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string Quote(const std::string& s) { return "'" + s + "'"; }
+
+int64_t Now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+class TlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = new std::filesystem::path(std::filesystem::temp_directory_path() /
+                                     ("meridian-tls-" + std::to_string(getpid())));
+    std::filesystem::remove_all(*dir_);
+    std::filesystem::create_directories(*dir_);
+    const std::filesystem::path pki = *dir_ / "pki";
+    test_env::CommandResult init = test_env::RunCommand(
+        test_env::BinDir() + "/fedctl admin init --dir " + pki.string() + " --host meridian.test");
+    ASSERT_EQ(init.exit_code, 0) << init.output;
+    for (const char* f : {"ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "admin.crt",
+                          "admin.key", "admin.kubeconfig", "tokens.csv"}) {
+      auto perms = std::filesystem::status(pki / f).permissions();
+      EXPECT_EQ(perms, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write)
+          << f;
+    }
+    std::ofstream(pki / "tokens.csv", std::ios::app) << "v1ewer-t0ken,viewer,2,\"viewers\"\n";
+    rsa_ = new JwtSigner(JwtSigner::Alg::kRS256, "rsa");
+    ec_ = new JwtSigner(JwtSigner::Alg::kES256, "ec");
+    std::ofstream(*dir_ / "jwks.json") << json({{"keys", {rsa_->Jwk(), ec_->Jwk()}}}).dump();
+
+    // A foreign CA's client certificate, and one of ours that has expired.
+    const Timestamp now = std::chrono::system_clock::now();
+    cli::KeyAndCertificate ca{ReadAll(pki / "ca.key"), ReadAll(pki / "ca.crt")};
+    auto foreign_ca = cli::IssueCertificate({.common_name = "foreign",
+                                             .is_ca = true,
+                                             .not_before = now - std::chrono::hours(1),
+                                             .not_after = now + std::chrono::hours(1)},
+                                            nullptr);
+    ASSERT_TRUE(foreign_ca.ok());
+    auto foreign = cli::IssueCertificate({.common_name = "admin",
+                                          .organizations = {"system:masters"},
+                                          .client_auth = true,
+                                          .not_before = now - std::chrono::hours(1),
+                                          .not_after = now + std::chrono::hours(1)},
+                                         &*foreign_ca);
+    auto expired = cli::IssueCertificate({.common_name = "admin",
+                                          .organizations = {"system:masters"},
+                                          .client_auth = true,
+                                          .not_before = now - std::chrono::hours(2),
+                                          .not_after = now - std::chrono::hours(1)},
+                                         &ca);
+    ASSERT_TRUE(foreign.ok() && expired.ok());
+    std::ofstream(*dir_ / "foreign.crt") << foreign->certificate_pem;
+    std::ofstream(*dir_ / "foreign.key") << foreign->key_pem;
+    std::ofstream(*dir_ / "expired.crt") << expired->certificate_pem;
+    std::ofstream(*dir_ / "expired.key") << expired->key_pem;
+
+    server_ = new test_env::ChildProcess();
+    std::string error;
+    ASSERT_TRUE(server_->Start({test_env::BinDir() + "/federation-apiserver",
+                                "--listen",
+                                "127.0.0.1:0",
+                                "--grpc-listen",
+                                "127.0.0.1:0",
+                                "--storage",
+                                "sqlite:" + (*dir_ / "fed.db").string(),
+                                "--controllers",
+                                "none",
+                                "--log-level",
+                                "info",
+                                "--tls-cert-file",
+                                (pki / "apiserver.crt").string(),
+                                "--tls-private-key-file",
+                                (pki / "apiserver.key").string(),
+                                "--client-ca-file",
+                                (pki / "ca.crt").string(),
+                                "--token-auth-file",
+                                (pki / "tokens.csv").string(),
+                                "--oidc-issuer-url",
+                                kIssuer,
+                                "--oidc-client-id",
+                                "meridian",
+                                "--oidc-jwks-file",
+                                (*dir_ / "jwks.json").string(),
+                                "--oidc-username-claim",
+                                "email",
+                                "--oidc-groups-claim",
+                                "groups"},
+                               &error, (*dir_ / "stderr.log").string()))
+        << error;
+    grpc_address_ = new std::string(server_->WaitForLine("federation-apiserver gRPC listening on ",
+                                                         std::chrono::seconds(30), &error));
+    ASSERT_FALSE(grpc_address_->empty()) << error;
+    url_ = new std::string(server_->WaitForLine("federation-apiserver listening on ",
+                                                std::chrono::seconds(30), &error));
+    ASSERT_EQ(url_->rfind("https://127.0.0.1:", 0), 0u) << *url_ << error;
+  }
+
+  static void TearDownTestSuite() {
+    if (server_) server_->Stop();
+    delete server_;
+    std::filesystem::remove_all(*dir_);
+  }
+
+  static std::filesystem::path Pki(const char* f) { return *dir_ / "pki" / f; }
+
+  struct Http {
+    int code = 0;  // 0: no HTTP answer (e.g. the handshake failed)
+    json body;
+    std::string raw;
+  };
+  // curl against the server with the test CA and `flags`.
+  static Http Curl(const std::string& flags, const std::string& path,
+                   const std::string& method = "GET") {
+    const std::string out = (*dir_ / "curl.out").string();
+    std::filesystem::remove(out);
+    test_env::CommandResult r = test_env::RunCommand(
+        "curl -sS -o " + out + " -w '%{http_code}' --cacert " + Pki("ca.crt").string() + " -X " +
+        method + " " + flags + " " + Quote(*url_ + path));
+    Http h;
+    h.raw = r.output;
+    try {
+      h.code = std::stoi(r.output.substr(r.output.size() >= 3 ? r.output.size() - 3 : 0));
+    } catch (...) {
+      h.code = 0;
+    }
+    h.body = json::parse(ReadAll(out), nullptr, false);
+    return h;
+  }
+  static std::string Bearer(const std::string& token) {
+    return "-H " + Quote("Authorization: Bearer " + token);
+  }
+  // "user|group|group" from a SelfSubjectReview, or "HTTP <code>".
+  static std::string WhoAmI(const std::string& flags) {
+    Http h = Curl(flags + " -H 'Content-Type: application/json' -d '{}'",
+                  "/apis/authentication.k8s.io/v1/selfsubjectreviews", "POST");
+    if (h.code != 201) return "HTTP " + std::to_string(h.code);
+    std::string out = h.body["status"]["userInfo"].value("username", "");
+    for (const json& g : h.body["status"]["userInfo"]["groups"]) out += "|" + g.get<std::string>();
+    return out;
+  }
+  static json Claims(const std::string& email) {
+    return {{"iss", kIssuer}, {"aud", "meridian"},          {"sub", "id-" + email},
+            {"email", email}, {"groups", {"shop-editors"}}, {"exp", Now() + 600},
+            {"iat", Now()}};
+  }
+
+  static inline std::filesystem::path* dir_ = nullptr;
+  static inline test_env::ChildProcess* server_ = nullptr;
+  static inline std::string* url_ = nullptr;
+  static inline std::string* grpc_address_ = nullptr;
+  static inline JwtSigner* rsa_ = nullptr;
+  static inline JwtSigner* ec_ = nullptr;
+};
+
+TEST_F(TlsTest, TheAdminKubeconfigWorksWithFedctl) {
+  // The kubeconfig names https://meridian.test:8443; --server keeps its credentials.
+  test_env::CommandResult r = test_env::RunCommand(test_env::BinDir() + "/fedctl --kubeconfig " +
+                                                   Pki("admin.kubeconfig").string() + " --server " +
+                                                   *url_ + " get namespaces");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("meridian-system"), std::string::npos) << r.output;
+  // KUBECONFIG with a missing first entry (skipped, as kubectl does) works too.
+  r = test_env::RunCommand("KUBECONFIG=/nonexistent:" + Pki("admin.kubeconfig").string() + " " +
+                           test_env::BinDir() + "/fedctl --server " + *url_ + " get ns default");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  // Without credentials: Unauthorized, said plainly.
+  r = test_env::RunCommand(test_env::BinDir() + "/fedctl --server " + *url_ +
+                           " --certificate-authority " + Pki("ca.crt").string() + " get ns");
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_NE(r.output.find("Unauthorized"), std::string::npos) << r.output;
+}
+
+TEST_F(TlsTest, IdentitiesFromTokens) {
+  std::string admin_token = ReadAll(Pki("tokens.csv"));
+  admin_token = admin_token.substr(0, admin_token.find(','));
+  json expired = Claims("alice@example.com");
+  expired["exp"] = Now() - 5;
+  JwtSigner stranger(JwtSigner::Alg::kRS256, "rsa");
+  struct Case {
+    std::string what;
+    std::string flags;
+    std::string want;
+  } cases[] = {
+      {"admin token", Bearer(admin_token), "admin|system:masters|system:authenticated"},
+      {"static token", Bearer("v1ewer-t0ken"), "viewer|viewers|system:authenticated"},
+      {"OIDC RS256", Bearer(rsa_->Sign(Claims("alice@example.com"))),
+       "alice@example.com|shop-editors|system:authenticated"},
+      {"OIDC ES256", Bearer(ec_->Sign(Claims("erin@example.com"))),
+       "erin@example.com|shop-editors|system:authenticated"},
+      {"unknown token", Bearer("nope"), "HTTP 401"},
+      {"expired JWT", Bearer(rsa_->Sign(expired)), "HTTP 401"},
+      {"JWT signed by another key", Bearer(stranger.Sign(Claims("alice@example.com"))), "HTTP 401"},
+      {"nothing", "", "HTTP 401"},
+  };
+  for (const Case& c : cases) EXPECT_EQ(WhoAmI(c.flags), c.want) << c.what;
+}
+
+TEST_F(TlsTest, UnauthenticatedIsAKubernetesStatusAndHealthStaysOpen) {
+  Http h = Curl(Bearer("nope"), "/api/v1/namespaces");
+  EXPECT_EQ(h.code, 401);
+  EXPECT_EQ(h.body.value("kind", ""), "Status") << h.raw;
+  EXPECT_EQ(h.body.value("reason", ""), "Unauthorized") << h.raw;
+  EXPECT_EQ(h.body.value("code", 0), 401);
+  for (const char* path : {"/healthz", "/readyz", "/livez"}) {
+    EXPECT_EQ(Curl("", path).code, 200) << path;
+  }
+}
+
+TEST_F(TlsTest, ForeignOrExpiredClientCertificatesFailTheHandshake) {
+  for (const char* name : {"foreign", "expired"}) {
+    const std::string flags = "--cert " + (*dir_ / (std::string(name) + ".crt")).string() +
+                              " --key " + (*dir_ / (std::string(name) + ".key")).string();
+    Http h = Curl(flags + " " + Bearer("v1ewer-t0ken"), "/api/v1/namespaces");
+    EXPECT_EQ(h.code, 0) << name << ": " << h.raw;
+  }
+  // Our own admin certificate passes the handshake (over REST the token names the user).
+  Http h = Curl("--cert " + Pki("admin.crt").string() + " --key " + Pki("admin.key").string() +
+                    " " + Bearer("v1ewer-t0ken"),
+                "/api/v1/namespaces");
+  EXPECT_EQ(h.code, 200) << h.raw;
+}
+
+TEST_F(TlsTest, OnlyTls12AndNewer) {
+  EXPECT_EQ(Curl("--tls-max 1.1 " + Bearer("v1ewer-t0ken"), "/healthz").code, 0);
+  EXPECT_EQ(Curl("--tlsv1.2 --tls-max 1.2 " + Bearer("v1ewer-t0ken"), "/healthz").code, 200);
+  EXPECT_EQ(Curl("--tlsv1.3 " + Bearer("v1ewer-t0ken"), "/healthz").code, 200);
+}
+
+TEST_F(TlsTest, SighupServesARenewedCertificateWithoutARestart) {
+  auto subject = [] {
+    return test_env::RunCommand("curl -sv -o /dev/null --cacert " + Pki("ca.crt").string() + " " +
+                                *url_ + "/healthz")
+        .output;
+  };
+  ASSERT_NE(subject().find("CN=meridian-apiserver"), std::string::npos);
+  const Timestamp now = std::chrono::system_clock::now();
+  cli::KeyAndCertificate ca{ReadAll(Pki("ca.key")), ReadAll(Pki("ca.crt"))};
+  auto renewed = cli::IssueCertificate({.common_name = "meridian-apiserver-renewed",
+                                        .dns_names = {"localhost"},
+                                        .ip_addresses = {"127.0.0.1"},
+                                        .server_auth = true,
+                                        .not_before = now - std::chrono::minutes(1),
+                                        .not_after = now + std::chrono::hours(1)},
+                                       &ca);
+  ASSERT_TRUE(renewed.ok());
+  // A broken file first: SIGHUP keeps serving the old certificate.
+  std::ofstream(Pki("apiserver.crt"), std::ios::trunc) << "not a certificate";
+  ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const std::string kept = subject();
+  EXPECT_NE(kept.find("CN=meridian-apiserver"), std::string::npos) << kept;
+  EXPECT_EQ(kept.find("renewed"), std::string::npos) << kept;
+  std::ofstream(Pki("apiserver.key"), std::ios::trunc) << renewed->key_pem;
+  std::ofstream(Pki("apiserver.crt"), std::ios::trunc) << renewed->certificate_pem;
+  ASSERT_EQ(kill(server_->pid(), SIGHUP), 0);
+  std::string seen;
+  for (int i = 0; i < 50; ++i) {
+    seen = subject();
+    if (seen.find("meridian-apiserver-renewed") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_NE(seen.find("CN=meridian-apiserver-renewed"), std::string::npos) << seen;
+  EXPECT_TRUE(server_->running());
+  EXPECT_EQ(Curl(Bearer("v1ewer-t0ken"), "/api/v1/namespaces").code, 200);
+}
+
+#ifdef MERIDIAN_HAS_GRPC
+TEST_F(TlsTest, GrpcAuthenticatesCertificatesAndTokens) {
+  ::grpc::SslCredentialsOptions admin{ReadAll(Pki("ca.crt")), ReadAll(Pki("admin.key")),
+                                      ReadAll(Pki("admin.crt"))};
+  ::grpc::SslCredentialsOptions anonymous{ReadAll(Pki("ca.crt")), "", ""};
+  ::grpc::SslCredentialsOptions foreign{ReadAll(Pki("ca.crt")), ReadAll(*dir_ / "foreign.key"),
+                                        ReadAll(*dir_ / "foreign.crt")};
+  auto get = [](const ::grpc::SslCredentialsOptions& tls, const std::string& token) {
+    auto stub = fedpb::Federation::NewStub(
+        ::grpc::CreateChannel(*grpc_address_, ::grpc::SslCredentials(tls)));
+    ::grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    if (!token.empty()) ctx.AddMetadata("authorization", "Bearer " + token);
+    fedpb::GetRequest req;
+    req.mutable_resource()->set_version("v1");
+    req.mutable_resource()->set_resource("namespaces");
+    req.set_name("default");
+    fedpb::ObjectResponse resp;
+    return stub->Get(&ctx, req, &resp).error_code();
+  };
+  // gRPC re-reads the certificate files itself every 10 s and fails handshakes while they are
+  // broken (the SIGHUP test writes a broken file before the renewed one): wait until it has
+  // read the renewed pair.
+  for (int i = 0; i < 150 && get(admin, "") != ::grpc::StatusCode::OK; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(get(admin, ""), ::grpc::StatusCode::OK);
+  EXPECT_EQ(get(anonymous, "v1ewer-t0ken"), ::grpc::StatusCode::OK);
+  EXPECT_EQ(get(anonymous, rsa_->Sign(Claims("alice@example.com"))), ::grpc::StatusCode::OK);
+  EXPECT_EQ(get(anonymous, ""), ::grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(get(anonymous, "nope"), ::grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(get(foreign, ""), ::grpc::StatusCode::UNAVAILABLE);  // handshake refused
+}
+#endif
+
+TEST(TlsExposureTest, NonLoopbackListenNeedsTlsAndAnAuthenticator) {
+  const std::string bin = test_env::BinDir() + "/federation-apiserver";
+  const std::string db =
+      " --storage sqlite:" + (std::filesystem::temp_directory_path() /
+                              ("meridian-exposure-" + std::to_string(getpid()) + ".db"))
+                                 .string();
+  struct Case {
+    std::string flags;
+    std::string want;
+  } cases[] = {
+      {"--listen 0.0.0.0:18443",
+       "--listen 0.0.0.0:18443: not a loopback address; serving beyond loopback needs TLS and "
+       "authentication: add --tls-cert-file and --tls-private-key-file (fedctl admin init "
+       "writes them), and an authenticator: --client-ca-file, --token-auth-file or "
+       "--oidc-issuer-url"},
+      {"--listen 0.0.0.0:18443 --token-auth-file /dev/null",
+       "add --tls-cert-file and --tls-private-key-file (fedctl admin init writes them)\n"},
+      {"--listen 127.0.0.1:0 --grpc-listen 0.0.0.0:18444",
+       "--grpc-listen 0.0.0.0:18444: not a loopback address"},
+  };
+  for (const Case& c : cases) {
+    test_env::CommandResult r =
+        test_env::RunCommand(bin + db + " --controllers none " + c.flags + " < /dev/null");
+    EXPECT_EQ(r.exit_code, 1) << c.flags << ": " << r.output;
+    EXPECT_NE(r.output.find(c.want), std::string::npos) << c.flags << ": " << r.output;
+  }
+  std::filesystem::remove(db.substr(db.find(':') + 1));
+}
+
+}  // namespace
+}  // namespace meridian::apiserver
