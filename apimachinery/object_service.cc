@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <random>
 #include <set>
 
@@ -311,6 +312,19 @@ std::optional<ApiError> ObjectService::Admit(const AdmissionAttributes& attrs, j
                 std::all_of(meta["annotations"].begin(), meta["annotations"].end(),
                             [](const json& v) { return v.is_string(); });
       if (!ok) errors.push_back({"metadata.annotations", "Invalid value: must be a map of strings"});
+      // Kubernetes' TotalAnnotationSizeLimitB: keys and values together, 256 KiB.
+      constexpr size_t kMaxAnnotationBytes = 256 * 1024;
+      size_t total = 0;
+      if (ok) {
+        for (auto it = meta["annotations"].begin(); it != meta["annotations"].end(); ++it) {
+          total += it.key().size() + it.value().get_ref<const std::string&>().size();
+        }
+      }
+      if (total > kMaxAnnotationBytes) {
+        errors.push_back(
+            {"metadata.annotations",
+             "Too long: must have at most " + std::to_string(kMaxAnnotationBytes) + " bytes"});
+      }
     }
   }
   for (const ValidatingAdmission& v : validating_) {
@@ -415,10 +429,30 @@ ApiResult<json> ObjectService::Get(const ResourceInfo& r, const std::string& ns,
   return std::move(got).value();
 }
 
+namespace {
+
+// The resourceVersion query parameter of a list or watch: "" (none) or a decimal revision.
+// Kubernetes refuses anything else with 400 rather than ignoring it.
+ApiResult<int64_t> ParseQueryResourceVersion(const std::string& value) {
+  if (value.empty()) return int64_t{0};
+  int64_t rv = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), rv);
+  if (ec != std::errc() || ptr != value.data() + value.size() || rv < 0) {
+    return ApiError::BadRequest("resourceVersion: Invalid value: \"" + value +
+                                "\": must be a non-negative integer");
+  }
+  return rv;
+}
+
+}  // namespace
+
 ApiResult<json> ObjectService::List(const ResourceInfo& r, const std::string& ns,
                                     const ListRequest& req) {
   ApiResult<Selectors> sel = Selectors::Parse(req);
   if (!sel.ok()) return sel.error();
+  if (ApiResult<int64_t> rv = ParseQueryResourceVersion(req.resource_version); !rv.ok()) {
+    return rv.error();
+  }
   if (req.limit < 0) return ApiError::BadRequest("limit must be >= 0");
   ListOptions opts;
   opts.ns = r.namespaced ? ns : "";
@@ -903,9 +937,8 @@ ApiResult<std::unique_ptr<Watch>> ObjectService::StartWatch(const ResourceInfo& 
       callback(ObjectEvent{"ADDED", std::make_shared<const json>(item), rv.ok() ? *rv : 0});
     }
   } else {
-    json probe = {{"metadata", {{"resourceVersion", request.resource_version}}}};
-    StatusOr<int64_t> rv = ResourceVersionOf(probe);
-    if (!rv.ok()) return ApiError::BadRequest(rv.status().message());
+    ApiResult<int64_t> rv = ParseQueryResourceVersion(request.resource_version);
+    if (!rv.ok()) return rv.error();
     from = *rv;
   }
   if (start_resource_version != nullptr) *start_resource_version = from;

@@ -5,6 +5,8 @@
 #include <map>
 #include <set>
 
+#include "common/json_parse.h"
+
 namespace meridian::apimachinery {
 
 using nlohmann::json;
@@ -226,10 +228,20 @@ ApiResult<json> ApplyPatch(const json& original, PatchType type, const std::stri
     return ApiError::UnsupportedMediaType("application/apply-patch+yaml (server-side apply is "
                                           "not supported; use client-side kubectl apply)");
   }
-  json p = json::parse(patch, nullptr, /*allow_exceptions=*/false);
+  JsonParseError error;
+  json p = ParseJson(patch, &error);
   if (p.is_discarded()) {
-    return ApiError::BadRequest("error decoding patch: invalid JSON");
+    return ApiError::BadRequest("error decoding patch: " + error.ToString());
   }
+  // Each input is within the depth limit, but a JSON patch can put a deep value at a deep
+  // path: the result is checked too, before anything recursive (a copy, dump) runs on it.
+  auto within_depth = [](json out) -> ApiResult<json> {
+    std::string path;
+    if (!CheckJsonDepth(out, kMaxJsonDepth, &path)) {
+      return ApiError::BadRequest("the patched object: " + JsonDepthMessage(kMaxJsonDepth, path));
+    }
+    return out;
+  };
   try {
     switch (type) {
       case PatchType::kJsonPatch: {
@@ -237,18 +249,18 @@ ApiResult<json> ApplyPatch(const json& original, PatchType type, const std::stri
           return ApiError::BadRequest(
               "json: cannot unmarshal object into Go value of type jsonpatch.Patch");
         }
-        return original.patch(p);
+        return within_depth(original.patch(p));
       }
       case PatchType::kMergePatch: {
         json out = original;
         out.merge_patch(p);
-        return out;
+        return within_depth(std::move(out));
       }
       case PatchType::kStrategicMergePatch: {
         if (!p.is_object()) {
           return ApiError::BadRequest("strategic merge patch must be a JSON object");
         }
-        return StrategicMerge(original, p);
+        return within_depth(StrategicMerge(original, p));
       }
       case PatchType::kApplyPatch: break;
     }

@@ -11,6 +11,7 @@
 
 #include "api/yaml.h"
 #include "cli/printers.h"
+#include "common/json_parse.h"
 
 namespace meridian::cli {
 namespace {
@@ -61,27 +62,27 @@ bool IsDocumentSeparator(std::string_view line) {
 
 void ParseJson(std::string_view text, const std::string& source,
                const std::shared_ptr<const std::string>& shared, ManifestSet* out) {
-  try {
-    AddDocument(json::parse(text), source, 1, shared, out);
-  } catch (const json::parse_error& e) {
-    // Locate the byte the parser stopped at as line:column.
-    size_t byte = e.byte == 0 ? 0 : std::min<size_t>(e.byte - 1, text.size());
-    int line = 1, col = 1;
-    for (size_t i = 0; i < byte; ++i) {
-      if (text[i] == '\n') {
-        ++line;
-        col = 1;
-      } else {
-        ++col;
-      }
-    }
-    std::string what = e.what();
-    if (size_t c = what.find("column "); c != std::string::npos) {
-      if (size_t colon = what.find(": ", c); colon != std::string::npos)
-        what = what.substr(colon + 2);
-    }
-    out->errors.push_back(fmt::format("{}:{}:{}: invalid JSON: {}", source, line, col, what));
+  JsonParseError error;
+  json doc = meridian::ParseJson(text, &error);
+  if (!doc.is_discarded()) {
+    AddDocument(std::move(doc), source, 1, shared, out);
+    return;
   }
+  // Locate the byte the parser stopped at as line:column.
+  size_t byte = std::min<size_t>(error.offset, text.size());
+  int line = 1, col = 1;
+  for (size_t i = 0; i < byte; ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  std::string what = error.message;
+  if (what.rfind("invalid JSON: ", 0) == 0) what = what.substr(14);
+  if (!error.path.empty()) what = AbbreviateJsonPath(error.path) + ": " + what;
+  out->errors.push_back(fmt::format("{}:{}:{}: invalid JSON: {}", source, line, col, what));
 }
 
 }  // namespace

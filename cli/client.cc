@@ -17,6 +17,7 @@
 
 #include <boost/asio/ssl.hpp>
 
+#include "common/json_parse.h"
 #include "sync/http_member_client.h"
 
 namespace meridian::cli {
@@ -107,7 +108,7 @@ std::string Join(const std::string& base_path, const std::string& path) {
 ApiError ApiErrorFromResponse(int http_code, const std::string& body) {
   ApiError e;
   e.code = http_code;
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  json j = ParseJson(body);
   if (j.is_object() && j.value("kind", "") == "Status") {
     if (j.contains("reason") && j["reason"].is_string()) e.reason = j["reason"];
     if (j.contains("message") && j["message"].is_string()) e.message = j["message"];
@@ -254,7 +255,7 @@ ApiResult<json> HttpClient::Call(const std::string& method, const std::string& p
     std::string text = response.extract_utf8string(true).get();
     int code = response.status_code();
     if (code < 200 || code >= 300) return ApiErrorFromResponse(code, text);
-    json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+    json j = ParseJson(text);
     if (j.is_discarded()) {
       return TransportError(
           fmt::format("the server at {} answered {} {} with a body that is not "
@@ -328,7 +329,7 @@ ApiResult<bool> HttpClient::Watch(const KindInfo& kind, const std::string& ns,
         if (stream.is_eof()) return true;
         continue;
       }
-      json event = json::parse(text, nullptr, /*allow_exceptions=*/false);
+      json event = ParseJson(text);
       if (!event.is_object() || !event.contains("type")) {
         return TransportError(fmt::format("the server at {} sent a malformed watch event: {}",
                                           options_.server, text.substr(0, 200)));

@@ -5,6 +5,8 @@
 #include <boost/asio/ssl.hpp>
 #include <nlohmann/json.hpp>
 
+#include "common/json_parse.h"
+
 namespace meridian::membersim {
 
 StatusOr<AdminCall> BuildAdminCall(const CtlCommand& cmd) {
@@ -80,7 +82,7 @@ StatusOr<std::string> RunCtl(const CtlCommand& cmd) {
     web::http::http_response resp = client.request(req).get();
     std::string text = resp.extract_utf8string(true).get();
     if (resp.status_code() >= 400) {
-      auto j = nlohmann::json::parse(text, nullptr, false);
+      auto j = ParseJson(text);
       std::string msg = (!j.is_discarded() && j.contains("error")) ? j["error"].get<std::string>() : text;
       StatusCode code = resp.status_code() == 404   ? StatusCode::kNotFound
                         : resp.status_code() == 409 ? StatusCode::kFailedPrecondition
@@ -88,7 +90,7 @@ StatusOr<std::string> RunCtl(const CtlCommand& cmd) {
                                                     : StatusCode::kUnknown;
       return Status(code, msg);
     }
-    auto j = nlohmann::json::parse(text, nullptr, false);
+    auto j = ParseJson(text);
     return j.is_discarded() ? text : j.dump(2);
   } catch (const std::exception& e) {
     return UnavailableError("membersim at " + cmd.server + ": " + e.what());

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/json_parse.h"
+
 namespace meridian::membersim {
 
 Simulator::Simulator(SimConfig config, const Clock& clock, Options options)
@@ -259,8 +261,10 @@ AdminResponse HandleAdmin(Simulator& sim, const std::string& method, const std::
   if (seg.empty() || seg[0] != "admin") return {404, {{"error", "not found: " + path}}};
   nlohmann::json args = nlohmann::json::object();
   if (!body.empty()) {
-    args = nlohmann::json::parse(body, nullptr, false);
-    if (args.is_discarded() || !args.is_object()) return {400, {{"error", "body must be a JSON object"}}};
+    JsonParseError error;
+    args = ParseJson(body, &error);
+    if (args.is_discarded()) return {400, {{"error", "invalid JSON: " + error.ToString()}}};
+    if (!args.is_object()) return {400, {{"error", "body must be a JSON object"}}};
   }
   if (method == "GET") {
     if (seg.size() == 2 && seg[1] == "status") return {200, sim.StatusJson()};

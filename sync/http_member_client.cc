@@ -18,6 +18,7 @@
 #include <cpprest/http_client.h>
 #include <pplx/threadpool.h>
 
+#include "common/json_parse.h"
 #include "sync/internal/kube_wire.h"
 
 namespace meridian::sync {
@@ -269,9 +270,10 @@ struct HttpMemberClient::Transport {
     if (r.code < 200 || r.code > 299) {
       return internal::MemberErrorStatus(member, what, r.code, r.body, r.retry_after);
     }
-    json j = json::parse(r.body, nullptr, /*allow_exceptions=*/false);
+    JsonParseError error;
+    json j = ParseJson(r.body, &error);
     if (j.is_discarded()) {
-      return InternalError(Prefix(what) + "answer is not JSON: " + r.body.substr(0, 120));
+      return InternalError(Prefix(what) + "answer is not JSON: " + error.ToString());
     }
     return j;
   }

@@ -8,6 +8,7 @@
 
 #include "apimachinery/rest/protobuf_body.h"
 #include "apimachinery/table.h"
+#include "common/json_parse.h"
 
 namespace meridian::apimachinery::rest {
 
@@ -648,9 +649,11 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
       *out = std::move(decoded).value();
       return std::nullopt;
     }
-    *out = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
+    JsonParseError error;
+    *out = ParseJson(request.body, &error);
     if (out->is_discarded()) {
-      return ApiError::BadRequest("couldn't get version/kind; json parse error: invalid JSON (content-type " + ct + ")");
+      return ApiError::BadRequest("couldn't get version/kind; json parse error: " +
+                                  error.ToString());
     }
     return std::nullopt;
   };
@@ -738,8 +741,13 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
     opts.propagation_policy = request.Query("propagationPolicy");
     opts.dry_run = ctx.dry_run;
     if (!request.body.empty()) {
-      json body = json::parse(request.body, nullptr, /*allow_exceptions=*/false);
-      if (body.is_discarded() || !body.is_object()) {
+      JsonParseError error;
+      json body = ParseJson(request.body, &error);
+      if (body.is_discarded()) {
+        return RestResponse::Error(
+            ApiError::BadRequest("invalid DeleteOptions body: " + error.ToString()));
+      }
+      if (!body.is_object()) {
         return RestResponse::Error(ApiError::BadRequest("invalid DeleteOptions body"));
       }
       if (body.contains("preconditions") && body["preconditions"].is_object()) {

@@ -13,6 +13,8 @@
 #include <functional>
 #include <utility>
 
+#include "common/json_parse.h"
+
 namespace meridian::apiserver {
 
 namespace {
@@ -48,15 +50,17 @@ ApiError SlowConsumer(int64_t limit) {
   return e;
 }
 
-ApiResult<json> ParseJson(const std::string& text, const char* field, int64_t max_bytes) {
+// The REST handler's rules for a body: the size limit, then the shared depth-limited parser.
+ApiResult<json> ParseObjectJson(const std::string& text, const char* field, int64_t max_bytes) {
   if (static_cast<int64_t>(text.size()) > max_bytes) {
     return ApiError::RequestEntityTooLarge(max_bytes);
   }
-  try {
-    return json::parse(text);
-  } catch (const json::exception& e) {
-    return ApiError::BadRequest(std::string(field) + " is not valid JSON: " + e.what());
+  JsonParseError error;
+  json j = meridian::ParseJson(text, &error);
+  if (j.is_discarded()) {
+    return ApiError::BadRequest(std::string(field) + " is not valid JSON: " + error.ToString());
   }
+  return j;
 }
 
 std::optional<ApiError> RequireName(const std::string& name) {
@@ -140,8 +144,7 @@ std::optional<json> StatusBodyFromTrailers(const ::grpc::ClientContext& context)
   const auto& trailers = context.GetServerTrailingMetadata();
   auto it = trailers.find(kStatusTrailerKey);
   if (it == trailers.end()) return std::nullopt;
-  json body =
-      json::parse(it->second.begin(), it->second.end(), nullptr, /*allow_exceptions=*/false);
+  json body = meridian::ParseJson(std::string_view(it->second.data(), it->second.size()));
   if (body.is_discarded()) return std::nullopt;
   return body;
 }
@@ -447,7 +450,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
     ApiResult<Target> t = Prepare(context, request->resource(), "POST", "", "", false);
     if (!t.ok()) return Fail(context, t.error());
     ApiResult<json> body =
-        ParseJson(request->object_json(), "object_json", options_.max_object_bytes);
+        ParseObjectJson(request->object_json(), "object_json", options_.max_object_bytes);
     if (!body.ok()) return Fail(context, body.error());
     return Reply(context,
                  objects_.Create(t->resource, t->ns, std::move(body).value(),
@@ -505,7 +508,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
                                   request->subresource(), false);
     if (!t.ok()) return Fail(context, t.error());
     ApiResult<json> body =
-        ParseJson(request->object_json(), "object_json", options_.max_object_bytes);
+        ParseObjectJson(request->object_json(), "object_json", options_.max_object_bytes);
     if (!body.ok()) return Fail(context, body.error());
     return Reply(
         context,

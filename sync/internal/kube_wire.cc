@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/json_parse.h"
+
 namespace meridian::sync::internal {
 
 using nlohmann::json;
@@ -219,7 +221,7 @@ Status MemberErrorStatus(const std::string& member, const std::string& what, int
   std::string reason;
   std::string message;
   const json* details = nullptr;
-  const json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  const json j = ParseJson(body);
   if (j.is_object() && StringField(j, "kind") == "Status") {
     reason = StringField(j, "reason");
     message = StringField(j, "message");
@@ -375,8 +377,10 @@ StatusOr<ObjectList> ParseObjectList(const json& body) {
 }
 
 StatusOr<WireWatchEvent> ParseWatchEventLine(std::string_view line) {
-  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) {
+  JsonParseError error;
+  json j = ParseJson(line, &error);
+  if (j.is_discarded()) return InvalidArgumentError("watch event: " + error.ToString());
+  if (!j.is_object()) {
     return InvalidArgumentError("watch event is not a JSON object: " +
                                 std::string(line.substr(0, 120)));
   }

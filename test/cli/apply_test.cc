@@ -76,6 +76,15 @@ TEST(ParseManifestsTest, JsonObjectListsAndErrors) {
   ASSERT_EQ(bad.errors.size(), 1u);
   EXPECT_THAT(bad.errors[0], HasSubstr("bad.json:3:"));
   EXPECT_TRUE(bad.documents.empty());
+
+  // Nesting past the shared limit is refused at the bracket that crosses it, with the path.
+  ManifestSet deep;
+  ParseManifests(std::string(100'000, '[') + std::string(100'000, ']'), "deep.json", &deep);
+  ASSERT_EQ(deep.errors.size(), 1u);
+  EXPECT_THAT(deep.errors[0],
+              HasSubstr("deep.json:1:1001: invalid JSON: [0][0][0][0][0][0] ... (992 more) ... "
+                        "[0][0]: nesting depth exceeds the limit of 1000"));
+  EXPECT_TRUE(deep.documents.empty());
 }
 
 TEST(ParseManifestsTest, EmptyDocumentsAreSkipped) {

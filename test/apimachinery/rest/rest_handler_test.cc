@@ -215,6 +215,133 @@ TEST_F(RestHandlerTest, ObjectLifecycleCodesAndStatusBodies) {
   EXPECT_EQ(Body(missing)["details"], json::parse(R"({"name":"nope","group":"apps","kind":"deployments"})"));
 }
 
+// `{"a":{"a":...}}` with `depth` objects around `leaf`.
+std::string Nested(int depth, const std::string& leaf = "1") {
+  std::string s;
+  s.reserve(depth * 6 + leaf.size());
+  for (int i = 0; i < depth; ++i) s += "{\"a\":";
+  s += leaf;
+  s.append(depth, '}');
+  return s;
+}
+
+// Bodies a client controls: too deep (the stack-overflow crash of issue 22), numbers out of
+// range, NaN, invalid UTF-8. Each is refused with 400, a message naming the field, and
+// nothing stored changes.
+TEST_F(RestHandlerTest, DeepAndMalformedBodiesAreRefusedWithTheField) {
+  const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
+  const std::string item = coll + "/web";
+  RestResponse created = Do(Req("POST", coll, Deploy("web")));
+  ASSERT_EQ(created.code, 201) << created.body;
+  const json before = Body(created);
+  auto raw = [](const std::string& method, const std::string& path, std::string body,
+                const std::string& content_type = "application/json") {
+    RestRequest r = Req(method, path, nullptr, {}, {{"content-type", content_type}});
+    r.body = std::move(body);
+    return r;
+  };
+  const std::string deploy_head =
+      R"({"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"deep"},)";
+  struct Case {
+    std::string what;
+    RestRequest req;
+    std::string message;  // a substring of the Status message
+  };
+  const std::vector<Case> cases = {
+      {"70,000 levels under spec.template",
+       raw("POST", coll, deploy_head + R"("spec":{"template":)" + Nested(70'000) + "}}"),
+       "spec.template.a.a.a.a ... (992 more) ... .a.a: nesting depth exceeds the limit of 1000"},
+      {"one level past the limit", raw("POST", coll, Nested(1001)),
+       "nesting depth exceeds the limit of 1000"},
+      {"deep update",
+       raw("PUT", item, deploy_head + R"("spec":{"template":)" + Nested(5000) + "}}"),
+       "spec.template.a.a.a.a ... (992 more) ... .a.a: nesting depth exceeds the limit of 1000"},
+      {"deep merge patch",
+       raw("PATCH", item, R"({"spec":{"template":)" + Nested(50'000) + "}}",
+           "application/merge-patch+json"),
+       "error decoding patch: spec.template.a.a.a.a ... (992 more) ... .a.a: nesting depth"},
+      {"json patch building a deep object",
+       raw("PATCH", item,
+           R"([{"op":"add","path":"/spec/t","value":{"u":{}}},)"
+           R"({"op":"add","path":"/spec/t/u/v","value":)" +
+               Nested(997) + "}]",
+           "application/json-patch+json"),
+       "the patched object: nesting depth exceeds the limit of 1000 at spec.t.u.v.a.a"},
+      {"deep DeleteOptions", raw("DELETE", item, Nested(2000)), "invalid DeleteOptions body: "},
+      {"number overflow", raw("PUT", item, R"({"spec":{"replicas":1e400}})"),
+       "spec.replicas: invalid JSON: number overflow parsing '1e400'"},
+      {"NaN", raw("POST", coll, R"({"spec":{"replicas":NaN}})"),
+       "spec.replicas: invalid JSON: syntax error while parsing value - invalid literal"},
+      {"invalid UTF-8", raw("POST", coll, "{\"metadata\":{\"name\":\"w\xc3\x28\"}}"),
+       "metadata.name: invalid JSON: syntax error while parsing value - invalid string: "
+       "ill-formed UTF-8 byte"},
+      {"overflow in a patch",
+       raw("PATCH", item, R"({"spec":{"replicas":-1e999}})", "application/merge-patch+json"),
+       "error decoding patch: spec.replicas: invalid JSON: number overflow"},
+  };
+  for (const Case& c : cases) {
+    RestResponse r = Do(c.req);
+    EXPECT_EQ(r.code, 400) << c.what << ": " << r.body.substr(0, 300);
+    json s = Body(r);
+    EXPECT_EQ(s["reason"], "BadRequest") << c.what;
+    EXPECT_NE(s["message"].get<std::string>().find(c.message), std::string::npos)
+        << c.what << ": " << s["message"];
+  }
+  RestResponse after = Do(Req("GET", item));
+  ASSERT_EQ(after.code, 200);
+  EXPECT_EQ(Body(after), before);
+  EXPECT_EQ(Do(Req("GET", coll + "/deep")).code, 404);
+  // At the limit is fine.
+  EXPECT_EQ(Do(raw("PATCH", item,
+                   R"({"metadata":{"annotations":{"n":"x"}},"spec":{"t":)" + Nested(998) + "}}",
+                   "application/merge-patch+json"))
+                .code,
+            200);
+}
+
+// Kubernetes' rules Meridian used to skip: the total annotation size, and a resourceVersion
+// query parameter that is not a revision.
+TEST_F(RestHandlerTest, KubernetesValidationRules) {
+  const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
+  auto with_annotations = [](const std::string& name, size_t value_bytes) {
+    json d = Deploy(name);
+    d["metadata"]["annotations"] = {{"a", std::string(value_bytes, 'x')}, {"bb", "y"}};
+    return d;
+  };
+  struct Case {
+    std::string what;
+    RestRequest req;
+    int code;
+    std::string message;  // a substring of the Status message ("" when 2xx)
+  };
+  const std::vector<Case> cases = {
+      // keys and values: 1 + 2 + 1 + value bytes
+      {"annotations at 256 KiB", Req("POST", coll, with_annotations("fits", 262144 - 4)), 201, ""},
+      {"annotations over 256 KiB", Req("POST", coll, with_annotations("big", 262144 - 3)), 422,
+       "metadata.annotations: Too long: must have at most 262144 bytes"},
+      {"2.5 MiB annotation", Req("POST", coll, with_annotations("huge", 2'500'000)), 422,
+       "metadata.annotations: Too long"},
+      {"list resourceVersion=abc", Req("GET", coll, nullptr, {{"resourceVersion", "abc"}}), 400,
+       "resourceVersion: Invalid value: \"abc\""},
+      {"list resourceVersion=-1", Req("GET", coll, nullptr, {{"resourceVersion", "-1"}}), 400,
+       "resourceVersion: Invalid value: \"-1\""},
+      {"list resourceVersion=0", Req("GET", coll, nullptr, {{"resourceVersion", "0"}}), 200, ""},
+      {"watch resourceVersion=abc",
+       Req("GET", coll, nullptr, {{"watch", "true"}, {"resourceVersion", "abc"}}), 400,
+       "resourceVersion: Invalid value: \"abc\""},
+  };
+  for (const Case& c : cases) {
+    RestResponse r = Do(c.req);
+    EXPECT_EQ(r.code, c.code) << c.what << ": " << r.body.substr(0, 300);
+    if (c.message.empty()) continue;
+    json s = Body(r);
+    EXPECT_NE(s["message"].get<std::string>().find(c.message), std::string::npos)
+        << c.what << ": " << s["message"];
+  }
+  EXPECT_EQ(Do(Req("GET", coll + "/big")).code, 404);
+  EXPECT_EQ(Do(Req("GET", coll + "/huge")).code, 404);
+}
+
 TEST_F(RestHandlerTest, PatchByContentTypeAndScale) {
   const std::string item = "/apis/apps/v1/namespaces/default/deployments/web";
   ASSERT_EQ(Do(Req("POST", "/apis/apps/v1/namespaces/default/deployments", Deploy("web"))).code, 201);
