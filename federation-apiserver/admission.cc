@@ -5,6 +5,8 @@
 
 #include "api/codec.h"
 #include "api/resources.h"
+#include "api/template_schema.h"
+#include "common/json_decoder.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -107,6 +109,21 @@ void CheckResidencyGuardrails(const api::FederatedWorkload& w, Store& store, Fie
   }
 }
 
+// The template against its kind's built-in schema (api/template_schema.h). A path the typed
+// decoding already reported (spec.template.spec.replicas: must be >= 0) is not reported twice.
+void CheckTemplate(const json& object, FieldErrors* errors) {
+  const json* spec = JsonDecoder::Member(object, "spec");
+  const json* tmpl = spec ? JsonDecoder::Member(*spec, "template") : nullptr;
+  if (tmpl == nullptr) return;
+  FieldErrors found;
+  api::ValidateTemplate(*tmpl, "spec.template", &found);
+  for (FieldError& e : found) {
+    bool seen = std::any_of(errors->begin(), errors->end(),
+                            [&](const FieldError& x) { return x.path == e.path; });
+    if (!seen) errors->push_back(std::move(e));
+  }
+}
+
 }  // namespace
 
 void InstallFederationAdmission(apimachinery::ObjectService& service, Store& store) {
@@ -127,6 +144,7 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
         }
         FieldErrors ignored;
         api::FederatedWorkload w = api::DecodeFederatedWorkload(object, &ignored);
+        CheckTemplate(object, errors);
         CheckReferences(w, store, errors);
         CheckResidencyGuardrails(w, store, errors);
         return Status::Ok();
