@@ -415,7 +415,7 @@ TEST_F(FedctlTest, BadInputNamesFileLineAndFieldAndStoresNothing) {
        "Error from server (Invalid): template-typo.yaml:1: federatedworkloads \"web\" is "
        "invalid: spec.template.spec.replicaz: unknown field \"replicaz\" (line 12)\n"},
       {"template-string-replicas.yaml", head + tmpl + "      replicas: \"40\"\n",
-       "spec.template.spec.replicas: must be an integer, not a string (line 12)"},
+       "spec.template.spec.replicas: must be an integer (line 12)"},
       {"template-no-image.yaml",
        head + tmpl + "      template:\n        spec:\n          containers:\n          - name: web\n",
        "spec.template.spec.template.spec.containers[0].image: required"},
