@@ -373,7 +373,8 @@ void DecodeWorkloadStatus(JsonDecoder& d, const json& s, FederatedWorkloadStatus
         d.Error("status.explanation.overflow", "must be a list of strings");
       } else {
         for (size_t i = 0; i < o->size(); ++i) {
-          if (auto line = d.String((*o)[i], "status.explanation.overflow[" + std::to_string(i) + "]", false)) {
+          if (auto line = d.String(
+                  (*o)[i], "status.explanation.overflow[" + std::to_string(i) + "]", false)) {
             out->explanation.overflow.push_back(*line);
           }
         }

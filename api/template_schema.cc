@@ -16,14 +16,14 @@ enum class Type {
   kInteger,
   kNumber,
   kBoolean,
-  kObject,       // known fields only
-  kArray,        // items
-  kMap,          // string keys, values of `items`
-  kIntOrString,  // a port or a percentage
-  kQuantity,     // "100m", "128Mi", 2
-  kOpaqueObject, // an object, members not checked
-  kOpaqueArray,  // a list, items not checked
-  kAny,          // anything (status)
+  kObject,        // known fields only
+  kArray,         // items
+  kMap,           // string keys, values of `items`
+  kIntOrString,   // a port or a percentage
+  kQuantity,      // "100m", "128Mi", 2
+  kOpaqueObject,  // an object, members not checked
+  kOpaqueArray,   // a list, items not checked
+  kAny,           // anything (status)
 };
 
 struct Node;
@@ -37,10 +37,10 @@ struct Field {
 
 struct Node {
   Type type = Type::kAny;
-  std::vector<Field> fields;           // kObject
-  const Node* items = nullptr;         // kArray, kMap
-  std::vector<std::string> allowed;    // kString: an enum when not empty
-  int64_t min = INT64_MIN;             // kInteger
+  std::vector<Field> fields;         // kObject
+  const Node* items = nullptr;       // kArray, kMap
+  std::vector<std::string> allowed;  // kString: an enum when not empty
+  int64_t min = INT64_MIN;           // kInteger
 };
 
 Field R(const char* name, const Node* node) { return Field(name, node, true); }
@@ -78,8 +78,8 @@ class Schemas {
   const Node* IntMin(int64_t min) { return New(Node{Type::kInteger, {}, nullptr, {}, min}); }
 
   void Kind(const std::string& api_version, const std::string& kind, std::vector<Field> top) {
-    std::vector<Field> fields = {{"apiVersion", str_}, {"kind", str_}, {"metadata", meta_},
-                                 {"status", any_}};
+    std::vector<Field> fields = {
+        {"apiVersion", str_}, {"kind", str_}, {"metadata", meta_}, {"status", any_}};
     fields.insert(fields.end(), top.begin(), top.end());
     kinds_[api_version + " " + kind] = Obj(std::move(fields));
     known_[api_version].insert(kind);
@@ -111,48 +111,76 @@ void Schemas::Build() {
   const Node* name_ref = Obj({{"name", s}});
   const Node* name_ref_opt = Obj({{"name", s}, {"optional", b}});
 
-  meta_ = Obj({{"name", s}, {"generateName", s}, {"namespace", s}, {"labels", sm},
-               {"annotations", sm}, {"finalizers", ss}, {"ownerReferences", oa}, {"uid", s},
-               {"resourceVersion", s}, {"generation", i}, {"creationTimestamp", any_},
-               {"deletionTimestamp", any_}, {"deletionGracePeriodSeconds", i},
-               {"managedFields", oa}, {"selfLink", s}});
-  const Node* selector =
-      Obj({{"matchLabels", sm},
-           {"matchExpressions",
-            Arr(Obj({R("key", s), R("operator", Enum({"In", "NotIn", "Exists", "DoesNotExist"})),
-                     {"values", ss}}))}});
+  meta_ = Obj({{"name", s},
+               {"generateName", s},
+               {"namespace", s},
+               {"labels", sm},
+               {"annotations", sm},
+               {"finalizers", ss},
+               {"ownerReferences", oa},
+               {"uid", s},
+               {"resourceVersion", s},
+               {"generation", i},
+               {"creationTimestamp", any_},
+               {"deletionTimestamp", any_},
+               {"deletionGracePeriodSeconds", i},
+               {"managedFields", oa},
+               {"selfLink", s}});
+  const Node* selector = Obj(
+      {{"matchLabels", sm},
+       {"matchExpressions", Arr(Obj({R("key", s),
+                                     R("operator", Enum({"In", "NotIn", "Exists", "DoesNotExist"})),
+                                     {"values", ss}}))}});
 
   // ---- containers ----
-  const Node* http_get =
-      Obj({{"path", s}, R("port", ios), {"host", s}, {"scheme", Enum({"HTTP", "HTTPS"})},
-           {"httpHeaders", Arr(Obj({R("name", s), R("value", s)}))}});
+  const Node* http_get = Obj({{"path", s},
+                              R("port", ios),
+                              {"host", s},
+                              {"scheme", Enum({"HTTP", "HTTPS"})},
+                              {"httpHeaders", Arr(Obj({R("name", s), R("value", s)}))}});
   const Node* exec = Obj({{"command", ss}});
   const Node* tcp = Obj({R("port", ios), {"host", s}});
-  const Node* probe = Obj({{"exec", exec}, {"httpGet", http_get}, {"tcpSocket", tcp},
+  const Node* probe = Obj({{"exec", exec},
+                           {"httpGet", http_get},
+                           {"tcpSocket", tcp},
                            {"grpc", Obj({R("port", i), {"service", s}})},
-                           {"initialDelaySeconds", n0}, {"timeoutSeconds", n0},
-                           {"periodSeconds", n0}, {"successThreshold", n0},
-                           {"failureThreshold", n0}, {"terminationGracePeriodSeconds", n0}});
-  const Node* handler = Obj({{"exec", exec}, {"httpGet", http_get}, {"tcpSocket", tcp},
+                           {"initialDelaySeconds", n0},
+                           {"timeoutSeconds", n0},
+                           {"periodSeconds", n0},
+                           {"successThreshold", n0},
+                           {"failureThreshold", n0},
+                           {"terminationGracePeriodSeconds", n0}});
+  const Node* handler = Obj({{"exec", exec},
+                             {"httpGet", http_get},
+                             {"tcpSocket", tcp},
                              {"sleep", Obj({R("seconds", n0)})}});
   const Node* se_linux = Obj({{"user", s}, {"role", s}, {"type", s}, {"level", s}});
   const Node* profile = Obj({R("type", s), {"localhostProfile", s}});
-  const Node* windows = Obj({{"gmsaCredentialSpecName", s}, {"gmsaCredentialSpec", s},
-                             {"runAsUserName", s}, {"hostProcess", b}});
+  const Node* windows = Obj({{"gmsaCredentialSpecName", s},
+                             {"gmsaCredentialSpec", s},
+                             {"runAsUserName", s},
+                             {"hostProcess", b}});
   const Node* security = Obj({{"capabilities", Obj({{"add", ss}, {"drop", ss}})},
-                              {"privileged", b}, {"seLinuxOptions", se_linux},
-                              {"windowsOptions", windows}, {"runAsUser", i}, {"runAsGroup", i},
-                              {"runAsNonRoot", b}, {"readOnlyRootFilesystem", b},
-                              {"allowPrivilegeEscalation", b}, {"procMount", s},
-                              {"seccompProfile", profile}, {"appArmorProfile", profile}});
+                              {"privileged", b},
+                              {"seLinuxOptions", se_linux},
+                              {"windowsOptions", windows},
+                              {"runAsUser", i},
+                              {"runAsGroup", i},
+                              {"runAsNonRoot", b},
+                              {"readOnlyRootFilesystem", b},
+                              {"allowPrivilegeEscalation", b},
+                              {"procMount", s},
+                              {"seccompProfile", profile},
+                              {"appArmorProfile", profile}});
   const Node* key_ref = Obj({{"name", s}, R("key", s), {"optional", b}});
-  const Node* env =
-      Obj({R("name", s), {"value", s},
-           {"valueFrom",
-            Obj({{"fieldRef", Obj({{"apiVersion", s}, R("fieldPath", s)})},
-                 {"resourceFieldRef", Obj({{"containerName", s}, R("resource", s), {"divisor", q}})},
-                 {"configMapKeyRef", key_ref},
-                 {"secretKeyRef", key_ref}})}});
+  const Node* env = Obj(
+      {R("name", s),
+       {"value", s},
+       {"valueFrom",
+        Obj({{"fieldRef", Obj({{"apiVersion", s}, R("fieldPath", s)})},
+             {"resourceFieldRef", Obj({{"containerName", s}, R("resource", s), {"divisor", q}})},
+             {"configMapKeyRef", key_ref},
+             {"secretKeyRef", key_ref}})}});
   const Node* resources = Obj({{"limits", qm}, {"requests", qm}, {"claims", Arr(name_ref)}});
   const Node* container = Obj({
       R("name", s),
@@ -160,16 +188,23 @@ void Schemas::Build() {
       {"command", ss},
       {"args", ss},
       {"workingDir", s},
-      {"ports", Arr(Obj({{"name", s}, R("containerPort", IntMin(1)), {"hostPort", i},
-                         {"hostIP", s}, {"protocol", Enum({"TCP", "UDP", "SCTP"})}}))},
+      {"ports", Arr(Obj({{"name", s},
+                         R("containerPort", IntMin(1)),
+                         {"hostPort", i},
+                         {"hostIP", s},
+                         {"protocol", Enum({"TCP", "UDP", "SCTP"})}}))},
       {"env", Arr(env)},
-      {"envFrom", Arr(Obj({{"prefix", s}, {"configMapRef", name_ref_opt},
-                           {"secretRef", name_ref_opt}}))},
+      {"envFrom",
+       Arr(Obj({{"prefix", s}, {"configMapRef", name_ref_opt}, {"secretRef", name_ref_opt}}))},
       {"resources", resources},
       {"resizePolicy", Arr(Obj({R("resourceName", s), R("restartPolicy", s)}))},
       {"restartPolicy", Enum({"Always"})},
-      {"volumeMounts", Arr(Obj({R("name", s), R("mountPath", s), {"readOnly", b}, {"subPath", s},
-                                {"subPathExpr", s}, {"mountPropagation", s},
+      {"volumeMounts", Arr(Obj({R("name", s),
+                                R("mountPath", s),
+                                {"readOnly", b},
+                                {"subPath", s},
+                                {"subPathExpr", s},
+                                {"mountPropagation", s},
                                 {"recursiveReadOnly", s}}))},
       {"volumeDevices", Arr(Obj({R("name", s), R("devicePath", s)}))},
       {"livenessProbe", probe},
@@ -197,20 +232,29 @@ void Schemas::Build() {
       {"hostPath", Obj({R("path", s), {"type", s}})},
       {"projected", Obj({{"sources", oa}, {"defaultMode", i}})},
       {"downwardAPI", Obj({{"items", oa}, {"defaultMode", i}})},
-      {"csi", Obj({R("driver", s), {"readOnly", b}, {"fsType", s}, {"volumeAttributes", sm},
+      {"csi", Obj({R("driver", s),
+                   {"readOnly", b},
+                   {"fsType", s},
+                   {"volumeAttributes", sm},
                    {"nodePublishSecretRef", name_ref}})},
       {"nfs", Obj({R("server", s), R("path", s), {"readOnly", b}})},
       {"ephemeral", Obj({{"volumeClaimTemplate", oo}})},
       {"image", Obj({{"reference", s}, {"pullPolicy", s}})},
   });
 
-  const Node* pod_security = Obj({{"runAsUser", i}, {"runAsGroup", i}, {"runAsNonRoot", b},
-                                  {"fsGroup", i}, {"fsGroupChangePolicy", s},
+  const Node* pod_security = Obj({{"runAsUser", i},
+                                  {"runAsGroup", i},
+                                  {"runAsNonRoot", b},
+                                  {"fsGroup", i},
+                                  {"fsGroupChangePolicy", s},
                                   {"supplementalGroups", Arr(i)},
-                                  {"supplementalGroupsPolicy", s}, {"seLinuxOptions", se_linux},
-                                  {"seccompProfile", profile}, {"appArmorProfile", profile},
+                                  {"supplementalGroupsPolicy", s},
+                                  {"seLinuxOptions", se_linux},
+                                  {"seccompProfile", profile},
+                                  {"appArmorProfile", profile},
                                   {"sysctls", Arr(Obj({R("name", s), R("value", s)}))},
-                                  {"windowsOptions", windows}, {"seLinuxChangePolicy", s}});
+                                  {"windowsOptions", windows},
+                                  {"seLinuxChangePolicy", s}});
   const Node* pod_spec = Obj({
       R("containers", Arr(container)),
       {"initContainers", Arr(container)},
@@ -220,7 +264,8 @@ void Schemas::Build() {
       {"terminationGracePeriodSeconds", n0},
       {"activeDeadlineSeconds", IntMin(1)},
       {"dnsPolicy", Enum({"ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"})},
-      {"dnsConfig", Obj({{"nameservers", ss}, {"searches", ss},
+      {"dnsConfig", Obj({{"nameservers", ss},
+                         {"searches", ss},
                          {"options", Arr(Obj({{"name", s}, {"value", s}}))}})},
       {"nodeSelector", sm},
       {"nodeName", s},
@@ -239,14 +284,20 @@ void Schemas::Build() {
       {"setHostnameAsFQDN", b},
       {"hostAliases", Arr(Obj({R("ip", s), {"hostnames", ss}}))},
       {"affinity", oo},
-      {"tolerations", Arr(Obj({{"key", s}, {"operator", Enum({"Exists", "Equal"})}, {"value", s},
+      {"tolerations", Arr(Obj({{"key", s},
+                               {"operator", Enum({"Exists", "Equal"})},
+                               {"value", s},
                                {"effect", Enum({"NoSchedule", "PreferNoSchedule", "NoExecute"})},
                                {"tolerationSeconds", i}}))},
       {"topologySpreadConstraints",
-       Arr(Obj({R("maxSkew", IntMin(1)), R("topologyKey", s),
+       Arr(Obj({R("maxSkew", IntMin(1)),
+                R("topologyKey", s),
                 R("whenUnsatisfiable", Enum({"DoNotSchedule", "ScheduleAnyway"})),
-                {"labelSelector", selector}, {"minDomains", IntMin(1)},
-                {"nodeAffinityPolicy", s}, {"nodeTaintsPolicy", s}, {"matchLabelKeys", ss}}))},
+                {"labelSelector", selector},
+                {"minDomains", IntMin(1)},
+                {"nodeAffinityPolicy", s},
+                {"nodeTaintsPolicy", s},
+                {"matchLabelKeys", ss}}))},
       {"schedulerName", s},
       {"priorityClassName", s},
       {"priority", i},
@@ -265,65 +316,93 @@ void Schemas::Build() {
   // ---- workloads ----
   const Node* rolling = Obj({{"maxUnavailable", ios}, {"maxSurge", ios}});
   Kind("apps/v1", "Deployment",
-       {{"spec", Obj({{"replicas", n0}, {"selector", selector}, {"template", pod_template},
+       {{"spec", Obj({{"replicas", n0},
+                      {"selector", selector},
+                      {"template", pod_template},
                       {"strategy", Obj({{"type", Enum({"Recreate", "RollingUpdate"})},
                                         {"rollingUpdate", rolling}})},
-                      {"minReadySeconds", n0}, {"revisionHistoryLimit", n0},
-                      {"progressDeadlineSeconds", n0}, {"paused", b}})}});
+                      {"minReadySeconds", n0},
+                      {"revisionHistoryLimit", n0},
+                      {"progressDeadlineSeconds", n0},
+                      {"paused", b}})}});
   Kind("apps/v1", "ReplicaSet",
-       {{"spec", Obj({{"replicas", n0}, {"selector", selector}, {"template", pod_template},
+       {{"spec", Obj({{"replicas", n0},
+                      {"selector", selector},
+                      {"template", pod_template},
                       {"minReadySeconds", n0}})}});
   const Node* pvc_spec =
-      Obj({{"accessModes", ss}, {"selector", selector}, {"resources", resources},
-           {"volumeName", s}, {"storageClassName", s},
+      Obj({{"accessModes", ss},
+           {"selector", selector},
+           {"resources", resources},
+           {"volumeName", s},
+           {"storageClassName", s},
            {"volumeMode", Enum({"Filesystem", "Block"})},
            {"dataSource", Obj({{"apiGroup", s}, R("kind", s), R("name", s)})},
            {"dataSourceRef", Obj({{"apiGroup", s}, R("kind", s), R("name", s), {"namespace", s}})},
            {"volumeAttributesClassName", s}});
   const Node* on_delete = Enum({"RollingUpdate", "OnDelete"});
   Kind("apps/v1", "StatefulSet",
-       {{"spec",
-         Obj({{"replicas", n0}, {"selector", selector}, {"template", pod_template},
-              {"serviceName", s},
-              {"volumeClaimTemplates",
-               Arr(Obj({{"apiVersion", s}, {"kind", s}, {"metadata", meta_}, {"spec", pvc_spec},
-                        {"status", any_}}))},
-              {"podManagementPolicy", Enum({"OrderedReady", "Parallel"})},
-              {"updateStrategy",
-               Obj({{"type", on_delete},
-                    {"rollingUpdate", Obj({{"partition", n0}, {"maxUnavailable", ios}})}})},
-              {"revisionHistoryLimit", n0}, {"minReadySeconds", n0},
-              {"persistentVolumeClaimRetentionPolicy",
-               Obj({{"whenDeleted", Enum({"Retain", "Delete"})},
-                    {"whenScaled", Enum({"Retain", "Delete"})}})},
-              {"ordinals", Obj({{"start", n0}})}})}});
+       {{"spec", Obj({{"replicas", n0},
+                      {"selector", selector},
+                      {"template", pod_template},
+                      {"serviceName", s},
+                      {"volumeClaimTemplates", Arr(Obj({{"apiVersion", s},
+                                                        {"kind", s},
+                                                        {"metadata", meta_},
+                                                        {"spec", pvc_spec},
+                                                        {"status", any_}}))},
+                      {"podManagementPolicy", Enum({"OrderedReady", "Parallel"})},
+                      {"updateStrategy",
+                       Obj({{"type", on_delete},
+                            {"rollingUpdate", Obj({{"partition", n0}, {"maxUnavailable", ios}})}})},
+                      {"revisionHistoryLimit", n0},
+                      {"minReadySeconds", n0},
+                      {"persistentVolumeClaimRetentionPolicy",
+                       Obj({{"whenDeleted", Enum({"Retain", "Delete"})},
+                            {"whenScaled", Enum({"Retain", "Delete"})}})},
+                      {"ordinals", Obj({{"start", n0}})}})}});
   Kind("apps/v1", "DaemonSet",
-       {{"spec", Obj({{"selector", selector}, {"template", pod_template},
+       {{"spec", Obj({{"selector", selector},
+                      {"template", pod_template},
                       {"updateStrategy", Obj({{"type", on_delete}, {"rollingUpdate", rolling}})},
-                      {"minReadySeconds", n0}, {"revisionHistoryLimit", n0}})}});
-  const Node* job_spec = Obj({{"template", pod_template}, {"parallelism", n0},
-                              {"completions", n0}, {"activeDeadlineSeconds", IntMin(1)},
-                              {"backoffLimit", n0}, {"backoffLimitPerIndex", n0},
-                              {"maxFailedIndexes", n0}, {"selector", selector},
-                              {"manualSelector", b}, {"ttlSecondsAfterFinished", n0},
+                      {"minReadySeconds", n0},
+                      {"revisionHistoryLimit", n0}})}});
+  const Node* job_spec = Obj({{"template", pod_template},
+                              {"parallelism", n0},
+                              {"completions", n0},
+                              {"activeDeadlineSeconds", IntMin(1)},
+                              {"backoffLimit", n0},
+                              {"backoffLimitPerIndex", n0},
+                              {"maxFailedIndexes", n0},
+                              {"selector", selector},
+                              {"manualSelector", b},
+                              {"ttlSecondsAfterFinished", n0},
                               {"completionMode", Enum({"NonIndexed", "Indexed"})},
-                              {"suspend", b}, {"podFailurePolicy", oo},
+                              {"suspend", b},
+                              {"podFailurePolicy", oo},
                               {"podReplacementPolicy", Enum({"TerminatingOrFailed", "Failed"})},
-                              {"successPolicy", oo}, {"managedBy", s}});
+                              {"successPolicy", oo},
+                              {"managedBy", s}});
   Kind("batch/v1", "Job", {{"spec", job_spec}});
   Kind("batch/v1", "CronJob",
-       {{"spec", Obj({R("schedule", s), {"timeZone", s}, {"startingDeadlineSeconds", n0},
+       {{"spec", Obj({R("schedule", s),
+                      {"timeZone", s},
+                      {"startingDeadlineSeconds", n0},
                       {"concurrencyPolicy", Enum({"Allow", "Forbid", "Replace"})},
                       {"suspend", b},
                       R("jobTemplate", Obj({{"metadata", meta_}, {"spec", job_spec}})),
-                      {"successfulJobsHistoryLimit", n0}, {"failedJobsHistoryLimit", n0}})}});
+                      {"successfulJobsHistoryLimit", n0},
+                      {"failedJobsHistoryLimit", n0}})}});
 
   // ---- core v1 ----
   Kind("v1", "Pod", {{"spec", pod_spec}});
   Kind("v1", "Service",
        {{"spec",
-         Obj({{"ports", Arr(Obj({{"name", s}, {"protocol", Enum({"TCP", "UDP", "SCTP"})},
-                                 {"appProtocol", s}, R("port", IntMin(1)), {"targetPort", ios},
+         Obj({{"ports", Arr(Obj({{"name", s},
+                                 {"protocol", Enum({"TCP", "UDP", "SCTP"})},
+                                 {"appProtocol", s},
+                                 R("port", IntMin(1)),
+                                 {"targetPort", ios},
                                  {"nodePort", i}}))},
               {"selector", sm},
               {"clusterIP", s},
@@ -347,15 +426,14 @@ void Schemas::Build() {
   Kind("v1", "ConfigMap", {{"data", sm}, {"binaryData", sm}, {"immutable", b}});
   Kind("v1", "Secret", {{"data", sm}, {"stringData", sm}, {"type", s}, {"immutable", b}});
   Kind("v1", "ServiceAccount",
-       {{"secrets", oa}, {"imagePullSecrets", Arr(name_ref)},
-        {"automountServiceAccountToken", b}});
+       {{"secrets", oa}, {"imagePullSecrets", Arr(name_ref)}, {"automountServiceAccountToken", b}});
   Kind("v1", "PersistentVolumeClaim", {{"spec", pvc_spec}});
 
   // Kinds of these groups that exist but have no schema here: accepted unchecked (a template
   // rarely holds them; refusing them would be wrong, not safe).
-  for (const char* k : {"Namespace", "Endpoints", "LimitRange", "ResourceQuota",
-                        "ReplicationController", "PodTemplate", "PersistentVolume", "Event",
-                        "Node", "Binding", "ComponentStatus"}) {
+  for (const char* k :
+       {"Namespace", "Endpoints", "LimitRange", "ResourceQuota", "ReplicationController",
+        "PodTemplate", "PersistentVolume", "Event", "Node", "Binding", "ComponentStatus"}) {
     known_["v1"].insert(k);
   }
   known_["apps/v1"].insert("ControllerRevision");
@@ -400,7 +478,8 @@ void Check(const Node& n, const json& v, const std::string& path, FieldErrors* e
           if (a == got) return;
           list += (list.empty() ? "" : ", ") + a;
         }
-        errors->push_back({path, "unsupported value \"" + got + "\" (must be one of " + list + ")"});
+        errors->push_back(
+            {path, "unsupported value \"" + got + "\" (must be one of " + list + ")"});
       }
       return;
     case Type::kInteger:
@@ -498,9 +577,9 @@ void ValidateTemplate(const json& tmpl, const std::string& path, FieldErrors* er
   const std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
   if (group.empty() || group == "apps" || group == "batch") {
     const std::string want = group.empty() ? "v1" : group + "/v1";
-    errors->push_back({JoinPath(path, "apiVersion"),
-                       "unsupported version \"" + api_version + "\" for kind " + kind + " (use " +
-                           want + ")"});
+    errors->push_back(
+        {JoinPath(path, "apiVersion"),
+         "unsupported version \"" + api_version + "\" for kind " + kind + " (use " + want + ")"});
   }
   // Any other group: no built-in schema; the member validates it on propagation.
 }

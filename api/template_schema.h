@@ -24,10 +24,9 @@
 // Pure functions over static data; thread-safe.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/field_error.h"
 

@@ -1,6 +1,5 @@
 // fedctl explain fw NAME [--cluster C]: why each cluster holds what it holds (cli/explain.h).
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 #include <memory>
 

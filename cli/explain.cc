@@ -15,8 +15,7 @@ std::string Text(const json& j, const char* key) {
 
 }  // namespace
 
-std::string PrintExplanation(const json& workload, const std::string& cluster,
-                             std::string* error) {
+std::string PrintExplanation(const json& workload, const std::string& cluster, std::string* error) {
   error->clear();
   const json* ex = nullptr;
   if (auto st = workload.find("status"); st != workload.end() && st->is_object()) {
@@ -39,7 +38,8 @@ std::string PrintExplanation(const json& workload, const std::string& cluster,
                                        detail[0] <= '9' && detail.find(" = ") > semi) {
       detail = detail.substr(semi + 2);
     }
-    rows.push_back({name, std::to_string(c.value("replicas", int64_t{0})), Text(c, "reason"), detail});
+    rows.push_back(
+        {name, std::to_string(c.value("replicas", int64_t{0})), Text(c, "reason"), detail});
   }
   if (!found) {
     *error = "cluster \"" + cluster + "\" is not in the explanation";

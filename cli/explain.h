@@ -4,10 +4,9 @@
 // unplaced or unmet. `fedctl describe fw` shows the compact form (DescribeWorkload).
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <ostream>
 #include <string>
-
-#include <nlohmann/json.hpp>
 
 #include "cli/client.h"
 

@@ -342,7 +342,9 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now,
       // what it runs is left alone, not in sync with a placement of 0.
       const bool only_retained = !desired.count(c) && kept.count(c) && kept[c] > 0;
       row.push_back((m ? Str(*m, {"readyReplicas"}, "0") : "0") + "/" +
-                    std::to_string(only_retained ? kept[c] : desired.count(c) ? desired[c] : 0) +
+                    std::to_string(only_retained      ? kept[c]
+                                   : desired.count(c) ? desired[c]
+                                                      : 0) +
                     (only_retained ? " retained" : ""));
       row.push_back(only_retained ? "retained" : m ? Str(*m, {"synced"}, "false") : "false");
       row.push_back(m ? Str(*m, {"lastError"}) : "");

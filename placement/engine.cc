@@ -923,8 +923,7 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
   std::sort(s.active.begin(), s.active.end());
   res.clusters.reserve(s.active.size() + s.outside.size());
   for (uint32_t k : s.active) {
-    if (!every_eligible && s.x[k] == 0 && s.share[k] == 0 && s.cur[k] == 0 &&
-        s.limited[k] == 0) {
+    if (!every_eligible && s.x[k] == 0 && s.share[k] == 0 && s.cur[k] == 0 && s.limited[k] == 0) {
       continue;
     }
     ClusterPlacement p;

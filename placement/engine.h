@@ -204,18 +204,18 @@ std::string Explain(const World& world, const Workload& w, const Result& r, uint
 std::string ExplainUnplaced(const World& world, const Workload& w, const Result& r);
 // The one primary reason a cluster holds what it holds (every cluster of the World has one).
 enum class Reason : uint8_t {
-  kPlaced,       // holds its share (weighted by policy, demand or capacity), maybe capped
-  kOverflow,     // holds only replicas overflowed from elsewhere
-  kCoverage,     // holds only replicas moved in for spread / latency coverage
-  kSelector,     // excluded by clusterSelector
-  kResidency,    // excluded by residency (the workload's or a ResidencyPolicy)
-  kLatency,      // excluded by latency: no demand source within maxRTTMs
-  kUnreachable,  // unreachable: holds nothing, its share overflowed
-  kZoneFailure,  // every zone failed (or failed zones leave no room)
-  kRecoveryHold, // recovering: held at what it runs until recoveryDelaySeconds pass
-  kCapacity,     // full: allocatable replicas used (by other workloads, or by nothing else)
-  kMax,          // distribution.clusters[].max is 0
-  kNotNeeded,    // eligible, but the apportionment gave it no share and no overflow reached it
+  kPlaced,        // holds its share (weighted by policy, demand or capacity), maybe capped
+  kOverflow,      // holds only replicas overflowed from elsewhere
+  kCoverage,      // holds only replicas moved in for spread / latency coverage
+  kSelector,      // excluded by clusterSelector
+  kResidency,     // excluded by residency (the workload's or a ResidencyPolicy)
+  kLatency,       // excluded by latency: no demand source within maxRTTMs
+  kUnreachable,   // unreachable: holds nothing, its share overflowed
+  kZoneFailure,   // every zone failed (or failed zones leave no room)
+  kRecoveryHold,  // recovering: held at what it runs until recoveryDelaySeconds pass
+  kCapacity,      // full: allocatable replicas used (by other workloads, or by nothing else)
+  kMax,           // distribution.clusters[].max is 0
+  kNotNeeded,     // eligible, but the apportionment gave it no share and no overflow reached it
 };
 // "Placed", "Overflow", "Coverage", "ExcludedBySelector", "ExcludedByResidency",
 // "ExcludedByLatency", "Unreachable", "ZoneFailure", "RecoveryHold", "Capacity", "Max",

@@ -257,18 +257,30 @@ namespace meridian::placement {
 
 const char* ReasonName(Reason r) {
   switch (r) {
-    case Reason::kPlaced: return "Placed";
-    case Reason::kOverflow: return "Overflow";
-    case Reason::kCoverage: return "Coverage";
-    case Reason::kSelector: return "ExcludedBySelector";
-    case Reason::kResidency: return "ExcludedByResidency";
-    case Reason::kLatency: return "ExcludedByLatency";
-    case Reason::kUnreachable: return "Unreachable";
-    case Reason::kZoneFailure: return "ZoneFailure";
-    case Reason::kRecoveryHold: return "RecoveryHold";
-    case Reason::kCapacity: return "Capacity";
-    case Reason::kMax: return "Max";
-    case Reason::kNotNeeded: return "NotNeeded";
+    case Reason::kPlaced:
+      return "Placed";
+    case Reason::kOverflow:
+      return "Overflow";
+    case Reason::kCoverage:
+      return "Coverage";
+    case Reason::kSelector:
+      return "ExcludedBySelector";
+    case Reason::kResidency:
+      return "ExcludedByResidency";
+    case Reason::kLatency:
+      return "ExcludedByLatency";
+    case Reason::kUnreachable:
+      return "Unreachable";
+    case Reason::kZoneFailure:
+      return "ZoneFailure";
+    case Reason::kRecoveryHold:
+      return "RecoveryHold";
+    case Reason::kCapacity:
+      return "Capacity";
+    case Reason::kMax:
+      return "Max";
+    case Reason::kNotNeeded:
+      return "NotNeeded";
   }
   return "NotNeeded";
 }
@@ -299,8 +311,9 @@ std::pair<Reason, std::string> WhyNothing(const World& world, const Workload& w,
                                        "): gains nothing, takes no overflow"};
   }
   if (p && p->recovery != RecoveryState::kNone) {
-    return {Reason::kRecoveryHold, "returning from recovery: takes no overflow until the paced "
-                                   "return is over"};
+    return {Reason::kRecoveryHold,
+            "returning from recovery: takes no overflow until the paced "
+            "return is over"};
   }
   const int64_t cap = world.capacity(i);
   const int64_t used = p ? p->used_elsewhere : 0;
@@ -382,12 +395,14 @@ std::vector<std::string> ExplainOverflow(const World& world, const Workload& w, 
                   " replicas beyond what the shares hold (after max), given as overflow:");
     for (const ClusterPlacement& p : r.clusters) {
       if (p.overflow > 0) {
-        out.push_back("  " + world.cluster(p.cluster).name + ": took " + std::to_string(p.overflow));
+        out.push_back("  " + world.cluster(p.cluster).name + ": took " +
+                      std::to_string(p.overflow));
       }
     }
     return out;
   }
-  std::sort(sources.begin(), sources.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(sources.begin(), sources.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
   const FailoverSpec& fo = w.policy.failover;
   // One candidate: what it took, or why it was passed.
   auto candidate = [&](uint32_t i, const std::string& where) {
@@ -413,7 +428,7 @@ std::vector<std::string> ExplainOverflow(const World& world, const Workload& w, 
     return name + where + ": passed, " + why;
   };
   std::string head = std::to_string(overflowed) + " replicas overflowed (" +
-                     (fo.overflow == OverflowMode::kNearest ? "nearest"
+                     (fo.overflow == OverflowMode::kNearest   ? "nearest"
                       : fo.overflow == OverflowMode::kOrdered ? "ordered"
                                                               : "none") +
                      ")";
@@ -427,7 +442,8 @@ std::vector<std::string> ExplainOverflow(const World& world, const Workload& w, 
       if (auto idx = world.FindCluster(entry)) {
         members.push_back(*idx);
       } else if (auto reg = world.FindRegion(entry)) {
-        for (uint32_t i = world.region_begin(*reg); i < world.region_end(*reg); ++i) members.push_back(i);
+        for (uint32_t i = world.region_begin(*reg); i < world.region_end(*reg); ++i)
+          members.push_back(i);
       }
       for (uint32_t i : members) {
         out.push_back("  " + candidate(i, " (order " + entry + ")"));

@@ -197,8 +197,9 @@ void RetainUnseen(const api::FederatedWorkload& workload, const SeenMembers& see
 
 // status.explanation: one decision per cluster of the fleet (those holding replicas first
 // when the bound cuts), and the overflow candidates in order.
-static api::PlacementExplanation Explanation(const placement::World& world, const placement::Workload& w,
-                                      const placement::Result& r, Timestamp now) {
+static api::PlacementExplanation Explanation(const placement::World& world,
+                                             const placement::Workload& w,
+                                             const placement::Result& r, Timestamp now) {
   api::PlacementExplanation out;
   std::vector<api::ClusterDecision> rest;
   for (uint32_t i = 0; i < world.size(); ++i) {
@@ -277,11 +278,11 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
                         "",       workload.metadata.generation};
   placed.reason = placed.status == "True" ? "Placed" : "NoEligibleCluster";
   // A copied template (a Service, a ConfigMap) is one object per cluster, not replicas.
-  placed.message = copied ? "copied to " + placement::Count(r.placed, "cluster")
-                          : std::to_string(r.placed) + " of " + std::to_string(r.total) +
-                                (r.total == 1 ? " replica" : " replicas") + " placed on " +
-                                placement::Count(static_cast<int64_t>(status.placement.size()),
-                                                 "cluster");
+  placed.message =
+      copied ? "copied to " + placement::Count(r.placed, "cluster")
+             : std::to_string(r.placed) + " of " + std::to_string(r.total) +
+                   (r.total == 1 ? " replica" : " replicas") + " placed on " +
+                   placement::Count(static_cast<int64_t>(status.placement.size()), "cluster");
   api::SetCondition(&status.conditions, std::move(placed), now);
 
   // Degraded only with a cause that is true: unplaced replicas, or coverage (spread,
@@ -289,8 +290,8 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   std::string unplaced = copied ? "" : placement::ExplainUnplaced(world, w, r);
   api::Condition degraded{"Degraded", unplaced.empty() ? "False" : "True", "", unplaced,
                           "",         workload.metadata.generation};
-  degraded.reason = unplaced.empty()    ? "AllPlaced"
-                    : r.unplaced > 0    ? "ReplicasUnplaced"
+  degraded.reason = unplaced.empty()                ? "AllPlaced"
+                    : r.unplaced > 0                ? "ReplicasUnplaced"
                     : r.unmet & placement::kSpread  ? "SpreadUnmet"
                     : r.unmet & placement::kLatency ? "LatencyUnmet"
                                                     : "MinimumsUnmet";
