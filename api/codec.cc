@@ -344,7 +344,46 @@ void DecodeWorkloadSpec(JsonDecoder& d, const json& s, FieldErrors* errors,
 void DecodeWorkloadStatus(JsonDecoder& d, const json& s, FederatedWorkloadStatus* out) {
   d.RejectUnknown(s, "status",
                   {"observedGeneration", "placement", "retained", "unplacedReplicas", "clusters",
-                   "readyReplicas", "desiredReplicas", "conditions"});
+                   "readyReplicas", "desiredReplicas", "conditions", "explanation"});
+  if (const json* e = JsonDecoder::Member(s, "explanation");
+      e && d.ExpectObject(*e, "status.explanation")) {
+    d.RejectUnknown(*e, "status.explanation", {"clusters", "overflow", "omitted"});
+    if (const json* cl = JsonDecoder::Member(*e, "clusters")) {
+      if (!cl->is_array()) {
+        d.Error("status.explanation.clusters", "must be a list");
+      } else {
+        for (size_t i = 0; i < cl->size(); ++i) {
+          const std::string p = "status.explanation.clusters[" + std::to_string(i) + "]";
+          const json& item = (*cl)[i];
+          if (!d.ExpectObject(item, p)) continue;
+          d.RejectUnknown(item, p, {"cluster", "replicas", "reason", "message"});
+          ClusterDecision c;
+          RequiredString(d, item, "cluster", p, &c.cluster);
+          if (const json* r = JsonDecoder::Member(item, "replicas")) {
+            c.replicas = d.Int(*r, p + ".replicas", 0).value_or(0);
+          }
+          OptString(d, item, "reason", p, &c.reason);
+          OptString(d, item, "message", p, &c.message);
+          out->explanation.clusters.push_back(std::move(c));
+        }
+      }
+    }
+    if (const json* o = JsonDecoder::Member(*e, "overflow")) {
+      if (!o->is_array()) {
+        d.Error("status.explanation.overflow", "must be a list of strings");
+      } else {
+        for (size_t i = 0; i < o->size(); ++i) {
+          if (auto line = d.String(
+                  (*o)[i], "status.explanation.overflow[" + std::to_string(i) + "]", false)) {
+            out->explanation.overflow.push_back(*line);
+          }
+        }
+      }
+    }
+    if (const json* n = JsonDecoder::Member(*e, "omitted")) {
+      out->explanation.omitted = d.Int(*n, "status.explanation.omitted", 0).value_or(0);
+    }
+  }
   if (const json* v = JsonDecoder::Member(s, "observedGeneration")) {
     out->observed_generation = d.Int(*v, "status.observedGeneration", 0).value_or(0);
   }
@@ -630,6 +669,20 @@ json Encode(const FederatedWorkload& o) {
   if (s.ready_replicas) st["readyReplicas"] = s.ready_replicas;
   if (s.desired_replicas) st["desiredReplicas"] = s.desired_replicas;
   if (!s.conditions.empty()) st["conditions"] = EncodeConditions(s.conditions);
+  if (!s.explanation.clusters.empty() || !s.explanation.overflow.empty()) {
+    json ex = json::object();
+    json arr = json::array();
+    for (const ClusterDecision& c : s.explanation.clusters) {
+      json cj = {{"cluster", c.cluster}, {"replicas", c.replicas}};
+      PutIf(cj, "reason", c.reason);
+      PutIf(cj, "message", c.message);
+      arr.push_back(std::move(cj));
+    }
+    ex["clusters"] = std::move(arr);
+    if (!s.explanation.overflow.empty()) ex["overflow"] = s.explanation.overflow;
+    if (s.explanation.omitted) ex["omitted"] = s.explanation.omitted;
+    st["explanation"] = std::move(ex);
+  }
   if (!st.empty()) j["status"] = std::move(st);
   return j;
 }

@@ -240,7 +240,16 @@ json StatusSchemaFor(const std::string& kind) {
                                                     {"lastError", Str("Last error.")}}))},
                 {"readyReplicas", Int("Ready replicas in all members.")},
                 {"desiredReplicas", Int("Replicas asked for.")},
-                {"conditions", Conditions()}});
+                {"conditions", Conditions()},
+                {"explanation",
+                 Obj("Why each cluster holds what it holds (fedctl explain).",
+                     {{"clusters", ListOf("Every cluster, one primary reason each.",
+                                          Obj("Decision.", {{"cluster", Str("Cluster.")},
+                                                            {"replicas", Int("Replicas.")},
+                                                            {"reason", Str("Placed, Overflow, Coverage, ExcludedBySelector, ExcludedByResidency, ExcludedByLatency, Unreachable, ZoneFailure, RecoveryHold, Capacity, Max or NotNeeded.")},
+                                                            {"message", Str("Detail.")}}))},
+                      {"overflow", StrList("Overflow candidates in order, taken or passed.")},
+                      {"omitted", Int("Clusters left out of the bounded list.")}})}});
   }
   if (kind == "FailoverDrill") {
     return Obj("The drill's progress and report.",

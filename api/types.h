@@ -135,6 +135,28 @@ struct ClusterSyncStatus {
   friend bool operator==(const ClusterSyncStatus&, const ClusterSyncStatus&) = default;
 };
 
+// One cluster's placement decision, for every cluster of the fleet (including those that get
+// nothing): the machine-readable `reason` (placement::ReasonName: Placed, Overflow,
+// ExcludedBySelector, ExcludedByResidency, ExcludedByLatency, Unreachable, ZoneFailure,
+// RecoveryHold, Capacity, Max, NotNeeded) and the sentence behind it.
+struct ClusterDecision {
+  std::string cluster;
+  int64_t replicas = 0;
+  std::string reason;
+  std::string message;
+  friend bool operator==(const ClusterDecision&, const ClusterDecision&) = default;
+};
+
+// status.explanation: bounded (at most kMaxExplainedClusters clusters, those with replicas
+// first; `omitted` counts the rest) so that a large fleet cannot grow the object unboundedly.
+struct PlacementExplanation {
+  static constexpr size_t kMaxExplainedClusters = 200;
+  std::vector<ClusterDecision> clusters;
+  std::vector<std::string> overflow;  // the overflow candidates in order, taken or passed
+  int64_t omitted = 0;
+  friend bool operator==(const PlacementExplanation&, const PlacementExplanation&) = default;
+};
+
 struct FederatedWorkloadStatus {
   int64_t observed_generation = 0;
   std::vector<ClusterPlacement> placement;
@@ -148,6 +170,7 @@ struct FederatedWorkloadStatus {
   int64_t ready_replicas = 0;
   int64_t desired_replicas = 0;
   std::vector<Condition> conditions;
+  PlacementExplanation explanation;  // why each cluster holds what it holds
   friend bool operator==(const FederatedWorkloadStatus&, const FederatedWorkloadStatus&) = default;
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
 
 #include "api/yaml.h"
 #include "apimachinery/table.h"
@@ -251,6 +252,30 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now,
     w.Block(1, table);
   }
 
+  // Clusters that hold nothing, each with its one reason (status.explanation); the whole
+  // decision, with the overflow candidates in order, is `fedctl explain fw NAME`.
+  if (const json* ex = At(o, {"status", "explanation", "clusters"}); ex && ex->is_array()) {
+    std::vector<std::vector<std::string>> rows = {{"CLUSTER", "REASON", "DETAIL"}};
+    for (const json& c : *ex) {
+      if (c.value("replicas", int64_t{0}) > 0) continue;
+      const std::string name = Str(c, {"cluster"});
+      std::string detail = Str(c, {"message"});
+      if (detail.rfind(name + ": 0; ", 0) == 0) detail = detail.substr(name.size() + 5);
+      if (detail.size() > 100) detail = detail.substr(0, 97) + "...";
+      rows.push_back({name, Str(c, {"reason"}), detail});
+    }
+    if (rows.size() > 1) {
+      w.Heading(0, "Not Placed");
+      std::string table = AlignColumns(rows);
+      table.pop_back();
+      w.Block(1, table);
+    }
+    if (const json* trail = At(o, {"status", "explanation", "overflow"});
+        trail && trail->is_array() && !trail->empty()) {
+      w.Field(0, "Overflow", Scalar((*trail)[0]) + " (fedctl explain for the candidates)");
+    }
+  }
+
   // Replicas left where they run (an unreachable member, or one just back): shown apart from
   // the placement, with why, so nobody mistakes them for placed ones.
   if (const json* retained = At(o, {"status", "retained"});
@@ -275,6 +300,10 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now,
   const json* members = At(o, {"status", "clusters"});
   std::vector<std::string> order;
   std::map<std::string, int64_t> desired;
+  std::map<std::string, int64_t> kept;  // retained, not placed
+  if (const json* retained = At(o, {"status", "retained"}); retained && retained->is_array()) {
+    for (const json& p : *retained) kept[Str(p, {"cluster"})] += p.value("replicas", int64_t{0});
+  }
   std::map<std::string, const json*> reported;
   if (placement && placement->is_array()) {
     for (const json& p : *placement) {
@@ -289,6 +318,9 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now,
       if (!desired.count(c) && !reported.count(c)) order.push_back(c);
       reported[c] = &m;
     }
+  }
+  for (const auto& [c, n] : kept) {
+    if (!desired.count(c) && !reported.count(c)) order.push_back(c);
   }
   if (order.empty()) {
     w.Field(0, "Members", "<none>");
@@ -306,9 +338,15 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now,
         auto r = related->cluster_regions.find(c);
         row.push_back(r == related->cluster_regions.end() ? "<unknown>" : r->second);
       }
+      // A member that only holds retained replicas reads "15/15 retained", not "15/0 true":
+      // what it runs is left alone, not in sync with a placement of 0.
+      const bool only_retained = !desired.count(c) && kept.count(c) && kept[c] > 0;
       row.push_back((m ? Str(*m, {"readyReplicas"}, "0") : "0") + "/" +
-                    std::to_string(desired.count(c) ? desired[c] : 0));
-      row.push_back(m ? Str(*m, {"synced"}, "false") : "false");
+                    std::to_string(only_retained      ? kept[c]
+                                   : desired.count(c) ? desired[c]
+                                                      : 0) +
+                    (only_retained ? " retained" : ""));
+      row.push_back(only_retained ? "retained" : m ? Str(*m, {"synced"}, "false") : "false");
       row.push_back(m ? Str(*m, {"lastError"}) : "");
       rows.push_back(std::move(row));
     }
@@ -445,35 +483,52 @@ std::string ReplicasByRegion(const json& workload,
   struct Count {
     int64_t ready = 0;
     int64_t desired = 0;
+    int64_t retained = 0;
   };
   std::map<std::string, Count> by_region;
   auto region_of = [&](const std::string& cluster) {
     auto it = cluster_regions.find(cluster);
     return it == cluster_regions.end() ? cluster : it->second;
   };
+  std::set<std::string> placed, only_retained;
   const json* placement = At(workload, {"status", "placement"});
   if (placement && placement->is_array()) {
     for (const json& p : *placement) {
+      placed.insert(Str(p, {"cluster"}));
       by_region[region_of(Str(p, {"cluster"}))].desired += p.value("replicas", int64_t{0});
+    }
+  }
+  // Retained replicas (left where they run) are their own figure: counting them as ready
+  // placed ones would read "15/0"; their member's ready replicas are not the placement's.
+  const json* retained = At(workload, {"status", "retained"});
+  if (retained && retained->is_array()) {
+    for (const json& p : *retained) {
+      if (placed.count(Str(p, {"cluster"}))) continue;
+      only_retained.insert(Str(p, {"cluster"}));
+      by_region[region_of(Str(p, {"cluster"}))].retained += p.value("replicas", int64_t{0});
     }
   }
   const json* members = At(workload, {"status", "clusters"});
   if (members && members->is_array()) {
     for (const json& m : *members) {
+      if (only_retained.count(Str(m, {"cluster"}))) continue;  // a draining one still counts
       by_region[region_of(Str(m, {"cluster"}))].ready += m.value("readyReplicas", int64_t{0});
     }
   }
   if (by_region.empty()) return "<none>";
   std::vector<std::pair<std::string, Count>> sorted(by_region.begin(), by_region.end());
   std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
-    return a.second.desired > b.second.desired;
+    return a.second.desired + a.second.retained > b.second.desired + b.second.retained;
   });
   std::string out;
   for (const auto& [region, c] : sorted) {
+    if (c.desired == 0 && c.retained == 0 && c.ready == 0) continue;
     if (!out.empty()) out += ", ";
-    out += fmt::format("{} {}/{}", region, c.ready, c.desired);
+    out += region;
+    if (c.desired > 0 || c.retained == 0) out += fmt::format(" {}/{}", c.ready, c.desired);
+    if (c.retained > 0) out += fmt::format(" {}{} retained", c.desired > 0 ? "+" : "", c.retained);
   }
-  return out;
+  return out.empty() ? "<none>" : out;
 }
 
 RelatedObjects FetchRelated(ResourceClient& client, const KindInfo& kind, const json* object) {

@@ -41,7 +41,8 @@ struct TableOptions {
 
 // "us-east 15/15, eu-west 9/9, ap-south 4/6": ready/desired replicas of a FederatedWorkload
 // per region (desired from status.placement, ready from status.clusters), largest first;
-// "<none>" before placement.
+// retained replicas (status.retained) as their own figure: "us-east 15 retained",
+// "us-west 4/6 +3 retained"; "<none>" before placement.
 std::string ReplicasByRegion(const nlohmann::json& workload,
                              const std::map<std::string, std::string>& cluster_regions);
 

@@ -5,6 +5,8 @@
 
 #include "api/codec.h"
 #include "api/resources.h"
+#include "api/template_schema.h"
+#include "common/json_decoder.h"
 #include "failover/drill_admission.h"
 #include "placement/world.h"
 #include "sync/placement_inputs.h"
@@ -234,6 +236,21 @@ failover::Fleet LoadFleet(Store& store) {
   return fleet;
 }
 
+// The template against its kind's built-in schema (api/template_schema.h). A path the typed
+// decoding already reported (spec.template.spec.replicas: must be >= 0) is not reported twice.
+void CheckTemplate(const json& object, FieldErrors* errors) {
+  const json* spec = JsonDecoder::Member(object, "spec");
+  const json* tmpl = spec ? JsonDecoder::Member(*spec, "template") : nullptr;
+  if (tmpl == nullptr) return;
+  FieldErrors found;
+  api::ValidateTemplate(*tmpl, "spec.template", &found);
+  for (FieldError& e : found) {
+    bool seen = std::any_of(errors->begin(), errors->end(),
+                            [&](const FieldError& x) { return x.path == e.path; });
+    if (!seen) errors->push_back(std::move(e));
+  }
+}
+
 }  // namespace
 
 void InstallFederationAdmission(apimachinery::ObjectService& service, Store& store,
@@ -279,6 +296,7 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
         if (d->kind != "FederatedWorkload") return Status::Ok();
         FieldErrors ignored;
         api::FederatedWorkload w = api::DecodeFederatedWorkload(object, &ignored);
+        CheckTemplate(object, errors);
         CheckReferences(w, store, errors);
         CheckResidencyGuardrails(w, store, errors);
         return Status::Ok();

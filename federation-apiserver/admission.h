@@ -1,7 +1,9 @@
 // Admission for Meridian's resources: what the federation-apiserver checks before an object
 // is stored, beyond the generic Kubernetes rules of the ObjectService.
 //
-//   1. Schema: every problem of the typed decoding (api/codec.h), with field paths.
+//   1. Schema: every problem of the typed decoding (api/codec.h), with field paths; and a
+//      FederatedWorkload's spec.template against its kind's built-in schema
+//      (api/template_schema.h: unknown fields, wrong types, missing required fields).
 //   2. References: a FederatedWorkload's weights, per-cluster bounds and latency demand
 //      profile must name regions / clusters / profiles that exist (a typo would otherwise
 //      silently place nothing there).

@@ -211,7 +211,8 @@ const Engine::Filter& Engine::FilterFor(const Workload& w) {
   return *filter_cache_.emplace(std::move(key), std::move(f)).first->second;
 }
 
-Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> used_by_others) {
+Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> used_by_others,
+                     bool every_eligible) {
   const World& W = *world_;
   Scratch& s = *s_;
   const PlacementPolicy& pol = w.policy;
@@ -906,10 +907,20 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
   }
   if (recheck_ms) res.recheck_after = Duration(*recheck_ms);
 
+  if (every_eligible) {
+    // For explanations only: every candidate gets a line with its cap and recovery state
+    // (computed as for any other; the answer is final, so this changes nothing placed).
+    for (uint32_t k = 0; k < m; ++k) {
+      activate(k);
+      ensure_cap(k);
+    }
+  }
   std::sort(s.active.begin(), s.active.end());
   res.clusters.reserve(s.active.size() + s.outside.size());
   for (uint32_t k : s.active) {
-    if (s.x[k] == 0 && s.share[k] == 0 && s.cur[k] == 0 && s.limited[k] == 0) continue;
+    if (!every_eligible && s.x[k] == 0 && s.share[k] == 0 && s.cur[k] == 0 && s.limited[k] == 0) {
+      continue;
+    }
     ClusterPlacement p;
     p.cluster = cand[k];
     p.replicas = s.x[k];

@@ -176,7 +176,12 @@ class Engine {
   // `w.replicas < 0` is treated as 0. `used_by_others`, when not empty, holds per World
   // index the replicas other workloads hold there; they are taken off what the cluster can
   // hold (like a failed zone's capacity: the shares do not change, the rest overflows).
-  Result Place(const Workload& w, Timestamp now, std::span<const int64_t> used_by_others = {});
+  // `every_eligible`: list every cluster that passed the filters in Result::clusters, with
+  // its cap (limit), recovery state and what others use there, even when it holds nothing;
+  // what Why() / ExplainOverflow() need to say why a cluster was passed. The placement is
+  // the same either way.
+  Result Place(const Workload& w, Timestamp now, std::span<const int64_t> used_by_others = {},
+               bool every_eligible = false);
 
  private:
   struct Scratch;
@@ -197,6 +202,45 @@ std::string Explain(const World& world, const Workload& w, const Result& r, uint
 // "18 of 30 unplaced: residency (...), capacity (...)" or "" when everything is placed;
 // also names unmet spread / latency coverage.
 std::string ExplainUnplaced(const World& world, const Workload& w, const Result& r);
+// The one primary reason a cluster holds what it holds (every cluster of the World has one).
+enum class Reason : uint8_t {
+  kPlaced,        // holds its share (weighted by policy, demand or capacity), maybe capped
+  kOverflow,      // holds only replicas overflowed from elsewhere
+  kCoverage,      // holds only replicas moved in for spread / latency coverage
+  kSelector,      // excluded by clusterSelector
+  kResidency,     // excluded by residency (the workload's or a ResidencyPolicy)
+  kLatency,       // excluded by latency: no demand source within maxRTTMs
+  kUnreachable,   // unreachable: holds nothing, its share overflowed
+  kZoneFailure,   // every zone failed (or failed zones leave no room)
+  kRecoveryHold,  // recovering: held at what it runs until recoveryDelaySeconds pass
+  kCapacity,      // full: allocatable replicas used (by other workloads, or by nothing else)
+  kMax,           // distribution.clusters[].max is 0
+  kNotNeeded,     // eligible, but the apportionment gave it no share and no overflow reached it
+};
+// "Placed", "Overflow", "Coverage", "ExcludedBySelector", "ExcludedByResidency",
+// "ExcludedByLatency", "Unreachable", "ZoneFailure", "RecoveryHold", "Capacity", "Max",
+// "NotNeeded": the stable names used in status.explanation.
+const char* ReasonName(Reason r);
+
+struct ClusterReason {
+  uint32_t cluster = 0;
+  int32_t replicas = 0;
+  Reason reason = Reason::kNotNeeded;
+  std::string message;  // Explain()'s sentence, with the detail of the reason
+};
+// Why `cluster` holds what it holds in `r`, which must come from Place(..., every_eligible =
+// true) at `now` for `w` (without it, eligible clusters holding nothing read NotNeeded).
+ClusterReason Why(const World& world, const Workload& w, const Result& r, uint32_t cluster,
+                  Timestamp now);
+// For overflow: per region whose clusters could not hold their share, the candidates in the
+// order overflow considered them (nearest by RTT, or failover.order) with what each took or
+// why it was passed ("us-west-1 (62 ms): passed, recovery hold until 10:02:00Z"); empty
+// without overflow. Bounded by the cluster count (stops after the last one that took some).
+std::vector<std::string> ExplainOverflow(const World& world, const Workload& w, const Result& r,
+                                         Timestamp now);
+
+// "1 cluster", "0 clusters", "5 zones": a count with its noun, plural unless it is 1.
+std::string Count(int64_t n, const std::string& noun);
 // Names of the constraint bits ("residency, capacity").
 std::string ConstraintNames(uint32_t bits);
 

@@ -17,6 +17,14 @@ std::string Join(const std::vector<std::string>& v, const char* sep = ", ") {
   return out;
 }
 
+}  // namespace
+
+std::string Count(int64_t n, const std::string& noun) {
+  return std::to_string(n) + " " + noun + (n == 1 ? "" : "s");
+}
+
+namespace {
+
 bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
@@ -65,7 +73,7 @@ std::string WeightPart(const World& world, const Result& r, const ClusterPlaceme
                            " of " + std::to_string(r.total);
   const std::string region = world.region_name(world.region_of(p.cluster));
   auto members = [&]() {
-    return p.group_size > 1 ? " (" + std::to_string(p.group_size) + " clusters share it)" : "";
+    return p.group_size > 1 ? " (" + Count(p.group_size, "cluster") + " share it)" : "";
   };
   switch (p.weight_kind) {
     case WeightKind::kCluster:
@@ -174,7 +182,7 @@ std::string ExplainUnplaced(const World& world, const Workload& w, const Result&
     if (why & kNoCluster) parts.push_back("no eligible cluster");
     if (why & kSelector) {
       parts.push_back("clusterSelector excludes " + std::to_string(r.excluded_by_selector) +
-                      " of " + std::to_string(world.size()) + " clusters");
+                      " of " + Count(world.size(), "cluster"));
     }
     if (why & kResidency) {
       std::vector<std::string> who;
@@ -183,18 +191,18 @@ std::string ExplainUnplaced(const World& world, const Workload& w, const Result&
         who.push_back("ResidencyPolicy " + rule.name + ": " + Join(rule.jurisdictions));
       }
       parts.push_back("residency (" + Join(who, "; ") + ") excludes " +
-                      std::to_string(r.excluded_by_residency) + " clusters");
+                      Count(r.excluded_by_residency, "cluster"));
     }
     if (why & kLatency) {
       if (p.latency && !world.FindDemandProfile(p.latency->demand)) {
         parts.push_back("latency: demand profile " + p.latency->demand + " not found");
       } else {
-        parts.push_back("latency excludes " + std::to_string(r.excluded_by_latency) + " clusters");
+        parts.push_back("latency excludes " + Count(r.excluded_by_latency, "cluster"));
       }
     }
     if (why & kCapacity) {
-      parts.push_back("capacity: the " + std::to_string(r.eligible) + " eligible clusters hold " +
-                      std::to_string(r.placed));
+      parts.push_back("capacity: the " + Count(r.eligible, "eligible cluster") +
+                      (r.eligible == 1 ? " holds " : " hold ") + std::to_string(r.placed));
     }
     if (why & kUnreachable) parts.push_back("unreachable clusters");
     if (why & kZoneFailure) parts.push_back("failed zones");
@@ -213,15 +221,24 @@ std::string ExplainUnplaced(const World& world, const Workload& w, const Result&
   }
   std::vector<std::string> unmet;
   if (r.unmet & kSpread) {
-    unmet.push_back("spread: " + std::to_string(r.regions_covered) + " regions (minRegions " +
-                    std::to_string(p.spread.min_regions) + "), " + std::to_string(r.zones_covered) +
-                    " zones (minZones " + std::to_string(p.spread.min_zones) + ")");
+    // Only the part that is short: "5 zones (minZones 4)" next to an unmet minRegions read
+    // as if 5 < 4.
+    std::vector<std::string> spread;
+    if (r.regions_covered < p.spread.min_regions) {
+      spread.push_back(Count(r.regions_covered, "region") + " (minRegions " +
+                       std::to_string(p.spread.min_regions) + ")");
+    }
+    if (r.zones_covered < p.spread.min_zones) {
+      spread.push_back(Count(r.zones_covered, "zone") + " (minZones " +
+                       std::to_string(p.spread.min_zones) + ")");
+    }
+    unmet.push_back("spread: " + Join(spread));
   }
   if ((r.unmet & kLatency) && p.latency) {
     if (!world.FindDemandProfile(p.latency->demand)) {
       unmet.push_back("latency: demand profile " + p.latency->demand + " not found");
     } else {
-      unmet.push_back("latency: " + std::to_string(r.sources_uncovered) + " sources of " +
+      unmet.push_back("latency: " + Count(r.sources_uncovered, "source") + " of " +
                       p.latency->demand + " not served within " +
                       std::to_string(p.latency->max_rtt_ms) + " ms");
     }
@@ -230,6 +247,229 @@ std::string ExplainUnplaced(const World& world, const Workload& w, const Result&
   if (!unmet.empty()) {
     if (!out.empty()) out += "; ";
     out += "unmet " + Join(unmet, "; ");
+  }
+  return out;
+}
+
+}  // namespace meridian::placement
+
+namespace meridian::placement {
+
+const char* ReasonName(Reason r) {
+  switch (r) {
+    case Reason::kPlaced:
+      return "Placed";
+    case Reason::kOverflow:
+      return "Overflow";
+    case Reason::kCoverage:
+      return "Coverage";
+    case Reason::kSelector:
+      return "ExcludedBySelector";
+    case Reason::kResidency:
+      return "ExcludedByResidency";
+    case Reason::kLatency:
+      return "ExcludedByLatency";
+    case Reason::kUnreachable:
+      return "Unreachable";
+    case Reason::kZoneFailure:
+      return "ZoneFailure";
+    case Reason::kRecoveryHold:
+      return "RecoveryHold";
+    case Reason::kCapacity:
+      return "Capacity";
+    case Reason::kMax:
+      return "Max";
+    case Reason::kNotNeeded:
+      return "NotNeeded";
+  }
+  return "NotNeeded";
+}
+
+namespace {
+
+// When `cluster`'s recovery hold ends, if it is held at `now`.
+std::optional<Timestamp> HoldEnds(const World& world, const Workload& w, uint32_t cluster,
+                                  Timestamp now) {
+  std::optional<Timestamp> since = world.recovered_at(cluster);
+  if (!since) return std::nullopt;
+  const Timestamp end = *since + std::chrono::seconds(w.policy.failover.recovery_delay_seconds);
+  return end > now ? std::optional<Timestamp>(end) : std::nullopt;
+}
+
+// Why an eligible cluster holds nothing: health, hold, room, max, or nobody needed it.
+std::pair<Reason, std::string> WhyNothing(const World& world, const Workload& w,
+                                          const ClusterPlacement* p, uint32_t i, Timestamp now) {
+  const ClusterState& c = world.cluster(i);
+  if (!c.reachable) return {Reason::kUnreachable, "unreachable"};
+  if (!c.zones.empty() && world.failed_zones(i) == static_cast<int32_t>(c.zones.size())) {
+    return {Reason::kZoneFailure, "all " + Count(world.failed_zones(i), "zone") + " failed"};
+  }
+  if (auto end = HoldEnds(world, w, i, now)) {
+    return {Reason::kRecoveryHold, "recovery hold until " + FormatRfc3339(*end) +
+                                       " (recoveryDelaySeconds " +
+                                       std::to_string(w.policy.failover.recovery_delay_seconds) +
+                                       "): gains nothing, takes no overflow"};
+  }
+  if (p && p->recovery != RecoveryState::kNone) {
+    return {Reason::kRecoveryHold,
+            "returning from recovery: takes no overflow until the paced "
+            "return is over"};
+  }
+  const int64_t cap = world.capacity(i);
+  const int64_t used = p ? p->used_elsewhere : 0;
+  if (cap < kUnbounded && cap - used <= 0) {
+    std::string why = "full: capacity " + std::to_string(cap);
+    if (world.zone_failed(i)) {
+      why += " (" + std::to_string(world.failed_zones(i)) + " of " +
+             std::to_string(c.zones.size()) + " zones failed)";
+    }
+    if (used > 0) why += ", " + std::to_string(used) + " used by other workloads";
+    return {world.zone_failed(i) ? Reason::kZoneFailure : Reason::kCapacity, why};
+  }
+  auto bounds = w.policy.distribution.clusters.find(c.name);
+  if (bounds != w.policy.distribution.clusters.end() && bounds->second.max &&
+      *bounds->second.max == 0) {
+    return {Reason::kMax, "max 0 (distribution.clusters)"};
+  }
+  if (p && p->weight == 0) {
+    return {Reason::kNotNeeded, "no weight (overflow only) and no overflow reached it"};
+  }
+  return {Reason::kNotNeeded, "the apportionment gave it no share and no overflow reached it"};
+}
+
+Reason ExclusionKind(const std::string& why) {
+  if (why.rfind("excluded by clusterSelector", 0) == 0) return Reason::kSelector;
+  if (why.rfind("excluded by residency", 0) == 0) return Reason::kResidency;
+  return Reason::kLatency;
+}
+
+}  // namespace
+
+ClusterReason Why(const World& world, const Workload& w, const Result& r, uint32_t cluster,
+                  Timestamp now) {
+  ClusterReason out;
+  out.cluster = cluster;
+  const std::string& name = world.cluster(cluster).name;
+  const ClusterPlacement* p = r.Find(cluster);
+  out.replicas = p ? p->replicas : 0;
+  if (std::string why = ExclusionReason(world, w, cluster); !why.empty()) {
+    out.reason = ExclusionKind(why);
+    out.message = name + ": 0; " + why;
+    return out;
+  }
+  if (out.replicas > 0) {
+    out.reason = p->share > 0 || p->replicas > p->overflow + std::max(p->coverage, 0)
+                     ? Reason::kPlaced
+                 : p->overflow > 0 ? Reason::kOverflow
+                                   : Reason::kCoverage;
+    out.message = Explain(world, w, r, cluster);
+    return out;
+  }
+  auto [reason, why] = WhyNothing(world, w, p, cluster, now);
+  out.reason = reason;
+  out.message = name + ": 0; " + why;
+  if (p && p->share > 0) out.message += " (its share " + std::to_string(p->share) + " overflowed)";
+  return out;
+}
+
+std::vector<std::string> ExplainOverflow(const World& world, const Workload& w, const Result& r,
+                                         Timestamp now) {
+  std::vector<std::string> out;
+  int64_t overflowed = 0;
+  for (const ClusterPlacement& p : r.clusters) overflowed += p.overflow;
+  // Regions whose clusters could not hold their share, most excess first.
+  std::vector<std::pair<int64_t, uint32_t>> sources;
+  std::vector<int64_t> excess(world.region_count(), 0);
+  for (const ClusterPlacement& p : r.clusters) {
+    const int32_t kept = p.replicas - p.overflow - p.coverage;
+    if (p.share > kept) excess[world.region_of(p.cluster)] += p.share - kept;
+  }
+  for (uint32_t reg = 0; reg < world.region_count(); ++reg) {
+    if (excess[reg] > 0) sources.push_back({excess[reg], reg});
+  }
+  if (overflowed == 0) return out;
+  if (sources.empty()) {
+    // No cluster lost its share: the shares themselves (after max) hold less than the total,
+    // and the rest went to clusters with room as overflow.
+    out.push_back(std::to_string(overflowed) +
+                  " replicas beyond what the shares hold (after max), given as overflow:");
+    for (const ClusterPlacement& p : r.clusters) {
+      if (p.overflow > 0) {
+        out.push_back("  " + world.cluster(p.cluster).name + ": took " +
+                      std::to_string(p.overflow));
+      }
+    }
+    return out;
+  }
+  std::sort(sources.begin(), sources.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  const FailoverSpec& fo = w.policy.failover;
+  // One candidate: what it took, or why it was passed.
+  auto candidate = [&](uint32_t i, const std::string& where) {
+    const ClusterPlacement* p = r.Find(i);
+    const std::string& name = world.cluster(i).name;
+    if (p && p->overflow > 0) {
+      return name + where + ": took " + std::to_string(p->overflow);
+    }
+    if (std::string why = ExclusionReason(world, w, i); !why.empty()) {
+      return name + where + ": passed, " + why;
+    }
+    if (p && p->replicas > 0 && p->replicas >= p->limit) {
+      std::string why = "passed, full at " + std::to_string(p->replicas);
+      if (p->recovery != RecoveryState::kNone) why = "passed, recovering (takes no overflow)";
+      if (p->used_elsewhere > 0) {
+        why += " (" + std::to_string(p->used_elsewhere) + " used by other workloads)";
+      }
+      return name + where + ": " + why;
+    }
+    if (p && p->replicas > 0) return name + where + ": passed, nothing left to take";
+    auto [reason, why] = WhyNothing(world, w, p, i, now);
+    if (reason == Reason::kNotNeeded) return name + where + ": passed, nothing left to take";
+    return name + where + ": passed, " + why;
+  };
+  std::string head = std::to_string(overflowed) + " replicas overflowed (" +
+                     (fo.overflow == OverflowMode::kNearest   ? "nearest"
+                      : fo.overflow == OverflowMode::kOrdered ? "ordered"
+                                                              : "none") +
+                     ")";
+  out.push_back(head);
+  if (fo.overflow == OverflowMode::kNone) return out;
+  int64_t left = overflowed;
+  if (fo.overflow == OverflowMode::kOrdered) {
+    for (const std::string& entry : fo.order) {
+      if (left <= 0) break;
+      std::vector<uint32_t> members;
+      if (auto idx = world.FindCluster(entry)) {
+        members.push_back(*idx);
+      } else if (auto reg = world.FindRegion(entry)) {
+        for (uint32_t i = world.region_begin(*reg); i < world.region_end(*reg); ++i)
+          members.push_back(i);
+      }
+      for (uint32_t i : members) {
+        out.push_back("  " + candidate(i, " (order " + entry + ")"));
+        if (const ClusterPlacement* p = r.Find(i)) left -= p->overflow;
+      }
+    }
+    return out;
+  }
+  std::vector<bool> shown(world.size(), false);
+  for (const auto& [ex, from] : sources) {
+    out.push_back("from " + world.region_name(from) + " (" + std::to_string(ex) +
+                  " it could not hold), nearest first:");
+    for (uint32_t reg : world.regions_by_distance(from)) {
+      if (left <= 0) break;
+      const int32_t rtt = world.rtt(from, reg);
+      const std::string where =
+          " (" + world.region_name(reg) +
+          (rtt >= kUnknownRtt ? ", RTT unknown)" : ", " + std::to_string(rtt) + " ms)");
+      for (uint32_t i = world.region_begin(reg); i < world.region_end(reg); ++i) {
+        const ClusterPlacement* p = r.Find(i);
+        if (p && p->share > p->replicas - p->overflow - p->coverage) continue;  // a source
+        out.push_back("  " + candidate(i, where));
+        if (p && !shown[i]) left -= p->overflow;
+        shown[i] = true;
+      }
+    }
   }
   return out;
 }

@@ -195,6 +195,30 @@ void RetainUnseen(const api::FederatedWorkload& workload, const SeenMembers& see
             });
 }
 
+// status.explanation: one decision per cluster of the fleet (those holding replicas first
+// when the bound cuts), and the overflow candidates in order.
+static api::PlacementExplanation Explanation(const placement::World& world,
+                                             const placement::Workload& w,
+                                             const placement::Result& r, Timestamp now) {
+  api::PlacementExplanation out;
+  std::vector<api::ClusterDecision> rest;
+  for (uint32_t i = 0; i < world.size(); ++i) {
+    placement::ClusterReason why = placement::Why(world, w, r, i, now);
+    api::ClusterDecision d{world.cluster(i).name, why.replicas, placement::ReasonName(why.reason),
+                           std::move(why.message)};
+    (d.replicas > 0 ? out.clusters : rest).push_back(std::move(d));
+  }
+  for (api::ClusterDecision& d : rest) {
+    if (out.clusters.size() >= api::PlacementExplanation::kMaxExplainedClusters) {
+      ++out.omitted;
+    } else {
+      out.clusters.push_back(std::move(d));
+    }
+  }
+  out.overflow = placement::ExplainOverflow(world, w, r, now);
+  return out;
+}
+
 api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload,
                                           const std::vector<api::ResidencyPolicy>& policies,
                                           placement::Engine& engine, Timestamp now,
@@ -217,7 +241,8 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   }
   const api::FederatedWorkload& before = with_released ? *with_released : workload;
   placement::Workload w = EngineWorkload(before, policies, world);
-  placement::Result r = engine.Place(w, now, used_by_others);
+  // every_eligible: the explanation names every cluster, including those that get nothing.
+  placement::Result r = engine.Place(w, now, used_by_others, /*every_eligible=*/true);
   if (recheck_after) {
     *recheck_after = r.recheck_after;
     if (retention_recheck && (!*recheck_after || *retention_recheck < **recheck_after)) {
@@ -244,6 +269,7 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   if (!copied) KeepUntilReplacementsReady(before, world, r, &status.placement, seen);
   if (seen) RetainUnseen(workload, *seen, world, r, &retained);
   status.retained = std::move(retained);
+  status.explanation = Explanation(world, w, r, now);
   status.desired_replicas = copied ? r.placed : r.total;
   status.unplaced_replicas = copied ? 0 : r.unplaced;
 
@@ -251,14 +277,24 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
                         "",       "",
                         "",       workload.metadata.generation};
   placed.reason = placed.status == "True" ? "Placed" : "NoEligibleCluster";
-  placed.message = std::to_string(r.placed) + " of " + std::to_string(r.total) +
-                   " replicas placed on " + std::to_string(status.placement.size()) + " clusters";
+  // A copied template (a Service, a ConfigMap) is one object per cluster, not replicas.
+  placed.message =
+      copied ? "copied to " + placement::Count(r.placed, "cluster")
+             : std::to_string(r.placed) + " of " + std::to_string(r.total) +
+                   (r.total == 1 ? " replica" : " replicas") + " placed on " +
+                   placement::Count(static_cast<int64_t>(status.placement.size()), "cluster");
   api::SetCondition(&status.conditions, std::move(placed), now);
 
+  // Degraded only with a cause that is true: unplaced replicas, or coverage (spread,
+  // latency, minimums) not achieved although everything is placed.
   std::string unplaced = copied ? "" : placement::ExplainUnplaced(world, w, r);
   api::Condition degraded{"Degraded", unplaced.empty() ? "False" : "True", "", unplaced,
                           "",         workload.metadata.generation};
-  degraded.reason = unplaced.empty() ? "AllPlaced" : "ReplicasUnplaced";
+  degraded.reason = unplaced.empty()                ? "AllPlaced"
+                    : r.unplaced > 0                ? "ReplicasUnplaced"
+                    : r.unmet & placement::kSpread  ? "SpreadUnmet"
+                    : r.unmet & placement::kLatency ? "LatencyUnmet"
+                                                    : "MinimumsUnmet";
   api::SetCondition(&status.conditions, std::move(degraded), now);
 
   // Residency may change under a workload (a new ResidencyPolicy): what its own placement

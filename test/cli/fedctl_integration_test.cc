@@ -411,6 +411,17 @@ TEST_F(FedctlTest, BadInputNamesFileLineAndFieldAndStoresNothing) {
       {"negative-replicas.yaml", head + tmpl + "      replicas: -3\n",
        "Error from server (Invalid): negative-replicas.yaml:1: federatedworkloads \"web\" is "
        "invalid: spec.template.spec.replicas: must be >= 0 (line 12)\n"},
+      {"template-typo.yaml", head + tmpl + "      replicaz: 40\n",
+       "Error from server (Invalid): template-typo.yaml:1: federatedworkloads \"web\" is "
+       "invalid: spec.template.spec.replicaz: unknown field \"replicaz\" (line 12)\n"},
+      {"template-string-replicas.yaml", head + tmpl + "      replicas: \"40\"\n",
+       "spec.template.spec.replicas: must be an integer (line 12)"},
+      {"template-no-image.yaml",
+       head + tmpl + "      template:\n        spec:\n          containers:\n          - name: web\n",
+       "spec.template.spec.template.spec.containers[0].image: required"},
+      {"template-unknown-kind.yaml",
+       head + "spec:\n  template:\n    apiVersion: apps/v1\n    kind: Deploymnet\n",
+       "spec.template.kind: unknown kind \"Deploymnet\" in apps/v1"},
       {"unknown-region.yaml",
        head + tmpl +
            "      replicas: 3\n  placement:\n    distribution:\n"

@@ -1,4 +1,5 @@
 #include "cli/printers.h"
+#include "cli/explain.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -227,10 +228,76 @@ TEST(DescribeTest, RetainedReplicasAreShownApartWithWhy) {
         {"replicas", 6},
         {"reasons", {"ap-south-1: unreachable, its 6 replicas are left as they are"}}}});
   d = Describe(Kind("fw"), w, At("2026-11-21T10:15:00Z"));
+  w["status"]["clusters"].push_back({{"cluster", "ap-south-1"}, {"readyReplicas", 6}, {"synced", true}});
+  d = Describe(Kind("fw"), w, At("2026-11-21T10:15:00Z"));
+  // In Members too: "6/6 retained", not "6/0 true".
+  EXPECT_THAT(d, HasSubstr("  ap-south-1   6/6 retained   retained\n")) << d;
   EXPECT_THAT(d, HasSubstr("Retained:\n"
                            "  CLUSTER      REPLICAS   WHY\n"
                            "  ap-south-1   6          ap-south-1: unreachable, its 6 replicas are "
                            "left as they are\n")) << d;
+}
+
+TEST(DescribeTest, ClustersThatGetNothingAreListedWithTheirReason) {
+  json w = Workload();
+  w["status"]["explanation"] = {
+      {"clusters",
+       {{{"cluster", "us-east-1"}, {"replicas", 18}, {"reason", "Placed"}, {"message", "us-east-1: 18 = ..."}},
+        {{"cluster", "eu-west-1"},
+         {"replicas", 0},
+         {"reason", "RecoveryHold"},
+         {"message", "eu-west-1: 0; recovery hold until 2026-11-21T10:16:00Z (recoveryDelaySeconds 60): "
+                     "gains nothing, takes no overflow"}},
+        {{"cluster", "ap-south-1"},
+         {"replicas", 0},
+         {"reason", "ExcludedByResidency"},
+         {"message", "ap-south-1: 0; excluded by residency (ResidencyPolicy eu-only allows eu; cluster is in in)"}}}},
+      {"overflow", {"9 replicas overflowed (nearest)", "from us-east (9 it could not hold), nearest first:"}}};
+  std::string d = Describe(Kind("fw"), w, At("2026-11-21T10:15:00Z"));
+  EXPECT_THAT(d, HasSubstr("Not Placed:\n"
+                           "  CLUSTER      REASON                DETAIL\n"
+                           "  eu-west-1    RecoveryHold          recovery hold until 2026-11-21T10:16:00Z "
+                           "(recoveryDelaySeconds 60): gains nothing, takes no overflow\n"
+                           "  ap-south-1   ExcludedByResidency   excluded by residency (ResidencyPolicy "
+                           "eu-only allows eu; cluster is in in)\n")) << d;
+  EXPECT_THAT(d, HasSubstr("Overflow:          9 replicas overflowed (nearest) (fedctl explain for the "
+                           "candidates)\n")) << d;
+}
+
+TEST(ExplainTest, EveryClusterThenTheOverflowCandidatesOrOneCluster) {
+  json w = Workload();
+  std::string error;
+  EXPECT_EQ(PrintExplanation(w, "", &error), "");
+  EXPECT_THAT(error, HasSubstr("no placement explanation yet"));
+  w["status"]["explanation"] = {
+      {"clusters",
+       {{{"cluster", "eu-central-1"}, {"replicas", 12}, {"reason", "Placed"},
+         {"message", "eu-central-1: 12 = region eu-central weight 1/10 of 30; +9 overflow"}},
+        {{"cluster", "us-east-1"}, {"replicas", 0}, {"reason", "Unreachable"},
+         {"message", "us-east-1: 0; unreachable (its share 9 overflowed)"}}}},
+      {"overflow",
+       {"9 replicas overflowed (nearest)", "from us-east (9 it could not hold), nearest first:",
+        "  us-west-1 (us-west, 62 ms): passed, recovering (takes no overflow)",
+        "  eu-central-1 (eu-central, 90 ms): took 9"}}};
+  EXPECT_EQ(PrintExplanation(w, "", &error),
+            "CLUSTER        REPLICAS   REASON        DETAIL\n"
+            "eu-central-1   12         Placed        12 = region eu-central weight 1/10 of 30; +9 overflow\n"
+            "us-east-1      0          Unreachable   unreachable (its share 9 overflowed)\n"
+            "\nOverflow:\n"
+            "9 replicas overflowed (nearest)\n"
+            "from us-east (9 it could not hold), nearest first:\n"
+            "  us-west-1 (us-west, 62 ms): passed, recovering (takes no overflow)\n"
+            "  eu-central-1 (eu-central, 90 ms): took 9\n"
+            "\nDegraded (CapacityExhausted): 3 replicas unplaced: no allowed cluster has room\n");
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(PrintExplanation(w, "us-west-1", &error), "");
+  EXPECT_EQ(error, "cluster \"us-west-1\" is not in the explanation");
+  EXPECT_EQ(PrintExplanation(w, "us-east-1", &error),
+            "CLUSTER     REPLICAS   REASON        DETAIL\n"
+            "us-east-1   0          Unreachable   unreachable (its share 9 overflowed)\n"
+            "\nOverflow:\n"
+            "9 replicas overflowed (nearest)\n"
+            "from us-east (9 it could not hold), nearest first:\n");
 }
 
 TEST(TableTest, WorkloadTablesShowReadyOverDesiredPerRegion) {
@@ -244,6 +311,13 @@ TEST(TableTest, WorkloadTablesShowReadyOverDesiredPerRegion) {
   json fresh = Workload();
   fresh.erase("status");
   EXPECT_EQ(ReplicasByRegion(fresh, regions), "<none>");
+
+  // Retained replicas are their own figure, never "15/0" (issue 16).
+  json kept = w;
+  kept["status"]["retained"] = json::array({{{"cluster", "ap-south-1"}, {"replicas", 15}},
+                                            {{"cluster", "us-west-1"}, {"replicas", 3}}});
+  kept["status"]["clusters"].push_back({{"cluster", "ap-south-1"}, {"readyReplicas", 15}});
+  EXPECT_EQ(ReplicasByRegion(kept, regions), "us-east 19/20, ap-south-1 15 retained, eu-west-1 9/9");
 
   TableOptions t;
   t.now = At("2026-11-21T10:05:00Z");

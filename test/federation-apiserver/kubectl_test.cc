@@ -89,6 +89,16 @@ TEST_F(KubectlTest, BadInputIsRejectedClearlyAndChangesNothing) {
        "metadata: {name: web, namespace: shop}\n"
        "spec:\n  template: {apiVersion: apps/v1, kind: Deployment, spec: {replicas: -2}}\n",
        "spec.template.spec.replicas: must be >= 0"},
+      {"template typo",
+       "apiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWorkload\n"
+       "metadata: {name: web, namespace: shop}\n"
+       "spec:\n  template: {apiVersion: apps/v1, kind: Deployment, spec: {replicaz: 40}}\n",
+       "spec.template.spec.replicaz: unknown field \"replicaz\""},
+      {"template missing image",
+       "apiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWorkload\n"
+       "metadata: {name: api, namespace: shop}\n"
+       "spec:\n  template: {apiVersion: v1, kind: Pod, spec: {containers: [{name: api}]}}\n",
+       "spec.template.spec.containers[0].image: required"},
       {"wrong type",
        "apiVersion: federation.meridian.io/v1alpha1\nkind: MemberCluster\n"
        "metadata: {name: eu-west-1}\nspec: {server: http://x, region: [eu], jurisdiction: eu}\n",
@@ -103,6 +113,18 @@ TEST_F(KubectlTest, BadInputIsRejectedClearlyAndChangesNothing) {
     EXPECT_NE(r.exit_code, 0) << c.name;
     EXPECT_NE(r.output.find(c.expected), std::string::npos) << c.name << ":\n" << r.output;
   }
+  // A server-side dry run refuses the template typo the same way.
+  CommandResult dry = Kubectl(
+      "apply --dry-run=server -f " +
+      Write("typo.yaml",
+            "apiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWorkload\n"
+            "metadata: {name: web, namespace: shop}\n"
+            "spec:\n  template: {apiVersion: apps/v1, kind: Deployment, spec: {replicas: \"40\"}}\n"));
+  EXPECT_NE(dry.exit_code, 0);
+  EXPECT_NE(dry.output.find("spec.template.spec.replicas: must be an integer"),
+            std::string::npos)
+      << dry.output;
+  EXPECT_EQ(Snapshot(), before) << "a rejected request must not change what is stored";
   // A body over 3 MiB.
   std::string big = "apiVersion: v1\nkind: Secret\nmetadata: {name: big, namespace: default}\n"
                     "stringData: {x: \"" + std::string(3 * 1024 * 1024 + 10, 'a') + "\"}\n";

@@ -213,6 +213,42 @@ TEST_F(PlacementControllerTest, APolicyChangeThatConflictsWithTheWorkloadsWeight
   conflict = Find(Workload("payments", "ledger").status, "ResidencyConflict");
   ASSERT_NE(conflict, nullptr);
   EXPECT_EQ(conflict->status, "False");
+// Issue 16: status that reads right. Degraded only with a true cause (spread unmet with
+// nothing unplaced is not "ReplicasUnplaced"), plurals, and copied objects are not replicas.
+TEST_F(PlacementControllerTest, ConditionsNameTheirTrueCauseWithPluralsAndObjects) {
+  ApplyFile("examples/three-continents/topology.yaml");
+  ApplyFile("examples/three-continents/members.yaml");
+  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"name": "crm", "namespace": "default"},
+    "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 4}},
+             "placement": {"residency": {"jurisdictions": ["eu"]}, "spread": {"minRegions": 3}}}})"));
+  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"name": "one", "namespace": "default"},
+    "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 1}},
+             "placement": {"distribution": {"weights": {"eu-west-1": 1}}}}})"));
+  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"name": "lb", "namespace": "default"},
+    "spec": {"template": {"apiVersion": "v1", "kind": "Service",
+                          "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}}})"));
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+
+  api::FederatedWorkload crm = Workload("default", "crm");
+  EXPECT_EQ(crm.status.unplaced_replicas, 0);
+  const api::Condition* degraded = Find(crm.status, "Degraded");
+  ASSERT_NE(degraded, nullptr);
+  EXPECT_EQ(degraded->status, "True");
+  EXPECT_EQ(degraded->reason, "SpreadUnmet");
+  EXPECT_EQ(degraded->message, "unmet spread: 2 regions (minRegions 3)");
+  EXPECT_EQ(Find(crm.status, "Placed")->message, "4 of 4 replicas placed on 2 clusters");
+
+  api::FederatedWorkload one = Workload("default", "one");
+  EXPECT_EQ(Find(one.status, "Placed")->message, "1 of 1 replica placed on 1 cluster");
+  EXPECT_EQ(Find(one.status, "Degraded")->reason, "AllPlaced");
+
+  api::FederatedWorkload lb = Workload("default", "lb");
+  EXPECT_EQ(Find(lb.status, "Placed")->message, "copied to 5 clusters");
+  EXPECT_EQ(Find(lb.status, "Degraded")->status, "False");
 }
 
 TEST_F(PlacementControllerTest, RunningControllerPlacesANewWorkload) {
