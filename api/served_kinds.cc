@@ -51,11 +51,19 @@ std::vector<ServedKind> BuildServedKinds() {
   const PrinterColumn age = {"AGE", "date", ".metadata.creationTimestamp", "Age"};
   const PrinterColumn role = {"ROLE", "string", ".roleRef.name", "The role granted"};
   kinds.push_back({rbac, "v1", "Role", "roles", "role", {}, true, false, {age}});
-  kinds.push_back({rbac, "v1", "ClusterRole", "clusterroles", "clusterrole", {}, false, false, {age}});
-  kinds.push_back({rbac, "v1", "RoleBinding", "rolebindings", "rolebinding", {}, true, false,
+  kinds.push_back(
+      {rbac, "v1", "ClusterRole", "clusterroles", "clusterrole", {}, false, false, {age}});
+  kinds.push_back(
+      {rbac, "v1", "RoleBinding", "rolebindings", "rolebinding", {}, true, false, {role, age}});
+  kinds.push_back({rbac,
+                   "v1",
+                   "ClusterRoleBinding",
+                   "clusterrolebindings",
+                   "clusterrolebinding",
+                   {},
+                   false,
+                   false,
                    {role, age}});
-  kinds.push_back({rbac, "v1", "ClusterRoleBinding", "clusterrolebindings", "clusterrolebinding",
-                   {}, false, false, {role, age}});
   return kinds;
 }
 

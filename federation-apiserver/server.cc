@@ -69,7 +69,8 @@ StatusOr<ResourceInfo> ResourceInfoFor(const api::ServedKind& k) {
   info.short_names = k.short_names;
   if (k.group == api::kGroup) info.categories = {"meridian"};
   // RBAC names are path segments in Kubernetes ("system:masters", "meridian:fleet-admin").
-  if (k.group == rbac::kRbacGroup) info.name_validation = apimachinery::NameValidation::kPathSegment;
+  if (k.group == rbac::kRbacGroup)
+    info.name_validation = apimachinery::NameValidation::kPathSegment;
   info.namespaced = k.namespaced;
   info.has_status = k.has_status;
   for (const api::PrinterColumn& c : k.columns) {
@@ -159,7 +160,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     MERIDIAN_ASSIGN_OR_RETURN(auto tokens, ParseTokenFile(text, options.token_auth_file));
     server->filters_.push_back(BearerTokenFilter(std::move(tokens)));
   }
-  if (mode == rbac::AuthorizationMode::kRbac) server->filters_.push_back(server->authorizer_->Filter());
+  if (mode == rbac::AuthorizationMode::kRbac)
+    server->filters_.push_back(server->authorizer_->Filter());
   for (const rest::RestFilter& filter : server->filters_) server->handler_->AddFilter(filter);
   // Audit: one event per request, after the response is built (see audit/audit.h).
   if (!options.audit_policy_file.empty() && options.audit_log_path.empty()) {
@@ -169,7 +171,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     server->audit_policy_ = std::make_unique<audit::Policy>(audit::MetadataPolicy());
     if (!options.audit_policy_file.empty()) {
       StatusOr<std::string> text = ReadFile(options.audit_policy_file);
-      if (!text.ok()) return InvalidArgumentError("--audit-policy-file: " + text.status().message());
+      if (!text.ok())
+        return InvalidArgumentError("--audit-policy-file: " + text.status().message());
       MERIDIAN_ASSIGN_OR_RETURN(audit::Policy policy,
                                 audit::ParsePolicy(*text, options.audit_policy_file));
       *server->audit_policy_ = std::move(policy);
@@ -179,14 +182,14 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     log_options.max_size_mb = options.audit_log_maxsize_mb;
     log_options.max_backups = options.audit_log_maxbackup;
     MERIDIAN_ASSIGN_OR_RETURN(server->audit_log_, audit::AuditLog::Open(log_options, clock));
-    server->handler_->SetObserver(audit::Observer(*server->audit_policy_, *server->audit_log_, clock));
+    server->handler_->SetObserver(
+        audit::Observer(*server->audit_policy_, *server->audit_log_, clock));
   }
   // kubectl auth can-i.
   rbac::Authorizer* authz = server->authorizer_.get();
-  server->handler_->AddRoute("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-                             [authz](const rest::RestRequest& req) {
-                               return authz->SelfSubjectAccessReview(req);
-                             });
+  server->handler_->AddRoute(
+      "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+      [authz](const rest::RestRequest& req) { return authz->SelfSubjectAccessReview(req); });
 
   // OpenAPI for kubectl (documents are built once; they only change with the binary).
   auto v2 = std::make_shared<const std::string>(OpenApiV2().dump());

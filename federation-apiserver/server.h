@@ -1,9 +1,10 @@
 // FederationApiServer: the federation endpoint's composition root, without sockets.
 //
 // It opens the store, registers the resources (Meridian's six kinds, core v1 Namespaces,
-// Secrets and Events, the four RBAC kinds), installs admission (federation-apiserver/admission.h), the request filters
-// (authentication first, then authorization — see request_filters.h) and the extra routes
-// (/openapi/v2, /openapi/v3), and exposes the RestHandler that a transport serves (main.cc
+// Secrets and Events, the four RBAC kinds), installs admission (federation-apiserver/admission.h),
+// the request filters (authentication first, then authorization — see rbac/authorizer.h), the
+// audit observer (audit/audit.h) and the extra routes
+// (/openapi/v2, /openapi/v3, SelfSubjectAccessReview), and exposes the RestHandler that a transport serves (main.cc
 // puts it behind cpprestsdk; tests may call it directly) and the ObjectService that in-process
 // controllers and the gRPC service use.
 //

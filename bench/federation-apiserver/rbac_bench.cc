@@ -3,10 +3,9 @@
 // See docs/performance.md ("RBAC") for numbers and the command.
 #include <benchmark/benchmark.h>
 
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/rbac/policy.h"
@@ -31,8 +30,10 @@ std::shared_ptr<const RbacPolicy> Fleet(int bindings, bool all_to_one_group) {
     std::string group = all_to_one_group ? "everyone" : "team-" + std::to_string(i % 100);
     role_bindings.push_back(
         {{"metadata", {{"name", "b-" + std::to_string(i)}, {"namespace", ns}}},
-         {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"},
-                      {"name", i % 2 ? "edit" : "view"}}},
+         {"roleRef",
+          {{"apiGroup", "rbac.authorization.k8s.io"},
+           {"kind", "ClusterRole"},
+           {"name", i % 2 ? "edit" : "view"}}},
          {"subjects", json::array({{{"kind", "User"}, {"name", "user-" + std::to_string(i)}},
                                    {{"kind", "Group"}, {"name", group}}})}});
   }

@@ -1,18 +1,17 @@
 #include "federation-apiserver/audit/audit.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
-#include <atomic>
 #include <filesystem>
 #include <random>
 #include <set>
-
-#include <spdlog/spdlog.h>
 
 #include "api/yaml.h"
 #include "federation-apiserver/rbac/authorizer.h"
@@ -32,11 +31,16 @@ const std::set<std::string>& Stages() {
 bool ParseLevel(const json& value, Level* level) {
   if (!value.is_string()) return false;
   const std::string s = value.get<std::string>();
-  if (s == "None") *level = Level::kNone;
-  else if (s == "Metadata") *level = Level::kMetadata;
-  else if (s == "Request") *level = Level::kRequest;
-  else if (s == "RequestResponse") *level = Level::kRequestResponse;
-  else return false;
+  if (s == "None")
+    *level = Level::kNone;
+  else if (s == "Metadata")
+    *level = Level::kMetadata;
+  else if (s == "Request")
+    *level = Level::kRequest;
+  else if (s == "RequestResponse")
+    *level = Level::kRequestResponse;
+  else
+    return false;
   return true;
 }
 
@@ -102,7 +106,8 @@ bool RuleMatches(const PolicyRule& rule, const rbac::Attributes& a) {
   if (!rule.non_resource_urls.empty()) return false;
   if (!rule.namespaces.empty() && !Matches(rule.namespaces, a.ns)) return false;
   if (rule.resources.empty()) return true;
-  const std::string combined = a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
+  const std::string combined =
+      a.subresource.empty() ? a.resource : a.resource + "/" + a.subresource;
   for (const GroupResources& gr : rule.resources) {
     if (gr.group != a.api_group) continue;
     if (!gr.resource_names.empty() && !Matches(gr.resource_names, a.name)) continue;
@@ -141,10 +146,14 @@ std::string MicroTime(Timestamp t) {
 
 const char* LevelName(Level level) {
   switch (level) {
-    case Level::kNone: return "None";
-    case Level::kMetadata: return "Metadata";
-    case Level::kRequest: return "Request";
-    case Level::kRequestResponse: return "RequestResponse";
+    case Level::kNone:
+      return "None";
+    case Level::kMetadata:
+      return "Metadata";
+    case Level::kRequest:
+      return "Request";
+    case Level::kRequestResponse:
+      return "RequestResponse";
   }
   return "None";
 }
@@ -168,7 +177,8 @@ StatusOr<Policy> ParsePolicy(const std::string& text, const std::string& source)
   if (!doc.is_object()) {
     errors.push_back({"", "must be an object"});
   } else {
-    CheckKeys(doc, "", {"apiVersion", "kind", "metadata", "rules", "omitStages", "omitManagedFields"},
+    CheckKeys(doc, "",
+              {"apiVersion", "kind", "metadata", "rules", "omitStages", "omitManagedFields"},
               &errors);
     if (doc.value("apiVersion", "") != "audit.k8s.io/v1") {
       errors.push_back({"apiVersion", "must be audit.k8s.io/v1"});
@@ -185,8 +195,9 @@ StatusOr<Policy> ParsePolicy(const std::string& text, const std::string& source)
         errors.push_back({path, "must be an object"});
         continue;
       }
-      CheckKeys(r, path, {"level", "users", "userGroups", "verbs", "resources", "namespaces",
-                          "nonResourceURLs", "omitStages", "omitManagedFields"},
+      CheckKeys(r, path,
+                {"level", "users", "userGroups", "verbs", "resources", "namespaces",
+                 "nonResourceURLs", "omitStages", "omitManagedFields"},
                 &errors);
       PolicyRule rule;
       if (!r.contains("level")) {
@@ -223,9 +234,10 @@ StatusOr<Policy> ParsePolicy(const std::string& text, const std::string& source)
           rule.resources.push_back(std::move(gr));
         }
       }
-      if (!rule.non_resource_urls.empty() && (!rule.resources.empty() || !rule.namespaces.empty())) {
-        errors.push_back({path + ".nonResourceURLs",
-                          "cannot be combined with resources or namespaces"});
+      if (!rule.non_resource_urls.empty() &&
+          (!rule.resources.empty() || !rule.namespaces.empty())) {
+        errors.push_back(
+            {path + ".nonResourceURLs", "cannot be combined with resources or namespaces"});
       }
       policy.rules.push_back(std::move(rule));
     }

@@ -24,10 +24,9 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "apimachinery/rest/rest_handler.h"
 #include "common/clock.h"
@@ -75,9 +74,9 @@ Level LevelFor(const Policy& policy, const rbac::Attributes& attrs,
                std::vector<std::string>* omit_stages = nullptr);
 
 struct AuditLogOptions {
-  std::string path;            // required
-  int64_t max_size_mb = 100;   // 0: never rotate
-  int max_backups = 10;        // rotated files kept (oldest removed first); 0 keeps all
+  std::string path;           // required
+  int64_t max_size_mb = 100;  // 0: never rotate
+  int max_backups = 10;       // rotated files kept (oldest removed first); 0 keeps all
 };
 
 class AuditLog {
@@ -91,7 +90,8 @@ class AuditLog {
   void Write(const nlohmann::json& event);
 
  private:
-  AuditLog(AuditLogOptions options, const Clock& clock) : options_(std::move(options)), clock_(clock) {}
+  AuditLog(AuditLogOptions options, const Clock& clock)
+      : options_(std::move(options)), clock_(clock) {}
   void RotateLocked();
 
   const AuditLogOptions options_;

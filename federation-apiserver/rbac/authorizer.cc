@@ -112,10 +112,9 @@ std::string ForbiddenMessage(const Attributes& attrs) {
   if (!attrs.resource_request) return "forbidden: " + user + " path \"" + attrs.path + "\"";
   std::string resource = attrs.resource;
   if (!attrs.subresource.empty()) resource += "/" + attrs.subresource;
-  std::string detail = user + " resource \"" + resource + "\" in API group \"" +
-                       attrs.api_group + "\"" +
-                       (attrs.ns.empty() ? " at the cluster scope"
-                                         : " in the namespace \"" + attrs.ns + "\"");
+  std::string detail =
+      user + " resource \"" + resource + "\" in API group \"" + attrs.api_group + "\"" +
+      (attrs.ns.empty() ? " at the cluster scope" : " in the namespace \"" + attrs.ns + "\"");
   std::string qualified =
       attrs.api_group.empty() ? attrs.resource : attrs.resource + "." + attrs.api_group;
   if (!attrs.name.empty()) qualified += " \"" + attrs.name + "\"";
@@ -155,7 +154,8 @@ StatusOr<std::unique_ptr<Authorizer>> Authorizer::Create(AuthorizationMode mode,
   Authorizer* self = authz.get();
   for (const char* plural : kRbacPlurals) {
     const ResourceInfo* info = registry.Find(kRbacGroup, "v1", plural);
-    if (info == nullptr) return InternalError(std::string("RBAC: ") + plural + " is not registered");
+    if (info == nullptr)
+      return InternalError(std::string("RBAC: ") + plural + " is not registered");
     std::string kind = plural;
     auto watch = objects.StartWatch(
         *info, "", apimachinery::ListRequest{}, [self, kind](const ObjectEvent& event) {
@@ -231,8 +231,8 @@ rest::RestResponse Authorizer::SelfSubjectAccessReview(const rest::RestRequest& 
   try {
     review = json::parse(request.body);
   } catch (const std::exception& e) {
-    return rest::RestResponse::Error(
-        apimachinery::ApiError::BadRequest(std::string("invalid SelfSubjectAccessReview: ") + e.what()));
+    return rest::RestResponse::Error(apimachinery::ApiError::BadRequest(
+        std::string("invalid SelfSubjectAccessReview: ") + e.what()));
   }
   const json spec = review.is_object() ? review.value("spec", json::object()) : json::object();
   Attributes attrs;
@@ -308,22 +308,23 @@ Status Authorizer::CheckEscalation(const AdmissionAttributes& attrs, const json&
     if (!policy->RoleRefRules(ref_kind, ref_name, attrs.ns, &rules)) {
       // Kubernetes refuses a binding to a role it cannot resolve unless the writer may bind.
       return PermissionDeniedError(attrs.resource->GroupResource() + " \"" + attrs.name +
-                                   "\" is forbidden: user \"" + user.name +
-                                   "\" cannot bind to " + ref_kind + " \"" + ref_name +
-                                   "\": it does not exist");
+                                   "\" is forbidden: user \"" + user.name + "\" cannot bind to " +
+                                   ref_kind + " \"" + ref_name + "\": it does not exist");
     }
     if (Covers(owner, rules, &uncovered)) return Status::Ok();
     what = ref_kind + " " + ref_name;
   }
   if (uncovered.size() > 20) uncovered.resize(20);
-  return PermissionDeniedError(
-      attrs.resource->GroupResource() + " \"" + attrs.name + "\" is forbidden: user \"" +
-      user.name + "\" (groups=" + [&] {
-        std::string g;
-        for (const std::string& s : user.groups) g += (g.empty() ? "\"" : " \"") + s + "\"";
-        return "[" + g + "]";
-      }() + ") is attempting to grant RBAC permissions not currently held (" + what +
-      "):\n" + DescribeRules(uncovered));
+  return PermissionDeniedError(attrs.resource->GroupResource() + " \"" + attrs.name +
+                               "\" is forbidden: user \"" + user.name + "\" (groups=" +
+                               [&] {
+                                 std::string g;
+                                 for (const std::string& s : user.groups)
+                                   g += (g.empty() ? "\"" : " \"") + s + "\"";
+                                 return "[" + g + "]";
+                               }() +
+                               ") is attempting to grant RBAC permissions not currently held (" +
+                               what + "):\n" + DescribeRules(uncovered));
 }
 
 }  // namespace meridian::apiserver::rbac

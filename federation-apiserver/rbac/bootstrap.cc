@@ -40,11 +40,13 @@ json AggregatedRole(const std::string& name, const std::vector<std::string>& lev
 }
 
 json Binding(const std::string& name, const std::string& role, const std::string& group) {
-  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-          {"kind", "ClusterRoleBinding"},
-          {"metadata", {{"name", name}, {"labels", {{"kubernetes.io/bootstrapping", "rbac-defaults"}}}}},
-          {"roleRef", {{"apiGroup", kRbacGroup}, {"kind", "ClusterRole"}, {"name", role}}},
-          {"subjects", json::array({{{"kind", "Group"}, {"apiGroup", kRbacGroup}, {"name", group}}})}};
+  return {
+      {"apiVersion", "rbac.authorization.k8s.io/v1"},
+      {"kind", "ClusterRoleBinding"},
+      {"metadata",
+       {{"name", name}, {"labels", {{"kubernetes.io/bootstrapping", "rbac-defaults"}}}}},
+      {"roleRef", {{"apiGroup", kRbacGroup}, {"kind", "ClusterRole"}, {"name", role}}},
+      {"subjects", json::array({{{"kind", "Group"}, {"apiGroup", kRbacGroup}, {"name", group}}})}};
 }
 
 }  // namespace
@@ -57,8 +59,10 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
   // Everything Meridian serves that a workload author reads; the cluster-scoped kinds only
   // take effect through a ClusterRoleBinding.
   const std::vector<std::string> meridian_kinds = {
-      "federatedworkloads", "federatedworkloads/status", "dnsrecordsets", "memberclusters",
-      "memberclusters/status", "topologies", "residencypolicies", "failoverdrills",
+      "federatedworkloads",    "federatedworkloads/status",
+      "dnsrecordsets",         "memberclusters",
+      "memberclusters/status", "topologies",
+      "residencypolicies",     "failoverdrills",
       "failoverdrills/status"};
   // What a namespace's workload authors write. Not residencypolicies: residency is the
   // residency admins' decision, never the authors'.
@@ -68,27 +72,25 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
   auto role = [&](json r) { out.emplace_back("clusterroles", std::move(r)); };
   auto binding = [&](json b) { out.emplace_back("clusterrolebindings", std::move(b)); };
 
-  role(ClusterRole("cluster-admin",
-                   json::array({Rule(all, {"*"}, {"*"}), UrlRule(all, {"*"})})));
+  role(ClusterRole("cluster-admin", json::array({Rule(all, {"*"}, {"*"}), UrlRule(all, {"*"})})));
   binding(Binding("cluster-admin", "cluster-admin", kSuperuserGroup));
 
   // Discovery and the self-review every authenticated user needs for kubectl to work.
-  role(ClusterRole("system:discovery",
-                   json::array({UrlRule({"get"}, {"/api", "/api/*", "/apis", "/apis/*",
-                                                  "/openapi", "/openapi/*", "/version",
-                                                  "/version/", "/healthz", "/livez", "/readyz"})})));
+  role(ClusterRole(
+      "system:discovery",
+      json::array({UrlRule({"get"}, {"/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*",
+                                     "/version", "/version/", "/healthz", "/livez", "/readyz"})})));
   binding(Binding("system:discovery", "system:discovery", "system:authenticated"));
-  role(ClusterRole("system:public-info-viewer",
-                   json::array({UrlRule({"get"}, {"/healthz", "/healthz/*", "/livez", "/livez/*",
-                                                  "/readyz", "/readyz/*", "/version",
-                                                  "/version/"})})));
-  binding(Binding("system:public-info-viewer", "system:public-info-viewer",
-                  "system:authenticated"));
+  role(ClusterRole(
+      "system:public-info-viewer",
+      json::array({UrlRule({"get"}, {"/healthz", "/healthz/*", "/livez", "/livez/*", "/readyz",
+                                     "/readyz/*", "/version", "/version/"})})));
+  binding(
+      Binding("system:public-info-viewer", "system:public-info-viewer", "system:authenticated"));
   binding(Binding("system:public-info-viewer:unauthenticated", "system:public-info-viewer",
                   "system:unauthenticated"));
-  role(ClusterRole("system:basic-user",
-                   json::array({Rule({"create"}, {"authorization.k8s.io"},
-                                     {"selfsubjectaccessreviews"})})));
+  role(ClusterRole("system:basic-user", json::array({Rule({"create"}, {"authorization.k8s.io"},
+                                                          {"selfsubjectaccessreviews"})})));
   binding(Binding("system:basic-user", "system:basic-user", "system:authenticated"));
 
   // admin > edit > view, each the union of the aggregate-to-* roles at its level and below.
@@ -100,8 +102,7 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
                                 Rule(read, {""}, {"namespaces", "events"})}),
                    {{std::string(kAggregatePrefix) + "view", "true"}}));
   role(ClusterRole("meridian:aggregate-to-edit",
-                   json::array({Rule(write, {kMeridian}, authored),
-                                Rule(read, {""}, {"secrets"}),
+                   json::array({Rule(write, {kMeridian}, authored), Rule(read, {""}, {"secrets"}),
                                 Rule(write, {""}, {"secrets", "events"})}),
                    {{std::string(kAggregatePrefix) + "edit", "true"}}));
   // Explicit verbs, not "*": that would include escalate and bind, and let a namespace admin
@@ -112,25 +113,24 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
                    json::array({Rule(read_write, {kRbacGroup}, {"roles", "rolebindings"})}),
                    {{std::string(kAggregatePrefix) + "admin", "true"}}));
 
-  role(ClusterRole("meridian:residency-admin",
-                   json::array({Rule(all, {kMeridian}, {"residencypolicies"}),
-                                Rule(read, {kMeridian}, {"*"}),
-                                Rule(read, {""}, {"namespaces", "events"})})));
-  role(ClusterRole("meridian:drill-operator",
-                   json::array({Rule(all, {kMeridian}, {"failoverdrills"}),
-                                Rule(read, {kMeridian},
-                                     {"failoverdrills/status", "memberclusters",
-                                      "memberclusters/status", "topologies",
-                                      "federatedworkloads", "federatedworkloads/status"}),
-                                Rule(read, {""}, {"namespaces", "events"})})));
+  role(ClusterRole(
+      "meridian:residency-admin",
+      json::array({Rule(all, {kMeridian}, {"residencypolicies"}), Rule(read, {kMeridian}, {"*"}),
+                   Rule(read, {""}, {"namespaces", "events"})})));
+  role(ClusterRole(
+      "meridian:drill-operator",
+      json::array({Rule(all, {kMeridian}, {"failoverdrills"}),
+                   Rule(read, {kMeridian},
+                        {"failoverdrills/status", "memberclusters", "memberclusters/status",
+                         "topologies", "federatedworkloads", "federatedworkloads/status"}),
+                   Rule(read, {""}, {"namespaces", "events"})})));
   // Member credentials are Secrets in meridian-system: bind this role there with a
   // RoleBinding for the credentials, and with a ClusterRoleBinding for the fleet itself
   // (which also grants Secrets everywhere).
   role(ClusterRole("meridian:fleet-admin",
-                   json::array({Rule(all, {kMeridian}, {"memberclusters", "memberclusters/status",
-                                                        "topologies"}),
-                                Rule(all, {""}, {"secrets"}),
-                                Rule(read, {kMeridian}, {"*"}),
+                   json::array({Rule(all, {kMeridian},
+                                     {"memberclusters", "memberclusters/status", "topologies"}),
+                                Rule(all, {""}, {"secrets"}), Rule(read, {kMeridian}, {"*"}),
                                 Rule(read, {""}, {"namespaces", "events"})})));
   return out;
 }

@@ -62,10 +62,12 @@ bool NonResourceUrlMatches(const PolicyRule& rule, const std::string& path) {
 // impersonate, use, approve, sign). A rule naming anything else is almost always a typo that
 // would silently grant nothing.
 const std::set<std::string>& KnownVerbs() {
-  static const std::set<std::string> kVerbs = {
-      "*",      "get",    "list",     "watch",       "create", "update",  "patch",
-      "delete", "deletecollection", "bind", "escalate", "impersonate", "use", "approve",
-      "sign",   "proxy"};
+  static const std::set<std::string> kVerbs = {"*",     "get",      "list",
+                                               "watch", "create",   "update",
+                                               "patch", "delete",   "deletecollection",
+                                               "bind",  "escalate", "impersonate",
+                                               "use",   "approve",  "sign",
+                                               "proxy"};
   return kVerbs;
 }
 
@@ -109,11 +111,13 @@ void ValidateRules(const json& object, bool namespaced, FieldErrors* errors) {
     CheckKeys(rule, path, {"verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"},
               errors);
     if (!rule.is_object()) continue;
-    for (const char* key : {"verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"}) {
+    for (const char* key :
+         {"verbs", "apiGroups", "resources", "resourceNames", "nonResourceURLs"}) {
       CheckStringList(rule, key, path, errors);
     }
     std::vector<std::string> verbs = Strings(rule, "verbs");
-    if (verbs.empty()) errors->push_back({path + ".verbs", "Required value: verbs must contain at least one value"});
+    if (verbs.empty())
+      errors->push_back({path + ".verbs", "Required value: verbs must contain at least one value"});
     for (size_t v = 0; v < verbs.size(); ++v) {
       if (!KnownVerbs().count(verbs[v])) {
         std::string known;
@@ -159,15 +163,15 @@ void ValidateRoleRef(const json& object, bool cluster_binding, const json* old,
   }
   const std::string kind = Str(ref, "kind");
   if (cluster_binding ? kind != "ClusterRole" : kind != "Role" && kind != "ClusterRole") {
-    errors->push_back({"roleRef.kind", "Unsupported value: \"" + kind + "\": supported values: " +
-                                           (cluster_binding ? "\"ClusterRole\""
-                                                            : "\"Role\", \"ClusterRole\"")});
+    errors->push_back(
+        {"roleRef.kind", "Unsupported value: \"" + kind + "\": supported values: " +
+                             (cluster_binding ? "\"ClusterRole\"" : "\"Role\", \"ClusterRole\"")});
   }
   if (Str(ref, "name").empty()) {
     errors->push_back({"roleRef.name", "Required value"});
   } else if (Str(ref, "name").find('/') != std::string::npos) {
-    errors->push_back({"roleRef.name", "Invalid value: \"" + Str(ref, "name") +
-                                           "\": may not contain '/'"});
+    errors->push_back(
+        {"roleRef.name", "Invalid value: \"" + Str(ref, "name") + "\": may not contain '/'"});
   }
   if (old != nullptr && old->contains("roleRef") && (*old)["roleRef"] != ref) {
     errors->push_back({"roleRef", "Invalid value: cannot change roleRef"});
@@ -353,10 +357,9 @@ FieldErrors ValidateRbacObject(const std::string& kind, const json& object, cons
   return errors;
 }
 
-std::shared_ptr<const RbacPolicy> RbacPolicy::Build(const std::vector<json>& roles,
-                                                    const std::vector<json>& cluster_roles,
-                                                    const std::vector<json>& role_bindings,
-                                                    const std::vector<json>& cluster_role_bindings) {
+std::shared_ptr<const RbacPolicy> RbacPolicy::Build(
+    const std::vector<json>& roles, const std::vector<json>& cluster_roles,
+    const std::vector<json>& role_bindings, const std::vector<json>& cluster_role_bindings) {
   auto policy = std::make_shared<RbacPolicy>();
   for (const json& r : roles) {
     const json& meta = r.value("metadata", json::object());

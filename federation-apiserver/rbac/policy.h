@@ -24,11 +24,10 @@
 
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/field_error.h"
 
@@ -94,10 +93,10 @@ class RbacPolicy {
 
   // Builds a snapshot from the stored objects (each a whole object as JSON; kinds by
   // argument). Malformed objects contribute what can be decoded. Pure.
-  static std::shared_ptr<const RbacPolicy> Build(const std::vector<nlohmann::json>& roles,
-                                                 const std::vector<nlohmann::json>& cluster_roles,
-                                                 const std::vector<nlohmann::json>& role_bindings,
-                                                 const std::vector<nlohmann::json>& cluster_role_bindings);
+  static std::shared_ptr<const RbacPolicy> Build(
+      const std::vector<nlohmann::json>& roles, const std::vector<nlohmann::json>& cluster_roles,
+      const std::vector<nlohmann::json>& role_bindings,
+      const std::vector<nlohmann::json>& cluster_role_bindings);
 
   // The decision for `attrs`.
   bool Allows(const Attributes& attrs) const;
@@ -117,7 +116,7 @@ class RbacPolicy {
 
  private:
   struct Grant {
-    std::string ns;  // "" for a ClusterRoleBinding (everywhere)
+    std::string ns;                        // "" for a ClusterRoleBinding (everywhere)
     const std::vector<PolicyRule>* rules;  // into roles_ / cluster_roles_; never null
   };
   bool RoleRefRulesPtr(const std::string& kind, const std::string& name, const std::string& ns,

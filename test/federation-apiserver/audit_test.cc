@@ -1,6 +1,8 @@
 // The audit log (audit/audit.h): policy parsing and its errors, levels (Secrets capped at
 // Metadata), events written through a FederationApiServer's handler, and rotation by size
 // with timestamps from a FakeClock.
+#include "federation-apiserver/audit/audit.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -11,7 +13,6 @@
 #include <sstream>
 
 #include "common/clock.h"
-#include "federation-apiserver/audit/audit.h"
 #include "federation-apiserver/server.h"
 
 namespace meridian::apiserver::audit {
@@ -41,14 +42,21 @@ TEST(AuditPolicyTest, ParseErrorsNameFileAndField) {
        "- level: Metadata\n  resources: [{group: \"\", resources: [secrets]}]\n"
        "- level: RequestResponse\n  verbs: [create]\n  namespaces: [shop]\n",
        ""},
-      {"typo in a rule", "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  verb: [get]\n",
+      {"typo in a rule",
+       "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  verb: [get]\n",
        "policy.yaml: rules[0].verb: unknown field"},
       {"unknown level", "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Everything\n",
-       "policy.yaml: rules[0].level: unknown level \"Everything\" (None, Metadata, Request, RequestResponse)"},
-      {"unknown stage", "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [Received]\nrules: []\n",
-       "policy.yaml: omitStages[0]: unknown stage \"Received\" (RequestReceived, ResponseStarted, ResponseComplete, Panic)"},
-      {"wrong kind", "apiVersion: audit.k8s.io/v1\nkind: Polcy\nrules: []\n", "policy.yaml: kind: must be Policy"},
-      {"resources typo", "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  resources: [{groups: [\"\"]}]\n",
+       "policy.yaml: rules[0].level: unknown level \"Everything\" (None, Metadata, Request, "
+       "RequestResponse)"},
+      {"unknown stage",
+       "apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [Received]\nrules: []\n",
+       "policy.yaml: omitStages[0]: unknown stage \"Received\" (RequestReceived, ResponseStarted, "
+       "ResponseComplete, Panic)"},
+      {"wrong kind", "apiVersion: audit.k8s.io/v1\nkind: Polcy\nrules: []\n",
+       "policy.yaml: kind: must be Policy"},
+      {"resources typo",
+       "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: None\n  resources: [{groups: "
+       "[\"\"]}]\n",
        "policy.yaml: rules[0].resources[0].groups: unknown field"},
   };
   for (const Case& c : cases) {
@@ -66,7 +74,8 @@ TEST(AuditPolicyTest, LevelsFirstMatchAndSecretsCapped) {
   StatusOr<Policy> p = ParsePolicy(
       "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n"
       "- level: None\n  userGroups: [system:nodes]\n"
-      "- level: Request\n  resources: [{group: federation.meridian.io, resources: [\"federatedworkloads/status\"]}]\n"
+      "- level: Request\n  resources: [{group: federation.meridian.io, resources: "
+      "[\"federatedworkloads/status\"]}]\n"
       "- level: None\n  nonResourceURLs: [\"/healthz*\"]\n"
       "- level: RequestResponse\n",
       "p");
@@ -153,11 +162,14 @@ TEST_F(AuditServerTest, OneEventPerRequestAndNoSecretData) {
   ASSERT_EQ(::stat((dir_ / "audit.log").c_str(), &st), 0);
   EXPECT_EQ(st.st_mode & 0777, 0600u);
 
-  json secret = {{"apiVersion", "v1"}, {"kind", "Secret"},
+  json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
                  {"metadata", {{"name", "eu-1"}, {"namespace", "meridian-system"}}},
                  {"stringData", {{"token", "s3cr3t-t0ken"}}}};
-  EXPECT_EQ(Call("admin-token", "POST", "/api/v1/namespaces/meridian-system/secrets", secret).code, 201);
-  EXPECT_EQ(Call("admin-token", "GET", "/api/v1/namespaces/meridian-system/secrets/eu-1").code, 200);
+  EXPECT_EQ(Call("admin-token", "POST", "/api/v1/namespaces/meridian-system/secrets", secret).code,
+            201);
+  EXPECT_EQ(Call("admin-token", "GET", "/api/v1/namespaces/meridian-system/secrets/eu-1").code,
+            200);
   EXPECT_EQ(Call("wrong", "GET", "/api/v1/namespaces").code, 401);
   EXPECT_EQ(Call("admin-token", "GET", "/api/v1/namespaces/default").code, 200);
 
@@ -166,7 +178,8 @@ TEST_F(AuditServerTest, OneEventPerRequestAndNoSecretData) {
   EXPECT_EQ(events[0]["verb"], "create");
   EXPECT_EQ(events[0]["user"]["username"], "admin");
   EXPECT_EQ(events[0]["user"]["groups"], json({"system:masters", "system:authenticated"}));
-  EXPECT_EQ(events[0]["objectRef"], json({{"resource", "secrets"}, {"apiGroup", ""}, {"namespace", "meridian-system"}}));
+  EXPECT_EQ(events[0]["objectRef"],
+            json({{"resource", "secrets"}, {"apiGroup", ""}, {"namespace", "meridian-system"}}));
   EXPECT_EQ(events[0]["responseStatus"]["code"], 201);
   EXPECT_EQ(events[0]["level"], "Metadata");  // capped: a Secret
   EXPECT_EQ(events[0]["stage"], "ResponseComplete");
@@ -184,7 +197,8 @@ TEST_F(AuditServerTest, OneEventPerRequestAndNoSecretData) {
 
 TEST_F(AuditServerTest, WatchGetsRequestReceivedThenResponseComplete) {
   ASSERT_TRUE(Start().ok());
-  rest::RestResponse r = Call("admin-token", "GET", "/api/v1/namespaces?watch=true&timeoutSeconds=1");
+  rest::RestResponse r =
+      Call("admin-token", "GET", "/api/v1/namespaces?watch=true&timeoutSeconds=1");
   ASSERT_TRUE(r.start_stream);
   std::vector<json> events = ReadLines(dir_ / "audit.log");
   ASSERT_EQ(events.size(), 1u);
@@ -227,7 +241,8 @@ TEST_F(AuditServerTest, RotatesBySizeKeepingBackups) {
 }
 
 TEST_F(AuditServerTest, PolicyTypoStopsStartup) {
-  std::ofstream(dir_ / "policy.yaml") << "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- levl: None\n";
+  std::ofstream(dir_ / "policy.yaml")
+      << "apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- levl: None\n";
   Status st = Start();
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find((dir_ / "policy.yaml").string() + ": rules[0].levl: unknown field"),

@@ -1,16 +1,17 @@
 // RBAC end to end: the real federation-apiserver binary with --token-auth-file and
-// --authorization-mode RBAC, driven over HTTP by an admin
-// (system:masters), a `view` user and an `edit` user bound in namespace shop. (kubectl does
-// not send bearer tokens over plain HTTP, so `kubectl auth can-i` is exercised once TLS
-// serving exists; the SelfSubjectAccessReview it posts is what AwaitAllowed uses.)
+// --authorization-mode RBAC, driven over HTTP by an admin (system:masters), a `view` user and
+// an `edit` user bound in namespace shop. (kubectl does not send bearer tokens over plain
+// HTTP, so `kubectl auth can-i` is exercised once TLS serving exists; the
+// SelfSubjectAccessReview it posts is what AwaitAllowed uses.)
+// clang-format off: gtest must come before cpprest (cpprest defines a U() macro).
 #include <gtest/gtest.h>
-
 #include <cpprest/http_client.h>
+// clang-format on
 
 #include <chrono>
 #include <fstream>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "test/federation-apiserver/apiserver_process.h"
@@ -33,8 +34,8 @@ class RbacIntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::ofstream(server_.dir() / "tokens.csv") << "admin-token,admin,1,system:masters\n"
-                                                    "view-token,viewer,2,readers\n"
-                                                    "edit-token,editor,3\n";
+                                                   "view-token,viewer,2,readers\n"
+                                                   "edit-token,editor,3\n";
     ASSERT_EQ(server_.Start({"--token-auth-file", (server_.dir() / "tokens.csv").string(),
                              "--authorization-mode", "RBAC", "--audit-log-path",
                              (server_.dir() / "audit.log").string()}),
@@ -57,11 +58,11 @@ class RbacIntegrationTest : public ::testing::Test {
   // when its watch delivers them, as in Kubernetes.
   void AwaitAllowed(const std::string& token, const json& attrs) {
     for (int i = 0; i < 1000; ++i) {
-      Outcome r = Send(token, http::methods::POST,
-                       "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-                       {{"apiVersion", "authorization.k8s.io/v1"},
-                        {"kind", "SelfSubjectAccessReview"},
-                        {"spec", {{"resourceAttributes", attrs}}}});
+      Outcome r =
+          Send(token, http::methods::POST, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+               {{"apiVersion", "authorization.k8s.io/v1"},
+                {"kind", "SelfSubjectAccessReview"},
+                {"spec", {{"resourceAttributes", attrs}}}});
       ASSERT_EQ(r.code, 201) << r.body.dump();
       if (r.body["status"]["allowed"] == true) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -74,15 +75,18 @@ class RbacIntegrationTest : public ::testing::Test {
             {"kind", "FederatedWorkload"},
             {"metadata", {{"name", name}, {"namespace", ns}}},
             {"spec",
-             {{"template", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"spec", {{"replicas", 2}}}}}}}};
+             {{"template",
+               {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"spec", {{"replicas", 2}}}}}}}};
   }
   static json Binding(const std::string& ns, const std::string& name, const std::string& role,
                       const json& subject) {
-    json b = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-              {"kind", ns.empty() ? "ClusterRoleBinding" : "RoleBinding"},
-              {"metadata", {{"name", name}}},
-              {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
-              {"subjects", json::array({subject})}};
+    json b = {
+        {"apiVersion", "rbac.authorization.k8s.io/v1"},
+        {"kind", ns.empty() ? "ClusterRoleBinding" : "RoleBinding"},
+        {"metadata", {{"name", name}}},
+        {"roleRef",
+         {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
+        {"subjects", json::array({subject})}};
     if (!ns.empty()) b["metadata"]["namespace"] = ns;
     return b;
   }
@@ -99,21 +103,30 @@ TEST_F(RbacIntegrationTest, ViewEditAndEscalation) {
                   .code,
               201);
   }
-  ASSERT_EQ(Send("admin-token", http::methods::POST, std::string(kRbac) + "/namespaces/shop/rolebindings",
-                 Binding("shop", "readers-view", "view", {{"kind", "Group"}, {"name", "readers"}}))
-                .code,
-            201);
-  ASSERT_EQ(Send("admin-token", http::methods::POST, std::string(kRbac) + "/namespaces/shop/rolebindings",
-                 Binding("shop", "editor-edit", "edit", {{"kind", "User"}, {"name", "editor"}}))
-                .code,
-            201);
-  AwaitAllowed("view-token", {{"verb", "list"}, {"group", "federation.meridian.io"}, {"resource", "federatedworkloads"}, {"namespace", "shop"}});
-  AwaitAllowed("edit-token", {{"verb", "create"}, {"group", "federation.meridian.io"}, {"resource", "federatedworkloads"}, {"namespace", "shop"}});
+  ASSERT_EQ(
+      Send("admin-token", http::methods::POST, std::string(kRbac) + "/namespaces/shop/rolebindings",
+           Binding("shop", "readers-view", "view", {{"kind", "Group"}, {"name", "readers"}}))
+          .code,
+      201);
+  ASSERT_EQ(
+      Send("admin-token", http::methods::POST, std::string(kRbac) + "/namespaces/shop/rolebindings",
+           Binding("shop", "editor-edit", "edit", {{"kind", "User"}, {"name", "editor"}}))
+          .code,
+      201);
+  AwaitAllowed("view-token", {{"verb", "list"},
+                              {"group", "federation.meridian.io"},
+                              {"resource", "federatedworkloads"},
+                              {"namespace", "shop"}});
+  AwaitAllowed("edit-token", {{"verb", "create"},
+                              {"group", "federation.meridian.io"},
+                              {"resource", "federatedworkloads"},
+                              {"namespace", "shop"}});
 
   const std::string shop_fw = std::string(kFed) + "/namespaces/shop/federatedworkloads";
   // view: list and watch yes, create no, with Kubernetes' message.
   EXPECT_EQ(Send("view-token", http::methods::GET, shop_fw).code, 200);
-  EXPECT_EQ(Send("view-token", http::methods::GET, shop_fw + "?watch=true&timeoutSeconds=1").code, 200);
+  EXPECT_EQ(Send("view-token", http::methods::GET, shop_fw + "?watch=true&timeoutSeconds=1").code,
+            200);
   Outcome denied = Send("view-token", http::methods::POST, shop_fw, Workload("shop", "web"));
   EXPECT_EQ(denied.code, 403);
   EXPECT_EQ(denied.body["reason"], "Forbidden");
@@ -121,12 +134,16 @@ TEST_F(RbacIntegrationTest, ViewEditAndEscalation) {
             "federatedworkloads.federation.meridian.io is forbidden: User \"viewer\" cannot create "
             "resource \"federatedworkloads\" in API group \"federation.meridian.io\" in the "
             "namespace \"shop\"");
-  EXPECT_EQ(Send("view-token", http::methods::GET, std::string(kFed) + "/namespaces/payments/federatedworkloads").code, 403);
+  EXPECT_EQ(Send("view-token", http::methods::GET,
+                 std::string(kFed) + "/namespaces/payments/federatedworkloads")
+                .code,
+            403);
 
   // edit in shop: create there, not in payments; no ResidencyPolicies; no meridian-system
   // Secrets; cannot update status (the controllers' job); cannot make itself cluster-admin.
   EXPECT_EQ(Send("edit-token", http::methods::POST, shop_fw, Workload("shop", "web")).code, 201);
-  EXPECT_EQ(Send("edit-token", http::methods::POST, std::string(kFed) + "/namespaces/payments/federatedworkloads",
+  EXPECT_EQ(Send("edit-token", http::methods::POST,
+                 std::string(kFed) + "/namespaces/payments/federatedworkloads",
                  Workload("payments", "web"))
                 .code,
             403);
@@ -140,37 +157,48 @@ TEST_F(RbacIntegrationTest, ViewEditAndEscalation) {
             "residencypolicies.federation.meridian.io is forbidden: User \"editor\" cannot create "
             "resource \"residencypolicies\" in API group \"federation.meridian.io\" at the cluster "
             "scope");
-  Outcome secrets = Send("edit-token", http::methods::GET, "/api/v1/namespaces/meridian-system/secrets/eu-1");
+  Outcome secrets =
+      Send("edit-token", http::methods::GET, "/api/v1/namespaces/meridian-system/secrets/eu-1");
   EXPECT_EQ(secrets.code, 403);
   EXPECT_EQ(secrets.body["message"],
             "secrets \"eu-1\" is forbidden: User \"editor\" cannot get resource \"secrets\" in API "
             "group \"\" in the namespace \"meridian-system\"");
-  EXPECT_EQ(Send("edit-token", http::methods::PUT, shop_fw + "/web/status", Workload("shop", "web")).code, 403);
+  EXPECT_EQ(
+      Send("edit-token", http::methods::PUT, shop_fw + "/web/status", Workload("shop", "web")).code,
+      403);
   json self = {{"kind", "User"}, {"name", "editor"}};
   EXPECT_EQ(Send("edit-token", http::methods::POST, std::string(kRbac) + "/clusterrolebindings",
                  Binding("", "editor-root", "cluster-admin", self))
                 .code,
             403);
-  EXPECT_EQ(Send("edit-token", http::methods::POST, std::string(kRbac) + "/namespaces/shop/rolebindings",
-                 Binding("shop", "editor-root", "cluster-admin", self))
-                .code,
-            403);
+  EXPECT_EQ(
+      Send("edit-token", http::methods::POST, std::string(kRbac) + "/namespaces/shop/rolebindings",
+           Binding("shop", "editor-root", "cluster-admin", self))
+          .code,
+      403);
   // The admin can: an RBAC object with an unknown verb is 422 naming the field.
-  Outcome bad = Send("admin-token", http::methods::POST, std::string(kRbac) + "/clusterroles",
-                     {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                      {"kind", "ClusterRole"},
-                      {"metadata", {{"name", "typo"}}},
-                      {"rules", json::array({{{"verbs", {"lsit"}}, {"apiGroups", {""}}, {"resources", {"secrets"}}}})}});
+  Outcome bad = Send(
+      "admin-token", http::methods::POST, std::string(kRbac) + "/clusterroles",
+      {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+       {"kind", "ClusterRole"},
+       {"metadata", {{"name", "typo"}}},
+       {"rules",
+        json::array({{{"verbs", {"lsit"}}, {"apiGroups", {""}}, {"resources", {"secrets"}}}})}});
   EXPECT_EQ(bad.code, 422);
   EXPECT_EQ(bad.body["details"]["causes"][0]["field"], "rules[0].verbs[0]") << bad.body.dump();
 
   // A member credential, created and deleted by the admin.
   ASSERT_EQ(Send("admin-token", http::methods::POST, "/api/v1/namespaces/meridian-system/secrets",
-                 {{"apiVersion", "v1"}, {"kind", "Secret"},
-                  {"metadata", {{"name", "eu-1"}}}, {"stringData", {{"token", "m3mb3r-cr3d"}}}})
+                 {{"apiVersion", "v1"},
+                  {"kind", "Secret"},
+                  {"metadata", {{"name", "eu-1"}}},
+                  {"stringData", {{"token", "m3mb3r-cr3d"}}}})
                 .code,
             201);
-  ASSERT_EQ(Send("admin-token", http::methods::DEL, "/api/v1/namespaces/meridian-system/secrets/eu-1").code, 200);
+  ASSERT_EQ(
+      Send("admin-token", http::methods::DEL, "/api/v1/namespaces/meridian-system/secrets/eu-1")
+          .code,
+      200);
 
   // The audit log: one line per request (the watch: RequestReceived and ResponseComplete),
   // the right user, verb, object and code, and nothing of the Secret's data.
@@ -192,7 +220,9 @@ TEST_F(RbacIntegrationTest, ViewEditAndEscalation) {
   for (const json& e : events) {
     if (e["stage"] == "ResponseComplete") ++completes;
     if (e["user"]["username"] == "viewer" && e["verb"] == "create" &&
-        e["objectRef"] == json({{"resource", "federatedworkloads"}, {"apiGroup", "federation.meridian.io"}, {"namespace", "shop"}})) {
+        e["objectRef"] == json({{"resource", "federatedworkloads"},
+                                {"apiGroup", "federation.meridian.io"},
+                                {"namespace", "shop"}})) {
       EXPECT_EQ(e["responseStatus"]["code"], 403);
       EXPECT_EQ(e["user"]["groups"], json({"readers", "system:authenticated"}));
       ++denied_create;

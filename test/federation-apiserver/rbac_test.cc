@@ -6,8 +6,8 @@
 
 #include <filesystem>
 #include <fstream>
-#include <thread>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "common/clock.h"
 #include "federation-apiserver/rbac/authorizer.h"
@@ -59,14 +59,17 @@ TEST(RbacPolicyTest, DecisionTable) {
                                 {"apiGroups", {"federation.meridian.io"}},
                                 {"resources", {"federatedworkloads"}}}});
   auto policy = RbacPolicy::Build(
-      {Role("shop", "reader", fw_rules),
-       Role("shop", "one-secret",
-            json::array({{{"verbs", {"get"}}, {"apiGroups", {""}}, {"resources", {"secrets"}},
-                          {"resourceNames", {"db"}}}}))},
+      {Role("shop", "reader", fw_rules), Role("shop", "one-secret",
+                                              json::array({{{"verbs", {"get"}},
+                                                            {"apiGroups", {""}},
+                                                            {"resources", {"secrets"}},
+                                                            {"resourceNames", {"db"}}}}))},
       {Role("", "status-writer",
-            json::array({{{"verbs", {"update"}}, {"apiGroups", {"*"}}, {"resources", {"*/status"}}}})),
+            json::array(
+                {{{"verbs", {"update"}}, {"apiGroups", {"*"}}, {"resources", {"*/status"}}}})),
        Role("", "fw-all",
-            json::array({{{"verbs", {"*"}}, {"apiGroups", {"federation.meridian.io"}},
+            json::array({{{"verbs", {"*"}},
+                          {"apiGroups", {"federation.meridian.io"}},
                           {"resources", {"federatedworkloads"}}}})),
        Role("", "urls", json::array({{{"verbs", {"get"}}, {"nonResourceURLs", {"/apis/*"}}}}))},
       {Bind("shop", "r", "Role", "reader", json::array({User("alice"), Group("devs")})),
@@ -97,19 +100,26 @@ TEST(RbacPolicyTest, DecisionTable) {
   const std::string G = "federation.meridian.io";
   std::vector<Case> cases = {
       {"role in its namespace", Ask("alice", "list", G, "federatedworkloads", "shop"), true},
-      {"role not in another namespace", Ask("alice", "list", G, "federatedworkloads", "payments"), false},
+      {"role not in another namespace", Ask("alice", "list", G, "federatedworkloads", "payments"),
+       false},
       {"role not cluster-wide", Ask("alice", "list", G, "federatedworkloads", ""), false},
       {"verb not granted", Ask("alice", "create", G, "federatedworkloads", "shop"), false},
-      {"subresource needs its own rule", Ask("alice", "get", G, "federatedworkloads", "shop", "w", "status"), false},
+      {"subresource needs its own rule",
+       Ask("alice", "get", G, "federatedworkloads", "shop", "w", "status"), false},
       {"by group", dev, true},
       {"resourceNames: named", Ask("alice", "get", "", "secrets", "shop", "db"), true},
       {"resourceNames: other name", Ask("alice", "get", "", "secrets", "shop", "api"), false},
-      {"clusterrole via rolebinding: in ns", Ask("bob", "create", G, "federatedworkloads", "shop"), true},
-      {"clusterrole via rolebinding: not elsewhere", Ask("bob", "create", G, "federatedworkloads", "payments"), false},
+      {"clusterrole via rolebinding: in ns", Ask("bob", "create", G, "federatedworkloads", "shop"),
+       true},
+      {"clusterrole via rolebinding: not elsewhere",
+       Ask("bob", "create", G, "federatedworkloads", "payments"), false},
       {"*/status", Ask("ctl", "update", G, "memberclusters", "", "eu", "status"), true},
-      {"*/status is not the main resource", Ask("ctl", "update", G, "memberclusters", "", "eu"), false},
-      {"dangling binding grants nothing", Ask("carol", "get", G, "federatedworkloads", "shop"), false},
-      {"service account", Ask("system:serviceaccount:shop:deployer", "create", G, "federatedworkloads", "shop"), true},
+      {"*/status is not the main resource", Ask("ctl", "update", G, "memberclusters", "", "eu"),
+       false},
+      {"dangling binding grants nothing", Ask("carol", "get", G, "federatedworkloads", "shop"),
+       false},
+      {"service account",
+       Ask("system:serviceaccount:shop:deployer", "create", G, "federatedworkloads", "shop"), true},
       {"non-resource prefix", url, true},
       {"system:masters", masters, true},
       {"nobody", Ask("eve", "get", G, "federatedworkloads", "shop"), false},
@@ -123,30 +133,37 @@ TEST(RbacPolicyTest, AggregationByLabel) {
   view["aggregationRule"] = {
       {"clusterRoleSelectors", json::array({{{"matchLabels", {{"agg-view", "true"}}}}})}};
   json part = Role("", "fw-view",
-                   json::array({{{"verbs", {"get"}}, {"apiGroups", {"federation.meridian.io"}},
+                   json::array({{{"verbs", {"get"}},
+                                 {"apiGroups", {"federation.meridian.io"}},
                                  {"resources", {"federatedworkloads"}}}}));
   part["metadata"]["labels"] = {{"agg-view", "true"}};
-  json other = Role("", "secrets", json::array({{{"verbs", {"get"}}, {"apiGroups", {""}},
-                                                 {"resources", {"secrets"}}}}));
-  auto policy = RbacPolicy::Build({}, {view, part, other},
-                                  {Bind("shop", "v", "ClusterRole", "view", json::array({User("v")}))},
-                                  {});
-  EXPECT_TRUE(policy->Allows(Ask("v", "get", "federation.meridian.io", "federatedworkloads", "shop", "w")));
+  json other =
+      Role("", "secrets",
+           json::array({{{"verbs", {"get"}}, {"apiGroups", {""}}, {"resources", {"secrets"}}}}));
+  auto policy =
+      RbacPolicy::Build({}, {view, part, other},
+                        {Bind("shop", "v", "ClusterRole", "view", json::array({User("v")}))}, {});
+  EXPECT_TRUE(
+      policy->Allows(Ask("v", "get", "federation.meridian.io", "federatedworkloads", "shop", "w")));
   EXPECT_FALSE(policy->Allows(Ask("v", "get", "", "secrets", "shop", "s")));
 }
 
 TEST(RbacPolicyTest, Covers) {
-  std::vector<PolicyRule> owner = {{{"get", "list"}, {""}, {"secrets"}, {}, {}},
-                                   {{"*"}, {"federation.meridian.io"}, {"federatedworkloads"}, {}, {}}};
+  std::vector<PolicyRule> owner = {
+      {{"get", "list"}, {""}, {"secrets"}, {}, {}},
+      {{"*"}, {"federation.meridian.io"}, {"federatedworkloads"}, {}, {}}};
   std::vector<PolicyRule> uncovered;
   EXPECT_TRUE(Covers(owner, {{{"get"}, {""}, {"secrets"}, {"db"}, {}}}, nullptr));
-  EXPECT_TRUE(Covers(owner, {{{"create", "delete"}, {"federation.meridian.io"}, {"federatedworkloads"}, {}, {}}}, nullptr));
+  EXPECT_TRUE(Covers(
+      owner, {{{"create", "delete"}, {"federation.meridian.io"}, {"federatedworkloads"}, {}, {}}},
+      nullptr));
   // A requested "*" is covered only by an owner "*".
   EXPECT_FALSE(Covers(owner, {{{"*"}, {""}, {"secrets"}, {}, {}}}, &uncovered));
   ASSERT_EQ(uncovered.size(), 1u);
   EXPECT_EQ(DescribeRules(uncovered), "{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"*\"]}");
   // Owner rules limited to names do not cover the whole resource.
-  EXPECT_FALSE(Covers({{{"get"}, {""}, {"secrets"}, {"db"}, {}}}, {{{"get"}, {""}, {"secrets"}, {}, {}}}, nullptr));
+  EXPECT_FALSE(Covers({{{"get"}, {""}, {"secrets"}, {"db"}, {}}},
+                      {{{"get"}, {""}, {"secrets"}, {}, {}}}, nullptr));
 }
 
 TEST(RbacValidationTest, FieldErrorsNameTheField) {
@@ -157,19 +174,54 @@ TEST(RbacValidationTest, FieldErrorsNameTheField) {
     std::string path;  // "" = valid
   };
   std::vector<Case> cases = {
-      {"valid role", "Role", Role("shop", "r", json::array({{{"verbs", {"get"}}, {"apiGroups", {""}}, {"resources", {"pods"}}}})), ""},
-      {"unknown verb", "Role", Role("shop", "r", json::array({{{"verbs", {"get", "raed"}}, {"apiGroups", {""}}, {"resources", {"pods"}}}})), "rules[0].verbs[1]"},
-      {"no verbs", "ClusterRole", Role("", "r", json::array({{{"apiGroups", {""}}, {"resources", {"pods"}}}})), "rules[0].verbs"},
-      {"no apiGroups", "ClusterRole", Role("", "r", json::array({{{"verbs", {"get"}}, {"resources", {"pods"}}}})), "rules[0].apiGroups"},
-      {"typo in a rule key", "ClusterRole", Role("", "r", json::array({{{"verbs", {"get"}}, {"apiGroups", {""}}, {"resource", {"pods"}}}})), "rules[0].resource"},
-      {"urls in a Role", "Role", Role("shop", "r", json::array({{{"verbs", {"get"}}, {"nonResourceURLs", {"/x"}}}})), "rules[0].nonResourceURLs"},
-      {"valid binding", "RoleBinding", Bind("shop", "b", "ClusterRole", "edit", json::array({User("u")})), ""},
-      {"roleRef kind", "ClusterRoleBinding", Bind("", "b", "Role", "edit", json::array({User("u")})), "roleRef.kind"},
-      {"roleRef group", "RoleBinding", [] { json b = Bind("shop", "b", "Role", "x", json::array()); b["roleRef"]["apiGroup"] = "rbac"; return b; }(), "roleRef.apiGroup"},
+      {"valid role", "Role",
+       Role("shop", "r",
+            json::array({{{"verbs", {"get"}}, {"apiGroups", {""}}, {"resources", {"pods"}}}})),
+       ""},
+      {"unknown verb", "Role",
+       Role("shop", "r",
+            json::array(
+                {{{"verbs", {"get", "raed"}}, {"apiGroups", {""}}, {"resources", {"pods"}}}})),
+       "rules[0].verbs[1]"},
+      {"no verbs", "ClusterRole",
+       Role("", "r", json::array({{{"apiGroups", {""}}, {"resources", {"pods"}}}})),
+       "rules[0].verbs"},
+      {"no apiGroups", "ClusterRole",
+       Role("", "r", json::array({{{"verbs", {"get"}}, {"resources", {"pods"}}}})),
+       "rules[0].apiGroups"},
+      {"typo in a rule key", "ClusterRole",
+       Role("", "r",
+            json::array({{{"verbs", {"get"}}, {"apiGroups", {""}}, {"resource", {"pods"}}}})),
+       "rules[0].resource"},
+      {"urls in a Role", "Role",
+       Role("shop", "r", json::array({{{"verbs", {"get"}}, {"nonResourceURLs", {"/x"}}}})),
+       "rules[0].nonResourceURLs"},
+      {"valid binding", "RoleBinding",
+       Bind("shop", "b", "ClusterRole", "edit", json::array({User("u")})), ""},
+      {"roleRef kind", "ClusterRoleBinding",
+       Bind("", "b", "Role", "edit", json::array({User("u")})), "roleRef.kind"},
+      {"roleRef group", "RoleBinding",
+       [] {
+         json b = Bind("shop", "b", "Role", "x", json::array());
+         b["roleRef"]["apiGroup"] = "rbac";
+         return b;
+       }(),
+       "roleRef.apiGroup"},
       {"roleRef name", "RoleBinding", Bind("shop", "b", "Role", "", json::array()), "roleRef.name"},
-      {"no roleRef", "RoleBinding", [] { json b = Bind("shop", "b", "Role", "x", json::array()); b.erase("roleRef"); return b; }(), "roleRef"},
-      {"subject kind", "RoleBinding", Bind("shop", "b", "Role", "x", json::array({{{"kind", "Usr"}, {"name", "u"}}})), "subjects[0].kind"},
-      {"SA namespace in a CRB", "ClusterRoleBinding", Bind("", "b", "ClusterRole", "x", json::array({{{"kind", "ServiceAccount"}, {"name", "d"}}})), "subjects[0].namespace"},
+      {"no roleRef", "RoleBinding",
+       [] {
+         json b = Bind("shop", "b", "Role", "x", json::array());
+         b.erase("roleRef");
+         return b;
+       }(),
+       "roleRef"},
+      {"subject kind", "RoleBinding",
+       Bind("shop", "b", "Role", "x", json::array({{{"kind", "Usr"}, {"name", "u"}}})),
+       "subjects[0].kind"},
+      {"SA namespace in a CRB", "ClusterRoleBinding",
+       Bind("", "b", "ClusterRole", "x",
+            json::array({{{"kind", "ServiceAccount"}, {"name", "d"}}})),
+       "subjects[0].namespace"},
   };
   for (const Case& c : cases) {
     FieldErrors errors = ValidateRbacObject(c.kind, c.object, nullptr);
@@ -181,7 +233,8 @@ TEST(RbacValidationTest, FieldErrorsNameTheField) {
     }
   }
   json old = Bind("shop", "b", "ClusterRole", "view", json::array());
-  FieldErrors changed = ValidateRbacObject("RoleBinding", Bind("shop", "b", "ClusterRole", "edit", json::array()), &old);
+  FieldErrors changed = ValidateRbacObject(
+      "RoleBinding", Bind("shop", "b", "ClusterRole", "edit", json::array()), &old);
   ASSERT_EQ(changed.size(), 1u);
   EXPECT_EQ(changed[0].ToString(), "roleRef: Invalid value: cannot change roleRef");
 }
@@ -194,16 +247,26 @@ TEST(RbacAttributesTest, FromRequests) {
   };
   const std::string G = "federation.meridian.io";
   std::vector<Case> cases = {
-      {"GET", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads", "", "list", G, "federatedworkloads", "", "shop", "", true},
-      {"GET", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads", "true", "watch", G, "federatedworkloads", "", "shop", "", true},
-      {"GET", "/apis/" + G + "/v1alpha1/watch/federatedworkloads", "", "watch", G, "federatedworkloads", "", "", "", true},
-      {"GET", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads/web", "", "get", G, "federatedworkloads", "", "shop", "web", true},
-      {"PUT", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads/web/status", "", "update", G, "federatedworkloads", "status", "shop", "web", true},
-      {"POST", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads", "", "create", G, "federatedworkloads", "", "shop", "", true},
-      {"PATCH", "/apis/" + G + "/v1alpha1/memberclusters/eu", "", "patch", G, "memberclusters", "", "", "eu", true},
-      {"DELETE", "/api/v1/namespaces/shop/secrets", "", "deletecollection", "", "secrets", "", "shop", "", true},
-      {"DELETE", "/api/v1/namespaces/shop", "", "delete", "", "namespaces", "", "shop", "shop", true},
-      {"PUT", "/api/v1/namespaces/shop/finalize", "", "update", "", "namespaces", "finalize", "shop", "shop", true},
+      {"GET", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads", "", "list", G,
+       "federatedworkloads", "", "shop", "", true},
+      {"GET", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads", "true", "watch", G,
+       "federatedworkloads", "", "shop", "", true},
+      {"GET", "/apis/" + G + "/v1alpha1/watch/federatedworkloads", "", "watch", G,
+       "federatedworkloads", "", "", "", true},
+      {"GET", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads/web", "", "get", G,
+       "federatedworkloads", "", "shop", "web", true},
+      {"PUT", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads/web/status", "",
+       "update", G, "federatedworkloads", "status", "shop", "web", true},
+      {"POST", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads", "", "create", G,
+       "federatedworkloads", "", "shop", "", true},
+      {"PATCH", "/apis/" + G + "/v1alpha1/memberclusters/eu", "", "patch", G, "memberclusters", "",
+       "", "eu", true},
+      {"DELETE", "/api/v1/namespaces/shop/secrets", "", "deletecollection", "", "secrets", "",
+       "shop", "", true},
+      {"DELETE", "/api/v1/namespaces/shop", "", "delete", "", "namespaces", "", "shop", "shop",
+       true},
+      {"PUT", "/api/v1/namespaces/shop/finalize", "", "update", "", "namespaces", "finalize",
+       "shop", "shop", true},
       {"GET", "/apis/" + G + "/v1alpha1", "", "get", "", "", "", "", "", false},
       {"HEAD", "/healthz", "", "get", "", "", "", "", "", false},
   };
@@ -224,14 +287,16 @@ TEST(RbacAttributesTest, FromRequests) {
 }
 
 TEST(RbacAttributesTest, ForbiddenMessageIsKubernetes) {
-  EXPECT_EQ(ForbiddenMessage(Ask("x", "create", "federation.meridian.io", "federatedworkloads", "shop")),
-            "federatedworkloads.federation.meridian.io is forbidden: User \"x\" cannot create "
-            "resource \"federatedworkloads\" in API group \"federation.meridian.io\" in the "
-            "namespace \"shop\"");
+  EXPECT_EQ(
+      ForbiddenMessage(Ask("x", "create", "federation.meridian.io", "federatedworkloads", "shop")),
+      "federatedworkloads.federation.meridian.io is forbidden: User \"x\" cannot create "
+      "resource \"federatedworkloads\" in API group \"federation.meridian.io\" in the "
+      "namespace \"shop\"");
   EXPECT_EQ(ForbiddenMessage(Ask("x", "get", "", "secrets", "meridian-system", "eu-1")),
             "secrets \"eu-1\" is forbidden: User \"x\" cannot get resource \"secrets\" in API "
             "group \"\" in the namespace \"meridian-system\"");
-  EXPECT_EQ(ForbiddenMessage(Ask("x", "update", "federation.meridian.io", "memberclusters", "", "eu", "status")),
+  EXPECT_EQ(ForbiddenMessage(
+                Ask("x", "update", "federation.meridian.io", "memberclusters", "", "eu", "status")),
             "memberclusters.federation.meridian.io \"eu\" is forbidden: User \"x\" cannot update "
             "resource \"memberclusters/status\" in API group \"federation.meridian.io\" at the "
             "cluster scope");
@@ -282,8 +347,9 @@ class RbacServerTest : public ::testing::Test {
   // arrive on the store's dispatcher thread.
   void AwaitAllowed(const std::string& token, const json& attrs, bool want = true) {
     for (int i = 0; i < 500; ++i) {
-      rest::RestResponse r = Call(token, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-                                  {{"spec", {{"resourceAttributes", attrs}}}});
+      rest::RestResponse r =
+          Call(token, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+               {{"spec", {{"resourceAttributes", attrs}}}});
       ASSERT_EQ(r.code, 201) << r.body;
       if (json::parse(r.body)["status"]["allowed"] == want) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -301,10 +367,13 @@ const char kRbacPath[] = "/apis/rbac.authorization.k8s.io/v1";
 TEST_F(RbacServerTest, BootstrapRolesExistAndAdminsMayDoEverything) {
   for (const char* name : {"cluster-admin", "admin", "edit", "view", "meridian:residency-admin",
                            "meridian:drill-operator", "meridian:fleet-admin"}) {
-    EXPECT_EQ(Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/" + name).code, 200) << name;
+    EXPECT_EQ(Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/" + name).code,
+              200)
+        << name;
   }
   EXPECT_EQ(Call("admin-token", "DELETE", "/api/v1/namespaces/meridian-system/secrets").code, 200);
-  rest::RestResponse denied = Call("alice-token", "GET", "/api/v1/namespaces/meridian-system/secrets");
+  rest::RestResponse denied =
+      Call("alice-token", "GET", "/api/v1/namespaces/meridian-system/secrets");
   EXPECT_EQ(denied.code, 403);
   EXPECT_EQ(json::parse(denied.body)["message"],
             "secrets is forbidden: User \"alice\" cannot list resource \"secrets\" in API group "
@@ -316,23 +385,30 @@ TEST_F(RbacServerTest, BootstrapRolesExistAndAdminsMayDoEverything) {
 }
 
 TEST_F(RbacServerTest, EscalationIsRefusedAndBindingsTakeEffect) {
-  ASSERT_EQ(Call("admin-token", "POST", "/api/v1/namespaces", {{"metadata", {{"name", "shop"}}}}).code, 201);
+  ASSERT_EQ(
+      Call("admin-token", "POST", "/api/v1/namespaces", {{"metadata", {{"name", "shop"}}}}).code,
+      201);
   // alice administers shop.
   ASSERT_EQ(Call("admin-token", "POST", std::string(kRbacPath) + "/namespaces/shop/rolebindings",
                  Bind("shop", "alice-admin", "ClusterRole", "admin", json::array({User("alice")})))
                 .code,
             201);
-  AwaitAllowed("alice-token", {{"verb", "create"}, {"resource", "rolebindings"}, {"group", kRbacGroup}, {"namespace", "shop"}});
+  AwaitAllowed("alice-token", {{"verb", "create"},
+                               {"resource", "rolebindings"},
+                               {"group", kRbacGroup},
+                               {"namespace", "shop"}});
 
   // She may grant edit in shop (she holds it), not cluster-admin, not cluster-wide.
   EXPECT_EQ(Call("alice-token", "POST", std::string(kRbacPath) + "/namespaces/shop/rolebindings",
                  Bind("shop", "bob-edit", "ClusterRole", "edit", json::array({User("bob")})))
                 .code,
             201);
-  rest::RestResponse up = Call("alice-token", "POST", std::string(kRbacPath) + "/namespaces/shop/rolebindings",
-                               Bind("shop", "alice-root", "ClusterRole", "cluster-admin", json::array({User("alice")})));
+  rest::RestResponse up = Call(
+      "alice-token", "POST", std::string(kRbacPath) + "/namespaces/shop/rolebindings",
+      Bind("shop", "alice-root", "ClusterRole", "cluster-admin", json::array({User("alice")})));
   EXPECT_EQ(up.code, 403) << up.body;
-  EXPECT_NE(json::parse(up.body)["message"].get<std::string>().find("attempting to grant RBAC permissions not currently held"),
+  EXPECT_NE(json::parse(up.body)["message"].get<std::string>().find(
+                "attempting to grant RBAC permissions not currently held"),
             std::string::npos);
   EXPECT_EQ(Call("alice-token", "POST", std::string(kRbacPath) + "/clusterrolebindings",
                  Bind("", "x", "ClusterRole", "edit", json::array({User("alice")})))
@@ -340,32 +416,64 @@ TEST_F(RbacServerTest, EscalationIsRefusedAndBindingsTakeEffect) {
             403);
   // A Role with what she holds is fine; one with residencypolicies is an escalation.
   EXPECT_EQ(Call("alice-token", "POST", std::string(kRbacPath) + "/namespaces/shop/roles",
-                 Role("shop", "fw", json::array({{{"verbs", {"get"}}, {"apiGroups", {"federation.meridian.io"}}, {"resources", {"federatedworkloads"}}}})))
+                 Role("shop", "fw",
+                      json::array({{{"verbs", {"get"}},
+                                    {"apiGroups", {"federation.meridian.io"}},
+                                    {"resources", {"federatedworkloads"}}}})))
                 .code,
             201);
   EXPECT_EQ(Call("alice-token", "POST", std::string(kRbacPath) + "/namespaces/shop/roles",
-                 Role("shop", "rp", json::array({{{"verbs", {"create"}}, {"apiGroups", {"federation.meridian.io"}}, {"resources", {"residencypolicies"}}}})))
+                 Role("shop", "rp",
+                      json::array({{{"verbs", {"create"}},
+                                    {"apiGroups", {"federation.meridian.io"}},
+                                    {"resources", {"residencypolicies"}}}})))
                 .code,
             403);
   // A malformed object is 422 naming the field, for admins too.
-  rest::RestResponse bad = Call("admin-token", "POST", std::string(kRbacPath) + "/clusterroles",
-                                Role("", "typo", json::array({{{"verbs", {"gett"}}, {"apiGroups", {""}}, {"resources", {"pods"}}}})));
+  rest::RestResponse bad = Call(
+      "admin-token", "POST", std::string(kRbacPath) + "/clusterroles",
+      Role("", "typo",
+           json::array({{{"verbs", {"gett"}}, {"apiGroups", {""}}, {"resources", {"pods"}}}})));
   EXPECT_EQ(bad.code, 422);
   EXPECT_NE(bad.body.find("rules[0].verbs[0]"), std::string::npos) << bad.body;
 
   // bob, bound to edit by alice, can create workloads in shop once the binding is seen.
-  AwaitAllowed("bob-token", {{"verb", "create"}, {"resource", "federatedworkloads"}, {"group", "federation.meridian.io"}, {"namespace", "shop"}});
-  AwaitAllowed("bob-token", {{"verb", "create"}, {"resource", "federatedworkloads"}, {"group", "federation.meridian.io"}, {"namespace", "payments"}}, false);
-  AwaitAllowed("bob-token", {{"verb", "create"}, {"resource", "residencypolicies"}, {"group", "federation.meridian.io"}}, false);
+  AwaitAllowed("bob-token", {{"verb", "create"},
+                             {"resource", "federatedworkloads"},
+                             {"group", "federation.meridian.io"},
+                             {"namespace", "shop"}});
+  AwaitAllowed("bob-token",
+               {{"verb", "create"},
+                {"resource", "federatedworkloads"},
+                {"group", "federation.meridian.io"},
+                {"namespace", "payments"}},
+               false);
+  AwaitAllowed(
+      "bob-token",
+      {{"verb", "create"}, {"resource", "residencypolicies"}, {"group", "federation.meridian.io"}},
+      false);
   // Deleting the binding revokes it.
-  EXPECT_EQ(Call("admin-token", "DELETE", std::string(kRbacPath) + "/namespaces/shop/rolebindings/bob-edit").code, 200);
-  AwaitAllowed("bob-token", {{"verb", "create"}, {"resource", "federatedworkloads"}, {"group", "federation.meridian.io"}, {"namespace", "shop"}}, false);
+  EXPECT_EQ(Call("admin-token", "DELETE",
+                 std::string(kRbacPath) + "/namespaces/shop/rolebindings/bob-edit")
+                .code,
+            200);
+  AwaitAllowed("bob-token",
+               {{"verb", "create"},
+                {"resource", "federatedworkloads"},
+                {"group", "federation.meridian.io"},
+                {"namespace", "shop"}},
+               false);
 }
 
 TEST_F(RbacServerTest, BootstrapSurvivesRestartWithoutOverwritingEdits) {
-  json view = json::parse(Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator").body);
+  json view = json::parse(
+      Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator")
+          .body);
   view["metadata"]["labels"]["edited"] = "yes";
-  ASSERT_EQ(Call("admin-token", "PUT", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator", view).code, 200);
+  ASSERT_EQ(Call("admin-token", "PUT",
+                 std::string(kRbacPath) + "/clusterroles/meridian:drill-operator", view)
+                .code,
+            200);
   ASSERT_EQ(Call("admin-token", "DELETE", std::string(kRbacPath) + "/clusterroles/view").code, 200);
   server_.reset();
   ServerOptions options;
@@ -375,7 +483,9 @@ TEST_F(RbacServerTest, BootstrapSurvivesRestartWithoutOverwritingEdits) {
   auto server = FederationApiServer::Create(options, clock_);
   ASSERT_TRUE(server.ok()) << server.status().message();
   server_ = std::move(server).value();
-  json again = json::parse(Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator").body);
+  json again = json::parse(
+      Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator")
+          .body);
   EXPECT_EQ(again["metadata"]["labels"]["edited"], "yes");
   EXPECT_EQ(Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/view").code, 200);
 }

@@ -261,7 +261,8 @@ TEST_F(GrpcBinaryRbacTest, ViewerMayListButNotCreate) {
       {"apiVersion", "rbac.authorization.k8s.io/v1"},
       {"kind", "ClusterRoleBinding"},
       {"metadata", {{"name", "viewer-view"}}},
-      {"roleRef", {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", "view"}}},
+      {"roleRef",
+       {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", "view"}}},
       {"subjects", json::array({{{"kind", "User"}, {"name", "viewer"}}})}};
   {
     fedpb::CreateRequest req;
