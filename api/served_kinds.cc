@@ -46,6 +46,24 @@ std::vector<ServedKind> BuildServedKinds() {
                     {"REASON", "string", ".reason", "Why"},
                     {"OBJECT", "string", ".involvedObject.name", "What it is about"},
                     {"MESSAGE", "string", ".message", "What happened"}}});
+  // Kubernetes RBAC (federation-apiserver/rbac/): who may do what, evaluated on every request.
+  const std::string rbac = "rbac.authorization.k8s.io";
+  const PrinterColumn age = {"AGE", "date", ".metadata.creationTimestamp", "Age"};
+  const PrinterColumn role = {"ROLE", "string", ".roleRef.name", "The role granted"};
+  kinds.push_back({rbac, "v1", "Role", "roles", "role", {}, true, false, {age}});
+  kinds.push_back(
+      {rbac, "v1", "ClusterRole", "clusterroles", "clusterrole", {}, false, false, {age}});
+  kinds.push_back(
+      {rbac, "v1", "RoleBinding", "rolebindings", "rolebinding", {}, true, false, {role, age}});
+  kinds.push_back({rbac,
+                   "v1",
+                   "ClusterRoleBinding",
+                   "clusterrolebindings",
+                   "clusterrolebinding",
+                   {},
+                   false,
+                   false,
+                   {role, age}});
   return kinds;
 }
 

@@ -1,6 +1,7 @@
 // Every kind the federation-apiserver serves, in one list that the server (its resource
 // registry) and fedctl (what a user or manifest may name, URLs, table columns) both read:
-// Meridian's six kinds (FederationResources) first, then core v1 namespaces, secrets and events.
+// Meridian's six kinds (FederationResources) first, then core v1 namespaces, secrets and
+// events, then rbac.authorization.k8s.io/v1 Role, ClusterRole, RoleBinding, ClusterRoleBinding.
 // Pure data; thread-safe.
 #pragma once
 
@@ -27,7 +28,7 @@ struct ServedKind {
   std::vector<PrinterColumn> columns;
 };
 
-// Meridian's kinds, then Namespace, Secret and Event (v1).
+// Meridian's kinds, then Namespace, Secret and Event (v1), then the four RBAC kinds.
 const std::vector<ServedKind>& ServedKinds();
 
 }  // namespace meridian::api

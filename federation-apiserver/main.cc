@@ -116,6 +116,21 @@ int main(int argc, char** argv) {
                  "for none)");
   app.add_option("--oidc-groups-claim", options.oidc.groups_claim, "Claim listing the groups");
   app.add_option("--oidc-groups-prefix", options.oidc.groups_prefix, "Prefix for OIDC groups");
+  app.add_option("--authorization-mode", options.authorization_mode,
+                 "AlwaysAllow, or RBAC (Roles and bindings of rbac.authorization.k8s.io/v1; "
+                 "group system:masters may do everything)")
+      ->capture_default_str();
+  app.add_option("--audit-log-path", options.audit_log_path,
+                 "Append audit.k8s.io/v1 Event JSON lines here (off when empty)");
+  app.add_option("--audit-policy-file", options.audit_policy_file,
+                 "audit.k8s.io/v1 Policy (levels None/Metadata/Request/RequestResponse); "
+                 "default: everything at Metadata");
+  app.add_option("--audit-log-maxsize", options.audit_log_maxsize_mb,
+                 "Rotate the audit log before it passes this many MB (0: never)")
+      ->capture_default_str();
+  app.add_option("--audit-log-maxbackup", options.audit_log_maxbackup,
+                 "Rotated audit logs kept (0: all)")
+      ->capture_default_str();
   app.add_option("--max-body-bytes", options.max_body_bytes, "Largest request body")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();

@@ -13,7 +13,9 @@
 #include "apimachinery/event_recorder.h"
 #include "apimachinery/sqlite_store.h"
 #include "federation-apiserver/admission.h"
+#include "federation-apiserver/audit/audit.h"
 #include "federation-apiserver/openapi.h"
+#include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
 
 namespace meridian::apiserver {
@@ -66,7 +68,10 @@ StatusOr<ResourceInfo> ResourceInfoFor(const api::ServedKind& k) {
   info.plural = k.plural;
   info.singular = k.singular;
   info.short_names = k.short_names;
-  info.categories = {"meridian"};
+  if (k.group == api::kGroup) info.categories = {"meridian"};
+  // RBAC names are path segments in Kubernetes ("system:masters", "meridian:fleet-admin").
+  if (k.group == rbac::kRbacGroup)
+    info.name_validation = apimachinery::NameValidation::kPathSegment;
   info.namespaced = k.namespaced;
   info.has_status = k.has_status;
   for (const api::PrinterColumn& c : k.columns) {
@@ -138,6 +143,7 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
       std::make_unique<apimachinery::ObjectService>(*server->store_, clock, server->registry_);
   apimachinery::InstallCoreAdmission(*server->objects_);
   InstallFederationAdmission(*server->objects_, *server->store_, clock);
+  rbac::InstallRbacValidation(*server->objects_);
 
   // Namespaces every federation has: "default" for users, "meridian-system" for member
   // credentials. Creating them is idempotent across restarts.
@@ -150,12 +156,18 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     }
   }
 
+  // After the namespaces: RBAC's bootstrap roles are cluster-scoped, but its watches must
+  // see every object already stored.
+  MERIDIAN_ASSIGN_OR_RETURN(rbac::AuthorizationMode mode,
+                            rbac::ParseAuthorizationMode(options.authorization_mode));
+  MERIDIAN_ASSIGN_OR_RETURN(server->authorizer_, rbac::Authorizer::Create(mode, *server->objects_));
+
   rest::RestOptions rest_options;
   rest_options.max_body_bytes = options.max_body_bytes;
   rest_options.version["gitVersion"] = "v1.32.0-meridian";
   server->handler_ = std::make_unique<rest::RestHandler>(*server->objects_, clock, rest_options);
 
-  // Request pipeline, stage 1: authentication (then, when it exists, authorization).
+  // Request pipeline, stage 1: authentication then authorization (RBAC).
   // kube-apiserver's order: x509 client certificates, static tokens, OIDC ID tokens.
   std::vector<Authenticator> authenticators;
   if (!options.client_ca_file.empty()) {
@@ -181,6 +193,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   if (!authenticators.empty()) {
     server->filters_.push_back(AuthenticationFilter(std::move(authenticators)));
   }
+  if (mode == rbac::AuthorizationMode::kRbac)
+    server->filters_.push_back(server->authorizer_->Filter());
   for (const rest::RestFilter& filter : server->filters_) server->handler_->AddFilter(filter);
   // `kubectl auth whoami`: who authentication made of this request (kube-apiserver's
   // SelfSubjectReview; nothing is stored).
@@ -193,6 +207,33 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
                                               {"metadata", {{"creationTimestamp", nullptr}}},
                                               {"status", {{"userInfo", info}}}});
       });
+  // Audit: one event per request, after the response is built (see audit/audit.h).
+  if (!options.audit_policy_file.empty() && options.audit_log_path.empty()) {
+    return InvalidArgumentError("--audit-policy-file: needs --audit-log-path");
+  }
+  if (!options.audit_log_path.empty()) {
+    server->audit_policy_ = std::make_unique<audit::Policy>(audit::MetadataPolicy());
+    if (!options.audit_policy_file.empty()) {
+      StatusOr<std::string> text = ReadFile(options.audit_policy_file);
+      if (!text.ok())
+        return InvalidArgumentError("--audit-policy-file: " + text.status().message());
+      MERIDIAN_ASSIGN_OR_RETURN(audit::Policy policy,
+                                audit::ParsePolicy(*text, options.audit_policy_file));
+      *server->audit_policy_ = std::move(policy);
+    }
+    audit::AuditLogOptions log_options;
+    log_options.path = options.audit_log_path;
+    log_options.max_size_mb = options.audit_log_maxsize_mb;
+    log_options.max_backups = options.audit_log_maxbackup;
+    MERIDIAN_ASSIGN_OR_RETURN(server->audit_log_, audit::AuditLog::Open(log_options, clock));
+    server->handler_->SetObserver(
+        audit::Observer(*server->audit_policy_, *server->audit_log_, clock));
+  }
+  // kubectl auth can-i.
+  rbac::Authorizer* authz = server->authorizer_.get();
+  server->handler_->AddRoute(
+      "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+      [authz](const rest::RestRequest& req) { return authz->SelfSubjectAccessReview(req); });
 
   // OpenAPI for kubectl (documents are built once; they only change with the binary).
   auto v2 = std::make_shared<const std::string>(OpenApiV2().dump());
@@ -227,6 +268,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
 FederationApiServer::~FederationApiServer() {
   // The handler's watches reference the service and store: stop them first.
   handler_.reset();
+  authorizer_.reset();
+  audit_log_.reset();
   objects_.reset();
   store_.reset();
 }

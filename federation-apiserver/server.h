@@ -1,9 +1,10 @@
 // FederationApiServer: the federation endpoint's composition root, without sockets.
 //
 // It opens the store, registers the resources (Meridian's six kinds, core v1 Namespaces,
-// Secrets and Events), installs admission (federation-apiserver/admission.h), the request filters
-// (authentication first, then authorization — see request_filters.h) and the extra routes
-// (/openapi/v2, /openapi/v3), and exposes the RestHandler that a transport serves (main.cc
+// Secrets and Events, the four RBAC kinds), installs admission (federation-apiserver/admission.h),
+// the request filters (authentication first, then authorization — see rbac/authorizer.h), the
+// audit observer (audit/audit.h) and the extra routes
+// (/openapi/v2, /openapi/v3, SelfSubjectAccessReview), and exposes the RestHandler that a transport serves (main.cc
 // puts it behind cpprestsdk; tests may call it directly) and the ObjectService that in-process
 // controllers and the gRPC service use.
 //
@@ -21,6 +22,8 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "federation-apiserver/authentication.h"
+#include "federation-apiserver/audit/audit.h"
+#include "federation-apiserver/rbac/authorizer.h"
 
 namespace meridian::apiserver {
 
@@ -42,12 +45,23 @@ struct ServerOptions {
   // OIDC ID tokens (authentication.h); off unless oidc.issuer_url is set.
   OidcOptions oidc;
   std::string oidc_jwks_file;
+  // "AlwaysAllow" (every request that passed authentication) or "RBAC" (rbac/authorizer.h:
+  // Roles and bindings, bootstrap roles created at startup, group system:masters may do
+  // everything).
+  std::string authorization_mode = "AlwaysAllow";
+  // Audit log (audit/audit.h): off when the path is empty. Without a policy file every
+  // request is logged at Metadata.
+  std::string audit_log_path;
+  std::string audit_policy_file;
+  int64_t audit_log_maxsize_mb = 100;
+  int audit_log_maxbackup = 10;
 };
 
 class FederationApiServer {
  public:
   // Errors: kInvalidArgument for a malformed option (named), kUnavailable / kDataLoss from the
-  // store, kInvalidArgument for an unreadable or malformed token file (file:line).
+  // store, kInvalidArgument for an unreadable or malformed token file (file:line), audit
+  // policy file (file: field) or audit log path, or an unknown authorization mode.
   static StatusOr<std::unique_ptr<FederationApiServer>> Create(const ServerOptions& options,
                                                                const Clock& clock);
   ~FederationApiServer();
@@ -59,6 +73,8 @@ class FederationApiServer {
   // The request filters (authentication, then authorization) every transport must run: the
   // REST handler has them installed; the gRPC service gets the same list.
   const std::vector<apimachinery::rest::RestFilter>& filters() const { return filters_; }
+  // The authorization mode's decisions (AlwaysAllow or RBAC).
+  const rbac::Authorizer& authorizer() const { return *authorizer_; }
 
  private:
   FederationApiServer() = default;
@@ -66,6 +82,9 @@ class FederationApiServer {
   apimachinery::ResourceRegistry registry_;
   std::unique_ptr<apimachinery::Store> store_;
   std::unique_ptr<apimachinery::ObjectService> objects_;
+  std::unique_ptr<rbac::Authorizer> authorizer_;  // watches objects_: reset before it
+  std::unique_ptr<audit::Policy> audit_policy_;   // both used by the handler's observer
+  std::unique_ptr<audit::AuditLog> audit_log_;
   std::unique_ptr<apimachinery::rest::RestHandler> handler_;
   std::vector<apimachinery::rest::RestFilter> filters_;
 };

@@ -404,6 +404,13 @@ std::optional<RestResponse> RestHandler::MatchRoute(const RestRequest& request,
 }
 
 RestResponse RestHandler::Handle(RestRequest request) {
+  const Timestamp received = observer_ ? clock_.Now() : Timestamp{};
+  RestResponse response = HandleFiltered(request);
+  if (observer_) observer_(request, response, received);
+  return response;
+}
+
+RestResponse RestHandler::HandleFiltered(RestRequest& request) {
   try {
     if (!Owns(request.path)) return RestResponse::Error(PathNotFound());
     std::string path = request.path.substr(options_.base_path.size());

@@ -96,6 +96,12 @@ struct RestResponse {
 // stops the request and is answered as ApiError::FromStatus (kUnauthenticated -> 401
 // Unauthorized, kPermissionDenied -> 403 Forbidden, ...).
 using RestFilter = std::function<Status(RestRequest& request)>;
+// Sees every request once its response is built (the audit stage): `request` as the filters
+// left it (user set; unset when a filter refused it), `received` when Handle began. For a
+// watch, `response.start_stream` is still to run: the observer may wrap it to see the stream
+// end. Must be thread-safe.
+using RestObserver =
+    std::function<void(const RestRequest& request, RestResponse& response, Timestamp received)>;
 // An extra route. Its path is relative to the base path, like built-in routes.
 using RestRoute = std::function<RestResponse(const RestRequest& request)>;
 
@@ -136,6 +142,8 @@ class RestHandler {
   // Startup only. Filters run in order for every request, including extra routes unless
   // they were added with `before_filters`.
   void AddFilter(RestFilter filter) { filters_.push_back(std::move(filter)); }
+  // Startup only. One observer (see RestObserver); a second replaces the first.
+  void SetObserver(RestObserver observer) { observer_ = std::move(observer); }
   // `method` "" matches any; `prefix` true matches `path` and anything under "path/".
   void AddRoute(const std::string& method, const std::string& path, RestRoute route,
                 bool prefix = false, bool before_filters = false);
@@ -165,6 +173,7 @@ class RestHandler {
   };
   std::optional<RestResponse> MatchRoute(const RestRequest& request, const std::string& path,
                                          bool before_filters) const;
+  RestResponse HandleFiltered(RestRequest& request);
   RestResponse Route(RestRequest& request, const std::string& path);
   RestResponse Discovery(const std::vector<std::string>& segs);
   RestResponse OpenApiV3(const std::vector<std::string>& segs);
@@ -177,6 +186,7 @@ class RestHandler {
   const Clock& clock_;
   const RestOptions options_;
   std::vector<RestFilter> filters_;
+  RestObserver observer_;
   std::vector<ExtraRoute> routes_;
 
   struct Sessions;

@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "test/common/child_process.h"
 #include "test/common/test_env.h"
@@ -26,17 +27,20 @@ class ApiserverProcess {
     std::filesystem::remove_all(dir_);
   }
 
-  // Starts (or restarts) the server; returns "" or an error. url() is valid afterwards.
-  std::string Start() {
+  // Starts (or restarts) the server with `extra_flags` appended; returns "" or an error.
+  // url() is valid afterwards.
+  std::string Start(const std::vector<std::string>& extra_flags = {}) {
     std::string error;
     std::string bin = test_env::BinDir() + "/federation-apiserver";
     if (!std::filesystem::exists(bin)) return bin + " is not built";
-    if (!process_.Start({bin, "--listen", "127.0.0.1:0", "--storage",
-                         "sqlite:" + (dir_ / "federation.db").string(), "--log-level", "warn",
-                         // API tests: no controllers (their members are not running, and a
-                         // workload's cleanup finalizer would wait for them).
-                         "--controllers", "none"},
-                        &error, (dir_ / "stderr.log").string())) {
+    std::vector<std::string> argv = {bin, "--listen", "127.0.0.1:0", "--storage",
+                                     "sqlite:" + (dir_ / "federation.db").string(), "--log-level",
+                                     "warn",
+                                     // API tests: no controllers (their members are not running,
+                                     // and a workload's cleanup finalizer would wait for them).
+                                     "--controllers", "none"};
+    argv.insert(argv.end(), extra_flags.begin(), extra_flags.end());
+    if (!process_.Start(argv, &error, (dir_ / "stderr.log").string())) {
       return error;
     }
     url_ = process_.WaitForLine("federation-apiserver listening on ", std::chrono::seconds(30),

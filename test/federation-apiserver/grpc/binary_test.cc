@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "federation-apiserver/grpc/grpc_service.h"
@@ -59,6 +60,7 @@ class GrpcBinaryTest : public ::testing::Test {
       std::ofstream(dir_ / "tokens.csv") << TokenFile();
       argv.insert(argv.end(), {"--token-auth-file", (dir_ / "tokens.csv").string()});
     }
+    if (Rbac()) argv.insert(argv.end(), {"--authorization-mode", "RBAC"});
     ASSERT_TRUE(process_.Start(argv, &error, (dir_ / "stderr.log").string())) << error;
     // Printed once GrpcServer::Start returned, i.e. when the port accepts calls.
     const std::string address = process_.WaitForLine("federation-apiserver gRPC listening on ",
@@ -73,6 +75,8 @@ class GrpcBinaryTest : public ::testing::Test {
   }
   // Contents of a --token-auth-file to start the server with ("" = none).
   virtual std::string TokenFile() const { return ""; }
+  // Start with --authorization-mode RBAC.
+  virtual bool Rbac() const { return false; }
 
   struct Result {
     ::grpc::Status status;
@@ -241,6 +245,63 @@ TEST_F(GrpcBinaryAuthTest, TokenFileProtectsTheGrpcPortToo) {
   good->AddMetadata("authorization", "Bearer s3cret");
   ::grpc::Status ok = stub_->Get(good.get(), req, &resp);
   EXPECT_TRUE(ok.ok()) << ok.error_message();
+}
+
+// RBAC judges gRPC calls like REST requests: the same filter, the same 403 message.
+class GrpcBinaryRbacTest : public GrpcBinaryTest {
+ protected:
+  std::string TokenFile() const override {
+    return "root,admin,u0,system:masters\nreader,viewer,u1\n";
+  }
+  bool Rbac() const override { return true; }
+};
+
+TEST_F(GrpcBinaryRbacTest, ViewerMayListButNotCreate) {
+  const json binding = {
+      {"apiVersion", "rbac.authorization.k8s.io/v1"},
+      {"kind", "ClusterRoleBinding"},
+      {"metadata", {{"name", "viewer-view"}}},
+      {"roleRef",
+       {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", "view"}}},
+      {"subjects", json::array({{{"kind", "User"}, {"name", "viewer"}}})}};
+  {
+    fedpb::CreateRequest req;
+    *req.mutable_resource() = Ref("rbac.authorization.k8s.io", "v1", "clusterrolebindings");
+    req.set_object_json(binding.dump());
+    auto ctx = NewContext();
+    ctx->AddMetadata("authorization", "Bearer root");
+    fedpb::ObjectResponse resp;
+    ::grpc::Status st = stub_->Create(ctx.get(), req, &resp);
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  fedpb::ListRequest list;
+  *list.mutable_resource() = Ref(kGroup, "v1alpha1", "federatedworkloads", "default");
+  ::grpc::Status listed;
+  for (int i = 0; i < 500; ++i) {  // the binding applies once its watch event arrives
+    auto ctx = NewContext();
+    ctx->AddMetadata("authorization", "Bearer reader");
+    fedpb::ListResponse resp;
+    listed = stub_->List(ctx.get(), list, &resp);
+    if (listed.ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(listed.ok()) << listed.error_message();
+
+  fedpb::CreateRequest req;
+  *req.mutable_resource() = Ref(kGroup, "v1alpha1", "federatedworkloads", "default");
+  req.set_object_json(json({{"apiVersion", std::string(kGroup) + "/v1alpha1"},
+                            {"kind", "FederatedWorkload"},
+                            {"metadata", {{"name", "web"}}}})
+                          .dump());
+  auto ctx = NewContext();
+  ctx->AddMetadata("authorization", "Bearer reader");
+  fedpb::ObjectResponse resp;
+  ::grpc::Status denied = stub_->Create(ctx.get(), req, &resp);
+  EXPECT_EQ(denied.error_code(), ::grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(denied.error_message(),
+            "federatedworkloads.federation.meridian.io is forbidden: User \"viewer\" cannot "
+            "create resource \"federatedworkloads\" in API group \"federation.meridian.io\" in "
+            "the namespace \"default\"");
 }
 
 }  // namespace

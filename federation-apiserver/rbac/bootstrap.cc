@@ -1,0 +1,138 @@
+// The bootstrap RBAC objects (see authorizer.h). Kubernetes' default roles, narrowed to what
+// the federation serves, plus Meridian's three operator roles.
+#include "federation-apiserver/rbac/authorizer.h"
+
+namespace meridian::apiserver::rbac {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kMeridian[] = "federation.meridian.io";
+constexpr char kAggregatePrefix[] = "rbac.authorization.k8s.io/aggregate-to-";
+
+json Rule(std::vector<std::string> verbs, std::vector<std::string> groups,
+          std::vector<std::string> resources) {
+  return {{"verbs", verbs}, {"apiGroups", groups}, {"resources", resources}};
+}
+
+json UrlRule(std::vector<std::string> verbs, std::vector<std::string> urls) {
+  return {{"verbs", verbs}, {"nonResourceURLs", urls}};
+}
+
+json ClusterRole(const std::string& name, json rules, json labels = json::object()) {
+  labels["kubernetes.io/bootstrapping"] = "rbac-defaults";
+  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", "ClusterRole"},
+          {"metadata", {{"name", name}, {"labels", labels}}},
+          {"rules", rules}};
+}
+
+// A ClusterRole whose rules are those of every ClusterRole labelled aggregate-to-<each of
+// `levels`> (Kubernetes' admin/edit/view shape, so operators can extend them the same way).
+json AggregatedRole(const std::string& name, const std::vector<std::string>& levels) {
+  json selectors = json::array();
+  for (const std::string& level : levels) {
+    selectors.push_back({{"matchLabels", {{kAggregatePrefix + level, "true"}}}});
+  }
+  json role = ClusterRole(name, json::array());
+  role["aggregationRule"] = {{"clusterRoleSelectors", selectors}};
+  return role;
+}
+
+json Binding(const std::string& name, const std::string& role, const std::string& group) {
+  return {
+      {"apiVersion", "rbac.authorization.k8s.io/v1"},
+      {"kind", "ClusterRoleBinding"},
+      {"metadata",
+       {{"name", name}, {"labels", {{"kubernetes.io/bootstrapping", "rbac-defaults"}}}}},
+      {"roleRef", {{"apiGroup", kRbacGroup}, {"kind", "ClusterRole"}, {"name", role}}},
+      {"subjects", json::array({{{"kind", "Group"}, {"apiGroup", kRbacGroup}, {"name", group}}})}};
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, json>> BootstrapObjects() {
+  const std::vector<std::string> read = {"get", "list", "watch"};
+  const std::vector<std::string> write = {"create", "update", "patch", "delete",
+                                          "deletecollection"};
+  const std::vector<std::string> all = {"*"};
+  // Everything Meridian serves that a workload author reads; the cluster-scoped kinds only
+  // take effect through a ClusterRoleBinding.
+  const std::vector<std::string> meridian_kinds = {
+      "federatedworkloads",    "federatedworkloads/status",
+      "dnsrecordsets",         "memberclusters",
+      "memberclusters/status", "topologies",
+      "residencypolicies",     "failoverdrills",
+      "failoverdrills/status"};
+  // What a namespace's workload authors write. Not residencypolicies: residency is the
+  // residency admins' decision, never the authors'.
+  const std::vector<std::string> authored = {"federatedworkloads", "dnsrecordsets"};
+
+  std::vector<std::pair<std::string, json>> out;
+  auto role = [&](json r) { out.emplace_back("clusterroles", std::move(r)); };
+  auto binding = [&](json b) { out.emplace_back("clusterrolebindings", std::move(b)); };
+
+  role(ClusterRole("cluster-admin", json::array({Rule(all, {"*"}, {"*"}), UrlRule(all, {"*"})})));
+  binding(Binding("cluster-admin", "cluster-admin", kSuperuserGroup));
+
+  // Discovery and the self-review every authenticated user needs for kubectl to work.
+  role(ClusterRole(
+      "system:discovery",
+      json::array({UrlRule({"get"}, {"/api", "/api/*", "/apis", "/apis/*", "/openapi", "/openapi/*",
+                                     "/version", "/version/", "/healthz", "/livez", "/readyz"})})));
+  binding(Binding("system:discovery", "system:discovery", "system:authenticated"));
+  role(ClusterRole(
+      "system:public-info-viewer",
+      json::array({UrlRule({"get"}, {"/healthz", "/healthz/*", "/livez", "/livez/*", "/readyz",
+                                     "/readyz/*", "/version", "/version/"})})));
+  binding(
+      Binding("system:public-info-viewer", "system:public-info-viewer", "system:authenticated"));
+  binding(Binding("system:public-info-viewer:unauthenticated", "system:public-info-viewer",
+                  "system:unauthenticated"));
+  role(ClusterRole("system:basic-user", json::array({Rule({"create"}, {"authorization.k8s.io"},
+                                                          {"selfsubjectaccessreviews"})})));
+  binding(Binding("system:basic-user", "system:basic-user", "system:authenticated"));
+
+  // admin > edit > view, each the union of the aggregate-to-* roles at its level and below.
+  role(AggregatedRole("admin", {"admin", "edit", "view"}));
+  role(AggregatedRole("edit", {"edit", "view"}));
+  role(AggregatedRole("view", {"view"}));
+  role(ClusterRole("meridian:aggregate-to-view",
+                   json::array({Rule(read, {kMeridian}, meridian_kinds),
+                                Rule(read, {""}, {"namespaces", "events"})}),
+                   {{std::string(kAggregatePrefix) + "view", "true"}}));
+  role(ClusterRole("meridian:aggregate-to-edit",
+                   json::array({Rule(write, {kMeridian}, authored), Rule(read, {""}, {"secrets"}),
+                                Rule(write, {""}, {"secrets", "events"})}),
+                   {{std::string(kAggregatePrefix) + "edit", "true"}}));
+  // Explicit verbs, not "*": that would include escalate and bind, and let a namespace admin
+  // grant what it does not hold.
+  std::vector<std::string> read_write = read;
+  read_write.insert(read_write.end(), write.begin(), write.end());
+  role(ClusterRole("meridian:aggregate-to-admin",
+                   json::array({Rule(read_write, {kRbacGroup}, {"roles", "rolebindings"})}),
+                   {{std::string(kAggregatePrefix) + "admin", "true"}}));
+
+  role(ClusterRole(
+      "meridian:residency-admin",
+      json::array({Rule(all, {kMeridian}, {"residencypolicies"}), Rule(read, {kMeridian}, {"*"}),
+                   Rule(read, {""}, {"namespaces", "events"})})));
+  role(ClusterRole(
+      "meridian:drill-operator",
+      json::array({Rule(all, {kMeridian}, {"failoverdrills"}),
+                   Rule(read, {kMeridian},
+                        {"failoverdrills/status", "memberclusters", "memberclusters/status",
+                         "topologies", "federatedworkloads", "federatedworkloads/status"}),
+                   Rule(read, {""}, {"namespaces", "events"})})));
+  // Member credentials are Secrets in meridian-system: bind this role there with a
+  // RoleBinding for the credentials, and with a ClusterRoleBinding for the fleet itself
+  // (which also grants Secrets everywhere).
+  role(ClusterRole("meridian:fleet-admin",
+                   json::array({Rule(all, {kMeridian},
+                                     {"memberclusters", "memberclusters/status", "topologies"}),
+                                Rule(all, {""}, {"secrets"}), Rule(read, {kMeridian}, {"*"}),
+                                Rule(read, {""}, {"namespaces", "events"})})));
+  return out;
+}
+
+}  // namespace meridian::apiserver::rbac

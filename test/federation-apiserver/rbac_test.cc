@@ -1,0 +1,501 @@
+// RBAC: the pure evaluator (rbac/policy.h), request attributes and the 403 text, and the
+// Authorizer over a FederationApiServer on an in-memory path (bootstrap roles, escalation
+// prevention, validation, SelfSubjectAccessReview), driven through the RestHandler.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "common/clock.h"
+#include "federation-apiserver/rbac/authorizer.h"
+#include "federation-apiserver/rbac/policy.h"
+#include "federation-apiserver/server.h"
+
+namespace meridian::apiserver::rbac {
+namespace {
+
+using nlohmann::json;
+namespace rest = apimachinery::rest;
+
+json Role(const std::string& ns, const std::string& name, json rules) {
+  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", ns.empty() ? "ClusterRole" : "Role"},
+          {"metadata", ns.empty() ? json{{"name", name}} : json{{"name", name}, {"namespace", ns}}},
+          {"rules", rules}};
+}
+
+json Bind(const std::string& ns, const std::string& name, const std::string& role_kind,
+          const std::string& role, json subjects) {
+  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", ns.empty() ? "ClusterRoleBinding" : "RoleBinding"},
+          {"metadata", ns.empty() ? json{{"name", name}} : json{{"name", name}, {"namespace", ns}}},
+          {"roleRef", {{"apiGroup", kRbacGroup}, {"kind", role_kind}, {"name", role}}},
+          {"subjects", subjects}};
+}
+
+json User(const std::string& name) { return {{"kind", "User"}, {"name", name}}; }
+json Group(const std::string& name) { return {{"kind", "Group"}, {"name", name}}; }
+
+Attributes Ask(const std::string& user, const std::string& verb, const std::string& group,
+               const std::string& resource, const std::string& ns, const std::string& name = "",
+               const std::string& sub = "") {
+  Attributes a;
+  a.user = user;
+  a.groups = {"system:authenticated"};
+  a.verb = verb;
+  a.api_group = group;
+  a.resource = resource;
+  a.ns = ns;
+  a.name = name;
+  a.subresource = sub;
+  return a;
+}
+
+TEST(RbacPolicyTest, DecisionTable) {
+  json fw_rules = json::array({{{"verbs", {"get", "list", "watch"}},
+                                {"apiGroups", {"federation.meridian.io"}},
+                                {"resources", {"federatedworkloads"}}}});
+  auto policy = RbacPolicy::Build(
+      {Role("shop", "reader", fw_rules), Role("shop", "one-secret",
+                                              json::array({{{"verbs", {"get"}},
+                                                            {"apiGroups", {""}},
+                                                            {"resources", {"secrets"}},
+                                                            {"resourceNames", {"db"}}}}))},
+      {Role("", "status-writer",
+            json::array(
+                {{{"verbs", {"update"}}, {"apiGroups", {"*"}}, {"resources", {"*/status"}}}})),
+       Role("", "fw-all",
+            json::array({{{"verbs", {"*"}},
+                          {"apiGroups", {"federation.meridian.io"}},
+                          {"resources", {"federatedworkloads"}}}})),
+       Role("", "urls", json::array({{{"verbs", {"get"}}, {"nonResourceURLs", {"/apis/*"}}}}))},
+      {Bind("shop", "r", "Role", "reader", json::array({User("alice"), Group("devs")})),
+       Bind("shop", "s", "Role", "one-secret", json::array({User("alice")})),
+       Bind("shop", "cr", "ClusterRole", "fw-all", json::array({User("bob")})),
+       Bind("shop", "dangling", "Role", "absent", json::array({User("carol")})),
+       Bind("shop", "sa", "ClusterRole", "fw-all",
+            json::array({{{"kind", "ServiceAccount"}, {"name", "deployer"}}}))},
+      {Bind("", "sw", "ClusterRole", "status-writer", json::array({User("ctl")})),
+       Bind("", "u", "ClusterRole", "urls", json::array({Group("system:authenticated")}))});
+
+  Attributes url;
+  url.user = "anyone";
+  url.groups = {"system:authenticated"};
+  url.verb = "get";
+  url.resource_request = false;
+  url.path = "/apis/federation.meridian.io";
+  Attributes masters = Ask("root", "delete", "", "namespaces", "", "meridian-system");
+  masters.groups = {"system:masters"};
+  Attributes dev = Ask("dave", "list", "federation.meridian.io", "federatedworkloads", "shop");
+  dev.groups = {"devs"};
+
+  struct Case {
+    const char* what;
+    Attributes attrs;
+    bool allowed;
+  };
+  const std::string G = "federation.meridian.io";
+  std::vector<Case> cases = {
+      {"role in its namespace", Ask("alice", "list", G, "federatedworkloads", "shop"), true},
+      {"role not in another namespace", Ask("alice", "list", G, "federatedworkloads", "payments"),
+       false},
+      {"role not cluster-wide", Ask("alice", "list", G, "federatedworkloads", ""), false},
+      {"verb not granted", Ask("alice", "create", G, "federatedworkloads", "shop"), false},
+      {"subresource needs its own rule",
+       Ask("alice", "get", G, "federatedworkloads", "shop", "w", "status"), false},
+      {"by group", dev, true},
+      {"resourceNames: named", Ask("alice", "get", "", "secrets", "shop", "db"), true},
+      {"resourceNames: other name", Ask("alice", "get", "", "secrets", "shop", "api"), false},
+      {"clusterrole via rolebinding: in ns", Ask("bob", "create", G, "federatedworkloads", "shop"),
+       true},
+      {"clusterrole via rolebinding: not elsewhere",
+       Ask("bob", "create", G, "federatedworkloads", "payments"), false},
+      {"*/status", Ask("ctl", "update", G, "memberclusters", "", "eu", "status"), true},
+      {"*/status is not the main resource", Ask("ctl", "update", G, "memberclusters", "", "eu"),
+       false},
+      {"dangling binding grants nothing", Ask("carol", "get", G, "federatedworkloads", "shop"),
+       false},
+      {"service account",
+       Ask("system:serviceaccount:shop:deployer", "create", G, "federatedworkloads", "shop"), true},
+      {"non-resource prefix", url, true},
+      {"system:masters", masters, true},
+      {"nobody", Ask("eve", "get", G, "federatedworkloads", "shop"), false},
+  };
+  for (const Case& c : cases) EXPECT_EQ(policy->Allows(c.attrs), c.allowed) << c.what;
+  EXPECT_EQ(policy->binding_count(), 6u);  // the dangling one is not counted
+}
+
+TEST(RbacPolicyTest, AggregationByLabel) {
+  json view = Role("", "view", json::array());
+  view["aggregationRule"] = {
+      {"clusterRoleSelectors", json::array({{{"matchLabels", {{"agg-view", "true"}}}}})}};
+  json part = Role("", "fw-view",
+                   json::array({{{"verbs", {"get"}},
+                                 {"apiGroups", {"federation.meridian.io"}},
+                                 {"resources", {"federatedworkloads"}}}}));
+  part["metadata"]["labels"] = {{"agg-view", "true"}};
+  json other =
+      Role("", "secrets",
+           json::array({{{"verbs", {"get"}}, {"apiGroups", {""}}, {"resources", {"secrets"}}}}));
+  auto policy =
+      RbacPolicy::Build({}, {view, part, other},
+                        {Bind("shop", "v", "ClusterRole", "view", json::array({User("v")}))}, {});
+  EXPECT_TRUE(
+      policy->Allows(Ask("v", "get", "federation.meridian.io", "federatedworkloads", "shop", "w")));
+  EXPECT_FALSE(policy->Allows(Ask("v", "get", "", "secrets", "shop", "s")));
+}
+
+TEST(RbacPolicyTest, Covers) {
+  std::vector<PolicyRule> owner = {
+      {{"get", "list"}, {""}, {"secrets"}, {}, {}},
+      {{"*"}, {"federation.meridian.io"}, {"federatedworkloads"}, {}, {}}};
+  std::vector<PolicyRule> uncovered;
+  EXPECT_TRUE(Covers(owner, {{{"get"}, {""}, {"secrets"}, {"db"}, {}}}, nullptr));
+  EXPECT_TRUE(Covers(
+      owner, {{{"create", "delete"}, {"federation.meridian.io"}, {"federatedworkloads"}, {}, {}}},
+      nullptr));
+  // A requested "*" is covered only by an owner "*".
+  EXPECT_FALSE(Covers(owner, {{{"*"}, {""}, {"secrets"}, {}, {}}}, &uncovered));
+  ASSERT_EQ(uncovered.size(), 1u);
+  EXPECT_EQ(DescribeRules(uncovered), "{APIGroups:[\"\"], Resources:[\"secrets\"], Verbs:[\"*\"]}");
+  // Owner rules limited to names do not cover the whole resource.
+  EXPECT_FALSE(Covers({{{"get"}, {""}, {"secrets"}, {"db"}, {}}},
+                      {{{"get"}, {""}, {"secrets"}, {}, {}}}, nullptr));
+}
+
+TEST(RbacValidationTest, FieldErrorsNameTheField) {
+  struct Case {
+    const char* what;
+    std::string kind;
+    json object;
+    std::string path;  // "" = valid
+  };
+  std::vector<Case> cases = {
+      {"valid role", "Role",
+       Role("shop", "r",
+            json::array({{{"verbs", {"get"}}, {"apiGroups", {""}}, {"resources", {"pods"}}}})),
+       ""},
+      {"unknown verb", "Role",
+       Role("shop", "r",
+            json::array(
+                {{{"verbs", {"get", "raed"}}, {"apiGroups", {""}}, {"resources", {"pods"}}}})),
+       "rules[0].verbs[1]"},
+      {"no verbs", "ClusterRole",
+       Role("", "r", json::array({{{"apiGroups", {""}}, {"resources", {"pods"}}}})),
+       "rules[0].verbs"},
+      {"no apiGroups", "ClusterRole",
+       Role("", "r", json::array({{{"verbs", {"get"}}, {"resources", {"pods"}}}})),
+       "rules[0].apiGroups"},
+      {"typo in a rule key", "ClusterRole",
+       Role("", "r",
+            json::array({{{"verbs", {"get"}}, {"apiGroups", {""}}, {"resource", {"pods"}}}})),
+       "rules[0].resource"},
+      {"urls in a Role", "Role",
+       Role("shop", "r", json::array({{{"verbs", {"get"}}, {"nonResourceURLs", {"/x"}}}})),
+       "rules[0].nonResourceURLs"},
+      {"valid binding", "RoleBinding",
+       Bind("shop", "b", "ClusterRole", "edit", json::array({User("u")})), ""},
+      {"roleRef kind", "ClusterRoleBinding",
+       Bind("", "b", "Role", "edit", json::array({User("u")})), "roleRef.kind"},
+      {"roleRef group", "RoleBinding",
+       [] {
+         json b = Bind("shop", "b", "Role", "x", json::array());
+         b["roleRef"]["apiGroup"] = "rbac";
+         return b;
+       }(),
+       "roleRef.apiGroup"},
+      {"roleRef name", "RoleBinding", Bind("shop", "b", "Role", "", json::array()), "roleRef.name"},
+      {"no roleRef", "RoleBinding",
+       [] {
+         json b = Bind("shop", "b", "Role", "x", json::array());
+         b.erase("roleRef");
+         return b;
+       }(),
+       "roleRef"},
+      {"subject kind", "RoleBinding",
+       Bind("shop", "b", "Role", "x", json::array({{{"kind", "Usr"}, {"name", "u"}}})),
+       "subjects[0].kind"},
+      {"SA namespace in a CRB", "ClusterRoleBinding",
+       Bind("", "b", "ClusterRole", "x",
+            json::array({{{"kind", "ServiceAccount"}, {"name", "d"}}})),
+       "subjects[0].namespace"},
+  };
+  for (const Case& c : cases) {
+    FieldErrors errors = ValidateRbacObject(c.kind, c.object, nullptr);
+    if (c.path.empty()) {
+      EXPECT_TRUE(errors.empty()) << c.what << ": " << (errors.empty() ? "" : errors[0].ToString());
+    } else {
+      ASSERT_FALSE(errors.empty()) << c.what;
+      EXPECT_EQ(errors[0].path, c.path) << c.what << ": " << errors[0].ToString();
+    }
+  }
+  json old = Bind("shop", "b", "ClusterRole", "view", json::array());
+  FieldErrors changed = ValidateRbacObject(
+      "RoleBinding", Bind("shop", "b", "ClusterRole", "edit", json::array()), &old);
+  ASSERT_EQ(changed.size(), 1u);
+  EXPECT_EQ(changed[0].ToString(), "roleRef: Invalid value: cannot change roleRef");
+}
+
+TEST(RbacAttributesTest, FromRequests) {
+  struct Case {
+    std::string method, path, watch;
+    std::string verb, group, resource, sub, ns, name;
+    bool resource_request;
+  };
+  const std::string G = "federation.meridian.io";
+  std::vector<Case> cases = {
+      {"GET", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads", "", "list", G,
+       "federatedworkloads", "", "shop", "", true},
+      {"GET", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads", "true", "watch", G,
+       "federatedworkloads", "", "shop", "", true},
+      {"GET", "/apis/" + G + "/v1alpha1/watch/federatedworkloads", "", "watch", G,
+       "federatedworkloads", "", "", "", true},
+      {"GET", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads/web", "", "get", G,
+       "federatedworkloads", "", "shop", "web", true},
+      {"PUT", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads/web/status", "",
+       "update", G, "federatedworkloads", "status", "shop", "web", true},
+      {"POST", "/apis/" + G + "/v1alpha1/namespaces/shop/federatedworkloads", "", "create", G,
+       "federatedworkloads", "", "shop", "", true},
+      {"PATCH", "/apis/" + G + "/v1alpha1/memberclusters/eu", "", "patch", G, "memberclusters", "",
+       "", "eu", true},
+      {"DELETE", "/api/v1/namespaces/shop/secrets", "", "deletecollection", "", "secrets", "",
+       "shop", "", true},
+      {"DELETE", "/api/v1/namespaces/shop", "", "delete", "", "namespaces", "", "shop", "shop",
+       true},
+      {"PUT", "/api/v1/namespaces/shop/finalize", "", "update", "", "namespaces", "finalize",
+       "shop", "shop", true},
+      {"GET", "/apis/" + G + "/v1alpha1", "", "get", "", "", "", "", "", false},
+      {"HEAD", "/healthz", "", "get", "", "", "", "", "", false},
+  };
+  for (const Case& c : cases) {
+    rest::RestRequest r;
+    r.method = c.method;
+    r.path = c.path;
+    if (!c.watch.empty()) r.query["watch"] = c.watch;
+    Attributes a = AttributesFor(r);
+    EXPECT_EQ(a.verb, c.verb) << c.method << " " << c.path;
+    EXPECT_EQ(a.resource_request, c.resource_request) << c.path;
+    EXPECT_EQ(a.api_group, c.group) << c.path;
+    EXPECT_EQ(a.resource, c.resource) << c.path;
+    EXPECT_EQ(a.subresource, c.sub) << c.path;
+    EXPECT_EQ(a.ns, c.ns) << c.path;
+    EXPECT_EQ(a.name, c.name) << c.path;
+  }
+}
+
+TEST(RbacAttributesTest, ForbiddenMessageIsKubernetes) {
+  EXPECT_EQ(
+      ForbiddenMessage(Ask("x", "create", "federation.meridian.io", "federatedworkloads", "shop")),
+      "federatedworkloads.federation.meridian.io is forbidden: User \"x\" cannot create "
+      "resource \"federatedworkloads\" in API group \"federation.meridian.io\" in the "
+      "namespace \"shop\"");
+  EXPECT_EQ(ForbiddenMessage(Ask("x", "get", "", "secrets", "meridian-system", "eu-1")),
+            "secrets \"eu-1\" is forbidden: User \"x\" cannot get resource \"secrets\" in API "
+            "group \"\" in the namespace \"meridian-system\"");
+  EXPECT_EQ(ForbiddenMessage(
+                Ask("x", "update", "federation.meridian.io", "memberclusters", "", "eu", "status")),
+            "memberclusters.federation.meridian.io \"eu\" is forbidden: User \"x\" cannot update "
+            "resource \"memberclusters/status\" in API group \"federation.meridian.io\" at the "
+            "cluster scope");
+  Attributes url;
+  url.user = "x";
+  url.verb = "get";
+  url.resource_request = false;
+  url.path = "/apis";
+  EXPECT_EQ(ForbiddenMessage(url), "forbidden: User \"x\" cannot get path \"/apis\"");
+}
+
+// The Authorizer inside a real FederationApiServer (SQLite in a temp dir), via its handler.
+class RbacServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meridian-rbac-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "tokens.csv") << "admin-token,admin,1,system:masters\n"
+                                          "alice-token,alice,2\n"
+                                          "bob-token,bob,3\n";
+    ServerOptions options;
+    options.storage = "sqlite:" + (dir_ / "db").string();
+    options.token_auth_file = (dir_ / "tokens.csv").string();
+    options.authorization_mode = "RBAC";
+    auto server = FederationApiServer::Create(options, clock_);
+    ASSERT_TRUE(server.ok()) << server.status().message();
+    server_ = std::move(server).value();
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  rest::RestResponse Call(const std::string& token, const std::string& method,
+                          const std::string& path, const json& body = nullptr) {
+    rest::RestRequest r;
+    r.method = method;
+    r.path = path;
+    r.headers["authorization"] = "Bearer " + token;
+    r.headers["content-type"] = "application/json";
+    if (!body.is_null()) r.body = body.dump();
+    return server_->handler().Handle(r);
+  }
+  // Waits (bounded) until the authorizer has seen the RBAC writes made so far: watch events
+  // arrive on the store's dispatcher thread.
+  void AwaitAllowed(const std::string& token, const json& attrs, bool want = true) {
+    for (int i = 0; i < 500; ++i) {
+      rest::RestResponse r =
+          Call(token, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
+               {{"spec", {{"resourceAttributes", attrs}}}});
+      ASSERT_EQ(r.code, 201) << r.body;
+      if (json::parse(r.body)["status"]["allowed"] == want) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL() << "authorizer never answered " << want << " for " << attrs.dump();
+  }
+
+  std::filesystem::path dir_;
+  FakeClock clock_;
+  std::unique_ptr<FederationApiServer> server_;
+};
+
+const char kRbacPath[] = "/apis/rbac.authorization.k8s.io/v1";
+
+TEST_F(RbacServerTest, BootstrapRolesExistAndAdminsMayDoEverything) {
+  for (const char* name : {"cluster-admin", "admin", "edit", "view", "meridian:residency-admin",
+                           "meridian:drill-operator", "meridian:fleet-admin"}) {
+    EXPECT_EQ(Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/" + name).code,
+              200)
+        << name;
+  }
+  EXPECT_EQ(Call("admin-token", "DELETE", "/api/v1/namespaces/meridian-system/secrets").code, 200);
+  rest::RestResponse denied =
+      Call("alice-token", "GET", "/api/v1/namespaces/meridian-system/secrets");
+  EXPECT_EQ(denied.code, 403);
+  EXPECT_EQ(json::parse(denied.body)["message"],
+            "secrets is forbidden: User \"alice\" cannot list resource \"secrets\" in API group "
+            "\"\" in the namespace \"meridian-system\"");
+  // Discovery is open to every authenticated user; anonymous requests are refused by
+  // authentication before authorization.
+  EXPECT_EQ(Call("alice-token", "GET", "/apis").code, 200);
+  EXPECT_EQ(Call("nobody", "GET", "/apis").code, 401);
+}
+
+TEST_F(RbacServerTest, EscalationIsRefusedAndBindingsTakeEffect) {
+  ASSERT_EQ(
+      Call("admin-token", "POST", "/api/v1/namespaces", {{"metadata", {{"name", "shop"}}}}).code,
+      201);
+  // alice administers shop.
+  ASSERT_EQ(Call("admin-token", "POST", std::string(kRbacPath) + "/namespaces/shop/rolebindings",
+                 Bind("shop", "alice-admin", "ClusterRole", "admin", json::array({User("alice")})))
+                .code,
+            201);
+  AwaitAllowed("alice-token", {{"verb", "create"},
+                               {"resource", "rolebindings"},
+                               {"group", kRbacGroup},
+                               {"namespace", "shop"}});
+
+  // She may grant edit in shop (she holds it), not cluster-admin, not cluster-wide.
+  EXPECT_EQ(Call("alice-token", "POST", std::string(kRbacPath) + "/namespaces/shop/rolebindings",
+                 Bind("shop", "bob-edit", "ClusterRole", "edit", json::array({User("bob")})))
+                .code,
+            201);
+  rest::RestResponse up = Call(
+      "alice-token", "POST", std::string(kRbacPath) + "/namespaces/shop/rolebindings",
+      Bind("shop", "alice-root", "ClusterRole", "cluster-admin", json::array({User("alice")})));
+  EXPECT_EQ(up.code, 403) << up.body;
+  EXPECT_NE(json::parse(up.body)["message"].get<std::string>().find(
+                "attempting to grant RBAC permissions not currently held"),
+            std::string::npos);
+  EXPECT_EQ(Call("alice-token", "POST", std::string(kRbacPath) + "/clusterrolebindings",
+                 Bind("", "x", "ClusterRole", "edit", json::array({User("alice")})))
+                .code,
+            403);
+  // A Role with what she holds is fine; one with residencypolicies is an escalation.
+  EXPECT_EQ(Call("alice-token", "POST", std::string(kRbacPath) + "/namespaces/shop/roles",
+                 Role("shop", "fw",
+                      json::array({{{"verbs", {"get"}},
+                                    {"apiGroups", {"federation.meridian.io"}},
+                                    {"resources", {"federatedworkloads"}}}})))
+                .code,
+            201);
+  EXPECT_EQ(Call("alice-token", "POST", std::string(kRbacPath) + "/namespaces/shop/roles",
+                 Role("shop", "rp",
+                      json::array({{{"verbs", {"create"}},
+                                    {"apiGroups", {"federation.meridian.io"}},
+                                    {"resources", {"residencypolicies"}}}})))
+                .code,
+            403);
+  // A malformed object is 422 naming the field, for admins too.
+  rest::RestResponse bad = Call(
+      "admin-token", "POST", std::string(kRbacPath) + "/clusterroles",
+      Role("", "typo",
+           json::array({{{"verbs", {"gett"}}, {"apiGroups", {""}}, {"resources", {"pods"}}}})));
+  EXPECT_EQ(bad.code, 422);
+  EXPECT_NE(bad.body.find("rules[0].verbs[0]"), std::string::npos) << bad.body;
+
+  // bob, bound to edit by alice, can create workloads in shop once the binding is seen.
+  AwaitAllowed("bob-token", {{"verb", "create"},
+                             {"resource", "federatedworkloads"},
+                             {"group", "federation.meridian.io"},
+                             {"namespace", "shop"}});
+  AwaitAllowed("bob-token",
+               {{"verb", "create"},
+                {"resource", "federatedworkloads"},
+                {"group", "federation.meridian.io"},
+                {"namespace", "payments"}},
+               false);
+  AwaitAllowed(
+      "bob-token",
+      {{"verb", "create"}, {"resource", "residencypolicies"}, {"group", "federation.meridian.io"}},
+      false);
+  // Deleting the binding revokes it.
+  EXPECT_EQ(Call("admin-token", "DELETE",
+                 std::string(kRbacPath) + "/namespaces/shop/rolebindings/bob-edit")
+                .code,
+            200);
+  AwaitAllowed("bob-token",
+               {{"verb", "create"},
+                {"resource", "federatedworkloads"},
+                {"group", "federation.meridian.io"},
+                {"namespace", "shop"}},
+               false);
+}
+
+TEST_F(RbacServerTest, BootstrapSurvivesRestartWithoutOverwritingEdits) {
+  json view = json::parse(
+      Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator")
+          .body);
+  view["metadata"]["labels"]["edited"] = "yes";
+  ASSERT_EQ(Call("admin-token", "PUT",
+                 std::string(kRbacPath) + "/clusterroles/meridian:drill-operator", view)
+                .code,
+            200);
+  ASSERT_EQ(Call("admin-token", "DELETE", std::string(kRbacPath) + "/clusterroles/view").code, 200);
+  server_.reset();
+  ServerOptions options;
+  options.storage = "sqlite:" + (dir_ / "db").string();
+  options.token_auth_file = (dir_ / "tokens.csv").string();
+  options.authorization_mode = "RBAC";
+  auto server = FederationApiServer::Create(options, clock_);
+  ASSERT_TRUE(server.ok()) << server.status().message();
+  server_ = std::move(server).value();
+  json again = json::parse(
+      Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator")
+          .body);
+  EXPECT_EQ(again["metadata"]["labels"]["edited"], "yes");
+  EXPECT_EQ(Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/view").code, 200);
+}
+
+TEST(RbacModeTest, UnknownModeIsAnError) {
+  auto mode = ParseAuthorizationMode("Webhook");
+  ASSERT_FALSE(mode.ok());
+  EXPECT_EQ(mode.status().message(),
+            "--authorization-mode: \"Webhook\" is not supported; use AlwaysAllow or RBAC");
+}
+
+}  // namespace
+}  // namespace meridian::apiserver::rbac
