@@ -213,6 +213,8 @@ TEST_F(PlacementControllerTest, APolicyChangeThatConflictsWithTheWorkloadsWeight
   conflict = Find(Workload("payments", "ledger").status, "ResidencyConflict");
   ASSERT_NE(conflict, nullptr);
   EXPECT_EQ(conflict->status, "False");
+}
+
 // Issue 16: status that reads right. Degraded only with a true cause (spread unmet with
 // nothing unplaced is not "ReplicasUnplaced"), plurals, and copied objects are not replicas.
 TEST_F(PlacementControllerTest, ConditionsNameTheirTrueCauseWithPluralsAndObjects) {
