@@ -263,7 +263,7 @@ AdminResponse HandleAdmin(Simulator& sim, const std::string& method, const std::
   if (!body.empty()) {
     JsonParseError error;
     args = ParseJson(body, &error);
-    if (args.is_discarded()) return {400, {{"error", "invalid JSON: " + error.ToString()}}};
+    if (args.is_discarded()) return {400, {{"error", "body must be a JSON object: " + error.ToString()}}};
     if (!args.is_object()) return {400, {{"error", "body must be a JSON object"}}};
   }
   if (method == "GET") {
