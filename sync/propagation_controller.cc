@@ -136,6 +136,10 @@ struct PropagationController::Member {
   struct Rewrites {
     std::deque<Timestamp> times;  // within the last loop_guard_window
     bool looping = false;         // over the limit since the object last converged
+    // What the rewrites were for: a loop is rewriting towards the same desired object. A new
+    // desired object (the user changed the workload) starts the count again, so a user who
+    // changes a template often is never mistaken for a member fighting Meridian.
+    std::string desired_hash;
   };
   std::map<std::pair<GroupVersionResource, ObjectName>, Rewrites> rewrites;
 
@@ -696,6 +700,10 @@ std::string PropagationController::LoopGuard(
   const Duration window = options_.loop_guard_window;
   std::lock_guard lock(member.state_mu);
   Member::Rewrites& r = member.rewrites[object];
+  if (std::string hash = RenderedHash(desired); hash != r.desired_hash) {
+    r = Member::Rewrites{};
+    r.desired_hash = std::move(hash);
+  }
   while (!r.times.empty() && r.times.front() <= now - window) r.times.pop_front();
   if (static_cast<int>(r.times.size()) >= options_.loop_guard_writes) r.looping = true;
   if (!r.looping) {

@@ -92,7 +92,8 @@ class PropagationController {
     // one keeps several requests in flight to a member: member calls are latency-bound.
     int workers_per_member = 4;
     // The loop guard: an object Meridian has rewritten loop_guard_writes times within
-    // loop_guard_window (a member controller or webhook keeps changing it back) is written at
+    // loop_guard_window towards the same desired object (a member controller or webhook keeps
+    // changing it back; a new desired object starts the count again) is written at
     // most once per window until it stays converged, and reported: synced=false, condition
     // SyncLoop=True and a SyncLoop Event naming the fields that keep differing.
     int loop_guard_writes = 5;

@@ -672,6 +672,37 @@ TEST_F(PropagationControllerTest, LoopGuardBacksOffAndReportsTheFields) {
   EXPECT_TRUE(recorded);
 }
 
+// A user who changes the template often is not a member fighting Meridian: the loop guard
+// counts rewrites towards one desired object only (found by e2e_sync_test, where a series of
+// image changes within a minute was held).
+TEST_F(PropagationControllerTest, LoopGuardNeverHoldsTheUsersOwnChanges) {
+  ApplyExample();
+  Place();
+  PropagationController::Options options;
+  options.loop_guard_writes = 3;
+  options.loop_guard_window = std::chrono::seconds(10);
+  PropagationController controller(server_->objects(), clock_, Factory(), options);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  FakeMemberClient& eu = *fakes_["eu-west-1"];
+  eu.ClearCalls();
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  for (int i = 0; i < 6; ++i) {
+    json w = server_->objects().Get(info, "shop", "web").value();
+    const std::string image = "web:" + std::to_string(10 + i);
+    w["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]["image"] = image;
+    ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w, "").ok());
+    clock_.Advance(std::chrono::seconds(1));
+    ASSERT_TRUE(controller.ReconcileAll().ok());
+    EXPECT_EQ(eu.Object(kDeployments, "shop", "web")
+                  .value()["spec"]["template"]["spec"]["containers"][0]["image"],
+              image)
+        << i;
+  }
+  EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 6);
+  const api::Condition* loop = Find(Workload().status, "SyncLoop");
+  EXPECT_TRUE(loop == nullptr || loop->status == "False") << loop->message;
+}
+
 // Someone takes an object over (removes Meridian's label): it is no longer ours, and the
 // watch path must not overwrite it either.
 TEST_F(PropagationControllerTest, AnObjectTakenOverInAMemberIsNotOverwritten) {
