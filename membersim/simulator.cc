@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/json_parse.h"
+#include "common/path_segments.h"
 
 namespace meridian::membersim {
 
@@ -233,18 +234,6 @@ nlohmann::json Simulator::StatusJson() const {
 
 namespace {
 
-std::vector<std::string> Split(const std::string& path) {
-  std::vector<std::string> out;
-  size_t pos = 0;
-  while (pos < path.size()) {
-    size_t next = path.find('/', pos);
-    if (next == std::string::npos) next = path.size();
-    if (next > pos) out.push_back(path.substr(pos, next - pos));
-    pos = next + 1;
-  }
-  return out;
-}
-
 AdminResponse FromStatus(const Status& st) {
   if (st.ok()) return {200, {{"ok", true}}};
   int code = HttpStatusFor(st.code());
@@ -257,7 +246,7 @@ AdminResponse FromStatus(const Status& st) {
 AdminResponse HandleAdmin(Simulator& sim, const std::string& method, const std::string& path,
                           const std::string& body) {
   std::string p = path.substr(0, path.find('?'));
-  std::vector<std::string> seg = Split(p);
+  std::vector<std::string> seg = SplitPath(p);
   if (seg.empty() || seg[0] != "admin") return {404, {{"error", "not found: " + path}}};
   nlohmann::json args = nlohmann::json::object();
   if (!body.empty()) {

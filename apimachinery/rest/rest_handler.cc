@@ -9,6 +9,7 @@
 #include "apimachinery/rest/protobuf_body.h"
 #include "apimachinery/table.h"
 #include "common/json_parse.h"
+#include "common/path_segments.h"
 
 namespace meridian::apimachinery::rest {
 
@@ -24,18 +25,6 @@ ApiError PathNotFound() {
   e.reason = "NotFound";
   e.message = kNotFoundMessage;
   return e;
-}
-
-std::vector<std::string> Split(const std::string& path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
 }
 
 enum class Render { kObject, kTable, kPartial };
@@ -432,7 +421,7 @@ RestResponse RestHandler::HandleFiltered(RestRequest& request) {
 }
 
 RestResponse RestHandler::Route(RestRequest& request, const std::string& path) {
-  std::vector<std::string> segs = Split(path);
+  std::vector<std::string> segs = SplitPath(path);
   if (segs.empty()) {
     json paths = json::array({"/api", "/api/v1", "/apis", "/healthz", "/livez", "/readyz", "/version"});
     for (const std::string& g : service_.registry().Groups()) {

@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cctype>
 
+#include "common/path_segments.h"
+
 namespace meridian::apiserver::rbac {
 namespace {
 
@@ -14,18 +16,6 @@ using nlohmann::json;
 
 constexpr const char* kRbacPlurals[] = {"roles", "clusterroles", "rolebindings",
                                         "clusterrolebindings"};
-
-std::vector<std::string> Split(const std::string& path) {
-  std::vector<std::string> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    size_t j = path.find('/', i);
-    if (j == std::string::npos) j = path.size();
-    if (j > i) out.push_back(path.substr(i, j - i));
-    i = j + 1;
-  }
-  return out;
-}
 
 std::string Lower(std::string s) {
   std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -60,7 +50,7 @@ Attributes AttributesFor(const rest::RestRequest& request) {
   std::string method = Lower(request.method);
   if (method == "head") method = "get";
   a.verb = method;
-  std::vector<std::string> segs = Split(request.path);
+  std::vector<std::string> segs = SplitPath(request.path);
   // Resource requests are /api/v1/<rest> and /apis/G/V/<rest> with <rest> non-empty.
   size_t depth = 0;
   if (!segs.empty() && segs[0] == "api") {
