@@ -2,6 +2,8 @@
 // in-process federation-apiserver (SQLite in a temp dir) with FakeMemberClients as members.
 #include "sync/propagation.h"
 
+#include <functional>
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -201,6 +203,21 @@ class PropagationControllerTest : public ::testing::Test {
     return federation_.Info(api_version, kind);
   }
   void Apply(const json& object) { federation_.Apply(object); }
+
+  // Whether an Event in namespace shop satisfies `matches` within 2 s. The event recorder
+  // writes from its own thread (it never blocks the controller), so this polls, bounded.
+  bool EventRecorded(const std::function<bool(const json&)>& matches) {
+    const auto& events = Info("v1", "Event");
+    for (int i = 0; i < 200; ++i) {
+      auto list = server_->objects().List(events, "shop", apimachinery::ListRequest{});
+      if (!list.ok()) return false;
+      for (const json& e : list.value()["items"]) {
+        if (matches(e)) return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
 
   void ApplyExample() {
     for (const char* file : {"topology.yaml", "members.yaml", "workload.yaml"}) {
@@ -655,21 +672,11 @@ TEST_F(PropagationControllerTest, LoopGuardBacksOffAndReportsTheFields) {
   for (const auto& c : w.status.clusters) EXPECT_TRUE(c.synced) << c.cluster;
 
   // The user found it among the workload's Events (written in the background).
-  const auto& events = Info("v1", "Event");
-  bool recorded = false;
-  for (int i = 0; i < 200 && !recorded; ++i) {
-    auto list = server_->objects().List(events, "shop", apimachinery::ListRequest{});
-    ASSERT_TRUE(list.ok());
-    for (const json& e : list.value()["items"]) {
-      if (e.value("reason", "") == "SyncLoop" &&
-          e.value("message", "").find("spec.template.spec.containers[0].image") !=
-              std::string::npos) {
-        recorded = true;
-      }
-    }
-    if (!recorded) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(recorded);
+  EXPECT_TRUE(EventRecorded([](const json& e) {
+    return e.value("reason", "") == "SyncLoop" &&
+           e.value("message", "").find("spec.template.spec.containers[0].image") !=
+               std::string::npos;
+  }));
 }
 
 // A user who changes the template often is not a member fighting Meridian: the loop guard
@@ -927,24 +934,14 @@ TEST_F(PropagationControllerTest, RefusedCredentialsNameTheMemberAndTheHttpStatu
     EXPECT_TRUE(seen);
   }
   // The user also finds it among the workload's Events (written in the background).
-  const auto& events = Info("v1", "Event");
-  bool recorded = false;
-  for (int i = 0; i < 200 && !recorded; ++i) {
-    auto list = server_->objects().List(events, "shop", apimachinery::ListRequest{});
-    ASSERT_TRUE(list.ok());
-    for (const json& e : list.value()["items"]) {
-      const std::string message = e.value("message", "");
-      if (e.value("reason", "") == "SyncFailed" &&
-          message.rfind("Sync failed on member eu-west-1: ", 0) == 0 &&
-          message.find("member \"eu-west-1\" refused Meridian's credentials") !=
-              std::string::npos &&
-          e["involvedObject"].value("name", "") == "web") {
-        recorded = true;
-      }
-    }
-    if (!recorded) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(recorded);
+  EXPECT_TRUE(EventRecorded([](const json& e) {
+    const std::string message = e.value("message", "");
+    return e.value("reason", "") == "SyncFailed" &&
+           message.rfind("Sync failed on member eu-west-1: ", 0) == 0 &&
+           message.find("member \"eu-west-1\" refused Meridian's credentials") !=
+               std::string::npos &&
+           e["involvedObject"].value("name", "") == "web";
+  }));
 }
 
 // Real threads: an edit made in a member is repaired from the watch, with the periodic
