@@ -163,7 +163,7 @@ struct FederatedWorkloadStatus {
   // Replicas left where they run although placement moved them away, because Meridian
   // cannot see them (the member is unreachable) or they are still serving after the member
   // came back (until its recovery delay passed and the replacements are ready). Kept in the
-  // member as they are, never counted as placed; see sync/placement_controller.h.
+  // member as they are, never counted as placed; see scheduling/placement_controller.h.
   std::vector<ClusterPlacement> retained;
   int64_t unplaced_replicas = 0;
   std::vector<ClusterSyncStatus> clusters;

@@ -3,7 +3,7 @@
 #include <regex>
 
 #include "api/types.h"
-#include "sync/placement_inputs.h"
+#include "scheduling/placement_inputs.h"
 
 namespace meridian::cli {
 
@@ -64,7 +64,7 @@ StatusOr<json> BuildDrill(const DrillRunFlags& flags) {
   if (flags.target.empty()) {
     return InvalidArgumentError("--target is required: zone=ZONE, region=REGION or cluster=CLUSTER");
   }
-  StatusOr<api::DrillTarget> target = sync::ParseFailureTarget(flags.target);
+  StatusOr<api::DrillTarget> target = scheduling::ParseFailureTarget(flags.target);
   if (!target.ok()) return InvalidArgumentError("--target: " + target.status().message());
   if (flags.mode != "simulate" && flags.mode != "live") {
     return InvalidArgumentError("--mode \"" + flags.mode + "\": want simulate or live");

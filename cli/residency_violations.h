@@ -1,5 +1,5 @@
 // `fedctl residency violations`: the residency violations the residency-audit controller
-// (sync/residency_audit_controller.h) has reported and not seen resolved, read from its
+// (residency/audit_controller.h) has reported and not seen resolved, read from its
 // Events on ResidencyPolicies. Pure: an EventList in, lines out.
 #pragma once
 

@@ -46,8 +46,8 @@ std::string ZoneList(const std::map<std::string, int64_t>& zones) {
 
 }  // namespace
 
-StatusOr<sync::PlacementInputs> ReadPlacementInputs(ResourceClient& client) {
-  sync::PlacementInputs in;
+StatusOr<scheduling::PlacementInputs> ReadPlacementInputs(ResourceClient& client) {
+  scheduling::PlacementInputs in;
   MERIDIAN_RETURN_IF_ERROR(ListInto(client, "memberclusters", api::DecodeMemberCluster, &in.members));
   MERIDIAN_RETURN_IF_ERROR(ListInto(client, "topologies", api::DecodeTopology, &in.topologies));
   MERIDIAN_RETURN_IF_ERROR(
@@ -59,15 +59,15 @@ StatusOr<sync::PlacementInputs> ReadPlacementInputs(ResourceClient& client) {
 }
 
 std::string FormatWhatIf(const std::vector<api::DrillTarget>& failures,
-                         const sync::WhatIfAnswer& answer) {
+                         const scheduling::WhatIfAnswer& answer) {
   std::ostringstream out;
   std::string what;
   for (const api::DrillTarget& t : failures) {
-    what += (what.empty() ? "" : ", ") + sync::FailureTargetString(t);
+    what += (what.empty() ? "" : ", ") + scheduling::FailureTargetString(t);
   }
   out << "What if " << what << " failed? (computed from the federation's current state; "
       << "nothing was changed)\n";
-  for (const sync::WhatIfWorkload& w : answer.affected) {
+  for (const scheduling::WhatIfWorkload& w : answer.affected) {
     out << "\n"
         << w.ns << "/" << w.name << ": " << w.desired << " replicas, " << w.on_target
         << " on the failed target\n";
@@ -75,7 +75,7 @@ std::string FormatWhatIf(const std::vector<api::DrillTarget>& failures,
                        "AFTER", "CHANGE");
     std::map<std::string, std::pair<int64_t, int64_t>> regions;
     std::vector<std::string> region_order;
-    for (const sync::WhatIfCluster& c : w.clusters) {
+    for (const scheduling::WhatIfCluster& c : w.clusters) {
       out << fmt::format("  {:<24} {:<14} {:>6} {:>6} {:>6}\n", c.cluster, c.region, c.before,
                          c.after, c.after == c.before ? "" : Signed(c.after - c.before));
       if (!regions.count(c.region)) region_order.push_back(c.region);
@@ -88,12 +88,12 @@ std::string FormatWhatIf(const std::vector<api::DrillTarget>& failures,
       out << fmt::format("  {:<24} {:>6} {:>6} {:>6}\n", r, before, after,
                          after == before ? "" : Signed(after - before));
     }
-    for (const sync::WhatIfCluster& c : w.clusters) {
+    for (const scheduling::WhatIfCluster& c : w.clusters) {
       if (c.before != c.after && !c.reason_after.empty()) out << "  why: " << c.reason_after << "\n";
     }
     // Zone hints that change: a failed zone's replicas moving to the cluster's other zones
     // change no cluster count above.
-    for (const sync::WhatIfCluster& c : w.clusters) {
+    for (const scheduling::WhatIfCluster& c : w.clusters) {
       if (c.zones_before == c.zones_after) continue;
       out << "  zones of " << c.cluster << ": " << ZoneList(c.zones_before) << " -> "
           << ZoneList(c.zones_after) << "\n";
@@ -122,19 +122,19 @@ int RunWhatIf(ResourceClient& client, const std::vector<std::string>& fail_args,
   }
   std::vector<api::DrillTarget> failures;
   for (const std::string& arg : fail_args) {
-    StatusOr<api::DrillTarget> t = sync::ParseFailureTarget(arg);
+    StatusOr<api::DrillTarget> t = scheduling::ParseFailureTarget(arg);
     if (!t.ok()) {
       err << "error: --fail " << t.status().message() << "\n";
       return 2;
     }
     failures.push_back(*t);
   }
-  StatusOr<sync::PlacementInputs> inputs = ReadPlacementInputs(client);
+  StatusOr<scheduling::PlacementInputs> inputs = ReadPlacementInputs(client);
   if (!inputs.ok()) {
     err << "error: " << inputs.status().message() << "\n";
     return 1;
   }
-  StatusOr<sync::WhatIfAnswer> answer = sync::WhatIf(*inputs, failures, now);
+  StatusOr<scheduling::WhatIfAnswer> answer = scheduling::WhatIf(*inputs, failures, now);
   if (!answer.ok()) {
     err << "error: " << answer.status().message() << "\n";
     return 1;

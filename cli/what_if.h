@@ -2,7 +2,7 @@
 //
 // Reads the federation's objects (MemberClusters, Topologies, ResidencyPolicies,
 // FederatedWorkloads, FailoverDrills) through a ResourceClient, runs the pure
-// sync::WhatIf (sync/placement_inputs.h: the same engine and inputs the placement
+// scheduling::WhatIf (scheduling/placement_inputs.h: the same engine and inputs the placement
 // controller uses, running live drills included), and prints, for every workload whose
 // placement would change, the replicas before and after per cluster and per region and what
 // would block full placement (residency, capacity, ... with the unplaced count). Only GETs
@@ -16,18 +16,18 @@
 #include "cli/client.h"
 #include "common/clock.h"
 #include "common/status.h"
-#include "sync/placement_inputs.h"
+#include "scheduling/placement_inputs.h"
 
 namespace meridian::cli {
 
 // Lists everything placement reads. Errors: a list failed (message names the kind and the
 // server's answer) or an object does not decode (names the object and the field).
-StatusOr<sync::PlacementInputs> ReadPlacementInputs(ResourceClient& client);
+StatusOr<scheduling::PlacementInputs> ReadPlacementInputs(ResourceClient& client);
 
 // The report for `answer` (pure; see the file comment for what it holds). `failures` are
 // printed in the header line.
 std::string FormatWhatIf(const std::vector<api::DrillTarget>& failures,
-                         const sync::WhatIfAnswer& answer);
+                         const scheduling::WhatIfAnswer& answer);
 
 // The whole command: parses `fail_args` ("zone=eu-west-1a", ...), reads, computes at `now`,
 // prints to `out`. Returns the exit code: 0 answered, 1 the server could not be read,

@@ -6,7 +6,7 @@
 
 #include "api/conditions.h"
 #include "dns/records.h"
-#include "sync/placement_controller.h"
+#include "scheduling/placement_controller.h"
 #include "sync/propagation.h"
 
 namespace meridian::dns {
@@ -129,7 +129,7 @@ std::optional<std::vector<std::string>> AllowedJurisdictions(
     allowed = std::move(next);
   };
   if (workload.spec.placement.residency) restrict(workload.spec.placement.residency->jurisdictions);
-  for (const placement::ResidencyRule& rule : sync::ResidencyRulesFor(workload, policies)) {
+  for (const placement::ResidencyRule& rule : residency::ResidencyRulesFor(workload, policies)) {
     restrict(rule.jurisdictions);
   }
   if (!allowed) return std::nullopt;

@@ -6,7 +6,8 @@
 
 #include "api/codec.h"
 #include "api/conditions.h"
-#include "sync/placement_inputs.h"
+#include "residency/policy.h"
+#include "scheduling/placement_inputs.h"
 
 namespace meridian::failover {
 namespace {
@@ -329,7 +330,7 @@ std::optional<std::vector<std::string>> AllowedJurisdictions(
     allowed = std::move(next);
   };
   if (workload.spec.placement.residency) restrict(workload.spec.placement.residency->jurisdictions);
-  for (const placement::ResidencyRule& rule : sync::ResidencyRulesFor(workload, policies)) {
+  for (const placement::ResidencyRule& rule : residency::ResidencyRulesFor(workload, policies)) {
     restrict(rule.jurisdictions);
   }
   if (!allowed) return std::nullopt;
@@ -625,7 +626,7 @@ void AddSample(DrillRecord* r, DrillSample sample,
       sample.on_target < on_target_before || off_target > off_target_before;
   if (!r->detected_ms && sample.target_seen_failed) {
     r->detected_ms = sample.at_ms;
-    StatusOr<api::DrillTarget> target = sync::ParseFailureTarget(r->target);
+    StatusOr<api::DrillTarget> target = scheduling::ParseFailureTarget(r->target);
     std::optional<Timestamp> since =
         target.ok() ? TargetFailedSince(*target, members) : std::nullopt;
     if (since) {
@@ -761,14 +762,14 @@ void AddReturnSample(DrillRecord* r, DrillSample sample, const ReturnProgress& p
 StatusOr<json> SimulateDrill(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now) {
   MERIDIAN_RETURN_IF_ERROR(CheckTargetExists(drill.spec.target, fleet.members));
   const api::DrillTarget failures[] = {drill.spec.target};
-  MERIDIAN_ASSIGN_OR_RETURN(sync::WhatIfAnswer answer, sync::WhatIf(fleet, failures, now));
+  MERIDIAN_ASSIGN_OR_RETURN(scheduling::WhatIfAnswer answer, scheduling::WhatIf(fleet, failures, now));
 
   json workloads = json::array();
   std::map<std::string, int64_t> before_regions, after_regions;
   std::vector<api::FederatedWorkload> after_workloads;  // for the residency check
   std::vector<UnplacedReplicas> unplaced;
   int64_t on_target_total = 0;
-  for (const sync::WhatIfWorkload& w : answer.affected) {
+  for (const scheduling::WhatIfWorkload& w : answer.affected) {
     const std::string key = w.ns + "/" + w.name;
     std::map<std::string, int64_t> before, after, regions_before, regions_after;
     api::FederatedWorkload placed;
@@ -777,7 +778,7 @@ StatusOr<json> SimulateDrill(const api::FailoverDrill& drill, const Fleet& fleet
     }
     placed.status.placement.clear();
     json zones = json::object();  // clusters whose zone hints change: a zone target's moves
-    for (const sync::WhatIfCluster& c : w.clusters) {
+    for (const scheduling::WhatIfCluster& c : w.clusters) {
       if (c.before != 0) {
         before[c.cluster] = c.before;
         regions_before[c.region] += c.before;

@@ -23,7 +23,7 @@
 #include "common/clock.h"
 #include "common/status.h"
 #include "placement/policy.h"
-#include "sync/placement_inputs.h"
+#include "scheduling/placement_inputs.h"
 
 namespace meridian::failover {
 
@@ -254,12 +254,12 @@ void AddSample(DrillRecord* record, DrillSample sample,
 // ---- Simulated drills ----
 
 // Everything a drill reads: the placement inputs as listed from the API, and their
-// Topologies merged as placement merges them (sync::MergedTopology).
-struct Fleet : sync::PlacementInputs {
+// Topologies merged as placement merges them (scheduling::MergedTopology).
+struct Fleet : scheduling::PlacementInputs {
   placement::TopologySpec topology;
 };
 
-// What would happen if the target failed now, changing nothing: sync::WhatIf (the same
+// What would happen if the target failed now, changing nothing: scheduling::WhatIf (the same
 // code path as the placement controller and fedctl what-if) places every workload against
 // the fleet as it is and with the target failed; the report lists each affected workload's
 // placement before/after, the replicas that would move per region, residency violations of

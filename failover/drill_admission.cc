@@ -83,16 +83,16 @@ bool Acknowledged(const api::FailoverDrill& drill) {
 }
 
 // A live drill that takes every allowed replica of a residency-bound workload away: the
-// placement controller's own what-if (sync::WhatIf) says what would be placed.
+// placement controller's own what-if (scheduling::WhatIf) says what would be placed.
 void CheckResidencyOutage(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now,
                           FieldErrors* errors) {
   if (drill.spec.mode != "live" || Acknowledged(drill)) return;
   const api::DrillTarget failures[] = {drill.spec.target};
-  StatusOr<sync::WhatIfAnswer> answer = sync::WhatIf(fleet, failures, now);
+  StatusOr<scheduling::WhatIfAnswer> answer = scheduling::WhatIf(fleet, failures, now);
   if (!answer.ok()) return;  // an unplaceable fleet is placement's to report, not the drill's
-  for (const sync::WhatIfWorkload& w : answer->affected) {
+  for (const scheduling::WhatIfWorkload& w : answer->affected) {
     int64_t before = 0, after = 0;
-    for (const sync::WhatIfCluster& c : w.clusters) {
+    for (const scheduling::WhatIfCluster& c : w.clusters) {
       before += c.before;
       after += c.after;
     }

@@ -232,7 +232,7 @@ StatusOr<Fleet> LoadFleet(apimachinery::ObjectService& objects) {
       fleet.members, api::ListDecoded(objects, "memberclusters", api::DecodeMemberCluster, kWho));
   MERIDIAN_ASSIGN_OR_RETURN(fleet.topologies,
                             api::ListDecoded(objects, "topologies", api::DecodeTopology, kWho));
-  fleet.topology = sync::MergedTopology(fleet.topologies);
+  fleet.topology = scheduling::MergedTopology(fleet.topologies);
   MERIDIAN_ASSIGN_OR_RETURN(fleet.policies, api::ListDecoded(objects, "residencypolicies",
                                                              api::DecodeResidencyPolicy, kWho));
   MERIDIAN_ASSIGN_OR_RETURN(fleet.workloads, api::ListDecoded(objects, "federatedworkloads",

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <map>
 
-#include "sync/placement_inputs.h"
+#include "scheduling/placement_inputs.h"
 
 namespace meridian::failover {
 namespace {
@@ -190,7 +190,7 @@ api::MemberClusterStatus ApplyProbe(const api::MemberClusterStatus& previous,
     reachable.status = "True";
     if (old_reachable != nullptr && old_reachable->status == "False") {
       // Placement holds replicas back from a recovered member for recoveryDelaySeconds.
-      reachable.reason = sync::kReachableRecoveredReason;
+      reachable.reason = scheduling::kReachableRecoveredReason;
       reachable.message = "the member's health endpoint answers again";
     } else if (old_reachable != nullptr && old_reachable->status == "True") {
       reachable.reason = old_reachable->reason;  // keep Recovered until the next transition

@@ -2,7 +2,7 @@
 // status. No I/O, no clock reads, no logging; the shell (failover/health_monitor.h) probes,
 // then calls these with the outcome and the time.
 //
-// Status fields produced (exactly what sync::ClusterStateFrom reads, plus probe details):
+// Status fields produced (exactly what scheduling::ClusterStateFrom reads, plus probe details):
 //   conditions Reachable (True after a successful probe; False after `failure_threshold`
 //   consecutive failures; a first failure of a member never probed is Unknown; reason
 //   Recovered when it answers again after being False, read by placement as the start of

@@ -9,8 +9,8 @@
 #include "common/json_decoder.h"
 #include "failover/drill_admission.h"
 #include "placement/world.h"
-#include "sync/placement_inputs.h"
-#include "sync/residency.h"
+#include "scheduling/placement_inputs.h"
+#include "residency/policy.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -105,19 +105,19 @@ std::vector<T> DecodeAll(Store& store, const char* plural, T (*decode)(const jso
 
 // The fleet as placement sees it now (running live drills included), from the store.
 StatusOr<std::shared_ptr<const placement::World>> FleetWorld(Store& store) {
-  sync::PlacementInputs inputs;
+  scheduling::PlacementInputs inputs;
   inputs.members = DecodeAll(store, "memberclusters", &api::DecodeMemberCluster);
   inputs.topologies = DecodeAll(store, "topologies", &api::DecodeTopology);
   inputs.drills = DecodeAll(store, "failoverdrills", &api::DecodeFailoverDrill);
-  return placement::World::Build(sync::ClusterStatesFor(inputs),
-                                 sync::MergedTopology(inputs.topologies));
+  return placement::World::Build(scheduling::ClusterStatesFor(inputs),
+                                 scheduling::MergedTopology(inputs.topologies));
 }
 
 void CheckResidencyGuardrails(const api::FederatedWorkload& w, Store& store, FieldErrors* errors) {
   const std::vector<api::ResidencyPolicy> policies =
       DecodeAll(store, "residencypolicies", &api::DecodeResidencyPolicy);
   if (w.spec.placement.residency) {
-    for (const placement::ResidencyRule& rule : sync::ResidencyRulesFor(w, policies)) {
+    for (const placement::ResidencyRule& rule : residency::ResidencyRulesFor(w, policies)) {
       std::set<std::string> allowed(rule.jurisdictions.begin(), rule.jurisdictions.end());
       const auto& asked = w.spec.placement.residency->jurisdictions;
       for (size_t i = 0; i < asked.size(); ++i) {
@@ -136,10 +136,10 @@ void CheckResidencyGuardrails(const api::FederatedWorkload& w, Store& store, Fie
       p.failover.order.empty() && w.spec.overrides.empty()) {
     return;
   }
-  if (!sync::AllowedJurisdictionsFor(w, policies).bound) return;
+  if (!residency::AllowedJurisdictionsFor(w, policies).bound) return;
   StatusOr<std::shared_ptr<const placement::World>> world = FleetWorld(store);
   if (!world.ok()) return;  // a broken fleet is the placement controller's to report
-  for (sync::ResidencyConflict& c : sync::PlacementResidencyConflicts(w, policies, **world)) {
+  for (residency::ResidencyConflict& c : residency::PlacementResidencyConflicts(w, policies, **world)) {
     errors->push_back({std::move(c.field), std::move(c.message)});
   }
 }
@@ -197,17 +197,17 @@ void CheckResidencyPolicy(const AdmissionAttributes& attrs, const json& object, 
   if (!world.ok()) return;  // no fleet to judge against: nothing runs that could be removed
   const std::vector<api::FederatedWorkload> workloads =
       DecodeAll(store, "federatedworkloads", &api::DecodeFederatedWorkload);
-  const std::vector<sync::ResidencyImpact> impacts =
-      sync::ResidencyPolicyImpact(workloads, before, after, **world);
+  const std::vector<residency::ResidencyImpact> impacts =
+      residency::ResidencyPolicyImpact(workloads, before, after, **world);
   if (impacts.empty()) return;
-  auto ack = rp.metadata.annotations.find(sync::kAcknowledgeDisruptionAnnotation);
+  auto ack = rp.metadata.annotations.find(residency::kAcknowledgeDisruptionAnnotation);
   if (ack != rp.metadata.annotations.end() && ack->second == "true") return;
   const std::string field = deleting ? "metadata.name" : "spec";
-  for (const sync::ResidencyImpact& impact : impacts) {
-    errors->push_back({field, sync::DescribeImpact(rp.metadata.name, impact)});
+  for (const residency::ResidencyImpact& impact : impacts) {
+    errors->push_back({field, residency::DescribeImpact(rp.metadata.name, impact)});
   }
   errors->push_back(
-      {std::string("metadata.annotations[") + sync::kAcknowledgeDisruptionAnnotation + "]",
+      {std::string("metadata.annotations[") + residency::kAcknowledgeDisruptionAnnotation + "]",
        "Required value: set it to \"true\" to apply this change anyway (the "
        "replicas above are removed: residency is hard)"});
 }
@@ -232,7 +232,7 @@ failover::Fleet LoadFleet(Store& store) {
   for (const json& j : ListAll(store, "failoverdrills")) {
     fleet.drills.push_back(api::DecodeFailoverDrill(j, &ignored));
   }
-  fleet.topology = sync::MergedTopology(fleet.topologies);
+  fleet.topology = scheduling::MergedTopology(fleet.topologies);
   return fleet;
 }
 

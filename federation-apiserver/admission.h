@@ -10,12 +10,12 @@
 //   3. Residency guardrails: a workload selected by a ResidencyPolicy may not ask for a
 //      jurisdiction the policy does not allow, nor name in its placement (weights, per-cluster
 //      bounds, failover.order, overrides' clusterSelectors) places outside its allowed
-//      jurisdictions (sync/residency.h PlacementResidencyConflicts). Workload authors cannot
+//      jurisdictions (residency/policy.h PlacementResidencyConflicts). Workload authors cannot
 //      loosen it; placement still intersects both at run time.
 //   4. ResidencyPolicy changes (create, update, delete): known jurisdictions only, a non-empty
 //      selection (spec.namespaces or spec.workloadSelector), and no change that would leave a
 //      workload with no allowed cluster or force running replicas off their clusters
-//      (sync/residency.h ResidencyPolicyImpact, judged with the engine's residency rule)
+//      (residency/policy.h ResidencyPolicyImpact, judged with the engine's residency rule)
 //      unless the policy carries federation.meridian.io/acknowledge-disruption: "true" (on a
 //      delete: the stored policy). ?dryRun=All answers the same, as admission runs first.
 //   5. FailoverDrills at create: the target must exist and be held by a member, a live drill

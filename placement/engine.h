@@ -38,7 +38,7 @@
 // unplaced_because, unmet spread/latency in `unmet`), never errors.
 //
 // Scope: one workload at a time; capacity shared with other workloads comes in as
-// `used_by_others` (sync/placement_inputs.h PlaceAll keeps that ledger).
+// `used_by_others` (scheduling/placement_inputs.h PlaceAll keeps that ledger).
 #pragma once
 
 #include <cstdint>

@@ -1,11 +1,11 @@
 // Residency: the one answer to "which jurisdictions may this workload run in?".
 //
 // A workload is residency-bound when it sets spec.placement.residency or any ResidencyPolicy
-// matches it (sync/residency.h ResidencyRulesFor does the matching). Its allowed
+// matches it (residency/policy.h ResidencyRulesFor does the matching). Its allowed
 // jurisdictions are the intersection of all of them. Every user of residency calls
 // AllowedJurisdictionsFor — the engine's residency filter (placement/engine.cc), the
 // ResidencyPolicy admission check (federation-apiserver/admission.cc) and the conflict
-// check of a workload's own placement (sync/residency.h) — so they can never disagree.
+// check of a workload's own placement (residency/policy.h) — so they can never disagree.
 // Pure values; thread-compatible.
 #pragma once
 

@@ -70,7 +70,7 @@ StatusOr<GroupVersionResource> ResolveResource(const std::string& api_version,
                                                const DiscoveryInfo* discovery);
 
 // The replicas a member is to run for `workload`: its status.placement line, or — when more —
-// its status.retained line (replicas left where they run: see sync/placement_controller.h).
+// its status.retained line (replicas left where they run: see scheduling/placement_controller.h).
 int64_t ReplicasForMember(const api::FederatedWorkload& workload, const std::string& member);
 
 // What one member reported for one workload in its last pass.

@@ -1,6 +1,6 @@
 // The placement controller (sync/): FederatedWorkload status.placement from the engine.
 #include "federation-apiserver/controller_manager.h"
-#include "sync/placement_controller.h"
+#include "scheduling/placement_controller.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -11,7 +11,7 @@ const ControllerRegistration kPlacement({
     .start_order = 20,
     .add_flags = nullptr,
     .start = [](ControllerContext& c) -> StatusOr<std::unique_ptr<RunningController>> {
-      return StartOwned(std::make_unique<sync::PlacementController>(c.objects, c.clock));
+      return StartOwned(std::make_unique<scheduling::PlacementController>(c.objects, c.clock));
     },
 });
 

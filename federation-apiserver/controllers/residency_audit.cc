@@ -3,7 +3,7 @@
 
 #include "federation-apiserver/controller_manager.h"
 #include "sync/member_client_factory.h"
-#include "sync/residency_audit_controller.h"
+#include "residency/audit_controller.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -15,9 +15,9 @@ const ControllerRegistration kResidencyAudit({
     .start_order = 35,
     .add_flags = nullptr,
     .start = [](ControllerContext& c) -> StatusOr<std::unique_ptr<RunningController>> {
-      return StartOwned(std::make_unique<sync::ResidencyAuditController>(
+      return StartOwned(std::make_unique<residency::ResidencyAuditController>(
           c.objects, c.clock, sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(3)),
-          sync::ResidencyAuditController::Options{}));
+          residency::ResidencyAuditController::Options{}));
     },
 });
 

@@ -10,9 +10,9 @@
 namespace meridian::cli {
 namespace {
 
-sync::WhatIfAnswer EuZoneLost() {
-  sync::WhatIfAnswer answer;
-  sync::WhatIfWorkload w;
+scheduling::WhatIfAnswer EuZoneLost() {
+  scheduling::WhatIfAnswer answer;
+  scheduling::WhatIfWorkload w;
   w.ns = "shop";
   w.name = "web";
   w.desired = 12;
@@ -43,7 +43,7 @@ TEST(WhatIfFormatTest, ShowsBeforeAfterPerClusterAndRegionWithReasonsAndWhatBloc
 }
 
 TEST(WhatIfFormatTest, FullyPlacedAfterTheFailureSaysSo) {
-  sync::WhatIfAnswer answer = EuZoneLost();
+  scheduling::WhatIfAnswer answer = EuZoneLost();
   answer.affected[0].unplaced_after = 0;
   answer.affected[0].clusters[1].after = 11;
   api::DrillTarget region;
@@ -54,13 +54,13 @@ TEST(WhatIfFormatTest, FullyPlacedAfterTheFailureSaysSo) {
 }
 
 TEST(WhatIfFormatTest, AZoneWhoseReplicasStayInTheClusterShowsItsHintsMove) {
-  sync::WhatIfAnswer answer;
-  sync::WhatIfWorkload w;
+  scheduling::WhatIfAnswer answer;
+  scheduling::WhatIfWorkload w;
   w.ns = "payments";
   w.name = "ledger";
   w.desired = 12;
   w.on_target = 3;
-  sync::WhatIfCluster c{"eu-west-1", "eu-west", 8, 8};
+  scheduling::WhatIfCluster c{"eu-west-1", "eu-west", 8, 8};
   c.zones_before = {{"eu-west-1a", 3}, {"eu-west-1b", 3}, {"eu-west-1c", 2}};
   c.zones_after = {{"eu-west-1b", 4}, {"eu-west-1c", 4}};
   c.on_target = 3;

@@ -11,7 +11,7 @@
 
 #include "api/codec.h"
 #include "api/typed_list.h"
-#include "sync/placement_controller.h"
+#include "scheduling/placement_controller.h"
 #include "test/common/in_process_federation.h"
 
 namespace meridian::failover {
@@ -205,7 +205,7 @@ TEST_F(DrillControllerTest, LiveDrillCompletesAfterItsDurationWithMilestones) {
   EXPECT_TRUE(injector_->calls.empty());
 }
 
-// An injected drill only observes: placement is not told (sync::LiveDrillTargets leaves it
+// An injected drill only observes: placement is not told (scheduling::LiveDrillTargets leaves it
 // out), and the time to detect is when the health monitor marked the member unreachable
 // (Reachable's lastTransitionTime), not when the drill happened to sample.
 TEST_F(DrillControllerTest, InjectedDrillIsDetectedAtTheHealthTransition) {
@@ -222,7 +222,7 @@ TEST_F(DrillControllerTest, InjectedDrillIsDetectedAtTheHealthTransition) {
   EXPECT_EQ(d["status"]["report"]["failure"], "injected");
   EXPECT_EQ(injector_->calls, (std::vector<std::string>{"inject cluster=eu-west-1"}));
   FieldErrors errors;
-  EXPECT_TRUE(sync::LiveDrillTargets({api::DecodeFailoverDrill(d, &errors)}).empty());
+  EXPECT_TRUE(scheduling::LiveDrillTargets({api::DecodeFailoverDrill(d, &errors)}).empty());
   const Timestamp start = fed_.clock().Now();
 
   // Nothing seen yet; a sample at 1 s does not detect (an injected drill waits for health).
@@ -525,7 +525,7 @@ TEST_F(DrillControllerTest, SimulateReportsWhatWouldMoveAndChangesNothing) {
 }
 
 // A zone target counts the replicas that zone hints put in the zone, the same in the three
-// places that answer "what does losing eu-west-1a do": sync::WhatIf (fedctl what-if), a
+// places that answer "what does losing eu-west-1a do": scheduling::WhatIf (fedctl what-if), a
 // simulated drill and a live (declared) drill, on the examples' fleet with the placement
 // controller's own answer for payments/ledger.
 TEST(ZoneDrillAgreement, WhatIfSimulateAndLiveDrillCountTheZonesReplicas) {
@@ -534,7 +534,7 @@ TEST(ZoneDrillAgreement, WhatIfSimulateAndLiveDrillCountTheZonesReplicas) {
   fed.ApplyFile("examples/three-continents/members.yaml");
   fed.ApplyFile("examples/eu-residency/residency-policy.yaml");
   fed.ApplyFile("examples/eu-residency/workload.yaml");
-  sync::PlacementController placement(fed.objects(), fed.clock());
+  scheduling::PlacementController placement(fed.objects(), fed.clock());
   ASSERT_TRUE(placement.ReconcileAll().ok());
   const auto& workloads = fed.Info("federation.meridian.io/v1alpha1", "FederatedWorkload");
   auto ledger = [&] {
@@ -553,7 +553,7 @@ TEST(ZoneDrillAgreement, WhatIfSimulateAndLiveDrillCountTheZonesReplicas) {
   ASSERT_GT(placed_in_zone, 0) << api::Encode(ledger())["status"].dump();
 
   // what-if
-  sync::PlacementInputs inputs;
+  scheduling::PlacementInputs inputs;
   inputs.members = members();
   inputs.topologies =
       api::ListDecoded(fed.objects(), "topologies", api::DecodeTopology, "test").value();
@@ -562,7 +562,7 @@ TEST(ZoneDrillAgreement, WhatIfSimulateAndLiveDrillCountTheZonesReplicas) {
           .value();
   inputs.workloads = {ledger()};
   const api::DrillTarget failures[] = {zone};
-  auto answer = sync::WhatIf(inputs, failures, fed.clock().Now());
+  auto answer = scheduling::WhatIf(inputs, failures, fed.clock().Now());
   ASSERT_TRUE(answer.ok()) << answer.status();
   ASSERT_EQ(answer->affected.size(), 1u);
   EXPECT_EQ(answer->affected[0].on_target, placed_in_zone);

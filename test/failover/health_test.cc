@@ -17,7 +17,7 @@
 #include "failover/health_monitor.h"
 #include "federation-apiserver/server.h"
 #include "sync/http_member_client.h"
-#include "sync/placement_controller.h"
+#include "scheduling/placement_controller.h"
 #include "sync/testing/fake_member_client.h"
 #include "test/common/in_process_federation.h"
 #include "test/common/test_env.h"
@@ -376,7 +376,7 @@ TEST_F(HealthMonitorTest, PlacementMovesEuReplicasOffAFailedZoneAndStaysInTheEu)
   ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
   clock_.Advance(Duration(3'600'000));  // long healthy: no recovery hold anywhere
   ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
-  sync::PlacementController placement(server_->objects(), clock_);
+  scheduling::PlacementController placement(server_->objects(), clock_);
   ASSERT_TRUE(placement.ReconcileAll().ok());
 
   auto placed = [&] {

@@ -15,7 +15,7 @@
 #include "api/codec.h"
 #include "api/yaml.h"
 #include "federation-apiserver/server.h"
-#include "sync/placement_controller.h"
+#include "scheduling/placement_controller.h"
 #include "sync/propagation_controller.h"
 #include "sync/testing/fake_member_client.h"
 #include "test/common/in_process_federation.h"
@@ -236,7 +236,7 @@ class PropagationControllerTest : public ::testing::Test {
   }
 
   void Place() {
-    PlacementController placement(server_->objects(), clock_);
+    scheduling::PlacementController placement(server_->objects(), clock_);
     ASSERT_TRUE(placement.ReconcileAll().ok());
   }
 

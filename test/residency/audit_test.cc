@@ -1,20 +1,20 @@
-// The residency audit's pure core (sync/residency_audit.h): which member objects break
+// The residency audit's pure core (residency/audit.h): which member objects break
 // residency, with the rule placement uses, and members that could not be listed are never
 // counted as compliant.
-#include "sync/residency_audit.h"
+#include "residency/audit.h"
 
 #include <gtest/gtest.h>
 
 #include "sync/propagation.h"
 
-namespace meridian::sync {
+namespace meridian::residency {
 namespace {
 
 using nlohmann::json;
 
-const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
-const GroupVersionResource kPods{"", "v1", "pods"};
-const GroupVersionResource kPvcs{"", "v1", "persistentvolumeclaims"};
+const sync::GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+const sync::GroupVersionResource kPods{"", "v1", "pods"};
+const sync::GroupVersionResource kPvcs{"", "v1", "persistentvolumeclaims"};
 
 std::shared_ptr<const placement::World> Fleet() {
   std::vector<placement::ClusterState> clusters(3);
@@ -47,15 +47,15 @@ api::FederatedWorkload Crm() {
   return w;
 }
 
-MemberObject Object(const GroupVersionResource& gvr, const std::string& kind, const std::string& ns,
-                    const std::string& name, std::map<std::string, std::string> labels = {},
-                    bool owned = false) {
+MemberObject Object(const sync::GroupVersionResource& gvr, const std::string& kind,
+                    const std::string& ns, const std::string& name,
+                    std::map<std::string, std::string> labels = {}, bool owned = false) {
   return {gvr, kind, ns, name, std::move(labels), owned};
 }
 
 TEST(ResidencyAuditTest, ObjectsInDisallowedMembersAreReportedWithMemberAndObject) {
-  const std::map<std::string, std::string> crm_labels = {{kManagedByLabel, kManagedByValue},
-                                                         {kWorkloadLabel, "default.crm"}};
+  const std::map<std::string, std::string> crm_labels = {
+      {sync::kManagedByLabel, sync::kManagedByValue}, {sync::kWorkloadLabel, "default.crm"}};
   std::vector<MemberInventory> inventories = {
       {"eu-west-1",
        true,
@@ -119,4 +119,4 @@ TEST(ResidencyAuditTest, MemberObjectFromReadsKindNamespaceLabelsAndOwners) {
 }
 
 }  // namespace
-}  // namespace meridian::sync
+}  // namespace meridian::residency

@@ -8,22 +8,30 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include "api/types.h"
 #include "placement/residency.h"
 #include "placement/world.h"
-#include "sync/placement_inputs.h"
 
-namespace meridian::sync {
+namespace meridian::residency {
 
 // The annotation that lets a ResidencyPolicy change through although it removes running
 // replicas or leaves a workload with no allowed cluster (residency is hard: they go).
 inline constexpr char kAcknowledgeDisruptionAnnotation[] =
     "federation.meridian.io/acknowledge-disruption";
 
-// ResidencyRulesFor (which ResidencyPolicies govern a workload): sync/placement_inputs.h.
+// The ResidencyPolicies that govern an object of namespace `ns` with `labels`: the policy lists
+// the namespace (or none) and its workloadSelector matches the labels. The one matching rule
+// for FederatedWorkloads (placement, admission) and for objects found in members (the audit).
+std::vector<placement::ResidencyRule> ResidencyRulesForObject(
+    const std::string& ns, const std::map<std::string, std::string>& labels,
+    const std::vector<api::ResidencyPolicy>& policies);
+// ResidencyRulesForObject for the workload's namespace and labels.
+std::vector<placement::ResidencyRule> ResidencyRulesFor(
+    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies);
 
 // The jurisdictions `workload` may run in under `policies` and its own spec.placement.residency.
 placement::AllowedJurisdictions AllowedJurisdictionsFor(
@@ -72,4 +80,4 @@ std::vector<ResidencyConflict> PlacementResidencyConflicts(
     const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies,
     const placement::World& world);
 
-}  // namespace meridian::sync
+}  // namespace meridian::residency

@@ -1,4 +1,4 @@
-#include "sync/placement_inputs.h"
+#include "scheduling/placement_inputs.h"
 
 #include <algorithm>
 #include <map>
@@ -7,8 +7,9 @@
 
 #include "api/codec.h"
 #include "api/conditions.h"
+#include "residency/policy.h"
 
-namespace meridian::sync {
+namespace meridian::scheduling {
 namespace {
 
 std::optional<Timestamp> ParseTime(const std::string& text) {
@@ -84,32 +85,13 @@ placement::TopologySpec MergedTopology(const std::vector<api::Topology>& topolog
   return topology;
 }
 
-std::vector<placement::ResidencyRule> ResidencyRulesForObject(
-    const std::string& ns, const std::map<std::string, std::string>& labels,
-    const std::vector<api::ResidencyPolicy>& policies) {
-  std::vector<placement::ResidencyRule> rules;
-  apimachinery::Labels set(labels.begin(), labels.end());
-  for (const api::ResidencyPolicy& p : policies) {
-    const auto& names = p.spec.namespaces;
-    if (!names.empty() && std::find(names.begin(), names.end(), ns) == names.end()) continue;
-    if (!p.spec.workload_selector.Matches(set)) continue;
-    rules.push_back({p.metadata.name, p.spec.jurisdictions});
-  }
-  return rules;
-}
-
-std::vector<placement::ResidencyRule> ResidencyRulesFor(
-    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies) {
-  return ResidencyRulesForObject(workload.metadata.ns, workload.metadata.labels, policies);
-}
-
 placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
                                    const std::vector<api::ResidencyPolicy>& policies,
                                    const placement::World& world) {
   placement::Workload w;
   w.key = workload.metadata.ns + "/" + workload.metadata.name;
   w.policy = workload.spec.placement;
-  w.residency_policies = ResidencyRulesFor(workload, policies);
+  w.residency_policies = residency::ResidencyRulesFor(workload, policies);
   if (std::optional<int64_t> replicas = api::TemplateReplicas(workload.spec)) {
     w.replicas = static_cast<int32_t>(std::clamp<int64_t>(*replicas, 0, 1'000'000));
   } else {
@@ -462,4 +444,4 @@ StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
   return answer;
 }
 
-}  // namespace meridian::sync
+}  // namespace meridian::scheduling

@@ -1,7 +1,7 @@
 // Placement inputs: the federation's API objects turned into what the placement engine reads
 // (placement/world.h, placement/engine.h), and "what-if" failures applied to them. Pure: no
 // I/O, no clock reads. One code path for three users:
-//   - the placement controller (sync/placement_controller.h): every running live
+//   - the placement controller (scheduling/placement_controller.h): every running live
 //     FailoverDrill's target is treated as failed (ApplyFailures), an ended one as recovered
 //     at its completionTime (ApplyDrillRecoveries);
 //   - `fedctl what-if --fail zone=Z|region=R|cluster=C` (cli/what_if.h): WhatIf;
@@ -34,7 +34,7 @@
 #include "placement/engine.h"
 #include "placement/world.h"
 
-namespace meridian::sync {
+namespace meridian::scheduling {
 
 // The Reachable condition's reason when a member answers again after being unreachable
 // (written by failover/health.h, read by ClusterStateFrom).
@@ -48,16 +48,6 @@ placement::ClusterState ClusterStateFrom(const api::MemberCluster& member);
 // One Topology is the norm; several are merged (regions and demand profiles: first name wins,
 // in the order given).
 placement::TopologySpec MergedTopology(const std::vector<api::Topology>& topologies);
-
-// The ResidencyPolicies that govern an object of namespace `ns` with `labels`: the policy lists
-// the namespace (or none) and its workloadSelector matches the labels. The one matching rule
-// for FederatedWorkloads and for objects found in members (sync/residency.h).
-std::vector<placement::ResidencyRule> ResidencyRulesForObject(
-    const std::string& ns, const std::map<std::string, std::string>& labels,
-    const std::vector<api::ResidencyPolicy>& policies);
-// ResidencyRulesForObject for the workload's namespace and labels.
-std::vector<placement::ResidencyRule> ResidencyRulesFor(
-    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies);
 
 // The ready replicas status.clusters reports on `cluster` (0 when it reports nothing).
 int64_t ReadyOn(const api::FederatedWorkloadStatus& status, const std::string& cluster);
@@ -211,4 +201,4 @@ struct WhatIfAnswer {
 StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
                               std::span<const api::DrillTarget> failures, Timestamp now);
 
-}  // namespace meridian::sync
+}  // namespace meridian::scheduling

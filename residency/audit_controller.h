@@ -1,5 +1,5 @@
 // The residency audit controller: looks into every member (not at Meridian's own status) for
-// objects that break residency (sync/residency_audit.h says which), and reports them.
+// objects that break residency (residency/audit.h says which), and reports them.
 //
 // Each scan lists, from every member through its MemberClient: the audited resources
 // (AuditedResources) in every namespace a ResidencyPolicy names, and everything labelled
@@ -31,10 +31,10 @@
 #include "apimachinery/event_recorder.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
+#include "residency/audit.h"
 #include "sync/member_client_factory.h"
-#include "sync/residency_audit.h"
 
-namespace meridian::sync {
+namespace meridian::residency {
 
 class ResidencyAuditController {
  public:
@@ -44,7 +44,7 @@ class ResidencyAuditController {
 
   // `objects` and `clock` must outlive the controller.
   ResidencyAuditController(apimachinery::ObjectService& objects, const Clock& clock,
-                           MemberClientFactory factory, Options options);
+                           sync::MemberClientFactory factory, Options options);
   ~ResidencyAuditController();  // Stop()s
   ResidencyAuditController(const ResidencyAuditController&) = delete;
   ResidencyAuditController& operator=(const ResidencyAuditController&) = delete;
@@ -62,7 +62,8 @@ class ResidencyAuditController {
   AuditResult Last() const;
 
  private:
-  std::shared_ptr<MemberClient> ClientFor(const api::MemberCluster& member, std::string* error);
+  std::shared_ptr<sync::MemberClient> ClientFor(const api::MemberCluster& member,
+                                                std::string* error);
   MemberInventory Inventory(const api::MemberCluster& member,
                             const std::vector<std::string>& namespaces);
   // Events for what changed since the previous scan (see the file comment).
@@ -71,11 +72,11 @@ class ResidencyAuditController {
 
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
-  MemberClientFactory factory_;
+  sync::MemberClientFactory factory_;
   Options options_;
   std::unique_ptr<apimachinery::EventRecorder> events_;  // null without an events resource
   // Touched by the scanning thread only.
-  std::map<std::string, std::pair<std::string, std::shared_ptr<MemberClient>>> clients_;
+  std::map<std::string, std::pair<std::string, std::shared_ptr<sync::MemberClient>>> clients_;
   std::map<std::string, ResidencyViolation> open_;  // by Key()
   std::set<std::string> unverified_;                // members unverified in the last scan
   mutable std::mutex mu_;                           // guards last_
@@ -84,4 +85,4 @@ class ResidencyAuditController {
   apimachinery::ChangeLoop loop_;
 };
 
-}  // namespace meridian::sync
+}  // namespace meridian::residency

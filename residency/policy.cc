@@ -1,11 +1,33 @@
-#include "sync/residency.h"
+#include "residency/policy.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
 #include "api/codec.h"
+#include "apimachinery/labels.h"
 
-namespace meridian::sync {
+namespace meridian::residency {
+
+std::vector<placement::ResidencyRule> ResidencyRulesForObject(
+    const std::string& ns, const std::map<std::string, std::string>& labels,
+    const std::vector<api::ResidencyPolicy>& policies) {
+  std::vector<placement::ResidencyRule> rules;
+  apimachinery::Labels set(labels.begin(), labels.end());
+  for (const api::ResidencyPolicy& p : policies) {
+    const auto& names = p.spec.namespaces;
+    if (!names.empty() && std::find(names.begin(), names.end(), ns) == names.end()) continue;
+    if (!p.spec.workload_selector.Matches(set)) continue;
+    rules.push_back({p.metadata.name, p.spec.jurisdictions});
+  }
+  return rules;
+}
+
+std::vector<placement::ResidencyRule> ResidencyRulesFor(
+    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies) {
+  return ResidencyRulesForObject(workload.metadata.ns, workload.metadata.labels, policies);
+}
+
 namespace {
 
 std::string Join(const std::set<std::string>& items) {
@@ -163,4 +185,4 @@ std::vector<ResidencyConflict> PlacementResidencyConflicts(
   return out;
 }
 
-}  // namespace meridian::sync
+}  // namespace meridian::residency

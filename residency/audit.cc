@@ -1,14 +1,14 @@
-#include "sync/residency_audit.h"
+#include "residency/audit.h"
 
 #include <algorithm>
 #include <set>
 
 #include "placement/residency.h"
-#include "sync/placement_inputs.h"
+#include "residency/policy.h"
+#include "scheduling/placement_inputs.h"
 #include "sync/propagation.h"
-#include "sync/residency.h"
 
-namespace meridian::sync {
+namespace meridian::residency {
 namespace {
 
 using nlohmann::json;
@@ -17,8 +17,8 @@ std::string Jurisdiction(const std::string& j) { return j.empty() ? "no jurisdic
 
 }  // namespace
 
-const std::vector<GroupVersionResource>& AuditedResources() {
-  static const std::vector<GroupVersionResource> kResources = {
+const std::vector<sync::GroupVersionResource>& AuditedResources() {
+  static const std::vector<sync::GroupVersionResource> kResources = {
       {"apps", "v1", "deployments"},
       {"apps", "v1", "statefulsets"},
       {"apps", "v1", "daemonsets"},
@@ -29,7 +29,7 @@ const std::vector<GroupVersionResource>& AuditedResources() {
   return kResources;
 }
 
-MemberObject MemberObjectFrom(const GroupVersionResource& resource, const json& object) {
+MemberObject MemberObjectFrom(const sync::GroupVersionResource& resource, const json& object) {
   MemberObject o;
   o.resource = resource;
   o.kind = object.value("kind", "");
@@ -72,7 +72,7 @@ AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
                            const std::vector<api::FederatedWorkload>& workloads) {
   AuditResult result;
   std::map<std::string, const api::FederatedWorkload*> by_label;
-  for (const api::FederatedWorkload& w : workloads) by_label[WorkloadLabelValue(w)] = &w;
+  for (const api::FederatedWorkload& w : workloads) by_label[sync::WorkloadLabelValue(w)] = &w;
   const placement::PlacementPolicy no_own;
   for (const MemberInventory& inv : inventories) {
     std::optional<uint32_t> index = world.FindCluster(inv.member);
@@ -89,9 +89,9 @@ AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
       // A Pod with an owner is its owner's business (the owner is audited, and reported once).
       if (o.owned && o.resource.resource == "pods") continue;
       const api::FederatedWorkload* workload = nullptr;
-      auto managed = o.labels.find(kManagedByLabel);
-      auto label = o.labels.find(kWorkloadLabel);
-      if (managed != o.labels.end() && managed->second == kManagedByValue &&
+      auto managed = o.labels.find(sync::kManagedByLabel);
+      auto label = o.labels.find(sync::kWorkloadLabel);
+      if (managed != o.labels.end() && managed->second == sync::kManagedByValue &&
           label != o.labels.end()) {
         auto it = by_label.find(label->second);
         if (it != by_label.end()) workload = it->second;
@@ -116,4 +116,4 @@ AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
   return result;
 }
 
-}  // namespace meridian::sync
+}  // namespace meridian::residency

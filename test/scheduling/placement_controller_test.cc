@@ -1,10 +1,11 @@
 // The placement controller against a real (in-process) federation-apiserver on SQLite: the
 // shipped three-continents example, residency + capacity that cannot fit, the running
 // controller reacting to a new workload, failures (degraded vs unreachable, live drills,
-// recovery with a FakeClock); and the pure inputs of sync/placement_inputs.h (what-if).
-#include "sync/placement_controller.h"
+// recovery with a FakeClock); and the pure inputs of scheduling/placement_inputs.h (what-if).
+#include "scheduling/placement_controller.h"
 
 #include <gtest/gtest.h>
+
 #include <functional>
 #include <set>
 #include <thread>
@@ -13,7 +14,7 @@
 #include "api/conditions.h"
 #include "test/common/in_process_federation.h"
 
-namespace meridian::sync {
+namespace meridian::scheduling {
 namespace {
 
 using nlohmann::json;
@@ -35,7 +36,8 @@ class PlacementControllerTest : public ::testing::Test {
     return w;
   }
 
-  static const api::Condition* Find(const api::FederatedWorkloadStatus& s, const std::string& type) {
+  static const api::Condition* Find(const api::FederatedWorkloadStatus& s,
+                                    const std::string& type) {
     for (const auto& c : s.conditions) {
       if (c.type == type) return &c;
     }
@@ -58,13 +60,16 @@ TEST_F(PlacementControllerTest, ThreeContinentsExampleIsDividedFiveThreeTwo) {
 
   api::FederatedWorkload w = Workload("shop", "web");
   std::map<std::string, int64_t> by_continent;
-  const std::map<std::string, std::string> continent = {
-      {"us-east-1", "na"}, {"us-west-1", "na"}, {"eu-west-1", "eu"},
-      {"eu-central-1", "eu"}, {"ap-south-1", "as"}};
+  const std::map<std::string, std::string> continent = {{"us-east-1", "na"},
+                                                        {"us-west-1", "na"},
+                                                        {"eu-west-1", "eu"},
+                                                        {"eu-central-1", "eu"},
+                                                        {"ap-south-1", "as"}};
   for (const api::ClusterPlacement& p : w.status.placement) {
     by_continent[continent.at(p.cluster)] += p.replicas;
     ASSERT_EQ(p.reasons.size(), 1u);
-    EXPECT_EQ(p.reasons[0].rfind(p.cluster + ": " + std::to_string(p.replicas), 0), 0u) << p.reasons[0];
+    EXPECT_EQ(p.reasons[0].rfind(p.cluster + ": " + std::to_string(p.replicas), 0), 0u)
+        << p.reasons[0];
   }
   EXPECT_EQ(by_continent, (std::map<std::string, int64_t>{{"na", 15}, {"eu", 9}, {"as", 6}}));
   EXPECT_EQ(w.status.desired_replicas, 30);
@@ -88,7 +93,8 @@ TEST_F(PlacementControllerTest, ResidencyWithTooLittleRoomIsDegradedAndStaysInTh
     m["status"] = {{"allocatable", {{"replicas", 4}}}};
     ASSERT_TRUE(server_->objects().Update(mc, "", name, m, "status").ok());
   }
-  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+  Apply(
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
     "metadata": {"name": "crm", "namespace": "default"},
     "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 30}},
              "placement": {"residency": {"jurisdictions": ["eu"]}}}})"));
@@ -220,15 +226,18 @@ TEST_F(PlacementControllerTest, APolicyChangeThatConflictsWithTheWorkloadsWeight
 TEST_F(PlacementControllerTest, ConditionsNameTheirTrueCauseWithPluralsAndObjects) {
   ApplyFile("examples/three-continents/topology.yaml");
   ApplyFile("examples/three-continents/members.yaml");
-  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+  Apply(
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
     "metadata": {"name": "crm", "namespace": "default"},
     "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 4}},
              "placement": {"residency": {"jurisdictions": ["eu"]}, "spread": {"minRegions": 3}}}})"));
-  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+  Apply(
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
     "metadata": {"name": "one", "namespace": "default"},
     "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 1}},
              "placement": {"distribution": {"weights": {"eu-west-1": 1}}}}})"));
-  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+  Apply(
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
     "metadata": {"name": "lb", "namespace": "default"},
     "spec": {"template": {"apiVersion": "v1", "kind": "Service",
                           "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}}})"));
@@ -271,7 +280,7 @@ TEST_F(PlacementControllerTest, RunningControllerPlacesANewWorkload) {
   controller.Stop();
 }
 
-// ---- pure inputs (sync/placement_inputs.h) ----
+// ---- pure inputs (scheduling/placement_inputs.h) ----
 
 api::MemberCluster Member(const std::string& name, const std::string& region,
                           std::vector<std::pair<std::string, int64_t>> zones) {
@@ -287,7 +296,7 @@ api::MemberCluster Member(const std::string& name, const std::string& region,
 
 TEST(PlacementInputs, ClusterStateUsesFullCapacityAndOnlyRealRecoveries) {
   api::MemberCluster m = Member("eu-west-1", "eu-west", {{"a", 40}, {"b", 40}, {"c", 20}});
-  m.status.zones[0].healthy = false;  // keeps the room it had while healthy
+  m.status.zones[0].healthy = false;   // keeps the room it had while healthy
   m.status.allocatable_replicas = 60;  // the room now
   const Timestamp t = Timestamp(std::chrono::seconds(1'700'000'000));
   api::SetCondition(&m.status.conditions, {"Reachable", "True", "ProbeSucceeded", "", "", 0}, t);
@@ -381,8 +390,8 @@ TEST(PlacementInputs, ApplyFailuresAndDrills) {
       ClusterStateFrom(Member("us-east-2", "us-east", {{"us-east-2a", 10}})),
       ClusterStateFrom(Member("eu-west-1", "eu-west", {{"eu-west-1a", 10}, {"eu-west-1b", 10}})),
   };
-  std::vector<api::DrillTarget> failures = {{"eu-west-1a", "", ""}, {"", "us-east", ""},
-                                            {"", "", "nope"}, {"z", "r", ""}};
+  std::vector<api::DrillTarget> failures = {
+      {"eu-west-1a", "", ""}, {"", "us-east", ""}, {"", "", "nope"}, {"z", "r", ""}};
   std::vector<placement::ClusterState> failed = fleet;
   std::vector<std::string> unmatched;
   ApplyFailures(failures, failed, &unmatched);
@@ -438,8 +447,10 @@ class FailoverPlacementTest : public PlacementControllerTest {
     auto list = [&](const char* kind) {
       return server_->objects().List(Info(api::kApiVersion, kind), "", {}).value()["items"];
     };
-    for (const json& j : list("MemberCluster")) inputs.members.push_back(api::DecodeMemberCluster(j, &errors));
-    for (const json& j : list("Topology")) inputs.topologies.push_back(api::DecodeTopology(j, &errors));
+    for (const json& j : list("MemberCluster"))
+      inputs.members.push_back(api::DecodeMemberCluster(j, &errors));
+    for (const json& j : list("Topology"))
+      inputs.topologies.push_back(api::DecodeTopology(j, &errors));
     for (const json& j : list("FederatedWorkload")) {
       inputs.workloads.push_back(api::DecodeFederatedWorkload(j, &errors));
     }
@@ -475,7 +486,8 @@ class FailoverPlacementTest : public PlacementControllerTest {
                        const std::function<void(api::MemberClusterStatus&)>& change) {
     const auto& mc = Info(api::kApiVersion, "MemberCluster");
     FieldErrors errors;
-    api::MemberCluster m = api::DecodeMemberCluster(server_->objects().Get(mc, "", name).value(), &errors);
+    api::MemberCluster m =
+        api::DecodeMemberCluster(server_->objects().Get(mc, "", name).value(), &errors);
     change(m.status);
     auto r = server_->objects().Update(mc, "", name, api::Encode(m), "status");
     ASSERT_TRUE(r.ok()) << r.error().message;
@@ -484,11 +496,14 @@ class FailoverPlacementTest : public PlacementControllerTest {
   void SetReachable(const std::string& name, bool reachable) {
     SetMemberStatus(name, [&](api::MemberClusterStatus& s) {
       const api::Condition* old = api::FindCondition(s.conditions, "Reachable");
-      api::Condition c{"Reachable", reachable ? "True" : "False",
-                       reachable ? (old && old->status == "False" ? kReachableRecoveredReason
-                                                                   : old->reason)
-                                 : "ProbeFailed",
-                       "", "", 0};
+      api::Condition c{
+          "Reachable",
+          reachable ? "True" : "False",
+          reachable ? (old && old->status == "False" ? kReachableRecoveredReason : old->reason)
+                    : "ProbeFailed",
+          "",
+          "",
+          0};
       api::SetCondition(&s.conditions, c, clock_.Now());
     });
   }
@@ -501,7 +516,8 @@ class FailoverPlacementTest : public PlacementControllerTest {
     api::FederatedWorkload w = Workload(ns, name);
     w.status.clusters.clear();
     for (const api::ClusterPlacement& p : w.status.placement) {
-      w.status.clusters.push_back({p.cluster, not_ready.count(p.cluster) ? 0 : p.replicas, true, ""});
+      w.status.clusters.push_back(
+          {p.cluster, not_ready.count(p.cluster) ? 0 : p.replicas, true, ""});
     }
     ASSERT_TRUE(server_->objects().Update(info, ns, name, api::Encode(w), "status").ok());
   }
@@ -517,7 +533,8 @@ class FailoverPlacementTest : public PlacementControllerTest {
   void CreateDrill(const std::string& name, const json& target, const std::string& phase,
                    const std::string& completion = "") {
     const auto& info = Info(api::kApiVersion, "FailoverDrill");
-    json d = {{"apiVersion", api::kApiVersion}, {"kind", "FailoverDrill"},
+    json d = {{"apiVersion", api::kApiVersion},
+              {"kind", "FailoverDrill"},
               {"metadata", {{"name", name}}},
               {"spec", {{"target", target}, {"mode", "live"}, {"durationSeconds", 60}}}};
     auto existing = server_->objects().Get(info, "", name);
@@ -555,7 +572,8 @@ TEST_F(FailoverPlacementTest, UnreachableRegionOverflowsNearestRightAfterJoining
 // Degraded (a zone failed): the member keeps its old replicas until the replacements
 // elsewhere are ready. Unreachable: replacements start at once and nothing is kept.
 TEST_F(FailoverPlacementTest, DegradedKeepsOldReplicasUntilReplacementsAreReady) {
-  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+  Apply(
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
     "metadata": {"name": "crm", "namespace": "default"},
     "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 400}},
              "placement": {"residency": {"jurisdictions": ["eu"]}}}})"));
@@ -581,7 +599,8 @@ TEST_F(FailoverPlacementTest, DegradedKeepsOldReplicasUntilReplacementsAreReady)
   EXPECT_EQ(w.status.unplaced_replicas, 400 - 120 - 160);
   bool says_why = false;
   for (const auto& p : w.status.placement) {
-    for (const auto& r : p.reasons) says_why |= r.find("until their replacements") != std::string::npos;
+    for (const auto& r : p.reasons)
+      says_why |= r.find("until their replacements") != std::string::npos;
   }
   EXPECT_TRUE(says_why);
   // Level-triggered: another pass with nothing ready changes nothing.
@@ -592,7 +611,8 @@ TEST_F(FailoverPlacementTest, DegradedKeepsOldReplicasUntilReplacementsAreReady)
   EXPECT_EQ(Placement("default", "crm")["eu-west-1"], before["eu-west-1"]);
   ReportReady("default", "crm");  // eu-central-1 reports 160 ready
   ASSERT_TRUE(controller.ReconcileAll().ok());
-  EXPECT_EQ(Placement("default", "crm")["eu-west-1"], 120) << "released once replacements are ready";
+  EXPECT_EQ(Placement("default", "crm")["eu-west-1"], 120)
+      << "released once replacements are ready";
 
   // Unreachable: nothing kept, even though eu-central-1's replicas are not ready.
   ReportReady("default", "crm", {"eu-central-1"});
@@ -715,7 +735,8 @@ TEST_F(FailoverPlacementTest, UnreachableMemberKeepsItsReplicasUntilItIsBackAndT
     std::optional<Duration> recheck;
     ASSERT_TRUE(controller.ReconcileAll(&recheck).ok());
     EXPECT_EQ(retained(), (std::map<std::string, int64_t>{{"us-east-1", 9}})) << flap;
-    EXPECT_NE(reasons().find("stay until recoveryDelaySeconds (60)"), std::string::npos) << reasons();
+    EXPECT_NE(reasons().find("stay until recoveryDelaySeconds (60)"), std::string::npos)
+        << reasons();
     EXPECT_EQ(Placement("shop", "web"), during) << flap;
     ASSERT_TRUE(recheck.has_value());
     EXPECT_LE(*recheck, Duration(60'000));
@@ -746,7 +767,8 @@ TEST_F(FailoverPlacementTest, UnreachableMemberKeepsItsReplicasUntilItIsBackAndT
   EXPECT_EQ(Placement("shop", "web")["us-west-1"], healthy.at("us-west-1") + 1);
   bool says_pace = false;
   for (const auto& p : Workload("shop", "web").status.placement) {
-    for (const auto& r : p.reasons) says_pace |= r.find("drains at most 8 per step") != std::string::npos;
+    for (const auto& r : p.reasons)
+      says_pace |= r.find("drains at most 8 per step") != std::string::npos;
   }
   EXPECT_TRUE(says_pace);
   EXPECT_EQ(controller.ReconcileAll().value(), 0) << "us-west-1 still runs 15: no next step";
@@ -804,7 +826,8 @@ TEST_F(FailoverPlacementTest, LiveDrillTargetRetainsNothing) {
 TEST_F(FailoverPlacementTest, WorkloadsShareCapacityOldestFirst) {
   // eu-west-1 has room for 320 pods, eu-central-1 for 160 (SetUp).
   auto eu_west_first = [&](const std::string& name, int replicas) {
-    json w = json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    json w = json::parse(
+        R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
       "metadata": {"namespace": "default"},
       "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {}},
                "placement": {"residency": {"jurisdictions": ["eu"]},
@@ -824,7 +847,8 @@ TEST_F(FailoverPlacementTest, WorkloadsShareCapacityOldestFirst) {
   EXPECT_EQ(newer["eu-central-1"], 80) << "the rest overflows, within the EU";
   bool says_why = false;
   for (const auto& p : Workload("default", "aa-newer").status.placement) {
-    for (const auto& r : p.reasons) says_why |= r.find("300 used by other workloads") != std::string::npos;
+    for (const auto& r : p.reasons)
+      says_why |= r.find("300 used by other workloads") != std::string::npos;
   }
   EXPECT_TRUE(says_why);
   // Stable: another pass writes nothing.
@@ -865,7 +889,8 @@ TEST_F(FailoverPlacementTest, WorkloadsShareCapacityOldestFirst) {
 // blocks full placement, and nothing is written.
 TEST_F(FailoverPlacementTest, WhatIfReportsBeforeAfterAndBlockingConstraints) {
   ApplyFile("examples/three-continents/workload.yaml");
-  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+  Apply(
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
     "metadata": {"name": "crm", "namespace": "default"},
     "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"replicas": 400}},
              "placement": {"residency": {"jurisdictions": ["eu"]}}}})"));
@@ -888,8 +913,10 @@ TEST_F(FailoverPlacementTest, WhatIfReportsBeforeAfterAndBlockingConstraints) {
   EXPECT_EQ(web.unplaced_after, 0);
   EXPECT_TRUE(web.blocked_by.empty());
 
-  fail = {ParseFailureTarget("zone=eu-west-1a").value(), ParseFailureTarget("zone=eu-west-1b").value(),
-          ParseFailureTarget("cluster=eu-central-1").value(), ParseFailureTarget("zone=mars-1a").value()};
+  fail = {ParseFailureTarget("zone=eu-west-1a").value(),
+          ParseFailureTarget("zone=eu-west-1b").value(),
+          ParseFailureTarget("cluster=eu-central-1").value(),
+          ParseFailureTarget("zone=mars-1a").value()};
   a = WhatIf(inputs, fail, clock_.Now()).value();
   ASSERT_EQ(a.unmatched.size(), 1u);
   EXPECT_EQ(a.unmatched[0], "zone=mars-1a matches no member cluster");
@@ -911,7 +938,8 @@ TEST_F(FailoverPlacementTest, WhatIfReportsBeforeAfterAndBlockingConstraints) {
 // one: losing a region lowers the copies wanted and leaves nothing unplaced, as the
 // controller reports it.
 TEST_F(FailoverPlacementTest, WhatIfCopiedTemplateLosesCopiesWithoutUnplaced) {
-  Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+  Apply(
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
     "metadata": {"name": "web-lb", "namespace": "default"},
     "spec": {"template": {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
                           "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
@@ -936,4 +964,4 @@ TEST_F(FailoverPlacementTest, WhatIfCopiedTemplateLosesCopiesWithoutUnplaced) {
 }
 
 }  // namespace
-}  // namespace meridian::sync
+}  // namespace meridian::scheduling

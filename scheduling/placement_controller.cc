@@ -1,4 +1,4 @@
-#include "sync/placement_controller.h"
+#include "scheduling/placement_controller.h"
 
 #include <spdlog/spdlog.h>
 
@@ -10,7 +10,7 @@
 #include "api/typed_list.h"
 #include "apimachinery/change_watch.h"
 
-namespace meridian::sync {
+namespace meridian::scheduling {
 namespace {
 
 using apimachinery::ResourceInfo;
@@ -299,10 +299,11 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
 
   // Residency may change under a workload (a new ResidencyPolicy): what its own placement
   // asks for outside the allowed jurisdictions is dropped by the engine, and said here.
-  std::vector<ResidencyConflict> conflicts = PlacementResidencyConflicts(workload, policies, world);
+  std::vector<residency::ResidencyConflict> conflicts =
+      residency::PlacementResidencyConflicts(workload, policies, world);
   if (!conflicts.empty() || api::FindCondition(status.conditions, kResidencyConflict)) {
     std::string message;
-    for (const ResidencyConflict& c : conflicts) {
+    for (const residency::ResidencyConflict& c : conflicts) {
       message += (message.empty() ? "" : "; ") + c.field + ": " + c.message;
     }
     api::Condition conflict{kResidencyConflict,
@@ -434,4 +435,4 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
   return written;
 }
 
-}  // namespace meridian::sync
+}  // namespace meridian::scheduling

@@ -13,9 +13,10 @@
 // once); any reachable member that is to give up replicas (a failed zone, a rebalance after a
 // recovery) keeps its old replicas until their replacements are ready
 // (KeepUntilReplacementsReady). Workloads share the members' capacity, oldest first
-// (CapacityLedger in sync/placement_inputs.h). Every running live
+// (CapacityLedger in scheduling/placement_inputs.h). Every running live
 // FailoverDrill's target is treated as failed, and as recovered when the drill ends
-// (sync/placement_inputs.h), so replicas return after recoveryDelaySeconds as after an outage.
+// (scheduling/placement_inputs.h), so replicas return after recoveryDelaySeconds as after an
+// outage.
 //
 // Everything goes through the ObjectService, the same API kubectl and fedctl use.
 // Status fields written: observedGeneration, placement[], unplacedReplicas, desiredReplicas,
@@ -37,15 +38,15 @@
 #include "common/clock.h"
 #include "placement/engine.h"
 #include "placement/world.h"
-#include "sync/placement_inputs.h"
-#include "sync/residency.h"
+#include "residency/policy.h"
+#include "scheduling/placement_inputs.h"
 
-namespace meridian::sync {
+namespace meridian::scheduling {
 
 // ---- Pure core ----
 
 // ClusterStateFrom, ResidencyRulesFor, EngineWorkload, what-if failures and live drills:
-// sync/placement_inputs.h.
+// scheduling/placement_inputs.h.
 
 // The health monitor's view of a member (before live drills are applied).
 struct SeenMember {
@@ -104,7 +105,7 @@ void RetainUnseen(const api::FederatedWorkload& workload, const SeenMembers& see
                   std::vector<api::ClusterPlacement>* retained);
 
 // The condition a workload gets when its own placement names places outside its allowed
-// jurisdictions (sync/residency.h PlacementResidencyConflicts): True with every conflicting
+// jurisdictions (residency/policy.h PlacementResidencyConflicts): True with every conflicting
 // field while it lasts, False once resolved (absent while there never was one). The
 // controller also records a Warning Event of this reason whenever it turns True or changes.
 inline constexpr char kResidencyConflict[] = "ResidencyConflict";
@@ -154,4 +155,4 @@ class PlacementController {
   apimachinery::ChangeLoop loop_;
 };
 
-}  // namespace meridian::sync
+}  // namespace meridian::scheduling

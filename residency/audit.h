@@ -1,12 +1,13 @@
 // Residency audit, pure core: which objects found in the members break residency.
 //
-// What is audited (the shell, sync/residency_audit_controller.h, lists it from every member):
+// What is audited (the shell, residency/audit_controller.h, lists it from every member):
 //   (a) objects Meridian manages for a FederatedWorkload (labels managed-by=meridian and
-//       workload=<ns>.<name>): allowed where the workload is (sync/residency.h
+//       workload=<ns>.<name>): allowed where the workload is (residency/policy.h
 //       AllowedJurisdictionsFor);
 //   (b) every Deployment, StatefulSet, DaemonSet, Job, bare Pod and PersistentVolumeClaim in a
 //       namespace a ResidencyPolicy names, whoever created it: allowed where the policies that
-//       govern its namespace and labels allow (sync/placement_inputs.h ResidencyRulesForObject).
+//       govern its namespace and labels allow (scheduling/placement_inputs.h
+//       ResidencyRulesForObject).
 // Both use placement::AllowedJurisdictionsFor and the World's jurisdiction of the member — the
 // rule placement filters with — so the audit cannot disagree with placement.
 // A member that could not be listed completely is *unverified* for that scan: never counted as
@@ -23,14 +24,14 @@
 #include "placement/world.h"
 #include "sync/member_client.h"
 
-namespace meridian::sync {
+namespace meridian::residency {
 
 // The member resources audited in the namespaces a ResidencyPolicy names.
-const std::vector<GroupVersionResource>& AuditedResources();
+const std::vector<sync::GroupVersionResource>& AuditedResources();
 
 // One object as listed from a member.
 struct MemberObject {
-  GroupVersionResource resource;
+  sync::GroupVersionResource resource;
   std::string kind;  // "Deployment"
   std::string ns, name;
   std::map<std::string, std::string> labels;
@@ -39,7 +40,8 @@ struct MemberObject {
 };
 
 // The object's fields the audit reads. Missing fields stay empty.
-MemberObject MemberObjectFrom(const GroupVersionResource& resource, const nlohmann::json& object);
+MemberObject MemberObjectFrom(const sync::GroupVersionResource& resource,
+                              const nlohmann::json& object);
 
 // What one member holds, as far as it could be listed in this scan.
 struct MemberInventory {
@@ -81,4 +83,4 @@ AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
 // The namespaces some ResidencyPolicy names (sorted, unique).
 std::vector<std::string> AuditedNamespaces(const std::vector<api::ResidencyPolicy>& policies);
 
-}  // namespace meridian::sync
+}  // namespace meridian::residency

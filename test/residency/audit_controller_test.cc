@@ -1,7 +1,7 @@
 // The residency audit controller against an in-process federation-apiserver with
 // FakeMemberClients as members: what members really hold is reported with member and object,
 // an unreachable member is unverified (never compliant), a removed object is resolved.
-#include "sync/residency_audit_controller.h"
+#include "residency/audit_controller.h"
 
 #include <gtest/gtest.h>
 
@@ -10,13 +10,13 @@
 #include "sync/testing/fake_member_client.h"
 #include "test/common/in_process_federation.h"
 
-namespace meridian::sync {
+namespace meridian::residency {
 namespace {
 
 using nlohmann::json;
-using testing::FakeMemberClient;
+using sync::testing::FakeMemberClient;
 
-const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+const sync::GroupVersionResource kDeployments{"apps", "v1", "deployments"};
 
 class ResidencyAuditControllerTest : public ::testing::Test {
  protected:
@@ -35,11 +35,11 @@ class ResidencyAuditControllerTest : public ::testing::Test {
     federation_.ApplyFile("examples/eu-residency/residency-policy.yaml");
   }
 
-  MemberClientFactory Factory() {
-    return [this](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<MemberClient>> {
+  sync::MemberClientFactory Factory() {
+    return [this](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<sync::MemberClient>> {
       auto it = fakes_.find(m.metadata.name);
       if (it == fakes_.end()) return NotFoundError("no fake for " + m.metadata.name);
-      return std::shared_ptr<MemberClient>(it->second);
+      return std::shared_ptr<sync::MemberClient>(it->second);
     };
   }
 
@@ -131,4 +131,4 @@ TEST_F(ResidencyAuditControllerTest, RunningControllerReportsWithinFiveSeconds) 
 }
 
 }  // namespace
-}  // namespace meridian::sync
+}  // namespace meridian::residency

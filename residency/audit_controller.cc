@@ -1,23 +1,23 @@
-#include "sync/residency_audit_controller.h"
+#include "residency/audit_controller.h"
 
 #include <spdlog/spdlog.h>
 
 #include "api/codec.h"
 #include "api/typed_list.h"
 #include "apimachinery/change_watch.h"
-#include "sync/placement_inputs.h"
+#include "residency/policy.h"
+#include "scheduling/placement_inputs.h"
 #include "sync/propagation.h"
-#include "sync/residency.h"
 
-namespace meridian::sync {
+namespace meridian::residency {
 namespace {
 
 constexpr char kWho[] = "residency audit";
 
 // Data-bearing kinds Meridian may copy for a workload: audited wherever it manages them.
-const std::vector<GroupVersionResource>& ManagedResources() {
-  static const std::vector<GroupVersionResource> kResources = [] {
-    std::vector<GroupVersionResource> r = AuditedResources();
+const std::vector<sync::GroupVersionResource>& ManagedResources() {
+  static const std::vector<sync::GroupVersionResource> kResources = [] {
+    std::vector<sync::GroupVersionResource> r = AuditedResources();
     r.push_back({"", "v1", "configmaps"});
     r.push_back({"", "v1", "secrets"});
     return r;
@@ -26,13 +26,14 @@ const std::vector<GroupVersionResource>& ManagedResources() {
 }
 
 // Every page of a list. A resource the member does not serve holds nothing (kNotFound).
-Status ListAll(MemberClient& client, const GroupVersionResource& gvr, const std::string& ns,
-               const std::string& label_selector, std::vector<MemberObject>* out) {
-  MemberListOptions options;
+Status ListAll(sync::MemberClient& client, const sync::GroupVersionResource& gvr,
+               const std::string& ns, const std::string& label_selector,
+               std::vector<MemberObject>* out) {
+  sync::MemberListOptions options;
   options.label_selector = label_selector;
   options.limit = 500;
   do {
-    StatusOr<ObjectList> page = client.List(gvr, ns, options);
+    StatusOr<sync::ObjectList> page = client.List(gvr, ns, options);
     if (!page.ok()) {
       return page.status().code() == StatusCode::kNotFound ? Status::Ok() : page.status();
     }
@@ -54,7 +55,8 @@ apimachinery::ObjectReference PolicyRef(const std::string& name) {
 }  // namespace
 
 ResidencyAuditController::ResidencyAuditController(apimachinery::ObjectService& objects,
-                                                   const Clock& clock, MemberClientFactory factory,
+                                                   const Clock& clock,
+                                                   sync::MemberClientFactory factory,
                                                    Options options)
     : objects_(objects),
       clock_(clock),
@@ -96,11 +98,11 @@ AuditResult ResidencyAuditController::Last() const {
   return last_;
 }
 
-std::shared_ptr<MemberClient> ResidencyAuditController::ClientFor(const api::MemberCluster& m,
-                                                                  std::string* error) {
+std::shared_ptr<sync::MemberClient> ResidencyAuditController::ClientFor(const api::MemberCluster& m,
+                                                                        std::string* error) {
   auto it = clients_.find(m.metadata.name);
   if (it != clients_.end() && it->second.first == ClientKey(m)) return it->second.second;
-  StatusOr<std::shared_ptr<MemberClient>> client = factory_(m);
+  StatusOr<std::shared_ptr<sync::MemberClient>> client = factory_(m);
   if (!client.ok()) {
     *error = client.status().ToString();
     return nullptr;
@@ -113,7 +115,7 @@ MemberInventory ResidencyAuditController::Inventory(const api::MemberCluster& me
                                                     const std::vector<std::string>& namespaces) {
   MemberInventory inv;
   inv.member = member.metadata.name;
-  std::shared_ptr<MemberClient> client = ClientFor(member, &inv.error);
+  std::shared_ptr<sync::MemberClient> client = ClientFor(member, &inv.error);
   if (!client) return inv;
   std::vector<MemberObject> objects;
   auto fail = [&inv](const Status& st) {
@@ -121,12 +123,12 @@ MemberInventory ResidencyAuditController::Inventory(const api::MemberCluster& me
     return inv;
   };
   for (const std::string& ns : namespaces) {
-    for (const GroupVersionResource& gvr : AuditedResources()) {
+    for (const sync::GroupVersionResource& gvr : AuditedResources()) {
       if (Status st = ListAll(*client, gvr, ns, "", &objects); !st.ok()) return fail(st);
     }
   }
-  const std::string managed = std::string(kManagedByLabel) + "=" + kManagedByValue;
-  for (const GroupVersionResource& gvr : ManagedResources()) {
+  const std::string managed = std::string(sync::kManagedByLabel) + "=" + sync::kManagedByValue;
+  for (const sync::GroupVersionResource& gvr : ManagedResources()) {
     if (Status st = ListAll(*client, gvr, "", managed, &objects); !st.ok()) return fail(st);
   }
   // An object of a named namespace that Meridian manages is listed twice: keep one.
@@ -157,9 +159,10 @@ StatusOr<AuditResult> ResidencyAuditController::ScanOnce() {
   if (any_bound) {
     // Jurisdictions come from the fleet's configuration, not its health: no drills applied.
     std::vector<placement::ClusterState> clusters;
-    for (const api::MemberCluster& m : members) clusters.push_back(ClusterStateFrom(m));
+    for (const api::MemberCluster& m : members) clusters.push_back(scheduling::ClusterStateFrom(m));
     MERIDIAN_ASSIGN_OR_RETURN(
-        auto world, placement::World::Build(std::move(clusters), MergedTopology(topologies)));
+        auto world,
+        placement::World::Build(std::move(clusters), scheduling::MergedTopology(topologies)));
     const std::vector<std::string> namespaces = AuditedNamespaces(policies);
     std::vector<MemberInventory> inventories;
     for (const api::MemberCluster& m : members) inventories.push_back(Inventory(m, namespaces));
@@ -225,4 +228,4 @@ void ResidencyAuditController::Report(const AuditResult& result,
   unverified_ = std::move(unverified);
 }
 
-}  // namespace meridian::sync
+}  // namespace meridian::residency
