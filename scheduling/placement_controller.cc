@@ -8,6 +8,7 @@
 #include "api/codec.h"
 #include "api/conditions.h"
 #include "api/typed_list.h"
+#include "scheduling/placement_events.h"
 #include "apimachinery/change_watch.h"
 
 namespace meridian::scheduling {
@@ -336,6 +337,16 @@ void PlacementController::RecordResidencyConflict(const api::FederatedWorkload& 
   events_->Record(ref, apimachinery::EventType::kWarning, kResidencyConflict, now->message);
 }
 
+void PlacementController::RecordPlacementEvents(const api::FederatedWorkload& before,
+                                                const api::FederatedWorkloadStatus& after) {
+  if (!events_) return;
+  std::vector<PlacementEvent> events = PlacementEvents(before.status, after);
+  if (events.empty()) return;
+  apimachinery::ObjectReference ref{api::kApiVersion,     "FederatedWorkload", before.metadata.ns,
+                                    before.metadata.name, before.metadata.uid, ""};
+  for (const PlacementEvent& e : events) events_->Record(ref, e.type, e.reason, e.message);
+}
+
 PlacementController::~PlacementController() { Stop(); }
 
 Status PlacementController::Start() {
@@ -424,6 +435,7 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
     if (result.ok()) {
       ++written;
       RecordResidencyConflict(w, updated.status);
+      RecordPlacementEvents(w, updated.status);
     } else if (result.error().code == 409 || result.error().code == 404) {
       loop_.MarkDirty();  // changed or deleted meanwhile: the next pass sees the new state
     } else {

@@ -145,6 +145,10 @@ class PlacementController {
   // shortly after an error).
   std::optional<std::chrono::milliseconds> Pass();
   // A Warning Event when `after` turns ResidencyConflict True (or changes what conflicts).
+  // Placed/Rescheduled/Overflowed/Returned/Retained/FailedPlacement (placement_events.h)
+  // for a status just written.
+  void RecordPlacementEvents(const api::FederatedWorkload& before,
+                             const api::FederatedWorkloadStatus& after);
   void RecordResidencyConflict(const api::FederatedWorkload& before,
                                const api::FederatedWorkloadStatus& after);
 

@@ -965,3 +965,44 @@ TEST_F(FailoverPlacementTest, WhatIfCopiedTemplateLosesCopiesWithoutUnplaced) {
 
 }  // namespace
 }  // namespace meridian::scheduling
+
+namespace meridian::scheduling {
+namespace {
+
+// Issue 16: placement decisions are Events on the workload (kubectl get events, fedctl
+// describe): the first placement is Placed, a replica change Rescheduled with its cause.
+TEST_F(PlacementControllerTest, PlacementDecisionsAreRecordedAsEvents) {
+  ApplyFile("examples/three-continents/topology.yaml");
+  ApplyFile("examples/three-continents/members.yaml");
+  ApplyFile("examples/three-continents/workload.yaml");
+  auto controller = std::make_unique<PlacementController>(server_->objects(), clock_);
+  ASSERT_TRUE(controller->ReconcileAll().ok());
+
+  json updated =
+      server_->objects().Get(Info(api::kApiVersion, "FederatedWorkload"), "shop", "web").value();
+  updated["spec"]["template"]["spec"]["replicas"] = 60;
+  ASSERT_TRUE(server_->objects()
+                  .Update(Info(api::kApiVersion, "FederatedWorkload"), "shop", "web", updated)
+                  .ok());
+  ASSERT_TRUE(controller->ReconcileAll().ok());
+  EXPECT_EQ(controller->ReconcileAll().value(), 0) << "no change, no write, no event";
+  controller.reset();  // the recorder writes what is queued
+
+  auto events = server_->objects().List(Info("v1", "Event"), "shop",
+                                        {.field_selector = "involvedObject.name=web"});
+  ASSERT_TRUE(events.ok());
+  std::map<std::string, std::string> by_reason;
+  for (const json& e : events.value()["items"]) {
+    by_reason[e["reason"].get<std::string>()] = e["message"].get<std::string>();
+    EXPECT_EQ(e["source"]["component"], "placement-controller");
+    EXPECT_EQ(e["count"], 1);
+  }
+  ASSERT_EQ(by_reason.size(), 2u) << events.value().dump();
+  EXPECT_EQ(by_reason["Placed"].rfind("placed 30 replicas on 5 clusters: ", 0), 0u)
+      << by_reason["Placed"];
+  EXPECT_NE(by_reason["Rescheduled"].find("desired replicas 30->60"), std::string::npos)
+      << by_reason["Rescheduled"];
+}
+
+}  // namespace
+}  // namespace meridian::scheduling
