@@ -119,6 +119,10 @@ json Cell(const PrinterColumn& col, const json& object, Timestamp now) {
 
 }  // namespace
 
+json ColumnCell(const PrinterColumn& column, const json& object, Timestamp now) {
+  return Cell(column, object, now);
+}
+
 std::vector<json> EvaluateJsonPath(const json& object, const std::string& path) {
   std::vector<Step> steps;
   if (!ParsePath(path, &steps)) return {};

@@ -18,6 +18,12 @@ namespace meridian::apimachinery {
 std::vector<nlohmann::json> EvaluateJsonPath(const nlohmann::json& object,
                                              const std::string& path);
 
+// One cell of `column` for `object`, as a Table without a row printer fills it: the JSONPath's
+// value typed per the column ("date" as an age at `now`); null when the path finds nothing.
+// For row printers that compute some columns and leave the others to their JSONPath.
+nlohmann::json ColumnCell(const PrinterColumn& column, const nlohmann::json& object,
+                          Timestamp now);
+
 // Kubernetes' HumanDuration: "45s", "3m20s", "5h", "12d", "2y30d".
 std::string HumanDuration(Duration d);
 

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "api/workload_summary.h"
 #include "api/yaml.h"
 #include "apimachinery/table.h"
 
@@ -353,7 +354,7 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now,
     std::string table = AlignColumns(rows);
     table.pop_back();
     w.Block(1, table);
-    if (regions) w.Field(0, "By Region", ReplicasByRegion(o, related->cluster_regions));
+    if (regions) w.Field(0, "By Region", api::ReplicasByRegion(o, related->cluster_regions));
   }
   DescribeConditions(w, o, now);
 }
@@ -461,14 +462,7 @@ std::vector<std::string> WideHeaders(const KindInfo& kind) {
 
 std::vector<std::string> WideCells(const KindInfo& kind, const json& o) {
   if (kind.kind == "FederatedWorkload") {
-    std::string placement;
-    if (const json* p = At(o, {"status", "placement"}); p && p->is_array()) {
-      for (const json& c : *p) {
-        placement +=
-            (placement.empty() ? "" : ",") + Str(c, {"cluster"}) + "=" + Str(c, {"replicas"}, "0");
-      }
-    }
-    return {placement.empty() ? "<none>" : placement};
+    return {api::PlacementSummary(o)};
   }
   if (kind.kind == "MemberCluster") {
     return {JoinStrings(At(o, {"spec", "zones"}), ","), Str(o, {"spec", "server"})};
@@ -477,59 +471,6 @@ std::vector<std::string> WideCells(const KindInfo& kind, const json& o) {
 }
 
 }  // namespace
-
-std::string ReplicasByRegion(const json& workload,
-                             const std::map<std::string, std::string>& cluster_regions) {
-  struct Count {
-    int64_t ready = 0;
-    int64_t desired = 0;
-    int64_t retained = 0;
-  };
-  std::map<std::string, Count> by_region;
-  auto region_of = [&](const std::string& cluster) {
-    auto it = cluster_regions.find(cluster);
-    return it == cluster_regions.end() ? cluster : it->second;
-  };
-  std::set<std::string> placed, only_retained;
-  const json* placement = At(workload, {"status", "placement"});
-  if (placement && placement->is_array()) {
-    for (const json& p : *placement) {
-      placed.insert(Str(p, {"cluster"}));
-      by_region[region_of(Str(p, {"cluster"}))].desired += p.value("replicas", int64_t{0});
-    }
-  }
-  // Retained replicas (left where they run) are their own figure: counting them as ready
-  // placed ones would read "15/0"; their member's ready replicas are not the placement's.
-  const json* retained = At(workload, {"status", "retained"});
-  if (retained && retained->is_array()) {
-    for (const json& p : *retained) {
-      if (placed.count(Str(p, {"cluster"}))) continue;
-      only_retained.insert(Str(p, {"cluster"}));
-      by_region[region_of(Str(p, {"cluster"}))].retained += p.value("replicas", int64_t{0});
-    }
-  }
-  const json* members = At(workload, {"status", "clusters"});
-  if (members && members->is_array()) {
-    for (const json& m : *members) {
-      if (only_retained.count(Str(m, {"cluster"}))) continue;  // a draining one still counts
-      by_region[region_of(Str(m, {"cluster"}))].ready += m.value("readyReplicas", int64_t{0});
-    }
-  }
-  if (by_region.empty()) return "<none>";
-  std::vector<std::pair<std::string, Count>> sorted(by_region.begin(), by_region.end());
-  std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) {
-    return a.second.desired + a.second.retained > b.second.desired + b.second.retained;
-  });
-  std::string out;
-  for (const auto& [region, c] : sorted) {
-    if (c.desired == 0 && c.retained == 0 && c.ready == 0) continue;
-    if (!out.empty()) out += ", ";
-    out += region;
-    if (c.desired > 0 || c.retained == 0) out += fmt::format(" {}/{}", c.ready, c.desired);
-    if (c.retained > 0) out += fmt::format(" {}{} retained", c.desired > 0 ? "+" : "", c.retained);
-  }
-  return out.empty() ? "<none>" : out;
-}
 
 RelatedObjects FetchRelated(ResourceClient& client, const KindInfo& kind, const json* object) {
   RelatedObjects related;
@@ -611,7 +552,7 @@ std::vector<std::vector<std::string>> TableCells(const KindInfo& kind,
     for (const api::PrinterColumn& c : kind.columns) r.push_back(CellText(c, o, options.now));
     if (regions_column) {
       r.insert(r.end() - (!kind.columns.empty() && kind.columns.back().name == "AGE" ? 1 : 0),
-               ReplicasByRegion(o, *options.cluster_regions));
+               api::ReplicasByRegion(o, *options.cluster_regions));
     }
     if (options.wide) {
       for (std::string& x : WideCells(kind, o)) r.push_back(std::move(x));

@@ -39,12 +39,6 @@ struct TableOptions {
   const std::map<std::string, std::string>* cluster_regions = nullptr;
 };
 
-// "us-east 15/15, eu-west 9/9, ap-south 4/6": ready/desired replicas of a FederatedWorkload
-// per region (desired from status.placement, ready from status.clusters), largest first;
-// retained replicas (status.retained) as their own figure: "us-east 15 retained",
-// "us-west 4/6 +3 retained"; "<none>" before placement.
-std::string ReplicasByRegion(const nlohmann::json& workload,
-                             const std::map<std::string, std::string>& cluster_regions);
 
 // The cell texts of a table: headers (when asked) then one row per object.
 std::vector<std::vector<std::string>> TableCells(const KindInfo& kind,

@@ -1,5 +1,6 @@
 #include "federation-apiserver/server.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -8,10 +9,12 @@
 #include "api/resources.h"
 #include "api/served_kinds.h"
 #include "api/types.h"
+#include "api/workload_summary.h"
 #include "apimachinery/core_admission.h"
 #include "apimachinery/etcd_store.h"
 #include "apimachinery/event_recorder.h"
 #include "apimachinery/sqlite_store.h"
+#include "apimachinery/table.h"
 #include "federation-apiserver/admission.h"
 #include "federation-apiserver/audit/audit.h"
 #include "federation-apiserver/openapi.h"
@@ -102,6 +105,50 @@ StatusOr<std::string> ReadFile(const std::string& path) {
 
 }  // namespace
 
+// kubectl get fw: REGIONS (ready/placed per region, retained apart) before AGE, and with
+// -o wide PLACEMENT (per cluster), the same texts as fedctl (api/workload_summary.h). Regions
+// come from the MemberClusters, read once per store revision.
+void FederationApiServer::InstallWorkloadTable(ResourceInfo* info) {
+  auto age = std::find_if(info->printer_columns.begin(), info->printer_columns.end(),
+                          [](const apimachinery::PrinterColumn& c) { return c.name == "AGE"; });
+  info->printer_columns.insert(
+      age, {"REGIONS", "string", "", "Ready/placed replicas per region (retained apart)", "", 0});
+  info->printer_columns.push_back(
+      {"PLACEMENT", "string", "", "Replicas placed per member cluster", "", 1});
+  info->row_cells = [this, columns = info->printer_columns](const nlohmann::json& o,
+                                                           Timestamp now) {
+    nlohmann::json cells = nlohmann::json::array();
+    for (const apimachinery::PrinterColumn& c : columns) {
+      if (c.name == "REGIONS") {
+        cells.push_back(api::ReplicasByRegion(o, ClusterRegions()));
+      } else if (c.name == "PLACEMENT") {
+        cells.push_back(api::PlacementSummary(o));
+      } else {
+        cells.push_back(apimachinery::ColumnCell(c, o, now));
+      }
+    }
+    return cells;
+  };
+}
+
+std::map<std::string, std::string> FederationApiServer::ClusterRegions() {
+  const int64_t revision = store_->CurrentResourceVersion();
+  std::lock_guard<std::mutex> lock(regions_mu_);
+  if (revision == regions_revision_) return regions_;
+  const ResourceInfo* members = registry_.Find(api::kGroup, api::kVersion, "memberclusters");
+  if (members == nullptr) return regions_;
+  auto list = objects_->List(*members, "", {});
+  regions_.clear();
+  if (list.ok()) {
+    for (const nlohmann::json& mc : list.value()["items"]) {
+      regions_[mc["metadata"].value("name", "")] =
+          mc.contains("spec") ? mc["spec"].value("region", "") : "";
+    }
+    regions_revision_ = revision;
+  }
+  return regions_;
+}
+
 StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     const ServerOptions& options, const Clock& clock) {
   std::unique_ptr<FederationApiServer> server(new FederationApiServer());
@@ -112,6 +159,9 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     for (const api::ServedKind& kind : api::ServedKinds()) {
       if (kind.group.empty() != core) continue;
       MERIDIAN_ASSIGN_OR_RETURN(ResourceInfo info, ResourceInfoFor(kind));
+      if (kind.group == api::kGroup && kind.plural == "federatedworkloads") {
+        server->InstallWorkloadTable(&info);
+      }
       MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(std::move(info)));
     }
   }

@@ -12,7 +12,9 @@
 // (the handler, service and store are).
 #pragma once
 
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "apimachinery/object_service.h"
@@ -78,6 +80,9 @@ class FederationApiServer {
 
  private:
   FederationApiServer() = default;
+  void InstallWorkloadTable(apimachinery::ResourceInfo* info);
+  // MemberCluster name -> spec.region, cached per store revision (for the Table printer).
+  std::map<std::string, std::string> ClusterRegions();
 
   apimachinery::ResourceRegistry registry_;
   std::unique_ptr<apimachinery::Store> store_;
@@ -87,6 +92,9 @@ class FederationApiServer {
   std::unique_ptr<audit::AuditLog> audit_log_;
   std::unique_ptr<apimachinery::rest::RestHandler> handler_;
   std::vector<apimachinery::rest::RestFilter> filters_;
+  std::mutex regions_mu_;  // guards the two below
+  int64_t regions_revision_ = -1;
+  std::map<std::string, std::string> regions_;
 };
 
 // Parses "sqlite:PATH" into PATH. kInvalidArgument naming the flag otherwise (etcd: URLs are

@@ -1,5 +1,6 @@
 #include "cli/printers.h"
 #include "cli/explain.h"
+#include "api/workload_summary.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -307,17 +308,17 @@ TEST(TableTest, WorkloadTablesShowReadyOverDesiredPerRegion) {
   w["status"]["placement"].push_back({{"cluster", "us-west-1"}, {"replicas", 2}});
   w["status"]["clusters"].push_back({{"cluster", "us-west-1"}, {"readyReplicas", 1}});
   // eu-west-1 has no known region: shown by its own name.
-  EXPECT_EQ(ReplicasByRegion(w, regions), "us-east 19/20, eu-west-1 9/9");
+  EXPECT_EQ(api::ReplicasByRegion(w, regions), "us-east 19/20, eu-west-1 9/9");
   json fresh = Workload();
   fresh.erase("status");
-  EXPECT_EQ(ReplicasByRegion(fresh, regions), "<none>");
+  EXPECT_EQ(api::ReplicasByRegion(fresh, regions), "<none>");
 
   // Retained replicas are their own figure, never "15/0" (issue 16).
   json kept = w;
   kept["status"]["retained"] = json::array({{{"cluster", "ap-south-1"}, {"replicas", 15}},
                                             {{"cluster", "us-west-1"}, {"replicas", 3}}});
   kept["status"]["clusters"].push_back({{"cluster", "ap-south-1"}, {"readyReplicas", 15}});
-  EXPECT_EQ(ReplicasByRegion(kept, regions), "us-east 19/20, ap-south-1 15 retained, eu-west-1 9/9");
+  EXPECT_EQ(api::ReplicasByRegion(kept, regions), "us-east 19/20, ap-south-1 15 retained, eu-west-1 9/9");
 
   TableOptions t;
   t.now = At("2026-11-21T10:05:00Z");
