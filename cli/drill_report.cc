@@ -190,6 +190,29 @@ std::string DrillReportText(const json& drill) {
       const int64_t low = Int(report, "lowestReady"), of = Int(report, "lowestReadyDesired");
       out << "Lowest availability: " << low << " of " << of << " ready (" << Percent(low, of) << ")\n";
     }
+    // Where the figures come from: the members' own objects, or Meridian's status (which keeps
+    // an unreachable member's last figures). Members that did not answer count nothing ready.
+    const json& timeline = Field(report, "timeline");
+    if (timeline.is_array() && !timeline.empty()) {
+      bool from_members = false;
+      std::set<std::string> unverified;
+      for (const json& sample : timeline) {
+        if (Field(sample, "fromMembers") == true) from_members = true;
+        const json& names = Field(sample, "unverifiedMembers");
+        if (!names.is_array()) continue;
+        for (const json& n : names) {
+          if (n.is_string()) unverified.insert(n.get<std::string>());
+        }
+      }
+      out << "Availability sampled from: "
+          << (from_members ? "the members' own objects" : "Meridian's status (members not read)");
+      if (!unverified.empty()) {
+        std::string names;
+        for (const std::string& n : unverified) names += (names.empty() ? "" : ", ") + n;
+        out << "; unverified at times (counted as not ready): " << names;
+      }
+      out << "\n";
+    }
   } else {
     out << "Simulated: nothing was changed; this is what losing " << target << " would do now.\n";
   }

@@ -379,25 +379,47 @@ std::map<std::string, int64_t> ReplicasPerRegion(const std::vector<api::ClusterP
 
 DrillSample TakeSample(const api::DrillTarget& target, int64_t at_ms,
                        const std::vector<api::FederatedWorkload>& workloads,
-                       const std::vector<api::MemberCluster>& members) {
+                       const std::vector<api::MemberCluster>& members,
+                       const MemberReadiness* observed) {
   DrillSample s;
   s.at_ms = at_ms;
+  auto region_of = [&](const std::string& cluster) {
+    const api::MemberCluster* m = FindMember(members, cluster);
+    return m ? m->spec.region : std::string("?");
+  };
   for (const api::FederatedWorkload& w : workloads) {
-    s.ready += w.status.ready_replicas;
+    // Copied objects (a Service, a ConfigMap: no spec.replicas) are objects, not replicas:
+    // availability is about replicas, and the members report no readiness for them.
+    if (observed != nullptr && !api::TemplateReplicas(w.spec)) continue;
     s.desired += DesiredOf(w);
-    for (const api::ClusterSyncStatus& c : w.status.clusters) {
-      const api::MemberCluster* m = FindMember(members, c.cluster);
-      s.ready_by_region[m ? m->spec.region : "?"] += c.ready_replicas;
-    }
     for (const auto& [region, n] : ReplicasPerRegion(w.status.placement, members)) {
       s.desired_by_region[region] += n;
     }
     s.on_target += ReplicasOnTarget(target, w.status.placement, members);
     const std::map<std::string, int64_t> placed = PlacementMap(w.status.placement);
-    for (const api::ClusterSyncStatus& c : w.status.clusters) {
-      auto it = placed.find(c.cluster);
-      if (it != placed.end()) s.ready_as_placed += std::min(c.ready_replicas, it->second);
+    // Ready per cluster: from the members when they were read, else from status.clusters.
+    std::map<std::string, int64_t> ready;
+    if (observed != nullptr) {
+      const std::string key = w.metadata.ns + "." + w.metadata.name;
+      for (const auto& [cluster, by_workload] : observed->ready) {
+        if (observed->unverified.count(cluster)) continue;
+        auto it = by_workload.find(key);
+        if (it != by_workload.end()) ready[cluster] += it->second;
+      }
+    } else {
+      for (const api::ClusterSyncStatus& c : w.status.clusters) ready[c.cluster] += c.ready_replicas;
     }
+    for (const auto& [cluster, n] : ready) {
+      if (observed != nullptr) s.ready += n;
+      s.ready_by_region[region_of(cluster)] += n;
+      auto it = placed.find(cluster);
+      if (it != placed.end()) s.ready_as_placed += std::min(n, it->second);
+    }
+    if (observed == nullptr) s.ready += w.status.ready_replicas;
+  }
+  if (observed != nullptr) {
+    s.from_members = true;
+    s.unverified.assign(observed->unverified.begin(), observed->unverified.end());
   }
   // A region that is placed on but has nothing ready yet is a 0 on the chart, not a gap.
   for (const auto& [region, n] : s.desired_by_region) s.ready_by_region.try_emplace(region, 0);
@@ -421,6 +443,8 @@ json RecordToJson(const DrillRecord& r) {
                         {"readyAsPlaced", s.ready_as_placed},
                         {"onTarget", s.on_target},
                         {"targetSeenFailed", s.target_seen_failed}});
+    if (s.from_members) timeline.back()["fromMembers"] = true;
+    if (!s.unverified.empty()) timeline.back()["unverifiedMembers"] = s.unverified;
   }
   json before = json::array();
   for (const WorkloadBefore& b : r.before) {
@@ -505,6 +529,12 @@ StatusOr<DrillRecord> RecordFromJson(const json& report) {
     if (const json* m = ReportReader::Member(item, "readyByRegion")) in.Map(*m, path + ".readyByRegion", &s.ready_by_region);
     if (const json* m = ReportReader::Member(item, "desiredByRegion")) in.Map(*m, path + ".desiredByRegion", &s.desired_by_region);
     if (const json* b = ReportReader::Member(item, "targetSeenFailed"); b && b->is_boolean()) s.target_seen_failed = b->get<bool>();
+    if (const json* b = ReportReader::Member(item, "fromMembers"); b && b->is_boolean()) s.from_members = b->get<bool>();
+    if (const json* u = ReportReader::Member(item, "unverifiedMembers"); u && u->is_array()) {
+      for (const json& name : *u) {
+        if (name.is_string()) s.unverified.push_back(name.get<std::string>());
+      }
+    }
     r.timeline.push_back(std::move(s));
   });
   if (const json* e = ReportReader::Member(report, "events"); e && e->is_object()) {

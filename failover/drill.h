@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -104,13 +105,32 @@ struct DrillSample {
   int64_t ready_as_placed = 0;
   int64_t on_target = 0;       // replicas the placement still puts on the target
   bool target_seen_failed = false;  // the members' status shows the target failed
+  // Sampled from the members themselves (MemberReadiness): members that did not answer;
+  // nothing of theirs counted as ready. Empty when sampled from status.
+  std::vector<std::string> unverified;
+  bool from_members = false;  // ready figures read from the members, not status.clusters
   friend bool operator==(const DrillSample&, const DrillSample&) = default;
 };
 
-// Samples `workloads` (those the drill follows) at `at_ms`.
+// Ready replicas as the members themselves report them, read by the controller shell just
+// before a sample. A drill's availability is what the members showed: Meridian's status keeps
+// an unreachable member's last known figures (its objects are retained), which would make an
+// injected outage look harmless.
+struct MemberReadiness {
+  // member -> kWorkloadLabel value ("<namespace>.<name>") -> ready replicas of the objects
+  // Meridian manages there (Deployments, StatefulSets).
+  std::map<std::string, std::map<std::string, int64_t>> ready;
+  // Members that could not be read: nothing of theirs counts as ready.
+  std::set<std::string> unverified;
+};
+
+// Samples `workloads` (those the drill follows) at `at_ms`. Ready figures come from
+// `observed` when given (every member's own objects, surge replicas included), else from
+// each workload's status.clusters.
 DrillSample TakeSample(const api::DrillTarget& target, int64_t at_ms,
                        const std::vector<api::FederatedWorkload>& workloads,
-                       const std::vector<api::MemberCluster>& members);
+                       const std::vector<api::MemberCluster>& members,
+                       const MemberReadiness* observed = nullptr);
 
 // Whether availability is below the threshold: ready * 100 < percent * desired. Never fires
 // without a threshold or when nothing is desired.
@@ -257,6 +277,9 @@ void AddSample(DrillRecord* record, DrillSample sample,
 // Topologies merged as placement merges them (scheduling::MergedTopology).
 struct Fleet : scheduling::PlacementInputs {
   placement::TopologySpec topology;
+  // What the members reported just now (set by the controller shell when it can read
+  // members); samples then count what the members hold, not Meridian's status.
+  std::optional<MemberReadiness> observed;
 };
 
 // What would happen if the target failed now, changing nothing: scheduling::WhatIf (the same

@@ -8,6 +8,7 @@
 #include "apimachinery/change_watch.h"
 #include "api/codec.h"
 #include "api/typed_list.h"
+#include "sync/propagation.h"
 
 namespace meridian::failover {
 namespace {
@@ -30,6 +31,18 @@ std::string Seconds(int64_t ms) {
 bool AbortRequested(const api::FailoverDrill& drill) {
   auto it = drill.metadata.annotations.find(kAbortAnnotation);
   return it != drill.metadata.annotations.end() && it->second == "true";
+}
+
+const MemberReadiness* Observed(const Fleet& fleet) {
+  return fleet.observed ? &*fleet.observed : nullptr;
+}
+
+// Whether a drill's next step may take a sample: a live drill running or watching the return.
+bool SamplesLive(const api::FailoverDrill& drill) {
+  if (drill.spec.mode == "simulate" || !drill.metadata.deletion_timestamp.empty()) return false;
+  const std::string& phase = drill.status.phase;
+  return phase.empty() || phase == "Pending" || phase == "Running" ||
+         drill.status.report.value("returnObservation", "") == "watching";
 }
 
 std::string Percent(int64_t ready, int64_t desired) {
@@ -113,7 +126,7 @@ DrillStep StartStep(const api::FailoverDrill& drill, const Fleet& fleet, Timesta
     return step;
   }
   auto followed = FollowedWorkloads(record, fleet.workloads);
-  AddSample(&record, TakeSample(drill.spec.target, 0, followed, fleet.members), followed,
+  AddSample(&record, TakeSample(drill.spec.target, 0, followed, fleet.members, Observed(fleet)), followed,
             fleet.members, fleet.policies, fleet.topology);
   DrillStep step{drill.status, drill.spec.inject_fault ? FaultAction::kInject : FaultAction::kNone};
   step.status.phase = "Running";
@@ -147,7 +160,7 @@ DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Times
   bool sampled = false;
   if (elapsed - last >= interval.count()) {
     auto followed = FollowedWorkloads(record, fleet.workloads);
-    AddSample(&record, TakeSample(drill.spec.target, elapsed, followed, fleet.members), followed,
+    AddSample(&record, TakeSample(drill.spec.target, elapsed, followed, fleet.members, Observed(fleet)), followed,
               fleet.members, fleet.policies, fleet.topology);
     sampled = true;
   }
@@ -213,7 +226,7 @@ void ObserveReturn(const api::DrillTarget& target, const Fleet& fleet, Timestamp
   const int64_t last = record.timeline.empty() ? INT64_MIN / 2 : record.timeline.back().at_ms;
   if (elapsed - last < interval.count()) return;
   auto followed = FollowedWorkloads(record, fleet.workloads);
-  AddReturnSample(&record, TakeSample(target, elapsed, followed, fleet.members),
+  AddReturnSample(&record, TakeSample(target, elapsed, followed, fleet.members, Observed(fleet)),
                   ReturnProgressOf(target, record.before, followed, fleet.members), followed,
                   fleet.members, fleet.policies, fleet.topology);
   status->report = RecordToJson(record);
@@ -286,6 +299,9 @@ DrillController::DrillController(apimachinery::ObjectService& objects, const Clo
       clock_(clock),
       injector_(std::move(injector)),
       options_(options),
+      member_clients_(options_.member_clients
+                          ? std::make_unique<sync::MemberClientCache>(options_.member_clients)
+                          : nullptr),
       loop_([this] { return Pass(); }) {}
 
 DrillController::~DrillController() { Stop(); }
@@ -330,6 +346,9 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
     if (!DrillNeedsWork(drill)) continue;
     if (!fleet) {
       MERIDIAN_ASSIGN_OR_RETURN(fleet, LoadFleet(objects_));
+    }
+    if (member_clients_ && !fleet->observed && SamplesLive(drill)) {
+      fleet->observed = ObserveMembers(fleet->members);
     }
     const Timestamp now = clock_.Now();
     if (!drill.metadata.deletion_timestamp.empty()) {
@@ -399,6 +418,45 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
   }
   if (active) *active = any_active;
   return written;
+}
+
+MemberReadiness DrillController::ObserveMembers(const std::vector<api::MemberCluster>& members) {
+  static const sync::GroupVersionResource kReplicated[] = {{"apps", "v1", "deployments"},
+                                                           {"apps", "v1", "statefulsets"}};
+  sync::MemberListOptions managed;
+  managed.label_selector = std::string(sync::kManagedByLabel) + "=" + sync::kManagedByValue;
+  MemberReadiness observed;
+  for (const api::MemberCluster& m : members) {
+    const std::string& name = m.metadata.name;
+    std::string error;
+    std::shared_ptr<sync::MemberClient> client = member_clients_->Get(m, &error);
+    std::map<std::string, int64_t> ready;
+    for (const sync::GroupVersionResource& gvr : kReplicated) {
+      if (!client) break;
+      StatusOr<sync::ObjectList> list = client->List(gvr, "", managed);
+      if (!list.ok()) {
+        error = list.status().ToString();
+        client = nullptr;
+        break;
+      }
+      for (const json& o : list->items) {
+        const json labels = o.value("metadata", json::object()).value("labels", json::object());
+        const std::string workload = labels.value(sync::kWorkloadLabel, "");
+        const json status = o.value("status", json::object());
+        const json replicas = status.value("readyReplicas", json(0));
+        if (!workload.empty() && replicas.is_number_integer()) {
+          ready[workload] += replicas.get<int64_t>();
+        }
+      }
+    }
+    if (!client) {
+      spdlog::debug("drill controller: sampling member {}: {}", name, error);
+      observed.unverified.insert(name);
+      continue;
+    }
+    observed.ready[name] = std::move(ready);
+  }
+  return observed;
 }
 
 bool DrillController::ReleaseDeleted(const api::FailoverDrill& drill, const Fleet& fleet,

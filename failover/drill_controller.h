@@ -10,8 +10,8 @@
 // (FaultInjector, membersim's admin API) and nothing else is told — health, placement and
 // propagation react as to an unannounced failure (an unreachable target's objects are
 // retained), and the report's detection is the health monitor's transition.
-// Every `sample_interval` it samples the followed workloads' ready replicas per region into
-// the report's timeline and advances the milestones (detected, re-placed, fully ready). It
+// Every `sample_interval` it samples the followed workloads' ready replicas per region, as
+// the members report them (DrillControllerOptions::member_clients), into the report's timeline and advances the milestones (detected, re-placed, fully ready). It
 // ends, restoring the target in every case (phase leaves Running, so placement stops
 // treating it as failed, and an injected fault is healed):
 //   - Completed after spec.durationSeconds;
@@ -47,6 +47,7 @@
 #include "common/status.h"
 #include "failover/drill.h"
 #include "failover/drill_fault.h"
+#include "sync/member_client_factory.h"
 
 namespace meridian::failover {
 
@@ -59,6 +60,11 @@ inline constexpr char kHealFinalizer[] = "drills.meridian.io/heal";
 struct DrillControllerOptions {
   // Between two timeline samples of a running drill (and two heal retries).
   std::chrono::milliseconds sample_interval{1000};
+  // When set, live drills' samples count what the members hold (their Deployments' and
+  // StatefulSets' readyReplicas, listed by Meridian's managed-by label before every sample);
+  // a member that does not answer is unverified and counts nothing ready. When null, samples
+  // read the workloads' status.clusters (which keeps an unreachable member's last figures).
+  sync::MemberClientFactory member_clients;
 };
 
 // What one step of a drill does: the status it should have next, and the fault action the
@@ -119,8 +125,13 @@ class DrillController {
   const std::shared_ptr<FaultInjector> injector_;
   const DrillControllerOptions options_;
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+  // What the members hold of Meridian's workloads now (see DrillControllerOptions).
+  MemberReadiness ObserveMembers(const std::vector<api::MemberCluster>& members);
+
   // When a finished drill's heal was last tried (touched only by ReconcileAll).
   std::map<std::string, Timestamp> last_heal_attempt_;
+  // Clients for ObserveMembers (touched only by ReconcileAll); null without member_clients.
+  std::unique_ptr<sync::MemberClientCache> member_clients_;
 
   apimachinery::ChangeLoop loop_;
 };

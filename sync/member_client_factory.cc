@@ -50,4 +50,19 @@ MemberClientFactory HttpMemberClientFactory(apimachinery::ObjectService& objects
   };
 }
 
+std::shared_ptr<MemberClient> MemberClientCache::Get(const api::MemberCluster& m,
+                                                     std::string* error) {
+  const std::string made_from = m.spec.server + "|" + (m.spec.insecure_skip_tls_verify ? "1" : "0") +
+                                "|" + m.spec.credentials_ref.ns + "/" + m.spec.credentials_ref.name;
+  auto it = clients_.find(m.metadata.name);
+  if (it != clients_.end() && it->second.first == made_from) return it->second.second;
+  StatusOr<std::shared_ptr<MemberClient>> client = factory_(m);
+  if (!client.ok()) {
+    *error = client.status().ToString();
+    return nullptr;
+  }
+  clients_[m.metadata.name] = {made_from, *client};
+  return *client;
+}
+
 }  // namespace meridian::sync

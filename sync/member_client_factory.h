@@ -5,7 +5,10 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
 
 #include "api/types.h"
 #include "apimachinery/object_service.h"
@@ -30,5 +33,20 @@ Status ReadMemberCredentials(apimachinery::ObjectService& objects, const api::Me
 // must outlive the factory. Thread-safe.
 MemberClientFactory HttpMemberClientFactory(apimachinery::ObjectService& objects,
                                             std::chrono::milliseconds timeout);
+
+// One client per member, made by `factory` on first use and again when the member's server,
+// TLS flag or credentialsRef change (what the factory reads). For controllers that reach
+// members now and then (the residency audit, drill sampling). Not thread-safe: one owner.
+class MemberClientCache {
+ public:
+  explicit MemberClientCache(MemberClientFactory factory) : factory_(std::move(factory)) {}
+  // The member's client, or null with the factory's error in `error`.
+  std::shared_ptr<MemberClient> Get(const api::MemberCluster& member, std::string* error);
+
+ private:
+  MemberClientFactory factory_;
+  // member name -> (what the client was made from, the client)
+  std::map<std::string, std::pair<std::string, std::shared_ptr<MemberClient>>> clients_;
+};
 
 }  // namespace meridian::sync

@@ -4,8 +4,11 @@
 // failover/drill_fault.h).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
+
 #include "failover/drill_controller.h"
 #include "federation-apiserver/controller_manager.h"
+#include "sync/member_client_factory.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -26,6 +29,10 @@ const ControllerRegistration kDrill({
     .start = [](ControllerContext& c) -> StatusOr<std::unique_ptr<RunningController>> {
       failover::DrillControllerOptions options;
       options.sample_interval = std::chrono::milliseconds(drill_sample_interval_ms);
+      // Samples read the members themselves; a member that cannot answer within a sample
+      // interval is unverified for that sample.
+      options.member_clients = sync::HttpMemberClientFactory(
+          c.objects, std::min(options.sample_interval, std::chrono::milliseconds(1000)));
       return StartOwned(std::make_unique<failover::DrillController>(
           c.objects, c.clock, std::make_shared<failover::MembersimFaultInjector>(), options));
     },

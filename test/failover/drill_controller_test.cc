@@ -12,6 +12,8 @@
 #include "api/codec.h"
 #include "api/typed_list.h"
 #include "scheduling/placement_controller.h"
+#include "sync/propagation.h"
+#include "sync/testing/fake_member_client.h"
 #include "test/common/in_process_federation.h"
 
 namespace meridian::failover {
@@ -638,6 +640,64 @@ TEST(DrillStep, PhaseMachineWithoutAnApiServer) {
   drill.status = s.status;
   EXPECT_FALSE(DrillNeedsWork(drill));
   EXPECT_EQ(NextDrillStep(drill, fleet, t0 + 5000ms, 1000ms).status, drill.status);
+}
+
+}  // namespace
+}  // namespace meridian::failover
+
+namespace meridian::failover {
+namespace {
+
+// Issue 15: a live drill's timeline counts what the members hold, not Meridian's status. The
+// status below says 5 + 5 ready; the members say eu-central-1 runs 7 ready (surge) and
+// eu-west-1 does not answer: the sample is 7 ready, eu-west-1 unverified.
+TEST_F(DrillControllerTest, LiveDrillSamplesReadinessFromTheMembers) {
+  std::map<std::string, std::shared_ptr<sync::testing::FakeMemberClient>> members;
+  for (const char* name : {"eu-west-1", "eu-central-1"}) {
+    members[name] = std::make_shared<sync::testing::FakeMemberClient>();
+  }
+  const sync::GroupVersionResource deployments{"apps", "v1", "deployments"};
+  auto deployment = [](int64_t ready) {
+    return json{{"apiVersion", "apps/v1"},
+                {"kind", "Deployment"},
+                {"metadata",
+                 {{"name", "web"},
+                  {"namespace", "shop"},
+                  {"labels",
+                   {{sync::kManagedByLabel, sync::kManagedByValue},
+                    {sync::kWorkloadLabel, "shop.web"}}}}},
+                {"status", {{"readyReplicas", ready}}}};
+  };
+  members["eu-west-1"]->Apply(deployments, deployment(5));
+  members["eu-central-1"]->Apply(deployments, deployment(7));
+  json unmanaged = deployment(50);
+  unmanaged["metadata"]["name"] = "by-hand";
+  unmanaged["metadata"]["labels"].erase(sync::kManagedByLabel);
+  members["eu-central-1"]->Apply(deployments, unmanaged);  // not Meridian's: not counted
+  members["eu-west-1"]->FailEverything(UnavailableError("connection refused"));
+
+  DrillController controller(
+      fed_.objects(), fed_.clock(), injector_,
+      {.sample_interval = 1000ms,
+       .member_clients = [&](const api::MemberCluster& m)
+           -> StatusOr<std::shared_ptr<sync::MemberClient>> {
+         return std::shared_ptr<sync::MemberClient>(members.at(m.metadata.name));
+       }});
+  CreateDrill("region", {{"target", {{"region", "eu-west"}}}, {"mode", "live"}, {"durationSeconds", 60}});
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(controller.ReconcileAll().ok());
+    fed_.clock().Advance(1s);
+  }
+  const json timeline = Drill("region")["status"]["report"]["timeline"];
+  ASSERT_FALSE(timeline.empty()) << Drill("region").dump();
+  for (const json& sample : timeline) {
+    EXPECT_EQ(sample["ready"], 7) << sample.dump();
+    EXPECT_EQ(sample["fromMembers"], true);
+    EXPECT_EQ(sample["unverifiedMembers"], json::array({"eu-west-1"}));
+  }
+  const int lists = members["eu-central-1"]->CallCount(sync::testing::Verb::kList);
+  EXPECT_GE(lists, static_cast<int>(2 * timeline.size())) << "deployments and statefulsets";
+  EXPECT_LE(lists, 2 * 3) << "at most one observation per pass";
 }
 
 }  // namespace

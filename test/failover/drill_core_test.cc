@@ -131,6 +131,43 @@ TEST(DrillSample, ReadyAndDesiredPerRegion) {
   EXPECT_FALSE(s.target_seen_failed);
 }
 
+// Issue 15: availability is what the members hold. Status says eu-west-1 has 5 ready (its
+// last known figure), but eu-west-1 does not answer: nothing of it counts, and the sample
+// names it; surge replicas the members really run count.
+TEST(DrillSample, FromMembersCountsWhatTheyHoldAndNamesWhoDidNotAnswer) {
+  const auto members = Fleet3();
+  std::vector<api::FederatedWorkload> workloads = {
+      Workload("web", 18,
+               {Placed("eu-west-1", 6), Placed("eu-central-1", 3), Placed("us-east-1", 9)},
+               {{"eu-west-1", 5}, {"eu-central-1", 3}, {"us-east-1", 9}}),
+      // A copied Service: objects, not replicas; left out of availability.
+      Workload("web-lb", 3, {Placed("eu-west-1", 1), Placed("us-east-1", 1)},
+               {{"eu-west-1", 1}, {"us-east-1", 1}}),
+  };
+  workloads[0].spec.template_ = {{"kind", "Deployment"}, {"spec", {{"replicas", 18}}}};
+  workloads[1].spec.template_ = {{"kind", "Service"}, {"spec", {{"type", "LoadBalancer"}}}};
+  MemberReadiness observed;
+  observed.ready["eu-west-1"]["shop.web"] = 6;  // stale entry of a member that did not answer
+  observed.unverified = {"eu-west-1"};
+  observed.ready["eu-central-1"]["shop.web"] = 5;  // 3 placed + 2 surge
+  observed.ready["us-east-1"]["shop.web"] = 4;
+  observed.ready["us-east-1"]["shop.other"] = 7;  // another workload: not followed
+  DrillSample s = TakeSample(Region("eu-west"), 2000, workloads, members, &observed);
+  EXPECT_TRUE(s.from_members);
+  EXPECT_EQ(s.desired, 18);
+  EXPECT_EQ(s.ready, 9);
+  EXPECT_EQ(s.ready_as_placed, 7);  // eu-central-1 min(5, 3) + us-east-1 4
+  EXPECT_EQ(s.ready_by_region,
+            (std::map<std::string, int64_t>{{"eu-central", 5}, {"eu-west", 0}, {"us-east", 4}}));
+  EXPECT_EQ(s.unverified, (std::vector<std::string>{"eu-west-1"}));
+
+  DrillRecord r;
+  r.timeline.push_back(s);
+  StatusOr<DrillRecord> back = RecordFromJson(RecordToJson(r));
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(back->timeline.at(0), s);
+}
+
 TEST(DrillAbortCondition, FiresStrictlyBelowThreshold) {
   struct Case {
     int64_t ready, desired;
