@@ -546,7 +546,9 @@ ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey
       }
     }
   }
-  if (obj == old) return old;  // nothing changed: no write, same resourceVersion
+  // Nothing changed: no write, same resourceVersion (unless the stored bytes use an old
+  // encryption key: rewriting them is what the unchanged PUT is for).
+  if (obj == old && !store_.NeedsRewrite(key, old)) return old;
   if (ctx.dry_run) return obj;
 
   StatusOr<json> written = store_.Update(key, obj, *old_rv);

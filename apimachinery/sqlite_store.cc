@@ -1,10 +1,15 @@
 #include "apimachinery/sqlite_store.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <list>
 #include <mutex>
@@ -468,6 +473,23 @@ void SqliteWatch::Cancel() {
   }
 }
 
+// The store holds member credentials: only its owner may read it. SQLite creates the -wal and
+// -shm files with the database file's mode, so creating that 0600 covers all three; files
+// left readable by an older version are tightened.
+Status RestrictToOwner(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return UnavailableError("opening " + path + ": " + std::strerror(errno));
+  ::close(fd);
+  for (const std::string& p : {path, path + "-wal", path + "-shm"}) {
+    struct stat st;
+    if (::stat(p.c_str(), &st) == 0 && (st.st_mode & 077) != 0 &&
+        ::chmod(p.c_str(), st.st_mode & 0700) != 0) {
+      return UnavailableError("chmod 0600 " + p + ": " + std::strerror(errno));
+    }
+  }
+  return Status::Ok();
+}
+
 const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 INSERT OR IGNORE INTO meta(key, value) VALUES('schema', 1), ('revision', 0), ('oldest', 1);
@@ -483,6 +505,7 @@ CREATE TABLE IF NOT EXISTS events(
 }  // namespace
 
 StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& options) {
+  MERIDIAN_RETURN_IF_ERROR(RestrictToOwner(options.path));
   MERIDIAN_ASSIGN_OR_RETURN(sqlite3 * writer, OpenConnection(options.path, false));
   auto fail = [&](Status st) {
     sqlite3_close(writer);

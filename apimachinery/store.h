@@ -127,6 +127,16 @@ class Store {
 
   // The store's current revision (the revision of the newest write).
   virtual int64_t CurrentResourceVersion() = 0;
+
+  // Whether `stored` (as Get returned it) must be written again even when an update changes
+  // nothing: true when an encrypting store read it with an older key or as plaintext
+  // (transforming_store.h), so that a GET+PUT rewrites it with the current key, as
+  // kube-apiserver's "stale" reads do. Plain backends: never.
+  virtual bool NeedsRewrite(const ObjectKey& key, const nlohmann::json& stored) {
+    (void)key;
+    (void)stored;
+    return false;
+  }
 };
 
 // Reads metadata.resourceVersion as an integer: 0 when absent or empty, kInvalidArgument when

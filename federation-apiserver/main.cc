@@ -131,6 +131,9 @@ int main(int argc, char** argv) {
   app.add_option("--audit-log-maxbackup", options.audit_log_maxbackup,
                  "Rotated audit logs kept (0: all)")
       ->capture_default_str();
+  app.add_option("--encryption-provider-config", options.encryption_provider_config,
+                 "EncryptionConfiguration (apiserver.config.k8s.io/v1): encrypt Secrets at rest "
+                 "with aesgcm keys (the first encrypts; identity reads old data)");
   app.add_option("--max-body-bytes", options.max_body_bytes, "Largest request body")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();

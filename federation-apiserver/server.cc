@@ -15,8 +15,10 @@
 #include "apimachinery/event_recorder.h"
 #include "apimachinery/sqlite_store.h"
 #include "apimachinery/table.h"
+#include "apimachinery/transforming_store.h"
 #include "federation-apiserver/admission.h"
 #include "federation-apiserver/audit/audit.h"
+#include "federation-apiserver/encryption_config.h"
 #include "federation-apiserver/openapi.h"
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
@@ -187,6 +189,28 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     store_options.path = path;
     store_options.history_events = options.watch_history_events;
     MERIDIAN_ASSIGN_OR_RETURN(server->store_, apimachinery::OpenSqliteStore(store_options));
+  }
+  // Encryption at rest wraps the store itself, so every user of it (the ObjectService,
+  // admission's reads) sees plaintext and no backend ever does.
+  auto chains = options.encryption_provider_config.empty()
+                    ? StatusOr<std::map<apimachinery::ResourceType, apimachinery::ProviderChain>>(
+                          DefaultEncryption())
+                    : LoadEncryptionConfiguration(options.encryption_provider_config);
+  if (!chains.ok()) return chains.status().WithContext("--encryption-provider-config");
+  std::vector<apimachinery::ResourceType> encrypted;
+  for (const auto& [type, chain] : *chains) encrypted.push_back(type);
+  server->store_ =
+      apimachinery::NewTransformingStore(std::move(server->store_), std::move(chains).value());
+  // A key that is missing or wrong stops startup here, rather than every later read failing.
+  for (const apimachinery::ResourceType& type : encrypted) {
+    StatusOr<apimachinery::ListResult> all = server->store_->List(type, {});
+    if (!all.ok()) {
+      return InvalidArgumentError(
+          "--encryption-provider-config " +
+          (options.encryption_provider_config.empty() ? std::string("(not set)")
+                                                      : options.encryption_provider_config) +
+          ": stored " + type.ToString() + " cannot be read: " + all.status().message());
+    }
   }
 
   server->objects_ =

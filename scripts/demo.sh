@@ -3,6 +3,7 @@
 # member clusters on three continents and the federation-apiserver on its embedded SQLite
 # store, joins the members with `fedctl join` (each member demands its own bearer token),
 # everything over TLS with the PKI `fedctl admin init` writes (the admin kubeconfig is printed),
+# with RBAC, an audit log and Secrets encrypted at rest,
 # applies the three-continents example, and shows the three things Meridian is for: one
 # workload on three continents (with a global DNS name answering by client location), an
 # EU-resident workload that stays in the EU even when an EU region fails (what-if, a
@@ -58,6 +59,7 @@ mkdir -p "$STATE_DIR/tokens"
 for m in "${MEMBERS[@]}"; do
   head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$STATE_DIR/tokens/$m"
 done
+chmod 700 "$STATE_DIR/tokens" && chmod 600 "$STATE_DIR/tokens/"*  # credentials: owner only
 awk -v dir="$STATE_DIR/tokens" '
   { print }
   /^  - name: / {
@@ -79,10 +81,29 @@ echo "== starting membersim (5 clusters, 3 continents) on $MEMBERS_URL"
 pids+=($!)
 wait_for "$MEMBERS_URL/admin/status" "$STATE_DIR/membersim.log"
 
-echo "== starting federation-apiserver on $SERVER (SQLite store in $STATE_DIR)"
+# Member credentials (Secrets) are encrypted at rest with a key made here, as kube-apiserver's
+# EncryptionConfiguration does it (0600, like the PKI).
+(umask 077 && cat > "$STATE_DIR/encryption.yaml" <<ENC
+apiVersion: apiserver.config.k8s.io/v1
+kind: EncryptionConfiguration
+resources:
+  - resources: [secrets]
+    providers:
+      - aesgcm:
+          keys:
+            - name: key1
+              secret: $(head -c 32 /dev/urandom | base64 -w0)
+      - identity: {}
+ENC
+)
+
+echo "== starting federation-apiserver on $SERVER (SQLite store in $STATE_DIR; RBAC, audit log,"
+echo "   Secrets encrypted at rest)"
 "$BIN/federation-apiserver" --listen "127.0.0.1:$API_PORT" --storage "sqlite:$STATE_DIR/federation.db" \
   --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
   --client-ca-file "$PKI/ca.crt" --token-auth-file "$PKI/tokens.csv" \
+  --authorization-mode RBAC --audit-log-path "$STATE_DIR/audit.log" \
+  --encryption-provider-config "$STATE_DIR/encryption.yaml" \
   --dns-listen "127.0.0.1:$DNS_PORT" --dns-zone global.example.com \
   --dns-client-regions examples/dns/client-regions.yaml \
   > "$STATE_DIR/apiserver.log" 2>&1 &
@@ -218,6 +239,8 @@ The demo federation is running.
   members: kubectl --server $MEMBERS_URL/clusters/NAME --certificate-authority $PKI/ca.crt \\
              --token "\$(cat $STATE_DIR/tokens/NAME)" get deployments -A
            (each member demands its own token; they are in $STATE_DIR/tokens/)
+  RBAC:    kubectl auth can-i create residencypolicies   # yes: admin is in system:masters
+  audit:   $STATE_DIR/audit.log (one audit.k8s.io/v1 Event per request)
 Logs in $STATE_DIR/.
 MSG
 

@@ -307,6 +307,21 @@ const Schema kService = {{1, {"metadata", Type::kMessage, false, &kObjectMeta}},
                          {2, {"spec", Type::kMessage, false, &kServiceSpec}},
                          {3, {"status", Type::kMessage, false, &kEmpty}}};
 
+// authorization.k8s.io/v1: what `kubectl auth can-i` posts.
+const Schema kResourceAttributes = {
+    {1, {"namespace", Type::kString}}, {2, {"verb", Type::kString}},
+    {3, {"group", Type::kString}},     {4, {"version", Type::kString}},
+    {5, {"resource", Type::kString}},  {6, {"subresource", Type::kString}},
+    {7, {"name", Type::kString}}};
+const Schema kNonResourceAttributes = {{1, {"path", Type::kString}}, {2, {"verb", Type::kString}}};
+const Schema kSelfSubjectAccessReviewSpec = {
+    {1, {"resourceAttributes", Type::kMessage, false, &kResourceAttributes}},
+    {2, {"nonResourceAttributes", Type::kMessage, false, &kNonResourceAttributes}}};
+const Schema kSelfSubjectAccessReview = {
+    {1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+    {2, {"spec", Type::kMessage, false, &kSelfSubjectAccessReviewSpec}},
+    {3, {"status", Type::kMessage, false, &kEmpty}}};
+
 }  // namespace
 
 StatusOr<json> DecodeKubernetesProtobuf(const std::string& body) {
@@ -337,10 +352,14 @@ StatusOr<json> DecodeKubernetesProtobuf(const std::string& body) {
   const std::string kind = type_meta.value("kind", "");
   const std::string api_version = type_meta.value("apiVersion", "");
   static const std::map<std::string, const Schema*> kSchemas = {
-      {"v1/Namespace", &kNamespace},   {"v1/ConfigMap", &kConfigMap},
-      {"v1/Secret", &kSecret},         {"v1/ServiceAccount", &kServiceAccount},
-      {"v1/Pod", &kPod},               {"v1/Service", &kService},
+      {"v1/Namespace", &kNamespace},
+      {"v1/ConfigMap", &kConfigMap},
+      {"v1/Secret", &kSecret},
+      {"v1/ServiceAccount", &kServiceAccount},
+      {"v1/Pod", &kPod},
+      {"v1/Service", &kService},
       {"apps/v1/Deployment", &kDeployment},
+      {"authorization.k8s.io/v1/SelfSubjectAccessReview", &kSelfSubjectAccessReview},
   };
   auto schema = kSchemas.find(api_version + "/" + kind);
   if (schema == kSchemas.end()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 
+#include "apimachinery/rest/protobuf_body.h"
 #include "common/path_segments.h"
 
 namespace meridian::apiserver::rbac {
@@ -218,11 +219,21 @@ rest::RestFilter Authorizer::Filter() {
 
 rest::RestResponse Authorizer::SelfSubjectAccessReview(const rest::RestRequest& request) const {
   json review;
-  try {
-    review = json::parse(request.body);
-  } catch (const std::exception& e) {
-    return rest::RestResponse::Error(apimachinery::ApiError::BadRequest(
-        std::string("invalid SelfSubjectAccessReview: ") + e.what()));
+  if (request.Header("content-type").find("protobuf") != std::string::npos) {
+    // kubectl auth can-i posts its review in protobuf.
+    StatusOr<json> decoded = rest::DecodeKubernetesProtobuf(request.body);
+    if (!decoded.ok()) {
+      return rest::RestResponse::Error(apimachinery::ApiError::BadRequest(
+          "invalid SelfSubjectAccessReview: " + decoded.status().message()));
+    }
+    review = std::move(decoded).value();
+  } else {
+    try {
+      review = json::parse(request.body);
+    } catch (const std::exception& e) {
+      return rest::RestResponse::Error(apimachinery::ApiError::BadRequest(
+          std::string("invalid SelfSubjectAccessReview: ") + e.what()));
+    }
   }
   const json spec = review.is_object() ? review.value("spec", json::object()) : json::object();
   Attributes attrs;

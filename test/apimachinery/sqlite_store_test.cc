@@ -1,6 +1,7 @@
 #include "apimachinery/sqlite_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -98,6 +99,29 @@ TEST(SqliteStoreTest, UnopenablePathIsUnavailable) {
   SqliteStoreOptions options;
   options.path = "/nonexistent-dir-for-meridian/x.db";
   EXPECT_EQ(OpenSqliteStore(options).status().code(), StatusCode::kUnavailable);
+}
+
+// The store holds member credentials: the database and its WAL and shared-memory files are
+// the owner's alone, whatever the umask, and an older world-readable file is tightened.
+TEST(SqliteStoreTest, FilesAreOwnerOnly) {
+  const mode_t old_umask = ::umask(0022);
+  SqliteStoreOptions options;
+  options.path = FreshPath();
+  {
+    auto store = OpenSqliteStore(options).value();
+    ASSERT_TRUE(store->Create({kWidgets, "x", "a"}, {{"metadata", {{"name", "a"}}}}).ok());
+    for (const std::string& p : {options.path, options.path + "-wal", options.path + "-shm"}) {
+      struct stat st;
+      ASSERT_EQ(::stat(p.c_str(), &st), 0) << p;
+      EXPECT_EQ(st.st_mode & 0777, 0600u) << p;
+    }
+  }
+  ASSERT_EQ(::chmod(options.path.c_str(), 0644), 0);
+  auto reopened = OpenSqliteStore(options).value();
+  struct stat st;
+  ASSERT_EQ(::stat(options.path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  ::umask(old_umask);
 }
 
 }  // namespace

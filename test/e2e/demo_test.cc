@@ -1,11 +1,11 @@
 // Runs scripts/demo.sh (the README's first command, minus the install and build the test
 // suite already did) on free loopback ports and checks what it shows.
 #include <gtest/gtest.h>
-
-#include <regex>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -29,6 +29,19 @@ TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
                     " MERIDIAN_DNS_PORT=" + std::to_string(FreeLoopbackPort()) +
                     " MERIDIAN_DEMO_DIR=" + dir.string() + " timeout 180 ./scripts/demo.sh";
   test_env::CommandResult r = test_env::RunCommand(cmd);
+  // The demo runs with an audit log and its member credentials encrypted at rest: the log has
+  // lines, and no member token (nor its base64) is in the store's files or the log.
+  for (const char* file : {"federation.db", "federation.db-wal", "audit.log"}) {
+    for (const char* member : {"us-east-1", "eu-west-1", "ap-south-1"}) {
+      test_env::CommandResult c = test_env::RunCommand(
+          "t=$(cat " + (dir / "tokens" / member).string() + ") && f=" + (dir / file).string() +
+          " && if [ -e $f ]; then echo $(grep -c -a \"$t\" $f)" +
+          " $(grep -c -a \"$(printf %s \"$t\" | base64 -w0)\" $f); else echo 0 0; fi");
+      EXPECT_EQ(c.output, "0 0\n") << file << " " << member;
+    }
+  }
+  test_env::CommandResult audit = test_env::RunCommand("wc -l < " + (dir / "audit.log").string());
+  EXPECT_GT(std::atoi(audit.output.c_str()), 50) << audit.output;
   std::filesystem::remove_all(dir);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   for (const std::string& expected : std::vector<std::string>{

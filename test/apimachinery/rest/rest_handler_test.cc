@@ -594,5 +594,21 @@ TEST_F(RestHandlerTest, ProtobufBodiesForCoreKindsFromKubectlGenerators) {
   EXPECT_EQ(Body(Do(Req("GET", "/api/v1/namespaces/default/configmaps/bad")))["data"]["k"], "\xEF\xBF\xBD");
 }
 
+// `kubectl auth can-i create residencypolicies` posts this.
+TEST(ProtobufBodyTest, SelfSubjectAccessReviewAsKubectlSendsIt) {
+  std::string attrs =
+      Field(2, "create") + Field(3, "federation.meridian.io") + Field(5, "residencypolicies");
+  std::string review = Field(1, "") + Field(2, Field(1, attrs));
+  std::string body =
+      std::string("k8s\0", 4) +
+      Field(1, Field(1, "authorization.k8s.io/v1") + Field(2, "SelfSubjectAccessReview")) +
+      Field(2, review);
+  StatusOr<json> decoded = DecodeKubernetesProtobuf(body);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ((*decoded)["spec"]["resourceAttributes"],
+            json::parse(R"({"verb":"create","group":"federation.meridian.io",
+                            "resource":"residencypolicies"})"));
+}
+
 }  // namespace
 }  // namespace meridian::apimachinery::rest::testing
