@@ -23,7 +23,22 @@ bool IsHexSha256(const std::string& s) {
 // Fractions do not survive a JSON round trip byte for byte, so the canonical form (and the
 // hash over it) would not either: refused where they are, with the path. Iterative, as data
 // may be deep.
+bool HasFraction(const json& data) {
+  std::vector<const json*> todo = {&data};
+  while (!todo.empty()) {
+    const json* j = todo.back();
+    todo.pop_back();
+    if (j->is_number_float()) return true;
+    if (j->is_structured()) {
+      for (const json& child : *j) todo.push_back(&child);
+    }
+  }
+  return false;
+}
+
 void CheckEvidenceData(const json& data, JsonDecoder& d) {
+  // Verify reads every entry: find out cheaply first, build paths only for an error.
+  if (!HasFraction(data)) return;
   std::vector<std::pair<const json*, std::string>> todo = {{&data, "spec.data"}};
   while (!todo.empty()) {
     auto [j, path] = todo.back();

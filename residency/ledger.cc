@@ -153,13 +153,23 @@ Status ChainVerifier::Add(const json& object) {
     head_ = *head;
     return Status::Ok();
   }
-  StatusOr<EvidenceEntry> entry = EntryFromObject(object);
-  if (!entry.ok()) return Fail(entry.status());
-  return AddEntry(*entry);
+  FieldErrors errors;
+  api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(object, &errors);
+  if (!errors.empty()) {
+    return Fail(Status(StatusCode::kDataLoss, LabelOf(decoded) + ": malformed: " + Joined(errors)));
+  }
+  return AddEntry(decoded.spec);  // checks its hash once
 }
 
 Status ChainVerifier::AddEntry(const EvidenceEntry& e) {
   if (!first_error_.ok()) return first_error_;
+  if (const std::string computed = EntryHash(e); computed != e.hash) {
+    return Fail(Status(StatusCode::kDataLoss, Label(e.sequence) +
+                                                  ": changed: its content no longer matches its "
+                                                  "hash (stored " +
+                                                  Short(e.hash) + ", computed " + Short(computed) +
+                                                  ")"));
+  }
   const uint64_t expected = last_.sequence + 1;
   if (e.sequence != expected) {
     if (e.sequence < expected) {

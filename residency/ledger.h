@@ -100,7 +100,8 @@ struct ChainSummary {
 class ChainVerifier {
  public:
   Status Add(const nlohmann::json& object);
-  // Also for an already decoded entry (benchmarks, tests); `entry` must be well formed.
+  // Also for an already decoded entry (its hash is checked here too); `entry` must be well
+  // formed (api::DecodeResidencyEvidence found nothing).
   Status AddEntry(const EvidenceEntry& entry);
   StatusOr<ChainSummary> Finish();
 
