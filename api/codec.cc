@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "api/evidence.h"
 #include "common/json_decoder.h"
 #include "placement/policy_json.h"
 
@@ -940,6 +941,8 @@ FieldErrors ValidateObject(const json& j) {
     DecodeFailoverDrill(j, &errors);
   } else if (kind == "DNSRecordSet") {
     DecodeDnsRecordSet(j, &errors);
+  } else if (kind == "ResidencyEvidence") {
+    DecodeResidencyEvidence(j, &errors);
   } else {
     errors.push_back({"kind", kind.empty() ? "required"
                                            : "unknown kind \"" + kind + "\" in group " + kGroup});

@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "api/codec.h"
+#include "api/evidence.h"
 
 namespace meridian::api {
 namespace {
@@ -165,6 +166,17 @@ json SpecSchemaFor(const std::string& kind) {
                 {"jurisdictions", StrList("Allowed jurisdictions.")}},
                {"jurisdictions"});
   }
+  if (kind == "ResidencyEvidence") {
+    return Obj("One entry of the residency evidence ledger (or its head, named head).",
+               {{"sequence", Int("Position in the chain, from 1 (the head: the last entry's).")},
+                {"time", Str("When (RFC 3339, UTC).")},
+                {"type", Str("Placement, AuditScan, PolicyChange, ViolationOpened, "
+                             "ViolationResolved, Enforcement, or Head.")},
+                {"previousHash", Str("SHA-256 (hex) of the previous entry's canonical form.")},
+                {"hash", Str("SHA-256 (hex) of this entry's canonical form.")},
+                {"data", AnyObject("The fact recorded.")}},
+               {"sequence", "time", "type"});
+  }
   if (kind == "FailoverDrill") {
     return Obj(
         "A rehearsal of losing a zone, region or cluster.",
@@ -295,6 +307,12 @@ const std::vector<ResourceDescriptor>& FederationResources() {
        {{"STRATEGY", "string", ".spec.strategy", "Strategy"},
         {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
        ValidateWith<DnsRecordSet, DecodeDnsRecordSet>},
+      // The residency evidence ledger (api/evidence.h, residency/ledger.h): append-only.
+      {"ResidencyEvidence", "residencyevidences", "residencyevidence", {"evidence"}, false, false,
+       {{"SEQUENCE", "integer", ".spec.sequence", "Position in the chain"},
+        {"TYPE", "string", ".spec.type", "What the entry records"},
+        {"TIME", "string", ".spec.time", "When"}},
+       ValidateWith<ResidencyEvidence, DecodeResidencyEvidence>},
   };
   return kResources;
 }

@@ -31,7 +31,7 @@ struct ResourceDescriptor {
   FieldErrors (*validate)(const nlohmann::json& object) = nullptr;
 };
 
-// The six kinds of group federation.meridian.io/v1alpha1.
+// The seven kinds of group federation.meridian.io/v1alpha1.
 const std::vector<ResourceDescriptor>& FederationResources();
 
 // The descriptor whose kind, plural, singular or short name is `name` (case-insensitive),

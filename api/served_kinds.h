@@ -1,6 +1,6 @@
 // Every kind the federation-apiserver serves, in one list that the server (its resource
 // registry) and fedctl (what a user or manifest may name, URLs, table columns) both read:
-// Meridian's six kinds (FederationResources) first, then core v1 namespaces, secrets and
+// Meridian's seven kinds (FederationResources) first, then core v1 namespaces, secrets and
 // events, then rbac.authorization.k8s.io/v1 Role, ClusterRole, RoleBinding, ClusterRoleBinding.
 // Pure data; thread-safe.
 #pragma once

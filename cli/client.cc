@@ -282,6 +282,15 @@ ApiResult<json> HttpClient::List(const KindInfo& kind, const std::string& ns,
   return Call("GET", path, nullptr);
 }
 
+ApiResult<json> HttpClient::ListPage(const KindInfo& kind, const std::string& ns, int64_t limit,
+                                     const std::string& continue_token) {
+  std::string path = ResourcePath(kind, ns, "") + "?limit=" + std::to_string(limit);
+  if (!continue_token.empty()) {
+    path += "&continue=" + web::uri::encode_data_string(continue_token);
+  }
+  return Call("GET", path, nullptr);
+}
+
 ApiResult<json> HttpClient::Create(const KindInfo& kind, const std::string& ns, const json& body) {
   return Call("POST", ResourcePath(kind, ns, ""), &body);
 }

@@ -79,6 +79,11 @@ class HttpClient final : public ResourceClient {
                                  const std::string& label_selector) override;
   ApiResult<nlohmann::json> Create(const KindInfo& kind, const std::string& ns,
                                    const nlohmann::json& body) override;
+  // One page of a list: at most `limit` (> 0) items after `continue_token` ("" for the first
+  // page; then the previous page's metadata.continue, until that is empty). 410 when the
+  // token expired.
+  ApiResult<nlohmann::json> ListPage(const KindInfo& kind, const std::string& ns, int64_t limit,
+                                     const std::string& continue_token);
   ApiResult<nlohmann::json> Update(const KindInfo& kind, const std::string& ns,
                                    const std::string& name, const nlohmann::json& body) override;
   ApiResult<nlohmann::json> Delete(const KindInfo& kind, const std::string& ns,

@@ -1,37 +1,130 @@
 // fedctl residency violations: open residency violations found in the members by the
 // residency-audit controller, and members it could not audit (cli/residency_violations.h).
+// fedctl residency verify: checks the whole evidence ledger's hash chain and names the first
+// broken entry; fedctl residency report: the compliance report from the ledger
+// (cli/residency_evidence.h).
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/residency_evidence.h"
 #include "cli/residency_violations.h"
 
 namespace meridian::cli {
 namespace {
 
+constexpr int64_t kPageSize = 1000;
+
+// The page function over the server's ResidencyEvidence list, or null after saying why.
+EvidencePageFn EvidencePages(HttpClient& client) {
+  const KindInfo* kind = ResolveType("residencyevidences");
+  if (kind == nullptr) {
+    std::cerr << "error: this fedctl does not know ResidencyEvidence\n";
+    return nullptr;
+  }
+  return [&client, kind](const std::string& token) {
+    return client.ListPage(*kind, "", kPageSize, token);
+  };
+}
+
+int Violations(const GlobalFlags& g) {
+  std::unique_ptr<HttpClient> client = Connect(g);
+  if (!client) return 1;
+  const KindInfo* events = ResolveType("events");
+  if (events == nullptr) {
+    std::cerr << "error: this fedctl does not know core v1 events\n";
+    return 1;
+  }
+  auto list = client->List(*events, "default", "");
+  if (!list.ok()) {
+    std::cerr << "error: " << list.error().message << "\n";
+    return 1;
+  }
+  return PrintResidencyViolations(OpenResidencyViolations(list.value()), std::cout);
+}
+
+int Verify(const GlobalFlags& g) {
+  std::unique_ptr<HttpClient> client = Connect(g);
+  if (!client) return 1;
+  EvidencePageFn pages = EvidencePages(*client);
+  if (!pages) return 1;
+  StatusOr<residency::ChainSummary> summary = ReadVerifiedEvidence(pages);
+  if (!summary.ok()) {
+    std::cerr << "error: residency evidence is broken: " << summary.status().message() << "\n";
+    return 1;
+  }
+  std::cout << DescribeVerified(*summary) << "\n";
+  return 0;
+}
+
+struct ReportFlags {
+  std::string since = "720h";
+  std::string ns;
+  std::string output = "text";
+};
+
+int Report(const GlobalFlags& g, const ReportFlags& f) {
+  std::chrono::milliseconds since{};
+  if (!ParseTimeout(f.since, &since) || since.count() <= 0) {
+    std::cerr << "error: --since: \"" << f.since << "\" is not a duration such as 720h or 30m\n";
+    return 2;
+  }
+  if (f.output != "text" && f.output != "json" && f.output != "html") {
+    std::cerr << "error: -o: \"" << f.output << "\" is not one of text, json, html\n";
+    return 2;
+  }
+  std::unique_ptr<HttpClient> client = Connect(g);
+  if (!client) return 1;
+  EvidencePageFn pages = EvidencePages(*client);
+  if (!pages) return 1;
+  std::vector<residency::EvidenceEntry> entries;
+  StatusOr<residency::ChainSummary> summary = ReadVerifiedEvidence(
+      pages, [&entries](const residency::EvidenceEntry& e) { entries.push_back(e); });
+  if (!summary.ok()) {
+    // A report over evidence that does not verify would prove nothing.
+    std::cerr << "error: residency evidence is broken, no report: " << summary.status().message()
+              << "\n";
+    return 1;
+  }
+  ReportOptions options;
+  options.to = std::chrono::time_point_cast<Timestamp::duration>(std::chrono::system_clock::now());
+  options.from = options.to - since;
+  options.ns = f.ns;
+  ComplianceReport report = BuildComplianceReport(entries, *summary, options);
+  if (f.output == "json") {
+    std::cout << ReportJson(report).dump(2) << "\n";
+  } else if (f.output == "html") {
+    PrintReportHtml(report, std::cout);
+  } else {
+    PrintReportText(report, std::cout);
+  }
+  return 0;
+}
+
 const CommandRegistration kResidency({
     .name = "residency",
-    .description = "residency evidence: `violations` lists what the member audit found",
+    .description = "residency evidence: `violations` lists what the member audit found, "
+                   "`verify` checks the evidence ledger, `report` is the compliance report",
     .define = [](CLI::App& app) -> CommandRun {
       CLI::App* violations = app.add_subcommand(
           "violations", "objects in members of disallowed jurisdictions, not yet resolved");
+      CLI::App* verify = app.add_subcommand(
+          "verify", "check the whole residency evidence ledger; names the first broken entry");
+      CLI::App* report = app.add_subcommand(
+          "report",
+          "compliance report from the evidence ledger: where each residency-bound "
+          "workload ran, audit coverage, violations, policy changes");
+      auto flags = std::make_shared<ReportFlags>();
+      report->add_option("--since", flags->since, "the period: this long until now (720h)");
+      report->add_option("--namespace", flags->ns, "only workloads and violations of namespace");
+      report->add_option("-o,--output", flags->output, "text, json or html (one file)");
       app.require_subcommand(1);
-      return [violations](const GlobalFlags& g) {
-        if (!violations->parsed()) return 2;
-        std::unique_ptr<HttpClient> client = Connect(g);
-        if (!client) return 1;
-        const KindInfo* events = ResolveType("events");
-        if (events == nullptr) {
-          std::cerr << "error: this fedctl does not know core v1 events\n";
-          return 1;
-        }
-        auto list = client->List(*events, "default", "");
-        if (!list.ok()) {
-          std::cerr << "error: " << list.error().message << "\n";
-          return 1;
-        }
-        return PrintResidencyViolations(OpenResidencyViolations(list.value()), std::cout);
+      return [violations, verify, report, flags](const GlobalFlags& g) {
+        if (violations->parsed()) return Violations(g);
+        if (verify->parsed()) return Verify(g);
+        if (report->parsed()) return Report(g, *flags);
+        return 2;
       };
     },
 });

@@ -4,13 +4,14 @@
 #include <set>
 
 #include "api/codec.h"
+#include "api/evidence.h"
 #include "api/resources.h"
 #include "api/template_schema.h"
 #include "common/json_decoder.h"
 #include "failover/drill_admission.h"
 #include "placement/world.h"
-#include "scheduling/placement_inputs.h"
 #include "residency/policy.h"
+#include "scheduling/placement_inputs.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -255,6 +256,26 @@ void CheckTemplate(const json& object, FieldErrors* errors) {
 
 void InstallFederationAdmission(apimachinery::ObjectService& service, Store& store,
                                 const Clock& clock) {
+  // Who changed a ResidencyPolicy, for the evidence ledger's PolicyChange entries (the audit
+  // controller records them from the objects and has no request to ask).
+  service.AddMutatingAdmission([](const AdmissionAttributes& attrs, json* object) {
+    if (attrs.resource->group != api::kGroup || attrs.resource->plural != "residencypolicies" ||
+        !attrs.subresource.empty() || !object->is_object()) {
+      return Status::Ok();
+    }
+    json& meta = (*object)["metadata"];
+    if (!meta.is_object()) return Status::Ok();  // the schema check names it
+    json& annotations = meta["annotations"];
+    if (attrs.user->name.empty()) {
+      // Nobody authenticated: no one may claim to be someone.
+      if (annotations.is_object()) annotations.erase(residency::kChangedByAnnotation);
+      if (annotations.is_null() || annotations.empty()) meta.erase("annotations");
+      return Status::Ok();
+    }
+    if (!annotations.is_object()) annotations = json::object();
+    annotations[residency::kChangedByAnnotation] = attrs.user->name;
+    return Status::Ok();
+  });
   service.AddValidatingAdmission(
       [&store, &clock](const AdmissionAttributes& attrs, const json& object, FieldErrors* errors) {
         if (attrs.resource->group != api::kGroup) return Status::Ok();
@@ -270,6 +291,18 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
           }
           CheckResidencyPolicy(attrs, object, store, errors);
           return Status::Ok();
+        }
+        if (attrs.resource->plural == "residencyevidences" &&
+            attrs.operation != apimachinery::Operation::kCreate) {
+          // The ledger is append-only (residency/ledger_writer.h): only its head moves.
+          const bool head = attrs.name == api::kEvidenceHeadName;
+          if (!head || attrs.operation == apimachinery::Operation::kDelete) {
+            errors->push_back({"metadata.name", "residency evidence is append-only: " +
+                                                    std::string(head ? "its head" : "an entry") +
+                                                    " cannot be " +
+                                                    (head ? "deleted" : "changed or deleted")});
+            return Status::Ok();
+          }
         }
         if (attrs.operation == apimachinery::Operation::kDelete) return Status::Ok();
         const api::ResourceDescriptor* d = api::FindResource(attrs.resource->plural);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include "api/codec.h"
 #include "api/typed_list.h"
 #include "apimachinery/change_watch.h"
@@ -52,6 +54,34 @@ apimachinery::ObjectReference PolicyRef(const std::string& name) {
   return {api::kApiVersion, "ResidencyPolicy", "", name, "", ""};
 }
 
+// A violation as evidence: what, where, under which policies.
+nlohmann::json ViolationData(const ResidencyViolation& v) {
+  nlohmann::json d = {{"key", v.Key()},
+                      {"member", v.member},
+                      {"jurisdiction", v.jurisdiction},
+                      {"kind", v.object.kind.empty() ? v.object.resource.resource : v.object.kind},
+                      {"namespace", v.object.ns},
+                      {"name", v.object.name},
+                      {"policies", v.policies},
+                      {"allowed", v.allowed},
+                      {"message", v.Describe()}};
+  if (!v.workload.empty()) d["workload"] = v.workload;
+  return d;
+}
+
+// A policy as evidence: what it allows, and who changed it last (when known).
+nlohmann::json PolicyData(const api::ResidencyPolicy& p) {
+  nlohmann::json d = {
+      {"policy", p.metadata.name},
+      {"generation", p.metadata.generation},
+      {"namespaces", p.spec.namespaces},
+      {"jurisdictions", p.spec.jurisdictions},
+      {"workloadSelector", apimachinery::EncodeLabelSelector(p.spec.workload_selector)}};
+  auto by = p.metadata.annotations.find(kChangedByAnnotation);
+  d["user"] = by == p.metadata.annotations.end() ? "" : by->second;
+  return d;
+}
+
 }  // namespace
 
 ResidencyAuditController::ResidencyAuditController(apimachinery::ObjectService& objects,
@@ -71,6 +101,7 @@ ResidencyAuditController::ResidencyAuditController(apimachinery::ObjectService& 
     events_ = std::make_unique<apimachinery::EventRecorder>(
         objects_, clock_, apimachinery::EventRecorderOptions{.component = "residency-audit"});
   }
+  ledger_ = EvidenceLedger::For(objects_, clock_);
 }
 
 ResidencyAuditController::~ResidencyAuditController() { Stop(); }
@@ -167,8 +198,11 @@ StatusOr<AuditResult> ResidencyAuditController::ScanOnce() {
     std::vector<MemberInventory> inventories;
     for (const api::MemberCluster& m : members) inventories.push_back(Inventory(m, namespaces));
     result = AuditResidency(inventories, *world, policies, workloads);
+    RecordPolicies(policies);
     Report(result, policies, workloads);
+    RecordScan(result, members);
   } else {
+    RecordPolicies(policies);
     open_.clear();  // nothing is residency-bound any more: nothing can be in violation
     unverified_.clear();
   }
@@ -191,6 +225,7 @@ void ResidencyAuditController::Report(const AuditResult& result,
     now[v.Key()] = v;
     if (open_.count(v.Key())) continue;
     spdlog::warn("residency audit: {}", v.Describe());
+    Append("ViolationOpened", ViolationData(v));
     for (const std::string& p : v.policies) {
       record(PolicyRef(p), apimachinery::EventType::kWarning, "ResidencyViolation", v.Describe());
     }
@@ -223,9 +258,105 @@ void ResidencyAuditController::Report(const AuditResult& result,
       record(PolicyRef(p), apimachinery::EventType::kNormal, "ResidencyViolationResolved",
              "gone: " + v.Describe());
     }
+    Append("ViolationResolved", ViolationData(v));
   }
   open_ = std::move(now);
   unverified_ = std::move(unverified);
+}
+
+void ResidencyAuditController::Append(const char* type, nlohmann::json data) {
+  if (!ledger_) return;
+  StatusOr<EvidenceEntry> e = ledger_->Append(type, std::move(data));
+  if (!e.ok())
+    spdlog::warn("residency audit: recording {} evidence: {}", type, e.status().ToString());
+}
+
+void ResidencyAuditController::RecordScan(const AuditResult& result,
+                                          const std::vector<api::MemberCluster>& members) {
+  if (!ledger_) return;
+  nlohmann::json verified = nlohmann::json::array(), unverified = nlohmann::json::array(),
+                 unverified_names = nlohmann::json::array();
+  std::set<std::string> unverified_set;
+  for (const std::string& line : result.unverified) {
+    const size_t colon = line.find(':');
+    const std::string member = line.substr(0, colon);
+    unverified_set.insert(member);
+    unverified_names.push_back(member);
+    unverified.push_back(
+        {{"member", member},
+         {"reason",
+          colon == std::string::npos ? "" : line.substr(std::min(colon + 2, line.size()))}});
+  }
+  for (const api::MemberCluster& m : members) {
+    if (!unverified_set.count(m.metadata.name)) verified.push_back(m.metadata.name);
+  }
+  nlohmann::json open = nlohmann::json::array();
+  for (const auto& [key, v] : open_) open.push_back(key);
+  // What must change for a new entry: who was looked at and what was open. Object counts
+  // move with every Pod and are recorded but do not count as a change.
+  nlohmann::json outcome = {{"membersVerified", verified},
+                            {"membersUnverified", unverified_names},
+                            {"openViolations", open}};
+  const Timestamp now = clock_.Now();
+  if (outcome == recorded_scan_ && now - recorded_scan_at_ < options_.evidence_heartbeat) return;
+  nlohmann::json data = {
+      {"membersVerified", verified},
+      {"membersUnverified", unverified},
+      {"objectsSeen", result.objects_seen},
+      {"violations", static_cast<int64_t>(result.violations.size())},
+      {"openViolations", open},
+      {"heartbeatSeconds",
+       std::chrono::duration_cast<std::chrono::seconds>(options_.evidence_heartbeat).count()}};
+  StatusOr<EvidenceEntry> e = ledger_->Append("AuditScan", std::move(data));
+  if (!e.ok()) {
+    spdlog::warn("residency audit: recording the scan: {}", e.status().ToString());
+    return;
+  }
+  recorded_scan_ = std::move(outcome);
+  recorded_scan_at_ = now;
+}
+
+void ResidencyAuditController::RecordPolicies(const std::vector<api::ResidencyPolicy>& policies) {
+  if (!ledger_) return;
+  // After a (re)start nothing is known of what was recorded before: every policy is recorded
+  // as Observed once, so the ledger always holds the set in force.
+  const bool first = !recorded_policies_.has_value();
+  const std::map<std::string, nlohmann::json> before =
+      first ? std::map<std::string, nlohmann::json>{} : *recorded_policies_;
+  auto append = [&](const char* change, nlohmann::json data) {
+    data["change"] = change;
+    StatusOr<EvidenceEntry> e = ledger_->Append("PolicyChange", std::move(data));
+    if (!e.ok())
+      spdlog::warn("residency audit: recording a policy change: {}", e.status().ToString());
+    return e.ok();
+  };
+  // What the ledger holds afterwards; a failed append keeps the old state, so it is retried.
+  std::map<std::string, nlohmann::json> recorded;
+  for (const api::ResidencyPolicy& p : policies) {
+    nlohmann::json data = PolicyData(p);
+    auto it = before.find(p.metadata.name);
+    if (it != before.end() && it->second == data) {
+      recorded[p.metadata.name] = std::move(data);
+      continue;
+    }
+    const char* change = first ? "Observed" : it == before.end() ? "Created" : "Updated";
+    if (append(change, data)) {
+      recorded[p.metadata.name] = std::move(data);
+    } else if (it != before.end()) {
+      recorded[p.metadata.name] = it->second;
+    }
+  }
+  for (const auto& [name, data] : before) {
+    if (recorded.count(name) || std::any_of(policies.begin(), policies.end(), [&](const auto& p) {
+          return p.metadata.name == name;
+        })) {
+      continue;
+    }
+    nlohmann::json gone = data;
+    gone["user"] = "";  // a delete leaves no object to say who did it
+    if (!append("Deleted", std::move(gone))) recorded[name] = data;
+  }
+  recorded_policies_ = std::move(recorded);
 }
 
 }  // namespace meridian::residency

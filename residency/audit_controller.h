@@ -15,6 +15,15 @@
 //     listed: unverified, never compliant.
 // Report-only: it writes nothing to members. With no ResidencyPolicy and no residency-bound
 // workload a scan lists nothing.
+//
+// Evidence (residency/ledger_writer.h, when the API serves ResidencyEvidence): a
+// ViolationOpened / ViolationResolved entry with each of those Events; an AuditScan entry
+// (members verified, members unverified and why, objects seen, open violations) when a scan's
+// outcome differs from the last one recorded, and otherwise once per `evidence_heartbeat`, so
+// a report can tell covered time from time nobody looked (a gap longer than the heartbeat is
+// uncovered); a PolicyChange entry when a ResidencyPolicy appears, changes or goes (who
+// changed it from the changed-by annotation admission sets; each policy once more as
+// "Observed" after a restart, as changes while it was down cannot be seen).
 // Thread-safety: Start/Stop from one thread; ScanOnce is not to be called concurrently with
 // the running worker; Last is thread-safe.
 #pragma once
@@ -23,6 +32,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,6 +42,7 @@
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "residency/audit.h"
+#include "residency/ledger_writer.h"
 #include "sync/member_client_factory.h"
 
 namespace meridian::residency {
@@ -40,6 +51,8 @@ class ResidencyAuditController {
  public:
   struct Options {
     std::chrono::milliseconds interval{2000};
+    // An unchanged scan outcome is recorded again after this long (the coverage heartbeat).
+    std::chrono::milliseconds evidence_heartbeat{60000};
   };
 
   // `objects` and `clock` must outlive the controller.
@@ -70,6 +83,11 @@ class ResidencyAuditController {
   void Report(const AuditResult& result, const std::vector<api::ResidencyPolicy>& policies,
               const std::vector<api::FederatedWorkload>& workloads);
 
+  // Evidence entries (see the file comment); a failed append is logged and retried next scan.
+  void RecordScan(const AuditResult& result, const std::vector<api::MemberCluster>& members);
+  void RecordPolicies(const std::vector<api::ResidencyPolicy>& policies);
+  void Append(const char* type, nlohmann::json data);
+
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
   sync::MemberClientFactory factory_;
@@ -79,6 +97,11 @@ class ResidencyAuditController {
   std::map<std::string, std::pair<std::string, std::shared_ptr<sync::MemberClient>>> clients_;
   std::map<std::string, ResidencyViolation> open_;  // by Key()
   std::set<std::string> unverified_;                // members unverified in the last scan
+  std::shared_ptr<EvidenceLedger> ledger_;          // null without the ResidencyEvidence kind
+  nlohmann::json recorded_scan_;                    // the outcome last recorded (dedupe key)
+  Timestamp recorded_scan_at_{};
+  // The policies as last recorded: name -> spec with the changer; empty map before the first.
+  std::optional<std::map<std::string, nlohmann::json>> recorded_policies_;
   mutable std::mutex mu_;                           // guards last_
   AuditResult last_;
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;

@@ -37,6 +37,10 @@ std::vector<placement::ResidencyRule> ResidencyRulesFor(
 placement::AllowedJurisdictions AllowedJurisdictionsFor(
     const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies);
 
+// Set by the federation-apiserver's admission on every ResidencyPolicy create and update to
+// the requesting user (when authenticated), so the evidence ledger can say who changed it.
+inline constexpr char kChangedByAnnotation[] = "federation.meridian.io/changed-by";
+
 // What a change of the ResidencyPolicy set does to one workload.
 struct ResidencyImpact {
   std::string ns, name;

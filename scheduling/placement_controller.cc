@@ -324,6 +324,7 @@ PlacementController::PlacementController(apimachinery::ObjectService& objects, c
     events_ = std::make_unique<apimachinery::EventRecorder>(
         objects_, clock_, apimachinery::EventRecorderOptions{.component = "placement-controller"});
   }
+  ledger_ = residency::EvidenceLedger::For(objects_, clock_);
 }
 
 void PlacementController::RecordResidencyConflict(const api::FederatedWorkload& before,
@@ -413,6 +414,8 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
     const api::FederatedWorkload& w = inputs.workloads[i];
     if (shares_capacity(w)) ledger.Reserve(i, CurrentAssignment(w.status));
   }
+  // The status each workload has after this pass (unchanged or written), for the evidence.
+  std::map<std::string, api::FederatedWorkloadStatus> in_effect;
   for (size_t i : order) {
     const api::FederatedWorkload& w = inputs.workloads[i];
     if (!w.metadata.deletion_timestamp.empty()) continue;  // the sync controller's business
@@ -427,7 +430,11 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
                                             : LargerOfEach(status.placement, status.retained));
     }
     if (recheck && (!earliest || *recheck < *earliest)) earliest = recheck;
-    if (status == w.status) continue;
+    const std::string key = w.metadata.ns + "/" + w.metadata.name;
+    if (status == w.status) {
+      in_effect[key] = std::move(status);
+      continue;
+    }
     api::FederatedWorkload updated = w;
     updated.status = std::move(status);
     auto result =
@@ -436,6 +443,7 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
       ++written;
       RecordResidencyConflict(w, updated.status);
       RecordPlacementEvents(w, updated.status);
+      in_effect[key] = updated.status;
     } else if (result.error().code == 409 || result.error().code == 404) {
       loop_.MarkDirty();  // changed or deleted meanwhile: the next pass sees the new state
     } else {
@@ -443,8 +451,73 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
                    w.metadata.name, result.error().message);
     }
   }
+  if (ledger_) RecordPlacements(inputs, *world, in_effect);
   if (recheck_after) *recheck_after = earliest;
   return written;
+}
+
+void PlacementController::RecordPlacements(
+    const PlacementInputs& inputs, const placement::World& world,
+    const std::map<std::string, api::FederatedWorkloadStatus>& in_effect) {
+  auto lines = [&world](const std::vector<api::ClusterPlacement>& placed) {
+    std::map<std::string, int64_t> by_cluster;  // sorted: the same placement, the same data
+    for (const api::ClusterPlacement& p : placed) {
+      if (p.replicas > 0) by_cluster[p.cluster] += p.replicas;
+    }
+    nlohmann::json out = nlohmann::json::array();
+    for (const auto& [cluster, replicas] : by_cluster) {
+      std::optional<uint32_t> index = world.FindCluster(cluster);
+      out.push_back({{"cluster", cluster},
+                     {"jurisdiction", index ? world.jurisdiction_of(*index) : ""},
+                     {"replicas", replicas}});
+    }
+    return out;
+  };
+  auto append = [this](const std::string& key, nlohmann::json data) {
+    StatusOr<residency::EvidenceEntry> e = ledger_->Append("Placement", data);
+    if (!e.ok()) {
+      spdlog::warn("placement controller: recording the placement of {}: {}", key,
+                   e.status().ToString());
+      return false;  // retried on the next pass
+    }
+    recorded_[key] = std::move(data);
+    return true;
+  };
+  std::set<std::string> present;
+  for (const api::FederatedWorkload& w : inputs.workloads) {
+    const std::string key = w.metadata.ns + "/" + w.metadata.name;
+    present.insert(key);
+    auto status = in_effect.find(key);
+    if (status == in_effect.end()) continue;  // being deleted, or its write failed
+    const placement::AllowedJurisdictions allowed =
+        residency::AllowedJurisdictionsFor(w, inputs.policies);
+    auto before = recorded_.find(key);
+    if (!allowed.bound) {
+      if (before != recorded_.end() && append(key, {{"workload", key},
+                                                    {"clusters", lines(status->second.placement)},
+                                                    {"unbound", true}})) {
+        recorded_.erase(key);
+      }
+      continue;
+    }
+    nlohmann::json data = {
+        {"workload", key},
+        {"clusters", lines(status->second.placement)},
+        {"retained", lines(status->second.retained)},
+        {"unplaced", status->second.unplaced_replicas},
+        {"allowed", placement::DescribeAllowed(w.spec.placement,
+                                               residency::ResidencyRulesFor(w, inputs.policies))}};
+    if (before == recorded_.end() || before->second != data) append(key, std::move(data));
+  }
+  for (auto it = recorded_.begin(); it != recorded_.end();) {
+    const std::string key = it->first;
+    ++it;
+    if (present.count(key)) continue;
+    if (append(key,
+               {{"workload", key}, {"clusters", nlohmann::json::array()}, {"deleted", true}})) {
+      recorded_.erase(key);
+    }
+  }
 }
 
 }  // namespace meridian::scheduling

@@ -22,6 +22,13 @@
 // Status fields written: observedGeneration, placement[], unplacedReplicas, desiredReplicas,
 // conditions Placed, Degraded and (for residency-bound workloads) ResidencyConflict (other
 // conditions and the sync fields are kept).
+//
+// Evidence (residency/ledger_writer.h, when the API serves ResidencyEvidence): a Placement
+// entry whenever the placement of a residency-bound workload changes (clusters with their
+// jurisdictions and replica counts, retained replicas, unplaced, what residency allows), one
+// with no clusters when it is deleted, and one marked unbound when no residency governs it
+// any more. Unchanged passes record nothing; after a restart each workload's placement is
+// recorded once again.
 #pragma once
 
 #include <chrono>
@@ -38,6 +45,7 @@
 #include "common/clock.h"
 #include "placement/engine.h"
 #include "placement/world.h"
+#include "residency/ledger_writer.h"
 #include "residency/policy.h"
 #include "scheduling/placement_inputs.h"
 
@@ -152,8 +160,14 @@ class PlacementController {
   void RecordResidencyConflict(const api::FederatedWorkload& before,
                                const api::FederatedWorkloadStatus& after);
 
+  // Placement entries for what changed in this pass (see the file comment).
+  void RecordPlacements(const PlacementInputs& inputs, const placement::World& world,
+                        const std::map<std::string, api::FederatedWorkloadStatus>& in_effect);
+
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
+  std::shared_ptr<residency::EvidenceLedger> ledger_;  // null without ResidencyEvidence
+  std::map<std::string, nlohmann::json> recorded_;     // "ns/name" -> last Placement data
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
   std::unique_ptr<apimachinery::EventRecorder> events_;  // null without an events resource
   apimachinery::ChangeLoop loop_;

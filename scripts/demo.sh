@@ -223,6 +223,10 @@ live=$("${FEDCTL[@]}" drill run --target region=eu-west --mode live --duration 8
   --abort-below 90% --observe-return 0 --name demo-eu-west-live)
 "${FEDCTL[@]}" drill status -w "$live" | tail -n 1
 "${FEDCTL[@]}" drill report "$live" --svg "$STATE_DIR/demo-eu-west-live.svg"
+echo
+echo "== the compliance report from the residency evidence ledger (where payments ran, by jurisdiction)"
+"${FEDCTL[@]}" residency report --since 1h --namespace payments ||
+  echo "(no residency report: see fedctl residency verify)"
 
 cat <<MSG
 

@@ -1,0 +1,251 @@
+#include "residency/ledger.h"
+
+#include <openssl/evp.h>
+
+#include <chrono>
+#include <cstdio>
+
+namespace meridian::residency {
+namespace {
+
+using nlohmann::json;
+
+// How many entries may follow the head and still count as pending appends.
+constexpr size_t kPendingWindow = 16;
+
+std::string Label(uint64_t sequence) {
+  return "entry " + std::to_string(sequence) + " (" + api::EvidenceName(sequence) + ")";
+}
+
+std::string Short(const std::string& hash) { return hash.substr(0, 16) + "…"; }
+
+}  // namespace
+
+std::string Sha256Hex(std::string_view bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  // EVP_Digest is the one-shot form of the EVP API (SHA256() is deprecated in OpenSSL 3).
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(length * 2, '0');
+  for (unsigned int i = 0; i < length; ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+std::string CanonicalForm(const EvidenceEntry& e) {
+  // nlohmann's object is a std::map: keys come out sorted, at every level.
+  return json{{"data", e.data},
+              {"previousHash", e.previous_hash},
+              {"sequence", e.sequence},
+              {"time", e.time},
+              {"type", e.type}}
+      .dump();
+}
+
+std::string EntryHash(const EvidenceEntry& entry) { return Sha256Hex(CanonicalForm(entry)); }
+
+std::string FormatEvidenceTime(Timestamp t) {
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch());
+  const Timestamp whole{std::chrono::duration_cast<Timestamp::duration>(
+      std::chrono::floor<std::chrono::seconds>(ms))};
+  std::string s = FormatRfc3339(whole);  // "...:34Z"
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%03d", static_cast<int>(((ms.count() % 1000) + 1000) % 1000));
+  s.insert(s.size() - 1, frac);
+  return s;
+}
+
+EvidenceEntry NextEntry(const EvidenceHead& head, Timestamp time, std::string type, json data) {
+  EvidenceEntry e;
+  e.sequence = head.sequence + 1;
+  e.time = FormatEvidenceTime(time);
+  e.type = std::move(type);
+  e.previous_hash = head.hash;
+  e.data = std::move(data);
+  e.hash = EntryHash(e);
+  return e;
+}
+
+json EvidenceObject(const EvidenceEntry& entry) {
+  api::ResidencyEvidence o;
+  o.metadata.name = api::EvidenceName(entry.sequence);
+  o.spec = entry;
+  return api::Encode(o);
+}
+
+json HeadObject(const EvidenceHead& head, Timestamp time) {
+  api::ResidencyEvidence o;
+  o.metadata.name = api::kEvidenceHeadName;
+  o.spec.sequence = head.sequence;
+  o.spec.time = FormatEvidenceTime(time);
+  o.spec.type = api::kEvidenceHeadType;
+  if (head.sequence > 0) o.spec.hash = head.hash;
+  return api::Encode(o);
+}
+
+namespace {
+
+// "entry 42 (000…42)" from the object as far as it can be read, for a malformed one.
+std::string LabelOf(const api::ResidencyEvidence& decoded) {
+  if (decoded.spec.sequence > 0) return Label(decoded.spec.sequence);
+  return "entry " + (decoded.metadata.name.empty() ? "?" : decoded.metadata.name);
+}
+
+std::string Joined(const FieldErrors& errors) {
+  std::string out;
+  for (const FieldError& e : errors) out += (out.empty() ? "" : "; ") + e.ToString();
+  return out;
+}
+
+}  // namespace
+
+StatusOr<EvidenceEntry> EntryFromObject(const json& object) {
+  FieldErrors errors;
+  api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(object, &errors);
+  if (!errors.empty()) {
+    return Status(StatusCode::kDataLoss, LabelOf(decoded) + ": malformed: " + Joined(errors));
+  }
+  if (decoded.metadata.name == api::kEvidenceHeadName) {
+    return Status(StatusCode::kDataLoss, "the head is not an entry");
+  }
+  const std::string computed = EntryHash(decoded.spec);
+  if (computed != decoded.spec.hash) {
+    return Status(StatusCode::kDataLoss, Label(decoded.spec.sequence) +
+                                             ": changed: its content no longer matches its "
+                                             "hash (stored " +
+                                             Short(decoded.spec.hash) + ", computed " +
+                                             Short(computed) + ")");
+  }
+  return std::move(decoded.spec);
+}
+
+StatusOr<EvidenceHead> HeadFromObject(const json& object) {
+  FieldErrors errors;
+  api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(object, &errors);
+  if (decoded.metadata.name != api::kEvidenceHeadName) {
+    errors.push_back({"metadata.name", "must be head"});
+  }
+  if (!errors.empty()) {
+    return Status(StatusCode::kDataLoss, "the head: malformed: " + Joined(errors));
+  }
+  EvidenceHead head;
+  head.sequence = decoded.spec.sequence;
+  if (head.sequence > 0) head.hash = decoded.spec.hash;
+  return head;
+}
+
+Status ChainVerifier::Fail(Status s) {
+  first_error_ = s;
+  return s;
+}
+
+Status ChainVerifier::Add(const json& object) {
+  if (!first_error_.ok()) return first_error_;
+  const bool is_head = object.is_object() && object.contains("metadata") &&
+                       object["metadata"].is_object() &&
+                       object["metadata"].value("name", json()) == api::kEvidenceHeadName;
+  if (is_head) {
+    StatusOr<EvidenceHead> head = HeadFromObject(object);
+    if (!head.ok()) return Fail(head.status());
+    head_ = *head;
+    return Status::Ok();
+  }
+  FieldErrors errors;
+  api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(object, &errors);
+  if (!errors.empty()) {
+    return Fail(Status(StatusCode::kDataLoss, LabelOf(decoded) + ": malformed: " + Joined(errors)));
+  }
+  return AddEntry(decoded.spec);  // checks its hash once
+}
+
+Status ChainVerifier::AddEntry(const EvidenceEntry& e) {
+  if (!first_error_.ok()) return first_error_;
+  if (const std::string computed = EntryHash(e); computed != e.hash) {
+    return Fail(Status(StatusCode::kDataLoss, Label(e.sequence) +
+                                                  ": changed: its content no longer matches its "
+                                                  "hash (stored " +
+                                                  Short(e.hash) + ", computed " + Short(computed) +
+                                                  ")"));
+  }
+  const uint64_t expected = last_.sequence + 1;
+  if (e.sequence != expected) {
+    if (e.sequence < expected) {
+      return Fail(Status(StatusCode::kDataLoss, Label(e.sequence) + ": out of order (after " +
+                                                    Label(last_.sequence) + ")"));
+    }
+    return Fail(Status(StatusCode::kDataLoss,
+                       Label(expected) + " is missing: " +
+                           (last_.sequence == 0
+                                ? "the chain starts at " + Label(e.sequence)
+                                : Label(last_.sequence) + " is followed by " + Label(e.sequence))));
+  }
+  if (e.previous_hash != last_.hash) {
+    if (last_.sequence == 0) {
+      return Fail(Status(StatusCode::kDataLoss,
+                         Label(e.sequence) + ": changed: the first entry's previousHash must be " +
+                             "64 zeros, not " + Short(e.previous_hash)));
+    }
+    // The previous entry is self-consistent but not what this one chained to: it was
+    // rewritten with a recomputed hash (or this entry's link was).
+    return Fail(Status(StatusCode::kDataLoss, Label(last_.sequence) + ": changed: its hash " +
+                                                  Short(last_.hash) + " is not the previousHash " +
+                                                  Short(e.previous_hash) + " that " +
+                                                  Label(e.sequence) +
+                                                  " recorded (the entry was rewritten, or the "
+                                                  "link of the next one was)"));
+  }
+  if (summary_.entries == 0) summary_.first_time = e.time;
+  summary_.last_time = e.time;
+  ++summary_.entries;
+  last_ = {e.sequence, e.hash};
+  recent_.push_back(last_);
+  if (recent_.size() > kPendingWindow + 1) recent_.pop_front();
+  return Status::Ok();
+}
+
+StatusOr<ChainSummary> ChainVerifier::Finish() {
+  if (!first_error_.ok()) return first_error_;
+  if (!head_) {
+    if (summary_.entries == 0) return summary_;  // nothing was ever recorded
+    return Fail(Status(StatusCode::kDataLoss,
+                       "the head is missing (" + std::to_string(summary_.entries) +
+                           " entries found): the end of the chain cannot be checked"));
+  }
+  summary_.head_sequence = head_->sequence;
+  if (head_->sequence > last_.sequence) {
+    return Fail(Status(StatusCode::kDataLoss,
+                       "the chain is truncated: the head records " + Label(head_->sequence) +
+                           " as the last entry, the last found is " +
+                           (last_.sequence == 0 ? std::string("none") : Label(last_.sequence)) +
+                           " (" + std::to_string(head_->sequence - last_.sequence) +
+                           " entries missing)"));
+  }
+  if (head_->sequence == 0) {
+    if (summary_.entries > kPendingWindow) {
+      return Fail(Status(
+          StatusCode::kDataLoss,
+          "the head records no entry but " + std::to_string(summary_.entries) + " were found"));
+    }
+    summary_.pending = summary_.entries;
+    return summary_;
+  }
+  for (const EvidenceHead& r : recent_) {
+    if (r.sequence != head_->sequence) continue;
+    if (r.hash != head_->hash) {
+      return Fail(Status(StatusCode::kDataLoss,
+                         Label(r.sequence) + ": changed: its hash " + Short(r.hash) +
+                             " is not the one the head recorded (" + Short(head_->hash) + ")"));
+    }
+    summary_.pending = last_.sequence - head_->sequence;
+    return summary_;
+  }
+  return Fail(Status(StatusCode::kDataLoss,
+                     "the head records " + Label(head_->sequence) + " but " +
+                         std::to_string(last_.sequence - head_->sequence) +
+                         " entries follow it (more than pending appends can explain)"));
+}
+
+}  // namespace meridian::residency

@@ -1,0 +1,129 @@
+#include "residency/ledger_writer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "api/types.h"
+
+namespace meridian::residency {
+namespace {
+
+using nlohmann::json;
+
+// Contention is rare (controllers append on change, and one process leads), but a writer that
+// just won holds a current head and is quicker to the next sequence than the loser, which
+// must re-read: give the loser enough tries to outlast a burst.
+constexpr int kAttempts = 32;
+
+// After a lost race: up to min(attempt + 1, 8) ms, at random, so two writers fall out of step.
+void LoseRace(int attempt) {
+  thread_local std::minstd_rand random(std::random_device{}());
+  std::uniform_int_distribution<int> micros(0, 1000 * std::min(attempt + 1, 8));
+  std::this_thread::sleep_for(std::chrono::microseconds(micros(random)));
+}
+
+}  // namespace
+
+EvidenceLedger::EvidenceLedger(apimachinery::ObjectService& objects,
+                               const apimachinery::ResourceInfo& info, const Clock& clock)
+    : objects_(objects), info_(info), clock_(clock) {}
+
+std::shared_ptr<EvidenceLedger> EvidenceLedger::For(apimachinery::ObjectService& objects,
+                                                    const Clock& clock) {
+  const apimachinery::ResourceInfo* info =
+      objects.registry().Find(api::kGroup, api::kVersion, "residencyevidences");
+  if (info == nullptr) return nullptr;
+  static std::mutex mu;  // guards writers
+  static std::map<apimachinery::ObjectService*, std::weak_ptr<EvidenceLedger>> writers;
+  std::lock_guard lock(mu);
+  std::weak_ptr<EvidenceLedger>& slot = writers[&objects];
+  std::shared_ptr<EvidenceLedger> ledger = slot.lock();
+  if (!ledger) {
+    ledger = std::make_shared<EvidenceLedger>(objects, *info, clock);
+    slot = ledger;
+  }
+  return ledger;
+}
+
+Status EvidenceLedger::LoadHead() {
+  auto got = objects_.Get(info_, "", api::kEvidenceHeadName);
+  if (got.ok()) {
+    MERIDIAN_ASSIGN_OR_RETURN(head_, HeadFromObject(got.value()));
+    head_resource_version_ = got.value()["metadata"].value("resourceVersion", "");
+    head_object_sequence_ = head_.sequence;
+  } else if (got.error().code == 404) {
+    head_ = EvidenceHead{};
+    head_resource_version_.clear();
+    head_object_sequence_ = 0;
+  } else {
+    return got.error().ToStatus();
+  }
+  // Entries after the head: appends whose head move did not land. Adopt them if they chain.
+  while (true) {
+    auto next = objects_.Get(info_, "", api::EvidenceName(head_.sequence + 1));
+    if (!next.ok()) {
+      if (next.error().code == 404) break;
+      return next.error().ToStatus();
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(EvidenceEntry entry, EntryFromObject(next.value()));
+    if (entry.previous_hash != head_.hash) {
+      return Status(StatusCode::kDataLoss,
+                    "residency evidence: entry " + std::to_string(entry.sequence) +
+                        " does not chain to the head; run `fedctl residency verify`");
+    }
+    head_ = {entry.sequence, entry.hash};
+  }
+  loaded_ = true;
+  if (head_.sequence != head_object_sequence_) return MoveHead();
+  return Status::Ok();
+}
+
+Status EvidenceLedger::MoveHead() {
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    auto written = [&] {
+      json body = HeadObject(head_, clock_.Now());
+      if (head_resource_version_.empty()) return objects_.Create(info_, "", std::move(body));
+      body["metadata"]["resourceVersion"] = head_resource_version_;  // compare-and-swap
+      return objects_.Update(info_, "", api::kEvidenceHeadName, std::move(body));
+    }();
+    if (written.ok()) {
+      head_resource_version_ = written.value()["metadata"].value("resourceVersion", "");
+      head_object_sequence_ = head_.sequence;
+      return Status::Ok();
+    }
+    if (written.error().code != 409) return written.error().ToStatus();
+    // Another writer moved (or created) it: never move it backwards.
+    auto got = objects_.Get(info_, "", api::kEvidenceHeadName);
+    if (!got.ok()) return got.error().ToStatus();
+    MERIDIAN_ASSIGN_OR_RETURN(EvidenceHead theirs, HeadFromObject(got.value()));
+    head_resource_version_ = got.value()["metadata"].value("resourceVersion", "");
+    head_object_sequence_ = theirs.sequence;
+    if (theirs.sequence >= head_.sequence) return Status::Ok();
+  }
+  return AbortedError("residency evidence: the head kept moving under this writer");
+}
+
+StatusOr<EvidenceEntry> EvidenceLedger::Append(const std::string& type, json data) {
+  std::lock_guard lock(mu_);
+  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+    if (!loaded_) MERIDIAN_RETURN_IF_ERROR(LoadHead());
+    EvidenceEntry entry = NextEntry(head_, clock_.Now(), type, data);
+    auto created = objects_.Create(info_, "", EvidenceObject(entry));
+    if (created.ok()) {
+      head_ = {entry.sequence, entry.hash};
+      // The entry is durable now; a failed head move is repaired by the next append.
+      if (Status moved = MoveHead(); !moved.ok()) loaded_ = false;
+      return entry;
+    }
+    if (created.error().code != 409) return created.error().ToStatus();
+    loaded_ = false;  // another writer took this sequence: re-read the end of the chain
+    LoseRace(attempt);
+  }
+  return AbortedError("residency evidence: other writers won " + std::to_string(kAttempts) +
+                      " appends in a row");
+}
+
+}  // namespace meridian::residency

@@ -1,0 +1,211 @@
+// fedctl residency verify / report over a synthetic ledger: reading pages, refusing a broken
+// chain, and the report's intervals, coverage (gaps where a member was unverified or nobody
+// looked), violations, policy changes, namespace and period filters, and escaped HTML.
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "cli/residency_evidence.h"
+
+namespace meridian::cli {
+namespace {
+
+using nlohmann::json;
+using residency::EvidenceEntry;
+using residency::EvidenceHead;
+
+const Timestamp kT0 = Timestamp{} + std::chrono::seconds(1'796'000'000);
+Timestamp At(int seconds) { return kT0 + std::chrono::seconds(seconds); }
+
+json Scan(std::vector<std::string> unverified = {}, std::vector<std::string> open = {}) {
+  json u = json::array();
+  for (const std::string& m : unverified)
+    u.push_back({{"member", m}, {"reason", "connection refused"}});
+  return {{"membersVerified", {"eu-west-1", "eu-central-1", "us-east-1"}},
+          {"membersUnverified", u},
+          {"objectsSeen", 40},
+          {"violations", static_cast<int64_t>(open.size())},
+          {"openViolations", open},
+          {"heartbeatSeconds", 60}};
+}
+
+json Placement(std::map<std::string, int64_t> clusters) {
+  json lines = json::array();
+  for (const auto& [c, n] : clusters) {
+    lines.push_back({{"cluster", c}, {"jurisdiction", "eu"}, {"replicas", n}});
+  }
+  return {{"workload", "payments/ledger"},
+          {"clusters", lines},
+          {"retained", json::array()},
+          {"unplaced", 0},
+          {"allowed", "allowed by payments-eu-only: eu; intersection: eu"}};
+}
+
+const json kViolation = {
+    {"key", "us-east-1/apps/deployments/payments/rogue"},
+    {"member", "us-east-1"},
+    {"jurisdiction", "us"},
+    {"kind", "Deployment"},
+    {"namespace", "payments"},
+    {"name", "rogue<script>"},
+    {"message", "member us-east-1 (us) holds Deployment payments/rogue<script>"}};
+
+// The ledger of a 600 s period: see each line.
+std::vector<EvidenceEntry> Ledger() {
+  std::vector<std::pair<int, std::pair<const char*, json>>> facts = {
+      {0,
+       {"PolicyChange",
+        {{"policy", "payments-eu-only"},
+         {"change", "Observed"},
+         {"user", "alice"},
+         {"jurisdictions", {"eu"}},
+         {"namespaces", {"payments"}},
+         {"generation", 1}}}},
+      {0, {"AuditScan", Scan()}},
+      {10, {"Placement", Placement({{"eu-west-1", 8}, {"eu-central-1", 4}})}},
+      {60, {"AuditScan", Scan()}},  // heartbeat
+      {100, {"ViolationOpened", kViolation}},
+      {100, {"AuditScan", Scan({}, {kViolation["key"]})}},
+      {130, {"AuditScan", Scan({"ap-south-1"}, {kViolation["key"]})}},
+      {160, {"AuditScan", Scan({}, {kViolation["key"]})}},
+      {200, {"ViolationResolved", kViolation}},
+      {200, {"AuditScan", Scan()}},
+      {200, {"Placement", Placement({{"eu-west-1", 12}})}},
+      // then nothing: nobody looked after 200 + 60 + 10 s
+  };
+  std::vector<EvidenceEntry> out;
+  EvidenceHead head;
+  for (auto& [t, fact] : facts) {
+    out.push_back(residency::NextEntry(head, At(t), fact.first, fact.second));
+    head = {out.back().sequence, out.back().hash};
+  }
+  return out;
+}
+
+ComplianceReport Report(const std::string& ns = "", int from = 0) {
+  residency::ChainSummary chain;
+  chain.entries = chain.head_sequence = 11;
+  ReportOptions o;
+  o.from = At(from);
+  o.to = At(600);
+  o.ns = ns;
+  return BuildComplianceReport(Ledger(), chain, o);
+}
+
+TEST(ResidencyReportTest, WhereItRanCoverageViolationsAndPolicyChanges) {
+  ComplianceReport r = Report();
+  ASSERT_EQ(r.workloads.size(), 1u);
+  const WorkloadReport& w = r.workloads[0];
+  EXPECT_EQ(w.workload, "payments/ledger");
+  ASSERT_EQ(w.ran.size(), 2u);
+  EXPECT_EQ(w.ran[0].member, "eu-central-1");
+  EXPECT_EQ(w.ran[0].from, At(10));
+  EXPECT_EQ(w.ran[0].to, At(200));
+  EXPECT_FALSE(w.ran[0].ongoing);
+  EXPECT_EQ(w.ran[0].max_replicas, 4);
+  EXPECT_EQ(w.ran[1].member, "eu-west-1");
+  EXPECT_EQ(w.ran[1].to, At(600));
+  EXPECT_TRUE(w.ran[1].ongoing);
+  EXPECT_EQ(w.ran[1].max_replicas, 12);
+
+  // Covered: 0-130 and 160-270 (the last scan vouches for its heartbeat + 10 s) = 240 of 600.
+  EXPECT_DOUBLE_EQ(r.coverage, 0.4);
+  ASSERT_EQ(r.gaps.size(), 2u);
+  EXPECT_EQ(r.gaps[0].from, At(130));
+  EXPECT_EQ(r.gaps[0].to, At(160));
+  EXPECT_EQ(r.gaps[0].reason, "unverified: ap-south-1 (connection refused)");
+  EXPECT_EQ(r.gaps[1].from, At(270));
+  EXPECT_EQ(r.gaps[1].to, At(600));
+  EXPECT_EQ(r.gaps[1].reason, "no audit evidence");
+
+  ASSERT_EQ(r.violations.size(), 1u);
+  EXPECT_EQ(r.violations[0].opened, At(100));
+  ASSERT_TRUE(r.violations[0].resolved.has_value());
+  EXPECT_EQ(*r.violations[0].resolved, At(200));
+  EXPECT_EQ(r.violations[0].member, "us-east-1");
+
+  ASSERT_EQ(r.policy_changes.size(), 1u);
+  EXPECT_EQ(r.policy_changes[0].user, "alice");
+  EXPECT_EQ(r.policy_changes[0].change, "Observed");
+}
+
+TEST(ResidencyReportTest, APeriodStartingLaterClipsIntervals) {
+  ComplianceReport r = Report("", 150);
+  ASSERT_EQ(r.workloads.size(), 1u);
+  EXPECT_EQ(r.workloads[0].ran[0].from, At(150));
+  EXPECT_EQ(r.violations.size(), 1u) << "resolved inside the period";
+  EXPECT_TRUE(r.policy_changes.empty());
+  // 150-160 unverified, 160-270 covered, 270-600 nobody looked.
+  EXPECT_NEAR(r.coverage, 110.0 / 450.0, 1e-9);
+  r = Report("", 300);
+  EXPECT_TRUE(r.violations.empty()) << "resolved before the period";
+  EXPECT_EQ(r.workloads[0].ran.size(), 1u) << "eu-central-1 ended before the period";
+  EXPECT_EQ(r.coverage, 0);
+}
+
+TEST(ResidencyReportTest, TheNamespaceFilter) {
+  ComplianceReport r = Report("billing");
+  EXPECT_TRUE(r.workloads.empty());
+  EXPECT_TRUE(r.violations.empty());
+  EXPECT_TRUE(r.policy_changes.empty());
+  EXPECT_EQ(Report("payments").workloads.size(), 1u);
+}
+
+TEST(ResidencyReportTest, TextJsonAndEscapedSelfContainedHtml) {
+  ComplianceReport r = Report();
+  std::ostringstream text;
+  PrintReportText(r, text);
+  EXPECT_NE(text.str().find("Audit coverage: 40.00% of the period"), std::string::npos)
+      << text.str();
+  EXPECT_NE(text.str().find("eu-west-1 (eu)  2026-11-30T00:53:30Z .. (running)  up to 12"),
+            std::string::npos)
+      << text.str();
+  json j = ReportJson(r);
+  EXPECT_EQ(j["coverage"], 0.4);
+  EXPECT_EQ(j["workloads"][0]["ran"][0]["member"], "eu-central-1");
+  EXPECT_EQ(j["violations"][0]["resolved"], "2026-11-30T00:56:40Z");
+  std::ostringstream html;
+  PrintReportHtml(r, html);
+  EXPECT_EQ(html.str().rfind("<!DOCTYPE html>", 0), 0u);
+  EXPECT_EQ(html.str().find("<script"), std::string::npos) << "escaped";
+  EXPECT_NE(html.str().find("rogue&lt;script&gt;"), std::string::npos);
+  EXPECT_EQ(html.str().find("http"), std::string::npos) << "no external references";
+  EXPECT_EQ(HtmlEscape("a&b<\"'>"), "a&amp;b&lt;&quot;&#39;&gt;");
+}
+
+// The ledger as the API pages it: two pages, the head last.
+std::vector<json> Pages(const std::vector<EvidenceEntry>& entries) {
+  json first = {{"items", json::array()}, {"metadata", {{"continue", "next"}}}};
+  json second = {{"items", json::array()}, {"metadata", json::object()}};
+  for (size_t i = 0; i < entries.size(); ++i) {
+    (i < 5 ? first : second)["items"].push_back(residency::EvidenceObject(entries[i]));
+  }
+  second["items"].push_back(
+      residency::HeadObject({entries.back().sequence, entries.back().hash}, kT0));
+  return {first, second};
+}
+
+TEST(ResidencyReportTest, ReadVerifiedEvidencePagesAndRefusesABrokenChain) {
+  std::vector<json> pages = Pages(Ledger());
+  auto page = [&pages](const std::string& token) -> apimachinery::ApiResult<json> {
+    return token.empty() ? pages[0] : pages[1];
+  };
+  std::vector<EvidenceEntry> seen;
+  StatusOr<residency::ChainSummary> s =
+      ReadVerifiedEvidence(page, [&seen](const EvidenceEntry& e) { seen.push_back(e); });
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(seen.size(), 11u);
+  EXPECT_EQ(DescribeVerified(*s).rfind("Residency evidence verified: 11 entries", 0), 0u);
+  pages[1]["items"][2]["spec"]["data"]["clusters"][0]["replicas"] = 13;  // entry 8
+  s = ReadVerifiedEvidence(page);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message().rfind("entry 8 (00000000000000000008): changed", 0), 0u)
+      << s.status();
+  auto failing = [](const std::string&) -> apimachinery::ApiResult<json> {
+    return apimachinery::ApiError::Internal("store down");
+  };
+  EXPECT_EQ(ReadVerifiedEvidence(failing).status().code(), StatusCode::kUnavailable);
+}
+
+}  // namespace
+}  // namespace meridian::cli

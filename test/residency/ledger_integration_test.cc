@@ -1,0 +1,176 @@
+// Integration: the evidence ledger through the real federation-apiserver (SQLite store, free
+// loopback port) and the real fedctl. The placement controller records the EU workload's
+// placement; `fedctl residency verify` passes and `report` shows where it ran; then, with the
+// server stopped, one byte of one stored entry is changed, an entry is made malformed, and the
+// chain is truncated, each directly in the database: verify names the entry (or the
+// truncation) and the report refuses to run. Skipped when the binaries are not built.
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "api/evidence.h"
+#include "test/common/child_process.h"
+#include "test/common/test_env.h"
+
+namespace meridian::residency {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class LedgerIntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / ("meridian-ledger-it-" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    bin_ = test_env::BinDir();
+    if (!fs::exists(bin_ + "/federation-apiserver") || !fs::exists(bin_ + "/fedctl")) {
+      GTEST_SKIP() << "federation-apiserver or fedctl is not built";
+    }
+  }
+  void TearDown() override {
+    server_.Stop();
+    fs::remove_all(dir_);
+  }
+
+  void StartServer(const std::string& controllers) {
+    std::string error;
+    ASSERT_TRUE(server_.Start({bin_ + "/federation-apiserver", "--listen", "127.0.0.1:0",
+                               "--storage", "sqlite:" + (dir_ / "fed.db").string(), "--log-level",
+                               "warn", "--controllers", controllers},
+                              &error, (dir_ / "apiserver.log").string()))
+        << error;
+    url_ =
+        server_.WaitForLine("federation-apiserver listening on ", std::chrono::seconds(30), &error);
+    ASSERT_FALSE(url_.empty()) << error;
+  }
+
+  test_env::CommandResult Fedctl(const std::string& args) {
+    return test_env::RunCommand(bin_ + "/fedctl --server " + url_ + " " + args + " 2>&1");
+  }
+
+  // Runs `sql` with `text` bound to ?1 against the stopped server's database.
+  void Sql(const std::string& sql, const std::string& text = "") {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "fed.db").c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    ASSERT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    if (!text.empty()) sqlite3_bind_text(stmt, 1, text.c_str(), -1, SQLITE_TRANSIENT);
+    EXPECT_EQ(sqlite3_step(stmt), SQLITE_DONE) << sqlite3_errmsg(db);
+    EXPECT_EQ(sqlite3_changes(db), 1) << sql;
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+  }
+
+  std::string StoredEntry(uint64_t sequence) {
+    sqlite3* db = nullptr;
+    EXPECT_EQ(sqlite3_open((dir_ / "fed.db").c_str(), &db), SQLITE_OK);
+    sqlite3_stmt* stmt = nullptr;
+    const std::string sql =
+        "SELECT data FROM objects WHERE res = 'residencyevidences' AND name = '" +
+        api::EvidenceName(sequence) + "'";
+    EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK);
+    std::string out;
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+      out = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return out;
+  }
+
+  void SetEntry(uint64_t sequence, const std::string& data) {
+    Sql("UPDATE objects SET data = ?1 WHERE res = 'residencyevidences' AND name = '" +
+            api::EvidenceName(sequence) + "'",
+        data);
+  }
+
+  fs::path dir_;
+  std::string bin_, url_;
+  test_env::ChildProcess server_;
+};
+
+TEST_F(LedgerIntegrationTest, VerifyNamesTheChangedEntryAndDetectsTruncation) {
+  StartServer("placement");
+  for (const char* file :
+       {"examples/three-continents/topology.yaml", "examples/three-continents/members.yaml",
+        "examples/eu-residency/residency-policy.yaml", "examples/eu-residency/workload.yaml"}) {
+    test_env::CommandResult r = Fedctl("apply -f " + test_env::SourceDir() + "/" + file);
+    ASSERT_EQ(r.exit_code, 0) << file << ": " << r.output;
+  }
+  // The placement controller records the workload's placement (a real process: poll).
+  test_env::CommandResult verified;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  do {
+    verified = Fedctl("residency verify");
+    if (verified.output.find("verified: ") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(verified.exit_code, 0) << verified.output;
+  EXPECT_NE(verified.output.find("Residency evidence verified: 1 entry"), std::string::npos)
+      << verified.output;
+
+  test_env::CommandResult report = Fedctl("residency report --since 1h -o json");
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  json r = json::parse(report.output);
+  ASSERT_EQ(r["workloads"].size(), 1u) << r.dump(2);
+  EXPECT_EQ(r["workloads"][0]["workload"], "payments/ledger");
+  int64_t replicas = 0;
+  for (const json& i : r["workloads"][0]["ran"]) {
+    EXPECT_EQ(i["jurisdiction"], "eu") << i;
+    EXPECT_TRUE(i["ongoing"].get<bool>());
+    replicas += i["maxReplicas"].get<int64_t>();
+  }
+  EXPECT_EQ(replicas, 12);
+  server_.Stop();
+
+  // One byte of entry 1 changed in the store ("eu" -> "uu" in a jurisdiction).
+  const std::string original = StoredEntry(1);
+  ASSERT_FALSE(original.empty());
+  std::string tampered = original;
+  const size_t at = tampered.find("\"jurisdiction\":\"eu\"");
+  ASSERT_NE(at, std::string::npos) << original;
+  tampered[at + std::string("\"jurisdiction\":\"").size()] = 'u';
+  SetEntry(1, tampered);
+  StartServer("none");
+  test_env::CommandResult broken = Fedctl("residency verify");
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_NE(broken.output.find("entry 1 (00000000000000000001): changed"), std::string::npos)
+      << broken.output;
+  test_env::CommandResult refused = Fedctl("residency report");
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.output.find("no report"), std::string::npos) << refused.output;
+  server_.Stop();
+
+  // A malformed entry: the entry and the field named.
+  json malformed = json::parse(original);
+  malformed["spec"]["time"] = "yesterday";
+  SetEntry(1, malformed.dump());
+  StartServer("none");
+  broken = Fedctl("residency verify");
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_NE(broken.output.find("entry 1 (00000000000000000001): malformed: spec.time"),
+            std::string::npos)
+      << broken.output;
+  server_.Stop();
+
+  // Restored, it verifies again; then the last entry removed: truncated.
+  SetEntry(1, original);
+  Sql("DELETE FROM objects WHERE res = 'residencyevidences' AND name = '" + api::EvidenceName(1) +
+      "'");
+  StartServer("none");
+  broken = Fedctl("residency verify");
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_NE(broken.output.find("the chain is truncated: the head records entry 1"),
+            std::string::npos)
+      << broken.output;
+}
+
+}  // namespace
+}  // namespace meridian::residency
