@@ -213,6 +213,7 @@ class RealMemberE2E : public ::testing::Test {
   }
   static bool HasSyncLoop(const std::string& workload) {
     json w = fed_->Api(test_env::WorkloadPath("shop", workload));
+    if (!w.is_object()) return false;
     for (const json& c : w.value("status", json::object()).value("conditions", json::array())) {
       if (c.value("type", "") == "SyncLoop" && c.value("status", "") == "True") return true;
     }
