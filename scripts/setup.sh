@@ -15,6 +15,8 @@ PACKAGES=(
   bind9-dnsutils dnsperf nsd sqlite3 curl python3 procps
   libexpat1-dev  # the drill SVG chart is checked for well-formed XML
   etcd-server etcd-client  # the etcd Store backend: tests start their own etcd; etcdctl for backups
+  # a real kube-apiserver for the real-member e2e test (scripts/build-kube-apiserver.sh)
+  golang-go golang-github-modern-go-reflect2-dev dpkg-dev
 )
 
 missing=()

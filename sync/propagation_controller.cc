@@ -124,6 +124,11 @@ struct PropagationController::Member {
   std::set<std::string> cleaned;
   bool removed = false;
 
+  // Held across the member calls that create a missing namespace: one worker creates it
+  // while the others wait, instead of each workload in it sending a create that all but one
+  // get 409 AlreadyExists for (wasted writes, seen against a real kube-apiserver).
+  std::mutex namespace_mu;
+
   // The member's workers share these (never held across a member call).
   std::mutex state_mu;  // guards the fields below
   std::shared_ptr<const DiscoveryInfo> discovery;
@@ -864,6 +869,12 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
     std::lock_guard lock(member.state_mu);
     namespace_ok = member.namespaces_ok.count(ns) > 0;
   }
+  std::unique_lock<std::mutex> ensuring(member.namespace_mu, std::defer_lock);
+  if (!namespace_ok) {
+    ensuring.lock();  // another worker may have just ensured it: look again
+    std::lock_guard lock(member.state_mu);
+    namespace_ok = member.namespaces_ok.count(ns) > 0;
+  }
   if (!namespace_ok) {
     auto got = client->Get(kNamespaces, "", ns);
     if (!got.ok() && got.status().code() == StatusCode::kNotFound) {
@@ -882,6 +893,7 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
     std::lock_guard lock(member.state_mu);
     member.namespaces_ok.insert(ns);
   }
+  if (ensuring.owns_lock()) ensuring.unlock();
 
   std::optional<json> live;
   {

@@ -95,13 +95,14 @@ inline bool PollUntil(std::chrono::milliseconds limit, std::chrono::milliseconds
   return false;
 }
 
-// membersim + federation-apiserver, stopped (apiserver first) when destroyed.
+// membersim (none without a config: the test brings real members) + federation-apiserver,
+// stopped (apiserver first) when destroyed.
 class E2EFederation {
  public:
   struct Options {
     std::string bin_dir;                          // membersim, federation-apiserver, fedctl
     std::filesystem::path dir;                    // membersim.log, apiserver.log, fed.db
-    std::string membersim_config;                 // path of membersim's --config
+    std::string membersim_config;                 // membersim's --config; "": no membersim
     std::vector<std::string> apiserver_flags;     // after --listen and --storage
     // Lines the apiserver prints before "federation-apiserver listening on ", waited for in
     // this order; the rest of each is in ready_lines().
@@ -119,16 +120,18 @@ class E2EFederation {
     bin_dir_ = options.bin_dir;
     const std::string dir = options.dir.string();
     std::string why;
-    if (!sim_.Start({bin_dir_ + "/membersim", "--config", options.membersim_config, "--listen",
-                     "127.0.0.1:" + std::to_string(FreeLoopbackPort())},
-                    &why, dir + "/membersim.log")) {
-      *error = "membersim: " + why;
-      return false;
-    }
-    sim_url_ = sim_.WaitForLine("membersim listening on ", kReady, &why);
-    if (sim_url_.empty()) {
-      *error = "membersim: " + why;
-      return false;
+    if (!options.membersim_config.empty()) {
+      if (!sim_.Start({bin_dir_ + "/membersim", "--config", options.membersim_config, "--listen",
+                       "127.0.0.1:" + std::to_string(FreeLoopbackPort())},
+                      &why, dir + "/membersim.log")) {
+        *error = "membersim: " + why;
+        return false;
+      }
+      sim_url_ = sim_.WaitForLine("membersim listening on ", kReady, &why);
+      if (sim_url_.empty()) {
+        *error = "membersim: " + why;
+        return false;
+      }
     }
     std::vector<std::string> argv = {bin_dir_ + "/federation-apiserver", "--listen",
                                      "127.0.0.1:" + std::to_string(FreeLoopbackPort()),

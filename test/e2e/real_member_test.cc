@@ -1,0 +1,338 @@
+// Meridian against a real member (issue 17): an upstream kube-apiserver 1.20 built from
+// Debian's `kubernetes` source package (test/common/kube_apiserver.h), joined with
+// `fedctl join --kubeconfig` to a real federation-apiserver (health, placement and
+// propagation controllers; propagation re-checks everything every kResyncMs). Three
+// FederatedWorkloads (a Deployment whose template uses non-canonical quantities, an empty
+// list and leaves defaulted fields out; a Service; a ConfigMap) are applied with fedctl.
+//
+//   1. the objects appear in the member as the server stores them, and every workload
+//      reports the member synced;
+//   2. no hot loop: once converged, Meridian writes nothing to the member (counted from the
+//      server's audit log, user "admin" of the kubeconfig) over many resyncs, and the
+//      objects' resourceVersions and generation stay put;
+//   3. a template change is written exactly once (one PATCH), then nothing again;
+//   4. a hand edit (scale) is repaired with one write.
+// One federation and one member for the file; the cases run in order.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "test/common/e2e_federation.h"
+#include "test/common/kube_apiserver.h"
+#include "test/common/test_env.h"
+
+namespace meridian {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+constexpr char kMember[] = "real-1";
+constexpr int kResyncMs = 300;
+
+// The Deployment template as users write it: `cpu: 0.5` (a number), `1024Mi`, `"1.0"`, and
+// `args: []`, which the server stores as "500m", "1Gi", "1" and no args; no strategy,
+// revisionHistoryLimit, imagePullPolicy... (all defaulted by the server).
+constexpr char kWorkloads[] = R"(apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+---
+apiVersion: federation.meridian.io/v1alpha1
+kind: FederatedWorkload
+metadata: {name: web, namespace: shop}
+spec:
+  template:
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: web, labels: {app: web}}
+    spec:
+      replicas: 2
+      selector:
+        matchLabels: {app: web}
+      template:
+        metadata:
+          labels: {app: web}
+        spec:
+          containers:
+            - name: web
+              image: registry.example.com/shop/web:1.0
+              args: []
+              ports: [{containerPort: 8080}]
+              resources:
+                requests: {cpu: 0.5, memory: 1024Mi}
+                limits: {cpu: "1.0"}
+  placement: {}
+---
+apiVersion: federation.meridian.io/v1alpha1
+kind: FederatedWorkload
+metadata: {name: web-svc, namespace: shop}
+spec:
+  template:
+    apiVersion: v1
+    kind: Service
+    metadata: {name: web}
+    spec:
+      selector: {app: web}
+      ports: [{port: 80, targetPort: 8080}]
+  placement: {}
+---
+apiVersion: federation.meridian.io/v1alpha1
+kind: FederatedWorkload
+metadata: {name: web-config, namespace: shop}
+spec:
+  template:
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: web-config}
+    data: {greeting: hello, replicas: "2"}
+  placement: {}
+)";
+
+struct MemberObject {
+  std::string workload, path;
+};
+const std::vector<MemberObject> kObjects = {
+    {"web", "/apis/apps/v1/namespaces/shop/deployments/web"},
+    {"web-svc", "/api/v1/namespaces/shop/services/web"},
+    {"web-config", "/api/v1/namespaces/shop/configmaps/web-config"},
+};
+
+class RealMemberE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meridian-real-member-e2e-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    std::string error;
+    kube_ = std::make_unique<test_env::KubeApiServer>();
+    ASSERT_TRUE(kube_->Start({}, &error)) << error;
+
+    // The member's only node, in the zone the join declares (no kubelet: it stays Ready).
+    auto node = kube_->Request(
+        "POST", "/api/v1/nodes",
+        {{"apiVersion", "v1"},
+         {"kind", "Node"},
+         {"metadata",
+          {{"name", "node-a"}, {"labels", {{"topology.kubernetes.io/zone", "real-1a"}}}}},
+         {"status",
+          {{"allocatable", {{"cpu", "8"}, {"memory", "16Gi"}, {"pods", "110"}}},
+           {"capacity", {{"cpu", "8"}, {"memory", "16Gi"}, {"pods", "110"}}},
+           {"conditions",
+            {{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}}}}}}});
+    ASSERT_EQ(node.code, 201) << node.body.dump();
+
+    fed_ = std::make_unique<test_env::E2EFederation>();
+    ASSERT_TRUE(
+        fed_->Start({.bin_dir = test_env::BinDir(),
+                     .dir = dir_,
+                     .membersim_config = "",  // the member is the real server
+                     .apiserver_flags = {"--controllers", "health,placement,propagation",
+                                         "--propagation-resync-ms", std::to_string(kResyncMs),
+                                         "--health-probe-interval-ms", "500"}},
+                    &error))
+        << error;
+    auto join =
+        fed_->Fedctl(std::string("join ") + kMember + " --kubeconfig " + kube_->kubeconfig() +
+                     " --region r-1 --zones real-1a --jurisdiction xx");
+    ASSERT_EQ(join.exit_code, 0) << join.output;
+    test_env::WriteFile(dir_ / "workloads.yaml", kWorkloads);
+    auto apply = fed_->Fedctl("apply -f " + (dir_ / "workloads.yaml").string());
+    ASSERT_EQ(apply.exit_code, 0) << apply.output;
+  }
+
+  static void TearDownTestSuite() {
+    fed_.reset();
+    kube_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // Writes Meridian sent to the member: audit events of the kubeconfig's user "admin" that
+  // change something (create, update, patch, delete), optionally only those on `path`.
+  static std::vector<json> MeridianWrites(const std::string& path = "") {
+    std::vector<json> out;
+    for (const json& e : kube_->AuditEvents()) {
+      const std::string verb = e.value("verb", "");
+      if (e.value("stage", "") != "ResponseComplete") continue;
+      if (e.value("user", json::object()).value("username", "") != "admin") continue;
+      if (verb != "create" && verb != "update" && verb != "patch" && verb != "delete") continue;
+      if (!path.empty() && e.value("requestURI", "").rfind(path, 0) != 0) continue;
+      out.push_back(e);
+    }
+    return out;
+  }
+  // "verb requestURI -> code" of an audit event.
+  static std::string Line(const json& e) {
+    return e.value("verb", "") + " " + e.value("requestURI", "") + " -> " +
+           std::to_string(e.value("responseStatus", json::object()).value("code", 0));
+  }
+  static std::string Describe(const std::vector<json>& writes) {
+    std::string out;
+    for (const json& w : writes) out += "  " + Line(w) + "\n";
+    return out;
+  }
+
+  // resourceVersion and generation of each member object ("" when absent).
+  static std::map<std::string, std::string> Versions() {
+    std::map<std::string, std::string> out;
+    for (const MemberObject& o : kObjects) {
+      json live = kube_->Get(o.path);
+      json meta = live.is_object() ? live.value("metadata", json::object()) : json::object();
+      out[o.path] = meta.value("resourceVersion", "") + "/" +
+                    std::to_string(meta.value("generation", int64_t{0}));
+    }
+    return out;
+  }
+
+  // "" when the workload's status reports the member synced without error; else what it says.
+  static std::string NotSynced(const std::string& workload) {
+    json w = fed_->Api(test_env::WorkloadPath("shop", workload));
+    if (!w.is_object()) return workload + ": not readable";
+    for (const json& c : w.value("status", json::object()).value("clusters", json::array())) {
+      if (c.value("cluster", "") != kMember) continue;
+      if (c.value("synced", false) && c.value("lastError", "").empty()) return "";
+      return workload + ": synced=false, lastError " + c.value("lastError", "");
+    }
+    return workload + ": no status for " + kMember + " yet";
+  }
+  static std::string AnyNotSynced() {
+    for (const MemberObject& o : kObjects) {
+      if (std::string why = NotSynced(o.workload); !why.empty()) return why;
+    }
+    return "";
+  }
+  static bool HasSyncLoop(const std::string& workload) {
+    json w = fed_->Api(test_env::WorkloadPath("shop", workload));
+    if (!w.is_object()) return false;
+    for (const json& c : w.value("status", json::object()).value("conditions", json::array())) {
+      if (c.value("type", "") == "SyncLoop" && c.value("status", "") == "True") return true;
+    }
+    return false;
+  }
+
+  static bool WaitFor(milliseconds limit, const std::function<bool()>& done) {
+    return test_env::PollUntil(limit, milliseconds(100), done) || done();
+  }
+  static std::string Logs() {
+    return "\n--- federation-apiserver log (tail) ---\n" +
+           test_env::RunCommand("tail -40 " + (dir_ / "apiserver.log").string()).output +
+           "--- kube-apiserver log (tail) ---\n" + kube_->LogTail(20) +
+           "--- Meridian's writes to the member ---\n" + Describe(MeridianWrites());
+  }
+  static json Deployment() { return kube_->Get(kObjects[0].path); }
+  static json Container(const json& deployment) {
+    try {
+      return deployment.at("spec").at("template").at("spec").at("containers").at(0);
+    } catch (const std::exception&) {
+      return json::object();
+    }
+  }
+
+  static inline std::filesystem::path dir_;
+  static inline std::unique_ptr<test_env::KubeApiServer> kube_;
+  static inline std::unique_ptr<test_env::E2EFederation> fed_;
+};
+
+TEST_F(RealMemberE2E, ObjectsAppearInTheMemberAndReportSynced) {
+  ASSERT_TRUE(WaitFor(milliseconds(60'000), [] {
+    for (const MemberObject& o : kObjects) {
+      json live = kube_->Get(o.path);
+      if (!live.is_object() || live.empty()) return false;
+    }
+    return true;
+  })) << Logs();
+  std::string why;
+  EXPECT_TRUE(WaitFor(milliseconds(20'000), [&] { return (why = AnyNotSynced()).empty(); }))
+      << why << Logs();
+
+  // Stored the server's way: canonical quantities, no empty args, defaults filled in.
+  json c = Container(Deployment());
+  EXPECT_EQ(c["resources"]["requests"]["cpu"], "500m") << c.dump();
+  EXPECT_EQ(c["resources"]["requests"]["memory"], "1Gi") << c.dump();
+  EXPECT_EQ(c["resources"]["limits"]["cpu"], "1") << c.dump();
+  EXPECT_FALSE(c.contains("args")) << c.dump();
+  EXPECT_EQ(c["imagePullPolicy"], "IfNotPresent") << c.dump();
+  json svc = kube_->Get(kObjects[1].path);
+  EXPECT_FALSE(svc["spec"].value("clusterIP", "").empty()) << svc.dump();
+  EXPECT_EQ(svc["spec"]["ports"][0]["protocol"], "TCP") << svc.dump();
+  EXPECT_EQ(kube_->Get(kObjects[2].path)["data"]["greeting"], "hello");
+  // The minimum: one create of the namespace and of each object, nothing else (not even a
+  // create refused as AlreadyExists).
+  std::multiset<std::string> want = {"create /api/v1/namespaces -> 201",
+                                     "create /api/v1/namespaces/shop/configmaps -> 201",
+                                     "create /api/v1/namespaces/shop/services -> 201",
+                                     "create /apis/apps/v1/namespaces/shop/deployments -> 201"};
+  std::multiset<std::string> got;
+  for (const json& w : MeridianWrites()) got.insert(Line(w));
+  EXPECT_EQ(got, want) << Describe(MeridianWrites());
+}
+
+TEST_F(RealMemberE2E, NoWritesOnceConverged) {
+  std::string why;
+  ASSERT_TRUE(WaitFor(milliseconds(20'000), [&] { return (why = AnyNotSynced()).empty(); }))
+      << why << Logs();
+  const auto versions = Versions();
+  const size_t writes = MeridianWrites().size();
+  // Many resyncs (and health probes) go by; each re-checks every object against the member.
+  std::this_thread::sleep_for(milliseconds(kResyncMs * 10));
+  EXPECT_EQ(Versions(), versions) << Logs();
+  EXPECT_EQ(MeridianWrites().size(), writes) << Logs();
+  EXPECT_EQ(AnyNotSynced(), "");
+  for (const MemberObject& o : kObjects) EXPECT_FALSE(HasSyncLoop(o.workload)) << o.workload;
+}
+
+TEST_F(RealMemberE2E, ATemplateChangeIsWrittenOnce) {
+  const std::string path = kObjects[0].path;
+  const json before = Deployment();
+  ASSERT_TRUE(before.is_object() && !before.empty());
+  const int64_t generation = before["metadata"].value("generation", int64_t{0});
+  const size_t writes = MeridianWrites(path).size();
+
+  std::string yaml = kWorkloads;
+  yaml.replace(yaml.find("shop/web:1.0"), 12, "shop/web:2.0");
+  test_env::WriteFile(dir_ / "workloads.yaml", yaml);
+  auto apply = fed_->Fedctl("apply -f " + (dir_ / "workloads.yaml").string());
+  ASSERT_EQ(apply.exit_code, 0) << apply.output;
+  ASSERT_TRUE(WaitFor(milliseconds(15'000), [] {
+    return Container(Deployment()).value("image", "") == "registry.example.com/shop/web:2.0";
+  })) << Logs();
+  std::string why;
+  EXPECT_TRUE(WaitFor(milliseconds(10'000), [&] { return (why = NotSynced("web")).empty(); }))
+      << why;
+  std::this_thread::sleep_for(milliseconds(kResyncMs * 10));
+
+  auto after = MeridianWrites(path);
+  ASSERT_EQ(after.size(), writes + 1) << Describe(after) << Logs();
+  EXPECT_EQ(after.back().value("verb", ""), "patch") << Describe(after);
+  const json now = Deployment();
+  EXPECT_EQ(now["metadata"].value("generation", int64_t{0}), generation + 1) << now.dump();
+  // Untouched: the quantities as the server stores them.
+  EXPECT_EQ(Container(now)["resources"]["requests"]["cpu"], "500m");
+}
+
+TEST_F(RealMemberE2E, AHandEditIsRepairedWithOneWrite) {
+  const std::string path = kObjects[0].path;
+  const size_t writes = MeridianWrites(path).size();
+  auto scaled = kube_->Request("PATCH", path, {{"spec", {{"replicas", 5}}}});
+  ASSERT_EQ(scaled.code, 200) << scaled.body.dump();
+  ASSERT_TRUE(WaitFor(milliseconds(10'000), [] {
+    return Deployment()["spec"].value("replicas", 0) == 2;
+  })) << Logs();
+  std::this_thread::sleep_for(milliseconds(kResyncMs * 10));
+  EXPECT_EQ(Deployment()["spec"].value("replicas", 0), 2);
+  auto after = MeridianWrites(path);
+  EXPECT_EQ(after.size(), writes + 1) << Describe(after) << Logs();
+}
+
+}  // namespace
+}  // namespace meridian
