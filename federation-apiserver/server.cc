@@ -41,6 +41,7 @@ ResourceInfo SecretResourceInfo() {
   info.plural = "secrets";
   info.singular = "secret";
   info.namespaced = true;
+  info.field_labels = {"type"};
   info.printer_columns = {{"Type", "string", ".type", "Secret type", "", 0},
                           {"Age", "date", ".metadata.creationTimestamp", "Age", "", 0}};
   return info;
@@ -68,7 +69,10 @@ StatusOr<ResourceInfo> ResourceInfoFor(const api::ServedKind& k) {
   info.plural = k.plural;
   info.singular = k.singular;
   info.short_names = k.short_names;
-  if (k.group == api::kGroup) info.categories = {"meridian"};
+  if (k.group == api::kGroup) {
+    info.categories = {"meridian"};
+    info.strategic_merge_patch = false;  // custom resources in Kubernetes' terms
+  }
   // RBAC names are path segments in Kubernetes ("system:masters", "meridian:fleet-admin").
   if (k.group == rbac::kRbacGroup)
     info.name_validation = apimachinery::NameValidation::kPathSegment;

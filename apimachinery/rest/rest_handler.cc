@@ -78,6 +78,17 @@ json GroupEntry(const ResourceRegistry& reg, const std::string& group) {
   return {{"name", group}, {"versions", versions}, {"preferredVersion", versions.empty() ? json::object() : versions[0]}};
 }
 
+constexpr const char* kProtobufMediaType = "application/vnd.kubernetes.protobuf";
+
+// "Application/JSON; charset=utf-8" -> "application/json".
+std::string MediaType(const std::string& content_type) {
+  std::string t = content_type.substr(0, content_type.find(';'));
+  t.erase(std::remove_if(t.begin(), t.end(), [](unsigned char c) { return std::isspace(c); }),
+          t.end());
+  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return t;
+}
+
 bool ParseInt(const std::string& s, int64_t* out) {
   if (s.empty()) return false;
   try {
@@ -626,13 +637,24 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
     if (render == Render::kPartial) return RestResponse::Json(code, PartialObject(obj));
     return RestResponse::Json(code, obj);
   };
+  // kube-apiserver's 415 for a PATCH Content-Type it does not serve for this kind.
+  auto patch_type_error = [&](const std::string& ct) {
+    std::vector<std::string> accepted = {"application/json-patch+json",
+                                         "application/merge-patch+json"};
+    if (r.strategic_merge_patch) accepted.push_back("application/strategic-merge-patch+json");
+    accepted.push_back("application/apply-patch+yaml");
+    return ApiError::UnsupportedMediaType(ct, accepted);
+  };
   auto parse_body = [&](json* out) -> std::optional<ApiError> {
-    if (request.body.empty()) return ApiError::BadRequest("the request body is empty");
     const std::string ct = request.Header("content-type");
-    if (ct.find("yaml") != std::string::npos) {
-      return ApiError::UnsupportedMediaType(ct);
+    const std::string media = MediaType(ct);
+    // As kube-apiserver's NegotiateInputSerializer: no Content-Type means JSON, anything it
+    // cannot decode is 415 before the body is looked at (text/plain used to be stored).
+    if (!media.empty() && media != "application/json" && media != kProtobufMediaType) {
+      return ApiError::UnsupportedMediaType(ct, {"application/json", kProtobufMediaType});
     }
-    if (ct.find("protobuf") != std::string::npos) {
+    if (request.body.empty()) return ApiError::BadRequest("the request body is empty");
+    if (media == kProtobufMediaType) {
       StatusOr<json> decoded = DecodeKubernetesProtobuf(request.body);
       if (!decoded.ok()) {
         if (decoded.status().code() == StatusCode::kUnimplemented) {
@@ -700,7 +722,7 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
     } else if (m == "PATCH") {
       PatchType type;
       const std::string ct = request.Header("content-type");
-      if (!ParsePatchType(ct, &type)) return RestResponse::Error(ApiError::UnsupportedMediaType(ct));
+      if (!ParsePatchType(ct, &type)) return RestResponse::Error(patch_type_error(ct));
       out = service_.PatchScale(r, ns, name, type, request.body, ctx);
     }
     if (!out.ok()) return RestResponse::Error(out.error());
@@ -726,7 +748,7 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
   if (m == "PATCH") {
     PatchType type;
     const std::string ct = request.Header("content-type");
-    if (!ParsePatchType(ct, &type)) return RestResponse::Error(ApiError::UnsupportedMediaType(ct));
+    if (!ParsePatchType(ct, &type)) return RestResponse::Error(patch_type_error(ct));
     if (request.body.empty()) return RestResponse::Error(ApiError::BadRequest("the request body is empty"));
     ApiResult<json> patched = service_.Patch(r, ns, name, type, request.body, sub, ctx);
     if (!patched.ok()) return RestResponse::Error(patched.error());
