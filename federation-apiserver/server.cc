@@ -168,6 +168,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
 
   rest::RestOptions rest_options;
   rest_options.max_body_bytes = options.max_body_bytes;
+  rest_options.max_watches = options.max_watches;
+  rest_options.max_watches_per_user = options.max_watches_per_user;
   rest_options.version["gitVersion"] = "v1.32.0-meridian";
   server->handler_ = std::make_unique<rest::RestHandler>(*server->objects_, clock, rest_options);
 
@@ -197,6 +199,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   if (!authenticators.empty()) {
     server->filters_.push_back(AuthenticationFilter(std::move(authenticators)));
   }
+  // Max in flight, once the user is known (429 TooManyRequests past a cap).
+  server->filters_.push_back(InFlightFilter(std::make_shared<InFlightLimiter>(options.in_flight)));
   if (mode == rbac::AuthorizationMode::kRbac)
     server->filters_.push_back(server->authorizer_->Filter());
   for (const rest::RestFilter& filter : server->filters_) server->handler_->AddFilter(filter);

@@ -21,9 +21,10 @@
 #include "apimachinery/store.h"
 #include "common/clock.h"
 #include "common/status.h"
-#include "federation-apiserver/authentication.h"
 #include "federation-apiserver/audit/audit.h"
+#include "federation-apiserver/authentication.h"
 #include "federation-apiserver/rbac/authorizer.h"
+#include "federation-apiserver/request_filters.h"
 
 namespace meridian::apiserver {
 
@@ -55,6 +56,12 @@ struct ServerOptions {
   std::string audit_policy_file;
   int64_t audit_log_maxsize_mb = 100;
   int audit_log_maxbackup = 10;
+  // Max in flight (request_filters.h): --max-requests-inflight,
+  // --max-mutating-requests-inflight, --max-requests-inflight-per-user.
+  InFlightLimits in_flight;
+  // Watch budgets (RestOptions): open watches in total and per user; 0 = no cap.
+  int max_watches = 1000;
+  int max_watches_per_user = 100;
 };
 
 class FederationApiServer {

@@ -132,7 +132,11 @@ RestResponse RestResponse::Text(int code, const std::string& text) {
 }
 
 RestResponse RestResponse::Error(const ApiError& error) {
-  return Json(error.code, StatusBody(error));
+  RestResponse r = Json(error.code, StatusBody(error));
+  // Clients back off by the header (client-go reads Retry-After, not the body).
+  if (error.retry_after_seconds > 0)
+    r.headers["Retry-After"] = std::to_string(error.retry_after_seconds);
+  return r;
 }
 
 // ---- watch sessions ---------------------------------------------------------------------
@@ -141,8 +145,9 @@ class RestHandler::WatchSession {
  public:
   WatchSession(const Clock& clock, ResourceInfo resource, Render render, TableObjects include,
                Timestamp deadline, std::optional<std::chrono::seconds> bookmarks,
-               std::chrono::seconds heartbeat)
-      : clock_(clock),
+               std::chrono::seconds heartbeat, std::string user)
+      : user_(std::move(user)),
+        clock_(clock),
         resource_(std::move(resource)),
         render_(render),
         include_(include),
@@ -257,12 +262,14 @@ class RestHandler::WatchSession {
   }
 
   bool finished() const { return finished_.load(); }
+  const std::string& user() const { return user_; }
 
   // Waits for a Tick in progress to return (after which, if finished, the session touches
   // neither the clock nor the sink again).
   void WaitIdle() { std::lock_guard alive(alive_mu_); }
 
  private:
+  const std::string user_;  // whose watch budget it counts against
   const Clock& clock_;
   const ResourceInfo resource_;
   const Render render_;
@@ -798,12 +805,37 @@ RestResponse RestHandler::ServeWatch(const RestRequest& request, const ResourceI
   }
   std::chrono::seconds timeout =
       timeout_seconds > 0 ? std::chrono::seconds(timeout_seconds) : options_.default_watch_timeout;
+  const std::string user = request.user.name.empty() ? "system:anonymous" : request.user.name;
+  if (options_.max_watches > 0 || options_.max_watches_per_user > 0) {
+    int total = 0, mine = 0;
+    std::lock_guard lock(sessions_->mu);
+    for (const auto& w : sessions_->list) {
+      auto s = w.lock();
+      if (!s || s->finished()) continue;
+      ++total;
+      mine += s->user() == user;
+    }
+    // Counted and registered under one lock hold below would be exact; a race lets a burst
+    // open a few more than the cap, which is fine for a budget.
+    if (options_.max_watches > 0 && total >= options_.max_watches) {
+      return RestResponse::Error(ApiError::TooManyRequests(
+          "Too many requests, please try again later: " + std::to_string(total) +
+              " watches are open",
+          1));
+    }
+    if (options_.max_watches_per_user > 0 && mine >= options_.max_watches_per_user) {
+      return RestResponse::Error(
+          ApiError::TooManyRequests("Too many requests, please try again later: user " + user +
+                                        " has " + std::to_string(mine) + " watches open",
+                                    1));
+    }
+  }
   const Render render = ParseAccept(request.Header("accept"));
   std::optional<std::chrono::seconds> bookmarks;
   if (list.allow_bookmarks && render == Render::kObject) bookmarks = options_.bookmark_interval;
   auto session = std::make_shared<WatchSession>(
-      clock_, r, render, ParseIncludeObject(request.Query("includeObject")),
-      clock_.Now() + timeout, bookmarks, options_.watch_heartbeat_interval);
+      clock_, r, render, ParseIncludeObject(request.Query("includeObject")), clock_.Now() + timeout,
+      bookmarks, options_.watch_heartbeat_interval, user);
   std::weak_ptr<WatchSession> weak = session;
   int64_t start_rv = 0;
   ApiResult<std::unique_ptr<apimachinery::Watch>> w = service_.StartWatch(
