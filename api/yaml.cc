@@ -61,10 +61,20 @@ StatusOr<json> ScalarToJson(const YAML::Node& node, const std::string& source) {
   return json(s);
 }
 
-StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source, int depth) {
+// `values_left` counts down the JSON values a document may expand to. yaml-cpp shares an
+// anchored node between its aliases, so loading "billion laughs" (9 levels of 10 aliases) is
+// cheap, but writing it out as JSON would make a billion values.
+StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source, int depth,
+                          size_t* values_left) {
   if (depth > 200) {
     return InvalidArgumentError(Where(source, node.Mark()) + ": nesting deeper than 200 levels");
   }
+  if (*values_left == 0) {
+    return InvalidArgumentError(Where(source, node.Mark()) +
+                                ": the document expands to more values than its text could hold "
+                                "(aliases repeating an anchor, \"billion laughs\"); refused");
+  }
+  --*values_left;
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null: return json(nullptr);
@@ -72,7 +82,7 @@ StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source, int
     case YAML::NodeType::Sequence: {
       json arr = json::array();
       for (const YAML::Node& item : node) {
-        MERIDIAN_ASSIGN_OR_RETURN(json v, NodeToJson(item, source, depth + 1));
+        MERIDIAN_ASSIGN_OR_RETURN(json v, NodeToJson(item, source, depth + 1, values_left));
         arr.push_back(std::move(v));
       }
       return arr;
@@ -89,7 +99,7 @@ StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source, int
           return InvalidArgumentError(Where(source, kv.first.Mark()) + ": duplicate key \"" +
                                       key + "\"");
         }
-        MERIDIAN_ASSIGN_OR_RETURN(json v, NodeToJson(kv.second, source, depth + 1));
+        MERIDIAN_ASSIGN_OR_RETURN(json v, NodeToJson(kv.second, source, depth + 1, values_left));
         obj[key] = std::move(v);
       }
       return obj;
@@ -157,7 +167,10 @@ StatusOr<std::vector<YamlDocument>> ParseYamlDocuments(std::string_view text,
   }
   for (const YAML::Node& node : nodes) {
     if (!node || node.IsNull()) continue;
-    MERIDIAN_ASSIGN_OR_RETURN(json value, NodeToJson(node, source_name, 0));
+    // Without aliases a value takes at least one byte of text: more values than bytes (plus
+    // slack for the implicit nulls of empty values) means aliases multiplied them.
+    size_t values_left = text.size() + 1024;
+    MERIDIAN_ASSIGN_OR_RETURN(json value, NodeToJson(node, source_name, 0, &values_left));
     docs.push_back({std::move(value), node.Mark().line + 1});
   }
   return docs;

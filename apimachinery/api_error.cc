@@ -123,6 +123,26 @@ ApiError ApiError::UnsupportedMediaType(const std::string& content_type) {
                   std::string(content_type.empty() ? "" : " (got " + content_type + ")"));
 }
 
+ApiError ApiError::UnsupportedMediaType(const std::string& content_type,
+                                        const std::vector<std::string>& accepted) {
+  std::string list;
+  for (const std::string& a : accepted) list += (list.empty() ? "" : ", ") + a;
+  ApiError e = Make(415, "UnsupportedMediaType",
+                    "the body of the request was in an unknown format - accepted media types "
+                    "include: " +
+                        list);
+  e.causes.push_back({"FieldValueNotSupported",
+                      content_type.empty() ? "no Content-Type" : "got " + content_type,
+                      "Content-Type"});
+  return e;
+}
+
+ApiError ApiError::TooManyRequests(const std::string& message, int retry_after_seconds) {
+  ApiError e = Make(429, "TooManyRequests", message);
+  e.retry_after_seconds = retry_after_seconds;
+  return e;
+}
+
 ApiError ApiError::NotAcceptable(const std::string& message) {
   return Make(406, "NotAcceptable", message);
 }
@@ -150,7 +170,8 @@ ApiError ApiError::FromStatus(const Status& status) {
     case StatusCode::kAborted: return Make(409, "Conflict", m);
     case StatusCode::kOutOfRange: return Gone(m);
     case StatusCode::kFailedPrecondition: return Make(422, "Invalid", m);
-    case StatusCode::kResourceExhausted: return Make(429, "TooManyRequests", m);
+    case StatusCode::kResourceExhausted:
+      return TooManyRequests(m, 1);
     case StatusCode::kUnavailable: return Make(503, "ServiceUnavailable", m);
     case StatusCode::kDeadlineExceeded: return Make(504, "Timeout", m);
     case StatusCode::kUnimplemented: return MethodNotAllowed(m);

@@ -61,13 +61,20 @@ struct ApiError {
   static ApiError MethodNotAllowed(const std::string& message = "");
   static ApiError RequestEntityTooLarge(int64_t limit_bytes);
   static ApiError UnsupportedMediaType(const std::string& content_type);
+  // kube-apiserver's own 415 (negotiation.NewUnsupportedMediaTypeError): "the body of the
+  // request was in an unknown format - accepted media types include: a, b". `content_type`
+  // goes into details.causes (field "Content-Type") so the client sees what it sent.
+  static ApiError UnsupportedMediaType(const std::string& content_type,
+                                       const std::vector<std::string>& accepted);
+  // 429 TooManyRequests with details.retryAfterSeconds (and the transport's Retry-After).
+  static ApiError TooManyRequests(const std::string& message, int retry_after_seconds);
   static ApiError NotAcceptable(const std::string& message);
   static ApiError Unauthorized(const std::string& message = "Unauthorized");
   static ApiError Forbidden(const std::string& message);
   static ApiError Internal(const std::string& message);
   // Maps a canonical Status (e.g. from a Store or an admission callback) to the Kubernetes
-  // reason and code of HttpStatusFor(); kFailedPrecondition becomes 422 Invalid and
-  // kOutOfRange 410 Expired.
+  // reason and code of HttpStatusFor(); kFailedPrecondition becomes 422 Invalid,
+  // kOutOfRange 410 Expired and kResourceExhausted 429 TooManyRequests retrying after 1 s.
   static ApiError FromStatus(const Status& status);
 };
 

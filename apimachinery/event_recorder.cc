@@ -13,6 +13,18 @@ ResourceInfo EventResourceInfo() {
   info.singular = "event";
   info.short_names = {"ev"};
   info.namespaced = true;
+  // kube-apiserver's event field labels (pkg/registry/core/event/strategy.go).
+  info.field_labels = {"involvedObject.kind",
+                       "involvedObject.namespace",
+                       "involvedObject.name",
+                       "involvedObject.uid",
+                       "involvedObject.apiVersion",
+                       "involvedObject.resourceVersion",
+                       "involvedObject.fieldPath",
+                       "reason",
+                       "reportingComponent",
+                       "source",
+                       "type"};
   // kubectl's `get events` columns.
   info.printer_columns = {
       {"Last Seen", "date", ".lastTimestamp", "When the event last happened", "", 0},

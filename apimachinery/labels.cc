@@ -22,17 +22,19 @@ bool IsNameChar(char c) {
   return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
 }
 
-std::string ValidateNamePart(std::string_view s, const char* what) {
-  if (s.size() > 63) return std::string(what) + " must be no more than 63 characters";
-  if (!std::all_of(s.begin(), s.end(), IsNameChar)) {
-    return std::string(what) + " must consist of alphanumerics, '-', '_' or '.'";
-  }
-  if (!s.empty() && (!std::isalnum(static_cast<unsigned char>(s.front())) ||
-                     !std::isalnum(static_cast<unsigned char>(s.back())))) {
-    return std::string(what) + " must start and end with an alphanumeric character";
-  }
-  return "";
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// ([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]
+bool IsQualifiedNamePart(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), IsNameChar) &&
+         std::isalnum(static_cast<unsigned char>(s.front())) &&
+         std::isalnum(static_cast<unsigned char>(s.back()));
 }
+
+constexpr const char* kQualifiedNameRegexMsg =
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an "
+    "alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -285,22 +287,82 @@ nlohmann::json EncodeLabelSelector(const LabelSelector& selector) {
   return j;
 }
 
-std::string ValidateLabelKey(std::string_view key) {
-  if (key.empty()) return "label key must not be empty";
+std::vector<std::string> LabelKeyErrors(std::string_view key) {
+  // k8s.io/apimachinery/pkg/util/validation IsQualifiedName, message for message.
+  std::vector<std::string> errs;
   std::string_view name = key;
-  if (auto slash = key.rfind('/'); slash != std::string_view::npos) {
+  const size_t slashes = static_cast<size_t>(std::count(key.begin(), key.end(), '/'));
+  if (slashes > 1) {
+    errs.push_back(std::string("a qualified name ") + kQualifiedNameRegexMsg +
+                   " with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')");
+    return errs;
+  }
+  if (slashes == 1) {
+    const size_t slash = key.find('/');
     std::string_view prefix = key.substr(0, slash);
     name = key.substr(slash + 1);
-    if (prefix.empty() || prefix.size() > 253) return "label key prefix must be 1-253 characters";
-    std::string why = ValidateNamePart(prefix, "label key prefix");
-    if (!why.empty()) return why;
+    if (prefix.empty()) {
+      errs.push_back("prefix part must be non-empty");
+    } else {
+      for (const std::string& m : DnsSubdomainErrors(prefix)) errs.push_back("prefix part " + m);
+    }
   }
-  if (name.empty()) return "label key name must not be empty";
-  return ValidateNamePart(name, "label key name");
+  if (name.empty()) {
+    errs.push_back("name part must be non-empty");
+  } else if (name.size() > 63) {
+    errs.push_back("name part must be no more than 63 characters");
+  }
+  if (!IsQualifiedNamePart(name)) {
+    errs.push_back(std::string("name part ") + kQualifiedNameRegexMsg);
+  }
+  return errs;
+}
+
+std::vector<std::string> LabelValueErrors(std::string_view value) {
+  std::vector<std::string> errs;
+  if (value.size() > 63) errs.push_back("must be no more than 63 characters");
+  if (!value.empty() && !IsQualifiedNamePart(value)) {
+    errs.push_back(
+        "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+        "or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+        "'my_value',  or '12345', regex used for validation is "
+        "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')");
+  }
+  return errs;
+}
+
+std::vector<std::string> DnsSubdomainErrors(std::string_view value) {
+  std::vector<std::string> errs;
+  if (value.size() > 253) errs.push_back("must be no more than 253 characters");
+  bool ok = !value.empty();
+  size_t start = 0;
+  while (ok) {
+    size_t dot = value.find('.', start);
+    std::string_view part =
+        value.substr(start, dot == std::string_view::npos ? value.npos : dot - start);
+    ok = !part.empty() && IsLowerAlnum(part.front()) && IsLowerAlnum(part.back()) &&
+         std::all_of(part.begin(), part.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
+    if (dot == std::string_view::npos) break;
+    start = dot + 1;
+  }
+  if (!ok) {
+    errs.push_back(
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+        "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
+        "regex used for validation is "
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')");
+  }
+  return errs;
+}
+
+std::string ValidateLabelKey(std::string_view key) {
+  std::vector<std::string> errs = LabelKeyErrors(key);
+  return errs.empty() ? "" : errs.front();
 }
 
 std::string ValidateLabelValue(std::string_view value) {
-  return ValidateNamePart(value, "label value");
+  std::vector<std::string> errs = LabelValueErrors(value);
+  return errs.empty() ? "" : errs.front();
 }
 
 Labels LabelsOf(const nlohmann::json& object) {

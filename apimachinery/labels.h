@@ -54,9 +54,19 @@ LabelSelector DecodeLabelSelector(const nlohmann::json& j, FieldErrors* errors);
 nlohmann::json EncodeLabelSelector(const LabelSelector& selector);
 
 // Checks a label key ("prefix/name", name <= 63 chars of [A-Za-z0-9._-], alnum at both
-// ends) and value (<= 63, same alphabet, may be empty). Empty string means valid.
+// ends) and value (<= 63, same alphabet, may be empty). Empty string means valid; otherwise
+// the first of the *Errors messages below.
 std::string ValidateLabelKey(std::string_view key);
 std::string ValidateLabelValue(std::string_view value);
+
+// Every problem with a Kubernetes "qualified name" (label keys, annotation keys lower-cased,
+// finalizer names), worded as k8s.io/apimachinery's IsQualifiedName words it ("name part must
+// consist of alphanumeric characters, ..."); empty when valid.
+std::vector<std::string> LabelKeyErrors(std::string_view key);
+// The same for a label value (IsValidLabelValue).
+std::vector<std::string> LabelValueErrors(std::string_view value);
+// The same for a lowercase RFC 1123 subdomain (IsDNS1123Subdomain).
+std::vector<std::string> DnsSubdomainErrors(std::string_view value);
 
 // metadata.labels of a Kubernetes-style object (empty when absent or not an object of
 // strings; non-string values are skipped).

@@ -6,6 +6,8 @@
 #include <random>
 #include <set>
 
+#include "apimachinery/labels.h"
+
 namespace meridian::apimachinery {
 
 using nlohmann::json;
@@ -19,6 +21,10 @@ const char* kSubdomainMsg =
     "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
     "'.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used "
     "for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const char* kDns1035Msg =
+    "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+    "alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or "
+    "'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 const char* kLabelMsg =
     "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
     "must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex "
@@ -27,13 +33,13 @@ const char* kLabelMsg =
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
 bool IsDnsLabel(const std::string& s) {
-  if (s.empty() || s.size() > 63) return false;
+  if (s.empty()) return false;  // the regex only: lengths are checked by the caller
   if (!IsLowerAlnum(s.front()) || !IsLowerAlnum(s.back())) return false;
   return std::all_of(s.begin(), s.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
 }
 
 bool IsDnsSubdomain(const std::string& s) {
-  if (s.empty() || s.size() > 253) return false;
+  if (s.empty()) return false;  // the regex only: lengths are checked by the caller
   size_t start = 0;
   while (true) {
     size_t dot = s.find('.', start);
@@ -151,13 +157,97 @@ bool FieldsMatch(const std::vector<FieldRequirement>& reqs, const json& o) {
   return true;
 }
 
+// What kube-apiserver answers a strategic merge patch on a custom resource: the patch types
+// it accepts for one.
+ApiError StrategicMergeNotSupported() {
+  return ApiError::UnsupportedMediaType(
+      "application/strategic-merge-patch+json",
+      {"application/json-patch+json", "application/merge-patch+json",
+       "application/apply-patch+yaml"});
+}
+
+// A value as Go's %q shows it in a field error: "\"web\"".
+std::string Quoted(const std::string& s) {
+  return json(s).dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+// Kubernetes' ObjectMeta checks every write gets (ValidateObjectMetaAccessor and the
+// metav1 validation it calls), in its words: labels, annotations (keys and total size) and
+// finalizers.
+void ValidateMetadata(const json& meta, FieldErrors* errors) {
+  if (meta.contains("labels") && !meta["labels"].is_null()) {
+    if (!meta["labels"].is_object()) {
+      errors->push_back({"metadata.labels", "Invalid value: must be a map of strings"});
+    } else {
+      for (auto it = meta["labels"].begin(); it != meta["labels"].end(); ++it) {
+        for (const std::string& m : LabelKeyErrors(it.key())) {
+          errors->push_back({"metadata.labels", "Invalid value: " + Quoted(it.key()) + ": " + m});
+        }
+        if (!it.value().is_string()) {
+          errors->push_back({"metadata.labels." + it.key(), "Invalid value: must be a string"});
+          continue;
+        }
+        const std::string& value = it.value().get_ref<const std::string&>();
+        for (const std::string& m : LabelValueErrors(value)) {
+          errors->push_back({"metadata.labels", "Invalid value: " + Quoted(value) + ": " + m});
+        }
+      }
+    }
+  }
+  if (meta.contains("annotations") && !meta["annotations"].is_null()) {
+    const json& annotations = meta["annotations"];
+    bool ok = annotations.is_object() && std::all_of(annotations.begin(), annotations.end(),
+                                                     [](const json& v) { return v.is_string(); });
+    if (!ok) errors->push_back({"metadata.annotations", "Invalid value: must be a map of strings"});
+    // Kubernetes' TotalAnnotationSizeLimitB: keys and values together, 256 KiB.
+    constexpr size_t kMaxAnnotationBytes = 256 * 1024;
+    size_t total = 0;
+    if (ok) {
+      for (auto it = annotations.begin(); it != annotations.end(); ++it) {
+        // Annotation keys are qualified names, case-insensitively.
+        std::string lower = it.key();
+        for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        for (const std::string& m : LabelKeyErrors(lower)) {
+          errors->push_back(
+              {"metadata.annotations", "Invalid value: " + Quoted(it.key()) + ": " + m});
+        }
+        total += it.key().size() + it.value().get_ref<const std::string&>().size();
+      }
+    }
+    if (total > kMaxAnnotationBytes) {
+      errors->push_back(
+          {"metadata.annotations",
+           "Too long: must have at most " + std::to_string(kMaxAnnotationBytes) + " bytes"});
+    }
+  }
+  if (meta.contains("finalizers") && !meta["finalizers"].is_null()) {
+    const json& finalizers = meta["finalizers"];
+    if (!finalizers.is_array()) {
+      errors->push_back({"metadata.finalizers", "Invalid value: must be a list of strings"});
+    } else {
+      for (size_t i = 0; i < finalizers.size(); ++i) {
+        if (!finalizers[i].is_string()) {
+          errors->push_back({"metadata.finalizers[" + std::to_string(i) + "]",
+                             "Invalid value: must be a string"});
+          continue;
+        }
+        const std::string& f = finalizers[i].get_ref<const std::string&>();
+        for (const std::string& m : LabelKeyErrors(f)) {
+          errors->push_back({"metadata.finalizers", "Invalid value: " + Quoted(f) + ": " + m});
+        }
+      }
+    }
+  }
+}
+
 }  // namespace
 
 struct ObjectService::Selectors {
   LabelSelector labels;
   std::vector<FieldRequirement> fields;
 
-  static ApiResult<Selectors> Parse(const ListRequest& req) {
+  // `resource` says which field labels are supported (ResourceInfo::field_labels).
+  static ApiResult<Selectors> Parse(const ResourceInfo& resource, const ListRequest& req) {
     Selectors s;
     StatusOr<LabelSelector> l = ParseLabelSelector(req.label_selector);
     if (!l.ok()) {
@@ -187,6 +277,12 @@ struct ObjectService::Selectors {
       }
       r.path = term.substr(0, op);
       r.value = term.substr(op + len);
+      if (r.path != "metadata.name" && r.path != "metadata.namespace" &&
+          std::find(resource.field_labels.begin(), resource.field_labels.end(), r.path) ==
+              resource.field_labels.end()) {
+        // kube-apiserver's ConvertFieldLabel error, answered 400 as it does.
+        return ApiError::BadRequest("field label not supported: " + r.path);
+      }
       s.fields.push_back(std::move(r));
     }
     return s;
@@ -202,21 +298,34 @@ const char* OperationName(Operation op) {
   return "UNKNOWN";
 }
 
-std::vector<std::string> ValidateObjectName(const std::string& name, NameValidation how) {
+std::vector<std::string> ValidateObjectName(const std::string& name, NameValidation how,
+                                            bool prefix) {
   std::vector<std::string> out;
+  std::string checked = name;
+  // generateName: the server appends a random suffix, so a trailing '-' is fine (Kubernetes'
+  // maskTrailingDash).
+  if (prefix && checked.size() > 1 && checked.back() == '-') checked.back() = 'a';
   switch (how) {
     case NameValidation::kDnsSubdomain:
-      if (name.size() > 253) out.push_back("must be no more than 253 characters");
-      if (!IsDnsSubdomain(name) && name.size() <= 253) out.push_back(kSubdomainMsg);
+      if (checked.size() > 253) out.push_back("must be no more than 253 characters");
+      if (!IsDnsSubdomain(checked)) out.push_back(kSubdomainMsg);
       break;
     case NameValidation::kDnsLabel:
-      if (name.size() > 63) out.push_back("must be no more than 63 characters");
-      if (!IsDnsLabel(name) && name.size() <= 63) out.push_back(kLabelMsg);
+      if (checked.size() > 63) out.push_back("must be no more than 63 characters");
+      if (!IsDnsLabel(checked)) {
+        out.push_back(IsDnsSubdomain(checked) ? "must not contain dots" : kLabelMsg);
+      }
+      break;
+    case NameValidation::kDns1035Label:
+      if (checked.size() > 63) out.push_back("must be no more than 63 characters");
+      if (!IsDnsLabel(checked) || !(checked[0] >= 'a' && checked[0] <= 'z')) {
+        out.push_back(kDns1035Msg);
+      }
       break;
     case NameValidation::kPathSegment:
-      if (name == "." || name == "..") out.push_back("may not be '" + name + "'");
-      if (name.find('/') != std::string::npos) out.push_back("may not contain '/'");
-      if (name.find('%') != std::string::npos) out.push_back("may not contain '%'");
+      if (checked == "." || checked == "..") out.push_back("may not be '" + checked + "'");
+      if (checked.find('/') != std::string::npos) out.push_back("may not contain '/'");
+      if (checked.find('%') != std::string::npos) out.push_back("may not contain '%'");
       break;
   }
   return out;
@@ -281,52 +390,17 @@ std::optional<ApiError> ObjectService::Admit(const AdmissionAttributes& attrs, j
   if (attrs.operation == Operation::kCreate) {
     const std::string name = MetaString(*object, "name");
     for (const std::string& m : ValidateObjectName(name, r.name_validation)) {
-      errors.push_back({"metadata.name", "Invalid value: \"" + name + "\": " + m});
+      errors.push_back({"metadata.name", "Invalid value: " + Quoted(name) + ": " + m});
     }
-  }
-  if (attrs.operation != Operation::kDelete) {
-    const json& meta = (*object)["metadata"];
-    if (meta.contains("labels") && !meta["labels"].is_null()) {
-      if (!meta["labels"].is_object()) {
-        errors.push_back({"metadata.labels", "Invalid value: must be a map of strings"});
-      } else {
-        for (auto it = meta["labels"].begin(); it != meta["labels"].end(); ++it) {
-          std::string problem = ValidateLabelKey(it.key());
-          if (!problem.empty()) {
-            errors.push_back({"metadata.labels", "Invalid value: \"" + it.key() + "\": " + problem});
-          }
-          if (!it.value().is_string()) {
-            errors.push_back({"metadata.labels." + it.key(), "Invalid value: must be a string"});
-            continue;
-          }
-          problem = ValidateLabelValue(it.value().get<std::string>());
-          if (!problem.empty()) {
-            errors.push_back({"metadata.labels", "Invalid value: \"" +
-                                                     it.value().get<std::string>() + "\": " + problem});
-          }
-        }
-      }
-    }
-    if (meta.contains("annotations") && !meta["annotations"].is_null()) {
-      bool ok = meta["annotations"].is_object() &&
-                std::all_of(meta["annotations"].begin(), meta["annotations"].end(),
-                            [](const json& v) { return v.is_string(); });
-      if (!ok) errors.push_back({"metadata.annotations", "Invalid value: must be a map of strings"});
-      // Kubernetes' TotalAnnotationSizeLimitB: keys and values together, 256 KiB.
-      constexpr size_t kMaxAnnotationBytes = 256 * 1024;
-      size_t total = 0;
-      if (ok) {
-        for (auto it = meta["annotations"].begin(); it != meta["annotations"].end(); ++it) {
-          total += it.key().size() + it.value().get_ref<const std::string&>().size();
-        }
-      }
-      if (total > kMaxAnnotationBytes) {
+    const std::string generate = MetaString(*object, "generateName");
+    if (!generate.empty()) {
+      for (const std::string& m : ValidateObjectName(generate, r.name_validation, true)) {
         errors.push_back(
-            {"metadata.annotations",
-             "Too long: must have at most " + std::to_string(kMaxAnnotationBytes) + " bytes"});
+            {"metadata.generateName", "Invalid value: " + Quoted(generate) + ": " + m});
       }
     }
   }
+  if (attrs.operation != Operation::kDelete) ValidateMetadata((*object)["metadata"], &errors);
   for (const ValidatingAdmission& v : validating_) {
     Status st = v(attrs, *object, &errors);
     if (!st.ok()) return ApiError::FromStatus(st);
@@ -448,7 +522,7 @@ ApiResult<int64_t> ParseQueryResourceVersion(const std::string& value) {
 
 ApiResult<json> ObjectService::List(const ResourceInfo& r, const std::string& ns,
                                     const ListRequest& req) {
-  ApiResult<Selectors> sel = Selectors::Parse(req);
+  ApiResult<Selectors> sel = Selectors::Parse(r, req);
   if (!sel.ok()) return sel.error();
   if (ApiResult<int64_t> rv = ParseQueryResourceVersion(req.resource_version); !rv.ok()) {
     return rv.error();
@@ -630,6 +704,9 @@ ApiResult<json> ObjectService::Patch(const ResourceInfo& r, const std::string& n
   if (!subresource.empty() && (subresource != "status" || !r.has_status)) {
     return ApiError::NotFound(r.group, r.plural + "/" + subresource, name);
   }
+  if (type == PatchType::kStrategicMergePatch && !r.strategic_merge_patch) {
+    return StrategicMergeNotSupported();
+  }
   ObjectKey key{r.StorageType(), r.namespaced ? ns : "", name};
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     StatusOr<json> old = store_.Get(key);
@@ -771,6 +848,7 @@ ApiResult<json> ObjectService::PatchScale(const ResourceInfo& r, const std::stri
                                           const std::string& patch, const RequestContext& ctx) {
   ApiResult<json> current = GetScale(r, ns, name);
   if (!current.ok()) return current.error();
+  // The Scale is a built-in type even for custom resources, so every patch type applies.
   ApiResult<json> patched = ApplyPatch(*current, type, patch);
   if (!patched.ok()) return patched.error();
   json scale = std::move(patched).value();
@@ -923,7 +1001,7 @@ ApiResult<std::unique_ptr<Watch>> ObjectService::StartWatch(const ResourceInfo& 
                                                       const ListRequest& request,
                                                       ObjectEventCallback callback,
                                                       int64_t* start_resource_version) {
-  ApiResult<Selectors> sel = Selectors::Parse(request);
+  ApiResult<Selectors> sel = Selectors::Parse(r, request);
   if (!sel.ok()) return sel.error();
   const std::string watch_ns = r.namespaced ? ns : "";
   int64_t from = 0;

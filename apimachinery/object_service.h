@@ -23,8 +23,11 @@
 //     422 Invalid with details.causes;
 //   - patches (merge, JSON, strategic; see patch.h) retried on write conflicts like a real
 //     server, unless the patch itself pins metadata.resourceVersion;
-//   - list/watch with label and field selectors (field selectors: any dotted path, e.g.
-//     metadata.name, metadata.namespace, status.phase; operators =, ==, !=).
+//   - list/watch with label and field selectors (field selectors: metadata.name,
+//     metadata.namespace and the kind's ResourceInfo::field_labels, else 400 "field label not
+//     supported: X"; operators =, ==, !=);
+//   - Kubernetes' metadata rules (422 naming the field): names per kind and generateName,
+//     label keys and values, annotation keys and total size (256 KiB), finalizer names.
 //
 // Thread-safety: all methods are thread-safe (the Store is; the ObjectService keeps only the
 // set of generic resource types seen, under a mutex). Admission callbacks must be added
@@ -226,6 +229,8 @@ class ObjectService {
 
 // metadata.name checks as Kubernetes words them ("a lowercase RFC 1123 subdomain must
 // consist of ..."); empty result means valid. Pure, thread-safe.
-std::vector<std::string> ValidateObjectName(const std::string& name, NameValidation how);
+// With `prefix` the name is a generateName: a trailing '-' is allowed (the suffix follows).
+std::vector<std::string> ValidateObjectName(const std::string& name, NameValidation how,
+                                            bool prefix = false);
 
 }  // namespace meridian::apimachinery

@@ -1,7 +1,10 @@
 // PATCH bodies as a Kubernetes API server understands them. Pure functions; thread-safe.
 //
 // - JSON merge patch (RFC 7386, application/merge-patch+json): nlohmann::json::merge_patch.
-// - JSON patch (RFC 6902, application/json-patch+json): nlohmann::json::patch.
+// - JSON patch (RFC 6902, application/json-patch+json): our own, so that failures read as
+//   kube-apiserver's (its json-patch library's words under a 422 "the server rejected our
+//   request due to an error in our request"); at most 10,000 operations (413), copies may add
+//   at most 256 Ki JSON values, and no value may land past the JSON depth limit (400).
 // - Strategic merge patch (application/strategic-merge-patch+json, what kubectl sends for
 //   built-in kinds): an approximation without Go struct tags. It is a merge patch, except:
 //     * lists of objects under well-known fields merge by key instead of being replaced:
@@ -13,8 +16,9 @@
 //     * directives: `$patch: replace|delete|merge` on maps and list items,
 //       `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>` (honoured for keyed
 //       lists), `$retainKeys` (keys not listed are dropped).
-//   Everything else (other lists) is replaced, as in a merge patch. For CRDs a real server
-//   rejects strategic merge patches; we accept them as above.
+//   Everything else (other lists) is replaced, as in a merge patch. For custom resources
+//   (ResourceInfo::strategic_merge_patch false) ObjectService::Patch answers 415, as a real
+//   server does.
 #pragma once
 
 #include <string>

@@ -40,6 +40,7 @@ ResourceInfo NamespaceResourceInfo() {
   ns.namespaced = false;
   ns.has_status = true;
   ns.name_validation = NameValidation::kDnsLabel;
+  ns.field_labels = {"status.phase"};
   ns.printer_columns = {
       {"Status", "string", ".status.phase", "The phase of the namespace", "", 0},
       {"Age", "date", ".metadata.creationTimestamp", "", "", 0},
@@ -88,6 +89,7 @@ std::optional<ResourceInfo> ResourceRegistry::Resolve(const std::string& group,
   g.singular = Lower(g.kind);
   g.namespaced = namespaced || !fallback_cluster_scoped_;
   g.generic = true;
+  g.strategic_merge_patch = false;  // a custom resource, as far as clients can tell
   return g;
 }
 

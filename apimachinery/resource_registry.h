@@ -37,7 +37,8 @@ struct PrinterColumn {
 // How metadata.name is validated.
 enum class NameValidation {
   kDnsSubdomain,  // RFC 1123 subdomain, <= 253 chars (most resources)
-  kDnsLabel,      // RFC 1123 label, <= 63 chars (namespaces, services)
+  kDnsLabel,      // RFC 1123 label, <= 63 chars (namespaces)
+  kDns1035Label,  // RFC 1035 label: a label that starts with a letter (services)
   kPathSegment,   // anything but "", ".", "..", and no '/' or '%'
 };
 
@@ -61,6 +62,14 @@ struct ResourceInfo {
   bool has_status = false;  // a /status subresource splitting spec from status writes
   std::optional<ScaleSubresource> scale;  // a /scale subresource when set
   NameValidation name_validation = NameValidation::kDnsSubdomain;
+  // Whether PATCH accepts application/strategic-merge-patch+json. Kubernetes serves it for
+  // built-in kinds only: custom resources (CRDs, Meridian's own kinds, the generic fallback)
+  // answer 415 UnsupportedMediaType, so clients fall back to a merge patch.
+  bool strategic_merge_patch = true;
+  // Field selector labels (?fieldSelector=) beyond metadata.name and metadata.namespace,
+  // which every kind supports; any other label answers 400 "field label not supported: X",
+  // as kube-apiserver does ("status.phase" for pods, "involvedObject.name" for events, ...).
+  std::vector<std::string> field_labels;
   // Columns after NAME (and NAMESPACE, which kubectl adds itself); empty means just AGE.
   std::vector<PrinterColumn> printer_columns;
   // Served by the fallback, not registered (not in discovery).
@@ -80,7 +89,8 @@ struct ResourceInfo {
 };
 
 // The standard core/v1 Namespace (cluster-scoped, DNS-label names, status subresource,
-// STATUS column). Both servers register it: namespaced objects require their namespace.
+// STATUS column, field selector status.phase). Both servers register it: namespaced objects require
+// their namespace.
 ResourceInfo NamespaceResourceInfo();
 
 class ResourceRegistry {

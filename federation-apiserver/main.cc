@@ -134,6 +134,28 @@ int main(int argc, char** argv) {
   app.add_option("--encryption-provider-config", options.encryption_provider_config,
                  "EncryptionConfiguration (apiserver.config.k8s.io/v1): encrypt Secrets at rest "
                  "with aesgcm keys (the first encrypts; identity reads old data)");
+  app.add_option("--max-requests-inflight", options.in_flight.max_requests,
+                 "Non-mutating requests served at once before 429 (0: no cap; watches exempt)")
+      ->capture_default_str();
+  app.add_option("--max-mutating-requests-inflight", options.in_flight.max_mutating_requests,
+                 "Mutating requests served at once before 429 (0: no cap)")
+      ->capture_default_str();
+  app.add_option("--max-requests-inflight-per-user", options.in_flight.max_requests_per_user,
+                 "Requests one user may have in flight before 429 (0: no cap)")
+      ->capture_default_str();
+  app.add_option("--max-watches", options.max_watches, "Open watches before 429 (0: no cap)")
+      ->capture_default_str();
+  app.add_option("--max-watches-per-user", options.max_watches_per_user,
+                 "Open watches one user may have before 429 (0: no cap)")
+      ->capture_default_str();
+  int64_t max_watch_backlog_bytes = 16 * 1024 * 1024;
+  int64_t max_total_watch_backlog_bytes = 256 * 1024 * 1024;
+  app.add_option("--max-watch-backlog-bytes", max_watch_backlog_bytes,
+                 "Bytes a watch may leave unread before it is closed with an ERROR event")
+      ->capture_default_str();
+  app.add_option("--max-total-watch-backlog-bytes", max_total_watch_backlog_bytes,
+                 "Budget for what all watches together leave unread (0: none)")
+      ->capture_default_str();
   app.add_option("--max-body-bytes", options.max_body_bytes, "Largest request body")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
@@ -194,6 +216,8 @@ int main(int argc, char** argv) {
   namespace rest = meridian::apimachinery::rest;
   rest::HttpServerOptions http_options;
   http_options.max_body_bytes = options.max_body_bytes;
+  http_options.max_watch_backlog_bytes = max_watch_backlog_bytes;
+  http_options.max_total_watch_backlog_bytes = max_total_watch_backlog_bytes;
   if (serving_tls) {
     // Called for every accepted connection: a reload applies to the next handshake.
     http_options.tls_context = serving_tls->ContextCallback();

@@ -46,6 +46,7 @@ ResourceInfo SecretResourceInfo() {
   info.plural = "secrets";
   info.singular = "secret";
   info.namespaced = true;
+  info.field_labels = {"type"};
   info.printer_columns = {{"Type", "string", ".type", "Secret type", "", 0},
                           {"Age", "date", ".metadata.creationTimestamp", "Age", "", 0}};
   return info;
@@ -73,7 +74,10 @@ StatusOr<ResourceInfo> ResourceInfoFor(const api::ServedKind& k) {
   info.plural = k.plural;
   info.singular = k.singular;
   info.short_names = k.short_names;
-  if (k.group == api::kGroup) info.categories = {"meridian"};
+  if (k.group == api::kGroup) {
+    info.categories = {"meridian"};
+    info.strategic_merge_patch = false;  // custom resources in Kubernetes' terms
+  }
   // RBAC names are path segments in Kubernetes ("system:masters", "meridian:fleet-admin").
   if (k.group == rbac::kRbacGroup)
     info.name_validation = apimachinery::NameValidation::kPathSegment;
@@ -238,6 +242,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
 
   rest::RestOptions rest_options;
   rest_options.max_body_bytes = options.max_body_bytes;
+  rest_options.max_watches = options.max_watches;
+  rest_options.max_watches_per_user = options.max_watches_per_user;
   rest_options.version["gitVersion"] = "v1.32.0-meridian";
   server->handler_ = std::make_unique<rest::RestHandler>(*server->objects_, clock, rest_options);
 
@@ -267,6 +273,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   if (!authenticators.empty()) {
     server->filters_.push_back(AuthenticationFilter(std::move(authenticators)));
   }
+  // Max in flight, once the user is known (429 TooManyRequests past a cap).
+  server->filters_.push_back(InFlightFilter(std::make_shared<InFlightLimiter>(options.in_flight)));
   if (mode == rbac::AuthorizationMode::kRbac)
     server->filters_.push_back(server->authorizer_->Filter());
   for (const rest::RestFilter& filter : server->filters_) server->handler_->AddFilter(filter);

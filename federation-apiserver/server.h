@@ -23,9 +23,10 @@
 #include "apimachinery/store.h"
 #include "common/clock.h"
 #include "common/status.h"
-#include "federation-apiserver/authentication.h"
 #include "federation-apiserver/audit/audit.h"
+#include "federation-apiserver/authentication.h"
 #include "federation-apiserver/rbac/authorizer.h"
+#include "federation-apiserver/request_filters.h"
 
 namespace meridian::apiserver {
 
@@ -60,6 +61,12 @@ struct ServerOptions {
   // kube-apiserver's EncryptionConfiguration (encryption_config.h): Secrets (or the resources
   // it names) are encrypted before they reach the store. Empty: stored as they are.
   std::string encryption_provider_config;
+  // Max in flight (request_filters.h): --max-requests-inflight,
+  // --max-mutating-requests-inflight, --max-requests-inflight-per-user.
+  InFlightLimits in_flight;
+  // Watch budgets (RestOptions): open watches in total and per user; 0 = no cap.
+  int max_watches = 1000;
+  int max_watches_per_user = 100;
 };
 
 class FederationApiServer {

@@ -3,6 +3,7 @@
 #include <set>
 #include <string>
 
+#include "apimachinery/event_recorder.h"
 #include "common/quantity.h"
 #include "membersim/printers.h"
 
@@ -38,25 +39,39 @@ apimachinery::ResourceRegistry Build() {
   all.push_back(apimachinery::NamespaceResourceInfo());
   all.push_back(Res("", "Node", "nodes", false, true, {"no"}, NodeColumns()));
   all.back().row_cells = NodeRow;
+  all.back().field_labels = {"spec.unschedulable"};
   all.push_back(Res("", "Pod", "pods", true, true, {"po"}, PodColumns()));
   all.back().row_cells = PodRow;
+  // kube-apiserver's pod field labels (pkg/registry/core/pod/strategy.go).
+  all.back().field_labels = {"spec.nodeName",
+                             "spec.restartPolicy",
+                             "spec.schedulerName",
+                             "spec.serviceAccountName",
+                             "spec.hostNetwork",
+                             "status.phase",
+                             "status.podIP",
+                             "status.podIPs",
+                             "status.nominatedNodeName"};
   all.back().categories = {"all"};
   all.push_back(Res("", "Service", "services", true, true, {"svc"}, ServiceColumns()));
   all.back().row_cells = ServiceRow;
   all.back().categories = {"all"};
-  all.back().name_validation = apimachinery::NameValidation::kDnsLabel;
+  all.back().name_validation = apimachinery::NameValidation::kDns1035Label;
   all.push_back(Res("", "Endpoints", "endpoints", true, false, {"ep"}, {}));
   all.push_back(Res("", "ConfigMap", "configmaps", true, false, {"cm"}, {}));
   all.push_back(Res("", "Secret", "secrets", true, false, {}, {Col("Type", "string", ".type"), Age()}));
+  all.back().field_labels = {"type"};
   all.push_back(Res("", "ServiceAccount", "serviceaccounts", true, false, {"sa"}, {}));
   all.push_back(Res("", "Event", "events", true, false, {"ev"},
                     {Col("Type", "string", ".type"), Col("Reason", "string", ".reason"),
                      Col("Message", "string", ".message")}));
+  all.back().field_labels = apimachinery::EventResourceInfo().field_labels;
   all.push_back(Res("apps", "Deployment", "deployments", true, true, {"deploy"}, DeploymentColumns()));
   all.back().row_cells = DeploymentRow;
   all.back().categories = {"all"};
   all.push_back(Res("apps", "ReplicaSet", "replicasets", true, true, {"rs"}, ReplicaSetColumns()));
   all.back().row_cells = ReplicaSetRow;
+  all.back().field_labels = {"status.replicas"};
   all.back().categories = {"all"};
   all.push_back(Res("apps", "StatefulSet", "statefulsets", true, true, {"sts"}, StatefulSetColumns()));
   all.back().row_cells = StatefulSetRow;

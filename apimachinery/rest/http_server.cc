@@ -1,6 +1,9 @@
 #include "apimachinery/rest/http_server.h"
 
 #include <arpa/inet.h>
+#include <cpprest/http_listener.h>
+#include <cpprest/producerconsumerstream.h>
+#include <cpprest/uri.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -10,10 +13,8 @@
 #include <cctype>
 #include <chrono>
 #include <condition_variable>
-
-#include <cpprest/http_listener.h>
-#include <cpprest/producerconsumerstream.h>
-#include <cpprest/uri.h>
+#include <memory>
+#include <vector>
 
 namespace meridian::apimachinery::rest {
 
@@ -34,11 +35,22 @@ std::string DecodeQueryPart(std::string s) {
   return web::uri::decode(s);
 }
 
+// What all watch responses of one server leave unread, in bytes (as last seen by each
+// sink's writes: a client's reads are noticed at the sink's next write).
+struct BacklogBudget {
+  int64_t limit = 0;  // 0 = no total budget
+  std::atomic<int64_t> total{0};
+};
+
 // A watch response body: chunks go into a producer/consumer buffer that cpprestsdk drains
 // into the socket with chunked transfer encoding.
 class BufferSink final : public WatchSink {
  public:
-  explicit BufferSink(int64_t max_backlog) : max_backlog_(max_backlog) {}
+  BufferSink(int64_t max_backlog, std::shared_ptr<BacklogBudget> budget)
+      : max_backlog_(max_backlog),
+        shed_threshold_(std::min<int64_t>(256 * 1024, max_backlog / 4)),
+        budget_(std::move(budget)) {}
+  ~BufferSink() override { Account(0); }
 
   concurrency::streams::istream Stream() { return buf_.create_istream(); }
 
@@ -46,29 +58,21 @@ class BufferSink final : public WatchSink {
     std::lock_guard lock(mu_);
     if (closed_) return false;
     try {
-      if (static_cast<int64_t>(buf_.in_avail()) > max_backlog_) {
-        CloseLocked();
+      const int64_t backlog = static_cast<int64_t>(buf_.in_avail());
+      Account(backlog);
+      const int64_t size = static_cast<int64_t>(chunk.size());
+      if (backlog + size > max_backlog_) {
+        ShedLocked(backlog, "limit " + std::to_string(max_backlog_) + " bytes per watch");
         return false;
       }
-      // Never wait on the returned tasks: producer_consumer_buffer copies the bytes at once,
-      // but cpprestsdk completes the task through a continuation on its shared thread pool.
-      // Writers run on that pool too, so waiting here deadlocks once as many watches write
-      // as the pool has threads (40 by default). The string is kept alive until the task is
-      // done regardless, in case the copy is ever deferred.
-      auto data = std::make_shared<std::string>(chunk);
-      buf_.putn_nocopy(reinterpret_cast<const uint8_t*>(data->data()), data->size())
-          .then([data](pplx::task<size_t> t) {
-            try {
-              t.get();
-            } catch (const std::exception&) {
-            }
-          });
-      buf_.sync().then([](pplx::task<void> t) {
-        try {
-          t.get();
-        } catch (const std::exception&) {
-        }
-      });
+      if (budget_->limit > 0 && budget_->total.load() + size > budget_->limit &&
+          backlog >= shed_threshold_) {
+        ShedLocked(backlog, "all watches together are over their budget of " +
+                                std::to_string(budget_->limit) + " bytes");
+        return false;
+      }
+      PutLocked(chunk);
+      Account(backlog + size);
     } catch (const std::exception&) {
       closed_ = true;
       return false;
@@ -91,6 +95,7 @@ class BufferSink final : public WatchSink {
     std::lock_guard lock(mu_);
     CloseLocked();
     gone_ = true;
+    Account(0);  // nothing more will be read from it
     gone_cv_.notify_all();
   }
 
@@ -101,6 +106,62 @@ class BufferSink final : public WatchSink {
   }
 
  private:
+  // Adds this sink's change of backlog to the server's total.
+  void Account(int64_t backlog) {
+    budget_->total.fetch_add(backlog - accounted_);
+    accounted_ = backlog;
+  }
+
+  void PutLocked(const std::string& chunk) {
+    // Never wait on the returned tasks: producer_consumer_buffer copies the bytes at once,
+    // but cpprestsdk completes the task through a continuation on its shared thread pool.
+    // Writers run on that pool too, so waiting here deadlocks once as many watches write
+    // as the pool has threads (40 by default). The string is kept alive until the task is
+    // done regardless, in case the copy is ever deferred.
+    auto data = std::make_shared<std::string>(chunk);
+    buf_.putn_nocopy(reinterpret_cast<const uint8_t*>(data->data()), data->size())
+        .then([data](pplx::task<size_t> t) {
+          try {
+            t.get();
+          } catch (const std::exception&) {
+          }
+        });
+    buf_.sync().then([](pplx::task<void> t) {
+      try {
+        t.get();
+      } catch (const std::exception&) {
+      }
+    });
+  }
+
+  // Ends a slow consumer's stream: drops what it left unread (reading it out of the buffer
+  // is the only way to free those blocks while cpprestsdk waits on a socket the client does
+  // not drain), then sends an ERROR event and closes. A client that reads again sees a cut
+  // line, then the ERROR event (a 410 Expired Status: client-go relists), then the end.
+  void ShedLocked(int64_t backlog, const std::string& why) {
+    // getn completes at once while data is there (it reads under the buffer's lock); the
+    // scratch space lives in the continuation in case a concurrent read by cpprestsdk made
+    // one wait instead.
+    for (size_t avail = buf_.in_avail(); avail > 0;) {
+      auto scratch = std::make_shared<std::vector<uint8_t>>(std::min<size_t>(avail, 64 * 1024));
+      buf_.getn(scratch->data(), scratch->size()).then([scratch](pplx::task<size_t> t) {
+        try {
+          t.get();
+        } catch (const std::exception&) {
+        }
+      });
+      const size_t left = buf_.in_avail();
+      if (left >= avail) break;  // nothing was read at once: leave the rest
+      avail = left;
+    }
+    Account(static_cast<int64_t>(buf_.in_avail()));
+    ApiError gone = ApiError::Gone("watch closed: the client left " + std::to_string(backlog) +
+                                   " bytes unread (" + why + "); events were dropped, list again");
+    nlohmann::json event = {{"type", "ERROR"}, {"object", StatusBody(gone)}};
+    PutLocked("\n" + event.dump() + "\n");
+    CloseLocked();
+  }
+
   void CloseLocked() {
     if (closed_) return;
     closed_ = true;
@@ -117,7 +178,10 @@ class BufferSink final : public WatchSink {
   }
 
   const int64_t max_backlog_;
-  mutable std::mutex mu_;  // guards closed_, gone_ and writes to buf_
+  const int64_t shed_threshold_;
+  const std::shared_ptr<BacklogBudget> budget_;
+  mutable std::mutex mu_;  // guards closed_, gone_, accounted_ and writes to buf_
+  int64_t accounted_ = 0;  // this sink's share of budget_->total
   std::condition_variable gone_cv_;
   bool closed_ = false;
   bool gone_ = false;
@@ -133,6 +197,7 @@ struct HttpServer::Impl {
   std::mutex mu;  // guards sinks, stopped
   std::vector<std::weak_ptr<BufferSink>> sinks;
   bool stopped = false;
+  std::shared_ptr<BacklogBudget> backlog_budget = std::make_shared<BacklogBudget>();
 
   void Reply(http::http_request req, const RestResponse& r) {
     http::http_response resp(static_cast<http::status_code>(r.code));
@@ -210,7 +275,7 @@ struct HttpServer::Impl {
       Reply(req, response);
       return;
     }
-    auto sink = std::make_shared<BufferSink>(options.max_watch_backlog_bytes);
+    auto sink = std::make_shared<BufferSink>(options.max_watch_backlog_bytes, backlog_budget);
     {
       std::lock_guard lock(mu);
       std::erase_if(sinks, [](const auto& w) { return w.expired(); });
@@ -267,6 +332,7 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartAsync(const std::string& 
   Impl* impl = server->impl_.get();
   impl->handler = std::move(handler);
   impl->options = options;
+  impl->backlog_budget->limit = options.max_total_watch_backlog_bytes;
   try {
     web::uri uri(url);
     http_listener_config config;

@@ -27,8 +27,14 @@ struct HttpServerOptions {
   // Requests announcing a larger Content-Length are answered 413 without reading the body;
   // bodies read larger than this are answered 413 too.
   int64_t max_body_bytes = 3 * 1024 * 1024;
-  // A watch whose client leaves more than this unread is closed (slow consumer).
+  // A watch whose client leaves more than this unread is a slow consumer: what it left
+  // unread is dropped (so the memory is freed even if the client never reads again), an
+  // ERROR event with a 410 Expired Status (client-go relists on it) ends the stream.
   int64_t max_watch_backlog_bytes = 16 * 1024 * 1024;
+  // Budget for what all watches together leave unread; 0 = none. Past it, a watch that
+  // writes while holding at least min(256 KiB, max_watch_backlog_bytes / 4) unread is closed
+  // as above, so the memory of many slow clients stays near this budget.
+  int64_t max_total_watch_backlog_bytes = 0;
   // TLS: when set, the server speaks HTTPS (Start() wants an https:// URL;
   // StartOnFreeLoopbackPort serves https://127.0.0.1:PORT) and this configures each new
   // context: certificate chain, key, and client-certificate verification if wanted

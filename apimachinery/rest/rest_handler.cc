@@ -78,6 +78,17 @@ json GroupEntry(const ResourceRegistry& reg, const std::string& group) {
   return {{"name", group}, {"versions", versions}, {"preferredVersion", versions.empty() ? json::object() : versions[0]}};
 }
 
+constexpr const char* kProtobufMediaType = "application/vnd.kubernetes.protobuf";
+
+// "Application/JSON; charset=utf-8" -> "application/json".
+std::string MediaType(const std::string& content_type) {
+  std::string t = content_type.substr(0, content_type.find(';'));
+  t.erase(std::remove_if(t.begin(), t.end(), [](unsigned char c) { return std::isspace(c); }),
+          t.end());
+  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return t;
+}
+
 bool ParseInt(const std::string& s, int64_t* out) {
   if (s.empty()) return false;
   try {
@@ -121,7 +132,11 @@ RestResponse RestResponse::Text(int code, const std::string& text) {
 }
 
 RestResponse RestResponse::Error(const ApiError& error) {
-  return Json(error.code, StatusBody(error));
+  RestResponse r = Json(error.code, StatusBody(error));
+  // Clients back off by the header (client-go reads Retry-After, not the body).
+  if (error.retry_after_seconds > 0)
+    r.headers["Retry-After"] = std::to_string(error.retry_after_seconds);
+  return r;
 }
 
 // ---- watch sessions ---------------------------------------------------------------------
@@ -130,8 +145,9 @@ class RestHandler::WatchSession {
  public:
   WatchSession(const Clock& clock, ResourceInfo resource, Render render, TableObjects include,
                Timestamp deadline, std::optional<std::chrono::seconds> bookmarks,
-               std::chrono::seconds heartbeat)
-      : clock_(clock),
+               std::chrono::seconds heartbeat, std::string user)
+      : user_(std::move(user)),
+        clock_(clock),
         resource_(std::move(resource)),
         render_(render),
         include_(include),
@@ -246,12 +262,14 @@ class RestHandler::WatchSession {
   }
 
   bool finished() const { return finished_.load(); }
+  const std::string& user() const { return user_; }
 
   // Waits for a Tick in progress to return (after which, if finished, the session touches
   // neither the clock nor the sink again).
   void WaitIdle() { std::lock_guard alive(alive_mu_); }
 
  private:
+  const std::string user_;  // whose watch budget it counts against
   const Clock& clock_;
   const ResourceInfo resource_;
   const Render render_;
@@ -626,13 +644,24 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
     if (render == Render::kPartial) return RestResponse::Json(code, PartialObject(obj));
     return RestResponse::Json(code, obj);
   };
+  // kube-apiserver's 415 for a PATCH Content-Type it does not serve for this kind.
+  auto patch_type_error = [&](const std::string& ct) {
+    std::vector<std::string> accepted = {"application/json-patch+json",
+                                         "application/merge-patch+json"};
+    if (r.strategic_merge_patch) accepted.push_back("application/strategic-merge-patch+json");
+    accepted.push_back("application/apply-patch+yaml");
+    return ApiError::UnsupportedMediaType(ct, accepted);
+  };
   auto parse_body = [&](json* out) -> std::optional<ApiError> {
-    if (request.body.empty()) return ApiError::BadRequest("the request body is empty");
     const std::string ct = request.Header("content-type");
-    if (ct.find("yaml") != std::string::npos) {
-      return ApiError::UnsupportedMediaType(ct);
+    const std::string media = MediaType(ct);
+    // As kube-apiserver's NegotiateInputSerializer: no Content-Type means JSON, anything it
+    // cannot decode is 415 before the body is looked at (text/plain used to be stored).
+    if (!media.empty() && media != "application/json" && media != kProtobufMediaType) {
+      return ApiError::UnsupportedMediaType(ct, {"application/json", kProtobufMediaType});
     }
-    if (ct.find("protobuf") != std::string::npos) {
+    if (request.body.empty()) return ApiError::BadRequest("the request body is empty");
+    if (media == kProtobufMediaType) {
       StatusOr<json> decoded = DecodeKubernetesProtobuf(request.body);
       if (!decoded.ok()) {
         if (decoded.status().code() == StatusCode::kUnimplemented) {
@@ -700,7 +729,7 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
     } else if (m == "PATCH") {
       PatchType type;
       const std::string ct = request.Header("content-type");
-      if (!ParsePatchType(ct, &type)) return RestResponse::Error(ApiError::UnsupportedMediaType(ct));
+      if (!ParsePatchType(ct, &type)) return RestResponse::Error(patch_type_error(ct));
       out = service_.PatchScale(r, ns, name, type, request.body, ctx);
     }
     if (!out.ok()) return RestResponse::Error(out.error());
@@ -726,7 +755,7 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
   if (m == "PATCH") {
     PatchType type;
     const std::string ct = request.Header("content-type");
-    if (!ParsePatchType(ct, &type)) return RestResponse::Error(ApiError::UnsupportedMediaType(ct));
+    if (!ParsePatchType(ct, &type)) return RestResponse::Error(patch_type_error(ct));
     if (request.body.empty()) return RestResponse::Error(ApiError::BadRequest("the request body is empty"));
     ApiResult<json> patched = service_.Patch(r, ns, name, type, request.body, sub, ctx);
     if (!patched.ok()) return RestResponse::Error(patched.error());
@@ -776,12 +805,37 @@ RestResponse RestHandler::ServeWatch(const RestRequest& request, const ResourceI
   }
   std::chrono::seconds timeout =
       timeout_seconds > 0 ? std::chrono::seconds(timeout_seconds) : options_.default_watch_timeout;
+  const std::string user = request.user.name.empty() ? "system:anonymous" : request.user.name;
+  if (options_.max_watches > 0 || options_.max_watches_per_user > 0) {
+    int total = 0, mine = 0;
+    std::lock_guard lock(sessions_->mu);
+    for (const auto& w : sessions_->list) {
+      auto s = w.lock();
+      if (!s || s->finished()) continue;
+      ++total;
+      mine += s->user() == user;
+    }
+    // Counted and registered under one lock hold below would be exact; a race lets a burst
+    // open a few more than the cap, which is fine for a budget.
+    if (options_.max_watches > 0 && total >= options_.max_watches) {
+      return RestResponse::Error(ApiError::TooManyRequests(
+          "Too many requests, please try again later: " + std::to_string(total) +
+              " watches are open",
+          1));
+    }
+    if (options_.max_watches_per_user > 0 && mine >= options_.max_watches_per_user) {
+      return RestResponse::Error(
+          ApiError::TooManyRequests("Too many requests, please try again later: user " + user +
+                                        " has " + std::to_string(mine) + " watches open",
+                                    1));
+    }
+  }
   const Render render = ParseAccept(request.Header("accept"));
   std::optional<std::chrono::seconds> bookmarks;
   if (list.allow_bookmarks && render == Render::kObject) bookmarks = options_.bookmark_interval;
   auto session = std::make_shared<WatchSession>(
-      clock_, r, render, ParseIncludeObject(request.Query("includeObject")),
-      clock_.Now() + timeout, bookmarks, options_.watch_heartbeat_interval);
+      clock_, r, render, ParseIncludeObject(request.Query("includeObject")), clock_.Now() + timeout,
+      bookmarks, options_.watch_heartbeat_interval, user);
   std::weak_ptr<WatchSession> weak = session;
   int64_t start_rv = 0;
   ApiResult<std::unique_ptr<apimachinery::Watch>> w = service_.StartWatch(

@@ -58,6 +58,9 @@ struct RestRequest {
   // connection presented (gRPC can; cpprestsdk's listener cannot). Authentication verifies
   // it again before trusting it.
   std::string peer_certificate_pem;
+  // What filters keep for as long as the request is served (a max-in-flight slot): released
+  // when the request is destroyed, which RestHandler::Handle does when it returns.
+  std::vector<std::shared_ptr<void>> holds;
 
   // A header by lower-case name ("" when absent).
   std::string Header(const std::string& lower_name) const;
@@ -128,6 +131,12 @@ struct RestOptions {
   // decoder and line-based readers skip it), so that a vanished client is noticed by the
   // failing write instead of lingering until the timeout. 0 disables.
   std::chrono::seconds watch_heartbeat_interval{30};
+  // Watch budgets: open watches in total and per user (RestRequest::user.name; anonymous
+  // callers share one budget). A watch past either answers 429 TooManyRequests with
+  // Retry-After. 0 = no cap. How much a watch may leave unread is the transport's
+  // (HttpServerOptions::max_watch_backlog_bytes and max_total_watch_backlog_bytes).
+  int max_watches = 0;
+  int max_watches_per_user = 0;
 };
 
 class RestHandler {

@@ -55,4 +55,27 @@ TEST(YamlTest, JsonRoundTripsThroughYaml) {
 }
 
 }  // namespace
+// "Billion laughs": nine levels of ten aliases would be a billion values as JSON.
+TEST(YamlTest, AliasBombIsRefusedWithFileAndLine) {
+  std::string bomb =
+      "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n";
+  std::string prev = "a";
+  for (char c = 'b'; c <= 'i'; ++c) {
+    std::string name(1, c);
+    bomb += name + ": &" + name + " [";
+    for (int i = 0; i < 10; ++i) bomb += (i ? ",*" : "*") + prev;
+    bomb += "]\n";
+    prev = name;
+  }
+  auto docs = ParseYamlDocuments(bomb, "bomb.yaml");
+  ASSERT_FALSE(docs.ok());
+  EXPECT_EQ(docs.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(docs.status().message().find("bomb.yaml:"), std::string::npos) << docs.status();
+  EXPECT_NE(docs.status().message().find("billion laughs"), std::string::npos) << docs.status();
+  // A few aliases are fine.
+  auto ok = ParseYamlDocuments("base: &b {x: 1}\none: *b\ntwo: *b\n", "ok.yaml");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ((*ok)[0].value["two"]["x"], 1);
+}
+
 }  // namespace meridian::api

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <thread>
 
 #include "apimachinery/rest/protobuf_body.h"
 #include "test/apimachinery/rest/test_server.h"
@@ -463,6 +464,54 @@ TEST_F(RestHandlerTest, WatchStreamsEventsAndEndsOnTimeout) {
   clock_.Advance(std::chrono::seconds(31));
   EXPECT_TRUE(sink->WaitClosed());
   EXPECT_EQ(server_.handler->ActiveWatches(), 0u);
+}
+
+// Watch budgets: per user and in total, 429 with Retry-After past either; a watch that ends
+// gives its slot back.
+TEST_F(RestHandlerTest, WatchBudgetsPerUserAndInTotal) {
+  TestServer capped(clock_, RestOptions{.max_watches = 3, .max_watches_per_user = 2}, dispatcher_);
+  const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  auto watch = [&](const std::string& user) {
+    RestRequest r = Req("GET", coll, nullptr, {{"watch", "true"}, {"timeoutSeconds", "60"}});
+    r.user.name = user;
+    RestResponse resp = capped.handler->Handle(std::move(r));
+    if (resp.start_stream) {
+      sinks.push_back(std::make_shared<FakeSink>());
+      resp.start_stream(sinks.back());
+    }
+    return resp;
+  };
+  struct Step {
+    std::string user;
+    int code;
+    std::string message;
+  };
+  for (const Step& s : std::vector<Step>{
+           {"alice", 200, ""},
+           {"alice", 200, ""},
+           {"alice", 429,
+            "Too many requests, please try again later: user alice has 2 watches open"},
+           {"", 200, ""},
+           {"bob", 429, "Too many requests, please try again later: 3 watches are open"},
+       }) {
+    RestResponse r = watch(s.user);
+    ASSERT_EQ(r.code, s.code) << s.user << ": " << r.body;
+    if (s.code != 429) continue;
+    json status = Body(r);
+    EXPECT_EQ(status["reason"], "TooManyRequests");
+    EXPECT_EQ(status["message"], s.message);
+    EXPECT_EQ(status["details"]["retryAfterSeconds"], 1);
+    EXPECT_EQ(r.headers["Retry-After"], "1");
+  }
+  // Alice's first client goes away: bob gets its slot.
+  sinks[0]->ClientGoes();
+  for (int i = 0; i < 100 && capped.handler->ActiveWatches() > 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the reaper ticks every 200 ms
+  }
+  ASSERT_EQ(capped.handler->ActiveWatches(), 2u);
+  EXPECT_EQ(watch("bob").code, 200);
+  capped.handler->StopWatches();
 }
 
 TEST_F(RestHandlerTest, WatchFromResourceVersionLegacyPathTablesAndErrors) {
