@@ -45,11 +45,6 @@ Status ListAll(sync::MemberClient& client, const sync::GroupVersionResource& gvr
   return Status::Ok();
 }
 
-std::string ClientKey(const api::MemberCluster& m) {
-  return m.spec.server + "|" + (m.spec.insecure_skip_tls_verify ? "1" : "0") + "|" +
-         m.spec.credentials_ref.ns + "/" + m.spec.credentials_ref.name;
-}
-
 apimachinery::ObjectReference PolicyRef(const std::string& name) {
   return {api::kApiVersion, "ResidencyPolicy", "", name, "", ""};
 }
@@ -90,8 +85,8 @@ ResidencyAuditController::ResidencyAuditController(apimachinery::ObjectService& 
                                                    Options options)
     : objects_(objects),
       clock_(clock),
-      factory_(std::move(factory)),
       options_(options),
+      clients_(std::move(factory)),
       loop_([this]() -> std::optional<std::chrono::milliseconds> {
         StatusOr<AuditResult> r = ScanOnce();
         if (!r.ok()) spdlog::warn("residency audit: {}", r.status().ToString());
@@ -129,24 +124,11 @@ AuditResult ResidencyAuditController::Last() const {
   return last_;
 }
 
-std::shared_ptr<sync::MemberClient> ResidencyAuditController::ClientFor(const api::MemberCluster& m,
-                                                                        std::string* error) {
-  auto it = clients_.find(m.metadata.name);
-  if (it != clients_.end() && it->second.first == ClientKey(m)) return it->second.second;
-  StatusOr<std::shared_ptr<sync::MemberClient>> client = factory_(m);
-  if (!client.ok()) {
-    *error = client.status().ToString();
-    return nullptr;
-  }
-  clients_[m.metadata.name] = {ClientKey(m), *client};
-  return *client;
-}
-
 MemberInventory ResidencyAuditController::Inventory(const api::MemberCluster& member,
                                                     const std::vector<std::string>& namespaces) {
   MemberInventory inv;
   inv.member = member.metadata.name;
-  std::shared_ptr<sync::MemberClient> client = ClientFor(member, &inv.error);
+  std::shared_ptr<sync::MemberClient> client = clients_.Get(member, &inv.error);
   if (!client) return inv;
   std::vector<MemberObject> objects;
   auto fail = [&inv](const Status& st) {

@@ -75,8 +75,6 @@ class ResidencyAuditController {
   AuditResult Last() const;
 
  private:
-  std::shared_ptr<sync::MemberClient> ClientFor(const api::MemberCluster& member,
-                                                std::string* error);
   MemberInventory Inventory(const api::MemberCluster& member,
                             const std::vector<std::string>& namespaces);
   // Events for what changed since the previous scan (see the file comment).
@@ -90,11 +88,10 @@ class ResidencyAuditController {
 
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
-  sync::MemberClientFactory factory_;
   Options options_;
   std::unique_ptr<apimachinery::EventRecorder> events_;  // null without an events resource
   // Touched by the scanning thread only.
-  std::map<std::string, std::pair<std::string, std::shared_ptr<sync::MemberClient>>> clients_;
+  sync::MemberClientCache clients_;
   std::map<std::string, ResidencyViolation> open_;  // by Key()
   std::set<std::string> unverified_;                // members unverified in the last scan
   std::shared_ptr<EvidenceLedger> ledger_;          // null without the ResidencyEvidence kind

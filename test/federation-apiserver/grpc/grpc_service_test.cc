@@ -552,7 +552,7 @@ TEST_F(GrpcServiceTest, ErrorsMapToGrpcCodesWithTheKubernetesStatusBody) {
        ::grpc::StatusCode::INVALID_ARGUMENT,
        422,
        "Invalid",
-       {}},
+       {"spec.size"}},  // the patch error names the field (issue 22)
       {"object over the size limit",
        [&] { return Create(huge); },
        ::grpc::StatusCode::RESOURCE_EXHAUSTED,
