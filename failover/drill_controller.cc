@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <initializer_list>
 #include <map>
 
 #include "apimachinery/change_watch.h"
@@ -31,6 +32,23 @@ std::string Seconds(int64_t ms) {
 bool AbortRequested(const api::FailoverDrill& drill) {
   auto it = drill.metadata.annotations.find(kAbortAnnotation);
   return it != drill.metadata.annotations.end() && it->second == "true";
+}
+
+// The value at `path` in `o`, or null when a step is missing or not an object.
+const json* At(const json& o, std::initializer_list<const char*> path) {
+  const json* cur = &o;
+  for (const char* key : path) {
+    if (!cur->is_object()) return nullptr;
+    auto it = cur->find(key);
+    if (it == cur->end()) return nullptr;
+    cur = &*it;
+  }
+  return cur;
+}
+
+std::string StringAt(const json& o, std::initializer_list<const char*> path) {
+  const json* v = At(o, path);
+  return v != nullptr && v->is_string() ? v->get<std::string>() : "";
 }
 
 const MemberReadiness* Observed(const Fleet& fleet) {
@@ -440,12 +458,12 @@ MemberReadiness DrillController::ObserveMembers(const std::vector<api::MemberClu
         break;
       }
       for (const json& o : list->items) {
-        const json labels = o.value("metadata", json::object()).value("labels", json::object());
-        const std::string workload = labels.value(sync::kWorkloadLabel, "");
-        const json status = o.value("status", json::object());
-        const json replicas = status.value("readyReplicas", json(0));
-        if (!workload.empty() && replicas.is_number_integer()) {
-          ready[workload] += replicas.get<int64_t>();
+        // A member's answer is not trusted to be well-formed: json::value() throws on a
+        // non-object, and an exception here would end the drill controller's pass.
+        const std::string workload = StringAt(o, {"metadata", "labels", sync::kWorkloadLabel});
+        const json* replicas = At(o, {"status", "readyReplicas"});
+        if (!workload.empty() && replicas != nullptr && replicas->is_number_integer()) {
+          ready[workload] += replicas->get<int64_t>();
         }
       }
     }

@@ -674,6 +674,12 @@ TEST_F(DrillControllerTest, LiveDrillSamplesReadinessFromTheMembers) {
   unmanaged["metadata"]["name"] = "by-hand";
   unmanaged["metadata"]["labels"].erase(sync::kManagedByLabel);
   members["eu-central-1"]->Apply(deployments, unmanaged);  // not Meridian's: not counted
+  // A member's malformed answer (labels and status of the wrong type) is skipped, not fatal.
+  json malformed = deployment(3);
+  malformed["metadata"]["name"] = "malformed";
+  malformed["metadata"]["labels"][sync::kWorkloadLabel] = 42;
+  malformed["status"] = "ready";
+  members["eu-central-1"]->Apply(deployments, malformed);
   members["eu-west-1"]->FailEverything(UnavailableError("connection refused"));
 
   DrillController controller(
