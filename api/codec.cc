@@ -750,7 +750,7 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
       [&](JsonDecoder& d, const json& s) {
         d.RejectUnknown(s, "spec",
                         {"target", "mode", "durationSeconds", "abortConditions", "injectFault",
-                         "failure", "observeReturnSeconds"});
+                         "failure", "observeReturnSeconds", "slo"});
         const json* t = JsonDecoder::Member(s, "target");
         if (!t) {
           d.Error("spec.target", "required");
@@ -796,6 +796,13 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
         if (const json* v = JsonDecoder::Member(s, "observeReturnSeconds")) {
           o.spec.observe_return_seconds = d.Int(*v, "spec.observeReturnSeconds", 0, 86400).value_or(600);
         }
+        if (const json* slo = JsonDecoder::Member(s, "slo"); slo && d.ExpectObject(*slo, "spec.slo")) {
+          d.RejectUnknown(*slo, "spec.slo", {"minAvailabilityPercent"});
+          if (const json* v = JsonDecoder::Member(*slo, "minAvailabilityPercent")) {
+            o.spec.slo_min_availability_percent =
+                d.Int32(*v, "spec.slo.minAvailabilityPercent", 0, 100);
+          }
+        }
       },
       [&](JsonDecoder& d, const json& s) {
         d.RejectUnknown(s, "status",
@@ -832,6 +839,9 @@ json Encode(const FailoverDrill& o) {
   if (o.spec.inject_fault) spec["injectFault"] = true;
   if (o.spec.mode == "live") spec["failure"] = o.spec.inject_fault ? "injected" : "declared";
   spec["observeReturnSeconds"] = o.spec.observe_return_seconds;
+  if (o.spec.slo_min_availability_percent) {
+    spec["slo"] = {{"minAvailabilityPercent", *o.spec.slo_min_availability_percent}};
+  }
   j["spec"] = std::move(spec);
   json st = json::object();
   PutIf(st, "phase", o.status.phase);

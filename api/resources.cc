@@ -195,7 +195,11 @@ json SpecSchemaFor(const std::string& kind) {
                          "injected (the real fault is injected through the member's fault API and "
                          "the drill only observes).")},
          {"observeReturnSeconds", Int("After the restore, how long a live drill watches the "
-                                      "replicas return (0: not at all).")}},
+                                      "replicas return (0: not at all).")},
+         {"slo", Obj("The service level the report judges the drill against (stops nothing).",
+                     {{"minAvailabilityPercent",
+                       Int("The report counts the time ready replicas were below this share, "
+                           "overall and per workload.")}})}},
         {"target"});
   }
   return Obj("Records served by Meridian's DNS.",

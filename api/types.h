@@ -222,6 +222,9 @@ struct FailoverDrillSpec {
   // `observeReturnSeconds`: after the restore, how long a live drill keeps sampling the
   // replicas' return to the target (0: not at all).
   int64_t observe_return_seconds = 600;
+  // `slo.minAvailabilityPercent`: the service level the report judges the drill against
+  // (time spent below it, overall and per workload). Unlike abortConditions it stops nothing.
+  std::optional<int32_t> slo_min_availability_percent;
   friend bool operator==(const FailoverDrillSpec&, const FailoverDrillSpec&) = default;
 };
 

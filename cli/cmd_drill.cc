@@ -10,6 +10,7 @@
 
 #include "cli/command.h"
 #include "cli/drill_chart.h"
+#include "cli/drill_compare.h"
 #include "cli/drill_report.h"
 #include "cli/drill_request.h"
 #include "cli/kinds.h"
@@ -93,6 +94,22 @@ int AbortDrill(const GlobalFlags& g, const std::string& name) {
   return 1;
 }
 
+// Compares the drill's report with the previous drill of the same target (PreviousDrillOf),
+// attached as status.report.comparedWithPrevious so every format shows it. A list that fails
+// leaves the report as it is: the comparison is an addition, not the report.
+void AttachComparison(HttpClient& client, json* drill) {
+  if (!drill->contains("status") || !(*drill)["status"].contains("report")) return;
+  auto all = client.List(DrillKind(), "", "");
+  if (!all.ok() || !all.value().contains("items") || !all.value()["items"].is_array()) return;
+  std::vector<json> drills(all.value()["items"].begin(), all.value()["items"].end());
+  std::optional<json> previous = PreviousDrillOf(*drill, drills);
+  if (!previous) return;
+  json& report = (*drill)["status"]["report"];
+  report["comparedWithPrevious"] = ComparisonToJson(
+      (*previous)["metadata"].value("name", ""),
+      CompareDrillReports((*previous)["status"]["report"], report));
+}
+
 int ShowReport(const GlobalFlags& g, const std::string& name, const std::string& svg_path,
                const std::string& format) {
   if (format != "text" && format != "json" && format != "html" && format != "svg") {
@@ -103,6 +120,7 @@ int ShowReport(const GlobalFlags& g, const std::string& name, const std::string&
   if (!client) return 1;
   auto drill = client->Get(DrillKind(), "", name);
   if (!drill.ok()) return PrintError(drill.error());
+  AttachComparison(*client, &drill.value());
   if (format == "json") {
     const json& status =
         drill.value().contains("status") ? drill.value()["status"] : json::object();
@@ -148,6 +166,9 @@ const CommandRegistration kDrill({
           ->capture_default_str();
       run->add_option("--abort-below", flags->abort_below,
                       "abort and restore when ready replicas fall below this share (80%)");
+      run->add_option("--slo", flags->slo,
+                      "the availability the report judges the drill against (99%): time below "
+                      "it, overall and per workload; stops nothing");
       run->add_option("--failure", flags->failure,
                       "live only: declared (placement treats the target as failed; default) or "
                       "injected (the real fault through membersim's admin API, only observed)");

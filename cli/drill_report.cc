@@ -55,6 +55,28 @@ std::string Milestone(const json& report, const char* key, const std::string& mi
   return v.is_number() ? Secs(v.get<double>()) : missing;
 }
 
+// "  time to re-place:   1.0s / 2.0s  (4 workloads)" per milestone the report has
+// percentiles for; "" when it has none (an older report, a simulation).
+std::string PercentileLines(const json& report) {
+  const json& p = Field(report, "percentiles");
+  if (!p.is_object()) return "";
+  std::string out;
+  const std::pair<const char*, const char*> rows[] = {
+      {"timeToReplaceSeconds", "time to re-place:          "},
+      {"timeToFullReadySeconds", "until full replicas ready: "},
+      {"timeToReturnSeconds", "return after restore:      "}};
+  for (const auto& [key, label] : rows) {
+    const json& m = Field(p, key);
+    const int64_t of = Int(m, "of"), missing = Int(m, "missing");
+    if (of == 0 && missing == 0) continue;
+    out += fmt::format("  {}{} / {}  ({} workload{}", label, Milestone(m, "p50", "-"),
+                       Milestone(m, "p95", "-"), of, of == 1 ? "" : "s");
+    if (missing > 0) out += fmt::format("; {} not reached", missing);
+    out += ")\n";
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string DrillReturnText(const json& report, std::optional<Timestamp> now) {
@@ -176,6 +198,23 @@ std::string DrillReportText(const json& drill) {
     if (std::string back = DrillReturnText(report); !back.empty()) {
       out << "  return to the target:       " << back << "\n";
     }
+    if (std::string spread = PercentileLines(report); !spread.empty()) {
+      out << "\nOver the workloads the target hurt (p50 / p95)\n" << spread;
+    }
+    if (const json& slo = Field(report, "slo"); slo.is_object()) {
+      const json& below = Field(slo, "secondsBelow");
+      out << "\nSLO (availability >= " << Int(slo, "minAvailabilityPercent") << "%): "
+          << (below.is_number() && below.get<double>() > 0
+                  ? "below it for " + Secs(below.get<double>())
+                  : std::string("met at every sample"))
+          << "\n";
+      for (const json& w : Field(report, "perWorkload").is_array() ? Field(report, "perWorkload") : json::array()) {
+        const json& b = Field(w, "secondsBelowSlo");
+        if (b.is_number() && b.get<double>() > 0) {
+          out << "  " << Str(w, "workload") << ": below for " << Secs(b.get<double>()) << "\n";
+        }
+      }
+    }
     out << "\nAbort condition: ";
     const json& min = Field(report, "minAvailabilityPercent");
     if (Field(report, "abortConditionFired") == true) {
@@ -283,6 +322,20 @@ std::string DrillReportText(const json& drill) {
     out << "Timeline: " << n << " samples";
     if (n > 0) out << " over " << Secs(static_cast<double>(Int(timeline.back(), "atMs")) / 1000);
     out << " (fedctl drill report " << name << " --svg FILE draws it)\n";
+  }
+  if (const json& cmp = Field(report, "comparedWithPrevious"); cmp.is_object()) {
+    out << "\nCompared with the previous drill of " << target << " (" << Str(cmp, "previous") << ")\n";
+    size_t width = 6;
+    const json& figures = Field(cmp, "figures");
+    if (figures.is_array()) {
+      for (const json& f : figures) width = std::max(width, Str(f, "figure").size());
+      out << fmt::format("  {:<{}}  {:>12}  {:>12}  {}\n", "FIGURE", width, "PREVIOUS", "THIS DRILL", "VERDICT");
+      for (const json& f : figures) {
+        out << fmt::format("  {:<{}}  {:>12}  {:>12}  {}\n", Str(f, "figure"), width,
+                           Str(f, "previous").empty() ? "-" : Str(f, "previous"),
+                           Str(f, "current").empty() ? "-" : Str(f, "current"), Str(f, "verdict"));
+      }
+    }
   }
   return out.str();
 }

@@ -47,15 +47,15 @@ StatusOr<int64_t> ParseObserveReturn(const std::string& text) {
   return ParseSeconds(text, "--observe-return", 0);
 }
 
-StatusOr<int32_t> ParseAbortBelow(const std::string& text) {
+StatusOr<int32_t> ParsePercentFlag(const std::string& text, const std::string& flag) {
   static const std::regex re(R"((\d{1,3})%?)");
   std::smatch m;
   if (!std::regex_match(text, m, re)) {
-    return InvalidArgumentError("--abort-below \"" + text + "\": want a percentage such as 80%");
+    return InvalidArgumentError(flag + " \"" + text + "\": want a percentage such as 80%");
   }
   const int32_t n = std::stoi(m[1]);
   if (n < 1 || n > 100) {
-    return InvalidArgumentError("--abort-below \"" + text + "\": want 1% to 100%");
+    return InvalidArgumentError(flag + " \"" + text + "\": want 1% to 100%");
   }
   return n;
 }
@@ -93,6 +93,10 @@ StatusOr<json> BuildDrill(const DrillRunFlags& flags) {
   if (!flags.abort_below.empty()) {
     MERIDIAN_ASSIGN_OR_RETURN(int32_t percent, ParseAbortBelow(flags.abort_below));
     spec["abortConditions"] = {{"minAvailabilityPercent", percent}};
+  }
+  if (!flags.slo.empty()) {
+    MERIDIAN_ASSIGN_OR_RETURN(int32_t percent, ParsePercentFlag(flags.slo, "--slo"));
+    spec["slo"] = {{"minAvailabilityPercent", percent}};
   }
   if (flags.inject_fault) spec["injectFault"] = true;
   if (!flags.failure.empty()) spec["failure"] = flags.failure;

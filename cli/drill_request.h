@@ -17,6 +17,7 @@ struct DrillRunFlags {
   std::string mode = "simulate";  // --mode simulate | live
   std::string duration = "5m";    // --duration 90s | 5m | 1h | bare seconds
   std::string abort_below;        // --abort-below 80% (or 80); "" = no abort condition
+  std::string slo;                // --slo 99% (or 99): spec.slo.minAvailabilityPercent; "" = none
   bool inject_fault = false;      // --inject-fault: the older spelling of --failure injected
   std::string failure;            // --failure declared | injected; "" = declared (live)
   std::string observe_return;     // --observe-return 10m (0 = no); "" = the API's default
@@ -31,8 +32,11 @@ StatusOr<int64_t> ParseDrillDuration(const std::string& text);
 // --observe-return and the text.
 StatusOr<int64_t> ParseObserveReturn(const std::string& text);
 
-// "80%" or "80" -> 80. Errors name --abort-below; 1..100.
-StatusOr<int32_t> ParseAbortBelow(const std::string& text);
+// "80%" or "80" -> 80. Errors name `flag` (--abort-below, --slo) and the text; 1..100.
+StatusOr<int32_t> ParsePercentFlag(const std::string& text, const std::string& flag);
+inline StatusOr<int32_t> ParseAbortBelow(const std::string& text) {
+  return ParsePercentFlag(text, "--abort-below");
+}
 
 // The FailoverDrill to create. Without a name it carries metadata.generateName
 // "drill-<target value>-" so the server picks a unique name. Errors name the flag.

@@ -391,6 +391,9 @@ DrillSample TakeSample(const api::DrillTarget& target, int64_t at_ms,
     // Copied objects (a Service, a ConfigMap: no spec.replicas) are objects, not replicas:
     // availability is about replicas, and the members report no readiness for them.
     if (observed != nullptr && !api::TemplateReplicas(w.spec)) continue;
+    WorkloadSampleFigures& mine = s.by_workload[WorkloadKey(w)];
+    mine.desired = DesiredOf(w);
+    mine.on_target = ReplicasOnTarget(target, w.status.placement, members);
     s.desired += DesiredOf(w);
     for (const auto& [region, n] : ReplicasPerRegion(w.status.placement, members)) {
       s.desired_by_region[region] += n;
@@ -410,12 +413,14 @@ DrillSample TakeSample(const api::DrillTarget& target, int64_t at_ms,
       for (const api::ClusterSyncStatus& c : w.status.clusters) ready[c.cluster] += c.ready_replicas;
     }
     for (const auto& [cluster, n] : ready) {
-      if (observed != nullptr) s.ready += n;
+      if (observed != nullptr) mine.ready += n;
       s.ready_by_region[region_of(cluster)] += n;
       auto it = placed.find(cluster);
-      if (it != placed.end()) s.ready_as_placed += std::min(n, it->second);
+      if (it != placed.end()) mine.ready_as_placed += std::min(n, it->second);
     }
-    if (observed == nullptr) s.ready += w.status.ready_replicas;
+    if (observed == nullptr) mine.ready = w.status.ready_replicas;
+    s.ready += mine.ready;
+    s.ready_as_placed += mine.ready_as_placed;
   }
   if (observed != nullptr) {
     s.from_members = true;
@@ -493,6 +498,37 @@ json RecordToJson(const DrillRecord& r) {
     j["returnProgress"] = {{"want", r.return_progress.want},
                            {"placed", r.return_progress.placed},
                            {"ready", r.return_progress.ready}};
+  }
+  const int64_t last_ms = r.timeline.empty() ? 0 : r.timeline.back().at_ms;
+  json per_workload = json::array();
+  for (const auto& [key, m] : r.workloads) {
+    json w = {{"workload", key},
+              {"onTargetBefore", m.on_target_before},
+              {"replacedMs", OptMs(m.replaced_ms)},
+              {"fullyReadyMs", OptMs(m.fully_ready_ms)},
+              {"returnedMs", OptMs(m.returned_ms)},
+              {"lowestReady", m.lowest_ready},
+              {"lowestReadyDesired", m.lowest_ready_desired}};
+    if (r.slo_percent) {
+      w["belowSloMs"] = m.below_slo.closed_ms;
+      w["belowSloSinceMs"] = OptMs(m.below_slo.since_ms);
+      w["secondsBelowSlo"] = static_cast<double>(m.below_slo.TotalAt(last_ms)) / 1000.0;
+    }
+    per_workload.push_back(std::move(w));
+  }
+  j["perWorkload"] = std::move(per_workload);
+  auto percentiles = [](const MilestonePercentiles& p) {
+    return json{{"p50", OptSeconds(p.p50_ms)}, {"p95", OptSeconds(p.p95_ms)},
+                {"of", p.of}, {"missing", p.missing}};
+  };
+  j["percentiles"] = {{"timeToReplaceSeconds", percentiles(ReplacePercentiles(r))},
+                      {"timeToFullReadySeconds", percentiles(FullReadyPercentiles(r))},
+                      {"timeToReturnSeconds", percentiles(ReturnPercentiles(r))}};
+  if (r.slo_percent) {
+    j["slo"] = {{"minAvailabilityPercent", *r.slo_percent},
+                {"belowMs", r.below_slo.closed_ms},
+                {"belowSinceMs", OptMs(r.below_slo.since_ms)},
+                {"secondsBelow", static_cast<double>(r.below_slo.TotalAt(last_ms)) / 1000.0}};
   }
   if (r.lowest_ready >= 0 && r.lowest_ready_desired > 0) {
     j["lowestAvailabilityPercent"] =
@@ -589,8 +625,133 @@ StatusOr<DrillRecord> RecordFromJson(const json& report) {
       in.Int(*p, "status.report.returnProgress.", "ready", &r.return_progress.ready);
     }
   }
+  // Nested optional integers (null = not reached).
+  auto opt_int = [&](const json& obj, const std::string& path, const char* key,
+                     std::optional<int64_t>* out) {
+    const json* v = ReportReader::Member(obj, key);
+    if (!v || v->is_null()) return;
+    int64_t x = 0;
+    in.Int(obj, path, key, &x);
+    *out = x;
+  };
+  if (const json* slo = ReportReader::Member(report, "slo"); slo && !slo->is_null()) {
+    if (!slo->is_object()) {
+      in.Fail("status.report.slo", "want an object");
+    } else {
+      int64_t percent = 0;
+      in.Int(*slo, "status.report.slo.", "minAvailabilityPercent", &percent);
+      r.slo_percent = static_cast<int32_t>(std::clamp<int64_t>(percent, 0, 100));
+      in.Int(*slo, "status.report.slo.", "belowMs", &r.below_slo.closed_ms);
+      opt_int(*slo, "status.report.slo.", "belowSinceMs", &r.below_slo.since_ms);
+    }
+  }
+  in.Array("perWorkload", [&](const json& item, const std::string& path) {
+    WorkloadMilestones m;
+    const std::string prefix = path + ".";
+    in.Int(item, prefix, "onTargetBefore", &m.on_target_before);
+    opt_int(item, prefix, "replacedMs", &m.replaced_ms);
+    opt_int(item, prefix, "fullyReadyMs", &m.fully_ready_ms);
+    opt_int(item, prefix, "returnedMs", &m.returned_ms);
+    in.Int(item, prefix, "lowestReady", &m.lowest_ready);
+    in.Int(item, prefix, "lowestReadyDesired", &m.lowest_ready_desired);
+    in.Int(item, prefix, "belowSloMs", &m.below_slo.closed_ms);
+    opt_int(item, prefix, "belowSloSinceMs", &m.below_slo.since_ms);
+    r.workloads[ReportReader::StrOf(item, "workload")] = m;
+  });
   if (!in.status().ok()) return in.status();
   return r;
+}
+
+namespace {
+
+// Below the SLO: ready * 100 < percent * desired (nothing desired is never below).
+bool BelowSlo(int64_t ready, int64_t desired, int32_t percent) {
+  return desired > 0 && ready * 100 < int64_t{percent} * desired;
+}
+
+void TrackBelow(TimeBelow* below, bool is_below, int64_t at_ms) {
+  if (is_below && !below->since_ms) below->since_ms = at_ms;
+  if (!is_below && below->since_ms) {
+    below->closed_ms += at_ms - *below->since_ms;
+    below->since_ms.reset();
+  }
+}
+
+// Lowest ready/desired so far, compared as fractions without dividing.
+void TrackLowest(int64_t ready, int64_t desired, int64_t* lowest_ready, int64_t* lowest_desired) {
+  if (*lowest_ready < 0 ||
+      (desired > 0 && (*lowest_desired <= 0 || ready * *lowest_desired < *lowest_ready * desired))) {
+    *lowest_ready = ready;
+    *lowest_desired = desired;
+  }
+}
+
+// Folds a sample into the SLO time and each followed workload's milestones; `returned`
+// (after the restore) says which hurt workloads are back on the target, ready.
+void TrackWorkloads(DrillRecord* r, const DrillSample& sample,
+                    const std::map<std::string, bool>* returned) {
+  if (r->slo_percent) {
+    TrackBelow(&r->below_slo, BelowSlo(sample.ready, sample.desired, *r->slo_percent), sample.at_ms);
+  }
+  for (auto& [key, m] : r->workloads) {
+    auto it = sample.by_workload.find(key);
+    if (it == sample.by_workload.end()) continue;  // deleted, or a copied object
+    const WorkloadSampleFigures& f = it->second;
+    TrackLowest(f.ready, f.desired, &m.lowest_ready, &m.lowest_ready_desired);
+    if (r->slo_percent) TrackBelow(&m.below_slo, BelowSlo(f.ready, f.desired, *r->slo_percent), sample.at_ms);
+    if (m.on_target_before <= 0) continue;  // not hurt: no milestones to reach
+    if (returned != nullptr) {
+      auto back = returned->find(key);
+      if (!m.returned_ms && back != returned->end() && back->second) m.returned_ms = sample.at_ms;
+      continue;
+    }
+    if (!m.replaced_ms && f.on_target == 0) m.replaced_ms = sample.at_ms;
+    if (m.replaced_ms && !m.fully_ready_ms && f.desired > 0 && f.ready_as_placed >= f.desired) {
+      m.fully_ready_ms = sample.at_ms;
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<int64_t> NearestRankPercentile(std::vector<int64_t> values, int p) {
+  if (values.empty()) return std::nullopt;
+  std::sort(values.begin(), values.end());
+  // Nearest rank: the smallest value with at least p% of the values at or below it.
+  const size_t rank = static_cast<size_t>((static_cast<int64_t>(values.size()) * p + 99) / 100);
+  return values[std::clamp<size_t>(rank, 1, values.size()) - 1];
+}
+
+namespace {
+MilestonePercentiles PercentilesOf(const DrillRecord& r,
+                                   std::optional<int64_t> WorkloadMilestones::*milestone,
+                                   int64_t origin_ms) {
+  MilestonePercentiles out;
+  std::vector<int64_t> values;
+  for (const auto& [key, m] : r.workloads) {
+    if (m.on_target_before <= 0) continue;
+    if (const std::optional<int64_t>& at = m.*milestone) {
+      values.push_back(*at - origin_ms);
+    } else {
+      ++out.missing;
+    }
+  }
+  out.of = static_cast<int64_t>(values.size());
+  out.p50_ms = NearestRankPercentile(values, 50);
+  out.p95_ms = NearestRankPercentile(values, 95);
+  return out;
+}
+}  // namespace
+
+MilestonePercentiles ReplacePercentiles(const DrillRecord& r) {
+  return PercentilesOf(r, &WorkloadMilestones::replaced_ms, 0);
+}
+MilestonePercentiles FullReadyPercentiles(const DrillRecord& r) {
+  return PercentilesOf(r, &WorkloadMilestones::fully_ready_ms, 0);
+}
+MilestonePercentiles ReturnPercentiles(const DrillRecord& r) {
+  if (!r.restored_ms) return {};
+  return PercentilesOf(r, &WorkloadMilestones::returned_ms, *r.restored_ms);
 }
 
 DrillRecord StartRecord(const api::FailoverDrill& drill, int64_t started_at_ms,
@@ -603,6 +764,7 @@ DrillRecord StartRecord(const api::FailoverDrill& drill, int64_t started_at_ms,
     r.failure = drill.spec.inject_fault ? kFailureInjected : kFailureDeclared;
   r.started_at_ms = started_at_ms;
   r.min_availability_percent = drill.spec.abort_below_percent;
+  r.slo_percent = drill.spec.slo_min_availability_percent;
   for (const api::FederatedWorkload& w : workloads) {
     if (!w.metadata.deletion_timestamp.empty()) continue;
     WorkloadBefore b{WorkloadKey(w), PlacementMap(w.status.placement),
@@ -614,6 +776,7 @@ DrillRecord StartRecord(const api::FailoverDrill& drill, int64_t started_at_ms,
   if (std::any_of(r.before.begin(), r.before.end(), [](const WorkloadBefore& b) { return b.on_target > 0; })) {
     std::erase_if(r.before, [](const WorkloadBefore& b) { return b.on_target == 0; });
   }
+  for (const WorkloadBefore& b : r.before) r.workloads[b.workload].on_target_before = b.on_target;
   for (const api::FederatedWorkload& w : FollowedWorkloads(r, workloads)) {
     for (const auto& [region, n] : ReplicasPerRegion(w.status.placement, members)) {
       r.placed_before_per_region[region] += n;
@@ -676,17 +839,12 @@ void AddSample(DrillRecord* r, DrillSample sample,
       sample.ready_as_placed >= sample.desired) {
     r->fully_ready_ms = sample.at_ms;
   }
-  // Lowest availability: compare ready/desired as fractions without dividing.
-  if (r->lowest_ready < 0 ||
-      (sample.desired > 0 &&
-       (r->lowest_ready_desired <= 0 ||
-        sample.ready * r->lowest_ready_desired < r->lowest_ready * sample.desired))) {
-    r->lowest_ready = sample.ready;
-    r->lowest_ready_desired = sample.desired;
-  }
+  TrackLowest(sample.ready, sample.desired, &r->lowest_ready, &r->lowest_ready_desired);
   r->placed_during_per_region = sample.desired_by_region;
   r->replicas_moved_per_region = Difference(sample.desired_by_region, r->placed_before_per_region);
   TrackUnplacedAndResidency(r, followed, members, policies, topology);
+  TrackWorkloads(r, sample, /*returning=*/nullptr);
+  sample.by_workload.clear();
   AppendThinned(&r->timeline, std::move(sample));
 }
 
@@ -780,6 +938,16 @@ void AddReturnSample(DrillRecord* r, DrillSample sample, const ReturnProgress& p
   if (!WatchingReturn(*r)) return;
   r->return_progress = progress;
   TrackUnplacedAndResidency(r, followed, members, policies, topology);
+  // Each hurt workload's own return: its replicas back on the target and ready.
+  std::map<std::string, bool> returned;
+  if (StatusOr<api::DrillTarget> target = scheduling::ParseFailureTarget(r->target); target.ok()) {
+    for (const WorkloadBefore& b : r->before) {
+      if (b.on_target <= 0) continue;
+      returned[b.workload] = ReturnProgressOf(*target, {b}, followed, members).Complete();
+    }
+  }
+  TrackWorkloads(r, sample, &returned);
+  sample.by_workload.clear();
   if (progress.Complete()) {
     r->returned_ms = sample.at_ms;
     r->return_observation = kReturnReturned;

@@ -93,6 +93,16 @@ std::map<std::string, int64_t> ReplicasPerRegion(const std::vector<api::ClusterP
 
 // ---- Live drills ----
 
+// One followed workload in a sample. Not kept in the timeline (status.report stays small
+// however many workloads a drill follows): the record folds it into WorkloadMilestones.
+struct WorkloadSampleFigures {
+  int64_t desired = 0;
+  int64_t ready = 0;
+  int64_t ready_as_placed = 0;
+  int64_t on_target = 0;
+  friend bool operator==(const WorkloadSampleFigures&, const WorkloadSampleFigures&) = default;
+};
+
 // The fleet at one instant, as the drill samples it (only the workloads the drill follows).
 struct DrillSample {
   int64_t at_ms = 0;  // since the drill started
@@ -109,6 +119,8 @@ struct DrillSample {
   // nothing of theirs counted as ready. Empty when sampled from status.
   std::vector<std::string> unverified;
   bool from_members = false;  // ready figures read from the members, not status.clusters
+  // Per followed workload (namespace/name); cleared before the sample joins the timeline.
+  std::map<std::string, WorkloadSampleFigures> by_workload;
   friend bool operator==(const DrillSample&, const DrillSample&) = default;
 };
 
@@ -177,6 +189,42 @@ struct UnplacedReplicas {
   friend bool operator==(const UnplacedReplicas&, const UnplacedReplicas&) = default;
 };
 
+// Time spent below a service level, accumulated sample by sample: an interval counts from
+// the sample that first fell below to the first sample back at or above it.
+struct TimeBelow {
+  int64_t closed_ms = 0;                   // intervals already ended
+  std::optional<int64_t> since_ms;         // an interval still open
+  // Up to `at_ms` (the latest sample), the open interval included.
+  int64_t TotalAt(int64_t at_ms) const { return closed_ms + (since_ms ? at_ms - *since_ms : 0); }
+  friend bool operator==(const TimeBelow&, const TimeBelow&) = default;
+};
+
+// One followed workload's milestones, so the report can give p50/p95 over workloads. A
+// workload that had nothing on the target has no re-place / full-ready / return milestones
+// (the drill did not hurt it) and is left out of those percentiles.
+struct WorkloadMilestones {
+  int64_t on_target_before = 0;
+  std::optional<int64_t> replaced_ms;     // none of its replicas left on the target
+  std::optional<int64_t> fully_ready_ms;  // after that, ready where placed reached desired
+  std::optional<int64_t> returned_ms;     // after the restore, back on the target and ready
+  int64_t lowest_ready = -1;              // -1: no sample yet
+  int64_t lowest_ready_desired = 0;
+  TimeBelow below_slo;
+  friend bool operator==(const WorkloadMilestones&, const WorkloadMilestones&) = default;
+};
+
+// p50 and p95 (nearest rank) of one milestone over the workloads that reached it; `of` is
+// how many workloads it is taken over, `missing` how many hurt workloads never reached it.
+struct MilestonePercentiles {
+  std::optional<int64_t> p50_ms, p95_ms;
+  int64_t of = 0;
+  int64_t missing = 0;
+  friend bool operator==(const MilestonePercentiles&, const MilestonePercentiles&) = default;
+};
+
+// The nearest-rank percentile `p` (0 < p <= 100) of `values`; nullopt when empty.
+std::optional<int64_t> NearestRankPercentile(std::vector<int64_t> values, int p);
+
 // A live drill's progress and report (status.report). Milliseconds are since started_at_ms.
 struct DrillRecord {
   std::string target;  // DescribeTarget
@@ -203,8 +251,20 @@ struct DrillRecord {
   std::optional<int64_t> return_watch_until_ms;  // when watching stops without a return
   std::optional<int64_t> returned_ms;            // every followed replica back and ready
   ReturnProgress return_progress;                // as of the latest return sample
+  // spec.slo.minAvailabilityPercent and the time the fleet (ready / desired over the
+  // followed workloads, as the members showed it) spent below it, failure and return alike.
+  std::optional<int32_t> slo_percent;
+  TimeBelow below_slo;
+  // namespace/name -> its milestones (only workloads the drill follows).
+  std::map<std::string, WorkloadMilestones> workloads;
   friend bool operator==(const DrillRecord&, const DrillRecord&) = default;
 };
+
+// The percentiles of the re-place and full-ready times (from the fault start) and of the
+// return times (from the restore) over the workloads the target hurt.
+MilestonePercentiles ReplacePercentiles(const DrillRecord& record);
+MilestonePercentiles FullReadyPercentiles(const DrillRecord& record);
+MilestonePercentiles ReturnPercentiles(const DrillRecord& record);
 
 // report.returnObservation: what the drill knows about the replicas' return after restore.
 inline constexpr char kReturnOff[] = "off";            // spec.observeReturnSeconds 0

@@ -220,7 +220,7 @@ echo "   (nothing is broken for real: eu-west keeps its replicas until their rep
 echo "   ready elsewhere, so the rehearsal costs no availability; the replicas return after the"
 echo "   workloads' recoveryDelaySeconds, 60 s, one step at a time)"
 live=$("${FEDCTL[@]}" drill run --target region=eu-west --mode live --duration 8s \
-  --abort-below 90% --observe-return 0 --name demo-eu-west-live)
+  --abort-below 90% --slo 99% --observe-return 0 --name demo-eu-west-live)
 "${FEDCTL[@]}" drill status -w "$live" | tail -n 1
 "${FEDCTL[@]}" drill report "$live" --svg "$STATE_DIR/demo-eu-west-live.svg"
 echo

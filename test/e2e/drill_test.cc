@@ -212,7 +212,7 @@ TEST_F(DrillE2E, C_LiveDrillTreatsTheTargetAsFailedForPlacementThenGivesItBack) 
   const auto placement = Placement(w);
   ASSERT_GT(placement.at("ap-south-1"), 0);
 
-  const std::string name = Run("--target region=ap-south --mode live --duration 4s --observe-return 45s");
+  const std::string name = Run("--target region=ap-south --mode live --duration 4s --observe-return 45s --slo 99%");
   // While it runs, placement moves ap-south's replicas elsewhere.
   ASSERT_TRUE(WaitFor(milliseconds(10000), [](const json& x) {
     return Placement(x).count("ap-south-1") == 0;
@@ -232,6 +232,13 @@ TEST_F(DrillE2E, C_LiveDrillTreatsTheTargetAsFailedForPlacementThenGivesItBack) 
   // No fault injected: ap-south really serves, so its replicas stay until their replacements
   // are ready (make-before-break) and the drill costs no availability.
   EXPECT_EQ(r["lowestReady"], r["lowestReadyDesired"]) << r.dump(2);
+  // ... so it never went below the 99 % SLO, and each hurt workload has its own milestones.
+  EXPECT_EQ(r["slo"]["minAvailabilityPercent"], 99) << r.dump(2);
+  EXPECT_EQ(r["slo"]["secondsBelow"], 0.0) << r.dump(2);
+  EXPECT_GE(r["percentiles"]["timeToReplaceSeconds"]["of"].get<int64_t>(), 1) << r.dump(2);
+  EXPECT_EQ(r["percentiles"]["timeToReplaceSeconds"]["missing"], 0) << r.dump(2);
+  EXPECT_LE(r["percentiles"]["timeToReplaceSeconds"]["p95"].get<double>(), r["timeToReplaceSeconds"].get<double>())
+      << r.dump(2);
 
   // The return: ap-south runs its share again, ready, only after the workload's 2 s
   // recovery delay (counted from the restore), well within the bound.
@@ -252,6 +259,9 @@ TEST_F(DrillE2E, C_LiveDrillTreatsTheTargetAsFailedForPlacementThenGivesItBack) 
   int64_t after_restore = 0;
   for (const json& s : r["timeline"]) after_restore += s["atMs"].get<int64_t>() > restored;
   EXPECT_GE(after_restore, 2) << r["timeline"].dump();
+  // Every hurt workload is back: the return's p95 over workloads is the drill's return time.
+  EXPECT_EQ(r["percentiles"]["timeToReturnSeconds"]["missing"], 0) << r.dump(2);
+  EXPECT_EQ(r["percentiles"]["timeToReturnSeconds"]["p95"], r["timeToReturnSeconds"]) << r.dump(2);
   std::printf("[ measured ] region=ap-south drill: %lld replicas back on ap-south and ready %.1f s after the restore "
               "(recoveryDelaySeconds 2, %lld samples after the restore)\n",
               static_cast<long long>(on_ap_south), to_return, static_cast<long long>(after_restore));

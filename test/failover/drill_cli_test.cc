@@ -6,6 +6,7 @@
 #include <regex>
 
 #include "cli/drill_chart.h"
+#include "cli/drill_compare.h"
 #include "cli/drill_report.h"
 #include "cli/drill_request.h"
 
@@ -46,6 +47,16 @@ TEST(DrillRequest, AbortBelow) {
     ASSERT_FALSE(got.ok()) << bad;
     EXPECT_NE(got.status().message().find("--abort-below"), std::string::npos);
   }
+  DrillRunFlags flags;
+  flags.target = "region=eu-west";
+  flags.mode = "live";
+  flags.slo = "99%";
+  StatusOr<json> drill = BuildDrill(flags);
+  ASSERT_TRUE(drill.ok()) << drill.status().message();
+  EXPECT_EQ((*drill)["spec"]["slo"], (json{{"minAvailabilityPercent", 99}}));
+  flags.slo = "120%";
+  ASSERT_FALSE(BuildDrill(flags).ok());
+  EXPECT_NE(BuildDrill(flags).status().message().find("--slo \"120%\""), std::string::npos);
 }
 
 TEST(DrillRequest, BuildsTheDrill) {
@@ -191,6 +202,97 @@ TEST(DrillReport, TextSaysEverythingTheIssueAsksFor) {
 
   json pending = {{"metadata", {{"name", "p"}}}, {"spec", {{"mode", "live"}, {"target", {{"region", "r"}}}}}};
   EXPECT_NE(DrillReportText(pending).find("No report yet"), std::string::npos);
+}
+
+TEST(DrillReport, PercentilesAndTimeBelowTheSlo) {
+  json d = LiveDrill();
+  json& report = d["status"]["report"];
+  report["percentiles"] = {
+      {"timeToReplaceSeconds", {{"p50", 2.0}, {"p95", 3.5}, {"of", 4}, {"missing", 0}}},
+      {"timeToFullReadySeconds", {{"p50", 6.0}, {"p95", nullptr}, {"of", 3}, {"missing", 1}}},
+      {"timeToReturnSeconds", {{"p50", nullptr}, {"p95", nullptr}, {"of", 0}, {"missing", 0}}}};
+  report["slo"] = {{"minAvailabilityPercent", 90}, {"belowMs", 3000}, {"belowSinceMs", nullptr}, {"secondsBelow", 3.0}};
+  report["perWorkload"] = json::array({{{"workload", "shop/web"}, {"secondsBelowSlo", 3.0}},
+                                       {{"workload", "shop/api"}, {"secondsBelowSlo", 0.0}}});
+  const std::string text = DrillReportText(d);
+  for (const char* want : {"Over the workloads the target hurt (p50 / p95)",
+                           "time to re-place:          2.0s / 3.5s  (4 workloads)",
+                           "until full replicas ready: 6.0s / -  (3 workloads; 1 not reached)",
+                           "SLO (availability >= 90%): below it for 3.0s", "shop/web: below for 3.0s"}) {
+    EXPECT_NE(text.find(want), std::string::npos) << "missing \"" << want << "\" in\n" << text;
+  }
+  EXPECT_EQ(text.find("return after restore:"), std::string::npos) << text;  // no workload to return
+  EXPECT_EQ(text.find("shop/api: below"), std::string::npos) << text;
+}
+
+json Drill(const std::string& name, const std::string& target, const std::string& failure,
+           const std::string& phase, int64_t started, json report_fields) {
+  json report = {{"target", target}, {"mode", "live"}, {"failure", failure}, {"startedAtMs", started}};
+  report.update(report_fields);
+  return {{"metadata", {{"name", name}}}, {"status", {{"phase", phase}, {"report", report}}}};
+}
+
+TEST(DrillCompare, PreviousIsTheLatestFinishedDrillOfTheSameKindAndTarget) {
+  const json current = Drill("now", "region=eu-west", "injected", "Completed", 5000, json::object());
+  const std::vector<json> drills = {
+      Drill("older", "region=eu-west", "injected", "Completed", 1000, json::object()),
+      Drill("previous", "region=eu-west", "injected", "Aborted", 3000, json::object()),
+      Drill("declared", "region=eu-west", "declared", "Completed", 4000, json::object()),
+      Drill("other-target", "region=us-east", "injected", "Completed", 4100, json::object()),
+      Drill("still-running", "region=eu-west", "injected", "Running", 4200, json::object()),
+      Drill("later", "region=eu-west", "injected", "Completed", 9000, json::object()),
+      current,
+  };
+  std::optional<json> prev = PreviousDrillOf(current, drills);
+  ASSERT_TRUE(prev);
+  EXPECT_EQ((*prev)["metadata"]["name"], "previous");
+  EXPECT_FALSE(PreviousDrillOf(drills[0], drills));  // the first one has none
+  EXPECT_FALSE(PreviousDrillOf(json{{"metadata", {{"name", "x"}}}}, drills));  // no report yet
+}
+
+TEST(DrillCompare, FigureByFigureWithNoiseTolerance) {
+  const json prev = {{"timeToDetectSeconds", 2.5},
+                     {"timeToReplaceSeconds", 3.0},
+                     {"timeToFullReadySeconds", 10.0},
+                     {"percentiles", {{"timeToReplaceSeconds", {{"p95", 3.0}, {"missing", 0}}}}},
+                     {"lowestAvailabilityPercent", 80.0},
+                     {"slo", {{"secondsBelow", 4.0}}},
+                     {"residencyViolations", 0},
+                     {"unplaced", json::array()}};
+  const json cur = {{"timeToDetectSeconds", 2.6},       // within 10 %: same
+                    {"timeToReplaceSeconds", 2.0},      // better
+                    {"timeToFullReadySeconds", nullptr},  // not reached: worse
+                    {"percentiles", {{"timeToReplaceSeconds", {{"p95", 5.0}, {"missing", 0}}}}},
+                    {"lowestAvailabilityPercent", 90.0},  // higher is better
+                    {"slo", {{"secondsBelow", 6.0}}},     // worse
+                    {"residencyViolations", 1},           // worse
+                    {"unplaced", json::array({{{"replicas", 2}}})}};
+  std::map<std::string, FigureComparison> by_name;
+  for (const FigureComparison& f : CompareDrillReports(prev, cur)) by_name[f.figure] = f;
+  auto verdict = [&](const std::string& figure) {
+    auto it = by_name.find(figure);
+    return it == by_name.end() ? std::string("(missing)") : it->second.verdict;
+  };
+  EXPECT_EQ(verdict("time to detect"), kSame);
+  EXPECT_EQ(verdict("time to re-place"), kBetter);
+  EXPECT_EQ(verdict("time to re-place (p95 over workloads)"), kWorse);
+  EXPECT_EQ(verdict("time until fully ready"), kWorse);
+  EXPECT_EQ(by_name["time until fully ready"].current, "not reached");
+  EXPECT_EQ(by_name["time until fully ready"].previous, "10.0s");
+  EXPECT_EQ(verdict("lowest availability"), kBetter);
+  EXPECT_EQ(by_name["lowest availability"].current, "90.0%");
+  EXPECT_EQ(verdict("time below the SLO"), kWorse);
+  EXPECT_EQ(verdict("residency violations"), kWorse);
+  EXPECT_EQ(verdict("replicas left unplaced"), kWorse);
+  EXPECT_EQ(by_name.count("time to return after restore"), 0u);  // neither report has it
+
+  // Rendered in the text report (and so in the HTML page, which embeds it).
+  json d = LiveDrill();
+  d["status"]["report"]["comparedWithPrevious"] = ComparisonToJson("drill-before", CompareDrillReports(prev, cur));
+  const std::string text = DrillReportText(d);
+  EXPECT_NE(text.find("Compared with the previous drill of zone=eu-west-1a (drill-before)"), std::string::npos) << text;
+  EXPECT_TRUE(std::regex_search(text, std::regex(R"(time to re-place\s+3\.0s\s+2\.0s\s+better)"))) << text;
+  EXPECT_TRUE(std::regex_search(text, std::regex(R"(time until fully ready\s+10\.0s\s+not reached\s+worse)"))) << text;
 }
 
 TEST(DrillReport, TextNamesTheKindOfLiveDrill) {

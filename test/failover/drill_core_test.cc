@@ -160,7 +160,11 @@ TEST(DrillSample, FromMembersCountsWhatTheyHoldAndNamesWhoDidNotAnswer) {
   EXPECT_EQ(s.ready_by_region,
             (std::map<std::string, int64_t>{{"eu-central", 5}, {"eu-west", 0}, {"us-east", 4}}));
   EXPECT_EQ(s.unverified, (std::vector<std::string>{"eu-west-1"}));
+  EXPECT_EQ(s.by_workload, (std::map<std::string, WorkloadSampleFigures>{
+                               {"shop/web", {.desired = 18, .ready = 9, .ready_as_placed = 7, .on_target = 6}}}));
 
+  // The timeline keeps the fleet's figures only (AddSample clears by_workload).
+  s.by_workload.clear();
   DrillRecord r;
   r.timeline.push_back(s);
   StatusOr<DrillRecord> back = RecordFromJson(RecordToJson(r));
@@ -670,6 +674,119 @@ TEST(DrillFault, RequestsPerTarget) {
     EXPECT_EQ(*got, c.want) << DescribeTarget(c.target) << (c.heal ? " heal" : " fail");
   }
   EXPECT_EQ(FaultRequests(Zone("nowhere"), members, false).status().code(), StatusCode::kNotFound);
+}
+
+
+TEST(DrillPercentiles, NearestRank) {
+  EXPECT_EQ(NearestRankPercentile({}, 50), std::nullopt);
+  EXPECT_EQ(NearestRankPercentile({7}, 95), 7);
+  EXPECT_EQ(NearestRankPercentile({4, 1, 3, 2}, 50), 2);
+  EXPECT_EQ(NearestRankPercentile({4, 1, 3, 2}, 95), 4);
+  std::vector<int64_t> hundred;
+  for (int i = 1; i <= 100; ++i) hundred.push_back(i);
+  EXPECT_EQ(NearestRankPercentile(hundred, 95), 95);
+  EXPECT_EQ(NearestRankPercentile(hundred, 50), 50);
+}
+
+// Two workloads lose eu-west: "api" is re-placed and ready quickly, "web" slowly; "batch"
+// was never there. The report gives each one's milestones, p50/p95 over the two hurt ones,
+// and the time the fleet and each workload spent below the SLO.
+TEST(DrillRecord, PerWorkloadMilestonesPercentilesAndTimeBelowSlo) {
+  const auto members = Fleet3();
+  api::FailoverDrill drill;
+  drill.spec.target = Region("eu-west");
+  drill.spec.mode = "live";
+  drill.spec.slo_min_availability_percent = 80;
+  auto web0 = Workload("web", 4, {Placed("eu-west-1", 4)}, {{"eu-west-1", 4}});
+  auto api0 = Workload("api", 2, {Placed("eu-west-1", 2)}, {{"eu-west-1", 2}});
+  auto batch = Workload("batch", 4, {Placed("us-east-1", 4)}, {{"us-east-1", 4}});
+  DrillRecord r = StartRecord(drill, 0, {web0, api0, batch}, members);
+  ASSERT_EQ(r.workloads.size(), 2u);  // only the hurt workloads are followed
+  EXPECT_EQ(r.slo_percent, 80);
+  auto add = [&](int64_t at, std::vector<api::FederatedWorkload> ws) {
+    AddSample(&r, TakeSample(drill.spec.target, at, ws, members), ws, members, {}, {});
+  };
+  add(0, {web0, api0});  // 6/6
+  // t=1s: the fault bites, nothing ready on eu-west (0/6, below 80%).
+  add(1000, {Workload("web", 4, {Placed("eu-west-1", 4)}, {}),
+             Workload("api", 2, {Placed("eu-west-1", 2)}, {})});
+  // t=2s: api re-placed on eu-central and ready; web re-placed, not ready (2/6).
+  add(2000, {Workload("web", 4, {Placed("eu-central-1", 4)}, {}),
+             Workload("api", 2, {Placed("eu-central-1", 2)}, {{"eu-central-1", 2}})});
+  // t=5s: web 3 of 4 ready (5/6 = 83%: the fleet is back above the SLO, web at 75% is not).
+  add(5000, {Workload("web", 4, {Placed("eu-central-1", 4)}, {{"eu-central-1", 3}}),
+             Workload("api", 2, {Placed("eu-central-1", 2)}, {{"eu-central-1", 2}})});
+  // t=7s: all ready.
+  add(7000, {Workload("web", 4, {Placed("eu-central-1", 4)}, {{"eu-central-1", 4}}),
+             Workload("api", 2, {Placed("eu-central-1", 2)}, {{"eu-central-1", 2}})});
+
+  const WorkloadMilestones& web = r.workloads.at("shop/web");
+  const WorkloadMilestones& api = r.workloads.at("shop/api");
+  EXPECT_EQ(web.replaced_ms, 2000);
+  EXPECT_EQ(web.fully_ready_ms, 7000);
+  EXPECT_EQ(api.replaced_ms, 2000);
+  EXPECT_EQ(api.fully_ready_ms, 2000);
+  EXPECT_EQ(web.lowest_ready, 0);
+  EXPECT_EQ(web.below_slo.TotalAt(7000), 6000);  // 1s..7s
+  EXPECT_EQ(api.below_slo.TotalAt(7000), 1000);  // 1s..2s
+  EXPECT_EQ(r.below_slo.TotalAt(7000), 4000);    // 1s..5s
+  EXPECT_FALSE(r.below_slo.since_ms);
+  EXPECT_EQ(FullReadyPercentiles(r), (MilestonePercentiles{.p50_ms = 2000, .p95_ms = 7000, .of = 2}));
+  EXPECT_EQ(ReplacePercentiles(r), (MilestonePercentiles{.p50_ms = 2000, .p95_ms = 2000, .of = 2}));
+  // Samples in the timeline do not carry the per-workload figures (the report stays small).
+  for (const DrillSample& s : r.timeline) EXPECT_TRUE(s.by_workload.empty());
+
+  json j = RecordToJson(r);
+  EXPECT_EQ(j["slo"]["secondsBelow"], 4.0);
+  EXPECT_EQ(j["percentiles"]["timeToFullReadySeconds"]["p95"], 7.0);
+  EXPECT_EQ(j["percentiles"]["timeToFullReadySeconds"]["p50"], 2.0);
+  EXPECT_EQ(j["percentiles"]["timeToReturnSeconds"]["of"], 0);
+  auto back = RecordFromJson(j);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->workloads, r.workloads);
+  EXPECT_EQ(back->slo_percent, r.slo_percent);
+  EXPECT_EQ(back->below_slo, r.below_slo);
+
+  // The return, per workload: api comes back first.
+  r.restored_ms = 10'000;
+  StartReturnObservation(&r, 600);
+  auto ret = [&](int64_t at, std::vector<api::FederatedWorkload> ws) {
+    AddReturnSample(&r, TakeSample(drill.spec.target, at, ws, members),
+                    ReturnProgressOf(drill.spec.target, r.before, ws, members), ws, members, {}, {});
+  };
+  ret(12'000, {Workload("web", 4, {Placed("eu-central-1", 4)}, {{"eu-central-1", 4}}), api0});
+  ret(20'000, {web0, api0});
+  EXPECT_EQ(r.workloads.at("shop/api").returned_ms, 12'000);
+  EXPECT_EQ(r.workloads.at("shop/web").returned_ms, 20'000);
+  EXPECT_EQ(ReturnPercentiles(r), (MilestonePercentiles{.p50_ms = 2000, .p95_ms = 10'000, .of = 2}));
+
+  // A malformed per-workload entry names its field.
+  j["perWorkload"][0]["replacedMs"] = "soon";
+  auto bad = RecordFromJson(j);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("status.report.perWorkload[0].replacedMs"), std::string::npos)
+      << bad.status().message();
+}
+
+TEST(DrillSpec, SloIsValidated) {
+  auto decode = [](const json& slo, FieldErrors* errors) {
+    json j = {{"apiVersion", "federation.meridian.io/v1alpha1"},
+              {"kind", "FailoverDrill"},
+              {"metadata", {{"name", "d"}}},
+              {"spec", {{"target", {{"region", "eu-west"}}}, {"mode", "live"}, {"slo", slo}}}};
+    return api::DecodeFailoverDrill(j, errors);
+  };
+  FieldErrors none;
+  api::FailoverDrill ok = decode({{"minAvailabilityPercent", 99}}, &none);
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(ok.spec.slo_min_availability_percent, 99);
+  EXPECT_EQ(api::Encode(ok)["spec"]["slo"]["minAvailabilityPercent"], 99);
+  for (json bad : {json{{"minAvailabilityPercent", 101}}, json{{"minAvailability", 90}}, json(5)}) {
+    FieldErrors e;
+    decode(bad, &e);
+    ASSERT_EQ(e.size(), 1u) << bad;
+    EXPECT_NE(e.front().ToString().find("spec.slo"), std::string::npos) << e.front().ToString();
+  }
 }
 
 }  // namespace
