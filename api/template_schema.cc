@@ -586,4 +586,77 @@ void ValidateTemplate(const json& tmpl, const std::string& path, FieldErrors* er
 
 std::vector<std::string> KindsWithBuiltinSchema() { return Table().WithSchema(); }
 
+namespace {
+
+// One node as an OpenAPI v2 schema (inlined: shared nodes are written once per use).
+json ToOpenApi(const Node& n) {
+  switch (n.type) {
+    case Type::kString: {
+      json s = {{"type", "string"}};
+      if (!n.allowed.empty()) s["enum"] = n.allowed;
+      return s;
+    }
+    case Type::kInteger: {
+      json s = {{"type", "integer"}, {"format", "int64"}};
+      if (n.min != INT64_MIN) s["minimum"] = n.min;
+      return s;
+    }
+    case Type::kNumber:
+      return {{"type", "number"}};
+    case Type::kBoolean:
+      return {{"type", "boolean"}};
+    case Type::kObject: {
+      json props = json::object();
+      json required = json::array();
+      for (const Field& f : n.fields) {
+        props[f.name] = ToOpenApi(*f.node);
+        if (f.required) required.push_back(f.name);
+      }
+      json s = {{"type", "object"}, {"properties", std::move(props)}};
+      if (!required.empty()) s["required"] = std::move(required);
+      return s;
+    }
+    case Type::kArray:
+      return {{"type", "array"}, {"items", ToOpenApi(*n.items)}};
+    case Type::kMap:
+      return {{"type", "object"}, {"additionalProperties", ToOpenApi(*n.items)}};
+    case Type::kIntOrString:
+      return {{"type", "string"}, {"format", "int-or-string"}};
+    case Type::kQuantity:
+      return {{"$ref", "#/definitions/io.k8s.apimachinery.pkg.api.resource.Quantity"}};
+    case Type::kOpaqueObject:
+      return {{"type", "object"}};
+    case Type::kOpaqueArray:
+      return {{"type", "array"}};
+    case Type::kAny:
+      return json::object();
+  }
+  return json::object();
+}
+
+}  // namespace
+
+json BuiltinOpenApiV2Document() {
+  json defs = json::object();
+  defs["io.k8s.apimachinery.pkg.api.resource.Quantity"] = {{"type", "string"}};
+  const Schemas& table = Table();
+  for (const std::string& key : table.WithSchema()) {
+    const size_t space = key.find(' ');
+    const std::string api_version = key.substr(0, space);
+    const std::string kind = key.substr(space + 1);
+    const size_t slash = api_version.find('/');
+    const std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
+    const std::string version = api_version.substr(slash == std::string::npos ? 0 : slash + 1);
+    json schema = ToOpenApi(*table.Find(api_version, kind));
+    schema["x-kubernetes-group-version-kind"] =
+        json::array({{{"group", group}, {"version", version}, {"kind", kind}}});
+    defs["io.k8s.api." + (group.empty() ? std::string("core") : group) + "." + version + "." +
+         kind] = std::move(schema);
+  }
+  return {{"swagger", "2.0"},
+          {"info", {{"title", "Kubernetes"}, {"version", "built-in schemas (Meridian)"}}},
+          {"paths", json::object()},
+          {"definitions", std::move(defs)}};
+}
+
 }  // namespace meridian::api

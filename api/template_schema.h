@@ -43,4 +43,10 @@ void ValidateTemplate(const nlohmann::json& tmpl, const std::string& path, Field
 // "apps/v1 Deployment", ... : the kinds with a built-in schema, sorted.
 std::vector<std::string> KindsWithBuiltinSchema();
 
+// The built-in schemas as an OpenAPI v2 document (definitions only, each tagged with
+// x-kubernetes-group-version-kind, quantities as a $ref to resource.Quantity), the form
+// kube-apiserver serves at /openapi/v2: what membersim serves there, so that Meridian reads a
+// simulated member's schemas the way it reads a real one's (api/openapi_schema.h).
+nlohmann::json BuiltinOpenApiV2Document();
+
 }  // namespace meridian::api

@@ -9,6 +9,7 @@
 #include "api/template_schema.h"
 #include "common/json_decoder.h"
 #include "failover/drill_admission.h"
+#include "federation-apiserver/member_schemas.h"
 #include "placement/world.h"
 #include "residency/policy.h"
 #include "scheduling/placement_inputs.h"
@@ -237,14 +238,29 @@ failover::Fleet LoadFleet(Store& store) {
   return fleet;
 }
 
-// The template against its kind's built-in schema (api/template_schema.h). A path the typed
-// decoding already reported (spec.template.spec.replicas: must be >= 0) is not reported twice.
-void CheckTemplate(const json& object, FieldErrors* errors) {
+// The template against the schema its kind has in the members (federation-apiserver/
+// member_schemas.h), or the built-in one (api/template_schema.h) while no member has been
+// reached. Kubernetes' validation beyond its OpenAPI (a container's image is required by the
+// API server's validation, not by the schema) comes from the built-in table either way. A path
+// the typed decoding already reported (spec.template.spec.replicas: must be >= 0) is not
+// reported twice.
+void CheckTemplate(const json& object, const MemberSchemas* schemas, FieldErrors* errors) {
   const json* spec = JsonDecoder::Member(object, "spec");
   const json* tmpl = spec ? JsonDecoder::Member(*spec, "template") : nullptr;
   if (tmpl == nullptr) return;
   FieldErrors found;
-  api::ValidateTemplate(*tmpl, "spec.template", &found);
+  const MemberSchemas::Verdict verdict =
+      schemas == nullptr ? MemberSchemas::Verdict::kNoMemberReached
+                         : schemas->ValidateTemplate(*tmpl, "spec.template", &found);
+  if (verdict == MemberSchemas::Verdict::kNoMemberReached) {
+    api::ValidateTemplate(*tmpl, "spec.template", &found);
+  } else if (verdict == MemberSchemas::Verdict::kChecked) {
+    FieldErrors builtin;
+    api::ValidateTemplate(*tmpl, "spec.template", &builtin);
+    for (FieldError& e : builtin) {
+      if (e.message.rfind("required", 0) == 0) found.push_back(std::move(e));
+    }
+  }
   for (FieldError& e : found) {
     bool seen = std::any_of(errors->begin(), errors->end(),
                             [&](const FieldError& x) { return x.path == e.path; });
@@ -255,7 +271,7 @@ void CheckTemplate(const json& object, FieldErrors* errors) {
 }  // namespace
 
 void InstallFederationAdmission(apimachinery::ObjectService& service, Store& store,
-                                const Clock& clock) {
+                                const Clock& clock, const MemberSchemas* schemas) {
   // Who changed a ResidencyPolicy, for the evidence ledger's PolicyChange entries (the audit
   // controller records them from the objects and has no request to ask).
   service.AddMutatingAdmission([](const AdmissionAttributes& attrs, json* object) {
@@ -277,7 +293,8 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
     return Status::Ok();
   });
   service.AddValidatingAdmission(
-      [&store, &clock](const AdmissionAttributes& attrs, const json& object, FieldErrors* errors) {
+      [&store, &clock, schemas](const AdmissionAttributes& attrs, const json& object,
+                                FieldErrors* errors) {
         if (attrs.resource->group != api::kGroup) return Status::Ok();
         if (attrs.resource->plural == "residencypolicies" && attrs.subresource.empty()) {
           // Deletes too: the same check judges every change of the policy set.
@@ -329,7 +346,7 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
         if (d->kind != "FederatedWorkload") return Status::Ok();
         FieldErrors ignored;
         api::FederatedWorkload w = api::DecodeFederatedWorkload(object, &ignored);
-        CheckTemplate(object, errors);
+        CheckTemplate(object, schemas, errors);
         CheckReferences(w, store, errors);
         CheckResidencyGuardrails(w, store, errors);
         return Status::Ok();

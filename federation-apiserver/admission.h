@@ -2,8 +2,9 @@
 // is stored, beyond the generic Kubernetes rules of the ObjectService.
 //
 //   1. Schema: every problem of the typed decoding (api/codec.h), with field paths; and a
-//      FederatedWorkload's spec.template against its kind's built-in schema
-//      (api/template_schema.h: unknown fields, wrong types, missing required fields).
+//      FederatedWorkload's spec.template against its kind's schema as the members serve it
+//      (federation-apiserver/member_schemas.h), or the built-in one while no member has been
+//      reached (api/template_schema.h): unknown fields, wrong types, missing required fields.
 //   2. References: a FederatedWorkload's weights, per-cluster bounds and latency demand
 //      profile must name regions / clusters / profiles that exist (a typo would otherwise
 //      silently place nothing there).
@@ -30,10 +31,13 @@
 
 namespace meridian::apiserver {
 
+class MemberSchemas;
+
 // Registers Meridian's validating admission on `service`; `store` is where Topology,
 // MemberCluster and ResidencyPolicy objects are read from (the same store the service uses).
-// `clock` (placement's recovery hold in the drill residency check) must outlive `service`.
+// `clock` (placement's recovery hold in the drill residency check) must outlive `service`;
+// so must `schemas` (the members' template schemas; null: the built-in set only).
 void InstallFederationAdmission(apimachinery::ObjectService& service, apimachinery::Store& store,
-                                const Clock& clock);
+                                const Clock& clock, const MemberSchemas* schemas = nullptr);
 
 }  // namespace meridian::apiserver

@@ -25,11 +25,15 @@ class ObjectService;
 
 namespace meridian::apiserver {
 
+class MemberSchemas;
+
 // What every controller is built from: the same ObjectService requests go through (so
 // admission, validation and watches apply to controllers too), and the process clock.
 struct ControllerContext {
   apimachinery::ObjectService& objects;
   const Clock& clock;
+  // The members' template schemas admission reads (null: no such consumer in this process).
+  MemberSchemas* member_schemas = nullptr;
 };
 
 // A started controller. Stop is called once, in reverse start order, before the process

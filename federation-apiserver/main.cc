@@ -268,8 +268,8 @@ int main(int argc, char** argv) {
   // the health monitor keeps MemberCluster status current, placement turns it into
   // status.placement, propagation makes the members match and reports back.
   meridian::apiserver::ControllerManager controller_manager;
-  meridian::apiserver::ControllerContext controller_context{(*server)->objects(),
-                                                            meridian::RealClock()};
+  meridian::apiserver::ControllerContext controller_context{
+      (*server)->objects(), meridian::RealClock(), &(*server)->member_schemas()};
   if (Status st = controller_manager.StartAll(*selected, controller_context); !st.ok()) {
     return Fail(st);
   }

@@ -220,7 +220,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   server->objects_ =
       std::make_unique<apimachinery::ObjectService>(*server->store_, clock, server->registry_);
   apimachinery::InstallCoreAdmission(*server->objects_);
-  InstallFederationAdmission(*server->objects_, *server->store_, clock);
+  InstallFederationAdmission(*server->objects_, *server->store_, clock,
+                             server->member_schemas_.get());
   rbac::InstallRbacValidation(*server->objects_);
 
   // Namespaces every federation has: "default" for users, "meridian-system" for member

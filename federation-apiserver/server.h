@@ -25,6 +25,7 @@
 #include "common/status.h"
 #include "federation-apiserver/audit/audit.h"
 #include "federation-apiserver/authentication.h"
+#include "federation-apiserver/member_schemas.h"
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
 
@@ -87,6 +88,8 @@ class FederationApiServer {
   const std::vector<apimachinery::rest::RestFilter>& filters() const { return filters_; }
   // The authorization mode's decisions (AlwaysAllow or RBAC).
   const rbac::Authorizer& authorizer() const { return *authorizer_; }
+  // The members' template schemas admission reads (filled by the member-schemas controller).
+  MemberSchemas& member_schemas() { return *member_schemas_; }
 
  private:
   FederationApiServer() = default;
@@ -95,6 +98,7 @@ class FederationApiServer {
   std::map<std::string, std::string> ClusterRegions();
 
   apimachinery::ResourceRegistry registry_;
+  std::unique_ptr<MemberSchemas> member_schemas_ = std::make_unique<MemberSchemas>();
   std::unique_ptr<apimachinery::Store> store_;
   std::unique_ptr<apimachinery::ObjectService> objects_;
   std::unique_ptr<rbac::Authorizer> authorizer_;  // watches objects_: reset before it

@@ -1,12 +1,15 @@
 #include "membersim/server.h"
 
-#include <cstdio>
-
-#include <boost/asio/ssl/context.hpp>
 #include <openssl/ssl.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/ssl/context.hpp>
+#include <cstdio>
+
+#include "api/template_schema.h"
+#include "membersim/field_validation.h"
 #include "membersim/internal/tcp_gate.h"
+#include "membersim/kube_resources.h"
 
 namespace meridian::membersim {
 
@@ -104,6 +107,81 @@ Status CheckTls(const ClusterSpec& spec, const TlsSetup& setup) {
   return Status::Ok();
 }
 
+// /openapi/v2 as kube-apiserver serves it (JSON; protobuf is not spoken, as with the
+// federation-apiserver an empty body answers it): the schemas of the kinds membersim knows
+// (api/template_schema.h, the table admission falls back on), marked "x-meridian-any-kind"
+// because membersim also stores any other kind, without a schema (the generic fallback).
+RestResponse ServeOpenApiV2(const RestRequest& req) {
+  static const std::string* document = [] {
+    nlohmann::json doc = api::BuiltinOpenApiV2Document();
+    doc["x-meridian-any-kind"] = true;
+    return new std::string(doc.dump());
+  }();
+  RestResponse r;
+  if (req.Header("accept").find("protobuf") != std::string::npos) {
+    r.content_type = "application/octet-stream";
+    return r;
+  }
+  r.body = *document;
+  return r;
+}
+
+// What a create, update or patch writes: apiVersion, kind and version of the object its URL
+// names (/api/v1/[namespaces/NS/]PLURAL[/NAME[/status]], /apis/G/V/...; `rel` is the path
+// after the base path). False for other requests and other subresources (scale, binding).
+struct WriteTarget {
+  std::string api_version, version, kind;
+  bool json_patch = false;
+};
+bool TargetOfWrite(const RestRequest& r, const std::string& rel, WriteTarget* t) {
+  if (r.method != "POST" && r.method != "PUT" && r.method != "PATCH") return false;
+  std::vector<std::string> segs;
+  for (size_t i = 0; i < rel.size();) {
+    size_t j = rel.find('/', i);
+    if (j == std::string::npos) j = rel.size();
+    if (j > i) segs.push_back(rel.substr(i, j - i));
+    i = j + 1;
+  }
+  size_t at = 0;
+  std::string group;
+  if (segs.size() >= 2 && segs[0] == "api") {
+    t->version = segs[1];
+    at = 2;
+  } else if (segs.size() >= 3 && segs[0] == "apis") {
+    group = segs[1];
+    t->version = segs[2];
+    at = 3;
+  } else {
+    return false;
+  }
+  if (segs.size() >= at + 3 && segs[at] == "namespaces") at += 2;  // a namespaced resource
+  if (segs.size() <= at) return false;
+  const std::string plural = segs[at];
+  if (segs.size() > at + 3 || (segs.size() == at + 3 && segs[at + 2] != "status")) return false;
+  t->api_version = group.empty() ? t->version : group + "/" + t->version;
+  const apimachinery::ResourceInfo* info = MemberClusterRegistry().Find(group, t->version, plural);
+  t->kind = info ? info->kind : "";
+  t->json_patch =
+      r.method == "PATCH" && r.Header("content-type").find("json-patch") != std::string::npos;
+  return true;
+}
+
+// The request's fieldValidation and its problems (none for Ignore, and for non-writes).
+std::pair<FieldValidation, std::vector<std::string>> FieldCheck(const RestRequest& r,
+                                                                const std::string& base_path,
+                                                                Status* bad_parameter) {
+  WriteTarget t;
+  const std::string rel = r.path.substr(std::min(r.path.size(), base_path.size()));
+  if (!TargetOfWrite(r, rel, &t)) return {FieldValidation::kIgnore, {}};
+  StatusOr<FieldValidation> mode = ParseFieldValidation(r.Query("fieldValidation"));
+  if (!mode.ok()) {
+    *bad_parameter = mode.status();
+    return {FieldValidation::kIgnore, {}};
+  }
+  if (*mode == FieldValidation::kIgnore) return {*mode, {}};
+  return {*mode, FieldProblems(r.body, t.api_version, t.kind, t.json_patch)};
+}
+
 bool AnonymousAllowed(const std::string& path) {
   for (const char* p : {"/healthz", "/livez", "/readyz", "/version"}) {
     std::string s(p);
@@ -128,6 +206,7 @@ Status MembersimServer::Start() {
       ro.base_path = base;
       ro.version["gitVersion"] = "v1.32.0-membersim";  // same version the nodes' kubelets report
       auto h = std::make_unique<RestHandler>(c->service(), clock_, ro);
+      h->AddRoute("GET", "/openapi/v2", ServeOpenApiV2);
       const std::string token = c->spec().token;
       const std::string base_path = base;
       if (!base.empty() && !c->spec().client_ca_file.empty()) {
@@ -156,6 +235,17 @@ Status MembersimServer::Start() {
           return Status::Ok();
         });
       }
+      // fieldValidation=Strict refuses before anything is written (after authentication, as
+      // kube-apiserver decodes only an authorised request); Warn is answered in Admit.
+      h->AddFilter([base_path](RestRequest& r) -> Status {
+        Status bad;
+        auto [mode, problems] = FieldCheck(r, base_path, &bad);
+        if (!bad.ok()) return bad;
+        if (mode != FieldValidation::kStrict || problems.empty()) return Status::Ok();
+        WriteTarget t;
+        TargetOfWrite(r, r.path.substr(std::min(r.path.size(), base_path.size())), &t);
+        return StrictDecodingError(t.kind.empty() ? "object" : t.kind, t.version, problems);
+      });
       return h;
     };
     ch->shared = make("/clusters/" + name);
@@ -290,7 +380,16 @@ void MembersimServer::Admit(ClusterHttp& ch, RestHandler& handler, RestRequest r
     return;
   }
   c.CountApiWrite(request.method);
-  respond(handler.Handle(std::move(request)));
+  // fieldValidation=Warn (the default): the write goes ahead, each problem a warning.
+  Status ignored;
+  auto [validation, problems] =
+      FieldCheck(request, &handler == ch.shared.get() ? "/clusters/" + name : "", &ignored);
+  RestResponse response = handler.Handle(std::move(request));
+  if (validation == FieldValidation::kWarn && !problems.empty() && response.code >= 200 &&
+      response.code <= 299) {
+    response.headers["Warning"] = WarningHeader(problems);
+  }
+  respond(std::move(response));
 }
 
 void MembersimServer::Route(RestRequest request, HttpResponder respond) {

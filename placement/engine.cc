@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
+#include <numeric>
 #include <tuple>
 
 #include "placement/internal/apportion.h"
@@ -914,9 +915,13 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
       activate(k);
       ensure_cap(k);
     }
+    // Every candidate is active: their sorted order is 0..m-1, no sort needed.
+    std::iota(s.active.begin(), s.active.end(), 0u);
+  } else {
+    std::sort(s.active.begin(), s.active.end());
   }
-  std::sort(s.active.begin(), s.active.end());
   res.clusters.reserve(s.active.size() + s.outside.size());
+  size_t next_group = 0;  // s.contiguous: the group of k, found by walking (k only grows)
   for (uint32_t k : s.active) {
     if (!every_eligible && s.x[k] == 0 && s.share[k] == 0 && s.cur[k] == 0 && s.limited[k] == 0) {
       continue;
@@ -949,8 +954,8 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
     } else {
       const auto* grp = &s.groups[0];
       if (s.contiguous) {
-        grp = &*std::upper_bound(s.groups.begin(), s.groups.end(), k,
-                                 [](uint32_t kk, const Scratch::Group& g) { return kk < g.end; });
+        while (next_group + 1 < s.groups.size() && s.groups[next_group].end <= k) ++next_group;
+        grp = &s.groups[next_group];
       } else {
         grp = &s.groups[s.group_of[k]];
       }

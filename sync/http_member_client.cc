@@ -1005,4 +1005,10 @@ Status HttpMemberClient::Readyz() {
   return s;
 }
 
+StatusOr<json> HttpMemberClient::OpenApiV2() {
+  return transport_->CallJson(
+      transport_->NewRequest(http::methods::GET, transport_->url.base_path + "/openapi/v2"),
+      "get /openapi/v2");
+}
+
 }  // namespace meridian::sync

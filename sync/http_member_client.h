@@ -96,6 +96,7 @@ class HttpMemberClient final : public MemberClient {
                                                WatchOptions options = {}) override;
   Status Healthz() override;
   Status Readyz() override;
+  StatusOr<nlohmann::json> OpenApiV2() override;
 
   struct Transport;  // internal (cpprestsdk state), shared with watches
 

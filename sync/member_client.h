@@ -241,6 +241,13 @@ class MemberClient {
   virtual Status Healthz() = 0;
   // GET /readyz, falling back to /healthz when the member has no /readyz (404; before 1.16).
   virtual Status Readyz() = 0;
+
+  // GET /openapi/v2 as JSON: the member's OpenAPI v2 document (kube-apiserver serves it with
+  // the built-in kinds and every CRD's structural schema). kUnimplemented for clients that
+  // cannot fetch one (the fake); the member's errors map as above.
+  virtual StatusOr<nlohmann::json> OpenApiV2() {
+    return UnimplementedError("member \"" + member() + "\": no OpenAPI document");
+  }
 };
 
 }  // namespace meridian::sync

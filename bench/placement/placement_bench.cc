@@ -150,6 +150,30 @@ BENCHMARK(BM_PlaceOne)
     ->ReportAggregatesOnly(true);
 BENCHMARK(BM_PlaceOne)->DenseRange(0, 4)->Unit(benchmark::kMicrosecond);
 
+// Explanations are lazy: Place() only keeps what Why() / ExplainOverflow() need (every
+// eligible cluster with its cap, recovery state and others' use); the sentences are built
+// when asked. range(0): 0 = without (the same calls as BM_PlaceOne/-1), 1 = with explanations
+// requested (every_eligible). Both in one run, so their ratio is not skewed by load (issue 16:
+// < 2x).
+void BM_PlaceOneExplained(benchmark::State& state) {
+  auto world = World::Build(TheFleet().clusters, TheFleet().topology);
+  Engine engine(*world);
+  const auto& workloads = TheWorkloads();
+  const bool explain = state.range(0) == 1;
+  size_t i = 0;
+  for (auto _ : state) {
+    Result r = engine.Place(workloads[i % 1000], kNow, {}, explain);
+    benchmark::DoNotOptimize(r);
+    ++i;
+  }
+}
+BENCHMARK(BM_PlaceOneExplained)
+    ->Arg(0)
+    ->Arg(1)
+    ->Unit(benchmark::kMicrosecond)
+    ->Repetitions(5)
+    ->ReportAggregatesOnly(true);
+
 void BM_FullRecompute(benchmark::State& state) {
   auto world = World::Build(TheFleet().clusters, TheFleet().topology);
   const auto& workloads = TheWorkloads();

@@ -98,6 +98,19 @@ spec:
   placement: {}
 )";
 
+// A CRD whose structural schema the member publishes (issue 16: templates of a CRD kind are
+// validated against the schema fetched from the member).
+constexpr char kWidgetCrd[] = R"({
+  "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+  "metadata": {"name": "widgets.example.com"},
+  "spec": {"group": "example.com", "scope": "Namespaced",
+    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+    "versions": [{"name": "v1", "served": true, "storage": true,
+      "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+        "spec": {"type": "object", "required": ["size"], "properties": {
+          "size": {"type": "integer", "minimum": 1},
+          "color": {"type": "string", "enum": ["red", "blue"]}}}}}}}]}})";
+
 struct MemberObject {
   std::string workload, path;
 };
@@ -131,16 +144,30 @@ class RealMemberE2E : public ::testing::Test {
            {"conditions",
             {{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}}}}}}});
     ASSERT_EQ(node.code, 201) << node.body.dump();
+    // A CRD with a structural schema, before the join: the member's /openapi/v2 then has it.
+    auto crd = kube_->Request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                              json::parse(kWidgetCrd));
+    ASSERT_EQ(crd.code, 201) << crd.body.dump();
+    ASSERT_TRUE(WaitFor(milliseconds(20000), [] {
+      return kube_->Request("GET", "/apis/example.com/v1/widgets").code == 200;
+    })) << "the Widget CRD was not served";
+    // kube-apiserver publishes its schema in /openapi/v2 a moment later: join after that, so
+    // the schemas fetched at join have it (a later CRD is seen on a refresh).
+    ASSERT_TRUE(WaitFor(milliseconds(20000), [] {
+      json doc = kube_->Request("GET", "/openapi/v2").body;
+      return doc.is_object() &&
+             doc.value("definitions", json::object()).contains("com.example.v1.Widget");
+    })) << "the Widget CRD's schema was not published";
 
     fed_ = std::make_unique<test_env::E2EFederation>();
-    ASSERT_TRUE(
-        fed_->Start({.bin_dir = test_env::BinDir(),
-                     .dir = dir_,
-                     .membersim_config = "",  // the member is the real server
-                     .apiserver_flags = {"--controllers", "health,placement,propagation",
-                                         "--propagation-resync-ms", std::to_string(kResyncMs),
-                                         "--health-probe-interval-ms", "500"}},
-                    &error))
+    ASSERT_TRUE(fed_->Start(
+        {.bin_dir = test_env::BinDir(),
+         .dir = dir_,
+         .membersim_config = "",  // the member is the real server
+         .apiserver_flags = {"--controllers", "health,member-schemas,placement,propagation",
+                             "--propagation-resync-ms", std::to_string(kResyncMs),
+                             "--health-probe-interval-ms", "500"}},
+        &error))
         << error;
     auto join =
         fed_->Fedctl(std::string("join ") + kMember + " --kubeconfig " + kube_->kubeconfig() +
@@ -332,6 +359,86 @@ TEST_F(RealMemberE2E, AHandEditIsRepairedWithOneWrite) {
   EXPECT_EQ(Deployment()["spec"].value("replicas", 0), 2);
   auto after = MeridianWrites(path);
   EXPECT_EQ(after.size(), writes + 1) << Describe(after) << Logs();
+}
+
+// A FederatedWorkload of the CRD's kind: a typo, a wrong type and a kind no member serves are
+// refused at admission with their paths (the schema is the member's, fetched by the
+// member-schemas controller) and nothing is stored; the correct one is accepted and propagated.
+TEST_F(RealMemberE2E, ACrdTemplateIsValidatedAgainstTheMembersSchema) {
+  auto workload = [](const std::string& name, const std::string& kind, const json& spec) {
+    return json{{"apiVersion", "federation.meridian.io/v1alpha1"},
+                {"kind", "FederatedWorkload"},
+                {"metadata", {{"name", name}, {"namespace", "shop"}}},
+                {"spec",
+                 {{"template",
+                   {{"apiVersion", "example.com/v1"},
+                    {"kind", kind},
+                    {"metadata", {{"name", name}}},
+                    {"spec", spec}}},
+                  {"placement", json::object()}}}};
+  };
+  const std::string collection =
+      "/apis/federation.meridian.io/v1alpha1/namespaces/shop/federatedworkloads";
+  // POST with curl: the HTTP code and the answer.
+  auto post = [&](const json& body, const std::string& query) {
+    test_env::WriteFile(dir_ / "post.json", body.dump());
+    test_env::CommandResult r = test_env::RunCommand(
+        "curl -sS --max-time 10 -w '\n%{http_code}' -X POST -H 'Content-Type: application/json' "
+        "--data-binary @'" +
+        (dir_ / "post.json").string() + "' '" + fed_->api_url() + collection + query + "'");
+    const size_t nl = r.output.rfind('\n');
+    return std::make_pair(nl == std::string::npos ? 0 : std::atoi(r.output.c_str() + nl + 1),
+                          r.output.substr(0, nl == std::string::npos ? 0 : nl));
+  };
+  const json typo = workload("gadget", "Widget", {{"sizez", 3}});
+  // The schemas are fetched at join; kube-apiserver publishes a new CRD's schema a moment
+  // after it is established, and a template naming a kind not seen yet asks for a refresh.
+  std::string last;
+  ASSERT_TRUE(WaitFor(milliseconds(30000),
+                      [&] {
+                        last = post(typo, "?dryRun=All").second;
+                        return last.find("unknown field") != std::string::npos;
+                      }))
+      << "the member's schema never refused the typo; last answer: " << last << Logs();
+
+  auto [code, body] = post(typo, "");
+  EXPECT_EQ(code, 422) << body;
+  EXPECT_NE(body.find(R"(spec.template.spec.sizez: unknown field \"sizez\")"), std::string::npos)
+      << body;
+  EXPECT_NE(body.find("spec.template.spec.size: required"), std::string::npos) << body;
+  std::tie(code, body) =
+      post(workload("gadget", "Widget", {{"size", "3"}, {"color", "green"}}), "");
+  EXPECT_EQ(code, 422) << body;
+  EXPECT_NE(body.find("spec.template.spec.size: must be an integer, not a string"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("spec.template.spec.color: unsupported value"), std::string::npos) << body;
+  std::tie(code, body) = post(workload("gadget", "Wigdet", {{"size", 3}}), "");
+  EXPECT_EQ(code, 422) << body;
+  EXPECT_NE(body.find("spec.template.kind: no member serves example.com/v1 Wigdet"),
+            std::string::npos)
+      << body;
+  EXPECT_TRUE(fed_->Api(test_env::WorkloadPath("shop", "gadget")).is_null());  // nothing stored
+
+  // Through fedctl, as a user would.
+  test_env::WriteFile(dir_ / "typo.yaml", typo.dump());
+  auto apply = fed_->Fedctl("apply -f " + (dir_ / "typo.yaml").string());
+  EXPECT_NE(apply.exit_code, 0);
+  EXPECT_NE(apply.output.find("spec.template.spec.sizez: unknown field"), std::string::npos)
+      << apply.output;
+
+  test_env::WriteFile(dir_ / "gadget.yaml",
+                      workload("gadget", "Widget", {{"size", 3}, {"color", "blue"}}).dump());
+  apply = fed_->Fedctl("apply -f " + (dir_ / "gadget.yaml").string());
+  ASSERT_EQ(apply.exit_code, 0) << apply.output;
+  const std::string member_path = "/apis/example.com/v1/namespaces/shop/widgets/gadget";
+  ASSERT_TRUE(WaitFor(milliseconds(20000),
+                      [&] {
+                        json w = kube_->Get(member_path);
+                        return w.is_object() &&
+                               w.value("spec", json::object()).value("size", 0) == 3;
+                      }))
+      << "the Widget never reached the member" << Logs();
 }
 
 }  // namespace

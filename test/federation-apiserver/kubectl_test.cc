@@ -70,6 +70,24 @@ TEST_F(KubectlTest, ApplyGetExplainAndReapplyTheThreeContinentsExample) {
   EXPECT_EQ(again.output.find("configured"), std::string::npos) << again.output;
 }
 
+// `kubectl get fw` prints the server's Table columns (issue 16): REGIONS by default, the
+// per-cluster PLACEMENT only with -o wide (a priority-1 column), as `fedctl get fw` does.
+TEST_F(KubectlTest, GetFwShowsTheServersPrinterColumns) {
+  ASSERT_EQ(Kubectl("apply -f " + Examples()).exit_code, 0);
+  CommandResult get = Kubectl("get fw -n shop");
+  ASSERT_EQ(get.exit_code, 0) << get.output;
+  const std::string header = get.output.substr(0, get.output.find('\n'));
+  for (const char* column : {"NAME", "READY", "DESIRED", "UNPLACED", "REGIONS", "AGE"}) {
+    EXPECT_NE(header.find(column), std::string::npos) << column << " in:\n" << get.output;
+  }
+  EXPECT_EQ(header.find("PLACEMENT"), std::string::npos) << get.output;
+  EXPECT_NE(get.output.find("\nweb "), std::string::npos) << get.output;
+  CommandResult wide = Kubectl("get fw -n shop -o wide");
+  ASSERT_EQ(wide.exit_code, 0) << wide.output;
+  EXPECT_NE(wide.output.substr(0, wide.output.find('\n')).find("PLACEMENT"), std::string::npos)
+      << wide.output;
+}
+
 TEST_F(KubectlTest, BadInputIsRejectedClearlyAndChangesNothing) {
   ASSERT_EQ(Kubectl("apply -f " + Examples()).exit_code, 0);
   std::string before = Snapshot();
