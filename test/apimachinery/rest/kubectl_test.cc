@@ -27,6 +27,8 @@ struct Result {
 
 const char* KubectlPath() {
   static const char* path = [] {
+    // MERIDIAN_KUBECTL: another kubectl to check against (e.g. Debian's 1.20 next to a newer one).
+    if (const char* env = std::getenv("MERIDIAN_KUBECTL"); env != nullptr && access(env, X_OK) == 0) return env;
     for (const char* p : {"/usr/bin/kubectl", "/usr/local/bin/kubectl"}) {
       if (access(p, X_OK) == 0) return p;
     }
