@@ -106,14 +106,18 @@ ProbeOutcome RunProbe(sync::MemberClient& client, const std::vector<std::string>
     const PodFilter not_meridians = [&placed](const json& pod) {
       return !placed.objects.count(PodWorkloadKey(pod));
     };
+    // The reference pod first, then every workload's shape; the pods are read once.
+    std::vector<PodRequirements> kinds = {ReferencePod()};
+    for (const auto& [shape, pod] : placed.shapes) kinds.push_back(pod);
+    const std::vector<std::vector<ZoneCapacity>> by_kind =
+        EstimateZoneCapacities(*nodes, *pods, kinds, zones, not_meridians);
     std::vector<ZoneHealth> out;
-    for (const ZoneCapacity& z :
-         EstimateZoneCapacity(*nodes, *pods, ReferencePod(), zones, not_meridians)) {
+    for (const ZoneCapacity& z : by_kind[0]) {
       out.push_back({z.name, z.healthy, z.replicas, z.ready_nodes, z.nodes, {}});
     }
+    size_t k = 1;
     for (const auto& [shape, pod] : placed.shapes) {
-      const std::vector<ZoneCapacity> by_zone =
-          EstimateZoneCapacity(*nodes, *pods, pod, zones, not_meridians);
+      const std::vector<ZoneCapacity>& by_zone = by_kind[k++];
       for (size_t i = 0; i < by_zone.size() && i < out.size(); ++i) {
         out[i].replicas_by_pod_shape[shape] = by_zone[i].replicas;
       }

@@ -284,13 +284,15 @@ bool NodeAccepts(const json& node, const PodRequirements& pod) {
   return true;
 }
 
-std::vector<ZoneCapacity> EstimateZoneCapacity(const std::vector<json>& nodes,
-                                               const std::vector<json>& pods,
-                                               const PodRequirements& pod,
-                                               const std::vector<std::string>& declared_zones,
-                                               const PodFilter& counts) {
+namespace {
+
+using Rooms = std::unordered_map<std::string, NodeRoom>;
+
+// The room of every node: allocatable minus the requests of the pods `counts` bound to it.
+Rooms RoomsOf(const std::vector<json>& nodes, const std::vector<json>& pods,
+              const PodFilter& counts) {
   // Room of every node, by name.
-  std::unordered_map<std::string, NodeRoom> rooms;
+  Rooms rooms;
   for (const json& node : nodes) {
     const std::string name = Str(Child(Child(node, "metadata"), "name"));
     if (name.empty()) continue;
@@ -314,6 +316,12 @@ std::vector<ZoneCapacity> EstimateZoneCapacity(const std::vector<json>& nodes,
     it->second.used_pods += 1;
   }
 
+  return rooms;
+}
+
+std::vector<ZoneCapacity> ZonesFor(const std::vector<json>& nodes, const Rooms& rooms,
+                                   const PodRequirements& pod,
+                                   const std::vector<std::string>& declared_zones) {
   std::map<std::string, ZoneCapacity> by_name;
   for (const std::string& z : declared_zones) by_name[z].name = z;
   for (const json& node : nodes) {
@@ -342,6 +350,29 @@ std::vector<ZoneCapacity> EstimateZoneCapacity(const std::vector<json>& nodes,
         by_name.erase(it);  // a zone declared twice appears once
       }
     }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<ZoneCapacity> EstimateZoneCapacity(const std::vector<json>& nodes,
+                                               const std::vector<json>& pods,
+                                               const PodRequirements& pod,
+                                               const std::vector<std::string>& declared_zones,
+                                               const PodFilter& counts) {
+  return ZonesFor(nodes, RoomsOf(nodes, pods, counts), pod, declared_zones);
+}
+
+std::vector<std::vector<ZoneCapacity>> EstimateZoneCapacities(
+    const std::vector<json>& nodes, const std::vector<json>& pods,
+    const std::vector<PodRequirements>& kinds, const std::vector<std::string>& declared_zones,
+    const PodFilter& counts) {
+  const Rooms rooms = RoomsOf(nodes, pods, counts);
+  std::vector<std::vector<ZoneCapacity>> out;
+  out.reserve(kinds.size());
+  for (const PodRequirements& pod : kinds) {
+    out.push_back(ZonesFor(nodes, rooms, pod, declared_zones));
   }
   return out;
 }

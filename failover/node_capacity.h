@@ -99,4 +99,11 @@ std::vector<ZoneCapacity> EstimateZoneCapacity(const std::vector<nlohmann::json>
                                                const std::vector<std::string>& declared_zones,
                                                const PodFilter& counts = nullptr);
 
+// EstimateZoneCapacity for several kinds of pod at once (the pods are read once): one result
+// per entry of `kinds`, in order.
+std::vector<std::vector<ZoneCapacity>> EstimateZoneCapacities(
+    const std::vector<nlohmann::json>& nodes, const std::vector<nlohmann::json>& pods,
+    const std::vector<PodRequirements>& kinds, const std::vector<std::string>& declared_zones,
+    const PodFilter& counts = nullptr);
+
 }  // namespace meridian::failover

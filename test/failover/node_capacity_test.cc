@@ -81,6 +81,13 @@ TEST(EstimateZoneCapacity, ThreeNodesWithBoundPodsMatchTheHandComputedFigure) {
   EXPECT_EQ(ref[0].replicas, 35);
   EXPECT_EQ(ref[1].replicas, 2);
 
+  // Several kinds at once: the same answers, in order.
+  const std::vector<std::vector<ZoneCapacity>> both =
+      EstimateZoneCapacities(nodes, pods, {Req(Spec("0.5", "1024Mi")), ReferencePod()}, {});
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_EQ(both[0], got);
+  EXPECT_EQ(both[1], ref);
+
   // A fourth node in zone b raises b by what it holds: 4 cpu / 500m = 8, 8Gi / 1Gi = 8.
   std::vector<json> more = nodes;
   more.push_back(Node("b-2", "b", Alloc("4", "8Gi", "110")));
