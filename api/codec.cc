@@ -194,7 +194,9 @@ void DecodeMemberClusterStatus(JsonDecoder& d, const json& s, MemberClusterStatu
         std::string p = "status.zones[" + std::to_string(i) + "]";
         const json& item = (*z)[i];
         if (!d.ExpectObject(item, p)) continue;
-        d.RejectUnknown(item, p, {"name", "healthy", "allocatableReplicas", "lastTransitionTime"});
+        d.RejectUnknown(
+            item, p,
+            {"name", "healthy", "allocatableReplicas", "lastTransitionTime", "replicasByPodShape"});
         ZoneStatus zs;
         RequiredString(d, item, "name", p, &zs.name);
         if (const json* h = JsonDecoder::Member(item, "healthy")) {
@@ -204,6 +206,13 @@ void DecodeMemberClusterStatus(JsonDecoder& d, const json& s, MemberClusterStatu
           zs.allocatable_replicas = d.Int(*a, p + ".allocatableReplicas", 0);
         }
         OptString(d, item, "lastTransitionTime", p, &zs.last_transition_time);
+        if (const json* shapes = JsonDecoder::Member(item, "replicasByPodShape");
+            shapes && d.ExpectObject(*shapes, p + ".replicasByPodShape")) {
+          for (const auto& [shape, n] : shapes->items()) {
+            zs.replicas_by_pod_shape[shape] =
+                d.Int(n, p + ".replicasByPodShape." + shape, 0).value_or(0);
+          }
+        }
         out->zones.push_back(std::move(zs));
       }
     }
@@ -596,6 +605,7 @@ json Encode(const MemberCluster& o) {
       json zj = {{"name", z.name}, {"healthy", z.healthy}};
       if (z.allocatable_replicas) zj["allocatableReplicas"] = *z.allocatable_replicas;
       PutIf(zj, "lastTransitionTime", z.last_transition_time);
+      if (!z.replicas_by_pod_shape.empty()) zj["replicasByPodShape"] = z.replicas_by_pod_shape;
       zones.push_back(std::move(zj));
     }
     st["zones"] = std::move(zones);

@@ -221,16 +221,20 @@ json SpecSchemaFor(const std::string& kind) {
 
 json StatusSchemaFor(const std::string& kind) {
   if (kind == "MemberCluster") {
-    return Obj("Observed health and capacity.",
-               {{"conditions", Conditions()},
-                {"zones", ListOf("Per-zone health.", Obj("Zone.", {{"name", Str("Zone.")},
-                                                                   {"healthy", Bool("Healthy.")},
-                                                                   {"allocatableReplicas", Int("Room.")},
-                                                                   {"lastTransitionTime", Str("Last change.")}}))},
-                {"allocatable", Obj("Room for replicas.", {{"replicas", Int("Replicas.")}})},
-                {"lastProbeTime", Str("Last health probe.")},
-                {"probeLatencyMs", Int("Probe latency.")},
-                {"kubernetesVersion", Str("Member's Kubernetes version.")}});
+    return Obj(
+        "Observed health and capacity.",
+        {{"conditions", Conditions()},
+         {"zones", ListOf("Per-zone health.",
+                          Obj("Zone.", {{"name", Str("Zone.")},
+                                        {"healthy", Bool("Healthy.")},
+                                        {"allocatableReplicas", Int("Room.")},
+                                        {"lastTransitionTime", Str("Last change.")},
+                                        {"replicasByPodShape",
+                                         IntMap("Room per pod shape of the workloads placed.")}}))},
+         {"allocatable", Obj("Room for replicas.", {{"replicas", Int("Replicas.")}})},
+         {"lastProbeTime", Str("Last health probe.")},
+         {"probeLatencyMs", Int("Probe latency.")},
+         {"kubernetesVersion", Str("Member's Kubernetes version.")}});
   }
   if (kind == "FederatedWorkload") {
     return Obj("Placement, per-member sync state and readiness.",

@@ -74,6 +74,9 @@ struct ZoneStatus {
   bool healthy = true;
   std::optional<int64_t> allocatable_replicas;  // `allocatableReplicas`
   std::string last_transition_time;
+  // `replicasByPodShape`: per pod shape (failover::PodRequirements::ShapeKey of a workload's
+  // template), the replicas of that shape the zone's nodes can take, scheduler-style.
+  std::map<std::string, int64_t> replicas_by_pod_shape;
   friend bool operator==(const ZoneStatus&, const ZoneStatus&) = default;
 };
 

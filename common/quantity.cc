@@ -98,9 +98,14 @@ std::pair<Int, int> DecimalMantissa(Int nanos) {
   return {nanos, exp};
 }
 
-}  // namespace
+struct Parsed {
+  Int nanos = 0;  // magnitude, rounded up to nanos
+  bool negative = false;
+  Format format = Format::kDecimalSI;
+};
 
-StatusOr<std::string> CanonicalQuantity(std::string_view text) {
+// The value of `text` in nanos (see the file comment for the grammar).
+StatusOr<Parsed> Parse(std::string_view text) {
   size_t i = 0;
   bool negative = false;
   if (i < text.size() && (text[i] == '+' || text[i] == '-')) negative = text[i++] == '-';
@@ -193,6 +198,16 @@ StatusOr<std::string> CanonicalQuantity(std::string_view text) {
     }
   }
   if (nanos > kMaxNanos) return Bad(text, "too large");
+  return Parsed{nanos, negative, format};
+}
+
+}  // namespace
+
+StatusOr<std::string> CanonicalQuantity(std::string_view text) {
+  MERIDIAN_ASSIGN_OR_RETURN(const Parsed parsed, Parse(text));
+  const Int nanos = parsed.nanos;
+  const bool negative = parsed.negative;
+  Format format = parsed.format;
   if (nanos == 0) return std::string("0");
 
   if (format == Format::kBinarySI) {
@@ -217,6 +232,20 @@ StatusOr<std::string> CanonicalQuantity(std::string_view text) {
     return out;
   }
   return out + DecimalSuffix(exp);
+}
+
+StatusOr<int64_t> QuantityMilliValue(std::string_view text) {
+  MERIDIAN_ASSIGN_OR_RETURN(const Parsed parsed, Parse(text));
+  constexpr Int kPerMilli = kNano / 1000;
+  const Int milli = (parsed.nanos + kPerMilli - 1) / kPerMilli;
+  if (milli > static_cast<Int>(INT64_MAX)) return Bad(text, "too large");
+  return static_cast<int64_t>(parsed.negative ? -milli : milli);
+}
+
+StatusOr<int64_t> QuantityValue(std::string_view text) {
+  MERIDIAN_ASSIGN_OR_RETURN(const Parsed parsed, Parse(text));
+  const Int units = (parsed.nanos + kNano - 1) / kNano;
+  return static_cast<int64_t>(parsed.negative ? -units : units);
 }
 
 }  // namespace meridian

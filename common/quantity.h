@@ -16,6 +16,7 @@
 // All functions are pure and thread-safe.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -26,5 +27,14 @@ namespace meridian {
 // The canonical text of the quantity `text`. Errors: kInvalidArgument naming the text when it
 // is not a quantity or its magnitude exceeds what Kubernetes can hold (about 9.2e18).
 StatusOr<std::string> CanonicalQuantity(std::string_view text);
+
+// The quantity in thousandths of a unit, rounded up in magnitude as Quantity.MilliValue()
+// does ("0.5" -> 500, "100m" -> 100, "1Ki" -> 1024000). Errors as CanonicalQuantity, and
+// kInvalidArgument when the result does not fit an int64.
+StatusOr<int64_t> QuantityMilliValue(std::string_view text);
+
+// The quantity in whole units, rounded up in magnitude as Quantity.Value() does ("1Gi" ->
+// 1073741824, "1500m" -> 2). Errors as CanonicalQuantity.
+StatusOr<int64_t> QuantityValue(std::string_view text);
 
 }  // namespace meridian

@@ -163,13 +163,19 @@ api::MemberClusterStatus ApplyProbe(const api::MemberClusterStatus& previous,
       s.name = z.name;
       s.healthy = z.healthy;
       s.allocatable_replicas = z.allocatable_replicas;
+      s.replicas_by_pod_shape = z.replicas_by_pod_shape;
       // A zone seen for the first time has not transitioned: placement must not take a
       // member that just joined for one that is recovering from an outage.
       s.last_transition_time = "";
       for (const api::ZoneStatus& old : previous.zones) {
         if (old.name != z.name) continue;
-        s.last_transition_time =
-            old.healthy == z.healthy ? old.last_transition_time : FormatRfc3339(now);
+        // Nor has a zone that was never healthy (declared before its nodes existed, or
+        // whose nodes were not Ready yet) when it first turns healthy: it is new capacity.
+        // An empty lastTransitionTime on an unhealthy zone means it was never healthy.
+        const bool first_healthy = !old.healthy && z.healthy && old.last_transition_time.empty();
+        s.last_transition_time = old.healthy == z.healthy || first_healthy
+                                     ? old.last_transition_time
+                                     : FormatRfc3339(now);
         // A failed zone keeps the room it had while healthy: what it holds when it comes
         // back. Placement divides by full capacity and caps by the healthy zones, so a zone
         // failure moves only the replicas that no longer fit.
@@ -293,6 +299,8 @@ std::vector<HealthEvent> TransitionEvents(const api::MemberClusterStatus& before
       if (o.name == z.name) old = &o;
     }
     if (old == nullptr ? z.healthy : old->healthy == z.healthy) continue;
+    // First healthy after being declared unhealthy: new capacity, nothing recovered.
+    if (old != nullptr && z.healthy && old->last_transition_time.empty()) continue;
     HealthEvent e;
     e.warning = !z.healthy;
     e.reason = z.healthy ? "ZoneRecovered" : "ZoneFailed";

@@ -8,8 +8,9 @@
 //   Recovered when it answers again after being False, read by placement as the start of
 //   recovery hysteresis) and Ready (Reachable=True and at least one healthy zone), each
 //   keeping lastTransitionTime while its status does not change; zones[] {name, healthy,
-//   allocatableReplicas, lastTransitionTime}: lastTransitionTime is empty until the zone first
-//   changes health after it was first seen (a zone of a member that just joined is not
+//   allocatableReplicas, replicasByPodShape, lastTransitionTime}: lastTransitionTime is empty
+//   until the zone first changes health after it was first healthy (a zone of a member that
+//   just joined, or a declared zone whose first nodes appear later, is new, not
 //   "recovering"), and a failed zone keeps the allocatableReplicas it had while healthy (its
 //   full room, for capacity-proportional shares; placement caps by healthy zones);
 //   allocatable.replicas (the sum over healthy zones: the room now); lastProbeTime;
@@ -20,19 +21,17 @@
 // be serving); placement already drops an unreachable member through Reachable=False.
 #pragma once
 
+#include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "api/types.h"
 #include "common/clock.h"
+#include "failover/node_capacity.h"  // kZoneLabel
 
 namespace meridian::failover {
-
-// The node label that names a node's zone.
-inline constexpr char kZoneLabel[] = "topology.kubernetes.io/zone";
 
 // One zone as the member's nodes show it.
 struct ZoneHealth {
@@ -41,6 +40,9 @@ struct ZoneHealth {
   int64_t allocatable_replicas = 0;  // see ZoneHealthFromNodes for the estimate
   int ready_nodes = 0;
   int nodes = 0;
+  // Per pod shape (PodRequirements::ShapeKey) of the workloads placed: what the zone's nodes
+  // can take (EstimateZoneCapacity).
+  std::map<std::string, int64_t> replicas_by_pod_shape;
   friend bool operator==(const ZoneHealth&, const ZoneHealth&) = default;
 };
 

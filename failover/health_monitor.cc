@@ -6,9 +6,11 @@
 #include <cstdint>
 #include <cstdlib>
 #include <optional>
+#include <set>
 #include <vector>
 
 #include "api/codec.h"
+#include "failover/node_capacity.h"
 #include "sync/http_member_client.h"
 
 namespace meridian::failover {
@@ -18,6 +20,12 @@ using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
 const sync::GroupVersionResource kNodes{"", "v1", "nodes"};
+
+// What the probes need of the federation's workloads (ListPlacedWorkloads).
+struct PlacedWorkloads {
+  std::set<std::string> objects;                  // WorkloadObjectKey of each template
+  std::map<std::string, PodRequirements> shapes;  // by ShapeKey
+};
 
 const apimachinery::ResourceInfo& MemberClusters(apimachinery::ObjectService& objects) {
   const apimachinery::ResourceInfo* info =
@@ -44,8 +52,36 @@ StatusOr<std::vector<json>> ListNodes(sync::MemberClient& client) {
   return nodes;
 }
 
+const sync::GroupVersionResource kPods{"", "v1", "pods"};
+
+// Every Pod of the member that may hold room: not Succeeded or Failed (all pages). A member
+// (or a test fake) that refuses the field selector is listed without it; the phase is
+// checked again by EstimateZoneCapacity.
+StatusOr<std::vector<json>> ListPods(sync::MemberClient& client) {
+  std::vector<json> pods;
+  sync::MemberListOptions options;
+  options.limit = 500;
+  options.field_selector = "status.phase!=Succeeded,status.phase!=Failed";
+  for (int page = 0; page < 1000; ++page) {
+    StatusOr<sync::ObjectList> list = client.List(kPods, "", options);
+    if (!list.ok() && page == 0 && !options.field_selector.empty() &&
+        (list.status().code() == StatusCode::kUnimplemented ||
+         list.status().code() == StatusCode::kInvalidArgument)) {
+      options.field_selector.clear();
+      --page;
+      continue;
+    }
+    if (!list.ok()) return list.status();
+    for (json& p : list->items) pods.push_back(std::move(p));
+    if (list->continue_token.empty()) return pods;
+    options.continue_token = list->continue_token;
+  }
+  return pods;
+}
+
 // The probe itself, on the probe's thread.
-ProbeOutcome RunProbe(sync::MemberClient& client, const std::vector<std::string>& zones) {
+ProbeOutcome RunProbe(sync::MemberClient& client, const std::vector<std::string>& zones,
+                      const PlacedWorkloads& placed) {
   ProbeOutcome outcome;
   const SteadyClock::time_point start = SteadyClock::now();
   Status s = client.Readyz();
@@ -59,7 +95,34 @@ ProbeOutcome RunProbe(sync::MemberClient& client, const std::vector<std::string>
   outcome.ok = true;
   StatusOr<std::vector<json>> nodes = ListNodes(client);
   if (nodes.ok()) {
-    outcome.zones = ZoneHealthFromNodes(*nodes, zones);
+    StatusOr<std::vector<json>> pods = ListPods(client);
+    if (!pods.ok()) {
+      // Without pods the room is what the nodes allocate (as before pods were counted).
+      spdlog::warn("health monitor: member {}: listing pods: {}", client.member(),
+                   pods.status().ToString());
+      pods = std::vector<json>{};
+    }
+    // Pods of Meridian's own workloads take no room here: placement counts their replicas.
+    const PodFilter not_meridians = [&placed](const json& pod) {
+      return !placed.objects.count(PodWorkloadKey(pod));
+    };
+    // The reference pod first, then every workload's shape; the pods are read once.
+    std::vector<PodRequirements> kinds = {ReferencePod()};
+    for (const auto& [shape, pod] : placed.shapes) kinds.push_back(pod);
+    const std::vector<std::vector<ZoneCapacity>> by_kind =
+        EstimateZoneCapacities(*nodes, *pods, kinds, zones, not_meridians);
+    std::vector<ZoneHealth> out;
+    for (const ZoneCapacity& z : by_kind[0]) {
+      out.push_back({z.name, z.healthy, z.replicas, z.ready_nodes, z.nodes, {}});
+    }
+    size_t k = 1;
+    for (const auto& [shape, pod] : placed.shapes) {
+      const std::vector<ZoneCapacity>& by_zone = by_kind[k++];
+      for (size_t i = 0; i < by_zone.size() && i < out.size(); ++i) {
+        out[i].replicas_by_pod_shape[shape] = by_zone[i].replicas;
+      }
+    }
+    outcome.zones = std::move(out);
   } else {
     spdlog::warn("health monitor: member {}: listing nodes: {}", client.member(),
                  nodes.status().ToString());
@@ -67,7 +130,37 @@ ProbeOutcome RunProbe(sync::MemberClient& client, const std::vector<std::string>
   return outcome;
 }
 
-
+// The FederatedWorkloads of the federation as the probes need them: the member objects
+// Meridian writes (WorkloadObjectKey) and the distinct pod shapes of their templates. Read
+// from the raw JSON (no full decode: this runs every round).
+PlacedWorkloads ListPlacedWorkloads(apimachinery::ObjectService& objects) {
+  PlacedWorkloads placed;
+  const apimachinery::ResourceInfo* info =
+      objects.registry().Find(api::kGroup, api::kVersion, "federatedworkloads");
+  if (info == nullptr) return placed;
+  auto list = objects.List(*info, "", apimachinery::ListRequest{});
+  if (!list.ok()) {
+    spdlog::warn("health monitor: listing federatedworkloads: {}", list.error().message);
+    return placed;
+  }
+  for (const json& item : list.value()["items"]) {
+    if (!item.is_object() || !item.contains("spec") || !item["spec"].is_object()) continue;
+    const json& tmpl = item["spec"].value("template", json());
+    if (!tmpl.is_object()) continue;
+    const json meta = item.value("metadata", json::object());
+    const json tmeta = tmpl.value("metadata", json::object());
+    std::string name = tmeta.is_object() ? tmeta.value("name", "") : "";
+    if (name.empty() && meta.is_object()) name = meta.value("name", "");
+    const std::string ns = meta.is_object() ? meta.value("namespace", "") : "";
+    placed.objects.insert(WorkloadObjectKey(ns, tmpl.value("kind", ""), name));
+    const json* pod_spec = TemplatePodSpec(tmpl);
+    if (pod_spec == nullptr) continue;
+    StatusOr<PodRequirements> pod = PodRequirementsFrom(*pod_spec);
+    if (!pod.ok()) continue;  // admission validates templates; nothing to estimate
+    placed.shapes.emplace(pod->ShapeKey(), *std::move(pod));
+  }
+  return placed;
+}
 
 // What the member's client depends on; a change makes a new client.
 std::string ClientKey(const api::MemberCluster& m) {
@@ -157,6 +250,8 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
     members.push_back(std::move(m));
   }
 
+  auto placed = std::make_shared<const PlacedWorkloads>(ListPlacedWorkloads(objects_));
+
   // Start a probe for every member that has none running.
   std::map<std::string, ProbeOutcome> immediate;  // failures known without probing
   std::vector<std::string> started;
@@ -191,16 +286,15 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
     }
     m.probe = std::make_unique<Probe>();
     Probe* probe = m.probe.get();
-    m.probe->thread = std::thread(
-        [this, probe, client = m.client, zones = mc.spec.zones] {
-          ProbeOutcome outcome = RunProbe(*client, zones);
-          {
-            std::lock_guard lock(done_mu_);
-            probe->outcome = std::move(outcome);
-            probe->done = true;
-          }
-          done_cv_.notify_all();
-        });
+    m.probe->thread = std::thread([this, probe, client = m.client, zones = mc.spec.zones, placed] {
+      ProbeOutcome outcome = RunProbe(*client, zones, *placed);
+      {
+        std::lock_guard lock(done_mu_);
+        probe->outcome = std::move(outcome);
+        probe->done = true;
+      }
+      done_cv_.notify_all();
+    });
     started.push_back(mc.metadata.name);
   }
 

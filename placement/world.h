@@ -8,6 +8,7 @@
 
 #include <climits>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -31,6 +32,9 @@ struct ZoneState {
   std::optional<int64_t> allocatable_replicas;
   // When `healthy` last changed; a zone that became healthy recently is "recovering".
   std::optional<Timestamp> last_transition_time;
+  // Replicas of each pod shape the zone's nodes can take (MemberCluster status; read by
+  // scheduling::EngineWorkload as a per-workload cap, not by the engine).
+  std::map<std::string, int64_t> replicas_by_pod_shape;
 };
 
 // A member cluster as placement sees it (from MemberCluster spec and status).
@@ -45,6 +49,8 @@ struct ClusterState {
   bool reachable = true;
   // When the cluster last became reachable and ready; nullopt = long ago (no hysteresis).
   std::optional<Timestamp> healthy_since;
+  // For a cluster without `zones`: replicas of each pod shape its healthy zones can take.
+  std::map<std::string, int64_t> replicas_by_pod_shape;
 };
 
 // Sentinel capacity for "unbounded".

@@ -7,6 +7,7 @@
 
 #include "api/codec.h"
 #include "api/conditions.h"
+#include "failover/node_capacity.h"
 #include "residency/policy.h"
 
 namespace meridian::scheduling {
@@ -43,11 +44,20 @@ placement::ClusterState ClusterStateFrom(const api::MemberCluster& member) {
       z.healthy = observed.healthy;
       z.allocatable_replicas = observed.allocatable_replicas;
       z.last_transition_time = ParseTime(observed.last_transition_time);
+      // An explicit spec.capacity is the operator's word: no per-shape estimate caps it.
+      if (!member.spec.capacity_replicas) z.replicas_by_pod_shape = observed.replicas_by_pod_shape;
       if (observed.allocatable_replicas) {
         zone_sum = zone_sum.value_or(0) + *observed.allocatable_replicas;
       }
     }
     c.zones.push_back(std::move(z));
+  }
+  if (member.spec.zones.empty() && !member.spec.capacity_replicas) {
+    for (const api::ZoneStatus& observed : member.status.zones) {
+      if (!observed.healthy) continue;
+      for (const auto& [shape, n] : observed.replicas_by_pod_shape)
+        c.replicas_by_pod_shape[shape] += n;
+    }
   }
   // Full capacity for shares; the World caps it by the healthy zones.
   if (member.spec.capacity_replicas) {
@@ -92,6 +102,7 @@ placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
   w.key = workload.metadata.ns + "/" + workload.metadata.name;
   w.policy = workload.spec.placement;
   w.residency_policies = residency::ResidencyRulesFor(workload, policies);
+  const bool copied = !api::TemplateReplicas(workload.spec).has_value();
   if (std::optional<int64_t> replicas = api::TemplateReplicas(workload.spec)) {
     w.replicas = static_cast<int32_t>(std::clamp<int64_t>(*replicas, 0, 1'000'000));
   } else {
@@ -104,6 +115,35 @@ placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
     }
   }
   w.current = CurrentAssignment(workload.status);
+  if (copied) return w;
+  // What the members' nodes can take of this workload's pods (failover/node_capacity.h):
+  // a per-cluster cap beside the shared ledger, so a workload with large requests gets no more
+  // replicas on a member than its free nodes fit.
+  const nlohmann::json* pod_spec = failover::TemplatePodSpec(workload.spec.template_);
+  if (pod_spec == nullptr) return w;
+  StatusOr<failover::PodRequirements> pod = failover::PodRequirementsFrom(*pod_spec);
+  if (!pod.ok()) return w;  // admission validates templates; a bad one is simply not capped
+  const std::string shape = pod->ShapeKey();
+  for (uint32_t i = 0; i < world.size(); ++i) {
+    const placement::ClusterState& c = world.cluster(i);
+    std::optional<int64_t> room;
+    if (c.zones.empty()) {
+      if (auto it = c.replicas_by_pod_shape.find(shape); it != c.replicas_by_pod_shape.end()) {
+        room = it->second;
+      }
+    } else {
+      for (const placement::ZoneState& z : c.zones) {
+        auto it = z.replicas_by_pod_shape.find(shape);
+        if (it == z.replicas_by_pod_shape.end()) continue;
+        room = room.value_or(0) + (z.healthy ? it->second : 0);
+      }
+    }
+    if (!room) continue;  // not estimated yet: the member's allocatable replicas alone bound it
+    const int32_t cap = static_cast<int32_t>(std::clamp<int64_t>(*room, 0, 1'000'000));
+    if (cap >= w.replicas) continue;  // cannot bind: leave the policy (and explanations) as is
+    placement::ClusterBounds& b = w.policy.distribution.clusters[c.name];
+    b.max = b.max ? std::min(*b.max, cap) : cap;
+  }
   return w;
 }
 

@@ -88,3 +88,33 @@ TEST(CanonicalQuantityTest, RejectsWhatKubernetesRejects) {
 
 }  // namespace
 }  // namespace meridian
+
+namespace meridian {
+namespace {
+
+TEST(QuantityValueTest, MilliAndWholeUnitsRoundUpAsKubernetes) {
+  const std::vector<std::pair<std::string, int64_t>> milli = {
+      {"0.5", 500},     {"500m", 500}, {"1", 1000}, {"1.0", 1000},   {"3500m", 3500},
+      {"1Ki", 1024000}, {"0.0001", 1}, {"100n", 1}, {"-250m", -250}, {"2e3", 2000000}};
+  for (const auto& [text, want] : milli) {
+    StatusOr<int64_t> got = QuantityMilliValue(text);
+    ASSERT_TRUE(got.ok()) << text << ": " << got.status();
+    EXPECT_EQ(*got, want) << text;
+  }
+  const std::vector<std::pair<std::string, int64_t>> units = {
+      {"1Gi", 1073741824},  {"1024Mi", 1073741824}, {"1500m", 2}, {"128974848", 128974848},
+      {"129e6", 129000000}, {"110", 110},           {"0", 0}};
+  for (const auto& [text, want] : units) {
+    StatusOr<int64_t> got = QuantityValue(text);
+    ASSERT_TRUE(got.ok()) << text << ": " << got.status();
+    EXPECT_EQ(*got, want) << text;
+  }
+  EXPECT_FALSE(QuantityMilliValue("1x").ok());
+  EXPECT_FALSE(QuantityMilliValue("").ok());
+  // 9e18 units fit; in thousandths they do not.
+  EXPECT_FALSE(QuantityMilliValue("9E").ok());
+  EXPECT_TRUE(QuantityValue("9E").ok());
+}
+
+}  // namespace
+}  // namespace meridian

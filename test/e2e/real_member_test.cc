@@ -11,7 +11,9 @@
 //      server's audit log, user "admin" of the kubeconfig) over many resyncs, and the
 //      objects' resourceVersions and generation stay put;
 //   3. a template change is written exactly once (one PATCH), then nothing again;
-//   4. a hand edit (scale) is repaired with one write.
+//   4. a hand edit (scale) is repaired with one write;
+//   5. `fedctl unjoin --cleanup` deletes the namespace Meridian created and its objects, and
+//      leaves a namespace that existed before Meridian placed into it (only its objects go).
 // One federation and one member for the file; the cases run in order.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -144,6 +146,12 @@ class RealMemberE2E : public ::testing::Test {
            {"conditions",
             {{{"type", "Ready"}, {"status", "True"}, {"reason", "KubeletReady"}}}}}}});
     ASSERT_EQ(node.code, 201) << node.body.dump();
+    // The TaintNodesByCondition admission plugin taints a new node not-ready:NoSchedule; the
+    // node lifecycle controller (not run here) lifts it once the node is Ready. Until then no
+    // scheduler would place a pod there, and Meridian counts no room on it.
+    auto untainted =
+        kube_->Request("PATCH", "/api/v1/nodes/node-a", {{"spec", {{"taints", nullptr}}}});
+    ASSERT_EQ(untainted.code, 200) << untainted.body.dump();
     // A CRD with a structural schema, before the join: the member's /openapi/v2 then has it.
     auto crd = kube_->Request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                               json::parse(kWidgetCrd));
@@ -293,6 +301,13 @@ TEST_F(RealMemberE2E, ObjectsAppearInTheMemberAndReportSynced) {
   EXPECT_FALSE(svc["spec"].value("clusterIP", "").empty()) << svc.dump();
   EXPECT_EQ(svc["spec"]["ports"][0]["protocol"], "TCP") << svc.dump();
   EXPECT_EQ(kube_->Get(kObjects[2].path)["data"]["greeting"], "hello");
+  // Room from the real Node (8 cpu, 16Gi, 110 pods; no pods bound, no scheduler here):
+  // 8000m / 100m = 80 reference replicas; min(8000m / 500m, 16Gi / 1Gi) = 16 of web's pods.
+  json mc =
+      fed_->Api(std::string("/apis/federation.meridian.io/v1alpha1/memberclusters/") + kMember);
+  json zone = mc.is_object() ? mc["status"]["zones"][0] : json::object();
+  EXPECT_EQ(zone.value("allocatableReplicas", -1), 80) << mc.dump();
+  EXPECT_EQ(zone["replicasByPodShape"].value("cpu=500m,memory=1073741824", -1), 16) << mc.dump();
   // The minimum: one create of the namespace and of each object, nothing else (not even a
   // create refused as AlreadyExists).
   std::multiset<std::string> want = {"create /api/v1/namespaces -> 201",
@@ -439,6 +454,63 @@ TEST_F(RealMemberE2E, ACrdTemplateIsValidatedAgainstTheMembersSchema) {
                                w.value("spec", json::object()).value("size", 0) == 3;
                       }))
       << "the Widget never reached the member" << Logs();
+}
+
+// Last: it unjoins the member.
+TEST_F(RealMemberE2E, UnjoinCleanupRemovesOnlyTheNamespacesMeridianCreated) {
+  auto keep = kube_->Request(
+      "POST", "/api/v1/namespaces",
+      {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "keep"}}}});
+  ASSERT_EQ(keep.code, 201) << keep.body.dump();
+  test_env::WriteFile(dir_ / "keep.yaml", R"(apiVersion: v1
+kind: Namespace
+metadata: {name: keep}
+---
+apiVersion: federation.meridian.io/v1alpha1
+kind: FederatedWorkload
+metadata: {name: kept-config, namespace: keep}
+spec:
+  template:
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: kept-config}
+    data: {a: b}
+  placement: {}
+)");
+  auto apply = fed_->Fedctl("apply -f " + (dir_ / "keep.yaml").string());
+  ASSERT_EQ(apply.exit_code, 0) << apply.output;
+  const std::string kept_config = "/api/v1/namespaces/keep/configmaps/kept-config";
+  ASSERT_TRUE(WaitFor(milliseconds(20'000), [&] {
+    json cm = kube_->Get(kept_config);
+    return cm.is_object() && !cm.empty();
+  })) << Logs();
+  // Meridian found "keep" and did not label it.
+  EXPECT_FALSE(kube_->Get("/api/v1/namespaces/keep")["metadata"]
+                   .value("labels", json::object())
+                   .contains("federation.meridian.io/managed-by"));
+
+  auto unjoin = fed_->Fedctl(std::string("unjoin ") + kMember + " --cleanup");
+  ASSERT_EQ(unjoin.exit_code, 0) << unjoin.output << Logs();
+  // Namespaces Meridian deleted: exactly the one it created.
+  std::set<std::string> deleted_namespaces;
+  for (const json& w : MeridianWrites("/api/v1/namespaces/")) {
+    std::string uri = w.value("requestURI", "");
+    uri = uri.substr(0, uri.find('?'));
+    if (w.value("verb", "") == "delete" &&
+        uri.find('/', std::string("/api/v1/namespaces/").size()) == std::string::npos) {
+      deleted_namespaces.insert(uri);
+    }
+  }
+  EXPECT_EQ(deleted_namespaces, (std::set<std::string>{"/api/v1/namespaces/shop"}))
+      << unjoin.output << Describe(MeridianWrites());
+  // shop goes (Terminating here: this member runs no namespace controller), keep stays with
+  // only Meridian's object removed.
+  json shop = kube_->Get("/api/v1/namespaces/shop");
+  EXPECT_TRUE(shop.is_null() || shop["metadata"].contains("deletionTimestamp")) << shop.dump();
+  json kept = kube_->Get("/api/v1/namespaces/keep");
+  ASSERT_TRUE(kept.is_object() && !kept.empty());
+  EXPECT_FALSE(kept["metadata"].contains("deletionTimestamp")) << kept.dump();
+  EXPECT_TRUE(kube_->Get(kept_config).is_null()) << unjoin.output;
 }
 
 }  // namespace

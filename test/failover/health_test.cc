@@ -429,6 +429,121 @@ TEST_F(HealthMonitorTest, PlacementMovesEuReplicasOffAFailedZoneAndStaysInTheEu)
   EXPECT_EQ(after["eu-west-1"] + after["eu-central-1"], 20);
 }
 
+// Issue 17: capacity from real nodes. eu-central-1 (zones eu-central-1a, eu-central-1b) gets
+// three Nodes of known allocatable and some bound pods; the per-zone room for a workload that
+// requests 500m / 1Gi per replica is the hand-computed figure, its own pods take no room, and
+// nodes that appear later (a declared zone's first node, then one more) raise the room with no
+// recovery hold.
+TEST_F(HealthMonitorTest, PerZoneCapacityForAWorkloadFromNodesAndBoundPods) {
+  const sync::GroupVersionResource kPods{"", "v1", "pods"};
+  auto node = [](const std::string& name, const std::string& zone, const std::string& cpu,
+                 const std::string& memory, const std::string& pods) {
+    return Node(name, zone, true, {{"cpu", cpu}, {"memory", memory}, {"pods", pods}});
+  };
+  auto pod = [](const std::string& name, const std::string& on, const std::string& cpu,
+                const std::string& memory) {
+    return json{
+        {"apiVersion", "v1"},
+        {"kind", "Pod"},
+        {"metadata", {{"name", name}, {"namespace", "other"}}},
+        {"spec",
+         {{"nodeName", on},
+          {"containers",
+           json::array({{{"name", "c"},
+                         {"resources", {{"requests", {{"cpu", cpu}, {"memory", memory}}}}}}})}}},
+        {"status", {{"phase", "Running"}}}};
+  };
+  FakeMemberClient& eu = *fakes_.at("eu-central-1");
+  ASSERT_TRUE(eu.Delete(kNodes, "", "eu-central-1b-node").ok());  // zone b: no nodes yet
+  eu.Apply(kNodes, node("eu-central-1a-node", "eu-central-1a", "4", "8Gi", "110"));
+  eu.Apply(kNodes, node("eu-central-1a-node-2", "eu-central-1a", "2", "4Gi", "110"));
+  eu.Apply(kPods, pod("x", "eu-central-1a-node", "1", "1Gi"));          // free 3 cpu, 7Gi
+  eu.Apply(kPods, pod("y", "eu-central-1a-node-2", "1500m", "512Mi"));  // free 500m, 3.5Gi
+  // A pod of the workload itself (Deployment api, through its ReplicaSet): placement counts it.
+  json own = pod("api-7c9d5-q2w3e", "eu-central-1a-node", "2", "2Gi");
+  own["metadata"]["namespace"] = "shop";
+  own["metadata"]["labels"] = {{"pod-template-hash", "7c9d5"}};
+  own["metadata"]["ownerReferences"] =
+      json::array({{{"kind", "ReplicaSet"}, {"name", "api-7c9d5"}, {"controller", true}}});
+  eu.Apply(kPods, own);
+
+  ApplyFile("examples/three-continents/workload.yaml");  // namespace shop (and web, 100m)
+  Apply(
+      json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"name": "api", "namespace": "shop"},
+    "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "api"},
+      "spec": {"replicas": 40, "selector": {"matchLabels": {"app": "api"}},
+        "template": {"metadata": {"labels": {"app": "api"}},
+          "spec": {"containers": [{"name": "api", "image": "api:1",
+                                   "resources": {"requests": {"cpu": 0.5, "memory": "1024Mi"}}}]}}}},
+      "placement": {"residency": {"jurisdictions": ["eu"]}}}})"));
+  const std::string shape = "cpu=500m,memory=1073741824";
+
+  auto monitor = Monitor();
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  api::MemberCluster m = Member("eu-central-1");
+  ASSERT_EQ(m.status.zones.size(), 2u);
+  // a: node 1 min(3000/500, 7Gi/1Gi, 109) = 6, node 2 min(500/500, 3.5Gi/1Gi, 109) = 1.
+  EXPECT_EQ(m.status.zones[0].replicas_by_pod_shape.at(shape), 7);
+  // The 100m reference pod: 3000/100 + 500/100 = 35.
+  EXPECT_EQ(m.status.zones[0].allocatable_replicas, 35);
+  EXPECT_FALSE(m.status.zones[1].healthy);
+  EXPECT_EQ(m.status.zones[1].replicas_by_pod_shape.at(shape), 0);
+  EXPECT_TRUE(m.status.zones[1].last_transition_time.empty());
+
+  // Zone b's first node, with two pods bound: min(3000/500, 15Gi/1Gi, 4 - 2) = 2.
+  clock_.Advance(Duration(1000));
+  eu.Apply(kNodes, node("eu-central-1b-node", "eu-central-1b", "3500m", "16Gi", "4"));
+  eu.Apply(kPods, pod("z", "eu-central-1b-node", "500m", "1Gi"));
+  eu.Apply(kPods, pod("w", "eu-central-1b-node", "0", "0"));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  m = Member("eu-central-1");
+  EXPECT_TRUE(m.status.zones[1].healthy);
+  EXPECT_EQ(m.status.zones[1].replicas_by_pod_shape.at(shape), 2);
+  EXPECT_TRUE(m.status.zones[1].last_transition_time.empty())
+      << "a zone's first healthy node is new capacity, not a recovery";
+
+  // One more node in b: + min(4000/500, 8Gi/1Gi, 110) = 8.
+  clock_.Advance(Duration(1000));
+  eu.Apply(kNodes, node("eu-central-1b-node-2", "eu-central-1b", "4", "8Gi", "110"));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  m = Member("eu-central-1");
+  EXPECT_EQ(m.status.zones[1].replicas_by_pod_shape.at(shape), 10);
+
+  // Placement: no recovery hold, and api gets at most 7 + 10 = 17 on eu-central-1.
+  const placement::ClusterState state = scheduling::ClusterStateFrom(m);
+  for (const placement::ZoneState& z : state.zones) {
+    EXPECT_FALSE(z.last_transition_time.has_value()) << z.name;
+  }
+  EXPECT_FALSE(state.healthy_since.has_value());
+  std::vector<placement::ClusterState> clusters;
+  for (const char* name : {"eu-west-1", "eu-central-1", "us-east-1", "us-west-1", "ap-south-1"}) {
+    clusters.push_back(scheduling::ClusterStateFrom(Member(name)));
+  }
+  auto world = placement::World::Build(clusters, {});
+  ASSERT_TRUE(world.ok()) << world.status();
+  auto got = server_->objects().Get(Info(api::kApiVersion, "FederatedWorkload"), "shop", "api");
+  ASSERT_TRUE(got.ok());
+  FieldErrors errors;
+  const api::FederatedWorkload api_workload = api::DecodeFederatedWorkload(got.value(), &errors);
+  ASSERT_TRUE(errors.empty());
+  const placement::Workload w = scheduling::EngineWorkload(api_workload, {}, **world);
+  ASSERT_TRUE(w.policy.distribution.clusters.count("eu-central-1"));
+  EXPECT_EQ(w.policy.distribution.clusters.at("eu-central-1").max, 17);
+
+  scheduling::PlacementController placement(server_->objects(), clock_);
+  ASSERT_TRUE(placement.ReconcileAll().ok());
+  got = server_->objects().Get(Info(api::kApiVersion, "FederatedWorkload"), "shop", "api");
+  const api::FederatedWorkload placed = api::DecodeFederatedWorkload(got.value(), &errors);
+  int64_t on_central = 0, total = 0;
+  for (const api::ClusterPlacement& p : placed.status.placement) {
+    if (p.cluster == "eu-central-1") on_central += p.replicas;
+    total += p.replicas;
+  }
+  EXPECT_GT(on_central, 0) << "no recovery hold on the new capacity";
+  EXPECT_LE(on_central, 17);
+}
+
 TEST_F(HealthMonitorTest, AHungMemberIsMarkedUnreachableWithoutDelayingTheOthers) {
   HealthMonitorOptions options;
   options.timeout = std::chrono::milliseconds(500);
