@@ -720,9 +720,10 @@ json Encode(const Topology& o) {
 ResidencyPolicy DecodeResidencyPolicy(const json& j, FieldErrors* errors) {
   ResidencyPolicy o;
   o.metadata = DecodeEnvelope(
-      j, "ResidencyPolicy", false, false, errors,
+      j, "ResidencyPolicy", false, true, errors,
       [&](JsonDecoder& d, const json& s) {
-        d.RejectUnknown(s, "spec", {"namespaces", "workloadSelector", "jurisdictions"});
+        d.RejectUnknown(s, "spec",
+                        {"namespaces", "workloadSelector", "jurisdictions", "enforcement"});
         if (const json* n = JsonDecoder::Member(s, "namespaces")) {
           o.spec.namespaces = d.StringList(*n, "spec.namespaces");
         }
@@ -737,8 +738,25 @@ ResidencyPolicy DecodeResidencyPolicy(const json& j, FieldErrors* errors) {
         if (o.spec.jurisdictions.empty()) {
           d.Error("spec.jurisdictions", "must list at least one jurisdiction");
         }
+        if (const json* e = JsonDecoder::Member(s, "enforcement")) {
+          o.spec.enforcement = d.Enum(*e, "spec.enforcement", {"report", "remove"}).value_or("");
+        }
       },
-      [](JsonDecoder&, const json&) {});
+      [&](JsonDecoder& d, const json& s) {
+        d.RejectUnknown(s, "status", {"conditions", "violations", "enforced", "unverifiedMembers"});
+        if (const json* c = JsonDecoder::Member(s, "conditions")) {
+          o.status.conditions = DecodeConditions(d, *c, "status.conditions");
+        }
+        if (const json* v = JsonDecoder::Member(s, "violations")) {
+          o.status.violations = d.Int(*v, "status.violations", 0).value_or(0);
+        }
+        if (const json* v = JsonDecoder::Member(s, "enforced")) {
+          o.status.enforced = d.Int(*v, "status.enforced", 0).value_or(0);
+        }
+        if (const json* v = JsonDecoder::Member(s, "unverifiedMembers")) {
+          o.status.unverified_members = d.Int(*v, "status.unverifiedMembers", 0).value_or(0);
+        }
+      });
   return o;
 }
 
@@ -749,7 +767,14 @@ json Encode(const ResidencyPolicy& o) {
   if (!o.spec.workload_selector.Empty()) {
     spec["workloadSelector"] = apimachinery::EncodeLabelSelector(o.spec.workload_selector);
   }
+  if (o.spec.enforcement != "report") spec["enforcement"] = o.spec.enforcement;
   j["spec"] = std::move(spec);
+  if (!o.status.conditions.empty()) {
+    j["status"] = {{"conditions", EncodeConditions(o.status.conditions)},
+                   {"violations", o.status.violations},
+                   {"enforced", o.status.enforced},
+                   {"unverifiedMembers", o.status.unverified_members}};
+  }
   return j;
 }
 

@@ -163,7 +163,11 @@ json SpecSchemaFor(const std::string& kind) {
     return Obj("An admin guardrail: workloads it selects may only run in these jurisdictions.",
                {{"namespaces", StrList("Namespaces it applies to (empty: all).")},
                 {"workloadSelector", Selector("Workloads it applies to (empty: all).")},
-                {"jurisdictions", StrList("Allowed jurisdictions.")}},
+                {"jurisdictions", StrList("Allowed jurisdictions.")},
+                {"enforcement", Str("What the residency audit does about an object in a member "
+                                    "of a jurisdiction this policy does not allow: report "
+                                    "(default) or remove (scale it to zero; data volumes are "
+                                    "never deleted).")}},
                {"jurisdictions"});
   }
   if (kind == "ResidencyEvidence") {
@@ -271,6 +275,13 @@ json StatusSchemaFor(const std::string& kind) {
                       {"overflow", StrList("Overflow candidates in order, taken or passed.")},
                       {"omitted", Int("Clusters left out of the bounded list.")}})}});
   }
+  if (kind == "ResidencyPolicy") {
+    return Obj("What the residency audit last found for the objects this policy governs.",
+               {{"conditions", Conditions()},
+                {"violations", Int("Open residency violations.")},
+                {"enforced", Int("Of those, objects held at zero replicas (enforcement: remove).")},
+                {"unverifiedMembers", Int("Members the last scan could not list.")}});
+  }
   if (kind == "FailoverDrill") {
     return Obj("The drill's progress and report.",
                {{"phase", Str("Pending, Running, Completed, Aborted or Failed.")},
@@ -303,8 +314,12 @@ const std::vector<ResourceDescriptor>& FederationResources() {
       {"Topology", "topologies", "topology", {"topo"}, false, false,
        {{"AGE", "date", ".metadata.creationTimestamp", "Age"}},
        ValidateWith<Topology, DecodeTopology>},
-      {"ResidencyPolicy", "residencypolicies", "residencypolicy", {"rp"}, false, false,
-       {{"AGE", "date", ".metadata.creationTimestamp", "Age"}},
+      {"ResidencyPolicy", "residencypolicies", "residencypolicy", {"rp"}, false, true,
+       {{"COMPLIANT", "string", ".status.conditions[?(@.type==\"Compliant\")].status",
+         "Compliant condition (from the residency audit)"},
+        {"VIOLATIONS", "integer", ".status.violations", "Open residency violations"},
+        {"UNVERIFIED", "integer", ".status.unverifiedMembers", "Members the audit cannot see"},
+        {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
        ValidateWith<ResidencyPolicy, DecodeResidencyPolicy>},
       {"FailoverDrill", "failoverdrills", "failoverdrill", {"drill"}, false, true,
        {{"PHASE", "string", ".status.phase", "Phase"},

@@ -196,12 +196,28 @@ struct ResidencyPolicySpec {
   std::vector<std::string> namespaces;           // empty: every namespace
   apimachinery::LabelSelector workload_selector;  // `workloadSelector`; empty: every workload
   std::vector<std::string> jurisdictions;        // allowed; at least one
+  // What the residency audit does about an object found in a member of a jurisdiction this
+  // policy does not allow: `report` (the default) or `remove` (scale it to zero; never delete
+  // data volumes). See residency/enforcement.h.
+  std::string enforcement = "report";
   friend bool operator==(const ResidencyPolicySpec&, const ResidencyPolicySpec&) = default;
+};
+
+// Written by the residency audit controller after each scan that changes it.
+struct ResidencyPolicyStatus {
+  // `Compliant`: True (every member verified, nothing found), False (violations open),
+  // Unknown (no violation seen but some member could not be audited).
+  std::vector<Condition> conditions;
+  int64_t violations = 0;          // open violations of objects this policy governs
+  int64_t enforced = 0;            // of those, held at zero replicas by `enforcement: remove`
+  int64_t unverified_members = 0;  // `unverifiedMembers`: members the last scan could not list
+  friend bool operator==(const ResidencyPolicyStatus&, const ResidencyPolicyStatus&) = default;
 };
 
 struct ResidencyPolicy {
   ObjectMeta metadata;
   ResidencyPolicySpec spec;
+  ResidencyPolicyStatus status;
   friend bool operator==(const ResidencyPolicy&, const ResidencyPolicy&) = default;
 };
 

@@ -457,6 +457,7 @@ void DescribeEvents(DescribeWriter& w, std::vector<json> events, Timestamp now) 
 std::vector<std::string> WideHeaders(const KindInfo& kind) {
   if (kind.kind == "FederatedWorkload") return {"PLACEMENT"};
   if (kind.kind == "MemberCluster") return {"ZONES", "SERVER"};
+  if (kind.kind == "ResidencyPolicy") return {"JURISDICTIONS", "ENFORCEMENT"};
   return {};
 }
 
@@ -466,6 +467,11 @@ std::vector<std::string> WideCells(const KindInfo& kind, const json& o) {
   }
   if (kind.kind == "MemberCluster") {
     return {JoinStrings(At(o, {"spec", "zones"}), ","), Str(o, {"spec", "server"})};
+  }
+  if (kind.kind == "ResidencyPolicy") {
+    const std::string enforcement = Str(o, {"spec", "enforcement"});
+    return {JoinStrings(At(o, {"spec", "jurisdictions"}), ","),
+            enforcement.empty() ? "report" : enforcement};
   }
   return {};
 }

@@ -21,6 +21,7 @@ const std::vector<sync::GroupVersionResource>& AuditedResources() {
   static const std::vector<sync::GroupVersionResource> kResources = {
       {"apps", "v1", "deployments"},
       {"apps", "v1", "statefulsets"},
+      {"apps", "v1", "replicasets"},
       {"apps", "v1", "daemonsets"},
       {"batch", "v1", "jobs"},
       {"", "v1", "pods"},
@@ -43,6 +44,18 @@ MemberObject MemberObjectFrom(const sync::GroupVersionResource& resource, const 
   }
   o.owned = meta.contains("ownerReferences") && meta["ownerReferences"].is_array() &&
             !meta["ownerReferences"].empty();
+  o.uid = meta.contains("uid") && meta["uid"].is_string() ? meta["uid"].get<std::string>() : "";
+  o.resource_version = meta.contains("resourceVersion") && meta["resourceVersion"].is_string()
+                           ? meta["resourceVersion"].get<std::string>()
+                           : "";
+  if (const auto spec = object.find("spec"); spec != object.end() && spec->is_object()) {
+    if (auto r = spec->find("replicas"); r != spec->end() && r->is_number_integer()) {
+      o.replicas = r->get<int64_t>();
+    }
+    if (auto s = spec->find("suspend"); s != spec->end() && s->is_boolean()) {
+      o.suspended = s->get<bool>();
+    }
+  }
   return o;
 }
 
@@ -86,8 +99,11 @@ AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
     const std::string& jurisdiction = world.jurisdiction_of(*index);
     for (const MemberObject& o : inv.objects) {
       ++result.objects_seen;
-      // A Pod with an owner is its owner's business (the owner is audited, and reported once).
-      if (o.owned && o.resource.resource == "pods") continue;
+      // A Pod or ReplicaSet with an owner is its owner's business (the owner is audited, and
+      // reported and enforced once).
+      if (o.owned && (o.resource.resource == "pods" || o.resource.resource == "replicasets")) {
+        continue;
+      }
       const api::FederatedWorkload* workload = nullptr;
       auto managed = o.labels.find(sync::kManagedByLabel);
       auto label = o.labels.find(sync::kWorkloadLabel);

@@ -4,7 +4,8 @@
 //   (a) objects Meridian manages for a FederatedWorkload (labels managed-by=meridian and
 //       workload=<ns>.<name>): allowed where the workload is (residency/policy.h
 //       AllowedJurisdictionsFor);
-//   (b) every Deployment, StatefulSet, DaemonSet, Job, bare Pod and PersistentVolumeClaim in a
+//   (b) every Deployment, StatefulSet, ReplicaSet, DaemonSet, Job, bare Pod and
+//       PersistentVolumeClaim in a
 //       namespace a ResidencyPolicy names, whoever created it: allowed where the policies that
 //       govern its namespace and labels allow (scheduling/placement_inputs.h
 //       ResidencyRulesForObject).
@@ -36,6 +37,11 @@ struct MemberObject {
   std::string ns, name;
   std::map<std::string, std::string> labels;
   bool owned = false;  // has ownerReferences (a Pod of a ReplicaSet: its owner is audited)
+  // What enforcement (residency/enforcement.h) reads: spec.replicas as stored (absent: the
+  // API server's default, 1), spec.suspend of a Job, and the identity a write is made against.
+  std::optional<int64_t> replicas;
+  bool suspended = false;
+  std::string uid, resource_version;
   friend bool operator==(const MemberObject&, const MemberObject&) = default;
 };
 
@@ -71,6 +77,9 @@ struct AuditResult {
   std::vector<std::string> unverified;         // "us-east-1: <why>"
   int members_verified = 0;
   int64_t objects_seen = 0;
+  // Filled by the controller, not by AuditResidency: what `enforcement: remove` did in this
+  // scan ("scaled Deployment payments/rogue in member us-east-1 (us) from 2 to 0 replicas ...").
+  std::vector<std::string> enforced;
 };
 
 // Audits `inventories` (one per member) against `policies` and `workloads`, with each member's

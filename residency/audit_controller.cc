@@ -5,8 +5,10 @@
 #include <algorithm>
 
 #include "api/codec.h"
+#include "api/conditions.h"
 #include "api/typed_list.h"
 #include "apimachinery/change_watch.h"
+#include "residency/enforcement.h"
 #include "residency/policy.h"
 #include "scheduling/placement_inputs.h"
 #include "sync/propagation.h"
@@ -74,7 +76,34 @@ nlohmann::json PolicyData(const api::ResidencyPolicy& p) {
       {"workloadSelector", apimachinery::EncodeLabelSelector(p.spec.workload_selector)}};
   auto by = p.metadata.annotations.find(kChangedByAnnotation);
   d["user"] = by == p.metadata.annotations.end() ? "" : by->second;
+  if (p.spec.enforcement != "report") d["enforcement"] = p.spec.enforcement;
   return d;
+}
+
+// An Event about `v` on every policy that governs it and on its workload (if Meridian manages
+// it for one). `events` may be null (no events resource).
+void RecordAbout(apimachinery::EventRecorder* events, const ResidencyViolation& v,
+                 const std::vector<api::FederatedWorkload>& workloads, apimachinery::EventType type,
+                 const char* reason, const std::string& message) {
+  if (!events) return;
+  for (const std::string& p : v.policies) events->Record(PolicyRef(p), type, reason, message);
+  if (v.workload.empty()) return;
+  for (const api::FederatedWorkload& w : workloads) {
+    if (w.metadata.ns + "/" + w.metadata.name != v.workload) continue;
+    events->Record(
+        {api::kApiVersion, "FederatedWorkload", w.metadata.ns, w.metadata.name, w.metadata.uid, ""},
+        type, reason, message);
+  }
+}
+
+// "member us-east-1 (us) holds Deployment payments/rogue (...); and 2 more"
+std::string ListViolations(const std::vector<const ResidencyViolation*>& violations) {
+  std::string out;
+  for (size_t i = 0; i < violations.size() && i < 3; ++i) {
+    out += (i ? "; " : "") + violations[i]->Describe();
+  }
+  if (violations.size() > 3) out += "; and " + std::to_string(violations.size() - 3) + " more";
+  return out;
 }
 
 }  // namespace
@@ -182,7 +211,9 @@ StatusOr<AuditResult> ResidencyAuditController::ScanOnce() {
     result = AuditResidency(inventories, *world, policies, workloads);
     RecordPolicies(policies);
     Report(result, policies, workloads);
+    Enforce(&result, policies, members, workloads);
     RecordScan(result, members);
+    UpdatePolicyStatus(result, policies);
   } else {
     RecordPolicies(policies);
     open_.clear();  // nothing is residency-bound any more: nothing can be in violation
@@ -208,17 +239,8 @@ void ResidencyAuditController::Report(const AuditResult& result,
     if (open_.count(v.Key())) continue;
     spdlog::warn("residency audit: {}", v.Describe());
     Append("ViolationOpened", ViolationData(v));
-    for (const std::string& p : v.policies) {
-      record(PolicyRef(p), apimachinery::EventType::kWarning, "ResidencyViolation", v.Describe());
-    }
-    if (!v.workload.empty()) {
-      for (const api::FederatedWorkload& w : workloads) {
-        if (w.metadata.ns + "/" + w.metadata.name != v.workload) continue;
-        record({api::kApiVersion, "FederatedWorkload", w.metadata.ns, w.metadata.name,
-                w.metadata.uid, ""},
-               apimachinery::EventType::kWarning, "ResidencyViolation", v.Describe());
-      }
-    }
+    RecordAbout(events_.get(), v, workloads, apimachinery::EventType::kWarning,
+                "ResidencyViolation", v.Describe());
   }
   std::set<std::string> unverified;
   for (const std::string& line : result.unverified) {
@@ -244,6 +266,128 @@ void ResidencyAuditController::Report(const AuditResult& result,
   }
   open_ = std::move(now);
   unverified_ = std::move(unverified);
+}
+
+void ResidencyAuditController::Enforce(AuditResult* result,
+                                       const std::vector<api::ResidencyPolicy>& policies,
+                                       const std::vector<api::MemberCluster>& members,
+                                       const std::vector<api::FederatedWorkload>& workloads) {
+  std::set<std::string> not_enforceable;
+  for (ResidencyViolation& v : result->violations) {
+    const EnforcementPlan plan = PlanEnforcement(v, policies);
+    if (plan.action == EnforcementAction::kNone) continue;
+    const std::string message = DescribeEnforcement(v, plan);
+    auto evidence = [&](const char* outcome) {
+      nlohmann::json data = ViolationData(v);
+      data["action"] = EnforcementActionName(plan.action);
+      data["policy"] = plan.policy;
+      data["outcome"] = outcome;
+      data["message"] = message;
+      if (v.object.replicas) data["previousReplicas"] = *v.object.replicas;
+      Append("Enforcement", std::move(data));
+    };
+    if (plan.action == EnforcementAction::kNotEnforceable) {
+      not_enforceable.insert(v.Key());
+      if (not_enforceable_.count(v.Key())) continue;  // said once while it stays open
+      spdlog::warn("residency audit: {}", message);
+      RecordAbout(events_.get(), v, workloads, apimachinery::EventType::kWarning,
+                  "ResidencyNotEnforced", message);
+      evidence("NotEnforced");
+      continue;
+    }
+    auto member = std::find_if(members.begin(), members.end(), [&](const api::MemberCluster& m) {
+      return m.metadata.name == v.member;
+    });
+    if (member == members.end()) continue;  // gone from the fleet since the scan listed it
+    std::string error;
+    std::shared_ptr<sync::MemberClient> client = clients_.Get(*member, &error);
+    Status st = client ? Status::Ok() : UnavailableError(error);
+    if (client && plan.action == EnforcementAction::kDelete) {
+      sync::MemberDeleteOptions options;
+      options.precondition_uid = v.object.uid;  // this Pod, not a namesake created since
+      st = client->Delete(v.object.resource, v.object.ns, v.object.name, options);
+    } else if (client) {
+      st = client->MergePatch(v.object.resource, v.object.ns, v.object.name, plan.patch).status();
+    }
+    if (st.code() == StatusCode::kNotFound || st.code() == StatusCode::kAborted) {
+      continue;  // gone or changed since the list: the next scan judges what is there now
+    }
+    if (!st.ok()) {
+      spdlog::warn("residency audit: enforcing: {}: {}", message, st.ToString());
+      RecordAbout(events_.get(), v, workloads, apimachinery::EventType::kWarning,
+                  "ResidencyEnforcementFailed", message + ": failed: " + st.ToString());
+      continue;  // tried again next scan
+    }
+    spdlog::info("residency audit: {}", message);
+    RecordAbout(events_.get(), v, workloads, apimachinery::EventType::kNormal, "ResidencyEnforced",
+                message);
+    evidence("Done");
+    result->enforced.push_back(message);
+    if (plan.action == EnforcementAction::kScaleToZero) v.object.replicas = 0;
+    if (plan.action == EnforcementAction::kSuspend) v.object.suspended = true;
+  }
+  not_enforceable_ = std::move(not_enforceable);
+}
+
+void ResidencyAuditController::UpdatePolicyStatus(
+    const AuditResult& result, const std::vector<api::ResidencyPolicy>& policies) {
+  const apimachinery::ResourceInfo* info =
+      objects_.registry().Find(api::kGroup, api::kVersion, "residencypolicies");
+  if (info == nullptr) return;
+  const Timestamp now = clock_.Now();
+  for (const api::ResidencyPolicy& p : policies) {
+    std::vector<const ResidencyViolation*> mine;
+    int64_t enforced = 0;
+    for (const ResidencyViolation& v : result.violations) {
+      if (std::find(v.policies.begin(), v.policies.end(), p.metadata.name) == v.policies.end()) {
+        continue;
+      }
+      mine.push_back(&v);
+      enforced += HeldAtZero(v.object) ? 1 : 0;
+    }
+    api::ResidencyPolicyStatus status = p.status;
+    status.violations = static_cast<int64_t>(mine.size());
+    status.enforced = enforced;
+    status.unverified_members = static_cast<int64_t>(result.unverified.size());
+    api::Condition c{.type = "Compliant", .observed_generation = p.metadata.generation};
+    if (!mine.empty()) {
+      c.status = "False";
+      c.reason = "ResidencyViolations";
+      c.message = std::to_string(mine.size()) + " object(s) in members of jurisdictions it " +
+                  "does not allow" +
+                  (enforced ? " (" + std::to_string(enforced) + " held at zero)" : "") + ": " +
+                  ListViolations(mine);
+    } else if (!result.unverified.empty()) {
+      c.status = "Unknown";
+      c.reason = "MembersUnverified";
+      // Names only: the reasons (timeouts, refusals) vary per scan and would rewrite the status.
+      std::string names;
+      for (const std::string& line : result.unverified) {
+        names += (names.empty() ? "" : ", ") + line.substr(0, line.find(':'));
+      }
+      c.message = "no violation seen, but " + std::to_string(result.unverified.size()) +
+                  " member(s) could not be audited (unverified, not compliant): " + names;
+    } else {
+      c.status = "True";
+      c.reason = "NoViolations";
+      c.message = "every member verified (" + std::to_string(result.members_verified) +
+                  "); no object it governs outside " + [&p] {
+                    std::string j;
+                    for (const std::string& x : p.spec.jurisdictions)
+                      j += (j.empty() ? "" : ",") + x;
+                    return j;
+                  }();
+    }
+    api::SetCondition(&status.conditions, std::move(c), now);
+    if (status == p.status) continue;
+    api::ResidencyPolicy updated = p;
+    updated.status = std::move(status);
+    auto written = objects_.Update(*info, "", p.metadata.name, api::Encode(updated), "status");
+    if (!written.ok() && written.error().code != 404 && written.error().code != 409) {
+      spdlog::warn("residency audit: writing the status of ResidencyPolicy {}: {}", p.metadata.name,
+                   written.error().message);
+    }  // a conflict or a delete: the next scan starts from what is stored then
+  }
 }
 
 void ResidencyAuditController::Append(const char* type, nlohmann::json data) {

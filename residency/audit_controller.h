@@ -13,8 +13,21 @@
 //     verified in this scan (an unverified member's violations stay open: we cannot see them);
 //   - a Warning Event `ResidencyUnverified` on every ResidencyPolicy when a member cannot be
 //     listed: unverified, never compliant.
-// Report-only: it writes nothing to members. With no ResidencyPolicy and no residency-bound
-// workload a scan lists nothing.
+// Enforcement (residency/enforcement.h): when a governing policy says `enforcement: remove`, the
+// violating object is scaled to zero (Deployments, StatefulSets, ReplicaSets), suspended (Jobs)
+// or deleted (bare Pods) in the same scan, never rewritten once at zero, and data (PVCs,
+// ConfigMaps, Secrets) is never touched: a Normal Event `ResidencyEnforced` (or Warning
+// `ResidencyNotEnforced` once for a kind that is not removed, `ResidencyEnforcementFailed`
+// when the member refused) on every governing policy and the workload, and an Enforcement
+// evidence entry. Otherwise (`report`, the default) it writes nothing to members. With no
+// ResidencyPolicy and no residency-bound workload a scan lists nothing.
+//
+// Policy status: after each scan every ResidencyPolicy's status holds the condition
+// `Compliant` (True: every member verified and nothing found; False, reason
+// ResidencyViolations: objects it governs are in members it does not allow; Unknown, reason
+// MembersUnverified: nothing found but some member could not be listed) with the counts
+// `violations`, `enforced` (held at zero) and `unverifiedMembers`; written only when it
+// changes.
 //
 // Evidence (residency/ledger_writer.h, when the API serves ResidencyEvidence): a
 // ViolationOpened / ViolationResolved entry with each of those Events; an AuditScan entry
@@ -86,6 +99,15 @@ class ResidencyAuditController {
   void RecordPolicies(const std::vector<api::ResidencyPolicy>& policies);
   void Append(const char* type, nlohmann::json data);
 
+  // Applies `enforcement: remove` to the violations of `result` (see the file comment); what
+  // was done goes to result->enforced, and an object scaled here counts as held at zero.
+  void Enforce(AuditResult* result, const std::vector<api::ResidencyPolicy>& policies,
+               const std::vector<api::MemberCluster>& members,
+               const std::vector<api::FederatedWorkload>& workloads);
+  // Writes each policy's status (Compliant condition and counts) when it changed.
+  void UpdatePolicyStatus(const AuditResult& result,
+                          const std::vector<api::ResidencyPolicy>& policies);
+
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
   Options options_;
@@ -94,6 +116,7 @@ class ResidencyAuditController {
   sync::MemberClientCache clients_;
   std::map<std::string, ResidencyViolation> open_;  // by Key()
   std::set<std::string> unverified_;                // members unverified in the last scan
+  std::set<std::string> not_enforceable_;           // keys already reported as not removable
   std::shared_ptr<EvidenceLedger> ledger_;          // null without the ResidencyEvidence kind
   nlohmann::json recorded_scan_;                    // the outcome last recorded (dedupe key)
   Timestamp recorded_scan_at_{};

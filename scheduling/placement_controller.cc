@@ -233,6 +233,20 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   // Copied templates (a Service, a ConfigMap) are retained too: deleting a member's Service
   // because we lost sight of it for a moment would cost it its load balancer address.
   if (seen) retained = StillRetained(workload, *seen, now, &released, &retention_recheck);
+  // Residency is hard: a member residency now forbids keeps no retained replicas, whatever its
+  // recovery delay, reachable or not (a rule, not an outage: RetainUnseen never retains there
+  // either, and make-before-break keeps nothing there). Propagation then never writes to it
+  // again and removes the objects as soon as it reaches it. Found by the residency torture
+  // test: a policy tightened while a member was away or coming back kept (and patched) its
+  // replicas there.
+  if (!retained.empty()) {
+    const placement::AllowedJurisdictions allowed =
+        residency::AllowedJurisdictionsFor(workload, policies);
+    std::erase_if(retained, [&](const api::ClusterPlacement& line) {
+      std::optional<uint32_t> i = world.FindCluster(line.cluster);
+      return i && !placement::ClusterAllowed(world, *i, allowed);
+    });
+  }
   // Released replicas are what their member runs now: its current assignment for the engine
   // and its previous count for make-before-break. The workload is copied only then (rarely).
   std::optional<api::FederatedWorkload> with_released;

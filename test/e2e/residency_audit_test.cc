@@ -71,13 +71,36 @@ bool Post(const std::string& url, const json& body) {
   return r.exit_code == 0;
 }
 
-json HandMadeDeployment(const std::string& name) {
+json HandMadeDeployment(const std::string& name, const std::string& app = "ledger",
+                        int replicas = 1) {
   return json::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment",
     "metadata": {"name": ")" +
-                     name + R"(", "namespace": "payments", "labels": {"app": "ledger"}},
-    "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "ledger"}},
-             "template": {"metadata": {"labels": {"app": "ledger"}},
+                     name + R"(", "namespace": "payments", "labels": {"app": ")" + app +
+                     R"("}},
+    "spec": {"replicas": )" +
+                     std::to_string(replicas) + R"(, "selector": {"matchLabels": {"app": ")" + app +
+                     R"("}},
+             "template": {"metadata": {"labels": {"app": ")" +
+                     app + R"("}},
                           "spec": {"containers": [{"name": "c", "image": "ledger:1"}]}}}})");
+}
+
+// GETs a path of membersim's member API (null when it fails).
+json Get(const std::string& url) {
+  test_env::CommandResult r = test_env::RunCommand("curl -fsS --max-time 5 '" + url + "'");
+  if (r.exit_code != 0) return nullptr;
+  return json::parse(r.output, nullptr, false);
+}
+
+// The messages of the federation's Events with `reason`.
+std::vector<std::string> EventMessages(test_env::E2EFederation& fed, const std::string& reason) {
+  json events = fed.Api("/api/v1/namespaces/default/events?fieldSelector=reason%3D" + reason);
+  std::vector<std::string> messages;
+  if (!events.is_object()) return messages;
+  for (const json& e : events.value("items", json::array())) {
+    messages.push_back(e.value("message", ""));
+  }
+  return messages;
 }
 
 TEST(ResidencyAuditE2E, AHandMadeDeploymentInAUsMemberIsReportedWithinFiveSeconds) {
@@ -150,6 +173,71 @@ TEST(ResidencyAuditE2E, AHandMadeDeploymentInAUsMemberIsReportedWithinFiveSecond
     return after.exit_code == 0;
   })) << after.output;
   EXPECT_NE(after.output.find("No residency violations."), std::string::npos) << after.output;
+
+  // enforcement: remove. A Deployment with the payments workload's labels and an unmanaged
+  // one (other labels) in payments of the US member: reported and scaled to zero within 5 s.
+  test_env::WriteFile(dir / "remove.yaml", R"(apiVersion: federation.meridian.io/v1alpha1
+kind: ResidencyPolicy
+metadata: {name: payments-eu-only}
+spec: {namespaces: [payments], jurisdictions: [eu], enforcement: remove}
+)");
+  auto removed = fed.Fedctl("apply -f " + (dir / "remove.yaml").string());
+  ASSERT_EQ(removed.exit_code, 0) << removed.output;
+  const std::string us = fed.sim_url() + "/clusters/us-east-1";
+  ASSERT_TRUE(Post(us + "/api/v1/namespaces/payments/persistentvolumeclaims",
+                   json::parse(R"({"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+                     "metadata": {"name": "data", "namespace": "payments"},
+                     "spec": {"accessModes": ["ReadWriteOnce"],
+                              "resources": {"requests": {"storage": "1Gi"}}}})")));
+  const auto enforced_from = std::chrono::steady_clock::now();
+  ASSERT_TRUE(Post(us + "/apis/apps/v1/namespaces/payments/deployments",
+                   HandMadeDeployment("copy", "ledger", 3)));
+  ASSERT_TRUE(Post(us + "/apis/apps/v1/namespaces/payments/deployments",
+                   HandMadeDeployment("unmanaged", "batch-tools", 2)));
+  for (const std::string name : {"copy", "unmanaged"}) {
+    const std::string violation = "member us-east-1 (us) holds Deployment payments/" + name;
+    EXPECT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(100),
+                                    [&] {
+                                      for (const std::string& m :
+                                           EventMessages(fed, "ResidencyViolation")) {
+                                        if (m.rfind(violation, 0) == 0) return true;
+                                      }
+                                      return false;
+                                    }))
+        << name << " not reported within 5 s";
+    json d;
+    EXPECT_TRUE(
+        test_env::PollUntil(milliseconds(5000), milliseconds(100),
+                            [&] {
+                              d = Get(us + "/apis/apps/v1/namespaces/payments/deployments/" + name);
+                              return d.is_object() && d["spec"].value("replicas", -1) == 0;
+                            }))
+        << name << " not scaled to zero within 5 s: " << d.dump();
+  }
+  const auto took_enforced =
+      std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() - enforced_from);
+  std::printf("both reported and scaled to zero after %lld ms\n",
+              static_cast<long long>(took_enforced.count()));
+  std::vector<std::string> enforced = EventMessages(fed, "ResidencyEnforced");
+  EXPECT_NE(std::find(enforced.begin(), enforced.end(),
+                      "scaled Deployment payments/copy in member us-east-1 (us) from 3 to 0 "
+                      "replicas (payments-eu-only: enforcement: remove)"),
+            enforced.end())
+      << ::testing::PrintToString(enforced);
+  // Their Pods go (membersim's Deployment controller follows); the PVC stays.
+  EXPECT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(100), [&] {
+    json pods = Get(us + "/api/v1/namespaces/payments/pods");
+    return pods.is_object() && pods.value("items", json::array()).empty();
+  }));
+  EXPECT_TRUE(Get(us + "/api/v1/namespaces/payments/persistentvolumeclaims/data").is_object());
+  // The policy's status says so; fedctl shows it.
+  test_env::CommandResult got = fed.Fedctl("get residencypolicies");
+  EXPECT_EQ(got.exit_code, 0) << got.output;
+  EXPECT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(200), [&] {
+    got = fed.Fedctl("get residencypolicies");
+    return got.output.find("False") != std::string::npos;
+  })) << got.output;
+  EXPECT_NE(got.output.find("COMPLIANT"), std::string::npos) << got.output;
   fed.Stop();
   std::filesystem::remove_all(dir);
 }

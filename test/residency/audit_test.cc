@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "residency/enforcement.h"
 #include "sync/propagation.h"
 
 namespace meridian::residency {
@@ -15,6 +16,12 @@ using nlohmann::json;
 const sync::GroupVersionResource kDeployments{"apps", "v1", "deployments"};
 const sync::GroupVersionResource kPods{"", "v1", "pods"};
 const sync::GroupVersionResource kPvcs{"", "v1", "persistentvolumeclaims"};
+const sync::GroupVersionResource kStatefulSets{"apps", "v1", "statefulsets"};
+const sync::GroupVersionResource kReplicaSets{"apps", "v1", "replicasets"};
+const sync::GroupVersionResource kDaemonSets{"apps", "v1", "daemonsets"};
+const sync::GroupVersionResource kJobs{"batch", "v1", "jobs"};
+const sync::GroupVersionResource kSecrets{"", "v1", "secrets"};
+const sync::GroupVersionResource kConfigMaps{"", "v1", "configmaps"};
 
 std::shared_ptr<const placement::World> Fleet() {
   std::vector<placement::ClusterState> clusters(3);
@@ -116,6 +123,138 @@ TEST(ResidencyAuditTest, MemberObjectFromReadsKindNamespaceLabelsAndOwners) {
                  "ownerReferences": [{"kind": "ReplicaSet", "name": "rs"}]}})"));
   EXPECT_EQ(o, Object(kPods, "Pod", "payments", "p", {{"app", "ledger"}}, true));
   EXPECT_EQ(MemberObjectFrom(kPods, json::object()), Object(kPods, "", "", ""));
+}
+
+TEST(ResidencyAuditTest, MemberObjectFromReadsWhatEnforcementNeeds) {
+  MemberObject o = MemberObjectFrom(kJobs, json::parse(R"({"kind": "Job",
+    "metadata": {"name": "j", "namespace": "payments", "uid": "u-1", "resourceVersion": "42"},
+    "spec": {"replicas": 3, "suspend": true}})"));
+  EXPECT_EQ(o.uid, "u-1");
+  EXPECT_EQ(o.resource_version, "42");
+  EXPECT_EQ(o.replicas, 3);
+  EXPECT_TRUE(o.suspended);
+  // Wrong types are read as absent, not thrown.
+  o = MemberObjectFrom(kDeployments, json::parse(R"({"metadata": {"uid": 7},
+    "spec": {"replicas": "2", "suspend": "yes"}})"));
+  EXPECT_EQ(o.uid, "");
+  EXPECT_FALSE(o.replicas.has_value());
+  EXPECT_FALSE(o.suspended);
+}
+
+TEST(ResidencyAuditTest, OwnedReplicaSetsAreTheirDeploymentsBusiness) {
+  std::vector<MemberInventory> inventories = {
+      {"us-east-1",
+       true,
+       "",
+       {Object(kReplicaSets, "ReplicaSet", "payments", "rogue-7d9f", {}, /*owned=*/true),
+        Object(kReplicaSets, "ReplicaSet", "payments", "bare")}}};
+  AuditResult r = AuditResidency(inventories, *Fleet(), {EuOnly()}, {});
+  ASSERT_EQ(r.violations.size(), 1u);
+  EXPECT_EQ(r.violations[0].object.name, "bare");
+}
+
+// enforcement: remove stops what runs (scale to zero, suspend, delete a bare Pod), never
+// touches data, leaves what is already at zero alone, and does nothing under `report`.
+TEST(ResidencyEnforcementTest, PlanPerKind) {
+  api::ResidencyPolicy remove = EuOnly();
+  remove.spec.enforcement = "remove";
+  auto with = [](MemberObject o, std::optional<int64_t> replicas, bool suspended = false) {
+    o.replicas = replicas;
+    o.suspended = suspended;
+    o.resource_version = "7";
+    o.uid = "uid-1";
+    return o;
+  };
+  struct Case {
+    MemberObject object;
+    EnforcementAction action;
+    std::string patch;  // dumped, or ""
+    std::string described;
+  };
+  const std::string where = " in member us-east-1 (us)";
+  const std::string by = " (payments-eu-only: enforcement: remove)";
+  const std::vector<Case> cases = {
+      {with(Object(kDeployments, "Deployment", "payments", "rogue"), 2),
+       EnforcementAction::kScaleToZero,
+       R"({"metadata":{"resourceVersion":"7"},"spec":{"replicas":0}})",
+       "scaled Deployment payments/rogue" + where + " from 2 to 0 replicas" + by},
+      {with(Object(kDeployments, "Deployment", "payments", "implicit"), std::nullopt),
+       EnforcementAction::kScaleToZero,
+       R"({"metadata":{"resourceVersion":"7"},"spec":{"replicas":0}})",
+       "scaled Deployment payments/implicit" + where + " from 1 to 0 replicas" + by},
+      {with(Object(kStatefulSets, "StatefulSet", "payments", "db"), 3),
+       EnforcementAction::kScaleToZero,
+       R"({"metadata":{"resourceVersion":"7"},"spec":{"replicas":0}})",
+       "scaled StatefulSet payments/db" + where + " from 3 to 0 replicas" + by},
+      {with(Object(kReplicaSets, "ReplicaSet", "payments", "rs"), 1),
+       EnforcementAction::kScaleToZero,
+       R"({"metadata":{"resourceVersion":"7"},"spec":{"replicas":0}})",
+       "scaled ReplicaSet payments/rs" + where + " from 1 to 0 replicas" + by},
+      {with(Object(kDeployments, "Deployment", "payments", "idle"), 0), EnforcementAction::kNone,
+       "", "left Deployment payments/idle" + where + ": already at 0 replicas"},
+      {with(Object(kJobs, "Job", "payments", "batch"), std::nullopt), EnforcementAction::kSuspend,
+       R"({"metadata":{"resourceVersion":"7"},"spec":{"suspend":true}})",
+       "suspended Job payments/batch" + where + by},
+      {with(Object(kJobs, "Job", "payments", "held"), std::nullopt, true), EnforcementAction::kNone,
+       "", "left Job payments/held" + where + ": already suspended"},
+      {with(Object(kPods, "Pod", "payments", "debug"), std::nullopt), EnforcementAction::kDelete,
+       "", "deleted Pod payments/debug" + where + by},
+      {with(Object(kPvcs, "PersistentVolumeClaim", "payments", "data"), std::nullopt),
+       EnforcementAction::kNotEnforceable, "",
+       "not removing PersistentVolumeClaim payments/data" + where +
+           ": data (persistentvolumeclaims) is never deleted by enforcement; remove it by hand" +
+           by},
+      {with(Object(kSecrets, "Secret", "payments", "s"), std::nullopt),
+       EnforcementAction::kNotEnforceable, "",
+       "not removing Secret payments/s" + where +
+           ": data (secrets) is never deleted by enforcement; remove it by hand" + by},
+      {with(Object(kConfigMaps, "ConfigMap", "payments", "c"), std::nullopt),
+       EnforcementAction::kNotEnforceable, "",
+       "not removing ConfigMap payments/c" + where +
+           ": data (configmaps) is never deleted by enforcement; remove it by hand" + by},
+      {with(Object(kDaemonSets, "DaemonSet", "payments", "agent"), std::nullopt),
+       EnforcementAction::kNotEnforceable, "",
+       "not removing DaemonSet payments/agent" + where +
+           ": a DaemonSet has no replica count to set to 0; remove it by hand" + by},
+  };
+  for (const Case& c : cases) {
+    ResidencyViolation v;
+    v.member = "us-east-1";
+    v.jurisdiction = "us";
+    v.object = c.object;
+    v.policies = {"payments-eu-only"};
+    SCOPED_TRACE(c.object.name);
+    EnforcementPlan plan = PlanEnforcement(v, {remove});
+    EXPECT_EQ(plan.action, c.action);
+    EXPECT_EQ(plan.patch.is_null() ? "" : plan.patch.dump(), c.patch);
+    EXPECT_EQ(DescribeEnforcement(v, plan), c.described);
+    // Under report (the default) nothing is ever done.
+    EXPECT_EQ(PlanEnforcement(v, {EuOnly()}).action, EnforcementAction::kNone);
+  }
+}
+
+TEST(ResidencyEnforcementTest, AnyGoverningPolicyThatSaysRemoveEnforces) {
+  api::ResidencyPolicy remove = EuOnly();
+  remove.metadata.name = "strict";
+  remove.spec.enforcement = "remove";
+  ResidencyViolation v;
+  v.member = "us-east-1";
+  v.object = Object(kDeployments, "Deployment", "payments", "rogue");
+  v.policies = {"payments-eu-only", "strict"};
+  EnforcementPlan plan = PlanEnforcement(v, {EuOnly(), remove});
+  EXPECT_EQ(plan.action, EnforcementAction::kScaleToZero);
+  EXPECT_EQ(plan.policy, "strict");
+  EXPECT_EQ(plan.patch, json::parse(R"({"spec": {"replicas": 0}})")) << "no CAS without a version";
+  // A policy that says remove but does not govern the object changes nothing.
+  v.policies = {"payments-eu-only"};
+  EXPECT_EQ(PlanEnforcement(v, {EuOnly(), remove}).action, EnforcementAction::kNone);
+  EXPECT_TRUE(HeldAtZero([] {
+    MemberObject o = Object(kDeployments, "Deployment", "payments", "x");
+    o.replicas = 0;
+    return o;
+  }()));
+  EXPECT_FALSE(HeldAtZero(Object(kDeployments, "Deployment", "payments", "x")));
+  EXPECT_FALSE(HeldAtZero(Object(kPvcs, "PersistentVolumeClaim", "payments", "x")));
 }
 
 }  // namespace

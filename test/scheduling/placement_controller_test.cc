@@ -778,6 +778,58 @@ TEST_F(FailoverPlacementTest, UnreachableMemberKeepsItsReplicasUntilItIsBackAndT
   EXPECT_EQ(controller.ReconcileAll().value(), 0);
 }
 
+// Residency is hard, retention is not: replicas retained on a member (unreachable, or back
+// and within its recovery delay) are dropped as soon as a ResidencyPolicy forbids that member,
+// so propagation never writes there again and removes them when it can (issue 14; found by
+// the residency torture test).
+TEST_F(FailoverPlacementTest, RetainedReplicasGoWhenResidencyForbidsTheirMember) {
+  ApplyFile("examples/three-continents/workload.yaml");  // shop/web, recoveryDelaySeconds: 60
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  ASSERT_EQ(Placement("shop", "web").at("us-east-1"), 9);
+  ReportReady("shop", "web");
+  auto retained = [&] {
+    std::map<std::string, int64_t> out;
+    for (const api::ClusterPlacement& p : Workload("shop", "web").status.retained) {
+      out[p.cluster] = p.replicas;
+    }
+    return out;
+  };
+  for (const bool back : {false, true}) {
+    SCOPED_TRACE(back ? "back, within its recovery delay" : "unreachable");
+    clock_.Advance(Duration(1000));
+    SetReachable("us-east-1", false);
+    ASSERT_TRUE(controller.ReconcileAll().ok());
+    ASSERT_EQ(retained().count("us-east-1"), 1u);
+    if (back) {
+      clock_.Advance(Duration(1000));
+      SetReachable("us-east-1", true);
+      ASSERT_TRUE(controller.ReconcileAll().ok());
+      ASSERT_EQ(retained().count("us-east-1"), 1u);
+    }
+    const auto& rp = Info(api::kApiVersion, "ResidencyPolicy");
+    ASSERT_TRUE(server_->objects()
+                    .Create(rp, "", json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1",
+                              "kind": "ResidencyPolicy", "metadata": {"name": "shop-not-us",
+                              "annotations": {"federation.meridian.io/acknowledge-disruption":
+                              "true"}}, "spec": {"namespaces": ["shop"],
+                              "jurisdictions": ["eu", "in"]}})"))
+                    .ok());
+    ASSERT_TRUE(controller.ReconcileAll().ok());
+    EXPECT_TRUE(retained().empty());
+    for (const auto& [cluster, replicas] : Placement("shop", "web")) {
+      EXPECT_TRUE(cluster.rfind("us-", 0) != 0) << cluster << ": " << replicas;
+    }
+    ASSERT_TRUE(server_->objects().Delete(rp, "", "shop-not-us", {}).ok());
+    SetReachable("us-east-1", true);
+    clock_.Advance(Duration(120'000));
+    ReportReady("shop", "web");
+    ASSERT_TRUE(controller.ReconcileAll().ok());
+    ReportReady("shop", "web");
+    ASSERT_TRUE(controller.ReconcileAll().ok());
+  }
+}
+
 // A copied template (a Service) is retained too: losing sight of a member for a moment must
 // not delete its Service (and with it the load balancer address).
 TEST_F(FailoverPlacementTest, CopiedServiceOnAnUnreachableMemberIsRetained) {
