@@ -4,6 +4,7 @@
 #include <pplx/threadpool.h>
 #include <spdlog/spdlog.h>
 
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -158,6 +159,30 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--max-body-bytes", options.max_body_bytes, "Largest request body")
       ->capture_default_str();
+  // Connection limits of the HTTP server (apimachinery/rest/http_server.h); kube-apiserver
+  // has Go's fixed values for most of these, here they can be tuned (tests shorten them).
+  namespace rest = meridian::apimachinery::rest;
+  rest::HttpServerOptions http_options;
+  double header_timeout_s = 10, body_timeout_s = 30, idle_timeout_s = 90;
+  app.add_option("--unauthenticated-body-bytes", http_options.unauthenticated_body_bytes,
+                 "Largest body read before authentication (401 past it, connection closed)")
+      ->capture_default_str();
+  app.add_option("--max-request-header-bytes", http_options.max_header_bytes,
+                 "Request line and headers (431 past it)")
+      ->capture_default_str();
+  app.add_option("--request-header-timeout", header_timeout_s,
+                 "Seconds for the TLS handshake and a request's headers, then the connection "
+                 "is closed")
+      ->capture_default_str();
+  app.add_option("--request-body-progress-timeout", body_timeout_s,
+                 "Seconds a client may stall while sending a body")
+      ->capture_default_str();
+  app.add_option("--idle-connection-timeout", idle_timeout_s,
+                 "Seconds a kept-alive connection may wait for its next request")
+      ->capture_default_str();
+  app.add_option("--max-connections", http_options.max_connections,
+                 "Open HTTP connections; more are closed at once (0: no cap)")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
   std::string known;
   for (const auto* d : meridian::apiserver::RegisteredControllers()) {
@@ -169,8 +194,8 @@ int main(int argc, char** argv) {
                  "list of names, * and -name. Known:" + known)
       ->capture_default_str();
   app.add_option("--http-threads", http_threads,
-                 "Threads serving HTTP (cpprestsdk's pool). Requests never block a thread, so a "
-                 "few per core is fastest: more only adds context switches")
+                 "Threads serving HTTP (and cpprestsdk's client pool). Requests never block a "
+                 "thread, so a few per core is fastest: more only adds context switches")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -213,9 +238,23 @@ int main(int argc, char** argv) {
   auto server = meridian::apiserver::FederationApiServer::Create(options, meridian::RealClock());
   if (!server.ok()) return Fail(server.status());
 
-  namespace rest = meridian::apimachinery::rest;
-  rest::HttpServerOptions http_options;
   http_options.max_body_bytes = options.max_body_bytes;
+  http_options.threads = static_cast<int>(http_threads);
+  auto ms = [](double seconds) {
+    return std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+  };
+  http_options.header_timeout = ms(header_timeout_s);
+  http_options.body_progress_timeout = ms(body_timeout_s);
+  http_options.idle_timeout = ms(idle_timeout_s);
+  if (const rest::RestFilter& authenticate = (*server)->authentication()) {
+    // Only a request that authenticates may send more than the pre-authentication allowance.
+    http_options.pre_authenticate = [authenticate](const rest::RestRequest& request) {
+      rest::RestRequest probe = request;
+      if (Status st = authenticate(probe); !st.ok()) return st;
+      if (probe.user.name.empty()) return meridian::UnauthenticatedError("Unauthorized");
+      return Status::Ok();
+    };
+  }
   http_options.max_watch_backlog_bytes = max_watch_backlog_bytes;
   http_options.max_total_watch_backlog_bytes = max_total_watch_backlog_bytes;
   if (serving_tls) {

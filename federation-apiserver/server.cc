@@ -272,7 +272,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
         OidcAuthenticator(options.oidc, jwks, "--oidc-jwks-file " + options.oidc_jwks_file, clock));
   }
   if (!authenticators.empty()) {
-    server->filters_.push_back(AuthenticationFilter(std::move(authenticators)));
+    server->authentication_ = AuthenticationFilter(std::move(authenticators));
+    server->filters_.push_back(server->authentication_);
   }
   // Max in flight, once the user is known (429 TooManyRequests past a cap).
   server->filters_.push_back(InFlightFilter(std::make_shared<InFlightLimiter>(options.in_flight)));

@@ -86,6 +86,9 @@ class FederationApiServer {
   // The request filters (authentication, then authorization) every transport must run: the
   // REST handler has them installed; the gRPC service gets the same list.
   const std::vector<apimachinery::rest::RestFilter>& filters() const { return filters_; }
+  // The authentication filter alone (unset when no authenticator is configured): the HTTP
+  // server runs it once the headers are read, to allow a large body only to a known user.
+  const apimachinery::rest::RestFilter& authentication() const { return authentication_; }
   // The authorization mode's decisions (AlwaysAllow or RBAC).
   const rbac::Authorizer& authorizer() const { return *authorizer_; }
   // The members' template schemas admission reads (filled by the member-schemas controller).
@@ -106,6 +109,7 @@ class FederationApiServer {
   std::unique_ptr<audit::AuditLog> audit_log_;
   std::unique_ptr<apimachinery::rest::RestHandler> handler_;
   std::vector<apimachinery::rest::RestFilter> filters_;
+  apimachinery::rest::RestFilter authentication_;
   std::mutex regions_mu_;  // guards the two below
   int64_t regions_revision_ = -1;
   std::map<std::string, std::string> regions_;

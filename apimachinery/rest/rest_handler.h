@@ -2,7 +2,7 @@
 //
 // A RestRequest (method, decoded path, query, headers, body) becomes a RestResponse; watch
 // responses stream through a WatchSink the transport provides. HttpServer
-// (apimachinery/rest/http_server.h) is the thin cpprestsdk shell around it; tests drive the
+// (apimachinery/rest/http_server.h) is the thin Beast shell around it; tests drive the
 // handler directly.
 //
 // Served paths (after an optional base path, e.g. "/clusters/eu-1"):
@@ -54,10 +54,13 @@ struct RestRequest {
   std::map<std::string, std::string> headers;  // names lower-cased
   std::string body;
   UserInfo user;  // filled by authentication filters
-  // The client's TLS certificate (PEM, leaf first) when the transport can tell which one the
-  // connection presented (gRPC can; cpprestsdk's listener cannot). Authentication verifies
-  // it again before trusting it.
+  // The client's TLS certificate (PEM, leaf first) when the connection presented one that the
+  // handshake verified (HttpServer and gRPC fill it). Authentication verifies it again before
+  // trusting it.
   std::string peer_certificate_pem;
+  // The client's IP address ("127.0.0.1", "::1"), "" when the transport does not know it
+  // (in-process callers). The audit log's sourceIPs.
+  std::string peer_address;
   // What filters keep for as long as the request is served (a max-in-flight slot): released
   // when the request is destroyed, which RestHandler::Handle does when it returns.
   std::vector<std::shared_ptr<void>> holds;

@@ -372,6 +372,8 @@ rest::RestObserver Observer(const Policy& policy, AuditLog& log, const Clock& cl
                   {"verb", attrs.verb},
                   {"user", {{"username", request.user.name}, {"groups", request.user.groups}}},
                   {"userAgent", request.Header("user-agent")},
+                  {"sourceIPs", request.peer_address.empty() ? json::array()
+                                                             : json::array({request.peer_address})},
                   {"requestReceivedTimestamp", MicroTime(received)}};
     if (!request.query.empty()) {
       std::string q;

@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -375,6 +376,115 @@ TEST(TlsExposureTest, NonLoopbackListenNeedsTlsAndAnAuthenticator) {
     EXPECT_NE(r.output.find(c.want), std::string::npos) << c.flags << ": " << r.output;
   }
   std::filesystem::remove(db.substr(db.find(':') + 1));
+}
+
+}  // namespace
+}  // namespace meridian::apiserver
+
+namespace meridian::apiserver {
+namespace {
+
+// A client certificate is an identity over REST too (CN = user, O = groups): RBAC grants it
+// what its group is bound to, and the audit log names it with the connection's source IP.
+TEST_F(TlsTest, ClientCertificateUsersGetTheirRbacRightsAndAreAudited) {
+  const Timestamp now = std::chrono::system_clock::now();
+  cli::KeyAndCertificate ca{ReadAll(Pki("ca.key")), ReadAll(Pki("ca.crt"))};
+  auto carol = cli::IssueCertificate({.common_name = "carol",
+                                      .organizations = {"shop-viewers"},
+                                      .client_auth = true,
+                                      .not_before = now - std::chrono::hours(1),
+                                      .not_after = now + std::chrono::hours(1)},
+                                     &ca);
+  ASSERT_TRUE(carol.ok());
+  std::ofstream(*dir_ / "carol.crt") << carol->certificate_pem;
+  std::ofstream(*dir_ / "carol.key") << carol->key_pem;
+  const std::filesystem::path audit = *dir_ / "audit-x509.log";
+  test_env::ChildProcess rbac;
+  std::string error;
+  ASSERT_TRUE(
+      rbac.Start({test_env::BinDir() + "/federation-apiserver", "--listen", "127.0.0.1:0",
+                  "--storage", "sqlite:" + (*dir_ / "rbac.db").string(), "--controllers", "none",
+                  "--tls-cert-file", Pki("apiserver.crt").string(), "--tls-private-key-file",
+                  Pki("apiserver.key").string(), "--client-ca-file", Pki("ca.crt").string(),
+                  "--authorization-mode", "RBAC", "--audit-log-path", audit.string()},
+                 &error, (*dir_ / "rbac-stderr.log").string()))
+      << error;
+  const std::string url =
+      rbac.WaitForLine("federation-apiserver listening on ", std::chrono::seconds(30), &error);
+  ASSERT_FALSE(url.empty()) << error;
+  auto curl = [&](const std::string& who, const std::string& method, const std::string& path,
+                  const std::string& body = "") {
+    const std::string out = (*dir_ / "curl-x509.out").string();
+    std::filesystem::remove(out);
+    const std::string cert =
+        who == "admin" ? Pki("admin.crt").string() : (*dir_ / (who + ".crt")).string();
+    const std::string key =
+        who == "admin" ? Pki("admin.key").string() : (*dir_ / (who + ".key")).string();
+    std::string cmd = "curl -sS -o " + out + " -w '%{http_code}' --cacert " +
+                      Pki("ca.crt").string() + " --cert " + cert + " --key " + key + " -X " +
+                      method + " " + Quote(url + path);
+    if (!body.empty()) cmd += " -H 'Content-Type: application/json' -d " + Quote(body);
+    test_env::CommandResult r = test_env::RunCommand(cmd);
+    Http h;
+    h.raw = r.output;
+    try {
+      h.code = std::stoi(r.output.substr(r.output.size() >= 3 ? r.output.size() - 3 : 0));
+    } catch (...) {
+    }
+    h.body = json::parse(ReadAll(out), nullptr, false);
+    return h;
+  };
+  const json binding = {
+      {"apiVersion", "rbac.authorization.k8s.io/v1"},
+      {"kind", "RoleBinding"},
+      {"metadata", {{"name", "shop-viewers"}, {"namespace", "default"}}},
+      {"roleRef",
+       {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", "view"}}},
+      {"subjects",
+       {{{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Group"}, {"name", "shop-viewers"}}}}};
+  Http h =
+      curl("admin", "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings",
+           binding.dump());
+  ASSERT_EQ(h.code, 201) << h.raw << h.body.dump();
+
+  auto fw = [](const std::string& ns) {
+    return "/apis/federation.meridian.io/v1alpha1/namespaces/" + ns + "/federatedworkloads";
+  };
+  // The binding applies once the authorizer's watch has seen it.
+  int listed = 0;
+  for (int i = 0; i < 50 && listed != 200; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    listed = curl("carol", "GET", fw("default")).code;
+  }
+  EXPECT_EQ(listed, 200);
+  h = curl("carol", "POST", fw("default"),
+           R"({"apiVersion":"federation.meridian.io/v1alpha1","kind":"FederatedWorkload",)"
+           R"("metadata":{"name":"w"}})");
+  EXPECT_EQ(h.code, 403) << h.raw;
+  EXPECT_NE(h.body.value("message", "")
+                .find("User \"carol\" cannot create resource \"federatedworkloads\" in API group "
+                      "\"federation.meridian.io\" in the namespace \"default\""),
+            std::string::npos)
+      << h.body.dump();
+  EXPECT_EQ(curl("carol", "GET", fw("payments")).code, 403);
+  rbac.Stop();
+
+  // One ResponseComplete line per request, with carol, her verb, the code and 127.0.0.1.
+  std::ifstream in(audit);
+  std::vector<std::string> seen;
+  for (std::string line; std::getline(in, line);) {
+    json e = json::parse(line, nullptr, false);
+    if (!e.is_object() || e["user"]["username"] != "carol") continue;
+    EXPECT_EQ(e["sourceIPs"], json({"127.0.0.1"})) << line;
+    const std::string ns = e.contains("objectRef") ? e["objectRef"].value("namespace", "") : "";
+    seen.push_back(e.value("verb", "") + " " + e.value("stage", "") + " " + ns + " " +
+                   std::to_string(e["responseStatus"].value("code", 0)));
+  }
+  for (const char* want :
+       {"list ResponseComplete default 200", "create ResponseComplete default 403",
+        "list ResponseComplete payments 403"}) {
+    EXPECT_EQ(std::count(seen.begin(), seen.end(), want), 1) << want;
+  }
 }
 
 }  // namespace
