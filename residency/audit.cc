@@ -30,13 +30,25 @@ const std::vector<sync::GroupVersionResource>& AuditedResources() {
   return kResources;
 }
 
+namespace {
+// A string field of a member's object, "" when absent or of another type: a member may answer
+// with anything, and one odd object must not end the scan (json::value throws on a mismatch).
+std::string StringAt(const json& j, const char* key) {
+  if (!j.is_object()) return "";
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+}  // namespace
+
 MemberObject MemberObjectFrom(const sync::GroupVersionResource& resource, const json& object) {
   MemberObject o;
   o.resource = resource;
-  o.kind = object.value("kind", "");
-  const json meta = object.value("metadata", json::object());
-  o.ns = meta.value("namespace", "");
-  o.name = meta.value("name", "");
+  o.kind = StringAt(object, "kind");
+  static const json kNoMeta = json::object();
+  const auto meta_it = object.is_object() ? object.find("metadata") : object.end();
+  const json& meta = meta_it != object.end() && meta_it->is_object() ? *meta_it : kNoMeta;
+  o.ns = StringAt(meta, "namespace");
+  o.name = StringAt(meta, "name");
   if (meta.contains("labels") && meta["labels"].is_object()) {
     for (auto it = meta["labels"].begin(); it != meta["labels"].end(); ++it) {
       if (it.value().is_string()) o.labels[it.key()] = it.value().get<std::string>();
@@ -48,6 +60,7 @@ MemberObject MemberObjectFrom(const sync::GroupVersionResource& resource, const 
   o.resource_version = meta.contains("resourceVersion") && meta["resourceVersion"].is_string()
                            ? meta["resourceVersion"].get<std::string>()
                            : "";
+  if (!object.is_object()) return o;
   if (const auto spec = object.find("spec"); spec != object.end() && spec->is_object()) {
     if (auto r = spec->find("replicas"); r != spec->end() && r->is_number_integer()) {
       o.replicas = r->get<int64_t>();

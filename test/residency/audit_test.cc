@@ -125,6 +125,17 @@ TEST(ResidencyAuditTest, MemberObjectFromReadsKindNamespaceLabelsAndOwners) {
   EXPECT_EQ(MemberObjectFrom(kPods, json::object()), Object(kPods, "", "", ""));
 }
 
+// A member may answer with anything: wrong types are read as absent, never thrown.
+TEST(ResidencyAuditTest, MemberObjectFromToleratesMalformedObjects) {
+  EXPECT_EQ(MemberObjectFrom(kPods, json::parse(R"({"kind": 7, "metadata": {"name": ["p"],
+    "namespace": null, "labels": {"app": "ledger"}}, "spec": "x"})")),
+            Object(kPods, "", "", "", {{"app", "ledger"}}));
+  EXPECT_EQ(MemberObjectFrom(kPods, json::parse(R"({"kind": "Pod", "metadata": "p"})")),
+            Object(kPods, "Pod", "", ""));
+  EXPECT_EQ(MemberObjectFrom(kPods, json::array()), Object(kPods, "", "", ""));
+  EXPECT_EQ(MemberObjectFrom(kPods, json("pod")), Object(kPods, "", "", ""));
+}
+
 TEST(ResidencyAuditTest, MemberObjectFromReadsWhatEnforcementNeeds) {
   MemberObject o = MemberObjectFrom(kJobs, json::parse(R"({"kind": "Job",
     "metadata": {"name": "j", "namespace": "payments", "uid": "u-1", "resourceVersion": "42"},
