@@ -89,8 +89,11 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
       Binding("system:public-info-viewer", "system:public-info-viewer", "system:authenticated"));
   binding(Binding("system:public-info-viewer:unauthenticated", "system:public-info-viewer",
                   "system:unauthenticated"));
-  role(ClusterRole("system:basic-user", json::array({Rule({"create"}, {"authorization.k8s.io"},
-                                                          {"selfsubjectaccessreviews"})})));
+  // As kube's: every authenticated user may ask what it may do (kubectl auth can-i) and who
+  // it is (kubectl auth whoami).
+  role(ClusterRole("system:basic-user",
+                   json::array({Rule({"create"}, {"authorization.k8s.io"}, {"selfsubjectaccessreviews"}),
+                                Rule({"create"}, {"authentication.k8s.io"}, {"selfsubjectreviews"})})));
   binding(Binding("system:basic-user", "system:basic-user", "system:authenticated"));
 
   // admin > edit > view, each the union of the aggregate-to-* roles at its level and below.

@@ -382,6 +382,10 @@ TEST_F(RbacServerTest, BootstrapRolesExistAndAdminsMayDoEverything) {
   // authentication before authorization.
   EXPECT_EQ(Call("alice-token", "GET", "/apis").code, 200);
   EXPECT_EQ(Call("nobody", "GET", "/apis").code, 401);
+  // system:basic-user, as kube's: any user may ask who it is (kubectl auth whoami).
+  rest::RestResponse whoami =
+      Call("alice-token", "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", json::object());
+  EXPECT_EQ(whoami.code, 201) << whoami.body;
 }
 
 TEST_F(RbacServerTest, EscalationIsRefusedAndBindingsTakeEffect) {
