@@ -3,6 +3,11 @@
 // it is installed).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <regex>
 
 #include "cli/drill_chart.h"
@@ -223,6 +228,45 @@ TEST(DrillReport, PercentilesAndTimeBelowTheSlo) {
   }
   EXPECT_EQ(text.find("return after restore:"), std::string::npos) << text;  // no workload to return
   EXPECT_EQ(text.find("shop/api: below"), std::string::npos) << text;
+}
+
+// The HTML report opened in a real headless browser (Debian's chromium, installed by
+// scripts/setup.sh): it renders with no console message at all (the page has no scripts, so any
+// message is an error), the DOM holds the chart and the report, and nothing in it points at
+// the network (one self-contained file; host names are made unresolvable as well).
+TEST(DrillReport, HtmlRendersInHeadlessChromiumWithoutConsoleMessages) {
+  const char* chromium = "/usr/bin/chromium";
+  if (access(chromium, X_OK) != 0) GTEST_SKIP() << "no " << chromium << " (scripts/setup.sh installs it)";
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("meridian-drill-html-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  json d = LiveDrill();
+  d["status"]["report"]["comparedWithPrevious"] = ComparisonToJson(
+      "drill-before", CompareDrillReports({{"timeToDetectSeconds", 3.0}}, d["status"]["report"]));
+  std::ofstream(dir / "report.html") << DrillReportHtml(d);
+  const std::string cmd = std::string(chromium) +
+                          " --headless --no-sandbox --disable-gpu --no-first-run"
+                          " --user-data-dir=" + (dir / "profile").string() +
+                          " --host-resolver-rules='MAP * ~NOTFOUND' --enable-logging=stderr --v=0"
+                          " --dump-dom file://" + (dir / "report.html").string() +
+                          " >" + (dir / "dom.html").string() + " 2>" + (dir / "stderr.txt").string();
+  const int rc = std::system(cmd.c_str());
+  auto read = [](const std::filesystem::path& p) {
+    std::ifstream in(p);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string dom = read(dir / "dom.html"), log = read(dir / "stderr.txt");
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(rc, 0) << log;
+  std::smatch console;
+  EXPECT_FALSE(std::regex_search(log, console, std::regex(":CONSOLE[^\n]*"))) << console.str() << "\n" << log;
+  EXPECT_NE(dom.find("<svg"), std::string::npos) << dom;
+  EXPECT_NE(dom.find("class=\"report\""), std::string::npos) << dom;
+  EXPECT_NE(dom.find("Compared with the previous drill"), std::string::npos) << dom;
+  EXPECT_NE(dom.find("drill-&lt;a&amp;b&gt;"), std::string::npos) << "the name is escaped\n" << dom;
+  std::smatch remote;
+  EXPECT_FALSE(std::regex_search(dom, remote, std::regex(R"((src|href)\s*=\s*["']?(https?:)?//)")))
+      << remote.str();
 }
 
 json Drill(const std::string& name, const std::string& target, const std::string& failure,
