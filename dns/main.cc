@@ -58,6 +58,17 @@ int main(int argc, char** argv) {
                  "send every Nth limited response truncated (0: never)");
   app.add_option("--tcp-idle-ms", idle_ms, "close TCP connections idle this long")
       ->check(CLI::Range(1, 3600000));
+  app.add_option("--tcp-max-connections", options.max_tcp_connections_per_thread,
+                 "TCP connections per worker thread; at the cap the least recently active one "
+                 "is closed to admit a new one")
+      ->check(CLI::Range(1, 65536));
+  app.add_option("--tcp-max-per-client", options.max_tcp_connections_per_client,
+                 "TCP connections one client address may hold per worker thread")
+      ->check(CLI::Range(1, 65536));
+  int64_t pressure_idle_ms = options.tcp_idle_timeout_under_pressure.count();
+  app.add_option("--tcp-idle-under-pressure-ms", pressure_idle_ms,
+                 "idle timeout once a worker holds more than half its TCP connections")
+      ->check(CLI::Range(1, 3600000));
   bool check_only = false;
   app.add_flag("--check", check_only, "only load and validate the config, then exit (0 if valid)");
   // Per client /24 (/56) over all names: high enough for a busy resolver, low enough that a
@@ -65,6 +76,7 @@ int main(int argc, char** argv) {
   options.rate_limit.responses_per_second = 500;
   CLI11_PARSE(app, argc, argv);
   options.tcp_idle_timeout = std::chrono::milliseconds(idle_ms);
+  options.tcp_idle_timeout_under_pressure = std::chrono::milliseconds(pressure_idle_ms);
 
   if (!SplitHostPort(listen, &options.address, &options.port)) {
     std::cerr << "meridian-dns: --listen must be ADDRESS:PORT, got \"" << listen << "\"\n";
@@ -118,6 +130,8 @@ int main(int argc, char** argv) {
   std::cout << "meridian-dns stopped: udp=" << c.udp_queries << " tcp=" << c.tcp_queries
             << " formerr=" << c.formerr << " truncated=" << c.truncated
             << " rrl_dropped=" << c.rate_limited_dropped
-            << " rrl_slipped=" << c.rate_limited_slipped << std::endl;
+            << " rrl_slipped=" << c.rate_limited_slipped
+            << " tcp_evicted=" << c.tcp_evicted << " tcp_refused_per_client=" << c.tcp_refused_per_client
+            << std::endl;
   return 0;
 }

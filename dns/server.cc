@@ -8,6 +8,8 @@
 #include <boost/asio.hpp>
 #include <cstring>
 #include <deque>
+#include <list>
+#include <map>
 #include <thread>
 
 #include "dns/answer.h"
@@ -214,6 +216,11 @@ class Server::Worker {
   SnapshotCache cache_;
   ResponseRateLimiter limiter_;
   size_t tcp_connections_ = 0;
+  // This worker's open TCP connections, least recently active first (only touched on the
+  // worker's loop), and how many each client address holds.
+  std::list<TcpConnection*> tcp_by_activity_;
+  std::map<std::pair<bool, std::array<uint8_t, 16>>, size_t> tcp_per_client_;
+  size_t evicting_ = 0;  // evicted connections whose handlers have not released them yet
 
   asio::io_context ioc_{1};
   udp::socket udp_;
@@ -239,23 +246,49 @@ class Server::Worker {
 // One TCP client. Lives on its worker's loop; owned by the handlers in flight.
 class Server::Worker::TcpConnection : public std::enable_shared_from_this<TcpConnection> {
  public:
-  TcpConnection(Worker& worker, tcp::socket socket)
-      : worker_(worker), socket_(std::move(socket)), timer_(worker.ioc_) {
+  TcpConnection(Worker& worker, tcp::socket socket, IpAddress peer)
+      : worker_(worker), socket_(std::move(socket)), timer_(worker.ioc_), peer_(peer) {
     boost::system::error_code ec;
-    peer_ = ToIpAddress(socket_.remote_endpoint(ec).address());
     socket_.set_option(tcp::no_delay(true), ec);
     ++worker_.tcp_connections_;
+    ++worker_.tcp_per_client_[{peer_.v6, peer_.bytes}];
+    activity_ = worker_.tcp_by_activity_.insert(worker_.tcp_by_activity_.end(), this);
   }
-  ~TcpConnection() { --worker_.tcp_connections_; }
+  ~TcpConnection() {
+    --worker_.tcp_connections_;
+    auto it = worker_.tcp_per_client_.find({peer_.v6, peer_.bytes});
+    if (it != worker_.tcp_per_client_.end() && --it->second == 0) worker_.tcp_per_client_.erase(it);
+    worker_.tcp_by_activity_.erase(activity_);
+    if (evicted_) --worker_.evicting_;
+  }
 
   void Start() {
     ArmIdleTimer();
     ReadLength();
   }
 
+  // Closes the connection to make room at the worker's cap; false when it was already
+  // evicted. Counted in the worker's `evicting_` until its handlers release it.
+  bool Evict() {
+    if (evicted_) return false;
+    evicted_ = true;
+    Close();
+    return true;
+  }
+
+  // Closes the connection (its handlers then end and release it). Safe to call twice.
+  void Close() {
+    boost::system::error_code ec;
+    socket_.close(ec);
+    timer_.cancel();
+  }
+
  private:
   void ArmIdleTimer() {
-    timer_.expires_after(worker_.options_.tcp_idle_timeout);
+    const ServerOptions& o = worker_.options_;
+    const bool pressure = worker_.tcp_connections_ * 2 > o.max_tcp_connections_per_thread;
+    timer_.expires_after(pressure ? std::min(o.tcp_idle_timeout, o.tcp_idle_timeout_under_pressure)
+                                  : o.tcp_idle_timeout);
     timer_.async_wait([weak = weak_from_this()](boost::system::error_code ec) {
       if (ec) return;  // re-armed or cancelled
       if (auto self = weak.lock()) self->Close();
@@ -283,6 +316,8 @@ class Server::Worker::TcpConnection : public std::enable_shared_from_this<TcpCon
 
   void OnQuery() {
     worker_.counters_.tcp_queries.fetch_add(1, std::memory_order_relaxed);
+    // Most recently active last: eviction at the cap takes the front.
+    worker_.tcp_by_activity_.splice(worker_.tcp_by_activity_.end(), worker_.tcp_by_activity_, activity_);
     ArmIdleTimer();
     std::vector<uint8_t> out;
     PacketResult r = HandlePacket(body_, peer_, /*udp=*/false, worker_.cache_.Get(), &out);
@@ -308,16 +343,12 @@ class Server::Worker::TcpConnection : public std::enable_shared_from_this<TcpCon
                       });
   }
 
-  void Close() {
-    boost::system::error_code ec;
-    socket_.close(ec);
-    timer_.cancel();
-  }
-
   Worker& worker_;
   tcp::socket socket_;
   asio::steady_timer timer_;
   IpAddress peer_;
+  std::list<TcpConnection*>::iterator activity_;
+  bool evicted_ = false;
   uint8_t length_[2] = {0, 0};
   std::vector<uint8_t> body_;
   std::deque<std::vector<uint8_t>> writes_;
@@ -327,12 +358,30 @@ void Server::Worker::Accept() {
   acceptor_.async_accept([this](boost::system::error_code ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted) return;
     if (!ec) {
-      if (tcp_connections_ >= options_.max_tcp_connections_per_thread) {
+      boost::system::error_code peer_ec;
+      const IpAddress peer = ToIpAddress(socket.remote_endpoint(peer_ec).address());
+      auto held = tcp_per_client_.find({peer.v6, peer.bytes});
+      if (peer_ec || options_.max_tcp_connections_per_thread == 0 ||
+          (held != tcp_per_client_.end() && held->second >= options_.max_tcp_connections_per_client)) {
+        counters_.tcp_refused_per_client.fetch_add(peer_ec ? 0 : 1, std::memory_order_relaxed);
         boost::system::error_code ignored;
         socket.close(ignored);
       } else {
+        // At the cap, the least recently active connection makes room: a new client (a real
+        // query, retried over TCP) is never locked out by connections that only sit there.
+        // Closing it ends its pending handlers; its count drops when they release it, so the
+        // list is walked past connections already closed.
+        for (auto it = tcp_by_activity_.begin();
+             tcp_connections_ - evicting_ >= options_.max_tcp_connections_per_thread &&
+             it != tcp_by_activity_.end();
+             ++it) {
+          if ((*it)->Evict()) {
+            ++evicting_;
+            counters_.tcp_evicted.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
         counters_.tcp_connections.fetch_add(1, std::memory_order_relaxed);
-        std::make_shared<TcpConnection>(*this, std::move(socket))->Start();
+        std::make_shared<TcpConnection>(*this, std::move(socket), peer)->Start();
       }
     }
     Accept();

@@ -36,7 +36,19 @@ struct ServerOptions {
   // Per-subnet response limit over all threads (each thread enforces its share).
   RateLimitConfig rate_limit;
   std::chrono::milliseconds tcp_idle_timeout{10000};
+  // TCP budgets (RFC 7766 §6.2.3: a server may close idle connections under pressure), so that
+  // clients holding many idle connections cannot keep a real TCP query (the retry after a
+  // truncated UDP answer) from being answered:
+  //  - a worker holds at most max_tcp_connections_per_thread; at the cap a new connection
+  //    evicts the connection whose last query (or accept) is oldest, rather than being refused;
+  //  - one client address holds at most max_tcp_connections_per_client per worker; more are
+  //    closed at accept (a client's connections land on workers by the kernel's hash, so it may
+  //    hold up to this times `threads`);
+  //  - once a worker holds more than half its cap, connections that go idle are closed after
+  //    tcp_idle_timeout_under_pressure instead of tcp_idle_timeout.
   size_t max_tcp_connections_per_thread = 512;
+  size_t max_tcp_connections_per_client = 32;
+  std::chrono::milliseconds tcp_idle_timeout_under_pressure{500};
 };
 
 // Counters, updated with relaxed atomics by the workers; read at any time.
@@ -49,6 +61,10 @@ struct ServerCounters {
   std::atomic<uint64_t> rate_limited_dropped{0};
   std::atomic<uint64_t> rate_limited_slipped{0};
   std::atomic<uint64_t> tcp_connections{0};
+  // Connections closed at accept because their client held its share, and connections evicted
+  // (oldest activity first) to admit a new one at the worker's cap.
+  std::atomic<uint64_t> tcp_refused_per_client{0};
+  std::atomic<uint64_t> tcp_evicted{0};
 };
 
 class Server {

@@ -5,6 +5,7 @@
 
 #include <boost/asio.hpp>
 #include <set>
+#include <thread>
 
 #include "dns/answer.h"
 #include "dns/static_zone.h"
@@ -62,6 +63,9 @@ class ServerTest : public ::testing::Test {
     options.threads = threads;
     options.tcp_idle_timeout = idle;
     options.rate_limit = rrl;
+    StartServerWith(options);
+  }
+  void StartServerWith(const ServerOptions& options) {
     auto s = Server::Start(options, source_, clock_);
     ASSERT_TRUE(s.ok()) << s.status();
     server_ = std::move(*s);
@@ -194,6 +198,108 @@ TEST_F(ServerTest, IdleTcpConnectionsAreClosedByTheServer) {
   uint8_t more[1];
   asio::read(sock, asio::buffer(more), ec);
   EXPECT_EQ(ec, asio::error::eof);
+}
+
+// A TCP connection to the server from `source` (any 127.0.0.0/8 address is local on Linux).
+std::unique_ptr<tcp::socket> ConnectFrom(asio::io_context& ioc, const std::string& source, uint16_t port) {
+  auto sock = std::make_unique<tcp::socket>(ioc);
+  sock->open(tcp::v4());
+  sock->bind(tcp::endpoint(asio::ip::make_address(source), 0));
+  sock->connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  return sock;
+}
+
+// One query over `sock`; the answer, or an empty Message with `ec` set when the server closed.
+Message TcpQuery(tcp::socket& sock, uint16_t id, boost::system::error_code* ec) {
+  Bytes q = QueryBytes(id, "web.test.example");
+  Bytes frame = {static_cast<uint8_t>(q.size() >> 8), static_cast<uint8_t>(q.size())};
+  frame.insert(frame.end(), q.begin(), q.end());
+  asio::write(sock, asio::buffer(frame), *ec);
+  if (*ec) return {};
+  uint8_t len[2];
+  asio::read(sock, asio::buffer(len, 2), *ec);
+  if (*ec) return {};
+  Bytes body((len[0] << 8) | len[1]);
+  asio::read(sock, asio::buffer(body), *ec);
+  if (*ec) return {};
+  auto m = ParseMessage(body);
+  return m.ok() ? *m : Message{};
+}
+
+// Whether the server has closed `sock` within `within` (EOF or reset on a read).
+bool ClosedByServer(tcp::socket& sock, std::chrono::milliseconds within) {
+  struct timeval tv = {static_cast<time_t>(within.count() / 1000),
+                       static_cast<suseconds_t>((within.count() % 1000) * 1000)};
+  setsockopt(sock.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  uint8_t byte;
+  ssize_t n = recv(sock.native_handle(), &byte, 1, 0);
+  return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+// 2,000 idle connections from 100 client addresses (20 each, under the per-client share) are
+// far over the two workers' cap of 2 x 512: the least recently active are evicted, and a real
+// query over a new connection is answered at once.
+TEST_F(ServerTest, TcpQueriesAreAnsweredWhile2000IdleConnectionsAreHeld) {
+  ServerOptions options;
+  options.threads = 2;
+  StartServerWith(options);
+  std::vector<std::unique_ptr<tcp::socket>> idle;
+  for (int client = 0; client < 100; ++client) {
+    const std::string source = "127.0.1." + std::to_string(client + 1);
+    for (int i = 0; i < 20; ++i) idle.push_back(ConnectFrom(ioc_, source, server_->port()));
+  }
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto sock = ConnectFrom(ioc_, "127.0.0.1", server_->port());
+    boost::system::error_code ec;
+    Message r = TcpQuery(*sock, static_cast<uint16_t>(40 + attempt), &ec);
+    ASSERT_FALSE(ec) << "attempt " << attempt << ": " << ec.message();
+    EXPECT_EQ(FirstA(r), "192.0.2.1");
+  }
+  // Each worker evicts once it is at its cap; wait (bounded) until the workers have accepted
+  // every connection, some of which may still sit in an accept queue.
+  for (int i = 0; i < 500 && server_->counters().tcp_connections.load() < 2003; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(server_->counters().tcp_connections.load(), 2003u);
+  // The 2,000 idle ones cannot all stay (the three real queries closed their own connections).
+  EXPECT_GE(server_->counters().tcp_evicted.load(), 2000u - 2 * 512);
+  EXPECT_EQ(server_->counters().tcp_refused_per_client.load(), 0u);
+}
+
+TEST_F(ServerTest, OneClientHoldsAtMostItsShareOfTcpConnections) {
+  ServerOptions options;
+  options.threads = 1;
+  options.max_tcp_connections_per_client = 2;
+  StartServerWith(options);
+  auto a = ConnectFrom(ioc_, "127.0.2.1", server_->port());
+  auto b = ConnectFrom(ioc_, "127.0.2.1", server_->port());
+  boost::system::error_code ec;
+  EXPECT_EQ(FirstA(TcpQuery(*b, 50, &ec)), "192.0.2.1") << ec.message();
+  auto c = ConnectFrom(ioc_, "127.0.2.1", server_->port());  // its third: closed at accept
+  EXPECT_TRUE(ClosedByServer(*c, std::chrono::milliseconds(2000)));
+  EXPECT_EQ(server_->counters().tcp_refused_per_client.load(), 1u);
+  // Another client is not affected, and the first two still work.
+  auto other = ConnectFrom(ioc_, "127.0.2.2", server_->port());
+  EXPECT_EQ(FirstA(TcpQuery(*other, 51, &ec)), "192.0.2.1") << ec.message();
+  EXPECT_EQ(FirstA(TcpQuery(*a, 52, &ec)), "192.0.2.1") << ec.message();
+}
+
+TEST_F(ServerTest, UnderPressureIdleTcpConnectionsAreClosedSooner) {
+  ServerOptions options;
+  options.threads = 1;
+  options.max_tcp_connections_per_thread = 4;
+  options.tcp_idle_timeout = std::chrono::milliseconds(60000);
+  options.tcp_idle_timeout_under_pressure = std::chrono::milliseconds(50);
+  StartServerWith(options);
+  auto first = ConnectFrom(ioc_, "127.0.3.1", server_->port());
+  auto second = ConnectFrom(ioc_, "127.0.3.2", server_->port());
+  boost::system::error_code ec;
+  ASSERT_EQ(FirstA(TcpQuery(*second, 60, &ec)), "192.0.2.1") << ec.message();  // both accepted
+  // The third takes the worker past half its cap: it gets the short idle timeout.
+  auto third = ConnectFrom(ioc_, "127.0.3.3", server_->port());
+  EXPECT_TRUE(ClosedByServer(*third, std::chrono::milliseconds(3000)));
+  // The first (accepted without pressure, its 60 s timer not yet due) still answers.
+  EXPECT_EQ(FirstA(TcpQuery(*first, 61, &ec)), "192.0.2.1") << ec.message();
 }
 
 TEST_F(ServerTest, ZeroLengthTcpFrameClosesTheConnection) {
