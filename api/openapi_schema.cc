@@ -1,6 +1,8 @@
 // Compiling a member's /openapi/v2 document and validating against it (api/openapi_schema.h).
 #include "api/openapi_schema.h"
 
+#include "api/template_schema.h"
+
 #include <deque>
 #include <functional>
 #include <regex>
@@ -55,20 +57,6 @@ void CollectRefs(const json& schema, std::vector<std::string>* refs) {
   }
 }
 
-std::string TypeOf(const json& v) {
-  if (v.is_string()) return "a string";
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_number_integer()) return "an integer";
-  if (v.is_number()) return "a number";
-  if (v.is_object()) return "an object";
-  if (v.is_array()) return "a list";
-  return "null";
-}
-
-bool IsQuantity(const std::string& q) {
-  static const std::regex re(R"(^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$)");
-  return std::regex_match(q, re);
-}
 
 bool Flag(const json& schema, const char* name) {
   auto it = schema.find(name);
@@ -162,8 +150,8 @@ void OpenApiSchemas::Check(const json& schema, const json& v, const std::string&
       if (v.is_number()) return;
       if (!v.is_string()) {
         errors->push_back(
-            {path, "must be a quantity (such as 100m, 128Mi or 2), not " + TypeOf(v)});
-      } else if (!IsQuantity(v.get<std::string>())) {
+            {path, "must be a quantity (such as 100m, 128Mi or 2), not " + JsonTypeName(v)});
+      } else if (!IsQuantityString(v.get<std::string>())) {
         errors->push_back({path, "\"" + v.get<std::string>() +
                                      "\" is not a quantity (such as 100m, 128Mi or 2)"});
       }
@@ -174,7 +162,7 @@ void OpenApiSchemas::Check(const json& schema, const json& v, const std::string&
     return;
   }
   auto wrong = [&](const std::string& want) {
-    errors->push_back({path, "must be " + want + ", not " + TypeOf(v)});
+    errors->push_back({path, "must be " + want + ", not " + JsonTypeName(v)});
   };
   const std::string format = schema.value("format", "");
   if (Flag(schema, "x-kubernetes-int-or-string") || format == "int-or-string") {

@@ -444,27 +444,10 @@ const Schemas& Table() {
   return *table;
 }
 
-std::string TypeOf(const json& v) {
-  if (v.is_string()) return "a string";
-  if (v.is_boolean()) return "a boolean";
-  if (v.is_number_integer()) return "an integer";
-  if (v.is_number()) return "a number";
-  if (v.is_object()) return "an object";
-  if (v.is_array()) return "a list";
-  return "null";
-}
-
-bool IsQuantity(const std::string& q) {
-  // Kubernetes' resource.Quantity: a signed decimal, then a binary / decimal suffix or an
-  // exponent ("100m", "1.5Gi", "2", "1e3").
-  static const std::regex re(R"(^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$)");
-  return std::regex_match(q, re);
-}
-
 void Check(const Node& n, const json& v, const std::string& path, FieldErrors* errors) {
   if (v.is_null()) return;  // null is absent, as in the API server's decoding
   auto wrong = [&](const char* want) {
-    errors->push_back({path, std::string("must be ") + want + ", not " + TypeOf(v)});
+    errors->push_back({path, std::string("must be ") + want + ", not " + JsonTypeName(v)});
   };
   switch (n.type) {
     case Type::kAny:
@@ -500,7 +483,7 @@ void Check(const Node& n, const json& v, const std::string& path, FieldErrors* e
     case Type::kQuantity:
       if (v.is_number()) return;
       if (!v.is_string()) return wrong("a quantity (such as 100m, 128Mi or 2)");
-      if (!IsQuantity(v.get<std::string>())) {
+      if (!IsQuantityString(v.get<std::string>())) {
         errors->push_back({path, "\"" + v.get<std::string>() +
                                      "\" is not a quantity (such as 100m, 128Mi or 2)"});
       }
@@ -657,6 +640,21 @@ json BuiltinOpenApiV2Document() {
           {"info", {{"title", "Kubernetes"}, {"version", "built-in schemas (Meridian)"}}},
           {"paths", json::object()},
           {"definitions", std::move(defs)}};
+}
+
+std::string JsonTypeName(const json& v) {
+  if (v.is_string()) return "a string";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number_integer()) return "an integer";
+  if (v.is_number()) return "a number";
+  if (v.is_object()) return "an object";
+  if (v.is_array()) return "a list";
+  return "null";
+}
+
+bool IsQuantityString(const std::string& q) {
+  static const std::regex re(R"(^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?$)");
+  return std::regex_match(q, re);
 }
 
 }  // namespace meridian::api

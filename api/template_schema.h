@@ -49,4 +49,12 @@ std::vector<std::string> KindsWithBuiltinSchema();
 // simulated member's schemas the way it reads a real one's (api/openapi_schema.h).
 nlohmann::json BuiltinOpenApiV2Document();
 
+// How a JSON value's type reads in an error ("a string", "an integer", "a list", ...), shared by
+// the built-in and the member-provided (openapi_schema.h) template validation.
+std::string JsonTypeName(const nlohmann::json& v);
+
+// Whether `q` has the form of Kubernetes' resource.Quantity: a signed decimal, then a binary or
+// decimal suffix or an exponent ("100m", "1.5Gi", "2", "1e3").
+bool IsQuantityString(const std::string& q);
+
 }  // namespace meridian::api

@@ -9,11 +9,16 @@
 #include <vector>
 
 #include "cli/drill_report.h"
+#include "cli/report_json.h"
 
 namespace meridian::cli {
 namespace {
 
 using nlohmann::json;
+using report_json::Field;
+using report_json::Int;
+using report_json::Str;
+
 
 // Layout (px): the plot area sits inside the margins; the legend is to its right.
 constexpr double kWidth = 1000, kHeight = 480;
@@ -25,13 +30,6 @@ constexpr double kPlotW = kWidth - kLeft - kRight, kPlotH = kHeight - kTop - kBo
 // Tableau 10: distinguishable, and readable for the common colour blindnesses.
 constexpr const char* kPalette[] = {"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
                                     "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
-
-const json& Field(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
 
 // A "nice" tick step (1, 2 or 5 times a power of ten) giving about `target` ticks over span.
 double NiceStep(double span, int target) {

@@ -5,26 +5,20 @@
 #include <algorithm>
 #include <cmath>
 
+#include "cli/report_json.h"
+
 namespace meridian::cli {
 namespace {
 
 using nlohmann::json;
+using report_json::Field;
+using report_json::Int;
+using report_json::Str;
 
-const json& Field(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
 
 std::optional<double> Number(const json& j) {
   if (!j.is_number()) return std::nullopt;
   return j.get<double>();
-}
-
-std::string Str(const json& j, const char* key) {
-  const json& v = Field(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
 }
 
 // How a figure reads and which direction is good.

@@ -8,28 +8,16 @@
 #include <sstream>
 
 #include "cli/drill_request.h"
+#include "cli/report_json.h"
 
 namespace meridian::cli {
 namespace {
 
 using nlohmann::json;
+using report_json::Field;
+using report_json::Int;
+using report_json::Str;
 
-const json& Field(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string Str(const json& j, const char* key) {
-  const json& v = Field(j, key);
-  return v.is_string() ? v.get<std::string>() : "";
-}
-
-int64_t Int(const json& j, const char* key, int64_t def = 0) {
-  const json& v = Field(j, key);
-  return v.is_number_integer() ? v.get<int64_t>() : def;
-}
 
 std::map<std::string, int64_t> IntMap(const json& j) {
   std::map<std::string, int64_t> out;

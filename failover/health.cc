@@ -4,6 +4,7 @@
 #include <cmath>
 #include <map>
 
+#include "failover/zone_order.h"
 #include "scheduling/placement_inputs.h"
 
 namespace meridian::failover {
@@ -128,18 +129,7 @@ std::vector<ZoneHealth> ZoneHealthFromNodes(const std::vector<json>& nodes,
       z.allocatable_replicas += NodeAllocatableReplicas(node);
     }
   }
-  std::vector<ZoneHealth> out;
-  if (declared_zones.empty()) {
-    for (auto& [name, z] : by_name) out.push_back(std::move(z));
-  } else {
-    for (const std::string& name : declared_zones) {
-      if (auto it = by_name.find(name); it != by_name.end()) {
-        out.push_back(std::move(it->second));
-        by_name.erase(it);  // a zone declared twice appears once
-      }
-    }
-  }
-  return out;
+  return InDeclaredOrder(std::move(by_name), declared_zones);
 }
 
 ProbeHistory NextHistory(ProbeHistory history, const ProbeOutcome& outcome) {

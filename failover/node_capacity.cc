@@ -6,6 +6,7 @@
 #include <unordered_map>
 
 #include "common/quantity.h"
+#include "failover/zone_order.h"
 
 namespace meridian::failover {
 namespace {
@@ -340,18 +341,7 @@ std::vector<ZoneCapacity> ZonesFor(const std::vector<json>& nodes, const Rooms& 
     auto it = rooms.find(Str(Child(Child(node, "metadata"), "name")));
     if (it != rooms.end()) z.replicas += Fits(it->second, pod);
   }
-  std::vector<ZoneCapacity> out;
-  if (declared_zones.empty()) {
-    for (auto& [name, z] : by_name) out.push_back(std::move(z));
-  } else {
-    for (const std::string& name : declared_zones) {
-      if (auto it = by_name.find(name); it != by_name.end()) {
-        out.push_back(std::move(it->second));
-        by_name.erase(it);  // a zone declared twice appears once
-      }
-    }
-  }
-  return out;
+  return InDeclaredOrder(std::move(by_name), declared_zones);
 }
 
 }  // namespace
