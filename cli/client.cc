@@ -240,6 +240,8 @@ std::string HttpClient::ResourcePath(const KindInfo& kind, const std::string& ns
   return path;
 }
 
+ApiResult<json> HttpClient::GetPath(const std::string& path) { return Call("GET", path, nullptr); }
+
 ApiResult<json> HttpClient::Call(const std::string& method, const std::string& path_and_query,
                                  const json* body) {
   try {

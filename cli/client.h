@@ -97,6 +97,10 @@ class HttpClient final : public ResourceClient {
                         const std::string& label_selector, const std::string& resource_version,
                         const WatchCallback& callback);
 
+  // GET of a non-resource path relative to the server's base path (e.g. "/version"); the
+  // body must be JSON.
+  ApiResult<nlohmann::json> GetPath(const std::string& path);
+
   const std::string& server() const { return options_.server; }
 
  private:

@@ -3,16 +3,20 @@
 #include <fmt/format.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cli/apply.h"
 #include "cli/client.h"
 #include "cli/command.h"
+#include "cli/command_spec.h"
+#include "cli/completion.h"
 #include "cli/kinds.h"
 #include "cli/printers.h"
 #include "common/clock.h"
@@ -262,6 +266,31 @@ int RunApiResources() {
   return 0;
 }
 
+// After CLI11 refused unknown arguments: for each unknown --flag, the closest option of the
+// command it was typed after (or a global one), on stderr.
+void SuggestOptions(const CommandSpec& root, const std::vector<std::string>& args) {
+  const CommandSpec* cmd = &root;
+  for (const std::string& a : args) {
+    if (a.empty() || a[0] == '-') continue;
+    auto sub = std::find_if(cmd->subcommands.begin(), cmd->subcommands.end(),
+                            [&](const CommandSpec& s) { return s.name == a; });
+    if (sub != cmd->subcommands.end()) cmd = &*sub;
+  }
+  std::vector<std::string> known;
+  for (const CommandSpec* c : {cmd, &root}) {
+    for (const OptionSpec& o : c->options)
+      known.insert(known.end(), o.names.begin(), o.names.end());
+  }
+  for (const std::string& a : args) {
+    if (a.size() < 2 || a[0] != '-') continue;
+    const std::string flag = a.substr(0, a.find('='));
+    if (std::find(known.begin(), known.end(), flag) != known.end()) continue;
+    if (std::optional<std::string> guess = SuggestClosest(flag, known)) {
+      std::cerr << "unknown flag " << flag << ": did you mean " << *guess << "?\n";
+    }
+  }
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"fedctl: the command-line client of Meridian's federation control plane"};
   app.name("fedctl");
@@ -331,8 +360,36 @@ int Main(int argc, char** argv) {
     registered.emplace_back(sub, d->define(*sub));
   }
 
+  // A mistyped command or flag gets kubectl's "did you mean" instead of CLI11's
+  // "A subcommand is required" (which is what `fedctl gett fw` used to say).
+  if (argc <= 1) {  // like kubectl: no command shows what there is
+    std::cout << app.help();
+    return 0;
+  }
+  const CommandSpec spec = CommandSpecOf(app);
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (std::optional<std::string> word = FirstCommandWord(spec, args)) {
+    std::vector<std::string> commands;
+    for (const CommandSpec& sub : spec.subcommands) {
+      if (sub.name.rfind("__", 0) != 0) commands.push_back(sub.name);
+    }
+    if (std::find(commands.begin(), commands.end(), *word) == commands.end() &&
+        *word != "__complete") {
+      std::cerr << "error: unknown command \"" << *word << "\" for \"fedctl\"\n";
+      if (std::optional<std::string> guess = SuggestClosest(*word, commands)) {
+        std::cerr << "\nDid you mean this?\n\t" << *guess << "\n";
+      }
+      std::cerr << "\nRun 'fedctl --help' for usage.\n";
+      return 1;
+    }
+  }
   try {
     app.parse(argc, argv);
+  } catch (const CLI::ExtrasError& e) {
+    std::cerr << e.what() << "\n";
+    SuggestOptions(spec, args);
+    std::cerr << "Run 'fedctl --help' for usage.\n";
+    return 1;
   } catch (const CLI::ParseError& e) {
     int code = app.exit(e);
     return code == 0 ? 0 : 1;

@@ -16,6 +16,7 @@
 #include "apimachinery/sqlite_store.h"
 #include "apimachinery/table.h"
 #include "apimachinery/transforming_store.h"
+#include "common/build_info.h"
 #include "federation-apiserver/admission.h"
 #include "federation-apiserver/audit/audit.h"
 #include "federation-apiserver/encryption_config.h"
@@ -245,7 +246,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   rest_options.max_body_bytes = options.max_body_bytes;
   rest_options.max_watches = options.max_watches;
   rest_options.max_watches_per_user = options.max_watches_per_user;
-  rest_options.version["gitVersion"] = "v1.32.0-meridian";
+  // /version: Meridian's real build (common/build_info.h) at the Kubernetes API level served.
+  rest_options.version = KubeVersionInfo(GetBuildInfo(), 1, 32);
   server->handler_ = std::make_unique<rest::RestHandler>(*server->objects_, clock, rest_options);
 
   // Request pipeline, stage 1: authentication then authorization (RBAC).

@@ -543,5 +543,78 @@ TEST_F(FedctlTest, UnknownTypesAndUnreachableServers) {
   EXPECT_THAT(r.err, HasSubstr("cannot connect to the server at " + dead));
 }
 
+// fedctl version: the client's and the server's real build (same commit: same build tree).
+TEST_F(FedctlTest, VersionShowsTheRealBuildOfClientAndServer) {
+  Result r = Fedctl({"version", "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r;
+  json v = json::parse(r.out);
+  const std::string commit = v["clientVersion"]["gitCommit"].get<std::string>();
+  EXPECT_EQ(v["serverVersion"]["gitCommit"], commit);
+  EXPECT_EQ(v["serverVersion"]["meridianVersion"], v["clientVersion"]["meridianVersion"]);
+  EXPECT_EQ(v["serverVersion"]["major"], "1");
+  EXPECT_NE(v["serverVersion"]["gitVersion"].get<std::string>().find("+meridian."),
+            std::string::npos);
+  EXPECT_EQ(v["serverVersion"].count("goVersion"), 0u);  // no made-up Go build data
+  if (fs::exists(src_ / ".git")) {
+    EXPECT_EQ(commit.size(), 40u) << commit;
+    EXPECT_FALSE(v["clientVersion"]["buildDate"].get<std::string>().empty());
+  }
+  r = Fedctl({"version"});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_NE(r.out.find("Client Version: v"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("Server Version: v"), std::string::npos) << r;
+  EXPECT_NE(r.out.find("Kubernetes API v1.32"), std::string::npos) << r;
+  // --client needs no server.
+  r = Run({(bin_ / "fedctl").string(), "--server", "http://127.0.0.1:1", "version", "--client"});
+  EXPECT_EQ(r.code, 0) << r;
+  EXPECT_EQ(r.out.find("Server Version"), std::string::npos) << r;
+}
+
+TEST_F(FedctlTest, UnknownCommandsAndFlagsGetDidYouMean) {
+  Result r = Fedctl({"gett", "fw"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("unknown command \"gett\" for \"fedctl\""), std::string::npos) << r;
+  EXPECT_NE(r.err.find("Did you mean this?\n\tget"), std::string::npos) << r;
+  r = Fedctl({"launch-rockets"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.err.find("Did you mean"), std::string::npos) << r;
+  r = Fedctl({"get", "fw", "--selecter", "app=web"});
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.err.find("did you mean --selector?"), std::string::npos) << r;
+}
+
+// The bash script from `fedctl completion bash`, run by a real bash the way readline does:
+// COMP_WORDS/COMP_CWORD set, the completion function called, COMPREPLY printed.
+TEST_F(FedctlTest, BashCompletionCompletesCommandsKindsAndNames) {
+  ApplyExample();
+  const std::string fedctl = (bin_ / "fedctl").string();
+  auto complete = [&](const std::vector<std::string>& words) {
+    std::string array;
+    for (const std::string& w : words) array += " '" + w + "'";
+    const std::string script = "source <('" + fedctl + "' completion bash) || exit 9\n" +
+                               "COMP_WORDS=('" + fedctl + "' --server '" + url_ + "'" + array +
+                               ")\nCOMP_CWORD=$((${#COMP_WORDS[@]} - 1))\n" +
+                               "_fedctl_complete\nprintf '%s\\n' \"${COMPREPLY[@]}\"\n";
+    return Run({"/bin/bash", "--norc", "--noprofile", "-c", script});
+  };
+  Result r = complete({"ge"});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_EQ(r.out, "get\n");
+  r = complete({"get", "federatedw"});
+  EXPECT_EQ(r.out, "federatedworkloads\nfederatedworkload\n") << r;
+  r = complete({"get", "fw", "-n", "shop", ""});
+  EXPECT_EQ(r.out, "web\n") << r;
+  r = complete({"describe", "mc", "eu-"});
+  EXPECT_NE(r.out.find("eu-west-1\n"), std::string::npos) << r;
+  EXPECT_EQ(r.out.find("us-"), std::string::npos) << r;
+  r = complete({"get", "fw", "-n", "sh"});
+  EXPECT_EQ(r.out, "shop\n") << r;
+  r = complete({"get", "fw", "--sel"});
+  EXPECT_EQ(r.out, "--selector\n") << r;
+  // Files after -f (the test's temp dir holds "empty").
+  r = complete({"apply", "-f", "emp"});
+  EXPECT_EQ(r.out, "empty\n") << r;
+}
+
 }  // namespace
 }  // namespace meridian::cli
