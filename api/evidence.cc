@@ -170,6 +170,27 @@ ResidencyEvidence DecodeResidencyEvidence(const json& j, FieldErrors* errors) {
   return o;
 }
 
+ResidencyEvidence DecodeResidencyEvidence(json&& j, FieldErrors* errors) {
+  json* data = nullptr;
+  if (j.is_object()) {
+    auto spec = j.find("spec");
+    if (spec != j.end() && spec->is_object()) {
+      auto d = spec->find("data");
+      if (d != spec->end() && d->is_object()) data = &*d;
+    }
+  }
+  if (data == nullptr) return DecodeResidencyEvidence(static_cast<const json&>(j), errors);
+  json moved = std::move(*data);
+  *data = json::object();  // still "an object": the rest is decoded as usual
+  ResidencyEvidence o = DecodeResidencyEvidence(static_cast<const json&>(j), errors);
+  if (o.metadata.name != kEvidenceHeadName) {
+    JsonDecoder d(errors);
+    CheckEvidenceData(moved, d);
+    o.spec.data = std::move(moved);
+  }
+  return o;
+}
+
 json Encode(const ResidencyEvidence& o) {
   json spec = {{"sequence", o.spec.sequence}, {"time", o.spec.time}, {"type", o.spec.type}};
   if (!o.spec.previous_hash.empty()) spec["previousHash"] = o.spec.previous_hash;

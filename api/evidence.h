@@ -59,6 +59,9 @@ std::string EvidenceName(uint64_t sequence);
 // the sequence's, an unknown type, a hash that is not 64 lowercase hex digits, a time that is
 // not RFC 3339, fractions in data, unknown fields).
 ResidencyEvidence DecodeResidencyEvidence(const nlohmann::json& j, FieldErrors* errors);
+// The same, moving spec.data out of `j` instead of copying it (verify decodes every entry of
+// the chain; data is most of an entry). Problems in data come after the others.
+ResidencyEvidence DecodeResidencyEvidence(nlohmann::json&& j, FieldErrors* errors);
 nlohmann::json Encode(const ResidencyEvidence& o);
 
 }  // namespace meridian::api

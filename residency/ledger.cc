@@ -211,19 +211,40 @@ Status ChainVerifier::Fail(Status s) {
   return s;
 }
 
+namespace {
+
+bool IsHeadObject(const json& object) {
+  if (!object.is_object()) return false;
+  auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return false;
+  auto name = m->find("name");
+  return name != m->end() && name->is_string() &&
+         name->get_ref<const std::string&>() == api::kEvidenceHeadName;
+}
+
+}  // namespace
+
 Status ChainVerifier::Add(const json& object) {
   if (!first_error_.ok()) return first_error_;
-  const bool is_head = object.is_object() && object.contains("metadata") &&
-                       object["metadata"].is_object() &&
-                       object["metadata"].value("name", json()) == api::kEvidenceHeadName;
-  if (is_head) {
+  if (IsHeadObject(object)) return Add(json(object));
+  FieldErrors errors;
+  api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(object, &errors);
+  if (!errors.empty()) {
+    return Fail(Status(StatusCode::kDataLoss, LabelOf(decoded) + ": malformed: " + Joined(errors)));
+  }
+  return AddEntry(decoded.spec);  // checks its hash once
+}
+
+Status ChainVerifier::Add(json&& object) {
+  if (!first_error_.ok()) return first_error_;
+  if (IsHeadObject(object)) {
     StatusOr<EvidenceHead> head = HeadFromObject(object);
     if (!head.ok()) return Fail(head.status());
     head_ = *head;
     return Status::Ok();
   }
   FieldErrors errors;
-  api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(object, &errors);
+  api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(std::move(object), &errors);
   if (!errors.empty()) {
     return Fail(Status(StatusCode::kDataLoss, LabelOf(decoded) + ": malformed: " + Joined(errors)));
   }

@@ -157,6 +157,8 @@ class ChainVerifier {
   explicit ChainVerifier(std::optional<EvidenceVerifyKey> key = std::nullopt)
       : key_(std::move(key)) {}
   Status Add(const nlohmann::json& object);
+  // The same, taking the object apart instead of copying its data (a parsed page's items).
+  Status Add(nlohmann::json&& object);
   // Also for an already decoded entry (its hash is checked here too); `entry` must be well
   // formed (api::DecodeResidencyEvidence found nothing).
   Status AddEntry(const EvidenceEntry& entry);
