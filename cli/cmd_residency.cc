@@ -66,7 +66,11 @@ int Verify(const GlobalFlags& g, const std::string& public_key) {
   if (!pages) return 1;
   StatusOr<residency::ChainSummary> summary = ReadVerifiedEvidence(pages, nullptr, key);
   if (!summary.ok()) {
-    std::cerr << "error: residency evidence is broken: " << summary.status().message() << "\n";
+    // A compacted chain without the public key is not broken, only unproven here.
+    std::cerr << (summary.status().code() == StatusCode::kFailedPrecondition
+                      ? "error: residency evidence cannot be verified: "
+                      : "error: residency evidence is broken: ")
+              << summary.status().message() << "\n";
     return 1;
   }
   std::cout << DescribeVerified(*summary) << "\n";

@@ -54,6 +54,20 @@ void CheckEvidenceCompaction(const std::string& name, Store& store, FieldErrors*
              " can be deleted only once a checkpoint seals it (compaction); " +
              (checkpoint == 0 ? std::string("there is no checkpoint")
                               : "the newest checkpoint is entry " + std::to_string(checkpoint))});
+    return;
+  }
+  // Lowest first, so what is left is always one run the checkpoint vouches for (a hole in the
+  // middle would make the chain fail verification).
+  ListOptions first;
+  first.limit = 1;
+  StatusOr<apimachinery::ListResult> oldest = store.List(TypeOf("residencyevidences"), first);
+  if (oldest.ok() && !oldest->items.empty()) {
+    const std::string lowest = oldest->items[0]["metadata"].value("name", "");
+    if (lowest != name && lowest != api::kEvidenceHeadName) {
+      errors->push_back({"metadata.name", "compaction deletes the oldest entry first: entry " +
+                                              name + " is not the oldest stored (" + lowest +
+                                              " is)"});
+    }
   }
 }
 

@@ -224,7 +224,10 @@ StatusOr<uint64_t> EvidenceCheckpointer::CompactBefore(Timestamp cutoff) {
   // The newest checkpoint at or before the cutoff: walk back along previousCheckpoint.
   uint64_t target = 0;
   for (uint64_t c = head.checkpoint; c > 0;) {
-    MERIDIAN_ASSIGN_OR_RETURN(EvidenceEntry cp, GetEntry(objects_, *info_, c));
+    StatusOr<EvidenceEntry> got_cp = GetEntry(objects_, *info_, c);
+    // An older checkpoint compacted away: nothing before it is stored either.
+    if (!got_cp.ok() && got_cp.status().code() == StatusCode::kNotFound) break;
+    MERIDIAN_ASSIGN_OR_RETURN(EvidenceEntry cp, std::move(got_cp));
     if (cp.type != kCheckpointType) {
       return Status(StatusCode::kDataLoss, "residency evidence: entry " + std::to_string(c) +
                                                " is not the checkpoint the head names");

@@ -343,6 +343,11 @@ TEST_F(CheckpointerTest, AdmissionDeletesOnlyEntriesACheckpointSeals) {
   ASSERT_TRUE(sealed.ok()) << sealed.status();
   EXPECT_EQ(*sealed, 6u);
   Append(2);
+  auto hole = del(3);
+  ASSERT_FALSE(hole.ok()) << "sealed, but not the oldest: a hole in the middle";
+  EXPECT_NE(hole.error().message.find("compaction deletes the oldest entry first"),
+            std::string::npos)
+      << hole.error().message;
   EXPECT_TRUE(del(1).ok());
   EXPECT_FALSE(del(7).ok()) << "after the checkpoint";
   EXPECT_FALSE(del(6).ok()) << "the checkpoint itself";
