@@ -60,7 +60,7 @@ void CheckEvidenceData(const json& data, JsonDecoder& d) {
 
 bool IsEvidenceType(const std::string& type) {
   for (const char* t : {"Placement", "AuditScan", "PolicyChange", "ViolationOpened",
-                        "ViolationResolved", "Enforcement"}) {
+                        "ViolationResolved", "Enforcement", "Checkpoint"}) {
     if (type == t) return true;
   }
   return false;
@@ -98,8 +98,15 @@ ResidencyEvidence DecodeResidencyEvidence(const json& j, FieldErrors* errors) {
     return o;
   }
   if (!d.ExpectObject(*s, "spec")) return o;
-  d.RejectUnknown(*s, "spec", {"sequence", "time", "type", "previousHash", "hash", "data"});
   const bool head = o.metadata.name == kEvidenceHeadName;
+  if (head) {
+    d.RejectUnknown(*s, "spec", {"sequence", "time", "type", "hash", "checkpoint", "previousHash", "data"});
+  } else {
+    d.RejectUnknown(*s, "spec", {"sequence", "time", "type", "previousHash", "hash", "data"});
+  }
+  if (const json* v = JsonDecoder::Member(*s, "checkpoint"); v != nullptr && head) {
+    if (auto n = d.Int(*v, "spec.checkpoint", 0)) o.spec.checkpoint = *n;
+  }
   if (const json* v = JsonDecoder::Member(*s, "sequence")) {
     if (auto n = d.Int(*v, "spec.sequence", head ? 0 : 1)) o.spec.sequence = *n;
   } else {
@@ -127,7 +134,7 @@ ResidencyEvidence DecodeResidencyEvidence(const json& j, FieldErrors* errors) {
       } else if (!head && !IsEvidenceType(*text)) {
         d.Error("spec.type",
                 "must be one of Placement, AuditScan, PolicyChange, ViolationOpened, "
-                "ViolationResolved, Enforcement");
+                "ViolationResolved, Enforcement, Checkpoint");
       }
     }
   } else {
@@ -163,11 +170,33 @@ ResidencyEvidence DecodeResidencyEvidence(const json& j, FieldErrors* errors) {
   return o;
 }
 
+ResidencyEvidence DecodeResidencyEvidence(json&& j, FieldErrors* errors) {
+  json* data = nullptr;
+  if (j.is_object()) {
+    auto spec = j.find("spec");
+    if (spec != j.end() && spec->is_object()) {
+      auto d = spec->find("data");
+      if (d != spec->end() && d->is_object()) data = &*d;
+    }
+  }
+  if (data == nullptr) return DecodeResidencyEvidence(static_cast<const json&>(j), errors);
+  json moved = std::move(*data);
+  *data = json::object();  // still "an object": the rest is decoded as usual
+  ResidencyEvidence o = DecodeResidencyEvidence(static_cast<const json&>(j), errors);
+  if (o.metadata.name != kEvidenceHeadName) {
+    JsonDecoder d(errors);
+    CheckEvidenceData(moved, d);
+    o.spec.data = std::move(moved);
+  }
+  return o;
+}
+
 json Encode(const ResidencyEvidence& o) {
   json spec = {{"sequence", o.spec.sequence}, {"time", o.spec.time}, {"type", o.spec.type}};
   if (!o.spec.previous_hash.empty()) spec["previousHash"] = o.spec.previous_hash;
   if (!o.spec.hash.empty()) spec["hash"] = o.spec.hash;
   if (o.metadata.name != kEvidenceHeadName) spec["data"] = o.spec.data;
+  if (o.spec.checkpoint > 0) spec["checkpoint"] = o.spec.checkpoint;
   return {{"apiVersion", kApiVersion},
           {"kind", "ResidencyEvidence"},
           {"metadata", EncodeObjectMeta(o.metadata)},

@@ -8,11 +8,13 @@
 //   spec.sequence  1, 2, 3, ... (the head: the sequence of the last entry, 0 when empty)
 //   spec.time      RFC 3339 UTC with milliseconds (the head: when it last moved)
 //   spec.type      Placement | AuditScan | PolicyChange | ViolationOpened |
-//                  ViolationResolved | Enforcement (the head: Head)
+//                  ViolationResolved | Enforcement | Checkpoint (the head: Head)
 //   spec.previousHash  lowercase hex SHA-256 of the previous entry (64 zeros for the first;
 //                  the head: none)
 //   spec.hash      lowercase hex SHA-256 of this entry's canonical form (the head: the last
 //                  entry's hash)
+//   spec.checkpoint  the head only: the sequence of the newest Checkpoint entry (absent: none);
+//                  admission lets an entry before it be deleted (compaction), no other
 //   spec.data      the fact, a JSON object of strings, integers, booleans, arrays and
 //                  objects (no fractions: the canonical form must read back byte for byte)
 // Pure; thread-safe.
@@ -37,6 +39,7 @@ struct ResidencyEvidenceSpec {
   std::string previous_hash;
   std::string hash;
   nlohmann::json data = nlohmann::json::object();
+  uint64_t checkpoint = 0;  // the head only
   friend bool operator==(const ResidencyEvidenceSpec&, const ResidencyEvidenceSpec&) = default;
 };
 
@@ -56,6 +59,9 @@ std::string EvidenceName(uint64_t sequence);
 // the sequence's, an unknown type, a hash that is not 64 lowercase hex digits, a time that is
 // not RFC 3339, fractions in data, unknown fields).
 ResidencyEvidence DecodeResidencyEvidence(const nlohmann::json& j, FieldErrors* errors);
+// The same, moving spec.data out of `j` instead of copying it (verify decodes every entry of
+// the chain; data is most of an entry). Problems in data come after the others.
+ResidencyEvidence DecodeResidencyEvidence(nlohmann::json&& j, FieldErrors* errors);
 nlohmann::json Encode(const ResidencyEvidence& o);
 
 }  // namespace meridian::api

@@ -91,13 +91,17 @@ const CommandRegistration kAdmin(
          std::cout << "wrote " << files->ca_certificate << ", " << files->ca_key << ", "
                    << files->serving_certificate << ", " << files->serving_key << ", "
                    << files->admin_certificate << ", " << files->admin_key << ", "
-                   << files->token_file << " and " << files->kubeconfig << "\n"
+                   << files->token_file << ", " << files->evidence_signing_key << ", "
+                   << files->evidence_public_key << " and " << files->kubeconfig << "\n"
                    << "start the server with:\n"
                    << "  federation-apiserver --tls-cert-file " << files->serving_certificate
                    << " --tls-private-key-file " << files->serving_key << " --client-ca-file "
                    << files->ca_certificate << " --token-auth-file " << files->token_file
+                   << " --evidence-signing-key-file " << files->evidence_signing_key
                    << " ...\n"
-                   << "then: export KUBECONFIG=" << files->kubeconfig << "\n";
+                   << "then: export KUBECONFIG=" << files->kubeconfig << "\n"
+                   << "verify residency evidence with: fedctl residency verify --public-key "
+                   << files->evidence_public_key << "\n";
          return 0;
        };
      }});

@@ -1,7 +1,8 @@
 // fedctl residency violations: open residency violations found in the members by the
 // residency-audit controller, and members it could not audit (cli/residency_violations.h).
 // fedctl residency verify: checks the whole evidence ledger's hash chain and names the first
-// broken entry; fedctl residency report: the compliance report from the ledger
+// broken entry (with --public-key also the signed checkpoints, and a compacted chain from its
+// checkpoint); fedctl residency report: the compliance report from the ledger
 // (cli/residency_evidence.h).
 #include <CLI/CLI.hpp>
 #include <iostream>
@@ -44,14 +45,32 @@ int Violations(const GlobalFlags& g) {
   return PrintResidencyViolations(OpenResidencyViolations(list.value()), std::cout);
 }
 
-int Verify(const GlobalFlags& g) {
+// The --public-key file, or nullopt (none given); false after saying why it is unusable.
+bool LoadPublicKey(const std::string& file, std::optional<residency::EvidenceVerifyKey>* key) {
+  if (file.empty()) return true;
+  StatusOr<residency::EvidenceVerifyKey> k = residency::EvidenceVerifyKey::FromFile(file);
+  if (!k.ok()) {
+    std::cerr << "error: --public-key: " << k.status().message() << "\n";
+    return false;
+  }
+  *key = std::move(*k);
+  return true;
+}
+
+int Verify(const GlobalFlags& g, const std::string& public_key) {
+  std::optional<residency::EvidenceVerifyKey> key;
+  if (!LoadPublicKey(public_key, &key)) return 2;
   std::unique_ptr<HttpClient> client = Connect(g);
   if (!client) return 1;
   EvidencePageFn pages = EvidencePages(*client);
   if (!pages) return 1;
-  StatusOr<residency::ChainSummary> summary = ReadVerifiedEvidence(pages);
+  StatusOr<residency::ChainSummary> summary = ReadVerifiedEvidence(pages, nullptr, key);
   if (!summary.ok()) {
-    std::cerr << "error: residency evidence is broken: " << summary.status().message() << "\n";
+    // A compacted chain without the public key is not broken, only unproven here.
+    std::cerr << (summary.status().code() == StatusCode::kFailedPrecondition
+                      ? "error: residency evidence cannot be verified: "
+                      : "error: residency evidence is broken: ")
+              << summary.status().message() << "\n";
     return 1;
   }
   std::cout << DescribeVerified(*summary) << "\n";
@@ -62,6 +81,7 @@ struct ReportFlags {
   std::string since = "720h";
   std::string ns;
   std::string output = "text";
+  std::string public_key;
 };
 
 int Report(const GlobalFlags& g, const ReportFlags& f) {
@@ -74,13 +94,15 @@ int Report(const GlobalFlags& g, const ReportFlags& f) {
     std::cerr << "error: -o: \"" << f.output << "\" is not one of text, json, html\n";
     return 2;
   }
+  std::optional<residency::EvidenceVerifyKey> key;
+  if (!LoadPublicKey(f.public_key, &key)) return 2;
   std::unique_ptr<HttpClient> client = Connect(g);
   if (!client) return 1;
   EvidencePageFn pages = EvidencePages(*client);
   if (!pages) return 1;
   std::vector<residency::EvidenceEntry> entries;
   StatusOr<residency::ChainSummary> summary = ReadVerifiedEvidence(
-      pages, [&entries](const residency::EvidenceEntry& e) { entries.push_back(e); });
+      pages, [&entries](const residency::EvidenceEntry& e) { entries.push_back(e); }, key);
   if (!summary.ok()) {
     // A report over evidence that does not verify would prove nothing.
     std::cerr << "error: residency evidence is broken, no report: " << summary.status().message()
@@ -119,10 +141,17 @@ const CommandRegistration kResidency({
       report->add_option("--since", flags->since, "the period: this long until now (720h)");
       report->add_option("--namespace", flags->ns, "only workloads and violations of namespace");
       report->add_option("-o,--output", flags->output, "text, json or html (one file)");
+      auto verify_key = std::make_shared<std::string>();
+      const char* key_help =
+          "the evidence signing public key (PEM; fedctl admin init writes "
+          "evidence-signing.pub): checks checkpoint signatures, needed once the ledger is "
+          "compacted";
+      verify->add_option("--public-key", *verify_key, key_help);
+      report->add_option("--public-key", flags->public_key, key_help);
       app.require_subcommand(1);
-      return [violations, verify, report, flags](const GlobalFlags& g) {
+      return [violations, verify, report, flags, verify_key](const GlobalFlags& g) {
         if (violations->parsed()) return Violations(g);
-        if (verify->parsed()) return Verify(g);
+        if (verify->parsed()) return Verify(g, *verify_key);
         if (report->parsed()) return Report(g, *flags);
         return 2;
       };

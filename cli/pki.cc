@@ -18,6 +18,7 @@
 #include <memory>
 
 #include "common/base64.h"
+#include "residency/ledger_signing.h"
 
 namespace meridian::cli {
 namespace {
@@ -197,6 +198,8 @@ StatusOr<AdminPkiFiles> WriteAdminPki(const AdminPkiOptions& options, const Cloc
   files.admin_key = d + "admin.key";
   files.kubeconfig = d + "admin.kubeconfig";
   files.token_file = d + "tokens.csv";
+  files.evidence_signing_key = d + "evidence-signing.key";
+  files.evidence_public_key = d + "evidence-signing.pub";
   if (::access(files.ca_key.c_str(), F_OK) == 0) {
     return AlreadyExistsError(
         files.ca_key + ": a CA already exists here; remove the folder's files to start over");
@@ -264,7 +267,11 @@ StatusOr<AdminPkiFiles> WriteAdminPki(const AdminPkiOptions& options, const Cloc
       "    cluster: meridian\n"
       "    user: admin\n"
       "current-context: admin@meridian\n";
+  MERIDIAN_ASSIGN_OR_RETURN(residency::EvidenceSigningKey evidence_key,
+                            residency::EvidenceSigningKey::Generate());
   for (const auto& [path, content] : std::vector<std::pair<std::string, std::string>>{
+           {files.evidence_signing_key, evidence_key.Pem()},
+           {files.evidence_public_key, evidence_key.public_key().Pem()},
            {files.ca_key, ca.key_pem},
            {files.ca_certificate, ca.certificate_pem},
            {files.serving_key, serving.key_pem},

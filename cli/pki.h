@@ -56,6 +56,10 @@ struct AdminPkiFiles {
   // the kubeconfig, because the REST listener cannot see client certificates (see
   // federation-apiserver/authentication.h); gRPC authenticates the certificate.
   std::string token_file;
+  // evidence-signing.key (Ed25519, for the federation-apiserver's
+  // --evidence-signing-key-file) and evidence-signing.pub (for `fedctl residency verify
+  // --public-key`): the residency evidence ledger's checkpoints (residency/ledger_signing.h).
+  std::string evidence_signing_key, evidence_public_key;
 };
 
 // Writes the CA, the serving and admin certificates and the admin kubeconfig. Refuses

@@ -127,19 +127,57 @@ void ComputeCoverage(const std::vector<const EvidenceEntry*>& scans, const Repor
   r->gaps = std::move(gaps);
 }
 
+// A compacted chain: the part of the period from the chain's first time (the anchoring
+// checkpoint's firstTime) to the first stored entry is covered only by that checkpoint; gaps
+// there say so instead of "no audit evidence".
+void MarkCheckpointOnly(const std::vector<EvidenceEntry>& entries, const ReportOptions& o,
+                        ComplianceReport* r) {
+  const residency::ChainSummary& c = r->chain;
+  Timestamp from{};
+  if (c.anchor_checkpoint == 0 || entries.empty() || !ParseRfc3339(c.sealed_first_time, &from)) {
+    return;
+  }
+  const Timestamp stored = TimeOf(entries.front());
+  from = std::max(from, o.from);
+  const Timestamp to = std::min(stored, o.to);
+  if (from >= to) return;
+  const std::string reason =
+      "compacted: only signed checkpoint " + std::to_string(c.anchor_checkpoint) +
+      " vouches for it (entries 1.." + std::to_string(c.sealed_sequence) + ", key id " +
+      c.key_id + "; no audit detail kept)";
+  r->checkpoint_only = CoverageGap{from, to, reason};
+  std::vector<CoverageGap> gaps;
+  for (const CoverageGap& g : r->gaps) {
+    if (g.reason != "no audit evidence" || g.to <= from || g.from >= to) {
+      gaps.push_back(g);
+      continue;
+    }
+    if (g.from < from) gaps.push_back({g.from, from, g.reason});
+    gaps.push_back({std::max(g.from, from), std::min(g.to, to), reason});
+    if (g.to > to) gaps.push_back({to, g.to, g.reason});
+  }
+  r->gaps = std::move(gaps);
+}
+
 }  // namespace
 
 StatusOr<residency::ChainSummary> ReadVerifiedEvidence(
-    const EvidencePageFn& page, const std::function<void(const EvidenceEntry&)>& each) {
-  residency::ChainVerifier verifier;
+    const EvidencePageFn& page, const std::function<void(const EvidenceEntry&)>& each,
+    std::optional<residency::EvidenceVerifyKey> key) {
+  residency::ChainVerifier verifier(std::move(key));
   std::string token;
   do {
     apimachinery::ApiResult<json> list = page(token);
     if (!list.ok()) {
       return UnavailableError("listing residencyevidences: " + list.error().message);
     }
-    const json& items = list.value()["items"];
-    for (const json& item : items) {
+    json& items = list.value()["items"];
+    for (json& item : items) {
+      if (!each) {
+        // Verify only: the page is not needed afterwards, so its items are taken apart.
+        MERIDIAN_RETURN_IF_ERROR(verifier.Add(std::move(item)));
+        continue;
+      }
       MERIDIAN_RETURN_IF_ERROR(verifier.Add(item));
       if (each && item["metadata"].value("name", "") != api::kEvidenceHeadName) {
         // Checked just now: the decode cannot fail.
@@ -160,6 +198,22 @@ std::string DescribeVerified(const residency::ChainSummary& s) {
   if (s.pending > 0) {
     out += " (" + std::to_string(s.pending) + " after it: appends whose head move is pending)";
   }
+  if (s.anchor_checkpoint > 0) {
+    const uint64_t last = s.first_sequence + s.entries - 1;
+    out += "; entries " + std::to_string(s.first_sequence) + ".." + std::to_string(last) +
+           " are stored, entries 1.." + std::to_string(s.first_sequence - 1) +
+           " were compacted: signed checkpoint " + std::to_string(s.anchor_checkpoint) +
+           " seals entries 1.." + std::to_string(s.sealed_sequence) + " (" + s.sealed_first_time +
+           " .. " + s.sealed_last_time + ", Ed25519 key id " + s.key_id + ")";
+  }
+  if (s.checkpoints > s.checkpoints_unchecked) {
+    out += "; " + std::to_string(s.checkpoints - s.checkpoints_unchecked) +
+           " checkpoint signature(s) verified";
+  }
+  if (s.checkpoints_unchecked > 0) {
+    out += "; " + std::to_string(s.checkpoints_unchecked) +
+           " checkpoint signature(s) not checked (no --public-key)";
+  }
   return out + ".";
 }
 
@@ -177,6 +231,41 @@ ComplianceReport BuildComplianceReport(const std::vector<EvidenceEntry>& entries
   std::map<std::string, std::map<std::string, RanInterval>> running;
   std::map<std::string, ViolationRecord> open;
   std::vector<ViolationRecord> closed;
+  auto apply_placement = [&](const json& d, Timestamp t) {
+    const std::string w = Str(d, "workload");
+    if (w.empty() || !InNamespace(w, o.ns)) return;
+    WorkloadReport& wr = workloads[w];
+    wr.workload = w;
+    if (d.contains("allowed")) wr.allowed = Str(d, "allowed");
+    std::map<std::string, std::pair<std::string, int64_t>> now;  // member -> (jur, replicas)
+    auto add = [&now](const json& lines) {
+      if (!lines.is_array()) return;
+      for (const json& c : lines) {
+        auto& slot = now[Str(c, "cluster")];
+        slot.first = Str(c, "jurisdiction");
+        slot.second += c.value("replicas", int64_t{0});
+      }
+    };
+    if (!d.value("unbound", false)) {
+      add(d.value("clusters", json::array()));
+      add(d.value("retained", json::array()));  // retained replicas run too
+    }
+    auto& mine = running[w];
+    for (auto it = mine.begin(); it != mine.end();) {
+      if (now.count(it->first) && now[it->first].second > 0) {
+        it->second.max_replicas = std::max(it->second.max_replicas, now[it->first].second);
+        ++it;
+        continue;
+      }
+      it->second.to = t;
+      if (it->second.to > o.from) wr.ran.push_back(it->second);
+      it = mine.erase(it);
+    }
+    for (const auto& [member, jr] : now) {
+      if (jr.second <= 0 || mine.count(member)) continue;
+      mine[member] = RanInterval{member, jr.first, t, t, false, jr.second};
+    }
+  };
   for (const EvidenceEntry& e : entries) {
     const Timestamp t = TimeOf(e);
     if (t > o.to) break;
@@ -184,38 +273,26 @@ ComplianceReport BuildComplianceReport(const std::vector<EvidenceEntry>& entries
     if (e.type == "AuditScan") {
       scans.push_back(&e);
     } else if (e.type == "Placement") {
-      const std::string w = Str(d, "workload");
-      if (w.empty() || !InNamespace(w, o.ns)) continue;
-      WorkloadReport& wr = workloads[w];
-      wr.workload = w;
-      if (d.contains("allowed")) wr.allowed = Str(d, "allowed");
-      std::map<std::string, std::pair<std::string, int64_t>> now;  // member -> (jur, replicas)
-      auto add = [&now](const json& lines) {
-        if (!lines.is_array()) return;
-        for (const json& c : lines) {
-          auto& slot = now[Str(c, "cluster")];
-          slot.first = Str(c, "jurisdiction");
-          slot.second += c.value("replicas", int64_t{0});
-        }
-      };
-      if (!d.value("unbound", false)) {
-        add(d.value("clusters", json::array()));
-        add(d.value("retained", json::array()));  // retained replicas run too
-      }
-      auto& mine = running[w];
-      for (auto it = mine.begin(); it != mine.end();) {
-        if (now.count(it->first) && now[it->first].second > 0) {
-          it->second.max_replicas = std::max(it->second.max_replicas, now[it->first].second);
-          ++it;
+      apply_placement(d, t);
+    } else if (e.type == residency::kCheckpointType) {
+      // After compaction the checkpoint's (signed) state stands for the removed entries: what
+      // ran and what was open then, from when it was recorded.
+      auto state = d.find("state");
+      if (state == d.end() || !state->is_object()) continue;
+      for (const json& p : state->value("placements", json::array())) {
+        Timestamp since{};
+        if (!p.is_object() || workloads.count(Str(p, "workload")) ||
+            !ParseRfc3339(Str(p, "time"), &since)) {
           continue;
         }
-        it->second.to = t;
-        if (it->second.to > o.from) wr.ran.push_back(it->second);
-        it = mine.erase(it);
+        apply_placement(p, since);
       }
-      for (const auto& [member, jr] : now) {
-        if (jr.second <= 0 || mine.count(member)) continue;
-        mine[member] = RanInterval{member, jr.first, t, t, false, jr.second};
+      for (const json& v : state->value("openViolations", json::array())) {
+        Timestamp since{};
+        if (!v.is_object() || open.count(Str(v, "key")) || !ParseRfc3339(Str(v, "time"), &since)) {
+          continue;
+        }
+        open[Str(v, "key")] = ViolationFrom(v, since);
       }
     } else if (e.type == "ViolationOpened") {
       open[Str(d, "key")] = ViolationFrom(d, t);
@@ -268,6 +345,7 @@ ComplianceReport BuildComplianceReport(const std::vector<EvidenceEntry>& entries
     r.workloads.push_back(std::move(wr));
   }
   ComputeCoverage(scans, o, &r);
+  MarkCheckpointOnly(entries, o, &r);
   return r;
 }
 
@@ -282,10 +360,21 @@ std::string Period(const ComplianceReport& r) {
          FormatDuration(r.to - r.from) + ")";
 }
 std::string Chain(const ComplianceReport& r) {
-  return r.chain.entries == 0
-             ? "no entries"
-             : std::to_string(r.chain.entries) + " entries, chain verified intact (head at entry " +
-                   std::to_string(r.chain.head_sequence) + ")";
+  if (r.chain.entries == 0) return "no entries";
+  std::string out = std::to_string(r.chain.entries) +
+                    " entries, chain verified intact (head at entry " +
+                    std::to_string(r.chain.head_sequence) + ")";
+  if (r.chain.anchor_checkpoint > 0) {
+    out += "; entries 1.." + std::to_string(r.chain.first_sequence - 1) +
+           " compacted into signed checkpoint " + std::to_string(r.chain.anchor_checkpoint) +
+           " (key id " + r.chain.key_id + ")";
+  }
+  if (r.checkpoint_only) {
+    out += "; stored entries cover " + FormatRfc3339(r.checkpoint_only->to) + " .. " +
+           FormatRfc3339(r.to) + ", " + FormatRfc3339(r.checkpoint_only->from) + " .. " +
+           FormatRfc3339(r.checkpoint_only->to) + " only by the checkpoint";
+  }
+  return out;
 }
 
 }  // namespace
@@ -372,13 +461,30 @@ json ReportJson(const ComplianceReport& r) {
       {"from", FormatRfc3339(r.from)},
       {"to", FormatRfc3339(r.to)},
       {"evidence",
-       {{"entries", r.chain.entries}, {"headSequence", r.chain.head_sequence}, {"verified", true}}},
+       {{"entries", r.chain.entries},
+        {"firstSequence", r.chain.first_sequence},
+        {"headSequence", r.chain.head_sequence},
+        {"checkpoints", r.chain.checkpoints},
+        {"verified", true}}},
       {"coverage", r.coverage},
       {"coverageGaps", gaps},
       {"workloads", workloads},
       {"violations", violations},
       {"policyChanges", changes}};
   if (!r.ns.empty()) out["namespace"] = r.ns;
+  if (r.chain.anchor_checkpoint > 0) {
+    out["evidence"]["compacted"] = {{"checkpoint", r.chain.anchor_checkpoint},
+                                    {"sealedSequence", r.chain.sealed_sequence},
+                                    {"firstTime", r.chain.sealed_first_time},
+                                    {"lastTime", r.chain.sealed_last_time},
+                                    {"keyId", r.chain.key_id}};
+  }
+  if (r.checkpoint_only) {
+    out["evidence"]["checkpointOnly"] = {{"from", FormatRfc3339(r.checkpoint_only->from)},
+                                         {"to", FormatRfc3339(r.checkpoint_only->to)}};
+    out["evidence"]["entriesCover"] = {{"from", FormatRfc3339(r.checkpoint_only->to)},
+                                       {"to", FormatRfc3339(r.to)}};
+  }
   return out;
 }
 

@@ -22,14 +22,18 @@ namespace meridian::cli {
 using EvidencePageFn =
     std::function<apimachinery::ApiResult<nlohmann::json>(const std::string& continue_token)>;
 
-// Reads the whole ledger and checks its chain (residency::ChainVerifier). `each`, when given,
-// gets every entry (not the head) in order once it has been checked. Errors: the API failed
-// (its message), or the chain is broken: kDataLoss naming the first broken entry.
+// Reads the whole ledger and checks its chain (residency::ChainVerifier) and, with `key`, its
+// checkpoints' signatures. `each`, when given, gets every entry (not the head; checkpoints
+// too) in order once it has been checked. Errors: the API failed (its message), or the chain
+// is broken: kDataLoss naming the first broken entry; a compacted chain without `key`:
+// kFailedPrecondition.
 StatusOr<residency::ChainSummary> ReadVerifiedEvidence(
     const EvidencePageFn& page,
-    const std::function<void(const residency::EvidenceEntry&)>& each = nullptr);
+    const std::function<void(const residency::EvidenceEntry&)>& each = nullptr,
+    std::optional<residency::EvidenceVerifyKey> key = std::nullopt);
 
-// "Residency evidence verified: 1234 entries (2026-… .. 2026-…), head at entry 1234."
+// "Residency evidence verified: 1234 entries (2026-… .. 2026-…), head at entry 1234." plus
+// what the checkpoints vouch for (compacted entries, the key id) or that they went unchecked.
 std::string DescribeVerified(const residency::ChainSummary& summary);
 
 // ---- The compliance report ----
@@ -77,6 +81,9 @@ struct ComplianceReport {
   Timestamp from, to;
   std::string ns;
   residency::ChainSummary chain;
+  // Compacted chains: the part of the period before the first stored entry that only the
+  // anchoring signed checkpoint covers (no detail: coverage counts it as not verified).
+  std::optional<CoverageGap> checkpoint_only;
   double coverage = 0;  // share of the period in which every member was verified, 0..1
   std::vector<CoverageGap> gaps;
   std::vector<WorkloadReport> workloads;    // by name

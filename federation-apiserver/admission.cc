@@ -30,6 +30,47 @@ std::vector<json> ListAll(Store& store, const char* plural) {
   return list.ok() ? std::move(list->items) : std::vector<json>{};
 }
 
+// Compaction: entry `name` may be deleted only when the head names a checkpoint after it that
+// is stored (residency/ledger.h). A deleting caller still needs RBAC delete on the resource.
+void CheckEvidenceCompaction(const std::string& name, Store& store, FieldErrors* errors) {
+  auto get = [&store](const std::string& n) {
+    return store.Get(apimachinery::ObjectKey{TypeOf("residencyevidences"), "", n});
+  };
+  uint64_t checkpoint = 0;
+  if (StatusOr<json> head = get(api::kEvidenceHeadName); head.ok()) {
+    FieldErrors ignored;
+    checkpoint = api::DecodeResidencyEvidence(*head, &ignored).spec.checkpoint;
+  }
+  bool sealed = false;
+  if (checkpoint > 0 && name < api::EvidenceName(checkpoint)) {
+    StatusOr<json> cp = get(api::EvidenceName(checkpoint));
+    FieldErrors ignored;
+    sealed = cp.ok() && api::DecodeResidencyEvidence(*cp, &ignored).spec.type == "Checkpoint";
+  }
+  if (!sealed) {
+    errors->push_back(
+        {"metadata.name",
+         "residency evidence is append-only: entry " + name +
+             " can be deleted only once a checkpoint seals it (compaction); " +
+             (checkpoint == 0 ? std::string("there is no checkpoint")
+                              : "the newest checkpoint is entry " + std::to_string(checkpoint))});
+    return;
+  }
+  // Lowest first, so what is left is always one run the checkpoint vouches for (a hole in the
+  // middle would make the chain fail verification).
+  ListOptions first;
+  first.limit = 1;
+  StatusOr<apimachinery::ListResult> oldest = store.List(TypeOf("residencyevidences"), first);
+  if (oldest.ok() && !oldest->items.empty()) {
+    const std::string lowest = oldest->items[0]["metadata"].value("name", "");
+    if (lowest != name && lowest != api::kEvidenceHeadName) {
+      errors->push_back({"metadata.name", "compaction deletes the oldest entry first: entry " +
+                                              name + " is not the oldest stored (" + lowest +
+                                              " is)"});
+    }
+  }
+}
+
 std::string Join(const std::set<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -311,8 +352,13 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
         }
         if (attrs.resource->plural == "residencyevidences" &&
             attrs.operation != apimachinery::Operation::kCreate) {
-          // The ledger is append-only (residency/ledger_writer.h): only its head moves.
+          // The ledger is append-only (residency/ledger_writer.h): only its head moves, and
+          // compaction deletes entries a checkpoint seals (residency/ledger_checkpoint.h).
           const bool head = attrs.name == api::kEvidenceHeadName;
+          if (!head && attrs.operation == apimachinery::Operation::kDelete) {
+            CheckEvidenceCompaction(attrs.name, store, errors);
+            return Status::Ok();
+          }
           if (!head || attrs.operation == apimachinery::Operation::kDelete) {
             errors->push_back({"metadata.name", "residency evidence is append-only: " +
                                                     std::string(head ? "its head" : "an entry") +

@@ -19,6 +19,11 @@ std::string Label(uint64_t sequence) {
 
 std::string Short(const std::string& hash) { return hash.substr(0, 16) + "…"; }
 
+std::string StringField(const json& d, const char* key) {
+  auto it = d.find(key);
+  return it != d.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 }  // namespace
 
 std::string Sha256Hex(std::string_view bytes) {
@@ -36,13 +41,22 @@ std::string Sha256Hex(std::string_view bytes) {
 }
 
 std::string CanonicalForm(const EvidenceEntry& e) {
-  // nlohmann's object is a std::map: keys come out sorted, at every level.
-  return json{{"data", e.data},
-              {"previousHash", e.previous_hash},
-              {"sequence", e.sequence},
-              {"time", e.time},
-              {"type", e.type}}
-      .dump();
+  // The bytes of json{{"data", …}, {"previousHash", …}, {"sequence", …}, {"time", …},
+  // {"type", …}}.dump() (nlohmann's object is a std::map: keys come out sorted, at every
+  // level), written out so that data is not deep-copied into a temporary object: verify
+  // hashes every entry of the chain.
+  std::string out = "{\"data\":";
+  out += e.data.dump();
+  out += ",\"previousHash\":";
+  out += json(e.previous_hash).dump();
+  out += ",\"sequence\":";
+  out += std::to_string(e.sequence);
+  out += ",\"time\":";
+  out += json(e.time).dump();
+  out += ",\"type\":";
+  out += json(e.type).dump();
+  out += '}';
+  return out;
 }
 
 std::string EntryHash(const EvidenceEntry& entry) { return Sha256Hex(CanonicalForm(entry)); }
@@ -69,6 +83,59 @@ EvidenceEntry NextEntry(const EvidenceHead& head, Timestamp time, std::string ty
   return e;
 }
 
+std::string CheckpointSigningInput(const EvidenceEntry& checkpoint) {
+  EvidenceEntry unsigned_entry = checkpoint;
+  if (unsigned_entry.data.is_object()) unsigned_entry.data.erase("signature");
+  return CanonicalForm(unsigned_entry);
+}
+
+EvidenceEntry NextCheckpoint(const EvidenceHead& head, Timestamp time,
+                             const std::string& sealed_time, json data,
+                             const EvidenceSigningKey& key) {
+  EvidenceEntry e;
+  e.sequence = head.sequence + 1;
+  e.time = FormatEvidenceTime(time);
+  e.type = kCheckpointType;
+  e.previous_hash = head.hash;
+  e.data = std::move(data);
+  e.data["sealedSequence"] = head.sequence;
+  e.data["sealedHash"] = head.hash;
+  e.data["lastTime"] = sealed_time;
+  e.data["algorithm"] = kSignatureAlgorithm;
+  e.data["keyId"] = key.key_id();
+  e.data.erase("signature");
+  e.data["signature"] = key.Sign(CheckpointSigningInput(e));
+  e.hash = EntryHash(e);
+  return e;
+}
+
+Status CheckCheckpoint(const EvidenceEntry& e, const EvidenceVerifyKey* key) {
+  const std::string label = Label(e.sequence) + ": checkpoint: ";
+  const json& d = e.data;
+  auto str = [&d](const char* k) { return StringField(d, k); };
+  auto it = d.find("sealedSequence");
+  if (it == d.end() || !it->is_number_unsigned() || it->get<uint64_t>() != e.sequence - 1) {
+    return Status(StatusCode::kDataLoss,
+                  label + "data.sealedSequence must be " + std::to_string(e.sequence - 1));
+  }
+  if (str("sealedHash") != e.previous_hash) {
+    return Status(StatusCode::kDataLoss, label + "data.sealedHash must be its previousHash");
+  }
+  if (str("algorithm") != kSignatureAlgorithm) {
+    return Status(StatusCode::kDataLoss, label + "data.algorithm must be Ed25519");
+  }
+  if (str("signature").size() != 128) {
+    return Status(StatusCode::kDataLoss, label + "data.signature must be 128 hex digits");
+  }
+  if (key != nullptr && !key->Verify(CheckpointSigningInput(e), str("signature"))) {
+    return Status(StatusCode::kDataLoss,
+                  label + "its signature does not verify with the public key (key id " +
+                      key->key_id() + "; it names key id " + str("keyId") +
+                      "): forged, changed, or signed by another key");
+  }
+  return Status::Ok();
+}
+
 json EvidenceObject(const EvidenceEntry& entry) {
   api::ResidencyEvidence o;
   o.metadata.name = api::EvidenceName(entry.sequence);
@@ -83,6 +150,7 @@ json HeadObject(const EvidenceHead& head, Timestamp time) {
   o.spec.time = FormatEvidenceTime(time);
   o.spec.type = api::kEvidenceHeadType;
   if (head.sequence > 0) o.spec.hash = head.hash;
+  o.spec.checkpoint = head.checkpoint;
   return api::Encode(o);
 }
 
@@ -134,6 +202,7 @@ StatusOr<EvidenceHead> HeadFromObject(const json& object) {
   EvidenceHead head;
   head.sequence = decoded.spec.sequence;
   if (head.sequence > 0) head.hash = decoded.spec.hash;
+  head.checkpoint = decoded.spec.checkpoint;
   return head;
 }
 
@@ -142,19 +211,40 @@ Status ChainVerifier::Fail(Status s) {
   return s;
 }
 
+namespace {
+
+bool IsHeadObject(const json& object) {
+  if (!object.is_object()) return false;
+  auto m = object.find("metadata");
+  if (m == object.end() || !m->is_object()) return false;
+  auto name = m->find("name");
+  return name != m->end() && name->is_string() &&
+         name->get_ref<const std::string&>() == api::kEvidenceHeadName;
+}
+
+}  // namespace
+
 Status ChainVerifier::Add(const json& object) {
   if (!first_error_.ok()) return first_error_;
-  const bool is_head = object.is_object() && object.contains("metadata") &&
-                       object["metadata"].is_object() &&
-                       object["metadata"].value("name", json()) == api::kEvidenceHeadName;
-  if (is_head) {
+  if (IsHeadObject(object)) return Add(json(object));
+  FieldErrors errors;
+  api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(object, &errors);
+  if (!errors.empty()) {
+    return Fail(Status(StatusCode::kDataLoss, LabelOf(decoded) + ": malformed: " + Joined(errors)));
+  }
+  return AddEntry(decoded.spec);  // checks its hash once
+}
+
+Status ChainVerifier::Add(json&& object) {
+  if (!first_error_.ok()) return first_error_;
+  if (IsHeadObject(object)) {
     StatusOr<EvidenceHead> head = HeadFromObject(object);
     if (!head.ok()) return Fail(head.status());
     head_ = *head;
     return Status::Ok();
   }
   FieldErrors errors;
-  api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(object, &errors);
+  api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(std::move(object), &errors);
   if (!errors.empty()) {
     return Fail(Status(StatusCode::kDataLoss, LabelOf(decoded) + ": malformed: " + Joined(errors)));
   }
@@ -171,7 +261,12 @@ Status ChainVerifier::AddEntry(const EvidenceEntry& e) {
                                                   ")"));
   }
   const uint64_t expected = last_.sequence + 1;
-  if (e.sequence != expected) {
+  // A compacted chain starts after entry 1: its first link cannot be checked here; a checkpoint
+  // further on must vouch for it (Finish fails otherwise).
+  const bool compacted_start = summary_.entries == 0 && e.sequence > 1;
+  if (compacted_start) {
+    summary_.first_sequence = e.sequence;
+  } else if (e.sequence != expected) {
     if (e.sequence < expected) {
       return Fail(Status(StatusCode::kDataLoss, Label(e.sequence) + ": out of order (after " +
                                                     Label(last_.sequence) + ")"));
@@ -182,7 +277,7 @@ Status ChainVerifier::AddEntry(const EvidenceEntry& e) {
                                 ? "the chain starts at " + Label(e.sequence)
                                 : Label(last_.sequence) + " is followed by " + Label(e.sequence))));
   }
-  if (e.previous_hash != last_.hash) {
+  if (!compacted_start && e.previous_hash != last_.hash) {
     if (last_.sequence == 0) {
       return Fail(Status(StatusCode::kDataLoss,
                          Label(e.sequence) + ": changed: the first entry's previousHash must be " +
@@ -197,7 +292,23 @@ Status ChainVerifier::AddEntry(const EvidenceEntry& e) {
                                                   " recorded (the entry was rewritten, or the "
                                                   "link of the next one was)"));
   }
-  if (summary_.entries == 0) summary_.first_time = e.time;
+  if (e.type == kCheckpointType) {
+    if (Status st = CheckCheckpoint(e, key_ ? &*key_ : nullptr); !st.ok()) return Fail(st);
+    ++summary_.checkpoints;
+    if (!key_) {
+      ++summary_.checkpoints_unchecked;
+    } else if (summary_.first_sequence > 1 && summary_.anchor_checkpoint == 0) {
+      summary_.anchor_checkpoint = e.sequence;
+      summary_.sealed_sequence = e.sequence - 1;
+      summary_.sealed_first_time = StringField(e.data, "firstTime");
+      summary_.sealed_last_time = StringField(e.data, "lastTime");
+      summary_.key_id = key_->key_id();
+    }
+  }
+  if (summary_.entries == 0) {
+    summary_.first_time = e.time;
+    if (summary_.first_sequence == 0) summary_.first_sequence = e.sequence;
+  }
   summary_.last_time = e.time;
   ++summary_.entries;
   last_ = {e.sequence, e.hash};
@@ -208,6 +319,20 @@ Status ChainVerifier::AddEntry(const EvidenceEntry& e) {
 
 StatusOr<ChainSummary> ChainVerifier::Finish() {
   if (!first_error_.ok()) return first_error_;
+  if (summary_.first_sequence > 1 && summary_.anchor_checkpoint == 0) {
+    const std::string missing =
+        Label(1) + " is missing: the chain starts at " + Label(summary_.first_sequence);
+    if (!key_ && summary_.checkpoints > 0) {
+      return Fail(Status(StatusCode::kFailedPrecondition,
+                         missing + " (compacted); the checkpoint that seals the entries before "
+                                   "it cannot be checked without the evidence public key "
+                                   "(--public-key)"));
+    }
+    return Fail(Status(StatusCode::kDataLoss,
+                       missing + " and no signed checkpoint seals the entries before it "
+                                 "(removed without a checkpoint, or the checkpoint was removed "
+                                 "too)"));
+  }
   if (!head_) {
     if (summary_.entries == 0) return summary_;  // nothing was ever recorded
     return Fail(Status(StatusCode::kDataLoss,

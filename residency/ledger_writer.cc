@@ -74,7 +74,8 @@ Status EvidenceLedger::LoadHead() {
                     "residency evidence: entry " + std::to_string(entry.sequence) +
                         " does not chain to the head; run `fedctl residency verify`");
     }
-    head_ = {entry.sequence, entry.hash};
+    head_ = {entry.sequence, entry.hash, head_.checkpoint};
+    if (entry.type == kCheckpointType) head_.checkpoint = entry.sequence;
   }
   loaded_ = true;
   if (head_.sequence != head_object_sequence_) return MoveHead();
@@ -108,12 +109,38 @@ Status EvidenceLedger::MoveHead() {
 
 StatusOr<EvidenceEntry> EvidenceLedger::Append(const std::string& type, json data) {
   std::lock_guard lock(mu_);
+  return AppendLocked([&](const EvidenceHead& head) -> StatusOr<EvidenceEntry> {
+    return NextEntry(head, clock_.Now(), type, data);
+  });
+}
+
+StatusOr<std::optional<EvidenceEntry>> EvidenceLedger::AppendCheckpoint(
+    const EvidenceSigningKey& key,
+    const std::function<StatusOr<CheckpointContent>(const EvidenceHead& head)>& content) {
+  std::lock_guard lock(mu_);
+  bool nothing = false;
+  StatusOr<EvidenceEntry> e = AppendLocked([&](const EvidenceHead& head) -> StatusOr<EvidenceEntry> {
+    if (head.sequence == 0 || head.checkpoint == head.sequence) {
+      nothing = true;
+      return FailedPreconditionError("nothing to seal");
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(CheckpointContent c, content(head));
+    return NextCheckpoint(head, clock_.Now(), c.sealed_time, std::move(c.data), key);
+  });
+  if (nothing) return std::optional<EvidenceEntry>();
+  if (!e.ok()) return e.status();
+  return std::optional<EvidenceEntry>(std::move(*e));
+}
+
+StatusOr<EvidenceEntry> EvidenceLedger::AppendLocked(
+    const std::function<StatusOr<EvidenceEntry>(const EvidenceHead& head)>& make) {
   for (int attempt = 0; attempt < kAttempts; ++attempt) {
     if (!loaded_) MERIDIAN_RETURN_IF_ERROR(LoadHead());
-    EvidenceEntry entry = NextEntry(head_, clock_.Now(), type, data);
+    MERIDIAN_ASSIGN_OR_RETURN(EvidenceEntry entry, make(head_));
     auto created = objects_.Create(info_, "", EvidenceObject(entry));
     if (created.ok()) {
-      head_ = {entry.sequence, entry.hash};
+      head_ = {entry.sequence, entry.hash,
+               entry.type == kCheckpointType ? entry.sequence : head_.checkpoint};
       // The entry is durable now; a failed head move is repaired by the next append.
       if (Status moved = MoveHead(); !moved.ok()) loaded_ = false;
       return entry;

@@ -14,8 +14,10 @@
 // are controllers' worker threads, never the API's request threads.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "apimachinery/object_service.h"
@@ -44,9 +46,28 @@ class EvidenceLedger {
   // races in a row (kAborted; callers try again on their next pass), the store failed.
   StatusOr<EvidenceEntry> Append(const std::string& type, nlohmann::json data);
 
+  // What a checkpoint holds besides its seal: `data` (firstTime, state: residency/ledger.h)
+  // and the sealed entry's time.
+  struct CheckpointContent {
+    std::string sealed_time;
+    nlohmann::json data = nlohmann::json::object();
+  };
+  // Appends a Checkpoint entry sealing the chain up to its current end, signed with `key`.
+  // `content` is called with that end (under the writer's lock, so no append of this process
+  // slips in between; another process's append makes the create fail and `content` is
+  // called again for the new end); it should check the chain up to there, since the signature
+  // vouches for it. Returns nullopt when there is nothing to seal (no entries, or the chain
+  // already ends with a checkpoint). Errors: as Append, or `content`'s.
+  StatusOr<std::optional<EvidenceEntry>> AppendCheckpoint(
+      const EvidenceSigningKey& key,
+      const std::function<StatusOr<CheckpointContent>(const EvidenceHead& head)>& content);
+
  private:
   // Reads the head and adopts entries written after it. Caller holds mu_.
   Status LoadHead();
+  // Creates `make(head_)` as the next entry, retrying lost races. Caller holds mu_.
+  StatusOr<EvidenceEntry> AppendLocked(
+      const std::function<StatusOr<EvidenceEntry>(const EvidenceHead& head)>& make);
   // Moves the head object forward to head_ (compare-and-swap). Caller holds mu_.
   Status MoveHead();
 

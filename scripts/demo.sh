@@ -106,6 +106,7 @@ echo "   Secrets encrypted at rest)"
   --encryption-provider-config "$STATE_DIR/encryption.yaml" \
   --dns-listen "127.0.0.1:$DNS_PORT" --dns-zone global.example.com \
   --dns-client-regions examples/dns/client-regions.yaml \
+  --evidence-signing-key-file "$PKI/evidence-signing.key" \
   > "$STATE_DIR/apiserver.log" 2>&1 &
 pids+=($!)
 wait_for "$SERVER/readyz" "$STATE_DIR/apiserver.log"
@@ -225,7 +226,9 @@ live=$("${FEDCTL[@]}" drill run --target region=eu-west --mode live --duration 8
 "${FEDCTL[@]}" drill report "$live" --svg "$STATE_DIR/demo-eu-west-live.svg"
 echo
 echo "== the compliance report from the residency evidence ledger (where payments ran, by jurisdiction)"
-"${FEDCTL[@]}" residency report --since 1h --namespace payments ||
+"${FEDCTL[@]}" residency verify --public-key "$PKI/evidence-signing.pub" || true
+"${FEDCTL[@]}" residency report --since 1h --namespace payments \
+  --public-key "$PKI/evidence-signing.pub" ||
   echo "(no residency report: see fedctl residency verify)"
 
 cat <<MSG

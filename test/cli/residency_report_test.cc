@@ -209,3 +209,62 @@ TEST(ResidencyReportTest, ReadVerifiedEvidencePagesAndRefusesABrokenChain) {
 
 }  // namespace
 }  // namespace meridian::cli
+
+namespace meridian::cli {
+namespace {
+
+// After compaction: entries 1..11 sealed by checkpoint 12 and removed. The report still knows
+// where the workload ran (from the checkpoint's state) and says which part of the period only
+// the checkpoint covers.
+TEST(ResidencyReportTest, ACompactedLedgerSaysWhatOnlyTheCheckpointCovers) {
+  std::vector<EvidenceEntry> full = Ledger();
+  const EvidenceHead head{full.back().sequence, full.back().hash};
+  json placement = Placement({{"eu-west-1", 12}});
+  placement["time"] = residency::FormatEvidenceTime(At(200));
+  const residency::EvidenceSigningKey key = *residency::EvidenceSigningKey::Generate();
+  EvidenceEntry cp = residency::NextCheckpoint(
+      head, At(205), full.back().time,
+      {{"firstTime", full.front().time},
+       {"previousCheckpoint", 0},
+       {"state", {{"placements", json::array({placement})}, {"openViolations", json::array()}}}},
+      key);
+  EvidenceEntry scan = residency::NextEntry({cp.sequence, cp.hash}, At(300), "AuditScan", Scan());
+  residency::ChainVerifier v(key.public_key());
+  for (const EvidenceEntry& e : {cp, scan}) ASSERT_TRUE(v.AddEntry(e).ok()) << v.AddEntry(e);
+  ASSERT_TRUE(v.Add(residency::HeadObject({scan.sequence, scan.hash, cp.sequence}, At(300))).ok());
+  StatusOr<residency::ChainSummary> chain = v.Finish();
+  ASSERT_TRUE(chain.ok()) << chain.status();
+  EXPECT_NE(DescribeVerified(*chain).find("entries 1..11 were compacted: signed checkpoint 12 "
+                                          "seals entries 1..11"),
+            std::string::npos)
+      << DescribeVerified(*chain);
+
+  ReportOptions o;
+  o.from = At(0);
+  o.to = At(600);
+  ComplianceReport r = BuildComplianceReport({cp, scan}, *chain, o);
+  ASSERT_EQ(r.workloads.size(), 1u);
+  ASSERT_EQ(r.workloads[0].ran.size(), 1u);
+  EXPECT_EQ(r.workloads[0].ran[0].member, "eu-west-1");
+  EXPECT_EQ(r.workloads[0].ran[0].from, At(200));
+  EXPECT_TRUE(r.workloads[0].ran[0].ongoing);
+  ASSERT_TRUE(r.checkpoint_only.has_value());
+  EXPECT_EQ(r.checkpoint_only->from, At(0));
+  EXPECT_EQ(r.checkpoint_only->to, At(205));
+  ASSERT_FALSE(r.gaps.empty());
+  EXPECT_EQ(r.gaps[0].from, At(0));
+  EXPECT_EQ(r.gaps[0].to, At(205));
+  EXPECT_EQ(r.gaps[0].reason.rfind("compacted: only signed checkpoint 12 vouches for it", 0), 0u)
+      << r.gaps[0].reason;
+  // Covered: 300-370 only (the one stored scan).
+  EXPECT_NEAR(r.coverage, 70.0 / 600.0, 1e-9);
+  std::ostringstream text;
+  PrintReportText(r, text);
+  EXPECT_NE(text.str().find("only by the checkpoint"), std::string::npos) << text.str();
+  const json j = ReportJson(r);
+  EXPECT_EQ(j["evidence"]["compacted"]["checkpoint"], 12);
+  EXPECT_EQ(j["evidence"]["checkpointOnly"]["to"], FormatRfc3339(At(205)));
+}
+
+}  // namespace
+}  // namespace meridian::cli

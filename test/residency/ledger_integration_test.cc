@@ -3,7 +3,10 @@
 // placement; `fedctl residency verify` passes and `report` shows where it ran; then, with the
 // server stopped, one byte of one stored entry is changed, an entry is made malformed, and the
 // chain is truncated, each directly in the database: verify names the entry (or the
-// truncation) and the report refuses to run. Skipped when the binaries are not built.
+// truncation) and the report refuses to run. With a signing key (made by `fedctl admin init`),
+// the server seals the chain with a signed checkpoint and compacts it: verify proves the rest
+// with the public key only, and finds a wrong key and a changed checkpoint. Skipped when the
+// binaries are not built.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -38,12 +41,19 @@ class LedgerIntegrationTest : public ::testing::Test {
     fs::remove_all(dir_);
   }
 
-  void StartServer(const std::string& controllers) {
+  void StartServer(const std::string& controllers, std::vector<std::string> extra = {}) {
     std::string error;
-    ASSERT_TRUE(server_.Start({bin_ + "/federation-apiserver", "--listen", "127.0.0.1:0",
-                               "--storage", "sqlite:" + (dir_ / "fed.db").string(), "--log-level",
-                               "warn", "--controllers", controllers},
-                              &error, (dir_ / "apiserver.log").string()))
+    std::vector<std::string> argv = {bin_ + "/federation-apiserver",
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--storage",
+                                     "sqlite:" + (dir_ / "fed.db").string(),
+                                     "--log-level",
+                                     "warn",
+                                     "--controllers",
+                                     controllers};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(server_.Start(argv, &error, (dir_ / "apiserver.log").string()))
         << error;
     url_ =
         server_.WaitForLine("federation-apiserver listening on ", std::chrono::seconds(30), &error);
@@ -169,6 +179,73 @@ TEST_F(LedgerIntegrationTest, VerifyNamesTheChangedEntryAndDetectsTruncation) {
   EXPECT_EQ(broken.exit_code, 1);
   EXPECT_NE(broken.output.find("the chain is truncated: the head records entry 1"),
             std::string::npos)
+      << broken.output;
+}
+
+TEST_F(LedgerIntegrationTest, ACompactedChainVerifiesWithThePublicKeyOnly) {
+  for (const char* pki : {"pki", "other"}) {
+    test_env::CommandResult init = test_env::RunCommand(
+        bin_ + "/fedctl admin init --dir " + (dir_ / pki).string() + " --host localhost 2>&1");
+    ASSERT_EQ(init.exit_code, 0) << init.output;
+  }
+  const std::string key = (dir_ / "pki" / "evidence-signing.key").string();
+  const std::string pub = (dir_ / "pki" / "evidence-signing.pub").string();
+  const std::string other = (dir_ / "other" / "evidence-signing.pub").string();
+  StartServer("placement,evidence-checkpoint",
+              {"--evidence-signing-key-file", key, "--evidence-checkpoint-interval", "1s",
+               "--evidence-retention", "1s"});
+  for (const char* file :
+       {"examples/three-continents/topology.yaml", "examples/three-continents/members.yaml",
+        "examples/eu-residency/residency-policy.yaml", "examples/eu-residency/workload.yaml"}) {
+    test_env::CommandResult r = Fedctl("apply -f " + test_env::SourceDir() + "/" + file);
+    ASSERT_EQ(r.exit_code, 0) << file << ": " << r.output;
+  }
+  // Entry 1 (the placement), checkpoint 2 a second later, entry 1 compacted a second after
+  // that (a real process: poll).
+  test_env::CommandResult verified;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  do {
+    verified = Fedctl("residency verify --public-key " + pub);
+    if (verified.output.find("were compacted") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  } while (std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(verified.exit_code, 0) << verified.output;
+  EXPECT_NE(verified.output.find("entries 1..1 were compacted: signed checkpoint 2 seals entries "
+                                 "1..1"),
+            std::string::npos)
+      << verified.output;
+
+  test_env::CommandResult nokey = Fedctl("residency verify");
+  EXPECT_EQ(nokey.exit_code, 1);
+  EXPECT_NE(nokey.output.find("without the evidence public key (--public-key)"), std::string::npos)
+      << nokey.output;
+  test_env::CommandResult wrong = Fedctl("residency verify --public-key " + other);
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.output.find("entry 2 (00000000000000000002): checkpoint: its signature does "
+                              "not verify with the public key"),
+            std::string::npos)
+      << wrong.output;
+  // The report still knows where the workload runs, from the checkpoint's state.
+  test_env::CommandResult report =
+      Fedctl("residency report --since 1h -o json --public-key " + pub);
+  ASSERT_EQ(report.exit_code, 0) << report.output;
+  json r = json::parse(report.output);
+  EXPECT_EQ(r["evidence"]["compacted"]["checkpoint"], 2) << r["evidence"];
+  ASSERT_EQ(r["workloads"].size(), 1u) << r.dump(2);
+  EXPECT_EQ(r["workloads"][0]["workload"], "payments/ledger");
+  server_.Stop();
+
+  // One byte of the checkpoint changed in the store.
+  std::string cp = StoredEntry(2);
+  const size_t field = cp.find("\"firstTime\":\"");
+  ASSERT_NE(field, std::string::npos) << cp;
+  const size_t at = field + std::string("\"firstTime\":\"").size();
+  cp[at] = cp[at] == '1' ? '2' : '1';
+  SetEntry(2, cp);
+  StartServer("none");
+  test_env::CommandResult broken = Fedctl("residency verify --public-key " + pub);
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_NE(broken.output.find("entry 2 (00000000000000000002): changed"), std::string::npos)
       << broken.output;
 }
 

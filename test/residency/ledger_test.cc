@@ -180,3 +180,41 @@ TEST(LedgerTest, TheHeadMayComeFirst) {
 
 }  // namespace
 }  // namespace meridian::residency
+
+namespace meridian::residency {
+namespace {
+
+// Verify hands a page's parsed items over (Add(json&&) moves data out instead of copying it):
+// it must find exactly what the copying path finds.
+TEST(LedgerTest, TakingObjectsApartFindsTheSameProblems) {
+  const std::vector<std::function<void(std::vector<json>&)>> damages = {
+      [](std::vector<json>&) {},
+      [](std::vector<json>& c) { c[8]["spec"]["data"]["clusters"][0]["replicas"] = 1.5; },
+      [](std::vector<json>& c) { c[3]["spec"]["data"]["clusters"][0]["cluster"] = "us-east-1"; },
+      [](std::vector<json>& c) { c[0]["spec"].erase("data"); },
+      [](std::vector<json>& c) { c[2]["spec"]["data"] = json::array(); },
+      [](std::vector<json>& c) { c[1]["spec"]["type"] = "Rumour"; },
+      [](std::vector<json>& c) { c[10]["spec"]["sequence"] = -1; },
+  };
+  for (size_t i = 0; i < damages.size(); ++i) {
+    std::vector<json> c = Chain(10);
+    damages[i](c);
+    ChainVerifier copying, moving;
+    Status a, b;
+    for (const json& o : c) {
+      a = copying.Add(o);
+      if (!a.ok()) break;
+    }
+    for (json o : c) {
+      b = moving.Add(std::move(o));
+      if (!b.ok()) break;
+    }
+    StatusOr<ChainSummary> sa = a.ok() ? copying.Finish() : StatusOr<ChainSummary>(a);
+    StatusOr<ChainSummary> sb = b.ok() ? moving.Finish() : StatusOr<ChainSummary>(b);
+    EXPECT_EQ(sa.ok(), sb.ok()) << i;
+    EXPECT_EQ(sa.status().message(), sb.status().message()) << i;
+  }
+}
+
+}  // namespace
+}  // namespace meridian::residency
