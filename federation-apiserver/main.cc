@@ -291,6 +291,7 @@ int main(int argc, char** argv) {
     grpc_options.tls_key_file = tls_files.key_file;
     grpc_options.tls_client_ca_file = tls_files.client_ca_file;
     grpc_options.service.filters = (*server)->filters();
+    grpc_options.service.observer = (*server)->audit_observer();
     grpc_options.service.max_object_bytes = options.max_body_bytes;
     auto g = meridian::apiserver::GrpcServer::Start((*server)->objects(), grpc_listen, grpc_options);
     if (!g.ok()) return Fail(g.status().WithContext("--grpc-listen " + grpc_listen));

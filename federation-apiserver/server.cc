@@ -310,8 +310,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     log_options.max_size_mb = options.audit_log_maxsize_mb;
     log_options.max_backups = options.audit_log_maxbackup;
     MERIDIAN_ASSIGN_OR_RETURN(server->audit_log_, audit::AuditLog::Open(log_options, clock));
-    server->handler_->SetObserver(
-        audit::Observer(*server->audit_policy_, *server->audit_log_, clock));
+    server->audit_observer_ = audit::Observer(*server->audit_policy_, *server->audit_log_, clock);
+    server->handler_->SetObserver(server->audit_observer_);
   }
   // kubectl auth can-i.
   rbac::Authorizer* authz = server->authorizer_.get();
