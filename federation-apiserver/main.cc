@@ -132,6 +132,13 @@ int main(int argc, char** argv) {
   app.add_option("--audit-log-maxbackup", options.audit_log_maxbackup,
                  "Rotated audit logs kept (0: all)")
       ->capture_default_str();
+  app.add_option("--audit-log-mode", options.audit_log_mode,
+                 "blocking: each event is written before the response; batch: a writer "
+                 "thread appends queued events, so a slow disk delays the log, not requests")
+      ->capture_default_str();
+  app.add_option("--audit-log-batch-buffer-size", options.audit_log_batch_buffer_size,
+                 "Batch mode: events queued before requests wait for the writer")
+      ->capture_default_str();
   app.add_option("--encryption-provider-config", options.encryption_provider_config,
                  "EncryptionConfiguration (apiserver.config.k8s.io/v1): encrypt Secrets at rest "
                  "with aesgcm keys (the first encrypts; identity reads old data)");

@@ -59,6 +59,8 @@ struct ServerOptions {
   std::string audit_policy_file;
   int64_t audit_log_maxsize_mb = 100;
   int audit_log_maxbackup = 10;
+  std::string audit_log_mode = "blocking";  // or "batch" (audit::AuditLogOptions::batch)
+  int64_t audit_log_batch_buffer_size = 10000;
   // kube-apiserver's EncryptionConfiguration (encryption_config.h): Secrets (or the resources
   // it names) are encrypted before they reach the store. Empty: stored as they are.
   std::string encryption_provider_config;
