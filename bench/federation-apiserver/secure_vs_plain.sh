@@ -4,7 +4,10 @@
 #   plain  = HTTP, no authentication, AlwaysAllow, no audit log (the development setup);
 #   secure = TLS 1.2+ with the PKI of `fedctl admin init`, --token-auth-file and
 #            --client-ca-file, --authorization-mode RBAC with 1,000 RoleBindings in the
-#            namespace read, and an audit log at Metadata for every request (rotated at 100 MB).
+#            namespace read, and an audit log at Metadata for every request (rotated at 100 MB)
+#            written in --audit-log-mode batch;
+#   blocking = the same with --audit-log-mode blocking (kube-apiserver's default), measured
+#            with the token, to show what a synchronous write per request costs.
 # The measured user is not system:masters (that group skips RBAC): it is bench-reader (token)
 # or bench-cert (client certificate), both in group team-7, which 10 of the 1,000 bindings
 # make `edit` in namespace bench. Each round runs plain, secure with the token, secure with
@@ -48,12 +51,15 @@ start() {  # NAME ARGS...: starts a server, sets $url and $pid
 start plain
 plain_url=$url
 plain_pid=$pid
-start secure --tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key" \
-  --client-ca-file "$dir/pki/ca.crt" --token-auth-file "$dir/tokens.csv" \
-  --authorization-mode RBAC --audit-log-path "$dir/audit.log" --audit-log-maxsize 100 \
-  --audit-log-maxbackup 1
+secure_flags=(--tls-cert-file "$dir/pki/apiserver.crt" --tls-private-key-file "$dir/pki/apiserver.key"
+  --client-ca-file "$dir/pki/ca.crt" --token-auth-file "$dir/tokens.csv"
+  --authorization-mode RBAC --audit-log-maxsize 100 --audit-log-maxbackup 1)
+start secure "${secure_flags[@]}" --audit-log-path "$dir/audit.log" --audit-log-mode batch
 secure_url=$url
 secure_pid=$pid
+start blocking "${secure_flags[@]}" --audit-log-path "$dir/audit-blocking.log" --audit-log-mode blocking
+blocking_url=$url
+blocking_pid=$pid
 echo "plain  at $plain_url"
 echo "secure at $secure_url ($(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg), nice ${BENCH_NICE:-0})"
 
@@ -65,8 +71,10 @@ for r in $(seq 1 "$rounds"); do
     --server-pid "$secure_pid" --token "$reader_token" | sed "s/^/round $r token /" | tee -a "$dir/results"
   $nice build/bin/bench_api --server "$secure_url" --phases get --seconds "$seconds" "${tls[@]}" \
     --server-pid "$secure_pid" --cert "$dir/bench.crt" --key "$dir/bench.key" | sed "s/^/round $r cert /" | tee -a "$dir/results"
+  $nice build/bin/bench_api --server "$blocking_url" --phases get --seconds "$seconds" "${tls[@]}" \
+    --server-pid "$blocking_pid" --token "$reader_token" | sed "s/^/round $r blocking /" | tee -a "$dir/results"
 done
-audit_lines=$(cat "$dir"/audit.log* | grep -c '"stage":"ResponseComplete"' || true)
+audit_lines=$(cat "$dir"/audit*.log* | grep -c '"stage":"ResponseComplete"' || true)
 echo "audit log: $audit_lines ResponseComplete lines; load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 
 python3 - "$dir/results" <<'EOF'
@@ -82,12 +90,13 @@ def med(mode, name):
 tput = "GET by name (8 connections) throughput"
 p99 = "GET by name at 1000 req/s offered p99"
 print(f"\nmedians over {len(rows.get(('plain', tput), {}))} rounds:")
-print(f"{'':38} {'plain':>10} {'TLS+token':>10} {'TLS+cert':>10}")
+modes = ("plain", "token", "cert", "blocking")
+print(f"{'':38} {'plain':>10} {'TLS+token':>10} {'TLS+cert':>10} {'token,blk':>10}")
 for name in (tput, "GET by name (8 connections) p99 (closed loop)",
              "GET by name (8 connections) server CPU per request",
              "GET by name at 1000 req/s offered p50", p99):
-    print(f"{name:38.38} " + " ".join(f"{med(m, name):10.1f}" for m in ("plain", "token", "cert")))
-for mode in ("token", "cert"):
+    print(f"{name:38.38} " + " ".join(f"{med(m, name):10.1f}" for m in modes))
+for mode in modes[1:]:
     ratios = [rows[(mode, tput)][r] / rows[("plain", tput)][r]
               for r in rows.get((mode, tput), {}) if r in rows.get(("plain", tput), {})]
     print(f"secure ({mode}) / plain throughput, per round: " +
