@@ -120,8 +120,9 @@ class AuditServerTest : public ::testing::Test {
     server_.reset();
     std::filesystem::remove_all(dir_);
   }
-  Status Start(int64_t max_size_mb = 100) {
+  Status Start(int64_t max_size_mb = 100, const std::string& mode = "blocking") {
     ServerOptions options;
+    options.audit_log_mode = mode;
     options.storage = "sqlite:" + (dir_ / "db").string();
     options.token_auth_file = (dir_ / "tokens.csv").string();
     options.authorization_mode = "RBAC";
@@ -285,6 +286,12 @@ TEST(AuditLogBatchTest, WritesEveryLineWholeRotatesAndDrainsOnClose) {
   log->reset();  // drains the queue
   EXPECT_EQ(count().first[9], 100);
   std::filesystem::remove_all(dir);
+}
+
+TEST_F(AuditServerTest, AnUnknownModeStopsStartupNamingTheFlag) {
+  Status st = Start(100, "batched");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), "--audit-log-mode: must be blocking or batch, not \"batched\"");
 }
 
 TEST_F(AuditServerTest, PolicyTypoStopsStartup) {
