@@ -12,6 +12,7 @@
 #include <cstring>
 #include <deque>
 #include <list>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -141,6 +142,8 @@ class SqliteWatch final : public Watch {
   std::shared_ptr<WatchState> state_;
 };
 
+constexpr char kGetSql[] = "SELECT data FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4";
+
 class SqliteStore final : public Store {
  public:
   SqliteStore(SqliteStoreOptions options, sqlite3* writer, std::vector<sqlite3*> readers,
@@ -150,6 +153,16 @@ class SqliteStore final : public Store {
         revision_(revision),
         oldest_kept_(oldest_kept),
         readers_(std::move(readers)) {
+    // GET by name is the hottest read: preparing its statement on every call cost as much
+    // as running it (docs/performance.md, "What security costs"), so each read connection
+    // keeps one prepared. A failed prepare leaves no entry and Get prepares per call.
+    for (sqlite3* r : readers_) {
+      sqlite3_stmt* stmt = nullptr;
+      if (sqlite3_prepare_v3(r, kGetSql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) ==
+          SQLITE_OK) {
+        get_stmts_[r] = stmt;
+      }
+    }
     dispatcher_ = std::thread([this] { DispatchLoop(); });
   }
 
@@ -160,13 +173,39 @@ class SqliteStore final : public Store {
     }
     dispatch_cv_.notify_all();
     dispatcher_.join();
+    for (auto& [db, stmt] : get_stmts_) sqlite3_finalize(stmt);
     for (sqlite3* r : readers_) sqlite3_close(r);
     sqlite3_close(writer_);
   }
 
   StatusOr<json> Get(const ObjectKey& key) override {
     ReadConnection conn(this);
-    Stmt s(conn.db, "SELECT data FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
+    if (auto it = get_stmts_.find(conn.db); it != get_stmts_.end()) {
+      // The connection is ours for this call, and so is its statement.
+      sqlite3_stmt* stmt = it->second;
+      struct Reset {
+        sqlite3_stmt* stmt;
+        ~Reset() {
+          sqlite3_reset(stmt);
+          sqlite3_clear_bindings(stmt);
+        }
+      } reset{stmt};
+      int i = 1;
+      for (const std::string* v : {&key.type.group, &key.type.resource, &key.ns, &key.name}) {
+        sqlite3_bind_text(stmt, i++, v->data(), static_cast<int>(v->size()), SQLITE_STATIC);
+      }
+      int rc = sqlite3_step(stmt);
+      if (rc == SQLITE_ROW) {
+        const unsigned char* p = sqlite3_column_text(stmt, 0);
+        std::string data = p ? std::string(reinterpret_cast<const char*>(p),
+                                           static_cast<size_t>(sqlite3_column_bytes(stmt, 0)))
+                             : std::string();
+        return ParseStored(data, key);
+      }
+      if (rc == SQLITE_DONE) return NotFoundError(key.ToString() + " not found");
+      return InternalError("sqlite get: " + std::string(sqlite3_errmsg(conn.db)));
+    }
+    Stmt s(conn.db, kGetSql);
     if (!s.ok()) return InternalError("sqlite: " + std::string(sqlite3_errmsg(conn.db)));
     s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
     int rc = s.Step();
@@ -458,6 +497,8 @@ class SqliteStore final : public Store {
   std::mutex pool_mu_;  // guards readers_
   std::condition_variable pool_cv_;
   std::vector<sqlite3*> readers_;
+  // Each reader's prepared Get (kGetSql); filled by the constructor, read-only afterwards.
+  std::map<sqlite3*, sqlite3_stmt*> get_stmts_;
 
   std::mutex dispatch_mu_;  // guards watches_, every WatchState's delivery fields, stopping_
   std::condition_variable dispatch_cv_;

@@ -11,9 +11,13 @@
 #include <openssl/x509v3.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "common/base64.h"
 
@@ -317,40 +321,110 @@ class Oidc {
 
 }  // namespace
 
+namespace {
+
+// When `t` is, as a Timestamp (ASN1 times are UTC). False when it does not parse.
+bool ToTimestamp(const ASN1_TIME* t, Timestamp* out) {
+  std::tm tm{};
+  if (t == nullptr || ASN1_TIME_to_tm(t, &tm) != 1) return false;
+  *out = std::chrono::system_clock::from_time_t(timegm(&tm));
+  return true;
+}
+
+// Certificates already verified, by their exact PEM chain: a connection presents the same
+// chain on every request, and verifying it (PEM parse, chain building, an ECDSA/RSA
+// signature check per link) cost ~1 ms per request under load, ten times the rest of the
+// request (docs/performance.md, "What security costs"). An entry is only used within the
+// validity window of every certificate of its verified chain, judged at the same injected
+// clock as a fresh verification, so expiry is honoured exactly; the CA set never changes
+// for an authenticator, so nothing else can make a verified chain invalid. Bounded: when
+// full it is emptied (a new chain per request only costs what no cache would).
+class VerifiedChains {
+ public:
+  struct Entry {
+    UserInfo user;
+    Timestamp not_before, not_after;
+  };
+  std::optional<UserInfo> Find(const std::string& pem, Timestamp now) {
+    std::lock_guard lock(mu_);
+    auto it = entries_.find(pem);
+    if (it == entries_.end() || now < it->second.not_before || now >= it->second.not_after) {
+      return std::nullopt;
+    }
+    return it->second.user;
+  }
+  void Add(const std::string& pem, Entry entry) {
+    std::lock_guard lock(mu_);
+    if (entries_.size() >= kMaxEntries) entries_.clear();
+    entries_[pem] = std::move(entry);
+  }
+
+ private:
+  static constexpr size_t kMaxEntries = 4096;
+  std::mutex mu_;
+  std::unordered_map<std::string, Entry> entries_;
+};
+
+}  // namespace
+
 StatusOr<Authenticator> X509Authenticator(const std::string& client_ca_pem,
                                           const std::string& source, const Clock& clock) {
   std::vector<X509Ptr> cas = ParseCertificates(client_ca_pem);
   if (cas.empty()) return InvalidArgumentError(source + ": no PEM certificate");
   StorePtr store(X509_STORE_new(), X509_STORE_free);
   for (const X509Ptr& ca : cas) X509_STORE_add_cert(store.get(), ca.get());
-  return Authenticator(
-      [store, &clock](const RestRequest& request) -> StatusOr<std::optional<UserInfo>> {
-        if (request.peer_certificate_pem.empty()) return std::optional<UserInfo>();
-        std::vector<X509Ptr> certs = ParseCertificates(request.peer_certificate_pem);
-        if (certs.empty()) return UnauthenticatedError("x509: no PEM certificate");
-        STACK_OF(X509)* untrusted = sk_X509_new_null();
-        for (size_t i = 1; i < certs.size(); ++i) sk_X509_push(untrusted, certs[i].get());
-        X509_STORE_CTX* ctx = X509_STORE_CTX_new();
-        X509_STORE_CTX_init(ctx, store.get(), certs[0].get(), untrusted);
-        X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx);
-        X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(clock.Now()));
-        X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_CLIENT);
-        const bool ok = X509_verify_cert(ctx) == 1;
-        const int err = X509_STORE_CTX_get_error(ctx);
-        X509_STORE_CTX_free(ctx);
-        sk_X509_free(untrusted);
-        ERR_clear_error();
-        if (!ok) {
-          return UnauthenticatedError(std::string("x509: ") + X509_verify_cert_error_string(err));
+  auto verified = std::make_shared<VerifiedChains>();
+  return Authenticator([store, verified,
+                        &clock](const RestRequest& request) -> StatusOr<std::optional<UserInfo>> {
+    if (request.peer_certificate_pem.empty()) return std::optional<UserInfo>();
+    const Timestamp now = clock.Now();
+    if (std::optional<UserInfo> user = verified->Find(request.peer_certificate_pem, now)) {
+      return user;
+    }
+    std::vector<X509Ptr> certs = ParseCertificates(request.peer_certificate_pem);
+    if (certs.empty()) return UnauthenticatedError("x509: no PEM certificate");
+    STACK_OF(X509)* untrusted = sk_X509_new_null();
+    for (size_t i = 1; i < certs.size(); ++i) sk_X509_push(untrusted, certs[i].get());
+    X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+    X509_STORE_CTX_init(ctx, store.get(), certs[0].get(), untrusted);
+    X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx);
+    X509_VERIFY_PARAM_set_time(param, std::chrono::system_clock::to_time_t(now));
+    X509_VERIFY_PARAM_set_purpose(param, X509_PURPOSE_SSL_CLIENT);
+    const bool ok = X509_verify_cert(ctx) == 1;
+    const int err = X509_STORE_CTX_get_error(ctx);
+    // The window in which this chain verifies: the intersection of its certificates'.
+    VerifiedChains::Entry entry{{}, Timestamp::min(), Timestamp::max()};
+    bool window_known = ok;
+    if (STACK_OF(X509)* chain = ok ? X509_STORE_CTX_get0_chain(ctx) : nullptr) {
+      for (int i = 0; i < sk_X509_num(chain); ++i) {
+        Timestamp nb, na;
+        X509* c = sk_X509_value(chain, i);
+        if (!ToTimestamp(X509_get0_notBefore(c), &nb) || !ToTimestamp(X509_get0_notAfter(c), &na)) {
+          window_known = false;
+          break;
         }
-        X509_NAME* subject = X509_get_subject_name(certs[0].get());
-        std::vector<std::string> cn = NameEntries(subject, NID_commonName);
-        if (cn.empty() || cn[0].empty()) return UnauthenticatedError("x509: no common name");
-        UserInfo user;
-        user.name = cn[0];
-        user.groups = NameEntries(subject, NID_organizationName);
-        return std::optional<UserInfo>(std::move(user));
-      });
+        entry.not_before = std::max(entry.not_before, nb);
+        entry.not_after = std::min(entry.not_after, na);
+      }
+    }
+    X509_STORE_CTX_free(ctx);
+    sk_X509_free(untrusted);
+    ERR_clear_error();
+    if (!ok) {
+      return UnauthenticatedError(std::string("x509: ") + X509_verify_cert_error_string(err));
+    }
+    X509_NAME* subject = X509_get_subject_name(certs[0].get());
+    std::vector<std::string> cn = NameEntries(subject, NID_commonName);
+    if (cn.empty() || cn[0].empty()) return UnauthenticatedError("x509: no common name");
+    UserInfo user;
+    user.name = cn[0];
+    user.groups = NameEntries(subject, NID_organizationName);
+    if (window_known) {
+      entry.user = user;
+      verified->Add(request.peer_certificate_pem, std::move(entry));
+    }
+    return std::optional<UserInfo>(std::move(user));
+  });
 }
 
 Authenticator TokenAuthenticator(std::map<std::string, TokenUser> tokens) {

@@ -132,6 +132,13 @@ int main(int argc, char** argv) {
   app.add_option("--audit-log-maxbackup", options.audit_log_maxbackup,
                  "Rotated audit logs kept (0: all)")
       ->capture_default_str();
+  app.add_option("--audit-log-mode", options.audit_log_mode,
+                 "blocking: each event is written before the response; batch: a writer "
+                 "thread appends queued events, so a slow disk delays the log, not requests")
+      ->capture_default_str();
+  app.add_option("--audit-log-batch-buffer-size", options.audit_log_batch_buffer_size,
+                 "Batch mode: events queued before requests wait for the writer")
+      ->capture_default_str();
   app.add_option("--encryption-provider-config", options.encryption_provider_config,
                  "EncryptionConfiguration (apiserver.config.k8s.io/v1): encrypt Secrets at rest "
                  "with aesgcm keys (the first encrypts; identity reads old data)");
@@ -291,6 +298,7 @@ int main(int argc, char** argv) {
     grpc_options.tls_key_file = tls_files.key_file;
     grpc_options.tls_client_ca_file = tls_files.client_ca_file;
     grpc_options.service.filters = (*server)->filters();
+    grpc_options.service.observer = (*server)->audit_observer();
     grpc_options.service.max_object_bytes = options.max_body_bytes;
     auto g = meridian::apiserver::GrpcServer::Start((*server)->objects(), grpc_listen, grpc_options);
     if (!g.ok()) return Fail(g.status().WithContext("--grpc-listen " + grpc_listen));

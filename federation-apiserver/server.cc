@@ -311,9 +311,18 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     log_options.path = options.audit_log_path;
     log_options.max_size_mb = options.audit_log_maxsize_mb;
     log_options.max_backups = options.audit_log_maxbackup;
+    if (options.audit_log_mode != "blocking" && options.audit_log_mode != "batch") {
+      return InvalidArgumentError("--audit-log-mode: must be blocking or batch, not \"" +
+                                  options.audit_log_mode + "\"");
+    }
+    if (options.audit_log_batch_buffer_size <= 0) {
+      return InvalidArgumentError("--audit-log-batch-buffer-size: must be > 0");
+    }
+    log_options.batch = options.audit_log_mode == "batch";
+    log_options.batch_buffer_events = static_cast<size_t>(options.audit_log_batch_buffer_size);
     MERIDIAN_ASSIGN_OR_RETURN(server->audit_log_, audit::AuditLog::Open(log_options, clock));
-    server->handler_->SetObserver(
-        audit::Observer(*server->audit_policy_, *server->audit_log_, clock));
+    server->audit_observer_ = audit::Observer(*server->audit_policy_, *server->audit_log_, clock);
+    server->handler_->SetObserver(server->audit_observer_);
   }
   // kubectl auth can-i.
   rbac::Authorizer* authz = server->authorizer_.get();

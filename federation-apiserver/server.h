@@ -59,6 +59,8 @@ struct ServerOptions {
   std::string audit_policy_file;
   int64_t audit_log_maxsize_mb = 100;
   int audit_log_maxbackup = 10;
+  std::string audit_log_mode = "blocking";  // or "batch" (audit::AuditLogOptions::batch)
+  int64_t audit_log_batch_buffer_size = 10000;
   // kube-apiserver's EncryptionConfiguration (encryption_config.h): Secrets (or the resources
   // it names) are encrypted before they reach the store. Empty: stored as they are.
   std::string encryption_provider_config;
@@ -89,6 +91,9 @@ class FederationApiServer {
   // The authentication filter alone (unset when no authenticator is configured): the HTTP
   // server runs it once the headers are read, to allow a large body only to a known user.
   const apimachinery::rest::RestFilter& authentication() const { return authentication_; }
+  // The audit stage the REST handler runs (unset without --audit-log-path), for the gRPC
+  // service to log its calls into the same file under the same policy.
+  const apimachinery::rest::RestObserver& audit_observer() const { return audit_observer_; }
   // The authorization mode's decisions (AlwaysAllow or RBAC).
   const rbac::Authorizer& authorizer() const { return *authorizer_; }
   // The members' template schemas admission reads (filled by the member-schemas controller).
@@ -110,6 +115,7 @@ class FederationApiServer {
   std::unique_ptr<apimachinery::rest::RestHandler> handler_;
   std::vector<apimachinery::rest::RestFilter> filters_;
   apimachinery::rest::RestFilter authentication_;
+  apimachinery::rest::RestObserver audit_observer_;
   std::mutex regions_mu_;  // guards the two below
   int64_t regions_revision_ = -1;
   std::map<std::string, std::string> regions_;

@@ -1,6 +1,16 @@
 // bench_api: whole-system figures for the federation-apiserver over loopback HTTP/1.1.
 //
-//   bench_api --server http://127.0.0.1:PORT [--seconds N]
+//   bench_api --server http(s)://127.0.0.1:PORT [--seconds N] [--phases all|get]
+//             [--cacert CA --token T | --cert CRT --key KEY] [--admin-token T] [--bindings N]
+//
+// Over https the client verifies the server against --cacert (TLS 1.2+, OpenSSL) and sends
+// either a bearer token (--token) or a client certificate (--cert/--key) on every measured
+// request; fixtures are written with --admin-token (default: --token) on connections without
+// a client certificate, so a certificate user need not be allowed to write. With --bindings N
+// the fixtures also hold N RoleBindings in namespace bench for other users, as a busy
+// federation would, so RBAC evaluates against them. With --server-pid the closed loop also
+// reports the server's CPU time per request (from /proc; the steadiest figure on a shared
+// machine, where the load generator competes with the server for the same cores).
 //
 // Runs, against a server it does not start (bench/federation-apiserver/run.sh starts one):
 //   1. GET by name, closed loop over K keep-alive connections: max requests/s;
@@ -15,6 +25,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,8 +48,79 @@ using std::chrono::duration_cast;
 using std::chrono::microseconds;
 
 int g_port = 0;
+int g_server_pid = 0;  // --server-pid: report the server's CPU time per request
 
-int Connect() {
+// The server's CPU time so far (user + system, all threads), in seconds; 0 when unknown.
+double ServerCpuSeconds() {
+  if (g_server_pid <= 0) return 0;
+  FILE* f = std::fopen(("/proc/" + std::to_string(g_server_pid) + "/stat").c_str(), "r");
+  if (!f) return 0;
+  char buf[4096];
+  size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+  std::fclose(f);
+  buf[n] = 0;
+  // Fields after the ")" closing the command name: state is field 3, utime 14, stime 15.
+  const char* p = std::strrchr(buf, ')');
+  if (!p) return 0;
+  unsigned long long utime = 0, stime = 0;
+  if (std::sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) !=
+      2) {
+    return 0;
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+// TLS: null for plain HTTP. g_ctx presents the client certificate (if any); g_admin_ctx never
+// does, so the admin token authenticates the fixture writes.
+SSL_CTX* g_ctx = nullptr;
+SSL_CTX* g_admin_ctx = nullptr;
+std::string g_auth;        // "Authorization: Bearer ...\r\n" for measured requests, or empty
+std::string g_admin_auth;  // the same for fixture writes
+
+// One keep-alive connection, plain or TLS.
+struct Conn {
+  int fd = -1;
+  SSL* ssl = nullptr;
+  bool ok() const { return fd >= 0; }
+  void Close() {
+    if (ssl) SSL_free(ssl);
+    if (fd >= 0) close(fd);
+    fd = -1;
+    ssl = nullptr;
+  }
+  ssize_t Read(char* p, size_t n) {
+    if (!ssl) return read(fd, p, n);
+    int r = SSL_read(ssl, p, static_cast<int>(n));
+    return r > 0 ? r : -1;
+  }
+  ssize_t Write(const char* p, size_t n) {
+    if (!ssl) return write(fd, p, n);
+    int r = SSL_write(ssl, p, static_cast<int>(n));
+    return r > 0 ? r : -1;
+  }
+  // Bytes already decrypted and buffered (poll() cannot see them).
+  bool Pending() const { return ssl && SSL_pending(ssl) > 0; }
+};
+
+SSL_CTX* NewClientContext(const std::string& ca, const std::string& cert, const std::string& key) {
+  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  if (SSL_CTX_load_verify_locations(ctx, ca.c_str(), nullptr) != 1) {
+    std::fprintf(stderr, "bench_api: --cacert %s: cannot load\n", ca.c_str());
+    std::exit(2);
+  }
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_CTX_get0_param(ctx), "127.0.0.1");
+  if (!cert.empty() && (SSL_CTX_use_certificate_chain_file(ctx, cert.c_str()) != 1 ||
+                        SSL_CTX_use_PrivateKey_file(ctx, key.c_str(), SSL_FILETYPE_PEM) != 1)) {
+    std::fprintf(stderr, "bench_api: --cert %s / --key %s: cannot load\n", cert.c_str(),
+                 key.c_str());
+    std::exit(2);
+  }
+  return ctx;
+}
+
+Conn ConnectWith(SSL_CTX* ctx) {
+  Conn c;
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
@@ -44,17 +128,28 @@ int Connect() {
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     close(fd);
-    return -1;
+    return c;
   }
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return fd;
+  c.fd = fd;
+  if (ctx) {
+    c.ssl = SSL_new(ctx);
+    SSL_set_fd(c.ssl, fd);
+    if (SSL_connect(c.ssl) != 1) {
+      ERR_print_errors_fp(stderr);
+      c.Close();
+    }
+  }
+  return c;
 }
 
-bool WriteAll(int fd, const std::string& s) {
+Conn Connect() { return ConnectWith(g_ctx); }
+
+bool WriteAll(Conn& fd, const std::string& s) {
   size_t off = 0;
   while (off < s.size()) {
-    ssize_t n = write(fd, s.data() + off, s.size() - off);
+    ssize_t n = fd.Write(s.data() + off, s.size() - off);
     if (n <= 0) return false;
     off += static_cast<size_t>(n);
   }
@@ -62,11 +157,11 @@ bool WriteAll(int fd, const std::string& s) {
 }
 
 // Reads one HTTP response (Content-Length or chunked body); returns the status code, or -1.
-int ReadResponse(int fd, std::string& buf) {
+int ReadResponse(Conn& fd, std::string& buf) {
   size_t header_end;
   while ((header_end = buf.find("\r\n\r\n")) == std::string::npos) {
     char tmp[65536];
-    ssize_t n = read(fd, tmp, sizeof tmp);
+    ssize_t n = fd.Read(tmp, sizeof tmp);
     if (n <= 0) return -1;
     buf.append(tmp, static_cast<size_t>(n));
   }
@@ -77,7 +172,7 @@ int ReadResponse(int fd, std::string& buf) {
   auto fill = [&](size_t need) {
     while (buf.size() < need) {
       char tmp[65536];
-      ssize_t n = read(fd, tmp, sizeof tmp);
+      ssize_t n = fd.Read(tmp, sizeof tmp);
       if (n <= 0) return false;
       buf.append(tmp, static_cast<size_t>(n));
     }
@@ -107,8 +202,9 @@ int ReadResponse(int fd, std::string& buf) {
 }
 
 std::string Request(const std::string& method, const std::string& path,
-                    const std::string& body = "") {
-  std::string r = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n";
+                    const std::string& body = "", const std::string& auth = g_auth) {
+  std::string r =
+      method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n" + auth;
   if (!body.empty()) {
     r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
   }
@@ -129,9 +225,9 @@ std::string Secret(const std::string& name, int payload_bytes = 200) {
 }
 
 // One synchronous request on a fresh or kept connection.
-int Call(int& fd, std::string& buf, const std::string& req) {
-  if (fd < 0) fd = Connect();
-  if (fd < 0 || !WriteAll(fd, req)) return -1;
+int Call(Conn& fd, std::string& buf, const std::string& req) {
+  if (!fd.ok()) fd = Connect();
+  if (!fd.ok() || !WriteAll(fd, req)) return -1;
   return ReadResponse(fd, buf);
 }
 
@@ -153,10 +249,11 @@ void ClosedLoop(const std::string& label, const std::string& req, int conns, dou
   std::atomic<long> done{0};
   std::vector<std::vector<double>> lat(static_cast<size_t>(conns));
   auto end = Clock::now() + duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+  const double cpu0 = ServerCpuSeconds();
   std::vector<std::thread> ts;
   for (int c = 0; c < conns; ++c) {
     ts.emplace_back([&, c] {
-      int fd = -1;
+      Conn fd;
       std::string buf;
       while (Clock::now() < end) {
         auto t0 = Clock::now();
@@ -164,14 +261,18 @@ void ClosedLoop(const std::string& label, const std::string& req, int conns, dou
         lat[static_cast<size_t>(c)].push_back(duration_cast<microseconds>(Clock::now() - t0).count() / 1000.0);
         ++done;
       }
-      if (fd >= 0) close(fd);
+      fd.Close();
     });
   }
   for (auto& t : ts) t.join();
   std::vector<double> all;
   for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
+  const double cpu = ServerCpuSeconds() - cpu0;
   Report(label + " throughput", static_cast<double>(done) / seconds, "req/s");
   Report(label + " p99 (closed loop)", Percentile(all, 99), "ms");
+  if (g_server_pid > 0 && done > 0) {
+    Report(label + " server CPU per request", cpu * 1e6 / static_cast<double>(done), "us");
+  }
 }
 
 // Open loop at `rate` req/s over `conns` connections; latency from the scheduled send time.
@@ -184,7 +285,7 @@ void OpenLoop(const std::string& label, const std::string& req, double rate, int
   std::vector<std::thread> ts;
   for (int c = 0; c < conns; ++c) {
     ts.emplace_back([&, c] {
-      int fd = -1;
+      Conn fd;
       std::string buf;
       // Connection c sends requests c, c+conns, c+2*conns, ... at their scheduled times.
       for (long i = c; i < total; i += conns) {
@@ -198,7 +299,7 @@ void OpenLoop(const std::string& label, const std::string& req, double rate, int
         lat[static_cast<size_t>(c)].push_back(
             duration_cast<microseconds>(Clock::now() - scheduled).count() / 1000.0);
       }
-      if (fd >= 0) close(fd);
+      fd.Close();
     });
   }
   for (auto& t : ts) t.join();
@@ -217,14 +318,15 @@ void Creates(int conns, double seconds) {
   std::vector<std::thread> ts;
   for (int c = 0; c < conns; ++c) {
     ts.emplace_back([&, c] {
-      int fd = -1;
+      Conn fd;
       std::string buf;
       for (int i = 0; Clock::now() < end; ++i) {
         std::string name = "c" + std::to_string(c) + "-" + std::to_string(i);
-        if (Call(fd, buf, Request("POST", "/api/v1/namespaces/bench/secrets", Secret(name))) != 201) break;
+        if (Call(fd, buf, Request("POST", "/api/v1/namespaces/bench/secrets", Secret(name))) != 201)
+          break;
         ++done;
       }
-      if (fd >= 0) close(fd);
+      fd.Close();
     });
   }
   for (auto& t : ts) t.join();
@@ -235,18 +337,15 @@ void Creates(int conns, double seconds) {
 void WatchFanOut(int watchers) {
   // Like a controller (an informer): list once, then watch from the list's resourceVersion,
   // so starting a watch costs no initial listing.
-  int list_fd = -1;
-  std::string list_buf;
-  std::string list_req = Request("GET", "/api/v1/namespaces/bench/secrets?limit=1");
-  if (list_fd < 0) list_fd = Connect();
-  WriteAll(list_fd, list_req);
+  Conn list_fd = Connect();
+  WriteAll(list_fd, Request("GET", "/api/v1/namespaces/bench/secrets?limit=1"));
   std::string rv;
   {
     // Read the raw response to pick out metadata.resourceVersion.
     std::string raw;
     char tmp[65536];
     while (raw.find("\"resourceVersion\":\"") == std::string::npos) {
-      ssize_t n = read(list_fd, tmp, sizeof tmp);
+      ssize_t n = list_fd.Read(tmp, sizeof tmp);
       if (n <= 0) break;
       raw.append(tmp, static_cast<size_t>(n));
     }
@@ -255,12 +354,12 @@ void WatchFanOut(int watchers) {
       at += 19;
       rv = raw.substr(at, raw.find('"', at) - at);
     }
-    close(list_fd);
+    list_fd.Close();
   }
-  std::vector<int> fds;
+  std::vector<Conn> fds;
   for (int i = 0; i < watchers; ++i) {
-    int fd = Connect();
-    if (fd < 0) break;
+    Conn fd = Connect();
+    if (!fd.ok()) break;
     WriteAll(fd, Request("GET", "/api/v1/namespaces/bench/secrets?watch=true&fieldSelector=metadata.name%3Dwatched&timeoutSeconds=60&resourceVersion=" + rv));
     fds.push_back(fd);
   }
@@ -268,10 +367,10 @@ void WatchFanOut(int watchers) {
   std::vector<std::string> bufs(fds.size());
   auto drain_until = [&](size_t i, const char* marker, Clock::time_point deadline) {
     while (bufs[i].find(marker) == std::string::npos && Clock::now() < deadline) {
-      pollfd p{fds[i], POLLIN, 0};
-      if (poll(&p, 1, 100) <= 0) continue;
+      pollfd p{fds[i].fd, POLLIN, 0};
+      if (!fds[i].Pending() && poll(&p, 1, 100) <= 0) continue;
       char tmp[8192];
-      ssize_t n = read(fds[i], tmp, sizeof tmp);
+      ssize_t n = fds[i].Read(tmp, sizeof tmp);
       if (n <= 0) return false;
       bufs[i].append(tmp, static_cast<size_t>(n));
     }
@@ -282,7 +381,7 @@ void WatchFanOut(int watchers) {
   for (size_t i = 0; i < fds.size(); ++i) ready += drain_until(i, "\r\n\r\n", deadline);
   if (ready < fds.size()) std::printf("watch fan-out: only %zu of %zu watches started\n", ready, fds.size());
   // One update; then time every watcher's MODIFIED.
-  int fd = -1;
+  Conn fd;
   std::string buf;
   auto t0 = Clock::now();
   Call(fd, buf, Request("PUT", "/api/v1/namespaces/bench/secrets/watched", Secret("watched", 300)));
@@ -291,13 +390,17 @@ void WatchFanOut(int watchers) {
   std::vector<pollfd> pfds(fds.size());
   auto end = Clock::now() + std::chrono::seconds(30);
   while (remaining > 0 && Clock::now() < end) {
-    for (size_t i = 0; i < fds.size(); ++i) pfds[i] = {seen[i] < 0 ? fds[i] : -1, POLLIN, 0};
-    if (poll(pfds.data(), pfds.size(), 100) <= 0) continue;
+    bool pending = false;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      pfds[i] = {seen[i] < 0 ? fds[i].fd : -1, POLLIN, 0};
+      pending = pending || (seen[i] < 0 && fds[i].Pending());
+    }
+    if (!pending && poll(pfds.data(), pfds.size(), 100) <= 0) continue;
     double now_ms = duration_cast<microseconds>(Clock::now() - t0).count() / 1000.0;
     for (size_t i = 0; i < fds.size(); ++i) {
-      if (seen[i] >= 0 || !(pfds[i].revents & POLLIN)) continue;
+      if (seen[i] >= 0 || !((pfds[i].revents & POLLIN) || fds[i].Pending())) continue;
       char tmp[8192];
-      ssize_t n = read(fds[i], tmp, sizeof tmp);
+      ssize_t n = fds[i].Read(tmp, sizeof tmp);
       if (n > 0) bufs[i].append(tmp, static_cast<size_t>(n));
       if (bufs[i].find("\"MODIFIED\"") != std::string::npos) {
         seen[i] = now_ms;
@@ -310,42 +413,105 @@ void WatchFanOut(int watchers) {
   Report("watch fan-out: watchers that saw the update", static_cast<double>(got.size()), "of " + std::to_string(fds.size()));
   Report("watch fan-out: update to last watcher", got.empty() ? -1 : *std::max_element(got.begin(), got.end()), "ms");
   Report("watch fan-out: p50 over watchers", Percentile(got, 50), "ms");
-  for (int f : fds) close(f);
-  if (fd >= 0) close(fd);
+  for (Conn& f : fds) f.Close();
+  fd.Close();
+}
+
+// Fixture writes go through the admin's connection and credentials; a 409 (already there,
+// from an earlier run against the same server) counts as done.
+int Fixture(Conn& fd, std::string& buf, const std::string& method, const std::string& path,
+            const std::string& body) {
+  if (!fd.ok()) fd = ConnectWith(g_admin_ctx);
+  if (!fd.ok() || !WriteAll(fd, Request(method, path, body, g_admin_auth))) return -1;
+  int code = ReadResponse(fd, buf);
+  if (code != 200 && code != 201 && code != 409) {
+    std::fprintf(stderr, "bench_api: fixture %s %s: HTTP %d\n", method.c_str(), path.c_str(), code);
+  }
+  return code;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string server;
+  std::string server, phases = "all", cacert, cert, key, token, admin_token;
   double seconds = 5;
-  int watchers = 1000;
+  int watchers = 1000, bindings = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--server") server = argv[i + 1];
     if (a == "--seconds") seconds = std::atof(argv[i + 1]);
     if (a == "--watchers") watchers = std::atoi(argv[i + 1]);
+    if (a == "--phases") phases = argv[i + 1];
+    if (a == "--cacert") cacert = argv[i + 1];
+    if (a == "--cert") cert = argv[i + 1];
+    if (a == "--key") key = argv[i + 1];
+    if (a == "--token") token = argv[i + 1];
+    if (a == "--admin-token") admin_token = argv[i + 1];
+    if (a == "--bindings") bindings = std::atoi(argv[i + 1]);
+    if (a == "--server-pid") g_server_pid = std::atoi(argv[i + 1]);
   }
   size_t colon = server.rfind(':');
-  if (server.rfind("http://127.0.0.1:", 0) != 0 || colon == std::string::npos) {
-    std::fprintf(stderr, "usage: bench_api --server http://127.0.0.1:PORT [--seconds N] [--watchers N]\n");
+  bool tls = server.rfind("https://127.0.0.1:", 0) == 0;
+  if ((!tls && server.rfind("http://127.0.0.1:", 0) != 0) || colon == std::string::npos ||
+      (phases != "all" && phases != "get") || (tls && cacert.empty())) {
+    std::fprintf(stderr,
+                 "usage: bench_api --server http(s)://127.0.0.1:PORT [--seconds N] [--watchers N]\n"
+                 "                 [--phases all|get] [--cacert CA (https)] [--token T]\n"
+                 "                 [--cert CRT --key KEY] [--admin-token T] [--bindings N]\n"
+                 "                 [--server-pid PID]\n");
     return 2;
   }
   g_port = std::atoi(server.c_str() + colon + 1);
-
-  // Fixtures: a namespace, 1,000 objects to list, and the watched object.
-  int fd = -1;
-  std::string buf;
-  Call(fd, buf, Request("POST", "/api/v1/namespaces", R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}})"));
-  for (int i = 0; i < 1000; ++i) {
-    Call(fd, buf, Request("POST", "/api/v1/namespaces/bench/secrets", Secret("item-" + std::to_string(i))));
+  if (tls) {
+    g_ctx = NewClientContext(cacert, cert, key);
+    g_admin_ctx = cert.empty() ? g_ctx : NewClientContext(cacert, "", "");
   }
-  Call(fd, buf, Request("POST", "/api/v1/namespaces/bench/secrets", Secret("watched")));
-  close(fd);
+  if (!token.empty()) g_auth = "Authorization: Bearer " + token + "\r\n";
+  if (admin_token.empty()) admin_token = token;
+  if (!admin_token.empty()) g_admin_auth = "Authorization: Bearer " + admin_token + "\r\n";
+
+  // Fixtures: a namespace, 1,000 objects to list, the watched object, and the RoleBindings.
+  {
+    Conn fd;
+    std::string buf;
+    Fixture(fd, buf, "POST", "/api/v1/namespaces",
+            R"({"apiVersion":"v1","kind":"Namespace","metadata":{"name":"bench"}})");
+    for (int i = 0; i < 1000; ++i) {
+      Fixture(fd, buf, "POST", "/api/v1/namespaces/bench/secrets",
+              Secret("item-" + std::to_string(i)));
+    }
+    Fixture(fd, buf, "POST", "/api/v1/namespaces/bench/secrets", Secret("watched"));
+    for (int i = 0; i < bindings; ++i) {
+      std::string n = std::to_string(i);
+      Fixture(
+          fd, buf, "POST", "/apis/rbac.authorization.k8s.io/v1/namespaces/bench/rolebindings",
+          R"({"apiVersion":"rbac.authorization.k8s.io/v1","kind":"RoleBinding","metadata":{"name":"other-)" +
+              n +
+              R"("},"roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":")" +
+              (i % 2 ? "edit" : "view") + R"("},"subjects":[{"kind":"User","name":"user-)" + n +
+              R"("},{"kind":"Group","name":"team-)" + std::to_string(i % 100) + R"("}]})");
+    }
+    fd.Close();
+  }
 
   std::string get = Request("GET", "/api/v1/namespaces/bench/secrets/item-42");
+  {
+    // The measured user's own binding applies once its watch event reaches the authorizer.
+    Conn fd;
+    std::string buf;
+    int code = -1;
+    for (int i = 0; i < 500 && (code = Call(fd, buf, get)) != 200; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    fd.Close();
+    if (code != 200) {
+      std::fprintf(stderr, "bench_api: GET item-42 as the measured user: HTTP %d\n", code);
+      return 1;
+    }
+  }
   ClosedLoop("GET by name (8 connections)", get, 8, seconds);
   OpenLoop("GET by name", get, 1000, 16, seconds);
+  if (phases == "get") return 0;
   ClosedLoop("LIST 1,000 objects (2 connections)", Request("GET", "/api/v1/namespaces/bench/secrets?labelSelector=app%3Dbench"), 2, seconds);
   Creates(8, seconds);
   WatchFanOut(watchers);

@@ -285,6 +285,13 @@ StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(const AuditLogOptions& option
   if (!log->out_) return InvalidArgumentError("--audit-log-path: cannot open " + options.path);
   std::error_code ec;
   log->size_ = static_cast<int64_t>(std::filesystem::file_size(options.path, ec));
+  if (options.batch) {
+    if (options.batch_buffer_events == 0) {
+      return InvalidArgumentError("--audit-log-batch-buffer-size: must be > 0");
+    }
+    AuditLog* raw = log.get();
+    log->writer_ = std::thread([raw] { raw->WriterLoop(); });
+  }
   return log;
 }
 
@@ -317,17 +324,67 @@ void AuditLog::RotateLocked() {
 
 void AuditLog::Write(const json& event) {
   std::string line = event.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+  if (options_.batch) {
+    std::unique_lock lock(mu_);
+    written_.wait(lock, [&] { return queue_.size() < options_.batch_buffer_events; });
+    queue_.push_back(std::move(line));
+    ++queued_total_;
+    lock.unlock();
+    queued_.notify_one();
+    return;
+  }
   std::lock_guard<std::mutex> lock(mu_);
+  AppendLocked(line);
+}
+
+void AuditLog::AppendLocked(const std::string& lines) {
   const int64_t limit = options_.max_size_mb * 1024 * 1024;
-  if (limit > 0 && size_ > 0 && size_ + static_cast<int64_t>(line.size()) > limit) RotateLocked();
-  out_ << line;
+  if (limit > 0 && size_ > 0 && size_ + static_cast<int64_t>(lines.size()) > limit) {
+    RotateLocked();
+  }
+  out_ << lines;
   out_.flush();
   if (!out_) {
     spdlog::error("audit log: writing {} failed", options_.path);
     out_.clear();
     return;
   }
-  size_ += static_cast<int64_t>(line.size());
+  size_ += static_cast<int64_t>(lines.size());
+}
+
+void AuditLog::WriterLoop() {
+  std::unique_lock lock(mu_);
+  while (true) {
+    queued_.wait(lock, [&] { return !queue_.empty() || stopping_; });
+    if (queue_.empty()) return;  // stopping, and everything is written
+    std::vector<std::string> batch;
+    batch.swap(queue_);
+    lock.unlock();
+    written_.notify_all();  // room in the queue again
+    // One append per line keeps rotation exact (a file never passes the limit by a batch).
+    for (const std::string& line : batch) AppendLocked(line);
+    lock.lock();
+    written_total_ += batch.size();
+    written_.notify_all();
+  }
+}
+
+void AuditLog::Flush() {
+  if (!options_.batch) return;
+  std::unique_lock lock(mu_);
+  const uint64_t target = queued_total_;
+  written_.wait(lock, [&] { return written_total_ >= target; });
+}
+
+AuditLog::~AuditLog() {
+  if (writer_.joinable()) {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    queued_.notify_one();
+    writer_.join();
+  }
 }
 
 namespace {

@@ -20,12 +20,14 @@
 // (one mutex serializes writes and rotation). Timestamps come from the injected Clock.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <fstream>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "apimachinery/rest/rest_handler.h"
@@ -77,6 +79,13 @@ struct AuditLogOptions {
   std::string path;           // required
   int64_t max_size_mb = 100;  // 0: never rotate
   int max_backups = 10;       // rotated files kept (oldest removed first); 0 keeps all
+  // kube-apiserver's --audit-log-mode. Blocking (the default, as in Kubernetes): Write
+  // returns once the line is in the file. Batch: Write queues the line and a writer thread
+  // appends queued lines together, so a write() the kernel stalls (dirty-page throttling on
+  // a busy disk) delays the log instead of every request; Write waits only while
+  // `batch_buffer_events` lines are queued (nothing is ever dropped).
+  bool batch = false;
+  size_t batch_buffer_events = 10000;
 };
 
 class AuditLog {
@@ -85,20 +94,36 @@ class AuditLog {
   // --audit-log-path when it cannot be opened.
   static StatusOr<std::unique_ptr<AuditLog>> Open(const AuditLogOptions& options,
                                                   const Clock& clock);
-  // Appends one line. A failing write is logged (spdlog) and dropped: the audit log never
-  // fails a request. Thread-safe.
+  // Appends one line (batch mode: queues it). A failing write is logged (spdlog) and
+  // dropped: the audit log never fails a request. Thread-safe.
   void Write(const nlohmann::json& event);
+  // Batch mode: returns once every line queued before the call is in the file. Blocking
+  // mode: returns at once. Thread-safe.
+  void Flush();
+  // Writes what is queued, then closes the file.
+  ~AuditLog();
 
  private:
   AuditLog(AuditLogOptions options, const Clock& clock)
       : options_(std::move(options)), clock_(clock) {}
+  // Appends `lines` (rotating first when the file would pass the limit). Requires mu_
+  // (blocking mode) or being the writer thread (batch mode).
+  void AppendLocked(const std::string& lines);
   void RotateLocked();
+  void WriterLoop();
 
   const AuditLogOptions options_;
   const Clock& clock_;
-  std::mutex mu_;  // guards out_ and size_
+  std::mutex mu_;  // blocking mode: guards out_ and size_; batch mode: queue_ and the flags
   std::ofstream out_;
   int64_t size_ = 0;
+  // Batch mode only.
+  std::condition_variable queued_;   // lines were queued, or stopping_
+  std::condition_variable written_;  // the writer took or wrote lines
+  std::vector<std::string> queue_;
+  uint64_t queued_total_ = 0, written_total_ = 0;
+  bool stopping_ = false;
+  std::thread writer_;
 };
 
 // The RestHandler observer writing `log`'s events under `policy`. Both must outlive every

@@ -28,9 +28,55 @@ using nlohmann::json;
 // throw from dump() should that ever not hold.
 std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
+// What the audit observer needs of the RPC being served on this thread: the equivalent REST
+// request as the filters left it (Prepare) and the outcome (Fail, Reply). A unary handler
+// runs on one thread from Prepare to its reply, and so does the start of a Watch, so a
+// thread_local carries the record without threading it through every verb's body. Null
+// when no observer is configured (or outside Serve / Watch).
+struct AuditRecord {
+  bool prepared = false;
+  apimachinery::rest::RestRequest request;
+  apimachinery::rest::RestResponse response;  // code 200 unless Fail recorded an error
+};
+thread_local AuditRecord* t_audit = nullptr;
+
 ::grpc::Status Fail(::grpc::ServerContextBase* context, const ApiError& error) {
-  context->AddTrailingMetadata(kStatusTrailerKey, Dump(apimachinery::StatusBody(error)));
+  std::string body = Dump(apimachinery::StatusBody(error));
+  if (t_audit != nullptr) {
+    t_audit->response.code = error.code;
+    t_audit->response.body = body;
+  }
+  context->AddTrailingMetadata(kStatusTrailerKey, std::move(body));
   return GrpcStatusFor(error);
+}
+
+// The request body the audit log shows at level Request and above.
+void RecordRequestBody(const std::string& body) {
+  if (t_audit != nullptr) t_audit->request.body = body;
+}
+
+// A watch stream's stand-in for the REST transport's sink: the audit observer wraps it, and
+// the wrapper's destruction (when the stream is done) writes the ResponseComplete event.
+class NullWatchSink final : public apimachinery::rest::WatchSink {
+ public:
+  bool Write(const std::string&) override { return true; }
+  void Close() override {}
+  bool Closed() const override { return false; }
+};
+
+// "ipv4:127.0.0.1:5000" / "ipv6:[::1]:5000" -> the address alone (audit sourceIPs).
+std::string PeerAddress(const std::string& peer) {
+  std::string rest;
+  if (peer.rfind("ipv4:", 0) == 0) {
+    rest = peer.substr(5);
+    return rest.substr(0, rest.rfind(':'));
+  }
+  if (peer.rfind("ipv6:", 0) == 0) {
+    rest = peer.substr(5);
+    if (!rest.empty() && rest.front() == '[') return rest.substr(1, rest.find(']') - 1);
+    return rest.substr(0, rest.rfind(':'));
+  }
+  return "";
 }
 
 ApiError ShuttingDown() {
@@ -88,6 +134,7 @@ apimachinery::RequestContext ContextFor(bool dry_run, apimachinery::UserInfo use
                      fedpb::ObjectResponse* response) {
   if (!result.ok()) return Fail(context, result.error());
   response->set_object_json(Dump(*result));
+  if (t_audit != nullptr) t_audit->response.body = response->object_json();
   return ::grpc::Status::OK;
 }
 
@@ -240,6 +287,12 @@ class GrpcService::WatchReactor final : public ::grpc::ServerWriteReactor<fedpb:
     End(::grpc::Status(::grpc::StatusCode::CANCELLED, "watch cancelled"), "");
   }
 
+  // The audit observer's sink: released (its ResponseComplete event written) when the stream
+  // is done. Called once, on the handler thread, before the stream can be done.
+  void HoldAuditSink(std::shared_ptr<apimachinery::rest::WatchSink> sink) {
+    audit_sink_ = std::move(sink);
+  }
+
   void OnDone() override {
     std::unique_ptr<apimachinery::Watch> watch;
     {
@@ -294,6 +347,7 @@ class GrpcService::WatchReactor final : public ::grpc::ServerWriteReactor<fedpb:
   GrpcService& owner_;
   ::grpc::CallbackServerContext* const context_;
   const int64_t max_backlog_;
+  std::shared_ptr<apimachinery::rest::WatchSink> audit_sink_;  // see HoldAuditSink
 
   std::mutex mu_;  // guards everything below except in_flight_ (owned by the write in flight)
   std::unique_ptr<apimachinery::Watch> store_watch_;
@@ -382,11 +436,23 @@ template <typename F>
       service->watches_changed_.notify_all();
     }
   } done{this};
+  AuditRecord record;
+  const Timestamp received = options_.observer ? options_.clock->Now() : Timestamp{};
+  if (options_.observer) t_audit = &record;
+  ::grpc::Status status;
   try {
-    return body();
+    status = body();
   } catch (const std::exception& e) {
-    return Fail(context, ApiError::Internal(e.what()));
+    status = Fail(context, ApiError::Internal(e.what()));
   }
+  t_audit = nullptr;
+  // Calls refused before their REST equivalent existed (a malformed name) carry no request
+  // to describe; every call that reached the filters is logged once, like a REST request.
+  if (options_.observer && record.prepared) {
+    if (status.ok() && record.request.method == "POST") record.response.code = 201;
+    options_.observer(record.request, record.response, received);
+  }
+  return status;
 }
 
 ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* context,
@@ -420,10 +486,17 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
       rest.peer_certificate_pem.assign(pem.data(), pem.size());
     }
   }
+  rest.peer_address = PeerAddress(context->peer());
+  Status filtered;
   for (const apimachinery::rest::RestFilter& filter : options_.filters) {
-    Status st = filter(rest);
-    if (!st.ok()) return ApiError::FromStatus(st);
+    filtered = filter(rest);
+    if (!filtered.ok()) break;
   }
+  if (t_audit != nullptr) {
+    t_audit->prepared = true;
+    t_audit->request = rest;
+  }
+  if (!filtered.ok()) return ApiError::FromStatus(filtered);
 
   const bool namespaced = !ref.namespace_().empty();
   std::optional<ResourceInfo> info =
@@ -449,6 +522,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
   return Serve(context, [&] {
     ApiResult<Target> t = Prepare(context, request->resource(), "POST", "", "", false);
     if (!t.ok()) return Fail(context, t.error());
+    RecordRequestBody(request->object_json());
     ApiResult<json> body =
         ParseObjectJson(request->object_json(), "object_json", options_.max_object_bytes);
     if (!body.ok()) return Fail(context, body.error());
@@ -507,6 +581,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
     ApiResult<Target> t = Prepare(context, request->resource(), "PUT", request->name(),
                                   request->subresource(), false);
     if (!t.ok()) return Fail(context, t.error());
+    RecordRequestBody(request->object_json());
     ApiResult<json> body =
         ParseObjectJson(request->object_json(), "object_json", options_.max_object_bytes);
     if (!body.ok()) return Fail(context, body.error());
@@ -544,6 +619,7 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
     if (static_cast<int64_t>(request->patch().size()) > options_.max_object_bytes) {
       return Fail(context, ApiError::RequestEntityTooLarge(options_.max_object_bytes));
     }
+    RecordRequestBody(request->patch());
     return Reply(
         context,
         objects_.Patch(t->resource, t->ns, request->name(), type, request->patch(),
@@ -586,26 +662,52 @@ ApiResult<GrpcService::Target> GrpcService::Prepare(::grpc::ServerContextBase* c
     reactor->Fail(ShuttingDown());
     return reactor;
   }
+  AuditRecord record;
+  const Timestamp received = options_.observer ? options_.clock->Now() : Timestamp{};
+  if (options_.observer) t_audit = &record;
+  std::optional<ApiError> failed;
+  std::unique_ptr<apimachinery::Watch> started;
   try {
     ApiResult<Target> t = Prepare(context, request->resource(), "GET", "", "", true);
     if (!t.ok()) {
-      reactor->Fail(t.error());
-      return reactor;
+      failed = t.error();
+    } else {
+      apimachinery::ListRequest list;
+      list.label_selector = request->label_selector();
+      list.field_selector = request->field_selector();
+      list.resource_version = request->resource_version();
+      ApiResult<std::unique_ptr<apimachinery::Watch>> watch = objects_.StartWatch(
+          t->resource, t->ns, list,
+          [reactor](const apimachinery::ObjectEvent& event) { reactor->Enqueue(event); });
+      if (watch.ok()) {
+        started = std::move(watch).value();
+      } else {
+        failed = watch.error();
+      }
     }
-    apimachinery::ListRequest list;
-    list.label_selector = request->label_selector();
-    list.field_selector = request->field_selector();
-    list.resource_version = request->resource_version();
-    ApiResult<std::unique_ptr<apimachinery::Watch>> watch = objects_.StartWatch(
-        t->resource, t->ns, list,
-        [reactor](const apimachinery::ObjectEvent& event) { reactor->Enqueue(event); });
-    if (!watch.ok()) {
-      reactor->Fail(watch.error());
-      return reactor;
-    }
-    reactor->Begin(std::move(watch).value());
   } catch (const std::exception& e) {
-    reactor->Fail(ApiError::Internal(e.what()));
+    failed = ApiError::Internal(e.what());
+  }
+  t_audit = nullptr;
+  if (options_.observer && record.prepared) {
+    // As for a REST watch: a refused one is one ResponseComplete event; a started one gets
+    // RequestReceived now and ResponseComplete when the stream is done.
+    if (failed) {
+      record.response = apimachinery::rest::RestResponse::Error(*failed);
+    } else {
+      record.response.start_stream = [reactor](std::shared_ptr<apimachinery::rest::WatchSink> s) {
+        reactor->HoldAuditSink(std::move(s));
+      };
+    }
+    options_.observer(record.request, record.response, received);
+    if (record.response.start_stream) {
+      record.response.start_stream(std::make_shared<NullWatchSink>());
+    }
+  }
+  if (failed) {
+    reactor->Fail(*failed);
+  } else {
+    reactor->Begin(std::move(started));
   }
   return reactor;
 }

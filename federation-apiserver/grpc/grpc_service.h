@@ -46,6 +46,7 @@
 #include "apimachinery/api_error.h"
 #include "apimachinery/object_service.h"
 #include "apimachinery/rest/rest_handler.h"
+#include "common/clock.h"
 #include "common/status.h"
 #include "federation-apiserver/grpc/federation.grpc.pb.h"
 
@@ -88,6 +89,14 @@ struct GrpcServiceOptions {
   // ApiError::FromStatus maps it (kUnauthenticated -> 401 -> UNAUTHENTICATED,
   // kPermissionDenied -> 403 -> PERMISSION_DENIED). No filters: every caller is anonymous.
   std::vector<apimachinery::rest::RestFilter> filters;
+  // The audit stage (the REST handler's observer, audit::Observer): called once per RPC that
+  // reached the filters, with the equivalent REST request (user, peer address, metadata as
+  // headers, the object or patch as body) and a response holding the HTTP code REST would
+  // answer (201 for a Create, the Status body on failure) and the object returned. A started
+  // Watch is observed like a REST watch (start_stream set: RequestReceived now, the wrapped
+  // sink released when the stream is done). Unset: no audit.
+  apimachinery::rest::RestObserver observer;
+  const Clock* clock = &RealClock();  // requestReceivedTimestamp for `observer`
 };
 
 // The Federation service over an ObjectService. Unary RPCs are synchronous (they run on the

@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <map>
 #include <sstream>
+#include <thread>
 
 #include "common/clock.h"
 #include "federation-apiserver/server.h"
@@ -118,8 +120,9 @@ class AuditServerTest : public ::testing::Test {
     server_.reset();
     std::filesystem::remove_all(dir_);
   }
-  Status Start(int64_t max_size_mb = 100) {
+  Status Start(int64_t max_size_mb = 100, const std::string& mode = "blocking") {
     ServerOptions options;
+    options.audit_log_mode = mode;
     options.storage = "sqlite:" + (dir_ / "db").string();
     options.token_auth_file = (dir_ / "tokens.csv").string();
     options.authorization_mode = "RBAC";
@@ -238,6 +241,57 @@ TEST_F(AuditServerTest, RotatesBySizeKeepingBackups) {
   }
   EXPECT_EQ(backups, 2);
   EXPECT_LE(std::filesystem::file_size(dir_ / "audit.log"), 1024u * 1024u);
+}
+
+// Batch mode (--audit-log-mode batch): concurrent writers through a tiny queue (so they wait
+// for the writer thread), every line whole and present after Flush, rotation still by size,
+// and what is queued at destruction still written.
+TEST(AuditLogBatchTest, WritesEveryLineWholeRotatesAndDrainsOnClose) {
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("meridian-audit-batch-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  AuditLogOptions options;
+  options.path = (dir / "audit.log").string();
+  options.max_size_mb = 1;
+  options.max_backups = 0;
+  options.batch = true;
+  options.batch_buffer_events = 4;
+  // The real clock: backups are named by the time of rotation, which must differ.
+  auto log = AuditLog::Open(options, RealClock());
+  ASSERT_TRUE(log.ok()) << log.status().message();
+  const std::string pad(600, 'x');  // 4 x 1,000 lines of ~650 bytes pass 1 MB twice
+  std::vector<std::thread> writers;
+  for (int t = 0; t < 4; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i) (*log)->Write({{"t", t}, {"i", i}, {"pad", pad}});
+    });
+  }
+  for (auto& w : writers) w.join();
+  (*log)->Flush();
+  auto count = [&] {
+    std::map<int, int> per_thread;
+    int backups = 0;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      backups += e.path().filename().string() != "audit.log";
+      EXPECT_LE(std::filesystem::file_size(e.path()), 1024u * 1024u) << e.path();
+      for (const json& line : ReadLines(e.path())) ++per_thread[line["t"].get<int>()];
+    }
+    return std::make_pair(per_thread, backups);
+  };
+  auto [after_flush, backups] = count();
+  EXPECT_EQ(after_flush, (std::map<int, int>{{0, 1000}, {1, 1000}, {2, 1000}, {3, 1000}}));
+  EXPECT_GE(backups, 2);
+  for (int i = 0; i < 100; ++i) (*log)->Write({{"t", 9}, {"i", i}});
+  log->reset();  // drains the queue
+  EXPECT_EQ(count().first[9], 100);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_F(AuditServerTest, AnUnknownModeStopsStartupNamingTheFlag) {
+  Status st = Start(100, "batched");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.message(), "--audit-log-mode: must be blocking or batch, not \"batched\"");
 }
 
 TEST_F(AuditServerTest, PolicyTypoStopsStartup) {

@@ -61,6 +61,7 @@ class GrpcBinaryTest : public ::testing::Test {
       argv.insert(argv.end(), {"--token-auth-file", (dir_ / "tokens.csv").string()});
     }
     if (Rbac()) argv.insert(argv.end(), {"--authorization-mode", "RBAC"});
+    if (Audit()) argv.insert(argv.end(), {"--audit-log-path", (dir_ / "audit.log").string()});
     ASSERT_TRUE(process_.Start(argv, &error, (dir_ / "stderr.log").string())) << error;
     // Printed once GrpcServer::Start returned, i.e. when the port accepts calls.
     const std::string address = process_.WaitForLine("federation-apiserver gRPC listening on ",
@@ -77,6 +78,8 @@ class GrpcBinaryTest : public ::testing::Test {
   virtual std::string TokenFile() const { return ""; }
   // Start with --authorization-mode RBAC.
   virtual bool Rbac() const { return false; }
+  // Start with --audit-log-path dir_/audit.log (the default policy: everything at Metadata).
+  virtual bool Audit() const { return false; }
 
   struct Result {
     ::grpc::Status status;
@@ -302,6 +305,229 @@ TEST_F(GrpcBinaryRbacTest, ViewerMayListButNotCreate) {
             "federatedworkloads.federation.meridian.io is forbidden: User \"viewer\" cannot "
             "create resource \"federatedworkloads\" in API group \"federation.meridian.io\" in "
             "the namespace \"default\"");
+}
+
+// The authorization matrix over gRPC, and the audit log it leaves: an admin
+// (system:masters), a viewer (view in shop through its group) and an editor (edit in shop);
+// every call is one audit.k8s.io/v1 line with user, verb, object and HTTP code, as for REST,
+// and no Secret data appears in the log.
+class GrpcBinaryMatrixTest : public GrpcBinaryTest {
+ protected:
+  std::string TokenFile() const override {
+    return "root,admin,u0,system:masters\nreader,viewer,u1,readers\nwriter,editor,u2\n";
+  }
+  bool Rbac() const override { return true; }
+  bool Audit() const override { return true; }
+
+  ::grpc::Status Call(const std::string& token, const fedpb::ResourceRef& ref, const json& object) {
+    fedpb::CreateRequest req;
+    *req.mutable_resource() = ref;
+    req.set_object_json(object.dump());
+    auto ctx = NewContext();
+    if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+    fedpb::ObjectResponse resp;
+    return stub_->Create(ctx.get(), req, &resp);
+  }
+  ::grpc::Status Get(const std::string& token, const fedpb::ResourceRef& ref,
+                     const std::string& name) {
+    fedpb::GetRequest req;
+    *req.mutable_resource() = ref;
+    req.set_name(name);
+    auto ctx = NewContext();
+    ctx->AddMetadata("authorization", "Bearer " + token);
+    fedpb::ObjectResponse resp;
+    return stub_->Get(ctx.get(), req, &resp);
+  }
+  ::grpc::Status List(const std::string& token, const fedpb::ResourceRef& ref) {
+    fedpb::ListRequest req;
+    *req.mutable_resource() = ref;
+    auto ctx = NewContext();
+    ctx->AddMetadata("authorization", "Bearer " + token);
+    fedpb::ListResponse resp;
+    return stub_->List(ctx.get(), req, &resp);
+  }
+  static json Workload(const std::string& ns) {
+    return {{"apiVersion", std::string(kGroup) + "/v1alpha1"},
+            {"kind", "FederatedWorkload"},
+            {"metadata", {{"name", "web"}, {"namespace", ns}}},
+            {"spec",
+             {{"template",
+               {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"spec", {{"replicas", 2}}}}}}}};
+  }
+  static json Binding(const std::string& ns, const std::string& name, const std::string& role,
+                      const json& subject) {
+    json b = {
+        {"apiVersion", "rbac.authorization.k8s.io/v1"},
+        {"kind", ns.empty() ? "ClusterRoleBinding" : "RoleBinding"},
+        {"metadata", {{"name", name}}},
+        {"roleRef",
+         {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
+        {"subjects", json::array({subject})}};
+    if (!ns.empty()) b["metadata"]["namespace"] = ns;
+    return b;
+  }
+  // The audit log's ResponseComplete events.
+  std::vector<json> AuditEvents() const {
+    std::vector<json> out;
+    std::ifstream in(dir_ / "audit.log");
+    for (std::string line; std::getline(in, line);) {
+      json e = json::parse(line);
+      if (e["stage"] == "ResponseComplete") out.push_back(e);
+    }
+    return out;
+  }
+};
+
+TEST_F(GrpcBinaryMatrixTest, ViewEditAndBadCredentialsAreJudgedAndAuditedLikeRest) {
+  const auto rbac = [](const std::string& resource, const std::string& ns = "") {
+    return Ref("rbac.authorization.k8s.io", "v1", resource, ns);
+  };
+  const auto fw = [](const std::string& ns) {
+    return Ref(kGroup, "v1alpha1", "federatedworkloads", ns);
+  };
+  for (const char* ns : {"shop", "payments"}) {
+    ::grpc::Status st =
+        Call("root", Ref("", "v1", "namespaces"),
+             {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+    ASSERT_TRUE(st.ok()) << st.error_message();
+  }
+  const std::string credential = "c2VjcmV0LXRva2VuLTQyNDI0Mg==";  // base64 of a member token
+  ASSERT_TRUE(Call("root", Ref("", "v1", "secrets", "shop"),
+                   {{"apiVersion", "v1"},
+                    {"kind", "Secret"},
+                    {"metadata", {{"name", "member-eu"}, {"namespace", "shop"}}},
+                    {"data", {{"token", credential}}}})
+                  .ok());
+  ASSERT_TRUE(
+      Call("root", rbac("rolebindings", "shop"),
+           Binding("shop", "readers-view", "view", {{"kind", "Group"}, {"name", "readers"}}))
+          .ok());
+  ASSERT_TRUE(Call("root", rbac("rolebindings", "shop"),
+                   Binding("shop", "editor-edit", "edit", {{"kind", "User"}, {"name", "editor"}}))
+                  .ok());
+  // Bindings apply once their watch events reach the authorizer.
+  ::grpc::Status st;
+  for (int i = 0; i < 500; ++i) {
+    st = List("reader", fw("shop"));
+    if (st.ok() && List("writer", fw("shop")).ok()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(st.ok()) << st.error_message();
+
+  // view: list yes, create no (kube-apiserver's message).
+  st = Call("reader", fw("shop"), Workload("shop"));
+  EXPECT_EQ(st.error_code(), ::grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(st.error_message(),
+            "federatedworkloads.federation.meridian.io is forbidden: User \"viewer\" cannot "
+            "create resource \"federatedworkloads\" in API group \"federation.meridian.io\" in "
+            "the namespace \"shop\"");
+  // edit: create in shop, not in payments; no ResidencyPolicies; no meridian-system Secrets;
+  // cannot make itself cluster-admin.
+  st = Call("writer", fw("shop"), Workload("shop"));
+  EXPECT_TRUE(st.ok()) << st.error_message();
+  EXPECT_EQ(Call("writer", fw("payments"), Workload("payments")).error_code(),
+            ::grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Call("writer", Ref(kGroup, "v1alpha1", "residencypolicies"),
+                 {{"apiVersion", std::string(kGroup) + "/v1alpha1"},
+                  {"kind", "ResidencyPolicy"},
+                  {"metadata", {{"name", "loose"}}},
+                  {"spec", {{"jurisdictions", {"us"}}}}})
+                .error_code(),
+            ::grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Get("writer", Ref("", "v1", "secrets", "meridian-system"), "eu-1").error_code(),
+            ::grpc::StatusCode::PERMISSION_DENIED);
+  const json self = {{"kind", "User"}, {"name", "editor"}};
+  EXPECT_EQ(
+      Call("writer", rbac("clusterrolebindings"), Binding("", "editor-root", "cluster-admin", self))
+          .error_code(),
+      ::grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(Call("writer", rbac("rolebindings", "shop"),
+                 Binding("shop", "editor-root", "cluster-admin", self))
+                .error_code(),
+            ::grpc::StatusCode::PERMISSION_DENIED);
+  // Bad credentials: unknown token, none at all.
+  EXPECT_EQ(Get("nope", Ref("", "v1", "namespaces"), "shop").error_code(),
+            ::grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Call("", fw("shop"), Workload("shop")).error_code(),
+            ::grpc::StatusCode::UNAUTHENTICATED);
+  // The admin reads the Secret back (its data is in the response, never in the log).
+  EXPECT_TRUE(Get("root", Ref("", "v1", "secrets", "shop"), "member-eu").ok());
+
+  // One ResponseComplete line per call, as the REST handler writes them.
+  struct Want {
+    std::string user, verb, resource, ns, name;
+    int code;
+  } wants[] = {
+      {"viewer", "create", "federatedworkloads", "shop", "", 403},
+      {"editor", "create", "federatedworkloads", "shop", "", 201},
+      {"editor", "create", "federatedworkloads", "payments", "", 403},
+      {"editor", "create", "residencypolicies", "", "", 403},
+      {"editor", "get", "secrets", "meridian-system", "eu-1", 403},
+      {"editor", "create", "clusterrolebindings", "", "", 403},
+      {"editor", "create", "rolebindings", "shop", "", 403},
+      // As in kube-apiserver, a Namespace's own path names it as the namespace too.
+      {"", "get", "namespaces", "shop", "shop", 401},
+      {"admin", "create", "secrets", "shop", "", 201},
+      {"admin", "get", "secrets", "shop", "member-eu", 200},
+  };
+  const std::vector<json> events = AuditEvents();
+  for (const Want& w : wants) {
+    int found = 0;
+    for (const json& e : events) {
+      const json& ref = e.value("objectRef", json::object());
+      if (e["user"].value("username", "") == w.user && e["verb"] == w.verb &&
+          ref.value("resource", "") == w.resource && ref.value("namespace", "") == w.ns &&
+          ref.value("name", "") == w.name && e["responseStatus"]["code"] == w.code) {
+        ++found;
+        EXPECT_EQ(e["apiVersion"], "audit.k8s.io/v1");
+        EXPECT_EQ(e["level"], "Metadata");
+        EXPECT_EQ(e["sourceIPs"], json::array({"127.0.0.1"})) << e.dump();
+      }
+    }
+    EXPECT_EQ(found, 1) << w.user << " " << w.verb << " " << w.resource << " " << w.ns << " "
+                        << w.name << " " << w.code;
+  }
+  // The unauthenticated create is there too (no user), once.
+  int anonymous_creates = 0;
+  for (const json& e : events) {
+    anonymous_creates += e["user"].value("username", "") == "" && e["verb"] == "create" &&
+                         e["responseStatus"]["code"] == 401;
+  }
+  EXPECT_EQ(anonymous_creates, 1);
+  std::ifstream in(dir_ / "audit.log");
+  const std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(raw.find(credential), std::string::npos);
+  EXPECT_EQ(raw.find("secret-token-424242"), std::string::npos);
+}
+
+// A gRPC watch is audited like a REST watch: RequestReceived when it starts, ResponseComplete
+// when the stream is done.
+TEST_F(GrpcBinaryMatrixTest, AWatchIsAuditedWhenItStartsAndWhenItEnds) {
+  fedpb::WatchRequest req;
+  *req.mutable_resource() = Ref("", "v1", "namespaces");
+  {
+    auto ctx = NewContext();
+    ctx->AddMetadata("authorization", "Bearer root");
+    auto reader = stub_->Watch(ctx.get(), req);
+    fedpb::WatchEvent event;
+    ASSERT_TRUE(reader->Read(&event));  // the initial listing: the watch has started
+    ctx->TryCancel();
+    reader->Finish();
+  }
+  auto stages = [&] {
+    std::vector<std::string> out;
+    std::ifstream in(dir_ / "audit.log");
+    for (std::string line; std::getline(in, line);) {
+      json e = json::parse(line);
+      if (e["verb"] == "watch" && e["user"]["username"] == "admin") out.push_back(e["stage"]);
+    }
+    return out;
+  };
+  // The stream's end reaches the server shortly after the client cancels it.
+  for (int i = 0; i < 500 && stages().size() < 2; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(stages(), (std::vector<std::string>{"RequestReceived", "ResponseComplete"}));
 }
 
 }  // namespace
