@@ -31,8 +31,51 @@ std::string Where(const std::string& source, const YAML::Mark& mark) {
   return source + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
 }
 
+// The index of the first byte that does not start a well-formed UTF-8 sequence (RFC 3629:
+// no overlong forms, no surrogates, nothing past U+10FFFF), or npos. JSON strings must be
+// UTF-8: nlohmann's dump() throws on anything else, so such text may not enter a document.
+size_t InvalidUtf8At(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
+Status CheckUtf8(const std::string& s, const std::string& source, const YAML::Mark& mark) {
+  const size_t at = InvalidUtf8At(s);
+  if (at == std::string::npos) return Status::Ok();
+  return InvalidArgumentError(Where(source, mark) + ": invalid UTF-8 (byte " +
+                              std::to_string(at + 1) + " of the scalar)");
+}
+
 StatusOr<json> ScalarToJson(const YAML::Node& node, const std::string& source) {
   const std::string& s = node.Scalar();
+  MERIDIAN_RETURN_IF_ERROR(CheckUtf8(s, source, node.Mark()));
   // yaml-cpp tags quoted and literal scalars "!": those are always strings.
   if (node.Tag() == "!") return json(s);
   if (node.Tag() != "?" && !node.Tag().empty()) {
@@ -95,6 +138,7 @@ StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source, int
                                       ": mapping keys must be scalars");
         }
         const std::string& key = kv.first.Scalar();
+        MERIDIAN_RETURN_IF_ERROR(CheckUtf8(key, source, kv.first.Mark()));
         if (obj.contains(key)) {
           return InvalidArgumentError(Where(source, kv.first.Mark()) + ": duplicate key \"" +
                                       key + "\"");

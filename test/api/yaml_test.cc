@@ -45,6 +45,28 @@ TEST(YamlTest, MalformedYamlNamesFileLineAndColumn) {
       << dup.status();
 }
 
+// Found by fuzz_yaml: a scalar with invalid UTF-8 became a JSON string that nlohmann's dump()
+// throws on (fedctl apply would die sending it). Refused with file, line and column instead;
+// valid multi-byte text still passes.
+TEST(YamlTest, InvalidUtf8IsRefusedWithFileLineAndColumn) {
+  for (const std::string& text :
+       {std::string("a: x\xff\n"), std::string("a:\n  - ok\n  - \xc0\xaf\n"),
+        std::string("\xed\xa0\x80: 1\n"), std::string("a: \"\xf4\x90\x80\x80\"\n"),
+        std::string("a: \xe2\x82\n")}) {
+    auto docs = ParseYamlDocuments(text, "bad.yaml");
+    ASSERT_FALSE(docs.ok()) << text;
+    EXPECT_EQ(docs.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(docs.status().message().rfind("bad.yaml:", 0), 0u) << docs.status();
+    EXPECT_NE(docs.status().message().find("invalid UTF-8"), std::string::npos) << docs.status();
+  }
+  auto first = ParseYamlDocuments("a: ok\nb: x\xff\n", "bad.yaml");
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.status().message().rfind("bad.yaml:2:4: invalid UTF-8", 0), 0u) << first.status();
+  auto good = ParseYamlDocuments("name: caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80\n", "good.yaml");
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ((*good)[0].value["name"], "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80");
+}
+
 TEST(YamlTest, JsonRoundTripsThroughYaml) {
   json value = json::parse(R"({"s":"true","n":"123","e":"","x":"plain","i":-4,"f":0.5,
       "b":false,"z":null,"l":[1,{"k":"v"}],"o":{"nested":{"deep":"yes"}},"m":"two\nlines"})");
