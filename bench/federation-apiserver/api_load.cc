@@ -10,7 +10,11 @@
 //   3. LIST of 1,000 objects: requests/s and p99;
 //   4. durable CREATE (each acknowledged only after SQLite's fsync): creates/s;
 //   5. watch fan-out: W watch streams open, one update, time until every watcher has the
-//      MODIFIED event (max and p99 over watchers).
+//      MODIFIED event (max and p99 over watchers);
+//   6. GET by name at 1,000 req/s offered during a storm of S watches that never read
+//      (--storm-watchers, default 200, 0 skips it): each asks for the 1,000 objects' initial
+//      ADDED events and then gets every update of a 20 KB object written 50 times a second,
+//      so their backlogs hit the server's watch budgets while the GETs are timed.
 // Every phase is bounded in time and count and the program exits by itself.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -314,21 +318,87 @@ void WatchFanOut(int watchers) {
   if (fd >= 0) close(fd);
 }
 
+// Phase 6: open-loop GETs while `storm` watches that never read are open and an object is
+// updated 50 times a second (every update fans out to every stalled watch).
+void GetsDuringWatchStorm(const std::string& get, int storm, const std::string& query,
+                          double seconds) {
+  std::vector<int> fds;
+  for (int i = 0; i < storm; ++i) {
+    int fd = Connect();
+    if (fd < 0) break;
+    int small = 4096;  // a small receive buffer: the backlog stays in the server
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    WriteAll(fd, Request("GET",
+                         "/api/v1/namespaces/bench/secrets?watch=true&timeoutSeconds=600" + query));
+    fds.push_back(fd);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<long> updates{0};
+  std::thread writer([&] {
+    int fd = -1;
+    std::string buf;
+    for (long v = 0; !stop; ++v) {
+      auto next = Clock::now() + std::chrono::milliseconds(20);
+      if (Call(fd, buf,
+               Request("PUT", "/api/v1/namespaces/bench/secrets/storm",
+                       Secret("storm", 20'000 + static_cast<int>(v % 2)))) == 200) {
+        ++updates;
+      }
+      std::this_thread::sleep_until(next);
+    }
+    if (fd >= 0) close(fd);
+  });
+  // Let the watches register and their backlogs build before timing.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  OpenLoop("GET by name during " + std::to_string(fds.size()) + " non-reading watches", get, 1000,
+           16, seconds);
+  stop = true;
+  writer.join();
+  // Watches refused by the budgets answer 429; streams the server closed (slow consumers past
+  // their backlog budget) read EOF once drained.
+  int closed = 0, refused = 0;
+  for (int fd : fds) {
+    char tmp[65536];
+    std::string head;
+    ssize_t n;
+    while ((n = recv(fd, tmp, sizeof tmp, MSG_DONTWAIT)) > 0) {
+      if (head.size() < 16) head.append(tmp, static_cast<size_t>(std::min<ssize_t>(n, 16)));
+    }
+    if (head.rfind("HTTP/1.1 429", 0) == 0) {
+      ++refused;
+    } else {
+      closed += n == 0;
+    }
+    close(fd);
+  }
+  Report("watch storm: updates written", static_cast<double>(updates), "updates");
+  Report("watch storm: watches refused (429)", refused, "of " + std::to_string(fds.size()));
+  Report("watch storm: watches closed by the server", closed, "of " + std::to_string(fds.size()));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string server;
+  std::string only;  // "storm": fixtures and phase 6 only
   double seconds = 5;
   int watchers = 1000;
+  int storm = 200;
+  std::string storm_query;  // appended to the storm watches' URL, e.g. "&fieldSelector=..."
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--server") server = argv[i + 1];
     if (a == "--seconds") seconds = std::atof(argv[i + 1]);
     if (a == "--watchers") watchers = std::atoi(argv[i + 1]);
+    if (a == "--storm-watchers") storm = std::atoi(argv[i + 1]);
+    if (a == "--only") only = argv[i + 1];
+    if (a == "--storm-query") storm_query = argv[i + 1];
   }
   size_t colon = server.rfind(':');
   if (server.rfind("http://127.0.0.1:", 0) != 0 || colon == std::string::npos) {
-    std::fprintf(stderr, "usage: bench_api --server http://127.0.0.1:PORT [--seconds N] [--watchers N]\n");
+    std::fprintf(stderr,
+                 "usage: bench_api --server http://127.0.0.1:PORT [--seconds N] [--watchers N] "
+                 "[--storm-watchers N] [--storm-query Q] [--only storm]\n");
     return 2;
   }
   g_port = std::atoi(server.c_str() + colon + 1);
@@ -341,13 +411,19 @@ int main(int argc, char** argv) {
     Call(fd, buf, Request("POST", "/api/v1/namespaces/bench/secrets", Secret("item-" + std::to_string(i))));
   }
   Call(fd, buf, Request("POST", "/api/v1/namespaces/bench/secrets", Secret("watched")));
+  Call(fd, buf, Request("POST", "/api/v1/namespaces/bench/secrets", Secret("storm", 20'000)));
   close(fd);
 
   std::string get = Request("GET", "/api/v1/namespaces/bench/secrets/item-42");
+  if (only == "storm") {
+    GetsDuringWatchStorm(get, storm, storm_query, seconds);
+    return 0;
+  }
   ClosedLoop("GET by name (8 connections)", get, 8, seconds);
   OpenLoop("GET by name", get, 1000, 16, seconds);
   ClosedLoop("LIST 1,000 objects (2 connections)", Request("GET", "/api/v1/namespaces/bench/secrets?labelSelector=app%3Dbench"), 2, seconds);
   Creates(8, seconds);
   WatchFanOut(watchers);
+  if (storm > 0) GetsDuringWatchStorm(get, storm, storm_query, seconds);
   return 0;
 }
