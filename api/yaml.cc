@@ -3,22 +3,66 @@
 #include <yaml-cpp/yaml.h>
 
 #include <cmath>
-#include <regex>
+#include <set>
 #include <sstream>
+#include <string_view>
 
 namespace meridian::api {
 namespace {
 
 using nlohmann::json;
 
-const std::regex& IntPattern() {
-  static const std::regex re(R"([-+]?(0|[1-9][0-9]*)|0x[0-9a-fA-F]+|0o[0-7]+)");
-  return re;
+// YAML 1.2 core schema numbers, matched by hand in one pass: libstdc++'s std::regex recurses
+// per character and copies its state on every alternative, so a long plain scalar (a 1 KB
+// run of digits) made it slow, deep and, under fuzzing, exhausted memory.
+//   int:   [-+]?(0|[1-9][0-9]*) | 0x[0-9a-fA-F]+ | 0o[0-7]+
+//   float: [-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)? | [-+]?\.(inf|Inf|INF) |
+//          \.(nan|NaN|NAN)
+bool AllOf(std::string_view s, bool (*pred)(char)) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!pred(c)) return false;
+  }
+  return true;
 }
-const std::regex& FloatPattern() {
-  static const std::regex re(
-      R"([-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN))");
-  return re;
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsHexDigit(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool IsOctalDigit(char c) { return c >= '0' && c <= '7'; }
+
+bool IsYamlInt(std::string_view s) {
+  if (s.rfind("0x", 0) == 0) return AllOf(s.substr(2), IsHexDigit);
+  if (s.rfind("0o", 0) == 0) return AllOf(s.substr(2), IsOctalDigit);
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  if (s == "0") return true;
+  return !s.empty() && s[0] != '0' && AllOf(s, IsDigit);
+}
+
+bool IsYamlFloat(std::string_view s) {
+  if (s == ".nan" || s == ".NaN" || s == ".NAN") return true;
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  if (s == ".inf" || s == ".Inf" || s == ".INF") return true;
+  size_t i = 0;
+  auto digits = [&] {
+    const size_t start = i;
+    while (i < s.size() && IsDigit(s[i])) ++i;
+    return i - start;
+  };
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    if (digits() == 0) return false;
+  } else {
+    if (digits() == 0) return false;
+    if (i < s.size() && s[i] == '.') {
+      ++i;
+      digits();
+    }
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '-' || s[i] == '+')) ++i;
+    if (digits() == 0) return false;
+  }
+  return i == s.size();
 }
 
 bool IsNullWord(const std::string& s) {
@@ -31,8 +75,51 @@ std::string Where(const std::string& source, const YAML::Mark& mark) {
   return source + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
 }
 
+// The index of the first byte that does not start a well-formed UTF-8 sequence (RFC 3629:
+// no overlong forms, no surrogates, nothing past U+10FFFF), or npos. JSON strings must be
+// UTF-8: nlohmann's dump() throws on anything else, so such text may not enter a document.
+size_t InvalidUtf8At(const std::string& s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xBF;  // bounds of the second byte
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      len = 3;
+      if (c == 0xE0) lo = 0xA0;
+      if (c == 0xED) hi = 0x9F;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      len = 4;
+      if (c == 0xF0) lo = 0x90;
+      if (c == 0xF4) hi = 0x8F;
+    } else {
+      return i;
+    }
+    if (i + len > s.size()) return i;
+    for (size_t k = 1; k < len; ++k) {
+      const auto b = static_cast<unsigned char>(s[i + k]);
+      if (k == 1 ? (b < lo || b > hi) : (b < 0x80 || b > 0xBF)) return i;
+    }
+    i += len;
+  }
+  return std::string::npos;
+}
+
+Status CheckUtf8(const std::string& s, const std::string& source, const YAML::Mark& mark) {
+  const size_t at = InvalidUtf8At(s);
+  if (at == std::string::npos) return Status::Ok();
+  return InvalidArgumentError(Where(source, mark) + ": invalid UTF-8 (byte " +
+                              std::to_string(at + 1) + " of the scalar)");
+}
+
 StatusOr<json> ScalarToJson(const YAML::Node& node, const std::string& source) {
   const std::string& s = node.Scalar();
+  MERIDIAN_RETURN_IF_ERROR(CheckUtf8(s, source, node.Mark()));
   // yaml-cpp tags quoted and literal scalars "!": those are always strings.
   if (node.Tag() == "!") return json(s);
   if (node.Tag() != "?" && !node.Tag().empty()) {
@@ -41,7 +128,7 @@ StatusOr<json> ScalarToJson(const YAML::Node& node, const std::string& source) {
   if (IsNullWord(s)) return json(nullptr);
   if (IsTrueWord(s)) return json(true);
   if (IsFalseWord(s)) return json(false);
-  if (std::regex_match(s, IntPattern())) {
+  if (IsYamlInt(s)) {
     try {
       if (s.rfind("0x", 0) == 0) return json(std::stoll(s.substr(2), nullptr, 16));
       if (s.rfind("0o", 0) == 0) return json(std::stoll(s.substr(2), nullptr, 8));
@@ -50,8 +137,12 @@ StatusOr<json> ScalarToJson(const YAML::Node& node, const std::string& source) {
       return InvalidArgumentError(Where(source, node.Mark()) + ": integer out of range: " + s);
     }
   }
-  if (std::regex_match(s, FloatPattern())) {
-    double d = std::strtod(s.c_str(), nullptr);
+  if (IsYamlFloat(s)) {
+    // strtod knows "inf" and "nan" but not YAML's ".inf" / ".nan" (it read them as 0).
+    const bool special =
+        s.find('.') != std::string::npos &&
+        (s.find_first_of("iI") != std::string::npos || s.find_first_of("nN") != std::string::npos);
+    double d = special ? HUGE_VAL : std::strtod(s.c_str(), nullptr);
     if (!std::isfinite(d)) {
       return InvalidArgumentError(Where(source, node.Mark()) +
                                   ": infinite or NaN numbers cannot be represented in JSON");
@@ -95,6 +186,7 @@ StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source, int
                                       ": mapping keys must be scalars");
         }
         const std::string& key = kv.first.Scalar();
+        MERIDIAN_RETURN_IF_ERROR(CheckUtf8(key, source, kv.first.Mark()));
         if (obj.contains(key)) {
           return InvalidArgumentError(Where(source, kv.first.Mark()) + ": duplicate key \"" +
                                       key + "\"");
@@ -111,9 +203,12 @@ StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source, int
 // Would this string read back as something other than the same string?
 bool NeedsQuotes(const std::string& s) {
   if (IsNullWord(s) || IsTrueWord(s) || IsFalseWord(s)) return true;
-  if (std::regex_match(s, IntPattern()) || std::regex_match(s, FloatPattern())) return true;
-  static const std::regex other_bools("y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF");
-  return std::regex_match(s, other_bools);
+  if (IsYamlInt(s) || IsYamlFloat(s)) return true;
+  // YAML 1.1 booleans, which older parsers (and PyYAML) still read as true/false.
+  static const std::set<std::string, std::less<>> other_bools = {
+      "y",  "Y",  "yes", "Yes", "YES", "n",   "N",   "no",
+      "No", "NO", "on",  "On",  "ON",  "off", "Off", "OFF"};
+  return other_bools.count(s) > 0;
 }
 
 void Emit(YAML::Emitter& out, const json& v) {

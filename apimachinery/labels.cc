@@ -95,15 +95,16 @@ StatusOr<LabelRequirement> ParseRequirement(std::string_view part) {
     }
     if (part.back() != ')') return bad("missing ')'");
     std::string_view inner = part.substr(paren + 1, part.size() - paren - 2);
+    if (Trim(inner).empty()) return bad("a set needs at least one value");
+    // As Kubernetes' parser: an empty element is the empty value ("k in (a,)" = {a, ""}), so
+    // a set holding "" can be written, and ToString's output always parses back.
     size_t start = 0;
     for (size_t i = 0; i <= inner.size(); ++i) {
       if (i == inner.size() || inner[i] == ',') {
-        std::string_view v = Trim(inner.substr(start, i - start));
-        if (!v.empty()) req.values.emplace_back(v);
+        req.values.emplace_back(Trim(inner.substr(start, i - start)));
         start = i + 1;
       }
     }
-    if (req.values.empty()) return bad("a set needs at least one value");
   } else {
     req.key = std::string(part);
     req.op = Op::kExists;
@@ -147,14 +148,21 @@ std::string LabelSelector::ToString() const {
   for (const LabelRequirement& r : match_expressions) {
     auto joined = [&] {
       std::string s;
-      for (const std::string& v : r.values) s += (s.empty() ? "" : ",") + v;
+      for (size_t i = 0; i < r.values.size(); ++i) s += (i == 0 ? "" : ",") + r.values[i];
       return s;
     };
     switch (r.op) {
       case Op::kExists: parts.push_back(r.key); break;
       case Op::kDoesNotExist: parts.push_back("!" + r.key); break;
-      case Op::kIn: parts.push_back(r.key + " in (" + joined() + ")"); break;
-      case Op::kNotIn: parts.push_back(r.key + " notin (" + joined() + ")"); break;
+      // One value as k=v / k!=v: "k in ()" would not parse when that value is "".
+      case Op::kIn:
+        parts.push_back(r.values.size() == 1 ? r.key + "=" + r.values[0]
+                                             : r.key + " in (" + joined() + ")");
+        break;
+      case Op::kNotIn:
+        parts.push_back(r.values.size() == 1 ? r.key + "!=" + r.values[0]
+                                             : r.key + " notin (" + joined() + ")");
+        break;
     }
   }
   std::string out;

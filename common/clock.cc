@@ -32,8 +32,11 @@ bool ParseRfc3339(const std::string& text, Timestamp* out) {
     while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
   }
   if (pos + 1 != text.size() || text[pos] != 'Z') return false;
-  if (tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 ||
-      tm.tm_min > 59 || tm.tm_sec > 60) {
+  // Years a Timestamp (int64 nanoseconds since 1970) can hold: 1678-2261. Outside, the
+  // conversion below would overflow (undefined behaviour; found by fuzz_decode).
+  if (tm.tm_year < 1678 || tm.tm_year > 2261 || tm.tm_mon < 1 || tm.tm_mon > 12 || tm.tm_mday < 1 ||
+      tm.tm_mday > 31 || tm.tm_hour < 0 || tm.tm_hour > 23 || tm.tm_min < 0 || tm.tm_min > 59 ||
+      tm.tm_sec < 0 || tm.tm_sec > 60) {
     return false;
   }
   tm.tm_year -= 1900;

@@ -170,7 +170,6 @@ class ChainVerifier {
   std::optional<EvidenceVerifyKey> key_;
   Status first_error_;
   std::optional<EvidenceHead> head_;
-  bool head_seen_ = false;
   EvidenceHead last_;  // the last entry checked
   ChainSummary summary_;
   // The newest entries (sequence, hash): the head is compared with one of them at Finish.

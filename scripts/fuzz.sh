@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang into build-fuzz/ and runs each for SECONDS
-# (default 20) from its seed corpus. Any crash fails the run and leaves the input in
-# build-fuzz/crashes/.
+# Builds the libFuzzer targets with clang into build-fuzz/ and runs each, one after the other,
+# for SECONDS (default 60, what a new fuzzer must survive before it is committed; CI passes 8)
+# from its seed corpus. Any crash, leak or sanitizer report fails the run and leaves the input
+# in build-fuzz/crashes/. FUZZERS="fuzz_yaml fuzz_patch" runs only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SECONDS_EACH=${1:-20}
+SECONDS_EACH=${1:-60}
 if [ ! -f build-fuzz/build.ninja ]; then
   CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DMERIDIAN_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
 fi
@@ -13,6 +14,7 @@ mkdir -p build-fuzz/crashes
 status=0
 for fuzzer in build-fuzz/bin/fuzz_*; do
   name=$(basename "$fuzzer")
+  if [ -n "${FUZZERS:-}" ] && [[ " $FUZZERS " != *" $name "* ]]; then continue; fi
   corpus=test/fuzz/corpus/${name#fuzz_}
   work=build-fuzz/corpus/$name
   mkdir -p "$work"

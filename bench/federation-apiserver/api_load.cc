@@ -20,7 +20,11 @@
 //   3. LIST of 1,000 objects: requests/s and p99;
 //   4. durable CREATE (each acknowledged only after SQLite's fsync): creates/s;
 //   5. watch fan-out: W watch streams open, one update, time until every watcher has the
-//      MODIFIED event (max and p99 over watchers).
+//      MODIFIED event (max and p99 over watchers);
+//   6. GET by name at 1,000 req/s offered during a storm of S watches that never read
+//      (--storm-watchers, default 200, 0 skips it): each asks for the 1,000 objects' initial
+//      ADDED events and then gets every update of a 20 KB object written 50 times a second,
+//      so their backlogs hit the server's watch budgets while the GETs are timed.
 // Every phase is bounded in time and count and the program exits by itself.
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -430,12 +434,74 @@ int Fixture(Conn& fd, std::string& buf, const std::string& method, const std::st
   return code;
 }
 
+// Phase 6: open-loop GETs while `storm` watches that never read are open and an object is
+// updated 50 times a second (every update fans out to every stalled watch).
+void GetsDuringWatchStorm(const std::string& get, int storm, const std::string& query,
+                          double seconds) {
+  std::vector<Conn> fds;
+  for (int i = 0; i < storm; ++i) {
+    Conn fd = Connect();
+    if (!fd.ok()) break;
+    int small = 4096;  // a small receive buffer: the backlog stays in the server
+    setsockopt(fd.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    WriteAll(fd, Request("GET",
+                         "/api/v1/namespaces/bench/secrets?watch=true&timeoutSeconds=600" + query));
+    fds.push_back(fd);
+  }
+  std::atomic<bool> stop{false};
+  std::atomic<long> updates{0};
+  std::thread writer([&] {
+    Conn fd;
+    std::string buf;
+    for (long v = 0; !stop; ++v) {
+      auto next = Clock::now() + std::chrono::milliseconds(20);
+      if (Call(fd, buf,
+               Request("PUT", "/api/v1/namespaces/bench/secrets/storm",
+                       Secret("storm", 20'000 + static_cast<int>(v % 2)))) == 200) {
+        ++updates;
+      }
+      std::this_thread::sleep_until(next);
+    }
+    fd.Close();
+  });
+  // Let the watches register and their backlogs build before timing.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  OpenLoop("GET by name during " + std::to_string(fds.size()) + " non-reading watches", get, 1000,
+           16, seconds);
+  stop = true;
+  writer.join();
+  // Watches refused by the budgets answer 429; streams the server closed (slow consumers past
+  // their backlog budget) read EOF once drained.
+  int closed = 0, refused = 0;
+  // (Plain HTTP only: over TLS the raw bytes read here are records, not "HTTP/1.1 429".)
+  for (Conn& fd : fds) {
+    char tmp[65536];
+    std::string head;
+    ssize_t n;
+    while ((n = recv(fd.fd, tmp, sizeof tmp, MSG_DONTWAIT)) > 0) {
+      if (head.size() < 16) head.append(tmp, static_cast<size_t>(std::min<ssize_t>(n, 16)));
+    }
+    if (head.rfind("HTTP/1.1 429", 0) == 0) {
+      ++refused;
+    } else {
+      closed += n == 0;
+    }
+    fd.Close();
+  }
+  Report("watch storm: updates written", static_cast<double>(updates), "updates");
+  Report("watch storm: watches refused (429)", refused, "of " + std::to_string(fds.size()));
+  Report("watch storm: watches closed by the server", closed, "of " + std::to_string(fds.size()));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   std::string server, phases = "all", cacert, cert, key, token, admin_token;
+  std::string only;  // "storm": fixtures and phase 6 only
   double seconds = 5;
   int watchers = 1000, bindings = 0;
+  int storm = 200;
+  std::string storm_query;  // appended to the storm watches' URL, e.g. "&fieldSelector=..."
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
     if (a == "--server") server = argv[i + 1];
@@ -449,6 +515,9 @@ int main(int argc, char** argv) {
     if (a == "--admin-token") admin_token = argv[i + 1];
     if (a == "--bindings") bindings = std::atoi(argv[i + 1]);
     if (a == "--server-pid") g_server_pid = std::atoi(argv[i + 1]);
+    if (a == "--storm-watchers") storm = std::atoi(argv[i + 1]);
+    if (a == "--only") only = argv[i + 1];
+    if (a == "--storm-query") storm_query = argv[i + 1];
   }
   size_t colon = server.rfind(':');
   bool tls = server.rfind("https://127.0.0.1:", 0) == 0;
@@ -458,7 +527,8 @@ int main(int argc, char** argv) {
                  "usage: bench_api --server http(s)://127.0.0.1:PORT [--seconds N] [--watchers N]\n"
                  "                 [--phases all|get] [--cacert CA (https)] [--token T]\n"
                  "                 [--cert CRT --key KEY] [--admin-token T] [--bindings N]\n"
-                 "                 [--server-pid PID]\n");
+                 "                 [--server-pid PID] [--storm-watchers N] [--storm-query Q]\n"
+                 "                 [--only storm]\n");
     return 2;
   }
   g_port = std::atoi(server.c_str() + colon + 1);
@@ -481,6 +551,7 @@ int main(int argc, char** argv) {
               Secret("item-" + std::to_string(i)));
     }
     Fixture(fd, buf, "POST", "/api/v1/namespaces/bench/secrets", Secret("watched"));
+    Fixture(fd, buf, "POST", "/api/v1/namespaces/bench/secrets", Secret("storm", 20'000));
     for (int i = 0; i < bindings; ++i) {
       std::string n = std::to_string(i);
       Fixture(
@@ -509,11 +580,16 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (only == "storm") {
+    GetsDuringWatchStorm(get, storm, storm_query, seconds);
+    return 0;
+  }
   ClosedLoop("GET by name (8 connections)", get, 8, seconds);
   OpenLoop("GET by name", get, 1000, 16, seconds);
   if (phases == "get") return 0;
   ClosedLoop("LIST 1,000 objects (2 connections)", Request("GET", "/api/v1/namespaces/bench/secrets?labelSelector=app%3Dbench"), 2, seconds);
   Creates(8, seconds);
   WatchFanOut(watchers);
+  if (storm > 0) GetsDuringWatchStorm(get, storm, storm_query, seconds);
   return 0;
 }

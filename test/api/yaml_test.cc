@@ -45,6 +45,57 @@ TEST(YamlTest, MalformedYamlNamesFileLineAndColumn) {
       << dup.status();
 }
 
+// Found by fuzz_yaml: a scalar with invalid UTF-8 became a JSON string that nlohmann's dump()
+// throws on (fedctl apply would die sending it). Refused with file, line and column instead;
+// valid multi-byte text still passes.
+TEST(YamlTest, InvalidUtf8IsRefusedWithFileLineAndColumn) {
+  for (const std::string& text :
+       {std::string("a: x\xff\n"), std::string("a:\n  - ok\n  - \xc0\xaf\n"),
+        std::string("\xed\xa0\x80: 1\n"), std::string("a: \"\xf4\x90\x80\x80\"\n"),
+        std::string("a: \xe2\x82\n")}) {
+    auto docs = ParseYamlDocuments(text, "bad.yaml");
+    ASSERT_FALSE(docs.ok()) << text;
+    EXPECT_EQ(docs.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(docs.status().message().rfind("bad.yaml:", 0), 0u) << docs.status();
+    EXPECT_NE(docs.status().message().find("invalid UTF-8"), std::string::npos) << docs.status();
+  }
+  auto first = ParseYamlDocuments("a: ok\nb: x\xff\n", "bad.yaml");
+  ASSERT_FALSE(first.ok());
+  EXPECT_EQ(first.status().message().rfind("bad.yaml:2:4: invalid UTF-8", 0), 0u) << first.status();
+  auto good = ParseYamlDocuments("name: caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80\n", "good.yaml");
+  ASSERT_TRUE(good.ok()) << good.status();
+  EXPECT_EQ((*good)[0].value["name"], "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x9a\x80");
+}
+
+// Found by fuzz_yaml (out of memory, ~1 KB inputs): numbers were recognised with std::regex,
+// which recurses per character. A scalar of 200,000 digits is now answered at once, and the
+// core schema's numbers still read as before; .inf and .nan are refused (they read as 0).
+TEST(YamlTest, LongScalarsAndNumbersWithoutRegex) {
+  auto big = ParseYamlDocuments(
+      "a: " + std::string(200'000, '7') + "\nb: x" + std::string(200'000, '.') + "\n", "long.yaml");
+  ASSERT_FALSE(big.ok());
+  EXPECT_NE(big.status().message().find("long.yaml:1:4: integer out of range"), std::string::npos)
+      << big.status().message().substr(0, 200);
+  auto docs = ParseYamlDocuments(
+      "i: -12\nh: 0x1F\no: 0o17\nz: 0\nf: 1.5e3\ng: .5\nd: 3.\nl: 012\ns: 1e\nt: 0x\nu: +.inf1\n"
+      "v: 1_000\n",
+      "n.yaml");
+  ASSERT_TRUE(docs.ok()) << docs.status();
+  const json& v = (*docs)[0].value;
+  EXPECT_EQ(v["i"], -12);
+  EXPECT_EQ(v["h"], 31);
+  EXPECT_EQ(v["o"], 15);
+  EXPECT_EQ(v["z"], 0);
+  EXPECT_EQ(v["f"], 1500.0);
+  EXPECT_EQ(v["g"], 0.5);
+  EXPECT_EQ(v["d"], 3.0);
+  EXPECT_EQ(v["l"], 12.0);  // the core schema's float pattern allows leading zeros
+  for (const char* text : {"s", "t", "u", "v"}) EXPECT_TRUE(v[text].is_string()) << text;
+  for (const char* inf : {"x: .inf\n", "x: -.Inf\n", "x: .NaN\n"}) {
+    EXPECT_FALSE(ParseYamlDocuments(inf, "inf.yaml").ok()) << inf;
+  }
+}
+
 TEST(YamlTest, JsonRoundTripsThroughYaml) {
   json value = json::parse(R"({"s":"true","n":"123","e":"","x":"plain","i":-4,"f":0.5,
       "b":false,"z":null,"l":[1,{"k":"v"}],"o":{"nested":{"deep":"yes"}},"m":"two\nlines"})");

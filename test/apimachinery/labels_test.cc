@@ -37,6 +37,28 @@ TEST(LabelSelectorTest, StringFormMatchesLikeKubernetes) {
   }
 }
 
+// Found by fuzz_selectors: "tier!=" (NotIn {""}) printed as "tier notin ()", which does not
+// parse. Every selector's ToString parses back to the same selector, empty values included.
+TEST(LabelSelectorTest, EmptyValuesSurviveToString) {
+  for (const char* text :
+       {"tier!=", "tier=", "tier==", "tier in (a,)", "tier notin (,a)", "app=web,tier!="}) {
+    StatusOr<LabelSelector> s = ParseLabelSelector(text);
+    ASSERT_TRUE(s.ok()) << text << ": " << s.status();
+    StatusOr<LabelSelector> again = ParseLabelSelector(s->ToString());
+    ASSERT_TRUE(again.ok()) << text << " printed as " << s->ToString() << ": " << again.status();
+    EXPECT_EQ(*again, *s) << text;
+  }
+  StatusOr<LabelSelector> s = ParseLabelSelector("tier notin (a,)");
+  ASSERT_TRUE(s.ok());
+  EXPECT_FALSE(s->Matches({{"tier", ""}}));
+  EXPECT_TRUE(s->Matches({{"tier", "b"}}));
+  LabelSelector with_empty;
+  with_empty.match_expressions.push_back({"tier", LabelRequirement::Operator::kIn, {""}});
+  StatusOr<LabelSelector> printed = ParseLabelSelector(with_empty.ToString());
+  ASSERT_TRUE(printed.ok()) << with_empty.ToString();
+  EXPECT_EQ(*printed, with_empty);
+}
+
 TEST(LabelSelectorTest, MalformedStringsAreRejectedWithTheRequirement) {
   for (const char* bad : {"a in (", "a in ()", "a foo (x)", "=x", "a=b,,c", "a=b)", "-bad=x",
                           "a=has space"}) {

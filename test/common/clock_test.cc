@@ -29,5 +29,20 @@ TEST(ClockTest, Rfc3339RejectsMalformedInput) {
   }
 }
 
+// Found by fuzz_decode (a ResidencyEvidence spec.time of year 1013): years a nanosecond
+// Timestamp cannot hold overflowed in the conversion (UB); they are refused, the edges kept.
+TEST(ClockTest, Rfc3339RefusesYearsATimestampCannotHold) {
+  Timestamp t;
+  for (const char* bad : {"1013-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z",
+                          "2262-01-01T00:00:00Z", "1677-12-31T00:00:00Z", "-001-01-01T00:00:00Z",
+                          "2026-01-01T-1:00:00Z", "2026-01-01T00:-1:00Z"}) {
+    EXPECT_FALSE(ParseRfc3339(bad, &t)) << bad;
+  }
+  ASSERT_TRUE(ParseRfc3339("1678-01-01T00:00:00Z", &t));
+  EXPECT_EQ(FormatRfc3339(t), "1678-01-01T00:00:00Z");
+  ASSERT_TRUE(ParseRfc3339("2261-12-31T23:59:59Z", &t));
+  EXPECT_EQ(FormatRfc3339(t), "2261-12-31T23:59:59Z");
+}
+
 }  // namespace
 }  // namespace meridian
