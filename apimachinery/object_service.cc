@@ -957,7 +957,8 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
       json& meta = Meta(marked);
       meta["deletionTimestamp"] = FormatRfc3339(clock_.Now());
       meta["deletionGracePeriodSeconds"] = 0;
-      meta["generation"] = meta.value("generation", int64_t{1}) + 1;
+      // As BeforeDelete: a kind that keeps a generation gets a new one.
+      if (meta.contains("generation")) meta["generation"] = meta["generation"].get<int64_t>() + 1;
       if (is_namespace) marked["status"]["phase"] = "Terminating";
       if (dry_run) return marked;
       StatusOr<json> written = store_.Update(key, std::move(marked), old_rv.ok() ? *old_rv : 0);

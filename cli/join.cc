@@ -357,6 +357,10 @@ int CleanUpMember(sync::MemberClient& member, const sync::DiscoveryInfo& discove
         // Owned objects (a Deployment's ReplicaSets and Pods, if they carry the label) go
         // with their owner through the member's garbage collector.
         if (meta.contains("ownerReferences") && !meta["ownerReferences"].empty()) continue;
+        // Already going (a namespace stays Terminating until the member's namespace
+        // controller has emptied it): deleting it again changes nothing, and counting it
+        // would make every pass find something and repeat.
+        if (!meta.value("deletionTimestamp", "").empty()) continue;
         const std::string ns = meta.value("namespace", "");
         const std::string name = meta.value("name", "");
         const std::string shown = r.gvr.GroupResource() + " " + (ns.empty() ? "" : ns + "/") + name;

@@ -52,6 +52,8 @@ SimulatedCluster::SimulatedCluster(ClusterSpec spec, const Clock& clock, Options
   service_->AddMutatingAdmission(ServiceDefaulting(&next_cluster_ip_));
   service_->AddMutatingAdmission(WorkloadDefaulting());
   service_->AddMutatingAdmission(StorageRoundTrip());
+  service_->AddMutatingAdmission(CoreKindsHaveNoGeneration());
+  service_->AddMutatingAdmission(NamespaceDefaulting());
 }
 
 SimulatedCluster::~SimulatedCluster() {

@@ -165,6 +165,12 @@ void DefaultPodSpec(nlohmann::json& spec) {
       Default(c, "terminationMessagePath", "/dev/termination-log");
       Default(c, "terminationMessagePolicy", "File");
       Default(c, "resources", nlohmann::json::object());
+      // ContainerPort.protocol defaults to TCP (SetDefaults_ContainerPort).
+      if (c.contains("ports") && c["ports"].is_array()) {
+        for (auto& p : c["ports"]) {
+          if (p.is_object()) Default(p, "protocol", "TCP");
+        }
+      }
     }
   }
 }
@@ -261,6 +267,28 @@ apimachinery::MutatingAdmission StorageRoundTrip() {
         "", "apps", "batch", "autoscaling", "policy", "networking.k8s.io", "storage.k8s.io"};
     if (!kBuiltin.count(attrs.resource->group) || !obj->is_object()) return Status::Ok();
     return RoundTrip(obj, "", false);
+  };
+}
+
+apimachinery::MutatingAdmission CoreKindsHaveNoGeneration() {
+  return [](const apimachinery::AdmissionAttributes& attrs, nlohmann::json* obj) -> Status {
+    if (!attrs.resource->group.empty() || !obj->is_object()) return Status::Ok();
+    auto meta = obj->find("metadata");
+    if (meta != obj->end() && meta->is_object()) meta->erase("generation");
+    return Status::Ok();
+  };
+}
+
+apimachinery::MutatingAdmission NamespaceDefaulting() {
+  return [](const apimachinery::AdmissionAttributes& attrs, nlohmann::json* obj) -> Status {
+    if (attrs.operation != apimachinery::Operation::kCreate || !attrs.resource->group.empty() ||
+        attrs.resource->plural != "namespaces" || !attrs.subresource.empty() || !obj->is_object()) {
+      return Status::Ok();
+    }
+    nlohmann::json& spec = (*obj)["spec"];
+    if (!spec.is_object()) spec = nlohmann::json::object();
+    if (!spec.contains("finalizers")) spec["finalizers"] = nlohmann::json::array({"kubernetes"});
+    return Status::Ok();
   };
 }
 

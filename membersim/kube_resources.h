@@ -39,4 +39,15 @@ apimachinery::MutatingAdmission WorkloadDefaulting();
 // Thread-safe.
 apimachinery::MutatingAdmission StorageRoundTrip();
 
+// metadata.generation only where kube-apiserver keeps one: its registry strategies set it for
+// kinds with a spec that controllers observe (apps, batch, policy, networking, custom
+// resources); core-group kinds (Namespace, ConfigMap, Service, Pod, ...) carry none in 1.32.
+// ObjectService gives every object a generation; this takes it off the core kinds.
+apimachinery::MutatingAdmission CoreKindsHaveNoGeneration();
+
+// A new Namespace gets spec.finalizers ["kubernetes"], as kube-apiserver's namespace strategy
+// gives every namespace (its namespace controller removes it once the namespace is empty).
+// Thread-safe.
+apimachinery::MutatingAdmission NamespaceDefaulting();
+
 }  // namespace meridian::membersim

@@ -30,11 +30,12 @@ int64_t ToMs(Timestamp t) {
 
 // Per-candidate flags.
 enum : uint8_t {
-  kHeld = 1,      // recovering: gains nothing
-  kPaced = 2,     // returning: gains at most the pace
-  kInMax = 4,     // has a per-cluster max
-  kCapKnown = 8,  // cap/real computed
-  kActive = 16,   // in the active list
+  kHeld = 1,        // recovering: gains nothing
+  kPaced = 2,       // returning: gains at most the pace
+  kInMax = 4,       // has a per-cluster max
+  kCapKnown = 8,    // cap/real computed
+  kActive = 16,     // in the active list
+  kRoomBound = 32,  // its hi is Workload::pod_room (capacity), not the policy's max
 };
 
 }  // namespace
@@ -281,8 +282,8 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
 
   // lo/hi are materialised only when the policy has bounds; otherwise every lo is 0 and
   // every hi is the total.
-  const bool any_bounds =
-      pol.distribution.min_per_cluster > 0 || !pol.distribution.clusters.empty();
+  const bool any_bounds = pol.distribution.min_per_cluster > 0 ||
+                          !pol.distribution.clusters.empty() || !w.pod_room.empty();
   if (any_bounds) {
     s.lo.assign(m, pol.distribution.min_per_cluster);
     s.hi.assign(m, T);
@@ -300,6 +301,21 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
       set_flag(k, kInMax);
     }
   }
+  // What the nodes can take of this workload's pods: a bound like max where it is lower.
+  for (const auto& [name, room] : w.pod_room) {
+    auto idx = W.FindCluster(name);
+    if (!idx || F.pos[*idx] < 0) continue;
+    const uint32_t k = F.pos[*idx];
+    const int32_t bound = std::max(0, room);
+    if (bound >= s.hi[k]) continue;  // the policy's max (or the total) binds first
+    s.hi[k] = bound;
+    s.lo[k] = std::min(s.lo[k], bound);
+    set_flag(k, kInMax | kRoomBound);
+  }
+  // The constraint a cluster at its hi is limited by.
+  auto max_kind = [&](uint32_t k) -> uint32_t {
+    return (s.flags[k] & kRoomBound) ? kCapacity : kMax;
+  };
   int64_t sum_lo = 0;  // the minimums, each capped by its max (not yet by the total)
   if (any_bounds) {
     for (uint32_t k = 0; k < m; ++k) {
@@ -538,7 +554,7 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
     ensure_cap(k);
     const uint32_t i = cand[k];
     if ((s.flags[k] & kInMax) && s.share[k] >= s.hi[k] && s.hi[k] < T && s.share[k] > 0) {
-      s.limited[k] |= kMax;
+      s.limited[k] |= max_kind(k);
     }
     s.x[k] = std::min(s.share[k], s.cap[k]);
     s.excess[k] = s.share[k] - s.x[k];
@@ -565,7 +581,7 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
       if ((s.flags[k] & kInMax) && s.share[k] >= s.hi[k] && s.share[k] > 0) {
         s.items.push_back(ApportionItem{s.share[k], 0, leftover, 0, tie_of(k), 0});
         s.item_pos.push_back(k);
-        s.limited[k] |= kMax;
+        s.limited[k] |= max_kind(k);
       }
     }
     if (!s.items.empty()) {
@@ -895,7 +911,7 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
       if (!W.cluster(i).reachable) {
         why |= kUnreachable;
       } else if ((s.flags[k] & kInMax) && s.x[k] >= s.hi[k] && s.hi[k] < T) {
-        why |= kMax;
+        why |= max_kind(k);
       } else if (W.zone_failed(i) && W.capacity(i) < W.nominal_capacity(i)) {
         why |= kZoneFailure | kCapacity;
       } else if (s.cap[k] < s.real[k]) {

@@ -42,6 +42,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -70,6 +71,11 @@ struct Workload {
   PlacementPolicy policy;
   std::vector<ResidencyRule> residency_policies;  // matched ResidencyPolicies
   std::vector<Assignment> current;                // current assignment; unknown names ignored
+  // Per cluster name: how many of this workload's pods the cluster's nodes can take
+  // (scheduler-style, failover/node_capacity.h; scheduling::EngineWorkload fills it). Bounds
+  // the cluster like distribution.clusters[].max, but where it binds (below the policy's own
+  // max) the explanation says capacity, not max: it is what the member holds, not a policy.
+  std::map<std::string, int32_t> pod_room;
 };
 
 // The constraints an explanation can name. Used as bits.

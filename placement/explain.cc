@@ -326,6 +326,9 @@ std::pair<Reason, std::string> WhyNothing(const World& world, const Workload& w,
     if (used > 0) why += ", " + std::to_string(used) + " used by other workloads";
     return {world.zone_failed(i) ? Reason::kZoneFailure : Reason::kCapacity, why};
   }
+  if (auto room = w.pod_room.find(c.name); room != w.pod_room.end() && room->second <= 0) {
+    return {Reason::kCapacity, "full: its nodes have room for none of this workload's pods"};
+  }
   auto bounds = w.policy.distribution.clusters.find(c.name);
   if (bounds != w.policy.distribution.clusters.end() && bounds->second.max &&
       *bounds->second.max == 0) {

@@ -118,7 +118,7 @@ placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
   if (copied) return w;
   // What the members' nodes can take of this workload's pods (failover/node_capacity.h):
   // a per-cluster cap beside the shared ledger, so a workload with large requests gets no more
-  // replicas on a member than its free nodes fit.
+  // replicas on a member than its free nodes fit (explained as capacity, not as a max).
   const nlohmann::json* pod_spec = failover::TemplatePodSpec(workload.spec.template_);
   if (pod_spec == nullptr) return w;
   StatusOr<failover::PodRequirements> pod = failover::PodRequirementsFrom(*pod_spec);
@@ -141,8 +141,7 @@ placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
     if (!room) continue;  // not estimated yet: the member's allocatable replicas alone bound it
     const int32_t cap = static_cast<int32_t>(std::clamp<int64_t>(*room, 0, 1'000'000));
     if (cap >= w.replicas) continue;  // cannot bind: leave the policy (and explanations) as is
-    placement::ClusterBounds& b = w.policy.distribution.clusters[c.name];
-    b.max = b.max ? std::min(*b.max, cap) : cap;
+    w.pod_room[c.name] = cap;
   }
   return w;
 }

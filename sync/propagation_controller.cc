@@ -620,6 +620,10 @@ void PropagationController::RemoveNamespaceIfUnused(Member& member, MemberClient
     spdlog::debug("propagation controller: member {}: keeping namespace {}: {}", member.name, ns,
                   s.ToString());
   };
+  // One worker at a time (as for creating one): the last two workloads of a namespace removed
+  // together would otherwise both find it unused and both delete it (a wasted write, seen by
+  // the differential test against a real kube-apiserver). The second then finds it going.
+  std::lock_guard removing(member.namespace_mu);
   auto got = client.Get(kNamespaces, "", ns);
   if (!got.ok()) {
     if (got.status().code() != StatusCode::kNotFound) skip(got.status());

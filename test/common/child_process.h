@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -89,6 +90,25 @@ class ChildProcess {
     return "";
   }
 
+  // From now on, everything the process writes to stdout (and what was read but not yet
+  // consumed) is appended to `path` by a thread of its own, until the process exits. For a
+  // long-running server whose log goes to stdout: nobody reads the pipe after its ready line,
+  // so without this its log is lost and, once the pipe's 64 KiB are full, it blocks on its
+  // next log line. WaitForLine must not be called afterwards. Once per process.
+  void CopyOutputTo(const std::string& path) {
+    if (out_fd_ < 0 || copier_.joinable()) return;
+    copier_ = std::thread([fd = out_fd_, path, pending = std::move(buffer_)] {
+      std::ofstream out(path, std::ios::app | std::ios::binary);
+      out << pending << std::flush;
+      char chunk[4096];
+      for (ssize_t n; (n = read(fd, chunk, sizeof chunk)) > 0;) {
+        out.write(chunk, n);
+        out.flush();  // read while the process runs (a test's failure message tails it)
+      }
+    });
+    buffer_.clear();
+  }
+
   // Sends `signal` and reaps the process. Returns its wait status (or -1 if not running).
   int Kill(int signal) {
     if (pid_ <= 0) return -1;
@@ -120,6 +140,9 @@ class ChildProcess {
 
  private:
   void CloseOutput() {
+    // The copier reads until end of file, which comes once the process (and anything it
+    // started that inherited its stdout) has exited.
+    if (copier_.joinable()) copier_.join();
     if (out_fd_ >= 0) close(out_fd_);
     out_fd_ = -1;
   }
@@ -127,6 +150,7 @@ class ChildProcess {
   pid_t pid_ = -1;
   int out_fd_ = -1;
   std::string buffer_;
+  std::thread copier_;  // CopyOutputTo
 };
 
 struct CommandResult {

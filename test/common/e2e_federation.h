@@ -107,6 +107,9 @@ class E2EFederation {
     // Lines the apiserver prints before "federation-apiserver listening on ", waited for in
     // this order; the rest of each is in ready_lines().
     std::vector<std::string> apiserver_ready_before;
+    // The apiserver logs to stdout. By default, once it listens, its output is copied to
+    // apiserver.log (with its stderr); true keeps it for the test to read (apiserver()).
+    bool read_apiserver_output = false;
   };
 
   E2EFederation() = default;
@@ -153,6 +156,7 @@ class E2EFederation {
       *error = "federation-apiserver: " + why;
       return false;
     }
+    if (!options.read_apiserver_output) api_.CopyOutputTo(dir + "/apiserver.log");
     return true;
   }
 

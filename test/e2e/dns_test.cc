@@ -220,7 +220,8 @@ class DnsEndToEndTest : public ::testing::Test {
          .apiserver_flags = {"--controllers", "all", "--dns-listen", "127.0.0.1:0", "--dns-zone",
                              kZone, "--dns-client-regions", (dir_ / "regions.yaml").string(),
                              "--dns-rrl-rate", "0"},
-         .apiserver_ready_before = {"federation-apiserver dns listening on 127.0.0.1:"}},
+         .apiserver_ready_before = {"federation-apiserver dns listening on 127.0.0.1:"},
+         .read_apiserver_output = true},  // reads the health monitor's event lines
         &error))
         << error;
     dns_port_ = std::stoi(fed_->ready_lines().at(0));

@@ -528,8 +528,9 @@ TEST_F(HealthMonitorTest, PerZoneCapacityForAWorkloadFromNodesAndBoundPods) {
   const api::FederatedWorkload api_workload = api::DecodeFederatedWorkload(got.value(), &errors);
   ASSERT_TRUE(errors.empty());
   const placement::Workload w = scheduling::EngineWorkload(api_workload, {}, **world);
-  ASSERT_TRUE(w.policy.distribution.clusters.count("eu-central-1"));
-  EXPECT_EQ(w.policy.distribution.clusters.at("eu-central-1").max, 17);
+  ASSERT_TRUE(w.pod_room.count("eu-central-1"));
+  EXPECT_EQ(w.pod_room.at("eu-central-1"), 17);
+  EXPECT_FALSE(w.policy.distribution.clusters.count("eu-central-1")) << "the policy is kept";
 
   scheduling::PlacementController placement(server_->objects(), clock_);
   ASSERT_TRUE(placement.ReconcileAll().ok());

@@ -12,6 +12,7 @@ namespace meridian::placement {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 const Timestamp kNow = Timestamp(std::chrono::seconds(1'800'000'000));
 
@@ -600,6 +601,41 @@ TEST(Engine, WhyNamesEachCauseForClustersThatGetNothing) {
     EXPECT_EQ(ReasonName(why.reason), expect.first) << name << ": " << why.message;
     EXPECT_THAT(why.message, HasSubstr(expect.second)) << name;
   }
+}
+
+// What the nodes can take of the workload's pods (Workload::pod_room, from the members'
+// Nodes) bounds a cluster like a max, but is explained as capacity (issue 17); where the
+// policy's own max is lower, that max is what binds and is named.
+TEST(Engine, PodRoomIsExplainedAsCapacityNotMax) {
+  std::vector<ClusterState> clusters = {Cluster("a", "us-east"), Cluster("b", "us-east"),
+                                        Cluster("c", "us-east"), Cluster("d", "us-east")};
+  auto world = World::Build(clusters, Continents());
+  ASSERT_TRUE(world.ok());
+  Engine engine(*world);
+  Workload w;
+  w.key = "ns/app";
+  w.replicas = 8;
+  w.policy = Policy(R"({"distribution": {"weights": {"a": 1, "b": 1, "c": 1},
+                                         "clusters": {"b": {"max": 1}}},
+                        "failover": {"overflow": "none"}})");
+  w.pod_room = {{"a", 2}, {"b", 5}, {"c", 3}, {"d", 0}};
+  Result r = engine.Place(w, kNow, {}, true);
+  EXPECT_EQ(r.ReplicasOf(*(*world)->FindCluster("a")), 2);
+  EXPECT_EQ(r.ReplicasOf(*(*world)->FindCluster("b")), 1);
+  EXPECT_EQ(r.ReplicasOf(*(*world)->FindCluster("c")), 3);
+  EXPECT_EQ(r.ReplicasOf(*(*world)->FindCluster("d")), 0);
+  ClusterReason a = Why(**world, w, r, *(*world)->FindCluster("a"), kNow);
+  EXPECT_THAT(a.message, HasSubstr("capped by capacity 2"));
+  EXPECT_THAT(a.message, Not(HasSubstr("max")));
+  ClusterReason b = Why(**world, w, r, *(*world)->FindCluster("b"), kNow);
+  EXPECT_THAT(b.message, HasSubstr("capped by max 1"));
+  ClusterReason d = Why(**world, w, r, *(*world)->FindCluster("d"), kNow);
+  EXPECT_EQ(ReasonName(d.reason), std::string("Capacity")) << d.message;
+  EXPECT_THAT(d.message, HasSubstr("room for none of this workload's pods"));
+  // 2 of 8 unplaced (overflow none): a and c full, b at its max.
+  EXPECT_EQ(r.unplaced, 2);
+  EXPECT_THAT(ExplainUnplaced(**world, w, r), HasSubstr("capacity: "));
+  EXPECT_THAT(ExplainUnplaced(**world, w, r), HasSubstr("per-cluster max"));
 }
 
 TEST(Engine, TieBreaksDependOnTheWorkloadNotOnNames) {
