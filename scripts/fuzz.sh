@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
 if [ ! -f build-fuzz/build.ninja ]; then
-  CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DMERIDIAN_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DMERIDIAN_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    "-DMERIDIAN_FUZZ_OPT=${MERIDIAN_FUZZ_OPT:--O1 -gline-tables-only}"
 fi
 cmake --build build-fuzz -j "${MERIDIAN_JOBS:-2}"
 mkdir -p build-fuzz/crashes
