@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "apimachinery/internal/etcd/rpc.grpc.pb.h"
+#include "apimachinery/store_compaction.h"
 #include "common/base64.h"
 
 namespace meridian::apimachinery {
@@ -419,7 +420,7 @@ class EtcdWatch final : public Watch {
   std::thread thread_;
 };
 
-class EtcdStore final : public Store {
+class EtcdStore final : public Store, public CompactableStore {
  public:
   EtcdStore(std::shared_ptr<Connection> conn, int64_t revision)
       : conn_(std::move(conn)), prefix_(conn_->options().prefix), revision_(revision) {}
@@ -684,6 +685,23 @@ class EtcdStore final : public Store {
         conn_->Call(what, false, [&](auto& ep, auto& ctx) { return ep.kv->Txn(&ctx, txn, resp); }));
     Seen(resp->header().revision());
     if (resp->succeeded()) MaybeCompact(resp->header().revision());
+    return Status::Ok();
+  }
+
+  Status CompactBefore(int64_t revision) override {
+    std::lock_guard lock(compact_mu_);
+    const int64_t target = std::min(revision, revision_.load());
+    if (target <= compacted_) return Status::Ok();
+    etcdserverpb::CompactionRequest req;
+    req.set_revision(target);
+    etcdserverpb::CompactionResponse resp;
+    grpc::Status raw;
+    Status st = conn_->Call("compact", true, [&](auto& ep, auto& ctx) {
+      raw = ep.kv->Compact(&ctx, req, &resp);
+      return raw;
+    });
+    if (!st.ok() && !IsCompacted(raw)) return st;
+    compacted_ = target;  // done by us, or already further by another replica
     return Status::Ok();
   }
 

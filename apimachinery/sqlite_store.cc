@@ -17,6 +17,8 @@
 #include <thread>
 #include <vector>
 
+#include "apimachinery/store_compaction.h"
+
 namespace meridian::apimachinery {
 namespace {
 
@@ -144,7 +146,7 @@ class SqliteWatch final : public Watch {
 
 constexpr char kGetSql[] = "SELECT data FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4";
 
-class SqliteStore final : public Store {
+class SqliteStore final : public Store, public CompactableStore {
  public:
   SqliteStore(SqliteStoreOptions options, sqlite3* writer, std::vector<sqlite3*> readers,
               int64_t revision, int64_t oldest_kept)
@@ -397,6 +399,32 @@ class SqliteStore final : public Store {
     return Status::Ok();
   }
 
+  Status CompactBefore(int64_t revision) override {
+    std::lock_guard lock(write_mu_);
+    const int64_t new_oldest = std::min(revision, revision_);
+    if (new_oldest <= oldest_kept_) return Status::Ok();
+    MERIDIAN_RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE"));
+    Status st = [&]() -> Status {
+      Stmt trim(writer_, "DELETE FROM events WHERE rev < ?1");
+      trim.Bind(1, new_oldest);
+      if (trim.Step() != SQLITE_DONE) return InternalError("sqlite compact: " + trim.Error());
+      Stmt oldest(writer_, "UPDATE meta SET value=?1 WHERE key='oldest'");
+      oldest.Bind(1, new_oldest);
+      if (oldest.Step() != SQLITE_DONE) return InternalError("sqlite meta: " + oldest.Error());
+      return Exec(writer_, "COMMIT");
+    }();
+    if (!st.ok()) {
+      sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+      return st;
+    }
+    oldest_kept_ = new_oldest;
+    // The deleted rows are zeroed (secure_delete), but the WAL still holds the pages as they
+    // were: copy it into the database and truncate it. A reader in the middle of a long read
+    // can keep part of the WAL alive; the next compaction finishes the job.
+    sqlite3_wal_checkpoint_v2(writer_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+    return Status::Ok();
+  }
+
   // Applies one write in one durable transaction, then queues its watch event.
   StatusOr<json> WriteLocked(const ObjectKey& key, json object, WatchEventType type) {
     int64_t rev = revision_ + 1;
@@ -553,8 +581,11 @@ StatusOr<std::unique_ptr<Store>> OpenSqliteStore(const SqliteStoreOptions& optio
     return st;
   };
   // WAL + synchronous=FULL: every COMMIT is on disk before it returns.
-  for (const char* pragma : {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL",
-                             "PRAGMA foreign_keys=OFF", "PRAGMA wal_autocheckpoint=4000"}) {
+  // secure_delete: deleted and replaced rows (old revisions, a Secret's value before it was
+  // re-encrypted) are overwritten with zeros rather than left in free space.
+  for (const char* pragma :
+       {"PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=OFF",
+        "PRAGMA wal_autocheckpoint=4000", "PRAGMA secure_delete=ON"}) {
     Status st = Exec(writer, pragma);
     if (!st.ok()) return fail(Status(StatusCode::kDataLoss, st.message() + " (" + options.path + ")"));
   }

@@ -156,6 +156,15 @@ int main(int argc, char** argv) {
   app.add_option("--max-watches-per-user", options.max_watches_per_user,
                  "Open watches one user may have before 429 (0: no cap)")
       ->capture_default_str();
+  double compaction_seconds = 300;
+  app.add_option("--storage-compaction-interval", compaction_seconds,
+                 "Seconds between compactions of the store's revision history (kube-apiserver's "
+                 "--etcd-compaction-interval): each compacts to the revision the previous one "
+                 "saw, so superseded values (e.g. Secrets from before encryption was turned on) "
+                 "are gone within two intervals; watches resume from up to one interval back. "
+                 "0 turns it off")
+      ->check(CLI::Range(0.0, 86400.0 * 365))
+      ->capture_default_str();
   int64_t max_watch_backlog_bytes = 16 * 1024 * 1024;
   int64_t max_total_watch_backlog_bytes = 256 * 1024 * 1024;
   app.add_option("--max-watch-backlog-bytes", max_watch_backlog_bytes,
@@ -206,6 +215,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  options.storage_compaction_interval =
+      std::chrono::milliseconds(static_cast<int64_t>(compaction_seconds * 1000));
   // Must precede any use of cpprestsdk (its pool is created on first use).
   crossplat::threadpool::initialize_with_threads(http_threads);
   spdlog::set_level(spdlog::level::from_str(log_level));

@@ -204,8 +204,16 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   if (!chains.ok()) return chains.status().WithContext("--encryption-provider-config");
   std::vector<apimachinery::ResourceType> encrypted;
   for (const auto& [type, chain] : *chains) encrypted.push_back(type);
+  // The backend compacts its own history; the transforming wrapper only sees objects.
+  apimachinery::CompactableStore* compactable =
+      dynamic_cast<apimachinery::CompactableStore*>(server->store_.get());
   server->store_ =
       apimachinery::NewTransformingStore(std::move(server->store_), std::move(chains).value());
+  if (compactable && options.storage_compaction_interval.count() > 0) {
+    server->compactor_ = std::make_unique<StorageCompactor>(*compactable, *server->store_,
+                                                            options.storage_compaction_interval);
+    server->compactor_->Start();
+  }
   // A key that is missing or wrong stops startup here, rather than every later read failing.
   for (const apimachinery::ResourceType& type : encrypted) {
     StatusOr<apimachinery::ListResult> all = server->store_->List(type, {});
@@ -366,6 +374,7 @@ FederationApiServer::~FederationApiServer() {
   authorizer_.reset();
   audit_log_.reset();
   objects_.reset();
+  compactor_.reset();
   store_.reset();
 }
 

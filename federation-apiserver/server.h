@@ -28,6 +28,7 @@
 #include "federation-apiserver/member_schemas.h"
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
+#include "federation-apiserver/storage_compactor.h"
 
 namespace meridian::apiserver {
 
@@ -70,6 +71,8 @@ struct ServerOptions {
   // Watch budgets (RestOptions): open watches in total and per user; 0 = no cap.
   int max_watches = 1000;
   int max_watches_per_user = 100;
+  // Compaction of the store's revision history (storage_compactor.h); 0 turns it off.
+  std::chrono::milliseconds storage_compaction_interval{std::chrono::minutes(5)};
 };
 
 class FederationApiServer {
@@ -108,6 +111,7 @@ class FederationApiServer {
   apimachinery::ResourceRegistry registry_;
   std::unique_ptr<MemberSchemas> member_schemas_ = std::make_unique<MemberSchemas>();
   std::unique_ptr<apimachinery::Store> store_;
+  std::unique_ptr<StorageCompactor> compactor_;  // compacts store_: reset before it
   std::unique_ptr<apimachinery::ObjectService> objects_;
   std::unique_ptr<rbac::Authorizer> authorizer_;  // watches objects_: reset before it
   std::unique_ptr<audit::Policy> audit_policy_;   // both used by the handler's observer

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "apimachinery/internal/etcd/rpc.grpc.pb.h"
+#include "apimachinery/store_compaction.h"
 #include "test/apimachinery/store_conformance.h"
 #include "test/common/etcd_cluster.h"
 
@@ -449,6 +450,24 @@ TEST(EtcdStoreTest, TlsWithClientCertificatesAndClearErrorsForWrongOnes) {
     StatusOr<std::unique_ptr<Store>> s = OpenEtcdStore(not_pem);
     EXPECT_EQ(s.status().code(), StatusCode::kInvalidArgument) << s.status();
   }
+}
+
+// The storage compactor's call (apimachinery/store_compaction.h): etcd's Compact. Last in the
+// file: compaction is global to the shared etcd (earlier revisions of other tests go too).
+TEST(EtcdStoreTest, CompactBeforeMakesOlderWatchesOutOfRange) {
+  auto store = MakeEtcd(0);  // no count-based compaction
+  auto* compactable = dynamic_cast<CompactableStore*>(store.get());
+  ASSERT_NE(compactable, nullptr);
+  json a = store->Create({kWidgets, "x", "c0"}, Widget("x", "c0")).value();
+  const int64_t created = ResourceVersionOf(a).value();
+  ASSERT_TRUE(store->Update({kWidgets, "x", "c0"}, Widget("x", "c0", 1), 0).ok());
+  const int64_t now = store->CurrentResourceVersion();
+  ASSERT_TRUE(compactable->CompactBefore(now).ok());
+  EXPECT_TRUE(compactable->CompactBefore(now).ok()) << "again: a no-op";
+  auto old = store->WatchFrom(kWidgets, "x", {}, created - 1, [](const WatchEvent&) {});
+  EXPECT_EQ(old.status().code(), StatusCode::kOutOfRange) << old.status();
+  auto current = store->WatchFrom(kWidgets, "x", {}, now, [](const WatchEvent&) {});
+  EXPECT_TRUE(current.ok()) << current.status();
 }
 
 }  // namespace

@@ -8,9 +8,11 @@
 #include <openssl/rand.h>
 #include <sys/stat.h>
 
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "common/base64.h"
 #include "test/common/child_process.h"
@@ -205,6 +207,40 @@ TEST_F(EncryptionTest, RotationKeepsEverySecretReadable) {
   const std::string wrong = FailedStart(Config({{"key2", key1}}, false));
   EXPECT_NE(wrong.find(config_path().string()), std::string::npos) << wrong;
   EXPECT_NE(wrong.find("does not decrypt"), std::string::npos) << wrong;
+}
+
+// Secrets written before encryption was turned on: `fedctl admin rewrite-secrets` stores them
+// encrypted, and the storage compaction then removes the plaintext from the revision log, so
+// within two compaction intervals nothing readable is left in the store's files.
+TEST_F(EncryptionTest, PlaintextFromBeforeEncryptionIsGoneAfterRewriteAndCompaction) {
+  const std::string key1 = Base64StdEncode(RandomBytes(32));
+  const std::string token = "early-token-" + RandomHex(24);
+  const std::string b64 = Base64StdEncode(token);
+  ASSERT_EQ(server_.Start({"--storage-compaction-interval", "0.2"}), "");
+  ASSERT_EQ(
+      Call("POST", "/api/v1/namespaces/meridian-system/secrets", Secret("early", token))["kind"],
+      "Secret");
+  server_.process().Stop();
+  ASSERT_GT(InStore(b64), 0) << "written in plaintext before encryption";
+
+  WriteFile(config_path(), Config({{"key1", key1}}));
+  ASSERT_EQ(server_.Start({"--encryption-provider-config", config_path().string(),
+                           "--storage-compaction-interval", "0.2"}),
+            "");
+  test_env::CommandResult rewrite = test_env::RunCommand(test_env::BinDir() + "/fedctl --server " +
+                                                         server_.url() + " admin rewrite-secrets");
+  ASSERT_EQ(rewrite.exit_code, 0) << rewrite.output;
+  // Two intervals after the rewrite at most; polled rather than slept.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while ((InStore(b64) > 0 || InStore(token) > 0) && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(InStore(b64), 0);
+  EXPECT_EQ(InStore(token), 0);
+  EXPECT_EQ(Call("GET", "/api/v1/namespaces/meridian-system/secrets/early")["data"]["token"], b64);
+  server_.process().Stop();
+  EXPECT_EQ(InStore(b64), 0);
+  EXPECT_EQ(InStore(token), 0);
 }
 
 TEST_F(EncryptionTest, BadConfigurationsStopStartupNamingFileAndField) {
