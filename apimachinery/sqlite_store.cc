@@ -399,20 +399,25 @@ class SqliteStore final : public Store, public CompactableStore {
     return Status::Ok();
   }
 
+  // Inside a write transaction: removes the revision log before `new_oldest` and records
+  // the new oldest kept revision (both the count trim and CompactBefore).
+  Status DropEventsBeforeLocked(int64_t new_oldest) {
+    Stmt trim(writer_, "DELETE FROM events WHERE rev < ?1");
+    trim.Bind(1, new_oldest);
+    if (trim.Step() != SQLITE_DONE) return InternalError("sqlite trim: " + trim.Error());
+    Stmt oldest(writer_, "UPDATE meta SET value=?1 WHERE key='oldest'");
+    oldest.Bind(1, new_oldest);
+    if (oldest.Step() != SQLITE_DONE) return InternalError("sqlite meta: " + oldest.Error());
+    return Status::Ok();
+  }
+
   Status CompactBefore(int64_t revision) override {
     std::lock_guard lock(write_mu_);
     const int64_t new_oldest = std::min(revision, revision_);
     if (new_oldest <= oldest_kept_) return Status::Ok();
     MERIDIAN_RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE"));
-    Status st = [&]() -> Status {
-      Stmt trim(writer_, "DELETE FROM events WHERE rev < ?1");
-      trim.Bind(1, new_oldest);
-      if (trim.Step() != SQLITE_DONE) return InternalError("sqlite compact: " + trim.Error());
-      Stmt oldest(writer_, "UPDATE meta SET value=?1 WHERE key='oldest'");
-      oldest.Bind(1, new_oldest);
-      if (oldest.Step() != SQLITE_DONE) return InternalError("sqlite meta: " + oldest.Error());
-      return Exec(writer_, "COMMIT");
-    }();
+    Status st = DropEventsBeforeLocked(new_oldest);
+    if (st.ok()) st = Exec(writer_, "COMMIT");
     if (!st.ok()) {
       sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
       return st;
@@ -454,13 +459,7 @@ class SqliteStore final : public Store, public CompactableStore {
       if (meta.Step() != SQLITE_DONE) return InternalError("sqlite meta: " + meta.Error());
       // Trim the revision log in small steps so no single write pays for a big delete.
       if (rev - oldest_kept_ + 1 > options_.history_events) {
-        int64_t new_oldest = rev - options_.history_events + 1;
-        Stmt trim(writer_, "DELETE FROM events WHERE rev < ?1");
-        trim.Bind(1, new_oldest);
-        if (trim.Step() != SQLITE_DONE) return InternalError("sqlite trim: " + trim.Error());
-        Stmt oldest(writer_, "UPDATE meta SET value=?1 WHERE key='oldest'");
-        oldest.Bind(1, new_oldest);
-        if (oldest.Step() != SQLITE_DONE) return InternalError("sqlite meta: " + oldest.Error());
+        MERIDIAN_RETURN_IF_ERROR(DropEventsBeforeLocked(rev - options_.history_events + 1));
       }
       return Exec(writer_, "COMMIT");
     }();
