@@ -322,6 +322,31 @@ const Schema kSelfSubjectAccessReview = {
     {2, {"spec", Type::kMessage, false, &kSelfSubjectAccessReviewSpec}},
     {3, {"status", Type::kMessage, false, &kEmpty}}};
 
+// rbac.authorization.k8s.io/v1: what `kubectl create role|clusterrole|rolebinding|
+// clusterrolebinding` sends (every field of these kinds; they are small).
+const Schema kPolicyRule = {{1, {"verbs", Type::kString, true}},
+                            {2, {"apiGroups", Type::kString, true}},
+                            {3, {"resources", Type::kString, true}},
+                            {4, {"resourceNames", Type::kString, true}},
+                            {5, {"nonResourceURLs", Type::kString, true}}};
+const Schema kAggregationRule = {
+    {1, {"clusterRoleSelectors", Type::kMessage, true, &kLabelSelector}}};
+const Schema kRole = {{1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+                      {2, {"rules", Type::kMessage, true, &kPolicyRule}}};
+const Schema kClusterRole = {{1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+                             {2, {"rules", Type::kMessage, true, &kPolicyRule}},
+                             {3, {"aggregationRule", Type::kMessage, false, &kAggregationRule}}};
+const Schema kSubject = {{1, {"kind", Type::kString}},
+                         {2, {"apiGroup", Type::kString}},
+                         {3, {"name", Type::kString}},
+                         {4, {"namespace", Type::kString}}};
+const Schema kRoleRef = {{1, {"apiGroup", Type::kString}},
+                         {2, {"kind", Type::kString}},
+                         {3, {"name", Type::kString}}};
+const Schema kRoleBinding = {{1, {"metadata", Type::kMessage, false, &kObjectMeta}},
+                             {2, {"subjects", Type::kMessage, true, &kSubject}},
+                             {3, {"roleRef", Type::kMessage, false, &kRoleRef}}};
+
 }  // namespace
 
 StatusOr<json> DecodeKubernetesProtobuf(const std::string& body) {
@@ -360,12 +385,17 @@ StatusOr<json> DecodeKubernetesProtobuf(const std::string& body) {
       {"v1/Service", &kService},
       {"apps/v1/Deployment", &kDeployment},
       {"authorization.k8s.io/v1/SelfSubjectAccessReview", &kSelfSubjectAccessReview},
+      {"rbac.authorization.k8s.io/v1/Role", &kRole},
+      {"rbac.authorization.k8s.io/v1/ClusterRole", &kClusterRole},
+      {"rbac.authorization.k8s.io/v1/RoleBinding", &kRoleBinding},
+      {"rbac.authorization.k8s.io/v1/ClusterRoleBinding", &kRoleBinding},
   };
   auto schema = kSchemas.find(api_version + "/" + kind);
   if (schema == kSchemas.end()) {
     return UnimplementedError("protobuf request bodies are supported only for v1 Namespace, "
-                              "ConfigMap, Secret, ServiceAccount, Pod, Service and apps/v1 "
-                              "Deployment (got " + api_version + " " + kind +
+                              "ConfigMap, Secret, ServiceAccount, Pod, Service, apps/v1 "
+                              "Deployment and the rbac.authorization.k8s.io/v1 kinds (got " +
+                              api_version + " " + kind +
                               "); send JSON instead, e.g. kubectl create -f FILE");
   }
   json out = {{"apiVersion", api_version}, {"kind", kind}};

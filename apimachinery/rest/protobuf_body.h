@@ -1,9 +1,10 @@
 // Decoding of Kubernetes protobuf request bodies (Content-Type
 // application/vnd.kubernetes.protobuf) into JSON, for the few kinds kubectl's typed clients
 // send that way from its generators (`create namespace|configmap|secret|serviceaccount|
-// deployment|service`, `run`, `expose`): v1 Namespace, ConfigMap, Secret, ServiceAccount,
-// Pod, Service and apps/v1 Deployment, with their commonly set fields (unknown fields are
-// skipped). Other kinds are reported as unsupported (the REST layer answers 415).
+// deployment|service|role|clusterrole|rolebinding|clusterrolebinding`, `run`, `expose`,
+// `auth can-i`): v1 Namespace, ConfigMap, Secret, ServiceAccount, Pod, Service, apps/v1
+// Deployment with their commonly set fields (unknown fields are skipped), the four
+// rbac.authorization.k8s.io/v1 kinds whole, and SelfSubjectAccessReview. Other kinds are reported as unsupported (the REST layer answers 415).
 // Everything else kubectl does (create/apply/replace -f, patch, ...) sends JSON.
 // Pure functions; thread-safe.
 #pragma once

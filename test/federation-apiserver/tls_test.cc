@@ -555,30 +555,12 @@ TEST_F(TlsTest, KubectlOverTlsWithTheAdminKubeconfigATokenAndAnOidcUser) {
   const std::string manifest = (*dir_ / "fw.json").string();
   std::ofstream(manifest) << fw.dump();
 
-  // RBAC objects go as JSON files: `kubectl create rolebinding` sends protobuf, which the
-  // server decodes only for a few core kinds (415 naming the kind otherwise).
-  auto binding = [&](const std::string& ns, const std::string& name, const std::string& role,
-                     const json& subject) {
-    json b = {
-        {"apiVersion", "rbac.authorization.k8s.io/v1"},
-        {"kind", ns.empty() ? "ClusterRoleBinding" : "RoleBinding"},
-        {"metadata", {{"name", name}}},
-        {"roleRef",
-         {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
-        {"subjects", json::array({subject})}};
-    if (!ns.empty()) b["metadata"]["namespace"] = ns;
-    const std::string file = (*dir_ / (name + ".json")).string();
-    std::ofstream(file) << b.dump();
-    return "create -f " + file;
-  };
-  const json viewers = {
-      {"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Group"}, {"name", "viewers"}};
-  const json editors = {
-      {"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "Group"}, {"name", "shop-editors"}};
+  // RBAC objects from kubectl's generators, which send protobuf bodies.
   for (const std::string& cmd :
        {std::string("create namespace shop"), std::string("create namespace payments"),
-        binding("shop", "viewers-view", "view", viewers),
-        binding("shop", "editors-edit", "edit", editors)}) {
+        std::string("create rolebinding viewers-view -n shop --clusterrole=view --group=viewers"),
+        std::string("create rolebinding editors-edit -n shop --clusterrole=edit "
+                    "--group=shop-editors")}) {
     test_env::CommandResult r = run(admin + cmd);
     ASSERT_EQ(r.exit_code, 0) << cmd << ": " << r.output;
   }
@@ -615,11 +597,14 @@ TEST_F(TlsTest, KubectlOverTlsWithTheAdminKubeconfigATokenAndAnOidcUser) {
   EXPECT_EQ(can_i(editor + "auth can-i create residencypolicies"), "no");
   r = run(editor + "get secrets -n meridian-system");
   EXPECT_NE(r.output.find("Forbidden"), std::string::npos) << r.output;
-  r = run(editor + binding("", "edie-root", "cluster-admin",
-                           {{"apiGroup", "rbac.authorization.k8s.io"},
-                            {"kind", "User"},
-                            {"name", "edie@example.com"}}));
-  EXPECT_NE(r.output.find("Forbidden"), std::string::npos) << r.output;
+  r = run(editor +
+          "create clusterrolebinding edie-root --clusterrole=cluster-admin "
+          "--user=edie@example.com");
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.output.find("User \"edie@example.com\" cannot create resource "
+                          "\"clusterrolebindings\""),
+            std::string::npos)
+      << r.output;
   // Bad credentials: an unknown token, an expired or foreign-signed ID token.
   json expired = Claims("edie@example.com");
   expired["exp"] = Now() - 60;

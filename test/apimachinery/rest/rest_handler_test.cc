@@ -659,5 +659,42 @@ TEST(ProtobufBodyTest, SelfSubjectAccessReviewAsKubectlSendsIt) {
                             "resource":"residencypolicies"})"));
 }
 
+// `kubectl create rolebinding viewers-view --clusterrole=view --group=viewers -n shop` and
+// `kubectl create clusterrole reader --verb=get,list --resource=pods` send these.
+TEST(ProtobufBodyTest, RbacKindsAsKubectlCreateSendsThem) {
+  std::string binding =
+      Field(1, Field(1, "viewers-view") + Field(3, "shop")) +
+      Field(2, Field(1, "Group") + Field(2, "rbac.authorization.k8s.io") + Field(3, "viewers")) +
+      Field(2, Field(1, "ServiceAccount") + Field(3, "bot") + Field(4, "ci")) +
+      Field(3, Field(1, "rbac.authorization.k8s.io") + Field(2, "ClusterRole") + Field(3, "view"));
+  std::string body =
+      std::string("k8s\0", 4) +
+      Field(1, Field(1, "rbac.authorization.k8s.io/v1") + Field(2, "RoleBinding")) +
+      Field(2, binding);
+  StatusOr<json> decoded = DecodeKubernetesProtobuf(body);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, json::parse(R"({"apiVersion":"rbac.authorization.k8s.io/v1",
+      "kind":"RoleBinding","metadata":{"name":"viewers-view","namespace":"shop"},
+      "subjects":[{"kind":"Group","apiGroup":"rbac.authorization.k8s.io","name":"viewers"},
+                  {"kind":"ServiceAccount","name":"bot","namespace":"ci"}],
+      "roleRef":{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"view"}})"));
+
+  std::string rule = Field(1, "get") + Field(1, "list") + Field(2, "") + Field(3, "pods") +
+                     Field(4, "web");
+  std::string selector = Field(1, Field(1, "rbac.example.com/aggregate") + Field(2, "true"));
+  std::string role = Field(1, Field(1, "reader")) + Field(2, rule) + Field(3, Field(1, selector));
+  body = std::string("k8s\0", 4) +
+         Field(1, Field(1, "rbac.authorization.k8s.io/v1") + Field(2, "ClusterRole")) +
+         Field(2, role);
+  decoded = DecodeKubernetesProtobuf(body);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  EXPECT_EQ(*decoded, json::parse(R"({"apiVersion":"rbac.authorization.k8s.io/v1",
+      "kind":"ClusterRole","metadata":{"name":"reader"},
+      "rules":[{"verbs":["get","list"],"apiGroups":[""],"resources":["pods"],
+                "resourceNames":["web"]}],
+      "aggregationRule":{"clusterRoleSelectors":[
+          {"matchLabels":{"rbac.example.com/aggregate":"true"}}]}})"));
+}
+
 }  // namespace
 }  // namespace meridian::apimachinery::rest::testing
