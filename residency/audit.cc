@@ -92,6 +92,28 @@ std::vector<std::string> AuditedNamespaces(const std::vector<api::ResidencyPolic
   return {names.begin(), names.end()};
 }
 
+namespace {
+
+// What governs an object: the matching policies' rules and the jurisdictions they allow.
+struct Governing {
+  std::vector<placement::ResidencyRule> rules;
+  placement::AllowedJurisdictions allowed;
+};
+
+// Whether the policies that apply in `ns` select by labels at all: when none does (every one
+// has an empty selector, which matches any labels), the rules of every object in `ns` are the
+// same and are worked out once per scan.
+bool RulesIgnoreLabels(const std::string& ns, const std::vector<api::ResidencyPolicy>& policies) {
+  for (const api::ResidencyPolicy& p : policies) {
+    const auto& names = p.spec.namespaces;
+    if (!names.empty() && std::find(names.begin(), names.end(), ns) == names.end()) continue;
+    if (!p.spec.workload_selector.Empty()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
                            const placement::World& world,
                            const std::vector<api::ResidencyPolicy>& policies,
@@ -100,6 +122,37 @@ AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
   std::map<std::string, const api::FederatedWorkload*> by_label;
   for (const api::FederatedWorkload& w : workloads) by_label[sync::WorkloadLabelValue(w)] = &w;
   const placement::PlacementPolicy no_own;
+  // A full scan sees the same workloads and namespaces over and over (1,000,000 objects at
+  // issue 14's scale): what governs each is worked out once per scan, not once per object.
+  std::map<const api::FederatedWorkload*, Governing> by_workload;
+  std::map<std::string, std::optional<Governing>, std::less<>> by_namespace;  // nullopt: by labels
+  Governing per_object;  // an object whose namespace's policies select by labels
+  auto governing = [&](const MemberObject& o,
+                       const api::FederatedWorkload* workload) -> const Governing& {
+    if (workload) {
+      auto [it, added] = by_workload.try_emplace(workload);
+      if (added) {
+        it->second.rules = ResidencyRulesFor(*workload, policies);
+        it->second.allowed =
+            placement::AllowedJurisdictionsFor(workload->spec.placement, it->second.rules);
+      }
+      return it->second;
+    }
+    auto it = by_namespace.find(o.ns);
+    if (it == by_namespace.end()) {
+      std::optional<Governing> g;
+      if (RulesIgnoreLabels(o.ns, policies)) {
+        g.emplace();
+        g->rules = ResidencyRulesForObject(o.ns, {}, policies);
+        g->allowed = placement::AllowedJurisdictionsFor(no_own, g->rules);
+      }
+      it = by_namespace.emplace(o.ns, std::move(g)).first;
+    }
+    if (it->second) return *it->second;
+    per_object.rules = ResidencyRulesForObject(o.ns, o.labels, policies);
+    per_object.allowed = placement::AllowedJurisdictionsFor(no_own, per_object.rules);
+    return per_object;
+  };
   for (const MemberInventory& inv : inventories) {
     std::optional<uint32_t> index = world.FindCluster(inv.member);
     if (!inv.verified || !index) {
@@ -126,12 +179,9 @@ AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
         if (it != by_label.end()) workload = it->second;
       }
       const placement::PlacementPolicy& own = workload ? workload->spec.placement : no_own;
-      const std::vector<placement::ResidencyRule> rules =
-          workload ? ResidencyRulesFor(*workload, policies)
-                   : ResidencyRulesForObject(o.ns, o.labels, policies);
-      const placement::AllowedJurisdictions allowed =
-          placement::AllowedJurisdictionsFor(own, rules);
-      if (placement::ClusterAllowed(world, *index, allowed)) continue;
+      const Governing& g = governing(o, workload);
+      const std::vector<placement::ResidencyRule>& rules = g.rules;
+      if (placement::ClusterAllowed(world, *index, g.allowed)) continue;
       ResidencyViolation v;
       v.member = inv.member;
       v.jurisdiction = jurisdiction;

@@ -5,6 +5,8 @@
 #include <chrono>
 #include <cstdio>
 
+#include "residency/internal/stored_data.h"
+
 namespace meridian::residency {
 namespace {
 
@@ -40,13 +42,17 @@ std::string Sha256Hex(std::string_view bytes) {
   return out;
 }
 
-std::string CanonicalForm(const EvidenceEntry& e) {
+std::string CanonicalForm(const EvidenceEntry& e) { return CanonicalForm(e, e.data.dump()); }
+
+std::string CanonicalForm(const EvidenceEntry& e, std::string_view data) {
   // The bytes of json{{"data", …}, {"previousHash", …}, {"sequence", …}, {"time", …},
   // {"type", …}}.dump() (nlohmann's object is a std::map: keys come out sorted, at every
   // level), written out so that data is not deep-copied into a temporary object: verify
   // hashes every entry of the chain.
-  std::string out = "{\"data\":";
-  out += e.data.dump();
+  std::string out;
+  out.reserve(data.size() + 200);
+  out += "{\"data\":";
+  out += data;
   out += ",\"previousHash\":";
   out += json(e.previous_hash).dump();
   out += ",\"sequence\":";
@@ -251,9 +257,47 @@ Status ChainVerifier::Add(json&& object) {
   return AddEntry(decoded.spec);  // checks its hash once
 }
 
+Status ChainVerifier::AddStored(std::string_view text) {
+  if (!first_error_.ok()) return first_error_;
+  if (std::optional<internal::DataSpan> span = internal::FindCanonicalData(text)) {
+    // Everything but data is parsed and decoded as usual (data stands in as {}), so the same
+    // checks apply to it; data itself was checked by FindCanonicalData, and a canonical object
+    // of integers has no problem the decoder would report.
+    std::string rest;
+    rest.reserve(text.size() - (span->end - span->begin) + 2);
+    rest.append(text.substr(0, span->begin)).append("{}").append(text.substr(span->end));
+    const json object = json::parse(rest, nullptr, /*allow_exceptions=*/false);
+    if (!object.is_discarded() && !IsHeadObject(object)) {
+      FieldErrors errors;
+      api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(object, &errors);
+      if (errors.empty() && decoded.spec.type != kCheckpointType) {
+        const std::string_view data = text.substr(span->begin, span->end - span->begin);
+        return Link(decoded.spec, Sha256Hex(CanonicalForm(decoded.spec, data)));
+      }
+    }
+  }
+  // The rest (the head, a checkpoint, a malformed or non-canonical object) the full way, so
+  // what is found and said is the same.
+  json object;
+  try {
+    object = json::parse(text);
+  } catch (const json::parse_error& e) {
+    return Fail(Status(
+        StatusCode::kDataLoss,
+        "the object after " +
+            (last_.sequence == 0 ? std::string("the start of the chain") : Label(last_.sequence)) +
+            " is not JSON: " + e.what()));
+  }
+  return Add(std::move(object));
+}
+
 Status ChainVerifier::AddEntry(const EvidenceEntry& e) {
   if (!first_error_.ok()) return first_error_;
-  if (const std::string computed = EntryHash(e); computed != e.hash) {
+  return Link(e, EntryHash(e));
+}
+
+Status ChainVerifier::Link(const EvidenceEntry& e, const std::string& computed) {
+  if (computed != e.hash) {
     return Fail(Status(StatusCode::kDataLoss, Label(e.sequence) +
                                                   ": changed: its content no longer matches its "
                                                   "hash (stored " +

@@ -75,6 +75,10 @@ std::string Sha256Hex(std::string_view bytes);
 // The bytes an entry's hash is taken over (see the file comment). `hash` is not part of it.
 std::string CanonicalForm(const EvidenceEntry& entry);
 
+// The same with data given as its canonical bytes (`data` == entry.data.dump()): verify hashes
+// a stored entry over its data's stored bytes when they already are canonical.
+std::string CanonicalForm(const EvidenceEntry& entry, std::string_view data);
+
 // Sha256Hex(CanonicalForm(entry)).
 std::string EntryHash(const EvidenceEntry& entry);
 
@@ -159,6 +163,13 @@ class ChainVerifier {
   Status Add(const nlohmann::json& object);
   // The same, taking the object apart instead of copying its data (a parsed page's items).
   Status Add(nlohmann::json&& object);
+  // The same from an object's stored JSON text (what the store and the API return), finding
+  // exactly what Add(nlohmann::json::parse(text)) finds. When the text's data is already in
+  // canonical form (nearly always: the writer stores dump()'s bytes) the entry is hashed over
+  // those bytes and data's JSON tree is never built (residency/internal/stored_data.h);
+  // otherwise, and for the head and checkpoints, it is parsed and added whole. Text that is
+  // not JSON: kDataLoss "the object after entry 41 (…) is not JSON: …".
+  Status AddStored(std::string_view text);
   // Also for an already decoded entry (its hash is checked here too); `entry` must be well
   // formed (api::DecodeResidencyEvidence found nothing).
   Status AddEntry(const EvidenceEntry& entry);
@@ -166,6 +177,8 @@ class ChainVerifier {
 
  private:
   Status Fail(Status s);
+  // AddEntry after the hash: `computed` is the entry's hash over its content.
+  Status Link(const EvidenceEntry& entry, const std::string& computed);
 
   std::optional<EvidenceVerifyKey> key_;
   Status first_error_;

@@ -5,7 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include "placement/residency.h"
 #include "residency/enforcement.h"
+#include "residency/policy.h"
 #include "sync/propagation.h"
 
 namespace meridian::residency {
@@ -115,6 +117,77 @@ TEST(ResidencyAuditTest, AWorkloadSelectorLimitsWhatAPolicyGoverns) {
   ASSERT_EQ(r.violations.size(), 1u);
   EXPECT_EQ(r.violations[0].object.name, "rogue");
   EXPECT_EQ(AuditedNamespaces({ledger_only, EuOnly()}), std::vector<std::string>{"payments"});
+}
+
+// A scan works out what governs each workload and each namespace once (residency/audit.cc);
+// the answer must be the one worked out per object, with selectors in some namespaces and a
+// policy over every namespace.
+TEST(ResidencyAuditTest, ScanAgreesWithRulesWorkedOutPerObject) {
+  api::ResidencyPolicy web_in_us;
+  web_in_us.metadata.name = "shop-web-us";
+  web_in_us.spec.namespaces = {"shop"};
+  web_in_us.spec.jurisdictions = {"us"};
+  web_in_us.spec.workload_selector.match_labels = {{"app", "web"}};
+  api::ResidencyPolicy anywhere_not_in;  // every namespace, by label
+  anywhere_not_in.metadata.name = "tier-data-eu-us";
+  anywhere_not_in.spec.jurisdictions = {"eu", "us"};
+  anywhere_not_in.spec.workload_selector.match_labels = {{"tier", "data"}};
+  const std::vector<api::ResidencyPolicy> policies = {EuOnly(), web_in_us, anywhere_not_in};
+  api::FederatedWorkload web;
+  web.metadata.ns = "shop";
+  web.metadata.name = "web";
+  web.metadata.labels = {{"app", "web"}};
+  const std::vector<api::FederatedWorkload> workloads = {Crm(), web};
+  const std::vector<std::map<std::string, std::string>> label_sets = {
+      {},
+      {{"app", "web"}},
+      {{"app", "docs"}},
+      {{"tier", "data"}},
+      {{"app", "web"}, {"tier", "data"}},
+      {{sync::kManagedByLabel, sync::kManagedByValue}, {sync::kWorkloadLabel, "default.crm"}},
+      {{sync::kManagedByLabel, sync::kManagedByValue}, {sync::kWorkloadLabel, "shop.web"}},
+  };
+  std::vector<MemberInventory> inventories;
+  for (const char* member : {"eu-west-1", "us-east-1", "ap-south-1"}) {
+    MemberInventory inv{member, true, "", {}};
+    int i = 0;
+    for (const char* ns : {"payments", "shop", "default"}) {
+      for (const auto& labels : label_sets) {
+        inv.objects.push_back(
+            Object(kDeployments, "Deployment", ns, "d" + std::to_string(i++), labels));
+      }
+    }
+    inventories.push_back(std::move(inv));
+  }
+  AuditResult r = AuditResidency(inventories, *Fleet(), policies, workloads);
+  // The same, object by object.
+  std::vector<std::string> want;
+  for (const MemberInventory& inv : inventories) {
+    const uint32_t index = *Fleet()->FindCluster(inv.member);
+    for (const MemberObject& o : inv.objects) {
+      const api::FederatedWorkload* w = nullptr;
+      auto label = o.labels.find(sync::kWorkloadLabel);
+      for (const api::FederatedWorkload& candidate : workloads) {
+        if (label != o.labels.end() && label->second == sync::WorkloadLabelValue(candidate)) {
+          w = &candidate;
+        }
+      }
+      const placement::PlacementPolicy own = w ? w->spec.placement : placement::PlacementPolicy{};
+      const auto rules =
+          w ? ResidencyRulesFor(*w, policies) : ResidencyRulesForObject(o.ns, o.labels, policies);
+      if (!placement::ClusterAllowed(*Fleet(), index,
+                                     placement::AllowedJurisdictionsFor(own, rules))) {
+        want.push_back(inv.member + "/" + o.ns + "/" + o.name + " " +
+                       placement::DescribeAllowed(own, rules));
+      }
+    }
+  }
+  std::vector<std::string> got;
+  for (const ResidencyViolation& v : r.violations) {
+    got.push_back(v.member + "/" + v.object.ns + "/" + v.object.name + " " + v.allowed);
+  }
+  EXPECT_EQ(got, want);
+  EXPECT_GT(want.size(), 10u);
 }
 
 TEST(ResidencyAuditTest, MemberObjectFromReadsKindNamespaceLabelsAndOwners) {

@@ -59,13 +59,31 @@ std::vector<json> Chain(int before, int after, const EvidenceSigningKey& key = K
   return objects;
 }
 
+// Verifies from the parsed objects and, with a second verifier, from their stored text
+// (AddStored): both must find the same thing, word for word.
 StatusOr<ChainSummary> VerifyAll(const std::vector<json>& objects,
                                  std::optional<EvidenceVerifyKey> key = Key().public_key()) {
-  ChainVerifier v(std::move(key));
-  for (const json& o : objects) {
-    if (Status s = v.Add(o); !s.ok()) return s;
+  ChainVerifier v(key), from_text(std::move(key));
+  StatusOr<ChainSummary> trees = [&]() -> StatusOr<ChainSummary> {
+    for (const json& o : objects) {
+      if (Status s = v.Add(o); !s.ok()) return s;
+    }
+    return v.Finish();
+  }();
+  StatusOr<ChainSummary> bytes = [&]() -> StatusOr<ChainSummary> {
+    for (const json& o : objects) {
+      if (Status s = from_text.AddStored(o.dump()); !s.ok()) return s;
+    }
+    return from_text.Finish();
+  }();
+  EXPECT_EQ(trees.status().ToString(), bytes.status().ToString());
+  if (trees.ok() && bytes.ok()) {
+    EXPECT_EQ(trees->entries, bytes->entries);
+    EXPECT_EQ(trees->checkpoints, bytes->checkpoints);
+    EXPECT_EQ(trees->anchor_checkpoint, bytes->anchor_checkpoint);
+    EXPECT_EQ(trees->sealed_first_time, bytes->sealed_first_time);
   }
-  return v.Finish();
+  return trees;
 }
 
 // Compaction as the checkpointer does it: the first `n` stored entries removed.

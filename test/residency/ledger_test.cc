@@ -31,12 +31,33 @@ std::vector<json> Chain(int n) {
   return objects;
 }
 
-StatusOr<ChainSummary> VerifyAll(const std::vector<json>& objects) {
+StatusOr<ChainSummary> VerifyTrees(const std::vector<json>& objects) {
   ChainVerifier v;
   for (const json& o : objects) {
     if (Status s = v.Add(o); !s.ok()) return s;
   }
   return v.Finish();
+}
+
+// Verifies the chain from its parsed objects and from their stored text (AddStored): both must
+// find the same thing, word for word.
+StatusOr<ChainSummary> VerifyAll(const std::vector<json>& objects) {
+  StatusOr<ChainSummary> trees = VerifyTrees(objects);
+  ChainVerifier v;
+  Status stored;
+  for (const json& o : objects) {
+    if (stored = v.AddStored(o.dump()); !stored.ok()) break;
+  }
+  StatusOr<ChainSummary> bytes = stored.ok() ? v.Finish() : StatusOr<ChainSummary>(stored);
+  EXPECT_EQ(trees.status().ToString(), bytes.status().ToString());
+  if (trees.ok() && bytes.ok()) {
+    EXPECT_EQ(trees->entries, bytes->entries);
+    EXPECT_EQ(trees->head_sequence, bytes->head_sequence);
+    EXPECT_EQ(trees->pending, bytes->pending);
+    EXPECT_EQ(trees->first_time, bytes->first_time);
+    EXPECT_EQ(trees->last_time, bytes->last_time);
+  }
+  return trees;
 }
 
 TEST(LedgerTest, Sha256IsTheStandardOne) {
