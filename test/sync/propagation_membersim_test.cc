@@ -220,7 +220,11 @@ TEST_F(PropagationMembersimTest, DriftInAMemberIsRepairedFromItsWatchWithinSecon
 TEST_F(PropagationMembersimTest, AHungMemberDoesNotDelayTheOthers) {
   auto controller = StartController();
   CreateWorkload("api");
-  ASSERT_TRUE(Eventually([&] { return InMember("m-b", "api").has_value(); }));
+  // Both hold it first: an earlier test's leftovers in the shared membersim may make this
+  // federation remove namespace shop (it created it and places nothing there before the
+  // placement is written), and a member then recreates it only after 2 s of Terminating.
+  ASSERT_TRUE(Eventually(
+      [&] { return InMember("m-a", "api").has_value() && InMember("m-b", "api").has_value(); }));
   auto ctl = [&](const std::string& args) {
     auto r = test_env::RunCommand(test_env::BinDir() + "/membersim ctl --server " + sim_url_ +
                                   " " + args);
