@@ -85,6 +85,15 @@ json Finalizers(const json& o) {
   return *f;
 }
 
+// A Namespace's spec.finalizers (what its namespace controller still has to do).
+json SpecFinalizers(const json& o) {
+  auto spec = o.find("spec");
+  if (spec == o.end() || !spec->is_object()) return json::array();
+  auto f = spec->find("finalizers");
+  if (f == spec->end() || !f->is_array()) return json::array();
+  return *f;
+}
+
 // Checks apiVersion/kind of a body against the resource and fills them in when absent.
 std::optional<ApiError> CheckTypeMeta(const ResourceInfo& r, json& body) {
   const std::string want_version = r.GroupVersion();
@@ -361,7 +370,8 @@ std::string ObjectService::NewUid() {
   return buf;
 }
 
-std::optional<ApiError> ObjectService::CheckNamespace(const std::string& ns) {
+std::optional<ApiError> ObjectService::CheckNamespace(const ResourceInfo& r, const std::string& ns,
+                                                      const std::string& name) {
   if (!registry_.HasNamespaces()) return std::nullopt;
   StatusOr<json> got = store_.Get(ObjectKey{kNamespaces, "", ns});
   if (!got.ok()) {
@@ -369,10 +379,16 @@ std::optional<ApiError> ObjectService::CheckNamespace(const std::string& ns) {
     return ApiError::FromStatus(got.status());
   }
   if (!MetaString(*got, "deletionTimestamp").empty()) {
-    ApiError e = ApiError::Forbidden("unable to create new content in namespace " + ns +
-                                     " because it is being terminated");
-    // As kube-apiserver's NamespaceLifecycle admission: clients tell it from an RBAC denial
-    // by this cause.
+    // As kube-apiserver's NamespaceLifecycle admission (admission.NewForbidden): the
+    // resource and name first, details naming them, and a cause that clients tell it from
+    // an RBAC denial by.
+    const std::string what = r.GroupResource() + (name.empty() ? "" : " " + Quoted(name));
+    ApiError e =
+        ApiError::Forbidden(what + " is forbidden: unable to create new content in namespace " +
+                            ns + " because it is being terminated");
+    e.group = r.group;
+    e.kind = r.plural;
+    e.name = name;
     e.causes.push_back(
         {"NamespaceTerminating", "namespace " + ns + " is being terminated", "metadata.namespace"});
     return e;
@@ -437,7 +453,8 @@ ApiResult<json> ObjectService::Create(const ResourceInfo& r, const std::string& 
                              {{"metadata.name", "Required value: name or generateName is required"}});
   }
   if (r.namespaced) {
-    if (auto e = CheckNamespace(ns)) return *e;
+    // kube-apiserver names the generateName prefix when there is no name yet.
+    if (auto e = CheckNamespace(r, ns, name.empty() ? generate : name)) return *e;
   }
 
   // Server-owned metadata.
@@ -881,6 +898,47 @@ bool ObjectService::NamespaceHasContent(const std::string& ns) {
   return false;
 }
 
+bool ObjectService::PurgeNamespace(const std::string& ns, const RequestContext& ctx) {
+  return DeleteNamespaceContents(ns, ctx);
+}
+
+ApiResult<bool> ObjectService::FinalizeNamespace(const std::string& name,
+                                                 const std::string& finalizer) {
+  ObjectKey key{kNamespaces, "", name};
+  for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    StatusOr<json> old = store_.Get(key);
+    if (!old.ok()) {
+      if (old.status().code() == StatusCode::kNotFound)
+        return ApiError::NotFound("", "namespaces", name);
+      return ApiError::FromStatus(old.status());
+    }
+    if (MetaString(*old, "deletionTimestamp").empty()) {
+      return ApiError::Conflict("", "namespaces", name, "the namespace is not being deleted");
+    }
+    StatusOr<int64_t> rv = ResourceVersionOf(*old);
+    json updated = *old;
+    json kept = json::array();
+    for (const json& f : SpecFinalizers(*old)) {
+      if (!(f.is_string() && f.get<std::string>() == finalizer)) kept.push_back(f);
+    }
+    // As the registry's ShouldDeleteNamespaceDuringUpdate: nothing left to wait for.
+    if (kept.empty() && Finalizers(*old).empty()) {
+      StatusOr<json> gone = store_.Delete(key, rv.ok() ? *rv : 0);
+      if (!gone.ok() && gone.status().code() == StatusCode::kAborted) continue;
+      if (!gone.ok()) return ApiError::FromStatus(gone.status());
+      return true;
+    }
+    if (kept.size() == SpecFinalizers(*old).size()) return false;  // not ours to remove
+    updated["spec"]["finalizers"] = std::move(kept);
+    if (updated["spec"]["finalizers"].empty()) updated["spec"].erase("finalizers");
+    StatusOr<json> written = store_.Update(key, std::move(updated), rv.ok() ? *rv : 0);
+    if (!written.ok() && written.status().code() == StatusCode::kAborted) continue;
+    if (!written.ok()) return ApiError::FromStatus(written.status());
+    return false;
+  }
+  return ApiError::Conflict("", "namespaces", name);
+}
+
 bool ObjectService::DeleteNamespaceContents(const std::string& ns, const RequestContext& ctx) {
   for (const ResourceInfo& r : NamespacedTypes()) {
     ListOptions opts;
@@ -896,7 +954,8 @@ bool ObjectService::DeleteNamespaceContents(const std::string& ns, const Request
 }
 
 void ObjectService::MaybeFinishNamespace(const std::string& ns) {
-  if (ns.empty() || !registry_.HasNamespaces()) return;
+  // Deferred: the embedder's namespace controller removes it (FinalizeNamespace).
+  if (ns.empty() || !registry_.HasNamespaces() || defer_namespace_deletion_) return;
   ObjectKey key{kNamespaces, "", ns};
   StatusOr<json> got = store_.Get(key);
   if (!got.ok() || MetaString(*got, "deletionTimestamp").empty() || !Finalizers(*got).empty()) {
@@ -941,7 +1000,13 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
     if (!errors.empty()) return ApiError::Invalid(r.group, r.kind, name, errors);
     const bool dry_run = options.dry_run || ctx.dry_run;
     bool blocked = !Finalizers(*old).empty();
-    if (is_namespace && !dry_run) {
+    if (is_namespace && defer_namespace_deletion_) {
+      // kube-apiserver's namespace REST Delete: the first delete only starts termination;
+      // later ones change nothing until the namespace controller has finalized it.
+      if (MetaString(*old, "deletionTimestamp").empty() || !SpecFinalizers(*old).empty()) {
+        blocked = true;
+      }
+    } else if (is_namespace && !dry_run) {
       // Like the namespace controller: delete the contents; the namespace stays Terminating
       // while anything (e.g. an object with finalizers) is left, and goes with the last one.
       const bool empty = DeleteNamespaceContents(name, ctx);
@@ -956,7 +1021,8 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
       json marked = *old;
       json& meta = Meta(marked);
       meta["deletionTimestamp"] = FormatRfc3339(clock_.Now());
-      meta["deletionGracePeriodSeconds"] = 0;
+      // A namespace is not gracefully deleted: kube-apiserver sets no grace period on it.
+      if (!is_namespace) meta["deletionGracePeriodSeconds"] = 0;
       // As BeforeDelete: a kind that keeps a generation gets a new one.
       if (meta.contains("generation")) meta["generation"] = meta["generation"].get<int64_t>() + 1;
       if (is_namespace) marked["status"]["phase"] = "Terminating";

@@ -18,7 +18,8 @@
 //     namespace (404 `namespaces "x" not found`; 403 while it is being deleted); a new
 //     Namespace gets status.phase Active; deleting a Namespace deletes its objects and, while
 //     some remain (objects with finalizers are only marked), keeps the Namespace with
-//     deletionTimestamp and phase Terminating until the last one goes;
+//     deletionTimestamp and phase Terminating until the last one goes (or, with
+//     DeferNamespaceDeletion, only marks it and leaves the rest to a namespace controller);
 //   - admission: mutating callbacks, then validating callbacks whose FieldErrors become
 //     422 Invalid with details.causes;
 //   - patches (merge, JSON, strategic; see patch.h) retried on write conflicts like a real
@@ -129,6 +130,23 @@ class ObjectService {
   void AddMutatingAdmission(MutatingAdmission m) { mutating_.push_back(std::move(m)); }
   void AddValidatingAdmission(ValidatingAdmission v) { validating_.push_back(std::move(v)); }
 
+  // Startup only. Namespaces then go as on kube-apiserver, in two steps: deleting an Active
+  // Namespace only marks it (deletionTimestamp, status.phase Terminating; the answer is the
+  // marked object), deleting it again answers it unchanged while spec.finalizers is not
+  // empty, and its objects stay until a namespace controller (the embedder's) calls
+  // PurgeNamespace and FinalizeNamespace. Without it (the federation-apiserver, which runs
+  // no such controller) deleting a Namespace empties it in the same request.
+  void DeferNamespaceDeletion() { defer_namespace_deletion_ = true; }
+
+  // The namespace controller's steps for a Namespace being deleted. PurgeNamespace deletes
+  // every object in `ns` (objects with finalizers are only marked) and says whether nothing
+  // is left. FinalizeNamespace removes `finalizer` from the Namespace's spec.finalizers, as
+  // kube-apiserver's PUT .../finalize; once spec.finalizers and metadata.finalizers are both
+  // empty the Namespace is removed (answer: true). 404 if absent; 409 if it is not being
+  // deleted.
+  bool PurgeNamespace(const std::string& ns, const RequestContext& ctx = {});
+  ApiResult<bool> FinalizeNamespace(const std::string& name, const std::string& finalizer);
+
   const ResourceRegistry& registry() const { return registry_; }
   Store& store() { return store_; }
 
@@ -207,7 +225,9 @@ class ObjectService {
                                        bool* lost_race);
   // Runs mutating then validating admission (plus name/label validation on create).
   std::optional<ApiError> Admit(const AdmissionAttributes& attrs, nlohmann::json* object);
-  std::optional<ApiError> CheckNamespace(const std::string& ns);
+  // The NamespaceLifecycle admission for a create of `name` (a `r`) in `ns`.
+  std::optional<ApiError> CheckNamespace(const ResourceInfo& r, const std::string& ns,
+                                         const std::string& name);
   std::vector<ResourceInfo> NamespacedTypes();
   bool NamespaceHasContent(const std::string& ns);
   // Deletes (or marks) every object in `ns`; true when nothing is left.
@@ -221,6 +241,7 @@ class ObjectService {
   const ResourceRegistry& registry_;
   std::vector<MutatingAdmission> mutating_;
   std::vector<ValidatingAdmission> validating_;
+  bool defer_namespace_deletion_ = false;
 
   std::mutex mu_;  // guards generic_types_ and rng_state_
   std::map<ResourceType, ResourceInfo> generic_types_;  // generic (fallback) resources written

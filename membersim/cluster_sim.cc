@@ -14,8 +14,8 @@ int64_t Ms(Timestamp t) {
 }
 
 const std::vector<ResourceType>& WatchedTypes() {
-  static const std::vector<ResourceType> types = {kNodes, kPods, kServices, kDeployments, kReplicaSets,
-                                                  kStatefulSets};
+  static const std::vector<ResourceType> types = {
+      kNodes, kPods, kServices, kDeployments, kReplicaSets, kStatefulSets, kNamespaces};
   return types;
 }
 
@@ -54,6 +54,7 @@ SimulatedCluster::SimulatedCluster(ClusterSpec spec, const Clock& clock, Options
   service_->AddMutatingAdmission(StorageRoundTrip());
   service_->AddMutatingAdmission(CoreKindsHaveNoGeneration());
   service_->AddMutatingAdmission(NamespaceDefaulting());
+  service_->DeferNamespaceDeletion();  // SyncNamespaces is the namespace controller
 }
 
 SimulatedCluster::~SimulatedCluster() {
@@ -110,6 +111,9 @@ int SimulatedCluster::Reconcile(Timestamp now) {
     *s.out = std::move(list->items);
   }
   Step step = reconciler_.Reconcile(snap, faults(), now);
+  if (std::optional<Timestamp> again = SyncNamespaces(now)) {
+    if (!step.wake_at || *again < *step.wake_at) step.wake_at = again;
+  }
   int applied = 0;
   bool failed = false;
   const auto& reg = MemberClusterRegistry();
@@ -159,6 +163,48 @@ int SimulatedCluster::Reconcile(Timestamp now) {
   }
   next_wake_ms_.store(wake);
   return applied;
+}
+
+std::optional<Timestamp> SimulatedCluster::SyncNamespaces(Timestamp now) {
+  auto listed = store_->List(kNamespaces, {});
+  if (!listed.ok()) return now + std::chrono::milliseconds(500);
+  std::optional<Timestamp> wake;
+  auto wake_at = [&](Timestamp t) {
+    if (!wake || t < *wake) wake = t;
+  };
+  std::map<std::string, Timestamp> still;
+  for (const nlohmann::json& ns : listed->items) {
+    const nlohmann::json& meta = ns["metadata"];
+    if (!meta.contains("deletionTimestamp")) continue;
+    const std::string name = meta.value("name", ""), uid = meta.value("uid", "");
+    auto seen = terminating_since_.find(uid);
+    const Timestamp since = seen == terminating_since_.end() ? now : seen->second;
+    still[uid] = since;
+    // Like kube-controller-manager's namespace controller: delete everything inside first;
+    // objects with finalizers keep it Terminating until their owners let them go.
+    if (!service_->PurgeNamespace(name)) {
+      wake_at(now + std::chrono::milliseconds(500));
+      continue;
+    }
+    const Timestamp due = since + spec_.timings.namespace_deletion_delay;
+    if (now < due) {
+      wake_at(due);
+      continue;
+    }
+    auto gone = service_->FinalizeNamespace(name, "kubernetes");
+    if (!gone.ok() && gone.error().code != 404) {
+      spdlog::warn("membersim {}: finalizing namespace {}: {}", spec_.name, name,
+                   gone.error().message);
+      wake_at(now + std::chrono::milliseconds(500));
+    } else if (gone.ok() && !*gone) {
+      // Someone else's spec.finalizers remain: they remove the namespace when they are done.
+      wake_at(now + std::chrono::milliseconds(500));
+    } else {
+      still.erase(uid);
+    }
+  }
+  terminating_since_ = std::move(still);
+  return wake;
 }
 
 Status SimulatedCluster::FailZone(const std::string& zone, Timestamp now) {

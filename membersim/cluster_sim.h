@@ -7,14 +7,20 @@
 // updates, /status updates, deletes with resourceVersion preconditions), so users and
 // Meridian see exactly what a real controller would have written.
 //
+// Namespaces are deleted as on kube-apiserver: a DELETE marks the Namespace Terminating
+// (ObjectService::DeferNamespaceDeletion) and the cluster's namespace controller, run with
+// the other controllers, empties it and removes it after timings.namespace_deletion_delay.
+//
 // Thread-safety: Reconcile() is called from one runner thread at a time; the fault setters
 // and getters are thread-safe; service()/store() are thread-safe as their classes are.
 #pragma once
 
 #include <atomic>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -80,6 +86,10 @@ class SimulatedCluster {
 
  private:
   void MarkDirty();
+  // The namespace controller: empties each Namespace being deleted at once and removes it
+  // (FinalizeNamespace) once it is empty and timings.namespace_deletion_delay has passed
+  // since this controller first saw it Terminating. Returns when it wants to run again.
+  std::optional<Timestamp> SyncNamespaces(Timestamp now);
 
   const ClusterSpec spec_;
   const Clock& clock_;
@@ -88,6 +98,7 @@ class SimulatedCluster {
   std::unique_ptr<apimachinery::ObjectService> service_;
   std::atomic<uint32_t> next_cluster_ip_{10};
   Reconciler reconciler_;  // runner thread only
+  std::map<std::string, Timestamp> terminating_since_;  // by Namespace uid; runner thread only
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
 
   // API write requests by verb: POST, PUT, PATCH, DELETE.

@@ -166,10 +166,11 @@ void ReadCluster(const YAML::Node& node, const std::string& path, const Defaults
     p->Add(node, path, "must be a map");
     return;
   }
-  CheckKeys(node, path,
-            {"name", "region", "jurisdiction", "labels", "zones", "podReadyDelay",
-             "podEvictionDelay", "loadBalancerRange", "port", "tls", "auth"},
-            p);
+  CheckKeys(
+      node, path,
+      {"name", "region", "jurisdiction", "labels", "zones", "podReadyDelay", "podEvictionDelay",
+       "namespaceDeletionDelay", "loadBalancerRange", "port", "tls", "auth"},
+      p);
   c->timings = defaults.timings;
   if (!node["name"]) {
     p->Add(node, JoinPath(path, "name"), "required");
@@ -205,6 +206,10 @@ void ReadCluster(const YAML::Node& node, const std::string& path, const Defaults
   if (node["podEvictionDelay"]) {
     ReadDuration(node["podEvictionDelay"], JoinPath(path, "podEvictionDelay"), p,
                  &c->timings.pod_eviction_delay);
+  }
+  if (node["namespaceDeletionDelay"]) {
+    ReadDuration(node["namespaceDeletionDelay"], JoinPath(path, "namespaceDeletionDelay"), p,
+                 &c->timings.namespace_deletion_delay);
   }
   if (node["loadBalancerRange"]) {
     std::string s;
@@ -387,7 +392,12 @@ StatusOr<SimConfig> ParseConfig(const std::string& yaml_text, const std::string&
       if (!d.IsMap()) {
         p.Add(d, "defaults", "must be a map");
       } else {
-        CheckKeys(d, "defaults", {"podReadyDelay", "podEvictionDelay", "node"}, &p);
+        CheckKeys(d, "defaults",
+                  {"podReadyDelay", "podEvictionDelay", "namespaceDeletionDelay", "node"}, &p);
+        if (d["namespaceDeletionDelay"]) {
+          ReadDuration(d["namespaceDeletionDelay"], "defaults.namespaceDeletionDelay", &p,
+                       &defaults.timings.namespace_deletion_delay);
+        }
         if (d["podReadyDelay"]) {
           ReadDuration(d["podReadyDelay"], "defaults.podReadyDelay", &p, &defaults.timings.pod_ready_delay);
         }

@@ -6,6 +6,7 @@
 //   defaults:                        # optional; applies to every cluster unless overridden
 //     podReadyDelay: 2s              # a bound pod turns Ready this long after it is bound
 //     podEvictionDelay: 5s           # pods on NotReady nodes are evicted after this long
+//     namespaceDeletionDelay: 500ms  # a deleted Namespace stays Terminating this long
 //     node: {cpu: "8", memory: 32Gi, pods: 110}   # allocatable of one node
 //   clusters:
 //     - name: eu-west-1              # DNS-1123 label; served at /clusters/eu-west-1
@@ -18,6 +19,7 @@
 //           allocatable: {cpu: "4", memory: 16Gi}   # optional, else defaults.node
 //       podReadyDelay: 1s            # optional per-cluster timing override
 //       podEvictionDelay: 5s
+//       namespaceDeletionDelay: 2s
 //       loadBalancerRange: 127.20.3.0/24   # optional; else 127.<20+i/250>.<i%250+1>.0/24
 //       port: 18443                  # optional dedicated port (makes "refuse" partitions real)
 //       tls: {cert: server.crt, key: server.key}   # optional: the dedicated port speaks HTTPS
@@ -60,6 +62,10 @@ struct ZoneSpec {
 struct ClusterTimings {
   Duration pod_ready_delay{2000};
   Duration pod_eviction_delay{5000};
+  // How long a deleted Namespace stays Terminating (at least) before the namespace controller
+  // removes it; its contents are deleted at once. It stands for the pods' grace periods and
+  // the controller's passes on a real cluster (seconds there); small so tests stay fast.
+  Duration namespace_deletion_delay{500};
 };
 
 struct ClusterSpec {

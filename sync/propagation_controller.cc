@@ -881,6 +881,15 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   }
   if (!namespace_ok) {
     auto got = client->Get(kNamespaces, "", ns);
+    if (got.ok() && !(*got)["metadata"].value("deletionTimestamp", "").empty()) {
+      // Being deleted (by hand, or by Meridian when it last emptied it): a create would only
+      // be refused with 403 NamespaceTerminating. Nothing is written until it is gone; the
+      // key comes back every namespace_terminating_retry and reads it again.
+      return fail(
+          MemberCallFailed(member, FailedPreconditionError("namespace " + ns +
+                                                           " is being terminated (Terminating: "
+                                                           "NamespaceTerminating)")));
+    }
     if (!got.ok() && got.status().code() == StatusCode::kNotFound) {
       // Labelled: Meridian removes only namespaces it created (never one it found).
       json nso = {{"apiVersion", "v1"},
@@ -936,9 +945,15 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
         if (IsManaged(*live)) remember(*live);
         break;
       }
-      if (created.status().code() == StatusCode::kNotFound && !ns.empty()) {
+      const bool terminating =
+          created.status().code() == StatusCode::kFailedPrecondition &&
+          created.status().message().find(": NamespaceTerminating") != std::string::npos;
+      if ((created.status().code() == StatusCode::kNotFound || terminating) && !ns.empty()) {
+        // Someone deleted the namespace: look at it again before the next create (and create
+        // it once it is gone). Every key of the namespace on this member then reads instead
+        // of sending creates the member refuses while it is Terminating.
         std::lock_guard lock(member.state_mu);
-        member.namespaces_ok.erase(ns);  // someone deleted the namespace: create it next time
+        member.namespaces_ok.erase(ns);
       }
       if (created.status().code() != StatusCode::kAlreadyExists || attempt >= 3) {
         return fail(MemberCallFailed(member, created.status()));

@@ -34,6 +34,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "test/common/e2e_federation.h"
@@ -327,6 +328,9 @@ class RealMemberDiffE2E : public ::testing::Test {
     test_env::WriteFile(dir_ / "membersim.yaml",
                         "defaults:\n"
                         "  podReadyDelay: 1s\n"
+                        // Long enough for NamespaceTerminationAnswersAlike's requests; a
+                        // Terminating namespace counts as gone in the scenario's comparisons.
+                        "  namespaceDeletionDelay: 5s\n"
                         "  node: {cpu: \"8\", memory: 16Gi, pods: 110}\n"
                         "clusters:\n"
                         "  - name: sim-1\n"
@@ -470,8 +474,9 @@ class RealMemberDiffE2E : public ::testing::Test {
     std::vector<Difference> diffs;
     json sim_ns = sim_.Get("/api/v1/namespaces/diff"),
          real_ns = real_.Get("/api/v1/namespaces/diff");
-    // Deleting a namespace: membersim removes it at once, the real member keeps it Terminating
-    // (its namespace controller, not run here, would empty and remove it): both are "going".
+    // Deleting a namespace: membersim's namespace controller empties and removes it after a
+    // delay, the real member keeps it Terminating (its namespace controller, not run here,
+    // would do the same): both are "going".
     auto state = [](const json& ns) -> std::string {
       if (ns.is_null()) return "deleted";
       if (ns.value("metadata", json::object()).contains("deletionTimestamp")) return "deleted";
@@ -653,9 +658,9 @@ TEST_F(RealMemberDiffE2E, SameScenarioSameResultOnMembersimAndKubeApiserver) {
 
   // Unjoin with cleanup, one member after the other (each keeps its share meanwhile: max 3).
   // The deletes are compared loosely: the propagation controller and fedctl's cleanup race to
-  // delete the objects, and membersim deletes a namespace's contents with it (README: "Namespace
-  // deletion is synchronous"). Each member gets deletes only, each object at most once (the
-  // namespace, the Service, the Deployment), and the other member nothing.
+  // delete the objects, and membersim's namespace controller empties a Terminating namespace
+  // (the real member here runs none). Each member gets deletes only, each object at most once
+  // (the namespace, the Service, the Deployment), and the other member nothing.
   for (Member* m : {&sim_, &real_}) {
     Member* other = m == &sim_ ? &real_ : &sim_;
     const Writes before = m->MeridianWrites(), other_before = other->MeridianWrites();
@@ -678,6 +683,76 @@ TEST_F(RealMemberDiffE2E, SameScenarioSameResultOnMembersimAndKubeApiserver) {
     EXPECT_TRUE(allow_.used.count(e.pattern))
         << "membersim/known_differences.json allows " << e.pattern << " (README: \"" << e.readme
         << "\"), which this run did not show: remove it there and from membersim/README.md";
+  }
+}
+
+// Raw answers, not the state Meridian leaves: namespace termination as any client sees it,
+// request by request, on both members (status code and the fields that carry meaning). The
+// real member runs no namespace controller, so only what happens before one acts is
+// compared; membersim's waits namespaceDeletionDelay (5 s here) before it removes the
+// namespace, and empties it at once (so updates inside are not compared).
+TEST_F(RealMemberDiffE2E, NamespaceTerminationAnswersAlike) {
+  auto pick = [](const json& j, std::initializer_list<const char*> path) -> json {
+    const json* at = &j;
+    for (const char* k : path) {
+      if (!at->is_object() || !at->contains(k)) return "<absent>";
+      at = &(*at)[k];
+    }
+    return *at;
+  };
+  auto answers = [&](Member& m) {
+    std::vector<std::string> out;
+    auto note = [&](const std::string& step, const test_env::KubeApiServer::Response& r,
+                    const json& fields) {
+      out.push_back(step + ": " + std::to_string(r.code) + " " + fields.dump());
+    };
+    const std::string ns = "going";
+    auto r = m.Request("POST", "/api/v1/namespaces",
+                       {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+    note("create the namespace", r,
+         {pick(r.body, {"status", "phase"}), pick(r.body, {"spec", "finalizers"})});
+    r = m.Request("DELETE", "/api/v1/namespaces/" + ns);
+    note("delete it", r,
+         {pick(r.body, {"kind"}), pick(r.body, {"status", "phase"}),
+          pick(r.body, {"spec", "finalizers"}),
+          pick(r.body, {"metadata", "deletionTimestamp"}).is_string(),
+          pick(r.body, {"metadata", "deletionGracePeriodSeconds"})});
+    r = m.Request("DELETE", "/api/v1/namespaces/" + ns);
+    note("delete it again", r, {pick(r.body, {"kind"}), pick(r.body, {"status", "phase"})});
+    r = m.Request("GET", "/api/v1/namespaces/" + ns);
+    note("get it", r, {pick(r.body, {"status", "phase"})});
+    for (const auto& [what, path, body] :
+         {std::tuple{
+              "create a ConfigMap in it", "/api/v1/namespaces/going/configmaps",
+              json{{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"metadata", {{"name", "c"}}}}},
+          std::tuple{"create one by generateName", "/api/v1/namespaces/going/configmaps",
+                     json{{"apiVersion", "v1"},
+                          {"kind", "ConfigMap"},
+                          {"metadata", {{"generateName", "g-"}}}}},
+          std::tuple{
+              "create a Deployment in it", "/apis/apps/v1/namespaces/going/deployments",
+              json{{"apiVersion", "apps/v1"},
+                   {"kind", "Deployment"},
+                   {"metadata", {{"name", "web"}}},
+                   {"spec",
+                    {{"selector", {{"matchLabels", {{"app", "web"}}}}},
+                     {"template",
+                      {{"metadata", {{"labels", {{"app", "web"}}}}},
+                       {"spec", {{"containers", {{{"name", "web"}, {"image", "web:1"}}}}}}}}}}}}}) {
+      r = m.Request("POST", path, body);
+      note(what, r,
+           {pick(r.body, {"reason"}), pick(r.body, {"message"}), pick(r.body, {"details"})});
+    }
+    return out;
+  };
+  const std::vector<std::string> sim = answers(sim_), real = answers(real_);
+  ASSERT_EQ(sim.size(), real.size());
+  // What kube-apiserver answers (so that a fixture that answers nothing cannot pass).
+  ASSERT_EQ(real.size(), 7u);
+  EXPECT_EQ(real[1].rfind("delete it: 200 [\"Namespace\",\"Terminating\"", 0), 0u) << real[1];
+  EXPECT_EQ(real[4].rfind("create a ConfigMap in it: 403 [\"Forbidden\"", 0), 0u) << real[4];
+  for (size_t i = 0; i < sim.size(); ++i) {
+    EXPECT_EQ(sim[i], real[i]) << "membersim (first) and kube-apiserver answer differently";
   }
 }
 

@@ -16,6 +16,7 @@ TEST(ConfigTest, ParsesFullCluster) {
   const char* yaml = R"(
 defaults:
   podReadyDelay: 1500ms
+  namespaceDeletionDelay: 2s
   node: {cpu: "4", memory: 16Gi}
 clusters:
   - name: eu-west-1
@@ -28,6 +29,7 @@ clusters:
         nodes: 1
         allocatable: {cpu: 500m, memory: 1Gi, pods: 10}
     podEvictionDelay: 1m
+    namespaceDeletionDelay: 250ms
     loadBalancerRange: 127.30.0.0/24
     port: 0
     auth: {token: s3cret}
@@ -50,12 +52,14 @@ clusters:
   EXPECT_EQ(eu.zones[1].allocatable.pods, 10);
   EXPECT_EQ(eu.timings.pod_ready_delay, Duration(1500));
   EXPECT_EQ(eu.timings.pod_eviction_delay, Duration(60000));
+  EXPECT_EQ(eu.timings.namespace_deletion_delay, Duration(250));
   EXPECT_EQ(FormatIPv4(eu.lb_base), "127.30.0.0");
   EXPECT_EQ(eu.port, 0);
   EXPECT_EQ(eu.token, "s3cret");
   const ClusterSpec& us = c->clusters[1];
   EXPECT_EQ(us.port, -1);
   EXPECT_EQ(us.timings.pod_ready_delay, Duration(1500));
+  EXPECT_EQ(us.timings.namespace_deletion_delay, Duration(2000));
   EXPECT_EQ(FormatIPv4(us.lb_base), "127.20.2.0");
   EXPECT_NE(c->Find("us-east-1"), nullptr);
   EXPECT_EQ(c->Find("nope"), nullptr);

@@ -303,5 +303,45 @@ TEST_F(SimulatorTest, DeleteDeploymentCollectsDependants) {
   EXPECT_TRUE((*api("eu-west-1").List(Info("", "pods"), "", {}))["items"].empty());
 }
 
+// As on a real cluster: a deleted Namespace is Terminating (creates inside refused with the
+// NamespaceLifecycle 403), the namespace controller deletes its contents at once and removes
+// it after namespaceDeletionDelay (500 ms by default), counted on the injected clock.
+TEST_F(SimulatorTest, DeletedNamespaceIsTerminatingUntilTheNamespaceControllerRemovesIt) {
+  const auto& nss = Info("", "namespaces");
+  ASSERT_TRUE(api("eu-west-1").Create(nss, "", {{"metadata", {{"name", "shop"}}}}).ok());
+  ASSERT_TRUE(
+      api("eu-west-1").Create(Info("apps", "deployments"), "shop", Deployment(2, "nginx")).ok());
+  sim_.RunUntilIdle();
+  Advance(2000);
+  ASSERT_EQ((*api("eu-west-1").List(Info("", "pods"), "shop", {}))["items"].size(), 2u);
+
+  auto marked = api("eu-west-1").Delete(nss, "", "shop");
+  ASSERT_TRUE(marked.ok());
+  EXPECT_EQ((*marked)["status"]["phase"], "Terminating");
+  EXPECT_EQ((*marked)["spec"]["finalizers"], json::array({"kubernetes"}));
+  sim_.RunUntilIdle();
+  json ns = Get("eu-west-1", "", "namespaces", "", "shop");
+  ASSERT_TRUE(ns.is_object());
+  EXPECT_EQ(ns["status"]["phase"], "Terminating");
+  EXPECT_TRUE(Get("eu-west-1", "apps", "deployments", "shop", "web").is_null());
+  EXPECT_TRUE((*api("eu-west-1").List(Info("apps", "replicasets"), "shop", {}))["items"].empty());
+  EXPECT_TRUE((*api("eu-west-1").List(Info("", "pods"), "shop", {}))["items"].empty());
+  auto refused =
+      api("eu-west-1").Create(Info("", "configmaps"), "shop", {{"metadata", {{"name", "c"}}}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, 403);
+  EXPECT_THAT(refused.error().message, HasSubstr("because it is being terminated"));
+  ASSERT_EQ(refused.error().causes.size(), 1u);
+  EXPECT_EQ(refused.error().causes[0].reason, "NamespaceTerminating");
+
+  Advance(400);
+  EXPECT_TRUE(Get("eu-west-1", "", "namespaces", "", "shop").is_object());
+  Advance(200);
+  EXPECT_TRUE(Get("eu-west-1", "", "namespaces", "", "shop").is_null());
+  // Gone: the name is free again, and the other cluster never noticed.
+  ASSERT_TRUE(api("eu-west-1").Create(nss, "", {{"metadata", {{"name", "shop"}}}}).ok());
+  EXPECT_EQ(Get("eu-west-1", "", "namespaces", "", "shop")["status"]["phase"], "Active");
+}
+
 }  // namespace
 }  // namespace meridian::membersim

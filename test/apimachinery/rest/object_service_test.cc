@@ -405,12 +405,81 @@ TEST_F(ObjectServiceTest, DeletingANamespaceDeletesItsObjects) {
   ApiResult<json> blocked = service_->Create(cms(), "slow", {{"metadata", {{"name", "c"}}}});
   EXPECT_EQ(blocked.error().code, 403);
   EXPECT_EQ(blocked.error().message,
-            "unable to create new content in namespace slow because it is being terminated");
+            "configmaps \"c\" is forbidden: unable to create new content in namespace slow "
+            "because it is being terminated");
   ASSERT_TRUE(service_->Get(deploys(), "slow", "held").ok());
   ASSERT_TRUE(service_->Patch(deploys(), "slow", "held", PatchType::kMergePatch,
                               R"({"metadata":{"finalizers":[]}})").ok());
   EXPECT_EQ(service_->Get(deploys(), "slow", "held").error().code, 404);
   EXPECT_EQ(service_->Get(nss(), "", "slow").error().code, 404);
+}
+
+// DeferNamespaceDeletion: the two-step deletion of kube-apiserver 1.20 (checked against
+// it): the first DELETE only marks the namespace (200, Terminating, no grace period), a
+// second one answers it unchanged, creates inside get the NamespaceLifecycle 403 while
+// updates still work, and only the namespace controller's Purge + Finalize remove it.
+TEST_F(ObjectServiceTest, DeferredNamespaceDeletionWaitsForTheNamespaceController) {
+  service_->DeferNamespaceDeletion();
+  ASSERT_TRUE(
+      service_
+          ->Create(nss(), "",
+                   {{"metadata", {{"name", "team"}}}, {"spec", {{"finalizers", {"kubernetes"}}}}})
+          .ok());
+  ASSERT_TRUE(service_->Create(deploys(), "team", Deploy("a")).ok());
+  ASSERT_TRUE(service_->Create(cms(), "team", {{"metadata", {{"name", "c"}}}}).ok());
+  EXPECT_EQ(service_->FinalizeNamespace("team", "kubernetes").error().code, 409);  // not deleting
+
+  ApiResult<json> marked = service_->Delete(nss(), "", "team");
+  ASSERT_TRUE(marked.ok()) << marked.error().message;
+  EXPECT_EQ((*marked)["status"]["phase"], "Terminating");
+  EXPECT_TRUE((*marked)["metadata"].contains("deletionTimestamp"));
+  EXPECT_FALSE((*marked)["metadata"].contains("deletionGracePeriodSeconds"));
+  ApiResult<json> again = service_->Delete(nss(), "", "team");
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)["metadata"]["resourceVersion"], (*marked)["metadata"]["resourceVersion"]);
+  EXPECT_TRUE(service_->Get(deploys(), "team", "a").ok()) << "contents wait for the controller";
+
+  ApiResult<json> refused = service_->Create(deploys(), "team", Deploy("b"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, 403);
+  EXPECT_EQ(refused.error().reason, "Forbidden");
+  EXPECT_EQ(refused.error().message,
+            "deployments.apps \"b\" is forbidden: unable to create new content in namespace "
+            "team because it is being terminated");
+  EXPECT_EQ(refused.error().group, "apps");
+  EXPECT_EQ(refused.error().kind, "deployments");
+  EXPECT_EQ(refused.error().name, "b");
+  ASSERT_EQ(refused.error().causes.size(), 1u);
+  EXPECT_EQ(refused.error().causes[0].reason, "NamespaceTerminating");
+  EXPECT_EQ(refused.error().causes[0].field, "metadata.namespace");
+  EXPECT_TRUE(
+      service_->Patch(cms(), "team", "c", PatchType::kMergePatch, R"({"data":{"k":"v"}})").ok());
+
+  // An object with a finalizer holds the purge; the namespace stays until it is finalized.
+  ASSERT_TRUE(service_
+                  ->Patch(cms(), "team", "c", PatchType::kMergePatch,
+                          R"({"metadata":{"finalizers":["example.io/x"]}})")
+                  .ok());
+  EXPECT_FALSE(service_->PurgeNamespace("team"));
+  EXPECT_EQ(service_->Get(deploys(), "team", "a").error().code, 404);
+  ASSERT_TRUE(
+      service_
+          ->Patch(cms(), "team", "c", PatchType::kMergePatch, R"({"metadata":{"finalizers":null}})")
+          .ok());
+  EXPECT_TRUE(service_->PurgeNamespace("team"));
+  EXPECT_TRUE(service_->Get(nss(), "", "team").ok()) << "the last object does not remove it";
+  ApiResult<bool> gone = service_->FinalizeNamespace("team", "kubernetes");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_TRUE(*gone);
+  EXPECT_EQ(service_->Get(nss(), "", "team").error().code, 404);
+  EXPECT_EQ(service_->FinalizeNamespace("team", "kubernetes").error().code, 404);
+
+  // Without spec.finalizers the second delete removes it.
+  ASSERT_TRUE(service_->Create(nss(), "", {{"metadata", {{"name", "bare"}}}}).ok());
+  ASSERT_TRUE(service_->Delete(nss(), "", "bare").ok());
+  EXPECT_TRUE(service_->Get(nss(), "", "bare").ok());
+  ASSERT_TRUE(service_->Delete(nss(), "", "bare").ok());
+  EXPECT_EQ(service_->Get(nss(), "", "bare").error().code, 404);
 }
 
 TEST_F(ObjectServiceTest, ListWithLabelAndFieldSelectorsAndPages) {
