@@ -157,14 +157,16 @@ int main(int argc, char** argv) {
          "Controllers to run: all (or *), or a comma list of names, * and -name. Known:" + known)
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  crossplat::threadpool::initialize_with_threads(http_threads);
-  spdlog::set_level(spdlog::level::from_str(log_level));
-
+  // Block the stop signals before any thread starts (cpprestsdk's pool starts its threads
+  // right away): a thread that does not block them would die of SIGTERM instead of letting
+  // sigwait below stop the controllers and release the lease.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  crossplat::threadpool::initialize_with_threads(http_threads);
+  spdlog::set_level(spdlog::level::from_str(log_level));
 
   if (options.storage.rfind("etcd:", 0) != 0) {
     // SqliteStore tells only its own process's watchers about a write: a second process on
