@@ -235,6 +235,21 @@ TEST_F(ControllerManagerHaTest, TheStandbyTakesOverAfterTheLeaderIsKilledAndPlac
                                   [&] { return MembersRun("web", 6) && MembersRun("api", 2); }))
       << "after takeover: web " << json(MemberReplicas("web")).dump() << ", api "
       << json(MemberReplicas("api")).dump();
+
+  // The killed manager comes back as the standby; a SIGTERM to the leader releases the
+  // lease, so the standby takes it at its next retry instead of after the lease duration.
+  ASSERT_NO_FATAL_FAILURE(StartManager(lead));  // its elector runs once it says "running"
+  const std::string restarted = "cm-" + std::to_string(lead);
+  EXPECT_EQ(Holder(), standby);
+  const auto terminated = steady_clock::now();
+  cms_[1 - lead].Stop();
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(20),
+                                  [&] { return Holder() == restarted; }))
+      << "holder " << Holder();
+  const auto handed_over = steady_clock::now() - terminated;
+  std::cout << "handover after SIGTERM: "
+            << std::chrono::duration_cast<milliseconds>(handed_over).count() << " ms" << std::endl;
+  EXPECT_LT(handed_over, milliseconds(1500));  // a released lease, not an expired one (2 s)
 }
 
 // Whether process `pid` has exited (a zombie nobody reaped yet).
