@@ -64,6 +64,16 @@ std::vector<ServedKind> BuildServedKinds() {
                    false,
                    false,
                    {role, age}});
+  // Leader election of federation-controller-manager (apimachinery/leader_election.h).
+  kinds.push_back({"coordination.k8s.io",
+                   "v1",
+                   "Lease",
+                   "leases",
+                   "lease",
+                   {},
+                   true,
+                   false,
+                   {{"HOLDER", "string", ".spec.holderIdentity", "Who holds the lease"}, age}});
   return kinds;
 }
 

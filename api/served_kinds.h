@@ -1,7 +1,8 @@
 // Every kind the federation-apiserver serves, in one list that the server (its resource
 // registry) and fedctl (what a user or manifest may name, URLs, table columns) both read:
 // Meridian's seven kinds (FederationResources) first, then core v1 namespaces, secrets and
-// events, then rbac.authorization.k8s.io/v1 Role, ClusterRole, RoleBinding, ClusterRoleBinding.
+// events, then rbac.authorization.k8s.io/v1 Role, ClusterRole, RoleBinding, ClusterRoleBinding,
+// then coordination.k8s.io/v1 Lease.
 // Pure data; thread-safe.
 #pragma once
 
@@ -28,7 +29,7 @@ struct ServedKind {
   std::vector<PrinterColumn> columns;
 };
 
-// Meridian's kinds, then Namespace, Secret and Event (v1), then the four RBAC kinds.
+// Meridian's kinds, then Namespace, Secret and Event (v1), then the four RBAC kinds, then Lease.
 const std::vector<ServedKind>& ServedKinds();
 
 }  // namespace meridian::api

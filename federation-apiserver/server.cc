@@ -13,6 +13,7 @@
 #include "apimachinery/core_admission.h"
 #include "apimachinery/etcd_store.h"
 #include "apimachinery/event_recorder.h"
+#include "apimachinery/leader_election.h"
 #include "apimachinery/sqlite_store.h"
 #include "apimachinery/table.h"
 #include "apimachinery/transforming_store.h"
@@ -67,6 +68,10 @@ StatusOr<ResourceInfo> ResourceInfoFor(const api::ServedKind& k) {
                            " has no matching server definition");
     }
     return *core;
+  }
+  // The controller managers' leader election Lease (apimachinery/leader_election.h).
+  if (k.group == "coordination.k8s.io" && k.kind == "Lease") {
+    return apimachinery::LeaseResourceInfo();
   }
   ResourceInfo info;
   info.group = k.group;
@@ -232,6 +237,7 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   InstallFederationAdmission(*server->objects_, *server->store_, clock,
                              server->member_schemas_.get());
   rbac::InstallRbacValidation(*server->objects_);
+  apimachinery::InstallLeaseValidation(*server->objects_);
 
   // Namespaces every federation has: "default" for users, "meridian-system" for member
   // credentials. Creating them is idempotent across restarts.

@@ -1,0 +1,332 @@
+// federation-controller-manager with the real binaries: one etcd member, one
+// federation-apiserver without controllers (member-schemas only, the HA layout), two
+// controller managers with short lease flags, and membersim with two members. One manager
+// leads (the Lease says which; the other runs no controllers); the test places a workload,
+// kills the leader with SIGKILL, and checks from membersim's side that the other manager takes
+// over within the lease duration plus two retry periods and that placement and propagation
+// keep working (a scale and a new workload reach the members). A leader whose etcd hangs
+// exits (status 1) within the renew deadline, and the standby takes over once etcd is back.
+// Also: the binary's clear startup errors (SQLite storage, inconsistent lease flags).
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
+#include "test/common/etcd_cluster.h"
+#include "test/common/test_env.h"
+
+namespace meridian::apiserver {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using test_env::RunCommand;
+
+constexpr char kMembersim[] = R"(defaults:
+  podReadyDelay: 200ms
+  node: {cpu: "4", memory: 8Gi, pods: 110}
+clusters:
+  - {name: us-east-1, region: us-east, jurisdiction: us, zones: [{name: us-east-1a, nodes: 1}]}
+  - {name: eu-west-1, region: eu-west, jurisdiction: eu, zones: [{name: eu-west-1a, nodes: 1}]}
+)";
+
+std::string Federation(const std::string& sim_url) {
+  std::string out = R"(apiVersion: federation.meridian.io/v1alpha1
+kind: Topology
+metadata: {name: default}
+spec:
+  regions:
+    - {name: us-east, jurisdiction: us}
+    - {name: eu-west, jurisdiction: eu}
+)";
+  for (const auto& [name, region, jurisdiction] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"us-east-1", "us-east", "us"}, {"eu-west-1", "eu-west", "eu"}}) {
+    out +=
+        "---\napiVersion: federation.meridian.io/v1alpha1\nkind: MemberCluster\n"
+        "metadata: {name: " +
+        name + "}\nspec:\n  server: " + sim_url + "/clusters/" + name + "\n  region: " + region +
+        "\n  jurisdiction: " + jurisdiction + "\n";
+  }
+  out += "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
+  return out;
+}
+
+std::string Workload(const std::string& name, int replicas) {
+  return R"(apiVersion: federation.meridian.io/v1alpha1
+kind: FederatedWorkload
+metadata: {name: )" +
+         name + R"(, namespace: shop}
+spec:
+  template:
+    apiVersion: apps/v1
+    kind: Deployment
+    metadata: {name: )" +
+         name + R"(}
+    spec:
+      replicas: )" +
+         std::to_string(replicas) + R"(
+      selector: {matchLabels: {app: )" +
+         name + R"(}}
+      template:
+        metadata: {labels: {app: )" +
+         name + R"(}}
+        spec:
+          containers:
+            - {name: c, image: "example/)" +
+         name + R"(:1", resources: {requests: {cpu: 10m, memory: 16Mi}}}
+  placement:
+    distribution:
+      weights: {us-east: 1, eu-west: 1}
+)";
+}
+
+class ControllerManagerHaTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meridian-cm-ha-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    for (auto& cm : cms_) cm.Stop();
+    api_.Stop();
+    sim_.Stop();
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  // etcd, membersim and one apiserver without the leader-elected controllers.
+  void StartFederation() {
+    std::string error;
+    ASSERT_TRUE(etcd_.Start(1, &error)) << error;
+    storage_ = "etcd:" + etcd_.ClientUrl(0);
+    test_env::WriteFile(dir_ / "membersim.yaml", kMembersim);
+    ASSERT_TRUE(sim_.Start(
+        {test_env::BinDir() + "/membersim", "--config", (dir_ / "membersim.yaml").string(),
+         "--listen", "127.0.0.1:" + std::to_string(test_env::FreeLoopbackPort())},
+        &error, (dir_ / "membersim.log").string()))
+        << error;
+    sim_url_ = sim_.WaitForLine("membersim listening on ", std::chrono::seconds(20), &error);
+    ASSERT_FALSE(sim_url_.empty()) << error;
+    ASSERT_TRUE(api_.Start(
+        {test_env::BinDir() + "/federation-apiserver", "--listen", "127.0.0.1:0", "--storage",
+         storage_, "--controllers", "member-schemas", "--storage-compaction-interval", "0"},
+        &error, (dir_ / "apiserver.err").string()))
+        << error;
+    api_url_ =
+        api_.WaitForLine("federation-apiserver listening on ", std::chrono::seconds(30), &error);
+    ASSERT_FALSE(api_url_.empty()) << error;
+    api_.CopyOutputTo((dir_ / "apiserver.log").string());
+  }
+
+  // Starts controller manager `i` (identity cm-<i>) with short lease flags.
+  void StartManager(int i) {
+    std::string error;
+    const std::string id = "cm-" + std::to_string(i);
+    ASSERT_TRUE(
+        cms_[i].Start({test_env::BinDir() + "/federation-controller-manager", "--storage", storage_,
+                       "--leader-elect-identity", id, "--leader-elect-lease-duration", "2s",
+                       "--leader-elect-renew-deadline", "1500ms", "--leader-elect-retry-period",
+                       "250ms", "--log-level", "info"},
+                      &error, Log(i) + ".err"))
+        << error;
+    ASSERT_FALSE(cms_[i]
+                     .WaitForLine("federation-controller-manager running as ",
+                                  std::chrono::seconds(30), &error)
+                     .empty())
+        << error;
+    cms_[i].CopyOutputTo(Log(i));
+  }
+  std::string Log(int i) const { return (dir_ / ("cm-" + std::to_string(i) + ".log")).string(); }
+
+  std::string Holder() {
+    json lease = test_env::GetJson(api_url_ +
+                                   "/apis/coordination.k8s.io/v1/namespaces/meridian-system/leases/"
+                                   "federation-controller-manager");
+    if (!lease.is_object() || !lease.contains("spec")) return "";
+    return lease["spec"].value("holderIdentity", "");
+  }
+
+  // Replicas of Deployment shop/`name` per member, read from membersim (members without it
+  // left out).
+  std::map<std::string, int64_t> MemberReplicas(const std::string& name) {
+    std::map<std::string, int64_t> out;
+    for (const std::string member : {"us-east-1", "eu-west-1"}) {
+      json d = test_env::GetJson(sim_url_ + "/clusters/" + member +
+                                 "/apis/apps/v1/namespaces/shop/deployments/" + name);
+      if (d.is_object() && d.contains("spec")) out[member] = d["spec"].value("replicas", 0);
+    }
+    return out;
+  }
+  bool MembersRun(const std::string& name, int64_t total) {
+    std::map<std::string, int64_t> per = MemberReplicas(name);
+    int64_t sum = 0;
+    for (const auto& [member, n] : per) sum += n;
+    return sum == total && per.size() == 2;  // weights 1:1 put replicas in both members
+  }
+  void Apply(const std::string& file, const std::string& yaml) {
+    test_env::WriteFile(dir_ / file, yaml);
+    test_env::CommandResult r = RunCommand(test_env::BinDir() + "/fedctl --server " + api_url_ +
+                                           " apply -f " + (dir_ / file).string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+
+  std::filesystem::path dir_;
+  test_env::EtcdCluster etcd_;
+  std::string storage_;
+  test_env::ChildProcess sim_, api_;
+  test_env::ChildProcess cms_[2];
+  std::string sim_url_, api_url_;
+};
+
+TEST_F(ControllerManagerHaTest, TheStandbyTakesOverAfterTheLeaderIsKilledAndPlacementGoesOn) {
+  ASSERT_NO_FATAL_FAILURE(StartFederation());
+  ASSERT_NO_FATAL_FAILURE(StartManager(0));
+  ASSERT_NO_FATAL_FAILURE(StartManager(1));
+  std::string leader;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
+    leader = Holder();
+    return !leader.empty();
+  })) << "no manager took the lease";
+  const int lead = leader == "cm-0" ? 0 : 1;
+  ASSERT_EQ(leader, "cm-" + std::to_string(lead));
+
+  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", Federation(sim_url_)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 4)));
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
+                                  [&] { return MembersRun("web", 4); }))
+      << "web never reached the members: " << json(MemberReplicas("web")).dump();
+  // Only the leader runs controllers.
+  EXPECT_NE(test_env::ReadFile(Log(lead)).find("leading as " + leader), std::string::npos);
+  EXPECT_EQ(test_env::ReadFile(Log(1 - lead)).find("leading as"), std::string::npos);
+  EXPECT_EQ(Holder(), leader);
+
+  const auto killed = steady_clock::now();
+  cms_[lead].Kill(SIGKILL);
+  const std::string standby = "cm-" + std::to_string(1 - lead);
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(15000), milliseconds(20),
+                                  [&] { return Holder() == standby; }))
+      << "the standby never took the lease; holder " << Holder();
+  const auto took_over = steady_clock::now() - killed;
+  // Bound: lease duration (2 s) after the standby last saw a renewal, which it sees up to one
+  // retry period late and acts on at its next tick (2 × 250 ms), plus scheduling slack on a
+  // loaded 2-core machine.
+  EXPECT_LT(took_over, milliseconds(2000 + 2 * 250 + 1000));
+  std::cout << "takeover after kill -9: "
+            << std::chrono::duration_cast<milliseconds>(took_over).count() << " ms" << std::endl;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(50), [&] {
+    return test_env::ReadFile(Log(1 - lead)).find("leading as " + standby) != std::string::npos;
+  }));
+
+  // The new leader's controllers place and propagate: a scale and a new workload.
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 6)));
+  ASSERT_NO_FATAL_FAILURE(Apply("api.yaml", Workload("api", 2)));
+  EXPECT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
+                                  [&] { return MembersRun("web", 6) && MembersRun("api", 2); }))
+      << "after takeover: web " << json(MemberReplicas("web")).dump() << ", api "
+      << json(MemberReplicas("api")).dump();
+
+  // The killed manager comes back as the standby; a SIGTERM to the leader releases the
+  // lease, so the standby takes it at its next retry instead of after the lease duration.
+  ASSERT_NO_FATAL_FAILURE(StartManager(lead));  // its elector runs once it says "running"
+  const std::string restarted = "cm-" + std::to_string(lead);
+  EXPECT_EQ(Holder(), standby);
+  const auto terminated = steady_clock::now();
+  cms_[1 - lead].Stop();
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(20),
+                                  [&] { return Holder() == restarted; }))
+      << "holder " << Holder();
+  const auto handed_over = steady_clock::now() - terminated;
+  std::cout << "handover after SIGTERM: "
+            << std::chrono::duration_cast<milliseconds>(handed_over).count() << " ms" << std::endl;
+  EXPECT_LT(handed_over, milliseconds(1500));  // a released lease, not an expired one (2 s)
+}
+
+// Whether process `pid` has exited (a zombie nobody reaped yet).
+bool Exited(pid_t pid) {
+  std::string stat = test_env::ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  return paren == std::string::npos || (paren + 2 < stat.size() && stat[paren + 2] == 'Z');
+}
+
+TEST_F(ControllerManagerHaTest, ALeaderThatCannotRenewExitsBeforeItsLeaseRunsOut) {
+  ASSERT_NO_FATAL_FAILURE(StartFederation());
+  ASSERT_NO_FATAL_FAILURE(StartManager(0));
+  ASSERT_NO_FATAL_FAILURE(StartManager(1));
+  std::string leader;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
+    leader = Holder();
+    return !leader.empty();
+  }));
+  const int lead = leader == "cm-0" ? 0 : 1;
+  const pid_t pid = cms_[lead].pid();
+
+  // etcd hangs (SIGSTOP): renewals block in the store for its 5 s call timeout, longer than
+  // the 1.5 s renew deadline; the watchdog must end the leadership anyway.
+  etcd_.Suspend(0);
+  const auto suspended = steady_clock::now();
+  const bool exited =
+      test_env::PollUntil(milliseconds(8000), milliseconds(20), [&] { return Exited(pid); });
+  const auto after = steady_clock::now() - suspended;
+  etcd_.Resume(0);
+  ASSERT_TRUE(exited) << "the leader kept running with etcd hung";
+  std::cout << "leader exited " << std::chrono::duration_cast<milliseconds>(after).count()
+            << " ms after etcd hung" << std::endl;
+  // Renew deadline (1.5 s) after its last renewal (<= 250 ms before the hang), a watchdog poll
+  // (150 ms), scheduling slack: well before the 2 s lease could be taken over plus slack.
+  EXPECT_LT(after, milliseconds(1500 + 150 + 1000));
+  const int status = cms_[lead].Kill(SIGKILL);  // reaps the zombie
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  EXPECT_NE(test_env::ReadFile(Log(lead)).find("leader election lost"), std::string::npos);
+
+  // etcd back: the standby takes the lease once it has seen no renewal for 2 s.
+  const std::string standby = "cm-" + std::to_string(1 - lead);
+  EXPECT_TRUE(test_env::PollUntil(milliseconds(15000), milliseconds(50),
+                                  [&] { return Holder() == standby; }))
+      << "holder " << Holder();
+}
+
+TEST_F(ControllerManagerHaTest, BadStorageAndLeaseFlagsAreClearStartupErrors) {
+  const std::string bin = test_env::BinDir() + "/federation-controller-manager";
+  test_env::CommandResult sqlite =
+      RunCommand("timeout 30 " + bin + " --storage sqlite:" + (dir_ / "fed.db").string());
+  EXPECT_EQ(sqlite.exit_code, 1) << sqlite.output;
+  EXPECT_NE(sqlite.output.find("needs the etcd store"), std::string::npos) << sqlite.output;
+  EXPECT_FALSE(std::filesystem::exists(dir_ / "fed.db"));
+
+  const std::string etcd = "etcd:http://127.0.0.1:" + std::to_string(test_env::FreeLoopbackPort());
+  test_env::CommandResult deadline =
+      RunCommand("timeout 30 " + bin + " --storage " + etcd +
+                 " --leader-elect-lease-duration 10s --leader-elect-renew-deadline 10s");
+  EXPECT_EQ(deadline.exit_code, 1) << deadline.output;
+  EXPECT_NE(deadline.output.find("--leader-elect-lease-duration must be greater than "
+                                 "--leader-elect-renew-deadline"),
+            std::string::npos)
+      << deadline.output;
+
+  test_env::CommandResult duration =
+      RunCommand("timeout 30 " + bin + " --storage " + etcd + " --leader-elect-retry-period 2x");
+  EXPECT_EQ(duration.exit_code, 1) << duration.output;
+  EXPECT_NE(duration.output.find("--leader-elect-retry-period: \"2x\" is not a duration"),
+            std::string::npos)
+      << duration.output;
+
+  test_env::CommandResult controllers =
+      RunCommand("timeout 30 " + bin + " --storage " + etcd + " --controllers nosuch");
+  EXPECT_EQ(controllers.exit_code, 1) << controllers.output;
+  EXPECT_NE(controllers.output.find("unknown controller \"nosuch\""), std::string::npos)
+      << controllers.output;
+}
+
+}  // namespace
+}  // namespace meridian::apiserver
