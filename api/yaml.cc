@@ -7,6 +7,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "common/yaml_reader.h"
+
 namespace meridian::api {
 namespace {
 
@@ -152,20 +154,9 @@ StatusOr<json> ScalarToJson(const YAML::Node& node, const std::string& source) {
   return json(s);
 }
 
-// `values_left` counts down the JSON values a document may expand to. yaml-cpp shares an
-// anchored node between its aliases, so loading "billion laughs" (9 levels of 10 aliases) is
-// cheap, but writing it out as JSON would make a billion values.
-StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source, int depth,
-                          size_t* values_left) {
-  if (depth > 200) {
-    return InvalidArgumentError(Where(source, node.Mark()) + ": nesting deeper than 200 levels");
-  }
-  if (*values_left == 0) {
-    return InvalidArgumentError(Where(source, node.Mark()) +
-                                ": the document expands to more values than its text could hold "
-                                "(aliases repeating an anchor, \"billion laughs\"); refused");
-  }
-  --*values_left;
+// Recursive: LoadYamlStream has refused nesting deeper than kMaxYamlDepth (aliases expanded),
+// alias cycles and alias bombs, so the depth and the work here are bounded.
+StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source) {
   switch (node.Type()) {
     case YAML::NodeType::Undefined:
     case YAML::NodeType::Null: return json(nullptr);
@@ -173,7 +164,7 @@ StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source, int
     case YAML::NodeType::Sequence: {
       json arr = json::array();
       for (const YAML::Node& item : node) {
-        MERIDIAN_ASSIGN_OR_RETURN(json v, NodeToJson(item, source, depth + 1, values_left));
+        MERIDIAN_ASSIGN_OR_RETURN(json v, NodeToJson(item, source));
         arr.push_back(std::move(v));
       }
       return arr;
@@ -191,7 +182,7 @@ StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source, int
           return InvalidArgumentError(Where(source, kv.first.Mark()) + ": duplicate key \"" +
                                       key + "\"");
         }
-        MERIDIAN_ASSIGN_OR_RETURN(json v, NodeToJson(kv.second, source, depth + 1, values_left));
+        MERIDIAN_ASSIGN_OR_RETURN(json v, NodeToJson(kv.second, source));
         obj[key] = std::move(v);
       }
       return obj;
@@ -232,9 +223,14 @@ void Emit(YAML::Emitter& out, const json& v) {
       const std::string& s = v.get_ref<const std::string&>();
       // A literal block reads back with exactly one trailing newline ("|" clips), so only
       // strings of that shape use it; other multi-line strings are double-quoted.
+      // A carriage return is a line break to a YAML reader, but yaml-cpp writes it raw in plain
+      // and literal scalars (fuzz_yaml: "\r" read back as an empty document); only double
+      // quotes escape it.
+      const bool has_cr = s.find('\r') != std::string::npos;
       bool multi_line = s.find('\n') != std::string::npos;
-      bool literal_safe = multi_line && s.back() == '\n' && (s.size() < 2 || s[s.size() - 2] != '\n');
-      if (NeedsQuotes(s) || (multi_line && !literal_safe)) out << YAML::DoubleQuoted;
+      bool literal_safe =
+          multi_line && !has_cr && s.back() == '\n' && (s.size() < 2 || s[s.size() - 2] != '\n');
+      if (NeedsQuotes(s) || has_cr || (multi_line && !literal_safe)) out << YAML::DoubleQuoted;
       if (literal_safe) out << YAML::Literal;
       out << s;
       break;
@@ -256,16 +252,13 @@ StatusOr<std::vector<YamlDocument>> ParseYamlDocuments(std::string_view text,
   std::vector<YamlDocument> docs;
   std::vector<YAML::Node> nodes;
   try {
-    nodes = YAML::LoadAll(std::string(text));
+    nodes = LoadYamlStream(text);
   } catch (const YAML::Exception& e) {
     return InvalidArgumentError(Where(source_name, e.mark) + ": " + e.msg);
   }
   for (const YAML::Node& node : nodes) {
     if (!node || node.IsNull()) continue;
-    // Without aliases a value takes at least one byte of text: more values than bytes (plus
-    // slack for the implicit nulls of empty values) means aliases multiplied them.
-    size_t values_left = text.size() + 1024;
-    MERIDIAN_ASSIGN_OR_RETURN(json value, NodeToJson(node, source_name, 0, &values_left));
+    MERIDIAN_ASSIGN_OR_RETURN(json value, NodeToJson(node, source_name));
     docs.push_back({std::move(value), node.Mark().line + 1});
   }
   return docs;

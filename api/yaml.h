@@ -27,6 +27,8 @@ StatusOr<std::vector<YamlDocument>> ParseYamlDocuments(std::string_view text,
                                                        const std::string& source_name);
 
 // Renders JSON as block-style YAML; strings that would read back as another type are quoted.
+// Unicode noncharacters (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF) come out as U+FFFD: yaml-cpp's
+// emitter replaces them in every style.
 std::string JsonToYaml(const nlohmann::json& value);
 
 }  // namespace meridian::api

@@ -7,6 +7,8 @@
 #include <set>
 #include <sstream>
 
+#include "common/yaml_reader.h"
+
 namespace meridian::dns {
 namespace {
 
@@ -286,7 +288,7 @@ StatusOr<std::pair<SnapshotSpec, std::shared_ptr<const Snapshot>>> DecodeAndBuil
   Decoder d(filename);
   YAML::Node root;
   try {
-    root = YAML::Load(yaml_text);
+    root = LoadYamlDocument(yaml_text);
   } catch (const YAML::ParserException& e) {
     d.Fail(e.mark, "", "YAML syntax: " + e.msg);
     return Problems(d.problems());

@@ -9,6 +9,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "common/field_error.h"
+#include "common/yaml_reader.h"
 #include "membersim/quantity.h"
 
 namespace meridian::membersim {
@@ -372,7 +373,7 @@ uint32_t DefaultLbBase(size_t index) {
 StatusOr<SimConfig> ParseConfig(const std::string& yaml_text, const std::string& source) {
   YAML::Node root;
   try {
-    root = YAML::Load(yaml_text);
+    root = LoadYamlDocument(yaml_text);
   } catch (const YAML::ParserException& e) {
     return InvalidArgumentError(source + ":" + std::to_string(e.mark.line + 1) + ":" +
                                 std::to_string(e.mark.column + 1) + ": " + e.msg);

@@ -8,6 +8,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "common/yaml_reader.h"
 #include "sync/internal/kube_wire.h"
 
 namespace meridian::sync {
@@ -173,7 +174,7 @@ class Parser {
 
 StatusOr<YAML::Node> LoadYaml(const std::string& text, const std::string& source) {
   try {
-    return YAML::Load(text);
+    return LoadYamlDocument(text);
   } catch (const YAML::Exception& e) {
     return InvalidArgumentError("kubeconfig " + source + ":" + std::to_string(e.mark.line + 1) +
                                 ": invalid YAML: " + e.msg);

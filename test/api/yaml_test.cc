@@ -129,4 +129,36 @@ TEST(YamlTest, AliasBombIsRefusedWithFileAndLine) {
   EXPECT_EQ((*ok)[0].value["two"]["x"], 1);
 }
 
+// Found by fuzz_yaml (test/fuzz/corpus/yaml/regression-loadall-stuck-comma): on a token no
+// node starts with, yaml-cpp 0.7's LoadAll appended empty documents for ever (> 2 GB of RSS
+// from 12 bytes). Refused at once with file, line and column.
+TEST(YamlTest, StreamThatStallsTheParserIsRefusedWithFileLineAndColumn) {
+  for (const std::string& text :
+       {std::string(",\0\x0f\0\0\0\0%\0e ,", 12), std::string("kind: A\n---\n,\n")}) {
+    auto docs = ParseYamlDocuments(text, "stuck.yaml");
+    ASSERT_FALSE(docs.ok());
+    EXPECT_EQ(docs.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(docs.status().message().rfind("stuck.yaml:", 0), 0u) << docs.status();
+    EXPECT_NE(docs.status().message().find("cannot continue here"), std::string::npos)
+        << docs.status();
+  }
+  auto line = ParseYamlDocuments("kind: A\n---\n,\n", "stuck.yaml");
+  EXPECT_EQ(line.status().message().rfind("stuck.yaml:3:1:", 0), 0u) << line.status();
+}
+
+// Found by fuzz_yaml (test/fuzz/corpus/yaml/regression-carriage-return): a string holding a
+// carriage return was rendered raw, and a YAML reader takes it for a line break ("\r" read
+// back as an empty document).
+TEST(YamlTest, CarriageReturnsRoundTrip) {
+  for (const std::string& s : {std::string("\r"), std::string("a\rb"), std::string("a\r\n"),
+                               std::string("line\r\nnext\n")}) {
+    const json value = {{"k", s}};
+    const std::string yaml = JsonToYaml(value);
+    auto back = ParseYamlDocuments(yaml, "r.yaml");
+    ASSERT_TRUE(back.ok()) << back.status();
+    ASSERT_EQ(back->size(), 1u) << yaml;
+    EXPECT_EQ((*back)[0].value, value) << yaml;
+  }
+}
+
 }  // namespace meridian::api

@@ -82,6 +82,11 @@ TEST(StaticZoneTest, ErrorsNameFileLineAndField) {
         "z.yaml:8:10: records[1].ttl: must be between 0 and 2147483647",
         "z.yaml:9:11: records[2].name: www.example.org. is not inside any zone"}},
       {"YAML syntax", "zones: [\n", {"z.yaml:", "YAML syntax"}},
+      // common/yaml_reader.h: what stalls yaml-cpp's parser (fuzz_yaml), an alias cycle, and
+      // content after the one document.
+      {"parser stall", zone + "---\n,\n", {"z.yaml:4:1", "cannot continue here"}},
+      {"alias cycle", zone + "records: &r [*r]\n", {"z.yaml:3:", "a cycle"}},
+      {"second document", zone + "---\nzones: []\n", {"z.yaml:3:1", "holds one document"}},
       {"no zones", "records: []\n", {"zones: at least one zone is required"}},
       {"bad cidr",
        zone + "clientRegions:\n  - {cidr: 10.0.0.0/40, region: x}\n",

@@ -88,6 +88,12 @@ TEST(ConfigTest, ErrorsNameFileLineAndField) {
        {"loopback only"}},
       {"no clusters", "defaults: {}\n", {"clusters: must be a non-empty list"}},
       {"syntax", "clusters: [\n", {"c.yaml:"}},
+      // common/yaml_reader.h: what stalls yaml-cpp's parser (fuzz_yaml), an alias cycle, and
+      // content after the one document.
+      {"parser stall", "clusters: []\n---\n,\n", {"c.yaml:3:1:", "cannot continue here"}},
+      {"alias cycle", "clusters: &c [*c]\n", {"c.yaml:1:", "a cycle"}},
+      {"second document", "clusters: []\n---\nclusters: []\n",
+       {"c.yaml:2:1:", "holds one document"}},
       {"negative nodes", "clusters:\n  - {name: a, region: r, zones: [{name: z, nodes: -1}]}\n", {"nodes: must be between 0 and 1000"}},
   };
   for (const Case& c : cases) {

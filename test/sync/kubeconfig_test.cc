@@ -164,6 +164,13 @@ TEST_F(KubeconfigTest, BadFiles) {
   };
   const std::vector<Case> cases = {
       {"yaml", "clusters: [\n", "", StatusCode::kInvalidArgument, {"invalid YAML", ":"}},
+      // common/yaml_reader.h: what stalls yaml-cpp's parser (fuzz_yaml), an alias cycle, and
+      // content after the one document.
+      {"parser-stall", "clusters: []\n---\n,\n", "", StatusCode::kInvalidArgument,
+       {":3: invalid YAML", "cannot continue here"}},
+      {"alias-cycle", "clusters: &c [*c]\n", "", StatusCode::kInvalidArgument, {"a cycle"}},
+      {"second-document", "clusters: []\n---\nusers: []\n", "", StatusCode::kInvalidArgument,
+       {":2: invalid YAML", "holds one document"}},
       {"not-a-map", "- a\n- b\n", "", StatusCode::kInvalidArgument, {"expected a mapping"}},
       {"no-current", "clusters: []\n", "", StatusCode::kInvalidArgument, {"current-context"}},
       {"missing-context", Config("", ""), "nope", StatusCode::kNotFound,
