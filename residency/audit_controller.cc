@@ -473,8 +473,9 @@ void ResidencyAuditController::RecordPolicies(const std::vector<api::ResidencyPo
     }
   }
   for (const auto& [name, data] : before) {
+    const std::string& policy = name;  // clang 14 cannot capture a structured binding
     if (recorded.count(name) || std::any_of(policies.begin(), policies.end(), [&](const auto& p) {
-          return p.metadata.name == name;
+          return p.metadata.name == policy;
         })) {
       continue;
     }

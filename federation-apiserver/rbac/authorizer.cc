@@ -126,7 +126,7 @@ void InstallRbacValidation(apimachinery::ObjectService& objects) {
 
 StatusOr<std::unique_ptr<Authorizer>> Authorizer::Create(AuthorizationMode mode,
                                                          apimachinery::ObjectService& objects) {
-  std::unique_ptr<Authorizer> authz(new Authorizer(mode, objects));
+  std::unique_ptr<Authorizer> authz(new Authorizer(mode));
   if (mode == AuthorizationMode::kAlwaysAllow) return authz;
   const apimachinery::ResourceRegistry& registry = objects.registry();
 

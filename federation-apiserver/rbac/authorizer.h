@@ -93,15 +93,13 @@ class Authorizer {
   std::shared_ptr<const RbacPolicy> Snapshot() const;
 
  private:
-  Authorizer(AuthorizationMode mode, apimachinery::ObjectService& objects)
-      : mode_(mode), objects_(objects) {}
+  explicit Authorizer(AuthorizationMode mode) : mode_(mode) {}
   // Refuses RBAC writes that would grant what the writer does not hold (Kubernetes'
   // escalation prevention), unless the writer may `escalate` (roles) or `bind` (bindings).
   Status CheckEscalation(const apimachinery::AdmissionAttributes& attrs,
                          const nlohmann::json& object) const;
 
   const AuthorizationMode mode_;
-  apimachinery::ObjectService& objects_;
   std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
 
   mutable std::mutex mu_;  // guards objects_by_kind_, dirty_ and snapshot_

@@ -468,7 +468,8 @@ class FailoverPlacementTest : public PlacementControllerTest {
         {"eu-west-1", {{"eu-west-1a", 120}, {"eu-west-1b", 120}, {"eu-west-1c", 80}}},
         {"eu-central-1", {{"eu-central-1a", 80}, {"eu-central-1b", 80}}},
         {"ap-south-1", {{"ap-south-1a", 80}, {"ap-south-1b", 80}}}};
-    for (const auto& [name, z] : zones) {
+    for (const auto& [name, member_zones] : zones) {
+      const auto& z = member_zones;  // clang 14 cannot capture a structured binding
       SetMemberStatus(name, [&](api::MemberClusterStatus& s) {
         int64_t sum = 0;
         for (const auto& [zone, alloc] : z) {
