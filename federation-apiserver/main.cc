@@ -217,17 +217,18 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   options.storage_compaction_interval =
       std::chrono::milliseconds(static_cast<int64_t>(compaction_seconds * 1000));
-  // Must precede any use of cpprestsdk (its pool is created on first use).
-  crossplat::threadpool::initialize_with_threads(http_threads);
-  spdlog::set_level(spdlog::level::from_str(log_level));
-
-  // Block the stop signals before any thread starts, so only sigwait below receives them.
+  // Block the stop signals before any thread starts (cpprestsdk's pool below included), so
+  // only sigwait below receives them: a pool thread taking SIGTERM would end the process
+  // with 143 and skip the shutdown, and one taking SIGHUP would end it instead of reloading.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   sigaddset(&stop_signals, SIGHUP);  // reloads the serving certificate
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  // Must precede any use of cpprestsdk (its pool is created on first use).
+  crossplat::threadpool::initialize_with_threads(http_threads);
+  spdlog::set_level(spdlog::level::from_str(log_level));
 
   auto selected = meridian::apiserver::SelectControllers(controllers);
   if (!selected.ok()) return Fail(selected.status());
