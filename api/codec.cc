@@ -785,19 +785,61 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
       [&](JsonDecoder& d, const json& s) {
         d.RejectUnknown(s, "spec",
                         {"target", "mode", "durationSeconds", "abortConditions", "injectFault",
-                         "failure", "observeReturnSeconds", "slo"});
+                         "failure", "observeReturnSeconds", "slo", "schedule", "steps"});
+        auto decode_target = [&](const json& t, const std::string& path, DrillTarget* out) {
+          if (!d.ExpectObject(t, path)) return;
+          d.RejectUnknown(t, path, {"zone", "region", "cluster"});
+          OptString(d, t, "zone", path, &out->zone, true);
+          OptString(d, t, "region", path, &out->region, true);
+          OptString(d, t, "cluster", path, &out->cluster, true);
+          int set = !out->zone.empty() + !out->region.empty() + !out->cluster.empty();
+          if (set != 1) d.Error(path, "exactly one of zone, region or cluster must be set");
+        };
         const json* t = JsonDecoder::Member(s, "target");
-        if (!t) {
-          d.Error("spec.target", "required");
-        } else if (d.ExpectObject(*t, "spec.target")) {
-          d.RejectUnknown(*t, "spec.target", {"zone", "region", "cluster"});
-          OptString(d, *t, "zone", "spec.target", &o.spec.target.zone, true);
-          OptString(d, *t, "region", "spec.target", &o.spec.target.region, true);
-          OptString(d, *t, "cluster", "spec.target", &o.spec.target.cluster, true);
-          int set = !o.spec.target.zone.empty() + !o.spec.target.region.empty() +
-                    !o.spec.target.cluster.empty();
-          if (set != 1)
-            d.Error("spec.target", "exactly one of zone, region or cluster must be set");
+        const json* steps = JsonDecoder::Member(s, "steps");
+        if (t && steps) {
+          d.Error("spec.target", "set either target (with durationSeconds) or steps, not both");
+        } else if (t) {
+          decode_target(*t, "spec.target", &o.spec.target);
+        } else if (!steps) {
+          d.Error("spec.target", "required (or spec.steps)");
+        }
+        if (steps && !steps->is_array()) {
+          d.Error("spec.steps", "must be a list");
+        } else if (steps) {
+          if (steps->empty()) d.Error("spec.steps", "must not be empty");
+          for (size_t i = 0; i < steps->size(); ++i) {
+            const std::string p = "spec.steps[" + std::to_string(i) + "]";
+            const json& item = (*steps)[i];
+            if (!d.ExpectObject(item, p)) continue;
+            d.RejectUnknown(item, p, {"target", "durationSeconds"});
+            DrillStepSpec step;
+            if (const json* st = JsonDecoder::Member(item, "target")) {
+              decode_target(*st, p + ".target", &step.target);
+            } else {
+              d.Error(p + ".target", "required");
+            }
+            if (const json* v = JsonDecoder::Member(item, "durationSeconds")) {
+              step.duration_seconds = d.Int(*v, p + ".durationSeconds", 1, 86400).value_or(0);
+            } else {
+              d.Error(p + ".durationSeconds", "required");
+            }
+            o.spec.steps.push_back(std::move(step));
+          }
+        }
+        if (const json* sc = JsonDecoder::Member(s, "schedule");
+            sc && d.ExpectObject(*sc, "spec.schedule")) {
+          d.RejectUnknown(*sc, "spec.schedule", {"cron", "timeZone", "window"});
+          DrillSchedule schedule;
+          RequiredString(d, *sc, "cron", "spec.schedule", &schedule.cron);
+          OptString(d, *sc, "timeZone", "spec.schedule", &schedule.time_zone, true);
+          if (const json* w = JsonDecoder::Member(*sc, "window");
+              w && d.ExpectObject(*w, "spec.schedule.window")) {
+            d.RejectUnknown(*w, "spec.schedule.window", {"start", "end"});
+            RequiredString(d, *w, "start", "spec.schedule.window", &schedule.window_start);
+            RequiredString(d, *w, "end", "spec.schedule.window", &schedule.window_end);
+          }
+          o.spec.schedule = std::move(schedule);
         }
         if (const json* m = JsonDecoder::Member(s, "mode")) {
           o.spec.mode = d.Enum(*m, "spec.mode", {"simulate", "live"}).value_or("");
@@ -807,7 +849,12 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
         }
         if (const json* a = JsonDecoder::Member(s, "abortConditions");
             a && d.ExpectObject(*a, "spec.abortConditions")) {
-          d.RejectUnknown(*a, "spec.abortConditions", {"minAvailabilityPercent"});
+          d.RejectUnknown(*a, "spec.abortConditions",
+                          {"minAvailabilityPercent", "residencyViolation"});
+          if (const json* v = JsonDecoder::Member(*a, "residencyViolation")) {
+            o.spec.abort_on_residency_violation =
+                d.Bool(*v, "spec.abortConditions.residencyViolation").value_or(false);
+          }
           if (const json* v = JsonDecoder::Member(*a, "minAvailabilityPercent")) {
             o.spec.abort_below_percent =
                 d.Int32(*v, "spec.abortConditions.minAvailabilityPercent", 0, 100);
@@ -843,9 +890,10 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
         d.RejectUnknown(s, "status",
                         {"phase", "message", "startTime", "completionTime", "conditions", "report"});
         if (const json* v = JsonDecoder::Member(s, "phase")) {
-          o.status.phase = d.Enum(*v, "status.phase",
-                                  {"Pending", "Running", "Completed", "Aborted", "Failed"})
-                               .value_or("");
+          o.status.phase =
+              d.Enum(*v, "status.phase",
+                     {"Pending", "Scheduled", "Running", "Completed", "Aborted", "Failed"})
+                  .value_or("");
         }
         OptString(d, s, "message", "status", &o.status.message);
         OptString(d, s, "startTime", "status", &o.status.start_time);
@@ -862,14 +910,36 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
 
 json Encode(const FailoverDrill& o) {
   json j = Envelope("FailoverDrill", o.metadata);
-  json target = json::object();
-  PutIf(target, "zone", o.spec.target.zone);
-  PutIf(target, "region", o.spec.target.region);
-  PutIf(target, "cluster", o.spec.target.cluster);
-  json spec = {{"target", target}, {"mode", o.spec.mode},
-               {"durationSeconds", o.spec.duration_seconds}};
-  if (o.spec.abort_below_percent) {
-    spec["abortConditions"] = {{"minAvailabilityPercent", *o.spec.abort_below_percent}};
+  auto target = [](const DrillTarget& t) {
+    json out = json::object();
+    PutIf(out, "zone", t.zone);
+    PutIf(out, "region", t.region);
+    PutIf(out, "cluster", t.cluster);
+    return out;
+  };
+  json spec = {{"mode", o.spec.mode}, {"durationSeconds", o.spec.duration_seconds}};
+  if (o.spec.steps.empty()) {
+    spec["target"] = target(o.spec.target);
+  } else {
+    json steps = json::array();
+    for (const DrillStepSpec& st : o.spec.steps) {
+      steps.push_back({{"target", target(st.target)}, {"durationSeconds", st.duration_seconds}});
+    }
+    spec["steps"] = std::move(steps);
+  }
+  if (o.spec.schedule) {
+    json sc = {{"cron", o.spec.schedule->cron}, {"timeZone", o.spec.schedule->time_zone}};
+    if (!o.spec.schedule->window_start.empty() || !o.spec.schedule->window_end.empty()) {
+      sc["window"] = {{"start", o.spec.schedule->window_start},
+                      {"end", o.spec.schedule->window_end}};
+    }
+    spec["schedule"] = std::move(sc);
+  }
+  if (o.spec.abort_below_percent || o.spec.abort_on_residency_violation) {
+    json a = json::object();
+    if (o.spec.abort_below_percent) a["minAvailabilityPercent"] = *o.spec.abort_below_percent;
+    if (o.spec.abort_on_residency_violation) a["residencyViolation"] = true;
+    spec["abortConditions"] = std::move(a);
   }
   if (o.spec.inject_fault) spec["injectFault"] = true;
   if (o.spec.mode == "live") spec["failure"] = o.spec.inject_fault ? "injected" : "declared";

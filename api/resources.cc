@@ -190,9 +190,10 @@ json SpecSchemaFor(const std::string& kind) {
                                                         {"cluster", Str("Member cluster name.")}})},
          {"mode", Str("simulate (changes nothing) or live.")},
          {"durationSeconds", Int("How long a live drill keeps the target failed.")},
-         {"abortConditions", Obj("When to stop early and restore.",
-                                 {{"minAvailabilityPercent",
-                                   Int("Abort when ready replicas fall below this share.")}})},
+         {"abortConditions",
+          Obj("When to stop early and restore.",
+              {{"minAvailabilityPercent", Int("Abort when ready replicas fall below this share.")},
+               {"residencyViolation", Bool("Abort when a sample sees a residency violation.")}})},
          {"injectFault", Bool("Also inject the real fault (membersim only); the older spelling of "
                               "failure: injected.")},
          {"failure", Str("Live drills: declared (the target is treated as failed for placement) or "
@@ -203,8 +204,26 @@ json SpecSchemaFor(const std::string& kind) {
          {"slo", Obj("The service level the report judges the drill against (stops nothing).",
                      {{"minAvailabilityPercent",
                        Int("The report counts the time ready replicas were below this share, "
-                           "overall and per workload.")}})}},
-        {"target"});
+                           "overall and per workload.")}})},
+         {"schedule",
+          Obj("A game day's schedule: runs start when the cron expression fires, inside the "
+              "window.",
+              {{"cron", Str("5 fields: minute hour day-of-month month day-of-week.")},
+               {"timeZone", Str("IANA time zone of the cron fields and the window (default UTC).")},
+               {"window",
+                Obj("Local times of day a run may start in.", {{"start", Str("HH:MM.")},
+                                                               {"end", Str("HH:MM (before start: "
+                                                                           "spans midnight).")}})}},
+              {"cron"})},
+         {"steps",
+          ListOf("A game day's steps, run in order (instead of target).",
+                 Obj("A step.",
+                     {{"target", Obj("Exactly one of zone, region, cluster.",
+                                     {{"zone", Str("Zone name.")},
+                                      {"region", Str("Region name.")},
+                                      {"cluster", Str("Member cluster name.")}})},
+                      {"durationSeconds", Int("How long the step keeps its target failed.")}},
+                     {"target", "durationSeconds"}))}});
   }
   return Obj("Records served by Meridian's DNS.",
              {{"strategy", Str("geo, weighted, failover or static.")},
@@ -284,7 +303,8 @@ json StatusSchemaFor(const std::string& kind) {
   }
   if (kind == "FailoverDrill") {
     return Obj("The drill's progress and report.",
-               {{"phase", Str("Pending, Running, Completed, Aborted or Failed.")},
+               {{"phase", Str("Pending, Scheduled (a game day between runs), Running, Completed, "
+                              "Aborted or Failed.")},
                 {"message", Str("Detail.")},
                 {"startTime", Str("Start.")},
                 {"completionTime", Str("End.")},

@@ -227,8 +227,25 @@ struct DrillTarget {
   friend bool operator==(const DrillTarget&, const DrillTarget&) = default;
 };
 
-struct FailoverDrillSpec {
+// A game day's schedule (`spec.schedule`): runs start when the cron expression fires in the
+// time zone, and only inside the maintenance window (local times of day; end before start
+// spans midnight). Validated at admission (failover/drill_admission.h).
+struct DrillSchedule {
+  std::string cron;                     // 5 fields: minute hour day-of-month month day-of-week
+  std::string time_zone = "UTC";        // `timeZone`: IANA name
+  std::string window_start, window_end;  // `window.start` / `window.end`, "HH:MM" (both or none)
+  friend bool operator==(const DrillSchedule&, const DrillSchedule&) = default;
+};
+
+// One step of a game day (`spec.steps[i]`): its target failed for `durationSeconds`.
+struct DrillStepSpec {
   DrillTarget target;
+  int64_t duration_seconds = 0;
+  friend bool operator==(const DrillStepSpec&, const DrillStepSpec&) = default;
+};
+
+struct FailoverDrillSpec {
+  DrillTarget target;  // empty when `steps` are given
   std::string mode = "simulate";  // simulate | live
   int64_t duration_seconds = 300;  // `durationSeconds`
   std::optional<int32_t> abort_below_percent;  // `abortConditions.minAvailabilityPercent`
@@ -244,6 +261,13 @@ struct FailoverDrillSpec {
   // `slo.minAvailabilityPercent`: the service level the report judges the drill against
   // (time spent below it, overall and per workload). Unlike abortConditions it stops nothing.
   std::optional<int32_t> slo_min_availability_percent;
+  // `abortConditions.residencyViolation`: abort as soon as a sample sees a residency violation.
+  bool abort_on_residency_violation = false;
+  // A game day (failover/gameday.h): a schedule and/or ordered steps. Each step of each run is
+  // a single-target drill of its own (a child FailoverDrill) that the game day creates in turn.
+  std::optional<DrillSchedule> schedule;
+  std::vector<DrillStepSpec> steps;
+  bool IsGameDay() const { return schedule.has_value() || !steps.empty(); }
   friend bool operator==(const FailoverDrillSpec&, const FailoverDrillSpec&) = default;
 };
 

@@ -13,6 +13,7 @@
 #include "cli/drill_compare.h"
 #include "cli/drill_report.h"
 #include "cli/drill_request.h"
+#include "cli/gameday_report.h"
 #include "cli/kinds.h"
 #include "common/clock.h"
 
@@ -60,7 +61,9 @@ int ShowStatus(const GlobalFlags& g, const std::string& name, bool watch) {
   while (true) {
     auto drill = client->Get(DrillKind(), "", name);
     if (!drill.ok()) return PrintError(drill.error());
-    const std::string line = DrillProgressLine(drill.value(), RealClock().Now());
+    const std::string line = IsGameDay(drill.value())
+                                 ? GameDayStatusLine(drill.value())
+                                 : DrillProgressLine(drill.value(), RealClock().Now());
     // -w prints a line when something changed (the elapsed time changes every second).
     if (line != last_line) std::cout << line << std::endl;
     last_line = line;
@@ -120,7 +123,18 @@ int ShowReport(const GlobalFlags& g, const std::string& name, const std::string&
   if (!client) return 1;
   auto drill = client->Get(DrillKind(), "", name);
   if (!drill.ok()) return PrintError(drill.error());
-  AttachComparison(*client, &drill.value());
+  if (IsGameDay(drill.value()) && format != "json") {
+    if (format != "text" || !svg_path.empty()) {
+      std::cerr << "error: " << name
+                << " is a game day: its report is text or json; each "
+                   "step's drill has its own (fedctl drill report NAME-RUN-STEP -o "
+                << format << ")\n";
+      return 2;
+    }
+    std::cout << GameDayReportText(drill.value());
+    return 0;
+  }
+  if (!IsGameDay(drill.value())) AttachComparison(*client, &drill.value());
   if (format == "json") {
     const json& status =
         drill.value().contains("status") ? drill.value()["status"] : json::object();

@@ -1,7 +1,8 @@
 // Admission of FailoverDrills, pure core: what the federation-apiserver refuses when a drill
 // is created, so that `fedctl drill run` fails at once (422, the field named) instead of a
 // drill that fails later or harms what it rehearses. Called by
-// federation-apiserver/admission.cc with the fleet as stored; no I/O, no clock reads.
+// federation-apiserver/admission.cc with the fleet as stored; no clock reads, and no I/O but
+// reading a game day's time zone file.
 //
 // Refused (every problem reported, each with its field path):
 //   - a target no one has heard of: a region or zone that neither a Topology nor a member
@@ -14,9 +15,20 @@
 //     ResidencyPolicies that select it) with no replica placed anywhere it may run, unless
 //     the drill carries the annotation kAllowResidencyOutageAnnotation: "true" — an outage
 //     of that service is then rehearsed on purpose (spec.target).
-// Duration bounds (spec.durationSeconds >= 1) are the schema's (api/codec.h).
+// Game days (spec.schedule / spec.steps, failover/gameday.h), besides the above for every
+// step's target (spec.steps[i].target.*; overlap with running drills only when unscheduled,
+// as a scheduled one's steps are admitted again when they start):
+//   - a cron expression that does not parse, or never fires (inside the window)
+//     (spec.schedule.cron); a time zone with no file under `zoneinfo_root`
+//     (spec.schedule.timeZone); a malformed or empty window (spec.schedule.window.*);
+//   - runs that would overlap each other (a run longer than the gap to the next; spec.steps or
+//     spec.durationSeconds), or overlap the runs of another live scheduled game day with a
+//     shared target within the next 62 days (spec.schedule.cron).
+// Duration bounds (spec.durationSeconds, spec.steps[i].durationSeconds >= 1) are the
+// schema's (api/codec.h).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "api/types.h"
@@ -35,7 +47,8 @@ inline constexpr char kAllowResidencyOutageAnnotation[] =
 // are the drills already stored (the new one is not among them; one with the same name is
 // ignored). Assumes the drill passed the schema (exactly one target field set); a drill
 // that did not gets no further checks.
-FieldErrors AdmitDrill(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now);
+FieldErrors AdmitDrill(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now,
+                       const std::string& zoneinfo_root = "/usr/share/zoneinfo");
 
 // Whether two targets share part of the fleet: a member both touch, and for two zone
 // targets the same zone.

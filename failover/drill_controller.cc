@@ -6,9 +6,10 @@
 #include <initializer_list>
 #include <map>
 
-#include "apimachinery/change_watch.h"
 #include "api/codec.h"
 #include "api/typed_list.h"
+#include "apimachinery/change_watch.h"
+#include "failover/gameday.h"
 #include "sync/propagation.h"
 
 namespace meridian::failover {
@@ -200,6 +201,17 @@ DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Times
            elapsed, now, fault_error, drill.spec.observe_return_seconds);
     return step;
   }
+  if (sampled && drill.spec.abort_on_residency_violation && !record.residency_violations.empty()) {
+    const ResidencyViolation& v = record.residency_violations.front();
+    record.aborted_ms = elapsed;
+    record.abort_condition_fired = true;
+    record.abort_reason = "residency violation: " + v.workload + " placed on " + v.cluster + " (" +
+                          v.jurisdiction + ")";
+    Finish(&step, &record, "Aborted",
+           "aborted after " + Seconds(elapsed) + ": " + record.abort_reason, elapsed, now,
+           fault_error, drill.spec.observe_return_seconds);
+    return step;
+  }
   if (elapsed >= drill.spec.duration_seconds * 1000) {
     Finish(&step, &record, "Completed", "completed after " + Seconds(elapsed), elapsed, now,
            fault_error, drill.spec.observe_return_seconds);
@@ -287,6 +299,7 @@ bool FaultUnhealed(const api::FailoverDrill& drill) {
 
 bool DrillNeedsWork(const api::FailoverDrill& drill) {
   if (!drill.metadata.deletion_timestamp.empty()) return HasFinalizer(drill);
+  if (drill.spec.IsGameDay()) return !Final(drill.status.phase);
   if (!Final(drill.status.phase)) return true;
   return FaultUnhealed(drill) || WatchingReturnOf(drill);
 }
@@ -362,6 +375,14 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
   std::optional<Fleet> fleet;
   for (const api::FailoverDrill& drill : drills) {
     if (!DrillNeedsWork(drill)) continue;
+    if (drill.spec.IsGameDay()) {
+      if (drill.metadata.deletion_timestamp.empty()) {
+        written += ReconcileGameDay(drill, drills, clock_.Now()) ? 1 : 0;
+        any_active = true;  // due runs and step ends are found by passes
+      }
+      continue;
+    }
+    AbortOrphanedStep(drill, drills);
     if (!fleet) {
       MERIDIAN_ASSIGN_OR_RETURN(fleet, LoadFleet(objects_));
     }
@@ -436,6 +457,85 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
   }
   if (active) *active = any_active;
   return written;
+}
+
+bool DrillController::ReconcileGameDay(const api::FailoverDrill& game_day,
+                                       const std::vector<api::FailoverDrill>& drills,
+                                       Timestamp now) {
+  const ResourceInfo& info = api::MeridianResource(objects_, "failoverdrills", kWho);
+  GameDayAction action;
+  std::optional<ResolvedSchedule> schedule;
+  FieldErrors problems;
+  if (game_day.spec.schedule) {
+    schedule = ResolveSchedule(*game_day.spec.schedule, options_.zoneinfo_root, &problems);
+  }
+  if (!problems.empty()) {
+    // Admitted, but no longer readable (a time zone file removed, say): nothing runs.
+    action.status = game_day.status;
+    action.status.phase = "Failed";
+    action.status.completion_time = FormatRfc3339(now);
+    action.status.message = "schedule: " + problems.front().ToString();
+  } else {
+    action = NextGameDayStep(game_day, drills, schedule, now);
+  }
+  if (action.create) {
+    auto created = objects_.Create(info, "", api::Encode(*action.create));
+    if (!created.ok() && created.error().code != 409) {
+      Status st = FailedPreconditionError(created.error().message);
+      spdlog::warn("drill controller: game day {}: creating {}: {}", game_day.metadata.name,
+                   action.create->metadata.name, st.message());
+      action = NextGameDayStep(game_day, drills, schedule, now, &st);
+    } else if (created.ok()) {
+      spdlog::info("event: game day {} started step drill {} ({})", game_day.metadata.name,
+                   action.create->metadata.name, DescribeTarget(action.create->spec.target));
+    }
+  }
+  if (!action.abort.empty()) {
+    for (const api::FailoverDrill& d : drills) {
+      if (d.metadata.name != action.abort) continue;
+      api::FailoverDrill aborted = d;
+      aborted.metadata.annotations[kAbortAnnotation] = "true";
+      auto result = objects_.Update(info, "", d.metadata.name, api::Encode(aborted));
+      if (!result.ok()) {
+        spdlog::log(result.error().code == 409 ? spdlog::level::debug : spdlog::level::warn,
+                    "drill controller: aborting {}: {}", d.metadata.name, result.error().message);
+      }
+    }
+  }
+  if (action.status == game_day.status) return false;
+  if (action.status.phase != game_day.status.phase) {
+    spdlog::info("event: game day {} {} -> {}: {}", game_day.metadata.name,
+                 game_day.status.phase.empty() ? "new" : game_day.status.phase, action.status.phase,
+                 action.status.message);
+  }
+  api::FailoverDrill next = game_day;
+  next.status = std::move(action.status);
+  auto result = objects_.Update(info, "", game_day.metadata.name, api::Encode(next), "status");
+  if (!result.ok()) {
+    spdlog::log(result.error().code == 409 ? spdlog::level::debug : spdlog::level::warn,
+                "drill controller: writing status of game day {}: {}", game_day.metadata.name,
+                result.error().message);
+    return false;
+  }
+  return true;
+}
+
+void DrillController::AbortOrphanedStep(const api::FailoverDrill& drill,
+                                        const std::vector<api::FailoverDrill>& drills) {
+  auto label = drill.metadata.labels.find(kGameDayLabel);
+  if (label == drill.metadata.labels.end() || Final(drill.status.phase) || AbortRequested(drill)) {
+    return;
+  }
+  const bool parent_alive = std::any_of(drills.begin(), drills.end(), [&](const auto& d) {
+    return d.metadata.name == label->second && d.metadata.deletion_timestamp.empty();
+  });
+  if (parent_alive) return;
+  api::FailoverDrill aborted = drill;
+  aborted.metadata.annotations[kAbortAnnotation] = "true";
+  auto result = objects_.Update(api::MeridianResource(objects_, "failoverdrills", kWho), "",
+                                drill.metadata.name, api::Encode(aborted));
+  spdlog::info("event: drill {} aborted: its game day {} is gone{}", drill.metadata.name,
+               label->second, result.ok() ? "" : " (retrying: " + result.error().message + ")");
 }
 
 MemberReadiness DrillController::ObserveMembers(const std::vector<api::MemberCluster>& members) {

@@ -11,13 +11,17 @@
 // propagation react as to an unannounced failure (an unreachable target's objects are
 // retained), and the report's detection is the health monitor's transition.
 // Every `sample_interval` it samples the followed workloads' ready replicas per region, as
-// the members report them (DrillControllerOptions::member_clients), into the report's timeline and advances the milestones (detected, re-placed, fully ready). It
-// ends, restoring the target in every case (phase leaves Running, so placement stops
-// treating it as failed, and an injected fault is healed):
+// the members report them (DrillControllerOptions::member_clients), into the report's timeline and
+// advances the milestones (detected, re-placed, fully ready). It ends, restoring the target in
+// every case (phase leaves Running, so placement stops treating it as failed, and an injected fault
+// is healed):
 //   - Completed after spec.durationSeconds;
 //   - Aborted when the annotation drills.meridian.io/abort is "true" (fedctl drill abort);
 //   - Aborted when availability falls below abortConditions.minAvailabilityPercent of
-//     desired (report.abortConditionFired).
+//     desired, or (abortConditions.residencyViolation) a sample sees a residency violation
+//     (report.abortConditionFired, report.abortReason).
+// Game days (spec.schedule / spec.steps, failover/gameday.h) are sequenced here too: each
+// step of each run is a drill of its own, created when due.
 // A heal that fails is retried every interval after the drill ended (report.faultHealed
 // stays false, status.message says why) until it succeeds.
 // After the restore the phase is final, but the controller goes on sampling the followed
@@ -65,6 +69,8 @@ struct DrillControllerOptions {
   // a member that does not answer is unverified and counts nothing ready. When null, samples
   // read the workloads' status.clusters (which keeps an unreachable member's last figures).
   sync::MemberClientFactory member_clients;
+  // Where game days' time zones are read (TZif files, failover/cron.h).
+  std::string zoneinfo_root = "/usr/share/zoneinfo";
 };
 
 // What one step of a drill does: the status it should have next, and the fault action the
@@ -119,6 +125,14 @@ class DrillController {
   // A deleted drill: heals its unhealed fault (at most once per interval), then drops the
   // heal finalizer. Returns whether it is released.
   bool ReleaseDeleted(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp now);
+  // One pass of a game day (failover/gameday.h): creates the step drill that is due, passes an
+  // abort on to the step in progress, writes the game day's status. Returns whether a status
+  // was written.
+  bool ReconcileGameDay(const api::FailoverDrill& game_day,
+                        const std::vector<api::FailoverDrill>& drills, Timestamp now);
+  // A game day's step drill whose game day is gone: aborted (restored, healed) at once.
+  void AbortOrphanedStep(const api::FailoverDrill& drill,
+                         const std::vector<api::FailoverDrill>& drills);
 
   apimachinery::ObjectService& objects_;
   const Clock& clock_;

@@ -282,8 +282,9 @@ void ApplyFailures(std::span<const api::DrillTarget> failures,
 }
 
 bool IsLiveDrillRunning(const api::FailoverDrill& drill) {
+  // A game day fails nothing itself: its steps are drills of their own.
   return drill.spec.mode == "live" && !drill.spec.inject_fault && drill.status.phase == "Running" &&
-         drill.metadata.deletion_timestamp.empty();
+         drill.metadata.deletion_timestamp.empty() && !drill.spec.IsGameDay();
 }
 
 std::vector<api::DrillTarget> LiveDrillTargets(const std::vector<api::FailoverDrill>& drills) {
@@ -297,7 +298,10 @@ std::vector<api::DrillTarget> LiveDrillTargets(const std::vector<api::FailoverDr
 void ApplyDrillRecoveries(const std::vector<api::FailoverDrill>& drills,
                           std::vector<placement::ClusterState>& clusters) {
   for (const api::FailoverDrill& d : drills) {
-    if (d.spec.mode != "live" || d.spec.inject_fault || IsLiveDrillRunning(d)) continue;
+    if (d.spec.mode != "live" || d.spec.inject_fault || d.spec.IsGameDay() ||
+        IsLiveDrillRunning(d)) {
+      continue;
+    }
     std::optional<Timestamp> ended = ParseTime(d.status.completion_time);
     if (!ended || FieldsSet(d.spec.target) != 1) continue;
     const api::DrillTarget& t = d.spec.target;

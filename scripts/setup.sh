@@ -14,6 +14,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libfuzzer-14-dev
   bind9-dnsutils dnsperf nsd sqlite3 curl python3 procps
   libexpat1-dev  # the drill SVG chart is checked for well-formed XML
+  tzdata  # game days read IANA time zones from /usr/share/zoneinfo
   chromium  # the drill HTML report is opened in a real headless browser
   etcd-server etcd-client  # the etcd Store backend: tests start their own etcd; etcdctl for backups
   # a real kube-apiserver for the real-member e2e test (scripts/build-kube-apiserver.sh)

@@ -14,6 +14,7 @@
 #include "cli/drill_compare.h"
 #include "cli/drill_report.h"
 #include "cli/drill_request.h"
+#include "cli/gameday_report.h"
 
 #ifdef MERIDIAN_HAVE_EXPAT
 #include <expat.h>
@@ -542,6 +543,60 @@ TEST(DrillChart, SimulationAndEmptyDrillsStillRender) {
     EXPECT_NE(svg.find("class=\"note\""), std::string::npos);
   }
   EXPECT_EQ(XmlEscape("a<b>&\"'\x01"), "a&lt;b&gt;&amp;&quot;&apos; ");
+}
+
+// A game day's text report: schedule, steps, next run, and each run with the step and reason
+// of an abort.
+TEST(GameDayReport, ListsRunsWithTheStepAndReasonOfAnAbort) {
+  const json gd = {
+      {"metadata", {{"name", "gd"}}},
+      {"spec",
+       {{"mode", "live"},
+        {"failure", "injected"},
+        {"schedule", {{"cron", "0 3 * * *"}, {"timeZone", "Europe/Berlin"}}},
+        {"abortConditions", {{"minAvailabilityPercent", 80}}},
+        {"steps", json::array()}}},
+      {"status",
+       {{"phase", "Scheduled"},
+        {"message", "run 1 aborted at step 1: availability 50% (5 of 10 ready) below 80%"},
+        {"report",
+         {{"gameDay", true},
+          {"steps", {"zone=eu-west-1a for 2s", "region=eu-west for 3s"}},
+          {"lastRunTime", "2026-12-06T02:00:00Z"},
+          {"nextRunTime", "2026-12-07T02:00:00Z"},
+          {"runs",
+           {{{"run", 1},
+             {"scheduledFor", "2026-12-06T02:00:00Z"},
+             {"startTime", "2026-12-06T02:00:00Z"},
+             {"completionTime", "2026-12-06T02:00:09Z"},
+             {"phase", "Aborted"},
+             {"abortedAtStep", 1},
+             {"abortedAt", "2026-12-06T02:00:09Z"},
+             {"abortReason", "availability 50% (5 of 10 ready) below 80%"},
+             {"steps",
+              {{{"step", 0},
+                {"drill", "gd-1-0"},
+                {"target", "zone=eu-west-1a"},
+                {"durationSeconds", 2},
+                {"phase", "Completed"}},
+               {{"step", 1},
+                {"drill", "gd-1-1"},
+                {"target", "region=eu-west"},
+                {"durationSeconds", 3},
+                {"phase", "Aborted"}}}}}}}}}}}};
+  ASSERT_TRUE(IsGameDay(gd));
+  EXPECT_FALSE(IsGameDay(json{{"spec", {{"target", {{"zone", "a"}}}}}}));
+  const std::string text = GameDayReportText(gd);
+  for (const char* want :
+       {"game day gd (live, injected)", "schedule: \"0 3 * * *\" Europe/Berlin",
+        "abort when: availability below 80%", "next run: 2026-12-07T02:00:00Z",
+        "run 1: Aborted, due 2026-12-06T02:00:00Z",
+        "aborted at step 1 at 2026-12-06T02:00:09Z: availability 50% (5 of 10 ready) below 80%",
+        "step 1 region=eu-west for 3s: Aborted  (drill gd-1-1)"}) {
+    EXPECT_NE(text.find(want), std::string::npos) << want << "\n" << text;
+  }
+  EXPECT_EQ(GameDayStatusLine(gd),
+            "Scheduled  run 1 aborted at step 1: availability 50% (5 of 10 ready) below 80%");
 }
 
 }  // namespace

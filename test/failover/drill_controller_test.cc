@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <mutex>
 
 #include "api/codec.h"
@@ -704,6 +705,195 @@ TEST_F(DrillControllerTest, LiveDrillSamplesReadinessFromTheMembers) {
   const int lists = members["eu-central-1"]->CallCount(sync::testing::Verb::kList);
   EXPECT_GE(lists, static_cast<int>(2 * timeline.size())) << "deployments and statefulsets";
   EXPECT_LE(lists, 2 * 3) << "at most one observation per pass";
+}
+
+// Game days (issue 15): a scheduled two-step game day (zone eu-west-1a, then region eu-west)
+// starts at its time in its zone (the FakeClock is set to the fire time), runs each step as a
+// drill of its own in order, aborts on the availability condition in run 1 (restored and
+// healed in the same pass that saw it) and completes in run 2; the game day's status lists
+// both runs with the step and reason of the abort.
+TEST_F(DrillControllerTest, ScheduledTwoStepGameDayAbortsInOneRunAndCompletesInAnother) {
+  fed_.clock().Set(Timestamp(std::chrono::seconds(1'796'464'800)));  // 2026-12-05T10:00:00Z
+  CreateDrill("gameday", {{"mode", "live"},
+                          {"failure", "injected"},
+                          {"abortConditions", {{"minAvailabilityPercent", 80}}},
+                          {"observeReturnSeconds", 0},
+                          {"schedule",
+                           {{"cron", "0 3 * * *"},
+                            {"timeZone", "Europe/Berlin"},
+                            {"window", {{"start", "02:30"}, {"end", "04:00"}}}}},
+                          {"steps",
+                           {{{"target", {{"zone", "eu-west-1a"}}}, {"durationSeconds", 2}},
+                            {{"target", {{"region", "eu-west"}}}, {"durationSeconds", 3}}}}});
+  EXPECT_EQ(Pass(), 1);
+  json gd = Drill("gameday");
+  EXPECT_EQ(gd["status"]["phase"], "Scheduled");
+  EXPECT_EQ(gd["status"]["report"]["nextRunTime"], "2026-12-06T02:00:00Z");  // 03:00 CET
+
+  // A second before: nothing starts.
+  fed_.clock().Set(Timestamp(std::chrono::seconds(1'796'522'399)));
+  EXPECT_EQ(Pass(), 0);
+  EXPECT_FALSE(
+      fed_.objects()
+          .Get(fed_.Info("federation.meridian.io/v1alpha1", "FailoverDrill"), "", "gameday-1-0")
+          .ok());
+
+  // The phase of a drill that may not exist yet ("" then).
+  auto phase = [&](const std::string& name) -> std::string {
+    auto r =
+        fed_.objects().Get(fed_.Info("federation.meridian.io/v1alpha1", "FailoverDrill"), "", name);
+    if (!r.ok() || !r.value().contains("status")) return "";
+    return r.value()["status"].value("phase", "");
+  };
+  // Passes a sample interval apart until `done` or 30 passes.
+  auto run_until = [&](const std::function<bool()>& done) {
+    for (int i = 0; i < 30 && !done(); ++i) {
+      Pass();
+      fed_.clock().Advance(1s);
+    }
+  };
+  // Run 1: at the fire time the zone step's drill starts and injects.
+  fed_.clock().Advance(1s);
+  EXPECT_EQ(FormatRfc3339(fed_.clock().Now()), "2026-12-06T02:00:00Z");
+  run_until([&] { return phase("gameday-1-0") == "Running"; });
+  EXPECT_EQ(Phase("gameday"), "Running");
+  EXPECT_EQ(injector_->calls, (std::vector<std::string>{"inject zone=eu-west-1a"}));
+  // Its 2 s pass; then the region step starts.
+  run_until([&] { return phase("gameday-1-1") == "Running"; });
+  EXPECT_EQ(Phase("gameday-1-0"), "Completed");
+  EXPECT_EQ(injector_->calls,
+            (std::vector<std::string>{"inject zone=eu-west-1a", "heal zone=eu-west-1a",
+                                      "inject region=eu-west"}));
+  // eu-west's replicas are gone: 5 of 10 is below 80%. The step aborts at its next sample,
+  // healing the region in the same pass.
+  SetWorkload({{"eu-west-1", 5, 0}, {"eu-central-1", 5, 5}});
+  const Timestamp fell = fed_.clock().Now();
+  run_until([&] { return phase("gameday-1-1") == "Aborted"; });
+  EXPECT_LE(fed_.clock().Now() - fell, 5s);
+  EXPECT_EQ(injector_->calls.back(), "heal region=eu-west");
+  run_until([&] { return Phase("gameday") == "Scheduled"; });
+  gd = Drill("gameday");
+  const json& run1 = gd["status"]["report"]["runs"][0];
+  EXPECT_EQ(run1["phase"], "Aborted");
+  EXPECT_EQ(run1["abortedAtStep"], 1);
+  EXPECT_NE(
+      run1["abortReason"].get<std::string>().find("availability 50% (5 of 10 ready) below 80%"),
+      std::string::npos)
+      << run1;
+  EXPECT_EQ(run1["abortedAt"], Drill("gameday-1-1")["status"]["completionTime"]);
+  EXPECT_EQ(run1["steps"][0]["phase"], "Completed");
+  EXPECT_EQ(run1["steps"][1]["phase"], "Aborted");
+  EXPECT_EQ(gd["status"]["report"]["nextRunTime"], "2026-12-07T02:00:00Z");
+  EXPECT_EQ(gd["status"]["report"]["lastRunTime"], "2026-12-06T02:00:00Z");
+
+  // Run 2, the next day at 03:00 Berlin: the fleet holds, both steps complete.
+  SetWorkload({{"eu-west-1", 5, 5}, {"eu-central-1", 5, 5}});
+  fed_.clock().Set(Timestamp(std::chrono::seconds(1'796'608'800)));  // 2026-12-07T02:00:00Z
+  run_until([&] {
+    const json s = Drill("gameday")["status"];
+    return s["phase"] == "Scheduled" && s["report"]["runs"].size() == 2;
+  });
+  gd = Drill("gameday");
+  const json& runs = gd["status"]["report"]["runs"];
+  ASSERT_EQ(runs.size(), 2u) << gd["status"];
+  EXPECT_EQ(runs[1]["phase"], "Completed");
+  EXPECT_EQ(runs[1]["startTime"], "2026-12-07T02:00:00Z");
+  EXPECT_EQ(Phase("gameday-2-0"), "Completed");
+  EXPECT_EQ(Phase("gameday-2-1"), "Completed");
+  EXPECT_EQ(gd["status"]["report"]["nextRunTime"], "2026-12-08T02:00:00Z");
+  EXPECT_EQ(injector_->calls.size(), 8u);
+  EXPECT_EQ(injector_->calls.back(), "heal region=eu-west");
+  // Between runs nothing is written.
+  EXPECT_EQ(Pass(), 0);
+}
+
+// The example game day is admitted against the example fleet, and is a game day.
+TEST(GameDayExample, IsAdmittedAgainstTheExampleFleet) {
+  test_env::InProcessFederation fed("gameday-example");
+  fed.ApplyFile("examples/three-continents/topology.yaml");
+  fed.ApplyFile("examples/three-continents/members.yaml");
+  fed.ApplyFile("examples/eu-residency/residency-policy.yaml");
+  fed.ApplyFile("examples/eu-residency/workload.yaml");
+  fed.ApplyFile("examples/three-continents/gameday.yaml");
+  auto stored = fed.objects().Get(fed.Info("federation.meridian.io/v1alpha1", "FailoverDrill"), "",
+                                  "eu-west-game-day");
+  ASSERT_TRUE(stored.ok());
+  FieldErrors errors;
+  api::FailoverDrill d = api::DecodeFailoverDrill(stored.value(), &errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_TRUE(d.spec.IsGameDay());
+  EXPECT_EQ(d.spec.steps.size(), 2u);
+  EXPECT_TRUE(d.spec.abort_on_residency_violation);
+}
+
+// Game day admission: each bad field named, nothing stored.
+TEST_F(DrillControllerTest, GameDayAdmissionNamesTheField) {
+  const auto& info = fed_.Info("federation.meridian.io/v1alpha1", "FailoverDrill");
+  auto create = [&](const std::string& name, json spec) {
+    return fed_.objects().Create(info, "",
+                                 {{"apiVersion", "federation.meridian.io/v1alpha1"},
+                                  {"kind", "FailoverDrill"},
+                                  {"metadata", {{"name", name}}},
+                                  {"spec", std::move(spec)}});
+  };
+  const json steps = {{{"target", {{"zone", "eu-west-1a"}}}, {"durationSeconds", 120}},
+                      {{"target", {{"region", "eu-west"}}}, {"durationSeconds", 300}}};
+  struct Case {
+    json spec;
+    std::string field, message;
+  } cases[] = {
+      {{{"mode", "live"}, {"steps", steps}, {"schedule", {{"cron", "0 25 * * *"}}}},
+       "spec.schedule.cron",
+       "the hour field: 25 is out of range 0-23"},
+      {{{"mode", "live"},
+        {"steps", steps},
+        {"schedule", {{"cron", "0 3 * * *"}, {"timeZone", "Europe/Atlantis"}}}},
+       "spec.schedule.timeZone",
+       "unknown time zone \"Europe/Atlantis\""},
+      {{{"mode", "live"},
+        {"steps", {steps[0], {{"target", {{"zone", "mars-1a"}}}, {"durationSeconds", 60}}}}},
+       "spec.steps[1].target.zone",
+       "unknown zone \"mars-1a\""},
+      {{{"mode", "live"},
+        {"steps", {steps[0], {{"target", {{"region", "eu-west"}}}, {"durationSeconds", -1}}}}},
+       "spec.steps[1].durationSeconds",
+       ""},
+      {{{"mode", "live"}, {"steps", steps}, {"schedule", {{"cron", "*/5 * * * *"}}}},
+       "spec.steps",
+       "runs would overlap"},
+      {{{"mode", "live"},
+        {"steps", steps},
+        {"schedule", {{"cron", "0 3 * * *"}, {"window", {{"start", "05:00"}, {"end", "06:00"}}}}}},
+       "spec.schedule.cron",
+       "never fires inside the window"},
+  };
+  for (const Case& c : cases) {
+    auto r = create("bad", c.spec);
+    ASSERT_FALSE(r.ok()) << c.spec;
+    EXPECT_EQ(r.error().code, 422);
+    EXPECT_NE(r.error().message.find(c.field), std::string::npos) << r.error().message;
+    EXPECT_NE(r.error().message.find(c.message), std::string::npos) << r.error().message;
+    EXPECT_FALSE(fed_.objects().Get(info, "", "bad").ok());
+  }
+  // Two scheduled game days on overlapping targets at overlapping times.
+  auto first = create("nightly",
+                      {{"mode", "live"}, {"steps", steps}, {"schedule", {{"cron", "0 3 * * *"}}}});
+  ASSERT_TRUE(first.ok()) << first.error().message;
+  auto clash = create("other", {{"mode", "live"},
+                                {"target", {{"cluster", "eu-west-1"}}},
+                                {"durationSeconds", 600},
+                                {"schedule", {{"cron", "5 3 * * *"}}}});
+  ASSERT_FALSE(clash.ok());
+  EXPECT_NE(clash.error().message.find("spec.schedule.cron"), std::string::npos)
+      << clash.error().message;
+  EXPECT_NE(clash.error().message.find("would overlap game day nightly"), std::string::npos)
+      << clash.error().message;
+  // Another target, or another time: admitted.
+  EXPECT_TRUE(create("other", {{"mode", "live"},
+                               {"target", {{"cluster", "eu-central-1"}}},
+                               {"durationSeconds", 600},
+                               {"schedule", {{"cron", "5 3 * * *"}}}})
+                  .ok());
 }
 
 }  // namespace
