@@ -126,7 +126,7 @@ json Template(const WorkloadInfo& w, int replicas) {
 // One sequence: a fresh federation, fakes and controllers, then `steps` random steps.
 class Sequence {
  public:
-  explicit Sequence(uint64_t seed) : seed_(seed), rng_(seed) {
+  explicit Sequence(uint64_t seed) : rng_(seed) {
     for (const MemberInfo& m : Members()) {
       FakeMemberClient::Options o;
       o.member = m.name;
@@ -638,7 +638,6 @@ class Sequence {
     }
   }
 
-  uint64_t seed_;
   std::mt19937_64 rng_;
   test_env::InProcessFederation federation_{"residency-torture"};
   std::map<std::string, std::shared_ptr<FakeMemberClient>> fakes_;
