@@ -126,7 +126,9 @@ struct PropagationController::Member {
 
   // Held across the member calls that create a missing namespace: one worker creates it
   // while the others wait, instead of each workload in it sending a create that all but one
-  // get 409 AlreadyExists for (wasted writes, seen against a real kube-apiserver).
+  // get 409 AlreadyExists for (wasted writes, seen against a real kube-apiserver). Also held
+  // across a namespace's removal, from its decision to its DELETE, with the namespace out of
+  // namespaces_ok: a worker about to write into it waits for the outcome (issue 17).
   std::mutex namespace_mu;
 
   // The member's workers share these (never held across a member call).
@@ -601,39 +603,66 @@ void PropagationController::SetResult(Member& member, const std::string& key,
 void PropagationController::RemoveNamespaceIfUnused(Member& member, MemberClient& client,
                                                     const std::string& ns) {
   if (ns.empty()) return;
-  {
-    std::lock_guard lock(member.cache_mu);
-    // Owners are "<namespace>.<name>"; namespaces have no dots.
-    auto it = member.by_owner.lower_bound(ns + ".");
-    if (it != member.by_owner.end() && it->first.rfind(ns + ".", 0) == 0) return;
-  }
-  {
-    std::lock_guard lock(mu_);
-    for (const auto& [key, w] : workloads_) {
-      if (w->metadata.ns == ns && w->metadata.deletion_timestamp.empty() &&
-          ReplicasForMember(*w, member.name) > 0) {
-        return;  // about to be (re)created here
+  // What keeps the namespace, from memory: "" when nothing. Asked once more right before the
+  // DELETE, because placement and the member's watches move on during the member calls.
+  auto in_use = [&]() -> std::string {
+    {
+      std::lock_guard lock(member.cache_mu);
+      // Owners are "<namespace>.<name>"; namespaces have no dots.
+      auto it = member.by_owner.lower_bound(ns + ".");
+      if (it != member.by_owner.end() && it->first.rfind(ns + ".", 0) == 0) {
+        return "Meridian holds objects of " + KeyForOwner(it->first) + " there";
       }
     }
-  }
-  auto skip = [&](const Status& s) {
-    spdlog::debug("propagation controller: member {}: keeping namespace {}: {}", member.name, ns,
-                  s.ToString());
+    std::lock_guard lock(mu_);
+    for (const auto& [key, w] : workloads_) {
+      if (w->metadata.ns != ns || !w->metadata.deletion_timestamp.empty()) continue;
+      if (ReplicasForMember(*w, member.name) > 0) return key + " is placed here";
+      // Created but not placed yet: it may well land here in a moment.
+      if (w->status.observed_generation == 0) return key + " is waiting for placement";
+    }
+    return "";
   };
-  // One worker at a time (as for creating one): the last two workloads of a namespace removed
-  // together would otherwise both find it unused and both delete it (a wasted write, seen by
-  // the differential test against a real kube-apiserver). The second then finds it going.
+  if (!in_use().empty()) return;  // the common case, without a member call or a lock held
+
+  // Serialised with the workers that create namespaces (one at a time, as they are): the
+  // last two workloads of a namespace removed together would otherwise both find it unused
+  // and both delete it (a wasted write, seen by the differential test against a real
+  // kube-apiserver). The second then finds it going.
   std::lock_guard removing(member.namespace_mu);
+  // The fence: a worker writes into `ns` only while it is in namespaces_ok, and one that
+  // finds it missing takes namespace_mu (held here) and reads the namespace again. So from
+  // here on nothing new is written into it until this decision is made, and a worker that
+  // got past the check earlier did so for a workload that in_use() below sees placed here
+  // (or, newer, no longer placed: its objects go anyway).
+  bool fenced = false;
+  {
+    std::lock_guard lock(member.state_mu);
+    fenced = member.namespaces_ok.erase(ns) > 0;
+  }
+  // Kept: writers go on without reading the namespace again.
+  auto keep = [&](const std::string& why) {
+    spdlog::debug("propagation controller: member {}: keeping namespace {}: {}", member.name, ns,
+                  why);
+    if (!fenced) return;
+    std::lock_guard lock(member.state_mu);
+    member.namespaces_ok.insert(ns);
+  };
+  if (std::string why = in_use(); !why.empty()) return keep(why);
   auto got = client.Get(kNamespaces, "", ns);
   if (!got.ok()) {
-    if (got.status().code() != StatusCode::kNotFound) skip(got.status());
-    return;
+    if (got.status().code() != StatusCode::kNotFound) keep(got.status().ToString());
+    return;  // gone: the next writer creates it
   }
-  // Never one Meridian did not create, nor one already going.
-  if (!IsManaged(*got) || !(*got)["metadata"].value("deletionTimestamp", "").empty()) return;
+  const json& meta = (*got)["metadata"];
+  // Already going: the next writer waits for it to be gone.
+  if (!meta.value("deletionTimestamp", "").empty()) return;
+  // Never one Meridian did not create.
+  if (!IsManaged(*got)) return keep("not created by Meridian");
   // Nor one where someone else keeps things: any object of these kinds that is neither
   // Meridian's nor owned by another object (pods of Meridian's Deployments are owned by
-  // their ReplicaSet, and go with it).
+  // their ReplicaSet, and go with it); nor one holding a Meridian object its watches have not
+  // reported yet (a create whose answer was lost).
   for (const GroupVersionResource& gvr :
        {GroupVersionResource{"apps", "v1", "deployments"},
         GroupVersionResource{"apps", "v1", "statefulsets"},
@@ -644,28 +673,34 @@ void PropagationController::RemoveNamespaceIfUnused(Member& member, MemberClient
     auto list = client.List(gvr, ns);
     if (!list.ok()) {
       if (list.status().code() == StatusCode::kNotFound) continue;  // kind not served
-      skip(list.status());
-      return;
+      return keep(list.status().ToString());
     }
     for (const json& item : list->items) {
-      const json& meta = item["metadata"];
-      const bool owned = meta.contains("ownerReferences") && meta["ownerReferences"].is_array() &&
-                         !meta["ownerReferences"].empty();
-      if (!IsManaged(item) && !owned) {
-        skip(FailedPreconditionError(gvr.GroupResource() + " " + meta.value("name", "") +
-                                     " is not Meridian's"));
-        return;
+      const json& m = item["metadata"];
+      const bool owned = m.contains("ownerReferences") && m["ownerReferences"].is_array() &&
+                         !m["ownerReferences"].empty();
+      if (owned || !m.value("deletionTimestamp", "").empty()) continue;
+      if (!IsManaged(item)) {
+        return keep(gvr.GroupResource() + " " + m.value("name", "") + " is not Meridian's");
       }
+      return keep(gvr.GroupResource() + " " + m.value("name", "") +
+                  " is Meridian's and not yet seen by its watch");
     }
   }
+  // A workload placed here (or created) during the calls above.
+  if (std::string why = in_use(); !why.empty()) return keep(why);
+  // Only the namespace as read: relabelled (taken over), or deleted and created again by
+  // someone else meanwhile, it stays (kAborted).
+  MemberDeleteOptions only_as_read;
+  only_as_read.precondition_uid = meta.value("uid", "");
+  only_as_read.precondition_resource_version = meta.value("resourceVersion", "");
   ++member_writes_;
-  Status deleted = client.Delete(kNamespaces, "", ns);
+  // Not fenced off again whatever the answer: the next writer reads the namespace.
+  Status deleted = client.Delete(kNamespaces, "", ns, only_as_read);
   if (!deleted.ok() && deleted.code() != StatusCode::kNotFound) {
-    skip(deleted);
-    return;
+    spdlog::debug("propagation controller: member {}: keeping namespace {}: {}", member.name, ns,
+                  deleted.ToString());
   }
-  std::lock_guard lock(member.state_mu);
-  member.namespaces_ok.erase(ns);
 }
 
 Status PropagationController::DeleteOwned(

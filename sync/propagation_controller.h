@@ -164,9 +164,12 @@ class PropagationController {
           keep,
       int* removed = nullptr);
   // Deletes namespace `ns` in the member if Meridian created it (managed-by label), holds
-  // nothing of Meridian's there any more, places nothing there, and no one else keeps objects
-  // in it (workload kinds, pods, PVCs without an owner). Best effort: a failed call keeps
-  // the namespace (logged at debug).
+  // nothing of Meridian's there any more, places nothing there (nor has a workload there
+  // waiting for its first placement), and no one else keeps objects in it (workload kinds,
+  // pods, PVCs without an owner). Decided and deleted under the member's namespace_mu with
+  // `ns` fenced out of namespaces_ok, so no worker writes into it meanwhile; "unused" is
+  // checked again right before the DELETE, which carries the namespace's uid and
+  // resourceVersion as read. Best effort: a failed call keeps the namespace (logged at debug).
   void RemoveNamespaceIfUnused(Member& member, MemberClient& client, const std::string& ns);
   // The loop guard (Options::loop_guard_*) for a rewrite of `object` about to be sent: ""
   // (write; recorded), "held:<why>" (do not write now), or "<why>" (write, recorded, but it

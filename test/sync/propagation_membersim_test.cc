@@ -417,6 +417,8 @@ TEST_F(PropagationMembersimTest, TerminatingNamespaceCausesNoWriteLoopAndIsRecre
     for (int attempt = 0; attempt < 10; ++attempt) {
       json got = federation_.objects().Get(info, ns, name).value();
       got["status"]["placement"] = placement;
+      // As placement writes it (a workload never placed keeps its namespace in a member).
+      got["status"]["observedGeneration"] = got["metadata"].value("generation", int64_t{1});
       if (federation_.objects().Update(info, ns, name, got, "status").ok()) return;
     }
     ADD_FAILURE() << "could not write the placement of " << name;

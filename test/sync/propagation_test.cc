@@ -975,5 +975,212 @@ TEST_F(PropagationControllerTest, StartedControllerRepairsDriftFromTheWatch) {
   controller.Stop();
 }
 
+// ---- Issue 17: removing an unused namespace races with workloads placed into it ----
+
+// A member client that runs `on_list` (once set) before every List it forwards: the moment
+// between the namespace removal's "is it unused" reads and its DELETE.
+class ListHookClient final : public MemberClient {
+ public:
+  explicit ListHookClient(std::shared_ptr<FakeMemberClient> fake) : fake_(std::move(fake)) {}
+  std::function<void(const GroupVersionResource&, const std::string&)> on_list;
+
+  const std::string& member() const override { return fake_->member(); }
+  StatusOr<DiscoveryInfo> Discover(bool refresh) override { return fake_->Discover(refresh); }
+  StatusOr<json> Get(const GroupVersionResource& gvr, const std::string& ns,
+                     const std::string& name) override {
+    return fake_->Get(gvr, ns, name);
+  }
+  StatusOr<ObjectList> List(const GroupVersionResource& gvr, const std::string& ns,
+                            const MemberListOptions& options) override {
+    if (on_list) on_list(gvr, ns);
+    return fake_->List(gvr, ns, options);
+  }
+  StatusOr<json> Create(const GroupVersionResource& gvr, const std::string& ns,
+                        const json& object) override {
+    return fake_->Create(gvr, ns, object);
+  }
+  StatusOr<json> Update(const GroupVersionResource& gvr, const std::string& ns,
+                        const json& object) override {
+    return fake_->Update(gvr, ns, object);
+  }
+  StatusOr<json> UpdateStatus(const GroupVersionResource& gvr, const std::string& ns,
+                              const json& object) override {
+    return fake_->UpdateStatus(gvr, ns, object);
+  }
+  StatusOr<json> MergePatch(const GroupVersionResource& gvr, const std::string& ns,
+                            const std::string& name, const json& patch) override {
+    return fake_->MergePatch(gvr, ns, name, patch);
+  }
+  StatusOr<json> JsonPatch(const GroupVersionResource& gvr, const std::string& ns,
+                           const std::string& name, const json& ops) override {
+    return fake_->JsonPatch(gvr, ns, name, ops);
+  }
+  Status Delete(const GroupVersionResource& gvr, const std::string& ns, const std::string& name,
+                const MemberDeleteOptions& options) override {
+    return fake_->Delete(gvr, ns, name, options);
+  }
+  StatusOr<std::unique_ptr<MemberWatch>> Watch(const GroupVersionResource& gvr,
+                                               const std::string& ns,
+                                               const std::string& label_selector,
+                                               const std::string& from_resource_version,
+                                               MemberWatchCallback callback,
+                                               WatchOptions options) override {
+    return fake_->Watch(gvr, ns, label_selector, from_resource_version, std::move(callback),
+                        std::move(options));
+  }
+  Status Healthz() override { return fake_->Healthz(); }
+  Status Readyz() override { return fake_->Readyz(); }
+
+ private:
+  const std::shared_ptr<FakeMemberClient> fake_;
+};
+
+class NamespaceRemovalRaceTest : public PropagationControllerTest {
+ protected:
+  const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
+
+  void SetUp() override {
+    PropagationControllerTest::SetUp();
+    eu_ = std::make_shared<ListHookClient>(fakes_["eu-west-1"]);
+  }
+  // eu-west-1 through eu_ (its hook), the others as the fixture has them.
+  MemberClientFactory HookedFactory() {
+    return [this](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<MemberClient>> {
+      if (m.metadata.name == "eu-west-1") return std::shared_ptr<MemberClient>(eu_);
+      return Factory()(m);
+    };
+  }
+  // shop/api: a second workload of namespace shop, like shop/web (not placed yet).
+  void ApplyApi() {
+    json web =
+        server_->objects().Get(Info(api::kApiVersion, "FederatedWorkload"), "shop", "web").value();
+    json w = {{"apiVersion", web["apiVersion"]},
+              {"kind", web["kind"]},
+              {"metadata", {{"name", "api"}, {"namespace", "shop"}}},
+              {"spec", web["spec"]}};
+    w["spec"]["template"]["metadata"]["name"] = "api";
+    Apply(w);
+  }
+  // What placement writes for shop/api: one replica on each of `members`.
+  void PlaceApiOn(const std::vector<std::string>& members) {
+    const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+    json w = server_->objects().Get(info, "shop", "api").value();
+    json placement = json::array();
+    for (const std::string& m : members) placement.push_back({{"cluster", m}, {"replicas", 1}});
+    w["status"]["placement"] = placement;
+    w["status"]["observedGeneration"] = w["metadata"].value("generation", int64_t{1});
+    ASSERT_TRUE(server_->objects().Update(info, "shop", "api", w, "status").ok());
+  }
+  // eu-west-1's namespace shop (null when absent).
+  json EuNamespace() {
+    return fakes_["eu-west-1"]->Object(kNamespaces, "", "shop").value_or(json());
+  }
+  int NamespaceDeletes() {
+    int n = 0;
+    for (const auto& c : fakes_["eu-west-1"]->Calls()) {
+      n += c.verb == testing::Verb::kDelete && c.gvr == kNamespaces;
+    }
+    return n;
+  }
+  // shop/web and shop/api synced: web on eu-west-1 (among others), api on us-east-1 only, so
+  // that eu-west-1's namespace shop (Meridian-created) holds only web.
+  void SyncWebAndApi(PropagationController& controller) {
+    ApplyApi();
+    PlaceApiOn({"us-east-1"});
+    ASSERT_TRUE(controller.ReconcileAll().ok());
+    ASSERT_TRUE(fakes_["eu-west-1"]->Object(kDeployments, "shop", "web").has_value());
+    ASSERT_FALSE(fakes_["eu-west-1"]->Object(kDeployments, "shop", "api").has_value());
+    ASSERT_TRUE(IsManaged(EuNamespace()));
+    fakes_["eu-west-1"]->ClearCalls();
+  }
+
+  std::shared_ptr<ListHookClient> eu_;
+};
+
+// shop/web leaves eu-west-1 (its last workload there); while Meridian reads whether the
+// namespace is unused, placement puts shop/api there. The namespace is kept (the same one:
+// no DELETE), and shop/api is created in it at once instead of after a termination.
+TEST_F(NamespaceRemovalRaceTest, APlacementArrivingDuringTheRemovalKeepsTheNamespace) {
+  ApplyExample();
+  Place();
+  PropagationController controller(server_->objects(), clock_, HookedFactory());
+  SyncWebAndApi(controller);
+  const json uid = EuNamespace()["metadata"]["uid"];
+
+  PlaceWithout("eu-west-1");
+  ASSERT_TRUE(controller.LoadWorkloads().ok());
+  int hooked = 0;
+  eu_->on_list = [&](const GroupVersionResource&, const std::string& ns) {
+    if (ns != "shop" || hooked++ > 0) return;
+    PlaceApiOn({"us-east-1", "eu-west-1"});
+    ASSERT_TRUE(controller.LoadWorkloads().ok());  // as the federation watch would
+  };
+  controller.ProcessMember("eu-west-1");
+  EXPECT_EQ(hooked, 7);  // the removal read every kind: the placement came during it
+  EXPECT_EQ(NamespaceDeletes(), 0);
+  EXPECT_EQ(EuNamespace()["metadata"]["uid"], uid);
+  EXPECT_FALSE(fakes_["eu-west-1"]->Object(kDeployments, "shop", "web").has_value());
+  EXPECT_TRUE(fakes_["eu-west-1"]->Object(kDeployments, "shop", "api").has_value());
+}
+
+// A workload created in the namespace but not placed yet may land on this member in a
+// moment: the namespace stays until placement has decided, and goes once nothing is there.
+TEST_F(NamespaceRemovalRaceTest, AWorkloadWaitingForPlacementKeepsTheNamespace) {
+  ApplyExample();
+  Place();
+  PropagationController controller(server_->objects(), clock_, HookedFactory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  const json uid = EuNamespace()["metadata"]["uid"];
+  ASSERT_TRUE(IsManaged(EuNamespace()));
+  fakes_["eu-west-1"]->ClearCalls();
+
+  ApplyApi();  // no placement yet
+  PlaceWithout("eu-west-1");
+  ASSERT_TRUE(controller.LoadWorkloads().ok());
+  controller.ProcessMember("eu-west-1");
+  EXPECT_FALSE(fakes_["eu-west-1"]->Object(kDeployments, "shop", "web").has_value());
+  EXPECT_EQ(NamespaceDeletes(), 0);
+
+  PlaceApiOn({"eu-west-1"});
+  ASSERT_TRUE(controller.LoadWorkloads().ok());
+  controller.ProcessMember("eu-west-1");
+  EXPECT_TRUE(fakes_["eu-west-1"]->Object(kDeployments, "shop", "api").has_value());
+  EXPECT_EQ(EuNamespace()["metadata"]["uid"], uid);
+
+  // Placed elsewhere: now nothing is there, and the namespace goes.
+  PlaceApiOn({"us-east-1"});
+  ASSERT_TRUE(controller.LoadWorkloads().ok());
+  controller.ProcessMember("eu-west-1");
+  EXPECT_FALSE(fakes_["eu-west-1"]->Object(kDeployments, "shop", "api").has_value());
+  EXPECT_EQ(NamespaceDeletes(), 1);
+  EXPECT_TRUE(EuNamespace().is_null());
+}
+
+// The DELETE carries the namespace's uid and resourceVersion as read: one changed meanwhile
+// (here: a user took it over by dropping Meridian's label) is refused and kept.
+TEST_F(NamespaceRemovalRaceTest, ANamespaceChangedDuringTheRemovalIsKept) {
+  ApplyExample();
+  Place();
+  PropagationController controller(server_->objects(), clock_, HookedFactory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  fakes_["eu-west-1"]->ClearCalls();
+
+  PlaceWithout("eu-west-1");
+  ASSERT_TRUE(controller.LoadWorkloads().ok());
+  bool hooked = false;
+  eu_->on_list = [&](const GroupVersionResource&, const std::string& ns) {
+    if (ns != "shop" || hooked) return;
+    hooked = true;
+    json taken = EuNamespace();
+    taken["metadata"]["labels"].erase(kManagedByLabel);
+    fakes_["eu-west-1"]->Apply(kNamespaces, taken);
+  };
+  controller.ProcessMember("eu-west-1");
+  EXPECT_TRUE(hooked);
+  EXPECT_EQ(NamespaceDeletes(), 1);  // sent, and refused
+  ASSERT_FALSE(EuNamespace().is_null());
+  EXPECT_FALSE(IsManaged(EuNamespace()));
+}
+
 }  // namespace
 }  // namespace meridian::sync
