@@ -242,8 +242,8 @@ std::string HttpClient::ResourcePath(const KindInfo& kind, const std::string& ns
 
 ApiResult<json> HttpClient::GetPath(const std::string& path) { return Call("GET", path, nullptr); }
 
-ApiResult<json> HttpClient::Call(const std::string& method, const std::string& path_and_query,
-                                 const json* body) {
+ApiResult<std::string> HttpClient::CallText(const std::string& method,
+                                            const std::string& path_and_query, const json* body) {
   try {
     http::http_request request(method);
     request.set_request_uri(Join(impl_->base_path, path_and_query));
@@ -257,17 +257,26 @@ ApiResult<json> HttpClient::Call(const std::string& method, const std::string& p
     std::string text = response.extract_utf8string(true).get();
     int code = response.status_code();
     if (code < 200 || code >= 300) return ApiErrorFromResponse(code, text);
-    json j = ParseJson(text);
-    if (j.is_discarded()) {
-      return TransportError(
-          fmt::format("the server at {} answered {} {} with a body that is not "
-                      "JSON",
-                      options_.server, method, path_and_query));
-    }
-    return j;
+    return text;
   } catch (...) {
     return FromException(options_.server, options_.timeout, std::current_exception());
   }
+}
+
+ApiError HttpClient::NotJson(const std::string& method, const std::string& path_and_query) const {
+  return TransportError(
+      fmt::format("the server at {} answered {} {} with a body that is not "
+                  "JSON",
+                  options_.server, method, path_and_query));
+}
+
+ApiResult<json> HttpClient::Call(const std::string& method, const std::string& path_and_query,
+                                 const json* body) {
+  ApiResult<std::string> text = CallText(method, path_and_query, body);
+  if (!text.ok()) return text.error();
+  json j = ParseJson(text.value());
+  if (j.is_discarded()) return NotJson(method, path_and_query);
+  return j;
 }
 
 ApiResult<json> HttpClient::Get(const KindInfo& kind, const std::string& ns,
@@ -284,13 +293,23 @@ ApiResult<json> HttpClient::List(const KindInfo& kind, const std::string& ns,
   return Call("GET", path, nullptr);
 }
 
-ApiResult<json> HttpClient::ListPage(const KindInfo& kind, const std::string& ns, int64_t limit,
-                                     const std::string& continue_token) {
+std::string HttpClient::PagePath(const KindInfo& kind, const std::string& ns, int64_t limit,
+                                 const std::string& continue_token) {
   std::string path = ResourcePath(kind, ns, "") + "?limit=" + std::to_string(limit);
   if (!continue_token.empty()) {
     path += "&continue=" + web::uri::encode_data_string(continue_token);
   }
-  return Call("GET", path, nullptr);
+  return path;
+}
+
+ApiResult<json> HttpClient::ListPage(const KindInfo& kind, const std::string& ns, int64_t limit,
+                                     const std::string& continue_token) {
+  return Call("GET", PagePath(kind, ns, limit, continue_token), nullptr);
+}
+
+ApiResult<std::string> HttpClient::ListPageText(const KindInfo& kind, const std::string& ns,
+                                                int64_t limit, const std::string& continue_token) {
+  return CallText("GET", PagePath(kind, ns, limit, continue_token), nullptr);
 }
 
 ApiResult<json> HttpClient::Create(const KindInfo& kind, const std::string& ns, const json& body) {

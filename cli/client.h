@@ -84,6 +84,10 @@ class HttpClient final : public ResourceClient {
   // token expired.
   ApiResult<nlohmann::json> ListPage(const KindInfo& kind, const std::string& ns, int64_t limit,
                                      const std::string& continue_token);
+  // The same page as the server's response text, unparsed (a 2xx answer; not checked to be
+  // JSON): for callers that need each item's exact bytes (cli/raw_list.h).
+  ApiResult<std::string> ListPageText(const KindInfo& kind, const std::string& ns, int64_t limit,
+                                      const std::string& continue_token);
   ApiResult<nlohmann::json> Update(const KindInfo& kind, const std::string& ns,
                                    const std::string& name, const nlohmann::json& body) override;
   ApiResult<nlohmann::json> Delete(const KindInfo& kind, const std::string& ns,
@@ -111,6 +115,12 @@ class HttpClient final : public ResourceClient {
                                   const std::string& name);
   ApiResult<nlohmann::json> Call(const std::string& method, const std::string& path_and_query,
                                  const nlohmann::json* body);
+  // Call without the parse: a 2xx answer's body text.
+  ApiResult<std::string> CallText(const std::string& method, const std::string& path_and_query,
+                                  const nlohmann::json* body);
+  ApiError NotJson(const std::string& method, const std::string& path_and_query) const;
+  static std::string PagePath(const KindInfo& kind, const std::string& ns, int64_t limit,
+                              const std::string& continue_token);
 
   ClientOptions options_;
   std::unique_ptr<Impl> impl_;

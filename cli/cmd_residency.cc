@@ -17,16 +17,26 @@ namespace {
 
 constexpr int64_t kPageSize = 1000;
 
-// The page function over the server's ResidencyEvidence list, or null after saying why.
-EvidencePageFn EvidencePages(HttpClient& client) {
+// The page function over the server's ResidencyEvidence list, or null after saying why. The
+// pages stay text so each entry can be hashed over its bytes as served (cli/raw_list.h).
+EvidenceTextPageFn EvidencePages(HttpClient& client) {
   const KindInfo* kind = ResolveType("residencyevidences");
   if (kind == nullptr) {
     std::cerr << "error: this fedctl does not know ResidencyEvidence\n";
     return nullptr;
   }
   return [&client, kind](const std::string& token) {
-    return client.ListPage(*kind, "", kPageSize, token);
+    return client.ListPageText(*kind, "", kPageSize, token);
   };
+}
+
+// --verbose: how the entries were read (whether verify's fast path applied), on stderr.
+void PrintReadStats(const EvidenceReadStats& s) {
+  std::cerr << "residency verify: " << s.objects << " objects in " << s.pages << " page(s); "
+            << s.hashed_from_stored << " entries hashed from their served bytes, "
+            << (s.objects - s.hashed_from_stored) << " objects parsed in full";
+  if (s.pages_parsed_whole > 0) std::cerr << " (" << s.pages_parsed_whole << " page(s) whole)";
+  std::cerr << "\n";
 }
 
 int Violations(const GlobalFlags& g) {
@@ -57,14 +67,16 @@ bool LoadPublicKey(const std::string& file, std::optional<residency::EvidenceVer
   return true;
 }
 
-int Verify(const GlobalFlags& g, const std::string& public_key) {
+int Verify(const GlobalFlags& g, const std::string& public_key, bool verbose) {
   std::optional<residency::EvidenceVerifyKey> key;
   if (!LoadPublicKey(public_key, &key)) return 2;
   std::unique_ptr<HttpClient> client = Connect(g);
   if (!client) return 1;
-  EvidencePageFn pages = EvidencePages(*client);
+  EvidenceTextPageFn pages = EvidencePages(*client);
   if (!pages) return 1;
-  StatusOr<residency::ChainSummary> summary = ReadVerifiedEvidence(pages, nullptr, key);
+  EvidenceReadStats stats;
+  StatusOr<residency::ChainSummary> summary = ReadVerifiedEvidenceText(pages, nullptr, key, &stats);
+  if (verbose) PrintReadStats(stats);
   if (!summary.ok()) {
     // A compacted chain without the public key is not broken, only unproven here.
     std::cerr << (summary.status().code() == StatusCode::kFailedPrecondition
@@ -98,10 +110,10 @@ int Report(const GlobalFlags& g, const ReportFlags& f) {
   if (!LoadPublicKey(f.public_key, &key)) return 2;
   std::unique_ptr<HttpClient> client = Connect(g);
   if (!client) return 1;
-  EvidencePageFn pages = EvidencePages(*client);
+  EvidenceTextPageFn pages = EvidencePages(*client);
   if (!pages) return 1;
   std::vector<residency::EvidenceEntry> entries;
-  StatusOr<residency::ChainSummary> summary = ReadVerifiedEvidence(
+  StatusOr<residency::ChainSummary> summary = ReadVerifiedEvidenceText(
       pages, [&entries](const residency::EvidenceEntry& e) { entries.push_back(e); }, key);
   if (!summary.ok()) {
     // A report over evidence that does not verify would prove nothing.
@@ -147,11 +159,15 @@ const CommandRegistration kResidency({
           "evidence-signing.pub): checks checkpoint signatures, needed once the ledger is "
           "compacted";
       verify->add_option("--public-key", *verify_key, key_help);
+      auto verbose = std::make_shared<bool>(false);
+      verify->add_flag("--verbose", *verbose,
+                       "also say on stderr how many entries were hashed from their served "
+                       "bytes and how many were parsed in full");
       report->add_option("--public-key", flags->public_key, key_help);
       app.require_subcommand(1);
-      return [violations, verify, report, flags, verify_key](const GlobalFlags& g) {
+      return [violations, verify, report, flags, verify_key, verbose](const GlobalFlags& g) {
         if (violations->parsed()) return Violations(g);
-        if (verify->parsed()) return Verify(g, *verify_key);
+        if (verify->parsed()) return Verify(g, *verify_key, *verbose);
         if (report->parsed()) return Report(g, *flags);
         return 2;
       };

@@ -5,6 +5,9 @@
 #include <map>
 #include <set>
 
+#include "cli/raw_list.h"
+#include "common/field_error.h"
+
 namespace meridian::cli {
 namespace {
 
@@ -161,33 +164,91 @@ void MarkCheckpointOnly(const std::vector<EvidenceEntry>& entries, const ReportO
 
 }  // namespace
 
+namespace {
+
+// A page that could not be split into item texts, parsed whole: every item added as an object
+// (the verifier's own wording for whatever is wrong with it). Returns the next page's token.
+StatusOr<std::string> AddParsedPage(json& list, residency::ChainVerifier& verifier,
+                                    const std::function<void(const EvidenceEntry&)>& each,
+                                    EvidenceReadStats& stats) {
+  for (json& item : list["items"]) {
+    ++stats.objects;
+    const bool entry = item["metadata"].value("name", "") != api::kEvidenceHeadName;
+    if (!each) {
+      // Verify only: the page is not needed afterwards, so its items are taken apart.
+      MERIDIAN_RETURN_IF_ERROR(verifier.Add(std::move(item)));
+      continue;
+    }
+    MERIDIAN_RETURN_IF_ERROR(verifier.Add(item));
+    if (entry) {
+      // Checked just now: the decode cannot fail.
+      StatusOr<EvidenceEntry> e = residency::EntryFromObject(item);
+      if (e.ok()) each(*e);
+    }
+  }
+  return list["metadata"].value("continue", "");
+}
+
+}  // namespace
+
+StatusOr<residency::ChainSummary> ReadVerifiedEvidenceText(
+    const EvidenceTextPageFn& page, const std::function<void(const EvidenceEntry&)>& each,
+    std::optional<residency::EvidenceVerifyKey> key, EvidenceReadStats* stats_out) {
+  residency::ChainVerifier verifier(std::move(key));
+  EvidenceReadStats stats;
+  auto read = [&]() -> StatusOr<residency::ChainSummary> {
+    std::string token;
+    do {
+      apimachinery::ApiResult<std::string> text = page(token);
+      if (!text.ok()) {
+        return UnavailableError("listing residencyevidences: " + text.error().message);
+      }
+      ++stats.pages;
+      std::optional<RawList> raw = SplitListItems(text.value());
+      if (!raw) {
+        ++stats.pages_parsed_whole;
+        json list = json::parse(text.value(), nullptr, /*allow_exceptions=*/false);
+        if (list.is_discarded()) {
+          return UnavailableError("listing residencyevidences: the answer is not JSON");
+        }
+        MERIDIAN_ASSIGN_OR_RETURN(token, AddParsedPage(list, verifier, each, stats));
+        continue;
+      }
+      for (std::string_view item : raw->items) {
+        ++stats.objects;
+        Status added = verifier.AddStored(item);
+        stats.hashed_from_stored = verifier.hashed_from_stored();
+        MERIDIAN_RETURN_IF_ERROR(added);
+        if (!each) continue;
+        // The report needs each entry's data: parsed and decoded here, but not hashed again
+        // (AddStored just checked it, fast or not).
+        const json object = json::parse(item, nullptr, /*allow_exceptions=*/false);
+        if (object.is_discarded() || !object.is_object() ||
+            object["metadata"].value("name", "") == api::kEvidenceHeadName) {
+          continue;
+        }
+        FieldErrors errors;
+        api::ResidencyEvidence e = api::DecodeResidencyEvidence(object, &errors);
+        if (errors.empty()) each(e.spec);
+      }
+      token = raw->metadata.value("continue", "");
+    } while (!token.empty());
+    return verifier.Finish();
+  };
+  StatusOr<residency::ChainSummary> out = read();
+  if (stats_out != nullptr) *stats_out = stats;
+  return out;
+}
+
 StatusOr<residency::ChainSummary> ReadVerifiedEvidence(
     const EvidencePageFn& page, const std::function<void(const EvidenceEntry&)>& each,
     std::optional<residency::EvidenceVerifyKey> key) {
-  residency::ChainVerifier verifier(std::move(key));
-  std::string token;
-  do {
+  auto text = [&page](const std::string& token) -> apimachinery::ApiResult<std::string> {
     apimachinery::ApiResult<json> list = page(token);
-    if (!list.ok()) {
-      return UnavailableError("listing residencyevidences: " + list.error().message);
-    }
-    json& items = list.value()["items"];
-    for (json& item : items) {
-      if (!each) {
-        // Verify only: the page is not needed afterwards, so its items are taken apart.
-        MERIDIAN_RETURN_IF_ERROR(verifier.Add(std::move(item)));
-        continue;
-      }
-      MERIDIAN_RETURN_IF_ERROR(verifier.Add(item));
-      if (each && item["metadata"].value("name", "") != api::kEvidenceHeadName) {
-        // Checked just now: the decode cannot fail.
-        StatusOr<EvidenceEntry> e = residency::EntryFromObject(item);
-        if (e.ok()) each(*e);
-      }
-    }
-    token = list.value()["metadata"].value("continue", "");
-  } while (!token.empty());
-  return verifier.Finish();
+    if (!list.ok()) return list.error();
+    return list.value().dump();
+  };
+  return ReadVerifiedEvidenceText(text, each, std::move(key));
 }
 
 std::string DescribeVerified(const residency::ChainSummary& s) {

@@ -272,6 +272,7 @@ Status ChainVerifier::AddStored(std::string_view text) {
       api::ResidencyEvidence decoded = api::DecodeResidencyEvidence(object, &errors);
       if (errors.empty() && decoded.spec.type != kCheckpointType) {
         const std::string_view data = text.substr(span->begin, span->end - span->begin);
+        ++hashed_from_stored_;
         return Link(decoded.spec, Sha256Hex(CanonicalForm(decoded.spec, data)));
       }
     }

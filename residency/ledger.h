@@ -170,6 +170,9 @@ class ChainVerifier {
   // otherwise, and for the head and checkpoints, it is parsed and added whole. Text that is
   // not JSON: kDataLoss "the object after entry 41 (…) is not JSON: …".
   Status AddStored(std::string_view text);
+  // How many entries AddStored hashed over their stored data bytes (the fast path above),
+  // so a caller can tell that it applied (fedctl residency verify --verbose says so).
+  uint64_t hashed_from_stored() const { return hashed_from_stored_; }
   // Also for an already decoded entry (its hash is checked here too); `entry` must be well
   // formed (api::DecodeResidencyEvidence found nothing).
   Status AddEntry(const EvidenceEntry& entry);
@@ -188,6 +191,7 @@ class ChainVerifier {
   // The newest entries (sequence, hash): the head is compared with one of them at Finish.
   // Only a few entries may follow the head (pending appends), so a short window suffices.
   std::deque<EvidenceHead> recent_;
+  uint64_t hashed_from_stored_ = 0;
 };
 
 }  // namespace meridian::residency

@@ -1,10 +1,12 @@
 // fedctl residency verify / report over a synthetic ledger: reading pages, refusing a broken
 // chain, and the report's intervals, coverage (gaps where a member was unverified or nobody
-// looked), violations, policy changes, namespace and period filters, and escaped HTML.
+// looked), violations, policy changes, namespace and period filters, and escaped HTML; reading
+// the pages as text (each item's bytes, cli/raw_list.h) finds the same.
 #include <gtest/gtest.h>
 
 #include <sstream>
 
+#include "cli/raw_list.h"
 #include "cli/residency_evidence.h"
 
 namespace meridian::cli {
@@ -264,6 +266,110 @@ TEST(ResidencyReportTest, ACompactedLedgerSaysWhatOnlyTheCheckpointCovers) {
   const json j = ReportJson(r);
   EXPECT_EQ(j["evidence"]["compacted"]["checkpoint"], 12);
   EXPECT_EQ(j["evidence"]["checkpointOnly"]["to"], FormatRfc3339(At(205)));
+}
+
+}  // namespace
+}  // namespace meridian::cli
+
+namespace meridian::cli {
+namespace {
+
+// What the federation-apiserver sends for a list (rest_handler.cc: dump, UTF-8 kept).
+std::string Served(const json& list) {
+  return list.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+TEST(RawListTest, SplitsEachItemsExactBytes) {
+  json list = {{"apiVersion", "meridian.io/v1alpha1"},
+               {"kind", "ResidencyEvidenceList"},
+               {"metadata", {{"continue", "tok\"en"}, {"resourceVersion", "7"}}},
+               {"items",
+                {{{"a", "]}\"{["}, {"b", {1, 2, {{"c", nullptr}}}}},
+                 {{"x", "back\\slash\\\""}, {"y", -3}, {"z", true}},
+                 "scalar",
+                 12}}};
+  std::string body = Served(list);
+  std::optional<RawList> raw = SplitListItems(body);
+  ASSERT_TRUE(raw.has_value()) << body;
+  ASSERT_EQ(raw->items.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(raw->items[i], list["items"][i].dump()) << i;
+  EXPECT_EQ(raw->metadata["continue"], "tok\"en");
+  // Insignificant whitespace: each item's text as written, still each item.
+  body = list.dump(2);
+  raw = SplitListItems(body);
+  ASSERT_TRUE(raw.has_value());
+  ASSERT_EQ(raw->items.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_EQ(json::parse(raw->items[i]), list["items"][i]) << i;
+  raw = SplitListItems(R"({"items":[],"metadata":{}})");
+  ASSERT_TRUE(raw.has_value());
+  EXPECT_TRUE(raw->items.empty());
+  // What it cannot follow: nullopt (the caller parses the whole body and says what is wrong).
+  for (const char* bad :
+       {"", "[]", "not json", R"({"metadata":{}})", R"({"items":1})", R"({"items":[{]})",
+        R"({"items":[{"a":"unterminated}]})", R"({"items":[1,]})", R"({"items":[]} x)",
+        R"({"items":[],"items":[]})", R"({"items":[],"metadata":[]})", R"({"items":[1 2]})"}) {
+    EXPECT_FALSE(SplitListItems(bad).has_value()) << bad;
+  }
+}
+
+// The ledger as the server serves it, as text: two pages, the head last.
+std::vector<std::string> TextPages(const std::vector<EvidenceEntry>& entries, int indent = -1) {
+  std::vector<std::string> out;
+  for (json& page : Pages(entries)) {
+    page["apiVersion"] = "meridian.io/v1alpha1";
+    page["kind"] = "ResidencyEvidenceList";
+    out.push_back(indent < 0 ? Served(page) : page.dump(indent));
+  }
+  return out;
+}
+
+TEST(ResidencyReportTest, ReadVerifiedEvidenceTextHashesServedBytesAndFindsTheSame) {
+  const std::vector<EvidenceEntry> ledger = Ledger();
+  std::vector<std::string> pages = TextPages(ledger);
+  auto page = [&pages](const std::string& token) -> apimachinery::ApiResult<std::string> {
+    return token.empty() ? pages[0] : pages[1];
+  };
+  std::vector<EvidenceEntry> seen;
+  EvidenceReadStats stats;
+  StatusOr<residency::ChainSummary> s = ReadVerifiedEvidenceText(
+      page, [&seen](const EvidenceEntry& e) { seen.push_back(e); }, std::nullopt, &stats);
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(stats.objects, 12u);
+  EXPECT_EQ(stats.pages, 2u);
+  EXPECT_EQ(stats.pages_parsed_whole, 0u);
+  EXPECT_EQ(stats.hashed_from_stored, 11u) << "every entry by the fast path, the head in full";
+  ASSERT_EQ(seen.size(), ledger.size());
+  for (size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i].hash, ledger[i].hash);
+    EXPECT_EQ(seen[i].data, ledger[i].data);
+  }
+  EXPECT_EQ(DescribeVerified(*s), DescribeVerified(*ReadVerifiedEvidenceText(page)));
+
+  // Pretty-printed pages (not canonical): every entry parsed in full, the same summary.
+  std::vector<std::string> pretty = TextPages(ledger, 1);
+  auto pretty_page = [&pretty](const std::string& token) -> apimachinery::ApiResult<std::string> {
+    return token.empty() ? pretty[0] : pretty[1];
+  };
+  StatusOr<residency::ChainSummary> p =
+      ReadVerifiedEvidenceText(pretty_page, nullptr, std::nullopt, &stats);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_EQ(stats.hashed_from_stored, 0u);
+  EXPECT_EQ(DescribeVerified(*p), DescribeVerified(*s));
+
+  // One byte of entry 11's served data flipped (12 -> 13 replicas): found by the fast path.
+  const size_t at = pages[1].find("\"replicas\":12");
+  ASSERT_NE(at, std::string::npos) << pages[1];
+  pages[1][at + std::string("\"replicas\":1").size()] = '3';
+  s = ReadVerifiedEvidenceText(page, nullptr, std::nullopt, &stats);
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message().rfind("entry 11 (00000000000000000011): changed", 0), 0u)
+      << s.status();
+  EXPECT_EQ(stats.hashed_from_stored, 11u);
+
+  // A page that is not JSON: said.
+  pages[0] = "<html>";
+  EXPECT_EQ(ReadVerifiedEvidenceText(page).status().message(),
+            "listing residencyevidences: the answer is not JSON");
 }
 
 }  // namespace

@@ -182,6 +182,58 @@ TEST_F(LedgerIntegrationTest, VerifyNamesTheChangedEntryAndDetectsTruncation) {
       << broken.output;
 }
 
+// fedctl reads the list pages as text and hashes each entry over its data's bytes as served
+// (the fast path): --verbose counts it. The server serves dump() of what it read from the store,
+// so an entry stored with other whitespace is served canonical and still takes it; a flipped
+// byte in a stored entry is still found, by the fast path.
+TEST_F(LedgerIntegrationTest, VerifyHashesServedBytesAndStillFindsAFlippedByte) {
+  StartServer("placement");
+  for (const char* file :
+       {"examples/three-continents/topology.yaml", "examples/three-continents/members.yaml",
+        "examples/eu-residency/residency-policy.yaml", "examples/eu-residency/workload.yaml"}) {
+    test_env::CommandResult r = Fedctl("apply -f " + test_env::SourceDir() + "/" + file);
+    ASSERT_EQ(r.exit_code, 0) << file << ": " << r.output;
+  }
+  test_env::CommandResult verified;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  do {
+    verified = Fedctl("residency verify --verbose");
+    if (verified.output.find("verified: ") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  } while (std::chrono::steady_clock::now() < deadline);
+  ASSERT_EQ(verified.exit_code, 0) << verified.output;
+  EXPECT_NE(verified.output.find("2 objects in 1 page(s); 1 entries hashed from their served "
+                                 "bytes, 1 objects parsed in full"),
+            std::string::npos)
+      << verified.output;
+  server_.Stop();
+
+  // Stored pretty-printed (not canonical): served canonical, so the fast path still applies.
+  const std::string original = StoredEntry(1);
+  ASSERT_FALSE(original.empty());
+  SetEntry(1, json::parse(original).dump(2));
+  StartServer("none");
+  verified = Fedctl("residency verify --verbose");
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
+  EXPECT_NE(verified.output.find("1 entries hashed from their served bytes"), std::string::npos)
+      << verified.output;
+  server_.Stop();
+
+  // One byte flipped ("eu" -> "uu"): found, by the fast path.
+  std::string tampered = original;
+  const size_t at = tampered.find("\"jurisdiction\":\"eu\"");
+  ASSERT_NE(at, std::string::npos) << original;
+  tampered[at + std::string("\"jurisdiction\":\"").size()] = 'u';
+  SetEntry(1, tampered);
+  StartServer("none");
+  test_env::CommandResult broken = Fedctl("residency verify --verbose");
+  EXPECT_EQ(broken.exit_code, 1);
+  EXPECT_NE(broken.output.find("entry 1 (00000000000000000001): changed"), std::string::npos)
+      << broken.output;
+  EXPECT_NE(broken.output.find("1 entries hashed from their served bytes"), std::string::npos)
+      << broken.output;
+}
+
 TEST_F(LedgerIntegrationTest, ACompactedChainVerifiesWithThePublicKeyOnly) {
   for (const char* pki : {"pki", "other"}) {
     test_env::CommandResult init = test_env::RunCommand(
