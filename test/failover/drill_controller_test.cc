@@ -814,7 +814,7 @@ TEST(GameDayExample, IsAdmittedAgainstTheExampleFleet) {
   fed.ApplyFile("examples/three-continents/members.yaml");
   fed.ApplyFile("examples/eu-residency/residency-policy.yaml");
   fed.ApplyFile("examples/eu-residency/workload.yaml");
-  fed.ApplyFile("examples/three-continents/gameday.yaml");
+  fed.ApplyFile("examples/game-days/eu-west.yaml");
   auto stored = fed.objects().Get(fed.Info("federation.meridian.io/v1alpha1", "FailoverDrill"), "",
                                   "eu-west-game-day");
   ASSERT_TRUE(stored.ok());
