@@ -6,6 +6,7 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   g++ cmake ninja-build ccache pkg-config git
+  lld  # CI links with it: ~7x less CPU per link than ld.bfd
   # libraries (see README "Fixed choices")
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcpprest-dev libyaml-cpp-dev libboost-dev libboost-system-dev libspdlog-dev libfmt-dev
