@@ -35,6 +35,7 @@
 
 #include "test/common/child_process.h"
 #include "test/common/e2e_federation.h"
+#include "test/common/manifests.h"
 #include "test/common/test_env.h"
 
 namespace meridian {
@@ -66,33 +67,12 @@ defaultRegion: us-east
 // second FederatedWorkload: how a user publishes a workload under a global name.
 std::string Workload(const std::string& name, int replicas, const std::string& placement,
                      const std::string& dns, const std::string& service_annotations = "{}") {
-  return R"(---
-apiVersion: federation.meridian.io/v1alpha1
-kind: FederatedWorkload
-metadata: {name: )" +
-         name + R"(, namespace: shop}
-spec:
-  template:
-    apiVersion: apps/v1
-    kind: Deployment
-    metadata: {name: )" +
-         name + R"(}
-    spec:
-      replicas: )" +
-         std::to_string(replicas) + R"(
-      selector: {matchLabels: {app: )" +
-         name + R"(}}
-      template:
-        metadata: {labels: {app: )" +
-         name + R"(}}
-        spec:
-          containers: [{name: app, image: app:1, resources: {requests: {cpu: 100m, memory: 64Mi}}}]
-  placement:
-)" + placement +
-         R"(
-  dns: )" +
-         dns + R"(
----
+  return "---\n" +
+         test_env::WorkloadYaml({.name = name,
+                                 .replicas = replicas,
+                                 .placement = placement,
+                                 .more_spec = "  dns: " + dns}) +
+         R"(---
 apiVersion: federation.meridian.io/v1alpha1
 kind: FederatedWorkload
 metadata: {name: )" +
@@ -213,16 +193,16 @@ class DnsEndToEndTest : public ::testing::Test {
 
     WriteFile(dir_ / "regions.yaml", kClientRegions);
     fed_ = new test_env::E2EFederation;
-    ASSERT_TRUE(fed_->Start(
-        {.bin_dir = test_env::BinDir(),
-         .dir = dir_,
-         .membersim_config = src + "/examples/topology-3-continents.yaml",
-         .apiserver_flags = {"--controllers", "all", "--dns-listen", "127.0.0.1:0", "--dns-zone",
-                             kZone, "--dns-client-regions", (dir_ / "regions.yaml").string(),
-                             "--dns-rrl-rate", "0"},
-         .apiserver_ready_before = {"federation-apiserver dns listening on 127.0.0.1:"},
-         .read_apiserver_output = true},  // reads the health monitor's event lines
-        &error))
+    ASSERT_TRUE(
+        fed_->Start({.bin_dir = test_env::BinDir(),
+                     .dir = dir_,
+                     .membersim_config = src + "/examples/topology-3-continents.yaml",
+                     .apiserver_flags = {"--controllers", "all", "--dns-listen", "127.0.0.1:0",
+                                         "--dns-zone", kZone, "--dns-client-regions",
+                                         (dir_ / "regions.yaml").string(), "--dns-rrl-rate", "0"},
+                     .apiserver_ready_before = {"federation-apiserver dns listening on 127.0.0.1:"},
+                     .read_apiserver_output = true},  // reads the health monitor's event lines
+                    &error))
         << error;
     dns_port_ = std::stoi(fed_->ready_lines().at(0));
     sim_url_ = fed_->sim_url();
@@ -268,9 +248,7 @@ class DnsEndToEndTest : public ::testing::Test {
     ASSERT_GT(dns_port_, 0) << "the suite's processes did not start";
   }
 
-  static CommandResult Fedctl(const std::string& args) {
-    return fed_->Fedctl(args);
-  }
+  static CommandResult Fedctl(const std::string& args) { return fed_->Fedctl(args); }
 
   static json Get(const std::string& url) { return test_env::GetJson(url); }
 

@@ -16,6 +16,7 @@
 
 #include "test/common/child_process.h"
 #include "test/common/e2e_federation.h"
+#include "test/common/manifests.h"
 #include "test/common/test_env.h"
 
 namespace meridian {
@@ -33,23 +34,9 @@ clusters:
 )";
 
 std::string Federation(int sim_port) {
-  std::string out = R"(apiVersion: federation.meridian.io/v1alpha1
-kind: Topology
-metadata: {name: default}
-spec:
-  regions:
-    - {name: us-east, jurisdiction: us}
-    - {name: eu-west, jurisdiction: eu}
-)";
-  for (const auto& [name, region, jurisdiction] :
-       std::vector<std::tuple<std::string, std::string, std::string>>{
-           {"us-east-1", "us-east", "us"}, {"eu-west-1", "eu-west", "eu"}}) {
-    out +=
-        "---\napiVersion: federation.meridian.io/v1alpha1\nkind: MemberCluster\n"
-        "metadata: {name: " +
-        name + "}\nspec:\n  server: http://127.0.0.1:" + std::to_string(sim_port) + "/clusters/" +
-        name + "\n  region: " + region + "\n  jurisdiction: " + jurisdiction + "\n";
-  }
+  std::string out = test_env::MemberClustersYaml(
+      "http://127.0.0.1:" + std::to_string(sim_port),
+      {{"us-east-1", "us-east", "us"}, {"eu-west-1", "eu-west", "eu"}});
   out += R"(---
 apiVersion: v1
 kind: Namespace
@@ -83,13 +70,6 @@ json HandMadeDeployment(const std::string& name, const std::string& app = "ledge
              "template": {"metadata": {"labels": {"app": ")" +
                      app + R"("}},
                           "spec": {"containers": [{"name": "c", "image": "ledger:1"}]}}}})");
-}
-
-// GETs a path of membersim's member API (null when it fails).
-json Get(const std::string& url) {
-  test_env::CommandResult r = test_env::RunCommand("curl -fsS --max-time 5 '" + url + "'");
-  if (r.exit_code != 0) return nullptr;
-  return json::parse(r.output, nullptr, false);
 }
 
 // The messages of the federation's Events with `reason`.
@@ -206,12 +186,12 @@ spec: {namespaces: [payments], jurisdictions: [eu], enforcement: remove}
                                     }))
         << name << " not reported within 5 s";
     json d;
-    EXPECT_TRUE(
-        test_env::PollUntil(milliseconds(5000), milliseconds(100),
-                            [&] {
-                              d = Get(us + "/apis/apps/v1/namespaces/payments/deployments/" + name);
-                              return d.is_object() && d["spec"].value("replicas", -1) == 0;
-                            }))
+    EXPECT_TRUE(test_env::PollUntil(
+        milliseconds(5000), milliseconds(100),
+        [&] {
+          d = test_env::GetJson(us + "/apis/apps/v1/namespaces/payments/deployments/" + name);
+          return d.is_object() && d["spec"].value("replicas", -1) == 0;
+        }))
         << name << " not scaled to zero within 5 s: " << d.dump();
   }
   const auto took_enforced =
@@ -226,10 +206,11 @@ spec: {namespaces: [payments], jurisdictions: [eu], enforcement: remove}
       << ::testing::PrintToString(enforced);
   // Their Pods go (membersim's Deployment controller follows); the PVC stays.
   EXPECT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(100), [&] {
-    json pods = Get(us + "/api/v1/namespaces/payments/pods");
+    json pods = test_env::GetJson(us + "/api/v1/namespaces/payments/pods");
     return pods.is_object() && pods.value("items", json::array()).empty();
   }));
-  EXPECT_TRUE(Get(us + "/api/v1/namespaces/payments/persistentvolumeclaims/data").is_object());
+  EXPECT_TRUE(test_env::GetJson(us + "/api/v1/namespaces/payments/persistentvolumeclaims/data")
+                  .is_object());
   // The policy's status says so; fedctl shows it.
   test_env::CommandResult got = fed.Fedctl("get residencypolicies");
   EXPECT_EQ(got.exit_code, 0) << got.output;

@@ -20,6 +20,7 @@
 #include "test/common/child_process.h"
 #include "test/common/e2e_federation.h"
 #include "test/common/etcd_cluster.h"
+#include "test/common/manifests.h"
 #include "test/common/test_env.h"
 
 namespace meridian::apiserver {
@@ -39,54 +40,19 @@ clusters:
 )";
 
 std::string Federation(const std::string& sim_url) {
-  std::string out = R"(apiVersion: federation.meridian.io/v1alpha1
-kind: Topology
-metadata: {name: default}
-spec:
-  regions:
-    - {name: us-east, jurisdiction: us}
-    - {name: eu-west, jurisdiction: eu}
-)";
-  for (const auto& [name, region, jurisdiction] :
-       std::vector<std::tuple<std::string, std::string, std::string>>{
-           {"us-east-1", "us-east", "us"}, {"eu-west-1", "eu-west", "eu"}}) {
-    out +=
-        "---\napiVersion: federation.meridian.io/v1alpha1\nkind: MemberCluster\n"
-        "metadata: {name: " +
-        name + "}\nspec:\n  server: " + sim_url + "/clusters/" + name + "\n  region: " + region +
-        "\n  jurisdiction: " + jurisdiction + "\n";
-  }
-  out += "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
-  return out;
+  return test_env::MemberClustersYaml(
+             sim_url, {{"us-east-1", "us-east", "us"}, {"eu-west-1", "eu-west", "eu"}}) +
+         "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
 }
 
 std::string Workload(const std::string& name, int replicas) {
-  return R"(apiVersion: federation.meridian.io/v1alpha1
-kind: FederatedWorkload
-metadata: {name: )" +
-         name + R"(, namespace: shop}
-spec:
-  template:
-    apiVersion: apps/v1
-    kind: Deployment
-    metadata: {name: )" +
-         name + R"(}
-    spec:
-      replicas: )" +
-         std::to_string(replicas) + R"(
-      selector: {matchLabels: {app: )" +
-         name + R"(}}
-      template:
-        metadata: {labels: {app: )" +
-         name + R"(}}
-        spec:
-          containers:
-            - {name: c, image: "example/)" +
-         name + R"(:1", resources: {requests: {cpu: 10m, memory: 16Mi}}}
-  placement:
-    distribution:
-      weights: {us-east: 1, eu-west: 1}
-)";
+  return test_env::WorkloadYaml(
+      {.name = name,
+       .replicas = replicas,
+       .placement = "    distribution:\n      weights: {us-east: 1, eu-west: 1}",
+       .image = "example/" + name + ":1",
+       .cpu = "10m",
+       .memory = "16Mi"});
 }
 
 class ControllerManagerHaTest : public ::testing::Test {

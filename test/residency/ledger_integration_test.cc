@@ -17,6 +17,7 @@
 
 #include "api/evidence.h"
 #include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
 #include "test/common/test_env.h"
 
 namespace meridian::residency {
@@ -53,8 +54,7 @@ class LedgerIntegrationTest : public ::testing::Test {
                                      "--controllers",
                                      controllers};
     argv.insert(argv.end(), extra.begin(), extra.end());
-    ASSERT_TRUE(server_.Start(argv, &error, (dir_ / "apiserver.log").string()))
-        << error;
+    ASSERT_TRUE(server_.Start(argv, &error, (dir_ / "apiserver.log").string())) << error;
     url_ =
         server_.WaitForLine("federation-apiserver listening on ", std::chrono::seconds(30), &error);
     ASSERT_FALSE(url_.empty()) << error;
@@ -62,6 +62,28 @@ class LedgerIntegrationTest : public ::testing::Test {
 
   test_env::CommandResult Fedctl(const std::string& args) {
     return test_env::RunCommand(bin_ + "/fedctl --server " + url_ + " " + args + " 2>&1");
+  }
+
+  // Runs fedctl until its output holds `wanted` (the real server records evidence in its own
+  // time), for at most 20 s; returns the last run.
+  test_env::CommandResult FedctlUntil(const std::string& args, const std::string& wanted) {
+    test_env::CommandResult r;
+    test_env::PollUntil(std::chrono::seconds(20), std::chrono::milliseconds(100), [&] {
+      r = Fedctl(args);
+      return r.output.find(wanted) != std::string::npos;
+    });
+    return r;
+  }
+
+  // The EU residency example on the three-continents members: the placement controller
+  // places payments/ledger and records it in the ledger.
+  void ApplyEuResidencyExample() {
+    for (const char* file :
+         {"examples/three-continents/topology.yaml", "examples/three-continents/members.yaml",
+          "examples/eu-residency/residency-policy.yaml", "examples/eu-residency/workload.yaml"}) {
+      test_env::CommandResult r = Fedctl("apply -f " + test_env::SourceDir() + "/" + file);
+      ASSERT_EQ(r.exit_code, 0) << file << ": " << r.output;
+    }
   }
 
   // Runs `sql` with `text` bound to ?1 against the stopped server's database.
@@ -108,20 +130,9 @@ class LedgerIntegrationTest : public ::testing::Test {
 
 TEST_F(LedgerIntegrationTest, VerifyNamesTheChangedEntryAndDetectsTruncation) {
   StartServer("placement");
-  for (const char* file :
-       {"examples/three-continents/topology.yaml", "examples/three-continents/members.yaml",
-        "examples/eu-residency/residency-policy.yaml", "examples/eu-residency/workload.yaml"}) {
-    test_env::CommandResult r = Fedctl("apply -f " + test_env::SourceDir() + "/" + file);
-    ASSERT_EQ(r.exit_code, 0) << file << ": " << r.output;
-  }
+  ASSERT_NO_FATAL_FAILURE(ApplyEuResidencyExample());
   // The placement controller records the workload's placement (a real process: poll).
-  test_env::CommandResult verified;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  do {
-    verified = Fedctl("residency verify");
-    if (verified.output.find("verified: ") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  } while (std::chrono::steady_clock::now() < deadline);
+  test_env::CommandResult verified = FedctlUntil("residency verify", "verified: ");
   ASSERT_EQ(verified.exit_code, 0) << verified.output;
   EXPECT_NE(verified.output.find("Residency evidence verified: 1 entry"), std::string::npos)
       << verified.output;
@@ -188,19 +199,8 @@ TEST_F(LedgerIntegrationTest, VerifyNamesTheChangedEntryAndDetectsTruncation) {
 // byte in a stored entry is still found, by the fast path.
 TEST_F(LedgerIntegrationTest, VerifyHashesServedBytesAndStillFindsAFlippedByte) {
   StartServer("placement");
-  for (const char* file :
-       {"examples/three-continents/topology.yaml", "examples/three-continents/members.yaml",
-        "examples/eu-residency/residency-policy.yaml", "examples/eu-residency/workload.yaml"}) {
-    test_env::CommandResult r = Fedctl("apply -f " + test_env::SourceDir() + "/" + file);
-    ASSERT_EQ(r.exit_code, 0) << file << ": " << r.output;
-  }
-  test_env::CommandResult verified;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  do {
-    verified = Fedctl("residency verify --verbose");
-    if (verified.output.find("verified: ") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  } while (std::chrono::steady_clock::now() < deadline);
+  ASSERT_NO_FATAL_FAILURE(ApplyEuResidencyExample());
+  test_env::CommandResult verified = FedctlUntil("residency verify --verbose", "verified: ");
   ASSERT_EQ(verified.exit_code, 0) << verified.output;
   EXPECT_NE(verified.output.find("2 objects in 1 page(s); 1 entries hashed from their served "
                                  "bytes, 1 objects parsed in full"),
@@ -246,21 +246,11 @@ TEST_F(LedgerIntegrationTest, ACompactedChainVerifiesWithThePublicKeyOnly) {
   StartServer("placement,evidence-checkpoint",
               {"--evidence-signing-key-file", key, "--evidence-checkpoint-interval", "1s",
                "--evidence-retention", "1s"});
-  for (const char* file :
-       {"examples/three-continents/topology.yaml", "examples/three-continents/members.yaml",
-        "examples/eu-residency/residency-policy.yaml", "examples/eu-residency/workload.yaml"}) {
-    test_env::CommandResult r = Fedctl("apply -f " + test_env::SourceDir() + "/" + file);
-    ASSERT_EQ(r.exit_code, 0) << file << ": " << r.output;
-  }
+  ASSERT_NO_FATAL_FAILURE(ApplyEuResidencyExample());
   // Entry 1 (the placement), checkpoint 2 a second later, entry 1 compacted a second after
   // that (a real process: poll).
-  test_env::CommandResult verified;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  do {
-    verified = Fedctl("residency verify --public-key " + pub);
-    if (verified.output.find("were compacted") != std::string::npos) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  } while (std::chrono::steady_clock::now() < deadline);
+  test_env::CommandResult verified =
+      FedctlUntil("residency verify --public-key " + pub, "were compacted");
   ASSERT_EQ(verified.exit_code, 0) << verified.output;
   EXPECT_NE(verified.output.find("entries 1..1 were compacted: signed checkpoint 2 seals entries "
                                  "1..1"),
