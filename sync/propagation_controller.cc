@@ -1227,9 +1227,14 @@ int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
       continue;
     }
     if (!has_finalizer) {
-      api::FederatedWorkload updated = w;
-      updated.metadata.finalizers.push_back(kCleanupFinalizer);
-      auto result = objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated));
+      // Edits the stored object, not a decode/encode round trip: re-encoding drops what
+      // admission defaulted (e.g. spec.placement.failover), a spec change that would bump
+      // the generation and make every workload look changed right after its creation.
+      json updated = got.value();
+      json& fins = updated["metadata"]["finalizers"];
+      if (!fins.is_array()) fins = json::array();
+      fins.push_back(kCleanupFinalizer);
+      auto result = objects_.Update(info, w.metadata.ns, w.metadata.name, updated);
       if (!result.ok()) {
         // Changed meanwhile (409) or gone: try again on the next pass.
         std::lock_guard lock(mu_);

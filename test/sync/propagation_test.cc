@@ -307,6 +307,10 @@ TEST_F(PropagationControllerTest, ThreeContinentsReachTheMembersAndReportReady) 
   EXPECT_EQ(Find(w.status, "Placed")->status, "True");  // placement's condition is kept
   EXPECT_EQ(w.status.desired_replicas, 30);
   EXPECT_EQ(w.metadata.finalizers, std::vector<std::string>{kCleanupFinalizer});
+  // Adding the finalizer is no spec change: what admission defaulted (spec.placement.failover)
+  // is kept, so the generation stays where the create left it.
+  EXPECT_EQ(w.metadata.generation, 1);
+  EXPECT_EQ(w.status.observed_generation, 1);
 
   // The members report their pods ready.
   for (auto& [name, fake] : fakes_) {
