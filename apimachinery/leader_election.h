@@ -48,10 +48,11 @@ struct LeaderElectionConfig {
   std::string lease_namespace = "meridian-system";
   std::string lease_name = "federation-controller-manager";
   std::string identity;  // required: unique per candidate (host name and a random suffix)
-  // client-go's and kube-controller-manager's defaults.
-  std::chrono::milliseconds lease_duration{15000};
-  std::chrono::milliseconds renew_deadline{10000};
-  std::chrono::milliseconds retry_period{2000};
+  // federation-controller-manager's defaults (client-go's are 15 s / 10 s / 2 s: too slow
+  // for a region's failover to wait on a new leader).
+  std::chrono::milliseconds lease_duration{4000};
+  std::chrono::milliseconds renew_deadline{3000};
+  std::chrono::milliseconds retry_period{1000};
 };
 
 // client-go's NewLeaderElector checks: identity set, every duration > 0,

@@ -62,7 +62,11 @@ class LeaderElectionTest : public ::testing::Test {
 
   std::unique_ptr<LeaderElection> Candidate(const std::string& identity) {
     LeaderElectionConfig config;
-    config.identity = identity;  // client-go's defaults: 15 s / 10 s / 2 s
+    config.identity = identity;
+    // client-go's defaults, which the timings below are written for (not the binary's).
+    config.lease_duration = std::chrono::seconds(15);
+    config.renew_deadline = std::chrono::seconds(10);
+    config.retry_period = std::chrono::seconds(2);
     return std::make_unique<LeaderElection>(*objects_, clock_, config);
   }
   json Lease() {
