@@ -16,8 +16,11 @@
 //   - an audit policy logging every request at level Metadata (AuditEvents reads the log).
 // Then it starts kube-apiserver on a free loopback port (HTTPS only, AlwaysAllow
 // authorization unless Options say otherwise) and waits until /readyz answers "ok".
-// kube-controller-manager is not started: no ReplicaSets, no Deployment revision
-// annotation, no namespace finalization, no service-account tokens.
+// With Options::controller_manager, kube-controller-manager (built beside it) runs too, as
+// user "system:kube-controller-manager" with its own token, and the controllers that write
+// into what Meridian syncs: deployment (status, the revision annotation), replicaset (Pods,
+// which stay Pending: no scheduler, no kubelet), namespace (finalization), serviceaccount and
+// serviceaccount-token, and the garbage collector. Without it none of that happens.
 //
 // Not thread-safe; one KubeApiServer per test suite (a start takes seconds).
 #pragma once
@@ -50,6 +53,11 @@ inline std::string KubeApiServerBinary() {
   if (env && *env) return env;
   return (std::filesystem::path(BinDir()).parent_path() / "kube" / "kube-apiserver").string();
 }
+// kube-controller-manager: beside the kube-apiserver binary (the same script builds both).
+inline std::string KubeControllerManagerBinary() {
+  return (std::filesystem::path(KubeApiServerBinary()).parent_path() / "kube-controller-manager")
+      .string();
+}
 
 class KubeApiServer {
  public:
@@ -58,6 +66,9 @@ class KubeApiServer {
     // --authorization-mode. Both users are in system:masters, so RBAC allows them too.
     std::string authorization_mode = "AlwaysAllow";
     std::vector<std::string> extra_flags;  // appended last
+    // Also run kube-controller-manager (see the top of this file).
+    bool controller_manager = false;
+    std::string controller_manager_binary = KubeControllerManagerBinary();
   };
 
   // One answer: the HTTP status (0 when curl failed) and the parsed body (discarded when
@@ -71,6 +82,7 @@ class KubeApiServer {
   KubeApiServer(const KubeApiServer&) = delete;
   KubeApiServer& operator=(const KubeApiServer&) = delete;
   ~KubeApiServer() {
+    controller_manager_.Stop();
     process_.Stop();  // before its etcd goes
     etcd_.reset();
     if (!dir_.empty()) std::filesystem::remove_all(dir_);
@@ -84,6 +96,12 @@ class KubeApiServer {
       *error = "no kube-apiserver at " + options.binary +
                "; build it with scripts/build-kube-apiserver.sh (the kube_apiserver target) or "
                "set MERIDIAN_KUBE_APISERVER";
+      return false;
+    }
+    if (options.controller_manager &&
+        ::access(options.controller_manager_binary.c_str(), X_OK) != 0) {
+      *error = "no kube-controller-manager at " + options.controller_manager_binary +
+               "; scripts/build-kube-apiserver.sh builds it beside kube-apiserver";
       return false;
     }
     static int serial = 0;
@@ -109,6 +127,11 @@ class KubeApiServer {
     test_token_ = "tester-" + std::to_string(getpid()) + "-" + std::to_string(serial);
     std::ofstream(pki->token_file, std::ios::app)
         << test_token_ << ",tester,tester,\"system:masters\"\n";
+    const std::string kcm_token = "kcm-" + test_token_;
+    if (options.controller_manager) {
+      std::ofstream(pki->token_file, std::ios::app)
+          << kcm_token << ",system:kube-controller-manager,kcm,\"system:masters\"\n";
+    }
     auto sa = cli::IssueCertificate({.common_name = "service-account-signer",
                                      .not_before = clock.Now() - std::chrono::minutes(5),
                                      .not_after = clock.Now() + std::chrono::hours(48)},
@@ -152,7 +175,9 @@ class KubeApiServer {
     };
     argv.insert(argv.end(), options.extra_flags.begin(), options.extra_flags.end());
     if (!process_.Start(argv, error, LogPath())) return false;
-    return WaitReady(std::chrono::seconds(60), error);
+    if (!WaitReady(std::chrono::seconds(60), error)) return false;
+    if (!options.controller_manager) return true;
+    return StartControllerManager(options.controller_manager_binary, kcm_token, error);
   }
 
   const std::string& url() const { return url_; }  // https://127.0.0.1:PORT
@@ -208,6 +233,12 @@ class KubeApiServer {
   std::string LogTail(int lines = 30) const {
     return RunCommand("tail -n " + std::to_string(lines) + " '" + LogPath() + "'").output;
   }
+  // The same of kube-controller-manager's log ("" when it does not run).
+  std::string ControllerManagerLogTail(int lines = 20) const {
+    return RunCommand("tail -n " + std::to_string(lines) + " '" + ControllerManagerLogPath() +
+                      "' 2>/dev/null")
+        .output;
+  }
 
  private:
   std::string LogPath() const { return (dir_ / "kube-apiserver.log").string(); }
@@ -221,6 +252,47 @@ class KubeApiServer {
     std::stringstream s;
     s << in.rdbuf();
     return s.str();
+  }
+
+  // kube-controller-manager with its own identity, serving nothing (no port to collide with
+  // a parallel test), not leader-electing (one per test). It has no readiness endpoint when it
+  // serves nothing: a start that exits at once is reported; its effects are what tests wait on.
+  bool StartControllerManager(const std::string& binary, const std::string& token,
+                              std::string* error) {
+    const std::filesystem::path kubeconfig = dir_ / "kube-controller-manager.kubeconfig";
+    WriteText(kubeconfig,
+              "apiVersion: v1\nkind: Config\nclusters:\n- name: member\n  cluster:\n"
+              "    server: " +
+                  url_ + "\n    certificate-authority: " + ca_file_ +
+                  "\nusers:\n- name: kcm\n  user:\n    token: " + token +
+                  "\ncontexts:\n- name: kcm\n  context: {cluster: member, user: kcm}\n"
+                  "current-context: kcm\n");
+    std::vector<std::string> argv = {
+        binary,
+        "--kubeconfig=" + kubeconfig.string(),
+        "--port=0",
+        "--secure-port=0",
+        "--leader-elect=false",
+        "--controllers=deployment,replicaset,namespace,serviceaccount,serviceaccount-token,"
+        "garbagecollector",
+        "--service-account-private-key-file=" + (dir_ / "sa.key").string(),
+        "--root-ca-file=" + ca_file_,
+        "--profiling=false",
+    };
+    if (!controller_manager_.Start(argv, error, ControllerManagerLogPath())) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    siginfo_t info{};
+    if (waitid(P_PID, static_cast<id_t>(controller_manager_.pid()), &info,
+               WEXITED | WNOHANG | WNOWAIT) == 0 &&
+        info.si_pid == controller_manager_.pid()) {
+      *error = "kube-controller-manager exited; the end of its log:\n" +
+               RunCommand("tail -n 30 '" + ControllerManagerLogPath() + "'").output;
+      return false;
+    }
+    return true;
+  }
+  std::string ControllerManagerLogPath() const {
+    return (dir_ / "kube-controller-manager.log").string();
   }
 
   bool WaitReady(std::chrono::seconds timeout, std::string* error) {
@@ -248,6 +320,7 @@ class KubeApiServer {
   std::filesystem::path dir_;
   std::unique_ptr<EtcdCluster> etcd_;
   ChildProcess process_;
+  ChildProcess controller_manager_;
   int port_ = 0;
   std::string url_, ca_file_, kubeconfig_, test_token_;
   mutable int requests_ = 0;

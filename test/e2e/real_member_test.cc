@@ -7,13 +7,18 @@
 //
 //   1. the objects appear in the member as the server stores them, and every workload
 //      reports the member synced;
-//   2. no hot loop: once converged, Meridian writes nothing to the member (counted from the
-//      server's audit log, user "admin" of the kubeconfig) over many resyncs, and the
-//      objects' resourceVersions and generation stay put;
+//   2. no hot loop: once converged (and once the member's Deployment controller has written
+//      its revision annotation and status), Meridian writes nothing to the member (counted
+//      from the server's audit log, user "admin" of the kubeconfig) over many resyncs, and
+//      the objects' resourceVersions and generation stay put;
 //   3. a template change is written exactly once (one PATCH), then nothing again;
 //   4. a hand edit (scale) is repaired with one write;
 //   5. `fedctl unjoin --cleanup` deletes the namespace Meridian created and its objects, and
 //      leaves a namespace that existed before Meridian placed into it (only its objects go).
+// kube-controller-manager runs beside the server (deployment, replicaset, namespace, service
+// account and garbage-collector controllers), so the member's own controllers write into the
+// objects Meridian syncs (status, the revision annotation, ReplicaSets and their Pods) while
+// Meridian must not write back.
 // One federation and one member for the file; the cases run in order.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -27,6 +32,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "test/common/e2e_federation.h"
@@ -131,7 +137,9 @@ class RealMemberE2E : public ::testing::Test {
     std::filesystem::create_directories(dir_);
     std::string error;
     kube_ = std::make_unique<test_env::KubeApiServer>();
-    ASSERT_TRUE(kube_->Start({}, &error)) << error;
+    // With kube-controller-manager: the member's own Deployment, ReplicaSet and namespace
+    // controllers write into what Meridian syncs, as in a real cluster.
+    ASSERT_TRUE(kube_->Start({.controller_manager = true}, &error)) << error;
 
     // The member's only node, in the zone the join declares (no kubelet: it stays Ready).
     auto node = kube_->Request(
@@ -323,6 +331,31 @@ TEST_F(RealMemberE2E, NoWritesOnceConverged) {
   std::string why;
   ASSERT_TRUE(WaitFor(milliseconds(20'000), [&] { return (why = AnyNotSynced()).empty(); }))
       << why << Logs();
+  // The member's Deployment controller has had its say: the revision annotation, a
+  // ReplicaSet, the status of this generation. Meridian must leave all of it alone.
+  ASSERT_TRUE(WaitFor(milliseconds(20'000),
+                      [] {
+                        json d = Deployment();
+                        if (!d.is_object() || d.empty()) return false;
+                        const json& meta = d["metadata"];
+                        const json status = d.value("status", json::object());
+                        return meta.value("annotations", json::object())
+                                   .contains("deployment.kubernetes.io/revision") &&
+                               status.value("observedGeneration", int64_t{-1}) ==
+                                   meta.value("generation", int64_t{0}) &&
+                               status.value("replicas", 0) == 2 &&
+                               status.value("updatedReplicas", 0) == 2;
+                      }))
+      << Deployment().dump() << Logs();
+  json replica_sets = kube_->Get("/apis/apps/v1/namespaces/shop/replicasets");
+  EXPECT_EQ(replica_sets.value("items", json::array()).size(), 1u) << replica_sets.dump();
+  // The member's controllers settle (status writes end once every Pod exists, Pending).
+  auto settled = Versions();
+  ASSERT_TRUE(WaitFor(milliseconds(20'000), [&] {
+    std::this_thread::sleep_for(milliseconds(kResyncMs * 3));
+    auto now = Versions();
+    return std::exchange(settled, now) == now;
+  })) << Logs();
   const auto versions = Versions();
   const size_t writes = MeridianWrites().size();
   // Many resyncs (and health probes) go by; each re-checks every object against the member.
@@ -503,10 +536,11 @@ spec:
   }
   EXPECT_EQ(deleted_namespaces, (std::set<std::string>{"/api/v1/namespaces/shop"}))
       << unjoin.output << Describe(MeridianWrites());
-  // shop goes (Terminating here: this member runs no namespace controller), keep stays with
+  // shop goes (the member's namespace controller empties and removes it), keep stays with
   // only Meridian's object removed.
-  json shop = kube_->Get("/api/v1/namespaces/shop");
-  EXPECT_TRUE(shop.is_null() || shop["metadata"].contains("deletionTimestamp")) << shop.dump();
+  EXPECT_TRUE(
+      WaitFor(milliseconds(20'000), [] { return kube_->Get("/api/v1/namespaces/shop").is_null(); }))
+      << kube_->Get("/api/v1/namespaces/shop").dump() << kube_->ControllerManagerLogTail();
   json kept = kube_->Get("/api/v1/namespaces/keep");
   ASSERT_TRUE(kept.is_object() && !kept.empty());
   EXPECT_FALSE(kept["metadata"].contains("deletionTimestamp")) << kept.dump();
