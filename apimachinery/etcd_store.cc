@@ -14,6 +14,7 @@
 
 #include "apimachinery/internal/etcd/rpc.grpc.pb.h"
 #include "apimachinery/store_compaction.h"
+#include "apimachinery/write_fence.h"
 #include "common/base64.h"
 
 namespace meridian::apimachinery {
@@ -420,7 +421,7 @@ class EtcdWatch final : public Watch {
   std::thread thread_;
 };
 
-class EtcdStore final : public Store, public CompactableStore {
+class EtcdStore final : public Store, public CompactableStore, public WriteFencedStore {
  public:
   EtcdStore(std::shared_ptr<Connection> conn, int64_t revision)
       : conn_(std::move(conn)), prefix_(conn_->options().prefix), revision_(revision) {}
@@ -529,9 +530,13 @@ class EtcdStore final : public Store, public CompactableStore {
     auto* put = txn.add_success()->mutable_request_put();
     put->set_key(k);
     put->set_value(std::move(value));
+    const Fence fence = AddFence(&txn);
     etcdserverpb::TxnResponse resp;
     MERIDIAN_RETURN_IF_ERROR(Txn("create " + key.ToString(), txn, &resp));
-    if (!resp.succeeded()) return AlreadyExistsError(key.ToString() + " already exists");
+    if (!resp.succeeded()) {
+      MERIDIAN_RETURN_IF_ERROR(FenceFailure(fence, resp, 0));
+      return AlreadyExistsError(key.ToString() + " already exists");
+    }
     SetResourceVersion(object, resp.header().revision());
     return object;
   }
@@ -546,9 +551,13 @@ class EtcdStore final : public Store, public CompactableStore {
     put->set_key(k);
     put->set_value(std::move(value));
     txn.add_failure()->mutable_request_range()->set_key(k);
+    const Fence fence = AddFence(&txn);
     etcdserverpb::TxnResponse resp;
     MERIDIAN_RETURN_IF_ERROR(Txn("update " + key.ToString(), txn, &resp));
-    if (!resp.succeeded()) return GuardFailure(key, expected, resp);
+    if (!resp.succeeded()) {
+      MERIDIAN_RETURN_IF_ERROR(FenceFailure(fence, resp, 1));
+      return GuardFailure(key, expected, resp);
+    }
     SetResourceVersion(object, resp.header().revision());
     return object;
   }
@@ -562,9 +571,13 @@ class EtcdStore final : public Store, public CompactableStore {
     del->set_key(k);
     del->set_prev_kv(true);
     txn.add_failure()->mutable_request_range()->set_key(k);
+    const Fence fence = AddFence(&txn);
     etcdserverpb::TxnResponse resp;
     MERIDIAN_RETURN_IF_ERROR(Txn("delete " + key.ToString(), txn, &resp));
-    if (!resp.succeeded()) return GuardFailure(key, expected, resp);
+    if (!resp.succeeded()) {
+      MERIDIAN_RETURN_IF_ERROR(FenceFailure(fence, resp, 1));
+      return GuardFailure(key, expected, resp);
+    }
     const int64_t rv = resp.header().revision();
     json last = Tombstone(key, rv);
     if (resp.responses_size() > 0 &&
@@ -626,6 +639,22 @@ class EtcdStore final : public Store, public CompactableStore {
     return std::unique_ptr<Watch>(std::make_unique<EtcdWatch>(std::move(state)));
   }
 
+  StatusOr<int64_t> RaiseFence(const std::string& name, const std::string& holder) override {
+    if (name.empty()) return InvalidArgumentError("fence name must not be empty");
+    // '!' cannot start an API group (a DNS subdomain), so no object key is ever here.
+    const std::string k = prefix_ + "/!fences/" + name;
+    etcdserverpb::TxnRequest txn;
+    auto* put = txn.add_success()->mutable_request_put();
+    put->set_key(k);
+    put->set_value(holder);
+    etcdserverpb::TxnResponse resp;
+    MERIDIAN_RETURN_IF_ERROR(Txn("raise fence " + name, txn, &resp));
+    const int64_t rv = resp.header().revision();
+    std::lock_guard lock(fence_mu_);
+    fence_ = Fence{k, rv};
+    return rv;
+  }
+
   int64_t CurrentResourceVersion() override {
     etcdserverpb::RangeRequest req;
     req.set_key(prefix_ + "/");
@@ -651,6 +680,43 @@ class EtcdStore final : public Store, public CompactableStore {
     int64_t cur = revision_.load();
     while (rv > cur && !revision_.compare_exchange_weak(cur, rv)) {
     }
+  }
+
+  struct Fence {
+    std::string key;  // empty: no fence raised
+    int64_t revision = 0;
+  };
+  // Makes the write conditional on the raised fence (if any) and reads the fence key when the
+  // condition fails, as the failure branch's last response. Returns the fence it used.
+  Fence AddFence(etcdserverpb::TxnRequest* txn) {
+    Fence fence;
+    {
+      std::lock_guard lock(fence_mu_);
+      fence = fence_;
+    }
+    if (fence.key.empty()) return fence;
+    auto* cmp = txn->add_compare();
+    cmp->set_key(fence.key);
+    cmp->set_target(etcdserverpb::Compare::MOD);
+    cmp->set_result(etcdserverpb::Compare::EQUAL);
+    cmp->set_mod_revision(fence.revision);
+    txn->add_failure()->mutable_request_range()->set_key(fence.key);
+    return fence;
+  }
+  // kFailedPrecondition when a failed write failed because the fence moved (its read is the
+  // failure branch's response `index`); OK otherwise.
+  static Status FenceFailure(const Fence& fence, const etcdserverpb::TxnResponse& resp,
+                             int index) {
+    if (fence.key.empty() || resp.responses_size() <= index) return Status::Ok();
+    const auto& range = resp.responses(index).response_range();
+    if (range.kvs_size() > 0 && range.kvs(0).mod_revision() == fence.revision) {
+      return Status::Ok();
+    }
+    const std::string holder = range.kvs_size() > 0 ? range.kvs(0).value() : "";
+    return FailedPreconditionError(
+        "write refused: the leader's fence " + fence.key + " (raised at revision " +
+        std::to_string(fence.revision) + ") was raised again" +
+        (holder.empty() ? std::string() : " by " + holder) + "; this process no longer leads");
   }
 
   // The write's condition: mod_revision == expected, or (expected 0) that the key exists.
@@ -730,6 +796,9 @@ class EtcdStore final : public Store, public CompactableStore {
   const std::shared_ptr<Connection> conn_;
   const std::string prefix_;
   std::atomic<int64_t> revision_;
+
+  std::mutex fence_mu_;  // guards fence_
+  Fence fence_;
 
   std::mutex compact_mu_;  // guards compacted_; held while one compaction runs
   int64_t compacted_ = 0;

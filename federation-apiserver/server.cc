@@ -212,6 +212,7 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   // The backend compacts its own history; the transforming wrapper only sees objects.
   apimachinery::CompactableStore* compactable =
       dynamic_cast<apimachinery::CompactableStore*>(server->store_.get());
+  server->write_fence_ = dynamic_cast<apimachinery::WriteFencedStore*>(server->store_.get());
   server->store_ =
       apimachinery::NewTransformingStore(std::move(server->store_), std::move(chains).value());
   if (compactable && options.storage_compaction_interval.count() > 0) {

@@ -21,6 +21,7 @@
 #include "apimachinery/resource_registry.h"
 #include "apimachinery/rest/rest_handler.h"
 #include "apimachinery/store.h"
+#include "apimachinery/write_fence.h"
 #include "common/clock.h"
 #include "common/status.h"
 #include "federation-apiserver/audit/audit.h"
@@ -87,6 +88,9 @@ class FederationApiServer {
   apimachinery::rest::RestHandler& handler() { return *handler_; }
   apimachinery::ObjectService& objects() { return *objects_; }
   apimachinery::Store& store() { return *store_; }
+  // The backend's write fence (apimachinery/write_fence.h), under the encryption wrapper:
+  // null for stores one process owns (SQLite, memory).
+  apimachinery::WriteFencedStore* write_fence() { return write_fence_; }
   const apimachinery::ResourceRegistry& registry() const { return registry_; }
   // The request filters (authentication, then authorization) every transport must run: the
   // REST handler has them installed; the gRPC service gets the same list.
@@ -111,6 +115,7 @@ class FederationApiServer {
   apimachinery::ResourceRegistry registry_;
   std::unique_ptr<MemberSchemas> member_schemas_ = std::make_unique<MemberSchemas>();
   std::unique_ptr<apimachinery::Store> store_;
+  apimachinery::WriteFencedStore* write_fence_ = nullptr;  // the backend inside store_
   std::unique_ptr<StorageCompactor> compactor_;  // compacts store_: reset before it
   std::unique_ptr<apimachinery::ObjectService> objects_;
   std::unique_ptr<rbac::Authorizer> authorizer_;  // watches objects_: reset before it

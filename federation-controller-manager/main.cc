@@ -229,6 +229,20 @@ int main(int argc, char** argv) {
   if (leader_elect) {
     meridian::apimachinery::LeaderElector::Callbacks callbacks;
     callbacks.on_started_leading = [&] {
+      // Fence out the previous leader before any controller writes (apimachinery/
+      // write_fence.h): should it wake up from a pause, its writes are refused.
+      if (meridian::apimachinery::WriteFencedStore* fence = (*server)->write_fence()) {
+        StatusOr<int64_t> raised = fence->RaiseFence(
+            election.lease_namespace + "/" + election.lease_name, election.identity);
+        if (!raised.ok()) {
+          spdlog::error("leading, but raising the write fence failed: {}; exiting",
+                        raised.status().message());
+          spdlog::default_logger()->flush();
+          std::_Exit(1);
+        }
+        spdlog::info("leading as {}: write fence raised at revision {}", election.identity,
+                     *raised);
+      }
       std::lock_guard<std::mutex> lock(mu);
       leading = true;
       changed.notify_all();

@@ -1,4 +1,5 @@
 #include "apimachinery/etcd_store.h"
+#include "apimachinery/write_fence.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -121,6 +122,61 @@ TEST(EtcdStoreTest, KeysAreLaidOutLikeKubeApiserverAndValuesHoldNoResourceVersio
       Etcdctl("get --print-value-only " + options.prefix + "/core/secrets/team-a/s1");
   EXPECT_EQ(value.output.find("resourceVersion"), std::string::npos) << value.output;
   EXPECT_TRUE(store->Get({{"example.io", "clusters"}, "", "c1"}).ok());
+}
+
+// Two controller managers' stores on one etcd: once the new leader raises the fence, every
+// write of the old one (create, update, delete) is refused with kFailedPrecondition naming
+// the new holder and changes nothing; the new leader's writes go through. A store that never
+// raised a fence (an apiserver) is not affected.
+TEST(EtcdStoreTest, WritesOfAFencedOutLeaderAreRefusedAndChangeNothing) {
+  EtcdStoreOptions options = Options(SharedEtcd::cluster().ClientUrls());
+  auto old_leader = OpenEtcdStore(options).value();
+  auto new_leader = OpenEtcdStore(options).value();
+  auto apiserver = OpenEtcdStore(options).value();
+  auto* old_fence = dynamic_cast<WriteFencedStore*>(old_leader.get());
+  auto* new_fence = dynamic_cast<WriteFencedStore*>(new_leader.get());
+  ASSERT_NE(old_fence, nullptr);
+  ASSERT_NE(new_fence, nullptr);
+  const ObjectKey kept{kWidgets, "ns", "kept"};
+  const ObjectKey gone{kWidgets, "ns", "gone"};
+
+  StatusOr<int64_t> first = old_fence->RaiseFence("meridian-system/manager", "old");
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(old_leader->Create(kept, Widget("ns", "kept")).ok());
+  ASSERT_TRUE(old_leader->Create(gone, Widget("ns", "gone")).ok());
+  const int64_t kept_rv = ResourceVersionOf(old_leader->Get(kept).value()).value();
+
+  StatusOr<int64_t> second = new_fence->RaiseFence("meridian-system/manager", "new");
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_GT(*second, *first);
+
+  json changed = Widget("ns", "kept");
+  changed["spec"]["n"] = 99;
+  StatusOr<json> update = old_leader->Update(kept, changed, kept_rv);
+  ASSERT_EQ(update.status().code(), StatusCode::kFailedPrecondition) << update.status();
+  EXPECT_NE(update.status().message().find("raised again by new"), std::string::npos)
+      << update.status();
+  EXPECT_EQ(old_leader->Update(kept, changed, 0).status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(old_leader->Create({kWidgets, "ns", "late"}, Widget("ns", "late")).status().code(),
+            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(old_leader->Delete(gone, 0).status().code(), StatusCode::kFailedPrecondition);
+  // Nothing changed.
+  EXPECT_EQ(ResourceVersionOf(apiserver->Get(kept).value()).value(), kept_rv);
+  EXPECT_EQ(apiserver->Get(kept).value()["spec"]["n"], 0);
+  EXPECT_TRUE(apiserver->Get(gone).ok());
+  EXPECT_EQ(apiserver->Get({kWidgets, "ns", "late"}).status().code(), StatusCode::kNotFound);
+  // A conflict is still a conflict (the fence holds): kAborted, not the fence's error.
+  EXPECT_EQ(new_leader->Update(kept, changed, kept_rv + 1000).status().code(),
+            StatusCode::kAborted);
+  EXPECT_EQ(new_leader->Create(gone, Widget("ns", "gone")).status().code(),
+            StatusCode::kAlreadyExists);
+  // The new leader and a store without a fence write as before.
+  ASSERT_TRUE(new_leader->Update(kept, changed, kept_rv).ok());
+  ASSERT_TRUE(new_leader->Delete(gone, 0).ok());
+  ASSERT_TRUE(apiserver->Create({kWidgets, "ns", "by-apiserver"}, Widget("ns", "x")).ok());
+  // The fence key is outside every resource's key range.
+  ListResult all = apiserver->List(kWidgets, {}).value();
+  EXPECT_EQ(all.items.size(), 2u);
 }
 
 TEST(EtcdStoreTest, ANonJsonValueWrittenByHandIsSkippedInListAndWatchAndDataLossOnGet) {
