@@ -544,6 +544,62 @@ TEST_F(HealthMonitorTest, PerZoneCapacityForAWorkloadFromNodesAndBoundPods) {
   EXPECT_LE(on_central, 17);
 }
 
+// Issue 17: capacity comes from watches. The first probe lists Nodes and Pods once (through
+// the watch); later probes send only /readyz, yet see a new node at once, as new capacity
+// (no recovery hold), and a 410 relist keeps the cache right.
+TEST_F(HealthMonitorTest, CapacityFollowsWatchesWithoutAListPerProbe) {
+  const sync::GroupVersionResource kPods{"", "v1", "pods"};
+  FakeMemberClient& eu = *fakes_.at("eu-west-1");
+  auto monitor = Monitor();
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  EXPECT_EQ(Member("eu-west-1").status.allocatable_replicas, 30);
+  EXPECT_EQ(eu.CallCount(Verb::kWatch), 2) << "one Node and one Pod watch";
+  const int lists = eu.CallCount(Verb::kList);
+  EXPECT_EQ(lists, 0) << "the watches list; the probe does not";
+
+  // A new node in zone a (room for 7 more) and a bound pod on the old one (takes 1 slot).
+  clock_.Advance(Duration(1000));
+  eu.Apply(kNodes, Node("eu-west-1a-node-2", "eu-west-1a", true, {{"pods", "7"}, {"cpu", "4"}}));
+  eu.Apply(kPods, {{"apiVersion", "v1"},
+                   {"kind", "Pod"},
+                   {"metadata", {{"name", "other"}, {"namespace", "ops"}}},
+                   {"spec", {{"nodeName", "eu-west-1b-node"}, {"containers", json::array()}}},
+                   {"status", {{"phase", "Running"}}}});
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  api::MemberCluster m = Member("eu-west-1");
+  EXPECT_EQ(m.status.zones[0].allocatable_replicas, 17);
+  EXPECT_EQ(m.status.zones[1].allocatable_replicas, 9);
+  EXPECT_EQ(m.status.allocatable_replicas, 36);
+  EXPECT_TRUE(m.status.zones[0].last_transition_time.empty()) << "more room is no recovery";
+  EXPECT_FALSE(scheduling::ClusterStateFrom(m).healthy_since.has_value());
+
+  // The pod finishes: its slot is free again.
+  clock_.Advance(Duration(1000));
+  json done = *eu.Object(kPods, "ops", "other");
+  done["status"]["phase"] = "Succeeded";
+  eu.Apply(kPods, done);
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  EXPECT_EQ(Member("eu-west-1").status.zones[1].allocatable_replicas, 10);
+
+  // 410 Gone: the watches relist (the fake delivers the difference) and stay right.
+  eu.ExpireWatches();
+  eu.Remove(kNodes, "", "eu-west-1a-node-2");
+  clock_.Advance(Duration(1000));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  EXPECT_EQ(Member("eu-west-1").status.zones[0].allocatable_replicas, 10);
+
+  // Steady state: probes send /readyz and nothing else.
+  const int readyz = eu.CallCount(Verb::kReadyz);
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(Duration(1000));
+    ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  }
+  EXPECT_EQ(eu.CallCount(Verb::kReadyz), readyz + 5);
+  EXPECT_EQ(eu.CallCount(Verb::kList), lists);
+  EXPECT_EQ(eu.CallCount(Verb::kWatch), 2);
+  EXPECT_EQ(eu.ActiveWatches(), 2u);
+}
+
 TEST_F(HealthMonitorTest, AHungMemberIsMarkedUnreachableWithoutDelayingTheOthers) {
   HealthMonitorOptions options;
   options.timeout = std::chrono::milliseconds(500);
