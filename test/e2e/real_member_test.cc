@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -206,6 +207,30 @@ class RealMemberE2E : public ::testing::Test {
     }
     return out;
   }
+  // Health/capacity requests Meridian sent to the member so far, by "verb resource" ("list
+  // nodes", "watch pods", "get /readyz"): audit events of user "admin" on Nodes, Pods and the
+  // health endpoints, each request once (by auditID, whatever stages were logged).
+  static std::map<std::string, int> HealthRequests() {
+    std::map<std::string, int> out;
+    std::set<std::string> seen;
+    for (const json& e : kube_->AuditEvents()) {
+      if (e.value("user", json::object()).value("username", "") != "admin") continue;
+      if (!seen.insert(e.value("auditID", "")).second) continue;
+      std::string uri = e.value("requestURI", "");
+      uri = uri.substr(0, uri.find('?'));
+      std::string what;
+      if (uri == "/api/v1/nodes" || uri == "/api/v1/pods") {
+        what = uri.substr(8);
+      } else if (uri == "/readyz" || uri == "/healthz") {
+        what = uri;
+      } else {
+        continue;
+      }
+      ++out[e.value("verb", "") + " " + what];
+    }
+    return out;
+  }
+
   // "verb requestURI -> code" of an audit event.
   static std::string Line(const json& e) {
     return e.value("verb", "") + " " + e.value("requestURI", "") + " -> " +
@@ -325,10 +350,21 @@ TEST_F(RealMemberE2E, NoWritesOnceConverged) {
       << why << Logs();
   const auto versions = Versions();
   const size_t writes = MeridianWrites().size();
+  const std::map<std::string, int> health_before = HealthRequests();
   // Many resyncs (and health probes) go by; each re-checks every object against the member.
   std::this_thread::sleep_for(milliseconds(kResyncMs * 10));
   EXPECT_EQ(Versions(), versions) << Logs();
   EXPECT_EQ(MeridianWrites().size(), writes) << Logs();
+  // Health and capacity come from Node/Pod watches (issue 17): the probes (every 500 ms)
+  // send /readyz only, no LIST. Printed for docs/performance.md.
+  std::map<std::string, int> health = HealthRequests();
+  for (const auto& [what, n] : health_before) health[what] -= n;
+  for (const auto& [what, n] : health) {
+    std::printf("health/capacity requests in %d ms: %s %d\n", kResyncMs * 10, what.c_str(), n);
+  }
+  EXPECT_EQ(health["list nodes"], 0);
+  EXPECT_EQ(health["list pods"], 0);
+  EXPECT_GE(health["get /readyz"], 2);
   EXPECT_EQ(AnyNotSynced(), "");
   for (const MemberObject& o : kObjects) EXPECT_FALSE(HasSyncLoop(o.workload)) << o.workload;
 }
