@@ -39,8 +39,11 @@ const apimachinery::ResourceInfo& MemberClusters(apimachinery::ObjectService& ob
 
 // The probe itself, on the probe's thread: /readyz (a cheap request), then zones and room
 // from the member's watched Nodes and Pods (no LIST unless a watch still has to start).
+// `list_wait` bounds how long this probe waits for the watches' first list (a slow one goes
+// on, and a later probe reads its result).
 ProbeOutcome RunProbe(sync::MemberClient& client, MemberInventory& inventory,
-                      const std::vector<std::string>& zones, const PlacedWorkloads& placed) {
+                      const std::vector<std::string>& zones, const PlacedWorkloads& placed,
+                      std::chrono::milliseconds list_wait) {
   ProbeOutcome outcome;
   const SteadyClock::time_point start = SteadyClock::now();
   Status s = client.Readyz();
@@ -53,7 +56,7 @@ ProbeOutcome RunProbe(sync::MemberClient& client, MemberInventory& inventory,
   }
   outcome.ok = true;
   // Starts the watches on the first probe and after one could not start (lists once).
-  if (Status started = inventory.Start(); !started.ok()) {
+  if (Status started = inventory.EnsureStarted(list_wait); !started.ok()) {
     spdlog::warn("health monitor: member {}: watching nodes and pods: {}", client.member(),
                  started.ToString());
   }
@@ -249,16 +252,16 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
     }
     m.probe = std::make_unique<Probe>();
     Probe* probe = m.probe.get();
-    m.probe->thread = std::thread(
-        [this, probe, client = m.client, inventory = m.inventory, zones = mc.spec.zones, placed] {
-          ProbeOutcome outcome = RunProbe(*client, *inventory, zones, *placed);
-          {
-            std::lock_guard lock(done_mu_);
-            probe->outcome = std::move(outcome);
-            probe->done = true;
-          }
-          done_cv_.notify_all();
-        });
+    m.probe->thread = std::thread([this, probe, client = m.client, inventory = m.inventory,
+                                   zones = mc.spec.zones, placed] {
+      ProbeOutcome outcome = RunProbe(*client, *inventory, zones, *placed, options_.timeout / 2);
+      {
+        std::lock_guard lock(done_mu_);
+        probe->outcome = std::move(outcome);
+        probe->done = true;
+      }
+      done_cv_.notify_all();
+    });
     started.push_back(mc.metadata.name);
   }
 

@@ -79,6 +79,8 @@ MemberInventory::MemberInventory(std::shared_ptr<sync::MemberClient> client,
 }
 
 MemberInventory::~MemberInventory() {
+  // A start in progress ends within the client's timeout.
+  if (starter_.joinable()) starter_.join();
   // Stop outside the feed's lock: Stop waits for a callback, which takes that lock.
   for (Feed* f : {nodes_.get(), pods_.get()}) {
     std::unique_ptr<sync::MemberWatch> w;
@@ -113,6 +115,32 @@ Status MemberInventory::Start() {
   std::lock_guard lock(start_mu_);
   MERIDIAN_RETURN_IF_ERROR(StartFeed(*nodes_));
   return StartFeed(*pods_);
+}
+
+Status MemberInventory::EnsureStarted(std::chrono::milliseconds wait) {
+  std::unique_lock lock(async_mu_);
+  if (started_) return Status::Ok();
+  if (!starting_) {
+    if (starter_.joinable()) starter_.join();  // finished (it failed): start again
+    starting_ = true;
+    starter_ = std::thread([this] {
+      Status s = Start();
+      {
+        std::lock_guard done(async_mu_);
+        starting_ = false;
+        started_ = s.ok();
+        last_start_ = std::move(s);
+      }
+      async_cv_.notify_all();
+    });
+  }
+  async_cv_.wait_for(lock, wait, [this] { return !starting_; });
+  if (starting_) {
+    return UnavailableError("member \"" + client_->member() +
+                            "\": still listing nodes and pods (started more than " +
+                            std::to_string(wait.count()) + " ms ago)");
+  }
+  return started_ ? Status::Ok() : last_start_;
 }
 
 StatusOr<MemberInventory::Snapshot> MemberInventory::Read() const {

@@ -25,12 +25,15 @@
 // Destroying the inventory stops its watches (and waits for a callback in progress).
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/status.h"
@@ -53,6 +56,12 @@ class MemberInventory {
   // answer to the list, with "nodes" or "pods" in the message; a failed Pod watch leaves the
   // Node watch running (the next Start() retries only the Pod one).
   Status Start();
+
+  // Start() on the inventory's own thread, waiting at most `wait` for it: OK once both
+  // watches run; kUnavailable ("still listing") while a start is under way past `wait` (it
+  // goes on; a later call sees its result); else the last start's error. A health probe
+  // calls this so that a slow first LIST does not make the probe itself late.
+  Status EnsureStarted(std::chrono::milliseconds wait);
 
   struct Snapshot {
     std::vector<nlohmann::json> nodes;  // trimmed, by name
@@ -88,6 +97,13 @@ class MemberInventory {
   std::unique_ptr<Feed> nodes_;
   std::unique_ptr<Feed> pods_;
   std::mutex start_mu_;  // serialises Start()
+
+  std::mutex async_mu_;  // guards the fields below
+  std::condition_variable async_cv_;
+  std::thread starter_;    // the EnsureStarted thread (joined before the next, and at the end)
+  bool starting_ = false;  // starter_ runs
+  bool started_ = false;   // both watches run
+  Status last_start_;      // the last finished start's result
 };
 
 }  // namespace meridian::failover

@@ -412,6 +412,55 @@ TEST_F(RealMemberE2E, AHandEditIsRepairedWithOneWrite) {
   EXPECT_EQ(after.size(), writes + 1) << Describe(after) << Logs();
 }
 
+// spec.retainedPaths (issue 17) against the real server: the template's value is written on
+// create only; the member's later value is kept through many resyncs and costs no write.
+TEST_F(RealMemberE2E, ARetainedPathKeepsTheMembersValueWithoutWrites) {
+  const std::string collection = "/api/v1/namespaces/shop/configmaps";
+  const std::string path = collection + "/retained";
+  // Creates are POSTs to the collection: count them around this test.
+  auto creates = [&] {
+    size_t n = 0;
+    for (const json& e : MeridianWrites(collection)) {
+      if (e.value("verb", "") == "create" && e.value("requestURI", "").rfind(path, 0) != 0) ++n;
+    }
+    return n;
+  };
+  const size_t creates_before = creates();
+  test_env::WriteFile(dir_ / "retained.yaml", R"(apiVersion: federation.meridian.io/v1alpha1
+kind: FederatedWorkload
+metadata: {name: retained, namespace: shop}
+spec:
+  template:
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: retained}
+    data: {owned: by-meridian, tuned: from-template}
+  retainedPaths: [/data/tuned]
+  placement: {}
+)");
+  auto apply = fed_->Fedctl("apply -f " + (dir_ / "retained.yaml").string());
+  ASSERT_EQ(apply.exit_code, 0) << apply.output;
+  ASSERT_TRUE(WaitFor(milliseconds(15'000), [&] {
+    json cm = kube_->Get(path);
+    return cm.is_object() && cm.value("data", json::object()).value("tuned", "") == "from-template";
+  })) << Logs();
+  auto tuned = kube_->Request("PATCH", path, {{"data", {{"tuned", "by-member"}}}});
+  ASSERT_EQ(tuned.code, 200) << tuned.body.dump();
+  std::this_thread::sleep_for(milliseconds(kResyncMs * 10));
+  const json cm = kube_->Get(path);
+  EXPECT_EQ(cm["data"].value("tuned", ""), "by-member");
+  EXPECT_EQ(cm["data"].value("owned", ""), "by-meridian");
+  EXPECT_EQ(creates(), creates_before + 1) << Describe(MeridianWrites(collection));
+  const std::vector<json> writes = MeridianWrites(path);
+  EXPECT_TRUE(writes.empty()) << "no write after the create:\n" << Describe(writes) << Logs();
+  // Gone again, so that the later tests see the suite's own objects only.
+  auto del = fed_->Fedctl("delete -f " + (dir_ / "retained.yaml").string());
+  EXPECT_EQ(del.exit_code, 0) << del.output;
+  EXPECT_TRUE(WaitFor(milliseconds(15'000), [&] {
+    return !kube_->Get(path).is_object() || kube_->Get(path).value("kind", "") != "ConfigMap";
+  })) << Logs();
+}
+
 // A FederatedWorkload of the CRD's kind: a typo, a wrong type and a kind no member serves are
 // refused at admission with their paths (the schema is the member's, fetched by the
 // member-schemas controller) and nothing is stored; the correct one is accepted and propagated.

@@ -15,9 +15,10 @@
 #include "api/codec.h"
 #include "api/yaml.h"
 #include "failover/health_monitor.h"
+#include "failover/member_inventory.h"
 #include "federation-apiserver/server.h"
-#include "sync/http_member_client.h"
 #include "scheduling/placement_controller.h"
+#include "sync/http_member_client.h"
 #include "sync/testing/fake_member_client.h"
 #include "test/common/in_process_federation.h"
 #include "test/common/test_env.h"
@@ -598,6 +599,30 @@ TEST_F(HealthMonitorTest, CapacityFollowsWatchesWithoutAListPerProbe) {
   EXPECT_EQ(eu.CallCount(Verb::kList), lists);
   EXPECT_EQ(eu.CallCount(Verb::kWatch), 2);
   EXPECT_EQ(eu.ActiveWatches(), 2u);
+}
+
+// A slow first list does not make the probe late: EnsureStarted waits a bounded time, the
+// start goes on in the background, and a later call sees it done.
+TEST(MemberInventoryTest, ASlowFirstListGoesOnInTheBackground) {
+  FakeMemberClient::Options o;
+  o.member = "slow";
+  auto fake = std::make_shared<FakeMemberClient>(o);
+  fake->Apply(kNodes, Node("n1", "z", true, {{"pods", "3"}}));
+  fake->SetLatency(std::chrono::milliseconds(300));
+  MemberInventory inventory(fake);
+  const Status early = inventory.EnsureStarted(std::chrono::milliseconds(20));
+  EXPECT_EQ(early.code(), StatusCode::kUnavailable) << early;
+  EXPECT_NE(early.message().find("still listing"), std::string::npos) << early;
+  EXPECT_EQ(inventory.Read().status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(inventory.EnsureStarted(std::chrono::milliseconds(5000)).ok());
+  StatusOr<MemberInventory::Snapshot> seen = inventory.Read();
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_EQ(seen->nodes.size(), 1u);
+  EXPECT_EQ(seen->nodes[0]["metadata"]["name"], "n1");
+  EXPECT_EQ(fake->CallCount(Verb::kWatch), 2);
+  // Started: no more calls.
+  EXPECT_TRUE(inventory.EnsureStarted(std::chrono::milliseconds(0)).ok());
+  EXPECT_EQ(fake->CallCount(Verb::kWatch), 2);
 }
 
 TEST_F(HealthMonitorTest, AHungMemberIsMarkedUnreachableWithoutDelayingTheOthers) {
