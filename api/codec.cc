@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "api/evidence.h"
+#include "api/retained_paths.h"
 #include "common/json_decoder.h"
 #include "placement/policy_json.h"
 
@@ -258,7 +259,8 @@ void DecodeTemplate(JsonDecoder& d, const json& t, json* out) {
 
 void DecodeWorkloadSpec(JsonDecoder& d, const json& s, FieldErrors* errors,
                         FederatedWorkloadSpec* out) {
-  d.RejectUnknown(s, "spec", {"template", "placement", "overrides", "dns", "adoptExisting"});
+  d.RejectUnknown(s, "spec",
+                  {"template", "placement", "overrides", "dns", "adoptExisting", "retainedPaths"});
   if (const json* t = JsonDecoder::Member(s, "template")) {
     DecodeTemplate(d, *t, &out->template_);
   } else {
@@ -348,6 +350,22 @@ void DecodeWorkloadSpec(JsonDecoder& d, const json& s, FieldErrors* errors,
   }
   if (const json* v = JsonDecoder::Member(s, "adoptExisting")) {
     out->adopt_existing = d.Bool(*v, "spec.adoptExisting").value_or(false);
+  }
+  if (const json* v = JsonDecoder::Member(s, "retainedPaths")) {
+    if (v->is_array() && v->size() > kMaxRetainedPaths) {
+      d.Error("spec.retainedPaths", "at most " + std::to_string(kMaxRetainedPaths) +
+                                        " paths, not " + std::to_string(v->size()));
+    } else {
+      out->retained_paths = d.StringList(*v, "spec.retainedPaths");
+      std::vector<std::string> tokens;
+      for (size_t i = 0; i < v->size() && v->is_array(); ++i) {
+        if (!(*v)[i].is_string()) continue;  // StringList said so
+        const std::string path = (*v)[i].get<std::string>();
+        if (std::string why = ParseRetainedPath(path, &tokens); !why.empty()) {
+          d.Error("spec.retainedPaths[" + std::to_string(i) + "]", "\"" + path + "\": " + why);
+        }
+      }
+    }
   }
 }
 
@@ -650,6 +668,7 @@ json Encode(const FederatedWorkload& o) {
     spec["dns"] = std::move(dj);
   }
   if (o.spec.adopt_existing) spec["adoptExisting"] = true;
+  if (!o.spec.retained_paths.empty()) spec["retainedPaths"] = o.spec.retained_paths;
   j["spec"] = std::move(spec);
   const FederatedWorkloadStatus& s = o.status;
   json st = json::object();

@@ -131,17 +131,23 @@ json SpecSchemaFor(const std::string& kind) {
         {{"template", AnyObject("Any Kubernetes object. If it has spec.replicas, replicas are "
                                 "divided across clusters; otherwise it is copied to each.")},
          {"placement", PlacementSchema()},
-         {"overrides", ListOf("Per-cluster RFC 6902 JSON patches.",
-                              Obj("An override.", {{"clusterSelector", Selector("Clusters it applies to.")},
-                                                   {"patches", ListOf("RFC 6902 operations.",
-                                                                      AnyObject("An operation."))}}))},
-         {"dns", Obj("Global DNS name for the workload.",
-                     {{"name", Str("Fully qualified name, e.g. web.global.example.com.")},
-                      {"strategy", Str("geo, weighted or failover.")},
-                      {"ttl", Int("Record TTL in seconds.")},
-                      {"port", Int("Service port.")},
-                      {"failoverOrder", StrList("Regions or clusters for the failover strategy.")}})},
-         {"adoptExisting", Bool("Take over same-named objects in members that Meridian did not create.")}},
+         {"overrides",
+          ListOf("Per-cluster RFC 6902 JSON patches.",
+                 Obj("An override.",
+                     {{"clusterSelector", Selector("Clusters it applies to.")},
+                      {"patches", ListOf("RFC 6902 operations.", AnyObject("An operation."))}}))},
+         {"dns",
+          Obj("Global DNS name for the workload.",
+              {{"name", Str("Fully qualified name, e.g. web.global.example.com.")},
+               {"strategy", Str("geo, weighted or failover.")},
+               {"ttl", Int("Record TTL in seconds.")},
+               {"port", Int("Service port.")},
+               {"failoverOrder", StrList("Regions or clusters for the failover strategy.")}})},
+         {"adoptExisting",
+          Bool("Take over same-named objects in members that Meridian did not create.")},
+         {"retainedPaths", StrList("JSON pointers into the member object (\"/spec/replicas\", "
+                                   "\"/spec/ports/*/nodePort\") whose member value is kept once "
+                                   "the object exists: set on create, never written after.")}},
         {"template"});
   }
   if (kind == "Topology") {

@@ -119,6 +119,9 @@ struct FederatedWorkloadSpec {
   std::vector<Override> overrides;
   std::optional<DnsSpec> dns;
   bool adopt_existing = false;  // `adoptExisting`: take over unmanaged objects in members
+  // `retainedPaths`: JSON pointers into the member object whose member value is kept once
+  // the object exists (api/retained_paths.h).
+  std::vector<std::string> retained_paths;
   friend bool operator==(const FederatedWorkloadSpec&, const FederatedWorkloadSpec&) = default;
 };
 

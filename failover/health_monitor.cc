@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "api/codec.h"
+#include "failover/member_inventory.h"
 #include "failover/node_capacity.h"
 #include "sync/http_member_client.h"
 
@@ -18,8 +19,6 @@ namespace {
 
 using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
-
-const sync::GroupVersionResource kNodes{"", "v1", "nodes"};
 
 // What the probes need of the federation's workloads (ListPlacedWorkloads).
 struct PlacedWorkloads {
@@ -38,50 +37,13 @@ const apimachinery::ResourceInfo& MemberClusters(apimachinery::ObjectService& ob
   return *info;
 }
 
-// Every Node of the member (all pages).
-StatusOr<std::vector<json>> ListNodes(sync::MemberClient& client) {
-  std::vector<json> nodes;
-  sync::MemberListOptions options;
-  options.limit = 500;
-  for (int page = 0; page < 1000; ++page) {
-    MERIDIAN_ASSIGN_OR_RETURN(sync::ObjectList list, client.List(kNodes, "", options));
-    for (json& n : list.items) nodes.push_back(std::move(n));
-    if (list.continue_token.empty()) return nodes;
-    options.continue_token = list.continue_token;
-  }
-  return nodes;
-}
-
-const sync::GroupVersionResource kPods{"", "v1", "pods"};
-
-// Every Pod of the member that may hold room: not Succeeded or Failed (all pages). A member
-// (or a test fake) that refuses the field selector is listed without it; the phase is
-// checked again by EstimateZoneCapacity.
-StatusOr<std::vector<json>> ListPods(sync::MemberClient& client) {
-  std::vector<json> pods;
-  sync::MemberListOptions options;
-  options.limit = 500;
-  options.field_selector = "status.phase!=Succeeded,status.phase!=Failed";
-  for (int page = 0; page < 1000; ++page) {
-    StatusOr<sync::ObjectList> list = client.List(kPods, "", options);
-    if (!list.ok() && page == 0 && !options.field_selector.empty() &&
-        (list.status().code() == StatusCode::kUnimplemented ||
-         list.status().code() == StatusCode::kInvalidArgument)) {
-      options.field_selector.clear();
-      --page;
-      continue;
-    }
-    if (!list.ok()) return list.status();
-    for (json& p : list->items) pods.push_back(std::move(p));
-    if (list->continue_token.empty()) return pods;
-    options.continue_token = list->continue_token;
-  }
-  return pods;
-}
-
-// The probe itself, on the probe's thread.
-ProbeOutcome RunProbe(sync::MemberClient& client, const std::vector<std::string>& zones,
-                      const PlacedWorkloads& placed) {
+// The probe itself, on the probe's thread: /readyz (a cheap request), then zones and room
+// from the member's watched Nodes and Pods (no LIST unless a watch still has to start).
+// `list_wait` bounds how long this probe waits for the watches' first list (a slow one goes
+// on, and a later probe reads its result).
+ProbeOutcome RunProbe(sync::MemberClient& client, MemberInventory& inventory,
+                      const std::vector<std::string>& zones, const PlacedWorkloads& placed,
+                      std::chrono::milliseconds list_wait) {
   ProbeOutcome outcome;
   const SteadyClock::time_point start = SteadyClock::now();
   Status s = client.Readyz();
@@ -93,40 +55,40 @@ ProbeOutcome RunProbe(sync::MemberClient& client, const std::vector<std::string>
     return outcome;
   }
   outcome.ok = true;
-  StatusOr<std::vector<json>> nodes = ListNodes(client);
-  if (nodes.ok()) {
-    StatusOr<std::vector<json>> pods = ListPods(client);
-    if (!pods.ok()) {
-      // Without pods the room is what the nodes allocate (as before pods were counted).
-      spdlog::warn("health monitor: member {}: listing pods: {}", client.member(),
-                   pods.status().ToString());
-      pods = std::vector<json>{};
-    }
-    // Pods of Meridian's own workloads take no room here: placement counts their replicas.
-    const PodFilter not_meridians = [&placed](const json& pod) {
-      return !placed.objects.count(PodWorkloadKey(pod));
-    };
-    // The reference pod first, then every workload's shape; the pods are read once.
-    std::vector<PodRequirements> kinds = {ReferencePod()};
-    for (const auto& [shape, pod] : placed.shapes) kinds.push_back(pod);
-    const std::vector<std::vector<ZoneCapacity>> by_kind =
-        EstimateZoneCapacities(*nodes, *pods, kinds, zones, not_meridians);
-    std::vector<ZoneHealth> out;
-    for (const ZoneCapacity& z : by_kind[0]) {
-      out.push_back({z.name, z.healthy, z.replicas, z.ready_nodes, z.nodes, {}});
-    }
-    size_t k = 1;
-    for (const auto& [shape, pod] : placed.shapes) {
-      const std::vector<ZoneCapacity>& by_zone = by_kind[k++];
-      for (size_t i = 0; i < by_zone.size() && i < out.size(); ++i) {
-        out[i].replicas_by_pod_shape[shape] = by_zone[i].replicas;
-      }
-    }
-    outcome.zones = std::move(out);
-  } else {
-    spdlog::warn("health monitor: member {}: listing nodes: {}", client.member(),
-                 nodes.status().ToString());
+  // Starts the watches on the first probe and after one could not start (lists once).
+  if (Status started = inventory.EnsureStarted(list_wait); !started.ok()) {
+    spdlog::warn("health monitor: member {}: watching nodes and pods: {}", client.member(),
+                 started.ToString());
   }
+  StatusOr<MemberInventory::Snapshot> seen = inventory.Read();
+  if (!seen.ok()) return outcome;  // zones keep their previous status
+  if (seen->stale) {
+    // A broken watch: what we have may be out of date, so report nothing rather than guess.
+    spdlog::debug("health monitor: member {}: node/pod watch broken, zones kept: {}",
+                  client.member(), seen->stale_reason);
+    return outcome;
+  }
+  // Pods of Meridian's own workloads take no room here: placement counts their replicas.
+  const PodFilter not_meridians = [&placed](const json& pod) {
+    return !placed.objects.count(PodWorkloadKey(pod));
+  };
+  // The reference pod first, then every workload's shape; the pods are read once.
+  std::vector<PodRequirements> kinds = {ReferencePod()};
+  for (const auto& [shape, pod] : placed.shapes) kinds.push_back(pod);
+  const std::vector<std::vector<ZoneCapacity>> by_kind =
+      EstimateZoneCapacities(seen->nodes, seen->pods, kinds, zones, not_meridians);
+  std::vector<ZoneHealth> out;
+  for (const ZoneCapacity& z : by_kind[0]) {
+    out.push_back({z.name, z.healthy, z.replicas, z.ready_nodes, z.nodes, {}});
+  }
+  size_t k = 1;
+  for (const auto& [shape, pod] : placed.shapes) {
+    const std::vector<ZoneCapacity>& by_zone = by_kind[k++];
+    for (size_t i = 0; i < by_zone.size() && i < out.size(); ++i) {
+      out[i].replicas_by_pod_shape[shape] = by_zone[i].replicas;
+    }
+  }
+  outcome.zones = std::move(out);
   return outcome;
 }
 
@@ -179,6 +141,8 @@ struct HealthMonitor::Probe {
 struct HealthMonitor::Member {
   std::string client_key;  // ClientKey() of the spec the client was made for
   std::shared_ptr<sync::MemberClient> client;
+  // The client's Node and Pod watches (made with the client; probes read it).
+  std::shared_ptr<MemberInventory> inventory;
   ProbeHistory history;
   std::unique_ptr<Probe> probe;  // the in-flight (or finished, unjoined) probe
   SteadyClock::time_point last_write{};
@@ -278,16 +242,19 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
       StatusOr<std::shared_ptr<sync::MemberClient>> client = factory_(mc);
       if (!client.ok()) {
         m.client.reset();
+        m.inventory.reset();
         immediate[mc.metadata.name].error = client.status().ToString();
         continue;
       }
       m.client = std::move(client).value();
+      m.inventory = std::make_shared<MemberInventory>(m.client);
       m.client_key = ClientKey(mc);
     }
     m.probe = std::make_unique<Probe>();
     Probe* probe = m.probe.get();
-    m.probe->thread = std::thread([this, probe, client = m.client, zones = mc.spec.zones, placed] {
-      ProbeOutcome outcome = RunProbe(*client, zones, *placed);
+    m.probe->thread = std::thread([this, probe, client = m.client, inventory = m.inventory,
+                                   zones = mc.spec.zones, placed] {
+      ProbeOutcome outcome = RunProbe(*client, *inventory, zones, *placed, options_.timeout / 2);
       {
         std::lock_guard lock(done_mu_);
         probe->outcome = std::move(outcome);

@@ -4,10 +4,13 @@
 //
 // Each round: list MemberClusters; for each, one probe task on its own thread (so a hung
 // member never delays the others): GET /readyz (falling back to /healthz when /readyz is
-// absent), then, if it answered, list the member's v1 Nodes and its Pods that are not finished
-// for zone health and room (failover/node_capacity.h: scheduler-style, per zone, for a 100m
-// reference pod and for the pod shape of every FederatedWorkload listed at the round's start;
-// pods of Meridian's own workloads take no room, placement counts them). The round waits
+// absent), then, if it answered, zone health and room from the member's Nodes and bound Pods
+// as its watches keep them (failover/member_inventory.h: listed once when the member's client
+// is made, in the background with the probe waiting at most timeout/2 for it, then watched;
+// a broken watch keeps the previous zones instead of reporting stale ones; no LIST per probe),
+// estimated by failover/node_capacity.h (scheduler-style, per zone, for a 100m reference pod
+// and for the pod shape of every FederatedWorkload listed at the round's start; pods of
+// Meridian's own workloads take no room, placement counts them). The round waits
 // at most `timeout` for the probes; a probe still running then counts as a failure (and, while
 // it keeps running, so does every later round: no second probe is started for that member).
 // The pure core turns each outcome into the new status, which is written with

@@ -260,6 +260,45 @@ void SimulatedCluster::CountApiWrite(const std::string& method) {
   if (method == "DELETE") ++api_deletes_;
 }
 
+void SimulatedCluster::CountApiRead(const std::string& path, bool watch) {
+  if (watch) {
+    ++api_watches_;
+    return;
+  }
+  for (const char* probe : {"/healthz", "/readyz", "/livez"}) {
+    const std::string p = probe;
+    if (path.size() >= p.size() && path.compare(path.size() - p.size(), p.size(), p) == 0) {
+      ++api_health_;
+      return;
+    }
+  }
+  // Resource paths: /api/v1/[namespaces/NS/]RES[/NAME[/SUB]] and
+  // /apis/G/V/[namespaces/NS/]RES[/NAME[/SUB]]; a collection is a list, anything deeper a get.
+  std::vector<std::string> segs;
+  size_t start = 0;
+  while (start <= path.size()) {
+    size_t slash = path.find('/', start);
+    if (slash == std::string::npos) slash = path.size();
+    if (slash > start) segs.push_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  size_t i = 0;
+  while (i < segs.size() && segs[i] != "api" && segs[i] != "apis") ++i;
+  if (i == segs.size()) {
+    ++api_other_reads_;
+    return;
+  }
+  i += segs[i] == "api" ? 2 : 3;                               // past the group version
+  if (i + 2 < segs.size() && segs[i] == "namespaces") i += 2;  // a namespaced resource
+  if (i >= segs.size()) {
+    ++api_other_reads_;  // discovery
+  } else if (i + 1 == segs.size()) {
+    ++api_lists_;
+  } else {
+    ++api_gets_;
+  }
+}
+
 nlohmann::json SimulatedCluster::StatusJson() const {
   SimFaults f = faults();
   nlohmann::json zones = nlohmann::json::array();
@@ -281,7 +320,15 @@ nlohmann::json SimulatedCluster::StatusJson() const {
             {"patch", api_patches_.load()},
             {"delete", api_deletes_.load()},
             {"total", api_creates_.load() + api_updates_.load() + api_patches_.load() +
-                          api_deletes_.load()}}}};
+                          api_deletes_.load()}}},
+          {"apiReads",
+           {{"get", api_gets_.load()},
+            {"list", api_lists_.load()},
+            {"watch", api_watches_.load()},
+            {"health", api_health_.load()},
+            {"other", api_other_reads_.load()},
+            {"total", api_gets_.load() + api_lists_.load() + api_watches_.load() +
+                          api_health_.load() + api_other_reads_.load()}}}};
 }
 
 }  // namespace meridian::membersim

@@ -79,9 +79,15 @@ class SimulatedCluster {
   // its outcome, as an audit log would; the simulation's own controllers are not counted.
   // Thread-safe.
   void CountApiWrite(const std::string& method);
+  // Counts one read request (GET) received through the API, as an audit log's verb would
+  // name it: "get", "list", "watch", or "health" (/healthz, /readyz, /livez); other GETs
+  // (discovery, /version, /openapi) count as "other". `path` may carry the /clusters/NAME
+  // prefix. Thread-safe. Shown as apiReads in StatusJson (how much a client polls).
+  void CountApiRead(const std::string& path, bool watch);
 
   // {name, region, jurisdiction, zones: [{name, nodes, failed, failedAt}], partition,
-  //  latencyMs, objects, apiWrites: {create, update, patch, delete, total}}
+  //  latencyMs, objects, apiWrites: {create, update, patch, delete, total},
+  //  apiReads: {get, list, watch, health, other, total}}
   nlohmann::json StatusJson() const;
 
  private:
@@ -103,6 +109,9 @@ class SimulatedCluster {
 
   // API write requests by verb: POST, PUT, PATCH, DELETE.
   std::atomic<int64_t> api_creates_{0}, api_updates_{0}, api_patches_{0}, api_deletes_{0};
+  // API read requests by audit verb (CountApiRead).
+  std::atomic<int64_t> api_gets_{0}, api_lists_{0}, api_watches_{0}, api_health_{0},
+      api_other_reads_{0};
 
   std::atomic<bool> dirty_{true};
   std::atomic<int64_t> next_wake_ms_{INT64_MAX};

@@ -380,6 +380,7 @@ void MembersimServer::Admit(ClusterHttp& ch, RestHandler& handler, RestRequest r
     return;
   }
   c.CountApiWrite(request.method);
+  if (request.method == "GET") c.CountApiRead(request.path, request.Query("watch") == "true");
   // fieldValidation=Warn (the default): the write goes ahead, each problem a warning.
   Status ignored;
   auto [validation, problems] =

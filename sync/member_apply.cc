@@ -2,6 +2,7 @@
 
 #include <set>
 
+#include "api/retained_paths.h"
 #include "common/quantity.h"
 
 namespace meridian::sync {
@@ -215,6 +216,101 @@ json WithLastApplied(const json& rendered) {
     meta["annotations"] = json::object();
   }
   meta["annotations"][kLastAppliedAnnotation] = record;
+  return out;
+}
+
+std::vector<std::string> BuiltinRetainedPaths(const std::string& api_version,
+                                              const std::string& kind) {
+  if (api_version != "v1") return {};
+  if (kind == "Service") {
+    return {"/spec/clusterIP", "/spec/clusterIPs", "/spec/ports/*/nodePort",
+            "/spec/healthCheckNodePort"};
+  }
+  if (kind == "ServiceAccount") return {"/secrets"};
+  return {};
+}
+
+namespace {
+
+// Walks `tokens` from `i` in `want` (the object being built) and `have` (the member's copy)
+// together. `keep_member`: the member's value wins (absent in the member: removed from want);
+// otherwise it only fills a value `want` lacks.
+void Retain(json& want, const json& have, const std::vector<std::string>& tokens, size_t i,
+            bool keep_member) {
+  const std::string& token = tokens[i];
+  const bool last = i + 1 == tokens.size();
+  if (token == "*") {
+    if (!want.is_array()) return;
+    static const json kNone;
+    for (size_t k = 0; k < want.size(); ++k) {
+      const bool in_member = have.is_array() && k < have.size();
+      if (last) {
+        // An element the member lacks stays: a list keeps its length.
+        if (in_member && (keep_member || want[k].is_null())) want[k] = have[k];
+      } else if (in_member || keep_member) {
+        Retain(want[k], in_member ? have[k] : kNone, tokens, i + 1, keep_member);
+      }
+    }
+    return;
+  }
+  if (want.is_array()) {
+    // A numeric token addresses a list element (RFC 6901).
+    if (token.empty() || token.size() > 9 ||
+        token.find_first_not_of("0123456789") != std::string::npos) {
+      return;
+    }
+    const size_t k = std::stoul(token);
+    if (!have.is_array() || k >= want.size() || k >= have.size()) return;
+    if (last) {
+      if (keep_member || want[k].is_null()) want[k] = have[k];
+    } else {
+      Retain(want[k], have[k], tokens, i + 1, keep_member);
+    }
+    return;
+  }
+  if (!want.is_object()) return;
+  const bool has = have.is_object() && have.contains(token);
+  if (last) {
+    if (has) {
+      if (keep_member || !want.is_object() || !want.contains(token) || want[token].is_null()) {
+        want[token] = have[token];
+      }
+    } else if (keep_member) {
+      want.erase(token);
+    }
+    return;
+  }
+  if (!has) {
+    // Nothing of the member's below here: with keep_member, what the template sets there
+    // must not be written either.
+    static const json kNone;
+    if (keep_member && want.contains(token)) Retain(want[token], kNone, tokens, i + 1, true);
+    return;
+  }
+  if (!want.contains(token)) {
+    if (!keep_member) return;  // fill: nothing of the template's to complete here
+    want[token] = json::object();
+    Retain(want[token], have[token], tokens, i + 1, keep_member);
+    if (want[token].empty()) want.erase(token);
+    return;
+  }
+  Retain(want[token], have[token], tokens, i + 1, keep_member);
+}
+
+}  // namespace
+
+json RetainMemberValues(const json& desired, const json& live,
+                        const std::vector<std::string>& paths,
+                        const std::vector<std::string>& fill_paths) {
+  json out = desired;
+  std::vector<std::string> tokens;
+  for (const auto* list : {&fill_paths, &paths}) {
+    const bool keep_member = list == &paths;
+    for (const std::string& p : *list) {
+      if (!api::ParseRetainedPath(p, &tokens).empty()) continue;
+      Retain(out, live, tokens, 0, keep_member);
+    }
+  }
   return out;
 }
 

@@ -65,4 +65,26 @@ std::optional<nlohmann::json> LastApplied(const nlohmann::json& live);
 // annotation): the object Meridian creates or patches towards.
 nlohmann::json WithLastApplied(const nlohmann::json& rendered);
 
+// Member-owned fields Meridian keeps by rule, whatever the template says, for `kind` in
+// `api_version` (core/v1 only): Service /spec/clusterIP, /spec/clusterIPs,
+// /spec/ports/*/nodePort and /spec/healthCheckNodePort (allocated by the member: a ports list
+// replaced without them would make it allocate new ones); ServiceAccount /secrets (the token
+// controller's). Annotations and fields that controllers add (deployment.kubernetes.io/
+// revision, defaults) need no rule: ThreeWayMergePatch never touches what Meridian did not set.
+std::vector<std::string> BuiltinRetainedPaths(const std::string& api_version,
+                                              const std::string& kind);
+
+// `desired` for an update of `live` with member values retained (pointers as in
+// api/retained_paths.h; "*" is every element of a list, by index, present in both):
+//   - `paths` (the workload's spec.retainedPaths): where `live` has a value, that value; where
+//     it has none, nothing (the path is removed from `desired`). Such a path is thus never
+//     compared and never written once the object exists: the template's value only reaches
+//     the member on create.
+//   - `fill_paths` (BuiltinRetainedPaths): the member's value where `desired` has none (so a
+//     list replaced whole carries it); a value the template sets is kept.
+// Paths that do not parse are skipped (admission refuses them).
+nlohmann::json RetainMemberValues(const nlohmann::json& desired, const nlohmann::json& live,
+                                  const std::vector<std::string>& paths,
+                                  const std::vector<std::string>& fill_paths = {});
+
 }  // namespace meridian::sync

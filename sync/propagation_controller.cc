@@ -1006,7 +1006,12 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
           gvr.GroupResource() + " " + ns + "/" + name.second +
           " exists and is not managed by Meridian (set spec.adoptExisting to take it over)"));
     }
-    if (!NeedsUpdate(*live, desired)) {
+    // Member-owned values (by rule per kind, and the workload's spec.retainedPaths) are
+    // taken from the member's copy: never compared, never written once the object exists.
+    const json want = RetainMemberValues(
+        desired, *live, w.spec.retained_paths,
+        BuiltinRetainedPaths(rendered.value("apiVersion", ""), rendered.value("kind", "")));
+    if (!NeedsUpdate(*live, want)) {
       std::lock_guard lock(member.state_mu);
       auto r = member.rewrites.find(object_key);
       if (r != member.rewrites.end()) {
@@ -1021,10 +1026,9 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
     }
     // Only Meridian's fields: what it set before and no longer sets goes, the rest of the
     // member's copy (controllers' annotations, defaulted and allocated fields) stays.
-    const json patch =
-        ThreeWayMergePatch(LastApplied(*live).value_or(json::object()), desired, *live);
+    const json patch = ThreeWayMergePatch(LastApplied(*live).value_or(json::object()), want, *live);
     if (patch.empty()) break;
-    if (std::string held = LoopGuard(member, object_key, desired, *live); !held.empty()) {
+    if (std::string held = LoopGuard(member, object_key, want, *live); !held.empty()) {
       loop_report = held;
       if (held.rfind("held:", 0) == 0) {
         return fail(Status(StatusCode::kResourceExhausted, held.substr(5)), held.substr(5));

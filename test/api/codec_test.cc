@@ -46,8 +46,10 @@ json Workload() {
 
 TEST(CodecTest, WorkloadRoundTripsLosslessly) {
   json in = Workload();
+  in["spec"]["retainedPaths"] = {"/spec/replicas", "/spec/ports/*/nodePort"};
   FieldErrors errors;
   FederatedWorkload w = DecodeFederatedWorkload(in, &errors);
+  EXPECT_EQ(w.spec.retained_paths.size(), 2u);
   ASSERT_TRUE(errors.empty()) << ::testing::PrintToString(Messages(errors));
   EXPECT_EQ(TemplateReplicas(w.spec), 30);
   EXPECT_EQ(w.spec.template_["spec"]["x-unknown"], in["spec"]["template"]["spec"]["x-unknown"]);
@@ -68,7 +70,8 @@ TEST(CodecTest, EveryProblemIsReportedWithItsFieldPath) {
     std::string expected;  // one of the reported errors
   };
   std::vector<Case> cases = {
-      {"negative weight", [](json& j) { j["spec"]["placement"]["distribution"]["weights"]["eu-west"] = -1; },
+      {"negative weight",
+       [](json& j) { j["spec"]["placement"]["distribution"]["weights"]["eu-west"] = -1; },
        "spec.placement.distribution.weights.eu-west: must be >= 0"},
       {"negative replicas", [](json& j) { j["spec"]["template"]["spec"]["replicas"] = -3; },
        "spec.template.spec.replicas: must be >= 0"},
@@ -90,6 +93,28 @@ TEST(CodecTest, EveryProblemIsReportedWithItsFieldPath) {
        "spec.dns.strategy: must be one of geo, weighted, failover"},
       {"wrong apiVersion", [](json& j) { j["apiVersion"] = "v1"; },
        "apiVersion: must be federation.meridian.io/v1alpha1"},
+      {"retained path not a pointer",
+       [](json& j) {
+         j["spec"]["retainedPaths"] = {"/spec/replicas", "spec/x"};
+       },
+       "spec.retainedPaths[1]: \"spec/x\": must be a JSON pointer starting with \"/\""},
+      {"retained path bad escape", [](json& j) { j["spec"]["retainedPaths"] = {"/a~2b"}; },
+       "spec.retainedPaths[0]: \"/a~2b\": has \"~\" not followed by 0 or 1 (write \"~0\" for "
+       "\"~\", \"~1\" for \"/\")"},
+      {"retained Meridian's label",
+       [](json& j) {
+         j["spec"]["retainedPaths"] = {"/metadata/labels/federation.meridian.io~1workload"};
+       },
+       "spec.retainedPaths[0]: \"/metadata/labels/federation.meridian.io~1workload\": cannot "
+       "retain Meridian's own labels (federation.meridian.io/workload)"},
+      {"retained metadata name", [](json& j) { j["spec"]["retainedPaths"] = {"/metadata/name"}; },
+       "spec.retainedPaths[0]: \"/metadata/name\": only metadata labels and annotations can be "
+       "retained"},
+      {"retained paths duplicate",
+       [](json& j) {
+         j["spec"]["retainedPaths"] = {"/spec/replicas", "/spec/replicas"};
+       },
+       "spec.retainedPaths[1]: duplicate value \"/spec/replicas\""},
   };
   for (const Case& c : cases) {
     json j = Workload();

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -214,6 +215,30 @@ class RealMemberE2E : public ::testing::Test {
     }
     return out;
   }
+  // Health/capacity requests Meridian sent to the member so far, by "verb resource" ("list
+  // nodes", "watch pods", "get /readyz"): audit events of user "admin" on Nodes, Pods and the
+  // health endpoints, each request once (by auditID, whatever stages were logged).
+  static std::map<std::string, int> HealthRequests() {
+    std::map<std::string, int> out;
+    std::set<std::string> seen;
+    for (const json& e : kube_->AuditEvents()) {
+      if (e.value("user", json::object()).value("username", "") != "admin") continue;
+      if (!seen.insert(e.value("auditID", "")).second) continue;
+      std::string uri = e.value("requestURI", "");
+      uri = uri.substr(0, uri.find('?'));
+      std::string what;
+      if (uri == "/api/v1/nodes" || uri == "/api/v1/pods") {
+        what = uri.substr(8);
+      } else if (uri == "/readyz" || uri == "/healthz") {
+        what = uri;
+      } else {
+        continue;
+      }
+      ++out[e.value("verb", "") + " " + what];
+    }
+    return out;
+  }
+
   // "verb requestURI -> code" of an audit event.
   static std::string Line(const json& e) {
     return e.value("verb", "") + " " + e.value("requestURI", "") + " -> " +
@@ -358,10 +383,21 @@ TEST_F(RealMemberE2E, NoWritesOnceConverged) {
   })) << Logs();
   const auto versions = Versions();
   const size_t writes = MeridianWrites().size();
+  const std::map<std::string, int> health_before = HealthRequests();
   // Many resyncs (and health probes) go by; each re-checks every object against the member.
   std::this_thread::sleep_for(milliseconds(kResyncMs * 10));
   EXPECT_EQ(Versions(), versions) << Logs();
   EXPECT_EQ(MeridianWrites().size(), writes) << Logs();
+  // Health and capacity come from Node/Pod watches (issue 17): the probes (every 500 ms)
+  // send /readyz only, no LIST. Printed for docs/performance.md.
+  std::map<std::string, int> health = HealthRequests();
+  for (const auto& [what, n] : health_before) health[what] -= n;
+  for (const auto& [what, n] : health) {
+    std::printf("health/capacity requests in %d ms: %s %d\n", kResyncMs * 10, what.c_str(), n);
+  }
+  EXPECT_EQ(health["list nodes"], 0);
+  EXPECT_EQ(health["list pods"], 0);
+  EXPECT_GE(health["get /readyz"], 2);
   EXPECT_EQ(AnyNotSynced(), "");
   for (const MemberObject& o : kObjects) EXPECT_FALSE(HasSyncLoop(o.workload)) << o.workload;
 }
@@ -407,6 +443,55 @@ TEST_F(RealMemberE2E, AHandEditIsRepairedWithOneWrite) {
   EXPECT_EQ(Deployment()["spec"].value("replicas", 0), 2);
   auto after = MeridianWrites(path);
   EXPECT_EQ(after.size(), writes + 1) << Describe(after) << Logs();
+}
+
+// spec.retainedPaths (issue 17) against the real server: the template's value is written on
+// create only; the member's later value is kept through many resyncs and costs no write.
+TEST_F(RealMemberE2E, ARetainedPathKeepsTheMembersValueWithoutWrites) {
+  const std::string collection = "/api/v1/namespaces/shop/configmaps";
+  const std::string path = collection + "/retained";
+  // Creates are POSTs to the collection: count them around this test.
+  auto creates = [&] {
+    size_t n = 0;
+    for (const json& e : MeridianWrites(collection)) {
+      if (e.value("verb", "") == "create" && e.value("requestURI", "").rfind(path, 0) != 0) ++n;
+    }
+    return n;
+  };
+  const size_t creates_before = creates();
+  test_env::WriteFile(dir_ / "retained.yaml", R"(apiVersion: federation.meridian.io/v1alpha1
+kind: FederatedWorkload
+metadata: {name: retained, namespace: shop}
+spec:
+  template:
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: retained}
+    data: {owned: by-meridian, tuned: from-template}
+  retainedPaths: [/data/tuned]
+  placement: {}
+)");
+  auto apply = fed_->Fedctl("apply -f " + (dir_ / "retained.yaml").string());
+  ASSERT_EQ(apply.exit_code, 0) << apply.output;
+  ASSERT_TRUE(WaitFor(milliseconds(15'000), [&] {
+    json cm = kube_->Get(path);
+    return cm.is_object() && cm.value("data", json::object()).value("tuned", "") == "from-template";
+  })) << Logs();
+  auto tuned = kube_->Request("PATCH", path, {{"data", {{"tuned", "by-member"}}}});
+  ASSERT_EQ(tuned.code, 200) << tuned.body.dump();
+  std::this_thread::sleep_for(milliseconds(kResyncMs * 10));
+  const json cm = kube_->Get(path);
+  EXPECT_EQ(cm["data"].value("tuned", ""), "by-member");
+  EXPECT_EQ(cm["data"].value("owned", ""), "by-meridian");
+  EXPECT_EQ(creates(), creates_before + 1) << Describe(MeridianWrites(collection));
+  const std::vector<json> writes = MeridianWrites(path);
+  EXPECT_TRUE(writes.empty()) << "no write after the create:\n" << Describe(writes) << Logs();
+  // Gone again, so that the later tests see the suite's own objects only.
+  auto del = fed_->Fedctl("delete -f " + (dir_ / "retained.yaml").string());
+  EXPECT_EQ(del.exit_code, 0) << del.output;
+  EXPECT_TRUE(WaitFor(milliseconds(15'000), [&] {
+    return !kube_->Get(path).is_object() || kube_->Get(path).value("kind", "") != "ConfigMap";
+  })) << Logs();
 }
 
 // A FederatedWorkload of the CRD's kind: a typo, a wrong type and a kind no member serves are

@@ -15,9 +15,10 @@
 #include "api/codec.h"
 #include "api/yaml.h"
 #include "failover/health_monitor.h"
+#include "failover/member_inventory.h"
 #include "federation-apiserver/server.h"
-#include "sync/http_member_client.h"
 #include "scheduling/placement_controller.h"
+#include "sync/http_member_client.h"
 #include "sync/testing/fake_member_client.h"
 #include "test/common/in_process_federation.h"
 #include "test/common/test_env.h"
@@ -542,6 +543,86 @@ TEST_F(HealthMonitorTest, PerZoneCapacityForAWorkloadFromNodesAndBoundPods) {
   }
   EXPECT_GT(on_central, 0) << "no recovery hold on the new capacity";
   EXPECT_LE(on_central, 17);
+}
+
+// Issue 17: capacity comes from watches. The first probe lists Nodes and Pods once (through
+// the watch); later probes send only /readyz, yet see a new node at once, as new capacity
+// (no recovery hold), and a 410 relist keeps the cache right.
+TEST_F(HealthMonitorTest, CapacityFollowsWatchesWithoutAListPerProbe) {
+  const sync::GroupVersionResource kPods{"", "v1", "pods"};
+  FakeMemberClient& eu = *fakes_.at("eu-west-1");
+  auto monitor = Monitor();
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  EXPECT_EQ(Member("eu-west-1").status.allocatable_replicas, 30);
+  EXPECT_EQ(eu.CallCount(Verb::kWatch), 2) << "one Node and one Pod watch";
+  const int lists = eu.CallCount(Verb::kList);
+  EXPECT_EQ(lists, 0) << "the watches list; the probe does not";
+
+  // A new node in zone a (room for 7 more) and a bound pod on the old one (takes 1 slot).
+  clock_.Advance(Duration(1000));
+  eu.Apply(kNodes, Node("eu-west-1a-node-2", "eu-west-1a", true, {{"pods", "7"}, {"cpu", "4"}}));
+  eu.Apply(kPods, {{"apiVersion", "v1"},
+                   {"kind", "Pod"},
+                   {"metadata", {{"name", "other"}, {"namespace", "ops"}}},
+                   {"spec", {{"nodeName", "eu-west-1b-node"}, {"containers", json::array()}}},
+                   {"status", {{"phase", "Running"}}}});
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  api::MemberCluster m = Member("eu-west-1");
+  EXPECT_EQ(m.status.zones[0].allocatable_replicas, 17);
+  EXPECT_EQ(m.status.zones[1].allocatable_replicas, 9);
+  EXPECT_EQ(m.status.allocatable_replicas, 36);
+  EXPECT_TRUE(m.status.zones[0].last_transition_time.empty()) << "more room is no recovery";
+  EXPECT_FALSE(scheduling::ClusterStateFrom(m).healthy_since.has_value());
+
+  // The pod finishes: its slot is free again.
+  clock_.Advance(Duration(1000));
+  json done = *eu.Object(kPods, "ops", "other");
+  done["status"]["phase"] = "Succeeded";
+  eu.Apply(kPods, done);
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  EXPECT_EQ(Member("eu-west-1").status.zones[1].allocatable_replicas, 10);
+
+  // 410 Gone: the watches relist (the fake delivers the difference) and stay right.
+  eu.ExpireWatches();
+  eu.Remove(kNodes, "", "eu-west-1a-node-2");
+  clock_.Advance(Duration(1000));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  EXPECT_EQ(Member("eu-west-1").status.zones[0].allocatable_replicas, 10);
+
+  // Steady state: probes send /readyz and nothing else.
+  const int readyz = eu.CallCount(Verb::kReadyz);
+  for (int i = 0; i < 5; ++i) {
+    clock_.Advance(Duration(1000));
+    ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  }
+  EXPECT_EQ(eu.CallCount(Verb::kReadyz), readyz + 5);
+  EXPECT_EQ(eu.CallCount(Verb::kList), lists);
+  EXPECT_EQ(eu.CallCount(Verb::kWatch), 2);
+  EXPECT_EQ(eu.ActiveWatches(), 2u);
+}
+
+// A slow first list does not make the probe late: EnsureStarted waits a bounded time, the
+// start goes on in the background, and a later call sees it done.
+TEST(MemberInventoryTest, ASlowFirstListGoesOnInTheBackground) {
+  FakeMemberClient::Options o;
+  o.member = "slow";
+  auto fake = std::make_shared<FakeMemberClient>(o);
+  fake->Apply(kNodes, Node("n1", "z", true, {{"pods", "3"}}));
+  fake->SetLatency(std::chrono::milliseconds(300));
+  MemberInventory inventory(fake);
+  const Status early = inventory.EnsureStarted(std::chrono::milliseconds(20));
+  EXPECT_EQ(early.code(), StatusCode::kUnavailable) << early;
+  EXPECT_NE(early.message().find("still listing"), std::string::npos) << early;
+  EXPECT_EQ(inventory.Read().status().code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(inventory.EnsureStarted(std::chrono::milliseconds(5000)).ok());
+  StatusOr<MemberInventory::Snapshot> seen = inventory.Read();
+  ASSERT_TRUE(seen.ok()) << seen.status();
+  ASSERT_EQ(seen->nodes.size(), 1u);
+  EXPECT_EQ(seen->nodes[0]["metadata"]["name"], "n1");
+  EXPECT_EQ(fake->CallCount(Verb::kWatch), 2);
+  // Started: no more calls.
+  EXPECT_TRUE(inventory.EnsureStarted(std::chrono::milliseconds(0)).ok());
+  EXPECT_EQ(fake->CallCount(Verb::kWatch), 2);
 }
 
 TEST_F(HealthMonitorTest, AHungMemberIsMarkedUnreachableWithoutDelayingTheOthers) {

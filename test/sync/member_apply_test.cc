@@ -197,3 +197,68 @@ TEST(LastAppliedTest, RoundTripAndAbsent) {
 
 }  // namespace
 }  // namespace meridian::sync
+
+namespace meridian::sync {
+namespace {
+
+using nlohmann::json;
+
+// spec.retainedPaths: the member's value wins, and a path the member lacks is not written.
+TEST(RetainMemberValuesTest, WorkloadPathsKeepTheMembersValue) {
+  const json desired = json::parse(R"({"spec": {"replicas": 3, "template": {"metadata":
+      {"annotations": {"a/b": "t0", "keep": "x"}}}}})");
+  const json live = json::parse(R"({"spec": {"replicas": 7, "paused": false, "template":
+      {"metadata": {"annotations": {"a/b": "t1", "keep": "y"}}}}})");
+  const json want = RetainMemberValues(
+      desired, live, {"/spec/replicas", "/spec/template/metadata/annotations/a~1b"});
+  EXPECT_EQ(want["spec"]["replicas"], 7);
+  EXPECT_EQ(want["spec"]["template"]["metadata"]["annotations"]["a/b"], "t1");
+  EXPECT_EQ(want["spec"]["template"]["metadata"]["annotations"]["keep"], "x") << "not retained";
+  EXPECT_FALSE(want["spec"].contains("paused"));
+  // Only the unretained difference is patched.
+  EXPECT_EQ(ThreeWayMergePatch(json::object(), want, live),
+            json::parse(R"({"spec": {"template": {"metadata": {"annotations": {"keep": "x"}}}}})"));
+
+  // The member has none: not written (removed from what is wanted), nor removed there.
+  const json bare = json::parse(R"({"spec": {"template": {"metadata": {}}}})");
+  const json want2 = RetainMemberValues(
+      desired, bare, {"/spec/replicas", "/spec/template/metadata/annotations/a~1b"});
+  EXPECT_FALSE(want2["spec"].contains("replicas"));
+  EXPECT_FALSE(want2["spec"]["template"]["metadata"]["annotations"].contains("a/b"));
+  EXPECT_TRUE(ThreeWayMergePatch(desired, want2, bare)["spec"].is_object());
+  EXPECT_FALSE(ThreeWayMergePatch(desired, want2, bare)["spec"].contains("replicas"));
+
+  // "*": every list element; a path that does not parse is skipped.
+  const json d3 = json::parse(R"({"spec": {"containers": [{"name": "a", "image": "x:1"},
+      {"name": "b", "image": "y:1"}]}})");
+  const json l3 = json::parse(R"({"spec": {"containers": [{"name": "a", "image": "x:9"},
+      {"name": "b", "image": "y:9"}]}})");
+  const json w3 = RetainMemberValues(d3, l3, {"/spec/containers/*/image", "spec/bad"});
+  EXPECT_EQ(w3["spec"]["containers"][0]["image"], "x:9");
+  EXPECT_EQ(w3["spec"]["containers"][1]["image"], "y:9");
+  EXPECT_TRUE(ThreeWayMergePatch(json::object(), w3, l3).empty());
+}
+
+// Rules per kind fill what the member allocated where the template has nothing, so a ports
+// list replaced whole keeps its nodePorts, and clusterIP is never patched away.
+TEST(RetainMemberValuesTest, BuiltinServiceRulesFillAllocatedFields) {
+  const std::vector<std::string> rules = BuiltinRetainedPaths("v1", "Service");
+  EXPECT_TRUE(BuiltinRetainedPaths("apps/v1", "Deployment").empty());
+  EXPECT_EQ(BuiltinRetainedPaths("v1", "ServiceAccount"), std::vector<std::string>{"/secrets"});
+  const json desired = json::parse(R"({"spec": {"type": "NodePort", "ports": [
+      {"name": "http", "port": 80, "targetPort": 8081}, {"name": "x", "port": 90, "nodePort": 30090}]}})");
+  const json live = json::parse(R"({"spec": {"type": "NodePort", "clusterIP": "10.0.0.7",
+      "clusterIPs": ["10.0.0.7"], "ports": [{"name": "http", "port": 80, "targetPort": 8080,
+      "nodePort": 31234}, {"name": "x", "port": 90, "nodePort": 30091}]}})");
+  const json want = RetainMemberValues(desired, live, {}, rules);
+  EXPECT_EQ(want["spec"]["clusterIP"], "10.0.0.7");
+  EXPECT_EQ(want["spec"]["ports"][0]["nodePort"], 31234) << "filled";
+  EXPECT_EQ(want["spec"]["ports"][1]["nodePort"], 30090) << "the template's own value stays";
+  const json patch = ThreeWayMergePatch(json::object(), want, live);
+  ASSERT_TRUE(patch["spec"].contains("ports"));
+  EXPECT_EQ(patch["spec"]["ports"][0]["nodePort"], 31234);
+  EXPECT_FALSE(patch["spec"].contains("clusterIP"));
+}
+
+}  // namespace
+}  // namespace meridian::sync

@@ -421,6 +421,56 @@ TEST_F(PropagationControllerTest, ScalingRedividesAndDriftIsRepaired) {
   EXPECT_EQ(server_->objects().Get(info, "shop", "web").error().code, 404);
 }
 
+// spec.retainedPaths (issue 17): the template's values reach a member on create only; then
+// the member owns them (a member HPA's replicas, an annotation `kubectl rollout restart`
+// sets): its edits there cause no write, and a template change leaves them alone.
+TEST_F(PropagationControllerTest, RetainedPathsKeepTheMembersValuesAndNeverWrite) {
+  ApplyExample();
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  json w = server_->objects().Get(info, "shop", "web").value();
+  w["spec"]["retainedPaths"] = {"/spec/replicas",
+                                "/spec/template/metadata/annotations/example.com~1restartedAt"};
+  w["spec"]["template"]["spec"]["template"]["metadata"]["annotations"] = {
+      {"example.com/restartedAt", "t0"}};
+  ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w).ok());
+  Place();
+  PropagationController controller(server_->objects(), clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  FakeMemberClient& eu = *fakes_["eu-west-1"];
+  json live = eu.Object(kDeployments, "shop", "web").value();
+  EXPECT_EQ(live["spec"]["template"]["metadata"]["annotations"]["example.com/restartedAt"], "t0")
+      << "set on create";
+  const json placed = live["spec"]["replicas"];
+
+  // The member scales and restarts it: kept, and no write.
+  live["spec"]["replicas"] = 7;
+  live["spec"]["template"]["metadata"]["annotations"]["example.com/restartedAt"] = "t1";
+  eu.Apply(kDeployments, live);
+  eu.ClearCalls();
+  controller.ProcessMember("eu-west-1");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 0);
+  EXPECT_EQ(eu.CallCount(testing::Verb::kUpdate), 0);
+  EXPECT_EQ(eu.Object(kDeployments, "shop", "web").value()["spec"]["replicas"], 7);
+
+  // A template change is written, the retained values stay the member's.
+  w = server_->objects().Get(info, "shop", "web").value();
+  w["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2";
+  ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w).ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  live = eu.Object(kDeployments, "shop", "web").value();
+  EXPECT_EQ(live["spec"]["template"]["spec"]["containers"][0]["image"], "web:2");
+  EXPECT_EQ(live["spec"]["replicas"], 7);
+  EXPECT_EQ(live["spec"]["template"]["metadata"]["annotations"]["example.com/restartedAt"], "t1");
+  EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 1);
+  // Converged: nothing more.
+  eu.ClearCalls();
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 0);
+  // On create it had placement's replicas, not the member's later 7.
+  EXPECT_NE(placed, 7);
+}
+
 TEST_F(PropagationControllerTest, CleanupGivesUpOnAnUnreachableMemberAfterTheTimeout) {
   ApplyExample();
   Place();
