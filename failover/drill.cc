@@ -450,6 +450,7 @@ json RecordToJson(const DrillRecord& r) {
                         {"targetSeenFailed", s.target_seen_failed}});
     if (s.from_members) timeline.back()["fromMembers"] = true;
     if (!s.unverified.empty()) timeline.back()["unverifiedMembers"] = s.unverified;
+    if (s.dns) timeline.back()["dns"] = DnsSampleToJson(*s.dns);
   }
   json before = json::array();
   for (const WorkloadBefore& b : r.before) {
@@ -517,6 +518,7 @@ json RecordToJson(const DrillRecord& r) {
     per_workload.push_back(std::move(w));
   }
   j["perWorkload"] = std::move(per_workload);
+  if (r.dns) j["dns"] = DnsSummaryToJson(*r.dns);
   auto percentiles = [](const MilestonePercentiles& p) {
     return json{{"p50", OptSeconds(p.p50_ms)}, {"p95", OptSeconds(p.p95_ms)},
                 {"of", p.of}, {"missing", p.missing}};
@@ -569,6 +571,14 @@ StatusOr<DrillRecord> RecordFromJson(const json& report) {
     if (const json* u = ReportReader::Member(item, "unverifiedMembers"); u && u->is_array()) {
       for (const json& name : *u) {
         if (name.is_string()) s.unverified.push_back(name.get<std::string>());
+      }
+    }
+    if (const json* d = ReportReader::Member(item, "dns"); d && !d->is_null()) {
+      StatusOr<DnsAnswerSample> dns = DnsSampleFromJson(*d, "");
+      if (dns.ok()) {
+        s.dns = std::move(dns).value();
+      } else {
+        in.Fail(path + ".dns", dns.status().message());
       }
     }
     r.timeline.push_back(std::move(s));
@@ -658,6 +668,14 @@ StatusOr<DrillRecord> RecordFromJson(const json& report) {
     opt_int(item, prefix, "belowSloSinceMs", &m.below_slo.since_ms);
     r.workloads[ReportReader::StrOf(item, "workload")] = m;
   });
+  if (const json* d = ReportReader::Member(report, "dns"); d && !d->is_null()) {
+    StatusOr<DnsAnswerSummary> dns = DnsSummaryFromJson(*d, "");
+    if (dns.ok()) {
+      r.dns = std::move(dns).value();
+    } else {
+      in.Fail("status.report.dns", dns.status().message());
+    }
+  }
   if (!in.status().ok()) return in.status();
   return r;
 }
@@ -844,6 +862,11 @@ void AddSample(DrillRecord* r, DrillSample sample,
   r->replicas_moved_per_region = Difference(sample.desired_by_region, r->placed_before_per_region);
   TrackUnplacedAndResidency(r, followed, members, policies, topology);
   TrackWorkloads(r, sample, /*returning=*/nullptr);
+  if (sample.dns) {
+    if (!r->dns) r->dns.emplace();
+    r->dns->names = DnsNamesOf(followed);
+    AddDnsSample(&*r->dns, *sample.dns, sample.at_ms);
+  }
   sample.by_workload.clear();
   AppendThinned(&r->timeline, std::move(sample));
 }
