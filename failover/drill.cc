@@ -841,13 +841,18 @@ void AddSample(DrillRecord* r, DrillSample sample,
     std::optional<Timestamp> since =
         target.ok() ? TargetFailedSince(*target, members) : std::nullopt;
     if (since) {
-      // Transition times are to the second, and the previous sample did not see the
-      // failure: the earliest moment both allow.
+      // Transition times are written to the second (truncated), and the previous sample did
+      // not see the failure: the transition lies in [since, since + 1 s) and after the
+      // previous sample, up to this one. The middle of that interval: off by at most half of
+      // it, not biased early as its start would be by up to a second (a drill's detection
+      // must compare with the same fault measured from outside, issue 15).
       const int64_t previous = r->timeline.empty() ? 0 : r->timeline.back().at_ms;
       const int64_t ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(since->time_since_epoch()).count() -
           r->started_at_ms;
-      r->detected_ms = std::clamp<int64_t>(std::max(ms, previous), 0, sample.at_ms);
+      const int64_t lo = std::clamp<int64_t>(std::max(ms, previous), 0, sample.at_ms);
+      const int64_t hi = std::clamp<int64_t>(ms + 999, lo, sample.at_ms);
+      r->detected_ms = lo + (hi - lo) / 2;
     }
   } else if (!r->detected_ms && r->failure != kFailureInjected && placement_moved) {
     r->detected_ms = sample.at_ms;

@@ -324,8 +324,9 @@ std::vector<api::FederatedWorkload> FollowedWorkloads(
 
 // Adds `sample` to the record and advances the milestones: detected (the members' status
 // shows the target failed — at the health monitor's transition time, TargetFailedSince,
-// when the members say (to the second; never before the previous sample, which did not see
-// it) — or, for a declared drill, placement started moving replicas off
+// when the members say: written to the second and never before the previous sample, which
+// did not see it, so the middle of the interval both allow — or, for a declared drill,
+// placement started moving replicas off
 // it; an injected drill is detected by the members' health only), re-placed (no
 // followed replica left on the target), fully ready (after re-placement, the replicas ready
 // where the placement wants them reach desired).
