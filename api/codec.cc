@@ -868,8 +868,13 @@ FailoverDrill DecodeFailoverDrill(const json& j, FieldErrors* errors) {
         }
         if (const json* a = JsonDecoder::Member(s, "abortConditions");
             a && d.ExpectObject(*a, "spec.abortConditions")) {
-          d.RejectUnknown(*a, "spec.abortConditions",
-                          {"minAvailabilityPercent", "residencyViolation"});
+          d.RejectUnknown(
+              *a, "spec.abortConditions",
+              {"minAvailabilityPercent", "residencyViolation", "dnsAnswersToFailedRegionPercent"});
+          if (const json* v = JsonDecoder::Member(*a, "dnsAnswersToFailedRegionPercent")) {
+            o.spec.abort_dns_to_failed_percent =
+                d.Int32(*v, "spec.abortConditions.dnsAnswersToFailedRegionPercent", 0, 100);
+          }
           if (const json* v = JsonDecoder::Member(*a, "residencyViolation")) {
             o.spec.abort_on_residency_violation =
                 d.Bool(*v, "spec.abortConditions.residencyViolation").value_or(false);
@@ -954,8 +959,12 @@ json Encode(const FailoverDrill& o) {
     }
     spec["schedule"] = std::move(sc);
   }
-  if (o.spec.abort_below_percent || o.spec.abort_on_residency_violation) {
+  if (o.spec.abort_below_percent || o.spec.abort_on_residency_violation ||
+      o.spec.abort_dns_to_failed_percent) {
     json a = json::object();
+    if (o.spec.abort_dns_to_failed_percent) {
+      a["dnsAnswersToFailedRegionPercent"] = *o.spec.abort_dns_to_failed_percent;
+    }
     if (o.spec.abort_below_percent) a["minAvailabilityPercent"] = *o.spec.abort_below_percent;
     if (o.spec.abort_on_residency_violation) a["residencyViolation"] = true;
     spec["abortConditions"] = std::move(a);

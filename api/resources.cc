@@ -199,7 +199,10 @@ json SpecSchemaFor(const std::string& kind) {
          {"abortConditions",
           Obj("When to stop early and restore.",
               {{"minAvailabilityPercent", Int("Abort when ready replicas fall below this share.")},
-               {"residencyViolation", Bool("Abort when a sample sees a residency violation.")}})},
+               {"residencyViolation", Bool("Abort when a sample sees a residency violation.")},
+               {"dnsAnswersToFailedRegionPercent",
+                Int("Abort when, after the target was detected failed, more than this share of "
+                    "the DNS answers a sample gets still points at it.")}})},
          {"injectFault", Bool("Also inject the real fault (membersim only); the older spelling of "
                               "failure: injected.")},
          {"failure", Str("Live drills: declared (the target is treated as failed for placement) or "

@@ -266,6 +266,9 @@ struct FailoverDrillSpec {
   std::optional<int32_t> slo_min_availability_percent;
   // `abortConditions.residencyViolation`: abort as soon as a sample sees a residency violation.
   bool abort_on_residency_violation = false;
+  // `abortConditions.dnsAnswersToFailedRegionPercent`: abort when, once the target was
+  // detected failed, more than this percent of a sample's DNS answers still point at it.
+  std::optional<int32_t> abort_dns_to_failed_percent;
   // A game day (failover/gameday.h): a schedule and/or ordered steps. Each step of each run is
   // a single-target drill of its own (a child FailoverDrill) that the game day creates in turn.
   std::optional<DrillSchedule> schedule;

@@ -172,8 +172,8 @@ const CommandRegistration kDrill({
       auto format = std::make_shared<std::string>("text");
 
       CLI::App* run = app.add_subcommand("run", "create a FailoverDrill and print its name");
-      run->add_option("--target", flags->target, "zone=ZONE, region=REGION or cluster=CLUSTER")
-          ->required();
+      run->add_option("--target", flags->target,
+                      "zone=ZONE, region=REGION or cluster=CLUSTER (or --step for a game day)");
       run->add_option("--mode", flags->mode, "simulate (changes nothing) or live")
           ->capture_default_str();
       run->add_option("--duration", flags->duration, "how long a live drill lasts (90s, 5m, 1h)")
@@ -192,6 +192,16 @@ const CommandRegistration kDrill({
                       "live only: after the restore, watch the replicas return for up to this "
                       "long (default 10m; 0 = no)");
 
+      run->add_option("--schedule", flags->schedule,
+                      "a game day: run when this 5-field cron expression fires (\"0 3 * * 1\")");
+      run->add_option("--time-zone", flags->time_zone,
+                      "the IANA time zone of --schedule and --window (default UTC)");
+      run->add_option("--window", flags->window,
+                      "the maintenance window a scheduled run may start in (02:00-05:00, local)");
+      run->add_option("--step", flags->steps,
+                      "a game day step TARGET:DURATION (zone=eu-west-1a:2m), repeatable, in "
+                      "order; instead of --target")
+          ->take_all();
       CLI::App* status = app.add_subcommand("status", "a drill's phase and progress");
       status->add_option("NAME", *name, "drill name")->required();
       status->add_flag("-w,--watch", *watch,

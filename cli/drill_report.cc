@@ -67,6 +67,52 @@ std::string PercentileLines(const json& report) {
 
 }  // namespace
 
+// The DNS answers sampled while the target was failed (report.dns, failover/drill_dns.h):
+// the share pointing at the failed target (max with when, p50 / p95 over the samples, the
+// latest such sample) and where each client region was sent, samples per region.
+std::string DnsAnswersText(const json& report) {
+  const json& dns = Field(report, "dns");
+  if (!dns.is_object()) {
+    return "DNS answers: not sampled (this federation-apiserver serves no DNS, or no followed "
+           "workload has spec.dns)\n";
+  }
+  std::ostringstream out;
+  std::string names;
+  if (const json& n = Field(dns, "names"); n.is_array()) {
+    for (const json& x : n)
+      names += (names.empty() ? "" : ", ") + (x.is_string() ? x.get<std::string>() : "");
+  }
+  out << "DNS answers for " << (names.empty() ? "-" : names) << " (" << Int(dns, "samples")
+      << " samples while failed; the served answers, asked as each client region)\n";
+  auto pct = [&](const char* key) {
+    const json& v = Field(dns, key);
+    return v.is_number_integer() ? std::to_string(v.get<int64_t>()) + "%" : std::string("n/a");
+  };
+  out << "  pointing at the failed target: max " << pct("maxPercentToFailed");
+  if (const json& at = Field(dns, "maxAtMs"); at.is_number_integer()) {
+    out << " at " << Secs(static_cast<double>(at.get<int64_t>()) / 1000);
+  }
+  out << ", p50 " << pct("p50PercentToFailed") << ", p95 " << pct("p95PercentToFailed");
+  if (const json& last = Field(dns, "lastToFailedMs"); last.is_number_integer()) {
+    out << "; last seen at " << Secs(static_cast<double>(last.get<int64_t>()) / 1000);
+  } else {
+    out << "; never";
+  }
+  out << "\n";
+  if (const json& sent = Field(dns, "sentTo"); sent.is_object()) {
+    for (auto c = sent.begin(); c != sent.end(); ++c) {
+      out << "  clients of " << c.key() << " sent to:";
+      bool first = true;
+      for (const auto& [region, n] : IntMap(*c)) {
+        out << (first ? " " : ", ") << region << " " << n;
+        first = false;
+      }
+      out << (first ? " nowhere" : "") << "\n";
+    }
+  }
+  return out.str();
+}
+
 std::string DrillReturnText(const json& report, std::optional<Timestamp> now) {
   const std::string state = Str(report, "returnObservation");
   const json& progress = Field(report, "returnProgress");
@@ -209,6 +255,11 @@ std::string DrillReportText(const json& drill) {
       out << "FIRED (" << Str(report, "abortReason") << ")\n";
     } else if (min.is_number_integer()) {
       out << "did not fire (minimum availability " << min.get<int64_t>() << "%)\n";
+    } else if (const json& d = Field(Field(Field(drill, "spec"), "abortConditions"),
+                                     "dnsAnswersToFailedRegionPercent");
+               d.is_number_integer()) {
+      out << "did not fire (DNS answers to the failed target at most " << d.get<int64_t>()
+          << "%)\n";
     } else {
       out << "none set\n";
     }
@@ -217,6 +268,7 @@ std::string DrillReportText(const json& drill) {
       const int64_t low = Int(report, "lowestReady"), of = Int(report, "lowestReadyDesired");
       out << "Lowest availability: " << low << " of " << of << " ready (" << Percent(low, of) << ")\n";
     }
+    out << DnsAnswersText(report);
     // Where the figures come from: the members' own objects, or Meridian's status (which keeps
     // an unreachable member's last figures). Members that did not answer count nothing ready.
     const json& timeline = Field(report, "timeline");

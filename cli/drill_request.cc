@@ -60,11 +60,75 @@ StatusOr<int32_t> ParsePercentFlag(const std::string& text, const std::string& f
   return n;
 }
 
-StatusOr<json> BuildDrill(const DrillRunFlags& flags) {
-  if (flags.target.empty()) {
-    return InvalidArgumentError("--target is required: zone=ZONE, region=REGION or cluster=CLUSTER");
+namespace {
+
+json TargetJson(const api::DrillTarget& target) {
+  json t = json::object();
+  if (!target.zone.empty()) t["zone"] = target.zone;
+  if (!target.region.empty()) t["region"] = target.region;
+  if (!target.cluster.empty()) t["cluster"] = target.cluster;
+  return t;
+}
+
+// spec.schedule from --schedule, --time-zone, --window; null without --schedule.
+StatusOr<json> ScheduleJson(const DrillRunFlags& flags) {
+  if (flags.schedule.empty()) {
+    if (!flags.time_zone.empty()) return InvalidArgumentError("--time-zone needs --schedule");
+    if (!flags.window.empty()) return InvalidArgumentError("--window needs --schedule");
+    return json(nullptr);
   }
-  StatusOr<api::DrillTarget> target = scheduling::ParseFailureTarget(flags.target);
+  json schedule = {{"cron", flags.schedule}};
+  if (!flags.time_zone.empty()) schedule["timeZone"] = flags.time_zone;
+  if (!flags.window.empty()) {
+    static const std::regex re(R"(([0-9]{1,2}:[0-9]{2})-([0-9]{1,2}:[0-9]{2}))");
+    std::smatch m;
+    if (!std::regex_match(flags.window, m, re)) {
+      return InvalidArgumentError("--window \"" + flags.window +
+                                  "\": want START-END local times such as 02:00-05:00");
+    }
+    schedule["window"] = {{"start", m[1].str()}, {"end", m[2].str()}};
+  }
+  return schedule;
+}
+
+}  // namespace
+
+StatusOr<json> ParseDrillStep(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return InvalidArgumentError("--step \"" + text +
+                                "\": want TARGET:DURATION such as zone=eu-west-1a:2m");
+  }
+  StatusOr<api::DrillTarget> target = scheduling::ParseFailureTarget(text.substr(0, colon));
+  if (!target.ok()) {
+    return InvalidArgumentError("--step \"" + text + "\": " + target.status().message());
+  }
+  StatusOr<int64_t> seconds =
+      ParseSeconds(text.substr(colon + 1), "--step \"" + text + "\" duration", 1);
+  if (!seconds.ok()) return seconds.status();
+  return json{{"target", TargetJson(*target)}, {"durationSeconds", *seconds}};
+}
+
+StatusOr<json> BuildDrill(const DrillRunFlags& flags) {
+  if (flags.target.empty() && flags.steps.empty()) {
+    return InvalidArgumentError(
+        "--target is required (zone=ZONE, region=REGION or cluster=CLUSTER), or --step for a "
+        "game day");
+  }
+  if (!flags.target.empty() && !flags.steps.empty()) {
+    return InvalidArgumentError(
+        "--target and --step: give one (a game day's steps carry their "
+        "own targets)");
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(json schedule, ScheduleJson(flags));
+  json steps = json::array();
+  for (const std::string& step : flags.steps) {
+    MERIDIAN_ASSIGN_OR_RETURN(json parsed, ParseDrillStep(step));
+    steps.push_back(std::move(parsed));
+  }
+  StatusOr<api::DrillTarget> target = flags.target.empty()
+                                          ? StatusOr<api::DrillTarget>(api::DrillTarget{})
+                                          : scheduling::ParseFailureTarget(flags.target);
   if (!target.ok()) return InvalidArgumentError("--target: " + target.status().message());
   if (flags.mode != "simulate" && flags.mode != "live") {
     return InvalidArgumentError("--mode \"" + flags.mode + "\": want simulate or live");
@@ -85,11 +149,15 @@ StatusOr<json> BuildDrill(const DrillRunFlags& flags) {
   }
   MERIDIAN_ASSIGN_OR_RETURN(int64_t duration, ParseDrillDuration(flags.duration));
 
-  json t = json::object();
-  if (!target->zone.empty()) t["zone"] = target->zone;
-  if (!target->region.empty()) t["region"] = target->region;
-  if (!target->cluster.empty()) t["cluster"] = target->cluster;
-  json spec = {{"target", t}, {"mode", flags.mode}, {"durationSeconds", duration}};
+  json t = TargetJson(*target);
+  json spec = {{"mode", flags.mode}};
+  if (steps.empty()) {
+    spec["target"] = t;
+    spec["durationSeconds"] = duration;
+  } else {
+    spec["steps"] = std::move(steps);
+  }
+  if (!schedule.is_null()) spec["schedule"] = std::move(schedule);
   if (!flags.abort_below.empty()) {
     MERIDIAN_ASSIGN_OR_RETURN(int32_t percent, ParseAbortBelow(flags.abort_below));
     spec["abortConditions"] = {{"minAvailabilityPercent", percent}};
@@ -111,6 +179,8 @@ StatusOr<json> BuildDrill(const DrillRunFlags& flags) {
   json metadata = json::object();
   if (!flags.name.empty()) {
     metadata["name"] = flags.name;
+  } else if (t.empty()) {
+    metadata["generateName"] = "gameday-";
   } else {
     // A name must be a DNS subdomain: the target's value lowercased, dots kept.
     std::string value = t.begin().value().get<std::string>();

@@ -450,6 +450,7 @@ json RecordToJson(const DrillRecord& r) {
                         {"targetSeenFailed", s.target_seen_failed}});
     if (s.from_members) timeline.back()["fromMembers"] = true;
     if (!s.unverified.empty()) timeline.back()["unverifiedMembers"] = s.unverified;
+    if (s.dns) timeline.back()["dns"] = DnsSampleToJson(*s.dns);
   }
   json before = json::array();
   for (const WorkloadBefore& b : r.before) {
@@ -517,6 +518,7 @@ json RecordToJson(const DrillRecord& r) {
     per_workload.push_back(std::move(w));
   }
   j["perWorkload"] = std::move(per_workload);
+  if (r.dns) j["dns"] = DnsSummaryToJson(*r.dns);
   auto percentiles = [](const MilestonePercentiles& p) {
     return json{{"p50", OptSeconds(p.p50_ms)}, {"p95", OptSeconds(p.p95_ms)},
                 {"of", p.of}, {"missing", p.missing}};
@@ -569,6 +571,14 @@ StatusOr<DrillRecord> RecordFromJson(const json& report) {
     if (const json* u = ReportReader::Member(item, "unverifiedMembers"); u && u->is_array()) {
       for (const json& name : *u) {
         if (name.is_string()) s.unverified.push_back(name.get<std::string>());
+      }
+    }
+    if (const json* d = ReportReader::Member(item, "dns"); d && !d->is_null()) {
+      StatusOr<DnsAnswerSample> dns = DnsSampleFromJson(*d, "");
+      if (dns.ok()) {
+        s.dns = std::move(dns).value();
+      } else {
+        in.Fail(path + ".dns", dns.status().message());
       }
     }
     r.timeline.push_back(std::move(s));
@@ -658,6 +668,14 @@ StatusOr<DrillRecord> RecordFromJson(const json& report) {
     opt_int(item, prefix, "belowSloSinceMs", &m.below_slo.since_ms);
     r.workloads[ReportReader::StrOf(item, "workload")] = m;
   });
+  if (const json* d = ReportReader::Member(report, "dns"); d && !d->is_null()) {
+    StatusOr<DnsAnswerSummary> dns = DnsSummaryFromJson(*d, "");
+    if (dns.ok()) {
+      r.dns = std::move(dns).value();
+    } else {
+      in.Fail("status.report.dns", dns.status().message());
+    }
+  }
   if (!in.status().ok()) return in.status();
   return r;
 }
@@ -823,13 +841,18 @@ void AddSample(DrillRecord* r, DrillSample sample,
     std::optional<Timestamp> since =
         target.ok() ? TargetFailedSince(*target, members) : std::nullopt;
     if (since) {
-      // Transition times are to the second, and the previous sample did not see the
-      // failure: the earliest moment both allow.
+      // Transition times are written to the second (truncated), and the previous sample did
+      // not see the failure: the transition lies in [since, since + 1 s) and after the
+      // previous sample, up to this one. The middle of that interval: off by at most half of
+      // it, not biased early as its start would be by up to a second (a drill's detection
+      // must compare with the same fault measured from outside, issue 15).
       const int64_t previous = r->timeline.empty() ? 0 : r->timeline.back().at_ms;
       const int64_t ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(since->time_since_epoch()).count() -
           r->started_at_ms;
-      r->detected_ms = std::clamp<int64_t>(std::max(ms, previous), 0, sample.at_ms);
+      const int64_t lo = std::clamp<int64_t>(std::max(ms, previous), 0, sample.at_ms);
+      const int64_t hi = std::clamp<int64_t>(ms + 999, lo, sample.at_ms);
+      r->detected_ms = lo + (hi - lo) / 2;
     }
   } else if (!r->detected_ms && r->failure != kFailureInjected && placement_moved) {
     r->detected_ms = sample.at_ms;
@@ -844,6 +867,11 @@ void AddSample(DrillRecord* r, DrillSample sample,
   r->replicas_moved_per_region = Difference(sample.desired_by_region, r->placed_before_per_region);
   TrackUnplacedAndResidency(r, followed, members, policies, topology);
   TrackWorkloads(r, sample, /*returning=*/nullptr);
+  if (sample.dns) {
+    if (!r->dns) r->dns.emplace();
+    r->dns->names = DnsNamesOf(followed);
+    AddDnsSample(&*r->dns, *sample.dns, sample.at_ms);
+  }
   sample.by_workload.clear();
   AppendThinned(&r->timeline, std::move(sample));
 }

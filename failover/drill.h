@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <optional>
 #include <string>
@@ -23,6 +24,7 @@
 #include "api/types.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "failover/drill_dns.h"
 #include "placement/policy.h"
 #include "scheduling/placement_inputs.h"
 
@@ -121,6 +123,9 @@ struct DrillSample {
   bool from_members = false;  // ready figures read from the members, not status.clusters
   // Per followed workload (namespace/name); cleared before the sample joins the timeline.
   std::map<std::string, WorkloadSampleFigures> by_workload;
+  // What the served DNS answered for the followed workloads' names (failover/drill_dns.h);
+  // unset when the process serves no DNS or no followed workload has a served name.
+  std::optional<DnsAnswerSample> dns;
   friend bool operator==(const DrillSample&, const DrillSample&) = default;
 };
 
@@ -257,6 +262,8 @@ struct DrillRecord {
   TimeBelow below_slo;
   // namespace/name -> its milestones (only workloads the drill follows).
   std::map<std::string, WorkloadMilestones> workloads;
+  // The DNS answers over the failure (samples before the restore that carried `dns`).
+  std::optional<DnsAnswerSummary> dns;
   friend bool operator==(const DrillRecord&, const DrillRecord&) = default;
 };
 
@@ -317,8 +324,9 @@ std::vector<api::FederatedWorkload> FollowedWorkloads(
 
 // Adds `sample` to the record and advances the milestones: detected (the members' status
 // shows the target failed — at the health monitor's transition time, TargetFailedSince,
-// when the members say (to the second; never before the previous sample, which did not see
-// it) — or, for a declared drill, placement started moving replicas off
+// when the members say: written to the second and never before the previous sample, which
+// did not see it, so the middle of the interval both allow — or, for a declared drill,
+// placement started moving replicas off
 // it; an injected drill is detected by the members' health only), re-placed (no
 // followed replica left on the target), fully ready (after re-placement, the replicas ready
 // where the placement wants them reach desired).
@@ -340,6 +348,9 @@ struct Fleet : scheduling::PlacementInputs {
   // What the members reported just now (set by the controller shell when it can read
   // members); samples then count what the members hold, not Meridian's status.
   std::optional<MemberReadiness> observed;
+  // What the process's DNS server answers from right now (DrillControllerOptions::
+  // dns_answers); null when it serves no DNS. Samples then carry no `dns`.
+  std::shared_ptr<const dns::Snapshot> dns;
 };
 
 // What would happen if the target failed now, changing nothing: scheduling::WhatIf (the same

@@ -64,6 +64,18 @@ bool SamplesLive(const api::FailoverDrill& drill) {
          drill.status.report.value("returnObservation", "") == "watching";
 }
 
+// A sample of the followed workloads, with the served DNS answers for their names when the
+// process serves DNS (failover/drill_dns.h).
+DrillSample Sample(const api::DrillTarget& target, int64_t at_ms,
+                   const std::vector<api::FederatedWorkload>& followed, const Fleet& fleet) {
+  DrillSample s = TakeSample(target, at_ms, followed, fleet.members, Observed(fleet));
+  if (fleet.dns) {
+    const std::vector<std::string> names = DnsNamesOf(followed);
+    if (!names.empty()) s.dns = SampleDnsAnswers(*fleet.dns, names, target, fleet.members);
+  }
+  return s;
+}
+
 std::string Percent(int64_t ready, int64_t desired) {
   return desired > 0 ? std::to_string(ready * 100 / desired) + "%" : "n/a";
 }
@@ -145,8 +157,8 @@ DrillStep StartStep(const api::FailoverDrill& drill, const Fleet& fleet, Timesta
     return step;
   }
   auto followed = FollowedWorkloads(record, fleet.workloads);
-  AddSample(&record, TakeSample(drill.spec.target, 0, followed, fleet.members, Observed(fleet)), followed,
-            fleet.members, fleet.policies, fleet.topology);
+  AddSample(&record, Sample(drill.spec.target, 0, followed, fleet), followed, fleet.members,
+            fleet.policies, fleet.topology);
   DrillStep step{drill.status, drill.spec.inject_fault ? FaultAction::kInject : FaultAction::kNone};
   step.status.phase = "Running";
   step.status.start_time = FormatRfc3339(now);
@@ -177,10 +189,13 @@ DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Times
   const int64_t elapsed = EpochMs(now) - record.started_at_ms;
   const int64_t last = record.timeline.empty() ? INT64_MIN / 2 : record.timeline.back().at_ms;
   bool sampled = false;
+  // DNS needs a moment after detection (health -> record set -> served snapshot): its abort
+  // condition is judged on samples after the one that first saw the target failed.
+  const bool detected_before = record.detected_ms.has_value();
   if (elapsed - last >= interval.count()) {
     auto followed = FollowedWorkloads(record, fleet.workloads);
-    AddSample(&record, TakeSample(drill.spec.target, elapsed, followed, fleet.members, Observed(fleet)), followed,
-              fleet.members, fleet.policies, fleet.topology);
+    AddSample(&record, Sample(drill.spec.target, elapsed, followed, fleet), followed, fleet.members,
+              fleet.policies, fleet.topology);
     sampled = true;
   }
   const DrillSample* latest = record.timeline.empty() ? nullptr : &record.timeline.back();
@@ -207,6 +222,21 @@ DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Times
     record.abort_condition_fired = true;
     record.abort_reason = "residency violation: " + v.workload + " placed on " + v.cluster + " (" +
                           v.jurisdiction + ")";
+    Finish(&step, &record, "Aborted",
+           "aborted after " + Seconds(elapsed) + ": " + record.abort_reason, elapsed, now,
+           fault_error, drill.spec.observe_return_seconds);
+    return step;
+  }
+  if (sampled && detected_before && latest->dns &&
+      DnsAbortFires(*latest->dns, drill.spec.abort_dns_to_failed_percent)) {
+    record.aborted_ms = elapsed;
+    record.abort_condition_fired = true;
+    record.abort_reason = "DNS answers pointing at the failed target " +
+                          std::to_string(latest->dns->PercentToFailed()) + "% (" +
+                          std::to_string(latest->dns->to_failed) + " of " +
+                          std::to_string(latest->dns->answers) + ") above " +
+                          std::to_string(*drill.spec.abort_dns_to_failed_percent) + "% after " +
+                          "detection";
     Finish(&step, &record, "Aborted",
            "aborted after " + Seconds(elapsed) + ": " + record.abort_reason, elapsed, now,
            fault_error, drill.spec.observe_return_seconds);
@@ -256,7 +286,7 @@ void ObserveReturn(const api::DrillTarget& target, const Fleet& fleet, Timestamp
   const int64_t last = record.timeline.empty() ? INT64_MIN / 2 : record.timeline.back().at_ms;
   if (elapsed - last < interval.count()) return;
   auto followed = FollowedWorkloads(record, fleet.workloads);
-  AddReturnSample(&record, TakeSample(target, elapsed, followed, fleet.members, Observed(fleet)),
+  AddReturnSample(&record, Sample(target, elapsed, followed, fleet),
                   ReturnProgressOf(target, record.before, followed, fleet.members), followed,
                   fleet.members, fleet.policies, fleet.topology);
   status->report = RecordToJson(record);
@@ -388,6 +418,9 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
     }
     if (member_clients_ && !fleet->observed && SamplesLive(drill)) {
       fleet->observed = ObserveMembers(fleet->members);
+    }
+    if (options_.dns_answers && !fleet->dns && SamplesLive(drill)) {
+      fleet->dns = options_.dns_answers();
     }
     const Timestamp now = clock_.Now();
     if (!drill.metadata.deletion_timestamp.empty()) {

@@ -18,7 +18,9 @@
 //   - Completed after spec.durationSeconds;
 //   - Aborted when the annotation drills.meridian.io/abort is "true" (fedctl drill abort);
 //   - Aborted when availability falls below abortConditions.minAvailabilityPercent of
-//     desired, or (abortConditions.residencyViolation) a sample sees a residency violation
+//     desired, or (abortConditions.residencyViolation) a sample sees a residency violation,
+//     or (abortConditions.dnsAnswersToFailedRegionPercent) a sample after the one that first
+//     saw the target failed has more than that share of DNS answers pointing at it
 //     (report.abortConditionFired, report.abortReason).
 // Game days (spec.schedule / spec.steps, failover/gameday.h) are sequenced here too: each
 // step of each run is a drill of its own, created when due.
@@ -38,6 +40,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -69,6 +72,10 @@ struct DrillControllerOptions {
   // a member that does not answer is unverified and counts nothing ready. When null, samples
   // read the workloads' status.clusters (which keeps an unreachable member's last figures).
   sync::MemberClientFactory member_clients;
+  // When set, live drills' samples carry what the DNS server answers now for the followed
+  // workloads' names, per client region (failover/drill_dns.h): called once per pass, it
+  // returns the snapshot the server answers from. Null: the process serves no DNS.
+  std::function<std::shared_ptr<const dns::Snapshot>()> dns_answers;
   // Where game days' time zones are read (TZif files, failover/cron.h).
   std::string zoneinfo_root = "/usr/share/zoneinfo";
 };

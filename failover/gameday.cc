@@ -135,6 +135,7 @@ api::FailoverDrill StepDrill(const api::FailoverDrill& game_day, int64_t run, si
   d.spec.inject_fault = game_day.spec.inject_fault;
   d.spec.abort_below_percent = game_day.spec.abort_below_percent;
   d.spec.abort_on_residency_violation = game_day.spec.abort_on_residency_violation;
+  d.spec.abort_dns_to_failed_percent = game_day.spec.abort_dns_to_failed_percent;
   d.spec.slo_min_availability_percent = game_day.spec.slo_min_availability_percent;
   d.spec.observe_return_seconds = game_day.spec.observe_return_seconds;
   return d;

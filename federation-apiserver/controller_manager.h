@@ -23,6 +23,10 @@ namespace meridian::apimachinery {
 class ObjectService;
 }
 
+namespace meridian::dns {
+class RecordSource;
+}
+
 namespace meridian::apiserver {
 
 class MemberSchemas;
@@ -34,6 +38,9 @@ struct ControllerContext {
   const Clock& clock;
   // The members' template schemas admission reads (null: no such consumer in this process).
   MemberSchemas* member_schemas = nullptr;
+  // What this process's DNS server answers from: set by the dns controller when it serves
+  // (--dns-listen), for controllers started after it (the drill controller samples it).
+  const dns::RecordSource* served_dns = nullptr;
 };
 
 // A started controller. Stop is called once, in reverse start order, before the process

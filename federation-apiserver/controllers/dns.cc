@@ -145,6 +145,7 @@ StatusOr<std::unique_ptr<RunningController>> StartDns(ControllerContext& c) {
   auto server = dns::Server::Start(options, *running->source, c.clock);
   if (!server.ok()) return server.status().WithContext("--dns-listen " + f.listen);
   running->server = std::move(server).value();
+  c.served_dns = running->source.get();
   const std::string shown = options.address.find(':') == std::string::npos
                                 ? options.address
                                 : "[" + options.address + "]";

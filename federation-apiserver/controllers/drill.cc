@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "dns/record_source.h"
 #include "failover/drill_controller.h"
 #include "federation-apiserver/controller_manager.h"
 #include "sync/member_client_factory.h"
@@ -18,7 +19,7 @@ int64_t drill_sample_interval_ms = 1000;
 const ControllerRegistration kDrill({
     .name = "drill",
     .description = "runs FailoverDrills (simulate / live), samples their timeline, writes the report",
-    .start_order = 40,
+    .start_order = 45,  // after dns (40), whose served answers its samples read
     .add_flags =
         [](CLI::App& app) {
           app.add_option("--drill-sample-interval-ms", drill_sample_interval_ms,
@@ -33,6 +34,9 @@ const ControllerRegistration kDrill({
       // interval is unverified for that sample.
       options.member_clients = sync::HttpMemberClientFactory(
           c.objects, std::min(options.sample_interval, std::chrono::milliseconds(1000)));
+      if (const dns::RecordSource* served = c.served_dns) {
+        options.dns_answers = [served] { return served->Current(); };
+      }
       return StartOwned(std::make_unique<failover::DrillController>(
           c.objects, c.clock, std::make_shared<failover::MembersimFaultInjector>(), options));
     },

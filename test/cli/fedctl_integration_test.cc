@@ -517,6 +517,56 @@ TEST_F(FedctlTest, DrillRunRefusesBadDrillsAtCreate) {
             "simulated\n");
 }
 
+// fedctl drill run --schedule/--step creates a game day; what only the server can judge (the
+// cron expression, the time zone, a step's target, overlapping runs) is refused at create
+// with the spec field named, and nothing is stored.
+TEST_F(FedctlTest, DrillRunCreatesAGameDayAndAdmissionNamesTheField) {
+  ApplyExample();
+  const std::vector<std::string> steps = {"--step", "zone=eu-west-1a:2m", "--step",
+                                          "region=eu-west:5m"};
+  struct Case {
+    std::vector<std::string> args;
+    std::string error;  // "" = created
+    int code = 1;
+  };
+  const std::vector<Case> cases = {
+      {{"--schedule", "0 25 * * *"}, "spec.schedule.cron: the hour field: 25 is out of range 0-23"},
+      {{"--schedule", "0 3 * * *", "--time-zone", "Europe/Atlantis"},
+       "spec.schedule.timeZone: unknown time zone \"Europe/Atlantis\""},
+      {{"--schedule", "*/5 * * * *"}, "spec.steps"},
+      {{"--schedule", "0 3 * * *", "--window", "05:00-06:00"}, "never fires inside the window"},
+      {{"--schedule", "0 3 * * *", "--step", "zone=mars-1a:1m"},
+       "spec.steps[2].target.zone: unknown zone \"mars-1a\""},
+      {{"--schedule", "0 3 * * *", "--step", "zone=eu-west-1a:-1m"}, "--step", 2},
+      {{"--schedule", "0 3 * * 1", "--time-zone", "Europe/Berlin", "--window", "02:00-05:00",
+        "--name", "nightly"},
+       ""},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = {"drill", "run", "--mode", "live"};
+    args.insert(args.end(), steps.begin(), steps.end());
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    Result r = Fedctl(args);
+    if (c.error.empty()) {
+      EXPECT_EQ(r.code, 0) << r;
+      EXPECT_EQ(r.out, "nightly\n") << r;
+      continue;
+    }
+    EXPECT_EQ(r.code, c.code) << r;
+    EXPECT_THAT(r.err, HasSubstr(c.error)) << r;
+  }
+  Result r = Fedctl({"get", "failoverdrills", "-o", "name"});
+  ASSERT_EQ(r.code, 0) << r;
+  EXPECT_EQ(r.out, "failoverdrill.federation.meridian.io/nightly\n");
+  r = Fedctl({"get", "failoverdrill", "nightly", "-o", "json"});
+  ASSERT_EQ(r.code, 0) << r;
+  const json spec = json::parse(r.out)["spec"];
+  EXPECT_EQ(spec["schedule"]["timeZone"], "Europe/Berlin") << spec;
+  EXPECT_EQ(spec["schedule"]["window"]["start"], "02:00") << spec;
+  EXPECT_EQ(spec["steps"].size(), 2u) << spec;
+  EXPECT_EQ(spec["steps"][1]["durationSeconds"], 300) << spec;
+}
+
 TEST_F(FedctlTest, UnknownTypesAndUnreachableServers) {
   Result r = Fedctl({"get", "pods"});
   EXPECT_EQ(r.code, 1);

@@ -2,12 +2,12 @@
 // the text report, and the SVG timeline chart (structure, and well-formed XML via expat when
 // it is installed).
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <regex>
 
 #include "cli/drill_chart.h"
@@ -116,6 +116,71 @@ TEST(DrillRequest, BuildsTheDrill) {
   }
 }
 
+// fedctl drill run --schedule/--time-zone/--window/--step: a game day from the command line.
+TEST(DrillRequest, GameDayFromFlags) {
+  DrillRunFlags f;
+  f.mode = "live";
+  f.schedule = "0 3 * * 1";
+  f.time_zone = "Europe/Berlin";
+  f.window = "02:00-05:00";
+  f.steps = {"zone=eu-west-1a:2m", "region=eu-west:300"};
+  StatusOr<json> d = BuildDrill(f);
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ((*d)["metadata"], (json{{"generateName", "gameday-"}}));
+  EXPECT_FALSE((*d)["spec"].contains("target"));
+  EXPECT_FALSE((*d)["spec"].contains("durationSeconds"));
+  EXPECT_EQ((*d)["spec"]["steps"],
+            json::parse(R"([{"target":{"zone":"eu-west-1a"},"durationSeconds":120},
+                            {"target":{"region":"eu-west"},"durationSeconds":300}])"));
+  EXPECT_EQ((*d)["spec"]["schedule"], json::parse(R"({"cron":"0 3 * * 1","timeZone":"Europe/Berlin",
+                            "window":{"start":"02:00","end":"05:00"}})"));
+
+  // A scheduled single-target drill: the target for --duration is its one step.
+  DrillRunFlags one;
+  one.target = "cluster=eu-west-1";
+  one.duration = "90s";
+  one.schedule = "30 2 * * *";
+  d = BuildDrill(one);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ((*d)["spec"]["target"], (json{{"cluster", "eu-west-1"}}));
+  EXPECT_EQ((*d)["spec"]["durationSeconds"], 90);
+  EXPECT_EQ((*d)["spec"]["schedule"], (json{{"cron", "30 2 * * *"}}));
+
+  struct Bad {
+    DrillRunFlags flags;
+    std::string error;
+  };
+  auto with = [](std::function<void(DrillRunFlags&)> edit) {
+    DrillRunFlags b;
+    b.mode = "live";
+    b.steps = {"zone=eu-west-1a:2m"};
+    edit(b);
+    return b;
+  };
+  const Bad bad[] = {
+      {with([](DrillRunFlags& b) { b.target = "region=eu-west"; }), "--target and --step"},
+      {with([](DrillRunFlags& b) { b.steps = {"zone=eu-west-1a"}; }),
+       "--step \"zone=eu-west-1a\": want TARGET:DURATION"},
+      {with([](DrillRunFlags& b) { b.steps = {"zone=eu-west-1a:-5s"}; }),
+       "--step \"zone=eu-west-1a:-5s\" duration \"-5s\": want a duration"},
+      {with([](DrillRunFlags& b) { b.steps = {"zone=eu-west-1a:0"}; }), "at least 1s"},
+      {with([](DrillRunFlags& b) { b.steps = {"moon=x:1m"}; }), "--step \"moon=x:1m\""},
+      {with([](DrillRunFlags& b) { b.time_zone = "UTC"; }), "--time-zone needs --schedule"},
+      {with([](DrillRunFlags& b) { b.window = "02:00-05:00"; }), "--window needs --schedule"},
+      {with([](DrillRunFlags& b) {
+         b.schedule = "0 3 * * *";
+         b.window = "2am-5am";
+       }),
+       "--window \"2am-5am\""},
+      {DrillRunFlags{}, "--target is required"},
+  };
+  for (const Bad& b : bad) {
+    StatusOr<json> got = BuildDrill(b.flags);
+    ASSERT_FALSE(got.ok()) << b.error;
+    EXPECT_NE(got.status().message().find(b.error), std::string::npos) << got.status().message();
+  }
+}
+
 TEST(DrillRequest, ObserveReturn) {
   EXPECT_EQ(*ParseObserveReturn("0"), 0);
   EXPECT_EQ(*ParseObserveReturn("0s"), 0);
@@ -208,6 +273,34 @@ TEST(DrillReport, TextSaysEverythingTheIssueAsksFor) {
 
   json pending = {{"metadata", {{"name", "p"}}}, {"spec", {{"mode", "live"}, {"target", {{"region", "r"}}}}}};
   EXPECT_NE(DrillReportText(pending).find("No report yet"), std::string::npos);
+}
+
+// The DNS answers sampled during the drill (report.dns, failover/drill_dns.h), in the text
+// and so in the HTML page.
+TEST(DrillReport, DnsAnswersPointingAtTheFailedRegion) {
+  json d = LiveDrill();
+  EXPECT_NE(DrillReportText(d).find("DNS answers: not sampled"), std::string::npos);
+  d["status"]["report"]["dns"] = {
+      {"names", {"web.global.example.com"}},
+      {"samples", 5},
+      {"maxPercentToFailed", 50},
+      {"maxAtMs", 1000},
+      {"p50PercentToFailed", 0},
+      {"p95PercentToFailed", 50},
+      {"lastToFailedMs", 2000},
+      {"percentHistogram", {{"0", 3}, {"50", 2}}},
+      {"sentTo",
+       {{"eu-west", {{"eu-west", 2}, {"eu-central", 3}}}, {"us-east", {{"us-east", 5}}}}}};
+  const std::string text = DrillReportText(d);
+  for (const char* want :
+       {"DNS answers for web.global.example.com (5 samples while failed",
+        "pointing at the failed target: max 50% at 1.0s, p50 0%, p95 50%; last seen at 2.0s",
+        "clients of eu-west sent to: eu-central 3, eu-west 2",
+        "clients of us-east sent to: us-east 5"}) {
+    EXPECT_NE(text.find(want), std::string::npos) << "missing \"" << want << "\" in\n" << text;
+  }
+  EXPECT_NE(DrillReportHtml(d).find("pointing at the failed target: max 50% at 1.0s"),
+            std::string::npos);
 }
 
 TEST(DrillReport, PercentilesAndTimeBelowTheSlo) {

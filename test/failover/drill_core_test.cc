@@ -301,7 +301,9 @@ TEST(DrillRecord, InjectedDrillsAreDetectedByHealthOnly) {
       {"Reachable", "False", "ProbeFailed", "", "1970-01-01T00:00:01Z", 0}};
   EXPECT_EQ(TargetFailedSince(drill.spec.target, seen), Timestamp(std::chrono::seconds(1)));
   AddSample(&r, TakeSample(drill.spec.target, 2000, {partly}, seen), {partly}, seen, {}, {});
-  EXPECT_EQ(r.detected_ms, 1000);
+  // Written as 1 s (truncated): the transition was in [1000, 1999], after the 700 ms sample
+  // and before this one; the middle of it.
+  EXPECT_EQ(r.detected_ms, 1499);
   EXPECT_EQ(RecordToJson(r)["failure"], "injected");
   EXPECT_EQ(RecordFromJson(RecordToJson(r))->failure, "injected");
 }
