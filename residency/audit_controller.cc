@@ -171,11 +171,13 @@ Status ResidencyAuditController::RefreshView() {
     for (const api::MemberCluster& m : v.members) {
       clusters.push_back(scheduling::ClusterStateFrom(m));
     }
-    MERIDIAN_ASSIGN_OR_RETURN(v.world, placement::World::Build(
-                                           std::move(clusters), scheduling::MergedTopology(topologies)));
+    MERIDIAN_ASSIGN_OR_RETURN(
+        v.world,
+        placement::World::Build(std::move(clusters), scheduling::MergedTopology(topologies)));
     const std::string managed = std::string(sync::kManagedByLabel) + "=" + sync::kManagedByValue;
     for (const std::string& ns : AuditedNamespaces(v.policies)) {
-      for (const sync::GroupVersionResource& gvr : AuditedResources()) v.specs.push_back({gvr, ns, ""});
+      for (const sync::GroupVersionResource& gvr : AuditedResources())
+        v.specs.push_back({gvr, ns, ""});
     }
     for (const sync::GroupVersionResource& gvr : ManagedResources()) {
       v.specs.push_back({gvr, "", managed});
@@ -212,8 +214,7 @@ Status ResidencyAuditController::RefreshView() {
 void ResidencyAuditController::StartList(Slot& slot) {
   member_lists_.fetch_add(1);
   slot.listed_with = slot.client;
-  slot.listing = std::async(std::launch::async, [this, client = slot.client,
-                                                 specs = view_->specs,
+  slot.listing = std::async(std::launch::async, [this, client = slot.client, specs = view_->specs,
                                                  options = options_.member_watch]() {
     return internal::MemberAuditCache::Open(*client, specs, options, [this] { loop_.MarkDirty(); });
   });
@@ -222,6 +223,10 @@ void ResidencyAuditController::StartList(Slot& slot) {
 void ResidencyAuditController::FinishList(Slot& slot) {
   StatusOr<std::shared_ptr<internal::MemberAuditCache>> listed = slot.listing.get();
   if (!listed.ok()) {
+    if (slot.list_error.empty()) {  // said once per outage, not per retry
+      spdlog::warn("residency audit: listing member {}: {} (unverified until listed)",
+                   slot.client ? slot.client->member() : "?", listed.status().ToString());
+    }
     slot.list_error = listed.status().ToString();
     ++slot.failures;
     auto backoff = options_.relist_backoff;
@@ -299,23 +304,55 @@ StatusOr<AuditResult> ResidencyAuditController::Pass(bool full) {
     }
     next_resync_ = now + options_.resync;
   }
+  // Lists run on threads of their own, at most max_concurrent_lists at once: a hundred
+  // members listed at the same moment make a member (or membersim) time out.
+  size_t running = 0;
   for (auto& [name, slot] : slots_) {
     using namespace std::chrono_literals;
     if (slot.listing.valid() && slot.listing.wait_for(0s) == std::future_status::ready) {
       FinishList(slot);
     }
-    if (slot.listing.valid()) continue;
-    if (slot.cache && (!slot.cache->broken().empty() || slot.cache->specs() != view_->specs)) {
-      slot.relist = true;
+    running += slot.listing.valid() ? 1 : 0;
+    if (slot.cache && !slot.relist) {
+      if (std::string broken = slot.cache->broken(); !broken.empty()) {
+        spdlog::info("residency audit: member {}: {}", name, broken);
+        slot.relist = true;
+      } else if (slot.cache->specs() != view_->specs) {
+        slot.relist = true;  // policies name other namespaces now
+      }
     }
-    if (slot.client && slot.relist && now >= slot.next_relist) StartList(slot);
   }
-  // A full scan waits for every list; a pass waits for a member's first list only (a member
-  // nobody has listed yet is neither verified nor worth an Unverified report for being slow).
+  auto due = [&](const Slot& slot) {
+    return slot.client && slot.relist && !slot.listing.valid() && now >= slot.next_relist;
+  };
   for (auto& [name, slot] : slots_) {
-    if (slot.listing.valid() && (full || !slot.cache)) {
+    if (running >= options_.max_concurrent_lists) break;
+    if (due(slot)) {
+      StartList(slot);
+      ++running;
+    }
+  }
+  // Before reporting, a full scan waits for every list; a pass for the first list of a member
+  // (one nobody has listed yet is neither verified nor worth an Unverified report for being
+  // slow). They are started as lists end, so the bound holds here too.
+  auto must = [full](const Slot& slot) { return full || (!slot.cache && slot.list_error.empty()); };
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto& [name, slot] : slots_) {
+      if (!slot.listing.valid() || !must(slot)) continue;
       slot.listing.wait();
       FinishList(slot);
+      --running;
+      progress = true;
+      break;  // one at a time, so that the next can start
+    }
+    for (auto& [name, slot] : slots_) {
+      if (running >= options_.max_concurrent_lists) break;
+      if (due(slot) && must(slot)) {
+        StartList(slot);
+        ++running;
+        progress = true;
+      }
     }
   }
   for (auto& [name, slot] : slots_) Judge(name, slot);

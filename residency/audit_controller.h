@@ -12,8 +12,9 @@
 // complete list; a member whose list failed, or whose watch reported any trouble (broken
 // stream, failed reconnection, 410 Gone), is unverified until it has been listed again (with
 // backoff, options.relist_backoff doubling to options.max_relist_backoff, on a thread of its
-// own so a hung member delays nobody else). Every options.resync (default 10 min) every member
-// is listed afresh anyway, as a safety net; ScanOnce does that at once. A pass runs on every
+// own so a hung member delays nobody else; at most options.max_concurrent_lists at once).
+// Every options.resync (default 10 min) every member is listed afresh anyway, as a safety
+// net; ScanOnce does that at once. A pass runs on every
 // change and at least every `interval` (default 2 s: evidence heartbeat, relists due), so an
 // object is reported within one pass of its watch event, well under 5 s. It reports:
 //   - a Warning Event `ResidencyViolation` on every governing ResidencyPolicy (and on the
@@ -85,6 +86,8 @@ class ResidencyAuditController {
     // A member whose list failed is listed again after this, doubled per failure up to max.
     std::chrono::milliseconds relist_backoff{1000};
     std::chrono::milliseconds max_relist_backoff{30'000};
+    // Member lists in flight at once (each on a thread of its own).
+    size_t max_concurrent_lists = 8;
     // The member watches' server-side lifetime and reconnect backoff.
     sync::WatchOptions member_watch{};
   };
@@ -128,16 +131,16 @@ class ResidencyAuditController {
   // One member: its client, its watched copy and what was found in it.
   struct Slot {
     std::shared_ptr<sync::MemberClient> client;
-    std::string client_error;  // the factory's, when client is null
+    std::string client_error;                           // the factory's, when client is null
     std::shared_ptr<internal::MemberAuditCache> cache;  // null before the first list
-    std::string list_error;                           // the last list's failure, "" after success
-    bool relist = true;                               // a new list is wanted
+    std::string list_error;                             // the last list's failure, "" after success
+    bool relist = true;                                 // a new list is wanted
     Timestamp next_relist{};
     int failures = 0;
     std::future<StatusOr<std::shared_ptr<internal::MemberAuditCache>>> listing;  // in flight
     std::shared_ptr<sync::MemberClient> listed_with;  // the client `listing` uses
-    bool rejudge = true;  // judge every cached object in the next pass, not only changed ones
-    std::string jurisdiction;                        // as last judged
+    bool rejudge = true;       // judge every cached object in the next pass, not only changed ones
+    std::string jurisdiction;  // as last judged
     std::map<std::string, ResidencyViolation> violations;  // by object key
   };
 
