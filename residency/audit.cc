@@ -94,15 +94,9 @@ std::vector<std::string> AuditedNamespaces(const std::vector<api::ResidencyPolic
 
 namespace {
 
-// What governs an object: the matching policies' rules and the jurisdictions they allow.
-struct Governing {
-  std::vector<placement::ResidencyRule> rules;
-  placement::AllowedJurisdictions allowed;
-};
-
 // Whether the policies that apply in `ns` select by labels at all: when none does (every one
 // has an empty selector, which matches any labels), the rules of every object in `ns` are the
-// same and are worked out once per scan.
+// same and are worked out once per judge.
 bool RulesIgnoreLabels(const std::string& ns, const std::vector<api::ResidencyPolicy>& policies) {
   for (const api::ResidencyPolicy& p : policies) {
     const auto& names = p.spec.namespaces;
@@ -114,45 +108,73 @@ bool RulesIgnoreLabels(const std::string& ns, const std::vector<api::ResidencyPo
 
 }  // namespace
 
+ResidencyJudge::ResidencyJudge(const placement::World& world,
+                               const std::vector<api::ResidencyPolicy>& policies,
+                               const std::vector<api::FederatedWorkload>& workloads)
+    : world_(world), policies_(policies) {
+  for (const api::FederatedWorkload& w : workloads) by_label_[sync::WorkloadLabelValue(w)] = &w;
+}
+
+const ResidencyJudge::Governing& ResidencyJudge::GoverningFor(
+    const MemberObject& o, const api::FederatedWorkload* workload) {
+  if (workload) {
+    auto [it, added] = by_workload_.try_emplace(workload);
+    if (added) {
+      it->second.rules = ResidencyRulesFor(*workload, policies_);
+      it->second.allowed =
+          placement::AllowedJurisdictionsFor(workload->spec.placement, it->second.rules);
+    }
+    return it->second;
+  }
+  auto it = by_namespace_.find(o.ns);
+  if (it == by_namespace_.end()) {
+    std::optional<Governing> g;
+    if (RulesIgnoreLabels(o.ns, policies_)) {
+      g.emplace();
+      g->rules = ResidencyRulesForObject(o.ns, {}, policies_);
+      g->allowed = placement::AllowedJurisdictionsFor(no_own_, g->rules);
+    }
+    it = by_namespace_.emplace(o.ns, std::move(g)).first;
+  }
+  if (it->second) return *it->second;
+  per_object_.rules = ResidencyRulesForObject(o.ns, o.labels, policies_);
+  per_object_.allowed = placement::AllowedJurisdictionsFor(no_own_, per_object_.rules);
+  return per_object_;
+}
+
+std::optional<ResidencyViolation> ResidencyJudge::Judge(const std::string& member, uint32_t index,
+                                                        const MemberObject& o) {
+  // A Pod or ReplicaSet with an owner is its owner's business (the owner is audited, and
+  // reported and enforced once).
+  if (o.owned && (o.resource.resource == "pods" || o.resource.resource == "replicasets")) {
+    return std::nullopt;
+  }
+  const api::FederatedWorkload* workload = nullptr;
+  auto managed = o.labels.find(sync::kManagedByLabel);
+  auto label = o.labels.find(sync::kWorkloadLabel);
+  if (managed != o.labels.end() && managed->second == sync::kManagedByValue &&
+      label != o.labels.end()) {
+    auto it = by_label_.find(label->second);
+    if (it != by_label_.end()) workload = it->second;
+  }
+  const Governing& g = GoverningFor(o, workload);
+  if (placement::ClusterAllowed(world_, index, g.allowed)) return std::nullopt;
+  ResidencyViolation v;
+  v.member = member;
+  v.jurisdiction = world_.jurisdiction_of(index);
+  v.object = o;
+  if (workload) v.workload = workload->metadata.ns + "/" + workload->metadata.name;
+  for (const placement::ResidencyRule& r : g.rules) v.policies.push_back(r.name);
+  v.allowed = placement::DescribeAllowed(workload ? workload->spec.placement : no_own_, g.rules);
+  return v;
+}
+
 AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
                            const placement::World& world,
                            const std::vector<api::ResidencyPolicy>& policies,
                            const std::vector<api::FederatedWorkload>& workloads) {
   AuditResult result;
-  std::map<std::string, const api::FederatedWorkload*> by_label;
-  for (const api::FederatedWorkload& w : workloads) by_label[sync::WorkloadLabelValue(w)] = &w;
-  const placement::PlacementPolicy no_own;
-  // A full scan sees the same workloads and namespaces over and over (1,000,000 objects at
-  // issue 14's scale): what governs each is worked out once per scan, not once per object.
-  std::map<const api::FederatedWorkload*, Governing> by_workload;
-  std::map<std::string, std::optional<Governing>, std::less<>> by_namespace;  // nullopt: by labels
-  Governing per_object;  // an object whose namespace's policies select by labels
-  auto governing = [&](const MemberObject& o,
-                       const api::FederatedWorkload* workload) -> const Governing& {
-    if (workload) {
-      auto [it, added] = by_workload.try_emplace(workload);
-      if (added) {
-        it->second.rules = ResidencyRulesFor(*workload, policies);
-        it->second.allowed =
-            placement::AllowedJurisdictionsFor(workload->spec.placement, it->second.rules);
-      }
-      return it->second;
-    }
-    auto it = by_namespace.find(o.ns);
-    if (it == by_namespace.end()) {
-      std::optional<Governing> g;
-      if (RulesIgnoreLabels(o.ns, policies)) {
-        g.emplace();
-        g->rules = ResidencyRulesForObject(o.ns, {}, policies);
-        g->allowed = placement::AllowedJurisdictionsFor(no_own, g->rules);
-      }
-      it = by_namespace.emplace(o.ns, std::move(g)).first;
-    }
-    if (it->second) return *it->second;
-    per_object.rules = ResidencyRulesForObject(o.ns, o.labels, policies);
-    per_object.allowed = placement::AllowedJurisdictionsFor(no_own, per_object.rules);
-    return per_object;
-  };
+  ResidencyJudge judge(world, policies, workloads);
   for (const MemberInventory& inv : inventories) {
     std::optional<uint32_t> index = world.FindCluster(inv.member);
     if (!inv.verified || !index) {
@@ -162,34 +184,9 @@ AuditResult AuditResidency(const std::vector<MemberInventory>& inventories,
     } else {
       ++result.members_verified;
     }
-    const std::string& jurisdiction = world.jurisdiction_of(*index);
     for (const MemberObject& o : inv.objects) {
       ++result.objects_seen;
-      // A Pod or ReplicaSet with an owner is its owner's business (the owner is audited, and
-      // reported and enforced once).
-      if (o.owned && (o.resource.resource == "pods" || o.resource.resource == "replicasets")) {
-        continue;
-      }
-      const api::FederatedWorkload* workload = nullptr;
-      auto managed = o.labels.find(sync::kManagedByLabel);
-      auto label = o.labels.find(sync::kWorkloadLabel);
-      if (managed != o.labels.end() && managed->second == sync::kManagedByValue &&
-          label != o.labels.end()) {
-        auto it = by_label.find(label->second);
-        if (it != by_label.end()) workload = it->second;
-      }
-      const placement::PlacementPolicy& own = workload ? workload->spec.placement : no_own;
-      const Governing& g = governing(o, workload);
-      const std::vector<placement::ResidencyRule>& rules = g.rules;
-      if (placement::ClusterAllowed(world, *index, g.allowed)) continue;
-      ResidencyViolation v;
-      v.member = inv.member;
-      v.jurisdiction = jurisdiction;
-      v.object = o;
-      if (workload) v.workload = workload->metadata.ns + "/" + workload->metadata.name;
-      for (const placement::ResidencyRule& r : rules) v.policies.push_back(r.name);
-      v.allowed = placement::DescribeAllowed(own, rules);
-      result.violations.push_back(std::move(v));
+      if (auto v = judge.Judge(inv.member, *index, o)) result.violations.push_back(std::move(*v));
     }
   }
   return result;

@@ -29,24 +29,6 @@ const std::vector<sync::GroupVersionResource>& ManagedResources() {
   return kResources;
 }
 
-// Every page of a list. A resource the member does not serve holds nothing (kNotFound).
-Status ListAll(sync::MemberClient& client, const sync::GroupVersionResource& gvr,
-               const std::string& ns, const std::string& label_selector,
-               std::vector<MemberObject>* out) {
-  sync::MemberListOptions options;
-  options.label_selector = label_selector;
-  options.limit = 500;
-  do {
-    StatusOr<sync::ObjectList> page = client.List(gvr, ns, options);
-    if (!page.ok()) {
-      return page.status().code() == StatusCode::kNotFound ? Status::Ok() : page.status();
-    }
-    for (const nlohmann::json& item : page->items) out->push_back(MemberObjectFrom(gvr, item));
-    options.continue_token = page->continue_token;
-  } while (!options.continue_token.empty());
-  return Status::Ok();
-}
-
 apimachinery::ObjectReference PolicyRef(const std::string& name) {
   return {api::kApiVersion, "ResidencyPolicy", "", name, "", ""};
 }
@@ -117,7 +99,7 @@ ResidencyAuditController::ResidencyAuditController(apimachinery::ObjectService& 
       options_(options),
       clients_(std::move(factory)),
       loop_([this]() -> std::optional<std::chrono::milliseconds> {
-        StatusOr<AuditResult> r = ScanOnce();
+        StatusOr<AuditResult> r = Pass(/*full=*/false);
         if (!r.ok()) spdlog::warn("residency audit: {}", r.status().ToString());
         return options_.interval;
       }) {
@@ -133,12 +115,17 @@ ResidencyAuditController::~ResidencyAuditController() { Stop(); }
 Status ResidencyAuditController::Start() {
   const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
   std::vector<apimachinery::WatchedKind> kinds;
-  for (const char* plural : {"residencypolicies", "memberclusters", "federatedworkloads"}) {
+  for (const char* plural :
+       {"residencypolicies", "memberclusters", "federatedworkloads", "topologies"}) {
     kinds.push_back({api::kGroup, api::kVersion, plural, ""});
   }
-  MERIDIAN_ASSIGN_OR_RETURN(watches_,
-                            apimachinery::WatchForChanges(
-                                objects_, kinds, from, [this] { loop_.MarkDirty(); }, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(watches_, apimachinery::WatchForChanges(
+                                          objects_, kinds, from,
+                                          [this] {
+                                            view_dirty_ = true;
+                                            loop_.MarkDirty();
+                                          },
+                                          kWho));
   loop_.Start();
   return Status::Ok();
 }
@@ -146,6 +133,9 @@ Status ResidencyAuditController::Start() {
 void ResidencyAuditController::Stop() {
   watches_.clear();
   loop_.Stop();
+  slots_.clear();  // stops the member watches (waits for lists in flight)
+  view_.reset();
+  view_dirty_ = true;
 }
 
 AuditResult ResidencyAuditController::Last() const {
@@ -153,72 +143,235 @@ AuditResult ResidencyAuditController::Last() const {
   return last_;
 }
 
-MemberInventory ResidencyAuditController::Inventory(const api::MemberCluster& member,
-                                                    const std::vector<std::string>& namespaces) {
-  MemberInventory inv;
-  inv.member = member.metadata.name;
-  std::shared_ptr<sync::MemberClient> client = clients_.Get(member, &inv.error);
-  if (!client) return inv;
-  std::vector<MemberObject> objects;
-  auto fail = [&inv](const Status& st) {
-    inv.error = st.ToString();
-    return inv;
-  };
-  for (const std::string& ns : namespaces) {
-    for (const sync::GroupVersionResource& gvr : AuditedResources()) {
-      if (Status st = ListAll(*client, gvr, ns, "", &objects); !st.ok()) return fail(st);
-    }
-  }
-  const std::string managed = std::string(sync::kManagedByLabel) + "=" + sync::kManagedByValue;
-  for (const sync::GroupVersionResource& gvr : ManagedResources()) {
-    if (Status st = ListAll(*client, gvr, "", managed, &objects); !st.ok()) return fail(st);
-  }
-  // An object of a named namespace that Meridian manages is listed twice: keep one.
-  std::set<std::tuple<std::string, std::string, std::string, std::string>> seen;
-  for (MemberObject& o : objects) {
-    if (seen.insert({o.resource.group, o.resource.resource, o.ns, o.name}).second) {
-      inv.objects.push_back(std::move(o));
-    }
-  }
-  inv.verified = true;
-  return inv;
-}
+StatusOr<AuditResult> ResidencyAuditController::ScanOnce() { return Pass(/*full=*/true); }
 
-StatusOr<AuditResult> ResidencyAuditController::ScanOnce() {
+Status ResidencyAuditController::RefreshView() {
+  View v;
   MERIDIAN_ASSIGN_OR_RETURN(
-      auto members, api::ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster, kWho));
+      v.members, api::ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster, kWho));
   MERIDIAN_ASSIGN_OR_RETURN(auto topologies,
                             api::ListDecoded(objects_, "topologies", api::DecodeTopology, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(auto policies, api::ListDecoded(objects_, "residencypolicies",
-                                                            api::DecodeResidencyPolicy, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(auto workloads, api::ListDecoded(objects_, "federatedworkloads",
-                                                             api::DecodeFederatedWorkload, kWho));
-  bool any_bound = !policies.empty();
-  for (const api::FederatedWorkload& w : workloads) {
-    any_bound = any_bound || AllowedJurisdictionsFor(w, policies).bound;
+  MERIDIAN_ASSIGN_OR_RETURN(v.policies, api::ListDecoded(objects_, "residencypolicies",
+                                                         api::DecodeResidencyPolicy, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(v.workloads, api::ListDecoded(objects_, "federatedworkloads",
+                                                          api::DecodeFederatedWorkload, kWho));
+  v.any_bound = !v.policies.empty();
+  nlohmann::json governing = nlohmann::json::array();
+  for (const api::ResidencyPolicy& p : v.policies) governing.push_back(PolicyData(p));
+  for (const api::FederatedWorkload& w : v.workloads) {
+    const std::vector<placement::ResidencyRule> rules = ResidencyRulesFor(w, v.policies);
+    v.any_bound = v.any_bound || AllowedJurisdictionsFor(w, v.policies).bound;
+    governing.push_back({w.metadata.ns, w.metadata.name, sync::WorkloadLabelValue(w),
+                         placement::DescribeAllowed(w.spec.placement, rules)});
   }
-  AuditResult result;
-  if (any_bound) {
+  v.governing = governing.dump();
+  if (v.any_bound) {
     // Jurisdictions come from the fleet's configuration, not its health: no drills applied.
     std::vector<placement::ClusterState> clusters;
-    for (const api::MemberCluster& m : members) clusters.push_back(scheduling::ClusterStateFrom(m));
+    for (const api::MemberCluster& m : v.members) {
+      clusters.push_back(scheduling::ClusterStateFrom(m));
+    }
     MERIDIAN_ASSIGN_OR_RETURN(
-        auto world,
+        v.world,
         placement::World::Build(std::move(clusters), scheduling::MergedTopology(topologies)));
-    const std::vector<std::string> namespaces = AuditedNamespaces(policies);
-    std::vector<MemberInventory> inventories;
-    for (const api::MemberCluster& m : members) inventories.push_back(Inventory(m, namespaces));
-    result = AuditResidency(inventories, *world, policies, workloads);
-    RecordPolicies(policies);
-    Report(result, policies, workloads);
-    Enforce(&result, policies, members, workloads);
-    RecordScan(result, members);
-    UpdatePolicyStatus(result, policies);
-  } else {
-    RecordPolicies(policies);
-    open_.clear();  // nothing is residency-bound any more: nothing can be in violation
-    unverified_.clear();
+    const std::string managed = std::string(sync::kManagedByLabel) + "=" + sync::kManagedByValue;
+    for (const std::string& ns : AuditedNamespaces(v.policies)) {
+      for (const sync::GroupVersionResource& gvr : AuditedResources())
+        v.specs.push_back({gvr, ns, ""});
+    }
+    for (const sync::GroupVersionResource& gvr : ManagedResources()) {
+      v.specs.push_back({gvr, "", managed});
+    }
   }
+  const bool governing_changed = !view_ || view_->governing != v.governing;
+  view_ = std::move(v);
+  if (!view_->any_bound) return Status::Ok();
+  // The judge refers to the view's vectors: made where they now live.
+  view_->judge = std::make_unique<ResidencyJudge>(*view_->world, view_->policies, view_->workloads);
+  std::set<std::string> names;
+  for (const api::MemberCluster& m : view_->members) {
+    const std::string& name = m.metadata.name;
+    names.insert(name);
+    Slot& slot = slots_[name];
+    std::string error;
+    std::shared_ptr<sync::MemberClient> client = clients_.Get(m, &error);
+    if (client != slot.client) {  // a new member, or its server or credentials changed
+      slot.client = std::move(client);
+      slot.client_error = error;
+      slot.relist = true;
+      slot.next_relist = {};
+      slot.failures = 0;
+    }
+    const std::optional<uint32_t> index = view_->world->FindCluster(name);
+    const std::string jurisdiction = index ? view_->world->jurisdiction_of(*index) : "";
+    if (governing_changed || jurisdiction != slot.jurisdiction) slot.rejudge = true;
+    slot.jurisdiction = jurisdiction;
+  }
+  std::erase_if(slots_, [&names](const auto& entry) { return !names.count(entry.first); });
+  return Status::Ok();
+}
+
+void ResidencyAuditController::StartList(Slot& slot) {
+  member_lists_.fetch_add(1);
+  slot.listed_with = slot.client;
+  slot.listing = std::async(std::launch::async, [this, client = slot.client, specs = view_->specs,
+                                                 options = options_.member_watch]() {
+    return internal::MemberAuditCache::Open(*client, specs, options, [this] { loop_.MarkDirty(); });
+  });
+}
+
+void ResidencyAuditController::FinishList(Slot& slot) {
+  StatusOr<std::shared_ptr<internal::MemberAuditCache>> listed = slot.listing.get();
+  if (!listed.ok()) {
+    if (slot.list_error.empty()) {  // said once per outage, not per retry
+      spdlog::warn("residency audit: listing member {}: {} (unverified until listed)",
+                   slot.client ? slot.client->member() : "?", listed.status().ToString());
+    }
+    slot.list_error = listed.status().ToString();
+    ++slot.failures;
+    auto backoff = options_.relist_backoff;
+    for (int i = 1; i < slot.failures && backoff < options_.max_relist_backoff; ++i) backoff *= 2;
+    slot.next_relist = clock_.Now() + std::min(backoff, options_.max_relist_backoff);
+    slot.relist = true;
+    return;
+  }
+  if (slot.listed_with != slot.client) return;  // listed through a client since replaced
+  slot.cache = std::move(listed).value();       // the old copy's watches stop here
+  slot.list_error.clear();
+  slot.failures = 0;
+  slot.relist = false;
+  slot.rejudge = true;
+}
+
+void ResidencyAuditController::Judge(const std::string& name, Slot& slot) {
+  if (!slot.cache) {
+    slot.violations.clear();
+    return;
+  }
+  const std::optional<uint32_t> index = view_->world->FindCluster(name);
+  if (!index) return;
+  ResidencyJudge& judge = *view_->judge;
+  if (slot.rejudge) {
+    slot.cache->TakeChanged();
+    slot.violations.clear();
+    slot.cache->ForEach([&](const std::string& key, const MemberObject& o) {
+      if (auto v = judge.Judge(name, *index, o)) slot.violations.emplace(key, std::move(*v));
+    });
+    slot.rejudge = false;
+    return;
+  }
+  for (const std::string& key : slot.cache->TakeChanged()) {
+    std::optional<MemberObject> o = slot.cache->Find(key);
+    std::optional<ResidencyViolation> v;
+    if (o) v = judge.Judge(name, *index, *o);
+    if (v) {
+      slot.violations[key] = std::move(*v);
+    } else {
+      slot.violations.erase(key);
+    }
+  }
+}
+
+std::string ResidencyAuditController::Unverified(const Slot& slot) {
+  if (!slot.client) return slot.client_error.empty() ? "no client" : slot.client_error;
+  if (!slot.list_error.empty()) return slot.list_error;
+  if (!slot.cache) return "not listed yet";
+  return slot.cache->broken();
+}
+
+StatusOr<AuditResult> ResidencyAuditController::Pass(bool full) {
+  if (full || view_dirty_.exchange(false) || !view_) {
+    if (Status st = RefreshView(); !st.ok()) {
+      view_dirty_ = true;
+      return st;
+    }
+  }
+  AuditResult result;
+  if (!view_->any_bound) {
+    RecordPolicies(view_->policies);
+    slots_.clear();  // nothing is residency-bound: nothing to watch
+    open_.clear();   // nor can anything be in violation
+    unverified_.clear();
+    std::lock_guard lock(mu_);
+    last_ = result;
+    return result;
+  }
+  const Timestamp now = clock_.Now();
+  if (full || now >= next_resync_) {
+    for (auto& [name, slot] : slots_) {
+      slot.relist = true;
+      slot.next_relist = {};
+    }
+    next_resync_ = now + options_.resync;
+  }
+  // Lists run on threads of their own, at most max_concurrent_lists at once: a hundred
+  // members listed at the same moment make a member (or membersim) time out.
+  size_t running = 0;
+  for (auto& [name, slot] : slots_) {
+    using namespace std::chrono_literals;
+    if (slot.listing.valid() && slot.listing.wait_for(0s) == std::future_status::ready) {
+      FinishList(slot);
+    }
+    running += slot.listing.valid() ? 1 : 0;
+    if (slot.cache && !slot.relist) {
+      if (std::string broken = slot.cache->broken(); !broken.empty()) {
+        spdlog::info("residency audit: member {}: {}", name, broken);
+        slot.relist = true;
+      } else if (slot.cache->specs() != view_->specs) {
+        slot.relist = true;  // policies name other namespaces now
+      }
+    }
+  }
+  auto due = [&](const Slot& slot) {
+    return slot.client && slot.relist && !slot.listing.valid() && now >= slot.next_relist;
+  };
+  for (auto& [name, slot] : slots_) {
+    if (running >= options_.max_concurrent_lists) break;
+    if (due(slot)) {
+      StartList(slot);
+      ++running;
+    }
+  }
+  // Before reporting, a full scan waits for every list; a pass for the first list of a member
+  // (one nobody has listed yet is neither verified nor worth an Unverified report for being
+  // slow). They are started as lists end, so the bound holds here too.
+  auto must = [full](const Slot& slot) { return full || (!slot.cache && slot.list_error.empty()); };
+  for (bool progress = true; progress;) {
+    progress = false;
+    for (auto& [name, slot] : slots_) {
+      if (!slot.listing.valid() || !must(slot)) continue;
+      slot.listing.wait();
+      FinishList(slot);
+      --running;
+      progress = true;
+      break;  // one at a time, so that the next can start
+    }
+    for (auto& [name, slot] : slots_) {
+      if (running >= options_.max_concurrent_lists) break;
+      if (due(slot) && must(slot)) {
+        StartList(slot);
+        ++running;
+        progress = true;
+      }
+    }
+  }
+  for (auto& [name, slot] : slots_) Judge(name, slot);
+  for (const api::MemberCluster& m : view_->members) {
+    const Slot& slot = slots_[m.metadata.name];
+    if (const std::string why = Unverified(slot); !why.empty()) {
+      result.unverified.push_back(m.metadata.name + ": " + why);
+      continue;
+    }
+    ++result.members_verified;
+    result.objects_seen += static_cast<int64_t>(slot.cache->size());
+    for (const auto& [key, v] : slot.violations) result.violations.push_back(v);
+  }
+  const View& view = *view_;
+  RecordPolicies(view.policies);
+  Report(result, view.policies, view.workloads);
+  Enforce(&result, view.policies, view.members, view.workloads);
+  RecordScan(result, view.members);
+  UpdatePolicyStatus(result, view.policies);
   {
     std::lock_guard lock(mu_);
     last_ = result;
@@ -307,7 +460,14 @@ void ResidencyAuditController::Enforce(AuditResult* result,
       options.precondition_uid = v.object.uid;  // this Pod, not a namesake created since
       st = client->Delete(v.object.resource, v.object.ns, v.object.name, options);
     } else if (client) {
-      st = client->MergePatch(v.object.resource, v.object.ns, v.object.name, plan.patch).status();
+      StatusOr<nlohmann::json> patched =
+          client->MergePatch(v.object.resource, v.object.ns, v.object.name, plan.patch);
+      st = patched.status();
+      // The next pass must judge the object as written, even before its watch event arrives.
+      auto slot = slots_.find(v.member);
+      if (patched.ok() && slot != slots_.end() && slot->second.cache) {
+        slot->second.cache->Observe(v.object.resource, *patched);
+      }
     }
     if (st.code() == StatusCode::kNotFound || st.code() == StatusCode::kAborted) {
       continue;  // gone or changed since the list: the next scan judges what is there now

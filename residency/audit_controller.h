@@ -1,11 +1,22 @@
 // The residency audit controller: looks into every member (not at Meridian's own status) for
 // objects that break residency (residency/audit.h says which), and reports them.
 //
-// Each scan lists, from every member through its MemberClient: the audited resources
+// What it looks at, per member through its MemberClient: the audited resources
 // (AuditedResources) in every namespace a ResidencyPolicy names, and everything labelled
-// managed-by=meridian in all namespaces. A scan runs every `interval` (default 2 s, so an
-// object is reported within interval + one scan, under 5 s) and at once when a
-// ResidencyPolicy, MemberCluster or FederatedWorkload changes. It reports:
+// managed-by=meridian in all namespaces. It does not poll: per member it lists these once and
+// then follows them with watches (residency/internal/member_audit_cache.h), and re-judges only
+// what changed — an object event re-judges that object; a change of what governs (a
+// ResidencyPolicy, a workload's residency, the topology) re-judges every cached object, and a
+// member's jurisdiction changing re-judges that member, from the cache (CPU, no member
+// calls). Trust: a member is verified only while its watches are healthy since its last
+// complete list; a member whose list failed, or whose watch reported any trouble (broken
+// stream, failed reconnection, 410 Gone), is unverified until it has been listed again (with
+// backoff, options.relist_backoff doubling to options.max_relist_backoff, on a thread of its
+// own so a hung member delays nobody else; at most options.max_concurrent_lists at once).
+// Every options.resync (default 10 min) every member is listed afresh anyway, as a safety
+// net; ScanOnce does that at once. A pass runs on every
+// change and at least every `interval` (default 2 s: evidence heartbeat, relists due), so an
+// object is reported within one pass of its watch event, well under 5 s. It reports:
 //   - a Warning Event `ResidencyViolation` on every governing ResidencyPolicy (and on the
 //     workload, for an object Meridian manages) when a violation is first seen, naming the
 //     member, its jurisdiction and the object;
@@ -20,7 +31,7 @@
 // `ResidencyNotEnforced` once for a kind that is not removed, `ResidencyEnforcementFailed`
 // when the member refused) on every governing policy and the workload, and an Enforcement
 // evidence entry. Otherwise (`report`, the default) it writes nothing to members. With no
-// ResidencyPolicy and no residency-bound workload a scan lists nothing.
+// ResidencyPolicy and no residency-bound workload nothing is listed or watched.
 //
 // Policy status: after each scan every ResidencyPolicy's status holds the condition
 // `Compliant` (True: every member verified and nothing found; False, reason
@@ -41,7 +52,9 @@
 // the running worker; Last is thread-safe.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -55,6 +68,7 @@
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "residency/audit.h"
+#include "residency/internal/member_audit_cache.h"
 #include "residency/ledger_writer.h"
 #include "sync/member_client_factory.h"
 
@@ -63,9 +77,19 @@ namespace meridian::residency {
 class ResidencyAuditController {
  public:
   struct Options {
+    // A pass runs on every change and at least this often (heartbeat, relists due).
     std::chrono::milliseconds interval{2000};
     // An unchanged scan outcome is recorded again after this long (the coverage heartbeat).
     std::chrono::milliseconds evidence_heartbeat{60000};
+    // Every member is listed afresh this often, whatever its watches say (the safety net).
+    std::chrono::milliseconds resync{600'000};
+    // A member whose list failed is listed again after this, doubled per failure up to max.
+    std::chrono::milliseconds relist_backoff{1000};
+    std::chrono::milliseconds max_relist_backoff{30'000};
+    // Member lists in flight at once (each on a thread of its own).
+    size_t max_concurrent_lists = 8;
+    // The member watches' server-side lifetime and reconnect backoff.
+    sync::WatchOptions member_watch{};
   };
 
   // `objects` and `clock` must outlive the controller.
@@ -80,16 +104,54 @@ class ResidencyAuditController {
   // Stops the worker and the watches. Idempotent.
   void Stop();
 
-  // One scan of every member; records the Events for what changed since the previous scan.
-  // Errors: Meridian's own objects could not be listed (nothing is reported then).
+  // One full scan: lists every member afresh (replacing its watched copy; in parallel,
+  // waiting for all), judges everything and records the Events for what changed since the
+  // previous pass. Errors: Meridian's own objects could not be listed (nothing is reported).
   StatusOr<AuditResult> ScanOnce();
+
+  // Lists of members done so far (initial lists, relists after trouble, resyncs). For tests
+  // and benchmarks: a watch-driven audit does not list in steady state.
+  int64_t member_lists() const { return member_lists_.load(); }
 
   // The result of the latest scan (empty before the first).
   AuditResult Last() const;
 
  private:
-  MemberInventory Inventory(const api::MemberCluster& member,
-                            const std::vector<std::string>& namespaces);
+  // Meridian's objects as decoded for judging; rebuilt when a watched kind changes.
+  struct View {
+    std::vector<api::MemberCluster> members;
+    std::vector<api::ResidencyPolicy> policies;
+    std::vector<api::FederatedWorkload> workloads;
+    std::shared_ptr<const placement::World> world;
+    bool any_bound = false;
+    std::vector<internal::AuditWatchSpec> specs;  // what every member is watched for
+    std::string governing;  // what judging reads besides the member: changed => re-judge all
+    std::unique_ptr<ResidencyJudge> judge;
+  };
+  // One member: its client, its watched copy and what was found in it.
+  struct Slot {
+    std::shared_ptr<sync::MemberClient> client;
+    std::string client_error;                           // the factory's, when client is null
+    std::shared_ptr<internal::MemberAuditCache> cache;  // null before the first list
+    std::string list_error;                             // the last list's failure, "" after success
+    bool relist = true;                                 // a new list is wanted
+    Timestamp next_relist{};
+    int failures = 0;
+    std::future<StatusOr<std::shared_ptr<internal::MemberAuditCache>>> listing;  // in flight
+    std::shared_ptr<sync::MemberClient> listed_with;  // the client `listing` uses
+    bool rejudge = true;       // judge every cached object in the next pass, not only changed ones
+    std::string jurisdiction;  // as last judged
+    std::map<std::string, ResidencyViolation> violations;  // by object key
+  };
+
+  // One pass (see the file comment); `full` lists every member afresh first and waits.
+  StatusOr<AuditResult> Pass(bool full);
+  Status RefreshView();
+  void StartList(Slot& slot);
+  void FinishList(Slot& slot);  // slot.listing is ready
+  void Judge(const std::string& name, Slot& slot);
+  // "" when `slot` is verified now, else why not.
+  static std::string Unverified(const Slot& slot);
   // Events for what changed since the previous scan (see the file comment).
   void Report(const AuditResult& result, const std::vector<api::ResidencyPolicy>& policies,
               const std::vector<api::FederatedWorkload>& workloads);
@@ -112,8 +174,13 @@ class ResidencyAuditController {
   const Clock& clock_;
   Options options_;
   std::unique_ptr<apimachinery::EventRecorder> events_;  // null without an events resource
-  // Touched by the scanning thread only.
+  // Touched by the pass thread only.
   sync::MemberClientCache clients_;
+  std::optional<View> view_;
+  std::map<std::string, Slot> slots_;  // by member name
+  Timestamp next_resync_{};
+  std::atomic<bool> view_dirty_{true};  // a watched Meridian kind changed
+  std::atomic<int64_t> member_lists_{0};
   std::map<std::string, ResidencyViolation> open_;  // by Key()
   std::set<std::string> unverified_;                // members unverified in the last scan
   std::set<std::string> not_enforceable_;           // keys already reported as not removable

@@ -10,7 +10,7 @@ namespace {
 
 const ControllerRegistration kResidencyAudit({
     .name = "residency-audit",
-    .description = "lists every member for objects outside their allowed jurisdictions; "
+    .description = "watches every member for objects outside their allowed jurisdictions; "
                    "reports ResidencyViolation / ResidencyUnverified Events",
     .start_order = 35,
     .add_flags = nullptr,
