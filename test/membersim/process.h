@@ -13,13 +13,13 @@
 #include <vector>
 
 #include "test/common/child_process.h"
+#include "test/common/test_env.h"
 
 namespace meridian::membersim::testing {
 
-inline std::string BinDir() {
-  const char* d = std::getenv("MERIDIAN_BIN_DIR");
-  return d ? d : "build/bin";
-}
+// $MERIDIAN_BIN_DIR (CTest sets it), else this build's bin/ (not a relative "build/bin", which
+// run by hand would start another build directory's, possibly stale, membersim).
+inline std::string BinDir() { return test_env::BinDir(); }
 
 class MembersimProcess {
  public:
