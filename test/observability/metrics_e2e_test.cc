@@ -177,11 +177,13 @@ TEST_F(MetricsE2E, EveryBinaryReportsTheScenario) {
   api_url_ = Line(api_, "federation-apiserver listening on ");
   ASSERT_FALSE(api_url_.empty());
   api_.CopyOutputTo((dir_ / "apiserver.log").string());
+  // A refused member answers 503 at once: 3 failed probes 200 ms apart mark it unreachable
+  // within a second; the long timeout only keeps a slow answer under load from a flap.
   Start(cm_,
         {bin + "/federation-controller-manager", "--storage", storage, "--leader-elect", "false",
          "--controllers", "*,-member-schemas", "--metrics-listen", "127.0.0.1:0",
-         "--health-probe-interval-ms", "200", "--health-probe-timeout-ms", "200",
-         "--health-failure-threshold", "2"},
+         "--health-probe-interval-ms", "200", "--health-probe-timeout-ms", "2000",
+         "--health-failure-threshold", "3"},
         "cm.err");
   const std::string cm_metrics = Line(cm_, "federation-controller-manager metrics on ");
   ASSERT_FALSE(cm_metrics.empty());
@@ -204,7 +206,9 @@ TEST_F(MetricsE2E, EveryBinaryReportsTheScenario) {
   const double creates_before =
       std::max(0.0, Value(Scrape(api_metrics), "apiserver_request_total", fw_created));
   Apply("workloads.yaml",
-        Workload("web", 3, "{distribution: {weights: {us-east: 1, eu-west: 1, ap-south: 1}}}") +
+        Workload("web", 3,
+                 "{distribution: {weights: {us-east: 1, eu-west: 1, ap-south: 1}}, "
+                 "failover: {recoveryDelaySeconds: 1}}") +
             "---\n" +
             Workload("ledger", 2,
                      "{residency: {jurisdictions: [in]}, failover: {recoveryDelaySeconds: 1}}"));

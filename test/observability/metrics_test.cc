@@ -257,9 +257,12 @@ TEST(FleetMetricsTest, ReplicasPerRegionResidencyAndDrills) {
 
 TEST(WorkQueueMetricsTest, ClientGoFiguresOnTheInjectedClock) {
   FakeClock clock;
-  sync::WorkQueue queue(clock, sync::RateLimits{}, "metrics-test");
+  // Series live as long as the process: a fresh name per run (--gtest_repeat).
+  static int run = 0;
+  const std::string queue_name = "metrics-test-" + std::to_string(++run);
+  sync::WorkQueue queue(clock, sync::RateLimits{}, queue_name);
   auto text = [] { return observability::ExpositionText(); };
-  const std::map<std::string, std::string> name = {{"name", "metrics-test"}};
+  const std::map<std::string, std::string> name = {{"name", queue_name}};
   queue.Add("a");
   queue.Add("b");
   queue.Add("a");  // already waiting: counted as an add, not queued twice
