@@ -28,22 +28,27 @@ uint64_t KeyOf(const Classified& c) {
          (uint64_t{c.subresource} << 4) | c.scope;
 }
 
-// Splits "/a/b/c" into views (no allocation beyond the small vector).
-std::vector<std::string_view> Segments(std::string_view path) {
-  std::vector<std::string_view> out;
-  size_t i = 0;
-  while (i < path.size()) {
-    if (path[i] == '/') {
-      ++i;
-      continue;
+// "/a/b/c" as views, without allocating; segments past the 16th are dropped (no resource
+// path has that many).
+struct Segments {
+  std::array<std::string_view, 16> items;
+  size_t count = 0;
+  explicit Segments(std::string_view path) {
+    size_t i = 0;
+    while (i < path.size() && count < items.size()) {
+      if (path[i] == '/') {
+        ++i;
+        continue;
+      }
+      size_t end = path.find('/', i);
+      if (end == std::string_view::npos) end = path.size();
+      items[count++] = path.substr(i, end - i);
+      i = end;
     }
-    size_t end = path.find('/', i);
-    if (end == std::string_view::npos) end = path.size();
-    out.push_back(path.substr(i, end - i));
-    i = end;
   }
-  return out;
-}
+  size_t size() const { return count; }
+  std::string_view operator[](size_t i) const { return items[i]; }
+};
 
 int FindResource(const apimachinery::ResourceRegistry& registry, std::string_view group,
                  std::string_view version, std::string_view plural) {
@@ -61,7 +66,7 @@ Classified Classify(const apimachinery::ResourceRegistry& registry, std::string_
                     std::string_view content_type) {
   Classified c;
   c.mutating = method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
-  std::vector<std::string_view> segs = Segments(path);
+  const Segments segs(path);
   std::string_view group, version;
   size_t at = 0;
   if (segs.size() >= 2 && segs[0] == "api") {
@@ -185,34 +190,25 @@ std::map<std::string, std::string> RequestMetrics::LabelsOf(uint64_t key) const 
   return WithExtra(std::move(labels));
 }
 
-prometheus::Counter& RequestMetrics::Total(uint64_t key, int code) {
+RequestMetrics::Series RequestMetrics::SeriesFor(uint64_t key, int code) {
   const uint64_t full = (key << 12) | static_cast<uint64_t>(code & 0xfff);
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
-    auto it = totals_.find(full);
-    if (it != totals_.end()) return *it->second;
+    auto it = series_.find(full);
+    if (it != series_.end()) return it->second;
   }
+  // First request of its kind: build the labels and create the series (rare).
   std::map<std::string, std::string> labels = LabelsOf(key);
-  labels["code"] = std::to_string(code);
-  std::unique_lock<std::shared_mutex> lock(mu_);
-  prometheus::Counter*& counter = totals_[full];
-  if (counter == nullptr) counter = &total_family_.Add(labels);
-  return *counter;
-}
-
-prometheus::Histogram& RequestMetrics::Duration(uint64_t key) {
-  {
-    std::shared_lock<std::shared_mutex> lock(mu_);
-    auto it = durations_.find(key);
-    if (it != durations_.end()) return *it->second;
-  }
-  std::map<std::string, std::string> labels = LabelsOf(key);
+  std::map<std::string, std::string> with_code = labels;
+  with_code["code"] = std::to_string(code);
   std::unique_lock<std::shared_mutex> lock(mu_);
   prometheus::Histogram*& histogram = durations_[key];
   if (histogram == nullptr) {
     histogram = &duration_family_.Add(labels, ApiserverRequestDurationBuckets());
   }
-  return *histogram;
+  Series& series = series_[full];
+  if (series.total == nullptr) series = {&total_family_.Add(with_code), histogram};
+  return series;
 }
 
 void RequestMetrics::Observe(const rest::RestRequest& request, int code, Timestamp received) {
@@ -226,11 +222,11 @@ void RequestMetrics::Observe(const rest::RestRequest& request, int code, Timesta
   Classified c =
       Classify(registry_, request.method, path, query == request.query.end() ? "" : query->second,
                content_type == request.headers.end() ? "" : std::string_view(content_type->second));
-  const uint64_t key = KeyOf(c);
-  Total(key, code).Increment();
+  const Series series = SeriesFor(KeyOf(c), code);
+  series.total->Increment();
   if (!c.watch) {
     const double seconds = std::chrono::duration<double>(clock_.Now() - received).count();
-    Duration(key).Observe(seconds < 0 ? 0 : seconds);
+    series.duration->Observe(seconds < 0 ? 0 : seconds);
   }
 }
 
@@ -241,8 +237,9 @@ rest::RestObserver RequestMetrics::Observer() {
 
 rest::RestFilter RequestMetrics::Filter() {
   return [this](rest::RestRequest& request) -> Status {
-    const std::string watch = request.Query("watch");
-    if (watch == "true" || watch == "1" || request.path.find("/watch/") != std::string::npos) {
+    auto watch = request.query.find("watch");
+    if ((watch != request.query.end() && (watch->second == "true" || watch->second == "1")) ||
+        request.path.find("/watch/") != std::string::npos) {
       return Status::Ok();  // long-running: not in the max-in-flight figures
     }
     const bool mutating = request.method == "POST" || request.method == "PUT" ||

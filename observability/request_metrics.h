@@ -12,8 +12,9 @@
 //
 // Hooks: Observer() sees each response (RestHandler::SetObserver, or Chain it before the
 // audit stage); Filter() must run first among the filters so that it counts requests other
-// filters refuse too. The hot path parses the path into views, finds the resource in a
-// sorted table and the series in a hash map under a shared lock; series are created once.
+// filters refuse too. The hot path parses the path into views (no allocation), finds the
+// resource in the registry's table and both series in one hash map under a shared lock;
+// series are created once.
 //
 // Thread-safety: thread-safe. The registry and the handler must outlive this object.
 #pragma once
@@ -74,8 +75,13 @@ class RequestMetrics {
                                                 apimachinery::rest::RestObserver second);
 
  private:
-  prometheus::Counter& Total(uint64_t key, int code);
-  prometheus::Histogram& Duration(uint64_t key);
+  struct Series {
+    prometheus::Counter* total = nullptr;
+    prometheus::Histogram* duration = nullptr;  // shared by every code
+  };
+  // The series of a request key (KeyOf) and code: one lookup under the shared lock; created
+  // on first use.
+  Series SeriesFor(uint64_t key, int code);
   std::map<std::string, std::string> LabelsOf(uint64_t key) const;
   std::map<std::string, std::string> WithExtra(std::map<std::string, std::string> labels) const;
 
@@ -87,9 +93,9 @@ class RequestMetrics {
   prometheus::Family<prometheus::Histogram>& duration_family_;
   prometheus::Gauge& inflight_read_;
   prometheus::Gauge& inflight_mutating_;
-  mutable std::shared_mutex mu_;  // guards the two maps
-  std::unordered_map<uint64_t, prometheus::Counter*> totals_;
-  std::unordered_map<uint64_t, prometheus::Histogram*> durations_;
+  mutable std::shared_mutex mu_;                                    // guards the two maps
+  std::unordered_map<uint64_t, Series> series_;                     // by key and code
+  std::unordered_map<uint64_t, prometheus::Histogram*> durations_;  // by key
 };
 
 }  // namespace meridian::observability
