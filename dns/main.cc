@@ -3,6 +3,8 @@
 //   meridian-dns --config zones.yaml --listen 127.0.0.1:5353 [--threads 2] [--rrl-rate 0]
 //   meridian-dns --config zones.yaml --check      # validate only; errors as FILE:LINE:COL: field:
 //   why
+//   --metrics-listen 127.0.0.1:9153 serves Prometheus /metrics over HTTP (observability/); off
+//   unless given. Prints "meridian-dns metrics on http://HOST:PORT/metrics" once serving.
 //
 // Prints "meridian-dns listening on ADDRESS:PORT (udp+tcp)" once serving (with the chosen port
 // when PORT is 0). SIGHUP reloads the file: a good file is published atomically and
@@ -14,8 +16,10 @@
 #include <iostream>
 
 #include "common/clock.h"
+#include "dns/query_metrics.h"
 #include "dns/server.h"
 #include "dns/static_zone.h"
+#include "observability/metrics_server.h"
 
 namespace {
 
@@ -69,6 +73,12 @@ int main(int argc, char** argv) {
   app.add_option("--tcp-idle-under-pressure-ms", pressure_idle_ms,
                  "idle timeout once a worker holds more than half its TCP connections")
       ->check(CLI::Range(1, 3600000));
+  // Off unless given (a fixed default port would collide between instances on one host); the
+  // exposition has no authentication, so give a loopback or scrape-network address.
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "HOST:PORT serving Prometheus /metrics over HTTP, e.g. 127.0.0.1:9153 (port 0 "
+                 "picks one)");
   bool check_only = false;
   app.add_flag("--check", check_only, "only load and validate the config, then exit (0 if valid)");
   // Per client /24 (/56) over all names: high enough for a busy resolver, low enough that a
@@ -105,8 +115,22 @@ int main(int argc, char** argv) {
   const std::string shown = options.address.find(':') == std::string::npos
                                 ? options.address
                                 : "[" + options.address + "]";
+  std::unique_ptr<observability::CollectorRegistration> server_metrics =
+      dns::CollectServerCounters(**server);
+  std::unique_ptr<apimachinery::rest::HttpServer> metrics_server;
+  if (!metrics_listen.empty()) {
+    auto started = observability::StartMetricsServer(metrics_listen, "--metrics-listen");
+    if (!started.ok()) {
+      std::cerr << "meridian-dns: " << started.status().message() << "\n";
+      return started.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
+    }
+    metrics_server = std::move(started).value();
+  }
   std::cout << "meridian-dns listening on " << shown << ":" << (*server)->port() << " (udp+tcp)"
             << std::endl;
+  if (metrics_server) {
+    std::cout << "meridian-dns metrics on " << metrics_server->url() << "/metrics" << std::endl;
+  }
 
   stop.async_wait([&](const boost::system::error_code&, int) { signals_loop.stop(); });
   std::function<void()> wait_hup = [&] {
@@ -125,6 +149,7 @@ int main(int argc, char** argv) {
   };
   wait_hup();
   signals_loop.run();
+  if (metrics_server) metrics_server->Stop();
   (*server)->Stop();
   const auto& c = (*server)->counters();
   std::cout << "meridian-dns stopped: udp=" << c.udp_queries << " tcp=" << c.tcp_queries

@@ -32,6 +32,8 @@ PacketResult HandlePacket(std::span<const uint8_t> packet, const IpAddress& peer
     if (udp) limit = UdpLimit(*parsed);
   }
   if (slip) limit = 0;
+  if (!response.questions.empty()) result.qtype = static_cast<uint16_t>(response.questions[0].type);
+  result.rcode = static_cast<uint16_t>(response.header.rcode);
   result.truncated = SerializeMessage(response, limit, out);
   result.send = true;
   return result;

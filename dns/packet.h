@@ -20,6 +20,10 @@ struct PacketResult {
   bool send = false;
   bool formerr = false;
   bool truncated = false;
+  // What was answered, for the query metrics (when `send`): the first question's type (0
+  // for none) and the response code.
+  uint16_t qtype = 0;
+  uint16_t rcode = 0;
 };
 PacketResult HandlePacket(std::span<const uint8_t> packet, const IpAddress& peer, bool udp,
                           const Snapshot& snapshot, std::vector<uint8_t>* out, bool slip = false);

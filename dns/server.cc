@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "dns/answer.h"
+#include "dns/query_metrics.h"
 
 namespace meridian::dns {
 
@@ -203,6 +204,7 @@ class Server::Worker {
   }
 
   void Count(const PacketResult& r) {
+    if (r.send) CountResponse(r.qtype, r.rcode);
     if (!r.send) counters_.dropped_malformed.fetch_add(1, std::memory_order_relaxed);
     if (r.formerr) counters_.formerr.fetch_add(1, std::memory_order_relaxed);
     if (r.truncated) counters_.truncated.fetch_add(1, std::memory_order_relaxed);

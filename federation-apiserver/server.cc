@@ -24,6 +24,8 @@
 #include "federation-apiserver/openapi.h"
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
+#include "observability/metrics_server.h"
+#include "observability/request_metrics.h"
 
 namespace meridian::apiserver {
 
@@ -292,6 +294,14 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     server->authentication_ = AuthenticationFilter(std::move(authenticators));
     server->filters_.push_back(server->authentication_);
   }
+  // Request metrics (observability/request_metrics.h): counted from the first stage, so that
+  // refused requests count too. /metrics itself is a nonResourceURL behind authorization
+  // (kube's system:monitoring role, rbac/bootstrap.cc).
+  server->request_metrics_ =
+      std::make_unique<observability::RequestMetrics>(server->registry_, clock);
+  server->watchers_metrics_ = server->request_metrics_->CollectWatchers(*server->handler_);
+  server->filters_.insert(server->filters_.begin(), server->request_metrics_->Filter());
+  server->handler_->AddRoute("GET", "/metrics", observability::MetricsResponse);
   // Max in flight, once the user is known (429 TooManyRequests past a cap).
   server->filters_.push_back(InFlightFilter(std::make_shared<InFlightLimiter>(options.in_flight)));
   if (mode == rbac::AuthorizationMode::kRbac)
@@ -337,8 +347,9 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     log_options.batch_buffer_events = static_cast<size_t>(options.audit_log_batch_buffer_size);
     MERIDIAN_ASSIGN_OR_RETURN(server->audit_log_, audit::AuditLog::Open(log_options, clock));
     server->audit_observer_ = audit::Observer(*server->audit_policy_, *server->audit_log_, clock);
-    server->handler_->SetObserver(server->audit_observer_);
   }
+  server->handler_->SetObserver(observability::RequestMetrics::Chain(
+      server->request_metrics_->Observer(), server->audit_observer_));
   // kubectl auth can-i.
   rbac::Authorizer* authz = server->authorizer_.get();
   server->handler_->AddRoute(
@@ -377,6 +388,7 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
 
 FederationApiServer::~FederationApiServer() {
   // The handler's watches reference the service and store: stop them first.
+  watchers_metrics_.reset();
   handler_.reset();
   authorizer_.reset();
   audit_log_.reset();

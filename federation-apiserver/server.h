@@ -30,6 +30,7 @@
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
 #include "federation-apiserver/storage_compactor.h"
+#include "observability/request_metrics.h"
 
 namespace meridian::apiserver {
 
@@ -125,6 +126,9 @@ class FederationApiServer {
   std::vector<apimachinery::rest::RestFilter> filters_;
   apimachinery::rest::RestFilter authentication_;
   apimachinery::rest::RestObserver audit_observer_;
+  // apiserver_request_* (observability/request_metrics.h); the handler's hooks use it.
+  std::unique_ptr<observability::RequestMetrics> request_metrics_;
+  std::unique_ptr<observability::CollectorRegistration> watchers_metrics_;  // reads handler_
   std::mutex regions_mu_;  // guards the two below
   int64_t regions_revision_ = -1;
   std::map<std::string, std::string> regions_;

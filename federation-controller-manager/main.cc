@@ -34,6 +34,7 @@
 #include "apimachinery/leader_election.h"
 #include "federation-apiserver/controller_manager.h"
 #include "federation-apiserver/server.h"
+#include "observability/metrics_server.h"
 
 namespace {
 
@@ -150,6 +151,12 @@ int main(int argc, char** argv) {
   app.add_option("--http-threads", http_threads, "Threads of cpprestsdk's client pool")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  // Off unless given; kube-controller-manager serves its metrics on 10257.
+  std::string metrics_listen;
+  app.add_option("--metrics-listen", metrics_listen,
+                 "HOST:PORT serving Prometheus /metrics over HTTP, e.g. 127.0.0.1:10257 "
+                 "(port 0 picks one; no authentication: give a loopback or scrape-network "
+                 "address)");
   std::string known;
   for (const auto* d : meridian::apiserver::RegisteredControllers()) {
     known += "\n  " + d->name + ": " + d->description;
@@ -207,6 +214,17 @@ int main(int argc, char** argv) {
   options.storage_compaction_interval = milliseconds(0);
   auto server = meridian::apiserver::FederationApiServer::Create(options, meridian::RealClock());
   if (!server.ok()) return Fail(server.status());
+
+  // Metrics are served by standbys too (leader or not: workqueue_* and the fleet gauges
+  // appear once this process leads).
+  std::unique_ptr<meridian::apimachinery::rest::HttpServer> metrics_server;
+  if (!metrics_listen.empty()) {
+    auto started = meridian::observability::StartMetricsServer(metrics_listen, "--metrics-listen");
+    if (!started.ok()) return Fail(started.status());
+    metrics_server = std::move(started).value();
+    std::cout << "federation-controller-manager metrics on " << metrics_server->url() << "/metrics"
+              << std::endl;
+  }
 
   meridian::apiserver::ControllerManager controller_manager;
   meridian::apiserver::ControllerContext controller_context{
@@ -288,5 +306,6 @@ int main(int argc, char** argv) {
   // Controllers first, then the lease: nobody may take over while they still write.
   controller_manager.StopAll();
   if (elector) elector->Stop(/*release=*/true);
+  if (metrics_server) metrics_server->Stop();
   return 0;
 }

@@ -10,6 +10,8 @@
 #include "membersim/field_validation.h"
 #include "membersim/internal/tcp_gate.h"
 #include "membersim/kube_resources.h"
+#include "observability/metrics_server.h"
+#include "observability/request_metrics.h"
 
 namespace meridian::membersim {
 
@@ -22,6 +24,8 @@ using apimachinery::rest::RestResponse;
 
 struct MembersimServer::ClusterHttp {
   SimulatedCluster* cluster = nullptr;
+  // apiserver_request_* of each handler below (declared first: the handlers' hooks use them).
+  std::vector<std::unique_ptr<observability::RequestMetrics>> metrics;
   std::unique_ptr<RestHandler> shared;     // base path /clusters/NAME
   std::unique_ptr<RestHandler> dedicated;  // base path "" (only with a port)
   std::unique_ptr<HttpServer> server;      // dedicated handler on an internal port
@@ -206,6 +210,12 @@ Status MembersimServer::Start() {
       ro.base_path = base;
       ro.version["gitVersion"] = "v1.32.0-membersim";  // same version the nodes' kubelets report
       auto h = std::make_unique<RestHandler>(c->service(), clock_, ro);
+      // Kubernetes' request metrics, labelled with the cluster (observability/).
+      auto& metrics = ch->metrics.emplace_back(std::make_unique<observability::RequestMetrics>(
+          c->service().registry(), clock_, base,
+          std::map<std::string, std::string>{{"cluster", name}}));
+      h->AddFilter(metrics->Filter());
+      h->SetObserver(metrics->Observer());
       h->AddRoute("GET", "/openapi/v2", ServeOpenApiV2);
       const std::string token = c->spec().token;
       const std::string base_path = base;
@@ -258,6 +268,7 @@ Status MembersimServer::Start() {
   for (auto& [name, ch] : clusters_) {
     MERIDIAN_RETURN_IF_ERROR(CheckTls(ch->cluster->spec(), TlsFor(ch->cluster->spec())));
   }
+  cluster_metrics_ = observability::RegisterCollector([this] { return ClusterFamilies(); });
   apimachinery::rest::HttpServerOptions shared_options;
   if (!options_.tls_cert_file.empty() || !options_.tls_key_file.empty()) {
     ClusterSpec shared_tls;  // the shared listener's TLS, checked like a cluster's
@@ -328,6 +339,25 @@ void MembersimServer::Stop() {
     if (ch->server) ch->server->Stop();
   }
   if (server_) server_->Stop();
+}
+
+std::vector<prometheus::MetricFamily> MembersimServer::ClusterFamilies() const {
+  prometheus::MetricFamily reachable = observability::GaugeFamily(
+      "membersim_cluster_reachable",
+      "1 when the simulated cluster's API answers, 0 while it is partitioned (hang or refuse).");
+  prometheus::MetricFamily failed = observability::GaugeFamily(
+      "membersim_cluster_failed_zones", "Zones of the simulated cluster that are failed.");
+  prometheus::MetricFamily latency = observability::GaugeFamily(
+      "membersim_cluster_injected_latency_seconds", "Latency injected into every API request.");
+  for (const auto& [name, ch] : clusters_) {
+    const SimulatedCluster& c = *ch->cluster;
+    const std::map<std::string, std::string> labels = {{"cluster", name},
+                                                       {"region", c.spec().region}};
+    observability::AddSample(reachable, labels, c.partition() == PartitionMode::kNone ? 1 : 0);
+    observability::AddSample(failed, labels, static_cast<double>(c.faults().failed_zones.size()));
+    observability::AddSample(latency, labels, std::chrono::duration<double>(c.latency()).count());
+  }
+  return {std::move(reachable), std::move(failed), std::move(latency)};
 }
 
 std::string MembersimServer::url() const { return server_ ? server_->url() : ""; }
@@ -416,6 +446,7 @@ RestResponse MembersimServer::RouteLocal(const RestRequest& request) {
     return AdminResponseToRest(HandleAdmin(sim_, request.method, path, request.body));
   }
   if (path == "/healthz" || path == "/readyz" || path == "/livez") return RestResponse::Text(200, "ok");
+  if (path == "/metrics") return observability::MetricsResponse(request);
   if (path == "/" || path.empty()) {
     nlohmann::json clusters = nlohmann::json::array();
     for (const auto& [name, ch] : clusters_) {

@@ -46,6 +46,7 @@
 #include "apimachinery/rest/rest_handler.h"
 #include "membersim/internal/parked_requests.h"
 #include "membersim/simulator.h"
+#include "observability/metrics.h"
 
 namespace meridian::membersim {
 
@@ -89,11 +90,14 @@ class MembersimServer {
              bool delayed);
   void OnPartitionChange(SimulatedCluster& c);
   Status OpenDedicated(ClusterHttp& ch);
+  // membersim_cluster_* (reachable, failed zones, injected latency), read when scraped.
+  std::vector<prometheus::MetricFamily> ClusterFamilies() const;
 
   Simulator& sim_;
   const Clock& clock_;
   Options options_;
   std::map<std::string, std::unique_ptr<ClusterHttp>> clusters_;
+  std::unique_ptr<observability::CollectorRegistration> cluster_metrics_;  // reads clusters_
   std::unique_ptr<apimachinery::rest::HttpServer> server_;
   internal::ParkedRequests parked_;
   std::atomic<bool> stopping_{false};

@@ -8,8 +8,9 @@
 #include "api/codec.h"
 #include "api/conditions.h"
 #include "api/typed_list.h"
-#include "scheduling/placement_events.h"
 #include "apimachinery/change_watch.h"
+#include "observability/metrics.h"
+#include "scheduling/placement_events.h"
 
 namespace meridian::scheduling {
 namespace {
@@ -257,7 +258,19 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   const api::FederatedWorkload& before = with_released ? *with_released : workload;
   placement::Workload w = EngineWorkload(before, policies, world);
   // every_eligible: the explanation names every cluster, including those that get nothing.
+  // The decision's cost on this host (observability/metrics.h): a real steady clock, since
+  // what is measured is CPU time, not simulated time.
+  static prometheus::Histogram& decision_seconds =
+      prometheus::BuildHistogram()
+          .Name("meridian_placement_decision_duration_seconds")
+          .Help("Time the placement engine took to place one FederatedWorkload.")
+          .Register(observability::Registry())
+          .Add({}, prometheus::Histogram::BucketBoundaries{0.00001, 0.00005, 0.0001, 0.0005, 0.001,
+                                                           0.005, 0.01, 0.05, 0.1, 0.5, 1});
+  const auto started = std::chrono::steady_clock::now();
   placement::Result r = engine.Place(w, now, used_by_others, /*every_eligible=*/true);
+  decision_seconds.Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   if (recheck_after) {
     *recheck_after = r.recheck_after;
     if (retention_recheck && (!*recheck_after || *retention_recheck < **recheck_after)) {
@@ -359,7 +372,18 @@ void PlacementController::RecordPlacementEvents(const api::FederatedWorkload& be
   if (events.empty()) return;
   apimachinery::ObjectReference ref{api::kApiVersion,     "FederatedWorkload", before.metadata.ns,
                                     before.metadata.name, before.metadata.uid, ""};
-  for (const PlacementEvent& e : events) events_->Record(ref, e.type, e.reason, e.message);
+  // meridian_placement_events_total{reason}: Placed, Rescheduled, Overflowed (the overflow
+  // events), Returned, Retained, FailedPlacement — a bounded set (placement_events.h).
+  static auto& by_reason = prometheus::BuildCounter()
+                               .Name("meridian_placement_events_total")
+                               .Help(
+                                   "Placement events recorded, by reason (Overflowed: replicas "
+                                   "moved to overflow clusters).")
+                               .Register(observability::Registry());
+  for (const PlacementEvent& e : events) {
+    events_->Record(ref, e.type, e.reason, e.message);
+    by_reason.Add({{"reason", e.reason}}).Increment();
+  }
 }
 
 PlacementController::~PlacementController() { Stop(); }

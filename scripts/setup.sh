@@ -11,8 +11,10 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcpprest-dev libyaml-cpp-dev libboost-dev libboost-system-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcli11-dev libsqlite3-dev libssl-dev
+  prometheus-cpp-dev  # /metrics (observability/): only its core library is linked
   # tests and benches
   libgtest-dev libgmock-dev libbenchmark-dev clang libfuzzer-14-dev
+  prometheus  # promtool: the metrics tests check the exposition and examples/monitoring's rules
   bind9-dnsutils dnsperf nsd sqlite3 curl python3 procps
   libexpat1-dev  # the drill SVG chart is checked for well-formed XML
   tzdata  # game days read IANA time zones from /usr/share/zoneinfo

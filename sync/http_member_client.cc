@@ -1,24 +1,24 @@
 #include "sync/http_member_client.h"
 
+#include <cpprest/http_client.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <pplx/threadpool.h>
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <future>
 #include <map>
 #include <thread>
 #include <utility>
 #include <vector>
 
-#include <boost/asio/ssl.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <cpprest/http_client.h>
-#include <pplx/threadpool.h>
-
 #include "common/json_parse.h"
+#include "observability/metrics.h"
 #include "sync/internal/kube_wire.h"
 
 namespace meridian::sync {
@@ -209,7 +209,19 @@ struct HttpMemberClient::Transport {
       }
     };
     auto state = std::make_shared<CallState>();
-    state->done = std::move(done);
+    // client-go's rest_client_* metrics (observability/metrics.h), per member host (and
+    // path prefix: membersim serves many members on one host:port).
+    const size_t scheme_end = url.origin.find("://");
+    std::string host =
+        (scheme_end == std::string::npos ? url.origin : url.origin.substr(scheme_end + 3)) +
+        url.base_path;
+    state->done = [done = std::move(done), host = std::move(host), method = req.method(),
+                   start = std::chrono::steady_clock::now()](StatusOr<HttpResult> r) {
+      observability::ObserveRestClientRequest(
+          host, method, r.ok() ? r->code : -1,
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+      done(std::move(r));
+    };
     const std::string prefix = Prefix(what);
     const int64_t ms = deadline.count();
     state->timer.expires_after(deadline);

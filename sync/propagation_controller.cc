@@ -101,7 +101,7 @@ int64_t ReadyReplicas(const json& live, const json& rendered, int64_t placed) {
 
 struct PropagationController::Member {
   Member(std::string n, const Clock& clock, RateLimits limits)
-      : name(std::move(n)), queue(clock, limits) {}
+      : name(std::move(n)), queue(clock, limits, "propagation/" + name) {}
   ~Member() {
     // Stop the watches before the cache and queue their callbacks touch go away.
     std::map<GroupVersionResource, std::unique_ptr<MemberWatch>> w;

@@ -31,14 +31,21 @@ Duration TokenBucket::Reserve(Timestamp now) {
   return Duration(static_cast<int64_t>(std::ceil(-tokens_ / qps_ * 1000.0)));
 }
 
-WorkQueue::WorkQueue(const Clock& clock, RateLimits limits)
+WorkQueue::WorkQueue(const Clock& clock, RateLimits limits, const std::string& metrics_name)
     : clock_(clock),
       backoff_(limits),
       bucket_(limits.qps, limits.burst, clock.Now()),
-      bucket_enabled_(limits.qps > 0) {}
+      bucket_enabled_(limits.qps > 0) {
+  if (!metrics_name.empty()) metrics_ = observability::WorkQueueMetrics::For(metrics_name);
+}
+
+namespace {
+double Seconds(Duration d) { return std::max(0.0, std::chrono::duration<double>(d).count()); }
+}  // namespace
 
 void WorkQueue::AddLocked(const std::string& key, Timestamp due) {
   if (shut_down_) return;
+  if (metrics_) metrics_->adds->Increment();
   if (processing_.count(key)) {
     auto [it, inserted] = readd_.emplace(key, due);
     if (!inserted) it->second = std::min(it->second, due);
@@ -53,6 +60,7 @@ void WorkQueue::AddLocked(const std::string& key, Timestamp due) {
     waiting_.emplace(key, due);
   }
   by_due_.insert({due, key});
+  if (metrics_) metrics_->depth->Set(static_cast<double>(waiting_.size()));
   cv_.notify_one();
 }
 
@@ -70,6 +78,7 @@ Duration WorkQueue::AddRateLimited(const std::string& key) {
   std::lock_guard lock(mu_);
   const Timestamp now = clock_.Now();
   Duration delay = backoff_.Next(key);
+  if (metrics_) metrics_->retries->Increment();
   if (bucket_enabled_) delay = std::max(delay, bucket_.Reserve(now));
   AddLocked(key, now + delay);
   return delay;
@@ -87,10 +96,14 @@ int WorkQueue::NumRequeues(const std::string& key) const {
 
 std::optional<std::string> WorkQueue::PopDueLocked(Timestamp now) {
   if (shut_down_ || by_due_.empty() || by_due_.begin()->first > now) return std::nullopt;
-  std::string key = by_due_.begin()->second;
+  auto [due, key] = *by_due_.begin();
   by_due_.erase(by_due_.begin());
   waiting_.erase(key);
-  processing_.insert(key);
+  processing_.emplace(key, now);
+  if (metrics_) {
+    metrics_->depth->Set(static_cast<double>(waiting_.size()));
+    metrics_->queue_duration->Observe(Seconds(std::chrono::duration_cast<Duration>(now - due)));
+  }
   return key;
 }
 
@@ -116,7 +129,14 @@ std::optional<std::string> WorkQueue::Get(Duration max_wait) {
 
 void WorkQueue::Done(const std::string& key) {
   std::lock_guard lock(mu_);
-  processing_.erase(key);
+  auto started = processing_.find(key);
+  if (started != processing_.end()) {
+    if (metrics_) {
+      metrics_->work_duration->Observe(
+          Seconds(std::chrono::duration_cast<Duration>(clock_.Now() - started->second)));
+    }
+    processing_.erase(started);
+  }
   auto it = readd_.find(key);
   if (it == readd_.end()) return;
   const Timestamp due = it->second;

@@ -9,6 +9,9 @@
 //     Forget resets the key's backoff after a success.
 // All due times come from the injected Clock, so backoff is tested by advancing a FakeClock
 // and calling TryGet (no sleeping).
+// With a metrics name it reports client-go's workqueue_* metrics under name=NAME
+// (observability/metrics.h): depth, adds, retries (AddRateLimited), queue duration (due time
+// to Get) and work duration (Get to Done), measured with the same clock.
 //
 // Thread-safety: every method is thread-safe. Get blocks; the others do not.
 #pragma once
@@ -23,6 +26,7 @@
 #include <string>
 
 #include "common/clock.h"
+#include "observability/metrics.h"
 
 namespace meridian::sync {
 
@@ -68,7 +72,8 @@ class TokenBucket {
 
 class WorkQueue {
  public:
-  WorkQueue(const Clock& clock, RateLimits limits);
+  // `metrics_name` "": no metrics. Two queues should not share a name (depth is per name).
+  WorkQueue(const Clock& clock, RateLimits limits, const std::string& metrics_name = "");
   WorkQueue(const WorkQueue&) = delete;
   WorkQueue& operator=(const WorkQueue&) = delete;
 
@@ -108,9 +113,10 @@ class WorkQueue {
   bool bucket_enabled_;
   std::map<std::string, Timestamp> waiting_;          // key -> due time
   std::set<std::pair<Timestamp, std::string>> by_due_;  // the same, ordered by due time
-  std::set<std::string> processing_;
+  std::map<std::string, Timestamp> processing_;         // key -> when Get handed it out
   std::map<std::string, Timestamp> readd_;  // added while processing: due time once Done
   bool shut_down_ = false;
+  std::optional<observability::WorkQueueMetrics> metrics_;
 };
 
 }  // namespace meridian::sync

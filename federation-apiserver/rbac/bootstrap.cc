@@ -89,6 +89,13 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
       Binding("system:public-info-viewer", "system:public-info-viewer", "system:authenticated"));
   binding(Binding("system:public-info-viewer:unauthenticated", "system:public-info-viewer",
                   "system:unauthenticated"));
+  // As kube's: Prometheus scrapes /metrics as a member of group system:monitoring (a token or
+  // client certificate with that group); cluster-admin may read it too.
+  role(ClusterRole(
+      "system:monitoring",
+      json::array({UrlRule({"get"}, {"/metrics", "/metrics/slis", "/healthz", "/healthz/*",
+                                     "/livez", "/livez/*", "/readyz", "/readyz/*"})})));
+  binding(Binding("system:monitoring", "system:monitoring", "system:monitoring"));
   // As kube's: every authenticated user may ask what it may do (kubectl auth can-i) and who
   // it is (kubectl auth whoami).
   role(ClusterRole("system:basic-user",

@@ -1,0 +1,275 @@
+#include "observability/request_metrics.h"
+
+#include <array>
+#include <mutex>
+
+namespace meridian::observability {
+namespace {
+
+namespace rest = apimachinery::rest;
+
+constexpr std::array<const char*, 9> kVerbs = {"GET",   "LIST",  "WATCH",  "POST", "PUT",
+                                               "PATCH", "APPLY", "DELETE", "OTHER"};
+constexpr std::array<const char*, 3> kSubresources = {"", "status", "scale"};
+constexpr std::array<const char*, 4> kScopes = {"", "resource", "namespace", "cluster"};
+
+// A request reduced to small indices: the series key, without building a string.
+struct Classified {
+  uint32_t verb = 8;
+  int32_t resource = -1;  // index into registry.All()
+  uint32_t subresource = 0;
+  uint32_t scope = 0;
+  bool watch = false;
+  bool mutating = false;
+};
+
+uint64_t KeyOf(const Classified& c) {
+  return (uint64_t{c.verb} << 40) | (uint64_t(uint32_t(c.resource + 1)) << 8) |
+         (uint64_t{c.subresource} << 4) | c.scope;
+}
+
+// "/a/b/c" as views, without allocating; segments past the 16th are dropped (no resource
+// path has that many).
+struct Segments {
+  std::array<std::string_view, 16> items;
+  size_t count = 0;
+  explicit Segments(std::string_view path) {
+    size_t i = 0;
+    while (i < path.size() && count < items.size()) {
+      if (path[i] == '/') {
+        ++i;
+        continue;
+      }
+      size_t end = path.find('/', i);
+      if (end == std::string_view::npos) end = path.size();
+      items[count++] = path.substr(i, end - i);
+      i = end;
+    }
+  }
+  size_t size() const { return count; }
+  std::string_view operator[](size_t i) const { return items[i]; }
+};
+
+int FindResource(const apimachinery::ResourceRegistry& registry, std::string_view group,
+                 std::string_view version, std::string_view plural) {
+  const std::vector<apimachinery::ResourceInfo>& all = registry.All();
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (all[i].plural == plural && all[i].group == group && all[i].version == version) {
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+Classified Classify(const apimachinery::ResourceRegistry& registry, std::string_view method,
+                    std::string_view path, std::string_view watch_param,
+                    std::string_view content_type) {
+  Classified c;
+  c.mutating = method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
+  const Segments segs(path);
+  std::string_view group, version;
+  size_t at = 0;
+  if (segs.size() >= 2 && segs[0] == "api") {
+    version = segs[1];
+    at = 2;
+  } else if (segs.size() >= 3 && segs[0] == "apis") {
+    group = segs[1];
+    version = segs[2];
+    at = 3;
+  }
+  bool watch = watch_param == "true" || watch_param == "1";
+  bool has_name = false;
+  if (at > 0 && at < segs.size()) {
+    if (segs[at] == "watch") {
+      watch = true;
+      ++at;
+    }
+    bool namespaced = false;
+    if (segs.size() >= at + 3 && segs[at] == "namespaces" &&
+        FindResource(registry, group, version, segs[at + 2]) >= 0) {
+      namespaced = true;
+      at += 2;
+    }
+    if (at < segs.size()) {
+      c.resource = FindResource(registry, group, version, segs[at]);
+      has_name = at + 1 < segs.size();
+      if (at + 2 < segs.size()) {
+        if (segs[at + 2] == "status") c.subresource = 1;
+        if (segs[at + 2] == "scale") c.subresource = 2;
+      }
+      c.scope = has_name ? 1 : namespaced ? 2 : 3;
+    }
+  }
+  if (method == "GET" || method == "HEAD") {
+    c.watch = watch && c.resource >= 0;
+    c.verb = c.watch ? 2 : (c.resource >= 0 && !has_name) ? 1 : 0;
+  } else if (method == "POST") {
+    c.verb = 3;
+  } else if (method == "PUT") {
+    c.verb = 4;
+  } else if (method == "PATCH") {
+    c.verb = content_type.find("apply-patch") != std::string_view::npos ? 6 : 5;
+  } else if (method == "DELETE") {
+    c.verb = 7;
+  }
+  if (c.resource < 0) c.subresource = c.scope = 0;
+  return c;
+}
+
+}  // namespace
+
+RequestLabels LabelRequest(const apimachinery::ResourceRegistry& registry,
+                           const std::string& method, const std::string& path,
+                           const std::string& watch_param, const std::string& content_type) {
+  Classified c = Classify(registry, method, path, watch_param, content_type);
+  RequestLabels out;
+  out.verb = kVerbs[c.verb];
+  if (c.resource >= 0) {
+    const apimachinery::ResourceInfo& info = registry.All()[c.resource];
+    out.group = info.group;
+    out.version = info.version;
+    out.resource = info.plural;
+  }
+  out.subresource = kSubresources[c.subresource];
+  out.scope = kScopes[c.scope];
+  return out;
+}
+
+RequestMetrics::RequestMetrics(const apimachinery::ResourceRegistry& registry, const Clock& clock,
+                               std::string base_path,
+                               std::map<std::string, std::string> extra_labels)
+    : registry_(registry),
+      clock_(clock),
+      base_path_(std::move(base_path)),
+      extra_labels_(std::move(extra_labels)),
+      total_family_(prometheus::BuildCounter()
+                        .Name("apiserver_request_total")
+                        .Help("Counter of apiserver requests broken out for each verb, group, "
+                              "version, resource, scope, component, and HTTP response code.")
+                        .Register(Registry())),
+      duration_family_(prometheus::BuildHistogram()
+                           .Name("apiserver_request_duration_seconds")
+                           .Help("Response latency distribution in seconds for each verb, group, "
+                                 "version, resource, subresource, scope and component.")
+                           .Register(Registry())),
+      inflight_read_(prometheus::BuildGauge()
+                         .Name("apiserver_current_inflight_requests")
+                         .Help("Maximal number of currently used inflight request limit of this "
+                               "apiserver per request kind in last second.")
+                         .Register(Registry())
+                         .Add(WithExtra({{"request_kind", "readOnly"}}))),
+      inflight_mutating_(prometheus::BuildGauge()
+                             .Name("apiserver_current_inflight_requests")
+                             .Help("Maximal number of currently used inflight request limit of "
+                                   "this apiserver per request kind in last second.")
+                             .Register(Registry())
+                             .Add(WithExtra({{"request_kind", "mutating"}}))) {}
+
+std::map<std::string, std::string> RequestMetrics::WithExtra(
+    std::map<std::string, std::string> labels) const {
+  for (const auto& [k, v] : extra_labels_) labels[k] = v;
+  return labels;
+}
+
+std::map<std::string, std::string> RequestMetrics::LabelsOf(uint64_t key) const {
+  const uint32_t verb = static_cast<uint32_t>(key >> 40);
+  const int resource = static_cast<int>((key >> 8) & 0xffffffff) - 1;
+  std::map<std::string, std::string> labels = {{"verb", kVerbs[verb]},
+                                               {"group", ""},
+                                               {"version", ""},
+                                               {"resource", ""},
+                                               {"subresource", kSubresources[(key >> 4) & 0xf]},
+                                               {"scope", kScopes[key & 0xf]},
+                                               {"component", "apiserver"}};
+  if (resource >= 0) {
+    const apimachinery::ResourceInfo& info = registry_.All()[resource];
+    labels["group"] = info.group;
+    labels["version"] = info.version;
+    labels["resource"] = info.plural;
+  }
+  return WithExtra(std::move(labels));
+}
+
+RequestMetrics::Series RequestMetrics::SeriesFor(uint64_t key, int code) {
+  const uint64_t full = (key << 12) | static_cast<uint64_t>(code & 0xfff);
+  {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = series_.find(full);
+    if (it != series_.end()) return it->second;
+  }
+  // First request of its kind: build the labels and create the series (rare).
+  std::map<std::string, std::string> labels = LabelsOf(key);
+  std::map<std::string, std::string> with_code = labels;
+  with_code["code"] = std::to_string(code);
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  prometheus::Histogram*& histogram = durations_[key];
+  if (histogram == nullptr) {
+    histogram = &duration_family_.Add(labels, ApiserverRequestDurationBuckets());
+  }
+  Series& series = series_[full];
+  if (series.total == nullptr) series = {&total_family_.Add(with_code), histogram};
+  return series;
+}
+
+void RequestMetrics::Observe(const rest::RestRequest& request, int code, Timestamp received) {
+  std::string_view path = request.path;
+  if (!base_path_.empty()) {
+    if (path.substr(0, base_path_.size()) != base_path_) return;
+    path.remove_prefix(base_path_.size());
+  }
+  auto query = request.query.find("watch");
+  auto content_type = request.headers.find("content-type");
+  Classified c =
+      Classify(registry_, request.method, path, query == request.query.end() ? "" : query->second,
+               content_type == request.headers.end() ? "" : std::string_view(content_type->second));
+  const Series series = SeriesFor(KeyOf(c), code);
+  series.total->Increment();
+  if (!c.watch) {
+    const double seconds = std::chrono::duration<double>(clock_.Now() - received).count();
+    series.duration->Observe(seconds < 0 ? 0 : seconds);
+  }
+}
+
+rest::RestObserver RequestMetrics::Observer() {
+  return [this](const rest::RestRequest& request, rest::RestResponse& response,
+                Timestamp received) { Observe(request, response.code, received); };
+}
+
+rest::RestFilter RequestMetrics::Filter() {
+  return [this](rest::RestRequest& request) -> Status {
+    auto watch = request.query.find("watch");
+    if ((watch != request.query.end() && (watch->second == "true" || watch->second == "1")) ||
+        request.path.find("/watch/") != std::string::npos) {
+      return Status::Ok();  // long-running: not in the max-in-flight figures
+    }
+    const bool mutating = request.method == "POST" || request.method == "PUT" ||
+                          request.method == "PATCH" || request.method == "DELETE";
+    prometheus::Gauge* gauge = mutating ? &inflight_mutating_ : &inflight_read_;
+    gauge->Increment();
+    request.holds.push_back(std::shared_ptr<void>(
+        gauge, [](void* g) { static_cast<prometheus::Gauge*>(g)->Decrement(); }));
+    return Status::Ok();
+  };
+}
+
+std::unique_ptr<CollectorRegistration> RequestMetrics::CollectWatchers(
+    const rest::RestHandler& handler) {
+  return RegisterCollector([this, &handler] {
+    prometheus::MetricFamily family =
+        GaugeFamily("apiserver_registered_watchers", "Number of currently registered watchers.");
+    AddSample(family, extra_labels_, static_cast<double>(handler.ActiveWatches()));
+    return std::vector<prometheus::MetricFamily>{std::move(family)};
+  });
+}
+
+rest::RestObserver RequestMetrics::Chain(rest::RestObserver first, rest::RestObserver second) {
+  if (!first) return second;
+  if (!second) return first;
+  return [first = std::move(first), second = std::move(second)](
+             const rest::RestRequest& request, rest::RestResponse& response, Timestamp received) {
+    first(request, response, received);
+    second(request, response, received);
+  };
+}
+
+}  // namespace meridian::observability

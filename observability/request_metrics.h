@@ -1,0 +1,101 @@
+// Kubernetes' API server request metrics for a RestHandler (apimachinery/rest/rest_handler.h),
+// under kube-apiserver's names so its dashboards and alerts read them:
+//   apiserver_request_total{verb,group,version,resource,subresource,scope,component,code}
+//   apiserver_request_duration_seconds{verb,group,version,resource,subresource,scope,component}
+//     (kube-apiserver's buckets; watches are left out, their duration is the watch's life)
+//   apiserver_current_inflight_requests{request_kind="readOnly"|"mutating"} (watches excluded,
+//     as from --max-requests-inflight)
+//   apiserver_registered_watchers (the handler's open watch streams, read when scraped)
+// Verbs are kube-apiserver's: GET, LIST, WATCH, POST, PUT, PATCH, APPLY, DELETE; a path
+// outside the registry counts with resource "" (so a client cannot grow the label set).
+// Extra labels (membersim: cluster=NAME) are added to every series.
+//
+// Hooks: Observer() sees each response (RestHandler::SetObserver, or Chain it before the
+// audit stage); Filter() must run first among the filters so that it counts requests other
+// filters refuse too. The hot path parses the path into views (no allocation), finds the
+// resource in the registry's table and both series in one hash map under a shared lock;
+// series are created once.
+//
+// Thread-safety: thread-safe. The registry and the handler must outlive this object.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "apimachinery/resource_registry.h"
+#include "apimachinery/rest/rest_handler.h"
+#include "common/clock.h"
+#include "observability/metrics.h"
+
+namespace meridian::observability {
+
+// What the metrics label a request with, from its method, path and query.
+struct RequestLabels {
+  std::string verb;   // GET LIST WATCH POST PUT PATCH APPLY DELETE, or the method
+  std::string group;  // "" for core and non-resource paths
+  std::string version;
+  std::string resource;     // a registered plural, or "" (non-resource or unknown)
+  std::string subresource;  // "status", "scale" or ""
+  std::string scope;        // "resource" (one object), "namespace", "cluster", or ""
+};
+
+// Pure: the labels of a request to `path` (relative to the handler's base path).
+RequestLabels LabelRequest(const apimachinery::ResourceRegistry& registry,
+                           const std::string& method, const std::string& path,
+                           const std::string& watch_param, const std::string& content_type);
+
+class RequestMetrics {
+ public:
+  RequestMetrics(const apimachinery::ResourceRegistry& registry, const Clock& clock,
+                 std::string base_path = "", std::map<std::string, std::string> extra_labels = {});
+  RequestMetrics(const RequestMetrics&) = delete;
+  RequestMetrics& operator=(const RequestMetrics&) = delete;
+
+  // Counts a response (total, duration).
+  void Observe(const apimachinery::rest::RestRequest& request, int code, Timestamp received);
+  apimachinery::rest::RestObserver Observer();
+  // Counts the request in flight until it is served (RestRequest::holds).
+  apimachinery::rest::RestFilter Filter();
+  // Reports `handler`'s open watches as apiserver_registered_watchers while the returned
+  // registration lives (destroy it before the handler).
+  std::unique_ptr<CollectorRegistration> CollectWatchers(
+      const apimachinery::rest::RestHandler& handler);
+
+  // `first` then `second` (either may be empty).
+  static apimachinery::rest::RestObserver Chain(apimachinery::rest::RestObserver first,
+                                                apimachinery::rest::RestObserver second);
+
+ private:
+  struct Series {
+    prometheus::Counter* total = nullptr;
+    prometheus::Histogram* duration = nullptr;  // shared by every code
+  };
+  // The series of a request key (KeyOf) and code: one lookup under the shared lock; created
+  // on first use.
+  Series SeriesFor(uint64_t key, int code);
+  std::map<std::string, std::string> LabelsOf(uint64_t key) const;
+  std::map<std::string, std::string> WithExtra(std::map<std::string, std::string> labels) const;
+
+  const apimachinery::ResourceRegistry& registry_;
+  const Clock& clock_;
+  const std::string base_path_;
+  const std::map<std::string, std::string> extra_labels_;
+  prometheus::Family<prometheus::Counter>& total_family_;
+  prometheus::Family<prometheus::Histogram>& duration_family_;
+  prometheus::Gauge& inflight_read_;
+  prometheus::Gauge& inflight_mutating_;
+  mutable std::shared_mutex mu_;                                    // guards the two maps
+  std::unordered_map<uint64_t, Series> series_;                     // by key and code
+  std::unordered_map<uint64_t, prometheus::Histogram*> durations_;  // by key
+};
+
+}  // namespace meridian::observability
