@@ -42,3 +42,17 @@ echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# etcd-server and prometheus are installed for their binaries (tests start their own on free
+# loopback ports); on a machine running systemd their packages also enable and start a
+# system service on fixed ports. Stop and disable those we just installed, never one that
+# was there before.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then
+  for p in "${missing[@]}"; do
+    case "$p" in
+      etcd-server) unit=etcd ;;
+      prometheus) unit=prometheus ;;
+      *) continue ;;
+    esac
+    $SUDO systemctl disable --now "$unit" >/dev/null 2>&1 || true
+  done
+fi
