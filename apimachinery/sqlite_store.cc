@@ -341,10 +341,9 @@ class SqliteStore final : public Store, public CompactableStore {
     return std::unique_ptr<Watch>(std::make_unique<SqliteWatch>(this, state));
   }
 
-  int64_t CurrentResourceVersion() override {
-    std::lock_guard lock(write_mu_);
-    return revision_;
-  }
+  // Without the write lock: a watch starting (TransformingStore::WatchFrom asks) must not wait
+  // behind a write's fsync. The value is stored once the write is committed.
+  int64_t CurrentResourceVersion() override { return revision_.load(); }
 
   void CancelWatch(const std::shared_ptr<WatchState>& state) {
     std::unique_lock lock(dispatch_mu_);
@@ -413,7 +412,7 @@ class SqliteStore final : public Store, public CompactableStore {
 
   Status CompactBefore(int64_t revision) override {
     std::lock_guard lock(write_mu_);
-    const int64_t new_oldest = std::min(revision, revision_);
+    const int64_t new_oldest = std::min(revision, revision_.load());
     if (new_oldest <= oldest_kept_) return Status::Ok();
     MERIDIAN_RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE"));
     Status st = DropEventsBeforeLocked(new_oldest);
@@ -516,9 +515,9 @@ class SqliteStore final : public Store, public CompactableStore {
 
   const SqliteStoreOptions options_;
 
-  std::mutex write_mu_;  // guards writer_, revision_, oldest_kept_
+  std::mutex write_mu_;  // guards writer_, oldest_kept_, and writes of revision_
   sqlite3* writer_;
-  int64_t revision_;
+  std::atomic<int64_t> revision_;  // read without the lock by CurrentResourceVersion
   int64_t oldest_kept_;
 
   std::mutex pool_mu_;  // guards readers_

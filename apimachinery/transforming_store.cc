@@ -1,5 +1,8 @@
 #include "apimachinery/transforming_store.h"
 
+#include <array>
+#include <memory>
+#include <mutex>
 #include <utility>
 
 namespace meridian::apimachinery {
@@ -52,7 +55,39 @@ void Redact(json& object) {
   }
 }
 
-class TransformingStore;
+// The decoded objects of the last few events, shared by the watches of one store: the inner
+// store hands every watch the same stored object for one event, so it is decrypted, parsed
+// and (for deletes) redacted once rather than once per watch, and every watch gets the same
+// decoded object (which lets the REST layer serialize it once too). Keyed by the stored
+// object's address, held alive by the entry so that the address cannot be reused meanwhile.
+class DecodedEvents {
+ public:
+  template <class DecodeFn>
+  std::shared_ptr<const json> Get(const std::shared_ptr<const json>& stored, bool redacted,
+                                  DecodeFn decode) {
+    {
+      std::lock_guard lock(mu_);
+      for (const Entry& e : entries_) {
+        if (e.stored == stored && e.redacted == redacted) return e.decoded;
+      }
+    }
+    auto decoded = std::make_shared<const json>(decode());  // outside the lock
+    std::lock_guard lock(mu_);
+    entries_[next_] = Entry{stored, redacted, decoded};
+    next_ = (next_ + 1) % entries_.size();
+    return decoded;
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const json> stored;
+    bool redacted = false;
+    std::shared_ptr<const json> decoded;
+  };
+  std::mutex mu_;  // guards entries_, next_
+  std::array<Entry, 8> entries_;
+  size_t next_ = 0;
+};
 
 class TransformingStore final : public Store {
  public:
@@ -123,16 +158,23 @@ class TransformingStore final : public Store {
     }
     return inner_->WatchFrom(
         type, ns, selector, from,
-        [chain, current, listed_at, callback = std::move(callback)](const WatchEvent& e) {
-          StatusOr<json> plain = Decode(*chain, e.key, *e.object);
-          json object = plain.ok() ? std::move(plain).value() : Shell(e.key, *e.object);
+        [chain, current, listed_at, decoded = decoded_,
+         callback = std::move(callback)](const WatchEvent& e) {
           bool superseded = false;
           if (e.resource_version <= listed_at) {
             auto it = current->find({e.key.ns, e.key.name});
             superseded = it == current->end() || it->second != e.resource_version;
           }
-          if (e.type == WatchEventType::kDeleted || superseded) Redact(object);
-          WatchEvent out{e.type, e.key, std::make_shared<const json>(std::move(object)),
+          const bool redact = e.type == WatchEventType::kDeleted || superseded;
+          WatchEvent out{e.type, e.key,
+                         decoded->Get(e.object, redact,
+                                      [&] {
+                                        StatusOr<json> plain = Decode(*chain, e.key, *e.object);
+                                        json object = plain.ok() ? std::move(plain).value()
+                                                                 : Shell(e.key, *e.object);
+                                        if (redact) Redact(object);
+                                        return object;
+                                      }),
                          e.resource_version};
           callback(out);
         });
@@ -216,6 +258,7 @@ class TransformingStore final : public Store {
 
   std::unique_ptr<Store> inner_;
   const std::map<ResourceType, ProviderChain> chains_;
+  const std::shared_ptr<DecodedEvents> decoded_ = std::make_shared<DecodedEvents>();
 };
 
 }  // namespace

@@ -119,6 +119,19 @@ std::string ChunkFrame(const std::string& data) {
   return out;
 }
 
+// One queued piece of a watch response: `head` (a whole framed chunk, or only the chunk-size
+// line of `body`), then `body` and the chunk's closing CRLF when there is a body. The body is
+// shared, not copied: one event's bytes serve every watch that sends them.
+struct Frame {
+  std::string head;
+  std::shared_ptr<const std::string> body;
+  int64_t size() const {
+    return static_cast<int64_t>(head.size()) + (body ? static_cast<int64_t>(body->size()) + 2 : 0);
+  }
+};
+
+constexpr char kCrLf[] = "\r\n";
+
 // What all watch responses of one server leave unread, in bytes (queued in the server, not
 // yet taken by the kernel).
 struct BacklogBudget {
@@ -161,13 +174,21 @@ class StreamSink final : public WatchSink {
   ~StreamSink() override { Account(-queued_); }
 
   bool Write(const std::string& chunk) override {
+    return WriteShared(std::make_shared<const std::string>(chunk));
+  }
+
+  // Queues the chunk without copying it; the budgets are checked before anything is queued.
+  // Never blocks on the socket: the connection's strand writes what is queued.
+  bool WriteShared(std::shared_ptr<const std::string> chunk) override {
     bool wake = false;
     {
       std::lock_guard lock(mu_);
       if (closed_) return false;
-      if (chunk.empty()) return true;  // an empty chunk would end the response
-      std::string frame = ChunkFrame(chunk);
-      const int64_t size = static_cast<int64_t>(frame.size());
+      if (!chunk || chunk->empty()) return true;  // an empty chunk would end the response
+      char size_line[32];
+      std::snprintf(size_line, sizeof(size_line), "%zx\r\n", chunk->size());
+      Frame frame{size_line, std::move(chunk)};
+      const int64_t size = frame.size();
       if (queued_ + size > max_backlog_) {
         ShedLocked("limit " + std::to_string(max_backlog_) + " bytes per watch");
       } else if (budget_->limit > 0 && budget_->total.load() + size > budget_->limit &&
@@ -176,9 +197,11 @@ class StreamSink final : public WatchSink {
                    std::to_string(budget_->limit) + " bytes");
       } else {
         Push(std::move(frame));
-        wake = !writing_;
       }
-      if (closed_) wake = !writing_;
+      // One wake-up per write the connection has to start: while one is posted or a write
+      // is in flight, what is queued now is taken with it.
+      wake = !writing_ && !wake_posted_;
+      wake_posted_ = wake_posted_ || wake;
     }
     if (wake) Wake();
     return !Closed();
@@ -200,13 +223,14 @@ class StreamSink final : public WatchSink {
 
   // For the connection's writer: takes what is queued (empty when nothing is), marking a
   // write in progress; `done` is set once the terminating chunk is taken.
-  std::vector<std::string> Take(bool* done) {
+  std::vector<Frame> Take(bool* done) {
     std::lock_guard lock(mu_);
-    std::vector<std::string> out(std::make_move_iterator(queue_.begin()),
-                                 std::make_move_iterator(queue_.end()));
+    std::vector<Frame> out(std::make_move_iterator(queue_.begin()),
+                           std::make_move_iterator(queue_.end()));
     queue_.clear();
     *done = closed_ && terminated_;
     writing_ = !out.empty();
+    wake_posted_ = false;
     return out;
   }
   // The writer finished writing `bytes` taken before.
@@ -247,8 +271,8 @@ class StreamSink final : public WatchSink {
     if (wake) wake();
   }
 
-  void Push(std::string frame) {
-    const int64_t size = static_cast<int64_t>(frame.size());
+  void Push(Frame frame) {
+    const int64_t size = frame.size();
     queue_.push_back(std::move(frame));
     queued_ += size;
     Account(size);
@@ -261,21 +285,21 @@ class StreamSink final : public WatchSink {
   void ShedLocked(const std::string& why) {
     const int64_t backlog = queued_;
     int64_t dropped = 0;
-    for (const std::string& f : queue_) dropped += static_cast<int64_t>(f.size());
+    for (const Frame& f : queue_) dropped += f.size();
     queue_.clear();
     queued_ -= dropped;
     Account(-dropped);
     ApiError gone = ApiError::Gone("watch closed: the client left " + std::to_string(backlog) +
                                    " bytes unread (" + why + "); events were dropped, list again");
     nlohmann::json event = {{"type", "ERROR"}, {"object", StatusBody(gone)}};
-    Push(ChunkFrame("\n" + event.dump() + "\n"));
+    Push(Frame{ChunkFrame("\n" + event.dump() + "\n"), nullptr});
     CloseLocked();
   }
 
   void CloseLocked() {
     if (closed_) return;
     closed_ = true;
-    Push("0\r\n\r\n");
+    Push(Frame{"0\r\n\r\n", nullptr});
     terminated_ = true;
   }
 
@@ -286,9 +310,10 @@ class StreamSink final : public WatchSink {
   // Asks the connection to write what is queued. It holds the connection (nothing else does
   // while a quiet watch waits for events) until MarkGone.
   std::function<void()> wake_;
-  std::deque<std::string> queue_;
+  std::deque<Frame> queue_;
   int64_t queued_ = 0;  // bytes queued or being written; this sink's share of the total
   bool writing_ = false;
+  bool wake_posted_ = false;  // a wake-up is on its way to the connection
   bool closed_ = false;
   bool terminated_ = false;  // the terminating chunk is queued
   bool gone_ = false;
@@ -609,10 +634,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void WriteStream() {
     if (!sink_ || stream_writing_) return;
     bool done = false;
-    std::vector<std::string> batch = sink_->Take(&done);
+    std::vector<Frame> batch = sink_->Take(&done);
     if (!stream_head_.empty()) {
       head_bytes_ = static_cast<int64_t>(stream_head_.size());
-      batch.insert(batch.begin(), std::move(stream_head_));
+      batch.insert(batch.begin(), Frame{std::move(stream_head_), nullptr});
       stream_head_.clear();
     }
     if (batch.empty()) {
@@ -631,12 +656,17 @@ class Connection : public std::enable_shared_from_this<Connection> {
       return;
     }
     stream_writing_ = true;
-    auto data = std::make_shared<std::vector<std::string>>(std::move(batch));
+    auto data = std::make_shared<std::vector<Frame>>(std::move(batch));
     std::vector<net::const_buffer> buffers;
+    buffers.reserve(data->size() * 3);
     int64_t bytes = 0;
-    for (const std::string& s : *data) {
-      buffers.emplace_back(net::buffer(s));
-      bytes += static_cast<int64_t>(s.size());
+    for (const Frame& f : *data) {
+      buffers.emplace_back(net::buffer(f.head));
+      if (f.body) {
+        buffers.emplace_back(net::buffer(*f.body));
+        buffers.emplace_back(net::buffer(kCrLf, 2));
+      }
+      bytes += f.size();
     }
     WithStream([&](auto& stream) {
       net::async_write(stream, buffers,

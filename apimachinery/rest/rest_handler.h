@@ -78,6 +78,10 @@ class WatchSink {
   // Sends one chunk (here: one JSON event and a newline). Returns false once the client is
   // gone or the sink is closed (the chunk is dropped). Thread-safe.
   virtual bool Write(const std::string& chunk) = 0;
+  // The same for a chunk shared with other watches (one event's bytes, serialized once for
+  // all of them): a transport that queues may keep the pointer instead of copying the bytes.
+  // Must not block on a slow client. Thread-safe.
+  virtual bool WriteShared(std::shared_ptr<const std::string> chunk) { return Write(*chunk); }
   // Ends the response. Idempotent. Thread-safe.
   virtual void Close() = 0;
   // True once Close() was called or the client went away. Thread-safe.
@@ -174,6 +178,7 @@ class RestHandler {
   const RestOptions& options() const { return options_; }
 
   class WatchSession;  // internal
+  class EventLines;    // internal
 
  private:
   struct ExtraRoute {

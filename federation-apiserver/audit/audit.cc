@@ -397,6 +397,10 @@ class AuditedSink final : public rest::WatchSink {
       : inner_(std::move(inner)), on_end_(std::move(on_end)) {}
   ~AuditedSink() override { Finish(); }
   bool Write(const std::string& chunk) override { return inner_->Write(chunk); }
+  // Forwarded as it is, so that audited watches keep sharing one event's bytes.
+  bool WriteShared(std::shared_ptr<const std::string> chunk) override {
+    return inner_->WriteShared(std::move(chunk));
+  }
   void Close() override {
     inner_->Close();
     Finish();

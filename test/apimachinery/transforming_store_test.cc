@@ -333,6 +333,39 @@ TEST(TransformingStoreTest, WatchesNeverReplayDeletedOrReplacedCredentials) {
   }
 }
 
+// One event watched by many is decoded (decrypted, parsed, redacted) once: every watch gets
+// the same object, so the REST layer can serialize it once too. A deletion's redacted
+// object is shared the same way, and still carries no data.
+TEST(TransformingStoreTest, OneEventIsDecodedOnceForAllItsWatches) {
+  auto store = Wrap(OpenRaw(FreshPath()), Chain({Aes("key1", kKey1)}));
+  ASSERT_TRUE(store->Create({kSecrets, "ns", "s"}, SecretObject("s", "t1")).ok());
+  const int64_t start = store->CurrentResourceVersion();
+  std::vector<std::unique_ptr<Recorder>> recs;
+  std::vector<std::unique_ptr<Watch>> watches;
+  for (int i = 0; i < 4; ++i) {
+    recs.push_back(std::make_unique<Recorder>());
+    watches.push_back(
+        store->WatchFrom(kSecrets, "", LabelSelector{}, start, recs.back()->Callback()).value());
+  }
+  json s = store->Get({kSecrets, "ns", "s"}).value();
+  s["data"]["token"] = Base64StdEncode("t2");
+  ASSERT_TRUE(store->Update({kSecrets, "ns", "s"}, s, 0).ok());
+  ASSERT_TRUE(store->Delete({kSecrets, "ns", "s"}, 0).ok());
+  std::vector<std::vector<WatchEvent>> got;
+  for (auto& r : recs) {
+    got.push_back(r->WaitFor(2));
+    ASSERT_EQ(got.back().size(), 2u);
+  }
+  for (size_t i = 1; i < got.size(); ++i) {
+    EXPECT_EQ(got[i][0].object, got[0][0].object) << "watch " << i << " decoded its own copy";
+    EXPECT_EQ(got[i][1].object, got[0][1].object);
+  }
+  EXPECT_EQ((*got[0][0].object)["data"]["token"], Base64StdEncode("t2"));
+  EXPECT_EQ(got[0][1].type, WatchEventType::kDeleted);
+  EXPECT_FALSE(got[0][1].object->contains("data"));
+  for (auto& w : watches) w->Cancel();
+}
+
 std::unique_ptr<Store> MakeEncryptedSqlite(int64_t history) {
   return Wrap(OpenRaw(FreshPath(), history), Chain({Aes("key1", kKey1), Identity()}),
               {{"example.io", "widgets"}, {"example.io", "gadgets"}});

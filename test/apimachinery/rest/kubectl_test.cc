@@ -224,8 +224,13 @@ TEST_F(KubectlTest, GetWatchStreamsChangesAndEndsOnTimeout) {
 // announced oversized body, and Stop() ending open streams without hanging.
 class RawClient {
  public:
-  explicit RawClient(int port) {
+  // `receive_buffer` > 0: a small kernel receive buffer, so that what the client leaves
+  // unread stays in the server.
+  explicit RawClient(int port, int receive_buffer = 0) {
     fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (receive_buffer > 0) {
+      setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof(receive_buffer));
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(static_cast<uint16_t>(port));
@@ -321,6 +326,75 @@ TEST(HttpServerTest, StreamsChunkedWatchesRejectsLargeBodiesAndStopsCleanly) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   EXPECT_EQ(server.handler->ActiveWatches(), 0u);
+}
+
+// One request on its own connection (closed by the server after the answer); the whole
+// answer, or what arrived within RawClient's 10 s timeout.
+std::string Exchange(int port, const std::string& method, const std::string& path,
+                     const std::string& body = "") {
+  RawClient c(port);
+  std::string request = method + " " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n";
+  if (!body.empty()) {
+    request +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  c.Send(request + "\r\n" + body);
+  return c.ReadUntil("\x01never\x01");  // to EOF
+}
+
+// Watches whose clients never read hold up neither writes nor GETs: the store's delivery
+// thread only queues bytes (serialized once, shared by every watch), socket writes never block
+// a server thread, and a watch that leaves more than its budget unread is cut with an ERROR
+// event. No latency is asserted (the machine may be loaded): every request must merely be
+// answered (each read bounded by RawClient's 10 s timeout) while the stalled watches are open.
+TEST(HttpServerTest, WatchesThatNeverReadHoldUpNeitherWritesNorGets) {
+  TestServer server(RealClock());
+  HttpServerOptions options;
+  options.threads = 2;
+  options.max_watch_backlog_bytes = 256 * 1024;
+  StatusOr<std::unique_ptr<HttpServer>> http =
+      HttpServer::StartOnFreeLoopbackPort(HandlerFor(*server.handler), options);
+  ASSERT_TRUE(http.ok()) << http.status();
+  const int port = (*http)->port();
+  const std::string coll = "/api/v1/namespaces/default/configmaps";
+  auto config_map = [](const std::string& name, size_t bytes, int version) {
+    return "{\"metadata\":{\"name\":\"" + name + "\"},\"data\":{\"v\":\"" +
+           std::string(bytes, static_cast<char>('a' + version % 26)) + "\"}}";
+  };
+  ASSERT_EQ(Exchange(port, "POST", coll, config_map("small", 10, 0)).rfind("HTTP/1.1 201", 0), 0u);
+  ASSERT_EQ(Exchange(port, "POST", coll, config_map("big", 200'000, 0)).rfind("HTTP/1.1 201", 0),
+            0u);
+  constexpr int kStalled = 10;
+  std::vector<std::unique_ptr<RawClient>> stalled;
+  for (int i = 0; i < kStalled; ++i) {
+    stalled.push_back(std::make_unique<RawClient>(port, 4096));
+    ASSERT_TRUE(stalled.back()->connected());
+    stalled.back()->Send("GET " + coll + "?watch=true HTTP/1.1\r\nHost: x\r\n\r\n");
+  }
+  for (int i = 0; i < 500 && server.handler->ActiveWatches() < kStalled; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(server.handler->ActiveWatches(), static_cast<size_t>(kStalled));
+  // 24 updates of a 200 KB object: ~4.8 MB for each watch, far past its 256 KiB budget and
+  // what the kernel buffers; a GET after each.
+  for (int v = 1; v <= 24; ++v) {
+    std::string put = Exchange(port, "PUT", coll + "/big", config_map("big", 200'000, v));
+    ASSERT_EQ(put.rfind("HTTP/1.1 200", 0), 0u) << "update " << v << ": " << put.substr(0, 200);
+    std::string get = Exchange(port, "GET", coll + "/small");
+    ASSERT_EQ(get.rfind("HTTP/1.1 200", 0), 0u) << "GET after update " << v << ": " << get;
+  }
+  // Every stalled watch was cut: what it reads now ends with an ERROR event (410 Expired)
+  // and the end of the response.
+  int with_error = 0;
+  for (auto& w : stalled) {
+    std::string all = w->ReadUntil("\r\n0\r\n\r\n");
+    ASSERT_NE(all.find("\r\n0\r\n\r\n"), std::string::npos) << "stream not ended";
+    with_error += all.find("\"type\":\"ERROR\"") != std::string::npos &&
+                  all.find("\"reason\":\"Expired\"") != std::string::npos;
+  }
+  EXPECT_EQ(with_error, kStalled);
+  EXPECT_EQ(Exchange(port, "GET", coll + "/small").rfind("HTTP/1.1 200", 0), 0u);
+  (*http)->Stop();
 }
 
 }  // namespace

@@ -24,6 +24,18 @@ class FakeSink final : public WatchSink {
     cv_.notify_all();
     return true;
   }
+  bool WriteShared(std::shared_ptr<const std::string> chunk) override {
+    {
+      std::lock_guard lock(mu_);
+      shared_.push_back(chunk);
+    }
+    return Write(*chunk);
+  }
+  // The buffers the handler passed, in order (one per chunk).
+  std::vector<std::shared_ptr<const std::string>> Shared() {
+    std::lock_guard lock(mu_);
+    return shared_;
+  }
   void Close() override {
     std::lock_guard lock(mu_);
     closed_ = true;
@@ -62,6 +74,7 @@ class FakeSink final : public WatchSink {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::string> chunks_;
+  std::vector<std::shared_ptr<const std::string>> shared_;
   bool closed_ = false;
   bool gone_ = false;
 };
@@ -464,6 +477,53 @@ TEST_F(RestHandlerTest, WatchStreamsEventsAndEndsOnTimeout) {
   clock_.Advance(std::chrono::seconds(31));
   EXPECT_TRUE(sink->WaitClosed());
   EXPECT_EQ(server_.handler->ActiveWatches(), 0u);
+}
+
+// One update watched by many: its line is serialized once and the same bytes go to every
+// watch of the same rendering (a storm of watches on a big object used to serialize and copy
+// it once per watch on the store's single delivery thread, holding up writes and GETs).
+// Initial listings and Table renderings stay per watch.
+TEST_F(RestHandlerTest, OneEventIsSerializedOnceForAllItsWatches) {
+  const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
+  ASSERT_EQ(Do(Req("POST", coll, Deploy("a"))).code, 201);
+  std::vector<std::shared_ptr<FakeSink>> sinks;
+  auto watch = [&](std::map<std::string, std::string> headers) {
+    RestResponse w =
+        Do(Req("GET", coll, nullptr, {{"watch", "true"}, {"timeoutSeconds", "60"}}, headers));
+    EXPECT_EQ(w.code, 200);
+    sinks.push_back(std::make_shared<FakeSink>());
+    w.start_stream(sinks.back());
+  };
+  for (int i = 0; i < 5; ++i) watch({});
+  watch({{"accept", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"}});
+  watch({{"accept", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"}});
+  watch({{"accept", "application/json;as=Table;g=meta.k8s.io;v=v1"}});
+  ASSERT_EQ(Do(Req("PUT", coll + "/a", Deploy("a", 3))).code, 200);
+  for (auto& s : sinks) ASSERT_EQ(s->WaitFor(2).size(), 2u);
+  std::vector<std::shared_ptr<const std::string>> initial, modified;
+  for (auto& s : sinks) {
+    std::vector<std::shared_ptr<const std::string>> got = s->Shared();
+    ASSERT_EQ(got.size(), 2u);
+    initial.push_back(got[0]);
+    modified.push_back(got[1]);
+  }
+  for (size_t i = 1; i < 5; ++i) {
+    EXPECT_EQ(modified[i], modified[0]) << "watch " << i << " got its own copy";
+    EXPECT_NE(initial[i], initial[0]) << "the initial listing is each watch's own";
+  }
+  EXPECT_EQ(modified[6], modified[5]);  // PartialObjectMetadata: shared among its own kind
+  EXPECT_NE(modified[5], modified[0]);
+  EXPECT_NE(modified[7], modified[0]);  // a Table is rendered per watch
+  // The shared line is what a watch sends: one JSON event and a newline.
+  json event = json::parse(*modified[0]);
+  EXPECT_EQ(modified[0]->back(), '\n');
+  EXPECT_EQ(event["type"], "MODIFIED");
+  EXPECT_EQ(event["object"]["spec"]["replicas"], 3);
+  json partial = json::parse(*modified[5]);
+  EXPECT_EQ(partial["object"]["kind"], "PartialObjectMetadata");
+  EXPECT_FALSE(partial["object"].contains("spec"));
+  EXPECT_EQ(json::parse(*modified[7])["object"]["kind"], "Table");
+  server_.handler->StopWatches();
 }
 
 // Watch budgets: per user and in total, 429 with Retry-After past either; a watch that ends
