@@ -4,6 +4,8 @@
 
 #include <utility>
 
+#include "common/json_fields.h"
+
 namespace meridian::failover {
 namespace {
 
@@ -12,15 +14,8 @@ using nlohmann::json;
 const sync::GroupVersionResource kNodes{"", "v1", "nodes"};
 const sync::GroupVersionResource kPods{"", "v1", "pods"};
 
-const json& Child(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string Str(const json& j) { return j.is_string() ? j.get<std::string>() : std::string(); }
-
+using json_fields::Child;
+using json_fields::Str;
 // Copies j[key] into out[key] when present.
 void Keep(const json& j, const char* key, json& out) {
   const json& v = Child(j, key);

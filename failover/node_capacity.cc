@@ -5,6 +5,7 @@
 #include <optional>
 #include <unordered_map>
 
+#include "common/json_fields.h"
 #include "common/quantity.h"
 #include "failover/zone_order.h"
 
@@ -13,15 +14,8 @@ namespace {
 
 using nlohmann::json;
 
-const json& Child(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-
-std::string Str(const json& j) { return j.is_string() ? j.get<std::string>() : std::string(); }
-
+using json_fields::Child;
+using json_fields::Str;
 // Condition Ready=True (failover::NodeReady, which this library cannot link).
 bool Ready(const json& node) {
   const json& conditions = Child(Child(node, "status"), "conditions");

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "apimachinery/table.h"
+#include "common/json_fields.h"
 
 namespace meridian::membersim {
 namespace {
@@ -10,14 +11,8 @@ namespace {
 using apimachinery::PrinterColumn;
 using nlohmann::json;
 
-const json& Child(const json& o, const char* key) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
-
-std::string Str(const json& v) { return v.is_string() ? v.get<std::string>() : ""; }
+using json_fields::Child;
+using json_fields::Str;
 int64_t Int(const json& v) { return v.is_number_integer() ? v.get<int64_t>() : 0; }
 
 PrinterColumn Column(const char* name, const char* type, const char* description,

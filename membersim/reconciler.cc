@@ -5,6 +5,7 @@
 #include <functional>
 #include <tuple>
 
+#include "common/json_fields.h"
 #include "membersim/quantity.h"
 
 namespace meridian::membersim {
@@ -25,13 +26,8 @@ int64_t Ms(Timestamp t) {
 }
 Timestamp FromMs(int64_t ms) { return Timestamp(std::chrono::milliseconds(ms)); }
 
-const json& Child(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
-std::string Str(const json& j) { return j.is_string() ? j.get<std::string>() : std::string(); }
+using json_fields::Child;
+using json_fields::Str;
 int64_t IntOr(const json& j, int64_t def) {
   if (j.is_number_integer()) return j.get<int64_t>();
   if (j.is_number()) return static_cast<int64_t>(j.get<double>());

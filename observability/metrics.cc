@@ -195,6 +195,17 @@ const std::vector<double>& RestClientDurationBuckets() {
   return buckets;
 }
 
+prometheus::Histogram& PlacementDecisionSeconds() {
+  static prometheus::Histogram& h =
+      prometheus::BuildHistogram()
+          .Name("meridian_placement_decision_duration_seconds")
+          .Help("Time the placement engine took to place one FederatedWorkload.")
+          .Register(Registry())
+          .Add({}, prometheus::Histogram::BucketBoundaries{0.00001, 0.00005, 0.0001, 0.0005, 0.001,
+                                                           0.005, 0.01, 0.05, 0.1, 0.5, 1});
+  return h;
+}
+
 WorkQueueMetrics WorkQueueMetrics::For(const std::string& name) {
   // client-go's workqueue metrics provider (k8s.io/component-base/metrics/prometheus/workqueue).
   static auto& depth = prometheus::BuildGauge()

@@ -65,6 +65,10 @@ const std::vector<double>& WorkqueueDurationBuckets();
 // client-go's rest_client_request_duration_seconds buckets.
 const std::vector<double>& RestClientDurationBuckets();
 
+// meridian_placement_decision_duration_seconds: the placement engine's time for one
+// FederatedWorkload (the placement controller observes it; its bench measures what that costs).
+prometheus::Histogram& PlacementDecisionSeconds();
+
 // The metrics of one client-go style work queue (sync/work_queue.h), labelled name=`name`:
 // workqueue_depth, workqueue_adds_total, workqueue_queue_duration_seconds,
 // workqueue_work_duration_seconds, workqueue_retries_total. Calling For twice with one name

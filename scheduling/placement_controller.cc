@@ -260,13 +260,7 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   // every_eligible: the explanation names every cluster, including those that get nothing.
   // The decision's cost on this host (observability/metrics.h): a real steady clock, since
   // what is measured is CPU time, not simulated time.
-  static prometheus::Histogram& decision_seconds =
-      prometheus::BuildHistogram()
-          .Name("meridian_placement_decision_duration_seconds")
-          .Help("Time the placement engine took to place one FederatedWorkload.")
-          .Register(observability::Registry())
-          .Add({}, prometheus::Histogram::BucketBoundaries{0.00001, 0.00005, 0.0001, 0.0005, 0.001,
-                                                           0.005, 0.01, 0.05, 0.1, 0.5, 1});
+  static prometheus::Histogram& decision_seconds = observability::PlacementDecisionSeconds();
   const auto started = std::chrono::steady_clock::now();
   placement::Result r = engine.Place(w, now, used_by_others, /*every_eligible=*/true);
   decision_seconds.Observe(

@@ -118,13 +118,7 @@ void BM_DnsAnswer(benchmark::State& state) {
 BENCHMARK(BM_DnsAnswer)->Arg(0)->Arg(1);
 
 void BM_PlacementTiming(benchmark::State& state) {
-  static prometheus::Histogram& h =
-      prometheus::BuildHistogram()
-          .Name("meridian_placement_decision_duration_seconds")
-          .Help("Time the placement engine took to place one FederatedWorkload.")
-          .Register(observability::Registry())
-          .Add({}, prometheus::Histogram::BucketBoundaries{0.00001, 0.00005, 0.0001, 0.0005, 0.001,
-                                                           0.005, 0.01, 0.05, 0.1, 0.5, 1});
+  prometheus::Histogram& h = observability::PlacementDecisionSeconds();
   for (auto _ : state) {
     const auto started = std::chrono::steady_clock::now();
     h.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
