@@ -456,6 +456,16 @@ TEST_F(ServerTest, TablesHaveKubectlColumns) {
                         {"ports", {{{"port", 80}, {"protocol", "TCP"}}}}}}};
   ASSERT_EQ(Http("POST", Cluster() + "/api/v1/namespaces/default/services", svc.dump()).code, 201);
   WaitFor(Deploys() + "/tabled", [](const json& j) { return St(j, "readyReplicas") == 2; });
+  // The pods too: membersim can count a pod ready (its ready time passed) a moment before the
+  // pod's own status is written.
+  WaitFor(Cluster() + "/api/v1/namespaces/default/pods?labelSelector=app%3Dtabled",
+          [](const json& j) {
+            int running = 0;
+            for (const json& p : j.value("items", json::array())) {
+              running += p.value("status", json::object()).value("phase", "") == "Running";
+            }
+            return running == 2;
+          });
   WaitFor(Cluster() + "/api/v1/namespaces/default/services/tabled", [](const json& j) {
     return j.dump().find("ingress") != std::string::npos;
   });
