@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "dns/answer.h"
+#include "test/common/test_env.h"
 
 namespace meridian::dns {
 namespace {
@@ -110,8 +111,7 @@ TEST(StaticZoneTest, MissingFileIsNotFound) {
 }
 
 TEST(StaticZoneTest, TheExampleFileLoads) {
-  const char* src = std::getenv("MERIDIAN_SOURCE_DIR");
-  std::string path = std::string(src ? src : ".") + "/examples/dns/three-continents.yaml";
+  std::string path = test_env::SourceDir() + "/examples/dns/three-continents.yaml";
   auto snap = LoadStaticZoneFile(path);
   ASSERT_TRUE(snap.ok()) << snap.status();
 }
