@@ -704,6 +704,21 @@ void TrackLowest(int64_t ready, int64_t desired, int64_t* lowest_ready, int64_t*
   }
 }
 
+// When a sample's milestones happened (DrillSample::placement_read_ms): placement ones when
+// the placement was read, readiness ones in the middle of the member reads; never before the
+// detection (both are estimates; a move cannot precede what caused it).
+struct SampleTimes {
+  int64_t placement_ms = 0;
+  int64_t readiness_ms = 0;
+};
+SampleTimes TimesOf(const DrillSample& sample, std::optional<int64_t> detected_ms) {
+  const int64_t floor = detected_ms.value_or(0);
+  int64_t placement = std::min(sample.placement_read_ms.value_or(sample.at_ms), sample.at_ms);
+  placement = std::min(std::max(placement, floor), std::max(sample.at_ms, floor));
+  const int64_t readiness = placement + (std::max(sample.at_ms, placement) - placement) / 2;
+  return {placement, readiness};
+}
+
 // Folds a sample into the SLO time and each followed workload's milestones; `returned`
 // (after the restore) says which hurt workloads are back on the target, ready.
 void TrackWorkloads(DrillRecord* r, const DrillSample& sample,
@@ -723,9 +738,10 @@ void TrackWorkloads(DrillRecord* r, const DrillSample& sample,
       if (!m.returned_ms && back != returned->end() && back->second) m.returned_ms = sample.at_ms;
       continue;
     }
-    if (!m.replaced_ms && f.on_target == 0) m.replaced_ms = sample.at_ms;
+    const SampleTimes times = TimesOf(sample, r->detected_ms);
+    if (!m.replaced_ms && f.on_target == 0) m.replaced_ms = times.placement_ms;
     if (m.replaced_ms && !m.fully_ready_ms && f.desired > 0 && f.ready_as_placed >= f.desired) {
-      m.fully_ready_ms = sample.at_ms;
+      m.fully_ready_ms = std::max(times.readiness_ms, *m.replaced_ms);
     }
   }
 }
@@ -855,12 +871,13 @@ void AddSample(DrillRecord* r, DrillSample sample,
       r->detected_ms = lo + (hi - lo) / 2;
     }
   } else if (!r->detected_ms && r->failure != kFailureInjected && placement_moved) {
-    r->detected_ms = sample.at_ms;
+    r->detected_ms = std::min(sample.placement_read_ms.value_or(sample.at_ms), sample.at_ms);
   }
-  if (!r->replaced_ms && sample.on_target == 0) r->replaced_ms = sample.at_ms;
+  const SampleTimes times = TimesOf(sample, r->detected_ms);
+  if (!r->replaced_ms && sample.on_target == 0) r->replaced_ms = times.placement_ms;
   if (r->replaced_ms && !r->fully_ready_ms && sample.desired > 0 &&
       sample.ready_as_placed >= sample.desired) {
-    r->fully_ready_ms = sample.at_ms;
+    r->fully_ready_ms = std::max(times.readiness_ms, *r->replaced_ms);
   }
   TrackLowest(sample.ready, sample.desired, &r->lowest_ready, &r->lowest_ready_desired);
   r->placed_during_per_region = sample.desired_by_region;
@@ -873,6 +890,7 @@ void AddSample(DrillRecord* r, DrillSample sample,
     AddDnsSample(&*r->dns, *sample.dns, sample.at_ms);
   }
   sample.by_workload.clear();
+  sample.placement_read_ms.reset();
   AppendThinned(&r->timeline, std::move(sample));
 }
 
@@ -976,6 +994,7 @@ void AddReturnSample(DrillRecord* r, DrillSample sample, const ReturnProgress& p
   }
   TrackWorkloads(r, sample, &returned);
   sample.by_workload.clear();
+  sample.placement_read_ms.reset();
   if (progress.Complete()) {
     r->returned_ms = sample.at_ms;
     r->return_observation = kReturnReturned;

@@ -108,6 +108,11 @@ struct WorkloadSampleFigures {
 // The fleet at one instant, as the drill samples it (only the workloads the drill follows).
 struct DrillSample {
   int64_t at_ms = 0;  // since the drill started
+  // When the placement this sample counts was read (since the drill started), when earlier
+  // than at_ms: the shell reads the API objects, then the members (0.1-0.7 s for a fleet).
+  // Placement milestones (re-placed) take this time, readiness ones (fully ready) the middle
+  // of the two, so neither reads late by the member reads. Not kept in the timeline.
+  std::optional<int64_t> placement_read_ms;
   int64_t ready = 0;
   int64_t desired = 0;
   std::map<std::string, int64_t> ready_by_region;    // status.clusters[].readyReplicas
@@ -351,6 +356,9 @@ struct Fleet : scheduling::PlacementInputs {
   // What the process's DNS server answers from right now (DrillControllerOptions::
   // dns_answers); null when it serves no DNS. Samples then carry no `dns`.
   std::shared_ptr<const dns::Snapshot> dns;
+  // When the API objects above were read (the controller shell reads them, then the members,
+  // which takes a while): placement milestones are dated by it, not by the end of the pass.
+  std::optional<Timestamp> read_at;
 };
 
 // What would happen if the target failed now, changing nothing: scheduling::WhatIf (the same

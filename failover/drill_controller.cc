@@ -67,8 +67,12 @@ bool SamplesLive(const api::FailoverDrill& drill) {
 // A sample of the followed workloads, with the served DNS answers for their names when the
 // process serves DNS (failover/drill_dns.h).
 DrillSample Sample(const api::DrillTarget& target, int64_t at_ms,
-                   const std::vector<api::FederatedWorkload>& followed, const Fleet& fleet) {
+                   const std::vector<api::FederatedWorkload>& followed, const Fleet& fleet,
+                   Timestamp now) {
   DrillSample s = TakeSample(target, at_ms, followed, fleet.members, Observed(fleet));
+  if (fleet.read_at && *fleet.read_at < now) {
+    s.placement_read_ms = std::max<int64_t>(0, at_ms - (EpochMs(now) - EpochMs(*fleet.read_at)));
+  }
   if (fleet.dns) {
     const std::vector<std::string> names = DnsNamesOf(followed);
     if (!names.empty()) s.dns = SampleDnsAnswers(*fleet.dns, names, target, fleet.members);
@@ -157,7 +161,7 @@ DrillStep StartStep(const api::FailoverDrill& drill, const Fleet& fleet, Timesta
     return step;
   }
   auto followed = FollowedWorkloads(record, fleet.workloads);
-  AddSample(&record, Sample(drill.spec.target, 0, followed, fleet), followed, fleet.members,
+  AddSample(&record, Sample(drill.spec.target, 0, followed, fleet, now), followed, fleet.members,
             fleet.policies, fleet.topology);
   DrillStep step{drill.status, drill.spec.inject_fault ? FaultAction::kInject : FaultAction::kNone};
   step.status.phase = "Running";
@@ -194,8 +198,8 @@ DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Times
   const bool detected_before = record.detected_ms.has_value();
   if (elapsed - last >= interval.count()) {
     auto followed = FollowedWorkloads(record, fleet.workloads);
-    AddSample(&record, Sample(drill.spec.target, elapsed, followed, fleet), followed, fleet.members,
-              fleet.policies, fleet.topology);
+    AddSample(&record, Sample(drill.spec.target, elapsed, followed, fleet, now), followed,
+              fleet.members, fleet.policies, fleet.topology);
     sampled = true;
   }
   const DrillSample* latest = record.timeline.empty() ? nullptr : &record.timeline.back();
@@ -286,7 +290,7 @@ void ObserveReturn(const api::DrillTarget& target, const Fleet& fleet, Timestamp
   const int64_t last = record.timeline.empty() ? INT64_MIN / 2 : record.timeline.back().at_ms;
   if (elapsed - last < interval.count()) return;
   auto followed = FollowedWorkloads(record, fleet.workloads);
-  AddReturnSample(&record, Sample(target, elapsed, followed, fleet),
+  AddReturnSample(&record, Sample(target, elapsed, followed, fleet, now),
                   ReturnProgressOf(target, record.before, followed, fleet.members), followed,
                   fleet.members, fleet.policies, fleet.topology);
   status->report = RecordToJson(record);
@@ -415,6 +419,7 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
     AbortOrphanedStep(drill, drills);
     if (!fleet) {
       MERIDIAN_ASSIGN_OR_RETURN(fleet, LoadFleet(objects_));
+      fleet->read_at = clock_.Now();
     }
     if (member_clients_ && !fleet->observed && SamplesLive(drill)) {
       fleet->observed = ObserveMembers(fleet->members);

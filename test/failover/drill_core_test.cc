@@ -262,6 +262,58 @@ TEST(DrillRecord, MilestonesMovesAndLowestAvailability) {
   EXPECT_EQ(j["residencyViolations"], 0);
 }
 
+// A pass reads the API objects, then the members (0.1-0.7 s for a fleet), then stamps the
+// sample: the re-placement is dated when the placement was read, full readiness in the middle
+// of the member reads, and neither before the detection; the timeline keeps at_ms only.
+TEST(DrillRecord, PlacementMilestonesAreDatedWhenThePlacementWasRead) {
+  const auto members = Fleet3();
+  api::FailoverDrill drill;
+  drill.spec.target = Zone("eu-west-1a");
+  drill.spec.mode = "live";
+  auto at_start = Workload("web", 12,
+                           {Placed("eu-west-1", 6, {{"eu-west-1a", 3}, {"eu-west-1b", 3}}),
+                            Placed("us-east-1", 6)},
+                           {{"eu-west-1", 6}, {"us-east-1", 6}});
+  DrillRecord r = StartRecord(drill, 1'000'000, {at_start}, members);
+  auto add = [&](int64_t at, std::optional<int64_t> read_at, const api::FederatedWorkload& w,
+                 const std::vector<api::MemberCluster>& m) {
+    DrillSample s = TakeSample(drill.spec.target, at, {w}, m);
+    s.placement_read_ms = read_at;
+    AddSample(&r, std::move(s), {w}, m, {}, {});
+  };
+  add(0, std::nullopt, at_start, members);
+  auto seen = members;
+  seen[0].status.zones = {{"eu-west-1a", false, 0, ""}, {"eu-west-1b", true, 10, ""}};
+  auto hurt = Workload("web", 12, at_start.status.placement, {{"eu-west-1", 3}, {"us-east-1", 6}});
+  add(2000, 1400, hurt, seen);
+  ASSERT_TRUE(r.detected_ms);
+  const int64_t detected = *r.detected_ms;
+
+  auto moved = Workload("web", 12,
+                        {Placed("eu-west-1", 3, {{"eu-west-1b", 3}}), Placed("eu-central-1", 3),
+                         Placed("us-east-1", 6)},
+                        {{"eu-west-1", 3}, {"us-east-1", 6}});
+  add(3000, 2400, moved, seen);  // placement read at 2.4 s, members until 3.0 s
+  EXPECT_EQ(r.replaced_ms, std::max<int64_t>(2400, detected));
+  auto ready = moved;
+  ready.status = Workload("web", 12, moved.status.placement,
+                          {{"eu-west-1", 3}, {"eu-central-1", 3}, {"us-east-1", 6}}).status;
+  add(5000, 4200, ready, seen);
+  EXPECT_EQ(r.fully_ready_ms, 4600);  // the middle of 4.2 s .. 5.0 s
+  ASSERT_EQ(r.workloads.count("shop/web"), 1u);
+  EXPECT_EQ(r.workloads.at("shop/web").replaced_ms, r.replaced_ms);
+  EXPECT_EQ(r.workloads.at("shop/web").fully_ready_ms, 4600);
+  for (const DrillSample& t : r.timeline) EXPECT_FALSE(t.placement_read_ms) << t.at_ms;
+
+  // A placement read before the detection's estimate still dates the move at the detection.
+  DrillRecord early = StartRecord(drill, 1'000'000, {at_start}, members);
+  DrillSample s = TakeSample(drill.spec.target, 2000, {moved}, seen);
+  s.placement_read_ms = 100;
+  AddSample(&early, std::move(s), {moved}, seen, {}, {});
+  ASSERT_TRUE(early.detected_ms && early.replaced_ms);
+  EXPECT_GE(*early.replaced_ms, *early.detected_ms);
+}
+
 // A live drill of cluster eu-west-1, started while web had its 6 replicas there.
 struct EuWestDrill {
   std::vector<api::MemberCluster> members = Fleet3();
