@@ -704,19 +704,26 @@ void TrackLowest(int64_t ready, int64_t desired, int64_t* lowest_ready, int64_t*
   }
 }
 
-// When a sample's milestones happened (DrillSample::placement_read_ms): placement ones when
-// the placement was read, readiness ones in the middle of the member reads; never before the
-// detection (both are estimates; a move cannot precede what caused it).
+// When a sample's milestones happened (DrillSample::placement_read_ms). A placement change
+// first seen in this sample happened after the previous pass read the placement and before
+// this one did: the middle of that interval (off by at most half a pass gap, not late by a
+// whole one; the previous read is estimated with this pass's lag). Readiness is read from the
+// members after that: the middle of the member reads. Neither before the detection (both are
+// estimates; a move cannot precede what caused it).
 struct SampleTimes {
   int64_t placement_ms = 0;
   int64_t readiness_ms = 0;
 };
-SampleTimes TimesOf(const DrillSample& sample, std::optional<int64_t> detected_ms) {
-  const int64_t floor = detected_ms.value_or(0);
-  int64_t placement = std::min(sample.placement_read_ms.value_or(sample.at_ms), sample.at_ms);
-  placement = std::min(std::max(placement, floor), std::max(sample.at_ms, floor));
-  const int64_t readiness = placement + (std::max(sample.at_ms, placement) - placement) / 2;
-  return {placement, readiness};
+SampleTimes TimesOf(const DrillRecord& r, const DrillSample& sample) {
+  const int64_t floor = r.detected_ms.value_or(0);
+  const int64_t read = std::min(sample.placement_read_ms.value_or(sample.at_ms), sample.at_ms);
+  const int64_t lag = sample.at_ms - read;
+  const int64_t previous_read =
+      r.timeline.empty() ? read : std::clamp<int64_t>(r.timeline.back().at_ms - lag, 0, read);
+  int64_t placement = previous_read + (read - previous_read) / 2;
+  placement = std::min(std::max(placement, floor), std::max(read, floor));
+  const int64_t readiness = read + (sample.at_ms - read) / 2;
+  return {placement, std::max(readiness, placement)};
 }
 
 // Folds a sample into the SLO time and each followed workload's milestones; `returned`
@@ -738,7 +745,7 @@ void TrackWorkloads(DrillRecord* r, const DrillSample& sample,
       if (!m.returned_ms && back != returned->end() && back->second) m.returned_ms = sample.at_ms;
       continue;
     }
-    const SampleTimes times = TimesOf(sample, r->detected_ms);
+    const SampleTimes times = TimesOf(*r, sample);
     if (!m.replaced_ms && f.on_target == 0) m.replaced_ms = times.placement_ms;
     if (m.replaced_ms && !m.fully_ready_ms && f.desired > 0 && f.ready_as_placed >= f.desired) {
       m.fully_ready_ms = std::max(times.readiness_ms, *m.replaced_ms);
@@ -852,7 +859,8 @@ void AddSample(DrillRecord* r, DrillSample sample,
   const bool placement_moved =
       sample.on_target < on_target_before || off_target > off_target_before;
   if (!r->detected_ms && sample.target_seen_failed) {
-    r->detected_ms = sample.at_ms;
+    // Seen in the members' status, which this pass read with the placement.
+    r->detected_ms = std::min(sample.placement_read_ms.value_or(sample.at_ms), sample.at_ms);
     StatusOr<api::DrillTarget> target = scheduling::ParseFailureTarget(r->target);
     std::optional<Timestamp> since =
         target.ok() ? TargetFailedSince(*target, members) : std::nullopt;
@@ -862,18 +870,22 @@ void AddSample(DrillRecord* r, DrillSample sample,
       // previous sample, up to this one. The middle of that interval: off by at most half of
       // it, not biased early as its start would be by up to a second (a drill's detection
       // must compare with the same fault measured from outside, issue 15).
-      const int64_t previous = r->timeline.empty() ? 0 : r->timeline.back().at_ms;
+      // The bounds are when the API objects were read (this pass's and, estimated with this
+      // pass's lag, the previous one's), not the passes' ends after the member reads.
+      const int64_t read = std::min(sample.placement_read_ms.value_or(sample.at_ms), sample.at_ms);
+      const int64_t lag = sample.at_ms - read;
+      const int64_t previous = r->timeline.empty() ? 0 : r->timeline.back().at_ms - lag;
       const int64_t ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(since->time_since_epoch()).count() -
           r->started_at_ms;
-      const int64_t lo = std::clamp<int64_t>(std::max(ms, previous), 0, sample.at_ms);
-      const int64_t hi = std::clamp<int64_t>(ms + 999, lo, sample.at_ms);
+      const int64_t lo = std::clamp<int64_t>(std::max(ms, previous), 0, read);
+      const int64_t hi = std::clamp<int64_t>(ms + 999, lo, read);
       r->detected_ms = lo + (hi - lo) / 2;
     }
   } else if (!r->detected_ms && r->failure != kFailureInjected && placement_moved) {
     r->detected_ms = std::min(sample.placement_read_ms.value_or(sample.at_ms), sample.at_ms);
   }
-  const SampleTimes times = TimesOf(sample, r->detected_ms);
+  const SampleTimes times = TimesOf(*r, sample);
   if (!r->replaced_ms && sample.on_target == 0) r->replaced_ms = times.placement_ms;
   if (r->replaced_ms && !r->fully_ready_ms && sample.desired > 0 &&
       sample.ready_as_placed >= sample.desired) {

@@ -240,7 +240,8 @@ TEST(DrillRecord, MilestonesMovesAndLowestAvailability) {
                          Placed("us-east-1", 6)},
                         {{"eu-west-1", 3}, {"us-east-1", 6}});
   add(3000, moved, seen);
-  EXPECT_EQ(r.replaced_ms, 3000);
+  // Moved between the 2 s and the 3 s sample: the middle (off by at most half a gap).
+  EXPECT_EQ(r.replaced_ms, 2500);
   EXPECT_FALSE(r.fully_ready_ms);
   EXPECT_EQ(r.replicas_moved_per_region, (std::map<std::string, int64_t>{{"eu-central", 3}, {"eu-west", -3}}));
 
@@ -256,15 +257,16 @@ TEST(DrillRecord, MilestonesMovesAndLowestAvailability) {
 
   json j = RecordToJson(r);
   EXPECT_EQ(j["timeToDetectSeconds"], 2.0);
-  EXPECT_EQ(j["timeToReplaceSeconds"], 3.0);
+  EXPECT_EQ(j["timeToReplaceSeconds"], 2.5);
   EXPECT_EQ(j["timeToFullReadySeconds"], 5.0);
   EXPECT_EQ(j["lowestAvailabilityPercent"], 75.0);
   EXPECT_EQ(j["residencyViolations"], 0);
 }
 
 // A pass reads the API objects, then the members (0.1-0.7 s for a fleet), then stamps the
-// sample: the re-placement is dated when the placement was read, full readiness in the middle
-// of the member reads, and neither before the detection; the timeline keeps at_ms only.
+// sample: the re-placement is dated between the previous and this pass's placement reads,
+// full readiness in the middle of the member reads, and neither before the detection; the
+// timeline keeps at_ms only.
 TEST(DrillRecord, PlacementMilestonesAreDatedWhenThePlacementWasRead) {
   const auto members = Fleet3();
   api::FailoverDrill drill;
@@ -294,7 +296,9 @@ TEST(DrillRecord, PlacementMilestonesAreDatedWhenThePlacementWasRead) {
                          Placed("us-east-1", 6)},
                         {{"eu-west-1", 3}, {"us-east-1", 6}});
   add(3000, 2400, moved, seen);  // placement read at 2.4 s, members until 3.0 s
-  EXPECT_EQ(r.replaced_ms, std::max<int64_t>(2400, detected));
+  // Moved after the previous pass read the placement (~1.4 s: its end, 2.0 s, less this
+  // pass's 0.6 s of member reads) and before this one did (2.4 s): the middle, 1.9 s.
+  EXPECT_EQ(r.replaced_ms, std::max<int64_t>(1900, detected));
   auto ready = moved;
   ready.status = Workload("web", 12, moved.status.placement,
                           {{"eu-west-1", 3}, {"eu-central-1", 3}, {"us-east-1", 6}}).status;
@@ -375,7 +379,7 @@ TEST(DrillRecord, ReplacementsPlacedElsewhereCountAsDetection) {
   EXPECT_FALSE(r.replaced_ms);
   auto moved = Workload("web", 6, {Placed("eu-central-1", 6)}, {{"eu-central-1", 6}});
   AddSample(&r, TakeSample(drill.spec.target, 2500, {moved}, members), {moved}, members, {}, {});
-  EXPECT_EQ(r.replaced_ms, 2500);
+  EXPECT_EQ(r.replaced_ms, 1600);  // after the 700 ms sample, before this one: the middle
   EXPECT_EQ(r.lowest_ready, 6) << "no availability lost";
 }
 
