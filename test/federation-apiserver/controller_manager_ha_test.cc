@@ -147,6 +147,21 @@ class ControllerManagerHaTest : public ::testing::Test {
     ASSERT_EQ(r.exit_code, 0) << r.output;
   }
 
+  // The federation and managers cm-0 and cm-1; `lead` is the index of the one that took the
+  // lease.
+  void StartPairAndWaitForLeader(int* lead) {
+    ASSERT_NO_FATAL_FAILURE(StartFederation());
+    ASSERT_NO_FATAL_FAILURE(StartManager(0));
+    ASSERT_NO_FATAL_FAILURE(StartManager(1));
+    std::string holder;
+    ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
+      holder = Holder();
+      return !holder.empty();
+    })) << "no manager took the lease";
+    ASSERT_TRUE(holder == "cm-0" || holder == "cm-1") << holder;
+    *lead = holder == "cm-0" ? 0 : 1;
+  }
+
   std::filesystem::path dir_;
   test_env::EtcdCluster etcd_;
   std::string storage_;
@@ -156,16 +171,9 @@ class ControllerManagerHaTest : public ::testing::Test {
 };
 
 TEST_F(ControllerManagerHaTest, TheStandbyTakesOverAfterTheLeaderIsKilledAndPlacementGoesOn) {
-  ASSERT_NO_FATAL_FAILURE(StartFederation());
-  ASSERT_NO_FATAL_FAILURE(StartManager(0));
-  ASSERT_NO_FATAL_FAILURE(StartManager(1));
-  std::string leader;
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
-    leader = Holder();
-    return !leader.empty();
-  })) << "no manager took the lease";
-  const int lead = leader == "cm-0" ? 0 : 1;
-  ASSERT_EQ(leader, "cm-" + std::to_string(lead));
+  int lead = -1;
+  ASSERT_NO_FATAL_FAILURE(StartPairAndWaitForLeader(&lead));
+  const std::string leader = "cm-" + std::to_string(lead);
 
   ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", Federation(sim_url_)));
   ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 4)));
@@ -226,15 +234,8 @@ bool Exited(pid_t pid) {
 }
 
 TEST_F(ControllerManagerHaTest, ALeaderThatCannotRenewExitsBeforeItsLeaseRunsOut) {
-  ASSERT_NO_FATAL_FAILURE(StartFederation());
-  ASSERT_NO_FATAL_FAILURE(StartManager(0));
-  ASSERT_NO_FATAL_FAILURE(StartManager(1));
-  std::string leader;
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
-    leader = Holder();
-    return !leader.empty();
-  }));
-  const int lead = leader == "cm-0" ? 0 : 1;
+  int lead = -1;
+  ASSERT_NO_FATAL_FAILURE(StartPairAndWaitForLeader(&lead));
   const pid_t pid = cms_[lead].pid();
 
   // etcd hangs (SIGSTOP): renewals block in the store for its 5 s call timeout, longer than

@@ -20,6 +20,7 @@
 #include "test/common/child_process.h"
 #include "test/common/e2e_federation.h"
 #include "test/common/etcd_cluster.h"
+#include "test/common/manifests.h"
 #include "test/common/test_env.h"
 #include "test/observability/exposition.h"
 
@@ -65,19 +66,10 @@ spec:
 }
 
 std::string Workload(const std::string& name, int replicas, const std::string& placement) {
-  return "apiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWorkload\n"
-         "metadata: {name: " +
-         name +
-         ", namespace: shop}\nspec:\n  template:\n"
-         "    apiVersion: apps/v1\n    kind: Deployment\n    metadata: {name: " +
-         name + "}\n    spec:\n      replicas: " + std::to_string(replicas) +
-         "\n      selector: {matchLabels: {app: " + name +
-         "}}\n      template:\n"
-         "        metadata: {labels: {app: " +
-         name +
-         "}}\n        spec:\n          containers:\n"
-         "            - {name: main, image: example/" +
-         name + ":1}\n  placement: " + placement + "\n";
+  return test_env::WorkloadYaml({.name = name,
+                                 .replicas = replicas,
+                                 .placement = "    " + placement,
+                                 .image = "example/" + name + ":1"});
 }
 
 // The metric names a PromQL expression reads (ours and Kubernetes': the families' prefixes),
