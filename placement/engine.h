@@ -31,11 +31,11 @@
 // surge is outstanding (the current assignment adds up to no more than the total, i.e. the
 // replicas the last step replaced have been released) — so whatever the caller's pass rate,
 // at most one step is in flight. The pacing lasts at most kRecoveryStepBudgetSeconds per step;
-// Result::recheck_after says when a hold or the pacing window ends. Availability wins over hysteresis: what
-// finds no room elsewhere may still go to a recovering cluster, first up to its share, then
-// routed as overflow is (nearest / ordered; never with overflow none).
-// Infeasible placements are answers (Result::unplaced > 0 with the blocking constraints in
-// unplaced_because, unmet spread/latency in `unmet`), never errors.
+// Result::recheck_after says when a hold or the pacing window ends. Availability wins over
+// hysteresis: what finds no room elsewhere may still go to a recovering cluster, first up to its
+// share, then routed as overflow is (nearest / ordered; never with overflow none). Infeasible
+// placements are answers (Result::unplaced > 0 with the blocking constraints in unplaced_because,
+// unmet spread/latency in `unmet`), never errors.
 //
 // Scope: one workload at a time; capacity shared with other workloads comes in as
 // `used_by_others` (scheduling/placement_inputs.h PlaceAll keeps that ledger).
@@ -55,6 +55,11 @@
 #include "placement/world.h"
 
 namespace meridian::placement {
+
+namespace internal {
+struct Scratch;
+struct Filter;
+}  // namespace internal
 
 // Replicas a cluster runs now (from the workload's status).
 struct Assignment {
@@ -190,15 +195,13 @@ class Engine {
                bool every_eligible = false);
 
  private:
-  struct Scratch;
-  struct Filter;
   // The eligible clusters for one combination of selector, effective residency and latency
   // bound, computed once per Engine (workloads share a handful of combinations).
-  const Filter& FilterFor(const Workload& w);
+  const internal::Filter& FilterFor(const Workload& w);
 
   std::shared_ptr<const World> world_;
-  std::unique_ptr<Scratch> s_;
-  std::unordered_map<std::string, std::unique_ptr<Filter>> filter_cache_;
+  std::unique_ptr<internal::Scratch> s_;
+  std::unordered_map<std::string, std::unique_ptr<internal::Filter>> filter_cache_;
 };
 
 // One line per cluster: "eu-west-1: 9 = weight 3/10 of 30; capped by capacity 9; +0 overflow".
