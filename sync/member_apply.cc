@@ -223,11 +223,71 @@ std::vector<std::string> BuiltinRetainedPaths(const std::string& api_version,
                                               const std::string& kind) {
   if (api_version != "v1") return {};
   if (kind == "Service") {
-    return {"/spec/clusterIP", "/spec/clusterIPs", "/spec/ports/*/nodePort",
-            "/spec/healthCheckNodePort"};
+    return {"/spec/clusterIP", "/spec/clusterIPs", "/spec/healthCheckNodePort"};
   }
   if (kind == "ServiceAccount") return {"/secrets"};
   return {};
+}
+
+namespace {
+
+std::string PortProtocol(const json& port) {
+  auto p = port.find("protocol");
+  return p != port.end() && p->is_string() ? p->get<std::string>() : "TCP";
+}
+
+std::string GroupOf(const std::string& api_version) {
+  const size_t slash = api_version.find('/');
+  return slash == std::string::npos ? "" : api_version.substr(0, slash);
+}
+
+}  // namespace
+
+void RetainServiceNodePorts(json& want, const json& live) {
+  if (want.value("kind", "") != "Service" || want.value("apiVersion", "") != "v1") return;
+  auto want_spec = want.find("spec");
+  auto live_spec = live.find("spec");
+  if (want_spec == want.end() || live_spec == live.end() || !live_spec->is_object()) return;
+  auto want_ports = want_spec->find("ports");
+  auto live_ports = live_spec->find("ports");
+  if (want_ports == want_spec->end() || !want_ports->is_array() || live_ports == live_spec->end() ||
+      !live_ports->is_array()) {
+    return;
+  }
+  for (json& port : *want_ports) {
+    if (!port.is_object() || (port.contains("nodePort") && !port["nodePort"].is_null())) continue;
+    auto number = port.find("port");
+    if (number == port.end() || !number->is_number_integer()) continue;
+    for (const json& have : *live_ports) {
+      if (!have.is_object() || have.value("port", json()) != *number ||
+          PortProtocol(have) != PortProtocol(port)) {
+        continue;
+      }
+      if (auto np = have.find("nodePort"); np != have.end() && np->is_number_integer()) {
+        port["nodePort"] = *np;
+      }
+      break;
+    }
+  }
+}
+
+bool ScaledByAutoscaler(const json& object, const std::vector<json>& autoscalers) {
+  const std::string kind = object.value("kind", "");
+  const std::string group = GroupOf(object.value("apiVersion", ""));
+  const json* meta = object.contains("metadata") ? &object["metadata"] : nullptr;
+  if (kind.empty() || !meta || !meta->is_object()) return false;
+  const std::string name = meta->value("name", "");
+  for (const json& hpa : autoscalers) {
+    auto spec = hpa.find("spec");
+    if (spec == hpa.end() || !spec->is_object()) continue;
+    auto ref = spec->find("scaleTargetRef");
+    if (ref == spec->end() || !ref->is_object()) continue;
+    if (ref->value("kind", "") == kind && ref->value("name", "") == name &&
+        GroupOf(ref->value("apiVersion", "")) == group) {
+      return true;
+    }
+  }
+  return false;
 }
 
 namespace {

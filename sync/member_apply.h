@@ -66,13 +66,27 @@ std::optional<nlohmann::json> LastApplied(const nlohmann::json& live);
 nlohmann::json WithLastApplied(const nlohmann::json& rendered);
 
 // Member-owned fields Meridian keeps by rule, whatever the template says, for `kind` in
-// `api_version` (core/v1 only): Service /spec/clusterIP, /spec/clusterIPs,
-// /spec/ports/*/nodePort and /spec/healthCheckNodePort (allocated by the member: a ports list
-// replaced without them would make it allocate new ones); ServiceAccount /secrets (the token
+// `api_version` (core/v1 only): Service /spec/clusterIP, /spec/clusterIPs and
+// /spec/healthCheckNodePort (allocated by the member; ports' nodePorts: see
+// RetainServiceNodePorts); ServiceAccount /secrets (the token
 // controller's). Annotations and fields that controllers add (deployment.kubernetes.io/
 // revision, defaults) need no rule: ThreeWayMergePatch never touches what Meridian did not set.
 std::vector<std::string> BuiltinRetainedPaths(const std::string& api_version,
                                               const std::string& kind);
+
+// Service ports keep the nodePort the member allocated, matched like kube-apiserver's
+// strategic merge does (by port number and protocol, TCP when absent), not by position: a
+// template that reorders or inserts ports must not hand one port's nodePort to another (the
+// member would refuse a nodePort twice, or move clients to another port). A nodePort the
+// template sets stays. `want` and `live` are Service objects; anything else is left alone.
+void RetainServiceNodePorts(nlohmann::json& want, const nlohmann::json& live);
+
+// Whether one of `autoscalers` (the member's HorizontalPodAutoscalers, autoscaling/v1 or v2)
+// scales `object`: its scaleTargetRef names the object's kind and name, with the same API
+// group. Then the member's autoscaler owns the object's /spec/replicas, and Meridian writing
+// its share there would fight it (KubeFed and Karmada users know the flapping this causes).
+bool ScaledByAutoscaler(const nlohmann::json& object,
+                        const std::vector<nlohmann::json>& autoscalers);
 
 // `desired` for an update of `live` with member values retained (pointers as in
 // api/retained_paths.h; "*" is every element of a list, by index, present in both):

@@ -136,7 +136,7 @@ struct PropagationController::Member {
   std::shared_ptr<const DiscoveryInfo> discovery;
   std::set<std::string> namespaces_ok;
   bool default_watches = false;  // DefaultWatchedKinds() all watched
-  Status down;  // not OK while the member is considered down
+  Status down;                   // not OK while the member is considered down
   Timestamp down_retry_at;
   int down_failures = 0;
   // Per object: Meridian's recent rewrites, for the loop guard (Options::loop_guard_*).
@@ -149,6 +149,12 @@ struct PropagationController::Member {
     std::string desired_hash;
   };
   std::map<std::pair<GroupVersionResource, ObjectName>, Rewrites> rewrites;
+  // Per namespace: the member's HorizontalPodAutoscalers and when they were read.
+  struct Autoscalers {
+    Timestamp read_at;
+    std::vector<json> items;
+  };
+  std::map<std::string, Autoscalers> autoscalers;
 
   // Meridian's objects in the member, as its watches last said.
   std::mutex cache_mu;  // guards cache, by_owner and deleted_rv
@@ -590,8 +596,9 @@ void PropagationController::SetResult(Member& member, const std::string& key,
   }
   cv_.notify_all();
   if (event && workload && events_) {
-    apimachinery::ObjectReference ref{api::kApiVersion, "FederatedWorkload", workload->metadata.ns,
-                                      workload->metadata.name, workload->metadata.uid, ""};
+    apimachinery::ObjectReference ref{api::kApiVersion,       "FederatedWorkload",
+                                      workload->metadata.ns,  workload->metadata.name,
+                                      workload->metadata.uid, ""};
     events_->Record(ref, event->first,
                     loop_event                                          ? "SyncLoop"
                     : event->first == apimachinery::EventType::kWarning ? "SyncFailed"
@@ -812,11 +819,10 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
       r.replicas = placed;
       r.status.cluster = member.name;
       r.status.synced = false;
-      r.status.last_error = only_retained
-                                ? "replicas left in place (not placed here): " + s.ToString()
-                            : placed > 0 ? s.ToString()
-                                         : "no longer placed here; removing its objects failed: " +
-                                               s.ToString();
+      r.status.last_error =
+          only_retained ? "replicas left in place (not placed here): " + s.ToString()
+          : placed > 0  ? s.ToString()
+                        : "no longer placed here; removing its objects failed: " + s.ToString();
       if (!only_retained) {
         // Keep the last known ready count: the replicas may well still be serving. Not for
         // retained replicas, which are there because we cannot see them: counting them
@@ -933,7 +939,8 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
       ++member_writes_;
       auto created = client->Create(kNamespaces, "", nso);
       if (!created.ok() && created.status().code() != StatusCode::kAlreadyExists) {
-        return fail(MemberCallFailed(member, created.status().WithContext("creating namespace " + ns)));
+        return fail(
+            MemberCallFailed(member, created.status().WithContext("creating namespace " + ns)));
       }
     } else if (!got.ok()) {
       return fail(MemberCallFailed(member, got.status()));
@@ -1006,11 +1013,17 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
           gvr.GroupResource() + " " + ns + "/" + name.second +
           " exists and is not managed by Meridian (set spec.adoptExisting to take it over)"));
     }
-    // Member-owned values (by rule per kind, and the workload's spec.retainedPaths) are
-    // taken from the member's copy: never compared, never written once the object exists.
-    const json want = RetainMemberValues(
-        desired, *live, w.spec.retained_paths,
+    // Member-owned values (by rule per kind, a member autoscaler's replicas, and the
+    // workload's spec.retainedPaths) are taken from the member's copy: never compared, never
+    // written once the object exists.
+    std::vector<std::string> retained = w.spec.retained_paths;
+    if (ReplicasOwnedByMemberAutoscaler(member, *client, gvr, ns, desired, *live)) {
+      retained.push_back("/spec/replicas");
+    }
+    json want = RetainMemberValues(
+        desired, *live, retained,
         BuiltinRetainedPaths(rendered.value("apiVersion", ""), rendered.value("kind", "")));
+    RetainServiceNodePorts(want, *live);
     if (!NeedsUpdate(*live, want)) {
       std::lock_guard lock(member.state_mu);
       auto r = member.rewrites.find(object_key);
@@ -1074,14 +1087,58 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   return Status::Ok();
 }
 
+bool PropagationController::ReplicasOwnedByMemberAutoscaler(Member& member, MemberClient& client,
+                                                            const GroupVersionResource& gvr,
+                                                            const std::string& ns,
+                                                            const json& desired, const json& live) {
+  // Only the scalable kinds, and only when the member's replicas differ from the share (an
+  // autoscaler that agrees with the share costs nothing, and steady state reads nothing).
+  if (gvr.group != "apps" || ns.empty() ||
+      (gvr.resource != "deployments" && gvr.resource != "statefulsets" &&
+       gvr.resource != "replicasets")) {
+    return false;
+  }
+  const json* want = desired.contains("spec") ? &desired["spec"] : nullptr;
+  const json* have = live.contains("spec") ? &live["spec"] : nullptr;
+  if (!want || !have || !want->is_object() || !have->is_object() ||
+      want->value("replicas", json()) == have->value("replicas", json())) {
+    return false;
+  }
+  const Timestamp now = clock_.Now();
+  {
+    std::lock_guard lock(member.state_mu);
+    auto it = member.autoscalers.find(ns);
+    if (it != member.autoscalers.end() &&
+        now - it->second.read_at < options_.autoscaler_cache_ttl) {
+      return ScaledByAutoscaler(desired, it->second.items);
+    }
+  }
+  // autoscaling/v1 is served by every Kubernetes version Meridian supports; its
+  // scaleTargetRef is all this needs.
+  auto list = client.List({"autoscaling", "v1", "horizontalpodautoscalers"}, ns);
+  std::vector<json> items;
+  if (list.ok()) {
+    items = std::move(list->items);
+  } else if (list.status().code() != StatusCode::kNotFound) {
+    // Unknown: write the share (as before autoscalers were looked at) and ask again next time.
+    spdlog::debug("propagation controller: member {}: autoscalers in {}: {}", member.name, ns,
+                  list.status().ToString());
+    return false;
+  }
+  const bool owned = ScaledByAutoscaler(desired, items);
+  std::lock_guard lock(member.state_mu);
+  member.autoscalers[ns] = Member::Autoscalers{now, std::move(items)};
+  return owned;
+}
+
 Status PropagationController::LoadWorkloads() {
   auto list = objects_.List(Info(objects_, "federatedworkloads"), "", apimachinery::ListRequest{});
   if (!list.ok()) return InternalError("listing federatedworkloads: " + list.error().message);
   std::map<std::string, std::shared_ptr<const api::FederatedWorkload>> loaded;
   for (const json& item : list.value()["items"]) {
     FieldErrors errors;
-    auto w = std::make_shared<const api::FederatedWorkload>(
-        api::DecodeFederatedWorkload(item, &errors));
+    auto w =
+        std::make_shared<const api::FederatedWorkload>(api::DecodeFederatedWorkload(item, &errors));
     if (errors.empty()) loaded.emplace(Key(*w), std::move(w));
   }
   std::set<std::string> keys;
@@ -1254,8 +1311,8 @@ int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
       if (status == w.status) break;
       api::FederatedWorkload updated = w;
       updated.status = std::move(status);
-      auto result = objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated),
-                                    "status");
+      auto result =
+          objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status");
       if (result.ok()) {
         ++written;
         break;
@@ -1293,9 +1350,13 @@ int PropagationController::FinishDeletion(
   if (!pending.empty()) {
     std::string names;
     for (const std::string& m : pending) names += (names.empty() ? "" : ", ") + m;
-    api::Condition c{"CleanedUp", "False", timed_out ? "CleanupAbandoned" : "CleanupPending",
-                     (timed_out ? "gave up waiting for members: " : "waiting for members: ") + names,
-                     "", w.metadata.generation};
+    api::Condition c{
+        "CleanedUp",
+        "False",
+        timed_out ? "CleanupAbandoned" : "CleanupPending",
+        (timed_out ? "gave up waiting for members: " : "waiting for members: ") + names,
+        "",
+        w.metadata.generation};
     api::FederatedWorkload updated = w;
     bool replaced = false;
     for (api::Condition& existing : updated.status.conditions) {
@@ -1309,12 +1370,13 @@ int PropagationController::FinishDeletion(
       updated.status.conditions.push_back(c);
     }
     if (updated.status != w.status &&
-        objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status").ok()) {
+        objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status")
+            .ok()) {
       ++written;
     }
     if (!timed_out) return written;
-    spdlog::warn("propagation controller: {}: gave up cleaning up members {} after {} ms",
-                 Key(w), names, options_.cleanup_timeout.count());
+    spdlog::warn("propagation controller: {}: gave up cleaning up members {} after {} ms", Key(w),
+                 names, options_.cleanup_timeout.count());
   }
   // Drop the finalizer from the current object (the status write above changed it).
   for (int attempt = 0; attempt < 5; ++attempt) {

@@ -100,6 +100,10 @@ class PropagationController {
     std::chrono::milliseconds loop_guard_window{60'000};
     // Retry interval for a key refused because its namespace is terminating in the member.
     std::chrono::milliseconds namespace_terminating_retry{500};
+    // How long a member namespace's HorizontalPodAutoscalers, read when a scalable object's
+    // replicas differ from Meridian's share, are trusted before they are read again. An
+    // autoscaler there owns the object's spec.replicas: Meridian leaves it alone.
+    std::chrono::milliseconds autoscaler_cache_ttl{10'000};
   };
 
   // `objects` and `clock` must outlive the controller. The clock drives backoff, fast-fail
@@ -171,6 +175,12 @@ class PropagationController {
   // checked again right before the DELETE, which carries the namespace's uid and
   // resourceVersion as read. Best effort: a failed call keeps the namespace (logged at debug).
   void RemoveNamespaceIfUnused(Member& member, MemberClient& client, const std::string& ns);
+  // Whether a HorizontalPodAutoscaler in the member scales `live` (a Deployment, StatefulSet
+  // or ReplicaSet whose spec.replicas differs from `desired`'s): then its replicas are the
+  // member's. The namespace's autoscalers are read at most once per autoscaler_cache_ttl.
+  bool ReplicasOwnedByMemberAutoscaler(Member& member, MemberClient& client,
+                                       const GroupVersionResource& gvr, const std::string& ns,
+                                       const nlohmann::json& desired, const nlohmann::json& live);
   // The loop guard (Options::loop_guard_*) for a rewrite of `object` about to be sent: ""
   // (write; recorded), "held:<why>" (do not write now), or "<why>" (write, recorded, but it
   // is looping: report it).
@@ -206,12 +216,12 @@ class PropagationController {
   // store core/v1 Events.
   std::unique_ptr<apimachinery::EventRecorder> events_;
 
-  std::mutex mu_;  // guards everything below
+  std::mutex mu_;               // guards everything below
   std::condition_variable cv_;  // wakes the dispatcher
   std::map<std::string, std::shared_ptr<Member>> members_;
   // By "ns/name"; shared so a worker takes one without copying it under mu_.
   std::map<std::string, std::shared_ptr<const api::FederatedWorkload>> workloads_;
-  std::set<std::string> deleting_;  // keys of workloads_ with a deletionTimestamp
+  std::set<std::string> deleting_;         // keys of workloads_ with a deletionTimestamp
   std::set<std::string> aggregate_dirty_;  // workload keys whose status may need writing
   bool members_dirty_ = true;
   bool started_ = false;

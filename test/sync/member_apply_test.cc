@@ -245,12 +245,15 @@ TEST(RetainMemberValuesTest, BuiltinServiceRulesFillAllocatedFields) {
   const std::vector<std::string> rules = BuiltinRetainedPaths("v1", "Service");
   EXPECT_TRUE(BuiltinRetainedPaths("apps/v1", "Deployment").empty());
   EXPECT_EQ(BuiltinRetainedPaths("v1", "ServiceAccount"), std::vector<std::string>{"/secrets"});
-  const json desired = json::parse(R"({"spec": {"type": "NodePort", "ports": [
+  const json desired =
+      json::parse(R"({"apiVersion": "v1", "kind": "Service", "spec": {"type": "NodePort", "ports": [
       {"name": "http", "port": 80, "targetPort": 8081}, {"name": "x", "port": 90, "nodePort": 30090}]}})");
-  const json live = json::parse(R"({"spec": {"type": "NodePort", "clusterIP": "10.0.0.7",
+  const json live = json::parse(
+      R"({"apiVersion": "v1", "kind": "Service", "spec": {"type": "NodePort", "clusterIP": "10.0.0.7",
       "clusterIPs": ["10.0.0.7"], "ports": [{"name": "http", "port": 80, "targetPort": 8080,
       "nodePort": 31234}, {"name": "x", "port": 90, "nodePort": 30091}]}})");
-  const json want = RetainMemberValues(desired, live, {}, rules);
+  json want = RetainMemberValues(desired, live, {}, rules);
+  RetainServiceNodePorts(want, live);
   EXPECT_EQ(want["spec"]["clusterIP"], "10.0.0.7");
   EXPECT_EQ(want["spec"]["ports"][0]["nodePort"], 31234) << "filled";
   EXPECT_EQ(want["spec"]["ports"][1]["nodePort"], 30090) << "the template's own value stays";
@@ -258,6 +261,50 @@ TEST(RetainMemberValuesTest, BuiltinServiceRulesFillAllocatedFields) {
   ASSERT_TRUE(patch["spec"].contains("ports"));
   EXPECT_EQ(patch["spec"]["ports"][0]["nodePort"], 31234);
   EXPECT_FALSE(patch["spec"].contains("clusterIP"));
+}
+
+// Ports are matched by number and protocol, not position: a template that inserts a port
+// before the others must not give the new one the old first port's nodePort.
+TEST(RetainMemberValuesTest, NodePortsFollowTheirPortWhenTheTemplateReordersPorts) {
+  const json live =
+      json::parse(R"({"apiVersion": "v1", "kind": "Service", "spec": {"type": "NodePort",
+      "ports": [{"name": "http", "port": 80, "nodePort": 31080},
+                {"name": "dns", "port": 53, "protocol": "UDP", "nodePort": 31053}]}})");
+  json want = json::parse(R"({"apiVersion": "v1", "kind": "Service", "spec": {"type": "NodePort",
+      "ports": [{"name": "https", "port": 443}, {"name": "dns-tcp", "port": 53},
+                {"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "http", "port": 80}]}})");
+  RetainServiceNodePorts(want, live);
+  const json& ports = want["spec"]["ports"];
+  EXPECT_FALSE(ports[0].contains("nodePort")) << "a new port gets a new nodePort";
+  EXPECT_FALSE(ports[1].contains("nodePort")) << "53/TCP is not 53/UDP";
+  EXPECT_EQ(ports[2]["nodePort"], 31053);
+  EXPECT_EQ(ports[3]["nodePort"], 31080);
+  // Anything but a v1 Service is left alone.
+  json deployment = json::parse(
+      R"({"apiVersion": "apps/v1", "kind": "Deployment", "spec": {"ports": [{"port": 80}]}})");
+  const json before = deployment;
+  RetainServiceNodePorts(deployment, live);
+  EXPECT_EQ(deployment, before);
+}
+
+TEST(ScaledByAutoscalerTest, MatchesKindNameAndGroup) {
+  const json deployment = json::parse(
+      R"({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": "shop"}})");
+  auto hpa = [](const char* api_version, const char* kind, const char* name) {
+    return json{
+        {"apiVersion", "autoscaling/v2"},
+        {"kind", "HorizontalPodAutoscaler"},
+        {"spec",
+         {{"scaleTargetRef", {{"apiVersion", api_version}, {"kind", kind}, {"name", name}}}}}};
+  };
+  EXPECT_TRUE(ScaledByAutoscaler(deployment, {hpa("apps/v1", "Deployment", "web")}));
+  EXPECT_TRUE(ScaledByAutoscaler(deployment, {hpa("apps/v1beta2", "Deployment", "web")}))
+      << "any version of the group";
+  EXPECT_FALSE(ScaledByAutoscaler(deployment, {hpa("apps/v1", "Deployment", "api")}));
+  EXPECT_FALSE(ScaledByAutoscaler(deployment, {hpa("apps/v1", "StatefulSet", "web")}));
+  EXPECT_FALSE(ScaledByAutoscaler(deployment, {hpa("example.io/v1", "Deployment", "web")}));
+  EXPECT_FALSE(ScaledByAutoscaler(deployment, {json::object(), json{{"spec", 3}}}));
+  EXPECT_FALSE(ScaledByAutoscaler(deployment, {}));
 }
 
 }  // namespace

@@ -2,13 +2,12 @@
 // in-process federation-apiserver (SQLite in a temp dir) with FakeMemberClients as members.
 #include "sync/propagation.h"
 
-#include <functional>
-
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <thread>
 
@@ -50,8 +49,8 @@ json DeploymentTemplate(int replicas) {
 api::Override EuropeImage(const std::string& image) {
   api::Override o;
   o.cluster_selector.match_labels = {{"continent", "europe"}};
-  o.patches = {{{"op", "replace"}, {"path", "/spec/template/spec/containers/0/image"},
-                {"value", image}}};
+  o.patches = {
+      {{"op", "replace"}, {"path", "/spec/template/spec/containers/0/image"}, {"value", image}}};
   return o;
 }
 
@@ -70,7 +69,11 @@ TEST(RenderMemberObjectTest, Table) {
   api::Override broken;
   broken.patches = {{{"op", "replace"}, {"path", "/spec/nothing/here"}, {"value", 1}}};
   std::vector<Case> cases = {
-      {"defaults", MakeWorkload(DeploymentTemplate(30)), {}, 7, true,
+      {"defaults",
+       MakeWorkload(DeploymentTemplate(30)),
+       {},
+       7,
+       true,
        [](const json& o) {
          EXPECT_EQ(o["metadata"]["name"], "web");
          EXPECT_EQ(o["metadata"]["namespace"], "shop");
@@ -82,26 +85,42 @@ TEST(RenderMemberObjectTest, Table) {
                    16u);
          EXPECT_EQ(o["spec"]["template"]["spec"]["containers"][0]["image"], "web:1");
        }},
-      {"template name kept", MakeWorkload(named), {}, 1, true,
+      {"template name kept",
+       MakeWorkload(named),
+       {},
+       1,
+       true,
        [](const json& o) { EXPECT_EQ(o["metadata"]["name"], "frontend"); }},
-      {"no replicas in template: none added", MakeWorkload(configmap), {}, 1, true,
+      {"no replicas in template: none added",
+       MakeWorkload(configmap),
+       {},
+       1,
+       true,
        [](const json& o) {
          EXPECT_FALSE(o.contains("spec"));
          EXPECT_EQ(o["data"]["a"], "b");
        }},
       {"matching override applied",
        MakeWorkload(DeploymentTemplate(30), {EuropeImage("web:eu")}),
-       {{"continent", "europe"}}, 4, true,
+       {{"continent", "europe"}},
+       4,
+       true,
        [](const json& o) {
          EXPECT_EQ(o["spec"]["template"]["spec"]["containers"][0]["image"], "web:eu");
        }},
       {"other override ignored",
        MakeWorkload(DeploymentTemplate(30), {EuropeImage("web:eu")}),
-       {{"continent", "asia"}}, 4, true,
+       {{"continent", "asia"}},
+       4,
+       true,
        [](const json& o) {
          EXPECT_EQ(o["spec"]["template"]["spec"]["containers"][0]["image"], "web:1");
        }},
-      {"failing patch is an error", MakeWorkload(DeploymentTemplate(30), {broken}), {}, 4, false,
+      {"failing patch is an error",
+       MakeWorkload(DeploymentTemplate(30), {broken}),
+       {},
+       4,
+       false,
        nullptr},
       {"template without kind", MakeWorkload(json{{"apiVersion", "v1"}}), {}, 1, false, nullptr},
   };
@@ -225,7 +244,6 @@ class PropagationControllerTest : public ::testing::Test {
     }
   }
 
-
   api::FederatedWorkload Workload() {
     auto got = server_->objects().Get(Info(api::kApiVersion, "FederatedWorkload"), "shop", "web");
     EXPECT_TRUE(got.ok());
@@ -276,7 +294,8 @@ class PropagationControllerTest : public ::testing::Test {
     EXPECT_EQ(sum, total);
   }
 
-  static const api::Condition* Find(const api::FederatedWorkloadStatus& s, const std::string& type) {
+  static const api::Condition* Find(const api::FederatedWorkloadStatus& s,
+                                    const std::string& type) {
     for (const auto& c : s.conditions) {
       if (c.type == type) return &c;
     }
@@ -471,6 +490,71 @@ TEST_F(PropagationControllerTest, RetainedPathsKeepTheMembersValuesAndNeverWrite
   EXPECT_NE(placed, 7);
 }
 
+// A member's HorizontalPodAutoscaler owns the replicas of what it scales: Meridian leaves
+// them alone (no fight, no write), found by itself without spec.retainedPaths, and reads the
+// member's autoscalers only when the replicas differ, at most once per cache period.
+TEST_F(PropagationControllerTest, AMemberAutoscalerOwnsTheReplicasOfWhatItScales) {
+  ApplyExample();
+  Place();
+  PropagationController controller(server_->objects(), clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  FakeMemberClient& eu = *fakes_["eu-west-1"];
+  const GroupVersionResource hpas{"autoscaling", "v1", "horizontalpodautoscalers"};
+  eu.ClearCalls();
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(eu.CallCount(testing::Verb::kList), 0) << "converged: no autoscaler read";
+
+  // Without an autoscaler, a scaled member is drift: repaired.
+  json live = eu.Object(kDeployments, "shop", "web").value();
+  const json placed = live["spec"]["replicas"];
+  live["spec"]["replicas"] = 7;
+  eu.Apply(kDeployments, live);
+  controller.ProcessMember("eu-west-1");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(eu.Object(kDeployments, "shop", "web").value()["spec"]["replicas"], placed);
+
+  // An autoscaler targets it and scales it: kept, and no write.
+  eu.Apply(hpas, json{{"apiVersion", "autoscaling/v1"},
+                      {"kind", "HorizontalPodAutoscaler"},
+                      {"metadata", {{"name", "web"}, {"namespace", "shop"}}},
+                      {"spec",
+                       {{"scaleTargetRef",
+                         {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}}},
+                        {"minReplicas", 2},
+                        {"maxReplicas", 10}}}});
+  clock_.Advance(std::chrono::seconds(11));  // past the autoscaler cache
+  live = eu.Object(kDeployments, "shop", "web").value();
+  live["spec"]["replicas"] = 7;
+  eu.Apply(kDeployments, live);
+  eu.ClearCalls();
+  controller.ProcessMember("eu-west-1");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 0);
+  EXPECT_EQ(eu.CallCount(testing::Verb::kUpdate), 0);
+  EXPECT_EQ(eu.CallCount(testing::Verb::kList), 1) << "the namespace's autoscalers, read once";
+  EXPECT_EQ(eu.Object(kDeployments, "shop", "web").value()["spec"]["replicas"], 7);
+  // Other members without an autoscaler are untouched by this.
+  EXPECT_EQ(fakes_["us-east-1"]->CallCount(testing::Verb::kList), 0);
+
+  // A template change is written; the replicas stay the autoscaler's.
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  json w = server_->objects().Get(info, "shop", "web").value();
+  w["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]["image"] = "web:2";
+  ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w).ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  live = eu.Object(kDeployments, "shop", "web").value();
+  EXPECT_EQ(live["spec"]["template"]["spec"]["containers"][0]["image"], "web:2");
+  EXPECT_EQ(live["spec"]["replicas"], 7);
+  EXPECT_EQ(eu.CallCount(testing::Verb::kList), 1) << "within the cache period: not read again";
+
+  // The autoscaler goes: once the cache expires, Meridian's share is written back.
+  ASSERT_TRUE(eu.Delete(hpas, "shop", "web", {}).ok());
+  clock_.Advance(std::chrono::seconds(11));
+  controller.ProcessMember("eu-west-1");
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(eu.Object(kDeployments, "shop", "web").value()["spec"]["replicas"], placed);
+}
+
 TEST_F(PropagationControllerTest, CleanupGivesUpOnAnUnreachableMemberAfterTheTimeout) {
   ApplyExample();
   Place();
@@ -559,7 +643,6 @@ TEST_F(PropagationControllerTest, HungMemberDoesNotDelayTheOthers) {
   controller.Stop();
 }
 
-
 // ---- Watch-driven repair, queues and backoff (driven by hand on the FakeClock) ----
 
 // The member's watch queues the owning workload: no relist, no resync needed.
@@ -582,11 +665,12 @@ TEST_F(PropagationControllerTest, MemberWatchEventsQueueTheRepair) {
   // looked at once more; that second look changes nothing.)
   EXPECT_GE(controller.ProcessMember("eu-west-1"), 1);
   EXPECT_EQ(eu.Object(kDeployments, "shop", "web").value()["spec"]["replicas"], want);
-  // Repaired from the watched copy: one merge patch (never a full PUT), no Get or List.
+  // Repaired from the watched copy: one merge patch (never a full PUT), no Get; the one
+  // List is the namespace's autoscalers (the replicas differ: is an autoscaler their owner?).
   EXPECT_EQ(eu.CallCount(testing::Verb::kMergePatch), 1);
   EXPECT_EQ(eu.CallCount(testing::Verb::kUpdate), 0);
   EXPECT_EQ(eu.CallCount(testing::Verb::kGet), 0);
-  EXPECT_EQ(eu.CallCount(testing::Verb::kList), 0);
+  EXPECT_EQ(eu.CallCount(testing::Verb::kList), 1);
 
   eu.Remove(kDeployments, "shop", "web");
   EXPECT_EQ(controller.QueueLength("eu-west-1"), 1);
@@ -826,9 +910,8 @@ TEST_F(PropagationControllerTest, FailedKeysBackOffExponentiallyAndResetOnSucces
 TEST_F(PropagationControllerTest, ADownMemberIsProbedNotHammered) {
   ApplyExample();
   // A second workload, so the member has two keys.
-  json second = server_->objects()
-                    .Get(Info(api::kApiVersion, "FederatedWorkload"), "shop", "web")
-                    .value();
+  json second =
+      server_->objects().Get(Info(api::kApiVersion, "FederatedWorkload"), "shop", "web").value();
   second["metadata"] = {{"name", "api"}, {"namespace", "shop"}};
   second.erase("status");
   second["spec"]["template"]["metadata"]["name"] = "api";
@@ -968,8 +1051,8 @@ TEST_F(PropagationControllerTest, RefusedCredentialsNameTheMemberAndTheHttpStatu
        {Case{UnauthenticatedError("member \"eu-west-1\": Unauthorized"), "HTTP 401"},
         Case{PermissionDeniedError("member \"eu-west-1\": forbidden"), "HTTP 403"}}) {
     SCOPED_TRACE(c.want);
-    fakes_["eu-west-1"] = std::make_shared<FakeMemberClient>(
-        FakeMemberClient::Options{.member = "eu-west-1"});
+    fakes_["eu-west-1"] =
+        std::make_shared<FakeMemberClient>(FakeMemberClient::Options{.member = "eu-west-1"});
     fakes_["eu-west-1"]->FailEverything(c.refusal);
     PropagationController controller(server_->objects(), clock_, Factory());
     ASSERT_TRUE(controller.ReconcileAll().ok());
