@@ -1125,9 +1125,17 @@ bool PropagationController::ReplicasOwnedByMemberAutoscaler(Member& member, Memb
                   list.status().ToString());
     return false;
   }
+  // Only a namespace that has autoscalers is remembered: an autoscaler created a moment
+  // after a read that found none must be seen at the next difference, not after the cache
+  // period (meanwhile Meridian would fight it). Without autoscalers a difference is drift,
+  // rare, and one read per repair is cheap next to its write.
   const bool owned = ScaledByAutoscaler(desired, items);
   std::lock_guard lock(member.state_mu);
-  member.autoscalers[ns] = Member::Autoscalers{now, std::move(items)};
+  if (items.empty()) {
+    member.autoscalers.erase(ns);
+  } else {
+    member.autoscalers[ns] = Member::Autoscalers{now, std::move(items)};
+  }
   return owned;
 }
 

@@ -101,8 +101,9 @@ class PropagationController {
     // Retry interval for a key refused because its namespace is terminating in the member.
     std::chrono::milliseconds namespace_terminating_retry{500};
     // How long a member namespace's HorizontalPodAutoscalers, read when a scalable object's
-    // replicas differ from Meridian's share, are trusted before they are read again. An
-    // autoscaler there owns the object's spec.replicas: Meridian leaves it alone.
+    // replicas differ from Meridian's share, are trusted before they are read again (a
+    // namespace found without any is read again at the next difference). An autoscaler
+    // there owns the object's spec.replicas: Meridian leaves it alone.
     std::chrono::milliseconds autoscaler_cache_ttl{10'000};
   };
 
@@ -177,7 +178,8 @@ class PropagationController {
   void RemoveNamespaceIfUnused(Member& member, MemberClient& client, const std::string& ns);
   // Whether a HorizontalPodAutoscaler in the member scales `live` (a Deployment, StatefulSet
   // or ReplicaSet whose spec.replicas differs from `desired`'s): then its replicas are the
-  // member's. The namespace's autoscalers are read at most once per autoscaler_cache_ttl.
+  // member's. The namespace's autoscalers, when it has any, are read at most once per
+  // autoscaler_cache_ttl.
   bool ReplicasOwnedByMemberAutoscaler(Member& member, MemberClient& client,
                                        const GroupVersionResource& gvr, const std::string& ns,
                                        const nlohmann::json& desired, const nlohmann::json& live);

@@ -20,7 +20,8 @@
 // user "system:kube-controller-manager" with its own token, and the controllers that write
 // into what Meridian syncs: deployment (status, the revision annotation), replicaset (Pods,
 // which stay Pending: no scheduler, no kubelet), namespace (finalization), serviceaccount and
-// serviceaccount-token, and the garbage collector. Without it none of that happens.
+// serviceaccount-token, the garbage collector, and horizontalpodautoscaling (min/max
+// enforced; no metrics server). Without it none of that happens.
 //
 // Not thread-safe; one KubeApiServer per test suite (a start takes seconds).
 #pragma once
@@ -274,7 +275,10 @@ class KubeApiServer {
         "--secure-port=0",
         "--leader-elect=false",
         "--controllers=deployment,replicaset,namespace,serviceaccount,serviceaccount-token,"
-        "garbagecollector",
+        "garbagecollector,horizontalpodautoscaling",
+        // Without a metrics server an HPA still enforces minReplicas/maxReplicas: each pass
+        // (1 s here, 15 s by default) scales what is outside them.
+        "--horizontal-pod-autoscaler-sync-period=1s",
         "--service-account-private-key-file=" + (dir_ / "sa.key").string(),
         "--root-ca-file=" + ca_file_,
         "--profiling=false",

@@ -494,6 +494,45 @@ spec:
   })) << Logs();
 }
 
+// A member HorizontalPodAutoscaler (kube-controller-manager's, enforcing its minReplicas)
+// owns the Deployment's replicas: Meridian finds it by itself and leaves them alone, with no
+// write and no fight (before, each side rewrote spec.replicas until the loop guard held).
+// Once the autoscaler is gone, Meridian's share comes back.
+TEST_F(RealMemberE2E, AMemberAutoscalerOwnsTheReplicasWithoutAFight) {
+  const std::string path = kObjects[0].path;
+  const int share = Deployment()["spec"].value("replicas", 0);
+  ASSERT_GT(share, 0);
+  const size_t writes = MeridianWrites(path).size();
+  const json hpa = {
+      {"apiVersion", "autoscaling/v1"},
+      {"kind", "HorizontalPodAutoscaler"},
+      {"metadata", {{"name", "web"}, {"namespace", "shop"}}},
+      {"spec",
+       {{"scaleTargetRef", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}}},
+        {"minReplicas", share + 2},
+        {"maxReplicas", share + 4}}}};
+  const std::string hpas = "/apis/autoscaling/v1/namespaces/shop/horizontalpodautoscalers";
+  auto created = kube_->Request("POST", hpas, hpa);
+  ASSERT_EQ(created.code, 201) << created.body.dump();
+  ASSERT_TRUE(WaitFor(milliseconds(20'000),
+                      [&] { return Deployment()["spec"].value("replicas", 0) == share + 2; }))
+      << "the autoscaler did not scale to its minimum" << Logs()
+      << kube_->ControllerManagerLogTail(20);
+  std::this_thread::sleep_for(milliseconds(kResyncMs * 10));
+  EXPECT_EQ(Deployment()["spec"].value("replicas", 0), share + 2);
+  const std::vector<json> after = MeridianWrites(path);
+  EXPECT_EQ(after.size(), writes) << "no write while the autoscaler owns the replicas:\n"
+                                  << Describe(after) << Logs();
+  EXPECT_FALSE(HasSyncLoop("web"));
+
+  auto deleted = kube_->Request("DELETE", hpas + "/web");
+  ASSERT_EQ(deleted.code, 200) << deleted.body.dump();
+  // Meridian reads the namespace's autoscalers again after its 10 s cache.
+  EXPECT_TRUE(WaitFor(milliseconds(30'000),
+                      [&] { return Deployment()["spec"].value("replicas", 0) == share; }))
+      << "the share did not come back" << Logs();
+}
+
 // A FederatedWorkload of the CRD's kind: a typo, a wrong type and a kind no member serves are
 // refused at admission with their paths (the schema is the member's, fetched by the
 // member-schemas controller) and nothing is stored; the correct one is accepted and propagated.

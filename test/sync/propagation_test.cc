@@ -522,7 +522,7 @@ TEST_F(PropagationControllerTest, AMemberAutoscalerOwnsTheReplicasOfWhatItScales
                          {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}}},
                         {"minReplicas", 2},
                         {"maxReplicas", 10}}}});
-  clock_.Advance(std::chrono::seconds(11));  // past the autoscaler cache
+  // Seen at once (a namespace found without autoscalers is not cached).
   live = eu.Object(kDeployments, "shop", "web").value();
   live["spec"]["replicas"] = 7;
   eu.Apply(kDeployments, live);
