@@ -1,0 +1,461 @@
+// The HA layout under kill -9, Jepsen-style (issue 13), with the real binaries on loopback: a
+// 3-member etcd cluster, two federation-apiservers on it, two leader-elected
+// federation-controller-managers, and membersim with five members on three continents.
+// Two clients create, scale and delete workloads through both API replicas while the test
+// kills -9, in turn, the leading controller manager, one API replica and one etcd member (and
+// brings each back). A sampler reads the non-EU members the whole time.
+//
+// At the end, checked from the members' side as well as the API's:
+//   - every acknowledged write is what the API holds (a client that got no answer reads the
+//     object back before going on, so its model is exact), exactly once;
+//   - every member runs exactly the placed replicas of every workload, and nothing of a
+//     deleted one;
+//   - no replica of an EU-resident workload was ever seen outside the EU;
+//   - the standby manager took the lease within 2x the lease duration of the kill.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "cli/client.h"
+#include "cli/kinds.h"
+#include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
+#include "test/common/etcd_cluster.h"
+#include "test/common/manifests.h"
+#include "test/common/test_env.h"
+
+namespace meridian {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+constexpr char kMembersim[] = R"(defaults:
+  podReadyDelay: 100ms
+  node: {cpu: "16", memory: 32Gi, pods: 500}
+clusters:
+  - {name: us-east-1, region: us-east, jurisdiction: us, zones: [{name: us-east-1a, nodes: 1}]}
+  - {name: us-west-1, region: us-west, jurisdiction: us, zones: [{name: us-west-1a, nodes: 1}]}
+  - {name: eu-west-1, region: eu-west, jurisdiction: eu, zones: [{name: eu-west-1a, nodes: 1}]}
+  - {name: eu-central-1, region: eu-central, jurisdiction: eu, zones: [{name: eu-central-1a, nodes: 1}]}
+  - {name: ap-south-1, region: ap-south, jurisdiction: in, zones: [{name: ap-south-1a, nodes: 1}]}
+)";
+const std::vector<std::string> kMembers = {"us-east-1", "us-west-1", "eu-west-1", "eu-central-1",
+                                           "ap-south-1"};
+const std::vector<std::string> kOutsideEu = {"us-east-1", "us-west-1", "ap-south-1"};
+constexpr int kWorkloadsPerClient = 8;
+// The controller managers' defaults (federation-controller-manager --help).
+constexpr milliseconds kLeaseDuration{4000};
+
+// An EU-resident workload ("eu-N": residency eu, spread over both EU regions) or a global
+// one ("gl-N": three continents).
+json Workload(const std::string& name, int replicas) {
+  const bool eu = name.rfind("eu-", 0) == 0;
+  json placement =
+      eu ? json{{"residency", {{"jurisdictions", {"eu"}}}},
+                {"distribution", {{"weights", {{"eu-west", 1}, {"eu-central", 1}}}}}}
+         : json{{"distribution", {{"weights", {{"us-east", 2}, {"eu-west", 2}, {"ap-south", 1}}}}}};
+  json container = {{"name", "app"},
+                    {"image", "example/" + name + ":1"},
+                    {"resources", {{"requests", {{"cpu", "10m"}, {"memory", "16Mi"}}}}}};
+  return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+          {"kind", "FederatedWorkload"},
+          {"metadata", {{"name", name}, {"namespace", "shop"}}},
+          {"spec",
+           {{"template",
+             {{"apiVersion", "apps/v1"},
+              {"kind", "Deployment"},
+              {"metadata", {{"name", name}}},
+              {"spec",
+               {{"replicas", replicas},
+                {"selector", {{"matchLabels", {{"app", name}}}}},
+                {"template",
+                 {{"metadata", {{"labels", {{"app", name}}}}},
+                  {"spec", {{"containers", {container}}}}}}}}}},
+            {"placement", placement}}}};
+}
+
+// What a client knows of one workload after its last answered call.
+struct Known {
+  bool exists = false;
+  int replicas = 0;
+};
+
+class HaChaosTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        std::filesystem::temp_directory_path() / ("meridian-ha-chaos-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    for (auto& cm : cms_) cm.Stop();
+    for (auto& api : apis_) api.Stop();
+    sim_.Stop();
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  void StartApi(int i) {
+    std::string error;
+    ASSERT_TRUE(
+        apis_[i].Start({test_env::BinDir() + "/federation-apiserver", "--listen",
+                        "127.0.0.1:" + std::to_string(api_ports_[i]), "--storage", storage_,
+                        "--controllers", i == 0 ? "member-schemas" : "none", "--log-level", "warn"},
+                       &error, (dir_ / ("api-" + std::to_string(i) + ".err")).string()))
+        << error;
+    ASSERT_FALSE(
+        apis_[i]
+            .WaitForLine("federation-apiserver listening on ", std::chrono::seconds(30), &error)
+            .empty())
+        << error;
+    apis_[i].CopyOutputTo((dir_ / ("api-" + std::to_string(i) + ".log")).string());
+  }
+  void StartManager(int i) {
+    std::string error;
+    ASSERT_TRUE(
+        cms_[i].Start({test_env::BinDir() + "/federation-controller-manager", "--storage", storage_,
+                       "--leader-elect-identity", "cm-" + std::to_string(i), "--log-level", "info"},
+                      &error, (dir_ / ("cm-" + std::to_string(i) + ".err")).string()))
+        << error;
+    ASSERT_FALSE(cms_[i]
+                     .WaitForLine("federation-controller-manager running as ",
+                                  std::chrono::seconds(30), &error)
+                     .empty())
+        << error;
+    cms_[i].CopyOutputTo((dir_ / ("cm-" + std::to_string(i) + ".log")).string());
+  }
+  std::string ApiUrl(int i) const { return "http://127.0.0.1:" + std::to_string(api_ports_[i]); }
+
+  // The Lease holder, read through whichever replica answers.
+  std::string Holder() {
+    for (int i = 0; i < 2; ++i) {
+      json lease = test_env::GetJson(ApiUrl(i) +
+                                     "/apis/coordination.k8s.io/v1/namespaces/meridian-system/"
+                                     "leases/federation-controller-manager");
+      if (lease.is_object() && lease.contains("spec")) {
+        return lease["spec"].value("holderIdentity", "");
+      }
+    }
+    return "";
+  }
+
+  // Deployment names in namespace shop of `member`; nullopt when membersim did not answer.
+  std::optional<std::map<std::string, int64_t>> MemberDeployments(const std::string& member) {
+    json list = test_env::GetJson(sim_url_ + "/clusters/" + member +
+                                  "/apis/apps/v1/namespaces/shop/deployments");
+    if (!list.is_object() || !list.contains("items")) return std::nullopt;
+    std::map<std::string, int64_t> out;
+    for (const json& d : list["items"]) {
+      out[d["metadata"].value("name", "")] = d.value("spec", json::object()).value("replicas", 0);
+    }
+    return out;
+  }
+
+  // One client: creates, scales and deletes its workloads through replica `home`, moving to
+  // the other replica when its home does not answer. Every call that got no answer (or a
+  // 5xx/504: it may have been applied) is followed by reading the object back, so `known`
+  // is exactly what the API holds after each step.
+  void Client(int id, int home, std::map<std::string, Known>* known, std::atomic<bool>* stop,
+              std::atomic<int>* acknowledged, std::atomic<int>* ambiguous) {
+    std::mt19937 rng(1234 + id);
+    const cli::KindInfo& fw = *cli::ResolveType("fw");
+    std::vector<std::string> names;
+    for (int n = 0; n < kWorkloadsPerClient; ++n) {
+      names.push_back((n % 2 ? "eu-" : "gl-") + std::to_string(id) + "-" + std::to_string(n));
+    }
+    auto client_for = [&](int replica) {
+      cli::ClientOptions o;
+      o.server = ApiUrl(replica);
+      o.timeout = milliseconds(8000);
+      return std::move(cli::HttpClient::Create(o)).value();
+    };
+    std::unique_ptr<cli::HttpClient> clients[2] = {client_for(0), client_for(1)};
+    int use = home;
+    // Runs `call` on the replica in use, switching once to the other on a transport error.
+    auto on_some_replica = [&](const auto& call) {
+      auto r = call(*clients[use]);
+      if (!r.ok() && cli::IsTransportError(r.error())) {
+        use = 1 - use;
+        r = call(*clients[use]);
+      }
+      return r;
+    };
+    auto uncertain = [](const cli::ApiError& e) { return e.code == 0 || e.code >= 500; };
+    // Reads `name` back until an answer says what it is. Being deleted (a finalizer holds it
+    // until the members are clean) counts as deleted: nothing brings it back.
+    auto learn = [&](const std::string& name) {
+      for (int attempt = 0; attempt < 100; ++attempt) {
+        auto got = on_some_replica([&](cli::HttpClient& c) { return c.Get(fw, "shop", name); });
+        if (got.ok()) {
+          const bool deleting =
+              got->value("metadata", json::object()).contains("deletionTimestamp");
+          (*known)[name] = {!deleting,
+                            deleting ? 0 : (*got)["spec"]["template"]["spec"].value("replicas", 0)};
+          return;
+        }
+        if (got.error().code == 404) {
+          (*known)[name] = {false, 0};
+          return;
+        }
+        std::this_thread::sleep_for(milliseconds(200));
+      }
+      ADD_FAILURE() << "client " << id << " never learnt what " << name << " is";
+    };
+    while (!stop->load()) {
+      const std::string& name = names[rng() % names.size()];
+      const int replicas = 1 + static_cast<int>(rng() % 6);
+      if (!(*known)[name].exists) {
+        auto r = on_some_replica(
+            [&](cli::HttpClient& c) { return c.Create(fw, "shop", Workload(name, replicas)); });
+        if (r.ok()) {
+          (*known)[name] = {true, replicas};
+          ++*acknowledged;
+        } else if (uncertain(r.error())) {
+          ++*ambiguous;
+          learn(name);
+        } else if (r.error().code == 409) {
+          learn(name);  // still being deleted, or an earlier unanswered create went through
+        } else {
+          ADD_FAILURE() << "create " << name << ": " << r.error().message;
+        }
+      } else if (rng() % 4 == 0) {
+        auto r = on_some_replica([&](cli::HttpClient& c) { return c.Delete(fw, "shop", name); });
+        if (r.ok()) ++*acknowledged;
+        if (!r.ok() && uncertain(r.error())) ++*ambiguous;
+        learn(name);  // deleted now, or being deleted, or (no answer) still there
+      } else {
+        auto got = on_some_replica([&](cli::HttpClient& c) { return c.Get(fw, "shop", name); });
+        if (!got.ok()) {
+          if (!uncertain(got.error())) learn(name);
+          continue;
+        }
+        if (got->value("metadata", json::object()).contains("deletionTimestamp")) {
+          learn(name);
+          continue;
+        }
+        json body = *got;
+        body["spec"]["template"]["spec"]["replicas"] = replicas;
+        auto r =
+            on_some_replica([&](cli::HttpClient& c) { return c.Update(fw, "shop", name, body); });
+        if (r.ok()) {
+          (*known)[name] = {true, replicas};
+          ++*acknowledged;
+        } else if (uncertain(r.error())) {
+          ++*ambiguous;
+          learn(name);
+        } else if (r.error().code == 409 || r.error().code == 404) {
+          learn(name);
+        } else {
+          ADD_FAILURE() << "update " << name << ": " << r.error().message;
+        }
+      }
+      std::this_thread::sleep_for(milliseconds(30));
+    }
+  }
+
+  std::filesystem::path dir_;
+  test_env::EtcdCluster etcd_;
+  std::string storage_;
+  test_env::ChildProcess sim_;
+  test_env::ChildProcess apis_[2];
+  test_env::ChildProcess cms_[2];
+  int api_ports_[2] = {0, 0};
+  std::string sim_url_;
+};
+
+TEST_F(HaChaosTest, KillingAManagerAnApiReplicaAndAnEtcdMemberLosesNothing) {
+  std::string error;
+  ASSERT_TRUE(etcd_.Start(3, &error)) << error;
+  storage_ = "etcd:";
+  for (const std::string& url : etcd_.ClientUrls()) {
+    storage_ += (storage_.size() > 5 ? "," : "") + url;
+  }
+  test_env::WriteFile(dir_ / "membersim.yaml", kMembersim);
+  ASSERT_TRUE(
+      sim_.Start({test_env::BinDir() + "/membersim", "--config", (dir_ / "membersim.yaml").string(),
+                  "--listen", "127.0.0.1:" + std::to_string(test_env::FreeLoopbackPort())},
+                 &error, (dir_ / "membersim.log").string()))
+      << error;
+  sim_url_ = sim_.WaitForLine("membersim listening on ", std::chrono::seconds(20), &error);
+  ASSERT_FALSE(sim_url_.empty()) << error;
+  sim_.CopyOutputTo((dir_ / "membersim.out").string());
+  for (int i = 0; i < 2; ++i) api_ports_[i] = test_env::FreeLoopbackPort();
+  ASSERT_NO_FATAL_FAILURE(StartApi(0));
+  ASSERT_NO_FATAL_FAILURE(StartApi(1));
+  test_env::WriteFile(dir_ / "federation.yaml",
+                      test_env::MemberClustersYaml(sim_url_, {{"us-east-1", "us-east", "us"},
+                                                              {"us-west-1", "us-west", "us"},
+                                                              {"eu-west-1", "eu-west", "eu"},
+                                                              {"eu-central-1", "eu-central", "eu"},
+                                                              {"ap-south-1", "ap-south", "in"}}) +
+                          "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n");
+  test_env::CommandResult applied =
+      test_env::RunCommand(test_env::BinDir() + "/fedctl --server " + ApiUrl(0) + " apply -f " +
+                           (dir_ / "federation.yaml").string());
+  ASSERT_EQ(applied.exit_code, 0) << applied.output;
+  ASSERT_NO_FATAL_FAILURE(StartManager(0));
+  ASSERT_NO_FATAL_FAILURE(StartManager(1));
+  std::string holder;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(15000), milliseconds(50), [&] {
+    holder = Holder();
+    return !holder.empty();
+  })) << "no manager took the lease";
+
+  // The sampler: any Deployment of an EU-resident workload outside the EU, ever.
+  std::atomic<bool> stop_sampling{false};
+  std::mutex violations_mu;
+  std::vector<std::string> violations;
+  std::atomic<int> samples{0};
+  std::thread sampler([&] {
+    while (!stop_sampling.load()) {
+      for (const std::string& member : kOutsideEu) {
+        auto deployments = MemberDeployments(member);
+        if (!deployments) continue;
+        ++samples;
+        for (const auto& [name, replicas] : *deployments) {
+          if (name.rfind("eu-", 0) == 0) {
+            std::lock_guard lock(violations_mu);
+            violations.push_back(name + " in " + member);
+          }
+        }
+      }
+      std::this_thread::sleep_for(milliseconds(100));
+    }
+  });
+
+  std::map<std::string, Known> known[2];
+  std::atomic<bool> stop_clients{false};
+  std::atomic<int> acknowledged{0}, ambiguous{0};
+  std::thread clients[2];
+  for (int c = 0; c < 2; ++c) {
+    clients[c] =
+        std::thread([&, c] { Client(c, c, &known[c], &stop_clients, &acknowledged, &ambiguous); });
+  }
+
+  // 1. kill -9 the leading manager; the standby must take the lease within 2x its duration.
+  std::this_thread::sleep_for(milliseconds(2000));
+  const int lead = Holder() == "cm-1" ? 1 : 0;
+  const auto killed = steady_clock::now();
+  cms_[lead].Kill(SIGKILL);
+  const std::string standby = "cm-" + std::to_string(1 - lead);
+  EXPECT_TRUE(test_env::PollUntil(2 * kLeaseDuration + milliseconds(2000), milliseconds(50),
+                                  [&] { return Holder() == standby; }))
+      << "holder " << Holder();
+  const auto takeover = std::chrono::duration_cast<milliseconds>(steady_clock::now() - killed);
+  EXPECT_LT(takeover, 2 * kLeaseDuration) << "the standby took over too late";
+  ASSERT_NO_FATAL_FAILURE(StartManager(lead));
+
+  // 2. kill -9 one API replica; its clients move to the other; it comes back on its port.
+  std::this_thread::sleep_for(milliseconds(2000));
+  apis_[0].Kill(SIGKILL);
+  std::this_thread::sleep_for(milliseconds(2500));
+  ASSERT_NO_FATAL_FAILURE(StartApi(0));
+
+  // 3. kill -9 one etcd member (quorum stays); it comes back on its ports and data.
+  std::this_thread::sleep_for(milliseconds(1500));
+  etcd_.Kill(2);
+  std::this_thread::sleep_for(milliseconds(2500));
+  ASSERT_TRUE(etcd_.Restart(2, &error)) << error;
+  std::this_thread::sleep_for(milliseconds(2000));
+
+  stop_clients = true;
+  for (auto& t : clients) t.join();
+
+  // Convergence: the API holds what the clients were told; the members run the placement.
+  std::map<std::string, Known> want;
+  for (const auto& k : known) want.insert(k.begin(), k.end());
+  std::string last_mismatch;
+  const bool converged = test_env::PollUntil(milliseconds(45000), milliseconds(500), [&] {
+    std::map<std::string, std::map<std::string, int64_t>> members;
+    for (const std::string& m : kMembers) {
+      auto d = MemberDeployments(m);
+      if (!d) {
+        last_mismatch = "membersim did not answer for " + m;
+        return false;
+      }
+      members[m] = *d;
+    }
+    for (const auto& [name, k] : want) {
+      json w = test_env::GetJson(ApiUrl(1) + test_env::WorkloadPath("shop", name));
+      const bool in_api = w.is_object() && w.value("kind", "") == "FederatedWorkload";
+      if (in_api != k.exists) {
+        last_mismatch = name + ": API " + (in_api ? "has it" : "has not") +
+                        ", the client was told " + (k.exists ? "it exists" : "it is deleted");
+        return false;
+      }
+      if (!k.exists) {
+        for (const auto& [m, deployments] : members) {
+          if (deployments.count(name)) {
+            last_mismatch = name + " deleted but still in " + m;
+            return false;
+          }
+        }
+        continue;
+      }
+      if (w["spec"]["template"]["spec"].value("replicas", 0) != k.replicas) {
+        last_mismatch = name + ": API replicas " +
+                        w["spec"]["template"]["spec"]["replicas"].dump() + ", acknowledged " +
+                        std::to_string(k.replicas);
+        return false;
+      }
+      std::map<std::string, int64_t> placed = test_env::Placement(w);
+      int64_t total = 0;
+      for (const auto& [m, n] : placed) total += n;
+      if (total != k.replicas) {
+        last_mismatch =
+            name + ": placed " + json(placed).dump() + " of " + std::to_string(k.replicas);
+        return false;
+      }
+      for (const std::string& m : kMembers) {
+        const auto it = members[m].find(name);
+        const int64_t running = it == members[m].end() ? 0 : it->second;
+        const int64_t should = placed.count(m) ? placed[m] : 0;
+        if (running != should) {
+          last_mismatch = name + " in " + m + ": " + std::to_string(running) + ", placed " +
+                          std::to_string(should);
+          return false;
+        }
+      }
+    }
+    // Nothing in any member that is not one of the clients' workloads.
+    for (const auto& [m, deployments] : members) {
+      for (const auto& [name, replicas] : deployments) {
+        if (!want.count(name)) {
+          last_mismatch = "unknown " + name + " in " + m;
+          return false;
+        }
+      }
+    }
+    return true;
+  });
+  stop_sampling = true;
+  sampler.join();
+  EXPECT_TRUE(converged) << last_mismatch;
+  EXPECT_TRUE(violations.empty()) << violations.size() << " sightings, first: " << violations[0];
+  EXPECT_GT(samples.load(), 50) << "the sampler barely ran";
+  EXPECT_GT(acknowledged.load(), 40) << "the clients barely wrote";
+  int existing = 0;
+  for (const auto& [name, k] : want) existing += k.exists;
+  std::cout << "acknowledged writes " << acknowledged << ", calls re-read after no or a 5xx answer "
+            << ambiguous << ", workloads at the end " << existing << " of " << want.size()
+            << ", member samples outside the EU " << samples << ", manager takeover "
+            << takeover.count() << " ms" << std::endl;
+}
+
+}  // namespace
+}  // namespace meridian
