@@ -3,7 +3,8 @@
 //   meridian-dns --config zones.yaml --listen 127.0.0.1:5353 [--threads 2] [--rrl-rate 0]
 //   meridian-dns --config zones.yaml --check      # validate only; errors as FILE:LINE:COL: field:
 //   why
-//   --metrics-listen 127.0.0.1:9153 serves Prometheus /metrics over HTTP (observability/); off
+//   --metrics-listen 127.0.0.1:9153 serves Prometheus /metrics (observability/; HTTPS with client
+//   certificates via --metrics-listen-tls-cert-file/-tls-private-key-file/-client-ca-file); off
 //   unless given. Prints "meridian-dns metrics on http://HOST:PORT/metrics" once serving.
 //
 // Prints "meridian-dns listening on ADDRESS:PORT (udp+tcp)" once serving (with the chosen port
@@ -75,10 +76,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 3600000));
   // Off unless given (a fixed default port would collide between instances on one host); the
   // exposition has no authentication, so give a loopback or scrape-network address.
-  std::string metrics_listen;
-  app.add_option("--metrics-listen", metrics_listen,
-                 "HOST:PORT serving Prometheus /metrics over HTTP, e.g. 127.0.0.1:9153 (port 0 "
-                 "picks one)");
+  meridian::observability::MetricsServerOptions metrics;
+  app.add_option("--metrics-listen", metrics.listen,
+                 "HOST:PORT serving Prometheus /metrics, e.g. 127.0.0.1:9153 (port 0 picks one). "
+                 "Without TLS only a loopback address: the exposition has no authentication");
+  app.add_option("--metrics-listen-tls-cert-file", metrics.tls_cert_file,
+                 "Serving certificate (PEM) for --metrics-listen over HTTPS");
+  app.add_option("--metrics-listen-tls-private-key-file", metrics.tls_key_file,
+                 "Its private key (PEM)");
+  app.add_option("--metrics-listen-client-ca-file", metrics.client_ca_file,
+                 "CA (PEM) whose client certificates may scrape; required with TLS");
   bool check_only = false;
   app.add_flag("--check", check_only, "only load and validate the config, then exit (0 if valid)");
   // Per client /24 (/56) over all names: high enough for a busy resolver, low enough that a
@@ -118,8 +125,8 @@ int main(int argc, char** argv) {
   std::unique_ptr<observability::CollectorRegistration> server_metrics =
       dns::CollectServerCounters(**server);
   std::unique_ptr<apimachinery::rest::HttpServer> metrics_server;
-  if (!metrics_listen.empty()) {
-    auto started = observability::StartMetricsServer(metrics_listen, "--metrics-listen");
+  if (!metrics.listen.empty()) {
+    auto started = observability::StartMetricsServer(metrics, "--metrics-listen");
     if (!started.ok()) {
       std::cerr << "meridian-dns: " << started.status().message() << "\n";
       return started.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
@@ -155,8 +162,7 @@ int main(int argc, char** argv) {
   std::cout << "meridian-dns stopped: udp=" << c.udp_queries << " tcp=" << c.tcp_queries
             << " formerr=" << c.formerr << " truncated=" << c.truncated
             << " rrl_dropped=" << c.rate_limited_dropped
-            << " rrl_slipped=" << c.rate_limited_slipped
-            << " tcp_evicted=" << c.tcp_evicted << " tcp_refused_per_client=" << c.tcp_refused_per_client
-            << std::endl;
+            << " rrl_slipped=" << c.rate_limited_slipped << " tcp_evicted=" << c.tcp_evicted
+            << " tcp_refused_per_client=" << c.tcp_refused_per_client << std::endl;
   return 0;
 }

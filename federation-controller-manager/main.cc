@@ -152,11 +152,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   // Off unless given; kube-controller-manager serves its metrics on 10257.
-  std::string metrics_listen;
-  app.add_option("--metrics-listen", metrics_listen,
-                 "HOST:PORT serving Prometheus /metrics over HTTP, e.g. 127.0.0.1:10257 "
-                 "(port 0 picks one; no authentication: give a loopback or scrape-network "
-                 "address)");
+  meridian::observability::MetricsServerOptions metrics;
+  app.add_option("--metrics-listen", metrics.listen,
+                 "HOST:PORT serving Prometheus /metrics, e.g. 127.0.0.1:10257 (port 0 picks one). "
+                 "Without TLS only a loopback address: the exposition has no authentication");
+  app.add_option("--metrics-listen-tls-cert-file", metrics.tls_cert_file,
+                 "Serving certificate (PEM) for --metrics-listen over HTTPS");
+  app.add_option("--metrics-listen-tls-private-key-file", metrics.tls_key_file,
+                 "Its private key (PEM)");
+  app.add_option("--metrics-listen-client-ca-file", metrics.client_ca_file,
+                 "CA (PEM) whose client certificates may scrape; required with TLS");
   std::string known;
   for (const auto* d : meridian::apiserver::RegisteredControllers()) {
     known += "\n  " + d->name + ": " + d->description;
@@ -218,8 +223,8 @@ int main(int argc, char** argv) {
   // Metrics are served by standbys too (leader or not: workqueue_* and the fleet gauges
   // appear once this process leads).
   std::unique_ptr<meridian::apimachinery::rest::HttpServer> metrics_server;
-  if (!metrics_listen.empty()) {
-    auto started = meridian::observability::StartMetricsServer(metrics_listen, "--metrics-listen");
+  if (!metrics.listen.empty()) {
+    auto started = meridian::observability::StartMetricsServer(metrics, "--metrics-listen");
     if (!started.ok()) return Fail(started.status());
     metrics_server = std::move(started).value();
     std::cout << "federation-controller-manager metrics on " << metrics_server->url() << "/metrics"

@@ -1,10 +1,8 @@
 #include "federation-apiserver/grpc/grpc_service.h"
 
-#include <arpa/inet.h>
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
-#include <netinet/in.h>
 
 #include <algorithm>
 #include <cctype>
@@ -14,6 +12,7 @@
 #include <utility>
 
 #include "common/json_parse.h"
+#include "common/loopback.h"
 
 namespace meridian::apiserver {
 
@@ -136,17 +135,6 @@ apimachinery::RequestContext ContextFor(bool dry_run, apimachinery::UserInfo use
   response->set_object_json(Dump(*result));
   if (t_audit != nullptr) t_audit->response.body = response->object_json();
   return ::grpc::Status::OK;
-}
-
-bool IsLoopbackHost(const std::string& host) {
-  if (host == "localhost") return true;
-  in_addr v4{};
-  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
-    return (ntohl(v4.s_addr) >> 24) == 127;
-  }
-  in6_addr v6{};
-  if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) return IN6_IS_ADDR_LOOPBACK(&v6);
-  return false;
 }
 
 }  // namespace
