@@ -1,7 +1,11 @@
 #include "apimachinery/event_recorder.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cstdio>
+
+#include "common/log_fields.h"
 
 namespace meridian::apimachinery {
 
@@ -104,8 +108,8 @@ EventRecorder::~EventRecorder() {
   thread_.join();
 }
 
-void EventRecorder::Record(const ObjectReference& object, EventType type,
-                           const std::string& reason, const std::string& message) {
+void EventRecorder::Record(const ObjectReference& object, EventType type, const std::string& reason,
+                           const std::string& message) {
   Timestamp now = clock_.Now();
   {
     std::lock_guard lock(mu_);
@@ -117,6 +121,15 @@ void EventRecorder::Record(const ObjectReference& object, EventType type,
     queue_.push_back({object, type, reason, Truncate(message, options_.max_message_bytes), now});
   }
   wake_.notify_one();
+  // Every Event is also a log line at the default level (a Warning at warn), with its fields:
+  // placement decisions, failovers and drills reach the log with their reason, even where
+  // nobody reads the Events.
+  const std::string key = object.ns.empty() ? object.name : object.ns + "/" + object.name;
+  spdlog::log(type == EventType::kWarning ? spdlog::level::warn : spdlog::level::info,
+              LogFields(message, {{"controller", options_.component},
+                                  {"kind", object.kind},
+                                  {"object", key},
+                                  {"reason", reason}}));
 }
 
 bool EventRecorder::AllowedBySpamFilter(const std::string& object_key, Timestamp now) {
@@ -204,8 +217,7 @@ void EventRecorder::Write(const Pending& e) {
   if (auto it = written_.find(key); it != written_.end()) {
     Written w = it->second;
     nlohmann::json patch = {{"count", w.count + 1}, {"lastTimestamp", now}};
-    auto patched =
-        objects_.Patch(*events_, w.ns, w.name, PatchType::kMergePatch, patch.dump());
+    auto patched = objects_.Patch(*events_, w.ns, w.name, PatchType::kMergePatch, patch.dump());
     if (patched.ok()) {
       w.count += 1;
       Remember(key, std::move(w));

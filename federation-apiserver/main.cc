@@ -1,9 +1,9 @@
 // federation-apiserver: Meridian's one endpoint. Serves the Kubernetes-style REST API (and,
 // with --grpc-listen, the gRPC service) over the embedded SQLite store.
-#include <CLI/CLI.hpp>
 #include <pplx/threadpool.h>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -15,6 +15,7 @@
 #include "federation-apiserver/serving_tls.h"
 #ifdef MERIDIAN_HAS_GRPC
 #include "federation-apiserver/grpc/grpc_service.h"
+#include "observability/logging.h"
 #endif
 
 namespace {
@@ -200,6 +201,14 @@ int main(int argc, char** argv) {
                  "Open HTTP connections; more are closed at once (0: no cap)")
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text, or json: one JSON object per line (ts, level, component, msg, fields)")
+      ->capture_default_str();
+  int verbosity = -1;
+  app.add_option("-v,--v", verbosity,
+                 "Kubernetes-style verbosity, overrides --log-level: 0-3 info, 4-5 debug, 6+ trace")
+      ->check(CLI::Range(0, 10));
   std::string known;
   for (const auto* d : meridian::apiserver::RegisteredControllers()) {
     known += "\n  " + d->name + ": " + d->description;
@@ -207,7 +216,8 @@ int main(int argc, char** argv) {
   }
   app.add_option("--controllers", controllers,
                  "Controllers to run in this process: all (or *), none (API only), or a comma "
-                 "list of names, * and -name. Known:" + known)
+                 "list of names, * and -name. Known:" +
+                     known)
       ->capture_default_str();
   app.add_option("--http-threads", http_threads,
                  "Threads serving HTTP (and cpprestsdk's client pool). Requests never block a "
@@ -228,7 +238,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   // Must precede any use of cpprestsdk (its pool is created on first use).
   crossplat::threadpool::initialize_with_threads(http_threads);
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (meridian::Status logging = meridian::observability::ConfigureLogging(
+          "federation-apiserver", log_format, log_level, verbosity);
+      !logging.ok()) {
+    return Fail(logging);
+  }
 
   auto selected = meridian::apiserver::SelectControllers(controllers);
   if (!selected.ok()) return Fail(selected.status());
@@ -312,7 +326,8 @@ int main(int argc, char** argv) {
     grpc_options.service.filters = (*server)->filters();
     grpc_options.service.observer = (*server)->audit_observer();
     grpc_options.service.max_object_bytes = options.max_body_bytes;
-    auto g = meridian::apiserver::GrpcServer::Start((*server)->objects(), grpc_listen, grpc_options);
+    auto g =
+        meridian::apiserver::GrpcServer::Start((*server)->objects(), grpc_listen, grpc_options);
     if (!g.ok()) return Fail(g.status().WithContext("--grpc-listen " + grpc_listen));
     grpc = std::move(g).value();
     std::cout << "federation-apiserver gRPC listening on " << grpc->address() << std::endl;

@@ -34,6 +34,7 @@
 #include "apimachinery/leader_election.h"
 #include "federation-apiserver/controller_manager.h"
 #include "federation-apiserver/server.h"
+#include "observability/logging.h"
 #include "observability/metrics_server.h"
 
 namespace {
@@ -148,6 +149,14 @@ int main(int argc, char** argv) {
   app.add_option("--leader-elect-identity", election.identity,
                  "This candidate's holderIdentity (default: host name and a random suffix)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
+  std::string log_format = "text";
+  app.add_option("--log-format", log_format,
+                 "text, or json: one JSON object per line (ts, level, component, msg, fields)")
+      ->capture_default_str();
+  int verbosity = -1;
+  app.add_option("-v,--v", verbosity,
+                 "Kubernetes-style verbosity, overrides --log-level: 0-3 info, 4-5 debug, 6+ trace")
+      ->check(CLI::Range(0, 10));
   app.add_option("--http-threads", http_threads, "Threads of cpprestsdk's client pool")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -181,7 +190,11 @@ int main(int argc, char** argv) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   crossplat::threadpool::initialize_with_threads(http_threads);
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (meridian::Status logging = meridian::observability::ConfigureLogging(
+          "federation-controller-manager", log_format, log_level, verbosity);
+      !logging.ok()) {
+    return Fail(logging);
+  }
 
   if (options.storage.rfind("etcd:", 0) != 0) {
     // SqliteStore tells only its own process's watchers about a write: a second process on
