@@ -20,6 +20,7 @@
 #include "dns/query_metrics.h"
 #include "dns/server.h"
 #include "dns/static_zone.h"
+#include "observability/flags.h"
 #include "observability/metrics_server.h"
 
 namespace {
@@ -74,18 +75,10 @@ int main(int argc, char** argv) {
   app.add_option("--tcp-idle-under-pressure-ms", pressure_idle_ms,
                  "idle timeout once a worker holds more than half its TCP connections")
       ->check(CLI::Range(1, 3600000));
-  // Off unless given (a fixed default port would collide between instances on one host); the
-  // exposition has no authentication, so give a loopback or scrape-network address.
+  // Off unless given (a fixed default port would collide between instances on one host);
+  // plain HTTP only on loopback, elsewhere HTTPS with client certificates.
   meridian::observability::MetricsServerOptions metrics;
-  app.add_option("--metrics-listen", metrics.listen,
-                 "HOST:PORT serving Prometheus /metrics, e.g. 127.0.0.1:9153 (port 0 picks one). "
-                 "Without TLS only a loopback address: the exposition has no authentication");
-  app.add_option("--metrics-listen-tls-cert-file", metrics.tls_cert_file,
-                 "Serving certificate (PEM) for --metrics-listen over HTTPS");
-  app.add_option("--metrics-listen-tls-private-key-file", metrics.tls_key_file,
-                 "Its private key (PEM)");
-  app.add_option("--metrics-listen-client-ca-file", metrics.client_ca_file,
-                 "CA (PEM) whose client certificates may scrape; required with TLS");
+  meridian::observability::AddMetricsListenFlags(app, &metrics, "127.0.0.1:9153");
   bool check_only = false;
   app.add_flag("--check", check_only, "only load and validate the config, then exit (0 if valid)");
   // Per client /24 (/56) over all names: high enough for a busy resolver, low enough that a

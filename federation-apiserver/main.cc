@@ -15,6 +15,7 @@
 #include "federation-apiserver/serving_tls.h"
 #ifdef MERIDIAN_HAS_GRPC
 #include "federation-apiserver/grpc/grpc_service.h"
+#include "observability/flags.h"
 #include "observability/logging.h"
 #endif
 
@@ -81,7 +82,6 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8443";
   std::string grpc_listen;
   meridian::apiserver::ServerOptions options;
-  std::string log_level = "info";
   std::string controllers = "all";
   size_t http_threads = 8;
   app.add_option("--listen", listen,
@@ -200,15 +200,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-connections", http_options.max_connections,
                  "Open HTTP connections; more are closed at once (0: no cap)")
       ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
-  std::string log_format = "text";
-  app.add_option("--log-format", log_format,
-                 "text, or json: one JSON object per line (ts, level, component, msg, fields)")
-      ->capture_default_str();
-  int verbosity = -1;
-  app.add_option("-v,--v", verbosity,
-                 "Kubernetes-style verbosity, overrides --log-level: 0-3 info, 4-5 debug, 6+ trace")
-      ->check(CLI::Range(0, 10));
+  meridian::observability::LogFlags log_flags;
+  meridian::observability::AddLogFlags(app, &log_flags);
   std::string known;
   for (const auto* d : meridian::apiserver::RegisteredControllers()) {
     known += "\n  " + d->name + ": " + d->description;
@@ -239,7 +232,7 @@ int main(int argc, char** argv) {
   // Must precede any use of cpprestsdk (its pool is created on first use).
   crossplat::threadpool::initialize_with_threads(http_threads);
   if (meridian::Status logging = meridian::observability::ConfigureLogging(
-          "federation-apiserver", log_format, log_level, verbosity);
+          "federation-apiserver", log_flags.format, log_flags.level, log_flags.verbosity);
       !logging.ok()) {
     return Fail(logging);
   }

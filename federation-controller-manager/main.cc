@@ -34,6 +34,7 @@
 #include "apimachinery/leader_election.h"
 #include "federation-apiserver/controller_manager.h"
 #include "federation-apiserver/server.h"
+#include "observability/flags.h"
 #include "observability/logging.h"
 #include "observability/metrics_server.h"
 
@@ -107,7 +108,6 @@ int main(int argc, char** argv) {
       "on the store the federation-apiservers share"};
   meridian::apiserver::ServerOptions options;
   options.storage = "";
-  std::string log_level = "info";
   std::string controllers = "all";
   size_t http_threads = 8;
   bool leader_elect = true;
@@ -148,29 +148,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--leader-elect-identity", election.identity,
                  "This candidate's holderIdentity (default: host name and a random suffix)");
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error")->capture_default_str();
-  std::string log_format = "text";
-  app.add_option("--log-format", log_format,
-                 "text, or json: one JSON object per line (ts, level, component, msg, fields)")
-      ->capture_default_str();
-  int verbosity = -1;
-  app.add_option("-v,--v", verbosity,
-                 "Kubernetes-style verbosity, overrides --log-level: 0-3 info, 4-5 debug, 6+ trace")
-      ->check(CLI::Range(0, 10));
+  meridian::observability::LogFlags log_flags;
+  meridian::observability::AddLogFlags(app, &log_flags);
   app.add_option("--http-threads", http_threads, "Threads of cpprestsdk's client pool")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   // Off unless given; kube-controller-manager serves its metrics on 10257.
   meridian::observability::MetricsServerOptions metrics;
-  app.add_option("--metrics-listen", metrics.listen,
-                 "HOST:PORT serving Prometheus /metrics, e.g. 127.0.0.1:10257 (port 0 picks one). "
-                 "Without TLS only a loopback address: the exposition has no authentication");
-  app.add_option("--metrics-listen-tls-cert-file", metrics.tls_cert_file,
-                 "Serving certificate (PEM) for --metrics-listen over HTTPS");
-  app.add_option("--metrics-listen-tls-private-key-file", metrics.tls_key_file,
-                 "Its private key (PEM)");
-  app.add_option("--metrics-listen-client-ca-file", metrics.client_ca_file,
-                 "CA (PEM) whose client certificates may scrape; required with TLS");
+  meridian::observability::AddMetricsListenFlags(app, &metrics, "127.0.0.1:10257");
   std::string known;
   for (const auto* d : meridian::apiserver::RegisteredControllers()) {
     known += "\n  " + d->name + ": " + d->description;
@@ -191,7 +176,7 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   crossplat::threadpool::initialize_with_threads(http_threads);
   if (meridian::Status logging = meridian::observability::ConfigureLogging(
-          "federation-controller-manager", log_format, log_level, verbosity);
+          "federation-controller-manager", log_flags.format, log_flags.level, log_flags.verbosity);
       !logging.ok()) {
     return Fail(logging);
   }
