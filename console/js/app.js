@@ -43,6 +43,7 @@ function loginView(message) {
 
 async function signIn(token) {
   if (!token) return loginView('Enter a token.');
+  performance.mark('meridian:signin');  // bench/console measures from here
   const api = new Api(token);
   let user;
   try {
