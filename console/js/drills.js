@@ -20,7 +20,8 @@ function phaseBadge(phase) {
 }
 
 export function renderDrills(main, ctx) {
-  const form = ctx.can.createDrills ? drillForm(ctx) : null;
+  const offs = [];
+  const form = ctx.can.createDrills ? drillForm(ctx, offs) : null;
   const list = h('div', {});
   const draw = () => {
     const drills = ctx.drills.list().sort((a, b) => Date.parse(b.metadata.creationTimestamp) - Date.parse(a.metadata.creationTimestamp));
@@ -42,10 +43,12 @@ export function renderDrills(main, ctx) {
       'You may read drills but not start them (RBAC: create failoverdrills is not allowed for this user).'),
     list);
   draw();
-  return ctx.drills.onChange(draw);
+  offs.push(ctx.drills.onChange(draw));
+  return () => offs.forEach((off) => off());
 }
 
-function drillForm(ctx) {
+// The form; `offs` gets what to unsubscribe when the view goes.
+function drillForm(ctx, offs) {
   const kind = h('select', {id: 'target-kind', name: 'kind'}, ['region', 'zone', 'cluster'].map((k) => h('option', {value: k}, k)));
   const value = h('select', {id: 'target-value', name: 'target', required: true});
   const mode = h('select', {id: 'drill-mode', name: 'mode'},
@@ -68,7 +71,7 @@ function drillForm(ctx) {
     if (values.has(keep)) value.value = keep;
   };
   kind.addEventListener('change', fillValues);
-  ctx.members.onChange(fillValues);
+  offs.push(ctx.members.onChange(fillValues));
   fillValues();
 
   const build = () => {

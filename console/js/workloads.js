@@ -1,7 +1,6 @@
 // Workloads: the list (ready/desired per region, residency, Degraded reasons) and one
 // workload's page (placement per cluster with the placement controller's reasons, overrides,
 // DNS name and where clients are sent, events).
-import {GROUP} from './api.js';
 import {age, h, replace} from './dom.js';
 import {condition, memberReady, regionMap, residencyOf, workloadRegions} from './model.js';
 
@@ -129,5 +128,3 @@ export function renderWorkload(main, ctx, ns, name) {
   const offs = [ctx.workloads.onChange(draw), ctx.members.onChange(draw)];
   return () => { clearInterval(timer); offs.forEach((off) => off()); };
 }
-
-export {GROUP};
