@@ -20,6 +20,7 @@
 #include "common/build_info.h"
 #include "federation-apiserver/admission.h"
 #include "federation-apiserver/audit/audit.h"
+#include "federation-apiserver/console.h"
 #include "federation-apiserver/encryption_config.h"
 #include "federation-apiserver/openapi.h"
 #include "federation-apiserver/rbac/authorizer.h"
@@ -302,6 +303,7 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   server->watchers_metrics_ = server->request_metrics_->CollectWatchers(*server->handler_);
   server->filters_.insert(server->filters_.begin(), server->request_metrics_->Filter());
   server->handler_->AddRoute("GET", "/metrics", observability::MetricsResponse);
+  InstallConsole(*server->handler_);  // /console/: static files; its API calls authenticate
   // Max in flight, once the user is known (429 TooManyRequests past a cap).
   server->filters_.push_back(InFlightFilter(std::make_shared<InFlightLimiter>(options.in_flight)));
   if (mode == rbac::AuthorizationMode::kRbac)

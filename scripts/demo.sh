@@ -247,6 +247,8 @@ The demo federation is running.
              --token "\$(cat $STATE_DIR/tokens/NAME)" get deployments -A
            (each member demands its own token; they are in $STATE_DIR/tokens/)
   RBAC:    kubectl auth can-i create residencypolicies   # yes: admin is in system:masters
+  console: $SERVER/console/   (the browser must trust $PKI/ca.crt, or accept the warning)
+           sign in with the admin token: $(cut -d, -f1 "$PKI/tokens.csv")
   audit:   $STATE_DIR/audit.log (one audit.k8s.io/v1 Event per request)
 Logs in $STATE_DIR/.
 MSG

@@ -18,7 +18,8 @@ PACKAGES=(
   bind9-dnsutils dnsperf nsd sqlite3 curl python3 procps
   libexpat1-dev  # the drill SVG chart is checked for well-formed XML
   tzdata  # game days read IANA time zones from /usr/share/zoneinfo
-  chromium  # the drill HTML report is opened in a real headless browser
+  chromium  # the drill HTML report and the web console are tested in a real headless browser
+  nodejs  # drives chromium for the console's browser test (test/e2e/console/, no npm packages)
   etcd-server etcd-client  # the etcd Store backend: tests start their own etcd; etcdctl for backups
   # a real kube-apiserver for the real-member e2e test (scripts/build-kube-apiserver.sh)
   golang-go golang-github-modern-go-reflect2-dev dpkg-dev

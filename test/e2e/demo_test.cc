@@ -84,6 +84,13 @@ TEST(DemoTest, TheReadmeDemoStartsTheFederationAndShowsItWorking) {
   EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(Lowest availability: (\d+) of \1 ready \(100%\))")))
       << r.output;
   EXPECT_TRUE(std::regex_search(r.output, std::regex(R"(eu-west +\d+ +0 +-\d+)"))) << r.output;
+  // The web console's URL and a token to sign in with (the admin's, from tokens.csv).
+  EXPECT_TRUE(
+      std::regex_search(r.output, std::regex(R"(console: https://127\.0\.0\.1:\d+/console/)")))
+      << r.output;
+  EXPECT_TRUE(std::regex_search(
+      r.output, std::regex(R"(sign in with the admin token: [A-Za-z0-9_-]{20,}\n)")))
+      << r.output;
 }
 
 }  // namespace

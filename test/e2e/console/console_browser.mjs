@@ -1,0 +1,173 @@
+// The web console in headless Chromium against a running federation (started by
+// test/e2e/console_test.cc): sign in with a token; the fleet view shows the five demo members
+// on three continents; a region failed in membersim turns red; the workload list and page; a
+// declared drill started from the form (with its what-if confirmation), its live chart moving,
+// aborted, its report; a view-only user sees no drill form and gets the API's 403; no console
+// errors. Screenshots of every view go to OUT_DIR (and DOCS_DIR when set).
+//
+// Environment: CONSOLE_URL, ADMIN_TOKEN, VIEW_TOKEN, SIM_URL (membersim's admin API), OUT_DIR,
+// CHROMIUM (default /usr/bin/chromium), DOCS_DIR (optional).
+// Exit code 0 when every check passed; otherwise the first failure is printed.
+import fs from 'node:fs';
+import path from 'node:path';
+import {Browser} from './cdp.mjs';
+
+const env = (k, d) => process.env[k] || d || (() => { throw new Error(`${k} is not set`); })();
+const url = env('CONSOLE_URL'), admin = env('ADMIN_TOKEN'), viewer = env('VIEW_TOKEN'), sim = env('SIM_URL');
+const out = env('OUT_DIR'), docs = process.env.DOCS_DIR;
+fs.mkdirSync(out, {recursive: true});
+const t0 = Date.now();
+const log = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
+function check(ok, message) {
+  if (!ok) throw new Error(`check failed: ${message}`);
+}
+
+async function shot(page, name) {
+  const file = path.join(out, `${name}.png`);
+  await page.screenshot(file);
+  if (docs) fs.copyFileSync(file, path.join(docs, `${name}.png`));
+  log(`screenshot ${file}`);
+}
+
+async function simPost(p, body) {
+  const r = await fetch(`${sim}${p}`, {method: 'POST', body: body ? JSON.stringify(body) : undefined});
+  check(r.ok, `membersim POST ${p}: HTTP ${r.status} ${await r.text()}`);
+}
+
+const js = JSON.stringify;
+
+async function signIn(page, token) {
+  await page.goto(url);
+  await page.waitFor('the sign-in form', `document.querySelector('#token') !== null`);
+  await page.eval(`(() => { const t = document.querySelector('#token'); t.value = ${js(token)};
+                           t.form.requestSubmit(); return true; })()`);
+  await page.waitFor('the signed-in header', `document.querySelector('#whoami').textContent.startsWith('Signed in as')`);
+}
+
+async function main() {
+  // Whatever happens, the test ends: 90 s is three times a slow run.
+  setTimeout(() => { console.error('watchdog: the browser test took over 90 s'); process.exit(2); }, 90000).unref();
+  const profile = fs.mkdtempSync(path.join(out, 'profile-'));
+  const browser = await Browser.launch(env('CHROMIUM', '/usr/bin/chromium'), profile);
+  try {
+    const page = await browser.newPage();
+    await page.goto(url);
+    await page.waitFor('the sign-in form', `document.querySelector('#token') !== null`);
+    await shot(page, 'console-login');
+
+    // Fleet: five members, three continents.
+    await signIn(page, admin);
+    log('signed in as admin');
+    await page.waitFor('five members in the fleet view', `document.querySelectorAll('[data-member]').length === 5`);
+    const continents = await page.eval(`[...document.querySelectorAll('.continent')].map((c) => c.dataset.continent + ':' +
+        [...c.querySelectorAll('[data-member]')].map((m) => m.dataset.member).sort().join(',')).join(' ')`);
+    check(continents === 'north-america:us-east-1,us-west-1 europe:eu-central-1,eu-west-1 asia:ap-south-1',
+          `members by continent: ${continents}`);
+    await page.waitFor('replicas ready in the fleet view', `document.querySelector('[data-region="us-west"] .muted').textContent.includes('ready')`);
+    await shot(page, 'console-fleet');
+
+    // A region fails in membersim: the console shows it red within 2 s.
+    const failedAt = Date.now();
+    await simPost('/admin/regions/us-west/fail', {mode: 'refuse'});
+    await page.waitFor('region us-west red', `(() => {
+        const r = document.querySelector('[data-region="us-west"]');
+        return r && r.dataset.state === 'failing' && getComputedStyle(r).borderTopColor === 'rgb(164, 22, 26)';
+      })()`, 2000, 20);
+    const red = Date.now() - failedAt;
+    log(`us-west red ${red} ms after membersim failed it`);
+    await shot(page, 'console-fleet-failing');
+    await simPost('/admin/regions/us-west/heal');
+    await page.waitFor('region us-west healthy again', `document.querySelector('[data-region="us-west"]').dataset.state === 'healthy'`, 10000);
+
+    // Workloads.
+    await page.goto(`${url}#/workloads`);
+    await page.waitFor('shop/web in the workload list', `document.querySelector('[data-workload="shop/web"]') !== null`);
+    await page.waitFor('payments/ledger with its residency badge',
+                       `(document.querySelector('[data-workload="payments/ledger"] .badge.residency') || {}).textContent === 'resident: eu'`);
+    await shot(page, 'console-workloads');
+    await page.goto(`${url}#/workloads/shop/web`);
+    await page.waitFor('the placement of shop/web', `document.querySelectorAll('[data-cluster]').length === 5`);
+    const reasons = await page.eval(`[...document.querySelectorAll('[data-cluster] td:last-child')].map((t) => t.textContent).join(' | ')`);
+    check(reasons.includes('Placed'), `placement reasons: ${reasons}`);
+    await page.waitFor('the DNS name', `document.querySelector('main code') && document.querySelector('main code').textContent === 'web.global.example.com'`);
+    await shot(page, 'console-workload');
+
+    // Residency.
+    await page.goto(`${url}#/residency`);
+    await page.waitFor('the residency policy', `document.body.textContent.includes('payments-eu-only')`);
+    await shot(page, 'console-residency');
+
+    // A declared drill from the form: what-if confirmation, live chart, abort, report.
+    await page.goto(`${url}#/drills`);
+    await page.waitFor('the drill form', `document.querySelector('#drill-form') !== null &&
+                                         document.querySelector('#target-value option[value="eu-west"]') !== null`);
+    await page.eval(`(() => { document.querySelector('#target-kind').value = 'region';
+        document.querySelector('#target-value').value = 'eu-west';
+        document.querySelector('#drill-mode').value = 'declared';
+        document.querySelector('#drill-duration').value = '60';
+        document.querySelector('#drill-form').requestSubmit(); return true; })()`);
+    await page.waitFor('the confirmation', `document.querySelector('#drill-start') !== null`, 15000);
+    const confirmText = await page.eval(`document.querySelector('#drill-confirm').textContent`);
+    check(confirmText.includes('eu-west-1') && confirmText.includes('shop/web'), `confirmation: ${confirmText}`);
+    await shot(page, 'console-drill-confirm');
+    await page.eval(`document.querySelector('#drill-start').click(), true`);
+    await page.waitFor('the drill page', `location.hash.startsWith('#/drills/drill-eu-west-')`);
+    const drill = await page.eval(`decodeURIComponent(location.hash.slice('#/drills/'.length))`);
+    log(`drill ${drill} started`);
+    const samples = () => page.eval(`Number((document.querySelector('svg.drill-chart') || {dataset: {}}).dataset.samples || 0)`);
+    await page.waitFor('the chart to draw samples', `Number(document.querySelector('svg.drill-chart').dataset.samples) >= 2`, 10000);
+    const first = await samples();
+    await page.waitFor('the chart to move', `Number(document.querySelector('svg.drill-chart').dataset.samples) > ${first}`, 5000);
+    await page.waitFor('a region line', `document.querySelectorAll('svg.drill-chart polyline.series').length >= 3`);
+    await shot(page, 'console-drill-running');
+    await page.eval(`document.querySelector('#drill-abort').click(), true`);
+    await page.waitFor('the drill to end aborted', `(document.querySelector('[data-phase]') || {dataset: {}}).dataset.phase === 'Aborted'`, 10000);
+    await page.waitFor('the report', `document.querySelector('#drill-report') !== null &&
+                                     document.querySelector('#drill-report').textContent.includes('Time to detect')`);
+    await page.waitFor('the aborted marker', `document.querySelector('line.marker[data-event="ABORTED"]') !== null`);
+    await shot(page, 'console-drill-report');
+
+    const adminErrors = page.messages.filter((m) => ['error', 'exception', 'assert'].includes(m.level));
+    check(adminErrors.length === 0, `console errors: ${js(adminErrors)}`);
+
+    // A view-only user: no drill form, and the API answers 403 when it tries anyway.
+    log('admin part passed; the view user');
+    await page.send('Page.close').catch(() => {});
+    const viewPage = await browser.newPage(/*isolated=*/true);
+    await signIn(viewPage, viewer);
+    log('signed in as viewer');
+    await viewPage.eval(`location.hash = '#/drills', true`);
+    log('viewer: drills');
+    await viewPage.waitFor('the drill list', `document.querySelector('[data-drill]') !== null`);
+    check(await viewPage.eval(`document.querySelector('#drill-form') === null && document.querySelector('#no-drill-form') !== null`),
+          'a view user sees no drill form');
+    await viewPage.eval(`location.hash = '#/fleet', true`);
+    await viewPage.waitFor('five members for the view user', `document.querySelectorAll('[data-member]').length === 5`);
+    const denied = await viewPage.eval(`(async () => {
+        const {Api} = await import('./js/api.js');
+        const api = new Api(sessionStorage.getItem('meridian.console.token'));
+        try { await api.post('/apis/federation.meridian.io/v1alpha1/failoverdrills',
+                             {apiVersion: 'federation.meridian.io/v1alpha1', kind: 'FailoverDrill', metadata: {name: 'not-allowed'},
+                              spec: {mode: 'live', target: {region: 'eu-west'}, durationSeconds: 10}});
+              return 'created'; } catch (e) { return e.code + ' ' + e.message; } })()`);
+    check(denied.startsWith('403 '), `a view user's drill create: ${denied}`);
+    log(`view user: ${denied}`);
+    await viewPage.goto(`${url}#/drills`);
+    await viewPage.waitFor('the drill list', `document.querySelector('#no-drill-form') !== null`);
+    await shot(viewPage, 'console-drills-view-user');
+    // The only error allowed is the network log line of the refused create.
+    const viewErrors = viewPage.messages.filter((m) => ['error', 'exception', 'assert'].includes(m.level) &&
+                                                      !(m.text.includes('403') && m.text.includes('failoverdrills')));
+    check(viewErrors.length === 0, `console errors (view user): ${js(viewErrors)}`);
+    log(`passed; red after ${red} ms`);
+    console.log(`RESULT red_ms=${red}`);
+  } finally {
+    await browser.close();
+    try { fs.rmSync(profile, {recursive: true, force: true, maxRetries: 5}); } catch (e) { log(`left ${profile}: ${e.message}`); }
+  }
+}
+
+main().then(() => process.exit(0), (e) => {
+  console.error(e.stack || String(e));
+  process.exit(1);
+});

@@ -1,0 +1,117 @@
+// The web console (issue 21) in a real headless browser: membersim with the demo's five
+// members on three continents and the federation-apiserver (--controllers all, token
+// authentication, RBAC) as real processes on free loopback ports, the demo's topology,
+// members, the three-continents workload and the EU-residency example applied with fedctl as
+// an admin; then test/e2e/console/console_browser.mjs drives Debian's chromium over the
+// DevTools protocol through the console at /console/ (sign in, fleet, a failed region turning
+// red, workloads, residency, a declared drill started, charted, aborted and reported, a view
+// user refused). Screenshots go to <build>/console-screenshots/. Skipped (with the reason)
+// where chromium or node is not installed; scripts/setup.sh installs both, and CI runs it.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <string>
+
+#include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
+#include "test/common/test_env.h"
+
+namespace meridian {
+namespace {
+
+using nlohmann::json;
+
+constexpr char kChromium[] = "/usr/bin/chromium";
+constexpr char kNode[] = "/usr/bin/node";
+constexpr char kAdminToken[] = "console-admin-token";
+constexpr char kViewToken[] = "console-view-token";
+
+TEST(ConsoleE2E, FleetDrillsAndRbacInHeadlessChromium) {
+  if (access(kChromium, X_OK) != 0 || access(kNode, X_OK) != 0) {
+    GTEST_SKIP() << "needs " << kChromium << " and " << kNode
+                 << " (Debian's chromium and nodejs; scripts/setup.sh installs them)";
+  }
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("meridian-console-e2e-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string src = test_env::SourceDir();
+  test_env::WriteFile(dir / "tokens.csv", std::string(kAdminToken) +
+                                              ",admin,admin,\"system:masters\"\n" + kViewToken +
+                                              ",viewer,viewer,\"console:viewers\"\n");
+  test_env::E2EFederation fed;
+  std::string error;
+  ASSERT_TRUE(fed.Start(
+      {.bin_dir = test_env::BinDir(),
+       .dir = dir,
+       .membersim_config = src + "/examples/topology-3-continents.yaml",
+       .apiserver_flags = {"--controllers", "all", "--token-auth-file",
+                           (dir / "tokens.csv").string(), "--authorization-mode", "RBAC",
+                           "--drill-sample-interval-ms", "250", "--health-probe-interval-ms", "200",
+                           "--health-probe-timeout-ms", "500", "--health-failure-threshold", "2"}},
+      &error))
+      << error;
+  auto fedctl = [&](const std::string& args) {
+    return fed.Fedctl(std::string("--token ") + kAdminToken + " " + args);
+  };
+
+  // As scripts/demo.sh does: the members point at this membersim; a short recovery delay.
+  const std::string sim = fed.sim_url().substr(fed.sim_url().find("//") + 2);
+  test_env::WriteFile(
+      dir / "members.yaml",
+      std::regex_replace(test_env::ReadFile(src + "/examples/three-continents/members.yaml"),
+                         std::regex("127\\.0\\.0\\.1:18080"), sim));
+  test_env::WriteFile(
+      dir / "workload.yaml",
+      std::regex_replace(test_env::ReadFile(src + "/examples/three-continents/workload.yaml"),
+                         std::regex("recoveryDelaySeconds: 60"), "recoveryDelaySeconds: 2"));
+  // The view-only group of tokens.csv gets Kubernetes' `view` role.
+  test_env::WriteFile(dir / "viewers.yaml", R"(apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: console-viewers}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "console:viewers"}]
+)");
+  for (const std::string& f :
+       {src + "/examples/three-continents/topology.yaml", (dir / "members.yaml").string(),
+        (dir / "workload.yaml").string(), src + "/examples/dns/web-service.yaml",
+        src + "/examples/eu-residency/", (dir / "viewers.yaml").string()}) {
+    auto r = fedctl("apply -f " + f);
+    ASSERT_EQ(r.exit_code, 0) << f << ": " << r.output;
+  }
+  ASSERT_TRUE(test_env::PollUntil(std::chrono::seconds(60), std::chrono::milliseconds(200), [&] {
+    return fedctl("describe fw web -n shop").output.find("30 of 30 replicas ready") !=
+           std::string::npos;
+  })) << fedctl("describe fw web -n shop").output;
+
+  // Static files are served without a token; the API is not.
+  auto index = test_env::RunCommand("curl -sS -o /dev/null -w '%{http_code} %{content_type}' " +
+                                    fed.api_url() + "/console/");
+  EXPECT_EQ(index.output, "200 text/html; charset=utf-8");
+  auto anonymous = test_env::RunCommand("curl -sS -o /dev/null -w '%{http_code}' " + fed.api_url() +
+                                        "/apis/federation.meridian.io/v1alpha1/memberclusters");
+  EXPECT_EQ(anonymous.output, "401");
+
+  const std::filesystem::path shots =
+      std::filesystem::path(test_env::BinDir()).parent_path() / "console-screenshots";
+  const auto started = std::chrono::steady_clock::now();
+  auto run = test_env::RunCommand(
+      "CONSOLE_URL=" + fed.api_url() + "/console/ ADMIN_TOKEN=" + kAdminToken +
+      " VIEW_TOKEN=" + kViewToken + " SIM_URL=" + fed.sim_url() + " OUT_DIR=" + shots.string() +
+      " CHROMIUM=" + kChromium + " " + kNode + " " + src + "/test/e2e/console/console_browser.mjs");
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_EQ(run.exit_code, 0) << run.output << "\n(apiserver log: " << (dir / "apiserver.log")
+                              << ")";
+  std::cout << run.output << "browser part: " << seconds << " s\n";
+  fed.Stop();
+  if (run.exit_code == 0) std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace meridian
