@@ -26,31 +26,36 @@ apimachinery::ResourceInfo NativeResourceInfo(const api::NativeKind& kind) {
   // Services' names are DNS labels starting with a letter (they become DNS names).
   if (kind.kind == "Service") info.name_validation = apimachinery::NameValidation::kDns1035Label;
   if (kind.workload) info.scale = apimachinery::ScaleSubresource{};
+  std::vector<bool> counts;  // fedctl's "count" columns: the number of entries at the path
   for (const api::PrinterColumn& c : kind.columns) {
-    // "count" is fedctl's; the server's JSONPath columns have no such type.
+    counts.push_back(c.type == "count");
     info.printer_columns.push_back(
-        {c.name, c.type == "count" ? "string" : c.type, c.json_path, c.description, "", 0});
+        {c.name, c.type == "count" ? "integer" : c.type, c.json_path, c.description, "", 0});
   }
-  if (kind.workload) {
-    // kubectl's READY is "ready/desired" (kube's Go printer), which no JSONPath can say.
-    info.printer_columns[0].type = "string";
-    info.row_cells = [columns = info.printer_columns](const nlohmann::json& o, Timestamp now) {
-      nlohmann::json cells = nlohmann::json::array();
-      for (const apimachinery::PrinterColumn& c : columns) {
-        if (c.name != "READY") {
-          cells.push_back(apimachinery::ColumnCell(c, o, now));
-          continue;
-        }
+  // kubectl's READY is "ready/desired" (kube's Go printer) and DATA a count: no JSONPath says
+  // either.
+  if (kind.workload) info.printer_columns[0].type = "string";
+  info.row_cells = [columns = info.printer_columns, counts, workload = kind.workload](
+                       const nlohmann::json& o, Timestamp now) {
+    nlohmann::json cells = nlohmann::json::array();
+    for (size_t i = 0; i < columns.size(); ++i) {
+      const apimachinery::PrinterColumn& c = columns[i];
+      if (counts[i]) {
+        const nlohmann::json& v = o.value(c.json_path.substr(1), nlohmann::json());
+        cells.push_back(v.is_object() || v.is_array() ? v.size() : 0);
+      } else if (workload && c.name == "READY") {
         const nlohmann::json& spec = o.value("spec", nlohmann::json::object());
         const nlohmann::json& status = o.value("status", nlohmann::json::object());
         const nlohmann::json& desired = spec.value("replicas", nlohmann::json(1));
         const nlohmann::json& ready = status.value("readyReplicas", nlohmann::json(0));
         cells.push_back(std::to_string(ready.is_number_integer() ? ready.get<int64_t>() : 0) + "/" +
                         std::to_string(desired.is_number_integer() ? desired.get<int64_t>() : 1));
+      } else {
+        cells.push_back(apimachinery::ColumnCell(c, o, now));
       }
-      return cells;
-    };
-  }
+    }
+    return cells;
+  };
   return info;
 }
 
