@@ -48,6 +48,9 @@ bool SameBinding(const json& stored, const json& desired) {
   return true;
 }
 
+// Admission's answer (400, 422), as opposed to a failure worth retrying.
+bool Refused(const apimachinery::ApiError& e) { return e.code == 400 || e.code == 422; }
+
 }  // namespace
 
 BindingController::BindingController(apimachinery::ObjectService& objects, const Clock& clock)
@@ -235,7 +238,9 @@ StatusOr<int> BindingController::ReconcileAll() {
             "; NOT PLACED: FederatedWorkload " + key + " exists and was not made by a policy";
       } else {
         bound_by[key]->placement += "; NOT PLACED: " + created.error().message;
-        failed("creating FederatedWorkload " + key, created.error());
+        // Refused (a residency guardrail, an unknown region): an answer, said on the object;
+        // retried when something changes. Anything else is an error: retried soon.
+        if (!Refused(created.error())) failed("creating FederatedWorkload " + key, created.error());
       }
       continue;
     }
@@ -251,7 +256,9 @@ StatusOr<int> BindingController::ReconcileAll() {
     if (updated.ok()) {
       ++written;
     } else {
-      failed("updating FederatedWorkload " + key, updated.error());
+      // The binding keeps its previous (admitted) form meanwhile.
+      bound_by[key]->placement += "; NOT UPDATED: " + updated.error().message;
+      if (!Refused(updated.error())) failed("updating FederatedWorkload " + key, updated.error());
     }
   }
   for (const auto& [key, binding] : stored) {

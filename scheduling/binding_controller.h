@@ -13,7 +13,9 @@
 //      union of the members its binding runs on (placed or retained);
 //   3. creates, updates (when the template, placement, labels or annotations differ) and
 //      deletes bindings to match; a same-named FederatedWorkload not made by this controller
-//      is never touched (the object's annotation says so);
+//      is never touched, and a binding admission refuses (a ResidencyPolicy guardrail, a
+//      region that does not exist) is not an error but an answer: the object's annotation
+//      says both ("NOT PLACED: ..." with admission's message);
 //   4. writes each Deployment's and StatefulSet's status/ from its binding
 //      (AggregatedStatus) when it differs.
 // Idempotent; a failed write is logged and retried by the next pass (after 1 s). Everything

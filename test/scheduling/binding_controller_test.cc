@@ -258,6 +258,66 @@ TEST_F(BindingControllerTest, ConflictsAreResolvedDeterministicallyAndExplained)
       "web-v2");
 }
 
+TEST_F(BindingControllerTest, DependenciesMoveWithTheirWorkloadOnFailover) {
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  Converge();
+  ASSERT_EQ(Placement("deployment-web"), kFiveThreeTwo);
+  // us-east-1 stops answering: its replicas start elsewhere at once and are retained where
+  // they may still serve; the ConfigMap must be on both.
+  const auto& mc = Info(api::kApiVersion, "MemberCluster");
+  json member = federation_.objects().Get(mc, "", "us-east-1").value();
+  member["status"] = {
+      {"conditions", json::array({{{"type", "Reachable"},
+                                   {"status", "False"},
+                                   {"reason", "ProbeFailed"},
+                                   {"message", ""},
+                                   {"lastTransitionTime", FormatRfc3339(clock_.Now())}}})}};
+  ASSERT_TRUE(federation_.objects().Update(mc, "", "us-east-1", member, "status").ok());
+  Converge();
+  std::map<std::string, int64_t> workload = Placement("deployment-web");
+  EXPECT_EQ(workload.count("us-east-1"), 0u);
+  std::set<std::string> members = {"us-east-1"};  // retained
+  for (const auto& [cluster, n] : workload) members.insert(cluster);
+  EXPECT_GT(members.size(), 3u);
+  std::set<std::string> dependency;
+  for (const auto& [cluster, n] : Placement("configmap-web-config")) dependency.insert(cluster);
+  // Placement of copies excludes the unreachable member; the selector still names it, so it
+  // is written there again (or kept) as soon as it answers.
+  json cm = Get(api::kApiVersion, "FederatedWorkload", "configmap-web-config");
+  std::set<std::string> selected;
+  for (const json& v :
+       cm["spec"]["placement"]["clusterSelector"]["matchExpressions"][0]["values"]) {
+    selected.insert(v.get<std::string>());
+  }
+  EXPECT_EQ(selected, members);
+  members.erase("us-east-1");
+  EXPECT_EQ(dependency, members);
+}
+
+TEST_F(BindingControllerTest, ResidencyGuardrailsApplyToWhatAPolicyPlaces) {
+  Create({{"apiVersion", api::kApiVersion},
+          {"kind", "ResidencyPolicy"},
+          {"metadata", {{"name", "shop-in-eu"}}},
+          {"spec", {{"namespaces", {"shop"}}, {"jurisdictions", {"eu"}}}}});
+  // 5:3:2 names us-east and ap-south: refused for the binding, said on the object.
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  Converge();
+  EXPECT_TRUE(Placement("deployment-web").empty());
+  const std::string note = PlacementNote("apps/v1", "Deployment", "web");
+  EXPECT_NE(note.find("NOT PLACED"), std::string::npos) << note;
+  EXPECT_NE(note.find("shop-in-eu"), std::string::npos) << note;
+  // A policy within the guardrail places it, dependencies in the EU only.
+  Delete(api::kApiVersion, "PlacementPolicy", "web", "shop");
+  Create(Policy("eu", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}},
+                {{"distribution", {{"weights", {{"eu-west", 2}, {"eu-central", 1}}}}}}));
+  Converge();
+  EXPECT_EQ(Placement("deployment-web"),
+            (std::map<std::string, int64_t>{{"eu-west-1", 7}, {"eu-central-1", 3}}));
+  std::set<std::string> dependency;
+  for (const auto& [cluster, n] : Placement("secret-web-db")) dependency.insert(cluster);
+  EXPECT_EQ(dependency, (std::set<std::string>{"eu-central-1", "eu-west-1"}));
+}
+
 TEST_F(BindingControllerTest, PolicySelectingAnUnknownKindIsRefusedNamingTheField) {
   const auto& info = Info(api::kApiVersion, "PlacementPolicy");
   json bad = Policy("typo", {{"apiVersion", "apps/v1"}, {"kind", "Deploymnet"}}, json::object());
