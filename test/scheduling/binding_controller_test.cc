@@ -294,6 +294,58 @@ TEST_F(BindingControllerTest, DependenciesMoveWithTheirWorkloadOnFailover) {
   EXPECT_EQ(dependency, members);
 }
 
+TEST_F(BindingControllerTest, SharedDependenciesGoToTheUnionAndLeaveWithTheirWorkload) {
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  // A StatefulSet in eu-central sharing the web's ConfigMap, with its own ServiceAccount and
+  // PVC (volumeClaimTemplates are the member's to create per pod: not dependencies).
+  Create({{"apiVersion", "v1"},
+          {"kind", "ServiceAccount"},
+          {"metadata", {{"name", "db-sa"}, {"namespace", "shop"}}}});
+  Create({{"apiVersion", "v1"},
+          {"kind", "PersistentVolumeClaim"},
+          {"metadata", {{"name", "backups"}, {"namespace", "shop"}}},
+          {"spec",
+           {{"accessModes", {"ReadWriteOnce"}},
+            {"resources", {{"requests", {{"storage", "1Gi"}}}}}}}});
+  Create(json::parse(R"({"apiVersion": "apps/v1", "kind": "StatefulSet",
+      "metadata": {"name": "db", "namespace": "shop"},
+      "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+        "template": {"metadata": {"labels": {"app": "db"}},
+          "spec": {"serviceAccountName": "db-sa",
+            "containers": [{"name": "db", "image": "db:1", "envFrom": [{"configMapRef": {"name": "web-config"}}]}],
+            "volumes": [{"name": "b", "persistentVolumeClaim": {"claimName": "backups"}}]}},
+        "volumeClaimTemplates": [{"metadata": {"name": "data"},
+          "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})"));
+  Create(Policy("db", {{"apiVersion", "apps/v1"}, {"kind", "StatefulSet"}, {"name", "db"}},
+                OnRegion("eu-central")));
+  Converge();
+  EXPECT_EQ(Placement("statefulset-db"), (std::map<std::string, int64_t>{{"eu-central-1", 2}}));
+  auto members = [&](const std::string& binding) {
+    std::set<std::string> out;
+    for (const auto& [cluster, n] : Placement(binding)) out.insert(cluster);
+    return out;
+  };
+  EXPECT_EQ(members("configmap-web-config"),
+            (std::set<std::string>{"ap-south-1", "eu-central-1", "eu-west-1", "us-east-1"}));
+  EXPECT_EQ(Get(api::kApiVersion, "FederatedWorkload",
+                "configmap-web-config")["metadata"]["annotations"][kDependentsAnnotation],
+            "Deployment/web, StatefulSet/db");
+  EXPECT_EQ(members("serviceaccount-db-sa"), (std::set<std::string>{"eu-central-1"}));
+  EXPECT_EQ(members("persistentvolumeclaim-backups"), (std::set<std::string>{"eu-central-1"}));
+  EXPECT_EQ(members("secret-web-db"),
+            (std::set<std::string>{"ap-south-1", "eu-west-1", "us-east-1"}));
+
+  // The StatefulSet leaves: its own dependencies go, the shared one shrinks back.
+  Delete("apps/v1", "StatefulSet", "db", "shop");
+  Converge();
+  EXPECT_EQ(members("configmap-web-config"),
+            (std::set<std::string>{"ap-south-1", "eu-west-1", "us-east-1"}));
+  json sa = Get(api::kApiVersion, "FederatedWorkload", "serviceaccount-db-sa");
+  EXPECT_TRUE(sa.is_null() || sa["metadata"].contains("deletionTimestamp")) << sa.dump();
+  EXPECT_EQ(PlacementNote("v1", "ServiceAccount", "db-sa"),
+            "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it");
+}
+
 TEST_F(BindingControllerTest, ResidencyGuardrailsApplyToWhatAPolicyPlaces) {
   Create({{"apiVersion", api::kApiVersion},
           {"kind", "ResidencyPolicy"},
