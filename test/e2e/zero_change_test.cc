@@ -69,11 +69,15 @@ class ZeroChangeE2E : public ::testing::Test {
     std::ofstream(dir_ / "membersim.yaml") << config;
     std::string error;
     fed_ = std::make_unique<test_env::E2EFederation>();
-    ASSERT_TRUE(fed_->Start({.bin_dir = test_env::BinDir(),
-                             .dir = dir_,
-                             .membersim_config = (dir_ / "membersim.yaml").string(),
-                             .apiserver_flags = {"--controllers", "all"}},
-                            &error))
+    ASSERT_TRUE(fed_->Start(
+        {.bin_dir = test_env::BinDir(),
+         .dir = dir_,
+         .membersim_config = (dir_ / "membersim.yaml").string(),
+         // This test is about placement, not detection: a loaded CI machine must not
+         // declare a member down (its share would then be held elsewhere for the 60 s
+         // recovery delay).
+         .apiserver_flags = {"--controllers", "all", "--health-failure-threshold", "10"}},
+        &error))
         << error;
     ASSERT_EQ(fed_->Fedctl("apply -f " + test_env::SourceDir() +
                            "/examples/three-continents/topology.yaml")

@@ -256,6 +256,14 @@ TEST_F(BindingControllerTest, ConflictsAreResolvedDeterministicallyAndExplained)
   EXPECT_EQ(
       Get(api::kApiVersion, "FederatedWorkload", "deployment-web")["metadata"]["labels"]["app"],
       "web-v2");
+
+  // A policy change re-places what it selects.
+  const auto& cpp = Info(api::kApiVersion, "ClusterPlacementPolicy");
+  json everything = federation_.objects().Get(cpp, "", "everything").value();
+  everything["spec"]["placement"] = OnRegion("ap-south");
+  ASSERT_TRUE(federation_.objects().Update(cpp, "", "everything", everything).ok());
+  Converge();
+  EXPECT_EQ(Region(), "ap-south");
 }
 
 TEST_F(BindingControllerTest, DependenciesMoveWithTheirWorkloadOnFailover) {
@@ -373,6 +381,10 @@ TEST_F(BindingControllerTest, ResidencyGuardrailsApplyToWhatAPolicyPlaces) {
 TEST_F(BindingControllerTest, PolicySelectingAnUnknownKindIsRefusedNamingTheField) {
   const auto& info = Info(api::kApiVersion, "PlacementPolicy");
   json bad = Policy("typo", {{"apiVersion", "apps/v1"}, {"kind", "Deploymnet"}}, json::object());
+  // The same judgement client-side (fedctl) and in the fuzzers' invariant.
+  const FieldErrors offline = api::ValidateObject(bad);
+  ASSERT_EQ(offline.size(), 1u);
+  EXPECT_EQ(offline[0].path, "spec.resourceSelectors[0].kind");
   auto created = federation_.objects().Create(info, "shop", bad);
   ASSERT_FALSE(created.ok());
   EXPECT_EQ(created.error().code, 422);
