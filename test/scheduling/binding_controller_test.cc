@@ -407,6 +407,18 @@ TEST_F(BindingControllerTest, PolicySelectingAnUnknownKindIsRefusedNamingTheFiel
   auto list = federation_.objects().List(info, "", {});
   ASSERT_TRUE(list.ok());
   EXPECT_TRUE(list.value()["items"].empty());
+
+  // A native object with a typo is refused when applied, not when a policy selects it.
+  json typo = {{"apiVersion", "apps/v1"},
+               {"kind", "Deployment"},
+               {"metadata", {{"name", "typo"}, {"namespace", "shop"}}},
+               {"spec", {{"replicaz", 3}}}};
+  created = federation_.objects().Create(Info("apps/v1", "Deployment"), "shop", typo);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code, 422);
+  EXPECT_NE(created.error().message.find("spec.replicaz"), std::string::npos)
+      << created.error().message;
+  EXPECT_TRUE(Get("apps/v1", "Deployment", "typo").is_null());
 }
 
 TEST(PolicyBindingTest, DependenciesOfAPodTemplate) {
