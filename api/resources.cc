@@ -187,15 +187,16 @@ json SpecSchemaFor(const std::string& kind) {
                          {"namespaceSelector",
                           Selector("ClusterPlacementPolicy only: namespaces whose labels match.")}},
                         {"apiVersion", "kind"});
-    return Obj("Places unchanged Kubernetes objects: selectors plus a FederatedWorkload's "
-               "placement block.",
-               {{"resourceSelectors", ListOf("An object matches when any selector does.", selector)},
-                {"priority", Int("Wins over equally specific policies; higher first.")},
-                {"propagateDependencies",
-                 Bool("ConfigMaps, Secrets, ServiceAccounts and PVCs follow (default true).")},
-                {"placement", workload["properties"]["placement"]},
-                {"overrides", workload["properties"]["overrides"]}},
-               {"resourceSelectors"});
+    return Obj(
+        "Places unchanged Kubernetes objects: selectors plus a FederatedWorkload's "
+        "placement block.",
+        {{"resourceSelectors", ListOf("An object matches when any selector does.", selector)},
+         {"priority", Int("Wins over equally specific policies; higher first.")},
+         {"propagateDependencies",
+          Bool("ConfigMaps, Secrets, ServiceAccounts and PVCs follow (default true).")},
+         {"placement", workload["properties"]["placement"]},
+         {"overrides", workload["properties"]["overrides"]}},
+        {"resourceSelectors"});
   }
   if (kind == "ResidencyEvidence") {
     return Obj("One entry of the residency evidence ledger (or its head, named head).",

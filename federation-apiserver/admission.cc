@@ -290,9 +290,9 @@ failover::Fleet LoadFleet(Store& store) {
 void CheckTemplateAt(const json& tmpl, const std::string& path, const MemberSchemas* schemas,
                      FieldErrors* errors) {
   FieldErrors found;
-  const MemberSchemas::Verdict verdict =
-      schemas == nullptr ? MemberSchemas::Verdict::kNoMemberReached
-                         : schemas->ValidateTemplate(tmpl, path, &found);
+  const MemberSchemas::Verdict verdict = schemas == nullptr
+                                             ? MemberSchemas::Verdict::kNoMemberReached
+                                             : schemas->ValidateTemplate(tmpl, path, &found);
   if (verdict == MemberSchemas::Verdict::kNoMemberReached) {
     api::ValidateTemplate(tmpl, path, &found);
   } else if (verdict == MemberSchemas::Verdict::kChecked) {
@@ -343,26 +343,27 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
   // template would be, so a typo is refused at `kubectl apply`, not when a policy selects it.
   // What the server and controllers own (metadata beyond name and labels, status) is not
   // the user's template. Secrets keep the generic rules they always had.
-  service.AddValidatingAdmission([schemas](const AdmissionAttributes& attrs, const json& object,
-                                           FieldErrors* errors) {
-    if (!attrs.subresource.empty() || attrs.operation == apimachinery::Operation::kDelete ||
-        !object.is_object() || (attrs.resource->group.empty() && attrs.resource->kind == "Secret")) {
-      return Status::Ok();
-    }
-    if (api::FindNativeKind(attrs.resource->GroupVersion(), attrs.resource->kind) == nullptr) {
-      return Status::Ok();
-    }
-    json tmpl = object;
-    tmpl.erase("status");
-    const json& meta = object.value("metadata", json::object());
-    json user_meta = json::object();
-    for (const char* field : {"name", "namespace", "labels", "annotations"}) {
-      if (meta.is_object() && meta.contains(field)) user_meta[field] = meta[field];
-    }
-    tmpl["metadata"] = std::move(user_meta);
-    CheckTemplateAt(tmpl, "", schemas, errors);
-    return Status::Ok();
-  });
+  service.AddValidatingAdmission(
+      [schemas](const AdmissionAttributes& attrs, const json& object, FieldErrors* errors) {
+        if (!attrs.subresource.empty() || attrs.operation == apimachinery::Operation::kDelete ||
+            !object.is_object() ||
+            (attrs.resource->group.empty() && attrs.resource->kind == "Secret")) {
+          return Status::Ok();
+        }
+        if (api::FindNativeKind(attrs.resource->GroupVersion(), attrs.resource->kind) == nullptr) {
+          return Status::Ok();
+        }
+        json tmpl = object;
+        tmpl.erase("status");
+        const json& meta = object.value("metadata", json::object());
+        json user_meta = json::object();
+        for (const char* field : {"name", "namespace", "labels", "annotations"}) {
+          if (meta.is_object() && meta.contains(field)) user_meta[field] = meta[field];
+        }
+        tmpl["metadata"] = std::move(user_meta);
+        CheckTemplateAt(tmpl, "", schemas, errors);
+        return Status::Ok();
+      });
   service.AddValidatingAdmission(
       [&store, &clock, schemas](const AdmissionAttributes& attrs, const json& object,
                                 FieldErrors* errors) {
