@@ -3,6 +3,7 @@
 #include <cctype>
 
 #include "api/evidence.h"
+#include "api/placement_policy.h"
 #include "api/retained_paths.h"
 #include "common/json_decoder.h"
 #include "placement/policy_json.h"
@@ -1086,6 +1087,10 @@ FieldErrors ValidateObject(const json& j) {
     DecodeDnsRecordSet(j, &errors);
   } else if (kind == "ResidencyEvidence") {
     DecodeResidencyEvidence(j, &errors);
+  } else if (kind == "PlacementPolicy") {
+    DecodeNamespacedPlacementPolicy(j, &errors);
+  } else if (kind == "ClusterPlacementPolicy") {
+    DecodeClusterPlacementPolicy(j, &errors);
   } else {
     errors.push_back({"kind", kind.empty() ? "required"
                                            : "unknown kind \"" + kind + "\" in group " + kGroup});

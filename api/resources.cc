@@ -5,6 +5,7 @@
 
 #include "api/codec.h"
 #include "api/evidence.h"
+#include "api/placement_policy.h"
 
 namespace meridian::api {
 namespace {
@@ -175,6 +176,27 @@ json SpecSchemaFor(const std::string& kind) {
                                     "(default) or remove (scale it to zero; data volumes are "
                                     "never deleted).")}},
                {"jurisdictions"});
+  }
+  if (kind == "PlacementPolicy" || kind == "ClusterPlacementPolicy") {
+    const json workload = SpecSchemaFor("FederatedWorkload");
+    json selector = Obj("Which objects it places.",
+                        {{"apiVersion", Str("apps/v1, v1, autoscaling/v2.")},
+                         {"kind", Str("A native kind the federation serves.")},
+                         {"name", Str("Exactly this object (optional).")},
+                         {"labelSelector", Selector("Objects whose labels match (optional).")},
+                         {"namespaceSelector",
+                          Selector("ClusterPlacementPolicy only: namespaces whose labels match.")}},
+                        {"apiVersion", "kind"});
+    return Obj(
+        "Places unchanged Kubernetes objects: selectors plus a FederatedWorkload's "
+        "placement block.",
+        {{"resourceSelectors", ListOf("An object matches when any selector does.", selector)},
+         {"priority", Int("Wins over equally specific policies; higher first.")},
+         {"propagateDependencies",
+          Bool("ConfigMaps, Secrets, ServiceAccounts and PVCs follow (default true).")},
+         {"placement", workload["properties"]["placement"]},
+         {"overrides", workload["properties"]["overrides"]}},
+        {"resourceSelectors"});
   }
   if (kind == "ResidencyEvidence") {
     return Obj("One entry of the residency evidence ledger (or its head, named head).",
@@ -365,6 +387,16 @@ const std::vector<ResourceDescriptor>& FederationResources() {
         {"TYPE", "string", ".spec.type", "What the entry records"},
         {"TIME", "string", ".spec.time", "When"}},
        ValidateWith<ResidencyEvidence, DecodeResidencyEvidence>},
+      // Placing unchanged Kubernetes objects (api/placement_policy.h, issue 18).
+      {"PlacementPolicy", "placementpolicies", "placementpolicy", {"pp"}, true, false,
+       {{"PRIORITY", "integer", ".spec.priority", "Wins over equally specific policies"},
+        {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
+       ValidateWith<PlacementPolicyObject, DecodeNamespacedPlacementPolicy>},
+      {"ClusterPlacementPolicy", "clusterplacementpolicies", "clusterplacementpolicy", {"cpp"},
+       false, false,
+       {{"PRIORITY", "integer", ".spec.priority", "Wins over equally specific policies"},
+        {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
+       ValidateWith<PlacementPolicyObject, DecodeClusterPlacementPolicy>},
   };
   return kResources;
 }

@@ -1,5 +1,9 @@
 #include "api/served_kinds.h"
 
+#include <algorithm>
+#include <cctype>
+
+#include "api/native_kinds.h"
 #include "api/types.h"
 
 namespace meridian::api {
@@ -74,6 +78,16 @@ std::vector<ServedKind> BuildServedKinds() {
                    true,
                    false,
                    {{"HOLDER", "string", ".spec.holderIdentity", "Who holds the lease"}, age}});
+  // Kubernetes kinds stored as templates for PlacementPolicies (api/native_kinds.h); Secret
+  // is served above already.
+  for (const NativeKind& n : NativeKinds()) {
+    if (n.group.empty() && n.kind == "Secret") continue;
+    std::string singular = n.kind;
+    std::transform(singular.begin(), singular.end(), singular.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    kinds.push_back({n.group, n.version, n.kind, n.plural, singular, n.short_names, true,
+                     n.has_status, n.columns});
+  }
   return kinds;
 }
 

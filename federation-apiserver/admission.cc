@@ -5,6 +5,7 @@
 
 #include "api/codec.h"
 #include "api/evidence.h"
+#include "api/native_kinds.h"
 #include "api/resources.h"
 #include "api/template_schema.h"
 #include "common/json_decoder.h"
@@ -285,19 +286,18 @@ failover::Fleet LoadFleet(Store& store) {
 // API server's validation, not by the schema) comes from the built-in table either way. A path
 // the typed decoding already reported (spec.template.spec.replicas: must be >= 0) is not
 // reported twice.
-void CheckTemplate(const json& object, const MemberSchemas* schemas, FieldErrors* errors) {
-  const json* spec = JsonDecoder::Member(object, "spec");
-  const json* tmpl = spec ? JsonDecoder::Member(*spec, "template") : nullptr;
-  if (tmpl == nullptr) return;
+// `tmpl` (a template, at `path`) against the members' schemas, or the built-in ones.
+void CheckTemplateAt(const json& tmpl, const std::string& path, const MemberSchemas* schemas,
+                     FieldErrors* errors) {
   FieldErrors found;
-  const MemberSchemas::Verdict verdict =
-      schemas == nullptr ? MemberSchemas::Verdict::kNoMemberReached
-                         : schemas->ValidateTemplate(*tmpl, "spec.template", &found);
+  const MemberSchemas::Verdict verdict = schemas == nullptr
+                                             ? MemberSchemas::Verdict::kNoMemberReached
+                                             : schemas->ValidateTemplate(tmpl, path, &found);
   if (verdict == MemberSchemas::Verdict::kNoMemberReached) {
-    api::ValidateTemplate(*tmpl, "spec.template", &found);
+    api::ValidateTemplate(tmpl, path, &found);
   } else if (verdict == MemberSchemas::Verdict::kChecked) {
     FieldErrors builtin;
-    api::ValidateTemplate(*tmpl, "spec.template", &builtin);
+    api::ValidateTemplate(tmpl, path, &builtin);
     for (FieldError& e : builtin) {
       if (e.message.rfind("required", 0) == 0) found.push_back(std::move(e));
     }
@@ -307,6 +307,12 @@ void CheckTemplate(const json& object, const MemberSchemas* schemas, FieldErrors
                             [&](const FieldError& x) { return x.path == e.path; });
     if (!seen) errors->push_back(std::move(e));
   }
+}
+
+void CheckTemplate(const json& object, const MemberSchemas* schemas, FieldErrors* errors) {
+  const json* spec = JsonDecoder::Member(object, "spec");
+  const json* tmpl = spec ? JsonDecoder::Member(*spec, "template") : nullptr;
+  if (tmpl != nullptr) CheckTemplateAt(*tmpl, "spec.template", schemas, errors);
 }
 
 }  // namespace
@@ -333,6 +339,31 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
     annotations[residency::kChangedByAnnotation] = attrs.user->name;
     return Status::Ok();
   });
+  // Native kinds stored as templates (api/native_kinds.h): judged as a FederatedWorkload's
+  // template would be, so a typo is refused at `kubectl apply`, not when a policy selects it.
+  // What the server and controllers own (metadata beyond name and labels, status) is not
+  // the user's template. Secrets keep the generic rules they always had.
+  service.AddValidatingAdmission(
+      [schemas](const AdmissionAttributes& attrs, const json& object, FieldErrors* errors) {
+        if (!attrs.subresource.empty() || attrs.operation == apimachinery::Operation::kDelete ||
+            !object.is_object() ||
+            (attrs.resource->group.empty() && attrs.resource->kind == "Secret")) {
+          return Status::Ok();
+        }
+        if (api::FindNativeKind(attrs.resource->GroupVersion(), attrs.resource->kind) == nullptr) {
+          return Status::Ok();
+        }
+        json tmpl = object;
+        tmpl.erase("status");
+        const json& meta = object.value("metadata", json::object());
+        json user_meta = json::object();
+        for (const char* field : {"name", "namespace", "labels", "annotations"}) {
+          if (meta.is_object() && meta.contains(field)) user_meta[field] = meta[field];
+        }
+        tmpl["metadata"] = std::move(user_meta);
+        CheckTemplateAt(tmpl, "", schemas, errors);
+        return Status::Ok();
+      });
   service.AddValidatingAdmission(
       [&store, &clock, schemas](const AdmissionAttributes& attrs, const json& object,
                                 FieldErrors* errors) {

@@ -22,6 +22,7 @@
 #include "federation-apiserver/audit/audit.h"
 #include "federation-apiserver/console.h"
 #include "federation-apiserver/encryption_config.h"
+#include "federation-apiserver/native_resources.h"
 #include "federation-apiserver/openapi.h"
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
@@ -60,6 +61,12 @@ ResourceInfo SecretResourceInfo() {
 // The registry entry of a served kind. Meridian's kinds come whole from the list; a core kind
 // keeps Kubernetes' own definition (kubectl's columns, a namespace's DNS-label names).
 StatusOr<ResourceInfo> ResourceInfoFor(const api::ServedKind& k) {
+  // Native kinds stored as templates for PlacementPolicies (Secret keeps its own entry).
+  const api::NativeKind* native =
+      api::FindNativeKind(k.group.empty() ? k.version : k.group + "/" + k.version, k.kind);
+  if (native != nullptr && !(k.group.empty() && k.kind == "Secret")) {
+    return NativeResourceInfo(*native);
+  }
   if (k.group.empty()) {
     std::optional<ResourceInfo> core;
     if (k.kind == "Namespace") core = apimachinery::NamespaceResourceInfo();

@@ -9,6 +9,7 @@
 #include "api/conditions.h"
 #include "failover/node_capacity.h"
 #include "residency/policy.h"
+#include "scheduling/policy_binding.h"
 
 namespace meridian::scheduling {
 namespace {
@@ -33,6 +34,9 @@ placement::ClusterState ClusterStateFrom(const api::MemberCluster& member) {
   placement::ClusterState c;
   c.name = member.metadata.name;
   c.labels = apimachinery::Labels(member.metadata.labels.begin(), member.metadata.labels.end());
+  // Like a node's kubernetes.io/hostname: lets a clusterSelector name exact members (the
+  // placement of a workload's dependencies, scheduling/policy_binding.h).
+  c.labels[kClusterNameLabel] = member.metadata.name;
   c.region = member.spec.region;
   c.jurisdiction = member.spec.jurisdiction;
   std::optional<int64_t> zone_sum;

@@ -2,6 +2,10 @@
 // the federation serves, plus Meridian's three operator roles.
 #include "federation-apiserver/rbac/authorizer.h"
 
+#include <map>
+
+#include "api/native_kinds.h"
+
 namespace meridian::apiserver::rbac {
 namespace {
 
@@ -63,10 +67,29 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
       "dnsrecordsets",         "memberclusters",
       "memberclusters/status", "topologies",
       "residencypolicies",     "failoverdrills",
-      "failoverdrills/status"};
+      "failoverdrills/status", "placementpolicies",
+      "clusterplacementpolicies"};
   // What a namespace's workload authors write. Not residencypolicies: residency is the
   // residency admins' decision, never the authors'.
-  const std::vector<std::string> authored = {"federatedworkloads", "dnsrecordsets"};
+  const std::vector<std::string> authored = {"federatedworkloads", "dnsrecordsets",
+                                             "placementpolicies"};
+  // The native kinds stored as templates (api/native_kinds.h), by group: a team's unchanged
+  // manifests are theirs to read and write, as in one cluster. (Secrets are granted below.)
+  std::map<std::string, std::vector<std::string>> native;
+  for (const api::NativeKind& k : api::NativeKinds()) {
+    if (k.group.empty() && k.kind == "Secret") continue;
+    native[k.group].push_back(k.plural);
+    if (k.has_status) native[k.group].push_back(k.plural + "/status");
+  }
+  json native_read = json::array(), native_write = json::array();
+  for (const auto& [group, plurals] : native) {
+    native_read.push_back(Rule(read, {group}, plurals));
+    std::vector<std::string> writable;
+    for (const std::string& p : plurals) {
+      if (p.find('/') == std::string::npos) writable.push_back(p);
+    }
+    native_write.push_back(Rule(write, {group}, writable));
+  }
 
   std::vector<std::pair<std::string, json>> out;
   auto role = [&](json r) { out.emplace_back("clusterroles", std::move(r)); };
@@ -107,13 +130,15 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
   role(AggregatedRole("admin", {"admin", "edit", "view"}));
   role(AggregatedRole("edit", {"edit", "view"}));
   role(AggregatedRole("view", {"view"}));
-  role(ClusterRole("meridian:aggregate-to-view",
-                   json::array({Rule(read, {kMeridian}, meridian_kinds),
-                                Rule(read, {""}, {"namespaces", "events"})}),
+  json view_rules = json::array({Rule(read, {kMeridian}, meridian_kinds),
+                                 Rule(read, {""}, {"namespaces", "events"})});
+  for (const json& r : native_read) view_rules.push_back(r);
+  json edit_rules = json::array({Rule(write, {kMeridian}, authored), Rule(read, {""}, {"secrets"}),
+                                 Rule(write, {""}, {"secrets", "events"})});
+  for (const json& r : native_write) edit_rules.push_back(r);
+  role(ClusterRole("meridian:aggregate-to-view", std::move(view_rules),
                    {{std::string(kAggregatePrefix) + "view", "true"}}));
-  role(ClusterRole("meridian:aggregate-to-edit",
-                   json::array({Rule(write, {kMeridian}, authored), Rule(read, {""}, {"secrets"}),
-                                Rule(write, {""}, {"secrets", "events"})}),
+  role(ClusterRole("meridian:aggregate-to-edit", std::move(edit_rules),
                    {{std::string(kAggregatePrefix) + "edit", "true"}}));
   // Explicit verbs, not "*": that would include escalate and bind, and let a namespace admin
   // grant what it does not hold.

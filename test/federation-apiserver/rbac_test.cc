@@ -8,6 +8,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <tuple>
 
 #include "common/clock.h"
 #include "federation-apiserver/rbac/authorizer.h"
@@ -456,6 +457,24 @@ TEST_F(RbacServerTest, EscalationIsRefusedAndBindingsTakeEffect) {
       "bob-token",
       {{"verb", "create"}, {"resource", "residencypolicies"}, {"group", "federation.meridian.io"}},
       false);
+  // Zero-change adoption: edit applies plain manifests and PlacementPolicies in shop, but
+  // neither a cluster-wide policy nor the aggregate status (the binding controller's).
+  for (const auto& [group, resource, allowed] :
+       std::vector<std::tuple<std::string, std::string, bool>>{
+           {"apps", "deployments", true},
+           {"", "configmaps", true},
+           {"autoscaling", "horizontalpodautoscalers", true},
+           {"federation.meridian.io", "placementpolicies", true},
+           {"federation.meridian.io", "clusterplacementpolicies", false},
+           {"apps", "deployments/status", false}}) {
+    const size_t slash = resource.find('/');
+    json attributes = {{"verb", "create"},
+                       {"resource", resource.substr(0, slash)},
+                       {"group", group},
+                       {"namespace", "shop"}};
+    if (slash != std::string::npos) attributes["subresource"] = resource.substr(slash + 1);
+    AwaitAllowed("bob-token", attributes, allowed);
+  }
   // Deleting the binding revokes it.
   EXPECT_EQ(Call("admin-token", "DELETE",
                  std::string(kRbacPath) + "/namespaces/shop/rolebindings/bob-edit")

@@ -1,0 +1,47 @@
+// The Kubernetes kinds the federation-apiserver stores as templates (issue 18, "zero-change
+// adoption"): a team applies its unchanged manifests to the federation endpoint and a
+// PlacementPolicy (api/placement_policy.h) selects them. Nothing runs in the federation: the
+// objects are templates that the binding controller (scheduling/binding_controller.h) turns
+// into placement units; their status is the members' aggregate.
+//
+// One list, read by the server's registry (federation-apiserver/native_resources.h), by fedctl
+// (through api::ServedKinds) and by PlacementPolicy validation (a selector naming a kind not
+// here is refused). Pure data; thread-safe.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "api/resources.h"
+
+namespace meridian::api {
+
+struct NativeKind {
+  std::string group;  // "" for core v1
+  std::string version;
+  std::string kind;
+  std::string plural;
+  std::vector<std::string> short_names;
+  bool has_status = false;  // a /status subresource (the aggregate of the members')
+  // A workload: has spec.replicas divided between members and a pod template whose
+  // ConfigMaps, Secrets, ServiceAccounts and PVCs follow it (dependencies).
+  bool workload = false;
+  // A dependency kind: placed where the workloads that reference it run.
+  bool dependency = false;
+  std::vector<PrinterColumn> columns;  // fedctl's and the server's columns after NAME
+
+  std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
+};
+
+// apps/v1 Deployment, StatefulSet; v1 Service, ConfigMap, Secret, ServiceAccount,
+// PersistentVolumeClaim; autoscaling/v2 HorizontalPodAutoscaler. (v1 Secret is also in
+// ServedKinds as a core kind: it keeps its existing server definition.)
+const std::vector<NativeKind>& NativeKinds();
+
+// The native kind for apiVersion ("apps/v1") and kind, or null.
+const NativeKind* FindNativeKind(const std::string& api_version, const std::string& kind);
+
+// "apps/v1 Deployment, apps/v1 StatefulSet, ...": for error messages.
+std::string NativeKindsList();
+
+}  // namespace meridian::api

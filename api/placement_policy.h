@@ -1,0 +1,64 @@
+// PlacementPolicy (namespaced) and ClusterPlacementPolicy (cluster-scoped), group
+// federation.meridian.io/v1alpha1: place unchanged Kubernetes objects (api/native_kinds.h)
+// stored on the federation endpoint, without rewriting them into FederatedWorkloads.
+//
+//   spec:
+//     resourceSelectors:            # at least one; an object matches when any selector does
+//       - apiVersion: apps/v1       # required, with kind: a native kind the federation serves
+//         kind: Deployment
+//         name: web                 # optional: exactly this object
+//         labelSelector: {...}      # optional: objects whose labels match
+//         namespaceSelector: {...}  # optional, ClusterPlacementPolicy only: by namespace labels
+//     priority: 0                   # higher wins between equally specific policies
+//     propagateDependencies: true   # ConfigMaps/Secrets/ServiceAccounts/PVCs follow (opt-out)
+//     placement: {...}              # a FederatedWorkload's spec.placement, same language
+//     overrides: [...]              # a FederatedWorkload's spec.overrides
+//
+// A PlacementPolicy selects only objects of its own namespace. Which policy places an object
+// when several match is PolicyPrecedes (scheduling/policy_binding.h). Validation (the
+// decoders) refuses a selector naming a kind the federation does not serve, naming the field.
+// Pure; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/types.h"
+#include "apimachinery/labels.h"
+#include "common/field_error.h"
+#include "placement/policy.h"
+
+namespace meridian::api {
+
+struct ResourceSelector {
+  std::string api_version;
+  std::string kind;
+  std::string name;  // "": any name
+  std::optional<apimachinery::LabelSelector> label_selector;
+  std::optional<apimachinery::LabelSelector> namespace_selector;
+  friend bool operator==(const ResourceSelector&, const ResourceSelector&) = default;
+};
+
+struct PlacementPolicyObject {
+  ObjectMeta metadata;
+  bool cluster_scoped = false;  // a ClusterPlacementPolicy
+  std::vector<ResourceSelector> resource_selectors;
+  int32_t priority = 0;
+  bool propagate_dependencies = true;
+  placement::PlacementPolicy placement;
+  nlohmann::json placement_json = nlohmann::json::object();  // spec.placement as written
+  nlohmann::json overrides = nlohmann::json::array();        // spec.overrides as written
+
+  // "PlacementPolicy shop/web" or "ClusterPlacementPolicy all-web".
+  std::string Display() const;
+};
+
+// Strict decoders with every problem in `errors` (paths from the object root:
+// "spec.resourceSelectors[0].kind: ..."). A best-effort value on errors.
+PlacementPolicyObject DecodeNamespacedPlacementPolicy(const nlohmann::json& j, FieldErrors* errors);
+PlacementPolicyObject DecodeClusterPlacementPolicy(const nlohmann::json& j, FieldErrors* errors);
+
+}  // namespace meridian::api

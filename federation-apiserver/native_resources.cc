@@ -1,0 +1,62 @@
+#include "federation-apiserver/native_resources.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "apimachinery/table.h"
+
+namespace meridian::apiserver {
+
+apimachinery::ResourceInfo NativeResourceInfo(const api::NativeKind& kind) {
+  apimachinery::ResourceInfo info;
+  info.group = kind.group;
+  info.version = kind.version;
+  info.kind = kind.kind;
+  info.plural = kind.plural;
+  info.singular = kind.kind;
+  std::transform(info.singular.begin(), info.singular.end(), info.singular.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  info.short_names = kind.short_names;
+  info.categories = {"all"};
+  if (!kind.workload && kind.kind != "Service" && kind.kind != "HorizontalPodAutoscaler") {
+    info.categories.clear();  // `kubectl get all` lists what kube lists
+  }
+  info.namespaced = true;
+  info.has_status = kind.has_status;
+  // Services' names are DNS labels starting with a letter (they become DNS names).
+  if (kind.kind == "Service") info.name_validation = apimachinery::NameValidation::kDns1035Label;
+  if (kind.workload) info.scale = apimachinery::ScaleSubresource{};
+  std::vector<bool> counts;  // fedctl's "count" columns: the number of entries at the path
+  for (const api::PrinterColumn& c : kind.columns) {
+    counts.push_back(c.type == "count");
+    info.printer_columns.push_back(
+        {c.name, c.type == "count" ? "integer" : c.type, c.json_path, c.description, "", 0});
+  }
+  // kubectl's READY is "ready/desired" (kube's Go printer) and DATA a count: no JSONPath says
+  // either.
+  if (kind.workload) info.printer_columns[0].type = "string";
+  info.row_cells = [columns = info.printer_columns, counts, workload = kind.workload](
+                       const nlohmann::json& o, Timestamp now) {
+    nlohmann::json cells = nlohmann::json::array();
+    for (size_t i = 0; i < columns.size(); ++i) {
+      const apimachinery::PrinterColumn& c = columns[i];
+      if (counts[i]) {
+        const nlohmann::json& v = o.value(c.json_path.substr(1), nlohmann::json());
+        cells.push_back(v.is_object() || v.is_array() ? v.size() : 0);
+      } else if (workload && c.name == "READY") {
+        const nlohmann::json& spec = o.value("spec", nlohmann::json::object());
+        const nlohmann::json& status = o.value("status", nlohmann::json::object());
+        const nlohmann::json& desired = spec.value("replicas", nlohmann::json(1));
+        const nlohmann::json& ready = status.value("readyReplicas", nlohmann::json(0));
+        cells.push_back(std::to_string(ready.is_number_integer() ? ready.get<int64_t>() : 0) + "/" +
+                        std::to_string(desired.is_number_integer() ? desired.get<int64_t>() : 1));
+      } else {
+        cells.push_back(apimachinery::ColumnCell(c, o, now));
+      }
+    }
+    return cells;
+  };
+  return info;
+}
+
+}  // namespace meridian::apiserver

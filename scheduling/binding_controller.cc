@@ -1,0 +1,314 @@
+#include "scheduling/binding_controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <map>
+#include <set>
+#include <string>
+
+#include "api/codec.h"
+#include "api/native_kinds.h"
+#include "api/placement_policy.h"
+#include "api/typed_list.h"
+#include "apimachinery/change_watch.h"
+#include "scheduling/policy_binding.h"
+
+namespace meridian::scheduling {
+namespace {
+
+using apimachinery::ResourceInfo;
+using nlohmann::json;
+
+constexpr char kWho[] = "binding controller";
+
+// A native object as listed, with where it is and what the pass decided for it.
+struct NativeObject {
+  const api::NativeKind* kind = nullptr;
+  const ResourceInfo* info = nullptr;
+  json object;
+  std::string ns, name;
+  std::string placement;  // kPlacementAnnotation's text
+};
+
+std::string Annotation(const json& object, const char* key) {
+  const json& meta = object.value("metadata", json::object());
+  const json& annotations = meta.value("annotations", json::object());
+  return annotations.is_object() ? annotations.value(key, "") : "";
+}
+
+// Whether a stored binding already says what `desired` says (the fields this controller
+// owns: spec, labels, its annotations).
+bool SameBinding(const json& stored, const json& desired) {
+  if (stored.value("spec", json()) != desired["spec"]) return false;
+  const json& meta = stored.value("metadata", json::object());
+  if (meta.value("labels", json::object()) != desired["metadata"]["labels"]) return false;
+  for (const auto& [key, value] : desired["metadata"]["annotations"].items()) {
+    if (Annotation(stored, key.c_str()) != value.get<std::string>()) return false;
+  }
+  return true;
+}
+
+// Admission's answer (400, 422), as opposed to a failure worth retrying.
+bool Refused(const apimachinery::ApiError& e) { return e.code == 400 || e.code == 422; }
+
+}  // namespace
+
+BindingController::BindingController(apimachinery::ObjectService& objects, const Clock& clock)
+    : objects_(objects), clock_(clock), loop_([this]() -> std::optional<std::chrono::milliseconds> {
+        StatusOr<int> written = ReconcileAll();
+        if (!written.ok()) {
+          spdlog::warn("{}: {}", kWho, written.status().ToString());
+          return std::chrono::milliseconds(1000);  // retry a failed pass shortly
+        }
+        return std::nullopt;
+      }) {}
+
+BindingController::~BindingController() { Stop(); }
+
+Status BindingController::Start() {
+  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
+  std::vector<apimachinery::WatchedKind> kinds = {
+      {api::kGroup, api::kVersion, "placementpolicies", ""},
+      {api::kGroup, api::kVersion, "clusterplacementpolicies", ""},
+      {api::kGroup, api::kVersion, "federatedworkloads", ""},
+      {"", "v1", "namespaces", ""}};
+  for (const api::NativeKind& k : api::NativeKinds()) {
+    kinds.push_back({k.group, k.version, k.plural, ""});
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(watches_,
+                            apimachinery::WatchForChanges(
+                                objects_, kinds, from, [this] { loop_.MarkDirty(); }, kWho));
+  loop_.Start();
+  return Status::Ok();
+}
+
+void BindingController::Stop() {
+  watches_.clear();
+  loop_.Stop();
+}
+
+StatusOr<int> BindingController::ReconcileAll() {
+  const apimachinery::ResourceRegistry& registry = objects_.registry();
+  auto list = [&](const ResourceInfo& info, const std::string& selector) -> StatusOr<json> {
+    apimachinery::ListRequest request;
+    request.label_selector = selector;
+    auto got = objects_.List(info, "", request);
+    if (!got.ok()) {
+      return UnavailableError(std::string(kWho) + ": listing " + info.plural + ": " +
+                              got.error().message);
+    }
+    return got.value()["items"];
+  };
+
+  // Namespaces' labels, for namespaceSelectors.
+  std::map<std::string, apimachinery::Labels> namespace_labels;
+  if (const ResourceInfo* ns_info = registry.Find("", "v1", "namespaces")) {
+    MERIDIAN_ASSIGN_OR_RETURN(json items, list(*ns_info, ""));
+    for (const json& ns : items) {
+      namespace_labels[ns["metadata"].value("name", "")] = apimachinery::LabelsOf(ns);
+    }
+  }
+
+  std::vector<api::PlacementPolicyObject> policies;
+  for (bool cluster_scoped : {false, true}) {
+    const char* plural = cluster_scoped ? "clusterplacementpolicies" : "placementpolicies";
+    MERIDIAN_ASSIGN_OR_RETURN(json items, list(api::MeridianResource(objects_, plural, kWho), ""));
+    for (const json& item : items) {
+      FieldErrors errors;
+      api::PlacementPolicyObject p = cluster_scoped
+                                         ? api::DecodeClusterPlacementPolicy(item, &errors)
+                                         : api::DecodeNamespacedPlacementPolicy(item, &errors);
+      if (!errors.empty()) {
+        spdlog::warn("{}: skipping {} (invalid: {})", kWho, p.Display(), errors[0].ToString());
+        continue;
+      }
+      policies.push_back(std::move(p));
+    }
+  }
+
+  // Bindings as stored (raw, for updates) and decoded (their placement and member status).
+  const ResourceInfo& fw_info = api::MeridianResource(objects_, "federatedworkloads", kWho);
+  std::map<std::string, json> stored;  // "ns/name"
+  std::map<std::string, api::FederatedWorkload> bindings;
+  {
+    MERIDIAN_ASSIGN_OR_RETURN(json items, list(fw_info, kBindingLabel));
+    for (json& item : items) {
+      FieldErrors ignored;
+      api::FederatedWorkload w = api::DecodeFederatedWorkload(item, &ignored);
+      const std::string key = w.metadata.ns + "/" + w.metadata.name;
+      bindings[key] = std::move(w);
+      stored[key] = std::move(item);
+    }
+  }
+
+  std::vector<NativeObject> objects;
+  for (const api::NativeKind& k : api::NativeKinds()) {
+    const ResourceInfo* info = registry.Find(k.group, k.version, k.plural);
+    if (info == nullptr) continue;
+    MERIDIAN_ASSIGN_OR_RETURN(json items, list(*info, ""));
+    for (json& item : items) {
+      const json& meta = item["metadata"];
+      if (meta.contains("deletionTimestamp")) continue;  // going: its binding goes too
+      NativeObject o;
+      o.kind = &k;
+      o.info = info;
+      o.ns = meta.value("namespace", "");
+      o.name = meta.value("name", "");
+      o.object = std::move(item);
+      objects.push_back(std::move(o));
+    }
+  }
+
+  // 1. Which policy places each object.
+  std::map<std::string, json> desired;            // binding "ns/name" -> binding
+  std::map<std::string, NativeObject*> bound_by;  // binding "ns/name" -> its object
+  struct Needed {
+    std::set<std::string> members, dependents;
+  };
+  std::map<std::tuple<std::string, std::string, std::string>, Needed> needed;  // kind, ns, name
+  std::map<const NativeObject*, std::vector<PolicyMatch>> matched;
+  for (NativeObject& o : objects) {
+    std::vector<PolicyMatch> matches =
+        MatchingPolicies(o.object, *o.kind, namespace_labels[o.ns], policies);
+    o.placement = ExplainMatches(matches);
+    const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
+    if (!matches.empty()) {
+      desired[key] = PolicyBinding(*o.kind, o.object, *matches[0].policy);
+      bound_by[key] = &o;
+      if (o.kind->workload && matches[0].policy->propagate_dependencies) {
+        std::set<std::string> members;
+        auto b = bindings.find(key);
+        if (b != bindings.end()) members = MembersOf(b->second);
+        for (const DependencyRef& ref : DependenciesOf(o.object)) {
+          Needed& n = needed[{ref.kind, o.ns, ref.name}];
+          n.members.insert(members.begin(), members.end());
+          n.dependents.insert(o.kind->kind + "/" + o.name);
+        }
+      }
+    }
+    matched[&o] = std::move(matches);
+  }
+
+  // 2. Dependencies go where their workloads run (and nowhere else).
+  for (NativeObject& o : objects) {
+    if (!o.kind->dependency) continue;
+    auto n = needed.find({o.kind->kind, o.ns, o.name});
+    if (n == needed.end()) continue;
+    const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
+    std::string dependents;
+    for (const std::string& d : n->second.dependents) {
+      dependents += (dependents.empty() ? "" : ", ") + d;
+    }
+    std::string members;
+    for (const std::string& m : n->second.members) members += (members.empty() ? "" : ", ") + m;
+    const std::vector<PolicyMatch>& matches = matched[&o];
+    const std::string also = matches.empty()
+                                 ? ""
+                                 : "; also selected by " + matches[0].policy->Display() +
+                                       " (a dependency goes only where its workloads run)";
+    if (n->second.members.empty()) {
+      desired.erase(key);
+      bound_by.erase(key);
+      o.placement = "dependency of " + dependents + ": not placed until they are" + also;
+      continue;
+    }
+    desired[key] = DependencyBinding(*o.kind, o.object, n->second.members, n->second.dependents);
+    bound_by[key] = &o;
+    o.placement = "dependency of " + dependents + ": on " + members + also;
+  }
+
+  // 3. Bindings to match.
+  int written = 0;
+  std::string first_error;
+  auto failed = [&first_error](const std::string& what, const apimachinery::ApiError& e) {
+    spdlog::warn("{}: {}: {}", kWho, what, e.message);
+    if (first_error.empty()) first_error = what + ": " + e.message;
+  };
+  for (auto& [key, binding] : desired) {
+    const std::string ns = binding["metadata"]["namespace"];
+    const std::string name = binding["metadata"]["name"];
+    auto it = stored.find(key);
+    if (it == stored.end()) {
+      auto created = objects_.Create(fw_info, ns, binding);
+      if (created.ok()) {
+        ++written;
+      } else if (created.error().code == 409) {
+        // Someone's own FederatedWorkload of that name: never taken over.
+        bound_by[key]->placement +=
+            "; NOT PLACED: FederatedWorkload " + key + " exists and was not made by a policy";
+      } else {
+        bound_by[key]->placement += "; NOT PLACED: " + created.error().message;
+        // Refused (a residency guardrail, an unknown region): an answer, said on the object;
+        // retried when something changes. Anything else is an error: retried soon.
+        if (!Refused(created.error())) failed("creating FederatedWorkload " + key, created.error());
+      }
+      continue;
+    }
+    if (SameBinding(it->second, binding)) continue;
+    json update = it->second;
+    update["spec"] = binding["spec"];
+    update["metadata"]["labels"] = binding["metadata"]["labels"];
+    json& annotations = update["metadata"]["annotations"];
+    if (!annotations.is_object()) annotations = json::object();
+    annotations.erase(kDependentsAnnotation);
+    for (const auto& [k, v] : binding["metadata"]["annotations"].items()) annotations[k] = v;
+    auto updated = objects_.Update(fw_info, ns, name, update);
+    if (updated.ok()) {
+      ++written;
+    } else {
+      // The binding keeps its previous (admitted) form meanwhile.
+      bound_by[key]->placement += "; NOT UPDATED: " + updated.error().message;
+      if (!Refused(updated.error())) failed("updating FederatedWorkload " + key, updated.error());
+    }
+  }
+  for (const auto& [key, binding] : stored) {
+    if (desired.count(key) != 0) continue;
+    const json& meta = binding["metadata"];
+    if (meta.contains("deletionTimestamp")) continue;
+    auto deleted = objects_.Delete(fw_info, meta.value("namespace", ""), meta.value("name", ""));
+    if (deleted.ok()) {
+      ++written;
+    } else if (deleted.error().code != 404) {
+      failed("deleting FederatedWorkload " + key, deleted.error());
+    }
+  }
+
+  // 4. What each object is told: the decision, and a workload's aggregated status.
+  const std::string now = FormatRfc3339(clock_.Now());
+  for (NativeObject& o : objects) {
+    json current = o.object;
+    if (Annotation(current, kPlacementAnnotation) != o.placement) {
+      json update = current;
+      json& annotations = update["metadata"]["annotations"];
+      if (!annotations.is_object()) annotations = json::object();
+      annotations[kPlacementAnnotation] = o.placement;
+      auto updated = objects_.Update(*o.info, o.ns, o.name, update);
+      if (!updated.ok()) {
+        failed("annotating " + o.kind->kind + " " + o.ns + "/" + o.name, updated.error());
+        continue;
+      }
+      ++written;
+      current = std::move(updated).value();
+    }
+    if (!o.kind->workload) continue;
+    const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
+    auto b = bindings.find(key);
+    const bool bound = b != bindings.end() && desired.count(key) != 0 &&
+                       b->second.metadata.labels.count(kBindingLabel) != 0 &&
+                       b->second.metadata.labels.at(kBindingLabel) == "policy";
+    json status = AggregatedStatus(current, bound ? &b->second : nullptr, o.placement, now);
+    if (current.value("status", json::object()) == status) continue;
+    json update = current;
+    update["status"] = std::move(status);
+    auto updated = objects_.Update(*o.info, o.ns, o.name, update, "status");
+    if (updated.ok()) {
+      ++written;
+    } else {
+      failed("writing the status of " + o.kind->kind + " " + o.ns + "/" + o.name, updated.error());
+    }
+  }
+  if (!first_error.empty()) return UnavailableError(first_error);
+  return written;
+}
+
+}  // namespace meridian::scheduling

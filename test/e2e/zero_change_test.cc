@@ -1,0 +1,219 @@
+// Zero-change adoption end to end (issue 18): membersim with the five clusters of
+// examples/topology-3-continents.yaml (each with its own token, pods Ready 1 s after binding)
+// and the federation-apiserver with every controller, as real processes on loopback. The
+// unchanged app of examples/zero-change/app.yaml and its one PlacementPolicy are applied with
+// `kubectl apply -f examples/zero-change/` (`fedctl apply` where kubectl is not installed), and
+// everything is checked from the members' side, as kubectl would see them:
+//   1. the Deployment runs 5:3:2 (us-east-1, eu-west-1, ap-south-1), all ready; its ConfigMap
+//      and Secret are in exactly those members; the federation's Deployment shows the
+//      aggregate (and `kubectl rollout status` completes against the federation, when kubectl
+//      is installed);
+//   2. a ConfigMap change reaches those members.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <sstream>
+
+#include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
+#include "test/common/test_env.h"
+
+namespace meridian {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+
+struct Member {
+  std::string name, region, zones, jurisdiction, continent;
+};
+const std::vector<Member> kMembers = {
+    {"us-east-1", "us-east", "us-east-1a,us-east-1b,us-east-1c", "us", "north-america"},
+    {"us-west-1", "us-west", "us-west-1a,us-west-1b", "us", "north-america"},
+    {"eu-west-1", "eu-west", "eu-west-1a,eu-west-1b,eu-west-1c", "eu", "europe"},
+    {"eu-central-1", "eu-central", "eu-central-1a,eu-central-1b", "eu", "europe"},
+    {"ap-south-1", "ap-south", "ap-south-1a,ap-south-1b", "in", "asia"},
+};
+const std::map<std::string, int64_t> kFiveThreeTwo = {
+    {"us-east-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}};
+
+class ZeroChangeE2E : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meridian-zero-change-e2e-" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    std::string topology =
+        test_env::ReadFile(test_env::SourceDir() + "/examples/topology-3-continents.yaml");
+    ASSERT_FALSE(topology.empty());
+    topology = std::regex_replace(topology, std::regex("podReadyDelay: 2s"), "podReadyDelay: 1s");
+    std::string config;
+    std::istringstream lines(topology);
+    for (std::string line; std::getline(lines, line);) {
+      config += line + "\n";
+      if (line.rfind("  - name: ", 0) == 0) {
+        const std::string name = line.substr(10);
+        tokens_[name] = "token-" + name + "-" + std::to_string(getpid());
+        config += "    auth: {token: " + tokens_[name] + "}\n";
+        std::ofstream(dir_ / (name + ".token")) << tokens_[name] << "\n";
+      }
+    }
+    std::ofstream(dir_ / "membersim.yaml") << config;
+    std::string error;
+    fed_ = std::make_unique<test_env::E2EFederation>();
+    ASSERT_TRUE(fed_->Start(
+        {.bin_dir = test_env::BinDir(),
+         .dir = dir_,
+         .membersim_config = (dir_ / "membersim.yaml").string(),
+         // This test is about placement, not detection: a loaded CI machine must not
+         // declare a member down (its share would then be held elsewhere for the 60 s
+         // recovery delay).
+         .apiserver_flags = {"--controllers", "all", "--health-failure-threshold", "10"}},
+        &error))
+        << error;
+    ASSERT_EQ(fed_->Fedctl("apply -f " + test_env::SourceDir() +
+                           "/examples/three-continents/topology.yaml")
+                  .exit_code,
+              0);
+    for (const Member& m : kMembers) {
+      auto r = fed_->Fedctl("join " + m.name + " --member-url " + fed_->sim_url() + "/clusters/" +
+                            m.name + " --token-file " + (dir_ / (m.name + ".token")).string() +
+                            " --region " + m.region + " --zones " + m.zones + " --jurisdiction " +
+                            m.jurisdiction + " --label tier=prod --label continent=" + m.continent);
+      ASSERT_EQ(r.exit_code, 0) << r.output;
+    }
+  }
+
+  static void TearDownTestSuite() {
+    fed_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // A member's object straight from membersim: null when absent (404), an empty object when
+  // the member did not answer.
+  static json MemberGet(const std::string& member, const std::string& path) {
+    auto r = test_env::RunCommand(
+        "curl -sS --max-time 2 -w '\\n%{http_code}' -H 'Authorization: Bearer " + tokens_[member] +
+        "' " + fed_->sim_url() + "/clusters/" + member + path);
+    size_t nl = r.output.rfind('\n');
+    std::string code = nl == std::string::npos ? "" : r.output.substr(nl + 1);
+    if (code == "404") return json();
+    if (code != "200") return json::object();
+    return json::parse(r.output.substr(0, nl), nullptr, false);
+  }
+
+  // "" when every member runs exactly its share, all ready, and the ConfigMap and Secret are
+  // in exactly the members that run it (with `log_level`); else what differs.
+  static std::string Mismatch(const std::string& log_level) {
+    for (const Member& m : kMembers) {
+      json d = MemberGet(m.name, "/apis/apps/v1/namespaces/shop/deployments/web");
+      json cm = MemberGet(m.name, "/api/v1/namespaces/shop/configmaps/web-config");
+      json secret = MemberGet(m.name, "/api/v1/namespaces/shop/secrets/web-db");
+      auto want = kFiveThreeTwo.find(m.name);
+      if (want == kFiveThreeTwo.end()) {
+        if (!d.is_null()) return m.name + " runs web but was not placed";
+        if (!cm.is_null()) return m.name + " holds the ConfigMap but does not run web";
+        if (!secret.is_null()) return m.name + " holds the Secret but does not run web";
+        continue;
+      }
+      if (!d.is_object() || d.empty()) return m.name + ": no deployment";
+      const int64_t spec = d["spec"].value("replicas", int64_t{-1});
+      const int64_t ready = d.value("status", json::object()).value("readyReplicas", int64_t{0});
+      if (spec != want->second || ready != want->second) {
+        return m.name + ": spec " + std::to_string(spec) + ", ready " + std::to_string(ready) +
+               ", want " + std::to_string(want->second);
+      }
+      if (!cm.is_object() || cm.empty()) return m.name + ": no ConfigMap";
+      if (cm.value("data", json::object()).value("LOG_LEVEL", "") != log_level) {
+        return m.name + ": ConfigMap LOG_LEVEL is not " + log_level;
+      }
+      if (!secret.is_object() || secret.empty()) return m.name + ": no Secret";
+    }
+    return "";
+  }
+
+  static bool HasKubectl() { return std::filesystem::exists("/usr/bin/kubectl"); }
+  static std::string Kubectl() { return "/usr/bin/kubectl --server " + fed_->api_url() + " "; }
+
+  static std::string Logs() {
+    return "\n--- apiserver log (tail) ---\n" +
+           test_env::RunCommand("tail -30 " + (dir_ / "apiserver.log").string()).output;
+  }
+
+  static inline std::filesystem::path dir_;
+  static inline std::unique_ptr<test_env::E2EFederation> fed_;
+  static inline std::map<std::string, std::string> tokens_;
+};
+
+TEST_F(ZeroChangeE2E, UnchangedAppRunsFiveThreeTwoWithItsDependenciesAndAggregatedStatus) {
+  const std::string example = test_env::SourceDir() + "/examples/zero-change/";
+  // As a new user would: the whole folder with kubectl (fedctl, the existing client, where
+  // the machine has no kubectl).
+  auto r = HasKubectl() ? test_env::RunCommand(Kubectl() + "apply -f " + example + " 2>&1")
+                        : fed_->Fedctl("apply -f " + example);
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("deployment.apps/web created"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("placementpolicy.federation.meridian.io/web created"), std::string::npos)
+      << r.output;
+
+  std::string last;
+  const bool converged = test_env::PollUntil(milliseconds(30000), milliseconds(250), [&] {
+    last = Mismatch("info");
+    return last.empty();
+  });
+  ASSERT_TRUE(converged) << last << Logs();
+
+  // The federation's Deployment: the members' aggregate, its generation observed.
+  json web;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(200), [&] {
+    web = fed_->Api("/apis/apps/v1/namespaces/shop/deployments/web");
+    return web.is_object() && web.contains("status") &&
+           web["status"].value("readyReplicas", 0) == 10 &&
+           web["status"].value("updatedReplicas", 0) == 10 &&
+           web["status"].value("availableReplicas", 0) == 10 &&
+           web["status"].value("observedGeneration", int64_t{0}) ==
+               web["metadata"].value("generation", int64_t{-1});
+  })) << web.dump(2);
+  EXPECT_EQ(web["metadata"]["annotations"]["federation.meridian.io/placement"],
+            "placed by PlacementPolicy shop/web (by label, priority 0)");
+  json hpa = fed_->Api("/apis/autoscaling/v2/namespaces/shop/horizontalpodautoscalers/web");
+  EXPECT_EQ(hpa["metadata"]["annotations"]["federation.meridian.io/placement"],
+            "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it");
+
+  // kubectl against the federation endpoint, when the machine has it.
+  if (HasKubectl()) {
+    const std::string kubectl = Kubectl() + "-n shop ";
+    auto rollout =
+        test_env::RunCommand(kubectl + "rollout status deployment/web --timeout=20s 2>&1");
+    EXPECT_EQ(rollout.exit_code, 0) << rollout.output;
+    EXPECT_NE(rollout.output.find("successfully rolled out"), std::string::npos) << rollout.output;
+    auto get = test_env::RunCommand(kubectl + "get deploy web 2>&1");
+    EXPECT_EQ(get.exit_code, 0) << get.output;
+    EXPECT_NE(get.output.find("10/10"), std::string::npos) << get.output;
+  }
+
+  // A ConfigMap change reaches exactly those members.
+  std::string app = test_env::ReadFile(example + "app.yaml");
+  app = std::regex_replace(app, std::regex("LOG_LEVEL: info"), "LOG_LEVEL: debug");
+  test_env::WriteFile(dir_ / "app.yaml", app);
+  r = HasKubectl()
+          ? test_env::RunCommand(Kubectl() + "apply -f " + (dir_ / "app.yaml").string() + " 2>&1")
+          : fed_->Fedctl("apply -f " + (dir_ / "app.yaml").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+  const bool updated = test_env::PollUntil(milliseconds(20000), milliseconds(250), [&] {
+    last = Mismatch("debug");
+    return last.empty();
+  });
+  EXPECT_TRUE(updated) << last << Logs();
+}
+
+}  // namespace
+}  // namespace meridian

@@ -1,0 +1,489 @@
+// The binding controller with the placement controller against an in-process
+// federation-apiserver (SQLite, FakeClock): examples/zero-change/ placed 5:3:2 with its
+// ConfigMap and Secret on exactly the members that run it; conflicts between policies (two
+// matching, one deleted, an object relabelled from one to another) with the outcome explained
+// on the object; an unselected object reported as such; a policy selecting an unknown kind
+// refused with its field named and nothing stored; and the pure parts of
+// scheduling/policy_binding.h.
+#include "scheduling/binding_controller.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "api/codec.h"
+#include "scheduling/placement_controller.h"
+#include "scheduling/policy_binding.h"
+#include "test/common/in_process_federation.h"
+
+namespace meridian::scheduling {
+namespace {
+
+using nlohmann::json;
+
+class BindingControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    federation_.ApplyFile("examples/three-continents/topology.yaml");
+    federation_.ApplyFile("examples/three-continents/members.yaml");
+    federation_.ApplyFile("examples/zero-change/app.yaml");
+  }
+
+  const apimachinery::ResourceInfo& Info(const std::string& api_version, const std::string& kind) {
+    return federation_.Info(api_version, kind);
+  }
+
+  // Runs both controllers until neither writes anything.
+  void Converge() {
+    for (int i = 0; i < 10; ++i) {
+      StatusOr<int> b = bindings_.ReconcileAll();
+      ASSERT_TRUE(b.ok()) << b.status();
+      StatusOr<int> p = placement_.ReconcileAll();
+      ASSERT_TRUE(p.ok()) << p.status();
+      if (*b == 0 && *p == 0) return;
+    }
+    FAIL() << "the controllers did not converge";
+  }
+
+  json Get(const std::string& api_version, const std::string& kind, const std::string& name,
+           const std::string& ns = "shop") {
+    auto got = federation_.objects().Get(Info(api_version, kind), ns, name);
+    return got.ok() ? got.value() : json();
+  }
+
+  // Replicas per member of binding shop/`name` (empty when there is no such binding).
+  std::map<std::string, int64_t> Placement(const std::string& name) {
+    json b = Get(api::kApiVersion, "FederatedWorkload", name);
+    std::map<std::string, int64_t> out;
+    if (b.is_null()) return out;
+    for (const json& p : b["status"].value("placement", json::array())) {
+      if (p.value("replicas", 0) > 0) out[p["cluster"]] = p["replicas"];
+    }
+    return out;
+  }
+
+  std::string PlacementNote(const std::string& api_version, const std::string& kind,
+                            const std::string& name) {
+    json o = Get(api_version, kind, name);
+    return o["metadata"].value("annotations", json::object()).value(kPlacementAnnotation, "");
+  }
+
+  void Create(const json& object) { federation_.Apply(object); }
+  void Delete(const std::string& api_version, const std::string& kind, const std::string& name,
+              const std::string& ns) {
+    auto r = federation_.objects().Delete(Info(api_version, kind), ns, name);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+
+  static json Policy(const std::string& name, json selector, json placement, int priority = 0,
+                     bool cluster_scoped = false) {
+    json p = {{"apiVersion", api::kApiVersion},
+              {"kind", cluster_scoped ? "ClusterPlacementPolicy" : "PlacementPolicy"},
+              {"metadata", {{"name", name}}},
+              {"spec",
+               {{"resourceSelectors", json::array({std::move(selector)})},
+                {"priority", priority},
+                {"placement", std::move(placement)}}}};
+    if (!cluster_scoped) p["metadata"]["namespace"] = "shop";
+    return p;
+  }
+  static json OnRegion(const std::string& region) {
+    return {{"distribution", {{"weights", {{region, 1}}}}}};
+  }
+  // The region binding shop/deployment-web is weighted to: which policy's block it carries
+  // (its status may still hold old members: placement moves make-before-break).
+  std::string Region() {
+    json b = Get(api::kApiVersion, "FederatedWorkload", "deployment-web");
+    if (b.is_null()) return "";
+    const json& w = b["spec"]["placement"]["distribution"]["weights"];
+    return w.size() == 1 ? w.begin().key() : w.dump();
+  }
+
+  test_env::InProcessFederation federation_{"binding-controller"};
+  FakeClock& clock_ = federation_.clock();
+  BindingController bindings_{federation_.objects(), clock_};
+  PlacementController placement_{federation_.objects(), clock_};
+};
+
+const std::map<std::string, int64_t> kFiveThreeTwo = {
+    {"us-east-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}};
+
+TEST_F(BindingControllerTest, ZeroChangeAppIsPlacedWithItsDependenciesOnExactlyItsMembers) {
+  // Before any policy: stored, nothing placed, and every object says so.
+  Converge();
+  EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
+            "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it");
+  EXPECT_TRUE(Placement("deployment-web").empty());
+  json web = Get("apps/v1", "Deployment", "web");
+  EXPECT_EQ(web["status"]["conditions"][0]["type"], "Placed");
+  EXPECT_EQ(web["status"]["conditions"][0]["status"], "False");
+
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  Converge();
+  EXPECT_EQ(Placement("deployment-web"), kFiveThreeTwo);
+  EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
+            "placed by PlacementPolicy shop/web (by label, priority 0)");
+  // The dependencies: on exactly the three members that run it, one copy each.
+  const std::map<std::string, int64_t> one_each = {
+      {"us-east-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}};
+  EXPECT_EQ(Placement("configmap-web-config"), one_each);
+  EXPECT_EQ(Placement("secret-web-db"), one_each);
+  EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"),
+            "dependency of Deployment/web: on ap-south-1, eu-west-1, us-east-1");
+  // The Service goes wherever the policy allows; the HPA is not selected.
+  EXPECT_EQ(Placement("service-web").size(), 5u);
+  EXPECT_EQ(PlacementNote("autoscaling/v2", "HorizontalPodAutoscaler", "web"),
+            "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it");
+  // The binding's template is the Deployment itself (members get "web", not the binding's name).
+  json binding = Get(api::kApiVersion, "FederatedWorkload", "deployment-web");
+  EXPECT_EQ(binding["spec"]["template"]["metadata"]["name"], "web");
+  EXPECT_EQ(binding["spec"]["template"]["spec"]["replicas"], 10);
+  EXPECT_FALSE(binding["spec"]["template"].contains("status"));
+
+  // Not ready until the members say so: observedGeneration waits.
+  web = Get("apps/v1", "Deployment", "web");
+  EXPECT_EQ(web["status"]["readyReplicas"], 0);
+  EXPECT_FALSE(web["status"].contains("observedGeneration"));
+
+  // The members report (what the propagation controller writes): the aggregate follows.
+  binding["status"]["clusters"] = json::array();
+  for (const auto& [cluster, n] : kFiveThreeTwo) {
+    binding["status"]["clusters"].push_back(
+        {{"cluster", cluster}, {"readyReplicas", n}, {"synced", true}});
+  }
+  binding["status"]["conditions"].push_back(
+      {{"type", "Synced"},
+       {"status", "True"},
+       {"reason", "AllClustersSynced"},
+       {"message", "3 of 3 clusters synced"},
+       {"lastTransitionTime", "2026-01-01T00:00:00Z"},
+       {"observedGeneration", binding["metadata"]["generation"]}});
+  auto written = federation_.objects().Update(Info(api::kApiVersion, "FederatedWorkload"), "shop",
+                                              "deployment-web", binding, "status");
+  ASSERT_TRUE(written.ok()) << written.error().message;
+  Converge();
+  web = Get("apps/v1", "Deployment", "web");
+  EXPECT_EQ(web["status"]["replicas"], 10);
+  EXPECT_EQ(web["status"]["readyReplicas"], 10);
+  EXPECT_EQ(web["status"]["updatedReplicas"], 10);
+  EXPECT_EQ(web["status"]["availableReplicas"], 10);
+  EXPECT_EQ(web["status"]["observedGeneration"], web["metadata"]["generation"]);
+
+  // Scaling the Deployment re-divides its binding.
+  web["spec"]["replicas"] = 20;
+  ASSERT_TRUE(federation_.objects().Update(Info("apps/v1", "Deployment"), "shop", "web", web).ok());
+  Converge();
+  EXPECT_EQ(
+      Placement("deployment-web"),
+      (std::map<std::string, int64_t>{{"us-east-1", 10}, {"eu-west-1", 6}, {"ap-south-1", 4}}));
+  // A new generation is not observed until the members report it.
+  web = Get("apps/v1", "Deployment", "web");
+  EXPECT_NE(web["status"]["observedGeneration"], web["metadata"]["generation"]);
+
+  // Deleting the policy: nothing placed any more, dependencies included.
+  Delete(api::kApiVersion, "PlacementPolicy", "web", "shop");
+  Converge();
+  EXPECT_TRUE(Get(api::kApiVersion, "FederatedWorkload", "deployment-web").is_null() ||
+              Get(api::kApiVersion, "FederatedWorkload", "deployment-web")["metadata"].contains(
+                  "deletionTimestamp"));
+  EXPECT_TRUE(
+      Get(api::kApiVersion, "FederatedWorkload", "configmap-web-config").is_null() ||
+      Get(api::kApiVersion, "FederatedWorkload", "configmap-web-config")["metadata"].contains(
+          "deletionTimestamp"));
+  EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"),
+            "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it");
+}
+
+TEST_F(BindingControllerTest, ConflictsAreResolvedDeterministicallyAndExplained) {
+  const json by_label = {{"apiVersion", "apps/v1"},
+                         {"kind", "Deployment"},
+                         {"labelSelector", {{"matchLabels", {{"app", "web"}}}}}};
+  const json by_kind = {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}};
+  const json by_name = {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}};
+  // A cluster-wide policy by kind with a high priority, a namespaced one by label.
+  Create(Policy("everything", by_kind, OnRegion("eu-central"), 100, true));
+  clock_.Advance(std::chrono::seconds(2));
+  Create(Policy("by-label", by_label, OnRegion("us-west")));
+  Converge();
+  EXPECT_EQ(Region(), "us-west");
+  EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
+            "placed by PlacementPolicy shop/by-label (by label, priority 0); also matched: "
+            "ClusterPlacementPolicy everything (by kind, priority 100): less specific");
+
+  // By name beats by label.
+  clock_.Advance(std::chrono::seconds(2));
+  Create(Policy("by-name", by_name, OnRegion("eu-west")));
+  Converge();
+  EXPECT_EQ(Region(), "eu-west");
+
+  // Equally specific: the highest priority, then the oldest.
+  clock_.Advance(std::chrono::seconds(2));
+  Create(Policy("by-name-newer", by_name, OnRegion("ap-south")));
+  Converge();
+  EXPECT_EQ(Region(), "eu-west");
+  EXPECT_NE(PlacementNote("apps/v1", "Deployment", "web")
+                .find("PlacementPolicy shop/by-name-newer (by name, priority 0): newer"),
+            std::string::npos);
+  clock_.Advance(std::chrono::seconds(2));
+  Create(Policy("by-name-urgent", by_name, OnRegion("us-east"), 7));
+  Converge();
+  EXPECT_EQ(Region(), "us-east");
+  EXPECT_EQ(
+      PlacementNote("apps/v1", "Deployment", "web")
+          .rfind("placed by PlacementPolicy shop/by-name-urgent (by name, priority 7); also "
+                 "matched: PlacementPolicy shop/by-name (by name, priority 0): lower priority",
+                 0),
+      0u);
+
+  // A deleted policy: the next in line places it.
+  Delete(api::kApiVersion, "PlacementPolicy", "by-name-urgent", "shop");
+  Converge();
+  EXPECT_EQ(Region(), "eu-west");
+  Delete(api::kApiVersion, "PlacementPolicy", "by-name", "shop");
+  Delete(api::kApiVersion, "PlacementPolicy", "by-name-newer", "shop");
+  Converge();
+  EXPECT_EQ(Region(), "us-west");
+
+  // Relabelled: from the label policy to the cluster-wide one.
+  json web = Get("apps/v1", "Deployment", "web");
+  web["metadata"]["labels"]["app"] = "web-v2";
+  ASSERT_TRUE(federation_.objects().Update(Info("apps/v1", "Deployment"), "shop", "web", web).ok());
+  Converge();
+  EXPECT_EQ(Region(), "eu-central");
+  EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
+            "placed by ClusterPlacementPolicy everything (by kind, priority 100)");
+  // ... and the binding carries the new labels (residency policies select it by them).
+  EXPECT_EQ(
+      Get(api::kApiVersion, "FederatedWorkload", "deployment-web")["metadata"]["labels"]["app"],
+      "web-v2");
+
+  // A policy change re-places what it selects.
+  const auto& cpp = Info(api::kApiVersion, "ClusterPlacementPolicy");
+  json everything = federation_.objects().Get(cpp, "", "everything").value();
+  everything["spec"]["placement"] = OnRegion("ap-south");
+  ASSERT_TRUE(federation_.objects().Update(cpp, "", "everything", everything).ok());
+  Converge();
+  EXPECT_EQ(Region(), "ap-south");
+}
+
+TEST_F(BindingControllerTest, DependenciesMoveWithTheirWorkloadOnFailover) {
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  Converge();
+  ASSERT_EQ(Placement("deployment-web"), kFiveThreeTwo);
+  // us-east-1 stops answering: its replicas start elsewhere at once and are retained where
+  // they may still serve; the ConfigMap must be on both.
+  const auto& mc = Info(api::kApiVersion, "MemberCluster");
+  json member = federation_.objects().Get(mc, "", "us-east-1").value();
+  member["status"] = {
+      {"conditions", json::array({{{"type", "Reachable"},
+                                   {"status", "False"},
+                                   {"reason", "ProbeFailed"},
+                                   {"message", ""},
+                                   {"lastTransitionTime", FormatRfc3339(clock_.Now())}}})}};
+  ASSERT_TRUE(federation_.objects().Update(mc, "", "us-east-1", member, "status").ok());
+  Converge();
+  std::map<std::string, int64_t> workload = Placement("deployment-web");
+  EXPECT_EQ(workload.count("us-east-1"), 0u);
+  std::set<std::string> members = {"us-east-1"};  // retained
+  for (const auto& [cluster, n] : workload) members.insert(cluster);
+  EXPECT_GT(members.size(), 3u);
+  std::set<std::string> dependency;
+  for (const auto& [cluster, n] : Placement("configmap-web-config")) dependency.insert(cluster);
+  // Placement of copies excludes the unreachable member; the selector still names it, so it
+  // is written there again (or kept) as soon as it answers.
+  json cm = Get(api::kApiVersion, "FederatedWorkload", "configmap-web-config");
+  std::set<std::string> selected;
+  for (const json& v :
+       cm["spec"]["placement"]["clusterSelector"]["matchExpressions"][0]["values"]) {
+    selected.insert(v.get<std::string>());
+  }
+  EXPECT_EQ(selected, members);
+  members.erase("us-east-1");
+  EXPECT_EQ(dependency, members);
+}
+
+TEST_F(BindingControllerTest, SharedDependenciesGoToTheUnionAndLeaveWithTheirWorkload) {
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  // A StatefulSet in eu-central sharing the web's ConfigMap, with its own ServiceAccount and
+  // PVC (volumeClaimTemplates are the member's to create per pod: not dependencies).
+  Create({{"apiVersion", "v1"},
+          {"kind", "ServiceAccount"},
+          {"metadata", {{"name", "db-sa"}, {"namespace", "shop"}}}});
+  Create({{"apiVersion", "v1"},
+          {"kind", "PersistentVolumeClaim"},
+          {"metadata", {{"name", "backups"}, {"namespace", "shop"}}},
+          {"spec",
+           {{"accessModes", {"ReadWriteOnce"}},
+            {"resources", {{"requests", {{"storage", "1Gi"}}}}}}}});
+  Create(json::parse(R"({"apiVersion": "apps/v1", "kind": "StatefulSet",
+      "metadata": {"name": "db", "namespace": "shop"},
+      "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+        "template": {"metadata": {"labels": {"app": "db"}},
+          "spec": {"serviceAccountName": "db-sa",
+            "containers": [{"name": "db", "image": "db:1", "envFrom": [{"configMapRef": {"name": "web-config"}}]}],
+            "volumes": [{"name": "b", "persistentVolumeClaim": {"claimName": "backups"}}]}},
+        "volumeClaimTemplates": [{"metadata": {"name": "data"},
+          "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}})"));
+  Create(Policy("db", {{"apiVersion", "apps/v1"}, {"kind", "StatefulSet"}, {"name", "db"}},
+                OnRegion("eu-central")));
+  Converge();
+  EXPECT_EQ(Placement("statefulset-db"), (std::map<std::string, int64_t>{{"eu-central-1", 2}}));
+  auto members = [&](const std::string& binding) {
+    std::set<std::string> out;
+    for (const auto& [cluster, n] : Placement(binding)) out.insert(cluster);
+    return out;
+  };
+  EXPECT_EQ(members("configmap-web-config"),
+            (std::set<std::string>{"ap-south-1", "eu-central-1", "eu-west-1", "us-east-1"}));
+  EXPECT_EQ(Get(api::kApiVersion, "FederatedWorkload",
+                "configmap-web-config")["metadata"]["annotations"][kDependentsAnnotation],
+            "Deployment/web, StatefulSet/db");
+  EXPECT_EQ(members("serviceaccount-db-sa"), (std::set<std::string>{"eu-central-1"}));
+  EXPECT_EQ(members("persistentvolumeclaim-backups"), (std::set<std::string>{"eu-central-1"}));
+  EXPECT_EQ(members("secret-web-db"),
+            (std::set<std::string>{"ap-south-1", "eu-west-1", "us-east-1"}));
+
+  // The StatefulSet leaves: its own dependencies go, the shared one shrinks back.
+  Delete("apps/v1", "StatefulSet", "db", "shop");
+  Converge();
+  EXPECT_EQ(members("configmap-web-config"),
+            (std::set<std::string>{"ap-south-1", "eu-west-1", "us-east-1"}));
+  json sa = Get(api::kApiVersion, "FederatedWorkload", "serviceaccount-db-sa");
+  EXPECT_TRUE(sa.is_null() || sa["metadata"].contains("deletionTimestamp")) << sa.dump();
+  EXPECT_EQ(PlacementNote("v1", "ServiceAccount", "db-sa"),
+            "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it");
+}
+
+TEST_F(BindingControllerTest, ResidencyGuardrailsApplyToWhatAPolicyPlaces) {
+  Create({{"apiVersion", api::kApiVersion},
+          {"kind", "ResidencyPolicy"},
+          {"metadata", {{"name", "shop-in-eu"}}},
+          {"spec", {{"namespaces", {"shop"}}, {"jurisdictions", {"eu"}}}}});
+  // 5:3:2 names us-east and ap-south: refused for the binding, said on the object.
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  Converge();
+  EXPECT_TRUE(Placement("deployment-web").empty());
+  const std::string note = PlacementNote("apps/v1", "Deployment", "web");
+  EXPECT_NE(note.find("NOT PLACED"), std::string::npos) << note;
+  EXPECT_NE(note.find("shop-in-eu"), std::string::npos) << note;
+  // A policy within the guardrail places it, dependencies in the EU only.
+  Delete(api::kApiVersion, "PlacementPolicy", "web", "shop");
+  Create(Policy("eu", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}},
+                {{"distribution", {{"weights", {{"eu-west", 2}, {"eu-central", 1}}}}}}));
+  Converge();
+  EXPECT_EQ(Placement("deployment-web"),
+            (std::map<std::string, int64_t>{{"eu-west-1", 7}, {"eu-central-1", 3}}));
+  std::set<std::string> dependency;
+  for (const auto& [cluster, n] : Placement("secret-web-db")) dependency.insert(cluster);
+  EXPECT_EQ(dependency, (std::set<std::string>{"eu-central-1", "eu-west-1"}));
+}
+
+TEST_F(BindingControllerTest, PolicySelectingAnUnknownKindIsRefusedNamingTheField) {
+  const auto& info = Info(api::kApiVersion, "PlacementPolicy");
+  json bad = Policy("typo", {{"apiVersion", "apps/v1"}, {"kind", "Deploymnet"}}, json::object());
+  // The same judgement client-side (fedctl) and in the fuzzers' invariant.
+  const FieldErrors offline = api::ValidateObject(bad);
+  ASSERT_EQ(offline.size(), 1u);
+  EXPECT_EQ(offline[0].path, "spec.resourceSelectors[0].kind");
+  auto created = federation_.objects().Create(info, "shop", bad);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code, 422);
+  EXPECT_NE(created.error().message.find("spec.resourceSelectors[0].kind"), std::string::npos)
+      << created.error().message;
+  EXPECT_NE(created.error().message.find("apps/v1 Deploymnet"), std::string::npos);
+  // A namespaced policy cannot reach other namespaces; a bad placement block is named too.
+  json reach = Policy("reach",
+                      {{"apiVersion", "apps/v1"},
+                       {"kind", "Deployment"},
+                       {"namespaceSelector", {{"matchLabels", {{"team", "a"}}}}}},
+                      {{"spread", {{"minRegions", -1}}}});
+  created = federation_.objects().Create(info, "shop", reach);
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.error().message.find("spec.resourceSelectors[0].namespaceSelector"),
+            std::string::npos)
+      << created.error().message;
+  EXPECT_NE(created.error().message.find("spec.placement.spread.minRegions"), std::string::npos)
+      << created.error().message;
+  auto list = federation_.objects().List(info, "", {});
+  ASSERT_TRUE(list.ok());
+  EXPECT_TRUE(list.value()["items"].empty());
+
+  // A native object with a typo is refused when applied, not when a policy selects it.
+  json typo = {{"apiVersion", "apps/v1"},
+               {"kind", "Deployment"},
+               {"metadata", {{"name", "typo"}, {"namespace", "shop"}}},
+               {"spec", {{"replicaz", 3}}}};
+  created = federation_.objects().Create(Info("apps/v1", "Deployment"), "shop", typo);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code, 422);
+  EXPECT_NE(created.error().message.find("spec.replicaz"), std::string::npos)
+      << created.error().message;
+  EXPECT_TRUE(Get("apps/v1", "Deployment", "typo").is_null());
+}
+
+TEST(PolicyBindingTest, DependenciesOfAPodTemplate) {
+  json deployment = json::parse(R"({"spec": {"template": {"spec": {
+      "serviceAccountName": "web-sa",
+      "imagePullSecrets": [{"name": "pull"}],
+      "volumes": [{"name": "a", "configMap": {"name": "cm-vol"}},
+                  {"name": "b", "secret": {"secretName": "s-vol"}},
+                  {"name": "c", "persistentVolumeClaim": {"claimName": "data"}},
+                  {"name": "d", "projected": {"sources": [{"configMap": {"name": "cm-proj"}},
+                                                          {"secret": {"name": "s-proj"}}]}}],
+      "initContainers": [{"name": "i", "envFrom": [{"secretRef": {"name": "s-init"}}]}],
+      "containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "cm-env"}}],
+                      "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "cm-key", "key": "k"}}},
+                              {"name": "Y", "valueFrom": {"secretKeyRef": {"name": "s-key", "key": "k"}}},
+                              {"name": "Z", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}]}}}})");
+  const std::set<DependencyRef> expected = {{"ConfigMap", "cm-env"},
+                                            {"ConfigMap", "cm-key"},
+                                            {"ConfigMap", "cm-proj"},
+                                            {"ConfigMap", "cm-vol"},
+                                            {"PersistentVolumeClaim", "data"},
+                                            {"Secret", "pull"},
+                                            {"Secret", "s-init"},
+                                            {"Secret", "s-key"},
+                                            {"Secret", "s-proj"},
+                                            {"Secret", "s-vol"},
+                                            {"ServiceAccount", "web-sa"}};
+  EXPECT_EQ(DependenciesOf(deployment), expected);
+  deployment["spec"]["template"]["spec"]["serviceAccountName"] = "default";
+  EXPECT_EQ(DependenciesOf(deployment).count({"ServiceAccount", "default"}), 0u);
+  EXPECT_TRUE(DependenciesOf(json::object()).empty());
+}
+
+TEST(PolicyBindingTest, PrecedenceIsATotalOrder) {
+  auto policy = [](std::string name, bool cluster, int priority, std::string created) {
+    api::PlacementPolicyObject p;
+    p.metadata.name = std::move(name);
+    p.metadata.ns = cluster ? "" : "shop";
+    p.cluster_scoped = cluster;
+    p.priority = priority;
+    p.metadata.creation_timestamp = std::move(created);
+    return p;
+  };
+  const api::PlacementPolicyObject old_low = policy("a", false, 0, "2026-01-01T00:00:00Z");
+  const api::PlacementPolicyObject new_low = policy("b", false, 0, "2026-02-01T00:00:00Z");
+  const api::PlacementPolicyObject high = policy("c", false, 5, "2026-03-01T00:00:00Z");
+  const api::PlacementPolicyObject cluster = policy("d", true, 9, "2025-01-01T00:00:00Z");
+  const api::PlacementPolicyObject twin = policy("e", false, 0, "2026-01-01T00:00:00Z");
+  struct Case {
+    PolicyMatch a, b;
+    bool a_first;
+  } cases[] = {
+      {{&old_low, 2}, {&new_low, 2}, true},   // oldest
+      {{&new_low, 2}, {&high, 2}, false},     // priority
+      {{&high, 2}, {&new_low, 3}, false},     // specificity over priority
+      {{&cluster, 2}, {&new_low, 2}, false},  // namespaced over cluster-wide at equal level
+      {{&cluster, 3}, {&new_low, 2}, true},   // ... but not over a less specific match
+      {{&old_low, 1}, {&twin, 1}, true},      // same age: the name
+  };
+  for (const Case& c : cases) {
+    EXPECT_EQ(PolicyPrecedes(c.a, c.b), c.a_first)
+        << c.a.policy->metadata.name << " vs " << c.b.policy->metadata.name;
+    EXPECT_EQ(PolicyPrecedes(c.b, c.a), !c.a_first);
+  }
+}
+
+}  // namespace
+}  // namespace meridian::scheduling
