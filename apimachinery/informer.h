@@ -451,7 +451,14 @@ class SharedInformer : public InformerBase {
   // Applies the answer to this process's own write of an object (an Update's or Create's
   // result) at once, before its watch event arrives (which is then a duplicate and dropped),
   // so the next read sees what was written.
-  void Assume(const nlohmann::json& written) { ApplyJson(false, written); }
+  // A write that empties the finalizers of an object being deleted removes it: taken as a
+  // delete.
+  void Assume(const nlohmann::json& written) {
+    const nlohmann::json* metadata = written.contains("metadata") ? &written["metadata"] : nullptr;
+    const bool removed = metadata && metadata->contains("deletionTimestamp") &&
+                         (!metadata->contains("finalizers") || (*metadata)["finalizers"].empty());
+    ApplyJson(removed, written);
+  }
   // The same for this process's own delete (`last`: the Delete's answer, carrying the
   // deletion's resourceVersion).
   void AssumeDeleted(const nlohmann::json& last) { ApplyJson(true, last); }
