@@ -4,10 +4,11 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <initializer_list>
 #include <set>
 
-#include "apimachinery/change_watch.h"
 #include "api/codec.h"
+#include "api/informers.h"
 #include "api/typed_list.h"
 #include "sync/propagation.h"
 
@@ -43,31 +44,50 @@ struct DnsController::Member {
 };
 
 DnsController::DnsController(apimachinery::ObjectService& objects,
-                             sync::MemberClientFactory factory, DnsControllerOptions options)
+                             sync::MemberClientFactory factory, DnsControllerOptions options,
+                             apimachinery::SharedInformerFactory* informers)
     : objects_(objects),
       factory_(std::move(factory)),
       options_(options),
+      own_informers_(informers ? nullptr
+                               : std::make_unique<apimachinery::SharedInformerFactory>(objects)),
+      informers_(informers ? *informers : *own_informers_),
+      workloads_(api::MeridianInformer(informers_, "federatedworkloads",
+                                       api::DecodeFederatedWorkload, kWho)),
+      members_informer_(
+          api::MeridianInformer(informers_, "memberclusters", api::DecodeMemberCluster, kWho)),
+      policies_(
+          api::MeridianInformer(informers_, "residencypolicies", api::DecodeResidencyPolicy, kWho)),
+      record_sets_(
+          api::MeridianInformer(informers_, "dnsrecordsets", api::DecodeDnsRecordSet, kWho)),
       loop_([this] { return Pass(); }) {}
 
 DnsController::~DnsController() { Stop(); }
 
 Status DnsController::Start() {
-  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
-  const std::string managed = std::string(sync::kManagedByLabel) + "=" + sync::kManagedByValue;
-  const std::vector<apimachinery::WatchedKind> kinds = {
-      {api::kGroup, api::kVersion, "federatedworkloads", ""},
-      {api::kGroup, api::kVersion, "memberclusters", ""},
-      {api::kGroup, api::kVersion, "residencypolicies", ""},
-      {api::kGroup, api::kVersion, "dnsrecordsets", managed}};
-  MERIDIAN_ASSIGN_OR_RETURN(watches_, apimachinery::WatchForChanges(objects_, kinds, from,
-                                                                    [this] { loop_.MarkDirty(); },
-                                                                    "dns controller"));
+  auto dirty = [this](const apimachinery::InformerKey&) { loop_.MarkDirty(); };
+  handlers_.emplace_back(workloads_.cache(),
+                         apimachinery::InformerHandlers<api::FederatedWorkload>{.on_key = dirty});
+  handlers_.emplace_back(members_informer_.cache(),
+                         apimachinery::InformerHandlers<api::MemberCluster>{.on_key = dirty});
+  handlers_.emplace_back(policies_.cache(),
+                         apimachinery::InformerHandlers<api::ResidencyPolicy>{.on_key = dirty});
+  handlers_.emplace_back(record_sets_.cache(),
+                         apimachinery::InformerHandlers<api::DnsRecordSet>{.on_key = dirty});
+  for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
+           &workloads_, &members_informer_, &policies_, &record_sets_}) {
+    if (Status st = informer->Start(); !st.ok()) {
+      handlers_.clear();
+      return UnavailableError(std::string(kWho) + ": " + st.message());
+    }
+  }
+  started_ = true;
   loop_.Start();
   return Status::Ok();
 }
 
 void DnsController::Stop() {
-  watches_.clear();
+  handlers_.clear();  // no more MarkDirty from the (possibly shared) informers
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -114,8 +134,8 @@ std::optional<std::chrono::milliseconds> DnsController::Pass() {
 }
 
 Status DnsController::RefreshMembers() {
-  MERIDIAN_ASSIGN_OR_RETURN(
-      auto clusters, api::ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster, kWho));
+  if (!started_) MERIDIAN_RETURN_IF_ERROR(members_informer_.Relist());
+  const std::vector<api::MemberCluster> clusters = members_informer_.cache().Values();
   std::vector<std::shared_ptr<Member>> removed;
   {
     std::lock_guard lock(mu_);
@@ -254,14 +274,17 @@ ServiceDirectory DnsController::Services() const {
 }
 
 StatusOr<int> DnsController::ReconcileAll() {
-  MERIDIAN_ASSIGN_OR_RETURN(auto workloads, api::ListDecoded(objects_, "federatedworkloads",
-                                                             api::DecodeFederatedWorkload, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(
-      auto members, api::ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(auto policies, api::ListDecoded(objects_, "residencypolicies",
-                                                            api::DecodeResidencyPolicy, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(
-      auto existing, api::ListDecoded(objects_, "dnsrecordsets", api::DecodeDnsRecordSet, kWho));
+  if (!started_) {
+    // No watch keeps the caches current: read the API now (tests drive passes by hand).
+    for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
+             &workloads_, &members_informer_, &policies_, &record_sets_}) {
+      MERIDIAN_RETURN_IF_ERROR(informer->Relist());
+    }
+  }
+  const std::vector<api::FederatedWorkload> workloads = workloads_.cache().Values();
+  const std::vector<api::MemberCluster> members = members_informer_.cache().Values();
+  const std::vector<api::ResidencyPolicy> policies = policies_.cache().Values();
+  const std::vector<api::DnsRecordSet> existing = record_sets_.cache().Values();
   std::map<std::string, const api::DnsRecordSet*> live;
   for (const api::DnsRecordSet& rs : existing) live[Key(rs.metadata)] = &rs;
 
@@ -270,6 +293,15 @@ StatusOr<int> DnsController::ReconcileAll() {
   auto report = [&](const char* verb, const std::string& key,
                     const apimachinery::ApiResult<json>& result) {
     if (result.ok()) {
+      // The next pass reads what was written (a deleted record set's answer is its last
+      // state, unless a finalizer only marked it).
+      const bool gone = std::string(verb) == "deleting" &&
+                        !result.value()["metadata"].contains("deletionTimestamp");
+      if (gone) {
+        record_sets_.AssumeDeleted(result.value());
+      } else {
+        record_sets_.Assume(result.value());
+      }
       ++written;
     } else if (result.error().code == 409 || result.error().code == 404) {
       loop_.MarkDirty();  // changed or gone meanwhile: the next pass sees the new state

@@ -21,15 +21,18 @@
 // and must not run concurrently with a started controller.
 #pragma once
 
+#include <atomic>
 #include <chrono>
-#include <optional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "api/types.h"
 #include "apimachinery/change_loop.h"
+#include "apimachinery/informer.h"
 #include "apimachinery/object_service.h"
 #include "dns/record_sets.h"
 #include "sync/member_client_factory.h"
@@ -45,24 +48,30 @@ struct DnsControllerOptions {
 
 class DnsController {
  public:
-  // `objects` must outlive the controller; `factory` makes the member clients.
+  // `objects` must outlive the controller; `factory` makes the member clients. `informers`
+  // (the process's shared informers over `objects`), when given, must outlive it too;
+  // without, it has its own.
   DnsController(apimachinery::ObjectService& objects, sync::MemberClientFactory factory,
-                DnsControllerOptions options = {});
+                DnsControllerOptions options = {},
+                apimachinery::SharedInformerFactory* informers = nullptr);
   ~DnsController();  // Stop()s
   DnsController(const DnsController&) = delete;
   DnsController& operator=(const DnsController&) = delete;
 
-  // Starts the watches and the worker. Errors: a watch on the federation could not start.
+  // Starts the informers (any change to the four kinds wakes the worker) and the worker.
+  // Errors: an informer could not start.
   Status Start();
   // Stops every watch and thread (waits for member watch starts in flight). Idempotent.
   void Stop();
 
-  // Re-reads the MemberClusters: starts a Service watch for each new member (on its own
-  // thread), restarts it when the member's server, TLS flag or credentialsRef changed, and
-  // stops those of members that left. Errors: the MemberClusters could not be listed.
+  // Re-reads the MemberClusters (from the informer; relisted first when not started): starts a
+  // Service watch for each new member (on its own thread), restarts it when the member's server,
+  // TLS flag or credentialsRef changed, and stops those of members that left. Errors: the
+  // MemberClusters could not be listed.
   Status RefreshMembers();
-  // One pass: computes every desired record set and writes those that differ. Returns the
-  // number of writes (creates, updates, deletes). Errors: a list failed.
+  // One pass: computes every desired record set from the informers' caches (relisted first
+  // when not started) and writes those that differ. Returns the number of writes (creates,
+  // updates, deletes). Errors: a relist failed.
   StatusOr<int> ReconcileAll();
   // The load-balancer addresses seen so far, per member (a copy). Thread-safe.
   ServiceDirectory Services() const;
@@ -78,7 +87,14 @@ class DnsController {
   apimachinery::ObjectService& objects_;
   const sync::MemberClientFactory factory_;
   const DnsControllerOptions options_;
-  std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+  std::unique_ptr<apimachinery::SharedInformerFactory> own_informers_;  // when none was given
+  apimachinery::SharedInformerFactory& informers_;
+  apimachinery::SharedInformer<api::FederatedWorkload>& workloads_;
+  apimachinery::SharedInformer<api::MemberCluster>& members_informer_;
+  apimachinery::SharedInformer<api::ResidencyPolicy>& policies_;
+  apimachinery::SharedInformer<api::DnsRecordSet>& record_sets_;
+  std::vector<apimachinery::InformerRegistration> handlers_;  // wake the worker
+  std::atomic<bool> started_{false};
 
   mutable std::mutex mu_;  // guards everything below
   std::map<std::string, std::shared_ptr<Member>> members_;

@@ -7,8 +7,8 @@
 #include <map>
 
 #include "api/codec.h"
+#include "api/informers.h"
 #include "api/typed_list.h"
-#include "apimachinery/change_watch.h"
 #include "failover/gameday.h"
 #include "sync/propagation.h"
 
@@ -303,21 +303,32 @@ bool WatchingReturnOf(const api::FailoverDrill& drill) {
 
 constexpr char kWho[] = "drill controller";
 
-StatusOr<Fleet> LoadFleet(apimachinery::ObjectService& objects) {
+}  // namespace
+
+StatusOr<Fleet> DrillController::LoadFleet() {
+  if (!started_) {
+    // No watch keeps the caches current: read the API now (tests drive passes by hand).
+    for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
+             &members_, &topologies_, &policies_, &workloads_}) {
+      MERIDIAN_RETURN_IF_ERROR(informer->Relist());
+    }
+  }
   Fleet fleet;
-  MERIDIAN_ASSIGN_OR_RETURN(
-      fleet.members, api::ListDecoded(objects, "memberclusters", api::DecodeMemberCluster, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(fleet.topologies,
-                            api::ListDecoded(objects, "topologies", api::DecodeTopology, kWho));
+  fleet.members = members_.cache().Values();
+  fleet.topologies = topologies_.cache().Values();
   fleet.topology = scheduling::MergedTopology(fleet.topologies);
-  MERIDIAN_ASSIGN_OR_RETURN(fleet.policies, api::ListDecoded(objects, "residencypolicies",
-                                                             api::DecodeResidencyPolicy, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(fleet.workloads, api::ListDecoded(objects, "federatedworkloads",
-                                                              api::DecodeFederatedWorkload, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(
-      fleet.drills, api::ListDecoded(objects, "failoverdrills", api::DecodeFailoverDrill, kWho));
+  fleet.policies = policies_.cache().Values();
+  fleet.workloads = workloads_.cache().Values();
+  fleet.drills = drills_.cache().Values();
   return fleet;
 }
+
+apimachinery::ApiResult<json> DrillController::Wrote(apimachinery::ApiResult<json> result) {
+  if (result.ok()) drills_.Assume(result.value());  // the next pass reads what was written
+  return result;
+}
+
+namespace {
 
 bool HasFinalizer(const api::FailoverDrill& drill) {
   const auto& f = drill.metadata.finalizers;
@@ -359,11 +370,22 @@ DrillStep NextDrillStep(const api::FailoverDrill& drill, const Fleet& fleet, Tim
 
 DrillController::DrillController(apimachinery::ObjectService& objects, const Clock& clock,
                                  std::shared_ptr<FaultInjector> injector,
-                                 DrillControllerOptions options)
+                                 DrillControllerOptions options,
+                                 apimachinery::SharedInformerFactory* informers)
     : objects_(objects),
       clock_(clock),
       injector_(std::move(injector)),
       options_(options),
+      own_informers_(informers ? nullptr
+                               : std::make_unique<apimachinery::SharedInformerFactory>(objects)),
+      informers_(informers ? *informers : *own_informers_),
+      members_(api::MeridianInformer(informers_, "memberclusters", api::DecodeMemberCluster, kWho)),
+      topologies_(api::MeridianInformer(informers_, "topologies", api::DecodeTopology, kWho)),
+      policies_(
+          api::MeridianInformer(informers_, "residencypolicies", api::DecodeResidencyPolicy, kWho)),
+      workloads_(api::MeridianInformer(informers_, "federatedworkloads",
+                                       api::DecodeFederatedWorkload, kWho)),
+      drills_(api::MeridianInformer(informers_, "failoverdrills", api::DecodeFailoverDrill, kWho)),
       member_clients_(options_.member_clients
                           ? std::make_unique<sync::MemberClientCache>(options_.member_clients)
                           : nullptr),
@@ -372,19 +394,27 @@ DrillController::DrillController(apimachinery::ObjectService& objects, const Clo
 DrillController::~DrillController() { Stop(); }
 
 Status DrillController::Start() {
-  const std::vector<apimachinery::WatchedKind> kinds = {
-      {api::kGroup, api::kVersion, "failoverdrills", ""}};
-  MERIDIAN_ASSIGN_OR_RETURN(
-      watches_, apimachinery::WatchForChanges(
-                    objects_, kinds, std::to_string(objects_.store().CurrentResourceVersion()),
-                    [this] { loop_.MarkDirty(); }, "drill controller"));
+  // Only a change to a drill wakes the worker; the fleet's informers are read by passes.
+  handlers_.emplace_back(drills_.cache(), apimachinery::InformerHandlers<api::FailoverDrill>{
+                                              .on_key = [this](const apimachinery::InformerKey&) {
+                                                loop_.MarkDirty();
+                                              }});
+  for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
+           &drills_, &members_, &topologies_, &policies_, &workloads_}) {
+    if (Status st = informer->Start(); !st.ok()) {
+      handlers_.clear();
+      return UnavailableError(std::string(kWho) + ": " + st.message());
+    }
+  }
+  started_ = true;
   loop_.Start();
   return Status::Ok();
 }
 
 void DrillController::Stop() {
-  watches_.clear();
+  handlers_.clear();
   loop_.Stop();
+  if (own_informers_) own_informers_->Stop();
 }
 
 std::optional<std::chrono::milliseconds> DrillController::Pass() {
@@ -402,8 +432,8 @@ std::optional<std::chrono::milliseconds> DrillController::Pass() {
 
 StatusOr<int> DrillController::ReconcileAll(bool* active) {
   const ResourceInfo& info = api::MeridianResource(objects_, "failoverdrills", kWho);
-  MERIDIAN_ASSIGN_OR_RETURN(
-      auto drills, api::ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill, kWho));
+  if (!started_) MERIDIAN_RETURN_IF_ERROR(drills_.Relist());
+  const std::vector<api::FailoverDrill> drills = drills_.cache().Values();
   bool any_active = false;
   int written = 0;
   std::optional<Fleet> fleet;
@@ -418,7 +448,7 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
     }
     AbortOrphanedStep(drill, drills);
     if (!fleet) {
-      MERIDIAN_ASSIGN_OR_RETURN(fleet, LoadFleet(objects_));
+      MERIDIAN_ASSIGN_OR_RETURN(fleet, LoadFleet());
       fleet->read_at = clock_.Now();
     }
     if (member_clients_ && !fleet->observed && SamplesLive(drill)) {
@@ -436,7 +466,7 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
     if (drill.status.phase.empty() && drill.spec.inject_fault && !HasFinalizer(drill)) {
       // Before anything is injected: from here on, a delete waits for the heal.
       current.metadata.finalizers.push_back(kHealFinalizer);
-      auto added = objects_.Update(info, "", drill.metadata.name, api::Encode(current));
+      auto added = Wrote(objects_.Update(info, "", drill.metadata.name, api::Encode(current)));
       if (!added.ok()) {
         spdlog::log(added.error().code == 409 ? spdlog::level::debug : spdlog::level::warn,
                     "drill controller: adding the heal finalizer to {}: {}", drill.metadata.name,
@@ -482,7 +512,8 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
                    drill.status.phase.empty() ? "new" : drill.status.phase, next.status.phase,
                    next.status.message);
     }
-    auto result = objects_.Update(info, "", drill.metadata.name, api::Encode(next), "status");
+    auto result =
+        Wrote(objects_.Update(info, "", drill.metadata.name, api::Encode(next), "status"));
     if (result.ok()) {
       ++written;
     } else {
@@ -517,7 +548,7 @@ bool DrillController::ReconcileGameDay(const api::FailoverDrill& game_day,
     action = NextGameDayStep(game_day, drills, schedule, now);
   }
   if (action.create) {
-    auto created = objects_.Create(info, "", api::Encode(*action.create));
+    auto created = Wrote(objects_.Create(info, "", api::Encode(*action.create)));
     if (!created.ok() && created.error().code != 409) {
       Status st = FailedPreconditionError(created.error().message);
       spdlog::warn("drill controller: game day {}: creating {}: {}", game_day.metadata.name,
@@ -533,7 +564,7 @@ bool DrillController::ReconcileGameDay(const api::FailoverDrill& game_day,
       if (d.metadata.name != action.abort) continue;
       api::FailoverDrill aborted = d;
       aborted.metadata.annotations[kAbortAnnotation] = "true";
-      auto result = objects_.Update(info, "", d.metadata.name, api::Encode(aborted));
+      auto result = Wrote(objects_.Update(info, "", d.metadata.name, api::Encode(aborted)));
       if (!result.ok()) {
         spdlog::log(result.error().code == 409 ? spdlog::level::debug : spdlog::level::warn,
                     "drill controller: aborting {}: {}", d.metadata.name, result.error().message);
@@ -548,7 +579,8 @@ bool DrillController::ReconcileGameDay(const api::FailoverDrill& game_day,
   }
   api::FailoverDrill next = game_day;
   next.status = std::move(action.status);
-  auto result = objects_.Update(info, "", game_day.metadata.name, api::Encode(next), "status");
+  auto result =
+      Wrote(objects_.Update(info, "", game_day.metadata.name, api::Encode(next), "status"));
   if (!result.ok()) {
     spdlog::log(result.error().code == 409 ? spdlog::level::debug : spdlog::level::warn,
                 "drill controller: writing status of game day {}: {}", game_day.metadata.name,
@@ -570,8 +602,8 @@ void DrillController::AbortOrphanedStep(const api::FailoverDrill& drill,
   if (parent_alive) return;
   api::FailoverDrill aborted = drill;
   aborted.metadata.annotations[kAbortAnnotation] = "true";
-  auto result = objects_.Update(api::MeridianResource(objects_, "failoverdrills", kWho), "",
-                                drill.metadata.name, api::Encode(aborted));
+  auto result = Wrote(objects_.Update(api::MeridianResource(objects_, "failoverdrills", kWho), "",
+                                      drill.metadata.name, api::Encode(aborted)));
   spdlog::info("event: drill {} aborted: its game day {} is gone{}", drill.metadata.name,
                label->second, result.ok() ? "" : " (retrying: " + result.error().message + ")");
 }
@@ -633,8 +665,8 @@ bool DrillController::ReleaseDeleted(const api::FailoverDrill& drill, const Flee
   }
   api::FailoverDrill released = drill;
   std::erase(released.metadata.finalizers, std::string(kHealFinalizer));
-  auto result = objects_.Update(api::MeridianResource(objects_, "failoverdrills", kWho), "",
-                                drill.metadata.name, api::Encode(released));
+  auto result = Wrote(objects_.Update(api::MeridianResource(objects_, "failoverdrills", kWho), "",
+                                      drill.metadata.name, api::Encode(released)));
   if (!result.ok() && result.error().code != 404) {
     spdlog::log(result.error().code == 409 ? spdlog::level::debug : spdlog::level::warn,
                 "drill controller: releasing {}: {}", drill.metadata.name, result.error().message);

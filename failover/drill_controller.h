@@ -49,6 +49,7 @@
 
 #include "api/types.h"
 #include "apimachinery/change_loop.h"
+#include "apimachinery/informer.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -108,13 +109,17 @@ class DrillController {
  public:
   // `objects` and `clock` must outlive the controller. `injector` may be null: a drill
   // with injectFault then fails with a message saying no injector is configured.
+  // `informers` (the process's shared informers over `objects`), when given, must outlive
+  // the controller too; without, it has its own.
   DrillController(apimachinery::ObjectService& objects, const Clock& clock,
-                  std::shared_ptr<FaultInjector> injector, DrillControllerOptions options = {});
+                  std::shared_ptr<FaultInjector> injector, DrillControllerOptions options = {},
+                  apimachinery::SharedInformerFactory* informers = nullptr);
   ~DrillController();  // Stop()s
   DrillController(const DrillController&) = delete;
   DrillController& operator=(const DrillController&) = delete;
 
-  // Starts the watch on FailoverDrills and the worker thread. Errors: the watch failed.
+  // Starts the informers (FailoverDrills wake the worker; the fleet's kinds are read by
+  // passes) and the worker thread. Errors: an informer failed to start.
   Status Start();
   // Stops the watch and the worker. Idempotent.
   void Stop();
@@ -145,7 +150,22 @@ class DrillController {
   const Clock& clock_;
   const std::shared_ptr<FaultInjector> injector_;
   const DrillControllerOptions options_;
-  std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+  // The fleet as a pass reads it: from the informers' caches (relisted first when not
+  // started). Errors: a relist failed.
+  StatusOr<Fleet> LoadFleet();
+  // Applies a successful write of a drill to the drills' cache at once (passes must see
+  // their own writes: a step must not run twice), and returns it.
+  apimachinery::ApiResult<nlohmann::json> Wrote(apimachinery::ApiResult<nlohmann::json> result);
+
+  std::unique_ptr<apimachinery::SharedInformerFactory> own_informers_;  // when none was given
+  apimachinery::SharedInformerFactory& informers_;
+  apimachinery::SharedInformer<api::MemberCluster>& members_;
+  apimachinery::SharedInformer<api::Topology>& topologies_;
+  apimachinery::SharedInformer<api::ResidencyPolicy>& policies_;
+  apimachinery::SharedInformer<api::FederatedWorkload>& workloads_;
+  apimachinery::SharedInformer<api::FailoverDrill>& drills_;
+  std::vector<apimachinery::InformerRegistration> handlers_;  // drills wake the worker
+  bool started_ = false;
   // What the members hold of Meridian's workloads now (see DrillControllerOptions).
   MemberReadiness ObserveMembers(const std::vector<api::MemberCluster>& members);
 

@@ -21,6 +21,7 @@ class App;
 
 namespace meridian::apimachinery {
 class ObjectService;
+class SharedInformerFactory;
 }
 
 namespace meridian::dns {
@@ -41,6 +42,9 @@ struct ControllerContext {
   // What this process's DNS server answers from: set by the dns controller when it serves
   // (--dns-listen), for controllers started after it (the drill controller samples it).
   const dns::RecordSource* served_dns = nullptr;
+  // The process's shared informers over `objects` (apimachinery/informer.h): one LIST and
+  // one watch per kind however many controllers read it (null: each controller has its own).
+  apimachinery::SharedInformerFactory* informers = nullptr;
 };
 
 // A started controller. Stop is called once, in reverse start order, before the process

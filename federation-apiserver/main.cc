@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "apimachinery/informer.h"
 #include "apimachinery/rest/http_server.h"
 #include "federation-apiserver/controller_manager.h"
 #include "federation-apiserver/server.h"
@@ -334,9 +335,12 @@ int main(int argc, char** argv) {
   // Controllers talk to the API through the same ObjectService every request goes through:
   // the health monitor keeps MemberCluster status current, placement turns it into
   // status.placement, propagation makes the members match and reports back.
+  // One informer per kind for all controllers (declared first: it outlives them).
+  meridian::apimachinery::SharedInformerFactory informers((*server)->objects());
   meridian::apiserver::ControllerManager controller_manager;
   meridian::apiserver::ControllerContext controller_context{
       (*server)->objects(), meridian::RealClock(), &(*server)->member_schemas()};
+  controller_context.informers = &informers;
   if (Status st = controller_manager.StartAll(*selected, controller_context); !st.ok()) {
     return Fail(st);
   }

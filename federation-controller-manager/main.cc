@@ -31,6 +31,7 @@
 #include <thread>
 #include <tuple>
 
+#include "apimachinery/informer.h"
 #include "apimachinery/leader_election.h"
 #include "federation-apiserver/controller_manager.h"
 #include "federation-apiserver/server.h"
@@ -229,9 +230,12 @@ int main(int argc, char** argv) {
               << std::endl;
   }
 
+  // One informer per kind for all controllers (declared first: it outlives them).
+  meridian::apimachinery::SharedInformerFactory informers((*server)->objects());
   meridian::apiserver::ControllerManager controller_manager;
   meridian::apiserver::ControllerContext controller_context{
       (*server)->objects(), meridian::RealClock(), &(*server)->member_schemas()};
+  controller_context.informers = &informers;
 
   std::mutex mu;  // guards the two below
   std::condition_variable changed;

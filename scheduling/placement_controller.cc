@@ -7,8 +7,8 @@
 
 #include "api/codec.h"
 #include "api/conditions.h"
+#include "api/informers.h"
 #include "api/typed_list.h"
-#include "apimachinery/change_watch.h"
 #include "observability/metrics.h"
 #include "scheduling/placement_events.h"
 
@@ -339,8 +339,21 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   return status;
 }
 
-PlacementController::PlacementController(apimachinery::ObjectService& objects, const Clock& clock)
-    : objects_(objects), clock_(clock), loop_([this] { return Pass(); }) {
+PlacementController::PlacementController(apimachinery::ObjectService& objects, const Clock& clock,
+                                         apimachinery::SharedInformerFactory* informers)
+    : objects_(objects),
+      clock_(clock),
+      own_informers_(informers ? nullptr
+                               : std::make_unique<apimachinery::SharedInformerFactory>(objects)),
+      informers_(informers ? *informers : *own_informers_),
+      members_(api::MeridianInformer(informers_, "memberclusters", api::DecodeMemberCluster, kWho)),
+      topologies_(api::MeridianInformer(informers_, "topologies", api::DecodeTopology, kWho)),
+      policies_(
+          api::MeridianInformer(informers_, "residencypolicies", api::DecodeResidencyPolicy, kWho)),
+      workloads_(api::MeridianInformer(informers_, "federatedworkloads",
+                                       api::DecodeFederatedWorkload, kWho)),
+      drills_(api::MeridianInformer(informers_, "failoverdrills", api::DecodeFailoverDrill, kWho)),
+      loop_([this] { return Pass(); }) {
   if (objects_.registry().Find("", "v1", "events") != nullptr) {
     events_ = std::make_unique<apimachinery::EventRecorder>(
         objects_, clock_, apimachinery::EventRecorderOptions{.component = "placement-controller"});
@@ -383,22 +396,34 @@ void PlacementController::RecordPlacementEvents(const api::FederatedWorkload& be
 PlacementController::~PlacementController() { Stop(); }
 
 Status PlacementController::Start() {
-  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
-  std::vector<apimachinery::WatchedKind> kinds;
-  for (const char* plural : {"federatedworkloads", "memberclusters", "topologies",
-                             "residencypolicies", "failoverdrills"}) {
-    kinds.push_back({api::kGroup, api::kVersion, plural, ""});
+  // Any change to any of the five kinds: one more pass (coalesced by the loop).
+  auto dirty = [this](const apimachinery::InformerKey&) { loop_.MarkDirty(); };
+  handlers_.emplace_back(members_.cache(),
+                         apimachinery::InformerHandlers<api::MemberCluster>{.on_key = dirty});
+  handlers_.emplace_back(topologies_.cache(),
+                         apimachinery::InformerHandlers<api::Topology>{.on_key = dirty});
+  handlers_.emplace_back(policies_.cache(),
+                         apimachinery::InformerHandlers<api::ResidencyPolicy>{.on_key = dirty});
+  handlers_.emplace_back(workloads_.cache(),
+                         apimachinery::InformerHandlers<api::FederatedWorkload>{.on_key = dirty});
+  handlers_.emplace_back(drills_.cache(),
+                         apimachinery::InformerHandlers<api::FailoverDrill>{.on_key = dirty});
+  for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
+           &members_, &topologies_, &policies_, &workloads_, &drills_}) {
+    if (Status st = informer->Start(); !st.ok()) {
+      handlers_.clear();
+      return UnavailableError(std::string(kWho) + ": " + st.message());
+    }
   }
-  MERIDIAN_ASSIGN_OR_RETURN(
-      watches_, apimachinery::WatchForChanges(
-                    objects_, kinds, from, [this] { loop_.MarkDirty(); }, "placement controller"));
+  started_ = true;
   loop_.Start();
   return Status::Ok();
 }
 
 void PlacementController::Stop() {
-  watches_.clear();
+  handlers_.clear();  // no more MarkDirty from the (possibly shared) informers
   loop_.Stop();
+  if (own_informers_) own_informers_->Stop();
 }
 
 std::optional<std::chrono::milliseconds> PlacementController::Pass() {
@@ -413,16 +438,19 @@ std::optional<std::chrono::milliseconds> PlacementController::Pass() {
 }
 
 StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck_after) {
-  MERIDIAN_ASSIGN_OR_RETURN(
-      auto members, api::ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(auto topologies,
-                            api::ListDecoded(objects_, "topologies", api::DecodeTopology, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(auto policies, api::ListDecoded(objects_, "residencypolicies",
-                                                            api::DecodeResidencyPolicy, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(auto workloads, api::ListDecoded(objects_, "federatedworkloads",
-                                                             api::DecodeFederatedWorkload, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(
-      auto drills, api::ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill, kWho));
+  if (!started_) {
+    // No watch keeps the caches current: read the API now (tests drive passes by hand).
+    for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
+             &members_, &topologies_, &policies_, &workloads_, &drills_}) {
+      MERIDIAN_RETURN_IF_ERROR(informer->Relist());
+    }
+  }
+  // Copies (PlacementInputs holds values); the caches were decoded once per change.
+  std::vector<api::MemberCluster> members = members_.cache().Values();
+  std::vector<api::Topology> topologies = topologies_.cache().Values();
+  std::vector<api::ResidencyPolicy> policies = policies_.cache().Values();
+  std::vector<api::FederatedWorkload> workloads = workloads_.cache().Values();
+  std::vector<api::FailoverDrill> drills = drills_.cache().Values();
 
   PlacementInputs inputs{std::move(members), std::move(topologies), std::move(policies),
                          std::move(workloads), std::move(drills)};
@@ -473,6 +501,7 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
         objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status");
     if (result.ok()) {
       ++written;
+      workloads_.Assume(result.value());  // the next pass reads what was written
       RecordResidencyConflict(w, updated.status);
       RecordPlacementEvents(w, updated.status);
       in_effect[key] = updated.status;

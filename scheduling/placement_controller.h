@@ -41,6 +41,7 @@
 #include "api/types.h"
 #include "apimachinery/change_loop.h"
 #include "apimachinery/event_recorder.h"
+#include "apimachinery/informer.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "placement/engine.h"
@@ -131,18 +132,24 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
 
 class PlacementController {
  public:
-  // `objects` and `clock` must outlive the controller.
-  PlacementController(apimachinery::ObjectService& objects, const Clock& clock);
+  // `objects` and `clock` must outlive the controller, and so must `informers` (the
+  // process's shared informers, over `objects`) when given; without, the controller has its
+  // own.
+  PlacementController(apimachinery::ObjectService& objects, const Clock& clock,
+                      apimachinery::SharedInformerFactory* informers = nullptr);
   ~PlacementController();  // Stop()s
   PlacementController(const PlacementController&) = delete;
   PlacementController& operator=(const PlacementController&) = delete;
 
-  // Starts the watches and the worker thread. Errors: a watch could not start.
+  // Starts the informers (one LIST each unless already started) and the worker thread.
+  // Errors: an informer could not start.
   Status Start();
   // Stops watches and the worker. Idempotent.
   void Stop();
 
-  // One full pass: reads the fleet and every workload, writes the statuses that differ.
+  // One full pass: reads the fleet and every workload from the informers' caches (relisted
+  // first when the controller is not started: no watch keeps them current), writes the
+  // statuses that differ.
   // Returns how many statuses were written; the earliest recheck the engine asked for goes
   // to `recheck_after`. Called by the worker; public so tests drive it with a FakeClock.
   // Not to be called concurrently with itself.
@@ -168,8 +175,16 @@ class PlacementController {
   const Clock& clock_;
   std::shared_ptr<residency::EvidenceLedger> ledger_;  // null without ResidencyEvidence
   std::map<std::string, nlohmann::json> recorded_;     // "ns/name" -> last Placement data
-  std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
   std::unique_ptr<apimachinery::EventRecorder> events_;  // null without an events resource
+  std::unique_ptr<apimachinery::SharedInformerFactory> own_informers_;  // when none was given
+  apimachinery::SharedInformerFactory& informers_;
+  apimachinery::SharedInformer<api::MemberCluster>& members_;
+  apimachinery::SharedInformer<api::Topology>& topologies_;
+  apimachinery::SharedInformer<api::ResidencyPolicy>& policies_;
+  apimachinery::SharedInformer<api::FederatedWorkload>& workloads_;
+  apimachinery::SharedInformer<api::FailoverDrill>& drills_;
+  std::vector<apimachinery::InformerRegistration> handlers_;  // mark the loop dirty
+  bool started_ = false;
   apimachinery::ChangeLoop loop_;
 };
 

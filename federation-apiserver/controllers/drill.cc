@@ -38,7 +38,8 @@ const ControllerRegistration kDrill({
         options.dns_answers = [served] { return served->Current(); };
       }
       return StartOwned(std::make_unique<failover::DrillController>(
-          c.objects, c.clock, std::make_shared<failover::MembersimFaultInjector>(), options));
+          c.objects, c.clock, std::make_shared<failover::MembersimFaultInjector>(), options,
+          c.informers));
     },
 });
 

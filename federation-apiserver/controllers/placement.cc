@@ -11,7 +11,8 @@ const ControllerRegistration kPlacement({
     .start_order = 20,
     .add_flags = nullptr,
     .start = [](ControllerContext& c) -> StatusOr<std::unique_ptr<RunningController>> {
-      return StartOwned(std::make_unique<scheduling::PlacementController>(c.objects, c.clock));
+      return StartOwned(
+          std::make_unique<scheduling::PlacementController>(c.objects, c.clock, c.informers));
     },
 });
 
