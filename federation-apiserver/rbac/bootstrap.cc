@@ -63,7 +63,7 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
       "dnsrecordsets",         "memberclusters",
       "memberclusters/status", "topologies",
       "residencypolicies",     "failoverdrills",
-      "failoverdrills/status"};
+      "failoverdrills/status", "rolloutstrategies"};
   // What a namespace's workload authors write. Not residencypolicies: residency is the
   // residency admins' decision, never the authors'.
   const std::vector<std::string> authored = {"federatedworkloads", "dnsrecordsets"};
