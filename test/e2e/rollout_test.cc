@@ -294,7 +294,8 @@ TEST_F(RolloutE2E, EachStageInTurnAndTheLastAfterApproval) {
     const PodTimes eu = FirstPod(m, v2);
     ASSERT_GT(eu.bound_ms, 0) << m;
     // The canary ran it ready for readySeconds (1) before any EU pod of it existed.
-    EXPECT_GE(eu.bound_ms - canary.ready_ms, 1000) << m;
+    EXPECT_GE(eu.bound_ms - canary.ready_ms, 1000)
+        << m << ": canary ready at " << canary.ready_ms << ", " << m << " bound at " << eu.bound_ms;
     eu_ready_ms = std::max(eu_ready_ms, eu.ready_ms);
   }
   for (const std::string& m : {"us-east-1", "ap-south-1"}) {
@@ -368,6 +369,30 @@ TEST_F(RolloutE2E, ABadRevisionHaltsAtTheCanaryAndRollsBack) {
   ASSERT_EQ(Fedctl("rollout approve web -n shop").exit_code, 0);
   ASSERT_TRUE(WaitPhase("Complete")) << Fedctl("rollout status web -n shop").output;
   for (const std::string& m : kMembers) EXPECT_EQ(sampler_->Now(m).image, good) << m;
+}
+
+TEST_F(RolloutE2E, ABadStrategyIsRefusedNamingTheFieldAndNothingIsStored) {
+  struct Case {
+    std::string spec;
+    std::string field;
+  };
+  const std::vector<Case> cases = {
+      {"stages: [{name: a, selector: {zone: eu-west-1a}}]", "spec.stages[0].selector.zone"},
+      {"stages: [{name: a}, {name: a}]", "spec.stages[1].name"},
+      {"stages: [{name: a, selector: {clusters: [c]}}, {name: b, selector: {clusters: [c]}}]",
+       "spec.stages[1].selector.clusters[0]"},
+  };
+  for (const Case& c : cases) {
+    Write("bad.yaml",
+          "apiVersion: federation.meridian.io/v1alpha1\nkind: RolloutStrategy\n"
+          "metadata: {name: bad}\nspec:\n  " +
+              c.spec + "\n");
+    auto r = Fedctl("apply -f " + (dir_ / "bad.yaml").string());
+    EXPECT_NE(r.exit_code, 0) << c.spec;
+    EXPECT_NE(r.output.find(c.field), std::string::npos) << r.output;
+    EXPECT_TRUE(fed_->Api("/apis/federation.meridian.io/v1alpha1/rolloutstrategies/bad").is_null())
+        << c.spec;
+  }
 }
 
 }  // namespace

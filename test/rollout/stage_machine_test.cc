@@ -297,6 +297,21 @@ TEST(StageMachine, MembersNoStageTakesComeLast) {
   EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2,us-1,us-2");
 }
 
+TEST(StageMachine, TimesKeepTheirMilliseconds) {
+  // A rollout that started at .750 s must not see its 1 s gate pass at the next whole second.
+  Fleet f(Strategy({{"stages", {{{"name", "a"}, {"readySeconds", 1}}}}}));
+  f.clock.Advance(std::chrono::milliseconds(750));
+  f.Step(2);
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(std::chrono::milliseconds(999));
+  f.Step(2);
+  EXPECT_NE(f.last.state.phase, "Complete");
+  f.clock.Advance(std::chrono::milliseconds(1));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Complete");
+}
+
 TEST(StrategyValidation, NamesTheBadField) {
   struct Case {
     json spec;
