@@ -261,7 +261,14 @@ void DecodeTemplate(JsonDecoder& d, const json& t, json* out) {
 void DecodeWorkloadSpec(JsonDecoder& d, const json& s, FieldErrors* errors,
                         FederatedWorkloadSpec* out) {
   d.RejectUnknown(s, "spec",
-                  {"template", "placement", "overrides", "dns", "adoptExisting", "retainedPaths"});
+                  {"template", "placement", "overrides", "dns", "adoptExisting", "retainedPaths",
+                   "rollout", "revisionHistoryLimit"});
+  if (const json* r = JsonDecoder::Member(s, "rollout")) {
+    out->rollout = DecodeWorkloadRolloutSpec(*r, "spec.rollout", errors);
+  }
+  if (const json* v = JsonDecoder::Member(s, "revisionHistoryLimit")) {
+    out->revision_history_limit = d.Int32(*v, "spec.revisionHistoryLimit", 1, 100).value_or(10);
+  }
   if (const json* t = JsonDecoder::Member(s, "template")) {
     DecodeTemplate(d, *t, &out->template_);
   } else {
@@ -371,9 +378,20 @@ void DecodeWorkloadSpec(JsonDecoder& d, const json& s, FieldErrors* errors,
 }
 
 void DecodeWorkloadStatus(JsonDecoder& d, const json& s, FederatedWorkloadStatus* out) {
-  d.RejectUnknown(s, "status",
-                  {"observedGeneration", "placement", "retained", "unplacedReplicas", "clusters",
-                   "readyReplicas", "desiredReplicas", "conditions", "explanation"});
+  d.RejectUnknown(
+      s, "status",
+      {"observedGeneration", "placement", "retained", "unplacedReplicas", "clusters",
+       "readyReplicas", "desiredReplicas", "conditions", "explanation", "revisions", "rollout"});
+  if (const json* r = JsonDecoder::Member(s, "revisions")) {
+    FieldErrors revision_errors;
+    out->revisions = DecodeRevisions(*r, "status.revisions", &revision_errors);
+    for (FieldError& e : revision_errors) d.Error(e.path, e.message);
+  }
+  if (const json* r = JsonDecoder::Member(s, "rollout")) {
+    FieldErrors rollout_errors;
+    out->rollout = DecodeRolloutStatus(*r, "status.rollout", &rollout_errors);
+    for (FieldError& e : rollout_errors) d.Error(e.path, e.message);
+  }
   if (const json* e = JsonDecoder::Member(s, "explanation");
       e && d.ExpectObject(*e, "status.explanation")) {
     d.RejectUnknown(*e, "status.explanation", {"clusters", "overflow", "omitted"});
@@ -477,8 +495,16 @@ void DecodeWorkloadStatus(JsonDecoder& d, const json& s, FederatedWorkloadStatus
         std::string p = "status.clusters[" + std::to_string(i) + "]";
         const json& item = (*cl)[i];
         if (!d.ExpectObject(item, p)) continue;
-        d.RejectUnknown(item, p, {"cluster", "readyReplicas", "synced", "lastError"});
+        d.RejectUnknown(
+            item, p,
+            {"cluster", "readyReplicas", "synced", "lastError", "revision", "revisionReady"});
         ClusterSyncStatus cs;
+        if (const json* r = JsonDecoder::Member(item, "revision")) {
+          cs.revision = d.Int(*r, p + ".revision", 0).value_or(0);
+        }
+        if (const json* r = JsonDecoder::Member(item, "revisionReady")) {
+          cs.revision_ready = d.Bool(*r, p + ".revisionReady").value_or(false);
+        }
         RequiredString(d, item, "cluster", p, &cs.cluster);
         if (const json* r = JsonDecoder::Member(item, "readyReplicas")) {
           cs.ready_replicas = d.Int(*r, p + ".readyReplicas", 0).value_or(0);
@@ -670,6 +696,10 @@ json Encode(const FederatedWorkload& o) {
   }
   if (o.spec.adopt_existing) spec["adoptExisting"] = true;
   if (!o.spec.retained_paths.empty()) spec["retainedPaths"] = o.spec.retained_paths;
+  if (o.spec.rollout) spec["rollout"] = EncodeWorkloadRolloutSpec(*o.spec.rollout);
+  if (o.spec.revision_history_limit != 10) {
+    spec["revisionHistoryLimit"] = o.spec.revision_history_limit;
+  }
   j["spec"] = std::move(spec);
   const FederatedWorkloadStatus& s = o.status;
   json st = json::object();
@@ -693,6 +723,8 @@ json Encode(const FederatedWorkload& o) {
     for (const ClusterSyncStatus& c : s.clusters) {
       json cj = {{"cluster", c.cluster}, {"readyReplicas", c.ready_replicas}, {"synced", c.synced}};
       PutIf(cj, "lastError", c.last_error);
+      if (c.revision) cj["revision"] = c.revision;
+      if (c.revision_ready) cj["revisionReady"] = true;
       arr.push_back(std::move(cj));
     }
     st["clusters"] = std::move(arr);
@@ -714,6 +746,8 @@ json Encode(const FederatedWorkload& o) {
     if (s.explanation.omitted) ex["omitted"] = s.explanation.omitted;
     st["explanation"] = std::move(ex);
   }
+  if (!s.revisions.empty()) st["revisions"] = EncodeRevisions(s.revisions);
+  if (s.rollout) st["rollout"] = EncodeRolloutStatus(*s.rollout);
   if (!st.empty()) j["status"] = std::move(st);
   return j;
 }
@@ -734,6 +768,21 @@ Topology DecodeTopology(const json& j, FieldErrors* errors) {
 json Encode(const Topology& o) {
   json j = Envelope("Topology", o.metadata);
   j["spec"] = placement::EncodeTopologySpec(o.spec);
+  return j;
+}
+
+RolloutStrategy DecodeRolloutStrategy(const json& j, FieldErrors* errors) {
+  RolloutStrategy o;
+  o.metadata = DecodeEnvelope(
+      j, "RolloutStrategy", false, false, errors,
+      [&](JsonDecoder&, const json& s) { o.spec = DecodeRolloutStrategySpec(s, "spec", errors); },
+      [](JsonDecoder&, const json&) {});
+  return o;
+}
+
+json Encode(const RolloutStrategy& o) {
+  json j = Envelope("RolloutStrategy", o.metadata);
+  j["spec"] = EncodeRolloutStrategySpec(o.spec);
   return j;
 }
 
@@ -1091,6 +1140,8 @@ FieldErrors ValidateObject(const json& j) {
     DecodeNamespacedPlacementPolicy(j, &errors);
   } else if (kind == "ClusterPlacementPolicy") {
     DecodeClusterPlacementPolicy(j, &errors);
+  } else if (kind == "RolloutStrategy") {
+    DecodeRolloutStrategy(j, &errors);
   } else {
     errors.push_back({"kind", kind.empty() ? "required"
                                            : "unknown kind \"" + kind + "\" in group " + kGroup});

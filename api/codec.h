@@ -24,6 +24,7 @@ Topology DecodeTopology(const nlohmann::json& j, FieldErrors* errors);
 ResidencyPolicy DecodeResidencyPolicy(const nlohmann::json& j, FieldErrors* errors);
 FailoverDrill DecodeFailoverDrill(const nlohmann::json& j, FieldErrors* errors);
 DnsRecordSet DecodeDnsRecordSet(const nlohmann::json& j, FieldErrors* errors);
+RolloutStrategy DecodeRolloutStrategy(const nlohmann::json& j, FieldErrors* errors);
 
 nlohmann::json Encode(const MemberCluster& o);
 nlohmann::json Encode(const FederatedWorkload& o);
@@ -31,6 +32,7 @@ nlohmann::json Encode(const Topology& o);
 nlohmann::json Encode(const ResidencyPolicy& o);
 nlohmann::json Encode(const FailoverDrill& o);
 nlohmann::json Encode(const DnsRecordSet& o);
+nlohmann::json Encode(const RolloutStrategy& o);
 
 ObjectMeta DecodeObjectMeta(const nlohmann::json& j, const std::string& path, FieldErrors* errors);
 nlohmann::json EncodeObjectMeta(const ObjectMeta& m);

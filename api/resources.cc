@@ -112,6 +112,29 @@ json PlacementSchema() {
                 "the replicas they replace are released."}}}})}});
 }
 
+json RolloutStrategySchema() {
+  return Obj(
+      "Stages in order; members in no stage come last.",
+      {{"stages",
+        ListOf("Stages.",
+               Obj("A stage.",
+                   {{"name", Str("Unique DNS label.")},
+                    {"selector",
+                     Obj("Members of the stage: every given criterion holds; empty = the rest.",
+                         {{"clusters", StrList("Member names.")},
+                          {"regions", StrList("Member regions.")},
+                          {"matchLabels",
+                           {{"type", "object"}, {"additionalProperties", {{"type", "string"}}}}},
+                          {"matchExpressions", ListOf("Requirements.", AnyObject("One."))}})},
+                    {"maxConcurrency", Int("Members changing at once (default all).")},
+                    {"approval", Bool("Wait for `fedctl rollout approve` before the stage.")},
+                    {"readySeconds", Int("Gate: all replicas of the revision ready this long.")},
+                    {"soakSeconds", Int("Gate: this long after the stage's last member changed.")},
+                    {"afterStageWaitSeconds", Int("Wait after the gates pass.")}}))},
+       {"onFailure", Str("halt or rollback (to the last revision every member completed).")},
+       {"gateTimeoutSeconds", Int("A gate not passed this long after a change fails (600).")}});
+}
+
 json SpecSchemaFor(const std::string& kind) {
   if (kind == "MemberCluster") {
     return Obj("How to reach the member and where it is.",
@@ -148,9 +171,16 @@ json SpecSchemaFor(const std::string& kind) {
           Bool("Take over same-named objects in members that Meridian did not create.")},
          {"retainedPaths", StrList("JSON pointers into the member object (\"/spec/replicas\", "
                                    "\"/spec/ports/*/nodePort\") whose member value is kept once "
-                                   "the object exists: set on create, never written after.")}},
+                                   "the object exists: set on create, never written after.")},
+         {"rollout", Obj("Staged rollout of template changes (docs/design.md, Rollouts).",
+                         {{"strategyRef", Obj("A RolloutStrategy.", {{"name", Str("Its name.")}})},
+                          {"strategy", RolloutStrategySchema()},
+                          {"paused", Bool("No member gets a new revision while true.")}})},
+         {"revisionHistoryLimit",
+          Int("Template revisions kept in status.revisions (default 10).")}},
         {"template"});
   }
+  if (kind == "RolloutStrategy") return RolloutStrategySchema();
   if (kind == "Topology") {
     return Obj("Regions and demand profiles.",
                {{"regions", ListOf("Regions.", Obj("A region.", {{"name", Str("Region name.")},
@@ -291,39 +321,51 @@ json StatusSchemaFor(const std::string& kind) {
          {"kubernetesVersion", Str("Member's Kubernetes version.")}});
   }
   if (kind == "FederatedWorkload") {
-    return Obj("Placement, per-member sync state and readiness.",
-               {{"observedGeneration", Int("Generation the status reflects.")},
-                {"placement", ListOf("Replicas per cluster with reasons.",
-                                     Obj("Placement.", {{"cluster", Str("Cluster.")},
-                                                        {"replicas", Int("Replicas.")},
-                                                        {"zones", IntMap("Per-zone hints.")},
-                                                        {"reasons", StrList("Why.")}}))},
-                {"retained",
-                 ListOf("Replicas left running where placement no longer puts them: on an "
-                        "unreachable member (never delete what cannot be seen), or on a member "
-                        "that came back, until its recovery delay passed and the replacements "
-                        "are ready. Not counted as placed.",
-                        Obj("Retained.", {{"cluster", Str("Cluster.")},
-                                          {"replicas", Int("Replicas.")},
-                                          {"reasons", StrList("Why.")}}))},
-                {"unplacedReplicas", Int("Replicas no allowed cluster could take.")},
-                {"clusters", ListOf("Per-member sync state.",
-                                    Obj("Member.", {{"cluster", Str("Cluster.")},
-                                                    {"readyReplicas", Int("Ready.")},
-                                                    {"synced", Bool("Synced.")},
-                                                    {"lastError", Str("Last error.")}}))},
-                {"readyReplicas", Int("Ready replicas in all members.")},
-                {"desiredReplicas", Int("Replicas asked for.")},
-                {"conditions", Conditions()},
-                {"explanation",
-                 Obj("Why each cluster holds what it holds (fedctl explain).",
-                     {{"clusters", ListOf("Every cluster, one primary reason each.",
-                                          Obj("Decision.", {{"cluster", Str("Cluster.")},
-                                                            {"replicas", Int("Replicas.")},
-                                                            {"reason", Str("Placed, Overflow, Coverage, ExcludedBySelector, ExcludedByResidency, ExcludedByLatency, Unreachable, ZoneFailure, RecoveryHold, Capacity, Max or NotNeeded.")},
-                                                            {"message", Str("Detail.")}}))},
-                      {"overflow", StrList("Overflow candidates in order, taken or passed.")},
-                      {"omitted", Int("Clusters left out of the bounded list.")}})}});
+    return Obj(
+        "Placement, per-member sync state and readiness.",
+        {{"observedGeneration", Int("Generation the status reflects.")},
+         {"placement", ListOf("Replicas per cluster with reasons.",
+                              Obj("Placement.", {{"cluster", Str("Cluster.")},
+                                                 {"replicas", Int("Replicas.")},
+                                                 {"zones", IntMap("Per-zone hints.")},
+                                                 {"reasons", StrList("Why.")}}))},
+         {"retained",
+          ListOf("Replicas left running where placement no longer puts them: on an "
+                 "unreachable member (never delete what cannot be seen), or on a member "
+                 "that came back, until its recovery delay passed and the replacements "
+                 "are ready. Not counted as placed.",
+                 Obj("Retained.", {{"cluster", Str("Cluster.")},
+                                   {"replicas", Int("Replicas.")},
+                                   {"reasons", StrList("Why.")}}))},
+         {"unplacedReplicas", Int("Replicas no allowed cluster could take.")},
+         {"clusters", ListOf("Per-member sync state.",
+                             Obj("Member.", {{"cluster", Str("Cluster.")},
+                                             {"readyReplicas", Int("Ready.")},
+                                             {"synced", Bool("Synced.")},
+                                             {"lastError", Str("Last error.")},
+                                             {"revision", Int("Revision the member runs.")},
+                                             {"revisionReady",
+                                              Bool("All its replicas of that revision ready.")}}))},
+         {"readyReplicas", Int("Ready replicas in all members.")},
+         {"revisions", ListOf("Template revisions, newest last (rollout controller).",
+                              AnyObject("revision, templateHash, template, created."))},
+         {"rollout", AnyObject("The staged rollout's state (rollout/stage_machine.h).")},
+         {"desiredReplicas", Int("Replicas asked for.")},
+         {"conditions", Conditions()},
+         {"explanation",
+          Obj("Why each cluster holds what it holds (fedctl explain).",
+              {{"clusters",
+                ListOf(
+                    "Every cluster, one primary reason each.",
+                    Obj("Decision.",
+                        {{"cluster", Str("Cluster.")},
+                         {"replicas", Int("Replicas.")},
+                         {"reason", Str("Placed, Overflow, Coverage, ExcludedBySelector, "
+                                        "ExcludedByResidency, ExcludedByLatency, Unreachable, "
+                                        "ZoneFailure, RecoveryHold, Capacity, Max or NotNeeded.")},
+                         {"message", Str("Detail.")}}))},
+               {"overflow", StrList("Overflow candidates in order, taken or passed.")},
+               {"omitted", Int("Clusters left out of the bounded list.")}})}});
   }
   if (kind == "ResidencyPolicy") {
     return Obj("What the residency audit last found for the objects this policy governs.",
@@ -349,40 +391,75 @@ json StatusSchemaFor(const std::string& kind) {
 
 const std::vector<ResourceDescriptor>& FederationResources() {
   static const std::vector<ResourceDescriptor> kResources = {
-      {"MemberCluster", "memberclusters", "membercluster", {"mc"}, false, true,
+      {"MemberCluster",
+       "memberclusters",
+       "membercluster",
+       {"mc"},
+       false,
+       true,
        {{"REGION", "string", ".spec.region", "Region"},
         {"JURISDICTION", "string", ".spec.jurisdiction", "Jurisdiction"},
         {"READY", "string", ".status.conditions[?(@.type==\"Ready\")].status", "Ready condition"},
         {"ALLOCATABLE", "integer", ".status.allocatable.replicas", "Room for replicas"},
         {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
        ValidateWith<MemberCluster, DecodeMemberCluster>},
-      {"FederatedWorkload", "federatedworkloads", "federatedworkload", {"fw"}, true, true,
+      {"FederatedWorkload",
+       "federatedworkloads",
+       "federatedworkload",
+       {"fw"},
+       true,
+       true,
        {{"READY", "integer", ".status.readyReplicas", "Ready replicas in all members"},
         {"DESIRED", "integer", ".status.desiredReplicas", "Replicas asked for"},
         {"UNPLACED", "integer", ".status.unplacedReplicas", "Replicas no cluster could take"},
         {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
        ValidateWith<FederatedWorkload, DecodeFederatedWorkload>},
-      {"Topology", "topologies", "topology", {"topo"}, false, false,
+      {"Topology",
+       "topologies",
+       "topology",
+       {"topo"},
+       false,
+       false,
        {{"AGE", "date", ".metadata.creationTimestamp", "Age"}},
        ValidateWith<Topology, DecodeTopology>},
-      {"ResidencyPolicy", "residencypolicies", "residencypolicy", {"rp"}, false, true,
+      {"ResidencyPolicy",
+       "residencypolicies",
+       "residencypolicy",
+       {"rp"},
+       false,
+       true,
        {{"COMPLIANT", "string", ".status.conditions[?(@.type==\"Compliant\")].status",
          "Compliant condition (from the residency audit)"},
         {"VIOLATIONS", "integer", ".status.violations", "Open residency violations"},
         {"UNVERIFIED", "integer", ".status.unverifiedMembers", "Members the audit cannot see"},
         {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
        ValidateWith<ResidencyPolicy, DecodeResidencyPolicy>},
-      {"FailoverDrill", "failoverdrills", "failoverdrill", {"drill"}, false, true,
+      {"FailoverDrill",
+       "failoverdrills",
+       "failoverdrill",
+       {"drill"},
+       false,
+       true,
        {{"PHASE", "string", ".status.phase", "Phase"},
         {"MODE", "string", ".spec.mode", "Mode"},
         {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
        ValidateWith<FailoverDrill, DecodeFailoverDrill>},
-      {"DNSRecordSet", "dnsrecordsets", "dnsrecordset", {"dnsrs"}, true, false,
+      {"DNSRecordSet",
+       "dnsrecordsets",
+       "dnsrecordset",
+       {"dnsrs"},
+       true,
+       false,
        {{"STRATEGY", "string", ".spec.strategy", "Strategy"},
         {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
        ValidateWith<DnsRecordSet, DecodeDnsRecordSet>},
       // The residency evidence ledger (api/evidence.h, residency/ledger.h): append-only.
-      {"ResidencyEvidence", "residencyevidences", "residencyevidence", {"evidence"}, false, false,
+      {"ResidencyEvidence",
+       "residencyevidences",
+       "residencyevidence",
+       {"evidence"},
+       false,
+       false,
        {{"SEQUENCE", "integer", ".spec.sequence", "Position in the chain"},
         {"TYPE", "string", ".spec.type", "What the entry records"},
         {"TIME", "string", ".spec.time", "When"}},
@@ -397,6 +474,15 @@ const std::vector<ResourceDescriptor>& FederationResources() {
        {{"PRIORITY", "integer", ".spec.priority", "Wins over equally specific policies"},
         {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
        ValidateWith<PlacementPolicyObject, DecodeClusterPlacementPolicy>},
+      // Reusable stages and gates for staged rollouts (api/rollout.h).
+      {"RolloutStrategy",
+       "rolloutstrategies",
+       "rolloutstrategy",
+       {"rstrat"},
+       false,
+       false,
+       {{"AGE", "date", ".metadata.creationTimestamp", "Age"}},
+       ValidateWith<RolloutStrategy, DecodeRolloutStrategy>},
   };
   return kResources;
 }

@@ -7,12 +7,12 @@
 
 #include <cstdint>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
+#include "api/rollout.h"
 #include "apimachinery/labels.h"
 #include "placement/policy.h"
 
@@ -122,6 +122,11 @@ struct FederatedWorkloadSpec {
   // `retainedPaths`: JSON pointers into the member object whose member value is kept once
   // the object exists (api/retained_paths.h).
   std::vector<std::string> retained_paths;
+  // `rollout`: staged rollout of template changes (api/rollout.h); absent, every member gets a
+  // new template at once.
+  std::optional<WorkloadRolloutSpec> rollout;
+  // `revisionHistoryLimit`: revisions kept in status.revisions besides those members run.
+  int32_t revision_history_limit = 10;
   friend bool operator==(const FederatedWorkloadSpec&, const FederatedWorkloadSpec&) = default;
 };
 
@@ -138,6 +143,10 @@ struct ClusterSyncStatus {
   int64_t ready_replicas = 0;
   bool synced = false;
   std::string last_error;
+  // The workload revision (status.revisions) the member's object was rendered from (0:
+  // unknown), and whether the member runs it fully: every replica updated, ready, available.
+  int64_t revision = 0;
+  bool revision_ready = false;  // `revisionReady`
   friend bool operator==(const ClusterSyncStatus&, const ClusterSyncStatus&) = default;
 };
 
@@ -177,6 +186,10 @@ struct FederatedWorkloadStatus {
   int64_t desired_replicas = 0;
   std::vector<Condition> conditions;
   PlacementExplanation explanation;  // why each cluster holds what it holds
+  // Written by the rollout controller (rollout/): the template's numbered revisions, newest
+  // last, and the staged rollout's state.
+  std::vector<WorkloadRevision> revisions;
+  std::optional<RolloutStatus> rollout;
   friend bool operator==(const FederatedWorkloadStatus&, const FederatedWorkloadStatus&) = default;
 };
 
@@ -185,6 +198,13 @@ struct FederatedWorkload {
   FederatedWorkloadSpec spec;
   FederatedWorkloadStatus status;
   friend bool operator==(const FederatedWorkload&, const FederatedWorkload&) = default;
+};
+
+// ---- RolloutStrategy (cluster-scoped): reusable stages and gates (api/rollout.h) ----
+struct RolloutStrategy {
+  ObjectMeta metadata;
+  RolloutStrategySpec spec;
+  friend bool operator==(const RolloutStrategy&, const RolloutStrategy&) = default;
 };
 
 // ---- Topology (cluster-scoped) ----

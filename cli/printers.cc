@@ -295,6 +295,46 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now,
     w.Block(1, table);
   }
 
+  // Template revisions (rollout controller): which runs on which members (status.clusters),
+  // and which the staged rollout means each member to run.
+  if (const json* revs = At(o, {"status", "revisions"});
+      revs && revs->is_array() && !revs->empty()) {
+    std::map<int64_t, std::vector<std::string>> runs, meant;
+    if (const json* cl = At(o, {"status", "clusters"}); cl && cl->is_array()) {
+      for (const json& c : *cl) {
+        if (c.value("revision", int64_t{0}) == 0) continue;
+        runs[c.value("revision", int64_t{0})].push_back(
+            Str(c, {"cluster"}) + (c.value("revisionReady", false) ? "" : " (not ready)"));
+      }
+    }
+    if (const json* m = At(o, {"status", "rollout", "members"}); m && m->is_array()) {
+      for (const json& c : *m)
+        meant[c.value("revision", int64_t{0})].push_back(Str(c, {"cluster"}));
+    }
+    auto join = [](const std::vector<std::string>& v) {
+      std::string out;
+      for (const std::string& x : v) out += (out.empty() ? "" : ", ") + x;
+      return out.empty() ? std::string("-") : out;
+    };
+    w.Heading(0, "Revisions");
+    std::vector<std::vector<std::string>> rows = {
+        {"REVISION", "HASH", "CREATED", "RUNS ON", "MEANT FOR"}};
+    for (const json& r : *revs) {
+      const int64_t n = r.value("revision", int64_t{0});
+      rows.push_back({std::to_string(n), Str(r, {"templateHash"}), Str(r, {"created"}),
+                      join(runs[n]), join(meant[n])});
+    }
+    std::string table = AlignColumns(rows);
+    table.pop_back();
+    w.Block(1, table);
+  }
+  if (const json* ro = At(o, {"status", "rollout"}); ro && ro->is_object()) {
+    std::string line = "revision " + Str(*ro, {"revision"}) + ", " + Str(*ro, {"phase"});
+    if (!Str(*ro, {"stageName"}).empty()) line += ", stage " + Str(*ro, {"stageName"});
+    w.Field(0, "Rollout", line);
+    if (!Str(*ro, {"message"}).empty()) w.Field(1, "Message", Str(*ro, {"message"}));
+  }
+
   // Per member: what placement asked for next to what the member runs and whether it is in
   // sync. Members placed but not yet reported come first (in placement order), then members
   // that only report (e.g. being drained).

@@ -13,6 +13,9 @@ namespace {
 
 constexpr char kBoundAt[] = "membersim.meridian.io/bound-at-ms";
 constexpr char kReadyAt[] = "membersim.meridian.io/ready-at-ms";
+// On a pod (from its template): "true" keeps its containers from ever starting, a bad image
+// or a crash at start-up, so that rollouts and their gates can be tested against it.
+constexpr char kNeverReady[] = "membersim.meridian.io/never-ready";
 constexpr char kRevision[] = "deployment.kubernetes.io/revision";
 constexpr char kTemplateHash[] = "pod-template-hash";
 constexpr char kRevisionHash[] = "controller-revision-hash";
@@ -1020,9 +1023,10 @@ void Reconciler::RunKubelets(World& w, Timestamp now) {
     SetCondition(status, "Initialized", "True", "", "", bound);
     // A started container stays started: a wall clock stepped back (NTP) must not turn a
     // running pod back into ContainerCreating.
-    bool started = now >= ready_at || !Annotation(pod, kReadyAt).empty();
+    const bool never_ready = Annotation(pod, kNeverReady) == "true";
+    bool started = !never_ready && (now >= ready_at || !Annotation(pod, kReadyAt).empty());
     bool ready = started && node_ready;
-    if (!started) w.WakeAt(ready_at);
+    if (!started && !never_ready) w.WakeAt(ready_at);
     Timestamp transition = started ? std::max(ready_at, node_ready ? ready_at : now) : bound;
     if (ready) {
       if (Annotation(pod, kReadyAt).empty()) SetAnnotation(pod, kReadyAt, std::to_string(Ms(now)));

@@ -176,6 +176,47 @@ int64_t ReplicasForMember(const api::FederatedWorkload& workload, const std::str
   return n;
 }
 
+StatusOr<MemberTemplate> TemplateForMember(const api::FederatedWorkload& workload,
+                                           const std::string& member) {
+  const std::vector<api::WorkloadRevision>& revisions = workload.status.revisions;
+  MemberTemplate spec{0, &workload.spec.template_};
+  if (!revisions.empty() && revisions.back().template_ == workload.spec.template_) {
+    spec.revision = revisions.back().revision;
+  }
+  if (!workload.spec.rollout || !workload.status.rollout) return spec;
+  const api::RolloutStatus& rollout = *workload.status.rollout;
+  int64_t wanted = rollout.stable_revision;
+  for (const api::MemberRevision& m : rollout.members) {
+    if (m.cluster == member) wanted = m.revision;
+  }
+  if (wanted == 0 || wanted == spec.revision) return spec;
+  for (const api::WorkloadRevision& r : revisions) {
+    if (r.revision == wanted) return MemberTemplate{r.revision, &r.template_};
+  }
+  return FailedPreconditionError("revision " + std::to_string(wanted) +
+                                 " assigned to this member is no longer in status.revisions");
+}
+
+bool RevisionReady(const nlohmann::json& live, const nlohmann::json& rendered, int64_t placed) {
+  const bool counted = rendered.contains("spec") && rendered["spec"].is_object() &&
+                       rendered["spec"].contains("replicas");
+  if (!counted) return true;
+  const nlohmann::json& meta = live.value("metadata", nlohmann::json::object());
+  const nlohmann::json& st = live.value("status", nlohmann::json::object());
+  auto num = [](const nlohmann::json& o, const char* k) -> int64_t {
+    auto it = o.find(k);
+    return it != o.end() && it->is_number_integer() ? it->get<int64_t>() : 0;
+  };
+  if (num(st, "observedGeneration") < num(meta, "generation")) return false;
+  const int64_t want = placed;
+  const bool has_available =
+      st.contains("availableReplicas") || rendered.value("kind", "") == "Deployment";
+  const int64_t available = has_available ? num(st, "availableReplicas") : num(st, "readyReplicas");
+  // The member's controller reports replicas of old revisions too while it replaces them.
+  return num(st, "updatedReplicas") >= want && num(st, "readyReplicas") >= want &&
+         available >= want && num(st, "replicas") <= want;
+}
+
 api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload,
                                           const std::map<std::string, MemberSyncResult>& results,
                                           Timestamp now) {

@@ -73,6 +73,25 @@ StatusOr<GroupVersionResource> ResolveResource(const std::string& api_version,
 // its status.retained line (replicas left where they run: see scheduling/placement_controller.h).
 int64_t ReplicasForMember(const api::FederatedWorkload& workload, const std::string& member);
 
+// The template member `member` is to run and its revision number (status.revisions; 0 when
+// not recorded yet). Without spec.rollout, or before the rollout controller wrote
+// status.rollout, that is spec.template; with them, the revision status.rollout.members
+// assigns the member (a member not listed yet: the stable revision), so a member not yet in
+// its stage's turn keeps rendering the previous revision. Errors: kFailedPrecondition when
+// the assigned revision is no longer in status.revisions.
+struct MemberTemplate {
+  int64_t revision = 0;
+  const nlohmann::json* template_ = nullptr;  // points into `workload`
+};
+StatusOr<MemberTemplate> TemplateForMember(const api::FederatedWorkload& workload,
+                                           const std::string& member);
+
+// Whether the member's copy `live` of `rendered` runs it fully: for an object with
+// spec.replicas, the member's controller observed this generation and reports `placed`
+// replicas updated, ready and available (readyReplicas where it reports no availability);
+// for any other object, being there is enough.
+bool RevisionReady(const nlohmann::json& live, const nlohmann::json& rendered, int64_t placed);
+
 // What one member reported for one workload in its last pass.
 struct MemberSyncResult {
   int64_t replicas = 0;  // the placed replicas this result was synced for

@@ -397,9 +397,13 @@ void PropagationController::OnWorkloadEvent(const apimachinery::ObjectEvent& eve
     }
     if (old && event.type != "DELETED") {
       // Status writes (ours above all) change nothing a member holds.
-      relevant = old->spec != w->spec || old->status.placement != w->status.placement ||
-                 old->status.retained != w->status.retained ||
-                 old->metadata.deletion_timestamp != w->metadata.deletion_timestamp;
+      relevant =
+          old->spec != w->spec || old->status.placement != w->status.placement ||
+          old->status.retained != w->status.retained ||
+          old->status.revisions != w->status.revisions ||
+          old->status.rollout.has_value() != w->status.rollout.has_value() ||
+          (old->status.rollout && old->status.rollout->members != w->status.rollout->members) ||
+          old->metadata.deletion_timestamp != w->metadata.deletion_timestamp;
     }
     std::lock_guard lock(mu_);
     if (event.type == "DELETED") {
@@ -895,7 +899,15 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
     std::lock_guard lock(member.state_mu);
     member.discovery = discovery;
   }
-  StatusOr<json> rendered_or = RenderMemberObject(w, member.name, labels, placed);
+  // A staged rollout decides which revision this member runs (sync/propagation.h).
+  StatusOr<MemberTemplate> member_template = TemplateForMember(w, member.name);
+  if (!member_template.ok()) return fail(member_template.status());
+  std::optional<api::FederatedWorkload> older;  // the workload with an older revision's template
+  if (member_template->template_ != &w.spec.template_) {
+    older = w;
+    older->spec.template_ = *member_template->template_;
+  }
+  StatusOr<json> rendered_or = RenderMemberObject(older ? *older : w, member.name, labels, placed);
   if (!rendered_or.ok()) return fail(rendered_or.status());
   json rendered = std::move(rendered_or).value();
   StatusOr<GroupVersionResource> gvr_or =
@@ -1081,6 +1093,8 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   r.status.cluster = member.name;
   r.status.synced = true;
   r.status.ready_replicas = ReadyReplicas(*live, rendered, placed);
+  r.status.revision = member_template->revision;
+  r.status.revision_ready = RevisionReady(*live, rendered, placed);
   SetResult(member, key, r);
   std::lock_guard lock(mu_);
   member.cleaned.erase(owner);

@@ -68,7 +68,7 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
       "memberclusters/status", "topologies",
       "residencypolicies",     "failoverdrills",
       "failoverdrills/status", "placementpolicies",
-      "clusterplacementpolicies"};
+      "clusterplacementpolicies", "rolloutstrategies"};
   // What a namespace's workload authors write. Not residencypolicies: residency is the
   // residency admins' decision, never the authors'.
   const std::vector<std::string> authored = {"federatedworkloads", "dnsrecordsets",

@@ -1,0 +1,295 @@
+#include "api/rollout.h"
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "common/json_decoder.h"
+
+namespace meridian::api {
+namespace {
+
+using nlohmann::json;
+
+bool IsDnsLabel(const std::string& s) {
+  if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;
+  for (char c : s) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
+
+int64_t Seconds(JsonDecoder& d, const json& j, const char* name, const std::string& path,
+                int64_t fallback) {
+  const json* v = JsonDecoder::Member(j, name);
+  if (!v) return fallback;
+  return d.Int(*v, JoinPath(path, name), 0, 365LL * 24 * 3600).value_or(fallback);
+}
+
+std::string Str(JsonDecoder& d, const json& j, const char* name, const std::string& path) {
+  const json* v = JsonDecoder::Member(j, name);
+  if (!v) return "";
+  return d.String(*v, JoinPath(path, name), false).value_or("");
+}
+
+int64_t Int(JsonDecoder& d, const json& j, const char* name, const std::string& path) {
+  const json* v = JsonDecoder::Member(j, name);
+  if (!v) return 0;
+  return d.Int(*v, JoinPath(path, name), 0).value_or(0);
+}
+
+StageSelector DecodeSelector(JsonDecoder& d, const json& j, const std::string& path,
+                             FieldErrors* errors) {
+  StageSelector out;
+  if (!d.ExpectObject(j, path)) return out;
+  d.RejectUnknown(j, path, {"clusters", "regions", "matchLabels", "matchExpressions"});
+  if (const json* v = JsonDecoder::Member(j, "clusters")) {
+    out.clusters = d.StringList(*v, path + ".clusters");
+  }
+  if (const json* v = JsonDecoder::Member(j, "regions")) {
+    out.regions = d.StringList(*v, path + ".regions");
+  }
+  json labels = json::object();
+  for (const char* f : {"matchLabels", "matchExpressions"}) {
+    if (const json* v = JsonDecoder::Member(j, f)) labels[f] = *v;
+  }
+  if (!labels.empty()) {
+    FieldErrors sel_errors;
+    out.labels = apimachinery::DecodeLabelSelector(labels, &sel_errors);
+    AppendWithPrefix(path, sel_errors, errors);
+  }
+  return out;
+}
+
+}  // namespace
+
+RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& path,
+                                              FieldErrors* errors) {
+  JsonDecoder d(errors);
+  RolloutStrategySpec out;
+  if (!d.ExpectObject(j, path)) {
+    if (j.is_null()) d.Error(path, "required");
+    return out;
+  }
+  d.RejectUnknown(j, path, {"stages", "onFailure", "gateTimeoutSeconds"});
+  if (const json* v = JsonDecoder::Member(j, "onFailure")) {
+    out.on_failure = d.Enum(*v, path + ".onFailure", {"halt", "rollback"}).value_or("halt");
+  }
+  out.gate_timeout_seconds = Seconds(d, j, "gateTimeoutSeconds", path, 600);
+  if (out.gate_timeout_seconds == 0) d.Error(path + ".gateTimeoutSeconds", "must be >= 1");
+  const json* stages = JsonDecoder::Member(j, "stages");
+  if (!stages || !stages->is_array() || stages->empty()) {
+    d.Error(path + ".stages",
+            stages && !stages->is_array() ? "must be a list" : "required: at least one stage");
+    return out;
+  }
+  std::map<std::string, size_t> names;     // stage name -> index
+  std::map<std::string, size_t> clusters;  // cluster -> the stage that names it
+  for (size_t i = 0; i < stages->size(); ++i) {
+    const std::string p = path + ".stages[" + std::to_string(i) + "]";
+    const json& sj = (*stages)[i];
+    if (!d.ExpectObject(sj, p)) {
+      if (sj.is_null()) d.Error(p, "must be an object");
+      continue;
+    }
+    d.RejectUnknown(sj, p,
+                    {"name", "selector", "maxConcurrency", "approval", "readySeconds",
+                     "soakSeconds", "afterStageWaitSeconds"});
+    RolloutStage st;
+    st.name = Str(d, sj, "name", p);
+    if (st.name.empty()) {
+      d.Error(p + ".name", "required");
+    } else if (!IsDnsLabel(st.name)) {
+      d.Error(p + ".name", "\"" + st.name + "\" must be a DNS label (a-z, 0-9, '-')");
+    } else if (auto [it, fresh] = names.emplace(st.name, i); !fresh) {
+      // Stages run in list order, so an order cannot loop; a name given twice would make
+      // an approval ("revision/stage") ambiguous.
+      d.Error(p + ".name", "duplicate stage \"" + st.name + "\" (also stages[" +
+                               std::to_string(it->second) + "])");
+    }
+    if (const json* sel = JsonDecoder::Member(sj, "selector")) {
+      st.selector = DecodeSelector(d, *sel, p + ".selector", errors);
+    }
+    for (size_t k = 0; k < st.selector.clusters.size(); ++k) {
+      const std::string& c = st.selector.clusters[k];
+      if (auto [it, fresh] = clusters.emplace(c, i); !fresh) {
+        d.Error(p + ".selector.clusters[" + std::to_string(k) + "]",
+                "cluster \"" + c + "\" is already in stages[" + std::to_string(it->second) + "]");
+      }
+    }
+    if (const json* v = JsonDecoder::Member(sj, "maxConcurrency")) {
+      st.max_concurrency = d.Int32(*v, p + ".maxConcurrency", 1).value_or(0);
+    }
+    if (const json* v = JsonDecoder::Member(sj, "approval")) {
+      st.approval = d.Bool(*v, p + ".approval").value_or(false);
+    }
+    st.ready_seconds = Seconds(d, sj, "readySeconds", p, 0);
+    st.soak_seconds = Seconds(d, sj, "soakSeconds", p, 0);
+    st.after_stage_wait_seconds = Seconds(d, sj, "afterStageWaitSeconds", p, 0);
+    out.stages.push_back(std::move(st));
+  }
+  return out;
+}
+
+json EncodeRolloutStrategySpec(const RolloutStrategySpec& s) {
+  json stages = json::array();
+  for (const RolloutStage& st : s.stages) {
+    json sj = {{"name", st.name}};
+    json sel = st.selector.labels.Empty() ? json::object()
+                                          : apimachinery::EncodeLabelSelector(st.selector.labels);
+    if (!st.selector.clusters.empty()) sel["clusters"] = st.selector.clusters;
+    if (!st.selector.regions.empty()) sel["regions"] = st.selector.regions;
+    if (!sel.empty()) sj["selector"] = std::move(sel);
+    if (st.max_concurrency) sj["maxConcurrency"] = st.max_concurrency;
+    if (st.approval) sj["approval"] = true;
+    if (st.ready_seconds) sj["readySeconds"] = st.ready_seconds;
+    if (st.soak_seconds) sj["soakSeconds"] = st.soak_seconds;
+    if (st.after_stage_wait_seconds) sj["afterStageWaitSeconds"] = st.after_stage_wait_seconds;
+    stages.push_back(std::move(sj));
+  }
+  return {{"stages", std::move(stages)},
+          {"onFailure", s.on_failure},
+          {"gateTimeoutSeconds", s.gate_timeout_seconds}};
+}
+
+WorkloadRolloutSpec DecodeWorkloadRolloutSpec(const json& j, const std::string& path,
+                                              FieldErrors* errors) {
+  JsonDecoder d(errors);
+  WorkloadRolloutSpec out;
+  if (!d.ExpectObject(j, path)) return out;
+  d.RejectUnknown(j, path, {"strategyRef", "strategy", "paused"});
+  if (const json* ref = JsonDecoder::Member(j, "strategyRef");
+      ref && d.ExpectObject(*ref, path + ".strategyRef")) {
+    d.RejectUnknown(*ref, path + ".strategyRef", {"name"});
+    out.strategy_ref = Str(d, *ref, "name", path + ".strategyRef");
+    if (out.strategy_ref.empty()) d.Error(path + ".strategyRef.name", "required");
+  }
+  if (const json* s = JsonDecoder::Member(j, "strategy")) {
+    out.strategy = DecodeRolloutStrategySpec(*s, path + ".strategy", errors);
+  }
+  const bool has_ref = JsonDecoder::Member(j, "strategyRef") != nullptr;
+  if (has_ref == out.strategy.has_value()) {
+    d.Error(path, "exactly one of strategyRef and strategy is required");
+  }
+  if (const json* v = JsonDecoder::Member(j, "paused")) {
+    out.paused = d.Bool(*v, path + ".paused").value_or(false);
+  }
+  return out;
+}
+
+json EncodeWorkloadRolloutSpec(const WorkloadRolloutSpec& s) {
+  json j = json::object();
+  if (!s.strategy_ref.empty()) j["strategyRef"] = {{"name", s.strategy_ref}};
+  if (s.strategy) j["strategy"] = EncodeRolloutStrategySpec(*s.strategy);
+  if (s.paused) j["paused"] = true;
+  return j;
+}
+
+std::vector<WorkloadRevision> DecodeRevisions(const json& j, const std::string& path,
+                                              FieldErrors* errors) {
+  JsonDecoder d(errors);
+  std::vector<WorkloadRevision> out;
+  if (!j.is_array()) {
+    d.Error(path, "must be a list");
+    return out;
+  }
+  for (size_t i = 0; i < j.size(); ++i) {
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    if (!d.ExpectObject(j[i], p)) continue;
+    d.RejectUnknown(j[i], p, {"revision", "templateHash", "template", "created"});
+    WorkloadRevision r;
+    r.revision = Int(d, j[i], "revision", p);
+    r.template_hash = Str(d, j[i], "templateHash", p);
+    if (const json* t = JsonDecoder::Member(j[i], "template")) r.template_ = *t;
+    r.created = Str(d, j[i], "created", p);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+json EncodeRevisions(const std::vector<WorkloadRevision>& revisions) {
+  json arr = json::array();
+  for (const WorkloadRevision& r : revisions) {
+    json rj = {
+        {"revision", r.revision}, {"templateHash", r.template_hash}, {"template", r.template_}};
+    if (!r.created.empty()) rj["created"] = r.created;
+    arr.push_back(std::move(rj));
+  }
+  return arr;
+}
+
+RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldErrors* errors) {
+  JsonDecoder d(errors);
+  RolloutStatus out;
+  if (!d.ExpectObject(j, path)) return out;
+  d.RejectUnknown(
+      j, path,
+      {"revision", "stableRevision", "phase", "stage", "stageName", "started", "batchStartedAt",
+       "readySince", "gatesPassedAt", "pausedAt", "failedGate", "message", "members"});
+  out.revision = Int(d, j, "revision", path);
+  out.stable_revision = Int(d, j, "stableRevision", path);
+  out.phase = Str(d, j, "phase", path);
+  out.stage = static_cast<int32_t>(Int(d, j, "stage", path));
+  out.stage_name = Str(d, j, "stageName", path);
+  if (const json* v = JsonDecoder::Member(j, "started")) {
+    out.started = d.StringList(*v, path + ".started");
+  }
+  out.batch_started_at = Str(d, j, "batchStartedAt", path);
+  out.ready_since = Str(d, j, "readySince", path);
+  out.gates_passed_at = Str(d, j, "gatesPassedAt", path);
+  out.paused_at = Str(d, j, "pausedAt", path);
+  out.failed_gate = Str(d, j, "failedGate", path);
+  out.message = Str(d, j, "message", path);
+  if (const json* m = JsonDecoder::Member(j, "members")) {
+    if (!m->is_array()) {
+      d.Error(path + ".members", "must be a list");
+    } else {
+      for (size_t i = 0; i < m->size(); ++i) {
+        const std::string p = path + ".members[" + std::to_string(i) + "]";
+        if (!d.ExpectObject((*m)[i], p)) continue;
+        d.RejectUnknown((*m)[i], p, {"cluster", "revision"});
+        out.members.push_back({Str(d, (*m)[i], "cluster", p), Int(d, (*m)[i], "revision", p)});
+      }
+    }
+  }
+  return out;
+}
+
+json EncodeRolloutStatus(const RolloutStatus& s) {
+  json j = {{"revision", s.revision}, {"phase", s.phase}, {"stage", s.stage}};
+  if (s.stable_revision) j["stableRevision"] = s.stable_revision;
+  auto put = [&](const char* k, const std::string& v) {
+    if (!v.empty()) j[k] = v;
+  };
+  put("stageName", s.stage_name);
+  if (!s.started.empty()) j["started"] = s.started;
+  put("batchStartedAt", s.batch_started_at);
+  put("readySince", s.ready_since);
+  put("gatesPassedAt", s.gates_passed_at);
+  put("pausedAt", s.paused_at);
+  put("failedGate", s.failed_gate);
+  put("message", s.message);
+  if (!s.members.empty()) {
+    json arr = json::array();
+    for (const MemberRevision& m : s.members) {
+      arr.push_back({{"cluster", m.cluster}, {"revision", m.revision}});
+    }
+    j["members"] = std::move(arr);
+  }
+  return j;
+}
+
+std::string TemplateHash(const json& template_) {
+  // FNV-1a 64 over the canonical dump (nlohmann sorts object keys).
+  const std::string text = template_.dump();
+  uint64_t h = 1469598103934665603ULL;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ULL;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace meridian::api

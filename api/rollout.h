@@ -1,0 +1,123 @@
+// Staged rollouts (issue 23): the RolloutStrategy kind, a workload's `spec.rollout` block, its
+// revision history (`status.revisions`) and rollout state (`status.rollout`), with strict
+// decoders that name every bad field. The stage machine that acts on them is rollout/.
+// Pure data and functions; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "apimachinery/labels.h"
+#include "common/field_error.h"
+
+namespace meridian::api {
+
+// Which members a stage takes (`stages[i].selector`). Every given criterion must hold; an
+// empty selector takes every member no earlier stage took ("the rest").
+struct StageSelector {
+  std::vector<std::string> clusters;   // member names
+  std::vector<std::string> regions;    // MemberCluster spec.region
+  apimachinery::LabelSelector labels;  // `matchLabels` / `matchExpressions` on member labels
+  bool Empty() const { return clusters.empty() && regions.empty() && labels.Empty(); }
+  friend bool operator==(const StageSelector&, const StageSelector&) = default;
+};
+
+// One stage: its members get the new revision (at most maxConcurrency at a time, a member
+// counting until it is ready), then its gates are judged, then afterStageWaitSeconds pass.
+struct RolloutStage {
+  std::string name;  // unique within the strategy (a DNS label)
+  StageSelector selector;
+  int32_t max_concurrency = 0;  // `maxConcurrency`: 0 = every member of the stage at once
+  bool approval = false;        // the stage waits for `fedctl rollout approve` before it starts
+  // Gate: every member of the stage runs the new revision with all replicas updated, ready
+  // and available, continuously for this long.
+  int64_t ready_seconds = 0;  // `readySeconds`
+  // Gate: at least this long has passed since the stage's last member got the revision.
+  int64_t soak_seconds = 0;              // `soakSeconds`
+  int64_t after_stage_wait_seconds = 0;  // `afterStageWaitSeconds`: pause before the next stage
+  friend bool operator==(const RolloutStage&, const RolloutStage&) = default;
+};
+
+struct RolloutStrategySpec {
+  std::vector<RolloutStage> stages;  // in order; members in no stage come after the last one
+  std::string on_failure = "halt";   // `onFailure`: halt | rollback
+  // A stage's gates that have not passed this long after its latest members got the new
+  // revision have failed (the rollout is not paused meanwhile).
+  int64_t gate_timeout_seconds = 600;  // `gateTimeoutSeconds`
+  friend bool operator==(const RolloutStrategySpec&, const RolloutStrategySpec&) = default;
+};
+
+// `spec.rollout` of a FederatedWorkload: a reusable strategy by name, or one inline.
+struct WorkloadRolloutSpec {
+  std::string strategy_ref;                     // `strategyRef.name`: a RolloutStrategy
+  std::optional<RolloutStrategySpec> strategy;  // `strategy`: inline
+  bool paused = false;                          // no member gets a new revision while true
+  friend bool operator==(const WorkloadRolloutSpec&, const WorkloadRolloutSpec&) = default;
+};
+
+// One immutable revision of a workload's template (`status.revisions[i]`).
+struct WorkloadRevision {
+  int64_t revision = 0;
+  std::string template_hash;  // `templateHash`: RenderedHash-style hash of the template
+  nlohmann::json template_;   // `template`: the template as it was
+  std::string created;        // RFC 3339
+  friend bool operator==(const WorkloadRevision&, const WorkloadRevision&) = default;
+};
+
+// The revision a member is meant to run (`status.rollout.members[i]`).
+struct MemberRevision {
+  std::string cluster;
+  int64_t revision = 0;
+  friend bool operator==(const MemberRevision&, const MemberRevision&) = default;
+};
+
+// `status.rollout`: the stage machine's persisted state (rollout/stage_machine.h); a
+// restarted controller continues from it.
+struct RolloutStatus {
+  int64_t revision = 0;         // the revision being rolled out (or last rolled out)
+  int64_t stable_revision = 0;  // `stableRevision`: the last revision every member completed
+  // Progressing | WaitingForApproval | Waiting (afterStageWait) | Paused | Halted |
+  // RolledBack | Complete
+  std::string phase;
+  int32_t stage = 0;       // index of the current stage (== stage count when every stage passed)
+  std::string stage_name;  // `stageName`
+  std::vector<std::string> started;  // members of the current stage given `revision` so far
+  // RFC 3339 with milliseconds. batchStartedAt: when the latest members were given the
+  // revision (gate timeout and soak count from it); readySince: since when every started
+  // member reports ready; gatesPassedAt: when the stage's gates passed.
+  std::string batch_started_at, ready_since, gates_passed_at, paused_at;
+  std::string failed_gate;  // `failedGate`: approval | ready | soak | strategy
+  std::string message;
+  std::vector<MemberRevision> members;  // the revision each placed member is meant to run
+  friend bool operator==(const RolloutStatus&, const RolloutStatus&) = default;
+};
+
+// The annotation `fedctl rollout approve` sets: "<revision>/<stage name>" approves that stage
+// of that revision's rollout (an approval never carries over to another rollout).
+inline constexpr char kRolloutApprovedAnnotation[] = "rollout.federation.meridian.io/approved";
+
+// Strict decoders: every problem is added to `errors` with its path under `path`
+// (e.g. "spec.rollout.strategy"). Stage names must be unique DNS labels, a cluster may be
+// named by one stage only, maxConcurrency >= 1 when given, times >= 0, at least one stage.
+RolloutStrategySpec DecodeRolloutStrategySpec(const nlohmann::json& j, const std::string& path,
+                                              FieldErrors* errors);
+nlohmann::json EncodeRolloutStrategySpec(const RolloutStrategySpec& s);
+// `spec.rollout`: exactly one of strategyRef and strategy.
+WorkloadRolloutSpec DecodeWorkloadRolloutSpec(const nlohmann::json& j, const std::string& path,
+                                              FieldErrors* errors);
+nlohmann::json EncodeWorkloadRolloutSpec(const WorkloadRolloutSpec& s);
+
+std::vector<WorkloadRevision> DecodeRevisions(const nlohmann::json& j, const std::string& path,
+                                              FieldErrors* errors);
+nlohmann::json EncodeRevisions(const std::vector<WorkloadRevision>& r);
+RolloutStatus DecodeRolloutStatus(const nlohmann::json& j, const std::string& path,
+                                  FieldErrors* errors);
+nlohmann::json EncodeRolloutStatus(const RolloutStatus& s);
+
+// The stable hash (16 hex digits) of a workload template, by which revisions are told apart.
+std::string TemplateHash(const nlohmann::json& template_);
+
+}  // namespace meridian::api

@@ -1,0 +1,208 @@
+#include "rollout/rollout_controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "api/codec.h"
+#include "api/conditions.h"
+#include "api/typed_list.h"
+#include "apimachinery/change_watch.h"
+#include "rollout/revisions.h"
+#include "rollout/stage_machine.h"
+#include "sync/propagation.h"
+
+namespace meridian::rollout {
+namespace {
+
+constexpr char kWho[] = "rollout controller";
+
+// What the stage machine needs of every placed member.
+std::vector<MemberObservation> Observe(const api::FederatedWorkload& w,
+                                       const std::map<std::string, api::MemberCluster>& members) {
+  std::map<std::string, const api::ClusterSyncStatus*> reported;
+  for (const api::ClusterSyncStatus& c : w.status.clusters) reported[c.cluster] = &c;
+  std::set<std::string> placed;
+  for (const auto& lines : {&w.status.placement, &w.status.retained}) {
+    for (const api::ClusterPlacement& p : *lines) {
+      if (sync::ReplicasForMember(w, p.cluster) > 0) placed.insert(p.cluster);
+    }
+  }
+  std::vector<MemberObservation> out;
+  for (const std::string& name : placed) {
+    MemberObservation m;
+    m.name = name;
+    if (auto it = members.find(name); it != members.end()) {
+      m.region = it->second.spec.region;
+      m.labels = apimachinery::Labels(it->second.metadata.labels.begin(),
+                                      it->second.metadata.labels.end());
+    }
+    if (auto it = reported.find(name); it != reported.end()) {
+      m.revision = it->second->revision;
+      m.ready = it->second->synced && it->second->revision_ready;
+    }
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+}  // namespace
+
+RolloutController::RolloutController(apimachinery::ObjectService& objects, const Clock& clock)
+    : objects_(objects), clock_(clock), loop_([this]() -> std::optional<std::chrono::milliseconds> {
+        std::optional<Timestamp> next;
+        StatusOr<int> written = ReconcileAll(&next);
+        if (!written.ok()) {
+          spdlog::warn("{}: {}", kWho, written.status().ToString());
+          return std::chrono::milliseconds(1000);
+        }
+        if (!next) return std::nullopt;
+        auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*next - clock_.Now());
+        return std::max(wait, std::chrono::milliseconds(1));
+      }) {
+  if (objects_.registry().Find("", "v1", "events") != nullptr) {
+    events_ = std::make_unique<apimachinery::EventRecorder>(
+        objects_, clock_, apimachinery::EventRecorderOptions{.component = "rollout-controller"});
+  }
+}
+
+RolloutController::~RolloutController() { Stop(); }
+
+Status RolloutController::Start() {
+  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
+  std::vector<apimachinery::WatchedKind> kinds;
+  for (const char* plural : {"federatedworkloads", "rolloutstrategies", "memberclusters"}) {
+    kinds.push_back({api::kGroup, api::kVersion, plural, ""});
+  }
+  MERIDIAN_ASSIGN_OR_RETURN(watches_,
+                            apimachinery::WatchForChanges(
+                                objects_, kinds, from, [this] { loop_.MarkDirty(); }, kWho));
+  loop_.Start();
+  return Status::Ok();
+}
+
+void RolloutController::Stop() {
+  watches_.clear();
+  loop_.Stop();
+}
+
+StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
+  MERIDIAN_ASSIGN_OR_RETURN(auto member_list, api::ListDecoded(objects_, "memberclusters",
+                                                               api::DecodeMemberCluster, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(auto strategy_list, api::ListDecoded(objects_, "rolloutstrategies",
+                                                                 api::DecodeRolloutStrategy, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(auto workloads, api::ListDecoded(objects_, "federatedworkloads",
+                                                             api::DecodeFederatedWorkload, kWho));
+  std::map<std::string, api::MemberCluster> members;
+  for (auto& m : member_list) members[m.metadata.name] = std::move(m);
+  std::map<std::string, api::RolloutStrategySpec> strategies;
+  for (auto& s : strategy_list) strategies[s.metadata.name] = std::move(s.spec);
+  const apimachinery::ResourceInfo& info =
+      api::MeridianResource(objects_, "federatedworkloads", kWho);
+
+  int written = 0;
+  for (api::FederatedWorkload w : workloads) {
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      if (!w.metadata.deletion_timestamp.empty()) break;
+      const Timestamp now = clock_.Now();
+      api::FederatedWorkloadStatus status = w.status;
+      RecordRevision(w, now, &status);
+      std::vector<RolloutEvent> events;
+      if (w.spec.rollout) {
+        StageMachineInput in;
+        in.revision = status.revisions.back().revision;
+        in.paused = w.spec.rollout->paused;
+        in.now = now;
+        in.members = Observe(w, members);
+        if (auto a = w.metadata.annotations.find(api::kRolloutApprovedAnnotation);
+            a != w.metadata.annotations.end()) {
+          in.approval = a->second;
+        }
+        std::optional<api::RolloutStatus> previous = status.rollout;
+        if (!previous && status.revisions.size() > 1) {
+          // spec.rollout was added to a workload that ran the revision before this one:
+          // that one is the stable revision to roll out from.
+          api::RolloutStatus seeded;
+          seeded.revision = seeded.stable_revision =
+              status.revisions[status.revisions.size() - 2].revision;
+          seeded.phase = "Complete";
+          previous = seeded;
+        }
+        std::string missing;
+        if (w.spec.rollout->strategy) {
+          in.strategy = &*w.spec.rollout->strategy;
+        } else if (auto s = strategies.find(w.spec.rollout->strategy_ref); s != strategies.end()) {
+          in.strategy = &s->second;
+        } else {
+          // Hold every member where it is until the strategy exists.
+          missing = "RolloutStrategy " + w.spec.rollout->strategy_ref + " not found";
+          in.paused = true;
+          in.strategy = nullptr;
+        }
+        StageMachineOutput out;
+        if (missing.empty()) {
+          out = Step(in, previous);
+        } else if (previous) {
+          out.state = *previous;
+          out.condition_status = "False";
+          out.condition_reason = "StrategyNotFound";
+          out.condition_message = missing;
+        } else {
+          out = Step(in, previous);  // the first revision goes everywhere regardless
+        }
+        status.rollout = out.state;
+        api::SetCondition(&status.conditions,
+                          api::Condition{.type = "Rollout",
+                                         .status = out.condition_status,
+                                         .reason = out.condition_reason,
+                                         .message = out.condition_message,
+                                         .observed_generation = w.metadata.generation},
+                          now);
+        events = std::move(out.events);
+        if (out.requeue_at && next && (!*next || *out.requeue_at < **next)) {
+          *next = out.requeue_at;
+        }
+      } else if (status.rollout) {
+        status.rollout.reset();  // spec.rollout removed: every member runs spec.template
+        std::erase_if(status.conditions,
+                      [](const api::Condition& c) { return c.type == "Rollout"; });
+      }
+      if (status == w.status) break;
+      api::FederatedWorkload updated = w;
+      updated.status = std::move(status);
+      auto result =
+          objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status");
+      if (result.ok()) {
+        ++written;
+        if (events_) {
+          const auto ref = apimachinery::ReferenceTo(result.value());
+          for (const RolloutEvent& e : events) {
+            events_->Record(ref,
+                            e.type == "Warning" ? apimachinery::EventType::kWarning
+                                                : apimachinery::EventType::kNormal,
+                            e.reason, e.message);
+          }
+        }
+        break;
+      }
+      if (result.error().code != 409) {
+        if (result.error().code != 404) {
+          spdlog::warn("{}: writing status of {}/{}: {}", kWho, w.metadata.ns, w.metadata.name,
+                       result.error().message);
+        }
+        break;
+      }
+      // Written meanwhile (placement, propagation): decide again from the new object.
+      auto again = objects_.Get(info, w.metadata.ns, w.metadata.name);
+      if (!again.ok()) break;
+      FieldErrors errors;
+      w = api::DecodeFederatedWorkload(again.value(), &errors);
+      if (!errors.empty()) break;
+    }
+  }
+  return written;
+}
+
+}  // namespace meridian::rollout

@@ -1,0 +1,55 @@
+// The rollout controller: keeps every FederatedWorkload's revision history (status.revisions,
+// rollout/revisions.h) and, for a workload with spec.rollout, its staged rollout
+// (status.rollout, rollout/stage_machine.h): which revision each placed member is meant to
+// run. The propagation controller renders each member from the revision assigned to it
+// (sync/propagation.h TemplateForMember) and reports back what each member runs and whether
+// it is ready (status.clusters[].revision, revisionReady), which is what the gates judge.
+//
+// Level-triggered (apimachinery/change_loop.h): any change of a FederatedWorkload,
+// RolloutStrategy or MemberCluster runs a pass over every workload; a pass also runs when a
+// wait, soak or gate timeout ends. The rollout's state lives in the workload's status only,
+// so a restarted controller continues where the last one stopped. Status written: revisions,
+// rollout and the condition Rollout (compare-and-swap; a lost race re-reads and retries);
+// other fields are kept. Events: RolloutStarted, RolloutStageStarted,
+// RolloutWaitingForApproval, RolloutComplete (Normal), RolloutHalted, RolloutRolledBack
+// (Warning), naming the stage and failed gate.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "apimachinery/change_loop.h"
+#include "apimachinery/event_recorder.h"
+#include "apimachinery/object_service.h"
+#include "common/clock.h"
+#include "common/status.h"
+
+namespace meridian::rollout {
+
+class RolloutController {
+ public:
+  // `objects` and `clock` must outlive the controller.
+  RolloutController(apimachinery::ObjectService& objects, const Clock& clock);
+  ~RolloutController();  // Stop()s
+  RolloutController(const RolloutController&) = delete;
+  RolloutController& operator=(const RolloutController&) = delete;
+
+  // Starts the watches and the worker. Errors: a watch could not start.
+  Status Start();
+  // Stops the watches and waits for a running pass. Idempotent.
+  void Stop();
+
+  // One pass over every workload (tests drive the controller with it, without Start).
+  // Returns the status writes made; `next` receives when time alone next changes an answer.
+  StatusOr<int> ReconcileAll(std::optional<Timestamp>* next = nullptr);
+
+ private:
+  apimachinery::ObjectService& objects_;
+  const Clock& clock_;
+  std::unique_ptr<apimachinery::EventRecorder> events_;  // null without core/v1 events
+  std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+  apimachinery::ChangeLoop loop_;
+};
+
+}  // namespace meridian::rollout

@@ -1,0 +1,327 @@
+#include "rollout/stage_machine.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdio>
+#include <map>
+#include <set>
+
+namespace meridian::rollout {
+namespace {
+
+using std::chrono::duration_cast;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// What FormatMillis wrote. ParseRfc3339 accepts a fraction but drops it, and a gate measured
+// from a time cut to the second could pass up to a second early.
+std::optional<Timestamp> Parse(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  Timestamp t;
+  if (!ParseRfc3339(text, &t)) return std::nullopt;
+  const size_t dot = text.find('.');
+  if (dot == std::string::npos) return t;
+  int64_t ms = 0;
+  int digits = 0;
+  for (size_t i = dot + 1;
+       i < text.size() && digits < 3 && std::isdigit(static_cast<unsigned char>(text[i]));
+       ++i, ++digits) {
+    ms = ms * 10 + (text[i] - '0');
+  }
+  for (; digits < 3; ++digits) ms *= 10;
+  return std::chrono::time_point_cast<Timestamp::duration>(t) + milliseconds(ms);
+}
+
+bool Takes(const api::StageSelector& s, const MemberObservation& m) {
+  if (!s.clusters.empty() &&
+      std::find(s.clusters.begin(), s.clusters.end(), m.name) == s.clusters.end()) {
+    return false;
+  }
+  if (!s.regions.empty() &&
+      std::find(s.regions.begin(), s.regions.end(), m.region) == s.regions.end()) {
+    return false;
+  }
+  return s.labels.Empty() || s.labels.Matches(m.labels);
+}
+
+std::string Join(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
+  return out;
+}
+
+}  // namespace
+
+std::string FormatMillis(Timestamp t) {
+  std::string s = FormatRfc3339(t);  // "...:SSZ"
+  const auto ms = duration_cast<milliseconds>(t.time_since_epoch()).count() % 1000;
+  char buf[8];
+  std::snprintf(buf, sizeof buf, ".%03lld", static_cast<long long>(ms < 0 ? ms + 1000 : ms));
+  if (!s.empty() && s.back() == 'Z') s.insert(s.size() - 1, buf);
+  return s;
+}
+
+StagePlan PlanStages(const api::RolloutStrategySpec& strategy,
+                     const std::vector<MemberObservation>& members) {
+  StagePlan plan;
+  plan.stages = strategy.stages;
+  bool remaining = false;
+  for (const MemberObservation& m : members) {
+    size_t i = 0;
+    while (i < strategy.stages.size() && !Takes(strategy.stages[i].selector, m)) ++i;
+    plan.stage_of[m.name] = i;
+    remaining = remaining || i == strategy.stages.size();
+  }
+  if (remaining) {
+    api::RolloutStage rest;
+    rest.name = kRemainingStage;
+    plan.stages.push_back(rest);
+  }
+  return plan;
+}
+
+// Messages name absolute times, never "in 3.2 s": the state is written whenever it changes,
+// and a message that changed with every step would make every pass write (and its own write
+// trigger the next pass).
+StageMachineOutput Step(const StageMachineInput& in,
+                        const std::optional<api::RolloutStatus>& previous) {
+  StageMachineOutput out;
+  api::RolloutStatus& st = out.state;
+  if (previous) st = *previous;
+  const Timestamp now = in.now;
+  std::vector<MemberObservation> members = in.members;
+  std::sort(members.begin(), members.end(),
+            [](const MemberObservation& a, const MemberObservation& b) { return a.name < b.name; });
+
+  auto assign_all = [&](int64_t revision) {
+    st.members.clear();
+    for (const MemberObservation& m : members) st.members.push_back({m.name, revision});
+  };
+  auto event = [&](std::string type, std::string reason, std::string message) {
+    out.events.push_back({std::move(type), std::move(reason), std::move(message)});
+  };
+  auto wake = [&](Timestamp t) {
+    if (!out.requeue_at || t < *out.requeue_at) out.requeue_at = t;
+  };
+
+  // Without a strategy, or for the very first revision (nothing older to protect), every
+  // member runs the newest revision at once.
+  if (in.strategy == nullptr || (st.revision == 0 && st.stable_revision == 0)) {
+    const bool changed = st.revision != in.revision || st.phase != "Complete";
+    st = api::RolloutStatus{};
+    st.revision = in.revision;
+    st.stable_revision = in.revision;
+    st.phase = "Complete";
+    assign_all(in.revision);
+    out.condition_status = "True";
+    out.condition_reason = "Complete";
+    out.condition_message = "revision " + std::to_string(in.revision) + " runs on every member";
+    if (changed && in.strategy != nullptr) {
+      event("Normal", "RolloutComplete", out.condition_message);
+    }
+    return out;
+  }
+
+  const std::string old_phase = st.phase;
+  const int32_t old_stage = st.stage;
+  if (st.revision != in.revision) {
+    // A new revision: its rollout starts from the last revision every member completed (a
+    // halted or half-done rollout never becomes "good").
+    if (st.phase == "Complete") st.stable_revision = st.revision;
+    const int64_t stable = st.stable_revision;
+    st = api::RolloutStatus{};
+    st.revision = in.revision;
+    st.stable_revision = stable;
+    st.phase = "Progressing";
+    event("Normal", "RolloutStarted",
+          "rolling out revision " + std::to_string(in.revision) + " from revision " +
+              std::to_string(stable));
+  }
+
+  const StagePlan plan = PlanStages(*in.strategy, members);
+  const size_t stage_count = plan.stages.size();
+  std::map<std::string, const MemberObservation*> by_name;
+  for (const MemberObservation& m : members) by_name[m.name] = &m;
+  // Members that left the placement are forgotten.
+  std::erase_if(st.started, [&](const std::string& n) { return by_name.count(n) == 0; });
+
+  auto assign = [&]() {
+    st.members.clear();
+    const std::set<std::string> started(st.started.begin(), st.started.end());
+    for (const MemberObservation& m : members) {
+      int64_t r = st.stable_revision;
+      if (st.phase == "Complete") {
+        r = st.revision;
+      } else if (st.phase != "RolledBack") {
+        const size_t s = plan.stage_of.at(m.name);
+        if (s < static_cast<size_t>(st.stage) || started.count(m.name)) r = st.revision;
+      }
+      st.members.push_back({m.name, r});
+    }
+  };
+  auto finish = [&](const std::string& status, const std::string& message) {
+    assign();
+    out.condition_status = status;
+    out.condition_reason = st.phase;
+    out.condition_message = message;
+    st.message = message;
+    if (st.phase != old_phase || st.stage != old_stage) {
+      if (st.phase == "Halted" || st.phase == "RolledBack") {
+        event("Warning", st.phase == "Halted" ? "RolloutHalted" : "RolloutRolledBack", message);
+      } else if (st.phase == "Complete") {
+        event("Normal", "RolloutComplete", message);
+      } else if (st.phase == "WaitingForApproval") {
+        event("Normal", "RolloutWaitingForApproval", message);
+      } else if (st.phase == "Progressing" && st.stage != old_stage) {
+        event("Normal", "RolloutStageStarted", message);
+      }
+    }
+    return out;
+  };
+  const std::string rev = "revision " + std::to_string(st.revision);
+
+  if (st.phase == "Halted" || st.phase == "RolledBack" || st.phase == "Complete") {
+    return finish(st.phase == "Complete" ? "True" : "False", st.message);
+  }
+
+  if (in.paused) {
+    if (st.phase != "Paused") {
+      st.phase = "Paused";
+      st.paused_at = FormatMillis(now);
+    }
+    return finish("False", "paused at stage " + st.stage_name + " of " + rev);
+  }
+  if (st.phase == "Paused") {
+    // The pause does not count against timeouts or waits: move their origins by its length.
+    const Duration paused = duration_cast<Duration>(now - Parse(st.paused_at).value_or(now));
+    for (std::string* t : {&st.batch_started_at, &st.gates_passed_at}) {
+      if (auto at = Parse(*t)) *t = FormatMillis(*at + paused);
+    }
+    st.ready_since.clear();
+    st.paused_at.clear();
+    st.phase = "Progressing";
+  }
+
+  while (true) {
+    if (st.stage >= static_cast<int32_t>(stage_count)) {
+      st.phase = "Complete";
+      st.stable_revision = st.revision;
+      st.stage_name.clear();
+      st.started.clear();
+      st.batch_started_at.clear();
+      st.ready_since.clear();
+      st.gates_passed_at.clear();
+      return finish("True", rev + " runs on every member");
+    }
+    const api::RolloutStage& stage = plan.stages[st.stage];
+    st.stage_name = stage.name;
+    std::vector<const MemberObservation*> mine;
+    for (const MemberObservation& m : members) {
+      if (plan.stage_of.at(m.name) == static_cast<size_t>(st.stage)) mine.push_back(&m);
+    }
+    const std::string where = "stage " + stage.name + " (" + std::to_string(st.stage + 1) + "/" +
+                              std::to_string(stage_count) + ")";
+    auto next_stage = [&]() {
+      ++st.stage;
+      st.started.clear();
+      st.batch_started_at.clear();
+      st.ready_since.clear();
+      st.gates_passed_at.clear();
+    };
+
+    if (st.started.empty() && st.gates_passed_at.empty()) {
+      if (mine.empty()) {
+        next_stage();
+        continue;
+      }
+      if (stage.approval && in.approval != std::to_string(st.revision) + "/" + stage.name) {
+        st.phase = "WaitingForApproval";
+        return finish("False",
+                      where + " of " + rev + " waits for approval (fedctl rollout approve)");
+      }
+    }
+
+    if (st.gates_passed_at.empty()) {
+      st.phase = "Progressing";
+      std::set<std::string> started(st.started.begin(), st.started.end());
+      auto runs_it = [&](const MemberObservation& m) {
+        return m.revision == st.revision && m.ready;
+      };
+      int64_t in_flight = 0;
+      for (const MemberObservation* m : mine) {
+        if (started.count(m->name) && !runs_it(*m)) ++in_flight;
+      }
+      int64_t room = stage.max_concurrency == 0 ? static_cast<int64_t>(mine.size())
+                                                : stage.max_concurrency - in_flight;
+      bool batch = false;
+      for (const MemberObservation* m : mine) {
+        if (room <= 0) break;
+        if (started.insert(m->name).second) {
+          st.started.push_back(m->name);
+          --room;
+          batch = true;
+        }
+      }
+      if (batch) {
+        st.batch_started_at = FormatMillis(now);
+        st.ready_since.clear();
+      }
+      std::vector<std::string> not_ready;
+      for (const MemberObservation* m : mine) {
+        if (!started.count(m->name) || !runs_it(*m)) not_ready.push_back(m->name);
+      }
+      const Timestamp batch_at = Parse(st.batch_started_at).value_or(now);
+      if (not_ready.empty()) {
+        if (st.ready_since.empty()) st.ready_since = FormatMillis(now);
+      } else {
+        st.ready_since.clear();
+      }
+      const Timestamp ready_at = Parse(st.ready_since).value_or(now) + seconds(stage.ready_seconds);
+      const Timestamp soak_at = batch_at + seconds(stage.soak_seconds);
+      if (not_ready.empty() && now >= ready_at && now >= soak_at) {
+        // When they passed, not when this step saw it: after a controller restart the wait
+        // after the stage is not made longer by the downtime.
+        st.gates_passed_at = FormatMillis(std::max(ready_at, soak_at));
+      } else {
+        const Timestamp deadline = batch_at + seconds(in.strategy->gate_timeout_seconds);
+        if (now >= deadline) {
+          const bool rollback = in.strategy->on_failure == "rollback";
+          st.phase = rollback ? "RolledBack" : "Halted";
+          st.failed_gate = not_ready.empty() ? "soak" : "ready";
+          std::string why =
+              where + " of " + rev + ": gate " + st.failed_gate + " failed: " +
+              (not_ready.empty() ? "soak not over"
+                                 : "not every replica of the revision ready and available on " +
+                                       Join(not_ready)) +
+              " within " + std::to_string(in.strategy->gate_timeout_seconds) + "s";
+          why += rollback
+                     ? "; every member returns to revision " + std::to_string(st.stable_revision)
+                     : "; halted";
+          return finish("False", why);
+        }
+        wake(deadline);
+        if (not_ready.empty()) wake(std::max(ready_at, soak_at));
+        std::string msg = where + " of " + rev + ": ";
+        msg += not_ready.empty()
+                   ? "gates ready " + std::to_string(stage.ready_seconds) + "s / soak " +
+                         std::to_string(stage.soak_seconds) + "s running"
+                   : "waiting for " + Join(not_ready) + " (gates fail at " +
+                         FormatMillis(deadline) + ")";
+        return finish("False", msg);
+      }
+    }
+
+    const Timestamp passed = Parse(st.gates_passed_at).value_or(now);
+    const Timestamp go = passed + seconds(stage.after_stage_wait_seconds);
+    if (now >= go) {
+      next_stage();
+      continue;
+    }
+    st.phase = "Waiting";
+    wake(go);
+    return finish("False",
+                  where + " of " + rev + " passed its gates; next stage at " + FormatMillis(go));
+  }
+}
+
+}  // namespace meridian::rollout

@@ -1,0 +1,84 @@
+// The staged-rollout stage machine, pure: from a strategy, the workload's newest revision, the
+// members' observed revision and readiness, the approval annotation and the time, to the next
+// rollout state (status.rollout: which member is meant to run which revision, the phase, the
+// stage and its timers), an event for a transition, and when time alone would change the
+// answer. The state is all it remembers, so a restarted controller continues from the
+// workload's status. No I/O, no clock reads; thread-safe.
+//
+// A rollout of revision R from the stable revision S (the last one every member completed):
+// stages run in order; a member belongs to the first stage whose selector takes it, members
+// no stage takes form a last implicit stage "remaining". A stage that needs approval waits for
+// the annotation "R/<stage>" (api::kRolloutApprovedAnnotation). Its members then get R, at most
+// maxConcurrency not-yet-ready ones at a time; its gates pass when every member runs R with all
+// replicas updated, ready and available for readySeconds and soakSeconds passed since the
+// latest member got it; afterStageWaitSeconds later the next stage starts. Gates not passed
+// gateTimeoutSeconds after the latest member got R fail: onFailure halt leaves every member as
+// it is (Halted); rollback gives every member S again (RolledBack). Paused: nobody gets R and
+// no timer runs. A new revision during a rollout starts over from S.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api/types.h"
+#include "apimachinery/labels.h"
+#include "common/clock.h"
+
+namespace meridian::rollout {
+
+inline constexpr char kRemainingStage[] = "remaining";
+
+// One placed member as the rollout sees it.
+struct MemberObservation {
+  std::string name;
+  std::string region;
+  apimachinery::Labels labels;
+  int64_t revision = 0;  // the revision its object was rendered from (0: unknown)
+  bool ready = false;    // every replica of that revision updated, ready, available
+};
+
+struct StageMachineInput {
+  // The strategy; nullptr when the workload has no spec.rollout (every member gets the
+  // newest revision at once).
+  const api::RolloutStrategySpec* strategy = nullptr;
+  int64_t revision = 0;  // the newest revision (the workload's spec.template)
+  bool paused = false;
+  std::string approval;  // the value of api::kRolloutApprovedAnnotation ("" when absent)
+  std::vector<MemberObservation> members;  // the placed members, any order
+  Timestamp now;
+};
+
+struct RolloutEvent {
+  std::string type;  // Normal | Warning
+  std::string reason;
+  std::string message;
+};
+
+struct StageMachineOutput {
+  api::RolloutStatus state;
+  // The workload's "Rollout" condition: True when Complete; False with the phase as reason.
+  std::string condition_status, condition_reason, condition_message;
+  std::vector<RolloutEvent> events;     // transitions this step made
+  std::optional<Timestamp> requeue_at;  // time alone changes the answer then
+};
+
+// The stages members are judged by, with the implicit "remaining" stage when a member fits no
+// stage, and each member's stage index (by name).
+struct StagePlan {
+  std::vector<api::RolloutStage> stages;
+  std::map<std::string, size_t> stage_of;
+};
+StagePlan PlanStages(const api::RolloutStrategySpec& strategy,
+                     const std::vector<MemberObservation>& members);
+
+// One step. `previous` is status.rollout as stored (nullopt for a workload never seen).
+StageMachineOutput Step(const StageMachineInput& in,
+                        const std::optional<api::RolloutStatus>& previous);
+
+// RFC 3339 with milliseconds ("2026-12-05T16:00:00.250Z"), what the state's times are written
+// in; ParseRfc3339 reads it back.
+std::string FormatMillis(Timestamp t);
+
+}  // namespace meridian::rollout

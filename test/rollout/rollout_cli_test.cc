@@ -1,0 +1,100 @@
+// fedctl rollout's changes (cli/rollout.h) and the workload's spec.rollout validation: bad
+// input is refused naming the flag or field, and then nothing is to be written.
+#include <gtest/gtest.h>
+
+#include "api/codec.h"
+#include "cli/rollout.h"
+
+namespace meridian::cli {
+namespace {
+
+using nlohmann::json;
+
+json Workload() {
+  return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+          {"kind", "FederatedWorkload"},
+          {"metadata", {{"name", "web"}, {"namespace", "shop"}}},
+          {"spec",
+           {{"template", {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"data", {{"v", "3"}}}}},
+            {"rollout", {{"strategyRef", {{"name", "s"}}}}}}},
+          {"status",
+           {{"revisions",
+             {{{"revision", 2}, {"templateHash", "a"}, {"template", {{"v", "2"}}}},
+              {{"revision", 3}, {"templateHash", "b"}, {"template", {{"v", "3"}}}}}},
+            {"rollout",
+             {{"revision", 3},
+              {"stableRevision", 2},
+              {"phase", "WaitingForApproval"},
+              {"stage", 1},
+              {"stageName", "eu"}}}}}};
+}
+
+TEST(RolloutCli, UndoToARevisionNotKeptNamesTheFlag) {
+  StatusOr<json> r = WithRolloutUndone(Workload(), 1);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("--to-revision 1"), std::string::npos);
+  EXPECT_NE(r.status().message().find("kept: 2, 3"), std::string::npos) << r.status().message();
+}
+
+TEST(RolloutCli, UndoGoesBackToTheStableRevisionMidRollout) {
+  StatusOr<json> r = WithRolloutUndone(Workload(), std::nullopt);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)["spec"]["template"], json({{"v", "2"}}));
+  StatusOr<json> to3 = WithRolloutUndone(Workload(), 3);
+  ASSERT_TRUE(to3.ok());
+  EXPECT_EQ((*to3)["spec"]["template"], json({{"v", "3"}}));
+}
+
+TEST(RolloutCli, ApproveNamesTheWaitingStageOfThisRevision) {
+  StatusOr<json> r = WithRolloutApproved(Workload());
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ((*r)["metadata"]["annotations"]["rollout.federation.meridian.io/approved"], "3/eu");
+  json progressing = Workload();
+  progressing["status"]["rollout"]["phase"] = "Progressing";
+  StatusOr<json> refused = WithRolloutApproved(progressing);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.status().message().find("waits for approval"), std::string::npos);
+}
+
+TEST(RolloutCli, PauseAndResume) {
+  StatusOr<json> paused = WithRolloutPaused(Workload(), true);
+  ASSERT_TRUE(paused.ok());
+  EXPECT_EQ((*paused)["spec"]["rollout"]["paused"], true);
+  EXPECT_FALSE(WithRolloutPaused(*paused, true).ok());
+  StatusOr<json> resumed = WithRolloutPaused(*paused, false);
+  ASSERT_TRUE(resumed.ok());
+  EXPECT_FALSE((*resumed)["spec"]["rollout"].contains("paused"));
+}
+
+TEST(RolloutValidation, WorkloadRolloutBlockIsStrict) {
+  struct Case {
+    json rollout;
+    std::string path;
+  };
+  const std::vector<Case> cases = {
+      {json::object(), "spec.rollout"},  // neither strategyRef nor strategy
+      {{{"strategyRef", {{"name", "s"}}}, {"strategy", {{"stages", {{{"name", "a"}}}}}}},
+       "spec.rollout"},
+      {{{"strategy", {{"stages", {{{"name", "a"}, {"selector", {{"zones", {"z"}}}}}}}}}},
+       "spec.rollout.strategy.stages[0].selector.zones"},
+      {{{"strategyRef", {{"name", "s"}}}, {"pause", true}}, "spec.rollout.pause"},
+  };
+  for (const Case& c : cases) {
+    json w = Workload();
+    w.erase("status");
+    w["spec"]["rollout"] = c.rollout;
+    FieldErrors errors = api::ValidateObject(w);
+    ASSERT_FALSE(errors.empty()) << c.rollout.dump();
+    EXPECT_EQ(errors[0].path, c.path) << errors[0].ToString();
+  }
+  // And a valid one round-trips.
+  json w = Workload();
+  FieldErrors errors;
+  api::FederatedWorkload decoded = api::DecodeFederatedWorkload(w, &errors);
+  ASSERT_TRUE(errors.empty()) << errors[0].ToString();
+  EXPECT_EQ(api::DecodeFederatedWorkload(api::Encode(decoded), &errors), decoded);
+}
+
+}  // namespace
+}  // namespace meridian::cli

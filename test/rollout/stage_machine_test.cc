@@ -1,0 +1,374 @@
+// The stage machine (rollout/stage_machine.h) and revision history (rollout/revisions.h),
+// driven by a FakeClock: stages in turn, waits, gates, approvals, timeouts with halt and
+// rollback, pause/resume, and a restart (the state goes through its JSON form every step,
+// as it does through the workload's status).
+#include "rollout/stage_machine.h"
+
+#include <gtest/gtest.h>
+
+#include "api/rollout.h"
+#include "common/clock.h"
+#include "rollout/revisions.h"
+
+namespace meridian::rollout {
+namespace {
+
+using nlohmann::json;
+using std::chrono::seconds;
+
+api::RolloutStrategySpec Strategy(const json& j) {
+  FieldErrors errors;
+  api::RolloutStrategySpec s = api::DecodeRolloutStrategySpec(j, "spec", &errors);
+  EXPECT_TRUE(errors.empty()) << errors.front().ToString();
+  return s;
+}
+
+// Canary cluster, then EU, then the rest behind an approval.
+json ThreeStages(const std::string& on_failure = "halt") {
+  return {{"onFailure", on_failure},
+          {"gateTimeoutSeconds", 60},
+          {"stages",
+           {{{"name", "canary"},
+             {"selector", {{"clusters", {"us-1"}}}},
+             {"readySeconds", 10},
+             {"afterStageWaitSeconds", 5}},
+            {{"name", "eu"}, {"selector", {{"regions", {"eu"}}}}, {"readySeconds", 10}},
+            {{"name", "rest"}, {"approval", true}}}}};
+}
+
+// A fleet whose members report what they were assigned (after `report()`), like the
+// propagation controller would once the member's controller finished.
+class Fleet {
+ public:
+  explicit Fleet(api::RolloutStrategySpec strategy) : strategy_(std::move(strategy)) {
+    for (auto [name, region] : std::vector<std::pair<std::string, std::string>>{
+             {"eu-1", "eu"}, {"eu-2", "eu"}, {"us-1", "us"}, {"us-2", "us"}, {"ap-1", "ap"}}) {
+      MemberObservation m;
+      m.name = name;
+      m.region = region;
+      m.revision = 1;
+      m.ready = true;
+      members_.push_back(m);
+    }
+    // Revision 1 everywhere (the first revision needs no stages).
+    Step(1);
+  }
+
+  // One step at the clock's time; the state is stored as JSON between steps, as in status.
+  StageMachineOutput Step(int64_t revision) {
+    StageMachineInput in;
+    in.strategy = &strategy_;
+    in.revision = revision;
+    in.paused = paused;
+    in.approval = approval;
+    in.members = members_;
+    in.now = clock.Now();
+    std::optional<api::RolloutStatus> previous;
+    if (!stored_.is_null()) {
+      FieldErrors errors;
+      previous = api::DecodeRolloutStatus(stored_, "status.rollout", &errors);
+      EXPECT_TRUE(errors.empty());
+    }
+    StageMachineOutput out = rollout::Step(in, previous);
+    stored_ = api::EncodeRolloutStatus(out.state);
+    last = out;
+    return out;
+  }
+
+  // Members take what they were assigned; `healthy` members become ready with it.
+  void Report(const std::set<std::string>& unhealthy = {}) {
+    for (MemberObservation& m : members_) {
+      m.revision = Assigned(m.name);
+      m.ready = unhealthy.count(m.name) == 0;
+    }
+  }
+
+  int64_t Assigned(const std::string& member) const {
+    for (const api::MemberRevision& m : last.state.members) {
+      if (m.cluster == member) return m.revision;
+    }
+    return -1;
+  }
+  std::string At2() const {  // the members assigned revision 2, in name order
+    std::string out;
+    for (const api::MemberRevision& m : last.state.members) {
+      if (m.revision == 2) out += (out.empty() ? "" : ",") + m.cluster;
+    }
+    return out;
+  }
+
+  FakeClock clock;
+  bool paused = false;
+  std::string approval;
+  StageMachineOutput last;
+
+ private:
+  api::RolloutStrategySpec strategy_;
+  std::vector<MemberObservation> members_;
+  json stored_;
+};
+
+TEST(StageMachine, ThreeStagesInTurnWithWaitsAndApproval) {
+  Fleet f(Strategy(ThreeStages()));
+  EXPECT_EQ(f.last.state.phase, "Complete");
+  EXPECT_EQ(f.At2(), "");
+
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  EXPECT_EQ(f.last.state.stage_name, "canary");
+  EXPECT_EQ(f.At2(), "us-1");  // only the canary
+  f.Report();
+  f.Step(2);  // ready now; readySeconds 10 not over
+  EXPECT_EQ(f.At2(), "us-1");
+  ASSERT_TRUE(f.last.requeue_at.has_value());
+  EXPECT_EQ(*f.last.requeue_at, f.clock.Now() + seconds(10));
+  f.clock.Advance(seconds(9));
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "us-1");
+  f.clock.Advance(seconds(1));
+  f.Step(2);  // gates passed, afterStageWait 5 s
+  EXPECT_EQ(f.last.state.phase, "Waiting");
+  EXPECT_EQ(f.At2(), "us-1");
+  f.clock.Advance(seconds(5));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "eu");
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
+  f.Report();
+  f.Step(2);  // readiness seen: readySeconds counts from here
+  f.clock.Advance(seconds(10));
+  f.Step(2);  // eu passed: rest waits for its approval
+  EXPECT_EQ(f.last.state.phase, "WaitingForApproval");
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
+  f.clock.Advance(seconds(3600));  // an approval never times out
+  f.approval = "1/rest";           // another revision's approval is not this one's
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForApproval");
+  f.approval = "2/rest";
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2,us-1,us-2");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Complete");
+  EXPECT_EQ(f.last.state.stable_revision, 2);
+  EXPECT_EQ(f.last.condition_status, "True");
+  ASSERT_FALSE(f.last.events.empty());
+  EXPECT_EQ(f.last.events.back().reason, "RolloutComplete");
+}
+
+TEST(StageMachine, MaxConcurrencyChangesMembersOneAtATime) {
+  Fleet f(Strategy({{"stages", {{{"name", "all"}, {"maxConcurrency", 2}}}}}));
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "ap-1,eu-1");  // name order, two at once
+  f.Report({"eu-1"});               // eu-1 still coming up
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2");  // ap-1 done: one more
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2,us-1,us-2");
+}
+
+TEST(StageMachine, FailedGateHaltsAndNamesIt) {
+  Fleet f(Strategy(ThreeStages("halt")));
+  f.Step(2);
+  f.Report({"us-1"});  // the canary never gets ready
+  f.clock.Advance(seconds(59));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  f.clock.Advance(seconds(1));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Halted");
+  EXPECT_EQ(f.last.state.failed_gate, "ready");
+  EXPECT_NE(f.last.condition_message.find("stage canary"), std::string::npos);
+  EXPECT_NE(f.last.condition_message.find("gate ready failed"), std::string::npos);
+  ASSERT_EQ(f.last.events.size(), 1u);
+  EXPECT_EQ(f.last.events[0].type, "Warning");
+  EXPECT_EQ(f.last.events[0].reason, "RolloutHalted");
+  EXPECT_EQ(f.At2(), "us-1");  // halted where it stood
+  f.clock.Advance(seconds(600));
+  f.Step(2);  // halted stays halted
+  EXPECT_EQ(f.At2(), "us-1");
+  EXPECT_TRUE(f.last.events.empty());
+}
+
+TEST(StageMachine, FailedGateWithRollbackReturnsEveryChangedMember) {
+  Fleet f(Strategy(ThreeStages("rollback")));
+  f.Step(2);
+  f.Report({"us-1"});
+  f.clock.Advance(seconds(60));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "RolledBack");
+  EXPECT_EQ(f.At2(), "");  // every member back on revision 1
+  EXPECT_EQ(f.Assigned("us-1"), 1);
+  EXPECT_EQ(f.last.events.at(0).reason, "RolloutRolledBack");
+  // A fixed template (revision 3) rolls out from revision 1 again, canary first.
+  f.Report();
+  f.Step(3);
+  EXPECT_EQ(f.last.state.stable_revision, 1);
+  EXPECT_EQ(f.Assigned("us-1"), 3);
+  EXPECT_EQ(f.Assigned("eu-1"), 1);
+}
+
+TEST(StageMachine, PauseStopsProgressAndTimersUntilResumed) {
+  Fleet f(Strategy(ThreeStages("halt")));
+  f.Step(2);
+  f.Report({"us-1"});
+  f.clock.Advance(seconds(30));
+  f.paused = true;
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Paused");
+  f.clock.Advance(seconds(3600));  // far past the gate timeout, but paused
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Paused");
+  f.paused = false;
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");  // 30 s of the 60 s used before the pause
+  f.clock.Advance(seconds(29));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  f.clock.Advance(seconds(1));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Halted");
+}
+
+TEST(StageMachine, PausedBeforeAStageGivesItsMembersNothing) {
+  Fleet f(Strategy(ThreeStages()));
+  f.Step(2);
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(10));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Waiting");
+  f.paused = true;
+  f.Step(2);
+  f.clock.Advance(seconds(5));
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "us-1");
+  f.paused = false;
+  f.Step(2);  // the after-stage wait did not run during the pause
+  EXPECT_EQ(f.At2(), "us-1");
+  f.clock.Advance(seconds(5));
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
+}
+
+TEST(StageMachine, ARestartContinuesFromTheStoredState) {
+  // Fleet already rebuilds every step from the stored JSON alone (a restart each step); here
+  // the controller is also down for a while between two steps: the waits that ended
+  // meanwhile are honoured at once, nothing is skipped.
+  Fleet a(Strategy(ThreeStages()));
+  a.Step(2);
+  a.Report();
+  a.Step(2);  // readiness seen
+  const api::RolloutStatus before = a.last.state;
+  json stored = api::EncodeRolloutStatus(before);
+  FieldErrors errors;
+  api::RolloutStatus back = api::DecodeRolloutStatus(stored, "status.rollout", &errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(back, before);
+  a.clock.Advance(seconds(15));  // controller down for 15 s: ready 10 s and wait 5 s both over
+  a.Step(2);
+  a.Step(2);
+  EXPECT_EQ(a.last.state.stage_name, "eu");
+  EXPECT_EQ(a.At2(), "eu-1,eu-2,us-1");
+}
+
+TEST(StageMachine, ANewRevisionMidRolloutStartsOverFromTheStableOne) {
+  Fleet f(Strategy(ThreeStages()));
+  f.Step(2);
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(15));
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
+  f.Step(3);
+  EXPECT_EQ(f.last.state.stable_revision, 1);
+  EXPECT_EQ(f.last.state.stage_name, "canary");
+  EXPECT_EQ(f.Assigned("us-1"), 3);
+  EXPECT_EQ(f.Assigned("eu-1"), 1);  // back to the last good revision until its turn
+}
+
+TEST(StageMachine, MembersNoStageTakesComeLast) {
+  Fleet f(Strategy({{"stages", {{{"name", "canary"}, {"selector", {{"clusters", {"eu-2"}}}}}}}}));
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "eu-2");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, kRemainingStage);
+  EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2,us-1,us-2");
+}
+
+TEST(StageMachine, TimesKeepTheirMilliseconds) {
+  // A rollout that started at .750 s must not see its 1 s gate pass at the next whole second.
+  Fleet f(Strategy({{"stages", {{{"name", "a"}, {"readySeconds", 1}}}}}));
+  f.clock.Advance(std::chrono::milliseconds(750));
+  f.Step(2);
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(std::chrono::milliseconds(999));
+  f.Step(2);
+  EXPECT_NE(f.last.state.phase, "Complete");
+  f.clock.Advance(std::chrono::milliseconds(1));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Complete");
+}
+
+TEST(StrategyValidation, NamesTheBadField) {
+  struct Case {
+    json spec;
+    std::string path;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{{"stages", {{{"name", "a"}, {"selector", {{"zone", "x"}}}}}}},
+       "spec.stages[0].selector.zone",
+       "unknown field"},
+      {{{"stages", {{{"name", "a"}}, {{"name", "a"}}}}}, "spec.stages[1].name", "duplicate stage"},
+      {{{"stages",
+         {{{"name", "a"}, {"selector", {{"clusters", {"c1"}}}}},
+          {{"name", "b"}, {"selector", {{"clusters", {"c1"}}}}}}}},
+       "spec.stages[1].selector.clusters[0]",
+       "already in stages[0]"},
+      {{{"stages", json::array()}}, "spec.stages", "at least one stage"},
+      {{{"stages", {{{"name", "a"}, {"maxConcurrency", 0}}}}},
+       "spec.stages[0].maxConcurrency",
+       ">= 1"},
+      {{{"stages", {{{"name", "a"}}}}, {"onFailure", "pray"}}, "spec.onFailure", "one of"},
+      {{{"stages", {{{"name", "a"}, {"gates", json::object()}}}}},
+       "spec.stages[0].gates",
+       "unknown field"},
+  };
+  for (const Case& c : cases) {
+    FieldErrors errors;
+    api::DecodeRolloutStrategySpec(c.spec, "spec", &errors);
+    ASSERT_FALSE(errors.empty()) << c.spec.dump();
+    EXPECT_EQ(errors[0].path, c.path) << c.spec.dump();
+    EXPECT_NE(errors[0].message.find(c.message), std::string::npos) << errors[0].message;
+  }
+}
+
+TEST(Revisions, EveryTemplateChangeIsANewNumberAndHistoryIsBounded) {
+  FakeClock clock;
+  api::FederatedWorkload w;
+  w.spec.revision_history_limit = 2;
+  api::FederatedWorkloadStatus status;
+  for (int i = 1; i <= 5; ++i) {
+    w.spec.template_ = {{"kind", "Deployment"}, {"image", "web:" + std::to_string(i)}};
+    EXPECT_TRUE(RecordRevision(w, clock.Now(), &status));
+    EXPECT_FALSE(RecordRevision(w, clock.Now(), &status));  // unchanged template
+    if (i == 1) {
+      // Revision 1 runs somewhere: it is kept however old it gets.
+      status.clusters.push_back({.cluster = "eu-1", .revision = 1});
+    }
+  }
+  std::vector<int64_t> kept;
+  for (const auto& r : status.revisions) kept.push_back(r.revision);
+  EXPECT_EQ(kept, (std::vector<int64_t>{1, 5}));
+  // Back to an older template: a new number, like kubectl rollout undo.
+  w.spec.template_ = {{"kind", "Deployment"}, {"image", "web:1"}};
+  EXPECT_TRUE(RecordRevision(w, clock.Now(), &status));
+  EXPECT_EQ(status.revisions.back().revision, 6);
+  EXPECT_EQ(status.revisions.back().template_hash, status.revisions.front().template_hash);
+}
+
+}  // namespace
+}  // namespace meridian::rollout
