@@ -13,15 +13,21 @@ namespace meridian::observability {
 
 namespace {
 
+// What stands between `begin` and a separator, without the space LogFields put before it.
+std::string_view BeforeSeparator(std::string_view payload, size_t begin, size_t separator) {
+  size_t end = separator == std::string_view::npos ? payload.size() : separator;
+  if (separator != std::string_view::npos && end > begin && payload[end - 1] == ' ') --end;
+  return payload.substr(begin, end - begin);
+}
+
 // Splits a payload into its message and fields (LogFields' layout).
 template <typename OnField>
 std::string_view SplitFields(std::string_view payload, const OnField& on_field) {
   const size_t first = payload.find(kLogFieldSeparator);
-  const std::string_view message = payload.substr(0, first);
+  const std::string_view message = BeforeSeparator(payload, 0, first);
   for (size_t at = first; at != std::string_view::npos;) {
     const size_t next = payload.find(kLogFieldSeparator, at + 1);
-    const std::string_view field = payload.substr(
-        at + 1, next == std::string_view::npos ? std::string_view::npos : next - at - 1);
+    const std::string_view field = BeforeSeparator(payload, at + 1, next);
     const size_t eq = field.find('=');
     if (eq != std::string_view::npos) on_field(field.substr(0, eq), field.substr(eq + 1));
     at = next;
