@@ -89,8 +89,9 @@ struct TypeCache {
   ResourceType type;
   std::map<Key, Entry> objects;
   std::deque<Event> window;
-  int64_t floor = 0;  // every event after this revision is in `window`
-  int64_t rv = 0;     // the newest revision this resource's watch delivered (or the list's)
+  size_t window_bytes = 0;  // the encodings' sizes of the events in `window`
+  int64_t floor = 0;        // every event after this revision is in `window`
+  int64_t rv = 0;           // the newest revision this resource's watch delivered (or the list's)
   std::vector<std::shared_ptr<Watcher>> watchers;
   // Writes made through the cacher whose events have not arrived yet: the objects (Get's
   // read-your-writes) and their revisions (what single_writer completeness waits for).
@@ -184,6 +185,9 @@ class CacherImpl : public Cacher {
   }
 
   StatusOr<json> Get(const ObjectKey& key) override {
+    // A GET is a consistent read (Kubernetes: resourceVersion ""): with other writers the
+    // cache cannot prove it has their last write, so the store answers (one key, cheap).
+    if (!options_.single_writer) return inner_->Get(key);
     MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(key.type));
     std::lock_guard lock(core_->mu);
     const Key k{key.ns, key.name};
@@ -488,9 +492,12 @@ class CacherImpl : public Cacher {
         for (const auto& w : watchers) Deliver(*w, ev);
       });
     }
+    tc.window_bytes += ev.object.encoded->size();
     tc.window.push_back(std::move(ev));
-    while (tc.window.size() > options_.window_events) {
+    while (!tc.window.empty() &&
+           (tc.window.size() > options_.window_events || tc.window_bytes > options_.window_bytes)) {
       tc.floor = tc.window.front().rv;
+      tc.window_bytes -= tc.window.front().object.encoded->size();
       tc.window.pop_front();
     }
     core_->progressed.notify_all();

@@ -5,9 +5,11 @@
 //
 // Per resource it keeps every object decoded once and shared read-only (with its compact JSON,
 // so a LIST or a watch event is written without parsing or serializing it again), and a
-// window of the last `window_events` events (each with the object's state before it).
-//   - Get: from memory. Writes made through this cacher are seen by the next Get at once (the
-//     written object is kept until its own watch event arrives): read-your-writes per replica.
+// window of the last events (`window_events`, `window_bytes`), each with the state it replaced.
+//   - Get: from memory when single_writer (below). Writes made through this cacher are seen by
+//     the next Get at once (the written object is kept until its own watch event arrives), and
+//     there are no others. With other writers (etcd replicas) Get is the store's: a GET is a
+//     consistent read and the cache cannot prove it holds another replica's last write.
 //   - List by ListOptions::match: kAny from memory as it is; kMostRecent is a consistent read:
 //     the store's current revision is asked, and the cache answers once it is known complete up
 //     to it (waiting up to `consistent_read_wait`), else the store answers (a cache that cannot
@@ -43,8 +45,11 @@
 namespace meridian::apimachinery {
 
 struct CacherOptions {
-  // Events kept per resource for watches from an older revision, later pages, and kExact.
+  // Events kept per resource for watches from an older revision, later pages, and kExact:
+  // at most this many, and at most this many bytes of their encodings (the decoded objects
+  // take about as much again), so that large objects cannot make the window a memory sink.
   size_t window_events = 10000;
+  size_t window_bytes = 8 << 20;
   // Every write to the store goes through this cacher (see above).
   bool single_writer = false;
   // How long a consistent read waits for the cache before the store answers it.

@@ -276,6 +276,7 @@ TEST(CacherTest, ConsistentReadSeesAnotherClientsWrite) {
       } else {
         ASSERT_TRUE(writer.Create(Key("a", name), Pod("a", name, "web")).ok());
       }
+      ASSERT_TRUE(reader.Get(Key("a", name)).ok()) << name;
       StatusOr<ListResult> seen = reader.List(kPods, {});
       ASSERT_TRUE(seen.ok());
       ASSERT_EQ(seen->items.size(), static_cast<size_t>(i + 1));
@@ -308,6 +309,32 @@ TEST(CacherTest, ReadYourWritesWhileEventsAreHeldBack) {
   EXPECT_EQ(cacher->Get(Key("a", "x")).status().code(), StatusCode::kNotFound);
   release.set_value();
   dispatcher->Drain();
+}
+
+// Replays of a redacted resource (encrypted Secrets) carry data only for the current state.
+TEST(CacherTest, ReplayedSupersededEventsAreRedacted) {
+  const ResourceType secrets{"", "secrets"};
+  CacherOptions options;
+  options.redact_replays = {secrets};
+  options.redact = [](json& o) { o.erase("data"); };
+  Fixture f(options);
+  ASSERT_TRUE(f.cacher->Create({kPods, "a", "c"}, Pod("a", "c", "")).ok());
+  const int64_t from = f.store.CurrentResourceVersion();
+  json s = {{"apiVersion", "v1"},
+            {"kind", "Secret"},
+            {"metadata", {{"namespace", "a"}, {"name", "s"}}},
+            {"data", {{"k", "djE="}}}};
+  ASSERT_TRUE(f.cacher->Create({secrets, "a", "s"}, s).ok());
+  s["data"]["k"] = "djI=";
+  ASSERT_TRUE(f.cacher->Update({secrets, "a", "s"}, s, 0).ok());
+  Events ev;
+  auto w = f.cacher->WatchFrom(secrets, "", {}, from, ev.Callback());
+  ASSERT_TRUE(w.ok());
+  std::vector<WatchEvent> got = ev.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_FALSE(got[0].object->contains("data"));  // the first version, replaced since
+  EXPECT_EQ((*got[1].object)["data"]["k"], "djI=");
+  EXPECT_EQ(got[0].encoded->find("djE="), std::string::npos);
 }
 
 }  // namespace
