@@ -537,44 +537,108 @@ ApiResult<int64_t> ParseQueryResourceVersion(const std::string& value) {
 
 }  // namespace
 
+namespace {
+
+// kube-apiserver's resourceVersion / resourceVersionMatch rules for a list (400 otherwise).
+std::optional<ApiError> ParseListVersion(const ListRequest& req, ListOptions* opts) {
+  ApiResult<int64_t> rv = ParseQueryResourceVersion(req.resource_version);
+  if (!rv.ok()) return rv.error();
+  const std::string& match = req.resource_version_match;
+  if (!match.empty() && match != "NotOlderThan" && match != "Exact") {
+    return ApiError::BadRequest("resourceVersionMatch: Unsupported value: \"" + match +
+                                "\": supported values: \"Exact\", \"NotOlderThan\"");
+  }
+  if (!match.empty() && req.resource_version.empty()) {
+    return ApiError::BadRequest(
+        "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden unless "
+        "resourceVersion is provided");
+  }
+  if (!match.empty() && !req.continue_token.empty()) {
+    return ApiError::BadRequest(
+        "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden when continue is "
+        "provided");
+  }
+  if (match == "Exact" && *rv == 0) {
+    return ApiError::BadRequest(
+        "resourceVersionMatch: Forbidden: resourceVersionMatch \"exact\" is forbidden for "
+        "resourceVersion \"0\"");
+  }
+  opts->resource_version = *rv;
+  if (req.resource_version.empty()) {
+    opts->match = ResourceVersionMatch::kMostRecent;
+  } else if (*rv == 0) {
+    opts->match = ResourceVersionMatch::kAny;
+  } else {
+    opts->match =
+        match == "Exact" ? ResourceVersionMatch::kExact : ResourceVersionMatch::kNotOlderThan;
+  }
+  return std::nullopt;
+}
+
+ApiError ListError(const Status& status) {
+  if (status.code() == StatusCode::kOutOfRange) return ApiError::Gone(status.message());
+  if (status.code() == StatusCode::kInvalidArgument) return ApiError::BadRequest(status.message());
+  return ApiError::FromStatus(status);
+}
+
+json ListMetadata(int64_t rv, const std::string& continue_token, int64_t remaining,
+                  bool field_selected) {
+  json meta = {{"resourceVersion", std::to_string(rv)}};
+  if (!continue_token.empty()) {
+    meta["continue"] = continue_token;
+    if (remaining >= 0 && !field_selected) meta["remainingItemCount"] = remaining;
+  }
+  return meta;
+}
+
+}  // namespace
+
 ApiResult<json> ObjectService::List(const ResourceInfo& r, const std::string& ns,
                                     const ListRequest& req) {
   ApiResult<Selectors> sel = Selectors::Parse(r, req);
   if (!sel.ok()) return sel.error();
-  if (ApiResult<int64_t> rv = ParseQueryResourceVersion(req.resource_version); !rv.ok()) {
-    return rv.error();
-  }
-  if (req.limit < 0) return ApiError::BadRequest("limit must be >= 0");
   ListOptions opts;
+  if (auto e = ParseListVersion(req, &opts)) return *e;
+  if (req.limit < 0) return ApiError::BadRequest("limit must be >= 0");
   opts.ns = r.namespaced ? ns : "";
   opts.selector = sel->labels;
   opts.limit = req.limit;
   opts.continue_token = req.continue_token;
   StatusOr<ListResult> listed = store_.List(r.StorageType(), opts);
-  if (!listed.ok()) {
-    if (listed.status().code() == StatusCode::kOutOfRange) {
-      return ApiError::Gone(listed.status().message());
-    }
-    if (listed.status().code() == StatusCode::kInvalidArgument) {
-      return ApiError::BadRequest(listed.status().message());
-    }
-    return ApiError::FromStatus(listed.status());
-  }
+  if (!listed.ok()) return ListError(listed.status());
   json items = json::array();
   for (json& o : listed->items) {
     if (FieldsMatch(sel->fields, o)) items.push_back(std::move(o));
   }
-  json meta = {{"resourceVersion", std::to_string(listed->resource_version)}};
-  if (!listed->continue_token.empty()) {
-    meta["continue"] = listed->continue_token;
-    if (listed->remaining_item_count >= 0 && sel->fields.empty()) {
-      meta["remainingItemCount"] = listed->remaining_item_count;
-    }
-  }
   return json{{"apiVersion", r.GroupVersion()},
               {"kind", r.ListKind()},
-              {"metadata", std::move(meta)},
+              {"metadata", ListMetadata(listed->resource_version, listed->continue_token,
+                                        listed->remaining_item_count, !sel->fields.empty())},
               {"items", std::move(items)}};
+}
+
+ApiResult<SharedList> ObjectService::ListShared(const ResourceInfo& r, const std::string& ns,
+                                                const ListRequest& req) {
+  ApiResult<Selectors> sel = Selectors::Parse(r, req);
+  if (!sel.ok()) return sel.error();
+  ListOptions opts;
+  if (auto e = ParseListVersion(req, &opts)) return *e;
+  if (req.limit < 0) return ApiError::BadRequest("limit must be >= 0");
+  opts.ns = r.namespaced ? ns : "";
+  opts.selector = sel->labels;
+  opts.limit = req.limit;
+  opts.continue_token = req.continue_token;
+  StatusOr<SharedListResult> listed = store_.ListShared(r.StorageType(), opts);
+  if (!listed.ok()) return ListError(listed.status());
+  SharedList out;
+  out.items.reserve(listed->items.size());
+  for (SharedObject& o : listed->items) {
+    if (sel->fields.empty() || FieldsMatch(sel->fields, *o.object))
+      out.items.push_back(std::move(o));
+  }
+  out.metadata = ListMetadata(listed->resource_version, listed->continue_token,
+                              listed->remaining_item_count, !sel->fields.empty());
+  return out;
 }
 
 ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey& key,
@@ -1064,24 +1128,91 @@ ApiResult<json> ObjectService::DeleteCollection(const ResourceInfo& r, const std
   return out;
 }
 
+namespace {
+
+// Holds a watch's live events back until its initial events (sent from another thread) are
+// out, so that the callback sees them in order and one at a time.
+struct InitialGate {
+  std::mutex mu;  // held while the callback runs; guards everything below
+  bool done = false;
+  bool cancelled = false;
+  std::vector<ObjectEvent> held;  // live events that came before `done`
+  ObjectEventCallback callback;
+};
+
+// The store's watch behind a gate: after Cancel returns, the callback neither runs nor will.
+class GatedWatch : public Watch {
+ public:
+  GatedWatch(std::shared_ptr<InitialGate> gate, std::unique_ptr<Watch> inner)
+      : gate_(std::move(gate)), inner_(std::move(inner)) {}
+  ~GatedWatch() override { Cancel(); }
+  void Cancel() override {
+    {
+      std::lock_guard lock(gate_->mu);
+      gate_->cancelled = true;
+    }
+    if (inner_) inner_->Cancel();
+  }
+
+ private:
+  std::shared_ptr<InitialGate> gate_;
+  std::unique_ptr<Watch> inner_;
+};
+
+}  // namespace
+
+std::shared_ptr<WatchDispatcher> ObjectService::InitialEventsThread() {
+  std::lock_guard lock(mu_);
+  if (!initial_events_) initial_events_ = std::make_shared<WatchDispatcher>();
+  return initial_events_;
+}
+
 ApiResult<std::unique_ptr<Watch>> ObjectService::StartWatch(const ResourceInfo& r, const std::string& ns,
                                                       const ListRequest& request,
                                                       ObjectEventCallback callback,
                                                       int64_t* start_resource_version) {
   ApiResult<Selectors> sel = Selectors::Parse(r, request);
   if (!sel.ok()) return sel.error();
+  if (!request.resource_version_match.empty()) {
+    return ApiError::BadRequest(
+        "resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch");
+  }
   const std::string watch_ns = r.namespaced ? ns : "";
   int64_t from = 0;
+  std::shared_ptr<InitialGate> gate;
   if (request.resource_version.empty() || request.resource_version == "0") {
     ListRequest list_req = request;
     list_req.limit = 0;
     list_req.continue_token.clear();
-    ApiResult<json> listed = List(r, watch_ns, list_req);
+    // Items shared with the store (the watch cache's): no copy, no parse per watch.
+    ApiResult<SharedList> listed = ListShared(r, watch_ns, list_req);
     if (!listed.ok()) return listed.error();
-    from = std::stoll((*listed)["metadata"]["resourceVersion"].get<std::string>());
-    for (const json& item : (*listed)["items"]) {
-      StatusOr<int64_t> rv = ResourceVersionOf(item);
-      callback(ObjectEvent{"ADDED", std::make_shared<const json>(item), rv.ok() ? *rv : 0});
+    from = std::stoll(listed->metadata["resourceVersion"].get<std::string>());
+    auto initial = std::make_shared<std::vector<ObjectEvent>>();
+    initial->reserve(listed->items.size());
+    for (SharedObject& item : listed->items) {
+      StatusOr<int64_t> rv = ResourceVersionOf(*item.object);
+      initial->push_back(ObjectEvent{"ADDED", std::move(item.object), rv.ok() ? *rv : 0,
+                                     std::move(item.encoded), true});
+    }
+    if (!request.async_initial_events) {
+      for (const ObjectEvent& e : *initial) callback(e);
+    } else {
+      gate = std::make_shared<InitialGate>();
+      gate->callback = std::move(callback);
+      InitialEventsThread()->Post([gate, initial] {
+        for (const ObjectEvent& e : *initial) {
+          std::lock_guard lock(gate->mu);
+          if (gate->cancelled) return;
+          gate->callback(e);
+        }
+        std::lock_guard lock(gate->mu);
+        if (!gate->cancelled) {
+          for (const ObjectEvent& e : gate->held) gate->callback(e);
+        }
+        gate->held.clear();
+        gate->done = true;
+      });
     }
   } else {
     ApiResult<int64_t> rv = ParseQueryResourceVersion(request.resource_version);
@@ -1090,16 +1221,36 @@ ApiResult<std::unique_ptr<Watch>> ObjectService::StartWatch(const ResourceInfo& 
   }
   if (start_resource_version != nullptr) *start_resource_version = from;
   auto fields = std::make_shared<std::vector<FieldRequirement>>(sel->fields);
-  StatusOr<std::unique_ptr<Watch>> w = store_.WatchFrom(
-      r.StorageType(), watch_ns, sel->labels, from,
-      [fields, callback = std::move(callback)](const WatchEvent& e) {
-        if (!e.object || !FieldsMatch(*fields, *e.object)) return;
-        callback(ObjectEvent{WatchEventTypeName(e.type), e.object, e.resource_version});
-      });
+  WatchCallback live;
+  if (gate) {
+    live = [fields, gate](const WatchEvent& e) {
+      if (!e.object || !FieldsMatch(*fields, *e.object)) return;
+      ObjectEvent oe{WatchEventTypeName(e.type), e.object, e.resource_version, e.encoded};
+      std::lock_guard lock(gate->mu);
+      if (gate->cancelled) return;
+      if (!gate->done) {
+        gate->held.push_back(std::move(oe));
+        return;
+      }
+      gate->callback(oe);
+    };
+  } else {
+    live = [fields, callback = std::move(callback)](const WatchEvent& e) {
+      if (!e.object || !FieldsMatch(*fields, *e.object)) return;
+      callback(ObjectEvent{WatchEventTypeName(e.type), e.object, e.resource_version, e.encoded});
+    };
+  }
+  StatusOr<std::unique_ptr<Watch>> w =
+      store_.WatchFrom(r.StorageType(), watch_ns, sel->labels, from, std::move(live));
   if (!w.ok()) {
+    if (gate) {
+      std::lock_guard lock(gate->mu);
+      gate->cancelled = true;
+    }
     if (w.status().code() == StatusCode::kOutOfRange) return ApiError::Gone(w.status().message());
     return ApiError::FromStatus(w.status());
   }
+  if (gate) return std::unique_ptr<Watch>(std::make_unique<GatedWatch>(gate, std::move(w).value()));
   return std::move(w).value();
 }
 

@@ -38,19 +38,19 @@
 #pragma once
 
 #include <functional>
-#include <memory>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "apimachinery/api_error.h"
 #include "apimachinery/patch.h"
 #include "apimachinery/resource_registry.h"
 #include "apimachinery/store.h"
+#include "apimachinery/watch_dispatcher.h"
 #include "common/clock.h"
 #include "common/field_error.h"
 
@@ -98,9 +98,22 @@ struct ListRequest {
   int64_t limit = 0;
   std::string continue_token;
   // Watch: "" or "0" sends the current objects as ADDED first; "N" streams changes after N.
-  // List: ignored (lists are always current).
+  // List: "" the newest state (a consistent read), "0" any (the watch cache's), "N" not older
+  // than N (or exactly N with resource_version_match "Exact"); what the Store honours of it
+  // (ListOptions::match).
   std::string resource_version;
+  std::string resource_version_match;  // "", "NotOlderThan" or "Exact" (lists only)
   bool allow_bookmarks = false;  // informational; bookmarks are sent by the REST shell
+  // Watch: send the initial ADDED events from a thread of the service's instead of the
+  // caller's (before any later event), so that a caller serving many clients (the REST
+  // shell's HTTP threads) is not held by the listing.
+  bool async_initial_events = false;
+};
+
+// A list whose items are shared with the store (ObjectService::ListShared).
+struct SharedList {
+  nlohmann::json metadata;  // {resourceVersion, continue?, remainingItemCount?}
+  std::vector<SharedObject> items;
 };
 
 struct DeleteOptions {
@@ -115,6 +128,9 @@ struct ObjectEvent {
   std::string type;
   std::shared_ptr<const nlohmann::json> object;
   int64_t resource_version = 0;
+  // The object's compact JSON when the store keeps it (WatchEvent::encoded), else null.
+  std::shared_ptr<const std::string> encoded = nullptr;
+  bool initial = false;  // one of a watch's initial ADDED events (not shared with others)
 };
 using ObjectEventCallback = std::function<void(const ObjectEvent&)>;
 
@@ -165,6 +181,11 @@ class ObjectService {
   // selector, 410 for an expired continue token.
   ApiResult<nlohmann::json> List(const ResourceInfo& resource, const std::string& ns,
                                  const ListRequest& request);
+  // The same list with its items shared with the store (not copied), for callers that only
+  // read or encode them. Errors as List; also 504 for a resourceVersion the store has not
+  // reached in time and 410 for an Exact one it no longer has.
+  ApiResult<SharedList> ListShared(const ResourceInfo& resource, const std::string& ns,
+                                   const ListRequest& request);
 
   // Replaces an object (subresource "" or "status"). See the class comment for semantics.
   // 404 if absent, 409 Conflict on a stale resourceVersion.
@@ -208,9 +229,9 @@ class ObjectService {
 
   // Streams events for `resource` in `ns` ("" = all) matching the selectors. With
   // request.resource_version "" or "0", the current objects are delivered first as ADDED
-  // (synchronously, before this returns). 410 Expired when the resourceVersion is too old;
-  // 400 for a malformed selector or resourceVersion. Destroy the Watch to stop.
-  // `start_resource_version`, when given, receives the revision the stream starts after
+  // (synchronously, before this returns, unless request.async_initial_events). 410 Expired when the
+  // resourceVersion is too old; 400 for a malformed selector or resourceVersion. Destroy the Watch
+  // to stop. `start_resource_version`, when given, receives the revision the stream starts after
   // (for bookmarks).
   ApiResult<std::unique_ptr<Watch>> StartWatch(const ResourceInfo& resource, const std::string& ns,
                                                const ListRequest& request,
@@ -243,7 +264,11 @@ class ObjectService {
   std::vector<ValidatingAdmission> validating_;
   bool defer_namespace_deletion_ = false;
 
-  std::mutex mu_;  // guards generic_types_ and rng_state_
+  // Where async initial watch events are sent from; created on first use.
+  std::shared_ptr<WatchDispatcher> InitialEventsThread();
+
+  std::mutex mu_;  // guards generic_types_, rng_state_, initial_events_
+  std::shared_ptr<WatchDispatcher> initial_events_;
   std::map<ResourceType, ResourceInfo> generic_types_;  // generic (fallback) resources written
   uint64_t rng_state_;
 };

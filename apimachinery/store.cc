@@ -13,6 +13,21 @@ const char* WatchEventTypeName(WatchEventType t) {
   return "MODIFIED";
 }
 
+StatusOr<SharedListResult> Store::ListShared(const ResourceType& type, const ListOptions& options) {
+  StatusOr<ListResult> listed = List(type, options);
+  if (!listed.ok()) return listed.status();
+  SharedListResult out;
+  out.items.reserve(listed->items.size());
+  for (nlohmann::json& item : listed->items) {
+    out.items.push_back(
+        SharedObject{std::make_shared<const nlohmann::json>(std::move(item)), nullptr});
+  }
+  out.resource_version = listed->resource_version;
+  out.continue_token = std::move(listed->continue_token);
+  out.remaining_item_count = listed->remaining_item_count;
+  return out;
+}
+
 StatusOr<int64_t> ResourceVersionOf(const nlohmann::json& object) {
   auto meta = object.find("metadata");
   if (meta == object.end() || !meta->is_object()) return int64_t{0};

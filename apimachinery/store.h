@@ -54,11 +54,23 @@ struct ObjectKey {
   friend bool operator==(const ObjectKey&, const ObjectKey&) = default;
 };
 
+// Which state a list may reflect (kube's resourceVersion and resourceVersionMatch).
+enum class ResourceVersionMatch {
+  kMostRecent,    // resourceVersion "": the newest state (a consistent read)
+  kAny,           // resourceVersion "0": any state, however old (the watch cache's)
+  kNotOlderThan,  // resourceVersion N: a state at N or newer
+  kExact,         // resourceVersion N, resourceVersionMatch=Exact: the state at exactly N
+};
+
 struct ListOptions {
   std::string ns;           // empty: all namespaces (or the cluster scope)
   LabelSelector selector;   // empty: everything
   int64_t limit = 0;        // 0: no limit; else at most this many items per page
   std::string continue_token;  // from a previous page's ListResult::continue_token
+  // Backends always read the newest state, which satisfies every match but kExact (they
+  // ignore these); the watch cache (cacher.h) honours all four from memory.
+  ResourceVersionMatch match = ResourceVersionMatch::kMostRecent;
+  int64_t resource_version = 0;  // N for kNotOlderThan / kExact
 };
 
 struct ListResult {
@@ -66,6 +78,22 @@ struct ListResult {
   int64_t resource_version = 0;       // the store revision the list reflects
   std::string continue_token;         // empty when this is the last page
   int64_t remaining_item_count = -1;  // items after this page if known, else -1
+};
+
+// An object shared read-only (decoded once, by the watch cache), with its compact JSON
+// encoding when the store keeps one (null: encode `object` yourself). The encoding is
+// `object.dump(-1, ' ', false, replace)`, the bytes a REST response would hold.
+struct SharedObject {
+  std::shared_ptr<const nlohmann::json> object;
+  std::shared_ptr<const std::string> encoded;
+};
+
+// ListResult with shared items (Store::ListShared).
+struct SharedListResult {
+  std::vector<SharedObject> items;
+  int64_t resource_version = 0;
+  std::string continue_token;
+  int64_t remaining_item_count = -1;
 };
 
 enum class WatchEventType { kAdded, kModified, kDeleted };
@@ -78,6 +106,8 @@ struct WatchEvent {
   // deletion's revision (as Kubernetes does). Shared so fan-out to many watchers copies nothing.
   std::shared_ptr<const nlohmann::json> object;
   int64_t resource_version = 0;
+  // The object's compact JSON (as SharedObject::encoded) when the store keeps it; else null.
+  std::shared_ptr<const std::string> encoded = nullptr;
 };
 
 using WatchCallback = std::function<void(const WatchEvent&)>;
@@ -124,6 +154,11 @@ class Store {
                                                      const LabelSelector& selector,
                                                      int64_t from_resource_version,
                                                      WatchCallback callback) = 0;
+
+  // List, with items shared instead of copied. Stores that keep decoded objects (the watch
+  // cache) answer without copying or parsing; the default calls List and wraps its items.
+  virtual StatusOr<SharedListResult> ListShared(const ResourceType& type,
+                                                const ListOptions& options);
 
   // The store's current revision (the revision of the newest write).
   virtual int64_t CurrentResourceVersion() = 0;

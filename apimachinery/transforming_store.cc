@@ -43,8 +43,9 @@ json Shell(const ObjectKey& key, const json& object) {
   return shell;
 }
 
-// A Secret without what it protects (see the header: deleted and superseded events).
-void Redact(json& object) {
+}  // namespace
+
+void RedactEncryptedObject(json& object) {
   object.erase("data");
   object.erase("stringData");
   if (object.contains("metadata") && object["metadata"].is_object()) {
@@ -54,6 +55,10 @@ void Redact(json& object) {
     }
   }
 }
+
+namespace {
+
+void Redact(json& object) { RedactEncryptedObject(object); }
 
 // The decoded objects of the last few events, shared by the watches of one store: the inner
 // store hands every watch the same stored object for one event, so it is decrypted, parsed

@@ -38,6 +38,11 @@ namespace meridian::apimachinery {
 // The reserved top-level field of an envelope.
 inline constexpr const char* kEncryptedEnvelopeField = "k8s:enc";
 
+// A Secret without what it protects: `data`, `stringData` and kubectl's last-applied
+// annotation removed (what deleted and superseded watch events carry). The watch cache
+// (cacher.h) applies it to the events it replays, as this store does.
+void RedactEncryptedObject(nlohmann::json& object);
+
 // Wraps `inner`; objects of the resources in `chains` go through their chain, all others pass
 // through unchanged.
 std::unique_ptr<Store> NewTransformingStore(std::unique_ptr<Store> inner,

@@ -158,6 +158,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-watches-per-user", options.max_watches_per_user,
                  "Open watches one user may have before 429 (0: no cap)")
       ->capture_default_str();
+  app.add_option("--watch-cache", options.watch_cache,
+                 "Serve GET, LIST and watch from an in-memory watch cache (false: from the store)")
+      ->capture_default_str();
   double compaction_seconds = 300;
   app.add_option("--storage-compaction-interval", compaction_seconds,
                  "Seconds between compactions of the store's revision history (kube-apiserver's "

@@ -11,6 +11,7 @@
 #include "api/types.h"
 #include "api/workload_summary.h"
 #include "apimachinery/core_admission.h"
+#include "apimachinery/cacher.h"
 #include "apimachinery/etcd_store.h"
 #include "apimachinery/event_recorder.h"
 #include "apimachinery/leader_election.h"
@@ -240,6 +241,21 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
                                                       : options.encryption_provider_config) +
           ": stored " + type.ToString() + " cannot be read: " + all.status().message());
     }
+  }
+
+  // The watch cache: reads from memory, the store read once per kind and watched (cacher.h).
+  // This process is SQLite's only writer, and the cacher its only user from here on; etcd
+  // has other replicas writing.
+  if (options.watch_cache) {
+    apimachinery::CacherOptions cache_options;
+    cache_options.single_writer = options.storage.rfind("etcd:", 0) != 0;
+    cache_options.redact_replays.insert(encrypted.begin(), encrypted.end());
+    cache_options.redact = apimachinery::RedactEncryptedObject;
+    auto cacher = apimachinery::NewCacher(std::move(server->store_), cache_options);
+    std::vector<apimachinery::ResourceType> kinds;
+    for (const ResourceInfo& r : server->registry_.All()) kinds.push_back(r.StorageType());
+    MERIDIAN_RETURN_IF_ERROR(cacher->Prime(kinds));
+    server->store_ = std::move(cacher);
   }
 
   server->objects_ =

@@ -73,6 +73,9 @@ struct ServerOptions {
   // Watch budgets (RestOptions): open watches in total and per user; 0 = no cap.
   int max_watches = 1000;
   int max_watches_per_user = 100;
+  // The watch cache (apimachinery/cacher.h) in front of the store: GET, LIST and watch served
+  // from memory. Off: every read goes to the store (kept for same-run comparisons).
+  bool watch_cache = true;
   // Compaction of the store's revision history (storage_compactor.h); 0 turns it off.
   std::chrono::milliseconds storage_compaction_interval{std::chrono::minutes(5)};
 };

@@ -156,6 +156,18 @@ std::string EventLine(const std::string& type, const json& object) {
   return line;
 }
 
+// The same from the object's compact JSON as the store keeps it (watch cache).
+std::string EncodedEventLine(const std::string& type, const std::string& encoded) {
+  std::string line;
+  line.reserve(encoded.size() + type.size() + 24);
+  line += "{\"object\":";
+  line += encoded;
+  line += ",\"type\":";
+  line += json(type).dump();
+  line += "}\n";
+  return line;
+}
+
 }  // namespace
 
 // The rendered lines of the last few events, shared by the watches of one handler: a store
@@ -166,7 +178,8 @@ std::string EventLine(const std::string& type, const json& object) {
 class RestHandler::EventLines {
  public:
   std::shared_ptr<const std::string> Get(const std::string& type,
-                                         const std::shared_ptr<const json>& object, bool partial) {
+                                         const std::shared_ptr<const json>& object, bool partial,
+                                         const std::shared_ptr<const std::string>& encoded) {
     {
       std::lock_guard lock(mu_);
       for (const Entry& e : entries_) {
@@ -175,7 +188,8 @@ class RestHandler::EventLines {
     }
     // Serialized outside the lock: a miss costs no other watch a wait.
     auto line = std::make_shared<const std::string>(
-        EventLine(type, partial ? PartialObject(*object) : *object));
+        encoded && !partial ? EncodedEventLine(type, *encoded)
+                            : EventLine(type, partial ? PartialObject(*object) : *object));
     std::lock_guard lock(mu_);
     entries_[next_] = Entry{object, type, partial, line};
     next_ = (next_ + 1) % entries_.size();
@@ -217,7 +231,7 @@ class RestHandler::WatchSession {
   // `shared`: the object is the store's, the same for every watch of this event (not one
   // made for this watch alone, e.g. its initial listing), so its line is worth sharing.
   void Emit(const std::string& type, const std::shared_ptr<const json>& object, int64_t rv,
-            bool shared) {
+            bool shared, const std::shared_ptr<const std::string>& encoded = nullptr) {
     std::shared_ptr<const std::string> line;
     if (render_ == Render::kTable) {
       json payload;
@@ -229,7 +243,10 @@ class RestHandler::WatchSession {
       }
       line = std::make_shared<const std::string>(EventLine(type, payload));
     } else if (shared && lines_) {
-      line = lines_->Get(type, object, render_ == Render::kPartial);
+      line = lines_->Get(type, object, render_ == Render::kPartial, encoded);
+    } else if (encoded && render_ == Render::kObject) {
+      // The store's encoding (the watch cache's): no serialization per watch.
+      line = std::make_shared<const std::string>(EncodedEventLine(type, *encoded));
     } else {
       line = std::make_shared<const std::string>(
           EventLine(type, render_ == Render::kPartial ? PartialObject(*object) : *object));
@@ -692,6 +709,7 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
   list.field_selector = request.Query("fieldSelector");
   list.continue_token = request.Query("continue");
   list.resource_version = request.Query("resourceVersion");
+  list.resource_version_match = request.Query("resourceVersionMatch");
   list.allow_bookmarks = request.Query("allowWatchBookmarks") == "true";
   if (!request.Query("limit").empty() && !ParseInt(request.Query("limit"), &list.limit)) {
     return RestResponse::Error(ApiError::BadRequest("limit: invalid value \"" + request.Query("limit") + "\""));
@@ -749,6 +767,35 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
 
   if (name.empty()) {
     if (m == "GET" && watch) return ServeWatch(request, r, ns, list);
+    if (m == "GET" && render == Render::kObject) {
+      // Items shared with the store and, from the watch cache, already encoded: the body is
+      // concatenated, not built as a JSON tree and serialized (key order as nlohmann's).
+      ApiResult<SharedList> listed = service_.ListShared(r, ns, list);
+      if (!listed.ok()) return RestResponse::Error(listed.error());
+      RestResponse resp;
+      std::string& body = resp.body;
+      size_t size = 128;
+      for (const SharedObject& o : listed->items) size += (o.encoded ? o.encoded->size() : 512) + 1;
+      body.reserve(size);
+      body += "{\"apiVersion\":";
+      body += json(r.GroupVersion()).dump();
+      body += ",\"items\":[";
+      for (size_t i = 0; i < listed->items.size(); ++i) {
+        if (i > 0) body += ',';
+        const SharedObject& o = listed->items[i];
+        if (o.encoded) {
+          body += *o.encoded;
+        } else {
+          body += o.object->dump(-1, ' ', false, json::error_handler_t::replace);
+        }
+      }
+      body += "],\"kind\":";
+      body += json(r.ListKind()).dump();
+      body += ",\"metadata\":";
+      body += listed->metadata.dump(-1, ' ', false, json::error_handler_t::replace);
+      body += '}';
+      return resp;
+    }
     if (m == "GET") {
       ApiResult<json> listed = service_.List(r, ns, list);
       if (!listed.ok()) return RestResponse::Error(listed.error());
@@ -902,17 +949,17 @@ RestResponse RestHandler::ServeWatch(const RestRequest& request, const ResourceI
       bookmarks, options_.watch_heartbeat_interval, user, sessions_->lines);
   std::weak_ptr<WatchSession> weak = session;
   int64_t start_rv = 0;
-  // The initial listing's events are this watch's own objects; what the store delivers once
-  // StartWatch returned is shared with the other watches (earlier live events are merely not
-  // shared).
-  auto live = std::make_shared<std::atomic<bool>>(false);
+  // The initial listing is sent from the service's thread, not this HTTP thread: a storm of
+  // new watches must not hold the threads GETs need (issue 22). Its events are this watch's
+  // own; live events are shared with the other watches.
+  list.async_initial_events = true;
   ApiResult<std::unique_ptr<apimachinery::Watch>> w = service_.StartWatch(
       r, ns, list,
-      [weak, live](const ObjectEvent& e) {
-        if (auto s = weak.lock()) s->Emit(e.type, e.object, e.resource_version, live->load());
+      [weak](const ObjectEvent& e) {
+        if (auto s = weak.lock())
+          s->Emit(e.type, e.object, e.resource_version, !e.initial, e.encoded);
       },
       &start_rv);
-  live->store(true);
   if (!w.ok()) return RestResponse::Error(w.error());
   session->SetStartRv(start_rv);
   session->SetWatch(std::move(w).value());

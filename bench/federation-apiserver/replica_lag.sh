@@ -7,7 +7,9 @@
 #   bench/federation-apiserver/replica_lag.sh [N=100]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-./scripts/build.sh federation-apiserver >/dev/null
+# BIN: where a federation-apiserver is already built (default: build it in build/bin).
+bin=${BIN:-build/bin}
+[ -z "${BIN:-}" ] && ./scripts/build.sh federation-apiserver >/dev/null
 n=${1:-100}
 dir=$(mktemp -d)
 pids=()
@@ -23,7 +25,7 @@ start_etcd_cluster "$dir"
 storage=$etcd_storage
 urls=()
 for r in a b; do
-  build/bin/federation-apiserver --listen 127.0.0.1:0 --storage "$storage" --controllers none \
+  "$bin"/federation-apiserver --listen 127.0.0.1:0 --storage "$storage" --controllers none \
     --log-level warn > "$dir/api-$r.out" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do grep -q "listening on" "$dir/api-$r.out" 2>/dev/null && break; sleep 0.1; done

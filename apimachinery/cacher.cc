@@ -1,0 +1,519 @@
+#include "apimachinery/cacher.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+
+#include "apimachinery/watch_dispatcher.h"
+#include "common/base64.h"
+
+namespace meridian::apimachinery {
+namespace {
+
+using json = nlohmann::json;
+using Key = std::pair<std::string, std::string>;  // (namespace, name)
+
+// One object as the cache keeps it: decoded, encoded and its labels, all shared read-only.
+struct Entry {
+  std::shared_ptr<const json> object;  // null: absent (a deletion in a snapshot)
+  std::shared_ptr<const std::string> encoded;
+  std::shared_ptr<const Labels> labels;
+  int64_t rv = 0;
+};
+
+int64_t RvOf(const json& object) {
+  StatusOr<int64_t> rv = ResourceVersionOf(object);
+  return rv.ok() ? *rv : 0;
+}
+
+Entry MakeEntry(std::shared_ptr<const json> object, int64_t rv) {
+  Entry e;
+  e.encoded = std::make_shared<const std::string>(
+      object->dump(-1, ' ', false, json::error_handler_t::replace));
+  e.labels = std::make_shared<const Labels>(LabelsOf(*object));
+  e.object = std::move(object);
+  e.rv = rv;
+  return e;
+}
+
+struct Event {
+  WatchEventType type;
+  Key key;
+  Entry object;  // after the write (for deletions: the last state at the deletion's revision)
+  Entry prev;    // before it (object null for creations)
+  int64_t rv = 0;
+};
+
+struct Watcher {
+  ResourceType type;
+  std::string ns;
+  LabelSelector selector;
+  int64_t from = 0;
+  WatchCallback callback;
+  std::mutex mu;  // held while the callback runs; guards cancelled
+  bool cancelled = false;
+};
+
+bool Selected(const LabelSelector& selector, const Entry& e) {
+  if (selector.Empty()) return true;
+  return e.object != nullptr && selector.Matches(*e.labels);
+}
+
+// Delivers one event to one watcher, with Kubernetes' label-selector transitions (an object
+// that stops matching is DELETED for that watcher, one that starts matching ADDED), as the
+// memory store does.
+void Deliver(Watcher& w, const Event& e) {
+  std::lock_guard lock(w.mu);
+  if (w.cancelled || e.rv <= w.from) return;
+  if (!w.ns.empty() && e.key.first != w.ns) return;
+  WatchEvent ev{e.type, ObjectKey{w.type, e.key.first, e.key.second}, e.object.object, e.rv,
+                e.object.encoded};
+  const bool now = Selected(w.selector, e.object);
+  if (e.type == WatchEventType::kModified && !w.selector.Empty()) {
+    const bool before = Selected(w.selector, e.prev);
+    if (!before && !now) return;
+    if (before && !now) ev.type = WatchEventType::kDeleted;
+    if (!before && now) ev.type = WatchEventType::kAdded;
+  } else if (!now) {
+    return;
+  }
+  w.callback(ev);
+}
+
+struct TypeCache {
+  ResourceType type;
+  std::map<Key, Entry> objects;
+  std::deque<Event> window;
+  size_t window_bytes = 0;  // the encodings' sizes of the events in `window`
+  int64_t floor = 0;        // every event after this revision is in `window`
+  int64_t rv = 0;           // the newest revision this resource's watch delivered (or the list's)
+  std::vector<std::shared_ptr<Watcher>> watchers;
+  // Writes made through the cacher whose events have not arrived yet: the objects (Get's
+  // read-your-writes) and their revisions (what single_writer completeness waits for).
+  std::map<Key, Entry> recent_writes;
+  std::multiset<int64_t> pending;
+  std::unique_ptr<Watch> store_watch;
+};
+
+// The cacher's continue token: base64url of {"cache":1,"rv":R,"ns":..,"name":..}.
+std::string EncodeToken(int64_t rv, const Key& after) {
+  json t = {{"cache", 1}, {"rv", rv}, {"ns", after.first}, {"name", after.second}};
+  return Base64UrlEncode(t.dump());
+}
+
+// False when `token` is not one of the cacher's (then it is the store's).
+bool DecodeToken(const std::string& token, int64_t* rv, Key* after) {
+  std::string raw;
+  if (!Base64UrlDecode(token, &raw)) return false;
+  json t = json::parse(raw, nullptr, /*allow_exceptions=*/false);
+  if (!t.is_object() || !t.contains("cache") || !t.contains("rv") || !t["rv"].is_number_integer() ||
+      !t.contains("ns") || !t["ns"].is_string() || !t.contains("name") || !t["name"].is_string()) {
+    return false;
+  }
+  *rv = t["rv"].get<int64_t>();
+  *after = {t["ns"].get<std::string>(), t["name"].get<std::string>()};
+  return true;
+}
+
+// State shared with the watches handed out (which may outlive a call, not the cacher).
+struct Core {
+  std::mutex mu;  // guards everything below
+  std::condition_variable progressed;
+  std::map<ResourceType, std::unique_ptr<TypeCache>> types;
+  int64_t fall_through = 0;
+};
+
+class CacherWatch : public Watch {
+ public:
+  CacherWatch(std::shared_ptr<Core> core, std::shared_ptr<Watcher> w)
+      : core_(std::move(core)), w_(std::move(w)) {}
+  ~CacherWatch() override { Cancel(); }
+  void Cancel() override {
+    {
+      std::lock_guard lock(w_->mu);  // waits for a delivery in progress
+      if (w_->cancelled) return;
+      w_->cancelled = true;
+    }
+    std::lock_guard lock(core_->mu);
+    auto t = core_->types.find(w_->type);
+    if (t != core_->types.end()) std::erase(t->second->watchers, w_);
+  }
+
+ private:
+  std::shared_ptr<Core> core_;
+  std::shared_ptr<Watcher> w_;
+};
+
+class CacherImpl : public Cacher {
+ public:
+  CacherImpl(std::unique_ptr<Store> inner, CacherOptions options)
+      : inner_(std::move(inner)), options_(options) {}
+
+  ~CacherImpl() override {
+    // No more events from the store, then every delivery already queued runs.
+    std::vector<std::unique_ptr<Watch>> watches;
+    {
+      std::lock_guard lock(core_->mu);
+      for (auto& [type, tc] : core_->types) watches.push_back(std::move(tc->store_watch));
+    }
+    watches.clear();
+    delivery_->Drain();
+  }
+
+  Status Prime(const std::vector<ResourceType>& types) override {
+    for (const ResourceType& t : types) {
+      StatusOr<TypeCache*> tc = Ensure(t);
+      if (!tc.ok()) return tc.status();
+    }
+    return Status::Ok();
+  }
+
+  int64_t CachedRevision(const ResourceType& type) override {
+    std::lock_guard lock(core_->mu);
+    auto t = core_->types.find(type);
+    return t == core_->types.end() ? 0 : CompleteLocked(*t->second);
+  }
+
+  int64_t FallThroughReads() override {
+    std::lock_guard lock(core_->mu);
+    return core_->fall_through;
+  }
+
+  StatusOr<json> Get(const ObjectKey& key) override {
+    // A GET is a consistent read (Kubernetes: resourceVersion ""): with other writers the
+    // cache cannot prove it has their last write, so the store answers (one key, cheap).
+    if (!options_.single_writer) return inner_->Get(key);
+    MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(key.type));
+    std::lock_guard lock(core_->mu);
+    const Key k{key.ns, key.name};
+    const Entry* found = nullptr;
+    auto it = tc->objects.find(k);
+    if (it != tc->objects.end()) found = &it->second;
+    auto w = tc->recent_writes.find(k);
+    if (w != tc->recent_writes.end() && (found == nullptr || w->second.rv > found->rv)) {
+      found = &w->second;
+    }
+    if (found == nullptr || found->object == nullptr) {
+      return NotFoundError(key.ToString() + " not found");
+    }
+    return *found->object;
+  }
+
+  StatusOr<ListResult> List(const ResourceType& type, const ListOptions& options) override {
+    MERIDIAN_ASSIGN_OR_RETURN(SharedListResult shared, ListShared(type, options));
+    ListResult out;
+    out.items.reserve(shared.items.size());
+    for (const SharedObject& o : shared.items) out.items.push_back(*o.object);
+    out.resource_version = shared.resource_version;
+    out.continue_token = std::move(shared.continue_token);
+    out.remaining_item_count = shared.remaining_item_count;
+    return out;
+  }
+
+  StatusOr<SharedListResult> ListShared(const ResourceType& type,
+                                        const ListOptions& options) override {
+    if (options.limit < 0) return InvalidArgumentError("limit must be >= 0");
+    MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(type));
+    int64_t snapshot = 0;  // 0: the cache as it is
+    Key after;
+    bool has_after = false;
+    if (!options.continue_token.empty()) {
+      if (!DecodeToken(options.continue_token, &snapshot, &after))
+        return FallThrough(type, options);
+      has_after = true;
+    } else if (options.match == ResourceVersionMatch::kExact) {
+      snapshot = options.resource_version;
+    }
+    std::unique_lock lock(core_->mu);
+    switch (has_after ? ResourceVersionMatch::kExact : options.match) {
+      case ResourceVersionMatch::kAny:
+        break;
+      case ResourceVersionMatch::kMostRecent: {
+        lock.unlock();
+        const int64_t current = inner_->CurrentResourceVersion();
+        lock.lock();
+        // Only a single writer's own writes can prove the cache current without this
+        // resource's own events (see cacher.h); otherwise waiting would only add latency.
+        const auto wait =
+            options_.single_writer ? options_.consistent_read_wait : std::chrono::milliseconds(0);
+        if (!WaitLocked(lock, *tc, current, wait)) {
+          lock.unlock();
+          return FallThrough(type, options);
+        }
+        break;
+      }
+      case ResourceVersionMatch::kNotOlderThan:
+      case ResourceVersionMatch::kExact: {
+        const int64_t want = has_after ? snapshot : options.resource_version;
+        if (!has_after && options.match == ResourceVersionMatch::kNotOlderThan &&
+            !options_.single_writer && CompleteLocked(*tc) < want) {
+          // Without ordered progress the cache may never prove `want`; the store can.
+          lock.unlock();
+          if (inner_->CurrentResourceVersion() >= want) return FallThrough(type, options);
+          lock.lock();
+        }
+        if (!WaitLocked(lock, *tc, want, options_.too_new_wait)) {
+          const int64_t complete = CompleteLocked(*tc);
+          lock.unlock();
+          // The store's newest state is not older than `want` once it has reached it.
+          if (!has_after && options.match == ResourceVersionMatch::kNotOlderThan &&
+              inner_->CurrentResourceVersion() >= want) {
+            return FallThrough(type, options);
+          }
+          return DeadlineExceededError("Too large resource version: " + std::to_string(want) +
+                                       ", current: " + std::to_string(complete));
+        }
+        break;
+      }
+    }
+    const int64_t complete = CompleteLocked(*tc);
+    if (snapshot != 0 && snapshot < tc->floor) {
+      if (has_after) {
+        return OutOfRangeError(
+            "The provided continue parameter is too old to display a consistent list result. "
+            "You can start a new list without the continue parameter.");
+      }
+      return OutOfRangeError("too old resource version: " + std::to_string(snapshot) + " (" +
+                             std::to_string(tc->floor + 1) + ")");
+    }
+    // The objects as of `snapshot`: the current map, or a copy rolled back through the window.
+    const std::map<Key, Entry>* view = &tc->objects;
+    std::map<Key, Entry> rolled;
+    if (snapshot != 0 && snapshot < tc->rv) {
+      rolled = tc->objects;
+      for (auto e = tc->window.rbegin(); e != tc->window.rend() && e->rv > snapshot; ++e) {
+        if (e->prev.object) {
+          rolled[e->key] = e->prev;
+        } else {
+          rolled.erase(e->key);
+        }
+      }
+      view = &rolled;
+    }
+    SharedListResult out;
+    out.resource_version = snapshot != 0 ? snapshot : complete;
+    auto it = has_after ? view->upper_bound(after) : view->lower_bound(Key{options.ns, ""});
+    int64_t remaining = 0;
+    Key last;
+    for (; it != view->end(); ++it) {
+      if (!options.ns.empty() && it->first.first != options.ns) break;
+      if (!Selected(options.selector, it->second)) continue;
+      if (options.limit > 0 && static_cast<int64_t>(out.items.size()) >= options.limit) {
+        ++remaining;
+        continue;
+      }
+      out.items.push_back(SharedObject{it->second.object, it->second.encoded});
+      last = it->first;
+    }
+    if (remaining > 0) {
+      out.continue_token = EncodeToken(out.resource_version, last);
+      out.remaining_item_count = remaining;
+    }
+    return out;
+  }
+
+  StatusOr<json> Create(const ObjectKey& key, json object) override {
+    MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(key.type));
+    StatusOr<json> out = inner_->Create(key, std::move(object));
+    if (out.ok()) Remember(*tc, key, &*out);
+    return out;
+  }
+
+  StatusOr<json> Update(const ObjectKey& key, json object, int64_t expected) override {
+    MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(key.type));
+    StatusOr<json> out = inner_->Update(key, std::move(object), expected);
+    if (out.ok()) Remember(*tc, key, &*out);
+    return out;
+  }
+
+  StatusOr<json> Delete(const ObjectKey& key, int64_t expected) override {
+    MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(key.type));
+    StatusOr<json> out = inner_->Delete(key, expected);
+    if (out.ok()) Remember(*tc, key, nullptr, RvOf(*out));
+    return out;
+  }
+
+  StatusOr<std::unique_ptr<Watch>> WatchFrom(const ResourceType& type, const std::string& ns,
+                                             const LabelSelector& selector, int64_t from,
+                                             WatchCallback callback) override {
+    MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(type));
+    // "From now" is the store's now: what it acknowledged before this call is not replayed.
+    const int64_t current = inner_->CurrentResourceVersion();
+    if (from == 0) from = current;
+    auto w = std::make_shared<Watcher>();
+    w->type = type;
+    w->ns = ns;
+    w->selector = selector;
+    w->callback = std::move(callback);
+    std::unique_lock lock(core_->mu);
+    // Catch up first where progress can be proven, so that the window (and 410) is the one
+    // of the store's current revision, as a store's own watch would see it.
+    if (options_.single_writer) WaitLocked(lock, *tc, current, options_.consistent_read_wait);
+    w->from = from;
+    if (w->from < tc->floor) {
+      return OutOfRangeError("too old resource version: " + std::to_string(w->from) + " (" +
+                             std::to_string(tc->floor + 1) + ")");
+    }
+    auto replay = std::make_shared<std::vector<Event>>();
+    const bool redact = options_.redact && options_.redact_replays.count(type) > 0;
+    for (auto e = tc->window.rbegin(); e != tc->window.rend() && e->rv > w->from; ++e) {
+      replay->push_back(*e);
+      auto now = tc->objects.find(e->key);
+      if (redact && (now == tc->objects.end() || now->second.rv != e->rv)) {
+        // Superseded or deleted since: no data (deleted ones were redacted by the store).
+        json copy = *e->object.object;
+        options_.redact(copy);
+        replay->back().object = MakeEntry(std::make_shared<const json>(std::move(copy)), e->rv);
+      }
+    }
+    std::reverse(replay->begin(), replay->end());
+    tc->watchers.push_back(w);
+    if (!replay->empty()) {
+      delivery_->Post([w, replay] {
+        for (const Event& e : *replay) Deliver(*w, e);
+      });
+    }
+    return std::unique_ptr<Watch>(std::make_unique<CacherWatch>(core_, w));
+  }
+
+  int64_t CurrentResourceVersion() override { return inner_->CurrentResourceVersion(); }
+
+  bool NeedsRewrite(const ObjectKey& key, const json& stored) override {
+    return inner_->NeedsRewrite(key, stored);
+  }
+
+ private:
+  // The revision up to which the cache of `tc` is known complete. A single writer's cache is
+  // complete up to the store's revision but for its own writes still on their way.
+  int64_t CompleteLocked(const TypeCache& tc) {
+    if (!options_.single_writer) return tc.rv;
+    int64_t complete = inner_->CurrentResourceVersion();
+    if (!tc.pending.empty()) complete = std::min(complete, *tc.pending.begin() - 1);
+    return std::max(complete, tc.rv);
+  }
+
+  // Waits (lock held, released while waiting) until the cache of `tc` is complete up to `rv`.
+  bool WaitLocked(std::unique_lock<std::mutex>& lock, const TypeCache& tc, int64_t rv,
+                  std::chrono::milliseconds wait) {
+    return core_->progressed.wait_for(lock, wait, [&] { return CompleteLocked(tc) >= rv; });
+  }
+
+  StatusOr<SharedListResult> FallThrough(const ResourceType& type, const ListOptions& options) {
+    {
+      std::lock_guard lock(core_->mu);
+      ++core_->fall_through;
+    }
+    return inner_->ListShared(type, options);
+  }
+
+  // Keeps what a write through the cacher stored (null: deleted) until its event arrives.
+  void Remember(TypeCache& tc, const ObjectKey& key, const json* stored, int64_t rv = 0) {
+    Entry e;
+    if (stored != nullptr) {
+      rv = RvOf(*stored);
+      e = MakeEntry(std::make_shared<const json>(*stored), rv);
+    }
+    e.rv = rv;
+    std::lock_guard lock(core_->mu);
+    if (rv > tc.rv) {
+      tc.recent_writes[Key{key.ns, key.name}] = std::move(e);
+      tc.pending.insert(rv);
+    }
+  }
+
+  // The cache of `type`, started (listed and watched) on first use.
+  StatusOr<TypeCache*> Ensure(const ResourceType& type) {
+    {
+      std::lock_guard lock(core_->mu);
+      auto t = core_->types.find(type);
+      if (t != core_->types.end()) return t->second.get();
+    }
+    std::lock_guard start(start_mu_);  // one start at a time; the store calls are outside mu
+    {
+      std::lock_guard lock(core_->mu);
+      auto t = core_->types.find(type);
+      if (t != core_->types.end()) return t->second.get();
+    }
+    auto tc = std::make_unique<TypeCache>();
+    tc->type = type;
+    StatusOr<ListResult> listed = inner_->List(type, {});
+    if (!listed.ok()) return listed.status();
+    for (json& item : listed->items) {
+      const int64_t rv = RvOf(item);
+      auto meta = item.find("metadata");
+      Key k{meta != item.end() ? meta->value("namespace", "") : "",
+            meta != item.end() ? meta->value("name", "") : ""};
+      tc->objects.emplace(std::move(k),
+                          MakeEntry(std::make_shared<const json>(std::move(item)), rv));
+    }
+    tc->rv = tc->floor = listed->resource_version;
+    TypeCache* raw = tc.get();
+    {
+      std::lock_guard lock(core_->mu);
+      core_->types.emplace(type, std::move(tc));
+    }
+    StatusOr<std::unique_ptr<Watch>> w = inner_->WatchFrom(
+        type, "", {}, raw->rv, [this, raw](const WatchEvent& e) { Ingest(*raw, e); });
+    if (!w.ok()) {
+      std::lock_guard lock(core_->mu);
+      core_->types.erase(type);
+      return w.status();
+    }
+    std::lock_guard lock(core_->mu);
+    raw->store_watch = std::move(w).value();
+    return raw;
+  }
+
+  // One event from the store (its delivery thread): applied, windowed, fanned out.
+  void Ingest(TypeCache& tc, const WatchEvent& e) {
+    if (!e.object) return;
+    Entry after = MakeEntry(e.object, e.resource_version);
+    std::lock_guard lock(core_->mu);
+    if (e.resource_version <= tc.rv) return;  // already listed
+    const Key k{e.key.ns, e.key.name};
+    Event ev{e.type, k, after, {}, e.resource_version};
+    auto it = tc.objects.find(k);
+    if (it != tc.objects.end()) ev.prev = it->second;
+    if (e.type == WatchEventType::kDeleted) {
+      tc.objects.erase(k);
+    } else {
+      tc.objects[k] = after;
+    }
+    tc.rv = e.resource_version;
+    std::erase_if(tc.recent_writes, [&](const auto& w) { return w.second.rv <= tc.rv; });
+    tc.pending.erase(tc.pending.begin(), tc.pending.upper_bound(tc.rv));
+    if (!tc.watchers.empty()) {
+      delivery_->Post([watchers = tc.watchers, ev] {
+        for (const auto& w : watchers) Deliver(*w, ev);
+      });
+    }
+    tc.window_bytes += ev.object.encoded->size();
+    tc.window.push_back(std::move(ev));
+    while (!tc.window.empty() &&
+           (tc.window.size() > options_.window_events || tc.window_bytes > options_.window_bytes)) {
+      tc.floor = tc.window.front().rv;
+      tc.window_bytes -= tc.window.front().object.encoded->size();
+      tc.window.pop_front();
+    }
+    core_->progressed.notify_all();
+  }
+
+  std::unique_ptr<Store> inner_;
+  const CacherOptions options_;
+  std::shared_ptr<Core> core_ = std::make_shared<Core>();
+  std::shared_ptr<WatchDispatcher> delivery_ = std::make_shared<WatchDispatcher>();
+  std::mutex start_mu_;
+};
+
+}  // namespace
+
+std::unique_ptr<Cacher> NewCacher(std::unique_ptr<Store> inner, CacherOptions options) {
+  return std::make_unique<CacherImpl>(std::move(inner), options);
+}
+
+}  // namespace meridian::apimachinery

@@ -1,0 +1,81 @@
+// Cacher: the watch cache between the API (ObjectService) and a Store, as kube-apiserver's
+// cacher: GET, LIST and watch are served from memory; the store is read once per resource
+// (one list, then one watch from that list's revision) and again only for consistent reads the
+// cache cannot confirm.
+//
+// Per resource it keeps every object decoded once and shared read-only (with its compact JSON,
+// so a LIST or a watch event is written without parsing or serializing it again), and a
+// window of the last events (`window_events`, `window_bytes`), each with the state it replaced.
+//   - Get: from memory when single_writer (below). Writes made through this cacher are seen by
+//     the next Get at once (the written object is kept until its own watch event arrives), and
+//     there are no others. With other writers (etcd replicas) Get is the store's: a GET is a
+//     consistent read and the cache cannot prove it holds another replica's last write.
+//   - List by ListOptions::match: kAny from memory as it is; kMostRecent is a consistent read:
+//     the store's current revision is asked, and the cache answers once it is known complete up
+//     to it (waiting up to `consistent_read_wait`), else the store answers (a cache that cannot
+//     prove it is current falls through, as kube-apiserver's did before progress notifications);
+//     kNotOlderThan N waits up to `too_new_wait` for the cache to reach N (then 504, "Too large
+//     resource version", kDeadlineExceeded); kExact N is the state at N rebuilt from the window
+//     (410 Gone, kOutOfRange, once N is older than the window). Pages: the cacher's continue
+//     tokens carry the first page's revision and later pages are that same snapshot.
+//   - WatchFrom(rv): events after rv replayed from the window, then live; 410 Gone when rv is
+//     older than the window (clients relist, as with kube-apiserver's cache).
+// "Known complete up to R" for a resource: its own watch delivered R, or (`single_writer`,
+// when every write to the store goes through this cacher: SQLite and memory stores that one
+// process owns) the store is at R and every write through the cacher at or before R has come
+// back on the watch. With several writers (API replicas on etcd) only the resource's own
+// events prove progress, so a consistent read is answered from memory only when the newest
+// write is this resource's, else by the store (etcd progress notifications would lift this).
+//
+// Watch callbacks run on the cacher's own delivery thread (never the store's), so a callback
+// may read through the cacher, even a consistent read.
+//
+// Thread-safety: every method may be called from any thread.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <set>
+#include <vector>
+
+#include "apimachinery/store.h"
+
+namespace meridian::apimachinery {
+
+struct CacherOptions {
+  // Events kept per resource for watches from an older revision, later pages, and kExact:
+  // at most this many, and at most this many bytes of their encodings (the decoded objects
+  // take about as much again), so that large objects cannot make the window a memory sink.
+  size_t window_events = 10000;
+  size_t window_bytes = 8 << 20;
+  // Every write to the store goes through this cacher (see above).
+  bool single_writer = false;
+  // How long a consistent read waits for the cache before the store answers it.
+  std::chrono::milliseconds consistent_read_wait{200};
+  // How long a read of a revision newer than the cache waits before 504.
+  std::chrono::milliseconds too_new_wait{3000};
+  // Resources whose events replayed to a watch from an older revision carry the object only
+  // while it is still current, else `redact` applied to a copy (encrypted Secrets: no deleted
+  // or replaced credential is replayed, as TransformingStore guarantees below the cache).
+  std::set<ResourceType> redact_replays;
+  std::function<void(nlohmann::json&)> redact;
+};
+
+class Cacher : public Store {
+ public:
+  // Starts the caches of `types` now (one list and one watch each); other resources start on
+  // first use. Errors are the store's (the resource's cache is then not started).
+  virtual Status Prime(const std::vector<ResourceType>& types) = 0;
+  // The revision up to which the cache of `type` is known complete (0 when not started).
+  virtual int64_t CachedRevision(const ResourceType& type) = 0;
+  // Store reads that the cache could not answer (consistent reads it could not confirm,
+  // foreign continue tokens). For tests and metrics.
+  virtual int64_t FallThroughReads() = 0;
+};
+
+// Wraps `inner` (which the cacher owns and writes through to).
+std::unique_ptr<Cacher> NewCacher(std::unique_ptr<Store> inner, CacherOptions options = {});
+
+}  // namespace meridian::apimachinery

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The watch cache's effect, same run: for each of RUNS rounds, interleaved, one fresh
+# federation-apiserver (fresh SQLite file, --controllers none) per variant runs every bench_api
+# phase (GET, LIST 1,000, creates, 1,000-watcher fan-out, then the watch storm of issue 22):
+#   before  = BEFORE_BINARY (e.g. a copy of main's build/bin/federation-apiserver)
+#   nocache = this build with --watch-cache=false (the REST changes without the cache)
+#   cache   = this build (the default)
+#   bench/federation-apiserver/watch_cache.sh [RUNS] [SECONDS_PER_PHASE] [BEFORE_BINARY]
+# BIN (default build/bin) is where this build's federation-apiserver is, BENCH_API the load
+# generator (default $BIN/bench_api).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bin=${BIN:-build/bin}
+bench_api=${BENCH_API:-$bin/bench_api}
+runs=${1:-3}
+seconds=${2:-3}
+before=${3:-}
+variants=(nocache cache)
+[ -n "$before" ] && variants=(before "${variants[@]}")
+[ -n "${VARIANTS:-}" ] && read -r -a variants <<< "$VARIANTS"  # e.g. VARIANTS="before cache"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+# One server per variant and part: the phases with the watch budgets lifted (1,000 watchers),
+# then a fresh one with the default budgets for the storm alone (issue 22's method).
+serve() {  # serve VARIANT ARGS... : starts a server, sets $pid and $url
+  local variant=$1
+  shift
+  dir=$(mktemp -d)
+  local binary=$bin/federation-apiserver
+  local extra=()
+  case $variant in
+    before) binary=$before ;;
+    nocache) extra=(--watch-cache=false) ;;
+  esac
+  "$binary" --listen 127.0.0.1:0 --storage "sqlite:$dir/bench.db" --controllers none \
+    --log-level warn "${extra[@]}" "$@" > "$dir/out" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
+  url=$(grep -o 'http://127.0.0.1:[0-9]*' "$dir/out" | head -1)
+}
+stop() {
+  echo "server peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print $2/1024 " MiB"}')"
+  kill "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+  rm -rf "$dir"
+}
+for run in $(seq 1 "$runs"); do
+  for variant in "${variants[@]}"; do
+    serve "$variant" --max-watches 0 --max-watches-per-user 0
+    echo "== run $run $variant phases ($(cut -d' ' -f1 /proc/loadavg) load)"
+    "$bench_api" --server "$url" --seconds "$seconds" --server-pid "$pid" --storm-watchers 0 || true
+    stop
+    serve "$variant"
+    echo "== run $run $variant storm ($(cut -d' ' -f1 /proc/loadavg) load)"
+    "$bench_api" --server "$url" --seconds 5 --only storm || true
+    stop
+  done
+done

@@ -1,0 +1,355 @@
+// The watch cache (apimachinery/cacher.h): the Store conformance suite through it, then what
+// it adds: reads from memory, selectors and paging on snapshots, resourceVersion semantics
+// (Any, MostRecent, NotOlderThan, Exact, 410 Gone outside the window), consistent reads that
+// see another client's write, and read-your-writes while the store's events are held back.
+#include "apimachinery/cacher.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <vector>
+
+#include "apimachinery/memory_store.h"
+#include "apimachinery/watch_dispatcher.h"
+#include "test/apimachinery/store_conformance.h"
+
+namespace meridian::apimachinery::testing {
+namespace {
+
+using json = nlohmann::json;
+
+const ResourceType kPods{"", "pods"};
+
+// Forwards to a store it does not own and counts the reads that reach it: several cachers (or
+// a cacher and a direct client) can share one store, as API replicas share etcd.
+class SharedStore : public Store {
+ public:
+  explicit SharedStore(Store& inner) : inner_(inner) {}
+  StatusOr<json> Get(const ObjectKey& key) override {
+    ++gets;
+    return inner_.Get(key);
+  }
+  StatusOr<ListResult> List(const ResourceType& type, const ListOptions& options) override {
+    ++lists;
+    return inner_.List(type, options);
+  }
+  StatusOr<json> Create(const ObjectKey& key, json object) override {
+    return inner_.Create(key, std::move(object));
+  }
+  StatusOr<json> Update(const ObjectKey& key, json object, int64_t expected) override {
+    return inner_.Update(key, std::move(object), expected);
+  }
+  StatusOr<json> Delete(const ObjectKey& key, int64_t expected) override {
+    return inner_.Delete(key, expected);
+  }
+  StatusOr<std::unique_ptr<Watch>> WatchFrom(const ResourceType& type, const std::string& ns,
+                                             const LabelSelector& selector, int64_t from,
+                                             WatchCallback callback) override {
+    ++watches;
+    return inner_.WatchFrom(type, ns, selector, from, std::move(callback));
+  }
+  int64_t CurrentResourceVersion() override { return inner_.CurrentResourceVersion(); }
+
+  std::atomic<int> gets{0}, lists{0}, watches{0};
+
+ private:
+  Store& inner_;
+};
+
+json Pod(const std::string& ns, const std::string& name, const std::string& app) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata", {{"namespace", ns}, {"name", name}, {"labels", {{"app", app}}}}}};
+}
+
+ObjectKey Key(const std::string& ns, const std::string& name) { return {kPods, ns, name}; }
+
+int64_t Rv(const json& o) { return ResourceVersionOf(o).value(); }
+
+std::vector<std::string> Names(const ListResult& r) {
+  std::vector<std::string> out;
+  for (const json& o : r.items) out.push_back(o["metadata"]["name"]);
+  return out;
+}
+
+// Collects watch events; waits for a count without sleeping on a timer.
+struct Events {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<WatchEvent> got;
+  WatchCallback Callback() {
+    return [this](const WatchEvent& e) {
+      std::lock_guard lock(mu);
+      got.push_back(e);
+      cv.notify_all();
+    };
+  }
+  std::vector<WatchEvent> WaitFor(size_t n) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return got.size() >= n; });
+    return got;
+  }
+};
+
+struct Fixture {
+  explicit Fixture(CacherOptions options = {}) {
+    options.single_writer = true;
+    auto shared = std::make_unique<SharedStore>(store);
+    counting = shared.get();
+    cacher = NewCacher(std::move(shared), options);
+  }
+  MemoryStore store;
+  SharedStore* counting = nullptr;
+  std::unique_ptr<Cacher> cacher;
+
+  // Waits until the cache of pods has caught up with the store.
+  void Settle() {
+    const int64_t rv = store.CurrentResourceVersion();
+    for (int i = 0; i < 10000 && cacher->CachedRevision(kPods) < rv; ++i) {
+      std::this_thread::yield();
+    }
+  }
+};
+
+TEST(CacherTest, ReadsAfterStartDoNotReachTheStore) {
+  Fixture f;
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(
+        f.store.Create(Key("a", "p" + std::to_string(i)), Pod("a", "p" + std::to_string(i), "web"))
+            .ok());
+  ASSERT_TRUE(f.cacher->Prime({kPods}).ok());
+  EXPECT_EQ(f.counting->lists.load(), 1);
+  EXPECT_EQ(f.counting->watches.load(), 1);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(f.cacher->Get(Key("a", "p3")).ok());
+    ListOptions any;
+    any.match = ResourceVersionMatch::kAny;
+    ASSERT_EQ(f.cacher->List(kPods, any)->items.size(), 20u);
+  }
+  EXPECT_EQ(f.cacher->Get(Key("a", "nope")).status().code(), StatusCode::kNotFound);
+  // The only writer: consistent reads are answered from memory.
+  ASSERT_TRUE(f.cacher->Create(Key("a", "q"), Pod("a", "q", "db")).ok());
+  ASSERT_EQ(f.cacher->List(kPods, {})->items.size(), 21u);
+  EXPECT_EQ(f.counting->lists.load(), 1);
+  EXPECT_EQ(f.counting->gets.load(), 0);
+  EXPECT_EQ(f.counting->watches.load(), 1);
+}
+
+TEST(CacherTest, SharedListCarriesTheEncodingOnce) {
+  Fixture f;
+  ASSERT_TRUE(f.cacher->Create(Key("a", "x"), Pod("a", "x", "web")).ok());
+  f.Settle();
+  ListOptions any;
+  any.match = ResourceVersionMatch::kAny;
+  auto first = f.cacher->ListShared(kPods, any);
+  auto second = f.cacher->ListShared(kPods, any);
+  ASSERT_EQ(first->items.size(), 1u);
+  ASSERT_TRUE(first->items[0].encoded);
+  EXPECT_EQ(first->items[0].object.get(), second->items[0].object.get());  // shared, not copied
+  EXPECT_EQ(json::parse(*first->items[0].encoded), *first->items[0].object);
+}
+
+TEST(CacherTest, SelectorsNamespacesAndPagesOfOneSnapshot) {
+  Fixture f;
+  ASSERT_TRUE(f.cacher->Prime({kPods}).ok());
+  for (int i = 0; i < 10; ++i) {
+    const std::string name = "p" + std::to_string(i);
+    ASSERT_TRUE(f.cacher
+                    ->Create(Key(i < 6 ? "a" : "b", name),
+                             Pod(i < 6 ? "a" : "b", name, i % 2 ? "web" : "db"))
+                    .ok());
+  }
+  f.Settle();
+  ListOptions web;
+  web.selector = ParseLabelSelector("app=web").value();
+  EXPECT_EQ(Names(*f.cacher->List(kPods, web)),
+            (std::vector<std::string>{"p1", "p3", "p5", "p7", "p9"}));
+  web.ns = "a";
+  EXPECT_EQ(Names(*f.cacher->List(kPods, web)), (std::vector<std::string>{"p1", "p3", "p5"}));
+
+  ListOptions page;
+  page.ns = "a";
+  page.limit = 4;
+  StatusOr<ListResult> p1 = f.cacher->List(kPods, page);
+  ASSERT_TRUE(p1.ok());
+  EXPECT_EQ(Names(*p1), (std::vector<std::string>{"p0", "p1", "p2", "p3"}));
+  EXPECT_EQ(p1->remaining_item_count, 2);
+  ASSERT_FALSE(p1->continue_token.empty());
+  // Changes after the first page are not in the second: it is the same snapshot.
+  ASSERT_TRUE(f.cacher->Delete(Key("a", "p4"), 0).ok());
+  ASSERT_TRUE(f.cacher->Create(Key("a", "p45"), Pod("a", "p45", "db")).ok());
+  f.Settle();
+  page.continue_token = p1->continue_token;
+  StatusOr<ListResult> p2 = f.cacher->List(kPods, page);
+  ASSERT_TRUE(p2.ok()) << p2.status().message();
+  EXPECT_EQ(Names(*p2), (std::vector<std::string>{"p4", "p5"}));
+  EXPECT_EQ(p2->resource_version, p1->resource_version);
+  EXPECT_TRUE(p2->continue_token.empty());
+  // A token that is not the cacher's is the store's business (here: malformed).
+  page.continue_token = "bm90LWEtdG9rZW4";
+  EXPECT_EQ(f.cacher->List(kPods, page).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(CacherTest, ResourceVersionSemantics) {
+  CacherOptions options;
+  options.window_events = 5;
+  options.too_new_wait = std::chrono::milliseconds(20);
+  Fixture f(options);
+  ASSERT_TRUE(f.cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(f.cacher->Create({{"", "configmaps"}, "a", "c"}, Pod("a", "c", "")).ok());
+  int64_t rv1 = Rv(*f.cacher->Create(Key("a", "x"), Pod("a", "x", "v1")));
+  json x = *f.cacher->Get(Key("a", "x"));
+  x["metadata"]["labels"]["app"] = "v2";
+  int64_t rv2 = Rv(*f.cacher->Update(Key("a", "x"), x, 0));
+  f.Settle();
+
+  ListOptions exact;
+  exact.match = ResourceVersionMatch::kExact;
+  exact.resource_version = rv1;
+  StatusOr<ListResult> at1 = f.cacher->List(kPods, exact);
+  ASSERT_TRUE(at1.ok()) << at1.status().message();
+  ASSERT_EQ(at1->items.size(), 1u);
+  EXPECT_EQ(at1->items[0]["metadata"]["labels"]["app"], "v1");
+  EXPECT_EQ(at1->resource_version, rv1);
+  exact.resource_version = rv1 - 1;  // before the create
+  EXPECT_TRUE(f.cacher->List(kPods, exact)->items.empty());
+
+  ListOptions newer;
+  newer.match = ResourceVersionMatch::kNotOlderThan;
+  newer.resource_version = rv2;
+  EXPECT_EQ(f.cacher->List(kPods, newer)->items[0]["metadata"]["labels"]["app"], "v2");
+  newer.resource_version = rv2 + 100;  // the store has not reached it: 504
+  EXPECT_EQ(f.cacher->List(kPods, newer).status().code(), StatusCode::kDeadlineExceeded);
+
+  // Push rv1 out of the 5-event window: Exact and watches from it are 410 Gone.
+  for (int i = 0; i < 6; ++i)
+    ASSERT_TRUE(f.cacher->Create(Key("b", "y" + std::to_string(i)), Pod("b", "y", "z")).ok());
+  f.Settle();
+  exact.resource_version = rv1;
+  EXPECT_EQ(f.cacher->List(kPods, exact).status().code(), StatusCode::kOutOfRange);
+  Events ev;
+  EXPECT_EQ(f.cacher->WatchFrom(kPods, "", {}, rv1, ev.Callback()).status().code(),
+            StatusCode::kOutOfRange);
+}
+
+TEST(CacherTest, WatchReplaysTheWindowThenLiveWithSelectorTransitions) {
+  Fixture f;
+  ASSERT_TRUE(f.cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(f.cacher->Create({{"", "configmaps"}, "a", "c"}, Pod("a", "c", "")).ok());
+  int64_t rv0 = Rv(*f.cacher->Create(Key("a", "x"), Pod("a", "x", "web")));
+  ASSERT_TRUE(f.cacher->Create(Key("b", "y"), Pod("b", "y", "web")).ok());
+  f.Settle();
+  Events ev;
+  auto w = f.cacher->WatchFrom(kPods, "a", ParseLabelSelector("app=web").value(), rv0 - 1,
+                               ev.Callback());
+  ASSERT_TRUE(w.ok());
+  json x = *f.cacher->Get(Key("a", "x"));
+  x["metadata"]["labels"]["app"] = "db";  // stops matching: DELETED for this watcher
+  ASSERT_TRUE(f.cacher->Update(Key("a", "x"), x, 0).ok());
+  std::vector<WatchEvent> got = ev.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].type, WatchEventType::kAdded);
+  EXPECT_EQ(got[0].resource_version, rv0);
+  ASSERT_TRUE(got[0].encoded);
+  EXPECT_EQ(got[1].type, WatchEventType::kDeleted);
+  (*w)->Cancel();
+}
+
+// Two API replicas on one store (several writers, as on etcd): a write through one (or any
+// other client of the store) is seen by the next consistent read on the other.
+TEST(CacherTest, ConsistentReadSeesAnotherClientsWrite) {
+  {
+    MemoryStore store;
+    auto a = NewCacher(std::make_unique<SharedStore>(store));
+    auto b = NewCacher(std::make_unique<SharedStore>(store));
+    ASSERT_TRUE(a->Prime({kPods}).ok());
+    ASSERT_TRUE(b->Prime({kPods}).ok());
+    for (int i = 0; i < 20; ++i) {
+      const std::string name = "p" + std::to_string(i);
+      Cacher& writer = i % 2 ? *a : *b;
+      Cacher& reader = i % 2 ? *b : *a;
+      if (i % 5 == 4) {
+        ASSERT_TRUE(store.Create(Key("a", name), Pod("a", name, "web")).ok());  // direct client
+      } else {
+        ASSERT_TRUE(writer.Create(Key("a", name), Pod("a", name, "web")).ok());
+      }
+      ASSERT_TRUE(reader.Get(Key("a", name)).ok()) << name;
+      StatusOr<ListResult> seen = reader.List(kPods, {});
+      ASSERT_TRUE(seen.ok());
+      ASSERT_EQ(seen->items.size(), static_cast<size_t>(i + 1));
+      EXPECT_GE(seen->resource_version, store.CurrentResourceVersion() - 0);
+    }
+  }
+}
+
+// The store's events held back: the writer's own Get still sees its write; a consistent
+// list falls through to the store rather than answer stale.
+TEST(CacherTest, ReadYourWritesWhileEventsAreHeldBack) {
+  auto dispatcher = std::make_shared<WatchDispatcher>();
+  MemoryStore store(MemoryStoreOptions{.dispatcher = dispatcher});
+  CacherOptions options;
+  options.single_writer = true;
+  options.consistent_read_wait = std::chrono::milliseconds(10);
+  auto cacher = NewCacher(std::make_unique<SharedStore>(store), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  dispatcher->Post([released] { released.wait(); });
+  ASSERT_TRUE(cacher->Create(Key("a", "x"), Pod("a", "x", "web")).ok());
+  EXPECT_TRUE(cacher->Get(Key("a", "x")).ok());
+  ListOptions any;
+  any.match = ResourceVersionMatch::kAny;
+  EXPECT_TRUE(cacher->List(kPods, any)->items.empty());  // the cache as it is
+  EXPECT_EQ(cacher->List(kPods, {})->items.size(), 1u);  // consistent: from the store
+  EXPECT_GE(cacher->FallThroughReads(), 1);
+  ASSERT_TRUE(cacher->Delete(Key("a", "x"), 0).ok());
+  EXPECT_EQ(cacher->Get(Key("a", "x")).status().code(), StatusCode::kNotFound);
+  release.set_value();
+  dispatcher->Drain();
+}
+
+// Replays of a redacted resource (encrypted Secrets) carry data only for the current state.
+TEST(CacherTest, ReplayedSupersededEventsAreRedacted) {
+  const ResourceType secrets{"", "secrets"};
+  CacherOptions options;
+  options.redact_replays = {secrets};
+  options.redact = [](json& o) { o.erase("data"); };
+  Fixture f(options);
+  ASSERT_TRUE(f.cacher->Create({kPods, "a", "c"}, Pod("a", "c", "")).ok());
+  const int64_t from = f.store.CurrentResourceVersion();
+  json s = {{"apiVersion", "v1"},
+            {"kind", "Secret"},
+            {"metadata", {{"namespace", "a"}, {"name", "s"}}},
+            {"data", {{"k", "djE="}}}};
+  ASSERT_TRUE(f.cacher->Create({secrets, "a", "s"}, s).ok());
+  s["data"]["k"] = "djI=";
+  ASSERT_TRUE(f.cacher->Update({secrets, "a", "s"}, s, 0).ok());
+  Events ev;
+  auto w = f.cacher->WatchFrom(secrets, "", {}, from, ev.Callback());
+  ASSERT_TRUE(w.ok());
+  std::vector<WatchEvent> got = ev.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_FALSE(got[0].object->contains("data"));  // the first version, replaced since
+  EXPECT_EQ((*got[1].object)["data"]["k"], "djI=");
+  EXPECT_EQ(got[0].encoded->find("djE="), std::string::npos);
+}
+
+}  // namespace
+
+INSTANTIATE_TEST_SUITE_P(Cacher, StoreConformanceTest,
+                         ::testing::Values(StoreFactory{
+                             "cacher_over_memory",
+                             [](int64_t history) -> std::unique_ptr<Store> {
+                               CacherOptions options;
+                               options.window_events = static_cast<size_t>(history);
+                               options.single_writer = true;
+                               return NewCacher(std::make_unique<MemoryStore>(MemoryStoreOptions{
+                                                    .history_limit = static_cast<size_t>(history)}),
+                                                options);
+                             }}),
+                         [](const auto& info) { return info.param.name; });
+
+}  // namespace meridian::apimachinery::testing
