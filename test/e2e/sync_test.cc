@@ -58,7 +58,8 @@ const std::vector<Member> kMembers = {
 class SyncE2E : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = std::filesystem::temp_directory_path() / ("meridian-sync-e2e-" + std::to_string(getpid()));
+    dir_ =
+        std::filesystem::temp_directory_path() / ("meridian-sync-e2e-" + std::to_string(getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     // The example topology, each cluster with its own token and pods Ready after 1 s.
@@ -90,8 +91,10 @@ class SyncE2E : public ::testing::Test {
     sim_url_ = fed_->sim_url();
     api_url_ = fed_->api_url();
 
-    ASSERT_EQ(Fedctl("apply -f " + test_env::SourceDir() + "/examples/three-continents/topology.yaml")
-                  .exit_code, 0);
+    ASSERT_EQ(
+        Fedctl("apply -f " + test_env::SourceDir() + "/examples/three-continents/topology.yaml")
+            .exit_code,
+        0);
     for (const Member& m : kMembers) {
       auto r = Fedctl("join " + m.name + " --member-url " + sim_url_ + "/clusters/" + m.name +
                       " --token-file " + (dir_ / (m.name + ".token")).string() + " --region " +
@@ -112,9 +115,7 @@ class SyncE2E : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  static test_env::CommandResult Fedctl(const std::string& args) {
-    return fed_->Fedctl(args);
-  }
+  static test_env::CommandResult Fedctl(const std::string& args) { return fed_->Fedctl(args); }
   static void ApplyWorkload(const std::string& yaml) {
     std::ofstream(dir_ / "workload.yaml") << yaml;
     auto r = Fedctl("apply -f " + (dir_ / "workload.yaml").string());
@@ -132,9 +133,9 @@ class SyncE2E : public ::testing::Test {
   // (404), an empty object when the member did not answer.
   static json MemberGet(const std::string& member, const std::string& path,
                         const std::string& token = "") {
-    auto r = test_env::RunCommand("curl -sS --max-time 2 -w '\\n%{http_code}' -H 'Authorization: Bearer " +
-                                  (token.empty() ? tokens_[member] : token) + "' " + sim_url_ +
-                                  "/clusters/" + member + path);
+    auto r = test_env::RunCommand(
+        "curl -sS --max-time 2 -w '\\n%{http_code}' -H 'Authorization: Bearer " +
+        (token.empty() ? tokens_[member] : token) + "' " + sim_url_ + "/clusters/" + member + path);
     size_t nl = r.output.rfind('\n');
     std::string code = nl == std::string::npos ? "" : r.output.substr(nl + 1);
     if (code == "404") return json();
@@ -145,13 +146,9 @@ class SyncE2E : public ::testing::Test {
     return MemberGet(member, "/apis/apps/v1/namespaces/shop/deployments/web");
   }
   static json FederationGet(const std::string& path) { return fed_->Api(path); }
-  static json Workload() {
-    return FederationGet(test_env::WorkloadPath("shop", "web"));
-  }
+  static json Workload() { return FederationGet(test_env::WorkloadPath("shop", "web")); }
   // Replicas per member from status.placement.
-  static std::map<std::string, int64_t> Placement() {
-    return test_env::Placement(Workload());
-  }
+  static std::map<std::string, int64_t> Placement() { return test_env::Placement(Workload()); }
   static std::string Image(const json& deployment) {
     try {
       return deployment.at("spec").at("template").at("spec").at("containers").at(0).at("image");
@@ -185,7 +182,8 @@ class SyncE2E : public ::testing::Test {
     }
     return "";
   }
-  static std::string ImageMismatch(const std::string& image, const std::vector<std::string>& members) {
+  static std::string ImageMismatch(const std::string& image,
+                                   const std::vector<std::string>& members) {
     for (const std::string& m : members) {
       std::string got = Image(Deployment(m));
       if (got != image) return m + " has \"" + got + "\"";
@@ -214,17 +212,19 @@ class SyncE2E : public ::testing::Test {
 
 const std::map<std::string, int64_t> k30 = {
     {"us-east-1", 9}, {"us-west-1", 6}, {"eu-west-1", 6}, {"eu-central-1", 3}, {"ap-south-1", 6}};
-const std::map<std::string, int64_t> k60 = {
-    {"us-east-1", 18}, {"us-west-1", 12}, {"eu-west-1", 12}, {"eu-central-1", 6}, {"ap-south-1", 12}};
+const std::map<std::string, int64_t> k60 = {{"us-east-1", 18},
+                                            {"us-west-1", 12},
+                                            {"eu-west-1", 12},
+                                            {"eu-central-1", 6},
+                                            {"ap-south-1", 12}};
 
 TEST_F(SyncE2E, TheThreeContinentsExampleConverges) {
   ASSERT_TRUE(WaitFor(milliseconds(30000), [] { return Placement() == k30; })) << Logs();
   std::string why;
   EXPECT_TRUE(WaitFor(milliseconds(30000), [&] { return (why = Mismatch(k30)).empty(); }))
       << why << Logs();
-  EXPECT_TRUE(WaitFor(milliseconds(10000), [] {
-    return Workload()["status"].value("readyReplicas", 0) == 30;
-  }));
+  EXPECT_TRUE(WaitFor(milliseconds(10000),
+                      [] { return Workload()["status"].value("readyReplicas", 0) == 30; }));
   // What a user sees: per-region ready/desired at a glance, and per member in describe.
   auto get = Fedctl("get fw -n shop");
   EXPECT_EQ(get.exit_code, 0) << get.output;
@@ -241,8 +241,9 @@ TEST_F(SyncE2E, ChangingTheImageUpdatesEveryMember) {
   auto start = steady_clock::now();
   ApplyWorkload(WorkloadWith("shop/web:1.0", "shop/web:2.0"));
   std::string why;
-  ASSERT_TRUE(WaitFor(milliseconds(15000), [&] { return (why = ImageMismatch(image, AllMembers())).empty(); },
-                      milliseconds(50)))
+  ASSERT_TRUE(WaitFor(
+      milliseconds(15000), [&] { return (why = ImageMismatch(image, AllMembers())).empty(); },
+      milliseconds(50)))
       << why << Logs();
   image_rollout_ = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start);
   EXPECT_TRUE(WaitFor(milliseconds(20000), [&] { return (why = Mismatch(k30)).empty(); })) << why;
@@ -256,16 +257,16 @@ TEST_F(SyncE2E, Scaling30To60ReDivides) {
   std::string why;
   EXPECT_TRUE(WaitFor(milliseconds(30000), [&] { return (why = Mismatch(k60)).empty(); }))
       << why << Logs();
-  EXPECT_TRUE(WaitFor(milliseconds(10000), [] {
-    return Workload()["status"].value("readyReplicas", 0) == 60;
-  }));
+  EXPECT_TRUE(WaitFor(milliseconds(10000),
+                      [] { return Workload()["status"].value("readyReplicas", 0) == 60; }));
 }
 
 TEST_F(SyncE2E, AMemberEditedByHandIsRepaired) {
   // As `kubectl --server <member> patch deploy web -n shop` would.
   auto r = test_env::RunCommand(
       "curl -fsS --max-time 5 -X PATCH -H 'Content-Type: application/merge-patch+json' "
-      "-H 'Authorization: Bearer " + tokens_["eu-west-1"] + "' " + sim_url_ +
+      "-H 'Authorization: Bearer " +
+      tokens_["eu-west-1"] + "' " + sim_url_ +
       "/clusters/eu-west-1/apis/apps/v1/namespaces/shop/deployments/web -d "
       "'{\"spec\":{\"replicas\":1,\"template\":{\"spec\":{\"containers\":[{\"name\":\"web\","
       "\"image\":\"evil/miner:latest\"}]}}}}'");
@@ -276,19 +277,22 @@ TEST_F(SyncE2E, AMemberEditedByHandIsRepaired) {
   ASSERT_EQ(edited["spec"].value("replicas", 0), 1) << r.output;
   ASSERT_EQ(Image(edited), "evil/miner:latest") << r.output;
   std::string why;
-  EXPECT_TRUE(WaitFor(milliseconds(10000), [&] {
-    json d = Deployment("eu-west-1");
-    return d.is_object() && d.contains("spec") && d["spec"].value("replicas", 0) == 12 &&
-           Image(d) == "registry.example.com/shop/web:2.0";
-  })) << Deployment("eu-west-1").dump() << Logs();
+  EXPECT_TRUE(WaitFor(milliseconds(10000),
+                      [&] {
+                        json d = Deployment("eu-west-1");
+                        return d.is_object() && d.contains("spec") &&
+                               d["spec"].value("replicas", 0) == 12 &&
+                               Image(d) == "registry.example.com/shop/web:2.0";
+                      }))
+      << Deployment("eu-west-1").dump() << Logs();
   EXPECT_TRUE(WaitFor(milliseconds(20000), [&] { return (why = Mismatch(k60)).empty(); })) << why;
 }
 
 TEST_F(SyncE2E, RefusedCredentialsAreReportedPerMember) {
   // A join with a token the member refuses stores nothing.
   std::ofstream(dir_ / "wrong.token") << "not-the-token\n";
-  auto refused = Fedctl("join eu-west-2 --member-url " + sim_url_ + "/clusters/eu-west-1 --token-file " +
-                        (dir_ / "wrong.token").string() +
+  auto refused = Fedctl("join eu-west-2 --member-url " + sim_url_ +
+                        "/clusters/eu-west-1 --token-file " + (dir_ / "wrong.token").string() +
                         " --region eu-west --zones eu-west-1a --jurisdiction eu");
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_NE(refused.output.find("refused the credentials (401 Unauthorized)"), std::string::npos)
@@ -297,10 +301,10 @@ TEST_F(SyncE2E, RefusedCredentialsAreReportedPerMember) {
   EXPECT_EQ(Fedctl("get secrets -n meridian-system").output.find("eu-west-2"), std::string::npos);
 
   // An unreachable member: named with its URL, nothing stored.
-  auto unreachable = Fedctl("join nowhere --member-url http://127.0.0.1:" +
-                            std::to_string(FreeLoopbackPort()) + " --token-file " +
-                            (dir_ / "wrong.token").string() +
-                            " --region eu-west --zones eu-west-1a --jurisdiction eu");
+  auto unreachable =
+      Fedctl("join nowhere --member-url http://127.0.0.1:" + std::to_string(FreeLoopbackPort()) +
+             " --token-file " + (dir_ / "wrong.token").string() +
+             " --region eu-west --zones eu-west-1a --jurisdiction eu");
   EXPECT_EQ(unreachable.exit_code, 1);
   EXPECT_NE(unreachable.output.find("cannot reach member \"nowhere\" at http://127.0.0.1:"),
             std::string::npos)
@@ -316,24 +320,31 @@ TEST_F(SyncE2E, RefusedCredentialsAreReportedPerMember) {
   auto patch_ref = [](const std::string& secret) {
     return test_env::RunCommand(
         "curl -fsS --max-time 5 -X PATCH -H 'Content-Type: application/merge-patch+json' " +
-        api_url_ + "/apis/federation.meridian.io/v1alpha1/memberclusters/ap-south-1 -d "
-        "'{\"spec\":{\"credentialsRef\":{\"name\":\"" + secret + "\"}}}'");
+        api_url_ +
+        "/apis/federation.meridian.io/v1alpha1/memberclusters/ap-south-1 -d "
+        "'{\"spec\":{\"credentialsRef\":{\"name\":\"" +
+        secret + "\"}}}'");
   };
   const std::string good_secret = FederationGet(
-      "/apis/federation.meridian.io/v1alpha1/memberclusters/ap-south-1")["spec"]["credentialsRef"]["name"];
+      "/apis/federation.meridian.io/v1alpha1/memberclusters/ap-south-1")["spec"]["credentialsRef"]
+                                                                        ["name"];
   ASSERT_EQ(good_secret.rfind("ap-south-1-credentials-", 0), 0u) << good_secret;
   ASSERT_EQ(patch_ref("ap-south-1-wrong").exit_code, 0);
   // A change to the workload makes every member's worker write.
   workload_ = WorkloadWith("shop/web:2.0", "shop/web:2.1");
   ApplyWorkload(workload_);
   std::string error;
-  EXPECT_TRUE(WaitFor(milliseconds(15000), [&] {
-    for (const json& c : Workload()["status"].value("clusters", json::array())) {
-      if (c.value("cluster", "") == "ap-south-1") error = c.value("lastError", "");
-    }
-    return error.find("401") != std::string::npos ||
-           error.find("nauthorized") != std::string::npos;
-  })) << "ap-south-1 lastError: \"" << error << "\"" << Logs();
+  EXPECT_TRUE(WaitFor(milliseconds(15000),
+                      [&] {
+                        for (const json& c :
+                             Workload()["status"].value("clusters", json::array())) {
+                          if (c.value("cluster", "") == "ap-south-1")
+                            error = c.value("lastError", "");
+                        }
+                        return error.find("401") != std::string::npos ||
+                               error.find("nauthorized") != std::string::npos;
+                      }))
+      << "ap-south-1 lastError: \"" << error << "\"" << Logs();
   auto describe = Fedctl("describe fw web -n shop");
   EXPECT_TRUE(describe.output.find("401") != std::string::npos ||
               describe.output.find("nauthorized") != std::string::npos)
@@ -346,9 +357,12 @@ TEST_F(SyncE2E, RefusedCredentialsAreReportedPerMember) {
   EXPECT_EQ(Image(Deployment("ap-south-1")), "registry.example.com/shop/web:2.0");
 
   ASSERT_EQ(patch_ref(good_secret).exit_code, 0);
-  EXPECT_TRUE(WaitFor(milliseconds(15000), [&] { return (why = Mismatch(k60)).empty() &&
-                                                        ImageMismatch("registry.example.com/shop/web:2.1",
-                                                                      AllMembers()).empty(); }))
+  EXPECT_TRUE(
+      WaitFor(milliseconds(15000),
+              [&] {
+                return (why = Mismatch(k60)).empty() &&
+                       ImageMismatch("registry.example.com/shop/web:2.1", AllMembers()).empty();
+              }))
       << why << Logs();
 }
 
@@ -358,11 +372,15 @@ TEST_F(SyncE2E, AHangingMemberDoesNotDelayTheOthers) {
     auto start = steady_clock::now();
     ApplyWorkload(WorkloadWith("shop/web:2.1", "shop/web:2.2"));
     std::string why;
-    ASSERT_TRUE(WaitFor(milliseconds(15000), [&] {
-      return (why = ImageMismatch("registry.example.com/shop/web:2.2", AllMembers())).empty();
-    }, milliseconds(50))) << why;
-    image_rollout_ = std::max(image_rollout_,
-                              std::chrono::duration_cast<milliseconds>(steady_clock::now() - start));
+    ASSERT_TRUE(WaitFor(
+        milliseconds(15000),
+        [&] {
+          return (why = ImageMismatch("registry.example.com/shop/web:2.2", AllMembers())).empty();
+        },
+        milliseconds(50)))
+        << why;
+    image_rollout_ = std::max(
+        image_rollout_, std::chrono::duration_cast<milliseconds>(steady_clock::now() - start));
   }
   auto ctl = fed_->MembersimCtl("partition eu-central-1 --mode hang");
   ASSERT_EQ(ctl.exit_code, 0) << ctl.output;
@@ -371,8 +389,9 @@ TEST_F(SyncE2E, AHangingMemberDoesNotDelayTheOthers) {
   ApplyWorkload(WorkloadWith("shop/web:2.1", "shop/web:3.0"));
   std::vector<std::string> others = {"us-east-1", "us-west-1", "eu-west-1", "ap-south-1"};
   std::string why;
-  bool done = WaitFor(milliseconds(15000), [&] { return (why = ImageMismatch(image, others)).empty(); },
-                      milliseconds(50));
+  bool done = WaitFor(
+      milliseconds(15000), [&] { return (why = ImageMismatch(image, others)).empty(); },
+      milliseconds(50));
   auto took = std::chrono::duration_cast<milliseconds>(steady_clock::now() - start);
   auto heal = fed_->MembersimCtl("heal eu-central-1");
   EXPECT_EQ(heal.exit_code, 0) << heal.output;
@@ -384,8 +403,9 @@ TEST_F(SyncE2E, AHangingMemberDoesNotDelayTheOthers) {
             << " ms; to the 4 others while eu-central-1 hangs: " << took.count() << " ms\n";
   workload_ = WorkloadWith("shop/web:2.1", "shop/web:3.0");
   // Healed, the member catches up.
-  EXPECT_TRUE(WaitFor(milliseconds(20000), [&] { return ImageMismatch(image, {"eu-central-1"}).empty(); }))
-      << Logs();
+  EXPECT_TRUE(WaitFor(milliseconds(20000), [&] {
+    return ImageMismatch(image, {"eu-central-1"}).empty();
+  })) << Logs();
 }
 
 TEST_F(SyncE2E, UnjoinCleanupRemovesWhatMeridianCreatedInTheMember) {
@@ -394,7 +414,8 @@ TEST_F(SyncE2E, UnjoinCleanupRemovesWhatMeridianCreatedInTheMember) {
   // does not watch): only --cleanup removes it.
   auto leftover = test_env::RunCommand(
       "curl -fsS --max-time 5 -X POST -H 'Content-Type: application/json' "
-      "-H 'Authorization: Bearer " + tokens_["ap-south-1"] + "' " + sim_url_ +
+      "-H 'Authorization: Bearer " +
+      tokens_["ap-south-1"] + "' " + sim_url_ +
       "/clusters/ap-south-1/api/v1/namespaces/shop/secrets -d '{\"apiVersion\":\"v1\","
       "\"kind\":\"Secret\",\"metadata\":{\"name\":\"legacy\",\"labels\":"
       "{\"federation.meridian.io/managed-by\":\"meridian\"}}}'");
@@ -403,10 +424,17 @@ TEST_F(SyncE2E, UnjoinCleanupRemovesWhatMeridianCreatedInTheMember) {
   auto r = Fedctl("unjoin ap-south-1 --cleanup");
   EXPECT_EQ(r.exit_code, 0) << r.output;
   // The leftover goes by name, or with the namespace Meridian created for it (issue 17:
-  // cleanup removes the namespaces Meridian created, and what is in them).
-  EXPECT_TRUE(r.output.find("deleted secrets shop/legacy from ap-south-1") != std::string::npos ||
-              r.output.find("deleted namespaces shop from ap-south-1") != std::string::npos)
-      << r.output;
+  // cleanup removes the namespaces Meridian created, and what is in them) — deleted by the
+  // cleanup, or already by propagation, which removes the namespace it created once the
+  // member (dropped by placement when its MemberCluster went) holds nothing of Meridian's.
+  EXPECT_NE(r.output.find("cleaned ap-south-1: "), std::string::npos) << r.output;
+  const bool cleaned_it =
+      r.output.find("deleted secrets shop/legacy from ap-south-1") != std::string::npos ||
+      r.output.find("deleted namespaces shop from ap-south-1") != std::string::npos;
+  const json ns = MemberGet("ap-south-1", "/api/v1/namespaces/shop");
+  EXPECT_TRUE(cleaned_it || ns.is_null() ||
+              ns.value("metadata", json::object()).contains("deletionTimestamp"))
+      << r.output << "\nnamespace shop in ap-south-1: " << ns.dump();
   EXPECT_NE(r.output.find("secret \"meridian-system/ap-south-1-credentials-"), std::string::npos)
       << r.output;
   unjoined_.insert("ap-south-1");
@@ -430,13 +458,15 @@ TEST_F(SyncE2E, DeletingTheWorkloadCleansEveryMember) {
   auto r = Fedctl("delete fw web -n shop");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   std::string left;
-  EXPECT_TRUE(WaitFor(milliseconds(15000), [&] {
-    left.clear();
-    for (const Member& m : kMembers) {
-      if (!Deployment(m.name).is_null()) left += m.name + " ";
-    }
-    return left.empty();
-  })) << "still running the workload: " << left << Logs();
+  EXPECT_TRUE(WaitFor(milliseconds(15000),
+                      [&] {
+                        left.clear();
+                        for (const Member& m : kMembers) {
+                          if (!Deployment(m.name).is_null()) left += m.name + " ";
+                        }
+                        return left.empty();
+                      }))
+      << "still running the workload: " << left << Logs();
   EXPECT_TRUE(WaitFor(milliseconds(10000), [] { return Workload().is_null(); }));
 }
 
