@@ -2,6 +2,7 @@
 // in-process controllers read their fleet from these caches instead of LISTing per pass.
 #pragma once
 
+#include "api/codec.h"
 #include "api/typed_list.h"
 #include "apimachinery/informer.h"
 
@@ -17,5 +18,22 @@ apimachinery::SharedInformer<T>& MeridianInformer(apimachinery::SharedInformerFa
                                                   const char* who) {
   return factory.For<T>(MeridianResource(factory.objects(), plural, who), decode);
 }
+
+// The five kinds the fleet is seen through (scheduling/placement_inputs.h): the placement and
+// drill controllers both read them from the same shared informers.
+struct FleetInformers {
+  FleetInformers(apimachinery::SharedInformerFactory& factory, const char* who)
+      : members(MeridianInformer(factory, "memberclusters", DecodeMemberCluster, who)),
+        topologies(MeridianInformer(factory, "topologies", DecodeTopology, who)),
+        policies(MeridianInformer(factory, "residencypolicies", DecodeResidencyPolicy, who)),
+        workloads(MeridianInformer(factory, "federatedworkloads", DecodeFederatedWorkload, who)),
+        drills(MeridianInformer(factory, "failoverdrills", DecodeFailoverDrill, who)) {}
+
+  apimachinery::SharedInformer<MemberCluster>& members;
+  apimachinery::SharedInformer<Topology>& topologies;
+  apimachinery::SharedInformer<ResidencyPolicy>& policies;
+  apimachinery::SharedInformer<FederatedWorkload>& workloads;
+  apimachinery::SharedInformer<FailoverDrill>& drills;
+};
 
 }  // namespace meridian::api

@@ -45,7 +45,8 @@ bool IsDnsSubdomain(const std::string& s) {
     size_t dot = s.find('.', start);
     std::string part = s.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (part.empty() || !IsLowerAlnum(part.front()) || !IsLowerAlnum(part.back())) return false;
-    if (!std::all_of(part.begin(), part.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; })) {
+    if (!std::all_of(part.begin(), part.end(),
+                     [](char c) { return IsLowerAlnum(c) || c == '-'; })) {
       return false;
     }
     if (dot == std::string::npos) return true;
@@ -107,7 +108,8 @@ std::optional<ApiError> CheckTypeMeta(const ResourceInfo& r, json& body) {
     }
   }
   body["apiVersion"] = want_version;
-  if (body.contains("kind") && body["kind"].is_string() && !body["kind"].get<std::string>().empty()) {
+  if (body.contains("kind") && body["kind"].is_string() &&
+      !body["kind"].get<std::string>().empty()) {
     const std::string got = body["kind"].get<std::string>();
     if (!r.generic && got != r.kind) {
       return ApiError::BadRequest("the kind in the data (" + got +
@@ -120,14 +122,14 @@ std::optional<ApiError> CheckTypeMeta(const ResourceInfo& r, json& body) {
 }
 
 std::optional<ApiError> CheckBodyShape(json& body) {
-  if (!body.is_object()) return ApiError::BadRequest("the body of the request must be a JSON object");
+  if (!body.is_object())
+    return ApiError::BadRequest("the body of the request must be a JSON object");
   if (body.contains("metadata") && !body["metadata"].is_object() && !body["metadata"].is_null()) {
     return ApiError::BadRequest("metadata must be an object");
   }
   for (const char* f : {"name", "namespace", "generateName", "resourceVersion", "uid"}) {
-    if (body.contains("metadata") && body["metadata"].is_object() &&
-        body["metadata"].contains(f) && !body["metadata"][f].is_string() &&
-        !body["metadata"][f].is_null()) {
+    if (body.contains("metadata") && body["metadata"].is_object() && body["metadata"].contains(f) &&
+        !body["metadata"][f].is_string() && !body["metadata"][f].is_null()) {
       return ApiError::BadRequest(std::string("metadata.") + f + " must be a string");
     }
   }
@@ -267,10 +269,12 @@ struct ObjectService::Selectors {
     size_t start = 0;
     while (start < fs.size()) {
       size_t comma = fs.find(',', start);
-      std::string term = fs.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      std::string term =
+          fs.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
       start = comma == std::string::npos ? fs.size() : comma + 1;
-      term.erase(std::remove_if(term.begin(), term.end(), [](unsigned char c) { return std::isspace(c); }),
-                 term.end());
+      term.erase(
+          std::remove_if(term.begin(), term.end(), [](unsigned char c) { return std::isspace(c); }),
+          term.end());
       if (term.empty()) continue;
       FieldRequirement r;
       size_t op = term.find("!=");
@@ -300,9 +304,12 @@ struct ObjectService::Selectors {
 
 const char* OperationName(Operation op) {
   switch (op) {
-    case Operation::kCreate: return "CREATE";
-    case Operation::kUpdate: return "UPDATE";
-    case Operation::kDelete: return "DELETE";
+    case Operation::kCreate:
+      return "CREATE";
+    case Operation::kUpdate:
+      return "UPDATE";
+    case Operation::kDelete:
+      return "DELETE";
   }
   return "UNKNOWN";
 }
@@ -375,7 +382,8 @@ std::optional<ApiError> ObjectService::CheckNamespace(const ResourceInfo& r, con
   if (!registry_.HasNamespaces()) return std::nullopt;
   StatusOr<json> got = store_.Get(ObjectKey{kNamespaces, "", ns});
   if (!got.ok()) {
-    if (got.status().code() == StatusCode::kNotFound) return ApiError::NotFound("", "namespaces", ns);
+    if (got.status().code() == StatusCode::kNotFound)
+      return ApiError::NotFound("", "namespaces", ns);
     return ApiError::FromStatus(got.status());
   }
   if (!MetaString(*got, "deletionTimestamp").empty()) {
@@ -434,8 +442,10 @@ ApiResult<json> ObjectService::Create(const ResourceInfo& r, const std::string& 
   if (r.namespaced) {
     std::string body_ns = MetaString(body, "namespace");
     if (url_ns.empty() && body_ns.empty()) {
-      return ApiError::BadRequest("the server could not find the requested resource: a namespace "
-                                  "is required for " + r.GroupResource());
+      return ApiError::BadRequest(
+          "the server could not find the requested resource: a namespace "
+          "is required for " +
+          r.GroupResource());
     }
     if (!url_ns.empty() && !body_ns.empty() && body_ns != url_ns) {
       return ApiError::BadRequest(
@@ -449,8 +459,9 @@ ApiResult<json> ObjectService::Create(const ResourceInfo& r, const std::string& 
   std::string name = MetaString(body, "name");
   const std::string generate = MetaString(body, "generateName");
   if (name.empty() && generate.empty()) {
-    return ApiError::Invalid(r.group, r.kind, "",
-                             {{"metadata.name", "Required value: name or generateName is required"}});
+    return ApiError::Invalid(
+        r.group, r.kind, "",
+        {{"metadata.name", "Required value: name or generateName is required"}});
   }
   if (r.namespaced) {
     // kube-apiserver names the generateName prefix when there is no name yet.
@@ -493,7 +504,8 @@ ApiResult<json> ObjectService::Create(const ResourceInfo& r, const std::string& 
     if (auto e = Admit(attrs, &obj)) return *e;
     this_name = MetaString(obj, "name");  // admission may not rename, but be safe
     if (ctx.dry_run) return obj;
-    StatusOr<json> created = store_.Create(ObjectKey{r.StorageType(), ns, this_name}, std::move(obj));
+    StatusOr<json> created =
+        store_.Create(ObjectKey{r.StorageType(), ns, this_name}, std::move(obj));
     if (created.ok()) {
       if (r.generic) {
         std::lock_guard lock(mu_);
@@ -514,7 +526,8 @@ ApiResult<json> ObjectService::Get(const ResourceInfo& r, const std::string& ns,
                                    const std::string& name) {
   StatusOr<json> got = store_.Get(ObjectKey{r.StorageType(), r.namespaced ? ns : "", name});
   if (!got.ok()) {
-    if (got.status().code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
+    if (got.status().code() == StatusCode::kNotFound)
+      return ApiError::NotFound(r.group, r.plural, name);
     return ApiError::FromStatus(got.status());
   }
   return std::move(got).value();
@@ -593,18 +606,30 @@ json ListMetadata(int64_t rv, const std::string& continue_token, int64_t remaini
 
 }  // namespace
 
-ApiResult<json> ObjectService::List(const ResourceInfo& r, const std::string& ns,
-                                    const ListRequest& req) {
-  ApiResult<Selectors> sel = Selectors::Parse(r, req);
-  if (!sel.ok()) return sel.error();
+namespace {
+
+// The Store's options for a LIST: resourceVersion rules, limit, namespace, label selector.
+ApiResult<ListOptions> StoreListOptions(const ResourceInfo& r, const std::string& ns,
+                                        const ListRequest& req, const LabelSelector& labels) {
   ListOptions opts;
   if (auto e = ParseListVersion(req, &opts)) return *e;
   if (req.limit < 0) return ApiError::BadRequest("limit must be >= 0");
   opts.ns = r.namespaced ? ns : "";
-  opts.selector = sel->labels;
+  opts.selector = labels;
   opts.limit = req.limit;
   opts.continue_token = req.continue_token;
-  StatusOr<ListResult> listed = store_.List(r.StorageType(), opts);
+  return opts;
+}
+
+}  // namespace
+
+ApiResult<json> ObjectService::List(const ResourceInfo& r, const std::string& ns,
+                                    const ListRequest& req) {
+  ApiResult<Selectors> sel = Selectors::Parse(r, req);
+  if (!sel.ok()) return sel.error();
+  ApiResult<ListOptions> opts = StoreListOptions(r, ns, req, sel->labels);
+  if (!opts.ok()) return opts.error();
+  StatusOr<ListResult> listed = store_.List(r.StorageType(), *opts);
   if (!listed.ok()) return ListError(listed.status());
   json items = json::array();
   for (json& o : listed->items) {
@@ -621,14 +646,9 @@ ApiResult<SharedList> ObjectService::ListShared(const ResourceInfo& r, const std
                                                 const ListRequest& req) {
   ApiResult<Selectors> sel = Selectors::Parse(r, req);
   if (!sel.ok()) return sel.error();
-  ListOptions opts;
-  if (auto e = ParseListVersion(req, &opts)) return *e;
-  if (req.limit < 0) return ApiError::BadRequest("limit must be >= 0");
-  opts.ns = r.namespaced ? ns : "";
-  opts.selector = sel->labels;
-  opts.limit = req.limit;
-  opts.continue_token = req.continue_token;
-  StatusOr<SharedListResult> listed = store_.ListShared(r.StorageType(), opts);
+  ApiResult<ListOptions> opts = StoreListOptions(r, ns, req, sel->labels);
+  if (!opts.ok()) return opts.error();
+  StatusOr<SharedListResult> listed = store_.ListShared(r.StorageType(), *opts);
   if (!listed.ok()) return ListError(listed.status());
   SharedList out;
   out.items.reserve(listed->items.size());
@@ -643,8 +663,8 @@ ApiResult<SharedList> ObjectService::ListShared(const ResourceInfo& r, const std
 
 ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey& key,
                                           const json& old, json body,
-                                          const std::string& subresource,
-                                          const RequestContext& ctx, bool* lost_race) {
+                                          const std::string& subresource, const RequestContext& ctx,
+                                          bool* lost_race) {
   *lost_race = false;
   const bool status_write = subresource == "status";
   StatusOr<int64_t> old_rv = ResourceVersionOf(old);
@@ -757,7 +777,8 @@ ApiResult<json> ObjectService::Update(const ResourceInfo& r, const std::string& 
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     StatusOr<json> old = store_.Get(key);
     if (!old.ok()) {
-      if (old.status().code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
+      if (old.status().code() == StatusCode::kNotFound)
+        return ApiError::NotFound(r.group, r.plural, name);
       return ApiError::FromStatus(old.status());
     }
     StatusOr<int64_t> old_rv = ResourceVersionOf(*old);
@@ -792,7 +813,8 @@ ApiResult<json> ObjectService::Patch(const ResourceInfo& r, const std::string& n
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     StatusOr<json> old = store_.Get(key);
     if (!old.ok()) {
-      if (old.status().code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
+      if (old.status().code() == StatusCode::kNotFound)
+        return ApiError::NotFound(r.group, r.plural, name);
       return ApiError::FromStatus(old.status());
     }
     ApiResult<json> patched = ApplyPatch(*old, type, patch);
@@ -823,10 +845,10 @@ ApiResult<json> ObjectService::Patch(const ResourceInfo& r, const std::string& n
       return ApiError::Conflict(r.group, r.plural, name);
     }
     if (MetaString(body, "uid") != MetaString(*old, "uid")) {
-      return ApiError::Conflict(r.group, r.plural, name,
-                                "Precondition failed: UID in precondition: " +
-                                    MetaString(body, "uid") +
-                                    ", UID in object meta: " + MetaString(*old, "uid"));
+      return ApiError::Conflict(
+          r.group, r.plural, name,
+          "Precondition failed: UID in precondition: " + MetaString(body, "uid") +
+              ", UID in object meta: " + MetaString(*old, "uid"));
     }
     bool lost = false;
     ApiResult<json> out = UpdateFrom(r, key, *old, std::move(body), subresource, ctx, &lost);
@@ -868,11 +890,13 @@ json ScaleOf(const ResourceInfo& r, const json& o) {
   for (const char* f : {"name", "namespace", "uid", "resourceVersion", "creationTimestamp"}) {
     if (o["metadata"].contains(f)) meta[f] = o["metadata"][f];
   }
-  json out = {{"kind", "Scale"},
-              {"apiVersion", "autoscaling/v1"},
-              {"metadata", meta},
-              {"spec", {{"replicas", spec != nullptr && spec->is_number_integer() ? *spec : json(0)}}},
-              {"status", {{"replicas", status != nullptr && status->is_number_integer() ? *status : json(0)}}}};
+  json out = {
+      {"kind", "Scale"},
+      {"apiVersion", "autoscaling/v1"},
+      {"metadata", meta},
+      {"spec", {{"replicas", spec != nullptr && spec->is_number_integer() ? *spec : json(0)}}},
+      {"status",
+       {{"replicas", status != nullptr && status->is_number_integer() ? *status : json(0)}}}};
   if (!selector.empty()) out["status"]["selector"] = selector;
   return out;
 }
@@ -907,11 +931,13 @@ ApiResult<json> ObjectService::UpdateScale(const ResourceInfo& r, const std::str
     if (!got.ok()) return got.error();
     json old = std::move(got).value();
     StatusOr<int64_t> rv = ResourceVersionOf(old);
-    if (*pinned != 0 && rv.ok() && *rv != *pinned) return ApiError::Conflict(r.group, r.plural, name);
+    if (*pinned != 0 && rv.ok() && *rv != *pinned)
+      return ApiError::Conflict(r.group, r.plural, name);
     json obj = old;
     json* slot = DottedMutable(obj, r.scale->spec_replicas_path);
     if (slot == nullptr) {
-      return ApiError::Internal("scale path " + r.scale->spec_replicas_path + " is not in an object");
+      return ApiError::Internal("scale path " + r.scale->spec_replicas_path +
+                                " is not in an object");
     }
     *slot = replicas;
     bool lost = false;
@@ -934,7 +960,8 @@ ApiResult<json> ObjectService::PatchScale(const ResourceInfo& r, const std::stri
   if (!patched.ok()) return patched.error();
   json scale = std::move(patched).value();
   // Unless the patch pins a resourceVersion, apply the replicas to whatever is stored now.
-  if (patch.find("\"resourceVersion\"") == std::string::npos) scale["metadata"].erase("resourceVersion");
+  if (patch.find("\"resourceVersion\"") == std::string::npos)
+    scale["metadata"].erase("resourceVersion");
   return UpdateScale(r, ns, name, scale, ctx);
 }
 
@@ -1038,7 +1065,8 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
     StatusOr<json> old = store_.Get(key);
     if (!old.ok()) {
-      if (old.status().code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
+      if (old.status().code() == StatusCode::kNotFound)
+        return ApiError::NotFound(r.group, r.plural, name);
       return ApiError::FromStatus(old.status());
     }
     const std::string uid = MetaString(*old, "uid");
@@ -1100,7 +1128,8 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
     StatusOr<json> gone = store_.Delete(key, old_rv.ok() ? *old_rv : 0);
     if (!gone.ok() && gone.status().code() == StatusCode::kAborted) continue;
     if (!gone.ok()) {
-      if (gone.status().code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
+      if (gone.status().code() == StatusCode::kNotFound)
+        return ApiError::NotFound(r.group, r.plural, name);
       return ApiError::FromStatus(gone.status());
     }
     if (r.namespaced) MaybeFinishNamespace(key.ns);
@@ -1167,10 +1196,11 @@ std::shared_ptr<WatchDispatcher> ObjectService::InitialEventsThread() {
   return initial_events_;
 }
 
-ApiResult<std::unique_ptr<Watch>> ObjectService::StartWatch(const ResourceInfo& r, const std::string& ns,
-                                                      const ListRequest& request,
-                                                      ObjectEventCallback callback,
-                                                      int64_t* start_resource_version) {
+ApiResult<std::unique_ptr<Watch>> ObjectService::StartWatch(const ResourceInfo& r,
+                                                            const std::string& ns,
+                                                            const ListRequest& request,
+                                                            ObjectEventCallback callback,
+                                                            int64_t* start_resource_version) {
   ApiResult<Selectors> sel = Selectors::Parse(r, request);
   if (!sel.ok()) return sel.error();
   if (!request.resource_version_match.empty()) {

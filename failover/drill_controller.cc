@@ -26,9 +26,7 @@ int64_t EpochMs(Timestamp t) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-std::string Seconds(int64_t ms) {
-  return std::to_string(ms / 1000) + "s";
-}
+std::string Seconds(int64_t ms) { return std::to_string(ms / 1000) + "s"; }
 
 bool AbortRequested(const api::FailoverDrill& drill) {
   auto it = drill.metadata.annotations.find(kAbortAnnotation);
@@ -88,8 +86,8 @@ std::string Percent(int64_t ready, int64_t desired) {
 // healed (the caller performs it; `heal_error` is its failure on a previous attempt).
 // A Completed or Aborted drill goes on watching the replicas return for `observe_seconds`.
 void Finish(DrillStep* step, DrillRecord* record, const std::string& phase,
-            const std::string& message, int64_t elapsed_ms, Timestamp now,
-            const Status* heal_error, int64_t observe_seconds) {
+            const std::string& message, int64_t elapsed_ms, Timestamp now, const Status* heal_error,
+            int64_t observe_seconds) {
   record->restored_ms = elapsed_ms;
   if (phase != "Failed") StartReturnObservation(record, observe_seconds);
   step->status.phase = phase;
@@ -216,8 +214,9 @@ DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Times
     record.abort_reason = "availability " + Percent(latest->ready, latest->desired) + " (" +
                           std::to_string(latest->ready) + " of " + std::to_string(latest->desired) +
                           " ready) below " + std::to_string(*drill.spec.abort_below_percent) + "%";
-    Finish(&step, &record, "Aborted", "aborted after " + Seconds(elapsed) + ": " + record.abort_reason,
-           elapsed, now, fault_error, drill.spec.observe_return_seconds);
+    Finish(&step, &record, "Aborted",
+           "aborted after " + Seconds(elapsed) + ": " + record.abort_reason, elapsed, now,
+           fault_error, drill.spec.observe_return_seconds);
     return step;
   }
   if (sampled && drill.spec.abort_on_residency_violation && !record.residency_violations.empty()) {
@@ -252,10 +251,9 @@ DrillStep RunningStep(const api::FailoverDrill& drill, const Fleet& fleet, Times
     return step;
   }
   if (sampled) {
-    step.status.message = "running: " + Seconds(elapsed) + " of " +
-                          std::to_string(drill.spec.duration_seconds) + "s, " +
-                          std::to_string(latest->ready) + "/" + std::to_string(latest->desired) +
-                          " ready";
+    step.status.message =
+        "running: " + Seconds(elapsed) + " of " + std::to_string(drill.spec.duration_seconds) +
+        "s, " + std::to_string(latest->ready) + "/" + std::to_string(latest->desired) + " ready";
     step.status.report = RecordToJson(record);
   }
   return step;
@@ -309,22 +307,22 @@ StatusOr<Fleet> DrillController::LoadFleet() {
   if (!started_) {
     // No watch keeps the caches current: read the API now (tests drive passes by hand).
     for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
-             &members_, &topologies_, &policies_, &workloads_}) {
+             &fleet_.members, &fleet_.topologies, &fleet_.policies, &fleet_.workloads}) {
       MERIDIAN_RETURN_IF_ERROR(informer->Relist());
     }
   }
   Fleet fleet;
-  fleet.members = members_.cache().Values();
-  fleet.topologies = topologies_.cache().Values();
+  fleet.members = fleet_.members.cache().Values();
+  fleet.topologies = fleet_.topologies.cache().Values();
   fleet.topology = scheduling::MergedTopology(fleet.topologies);
-  fleet.policies = policies_.cache().Values();
-  fleet.workloads = workloads_.cache().Values();
-  fleet.drills = drills_.cache().Values();
+  fleet.policies = fleet_.policies.cache().Values();
+  fleet.workloads = fleet_.workloads.cache().Values();
+  fleet.drills = fleet_.drills.cache().Values();
   return fleet;
 }
 
 apimachinery::ApiResult<json> DrillController::Wrote(apimachinery::ApiResult<json> result) {
-  if (result.ok()) drills_.Assume(result.value());  // the next pass reads what was written
+  if (result.ok()) fleet_.drills.Assume(result.value());  // the next pass reads what was written
   return result;
 }
 
@@ -379,13 +377,7 @@ DrillController::DrillController(apimachinery::ObjectService& objects, const Clo
       own_informers_(informers ? nullptr
                                : std::make_unique<apimachinery::SharedInformerFactory>(objects)),
       informers_(informers ? *informers : *own_informers_),
-      members_(api::MeridianInformer(informers_, "memberclusters", api::DecodeMemberCluster, kWho)),
-      topologies_(api::MeridianInformer(informers_, "topologies", api::DecodeTopology, kWho)),
-      policies_(
-          api::MeridianInformer(informers_, "residencypolicies", api::DecodeResidencyPolicy, kWho)),
-      workloads_(api::MeridianInformer(informers_, "federatedworkloads",
-                                       api::DecodeFederatedWorkload, kWho)),
-      drills_(api::MeridianInformer(informers_, "failoverdrills", api::DecodeFailoverDrill, kWho)),
+      fleet_(informers_, kWho),
       member_clients_(options_.member_clients
                           ? std::make_unique<sync::MemberClientCache>(options_.member_clients)
                           : nullptr),
@@ -395,12 +387,13 @@ DrillController::~DrillController() { Stop(); }
 
 Status DrillController::Start() {
   // Only a change to a drill wakes the worker; the fleet's informers are read by passes.
-  handlers_.emplace_back(drills_.cache(), apimachinery::InformerHandlers<api::FailoverDrill>{
-                                              .on_key = [this](const apimachinery::InformerKey&) {
-                                                loop_.MarkDirty();
-                                              }});
+  handlers_.emplace_back(
+      fleet_.drills.cache(),
+      apimachinery::InformerHandlers<api::FailoverDrill>{
+          .on_key = [this](const apimachinery::InformerKey&) { loop_.MarkDirty(); }});
   for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
-           &drills_, &members_, &topologies_, &policies_, &workloads_}) {
+           &fleet_.drills, &fleet_.members, &fleet_.topologies, &fleet_.policies,
+           &fleet_.workloads}) {
     if (Status st = informer->Start(); !st.ok()) {
       handlers_.clear();
       return UnavailableError(std::string(kWho) + ": " + st.message());
@@ -432,8 +425,8 @@ std::optional<std::chrono::milliseconds> DrillController::Pass() {
 
 StatusOr<int> DrillController::ReconcileAll(bool* active) {
   const ResourceInfo& info = api::MeridianResource(objects_, "failoverdrills", kWho);
-  if (!started_) MERIDIAN_RETURN_IF_ERROR(drills_.Relist());
-  const std::vector<api::FailoverDrill> drills = drills_.cache().Values();
+  if (!started_) MERIDIAN_RETURN_IF_ERROR(fleet_.drills.Relist());
+  const std::vector<api::FailoverDrill> drills = fleet_.drills.cache().Values();
   bool any_active = false;
   int written = 0;
   std::optional<Fleet> fleet;
@@ -490,12 +483,14 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
     DrillStep step = NextDrillStep(drill, *fleet, now, options_.sample_interval, nullptr, heal_due);
     if (step.fault != FaultAction::kNone) {
       Status st = !injector_ ? FailedPreconditionError("no fault injector is configured")
-                  : step.fault == FaultAction::kInject ? injector_->Inject(drill.spec.target, fleet->members)
-                                                      : injector_->Heal(drill.spec.target, fleet->members);
+                  : step.fault == FaultAction::kInject
+                      ? injector_->Inject(drill.spec.target, fleet->members)
+                      : injector_->Heal(drill.spec.target, fleet->members);
       if (!st.ok()) {
-        spdlog::warn("drill controller: {} {}: {}", drill.metadata.name,
-                     step.fault == FaultAction::kInject ? "injecting the fault" : "healing the fault",
-                     st.ToString());
+        spdlog::warn(
+            "drill controller: {} {}: {}", drill.metadata.name,
+            step.fault == FaultAction::kInject ? "injecting the fault" : "healing the fault",
+            st.ToString());
         step = NextDrillStep(drill, *fleet, now, options_.sample_interval, &st, heal_due);
       } else {
         spdlog::info("event: drill {} {} fault for {}", drill.metadata.name,

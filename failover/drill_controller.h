@@ -47,6 +47,7 @@
 #include <string>
 #include <vector>
 
+#include "api/informers.h"
 #include "api/types.h"
 #include "apimachinery/change_loop.h"
 #include "apimachinery/informer.h"
@@ -159,11 +160,7 @@ class DrillController {
 
   std::unique_ptr<apimachinery::SharedInformerFactory> own_informers_;  // when none was given
   apimachinery::SharedInformerFactory& informers_;
-  apimachinery::SharedInformer<api::MemberCluster>& members_;
-  apimachinery::SharedInformer<api::Topology>& topologies_;
-  apimachinery::SharedInformer<api::ResidencyPolicy>& policies_;
-  apimachinery::SharedInformer<api::FederatedWorkload>& workloads_;
-  apimachinery::SharedInformer<api::FailoverDrill>& drills_;
+  api::FleetInformers fleet_;  // members, topologies, policies, workloads, drills
   std::vector<apimachinery::InformerRegistration> handlers_;  // drills wake the worker
   bool started_ = false;
   // What the members hold of Meridian's workloads now (see DrillControllerOptions).

@@ -346,13 +346,7 @@ PlacementController::PlacementController(apimachinery::ObjectService& objects, c
       own_informers_(informers ? nullptr
                                : std::make_unique<apimachinery::SharedInformerFactory>(objects)),
       informers_(informers ? *informers : *own_informers_),
-      members_(api::MeridianInformer(informers_, "memberclusters", api::DecodeMemberCluster, kWho)),
-      topologies_(api::MeridianInformer(informers_, "topologies", api::DecodeTopology, kWho)),
-      policies_(
-          api::MeridianInformer(informers_, "residencypolicies", api::DecodeResidencyPolicy, kWho)),
-      workloads_(api::MeridianInformer(informers_, "federatedworkloads",
-                                       api::DecodeFederatedWorkload, kWho)),
-      drills_(api::MeridianInformer(informers_, "failoverdrills", api::DecodeFailoverDrill, kWho)),
+      fleet_(informers_, kWho),
       loop_([this] { return Pass(); }) {
   if (objects_.registry().Find("", "v1", "events") != nullptr) {
     events_ = std::make_unique<apimachinery::EventRecorder>(
@@ -398,18 +392,19 @@ PlacementController::~PlacementController() { Stop(); }
 Status PlacementController::Start() {
   // Any change to any of the five kinds: one more pass (coalesced by the loop).
   auto dirty = [this](const apimachinery::InformerKey&) { loop_.MarkDirty(); };
-  handlers_.emplace_back(members_.cache(),
+  handlers_.emplace_back(fleet_.members.cache(),
                          apimachinery::InformerHandlers<api::MemberCluster>{.on_key = dirty});
-  handlers_.emplace_back(topologies_.cache(),
+  handlers_.emplace_back(fleet_.topologies.cache(),
                          apimachinery::InformerHandlers<api::Topology>{.on_key = dirty});
-  handlers_.emplace_back(policies_.cache(),
+  handlers_.emplace_back(fleet_.policies.cache(),
                          apimachinery::InformerHandlers<api::ResidencyPolicy>{.on_key = dirty});
-  handlers_.emplace_back(workloads_.cache(),
+  handlers_.emplace_back(fleet_.workloads.cache(),
                          apimachinery::InformerHandlers<api::FederatedWorkload>{.on_key = dirty});
-  handlers_.emplace_back(drills_.cache(),
+  handlers_.emplace_back(fleet_.drills.cache(),
                          apimachinery::InformerHandlers<api::FailoverDrill>{.on_key = dirty});
   for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
-           &members_, &topologies_, &policies_, &workloads_, &drills_}) {
+           &fleet_.members, &fleet_.topologies, &fleet_.policies, &fleet_.workloads,
+           &fleet_.drills}) {
     if (Status st = informer->Start(); !st.ok()) {
       handlers_.clear();
       return UnavailableError(std::string(kWho) + ": " + st.message());
@@ -441,16 +436,17 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
   if (!started_) {
     // No watch keeps the caches current: read the API now (tests drive passes by hand).
     for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
-             &members_, &topologies_, &policies_, &workloads_, &drills_}) {
+             &fleet_.members, &fleet_.topologies, &fleet_.policies, &fleet_.workloads,
+             &fleet_.drills}) {
       MERIDIAN_RETURN_IF_ERROR(informer->Relist());
     }
   }
   // Copies (PlacementInputs holds values); the caches were decoded once per change.
-  std::vector<api::MemberCluster> members = members_.cache().Values();
-  std::vector<api::Topology> topologies = topologies_.cache().Values();
-  std::vector<api::ResidencyPolicy> policies = policies_.cache().Values();
-  std::vector<api::FederatedWorkload> workloads = workloads_.cache().Values();
-  std::vector<api::FailoverDrill> drills = drills_.cache().Values();
+  std::vector<api::MemberCluster> members = fleet_.members.cache().Values();
+  std::vector<api::Topology> topologies = fleet_.topologies.cache().Values();
+  std::vector<api::ResidencyPolicy> policies = fleet_.policies.cache().Values();
+  std::vector<api::FederatedWorkload> workloads = fleet_.workloads.cache().Values();
+  std::vector<api::FailoverDrill> drills = fleet_.drills.cache().Values();
 
   PlacementInputs inputs{std::move(members), std::move(topologies), std::move(policies),
                          std::move(workloads), std::move(drills)};
@@ -501,7 +497,7 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
         objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status");
     if (result.ok()) {
       ++written;
-      workloads_.Assume(result.value());  // the next pass reads what was written
+      fleet_.workloads.Assume(result.value());  // the next pass reads what was written
       RecordResidencyConflict(w, updated.status);
       RecordPlacementEvents(w, updated.status);
       in_effect[key] = updated.status;

@@ -38,6 +38,7 @@
 #include <span>
 #include <vector>
 
+#include "api/informers.h"
 #include "api/types.h"
 #include "apimachinery/change_loop.h"
 #include "apimachinery/event_recorder.h"
@@ -173,16 +174,12 @@ class PlacementController {
 
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
-  std::shared_ptr<residency::EvidenceLedger> ledger_;  // null without ResidencyEvidence
-  std::map<std::string, nlohmann::json> recorded_;     // "ns/name" -> last Placement data
+  std::shared_ptr<residency::EvidenceLedger> ledger_;    // null without ResidencyEvidence
+  std::map<std::string, nlohmann::json> recorded_;       // "ns/name" -> last Placement data
   std::unique_ptr<apimachinery::EventRecorder> events_;  // null without an events resource
   std::unique_ptr<apimachinery::SharedInformerFactory> own_informers_;  // when none was given
   apimachinery::SharedInformerFactory& informers_;
-  apimachinery::SharedInformer<api::MemberCluster>& members_;
-  apimachinery::SharedInformer<api::Topology>& topologies_;
-  apimachinery::SharedInformer<api::ResidencyPolicy>& policies_;
-  apimachinery::SharedInformer<api::FederatedWorkload>& workloads_;
-  apimachinery::SharedInformer<api::FailoverDrill>& drills_;
+  api::FleetInformers fleet_;  // members, topologies, policies, workloads, drills
   std::vector<apimachinery::InformerRegistration> handlers_;  // mark the loop dirty
   bool started_ = false;
   apimachinery::ChangeLoop loop_;
