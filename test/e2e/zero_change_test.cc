@@ -23,6 +23,7 @@
 
 #include "test/common/child_process.h"
 #include "test/common/e2e_federation.h"
+#include "test/common/manifests.h"
 #include "test/common/test_env.h"
 
 namespace meridian {
@@ -54,18 +55,7 @@ class ZeroChangeE2E : public ::testing::Test {
     std::string topology =
         test_env::ReadFile(test_env::SourceDir() + "/examples/topology-3-continents.yaml");
     ASSERT_FALSE(topology.empty());
-    topology = std::regex_replace(topology, std::regex("podReadyDelay: 2s"), "podReadyDelay: 1s");
-    std::string config;
-    std::istringstream lines(topology);
-    for (std::string line; std::getline(lines, line);) {
-      config += line + "\n";
-      if (line.rfind("  - name: ", 0) == 0) {
-        const std::string name = line.substr(10);
-        tokens_[name] = "token-" + name + "-" + std::to_string(getpid());
-        config += "    auth: {token: " + tokens_[name] + "}\n";
-        std::ofstream(dir_ / (name + ".token")) << tokens_[name] << "\n";
-      }
-    }
+    const std::string config = test_env::TokenedMembersimConfig(topology, dir_, &tokens_);
     std::ofstream(dir_ / "membersim.yaml") << config;
     std::string error;
     fed_ = std::make_unique<test_env::E2EFederation>();
