@@ -13,6 +13,7 @@ if [ ! -f build-fuzz/build.ninja ]; then
     "-DMERIDIAN_FUZZ_OPT=${MERIDIAN_FUZZ_OPT:--O1 -gline-tables-only}" "${linker[@]}"
 fi
 cmake --build build-fuzz -j "${MERIDIAN_JOBS:-2}"
+echo "fuzz.sh: fuzzers built at $((SECONDS / 60)) min $((SECONDS % 60)) s"
 mkdir -p build-fuzz/crashes
 status=0
 for fuzzer in build-fuzz/bin/fuzz_*; do

@@ -3,7 +3,10 @@
 # (real binaries on loopback), end-to-end, then each libFuzzer target for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Each phase's end is stamped with the seconds since the start (CI's 30-minute budget).
+phase() { echo "test.sh: $1 done at $((SECONDS / 60)) min $((SECONDS % 60)) s"; }
 ./scripts/setup.sh
+phase setup
 # On CI (a fresh clone, no compiler cache) build fast and keep assertions on; by hand, reuse
 # the same build/ as the demo.
 # On CI the benchmarks are not built (they are built by every developer build, and cost a
@@ -36,11 +39,14 @@ if [[ "${MERIDIAN_CMAKE_ARGS:-}" != *MERIDIAN_REAL_KUBE=OFF* ]]; then
   kube_pid=$!
 fi
 ./scripts/build.sh
+phase build
 if [ -n "$kube_pid" ] && ! wait "$kube_pid"; then
   cat "$BUILD_DIR/kube/background.log" >&2
   exit 1
 fi
 (cd "$BUILD_DIR" && ctest --output-on-failure -j "${MERIDIAN_TEST_JOBS:-2}" --timeout 600)
+phase tests
 if [ -d test/fuzz ]; then
   ./scripts/fuzz.sh "${MERIDIAN_FUZZ_SECONDS:-$FUZZ_SECONDS_DEFAULT}"
+  phase fuzz
 fi
