@@ -20,6 +20,7 @@ function(meridian_library name)
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR})
   target_link_libraries(${name} PUBLIC ${ARG_DEPS})
   meridian_warnings(${name})
+  meridian_lib_pch(${name})
 endfunction()
 
 # Flags every test translation unit (and the shared test PCH below) is compiled with.
@@ -31,26 +32,59 @@ function(meridian_test_flags target)
   target_include_directories(${target} PRIVATE ${PROJECT_SOURCE_DIR})
 endfunction()
 
-# MERIDIAN_TEST_PCH (on for the CI build type): a clean CI build spends much of its time
-# compiling ~100 test files, each parsing gtest, gmock, json and the standard headers again.
-# All tests share one precompiled header of them instead: 1.1-1.5 s less CPU per test file
-# (sync_test.cc, audit_test.cc, labels_test.cc at -O0). Off by default because ccache does not
-# cache PCH users without extra settings.
-function(meridian_test_pch_target)
-  if(TARGET meridian_test_pch)
+# MERIDIAN_PCH (on for the CI build type): a clean CI build spends most of its time in the
+# compiler's front end, parsing the same standard and third-party headers again for each of
+# ~350 files. Two shared precompiled headers instead: one for tests (gtest, gmock, json and
+# the standard headers: 1.1-1.5 s less CPU per test file at -O0) and one for the libraries and
+# binaries (json, spdlog, fmt, CLI11 and the standard headers). Off by default because ccache
+# does not cache PCH users without extra settings.
+#
+# A PCH may only be used by files compiled with the macros it was built with (clang refuses a
+# PCH that defines a macro the command line does not); spdlog's and fmt's definitions change
+# what their headers declare, so every user of the library PCH links spdlog and fmt (which
+# brings those definitions) whether or not it logs. Extra definitions on a user's command line
+# (cpprestsdk's, Boost's) are allowed: they do not touch the precompiled headers.
+function(meridian_pch_target name)
+  if(TARGET ${name})
     return()
   endif()
-  set(anchor ${CMAKE_BINARY_DIR}/meridian_test_pch.cc)
+  set(anchor ${CMAKE_BINARY_DIR}/${name}.cc)
   if(NOT EXISTS ${anchor})
-    file(WRITE ${anchor} "// Compiles the shared test precompiled header.\n")
+    file(WRITE ${anchor} "// Compiles a shared precompiled header (cmake/Meridian.cmake).\n")
   endif()
-  add_library(meridian_test_pch OBJECT ${anchor})
-  target_link_libraries(meridian_test_pch PRIVATE GTest::gmock GTest::gtest)
-  meridian_test_flags(meridian_test_pch)
-  target_precompile_headers(meridian_test_pch PRIVATE
-    <gtest/gtest.h> <gmock/gmock.h> <nlohmann/json.hpp>
-    <algorithm> <chrono> <filesystem> <functional> <map> <memory> <optional> <set> <string>
-    <thread> <vector>)
+  add_library(${name} OBJECT ${anchor})
+  if(name STREQUAL "meridian_test_pch")
+    target_link_libraries(${name} PRIVATE GTest::gmock GTest::gtest)
+    meridian_test_flags(${name})
+    target_precompile_headers(${name} PRIVATE
+      <gtest/gtest.h> <gmock/gmock.h> <nlohmann/json.hpp>
+      <algorithm> <chrono> <filesystem> <functional> <map> <memory> <optional> <set> <string>
+      <thread> <vector>)
+  else()
+    target_link_libraries(${name} PRIVATE spdlog::spdlog fmt::fmt nlohmann_json::nlohmann_json)
+    meridian_warnings(${name})
+    # CLI11 is not looked for in the fuzz build (no command lines there).
+    if(TARGET CLI11::CLI11)
+      target_link_libraries(${name} PRIVATE CLI11::CLI11)
+      target_precompile_headers(${name} PRIVATE <CLI/CLI.hpp>)
+    endif()
+    target_precompile_headers(${name} PRIVATE
+      <nlohmann/json.hpp> <spdlog/spdlog.h> <fmt/format.h>
+      <algorithm> <atomic> <chrono> <condition_variable> <cstdint> <deque> <functional> <map>
+      <memory> <mutex> <optional> <set> <sstream> <string> <string_view> <thread>
+      <unordered_map> <vector>)
+  endif()
+endfunction()
+
+# meridian_lib_pch(TARGET): TARGET (a library or binary of ours, not a test) compiles with the
+# shared library PCH when MERIDIAN_PCH is on.
+function(meridian_lib_pch target)
+  if(NOT MERIDIAN_PCH)
+    return()
+  endif()
+  meridian_pch_target(meridian_lib_pch)
+  target_link_libraries(${target} PRIVATE spdlog::spdlog fmt::fmt)
+  target_precompile_headers(${target} REUSE_FROM meridian_lib_pch)
 endfunction()
 
 # meridian_test(NAME SOURCES ... DEPS ... [LABELS ...] [TIMEOUT s]): a GoogleTest binary
@@ -60,8 +94,8 @@ function(meridian_test name)
   add_executable(${name} ${ARG_SOURCES})
   target_link_libraries(${name} PRIVATE ${ARG_DEPS} GTest::gmock GTest::gtest_main)
   meridian_test_flags(${name})
-  if(MERIDIAN_TEST_PCH)
-    meridian_test_pch_target()
+  if(MERIDIAN_PCH)
+    meridian_pch_target(meridian_test_pch)
     target_precompile_headers(${name} REUSE_FROM meridian_test_pch)
   endif()
   add_test(NAME ${name} COMMAND ${name})

@@ -10,7 +10,8 @@ if [ ! -f build-fuzz/build.ninja ]; then
   linker=()
   if command -v ld.lld >/dev/null; then linker=(-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld); fi
   CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DMERIDIAN_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-    "-DMERIDIAN_FUZZ_OPT=${MERIDIAN_FUZZ_OPT:--O1 -gline-tables-only}" "${linker[@]}"
+    "-DMERIDIAN_FUZZ_OPT=${MERIDIAN_FUZZ_OPT:--O1 -gline-tables-only}" \
+    "-DMERIDIAN_PCH=${MERIDIAN_FUZZ_PCH:-OFF}" "${linker[@]}"
 fi
 cmake --build build-fuzz -j "${MERIDIAN_JOBS:-2}"
 echo "fuzz.sh: fuzzers built at $((SECONDS / 60)) min $((SECONDS % 60)) s"
