@@ -69,6 +69,7 @@ class DrillE2E : public ::testing::Test {
         &error))
         << error;
     dns_port_ = std::stoi(fed_->ready_lines().at(0));
+    rendered_.clear();  // (a --gtest_repeat runs the suite again)
     sim_url_ = fed_->sim_url();
     api_url_ = fed_->api_url();
 
