@@ -41,8 +41,9 @@ const ControllerRegistration kDrill({
         // within half an interval (at most 1 s) is reported lost.
         const auto server = dns::IpAddress::Parse(c.served_dns_address);
         if (!server || c.served_dns_port == 0) {
-          return InvalidArgumentError("drill: the DNS server's address \"" + c.served_dns_address +
-                                      "\" is not an IP address");
+          return InvalidArgumentError("drill: the DNS server's listen address \"" +
+                                      c.served_dns_address + ":" +
+                                      std::to_string(c.served_dns_port) + "\" cannot be asked");
         }
         MERIDIAN_ASSIGN_OR_RETURN(
             options.dns_transport,

@@ -396,8 +396,8 @@ spec:
   ASSERT_EQ(applied.exit_code, 0) << applied.output;
   json gd;
   ASSERT_TRUE(test_env::PollUntil(milliseconds(40000), milliseconds(250), [&] {
-    gd = Drill("gd");
-    return gd["status"].value("phase", "") == "Aborted";
+    gd = Drill("gd");  // (no status yet right after the create)
+    return gd.value(json::json_pointer("/status/phase"), "") == "Aborted";
   })) << gd.dump(2);
   json run = gd["status"]["report"]["runs"][0];
   EXPECT_EQ(run["phase"], "Aborted") << run.dump(2);
@@ -409,7 +409,7 @@ spec:
   EXPECT_EQ(s["status"]["phase"], "Aborted") << s.dump(2);
   EXPECT_EQ(s["status"]["report"]["abortConditionFired"], true) << s.dump(2);
   ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(250), [&] {
-    return Drill(step)["status"]["report"].value("faultHealed", false);
+    return Drill(step).value(json::json_pointer("/status/report/faultHealed"), false);
   })) << Drill(step).dump(2);
   rendered_.push_back(step);
   // Healed: everything is ready again.
