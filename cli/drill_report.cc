@@ -68,8 +68,9 @@ std::string PercentileLines(const json& report) {
 }  // namespace
 
 // The DNS answers sampled while the target was failed (report.dns, failover/drill_dns.h):
-// the share pointing at the failed target (max with when, p50 / p95 over the samples, the
-// latest such sample) and where each client region was sent, samples per region.
+// where they came from, queries sent and lost, the share pointing at the failed target (max with
+// when, p50 / p95 over the samples, the latest such sample) and where each client region was sent,
+// samples per region.
 std::string DnsAnswersText(const json& report) {
   const json& dns = Field(report, "dns");
   if (!dns.is_object()) {
@@ -83,7 +84,15 @@ std::string DnsAnswersText(const json& report) {
       names += (names.empty() ? "" : ", ") + (x.is_string() ? x.get<std::string>() : "");
   }
   out << "DNS answers for " << (names.empty() ? "-" : names) << " (" << Int(dns, "samples")
-      << " samples while failed; the served answers, asked as each client region)\n";
+      << " samples while failed, asked as each client region)\n";
+  if (const std::string source = Str(dns, "source"); !source.empty()) {
+    out << "  from: " << source << "\n";
+  }
+  // A lost query is a finding (the server did not answer in time), never dropped silently.
+  // (Reports written before lost queries were counted have no `queries`.)
+  if (Field(dns, "queries").is_number_integer()) {
+    out << "  queries: " << Int(dns, "queries") << " sent, " << Int(dns, "lost") << " lost\n";
+  }
   auto pct = [&](const char* key) {
     const json& v = Field(dns, key);
     return v.is_number_integer() ? std::to_string(v.get<int64_t>()) + "%" : std::string("n/a");

@@ -34,6 +34,9 @@ void ResponseRateLimiter::Evict(int64_t now_us) {
 
 ResponseRateLimiter::Action ResponseRateLimiter::Check(const IpAddress& client) {
   if (config_.responses_per_second == 0) return Action::kSend;
+  for (const IpAddress& exempt : config_.exempt_clients) {
+    if (exempt == client) return Action::kSend;
+  }
   const int64_t now_us =
       std::chrono::duration_cast<std::chrono::microseconds>(clock_.Now().time_since_epoch())
           .count();

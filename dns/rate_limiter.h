@@ -3,10 +3,14 @@
 // spoofed victim. Over the limit, responses are dropped, except every `slip`-th one, which is
 // sent truncated (TC=1, no records): a real client behind a busy subnet retries over TCP, which
 // a spoofed source cannot do.
+// Exempt clients (BIND's `exempt-clients`) are never limited and use no bucket: the
+// federation-apiserver exempts the source address of its own drill probes
+// (failover/drill_dns_udp.h), so that a busy subnet never makes a drill's DNS samples fail.
 #pragma once
 
 #include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 #include "common/clock.h"
 #include "dns/records.h"
@@ -20,6 +24,8 @@ struct RateLimitConfig {
   int ipv4_prefix = 24;
   int ipv6_prefix = 56;
   size_t max_tracked_subnets = 100000;  // memory bound on the table
+  // Exact client addresses whose responses are always sent (a handful: a linear scan).
+  std::vector<IpAddress> exempt_clients;
 };
 
 // Not thread-safe: each server thread owns one (the server divides the configured rate among

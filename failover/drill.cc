@@ -900,6 +900,7 @@ void AddSample(DrillRecord* r, DrillSample sample,
     if (!r->dns) r->dns.emplace();
     r->dns->names = DnsNamesOf(followed);
     AddDnsSample(&*r->dns, *sample.dns, sample.at_ms);
+    sample.dns->source.clear();  // the summary keeps it; the timeline's JSON has none
   }
   sample.by_workload.clear();
   sample.placement_read_ms.reset();

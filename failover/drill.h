@@ -353,9 +353,10 @@ struct Fleet : scheduling::PlacementInputs {
   // What the members reported just now (set by the controller shell when it can read
   // members); samples then count what the members hold, not Meridian's status.
   std::optional<MemberReadiness> observed;
-  // What the process's DNS server answers from right now (DrillControllerOptions::
-  // dns_answers); null when it serves no DNS. Samples then carry no `dns`.
-  std::shared_ptr<const dns::Snapshot> dns;
+  // What the process's DNS server answered this pass (DrillControllerOptions::dns_answers and
+  // dns_transport, failover/drill_dns.h); null when it serves no DNS. Samples then carry no
+  // `dns`.
+  std::shared_ptr<const DnsObservation> dns;
   // When the API objects above were read (the controller shell reads them, then the members,
   // which takes a while): placement milestones are dated by it, not by the end of the pass.
   std::optional<Timestamp> read_at;

@@ -423,6 +423,19 @@ std::optional<std::chrono::milliseconds> DrillController::Pass() {
   return options_.sample_interval;
 }
 
+std::shared_ptr<const DnsObservation> DrillController::ObserveServedDns(
+    const std::vector<api::FederatedWorkload>& workloads) {
+  std::shared_ptr<const dns::Snapshot> snapshot = options_.dns_answers();
+  if (snapshot == nullptr) return nullptr;
+  // Every drill picks its followed workloads' names out of one observation per pass.
+  const std::vector<std::string> names = DnsNamesOf(workloads);
+  if (options_.dns_transport) {
+    return std::make_shared<DnsObservation>(ObserveDns(snapshot, names, *options_.dns_transport));
+  }
+  SnapshotDnsTransport in_process(snapshot);
+  return std::make_shared<DnsObservation>(ObserveDns(snapshot, names, in_process));
+}
+
 StatusOr<int> DrillController::ReconcileAll(bool* active) {
   const ResourceInfo& info = api::MeridianResource(objects_, "failoverdrills", kWho);
   if (!started_) MERIDIAN_RETURN_IF_ERROR(fleet_.drills.Relist());
@@ -448,7 +461,7 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
       fleet->observed = ObserveMembers(fleet->members);
     }
     if (options_.dns_answers && !fleet->dns && SamplesLive(drill)) {
-      fleet->dns = options_.dns_answers();
+      fleet->dns = ObserveServedDns(fleet->workloads);
     }
     const Timestamp now = clock_.Now();
     if (!drill.metadata.deletion_timestamp.empty()) {

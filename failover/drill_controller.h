@@ -76,8 +76,14 @@ struct DrillControllerOptions {
   sync::MemberClientFactory member_clients;
   // When set, live drills' samples carry what the DNS server answers now for the followed
   // workloads' names, per client region (failover/drill_dns.h): called once per pass, it
-  // returns the snapshot the server answers from. Null: the process serves no DNS.
+  // returns the snapshot the server answers from (which names it serves, its client regions,
+  // which endpoint an address belongs to). Null: the process serves no DNS.
   std::function<std::shared_ptr<const dns::Snapshot>()> dns_answers;
+  // How the pass's DNS queries are asked (every served name of the fleet's workloads, once
+  // per pass, as each client region): the federation-apiserver sends them over UDP to its
+  // DNS server (failover/drill_dns_udp.h). Null: in-process, the answer builder over the
+  // snapshot (SnapshotDnsTransport; unit tests). Used only by the worker thread.
+  std::shared_ptr<DnsQueryTransport> dns_transport;
   // Where game days' time zones are read (TZif files, failover/cron.h).
   std::string zoneinfo_root = "/usr/share/zoneinfo";
 };
@@ -165,6 +171,10 @@ class DrillController {
   bool started_ = false;
   // What the members hold of Meridian's workloads now (see DrillControllerOptions).
   MemberReadiness ObserveMembers(const std::vector<api::MemberCluster>& members);
+  // This pass's DNS answers for every spec.dns name of `workloads` (null when no snapshot is
+  // served): the queries go through options_.dns_transport (in-process without one).
+  std::shared_ptr<const DnsObservation> ObserveServedDns(
+      const std::vector<api::FederatedWorkload>& workloads);
 
   // When a finished drill's heal was last tried (touched only by ReconcileAll).
   std::map<std::string, Timestamp> last_heal_attempt_;

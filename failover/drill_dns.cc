@@ -131,55 +131,106 @@ std::vector<std::string> DnsNamesOf(const std::vector<api::FederatedWorkload>& w
   return {names.begin(), names.end()};
 }
 
-DnsAnswerSample SampleDnsAnswers(const dns::Snapshot& snapshot,
-                                 const std::vector<std::string>& names,
-                                 const api::DrillTarget& target,
-                                 const std::vector<api::MemberCluster>& members) {
-  DnsAnswerSample out;
+std::vector<DnsProbe> PlanDnsProbes(const dns::Snapshot& snapshot,
+                                    const std::vector<std::string>& names) {
+  std::vector<DnsProbe> out;
   const std::vector<ProbeClient> clients = ProbeClients(snapshot);
   for (const std::string& text : names) {
     StatusOr<dns::Name> name = dns::Name::FromText(text);
     if (!name.ok()) continue;
     const dns::NameNode* node = snapshot.FindNode(name->Lowercased());
     if (node == nullptr) continue;  // not served (yet): nothing a client could be sent to
-    dns::Message query;
-    query.header.id = 1;
-    query.questions.push_back({*name, QueryType(*node), dns::kClassIN});
-    query.edns = dns::Edns{};
     for (const ProbeClient& client : clients) {
-      query.edns->client_subnet = client.subnet;
-      // The peer address only matters without ECS; the subnet decides the client region.
-      const dns::Message response =
-          dns::BuildResponse(query, dns::IpAddress::V4(127, 0, 0, 1), snapshot);
-      if (response.header.rcode != dns::RCode::kNoError) continue;
-      ++out.answers;
-      std::vector<std::string>& regions = out.sent_to[client.region];
-      bool addressed = false, to_failed = false;
-      for (const dns::ResourceRecord& rr : response.answers) {
-        const dns::CompiledEndpoint* e = EndpointOf(snapshot, rr);
-        if (e == nullptr) continue;
-        addressed = true;
-        const std::string region = e->spec.region.empty() ? "?" : e->spec.region;
-        if (std::find(regions.begin(), regions.end(), region) == regions.end()) {
-          regions.push_back(region);
-        }
-        const api::MemberCluster* m = FindMemberNamed(members, e->spec.cluster);
-        // An endpoint without a known member is judged by its region (a region target).
-        if (m != nullptr ? MemberInsideTarget(target, *m)
-                         : (!target.region.empty() && e->spec.region == target.region)) {
-          to_failed = true;
-        }
-      }
-      std::sort(regions.begin(), regions.end());
-      if (!addressed) ++out.empty;
-      if (to_failed) ++out.to_failed;
+      DnsProbe probe{text, client.region, {}};
+      probe.query.questions.push_back({*name, QueryType(*node), dns::kClassIN});
+      probe.query.edns = dns::Edns{};
+      probe.query.edns->client_subnet = client.subnet;
+      out.push_back(std::move(probe));
     }
   }
   return out;
 }
 
+std::vector<StatusOr<dns::Message>> SnapshotDnsTransport::Exchange(
+    const std::vector<dns::Message>& queries) {
+  std::vector<StatusOr<dns::Message>> out;
+  out.reserve(queries.size());
+  for (const dns::Message& query : queries) {
+    // The peer address only matters without ECS; the subnet decides the client region.
+    out.emplace_back(dns::BuildResponse(query, dns::IpAddress::V4(127, 0, 0, 1), *snapshot_));
+  }
+  return out;
+}
+
+std::string SnapshotDnsTransport::Describe() const {
+  return "the served DNS snapshot, asked in-process";
+}
+
+DnsObservation ObserveDns(std::shared_ptr<const dns::Snapshot> snapshot,
+                          const std::vector<std::string>& names, DnsQueryTransport& transport) {
+  DnsObservation out;
+  out.probes = PlanDnsProbes(*snapshot, names);
+  out.snapshot = std::move(snapshot);
+  out.source = transport.Describe();
+  if (out.probes.empty()) return out;
+  std::vector<dns::Message> queries;
+  queries.reserve(out.probes.size());
+  for (const DnsProbe& p : out.probes) queries.push_back(p.query);
+  out.results = transport.Exchange(queries);
+  // A transport that answered short: the missing ones are lost, not skipped.
+  while (out.results.size() < out.probes.size()) {
+    out.results.emplace_back(InternalError("the transport returned no result for this query"));
+  }
+  return out;
+}
+
+DnsAnswerSample SampleDnsAnswers(const DnsObservation& observed,
+                                 const std::vector<std::string>& names,
+                                 const api::DrillTarget& target,
+                                 const std::vector<api::MemberCluster>& members) {
+  DnsAnswerSample out;
+  out.source = observed.source;
+  const std::set<std::string> wanted(names.begin(), names.end());
+  for (size_t i = 0; i < observed.probes.size() && i < observed.results.size(); ++i) {
+    const DnsProbe& probe = observed.probes[i];
+    if (!wanted.count(probe.name)) continue;
+    const StatusOr<dns::Message>& response = observed.results[i];
+    // Truncated: the answer did not fit (or the rate limiter slipped it): no records to judge.
+    if (!response.ok() || response->header.tc) {
+      ++out.lost;
+      continue;
+    }
+    if (response->header.rcode != dns::RCode::kNoError) continue;
+    ++out.answers;
+    std::vector<std::string>& regions = out.sent_to[probe.client_region];
+    bool addressed = false, to_failed = false;
+    for (const dns::ResourceRecord& rr : response->answers) {
+      const dns::CompiledEndpoint* e = EndpointOf(*observed.snapshot, rr);
+      if (e == nullptr) continue;
+      addressed = true;
+      const std::string region = e->spec.region.empty() ? "?" : e->spec.region;
+      if (std::find(regions.begin(), regions.end(), region) == regions.end()) {
+        regions.push_back(region);
+      }
+      const api::MemberCluster* m = FindMemberNamed(members, e->spec.cluster);
+      // An endpoint without a known member is judged by its region (a region target).
+      if (m != nullptr ? MemberInsideTarget(target, *m)
+                       : (!target.region.empty() && e->spec.region == target.region)) {
+        to_failed = true;
+      }
+    }
+    std::sort(regions.begin(), regions.end());
+    if (!addressed) ++out.empty;
+    if (to_failed) ++out.to_failed;
+  }
+  return out;
+}
+
 void AddDnsSample(DnsAnswerSummary* summary, const DnsAnswerSample& sample, int64_t at_ms) {
-  if (sample.answers <= 0) return;  // nothing served: no figure to fold in
+  summary->queries += sample.answers + sample.lost;
+  summary->lost += sample.lost;
+  if (!sample.source.empty()) summary->source = sample.source;
+  if (sample.answers <= 0) return;  // nothing answered: no figure to fold in
   const int64_t percent = sample.PercentToFailed();
   ++summary->samples;
   ++summary->percent_histogram[percent];
@@ -218,6 +269,7 @@ json DnsSampleToJson(const DnsAnswerSample& s) {
           {"toFailed", s.to_failed},
           {"empty", s.empty},
           {"percentToFailed", s.PercentToFailed()},
+          {"lost", s.lost},
           {"sentTo", std::move(sent)}};
 }
 
@@ -229,6 +281,7 @@ StatusOr<DnsAnswerSample> DnsSampleFromJson(const json& j, const std::string& pa
   in.Int(j, "answers", &s.answers);
   in.Int(j, "toFailed", &s.to_failed);
   in.Int(j, "empty", &s.empty);
+  in.Int(j, "lost", &s.lost);
   if (auto it = j.find("sentTo"); it != j.end() && !it->is_null()) {
     if (!it->is_object()) {
       in.Fail("sentTo", "want an object");
@@ -253,9 +306,11 @@ json DnsSummaryToJson(const DnsAnswerSummary& s) {
     sent[client] = std::move(regions);
   }
   auto opt = [](const std::optional<int64_t>& v) { return v ? json(*v) : json(nullptr); };
-  return {{"source", "the federation-apiserver's served DNS snapshot, asked per client region"},
+  return {{"source", s.source},
           {"names", s.names},
           {"samples", s.samples},
+          {"queries", s.queries},
+          {"lost", s.lost},
           {"maxPercentToFailed", opt(s.max_percent)},
           {"maxAtMs", s.max_percent ? json(s.max_at_ms) : json(nullptr)},
           {"p50PercentToFailed", opt(DnsPercentile(s, 50))},
@@ -273,6 +328,15 @@ StatusOr<DnsAnswerSummary> DnsSummaryFromJson(const json& j, const std::string& 
   if (auto it = j.find("names"); it != j.end() && !it->is_null())
     in.Strings(*it, "names", &s.names);
   in.Int(j, "samples", &s.samples);
+  in.Int(j, "queries", &s.queries);
+  in.Int(j, "lost", &s.lost);
+  if (auto it = j.find("source"); it != j.end() && !it->is_null()) {
+    if (it->is_string()) {
+      s.source = it->get<std::string>();
+    } else {
+      in.Fail("source", "want a string");
+    }
+  }
   in.OptInt(j, "maxPercentToFailed", &s.max_percent);
   in.Int(j, "maxAtMs", &s.max_at_ms);
   in.OptInt(j, "lastToFailedMs", &s.last_to_failed_ms);

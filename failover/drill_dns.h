@@ -1,14 +1,18 @@
 // DNS answers during a live drill, pure core: which regions Meridian's global DNS sends the
-// clients of each region to, and how many answers point at the failed target.
+// clients of each region to, how many answers point at the failed target, and how many
+// queries went unanswered.
 //
-// What is sampled, and why this way: the federation-apiserver's DNS server answers from one
-// immutable Snapshot (dns/record_source.h) that the record publisher swaps on every change.
-// The drill controller runs in the same process, so it takes that very snapshot and asks the
-// server's own answer builder (dns::BuildResponse, what every server worker runs per packet)
-// a real DNS query per (client region, name): the answer is exactly what a client of that
-// region would get at that instant, without a socket, a port or the rate limiter counting the
-// drill's probes as a client, and deterministic under a FakeClock. What it does not show is
-// the network path to the server (not what a drill rehearses).
+// What is sampled, and how: real DNS queries. Once per pass the drill controller plans one
+// query per (served name, client region) from the snapshot the server answers from
+// (PlanDnsProbes: the names it serves, its client-subnet table) and sends them through a
+// DnsQueryTransport: in the federation-apiserver, UDP datagrams to the DNS server's own
+// listen address (failover/drill_dns_udp.h), so an answer is what a client of that region
+// gets from the server at that instant: parsing, the rate limiter, the worker threads and the
+// socket included. A query without an answer within the transport's timeout is counted as
+// lost in the sample and the report, never dropped silently. Unit tests use the in-process
+// SnapshotDnsTransport (the server's own answer builder, dns::BuildResponse, over a snapshot),
+// deterministic under a FakeClock. The snapshot also maps an answer's address back to its
+// endpoint (and so to a region and a cluster).
 //
 // Client regions are the regions of the served client-subnet table (--dns-client-regions):
 // each is asked as its first CIDR (EDNS client subnet), and "default" as a /0 subnet (the
@@ -18,6 +22,7 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -26,6 +31,7 @@
 #include "api/types.h"
 #include "common/status.h"
 #include "dns/records.h"
+#include "dns/wire.h"
 
 namespace meridian::failover {
 
@@ -36,6 +42,12 @@ struct DnsAnswerSample {
   int64_t empty = 0;      // of those, answers without any address (NODATA): sent nowhere
   // Client region -> the regions its answers pointed at (sorted, unique).
   std::map<std::string, std::vector<std::string>> sent_to;
+  // Queries sent that got no usable answer (timed out, a socket error, an unreadable or
+  // truncated response): not among `answers`.
+  int64_t lost = 0;
+  // Where the answers came from (DnsQueryTransport::Describe); kept in the summary, not in
+  // the timeline's samples.
+  std::string source;
   // The percentage of answers pointing at the failed target, rounded up (a single such
   // answer never reads as 0 %); 0 when nothing was answered.
   int64_t PercentToFailed() const {
@@ -56,6 +68,11 @@ struct DnsAnswerSummary {
   std::optional<int64_t> last_to_failed_ms;  // the latest sample with an answer to the target
   // Client region -> region answered -> answers over the failure.
   std::map<std::string, std::map<std::string, int64_t>> sent_to;
+  // Queries sent and lost over the samples (a sample whose queries were all lost counts here
+  // but not in `samples`).
+  int64_t queries = 0;
+  int64_t lost = 0;
+  std::string source;  // the latest sample's
   friend bool operator==(const DnsAnswerSummary&, const DnsAnswerSummary&) = default;
 };
 
@@ -67,11 +84,64 @@ bool MemberInsideTarget(const api::DrillTarget& target, const api::MemberCluster
 // The DNS names of `workloads` (spec.dns.name), sorted and unique.
 std::vector<std::string> DnsNamesOf(const std::vector<api::FederatedWorkload>& workloads);
 
-// Asks `snapshot` for each of `names` as the client of each client region (see above) and
-// classifies the answers: an answer record is matched to the endpoint of its owner name
-// with the same data, and so to that endpoint's region and cluster. Names the snapshot does
-// not serve (NXDOMAIN, REFUSED) are left out.
-DnsAnswerSample SampleDnsAnswers(const dns::Snapshot& snapshot,
+// One query of a sample: what a client of `client_region` asks for `name`.
+struct DnsProbe {
+  std::string name;           // as spec.dns wrote it
+  std::string client_region;  // a region of the client-subnet table, or "default"
+  dns::Message query;         // with the region's EDNS client subnet; id 0 (the transport's)
+};
+
+// The queries of one sample, pure: each of `names` the snapshot serves (others would be
+// NXDOMAIN or REFUSED: nothing a client could be sent to) asked as each client region.
+std::vector<DnsProbe> PlanDnsProbes(const dns::Snapshot& snapshot,
+                                    const std::vector<std::string>& names);
+
+// How a sample's queries reach a DNS server: the seam between the pure sampler and a socket.
+class DnsQueryTransport {
+ public:
+  virtual ~DnsQueryTransport() = default;
+  // Sends every query and returns one result per query, in order: its response (any rcode),
+  // or why there is none (DeadlineExceeded: no answer within the timeout; Unavailable: a
+  // socket error). Never throws. Called by one thread at a time.
+  virtual std::vector<StatusOr<dns::Message>> Exchange(
+      const std::vector<dns::Message>& queries) = 0;
+  // Where the answers come from, for the report (e.g. "UDP queries to 127.0.0.1:5353").
+  virtual std::string Describe() const = 0;
+};
+
+// In-process: the server's answer builder (dns::BuildResponse) over `snapshot`, as a worker
+// would answer each packet; never loses a query. For unit tests, and for a process whose
+// DNS server has no address to ask.
+class SnapshotDnsTransport final : public DnsQueryTransport {
+ public:
+  explicit SnapshotDnsTransport(std::shared_ptr<const dns::Snapshot> snapshot)
+      : snapshot_(std::move(snapshot)) {}
+  std::vector<StatusOr<dns::Message>> Exchange(const std::vector<dns::Message>& queries) override;
+  std::string Describe() const override;
+
+ private:
+  std::shared_ptr<const dns::Snapshot> snapshot_;
+};
+
+// What one pass asked: the snapshot the probes were planned from (what is served, and which
+// endpoint an answered address belongs to), the probes, one result each, and the source.
+struct DnsObservation {
+  std::shared_ptr<const dns::Snapshot> snapshot;
+  std::vector<DnsProbe> probes;
+  std::vector<StatusOr<dns::Message>> results;  // results[i] answers probes[i]
+  std::string source;
+};
+
+// Plans the probes of `names` on `snapshot` and sends them through `transport` (its I/O is
+// the only I/O here). `snapshot` must not be null.
+DnsObservation ObserveDns(std::shared_ptr<const dns::Snapshot> snapshot,
+                          const std::vector<std::string>& names, DnsQueryTransport& transport);
+
+// Classifies the answers to the probes of `names` (pure): an answer record is matched to the
+// endpoint of its owner name with the same data, and so to that endpoint's region and
+// cluster. NOERROR answers count in `answers`; NXDOMAIN / REFUSED (a name not served by the
+// time it was asked) are left out; a probe without a usable response counts in `lost`.
+DnsAnswerSample SampleDnsAnswers(const DnsObservation& observed,
                                  const std::vector<std::string>& names,
                                  const api::DrillTarget& target,
                                  const std::vector<api::MemberCluster>& members);

@@ -7,6 +7,7 @@
 // main.cc: the file adds its flags and says how to start it.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -42,6 +43,10 @@ struct ControllerContext {
   // What this process's DNS server answers from: set by the dns controller when it serves
   // (--dns-listen), for controllers started after it (the drill controller samples it).
   const dns::RecordSource* served_dns = nullptr;
+  // Where that server listens (its bound port), for the drill controller's DNS probes, which
+  // are real queries (failover/drill_dns_udp.h); empty / 0 when it does not serve.
+  std::string served_dns_address;
+  uint16_t served_dns_port = 0;
   // The process's shared informers over `objects` (apimachinery/informer.h): one LIST and
   // one watch per kind however many controllers read it (null: each controller has its own).
   apimachinery::SharedInformerFactory* informers = nullptr;

@@ -12,6 +12,7 @@
 #include "dns/record_publisher.h"
 #include "dns/server.h"
 #include "dns/static_zone.h"
+#include "failover/drill_dns_udp.h"
 #include "federation-apiserver/controller_manager.h"
 #include "sync/member_client_factory.h"
 
@@ -143,10 +144,17 @@ StatusOr<std::unique_ptr<RunningController>> StartDns(ControllerContext& c) {
   options.port = endpoint.second;
   options.threads = f.threads;
   options.rate_limit.responses_per_second = f.rrl_rate;
+  // The drill controller's DNS probes come from an address of their own, exempt from the
+  // rate limit (failover/drill_dns_udp.h says why); on ::1 they cannot be told apart.
+  if (const auto server_ip = dns::IpAddress::Parse(options.address); server_ip && !server_ip->v6) {
+    options.rate_limit.exempt_clients.push_back(failover::DrillProbeSource(*server_ip));
+  }
   auto server = dns::Server::Start(options, *running->source, c.clock);
   if (!server.ok()) return server.status().WithContext("--dns-listen " + f.listen);
   running->server = std::move(server).value();
   c.served_dns = running->source.get();
+  c.served_dns_address = options.address;
+  c.served_dns_port = running->server->port();
   const std::string shown = options.address.find(':') == std::string::npos
                                 ? options.address
                                 : "[" + options.address + "]";

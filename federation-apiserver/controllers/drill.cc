@@ -8,6 +8,7 @@
 
 #include "dns/record_source.h"
 #include "failover/drill_controller.h"
+#include "failover/drill_dns_udp.h"
 #include "federation-apiserver/controller_manager.h"
 #include "sync/member_client_factory.h"
 
@@ -36,6 +37,19 @@ const ControllerRegistration kDrill({
           c.objects, std::min(options.sample_interval, std::chrono::milliseconds(1000)));
       if (const dns::RecordSource* served = c.served_dns) {
         options.dns_answers = [served] { return served->Current(); };
+        // The samples' DNS answers are real UDP queries to the server; a probe unanswered
+        // within half an interval (at most 1 s) is reported lost.
+        const auto server = dns::IpAddress::Parse(c.served_dns_address);
+        if (!server || c.served_dns_port == 0) {
+          return InvalidArgumentError("drill: the DNS server's listen address \"" +
+                                      c.served_dns_address + ":" +
+                                      std::to_string(c.served_dns_port) + "\" cannot be asked");
+        }
+        MERIDIAN_ASSIGN_OR_RETURN(
+            options.dns_transport,
+            failover::UdpDnsTransport::Create(
+                *server, c.served_dns_port, failover::DrillProbeSource(*server),
+                std::min(options.sample_interval / 2, std::chrono::milliseconds(1000))));
       }
       return StartOwned(std::make_unique<failover::DrillController>(
           c.objects, c.clock, std::make_shared<failover::MembersimFaultInjector>(), options,

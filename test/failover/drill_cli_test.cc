@@ -283,6 +283,9 @@ TEST(DrillReport, DnsAnswersPointingAtTheFailedRegion) {
   d["status"]["report"]["dns"] = {
       {"names", {"web.global.example.com"}},
       {"samples", 5},
+      {"source", "UDP queries to the DNS server at 127.0.0.1:5353 from 127.0.53.1"},
+      {"queries", 32},
+      {"lost", 2},
       {"maxPercentToFailed", 50},
       {"maxAtMs", 1000},
       {"p50PercentToFailed", 0},
@@ -294,6 +297,8 @@ TEST(DrillReport, DnsAnswersPointingAtTheFailedRegion) {
   const std::string text = DrillReportText(d);
   for (const char* want :
        {"DNS answers for web.global.example.com (5 samples while failed",
+        "from: UDP queries to the DNS server at 127.0.0.1:5353 from 127.0.53.1",
+        "queries: 32 sent, 2 lost",
         "pointing at the failed target: max 50% at 1.0s, p50 0%, p95 50%; last seen at 2.0s",
         "clients of eu-west sent to: eu-central 3, eu-west 2",
         "clients of us-east sent to: us-east 5"}) {

@@ -1,15 +1,25 @@
 // DNS answers sampled during live drills (failover/drill_dns.h): which regions the served
-// snapshot sends each client region to, how many answers point at the failed target, the
-// report's summary and its JSON, and abortConditions.dnsAnswersToFailedRegionPercent
-// through the drill's phase machine on a FakeClock.
+// snapshot sends each client region to, how many answers point at the failed target, lost
+// queries, the report's summary and its JSON, abortConditions.dnsAnswersToFailedRegionPercent
+// through the drill's phase machine on a FakeClock, and the UDP shell (drill_dns_udp.h)
+// against the real DNS server on loopback (its rate-limit exemption, its timeout).
 #include "failover/drill_dns.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <set>
 
 #include "api/codec.h"
 #include "common/clock.h"
+#include "dns/record_source.h"
+#include "dns/server.h"
 #include "failover/drill.h"
 #include "failover/drill_controller.h"
+#include "failover/drill_dns_udp.h"
 
 namespace meridian::failover {
 namespace {
@@ -67,11 +77,24 @@ std::shared_ptr<const dns::Snapshot> Served(bool eu_west_healthy) {
 
 api::DrillTarget Region(const std::string& r) { return {"", r, ""}; }
 
+// `names` asked of `snapshot` in-process, as the unit tests' transport does.
+std::shared_ptr<const DnsObservation> Observe(std::shared_ptr<const dns::Snapshot> snapshot,
+                                              const std::vector<std::string>& names) {
+  SnapshotDnsTransport transport(snapshot);
+  return std::make_shared<DnsObservation>(ObserveDns(snapshot, names, transport));
+}
+
+DnsAnswerSample Ask(std::shared_ptr<const dns::Snapshot> snapshot,
+                    const std::vector<std::string>& names, const api::DrillTarget& target,
+                    const std::vector<api::MemberCluster>& members) {
+  return SampleDnsAnswers(*Observe(std::move(snapshot), names), names, target, members);
+}
+
 TEST(DrillDns, ClientsPerRegionAndAnswersPointingAtTheFailedRegion) {
   auto snapshot = Served(/*eu_west_healthy=*/true);
   ASSERT_NE(snapshot, nullptr);
-  DnsAnswerSample s = SampleDnsAnswers(*snapshot, {"web.global.example.com", "nothing.example.org"},
-                                       Region("eu-west"), Members());
+  DnsAnswerSample s = Ask(snapshot, {"web.global.example.com", "nothing.example.org"},
+                          Region("eu-west"), Members());
   // Three client regions and "default"; the name outside our zones is not counted.
   EXPECT_EQ(s.answers, 4);
   EXPECT_EQ(s.sent_to["eu-west"], std::vector<std::string>{"eu-west"});
@@ -84,10 +107,145 @@ TEST(DrillDns, ClientsPerRegionAndAnswersPointingAtTheFailedRegion) {
   EXPECT_EQ(s.PercentToFailed(), 50);
 
   // The DNS controller marked eu-west unhealthy: its clients go to the nearest other region.
-  s = SampleDnsAnswers(*Served(false), {"web.global.example.com"}, Region("eu-west"), Members());
+  s = Ask(Served(false), {"web.global.example.com"}, Region("eu-west"), Members());
   EXPECT_EQ(s.to_failed, 0);
   EXPECT_EQ(s.sent_to["eu-west"], std::vector<std::string>{"eu-central"});
   EXPECT_EQ(s.PercentToFailed(), 0);
+}
+
+// A transport that answers through the snapshot but loses the queries `lose` says, and
+// truncates the ones `truncate` says (as the rate limiter's slip does).
+class LossyTransport : public DnsQueryTransport {
+ public:
+  LossyTransport(std::shared_ptr<const dns::Snapshot> snapshot, std::set<size_t> lose,
+                 std::set<size_t> truncate)
+      : inner_(std::move(snapshot)), lose_(std::move(lose)), truncate_(std::move(truncate)) {}
+  std::vector<StatusOr<dns::Message>> Exchange(const std::vector<dns::Message>& queries) override {
+    std::vector<StatusOr<dns::Message>> out = inner_.Exchange(queries);
+    for (size_t i : lose_) out[i] = DeadlineExceededError("no answer within 100 ms");
+    for (size_t i : truncate_) {
+      out[i]->header.tc = true;
+      out[i]->answers.clear();
+    }
+    return out;
+  }
+  std::string Describe() const override { return "lossy"; }
+
+ private:
+  SnapshotDnsTransport inner_;
+  std::set<size_t> lose_, truncate_;
+};
+
+TEST(DrillDns, LostAndTruncatedQueriesAreCountedNotDropped) {
+  auto snapshot = Served(/*eu_west_healthy=*/true);
+  ASSERT_NE(snapshot, nullptr);
+  const std::vector<std::string> names = {"web.global.example.com"};
+  // Four probes (three client regions and "default"); the first is lost, the second truncated.
+  LossyTransport transport(snapshot, {0}, {1});
+  DnsObservation observed = ObserveDns(snapshot, names, transport);
+  ASSERT_EQ(observed.probes.size(), 4u);
+  EXPECT_EQ(observed.source, "lossy");
+  DnsAnswerSample s = SampleDnsAnswers(observed, names, Region("eu-west"), Members());
+  EXPECT_EQ(s.lost, 2);
+  EXPECT_EQ(s.answers, 2);
+  EXPECT_EQ(s.source, "lossy");
+  EXPECT_FALSE(s.sent_to.count(observed.probes[0].client_region));
+
+  // Everything lost: no percentage, but the summary counts what was sent and lost.
+  LossyTransport silent(snapshot, {0, 1, 2, 3}, {});
+  DnsAnswerSample none =
+      SampleDnsAnswers(ObserveDns(snapshot, names, silent), names, Region("eu-west"), Members());
+  EXPECT_EQ(none.answers, 0);
+  EXPECT_EQ(none.lost, 4);
+  DnsAnswerSummary summary;
+  AddDnsSample(&summary, s, 1000);
+  AddDnsSample(&summary, none, 2000);
+  EXPECT_EQ(summary.samples, 1);
+  EXPECT_EQ(summary.queries, 8);
+  EXPECT_EQ(summary.lost, 6);
+  EXPECT_EQ(summary.source, "lossy");
+  auto back = DnsSummaryFromJson(DnsSummaryToJson(summary), "");
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(*back, summary);
+  EXPECT_EQ(DnsSampleToJson(none)["lost"], 4);
+}
+
+// The UDP shell against the real DNS server on loopback, rate-limited to one response a
+// second per /24 (a FakeClock that never moves: no token comes back): the probes from the
+// drill's own exempt address are all answered, exactly as in-process; the same probes from
+// 127.0.0.1 lose all but one to the limiter, and the sample says so.
+TEST(DrillDnsUdp, RealQueriesMatchTheInProcessAnswersAndTheProbesAreExemptFromRrl) {
+  auto snapshot = Served(/*eu_west_healthy=*/true);
+  ASSERT_NE(snapshot, nullptr);
+  dns::SwappableRecordSource source(snapshot);
+  FakeClock clock;
+  const dns::IpAddress loopback = *dns::IpAddress::Parse("127.0.0.1");
+  dns::ServerOptions options;
+  options.rate_limit = {.responses_per_second = 1, .slip = 0};
+  options.rate_limit.exempt_clients.push_back(DrillProbeSource(loopback));
+  auto server = dns::Server::Start(options, source, clock);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  const std::vector<std::string> names = {"web.global.example.com"};
+  const DnsAnswerSample in_process = Ask(snapshot, names, Region("eu-west"), Members());
+
+  auto udp = UdpDnsTransport::Create(loopback, (*server)->port(), DrillProbeSource(loopback),
+                                     std::chrono::milliseconds(2000));
+  ASSERT_TRUE(udp.ok()) << udp.status().ToString();
+  const uint64_t before = (*server)->counters().udp_queries.load();
+  for (int round = 0; round < 3; ++round) {
+    DnsObservation observed = ObserveDns(snapshot, names, **udp);
+    DnsAnswerSample s = SampleDnsAnswers(observed, names, Region("eu-west"), Members());
+    EXPECT_EQ(s.lost, 0) << "round " << round;
+    EXPECT_NE(s.source.find("UDP queries to the DNS server at 127.0.0.1:"), std::string::npos)
+        << s.source;
+    s.source = in_process.source;
+    EXPECT_EQ(s, in_process) << "round " << round;
+  }
+  EXPECT_EQ((*server)->counters().udp_queries.load() - before, 12u);
+  EXPECT_EQ((*server)->counters().rate_limited_dropped.load(), 0u);
+
+  auto shared = UdpDnsTransport::Create(loopback, (*server)->port(), loopback,
+                                        std::chrono::milliseconds(300));
+  ASSERT_TRUE(shared.ok());
+  DnsAnswerSample limited =
+      SampleDnsAnswers(ObserveDns(snapshot, names, **shared), names, Region("eu-west"), Members());
+  EXPECT_EQ(limited.answers, 1);
+  EXPECT_EQ(limited.lost, 3);
+  EXPECT_EQ((*server)->counters().rate_limited_dropped.load(), 3u);
+}
+
+// A server that never answers: every probe is lost after the timeout, with the reason.
+TEST(DrillDnsUdp, UnansweredQueriesTimeOutAsLost) {
+  auto snapshot = Served(/*eu_west_healthy=*/true);
+  ASSERT_NE(snapshot, nullptr);
+  int silent = socket(AF_INET, SOCK_DGRAM, 0);
+  ASSERT_GE(silent, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof(addr);
+  ASSERT_EQ(bind(silent, reinterpret_cast<sockaddr*>(&addr), len), 0);
+  ASSERT_EQ(getsockname(silent, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const dns::IpAddress loopback = *dns::IpAddress::Parse("127.0.0.1");
+  auto udp = UdpDnsTransport::Create(loopback, ntohs(addr.sin_port), DrillProbeSource(loopback),
+                                     std::chrono::milliseconds(50));
+  ASSERT_TRUE(udp.ok());
+  DnsObservation observed = ObserveDns(snapshot, {"web.global.example.com"}, **udp);
+  ASSERT_EQ(observed.results.size(), 4u);
+  for (const StatusOr<dns::Message>& r : observed.results) {
+    EXPECT_EQ(r.status().code(), StatusCode::kDeadlineExceeded) << r.status().ToString();
+  }
+  DnsAnswerSample s =
+      SampleDnsAnswers(observed, {"web.global.example.com"}, Region("eu-west"), Members());
+  EXPECT_EQ(s.lost, 4);
+  EXPECT_EQ(s.answers, 0);
+  close(silent);
+
+  // Bad construction is refused with the reason.
+  EXPECT_FALSE(UdpDnsTransport::Create(loopback, 53, *dns::IpAddress::Parse("::1"),
+                                       std::chrono::milliseconds(50))
+                   .ok());
+  EXPECT_FALSE(UdpDnsTransport::Create(loopback, 0, loopback, std::chrono::milliseconds(50)).ok());
 }
 
 TEST(DrillDns, AZoneTargetCountsOnlyMembersWhollyInsideIt) {
@@ -95,8 +253,8 @@ TEST(DrillDns, AZoneTargetCountsOnlyMembersWhollyInsideIt) {
   EXPECT_TRUE(MemberInsideTarget({"eu-west-1a", "", ""}, members[0]));
   EXPECT_FALSE(MemberInsideTarget({"eu-central-1a", "", ""}, members[1]));  // 1b still serves
   EXPECT_TRUE(MemberInsideTarget({"", "", "us-east-1"}, members[2]));
-  DnsAnswerSample s = SampleDnsAnswers(*Served(true), {"web.global.example.com"},
-                                       {"eu-central-1a", "", ""}, members);
+  DnsAnswerSample s =
+      Ask(Served(true), {"web.global.example.com"}, {"eu-central-1a", "", ""}, members);
   EXPECT_EQ(s.to_failed, 0);
   EXPECT_EQ(s.answers, 4);
 }
@@ -145,6 +303,7 @@ TEST(DrillDns, JsonRoundTripAndBadValuesNameTheField) {
   EXPECT_EQ(*back, summary);
 
   DnsAnswerSample sample{4, 2, 1, {{"eu-west", {"eu-west"}}, {"default", {"eu-west", "us-east"}}}};
+  sample.lost = 3;
   auto sample_back = DnsSampleFromJson(DnsSampleToJson(sample), "");
   ASSERT_TRUE(sample_back.ok());
   EXPECT_EQ(*sample_back, sample);
@@ -240,7 +399,7 @@ class DrillDnsStep : public ::testing::Test {
 };
 
 TEST_F(DrillDnsStep, AbortsWhenAnswersStillPointAtTheDetectedFailedRegion) {
-  fleet_.dns = Served(/*eu_west_healthy=*/true);
+  fleet_.dns = Observe(Served(/*eu_west_healthy=*/true), {"web.global.example.com"});
   Run(10);
   EXPECT_EQ(drill_.status.phase, "Aborted") << drill_.status.message;
   const json& r = drill_.status.report;
@@ -260,7 +419,7 @@ TEST_F(DrillDnsStep, AbortsWhenAnswersStillPointAtTheDetectedFailedRegion) {
 }
 
 TEST_F(DrillDnsStep, CompletesWhenDnsMovedAndReportsWhereClientsWent) {
-  fleet_.dns = Served(/*eu_west_healthy=*/false);
+  fleet_.dns = Observe(Served(/*eu_west_healthy=*/false), {"web.global.example.com"});
   Run(10);
   EXPECT_EQ(drill_.status.phase, "Completed") << drill_.status.message;
   const json& r = drill_.status.report;
