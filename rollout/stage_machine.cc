@@ -1,7 +1,6 @@
 #include "rollout/stage_machine.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -13,23 +12,11 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// What FormatMillis wrote. ParseRfc3339 accepts a fraction but drops it, and a gate measured
-// from a time cut to the second could pass up to a second early.
+// What FormatMillis wrote ("" or unparsable: none).
 std::optional<Timestamp> Parse(const std::string& text) {
-  if (text.empty()) return std::nullopt;
   Timestamp t;
-  if (!ParseRfc3339(text, &t)) return std::nullopt;
-  const size_t dot = text.find('.');
-  if (dot == std::string::npos) return t;
-  int64_t ms = 0;
-  int digits = 0;
-  for (size_t i = dot + 1;
-       i < text.size() && digits < 3 && std::isdigit(static_cast<unsigned char>(text[i]));
-       ++i, ++digits) {
-    ms = ms * 10 + (text[i] - '0');
-  }
-  for (; digits < 3; ++digits) ms *= 10;
-  return std::chrono::time_point_cast<Timestamp::duration>(t) + milliseconds(ms);
+  if (text.empty() || !ParseRfc3339(text, &t)) return std::nullopt;
+  return t;
 }
 
 bool Takes(const api::StageSelector& s, const MemberObservation& m) {
