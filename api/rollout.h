@@ -79,15 +79,15 @@ struct MemberRevision {
 struct RolloutStatus {
   int64_t revision = 0;         // the revision being rolled out (or last rolled out)
   int64_t stable_revision = 0;  // `stableRevision`: the last revision every member completed
-  // Progressing | WaitingForApproval | Waiting (afterStageWait) | Paused | Halted |
-  // RolledBack | Complete
+  // Progressing | WaitingForApproval | WaitingForDrill (a running FailoverDrill targets the
+  // next member) | Waiting (afterStageWait) | Paused | Halted | RolledBack | Complete
   std::string phase;
   int32_t stage = 0;       // index of the current stage (== stage count when every stage passed)
   std::string stage_name;  // `stageName`
   std::vector<std::string> started;  // members of the current stage given `revision` so far
   // RFC 3339 with milliseconds. batchStartedAt: when the latest members were given the
-  // revision (gate timeout and soak count from it); readySince: since when every started
-  // member reports ready; gatesPassedAt: when the stage's gates passed.
+  // revision (gate timeout and soak count from it); readySince: since when every started member
+  // is ready; gatesPassedAt: when the gates passed; pausedAt: since when a pause/drill wait.
   std::string batch_started_at, ready_since, gates_passed_at, paused_at;
   std::string failed_gate;  // `failedGate`: approval | ready | soak | strategy
   std::string message;

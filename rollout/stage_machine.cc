@@ -48,6 +48,13 @@ std::string FormatMillis(Timestamp t) {
   return s;
 }
 
+std::vector<std::string> MembersBeingChanged(const api::RolloutStatus& state) {
+  const bool active = state.phase == "Progressing" || state.phase == "WaitingForDrill" ||
+                      state.phase == "Paused";
+  if (!active || !state.gates_passed_at.empty()) return {};
+  return state.started;
+}
+
 StagePlan PlanStages(const api::RolloutStrategySpec& strategy,
                      const std::vector<MemberObservation>& members) {
   StagePlan plan;
@@ -159,6 +166,8 @@ StageMachineOutput Step(const StageMachineInput& in,
         event("Normal", "RolloutComplete", message);
       } else if (st.phase == "WaitingForApproval") {
         event("Normal", "RolloutWaitingForApproval", message);
+      } else if (st.phase == "WaitingForDrill") {
+        event("Normal", "RolloutWaitingForDrill", message);
       } else if (st.phase == "Progressing" && st.stage != old_stage) {
         event("Normal", "RolloutStageStarted", message);
       }
@@ -171,21 +180,26 @@ StageMachineOutput Step(const StageMachineInput& in,
     return finish(st.phase == "Complete" ? "True" : "False", st.message);
   }
 
+  // A pause, or a wait for a drill, does not count against timeouts or waits: when it ends,
+  // their origins move by its length (pausedAt: when it began).
+  auto resume_timers = [&]() {
+    const Duration stopped = duration_cast<Duration>(now - Parse(st.paused_at).value_or(now));
+    for (std::string* t : {&st.batch_started_at, &st.gates_passed_at}) {
+      if (auto at = Parse(*t)) *t = FormatMillis(*at + stopped);
+    }
+    st.ready_since.clear();
+    st.paused_at.clear();
+  };
   if (in.paused) {
     if (st.phase != "Paused") {
       st.phase = "Paused";
-      st.paused_at = FormatMillis(now);
+      // Paused while waiting for a drill: the timers stopped when the wait began.
+      if (st.paused_at.empty()) st.paused_at = FormatMillis(now);
     }
     return finish("False", "paused at stage " + st.stage_name + " of " + rev);
   }
   if (st.phase == "Paused") {
-    // The pause does not count against timeouts or waits: move their origins by its length.
-    const Duration paused = duration_cast<Duration>(now - Parse(st.paused_at).value_or(now));
-    for (std::string* t : {&st.batch_started_at, &st.gates_passed_at}) {
-      if (auto at = Parse(*t)) *t = FormatMillis(*at + paused);
-    }
-    st.ready_since.clear();
-    st.paused_at.clear();
+    resume_timers();
     st.phase = "Progressing";
   }
 
@@ -241,17 +255,34 @@ StageMachineOutput Step(const StageMachineInput& in,
       int64_t room = stage.max_concurrency == 0 ? static_cast<int64_t>(mine.size())
                                                 : stage.max_concurrency - in_flight;
       bool batch = false;
+      const MemberObservation* blocked = nullptr;  // the next member, which a drill targets
       for (const MemberObservation* m : mine) {
         if (room <= 0) break;
-        if (started.insert(m->name).second) {
-          st.started.push_back(m->name);
-          --room;
-          batch = true;
+        if (started.count(m->name)) continue;
+        if (!m->drill.empty()) {
+          blocked = m;
+          break;
         }
+        started.insert(m->name);
+        st.started.push_back(m->name);
+        --room;
+        batch = true;
       }
+      if (blocked == nullptr && !st.paused_at.empty()) resume_timers();  // the drill ended
       if (batch) {
         st.batch_started_at = FormatMillis(now);
         st.ready_since.clear();
+      }
+      if (blocked != nullptr) {
+        // No timer runs meanwhile (the gates cannot pass before every member started anyway);
+        // the drill's end changes a FailoverDrill, which runs the next pass.
+        st.phase = "WaitingForDrill";
+        if (st.paused_at.empty()) st.paused_at = FormatMillis(now);
+        st.ready_since.clear();
+        return finish("False", where + " of " + rev + " waits for drill " + blocked->drill +
+                                   ", which targets " + blocked->name +
+                                   " (no member gets a new revision while a running drill "
+                                   "fails it)");
       }
       std::vector<std::string> not_ready;
       for (const MemberObservation* m : mine) {

@@ -9,7 +9,9 @@
 // stages run in order; a member belongs to the first stage whose selector takes it, members
 // no stage takes form a last implicit stage "remaining". A stage that needs approval waits for
 // the annotation "R/<stage>" (api::kRolloutApprovedAnnotation). Its members then get R, at most
-// maxConcurrency not-yet-ready ones at a time; its gates pass when every member runs R with all
+// maxConcurrency not-yet-ready ones at a time, in name order, except that the rollout waits
+// (WaitingForDrill, its timers stopped as when paused) before the next member a running
+// drill targets until that drill ends; its gates pass when every member runs R with all
 // replicas updated, ready and available for readySeconds and soakSeconds passed since the
 // latest member got it; afterStageWaitSeconds later the next stage starts. Gates not passed
 // gateTimeoutSeconds after the latest member got R fail: onFailure halt leaves every member as
@@ -37,6 +39,9 @@ struct MemberObservation {
   apimachinery::Labels labels;
   int64_t revision = 0;  // the revision its object was rendered from (0: unknown)
   bool ready = false;    // every replica of that revision updated, ready, available
+  // A running live FailoverDrill whose target touches this member (its name; "" for none):
+  // the member is not given a new revision while it runs (the rollout waits).
+  std::string drill;
 };
 
 struct StageMachineInput {
@@ -76,6 +81,14 @@ StagePlan PlanStages(const api::RolloutStrategySpec& strategy,
 // One step. `previous` is status.rollout as stored (nullopt for a workload never seen).
 StageMachineOutput Step(const StageMachineInput& in,
                         const std::optional<api::RolloutStatus>& previous);
+
+// The members an unfinished rollout is changing now: those of the current stage that were
+// given the new revision while the stage's gates have not passed (phases Progressing,
+// WaitingForDrill, Paused). Empty once the stage passed, before it starts (Waiting,
+// WaitingForApproval) and for a finished rollout (Complete, Halted, RolledBack: nothing more
+// changes until a new revision or an undo). Drill admission (failover/drill_admission.h)
+// refuses a live drill on them.
+std::vector<std::string> MembersBeingChanged(const api::RolloutStatus& state);
 
 // RFC 3339 with milliseconds ("2026-12-05T16:00:00.250Z"), what the state's times are written
 // in; ParseRfc3339 reads it back.

@@ -83,6 +83,13 @@ class Fleet {
     }
   }
 
+  // A running drill targets `member` ("" : none).
+  void SetDrill(const std::string& member, const std::string& drill) {
+    for (MemberObservation& m : members_) {
+      if (m.name == member) m.drill = drill;
+    }
+  }
+
   int64_t Assigned(const std::string& member) const {
     for (const api::MemberRevision& m : last.state.members) {
       if (m.cluster == member) return m.revision;
@@ -295,6 +302,102 @@ TEST(StageMachine, MembersNoStageTakesComeLast) {
   f.Step(2);
   EXPECT_EQ(f.last.state.stage_name, kRemainingStage);
   EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2,us-1,us-2");
+}
+
+// Issue 23, interplay with failover: no member gets the new revision while a running drill
+// targets it; the rollout waits before it, naming the drill, and writes nothing meanwhile.
+TEST(StageMachine, WaitsBeforeAMemberARunningDrillTargets) {
+  Fleet f(Strategy(ThreeStages()));
+  f.SetDrill("eu-1", "eu-outage");
+  f.Step(2);
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(15));  // canary passed and its after-stage wait is over
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForDrill");
+  EXPECT_EQ(f.last.state.stage_name, "eu");
+  EXPECT_EQ(f.At2(), "us-1");  // eu-1 is first in eu: neither EU member got revision 2
+  EXPECT_EQ(f.last.condition_reason, "WaitingForDrill");
+  EXPECT_NE(f.last.condition_message.find("waits for drill eu-outage, which targets eu-1"),
+            std::string::npos)
+      << f.last.condition_message;
+  ASSERT_EQ(f.last.events.size(), 1u);
+  EXPECT_EQ(f.last.events[0].reason, "RolloutWaitingForDrill");
+  EXPECT_FALSE(f.last.requeue_at.has_value());  // the drill's end runs the next pass
+  const api::RolloutStatus waiting = f.last.state;
+  f.clock.Advance(seconds(3600));  // far past the gate timeout: a wait is not a failure
+  f.Step(2);
+  EXPECT_EQ(f.last.state, waiting);  // nothing to write while it waits
+  EXPECT_TRUE(f.last.events.empty());
+  f.SetDrill("eu-1", "");
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
+  EXPECT_TRUE(f.last.state.paused_at.empty());
+  // The gate timeout counts from the members' start, after the wait.
+  f.Report({"eu-1"});
+  f.clock.Advance(seconds(59));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  f.clock.Advance(seconds(1));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Halted");
+}
+
+TEST(StageMachine, ADrillMidStageStopsTheNextMemberNotTheStartedOnes) {
+  Fleet f(Strategy({{"gateTimeoutSeconds", 60},
+                    {"stages", {{{"name", "all"}, {"maxConcurrency", 2}}}}}));
+  f.SetDrill("eu-2", "d");
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "ap-1,eu-1");
+  f.Report({"eu-1"});
+  f.Step(2);  // ap-1 done: eu-2 would be next
+  EXPECT_EQ(f.last.state.phase, "WaitingForDrill");
+  EXPECT_EQ(f.At2(), "ap-1,eu-1");  // eu-1 keeps what it was given
+  EXPECT_EQ(MembersBeingChanged(f.last.state), (std::vector<std::string>{"ap-1", "eu-1"}));
+  // A pause during the wait and a resume while the drill still runs: still waiting, and the
+  // time stands still from when the wait began.
+  const std::string since = f.last.state.paused_at;
+  f.paused = true;
+  f.clock.Advance(seconds(100));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Paused");
+  EXPECT_EQ(f.last.state.paused_at, since);
+  f.paused = false;
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForDrill");
+  f.clock.Advance(seconds(100));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForDrill");  // eu-1 not ready for 200 s: no timeout
+  f.SetDrill("eu-2", "");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2,us-1");
+}
+
+TEST(StageMachine, MembersBeingChangedAreTheStartedOnesOfAStageNotYetPassed) {
+  Fleet f(Strategy(ThreeStages("halt")));
+  EXPECT_TRUE(MembersBeingChanged(f.last.state).empty());  // Complete
+  f.Step(2);
+  EXPECT_EQ(MembersBeingChanged(f.last.state), std::vector<std::string>{"us-1"});
+  f.paused = true;
+  f.Step(2);
+  EXPECT_EQ(MembersBeingChanged(f.last.state), std::vector<std::string>{"us-1"});  // Paused
+  f.paused = false;
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(10));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Waiting");
+  EXPECT_TRUE(MembersBeingChanged(f.last.state).empty());  // the canary passed its gates
+  f.clock.Advance(seconds(5));
+  f.Step(2);
+  EXPECT_EQ(MembersBeingChanged(f.last.state), (std::vector<std::string>{"eu-1", "eu-2"}));
+  f.Report({"eu-2"});
+  f.clock.Advance(seconds(60));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Halted");
+  EXPECT_TRUE(MembersBeingChanged(f.last.state).empty());  // nothing changes any more
 }
 
 TEST(StageMachine, TimesKeepTheirMilliseconds) {
