@@ -105,13 +105,13 @@ void CheckRolloutOverlap(const api::FailoverDrill& drill, const api::DrillTarget
     }
     if (touched.empty()) continue;
     const api::RolloutStatus& r = *w.status.rollout;
-    errors->push_back(
-        {path, DescribeTarget(target) + " overlaps the rollout of " + w.metadata.ns + "/" +
-                   w.metadata.name + " (revision " + std::to_string(r.revision) + ", stage " +
-                   r.stage_name + ", " + r.phase + "), which is changing " + Join(touched) +
-                   "; wait until the stage passes its gates (fedctl rollout status " +
-                   w.metadata.name + "), or to run both at once annotate the drill " +
-                   kAllowRolloutOverlapAnnotation + "=true"});
+    errors->push_back({path, DescribeTarget(target) + " overlaps the rollout of " + w.metadata.ns +
+                                 "/" + w.metadata.name + " (revision " +
+                                 std::to_string(r.revision) + ", stage " + r.stage_name + ", " +
+                                 r.phase + "), which is changing " + Join(touched) +
+                                 "; wait until the stage passes its gates (fedctl rollout status " +
+                                 w.metadata.name + "), or to run both at once annotate the drill " +
+                                 kAllowRolloutOverlapAnnotation + "=true"});
   }
 }
 

@@ -113,8 +113,8 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
                                                                  api::DecodeRolloutStrategy, kWho));
   MERIDIAN_ASSIGN_OR_RETURN(auto workloads, api::ListDecoded(objects_, "federatedworkloads",
                                                              api::DecodeFederatedWorkload, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(auto drills, api::ListDecoded(objects_, "failoverdrills",
-                                                          api::DecodeFailoverDrill, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      auto drills, api::ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill, kWho));
   std::map<std::string, api::MemberCluster> members;
   for (auto& m : member_list) members[m.metadata.name] = std::move(m);
   std::map<std::string, api::RolloutStrategySpec> strategies;

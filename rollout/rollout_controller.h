@@ -10,8 +10,8 @@
 // drill and the member).
 //
 // Level-triggered (apimachinery/change_loop.h): any change of a FederatedWorkload,
-// RolloutStrategy, MemberCluster or FailoverDrill runs a pass over every workload; a pass also runs when a
-// wait, soak or gate timeout ends. The rollout's state lives in the workload's status only,
+// RolloutStrategy, MemberCluster or FailoverDrill runs a pass over every workload; a pass also runs
+// when a wait, soak or gate timeout ends. The rollout's state lives in the workload's status only,
 // so a restarted controller continues where the last one stopped. Status written: revisions,
 // rollout and the condition Rollout (compare-and-swap; a lost race re-reads and retries);
 // other fields are kept. Events: RolloutStarted, RolloutStageStarted,

@@ -49,8 +49,8 @@ std::string FormatMillis(Timestamp t) {
 }
 
 std::vector<std::string> MembersBeingChanged(const api::RolloutStatus& state) {
-  const bool active = state.phase == "Progressing" || state.phase == "WaitingForDrill" ||
-                      state.phase == "Paused";
+  const bool active =
+      state.phase == "Progressing" || state.phase == "WaitingForDrill" || state.phase == "Paused";
   if (!active || !state.gates_passed_at.empty()) return {};
   return state.started;
 }

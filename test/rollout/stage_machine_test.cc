@@ -345,8 +345,8 @@ TEST(StageMachine, WaitsBeforeAMemberARunningDrillTargets) {
 }
 
 TEST(StageMachine, ADrillMidStageStopsTheNextMemberNotTheStartedOnes) {
-  Fleet f(Strategy({{"gateTimeoutSeconds", 60},
-                    {"stages", {{{"name", "all"}, {"maxConcurrency", 2}}}}}));
+  Fleet f(Strategy(
+      {{"gateTimeoutSeconds", 60}, {"stages", {{{"name", "all"}, {"maxConcurrency", 2}}}}}));
   f.SetDrill("eu-2", "d");
   f.Step(2);
   EXPECT_EQ(f.At2(), "ap-1,eu-1");
