@@ -94,7 +94,7 @@ RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& 
     }
     d.RejectUnknown(sj, p,
                     {"name", "selector", "maxConcurrency", "approval", "readySeconds",
-                     "soakSeconds", "afterStageWaitSeconds"});
+                     "soakSeconds", "afterStageWaitSeconds", "expand", "continentLabel"});
     RolloutStage st;
     st.name = Str(d, sj, "name", p);
     if (st.name.empty()) {
@@ -126,6 +126,17 @@ RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& 
     st.ready_seconds = Seconds(d, sj, "readySeconds", p, 0);
     st.soak_seconds = Seconds(d, sj, "soakSeconds", p, 0);
     st.after_stage_wait_seconds = Seconds(d, sj, "afterStageWaitSeconds", p, 0);
+    if (const json* v = JsonDecoder::Member(sj, "expand")) {
+      st.expand = d.Enum(*v, p + ".expand", {"regionBySize", "regionPerContinent"}).value_or("");
+    }
+    if (const json* v = JsonDecoder::Member(sj, "continentLabel")) {
+      st.continent_label = d.String(*v, p + ".continentLabel", false).value_or("");
+      if (JsonDecoder::Member(sj, "expand") && st.expand != "regionPerContinent") {
+        d.Error(p + ".continentLabel", "only with expand: regionPerContinent");
+      } else if (st.continent_label.empty()) {
+        d.Error(p + ".continentLabel", "must name a member label");
+      }
+    }
     out.stages.push_back(std::move(st));
   }
   return out;
@@ -145,6 +156,8 @@ json EncodeRolloutStrategySpec(const RolloutStrategySpec& s) {
     if (st.ready_seconds) sj["readySeconds"] = st.ready_seconds;
     if (st.soak_seconds) sj["soakSeconds"] = st.soak_seconds;
     if (st.after_stage_wait_seconds) sj["afterStageWaitSeconds"] = st.after_stage_wait_seconds;
+    if (!st.expand.empty()) sj["expand"] = st.expand;
+    if (st.expand == "regionPerContinent") sj["continentLabel"] = st.continent_label;
     stages.push_back(std::move(sj));
   }
   return {{"stages", std::move(stages)},
@@ -225,7 +238,7 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
   d.RejectUnknown(
       j, path,
       {"revision", "stableRevision", "phase", "stage", "stageName", "started", "batchStartedAt",
-       "readySince", "gatesPassedAt", "pausedAt", "failedGate", "message", "members"});
+       "readySince", "gatesPassedAt", "pausedAt", "failedGate", "message", "members", "derived"});
   out.revision = Int(d, j, "revision", path);
   out.stable_revision = Int(d, j, "stableRevision", path);
   out.phase = Str(d, j, "phase", path);
@@ -252,6 +265,23 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
       }
     }
   }
+  if (const json* m = JsonDecoder::Member(j, "derived")) {
+    if (!m->is_array()) {
+      d.Error(path + ".derived", "must be a list");
+    } else {
+      for (size_t i = 0; i < m->size(); ++i) {
+        const std::string p = path + ".derived[" + std::to_string(i) + "]";
+        if (!d.ExpectObject((*m)[i], p)) continue;
+        d.RejectUnknown((*m)[i], p, {"stage", "regions"});
+        api::DerivedStage ds;
+        ds.stage = Str(d, (*m)[i], "stage", p);
+        if (const json* r = JsonDecoder::Member((*m)[i], "regions")) {
+          ds.regions = d.StringList(*r, p + ".regions");
+        }
+        out.derived.push_back(std::move(ds));
+      }
+    }
+  }
   return out;
 }
 
@@ -275,6 +305,13 @@ json EncodeRolloutStatus(const RolloutStatus& s) {
       arr.push_back({{"cluster", m.cluster}, {"revision", m.revision}});
     }
     j["members"] = std::move(arr);
+  }
+  if (!s.derived.empty()) {
+    json arr = json::array();
+    for (const DerivedStage& ds : s.derived) {
+      arr.push_back({{"stage", ds.stage}, {"regions", ds.regions}});
+    }
+    j["derived"] = std::move(arr);
   }
   return j;
 }

@@ -38,6 +38,14 @@ struct RolloutStage {
   // Gate: at least this long has passed since the stage's last member got the revision.
   int64_t soak_seconds = 0;              // `soakSeconds`
   int64_t after_stage_wait_seconds = 0;  // `afterStageWaitSeconds`: pause before the next stage
+  // `expand`: the stage is derived from the fleet (rollout::DeriveStages) out of the members its
+  // selector takes that no earlier stage took: "" (as listed) | "regionBySize": one stage per
+  // region, fewest placed members first (then by name), named "<name>-<region>" |
+  // "regionPerContinent": the smallest region of each continent, its other members left to
+  // later stages. Either way the regions are fixed when a rollout starts.
+  std::string expand;
+  // `continentLabel` (regionPerContinent only): the member label naming its continent.
+  std::string continent_label = "continent";
   friend bool operator==(const RolloutStage&, const RolloutStage&) = default;
 };
 
@@ -74,6 +82,14 @@ struct MemberRevision {
   friend bool operator==(const MemberRevision&, const MemberRevision&) = default;
 };
 
+// `status.rollout.derived[i]`: the regions an expanding stage (RolloutStage::expand) took when
+// the rollout started, in order; members of other regions fall to later stages.
+struct DerivedStage {
+  std::string stage;  // the strategy's stage name
+  std::vector<std::string> regions;
+  friend bool operator==(const DerivedStage&, const DerivedStage&) = default;
+};
+
 // `status.rollout`: the stage machine's persisted state (rollout/stage_machine.h); a
 // restarted controller continues from it.
 struct RolloutStatus {
@@ -92,6 +108,7 @@ struct RolloutStatus {
   std::string failed_gate;  // `failedGate`: approval | ready | soak | strategy
   std::string message;
   std::vector<MemberRevision> members;  // the revision each placed member is meant to run
+  std::vector<DerivedStage> derived;    // one per expanding stage of the strategy
   friend bool operator==(const RolloutStatus&, const RolloutStatus&) = default;
 };
 
@@ -101,7 +118,8 @@ inline constexpr char kRolloutApprovedAnnotation[] = "rollout.federation.meridia
 
 // Strict decoders: every problem is added to `errors` with its path under `path`
 // (e.g. "spec.rollout.strategy"). Stage names must be unique DNS labels, a cluster may be
-// named by one stage only, maxConcurrency >= 1 when given, times >= 0, at least one stage.
+// named by one stage only, maxConcurrency >= 1 when given, times >= 0, at least one stage,
+// expand one of regionBySize | regionPerContinent, continentLabel with regionPerContinent only.
 RolloutStrategySpec DecodeRolloutStrategySpec(const nlohmann::json& j, const std::string& path,
                                               FieldErrors* errors);
 nlohmann::json EncodeRolloutStrategySpec(const RolloutStrategySpec& s);

@@ -69,14 +69,28 @@ struct StageMachineOutput {
   std::optional<Timestamp> requeue_at;  // time alone changes the answer then
 };
 
-// The stages members are judged by, with the implicit "remaining" stage when a member fits no
-// stage, and each member's stage index (by name).
+// The regions of the strategy's expanding stages (api::RolloutStage::expand), one entry per
+// such stage, from the placed members each stage's selector takes that no earlier stage took:
+// regionBySize orders them by member count, then name; regionPerContinent takes, per value of
+// the member label continentLabel, the region with the fewest of those members (then by name;
+// members without the label are left to later stages) and lists them by name. Members
+// without a region are left to later stages.
+std::vector<api::DerivedStage> DeriveStages(const api::RolloutStrategySpec& strategy,
+                                            const std::vector<MemberObservation>& members);
+
+// The stages members are judged by: the strategy's, an expanding stage replaced by its
+// derived regions (`derived`, as DeriveStages returned when the rollout started: a regionBySize
+// stage becomes one stage per region, "<name>-<region>"), with the implicit "remaining" stage
+// when a member fits no stage, and each member's stage index (by name). A member belongs to
+// the first stage whose selector takes it and, for an expanding stage, whose derived regions
+// hold its region.
 struct StagePlan {
   std::vector<api::RolloutStage> stages;
   std::map<std::string, size_t> stage_of;
 };
 StagePlan PlanStages(const api::RolloutStrategySpec& strategy,
-                     const std::vector<MemberObservation>& members);
+                     const std::vector<MemberObservation>& members,
+                     const std::vector<api::DerivedStage>& derived = {});
 
 // One step. `previous` is status.rollout as stored (nullopt for a workload never seen).
 StageMachineOutput Step(const StageMachineInput& in,

@@ -83,6 +83,23 @@ class Fleet {
     }
   }
 
+  // A member that joins the placement (running revision 1, ready).
+  void AddMember(const std::string& name, const std::string& region,
+                 const apimachinery::Labels& labels = {}) {
+    MemberObservation m;
+    m.name = name;
+    m.region = region;
+    m.labels = labels;
+    m.revision = 1;
+    m.ready = true;
+    members_.push_back(m);
+  }
+  void SetLabel(const std::string& member, const std::string& key, const std::string& value) {
+    for (MemberObservation& m : members_) {
+      if (m.name == member) m.labels[key] = value;
+    }
+  }
+
   // A running drill targets `member` ("" : none).
   void SetDrill(const std::string& member, const std::string& drill) {
     for (MemberObservation& m : members_) {
@@ -400,6 +417,95 @@ TEST(StageMachine, MembersBeingChangedAreTheStartedOnesOfAStageNotYetPassed) {
   EXPECT_TRUE(MembersBeingChanged(f.last.state).empty());  // nothing changes any more
 }
 
+// Issue 23, derived stage orders: "one region at a time, smallest first".
+TEST(StageMachine, RegionBySizeRollsOutOneRegionAtATimeSmallestFirst) {
+  Fleet f(Strategy({{"stages", {{{"name", "region"}, {"expand", "regionBySize"}}}}}));
+  f.AddMember("us-3", "us");  // us: 3 members, eu: 2, ap: 1
+  f.Step(2);
+  ASSERT_EQ(f.last.state.derived.size(), 1u);
+  EXPECT_EQ(f.last.state.derived[0].regions, (std::vector<std::string>{"ap", "eu", "us"}));
+  EXPECT_EQ(f.last.state.stage_name, "region-ap");
+  EXPECT_EQ(f.At2(), "ap-1");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "region-eu");
+  EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2");
+  // The order was fixed when the rollout started: a region that grows does not move, and a
+  // member of a region that joins later comes last.
+  f.AddMember("ap-2", "ap");
+  f.AddMember("ap-3", "ap");
+  f.AddMember("sa-1", "sa");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "region-us");
+  EXPECT_EQ(f.Assigned("ap-2"), 2);  // its region's stage has passed
+  EXPECT_EQ(f.Assigned("sa-1"), 1);
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, kRemainingStage);
+  EXPECT_EQ(f.Assigned("sa-1"), 2);
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Complete");
+}
+
+// "Canary cluster, then one region per continent, then the rest".
+TEST(StageMachine, CanaryThenOneRegionPerContinentThenTheRest) {
+  Fleet f(Strategy({{"stages",
+                     {{{"name", "canary"}, {"selector", {{"clusters", {"us-1"}}}}},
+                      {{"name", "continents"},
+                       {"expand", "regionPerContinent"},
+                       {"continentLabel", "geo"},
+                       {"approval", true}},
+                      {{"name", "rest"}}}}}));
+  f.AddMember("ec-1", "ec");  // a second, smaller European region
+  f.AddMember("xx-1", "xx");  // no continent label: the rest
+  for (const char* m : {"eu-1", "eu-2", "ec-1"}) f.SetLabel(m, "geo", "europe");
+  for (const char* m : {"us-1", "us-2"}) f.SetLabel(m, "geo", "america");
+  f.SetLabel("ap-1", "geo", "asia");
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "us-1");
+  // Europe: ec (1 member) before eu (2); America: us, less the canary (us-2); Asia: ap.
+  ASSERT_EQ(f.last.state.derived.size(), 1u);
+  EXPECT_EQ(f.last.state.derived[0].stage, "continents");
+  EXPECT_EQ(f.last.state.derived[0].regions, (std::vector<std::string>{"ap", "ec", "us"}));
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForApproval");
+  EXPECT_EQ(f.last.state.stage_name, "continents");
+  f.approval = "2/continents";
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "ap-1,ec-1,us-1,us-2");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "rest");
+  EXPECT_EQ(f.At2(), "ap-1,ec-1,eu-1,eu-2,us-1,us-2,xx-1");
+}
+
+TEST(StageMachine, DeriveStagesAloneAndADerivedNameThatIsTaken) {
+  std::vector<MemberObservation> members;
+  for (auto [name, region] : std::vector<std::pair<std::string, std::string>>{
+           {"a-1", "b"}, {"a-2", "b"}, {"c-1", "c"}, {"n-1", ""}}) {
+    MemberObservation m;
+    m.name = name;
+    m.region = region;
+    members.push_back(m);
+  }
+  const api::RolloutStrategySpec s =
+      Strategy({{"stages", {{{"name", "r"}, {"expand", "regionBySize"}}, {{"name", "r-c"}}}}});
+  const std::vector<api::DerivedStage> derived = DeriveStages(s, members);
+  ASSERT_EQ(derived.size(), 1u);
+  EXPECT_EQ(derived[0].regions, (std::vector<std::string>{"c", "b"}));  // n-1 has no region
+  const StagePlan plan = PlanStages(s, members, derived);
+  std::vector<std::string> names;
+  for (const api::RolloutStage& st : plan.stages) names.push_back(st.name);
+  // "r-c" is the derived stage's name first: the listed stage keeps approvals apart.
+  EXPECT_EQ(names, (std::vector<std::string>{"r-c", "r-b", "r-c-3"}));
+  EXPECT_EQ(plan.stage_of.at("c-1"), 0u);
+  EXPECT_EQ(plan.stage_of.at("a-2"), 1u);
+  EXPECT_EQ(plan.stage_of.at("n-1"), 2u);  // the listed stage "r-c" takes every other member
+}
+
 TEST(StageMachine, TimesKeepTheirMilliseconds) {
   // A rollout that started at .750 s must not see its 1 s gate pass at the next whole second.
   Fleet f(Strategy({{"stages", {{{"name", "a"}, {"readySeconds", 1}}}}}));
@@ -436,6 +542,15 @@ TEST(StrategyValidation, NamesTheBadField) {
        "spec.stages[0].maxConcurrency",
        ">= 1"},
       {{{"stages", {{{"name", "a"}}}}, {"onFailure", "pray"}}, "spec.onFailure", "one of"},
+      {{{"stages", {{{"name", "a"}, {"expand", "zoneByMood"}}}}},
+       "spec.stages[0].expand",
+       "one of"},
+      {{{"stages", {{{"name", "a"}, {"expand", "regionBySize"}, {"continentLabel", "geo"}}}}},
+       "spec.stages[0].continentLabel",
+       "only with expand: regionPerContinent"},
+      {{{"stages", {{{"name", "a"}, {"expand", "regionPerContinent"}, {"continentLabel", ""}}}}},
+       "spec.stages[0].continentLabel",
+       "must name a member label"},
       {{{"stages", {{{"name", "a"}, {"gates", json::object()}}}}},
        "spec.stages[0].gates",
        "unknown field"},
