@@ -38,6 +38,24 @@ int64_t Int(JsonDecoder& d, const json& j, const char* name, const std::string& 
   return d.Int(*v, JoinPath(path, name), 0).value_or(0);
 }
 
+// Calls `each(item, its path)` for every object of the list `j[name]`, when present (anything
+// but a list, or an item that is not an object, is an error at its path).
+template <typename Each>
+void ForEachListed(JsonDecoder& d, const json& j, const char* name, const std::string& path,
+                   Each each) {
+  const json* list = JsonDecoder::Member(j, name);
+  if (!list) return;
+  const std::string list_path = JoinPath(path, name);
+  if (!list->is_array()) {
+    d.Error(list_path, "must be a list");
+    return;
+  }
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string p = list_path + "[" + std::to_string(i) + "]";
+    if (d.ExpectObject((*list)[i], p)) each((*list)[i], p);
+  }
+}
+
 StageSelector DecodeSelector(JsonDecoder& d, const json& j, const std::string& path,
                              FieldErrors* errors) {
   StageSelector out;
@@ -253,35 +271,19 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
   out.paused_at = Str(d, j, "pausedAt", path);
   out.failed_gate = Str(d, j, "failedGate", path);
   out.message = Str(d, j, "message", path);
-  if (const json* m = JsonDecoder::Member(j, "members")) {
-    if (!m->is_array()) {
-      d.Error(path + ".members", "must be a list");
-    } else {
-      for (size_t i = 0; i < m->size(); ++i) {
-        const std::string p = path + ".members[" + std::to_string(i) + "]";
-        if (!d.ExpectObject((*m)[i], p)) continue;
-        d.RejectUnknown((*m)[i], p, {"cluster", "revision"});
-        out.members.push_back({Str(d, (*m)[i], "cluster", p), Int(d, (*m)[i], "revision", p)});
-      }
+  ForEachListed(d, j, "members", path, [&](const json& item, const std::string& p) {
+    d.RejectUnknown(item, p, {"cluster", "revision"});
+    out.members.push_back({Str(d, item, "cluster", p), Int(d, item, "revision", p)});
+  });
+  ForEachListed(d, j, "derived", path, [&](const json& item, const std::string& p) {
+    d.RejectUnknown(item, p, {"stage", "regions"});
+    DerivedStage ds;
+    ds.stage = Str(d, item, "stage", p);
+    if (const json* r = JsonDecoder::Member(item, "regions")) {
+      ds.regions = d.StringList(*r, p + ".regions");
     }
-  }
-  if (const json* m = JsonDecoder::Member(j, "derived")) {
-    if (!m->is_array()) {
-      d.Error(path + ".derived", "must be a list");
-    } else {
-      for (size_t i = 0; i < m->size(); ++i) {
-        const std::string p = path + ".derived[" + std::to_string(i) + "]";
-        if (!d.ExpectObject((*m)[i], p)) continue;
-        d.RejectUnknown((*m)[i], p, {"stage", "regions"});
-        api::DerivedStage ds;
-        ds.stage = Str(d, (*m)[i], "stage", p);
-        if (const json* r = JsonDecoder::Member((*m)[i], "regions")) {
-          ds.regions = d.StringList(*r, p + ".regions");
-        }
-        out.derived.push_back(std::move(ds));
-      }
-    }
-  }
+    out.derived.push_back(std::move(ds));
+  });
   return out;
 }
 

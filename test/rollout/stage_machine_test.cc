@@ -564,6 +564,28 @@ TEST(StrategyValidation, NamesTheBadField) {
   }
 }
 
+TEST(RolloutStatusDecoding, ListsAreCheckedNamingTheItem) {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"derived", "eu"}}, "status.rollout.derived"},
+      {{{"derived", {{{"stage", "r"}, {"zone", "x"}}}}}, "status.rollout.derived[0].zone"},
+      {{{"derived", {"r"}}}, "status.rollout.derived[0]"},
+      {{{"members", {{{"cluster", "a"}, {"revision", 1}}, {{"cluster", "b"}, {"rev", 2}}}}},
+       "status.rollout.members[1].rev"},
+  };
+  for (const auto& [j, path] : cases) {
+    FieldErrors errors;
+    api::DecodeRolloutStatus(j, "status.rollout", &errors);
+    ASSERT_EQ(errors.size(), 1u) << j.dump();
+    EXPECT_EQ(errors[0].path, path) << j.dump();
+  }
+  FieldErrors errors;
+  const api::RolloutStatus s = api::DecodeRolloutStatus(
+      {{"derived", {{{"stage", "r"}, {"regions", {"ap", "eu"}}}}}}, "status.rollout", &errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(s.derived, (std::vector<api::DerivedStage>{{"r", {"ap", "eu"}}}));
+  EXPECT_EQ(api::DecodeRolloutStatus(api::EncodeRolloutStatus(s), "status.rollout", &errors), s);
+}
+
 TEST(Revisions, EveryTemplateChangeIsANewNumberAndHistoryIsBounded) {
   FakeClock clock;
   api::FederatedWorkload w;
