@@ -132,6 +132,16 @@ class Fleet {
   json stored_;
 };
 
+// The gate timeout ends exactly `left` from now: a step a second earlier still progresses.
+void ExpectHaltedIn(Fleet& f, seconds left) {
+  f.clock.Advance(left - seconds(1));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  f.clock.Advance(seconds(1));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Halted");
+}
+
 TEST(StageMachine, ThreeStagesInTurnWithWaitsAndApproval) {
   Fleet f(Strategy(ThreeStages()));
   EXPECT_EQ(f.last.state.phase, "Complete");
@@ -195,12 +205,7 @@ TEST(StageMachine, FailedGateHaltsAndNamesIt) {
   Fleet f(Strategy(ThreeStages("halt")));
   f.Step(2);
   f.Report({"us-1"});  // the canary never gets ready
-  f.clock.Advance(seconds(59));
-  f.Step(2);
-  EXPECT_EQ(f.last.state.phase, "Progressing");
-  f.clock.Advance(seconds(1));
-  f.Step(2);
-  EXPECT_EQ(f.last.state.phase, "Halted");
+  ExpectHaltedIn(f, seconds(60));
   EXPECT_EQ(f.last.state.failed_gate, "ready");
   EXPECT_NE(f.last.condition_message.find("stage canary"), std::string::npos);
   EXPECT_NE(f.last.condition_message.find("gate ready failed"), std::string::npos);
@@ -246,12 +251,7 @@ TEST(StageMachine, PauseStopsProgressAndTimersUntilResumed) {
   f.paused = false;
   f.Step(2);
   EXPECT_EQ(f.last.state.phase, "Progressing");  // 30 s of the 60 s used before the pause
-  f.clock.Advance(seconds(29));
-  f.Step(2);
-  EXPECT_EQ(f.last.state.phase, "Progressing");
-  f.clock.Advance(seconds(1));
-  f.Step(2);
-  EXPECT_EQ(f.last.state.phase, "Halted");
+  ExpectHaltedIn(f, seconds(30));
 }
 
 TEST(StageMachine, PausedBeforeAStageGivesItsMembersNothing) {
@@ -353,12 +353,7 @@ TEST(StageMachine, WaitsBeforeAMemberARunningDrillTargets) {
   EXPECT_TRUE(f.last.state.paused_at.empty());
   // The gate timeout counts from the members' start, after the wait.
   f.Report({"eu-1"});
-  f.clock.Advance(seconds(59));
-  f.Step(2);
-  EXPECT_EQ(f.last.state.phase, "Progressing");
-  f.clock.Advance(seconds(1));
-  f.Step(2);
-  EXPECT_EQ(f.last.state.phase, "Halted");
+  ExpectHaltedIn(f, seconds(60));
 }
 
 TEST(StageMachine, ADrillMidStageStopsTheNextMemberNotTheStartedOnes) {
