@@ -116,21 +116,27 @@ json RolloutStrategySchema() {
   return Obj(
       "Stages in order; members in no stage come last.",
       {{"stages",
-        ListOf("Stages.",
-               Obj("A stage.",
-                   {{"name", Str("Unique DNS label.")},
-                    {"selector",
-                     Obj("Members of the stage: every given criterion holds; empty = the rest.",
-                         {{"clusters", StrList("Member names.")},
-                          {"regions", StrList("Member regions.")},
-                          {"matchLabels",
-                           {{"type", "object"}, {"additionalProperties", {{"type", "string"}}}}},
-                          {"matchExpressions", ListOf("Requirements.", AnyObject("One."))}})},
-                    {"maxConcurrency", Int("Members changing at once (default all).")},
-                    {"approval", Bool("Wait for `fedctl rollout approve` before the stage.")},
-                    {"readySeconds", Int("Gate: all replicas of the revision ready this long.")},
-                    {"soakSeconds", Int("Gate: this long after the stage's last member changed.")},
-                    {"afterStageWaitSeconds", Int("Wait after the gates pass.")}}))},
+        ListOf(
+            "Stages.",
+            Obj("A stage.",
+                {{"name", Str("Unique DNS label.")},
+                 {"selector",
+                  Obj("Members of the stage: every given criterion holds; empty = the rest.",
+                      {{"clusters", StrList("Member names.")},
+                       {"regions", StrList("Member regions.")},
+                       {"matchLabels",
+                        {{"type", "object"}, {"additionalProperties", {{"type", "string"}}}}},
+                       {"matchExpressions", ListOf("Requirements.", AnyObject("One."))}})},
+                 {"maxConcurrency", Int("Members changing at once (default all).")},
+                 {"approval", Bool("Wait for `fedctl rollout approve` before the stage.")},
+                 {"readySeconds", Int("Gate: all replicas of the revision ready this long.")},
+                 {"soakSeconds", Int("Gate: this long after the stage's last member changed.")},
+                 {"afterStageWaitSeconds", Int("Wait after the gates pass.")},
+                 {"expand", Str("Derived from the fleet: regionBySize (a stage per region, "
+                                "smallest first) or regionPerContinent (the smallest "
+                                "region of each continent).")},
+                 {"continentLabel", Str("regionPerContinent: the member label naming the continent "
+                                        "(default continent).")}}))},
        {"onFailure", Str("halt or rollback (to the last revision every member completed).")},
        {"gateTimeoutSeconds", Int("A gate not passed this long after a change fails (600).")}});
 }

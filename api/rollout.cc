@@ -38,6 +38,24 @@ int64_t Int(JsonDecoder& d, const json& j, const char* name, const std::string& 
   return d.Int(*v, JoinPath(path, name), 0).value_or(0);
 }
 
+// Calls `each(item, its path)` for every object of the list `j[name]`, when present (anything
+// but a list, or an item that is not an object, is an error at its path).
+template <typename Each>
+void ForEachListed(JsonDecoder& d, const json& j, const char* name, const std::string& path,
+                   Each each) {
+  const json* list = JsonDecoder::Member(j, name);
+  if (!list) return;
+  const std::string list_path = JoinPath(path, name);
+  if (!list->is_array()) {
+    d.Error(list_path, "must be a list");
+    return;
+  }
+  for (size_t i = 0; i < list->size(); ++i) {
+    const std::string p = list_path + "[" + std::to_string(i) + "]";
+    if (d.ExpectObject((*list)[i], p)) each((*list)[i], p);
+  }
+}
+
 StageSelector DecodeSelector(JsonDecoder& d, const json& j, const std::string& path,
                              FieldErrors* errors) {
   StageSelector out;
@@ -94,7 +112,7 @@ RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& 
     }
     d.RejectUnknown(sj, p,
                     {"name", "selector", "maxConcurrency", "approval", "readySeconds",
-                     "soakSeconds", "afterStageWaitSeconds"});
+                     "soakSeconds", "afterStageWaitSeconds", "expand", "continentLabel"});
     RolloutStage st;
     st.name = Str(d, sj, "name", p);
     if (st.name.empty()) {
@@ -126,6 +144,17 @@ RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& 
     st.ready_seconds = Seconds(d, sj, "readySeconds", p, 0);
     st.soak_seconds = Seconds(d, sj, "soakSeconds", p, 0);
     st.after_stage_wait_seconds = Seconds(d, sj, "afterStageWaitSeconds", p, 0);
+    if (const json* v = JsonDecoder::Member(sj, "expand")) {
+      st.expand = d.Enum(*v, p + ".expand", {"regionBySize", "regionPerContinent"}).value_or("");
+    }
+    if (const json* v = JsonDecoder::Member(sj, "continentLabel")) {
+      st.continent_label = d.String(*v, p + ".continentLabel", false).value_or("");
+      if (JsonDecoder::Member(sj, "expand") && st.expand != "regionPerContinent") {
+        d.Error(p + ".continentLabel", "only with expand: regionPerContinent");
+      } else if (st.continent_label.empty()) {
+        d.Error(p + ".continentLabel", "must name a member label");
+      }
+    }
     out.stages.push_back(std::move(st));
   }
   return out;
@@ -145,6 +174,8 @@ json EncodeRolloutStrategySpec(const RolloutStrategySpec& s) {
     if (st.ready_seconds) sj["readySeconds"] = st.ready_seconds;
     if (st.soak_seconds) sj["soakSeconds"] = st.soak_seconds;
     if (st.after_stage_wait_seconds) sj["afterStageWaitSeconds"] = st.after_stage_wait_seconds;
+    if (!st.expand.empty()) sj["expand"] = st.expand;
+    if (st.expand == "regionPerContinent") sj["continentLabel"] = st.continent_label;
     stages.push_back(std::move(sj));
   }
   return {{"stages", std::move(stages)},
@@ -225,7 +256,7 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
   d.RejectUnknown(
       j, path,
       {"revision", "stableRevision", "phase", "stage", "stageName", "started", "batchStartedAt",
-       "readySince", "gatesPassedAt", "pausedAt", "failedGate", "message", "members"});
+       "readySince", "gatesPassedAt", "pausedAt", "failedGate", "message", "members", "derived"});
   out.revision = Int(d, j, "revision", path);
   out.stable_revision = Int(d, j, "stableRevision", path);
   out.phase = Str(d, j, "phase", path);
@@ -240,18 +271,19 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
   out.paused_at = Str(d, j, "pausedAt", path);
   out.failed_gate = Str(d, j, "failedGate", path);
   out.message = Str(d, j, "message", path);
-  if (const json* m = JsonDecoder::Member(j, "members")) {
-    if (!m->is_array()) {
-      d.Error(path + ".members", "must be a list");
-    } else {
-      for (size_t i = 0; i < m->size(); ++i) {
-        const std::string p = path + ".members[" + std::to_string(i) + "]";
-        if (!d.ExpectObject((*m)[i], p)) continue;
-        d.RejectUnknown((*m)[i], p, {"cluster", "revision"});
-        out.members.push_back({Str(d, (*m)[i], "cluster", p), Int(d, (*m)[i], "revision", p)});
-      }
+  ForEachListed(d, j, "members", path, [&](const json& item, const std::string& p) {
+    d.RejectUnknown(item, p, {"cluster", "revision"});
+    out.members.push_back({Str(d, item, "cluster", p), Int(d, item, "revision", p)});
+  });
+  ForEachListed(d, j, "derived", path, [&](const json& item, const std::string& p) {
+    d.RejectUnknown(item, p, {"stage", "regions"});
+    DerivedStage ds;
+    ds.stage = Str(d, item, "stage", p);
+    if (const json* r = JsonDecoder::Member(item, "regions")) {
+      ds.regions = d.StringList(*r, p + ".regions");
     }
-  }
+    out.derived.push_back(std::move(ds));
+  });
   return out;
 }
 
@@ -275,6 +307,13 @@ json EncodeRolloutStatus(const RolloutStatus& s) {
       arr.push_back({{"cluster", m.cluster}, {"revision", m.revision}});
     }
     j["members"] = std::move(arr);
+  }
+  if (!s.derived.empty()) {
+    json arr = json::array();
+    for (const DerivedStage& ds : s.derived) {
+      arr.push_back({{"stage", ds.stage}, {"regions", ds.regions}});
+    }
+    j["derived"] = std::move(arr);
   }
   return j;
 }

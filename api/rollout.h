@@ -38,6 +38,14 @@ struct RolloutStage {
   // Gate: at least this long has passed since the stage's last member got the revision.
   int64_t soak_seconds = 0;              // `soakSeconds`
   int64_t after_stage_wait_seconds = 0;  // `afterStageWaitSeconds`: pause before the next stage
+  // `expand`: the stage is derived from the fleet (rollout::DeriveStages) out of the members its
+  // selector takes that no earlier stage took: "" (as listed) | "regionBySize": one stage per
+  // region, fewest placed members first (then by name), named "<name>-<region>" |
+  // "regionPerContinent": the smallest region of each continent, its other members left to
+  // later stages. Either way the regions are fixed when a rollout starts.
+  std::string expand;
+  // `continentLabel` (regionPerContinent only): the member label naming its continent.
+  std::string continent_label = "continent";
   friend bool operator==(const RolloutStage&, const RolloutStage&) = default;
 };
 
@@ -74,24 +82,33 @@ struct MemberRevision {
   friend bool operator==(const MemberRevision&, const MemberRevision&) = default;
 };
 
+// `status.rollout.derived[i]`: the regions an expanding stage (RolloutStage::expand) took when
+// the rollout started, in order; members of other regions fall to later stages.
+struct DerivedStage {
+  std::string stage;  // the strategy's stage name
+  std::vector<std::string> regions;
+  friend bool operator==(const DerivedStage&, const DerivedStage&) = default;
+};
+
 // `status.rollout`: the stage machine's persisted state (rollout/stage_machine.h); a
 // restarted controller continues from it.
 struct RolloutStatus {
   int64_t revision = 0;         // the revision being rolled out (or last rolled out)
   int64_t stable_revision = 0;  // `stableRevision`: the last revision every member completed
-  // Progressing | WaitingForApproval | Waiting (afterStageWait) | Paused | Halted |
-  // RolledBack | Complete
+  // Progressing | WaitingForApproval | WaitingForDrill (a running FailoverDrill targets the
+  // next member) | Waiting (afterStageWait) | Paused | Halted | RolledBack | Complete
   std::string phase;
   int32_t stage = 0;       // index of the current stage (== stage count when every stage passed)
   std::string stage_name;  // `stageName`
   std::vector<std::string> started;  // members of the current stage given `revision` so far
   // RFC 3339 with milliseconds. batchStartedAt: when the latest members were given the
-  // revision (gate timeout and soak count from it); readySince: since when every started
-  // member reports ready; gatesPassedAt: when the stage's gates passed.
+  // revision (gate timeout and soak count from it); readySince: since when every started member
+  // is ready; gatesPassedAt: when the gates passed; pausedAt: since when a pause/drill wait.
   std::string batch_started_at, ready_since, gates_passed_at, paused_at;
   std::string failed_gate;  // `failedGate`: approval | ready | soak | strategy
   std::string message;
   std::vector<MemberRevision> members;  // the revision each placed member is meant to run
+  std::vector<DerivedStage> derived;    // one per expanding stage of the strategy
   friend bool operator==(const RolloutStatus&, const RolloutStatus&) = default;
 };
 
@@ -101,7 +118,8 @@ inline constexpr char kRolloutApprovedAnnotation[] = "rollout.federation.meridia
 
 // Strict decoders: every problem is added to `errors` with its path under `path`
 // (e.g. "spec.rollout.strategy"). Stage names must be unique DNS labels, a cluster may be
-// named by one stage only, maxConcurrency >= 1 when given, times >= 0, at least one stage.
+// named by one stage only, maxConcurrency >= 1 when given, times >= 0, at least one stage,
+// expand one of regionBySize | regionPerContinent, continentLabel with regionPerContinent only.
 RolloutStrategySpec DecodeRolloutStrategySpec(const nlohmann::json& j, const std::string& path,
                                               FieldErrors* errors);
 nlohmann::json EncodeRolloutStrategySpec(const RolloutStrategySpec& s);

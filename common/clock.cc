@@ -1,5 +1,6 @@
 #include "common/clock.h"
 
+#include <cstdint>
 #include <cstdio>
 #include <ctime>
 
@@ -27,9 +28,18 @@ bool ParseRfc3339(const std::string& text, Timestamp* out) {
     return false;
   }
   size_t pos = static_cast<size_t>(consumed);
+  // The fraction is kept to the nanosecond (a Timestamp's precision); digits beyond the ninth
+  // are read and dropped. A '.' must be followed by at least one digit.
+  int64_t nanos = 0;
   if (pos < text.size() && text[pos] == '.') {
     ++pos;
-    while (pos < text.size() && text[pos] >= '0' && text[pos] <= '9') ++pos;
+    const size_t first = pos;
+    int64_t scale = 100'000'000;
+    for (; pos < text.size() && text[pos] >= '0' && text[pos] <= '9'; ++pos) {
+      nanos += (text[pos] - '0') * scale;
+      scale /= 10;
+    }
+    if (pos == first) return false;
   }
   if (pos + 1 != text.size() || text[pos] != 'Z') return false;
   // Years a Timestamp (int64 nanoseconds since 1970) can hold: 1678-2261. Outside, the
@@ -41,7 +51,8 @@ bool ParseRfc3339(const std::string& text, Timestamp* out) {
   }
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
-  *out = std::chrono::system_clock::from_time_t(timegm(&tm));
+  *out = std::chrono::system_clock::from_time_t(timegm(&tm)) +
+         std::chrono::duration_cast<Timestamp::duration>(std::chrono::nanoseconds(nanos));
   return true;
 }
 

@@ -51,8 +51,8 @@ class FakeClock final : public Clock {
 // RFC 3339 in UTC with second precision, as Kubernetes writes timestamps
 // ("2026-11-21T11:09:34Z").
 std::string FormatRfc3339(Timestamp t);
-// Parses what FormatRfc3339 writes (fractional seconds and a trailing Z accepted).
-// Returns false on malformed input.
+// Parses RFC 3339 UTC ("...:34Z", "...:34.250Z"; a fraction is kept to the nanosecond). False
+// on malformed input: '.' without digits, no trailing Z, a field out of range, year ∉ 1678-2261.
 bool ParseRfc3339(const std::string& text, Timestamp* out);
 
 }  // namespace meridian

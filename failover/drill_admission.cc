@@ -4,6 +4,7 @@
 #include <set>
 
 #include "failover/gameday.h"
+#include "rollout/stage_machine.h"
 
 namespace meridian::failover {
 namespace {
@@ -83,9 +84,35 @@ void CheckOverlap(const api::FailoverDrill& drill, const api::DrillTarget& targe
   }
 }
 
-bool Acknowledged(const api::FailoverDrill& drill) {
-  auto it = drill.metadata.annotations.find(kAllowResidencyOutageAnnotation);
+bool Acknowledged(const api::FailoverDrill& drill, const char* annotation) {
+  auto it = drill.metadata.annotations.find(annotation);
   return it != drill.metadata.annotations.end() && it->second == "true";
+}
+
+// A live drill on members that a workload's unfinished rollout is changing now
+// (rollout::MembersBeingChanged): the rollout's gates would judge the drill's outage, or the
+// drill's figures the new revision's start.
+void CheckRolloutOverlap(const api::FailoverDrill& drill, const api::DrillTarget& target,
+                         const std::string& path, const Fleet& fleet, FieldErrors* errors) {
+  if (drill.spec.mode != "live" || Acknowledged(drill, kAllowRolloutOverlapAnnotation)) return;
+  for (const api::FederatedWorkload& w : fleet.workloads) {
+    if (!w.status.rollout || !w.metadata.deletion_timestamp.empty()) continue;
+    std::set<std::string> touched;
+    for (const std::string& name : rollout::MembersBeingChanged(*w.status.rollout)) {
+      auto m = std::find_if(fleet.members.begin(), fleet.members.end(),
+                            [&](const api::MemberCluster& c) { return c.metadata.name == name; });
+      if (m != fleet.members.end() && TargetTouches(target, *m)) touched.insert(name);
+    }
+    if (touched.empty()) continue;
+    const api::RolloutStatus& r = *w.status.rollout;
+    errors->push_back({path, DescribeTarget(target) + " overlaps the rollout of " + w.metadata.ns +
+                                 "/" + w.metadata.name + " (revision " +
+                                 std::to_string(r.revision) + ", stage " + r.stage_name + ", " +
+                                 r.phase + "), which is changing " + Join(touched) +
+                                 "; wait until the stage passes its gates (fedctl rollout status " +
+                                 w.metadata.name + "), or to run both at once annotate the drill " +
+                                 kAllowRolloutOverlapAnnotation + "=true"});
+  }
 }
 
 // A live drill that takes every allowed replica of a residency-bound workload away: the
@@ -93,7 +120,7 @@ bool Acknowledged(const api::FailoverDrill& drill) {
 void CheckResidencyOutage(const api::FailoverDrill& drill, const api::DrillTarget& target,
                           const std::string& path, const Fleet& fleet, Timestamp now,
                           FieldErrors* errors) {
-  if (drill.spec.mode != "live" || Acknowledged(drill)) return;
+  if (drill.spec.mode != "live" || Acknowledged(drill, kAllowResidencyOutageAnnotation)) return;
   const api::DrillTarget failures[] = {target};
   StatusOr<scheduling::WhatIfAnswer> answer = scheduling::WhatIf(fleet, failures, now);
   if (!answer.ok()) return;  // an unplaceable fleet is placement's to report, not the drill's
@@ -172,7 +199,10 @@ void AdmitGameDay(const api::FailoverDrill& drill, const Fleet& fleet, Timestamp
     // Residency is judged now, as for a drill; each step's drill is admitted again when it
     // starts (overlap with the drills running then, residency against the fleet then).
     CheckResidencyOutage(drill, t, path, fleet, now, errors);
-    if (!drill.spec.schedule) CheckOverlap(drill, t, path, fleet, errors);  // it starts at once
+    if (!drill.spec.schedule) {  // it starts at once
+      CheckOverlap(drill, t, path, fleet, errors);
+      CheckRolloutOverlap(drill, t, path, fleet, errors);
+    }
   }
   if (!drill.spec.schedule) return;
   std::optional<ResolvedSchedule> schedule =
@@ -244,6 +274,7 @@ FieldErrors AdmitDrill(const api::FailoverDrill& drill, const Fleet& fleet, Time
   CheckTargetKnown(t, "spec.target", fleet, &errors);
   if (!errors.empty()) return errors;  // the rest needs a target that touches members
   CheckOverlap(drill, t, "spec.target", fleet, &errors);
+  CheckRolloutOverlap(drill, t, "spec.target", fleet, &errors);
   CheckResidencyOutage(drill, t, "spec.target", fleet, now, &errors);
   return errors;
 }

@@ -11,13 +11,19 @@
 //     drill would fail nothing (spec.target.*);
 //   - a live drill whose target overlaps (shares a member, or the same zone) a live drill
 //     that has not ended: two drills would restore each other's target (spec.target);
+//   - a live drill whose target touches members that a workload's unfinished rollout is
+//     changing now (rollout::MembersBeingChanged: given the new revision, the stage's gates not
+//     passed), naming the workload, its revision and stage, unless the drill carries the
+//     annotation kAllowRolloutOverlapAnnotation: "true" (spec.target). The other direction is
+//     the rollout's: it gives no member a running drill targets a new revision
+//     (rollout/rollout_controller.h);
 //   - a live drill that would leave a residency-bound workload (its residency ∩ the
 //     ResidencyPolicies that select it) with no replica placed anywhere it may run, unless
 //     the drill carries the annotation kAllowResidencyOutageAnnotation: "true" — an outage
 //     of that service is then rehearsed on purpose (spec.target).
 // Game days (spec.schedule / spec.steps, failover/gameday.h), besides the above for every
-// step's target (spec.steps[i].target.*; overlap with running drills only when unscheduled,
-// as a scheduled one's steps are admitted again when they start):
+// step's target (spec.steps[i].target.*; overlap with running drills and rollouts only when
+// unscheduled, as a scheduled one's steps are admitted again when they start):
 //   - a cron expression that does not parse, or never fires (inside the window)
 //     (spec.schedule.cron); a time zone with no file under `zoneinfo_root`
 //     (spec.schedule.timeZone); a malformed or empty window (spec.schedule.window.*);
@@ -42,6 +48,11 @@ namespace meridian::failover {
 // workload away (it rehearses that workload's outage).
 inline constexpr char kAllowResidencyOutageAnnotation[] =
     "drills.meridian.io/allow-residency-outage";
+
+// Acknowledges that a live drill fails members a workload's rollout is changing: the drill
+// runs, and the rollout's gates judge members the drill fails (they may fail and halt or roll
+// back the rollout). A game day passes it on to its steps' drills.
+inline constexpr char kAllowRolloutOverlapAnnotation[] = "drills.meridian.io/allow-rollout-overlap";
 
 // The problems with creating `drill` in `fleet` at `now` (empty: admitted). `fleet.drills`
 // are the drills already stored (the new one is not among them; one with the same name is

@@ -125,9 +125,12 @@ api::FailoverDrill StepDrill(const api::FailoverDrill& game_day, int64_t run, si
   api::FailoverDrill d;
   d.metadata.name = StepName(game_day.metadata.name, run, step);
   d.metadata.labels[kGameDayLabel] = game_day.metadata.name;
-  if (auto it = game_day.metadata.annotations.find(kAllowResidencyOutageAnnotation);
-      it != game_day.metadata.annotations.end()) {
-    d.metadata.annotations[it->first] = it->second;
+  for (const char* acknowledgement :
+       {kAllowResidencyOutageAnnotation, kAllowRolloutOverlapAnnotation}) {
+    if (auto it = game_day.metadata.annotations.find(acknowledgement);
+        it != game_day.metadata.annotations.end()) {
+      d.metadata.annotations[it->first] = it->second;
+    }
   }
   d.spec.target = s.target;
   d.spec.duration_seconds = s.duration_seconds;

@@ -10,6 +10,7 @@
 #include "api/conditions.h"
 #include "api/typed_list.h"
 #include "apimachinery/change_watch.h"
+#include "failover/drill.h"
 #include "rollout/revisions.h"
 #include "rollout/stage_machine.h"
 #include "sync/propagation.h"
@@ -19,9 +20,19 @@ namespace {
 
 constexpr char kWho[] = "rollout controller";
 
+// A live drill that has not ended fails (or is about to fail) its target: a rollout gives
+// no member it targets a new revision meanwhile. Drill admission (failover/drill_admission.h)
+// uses the same notion for the other direction. A game day fails nothing itself.
+bool DrillHoldsItsTarget(const api::FailoverDrill& d) {
+  const std::string& p = d.status.phase;
+  return d.spec.mode == "live" && !d.spec.IsGameDay() && d.metadata.deletion_timestamp.empty() &&
+         p != "Completed" && p != "Aborted" && p != "Failed";
+}
+
 // What the stage machine needs of every placed member.
 std::vector<MemberObservation> Observe(const api::FederatedWorkload& w,
-                                       const std::map<std::string, api::MemberCluster>& members) {
+                                       const std::map<std::string, api::MemberCluster>& members,
+                                       const std::vector<api::FailoverDrill>& drills) {
   std::map<std::string, const api::ClusterSyncStatus*> reported;
   for (const api::ClusterSyncStatus& c : w.status.clusters) reported[c.cluster] = &c;
   std::set<std::string> placed;
@@ -38,6 +49,12 @@ std::vector<MemberObservation> Observe(const api::FederatedWorkload& w,
       m.region = it->second.spec.region;
       m.labels = apimachinery::Labels(it->second.metadata.labels.begin(),
                                       it->second.metadata.labels.end());
+      for (const api::FailoverDrill& d : drills) {
+        if (DrillHoldsItsTarget(d) && failover::TargetTouches(d.spec.target, it->second)) {
+          m.drill = d.metadata.name;
+          break;
+        }
+      }
     }
     if (auto it = reported.find(name); it != reported.end()) {
       m.revision = it->second->revision;
@@ -73,7 +90,8 @@ RolloutController::~RolloutController() { Stop(); }
 Status RolloutController::Start() {
   const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
   std::vector<apimachinery::WatchedKind> kinds;
-  for (const char* plural : {"federatedworkloads", "rolloutstrategies", "memberclusters"}) {
+  for (const char* plural :
+       {"federatedworkloads", "rolloutstrategies", "memberclusters", "failoverdrills"}) {
     kinds.push_back({api::kGroup, api::kVersion, plural, ""});
   }
   MERIDIAN_ASSIGN_OR_RETURN(watches_,
@@ -95,6 +113,8 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
                                                                  api::DecodeRolloutStrategy, kWho));
   MERIDIAN_ASSIGN_OR_RETURN(auto workloads, api::ListDecoded(objects_, "federatedworkloads",
                                                              api::DecodeFederatedWorkload, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(
+      auto drills, api::ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill, kWho));
   std::map<std::string, api::MemberCluster> members;
   for (auto& m : member_list) members[m.metadata.name] = std::move(m);
   std::map<std::string, api::RolloutStrategySpec> strategies;
@@ -115,7 +135,7 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
         in.revision = status.revisions.back().revision;
         in.paused = w.spec.rollout->paused;
         in.now = now;
-        in.members = Observe(w, members);
+        in.members = Observe(w, members, drills);
         if (auto a = w.metadata.annotations.find(api::kRolloutApprovedAnnotation);
             a != w.metadata.annotations.end()) {
           in.approval = a->second;

@@ -5,14 +5,18 @@
 // (sync/propagation.h TemplateForMember) and reports back what each member runs and whether
 // it is ready (status.clusters[].revision, revisionReady), which is what the gates judge.
 //
+// A member that a live FailoverDrill (not ended) targets is given no new revision while the
+// drill lasts: the rollout waits before it (phase WaitingForDrill, the condition naming the
+// drill and the member).
+//
 // Level-triggered (apimachinery/change_loop.h): any change of a FederatedWorkload,
-// RolloutStrategy or MemberCluster runs a pass over every workload; a pass also runs when a
-// wait, soak or gate timeout ends. The rollout's state lives in the workload's status only,
+// RolloutStrategy, MemberCluster or FailoverDrill runs a pass over every workload; a pass also runs
+// when a wait, soak or gate timeout ends. The rollout's state lives in the workload's status only,
 // so a restarted controller continues where the last one stopped. Status written: revisions,
 // rollout and the condition Rollout (compare-and-swap; a lost race re-reads and retries);
 // other fields are kept. Events: RolloutStarted, RolloutStageStarted,
-// RolloutWaitingForApproval, RolloutComplete (Normal), RolloutHalted, RolloutRolledBack
-// (Warning), naming the stage and failed gate.
+// RolloutWaitingForApproval, RolloutWaitingForDrill, RolloutComplete (Normal), RolloutHalted,
+// RolloutRolledBack (Warning), naming the stage and failed gate.
 #pragma once
 
 #include <memory>

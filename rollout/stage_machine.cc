@@ -1,7 +1,6 @@
 #include "rollout/stage_machine.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -13,23 +12,11 @@ using std::chrono::duration_cast;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-// What FormatMillis wrote. ParseRfc3339 accepts a fraction but drops it, and a gate measured
-// from a time cut to the second could pass up to a second early.
+// What FormatMillis wrote ("" or unparsable: none).
 std::optional<Timestamp> Parse(const std::string& text) {
-  if (text.empty()) return std::nullopt;
   Timestamp t;
-  if (!ParseRfc3339(text, &t)) return std::nullopt;
-  const size_t dot = text.find('.');
-  if (dot == std::string::npos) return t;
-  int64_t ms = 0;
-  int digits = 0;
-  for (size_t i = dot + 1;
-       i < text.size() && digits < 3 && std::isdigit(static_cast<unsigned char>(text[i]));
-       ++i, ++digits) {
-    ms = ms * 10 + (text[i] - '0');
-  }
-  for (; digits < 3; ++digits) ms *= 10;
-  return std::chrono::time_point_cast<Timestamp::duration>(t) + milliseconds(ms);
+  if (text.empty() || !ParseRfc3339(text, &t)) return std::nullopt;
+  return t;
 }
 
 bool Takes(const api::StageSelector& s, const MemberObservation& m) {
@@ -61,21 +48,147 @@ std::string FormatMillis(Timestamp t) {
   return s;
 }
 
+std::vector<std::string> MembersBeingChanged(const api::RolloutStatus& state) {
+  const bool active =
+      state.phase == "Progressing" || state.phase == "WaitingForDrill" || state.phase == "Paused";
+  if (!active || !state.gates_passed_at.empty()) return {};
+  return state.started;
+}
+
+namespace {
+
+// The regions `derived` lists for the strategy stage `name` (nullptr: none recorded).
+const std::vector<std::string>* DerivedRegions(const std::vector<api::DerivedStage>& derived,
+                                               const std::string& name) {
+  for (const api::DerivedStage& d : derived) {
+    if (d.stage == name) return &d.regions;
+  }
+  return nullptr;
+}
+
+// The strategy stage that takes `m` (== stages.size(): none).
+size_t StrategyStageOf(const api::RolloutStrategySpec& strategy,
+                       const std::vector<api::DerivedStage>& derived, const MemberObservation& m) {
+  size_t i = 0;
+  for (; i < strategy.stages.size(); ++i) {
+    const api::RolloutStage& stage = strategy.stages[i];
+    if (!Takes(stage.selector, m)) continue;
+    if (stage.expand.empty()) break;
+    const std::vector<std::string>* regions = DerivedRegions(derived, stage.name);
+    if (regions && std::find(regions->begin(), regions->end(), m.region) != regions->end()) break;
+  }
+  return i;
+}
+
+}  // namespace
+
+std::vector<api::DerivedStage> DeriveStages(const api::RolloutStrategySpec& strategy,
+                                            const std::vector<MemberObservation>& members) {
+  std::vector<api::DerivedStage> derived;
+  std::set<std::string> taken;
+  for (const api::RolloutStage& stage : strategy.stages) {
+    std::vector<const MemberObservation*> mine;
+    for (const MemberObservation& m : members) {
+      if (!taken.count(m.name) && Takes(stage.selector, m)) mine.push_back(&m);
+    }
+    std::vector<std::string> regions;
+    if (stage.expand.empty()) {
+      for (const MemberObservation* m : mine) taken.insert(m->name);
+      continue;
+    }
+    // (continent, region) -> members; the continent is "" for regionBySize.
+    std::map<std::pair<std::string, std::string>, int> counts;
+    for (const MemberObservation* m : mine) {
+      if (m->region.empty()) continue;
+      std::string continent;
+      if (stage.expand == "regionPerContinent") {
+        auto it = m->labels.find(stage.continent_label);
+        if (it == m->labels.end() || it->second.empty()) continue;
+        continent = it->second;
+      }
+      ++counts[{continent, m->region}];
+    }
+    std::map<std::string, std::pair<int, std::string>> smallest;  // continent -> (count, region)
+    for (const auto& [key, count] : counts) {
+      auto [it, fresh] = smallest.emplace(key.first, std::make_pair(count, key.second));
+      if (!fresh && std::make_pair(count, key.second) < it->second) {
+        it->second = {count, key.second};
+      }
+    }
+    if (stage.expand == "regionBySize") {
+      std::vector<std::pair<int, std::string>> by_size;
+      for (const auto& [key, count] : counts) by_size.emplace_back(count, key.second);
+      std::sort(by_size.begin(), by_size.end());
+      for (const auto& [count, region] : by_size) regions.push_back(region);
+    } else {
+      for (const auto& [continent, pick] : smallest) regions.push_back(pick.second);
+      std::sort(regions.begin(), regions.end());
+      regions.erase(std::unique(regions.begin(), regions.end()), regions.end());
+    }
+    derived.push_back({stage.name, regions});
+    // A region of another continent that is also picked takes its members there too (a
+    // region is one stage's, whatever the labels say).
+    for (const MemberObservation* m : mine) {
+      if (std::find(regions.begin(), regions.end(), m->region) != regions.end()) {
+        taken.insert(m->name);
+      }
+    }
+  }
+  return derived;
+}
+
 StagePlan PlanStages(const api::RolloutStrategySpec& strategy,
-                     const std::vector<MemberObservation>& members) {
+                     const std::vector<MemberObservation>& members,
+                     const std::vector<api::DerivedStage>& derived) {
   StagePlan plan;
-  plan.stages = strategy.stages;
+  // Strategy stage index -> its first plan stage; for regionBySize, region -> plan stage.
+  std::vector<size_t> first(strategy.stages.size());
+  std::map<std::pair<size_t, std::string>, size_t> by_region;
+  std::set<std::string> names;
+  auto add = [&](api::RolloutStage stage) {
+    // A derived name that another stage already has keeps approvals unambiguous with a suffix.
+    if (!names.insert(stage.name).second) {
+      stage.name += "-" + std::to_string(plan.stages.size() + 1);
+      names.insert(stage.name);
+    }
+    stage.expand.clear();
+    plan.stages.push_back(std::move(stage));
+  };
+  for (size_t i = 0; i < strategy.stages.size(); ++i) {
+    const api::RolloutStage& stage = strategy.stages[i];
+    first[i] = plan.stages.size();
+    if (stage.expand != "regionBySize") {
+      add(stage);
+      continue;
+    }
+    if (const std::vector<std::string>* regions = DerivedRegions(derived, stage.name)) {
+      for (const std::string& region : *regions) {
+        by_region[{i, region}] = plan.stages.size();
+        api::RolloutStage one = stage;
+        one.name = stage.name + "-" + region;
+        one.selector.regions = {region};
+        add(std::move(one));
+      }
+    }
+  }
+  constexpr size_t kRemaining = SIZE_MAX;  // its index is known once every stage is added
   bool remaining = false;
   for (const MemberObservation& m : members) {
-    size_t i = 0;
-    while (i < strategy.stages.size() && !Takes(strategy.stages[i].selector, m)) ++i;
-    plan.stage_of[m.name] = i;
-    remaining = remaining || i == strategy.stages.size();
+    const size_t i = StrategyStageOf(strategy, derived, m);
+    size_t index = kRemaining;
+    if (i < strategy.stages.size()) {
+      index = strategy.stages[i].expand == "regionBySize" ? by_region.at({i, m.region}) : first[i];
+    }
+    remaining = remaining || index == kRemaining;
+    plan.stage_of[m.name] = index;
   }
   if (remaining) {
+    for (auto& [name, index] : plan.stage_of) {
+      if (index == kRemaining) index = plan.stages.size();
+    }
     api::RolloutStage rest;
     rest.name = kRemainingStage;
-    plan.stages.push_back(rest);
+    add(std::move(rest));
   }
   return plan;
 }
@@ -138,7 +251,18 @@ StageMachineOutput Step(const StageMachineInput& in,
               std::to_string(stable));
   }
 
-  const StagePlan plan = PlanStages(*in.strategy, members);
+  // An expanding stage's regions are fixed when its rollout starts (a changing fleet must not
+  // reorder stages under a running rollout); a member of a region that joins later is left
+  // to later stages.
+  const bool expanding = std::any_of(in.strategy->stages.begin(), in.strategy->stages.end(),
+                                     [](const api::RolloutStage& s) { return !s.expand.empty(); });
+  if (!expanding) {
+    st.derived.clear();
+  } else if (st.derived.empty() && st.phase != "Complete" && st.phase != "Halted" &&
+             st.phase != "RolledBack") {
+    st.derived = DeriveStages(*in.strategy, members);
+  }
+  const StagePlan plan = PlanStages(*in.strategy, members, st.derived);
   const size_t stage_count = plan.stages.size();
   std::map<std::string, const MemberObservation*> by_name;
   for (const MemberObservation& m : members) by_name[m.name] = &m;
@@ -172,6 +296,8 @@ StageMachineOutput Step(const StageMachineInput& in,
         event("Normal", "RolloutComplete", message);
       } else if (st.phase == "WaitingForApproval") {
         event("Normal", "RolloutWaitingForApproval", message);
+      } else if (st.phase == "WaitingForDrill") {
+        event("Normal", "RolloutWaitingForDrill", message);
       } else if (st.phase == "Progressing" && st.stage != old_stage) {
         event("Normal", "RolloutStageStarted", message);
       }
@@ -184,21 +310,26 @@ StageMachineOutput Step(const StageMachineInput& in,
     return finish(st.phase == "Complete" ? "True" : "False", st.message);
   }
 
+  // A pause, or a wait for a drill, does not count against timeouts or waits: when it ends,
+  // their origins move by its length (pausedAt: when it began).
+  auto resume_timers = [&]() {
+    const Duration stopped = duration_cast<Duration>(now - Parse(st.paused_at).value_or(now));
+    for (std::string* t : {&st.batch_started_at, &st.gates_passed_at}) {
+      if (auto at = Parse(*t)) *t = FormatMillis(*at + stopped);
+    }
+    st.ready_since.clear();
+    st.paused_at.clear();
+  };
   if (in.paused) {
     if (st.phase != "Paused") {
       st.phase = "Paused";
-      st.paused_at = FormatMillis(now);
+      // Paused while waiting for a drill: the timers stopped when the wait began.
+      if (st.paused_at.empty()) st.paused_at = FormatMillis(now);
     }
     return finish("False", "paused at stage " + st.stage_name + " of " + rev);
   }
   if (st.phase == "Paused") {
-    // The pause does not count against timeouts or waits: move their origins by its length.
-    const Duration paused = duration_cast<Duration>(now - Parse(st.paused_at).value_or(now));
-    for (std::string* t : {&st.batch_started_at, &st.gates_passed_at}) {
-      if (auto at = Parse(*t)) *t = FormatMillis(*at + paused);
-    }
-    st.ready_since.clear();
-    st.paused_at.clear();
+    resume_timers();
     st.phase = "Progressing";
   }
 
@@ -254,17 +385,34 @@ StageMachineOutput Step(const StageMachineInput& in,
       int64_t room = stage.max_concurrency == 0 ? static_cast<int64_t>(mine.size())
                                                 : stage.max_concurrency - in_flight;
       bool batch = false;
+      const MemberObservation* blocked = nullptr;  // the next member, which a drill targets
       for (const MemberObservation* m : mine) {
         if (room <= 0) break;
-        if (started.insert(m->name).second) {
-          st.started.push_back(m->name);
-          --room;
-          batch = true;
+        if (started.count(m->name)) continue;
+        if (!m->drill.empty()) {
+          blocked = m;
+          break;
         }
+        started.insert(m->name);
+        st.started.push_back(m->name);
+        --room;
+        batch = true;
       }
+      if (blocked == nullptr && !st.paused_at.empty()) resume_timers();  // the drill ended
       if (batch) {
         st.batch_started_at = FormatMillis(now);
         st.ready_since.clear();
+      }
+      if (blocked != nullptr) {
+        // No timer runs meanwhile (the gates cannot pass before every member started anyway);
+        // the drill's end changes a FailoverDrill, which runs the next pass.
+        st.phase = "WaitingForDrill";
+        if (st.paused_at.empty()) st.paused_at = FormatMillis(now);
+        st.ready_since.clear();
+        return finish("False", where + " of " + rev + " waits for drill " + blocked->drill +
+                                   ", which targets " + blocked->name +
+                                   " (no member gets a new revision while a running drill "
+                                   "fails it)");
       }
       std::vector<std::string> not_ready;
       for (const MemberObservation* m : mine) {

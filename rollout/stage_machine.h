@@ -9,7 +9,9 @@
 // stages run in order; a member belongs to the first stage whose selector takes it, members
 // no stage takes form a last implicit stage "remaining". A stage that needs approval waits for
 // the annotation "R/<stage>" (api::kRolloutApprovedAnnotation). Its members then get R, at most
-// maxConcurrency not-yet-ready ones at a time; its gates pass when every member runs R with all
+// maxConcurrency not-yet-ready ones at a time, in name order, except that the rollout waits
+// (WaitingForDrill, its timers stopped as when paused) before the next member a running
+// drill targets until that drill ends; its gates pass when every member runs R with all
 // replicas updated, ready and available for readySeconds and soakSeconds passed since the
 // latest member got it; afterStageWaitSeconds later the next stage starts. Gates not passed
 // gateTimeoutSeconds after the latest member got R fail: onFailure halt leaves every member as
@@ -37,6 +39,9 @@ struct MemberObservation {
   apimachinery::Labels labels;
   int64_t revision = 0;  // the revision its object was rendered from (0: unknown)
   bool ready = false;    // every replica of that revision updated, ready, available
+  // A running live FailoverDrill whose target touches this member (its name; "" for none):
+  // the member is not given a new revision while it runs (the rollout waits).
+  std::string drill;
 };
 
 struct StageMachineInput {
@@ -64,18 +69,40 @@ struct StageMachineOutput {
   std::optional<Timestamp> requeue_at;  // time alone changes the answer then
 };
 
-// The stages members are judged by, with the implicit "remaining" stage when a member fits no
-// stage, and each member's stage index (by name).
+// The regions of the strategy's expanding stages (api::RolloutStage::expand), one entry per
+// such stage, from the placed members each stage's selector takes that no earlier stage took:
+// regionBySize orders them by member count, then name; regionPerContinent takes, per value of
+// the member label continentLabel, the region with the fewest of those members (then by name;
+// members without the label are left to later stages) and lists them by name. Members
+// without a region are left to later stages.
+std::vector<api::DerivedStage> DeriveStages(const api::RolloutStrategySpec& strategy,
+                                            const std::vector<MemberObservation>& members);
+
+// The stages members are judged by: the strategy's, an expanding stage replaced by its
+// derived regions (`derived`, as DeriveStages returned when the rollout started: a regionBySize
+// stage becomes one stage per region, "<name>-<region>"), with the implicit "remaining" stage
+// when a member fits no stage, and each member's stage index (by name). A member belongs to
+// the first stage whose selector takes it and, for an expanding stage, whose derived regions
+// hold its region.
 struct StagePlan {
   std::vector<api::RolloutStage> stages;
   std::map<std::string, size_t> stage_of;
 };
 StagePlan PlanStages(const api::RolloutStrategySpec& strategy,
-                     const std::vector<MemberObservation>& members);
+                     const std::vector<MemberObservation>& members,
+                     const std::vector<api::DerivedStage>& derived = {});
 
 // One step. `previous` is status.rollout as stored (nullopt for a workload never seen).
 StageMachineOutput Step(const StageMachineInput& in,
                         const std::optional<api::RolloutStatus>& previous);
+
+// The members an unfinished rollout is changing now: those of the current stage that were
+// given the new revision while the stage's gates have not passed (phases Progressing,
+// WaitingForDrill, Paused). Empty once the stage passed, before it starts (Waiting,
+// WaitingForApproval) and for a finished rollout (Complete, Halted, RolledBack: nothing more
+// changes until a new revision or an undo). Drill admission (failover/drill_admission.h)
+// refuses a live drill on them.
+std::vector<std::string> MembersBeingChanged(const api::RolloutStatus& state);
 
 // RFC 3339 with milliseconds ("2026-12-05T16:00:00.250Z"), what the state's times are written
 // in; ParseRfc3339 reads it back.

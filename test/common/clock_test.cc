@@ -21,10 +21,42 @@ TEST(ClockTest, Rfc3339RoundTrips) {
   EXPECT_EQ(FormatRfc3339(t), "2026-11-21T11:09:34Z");
 }
 
+// The fraction is kept (it was once read and dropped, so a 1 s gate measured from a parsed
+// time could pass up to a second early).
+TEST(ClockTest, Rfc3339KeepsFractionalSeconds) {
+  Timestamp whole;
+  ASSERT_TRUE(ParseRfc3339("2026-11-21T11:09:34Z", &whole));
+  const struct {
+    const char* text;
+    int64_t nanos;
+  } cases[] = {
+      {"2026-11-21T11:09:34.250Z", 250'000'000},
+      {"2026-11-21T11:09:34.5Z", 500'000'000},
+      {"2026-11-21T11:09:34.000001Z", 1'000},
+      {"2026-11-21T11:09:34.123456789Z", 123'456'789},
+      {"2026-11-21T11:09:34.1234567891234Z", 123'456'789},  // beyond nanoseconds: dropped
+      {"2026-11-21T11:09:34.999999999Z", 999'999'999},
+      {"2026-11-21T11:09:34.0Z", 0},
+  };
+  for (const auto& c : cases) {
+    Timestamp t;
+    ASSERT_TRUE(ParseRfc3339(c.text, &t)) << c.text;
+    EXPECT_EQ(std::chrono::duration_cast<std::chrono::nanoseconds>(t - whole).count(), c.nanos)
+        << c.text;
+  }
+  Timestamp before_epoch, second;
+  ASSERT_TRUE(ParseRfc3339("1969-12-31T23:59:59.750Z", &before_epoch));
+  ASSERT_TRUE(ParseRfc3339("1969-12-31T23:59:59Z", &second));
+  EXPECT_EQ(before_epoch - second, std::chrono::milliseconds(750));
+}
+
 TEST(ClockTest, Rfc3339RejectsMalformedInput) {
   Timestamp t;
-  for (const char* bad : {"", "2026-11-21", "2026-13-01T00:00:00Z", "2026-11-21T11:09:34",
-                          "2026-11-21T11:09:34Zjunk", "yesterday"}) {
+  for (const char* bad :
+       {"", "2026-11-21", "2026-13-01T00:00:00Z", "2026-11-21T11:09:34", "2026-11-21T11:09:34Zjunk",
+        "yesterday", "2026-11-21T11:09:34.Z", "2026-11-21T11:09:34.", "2026-11-21T11:09:34.25",
+        "2026-11-21T11:09:34,25Z", "2026-11-21T11:09:34.2a5Z", "2026-11-21T11:09:34.25+01:00",
+        "2026-11-21T11:09:34..25Z", "2026-11-21T11:09:34.-25Z"}) {
     EXPECT_FALSE(ParseRfc3339(bad, &t)) << bad;
   }
 }

@@ -11,6 +11,7 @@
 //   2. a bad image (pods never ready: membersim's never-ready annotation) halts at the canary
 //      gate and, with onFailure: rollback, the canary returns to the previous image; no other
 //      member ever runs the bad one; the Rollout condition and an Event name the failed gate;
+//      meanwhile a live drill on the canary is refused naming spec.target and the rollout;
 //   3. `fedctl rollout undo --to-revision N` for a revision not kept is refused naming the
 //      flag and changes nothing; `fedctl rollout undo` goes back to the good template.
 #include <gtest/gtest.h>
@@ -315,6 +316,17 @@ TEST_F(RolloutE2E, ABadRevisionHaltsAtTheCanaryAndRollsBack) {
   ASSERT_FALSE(good.empty());
   const std::string bad = "example/web:broken";
   ApplyWorkload(Workload(bad, "membersim.meridian.io/never-ready: \"true\""));
+  // While the canary is being changed, a live drill on it is refused naming the field and the
+  // rollout, and nothing is stored (the gate timeout leaves 5 s for this).
+  ASSERT_TRUE(WaitPhase("Progressing")) << Fedctl("rollout status web -n shop").output;
+  auto drill = Fedctl("drill run --target cluster=us-west-1 --mode live --name on-the-canary");
+  if (drill.exit_code == 0) Fedctl("drill abort on-the-canary");
+  EXPECT_NE(drill.exit_code, 0) << drill.output;
+  EXPECT_NE(drill.output.find("spec.target"), std::string::npos) << drill.output;
+  EXPECT_NE(drill.output.find("overlaps the rollout of shop/web"), std::string::npos)
+      << drill.output;
+  EXPECT_FALSE(fed_->Api("/apis/federation.meridian.io/v1alpha1/failoverdrills/on-the-canary")
+                   .contains("spec"));
   ASSERT_TRUE(WaitPhase("RolledBack")) << Fedctl("rollout status web -n shop").output;
   // The canary got it (and never got ready), then returned to the good image.
   EXPECT_TRUE(sampler_->First("us-west-1", bad, false).has_value());

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "api/codec.h"
+#include "failover/drill_admission.h"
 #include "failover/drill_controller.h"
 #include "failover/gameday.h"
 
@@ -313,6 +314,18 @@ TEST(GameDayStep, AbortOnRequestReachesTheStepAndCreateErrorsFailTheRun) {
   EXPECT_NE(
       a.status.report["runs"][0]["abortReason"].get<std::string>().find("overlaps live drill x"),
       std::string::npos);
+}
+
+// A game day's acknowledgements reach its steps' drills, which admission judges again.
+TEST(GameDayStep, StepDrillsCarryTheGameDaysAcknowledgements) {
+  api::FailoverDrill gd = GameDay(false);
+  EXPECT_TRUE(StepDrill(gd, 1, 0).metadata.annotations.empty());
+  gd.metadata.annotations = {{kAllowResidencyOutageAnnotation, "true"},
+                             {kAllowRolloutOverlapAnnotation, "true"},
+                             {"unrelated", "x"}};
+  const std::map<std::string, std::string> want = {{kAllowResidencyOutageAnnotation, "true"},
+                                                   {kAllowRolloutOverlapAnnotation, "true"}};
+  EXPECT_EQ(StepDrill(gd, 1, 0).metadata.annotations, want);
 }
 
 TEST(GameDaySchema, StepsAndScheduleAreDecodedAndBadFieldsNamed) {

@@ -335,6 +335,51 @@ TEST_F(DrillAdmissionTest, LiveDrillsThatOverlapALiveDrillNotEndedAreRefused) {
                   .ok());
 }
 
+// Issue 23: a live drill on members a rollout is changing now (given the new revision, the
+// stage's gates not passed) is refused naming the field and the rollout, unless acknowledged.
+TEST_F(DrillAdmissionTest, LiveDrillsOnMembersARolloutIsChangingAreRefusedUnlessAcknowledged) {
+  const auto* workloads =
+      server_->registry().Find(api::kGroup, api::kVersion, "federatedworkloads");
+  auto web = server_->objects().Get(*workloads, "default", "web").value();
+  web["status"]["rollout"] = json::parse(R"({"revision": 2, "stableRevision": 1,
+      "phase": "Progressing", "stage": 0, "stageName": "canary", "started": ["eu-west-1"],
+      "batchStartedAt": "2026-12-05T16:00:00.250Z",
+      "members": [{"cluster": "eu-west-1", "revision": 2}, {"cluster": "us-east-1", "revision": 1}]})");
+  ASSERT_TRUE(server_->objects().Update(*workloads, "default", "web", web, "status").ok());
+  struct Case {
+    std::string name, spec, annotations;
+    bool admitted;
+  };
+  const std::vector<Case> cases = {
+      {"its-zone", R"({"target": {"zone": "eu-west-1a"}, "mode": "live"})", "{}", false},
+      {"acknowledged", R"({"target": {"zone": "eu-west-1b"}, "mode": "live"})",
+       R"({"drills.meridian.io/allow-rollout-overlap": "true"})", true},
+      {"not-changing", R"({"target": {"region": "us-east"}, "mode": "live"})", "{}", true},
+      {"simulated", R"({"target": {"zone": "eu-west-1a"}})", "{}", true},
+  };
+  for (const Case& c : cases) {
+    auto r = Apply("failoverdrills", "", Drill(c.name, c.spec, c.annotations));
+    EXPECT_EQ(r.ok(), c.admitted) << c.name << ": " << ::testing::PrintToString(Causes(r));
+    if (!c.admitted) {
+      EXPECT_EQ(Causes(r),
+                std::vector<std::string>{
+                    "spec.target: zone=eu-west-1a overlaps the rollout of default/web (revision 2, "
+                    "stage canary, Progressing), which is changing eu-west-1; wait until the stage "
+                    "passes its gates (fedctl rollout status web), or to run both at once "
+                    "annotate the drill drills.meridian.io/allow-rollout-overlap=true"});
+    }
+  }
+  // The canary passed its gates: the rollout changes nothing now (its next stage waits for
+  // drills on its own members instead). (The acknowledged drill's other zone does not overlap.)
+  web = server_->objects().Get(*workloads, "default", "web").value();
+  web["status"]["rollout"]["phase"] = "Waiting";
+  web["status"]["rollout"]["gatesPassedAt"] = "2026-12-05T16:01:00.250Z";
+  ASSERT_TRUE(server_->objects().Update(*workloads, "default", "web", web, "status").ok());
+  auto r = Apply("failoverdrills", "",
+                 Drill("after-gates", R"({"target": {"zone": "eu-west-1a"}, "mode": "live"})"));
+  EXPECT_TRUE(r.ok()) << ::testing::PrintToString(Causes(r));
+}
+
 // Issue 14: residency changes are judged against what runs now, with the engine's rule.
 class ResidencyAdmissionTest : public AdmissionTest {
  protected:

@@ -83,6 +83,30 @@ class Fleet {
     }
   }
 
+  // A member that joins the placement (running revision 1, ready).
+  void AddMember(const std::string& name, const std::string& region,
+                 const apimachinery::Labels& labels = {}) {
+    MemberObservation m;
+    m.name = name;
+    m.region = region;
+    m.labels = labels;
+    m.revision = 1;
+    m.ready = true;
+    members_.push_back(m);
+  }
+  void SetLabel(const std::string& member, const std::string& key, const std::string& value) {
+    for (MemberObservation& m : members_) {
+      if (m.name == member) m.labels[key] = value;
+    }
+  }
+
+  // A running drill targets `member` ("" : none).
+  void SetDrill(const std::string& member, const std::string& drill) {
+    for (MemberObservation& m : members_) {
+      if (m.name == member) m.drill = drill;
+    }
+  }
+
   int64_t Assigned(const std::string& member) const {
     for (const api::MemberRevision& m : last.state.members) {
       if (m.cluster == member) return m.revision;
@@ -107,6 +131,16 @@ class Fleet {
   std::vector<MemberObservation> members_;
   json stored_;
 };
+
+// The gate timeout ends exactly `left` from now: a step a second earlier still progresses.
+void ExpectHaltedIn(Fleet& f, seconds left) {
+  f.clock.Advance(left - seconds(1));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  f.clock.Advance(seconds(1));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Halted");
+}
 
 TEST(StageMachine, ThreeStagesInTurnWithWaitsAndApproval) {
   Fleet f(Strategy(ThreeStages()));
@@ -171,12 +205,7 @@ TEST(StageMachine, FailedGateHaltsAndNamesIt) {
   Fleet f(Strategy(ThreeStages("halt")));
   f.Step(2);
   f.Report({"us-1"});  // the canary never gets ready
-  f.clock.Advance(seconds(59));
-  f.Step(2);
-  EXPECT_EQ(f.last.state.phase, "Progressing");
-  f.clock.Advance(seconds(1));
-  f.Step(2);
-  EXPECT_EQ(f.last.state.phase, "Halted");
+  ExpectHaltedIn(f, seconds(60));
   EXPECT_EQ(f.last.state.failed_gate, "ready");
   EXPECT_NE(f.last.condition_message.find("stage canary"), std::string::npos);
   EXPECT_NE(f.last.condition_message.find("gate ready failed"), std::string::npos);
@@ -222,12 +251,7 @@ TEST(StageMachine, PauseStopsProgressAndTimersUntilResumed) {
   f.paused = false;
   f.Step(2);
   EXPECT_EQ(f.last.state.phase, "Progressing");  // 30 s of the 60 s used before the pause
-  f.clock.Advance(seconds(29));
-  f.Step(2);
-  EXPECT_EQ(f.last.state.phase, "Progressing");
-  f.clock.Advance(seconds(1));
-  f.Step(2);
-  EXPECT_EQ(f.last.state.phase, "Halted");
+  ExpectHaltedIn(f, seconds(30));
 }
 
 TEST(StageMachine, PausedBeforeAStageGivesItsMembersNothing) {
@@ -297,6 +321,186 @@ TEST(StageMachine, MembersNoStageTakesComeLast) {
   EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2,us-1,us-2");
 }
 
+// Issue 23, interplay with failover: no member gets the new revision while a running drill
+// targets it; the rollout waits before it, naming the drill, and writes nothing meanwhile.
+TEST(StageMachine, WaitsBeforeAMemberARunningDrillTargets) {
+  Fleet f(Strategy(ThreeStages()));
+  f.SetDrill("eu-1", "eu-outage");
+  f.Step(2);
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(15));  // canary passed and its after-stage wait is over
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForDrill");
+  EXPECT_EQ(f.last.state.stage_name, "eu");
+  EXPECT_EQ(f.At2(), "us-1");  // eu-1 is first in eu: neither EU member got revision 2
+  EXPECT_EQ(f.last.condition_reason, "WaitingForDrill");
+  EXPECT_NE(f.last.condition_message.find("waits for drill eu-outage, which targets eu-1"),
+            std::string::npos)
+      << f.last.condition_message;
+  ASSERT_EQ(f.last.events.size(), 1u);
+  EXPECT_EQ(f.last.events[0].reason, "RolloutWaitingForDrill");
+  EXPECT_FALSE(f.last.requeue_at.has_value());  // the drill's end runs the next pass
+  const api::RolloutStatus waiting = f.last.state;
+  f.clock.Advance(seconds(3600));  // far past the gate timeout: a wait is not a failure
+  f.Step(2);
+  EXPECT_EQ(f.last.state, waiting);  // nothing to write while it waits
+  EXPECT_TRUE(f.last.events.empty());
+  f.SetDrill("eu-1", "");
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
+  EXPECT_TRUE(f.last.state.paused_at.empty());
+  // The gate timeout counts from the members' start, after the wait.
+  f.Report({"eu-1"});
+  ExpectHaltedIn(f, seconds(60));
+}
+
+TEST(StageMachine, ADrillMidStageStopsTheNextMemberNotTheStartedOnes) {
+  Fleet f(Strategy(
+      {{"gateTimeoutSeconds", 60}, {"stages", {{{"name", "all"}, {"maxConcurrency", 2}}}}}));
+  f.SetDrill("eu-2", "d");
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "ap-1,eu-1");
+  f.Report({"eu-1"});
+  f.Step(2);  // ap-1 done: eu-2 would be next
+  EXPECT_EQ(f.last.state.phase, "WaitingForDrill");
+  EXPECT_EQ(f.At2(), "ap-1,eu-1");  // eu-1 keeps what it was given
+  EXPECT_EQ(MembersBeingChanged(f.last.state), (std::vector<std::string>{"ap-1", "eu-1"}));
+  // A pause during the wait and a resume while the drill still runs: still waiting, and the
+  // time stands still from when the wait began.
+  const std::string since = f.last.state.paused_at;
+  f.paused = true;
+  f.clock.Advance(seconds(100));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Paused");
+  EXPECT_EQ(f.last.state.paused_at, since);
+  f.paused = false;
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForDrill");
+  f.clock.Advance(seconds(100));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForDrill");  // eu-1 not ready for 200 s: no timeout
+  f.SetDrill("eu-2", "");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2,us-1");
+}
+
+TEST(StageMachine, MembersBeingChangedAreTheStartedOnesOfAStageNotYetPassed) {
+  Fleet f(Strategy(ThreeStages("halt")));
+  EXPECT_TRUE(MembersBeingChanged(f.last.state).empty());  // Complete
+  f.Step(2);
+  EXPECT_EQ(MembersBeingChanged(f.last.state), std::vector<std::string>{"us-1"});
+  f.paused = true;
+  f.Step(2);
+  EXPECT_EQ(MembersBeingChanged(f.last.state), std::vector<std::string>{"us-1"});  // Paused
+  f.paused = false;
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(10));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Waiting");
+  EXPECT_TRUE(MembersBeingChanged(f.last.state).empty());  // the canary passed its gates
+  f.clock.Advance(seconds(5));
+  f.Step(2);
+  EXPECT_EQ(MembersBeingChanged(f.last.state), (std::vector<std::string>{"eu-1", "eu-2"}));
+  f.Report({"eu-2"});
+  f.clock.Advance(seconds(60));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Halted");
+  EXPECT_TRUE(MembersBeingChanged(f.last.state).empty());  // nothing changes any more
+}
+
+// Issue 23, derived stage orders: "one region at a time, smallest first".
+TEST(StageMachine, RegionBySizeRollsOutOneRegionAtATimeSmallestFirst) {
+  Fleet f(Strategy({{"stages", {{{"name", "region"}, {"expand", "regionBySize"}}}}}));
+  f.AddMember("us-3", "us");  // us: 3 members, eu: 2, ap: 1
+  f.Step(2);
+  ASSERT_EQ(f.last.state.derived.size(), 1u);
+  EXPECT_EQ(f.last.state.derived[0].regions, (std::vector<std::string>{"ap", "eu", "us"}));
+  EXPECT_EQ(f.last.state.stage_name, "region-ap");
+  EXPECT_EQ(f.At2(), "ap-1");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "region-eu");
+  EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2");
+  // The order was fixed when the rollout started: a region that grows does not move, and a
+  // member of a region that joins later comes last.
+  f.AddMember("ap-2", "ap");
+  f.AddMember("ap-3", "ap");
+  f.AddMember("sa-1", "sa");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "region-us");
+  EXPECT_EQ(f.Assigned("ap-2"), 2);  // its region's stage has passed
+  EXPECT_EQ(f.Assigned("sa-1"), 1);
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, kRemainingStage);
+  EXPECT_EQ(f.Assigned("sa-1"), 2);
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Complete");
+}
+
+// "Canary cluster, then one region per continent, then the rest".
+TEST(StageMachine, CanaryThenOneRegionPerContinentThenTheRest) {
+  Fleet f(Strategy({{"stages",
+                     {{{"name", "canary"}, {"selector", {{"clusters", {"us-1"}}}}},
+                      {{"name", "continents"},
+                       {"expand", "regionPerContinent"},
+                       {"continentLabel", "geo"},
+                       {"approval", true}},
+                      {{"name", "rest"}}}}}));
+  f.AddMember("ec-1", "ec");  // a second, smaller European region
+  f.AddMember("xx-1", "xx");  // no continent label: the rest
+  for (const char* m : {"eu-1", "eu-2", "ec-1"}) f.SetLabel(m, "geo", "europe");
+  for (const char* m : {"us-1", "us-2"}) f.SetLabel(m, "geo", "america");
+  f.SetLabel("ap-1", "geo", "asia");
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "us-1");
+  // Europe: ec (1 member) before eu (2); America: us, less the canary (us-2); Asia: ap.
+  ASSERT_EQ(f.last.state.derived.size(), 1u);
+  EXPECT_EQ(f.last.state.derived[0].stage, "continents");
+  EXPECT_EQ(f.last.state.derived[0].regions, (std::vector<std::string>{"ap", "ec", "us"}));
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForApproval");
+  EXPECT_EQ(f.last.state.stage_name, "continents");
+  f.approval = "2/continents";
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "ap-1,ec-1,us-1,us-2");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "rest");
+  EXPECT_EQ(f.At2(), "ap-1,ec-1,eu-1,eu-2,us-1,us-2,xx-1");
+}
+
+TEST(StageMachine, DeriveStagesAloneAndADerivedNameThatIsTaken) {
+  std::vector<MemberObservation> members;
+  for (auto [name, region] : std::vector<std::pair<std::string, std::string>>{
+           {"a-1", "b"}, {"a-2", "b"}, {"c-1", "c"}, {"n-1", ""}}) {
+    MemberObservation m;
+    m.name = name;
+    m.region = region;
+    members.push_back(m);
+  }
+  const api::RolloutStrategySpec s =
+      Strategy({{"stages", {{{"name", "r"}, {"expand", "regionBySize"}}, {{"name", "r-c"}}}}});
+  const std::vector<api::DerivedStage> derived = DeriveStages(s, members);
+  ASSERT_EQ(derived.size(), 1u);
+  EXPECT_EQ(derived[0].regions, (std::vector<std::string>{"c", "b"}));  // n-1 has no region
+  const StagePlan plan = PlanStages(s, members, derived);
+  std::vector<std::string> names;
+  for (const api::RolloutStage& st : plan.stages) names.push_back(st.name);
+  // "r-c" is the derived stage's name first: the listed stage keeps approvals apart.
+  EXPECT_EQ(names, (std::vector<std::string>{"r-c", "r-b", "r-c-3"}));
+  EXPECT_EQ(plan.stage_of.at("c-1"), 0u);
+  EXPECT_EQ(plan.stage_of.at("a-2"), 1u);
+  EXPECT_EQ(plan.stage_of.at("n-1"), 2u);  // the listed stage "r-c" takes every other member
+}
+
 TEST(StageMachine, TimesKeepTheirMilliseconds) {
   // A rollout that started at .750 s must not see its 1 s gate pass at the next whole second.
   Fleet f(Strategy({{"stages", {{{"name", "a"}, {"readySeconds", 1}}}}}));
@@ -333,6 +537,15 @@ TEST(StrategyValidation, NamesTheBadField) {
        "spec.stages[0].maxConcurrency",
        ">= 1"},
       {{{"stages", {{{"name", "a"}}}}, {"onFailure", "pray"}}, "spec.onFailure", "one of"},
+      {{{"stages", {{{"name", "a"}, {"expand", "zoneByMood"}}}}},
+       "spec.stages[0].expand",
+       "one of"},
+      {{{"stages", {{{"name", "a"}, {"expand", "regionBySize"}, {"continentLabel", "geo"}}}}},
+       "spec.stages[0].continentLabel",
+       "only with expand: regionPerContinent"},
+      {{{"stages", {{{"name", "a"}, {"expand", "regionPerContinent"}, {"continentLabel", ""}}}}},
+       "spec.stages[0].continentLabel",
+       "must name a member label"},
       {{{"stages", {{{"name", "a"}, {"gates", json::object()}}}}},
        "spec.stages[0].gates",
        "unknown field"},
@@ -344,6 +557,28 @@ TEST(StrategyValidation, NamesTheBadField) {
     EXPECT_EQ(errors[0].path, c.path) << c.spec.dump();
     EXPECT_NE(errors[0].message.find(c.message), std::string::npos) << errors[0].message;
   }
+}
+
+TEST(RolloutStatusDecoding, ListsAreCheckedNamingTheItem) {
+  const std::vector<std::pair<json, std::string>> cases = {
+      {{{"derived", "eu"}}, "status.rollout.derived"},
+      {{{"derived", {{{"stage", "r"}, {"zone", "x"}}}}}, "status.rollout.derived[0].zone"},
+      {{{"derived", {"r"}}}, "status.rollout.derived[0]"},
+      {{{"members", {{{"cluster", "a"}, {"revision", 1}}, {{"cluster", "b"}, {"rev", 2}}}}},
+       "status.rollout.members[1].rev"},
+  };
+  for (const auto& [j, path] : cases) {
+    FieldErrors errors;
+    api::DecodeRolloutStatus(j, "status.rollout", &errors);
+    ASSERT_EQ(errors.size(), 1u) << j.dump();
+    EXPECT_EQ(errors[0].path, path) << j.dump();
+  }
+  FieldErrors errors;
+  const api::RolloutStatus s = api::DecodeRolloutStatus(
+      {{"derived", {{{"stage", "r"}, {"regions", {"ap", "eu"}}}}}}, "status.rollout", &errors);
+  EXPECT_TRUE(errors.empty());
+  EXPECT_EQ(s.derived, (std::vector<api::DerivedStage>{{"r", {"ap", "eu"}}}));
+  EXPECT_EQ(api::DecodeRolloutStatus(api::EncodeRolloutStatus(s), "status.rollout", &errors), s);
 }
 
 TEST(Revisions, EveryTemplateChangeIsANewNumberAndHistoryIsBounded) {
