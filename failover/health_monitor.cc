@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "api/codec.h"
+#include "common/log_fields.h"
 #include "failover/member_inventory.h"
 #include "failover/node_capacity.h"
 #include "sync/http_member_client.h"
@@ -349,12 +350,19 @@ bool HealthMonitor::WriteStatus(const api::MemberCluster& listed, Member& m,
       m.written = true;
       m.last_write = SteadyClock::now();
       for (const HealthEvent& e : TransitionEvents(current.status, next)) {
-        spdlog::info("event: MemberCluster/{}: {}: {}", current.metadata.name, e.reason, e.message);
+        // The recorder logs every Event it records (with its fields): a line here too would
+        // show each transition twice. Without a recorder (no events resource) log it here.
         if (events_) {
           events_->Record(apimachinery::ReferenceTo(result.value()),
                           e.warning ? apimachinery::EventType::kWarning
                                     : apimachinery::EventType::kNormal,
                           e.reason, e.message);
+        } else {
+          spdlog::log(e.warning ? spdlog::level::warn : spdlog::level::info,
+                      LogFields(e.message, {{"controller", "health-monitor"},
+                                            {"kind", "MemberCluster"},
+                                            {"object", current.metadata.name},
+                                            {"reason", e.reason}}));
         }
       }
       return true;
