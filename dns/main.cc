@@ -11,16 +11,24 @@
 // when PORT is 0). SIGHUP reloads the file: a good file is published atomically and
 // "meridian-dns reloaded generation N" is printed; a bad one is reported on stderr and the
 // previous data keeps being served. SIGINT/SIGTERM stop the server.
+//
+// Logs (a reload, a failed reload, the counters at exit) go to stderr as text or JSON lines:
+// --log-format text|json, --log-level or -v N (observability/logging.h). stdout keeps only
+// the lines above, which scripts and tests read.
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <boost/asio.hpp>
 #include <functional>
 #include <iostream>
 
 #include "common/clock.h"
+#include "common/log_fields.h"
 #include "dns/query_metrics.h"
 #include "dns/server.h"
 #include "dns/static_zone.h"
 #include "observability/flags.h"
+#include "observability/logging.h"
 #include "observability/metrics_server.h"
 
 namespace {
@@ -79,6 +87,8 @@ int main(int argc, char** argv) {
   // plain HTTP only on loopback, elsewhere HTTPS with client certificates.
   meridian::observability::MetricsServerOptions metrics;
   meridian::observability::AddMetricsListenFlags(app, &metrics, "127.0.0.1:9153");
+  observability::LogFlags log_flags;
+  observability::AddLogFlags(app, &log_flags);
   bool check_only = false;
   app.add_flag("--check", check_only, "only load and validate the config, then exit (0 if valid)");
   // Per client /24 (/56) over all names: high enough for a busy resolver, low enough that a
@@ -87,6 +97,13 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   options.tcp_idle_timeout = std::chrono::milliseconds(idle_ms);
   options.tcp_idle_timeout_under_pressure = std::chrono::milliseconds(pressure_idle_ms);
+  if (Status logging = observability::ConfigureLogging("meridian-dns", log_flags.format,
+                                                       log_flags.level, log_flags.verbosity,
+                                                       observability::LogDestination::kStderr);
+      !logging.ok()) {
+    std::cerr << "meridian-dns: " << logging.message() << "\n";
+    return 2;
+  }
 
   if (!SplitHostPort(listen, &options.address, &options.port)) {
     std::cerr << "meridian-dns: --listen must be ADDRESS:PORT, got \"" << listen << "\"\n";
@@ -140,9 +157,14 @@ int main(int argc, char** argv) {
       if (next.ok()) {
         source.Publish(*next);
         std::cout << "meridian-dns reloaded generation " << source.Generation() << std::endl;
+        spdlog::info(LogFields("reloaded", {{"config", config},
+                                            {"generation", std::to_string(source.Generation())},
+                                            {"zones", std::to_string((*next)->zones().size())}}));
       } else {
-        std::cerr << "meridian-dns: reload failed, still serving the previous data: "
-                  << next.status().message() << std::endl;
+        spdlog::error(LogFields("reload failed, still serving the previous data",
+                                {{"config", config},
+                                 {"generation", std::to_string(source.Generation())},
+                                 {"error", next.status().message()}}));
       }
       wait_hup();
     });
@@ -152,10 +174,14 @@ int main(int argc, char** argv) {
   if (metrics_server) metrics_server->Stop();
   (*server)->Stop();
   const auto& c = (*server)->counters();
-  std::cout << "meridian-dns stopped: udp=" << c.udp_queries << " tcp=" << c.tcp_queries
-            << " formerr=" << c.formerr << " truncated=" << c.truncated
-            << " rrl_dropped=" << c.rate_limited_dropped
-            << " rrl_slipped=" << c.rate_limited_slipped << " tcp_evicted=" << c.tcp_evicted
-            << " tcp_refused_per_client=" << c.tcp_refused_per_client << std::endl;
+  auto n = [](uint64_t v) { return std::to_string(v); };
+  spdlog::info(LogFields("stopped", {{"udp", n(c.udp_queries)},
+                                     {"tcp", n(c.tcp_queries)},
+                                     {"formerr", n(c.formerr)},
+                                     {"truncated", n(c.truncated)},
+                                     {"rrl_dropped", n(c.rate_limited_dropped)},
+                                     {"rrl_slipped", n(c.rate_limited_slipped)},
+                                     {"tcp_evicted", n(c.tcp_evicted)},
+                                     {"tcp_refused_per_client", n(c.tcp_refused_per_client)}}));
   return 0;
 }

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <initializer_list>
 #include <map>
+#include <string_view>
 
 #include "api/codec.h"
 #include "api/informers.h"
 #include "api/typed_list.h"
+#include "common/log_fields.h"
 #include "failover/gameday.h"
 #include "sync/propagation.h"
 
@@ -301,6 +303,15 @@ bool WatchingReturnOf(const api::FailoverDrill& drill) {
 
 constexpr char kWho[] = "drill controller";
 
+// What a drill or game day did, at the default level with its fields (the controller records
+// no Event, so this line is the only record of it in the log).
+void LogDrillEvent(const std::string& drill, std::string_view reason, const std::string& message) {
+  spdlog::info(LogFields(message, {{"controller", "drill-controller"},
+                                   {"kind", "FailoverDrill"},
+                                   {"object", drill},
+                                   {"reason", reason}}));
+}
+
 }  // namespace
 
 StatusOr<Fleet> DrillController::LoadFleet() {
@@ -506,9 +517,10 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
             st.ToString());
         step = NextDrillStep(drill, *fleet, now, options_.sample_interval, &st, heal_due);
       } else {
-        spdlog::info("event: drill {} {} fault for {}", drill.metadata.name,
-                     step.fault == FaultAction::kInject ? "injected" : "healed",
-                     DescribeTarget(drill.spec.target));
+        const bool injected = step.fault == FaultAction::kInject;
+        LogDrillEvent(drill.metadata.name, injected ? "FaultInjected" : "FaultHealed",
+                      (injected ? "injected fault for " : "healed fault for ") +
+                          DescribeTarget(drill.spec.target));
       }
     }
     api::FailoverDrill next = current;
@@ -516,9 +528,9 @@ StatusOr<int> DrillController::ReconcileAll(bool* active) {
     any_active = any_active || DrillNeedsWork(next);
     if (next.status == drill.status) continue;
     if (next.status.phase != drill.status.phase) {
-      spdlog::info("event: drill {} {} -> {}: {}", drill.metadata.name,
-                   drill.status.phase.empty() ? "new" : drill.status.phase, next.status.phase,
-                   next.status.message);
+      LogDrillEvent(drill.metadata.name, next.status.phase,
+                    (drill.status.phase.empty() ? "new" : drill.status.phase) + " -> " +
+                        next.status.phase + ": " + next.status.message);
     }
     auto result =
         Wrote(objects_.Update(info, "", drill.metadata.name, api::Encode(next), "status"));
@@ -563,8 +575,9 @@ bool DrillController::ReconcileGameDay(const api::FailoverDrill& game_day,
                    action.create->metadata.name, st.message());
       action = NextGameDayStep(game_day, drills, schedule, now, &st);
     } else if (created.ok()) {
-      spdlog::info("event: game day {} started step drill {} ({})", game_day.metadata.name,
-                   action.create->metadata.name, DescribeTarget(action.create->spec.target));
+      LogDrillEvent(game_day.metadata.name, "StepStarted",
+                    "game day started step drill " + action.create->metadata.name + " (" +
+                        DescribeTarget(action.create->spec.target) + ")");
     }
   }
   if (!action.abort.empty()) {
@@ -581,9 +594,9 @@ bool DrillController::ReconcileGameDay(const api::FailoverDrill& game_day,
   }
   if (action.status == game_day.status) return false;
   if (action.status.phase != game_day.status.phase) {
-    spdlog::info("event: game day {} {} -> {}: {}", game_day.metadata.name,
-                 game_day.status.phase.empty() ? "new" : game_day.status.phase, action.status.phase,
-                 action.status.message);
+    LogDrillEvent(game_day.metadata.name, action.status.phase,
+                  "game day " + (game_day.status.phase.empty() ? "new" : game_day.status.phase) +
+                      " -> " + action.status.phase + ": " + action.status.message);
   }
   api::FailoverDrill next = game_day;
   next.status = std::move(action.status);
@@ -612,8 +625,9 @@ void DrillController::AbortOrphanedStep(const api::FailoverDrill& drill,
   aborted.metadata.annotations[kAbortAnnotation] = "true";
   auto result = Wrote(objects_.Update(api::MeridianResource(objects_, "failoverdrills", kWho), "",
                                       drill.metadata.name, api::Encode(aborted)));
-  spdlog::info("event: drill {} aborted: its game day {} is gone{}", drill.metadata.name,
-               label->second, result.ok() ? "" : " (retrying: " + result.error().message + ")");
+  LogDrillEvent(drill.metadata.name, "Aborted",
+                "aborted: its game day " + label->second + " is gone" +
+                    (result.ok() ? "" : " (retrying: " + result.error().message + ")"));
 }
 
 MemberReadiness DrillController::ObserveMembers(const std::vector<api::MemberCluster>& members) {
@@ -668,8 +682,8 @@ bool DrillController::ReleaseDeleted(const api::FailoverDrill& drill, const Flee
                    drill.metadata.name, st.ToString());
       return false;
     }
-    spdlog::info("event: drill {} healed fault for {} (drill deleted)", drill.metadata.name,
-                 DescribeTarget(drill.spec.target));
+    LogDrillEvent(drill.metadata.name, "FaultHealed",
+                  "healed fault for " + DescribeTarget(drill.spec.target) + " (drill deleted)");
   }
   api::FailoverDrill released = drill;
   std::erase(released.metadata.finalizers, std::string(kHealFinalizer));

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "api/codec.h"
+#include "common/log_fields.h"
 #include "failover/member_inventory.h"
 #include "failover/node_capacity.h"
 #include "sync/http_member_client.h"
@@ -57,15 +58,17 @@ ProbeOutcome RunProbe(sync::MemberClient& client, MemberInventory& inventory,
   outcome.ok = true;
   // Starts the watches on the first probe and after one could not start (lists once).
   if (Status started = inventory.EnsureStarted(list_wait); !started.ok()) {
-    spdlog::warn("health monitor: member {}: watching nodes and pods: {}", client.member(),
-                 started.ToString());
+    spdlog::warn(LogFields("watching nodes and pods failed", {{"controller", "health-monitor"},
+                                                              {"member", client.member()},
+                                                              {"error", started.ToString()}}));
   }
   StatusOr<MemberInventory::Snapshot> seen = inventory.Read();
   if (!seen.ok()) return outcome;  // zones keep their previous status
   if (seen->stale) {
     // A broken watch: what we have may be out of date, so report nothing rather than guess.
-    spdlog::debug("health monitor: member {}: node/pod watch broken, zones kept: {}",
-                  client.member(), seen->stale_reason);
+    spdlog::debug(LogFields("node/pod watch broken, zones kept", {{"controller", "health-monitor"},
+                                                                  {"member", client.member()},
+                                                                  {"error", seen->stale_reason}}));
     return outcome;
   }
   // Pods of Meridian's own workloads take no room here: placement counts their replicas.
@@ -207,8 +210,10 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
     FieldErrors errors;
     api::MemberCluster m = api::DecodeMemberCluster(item, &errors);
     if (!errors.empty()) {
-      spdlog::warn("health monitor: skipping invalid membercluster {}: {}",
-                   item["metadata"].value("name", ""), errors.front().ToString());
+      spdlog::warn(LogFields("skipping an invalid MemberCluster",
+                             {{"controller", "health-monitor"},
+                              {"member", item["metadata"].value("name", "")},
+                              {"error", errors.front().ToString()}}));
       continue;
     }
     members.push_back(std::move(m));
@@ -299,8 +304,9 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
       }
     }
     if (!outcome.ok) {
-      spdlog::debug("health monitor: member {}: probe failed: {}", mc.metadata.name,
-                    outcome.error);
+      spdlog::debug(LogFields("probe failed", {{"controller", "health-monitor"},
+                                               {"member", mc.metadata.name},
+                                               {"error", outcome.error}}));
     }
     m.history = NextHistory(m.history, outcome);
     if (WriteStatus(mc, m, outcome, now)) ++written;
@@ -349,20 +355,29 @@ bool HealthMonitor::WriteStatus(const api::MemberCluster& listed, Member& m,
       m.written = true;
       m.last_write = SteadyClock::now();
       for (const HealthEvent& e : TransitionEvents(current.status, next)) {
-        spdlog::info("event: MemberCluster/{}: {}: {}", current.metadata.name, e.reason, e.message);
+        // The recorder logs every Event it records (with its fields): a line here too would
+        // show each transition twice. Without a recorder (no events resource) log it here.
         if (events_) {
           events_->Record(apimachinery::ReferenceTo(result.value()),
                           e.warning ? apimachinery::EventType::kWarning
                                     : apimachinery::EventType::kNormal,
                           e.reason, e.message);
+        } else {
+          spdlog::log(e.warning ? spdlog::level::warn : spdlog::level::info,
+                      LogFields(e.message, {{"controller", "health-monitor"},
+                                            {"kind", "MemberCluster"},
+                                            {"object", current.metadata.name},
+                                            {"reason", e.reason}}));
         }
       }
       return true;
     }
     if (result.error().code == 404) return false;  // deleted meanwhile
     if (result.error().code != 409) {
-      spdlog::warn("health monitor: writing status of membercluster {}: {}",
-                   current.metadata.name, result.error().message);
+      spdlog::warn(
+          LogFields("writing MemberCluster status failed", {{"controller", "health-monitor"},
+                                                            {"member", current.metadata.name},
+                                                            {"error", result.error().message}}));
       return false;
     }
     // Changed since we listed it: re-read and apply the same outcome to the new status.
@@ -372,8 +387,8 @@ bool HealthMonitor::WriteStatus(const api::MemberCluster& listed, Member& m,
     current = api::DecodeMemberCluster(fresh.value(), &errors);
     if (!errors.empty()) return false;
   }
-  spdlog::warn("health monitor: membercluster {}: status kept changing; retrying next round",
-               listed.metadata.name);
+  spdlog::warn(LogFields("MemberCluster status kept changing; retrying next round",
+                         {{"controller", "health-monitor"}, {"member", listed.metadata.name}}));
   return false;
 }
 

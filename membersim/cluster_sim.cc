@@ -1,9 +1,9 @@
 #include "membersim/cluster_sim.h"
 
-#include "apimachinery/core_admission.h"
-
 #include <spdlog/spdlog.h>
 
+#include "apimachinery/core_admission.h"
+#include "common/log_fields.h"
 #include "membersim/kube_resources.h"
 
 namespace meridian::membersim {
@@ -104,7 +104,9 @@ int SimulatedCluster::Reconcile(Timestamp now) {
                 Src{&kServices, &snap.services}}) {
     auto list = store_->List(*s.type, {});
     if (!list.ok()) {
-      spdlog::warn("membersim {}: listing {}: {}", spec_.name, s.type->ToString(), list.status().ToString());
+      spdlog::warn(LogFields("listing failed", {{"member", spec_.name},
+                                                {"resource", s.type->ToString()},
+                                                {"error", list.status().ToString()}}));
       MarkDirty();
       return 0;
     }
@@ -146,9 +148,14 @@ int SimulatedCluster::Reconcile(Timestamp now) {
     if (err) {
       // Conflicts and vanished objects are normal races; the next pass recomputes.
       if (err->code != 409 && err->code != 404) {
-        spdlog::warn("membersim {}: {} {}: {} {}", spec_.name,
-                     w.op == WriteOp::kCreate ? "create" : w.op == WriteOp::kUpdate ? "update" : "delete",
-                     w.key.ToString(), err->code, err->message);
+        spdlog::warn(
+            LogFields("reconciler write failed", {{"member", spec_.name},
+                                                  {"op", w.op == WriteOp::kCreate   ? "create"
+                                                         : w.op == WriteOp::kUpdate ? "update"
+                                                                                    : "delete"},
+                                                  {"object", w.key.ToString()},
+                                                  {"code", std::to_string(err->code)},
+                                                  {"error", err->message}}));
       }
       failed = true;
     } else {
@@ -193,8 +200,9 @@ std::optional<Timestamp> SimulatedCluster::SyncNamespaces(Timestamp now) {
     }
     auto gone = service_->FinalizeNamespace(name, "kubernetes");
     if (!gone.ok() && gone.error().code != 404) {
-      spdlog::warn("membersim {}: finalizing namespace {}: {}", spec_.name, name,
-                   gone.error().message);
+      spdlog::warn(
+          LogFields("finalizing namespace failed",
+                    {{"member", spec_.name}, {"object", name}, {"error", gone.error().message}}));
       wake_at(now + std::chrono::milliseconds(500));
     } else if (gone.ok() && !*gone) {
       // Someone else's spec.finalizers remain: they remove the namespace when they are done.

@@ -4,20 +4,25 @@
 //                                                         stdout line says where)
 //   membersim ctl --server URL status|log|fail-zone C Z|heal-zone C Z|partition C [--mode M]
 //                 |heal C|latency C MS|fail-region R [--mode M]|heal-region R
+//
+// Logs go to stderr (stdout carries only the parsable lines), as text or JSON lines
+// (--log-format text|json, --log-level or -v N; observability/logging.h).
+#include <pplx/threadpool.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
 #include <semaphore>
 
-#include <CLI/CLI.hpp>
-#include <pplx/threadpool.h>
-#include <spdlog/sinks/stdout_color_sinks.h>
-#include <spdlog/spdlog.h>
-
+#include "common/log_fields.h"
 #include "membersim/config.h"
 #include "membersim/ctl.h"
 #include "membersim/server.h"
 #include "membersim/simulator.h"
+#include "observability/flags.h"
+#include "observability/logging.h"
 
 namespace {
 
@@ -32,8 +37,6 @@ int Serve(const std::string& config_path, const std::string& listen, int history
     std::cerr << "membersim: " << config.status().message() << std::endl;
     return 2;
   }
-  // stdout carries only the parsable "listening on" lines; logs go to stderr.
-  spdlog::set_default_logger(spdlog::stderr_color_mt("membersim"));
   // Held (partitioned) and delayed requests are timers, not threads (server.h), so a small
   // pool serves every cluster; more threads only add context switches on few cores.
   crossplat::threadpool::initialize_with_threads(http_threads);
@@ -62,15 +65,18 @@ int Serve(const std::string& config_path, const std::string& listen, int history
   std::cout << "membersim listening on " << server.url() << std::endl;
   for (const auto& c : sim.clusters()) {
     std::string dedicated = server.DedicatedUrl(c->spec().name);
-    spdlog::info("cluster {} ({}): {}/clusters/{}{}", c->spec().name, c->spec().region, server.url(),
-                 c->spec().name, dedicated.empty() ? "" : " and " + dedicated);
+    spdlog::info(meridian::LogFields("serving cluster",
+                                     {{"member", c->spec().name},
+                                      {"region", c->spec().region},
+                                      {"url", server.url() + "/clusters/" + c->spec().name},
+                                      {"dedicated_url", dedicated}}));
     if (!dedicated.empty()) std::cout << "membersim cluster " << c->spec().name << " on " << dedicated << std::endl;
   }
   std::cout.flush();
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   g_stop.acquire();
-  spdlog::info("membersim: shutting down");
+  spdlog::info("shutting down");
   server.Stop();
   sim.Stop();
   return 0;
@@ -95,6 +101,9 @@ int main(int argc, char** argv) {
   app.add_option("--http-threads", http_threads, "HTTP worker threads shared by all clusters (default 16)")
       ->check(CLI::Range(2, 1024));
 
+  meridian::observability::LogFlags log_flags;
+  meridian::observability::AddLogFlags(app, &log_flags);
+
   meridian::membersim::CtlCommand cmd;
   CLI::App* ctl = app.add_subcommand("ctl", "failure injection and status via the admin API");
   ctl->add_option("--server", cmd.server, "membersim URL, e.g. http://127.0.0.1:8080")->required();
@@ -110,6 +119,14 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  // Checked before anything starts: a bad value is refused naming its flag.
+  if (meridian::Status logging = meridian::observability::ConfigureLogging(
+          "membersim", log_flags.format, log_flags.level, log_flags.verbosity,
+          meridian::observability::LogDestination::kStderr);
+      !logging.ok()) {
+    std::cerr << "membersim: " << logging.message() << std::endl;
+    return 2;
   }
   if (ctl->parsed()) {
     auto out = meridian::membersim::RunCtl(cmd);

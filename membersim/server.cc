@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "api/template_schema.h"
+#include "common/log_fields.h"
 #include "membersim/field_validation.h"
 #include "membersim/internal/tcp_gate.h"
 #include "membersim/kube_resources.h"
@@ -326,7 +327,10 @@ void MembersimServer::OnPartitionChange(SimulatedCluster& c) {
     ch.gate->Close();
   } else {
     Status st = ch.gate->Open();
-    if (!st.ok()) spdlog::error("membersim: reopening {}: {}", c.spec().name, st.ToString());
+    if (!st.ok()) {
+      spdlog::error(LogFields("reopening the listener failed",
+                              {{"member", c.spec().name}, {"error", st.ToString()}}));
+    }
   }
 }
 

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/json_parse.h"
+#include "common/log_fields.h"
 #include "common/path_segments.h"
 
 namespace meridian::membersim {
@@ -109,8 +110,9 @@ Status UnknownCluster(const std::string& name) { return NotFoundError("unknown c
 
 void Simulator::Record(const std::string& action, const std::string& target, const std::string& detail) {
   InjectionRecord r{clock_.Now(), action, target, detail};
-  spdlog::info("membersim injection at {}: {} {}{}{}", FormatRfc3339(r.time), action, target,
-               detail.empty() ? "" : " ", detail);
+  spdlog::info(LogFields(
+      "injection",
+      {{"action", action}, {"target", target}, {"detail", detail}, {"at", FormatRfc3339(r.time)}}));
   std::lock_guard lock(log_mu_);
   log_.push_back(std::move(r));
 }

@@ -1,6 +1,7 @@
 // The observability flags a binary registers with CLI11, written once: the metrics-only
-// listener (meridian-dns, federation-controller-manager) and the log flags (federation-
-// apiserver, federation-controller-manager). Header-only, so the libraries need no CLI11.
+// listener (meridian-dns, federation-controller-manager) and the log flags (every server:
+// federation-apiserver, federation-controller-manager, membersim, meridian-dns). Header-only,
+// so the libraries need no CLI11.
 #pragma once
 
 #include <CLI/CLI.hpp>

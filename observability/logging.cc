@@ -1,5 +1,6 @@
 #include "observability/logging.h"
 
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <chrono>
@@ -156,11 +157,15 @@ StatusOr<spdlog::level::level_enum> LogLevel(const std::string& name, int verbos
 }
 
 Status ConfigureLogging(const std::string& component, const std::string& format,
-                        const std::string& level, int verbosity) {
+                        const std::string& level, int verbosity, LogDestination destination) {
   StatusOr<LogFormat> f = ParseLogFormat(format, "--log-format");
   if (!f.ok()) return f.status();
   StatusOr<spdlog::level::level_enum> l = LogLevel(level, verbosity);
   if (!l.ok()) return l.status();
+  if (destination == LogDestination::kStderr) {
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+        component, std::make_shared<spdlog::sinks::stderr_sink_mt>()));
+  }
   spdlog::set_formatter(MakeLogFormatter(*f, component));
   spdlog::set_level(*l);
   return Status::Ok();

@@ -28,8 +28,15 @@ StatusOr<LogFormat> ParseLogFormat(const std::string& value, const std::string& 
 // (Kubernetes' -v: 0-3 info, 4-5 debug, 6+ trace). kInvalidArgument for an unknown name.
 StatusOr<spdlog::level::level_enum> LogLevel(const std::string& name, int verbosity);
 
-// Installs the formatter and level on the default logger.
+// Where the log goes: spdlog's default (stdout), or stderr for binaries whose stdout carries
+// lines other programs parse ("membersim listening on URL", "meridian-dns reloaded ...").
+enum class LogDestination { kDefault, kStderr };
+
+// Checks the values first (kInvalidArgument naming --log-format or --log-level; nothing is
+// changed then), then installs the formatter and level on the default logger (a new one
+// writing to stderr with kStderr). Call once at startup, before other threads log.
 Status ConfigureLogging(const std::string& component, const std::string& format,
-                        const std::string& level, int verbosity);
+                        const std::string& level, int verbosity,
+                        LogDestination destination = LogDestination::kDefault);
 
 }  // namespace meridian::observability

@@ -1,12 +1,21 @@
 #include "observability/request_metrics.h"
 
 #include <array>
+#include <atomic>
 #include <mutex>
 
 namespace meridian::observability {
 namespace {
 
 namespace rest = apimachinery::rest;
+
+// Each RequestMetrics' number in SeriesFor's per-thread cache; never reused, so a cached entry
+// of a destroyed instance cannot be taken for a new one's.
+std::atomic<uint64_t> next_instance{1};
+
+// Keys looked up per request, built once (std::map<std::string, ...>::find takes a string).
+const std::string kWatch = "watch";
+const std::string kContentType = "content-type";
 
 constexpr std::array<const char*, 9> kVerbs = {"GET",   "LIST",  "WATCH",  "POST", "PUT",
                                                "PATCH", "APPLY", "DELETE", "OTHER"};
@@ -140,6 +149,7 @@ RequestMetrics::RequestMetrics(const apimachinery::ResourceRegistry& registry, c
                                std::map<std::string, std::string> extra_labels)
     : registry_(registry),
       clock_(clock),
+      instance_(next_instance.fetch_add(1)),
       base_path_(std::move(base_path)),
       extra_labels_(std::move(extra_labels)),
       total_family_(prometheus::BuildCounter()
@@ -192,10 +202,24 @@ std::map<std::string, std::string> RequestMetrics::LabelsOf(uint64_t key) const 
 
 RequestMetrics::Series RequestMetrics::SeriesFor(uint64_t key, int code) {
   const uint64_t full = (key << 12) | static_cast<uint64_t>(code & 0xfff);
+  // The series of recent requests, per thread: the usual request takes no lock at all (the
+  // shared lock's reader count is one cache line that every HTTP thread would write). Series
+  // live as long as their RequestMetrics, so a hit for this instance is always valid.
+  struct Cached {
+    uint64_t instance = 0;
+    uint64_t full = 0;
+    Series series;
+  };
+  thread_local std::array<Cached, 16> cache;
+  Cached& slot = cache[(full ^ (full >> 12) ^ (full >> 40) ^ instance_) % cache.size()];
+  if (slot.instance == instance_ && slot.full == full) return slot.series;
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
     auto it = series_.find(full);
-    if (it != series_.end()) return it->second;
+    if (it != series_.end()) {
+      slot = {instance_, full, it->second};
+      return it->second;
+    }
   }
   // First request of its kind: build the labels and create the series (rare).
   std::map<std::string, std::string> labels = LabelsOf(key);
@@ -208,6 +232,7 @@ RequestMetrics::Series RequestMetrics::SeriesFor(uint64_t key, int code) {
   }
   Series& series = series_[full];
   if (series.total == nullptr) series = {&total_family_.Add(with_code), histogram};
+  slot = {instance_, full, series};
   return series;
 }
 
@@ -217,11 +242,16 @@ void RequestMetrics::Observe(const rest::RestRequest& request, int code, Timesta
     if (path.substr(0, base_path_.size()) != base_path_) return;
     path.remove_prefix(base_path_.size());
   }
-  auto query = request.query.find("watch");
-  auto content_type = request.headers.find("content-type");
-  Classified c =
-      Classify(registry_, request.method, path, query == request.query.end() ? "" : query->second,
-               content_type == request.headers.end() ? "" : std::string_view(content_type->second));
+  // Only a GET can be a watch and only a PATCH an apply: skip the other map lookups.
+  std::string_view watch, content_type;
+  if (request.method == "GET") {
+    auto it = request.query.find(kWatch);
+    if (it != request.query.end()) watch = it->second;
+  } else if (request.method == "PATCH") {
+    auto it = request.headers.find(kContentType);
+    if (it != request.headers.end()) content_type = it->second;
+  }
+  Classified c = Classify(registry_, request.method, path, watch, content_type);
   const Series series = SeriesFor(KeyOf(c), code);
   series.total->Increment();
   if (!c.watch) {
@@ -237,13 +267,16 @@ rest::RestObserver RequestMetrics::Observer() {
 
 rest::RestFilter RequestMetrics::Filter() {
   return [this](rest::RestRequest& request) -> Status {
-    auto watch = request.query.find("watch");
-    if ((watch != request.query.end() && (watch->second == "true" || watch->second == "1")) ||
-        request.path.find("/watch/") != std::string::npos) {
-      return Status::Ok();  // long-running: not in the max-in-flight figures
+    const bool read = request.method == "GET";
+    if (read) {
+      auto watch = request.query.find(kWatch);
+      if ((watch != request.query.end() && (watch->second == "true" || watch->second == "1")) ||
+          request.path.find("/watch/") != std::string::npos) {
+        return Status::Ok();  // long-running: not in the max-in-flight figures
+      }
     }
-    const bool mutating = request.method == "POST" || request.method == "PUT" ||
-                          request.method == "PATCH" || request.method == "DELETE";
+    const bool mutating = !read && (request.method == "POST" || request.method == "PUT" ||
+                                    request.method == "PATCH" || request.method == "DELETE");
     prometheus::Gauge* gauge = mutating ? &inflight_mutating_ : &inflight_read_;
     gauge->Increment();
     request.holds.push_back(std::shared_ptr<void>(

@@ -13,8 +13,8 @@
 // Hooks: Observer() sees each response (RestHandler::SetObserver, or Chain it before the
 // audit stage); Filter() must run first among the filters so that it counts requests other
 // filters refuse too. The hot path parses the path into views (no allocation), finds the
-// resource in the registry's table and both series in one hash map under a shared lock;
-// series are created once.
+// resource in the registry's table and both series in a small per-thread cache (no lock;
+// else one hash map under a shared lock); series are created once.
 //
 // Thread-safety: thread-safe. The registry and the handler must outlive this object.
 #pragma once
@@ -87,6 +87,7 @@ class RequestMetrics {
 
   const apimachinery::ResourceRegistry& registry_;
   const Clock& clock_;
+  const uint64_t instance_;  // this object's number in SeriesFor's per-thread cache
   const std::string base_path_;
   const std::map<std::string, std::string> extra_labels_;
   prometheus::Family<prometheus::Counter>& total_family_;

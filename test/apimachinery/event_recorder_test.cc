@@ -6,6 +6,8 @@
 #include <mutex>
 
 #include "apimachinery/memory_store.h"
+#include "common/log_fields.h"
+#include "test/common/log_capture.h"
 
 namespace meridian::apimachinery {
 namespace {
@@ -67,6 +69,26 @@ TEST_F(EventRecorderTest, WritesAnEventInTheObjectsNamespace) {
   EXPECT_TRUE(List("shop", "involvedObject.name=other").empty());
   EXPECT_EQ(recorder.failed(), 0u);
   EXPECT_EQ(recorder.dropped(), 0u);
+}
+
+// Controllers rely on the recorder for the log line of each Event (failover/health_monitor.cc
+// logs none of its own): exactly one line per recorded Event, with its fields.
+TEST_F(EventRecorderTest, EachRecordedEventIsOneLogLineWithItsFields) {
+  test_env::LogCapture log;
+  EventRecorder recorder(*objects_, clock_, {.component = "placement-controller", .spam_burst = 2});
+  recorder.Record(Web(), EventType::kWarning, "FailedPlacement", "3 of 3 unplaced");
+  recorder.Record(Web(), EventType::kNormal, "Placed", "3 in eu-west-1");
+  recorder.Record(Web(), EventType::kNormal, "Placed", "spam-filtered: no Event, no line");
+  recorder.Flush();
+  const std::string sep(1, kLogFieldSeparator);
+  EXPECT_EQ(log.Count({"3 of 3 unplaced", sep + "controller=placement-controller",
+                       sep + "kind=FederatedWorkload", sep + "object=shop/web",
+                       sep + "reason=FailedPlacement"}),
+            1);
+  EXPECT_EQ(log.Count({"3 in eu-west-1", sep + "reason=Placed"}), 1);
+  EXPECT_EQ(log.Count({"spam-filtered"}), 0);
+  EXPECT_EQ(log.Lines().size(), 2u) << ::testing::PrintToString(log.Lines());
+  EXPECT_EQ(recorder.dropped(), 1u);
 }
 
 TEST_F(EventRecorderTest, RepeatsBumpCountAndLastTimestamp) {

@@ -456,15 +456,19 @@ TEST_F(DnsEndToEndTest, AKilledRegionLeavesTheAnswersSoonAfterDetection) {
                          << ::testing::PrintToString(
                                 Dig("web.global.example.com", std::string("+subnet=") + kParis));
 
-  // Detection: the health monitor's event line for eu-west-1 becoming unreachable (logged
-  // when it writes Reachable=False), "[YYYY-MM-DD HH:MM:SS.mmm] [info] event: ...".
+  // Detection: the log line of the health monitor's MemberUnreachable Event for eu-west-1
+  // (recorded when it writes Reachable=False), "[YYYY-MM-DD HH:MM:SS.mmm] [warning]
+  // federation-apiserver: Reachable True -> False ... object=eu-west-1 reason=MemberUnreachable"
+  // with the time in UTC (observability/logging.h).
   std::optional<std::chrono::system_clock::time_point> detected;
   std::string error;
   while (!detected) {
     std::string line = fed_->apiserver().WaitForLine("[", std::chrono::seconds(5), &error);
     ASSERT_FALSE(line.empty()) << "no MemberUnreachable event for eu-west-1: " << error;
-    if (line.find("event: MemberCluster/eu-west-1: MemberUnreachable") == std::string::npos)
+    if (line.find(" object=eu-west-1 ") == std::string::npos ||
+        line.find(" reason=MemberUnreachable") == std::string::npos) {
       continue;
+    }
     std::tm tm{};
     int millis = 0;
     std::istringstream in(line);
@@ -472,9 +476,8 @@ TEST_F(DnsEndToEndTest, AKilledRegionLeavesTheAnswersSoonAfterDetection) {
     in.ignore(1);
     in >> millis;
     ASSERT_FALSE(in.fail()) << line;
-    tm.tm_isdst = -1;
-    detected = std::chrono::system_clock::from_time_t(std::mktime(&tm)) +
-               std::chrono::milliseconds(millis);
+    detected =
+        std::chrono::system_clock::from_time_t(timegm(&tm)) + std::chrono::milliseconds(millis);
   }
   auto ms = [](std::chrono::system_clock::duration d) {
     return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());

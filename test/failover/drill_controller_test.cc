@@ -12,10 +12,12 @@
 
 #include "api/codec.h"
 #include "api/typed_list.h"
+#include "common/log_fields.h"
 #include "scheduling/placement_controller.h"
 #include "sync/propagation.h"
 #include "sync/testing/fake_member_client.h"
 #include "test/common/in_process_federation.h"
+#include "test/common/log_capture.h"
 
 namespace meridian::failover {
 namespace {
@@ -177,6 +179,29 @@ TEST_F(DrillControllerTest, LiveDrillAbortsWhenAvailabilityFallsAndHealsTheFault
   fed_.clock().Advance(5s);
   EXPECT_EQ(Pass(), 0);
   EXPECT_EQ(injector_->calls.size(), 2u);
+}
+
+// What a drill does is logged once, at the default level, with its fields (the controller
+// records no Event, so there is no second line to collide with).
+TEST_F(DrillControllerTest, EachStepIsOneStructuredLogLine) {
+  test_env::LogCapture log(spdlog::level::info);
+  CreateDrill("zone-a", {{"target", {{"zone", "eu-west-1a"}}},
+                         {"mode", "live"},
+                         {"durationSeconds", 60},
+                         {"injectFault", true},
+                         {"observeReturnSeconds", 0}});
+  EXPECT_EQ(Pass(), 1);
+  EXPECT_EQ(Pass(), 1);
+  ASSERT_EQ(Phase("zone-a"), "Running");
+  const std::string sep(1, kLogFieldSeparator);
+  for (const std::string reason : {"Pending", "FaultInjected", "Running"}) {
+    EXPECT_EQ(log.Count({sep + "controller=drill-controller", sep + "kind=FailoverDrill",
+                         sep + "object=zone-a", sep + "reason=" + reason}),
+              1)
+        << reason << " in " << ::testing::PrintToString(log.Lines());
+  }
+  EXPECT_EQ(log.Count({"injected fault for"}), 1);
+  EXPECT_EQ(log.Count({"-> Running"}), 1);
 }
 
 TEST_F(DrillControllerTest, LiveDrillCompletesAfterItsDurationWithMilestones) {

@@ -21,6 +21,7 @@
 #include "sync/http_member_client.h"
 #include "sync/testing/fake_member_client.h"
 #include "test/common/in_process_federation.h"
+#include "test/common/log_capture.h"
 #include "test/common/test_env.h"
 
 namespace meridian::failover {
@@ -325,6 +326,38 @@ TEST_F(HealthMonitorTest, NConsecutiveFailuresMarkAMemberUnreachable) {
   r = Find(m.status, "Reachable");
   EXPECT_EQ(r->status, "True");
   EXPECT_EQ(r->last_transition_time, FormatRfc3339(clock_.Now()));
+}
+
+// A transition is an Event, and the recorder logs each Event: the monitor must not log it a
+// second time (each failover appeared twice in the log before).
+TEST_F(HealthMonitorTest, EachTransitionIsLoggedOnceThroughItsEvent) {
+  test_env::LogCapture log;
+  auto monitor = Monitor();  // threshold 3
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  fakes_.at("eu-west-1")->FailAlways(Verb::kReadyz, UnavailableError("connection refused"));
+  for (int i = 0; i < 3; ++i) {
+    clock_.Advance(Duration(1000));
+    ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  }
+  fakes_.at("eu-west-1")->ClearFailures();
+  clock_.Advance(Duration(1000));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  monitor->FlushEvents();
+
+  auto events = server_->objects().List(Info("v1", "Event"), "default",
+                                        {.field_selector = "involvedObject.name=eu-west-1"});
+  ASSERT_TRUE(events.ok());
+  std::map<std::string, int> recorded;
+  for (const json& e : events.value()["items"]) recorded[e.value("reason", "")] += 1;
+  EXPECT_EQ(recorded["MemberUnreachable"], 1) << events.value().dump();
+  EXPECT_EQ(recorded["MemberReachable"], 1) << events.value().dump();
+  for (const std::string reason : {"MemberUnreachable", "MemberReachable"}) {
+    EXPECT_EQ(log.Count({"reason=" + reason}), 1)
+        << reason << " in " << ::testing::PrintToString(log.Lines());
+    EXPECT_EQ(log.Count({"object=eu-west-1", "reason=" + reason, "controller=health-monitor"}), 1)
+        << reason << ": the line carries its fields";
+  }
+  EXPECT_EQ(log.Count({"Reachable True -> False"}), 1) << ::testing::PrintToString(log.Lines());
 }
 
 TEST_F(HealthMonitorTest, AZoneWhoseNodesAreAllNotReadyFails) {

@@ -1,10 +1,13 @@
 // Log lines: the text and JSON formatters (fields from LogFields, escaping, reserved keys),
-// the flags' values, and the federation-apiserver's --log-format json end to end (every line
-// one JSON object; a placement decision logged with its reason and object).
+// the flags' values, every server refusing a bad one by name, and --log-format json end to
+// end: the federation-apiserver (every line one JSON object; a placement decision logged with
+// its reason and object), membersim and meridian-dns (JSON lines on stderr with their fields,
+// stdout kept for the lines scripts read).
 #include "observability/logging.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <spdlog/details/log_msg.h>
 #include <unistd.h>
 
@@ -119,6 +122,124 @@ TEST(LoggingTest, TheApiServersJsonLogIsOneObjectPerLineWithPlacementDecisions) 
         << "not a JSON log line: " << line;
   }
   EXPECT_GE(n, 2);
+  std::filesystem::remove_all(dir);
+}
+
+// Every server takes the same flags (observability/flags.h) and refuses a bad value at
+// startup, naming the flag, before it serves anything.
+TEST(LoggingTest, EveryServerRefusesABadLogFlagNamingIt) {
+  const std::string bin = test_env::BinDir();
+  struct Case {
+    std::string binary;
+    std::string required;  // what the binary needs besides the log flags
+  };
+  const std::vector<Case> servers = {
+      {"federation-apiserver", "--listen 127.0.0.1:0 --storage sqlite:/nonexistent/db"},
+      {"federation-controller-manager", "--storage etcd:http://127.0.0.1:1"},
+      {"membersim", "--config /nonexistent/membersim.yaml"},
+      {"meridian-dns", "--config /nonexistent/zones.yaml --listen 127.0.0.1:0"},
+  };
+  for (const Case& c : servers) {
+    // The whole reason, so that "unknown option --log-format" cannot pass for it.
+    for (const auto& [flags, named] : std::vector<std::pair<std::string, std::string>>{
+             {"--log-format xml", "--log-format: \"xml\" is not a log format"},
+             {"--log-level loud", "--log-level: \"loud\" is not a level"},
+             {"-v 11", "--v: Value 11 not in range"}}) {
+      test_env::CommandResult r =
+          test_env::RunCommand(bin + "/" + c.binary + " " + c.required + " " + flags);
+      EXPECT_NE(r.exit_code, 0) << c.binary << " " << flags << ": " << r.output;
+      EXPECT_THAT(r.output, HasSubstr(named)) << c.binary << " " << flags;
+      EXPECT_THAT(r.output, ::testing::Not(HasSubstr("listening on"))) << c.binary << " " << flags;
+    }
+  }
+}
+
+// Reads `path` until a JSON line with every field of `want` appears (or 15 s pass).
+json WaitForJsonLine(const std::filesystem::path& path, const json& want) {
+  json found;
+  test_env::PollUntil(std::chrono::seconds(15), std::chrono::milliseconds(50), [&] {
+    std::istringstream lines(test_env::ReadFile(path));
+    for (std::string line; std::getline(lines, line);) {
+      json j = json::parse(line, nullptr, false);
+      if (!j.is_object()) continue;
+      bool all = true;
+      for (const auto& [k, v] : want.items()) all = all && j.contains(k) && j[k] == v;
+      if (all) {
+        found = j;
+        return true;
+      }
+    }
+    return false;
+  });
+  return found;
+}
+
+// Every line of `path` is one JSON object from `component`; returns how many there are.
+int ExpectAllJsonLines(const std::filesystem::path& path, const std::string& component) {
+  std::istringstream lines(test_env::ReadFile(path));
+  int n = 0;
+  for (std::string line; std::getline(lines, line); ++n) {
+    json j = json::parse(line, nullptr, false);
+    EXPECT_TRUE(j.is_object() && j.contains("ts") && j["component"] == component)
+        << "not a JSON log line of " << component << ": " << line;
+  }
+  return n;
+}
+
+TEST(LoggingTest, MembersimAndTheDnsServerLogJsonLinesToStderr) {
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / ("meridian-logging-sim-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string bin = test_env::BinDir();
+  std::string error;
+
+  test_env::WriteFile(dir / "membersim.yaml",
+                      "clusters:\n"
+                      "  - {name: eu-west-1, region: eu-west, zones: [{name: eu-west-1a, nodes: "
+                      "1}]}\n");
+  test_env::ChildProcess sim;
+  ASSERT_TRUE(sim.Start({bin + "/membersim", "--config", (dir / "membersim.yaml").string(),
+                         "--listen", "127.0.0.1:0", "--log-format", "json", "-v", "2"},
+                        &error, (dir / "membersim.err").string()))
+      << error;
+  const std::string sim_url =
+      sim.WaitForLine("membersim listening on ", std::chrono::seconds(30), &error);
+  ASSERT_FALSE(sim_url.empty()) << error << test_env::ReadFile(dir / "membersim.err");
+  json serving =
+      WaitForJsonLine(dir / "membersim.err", {{"msg", "serving cluster"}, {"member", "eu-west-1"}});
+  ASSERT_TRUE(serving.is_object()) << test_env::ReadFile(dir / "membersim.err");
+  EXPECT_EQ(serving.value("region", ""), "eu-west");
+  EXPECT_EQ(serving.value("url", ""), sim_url + "/clusters/eu-west-1");
+  test_env::CommandResult ctl =
+      test_env::RunCommand(bin + "/membersim ctl --server " + sim_url + " fail-region eu-west");
+  ASSERT_EQ(ctl.exit_code, 0) << ctl.output;
+  json injection = WaitForJsonLine(dir / "membersim.err", {{"msg", "injection"}});
+  ASSERT_TRUE(injection.is_object()) << test_env::ReadFile(dir / "membersim.err");
+  EXPECT_EQ(injection.value("target", ""), "eu-west");
+  sim.Stop();
+  EXPECT_GE(ExpectAllJsonLines(dir / "membersim.err", "membersim"), 3);
+
+  test_env::ChildProcess dns;
+  ASSERT_TRUE(dns.Start({bin + "/meridian-dns", "--config",
+                         test_env::SourceDir() + "/examples/dns/three-continents.yaml", "--listen",
+                         "127.0.0.1:0", "--log-format", "json"},
+                        &error, (dir / "dns.err").string()))
+      << error;
+  ASSERT_FALSE(
+      dns.WaitForLine("meridian-dns listening on ", std::chrono::seconds(30), &error).empty())
+      << error << test_env::ReadFile(dir / "dns.err");
+  kill(dns.pid(), SIGHUP);
+  const std::string reloaded =
+      dns.WaitForLine("meridian-dns reloaded generation ", std::chrono::seconds(15), &error);
+  EXPECT_EQ(reloaded, "2") << "stdout keeps the line scripts read: " << error;
+  json logged = WaitForJsonLine(dir / "dns.err", {{"msg", "reloaded"}, {"generation", "2"}});
+  ASSERT_TRUE(logged.is_object()) << test_env::ReadFile(dir / "dns.err");
+  EXPECT_THAT(logged.value("config", ""), HasSubstr("three-continents.yaml"));
+  dns.Stop();
+  json stopped = WaitForJsonLine(dir / "dns.err", {{"msg", "stopped"}});
+  ASSERT_TRUE(stopped.is_object()) << test_env::ReadFile(dir / "dns.err");
+  EXPECT_TRUE(stopped.contains("udp") && stopped.contains("rrl_dropped")) << stopped.dump();
+  EXPECT_EQ(ExpectAllJsonLines(dir / "dns.err", "meridian-dns"), 2);
   std::filesystem::remove_all(dir);
 }
 

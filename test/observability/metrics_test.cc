@@ -282,6 +282,41 @@ TEST(WorkQueueMetricsTest, ClientGoFiguresOnTheInjectedClock) {
   EXPECT_EQ(Value(text(), "workqueue_depth", name), 2);
 }
 
+// SeriesFor caches series per thread: two instances on one thread (membersim has one per
+// cluster), and a new instance after one is destroyed (maybe at the same address), must each
+// count into their own series.
+TEST(RequestMetricsTest, EachInstanceCountsItsOwnSeriesOnOneThread) {
+  apimachinery::ResourceRegistry registry;
+  ASSERT_TRUE(registry.Add(apimachinery::NamespaceResourceInfo()).ok());
+  FakeClock clock;
+  static int run = 0;  // series live as long as the process: fresh labels per run
+  const std::string tag = "cache-test-" + std::to_string(++run);
+  rest::RestRequest get;
+  get.method = "GET";
+  get.path = "/api/v1/namespaces/shop";
+  auto total = [&](const std::string& cluster) {
+    return Value(
+        observability::ExpositionText(), "apiserver_request_total",
+        {{"cluster", cluster}, {"verb", "GET"}, {"resource", "namespaces"}, {"code", "200"}});
+  };
+  {
+    observability::RequestMetrics a(registry, clock, "", {{"cluster", tag + "-a"}});
+    observability::RequestMetrics b(registry, clock, "", {{"cluster", tag + "-b"}});
+    for (int i = 0; i < 3; ++i) a.Observe(get, 200, clock.Now());
+    b.Observe(get, 200, clock.Now());
+    a.Observe(get, 200, clock.Now());
+    EXPECT_EQ(total(tag + "-a"), 4);
+    EXPECT_EQ(total(tag + "-b"), 1);
+  }
+  for (int i = 0; i < 2; ++i) {
+    observability::RequestMetrics again(registry, clock, "",
+                                        {{"cluster", tag + "-c" + std::to_string(i)}});
+    again.Observe(get, 200, clock.Now());
+    EXPECT_EQ(total(tag + "-c" + std::to_string(i)), 1) << i;
+  }
+  EXPECT_EQ(total(tag + "-a"), 4) << "nothing counted into a destroyed instance's series";
+}
+
 TEST(ExpositionTest, ScrapeTimeCollectorsComeAndGo) {
   auto registration = observability::RegisterCollector([] {
     prometheus::MetricFamily f = observability::GaugeFamily("meridian_test_gauge", "A test.");
