@@ -16,6 +16,8 @@ namespace meridian::sync {
 namespace {
 
 using nlohmann::json;
+using testing::FakeMemberClient;
+using testing::Verb;
 
 const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
 
