@@ -242,7 +242,8 @@ LeaderElector::LeaderElector(ObjectService& objects, const Clock& clock,
                              LeaderElectionConfig config, Callbacks callbacks)
     : clock_(clock),
       election_(objects, clock, std::move(config)),
-      callbacks_(std::move(callbacks)) {}
+      callbacks_(std::move(callbacks)),
+      validity_(election_.config().renew_deadline) {}
 
 void LeaderElector::Start() {
   thread_ = std::thread([this] { Run(); });
@@ -254,7 +255,14 @@ bool LeaderElector::is_leader() const {
   return leader_;
 }
 
+Status LeaderElector::WritePermit() {
+  Status valid = validity_.Check(std::chrono::steady_clock::now());
+  if (!valid.ok() && is_leader()) StoppedLeading();
+  return valid;
+}
+
 void LeaderElector::StoppedLeading() {
+  validity_.Lost();
   {
     std::lock_guard<std::mutex> lock(mu_);
     leader_ = false;
@@ -269,6 +277,8 @@ void LeaderElector::Run() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
     lock.unlock();
+    // Before the attempt: what LeaseValidity counts the renew deadline from.
+    const auto attempt_started = std::chrono::steady_clock::now();
     const LeaderElection::Transition t = election_.Tick();
     if (election_.observed_holder() != holder) {
       holder = election_.observed_holder();
@@ -288,12 +298,14 @@ void LeaderElector::Run() {
         stop_reported_ = false;
         last_renew_ = clock_.Now();
       }
+      validity_.Renewed(attempt_started);
       if (callbacks_.on_started_leading) callbacks_.on_started_leading();
     } else if (t == LeaderElection::Transition::kStoppedLeading) {
       StoppedLeading();
     } else if (election_.is_leader() && election_.last_error().ok()) {
       std::lock_guard<std::mutex> guard(mu_);
       last_renew_ = clock_.Now();
+      if (leader_) validity_.Renewed(attempt_started);  // not after the watchdog fired
     }
     lock.lock();
     wake_.wait_for(lock, election_.config().retry_period, [this] { return stopping_; });
@@ -323,6 +335,7 @@ void LeaderElector::Stop(bool release) {
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (watchdog_.joinable()) watchdog_.join();
+  validity_.Lost();
   if (release) (void)election_.Release();
   std::lock_guard<std::mutex> lock(mu_);
   leader_ = false;

@@ -27,6 +27,7 @@
 #include <string>
 #include <thread>
 
+#include "apimachinery/lease_validity.h"
 #include "apimachinery/object_service.h"
 #include "apimachinery/resource_registry.h"
 #include "common/clock.h"
@@ -135,6 +136,13 @@ class LeaderElector {
   void Stop(bool release);
   bool is_leader() const;
 
+  // The fence every write that leaves the process outside the store asks first (see
+  // apimachinery/lease_validity.h): OK while this process leads and its last renewal started
+  // less than renew_deadline ago on the steady clock. Otherwise kFailedPrecondition, and a
+  // leader that had not noticed yet (it was paused) stops leading here, calling
+  // on_stopped_leading, as its watchdog would a moment later. Thread-safe; cheap.
+  Status WritePermit();
+
  private:
   void Run();
   void Watchdog();
@@ -150,6 +158,7 @@ class LeaderElector {
   bool leader_ = false;
   Timestamp last_renew_{};  // of the current leadership
   bool stop_reported_ = false;
+  LeaseValidity validity_;  // thread-safe itself
   std::thread thread_;
   std::thread watchdog_;
 };

@@ -50,6 +50,11 @@ struct ControllerContext {
   // The process's shared informers over `objects` (apimachinery/informer.h): one LIST and
   // one watch per kind however many controllers read it (null: each controller has its own).
   apimachinery::SharedInformerFactory* informers = nullptr;
+  // Asked before every write to a member (sync::FencedMemberClientFactory; wrap every member
+  // client factory a controller makes with it). federation-controller-manager sets its
+  // LeaderElector::WritePermit, so a leader resumed from a pause past its lease writes
+  // nothing to the members; empty in the embedded mode (no other leader to fence out).
+  std::function<Status()> member_write_permit;
 };
 
 // A started controller. Stop is called once, in reverse start order, before the process

@@ -12,6 +12,10 @@
 // Like kube-controller-manager, a leader that cannot renew its lease before the renew
 // deadline exits (status 1) instead of stopping its controllers one by one: a controller
 // stuck in a write could otherwise keep writing past the moment another leader starts.
+// A leader paused past its lease (SIGSTOP, a stall) is fenced twice when it resumes: its store
+// writes by the etcd fence the new leader raised (apimachinery/write_fence.h), its member
+// writes by LeaderElector::WritePermit (apimachinery/lease_validity.h), which also makes it
+// exit as soon as one is refused.
 // CLI11 first: Debian's Boost.Asio (through pplx) uses std::exchange without <utility>.
 // clang-format off
 #include <CLI/CLI.hpp>
@@ -288,6 +292,10 @@ int main(int argc, char** argv) {
     };
     elector = std::make_unique<meridian::apimachinery::LeaderElector>(
         (*server)->objects(), meridian::RealClock(), election, std::move(callbacks));
+    // The store's writes are fenced in etcd (above); the members' APIs take no fencing token,
+    // so each member write first checks that the lease is still valid on this process's
+    // monotonic clock: a leader resumed from a pause past its lease writes nothing to them.
+    controller_context.member_write_permit = [&elector] { return elector->WritePermit(); };
     elector->Start();
   }
   // The readiness line tests and scripts wait for.

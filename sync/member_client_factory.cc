@@ -20,7 +20,8 @@ Status ReadMemberCredentials(apimachinery::ObjectService& objects, const api::Me
   const json data = secret.value().value("data", json::object());
   auto field = [&](const char* key, std::string* out) -> Status {
     if (!data.is_object() || !data.contains(key)) return Status::Ok();
-    if (!data[key].is_string()) return InvalidArgumentError(what + ": data." + key + " is not a string");
+    if (!data[key].is_string())
+      return InvalidArgumentError(what + ": data." + key + " is not a string");
     std::optional<std::string> decoded = Base64Decode(data[key].get<std::string>());
     if (!decoded) return InvalidArgumentError(what + ": data." + key + " is not base64");
     *out = std::move(*decoded);
@@ -33,10 +34,94 @@ Status ReadMemberCredentials(apimachinery::ObjectService& objects, const api::Me
   return Status::Ok();
 }
 
+namespace {
+
+// MemberClient with every write behind a WritePermit.
+class FencedMemberClient final : public MemberClient {
+ public:
+  FencedMemberClient(std::shared_ptr<MemberClient> inner, WritePermit permit)
+      : inner_(std::move(inner)), permit_(std::move(permit)) {}
+
+  const std::string& member() const override { return inner_->member(); }
+  StatusOr<DiscoveryInfo> Discover(bool refresh) override { return inner_->Discover(refresh); }
+  StatusOr<json> Get(const GroupVersionResource& gvr, const std::string& ns,
+                     const std::string& name) override {
+    return inner_->Get(gvr, ns, name);
+  }
+  StatusOr<ObjectList> List(const GroupVersionResource& gvr, const std::string& ns,
+                            const MemberListOptions& options) override {
+    return inner_->List(gvr, ns, options);
+  }
+  StatusOr<json> Create(const GroupVersionResource& gvr, const std::string& ns,
+                        const json& object) override {
+    MERIDIAN_RETURN_IF_ERROR(Permit());
+    return inner_->Create(gvr, ns, object);
+  }
+  StatusOr<json> Update(const GroupVersionResource& gvr, const std::string& ns,
+                        const json& object) override {
+    MERIDIAN_RETURN_IF_ERROR(Permit());
+    return inner_->Update(gvr, ns, object);
+  }
+  StatusOr<json> UpdateStatus(const GroupVersionResource& gvr, const std::string& ns,
+                              const json& object) override {
+    MERIDIAN_RETURN_IF_ERROR(Permit());
+    return inner_->UpdateStatus(gvr, ns, object);
+  }
+  StatusOr<json> MergePatch(const GroupVersionResource& gvr, const std::string& ns,
+                            const std::string& name, const json& patch) override {
+    MERIDIAN_RETURN_IF_ERROR(Permit());
+    return inner_->MergePatch(gvr, ns, name, patch);
+  }
+  StatusOr<json> JsonPatch(const GroupVersionResource& gvr, const std::string& ns,
+                           const std::string& name, const json& ops) override {
+    MERIDIAN_RETURN_IF_ERROR(Permit());
+    return inner_->JsonPatch(gvr, ns, name, ops);
+  }
+  Status Delete(const GroupVersionResource& gvr, const std::string& ns, const std::string& name,
+                const MemberDeleteOptions& options) override {
+    MERIDIAN_RETURN_IF_ERROR(Permit());
+    return inner_->Delete(gvr, ns, name, options);
+  }
+  StatusOr<std::unique_ptr<MemberWatch>> Watch(const GroupVersionResource& gvr,
+                                               const std::string& ns,
+                                               const std::string& label_selector,
+                                               const std::string& from_resource_version,
+                                               MemberWatchCallback callback,
+                                               WatchOptions options) override {
+    return inner_->Watch(gvr, ns, label_selector, from_resource_version, std::move(callback),
+                         std::move(options));
+  }
+  Status Healthz() override { return inner_->Healthz(); }
+  Status Readyz() override { return inner_->Readyz(); }
+  StatusOr<json> OpenApiV2() override { return inner_->OpenApiV2(); }
+
+ private:
+  Status Permit() const {
+    Status st = permit_();
+    if (st.ok()) return st;
+    return st.WithContext("member \"" + member() + "\"");
+  }
+
+  const std::shared_ptr<MemberClient> inner_;
+  const WritePermit permit_;
+};
+
+}  // namespace
+
+MemberClientFactory FencedMemberClientFactory(MemberClientFactory inner, WritePermit permit) {
+  if (!permit) return inner;
+  return [inner = std::move(inner), permit = std::move(permit)](
+             const api::MemberCluster& member) -> StatusOr<std::shared_ptr<MemberClient>> {
+    MERIDIAN_ASSIGN_OR_RETURN(std::shared_ptr<MemberClient> client, inner(member));
+    return std::shared_ptr<MemberClient>(
+        std::make_shared<FencedMemberClient>(std::move(client), permit));
+  };
+}
+
 MemberClientFactory HttpMemberClientFactory(apimachinery::ObjectService& objects,
                                             std::chrono::milliseconds timeout) {
-  return [&objects, timeout](const api::MemberCluster& member)
-             -> StatusOr<std::shared_ptr<MemberClient>> {
+  return [&objects,
+          timeout](const api::MemberCluster& member) -> StatusOr<std::shared_ptr<MemberClient>> {
     MemberEndpoint endpoint;
     endpoint.name = member.metadata.name;
     endpoint.server = member.spec.server;
@@ -52,8 +137,9 @@ MemberClientFactory HttpMemberClientFactory(apimachinery::ObjectService& objects
 
 std::shared_ptr<MemberClient> MemberClientCache::Get(const api::MemberCluster& m,
                                                      std::string* error) {
-  const std::string made_from = m.spec.server + "|" + (m.spec.insecure_skip_tls_verify ? "1" : "0") +
-                                "|" + m.spec.credentials_ref.ns + "/" + m.spec.credentials_ref.name;
+  const std::string made_from = m.spec.server + "|" +
+                                (m.spec.insecure_skip_tls_verify ? "1" : "0") + "|" +
+                                m.spec.credentials_ref.ns + "/" + m.spec.credentials_ref.name;
   auto it = clients_.find(m.metadata.name);
   if (it != clients_.end() && it->second.first == made_from) return it->second.second;
   StatusOr<std::shared_ptr<MemberClient>> client = factory_(m);

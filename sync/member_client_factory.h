@@ -34,6 +34,17 @@ Status ReadMemberCredentials(apimachinery::ObjectService& objects, const api::Me
 MemberClientFactory HttpMemberClientFactory(apimachinery::ObjectService& objects,
                                             std::chrono::milliseconds timeout);
 
+// Asked before every write a member client sends; a non-OK answer refuses the write (returned
+// as the write's error, nothing sent). federation-controller-manager answers with its
+// LeaderElector::WritePermit, so a leader resumed from a pause past its lease writes nothing
+// to any member. Must be thread-safe.
+using WritePermit = std::function<Status()>;
+
+// `inner`'s clients, with every write (Create, Update, UpdateStatus, MergePatch, JsonPatch,
+// Delete) asking `permit` first; reads, watches and probes pass through. An empty `permit`
+// returns `inner` unchanged (the embedded mode: one process, nobody to fence out).
+MemberClientFactory FencedMemberClientFactory(MemberClientFactory inner, WritePermit permit);
+
 // One client per member, made by `factory` on first use and again when the member's server,
 // TLS flag or credentialsRef change (what the factory reads). For controllers that reach
 // members now and then (the residency audit, drill sampling). Not thread-safe: one owner.

@@ -120,7 +120,9 @@ StatusOr<std::unique_ptr<RunningController>> StartDns(ControllerContext& c) {
   const DnsFlags& f = Flags();
   auto running = std::make_unique<RunningDns>();
   running->controller = std::make_unique<dns::DnsController>(
-      c.objects, sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(5)),
+      c.objects,
+      sync::FencedMemberClientFactory(
+          sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(5)), c.member_write_permit),
       dns::DnsControllerOptions{}, c.informers);
   MERIDIAN_RETURN_IF_ERROR(running->controller->Start());
   if (f.listen.empty()) {

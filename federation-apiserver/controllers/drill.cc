@@ -33,8 +33,10 @@ const ControllerRegistration kDrill({
       options.sample_interval = std::chrono::milliseconds(drill_sample_interval_ms);
       // Samples read the members themselves; a member that cannot answer within a sample
       // interval is unverified for that sample.
-      options.member_clients = sync::HttpMemberClientFactory(
-          c.objects, std::min(options.sample_interval, std::chrono::milliseconds(1000)));
+      options.member_clients = sync::FencedMemberClientFactory(
+          sync::HttpMemberClientFactory(
+              c.objects, std::min(options.sample_interval, std::chrono::milliseconds(1000))),
+          c.member_write_permit);
       if (const dns::RecordSource* served = c.served_dns) {
         options.dns_answers = [served] { return served->Current(); };
         // The samples' DNS answers are real UDP queries to the server; a probe unanswered

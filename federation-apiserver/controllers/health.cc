@@ -64,7 +64,9 @@ const ControllerRegistration kHealth({
       options.timeout = std::chrono::milliseconds(f.timeout_ms);
       options.failure_threshold = f.failure_threshold;
       return StartOwned(std::make_unique<failover::HealthMonitor>(
-          c.objects, c.clock, sync::HttpMemberClientFactory(c.objects, options.timeout),
+          c.objects, c.clock,
+          sync::FencedMemberClientFactory(sync::HttpMemberClientFactory(c.objects, options.timeout),
+                                          c.member_write_permit),
           options));
     },
     .check_not_selected = CheckNotSelected,

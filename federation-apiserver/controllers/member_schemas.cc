@@ -44,7 +44,10 @@ const ControllerRegistration kMemberSchemas({
       options.times.refresh_every = std::chrono::minutes(RefreshMinutes());
       // A document is megabytes: a longer per-call timeout than the probes'.
       return StartOwned(std::make_unique<MemberSchemaFetcher>(
-          c.objects, c.clock, sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(10)),
+          c.objects, c.clock,
+          sync::FencedMemberClientFactory(
+              sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(10)),
+              c.member_write_permit),
           *c.member_schemas, options));
     },
     .check_not_selected = CheckNotSelected,

@@ -43,7 +43,10 @@ const ControllerRegistration kPropagation({
       sync::PropagationController::Options options;
       options.resync_period = std::chrono::milliseconds(ResyncMs());
       return StartOwned(std::make_unique<sync::PropagationController>(
-          c.objects, c.clock, sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(10)),
+          c.objects, c.clock,
+          sync::FencedMemberClientFactory(
+              sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(10)),
+              c.member_write_permit),
           options));
     },
     .check_not_selected = CheckNotSelected,

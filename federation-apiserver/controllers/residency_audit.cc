@@ -2,8 +2,8 @@
 #include <chrono>
 
 #include "federation-apiserver/controller_manager.h"
-#include "sync/member_client_factory.h"
 #include "residency/audit_controller.h"
+#include "sync/member_client_factory.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -16,7 +16,10 @@ const ControllerRegistration kResidencyAudit({
     .add_flags = nullptr,
     .start = [](ControllerContext& c) -> StatusOr<std::unique_ptr<RunningController>> {
       return StartOwned(std::make_unique<residency::ResidencyAuditController>(
-          c.objects, c.clock, sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(3)),
+          c.objects, c.clock,
+          sync::FencedMemberClientFactory(
+              sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(3)),
+              c.member_write_permit),
           residency::ResidencyAuditController::Options{}));
     },
 });

@@ -8,6 +8,7 @@
 // exits (status 1) within the renew deadline, and the standby takes over once etcd is back.
 // Also: the binary's clear startup errors (SQLite storage, inconsistent lease flags).
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "test/common/child_process.h"
 #include "test/common/e2e_federation.h"
@@ -95,17 +97,25 @@ class ControllerManagerHaTest : public ::testing::Test {
     api_.CopyOutputTo((dir_ / "apiserver.log").string());
   }
 
-  // Starts controller manager `i` (identity cm-<i>) with short lease flags.
-  void StartManager(int i) {
+  // Starts controller manager `i` (identity cm-<i>) with short lease flags (and `extra`).
+  void StartManager(int i, const std::vector<std::string>& extra = {}) {
     std::string error;
     const std::string id = "cm-" + std::to_string(i);
-    ASSERT_TRUE(
-        cms_[i].Start({test_env::BinDir() + "/federation-controller-manager", "--storage", storage_,
-                       "--leader-elect-identity", id, "--leader-elect-lease-duration", "2s",
-                       "--leader-elect-renew-deadline", "1500ms", "--leader-elect-retry-period",
-                       "250ms", "--log-level", "info"},
-                      &error, Log(i) + ".err"))
-        << error;
+    std::vector<std::string> argv = {test_env::BinDir() + "/federation-controller-manager",
+                                     "--storage",
+                                     storage_,
+                                     "--leader-elect-identity",
+                                     id,
+                                     "--leader-elect-lease-duration",
+                                     "2s",
+                                     "--leader-elect-renew-deadline",
+                                     "1500ms",
+                                     "--leader-elect-retry-period",
+                                     "250ms",
+                                     "--log-level",
+                                     "info"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(cms_[i].Start(argv, &error, Log(i) + ".err")) << error;
     ASSERT_FALSE(cms_[i]
                      .WaitForLine("federation-controller-manager running as ",
                                   std::chrono::seconds(30), &error)
@@ -149,10 +159,10 @@ class ControllerManagerHaTest : public ::testing::Test {
 
   // The federation and managers cm-0 and cm-1; `lead` is the index of the one that took the
   // lease.
-  void StartPairAndWaitForLeader(int* lead) {
+  void StartPairAndWaitForLeader(int* lead, const std::vector<std::string>& extra = {}) {
     ASSERT_NO_FATAL_FAILURE(StartFederation());
-    ASSERT_NO_FATAL_FAILURE(StartManager(0));
-    ASSERT_NO_FATAL_FAILURE(StartManager(1));
+    ASSERT_NO_FATAL_FAILURE(StartManager(0, extra));
+    ASSERT_NO_FATAL_FAILURE(StartManager(1, extra));
     std::string holder;
     ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
       holder = Holder();
@@ -160,6 +170,16 @@ class ControllerManagerHaTest : public ::testing::Test {
     })) << "no manager took the lease";
     ASSERT_TRUE(holder == "cm-0" || holder == "cm-1") << holder;
     *lead = holder == "cm-0" ? 0 : 1;
+  }
+
+  // Write requests (POST, PUT, PATCH, DELETE) both members have received through their API,
+  // as membersim's audit counters say; -1 when membersim does not answer.
+  int64_t MemberApiWrites() {
+    json status = test_env::GetJson(sim_url_ + "/admin/status");
+    if (!status.is_object() || !status.contains("clusters")) return -1;
+    int64_t total = 0;
+    for (const json& c : status["clusters"]) total += c["apiWrites"].value("total", int64_t{0});
+    return total;
   }
 
   std::filesystem::path dir_;
@@ -261,6 +281,69 @@ TEST_F(ControllerManagerHaTest, ALeaderThatCannotRenewExitsBeforeItsLeaseRunsOut
   EXPECT_TRUE(test_env::PollUntil(milliseconds(15000), milliseconds(50),
                                   [&] { return Holder() == standby; }))
       << "holder " << Holder();
+}
+
+// The paused leader (a long GC or VM stall, here SIGSTOP): its lease runs out while it cannot
+// run, the standby takes over and changes the members, and then the old leader resumes with
+// its controllers mid-pass and a stale view. It must send nothing more: its store writes meet
+// the new leader's etcd fence, its member writes its own lease check (LeaderElector::
+// WritePermit), and it exits. A 250 ms propagation resync puts a member pass of the old leader
+// due at the moment it resumes. Membersim's audit counters see every member write; the new
+// leader is idle by then (the members hold what it wants), so any write is the old leader's.
+TEST_F(ControllerManagerHaTest, ALeaderPausedPastItsLeaseWritesNothingWhenItResumes) {
+  int lead = -1;
+  ASSERT_NO_FATAL_FAILURE(StartPairAndWaitForLeader(&lead, {"--propagation-resync-ms", "250"}));
+  const std::string leader = "cm-" + std::to_string(lead);
+  const std::string standby = "cm-" + std::to_string(1 - lead);
+  const pid_t pid = cms_[lead].pid();
+
+  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", Federation(sim_url_)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 4)));
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
+                                  [&] { return MembersRun("web", 4); }))
+      << "web never reached the members: " << json(MemberReplicas("web")).dump();
+
+  // Paused for longer than the lease (2 s): the standby takes over meanwhile.
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  const auto paused = steady_clock::now();
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(15000), milliseconds(20),
+                                  [&] { return Holder() == standby; }))
+      << "the standby never took the lease from the paused leader; holder " << Holder();
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(50), [&] {
+    return test_env::ReadFile(Log(1 - lead)).find("leading as " + standby) != std::string::npos;
+  }));
+  // The new leader acts on a change the paused one never saw: 4 -> 6 replicas on the members.
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 6)));
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
+                                  [&] { return MembersRun("web", 6); }))
+      << "the new leader did not scale web: " << json(MemberReplicas("web")).dump();
+  // Idle: no member write for a second (several of its 250 ms resyncs).
+  int64_t before = -2;  // never equal to a count (or to -1, membersim not answering)
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(15000), milliseconds(1000), [&] {
+    const int64_t now = MemberApiWrites();
+    const bool idle = now >= 0 && now == before;
+    before = now;
+    return idle;
+  })) << "the new leader kept writing to the members";
+  EXPECT_GT(steady_clock::now() - paused, milliseconds(2000));
+
+  ASSERT_EQ(kill(pid, SIGCONT), 0);
+  const auto resumed = steady_clock::now();
+  const bool exited =
+      test_env::PollUntil(milliseconds(10000), milliseconds(20), [&] { return Exited(pid); });
+  ASSERT_TRUE(exited) << "the resumed old leader kept running";
+  std::cout << "old leader exited "
+            << std::chrono::duration_cast<milliseconds>(steady_clock::now() - resumed).count()
+            << " ms after it resumed" << std::endl;
+  const int status = cms_[lead].Kill(SIGKILL);  // reaps the zombie
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << status;
+  EXPECT_NE(test_env::ReadFile(Log(lead)).find("leader election lost"), std::string::npos);
+  // A second more for writes in flight to land: none comes.
+  EXPECT_FALSE(test_env::PollUntil(milliseconds(1000), milliseconds(50),
+                                   [&] { return MemberApiWrites() != before; }));
+  EXPECT_EQ(MemberApiWrites(), before) << "member writes after the old leader resumed";
+  EXPECT_TRUE(MembersRun("web", 6)) << json(MemberReplicas("web")).dump();
+  EXPECT_EQ(Holder(), standby);
 }
 
 TEST_F(ControllerManagerHaTest, BadStorageAndLeaseFlagsAreClearStartupErrors) {
