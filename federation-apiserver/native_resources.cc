@@ -2,10 +2,25 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string>
 
 #include "apimachinery/table.h"
 
 namespace meridian::apiserver {
+namespace {
+
+// "3/5": status.`done` (0 when unset) over spec.`desired` (Kubernetes' default 1 when unset),
+// as kube's Go printer writes READY and COMPLETIONS.
+std::string Ratio(const nlohmann::json& o, const char* done, const char* desired) {
+  const nlohmann::json& spec = o.value("spec", nlohmann::json::object());
+  const nlohmann::json& status = o.value("status", nlohmann::json::object());
+  const nlohmann::json& want = spec.value(desired, nlohmann::json(1));
+  const nlohmann::json& have = status.value(done, nlohmann::json(0));
+  return std::to_string(have.is_number_integer() ? have.get<int64_t>() : 0) + "/" +
+         std::to_string(want.is_number_integer() ? want.get<int64_t>() : 1);
+}
+
+}  // namespace
 
 apimachinery::ResourceInfo NativeResourceInfo(const api::NativeKind& kind) {
   apimachinery::ResourceInfo info;
@@ -44,19 +59,9 @@ apimachinery::ResourceInfo NativeResourceInfo(const api::NativeKind& kind) {
         cells.push_back(!v.empty() && (v[0].is_object() || v[0].is_array()) ? v[0].size() : 0);
       } else if (job && c.name == "COMPLETIONS") {
         // spec.completions unset: one success completes the Job (kube prints "n/1").
-        const nlohmann::json& spec = o.value("spec", nlohmann::json::object());
-        const nlohmann::json& status = o.value("status", nlohmann::json::object());
-        const nlohmann::json& desired = spec.value("completions", nlohmann::json(1));
-        const nlohmann::json& done = status.value("succeeded", nlohmann::json(0));
-        cells.push_back(std::to_string(done.is_number_integer() ? done.get<int64_t>() : 0) + "/" +
-                        std::to_string(desired.is_number_integer() ? desired.get<int64_t>() : 1));
+        cells.push_back(Ratio(o, "succeeded", "completions"));
       } else if (workload && c.name == "READY") {
-        const nlohmann::json& spec = o.value("spec", nlohmann::json::object());
-        const nlohmann::json& status = o.value("status", nlohmann::json::object());
-        const nlohmann::json& desired = spec.value("replicas", nlohmann::json(1));
-        const nlohmann::json& ready = status.value("readyReplicas", nlohmann::json(0));
-        cells.push_back(std::to_string(ready.is_number_integer() ? ready.get<int64_t>() : 0) + "/" +
-                        std::to_string(desired.is_number_integer() ? desired.get<int64_t>() : 1));
+        cells.push_back(Ratio(o, "readyReplicas", "replicas"));
       } else {
         cells.push_back(apimachinery::ColumnCell(c, o, now));
       }
