@@ -17,7 +17,9 @@ std::vector<NativeKind> BuildNativeKinds() {
                    {{"READY", "integer", ".status.readyReplicas", "Ready replicas in all members"},
                     {"UP-TO-DATE", "integer", ".status.updatedReplicas", "Updated replicas"},
                     {"AVAILABLE", "integer", ".status.availableReplicas", "Available replicas"},
-                    age}});
+                    age},
+                   {"spec", "template"},
+                   true});
   kinds.push_back(
       {"apps",
        "v1",
@@ -27,7 +29,57 @@ std::vector<NativeKind> BuildNativeKinds() {
        true,
        true,
        false,
-       {{"READY", "integer", ".status.readyReplicas", "Ready replicas in all members"}, age}});
+       {{"READY", "integer", ".status.readyReplicas", "Ready replicas in all members"}, age},
+       {"spec", "template"},
+       true});
+  // No replicas to divide: one copy per selected member (see NativeKind::pod_template); its
+  // counts are per member. kubectl's NODE SELECTOR column is left out (a map, not a path).
+  kinds.push_back({"apps",
+                   "v1",
+                   "DaemonSet",
+                   "daemonsets",
+                   {"ds"},
+                   true,
+                   false,
+                   false,
+                   {{"DESIRED", "integer", ".status.desiredNumberScheduled", "Pods desired"},
+                    {"CURRENT", "integer", ".status.currentNumberScheduled", "Pods scheduled"},
+                    {"READY", "integer", ".status.numberReady", "Ready pods"},
+                    {"UP-TO-DATE", "integer", ".status.updatedNumberScheduled", "Updated pods"},
+                    {"AVAILABLE", "integer", ".status.numberAvailable", "Available pods"},
+                    age},
+                   {"spec", "template"},
+                   true});
+  // Copied whole to each selected member: spec.parallelism and spec.completions are each
+  // member's, not divided between them (a Job placed on three members completes three times).
+  kinds.push_back(
+      {"batch",
+       "v1",
+       "Job",
+       "jobs",
+       {},
+       true,
+       false,
+       false,
+       {{"COMPLETIONS", "integer", ".status.succeeded", "Succeeded/desired completions"}, age},
+       {"spec", "template"},
+       true});
+  kinds.push_back({"batch",
+                   "v1",
+                   "CronJob",
+                   "cronjobs",
+                   {"cj"},
+                   true,
+                   false,
+                   false,
+                   {{"SCHEDULE", "string", ".spec.schedule", "Cron schedule"},
+                    {"TIMEZONE", "string", ".spec.timeZone", "Time zone of the schedule"},
+                    {"SUSPEND", "boolean", ".spec.suspend", "Whether scheduling is suspended"},
+                    {"ACTIVE", "count", ".status.active", "Running jobs"},
+                    {"LAST SCHEDULE", "date", ".status.lastScheduleTime", "Last scheduled"},
+                    age},
+                   {"spec", "jobTemplate", "spec", "template"},
+                   true});
   kinds.push_back({"",
                    "v1",
                    "Service",
@@ -36,7 +88,9 @@ std::vector<NativeKind> BuildNativeKinds() {
                    true,
                    false,
                    false,
-                   {{"TYPE", "string", ".spec.type", "Service type"}, age}});
+                   {{"TYPE", "string", ".spec.type", "Service type"}, age},
+                   {},
+                   true});
   kinds.push_back({"",
                    "v1",
                    "ConfigMap",
@@ -45,7 +99,9 @@ std::vector<NativeKind> BuildNativeKinds() {
                    false,
                    false,
                    true,
-                   {{"DATA", "count", ".data", "Number of data entries"}, age}});
+                   {{"DATA", "count", ".data", "Number of data entries"}, age},
+                   {},
+                   false});
   kinds.push_back({"",
                    "v1",
                    "Secret",
@@ -56,9 +112,20 @@ std::vector<NativeKind> BuildNativeKinds() {
                    true,
                    {{"TYPE", "string", ".type", "Secret type"},
                     {"DATA", "count", ".data", "Number of data entries"},
-                    age}});
-  kinds.push_back(
-      {"", "v1", "ServiceAccount", "serviceaccounts", {"sa"}, false, false, true, {age}});
+                    age},
+                   {},
+                   false});
+  kinds.push_back({"",
+                   "v1",
+                   "ServiceAccount",
+                   "serviceaccounts",
+                   {"sa"},
+                   false,
+                   false,
+                   true,
+                   {age},
+                   {},
+                   false});
   kinds.push_back({"",
                    "v1",
                    "PersistentVolumeClaim",
@@ -67,7 +134,9 @@ std::vector<NativeKind> BuildNativeKinds() {
                    true,
                    false,
                    true,
-                   {{"STATUS", "string", ".status.phase", "Phase"}, age}});
+                   {{"STATUS", "string", ".status.phase", "Phase"}, age},
+                   {},
+                   false});
   kinds.push_back({"autoscaling",
                    "v2",
                    "HorizontalPodAutoscaler",
@@ -78,7 +147,36 @@ std::vector<NativeKind> BuildNativeKinds() {
                    false,
                    {{"MINPODS", "integer", ".spec.minReplicas", "Minimum replicas"},
                     {"MAXPODS", "integer", ".spec.maxReplicas", "Maximum replicas"},
-                    age}});
+                    age},
+                   {},
+                   true});
+  // kubectl's HOSTS, ADDRESS and PORTS are computed from lists; CLASS is a path.
+  kinds.push_back({"networking.k8s.io",
+                   "v1",
+                   "Ingress",
+                   "ingresses",
+                   {"ing"},
+                   true,
+                   false,
+                   false,
+                   {{"CLASS", "string", ".spec.ingressClassName", "Ingress class"}, age},
+                   {},
+                   false});
+  kinds.push_back(
+      {"policy",
+       "v1",
+       "PodDisruptionBudget",
+       "poddisruptionbudgets",
+       {"pdb"},
+       true,
+       false,
+       false,
+       {{"MIN AVAILABLE", "string", ".spec.minAvailable", "Pods that must stay available"},
+        {"MAX UNAVAILABLE", "string", ".spec.maxUnavailable", "Pods that may be unavailable"},
+        {"ALLOWED DISRUPTIONS", "integer", ".status.disruptionsAllowed", "Disruptions allowed"},
+        age},
+       {},
+       false});
   return kinds;
 }
 

@@ -29,12 +29,21 @@ struct NativeKind {
   // A dependency kind: placed where the workloads that reference it run.
   bool dependency = false;
   std::vector<PrinterColumn> columns;  // fedctl's and the server's columns after NAME
+  // Where the pod template is ({"spec", "template"}; a CronJob's is under spec.jobTemplate):
+  // its ConfigMaps, Secrets, ServiceAccounts and PVCs follow the object (dependencies). Empty:
+  // the kind has none. Every workload has one; a DaemonSet, Job or CronJob has one too but no
+  // spec.replicas to divide: it is copied whole to each selected member (one DaemonSet per
+  // member; a Job's parallelism and completions are per member, not split).
+  std::vector<std::string> pod_template;
+  // Listed by `kubectl get all` (kube's "all" category).
+  bool in_all_category = false;
 
   std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
 };
 
-// apps/v1 Deployment, StatefulSet; v1 Service, ConfigMap, Secret, ServiceAccount,
-// PersistentVolumeClaim; autoscaling/v2 HorizontalPodAutoscaler. (v1 Secret is also in
+// apps/v1 Deployment, StatefulSet, DaemonSet; batch/v1 Job, CronJob; v1 Service, ConfigMap,
+// Secret, ServiceAccount, PersistentVolumeClaim; autoscaling/v2 HorizontalPodAutoscaler;
+// networking.k8s.io/v1 Ingress; policy/v1 PodDisruptionBudget. (v1 Secret is also in
 // ServedKinds as a core kind: it keeps its existing server definition.)
 const std::vector<NativeKind>& NativeKinds();
 

@@ -2,10 +2,25 @@
 
 #include <algorithm>
 #include <cctype>
+#include <string>
 
 #include "apimachinery/table.h"
 
 namespace meridian::apiserver {
+namespace {
+
+// "3/5": status.`done` (0 when unset) over spec.`desired` (Kubernetes' default 1 when unset),
+// as kube's Go printer writes READY and COMPLETIONS.
+std::string Ratio(const nlohmann::json& o, const char* done, const char* desired) {
+  const nlohmann::json& spec = o.value("spec", nlohmann::json::object());
+  const nlohmann::json& status = o.value("status", nlohmann::json::object());
+  const nlohmann::json& want = spec.value(desired, nlohmann::json(1));
+  const nlohmann::json& have = status.value(done, nlohmann::json(0));
+  return std::to_string(have.is_number_integer() ? have.get<int64_t>() : 0) + "/" +
+         std::to_string(want.is_number_integer() ? want.get<int64_t>() : 1);
+}
+
+}  // namespace
 
 apimachinery::ResourceInfo NativeResourceInfo(const api::NativeKind& kind) {
   apimachinery::ResourceInfo info;
@@ -17,10 +32,8 @@ apimachinery::ResourceInfo NativeResourceInfo(const api::NativeKind& kind) {
   std::transform(info.singular.begin(), info.singular.end(), info.singular.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   info.short_names = kind.short_names;
-  info.categories = {"all"};
-  if (!kind.workload && kind.kind != "Service" && kind.kind != "HorizontalPodAutoscaler") {
-    info.categories.clear();  // `kubectl get all` lists what kube lists
-  }
+  // `kubectl get all` lists what kube lists.
+  if (kind.in_all_category) info.categories = {"all"};
   info.namespaced = true;
   info.has_status = kind.has_status;
   // Services' names are DNS labels starting with a letter (they become DNS names).
@@ -32,24 +45,23 @@ apimachinery::ResourceInfo NativeResourceInfo(const api::NativeKind& kind) {
     info.printer_columns.push_back(
         {c.name, c.type == "count" ? "integer" : c.type, c.json_path, c.description, "", 0});
   }
-  // kubectl's READY is "ready/desired" (kube's Go printer) and DATA a count: no JSONPath says
-  // either.
-  if (kind.workload) info.printer_columns[0].type = "string";
-  info.row_cells = [columns = info.printer_columns, counts, workload = kind.workload](
+  // kubectl's READY is "ready/desired" and a Job's COMPLETIONS "succeeded/desired" (kube's Go
+  // printer), DATA a count: no JSONPath says any of them.
+  const bool job = kind.group == "batch" && kind.kind == "Job";
+  if (kind.workload || job) info.printer_columns[0].type = "string";
+  info.row_cells = [columns = info.printer_columns, counts, workload = kind.workload, job](
                        const nlohmann::json& o, Timestamp now) {
     nlohmann::json cells = nlohmann::json::array();
     for (size_t i = 0; i < columns.size(); ++i) {
       const apimachinery::PrinterColumn& c = columns[i];
       if (counts[i]) {
-        const nlohmann::json& v = o.value(c.json_path.substr(1), nlohmann::json());
-        cells.push_back(v.is_object() || v.is_array() ? v.size() : 0);
+        const std::vector<nlohmann::json> v = apimachinery::EvaluateJsonPath(o, c.json_path);
+        cells.push_back(!v.empty() && (v[0].is_object() || v[0].is_array()) ? v[0].size() : 0);
+      } else if (job && c.name == "COMPLETIONS") {
+        // spec.completions unset: one success completes the Job (kube prints "n/1").
+        cells.push_back(Ratio(o, "succeeded", "completions"));
       } else if (workload && c.name == "READY") {
-        const nlohmann::json& spec = o.value("spec", nlohmann::json::object());
-        const nlohmann::json& status = o.value("status", nlohmann::json::object());
-        const nlohmann::json& desired = spec.value("replicas", nlohmann::json(1));
-        const nlohmann::json& ready = status.value("readyReplicas", nlohmann::json(0));
-        cells.push_back(std::to_string(ready.is_number_integer() ? ready.get<int64_t>() : 0) + "/" +
-                        std::to_string(desired.is_number_integer() ? desired.get<int64_t>() : 1));
+        cells.push_back(Ratio(o, "readyReplicas", "replicas"));
       } else {
         cells.push_back(apimachinery::ColumnCell(c, o, now));
       }

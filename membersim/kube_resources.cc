@@ -81,6 +81,16 @@ apimachinery::ResourceRegistry Build() {
   }
   all.push_back(Res("apps", "DaemonSet", "daemonsets", true, true, {"ds"}, {}));
   all.push_back(Res("apps", "ControllerRevision", "controllerrevisions", true, false, {}, {}));
+  // Stored as a kube-apiserver stores them (discovery lists them, /status is theirs), not run:
+  // membersim simulates no Job, CronJob or DaemonSet controller, no ingress controller and no
+  // eviction API, so their status is what a writer puts there.
+  all.push_back(Res("batch", "Job", "jobs", true, true, {}, {}));
+  all.back().categories = {"all"};
+  all.push_back(Res("batch", "CronJob", "cronjobs", true, true, {"cj"}, {}));
+  all.back().categories = {"all"};
+  all.push_back(Res("networking.k8s.io", "Ingress", "ingresses", true, true, {"ing"}, {}));
+  all.push_back(
+      Res("policy", "PodDisruptionBudget", "poddisruptionbudgets", true, true, {"pdb"}, {}));
   for (ResourceInfo& r : all) {
     Status st = reg.Add(std::move(r));
     (void)st;  // names are distinct by construction

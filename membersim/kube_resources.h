@@ -1,4 +1,5 @@
-// The Kubernetes resources a simulated member cluster serves (core/v1 and apps/v1, with the
+// The Kubernetes resources a simulated member cluster serves (core/v1, apps/v1, batch/v1,
+// networking.k8s.io/v1 Ingress, policy/v1 PodDisruptionBudget, with the
 // columns `kubectl get` shows), and the server-side defaulting a real API server applies that
 // the generic ObjectService does not know about (Service clusterIP allocation and defaults).
 #pragma once
@@ -12,7 +13,8 @@
 namespace meridian::membersim {
 
 // A registry with namespaces, nodes, pods, services, endpoints, configmaps, secrets, events,
-// serviceaccounts, deployments, replicasets, statefulsets, daemonsets, and the generic
+// serviceaccounts, deployments, replicasets, statefulsets, daemonsets, controllerrevisions, jobs,
+// cronjobs, ingresses, poddisruptionbudgets (stored, not run), and the generic
 // fallback for any other namespaced group/version/resource. Built once; read-only after.
 const apimachinery::ResourceRegistry& MemberClusterRegistry();
 

@@ -175,11 +175,11 @@ StatusOr<int> BindingController::ReconcileAll() {
     if (!matches.empty()) {
       desired[key] = PolicyBinding(*o.kind, o.object, *matches[0].policy);
       bound_by[key] = &o;
-      if (o.kind->workload && matches[0].policy->propagate_dependencies) {
+      if (!o.kind->pod_template.empty() && matches[0].policy->propagate_dependencies) {
         std::set<std::string> members;
         auto b = bindings.find(key);
         if (b != bindings.end()) members = MembersOf(b->second);
-        for (const DependencyRef& ref : DependenciesOf(o.object)) {
+        for (const DependencyRef& ref : DependenciesOf(o.object, o.kind->pod_template)) {
           Needed& n = needed[{ref.kind, o.ns, ref.name}];
           n.members.insert(members.begin(), members.end());
           n.dependents.insert(o.kind->kind + "/" + o.name);

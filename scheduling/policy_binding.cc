@@ -244,9 +244,12 @@ json DependencyBinding(const api::NativeKind& kind, const json& object,
   return b;
 }
 
-std::set<DependencyRef> DependenciesOf(const json& workload) {
+std::set<DependencyRef> DependenciesOf(const json& workload,
+                                       const std::vector<std::string>& pod_template) {
   std::set<DependencyRef> out;
-  const json& pod = Child(Child(Child(workload, "spec"), "template"), "spec");
+  const json* at = &workload;
+  for (const std::string& key : pod_template) at = &Child(*at, key.c_str());
+  const json& pod = Child(*at, "spec");
   if (!pod.is_object()) return out;
   const json& volumes = Child(pod, "volumes");
   if (volumes.is_array()) {

@@ -22,15 +22,15 @@
 // The outcome is explained on the object (annotation kPlacementAnnotation), as is "not
 // selected by any policy" (the object is then not placed: no binding exists).
 //
-// Dependencies (DependenciesOf): every ConfigMap, Secret, ServiceAccount and PVC a workload's
-// pod template references — volumes (configMap, secret, persistentVolumeClaim, projected
-// sources), containers' and initContainers' envFrom and env valueFrom, imagePullSecrets,
-// serviceAccountName. A dependency is placed on the union of the members its workloads run on
-// (placed or retained replicas: it moves with them on failover) and removed from the others;
-// its binding selects exactly those members by kClusterNameLabel, and carries its own labels,
-// so residency applies to it too. A dependency of a placed workload is placed as a
-// dependency even when a policy selects it as well (so it is never where no workload needs
-// it); a policy opts out with propagateDependencies: false.
+// Dependencies (DependenciesOf): every ConfigMap, Secret, ServiceAccount and PVC the pod
+// template of a workload, DaemonSet, Job or CronJob references — volumes (configMap, secret,
+// persistentVolumeClaim, projected sources), containers' and initContainers' envFrom and env
+// valueFrom, imagePullSecrets, serviceAccountName. A dependency is placed on the union of the
+// members its workloads run on (placed or retained replicas: it moves with them on failover) and
+// removed from the others; its binding selects exactly those members by kClusterNameLabel, and
+// carries its own labels, so residency applies to it too. A dependency of a placed workload is
+// placed as a dependency even when a policy selects it as well (so it is never where no workload
+// needs it); a policy opts out with propagateDependencies: false.
 #pragma once
 
 #include <cstdint>
@@ -116,10 +116,13 @@ struct DependencyRef {
   friend auto operator<=>(const DependencyRef&, const DependencyRef&) = default;
 };
 
-// What `workload`'s pod template (spec.template.spec) references (see the file comment).
-// ServiceAccount "default" is left out (every namespace of every member has one). Sorted,
-// without duplicates.
-std::set<DependencyRef> DependenciesOf(const nlohmann::json& workload);
+// What `workload`'s pod template references (see the file comment): the template at
+// `pod_template` (NativeKind::pod_template: spec.template for a Deployment, DaemonSet or Job,
+// spec.jobTemplate.spec.template for a CronJob). ServiceAccount "default" is left out (every
+// namespace of every member has one). Sorted, without duplicates.
+std::set<DependencyRef> DependenciesOf(const nlohmann::json& workload,
+                                       const std::vector<std::string>& pod_template = {"spec",
+                                                                                       "template"});
 
 // The members a binding's workload runs on: placed or retained replicas > 0.
 std::set<std::string> MembersOf(const api::FederatedWorkload& binding);

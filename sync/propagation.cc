@@ -140,6 +140,8 @@ std::optional<GroupVersionResource> FallbackResource(const std::string& api_vers
       {{"v1", "PersistentVolumeClaim"}, {"", "v1", "persistentvolumeclaims"}},
       {{"batch/v1", "Job"}, {"batch", "v1", "jobs"}},
       {{"batch/v1", "CronJob"}, {"batch", "v1", "cronjobs"}},
+      {{"networking.k8s.io/v1", "Ingress"}, {"networking.k8s.io", "v1", "ingresses"}},
+      {{"policy/v1", "PodDisruptionBudget"}, {"policy", "v1", "poddisruptionbudgets"}},
   };
   auto it = kTable.find({api_version, kind});
   if (it == kTable.end()) return std::nullopt;

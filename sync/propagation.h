@@ -59,7 +59,8 @@ bool NeedsUpdate(const nlohmann::json& live, const nlohmann::json& rendered);
 
 // The resource for apiVersion/kind from a fallback table: apps/v1 Deployment, StatefulSet,
 // DaemonSet, ReplicaSet; v1 Service, ConfigMap, Secret, ServiceAccount,
-// PersistentVolumeClaim; batch/v1 Job, CronJob. std::nullopt for anything else.
+// PersistentVolumeClaim; batch/v1 Job, CronJob; networking.k8s.io/v1 Ingress; policy/v1
+// PodDisruptionBudget. std::nullopt for anything else.
 std::optional<GroupVersionResource> FallbackResource(const std::string& api_version,
                                                      const std::string& kind);
 

@@ -8,7 +8,10 @@
 //      and Secret are in exactly those members; the federation's Deployment shows the
 //      aggregate (and `kubectl rollout status` completes against the federation, when kubectl
 //      is installed);
-//   2. a ConfigMap change reaches those members.
+//   2. a ConfigMap change reaches those members;
+//   3. an unchanged DaemonSet and CronJob (no replicas to divide) are copied to each member
+//      their policy selects, with the ConfigMap the DaemonSet mounts, and nowhere else; a
+//      CronJob without its schedule is refused at apply, the field named.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -19,6 +22,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "test/common/child_process.h"
@@ -203,6 +207,139 @@ TEST_F(ZeroChangeE2E, UnchangedAppRunsFiveThreeTwoWithItsDependenciesAndAggregat
     return last.empty();
   });
   EXPECT_TRUE(updated) << last << Logs();
+}
+
+// Plain manifests of kinds with no spec.replicas, as a team applies them today.
+constexpr char kOpsApp[] = R"(apiVersion: v1
+kind: Namespace
+metadata:
+  name: ops
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: agent-config
+  namespace: ops
+data:
+  INTERVAL: 10s
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata:
+  name: node-agent
+  namespace: ops
+spec:
+  selector:
+    matchLabels: {app: node-agent}
+  template:
+    metadata:
+      labels: {app: node-agent}
+    spec:
+      containers:
+        - name: agent
+          image: registry.example.com/node-agent:1.4
+          volumeMounts: [{name: config, mountPath: /etc/agent}]
+      volumes:
+        - name: config
+          configMap: {name: agent-config}
+---
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: nightly-report
+  namespace: ops
+spec:
+  schedule: "0 3 * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers:
+            - name: report
+              image: registry.example.com/report:2.0
+---
+apiVersion: federation.meridian.io/v1alpha1
+kind: PlacementPolicy
+metadata:
+  name: ops
+  namespace: ops
+spec:
+  resourceSelectors:
+    - {apiVersion: apps/v1, kind: DaemonSet}
+    - {apiVersion: batch/v1, kind: CronJob}
+  placement:
+    clusterSelector: {matchLabels: {continent: europe}}
+)";
+
+TEST_F(ZeroChangeE2E, UnchangedDaemonSetAndCronJobAreCopiedToEachSelectedMember) {
+  test_env::WriteFile(dir_ / "ops.yaml", kOpsApp);
+  auto r =
+      HasKubectl()
+          ? test_env::RunCommand(Kubectl() + "apply -f " + (dir_ / "ops.yaml").string() + " 2>&1")
+          : fed_->Fedctl("apply -f " + (dir_ / "ops.yaml").string());
+  ASSERT_EQ(r.exit_code, 0) << r.output;
+
+  // Each European member holds one copy of each (and the ConfigMap the DaemonSet mounts);
+  // the others hold none.
+  const std::set<std::string> europe = {"eu-west-1", "eu-central-1"};
+  std::string last;
+  const bool converged = test_env::PollUntil(milliseconds(30000), milliseconds(250), [&] {
+    for (const Member& m : kMembers) {
+      json ds = MemberGet(m.name, "/apis/apps/v1/namespaces/ops/daemonsets/node-agent");
+      json cj = MemberGet(m.name, "/apis/batch/v1/namespaces/ops/cronjobs/nightly-report");
+      json cm = MemberGet(m.name, "/api/v1/namespaces/ops/configmaps/agent-config");
+      if (europe.count(m.name) == 0) {
+        if (!ds.is_null() || !cj.is_null() || !cm.is_null()) {
+          last = m.name + " holds ops objects but is not in Europe";
+          return false;
+        }
+        continue;
+      }
+      if (!ds.is_object() || ds.empty()) {
+        last = m.name + ": no DaemonSet";
+        return false;
+      }
+      if (ds["spec"].contains("replicas")) {
+        last = m.name + ": the DaemonSet was given replicas";
+        return false;
+      }
+      if (!cj.is_object() || cj.empty() || cj["spec"].value("schedule", "") != "0 3 * * *") {
+        last = m.name + ": no CronJob with its schedule";
+        return false;
+      }
+      if (!cm.is_object() || cm.empty()) {
+        last = m.name + ": no ConfigMap agent-config";
+        return false;
+      }
+    }
+    return true;
+  });
+  ASSERT_TRUE(converged) << last << Logs();
+  json ds = fed_->Api("/apis/apps/v1/namespaces/ops/daemonsets/node-agent");
+  EXPECT_EQ(ds["metadata"]["annotations"]["federation.meridian.io/placement"],
+            "placed by PlacementPolicy ops/ops (by kind, priority 0)");
+
+  // A CronJob without its schedule: refused at apply, the field named, nothing stored.
+  test_env::WriteFile(dir_ / "bad-cronjob.yaml", R"(apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: no-schedule
+  namespace: ops
+spec:
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: report, image: registry.example.com/report:2.0}]
+)");
+  r = HasKubectl() ? test_env::RunCommand(Kubectl() + "apply -f " +
+                                          (dir_ / "bad-cronjob.yaml").string() + " 2>&1")
+                   : fed_->Fedctl("apply -f " + (dir_ / "bad-cronjob.yaml").string());
+  EXPECT_NE(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("spec.schedule"), std::string::npos) << r.output;
+  EXPECT_TRUE(fed_->Api("/apis/batch/v1/namespaces/ops/cronjobs/no-schedule").is_null());
 }
 
 }  // namespace

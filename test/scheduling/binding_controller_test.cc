@@ -421,6 +421,83 @@ TEST_F(BindingControllerTest, PolicySelectingAnUnknownKindIsRefusedNamingTheFiel
   EXPECT_TRUE(Get("apps/v1", "Deployment", "typo").is_null());
 }
 
+// A DaemonSet, a Job and a CronJob have no spec.replicas to divide: each is copied whole to
+// every member its policy selects (a Job's parallelism and completions are each member's, not
+// split), and the ConfigMaps and Secrets their pod templates reference (a CronJob's under
+// spec.jobTemplate) follow them there.
+TEST_F(BindingControllerTest, DaemonSetJobAndCronJobAreCopiedToEachSelectedMember) {
+  Create(json::parse(R"({"apiVersion": "v1", "kind": "ConfigMap",
+      "metadata": {"name": "agent-config", "namespace": "shop"}, "data": {"k": "v"}})"));
+  Create(json::parse(R"({"apiVersion": "apps/v1", "kind": "DaemonSet",
+      "metadata": {"name": "node-agent", "namespace": "shop", "labels": {"team": "ops"}},
+      "spec": {"selector": {"matchLabels": {"app": "node-agent"}},
+               "template": {"metadata": {"labels": {"app": "node-agent"}},
+                            "spec": {"containers": [{"name": "a", "image": "agent:1"}],
+                                     "volumes": [{"name": "c", "configMap": {"name": "agent-config"}}]}}}})"));
+  Create(json::parse(R"({"apiVersion": "batch/v1", "kind": "Job",
+      "metadata": {"name": "migrate", "namespace": "shop", "labels": {"team": "ops"}},
+      "spec": {"parallelism": 4, "completions": 8,
+               "template": {"spec": {"restartPolicy": "Never",
+                                     "containers": [{"name": "m", "image": "migrate:1"}]}}}})"));
+  Create(json::parse(R"({"apiVersion": "batch/v1", "kind": "CronJob",
+      "metadata": {"name": "report", "namespace": "shop", "labels": {"team": "ops"}},
+      "spec": {"schedule": "0 3 * * *",
+               "jobTemplate": {"spec": {"template": {"spec": {"restartPolicy": "OnFailure",
+                   "containers": [{"name": "r", "image": "report:1",
+                                   "envFrom": [{"secretRef": {"name": "web-db"}}]}]}}}}}})"));
+  json policy = Policy("ops", {{"apiVersion", "apps/v1"}, {"kind", "DaemonSet"}},
+                       {{"clusterSelector", {{"matchLabels", {{"continent", "europe"}}}}}});
+  policy["spec"]["resourceSelectors"].push_back(
+      {{"apiVersion", "batch/v1"},
+       {"kind", "Job"},
+       {"labelSelector", {{"matchLabels", {{"team", "ops"}}}}}});
+  policy["spec"]["resourceSelectors"].push_back(
+      {{"apiVersion", "batch/v1"}, {"kind", "CronJob"}, {"name", "report"}});
+  Create(policy);
+  Converge();
+
+  const std::map<std::string, int64_t> europe = {{"eu-west-1", 1}, {"eu-central-1", 1}};
+  EXPECT_EQ(Placement("daemonset-node-agent"), europe);
+  EXPECT_EQ(Placement("job-migrate"), europe);
+  EXPECT_EQ(Placement("cronjob-report"), europe);
+  EXPECT_EQ(PlacementNote("apps/v1", "DaemonSet", "node-agent"),
+            "placed by PlacementPolicy shop/ops (by kind, priority 0)");
+  EXPECT_EQ(PlacementNote("batch/v1", "CronJob", "report"),
+            "placed by PlacementPolicy shop/ops (by name, priority 0)");
+  // Copied, not divided: no replicas are added, the Job keeps its own counts.
+  json ds = Get(api::kApiVersion, "FederatedWorkload", "daemonset-node-agent");
+  EXPECT_FALSE(ds["spec"]["template"]["spec"].contains("replicas"));
+  json job = Get(api::kApiVersion, "FederatedWorkload", "job-migrate");
+  EXPECT_EQ(job["spec"]["template"]["spec"]["parallelism"], 4);
+  EXPECT_EQ(job["spec"]["template"]["spec"]["completions"], 8);
+  // Their dependencies follow them: the DaemonSet's ConfigMap, the CronJob's Secret (which
+  // also follows the unplaced Deployment: nowhere else yet).
+  EXPECT_EQ(Placement("configmap-agent-config"), europe);
+  EXPECT_EQ(Placement("secret-web-db"), europe);
+  EXPECT_EQ(PlacementNote("v1", "ConfigMap", "agent-config"),
+            "dependency of DaemonSet/node-agent: on eu-central-1, eu-west-1");
+
+  // A bad manifest of the new kinds is refused at apply, the field named, nothing stored.
+  json no_schedule = json::parse(R"({"apiVersion": "batch/v1", "kind": "CronJob",
+      "metadata": {"name": "bad", "namespace": "shop"},
+      "spec": {"jobTemplate": {"spec": {"template": {"spec": {
+          "containers": [{"name": "r", "image": "report:1"}]}}}}}})");
+  auto created = federation_.objects().Create(Info("batch/v1", "CronJob"), "shop", no_schedule);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code, 422);
+  EXPECT_NE(created.error().message.find("spec.schedule"), std::string::npos)
+      << created.error().message;
+  EXPECT_TRUE(Get("batch/v1", "CronJob", "bad").is_null());
+  json negative = json::parse(R"({"apiVersion": "batch/v1", "kind": "Job",
+      "metadata": {"name": "bad", "namespace": "shop"},
+      "spec": {"parallelism": -1, "template": {"spec": {
+          "containers": [{"name": "m", "image": "migrate:1"}]}}}})");
+  created = federation_.objects().Create(Info("batch/v1", "Job"), "shop", negative);
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.error().message.find("spec.parallelism"), std::string::npos)
+      << created.error().message;
+}
+
 TEST(PolicyBindingTest, DependenciesOfAPodTemplate) {
   json deployment = json::parse(R"({"spec": {"template": {"spec": {
       "serviceAccountName": "web-sa",
@@ -450,6 +527,41 @@ TEST(PolicyBindingTest, DependenciesOfAPodTemplate) {
   deployment["spec"]["template"]["spec"]["serviceAccountName"] = "default";
   EXPECT_EQ(DependenciesOf(deployment).count({"ServiceAccount", "default"}), 0u);
   EXPECT_TRUE(DependenciesOf(json::object()).empty());
+}
+
+TEST(PolicyBindingTest, DependenciesOfACronJobAreUnderItsJobTemplate) {
+  json cronjob = json::parse(R"({"spec": {"jobTemplate": {"spec": {"template": {"spec": {
+      "volumes": [{"name": "a", "configMap": {"name": "cm-vol"}}],
+      "containers": [{"name": "c", "envFrom": [{"secretRef": {"name": "s-env"}}]}]}}}}}})");
+  const api::NativeKind* kind = api::FindNativeKind("batch/v1", "CronJob");
+  ASSERT_NE(kind, nullptr);
+  const std::set<DependencyRef> expected = {{"ConfigMap", "cm-vol"}, {"Secret", "s-env"}};
+  EXPECT_EQ(DependenciesOf(cronjob, kind->pod_template), expected);
+  // Not at a Deployment's path.
+  EXPECT_TRUE(DependenciesOf(cronjob).empty());
+}
+
+TEST(PolicyBindingTest, NewKindsAreServedWithKubectlsShortNamesAndPodTemplates) {
+  struct Want {
+    const char* api_version;
+    const char* kind;
+    const char* short_name;  // "" when kubectl has none
+    bool pod_template;
+  };
+  for (const Want& w : {Want{"apps/v1", "DaemonSet", "ds", true}, Want{"batch/v1", "Job", "", true},
+                        Want{"batch/v1", "CronJob", "cj", true},
+                        Want{"networking.k8s.io/v1", "Ingress", "ing", false},
+                        Want{"policy/v1", "PodDisruptionBudget", "pdb", false}}) {
+    const api::NativeKind* k = api::FindNativeKind(w.api_version, w.kind);
+    ASSERT_NE(k, nullptr) << w.kind;
+    EXPECT_FALSE(k->workload) << w.kind << ": no spec.replicas to divide";
+    EXPECT_EQ(!k->pod_template.empty(), w.pod_template) << w.kind;
+    if (*w.short_name == '\0') {
+      EXPECT_TRUE(k->short_names.empty()) << w.kind;
+    } else {
+      EXPECT_EQ(k->short_names, std::vector<std::string>{w.short_name}) << w.kind;
+    }
+  }
 }
 
 TEST(PolicyBindingTest, PrecedenceIsATotalOrder) {

@@ -189,6 +189,16 @@ TEST(ResolveResourceTest, DiscoveryThenFallback) {
             (GroupVersionResource{"", "v1", "configmaps"}));
   EXPECT_EQ(ResolveResource("apps/v1", "StatefulSet", nullptr).value(),
             (GroupVersionResource{"apps", "v1", "statefulsets"}));
+  // The kinds the federation serves as templates (api/native_kinds.h) that discovery may not
+  // have listed yet.
+  EXPECT_EQ(ResolveResource("apps/v1", "DaemonSet", nullptr).value(),
+            (GroupVersionResource{"apps", "v1", "daemonsets"}));
+  EXPECT_EQ(ResolveResource("batch/v1", "CronJob", nullptr).value(),
+            (GroupVersionResource{"batch", "v1", "cronjobs"}));
+  EXPECT_EQ(ResolveResource("networking.k8s.io/v1", "Ingress", nullptr).value(),
+            (GroupVersionResource{"networking.k8s.io", "v1", "ingresses"}));
+  EXPECT_EQ(ResolveResource("policy/v1", "PodDisruptionBudget", nullptr).value(),
+            (GroupVersionResource{"policy", "v1", "poddisruptionbudgets"}));
   EXPECT_EQ(ResolveResource("example.com/v1", "Widget", nullptr).status().code(),
             StatusCode::kNotFound);
   DiscoveryInfo d;
