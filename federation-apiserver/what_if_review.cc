@@ -11,8 +11,6 @@ using nlohmann::json;
 namespace rest = apimachinery::rest;
 using apimachinery::ApiError;
 
-constexpr const char* kTargetKinds[] = {"zone", "region", "cluster"};
-
 template <typename T>
 Status ListInto(apimachinery::ObjectService& objects, const char* plural,
                 T (*decode)(const json&, FieldErrors*), std::vector<T>* out) {
@@ -26,8 +24,9 @@ Status ListInto(apimachinery::ObjectService& objects, const char* plural,
     FieldErrors errors;
     T decoded = decode(*item.object, &errors);
     if (!errors.empty()) {
+      const json& meta = item.object->contains("metadata") ? (*item.object)["metadata"] : json();
       return InternalError(std::string(plural) + " " +
-                           item.object->value("/metadata/name"_json_pointer, std::string()) +
+                           (meta.is_object() ? meta.value("name", "") : std::string()) +
                            " does not decode: " + errors.front().ToString());
     }
     out->push_back(std::move(decoded));
@@ -98,7 +97,8 @@ std::vector<api::DrillTarget> ParseWhatIfReviewSpec(const json& body, FieldError
       errors->push_back({path, "set exactly one of zone, region, cluster"});
       continue;
     }
-    const auto& [kind, name] = *item.items().begin();
+    const std::string kind = item.begin().key();
+    const json& name = item.begin().value();
     api::DrillTarget t;
     std::string* field = kind == "zone"     ? &t.zone
                          : kind == "region" ? &t.region
@@ -129,8 +129,7 @@ FieldErrors UnmatchedFailures(const scheduling::PlacementInputs& inputs,
     scheduling::ApplyFailures({&failures[i], 1}, copy, &unmatched);
     if (unmatched.empty()) continue;
     const api::DrillTarget& t = failures[i];
-    const char* kind = !t.zone.empty() ? kTargetKinds[0] : !t.region.empty() ? kTargetKinds[1]
-                                                                             : kTargetKinds[2];
+    const char* kind = !t.zone.empty() ? "zone" : !t.region.empty() ? "region" : "cluster";
     errors.push_back({"spec.failures[" + std::to_string(i) + "]." + kind, unmatched.front()});
   }
   return errors;

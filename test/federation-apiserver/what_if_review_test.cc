@@ -52,6 +52,8 @@ json Workload(const std::string& name, int replicas) {
             {"placement", {{"distribution", {{"weights", {{"eu-west", 1}, {"us-east", 1}}}}}}}}}};
 }
 
+api::DrillTarget Target(const char* text) { return scheduling::ParseFailureTarget(text).value(); }
+
 json Review(json failures) {
   return {{"apiVersion", "federation.meridian.io/v1alpha1"},
           {"kind", "WhatIfReview"},
@@ -167,10 +169,10 @@ TEST_F(WhatIfReviewTest, AnswersWhatSchedulingWhatIfGivesAndStoresNothing) {
     std::vector<api::DrillTarget> targets;
   };
   const std::vector<Case> cases = {
-      {json::array({{{"region", "eu-west"}}}), {{.region = "eu-west"}}},
-      {json::array({{{"cluster", "us-east-1"}}}), {{.cluster = "us-east-1"}}},
+      {json::array({{{"region", "eu-west"}}}), {Target("region=eu-west")}},
+      {json::array({{{"cluster", "us-east-1"}}}), {Target("cluster=us-east-1")}},
       {json::array({{{"zone", "eu-west-1a"}}, {{"cluster", "us-east-1"}}}),
-       {{.zone = "eu-west-1a"}, {.cluster = "us-east-1"}}},
+       {Target("zone=eu-west-1a"), Target("cluster=us-east-1")}},
   };
   for (const Case& c : cases) {
     rest::RestResponse r = Call("op-token", "POST", kReviews, Review(c.failures));
