@@ -83,8 +83,9 @@ class WhatIfReviewTest : public ::testing::Test {
               {"memberclusters", Member("eu-west-1", "eu-west", "eu-west-1a")},
               {"memberclusters", Member("eu-west-2", "eu-west", "eu-west-1b")},
               {"memberclusters", Member("us-east-1", "us-east", "us-east-1a")},
-              {"namespaces/default/federatedworkloads", Workload("web", 6)},
-              {"namespaces/default/federatedworkloads", Workload("api", 4)}};
+              // In the order the store lists them (namespace, name): WhatIf keeps input order.
+              {"namespaces/default/federatedworkloads", Workload("api", 4)},
+              {"namespaces/default/federatedworkloads", Workload("web", 6)}};
     for (const auto& [plural, object] : fleet_) {
       rest::RestResponse r = Call("admin-token", "POST", std::string(kGroupPath) + "/" + plural, object);
       ASSERT_EQ(r.code, 201) << plural << ": " << r.body;
