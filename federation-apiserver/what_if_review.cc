@@ -14,7 +14,8 @@ using apimachinery::ApiError;
 template <typename T>
 Status ListInto(apimachinery::ObjectService& objects, const char* plural,
                 T (*decode)(const json&, FieldErrors*), std::vector<T>* out) {
-  const apimachinery::ResourceInfo* info = objects.registry().Find(api::kGroup, api::kVersion, plural);
+  const apimachinery::ResourceInfo* info =
+      objects.registry().Find(api::kGroup, api::kVersion, plural);
   if (info == nullptr) return InternalError(std::string(plural) + " is not served");
   apimachinery::ApiResult<apimachinery::SharedList> list = objects.ListShared(*info, "", {});
   if (!list.ok()) {
@@ -50,8 +51,7 @@ rest::RestResponse Review(apimachinery::ObjectService& objects, const Clock& clo
         ApiError::BadRequest(std::string("invalid WhatIfReview: ") + e.what()));
   }
   auto invalid = [](const FieldErrors& errors) {
-    return rest::RestResponse::Error(
-        ApiError::Invalid(api::kGroup, kWhatIfReviewKind, "", errors));
+    return rest::RestResponse::Error(ApiError::Invalid(api::kGroup, kWhatIfReviewKind, "", errors));
   };
   FieldErrors errors;
   std::vector<api::DrillTarget> failures = ParseWhatIfReviewSpec(body, &errors);
@@ -86,8 +86,8 @@ std::vector<api::DrillTarget> ParseWhatIfReviewSpec(const json& body, FieldError
     list = &body["spec"]["failures"];
   }
   if (list == nullptr || !list->is_array() || list->empty()) {
-    errors->push_back({"spec.failures",
-                       "Required value: at least one failure, {zone|region|cluster: NAME}"});
+    errors->push_back(
+        {"spec.failures", "Required value: at least one failure, {zone|region|cluster: NAME}"});
     return failures;
   }
   for (size_t i = 0; i < list->size(); ++i) {
@@ -100,13 +100,13 @@ std::vector<api::DrillTarget> ParseWhatIfReviewSpec(const json& body, FieldError
     const std::string kind = item.begin().key();
     const json& name = item.begin().value();
     api::DrillTarget t;
-    std::string* field = kind == "zone"     ? &t.zone
-                         : kind == "region" ? &t.region
+    std::string* field = kind == "zone"      ? &t.zone
+                         : kind == "region"  ? &t.region
                          : kind == "cluster" ? &t.cluster
                                              : nullptr;
     if (field == nullptr) {
-      errors->push_back({path, "unknown target kind \"" + kind +
-                                   "\" (expected zone, region or cluster)"});
+      errors->push_back(
+          {path, "unknown target kind \"" + kind + "\" (expected zone, region or cluster)"});
       continue;
     }
     if (!name.is_string() || name.get<std::string>().empty()) {
@@ -183,10 +183,14 @@ void InstallWhatIfReview(rest::RestHandler& handler, apimachinery::ObjectService
     return Review(objects, clock, request);
   });
   // Nothing is stored: there is nothing to get, list, watch, update or delete.
-  handler.AddRoute("", path, [](const rest::RestRequest& request) {
-    return rest::RestResponse::Error(ApiError::MethodNotAllowed(
-        request.method + " is not supported on whatifreviews (create-only, nothing is stored)"));
-  }, /*prefix=*/true);
+  handler.AddRoute(
+      "", path,
+      [](const rest::RestRequest& request) {
+        return rest::RestResponse::Error(ApiError::MethodNotAllowed(
+            request.method +
+            " is not supported on whatifreviews (create-only, nothing is stored)"));
+      },
+      /*prefix=*/true);
 }
 
 }  // namespace meridian::apiserver

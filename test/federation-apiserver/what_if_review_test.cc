@@ -43,13 +43,14 @@ json Member(const std::string& name, const std::string& region, const std::strin
 }
 
 json Workload(const std::string& name, int replicas) {
-  return {{"apiVersion", "federation.meridian.io/v1alpha1"},
-          {"kind", "FederatedWorkload"},
-          {"metadata", {{"name", name}, {"namespace", "default"}}},
-          {"spec",
-           {{"template",
-             {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"spec", {{"replicas", replicas}}}}},
-            {"placement", {{"distribution", {{"weights", {{"eu-west", 1}, {"us-east", 1}}}}}}}}}};
+  return {
+      {"apiVersion", "federation.meridian.io/v1alpha1"},
+      {"kind", "FederatedWorkload"},
+      {"metadata", {{"name", name}, {"namespace", "default"}}},
+      {"spec",
+       {{"template",
+         {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"spec", {{"replicas", replicas}}}}},
+        {"placement", {{"distribution", {{"weights", {{"eu-west", 1}, {"us-east", 1}}}}}}}}}};
 }
 
 api::DrillTarget Target(const char* text) { return scheduling::ParseFailureTarget(text).value(); }
@@ -87,19 +88,19 @@ class WhatIfReviewTest : public ::testing::Test {
               {"namespaces/default/federatedworkloads", Workload("api", 4)},
               {"namespaces/default/federatedworkloads", Workload("web", 6)}};
     for (const auto& [plural, object] : fleet_) {
-      rest::RestResponse r = Call("admin-token", "POST", std::string(kGroupPath) + "/" + plural, object);
+      rest::RestResponse r =
+          Call("admin-token", "POST", std::string(kGroupPath) + "/" + plural, object);
       ASSERT_EQ(r.code, 201) << plural << ": " << r.body;
     }
-    for (const auto& [user, role] : {std::pair{"operator", "meridian:drill-operator"},
-                                     std::pair{"viewer", "view"}}) {
-      json binding = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
-                      {"kind", "ClusterRoleBinding"},
-                      {"metadata", {{"name", std::string(user) + "-binding"}}},
-                      {"roleRef",
-                       {{"apiGroup", "rbac.authorization.k8s.io"},
-                        {"kind", "ClusterRole"},
-                        {"name", role}}},
-                      {"subjects", json::array({{{"kind", "User"}, {"name", user}}})}};
+    for (const auto& [user, role] :
+         {std::pair{"operator", "meridian:drill-operator"}, std::pair{"viewer", "view"}}) {
+      json binding = {
+          {"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", "ClusterRoleBinding"},
+          {"metadata", {{"name", std::string(user) + "-binding"}}},
+          {"roleRef",
+           {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
+          {"subjects", json::array({{{"kind", "User"}, {"name", user}}})}};
       ASSERT_EQ(Call("admin-token", "POST",
                      "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
                     .code,
@@ -125,10 +126,12 @@ class WhatIfReviewTest : public ::testing::Test {
   }
 
   // Bindings take effect once the authorizer's watch delivers them (milliseconds).
-  void AwaitAllowed(const std::string& token, const std::string& verb, const std::string& resource) {
-    json review = {{"spec",
-                    {{"resourceAttributes",
-                      {{"verb", verb}, {"resource", resource}, {"group", "federation.meridian.io"}}}}}};
+  void AwaitAllowed(const std::string& token, const std::string& verb,
+                    const std::string& resource) {
+    json review = {
+        {"spec",
+         {{"resourceAttributes",
+           {{"verb", verb}, {"resource", resource}, {"group", "federation.meridian.io"}}}}}};
     for (int i = 0; i < 500; ++i) {
       rest::RestResponse r =
           Call(token, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review);
@@ -145,7 +148,8 @@ class WhatIfReviewTest : public ::testing::Test {
     FieldErrors ignored;
     for (const auto& [plural, object] : fleet_) {
       if (plural == "topologies") in.topologies.push_back(api::DecodeTopology(object, &ignored));
-      if (plural == "memberclusters") in.members.push_back(api::DecodeMemberCluster(object, &ignored));
+      if (plural == "memberclusters")
+        in.members.push_back(api::DecodeMemberCluster(object, &ignored));
       if (plural.ends_with("federatedworkloads")) {
         in.workloads.push_back(api::DecodeFederatedWorkload(object, &ignored));
       }
@@ -181,7 +185,8 @@ TEST_F(WhatIfReviewTest, AnswersWhatSchedulingWhatIfGivesAndStoresNothing) {
     const json answer = json::parse(r.body);
     EXPECT_EQ(answer["kind"], "WhatIfReview");
     EXPECT_EQ(answer["spec"]["failures"], c.failures);
-    StatusOr<scheduling::WhatIfAnswer> want = scheduling::WhatIf(FleetInputs(), c.targets, clock_.Now());
+    StatusOr<scheduling::WhatIfAnswer> want =
+        scheduling::WhatIf(FleetInputs(), c.targets, clock_.Now());
     ASSERT_TRUE(want.ok()) << want.status().message();
     EXPECT_FALSE(want->affected.empty()) << "the case must move something: " << c.failures.dump();
     EXPECT_EQ(answer["status"], WhatIfReviewStatus(*want)) << c.failures.dump();
@@ -220,14 +225,16 @@ TEST_F(WhatIfReviewTest, BadInputIs422NamingTheField) {
   const std::vector<Case> cases = {
       {Review(json::array()), "spec.failures", "Required value"},
       {{{"kind", "WhatIfReview"}, {"spec", json::object()}}, "spec.failures", "Required value"},
-      {Review(json::array({{{"planet", "mars"}}})), "spec.failures[0]", "unknown target kind \"planet\""},
+      {Review(json::array({{{"planet", "mars"}}})), "spec.failures[0]",
+       "unknown target kind \"planet\""},
       {Review(json::array({{{"zone", "a"}, {"region", "b"}}})), "spec.failures[0]", "exactly one"},
       {Review(json::array({{{"region", ""}}})), "spec.failures[0].region", "non-empty"},
       {Review(json::array({{{"region", "eu-west"}}, {{"region", "mars-north"}}})),
        "spec.failures[1].region", "region=mars-north matches no member cluster"},
       {Review(json::array({{{"zone", "eu-west-1z"}}})), "spec.failures[0].zone", "eu-west-1z"},
       {Review(json::array({{{"cluster", "nope"}}})), "spec.failures[0].cluster", "cluster=nope"},
-      {{{"kind", "FailoverDrill"}, {"spec", {{"failures", {{{"region", "eu-west"}}}}}}}, "kind",
+      {{{"kind", "FailoverDrill"}, {"spec", {{"failures", {{{"region", "eu-west"}}}}}}},
+       "kind",
        "must be WhatIfReview"},
   };
   for (const Case& c : cases) {
