@@ -27,6 +27,7 @@
 #include "federation-apiserver/openapi.h"
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
+#include "federation-apiserver/what_if_review.h"
 #include "observability/metrics_server.h"
 #include "observability/request_metrics.h"
 
@@ -380,6 +381,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   server->handler_->AddRoute(
       "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
       [authz](const rest::RestRequest& req) { return authz->SelfSubjectAccessReview(req); });
+  // The same idiom for placement: what-if answered in the response, never stored.
+  InstallWhatIfReview(*server->handler_, *server->objects_, clock);
 
   // OpenAPI for kubectl (documents are built once; they only change with the binary).
   auto v2 = std::make_shared<const std::string>(OpenApiV2().dump());

@@ -111,26 +111,25 @@ function drillForm(ctx, offs) {
 }
 
 // What the drill would do, from the API itself: a dry-run create (admission's checks: the
-// target exists, no overlapping live drill, residency) and a simulate-mode drill of the same
-// target (placement's what-if, stored as a simulation like `fedctl drill run --mode simulate`).
+// target exists, no overlapping live drill, residency) and a WhatIfReview of the same target
+// (placement's what-if, answered in the response and never stored: nothing accumulates
+// however often the user only looks; `fedctl what-if` computes the same answer).
 async function confirmation(ctx, drill, box) {
   await ctx.api.post(`${PATH}?dryRun=All`, drill);
   const [k, v] = Object.entries(drill.spec.target)[0];
   const members = ctx.members.list().filter((m) =>
     (k === 'region' && m.spec.region === v) || (k === 'cluster' && m.metadata.name === v) || (k === 'zone' && memberZones(m).has(v)));
   let whatIf = null;
-  if (drill.spec.mode === 'live') {
-    const sim = await ctx.api.post(PATH, {apiVersion: drill.apiVersion, kind: drill.kind,
-      metadata: {generateName: `whatif-${drill.metadata.generateName.slice(6)}`, labels: {'console.meridian.io/what-if': 'true'}},
-      spec: {mode: 'simulate', target: drill.spec.target, durationSeconds: drill.spec.durationSeconds}});
-    for (let i = 0; i < 50 && !whatIf; i++) {
-      const d = await ctx.api.get(`${PATH}/${encodeURIComponent(sim.metadata.name)}`);
-      if (d.status && FINAL.has(d.status.phase)) whatIf = d;
-      else await new Promise((r) => setTimeout(r, 200));
-    }
+  let whatIfError = null;
+  try {
+    const review = await ctx.api.post(`${GROUP}/whatifreviews`, {apiVersion: 'federation.meridian.io/v1alpha1',
+      kind: 'WhatIfReview', spec: {failures: [drill.spec.target]}});
+    whatIf = review.status;
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.code !== 403) throw err;
+    whatIfError = 'What-if not shown: RBAC does not allow this user to create whatifreviews.';
   }
-  const report = (whatIf && whatIf.status.report) || {};
-  const affected = report.workloads || [];
+  const affected = (whatIf && whatIf.affected) || [];
   const start = async () => {
     try {
       const created = await ctx.api.post(PATH, drill);
@@ -144,14 +143,21 @@ async function confirmation(ctx, drill, box) {
     h('h3', {id: 'confirm-title'}, `${what} ${k} ${v} for ${drill.spec.durationSeconds} s?`),
     h('p', {}, `Affected members: ${members.map((m) => `${m.metadata.name} (${m.spec.region}; zones ${[...memberZones(m).keys()].filter((z) => k !== 'zone' || z === v).join(', ')})`).join('; ') || 'none'}.`),
     whatIf ? h('div', {},
-      h('p', {}, affected.length ? `${affected.length} workload(s) would move (what-if ${whatIf.metadata.name}):` : 'No workload has replicas there: nothing would move.'),
+      h('p', {}, affected.length ? `${affected.length} workload(s) would move (what-if; ${whatIf.unaffected} unaffected):` : 'No workload has replicas there: nothing would move.'),
       affected.length ? h('ul', {id: 'what-if-workloads'}, affected.map((w) => h('li', {},
-        `${w.workload}: ${w.onTarget} replicas on the target; moved per region ${Object.entries(w.movedPerRegion || {}).map(([r, n]) => `${r} ${n > 0 ? '+' : ''}${n}`).join(', ') || 'none'}`,
-        w.unplaced ? `; ${w.unplaced} would be unplaced` : ''))) : null,
-      report.residencyViolations ? h('p', {class: 'badge bad'}, `${report.residencyViolations} residency violation(s) would follow`) : null) : null,
+        `${w.namespace}/${w.name}: ${w.onTarget} of ${w.desired} replicas on the target; moved per region ${movedPerRegion(w)}`,
+        w.unplacedAfter ? `; ${w.blockedBy}` : ''))) : null) : null,
+    whatIfError ? h('p', {class: 'muted'}, whatIfError) : null,
     h('p', {},
       h('button', {type: 'button', class: 'danger', id: 'drill-start', onclick: start}, drill.spec.mode === 'simulate' ? 'Run the simulation' : 'Start the drill'), ' ',
       h('button', {type: 'button', onclick: () => replace(box)}, 'Cancel')));
+}
+
+// "eu-west -3, us-east +3" from a WhatIfReview workload's clusters (after minus before).
+function movedPerRegion(w) {
+  const change = new Map();
+  for (const c of w.clusters || []) change.set(c.region, (change.get(c.region) || 0) + c.after - c.before);
+  return [...change].filter(([, n]) => n !== 0).map(([r, n]) => `${r} ${n > 0 ? '+' : ''}${n}`).join(', ') || 'none';
 }
 
 export function renderDrill(main, ctx, name) {

@@ -155,6 +155,8 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
   role(ClusterRole(
       "meridian:drill-operator",
       json::array({Rule(all, {kMeridian}, {"failoverdrills"}),
+                   // The drill form's confirmation (what_if_review.h): asked, never stored.
+                   Rule({"create"}, {kMeridian}, {"whatifreviews"}),
                    Rule(read, {kMeridian},
                         {"failoverdrills/status", "memberclusters", "memberclusters/status",
                          "topologies", "federatedworkloads", "federatedworkloads/status"}),

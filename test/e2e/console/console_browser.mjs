@@ -101,6 +101,11 @@ async function main() {
     await page.goto(`${url}#/drills`);
     await page.waitFor('the drill form', `document.querySelector('#drill-form') !== null &&
                                          document.querySelector('#target-value option[value="eu-west"]') !== null`);
+    const countDrills = () => page.eval(`(async () => {
+        const {Api} = await import('./js/api.js');
+        const api = new Api(sessionStorage.getItem('meridian.console.token'));
+        return (await api.get('/apis/federation.meridian.io/v1alpha1/failoverdrills')).items.length; })()`);
+    const drillsBeforeReview = await countDrills();
     await page.eval(`(() => { document.querySelector('#target-kind').value = 'region';
         document.querySelector('#target-value').value = 'eu-west';
         document.querySelector('#drill-mode').value = 'declared';
@@ -109,6 +114,10 @@ async function main() {
     await page.waitFor('the confirmation', `document.querySelector('#drill-start') !== null`, 15000);
     const confirmText = await page.eval(`document.querySelector('#drill-confirm').textContent`);
     check(confirmText.includes('eu-west-1') && confirmText.includes('shop/web'), `confirmation: ${confirmText}`);
+    // The what-if is a WhatIfReview, answered and never stored: looking creates no drill.
+    const drillsAfterReview = await countDrills();
+    check(drillsAfterReview === drillsBeforeReview,
+          `the what-if stored FailoverDrills: ${drillsBeforeReview} before, ${drillsAfterReview} after`);
     await shot(page, 'console-drill-confirm');
     await page.eval(`document.querySelector('#drill-start').click(), true`);
     await page.waitFor('the drill page', `location.hash.startsWith('#/drills/drill-eu-west-')`);

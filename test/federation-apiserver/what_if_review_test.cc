@@ -1,0 +1,254 @@
+// WhatIfReview (federation-apiserver/what_if_review.h) inside a real FederationApiServer
+// (SQLite in a temp dir, RBAC), driven through its RestHandler: the answer is
+// scheduling::WhatIf's for the same fleet, nothing is stored, RBAC decides who may ask, and
+// bad input is 422 naming the field.
+#include "federation-apiserver/what_if_review.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "api/codec.h"
+#include "federation-apiserver/server.h"
+
+namespace meridian::apiserver {
+namespace {
+
+using nlohmann::json;
+namespace rest = apimachinery::rest;
+
+constexpr char kGroupPath[] = "/apis/federation.meridian.io/v1alpha1";
+constexpr char kReviews[] = "/apis/federation.meridian.io/v1alpha1/whatifreviews";
+
+json Topology() {
+  return json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1", "kind": "Topology",
+    "metadata": {"name": "default"},
+    "spec": {"regions": [{"name": "eu-west", "jurisdiction": "eu", "zones": ["eu-west-1a", "eu-west-1b"]},
+                         {"name": "us-east", "jurisdiction": "us", "zones": ["us-east-1a"]}]}})");
+}
+
+json Member(const std::string& name, const std::string& region, const std::string& zone) {
+  return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+          {"kind", "MemberCluster"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"server", "http://127.0.0.1:1/clusters/" + name},
+            {"region", region},
+            {"zones", {zone}},
+            {"jurisdiction", region == "eu-west" ? "eu" : "us"},
+            {"capacity", {{"replicas", 20}}}}}};
+}
+
+json Workload(const std::string& name, int replicas) {
+  return {
+      {"apiVersion", "federation.meridian.io/v1alpha1"},
+      {"kind", "FederatedWorkload"},
+      {"metadata", {{"name", name}, {"namespace", "default"}}},
+      {"spec",
+       {{"template",
+         {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"spec", {{"replicas", replicas}}}}},
+        {"placement", {{"distribution", {{"weights", {{"eu-west", 1}, {"us-east", 1}}}}}}}}}};
+}
+
+api::DrillTarget Target(const char* text) { return scheduling::ParseFailureTarget(text).value(); }
+
+json Review(json failures) {
+  return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+          {"kind", "WhatIfReview"},
+          {"spec", {{"failures", std::move(failures)}}}};
+}
+
+class WhatIfReviewTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meridian-whatif-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    std::ofstream(dir_ / "tokens.csv") << "admin-token,admin,1,system:masters\n"
+                                          "op-token,operator,2\n"
+                                          "viewer-token,viewer,3\n";
+    ServerOptions options;
+    options.storage = "sqlite:" + (dir_ / "db").string();
+    options.token_auth_file = (dir_ / "tokens.csv").string();
+    options.authorization_mode = "RBAC";
+    auto server = FederationApiServer::Create(options, clock_);
+    ASSERT_TRUE(server.ok()) << server.status().message();
+    server_ = std::move(server).value();
+
+    fleet_ = {{"topologies", Topology()},
+              {"memberclusters", Member("eu-west-1", "eu-west", "eu-west-1a")},
+              {"memberclusters", Member("eu-west-2", "eu-west", "eu-west-1b")},
+              {"memberclusters", Member("us-east-1", "us-east", "us-east-1a")},
+              // In the order the store lists them (namespace, name): WhatIf keeps input order.
+              {"namespaces/default/federatedworkloads", Workload("api", 4)},
+              {"namespaces/default/federatedworkloads", Workload("web", 6)}};
+    for (const auto& [plural, object] : fleet_) {
+      rest::RestResponse r =
+          Call("admin-token", "POST", std::string(kGroupPath) + "/" + plural, object);
+      ASSERT_EQ(r.code, 201) << plural << ": " << r.body;
+    }
+    for (const auto& [user, role] :
+         {std::pair{"operator", "meridian:drill-operator"}, std::pair{"viewer", "view"}}) {
+      json binding = {
+          {"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", "ClusterRoleBinding"},
+          {"metadata", {{"name", std::string(user) + "-binding"}}},
+          {"roleRef",
+           {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
+          {"subjects", json::array({{{"kind", "User"}, {"name", user}}})}};
+      ASSERT_EQ(Call("admin-token", "POST",
+                     "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+                    .code,
+                201);
+    }
+    AwaitAllowed("viewer-token", "list", "failoverdrills");
+    AwaitAllowed("op-token", "create", "whatifreviews");
+  }
+  void TearDown() override {
+    server_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+
+  rest::RestResponse Call(const std::string& token, const std::string& method,
+                          const std::string& path, const json& body = nullptr) {
+    rest::RestRequest r;
+    r.method = method;
+    r.path = path;
+    r.headers["authorization"] = "Bearer " + token;
+    r.headers["content-type"] = "application/json";
+    if (!body.is_null()) r.body = body.dump();
+    return server_->handler().Handle(r);
+  }
+
+  // Bindings take effect once the authorizer's watch delivers them (milliseconds).
+  void AwaitAllowed(const std::string& token, const std::string& verb,
+                    const std::string& resource) {
+    json review = {
+        {"spec",
+         {{"resourceAttributes",
+           {{"verb", verb}, {"resource", resource}, {"group", "federation.meridian.io"}}}}}};
+    for (int i = 0; i < 500; ++i) {
+      rest::RestResponse r =
+          Call(token, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review);
+      ASSERT_EQ(r.code, 201) << r.body;
+      if (json::parse(r.body)["status"]["allowed"] == true) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    FAIL() << token << " never allowed to " << verb << " " << resource;
+  }
+
+  // The fleet decoded directly from what the test created (not read back through the server).
+  scheduling::PlacementInputs FleetInputs() const {
+    scheduling::PlacementInputs in;
+    FieldErrors ignored;
+    for (const auto& [plural, object] : fleet_) {
+      if (plural == "topologies") in.topologies.push_back(api::DecodeTopology(object, &ignored));
+      if (plural == "memberclusters")
+        in.members.push_back(api::DecodeMemberCluster(object, &ignored));
+      if (plural.ends_with("federatedworkloads")) {
+        in.workloads.push_back(api::DecodeFederatedWorkload(object, &ignored));
+      }
+    }
+    EXPECT_TRUE(ignored.empty());
+    return in;
+  }
+
+  std::filesystem::path dir_;
+  FakeClock clock_;
+  std::unique_ptr<FederationApiServer> server_;
+  std::vector<std::pair<std::string, json>> fleet_;
+};
+
+TEST_F(WhatIfReviewTest, AnswersWhatSchedulingWhatIfGivesAndStoresNothing) {
+  const std::string drills_path = std::string(kGroupPath) + "/failoverdrills";
+  rest::RestResponse before = Call("admin-token", "GET", drills_path);
+  ASSERT_EQ(before.code, 200) << before.body;
+
+  struct Case {
+    json failures;
+    std::vector<api::DrillTarget> targets;
+  };
+  const std::vector<Case> cases = {
+      {json::array({{{"region", "eu-west"}}}), {Target("region=eu-west")}},
+      {json::array({{{"cluster", "us-east-1"}}}), {Target("cluster=us-east-1")}},
+      {json::array({{{"zone", "eu-west-1a"}}, {{"cluster", "us-east-1"}}}),
+       {Target("zone=eu-west-1a"), Target("cluster=us-east-1")}},
+  };
+  for (const Case& c : cases) {
+    rest::RestResponse r = Call("op-token", "POST", kReviews, Review(c.failures));
+    ASSERT_EQ(r.code, 201) << c.failures.dump() << ": " << r.body;
+    const json answer = json::parse(r.body);
+    EXPECT_EQ(answer["kind"], "WhatIfReview");
+    EXPECT_EQ(answer["spec"]["failures"], c.failures);
+    StatusOr<scheduling::WhatIfAnswer> want =
+        scheduling::WhatIf(FleetInputs(), c.targets, clock_.Now());
+    ASSERT_TRUE(want.ok()) << want.status().message();
+    EXPECT_FALSE(want->affected.empty()) << "the case must move something: " << c.failures.dump();
+    EXPECT_EQ(answer["status"], WhatIfReviewStatus(*want)) << c.failures.dump();
+  }
+
+  // Nothing stored: the drills list is unchanged, and there is no review to read back.
+  rest::RestResponse after = Call("admin-token", "GET", drills_path);
+  ASSERT_EQ(after.code, 200) << after.body;
+  EXPECT_EQ(json::parse(after.body)["items"], json::parse(before.body)["items"]);
+  EXPECT_TRUE(json::parse(after.body)["items"].empty());
+  EXPECT_EQ(Call("admin-token", "GET", kReviews).code, 405);
+  EXPECT_EQ(Call("admin-token", "GET", std::string(kReviews) + "/anything").code, 405);
+  EXPECT_EQ(Call("admin-token", "DELETE", kReviews).code, 405);
+}
+
+TEST_F(WhatIfReviewTest, RbacDecidesWhoMayAsk) {
+  const json review = Review(json::array({{{"region", "eu-west"}}}));
+  rest::RestResponse denied = Call("viewer-token", "POST", kReviews, review);
+  EXPECT_EQ(denied.code, 403) << denied.body;
+  EXPECT_NE(json::parse(denied.body)["message"].get<std::string>().find(
+                "cannot create resource \"whatifreviews\""),
+            std::string::npos)
+      << denied.body;
+  EXPECT_EQ(Call("op-token", "POST", kReviews, review).code, 201);
+  EXPECT_EQ(Call("admin-token", "POST", kReviews, review).code, 201);
+  // Reading is not a verb anyone holds by default either: the operator may not even list.
+  EXPECT_EQ(Call("op-token", "GET", kReviews).code, 403);
+}
+
+TEST_F(WhatIfReviewTest, BadInputIs422NamingTheField) {
+  struct Case {
+    json body;
+    std::string field;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {Review(json::array()), "spec.failures", "Required value"},
+      {{{"kind", "WhatIfReview"}, {"spec", json::object()}}, "spec.failures", "Required value"},
+      {Review(json::array({{{"planet", "mars"}}})), "spec.failures[0]",
+       "unknown target kind \"planet\""},
+      {Review(json::array({{{"zone", "a"}, {"region", "b"}}})), "spec.failures[0]", "exactly one"},
+      {Review(json::array({{{"region", ""}}})), "spec.failures[0].region", "non-empty"},
+      {Review(json::array({{{"region", "eu-west"}}, {{"region", "mars-north"}}})),
+       "spec.failures[1].region", "region=mars-north matches no member cluster"},
+      {Review(json::array({{{"zone", "eu-west-1z"}}})), "spec.failures[0].zone", "eu-west-1z"},
+      {Review(json::array({{{"cluster", "nope"}}})), "spec.failures[0].cluster", "cluster=nope"},
+      {{{"kind", "FailoverDrill"}, {"spec", {{"failures", {{{"region", "eu-west"}}}}}}},
+       "kind",
+       "must be WhatIfReview"},
+  };
+  for (const Case& c : cases) {
+    rest::RestResponse r = Call("op-token", "POST", kReviews, c.body);
+    ASSERT_EQ(r.code, 422) << c.body.dump() << ": " << r.body;
+    const json status = json::parse(r.body);
+    ASSERT_FALSE(status["details"]["causes"].empty()) << r.body;
+    const json& cause = status["details"]["causes"][0];
+    EXPECT_EQ(cause["field"], c.field) << r.body;
+    EXPECT_NE(cause["message"].get<std::string>().find(c.message), std::string::npos) << r.body;
+  }
+  rest::RestResponse malformed = Call("op-token", "POST", kReviews);
+  EXPECT_EQ(malformed.code, 400) << malformed.body;
+}
+
+}  // namespace
+}  // namespace meridian::apiserver
