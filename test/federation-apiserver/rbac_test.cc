@@ -14,6 +14,7 @@
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/rbac/policy.h"
 #include "federation-apiserver/server.h"
+#include "test/federation-apiserver/rbac_server_fixture.h"
 
 namespace meridian::apiserver::rbac {
 namespace {
@@ -310,57 +311,12 @@ TEST(RbacAttributesTest, ForbiddenMessageIsKubernetes) {
 }
 
 // The Authorizer inside a real FederationApiServer (SQLite in a temp dir), via its handler.
-class RbacServerTest : public ::testing::Test {
+class RbacServerTest : public RbacServerFixture {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("meridian-rbac-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "tokens.csv") << "admin-token,admin,1,system:masters\n"
-                                          "alice-token,alice,2\n"
-                                          "bob-token,bob,3\n";
-    ServerOptions options;
-    options.storage = "sqlite:" + (dir_ / "db").string();
-    options.token_auth_file = (dir_ / "tokens.csv").string();
-    options.authorization_mode = "RBAC";
-    auto server = FederationApiServer::Create(options, clock_);
-    ASSERT_TRUE(server.ok()) << server.status().message();
-    server_ = std::move(server).value();
+    StartServer("meridian-rbac",
+                "admin-token,admin,1,system:masters\nalice-token,alice,2\nbob-token,bob,3\n");
   }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  rest::RestResponse Call(const std::string& token, const std::string& method,
-                          const std::string& path, const json& body = nullptr) {
-    rest::RestRequest r;
-    r.method = method;
-    r.path = path;
-    r.headers["authorization"] = "Bearer " + token;
-    r.headers["content-type"] = "application/json";
-    if (!body.is_null()) r.body = body.dump();
-    return server_->handler().Handle(r);
-  }
-  // Waits (bounded) until the authorizer has seen the RBAC writes made so far: watch events
-  // arrive on the store's dispatcher thread.
-  void AwaitAllowed(const std::string& token, const json& attrs, bool want = true) {
-    for (int i = 0; i < 500; ++i) {
-      rest::RestResponse r =
-          Call(token, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
-               {{"spec", {{"resourceAttributes", attrs}}}});
-      ASSERT_EQ(r.code, 201) << r.body;
-      if (json::parse(r.body)["status"]["allowed"] == want) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    FAIL() << "authorizer never answered " << want << " for " << attrs.dump();
-  }
-
-  std::filesystem::path dir_;
-  FakeClock clock_;
-  std::unique_ptr<FederationApiServer> server_;
 };
 
 const char kRbacPath[] = "/apis/rbac.authorization.k8s.io/v1";

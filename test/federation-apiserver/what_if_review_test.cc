@@ -13,6 +13,7 @@
 
 #include "api/codec.h"
 #include "federation-apiserver/server.h"
+#include "test/federation-apiserver/rbac_server_fixture.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -61,24 +62,12 @@ json Review(json failures) {
           {"spec", {{"failures", std::move(failures)}}}};
 }
 
-class WhatIfReviewTest : public ::testing::Test {
+class WhatIfReviewTest : public RbacServerFixture {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("meridian-whatif-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "tokens.csv") << "admin-token,admin,1,system:masters\n"
-                                          "op-token,operator,2\n"
-                                          "viewer-token,viewer,3\n";
-    ServerOptions options;
-    options.storage = "sqlite:" + (dir_ / "db").string();
-    options.token_auth_file = (dir_ / "tokens.csv").string();
-    options.authorization_mode = "RBAC";
-    auto server = FederationApiServer::Create(options, clock_);
-    ASSERT_TRUE(server.ok()) << server.status().message();
-    server_ = std::move(server).value();
+    StartServer("meridian-whatif",
+                "admin-token,admin,1,system:masters\nop-token,operator,2\nviewer-token,viewer,3\n");
+    if (HasFatalFailure()) return;
 
     fleet_ = {{"topologies", Topology()},
               {"memberclusters", Member("eu-west-1", "eu-west", "eu-west-1a")},
@@ -106,40 +95,11 @@ class WhatIfReviewTest : public ::testing::Test {
                     .code,
                 201);
     }
-    AwaitAllowed("viewer-token", "list", "failoverdrills");
-    AwaitAllowed("op-token", "create", "whatifreviews");
+    AwaitAllowed("viewer-token", Attrs("list", "failoverdrills"));
+    AwaitAllowed("op-token", Attrs("create", "whatifreviews"));
   }
-  void TearDown() override {
-    server_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-
-  rest::RestResponse Call(const std::string& token, const std::string& method,
-                          const std::string& path, const json& body = nullptr) {
-    rest::RestRequest r;
-    r.method = method;
-    r.path = path;
-    r.headers["authorization"] = "Bearer " + token;
-    r.headers["content-type"] = "application/json";
-    if (!body.is_null()) r.body = body.dump();
-    return server_->handler().Handle(r);
-  }
-
-  // Bindings take effect once the authorizer's watch delivers them (milliseconds).
-  void AwaitAllowed(const std::string& token, const std::string& verb,
-                    const std::string& resource) {
-    json review = {
-        {"spec",
-         {{"resourceAttributes",
-           {{"verb", verb}, {"resource", resource}, {"group", "federation.meridian.io"}}}}}};
-    for (int i = 0; i < 500; ++i) {
-      rest::RestResponse r =
-          Call(token, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review);
-      ASSERT_EQ(r.code, 201) << r.body;
-      if (json::parse(r.body)["status"]["allowed"] == true) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    FAIL() << token << " never allowed to " << verb << " " << resource;
+  static json Attrs(const std::string& verb, const std::string& resource) {
+    return {{"verb", verb}, {"resource", resource}, {"group", "federation.meridian.io"}};
   }
 
   // The fleet decoded directly from what the test created (not read back through the server).
@@ -158,9 +118,6 @@ class WhatIfReviewTest : public ::testing::Test {
     return in;
   }
 
-  std::filesystem::path dir_;
-  FakeClock clock_;
-  std::unique_ptr<FederationApiServer> server_;
   std::vector<std::pair<std::string, json>> fleet_;
 };
 
