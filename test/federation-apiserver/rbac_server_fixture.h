@@ -30,13 +30,12 @@ class RbacServerFixture : public ::testing::Test {
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     std::ofstream(dir_ / "tokens.csv") << tokens_csv;
-    ServerOptions options;
-    options.storage = "sqlite:" + (dir_ / "db").string();
-    options.token_auth_file = (dir_ / "tokens.csv").string();
-    options.authorization_mode = "RBAC";
-    auto server = FederationApiServer::Create(options, clock_);
-    ASSERT_TRUE(server.ok()) << server.status().message();
-    server_ = std::move(server).value();
+    OpenServer();
+  }
+  // Stops the server and starts a new one on the same store and token file (a restart).
+  void RestartServer() {
+    server_.reset();
+    OpenServer();
   }
   void TearDown() override {
     server_.reset();
@@ -72,6 +71,17 @@ class RbacServerFixture : public ::testing::Test {
   std::filesystem::path dir_;
   FakeClock clock_;
   std::unique_ptr<FederationApiServer> server_;
+
+ private:
+  void OpenServer() {
+    ServerOptions options;
+    options.storage = "sqlite:" + (dir_ / "db").string();
+    options.token_auth_file = (dir_ / "tokens.csv").string();
+    options.authorization_mode = "RBAC";
+    auto server = FederationApiServer::Create(options, clock_);
+    ASSERT_TRUE(server.ok()) << server.status().message();
+    server_ = std::move(server).value();
+  }
 };
 
 }  // namespace meridian::apiserver

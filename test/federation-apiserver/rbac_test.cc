@@ -454,14 +454,8 @@ TEST_F(RbacServerTest, BootstrapSurvivesRestartWithoutOverwritingEdits) {
                 .code,
             200);
   ASSERT_EQ(Call("admin-token", "DELETE", std::string(kRbacPath) + "/clusterroles/view").code, 200);
-  server_.reset();
-  ServerOptions options;
-  options.storage = "sqlite:" + (dir_ / "db").string();
-  options.token_auth_file = (dir_ / "tokens.csv").string();
-  options.authorization_mode = "RBAC";
-  auto server = FederationApiServer::Create(options, clock_);
-  ASSERT_TRUE(server.ok()) << server.status().message();
-  server_ = std::move(server).value();
+  RestartServer();
+  ASSERT_FALSE(HasFatalFailure());
   json again = json::parse(
       Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator")
           .body);
