@@ -250,4 +250,66 @@ class MemberClient {
   }
 };
 
+// A MemberClient that hands every call to `inner`: the base of a wrapper that changes only
+// some calls (a fence in front of the writes, a test hook before a List) and must pass the
+// rest through unchanged, including calls added to MemberClient later.
+class ForwardingMemberClient : public MemberClient {
+ public:
+  explicit ForwardingMemberClient(std::shared_ptr<MemberClient> inner) : inner_(std::move(inner)) {}
+
+  const std::string& member() const override { return inner_->member(); }
+  StatusOr<DiscoveryInfo> Discover(bool refresh) override { return inner_->Discover(refresh); }
+  StatusOr<nlohmann::json> Get(const GroupVersionResource& gvr, const std::string& ns,
+                               const std::string& name) override {
+    return inner_->Get(gvr, ns, name);
+  }
+  StatusOr<ObjectList> List(const GroupVersionResource& gvr, const std::string& ns,
+                            const MemberListOptions& options) override {
+    return inner_->List(gvr, ns, options);
+  }
+  StatusOr<nlohmann::json> Create(const GroupVersionResource& gvr, const std::string& ns,
+                                  const nlohmann::json& object) override {
+    return inner_->Create(gvr, ns, object);
+  }
+  StatusOr<nlohmann::json> Update(const GroupVersionResource& gvr, const std::string& ns,
+                                  const nlohmann::json& object) override {
+    return inner_->Update(gvr, ns, object);
+  }
+  StatusOr<nlohmann::json> UpdateStatus(const GroupVersionResource& gvr, const std::string& ns,
+                                        const nlohmann::json& object) override {
+    return inner_->UpdateStatus(gvr, ns, object);
+  }
+  StatusOr<nlohmann::json> MergePatch(const GroupVersionResource& gvr, const std::string& ns,
+                                      const std::string& name,
+                                      const nlohmann::json& patch) override {
+    return inner_->MergePatch(gvr, ns, name, patch);
+  }
+  StatusOr<nlohmann::json> JsonPatch(const GroupVersionResource& gvr, const std::string& ns,
+                                     const std::string& name, const nlohmann::json& ops) override {
+    return inner_->JsonPatch(gvr, ns, name, ops);
+  }
+  Status Delete(const GroupVersionResource& gvr, const std::string& ns, const std::string& name,
+                const MemberDeleteOptions& options) override {
+    return inner_->Delete(gvr, ns, name, options);
+  }
+  StatusOr<std::unique_ptr<MemberWatch>> Watch(const GroupVersionResource& gvr,
+                                               const std::string& ns,
+                                               const std::string& label_selector,
+                                               const std::string& from_resource_version,
+                                               MemberWatchCallback callback,
+                                               WatchOptions options) override {
+    return inner_->Watch(gvr, ns, label_selector, from_resource_version, std::move(callback),
+                         std::move(options));
+  }
+  Status Healthz() override { return inner_->Healthz(); }
+  Status Readyz() override { return inner_->Readyz(); }
+  StatusOr<nlohmann::json> OpenApiV2() override { return inner_->OpenApiV2(); }
+
+ protected:
+  MemberClient& inner() const { return *inner_; }
+
+ private:
+  const std::shared_ptr<MemberClient> inner_;
+};
+
 }  // namespace meridian::sync

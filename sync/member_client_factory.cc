@@ -37,63 +37,41 @@ Status ReadMemberCredentials(apimachinery::ObjectService& objects, const api::Me
 namespace {
 
 // MemberClient with every write behind a WritePermit.
-class FencedMemberClient final : public MemberClient {
+class FencedMemberClient final : public ForwardingMemberClient {
  public:
   FencedMemberClient(std::shared_ptr<MemberClient> inner, WritePermit permit)
-      : inner_(std::move(inner)), permit_(std::move(permit)) {}
+      : ForwardingMemberClient(std::move(inner)), permit_(std::move(permit)) {}
 
-  const std::string& member() const override { return inner_->member(); }
-  StatusOr<DiscoveryInfo> Discover(bool refresh) override { return inner_->Discover(refresh); }
-  StatusOr<json> Get(const GroupVersionResource& gvr, const std::string& ns,
-                     const std::string& name) override {
-    return inner_->Get(gvr, ns, name);
-  }
-  StatusOr<ObjectList> List(const GroupVersionResource& gvr, const std::string& ns,
-                            const MemberListOptions& options) override {
-    return inner_->List(gvr, ns, options);
-  }
   StatusOr<json> Create(const GroupVersionResource& gvr, const std::string& ns,
                         const json& object) override {
     MERIDIAN_RETURN_IF_ERROR(Permit());
-    return inner_->Create(gvr, ns, object);
+    return inner().Create(gvr, ns, object);
   }
   StatusOr<json> Update(const GroupVersionResource& gvr, const std::string& ns,
                         const json& object) override {
     MERIDIAN_RETURN_IF_ERROR(Permit());
-    return inner_->Update(gvr, ns, object);
+    return inner().Update(gvr, ns, object);
   }
   StatusOr<json> UpdateStatus(const GroupVersionResource& gvr, const std::string& ns,
                               const json& object) override {
     MERIDIAN_RETURN_IF_ERROR(Permit());
-    return inner_->UpdateStatus(gvr, ns, object);
+    return inner().UpdateStatus(gvr, ns, object);
   }
   StatusOr<json> MergePatch(const GroupVersionResource& gvr, const std::string& ns,
                             const std::string& name, const json& patch) override {
     MERIDIAN_RETURN_IF_ERROR(Permit());
-    return inner_->MergePatch(gvr, ns, name, patch);
+    return inner().MergePatch(gvr, ns, name, patch);
   }
   StatusOr<json> JsonPatch(const GroupVersionResource& gvr, const std::string& ns,
                            const std::string& name, const json& ops) override {
     MERIDIAN_RETURN_IF_ERROR(Permit());
-    return inner_->JsonPatch(gvr, ns, name, ops);
+    return inner().JsonPatch(gvr, ns, name, ops);
   }
   Status Delete(const GroupVersionResource& gvr, const std::string& ns, const std::string& name,
                 const MemberDeleteOptions& options) override {
     MERIDIAN_RETURN_IF_ERROR(Permit());
-    return inner_->Delete(gvr, ns, name, options);
+    return inner().Delete(gvr, ns, name, options);
   }
-  StatusOr<std::unique_ptr<MemberWatch>> Watch(const GroupVersionResource& gvr,
-                                               const std::string& ns,
-                                               const std::string& label_selector,
-                                               const std::string& from_resource_version,
-                                               MemberWatchCallback callback,
-                                               WatchOptions options) override {
-    return inner_->Watch(gvr, ns, label_selector, from_resource_version, std::move(callback),
-                         std::move(options));
-  }
-  Status Healthz() override { return inner_->Healthz(); }
-  Status Readyz() override { return inner_->Readyz(); }
-  StatusOr<json> OpenApiV2() override { return inner_->OpenApiV2(); }
 
  private:
   Status Permit() const {
@@ -102,7 +80,6 @@ class FencedMemberClient final : public MemberClient {
     return st.WithContext("member \"" + member() + "\"");
   }
 
-  const std::shared_ptr<MemberClient> inner_;
   const WritePermit permit_;
 };
 

@@ -1126,60 +1126,17 @@ TEST_F(PropagationControllerTest, StartedControllerRepairsDriftFromTheWatch) {
 
 // A member client that runs `on_list` (once set) before every List it forwards: the moment
 // between the namespace removal's "is it unused" reads and its DELETE.
-class ListHookClient final : public MemberClient {
+class ListHookClient final : public ForwardingMemberClient {
  public:
-  explicit ListHookClient(std::shared_ptr<FakeMemberClient> fake) : fake_(std::move(fake)) {}
+  explicit ListHookClient(std::shared_ptr<FakeMemberClient> fake)
+      : ForwardingMemberClient(std::move(fake)) {}
   std::function<void(const GroupVersionResource&, const std::string&)> on_list;
 
-  const std::string& member() const override { return fake_->member(); }
-  StatusOr<DiscoveryInfo> Discover(bool refresh) override { return fake_->Discover(refresh); }
-  StatusOr<json> Get(const GroupVersionResource& gvr, const std::string& ns,
-                     const std::string& name) override {
-    return fake_->Get(gvr, ns, name);
-  }
   StatusOr<ObjectList> List(const GroupVersionResource& gvr, const std::string& ns,
                             const MemberListOptions& options) override {
     if (on_list) on_list(gvr, ns);
-    return fake_->List(gvr, ns, options);
+    return inner().List(gvr, ns, options);
   }
-  StatusOr<json> Create(const GroupVersionResource& gvr, const std::string& ns,
-                        const json& object) override {
-    return fake_->Create(gvr, ns, object);
-  }
-  StatusOr<json> Update(const GroupVersionResource& gvr, const std::string& ns,
-                        const json& object) override {
-    return fake_->Update(gvr, ns, object);
-  }
-  StatusOr<json> UpdateStatus(const GroupVersionResource& gvr, const std::string& ns,
-                              const json& object) override {
-    return fake_->UpdateStatus(gvr, ns, object);
-  }
-  StatusOr<json> MergePatch(const GroupVersionResource& gvr, const std::string& ns,
-                            const std::string& name, const json& patch) override {
-    return fake_->MergePatch(gvr, ns, name, patch);
-  }
-  StatusOr<json> JsonPatch(const GroupVersionResource& gvr, const std::string& ns,
-                           const std::string& name, const json& ops) override {
-    return fake_->JsonPatch(gvr, ns, name, ops);
-  }
-  Status Delete(const GroupVersionResource& gvr, const std::string& ns, const std::string& name,
-                const MemberDeleteOptions& options) override {
-    return fake_->Delete(gvr, ns, name, options);
-  }
-  StatusOr<std::unique_ptr<MemberWatch>> Watch(const GroupVersionResource& gvr,
-                                               const std::string& ns,
-                                               const std::string& label_selector,
-                                               const std::string& from_resource_version,
-                                               MemberWatchCallback callback,
-                                               WatchOptions options) override {
-    return fake_->Watch(gvr, ns, label_selector, from_resource_version, std::move(callback),
-                        std::move(options));
-  }
-  Status Healthz() override { return fake_->Healthz(); }
-  Status Readyz() override { return fake_->Readyz(); }
-
- private:
-  const std::shared_ptr<FakeMemberClient> fake_;
 };
 
 class NamespaceRemovalRaceTest : public PropagationControllerTest {
