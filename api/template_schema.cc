@@ -429,6 +429,31 @@ void Schemas::Build() {
        {{"secrets", oa}, {"imagePullSecrets", Arr(name_ref)}, {"automountServiceAccountToken", b}});
   Kind("v1", "PersistentVolumeClaim", {{"spec", pvc_spec}});
 
+  // ---- networking.k8s.io/v1, policy/v1 (zero-change adoption serves both kinds) ----
+  const Node* ingress_backend =
+      Obj({{"service", Obj({R("name", s), {"port", Obj({{"name", s}, {"number", IntMin(1)}})}})},
+           {"resource", Obj({{"apiGroup", s}, R("kind", s), R("name", s)})}});
+  Kind("networking.k8s.io/v1", "Ingress",
+       {{"spec",
+         Obj({{"ingressClassName", s},
+              {"defaultBackend", ingress_backend},
+              {"tls", Arr(Obj({{"hosts", ss}, {"secretName", s}}))},
+              {"rules",
+               Arr(Obj({{"host", s},
+                        {"http",
+                         Obj({R("paths", Arr(Obj({{"path", s},
+                                                  R("pathType", Enum({"Exact", "Prefix",
+                                                                      "ImplementationSpecific"})),
+                                                  R("backend", ingress_backend)})))})}}))}})}});
+  for (const char* k : {"IngressClass", "NetworkPolicy", "IPAddress", "ServiceCIDR"}) {
+    known_["networking.k8s.io/v1"].insert(k);
+  }
+  Kind("policy/v1", "PodDisruptionBudget",
+       {{"spec", Obj({{"minAvailable", ios},
+                      {"maxUnavailable", ios},
+                      {"selector", selector},
+                      {"unhealthyPodEvictionPolicy", Enum({"IfHealthyBudget", "AlwaysAllow"})}})}});
+
   // Kinds of these groups that exist but have no schema here: accepted unchecked (a template
   // rarely holds them; refusing them would be wrong, not safe).
   for (const char* k :

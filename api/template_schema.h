@@ -6,16 +6,18 @@
 // The schemas are a compact hand-written table (api/template_schema.cc), not an embedded
 // OpenAPI document: the fields real manifests use of apps/v1 Deployment, StatefulSet,
 // DaemonSet, ReplicaSet; batch/v1 Job, CronJob; v1 Pod, Service, ConfigMap, Secret,
-// ServiceAccount, PersistentVolumeClaim, with the pod template, containers, resources, probes,
-// volumes. A few deep, rarely hand-written structures (affinity, projected volume sources,
+// ServiceAccount, PersistentVolumeClaim; networking.k8s.io/v1 Ingress; policy/v1
+// PodDisruptionBudget, with the pod template, containers, resources, probes, volumes. A few deep, rarely hand-written structures (affinity, projected volume sources,
 // podFailurePolicy, ...) are checked to be objects / lists only; `status` is accepted as is.
 //
 // Kinds without a schema:
-//   - a kind of a group the table covers completely ("", apps, batch at v1) that the table
-//     does not know, or another version of those groups, is refused with the known kinds
+//   - a kind of a group version the table covers completely ("", apps, batch,
+//     networking.k8s.io, policy at v1) that the table does not know, or another version of
+//     "", apps or batch, is refused with the known kinds
 //     (`kind: unknown kind "Deploymnet" in apps/v1 (known: ...)`): for these groups an unknown
 //     name is a typo, never a CRD;
-//   - any other group (CRDs, networking.k8s.io, ...) is accepted with the generic checks only
+//   - any other group or version (CRDs; networking.k8s.io/v1beta1 and policy/v1beta1, which
+//     members older than 1.22 / 1.21 still serve) is accepted with the generic checks only
 //     (apiVersion, kind, metadata); the member's API server validates it when it is propagated.
 // Required fields are those Kubernetes requires inside the objects given (container name and
 // image, a port's containerPort, an env var's name, a volume's name, ...). A workload's own

@@ -57,6 +57,16 @@ TEST(TemplateSchemaTest, RealManifestsOfEveryKindAreAccepted) {
       R"({"apiVersion": "v1", "kind": "ServiceAccount", "imagePullSecrets": [{"name": "r"}]})",
       R"({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "spec": {"accessModes": ["ReadWriteOnce"],
           "resources": {"requests": {"storage": "1Gi"}}}})",
+      R"({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "web"},
+          "spec": {"ingressClassName": "nginx", "tls": [{"hosts": ["shop.example.com"], "secretName": "tls"}],
+            "rules": [{"host": "shop.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+              "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}],
+            "defaultBackend": {"service": {"name": "web", "port": {"name": "http"}}}}})",
+      R"({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "spec": {"minAvailable": "50%",
+          "selector": {"matchLabels": {"app": "web"}}, "unhealthyPodEvictionPolicy": "AlwaysAllow"}})",
+      R"({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "spec": {"podSelector": {}}})",
+      // Versions older members still serve: left to the member.
+      R"({"apiVersion": "policy/v1beta1", "kind": "PodDisruptionBudget", "spec": {"maxUnavailable": 1}})",
       // No built-in schema: a CRD's group, and a core kind the table does not describe.
       R"({"apiVersion": "example.com/v1", "kind": "Widget", "spec": {"anything": [1, 2]}})",
       R"({"apiVersion": "v1", "kind": "ResourceQuota", "spec": {"hard": {"pods": "10"}}})",
@@ -113,6 +123,25 @@ TEST(TemplateSchemaTest, EachProblemIsRefusedWithItsPath) {
         "Deployment, ReplicaSet, StatefulSet)"}},
       {"removed version", R"({"apiVersion": "batch/v1beta1", "kind": "CronJob", "spec": {}})",
        {"spec.template.apiVersion: unsupported version \"batch/v1beta1\" for kind CronJob (use batch/v1)"}},
+      {"ingress path without pathType and backend",
+       R"({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "spec": {"rules": [{"host": "a.example.com",
+           "http": {"paths": [{"path": "/"}]}}]}})",
+       {"spec.template.spec.rules[0].http.paths[0].pathType: required",
+        "spec.template.spec.rules[0].http.paths[0].backend: required"}},
+      {"ingress backend typo and bad pathType",
+       R"({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "spec": {"rules": [{"http": {"paths": [
+           {"pathType": "prefix", "backend": {"serviceName": "web"}}]}}]}})",
+       {"spec.template.spec.rules[0].http.paths[0].backend.serviceName: unknown field \"serviceName\"",
+        "spec.template.spec.rules[0].http.paths[0].pathType: unsupported value \"prefix\" (must be one of Exact, "
+        "Prefix, ImplementationSpecific)"}},
+      {"pdb typo and wrong type",
+       R"({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "spec": {"minAvailable": true,
+           "selectr": {}}})",
+       {"spec.template.spec.minAvailable: must be an integer or a string, not a boolean",
+        "spec.template.spec.selectr: unknown field \"selectr\""}},
+      {"unknown kind of networking.k8s.io/v1", R"({"apiVersion": "networking.k8s.io/v1", "kind": "Ingres"})",
+       {"spec.template.kind: unknown kind \"Ingres\" in networking.k8s.io/v1 (known: IPAddress, Ingress, "
+        "IngressClass, NetworkPolicy, ServiceCIDR)"}},
       {"metadata typo", R"({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"label": {"a": "b"}}})",
        {"spec.template.metadata.label: unknown field \"label\""}},
   };
@@ -125,7 +154,8 @@ TEST(TemplateSchemaTest, TheKindsWithASchemaAreListed) {
   EXPECT_THAT(KindsWithBuiltinSchema(),
               ElementsAreArray<std::string>(
                   {"apps/v1 DaemonSet", "apps/v1 Deployment", "apps/v1 ReplicaSet", "apps/v1 StatefulSet",
-                   "batch/v1 CronJob", "batch/v1 Job", "v1 ConfigMap", "v1 PersistentVolumeClaim", "v1 Pod",
+                   "batch/v1 CronJob", "batch/v1 Job", "networking.k8s.io/v1 Ingress",
+                   "policy/v1 PodDisruptionBudget", "v1 ConfigMap", "v1 PersistentVolumeClaim", "v1 Pod",
                    "v1 Secret", "v1 Service", "v1 ServiceAccount"}));
 }
 

@@ -496,6 +496,26 @@ TEST_F(BindingControllerTest, DaemonSetJobAndCronJobAreCopiedToEachSelectedMembe
   ASSERT_FALSE(created.ok());
   EXPECT_NE(created.error().message.find("spec.parallelism"), std::string::npos)
       << created.error().message;
+  // Ingress and PodDisruptionBudget are checked against their schemas before any member is
+  // reached: the member would refuse them only at propagation, one member at a time.
+  json ingress = json::parse(R"({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+      "metadata": {"name": "bad", "namespace": "shop"},
+      "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
+          "backend": {"serviceName": "web", "servicePort": 80}}]}}]}})");
+  created = federation_.objects().Create(Info("networking.k8s.io/v1", "Ingress"), "shop", ingress);
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code, 422);
+  EXPECT_NE(created.error().message.find("spec.rules[0].http.paths[0].backend.serviceName"),
+            std::string::npos)
+      << created.error().message;
+  EXPECT_TRUE(Get("networking.k8s.io/v1", "Ingress", "bad").is_null());
+  json pdb = json::parse(R"({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+      "metadata": {"name": "bad", "namespace": "shop"}, "spec": {"minAvailable": true}})");
+  created = federation_.objects().Create(Info("policy/v1", "PodDisruptionBudget"), "shop", pdb);
+  ASSERT_FALSE(created.ok());
+  EXPECT_NE(created.error().message.find("spec.minAvailable"), std::string::npos)
+      << created.error().message;
+  EXPECT_TRUE(Get("policy/v1", "PodDisruptionBudget", "bad").is_null());
 }
 
 TEST(PolicyBindingTest, DependenciesOfAPodTemplate) {
