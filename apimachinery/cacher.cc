@@ -49,6 +49,44 @@ struct Event {
   int64_t rv = 0;
 };
 
+// The window's copy of an entry: its bytes and labels, and its decoded object only while
+// something else still holds that (the current map, a list being served, a watcher's queue).
+// A superseded state is decoded again from its bytes when a replay or a rolled-back list needs
+// it, so the window costs what window_bytes counts, its encodings, and not their decoded
+// trees, which are several times larger (a soak grew the heap by ~3 MiB a minute while every
+// resource's window filled with trees).
+struct WindowEntry {
+  std::weak_ptr<const json> object;
+  std::shared_ptr<const std::string> encoded;  // null: absent (the prev of a creation)
+  std::shared_ptr<const Labels> labels;
+  int64_t rv = 0;
+};
+
+WindowEntry Remembered(const Entry& e) { return WindowEntry{e.object, e.encoded, e.labels, e.rv}; }
+
+Entry Recalled(const WindowEntry& w) {
+  Entry e;
+  if (!w.encoded) return e;
+  e.object = w.object.lock();
+  if (!e.object) e.object = std::make_shared<const json>(json::parse(*w.encoded));
+  e.encoded = w.encoded;
+  e.labels = w.labels;
+  e.rv = w.rv;
+  return e;
+}
+
+struct WindowEvent {
+  WatchEventType type;
+  Key key;
+  WindowEntry object;
+  WindowEntry prev;
+  int64_t rv = 0;
+};
+
+Event Recalled(const WindowEvent& w) {
+  return Event{w.type, w.key, Recalled(w.object), Recalled(w.prev), w.rv};
+}
+
 struct Watcher {
   ResourceType type;
   std::string ns;
@@ -88,7 +126,7 @@ void Deliver(Watcher& w, const Event& e) {
 struct TypeCache {
   ResourceType type;
   std::map<Key, Entry> objects;
-  std::deque<Event> window;
+  std::deque<WindowEvent> window;
   size_t window_bytes = 0;  // the encodings' sizes of the events in `window`
   int64_t floor = 0;        // every event after this revision is in `window`
   int64_t rv = 0;           // the newest revision this resource's watch delivered (or the list's)
@@ -287,8 +325,8 @@ class CacherImpl : public Cacher {
     if (snapshot != 0 && snapshot < tc->rv) {
       rolled = tc->objects;
       for (auto e = tc->window.rbegin(); e != tc->window.rend() && e->rv > snapshot; ++e) {
-        if (e->prev.object) {
-          rolled[e->key] = e->prev;
+        if (e->prev.encoded) {
+          rolled[e->key] = Recalled(e->prev);
         } else {
           rolled.erase(e->key);
         }
@@ -359,23 +397,28 @@ class CacherImpl : public Cacher {
       return OutOfRangeError("too old resource version: " + std::to_string(w->from) + " (" +
                              std::to_string(tc->floor + 1) + ")");
     }
-    auto replay = std::make_shared<std::vector<Event>>();
+    // The events to replay, with whether each is redacted (superseded or deleted since: no
+    // data; deleted ones were redacted by the store). Decoded on the delivery thread, not
+    // under the cache's lock.
+    auto replay = std::make_shared<std::vector<std::pair<WindowEvent, bool>>>();
     const bool redact = options_.redact && options_.redact_replays.count(type) > 0;
     for (auto e = tc->window.rbegin(); e != tc->window.rend() && e->rv > w->from; ++e) {
-      replay->push_back(*e);
       auto now = tc->objects.find(e->key);
-      if (redact && (now == tc->objects.end() || now->second.rv != e->rv)) {
-        // Superseded or deleted since: no data (deleted ones were redacted by the store).
-        json copy = *e->object.object;
-        options_.redact(copy);
-        replay->back().object = MakeEntry(std::make_shared<const json>(std::move(copy)), e->rv);
-      }
+      replay->emplace_back(*e, redact && (now == tc->objects.end() || now->second.rv != e->rv));
     }
     std::reverse(replay->begin(), replay->end());
     tc->watchers.push_back(w);
     if (!replay->empty()) {
-      delivery_->Post([w, replay] {
-        for (const Event& e : *replay) Deliver(*w, e);
+      delivery_->Post([w, replay, redactor = options_.redact] {
+        for (const auto& [window_event, redacted] : *replay) {
+          Event e = Recalled(window_event);
+          if (redacted) {
+            json copy = *e.object.object;
+            redactor(copy);
+            e.object = MakeEntry(std::make_shared<const json>(std::move(copy)), e.rv);
+          }
+          Deliver(*w, e);
+        }
       });
     }
     return std::unique_ptr<Watch>(std::make_unique<CacherWatch>(core_, w));
@@ -493,7 +536,8 @@ class CacherImpl : public Cacher {
       });
     }
     tc.window_bytes += ev.object.encoded->size();
-    tc.window.push_back(std::move(ev));
+    tc.window.push_back(
+        WindowEvent{ev.type, ev.key, Remembered(ev.object), Remembered(ev.prev), ev.rv});
     while (!tc.window.empty() &&
            (tc.window.size() > options_.window_events || tc.window_bytes > options_.window_bytes)) {
       tc.floor = tc.window.front().rv;
