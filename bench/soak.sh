@@ -49,8 +49,11 @@ wait_for() {  # URL LOG
   > "$OUT/membersim.log" 2>&1 &
 pids+=($!) && SIM_PID=$!
 wait_for "$MEMBERS/admin/status" "$OUT/membersim.log"
+# Events expire EVENT_TTL seconds after their last write (default 300 here, 3600 in the
+# server): with the server's hour a 30-minute run would end before the first Event expires and
+# the store, and the watch cache with it, would still be filling up with them.
 "$BIN/federation-apiserver" --listen "127.0.0.1:$API_PORT" --storage "sqlite:$OUT/federation.db" \
-  --dns-listen "127.0.0.1:$DNS_PORT" --dns-zone global.example.com \
+  --event-ttl "${EVENT_TTL:-300}" --dns-listen "127.0.0.1:$DNS_PORT" --dns-zone global.example.com \
   --dns-client-regions examples/dns/client-regions.yaml > "$OUT/apiserver.log" 2>&1 &
 pids+=($!) && API_PID=$!
 wait_for "$API/readyz" "$OUT/apiserver.log"

@@ -161,6 +161,12 @@ int main(int argc, char** argv) {
   app.add_option("--watch-cache", options.watch_cache,
                  "Serve GET, LIST and watch from an in-memory watch cache (false: from the store)")
       ->capture_default_str();
+  int64_t event_ttl_seconds = 3600;
+  app.add_option("--event-ttl", event_ttl_seconds,
+                 "Seconds an Event is kept after its last write (kube-apiserver's --event-ttl); "
+                 "0 keeps Events forever")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400} * 365))
+      ->capture_default_str();
   double compaction_seconds = 300;
   app.add_option("--storage-compaction-interval", compaction_seconds,
                  "Seconds between compactions of the store's revision history (kube-apiserver's "
@@ -224,6 +230,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   options.storage_compaction_interval =
       std::chrono::milliseconds(static_cast<int64_t>(compaction_seconds * 1000));
+  options.event_ttl = std::chrono::seconds(event_ttl_seconds);
   // Block the stop signals before any thread starts (cpprestsdk's pool below included), so
   // only sigwait below receives them: a pool thread taking SIGTERM would end the process
   // with 143 and skip the shutdown, and one taking SIGHUP would end it instead of reloading.

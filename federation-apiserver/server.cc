@@ -259,6 +259,11 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     server->store_ = std::move(cacher);
   }
 
+  if (options.event_ttl.count() > 0) {
+    server->event_reaper_ =
+        std::make_unique<EventReaper>(*server->store_, clock, options.event_ttl);
+    server->event_reaper_->Start();
+  }
   server->objects_ =
       std::make_unique<apimachinery::ObjectService>(*server->store_, clock, server->registry_);
   apimachinery::InstallCoreAdmission(*server->objects_);
@@ -422,6 +427,7 @@ FederationApiServer::~FederationApiServer() {
   audit_log_.reset();
   objects_.reset();
   compactor_.reset();
+  event_reaper_.reset();
   store_.reset();
 }
 

@@ -29,6 +29,7 @@
 #include "federation-apiserver/member_schemas.h"
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
+#include "federation-apiserver/event_reaper.h"
 #include "federation-apiserver/storage_compactor.h"
 #include "observability/request_metrics.h"
 
@@ -78,6 +79,9 @@ struct ServerOptions {
   bool watch_cache = true;
   // Compaction of the store's revision history (storage_compactor.h); 0 turns it off.
   std::chrono::milliseconds storage_compaction_interval{std::chrono::minutes(5)};
+  // Events not written for this long are deleted (event_reaper.h, kube-apiserver's
+  // --event-ttl); 0 keeps them forever.
+  std::chrono::seconds event_ttl{std::chrono::hours(1)};
 };
 
 class FederationApiServer {
@@ -121,6 +125,7 @@ class FederationApiServer {
   std::unique_ptr<apimachinery::Store> store_;
   apimachinery::WriteFencedStore* write_fence_ = nullptr;  // the backend inside store_
   std::unique_ptr<StorageCompactor> compactor_;  // compacts store_: reset before it
+  std::unique_ptr<EventReaper> event_reaper_;     // deletes from store_: reset before it
   std::unique_ptr<apimachinery::ObjectService> objects_;
   std::unique_ptr<rbac::Authorizer> authorizer_;  // watches objects_: reset before it
   std::unique_ptr<audit::Policy> audit_policy_;   // both used by the handler's observer

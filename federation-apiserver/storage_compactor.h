@@ -8,14 +8,13 @@
 #pragma once
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdint>
 #include <mutex>
-#include <thread>
 
 #include "apimachinery/store.h"
 #include "apimachinery/store_compaction.h"
 #include "common/status.h"
+#include "federation-apiserver/periodic_task.h"
 
 namespace meridian::apiserver {
 
@@ -37,13 +36,9 @@ class StorageCompactor {
  private:
   apimachinery::CompactableStore& target_;
   apimachinery::Store& store_;
-  const std::chrono::milliseconds interval_;
   int64_t previous_revision_ = 0;  // guarded by tick_mu_
   std::mutex tick_mu_;
-  std::mutex mu_;  // guards stopping_
-  std::condition_variable cv_;
-  bool stopping_ = false;
-  std::thread thread_;
+  PeriodicTask timer_;  // last: stopped before the members its ticks use go
 };
 
 }  // namespace meridian::apiserver
