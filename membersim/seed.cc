@@ -1,5 +1,7 @@
 #include "membersim/seed.h"
 
+#include <cctype>
+#include <optional>
 #include <set>
 #include <string>
 
@@ -15,29 +17,50 @@ Status SeedError(const SeedSpec& seed, const std::string& field, const std::stri
 }
 
 struct Resolved {
-  const apimachinery::ResourceInfo* info = nullptr;
+  apimachinery::ResourceInfo info;
   std::string ns;  // where its objects go ("" for cluster-scoped)
 };
 
+// The resource an API client would name for `kind`, as Kubernetes guesses it
+// (meta.UnsafeGuessKindToResource): lower case, plural by the English rule.
+std::string GuessResource(const std::string& kind) {
+  std::string r;
+  for (char c : kind) r += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (r.empty()) return r;
+  if (r.back() == 's') return r + "es";
+  if (r.back() == 'y' && r.size() > 1 && std::string("aeiou").find(r[r.size() - 2]) == std::string::npos) {
+    return r.substr(0, r.size() - 1) + "ies";
+  }
+  return r + "s";
+}
+
+// A registered kind, else (membersim stores unregistered namespaced resources generically,
+// PersistentVolumeClaims among them) the generic resource its guessed plural names — the
+// one a POST to .../namespaces/NS/<plural> is stored under.
 StatusOr<Resolved> Resolve(const SeedSpec& seed, const apimachinery::ResourceRegistry& registry) {
   const size_t slash = seed.api_version.find('/');
   const std::string group = slash == std::string::npos ? "" : seed.api_version.substr(0, slash);
   const std::string version =
       slash == std::string::npos ? seed.api_version : seed.api_version.substr(slash + 1);
-  const apimachinery::ResourceInfo* info = registry.FindKind(group, seed.kind);
-  if (info == nullptr) {
-    return SeedError(seed, "kind",
-                     "membersim serves no kind \"" + seed.kind + "\" in group \"" + group + "\"");
+  std::optional<apimachinery::ResourceInfo> info;
+  if (const apimachinery::ResourceInfo* known = registry.FindKind(group, seed.kind)) {
+    if (known->version != version) {
+      return SeedError(seed, "apiVersion",
+                       seed.kind + " is served as " + (group.empty() ? "" : group + "/") +
+                           known->version + ", not " + seed.api_version);
+    }
+    info = *known;
+  } else {
+    info = registry.Resolve(group, version, GuessResource(seed.kind), /*namespaced=*/true);
+    if (!info) {
+      return SeedError(seed, "kind",
+                       "membersim serves no kind \"" + seed.kind + "\" in " + seed.api_version);
+    }
   }
-  if (info->version != version) {
-    return SeedError(seed, "apiVersion",
-                     seed.kind + " is served as " + (group.empty() ? "" : group + "/") +
-                         info->version + ", not " + seed.api_version);
-  }
-  Resolved r{info, seed.ns};
   if (!info->namespaced && !seed.ns.empty()) {
     return SeedError(seed, "namespace", seed.kind + " is cluster-scoped: it has no namespace");
   }
+  Resolved r{*info, seed.ns};
   if (info->namespaced && r.ns.empty()) r.ns = "default";
   return r;
 }
@@ -95,7 +118,7 @@ StatusOr<int64_t> SeedCluster(const std::vector<SeedSpec>& seeds,
     const SeedSpec& seed = seeds[s];
     for (int64_t i = 0; i < seed.count; ++i) {
       auto created =
-          service.Create(*resolved[s].info, resolved[s].ns, SeedObject(seed, resolved[s].ns, i));
+          service.Create(resolved[s].info, resolved[s].ns, SeedObject(seed, resolved[s].ns, i));
       if (!created.ok()) {
         return SeedError(seed, "",
                          "object " + std::to_string(i) + " (" + ExpandSeedPattern(seed.name, i) +

@@ -184,7 +184,7 @@ clusters:
   const ClusterSpec& eu = c->clusters[0];
   ASSERT_EQ(eu.seed.size(), 1u);  // its own seeds replace the defaults'
   const SeedSpec& d = eu.seed[0];
-  EXPECT_EQ(d.location, "s.yaml:11:9");
+  EXPECT_EQ(d.location, "s.yaml:10:9");
   EXPECT_EQ(d.path, "clusters[0].seed[0]");
   EXPECT_EQ(d.api_version, "apps/v1");
   EXPECT_EQ(d.kind, "Deployment");
@@ -211,7 +211,7 @@ TEST(ConfigTest, SeedErrorsNameTheField) {
   };
   const Case cases[] = {
       {"missing fields", "{kind: ConfigMap}",
-       {"c.yaml:3:13: clusters[0].seed[0].apiVersion: required", "clusters[0].seed[0].count: required",
+       {"c.yaml:3:12: clusters[0].seed[0].apiVersion: required", "clusters[0].seed[0].count: required",
         "clusters[0].seed[0].name: required"}},
       {"unknown field", "{apiVersion: v1, kind: ConfigMap, count: 1, name: a, replicas: 3}",
        {"clusters[0].seed[0].replicas: unknown field"}},
@@ -219,13 +219,13 @@ TEST(ConfigTest, SeedErrorsNameTheField) {
        {"clusters[0].seed[0].apiVersion: \"apps/v1/x\" must be VERSION or GROUP/VERSION"}},
       {"lower-case kind", "{apiVersion: v1, kind: configmap, count: 1, name: a}",
        {"clusters[0].seed[0].kind: \"configmap\" must be a kind"}},
-      {"count too large", "{apiVersion: v1, kind: ConfigMap, count: 1000001, name: a-{i}}",
+      {"count too large", "{apiVersion: v1, kind: ConfigMap, count: 1000001, name: \"a-{i}\"}",
        {"clusters[0].seed[0].count: must be between 0 and 1000000"}},
-      {"count not a number", "{apiVersion: v1, kind: ConfigMap, count: many, name: a-{i}}",
+      {"count not a number", "{apiVersion: v1, kind: ConfigMap, count: many, name: \"a-{i}\"}",
        {"clusters[0].seed[0].count: \"many\" is not an integer"}},
       {"name without index", "{apiVersion: v1, kind: ConfigMap, count: 2, name: same}",
        {"clusters[0].seed[0].name: must hold {i}"}},
-      {"bad name", "{apiVersion: v1, kind: ConfigMap, count: 2, name: Data_{i}}",
+      {"bad name", "{apiVersion: v1, kind: ConfigMap, count: 2, name: \"Data_{i}\"}",
        {"clusters[0].seed[0].name: \"Data_1\" must be a DNS-1123 subdomain"}},
       {"bad namespace", "{apiVersion: v1, kind: ConfigMap, namespace: Pay, count: 1, name: a}",
        {"clusters[0].seed[0].namespace: \"Pay\" must be a DNS-1123 label"}},
