@@ -143,6 +143,18 @@ void ReadResources(const YAML::Node& node, const std::string& path, Problems* p,
   }
 }
 
+void ReadLabels(const YAML::Node& node, const std::string& path, Problems* p,
+                std::map<std::string, std::string>* out) {
+  if (!node.IsMap()) {
+    p->Add(node, path, "must be a map of strings");
+    return;
+  }
+  for (const auto& kv : node) {
+    std::string v;
+    if (ReadString(kv.second, JoinPath(path, kv.first.Scalar()), p, &v)) (*out)[kv.first.Scalar()] = v;
+  }
+}
+
 // A DNS-1123 subdomain (what most kinds accept as metadata.name).
 bool IsDns1123Subdomain(const std::string& s) {
   if (s.empty() || s.size() > 253) return false;
@@ -200,18 +212,7 @@ void ReadSeedEntry(const YAML::Node& node, const std::string& path, Problems* p,
                  " objects cannot share one name");
     }
   }
-  if (node["labels"]) {
-    if (!node["labels"].IsMap()) {
-      p->Add(node["labels"], JoinPath(path, "labels"), "must be a map of strings");
-    } else {
-      for (const auto& kv : node["labels"]) {
-        std::string v;
-        if (ReadString(kv.second, JoinPath(JoinPath(path, "labels"), kv.first.Scalar()), p, &v)) {
-          s->labels[kv.first.Scalar()] = v;
-        }
-      }
-    }
-  }
+  if (node["labels"]) ReadLabels(node["labels"], JoinPath(path, "labels"), p, &s->labels);
   if (const YAML::Node& f = node["fields"]) {
     const std::string fpath = JoinPath(path, "fields");
     if (!f.IsMap()) {
@@ -301,18 +302,7 @@ void ReadCluster(const YAML::Node& node, const std::string& path, const Defaults
   if (node["jurisdiction"]) {
     ReadString(node["jurisdiction"], JoinPath(path, "jurisdiction"), p, &c->jurisdiction);
   }
-  if (node["labels"]) {
-    if (!node["labels"].IsMap()) {
-      p->Add(node["labels"], JoinPath(path, "labels"), "must be a map of strings");
-    } else {
-      for (const auto& kv : node["labels"]) {
-        std::string v;
-        if (ReadString(kv.second, JoinPath(JoinPath(path, "labels"), kv.first.Scalar()), p, &v)) {
-          c->labels[kv.first.Scalar()] = v;
-        }
-      }
-    }
-  }
+  if (node["labels"]) ReadLabels(node["labels"], JoinPath(path, "labels"), p, &c->labels);
   if (node["podReadyDelay"]) {
     ReadDuration(node["podReadyDelay"], JoinPath(path, "podReadyDelay"), p,
                  &c->timings.pod_ready_delay);
