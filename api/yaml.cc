@@ -247,6 +247,10 @@ void Emit(YAML::Emitter& out, const json& v) {
 
 }  // namespace
 
+StatusOr<json> YamlNodeToJson(const YAML::Node& node, const std::string& source_name) {
+  return NodeToJson(node, source_name);
+}
+
 StatusOr<std::vector<YamlDocument>> ParseYamlDocuments(std::string_view text,
                                                        const std::string& source_name) {
   std::vector<YamlDocument> docs;

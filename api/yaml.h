@@ -14,6 +14,10 @@
 
 #include "common/status.h"
 
+namespace YAML {
+class Node;
+}
+
 namespace meridian::api {
 
 struct YamlDocument {
@@ -25,6 +29,11 @@ struct YamlDocument {
 // InvalidArgument "SOURCE:LINE:COLUMN: <what>" so the user can find the spot.
 StatusOr<std::vector<YamlDocument>> ParseYamlDocuments(std::string_view text,
                                                        const std::string& source_name);
+
+// One node already loaded (through common/yaml_reader.h, so its depth and aliases are
+// bounded), converted by the same rules: a config file's free-form part (membersim's seed
+// `fields`) reads exactly as a manifest would. Errors as above, at the node's own mark.
+StatusOr<nlohmann::json> YamlNodeToJson(const YAML::Node& node, const std::string& source_name);
 
 // Renders JSON as block-style YAML; strings that would read back as another type are quoted.
 // Unicode noncharacters (U+FDD0..U+FDEF, U+xFFFE, U+xFFFF) come out as U+FFFD: yaml-cpp's

@@ -1,13 +1,16 @@
 #include "membersim/config.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cstdio>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include <yaml-cpp/yaml.h>
 
+#include "api/yaml.h"
 #include "common/field_error.h"
 #include "common/yaml_reader.h"
 #include "membersim/quantity.h"
@@ -20,13 +23,15 @@ class Problems {
  public:
   explicit Problems(std::string source) : source_(std::move(source)) {}
   void Add(const YAML::Node& at, const std::string& path, const std::string& message) {
-    std::string loc = source_;
-    YAML::Mark mark = at.Mark();
-    if (mark.line >= 0) {
-      loc += ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
-    }
-    lines_.push_back(loc + ": " + (path.empty() ? message : path + ": " + message));
+    lines_.push_back(Where(at) + ": " + (path.empty() ? message : path + ": " + message));
   }
+  // "source:line:col" of `at` (the source alone when the node has no mark).
+  std::string Where(const YAML::Node& at) const {
+    YAML::Mark mark = at.Mark();
+    if (mark.line < 0) return source_;
+    return source_ + ":" + std::to_string(mark.line + 1) + ":" + std::to_string(mark.column + 1);
+  }
+  const std::string& source() const { return source_; }
   bool empty() const { return lines_.empty(); }
   std::string Join() const {
     std::string out;
@@ -138,9 +143,113 @@ void ReadResources(const YAML::Node& node, const std::string& path, Problems* p,
   }
 }
 
+void ReadLabels(const YAML::Node& node, const std::string& path, Problems* p,
+                std::map<std::string, std::string>* out) {
+  if (!node.IsMap()) {
+    p->Add(node, path, "must be a map of strings");
+    return;
+  }
+  for (const auto& kv : node) {
+    std::string v;
+    if (ReadString(kv.second, JoinPath(path, kv.first.Scalar()), p, &v)) (*out)[kv.first.Scalar()] = v;
+  }
+}
+
+// A DNS-1123 subdomain (what most kinds accept as metadata.name).
+bool IsDns1123Subdomain(const std::string& s) {
+  if (s.empty() || s.size() > 253) return false;
+  for (char c : s) {
+    if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) ||
+          c == '-' || c == '.')) {
+      return false;
+    }
+  }
+  return std::isalnum(static_cast<unsigned char>(s.front())) &&
+         std::isalnum(static_cast<unsigned char>(s.back()));
+}
+
+constexpr int64_t kMaxSeedCount = 1'000'000;
+
+void ReadSeedEntry(const YAML::Node& node, const std::string& path, Problems* p, SeedSpec* s) {
+  s->location = p->Where(node);
+  s->path = path;
+  if (!node.IsMap()) {
+    p->Add(node, path, "must be a map with apiVersion, kind, namespace, count, name, labels, fields");
+    return;
+  }
+  CheckKeys(node, path, {"apiVersion", "kind", "namespace", "count", "name", "labels", "fields"}, p);
+  for (const char* key : {"apiVersion", "kind", "count", "name"}) {
+    if (!node[key]) p->Add(node, JoinPath(path, key), "required");
+  }
+  if (node["apiVersion"] && ReadString(node["apiVersion"], JoinPath(path, "apiVersion"), p, &s->api_version)) {
+    const size_t slash = s->api_version.find('/');
+    if (s->api_version.empty() || slash == 0 || slash + 1 == s->api_version.size() ||
+        (slash != std::string::npos && s->api_version.find('/', slash + 1) != std::string::npos)) {
+      p->Add(node["apiVersion"], JoinPath(path, "apiVersion"),
+             "\"" + s->api_version + "\" must be VERSION or GROUP/VERSION (v1, apps/v1)");
+    }
+  }
+  if (node["kind"] && ReadString(node["kind"], JoinPath(path, "kind"), p, &s->kind) &&
+      (s->kind.empty() || !std::isupper(static_cast<unsigned char>(s->kind.front())))) {
+    p->Add(node["kind"], JoinPath(path, "kind"), "\"" + s->kind + "\" must be a kind (PersistentVolumeClaim)");
+  }
+  if (node["namespace"] && ReadString(node["namespace"], JoinPath(path, "namespace"), p, &s->ns) &&
+      !IsDns1123Label(s->ns)) {
+    p->Add(node["namespace"], JoinPath(path, "namespace"),
+           "\"" + s->ns + "\" must be a DNS-1123 label (lower-case letters, digits, '-')");
+  }
+  if (node["count"]) ReadInt(node["count"], JoinPath(path, "count"), 0, kMaxSeedCount, p, &s->count);
+  if (node["name"] && ReadString(node["name"], JoinPath(path, "name"), p, &s->name)) {
+    // The longest name the pattern makes is checked, and one with an index: a pattern
+    // without "{i}" would make `count` equal names.
+    const std::string longest = ExpandSeedPattern(s->name, std::max<int64_t>(s->count - 1, 0));
+    if (!IsDns1123Subdomain(longest)) {
+      p->Add(node["name"], JoinPath(path, "name"),
+             "\"" + longest + "\" must be a DNS-1123 subdomain (lower-case letters, digits, '-', '.')");
+    } else if (s->count > 1 && s->name.find("{i}") == std::string::npos) {
+      p->Add(node["name"], JoinPath(path, "name"),
+             "must hold {i} (the object's index): count " + std::to_string(s->count) +
+                 " objects cannot share one name");
+    }
+  }
+  if (node["labels"]) ReadLabels(node["labels"], JoinPath(path, "labels"), p, &s->labels);
+  if (const YAML::Node& f = node["fields"]) {
+    const std::string fpath = JoinPath(path, "fields");
+    if (!f.IsMap()) {
+      p->Add(f, fpath, "must be a map: the rest of each object (spec, data, ...)");
+      return;
+    }
+    auto fields = api::YamlNodeToJson(f, p->source());
+    if (!fields.ok()) {
+      p->Add(f, fpath, fields.status().message());
+      return;
+    }
+    for (const char* key : {"apiVersion", "kind", "metadata"}) {
+      if (fields->contains(key)) {
+        p->Add(f[key], JoinPath(fpath, key),
+               "set by the seed's apiVersion, kind, name, namespace and labels, not here");
+      }
+    }
+    s->fields = std::move(fields).value();
+  }
+}
+
+void ReadSeed(const YAML::Node& node, const std::string& path, Problems* p, std::vector<SeedSpec>* out) {
+  if (!node.IsSequence()) {
+    p->Add(node, path, "must be a list of {apiVersion, kind, namespace, count, name, labels, fields}");
+    return;
+  }
+  for (size_t i = 0; i < node.size(); ++i) {
+    SeedSpec s;
+    ReadSeedEntry(node[i], path + "[" + std::to_string(i) + "]", p, &s);
+    out->push_back(std::move(s));
+  }
+}
+
 struct Defaults {
   ClusterTimings timings;
   NodeResources node;
+  std::vector<SeedSpec> seed;
 };
 
 // `file` resolved against `base_dir` (the config file's folder) and checked to be readable.
@@ -170,9 +279,14 @@ void ReadCluster(const YAML::Node& node, const std::string& path, const Defaults
   CheckKeys(
       node, path,
       {"name", "region", "jurisdiction", "labels", "zones", "podReadyDelay", "podEvictionDelay",
-       "namespaceDeletionDelay", "loadBalancerRange", "port", "tls", "auth"},
+       "namespaceDeletionDelay", "loadBalancerRange", "port", "tls", "auth", "seed"},
       p);
   c->timings = defaults.timings;
+  if (node["seed"]) {
+    ReadSeed(node["seed"], JoinPath(path, "seed"), p, &c->seed);
+  } else {
+    c->seed = defaults.seed;
+  }
   if (!node["name"]) {
     p->Add(node, JoinPath(path, "name"), "required");
   } else if (ReadString(node["name"], JoinPath(path, "name"), p, &c->name) &&
@@ -188,18 +302,7 @@ void ReadCluster(const YAML::Node& node, const std::string& path, const Defaults
   if (node["jurisdiction"]) {
     ReadString(node["jurisdiction"], JoinPath(path, "jurisdiction"), p, &c->jurisdiction);
   }
-  if (node["labels"]) {
-    if (!node["labels"].IsMap()) {
-      p->Add(node["labels"], JoinPath(path, "labels"), "must be a map of strings");
-    } else {
-      for (const auto& kv : node["labels"]) {
-        std::string v;
-        if (ReadString(kv.second, JoinPath(JoinPath(path, "labels"), kv.first.Scalar()), p, &v)) {
-          c->labels[kv.first.Scalar()] = v;
-        }
-      }
-    }
-  }
+  if (node["labels"]) ReadLabels(node["labels"], JoinPath(path, "labels"), p, &c->labels);
   if (node["podReadyDelay"]) {
     ReadDuration(node["podReadyDelay"], JoinPath(path, "podReadyDelay"), p,
                  &c->timings.pod_ready_delay);
@@ -357,6 +460,19 @@ Status ParseLoopbackRange(const std::string& text, uint32_t* base, int* prefix) 
   return Status::Ok();
 }
 
+std::string ExpandSeedPattern(const std::string& pattern, int64_t index) {
+  static constexpr std::string_view kIndex = "{i}";
+  const std::string digits = std::to_string(index);
+  std::string out;
+  out.reserve(pattern.size() + 8);
+  size_t from = 0;
+  for (size_t at = pattern.find(kIndex); at != std::string::npos; at = pattern.find(kIndex, from)) {
+    out.append(pattern, from, at - from).append(digits);
+    from = at + kIndex.size();
+  }
+  return out.append(pattern, from);
+}
+
 std::string FormatIPv4(uint32_t addr) {
   return std::to_string(addr >> 24) + "." + std::to_string((addr >> 16) & 255) + "." +
          std::to_string((addr >> 8) & 255) + "." + std::to_string(addr & 255);
@@ -394,7 +510,7 @@ StatusOr<SimConfig> ParseConfig(const std::string& yaml_text, const std::string&
         p.Add(d, "defaults", "must be a map");
       } else {
         CheckKeys(d, "defaults",
-                  {"podReadyDelay", "podEvictionDelay", "namespaceDeletionDelay", "node"}, &p);
+                  {"podReadyDelay", "podEvictionDelay", "namespaceDeletionDelay", "node", "seed"}, &p);
         if (d["namespaceDeletionDelay"]) {
           ReadDuration(d["namespaceDeletionDelay"], "defaults.namespaceDeletionDelay", &p,
                        &defaults.timings.namespace_deletion_delay);
@@ -407,6 +523,7 @@ StatusOr<SimConfig> ParseConfig(const std::string& yaml_text, const std::string&
                        &defaults.timings.pod_eviction_delay);
         }
         if (d["node"]) ReadResources(d["node"], "defaults.node", &p, &defaults.node);
+        if (d["seed"]) ReadSeed(d["seed"], "defaults.seed", &p, &defaults.seed);
       }
     }
     const YAML::Node& clusters = root["clusters"];

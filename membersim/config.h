@@ -8,6 +8,7 @@
 //     podEvictionDelay: 5s           # pods on NotReady nodes are evicted after this long
 //     namespaceDeletionDelay: 500ms  # a deleted Namespace stays Terminating this long
 //     node: {cpu: "8", memory: 32Gi, pods: 110}   # allocatable of one node
+//     seed: [...]                    # as a cluster's seed, for every cluster without its own
 //   clusters:
 //     - name: eu-west-1              # DNS-1123 label; served at /clusters/eu-west-1
 //       region: eu-west
@@ -27,6 +28,20 @@
 //         token: s3cret              # bearer token; requests without it get 401
 //         clientCA: ca.crt           # client certificates must chain to this CA (needs tls);
 //                                    # without one the TLS handshake fails
+//       seed:                        # optional: objects created at start-up (membersim/seed.h)
+//         - apiVersion: v1           # a built-in kind membersim serves
+//           kind: PersistentVolumeClaim
+//           namespace: payments      # created if missing; default "default"; none for
+//                                    # cluster-scoped kinds
+//           count: 7000              # 0..1,000,000 objects
+//           name: data-{i}           # {i}: the object's index, 0..count-1 (needed if count > 1)
+//           labels: {app: web-{i}}   # optional; {i} as in name
+//           fields:                  # optional: the rest of each object (spec, data, ...);
+//                                    # {i} is expanded in its strings too
+//             spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+// Seed objects are created before the server listens, through the cluster's ObjectService as
+// API creates are (so defaulting, validation and watches see them as such); a seed the API
+// refuses (an unknown kind, a bad label) stops start-up with an error naming the seed.
 // Relative file names are resolved against the config file's folder; files must be readable.
 //
 // Errors name the file, line and field: "topo.yaml:12:14: clusters[1].zones[0].allocatable.cpu:
@@ -40,6 +55,8 @@
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -68,6 +85,21 @@ struct ClusterTimings {
   Duration namespace_deletion_delay{500};
 };
 
+// `count` objects of one kind created in a cluster at start-up (the `seed:` entries above).
+struct SeedSpec {
+  // Where it was written, for errors found when seeding: "sim.yaml:14:9" and
+  // "clusters[2].seed[0]" (or "defaults.seed[0]").
+  std::string location;
+  std::string path;
+  std::string api_version;  // "v1", "apps/v1"
+  std::string kind;         // "PersistentVolumeClaim"
+  std::string ns;           // as written; "" means "default" for a namespaced kind
+  int64_t count = 0;
+  std::string name;                           // pattern: "{i}" stands for the index
+  std::map<std::string, std::string> labels;  // values may hold "{i}" too
+  nlohmann::json fields = nlohmann::json::object();  // the rest of each object ("{i}" in strings)
+};
+
 struct ClusterSpec {
   std::string name;
   std::string region;
@@ -84,6 +116,7 @@ struct ClusterSpec {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string client_ca_file;  // needs TLS: client certificates must chain to it
+  std::vector<SeedSpec> seed;  // its own, else defaults.seed
 };
 
 struct SimConfig {
@@ -103,6 +136,10 @@ StatusOr<SimConfig> LoadConfigFile(const std::string& path);
 // A generated config of `count` clusters ("sim-0000"...), each with `zones` zones of
 // `nodes_per_zone` nodes, used by the scale bench and tests.
 SimConfig GenerateConfig(int count, int zones, int nodes_per_zone);
+
+// A seed pattern (SeedSpec::name, label values) for object number `index`: every "{i}"
+// replaced by the decimal index.
+std::string ExpandSeedPattern(const std::string& pattern, int64_t index);
 
 // Go-style duration text ("2s", "150ms", "1m30s", "0") to milliseconds.
 StatusOr<Duration> ParseDuration(const std::string& text);

@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -43,10 +44,17 @@ int Serve(const std::string& config_path, const std::string& listen, int history
   Simulator::Options so;
   so.history_limit = static_cast<size_t>(history);
   Simulator sim(std::move(config).value(), meridian::RealClock(), so);
+  const auto started = std::chrono::steady_clock::now();
   meridian::Status st = sim.StartClusters();
   if (!st.ok()) {
     std::cerr << "membersim: " << st.message() << std::endl;
-    return 1;
+    return st.code() == meridian::StatusCode::kInvalidArgument ? 2 : 1;
+  }
+  if (sim.seeded_objects() > 0) {
+    spdlog::info(meridian::LogFields(
+        "seeded objects",
+        {{"objects", std::to_string(sim.seeded_objects())},
+         {"seconds", std::to_string(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count())}}));
   }
   // Nodes and namespaces exist before anyone is told where to connect: `kubectl get nodes`
   // right after the "listening" line lists them all.

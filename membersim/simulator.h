@@ -57,8 +57,12 @@ class Simulator {
   Simulator(const Simulator&) = delete;
   Simulator& operator=(const Simulator&) = delete;
 
-  // Starts every cluster (namespaces, watches). Call once.
+  // Starts every cluster (namespaces, watches), then creates the clusters' seed objects
+  // (config.h `seed:`, membersim/seed.h; clusters in parallel). Call once. Errors: a cluster
+  // could not start, or a seed was refused (the message names the cluster and the seed).
   Status StartClusters();
+  // Objects created from the clusters' seeds by StartClusters.
+  int64_t seeded_objects() const { return seeded_objects_; }
   // Starts the background runner (real deployments). Stop() joins it; idempotent.
   void Start();
   void Stop();
@@ -95,6 +99,7 @@ class Simulator {
   void Wake();
   void RunLoop();
   void NotifyPartition(SimulatedCluster& c);
+  Status SeedClusters();
 
   SimConfig config_;
   const Clock& clock_;
@@ -102,6 +107,7 @@ class Simulator {
   std::vector<std::unique_ptr<SimulatedCluster>> clusters_;
   std::map<std::string, SimulatedCluster*> by_name_;
   std::function<void(SimulatedCluster&)> partition_listener_;
+  int64_t seeded_objects_ = 0;  // set by StartClusters
 
   mutable std::mutex log_mu_;  // guards log_
   std::vector<InjectionRecord> log_;

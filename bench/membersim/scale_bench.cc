@@ -20,6 +20,7 @@
 #include <spdlog/spdlog.h>
 
 #include "membersim/kube_resources.h"
+#include "membersim/seed.h"
 #include "membersim/server.h"
 #include "membersim/simulator.h"
 // Last: cpprestsdk defines a U() macro that breaks fmt's templates.
@@ -100,6 +101,9 @@ std::string ClusterName(int i) {
   return b;
 }
 
+// ConfigMap number `n` (0..objects-1) as seeded below: shard n % 10, index n / 10.
+std::string ConfigMapName(int n) { return "cm-" + std::to_string(n % 10) + "-" + std::to_string(n / 10); }
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -125,15 +129,27 @@ int main(int argc, char** argv) {
   std::printf("%d clusters x %d nodes ready in %.2f s, RSS %.0f MiB\n", clusters, nodes, setup_s, Mib(rss_nodes));
 
   const auto& cm_info = *MemberClusterRegistry().Find("", "v1", "configmaps");
+  // The objects go in as membersim's config `seed:` puts them (membersim/seed.h: one
+  // ObjectService::Create each), one cluster after another on this thread.
+  std::vector<SeedSpec> seeds;
+  for (int shard = 0; shard < 10; ++shard) {
+    SeedSpec s;
+    s.location = "scale_bench";
+    s.path = "shard " + std::to_string(shard);
+    s.api_version = "v1";
+    s.kind = "ConfigMap";
+    s.count = objects / 10 + (shard < objects % 10 ? 1 : 0);
+    s.name = "cm-" + std::to_string(shard) + "-{i}";
+    s.labels = {{"app", "bench"}, {"shard", std::to_string(shard)}};
+    s.fields = {{"data", {{"config.yaml", std::string(200, 'x')}, {"index", "{i}"}}}};
+    seeds.push_back(std::move(s));
+  }
   auto t1 = Clock_::now();
   for (int c = 0; c < clusters; ++c) {
-    auto& api = sim.clusters()[c]->service();
-    for (int i = 0; i < objects; ++i) {
-      nlohmann::json cm = {{"apiVersion", "v1"},
-                           {"kind", "ConfigMap"},
-                           {"metadata", {{"name", "cm-" + std::to_string(i)}, {"labels", {{"app", "bench"}, {"shard", std::to_string(i % 10)}}}}},
-                           {"data", {{"config.yaml", std::string(200, 'x')}, {"index", std::to_string(i)}}}};
-      if (!api.Create(cm_info, "default", cm).ok()) return 1;
+    auto made = SeedCluster(seeds, sim.clusters()[c]->service());
+    if (!made.ok()) {
+      std::fprintf(stderr, "%s\n", made.status().ToString().c_str());
+      return 1;
     }
   }
   double load_s = std::chrono::duration<double>(Clock_::now() - t1).count();
@@ -192,8 +208,8 @@ int main(int argc, char** argv) {
   std::string base = server.url();
   std::vector<Phase> phases;
   phases.push_back(Load("GET configmap", base, threads, seconds, [&](auto& client, std::mt19937& rng) {
-    std::string path = "/clusters/" + ClusterName(rng() % clusters) + "/api/v1/namespaces/default/configmaps/cm-" +
-                       std::to_string(rng() % std::max(1, objects));
+    std::string path = "/clusters/" + ClusterName(rng() % clusters) + "/api/v1/namespaces/default/configmaps/" +
+                       ConfigMapName(rng() % std::max(1, objects));
     return client.request(web::http::methods::GET, path).get().status_code();
   }));
   phases.push_back(Load("LIST configmaps (shard)", base, threads, seconds, [&](auto& client, std::mt19937& rng) {
@@ -211,8 +227,8 @@ int main(int argc, char** argv) {
   }));
   long events_before = events.load();
   phases.push_back(Load("PATCH configmap (watched)", base, threads, seconds, [&](auto& client, std::mt19937& rng) {
-    std::string path = "/clusters/" + ClusterName(rng() % clusters) + "/api/v1/namespaces/default/configmaps/cm-" +
-                       std::to_string(rng() % std::max(1, objects));
+    std::string path = "/clusters/" + ClusterName(rng() % clusters) + "/api/v1/namespaces/default/configmaps/" +
+                       ConfigMapName(rng() % std::max(1, objects));
     web::http::http_request req(web::http::methods::PATCH);
     req.set_request_uri(path);
     req.set_body("{\"data\":{\"index\":\"" + std::to_string(rng()) + "\"}}", "application/merge-patch+json");

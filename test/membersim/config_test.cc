@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -150,6 +151,115 @@ TEST(ConfigTest, MissingFileIsNotFound) {
   auto c = LoadConfigFile("/nonexistent/membersim.yaml");
   ASSERT_FALSE(c.ok());
   EXPECT_EQ(c.status().code(), StatusCode::kNotFound);
+}
+
+TEST(ConfigTest, ParsesSeeds) {
+  auto c = ParseConfig(R"(
+defaults:
+  seed:
+    - {apiVersion: v1, kind: ConfigMap, count: 2, name: "cm-{i}"}
+clusters:
+  - name: eu-1
+    region: eu
+    zones: [{name: eu-1a, nodes: 1}]
+    seed:
+      - apiVersion: apps/v1
+        kind: Deployment
+        namespace: payments
+        count: 500
+        name: "web-{i}"
+        labels: {app: "web-{i}", tier: db}
+        fields:
+          spec: {replicas: 0, paused: true, selector: {matchLabels: {app: x}}, note: "0"}
+  - name: us-1
+    region: us
+    zones: [{name: us-1a, nodes: 1}]
+  - name: ap-1
+    region: ap
+    zones: [{name: ap-1a, nodes: 1}]
+    seed: []
+)",
+                       "s.yaml");
+  ASSERT_TRUE(c.ok()) << c.status();
+  const ClusterSpec& eu = c->clusters[0];
+  ASSERT_EQ(eu.seed.size(), 1u);  // its own seeds replace the defaults'
+  const SeedSpec& d = eu.seed[0];
+  EXPECT_EQ(d.location, "s.yaml:10:9");
+  EXPECT_EQ(d.path, "clusters[0].seed[0]");
+  EXPECT_EQ(d.api_version, "apps/v1");
+  EXPECT_EQ(d.kind, "Deployment");
+  EXPECT_EQ(d.ns, "payments");
+  EXPECT_EQ(d.count, 500);
+  EXPECT_EQ(d.name, "web-{i}");
+  EXPECT_EQ(d.labels, (std::map<std::string, std::string>{{"app", "web-{i}"}, {"tier", "db"}}));
+  // Scalars typed as in a manifest: numbers, booleans, and a quoted number stays a string.
+  EXPECT_EQ(d.fields, nlohmann::json::parse(
+                          R"({"spec": {"replicas": 0, "paused": true, "selector": {"matchLabels": {"app": "x"}},
+                                       "note": "0"}})"));
+  ASSERT_EQ(c->clusters[1].seed.size(), 1u);  // the defaults'
+  EXPECT_EQ(c->clusters[1].seed[0].path, "defaults.seed[0]");
+  EXPECT_EQ(c->clusters[1].seed[0].ns, "");
+  EXPECT_EQ(c->clusters[1].seed[0].fields, nlohmann::json::object());
+  EXPECT_TRUE(c->clusters[2].seed.empty());  // seed: [] turns the defaults off
+}
+
+TEST(ConfigTest, SeedErrorsNameTheField) {
+  struct Case {
+    const char* name;
+    const char* seed;  // one entry of clusters[0].seed
+    std::vector<std::string> want;
+  };
+  const Case cases[] = {
+      {"missing fields", "{kind: ConfigMap}",
+       {"c.yaml:3:12: clusters[0].seed[0].apiVersion: required", "clusters[0].seed[0].count: required",
+        "clusters[0].seed[0].name: required"}},
+      {"unknown field", "{apiVersion: v1, kind: ConfigMap, count: 1, name: a, replicas: 3}",
+       {"clusters[0].seed[0].replicas: unknown field"}},
+      {"bad apiVersion", "{apiVersion: apps/v1/x, kind: ConfigMap, count: 1, name: a}",
+       {"clusters[0].seed[0].apiVersion: \"apps/v1/x\" must be VERSION or GROUP/VERSION"}},
+      {"lower-case kind", "{apiVersion: v1, kind: configmap, count: 1, name: a}",
+       {"clusters[0].seed[0].kind: \"configmap\" must be a kind"}},
+      {"count too large", "{apiVersion: v1, kind: ConfigMap, count: 1000001, name: \"a-{i}\"}",
+       {"clusters[0].seed[0].count: must be between 0 and 1000000"}},
+      {"count not a number", "{apiVersion: v1, kind: ConfigMap, count: many, name: \"a-{i}\"}",
+       {"clusters[0].seed[0].count: \"many\" is not an integer"}},
+      {"name without index", "{apiVersion: v1, kind: ConfigMap, count: 2, name: same}",
+       {"clusters[0].seed[0].name: must hold {i}"}},
+      {"bad name", "{apiVersion: v1, kind: ConfigMap, count: 2, name: \"Data_{i}\"}",
+       {"clusters[0].seed[0].name: \"Data_1\" must be a DNS-1123 subdomain"}},
+      {"bad namespace", "{apiVersion: v1, kind: ConfigMap, namespace: Pay, count: 1, name: a}",
+       {"clusters[0].seed[0].namespace: \"Pay\" must be a DNS-1123 label"}},
+      {"labels not a map", "{apiVersion: v1, kind: ConfigMap, count: 1, name: a, labels: [x]}",
+       {"clusters[0].seed[0].labels: must be a map of strings"}},
+      {"fields not a map", "{apiVersion: v1, kind: ConfigMap, count: 1, name: a, fields: 3}",
+       {"clusters[0].seed[0].fields: must be a map"}},
+      {"metadata in fields", "{apiVersion: v1, kind: ConfigMap, count: 1, name: a, fields: {metadata: {}}}",
+       {"clusters[0].seed[0].fields.metadata: set by the seed's"}},
+      {"seed not a list", "", {}},
+  };
+  for (const Case& c : cases) {
+    const std::string yaml = std::string("clusters:\n  - name: a\n    seed: ") +
+                             (std::string(c.seed).empty() ? "{kind: ConfigMap}" : "[" + std::string(c.seed) + "]") +
+                             "\n    region: r\n    zones: [{name: z, nodes: 1}]\n";
+    auto r = ParseConfig(yaml, "c.yaml");
+    ASSERT_FALSE(r.ok()) << c.name;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << c.name;
+    if (c.want.empty()) EXPECT_THAT(r.status().message(), HasSubstr("clusters[0].seed: must be a list")) << c.name;
+    for (const auto& w : c.want) EXPECT_THAT(r.status().message(), HasSubstr(w)) << c.name;
+  }
+  auto d = ParseConfig("defaults: {seed: [{apiVersion: v1, kind: ConfigMap, count: -1, name: a}]}\n"
+                       "clusters: [{name: a, region: r, zones: [{name: z, nodes: 1}]}]\n",
+                       "c.yaml");
+  ASSERT_FALSE(d.ok());
+  EXPECT_THAT(d.status().message(), HasSubstr("c.yaml:1:"));
+  EXPECT_THAT(d.status().message(), HasSubstr("defaults.seed[0].count: must be between 0 and 1000000"));
+}
+
+TEST(ConfigTest, ExpandsSeedPatterns) {
+  EXPECT_EQ(ExpandSeedPattern("data-{i}", 0), "data-0");
+  EXPECT_EQ(ExpandSeedPattern("{i}-x-{i}", 9999), "9999-x-9999");
+  EXPECT_EQ(ExpandSeedPattern("fixed", 3), "fixed");
+  EXPECT_EQ(ExpandSeedPattern("{j}-{i", 3), "{j}-{i");
 }
 
 TEST(ConfigTest, GeneratesScaleConfig) {
