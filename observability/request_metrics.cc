@@ -127,26 +127,30 @@ Classified Classify(const apimachinery::ResourceRegistry& registry, std::string_
 
 }  // namespace
 
-// apiserver_current_inflight_requests of one kind: every request in flight holds a copy of
-// `token_` (RestRequest::holds), so the figure is its use count less this object's own copy.
-// Taking a hold is one atomic increment and no allocation (a gauge and a hold whose deleter
-// decrements it cost an allocation per request), and a hold released on any thread, or never
-// observed (the gRPC service runs the filters without the observer), still counts down.
+// apiserver_current_inflight_requests of one kind. A hold is the request's (RestRequest::holds):
+// copies of a request share it, and it counts down when the last copy is released, on any
+// thread, observed or not (the gRPC service runs the filters without the observer). An integer
+// add, not prometheus-cpp's compare-and-swap loop on a double.
 class InFlightGauge {
  public:
   InFlightGauge() = default;
   InFlightGauge(const InFlightGauge&) = delete;
   InFlightGauge& operator=(const InFlightGauge&) = delete;
 
-  std::shared_ptr<void> Hold() const { return token_; }
+  std::shared_ptr<void> Hold() {
+    value_.fetch_add(1, std::memory_order_relaxed);
+    return std::shared_ptr<void>(this, [](void* gauge) {
+      static_cast<InFlightGauge*>(gauge)->value_.fetch_sub(1, std::memory_order_relaxed);
+    });
+  }
   prometheus::ClientMetric Collect() const {
     prometheus::ClientMetric metric;
-    metric.gauge.value = static_cast<double>(token_.use_count() - 1);
+    metric.gauge.value = static_cast<double>(value_.load(std::memory_order_relaxed));
     return metric;
   }
 
  private:
-  const std::shared_ptr<void> token_ = std::make_shared<char>(0);
+  std::atomic<int64_t> value_{0};
 };
 
 namespace {
