@@ -17,14 +17,15 @@ constexpr std::array<const char*, 7> kRcodes = {"NOERROR", "FORMERR", "SERVFAIL"
 
 struct ResponseSeries {
   // [qtype index (kTypes, then OTHER)][rcode index]; created on first use.
-  std::array<std::array<std::atomic<prometheus::Counter*>, kRcodes.size()>, kTypes.size() + 1>
+  std::array<std::array<std::atomic<observability::StripedCounter*>, kRcodes.size()>,
+             kTypes.size() + 1>
       table{};
   std::mutex mu;  // serialises creation
-  prometheus::Family<prometheus::Counter>& family =
-      prometheus::BuildCounter()
-          .Name("meridian_dns_responses_total")
-          .Help("DNS responses sent, by the query's type and the response code.")
-          .Register(observability::Registry());
+  observability::StripedFamily<observability::StripedCounter> family{
+      "meridian_dns_responses_total", "DNS responses sent, by the query's type and the response code.",
+      prometheus::MetricType::Counter};
+  std::unique_ptr<observability::CollectorRegistration> registration =
+      observability::CollectFamilies(family);
 };
 
 ResponseSeries& Series() {
@@ -41,7 +42,7 @@ void CountResponse(uint16_t qtype, uint16_t rcode) {
   }
   const size_t r = rcode < kRcodes.size() - 1 ? rcode : kRcodes.size() - 1;
   ResponseSeries& s = Series();
-  prometheus::Counter* counter = s.table[t][r].load(std::memory_order_acquire);
+  observability::StripedCounter* counter = s.table[t][r].load(std::memory_order_acquire);
   if (counter == nullptr) {
     std::lock_guard<std::mutex> lock(s.mu);
     counter = s.table[t][r].load(std::memory_order_acquire);

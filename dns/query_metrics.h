@@ -5,7 +5,8 @@
 //   meridian_dns_{udp,tcp}_queries_total, meridian_dns_rrl_{dropped,slipped}_total,
 //   meridian_dns_truncated_total, meridian_dns_malformed_dropped_total,
 //   meridian_dns_tcp_evicted_total: the server's own atomic counters, read when scraped.
-// Counting an answer is one relaxed load of a pre-resolved series and one atomic add.
+// Counting an answer is one relaxed load of a pre-resolved series and one integer add on the
+// calling thread's stripe (observability/striped_metrics.h).
 //
 // Thread-safety: thread-safe.
 #pragma once
@@ -15,6 +16,7 @@
 
 #include "dns/server.h"
 #include "observability/metrics.h"
+#include "observability/striped_metrics.h"
 
 namespace meridian::dns {
 

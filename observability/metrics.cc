@@ -195,15 +195,19 @@ const std::vector<double>& RestClientDurationBuckets() {
   return buckets;
 }
 
-prometheus::Histogram& PlacementDecisionSeconds() {
-  static prometheus::Histogram& h =
-      prometheus::BuildHistogram()
-          .Name("meridian_placement_decision_duration_seconds")
-          .Help("Time the placement engine took to place one FederatedWorkload.")
-          .Register(Registry())
-          .Add({}, prometheus::Histogram::BucketBoundaries{0.00001, 0.00005, 0.0001, 0.0005, 0.001,
-                                                           0.005, 0.01, 0.05, 0.1, 0.5, 1});
-  return h;
+StripedHistogram& PlacementDecisionSeconds() {
+  struct Placement {
+    StripedFamily<StripedHistogram> family{
+        "meridian_placement_decision_duration_seconds",
+        "Time the placement engine took to place one FederatedWorkload.",
+        prometheus::MetricType::Histogram};
+    StripedHistogram& histogram = family.Add(
+        {}, std::vector<double>{0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1,
+                                0.5, 1});
+    std::unique_ptr<CollectorRegistration> registration = CollectFamilies(family);
+  };
+  static Placement* placement = new Placement();  // used until exit
+  return placement->histogram;
 }
 
 WorkQueueMetrics WorkQueueMetrics::For(const std::string& name) {

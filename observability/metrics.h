@@ -1,7 +1,9 @@
 // Prometheus metrics for every Meridian binary (prometheus-cpp's core: families, counters,
 // gauges, histograms; not its civetweb exposer). Each process has one registry; modules add
 // their families to it once and keep the returned metric references (pre-resolved: the hot
-// path increments an atomic, it never looks a series up by its labels). Each binary serves
+// path increments an atomic, it never looks a series up by its labels); the series written on
+// every request (API requests, DNS answers, placement decisions) are striped_metrics.h's
+// lock-free ones, exported through the scrape-time collectors below. Each binary serves
 // ExpositionText() on /metrics from its own HTTP server (the federation-apiserver behind its
 // authentication and authorization, meridian-dns and the controller manager on
 // --metrics-listen, see metrics_server.h).
@@ -27,6 +29,8 @@
 #include <string>
 #include <vector>
 
+#include "observability/striped_metrics.h"
+
 namespace meridian::observability {
 
 // The process's registry. Families are created once (prometheus-cpp returns the existing
@@ -51,6 +55,17 @@ class CollectorRegistration {
 };
 std::unique_ptr<CollectorRegistration> RegisterCollector(CollectFunction collect);
 
+// Exports striped families (striped_metrics.h; each must outlive the registration) when
+// scraped, each only once it has a series.
+template <typename... Families>
+std::unique_ptr<CollectorRegistration> CollectFamilies(const Families&... families) {
+  return RegisterCollector([&families...] {
+    std::vector<prometheus::MetricFamily> out;
+    (families.CollectInto(out), ...);
+    return out;
+  });
+}
+
 // Builders for scrape-time families.
 prometheus::MetricFamily GaugeFamily(const std::string& name, const std::string& help);
 prometheus::MetricFamily CounterFamily(const std::string& name, const std::string& help);
@@ -67,7 +82,8 @@ const std::vector<double>& RestClientDurationBuckets();
 
 // meridian_placement_decision_duration_seconds: the placement engine's time for one
 // FederatedWorkload (the placement controller observes it; its bench measures what that costs).
-prometheus::Histogram& PlacementDecisionSeconds();
+// Striped (striped_metrics.h): observed once per decision on the controller's workers.
+StripedHistogram& PlacementDecisionSeconds();
 
 // The metrics of one client-go style work queue (sync/work_queue.h), labelled name=`name`:
 // workqueue_depth, workqueue_adds_total, workqueue_queue_duration_seconds,

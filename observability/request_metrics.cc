@@ -127,6 +127,64 @@ Classified Classify(const apimachinery::ResourceRegistry& registry, std::string_
 
 }  // namespace
 
+// apiserver_current_inflight_requests of one kind. A hold is the request's (RestRequest::holds):
+// copies of a request share it, and it counts down when the last copy is released, on any
+// thread, observed or not (the gRPC service runs the filters without the observer). An integer
+// add, not prometheus-cpp's compare-and-swap loop on a double.
+class InFlightGauge {
+ public:
+  InFlightGauge() = default;
+  InFlightGauge(const InFlightGauge&) = delete;
+  InFlightGauge& operator=(const InFlightGauge&) = delete;
+
+  std::shared_ptr<void> Hold() {
+    value_.fetch_add(1, std::memory_order_relaxed);
+    return std::shared_ptr<void>(this, [](void* gauge) {
+      static_cast<InFlightGauge*>(gauge)->value_.fetch_sub(1, std::memory_order_relaxed);
+    });
+  }
+  prometheus::ClientMetric Collect() const {
+    prometheus::ClientMetric metric;
+    metric.gauge.value = static_cast<double>(value_.load(std::memory_order_relaxed));
+    return metric;
+  }
+
+ private:
+  std::atomic<int64_t> value_{0};
+};
+
+namespace {
+
+// The families every RequestMetrics writes into, under kube-apiserver's names and help, and
+// the one collector that exports them. Created with the first instance, kept until exit like
+// their series.
+struct ApiserverFamilies {
+  StripedFamily<StripedCounter> total{
+      "apiserver_request_total",
+      "Counter of apiserver requests broken out for each verb, group, version, resource, scope, "
+      "component, and HTTP response code.",
+      prometheus::MetricType::Counter};
+  StripedFamily<StripedHistogram> duration{
+      "apiserver_request_duration_seconds",
+      "Response latency distribution in seconds for each verb, group, version, resource, "
+      "subresource, scope and component.",
+      prometheus::MetricType::Histogram};
+  StripedFamily<InFlightGauge> inflight{
+      "apiserver_current_inflight_requests",
+      "Maximal number of currently used inflight request limit of this apiserver per request "
+      "kind in last second.",
+      prometheus::MetricType::Gauge};
+  std::unique_ptr<CollectorRegistration> registration =
+      CollectFamilies(total, duration, inflight);
+};
+
+ApiserverFamilies& Families() {
+  static ApiserverFamilies* families = new ApiserverFamilies();  // series outlive instances
+  return *families;
+}
+
+}  // namespace
+
 RequestLabels LabelRequest(const apimachinery::ResourceRegistry& registry,
                            const std::string& method, const std::string& path,
                            const std::string& watch_param, const std::string& content_type) {
@@ -152,28 +210,8 @@ RequestMetrics::RequestMetrics(const apimachinery::ResourceRegistry& registry, c
       instance_(next_instance.fetch_add(1)),
       base_path_(std::move(base_path)),
       extra_labels_(std::move(extra_labels)),
-      total_family_(prometheus::BuildCounter()
-                        .Name("apiserver_request_total")
-                        .Help("Counter of apiserver requests broken out for each verb, group, "
-                              "version, resource, scope, component, and HTTP response code.")
-                        .Register(Registry())),
-      duration_family_(prometheus::BuildHistogram()
-                           .Name("apiserver_request_duration_seconds")
-                           .Help("Response latency distribution in seconds for each verb, group, "
-                                 "version, resource, subresource, scope and component.")
-                           .Register(Registry())),
-      inflight_read_(prometheus::BuildGauge()
-                         .Name("apiserver_current_inflight_requests")
-                         .Help("Maximal number of currently used inflight request limit of this "
-                               "apiserver per request kind in last second.")
-                         .Register(Registry())
-                         .Add(WithExtra({{"request_kind", "readOnly"}}))),
-      inflight_mutating_(prometheus::BuildGauge()
-                             .Name("apiserver_current_inflight_requests")
-                             .Help("Maximal number of currently used inflight request limit of "
-                                   "this apiserver per request kind in last second.")
-                             .Register(Registry())
-                             .Add(WithExtra({{"request_kind", "mutating"}}))) {}
+      inflight_read_(Families().inflight.Add(WithExtra({{"request_kind", "readOnly"}}))),
+      inflight_mutating_(Families().inflight.Add(WithExtra({{"request_kind", "mutating"}}))) {}
 
 std::map<std::string, std::string> RequestMetrics::WithExtra(
     std::map<std::string, std::string> labels) const {
@@ -226,12 +264,12 @@ RequestMetrics::Series RequestMetrics::SeriesFor(uint64_t key, int code) {
   std::map<std::string, std::string> with_code = labels;
   with_code["code"] = std::to_string(code);
   std::unique_lock<std::shared_mutex> lock(mu_);
-  prometheus::Histogram*& histogram = durations_[key];
+  StripedHistogram*& histogram = durations_[key];
   if (histogram == nullptr) {
-    histogram = &duration_family_.Add(labels, ApiserverRequestDurationBuckets());
+    histogram = &Families().duration.Add(labels, ApiserverRequestDurationBuckets());
   }
   Series& series = series_[full];
-  if (series.total == nullptr) series = {&total_family_.Add(with_code), histogram};
+  if (series.total == nullptr) series = {&Families().total.Add(with_code), histogram};
   slot = {instance_, full, series};
   return series;
 }
@@ -277,10 +315,7 @@ rest::RestFilter RequestMetrics::Filter() {
     }
     const bool mutating = !read && (request.method == "POST" || request.method == "PUT" ||
                                     request.method == "PATCH" || request.method == "DELETE");
-    prometheus::Gauge* gauge = mutating ? &inflight_mutating_ : &inflight_read_;
-    gauge->Increment();
-    request.holds.push_back(std::shared_ptr<void>(
-        gauge, [](void* g) { static_cast<prometheus::Gauge*>(g)->Decrement(); }));
+    request.holds.push_back((mutating ? inflight_mutating_ : inflight_read_).Hold());
     return Status::Ok();
   };
 }

@@ -14,14 +14,13 @@
 // audit stage); Filter() must run first among the filters so that it counts requests other
 // filters refuse too. The hot path parses the path into views (no allocation), finds the
 // resource in the registry's table and both series in a small per-thread cache (no lock;
-// else one hash map under a shared lock); series are created once.
+// else one hash map under a shared lock); series are created once. The series are
+// striped_metrics.h's (no lock, integer adds on the calling thread's stripe), in three
+// process-wide families that every instance shares (membersim has one per cluster) and one
+// scrape-time collector exports: the exposition is what prometheus-cpp's series wrote.
 //
 // Thread-safety: thread-safe. The registry and the handler must outlive this object.
 #pragma once
-
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/histogram.h>
 
 #include <map>
 #include <memory>
@@ -35,6 +34,7 @@
 #include "apimachinery/rest/rest_handler.h"
 #include "common/clock.h"
 #include "observability/metrics.h"
+#include "observability/striped_metrics.h"
 
 namespace meridian::observability {
 
@@ -52,6 +52,8 @@ struct RequestLabels {
 RequestLabels LabelRequest(const apimachinery::ResourceRegistry& registry,
                            const std::string& method, const std::string& path,
                            const std::string& watch_param, const std::string& content_type);
+
+class InFlightGauge;  // request_metrics.cc
 
 class RequestMetrics {
  public:
@@ -76,8 +78,8 @@ class RequestMetrics {
 
  private:
   struct Series {
-    prometheus::Counter* total = nullptr;
-    prometheus::Histogram* duration = nullptr;  // shared by every code
+    StripedCounter* total = nullptr;
+    StripedHistogram* duration = nullptr;  // shared by every code
   };
   // The series of a request key (KeyOf) and code: one lookup under the shared lock; created
   // on first use.
@@ -90,13 +92,11 @@ class RequestMetrics {
   const uint64_t instance_;  // this object's number in SeriesFor's per-thread cache
   const std::string base_path_;
   const std::map<std::string, std::string> extra_labels_;
-  prometheus::Family<prometheus::Counter>& total_family_;
-  prometheus::Family<prometheus::Histogram>& duration_family_;
-  prometheus::Gauge& inflight_read_;
-  prometheus::Gauge& inflight_mutating_;
-  mutable std::shared_mutex mu_;                                    // guards the two maps
-  std::unordered_map<uint64_t, Series> series_;                     // by key and code
-  std::unordered_map<uint64_t, prometheus::Histogram*> durations_;  // by key
+  InFlightGauge& inflight_read_;
+  InFlightGauge& inflight_mutating_;
+  mutable std::shared_mutex mu_;                               // guards the two maps
+  std::unordered_map<uint64_t, Series> series_;                // by key and code
+  std::unordered_map<uint64_t, StripedHistogram*> durations_;  // by key
 };
 
 }  // namespace meridian::observability

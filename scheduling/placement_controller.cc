@@ -260,7 +260,7 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   // every_eligible: the explanation names every cluster, including those that get nothing.
   // The decision's cost on this host (observability/metrics.h): a real steady clock, since
   // what is measured is CPU time, not simulated time.
-  static prometheus::Histogram& decision_seconds = observability::PlacementDecisionSeconds();
+  static observability::StripedHistogram& decision_seconds = observability::PlacementDecisionSeconds();
   const auto started = std::chrono::steady_clock::now();
   placement::Result r = engine.Place(w, now, used_by_others, /*every_eligible=*/true);
   decision_seconds.Observe(

@@ -118,7 +118,7 @@ void BM_DnsAnswer(benchmark::State& state) {
 BENCHMARK(BM_DnsAnswer)->Arg(0)->Arg(1);
 
 void BM_PlacementTiming(benchmark::State& state) {
-  prometheus::Histogram& h = observability::PlacementDecisionSeconds();
+  observability::StripedHistogram& h = observability::PlacementDecisionSeconds();
   for (auto _ : state) {
     const auto started = std::chrono::steady_clock::now();
     h.Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
