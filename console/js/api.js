@@ -61,16 +61,9 @@ export class Api {
   }
 }
 
-// Items per LIST page: large enough that a 10,000-item list is a few round trips, small enough
-// that the first page arrives at once.
-const PAGE_SIZE = 1000;
-
-// `path` with `params` added to its query.
-const withQuery = (path, params) => `${path}${path.includes('?') ? '&' : '?'}${new URLSearchParams(params)}`;
-
 const key = (o) => (o.metadata.namespace ? `${o.metadata.namespace}/` : '') + o.metadata.name;
 
-// A live copy of one collection: LIST (in pages), then WATCH from the list's resourceVersion (chunked
+// A live copy of one collection: LIST, then WATCH from the list's resourceVersion (chunked
 // JSON lines), re-watching when the server ends the stream and re-listing when it says the
 // version is too old. Listeners are called (at most once per animation frame) after changes.
 export class Collection {
@@ -113,7 +106,17 @@ export class Collection {
     let rv = null;
     while (!signal.aborted) {
       try {
-        if (rv === null) rv = await this.listPages();
+        if (rv === null) {
+          // One LIST, not pages (limit/continue): in headless Chromium the 10 pages of 10,000
+          // workloads took 2.4-6.1 s against 0.9-2.6 s for one 8 MiB response, the server
+          // answering either in ~0.1 s (docs/performance.md, web console fleet view).
+          const list = await this.api.get(this.path);
+          this.items = new Map(list.items.map((o) => [key(o), o]));
+          rv = list.metadata.resourceVersion;
+          this.loaded = true;
+          this.error = null;
+          this.notify();
+        }
         rv = await this.watch(rv, signal);
       } catch (e) {
         if (signal.aborted) return;
@@ -126,34 +129,10 @@ export class Collection {
     }
   }
 
-  // LISTs in pages of PAGE_SIZE (limit/continue, as kubectl does), so that the first items are
-  // drawn while the server still sends the rest (10,000 workloads are 8 MiB in one response);
-  // a re-list keeps showing the previous items until it is complete. Every page is the same
-  // snapshot (the continue token carries the first page's revision), whose resourceVersion the
-  // watch then starts from. An expired continue token (410) throws, and run() lists again.
-  async listPages() {
-    const fresh = new Map();
-    let next = '', rv;
-    do {
-      const page = await this.api.get(withQuery(this.path, next ? {limit: PAGE_SIZE, continue: next} : {limit: PAGE_SIZE}));
-      for (const o of page.items) fresh.set(key(o), o);
-      rv = page.metadata.resourceVersion;
-      next = page.metadata.continue || '';
-      if (!this.loaded) {
-        this.items = fresh;
-        this.notify();
-      }
-    } while (next);
-    this.items = fresh;
-    this.loaded = true;
-    this.error = null;
-    this.notify();
-    return rv;
-  }
-
   // Follows one watch response; returns the version to resume from, or null to re-list.
   async watch(rv, signal) {
-    const url = withQuery(this.path, {watch: 1, allowWatchBookmarks: true, resourceVersion: rv});
+    const sep = this.path.includes('?') ? '&' : '?';
+    const url = `${this.path}${sep}watch=1&allowWatchBookmarks=true&resourceVersion=${encodeURIComponent(rv)}`;
     const res = await fetch(url, {headers: this.api.headers(), signal});
     if (!res.ok) {
       let message = `watch ${this.path}: HTTP ${res.status}`;
