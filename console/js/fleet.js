@@ -14,7 +14,7 @@ export function renderFleet(main, ctx) {
     const start = performance.now();
     const members = ctx.members.list();
     // Sums over part of the workloads would be wrong numbers, not just incomplete ones: replicas
-    // are drawn once the workloads' every LIST page has arrived (members as soon as theirs).
+    // are drawn once the workloads are listed (members as soon as theirs are).
     const replicas = ctx.workloads.loaded ? replicasByCluster(ctx.workloads.list()) : null;
     // continent -> region -> members
     const tree = new Map();
