@@ -182,6 +182,14 @@ void InstallWhatIfReview(rest::RestHandler& handler, apimachinery::ObjectService
   handler.AddRoute("POST", path, [&objects, &clock](const rest::RestRequest& request) {
     return Review(objects, clock, request);
   });
+  // In discovery as kube-apiserver lists SubjectAccessReview (verbs [create]), so that
+  // `kubectl create -f review.yaml` can map the kind to this path.
+  handler.AddDiscoveryResource(api::kGroup, api::kVersion,
+                               {{"name", kWhatIfReviewPlural},
+                                {"singularName", "whatifreview"},
+                                {"namespaced", false},
+                                {"kind", kWhatIfReviewKind},
+                                {"verbs", {"create"}}});
   // Nothing is stored: there is nothing to get, list, watch, update or delete.
   handler.AddRoute(
       "", path,

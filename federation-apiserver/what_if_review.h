@@ -13,7 +13,8 @@
 // federation's current objects (MemberClusters, Topologies, ResidencyPolicies,
 // FederatedWorkloads, FailoverDrills, listed through the ObjectService): the same engine and
 // inputs as `fedctl what-if` and the placement controller. Every other method on the path
-// is 405; there is nothing to GET or LIST. Authorization is the ordinary request filter's:
+// is 405; there is nothing to GET or LIST. Discovery lists it with verbs [create] (as
+// SubjectAccessReview), so `kubectl create -f review.yaml -o yaml` works. Authorization is the ordinary request filter's:
 // `create whatifreviews` in group federation.meridian.io (bootstrap role
 // meridian:drill-operator and cluster-admin hold it). Bad input is 422 naming the field:
 // no or empty spec.failures, a target that is not exactly one of zone/region/cluster, or one
@@ -54,7 +55,7 @@ nlohmann::json WhatIfReviewStatus(const scheduling::WhatIfAnswer& answer);
 StatusOr<scheduling::PlacementInputs> ListPlacementInputs(apimachinery::ObjectService& objects);
 
 // Registers the route (POST answers, any other method 405) on `handler`, after its filters
-// (authentication, RBAC). `objects` and `clock` (the review's "now") must outlive `handler`.
+// (authentication, RBAC), and its discovery entry. `objects` and `clock` (the review's "now") must outlive `handler`.
 void InstallWhatIfReview(apimachinery::rest::RestHandler& handler,
                          apimachinery::ObjectService& objects, const Clock& clock);
 

@@ -444,6 +444,11 @@ void RestHandler::AddRoute(const std::string& method, const std::string& path, R
   routes_.push_back(ExtraRoute{method, path, std::move(route), prefix, before_filters});
 }
 
+void RestHandler::AddDiscoveryResource(const std::string& group, const std::string& version,
+                                       json entry) {
+  extra_discovery_[group + "/" + version].push_back(std::move(entry));
+}
+
 bool RestHandler::Owns(const std::string& path) const {
   const std::string& base = options_.base_path;
   if (base.empty()) return true;
@@ -581,6 +586,10 @@ RestResponse RestHandler::Discovery(const std::vector<std::string>& segs) {
                              {"kind", "Scale"},
                              {"verbs", {"get", "patch", "update"}}});
       }
+    }
+    auto extra = extra_discovery_.find(group + "/" + version);
+    if (extra != extra_discovery_.end()) {
+      for (const json& e : extra->second) resources.push_back(e);
     }
     return RestResponse::Json(200, {{"kind", "APIResourceList"},
                                     {"apiVersion", "v1"},

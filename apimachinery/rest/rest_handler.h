@@ -19,8 +19,9 @@
 // max_body_bytes answer 413. Errors are Kubernetes Status bodies.
 //
 // Embedder hooks: AddFilter (authentication/authorization: a chain of callbacks run before
-// routing; a non-OK Status answers e.g. 401 Unauthorized / 403 Forbidden) and AddRoute
-// (extra endpoints such as /openapi/v2 or admin routes; exact path or prefix).
+// routing; a non-OK Status answers e.g. 401 Unauthorized / 403 Forbidden), AddRoute
+// (extra endpoints such as /openapi/v2 or admin routes; exact path or prefix) and
+// AddDiscoveryResource (an extra route's resource in discovery, e.g. a create-only review).
 //
 // Thread-safety: configure (AddFilter/AddRoute) before serving; Handle() is then
 // thread-safe. Watches end when their timeout passes (checked against the injected Clock by
@@ -163,6 +164,13 @@ class RestHandler {
   // `method` "" matches any; `prefix` true matches `path` and anything under "path/".
   void AddRoute(const std::string& method, const std::string& path, RestRoute route,
                 bool prefix = false, bool before_filters = false);
+  // Startup only. Lists a resource that an AddRoute route serves (not the registry) in the
+  // APIResourceList of /apis/`group`/`version`, so that clients which map kinds through
+  // discovery (kubectl create -f) find it: `entry` is its APIResourceList entry ({name,
+  // singularName, namespaced, kind, verbs}), appended after the registry's resources. The
+  // group/version must be one the registry serves (discovery of others stays 404).
+  void AddDiscoveryResource(const std::string& group, const std::string& version,
+                            nlohmann::json entry);
 
   // Serves one request. Thread-safe.
   RestResponse Handle(RestRequest request);
@@ -205,6 +213,7 @@ class RestHandler {
   std::vector<RestFilter> filters_;
   RestObserver observer_;
   std::vector<ExtraRoute> routes_;
+  std::map<std::string, std::vector<nlohmann::json>> extra_discovery_;  // by "group/version"
 
   struct Sessions;
   std::shared_ptr<Sessions> sessions_;

@@ -7,7 +7,12 @@
 // RATE member status changes per second arrive through the watch for SECONDS.
 //
 //   node bench/console/fleet_bench.mjs   # env: BIN (default build/bin), N_MEMBERS=1000,
-//                                        # N_WORKLOADS=10000, RATE=100, SECONDS=10
+//                                        # N_WORKLOADS=10000, RATE=100, SECONDS=10, CONSOLE
+//
+// CONSOLE=DIR (e.g. CONSOLE=console) makes the browser load the console's files from DIR
+// instead of the server's embedded copy (answered through the DevTools protocol), so that a
+// change to the console is measured against the same optimised server binary, without an
+// -O2 rebuild; the API the page talks to is the server's either way.
 import {spawn} from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -84,24 +89,43 @@ async function load() {
   });
 }
 
+// Answers the page's requests for /console/FILE with DIR/FILE (see CONSOLE above).
+async function serveConsoleFrom(page, dir) {
+  const types = {'.html': 'text/html', '.css': 'text/css', '.js': 'text/javascript'};
+  page.browser.on((m) => {
+    if (m.sessionId !== page.sessionId || m.method !== 'Fetch.requestPaused') return;
+    const file = new URL(m.params.request.url).pathname.replace(/^\/console\/?/, '') || 'index.html';
+    const body = fs.readFileSync(path.join(dir, file));
+    page.send('Fetch.fulfillRequest', {requestId: m.params.requestId, responseCode: 200, body: body.toString('base64'),
+      responseHeaders: [{name: 'Content-Type', value: types[path.extname(file)] || 'application/octet-stream'}]});
+  });
+  await page.send('Fetch.enable', {patterns: [{urlPattern: `${url}/console/*`}]});
+}
+
 let browser;
 try {
   await load();
   const profile = fs.mkdtempSync(path.join(dir, 'profile-'));
   browser = await Browser.launch(process.env.CHROMIUM || '/usr/bin/chromium', profile);
   const page = await browser.newPage();
+  if (process.env.CONSOLE) await serveConsoleFrom(page, process.env.CONSOLE);
   await page.goto(`${url}/console/`);
   await page.waitFor('the sign-in form', `document.querySelector('#token') !== null`);
   await page.eval(`(() => { const t = document.querySelector('#token'); t.value = 'bench'; t.form.requestSubmit(); return true; })()`);
-  await page.waitFor('the fleet view complete', `performance.getEntriesByName('meridian:fleet-ready').length === 1`, 60000, 100);
+  await page.waitFor('the fleet view complete', `performance.getEntriesByName('meridian:fleet-ready').length === 1`, 60000, 100)
+    .catch((e) => { throw new Error(`${e.message}; page messages: ${JSON.stringify(page.messages.slice(0, 5))}`); });
   const ready = await page.eval(`performance.getEntriesByName('meridian:fleet-ready')[0].startTime - performance.getEntriesByName('meridian:signin')[0].startTime`);
   const shown = await page.eval(`document.querySelectorAll('[data-member]').length`);
   const breakdown = await page.eval(`(() => {
       const since = performance.getEntriesByName('meridian:signin')[0].startTime;
       const at = (n) => Math.round(performance.getEntriesByName(n)[0].startTime - since);
-      const list = (kind) => performance.getEntriesByType('resource').find((e) => e.name.endsWith('/' + kind));
-      const timing = (e) => e ? Math.round(e.startTime - since) + '-' + Math.round(e.responseEnd - since) + ' ms, ' +
-                                Math.round(e.encodedBodySize / 1024) + ' KiB' : 'n/a';
+      // A LIST is one request or several pages (?limit=...&continue=...); not the watches.
+      const list = (kind) => performance.getEntriesByType('resource').filter((e) => {
+        const u = new URL(e.name);
+        return u.pathname.endsWith('/' + kind) && !u.searchParams.has('watch');
+      });
+      const timing = (es) => es.length ? Math.round(es[0].startTime - since) + '-' + Math.round(es[es.length - 1].responseEnd - since) +
+                                 ' ms, ' + es.length + ' request(s), ' + Math.round(es.reduce((n, e) => n + e.encodedBodySize, 0) / 1024) + ' KiB' : 'n/a';
       const draws = performance.getEntriesByName('meridian:fleet-draw').map((e) => Math.round(e.duration));
       return 'members drawn at ' + at('meridian:fleet-members') + ' ms; LIST memberclusters ' + timing(list('memberclusters')) +
              '; LIST federatedworkloads ' + timing(list('federatedworkloads')) + '; draws ' + draws.join(', ') + ' ms';

@@ -13,7 +13,9 @@ export function renderFleet(main, ctx) {
   const draw = () => {
     const start = performance.now();
     const members = ctx.members.list();
-    const replicas = replicasByCluster(ctx.workloads.list());
+    // Sums over part of the workloads would be wrong numbers, not just incomplete ones: replicas
+    // are drawn once the workloads are listed (members as soon as theirs are).
+    const replicas = ctx.workloads.loaded ? replicasByCluster(ctx.workloads.list()) : null;
     // continent -> region -> members
     const tree = new Map();
     for (const m of members) {
@@ -65,7 +67,7 @@ export function renderFleet(main, ctx) {
     }
   };
   draw();
-  const offs = [ctx.members.onChange(draw), ctx.workloads.onChange(draw)];
+  const offs = [ctx.members.onChange(draw), ctx.workloads.onChange(() => ctx.workloads.loaded && draw())];
   return () => offs.forEach((off) => off());
 }
 
@@ -78,46 +80,73 @@ function continentCard(key, label, regions, replicas, known, cards) {
 }
 
 function cachedRegionCard(region, members, replicas, cards) {
-  const sig = JSON.stringify(members.map((m) => [m.metadata.name, m.metadata.resourceVersion, replicas.get(m.metadata.name)]));
-  const hit = cards.get(region);
-  if (hit && hit.sig === sig) return hit.el;
-  const el = regionCard(region, members, replicas);
-  cards.set(region, {sig, el});
-  return el;
+  members.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
+  const sig = JSON.stringify(members.map((m) => [m.metadata.name, m.metadata.resourceVersion]));
+  let card = cards.get(region);
+  if (!card || card.sig !== sig) {
+    card = {sig, ...regionCard(region, members)};
+    cards.set(region, card);
+  }
+  showReplicas(card, members, replicas);
+  return card.el;
 }
 
-function regionCard(region, members, replicas) {
-  members.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
-  let ready = 0, desired = 0, down = 0, zonesDown = 0;
+// Replica figures change with the workloads, the members seldom: they are written into the
+// cards' text in place, so that workloads arriving or changing rebuild no card.
+function showReplicas(card, members, replicas) {
+  let ready = 0, desired = 0;
+  for (const m of members) {
+    const r = replicas && (replicas.get(m.metadata.name) || {ready: 0, desired: 0});
+    if (r) {
+      ready += r.ready;
+      desired += r.desired;
+    }
+    setText(card.memberReplicas.get(m.metadata.name), replicasText(r));
+  }
+  setText(card.regionReplicas, replicasText(replicas && {ready, desired}));
+}
+
+function setText(el, text) {
+  if (el.textContent !== text) el.textContent = text;
+}
+
+// The card of a region's `members` (sorted), and where its replica figures go.
+function regionCard(region, members) {
+  let down = 0, zonesDown = 0;
   const jurisdictions = new Set();
   for (const m of members) {
-    const r = replicas.get(m.metadata.name) || {ready: 0, desired: 0};
-    ready += r.ready;
-    desired += r.desired;
     if (!memberReady(m)) down++;
     for (const ok of memberZones(m).values()) if (!ok) zonesDown++;
     if (m.spec && m.spec.jurisdiction) jurisdictions.add(m.spec.jurisdiction);
   }
   const state = down === members.length ? 'failing' : down || zonesDown ? 'degraded' : 'healthy';
   const stateText = state === 'failing' ? 'failing' : state === 'degraded' ? `${down} member(s), ${zonesDown} zone(s) failing` : 'healthy';
-  return h('article', {class: `region ${state}`, 'data-region': region, 'data-state': state,
-                       'aria-label': `Region ${region}: ${stateText}`},
+  const regionReplicas = h('span', {});
+  const memberReplicas = new Map(members.map((m) => [m.metadata.name, h('span', {class: 'muted'})]));
+  const el = h('article', {class: `region ${state}`, 'data-region': region, 'data-state': state,
+                           'aria-label': `Region ${region}: ${stateText}`},
     h('h3', {}, h('span', {}, region),
       h('span', {class: `badge ${state === 'healthy' ? 'ok' : 'bad'}`}, stateText)),
-    h('div', {class: 'muted'}, `jurisdiction ${[...jurisdictions].join(', ') || '-'} · replicas ready ${ready} / desired ${desired}`),
-    members.map((m) => memberRow(m, replicas.get(m.metadata.name) || {ready: 0, desired: 0})));
+    h('div', {class: 'muted'}, `jurisdiction ${[...jurisdictions].join(', ') || '-'} · replicas `, regionReplicas),
+    members.map((m) => memberRow(m, memberReplicas.get(m.metadata.name))));
+  return {el, regionReplicas, memberReplicas};
 }
 
-function memberRow(m, r) {
+function memberRow(m, replicasSpan) {
   const ok = memberReady(m);
   const reason = ok ? '' : ((m.status && (m.status.conditions || []).find((c) => c.type === 'Ready')) || {}).message || 'not ready';
   const zones = memberZones(m);
   return h('div', {class: ok ? 'member' : 'member failing', 'data-member': m.metadata.name, 'data-ready': String(ok)},
     h('div', {}, h('span', {class: 'name'}, m.metadata.name), ' ',
       h('span', {class: ok ? 'badge ok' : 'badge bad'}, ok ? 'Ready' : 'Not ready'), ' ',
-      h('span', {class: 'muted'}, `ready ${r.ready} / desired ${r.desired}`)),
+      replicasSpan),
     ok ? null : h('div', {class: 'muted'}, reason),
     h('ul', {class: 'zones', 'aria-label': `Zones of ${m.metadata.name}`},
       [...zones].map(([z, healthy]) => h('li', {class: healthy ? 'zone' : 'zone failing', 'data-zone': z},
         healthy ? z : `${z} (failing)`))));
+}
+
+// `r` null while the workloads are still being listed.
+function replicasText(r) {
+  return r ? `ready ${r.ready} / desired ${r.desired}` : '(listing workloads…)';
 }

@@ -88,6 +88,27 @@ TEST_F(KubectlTest, GetFwShowsTheServersPrinterColumns) {
       << wide.output;
 }
 
+// WhatIfReview is create-only and never stored; kubectl finds it through discovery, as it
+// finds SubjectAccessReview, and prints the answer.
+TEST_F(KubectlTest, CreateWhatIfReviewPrintsTheAnswer) {
+  ASSERT_EQ(Kubectl("apply -f " + Examples()).exit_code, 0);
+  const std::string review = Write("review.yaml",
+                                   "apiVersion: federation.meridian.io/v1alpha1\n"
+                                   "kind: WhatIfReview\n"
+                                   "spec:\n"
+                                   "  failures:\n"
+                                   "    - region: eu-west\n");
+  CommandResult created = Kubectl("create -f " + review +
+                                  " -o jsonpath='{.status.affected[0].namespace}/"
+                                  "{.status.affected[0].name} {.status.unaffected}'");
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  EXPECT_EQ(created.output, "shop/web 0") << created.output;
+  CommandResult resources = Kubectl("api-resources --api-group federation.meridian.io");
+  EXPECT_NE(resources.output.find("whatifreviews"), std::string::npos) << resources.output;
+  CommandResult get = Kubectl("get whatifreviews");
+  EXPECT_NE(get.exit_code, 0) << get.output;  // create-only: nothing to list
+}
+
 TEST_F(KubectlTest, BadInputIsRejectedClearlyAndChangesNothing) {
   ASSERT_EQ(Kubectl("apply -f " + Examples()).exit_code, 0);
   std::string before = Snapshot();

@@ -173,6 +173,29 @@ TEST_F(WhatIfReviewTest, RbacDecidesWhoMayAsk) {
   EXPECT_EQ(Call("op-token", "GET", kReviews).code, 403);
 }
 
+// kubectl maps a kind to its path through discovery: the review is listed, create-only (as
+// kube-apiserver lists SubjectAccessReview), cluster-scoped, and only in its own group/version.
+TEST_F(WhatIfReviewTest, DiscoveryListsItCreateOnly) {
+  rest::RestResponse r = Call("viewer-token", "GET", kGroupPath);
+  ASSERT_EQ(r.code, 200) << r.body;
+  const json list = json::parse(r.body);
+  EXPECT_EQ(list["kind"], "APIResourceList");
+  std::vector<json> reviews;
+  for (const json& e : list["resources"]) {
+    if (e["kind"] == "WhatIfReview") reviews.push_back(e);
+  }
+  ASSERT_EQ(reviews.size(), 1u) << r.body;
+  EXPECT_EQ(reviews[0]["name"], "whatifreviews");
+  EXPECT_EQ(reviews[0]["singularName"], "whatifreview");
+  EXPECT_EQ(reviews[0]["namespaced"], false);
+  EXPECT_EQ(reviews[0]["verbs"], json::array({"create"}));
+  // The registry's resources are still there, and other groups do not get the entry.
+  EXPECT_NE(r.body.find("\"name\":\"federatedworkloads\""), std::string::npos) << r.body;
+  rest::RestResponse core = Call("viewer-token", "GET", "/api/v1");
+  ASSERT_EQ(core.code, 200) << core.body;
+  EXPECT_EQ(core.body.find("whatifreviews"), std::string::npos) << core.body;
+}
+
 TEST_F(WhatIfReviewTest, BadInputIs422NamingTheField) {
   struct Case {
     json body;
