@@ -1,6 +1,7 @@
 // RestStore: the Store interface (apimachinery/store.h) over a federation-apiserver's REST
 // API, so that federation-controller-manager's controllers (which work on an ObjectService
-// over a Store) run against the API instead of against etcd: `--kubeconfig FILE`.
+// over a Store) can run against the API instead of against etcd (the binary's `--kubeconfig`
+// mode, to be wired on top of this; today the binary takes only `--storage etcd:...`).
 //
 // Every call is one (sometimes two, see Update) request through a sync::MemberClient (in
 // production HttpMemberClient: the kubeconfig's server, CA, token or client certificate, and
@@ -36,8 +37,8 @@
 //     the watch never ends silently.
 //
 // Fencing: RestStoreOptions::write_permit, when set, is asked before every write; a refusal
-// is the write's error and nothing is sent (federation-controller-manager passes its
-// LeaderElector::WritePermit, so a leader resumed after its lease expired writes nothing).
+// is the write's error and nothing is sent (meant for LeaderElector::WritePermit, so a leader
+// resumed after its lease expired writes nothing).
 //
 // Thread-safety: all methods are thread-safe. Watch callbacks run on the client's threads
 // (cpprestsdk's pool), one event at a time per watch, in order.
