@@ -451,6 +451,12 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
       return;
     }
     connections_.fetch_add(1);
+    if (options_.on_connected) {
+      std::lock_guard lock(callback_mu_);
+      callback_thread_.store(std::this_thread::get_id());
+      if (!stopped()) options_.on_connected();
+      callback_thread_.store(std::thread::id());
+    }
     conn->body = conn->response.body().streambuf();
     conn->lifetime = std::make_shared<boost::asio::steady_timer>(TimerService());
     conn->lifetime->expires_after(options_.timeout + transport_->timeout);
@@ -953,6 +959,9 @@ Status HttpMemberClient::Delete(const GroupVersionResource& gvr, const std::stri
       transport_->Call(transport_->NewRequest(http::methods::DEL, *path, &text), what));
   if (r.code < 200 || r.code > 299) {
     return internal::MemberErrorStatus(transport_->member, what, r.code, r.body, r.retry_after);
+  }
+  if (options.answer != nullptr) {
+    MERIDIAN_ASSIGN_OR_RETURN(*options.answer, transport_->JsonAnswer(r, what));
   }
   return Status::Ok();
 }

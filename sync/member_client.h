@@ -123,6 +123,10 @@ struct MemberDeleteOptions {
   std::string precondition_uid;               // preconditions.uid when non-empty
   std::string precondition_resource_version;  // preconditions.resourceVersion when non-empty
   std::optional<int64_t> grace_period_seconds;
+  // When set, receives the server's answer: the deleted object at the deletion's
+  // resourceVersion, or the object marked for deletion (finalizers), or the Status some
+  // servers answer instead. Left untouched by implementations that have none (the fake).
+  nlohmann::json* answer = nullptr;
 };
 
 enum class MemberEventType { kAdded, kModified, kDeleted };
@@ -152,6 +156,9 @@ struct WatchOptions {
   // Told about every failed (re)connection, relist, or broken stream (the watch keeps
   // retrying). Optional. Same threading rules as the event callback.
   std::function<void(const Status& status)> on_error;
+  // Called each time a watch request is accepted (response headers 200), before its first
+  // event. Optional. Same threading rules as the event callback.
+  std::function<void()> on_connected;
 };
 
 // A running watch. Destroying it (or Stop()) ends it: after Stop() returns the callback is
