@@ -52,7 +52,8 @@ bool Refused(const apimachinery::ApiError& e) { return e.code == 400 || e.code =
 
 }  // namespace
 
-BindingController::BindingController(apimachinery::ObjectService& objects, const Clock& clock)
+BindingController::BindingController(apimachinery::ObjectService& objects, const Clock& clock,
+                                     apimachinery::SharedInformerFactory* informers)
     : objects_(objects),
       clock_(clock),
       informers_(objects, informers),
