@@ -19,6 +19,18 @@ apimachinery::SharedInformer<T>& MeridianInformer(apimachinery::SharedInformerFa
   return factory.For<T>(MeridianResource(factory.objects(), plural, who), decode);
 }
 
+// An object as stored (for controllers that write back what they read, or read kinds that
+// have no typed form): never rejected.
+inline nlohmann::json RawObject(const nlohmann::json& object, FieldErrors*) { return object; }
+
+// The shared informer of `resource` (any kind: native objects, namespaces) holding the
+// objects as stored, restricted to `label_selector` ("" for all).
+inline apimachinery::SharedInformer<nlohmann::json>& RawInformer(
+    apimachinery::SharedInformerFactory& factory, const apimachinery::ResourceInfo& resource,
+    const std::string& label_selector = "") {
+  return factory.For<nlohmann::json>(resource, RawObject, label_selector);
+}
+
 // The five kinds the fleet is seen through (scheduling/placement_inputs.h): the placement and
 // drill controllers both read them from the same shared informers.
 struct FleetInformers {

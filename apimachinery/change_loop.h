@@ -1,5 +1,5 @@
 // The worker of a level-triggered controller: one thread that runs a full pass whenever
-// something changed since the last pass began (MarkDirty, usually from WatchForChanges), or
+// something changed since the last pass began (MarkDirty, usually from informer events), or
 // when the last pass asked to be run again after a while (a recovery hold ending, a drill's
 // next sample, a retry after an error). Changes that arrive during a pass coalesce into one
 // more pass; a pass never runs concurrently with itself.

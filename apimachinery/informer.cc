@@ -63,6 +63,19 @@ std::vector<std::shared_ptr<InformerBase>> SharedInformerFactory::All() const {
   return out;
 }
 
+StatusOr<std::vector<InformerRegistration>> StartInformers(
+    const std::vector<InformerBase*>& informers, const std::function<void()>& on_change,
+    const std::string& who) {
+  std::vector<InformerRegistration> registrations;
+  for (InformerBase* informer : informers) registrations.push_back(informer->OnChange(on_change));
+  for (InformerBase* informer : informers) {
+    if (Status st = informer->Start(); !st.ok()) {
+      return UnavailableError(who + ": " + st.message());
+    }
+  }
+  return registrations;
+}
+
 Status SharedInformerFactory::Start() {
   for (const auto& informer : All()) {
     if (Status st = informer->Start(); !st.ok()) return st;

@@ -353,9 +353,8 @@ class InformerRegistration {
   InformerRegistration() = default;
   template <typename T>
   InformerRegistration(InformerCache<T>& cache, InformerHandlers<T> handlers)
-      : remove_([&cache, id = cache.AddHandlers(std::move(handlers))] {
-          cache.RemoveHandlers(id);
-        }) {}
+      : remove_(
+            [&cache, id = cache.AddHandlers(std::move(handlers))] { cache.RemoveHandlers(id); }) {}
   ~InformerRegistration() { Reset(); }
   InformerRegistration(InformerRegistration&& other) noexcept
       : remove_(std::exchange(other.remove_, nullptr)) {}
@@ -385,6 +384,9 @@ class InformerBase {
   virtual Status Relist() = 0;
   virtual void Stop() = 0;
   virtual bool HasSynced() const = 0;
+  // Calls `on_change` after every change to the cache (and once per object already cached),
+  // until the registration goes: what a level-triggered controller needs ("look again").
+  virtual InformerRegistration OnChange(std::function<void()> on_change) = 0;
 };
 
 template <typename T>
@@ -406,6 +408,11 @@ class SharedInformer : public InformerBase {
   InformerCache<T>& cache() { return cache_; }
   const InformerCache<T>& cache() const { return cache_; }
   bool HasSynced() const override { return cache_.HasSynced(); }
+  InformerRegistration OnChange(std::function<void()> on_change) override {
+    return InformerRegistration(
+        cache_, InformerHandlers<T>{.on_key = [on_change = std::move(on_change)](
+                                                  const InformerKey&) { on_change(); }});
+  }
 
   // One LIST, then a watch from its resourceVersion. When the watch cannot start because
   // that revision is already compacted (410 Gone), lists again (up to 5 times). Errors:
@@ -533,6 +540,26 @@ void SharedInformer<T>::WarnSkipped(const std::string& name, const std::string& 
   WarnInformerSkipped(resource_.plural, name, why);
 }
 
+// For a level-triggered controller, instead of one watch per kind of its own: registers
+// `on_change` on every one of `informers`, then starts them (each LISTs once unless already
+// started by another controller of the process). All or nothing: on an error the
+// registrations are dropped. Errors: Unavailable naming `who` and the informer that failed.
+// Keep the registrations while the controller runs; drop them before it stops.
+StatusOr<std::vector<InformerRegistration>> StartInformers(
+    const std::vector<InformerBase*>& informers, const std::function<void()>& on_change,
+    const std::string& who);
+
+// The cached objects of `informer`. A controller driven by hand (without Start: no watch
+// keeps the cache current) passes watching=false and the informer LISTs first. Errors: that
+// LIST failed (Unavailable, naming the kind).
+template <typename T>
+StatusOr<std::vector<T>> InformerValues(SharedInformer<T>& informer, bool watching) {
+  if (!watching) {
+    if (Status st = informer.Relist(); !st.ok()) return st;
+  }
+  return informer.cache().Values();
+}
+
 // The informers of one process: the same informer for every caller asking for a kind (and
 // label selector), so N controllers cost one LIST and one watch per kind.
 class SharedInformerFactory {
@@ -585,6 +612,27 @@ class SharedInformerFactory {
   ObjectService& objects_;
   mutable std::mutex mu_;  // guards informers_
   std::map<std::string, Slot> informers_;
+};
+
+// A controller's informer factory: the process's shared one when given, else one of its own
+// over `objects` (a controller run alone, e.g. in a test). Not thread-safe to construct;
+// the factory it refers to is.
+class ControllerInformers {
+ public:
+  // `objects` and `shared` (when not null) must outlive this.
+  ControllerInformers(ObjectService& objects, SharedInformerFactory* shared)
+      : own_(shared ? nullptr : std::make_unique<SharedInformerFactory>(objects)),
+        factory_(shared ? *shared : *own_) {}
+  SharedInformerFactory& factory() { return factory_; }
+  // Stops the watches when the factory is the controller's own (a shared one is the
+  // process's: other controllers still read it).
+  void StopOwn() {
+    if (own_) own_->Stop();
+  }
+
+ private:
+  std::unique_ptr<SharedInformerFactory> own_;
+  SharedInformerFactory& factory_;
 };
 
 }  // namespace meridian::apimachinery

@@ -5,72 +5,51 @@
 #include <algorithm>
 #include <set>
 
-#include "apimachinery/change_watch.h"
-#include "api/codec.h"
+#include "api/informers.h"
 #include "dns/record_sets.h"
 
 namespace meridian::dns {
 namespace {
 
-using apimachinery::ResourceInfo;
-using nlohmann::json;
-
-const ResourceInfo* Info(apimachinery::ObjectService& objects, const char* plural) {
-  return objects.registry().Find(api::kGroup, api::kVersion, plural);
-}
-
-// The decoded items of a list, and the store revision it reflects.
-template <typename T>
-Status List(apimachinery::ObjectService& objects, const char* plural,
-            T (*decode)(const json&, FieldErrors*), std::vector<T>* out, int64_t* revision) {
-  const ResourceInfo* info = Info(objects, plural);
-  if (!info) return InternalError(std::string("resource ") + plural + " is not registered");
-  auto list = objects.List(*info, "", apimachinery::ListRequest{});
-  if (!list.ok()) {
-    return UnavailableError(std::string("listing ") + plural + ": " + list.error().message);
-  }
-  try {
-    *revision = std::max<int64_t>(
-        *revision, std::stoll(list.value()["metadata"].value("resourceVersion", "0")));
-  } catch (const std::exception&) {
-  }
-  for (const json& item : list.value()["items"]) {
-    FieldErrors errors;
-    T decoded = decode(item, &errors);
-    if (errors.empty()) out->push_back(std::move(decoded));
-  }
-  return Status::Ok();
-}
+constexpr char kWho[] = "dns publisher";
 
 }  // namespace
 
 RecordSetPublisher::RecordSetPublisher(apimachinery::ObjectService& objects, ServingConfig config,
-                                       SwappableRecordSource& source)
-    : objects_(objects),
-      config_(std::move(config)),
+                                       SwappableRecordSource& source,
+                                       apimachinery::SharedInformerFactory* informers)
+    : config_(std::move(config)),
       source_(source),
+      informers_(objects, informers),
+      record_sets_(api::MeridianInformer(informers_.factory(), "dnsrecordsets",
+                                         api::DecodeDnsRecordSet, kWho)),
+      topologies_(
+          api::MeridianInformer(informers_.factory(), "topologies", api::DecodeTopology, kWho)),
+      members_(api::MeridianInformer(informers_.factory(), "memberclusters",
+                                     api::DecodeMemberCluster, kWho)),
       loop_([this] { return Pass(); }) {}
 
 RecordSetPublisher::~RecordSetPublisher() { Stop(); }
 
 Status RecordSetPublisher::Start() {
-  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
-  MERIDIAN_RETURN_IF_ERROR(PublishOnce());
-  // From the revision read before the first publish: nothing written since is missed.
-  std::vector<apimachinery::WatchedKind> kinds;
-  for (const char* plural : {"dnsrecordsets", "topologies", "memberclusters"}) {
-    kinds.push_back({api::kGroup, api::kVersion, plural, ""});
+  // The handlers only mark the loop (not started yet): a change after the first publish's
+  // read is another pass, nothing is missed.
+  MERIDIAN_ASSIGN_OR_RETURN(handlers_, apimachinery::StartInformers(
+                                           {&record_sets_, &topologies_, &members_},
+                                           [this] { loop_.MarkDirty(); }, kWho));
+  started_ = true;
+  if (Status st = PublishOnce(); !st.ok()) {
+    handlers_.clear();
+    return st;
   }
-  MERIDIAN_ASSIGN_OR_RETURN(watches_, apimachinery::WatchForChanges(objects_, kinds, from,
-                                                                    [this] { loop_.MarkDirty(); },
-                                                                    "dns publisher"));
   loop_.Start(/*pass_at_once=*/false);  // just published
   return Status::Ok();
 }
 
 void RecordSetPublisher::Stop() {
-  watches_.clear();
+  handlers_.clear();  // no more MarkDirty from the (possibly shared) informers
   loop_.Stop();
+  informers_.StopOwn();
 }
 
 uint64_t RecordSetPublisher::publishes() const {
@@ -91,16 +70,15 @@ std::optional<std::chrono::milliseconds> RecordSetPublisher::Pass() {
 }
 
 Status RecordSetPublisher::PublishOnce() {
-  std::vector<api::DnsRecordSet> record_sets;
-  std::vector<api::Topology> topologies;
-  int64_t revision = 0;
-  MERIDIAN_RETURN_IF_ERROR(
-      List(objects_, "dnsrecordsets", api::DecodeDnsRecordSet, &record_sets, &revision));
-  MERIDIAN_RETURN_IF_ERROR(
-      List(objects_, "topologies", api::DecodeTopology, &topologies, &revision));
-  std::vector<api::MemberCluster> members;
-  MERIDIAN_RETURN_IF_ERROR(
-      List(objects_, "memberclusters", api::DecodeMemberCluster, &members, &revision));
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<api::DnsRecordSet> record_sets,
+                            apimachinery::InformerValues(record_sets_, started_));
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<api::Topology> topologies,
+                            apimachinery::InformerValues(topologies_, started_));
+  MERIDIAN_ASSIGN_OR_RETURN(std::vector<api::MemberCluster> members,
+                            apimachinery::InformerValues(members_, started_));
+  const int64_t revision =
+      std::max({record_sets_.cache().resource_version(), topologies_.cache().resource_version(),
+                members_.cache().resource_version()});
   std::set<std::string> unhealthy;
   for (const api::MemberCluster& m : members) {
     if (!MemberUnhealthyReason(m).empty()) unhealthy.insert(m.metadata.name);

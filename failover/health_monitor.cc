@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "api/codec.h"
+#include "api/informers.h"
 #include "common/log_fields.h"
 #include "failover/member_inventory.h"
 #include "failover/node_capacity.h"
@@ -18,10 +19,12 @@
 namespace meridian::failover {
 namespace {
 
+constexpr char kWho[] = "health monitor";
+
 using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 
-// What the probes need of the federation's workloads (ListPlacedWorkloads).
+// What the probes need of the federation's workloads (PlacedWorkloadsOf).
 struct PlacedWorkloads {
   std::set<std::string> objects;                  // WorkloadObjectKey of each template
   std::map<std::string, PodRequirements> shapes;  // by ShapeKey
@@ -96,28 +99,17 @@ ProbeOutcome RunProbe(sync::MemberClient& client, MemberInventory& inventory,
 }
 
 // The FederatedWorkloads of the federation as the probes need them: the member objects
-// Meridian writes (WorkloadObjectKey) and the distinct pod shapes of their templates. Read
-// from the raw JSON (no full decode: this runs every round).
-PlacedWorkloads ListPlacedWorkloads(apimachinery::ObjectService& objects) {
+// Meridian writes (WorkloadObjectKey) and the distinct pod shapes of their templates.
+PlacedWorkloads PlacedWorkloadsOf(
+    const std::vector<std::shared_ptr<const api::FederatedWorkload>>& workloads) {
   PlacedWorkloads placed;
-  const apimachinery::ResourceInfo* info =
-      objects.registry().Find(api::kGroup, api::kVersion, "federatedworkloads");
-  if (info == nullptr) return placed;
-  auto list = objects.List(*info, "", apimachinery::ListRequest{});
-  if (!list.ok()) {
-    spdlog::warn("health monitor: listing federatedworkloads: {}", list.error().message);
-    return placed;
-  }
-  for (const json& item : list.value()["items"]) {
-    if (!item.is_object() || !item.contains("spec") || !item["spec"].is_object()) continue;
-    const json& tmpl = item["spec"].value("template", json());
+  for (const auto& w : workloads) {
+    const json& tmpl = w->spec.template_;
     if (!tmpl.is_object()) continue;
-    const json meta = item.value("metadata", json::object());
     const json tmeta = tmpl.value("metadata", json::object());
     std::string name = tmeta.is_object() ? tmeta.value("name", "") : "";
-    if (name.empty() && meta.is_object()) name = meta.value("name", "");
-    const std::string ns = meta.is_object() ? meta.value("namespace", "") : "";
-    placed.objects.insert(WorkloadObjectKey(ns, tmpl.value("kind", ""), name));
+    if (name.empty()) name = w->metadata.name;
+    placed.objects.insert(WorkloadObjectKey(w->metadata.ns, tmpl.value("kind", ""), name));
     const json* pod_spec = TemplatePodSpec(tmpl);
     if (pod_spec == nullptr) continue;
     StatusOr<PodRequirements> pod = PodRequirementsFrom(*pod_spec);
@@ -137,7 +129,7 @@ std::string ClientKey(const api::MemberCluster& m) {
 
 struct HealthMonitor::Probe {
   std::thread thread;
-  bool done = false;  // guarded by HealthMonitor::done_mu_
+  bool done = false;     // guarded by HealthMonitor::done_mu_
   ProbeOutcome outcome;  // written by the thread before `done`; read after
 };
 
@@ -152,10 +144,18 @@ struct HealthMonitor::Member {
   bool written = false;  // at least one status written by this monitor
 };
 
-
 HealthMonitor::HealthMonitor(apimachinery::ObjectService& objects, const Clock& clock,
-                             MemberClientFactory factory, HealthMonitorOptions options)
-    : objects_(objects), clock_(clock), factory_(std::move(factory)), options_(options) {
+                             MemberClientFactory factory, HealthMonitorOptions options,
+                             apimachinery::SharedInformerFactory* informers)
+    : objects_(objects),
+      clock_(clock),
+      factory_(std::move(factory)),
+      options_(options),
+      informers_(objects, informers),
+      members_informer_(api::MeridianInformer(informers_.factory(), "memberclusters",
+                                              api::DecodeMemberCluster, kWho)),
+      workloads_informer_(api::MeridianInformer(informers_.factory(), "federatedworkloads",
+                                                api::DecodeFederatedWorkload, kWho)) {
   if (objects_.registry().Find("", "v1", "events") != nullptr) {
     events_ = std::make_unique<apimachinery::EventRecorder>(
         objects_, clock_, apimachinery::EventRecorderOptions{.component = "health-monitor"});
@@ -172,6 +172,15 @@ HealthMonitor::~HealthMonitor() {
 
 void HealthMonitor::Start() {
   if (loop_.joinable()) return;
+  // Rounds are timed, not driven by changes: no handlers, only current caches.
+  watching_ = true;
+  for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
+           &members_informer_, &workloads_informer_}) {
+    if (Status st = informer->Start(); !st.ok()) {
+      spdlog::warn("{}: {}; every round lists instead", kWho, st.ToString());
+      watching_ = false;
+    }
+  }
   {
     std::lock_guard lock(loop_mu_);
     stopping_ = false;
@@ -186,6 +195,7 @@ void HealthMonitor::Stop() {
   }
   loop_cv_.notify_all();
   if (loop_.joinable()) loop_.join();
+  informers_.StopOwn();
 }
 
 void HealthMonitor::Run() {
@@ -201,30 +211,21 @@ void HealthMonitor::Run() {
 }
 
 StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
-  const apimachinery::ResourceInfo& info = MemberClusters(objects_);
-  auto list = objects_.List(info, "", apimachinery::ListRequest{});
-  if (!list.ok()) return UnavailableError("health monitor: listing memberclusters: " + list.error().message);
-
-  std::vector<api::MemberCluster> members;
-  for (const json& item : list.value()["items"]) {
-    FieldErrors errors;
-    api::MemberCluster m = api::DecodeMemberCluster(item, &errors);
-    if (!errors.empty()) {
-      spdlog::warn(LogFields("skipping an invalid MemberCluster",
-                             {{"controller", "health-monitor"},
-                              {"member", item["metadata"].value("name", "")},
-                              {"error", errors.front().ToString()}}));
-      continue;
+  StatusOr<std::vector<api::MemberCluster>> members =
+      apimachinery::InformerValues(members_informer_, watching_);
+  if (!members.ok()) return members.status().WithContext(kWho);
+  if (!watching_) {
+    if (Status st = workloads_informer_.Relist(); !st.ok()) {
+      spdlog::warn("{}: {}", kWho, st.ToString());  // pod shapes of the last list
     }
-    members.push_back(std::move(m));
   }
-
-  auto placed = std::make_shared<const PlacedWorkloads>(ListPlacedWorkloads(objects_));
+  auto placed = std::make_shared<const PlacedWorkloads>(
+      PlacedWorkloadsOf(workloads_informer_.cache().List()));
 
   // Start a probe for every member that has none running.
   std::map<std::string, ProbeOutcome> immediate;  // failures known without probing
   std::vector<std::string> started;
-  for (const api::MemberCluster& mc : members) {
+  for (const api::MemberCluster& mc : *members) {
     std::unique_ptr<Member>& slot = members_[mc.metadata.name];
     if (!slot) slot = std::make_unique<Member>();
     Member& m = *slot;
@@ -283,7 +284,7 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
   }
 
   int written = 0;
-  for (const api::MemberCluster& mc : members) {
+  for (const api::MemberCluster& mc : *members) {
     Member& m = *members_[mc.metadata.name];
     ProbeOutcome outcome;
     if (auto it = immediate.find(mc.metadata.name); it != immediate.end()) {
@@ -314,7 +315,7 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
 
   // Forget members that are gone (once their probe has finished).
   for (auto it = members_.begin(); it != members_.end();) {
-    bool listed = std::any_of(members.begin(), members.end(), [&](const api::MemberCluster& mc) {
+    bool listed = std::any_of(members->begin(), members->end(), [&](const api::MemberCluster& mc) {
       return mc.metadata.name == it->first;
     });
     bool busy = false;
@@ -344,24 +345,24 @@ bool HealthMonitor::WriteStatus(const api::MemberCluster& listed, Member& m,
     api::MemberClusterStatus next =
         ApplyProbe(current.status, outcome, m.history, now, options_.failure_threshold);
     const bool changed = WithoutProbeDetails(next) != WithoutProbeDetails(current.status);
-    const bool stale =
-        !m.written || SteadyClock::now() - m.last_write >= options_.status_refresh;
+    const bool stale = !m.written || SteadyClock::now() - m.last_write >= options_.status_refresh;
     if (!changed && !stale) return false;
     if (next == current.status) return false;
     api::MemberCluster updated = current;
     updated.status = next;
     auto result = objects_.Update(info, "", current.metadata.name, api::Encode(updated), "status");
     if (result.ok()) {
+      members_informer_.Assume(result.value());  // the next round starts from what was written
       m.written = true;
       m.last_write = SteadyClock::now();
       for (const HealthEvent& e : TransitionEvents(current.status, next)) {
         // The recorder logs every Event it records (with its fields): a line here too would
         // show each transition twice. Without a recorder (no events resource) log it here.
         if (events_) {
-          events_->Record(apimachinery::ReferenceTo(result.value()),
-                          e.warning ? apimachinery::EventType::kWarning
-                                    : apimachinery::EventType::kNormal,
-                          e.reason, e.message);
+          events_->Record(
+              apimachinery::ReferenceTo(result.value()),
+              e.warning ? apimachinery::EventType::kWarning : apimachinery::EventType::kNormal,
+              e.reason, e.message);
         } else {
           spdlog::log(e.warning ? spdlog::level::warn : spdlog::level::info,
                       LogFields(e.message, {{"controller", "health-monitor"},

@@ -2,14 +2,15 @@
 // and keeps its status (conditions Reachable/Ready, zones, allocatable replicas, probe time
 // and latency) up to date, so that placement reacts to failed zones and unreachable members.
 //
-// Each round: list MemberClusters; for each, one probe task on its own thread (so a hung
+// Each round: the MemberClusters as the process's shared informer holds them (no LIST per
+// round); for each, one probe task on its own thread (so a hung
 // member never delays the others): GET /readyz (falling back to /healthz when /readyz is
 // absent), then, if it answered, zone health and room from the member's Nodes and bound Pods
 // as its watches keep them (failover/member_inventory.h: listed once when the member's client
 // is made, in the background with the probe waiting at most timeout/2 for it, then watched;
 // a broken watch keeps the previous zones instead of reporting stale ones; no LIST per probe),
 // estimated by failover/node_capacity.h (scheduler-style, per zone, for a 100m reference pod
-// and for the pod shape of every FederatedWorkload listed at the round's start; pods of
+// and for the pod shape of every FederatedWorkload cached at the round's start; pods of
 // Meridian's own workloads take no room, placement counts them). The round waits
 // at most `timeout` for the probes; a probe still running then counts as a failure (and, while
 // it keeps running, so does every later round: no second probe is started for that member).
@@ -38,6 +39,7 @@
 
 #include "api/types.h"
 #include "apimachinery/event_recorder.h"
+#include "apimachinery/informer.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -61,23 +63,29 @@ using sync::HttpMemberClientFactory;
 
 class HealthMonitor {
  public:
-  // `objects` and `clock` must outlive the monitor. The clock stamps status times; waiting
-  // between rounds and probe timeouts use real (steady) time.
+  // `objects` and `clock` must outlive the monitor, and so must `informers` (the process's
+  // shared informers over `objects`) when given; without, it has its own. The clock stamps
+  // status times; waiting between rounds and probe timeouts use real (steady) time.
   HealthMonitor(apimachinery::ObjectService& objects, const Clock& clock,
-                MemberClientFactory factory, HealthMonitorOptions options = {});
+                MemberClientFactory factory, HealthMonitorOptions options = {},
+                apimachinery::SharedInformerFactory* informers = nullptr);
   ~HealthMonitor();  // Stop()s and joins every probe thread
   HealthMonitor(const HealthMonitor&) = delete;
   HealthMonitor& operator=(const HealthMonitor&) = delete;
 
   // One round at time `now` (status timestamps), synchronous: returns when every probe
-  // finished or `timeout` passed. Returns how many statuses were written. Errors: the
-  // MemberClusters could not be listed. Failed writes are logged and retried next round.
+  // finished or `timeout` passed. MemberClusters and FederatedWorkloads come from the
+  // informers' caches (listed first when the monitor is not started). Returns how many
+  // statuses were written. Errors: the MemberClusters could not be listed. Failed writes are
+  // logged and retried next round.
   StatusOr<int> ProbeAllOnce(Timestamp now);
 
   // Waits until every transition Event recorded so far has been written (or failed).
   void FlushEvents();
 
-  // Runs rounds every `interval` on a thread (clock.Now() as the time). Idempotent.
+  // Starts the informers (one LIST each unless already started; one that cannot start is
+  // logged and the rounds list instead) and runs rounds every `interval` on a thread
+  // (clock.Now() as the time). Idempotent.
   void Start();
   // Stops the loop and waits for it. Idempotent.
   void Stop();
@@ -95,6 +103,10 @@ class HealthMonitor {
   const Clock& clock_;
   const MemberClientFactory factory_;
   const HealthMonitorOptions options_;
+  apimachinery::ControllerInformers informers_;
+  apimachinery::SharedInformer<api::MemberCluster>& members_informer_;
+  apimachinery::SharedInformer<api::FederatedWorkload>& workloads_informer_;
+  bool watching_ = false;  // the informers started: rounds read their caches as they are
 
   // Writes the transition Events; null when the server has no Event resource.
   std::unique_ptr<apimachinery::EventRecorder> events_;

@@ -5,8 +5,7 @@
 #include <algorithm>
 
 #include "api/codec.h"
-#include "api/typed_list.h"
-#include "apimachinery/change_watch.h"
+#include "api/informers.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -19,12 +18,15 @@ constexpr char kWho[] = "member-schemas";
 
 MemberSchemaFetcher::MemberSchemaFetcher(apimachinery::ObjectService& objects, const Clock& clock,
                                          sync::MemberClientFactory factory, MemberSchemas& schemas,
-                                         Options options)
-    : objects_(objects),
-      clock_(clock),
+                                         Options options,
+                                         apimachinery::SharedInformerFactory* informers)
+    : clock_(clock),
       schemas_(schemas),
       options_(options),
       clients_(std::move(factory)),
+      informers_(objects, informers),
+      members_(api::MeridianInformer(informers_.factory(), "memberclusters",
+                                     &api::DecodeMemberCluster, kWho)),
       loop_([this]() -> std::optional<std::chrono::milliseconds> {
         PassOnce(forced_.exchange(false));
         // A refresh asked for too soon after a fetch waits for min_interval, not for the
@@ -36,11 +38,9 @@ MemberSchemaFetcher::MemberSchemaFetcher(apimachinery::ObjectService& objects, c
 MemberSchemaFetcher::~MemberSchemaFetcher() { Stop(); }
 
 Status MemberSchemaFetcher::Start() {
-  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
-  MERIDIAN_ASSIGN_OR_RETURN(
-      watches_, apimachinery::WatchForChanges(
-                    objects_, {{api::kGroup, api::kVersion, "memberclusters", ""}}, from,
-                    [this] { loop_.MarkDirty(); }, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(handlers_, apimachinery::StartInformers(
+                                           {&members_}, [this] { loop_.MarkDirty(); }, kWho));
+  started_ = true;
   schemas_.SetRefreshRequester([this] {
     forced_ = true;
     loop_.MarkDirty();
@@ -51,14 +51,15 @@ Status MemberSchemaFetcher::Start() {
 
 void MemberSchemaFetcher::Stop() {
   schemas_.SetRefreshRequester(nullptr);
-  watches_.clear();
+  handlers_.clear();  // no more MarkDirty from the (possibly shared) informer
   loop_.Stop();
+  informers_.StopOwn();
 }
 
 std::vector<std::string> MemberSchemaFetcher::PassOnce(bool forced) {
   std::vector<std::string> fetched;
   StatusOr<std::vector<api::MemberCluster>> members =
-      api::ListDecoded(objects_, "memberclusters", &api::DecodeMemberCluster, kWho);
+      apimachinery::InformerValues(members_, started_.load());
   if (!members.ok()) {
     spdlog::warn("{}: {}", kWho, members.status().ToString());
     return fetched;

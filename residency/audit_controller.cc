@@ -6,8 +6,7 @@
 
 #include "api/codec.h"
 #include "api/conditions.h"
-#include "api/typed_list.h"
-#include "apimachinery/change_watch.h"
+#include "api/informers.h"
 #include "residency/enforcement.h"
 #include "residency/policy.h"
 #include "scheduling/placement_inputs.h"
@@ -93,11 +92,21 @@ std::string ListViolations(const std::vector<const ResidencyViolation*>& violati
 ResidencyAuditController::ResidencyAuditController(apimachinery::ObjectService& objects,
                                                    const Clock& clock,
                                                    sync::MemberClientFactory factory,
-                                                   Options options)
+                                                   Options options,
+                                                   apimachinery::SharedInformerFactory* informers)
     : objects_(objects),
       clock_(clock),
       options_(options),
       clients_(std::move(factory)),
+      informers_(objects, informers),
+      members_informer_(api::MeridianInformer(informers_.factory(), "memberclusters",
+                                              api::DecodeMemberCluster, kWho)),
+      topologies_informer_(
+          api::MeridianInformer(informers_.factory(), "topologies", api::DecodeTopology, kWho)),
+      policies_informer_(api::MeridianInformer(informers_.factory(), "residencypolicies",
+                                               api::DecodeResidencyPolicy, kWho)),
+      workloads_informer_(api::MeridianInformer(informers_.factory(), "federatedworkloads",
+                                                api::DecodeFederatedWorkload, kWho)),
       loop_([this]() -> std::optional<std::chrono::milliseconds> {
         StatusOr<AuditResult> r = Pass(/*full=*/false);
         if (!r.ok()) spdlog::warn("residency audit: {}", r.status().ToString());
@@ -113,26 +122,23 @@ ResidencyAuditController::ResidencyAuditController(apimachinery::ObjectService& 
 ResidencyAuditController::~ResidencyAuditController() { Stop(); }
 
 Status ResidencyAuditController::Start() {
-  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
-  std::vector<apimachinery::WatchedKind> kinds;
-  for (const char* plural :
-       {"residencypolicies", "memberclusters", "federatedworkloads", "topologies"}) {
-    kinds.push_back({api::kGroup, api::kVersion, plural, ""});
-  }
-  MERIDIAN_ASSIGN_OR_RETURN(watches_, apimachinery::WatchForChanges(
-                                          objects_, kinds, from,
-                                          [this] {
-                                            view_dirty_ = true;
-                                            loop_.MarkDirty();
-                                          },
-                                          kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(handlers_, apimachinery::StartInformers(
+                                           {&policies_informer_, &members_informer_,
+                                            &workloads_informer_, &topologies_informer_},
+                                           [this] {
+                                             view_dirty_ = true;
+                                             loop_.MarkDirty();
+                                           },
+                                           kWho));
+  started_ = true;
   loop_.Start();
   return Status::Ok();
 }
 
 void ResidencyAuditController::Stop() {
-  watches_.clear();
+  handlers_.clear();  // no more marks from the (possibly shared) informers
   loop_.Stop();
+  informers_.StopOwn();
   slots_.clear();  // stops the member watches (waits for lists in flight)
   view_.reset();
   view_dirty_ = true;
@@ -147,14 +153,12 @@ StatusOr<AuditResult> ResidencyAuditController::ScanOnce() { return Pass(/*full=
 
 Status ResidencyAuditController::RefreshView() {
   View v;
-  MERIDIAN_ASSIGN_OR_RETURN(
-      v.members, api::ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(v.members, apimachinery::InformerValues(members_informer_, started_));
   MERIDIAN_ASSIGN_OR_RETURN(auto topologies,
-                            api::ListDecoded(objects_, "topologies", api::DecodeTopology, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(v.policies, api::ListDecoded(objects_, "residencypolicies",
-                                                         api::DecodeResidencyPolicy, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(v.workloads, api::ListDecoded(objects_, "federatedworkloads",
-                                                          api::DecodeFederatedWorkload, kWho));
+                            apimachinery::InformerValues(topologies_informer_, started_));
+  MERIDIAN_ASSIGN_OR_RETURN(v.policies, apimachinery::InformerValues(policies_informer_, started_));
+  MERIDIAN_ASSIGN_OR_RETURN(v.workloads,
+                            apimachinery::InformerValues(workloads_informer_, started_));
   v.any_bound = !v.policies.empty();
   nlohmann::json governing = nlohmann::json::array();
   for (const api::ResidencyPolicy& p : v.policies) governing.push_back(PolicyData(p));
@@ -543,6 +547,7 @@ void ResidencyAuditController::UpdatePolicyStatus(
     api::ResidencyPolicy updated = p;
     updated.status = std::move(status);
     auto written = objects_.Update(*info, "", p.metadata.name, api::Encode(updated), "status");
+    if (written.ok()) policies_informer_.Assume(written.value());  // the next view has it
     if (!written.ok() && written.error().code != 404 && written.error().code != 409) {
       spdlog::warn("residency audit: writing the status of ResidencyPolicy {}: {}", p.metadata.name,
                    written.error().message);

@@ -65,6 +65,7 @@
 
 #include "apimachinery/change_loop.h"
 #include "apimachinery/event_recorder.h"
+#include "apimachinery/informer.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "residency/audit.h"
@@ -92,21 +93,25 @@ class ResidencyAuditController {
     sync::WatchOptions member_watch{};
   };
 
-  // `objects` and `clock` must outlive the controller.
+  // `objects` and `clock` must outlive the controller, and so must `informers` (the
+  // process's shared informers over `objects`) when given; without, it has its own.
   ResidencyAuditController(apimachinery::ObjectService& objects, const Clock& clock,
-                           sync::MemberClientFactory factory, Options options);
+                           sync::MemberClientFactory factory, Options options,
+                           apimachinery::SharedInformerFactory* informers = nullptr);
   ~ResidencyAuditController();  // Stop()s
   ResidencyAuditController(const ResidencyAuditController&) = delete;
   ResidencyAuditController& operator=(const ResidencyAuditController&) = delete;
 
-  // Starts the watches on Meridian's objects and the worker. Errors: a watch could not start.
+  // Starts the informers of Meridian's objects (one LIST each unless already started) and the
+  // worker. Errors: an informer could not start.
   Status Start();
   // Stops the worker and the watches. Idempotent.
   void Stop();
 
   // One full scan: lists every member afresh (replacing its watched copy; in parallel,
   // waiting for all), judges everything and records the Events for what changed since the
-  // previous pass. Errors: Meridian's own objects could not be listed (nothing is reported).
+  // previous pass. Meridian's own objects come from the informers' caches (listed first when
+  // the controller is not started). Errors: they could not be listed (nothing is reported).
   StatusOr<AuditResult> ScanOnce();
 
   // Lists of members done so far (initial lists, relists after trouble, resyncs). For tests
@@ -189,9 +194,15 @@ class ResidencyAuditController {
   Timestamp recorded_scan_at_{};
   // The policies as last recorded: name -> spec with the changer; empty map before the first.
   std::optional<std::map<std::string, nlohmann::json>> recorded_policies_;
-  mutable std::mutex mu_;                           // guards last_
+  mutable std::mutex mu_;  // guards last_
   AuditResult last_;
-  std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+  apimachinery::ControllerInformers informers_;
+  apimachinery::SharedInformer<api::MemberCluster>& members_informer_;
+  apimachinery::SharedInformer<api::Topology>& topologies_informer_;
+  apimachinery::SharedInformer<api::ResidencyPolicy>& policies_informer_;
+  apimachinery::SharedInformer<api::FederatedWorkload>& workloads_informer_;
+  std::vector<apimachinery::InformerRegistration> handlers_;  // mark the view dirty
+  bool started_ = false;  // set before the loop starts: passes read the caches as they are
   apimachinery::ChangeLoop loop_;
 };
 

@@ -8,8 +8,7 @@
 
 #include "api/codec.h"
 #include "api/conditions.h"
-#include "api/typed_list.h"
-#include "apimachinery/change_watch.h"
+#include "api/informers.h"
 #include "failover/drill.h"
 #include "rollout/revisions.h"
 #include "rollout/stage_machine.h"
@@ -67,8 +66,20 @@ std::vector<MemberObservation> Observe(const api::FederatedWorkload& w,
 
 }  // namespace
 
-RolloutController::RolloutController(apimachinery::ObjectService& objects, const Clock& clock)
-    : objects_(objects), clock_(clock), loop_([this]() -> std::optional<std::chrono::milliseconds> {
+RolloutController::RolloutController(apimachinery::ObjectService& objects, const Clock& clock,
+                                     apimachinery::SharedInformerFactory* informers)
+    : objects_(objects),
+      clock_(clock),
+      informers_(objects, informers),
+      members_(api::MeridianInformer(informers_.factory(), "memberclusters",
+                                     api::DecodeMemberCluster, kWho)),
+      strategies_(api::MeridianInformer(informers_.factory(), "rolloutstrategies",
+                                        api::DecodeRolloutStrategy, kWho)),
+      workloads_(api::MeridianInformer(informers_.factory(), "federatedworkloads",
+                                       api::DecodeFederatedWorkload, kWho)),
+      drills_(api::MeridianInformer(informers_.factory(), "failoverdrills",
+                                    api::DecodeFailoverDrill, kWho)),
+      loop_([this]() -> std::optional<std::chrono::milliseconds> {
         std::optional<Timestamp> next;
         StatusOr<int> written = ReconcileAll(&next);
         if (!written.ok()) {
@@ -88,33 +99,26 @@ RolloutController::RolloutController(apimachinery::ObjectService& objects, const
 RolloutController::~RolloutController() { Stop(); }
 
 Status RolloutController::Start() {
-  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
-  std::vector<apimachinery::WatchedKind> kinds;
-  for (const char* plural :
-       {"federatedworkloads", "rolloutstrategies", "memberclusters", "failoverdrills"}) {
-    kinds.push_back({api::kGroup, api::kVersion, plural, ""});
-  }
-  MERIDIAN_ASSIGN_OR_RETURN(watches_,
-                            apimachinery::WatchForChanges(
-                                objects_, kinds, from, [this] { loop_.MarkDirty(); }, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(handlers_, apimachinery::StartInformers(
+                                           {&members_, &strategies_, &workloads_, &drills_},
+                                           [this] { loop_.MarkDirty(); }, kWho));
+  started_ = true;
   loop_.Start();
   return Status::Ok();
 }
 
 void RolloutController::Stop() {
-  watches_.clear();
+  handlers_.clear();  // no more MarkDirty from the (possibly shared) informers
   loop_.Stop();
+  informers_.StopOwn();
 }
 
 StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
-  MERIDIAN_ASSIGN_OR_RETURN(auto member_list, api::ListDecoded(objects_, "memberclusters",
-                                                               api::DecodeMemberCluster, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(auto strategy_list, api::ListDecoded(objects_, "rolloutstrategies",
-                                                                 api::DecodeRolloutStrategy, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(auto workloads, api::ListDecoded(objects_, "federatedworkloads",
-                                                             api::DecodeFederatedWorkload, kWho));
-  MERIDIAN_ASSIGN_OR_RETURN(
-      auto drills, api::ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(auto member_list, apimachinery::InformerValues(members_, started_));
+  MERIDIAN_ASSIGN_OR_RETURN(auto strategy_list,
+                            apimachinery::InformerValues(strategies_, started_));
+  MERIDIAN_ASSIGN_OR_RETURN(auto workloads, apimachinery::InformerValues(workloads_, started_));
+  MERIDIAN_ASSIGN_OR_RETURN(auto drills, apimachinery::InformerValues(drills_, started_));
   std::map<std::string, api::MemberCluster> members;
   for (auto& m : member_list) members[m.metadata.name] = std::move(m);
   std::map<std::string, api::RolloutStrategySpec> strategies;
@@ -196,6 +200,7 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
           objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status");
       if (result.ok()) {
         ++written;
+        workloads_.Assume(result.value());  // the next pass reads what was written
         if (events_) {
           const auto ref = apimachinery::ReferenceTo(result.value());
           for (const RolloutEvent& e : events) {

@@ -23,8 +23,10 @@
 #include <optional>
 #include <vector>
 
+#include "api/types.h"
 #include "apimachinery/change_loop.h"
 #include "apimachinery/event_recorder.h"
+#include "apimachinery/informer.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -33,18 +35,22 @@ namespace meridian::rollout {
 
 class RolloutController {
  public:
-  // `objects` and `clock` must outlive the controller.
-  RolloutController(apimachinery::ObjectService& objects, const Clock& clock);
+  // `objects` and `clock` must outlive the controller, and so must `informers` (the
+  // process's shared informers over `objects`) when given; without, it has its own.
+  RolloutController(apimachinery::ObjectService& objects, const Clock& clock,
+                    apimachinery::SharedInformerFactory* informers = nullptr);
   ~RolloutController();  // Stop()s
   RolloutController(const RolloutController&) = delete;
   RolloutController& operator=(const RolloutController&) = delete;
 
-  // Starts the watches and the worker. Errors: a watch could not start.
+  // Starts the informers (one LIST each unless already started) and the worker. Errors: an
+  // informer could not start.
   Status Start();
   // Stops the watches and waits for a running pass. Idempotent.
   void Stop();
 
-  // One pass over every workload (tests drive the controller with it, without Start).
+  // One pass over every workload, read from the informers' caches (tests drive the
+  // controller with it, without Start: then it LISTs first).
   // Returns the status writes made; `next` receives when time alone next changes an answer.
   StatusOr<int> ReconcileAll(std::optional<Timestamp>* next = nullptr);
 
@@ -52,7 +58,13 @@ class RolloutController {
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
   std::unique_ptr<apimachinery::EventRecorder> events_;  // null without core/v1 events
-  std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+  apimachinery::ControllerInformers informers_;
+  apimachinery::SharedInformer<api::MemberCluster>& members_;
+  apimachinery::SharedInformer<api::RolloutStrategy>& strategies_;
+  apimachinery::SharedInformer<api::FederatedWorkload>& workloads_;
+  apimachinery::SharedInformer<api::FailoverDrill>& drills_;
+  std::vector<apimachinery::InformerRegistration> handlers_;  // mark the loop dirty
+  bool started_ = false;  // set before the loop starts: its passes read the caches as they are
   apimachinery::ChangeLoop loop_;
 };
 

@@ -7,10 +7,9 @@
 #include <string>
 
 #include "api/codec.h"
+#include "api/informers.h"
 #include "api/native_kinds.h"
 #include "api/placement_policy.h"
-#include "api/typed_list.h"
-#include "apimachinery/change_watch.h"
 #include "scheduling/policy_binding.h"
 
 namespace meridian::scheduling {
@@ -53,8 +52,12 @@ bool Refused(const apimachinery::ApiError& e) { return e.code == 400 || e.code =
 
 }  // namespace
 
-BindingController::BindingController(apimachinery::ObjectService& objects, const Clock& clock)
-    : objects_(objects), clock_(clock), loop_([this]() -> std::optional<std::chrono::milliseconds> {
+BindingController::BindingController(apimachinery::ObjectService& objects, const Clock& clock,
+                                     apimachinery::SharedInformerFactory* informers)
+    : objects_(objects),
+      clock_(clock),
+      informers_(objects, informers),
+      loop_([this]() -> std::optional<std::chrono::milliseconds> {
         StatusOr<int> written = ReconcileAll();
         if (!written.ok()) {
           spdlog::warn("{}: {}", kWho, written.status().ToString());
@@ -65,39 +68,55 @@ BindingController::BindingController(apimachinery::ObjectService& objects, const
 
 BindingController::~BindingController() { Stop(); }
 
-Status BindingController::Start() {
-  const std::string from = std::to_string(objects_.store().CurrentResourceVersion());
-  std::vector<apimachinery::WatchedKind> kinds = {
-      {api::kGroup, api::kVersion, "placementpolicies", ""},
-      {api::kGroup, api::kVersion, "clusterplacementpolicies", ""},
-      {api::kGroup, api::kVersion, "federatedworkloads", ""},
-      {"", "v1", "namespaces", ""}};
-  for (const api::NativeKind& k : api::NativeKinds()) {
-    kinds.push_back({k.group, k.version, k.plural, ""});
+apimachinery::SharedInformer<json>& BindingController::Informer(const ResourceInfo& info,
+                                                                const std::string& selector) {
+  return api::RawInformer(informers_.factory(), info, selector);
+}
+
+std::vector<apimachinery::InformerBase*> BindingController::Informers() {
+  const apimachinery::ResourceRegistry& registry = objects_.registry();
+  std::vector<apimachinery::InformerBase*> out;
+  if (const ResourceInfo* ns_info = registry.Find("", "v1", "namespaces")) {
+    out.push_back(&Informer(*ns_info));
   }
-  MERIDIAN_ASSIGN_OR_RETURN(watches_,
-                            apimachinery::WatchForChanges(
-                                objects_, kinds, from, [this] { loop_.MarkDirty(); }, kWho));
+  for (const char* plural : {"placementpolicies", "clusterplacementpolicies"}) {
+    out.push_back(&Informer(api::MeridianResource(objects_, plural, kWho)));
+  }
+  const ResourceInfo& workloads = api::MeridianResource(objects_, "federatedworkloads", kWho);
+  out.push_back(&Informer(workloads, kBindingLabel));  // read (as stored, to update them)
+  // Every FederatedWorkload wakes a pass, as before: a name someone's workload held may be
+  // free now. The typed informer the other controllers share: no LIST or watch of its own.
+  out.push_back(&api::MeridianInformer(informers_.factory(), "federatedworkloads",
+                                       api::DecodeFederatedWorkload, kWho));
+  for (const api::NativeKind& k : api::NativeKinds()) {
+    if (const ResourceInfo* info = registry.Find(k.group, k.version, k.plural)) {
+      out.push_back(&Informer(*info));
+    }
+  }
+  return out;
+}
+
+Status BindingController::Start() {
+  MERIDIAN_ASSIGN_OR_RETURN(handlers_, apimachinery::StartInformers(
+                                           Informers(), [this] { loop_.MarkDirty(); }, kWho));
+  started_ = true;
   loop_.Start();
   return Status::Ok();
 }
 
 void BindingController::Stop() {
-  watches_.clear();
+  handlers_.clear();  // no more MarkDirty from the (possibly shared) informers
   loop_.Stop();
+  informers_.StopOwn();
 }
 
 StatusOr<int> BindingController::ReconcileAll() {
   const apimachinery::ResourceRegistry& registry = objects_.registry();
+  // The objects as stored, from the cache (each informer LISTs first when not started).
   auto list = [&](const ResourceInfo& info, const std::string& selector) -> StatusOr<json> {
-    apimachinery::ListRequest request;
-    request.label_selector = selector;
-    auto got = objects_.List(info, "", request);
-    if (!got.ok()) {
-      return UnavailableError(std::string(kWho) + ": listing " + info.plural + ": " +
-                              got.error().message);
-    }
-    return got.value()["items"];
+    MERIDIAN_ASSIGN_OR_RETURN(std::vector<json> items,
+                              apimachinery::InformerValues(Informer(info, selector), started_));
+    return json(std::move(items));
   };
 
   // Namespaces' labels, for namespaceSelectors.
@@ -128,6 +147,7 @@ StatusOr<int> BindingController::ReconcileAll() {
 
   // Bindings as stored (raw, for updates) and decoded (their placement and member status).
   const ResourceInfo& fw_info = api::MeridianResource(objects_, "federatedworkloads", kWho);
+  apimachinery::SharedInformer<json>& bindings_cache = Informer(fw_info, kBindingLabel);
   std::map<std::string, json> stored;  // "ns/name"
   std::map<std::string, api::FederatedWorkload> bindings;
   {
@@ -232,6 +252,7 @@ StatusOr<int> BindingController::ReconcileAll() {
       auto created = objects_.Create(fw_info, ns, binding);
       if (created.ok()) {
         ++written;
+        bindings_cache.Assume(created.value());  // the next pass knows it is ours
       } else if (created.error().code == 409) {
         // Someone's own FederatedWorkload of that name: never taken over.
         bound_by[key]->placement +=
@@ -255,6 +276,7 @@ StatusOr<int> BindingController::ReconcileAll() {
     auto updated = objects_.Update(fw_info, ns, name, update);
     if (updated.ok()) {
       ++written;
+      bindings_cache.Assume(updated.value());
     } else {
       // The binding keeps its previous (admitted) form meanwhile.
       bound_by[key]->placement += "; NOT UPDATED: " + updated.error().message;
@@ -268,6 +290,7 @@ StatusOr<int> BindingController::ReconcileAll() {
     auto deleted = objects_.Delete(fw_info, meta.value("namespace", ""), meta.value("name", ""));
     if (deleted.ok()) {
       ++written;
+      bindings_cache.Assume(deleted.value());  // gone, or going (its finalizers stay)
     } else if (deleted.error().code != 404) {
       failed("deleting FederatedWorkload " + key, deleted.error());
     }
@@ -288,6 +311,7 @@ StatusOr<int> BindingController::ReconcileAll() {
         continue;
       }
       ++written;
+      Informer(*o.info).Assume(updated.value());
       current = std::move(updated).value();
     }
     if (!o.kind->workload) continue;
@@ -303,6 +327,7 @@ StatusOr<int> BindingController::ReconcileAll() {
     auto updated = objects_.Update(*o.info, o.ns, o.name, update, "status");
     if (updated.ok()) {
       ++written;
+      Informer(*o.info).Assume(updated.value());
     } else {
       failed("writing the status of " + o.kind->kind + " " + o.ns + "/" + o.name, updated.error());
     }

@@ -19,15 +19,18 @@
 //   4. writes each Deployment's and StatefulSet's status/ from its binding
 //      (AggregatedStatus) when it differs.
 // Idempotent; a failed write is logged and retried by the next pass (after 1 s). Everything
-// goes through the ObjectService.
+// goes through the ObjectService; passes read the process's shared informers (objects as
+// stored), so a pass LISTs nothing once they are started.
 #pragma once
 
 #include <chrono>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <vector>
 
 #include "apimachinery/change_loop.h"
+#include "apimachinery/informer.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "common/status.h"
@@ -36,24 +39,36 @@ namespace meridian::scheduling {
 
 class BindingController {
  public:
-  // `objects` and `clock` must outlive the controller.
-  BindingController(apimachinery::ObjectService& objects, const Clock& clock);
+  // `objects` and `clock` must outlive the controller, and so must `informers` (the
+  // process's shared informers over `objects`) when given; without, it has its own.
+  BindingController(apimachinery::ObjectService& objects, const Clock& clock,
+                    apimachinery::SharedInformerFactory* informers = nullptr);
   ~BindingController();  // Stop()s
   BindingController(const BindingController&) = delete;
   BindingController& operator=(const BindingController&) = delete;
 
-  // Starts the watches and the worker. Errors: a watch could not start.
+  // Starts the informers (one LIST each unless already started) and the worker. Errors: an
+  // informer could not start.
   Status Start();
   void Stop();  // idempotent
 
-  // One full pass (see the file comment); how many objects it wrote. Public for tests;
-  // not to be called concurrently with itself.
+  // One full pass (see the file comment) over the informers' caches (listed first when the
+  // controller is not started); how many objects it wrote. Public for tests; not to be
+  // called concurrently with itself.
   StatusOr<int> ReconcileAll();
 
  private:
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
-  std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+  // The informer of `info` (objects as stored) restricted to `selector`.
+  apimachinery::SharedInformer<nlohmann::json>& Informer(const apimachinery::ResourceInfo& info,
+                                                         const std::string& selector = "");
+  // Every informer a pass reads: namespaces, both policy kinds, bindings, native kinds.
+  std::vector<apimachinery::InformerBase*> Informers();
+
+  apimachinery::ControllerInformers informers_;
+  std::vector<apimachinery::InformerRegistration> handlers_;  // mark the loop dirty
+  bool started_ = false;  // set before the loop starts: passes read the caches as they are
   apimachinery::ChangeLoop loop_;
 };
 

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "api/codec.h"
+#include "api/informers.h"
 #include "sync/internal/kube_wire.h"
 #include "sync/member_apply.h"
 
@@ -18,6 +19,8 @@ namespace {
 using apimachinery::ResourceInfo;
 using nlohmann::json;
 using ObjectName = std::pair<std::string, std::string>;  // (namespace, name)
+
+constexpr char kWho[] = "propagation controller";
 
 const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plural) {
   const ResourceInfo* info = objects.registry().Find(api::kGroup, api::kVersion, plural);
@@ -192,8 +195,17 @@ struct PropagationController::Member {
 
 PropagationController::PropagationController(apimachinery::ObjectService& objects,
                                              const Clock& clock, MemberClientFactory factory,
-                                             Options options)
-    : objects_(objects), clock_(clock), factory_(std::move(factory)), options_(options) {
+                                             Options options,
+                                             apimachinery::SharedInformerFactory* informers)
+    : objects_(objects),
+      clock_(clock),
+      factory_(std::move(factory)),
+      options_(options),
+      informers_(objects, informers),
+      workloads_informer_(api::MeridianInformer(informers_.factory(), "federatedworkloads",
+                                                api::DecodeFederatedWorkload, kWho)),
+      members_informer_(api::MeridianInformer(informers_.factory(), "memberclusters",
+                                              api::DecodeMemberCluster, kWho)) {
   if (objects_.registry().Find("", "v1", "events") != nullptr) {
     events_ = std::make_unique<apimachinery::EventRecorder>(
         objects_, clock_,
@@ -212,31 +224,30 @@ PropagationController::~PropagationController() {
 }
 
 Status PropagationController::Start() {
-  // Initial ADDED events fill the workload cache before StartWatch returns.
-  apimachinery::ListRequest from_now;
-  auto workloads =
-      objects_.StartWatch(Info(objects_, "federatedworkloads"), "", from_now,
-                          [this](const apimachinery::ObjectEvent& e) { OnWorkloadEvent(e); });
-  if (!workloads.ok()) {
-    return UnavailableError("propagation controller: watching federatedworkloads: " +
-                            workloads.error().message);
+  // Registered before the informers start: the workloads already cached (or listed now)
+  // arrive as additions and fill the map, as later changes keep it current.
+  handlers_.emplace_back(
+      workloads_informer_.cache(),
+      apimachinery::InformerHandlers<api::FederatedWorkload>{
+          .on_add = [this](const auto& now) { OnWorkloadChange(nullptr, now); },
+          .on_update = [this](const auto& old, const auto& now) { OnWorkloadChange(old, now); },
+          .on_delete = [this](const auto& last) { OnWorkloadChange(last, nullptr); },
+      });
+  handlers_.push_back(members_informer_.OnChange([this] {
+    {
+      std::lock_guard lock(mu_);
+      members_dirty_ = true;
+    }
+    cv_.notify_all();
+  }));
+  for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
+           &workloads_informer_, &members_informer_}) {
+    if (Status st = informer->Start(); !st.ok()) {
+      handlers_.clear();
+      return UnavailableError(std::string(kWho) + ": " + st.message());
+    }
   }
-  watches_.push_back(std::move(workloads).value());
-  apimachinery::ListRequest request;
-  request.resource_version = std::to_string(objects_.store().CurrentResourceVersion());
-  auto members = objects_.StartWatch(Info(objects_, "memberclusters"), "", request,
-                                     [this](const apimachinery::ObjectEvent&) {
-                                       {
-                                         std::lock_guard lock(mu_);
-                                         members_dirty_ = true;
-                                       }
-                                       cv_.notify_all();
-                                     });
-  if (!members.ok()) {
-    return UnavailableError("propagation controller: watching memberclusters: " +
-                            members.error().message);
-  }
-  watches_.push_back(std::move(members).value());
+  watching_ = true;  // RefreshMembers reads the caches as they are from now on
   Status refreshed = RefreshMembers();
   if (!refreshed.ok()) spdlog::warn("propagation controller: {}", refreshed.ToString());
   std::lock_guard lock(mu_);
@@ -251,7 +262,8 @@ Status PropagationController::Start() {
 }
 
 void PropagationController::Stop() {
-  watches_.clear();
+  handlers_.clear();  // no more events from the (possibly shared) informers
+  informers_.StopOwn();
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
@@ -377,25 +389,21 @@ void PropagationController::EnqueueEverywhere(const std::string& key) {
   for (const auto& member : MembersSnapshot()) member->queue.Add(key);
 }
 
-void PropagationController::OnWorkloadEvent(const apimachinery::ObjectEvent& event) {
-  if (!event.object) return;
-  const json& object = *event.object;
-  std::string key;
+void PropagationController::OnWorkloadChange(
+    const std::shared_ptr<const api::FederatedWorkload>& last,
+    const std::shared_ptr<const api::FederatedWorkload>& now) {
+  const std::shared_ptr<const api::FederatedWorkload>& w = now ? now : last;
+  const std::string key = Key(*w);
   bool relevant = true;
   {
-    FieldErrors errors;
-    auto w = std::make_shared<const api::FederatedWorkload>(
-        api::DecodeFederatedWorkload(object, &errors));
-    key = Key(*w);
-    if (!errors.empty()) return;  // admission keeps these out; nothing to render
-    // Events arrive one at a time (the store's dispatcher thread): compare outside the lock.
+    // Changes arrive one at a time (the informer's writer): compare outside the lock.
     std::shared_ptr<const api::FederatedWorkload> old;
     {
       std::lock_guard lock(mu_);
       auto it = workloads_.find(key);
       if (it != workloads_.end()) old = it->second;
     }
-    if (old && event.type != "DELETED") {
+    if (old && now) {
       // Status writes (ours above all) change nothing a member holds.
       relevant =
           old->spec != w->spec || old->status.placement != w->status.placement ||
@@ -406,12 +414,12 @@ void PropagationController::OnWorkloadEvent(const apimachinery::ObjectEvent& eve
           old->metadata.deletion_timestamp != w->metadata.deletion_timestamp;
     }
     std::lock_guard lock(mu_);
-    if (event.type == "DELETED") {
+    if (!now) {
       workloads_.erase(key);
       deleting_.erase(key);
     } else {
       if (!w->metadata.deletion_timestamp.empty()) deleting_.insert(key);
-      workloads_[key] = std::move(w);
+      workloads_[key] = w;
       if (relevant) aggregate_dirty_.insert(key);
     }
   }
@@ -1154,15 +1162,9 @@ bool PropagationController::ReplicasOwnedByMemberAutoscaler(Member& member, Memb
 }
 
 Status PropagationController::LoadWorkloads() {
-  auto list = objects_.List(Info(objects_, "federatedworkloads"), "", apimachinery::ListRequest{});
-  if (!list.ok()) return InternalError("listing federatedworkloads: " + list.error().message);
+  MERIDIAN_RETURN_IF_ERROR(RelistUnlessStarted(workloads_informer_));
   std::map<std::string, std::shared_ptr<const api::FederatedWorkload>> loaded;
-  for (const json& item : list.value()["items"]) {
-    FieldErrors errors;
-    auto w =
-        std::make_shared<const api::FederatedWorkload>(api::DecodeFederatedWorkload(item, &errors));
-    if (errors.empty()) loaded.emplace(Key(*w), std::move(w));
-  }
+  for (auto& w : workloads_informer_.cache().List()) loaded.emplace(Key(*w), std::move(w));
   std::set<std::string> keys;
   {
     std::lock_guard lock(mu_);
@@ -1184,14 +1186,9 @@ Status PropagationController::LoadWorkloads() {
 }
 
 Status PropagationController::RefreshMembers() {
-  auto list = objects_.List(Info(objects_, "memberclusters"), "", apimachinery::ListRequest{});
-  if (!list.ok()) return InternalError("listing memberclusters: " + list.error().message);
+  MERIDIAN_RETURN_IF_ERROR(RelistUnlessStarted(members_informer_));
   std::map<std::string, api::MemberCluster> current;
-  for (const json& item : list.value()["items"]) {
-    FieldErrors errors;
-    api::MemberCluster m = api::DecodeMemberCluster(item, &errors);
-    if (errors.empty()) current[m.metadata.name] = std::move(m);
-  }
+  for (const auto& m : members_informer_.cache().List()) current[m->metadata.name] = *m;
   // Build clients outside the lock for new members and members whose spec changed (or
   // whose client could not be built before: its Secret may have appeared).
   std::map<std::string, StatusOr<std::shared_ptr<MemberClient>>> built;
@@ -1259,6 +1256,13 @@ Status PropagationController::RefreshMembers() {
   return Status::Ok();
 }
 
+template <typename T>
+Status PropagationController::RelistUnlessStarted(apimachinery::SharedInformer<T>& informer) {
+  if (watching_) return Status::Ok();  // watched: the cache is current
+  if (Status st = informer.Relist(); !st.ok()) return InternalError(st.message());
+  return Status::Ok();
+}
+
 StatusOr<int> PropagationController::ReconcileAll() {
   MERIDIAN_RETURN_IF_ERROR(RefreshMembers());
   MERIDIAN_RETURN_IF_ERROR(LoadWorkloads());
@@ -1267,13 +1271,9 @@ StatusOr<int> PropagationController::ReconcileAll() {
 }
 
 StatusOr<int> PropagationController::Aggregate() {
-  auto list = objects_.List(Info(objects_, "federatedworkloads"), "", apimachinery::ListRequest{});
-  if (!list.ok()) return InternalError("listing federatedworkloads: " + list.error().message);
+  MERIDIAN_RETURN_IF_ERROR(RelistUnlessStarted(workloads_informer_));
   std::set<std::string> keys;
-  for (const json& item : list.value()["items"]) {
-    const json& meta = item["metadata"];
-    keys.insert(meta.value("namespace", "") + "/" + meta.value("name", ""));
-  }
+  for (const auto& w : workloads_informer_.cache().List()) keys.insert(Key(*w));
   {
     std::lock_guard lock(mu_);
     aggregate_dirty_.clear();

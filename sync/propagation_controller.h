@@ -13,9 +13,11 @@
 // timeout) fails its keys fast until a backoff-spaced probe gets through.
 //
 // Watches, both sides (level-triggered; a lost or repeated event changes nothing):
-//   - federation: FederatedWorkloads (a decoded cache; a change of spec, placement or
-//     deletion queues the key on every member) and MemberClusters (clients are rebuilt when
-//     server, TLS flag or credentialsRef change; a label change re-queues every key).
+//   - federation: FederatedWorkloads and MemberClusters through the process's shared
+//     informers (apimachinery/informer.h: one LIST per kind at start, then watched; no
+//     federation LIST per event): a change of a workload's spec, placement or deletion queues
+//     its key on every member; a MemberCluster change rebuilds clients when server, TLS flag
+//     or credentialsRef change, and a label change re-queues every key.
 //   - members: every managed kind the member holds (Deployment, StatefulSet, Service,
 //     ConfigMap, plus any kind a template uses) is watched with the managed-by label
 //     selector; the events keep a per-member cache of Meridian's objects and queue the
@@ -63,6 +65,7 @@
 
 #include "api/types.h"
 #include "apimachinery/event_recorder.h"
+#include "apimachinery/informer.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "sync/member_client.h"
@@ -107,10 +110,12 @@ class PropagationController {
     std::chrono::milliseconds autoscaler_cache_ttl{10'000};
   };
 
-  // `objects` and `clock` must outlive the controller. The clock drives backoff, fast-fail
-  // of down members and the cleanup timeout.
+  // `objects` and `clock` must outlive the controller, and so must `informers` (the
+  // process's shared informers over `objects`) when given; without, it has its own. The
+  // clock drives backoff, fast-fail of down members and the cleanup timeout.
   PropagationController(apimachinery::ObjectService& objects, const Clock& clock,
-                        MemberClientFactory factory, Options options);
+                        MemberClientFactory factory, Options options,
+                        apimachinery::SharedInformerFactory* informers = nullptr);
   PropagationController(apimachinery::ObjectService& objects, const Clock& clock,
                         MemberClientFactory factory)
       : PropagationController(objects, clock, std::move(factory), Options{}) {}
@@ -118,16 +123,19 @@ class PropagationController {
   PropagationController(const PropagationController&) = delete;
   PropagationController& operator=(const PropagationController&) = delete;
 
-  // Starts the federation watches, the dispatcher (member refresh, resync, status
-  // aggregation) and one worker per member. Errors: a watch could not start.
+  // Starts the federation informers (one LIST each unless already started), the dispatcher
+  // (member refresh, resync, status aggregation) and the workers of every member. Errors: an
+  // informer could not start.
   Status Start();
   // Stops watches and threads (waits for each worker's current member call). Idempotent.
   void Stop();
 
   // ---- Driving the controller by hand (tests; not concurrently with a started controller) --
-  // Re-reads the MemberClusters: builds clients for new or changed members, drops gone ones.
+  // Re-reads the MemberClusters (from the informer's cache; listed first when not started):
+  // builds clients for new or changed members, drops gone ones.
   Status RefreshMembers();
-  // Re-lists the FederatedWorkloads into the cache and queues every key on every member.
+  // Re-reads the FederatedWorkloads (listed into the informer first when not started) into
+  // the controller's map and queues every key on every member.
   Status LoadWorkloads();
   // Processes every key due now (by the clock) on `member`'s queue, including keys queued
   // meanwhile; re-queues failures with backoff. Returns how many keys were processed.
@@ -157,7 +165,9 @@ class PropagationController {
   // Starts the member watch of `gvr` if not running (lists synchronously first).
   Status EnsureWatch(Member& member, const GroupVersionResource& gvr);
   void OnMemberEvent(Member& member, const GroupVersionResource& gvr, const MemberWatchEvent& e);
-  void OnWorkloadEvent(const apimachinery::ObjectEvent& event);
+  // A workload added or changed (`now`), or deleted (`now` null; `last` its last state).
+  void OnWorkloadChange(const std::shared_ptr<const api::FederatedWorkload>& last,
+                        const std::shared_ptr<const api::FederatedWorkload>& now);
   // Records the member's result for `key` (nullopt: nothing to report) and marks the
   // workload for aggregation when it changed.
   void SetResult(Member& member, const std::string& key, std::optional<MemberSyncResult> result);
@@ -199,6 +209,10 @@ class PropagationController {
   // namespace, quota, webhook, admission policy, throttling, invalid object).
   Status MemberCallFailed(Member& member, Status status);
   void EnqueueEverywhere(const std::string& key);
+  // Lists `informer` again unless the controller is started (then its watch keeps it
+  // current). Errors: Internal, naming the kind.
+  template <typename T>
+  Status RelistUnlessStarted(apimachinery::SharedInformer<T>& informer);
   std::vector<std::shared_ptr<Member>> MembersSnapshot();
   // Aggregates the given workload keys (fresh from the store). Returns the writes.
   int AggregateKeys(const std::set<std::string>& keys);
@@ -212,7 +226,11 @@ class PropagationController {
   const Clock& clock_;
   const MemberClientFactory factory_;
   const Options options_;
-  std::vector<std::unique_ptr<apimachinery::Watch>> watches_;
+  apimachinery::ControllerInformers informers_;
+  apimachinery::SharedInformer<api::FederatedWorkload>& workloads_informer_;
+  apimachinery::SharedInformer<api::MemberCluster>& members_informer_;
+  std::vector<apimachinery::InformerRegistration> handlers_;
+  std::atomic<bool> watching_{false};  // the informers started: their watches keep them current
   std::atomic<int64_t> member_writes_{0};
   // Events for workloads (SyncFailed, Synced after a failure); null when the server does not
   // store core/v1 Events.

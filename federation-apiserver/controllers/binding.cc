@@ -12,7 +12,8 @@ const ControllerRegistration kBinding({
     .start_order = 18,  // before placement (20): bindings are workloads to it
     .add_flags = nullptr,
     .start = [](ControllerContext& c) -> StatusOr<std::unique_ptr<RunningController>> {
-      return StartOwned(std::make_unique<scheduling::BindingController>(c.objects, c.clock));
+      return StartOwned(
+          std::make_unique<scheduling::BindingController>(c.objects, c.clock, c.informers));
     },
 });
 

@@ -137,8 +137,8 @@ StatusOr<std::unique_ptr<RunningController>> StartDns(ControllerContext& c) {
   std::vector<std::string> ignored;
   MERIDIAN_ASSIGN_OR_RETURN(auto empty, dns::BuildServedSnapshot({}, {}, config, 0, &ignored));
   running->source = std::make_unique<dns::SwappableRecordSource>(std::move(empty));
-  running->publisher =
-      std::make_unique<dns::RecordSetPublisher>(c.objects, std::move(config), *running->source);
+  running->publisher = std::make_unique<dns::RecordSetPublisher>(c.objects, std::move(config),
+                                                                 *running->source, c.informers);
   MERIDIAN_RETURN_IF_ERROR(running->publisher->Start());
 
   dns::ServerOptions options;

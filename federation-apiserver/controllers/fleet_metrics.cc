@@ -1,13 +1,11 @@
 // The fleet-metrics "controller": no reconcile loop, a scrape-time collector that reads the
-// fleet's stored state into Meridian's gauges (observability/fleet_metrics.h). It runs where
-// the controllers run (federation-apiserver with --controllers all, or the leading
-// federation-controller-manager), so a fleet is reported once.
+// fleet's state from the process's shared informers into Meridian's gauges
+// (observability/fleet_metrics.h). It runs where the controllers run (federation-apiserver with
+// --controllers all, or the leading federation-controller-manager), so a fleet is reported once.
 #include "observability/fleet_metrics.h"
 
-#include <spdlog/spdlog.h>
-
 #include "api/codec.h"
-#include "api/typed_list.h"
+#include "api/informers.h"
 #include "federation-apiserver/controller_manager.h"
 #include "observability/metrics.h"
 
@@ -18,49 +16,47 @@ constexpr char kWho[] = "fleet metrics";
 
 class FleetMetrics {
  public:
-  explicit FleetMetrics(apimachinery::ObjectService& objects) : objects_(objects) {}
-  void Start() {
+  FleetMetrics(apimachinery::ObjectService& objects, apimachinery::SharedInformerFactory* informers)
+      : informers_(objects, informers), fleet_(informers_.factory(), kWho) {}
+  // Starts the four informers (one LIST each unless already started), then answers scrapes
+  // from their caches. Errors: an informer could not start.
+  Status Start() {
+    for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
+             &fleet_.members, &fleet_.workloads, &fleet_.policies, &fleet_.drills}) {
+      MERIDIAN_RETURN_IF_ERROR(informer->Start());
+    }
     registration_ = observability::RegisterCollector([this] { return Collect(); });
+    return Status::Ok();
   }
-  void Stop() { registration_.reset(); }  // waits for a running scrape
+  void Stop() {
+    registration_.reset();  // waits for a running scrape
+    informers_.StopOwn();
+  }
 
  private:
-  // Reads the four kinds (one LIST each). A failed LIST reports nothing for this scrape
-  // (absent series, which alerts see as such), rather than zeros that would look healthy.
+  // Reads the four kinds from the shared informers' caches: a scrape LISTs nothing.
   std::vector<prometheus::MetricFamily> Collect() {
     observability::FleetObjects fleet;
-    auto members = api::ListDecoded(objects_, "memberclusters", api::DecodeMemberCluster, kWho);
-    auto workloads =
-        api::ListDecoded(objects_, "federatedworkloads", api::DecodeFederatedWorkload, kWho);
-    auto policies =
-        api::ListDecoded(objects_, "residencypolicies", api::DecodeResidencyPolicy, kWho);
-    auto drills = api::ListDecoded(objects_, "failoverdrills", api::DecodeFailoverDrill, kWho);
-    for (const Status& st :
-         {members.status(), workloads.status(), policies.status(), drills.status()}) {
-      if (!st.ok()) {
-        spdlog::warn("fleet metrics: {}", st.ToString());
-        return {};
-      }
-    }
-    fleet.members = std::move(members).value();
-    fleet.workloads = std::move(workloads).value();
-    fleet.policies = std::move(policies).value();
-    fleet.drills = std::move(drills).value();
+    fleet.members = fleet_.members.cache().Values();
+    fleet.workloads = fleet_.workloads.cache().Values();
+    fleet.policies = fleet_.policies.cache().Values();
+    fleet.drills = fleet_.drills.cache().Values();
     return observability::FleetFamilies(fleet);
   }
 
-  apimachinery::ObjectService& objects_;
+  apimachinery::ControllerInformers informers_;
+  api::FleetInformers fleet_;  // members, topologies, policies, workloads, drills
   std::unique_ptr<observability::CollectorRegistration> registration_;
 };
 
 const ControllerRegistration kFleetMetrics({
     .name = "fleet-metrics",
     .description = "reports the fleet's state on /metrics (members, replicas per region, "
-                   "residency, drills), read from the store when scraped",
+                   "residency, drills), read from the shared informers' caches when scraped",
     .start_order = 90,
     .add_flags = nullptr,
     .start = [](ControllerContext& c) -> StatusOr<std::unique_ptr<RunningController>> {
-      return StartOwned(std::make_unique<FleetMetrics>(c.objects));
+      return StartOwned(std::make_unique<FleetMetrics>(c.objects, c.informers));
     },
 });
 

@@ -67,7 +67,7 @@ const ControllerRegistration kHealth({
           c.objects, c.clock,
           sync::FencedMemberClientFactory(sync::HttpMemberClientFactory(c.objects, options.timeout),
                                           c.member_write_permit),
-          options));
+          options, c.informers));
     },
     .check_not_selected = CheckNotSelected,
 });

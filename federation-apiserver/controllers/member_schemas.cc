@@ -48,7 +48,7 @@ const ControllerRegistration kMemberSchemas({
           sync::FencedMemberClientFactory(
               sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(10)),
               c.member_write_permit),
-          *c.member_schemas, options));
+          *c.member_schemas, options, c.informers));
     },
     .check_not_selected = CheckNotSelected,
 });

@@ -47,7 +47,7 @@ const ControllerRegistration kPropagation({
           sync::FencedMemberClientFactory(
               sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(10)),
               c.member_write_permit),
-          options));
+          options, c.informers));
     },
     .check_not_selected = CheckNotSelected,
 });

@@ -20,7 +20,7 @@ const ControllerRegistration kResidencyAudit({
           sync::FencedMemberClientFactory(
               sync::HttpMemberClientFactory(c.objects, std::chrono::seconds(3)),
               c.member_write_permit),
-          residency::ResidencyAuditController::Options{}));
+          residency::ResidencyAuditController::Options{}, c.informers));
     },
 });
 

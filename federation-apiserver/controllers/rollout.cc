@@ -10,7 +10,8 @@ const ControllerRegistration kRollout({
     .description = "keeps template revisions and moves staged rollouts through their stages",
     .start_order = 25,  // after placement (20), before propagation (30) renders what it assigns
     .start = [](ControllerContext& c) -> StatusOr<std::unique_ptr<RunningController>> {
-      return StartOwned(std::make_unique<rollout::RolloutController>(c.objects, c.clock));
+      return StartOwned(
+          std::make_unique<rollout::RolloutController>(c.objects, c.clock, c.informers));
     },
 });
 

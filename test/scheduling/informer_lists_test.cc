@@ -17,6 +17,7 @@
 #include "dns/dns_controller.h"
 #include "failover/drill_controller.h"
 #include "scheduling/placement_controller.h"
+#include "test/common/counting_store.h"
 #include "test/common/in_process_federation.h"
 
 namespace meridian::scheduling {
@@ -24,64 +25,7 @@ namespace {
 
 using nlohmann::json;
 
-// The federation-apiserver's store, counting requests by verb (and LISTs by resource).
-class CountingStore : public apimachinery::Store {
- public:
-  explicit CountingStore(apimachinery::Store& inner) : inner_(inner) {}
-  StatusOr<json> Get(const apimachinery::ObjectKey& key) override {
-    Count("get", key.type.resource);
-    return inner_.Get(key);
-  }
-  StatusOr<apimachinery::ListResult> List(const apimachinery::ResourceType& type,
-                                          const apimachinery::ListOptions& options) override {
-    Count("list", type.resource);
-    return inner_.List(type, options);
-  }
-  StatusOr<json> Create(const apimachinery::ObjectKey& key, json object) override {
-    Count("create", key.type.resource);
-    return inner_.Create(key, std::move(object));
-  }
-  StatusOr<json> Update(const apimachinery::ObjectKey& key, json object,
-                        int64_t expected) override {
-    Count("update", key.type.resource);
-    return inner_.Update(key, std::move(object), expected);
-  }
-  StatusOr<json> Delete(const apimachinery::ObjectKey& key, int64_t expected) override {
-    Count("delete", key.type.resource);
-    return inner_.Delete(key, expected);
-  }
-  StatusOr<std::unique_ptr<apimachinery::Watch>> WatchFrom(
-      const apimachinery::ResourceType& type, const std::string& ns,
-      const apimachinery::LabelSelector& selector, int64_t from,
-      apimachinery::WatchCallback callback) override {
-    Count("watch", type.resource);
-    return inner_.WatchFrom(type, ns, selector, from, std::move(callback));
-  }
-  int64_t CurrentResourceVersion() override { return inner_.CurrentResourceVersion(); }
-
-  // verb -> resource -> requests so far.
-  std::map<std::string, std::map<std::string, int>> counts() {
-    std::lock_guard lock(mu_);
-    return counts_;
-  }
-  int total(const std::string& verb) {
-    int n = 0;
-    const auto all = counts();
-    auto it = all.find(verb);
-    if (it == all.end()) return 0;
-    for (const auto& [resource, count] : it->second) n += count;
-    return n;
-  }
-
- private:
-  void Count(const std::string& verb, const std::string& resource) {
-    std::lock_guard lock(mu_);
-    ++counts_[verb][resource];
-  }
-  apimachinery::Store& inner_;
-  std::mutex mu_;
-  std::map<std::string, std::map<std::string, int>> counts_;
-};
+using CountingStore = test_env::CountingStore;
 
 class InformerListsTest : public ::testing::Test {
  protected:
@@ -177,12 +121,7 @@ TEST_F(InformerListsTest, NoListPerEventAfterStart) {
   drills.Stop();
 
   const auto at_end = counting_.counts();
-  EXPECT_EQ(counting_.total("list"), lists) << "LISTs after start: " << [&] {
-    std::string s;
-    for (const auto& [resource, n] : at_end.at("list"))
-      s += resource + "=" + std::to_string(n) + " ";
-    return s;
-  }();
+  EXPECT_EQ(counting_.total("list"), lists) << "LISTs after start: " << counting_.Describe("list");
   // The controllers did work meanwhile: status writes and DNS-free passes, no LIST.
   EXPECT_GT(at_end.at("update").at("federatedworkloads"),
             at_start.count("update") ? at_start.at("update").count("federatedworkloads") : 0);
