@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "apimachinery/memory_store.h"
+#include "test/common/counting_store.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -87,19 +88,8 @@ TEST_F(EventReaperTest, EventsLastWrittenBeforeTheTtlAreDeleted) {
 // not deleted: the deletion is conditional on the version that was judged.
 TEST_F(EventReaperTest, AnEventWrittenAgainSinceItWasListedStays) {
   // Writes the Event again just before each deletion reaches the store.
-  class RewritingStore : public apimachinery::Store {
-   public:
-    StatusOr<json> Get(const ObjectKey& key) override { return inner.Get(key); }
-    StatusOr<apimachinery::ListResult> List(const ResourceType& type,
-                                            const apimachinery::ListOptions& options) override {
-      return inner.List(type, options);
-    }
-    StatusOr<json> Create(const ObjectKey& key, json object) override {
-      return inner.Create(key, std::move(object));
-    }
-    StatusOr<json> Update(const ObjectKey& key, json object, int64_t expected) override {
-      return inner.Update(key, std::move(object), expected);
-    }
+  struct RewritingStore : test_env::CountingStore {
+    explicit RewritingStore(apimachinery::Store& inner) : CountingStore(inner), inner(inner) {}
     StatusOr<json> Delete(const ObjectKey& key, int64_t expected) override {
       StatusOr<json> now = inner.Get(key);
       if (now.ok()) {
@@ -107,17 +97,12 @@ TEST_F(EventReaperTest, AnEventWrittenAgainSinceItWasListedStays) {
         again["count"] = 2;
         EXPECT_TRUE(inner.Update(key, again, 0).ok());
       }
-      return inner.Delete(key, expected);
+      return CountingStore::Delete(key, expected);
     }
-    StatusOr<std::unique_ptr<apimachinery::Watch>> WatchFrom(
-        const ResourceType& type, const std::string& ns,
-        const apimachinery::LabelSelector& selector, int64_t from,
-        apimachinery::WatchCallback callback) override {
-      return inner.WatchFrom(type, ns, selector, from, std::move(callback));
-    }
-    int64_t CurrentResourceVersion() override { return inner.CurrentResourceVersion(); }
-    apimachinery::MemoryStore inner;
-  } store;
+    apimachinery::Store& inner;
+  };
+  apimachinery::MemoryStore backend;
+  RewritingStore store(backend);
   json e = {{"metadata", {{"namespace", "shop"}, {"name", "e"}}},
             {"lastTimestamp", FormatRfc3339(clock_.Now() - std::chrono::hours(2))}};
   ASSERT_TRUE(store.Create(ObjectKey{kEvents, "shop", "e"}, e).ok());
