@@ -99,6 +99,12 @@ EventRecorder::EventRecorder(ObjectService& objects, const Clock& clock,
       events_(objects.registry().Find("", "v1", "events")),
       thread_([this] { Run(); }) {}
 
+std::unique_ptr<EventRecorder> EventRecorder::IfServed(ObjectService& objects, const Clock& clock,
+                                                       EventRecorderOptions options) {
+  if (objects.registry().Find("", "v1", "events") == nullptr) return nullptr;
+  return std::make_unique<EventRecorder>(objects, clock, std::move(options));
+}
+
 EventRecorder::~EventRecorder() {
   {
     std::lock_guard lock(mu_);

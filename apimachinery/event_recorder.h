@@ -30,6 +30,7 @@
 #include <deque>
 #include <list>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -80,6 +81,10 @@ class EventRecorder {
  public:
   // `objects` must have core/v1 events registered (EventResourceInfo()).
   EventRecorder(ObjectService& objects, const Clock& clock, EventRecorderOptions options);
+  // A recorder, or null when `objects` does not serve core/v1 events (controllers' unit tests
+  // on a registry without them): a controller records only through a non-null one.
+  static std::unique_ptr<EventRecorder> IfServed(ObjectService& objects, const Clock& clock,
+                                                 EventRecorderOptions options);
   EventRecorder(const EventRecorder&) = delete;
   EventRecorder& operator=(const EventRecorder&) = delete;
   ~EventRecorder();

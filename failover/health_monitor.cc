@@ -156,10 +156,8 @@ HealthMonitor::HealthMonitor(apimachinery::ObjectService& objects, const Clock& 
                                               api::DecodeMemberCluster, kWho)),
       workloads_informer_(api::MeridianInformer(informers_.factory(), "federatedworkloads",
                                                 api::DecodeFederatedWorkload, kWho)) {
-  if (objects_.registry().Find("", "v1", "events") != nullptr) {
-    events_ = std::make_unique<apimachinery::EventRecorder>(
-        objects_, clock_, apimachinery::EventRecorderOptions{.component = "health-monitor"});
-  }
+  events_ = apimachinery::EventRecorder::IfServed(
+      objects_, clock_, apimachinery::EventRecorderOptions{.component = "health-monitor"});
 }
 
 HealthMonitor::~HealthMonitor() {

@@ -112,10 +112,8 @@ ResidencyAuditController::ResidencyAuditController(apimachinery::ObjectService& 
         if (!r.ok()) spdlog::warn("residency audit: {}", r.status().ToString());
         return options_.interval;
       }) {
-  if (objects_.registry().Find("", "v1", "events") != nullptr) {
-    events_ = std::make_unique<apimachinery::EventRecorder>(
-        objects_, clock_, apimachinery::EventRecorderOptions{.component = "residency-audit"});
-  }
+  events_ = apimachinery::EventRecorder::IfServed(
+      objects_, clock_, apimachinery::EventRecorderOptions{.component = "residency-audit"});
   ledger_ = EvidenceLedger::For(objects_, clock_);
 }
 

@@ -90,10 +90,8 @@ RolloutController::RolloutController(apimachinery::ObjectService& objects, const
         auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(*next - clock_.Now());
         return std::max(wait, std::chrono::milliseconds(1));
       }) {
-  if (objects_.registry().Find("", "v1", "events") != nullptr) {
-    events_ = std::make_unique<apimachinery::EventRecorder>(
-        objects_, clock_, apimachinery::EventRecorderOptions{.component = "rollout-controller"});
-  }
+  events_ = apimachinery::EventRecorder::IfServed(
+      objects_, clock_, apimachinery::EventRecorderOptions{.component = "rollout-controller"});
 }
 
 RolloutController::~RolloutController() { Stop(); }

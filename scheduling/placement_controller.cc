@@ -348,10 +348,8 @@ PlacementController::PlacementController(apimachinery::ObjectService& objects, c
       informers_(informers ? *informers : *own_informers_),
       fleet_(informers_, kWho),
       loop_([this] { return Pass(); }) {
-  if (objects_.registry().Find("", "v1", "events") != nullptr) {
-    events_ = std::make_unique<apimachinery::EventRecorder>(
-        objects_, clock_, apimachinery::EventRecorderOptions{.component = "placement-controller"});
-  }
+  events_ = apimachinery::EventRecorder::IfServed(
+      objects_, clock_, apimachinery::EventRecorderOptions{.component = "placement-controller"});
   ledger_ = residency::EvidenceLedger::For(objects_, clock_);
 }
 

@@ -206,11 +206,8 @@ PropagationController::PropagationController(apimachinery::ObjectService& object
                                                 api::DecodeFederatedWorkload, kWho)),
       members_informer_(api::MeridianInformer(informers_.factory(), "memberclusters",
                                               api::DecodeMemberCluster, kWho)) {
-  if (objects_.registry().Find("", "v1", "events") != nullptr) {
-    events_ = std::make_unique<apimachinery::EventRecorder>(
-        objects_, clock_,
-        apimachinery::EventRecorderOptions{.component = "propagation-controller"});
-  }
+  events_ = apimachinery::EventRecorder::IfServed(
+      objects_, clock_, apimachinery::EventRecorderOptions{.component = "propagation-controller"});
 }
 
 PropagationController::~PropagationController() {

@@ -72,4 +72,21 @@ class InProcessFederation {
   std::unique_ptr<apiserver::FederationApiServer> server_;
 };
 
+// A FederatedWorkload `shop/NAME` of one Deployment (one nginx container, app=x) with
+// `replicas` and no placement constraints: what the controller tests create in bulk.
+inline nlohmann::json DeploymentWorkloadJson(const std::string& name, int replicas) {
+  nlohmann::json w = nlohmann::json::parse(R"({
+    "apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"namespace": "shop"},
+    "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {},
+             "spec": {"selector": {"matchLabels": {"app": "x"}},
+                      "template": {"metadata": {"labels": {"app": "x"}},
+                                   "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}}},
+             "placement": {}}})");
+  w["metadata"]["name"] = name;
+  w["spec"]["template"]["metadata"]["name"] = name;
+  w["spec"]["template"]["spec"]["replicas"] = replicas;
+  return w;
+}
+
 }  // namespace meridian::test_env

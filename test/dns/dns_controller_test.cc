@@ -14,6 +14,7 @@
 #include "dns/answer.h"
 #include "dns/record_publisher.h"
 #include "sync/testing/fake_member_client.h"
+#include "test/common/eventually.h"
 #include "test/common/in_process_federation.h"
 
 namespace meridian::dns {
@@ -25,15 +26,7 @@ using sync::testing::FakeMemberClient;
 const sync::GroupVersionResource kServices{"", "v1", "services"};
 
 // Waits (real time, bounded) for a condition other threads make true.
-bool Eventually(const std::function<bool()>& condition,
-                std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
-  auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return condition();
-}
+using test_env::Eventually;
 
 class DnsControllerTest : public ::testing::Test {
  protected:

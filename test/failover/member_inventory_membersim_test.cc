@@ -14,6 +14,7 @@
 #include "failover/member_inventory.h"
 #include "failover/node_capacity.h"
 #include "sync/http_member_client.h"
+#include "test/common/eventually.h"
 #include "test/membersim/process.h"
 
 // After gtest: cpprestsdk defines a U() macro that clashes with gtest's template parameters.
@@ -35,14 +36,7 @@ clusters:
     zones: [{name: w-1a, nodes: 12}, {name: w-1b, nodes: 1}]
 )";
 
-bool Eventually(const std::function<bool()>& done, milliseconds limit = milliseconds(20'000)) {
-  const auto deadline = Steady::now() + limit;
-  while (Steady::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return done();
-}
+using test_env::Eventually;
 
 // POST to membersim's admin API; returns the HTTP status (0 when there was no answer).
 int Admin(const std::string& base, const std::string& path, const std::string& body = "") {

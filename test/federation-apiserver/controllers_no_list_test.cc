@@ -24,10 +24,11 @@
 #include "apimachinery/informer.h"
 #include "federation-apiserver/controller_manager.h"
 #include "sync/http_member_client.h"
-#include "test/common/child_process.h"
 #include "test/common/counting_store.h"
+#include "test/common/eventually.h"
 #include "test/common/in_process_federation.h"
 #include "test/common/test_env.h"
+#include "test/membersim/process.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -38,14 +39,7 @@ using Steady = std::chrono::steady_clock;
 
 const sync::GroupVersionResource kDeployments{"apps", "v1", "deployments"};
 
-bool Eventually(const std::function<bool()>& done, milliseconds limit = milliseconds(30'000)) {
-  const auto deadline = Steady::now() + limit;
-  while (Steady::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return done();
-}
+using test_env::Eventually;
 
 class ControllersNoListTest : public ::testing::Test {
  protected:
@@ -53,15 +47,13 @@ class ControllersNoListTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() /
            ("meridian-controllers-no-list-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
-    sim_ = new test_env::ChildProcess();
+    std::ifstream topology(test_env::SourceDir() + "/examples/topology-3-continents.yaml");
+    std::stringstream config;
+    config << topology.rdbuf();
+    sim_ = new membersim::testing::MembersimProcess();
     std::string error;
-    ASSERT_TRUE(sim_->Start(
-        {test_env::BinDir() + "/membersim", "--config",
-         test_env::SourceDir() + "/examples/topology-3-continents.yaml", "--listen", "127.0.0.1:0"},
-        &error, (dir_ / "membersim.log").string()))
-        << error;
-    sim_url_ = sim_->WaitForLine("membersim listening on ", milliseconds(30'000), &error);
-    ASSERT_FALSE(sim_url_.empty()) << error;
+    ASSERT_TRUE(sim_->Start(config.str(), {}, &error, (dir_ / "membersim.log").string())) << error;
+    sim_url_ = sim_->url();
   }
   static void TearDownTestSuite() {
     delete sim_;
@@ -94,20 +86,6 @@ class ControllersNoListTest : public ::testing::Test {
     }
   }
 
-  json Workload(const std::string& name, int replicas) {
-    json w = json::parse(R"({
-      "apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
-      "metadata": {"namespace": "shop"},
-      "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {},
-               "spec": {"selector": {"matchLabels": {"app": "x"}},
-                        "template": {"metadata": {"labels": {"app": "x"}},
-                                     "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}}},
-               "placement": {}}})");
-    w["metadata"]["name"] = name;
-    w["spec"]["template"]["metadata"]["name"] = name;
-    w["spec"]["template"]["spec"]["replicas"] = replicas;
-    return w;
-  }
 
   // `name` is placed for its current generation with `replicas` in all, and every member
   // holds its share (a member without one holds no Deployment of that name).
@@ -143,7 +121,7 @@ class ControllersNoListTest : public ::testing::Test {
   }
 
   static inline std::filesystem::path dir_;
-  static inline test_env::ChildProcess* sim_ = nullptr;
+  static inline membersim::testing::MembersimProcess* sim_ = nullptr;
   static inline std::string sim_url_;
 
   test_env::InProcessFederation federation_{"controllers-no-list"};
@@ -160,7 +138,7 @@ TEST_F(ControllersNoListTest, EveryControllerOnOneFactoryListsOnlyAtStart) {
   ApplyMembers();
   federation_.Apply(
       {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "shop"}}}});
-  federation_.Apply(Workload("w0", 5));
+  federation_.Apply(test_env::DeploymentWorkloadJson("w0", 5));
 
   // As federation-apiserver's main.cc: the factory first (it outlives the controllers).
   apimachinery::SharedInformerFactory informers(objects_);
@@ -186,7 +164,7 @@ TEST_F(ControllersNoListTest, EveryControllerOnOneFactoryListsOnlyAtStart) {
   // The stream: each change placed and on (or off) the members before the next.
   for (int i = 1; i <= 6; ++i) {
     const std::string name = "w" + std::to_string(i);
-    federation_.Apply(Workload(name, i + 2));
+    federation_.Apply(test_env::DeploymentWorkloadJson(name, i + 2));
     ASSERT_TRUE(Eventually([&] { return Running(name, i + 2); })) << name;
     auto scaled = federation_.objects().Patch(
         WorkloadInfo(), "shop", name, apimachinery::PatchType::kMergePatch,

@@ -32,9 +32,10 @@ class MembersimProcess {
   }
 
   // Writes `config_yaml` to a temp file and starts `membersim --config F --listen 127.0.0.1:0
-  // extra...`. Returns false (with `error`) if it does not announce itself within 20 s.
+  // extra...`, its log to `log_path` (default: stderr with MEMBERSIM_TEST_LOGS=1, else none).
+  // Returns false (with `error`) if it does not announce itself within 20 s.
   bool Start(const std::string& config_yaml, const std::vector<std::string>& extra,
-             std::string* error) {
+             std::string* error, const std::string& log_path = "") {
     char tmpl[] = "/tmp/membersim-test-XXXXXX";
     int fd = mkstemp(tmpl);
     if (fd < 0) {
@@ -52,7 +53,9 @@ class MembersimProcess {
     std::vector<std::string> args = {BinDir() + "/membersim", "--config", config_path_, "--listen",
                                      "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    if (!child_.Start(args, error, std::getenv("MEMBERSIM_TEST_LOGS") ? "/dev/stderr" : ""))
+    std::string log = log_path;
+    if (log.empty() && std::getenv("MEMBERSIM_TEST_LOGS")) log = "/dev/stderr";
+    if (!child_.Start(args, error, log))
       return false;
     url_ = child_.WaitForLine("membersim listening on ", std::chrono::seconds(20), error);
     return !url_.empty();

@@ -32,20 +32,6 @@ class InformerListsTest : public ::testing::Test {
   const apimachinery::ResourceInfo& WorkloadInfo() {
     return federation_.Info(api::kApiVersion, "FederatedWorkload");
   }
-  json Workload(const std::string& name, int replicas) {
-    json w = json::parse(R"({
-      "apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
-      "metadata": {"namespace": "shop"},
-      "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {},
-               "spec": {"selector": {"matchLabels": {"app": "x"}},
-                        "template": {"metadata": {"labels": {"app": "x"}},
-                                     "spec": {"containers": [{"name": "c", "image": "nginx:1"}]}}}},
-               "placement": {}}})");
-    w["metadata"]["name"] = name;
-    w["spec"]["template"]["metadata"]["name"] = name;
-    w["spec"]["template"]["spec"]["replicas"] = replicas;
-    return w;
-  }
   // Waits (bounded) until `name` is placed for its current generation with `replicas`.
   bool Placed(const std::string& name, int64_t replicas) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
@@ -76,7 +62,7 @@ TEST_F(InformerListsTest, NoListPerEventAfterStart) {
   federation_.ApplyFile("examples/three-continents/members.yaml");
   federation_.Apply(
       {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "shop"}}}});
-  federation_.Apply(Workload("w0", 3));
+  federation_.Apply(test_env::DeploymentWorkloadJson("w0", 3));
 
   apimachinery::SharedInformerFactory informers(objects_);
   PlacementController placement(objects_, federation_.clock(), &informers);
@@ -103,7 +89,7 @@ TEST_F(InformerListsTest, NoListPerEventAfterStart) {
   // The stream: new workloads, replica changes, deletes, each placed before the next.
   for (int i = 1; i <= 12; ++i) {
     const std::string name = "w" + std::to_string(i);
-    federation_.Apply(Workload(name, i));
+    federation_.Apply(test_env::DeploymentWorkloadJson(name, i));
     ASSERT_TRUE(Placed(name, i)) << name;
     auto scaled = federation_.objects().Patch(
         WorkloadInfo(), "shop", name, apimachinery::PatchType::kMergePatch,

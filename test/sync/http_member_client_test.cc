@@ -28,6 +28,7 @@
 #include "apimachinery/object_service.h"
 #include "apimachinery/rest/http_server.h"
 #include "apimachinery/rest/rest_handler.h"
+#include "test/common/eventually.h"
 
 namespace meridian::sync {
 namespace {
@@ -301,14 +302,7 @@ class Recorder {
 };
 
 // Polls `cond` until true or the deadline (for counters the client exposes).
-bool Eventually(const std::function<bool()>& cond, milliseconds within = milliseconds(10'000)) {
-  const auto deadline = std::chrono::steady_clock::now() + within;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (cond()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return cond();
-}
+using test_env::Eventually;
 
 std::unique_ptr<HttpMemberClient> NewClient(const MemberEndpoint& e, HttpMemberClientOptions o = {}) {
   auto c = HttpMemberClient::Create(e, o);

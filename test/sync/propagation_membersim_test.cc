@@ -14,9 +14,10 @@
 #include "api/codec.h"
 #include "sync/http_member_client.h"
 #include "sync/propagation_controller.h"
-#include "test/common/child_process.h"
+#include "test/common/eventually.h"
 #include "test/common/in_process_federation.h"
 #include "test/common/test_env.h"
+#include "test/membersim/process.h"
 
 namespace meridian::sync {
 namespace {
@@ -44,14 +45,7 @@ clusters:
     auth: {token: s3cret}
 )";
 
-bool Eventually(const std::function<bool()>& done, milliseconds limit = milliseconds(10'000)) {
-  const auto deadline = Steady::now() + limit;
-  while (Steady::now() < deadline) {
-    if (done()) return true;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return done();
-}
+using test_env::Eventually;
 
 class PropagationMembersimTest : public ::testing::Test {
  protected:
@@ -59,15 +53,10 @@ class PropagationMembersimTest : public ::testing::Test {
     dir_ = std::filesystem::temp_directory_path() /
            ("meridian-prop-sim-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
-    std::ofstream(dir_ / "membersim.yaml") << kConfig;
-    sim_ = new test_env::ChildProcess();
+    sim_ = new membersim::testing::MembersimProcess();
     std::string error;
-    ASSERT_TRUE(sim_->Start({test_env::BinDir() + "/membersim", "--config",
-                             (dir_ / "membersim.yaml").string(), "--listen", "127.0.0.1:0"},
-                            &error, (dir_ / "membersim.log").string()))
-        << error;
-    sim_url_ = sim_->WaitForLine("membersim listening on ", milliseconds(30'000), &error);
-    ASSERT_FALSE(sim_url_.empty()) << error;
+    ASSERT_TRUE(sim_->Start(kConfig, {}, &error, (dir_ / "membersim.log").string())) << error;
+    sim_url_ = sim_->url();
   }
   static void TearDownTestSuite() {
     delete sim_;
@@ -182,7 +171,7 @@ class PropagationMembersimTest : public ::testing::Test {
   }
 
   static inline std::filesystem::path dir_;
-  static inline test_env::ChildProcess* sim_ = nullptr;
+  static inline membersim::testing::MembersimProcess* sim_ = nullptr;
   static inline std::string sim_url_;
   test_env::InProcessFederation federation_{"prop-sim"};
   std::map<std::string, std::shared_ptr<MemberClient>> members_;
