@@ -3,7 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <string>
 #include <tuple>
+#include <unordered_map>
+#include <vector>
 
 #include "common/json_fields.h"
 #include "membersim/quantity.h"
@@ -58,6 +61,33 @@ std::string ControllerUid(const json& o, const char* kind) {
   }
   return "";
 }
+
+// Objects grouped by the uid of their controller owner of one kind, in the order given. Built
+// once per phase of a step: looking up each owner's objects by scanning all of them made a
+// step quadratic in the number of workloads (1,500 Deployments per member took seconds).
+class OwnerIndex {
+ public:
+  OwnerIndex(const std::vector<json*>& objects, const char* owner_kind) {
+    for (json* o : objects) {
+      std::string uid = ControllerUid(*o, owner_kind);
+      if (!uid.empty()) by_owner_[std::move(uid)].push_back(o);
+    }
+  }
+  // The objects of `ns` owned by `owner_uid` (an owner is in its objects' namespace; one that
+  // names an owner elsewhere is not its).
+  std::vector<json*> Owned(const std::string& ns, const std::string& owner_uid) const {
+    std::vector<json*> out;
+    auto it = by_owner_.find(owner_uid);
+    if (it == by_owner_.end()) return out;
+    for (json* o : it->second) {
+      if (NsOf(*o) == ns) out.push_back(o);
+    }
+    return out;
+  }
+
+ private:
+  std::unordered_map<std::string, std::vector<json*>> by_owner_;
+};
 
 json OwnerRef(const json& owner, const char* api_version, const char* kind) {
   return json{{"apiVersion", api_version}, {"kind", kind},          {"name", NameOf(owner)},
@@ -543,6 +573,9 @@ void Reconciler::CollectGarbage(World& w) {
 // --- deployments -----------------------------------------------------------------------------
 
 void Reconciler::SyncDeployments(World& w, Timestamp now) {
+  // A deployment changes only its own ReplicaSets, so an index of them taken here is what a
+  // scan at each deployment would see.
+  const OwnerIndex replicasets(w.replicasets.Live(), "Deployment");
   for (json* dp : w.deployments.Live()) {
     json& d = *dp;
     std::string uid = UidOf(d);
@@ -553,8 +586,7 @@ void Reconciler::SyncDeployments(World& w, Timestamp now) {
     std::string hash = PodTemplateHash(tmpl);
     json* new_rs = nullptr;
     std::vector<json*> old;
-    for (json* r : w.replicasets.Live()) {
-      if (NsOf(*r) != ns || ControllerUid(*r, "Deployment") != uid) continue;
+    for (json* r : replicasets.Owned(ns, uid)) {
       if (Label(*r, kTemplateHash) == hash) {
         new_rs = r;
       } else {
@@ -653,12 +685,12 @@ namespace {
 bool PodReady(const json& p) { return ConditionTrue(p, "Ready"); }
 bool PodBound(const json& p) { return !Str(Child(Child(p, "spec"), "nodeName")).empty(); }
 
-// Pods of `owner_uid` (controller ref of `kind`) in `ns`.
-std::vector<json*> OwnedPods(std::vector<json*>& all, const std::string& ns, const char* kind,
+// Non-terminating pods of `owner_uid` in `ns`, from an index of the step's pods by owner.
+std::vector<json*> OwnedPods(const OwnerIndex& pods, const std::string& ns,
                              const std::string& owner_uid) {
   std::vector<json*> out;
-  for (json* p : all) {
-    if (NsOf(*p) == ns && ControllerUid(*p, kind) == owner_uid && !Terminating(*p)) out.push_back(p);
+  for (json* p : pods.Owned(ns, owner_uid)) {
+    if (!Terminating(*p)) out.push_back(p);
   }
   return out;
 }
@@ -693,13 +725,13 @@ std::tuple<int, int, int64_t, std::string> DeletionRank(const json& p) {
 }  // namespace
 
 void Reconciler::SyncReplicaSets(World& w) {
-  std::vector<json*> pods = w.pods.Live();
+  const OwnerIndex pods(w.pods.Live(), "ReplicaSet");
   for (json* rp : w.replicasets.Live()) {
     json& rs = *rp;
     std::string uid = UidOf(rs);
     if (uid.empty() || Terminating(rs)) continue;
     std::string ns = NsOf(rs);
-    std::vector<json*> owned = OwnedPods(pods, ns, "ReplicaSet", uid);
+    std::vector<json*> owned = OwnedPods(pods, ns, uid);
     int32_t want = ReplicasOf(rs);
     int32_t have = static_cast<int32_t>(owned.size());
     if (have < want) {
@@ -725,7 +757,7 @@ void Reconciler::SyncReplicaSets(World& w) {
 // --- stateful sets ---------------------------------------------------------------------------
 
 void Reconciler::SyncStatefulSets(World& w) {
-  std::vector<json*> pods = w.pods.Live();
+  const OwnerIndex pods(w.pods.Live(), "StatefulSet");
   for (json* sp : w.statefulsets.Live()) {
     json& st = *sp;
     std::string uid = UidOf(st);
@@ -743,7 +775,7 @@ void Reconciler::SyncStatefulSets(World& w) {
     int32_t want = ReplicasOf(st);
 
     std::map<int64_t, json*> by_ordinal;
-    for (json* p : OwnedPods(pods, ns, "StatefulSet", uid)) {
+    for (json* p : OwnedPods(pods, ns, uid)) {
       std::string pn = NameOf(*p);
       if (pn.size() > name.size() + 1 && pn.compare(0, name.size() + 1, name + "-") == 0) {
         by_ordinal[std::atoll(pn.c_str() + name.size() + 1)] = p;
@@ -1094,12 +1126,12 @@ PodCounts CountPods(const std::vector<json*>& pods, int64_t min_ready_seconds, T
 }  // namespace
 
 void Reconciler::ReplicaSetStatus(World& w, Timestamp now) {
-  std::vector<json*> pods = w.pods.Live();
+  const OwnerIndex pods(w.pods.Live(), "ReplicaSet");
   for (json* rp : w.replicasets.Live()) {
     json& rs = *rp;
     std::string uid = UidOf(rs);
     if (uid.empty()) continue;
-    std::vector<json*> owned = OwnedPods(pods, NsOf(rs), "ReplicaSet", uid);
+    std::vector<json*> owned = OwnedPods(pods, NsOf(rs), uid);
     std::optional<Timestamp> wake;
     PodCounts c = CountPods(owned, IntOr(Child(Child(rs, "spec"), "minReadySeconds"), 0), now, &wake);
     if (wake) w.WakeAt(*wake);
@@ -1114,6 +1146,7 @@ void Reconciler::ReplicaSetStatus(World& w, Timestamp now) {
 }
 
 void Reconciler::DeploymentStatus(World& w, Timestamp now) {
+  const OwnerIndex replicasets(w.replicasets.Live(), "Deployment");
   for (json* dp : w.deployments.Live()) {
     json& d = *dp;
     std::string uid = UidOf(d);
@@ -1121,8 +1154,7 @@ void Reconciler::DeploymentStatus(World& w, Timestamp now) {
     std::string hash = PodTemplateHash(Child(Child(d, "spec"), "template"));
     int32_t replicas = 0, updated = 0, ready = 0, available = 0;
     std::string new_rs_name;
-    for (json* r : w.replicasets.Live()) {
-      if (NsOf(*r) != NsOf(d) || ControllerUid(*r, "Deployment") != uid) continue;
+    for (json* r : replicasets.Owned(NsOf(d), uid)) {
       replicas += StatusInt(*r, "replicas");
       ready += StatusInt(*r, "readyReplicas");
       available += StatusInt(*r, "availableReplicas");
@@ -1192,7 +1224,7 @@ void Reconciler::DeploymentStatus(World& w, Timestamp now) {
 }
 
 void Reconciler::StatefulSetStatus(World& w, Timestamp now) {
-  std::vector<json*> pods = w.pods.Live();
+  const OwnerIndex pods(w.pods.Live(), "StatefulSet");
   for (json* sp : w.statefulsets.Live()) {
     json& st = *sp;
     std::string uid = UidOf(st);
@@ -1202,7 +1234,7 @@ void Reconciler::StatefulSetStatus(World& w, Timestamp now) {
     if (!status.is_object()) status = json::object();
     std::string current_rev = Str(Child(status, "currentRevision"));
     if (current_rev.empty()) current_rev = update_rev;
-    std::vector<json*> owned = OwnedPods(pods, NsOf(st), "StatefulSet", uid);
+    std::vector<json*> owned = OwnedPods(pods, NsOf(st), uid);
     std::optional<Timestamp> wake;
     PodCounts c = CountPods(owned, IntOr(Child(Child(st, "spec"), "minReadySeconds"), 0), now, &wake);
     if (wake) w.WakeAt(*wake);

@@ -67,10 +67,7 @@ class SimHarness {
   }
   int writes() const { return writes_; }
 
- private:
-  static ObjectKey Key(const ResourceType& t, const nlohmann::json& o) {
-    return ObjectKey{t, o["metadata"].value("namespace", ""), o["metadata"]["name"]};
-  }
+  // The cluster's objects now, as the shell would list them; the reconciler under test.
   Snapshot Take() {
     Snapshot s;
     s.nodes = List(kNodes);
@@ -80,6 +77,12 @@ class SimHarness {
     s.statefulsets = List(kStatefulSets);
     s.services = List(kServices);
     return s;
+  }
+  Reconciler& reconciler() { return reconciler_; }
+
+ private:
+  static ObjectKey Key(const ResourceType& t, const nlohmann::json& o) {
+    return ObjectKey{t, o["metadata"].value("namespace", ""), o["metadata"]["name"]};
   }
   void Apply(const Write& w) {
     ++writes_;
