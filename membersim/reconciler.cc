@@ -306,7 +306,9 @@ std::string PodTemplateHash(const json& pod_template) {
 struct Reconciler::World {
   struct Entry {
     json obj;
-    json original;  // null for objects created in this step
+    // The stored object in the step's snapshot (which outlives the World), null for objects
+    // created in this step: a pointer, not a second copy of every object per step.
+    const json* original = nullptr;
     int64_t rv = 0;
     bool created = false;
     bool deleted = false;
@@ -319,7 +321,7 @@ struct Reconciler::World {
       for (const json& o : objects) {
         Entry e;
         e.obj = o;
-        e.original = o;
+        e.original = &o;
         auto rv = apimachinery::ResourceVersionOf(o);
         e.rv = rv.ok() ? *rv : 0;
         items[{NsOf(o), NameOf(o)}] = std::move(e);
@@ -342,7 +344,7 @@ struct Reconciler::World {
       auto key = std::make_pair(NsOf(o), NameOf(o));
       Entry& e = items[key];
       if (!e.deleted && !e.obj.is_null()) return;  // name taken: skip; next step decides again
-      bool was_stored = !e.original.is_null();
+      bool was_stored = e.original != nullptr;
       if (was_stored) {
         // Deleted and re-created in one step: let the delete happen first.
         return;
@@ -371,10 +373,10 @@ struct Reconciler::World {
       ObjectKey key{t.type, k.first, k.second};
       if (e.created && !e.deleted) {
         out->push_back(Write{WriteOp::kCreate, key, e.obj, 0, false});
-      } else if (e.deleted && !e.created && !e.original.is_null()) {
+      } else if (e.deleted && !e.created && e.original != nullptr) {
         out->push_back(Write{WriteOp::kDelete, key, json(), e.rv, false});
-      } else if (!e.created && !e.deleted && e.obj != e.original) {
-        json a = e.obj, b = e.original;
+      } else if (!e.created && !e.deleted && e.obj != *e.original) {
+        json a = e.obj, b = *e.original;
         a.erase("status");
         b.erase("status");
         out->push_back(Write{WriteOp::kUpdate, key, e.obj, e.rv, a == b});
