@@ -63,12 +63,12 @@ spec:
 
 // A Deployment with a geo name and a rollout, and its LoadBalancer Service (same name) as a
 // second FederatedWorkload.
-std::string Workload(const std::string& name, const std::string& image,
+std::string Workload(const std::string& name, const std::string& image, int replicas,
                      const std::string& placement) {
   return "---\n" +
          test_env::WorkloadYaml(
              {.name = name,
-              .replicas = 4,
+              .replicas = replicas,
               .placement = placement,
               .more_spec = "  rollout: {strategyRef: {name: canary-eu-rest}}\n  dns: {name: " +
                            name + "." + kZone + ", strategy: geo, ttl: 5}",
@@ -83,10 +83,10 @@ std::string Workload(const std::string& name, const std::string& image,
 
 std::string Workloads(const std::string& image) {
   return "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n" +
-         Workload("web", image,
+         Workload("web", image, 5,
                   "    distribution:\n      weights: {us-east: 1, us-west: 1, eu-west: 1, "
                   "eu-central: 1, ap-south: 1}\n      minPerCluster: 1") +
-         Workload("vault", image,
+         Workload("vault", image, 4,
                   "    residency: {jurisdictions: [eu]}\n    distribution:\n      weights: "
                   "{eu-west: 1, eu-central: 1}");
 }

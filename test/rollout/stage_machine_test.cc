@@ -1,7 +1,8 @@
 // The stage machine (rollout/stage_machine.h) and revision history (rollout/revisions.h),
 // driven by a FakeClock: stages in turn, waits, gates, approvals, timeouts with halt and
-// rollback, pause/resume, and a restart (the state goes through its JSON form every step,
-// as it does through the workload's status).
+// rollback, the restart gate, pause/resume, DNS drain (and one member at a time where
+// residency leaves no other member to answer), and a restart (the state goes through its JSON
+// form every step, as it does through the workload's status).
 #include "rollout/stage_machine.h"
 
 #include <gtest/gtest.h>
