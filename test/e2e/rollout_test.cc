@@ -247,6 +247,18 @@ class RolloutE2E : public ::testing::Test {
     }
     return out;
   }
+  // After a rollback at the canary: us-west-1 runs `good` ready again, and no other member ever
+  // ran `bad`.
+  static void ExpectOnlyTheCanaryRanItAndIsBackOn(const std::string& bad, const std::string& good) {
+    EXPECT_TRUE(test_env::PollUntil(milliseconds(10'000), milliseconds(50), [&] {
+      MemberView v = sampler_->Now("us-west-1");
+      return v.image == good && v.ready;
+    })) << Fedctl("rollout status web -n shop").output;
+    for (const std::string& m : kMembers) {
+      if (m == "us-west-1") continue;
+      EXPECT_EQ(sampler_->ImagesEverRun(m).count(bad), 0u) << m << " ran " << bad;
+    }
+  }
   static std::string Phase() {
     json w = Web();
     if (!w.is_object()) return "";
@@ -334,14 +346,7 @@ TEST_F(RolloutE2E, ABadRevisionHaltsAtTheCanaryAndRollsBack) {
   // The canary got it (and never got ready), then returned to the good image.
   EXPECT_TRUE(sampler_->First("us-west-1", bad, false).has_value());
   EXPECT_FALSE(sampler_->First("us-west-1", bad, true).has_value());
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(10'000), milliseconds(50), [&] {
-    MemberView v = sampler_->Now("us-west-1");
-    return v.image == good && v.ready;
-  })) << Fedctl("rollout status web -n shop").output;
-  for (const std::string& m : kMembers) {
-    if (m == "us-west-1") continue;
-    EXPECT_EQ(sampler_->ImagesEverRun(m).count(bad), 0u) << m << " ran the bad revision";
-  }
+  ExpectOnlyTheCanaryRanItAndIsBackOn(bad, good);
   // The condition and an Event name the failed gate.
   json w = Web();
   std::string message;
@@ -403,14 +408,7 @@ TEST_F(RolloutE2E, ACrashLoopingImageFailsTheRestartGateAtTheCanary) {
   EXPECT_NE(message.find("gate restarts failed"), std::string::npos) << message;
   EXPECT_NE(message.find("on us-west-1 restarted"), std::string::npos) << message;
   EXPECT_TRUE(sampler_->First("us-west-1", bad, false).has_value());
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(10'000), milliseconds(50), [&] {
-    MemberView v = sampler_->Now("us-west-1");
-    return v.image == good && v.ready;
-  })) << Fedctl("rollout status web -n shop").output;
-  for (const std::string& m : kMembers) {
-    if (m == "us-west-1") continue;
-    EXPECT_EQ(sampler_->ImagesEverRun(m).count(bad), 0u) << m << " ran the crash-looping image";
-  }
+  ExpectOnlyTheCanaryRanItAndIsBackOn(bad, good);
   // Back to the good template for the tests after this one.
   ASSERT_EQ(Fedctl("rollout undo web -n shop").exit_code, 0);
   ASSERT_TRUE(WaitPhase("WaitingForApproval")) << Fedctl("rollout status web -n shop").output;

@@ -109,6 +109,15 @@ class Fleet {
     }
   }
 
+  // Revision 2 through the canary stage (ThreeStages' timings) into the EU stage's first step.
+  void ToTheEuStage() {
+    Step(2);
+    Report();
+    Step(2);
+    clock.Advance(seconds(15));
+    Step(2);
+  }
+
   // Whether the workload's DNS name may answer `member` (its residency).
   void SetDnsAllowed(const std::string& member, bool allowed) {
     for (MemberObservation& m : members_) {
@@ -325,11 +334,7 @@ TEST(StageMachine, ARestartContinuesFromTheStoredState) {
 
 TEST(StageMachine, ANewRevisionMidRolloutStartsOverFromTheStableOne) {
   Fleet f(Strategy(ThreeStages()));
-  f.Step(2);
-  f.Report();
-  f.Step(2);
-  f.clock.Advance(seconds(15));
-  f.Step(2);
+  f.ToTheEuStage();
   EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
   f.Step(3);
   EXPECT_EQ(f.last.state.stable_revision, 1);
@@ -574,11 +579,7 @@ TEST(StageMachine, ADrainedStageIsLeftOutOfDnsUntilItsGatesPass) {
 
   // The same strategy for a workload without spec.dns drains nothing.
   Fleet plain(Strategy(DrainedEu()));
-  plain.Step(2);
-  plain.Report();
-  plain.Step(2);
-  plain.clock.Advance(seconds(15));
-  plain.Step(2);
+  plain.ToTheEuStage();
   EXPECT_EQ(plain.At2(), "eu-1,eu-2,us-1");
   EXPECT_EQ(plain.Drained(), "");
   EXPECT_EQ(plain.last.state.drain, "");
@@ -606,11 +607,7 @@ TEST(StageMachine, AStageNoOtherMemberMayAnswerIsChangedOneAtATimeNotDrained) {
     for (const std::string& m : {"ap-1", "eu-1", "eu-2", "us-1", "us-2"}) {
       f.SetDnsAllowed(m, c.allowed.count(m) > 0);
     }
-    f.Step(2);
-    f.Report();
-    f.Step(2);
-    f.clock.Advance(seconds(15));
-    f.Step(2);
+    f.ToTheEuStage();
     EXPECT_EQ(f.last.state.drain, c.drain);
     EXPECT_EQ(f.At2(), c.first_eu + ",us-1");
     if (c.drain == "Drained") continue;
@@ -636,11 +633,7 @@ TEST(StageMachine, AFailedDrainedStageIsAnsweredAgainOnlyOnAGoodRevision) {
   // The EU gate fails: eu-2 never gets ready on revision 2.
   auto fail_in_eu = [](Fleet& f) {
     f.dns = true;
-    f.Step(2);
-    f.Report();
-    f.Step(2);
-    f.clock.Advance(seconds(15));
-    f.Step(2);
+    f.ToTheEuStage();
     f.Report({"eu-2"});
     f.Step(2);
     f.clock.Advance(seconds(60));
