@@ -495,15 +495,18 @@ void DecodeWorkloadStatus(JsonDecoder& d, const json& s, FederatedWorkloadStatus
         std::string p = "status.clusters[" + std::to_string(i) + "]";
         const json& item = (*cl)[i];
         if (!d.ExpectObject(item, p)) continue;
-        d.RejectUnknown(
-            item, p,
-            {"cluster", "readyReplicas", "synced", "lastError", "revision", "revisionReady"});
+        d.RejectUnknown(item, p,
+                        {"cluster", "readyReplicas", "synced", "lastError", "revision",
+                         "revisionReady", "restarts"});
         ClusterSyncStatus cs;
         if (const json* r = JsonDecoder::Member(item, "revision")) {
           cs.revision = d.Int(*r, p + ".revision", 0).value_or(0);
         }
         if (const json* r = JsonDecoder::Member(item, "revisionReady")) {
           cs.revision_ready = d.Bool(*r, p + ".revisionReady").value_or(false);
+        }
+        if (const json* r = JsonDecoder::Member(item, "restarts")) {
+          cs.restarts = d.Int(*r, p + ".restarts", 0).value_or(0);
         }
         RequiredString(d, item, "cluster", p, &cs.cluster);
         if (const json* r = JsonDecoder::Member(item, "readyReplicas")) {
@@ -725,6 +728,7 @@ json Encode(const FederatedWorkload& o) {
       PutIf(cj, "lastError", c.last_error);
       if (c.revision) cj["revision"] = c.revision;
       if (c.revision_ready) cj["revisionReady"] = true;
+      if (c.restarts) cj["restarts"] = c.restarts;
       arr.push_back(std::move(cj));
     }
     st["clusters"] = std::move(arr);

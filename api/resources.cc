@@ -132,11 +132,16 @@ json RolloutStrategySchema() {
                  {"readySeconds", Int("Gate: all replicas of the revision ready this long.")},
                  {"soakSeconds", Int("Gate: this long after the stage's last member changed.")},
                  {"afterStageWaitSeconds", Int("Wait after the gates pass.")},
+                 {"maxRestarts", Int("Gate: a member's pods of the revision restarting more "
+                                     "often than this fail the stage at once.")},
                  {"expand", Str("Derived from the fleet: regionBySize (a stage per region, "
                                 "smallest first) or regionPerContinent (the smallest "
                                 "region of each continent).")},
                  {"continentLabel", Str("regionPerContinent: the member label naming the continent "
-                                        "(default continent).")}}))},
+                                        "(default continent).")},
+                 {"drain", Bool("With spec.dns: DNS leaves the stage's members out while it "
+                                "changes them (one at a time instead when no other member "
+                                "may answer).")}}))},
        {"onFailure", Str("halt or rollback (to the last revision every member completed).")},
        {"gateTimeoutSeconds", Int("A gate not passed this long after a change fails (600).")}});
 }
@@ -344,14 +349,17 @@ json StatusSchemaFor(const std::string& kind) {
                                    {"replicas", Int("Replicas.")},
                                    {"reasons", StrList("Why.")}}))},
          {"unplacedReplicas", Int("Replicas no allowed cluster could take.")},
-         {"clusters", ListOf("Per-member sync state.",
-                             Obj("Member.", {{"cluster", Str("Cluster.")},
-                                             {"readyReplicas", Int("Ready.")},
-                                             {"synced", Bool("Synced.")},
-                                             {"lastError", Str("Last error.")},
-                                             {"revision", Int("Revision the member runs.")},
-                                             {"revisionReady",
-                                              Bool("All its replicas of that revision ready.")}}))},
+         {"clusters",
+          ListOf(
+              "Per-member sync state.",
+              Obj("Member.", {{"cluster", Str("Cluster.")},
+                              {"readyReplicas", Int("Ready.")},
+                              {"synced", Bool("Synced.")},
+                              {"lastError", Str("Last error.")},
+                              {"revision", Int("Revision the member runs.")},
+                              {"revisionReady", Bool("All its replicas of that revision ready.")},
+                              {"restarts", Int("Container restarts of that revision's pods "
+                                               "while not ready.")}}))},
          {"readyReplicas", Int("Ready replicas in all members.")},
          {"revisions", ListOf("Template revisions, newest last (rollout controller).",
                               AnyObject("revision, templateHash, template, created."))},

@@ -110,9 +110,10 @@ RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& 
       if (sj.is_null()) d.Error(p, "must be an object");
       continue;
     }
-    d.RejectUnknown(sj, p,
-                    {"name", "selector", "maxConcurrency", "approval", "readySeconds",
-                     "soakSeconds", "afterStageWaitSeconds", "expand", "continentLabel"});
+    d.RejectUnknown(
+        sj, p,
+        {"name", "selector", "maxConcurrency", "approval", "readySeconds", "soakSeconds",
+         "afterStageWaitSeconds", "expand", "continentLabel", "drain", "maxRestarts"});
     RolloutStage st;
     st.name = Str(d, sj, "name", p);
     if (st.name.empty()) {
@@ -144,6 +145,12 @@ RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& 
     st.ready_seconds = Seconds(d, sj, "readySeconds", p, 0);
     st.soak_seconds = Seconds(d, sj, "soakSeconds", p, 0);
     st.after_stage_wait_seconds = Seconds(d, sj, "afterStageWaitSeconds", p, 0);
+    if (const json* v = JsonDecoder::Member(sj, "maxRestarts")) {
+      st.max_restarts = d.Int32(*v, p + ".maxRestarts", 0).value_or(-1);
+    }
+    if (const json* v = JsonDecoder::Member(sj, "drain")) {
+      st.drain = d.Bool(*v, p + ".drain").value_or(false);
+    }
     if (const json* v = JsonDecoder::Member(sj, "expand")) {
       st.expand = d.Enum(*v, p + ".expand", {"regionBySize", "regionPerContinent"}).value_or("");
     }
@@ -176,6 +183,8 @@ json EncodeRolloutStrategySpec(const RolloutStrategySpec& s) {
     if (st.after_stage_wait_seconds) sj["afterStageWaitSeconds"] = st.after_stage_wait_seconds;
     if (!st.expand.empty()) sj["expand"] = st.expand;
     if (st.expand == "regionPerContinent") sj["continentLabel"] = st.continent_label;
+    if (st.drain) sj["drain"] = true;
+    if (st.max_restarts >= 0) sj["maxRestarts"] = st.max_restarts;
     stages.push_back(std::move(sj));
   }
   return {{"stages", std::move(stages)},
@@ -253,10 +262,10 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
   JsonDecoder d(errors);
   RolloutStatus out;
   if (!d.ExpectObject(j, path)) return out;
-  d.RejectUnknown(
-      j, path,
-      {"revision", "stableRevision", "phase", "stage", "stageName", "started", "batchStartedAt",
-       "readySince", "gatesPassedAt", "pausedAt", "failedGate", "message", "members", "derived"});
+  d.RejectUnknown(j, path,
+                  {"revision", "stableRevision", "phase", "stage", "stageName", "started",
+                   "batchStartedAt", "readySince", "gatesPassedAt", "pausedAt", "failedGate",
+                   "message", "members", "derived", "drain", "drained"});
   out.revision = Int(d, j, "revision", path);
   out.stable_revision = Int(d, j, "stableRevision", path);
   out.phase = Str(d, j, "phase", path);
@@ -271,6 +280,10 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
   out.paused_at = Str(d, j, "pausedAt", path);
   out.failed_gate = Str(d, j, "failedGate", path);
   out.message = Str(d, j, "message", path);
+  out.drain = Str(d, j, "drain", path);
+  if (const json* v = JsonDecoder::Member(j, "drained")) {
+    out.drained = d.StringList(*v, path + ".drained");
+  }
   ForEachListed(d, j, "members", path, [&](const json& item, const std::string& p) {
     d.RejectUnknown(item, p, {"cluster", "revision"});
     out.members.push_back({Str(d, item, "cluster", p), Int(d, item, "revision", p)});
@@ -301,6 +314,8 @@ json EncodeRolloutStatus(const RolloutStatus& s) {
   put("pausedAt", s.paused_at);
   put("failedGate", s.failed_gate);
   put("message", s.message);
+  put("drain", s.drain);
+  if (!s.drained.empty()) j["drained"] = s.drained;
   if (!s.members.empty()) {
     json arr = json::array();
     for (const MemberRevision& m : s.members) {

@@ -38,6 +38,9 @@ struct RolloutStage {
   // Gate: at least this long has passed since the stage's last member got the revision.
   int64_t soak_seconds = 0;              // `soakSeconds`
   int64_t after_stage_wait_seconds = 0;  // `afterStageWaitSeconds`: pause before the next stage
+  // `maxRestarts`, gate: a member of the stage whose pods of the new revision restarted more
+  // often than this in total fails the stage at once (a crash loop). -1: no such gate.
+  int32_t max_restarts = -1;
   // `expand`: the stage is derived from the fleet (rollout::DeriveStages) out of the members its
   // selector takes that no earlier stage took: "" (as listed) | "regionBySize": one stage per
   // region, fewest placed members first (then by name), named "<name>-<region>" |
@@ -46,6 +49,12 @@ struct RolloutStage {
   std::string expand;
   // `continentLabel` (regionPerContinent only): the member label naming its continent.
   std::string continent_label = "continent";
+  // `drain`: with the workload's spec.dns, its DNS name stops answering the stage's members
+  // while the stage changes them, and answers them again once they run a revision that passed
+  // its gates (rollout/stage_machine.h). When no member outside the stage may answer (the
+  // workload's residency or placement leaves none), the stage is not drained; its members
+  // are changed one at a time instead, so one always serves.
+  bool drain = false;
   friend bool operator==(const RolloutStage&, const RolloutStage&) = default;
 };
 
@@ -105,10 +114,18 @@ struct RolloutStatus {
   // revision (gate timeout and soak count from it); readySince: since when every started member
   // is ready; gatesPassedAt: when the gates passed; pausedAt: since when a pause/drill wait.
   std::string batch_started_at, ready_since, gates_passed_at, paused_at;
-  std::string failed_gate;  // `failedGate`: approval | ready | soak | strategy
+  std::string failed_gate;  // `failedGate`: ready | soak | restarts
   std::string message;
   std::vector<MemberRevision> members;  // the revision each placed member is meant to run
   std::vector<DerivedStage> derived;    // one per expanding stage of the strategy
+  // DNS drain (RolloutStage::drain) of the current stage: "" (none asked, or no spec.dns) |
+  // Drained (its members are left out of DNS answers while it changes them) | OneAtATime (no
+  // other member may answer their clients: not drained, changed one at a time).
+  std::string drain;
+  // The members the workload's DNS name does not answer now (the DNS controller writes them
+  // unhealthy, weight 0): the current stage's when Drained, and any drained member until it
+  // runs, ready, a revision that passed its gates on it (after a halt or rollback too).
+  std::vector<std::string> drained;
   friend bool operator==(const RolloutStatus&, const RolloutStatus&) = default;
 };
 

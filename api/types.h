@@ -147,6 +147,10 @@ struct ClusterSyncStatus {
   // unknown), and whether the member runs it fully: every replica updated, ready, available.
   int64_t revision = 0;
   bool revision_ready = false;  // `revisionReady`
+  // Container restarts of the member's pods running that revision (sum of
+  // containerStatuses[].restartCount), read while the revision is not ready there: a
+  // crash-looping pod is not ready, and a member whose pods all run ready is not read.
+  int64_t restarts = 0;
   friend bool operator==(const ClusterSyncStatus&, const ClusterSyncStatus&) = default;
 };
 

@@ -179,6 +179,13 @@ api::DnsRecordSet DesiredRecordSet(const api::FederatedWorkload& workload,
     std::string hostname;  // only when the Service has no IP
   };
   const std::map<std::string, Holding> holdings = Holdings(workload);
+  // The members a staged rollout leaves out while it changes them (rollout/stage_machine.h).
+  std::set<std::string> drained;
+  std::string drained_reason;
+  if (const auto& rollout = workload.status.rollout; rollout && !rollout->drained.empty()) {
+    drained.insert(rollout->drained.begin(), rollout->drained.end());
+    drained_reason = "drained by the rollout of revision " + std::to_string(rollout->revision);
+  }
   std::vector<Written> written;
   bool any_address = false;
   for (const auto& [cluster, holding] : holdings) {
@@ -227,6 +234,8 @@ api::DnsRecordSet DesiredRecordSet(const api::FederatedWorkload& workload,
           "load balancer has only a hostname while other members have addresses (a CNAME "
           "cannot be answered beside A/AAAA at one name)";
     }
+    const bool drain = drained.count(cluster) > 0;
+    if (reason.empty() && drain) reason = drained_reason;
 
     auto endpoint = [&](const char* type, std::vector<std::string> targets) {
       api::DnsEndpoint e;
@@ -241,7 +250,7 @@ api::DnsRecordSet DesiredRecordSet(const api::FederatedWorkload& workload,
       if (!reason.empty()) e.labels["reason"] = reason;
       e.region = member.spec.region;
       e.jurisdiction = member.spec.jurisdiction;
-      e.weight = holding.ready;
+      e.weight = drain ? 0 : holding.ready;
       e.priority = dns.strategy == "failover" ? FailoverPriority(dns, member) : 0;
       e.healthy = reason.empty();
       rs.spec.endpoints.push_back(std::move(e));

@@ -16,7 +16,9 @@
 //   - its MemberCluster is healthy: neither Ready nor Reachable is False (a member whose
 //     health was never probed counts as healthy, as placement treats it);
 //   - status.clusters says it has ready replicas (readyReplicas > 0);
-//   - its Service has at least one load-balancer IP, or only hostnames (see below).
+//   - its Service has at least one load-balancer IP, or only hostnames (see below);
+//   - a staged rollout does not drain it (status.rollout.drained: a stage with `drain` is
+//     changing it, rollout/stage_machine.h); a drained member is written with weight 0.
 //
 // Hostname-only load balancers (AWS ELB/NLB report status.loadBalancer.ingress[].hostname and
 // no ip). As external-dns does for such a Service, the member is written as one CNAME endpoint

@@ -108,6 +108,26 @@ void ReadDuration(const YAML::Node& node, const std::string& path, Problems* p, 
   *out = *d;
 }
 
+void ReadCrashLoop(const YAML::Node& node, const std::string& path, Problems* p,
+                   ClusterTimings* out) {
+  if (!node.IsMap()) {
+    p->Add(node, path, "must be a map with image and every");
+    return;
+  }
+  CheckKeys(node, path, {"image", "every"}, p);
+  if (!node["image"]) {
+    p->Add(node, JoinPath(path, "image"), "required: the image pattern that crash-loops");
+  } else {
+    ReadString(node["image"], JoinPath(path, "image"), p, &out->crash_loop_image);
+  }
+  if (node["every"]) {
+    ReadDuration(node["every"], JoinPath(path, "every"), p, &out->crash_loop_every);
+    if (out->crash_loop_every <= Duration(0)) {
+      p->Add(node["every"], JoinPath(path, "every"), "must be more than 0");
+    }
+  }
+}
+
 void ReadResources(const YAML::Node& node, const std::string& path, Problems* p,
                    NodeResources* out) {
   if (!node.IsMap()) {
@@ -279,7 +299,7 @@ void ReadCluster(const YAML::Node& node, const std::string& path, const Defaults
   CheckKeys(
       node, path,
       {"name", "region", "jurisdiction", "labels", "zones", "podReadyDelay", "podEvictionDelay",
-       "namespaceDeletionDelay", "loadBalancerRange", "port", "tls", "auth", "seed"},
+       "namespaceDeletionDelay", "loadBalancerRange", "port", "tls", "auth", "seed", "crashLoop"},
       p);
   c->timings = defaults.timings;
   if (node["seed"]) {
@@ -311,6 +331,8 @@ void ReadCluster(const YAML::Node& node, const std::string& path, const Defaults
     ReadDuration(node["podEvictionDelay"], JoinPath(path, "podEvictionDelay"), p,
                  &c->timings.pod_eviction_delay);
   }
+  if (node["crashLoop"])
+    ReadCrashLoop(node["crashLoop"], JoinPath(path, "crashLoop"), p, &c->timings);
   if (node["namespaceDeletionDelay"]) {
     ReadDuration(node["namespaceDeletionDelay"], JoinPath(path, "namespaceDeletionDelay"), p,
                  &c->timings.namespace_deletion_delay);
@@ -510,7 +532,11 @@ StatusOr<SimConfig> ParseConfig(const std::string& yaml_text, const std::string&
         p.Add(d, "defaults", "must be a map");
       } else {
         CheckKeys(d, "defaults",
-                  {"podReadyDelay", "podEvictionDelay", "namespaceDeletionDelay", "node", "seed"}, &p);
+                  {"podReadyDelay", "podEvictionDelay", "namespaceDeletionDelay", "node", "seed",
+                   "crashLoop"},
+                  &p);
+        if (d["crashLoop"])
+          ReadCrashLoop(d["crashLoop"], "defaults.crashLoop", &p, &defaults.timings);
         if (d["namespaceDeletionDelay"]) {
           ReadDuration(d["namespaceDeletionDelay"], "defaults.namespaceDeletionDelay", &p,
                        &defaults.timings.namespace_deletion_delay);

@@ -83,6 +83,12 @@ struct ClusterTimings {
   // removes it; its contents are deleted at once. It stands for the pods' grace periods and
   // the controller's passes on a real cluster (seconds there); small so tests stay fast.
   Duration namespace_deletion_delay{500};
+  // `crashLoop: {image: PATTERN, every: 2s}`: a pod with a container whose image matches
+  // PATTERN (a shell glob: '*', '?', '[...]'; "" matches nothing) never turns ready and its
+  // containers restart every `every` of the simulator's time since binding (restartCount,
+  // waiting CrashLoopBackOff), as a bad image does.
+  std::string crash_loop_image;
+  Duration crash_loop_every{2000};
 };
 
 // `count` objects of one kind created in a cluster at start-up (the `seed:` entries above).

@@ -1,5 +1,7 @@
 #include "membersim/reconciler.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <cmath>
 #include <functional>
@@ -50,6 +52,15 @@ std::string Annotation(const json& o, const char* key) {
 std::string Label(const json& o, const char* key) { return Str(Child(Child(Meta(o), "labels"), key)); }
 void SetAnnotation(json& o, const std::string& key, const std::string& value) {
   o["metadata"]["annotations"][key] = value;
+}
+
+// Whether a container of `pod` runs an image matching the glob `pattern` ("" matches none).
+bool CrashLoops(const json& pod, const std::string& pattern) {
+  const json& containers = Child(Child(pod, "spec"), "containers");
+  if (pattern.empty() || !containers.is_array()) return false;
+  return std::any_of(containers.begin(), containers.end(), [&](const json& c) {
+    return fnmatch(pattern.c_str(), Str(Child(c, "image")).c_str(), 0) == 0;
+  });
 }
 
 // uid of the controller owner (ownerReferences[controller=true]) of `kind`, or "".
@@ -1057,7 +1068,16 @@ void Reconciler::RunKubelets(World& w, Timestamp now) {
     SetCondition(status, "Initialized", "True", "", "", bound);
     // A started container stays started: a wall clock stepped back (NTP) must not turn a
     // running pod back into ContainerCreating.
-    const bool never_ready = Annotation(pod, kNeverReady) == "true";
+    // A crash-looping image (ClusterTimings::crash_loop_image) never turns ready; its
+    // containers restart every crash_loop_every since binding.
+    const bool crash_loop = CrashLoops(pod, spec_.timings.crash_loop_image);
+    int64_t restarts = 0;
+    if (crash_loop) {
+      const Duration every = spec_.timings.crash_loop_every;
+      restarts = std::max<int64_t>(0, std::chrono::duration_cast<Duration>(now - bound) / every);
+      w.WakeAt(bound + every * (restarts + 1));
+    }
+    const bool never_ready = crash_loop || Annotation(pod, kNeverReady) == "true";
     bool started = !never_ready && (now >= ready_at || !Annotation(pod, kReadyAt).empty());
     bool ready = started && node_ready;
     if (!started && !never_ready) w.WakeAt(ready_at);
@@ -1084,11 +1104,18 @@ void Reconciler::RunKubelets(World& w, Timestamp now) {
                    {"imageID", ""},
                    {"ready", ready},
                    {"started", started},
-                   {"restartCount", 0}};
+                   {"restartCount", restarts}};
         if (started) {
           cs["containerID"] = "membersim://" + NameOf(pod) + "/" + Str(Child(c, "name"));
           cs["imageID"] = Str(Child(c, "image"));
           cs["state"] = {{"running", {{"startedAt", FormatRfc3339(ready_at)}}}};
+        } else if (crash_loop) {
+          cs["state"] = {{"waiting",
+                          {{"reason", "CrashLoopBackOff"},
+                           {"message", "back-off restarting failed container"}}}};
+          if (restarts > 0) {
+            cs["lastState"] = {{"terminated", {{"exitCode", 1}, {"reason", "Error"}}}};
+          }
         } else {
           cs["state"] = {{"waiting", {{"reason", "ContainerCreating"}}}};
         }

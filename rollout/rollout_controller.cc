@@ -31,7 +31,11 @@ bool DrillHoldsItsTarget(const api::FailoverDrill& d) {
 // What the stage machine needs of every placed member.
 std::vector<MemberObservation> Observe(const api::FederatedWorkload& w,
                                        const std::map<std::string, api::MemberCluster>& members,
-                                       const std::vector<api::FailoverDrill>& drills) {
+                                       const std::vector<api::FailoverDrill>& drills,
+                                       const std::vector<api::ResidencyPolicy>& policies) {
+  // What the workload's DNS name may answer (dns/record_sets.h writes no member outside it).
+  const std::optional<std::vector<std::string>> allowed =
+      w.spec.dns ? failover::AllowedJurisdictions(w, policies) : std::nullopt;
   std::map<std::string, const api::ClusterSyncStatus*> reported;
   for (const api::ClusterSyncStatus& c : w.status.clusters) reported[c.cluster] = &c;
   std::set<std::string> placed;
@@ -46,6 +50,8 @@ std::vector<MemberObservation> Observe(const api::FederatedWorkload& w,
     m.name = name;
     if (auto it = members.find(name); it != members.end()) {
       m.region = it->second.spec.region;
+      m.dns_allowed = !allowed || std::find(allowed->begin(), allowed->end(),
+                                            it->second.spec.jurisdiction) != allowed->end();
       m.labels = apimachinery::Labels(it->second.metadata.labels.begin(),
                                       it->second.metadata.labels.end());
       for (const api::FailoverDrill& d : drills) {
@@ -54,10 +60,13 @@ std::vector<MemberObservation> Observe(const api::FederatedWorkload& w,
           break;
         }
       }
+    } else {
+      m.dns_allowed = false;  // left the federation: DNS no longer writes it
     }
     if (auto it = reported.find(name); it != reported.end()) {
       m.revision = it->second->revision;
       m.ready = it->second->synced && it->second->revision_ready;
+      m.restarts = it->second->restarts;
     }
     out.push_back(std::move(m));
   }
@@ -79,6 +88,8 @@ RolloutController::RolloutController(apimachinery::ObjectService& objects, const
                                        api::DecodeFederatedWorkload, kWho)),
       drills_(api::MeridianInformer(informers_.factory(), "failoverdrills",
                                     api::DecodeFailoverDrill, kWho)),
+      policies_(api::MeridianInformer(informers_.factory(), "residencypolicies",
+                                      api::DecodeResidencyPolicy, kWho)),
       loop_([this]() -> std::optional<std::chrono::milliseconds> {
         std::optional<Timestamp> next;
         StatusOr<int> written = ReconcileAll(&next);
@@ -97,9 +108,10 @@ RolloutController::RolloutController(apimachinery::ObjectService& objects, const
 RolloutController::~RolloutController() { Stop(); }
 
 Status RolloutController::Start() {
-  MERIDIAN_ASSIGN_OR_RETURN(handlers_, apimachinery::StartInformers(
-                                           {&members_, &strategies_, &workloads_, &drills_},
-                                           [this] { loop_.MarkDirty(); }, kWho));
+  MERIDIAN_ASSIGN_OR_RETURN(handlers_,
+                            apimachinery::StartInformers(
+                                {&members_, &strategies_, &workloads_, &drills_, &policies_},
+                                [this] { loop_.MarkDirty(); }, kWho));
   started_ = true;
   loop_.Start();
   return Status::Ok();
@@ -117,6 +129,7 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
                             apimachinery::InformerValues(strategies_, started_));
   MERIDIAN_ASSIGN_OR_RETURN(auto workloads, apimachinery::InformerValues(workloads_, started_));
   MERIDIAN_ASSIGN_OR_RETURN(auto drills, apimachinery::InformerValues(drills_, started_));
+  MERIDIAN_ASSIGN_OR_RETURN(auto policies, apimachinery::InformerValues(policies_, started_));
   std::map<std::string, api::MemberCluster> members;
   for (auto& m : member_list) members[m.metadata.name] = std::move(m);
   std::map<std::string, api::RolloutStrategySpec> strategies;
@@ -136,8 +149,9 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
         StageMachineInput in;
         in.revision = status.revisions.back().revision;
         in.paused = w.spec.rollout->paused;
+        in.dns = w.spec.dns.has_value();
         in.now = now;
-        in.members = Observe(w, members, drills);
+        in.members = Observe(w, members, drills, policies);
         if (auto a = w.metadata.annotations.find(api::kRolloutApprovedAnnotation);
             a != w.metadata.annotations.end()) {
           in.approval = a->second;

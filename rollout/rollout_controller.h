@@ -9,13 +9,19 @@
 // drill lasts: the rollout waits before it (phase WaitingForDrill, the condition naming the
 // drill and the member).
 //
+// A stage with `drain` of a workload with spec.dns leaves its members out of the workload's DNS
+// answers while it changes them (status.rollout.drained, which the DNS controller reads from
+// its workload informer), or changes them one at a time when the workload's residency lets
+// no other member answer (status.rollout.drain: OneAtATime).
+//
 // Level-triggered (apimachinery/change_loop.h): any change of a FederatedWorkload,
-// RolloutStrategy, MemberCluster or FailoverDrill runs a pass over every workload; a pass also runs
-// when a wait, soak or gate timeout ends. The rollout's state lives in the workload's status only,
-// so a restarted controller continues where the last one stopped. Status written: revisions,
-// rollout and the condition Rollout (compare-and-swap; a lost race re-reads and retries);
-// other fields are kept. Events: RolloutStarted, RolloutStageStarted,
-// RolloutWaitingForApproval, RolloutWaitingForDrill, RolloutComplete (Normal), RolloutHalted,
+// RolloutStrategy, MemberCluster, FailoverDrill or ResidencyPolicy runs a pass over every workload;
+// a pass also runs when a wait, soak or gate timeout ends. The rollout's state lives in the
+// workload's status only, so a restarted controller continues where the last one stopped. Status
+// written: revisions, rollout and the condition Rollout (compare-and-swap; a lost race re-reads and
+// retries); other fields are kept. Events: RolloutStarted, RolloutStageStarted,
+// RolloutWaitingForApproval, RolloutWaitingForDrill, RolloutDrained, RolloutNotDrained,
+// RolloutDrainRestored, RolloutComplete (Normal), RolloutHalted,
 // RolloutRolledBack (Warning), naming the stage and failed gate.
 #pragma once
 
@@ -63,6 +69,8 @@ class RolloutController {
   apimachinery::SharedInformer<api::RolloutStrategy>& strategies_;
   apimachinery::SharedInformer<api::FederatedWorkload>& workloads_;
   apimachinery::SharedInformer<api::FailoverDrill>& drills_;
+  // What a workload's DNS name may answer (a stage's drain, rollout/stage_machine.h).
+  apimachinery::SharedInformer<api::ResidencyPolicy>& policies_;
   std::vector<apimachinery::InformerRegistration> handlers_;  // mark the loop dirty
   bool started_ = false;  // set before the loop starts: its passes read the caches as they are
   apimachinery::ChangeLoop loop_;

@@ -242,9 +242,13 @@ StageMachineOutput Step(const StageMachineInput& in,
     // halted or half-done rollout never becomes "good").
     if (st.phase == "Complete") st.stable_revision = st.revision;
     const int64_t stable = st.stable_revision;
+    // Members left out of DNS stay out until they run a good revision (the new rollout
+    // assigns them one).
+    std::vector<std::string> drained = std::move(st.drained);
     st = api::RolloutStatus{};
     st.revision = in.revision;
     st.stable_revision = stable;
+    st.drained = std::move(drained);
     st.phase = "Progressing";
     event("Normal", "RolloutStarted",
           "rolling out revision " + std::to_string(in.revision) + " from revision " +
@@ -283,11 +287,58 @@ StageMachineOutput Step(const StageMachineInput& in,
       st.members.push_back({m.name, r});
     }
   };
+  // Which members DNS leaves out after this step (see the file comment), with its events.
+  auto update_drained = [&]() {
+    const bool draining =
+        st.drain == "Drained" && st.gates_passed_at.empty() &&
+        (st.phase == "Progressing" || st.phase == "WaitingForDrill" || st.phase == "Paused");
+    std::map<std::string, int64_t> meant;
+    for (const api::MemberRevision& r : st.members) meant[r.cluster] = r.revision;
+    const std::set<std::string> was(st.drained.begin(), st.drained.end());
+    std::vector<std::string> drained, added, restored;
+    for (const MemberObservation& m : members) {
+      const size_t s = plan.stage_of.at(m.name);
+      const bool current = s == static_cast<size_t>(st.stage);
+      bool keep = draining && current;
+      if (!keep && was.count(m.name)) {
+        const int64_t r = meant[m.name];
+        const bool passed = r == st.stable_revision || st.phase == "Complete" ||
+                            s < static_cast<size_t>(st.stage) ||
+                            (current && !st.gates_passed_at.empty());
+        keep = !(passed && m.ready && m.revision == r);
+      }
+      if (keep) drained.push_back(m.name);
+      if (keep && !was.count(m.name)) added.push_back(m.name);
+    }
+    for (const std::string& n : st.drained) {
+      if (!std::binary_search(drained.begin(), drained.end(), n)) restored.push_back(n);
+    }
+    if (!added.empty()) {
+      event("Normal", "RolloutDrained",
+            "DNS leaves out " + Join(added) + " while stage " + st.stage_name + " of revision " +
+                std::to_string(st.revision) + " changes them; other members answer their clients");
+    }
+    if (!restored.empty()) {
+      event("Normal", "RolloutDrainRestored",
+            "DNS answers " + Join(restored) +
+                " again (each runs a revision that passed its "
+                "gates, or left the placement)");
+    }
+    st.drained = std::move(drained);
+  };
   auto finish = [&](const std::string& status, const std::string& message) {
     assign();
+    update_drained();
     out.condition_status = status;
     out.condition_reason = st.phase;
     out.condition_message = message;
+    if (!st.drained.empty()) {
+      out.condition_message += "; DNS leaves out " + Join(st.drained);
+    } else if (st.drain == "OneAtATime") {
+      out.condition_message +=
+          "; not drained from DNS (no member outside the stage may answer its clients): its "
+          "members change one at a time";
+    }
     st.message = message;
     if (st.phase != old_phase || st.stage != old_stage) {
       if (st.phase == "Halted" || st.phase == "RolledBack") {
@@ -337,6 +388,7 @@ StageMachineOutput Step(const StageMachineInput& in,
     if (st.stage >= static_cast<int32_t>(stage_count)) {
       st.phase = "Complete";
       st.stable_revision = st.revision;
+      st.drain.clear();
       st.stage_name.clear();
       st.started.clear();
       st.batch_started_at.clear();
@@ -354,6 +406,7 @@ StageMachineOutput Step(const StageMachineInput& in,
                               std::to_string(stage_count) + ")";
     auto next_stage = [&]() {
       ++st.stage;
+      st.drain.clear();
       st.started.clear();
       st.batch_started_at.clear();
       st.ready_since.clear();
@@ -374,6 +427,21 @@ StageMachineOutput Step(const StageMachineInput& in,
 
     if (st.gates_passed_at.empty()) {
       st.phase = "Progressing";
+      if (stage.drain && in.dns && st.drain.empty()) {
+        // Decided once, when the stage starts changing members (kept across restarts).
+        const bool others = std::any_of(members.begin(), members.end(), [&](const auto& m) {
+          return plan.stage_of.at(m.name) != static_cast<size_t>(st.stage) && m.dns_allowed;
+        });
+        st.drain = others ? "Drained" : "OneAtATime";
+        if (!others) {
+          event("Normal", "RolloutNotDrained",
+                where + " of " + rev +
+                    " is not drained from DNS: no member outside it may answer its clients "
+                    "(the workload's residency or placement leaves none); its members change "
+                    "one at a time so one always serves");
+        }
+      }
+      const int64_t concurrency = st.drain == "OneAtATime" ? 1 : stage.max_concurrency;
       std::set<std::string> started(st.started.begin(), st.started.end());
       auto runs_it = [&](const MemberObservation& m) {
         return m.revision == st.revision && m.ready;
@@ -382,8 +450,7 @@ StageMachineOutput Step(const StageMachineInput& in,
       for (const MemberObservation* m : mine) {
         if (started.count(m->name) && !runs_it(*m)) ++in_flight;
       }
-      int64_t room = stage.max_concurrency == 0 ? static_cast<int64_t>(mine.size())
-                                                : stage.max_concurrency - in_flight;
+      int64_t room = concurrency == 0 ? static_cast<int64_t>(mine.size()) : concurrency - in_flight;
       bool batch = false;
       const MemberObservation* blocked = nullptr;  // the next member, which a drill targets
       for (const MemberObservation* m : mine) {
@@ -414,6 +481,25 @@ StageMachineOutput Step(const StageMachineInput& in,
                                    " (no member gets a new revision while a running drill "
                                    "fails it)");
       }
+      // A failed gate: halt, or give every member the stable revision again.
+      auto fail = [&](const std::string& gate, const std::string& what) {
+        const bool rollback = in.strategy->on_failure == "rollback";
+        st.phase = rollback ? "RolledBack" : "Halted";
+        st.failed_gate = gate;
+        return finish("False", where + " of " + rev + ": gate " + gate + " failed: " + what +
+                                   (rollback ? "; every member returns to revision " +
+                                                   std::to_string(st.stable_revision)
+                                             : "; halted"));
+      };
+      // A crash loop fails the stage as soon as it shows, not at the gate timeout.
+      for (const MemberObservation* m : mine) {
+        if (stage.max_restarts >= 0 && started.count(m->name) && m->revision == st.revision &&
+            m->restarts > stage.max_restarts) {
+          return fail("restarts", "the pods of the revision on " + m->name + " restarted " +
+                                      std::to_string(m->restarts) + " times (maxRestarts " +
+                                      std::to_string(stage.max_restarts) + ")");
+        }
+      }
       std::vector<std::string> not_ready;
       for (const MemberObservation* m : mine) {
         if (!started.count(m->name) || !runs_it(*m)) not_ready.push_back(m->name);
@@ -433,19 +519,12 @@ StageMachineOutput Step(const StageMachineInput& in,
       } else {
         const Timestamp deadline = batch_at + seconds(in.strategy->gate_timeout_seconds);
         if (now >= deadline) {
-          const bool rollback = in.strategy->on_failure == "rollback";
-          st.phase = rollback ? "RolledBack" : "Halted";
-          st.failed_gate = not_ready.empty() ? "soak" : "ready";
-          std::string why =
-              where + " of " + rev + ": gate " + st.failed_gate + " failed: " +
-              (not_ready.empty() ? "soak not over"
+          return fail(
+              not_ready.empty() ? "soak" : "ready",
+              (not_ready.empty() ? std::string("soak not over")
                                  : "not every replica of the revision ready and available on " +
                                        Join(not_ready)) +
-              " within " + std::to_string(in.strategy->gate_timeout_seconds) + "s";
-          why += rollback
-                     ? "; every member returns to revision " + std::to_string(st.stable_revision)
-                     : "; halted";
-          return finish("False", why);
+                  " within " + std::to_string(in.strategy->gate_timeout_seconds) + "s");
         }
         wake(deadline);
         if (not_ready.empty()) wake(std::max(ready_at, soak_at));

@@ -15,8 +15,19 @@
 // replicas updated, ready and available for readySeconds and soakSeconds passed since the
 // latest member got it; afterStageWaitSeconds later the next stage starts. Gates not passed
 // gateTimeoutSeconds after the latest member got R fail: onFailure halt leaves every member as
-// it is (Halted); rollback gives every member S again (RolledBack). Paused: nobody gets R and
+// it is (Halted); rollback gives every member S again (RolledBack). With maxRestarts, a member
+// given R whose pods of R restarted more often than that fails the gate "restarts" at once (a
+// crash loop need not wait for the timeout). Paused: nobody gets R and
 // no timer runs. A new revision during a rollout starts over from S.
+//
+// DNS drain (a stage with `drain`, a workload with spec.dns): when the stage starts changing
+// members it is Drained — every member of the stage goes into state.drained, which the DNS
+// controller leaves out of the workload's answers — if some member outside the stage may
+// answer its clients (dns_allowed: residency); else it is OneAtATime: nothing is drained and
+// its members get R one at a time (maxConcurrency 1), so one always serves. A drained member
+// is answered again once it runs, ready, a revision that passed its gates on it: R when its
+// stage's gates pass, S after a rollback (a halted stage's members stay drained). Events
+// RolloutDrained, RolloutNotDrained, RolloutDrainRestored.
 #pragma once
 
 #include <map>
@@ -39,9 +50,13 @@ struct MemberObservation {
   apimachinery::Labels labels;
   int64_t revision = 0;  // the revision its object was rendered from (0: unknown)
   bool ready = false;    // every replica of that revision updated, ready, available
+  int64_t restarts = 0;  // container restarts of its pods of that revision (the maxRestarts gate)
   // A running live FailoverDrill whose target touches this member (its name; "" for none):
   // the member is not given a new revision while it runs (the rollout waits).
   std::string drill;
+  // The workload's DNS name may answer this member (its jurisdiction is one the workload's
+  // residency allows): whether it can serve the clients of a drained stage.
+  bool dns_allowed = true;
 };
 
 struct StageMachineInput {
@@ -50,6 +65,7 @@ struct StageMachineInput {
   const api::RolloutStrategySpec* strategy = nullptr;
   int64_t revision = 0;  // the newest revision (the workload's spec.template)
   bool paused = false;
+  bool dns = false;      // the workload has spec.dns (a stage's drain applies)
   std::string approval;  // the value of api::kRolloutApprovedAnnotation ("" when absent)
   std::vector<MemberObservation> members;  // the placed members, any order
   Timestamp now;

@@ -219,6 +219,55 @@ bool RevisionReady(const nlohmann::json& live, const nlohmann::json& rendered, i
          available >= want && num(st, "replicas") <= want;
 }
 
+namespace {
+
+const nlohmann::json& Field(const nlohmann::json& j, const char* key) {
+  static const nlohmann::json kNull;
+  if (!j.is_object()) return kNull;
+  auto it = j.find(key);
+  return it == j.end() ? kNull : *it;
+}
+
+std::vector<std::string> Images(const nlohmann::json& pod_spec) {
+  std::vector<std::string> out;
+  const nlohmann::json& containers = Field(pod_spec, "containers");
+  if (!containers.is_array()) return out;
+  for (const nlohmann::json& c : containers) {
+    const nlohmann::json& image = Field(c, "image");
+    out.push_back(image.is_string() ? image.get<std::string>() : "");
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string PodSelector(const nlohmann::json& rendered) {
+  const nlohmann::json& labels = Field(Field(Field(rendered, "spec"), "selector"), "matchLabels");
+  std::string out;
+  if (!labels.is_object()) return out;
+  for (const auto& [key, value] : labels.items()) {
+    if (!value.is_string()) return "";
+    out += (out.empty() ? "" : ",") + key + "=" + value.get<std::string>();
+  }
+  return out;
+}
+
+int64_t RevisionRestarts(const std::vector<nlohmann::json>& pods, const nlohmann::json& rendered) {
+  const std::vector<std::string> want =
+      Images(Field(Field(Field(rendered, "spec"), "template"), "spec"));
+  int64_t restarts = 0;
+  for (const nlohmann::json& pod : pods) {
+    if (want.empty() || Images(Field(pod, "spec")) != want) continue;
+    const nlohmann::json& statuses = Field(Field(pod, "status"), "containerStatuses");
+    if (!statuses.is_array()) continue;
+    for (const nlohmann::json& cs : statuses) {
+      const nlohmann::json& n = Field(cs, "restartCount");
+      if (n.is_number_integer()) restarts += std::max<int64_t>(0, n.get<int64_t>());
+    }
+  }
+  return restarts;
+}
+
 api::FederatedWorkloadStatus SyncedStatus(const api::FederatedWorkload& workload,
                                           const std::map<std::string, MemberSyncResult>& results,
                                           Timestamp now) {

@@ -93,6 +93,14 @@ StatusOr<MemberTemplate> TemplateForMember(const api::FederatedWorkload& workloa
 // for any other object, being there is enough.
 bool RevisionReady(const nlohmann::json& live, const nlohmann::json& rendered, int64_t placed);
 
+// The pods of a rendered Deployment, as a label selector ("app=web,tier=db": its
+// spec.selector.matchLabels; "" when it has none, then nothing is read).
+std::string PodSelector(const nlohmann::json& rendered);
+// The container restarts of `pods` (v1 Pods) that run `rendered`'s pod template — their
+// containers' images are the template's, in order: the sum of their
+// status.containerStatuses[].restartCount. What the rollout's maxRestarts gate judges.
+int64_t RevisionRestarts(const std::vector<nlohmann::json>& pods, const nlohmann::json& rendered);
+
 // What one member reported for one workload in its last pass.
 struct MemberSyncResult {
   int64_t replicas = 0;  // the placed replicas this result was synced for

@@ -50,6 +50,19 @@ bool MemberDown(const Status& s) {
 }
 
 const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
+const GroupVersionResource kPods{"", "v1", "pods"};
+constexpr int64_t kRestartProbePods = 500;  // Options::restart_probe: one page, bounded
+
+// The restarts of the member's pods that run `rendered` (sync/propagation.h RevisionRestarts);
+// 0 when they cannot be read (the rollout then judges readiness alone, and the next probe
+// reads again).
+int64_t ProbeRestarts(MemberClient& client, const std::string& ns, const json& rendered) {
+  const std::string selector = PodSelector(rendered);
+  if (selector.empty()) return 0;
+  auto pods = client.List(
+      kPods, ns, MemberListOptions{.label_selector = selector, .limit = kRestartProbePods});
+  return pods.ok() ? RevisionRestarts(pods->items, rendered) : 0;
+}
 
 // Kinds watched on every member from the start, so that orphans of these kinds are found
 // even when no current workload uses them; other kinds are watched once a template uses them.
@@ -1100,6 +1113,11 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   r.status.ready_replicas = ReadyReplicas(*live, rendered, placed);
   r.status.revision = member_template->revision;
   r.status.revision_ready = RevisionReady(*live, rendered, placed);
+  if (!r.status.revision_ready && w.spec.rollout && gvr.group == "apps" &&
+      gvr.resource == "deployments") {
+    r.status.restarts = ProbeRestarts(*client, ns, rendered);
+    member.queue.AddAfter(key, options_.restart_probe);
+  }
   SetResult(member, key, r);
   std::lock_guard lock(mu_);
   member.cleaned.erase(owner);

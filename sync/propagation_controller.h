@@ -81,6 +81,11 @@ class PropagationController {
     // Safety net only: drift is repaired from member watches. Every key is re-checked on
     // every member (from the watched copies: CPU, not member calls), so not too often.
     std::chrono::milliseconds resync_period{300'000};
+    // While a Deployment of a workload with spec.rollout is not ready on a member in the
+    // revision it is meant to run, its pods' restarts are read (one LIST by its selector, at
+    // most 500 pods) for the maxRestarts gate, and again this long later: a
+    // crash loop need not change the Deployment's status. Nothing is read once it is ready.
+    std::chrono::milliseconds restart_probe{2000};
     // How long a deleted workload waits for unreachable members before its finalizer goes.
     std::chrono::milliseconds cleanup_timeout{300'000};
     // Per-member queue: per-key backoff and the bucket for retries. max_delay also caps how

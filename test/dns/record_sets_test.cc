@@ -129,6 +129,11 @@ TEST(RecordSetsTest, WhoIsNotAnsweredAndWhy) {
        "Services not read from the member yet"},
       {"no watch for the member yet", [](auto*, auto*, auto* s) { s->erase("eu-west-1"); },
        "Services not read from the member yet"},
+      {"drained while a rollout stage changes it",
+       [](auto*, auto* w, auto*) {
+         w->status.rollout = api::RolloutStatus{.revision = 4, .drained = {"eu-west-1"}};
+       },
+       "drained by the rollout of revision 4"},
   };
   for (const Case& c : cases) {
     auto members = Fleet();
@@ -142,6 +147,18 @@ TEST(RecordSetsTest, WhoIsNotAnsweredAndWhy) {
     EXPECT_EQ(eu->labels.count("reason") ? eu->labels.at("reason") : "", c.reason) << c.name;
     EXPECT_TRUE(Find(rs, "us-east-1")->healthy) << c.name << ": the other member is untouched";
   }
+}
+
+TEST(RecordSetsTest, ARolloutsDrainedMemberIsWrittenWithWeightZero) {
+  auto w = Workload("geo", {{"eu-west-1", 3}, {"us-east-1", 5}});
+  w.status.rollout = api::RolloutStatus{.revision = 2, .drained = {"eu-west-1", "us-east-1"}};
+  auto members = Fleet();
+  members[0] = Member("us-east-1", "us-east", "us", "False", "True");
+  api::DnsRecordSet rs = DesiredRecordSet(w, members, {}, Services());
+  EXPECT_EQ(Find(rs, "eu-west-1")->weight, 0);
+  EXPECT_FALSE(Find(rs, "eu-west-1")->healthy);
+  // Health comes first in the reason: a drained member that is also down says it is down.
+  EXPECT_EQ(Find(rs, "us-east-1")->labels.at("reason"), "member not ready (Probe)");
 }
 
 TEST(RecordSetsTest, AMemberThatLeftTheFederationIsDropped) {

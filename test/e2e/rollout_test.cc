@@ -12,7 +12,9 @@
 //      gate and, with onFailure: rollback, the canary returns to the previous image; no other
 //      member ever runs the bad one; the Rollout condition and an Event name the failed gate;
 //      meanwhile a live drill on the canary is refused naming spec.target and the rollout;
-//   3. `fedctl rollout undo --to-revision N` for a revision not kept is refused naming the
+//   3. a crash-looping image (membersim's crashLoop pattern: restarts every 500 ms, never ready)
+//      fails the canary's maxRestarts gate before the gate timeout and rolls back;
+//   4. `fedctl rollout undo --to-revision N` for a revision not kept is refused naming the
 //      flag and changes nothing; `fedctl rollout undo` goes back to the good template.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -44,6 +46,7 @@ const std::vector<std::string> kMembers = {"ap-south-1", "eu-central-1", "eu-wes
 
 constexpr char kMembersim[] = R"(defaults:
   podReadyDelay: 300ms
+  crashLoop: {image: "example/web:crash*", every: 500ms}
   node: {cpu: "4", memory: 8Gi, pods: 110}
 clusters:
   - {name: us-east-1, region: us-east, jurisdiction: us, zones: [{name: us-east-1a, nodes: 1}]}
@@ -60,7 +63,7 @@ spec:
   onFailure: rollback
   gateTimeoutSeconds: 5
   stages:
-    - {name: canary, selector: {clusters: [us-west-1]}, readySeconds: 1}
+    - {name: canary, selector: {clusters: [us-west-1]}, readySeconds: 1, maxRestarts: 2}
     - {name: eu, selector: {regions: [eu-west, eu-central]}, readySeconds: 1}
     - {name: rest, approval: true}
 )";
@@ -244,6 +247,18 @@ class RolloutE2E : public ::testing::Test {
     }
     return out;
   }
+  // After a rollback at the canary: us-west-1 runs `good` ready again, and no other member ever
+  // ran `bad`.
+  static void ExpectOnlyTheCanaryRanItAndIsBackOn(const std::string& bad, const std::string& good) {
+    EXPECT_TRUE(test_env::PollUntil(milliseconds(10'000), milliseconds(50), [&] {
+      MemberView v = sampler_->Now("us-west-1");
+      return v.image == good && v.ready;
+    })) << Fedctl("rollout status web -n shop").output;
+    for (const std::string& m : kMembers) {
+      if (m == "us-west-1") continue;
+      EXPECT_EQ(sampler_->ImagesEverRun(m).count(bad), 0u) << m << " ran " << bad;
+    }
+  }
   static std::string Phase() {
     json w = Web();
     if (!w.is_object()) return "";
@@ -331,14 +346,7 @@ TEST_F(RolloutE2E, ABadRevisionHaltsAtTheCanaryAndRollsBack) {
   // The canary got it (and never got ready), then returned to the good image.
   EXPECT_TRUE(sampler_->First("us-west-1", bad, false).has_value());
   EXPECT_FALSE(sampler_->First("us-west-1", bad, true).has_value());
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(10'000), milliseconds(50), [&] {
-    MemberView v = sampler_->Now("us-west-1");
-    return v.image == good && v.ready;
-  })) << Fedctl("rollout status web -n shop").output;
-  for (const std::string& m : kMembers) {
-    if (m == "us-west-1") continue;
-    EXPECT_EQ(sampler_->ImagesEverRun(m).count(bad), 0u) << m << " ran the bad revision";
-  }
+  ExpectOnlyTheCanaryRanItAndIsBackOn(bad, good);
   // The condition and an Event name the failed gate.
   json w = Web();
   std::string message;
@@ -381,6 +389,31 @@ TEST_F(RolloutE2E, ABadRevisionHaltsAtTheCanaryAndRollsBack) {
   ASSERT_EQ(Fedctl("rollout approve web -n shop").exit_code, 0);
   ASSERT_TRUE(WaitPhase("Complete")) << Fedctl("rollout status web -n shop").output;
   for (const std::string& m : kMembers) EXPECT_EQ(sampler_->Now(m).image, good) << m;
+}
+
+TEST_F(RolloutE2E, ACrashLoopingImageFailsTheRestartGateAtTheCanary) {
+  const std::string good = sampler_->Now("us-west-1").image;
+  ASSERT_FALSE(good.empty());
+  const std::string bad = "example/web:crash-1";
+  ApplyWorkload(Workload(bad));
+  ASSERT_TRUE(WaitPhase("RolledBack")) << Fedctl("rollout status web -n shop").output;
+  // The restart gate failed it (the ready gate would only have at the 5 s gate timeout).
+  json w = Web();
+  EXPECT_EQ(w["status"]["rollout"].value("failedGate", ""), "restarts");
+  std::string message;
+  for (const json& c : w["status"]["conditions"]) {
+    if (c.value("type", "") == "Rollout") message = c.value("message", "");
+  }
+  EXPECT_NE(message.find("stage canary"), std::string::npos) << message;
+  EXPECT_NE(message.find("gate restarts failed"), std::string::npos) << message;
+  EXPECT_NE(message.find("on us-west-1 restarted"), std::string::npos) << message;
+  EXPECT_TRUE(sampler_->First("us-west-1", bad, false).has_value());
+  ExpectOnlyTheCanaryRanItAndIsBackOn(bad, good);
+  // Back to the good template for the tests after this one.
+  ASSERT_EQ(Fedctl("rollout undo web -n shop").exit_code, 0);
+  ASSERT_TRUE(WaitPhase("WaitingForApproval")) << Fedctl("rollout status web -n shop").output;
+  ASSERT_EQ(Fedctl("rollout approve web -n shop").exit_code, 0);
+  ASSERT_TRUE(WaitPhase("Complete")) << Fedctl("rollout status web -n shop").output;
 }
 
 TEST_F(RolloutE2E, ABadStrategyIsRefusedNamingTheFieldAndNothingIsStored) {

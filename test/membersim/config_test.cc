@@ -18,6 +18,7 @@ TEST(ConfigTest, ParsesFullCluster) {
 defaults:
   podReadyDelay: 1500ms
   namespaceDeletionDelay: 2s
+  crashLoop: {image: "example/*:crash", every: 3s}
   node: {cpu: "4", memory: 16Gi}
 clusters:
   - name: eu-west-1
@@ -31,6 +32,7 @@ clusters:
         allocatable: {cpu: 500m, memory: 1Gi, pods: 10}
     podEvictionDelay: 1m
     namespaceDeletionDelay: 250ms
+    crashLoop: {image: "bad:*"}
     loadBalancerRange: 127.30.0.0/24
     port: 0
     auth: {token: s3cret}
@@ -54,6 +56,8 @@ clusters:
   EXPECT_EQ(eu.timings.pod_ready_delay, Duration(1500));
   EXPECT_EQ(eu.timings.pod_eviction_delay, Duration(60000));
   EXPECT_EQ(eu.timings.namespace_deletion_delay, Duration(250));
+  EXPECT_EQ(eu.timings.crash_loop_image, "bad:*");
+  EXPECT_EQ(eu.timings.crash_loop_every, Duration(3000));  // the default's, not given here
   EXPECT_EQ(FormatIPv4(eu.lb_base), "127.30.0.0");
   EXPECT_EQ(eu.port, 0);
   EXPECT_EQ(eu.token, "s3cret");
@@ -61,6 +65,7 @@ clusters:
   EXPECT_EQ(us.port, -1);
   EXPECT_EQ(us.timings.pod_ready_delay, Duration(1500));
   EXPECT_EQ(us.timings.namespace_deletion_delay, Duration(2000));
+  EXPECT_EQ(us.timings.crash_loop_image, "example/*:crash");
   EXPECT_EQ(FormatIPv4(us.lb_base), "127.20.2.0");
   EXPECT_NE(c->Find("us-east-1"), nullptr);
   EXPECT_EQ(c->Find("nope"), nullptr);
@@ -88,6 +93,10 @@ TEST(ConfigTest, ErrorsNameFileLineAndField) {
       {"non-loopback range", "clusters:\n  - {name: a, region: r, loadBalancerRange: 10.0.0.0/24, zones: [{name: z, nodes: 1}]}\n",
        {"loopback only"}},
       {"no clusters", "defaults: {}\n", {"clusters: must be a non-empty list"}},
+      {"crash loop without image", "defaults: {crashLoop: {every: 1s}}\nclusters:\n  - {name: a, region: r, zones: [{name: z, nodes: 1}]}\n",
+       {"c.yaml:1:", "defaults.crashLoop.image: required"}},
+      {"crash loop every 0", "clusters:\n  - {name: a, region: r, crashLoop: {image: x, every: 0s}, zones: [{name: z, nodes: 1}]}\n",
+       {"clusters[0].crashLoop.every: must be more than 0"}},
       {"syntax", "clusters: [\n", {"c.yaml:"}},
       // common/yaml_reader.h: what stalls yaml-cpp's parser (fuzz_yaml), an alias cycle, and
       // content after the one document.

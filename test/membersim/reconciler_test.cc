@@ -234,6 +234,45 @@ TEST(ReconcilerTest, ClockSteppedBackDoesNotUnreadyPods) {
   EXPECT_EQ(h.Get(kDeployments, "default", "web")["status"]["readyReplicas"], 2);
 }
 
+// A bad image (ClusterTimings::crash_loop_image): never ready, one restart per period of the
+// simulator's clock since binding; other images are untouched.
+TEST(ReconcilerTest, ACrashLoopingImageRestartsEveryPeriodAndNeverTurnsReady) {
+  ClusterSpec c = TwoZones();
+  c.timings.crash_loop_image = "example/web:crash*";
+  c.timings.crash_loop_every = Duration(3000);
+  SimHarness h(c);
+  h.Create(kDeployments, Deployment("bad", 2, "example/web:crash-1"));
+  h.Create(kDeployments, Deployment("good", 1, "example/web:2"));
+  h.Settle();
+  auto restarts = [&](const std::string& app) {
+    std::vector<int64_t> out;
+    for (const json& p : h.List(kPods)) {
+      if (p["metadata"]["labels"]["app"] != app) continue;
+      out.push_back(p["status"]["containerStatuses"][0]["restartCount"].get<int64_t>());
+    }
+    return out;
+  };
+  h.clock().Advance(Duration(2999));
+  h.Settle();
+  EXPECT_EQ(restarts("bad"), (std::vector<int64_t>{0, 0}));
+  h.clock().Advance(Duration(1));
+  h.Settle();
+  EXPECT_EQ(restarts("bad"), (std::vector<int64_t>{1, 1}));
+  h.clock().Advance(Duration(6000));
+  h.Settle();
+  EXPECT_EQ(restarts("bad"), (std::vector<int64_t>{3, 3}));
+  EXPECT_EQ(restarts("good"), (std::vector<int64_t>{0}));
+  for (const json& p : h.List(kPods)) {
+    if (p["metadata"]["labels"]["app"] != "bad") continue;
+    const json& cs = p["status"]["containerStatuses"][0];
+    EXPECT_EQ(cs["state"]["waiting"]["reason"], "CrashLoopBackOff");
+    EXPECT_EQ(cs["lastState"]["terminated"]["exitCode"], 1);
+    EXPECT_FALSE(Ready(p));
+  }
+  EXPECT_FALSE(h.Get(kDeployments, "default", "bad")["status"].contains("readyReplicas"));
+  EXPECT_EQ(h.Get(kDeployments, "default", "good")["status"]["readyReplicas"], 1);
+}
+
 TEST(ReconcilerTest, SettledWorldWritesNothing) {
   SimHarness h(TwoZones());
   h.Create(kDeployments, Deployment("web", 3));

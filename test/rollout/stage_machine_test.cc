@@ -1,7 +1,8 @@
 // The stage machine (rollout/stage_machine.h) and revision history (rollout/revisions.h),
 // driven by a FakeClock: stages in turn, waits, gates, approvals, timeouts with halt and
-// rollback, pause/resume, and a restart (the state goes through its JSON form every step,
-// as it does through the workload's status).
+// rollback, the restart gate, pause/resume, DNS drain (and one member at a time where
+// residency leaves no other member to answer), and a restart (the state goes through its JSON
+// form every step, as it does through the workload's status).
 #include "rollout/stage_machine.h"
 
 #include <gtest/gtest.h>
@@ -60,6 +61,7 @@ class Fleet {
     in.strategy = &strategy_;
     in.revision = revision;
     in.paused = paused;
+    in.dns = dns;
     in.approval = approval;
     in.members = members_;
     in.now = clock.Now();
@@ -107,6 +109,39 @@ class Fleet {
     }
   }
 
+  // Revision 2 through the canary stage (ThreeStages' timings) into the EU stage's first step.
+  void ToTheEuStage() {
+    Step(2);
+    Report();
+    Step(2);
+    clock.Advance(seconds(15));
+    Step(2);
+  }
+
+  // Whether the workload's DNS name may answer `member` (its residency).
+  void SetDnsAllowed(const std::string& member, bool allowed) {
+    for (MemberObservation& m : members_) {
+      if (m.name == member) m.dns_allowed = allowed;
+    }
+  }
+  // Propagation's count of restarts of `member`'s pods of the revision it runs.
+  void SetRestarts(const std::string& member, int64_t restarts) {
+    for (MemberObservation& m : members_) {
+      if (m.name == member) m.restarts = restarts;
+    }
+  }
+  std::string Drained() const {  // status.rollout.drained, comma-joined
+    std::string out;
+    for (const std::string& m : last.state.drained) out += (out.empty() ? "" : ",") + m;
+    return out;
+  }
+  bool HasEvent(const std::string& reason) const {
+    for (const RolloutEvent& e : last.events) {
+      if (e.reason == reason) return true;
+    }
+    return false;
+  }
+
   int64_t Assigned(const std::string& member) const {
     for (const api::MemberRevision& m : last.state.members) {
       if (m.cluster == member) return m.revision;
@@ -123,6 +158,7 @@ class Fleet {
 
   FakeClock clock;
   bool paused = false;
+  bool dns = false;  // the workload has spec.dns
   std::string approval;
   StageMachineOutput last;
 
@@ -298,11 +334,7 @@ TEST(StageMachine, ARestartContinuesFromTheStoredState) {
 
 TEST(StageMachine, ANewRevisionMidRolloutStartsOverFromTheStableOne) {
   Fleet f(Strategy(ThreeStages()));
-  f.Step(2);
-  f.Report();
-  f.Step(2);
-  f.clock.Advance(seconds(15));
-  f.Step(2);
+  f.ToTheEuStage();
   EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
   f.Step(3);
   EXPECT_EQ(f.last.state.stable_revision, 1);
@@ -501,6 +533,177 @@ TEST(StageMachine, DeriveStagesAloneAndADerivedNameThatIsTaken) {
   EXPECT_EQ(plan.stage_of.at("n-1"), 2u);  // the listed stage "r-c" takes every other member
 }
 
+// ThreeStages with the EU stage drained from DNS.
+json DrainedEu(const std::string& on_failure = "halt") {
+  json j = ThreeStages(on_failure);
+  j["stages"][1]["drain"] = true;
+  return j;
+}
+
+// Issue 23, traffic during a stage: DNS leaves the EU members out from the step that starts
+// changing them until the step that sees the stage's gates pass; a pause keeps them out.
+TEST(StageMachine, ADrainedStageIsLeftOutOfDnsUntilItsGatesPass) {
+  Fleet f(Strategy(DrainedEu()));
+  f.dns = true;
+  f.Step(2);
+  EXPECT_EQ(f.Drained(), "");  // the canary stage does not drain
+  EXPECT_EQ(f.last.state.drain, "");
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(15));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "eu");
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
+  EXPECT_EQ(f.last.state.drain, "Drained");
+  EXPECT_EQ(f.Drained(), "eu-1,eu-2");
+  EXPECT_TRUE(f.HasEvent("RolloutDrained"));
+  EXPECT_NE(f.last.condition_message.find("DNS leaves out eu-1, eu-2"), std::string::npos)
+      << f.last.condition_message;
+  f.paused = true;
+  f.Step(2);
+  EXPECT_EQ(f.Drained(), "eu-1,eu-2");
+  f.paused = false;
+  f.Report();
+  f.Step(2);  // ready, readySeconds running: still drained
+  EXPECT_EQ(f.Drained(), "eu-1,eu-2");
+  EXPECT_FALSE(f.HasEvent("RolloutDrained"));  // once per drain
+  f.clock.Advance(seconds(9));
+  f.Step(2);
+  EXPECT_EQ(f.Drained(), "eu-1,eu-2");
+  f.clock.Advance(seconds(1));
+  f.Step(2);  // gates passed: answered again, and the next stage waits for its approval
+  EXPECT_EQ(f.last.state.phase, "WaitingForApproval");
+  EXPECT_EQ(f.Drained(), "");
+  EXPECT_EQ(f.last.state.drain, "");
+  EXPECT_TRUE(f.HasEvent("RolloutDrainRestored"));
+
+  // The same strategy for a workload without spec.dns drains nothing.
+  Fleet plain(Strategy(DrainedEu()));
+  plain.ToTheEuStage();
+  EXPECT_EQ(plain.At2(), "eu-1,eu-2,us-1");
+  EXPECT_EQ(plain.Drained(), "");
+  EXPECT_EQ(plain.last.state.drain, "");
+}
+
+// Residency wins: when no member outside the stage may answer its clients, the stage is not
+// drained and its members change one at a time (a stage that leaves one allowed member out
+// is drained).
+TEST(StageMachine, AStageNoOtherMemberMayAnswerIsChangedOneAtATimeNotDrained) {
+  struct Case {
+    std::string name;
+    std::set<std::string> allowed;  // members DNS may answer
+    std::string drain;
+    std::string first_eu;  // the EU members given revision 2 in the stage's first step
+  };
+  const std::vector<Case> cases = {
+      {"no residency", {"ap-1", "eu-1", "eu-2", "us-1", "us-2"}, "Drained", "eu-1,eu-2"},
+      {"EU only", {"eu-1", "eu-2"}, "OneAtATime", "eu-1"},
+      {"EU and the canary's jurisdiction", {"eu-1", "eu-2", "us-1"}, "Drained", "eu-1,eu-2"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    Fleet f(Strategy(DrainedEu()));
+    f.dns = true;
+    for (const std::string& m : {"ap-1", "eu-1", "eu-2", "us-1", "us-2"}) {
+      f.SetDnsAllowed(m, c.allowed.count(m) > 0);
+    }
+    f.ToTheEuStage();
+    EXPECT_EQ(f.last.state.drain, c.drain);
+    EXPECT_EQ(f.At2(), c.first_eu + ",us-1");
+    if (c.drain == "Drained") continue;
+    EXPECT_EQ(f.Drained(), "");
+    EXPECT_TRUE(f.HasEvent("RolloutNotDrained"));
+    EXPECT_NE(f.last.condition_message.find("not drained from DNS"), std::string::npos)
+        << f.last.condition_message;
+    f.Report({"eu-1"});  // eu-1 coming up: eu-2 keeps the old revision meanwhile
+    f.Step(2);
+    EXPECT_EQ(f.At2(), "eu-1,us-1");
+    EXPECT_FALSE(f.HasEvent("RolloutNotDrained"));  // once per stage
+    f.Report();
+    f.Step(2);
+    EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
+    EXPECT_EQ(f.last.state.drain, "OneAtATime");  // kept for the stage (a restart too)
+  }
+}
+
+// A stage whose gates fail keeps its members out of DNS until each runs a good revision: after
+// a rollback, once it runs the stable revision ready; after a halt, only once a new rollout
+// (an undo) has given it a revision that passed.
+TEST(StageMachine, AFailedDrainedStageIsAnsweredAgainOnlyOnAGoodRevision) {
+  // The EU gate fails: eu-2 never gets ready on revision 2.
+  auto fail_in_eu = [](Fleet& f) {
+    f.dns = true;
+    f.ToTheEuStage();
+    f.Report({"eu-2"});
+    f.Step(2);
+    f.clock.Advance(seconds(60));
+    f.Step(2);
+  };
+  Fleet rollback(Strategy(DrainedEu("rollback")));
+  fail_in_eu(rollback);
+  EXPECT_EQ(rollback.last.state.phase, "RolledBack");
+  EXPECT_EQ(rollback.Assigned("eu-1"), 1);
+  EXPECT_EQ(rollback.Drained(), "eu-1,eu-2");  // they still run revision 2
+  EXPECT_NE(rollback.last.condition_message.find("DNS leaves out eu-1, eu-2"), std::string::npos);
+  rollback.Report({"eu-2"});  // back on 1; eu-2 not ready yet
+  rollback.Step(2);
+  EXPECT_EQ(rollback.Drained(), "eu-2");
+  EXPECT_TRUE(rollback.HasEvent("RolloutDrainRestored"));
+  rollback.Report();
+  rollback.Step(2);
+  EXPECT_EQ(rollback.Drained(), "");
+
+  Fleet halt(Strategy(DrainedEu("halt")));
+  fail_in_eu(halt);
+  EXPECT_EQ(halt.last.state.phase, "Halted");
+  halt.clock.Advance(seconds(600));
+  halt.Report();  // even ready, revision 2 did not pass its gates
+  halt.Step(2);
+  EXPECT_EQ(halt.Drained(), "eu-1,eu-2");
+  halt.Step(3);  // an undo: the new rollout gives them the stable revision until their stage
+  EXPECT_EQ(halt.Assigned("eu-1"), 1);
+  EXPECT_EQ(halt.Drained(), "eu-1,eu-2");
+  halt.Report();
+  halt.Step(3);
+  EXPECT_EQ(halt.Drained(), "");
+}
+
+// Issue 23, gates: a crash loop on a member of the stage fails the gate "restarts" as soon as
+// its pods of the new revision restarted more than maxRestarts, long before the gate timeout;
+// restarts of the old revision's pods, and of a stage without the gate, do not count.
+TEST(StageMachine, ACrashLoopFailsTheRestartGateAtOnce) {
+  json strategy = ThreeStages("rollback");
+  strategy["stages"][0]["maxRestarts"] = 2;
+  Fleet f(Strategy(strategy));
+  f.SetRestarts("us-1", 9);  // of revision 1: not this rollout's business
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  f.Report({"us-1"});  // runs revision 2, not ready
+  f.SetRestarts("us-1", 2);
+  f.clock.Advance(seconds(4));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");  // at the limit, not beyond
+  f.SetRestarts("us-1", 3);
+  f.clock.Advance(seconds(2));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "RolledBack");
+  EXPECT_EQ(f.last.state.failed_gate, "restarts");
+  EXPECT_EQ(f.Assigned("us-1"), 1);
+  EXPECT_NE(f.last.condition_message.find(
+                "stage canary (1/3) of revision 2: gate restarts failed: the pods of the revision "
+                "on us-1 restarted 3 times (maxRestarts 2); every member returns to revision 1"),
+            std::string::npos)
+      << f.last.condition_message;
+  EXPECT_EQ(f.last.events.at(0).reason, "RolloutRolledBack");
+
+  Fleet no_gate(Strategy(ThreeStages("rollback")));
+  no_gate.Step(2);
+  no_gate.Report({"us-1"});
+  no_gate.SetRestarts("us-1", 50);
+  no_gate.Step(2);
+  EXPECT_EQ(no_gate.last.state.phase, "Progressing");
+}
+
 TEST(StageMachine, TimesKeepTheirMilliseconds) {
   // A rollout that started at .750 s must not see its 1 s gate pass at the next whole second.
   Fleet f(Strategy({{"stages", {{{"name", "a"}, {"readySeconds", 1}}}}}));
@@ -549,6 +752,10 @@ TEST(StrategyValidation, NamesTheBadField) {
       {{{"stages", {{{"name", "a"}, {"gates", json::object()}}}}},
        "spec.stages[0].gates",
        "unknown field"},
+      {{{"stages", {{{"name", "a"}, {"drain", "yes"}}}}}, "spec.stages[0].drain", "boolean"},
+      {{{"stages", {{{"name", "a"}, {"maxRestarts", -1}}}}},
+       "spec.stages[0].maxRestarts",
+       "must be >= 0"},
   };
   for (const Case& c : cases) {
     FieldErrors errors;

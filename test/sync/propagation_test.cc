@@ -152,6 +152,27 @@ TEST(RenderedHashTest, StableAndSensitive) {
   EXPECT_EQ(RenderedHash(served), RenderedHash(a));
 }
 
+// The maxRestarts gate's input: restarts of the pods that run the rendered template only.
+TEST(RevisionRestartsTest, CountsThePodsOfTheRenderedTemplate) {
+  const json rendered = json::parse(R"({"spec": {
+      "selector": {"matchLabels": {"app": "web", "tier": "front"}},
+      "template": {"spec": {"containers": [{"name": "app", "image": "web:2"}]}}}})");
+  EXPECT_EQ(PodSelector(rendered), "app=web,tier=front");
+  EXPECT_EQ(PodSelector(json::object()), "");
+  auto pod = [](const std::string& image, const json& restarts) {
+    json p = json::parse(R"({"spec": {"containers": [{"name": "app"}]},
+                             "status": {"containerStatuses": [{"name": "app"}]}})");
+    p["spec"]["containers"][0]["image"] = image;
+    p["status"]["containerStatuses"][0]["restartCount"] = restarts;
+    return p;
+  };
+  const std::vector<json> pods = {pod("web:2", 3), pod("web:2", 4), pod("web:1", 7),
+                                  pod("web:2", "x"), json{{"spec", json::object()}}};
+  EXPECT_EQ(RevisionRestarts(pods, rendered), 7);  // web:1 is the old revision's
+  EXPECT_EQ(RevisionRestarts({}, rendered), 0);
+  EXPECT_EQ(RevisionRestarts(pods, json::object()), 0);  // no pod template: nothing to match
+}
+
 TEST(NeedsUpdateTest, Table) {
   json rendered = RenderMemberObject(MakeWorkload(DeploymentTemplate(30)), "m", {}, 5).value();
   json defaulted = rendered;
@@ -356,6 +377,63 @@ TEST_F(PropagationControllerTest, ThreeContinentsReachTheMembersAndReportReady) 
   EXPECT_EQ(controller.ReconcileAll().value(), 0);
   EXPECT_EQ(fakes_["us-east-1"]->CallCount(testing::Verb::kUpdate), 0);
   EXPECT_EQ(fakes_["us-east-1"]->CallCount(testing::Verb::kMergePatch), 0);
+}
+
+// Issue 23, the rollout's maxRestarts gate: while a Deployment of a workload with spec.rollout
+// is not ready on a member, its pods are read (by the Deployment's selector) and the restarts
+// of those running the template are reported; once it is ready, no pod is read.
+TEST_F(PropagationControllerTest, RestartsAreReadFromPodsOnlyWhileTheRevisionIsNotReady) {
+  ApplyExample();
+  const auto& workloads = Info(api::kApiVersion, "FederatedWorkload");
+  ASSERT_TRUE(server_->objects()
+                  .Patch(workloads, "shop", "web", apimachinery::PatchType::kMergePatch,
+                         R"({"spec": {"rollout": {"strategy": {"stages": [{"name": "all"}]}}}})")
+                  .ok());
+  Place();
+  PropagationController controller(server_->objects(), clock_, Factory());
+  FakeMemberClient& us = *fakes_["us-east-1"];
+  auto pod = [](const std::string& name, const std::string& image, int restarts) {
+    json p = json::parse(R"({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"namespace": "shop", "labels": {"app": "web"}},
+        "spec": {"containers": [{"name": "web"}]},
+        "status": {"containerStatuses": [{"name": "web"}]}})");
+    p["metadata"]["name"] = name;
+    p["spec"]["containers"][0]["image"] = image;
+    p["status"]["containerStatuses"][0]["restartCount"] = restarts;
+    return p;
+  };
+  const GroupVersionResource pods{"", "v1", "pods"};
+  us.Apply(pods, pod("web-a", "registry.example.com/shop/web:1.0", 4));
+  us.Apply(pods, pod("web-b", "registry.example.com/shop/web:1.0", 1));
+  us.Apply(pods, pod("web-old", "registry.example.com/shop/web:0.9", 30));
+  auto pod_lists = [&] {
+    int n = 0;
+    for (const auto& c : us.Calls()) n += c.verb == testing::Verb::kList && c.gvr == pods;
+    return n;
+  };
+  auto restarts = [&] {
+    for (const auto& c : Workload().status.clusters) {
+      if (c.cluster == "us-east-1") return c.restarts;
+    }
+    return int64_t{-1};
+  };
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(restarts(), 5);  // not ready yet: read; the old template's pod does not count
+  EXPECT_GE(pod_lists(), 1);  // one per pass of the key (the create's echo is a second pass)
+
+  auto d = us.Object(kDeployments, "shop", "web");
+  ASSERT_TRUE(d.has_value());
+  const json replicas = (*d)["spec"]["replicas"];
+  (*d)["status"] = {{"observedGeneration", (*d)["metadata"].value("generation", 1)},
+                    {"replicas", replicas},
+                    {"updatedReplicas", replicas},
+                    {"readyReplicas", replicas},
+                    {"availableReplicas", replicas}};
+  us.Apply(kDeployments, *d);
+  us.ClearCalls();
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_EQ(restarts(), 0);
+  EXPECT_EQ(pod_lists(), 0);  // ready: nothing read
 }
 
 // Issue 14: data-bearing objects of a residency-bound namespace (ConfigMap, Secret, PVC —
