@@ -569,6 +569,10 @@ RestResponse RestHandler::ServeList(const RestRequest& request, const ResourceIn
   body += ",\"metadata\":";
   body += listed->metadata.dump(-1, ' ', false, json::error_handler_t::replace);
   body += '}';
+  if (options_.list_response_cache.max_bytes == 0) {
+    resp.body = std::move(body);  // nothing is kept: EncodeBody compresses it if wanted
+    return resp;
+  }
   ListBody made = list_cache_.Put(key, *listed, std::move(body), want_gzip);
   resp.body = *made.identity;
   resp.gzip_body = std::move(made.gzip);
