@@ -54,9 +54,11 @@ class LabelIndex {
   // `selector`, in key order, starting at `from` (after it when `after_from`), until visit
   // returns false. `labels_of(it->second)` gives an element's labels.
   template <typename LabelsOf, typename Visit>
-  void ForEachMatch(const Map& map, const LabelSelector& selector, const Key& from,
-                    bool after_from, LabelsOf labels_of, Visit visit) const {
-    auto matches = [&](Iter it) { return selector.Empty() || selector.Matches(labels_of(it->second)); };
+  void ForEachMatch(const Map& map, const LabelSelector& selector, const Key& from, bool after_from,
+                    LabelsOf labels_of, Visit visit) const {
+    auto matches = [&](Iter it) {
+      return selector.Empty() || selector.Matches(labels_of(it->second));
+    };
     std::vector<const Postings*> lists;
     bool exact = false;
     if (!Candidates(selector, &lists, &exact)) {

@@ -532,9 +532,9 @@ RestResponse RestHandler::ServeList(const RestRequest& request, const ResourceIn
   if (!listed.ok()) return RestResponse::Error(listed.error());
   // The request's shape; whether a kept body still answers it is decided by the list itself.
   std::string key = r.GroupVersion();
-  for (const std::string* part : {&r.plural, &ns, &list.label_selector, &list.field_selector,
-                                  &list.continue_token, &list.resource_version,
-                                  &list.resource_version_match}) {
+  for (const std::string* part :
+       {&r.plural, &ns, &list.label_selector, &list.field_selector, &list.continue_token,
+        &list.resource_version, &list.resource_version_match}) {
     key += '\n';
     key += *part;
   }

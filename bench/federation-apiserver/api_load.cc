@@ -42,6 +42,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -430,6 +431,34 @@ void WatchFanOut(int watchers) {
   fd.Close();
 }
 
+// A thread that sends request(v), v = 0, 1, ..., one every `period` on its own connection
+// until Stop(), which returns how many were answered 200.
+class PeriodicWrites {
+ public:
+  PeriodicWrites(std::chrono::milliseconds period, std::function<std::string(long)> request)
+      : thread_([this, period, request = std::move(request)] {
+          Conn fd;
+          std::string buf;
+          for (long v = 0; !stop_; ++v) {
+            auto next = Clock::now() + period;
+            if (Call(fd, buf, request(v)) == 200) ++done_;
+            std::this_thread::sleep_until(next);
+          }
+          fd.Close();
+        }) {}
+  ~PeriodicWrites() { Stop(); }
+  long Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return done_;
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<long> done_{0};
+  std::thread thread_;  // last: starts once the counters exist
+};
+
 // Fixture writes go through the admin's connection and credentials; a 409 (already there,
 // from an earlier run against the same server) counts as done.
 int Fixture(Conn& fd, std::string& buf, const std::string& method, const std::string& path,
@@ -457,28 +486,15 @@ void GetsDuringWatchStorm(const std::string& get, int storm, const std::string& 
                          "/api/v1/namespaces/bench/secrets?watch=true&timeoutSeconds=600" + query));
     fds.push_back(fd);
   }
-  std::atomic<bool> stop{false};
-  std::atomic<long> updates{0};
-  std::thread writer([&] {
-    Conn fd;
-    std::string buf;
-    for (long v = 0; !stop; ++v) {
-      auto next = Clock::now() + std::chrono::milliseconds(20);
-      if (Call(fd, buf,
-               Request("PUT", "/api/v1/namespaces/bench/secrets/storm",
-                       Secret("storm", 20'000 + static_cast<int>(v % 2)))) == 200) {
-        ++updates;
-      }
-      std::this_thread::sleep_until(next);
-    }
-    fd.Close();
+  PeriodicWrites writer(std::chrono::milliseconds(20), [](long v) {
+    return Request("PUT", "/api/v1/namespaces/bench/secrets/storm",
+                   Secret("storm", 20'000 + static_cast<int>(v % 2)));
   });
   // Let the watches register and their backlogs build before timing.
   std::this_thread::sleep_for(std::chrono::seconds(2));
   OpenLoop("GET by name during " + std::to_string(fds.size()) + " non-reading watches", get, 1000,
            16, seconds);
-  stop = true;
-  writer.join();
+  const long updates = writer.Stop();
   // Watches refused by the budgets answer 429; streams the server closed (slow consumers past
   // their backlog budget) read EOF once drained.
   int closed = 0, refused = 0;
@@ -514,29 +530,16 @@ void ListPhases(double seconds) {
   gzip.insert(gzip.find("\r\n") + 2, "Accept-Encoding: gzip\r\n");
   ClosedLoop("LIST 1,000 objects (2 connections)", plain, 2, seconds);
   ClosedLoop("LIST 1,000 objects, gzip (2 connections)", gzip, 2, seconds);
-  std::atomic<bool> stop{false};
-  std::atomic<long> updates{0};
-  std::thread writer([&] {
-    Conn fd;
-    std::string buf;
-    for (long v = 0; !stop; ++v) {
-      auto next = Clock::now() + std::chrono::milliseconds(100);
-      const std::string name = "item-" + std::to_string(v * 37 % 1000);
-      if (Call(fd, buf,
-               Request("PUT", "/api/v1/namespaces/bench/secrets/" + name,
-                       Secret(name, 200 + static_cast<int>(v % 2)))) == 200) {
-        ++updates;
-      }
-      std::this_thread::sleep_until(next);
-    }
-    fd.Close();
+  PeriodicWrites writer(std::chrono::milliseconds(100), [](long v) {
+    const std::string name = "item-" + std::to_string(v * 37 % 1000);
+    return Request("PUT", "/api/v1/namespaces/bench/secrets/" + name,
+                   Secret(name, 200 + static_cast<int>(v % 2)));
   });
   const auto t0 = Clock::now();
   ClosedLoop("LIST 1,000 objects, 10 updates/s (2 connections)", plain, 2, seconds);
   ClosedLoop("LIST 1,000 objects, gzip, 10 updates/s (2 connections)", gzip, 2, seconds);
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  stop = true;
-  writer.join();
+  const long updates = writer.Stop();
   Report("LIST phases with writes: updates made", static_cast<double>(updates) / elapsed,
          "updates/s");
 }

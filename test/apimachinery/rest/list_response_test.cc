@@ -49,25 +49,15 @@ struct Fixture {
                {"kind", "ConfigMap"},
                {"metadata", {{"name", name}, {"labels", {{"app", app}}}}},
                {"data", {{"v", data}}}};
-    RestRequest get = Request("GET", "/api/v1/namespaces/" + ns + "/configmaps/" + name);
+    RestRequest get = Req("GET", "/api/v1/namespaces/" + ns + "/configmaps/" + name);
     if (cached->Handle(get).code == 404) {
-      RestRequest post = Request("POST", "/api/v1/namespaces/" + ns + "/configmaps");
+      RestRequest post = Req("POST", "/api/v1/namespaces/" + ns + "/configmaps");
       post.body = cm.dump();
       return cached->Handle(std::move(post));
     }
-    RestRequest put = Request("PUT", "/api/v1/namespaces/" + ns + "/configmaps/" + name);
+    RestRequest put = Req("PUT", "/api/v1/namespaces/" + ns + "/configmaps/" + name);
     put.body = cm.dump();
     return cached->Handle(std::move(put));
-  }
-  static RestRequest Request(const std::string& method, const std::string& path,
-                             std::map<std::string, std::string> query = {},
-                             std::map<std::string, std::string> headers = {}) {
-    RestRequest r;
-    r.method = method;
-    r.path = path;
-    r.query = std::move(query);
-    r.headers = std::move(headers);
-    return r;
   }
 
   FakeClock clock;
@@ -82,39 +72,40 @@ const std::map<std::string, std::string> kGzip = {{"accept-encoding", "gzip"}};
 
 TEST(ListResponseTest, GzipOnlyAboveTheThresholdAndWhenAccepted) {
   Fixture f;
-  for (int i = 0; i < 40; ++i) ASSERT_EQ(f.Put("default", "cm-" + std::to_string(i), "web").code, 201);
+  for (int i = 0; i < 40; ++i)
+    ASSERT_EQ(f.Put("default", "cm-" + std::to_string(i), "web").code, 201);
   const std::string list = "/api/v1/namespaces/default/configmaps";
-  RestResponse identity = f.cached->Handle(Fixture::Request("GET", list));
+  RestResponse identity = f.cached->Handle(Req("GET", list));
   ASSERT_EQ(identity.code, 200);
   EXPECT_EQ(identity.headers.count("Content-Encoding"), 0u);
   ASSERT_GT(identity.body.size(), 1024u);
   EXPECT_EQ(json::parse(identity.body)["items"].size(), 40u);
 
-  RestResponse gz = f.cached->Handle(Fixture::Request("GET", list, {}, kGzip));
+  RestResponse gz = f.cached->Handle(Req("GET", list, nullptr, {}, kGzip));
   ASSERT_EQ(gz.code, 200);
   EXPECT_EQ(gz.headers["Content-Encoding"], "gzip");
   EXPECT_EQ(gz.headers["Vary"], "Accept-Encoding");
   EXPECT_LT(gz.body.size(), identity.body.size());
   EXPECT_EQ(Gunzip(gz.body).value(), identity.body);
   // The uncached handler compresses its own body the same way.
-  RestResponse gz_plain = f.plain->Handle(Fixture::Request("GET", list, {}, kGzip));
+  RestResponse gz_plain = f.plain->Handle(Req("GET", list, nullptr, {}, kGzip));
   EXPECT_EQ(gz_plain.headers["Content-Encoding"], "gzip");
   EXPECT_EQ(Gunzip(gz_plain.body).value(), identity.body);
 
   RestResponse refused =
-      f.cached->Handle(Fixture::Request("GET", list, {}, {{"accept-encoding", "gzip;q=0"}}));
+      f.cached->Handle(Req("GET", list, nullptr, {}, {{"accept-encoding", "gzip;q=0"}}));
   EXPECT_EQ(refused.headers.count("Content-Encoding"), 0u);
   EXPECT_EQ(refused.body, identity.body);
 
   // Below the threshold (one object): as it is, even when gzip is accepted.
-  RestResponse small = f.cached->Handle(Fixture::Request("GET", list + "/cm-1", {}, kGzip));
+  RestResponse small = f.cached->Handle(Req("GET", list + "/cm-1", nullptr, {}, kGzip));
   ASSERT_EQ(small.code, 200);
   EXPECT_LT(small.body.size(), 1024u);
   EXPECT_EQ(small.headers.count("Content-Encoding"), 0u);
   EXPECT_EQ(json::parse(small.body)["metadata"]["name"], "cm-1");
 
   // A watch stream is never compressed (its events must reach the client as they happen).
-  RestResponse watch = f.cached->Handle(Fixture::Request("GET", list, {{"watch", "true"}}, kGzip));
+  RestResponse watch = f.cached->Handle(Req("GET", list, nullptr, {{"watch", "true"}}, kGzip));
   ASSERT_TRUE(watch.start_stream);
   EXPECT_EQ(watch.headers.count("Content-Encoding"), 0u);
 
@@ -122,15 +113,15 @@ TEST(ListResponseTest, GzipOnlyAboveTheThresholdAndWhenAccepted) {
   RestOptions off = Fixture::Cached();
   off.gzip_min_bytes = 0;
   RestHandler never(*f.service, f.clock, off);
-  EXPECT_EQ(never.Handle(Fixture::Request("GET", list, {}, kGzip)).headers.count("Content-Encoding"),
+  EXPECT_EQ(never.Handle(Req("GET", list, nullptr, {}, kGzip)).headers.count("Content-Encoding"),
             0u);
 }
 
 TEST(ListResponseTest, AWriteInvalidatesTheKeptBody) {
   Fixture f;
   for (int i = 0; i < 5; ++i) f.Put("default", "cm-" + std::to_string(i), "web");
-  const RestRequest list = Fixture::Request("GET", "/api/v1/namespaces/default/configmaps",
-                                            {{"labelSelector", "app=web"}});
+  const RestRequest list =
+      Req("GET", "/api/v1/namespaces/default/configmaps", nullptr, {{"labelSelector", "app=web"}});
   const std::string first = f.cached->Handle(list).body;
   EXPECT_EQ(f.cached->list_response_cache().entries(), 1u);
   EXPECT_EQ(f.cached->Handle(list).body, first);
@@ -144,12 +135,12 @@ TEST(ListResponseTest, AWriteInvalidatesTheKeptBody) {
 
   ASSERT_EQ(f.Put("default", "cm-3", "db").code, 200);  // leaves the selection
   EXPECT_EQ(json::parse(f.cached->Handle(list).body)["items"].size(), 4u);
-  RestRequest del = Fixture::Request("DELETE", "/api/v1/namespaces/default/configmaps/cm-0");
+  RestRequest del = Req("DELETE", "/api/v1/namespaces/default/configmaps/cm-0");
   ASSERT_EQ(f.cached->Handle(del).code, 200);
   EXPECT_EQ(json::parse(f.cached->Handle(list).body)["items"].size(), 3u);
   // A write to another resource moves the list's resourceVersion: a new body too.
   const std::string before_secret = f.cached->Handle(list).body;
-  RestRequest secret = Fixture::Request("POST", "/api/v1/namespaces/default/secrets");
+  RestRequest secret = Req("POST", "/api/v1/namespaces/default/secrets");
   secret.body = R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}})";
   ASSERT_EQ(f.cached->Handle(std::move(secret)).code, 201);
   const std::string after_secret = f.cached->Handle(list).body;
@@ -172,7 +163,7 @@ TEST(ListResponseTest, AnswersExactlyAsWithoutTheCacheThroughRandomWritesAndList
     const std::string ns = namespaces[static_cast<size_t>(pick(2))];
     switch (pick(4)) {
       case 0: {
-        RestRequest del = Fixture::Request(
+        RestRequest del = Req(
             "DELETE", "/api/v1/namespaces/" + ns + "/configmaps/cm-" + std::to_string(pick(12)));
         (void)f.cached->Handle(std::move(del));
         break;
@@ -197,8 +188,8 @@ TEST(ListResponseTest, AnswersExactlyAsWithoutTheCacheThroughRandomWritesAndList
         pick(4) == 0 ? "/api/v1/configmaps" : "/api/v1/namespaces/" + ns + "/configmaps";
     const std::map<std::string, std::string> headers =
         pick(2) == 0 ? kGzip : std::map<std::string, std::string>{};
-    RestResponse a = f.cached->Handle(Fixture::Request("GET", path, query, headers));
-    RestResponse b = f.plain->Handle(Fixture::Request("GET", path, query, headers));
+    RestResponse a = f.cached->Handle(Req("GET", path, nullptr, query, headers));
+    RestResponse b = f.plain->Handle(Req("GET", path, nullptr, query, headers));
     ASSERT_EQ(a.code, b.code) << "seed " << seed << " step " << step;
     ASSERT_EQ(a.headers, b.headers) << "seed " << seed << " step " << step;
     const bool gz = a.headers.count("Content-Encoding") > 0;
@@ -222,15 +213,15 @@ TEST(ListResponseTest, AuthorizationRunsBeforeAKeptBodyIsUsed) {
   });
   for (int i = 0; i < 3; ++i) f.Put("default", "cm-" + std::to_string(i), "web");
   const std::string list = "/api/v1/namespaces/default/configmaps";
-  RestResponse alice = f.cached->Handle(Fixture::Request("GET", list, {}, {{"x-user", "alice"}}));
+  RestResponse alice = f.cached->Handle(Req("GET", list, nullptr, {}, {{"x-user", "alice"}}));
   ASSERT_EQ(alice.code, 200);
   ASSERT_EQ(f.cached->list_response_cache().entries(), 1u);
   for (int i = 0; i < 3; ++i) {
-    RestResponse eve = f.cached->Handle(Fixture::Request("GET", list, {}, {{"x-user", "eve"}}));
+    RestResponse eve = f.cached->Handle(Req("GET", list, nullptr, {}, {{"x-user", "eve"}}));
     EXPECT_EQ(eve.code, 403);
     EXPECT_EQ(eve.body.find("cm-0"), std::string::npos);
   }
-  EXPECT_EQ(f.cached->Handle(Fixture::Request("GET", list, {}, {{"x-user", "alice"}})).body,
+  EXPECT_EQ(f.cached->Handle(Req("GET", list, nullptr, {}, {{"x-user", "alice"}})).body,
             alice.body);
 }
 
