@@ -9,6 +9,7 @@
 #include <string>
 #include <utility>
 
+#include "apimachinery/label_index.h"
 #include "apimachinery/watch_dispatcher.h"
 #include "common/base64.h"
 
@@ -97,6 +98,8 @@ struct Watcher {
   bool cancelled = false;
 };
 
+const Labels& LabelsOfEntry(const Entry& e) { return *e.labels; }
+
 bool Selected(const LabelSelector& selector, const Entry& e) {
   if (selector.Empty()) return true;
   return e.object != nullptr && selector.Matches(*e.labels);
@@ -123,9 +126,12 @@ void Deliver(Watcher& w, const Event& e) {
   w.callback(ev);
 }
 
+using Objects = std::map<Key, Entry>;
+
 struct TypeCache {
   ResourceType type;
-  std::map<Key, Entry> objects;
+  Objects objects;
+  LabelIndex<Objects> by_label;  // of `objects`
   std::deque<WindowEvent> window;
   size_t window_bytes = 0;  // the encodings' sizes of the events in `window`
   int64_t floor = 0;        // every event after this revision is in `window`
@@ -335,18 +341,27 @@ class CacherImpl : public Cacher {
     }
     SharedListResult out;
     out.resource_version = snapshot != 0 ? snapshot : complete;
-    auto it = has_after ? view->upper_bound(after) : view->lower_bound(Key{options.ns, ""});
     int64_t remaining = 0;
     Key last;
-    for (; it != view->end(); ++it) {
-      if (!options.ns.empty() && it->first.first != options.ns) break;
-      if (!Selected(options.selector, it->second)) continue;
+    auto visit = [&](Objects::const_iterator it) {
+      if (!options.ns.empty() && it->first.first != options.ns) return false;
       if (options.limit > 0 && static_cast<int64_t>(out.items.size()) >= options.limit) {
         ++remaining;
-        continue;
+        return true;
       }
       out.items.push_back(SharedObject{it->second.object, it->second.encoded});
       last = it->first;
+      return true;
+    };
+    const Key from = has_after ? after : Key{options.ns, ""};
+    if (view == &tc->objects) {
+      tc->by_label.ForEachMatch(tc->objects, options.selector, from, has_after, LabelsOfEntry,
+                                visit);
+    } else {  // a rolled-back copy has no index
+      auto it = has_after ? view->upper_bound(after) : view->lower_bound(from);
+      for (; it != view->end(); ++it) {
+        if (Selected(options.selector, it->second) && !visit(it)) break;
+      }
     }
     if (remaining > 0) {
       out.continue_token = EncodeToken(out.resource_version, last);
@@ -491,8 +506,9 @@ class CacherImpl : public Cacher {
       auto meta = item.find("metadata");
       Key k{meta != item.end() ? meta->value("namespace", "") : "",
             meta != item.end() ? meta->value("name", "") : ""};
-      tc->objects.emplace(std::move(k),
-                          MakeEntry(std::make_shared<const json>(std::move(item)), rv));
+      auto [it, inserted] = tc->objects.emplace(
+          std::move(k), MakeEntry(std::make_shared<const json>(std::move(item)), rv));
+      if (inserted) tc->by_label.Add(it, *it->second.labels);
     }
     tc->rv = tc->floor = listed->resource_version;
     TypeCache* raw = tc.get();
@@ -521,11 +537,15 @@ class CacherImpl : public Cacher {
     const Key k{e.key.ns, e.key.name};
     Event ev{e.type, k, after, {}, e.resource_version};
     auto it = tc.objects.find(k);
-    if (it != tc.objects.end()) ev.prev = it->second;
+    if (it != tc.objects.end()) {
+      ev.prev = it->second;
+      tc.by_label.Remove(it, *it->second.labels);
+    }
     if (e.type == WatchEventType::kDeleted) {
-      tc.objects.erase(k);
+      if (it != tc.objects.end()) tc.objects.erase(it);
     } else {
-      tc.objects[k] = after;
+      it = tc.objects.insert_or_assign(k, after).first;
+      tc.by_label.Add(it, *it->second.labels);
     }
     tc.rv = e.resource_version;
     std::erase_if(tc.recent_writes, [&](const auto& w) { return w.second.rv <= tc.rv; });

@@ -161,6 +161,16 @@ int main(int argc, char** argv) {
   app.add_option("--watch-cache", options.watch_cache,
                  "Serve GET, LIST and watch from an in-memory watch cache (false: from the store)")
       ->capture_default_str();
+  app.add_option("--list-response-cache-bytes", options.list_response_cache_bytes,
+                 "Bytes of encoded LIST responses kept for repeated LISTs of an unchanged "
+                 "collection (0: none)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  app.add_option("--gzip-min-bytes", options.gzip_min_bytes,
+                 "gzip-encode responses of at least this many bytes for clients that accept it "
+                 "(0: never)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
   int64_t event_ttl_seconds = 3600;
   app.add_option("--event-ttl", event_ttl_seconds,
                  "Seconds an Event is kept after its last write (kube-apiserver's --event-ttl); "

@@ -293,6 +293,9 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   rest_options.max_body_bytes = options.max_body_bytes;
   rest_options.max_watches = options.max_watches;
   rest_options.max_watches_per_user = options.max_watches_per_user;
+  rest_options.list_response_cache.max_bytes =
+      static_cast<size_t>(options.list_response_cache_bytes);
+  rest_options.gzip_min_bytes = static_cast<size_t>(options.gzip_min_bytes);
   // /version: Meridian's real build (common/build_info.h) at the Kubernetes API level served.
   rest_options.version = KubeVersionInfo(GetBuildInfo(), 1, 32);
   server->handler_ = std::make_unique<rest::RestHandler>(*server->objects_, clock, rest_options);

@@ -77,6 +77,12 @@ struct ServerOptions {
   // The watch cache (apimachinery/cacher.h) in front of the store: GET, LIST and watch served
   // from memory. Off: every read goes to the store (kept for same-run comparisons).
   bool watch_cache = true;
+  // LIST bodies kept for repeated LISTs of an unchanged collection
+  // (apimachinery/rest/list_response_cache.h); 0 keeps none.
+  int64_t list_response_cache_bytes = 64 << 20;
+  // Responses of at least this many bytes are gzip-encoded for clients that accept it
+  // (apimachinery/rest/content_encoding.h; kube-apiserver: 128 KiB); 0 never.
+  int64_t gzip_min_bytes = 128 << 10;
   // Compaction of the store's revision history (storage_compactor.h); 0 turns it off.
   std::chrono::milliseconds storage_compaction_interval{std::chrono::minutes(5)};
   // Events not written for this long are deleted (event_reaper.h, kube-apiserver's

@@ -11,6 +11,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libcpprest-dev libyaml-cpp-dev libboost-dev libboost-system-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libcli11-dev libsqlite3-dev libssl-dev
+  zlib1g-dev  # gzip for REST responses (apimachinery/rest/content_encoding.h)
   prometheus-cpp-dev  # /metrics (observability/): only its core library is linked
   # tests and benches
   libgtest-dev libgmock-dev libbenchmark-dev clang libfuzzer-14-dev

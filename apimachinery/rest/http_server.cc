@@ -578,15 +578,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
   void Respond(RestResponse response) {
     if (response.start_stream) return StartStream(std::move(response));
-    Write(response);
+    Write(std::move(response));
   }
 
-  void Write(const RestResponse& r) {
+  void Write(RestResponse r) {
     auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
         static_cast<bhttp::status>(r.code), 11);
     for (const auto& [k, v] : r.headers) res->insert(k, v);
     res->set(bhttp::field::content_type, r.content_type);
-    res->body() = r.body;
+    res->body() = std::move(r.body);  // a LIST's body is large: moved, not copied
     res->keep_alive(keep_alive_);
     res->prepare_payload();
     Lowest().expires_after(options_.write_timeout);

@@ -7,6 +7,7 @@
 #include <deque>
 #include <thread>
 
+#include "apimachinery/rest/content_encoding.h"
 #include "apimachinery/rest/protobuf_body.h"
 #include "apimachinery/table.h"
 #include "common/json_parse.h"
@@ -435,7 +436,8 @@ RestHandler::RestHandler(ObjectService& service, const Clock& clock, RestOptions
     : service_(service),
       clock_(clock),
       options_(std::move(options)),
-      sessions_(std::make_shared<Sessions>()) {}
+      sessions_(std::make_shared<Sessions>()),
+      list_cache_(options_.list_response_cache) {}
 
 RestHandler::~RestHandler() { StopWatches(); }
 
@@ -500,7 +502,81 @@ RestResponse RestHandler::Handle(RestRequest request) {
   const Timestamp received = observer_ ? clock_.Now() : Timestamp{};
   RestResponse response = HandleFiltered(request);
   if (observer_) observer_(request, response, received);
+  if (!response.start_stream) EncodeBody(request, response);
   return response;
+}
+
+void RestHandler::EncodeBody(const RestRequest& request, RestResponse& response) const {
+  std::shared_ptr<const std::string> gzip = std::move(response.gzip_body);
+  if (options_.gzip_min_bytes == 0 || response.body.size() < options_.gzip_min_bytes ||
+      response.headers.count("Content-Encoding") > 0 ||
+      !AcceptsGzip(request.Header("accept-encoding"))) {
+    return;
+  }
+  if (!gzip) {
+    StatusOr<std::string> z = Gzip(response.body);
+    if (!z.ok()) return;  // zlib out of memory: the body goes as it is
+    response.body = std::move(z).value();
+  } else {
+    response.body = *gzip;
+  }
+  response.headers["Content-Encoding"] = "gzip";
+  response.headers["Vary"] = "Accept-Encoding";
+}
+
+RestResponse RestHandler::ServeList(const RestRequest& request, const ResourceInfo& r,
+                                    const std::string& ns, const ListRequest& list) {
+  // Items shared with the store and, from the watch cache, already encoded: the body is
+  // concatenated, not built as a JSON tree and serialized (key order as nlohmann's).
+  ApiResult<SharedList> listed = service_.ListShared(r, ns, list);
+  if (!listed.ok()) return RestResponse::Error(listed.error());
+  // The request's shape; whether a kept body still answers it is decided by the list itself.
+  std::string key = r.GroupVersion();
+  for (const std::string* part :
+       {&r.plural, &ns, &list.label_selector, &list.field_selector, &list.continue_token,
+        &list.resource_version, &list.resource_version_match}) {
+    key += '\n';
+    key += *part;
+  }
+  key += '\n' + std::to_string(list.limit);
+  size_t size = 128;
+  for (const SharedObject& o : listed->items) size += (o.encoded ? o.encoded->size() : 512) + 1;
+  // Whether EncodeBody will compress it (the cache then keeps the gzip encoding too).
+  const bool want_gzip = options_.gzip_min_bytes > 0 && size >= options_.gzip_min_bytes &&
+                         AcceptsGzip(request.Header("accept-encoding"));
+  RestResponse resp;
+  if (std::optional<ListBody> kept = list_cache_.Find(key, *listed, want_gzip)) {
+    resp.body = *kept->identity;
+    resp.gzip_body = std::move(kept->gzip);
+    return resp;
+  }
+  std::string body;
+  body.reserve(size);
+  body += "{\"apiVersion\":";
+  body += json(r.GroupVersion()).dump();
+  body += ",\"items\":[";
+  for (size_t i = 0; i < listed->items.size(); ++i) {
+    if (i > 0) body += ',';
+    const SharedObject& o = listed->items[i];
+    if (o.encoded) {
+      body += *o.encoded;
+    } else {
+      body += o.object->dump(-1, ' ', false, json::error_handler_t::replace);
+    }
+  }
+  body += "],\"kind\":";
+  body += json(r.ListKind()).dump();
+  body += ",\"metadata\":";
+  body += listed->metadata.dump(-1, ' ', false, json::error_handler_t::replace);
+  body += '}';
+  if (options_.list_response_cache.max_bytes == 0) {
+    resp.body = std::move(body);  // nothing is kept: EncodeBody compresses it if wanted
+    return resp;
+  }
+  ListBody made = list_cache_.Put(key, *listed, std::move(body), want_gzip);
+  resp.body = *made.identity;
+  resp.gzip_body = std::move(made.gzip);
+  return resp;
 }
 
 RestResponse RestHandler::HandleFiltered(RestRequest& request) {
@@ -776,35 +852,7 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
 
   if (name.empty()) {
     if (m == "GET" && watch) return ServeWatch(request, r, ns, list);
-    if (m == "GET" && render == Render::kObject) {
-      // Items shared with the store and, from the watch cache, already encoded: the body is
-      // concatenated, not built as a JSON tree and serialized (key order as nlohmann's).
-      ApiResult<SharedList> listed = service_.ListShared(r, ns, list);
-      if (!listed.ok()) return RestResponse::Error(listed.error());
-      RestResponse resp;
-      std::string& body = resp.body;
-      size_t size = 128;
-      for (const SharedObject& o : listed->items) size += (o.encoded ? o.encoded->size() : 512) + 1;
-      body.reserve(size);
-      body += "{\"apiVersion\":";
-      body += json(r.GroupVersion()).dump();
-      body += ",\"items\":[";
-      for (size_t i = 0; i < listed->items.size(); ++i) {
-        if (i > 0) body += ',';
-        const SharedObject& o = listed->items[i];
-        if (o.encoded) {
-          body += *o.encoded;
-        } else {
-          body += o.object->dump(-1, ' ', false, json::error_handler_t::replace);
-        }
-      }
-      body += "],\"kind\":";
-      body += json(r.ListKind()).dump();
-      body += ",\"metadata\":";
-      body += listed->metadata.dump(-1, ' ', false, json::error_handler_t::replace);
-      body += '}';
-      return resp;
-    }
+    if (m == "GET" && render == Render::kObject) return ServeList(request, r, ns, list);
     if (m == "GET") {
       ApiResult<json> listed = service_.List(r, ns, list);
       if (!listed.ok()) return RestResponse::Error(listed.error());

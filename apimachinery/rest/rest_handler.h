@@ -43,6 +43,7 @@
 
 #include "apimachinery/api_error.h"
 #include "apimachinery/object_service.h"
+#include "apimachinery/rest/list_response_cache.h"
 #include "common/clock.h"
 #include "common/status.h"
 
@@ -94,6 +95,10 @@ struct RestResponse {
   std::string content_type = "application/json";
   std::string body;
   std::map<std::string, std::string> headers;  // extra response headers
+  // The gzip encoding of `body` when whoever built the body already has it (the LIST
+  // response cache); RestHandler::Handle sends it instead of compressing `body` again when
+  // the response is to be compressed (RestOptions::gzip_min_bytes).
+  std::shared_ptr<const std::string> gzip_body;
   // Set for watches: the transport answers `code` with a chunked body and calls
   // start_stream(sink) exactly once; events then go to the sink until it is closed.
   std::function<void(std::shared_ptr<WatchSink>)> start_stream;
@@ -145,6 +150,13 @@ struct RestOptions {
   // (HttpServerOptions::max_watch_backlog_bytes and max_total_watch_backlog_bytes).
   int max_watches = 0;
   int max_watches_per_user = 0;
+  // Response compression (content_encoding.h): a body of at least this many bytes is sent
+  // gzip-encoded to a request whose Accept-Encoding allows it (kube-apiserver: 128 KiB).
+  // 0 = never. Watch streams are not compressed.
+  size_t gzip_min_bytes = 128 * 1024;
+  // Encoded LIST bodies kept for repeated LISTs of an unchanged collection
+  // (list_response_cache.h); max_bytes 0 keeps none.
+  ListResponseCacheOptions list_response_cache;
 };
 
 class RestHandler {
@@ -184,6 +196,8 @@ class RestHandler {
   size_t ActiveWatches() const;
 
   const RestOptions& options() const { return options_; }
+  // The LIST bodies kept (RestOptions::list_response_cache); for tests and metrics.
+  const ListResponseCache& list_response_cache() const { return list_cache_; }
 
   class WatchSession;  // internal
   class EventLines;    // internal
@@ -206,6 +220,10 @@ class RestHandler {
                              const std::string& version, std::vector<std::string> rest);
   RestResponse ServeWatch(const RestRequest& request, const ResourceInfo& resource,
                           const std::string& ns, ListRequest list);
+  RestResponse ServeList(const RestRequest& request, const ResourceInfo& resource,
+                         const std::string& ns, const ListRequest& list);
+  // Compresses `response` for `request` when RestOptions::gzip_min_bytes says so.
+  void EncodeBody(const RestRequest& request, RestResponse& response) const;
 
   ObjectService& service_;
   const Clock& clock_;
@@ -217,6 +235,7 @@ class RestHandler {
 
   struct Sessions;
   std::shared_ptr<Sessions> sessions_;
+  ListResponseCache list_cache_;
 };
 
 }  // namespace meridian::apimachinery::rest

@@ -4,7 +4,11 @@
 # phase (GET, LIST 1,000, creates, 1,000-watcher fan-out, then the watch storm of issue 22):
 #   before  = BEFORE_BINARY (e.g. a copy of main's build/bin/federation-apiserver)
 #   nocache = this build with --watch-cache=false (the REST changes without the cache)
+#   nolistcache = this build without the LIST response cache (--list-response-cache-bytes 0:
+#             every LIST is encoded, and gzip-compressed, again; the label index still used)
 #   cache   = this build (the default)
+# bench_api's LIST phase runs as it is and with Accept-Encoding: gzip, each with the collection
+# unchanged and with 10 updates/s to it (a LIST response cache hit is not the common case).
 #   bench/federation-apiserver/watch_cache.sh [RUNS] [SECONDS_PER_PHASE] [BEFORE_BINARY]
 # BIN (default build/bin) is where this build's federation-apiserver is, BENCH_API the load
 # generator (default $BIN/bench_api).
@@ -30,6 +34,7 @@ serve() {  # serve VARIANT ARGS... : starts a server, sets $pid and $url
   case $variant in
     before) binary=$before ;;
     nocache) extra=(--watch-cache=false) ;;
+    nolistcache) extra=(--list-response-cache-bytes 0) ;;
   esac
   "$binary" --listen 127.0.0.1:0 --storage "sqlite:$dir/bench.db" --controllers none \
     --log-level warn "${extra[@]}" "$@" > "$dir/out" 2>&1 &

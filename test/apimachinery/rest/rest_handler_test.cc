@@ -79,18 +79,6 @@ class FakeSink final : public WatchSink {
   bool gone_ = false;
 };
 
-RestRequest Req(const std::string& method, const std::string& path, const json& body = nullptr,
-                std::map<std::string, std::string> query = {},
-                std::map<std::string, std::string> headers = {}) {
-  RestRequest r;
-  r.method = method;
-  r.path = path;
-  r.query = std::move(query);
-  r.headers = std::move(headers);
-  if (!body.is_null()) r.body = body.dump();
-  return r;
-}
-
 json Deploy(const std::string& name, int replicas = 1) {
   return {{"apiVersion", "apps/v1"},
           {"kind", "Deployment"},

@@ -3,6 +3,7 @@
 // RestHandler, optionally behind a real HttpServer on a free loopback port.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -49,6 +50,20 @@ inline ResourceInfo CoreInfo(const std::string& kind, const std::string& plural,
   r.plural = plural;
   r.short_names = std::move(short_names);
   r.has_status = has_status;
+  return r;
+}
+
+// A request as the transport would hand it to RestHandler::Handle.
+inline RestRequest Req(const std::string& method, const std::string& path,
+                       const nlohmann::json& body = nullptr,
+                       std::map<std::string, std::string> query = {},
+                       std::map<std::string, std::string> headers = {}) {
+  RestRequest r;
+  r.method = method;
+  r.path = path;
+  r.query = std::move(query);
+  r.headers = std::move(headers);
+  if (!body.is_null()) r.body = body.dump();
   return r;
 }
 
