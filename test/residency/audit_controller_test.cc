@@ -428,10 +428,14 @@ TEST_F(ResidencyAuditControllerTest, APolicyForAnotherNamespaceListsOnlyThatName
   federation_.Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1",
       "kind": "ResidencyPolicy", "metadata": {"name": "orders-us-only"},
       "spec": {"namespaces": ["orders"], "jurisdictions": ["us"]}})"));
-  ASSERT_TRUE(WaitFor(controller, [](const AuditResult& r) {
-    return Holds(r, "eu-west-1", "rogue") && r.members_verified == 4 &&
-           Unverified(r, "eu-central-1");
-  }));
+  ASSERT_TRUE(WaitFor(
+      controller,
+      [](const AuditResult& r) {
+        return Holds(r, "eu-west-1", "rogue") && r.members_verified == 4 &&
+               Unverified(r, "eu-central-1");
+      },
+      std::chrono::seconds(30)))
+      << "verified " << controller.Last().members_verified;
   EXPECT_EQ(controller.member_lists(), 10) << "each member listed once more";
   for (auto& [name, fake] : fakes_) {
     for (const FakeMemberClient::Call& c : fake->Calls()) {
