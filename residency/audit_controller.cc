@@ -225,11 +225,10 @@ void ResidencyAuditController::StartList(Slot& slot) {
     slot.listing_into = slot.cache;
   }
   slot.listed_with = slot.client;
-  slot.listing = std::async(std::launch::async, [client = slot.client, into = slot.listing_into,
-                                                 specs = view_->specs,
-                                                 options = options_.member_watch]() {
-    return into->Watch(*client, specs, options);
-  });
+  slot.listing = std::async(
+      std::launch::async,
+      [client = slot.client, into = slot.listing_into, specs = view_->specs,
+       options = options_.member_watch]() { return into->Watch(*client, specs, options); });
 }
 
 void ResidencyAuditController::FinishList(Slot& slot) {

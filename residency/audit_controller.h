@@ -151,7 +151,7 @@ class ResidencyAuditController {
     bool fresh = false;  // a fresh copy is wanted (new client, full scan, resync)
     Timestamp next_relist{};
     int failures = 0;
-    std::future<Status> listing;                              // in flight
+    std::future<Status> listing;                               // in flight
     std::shared_ptr<internal::MemberAuditCache> listing_into;  // what `listing` fills
     std::shared_ptr<sync::MemberClient> listed_with;           // the client `listing` uses
     bool rejudge = true;       // judge every cached object in the next pass, not only changed ones

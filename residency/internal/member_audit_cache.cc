@@ -40,8 +40,7 @@ MemberAuditCache::~MemberAuditCache() {
   for (sync::MemberWatch* w : watches) w->Stop();  // not under mu_: Stop waits for callbacks
 }
 
-Status MemberAuditCache::Watch(sync::MemberClient& client,
-                               const std::vector<AuditWatchSpec>& specs,
+Status MemberAuditCache::Watch(sync::MemberClient& client, const std::vector<AuditWatchSpec>& specs,
                                const sync::WatchOptions& options) {
   std::lock_guard serial(watch_mu_);
   const std::set<AuditWatchSpec> wanted(specs.begin(), specs.end());

@@ -89,9 +89,9 @@ class MemberAuditCache {
   // the watch's callbacks hold it) until its watch has stopped.
   struct Spec {
     AuditWatchSpec spec;
-    bool listed = false;              // its list is complete (or the resource is not served)
-    std::set<std::string> keys;       // the objects its watch holds
-    std::string down;                 // "" while its watch is up
+    bool listed = false;         // its list is complete (or the resource is not served)
+    std::set<std::string> keys;  // the objects its watch holds
+    std::string down;            // "" while its watch is up
     std::unique_ptr<sync::MemberWatch> watch;  // null while listing, or when not served
   };
   void OnEvent(Spec& spec, const sync::MemberWatchEvent& e);

@@ -357,9 +357,9 @@ TEST_F(ResidencyAuditControllerTest, AMemberWithABrokenWatchIsUnverifiedUntilItR
   ASSERT_TRUE(WaitFor(controller, [](const AuditResult& r) { return r.members_verified == 5; }));
   EXPECT_FALSE(Holds(controller.Last(), "us-east-1", "rogue"));
   EXPECT_EQ(controller.member_lists(), 5);
-  EXPECT_EQ(fakes_["us-east-1"]->CallCount(Verb::kList) +
-                fakes_["us-east-1"]->CallCount(Verb::kWatch),
-            0);
+  EXPECT_EQ(
+      fakes_["us-east-1"]->CallCount(Verb::kList) + fakes_["us-east-1"]->CallCount(Verb::kWatch),
+      0);
   // Events are written by the recorder's thread: wait for it.
   for (int i = 0; i < 500 && PolicyEvents("ResidencyViolationResolved").empty(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
@@ -411,7 +411,8 @@ TEST_F(ResidencyAuditControllerTest, ResyncListsEveryMemberAgain) {
 // of the namespaces already watched are not listed again), and until they are the member is
 // unverified, never compliant for a namespace nobody looked at.
 TEST_F(ResidencyAuditControllerTest, APolicyForAnotherNamespaceListsOnlyThatNamespace) {
-  for (auto& [name, fake] : fakes_) fake->Apply(kPvcs, Object("v1", "PersistentVolumeClaim", "data"));
+  for (auto& [name, fake] : fakes_)
+    fake->Apply(kPvcs, Object("v1", "PersistentVolumeClaim", "data"));
   json rogue = HandMadeDeployment("rogue");
   rogue["metadata"]["namespace"] = "orders";
   fakes_["eu-west-1"]->Apply(kDeployments, rogue);
@@ -423,8 +424,8 @@ TEST_F(ResidencyAuditControllerTest, APolicyForAnotherNamespaceListsOnlyThatName
   // eu-central-1 cannot answer for the new namespace: unverified, not compliant.
   fakes_["eu-central-1"]->FailAlways(Verb::kWatch, UnavailableError("connection refused"));
 
-  federation_.Apply(json::parse(
-      R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "orders"}})"));
+  federation_.Apply(
+      json::parse(R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "orders"}})"));
   federation_.Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1",
       "kind": "ResidencyPolicy", "metadata": {"name": "orders-us-only"},
       "spec": {"namespaces": ["orders"], "jurisdictions": ["us"]}})"));
@@ -444,7 +445,8 @@ TEST_F(ResidencyAuditControllerTest, APolicyForAnotherNamespaceListsOnlyThatName
       }
     }
   }
-  EXPECT_EQ(fakes_["us-east-1"]->CallCount(Verb::kWatch), static_cast<int>(AuditedResources().size()));
+  EXPECT_EQ(fakes_["us-east-1"]->CallCount(Verb::kWatch),
+            static_cast<int>(AuditedResources().size()));
   fakes_["eu-central-1"]->ClearFailures();
   federation_.clock().Advance(std::chrono::seconds(2));
   ASSERT_TRUE(WaitFor(controller, [](const AuditResult& r) { return r.members_verified == 5; }));
