@@ -200,7 +200,7 @@ Status ResidencyAuditController::RefreshView() {
     if (client != slot.client) {  // a new member, or its server or credentials changed
       slot.client = std::move(client);
       slot.client_error = error;
-      slot.relist = true;
+      slot.fresh = true;
       slot.next_relist = {};
       slot.failures = 0;
     }
@@ -215,33 +215,42 @@ Status ResidencyAuditController::RefreshView() {
 
 void ResidencyAuditController::StartList(Slot& slot) {
   member_lists_.fetch_add(1);
+  // A fresh copy (new client, full scan, resync) replaces the old one once it is complete;
+  // otherwise the member's own copy is brought to the current specs (only new ones listed).
+  if (slot.fresh || !slot.cache) {
+    slot.listing_into = std::make_shared<internal::MemberAuditCache>([this] { loop_.MarkDirty(); });
+  } else {
+    slot.listing_into = slot.cache;
+  }
   slot.listed_with = slot.client;
-  slot.listing = std::async(std::launch::async, [this, client = slot.client, specs = view_->specs,
-                                                 options = options_.member_watch]() {
-    return internal::MemberAuditCache::Open(*client, specs, options, [this] { loop_.MarkDirty(); });
-  });
+  slot.listing = std::async(
+      std::launch::async,
+      [client = slot.client, into = slot.listing_into, specs = view_->specs,
+       options = options_.member_watch]() { return into->Watch(*client, specs, options); });
 }
 
 void ResidencyAuditController::FinishList(Slot& slot) {
-  StatusOr<std::shared_ptr<internal::MemberAuditCache>> listed = slot.listing.get();
+  const Status listed = slot.listing.get();
+  std::shared_ptr<internal::MemberAuditCache> into = std::move(slot.listing_into);
   if (!listed.ok()) {
     if (slot.list_error.empty()) {  // said once per outage, not per retry
       spdlog::warn("residency audit: listing member {}: {} (unverified until listed)",
-                   slot.client ? slot.client->member() : "?", listed.status().ToString());
+                   slot.client ? slot.client->member() : "?", listed.ToString());
     }
-    slot.list_error = listed.status().ToString();
+    slot.list_error = listed.ToString();
     ++slot.failures;
     auto backoff = options_.relist_backoff;
     for (int i = 1; i < slot.failures && backoff < options_.max_relist_backoff; ++i) backoff *= 2;
     slot.next_relist = clock_.Now() + std::min(backoff, options_.max_relist_backoff);
-    slot.relist = true;
     return;
   }
   if (slot.listed_with != slot.client) return;  // listed through a client since replaced
-  slot.cache = std::move(listed).value();       // the old copy's watches stop here
+  if (into != slot.cache) {
+    slot.cache = std::move(into);  // the old copy's watches stop here
+    slot.fresh = false;
+  }
   slot.list_error.clear();
   slot.failures = 0;
-  slot.relist = false;
   slot.rejudge = true;
 }
 
@@ -274,11 +283,12 @@ void ResidencyAuditController::Judge(const std::string& name, Slot& slot) {
   }
 }
 
-std::string ResidencyAuditController::Unverified(const Slot& slot) {
+std::string ResidencyAuditController::Unverified(const Slot& slot) const {
   if (!slot.client) return slot.client_error.empty() ? "no client" : slot.client_error;
   if (!slot.list_error.empty()) return slot.list_error;
   if (!slot.cache) return "not listed yet";
-  return slot.cache->broken();
+  if (!slot.cache->Covers(view_->specs)) return "listing what the policies now name";
+  return slot.cache->Down();
 }
 
 StatusOr<AuditResult> ResidencyAuditController::Pass(bool full) {
@@ -299,9 +309,9 @@ StatusOr<AuditResult> ResidencyAuditController::Pass(bool full) {
     return result;
   }
   const Timestamp now = clock_.Now();
-  if (full || now >= next_resync_) {
+  if (full || (options_.resync.count() > 0 && now >= next_resync_)) {
     for (auto& [name, slot] : slots_) {
-      slot.relist = true;
+      slot.fresh = true;
       slot.next_relist = {};
     }
     next_resync_ = now + options_.resync;
@@ -315,17 +325,11 @@ StatusOr<AuditResult> ResidencyAuditController::Pass(bool full) {
       FinishList(slot);
     }
     running += slot.listing.valid() ? 1 : 0;
-    if (slot.cache && !slot.relist) {
-      if (std::string broken = slot.cache->broken(); !broken.empty()) {
-        spdlog::info("residency audit: member {}: {}", name, broken);
-        slot.relist = true;
-      } else if (slot.cache->specs() != view_->specs) {
-        slot.relist = true;  // policies name other namespaces now
-      }
-    }
   }
+  // A watch that is down is the member client's to resume (or relist on 410): no list here.
   auto due = [&](const Slot& slot) {
-    return slot.client && slot.relist && !slot.listing.valid() && now >= slot.next_relist;
+    const bool wanted = slot.fresh || !slot.cache || !slot.cache->Covers(view_->specs);
+    return slot.client && wanted && !slot.listing.valid() && now >= slot.next_relist;
   };
   for (auto& [name, slot] : slots_) {
     if (running >= options_.max_concurrent_lists) break;

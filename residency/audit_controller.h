@@ -8,13 +8,18 @@
 // what changed — an object event re-judges that object; a change of what governs (a
 // ResidencyPolicy, a workload's residency, the topology) re-judges every cached object, and a
 // member's jurisdiction changing re-judges that member, from the cache (CPU, no member
-// calls). Trust: a member is verified only while its watches are healthy since its last
-// complete list; a member whose list failed, or whose watch reported any trouble (broken
-// stream, failed reconnection, 410 Gone), is unverified until it has been listed again (with
-// backoff, options.relist_backoff doubling to options.max_relist_backoff, on a thread of its
-// own so a hung member delays nobody else; at most options.max_concurrent_lists at once).
-// Every options.resync (default 10 min) every member is listed afresh anyway, as a safety
-// net; ScanOnce does that at once. A pass runs on every
+// calls). When the policies name other namespaces only the new watches list (a member's
+// other objects are not listed again). Steady state costs no list: the member client lists in
+// pages (each bounded by its timeout, not the whole list), resumes a watch that ended or
+// broke from the last resourceVersion it saw, and relists only on 410 Gone.
+// Trust: a member is verified only while every watch it is wanted for is listed and up; a
+// member whose list failed, that is still listing what the policies now name, or one of
+// whose watches reported trouble (broken stream, failed reconnection, 410 Gone) and has not
+// been answered again since, is unverified. A failed list is retried (with backoff,
+// options.relist_backoff doubling to options.max_relist_backoff, on a thread of its own so a
+// hung member delays nobody else; at most options.max_concurrent_lists at once).
+// With options.resync set every member is listed afresh that often, as a safety net (off by
+// default); ScanOnce lists every member afresh at once. A pass runs on every
 // change and at least every `interval` (default 2 s: evidence heartbeat, relists due), so an
 // object is reported within one pass of its watch event, well under 5 s. It reports:
 //   - a Warning Event `ResidencyViolation` on every governing ResidencyPolicy (and on the
@@ -82,8 +87,11 @@ class ResidencyAuditController {
     std::chrono::milliseconds interval{2000};
     // An unchanged scan outcome is recorded again after this long (the coverage heartbeat).
     std::chrono::milliseconds evidence_heartbeat{60000};
-    // Every member is listed afresh this often, whatever its watches say (the safety net).
-    std::chrono::milliseconds resync{600'000};
+    // When positive, every member is listed afresh this often, whatever its watches say.
+    // Off by default: the watches resume from their last resourceVersion and relist on 410
+    // Gone themselves, and at 100 members x 10,000 objects a relist of the fleet is minutes
+    // of CPU (docs/performance.md).
+    std::chrono::milliseconds resync{0};
     // A member whose list failed is listed again after this, doubled per failure up to max.
     std::chrono::milliseconds relist_backoff{1000};
     std::chrono::milliseconds max_relist_backoff{30'000};
@@ -114,8 +122,9 @@ class ResidencyAuditController {
   // the controller is not started). Errors: they could not be listed (nothing is reported).
   StatusOr<AuditResult> ScanOnce();
 
-  // Lists of members done so far (initial lists, relists after trouble, resyncs). For tests
-  // and benchmarks: a watch-driven audit does not list in steady state.
+  // Lists of members started so far (first lists, retries of failed ones, lists of what
+  // changed policies name, full scans, resyncs). For tests and benchmarks: a watch-driven
+  // audit does not list in steady state.
   int64_t member_lists() const { return member_lists_.load(); }
 
   // The result of the latest scan (empty before the first).
@@ -139,11 +148,12 @@ class ResidencyAuditController {
     std::string client_error;                           // the factory's, when client is null
     std::shared_ptr<internal::MemberAuditCache> cache;  // null before the first list
     std::string list_error;                             // the last list's failure, "" after success
-    bool relist = true;                                 // a new list is wanted
+    bool fresh = false;  // a fresh copy is wanted (new client, full scan, resync)
     Timestamp next_relist{};
     int failures = 0;
-    std::future<StatusOr<std::shared_ptr<internal::MemberAuditCache>>> listing;  // in flight
-    std::shared_ptr<sync::MemberClient> listed_with;  // the client `listing` uses
+    std::future<Status> listing;                               // in flight
+    std::shared_ptr<internal::MemberAuditCache> listing_into;  // what `listing` fills
+    std::shared_ptr<sync::MemberClient> listed_with;           // the client `listing` uses
     bool rejudge = true;       // judge every cached object in the next pass, not only changed ones
     std::string jurisdiction;  // as last judged
     std::map<std::string, ResidencyViolation> violations;  // by object key
@@ -156,7 +166,7 @@ class ResidencyAuditController {
   void FinishList(Slot& slot);  // slot.listing is ready
   void Judge(const std::string& name, Slot& slot);
   // "" when `slot` is verified now, else why not.
-  static std::string Unverified(const Slot& slot);
+  std::string Unverified(const Slot& slot) const;
   // Events for what changed since the previous scan (see the file comment).
   void Report(const AuditResult& result, const std::vector<api::ResidencyPolicy>& policies,
               const std::vector<api::FederatedWorkload>& workloads);

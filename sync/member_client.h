@@ -227,15 +227,18 @@ class MemberClient {
   // Watches `gvr` in `ns` ("" = all namespaces / cluster scope) for objects matching
   // `label_selector`.
   //   - from_resource_version "": lists first (synchronously, before Watch returns; its
-  //     failure is Watch's error), delivers every object as a synthetic kAdded event, then
-  //     streams changes after the list's resourceVersion.
+  //     failure is Watch's error and nothing was delivered), delivers every object as a
+  //     synthetic kAdded event, then streams changes after the list's resourceVersion.
   //   - otherwise: streams changes after that version (nothing synthetic at the start).
-  // After a broken or server-ended stream it resumes from the last resourceVersion seen,
-  // with backoff. On 410 Gone (HTTP 410 or an ERROR event with code 410) it relists and
-  // delivers the difference from what it had delivered so far as synthetic events: kAdded
-  // for new objects, kModified for changed resourceVersions, kDeleted (last known state) for
-  // objects gone. A watch started from a resourceVersion knows no objects at first, so its
-  // first relist reports every object as kAdded and cannot report earlier deletions.
+  // Lists may be paged (HttpMemberClient: 500 a page, each page bounded by the timeout, not
+  // the whole list). After a broken or server-ended stream it resumes from the last
+  // resourceVersion seen, with backoff: never a relist. On 410 Gone (HTTP 410 or an ERROR
+  // event with code 410) it relists and delivers the difference from what it had delivered
+  // so far as synthetic events: kAdded for new objects, kModified for changed
+  // resourceVersions, kDeleted for objects gone (carrying the last known state, at least its
+  // apiVersion, kind and metadata: implementations may keep no more of what they delivered).
+  // A watch started from a resourceVersion knows no objects at first, so its first relist
+  // reports every object as kAdded and cannot report earlier deletions.
   // BOOKMARK events only advance the resourceVersion.
   virtual StatusOr<std::unique_ptr<MemberWatch>> Watch(const GroupVersionResource& gvr,
                                                        const std::string& ns,

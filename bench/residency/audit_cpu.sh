@@ -60,6 +60,9 @@ wait_for() {  # URL
   echo "not up: $1" >&2
   exit 1
 }
+sim_list_count() {  # SIM_URL -> LISTs (pages) membersim has served so far, all members
+  curl -fsS "$1/admin/status" | python3 -c 'import json, sys; print(sum(c["apiReads"]["list"] for c in json.load(sys.stdin)["clusters"]))'
+}
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 peak_rss_mib() { awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$1/status"; }
 HZ=$(getconf CLK_TCK)
@@ -100,7 +103,7 @@ for i in range(n):
 EOF
 
 run_once() {  # RUN -> one JSON line on stdout
-  local run=$1 api_port sim sim_pid api_pid start scanned t0 t1 s0 s1 w0 w1 sim_rss api_rss seeded
+  local run=$1 api_port sim sim_pid api_pid start scanned t0 t1 s0 s1 w0 w1 l0 l1 sim_rss api_rss seeded
   api_port=$(free_port)
   local sim_t0
   sim_t0=$(date +%s.%N)
@@ -174,9 +177,11 @@ sys.exit("the first scan did not finish: " + json.dumps(st)[:2000])
 EOF
   scanned=$(date +%s.%N)
   sleep 5  # let the first scan's writes settle
+  l0=$(sim_list_count "$sim")
   t0=$(ticks "$api_pid") s0=$(ticks "$sim_pid") w0=$(date +%s.%N)
   sleep "$WINDOW"
   t1=$(ticks "$api_pid") s1=$(ticks "$sim_pid") w1=$(date +%s.%N)
+  l1=$(sim_list_count "$sim")
 
   # The change: one Deployment in payments of a US member; time until the audit counts it.
   local intruder
@@ -206,12 +211,21 @@ sys.exit("the intruder was not reported within 60 s")
 EOF
 )
   sim_rss=$(peak_rss_mib "$sim_pid") api_rss=$(peak_rss_mib "$api_pid")
+  # What the members served over the whole run (lists count pages): totals, and the most any
+  # one member served, so that relisting shows as lists growing past one listing of the fleet.
+  local reads
+  reads=$(curl -fsS "$sim/admin/status" | python3 -c '
+import json, sys
+cs = json.load(sys.stdin)["clusters"]
+l = [c["apiReads"]["list"] for c in cs]; w = [c["apiReads"]["watch"] for c in cs]
+print(json.dumps({"sim_lists": sum(l), "sim_lists_max": max(l), "sim_watches": sum(w), "sim_watches_max": max(w)}))')
+  [ -n "${KEEP:-}" ] && curl -fsS "$sim/admin/status" > "$OUT/membersim-status-$run.json"
   python3 - <<EOF
 import json
 print(json.dumps({"run": $run, "seeded_s": round($seeded, 1), "scan_s": round($scanned - $start, 1),
   "api_cores": round(($t1 - $t0) / $HZ / ($w1 - $w0), 3), "sim_cores": round(($s1 - $s0) / $HZ / ($w1 - $w0), 3),
   "api_rss_mib": $api_rss, "sim_rss_mib": $sim_rss, "violation_s": $intruder,
-  "load": open("/proc/loadavg").read().split()[0]}))
+  **json.loads('$reads'), "sim_lists_in_window": $l1 - $l0, "load": open("/proc/loadavg").read().split()[0]}))
 EOF
   stop_all
 }

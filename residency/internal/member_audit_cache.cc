@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <set>
 
 namespace meridian::residency::internal {
 namespace {
@@ -26,51 +27,114 @@ std::string AuditObjectKey(const sync::GroupVersionResource& gvr, const std::str
   return gvr.group + "/" + gvr.resource + "/" + ns + "/" + name;
 }
 
-MemberAuditCache::MemberAuditCache(std::vector<AuditWatchSpec> specs, Notify notify)
-    : specs_(std::move(specs)), notify_(std::move(notify)), in_spec_(specs_.size()) {}
+MemberAuditCache::MemberAuditCache(Notify notify) : notify_(std::move(notify)) {}
 
 MemberAuditCache::~MemberAuditCache() {
-  for (auto& w : watches_) {
-    if (w) w->Stop();
+  std::vector<sync::MemberWatch*> watches;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [key, s] : specs_) {
+      if (s.watch) watches.push_back(s.watch.get());
+    }
   }
+  for (sync::MemberWatch* w : watches) w->Stop();  // not under mu_: Stop waits for callbacks
 }
 
-StatusOr<std::shared_ptr<MemberAuditCache>> MemberAuditCache::Open(
-    sync::MemberClient& client, std::vector<AuditWatchSpec> specs,
-    const sync::WatchOptions& options, Notify notify) {
-  std::shared_ptr<MemberAuditCache> cache(
-      new MemberAuditCache(std::move(specs), std::move(notify)));
-  MemberAuditCache* c = cache.get();  // the watches die in its destructor, before it
-  sync::WatchOptions o = options;
-  o.on_error = [c](const Status& s) { c->OnError(s); };
-  for (size_t i = 0; i < c->specs_.size(); ++i) {
-    const AuditWatchSpec& spec = c->specs_[i];
+Status MemberAuditCache::Watch(sync::MemberClient& client, const std::vector<AuditWatchSpec>& specs,
+                               const sync::WatchOptions& options) {
+  std::lock_guard serial(watch_mu_);
+  const std::set<AuditWatchSpec> wanted(specs.begin(), specs.end());
+  std::vector<AuditWatchSpec> unwanted, unlisted;
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, s] : specs_) {
+      if (!wanted.count(key)) unwanted.push_back(key);
+    }
+  }
+  for (const AuditWatchSpec& spec : unwanted) Drop(spec);
+  for (const AuditWatchSpec& wanted_spec : wanted) {
+    Spec* s = nullptr;
+    {
+      std::lock_guard lock(mu_);
+      auto [it, added] = specs_.try_emplace(wanted_spec);
+      if (!added && it->second.listed) continue;
+      s = &it->second;
+      s->spec = wanted_spec;
+    }
+    sync::WatchOptions o = options;
+    o.on_error = [this, s](const Status& st) { OnError(*s, st); };
+    o.on_connected = [this, s] { OnConnected(*s); };
     auto watch = client.Watch(
-        spec.gvr, spec.ns, spec.label_selector, /*from_resource_version=*/"",
-        [c, i](const sync::MemberWatchEvent& e) { c->OnEvent(i, e); }, o);
-    if (!watch.ok()) {
-      if (watch.status().code() == StatusCode::kNotFound) continue;  // not served: holds none
+        s->spec.gvr, s->spec.ns, s->spec.label_selector, /*from_resource_version=*/"",
+        [this, s](const sync::MemberWatchEvent& e) { OnEvent(*s, e); }, o);
+    if (!watch.ok() && watch.status().code() != StatusCode::kNotFound) {
+      Drop(wanted_spec);  // what a partial list delivered goes with it
       return watch.status();
     }
-    c->watches_.push_back(std::move(watch).value());
+    {
+      std::lock_guard lock(mu_);
+      s->listed = true;  // a resource the member does not serve holds nothing
+      if (watch.ok()) s->watch = std::move(watch).value();
+    }
+    if (notify_) notify_();
   }
-  return cache;
+  return Status::Ok();
 }
 
-void MemberAuditCache::OnEvent(size_t spec, const sync::MemberWatchEvent& e) {
-  MemberObject o = MemberObjectFrom(specs_[spec].gvr, e.object);
+void MemberAuditCache::Drop(const AuditWatchSpec& spec) {
+  std::unique_ptr<sync::MemberWatch> watch;
+  {
+    std::lock_guard lock(mu_);
+    auto it = specs_.find(spec);
+    if (it == specs_.end()) return;
+    watch = std::move(it->second.watch);
+  }
+  if (watch) watch->Stop();  // no callback of it runs after this
+  {
+    std::lock_guard lock(mu_);
+    auto it = specs_.find(spec);
+    for (const std::string& key : it->second.keys) {
+      auto held = objects_.find(key);
+      if (held != objects_.end() && --held->second.specs <= 0) objects_.erase(held);
+      changed_.insert(key);
+    }
+    specs_.erase(it);
+  }
+  if (notify_) notify_();
+}
+
+bool MemberAuditCache::Covers(const std::vector<AuditWatchSpec>& specs) const {
+  const std::set<AuditWatchSpec> wanted(specs.begin(), specs.end());
+  std::lock_guard lock(mu_);
+  if (specs_.size() != wanted.size()) return false;
+  for (const AuditWatchSpec& spec : wanted) {
+    auto it = specs_.find(spec);
+    if (it == specs_.end() || !it->second.listed) return false;
+  }
+  return true;
+}
+
+std::string MemberAuditCache::Down() const {
+  std::lock_guard lock(mu_);
+  for (const auto& [key, s] : specs_) {
+    if (!s.down.empty()) return s.down;
+  }
+  return "";
+}
+
+void MemberAuditCache::OnEvent(Spec& spec, const sync::MemberWatchEvent& e) {
+  MemberObject o = MemberObjectFrom(spec.spec.gvr, e.object);
   const std::string key = AuditObjectKey(o.resource, o.ns, o.name);
   {
     std::lock_guard lock(mu_);
-    std::set<std::string>& mine = in_spec_[spec];
     if (e.type == sync::MemberEventType::kDeleted) {
-      if (mine.erase(key) == 0) return;
+      if (spec.keys.erase(key) == 0) return;
       auto it = objects_.find(key);
       if (it != objects_.end() && --it->second.specs <= 0) objects_.erase(it);
     } else {
       auto [it, added] = objects_.try_emplace(key);
       Held& held = it->second;
-      if (mine.insert(key).second) ++held.specs;
+      if (spec.keys.insert(key).second) ++held.specs;
       // An older state than one held (Observe'd from Meridian's own write) changes nothing.
       if (!added && OlderThan(o.resource_version, held.object.resource_version)) return;
       held.object = std::move(o);
@@ -80,11 +144,22 @@ void MemberAuditCache::OnEvent(size_t spec, const sync::MemberWatchEvent& e) {
   if (notify_) notify_();
 }
 
-void MemberAuditCache::OnError(const Status& status) {
+void MemberAuditCache::OnError(Spec& spec, const Status& status) {
   {
     std::lock_guard lock(mu_);
-    if (!broken_.empty()) return;
-    broken_ = "watch broken (unverified until relisted): " + status.ToString();
+    if (!spec.down.empty()) return;
+    spec.down = "watch " + spec.spec.gvr.GroupResource() +
+                (spec.spec.ns.empty() ? "" : " in " + spec.spec.ns) +
+                " down (unverified until it resumes): " + status.ToString();
+  }
+  if (notify_) notify_();
+}
+
+void MemberAuditCache::OnConnected(Spec& spec) {
+  {
+    std::lock_guard lock(mu_);
+    if (spec.down.empty()) return;
+    spec.down.clear();
   }
   if (notify_) notify_();
 }
@@ -125,11 +200,6 @@ void MemberAuditCache::ForEach(
 size_t MemberAuditCache::size() const {
   std::lock_guard lock(mu_);
   return objects_.size();
-}
-
-std::string MemberAuditCache::broken() const {
-  std::lock_guard lock(mu_);
-  return broken_;
 }
 
 }  // namespace meridian::residency::internal

@@ -1,12 +1,21 @@
-// The residency audit's view of one member: the audited objects, listed once and then kept by
-// watches (sync::MemberClient::Watch: it resumes from the last resourceVersion, relists on 410
-// Gone and reconnects with backoff). The audit controller (residency/audit_controller.h)
-// holds one per member and re-judges only the objects whose keys it reports as changed.
+// The residency audit's view of one member: the audited objects, listed once per watch spec
+// and then kept by watches (sync::MemberClient::Watch: it lists in pages, resumes a stream
+// that ended or broke from the last resourceVersion it saw, and relists only on 410 Gone,
+// delivering the difference). The audit controller (residency/audit_controller.h) holds one
+// per member and re-judges only the objects whose keys it reports as changed.
 //
-// Trust: once any watch of the set reports trouble (its on_error: a broken stream, a failed
-// reconnection, 410 Gone) the set is *broken* for good: changes may have been missed while it
-// recovers, so the controller counts the member as unverified until it has opened a new set
-// (relisted). A set is never repaired in place; it is replaced.
+// The specs change with the ResidencyPolicies (a policy naming another namespace): Watch()
+// then opens watches for the new specs only and stops those no longer wanted, so the 10,000
+// objects of an unchanged namespace are not listed again because a policy for another one
+// appeared.
+//
+// Trust: a watch that reports trouble (its on_error: a broken stream, a failed reconnection,
+// 410 Gone) is *down* until the member answers it again (its on_connected): while any watch
+// is down, or while a wanted spec has not been listed, the member is unverified. A resumed
+// watch misses nothing (the member replays every change after the version it resumes from,
+// or answers 410 and the client relists), so recovering needs no list of ours. A client
+// that never calls on_connected after an error (none does so far) would keep the member
+// unverified: safe, never falsely compliant.
 #pragma once
 
 #include <functional>
@@ -38,22 +47,28 @@ std::string AuditObjectKey(const sync::GroupVersionResource& gvr, const std::str
 
 class MemberAuditCache {
  public:
-  // Told that something changed (an object, or the set broke). Runs on the watches' threads
-  // (and on Open's caller for the initial lists); must not block.
+  // Told that something changed (an object, a watch went down or came back). Runs on the
+  // watches' threads (and on Watch()'s caller for the initial lists); must not block.
   using Notify = std::function<void()>;
 
-  // Lists every spec on `client` and watches it from that list. A resource the member does
-  // not serve (kNotFound) holds nothing. Blocks for the lists (each bounded by the client's
-  // timeout). Errors: the first list or watch that failed (nothing is kept running then).
-  static StatusOr<std::shared_ptr<MemberAuditCache>> Open(sync::MemberClient& client,
-                                                          std::vector<AuditWatchSpec> specs,
-                                                          const sync::WatchOptions& options,
-                                                          Notify notify);
+  explicit MemberAuditCache(Notify notify);
   ~MemberAuditCache();  // stops the watches (waits for a callback in progress)
   MemberAuditCache(const MemberAuditCache&) = delete;
   MemberAuditCache& operator=(const MemberAuditCache&) = delete;
 
-  const std::vector<AuditWatchSpec>& specs() const { return specs_; }
+  // Makes the set watch exactly `specs` on `client`: stops the watches of specs not in it
+  // (forgetting what only they held), then lists and watches each new spec. A resource the
+  // member does not serve (kNotFound) holds nothing. Blocks for the new lists (each page
+  // bounded by the client's timeout). Errors: the first list that failed; the specs listed
+  // before it are kept, so Covers(specs) stays false and a later call lists only the rest.
+  // Calls are serialised; the readers below may run meanwhile (they see the lists fill).
+  Status Watch(sync::MemberClient& client, const std::vector<AuditWatchSpec>& specs,
+               const sync::WatchOptions& options);
+
+  // Whether exactly `specs` are listed and watched (none missing, none extra).
+  bool Covers(const std::vector<AuditWatchSpec>& specs) const;
+  // "" while every watch is up; else why one is down.
+  std::string Down() const;
 
   // Keys of the objects that appeared, changed or went since the previous call.
   std::vector<std::string> TakeChanged();
@@ -63,8 +78,6 @@ class MemberAuditCache {
   // not call back into the set.
   void ForEach(const std::function<void(const std::string&, const MemberObject&)>& f) const;
   size_t size() const;
-  // "" while every watch is healthy; else the first trouble a watch reported.
-  std::string broken() const;
 
   // Takes `object` (as a write of Meridian's returned it) as the state of an object the set
   // already holds, unless it holds a newer one: a pass that runs before the watch delivers
@@ -72,25 +85,32 @@ class MemberAuditCache {
   void Observe(const sync::GroupVersionResource& gvr, const nlohmann::json& object);
 
  private:
-  MemberAuditCache(std::vector<AuditWatchSpec> specs, Notify notify);
-  void OnEvent(size_t spec, const sync::MemberWatchEvent& e);
-  void OnError(const Status& status);
+  // One spec's watch and what it holds. Lives in specs_ (a std::map: its address is stable,
+  // the watch's callbacks hold it) until its watch has stopped.
+  struct Spec {
+    AuditWatchSpec spec;
+    bool listed = false;         // its list is complete (or the resource is not served)
+    std::set<std::string> keys;  // the objects its watch holds
+    std::string down;            // "" while its watch is up
+    std::unique_ptr<sync::MemberWatch> watch;  // null while listing, or when not served
+  };
+  void OnEvent(Spec& spec, const sync::MemberWatchEvent& e);
+  void OnError(Spec& spec, const Status& status);
+  void OnConnected(Spec& spec);
+  // Stops `spec`'s watch and forgets it and what only it held. Not under mu_.
+  void Drop(const AuditWatchSpec& spec);
 
-  const std::vector<AuditWatchSpec> specs_;
   const Notify notify_;
+  std::mutex watch_mu_;  // serialises Watch()
 
   struct Held {
     MemberObject object;
     int specs = 0;  // how many specs' watches hold it (a managed object of a named namespace: 2)
   };
-  mutable std::mutex mu_;  // guards objects_, in_spec_, changed_, broken_
+  mutable std::mutex mu_;  // guards objects_, specs_ (not their watches' calls), changed_
   std::map<std::string, Held> objects_;
-  std::vector<std::set<std::string>> in_spec_;  // per spec: the keys its watch holds
+  std::map<AuditWatchSpec, Spec> specs_;
   std::set<std::string> changed_;
-  std::string broken_;
-
-  // Last: stopped (in the destructor) before anything their callbacks touch goes.
-  std::vector<std::unique_ptr<sync::MemberWatch>> watches_;
 };
 
 }  // namespace meridian::residency::internal

@@ -147,6 +147,12 @@ class TestMember {
   std::atomic<int> dropped{0};
   std::atomic<int> expire_next_watches{0};  // answer this many watches with an ERROR 410 event
   std::atomic<bool> no_readyz{false};       // /readyz answers 404 (a pre-1.16 server)
+  std::atomic<int> list_us_per_item{0};     // a ConfigMap list answers after this per item
+  // The limit= of every ConfigMap list asked so far ("" for none).
+  std::vector<std::string> list_limits() {
+    std::lock_guard lock(mu_);
+    return list_limits_;
+  }
 
  private:
   RestResponse Serve(RestRequest r) {
@@ -171,7 +177,21 @@ class TestMember {
       };
       return resp;
     }
+    const bool list = !watch && r.method == "GET" && r.path.ends_with("/configmaps");
+    const std::string limit = r.Query("limit");
     RestResponse resp = handler_->Handle(std::move(r));
+    if (list) {
+      {
+        std::lock_guard lock(mu_);
+        list_limits_.push_back(limit);
+      }
+      // A member whose answer takes time in proportion to its size (encoding, a slow link).
+      if (const int us = list_us_per_item.load(); us > 0) {
+        const json body = json::parse(resp.body, nullptr, /*allow_exceptions=*/false);
+        const size_t items = body.is_object() && body.contains("items") ? body["items"].size() : 0;
+        std::this_thread::sleep_for(std::chrono::microseconds(us * static_cast<int64_t>(items)));
+      }
+    }
     if (resp.start_stream) {
       auto inner = std::move(resp.start_stream);
       resp.start_stream = [this, inner](std::shared_ptr<WatchSink> sink) {
@@ -186,8 +206,9 @@ class TestMember {
   std::unique_ptr<ObjectService> service_;
   std::unique_ptr<RestHandler> handler_;
   std::unique_ptr<HttpServer> server_;
-  std::mutex mu_;
+  std::mutex mu_;  // guards paths_, list_limits_
   std::vector<std::string> paths_;
+  std::vector<std::string> list_limits_;
 };
 
 // A member that accepts TCP connections and never answers.
@@ -661,6 +682,45 @@ TEST(HttpMemberClientTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
   ASSERT_TRUE(client->Create(kConfigMaps, "shop", ConfigMap("later")).ok());
   ASSERT_TRUE(rec.WaitEvents(7));
   EXPECT_EQ(rec.Summary().back(), "ADDED later");
+}
+
+// A member whose whole list takes longer than one call's timeout (2,600 objects at 1 ms
+// each, a 2 s timeout): lists and relists after 410 in pages of 500 (0.5 s each), each
+// bounded by the timeout on its own, so the watch still starts and still recovers.
+TEST(HttpMemberClientTest, ListsAndRelistsInPagesEachBoundedByTheTimeout) {
+  TestMember member;
+  for (int i = 0; i < 2600; ++i) {
+    ASSERT_TRUE(member.service()
+                    .Create(ConfigMapsInfo(), "shop", ConfigMap("cm-" + std::to_string(i)))
+                    .ok());
+  }
+  member.list_us_per_item.store(1000);
+  auto client = NewClient(member.Endpoint("test-1", milliseconds(2000)));
+  ASSERT_NE(client, nullptr);
+  Recorder rec;
+  WatchOptions options;
+  options.initial_backoff = milliseconds(20);
+  options.on_error = rec.OnError();
+  auto watch = client->Watch(kConfigMaps, "shop", "", "", rec.Callback(), options);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  ASSERT_TRUE(rec.WaitEvents(2600));
+  ASSERT_TRUE(Eventually([&] { return member.handler().ActiveWatches() == 1; }));
+
+  // The client misses a change, then its resumed watch is told its version expired.
+  member.drop_events.store(true);
+  ASSERT_TRUE(client->Create(kConfigMaps, "shop", ConfigMap("late")).ok());
+  ASSERT_TRUE(Eventually([&] { return member.dropped.load() >= 1; }));
+  member.expire_next_watches.store(1);
+  member.drop_events.store(false);
+  member.handler().StopWatches();
+  ASSERT_TRUE(rec.WaitEvents(2601));
+  EXPECT_EQ(rec.Summary().back(), "ADDED late *");
+  EXPECT_EQ((*watch)->Relists(), 1);
+  for (const Status& e : rec.Errors()) {
+    EXPECT_NE(e.code(), StatusCode::kDeadlineExceeded) << "no list timed out: " << e;
+  }
+  // 6 pages for the first list, 6 for the relist; none without a limit.
+  EXPECT_EQ(member.list_limits(), std::vector<std::string>(12, "500"));
 }
 
 TEST(HttpMemberClientTest, RepeatedExpiryBacksOffInsteadOfRelistingInALoop) {
