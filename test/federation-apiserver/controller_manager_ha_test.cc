@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "test/common/child_process.h"
+#include "test/common/controller_manager_e2e.h"
 #include "test/common/e2e_federation.h"
 #include "test/common/etcd_cluster.h"
 #include "test/common/manifests.h"
@@ -32,30 +33,6 @@ using nlohmann::json;
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using test_env::RunCommand;
-
-constexpr char kMembersim[] = R"(defaults:
-  podReadyDelay: 200ms
-  node: {cpu: "4", memory: 8Gi, pods: 110}
-clusters:
-  - {name: us-east-1, region: us-east, jurisdiction: us, zones: [{name: us-east-1a, nodes: 1}]}
-  - {name: eu-west-1, region: eu-west, jurisdiction: eu, zones: [{name: eu-west-1a, nodes: 1}]}
-)";
-
-std::string Federation(const std::string& sim_url) {
-  return test_env::MemberClustersYaml(
-             sim_url, {{"us-east-1", "us-east", "us"}, {"eu-west-1", "eu-west", "eu"}}) +
-         "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
-}
-
-std::string Workload(const std::string& name, int replicas) {
-  return test_env::WorkloadYaml(
-      {.name = name,
-       .replicas = replicas,
-       .placement = "    distribution:\n      weights: {us-east: 1, eu-west: 1}",
-       .image = "example/" + name + ":1",
-       .cpu = "10m",
-       .memory = "16Mi"});
-}
 
 class ControllerManagerHaTest : public ::testing::Test {
  protected:
@@ -78,7 +55,7 @@ class ControllerManagerHaTest : public ::testing::Test {
     std::string error;
     ASSERT_TRUE(etcd_.Start(1, &error)) << error;
     storage_ = "etcd:" + etcd_.ClientUrl(0);
-    test_env::WriteFile(dir_ / "membersim.yaml", kMembersim);
+    test_env::WriteFile(dir_ / "membersim.yaml", test_env::kTwoMemberSimConfig);
     ASSERT_TRUE(sim_.Start(
         {test_env::BinDir() + "/membersim", "--config", (dir_ / "membersim.yaml").string(),
          "--listen", "127.0.0.1:" + std::to_string(test_env::FreeLoopbackPort())},
@@ -133,22 +110,11 @@ class ControllerManagerHaTest : public ::testing::Test {
     return lease["spec"].value("holderIdentity", "");
   }
 
-  // Replicas of Deployment shop/`name` per member, read from membersim (members without it
-  // left out).
   std::map<std::string, int64_t> MemberReplicas(const std::string& name) {
-    std::map<std::string, int64_t> out;
-    for (const std::string member : {"us-east-1", "eu-west-1"}) {
-      json d = test_env::GetJson(sim_url_ + "/clusters/" + member +
-                                 "/apis/apps/v1/namespaces/shop/deployments/" + name);
-      if (d.is_object() && d.contains("spec")) out[member] = d["spec"].value("replicas", 0);
-    }
-    return out;
+    return test_env::MemberReplicas(sim_url_, name);
   }
   bool MembersRun(const std::string& name, int64_t total) {
-    std::map<std::string, int64_t> per = MemberReplicas(name);
-    int64_t sum = 0;
-    for (const auto& [member, n] : per) sum += n;
-    return sum == total && per.size() == 2;  // weights 1:1 put replicas in both members
+    return test_env::MembersRun(sim_url_, name, total);
   }
   void Apply(const std::string& file, const std::string& yaml) {
     test_env::WriteFile(dir_ / file, yaml);
@@ -195,8 +161,8 @@ TEST_F(ControllerManagerHaTest, TheStandbyTakesOverAfterTheLeaderIsKilledAndPlac
   ASSERT_NO_FATAL_FAILURE(StartPairAndWaitForLeader(&lead));
   const std::string leader = "cm-" + std::to_string(lead);
 
-  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", Federation(sim_url_)));
-  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 4)));
+  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", test_env::TwoMemberFederation(sim_url_)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 4)));
   ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
                                   [&] { return MembersRun("web", 4); }))
       << "web never reached the members: " << json(MemberReplicas("web")).dump();
@@ -223,8 +189,8 @@ TEST_F(ControllerManagerHaTest, TheStandbyTakesOverAfterTheLeaderIsKilledAndPlac
   }));
 
   // The new leader's controllers place and propagate: a scale and a new workload.
-  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 6)));
-  ASSERT_NO_FATAL_FAILURE(Apply("api.yaml", Workload("api", 2)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 6)));
+  ASSERT_NO_FATAL_FAILURE(Apply("api.yaml", test_env::SpreadWorkload("api", 2)));
   EXPECT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
                                   [&] { return MembersRun("web", 6) && MembersRun("api", 2); }))
       << "after takeover: web " << json(MemberReplicas("web")).dump() << ", api "
@@ -297,8 +263,8 @@ TEST_F(ControllerManagerHaTest, ALeaderPausedPastItsLeaseWritesNothingWhenItResu
   const std::string standby = "cm-" + std::to_string(1 - lead);
   const pid_t pid = cms_[lead].pid();
 
-  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", Federation(sim_url_)));
-  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 4)));
+  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", test_env::TwoMemberFederation(sim_url_)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 4)));
   ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
                                   [&] { return MembersRun("web", 4); }))
       << "web never reached the members: " << json(MemberReplicas("web")).dump();
@@ -313,7 +279,7 @@ TEST_F(ControllerManagerHaTest, ALeaderPausedPastItsLeaseWritesNothingWhenItResu
     return test_env::ReadFile(Log(1 - lead)).find("leading as " + standby) != std::string::npos;
   }));
   // The new leader acts on a change the paused one never saw: 4 -> 6 replicas on the members.
-  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 6)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 6)));
   ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
                                   [&] { return MembersRun("web", 6); }))
       << "the new leader did not scale web: " << json(MemberReplicas("web")).dump();

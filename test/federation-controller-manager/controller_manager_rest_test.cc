@@ -1,0 +1,239 @@
+// federation-controller-manager --kubeconfig with the real binaries: a federation-apiserver on
+// SQLite with token authentication and RBAC and no controllers of its own, membersim with two
+// members, and two controller managers that reach the federation only through the API, with
+// a token whose user an ordinary ClusterRoleBinding authorises (not system:masters). A
+// FederatedWorkload applied through the API is placed and its replicas appear in the members
+// (read from membersim); the leader is killed with SIGKILL and the other manager takes the
+// Lease (served by the API) and goes on placing. Also the flags' clear startup errors.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "test/common/child_process.h"
+#include "test/common/controller_manager_e2e.h"
+#include "test/common/e2e_federation.h"
+#include "test/common/manifests.h"
+#include "test/common/test_env.h"
+
+namespace meridian::apiserver {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using test_env::RunCommand;
+
+// The controller manager's user and what it may do: everything, through an ordinary binding
+// (what docs/operations.md tells operators to apply).
+constexpr char kManagerRbac[] = R"(apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "meridian:controller-manager"}
+rules:
+  - {apiGroups: ["*"], resources: ["*"], verbs: ["*"]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "meridian:controller-manager"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "meridian:controller-manager"}
+subjects:
+  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: meridian-controller-manager}
+)";
+
+std::string Kubeconfig(const std::string& server, const std::string& token) {
+  return "apiVersion: v1\nkind: Config\ncurrent-context: fed\n"
+         "clusters:\n- name: fed\n  cluster: {server: \"" +
+         server +
+         "\"}\n"
+         "users:\n- name: cm\n  user: {token: " +
+         token +
+         "}\n"
+         "contexts:\n- name: fed\n  context: {cluster: fed, user: cm}\n";
+}
+
+class ControllerManagerRestTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("meridian-cm-rest-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override {
+    for (auto& cm : cms_) cm.Stop();
+    api_.Stop();
+    sim_.Stop();
+    if (!HasFailure()) std::filesystem::remove_all(dir_);
+  }
+
+  // membersim, and the apiserver on SQLite with tokens, RBAC and no controllers.
+  void StartFederation() {
+    std::string error;
+    test_env::WriteFile(dir_ / "membersim.yaml", test_env::kTwoMemberSimConfig);
+    ASSERT_TRUE(sim_.Start(
+        {test_env::BinDir() + "/membersim", "--config", (dir_ / "membersim.yaml").string(),
+         "--listen", "127.0.0.1:" + std::to_string(test_env::FreeLoopbackPort())},
+        &error, (dir_ / "membersim.log").string()))
+        << error;
+    sim_url_ = sim_.WaitForLine("membersim listening on ", std::chrono::seconds(20), &error);
+    ASSERT_FALSE(sim_url_.empty()) << error;
+    test_env::WriteFile(dir_ / "tokens.csv",
+                        "admin-token,admin,1,system:masters\n"
+                        "cm-token,meridian-controller-manager,2\n");
+    ASSERT_TRUE(api_.Start(
+        {test_env::BinDir() + "/federation-apiserver", "--listen", "127.0.0.1:0", "--storage",
+         "sqlite:" + (dir_ / "fed.db").string(), "--controllers", "none", "--token-auth-file",
+         (dir_ / "tokens.csv").string(), "--authorization-mode", "RBAC"},
+        &error, (dir_ / "apiserver.err").string()))
+        << error;
+    api_url_ =
+        api_.WaitForLine("federation-apiserver listening on ", std::chrono::seconds(30), &error);
+    ASSERT_FALSE(api_url_.empty()) << error;
+    api_.CopyOutputTo((dir_ / "apiserver.log").string());
+    ASSERT_NO_FATAL_FAILURE(Apply("rbac.yaml", kManagerRbac));
+    // RBAC reads bindings from a watch: wait until the manager's token may read Leases.
+    ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
+      return Get("cm-token", "/apis/coordination.k8s.io/v1/namespaces/meridian-system/leases")
+          .is_object();
+    })) << "the manager's binding never took effect";
+    test_env::WriteFile(dir_ / "kubeconfig", Kubeconfig(api_url_, "cm-token"));
+  }
+
+  // Starts manager `i` (identity cm-<i>) on the kubeconfig with short lease flags.
+  void StartManager(int i) {
+    std::string error;
+    const std::string id = "cm-" + std::to_string(i);
+    ASSERT_TRUE(
+        cms_[i].Start({test_env::BinDir() + "/federation-controller-manager", "--kubeconfig",
+                       (dir_ / "kubeconfig").string(), "--leader-elect-identity", id,
+                       "--leader-elect-lease-duration", "2s", "--leader-elect-renew-deadline",
+                       "1500ms", "--leader-elect-retry-period", "250ms", "--log-level", "info"},
+                      &error, Log(i) + ".err"))
+        << error;
+    ASSERT_FALSE(cms_[i]
+                     .WaitForLine("federation-controller-manager running as ",
+                                  std::chrono::seconds(30), &error)
+                     .empty())
+        << error << "\n"
+        << test_env::ReadFile(Log(i) + ".err");
+    cms_[i].CopyOutputTo(Log(i));
+  }
+  std::string Log(int i) const { return (dir_ / ("cm-" + std::to_string(i) + ".log")).string(); }
+
+  json Get(const std::string& token, const std::string& path) {
+    test_env::CommandResult r = RunCommand("curl -fsS --max-time 5 -H 'Authorization: Bearer " +
+                                           token + "' '" + api_url_ + path + "'");
+    if (r.exit_code != 0) return json();
+    return json::parse(r.output, nullptr, false);
+  }
+  std::string Holder() {
+    json lease = Get("admin-token",
+                     "/apis/coordination.k8s.io/v1/namespaces/meridian-system/leases/"
+                     "federation-controller-manager");
+    if (!lease.is_object() || !lease.contains("spec")) return "";
+    return lease["spec"].value("holderIdentity", "");
+  }
+  void Apply(const std::string& file, const std::string& yaml) {
+    test_env::WriteFile(dir_ / file, yaml);
+    test_env::CommandResult r =
+        RunCommand(test_env::BinDir() + "/fedctl --server " + api_url_ +
+                   " --token admin-token apply -f " + (dir_ / file).string());
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+  }
+
+  std::map<std::string, int64_t> MemberReplicas(const std::string& name) {
+    return test_env::MemberReplicas(sim_url_, name);
+  }
+  bool MembersRun(const std::string& name, int64_t total) {
+    return test_env::MembersRun(sim_url_, name, total);
+  }
+
+  std::filesystem::path dir_;
+  test_env::ChildProcess sim_, api_;
+  test_env::ChildProcess cms_[2];
+  std::string sim_url_, api_url_;
+};
+
+TEST_F(ControllerManagerRestTest, PlacesThroughTheApiAndTheStandbyTakesOverAfterKill9) {
+  ASSERT_NO_FATAL_FAILURE(StartFederation());
+  ASSERT_NO_FATAL_FAILURE(StartManager(0));
+  ASSERT_NO_FATAL_FAILURE(StartManager(1));
+  std::string holder;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
+    holder = Holder();
+    return !holder.empty();
+  })) << "no manager took the lease";
+  ASSERT_TRUE(holder == "cm-0" || holder == "cm-1") << holder;
+  const int lead = holder == "cm-0" ? 0 : 1;
+
+  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", test_env::TwoMemberFederation(sim_url_)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 4)));
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(30000), milliseconds(100),
+                                  [&] { return MembersRun("web", 4); }))
+      << "web never reached the members: " << json(MemberReplicas("web")).dump();
+  // The placement was written through the API's /status (the leader's RestStore).
+  json web = Get("admin-token", test_env::WorkloadPath("shop", "web"));
+  EXPECT_EQ(test_env::Placement(web).size(), 2u) << web.dump();
+  EXPECT_NE(test_env::ReadFile(Log(lead)).find("leading as " + holder), std::string::npos);
+  EXPECT_EQ(test_env::ReadFile(Log(1 - lead)).find("leading as"), std::string::npos);
+
+  const auto killed = steady_clock::now();
+  cms_[lead].Kill(SIGKILL);
+  const std::string standby = "cm-" + std::to_string(1 - lead);
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(15000), milliseconds(20),
+                                  [&] { return Holder() == standby; }))
+      << "the standby never took the lease; holder " << Holder();
+  std::cout << "takeover after kill -9 (through the API): "
+            << std::chrono::duration_cast<milliseconds>(steady_clock::now() - killed).count()
+            << " ms" << std::endl;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(50), [&] {
+    return test_env::ReadFile(Log(1 - lead)).find("leading as " + standby) != std::string::npos;
+  }));
+
+  // The new leader's controllers place and propagate: a scale and a new workload.
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 6)));
+  ASSERT_NO_FATAL_FAILURE(Apply("api.yaml", test_env::SpreadWorkload("api", 2)));
+  EXPECT_TRUE(test_env::PollUntil(milliseconds(30000), milliseconds(100),
+                                  [&] { return MembersRun("web", 6) && MembersRun("api", 2); }))
+      << "after takeover: web " << json(MemberReplicas("web")).dump() << ", api "
+      << json(MemberReplicas("api")).dump();
+}
+
+TEST_F(ControllerManagerRestTest, BadKubeconfigAndFlagsAreClearStartupErrors) {
+  const std::string bin = test_env::BinDir() + "/federation-controller-manager";
+  test_env::CommandResult both =
+      RunCommand("timeout 30 " + bin + " --kubeconfig " + (dir_ / "kc").string() +
+                 " --storage etcd:http://127.0.0.1:1");
+  EXPECT_NE(both.exit_code, 0) << both.output;
+  EXPECT_NE(both.output.find("--storage"), std::string::npos) << both.output;
+  EXPECT_NE(both.output.find("--kubeconfig"), std::string::npos) << both.output;
+
+  test_env::CommandResult neither = RunCommand("timeout 30 " + bin);
+  EXPECT_EQ(neither.exit_code, 1) << neither.output;
+  EXPECT_NE(neither.output.find("--kubeconfig FILE"), std::string::npos) << neither.output;
+
+  test_env::CommandResult missing =
+      RunCommand("timeout 30 " + bin + " --kubeconfig " + (dir_ / "absent").string());
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("--kubeconfig " + (dir_ / "absent").string()), std::string::npos)
+      << missing.output;
+
+  // A server that refuses the token: the startup check says so instead of never leading.
+  ASSERT_NO_FATAL_FAILURE(StartFederation());
+  test_env::WriteFile(dir_ / "wrong", Kubeconfig(api_url_, "no-such-token"));
+  test_env::CommandResult refused =
+      RunCommand("timeout 30 " + bin + " --kubeconfig " + (dir_ / "wrong").string());
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("Unauthorized"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find(api_url_), std::string::npos) << refused.output;
+}
+
+}  // namespace
+}  // namespace meridian::apiserver
