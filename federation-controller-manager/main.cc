@@ -143,9 +143,11 @@ struct Backend {
   }
 };
 
-// The --kubeconfig backend: the kubeconfig's current context, checked by one request so a
-// wrong server or credential is a startup error, not a manager that never leads.
+// The --kubeconfig backend: the kubeconfig's current context, checked by one request (a GET
+// of the manager's Lease, which its built-in role allows) so a wrong server or credential is
+// a startup error, not a manager that never leads.
 Status OpenApiBackend(const std::string& kubeconfig, std::chrono::milliseconds timeout,
+                      const meridian::apimachinery::LeaderElectionConfig& election,
                       std::function<Status()> write_permit, Backend* out) {
   const std::string flag = "--kubeconfig " + kubeconfig;
   StatusOr<meridian::sync::KubeconfigSelection> selected =
@@ -167,11 +169,10 @@ Status OpenApiBackend(const std::string& kubeconfig, std::chrono::milliseconds t
   if (!controller_store.ok()) return controller_store.status();
   out->elector_store = std::move(elector_store).value();
   out->controller_store = std::move(controller_store).value();
-  // Leases: the kind the manager must be able to read (and write) in any case.
-  meridian::apimachinery::ListOptions one;
-  one.limit = 1;
-  auto probe = out->elector_store->List({"coordination.k8s.io", "leases"}, one);
-  if (!probe.ok()) {
+  // Its Lease: what the manager must be able to read in any case (absent is fine).
+  auto probe = out->elector_store->Get(
+      {{"coordination.k8s.io", "leases"}, election.lease_namespace, election.lease_name});
+  if (!probe.ok() && probe.status().code() != meridian::StatusCode::kNotFound) {
     return probe.status().WithContext(flag + " (server " + endpoint.server + ")");
   }
   // No admission here: the API admits every write (and would see a second copy's reads).
@@ -335,7 +336,7 @@ int main(int argc, char** argv) {
     auto permit = [&elector]() -> Status {
       return elector ? elector->WritePermit() : Status::Ok();
     };
-    if (Status st = OpenApiBackend(kubeconfig, *timeout, permit, &backend); !st.ok()) {
+    if (Status st = OpenApiBackend(kubeconfig, *timeout, election, permit, &backend); !st.ok()) {
       return Fail(st);
     }
   } else {

@@ -1,19 +1,26 @@
 // federation-controller-manager --kubeconfig with the real binaries: a federation-apiserver on
 // SQLite with token authentication and RBAC and no controllers of its own, membersim with two
 // members, and two controller managers that reach the federation only through the API, with
-// a token whose user an ordinary ClusterRoleBinding authorises (not system:masters). A
-// FederatedWorkload applied through the API is placed and its replicas appear in the members
-// (read from membersim); the leader is killed with SIGKILL and the other manager takes the
-// Lease (served by the API) and goes on placing. Also the flags' clear startup errors.
+// a token of the user system:meridian:federation-controller-manager, which only the
+// apiserver's built-in role and binding authorise (rbac/bootstrap.cc; not system:masters, no
+// operator-applied RBAC). A FederatedWorkload applied through the API is placed and its
+// replicas appear in the members (read from membersim); the leader is killed with SIGKILL and
+// the other manager takes the Lease (served by the API) and goes on placing; the audit log
+// shows the API refused the managers nothing. Also what the role does not grant (403 naming
+// it), and the flags' clear startup errors.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "test/common/child_process.h"
@@ -30,21 +37,8 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using test_env::RunCommand;
 
-// The controller manager's user and what it may do: everything, through an ordinary binding
-// (what docs/operations.md tells operators to apply).
-constexpr char kManagerRbac[] = R"(apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: "meridian:controller-manager"}
-rules:
-  - {apiGroups: ["*"], resources: ["*"], verbs: ["*"]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: "meridian:controller-manager"}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "meridian:controller-manager"}
-subjects:
-  - {apiGroup: rbac.authorization.k8s.io, kind: User, name: meridian-controller-manager}
-)";
+// The controller manager's user (federation-apiserver/rbac/authorizer.h).
+constexpr char kManagerUser[] = "system:meridian:federation-controller-manager";
 
 std::string Kubeconfig(const std::string& server, const std::string& token) {
   return "apiVersion: v1\nkind: Config\ncurrent-context: fed\n"
@@ -86,23 +80,24 @@ class ControllerManagerRestTest : public ::testing::Test {
     ASSERT_FALSE(sim_url_.empty()) << error;
     test_env::WriteFile(dir_ / "tokens.csv",
                         "admin-token,admin,1,system:masters\n"
-                        "cm-token,meridian-controller-manager,2\n");
-    ASSERT_TRUE(api_.Start(
-        {test_env::BinDir() + "/federation-apiserver", "--listen", "127.0.0.1:0", "--storage",
-         "sqlite:" + (dir_ / "fed.db").string(), "--controllers", "none", "--token-auth-file",
-         (dir_ / "tokens.csv").string(), "--authorization-mode", "RBAC"},
-        &error, (dir_ / "apiserver.err").string()))
+                        "cm-token," +
+                            std::string(kManagerUser) +
+                            ",2\n"
+                            "nobody-token,nobody,3\n");
+    ASSERT_TRUE(api_.Start({test_env::BinDir() + "/federation-apiserver", "--listen", "127.0.0.1:0",
+                            "--storage", "sqlite:" + (dir_ / "fed.db").string(), "--controllers",
+                            "none", "--token-auth-file", (dir_ / "tokens.csv").string(),
+                            "--authorization-mode", "RBAC", "--audit-log-path", Audit()},
+                           &error, (dir_ / "apiserver.err").string()))
         << error;
     api_url_ =
         api_.WaitForLine("federation-apiserver listening on ", std::chrono::seconds(30), &error);
     ASSERT_FALSE(api_url_.empty()) << error;
     api_.CopyOutputTo((dir_ / "apiserver.log").string());
-    ASSERT_NO_FATAL_FAILURE(Apply("rbac.yaml", kManagerRbac));
-    // RBAC reads bindings from a watch: wait until the manager's token may read Leases.
+    // RBAC reads bindings from a watch: wait until the built-in binding is in effect.
     ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
-      return Get("cm-token", "/apis/coordination.k8s.io/v1/namespaces/meridian-system/leases")
-          .is_object();
-    })) << "the manager's binding never took effect";
+      return Call("cm-token", "GET", "/api/v1/namespaces").code == 200;
+    })) << "the manager's built-in binding never took effect";
     test_env::WriteFile(dir_ / "kubeconfig", Kubeconfig(api_url_, "cm-token"));
   }
 
@@ -126,6 +121,28 @@ class ControllerManagerRestTest : public ::testing::Test {
     cms_[i].CopyOutputTo(Log(i));
   }
   std::string Log(int i) const { return (dir_ / ("cm-" + std::to_string(i) + ".log")).string(); }
+  std::string Audit() const { return (dir_ / "audit.log").string(); }
+
+  struct Answer {
+    int code = 0;
+    json body;
+  };
+  // `method` `path` with `token` and a JSON `body` (when not null): the HTTP code and body.
+  Answer Call(const std::string& token, const std::string& method, const std::string& path,
+              const json& body = nullptr) {
+    std::string data;
+    if (!body.is_null()) {
+      test_env::WriteFile(dir_ / "body.json", body.dump());
+      data = " -H 'Content-Type: application/json' --data-binary @" + (dir_ / "body.json").string();
+    }
+    test_env::CommandResult r = RunCommand(
+        "curl -sS --max-time 5 -o " + (dir_ / "answer.json").string() + " -w '%{http_code}' -X " +
+        method + " -H 'Authorization: Bearer " + token + "'" + data + " '" + api_url_ + path + "'");
+    Answer a;
+    a.code = r.exit_code == 0 ? std::atoi(r.output.c_str()) : 0;
+    a.body = json::parse(test_env::ReadFile((dir_ / "answer.json").string()), nullptr, false);
+    return a;
+  }
 
   json Get(const std::string& token, const std::string& path) {
     test_env::CommandResult r = RunCommand("curl -fsS --max-time 5 -H 'Authorization: Bearer " +
@@ -204,6 +221,89 @@ TEST_F(ControllerManagerRestTest, PlacesThroughTheApiAndTheStandbyTakesOverAfter
                                   [&] { return MembersRun("web", 6) && MembersRun("api", 2); }))
       << "after takeover: web " << json(MemberReplicas("web")).dump() << ", api "
       << json(MemberReplicas("api")).dump();
+
+  // The built-in role was enough: the API refused the managers nothing (audit log, one event
+  // per request, the default policy's Metadata level). What they asked is printed: the role's
+  // rules are derived from it (rbac/bootstrap.cc).
+  std::set<std::string> asked, refused;
+  std::istringstream audit(test_env::ReadFile(Audit()));
+  for (std::string line; std::getline(audit, line);) {
+    json event = json::parse(line, nullptr, false);
+    if (!event.is_object() ||
+        event.value("user", json::object()).value("username", "") != kManagerUser)
+      continue;
+    const json ref = event.value("objectRef", json::object());
+    std::string what = event.value("verb", "") + " " + ref.value("apiGroup", "") + "/" +
+                       ref.value("resource", "") +
+                       (ref.contains("subresource") ? "/" + ref.value("subresource", "") : "");
+    asked.insert(what);
+    if (event.value("responseStatus", json::object()).value("code", 0) == 403) refused.insert(what);
+  }
+  EXPECT_FALSE(asked.empty()) << "no audit events of " << kManagerUser;
+  EXPECT_TRUE(refused.empty()) << "refused: " << json(refused).dump();
+  std::cout << "the managers asked: " << json(asked).dump() << std::endl;
+}
+
+// What the built-in role does not grant is refused with Kubernetes' 403, naming the verb,
+// the resource and the user.
+TEST_F(ControllerManagerRestTest, TheBuiltInRoleRefusesWhatTheManagerDoesNotDo) {
+  ASSERT_NO_FATAL_FAILURE(StartFederation());
+  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", test_env::TwoMemberFederation(sim_url_)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 2)));
+  const std::string user = std::string("User \"") + kManagerUser + "\" cannot ";
+  const std::string meridian = "/apis/federation.meridian.io/v1alpha1";
+  struct Case {
+    std::string method, path;
+    json body;
+    std::string message;  // the 403's, after "User "..." cannot "
+  };
+  const std::vector<Case> cases = {
+      {"POST",
+       meridian + "/residencypolicies",
+       {{"apiVersion", "federation.meridian.io/v1alpha1"},
+        {"kind", "ResidencyPolicy"},
+        {"metadata", {{"name", "anywhere"}}}},
+       "create resource \"residencypolicies\" in API group \"federation.meridian.io\" at the "
+       "cluster scope"},
+      {"PATCH", test_env::WorkloadPath("shop", "web"), json::object(),
+       "patch resource \"federatedworkloads\" in API group \"federation.meridian.io\" in the "
+       "namespace \"shop\""},
+      {"DELETE", meridian + "/memberclusters/us-east-1", nullptr,
+       "delete resource \"memberclusters\" in API group \"federation.meridian.io\" at the "
+       "cluster scope"},
+      {"DELETE", "/api/v1/namespaces/shop", nullptr,
+       "delete resource \"namespaces\" in API group \"\" in the namespace \"shop\""},
+      {"GET", "/apis/coordination.k8s.io/v1/namespaces/meridian-system/leases/other", nullptr,
+       "get resource \"leases\" in API group \"coordination.k8s.io\" in the namespace "
+       "\"meridian-system\""},
+      {"POST",
+       "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+       {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+        {"kind", "ClusterRoleBinding"},
+        {"metadata", {{"name", "cm-root"}}},
+        {"roleRef",
+         {{"apiGroup", "rbac.authorization.k8s.io"},
+          {"kind", "ClusterRole"},
+          {"name", "cluster-admin"}}},
+        {"subjects", {{{"kind", "User"}, {"name", kManagerUser}}}}},
+       "create resource \"clusterrolebindings\" in API group \"rbac.authorization.k8s.io\" at "
+       "the cluster scope"},
+  };
+  for (const Case& c : cases) {
+    Answer a = Call("cm-token", c.method, c.path, c.body);
+    EXPECT_EQ(a.code, 403) << c.method << " " << c.path << ": " << a.body.dump();
+    const std::string message = a.body.is_object() ? a.body.value("message", "") : "";
+    EXPECT_NE(message.find(user + c.message), std::string::npos)
+        << c.method << " " << c.path << ": " << message;
+  }
+  // And what it does is allowed: read a MemberCluster, write a workload's status.
+  EXPECT_EQ(Call("cm-token", "GET", meridian + "/memberclusters/us-east-1").code, 200);
+  Answer web = Call("admin-token", "GET", test_env::WorkloadPath("shop", "web"));
+  ASSERT_EQ(web.code, 200);
+  web.body["status"]["observedGeneration"] = 1;
+  Answer status =
+      Call("cm-token", "PUT", test_env::WorkloadPath("shop", "web") + "/status", web.body);
+  EXPECT_EQ(status.code, 200) << status.body.dump();
 }
 
 TEST_F(ControllerManagerRestTest, BadKubeconfigAndFlagsAreClearStartupErrors) {
@@ -233,6 +333,15 @@ TEST_F(ControllerManagerRestTest, BadKubeconfigAndFlagsAreClearStartupErrors) {
   EXPECT_EQ(refused.exit_code, 1) << refused.output;
   EXPECT_NE(refused.output.find("Unauthorized"), std::string::npos) << refused.output;
   EXPECT_NE(refused.output.find(api_url_), std::string::npos) << refused.output;
+
+  // An authenticated user without the built-in binding: the startup check names the 403.
+  test_env::WriteFile(dir_ / "unbound", Kubeconfig(api_url_, "nobody-token"));
+  test_env::CommandResult unbound =
+      RunCommand("timeout 30 " + bin + " --kubeconfig " + (dir_ / "unbound").string());
+  EXPECT_EQ(unbound.exit_code, 1) << unbound.output;
+  EXPECT_NE(unbound.output.find("User \"nobody\" cannot get resource \"leases\""),
+            std::string::npos)
+      << unbound.output;
 }
 
 }  // namespace
