@@ -51,49 +51,22 @@ std::string Kubeconfig(const std::string& server, const std::string& token) {
          "contexts:\n- name: fed\n  context: {cluster: fed, user: cm}\n";
 }
 
-class ControllerManagerRestTest : public ::testing::Test {
+class ControllerManagerRestTest : public test_env::ControllerManagerE2eTest {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("meridian-cm-rest-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override {
-    for (auto& cm : cms_) cm.Stop();
-    api_.Stop();
-    sim_.Stop();
-    if (!HasFailure()) std::filesystem::remove_all(dir_);
-  }
-
-  // membersim, and the apiserver on SQLite with tokens, RBAC and no controllers.
+  // membersim, and the apiserver on SQLite with tokens, RBAC, an audit log and no controllers.
   void StartFederation() {
-    std::string error;
-    test_env::WriteFile(dir_ / "membersim.yaml", test_env::kTwoMemberSimConfig);
-    ASSERT_TRUE(sim_.Start(
-        {test_env::BinDir() + "/membersim", "--config", (dir_ / "membersim.yaml").string(),
-         "--listen", "127.0.0.1:" + std::to_string(test_env::FreeLoopbackPort())},
-        &error, (dir_ / "membersim.log").string()))
-        << error;
-    sim_url_ = sim_.WaitForLine("membersim listening on ", std::chrono::seconds(20), &error);
-    ASSERT_FALSE(sim_url_.empty()) << error;
+    ASSERT_NO_FATAL_FAILURE(StartMembersim());
     test_env::WriteFile(dir_ / "tokens.csv",
                         "admin-token,admin,1,system:masters\n"
                         "cm-token," +
                             std::string(kManagerUser) +
                             ",2\n"
                             "nobody-token,nobody,3\n");
-    ASSERT_TRUE(api_.Start({test_env::BinDir() + "/federation-apiserver", "--listen", "127.0.0.1:0",
-                            "--storage", "sqlite:" + (dir_ / "fed.db").string(), "--controllers",
-                            "none", "--token-auth-file", (dir_ / "tokens.csv").string(),
-                            "--authorization-mode", "RBAC", "--audit-log-path", Audit()},
-                           &error, (dir_ / "apiserver.err").string()))
-        << error;
-    api_url_ =
-        api_.WaitForLine("federation-apiserver listening on ", std::chrono::seconds(30), &error);
-    ASSERT_FALSE(api_url_.empty()) << error;
-    api_.CopyOutputTo((dir_ / "apiserver.log").string());
+    admin_token_ = "admin-token";
+    ASSERT_NO_FATAL_FAILURE(
+        StartApiserver({"--storage", "sqlite:" + (dir_ / "fed.db").string(), "--controllers",
+                        "none", "--token-auth-file", (dir_ / "tokens.csv").string(),
+                        "--authorization-mode", "RBAC", "--audit-log-path", Audit()}));
     // RBAC reads bindings from a watch: wait until the built-in binding is in effect.
     ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
       return Call("cm-token", "GET", "/api/v1/namespaces").code == 200;
@@ -101,26 +74,11 @@ class ControllerManagerRestTest : public ::testing::Test {
     test_env::WriteFile(dir_ / "kubeconfig", Kubeconfig(api_url_, "cm-token"));
   }
 
-  // Starts manager `i` (identity cm-<i>) on the kubeconfig with short lease flags.
+  // Starts manager `i` on the kubeconfig.
   void StartManager(int i) {
-    std::string error;
-    const std::string id = "cm-" + std::to_string(i);
-    ASSERT_TRUE(
-        cms_[i].Start({test_env::BinDir() + "/federation-controller-manager", "--kubeconfig",
-                       (dir_ / "kubeconfig").string(), "--leader-elect-identity", id,
-                       "--leader-elect-lease-duration", "2s", "--leader-elect-renew-deadline",
-                       "1500ms", "--leader-elect-retry-period", "250ms", "--log-level", "info"},
-                      &error, Log(i) + ".err"))
-        << error;
-    ASSERT_FALSE(cms_[i]
-                     .WaitForLine("federation-controller-manager running as ",
-                                  std::chrono::seconds(30), &error)
-                     .empty())
-        << error << "\n"
-        << test_env::ReadFile(Log(i) + ".err");
-    cms_[i].CopyOutputTo(Log(i));
+    ASSERT_NO_FATAL_FAILURE(ControllerManagerE2eTest::StartManager(
+        i, {"--kubeconfig", (dir_ / "kubeconfig").string()}));
   }
-  std::string Log(int i) const { return (dir_ / ("cm-" + std::to_string(i) + ".log")).string(); }
   std::string Audit() const { return (dir_ / "audit.log").string(); }
 
   struct Answer {
@@ -143,39 +101,6 @@ class ControllerManagerRestTest : public ::testing::Test {
     a.body = json::parse(test_env::ReadFile((dir_ / "answer.json").string()), nullptr, false);
     return a;
   }
-
-  json Get(const std::string& token, const std::string& path) {
-    test_env::CommandResult r = RunCommand("curl -fsS --max-time 5 -H 'Authorization: Bearer " +
-                                           token + "' '" + api_url_ + path + "'");
-    if (r.exit_code != 0) return json();
-    return json::parse(r.output, nullptr, false);
-  }
-  std::string Holder() {
-    json lease = Get("admin-token",
-                     "/apis/coordination.k8s.io/v1/namespaces/meridian-system/leases/"
-                     "federation-controller-manager");
-    if (!lease.is_object() || !lease.contains("spec")) return "";
-    return lease["spec"].value("holderIdentity", "");
-  }
-  void Apply(const std::string& file, const std::string& yaml) {
-    test_env::WriteFile(dir_ / file, yaml);
-    test_env::CommandResult r =
-        RunCommand(test_env::BinDir() + "/fedctl --server " + api_url_ +
-                   " --token admin-token apply -f " + (dir_ / file).string());
-    ASSERT_EQ(r.exit_code, 0) << r.output;
-  }
-
-  std::map<std::string, int64_t> MemberReplicas(const std::string& name) {
-    return test_env::MemberReplicas(sim_url_, name);
-  }
-  bool MembersRun(const std::string& name, int64_t total) {
-    return test_env::MembersRun(sim_url_, name, total);
-  }
-
-  std::filesystem::path dir_;
-  test_env::ChildProcess sim_, api_;
-  test_env::ChildProcess cms_[2];
-  std::string sim_url_, api_url_;
 };
 
 TEST_F(ControllerManagerRestTest, PlacesThroughTheApiAndTheStandbyTakesOverAfterKill9) {
@@ -201,26 +126,11 @@ TEST_F(ControllerManagerRestTest, PlacesThroughTheApiAndTheStandbyTakesOverAfter
   EXPECT_NE(test_env::ReadFile(Log(lead)).find("leading as " + holder), std::string::npos);
   EXPECT_EQ(test_env::ReadFile(Log(1 - lead)).find("leading as"), std::string::npos);
 
-  const auto killed = steady_clock::now();
-  cms_[lead].Kill(SIGKILL);
-  const std::string standby = "cm-" + std::to_string(1 - lead);
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(15000), milliseconds(20),
-                                  [&] { return Holder() == standby; }))
-      << "the standby never took the lease; holder " << Holder();
-  std::cout << "takeover after kill -9 (through the API): "
-            << std::chrono::duration_cast<milliseconds>(steady_clock::now() - killed).count()
-            << " ms" << std::endl;
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(50), [&] {
-    return test_env::ReadFile(Log(1 - lead)).find("leading as " + standby) != std::string::npos;
-  }));
-
-  // The new leader's controllers place and propagate: a scale and a new workload.
-  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 6)));
-  ASSERT_NO_FATAL_FAILURE(Apply("api.yaml", test_env::SpreadWorkload("api", 2)));
-  EXPECT_TRUE(test_env::PollUntil(milliseconds(30000), milliseconds(100),
-                                  [&] { return MembersRun("web", 6) && MembersRun("api", 2); }))
-      << "after takeover: web " << json(MemberReplicas("web")).dump() << ", api "
-      << json(MemberReplicas("api")).dump();
+  milliseconds took_over{};
+  ASSERT_NO_FATAL_FAILURE(KillLeaderAndAwaitTakeover(lead, &took_over));
+  std::cout << "takeover after kill -9 (through the API): " << took_over.count() << " ms"
+            << std::endl;
+  ASSERT_NO_FATAL_FAILURE(ExpectTheLeaderPlaces(milliseconds(30000)));
 
   // The built-in role was enough: the API refused the managers nothing (audit log, one event
   // per request, the default policy's Metadata level). What they asked is printed: the role's
