@@ -173,22 +173,30 @@ std::map<std::string, std::string> FederationApiServer::ClusterRegions() {
   return regions_;
 }
 
-StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
-    const ServerOptions& options, const Clock& clock) {
-  std::unique_ptr<FederationApiServer> server(new FederationApiServer());
-
-  // Resources, from the one list fedctl reads too: core v1 first (namespaces gate every
-  // namespaced write; events say what controllers did and why), then Meridian's.
+Status AddServedResources(apimachinery::ResourceRegistry* registry,
+                          const std::function<void(ResourceInfo*)>& customize) {
+  // From the one list fedctl reads too: core v1 first (namespaces gate every namespaced
+  // write; events say what controllers did and why), then Meridian's.
   for (bool core : {true, false}) {
     for (const api::ServedKind& kind : api::ServedKinds()) {
       if (kind.group.empty() != core) continue;
       MERIDIAN_ASSIGN_OR_RETURN(ResourceInfo info, ResourceInfoFor(kind));
-      if (kind.group == api::kGroup && kind.plural == "federatedworkloads") {
-        server->InstallWorkloadTable(&info);
-      }
-      MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(std::move(info)));
+      if (customize) customize(&info);
+      MERIDIAN_RETURN_IF_ERROR(registry->Add(std::move(info)));
     }
   }
+  return Status::Ok();
+}
+
+StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
+    const ServerOptions& options, const Clock& clock) {
+  std::unique_ptr<FederationApiServer> server(new FederationApiServer());
+
+  MERIDIAN_RETURN_IF_ERROR(AddServedResources(&server->registry_, [&](ResourceInfo* info) {
+    if (info->group == api::kGroup && info->plural == "federatedworkloads") {
+      server->InstallWorkloadTable(info);
+    }
+  }));
 
   // Storage: etcd for several replicas on shared storage, else the embedded SQLite file.
   if (options.storage.rfind("etcd:", 0) == 0) {

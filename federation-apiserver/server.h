@@ -12,6 +12,7 @@
 // (the handler, service and store are).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -154,5 +155,11 @@ StatusOr<std::string> SqlitePathFromStorageFlag(const std::string& storage);
 
 // The Meridian resources as the generic layer's ResourceInfo (with printer columns).
 std::vector<apimachinery::ResourceInfo> FederationResourceInfos();
+
+// Adds every kind the server serves (core v1 first, then Meridian's) to `registry`, each
+// passed to `customize` (when set) first. federation-controller-manager --kubeconfig maps
+// kinds to the API's URLs with it. Errors: a kind the registry refuses (a bug).
+Status AddServedResources(apimachinery::ResourceRegistry* registry,
+                          const std::function<void(apimachinery::ResourceInfo*)>& customize = {});
 
 }  // namespace meridian::apiserver

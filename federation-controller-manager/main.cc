@@ -4,10 +4,17 @@
 // member-schemas) and M controller managers, of which one — the holder of a
 // coordination.k8s.io/v1 Lease — runs the controllers (apimachinery/leader_election.h).
 //
-// It works on the apiservers' shared store (etcd) through the same ObjectService and
-// admission the apiservers run (FederationApiServer without its transports), so a
-// controller's write is checked exactly as it is in the embedded mode; see docs/design.md
-// ("Controller manager") for why not through the REST API.
+// Two ways to reach the federation (exactly one of the flags):
+//   --kubeconfig FILE (recommended): through a federation-apiserver's REST API, like
+//     kube-controller-manager. The controllers' ObjectService sits on a RestStore
+//     (rest_store.h) over the kubeconfig's server and credentials; the API runs admission,
+//     RBAC, encryption and its watch cache for them, and the Lease is an ordinary
+//     coordination.k8s.io/v1 object of the API. Works with any storage behind the API
+//     (SQLite too). Store writes are fenced by the lease check below, not by etcd.
+//   --storage etcd:URL,...: directly on the apiservers' shared etcd, through the same
+//     ObjectService and admission the apiservers run (FederationApiServer without its
+//     transports), with the etcd write fence.
+// See docs/design.md ("Controller manager").
 //
 // Like kube-controller-manager, a leader that cannot renew its lease before the renew
 // deadline exits (status 1) instead of stopping its controllers one by one: a controller
@@ -29,7 +36,9 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -39,9 +48,12 @@
 #include "apimachinery/leader_election.h"
 #include "federation-apiserver/controller_manager.h"
 #include "federation-apiserver/server.h"
+#include "federation-controller-manager/rest_store.h"
 #include "observability/flags.h"
 #include "observability/logging.h"
 #include "observability/metrics_server.h"
+#include "sync/http_member_client.h"
+#include "sync/kubeconfig.h"
 
 namespace {
 
@@ -105,12 +117,79 @@ std::string DefaultIdentity() {
   return std::string(host) + "_" + suffix;
 }
 
+// What the controllers and the elector work on: the etcd store the apiservers share
+// (--storage), or a federation-apiserver's API (--kubeconfig).
+struct Backend {
+  // --storage: the apiservers' object layer without its transports.
+  std::unique_ptr<meridian::apiserver::FederationApiServer> server;
+  // --kubeconfig: one client (connection pool) under two RestStores, the controllers'
+  // asking the write permit before every write, the elector's not (it must renew).
+  meridian::apimachinery::ResourceRegistry registry;
+  std::unique_ptr<meridian::apimachinery::Store> controller_store, elector_store;
+  std::unique_ptr<meridian::apimachinery::ObjectService> controller_objects, elector_objects;
+  meridian::apiserver::MemberSchemas member_schemas;
+
+  meridian::apimachinery::ObjectService& controllers() {
+    return server ? server->objects() : *controller_objects;
+  }
+  meridian::apimachinery::ObjectService& elector() {
+    return server ? server->objects() : *elector_objects;
+  }
+  meridian::apiserver::MemberSchemas& schemas() {
+    return server ? server->member_schemas() : member_schemas;
+  }
+  meridian::apimachinery::WriteFencedStore* fence() {
+    return server ? server->write_fence() : nullptr;
+  }
+};
+
+// The --kubeconfig backend: the kubeconfig's current context, checked by one request (a GET
+// of the manager's Lease, which its built-in role allows) so a wrong server or credential is
+// a startup error, not a manager that never leads.
+Status OpenApiBackend(const std::string& kubeconfig, std::chrono::milliseconds timeout,
+                      const meridian::apimachinery::LeaderElectionConfig& election,
+                      std::function<Status()> write_permit, Backend* out) {
+  const std::string flag = "--kubeconfig " + kubeconfig;
+  StatusOr<meridian::sync::KubeconfigSelection> selected =
+      meridian::sync::LoadKubeconfig(kubeconfig, "");
+  if (!selected.ok()) return selected.status().WithContext(flag);
+  meridian::sync::MemberEndpoint endpoint = selected->endpoint;
+  endpoint.name = "federation-apiserver";
+  endpoint.timeout = timeout;
+  auto client = meridian::sync::HttpMemberClient::Create(endpoint);
+  if (!client.ok()) return client.status().WithContext(flag);
+  std::shared_ptr<meridian::sync::MemberClient> shared(std::move(client).value());
+  if (Status st = meridian::apiserver::AddServedResources(&out->registry); !st.ok()) return st;
+  meridian::controllermanager::RestStoreOptions options;
+  options.watch_start_timeout = timeout;
+  auto elector_store = meridian::controllermanager::NewRestStore(shared, out->registry, options);
+  if (!elector_store.ok()) return elector_store.status();
+  options.write_permit = std::move(write_permit);
+  auto controller_store = meridian::controllermanager::NewRestStore(shared, out->registry, options);
+  if (!controller_store.ok()) return controller_store.status();
+  out->elector_store = std::move(elector_store).value();
+  out->controller_store = std::move(controller_store).value();
+  // Its Lease: what the manager must be able to read in any case (absent is fine).
+  auto probe = out->elector_store->Get(
+      {{"coordination.k8s.io", "leases"}, election.lease_namespace, election.lease_name});
+  if (!probe.ok() && probe.status().code() != meridian::StatusCode::kNotFound) {
+    return probe.status().WithContext(flag + " (server " + endpoint.server + ")");
+  }
+  // No admission here: the API admits every write (and would see a second copy's reads).
+  out->controller_objects = std::make_unique<meridian::apimachinery::ObjectService>(
+      *out->controller_store, meridian::RealClock(), out->registry);
+  out->elector_objects = std::make_unique<meridian::apimachinery::ObjectService>(
+      *out->elector_store, meridian::RealClock(), out->registry);
+  return Status::Ok();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{
       "Meridian federation-controller-manager: the federation's controllers, leader-elected, "
-      "on the store the federation-apiservers share"};
+      "through a federation-apiserver's API (--kubeconfig, recommended) or on the etcd store "
+      "the federation-apiservers share (--storage)"};
   meridian::apiserver::ServerOptions options;
   options.storage = "";
   std::string controllers = "all";
@@ -121,16 +200,39 @@ int main(int argc, char** argv) {
   // for a new manager (issue 13 asks for a median takeover under 6 s). The cost: a leader
   // that cannot reach etcd for 3 s gives up, so a slow etcd means more handovers.
   std::string lease_duration = "4s", renew_deadline = "3s", retry_period = "1s";
-  app.add_option("--storage", options.storage,
-                 "The federation-apiservers' storage: etcd:URL[,URL...] (a sqlite: store "
-                 "belongs to one federation-apiserver, which runs its controllers itself)")
-      ->required();
-  app.add_option("--etcd-cafile", options.etcd_ca_file, "CA bundle to verify https etcd members");
-  app.add_option("--etcd-certfile", options.etcd_cert_file, "Client certificate for etcd (PEM)");
-  app.add_option("--etcd-keyfile", options.etcd_key_file, "Client key for etcd (PEM)");
-  app.add_option("--encryption-provider-config", options.encryption_provider_config,
-                 "The apiservers' EncryptionConfiguration: controllers read member credentials "
-                 "(Secrets)");
+  std::string kubeconfig;
+  std::string api_timeout = "10s";
+  auto* kubeconfig_flag = app.add_option(
+      "--kubeconfig", kubeconfig,
+      "Recommended: reach the federation through a federation-apiserver's API, with this "
+      "kubeconfig's current context (server, CA, token or client certificate); the Lease is "
+      "a coordination.k8s.io/v1 object of that API. Works whatever the API stores in "
+      "(SQLite or etcd)");
+  auto* api_timeout_flag =
+      app.add_option("--api-timeout", api_timeout,
+                     "With --kubeconfig: upper bound of every API call (connect, request, "
+                     "response)")
+          ->capture_default_str();
+  auto* storage_flag =
+      app.add_option("--storage", options.storage,
+                     "Instead of --kubeconfig: the federation-apiservers' etcd, "
+                     "etcd:URL[,URL...] (a sqlite: store belongs to one federation-apiserver: "
+                     "use --kubeconfig, or its own --controllers)");
+  auto* etcd_ca = app.add_option("--etcd-cafile", options.etcd_ca_file,
+                                 "With --storage: CA bundle to verify https etcd members");
+  auto* etcd_cert = app.add_option("--etcd-certfile", options.etcd_cert_file,
+                                   "With --storage: client certificate for etcd (PEM)");
+  auto* etcd_key = app.add_option("--etcd-keyfile", options.etcd_key_file,
+                                  "With --storage: client key for etcd (PEM)");
+  auto* encryption = app.add_option(
+      "--encryption-provider-config", options.encryption_provider_config,
+      "With --storage: the apiservers' EncryptionConfiguration (controllers read member "
+      "credentials, Secrets; through the API they arrive decrypted)");
+  storage_flag->excludes(kubeconfig_flag);
+  for (CLI::Option* etcd_only : {etcd_ca, etcd_cert, etcd_key, encryption}) {
+    etcd_only->excludes(kubeconfig_flag);
+  }
+  api_timeout_flag->excludes(storage_flag);
   app.add_option("--leader-elect", leader_elect,
                  "Run the controllers only while holding the Lease (one active manager among "
                  "several); false runs them at once")
@@ -186,14 +288,19 @@ int main(int argc, char** argv) {
     return Fail(logging);
   }
 
-  if (options.storage.rfind("etcd:", 0) != 0) {
+  if (kubeconfig.empty() && options.storage.empty()) {
+    return Fail(meridian::InvalidArgumentError(
+        "--kubeconfig FILE (a federation-apiserver's API, recommended) or --storage "
+        "etcd:URL[,URL...] is required"));
+  }
+  if (kubeconfig.empty() && options.storage.rfind("etcd:", 0) != 0) {
     // SqliteStore tells only its own process's watchers about a write: a second process on
     // the file would never hear of the apiserver's writes.
     return Fail(meridian::InvalidArgumentError(
         "--storage " + options.storage +
         ": the controller manager needs the etcd store the federation-apiservers share "
-        "(etcd:URL,...); with SQLite, run the controllers inside federation-apiserver "
-        "(--controllers all)"));
+        "(etcd:URL,...); with SQLite, use --kubeconfig (the API), or run the controllers "
+        "inside federation-apiserver (--controllers all)"));
   }
   auto selected = meridian::apiserver::SelectControllers(controllers);
   if (!selected.ok()) return Fail(selected.status());
@@ -216,12 +323,31 @@ int main(int argc, char** argv) {
     }
   }
 
-  // The apiservers' object layer without its transports: the same resources, encryption
-  // and admission, so controllers' writes are checked as they are in the embedded mode.
-  // Compaction is the apiservers' job.
-  options.storage_compaction_interval = milliseconds(0);
-  auto server = meridian::apiserver::FederationApiServer::Create(options, meridian::RealClock());
-  if (!server.ok()) return Fail(server.status());
+  // Declared before the backend: the controllers' store asks it before every write.
+  std::unique_ptr<meridian::apimachinery::LeaderElector> elector;
+  Backend backend;
+  if (!kubeconfig.empty()) {
+    StatusOr<milliseconds> timeout = ParseDuration("--api-timeout", api_timeout);
+    if (!timeout.ok()) return Fail(timeout.status());
+    if (timeout->count() <= 0) {
+      return Fail(meridian::InvalidArgumentError("--api-timeout: must be positive"));
+    }
+    // A leader fenced by its lease (LeaderElector::WritePermit) sends no write to the API.
+    auto permit = [&elector]() -> Status {
+      return elector ? elector->WritePermit() : Status::Ok();
+    };
+    if (Status st = OpenApiBackend(kubeconfig, *timeout, election, permit, &backend); !st.ok()) {
+      return Fail(st);
+    }
+  } else {
+    // The apiservers' object layer without its transports: the same resources, encryption
+    // and admission, so controllers' writes are checked as they are in the embedded mode.
+    // Compaction is the apiservers' job.
+    options.storage_compaction_interval = milliseconds(0);
+    auto server = meridian::apiserver::FederationApiServer::Create(options, meridian::RealClock());
+    if (!server.ok()) return Fail(server.status());
+    backend.server = std::move(server).value();
+  }
 
   // Metrics are served by standbys too (leader or not: workqueue_* and the fleet gauges
   // appear once this process leads).
@@ -235,10 +361,10 @@ int main(int argc, char** argv) {
   }
 
   // One informer per kind for all controllers (declared first: it outlives them).
-  meridian::apimachinery::SharedInformerFactory informers((*server)->objects());
+  meridian::apimachinery::SharedInformerFactory informers(backend.controllers());
   meridian::apiserver::ControllerManager controller_manager;
   meridian::apiserver::ControllerContext controller_context{
-      (*server)->objects(), meridian::RealClock(), &(*server)->member_schemas()};
+      backend.controllers(), meridian::RealClock(), &backend.schemas()};
   controller_context.informers = &informers;
 
   std::mutex mu;  // guards the two below
@@ -254,13 +380,13 @@ int main(int argc, char** argv) {
     changed.notify_all();
   });
 
-  std::unique_ptr<meridian::apimachinery::LeaderElector> elector;
   if (leader_elect) {
     meridian::apimachinery::LeaderElector::Callbacks callbacks;
     callbacks.on_started_leading = [&] {
       // Fence out the previous leader before any controller writes (apimachinery/
       // write_fence.h): should it wake up from a pause, its writes are refused.
-      if (meridian::apimachinery::WriteFencedStore* fence = (*server)->write_fence()) {
+      // Through the API (no etcd fence), the lease check before every write fences instead.
+      if (meridian::apimachinery::WriteFencedStore* fence = backend.fence()) {
         StatusOr<int64_t> raised = fence->RaiseFence(
             election.lease_namespace + "/" + election.lease_name, election.identity);
         if (!raised.ok()) {
@@ -291,7 +417,7 @@ int main(int argc, char** argv) {
       }
     };
     elector = std::make_unique<meridian::apimachinery::LeaderElector>(
-        (*server)->objects(), meridian::RealClock(), election, std::move(callbacks));
+        backend.elector(), meridian::RealClock(), election, std::move(callbacks));
     // The store's writes are fenced in etcd (above); the members' APIs take no fencing token,
     // so each member write first checks that the lease is still valid on this process's
     // monotonic clock: a leader resumed from a pause past its lease writes nothing to them.
@@ -321,6 +447,7 @@ int main(int argc, char** argv) {
   // Controllers first, then the lease: nobody may take over while they still write.
   controller_manager.StopAll();
   if (elector) elector->Stop(/*release=*/true);
+  elector.reset();  // before the backend it works on
   if (metrics_server) metrics_server->Stop();
   return 0;
 }

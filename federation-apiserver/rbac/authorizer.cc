@@ -1,7 +1,10 @@
 #include "federation-apiserver/rbac/authorizer.h"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
+#include <optional>
 
 #include "apimachinery/rest/protobuf_body.h"
 #include "common/path_segments.h"
@@ -32,6 +35,63 @@ std::string Str(const json& j, const char* key) {
   if (!j.is_object()) return "";
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : "";
+}
+
+// Brings bootstrap object `expected` of `info` to its reconciled state in `objects`. Another
+// replica starting at the same moment may write in between: a conflict reads again (a few
+// times; each round only adds, so two replicas converge).
+Status ReconcileStored(apimachinery::ObjectService& objects, const ResourceInfo& info,
+                       const json& expected) {
+  const std::string name = Str(expected["metadata"], "name");
+  const std::string what = "RBAC: bootstrap " + info.plural + " " + name;
+  for (int attempt = 0;; ++attempt) {
+    auto got = objects.Get(info, "", name);
+    if (!got.ok() && got.error().code != 404) {
+      return InternalError(what + ": reading: " + got.error().message);
+    }
+    BootstrapReconciliation r =
+        ReconcileBootstrapObject(info.plural, expected, got.ok() ? &got.value() : nullptr);
+    std::optional<apimachinery::ApiError> failed;
+    switch (r.action) {
+      case BootstrapReconciliation::Action::kNone:
+        return Status::Ok();
+      case BootstrapReconciliation::Action::kProtected:
+        spdlog::warn("{}: annotated {}: \"false\", so not adding: {}", what, kAutoupdateAnnotation,
+                     r.changes);
+        return Status::Ok();
+      case BootstrapReconciliation::Action::kCreate:
+        if (auto created = objects.Create(info, "", r.object); !created.ok()) {
+          failed = created.error();
+        }
+        break;
+      case BootstrapReconciliation::Action::kUpdate: {
+        auto updated = objects.Update(info, "", name, r.object);
+        if (!updated.ok()) failed = updated.error();
+        break;
+      }
+      case BootstrapReconciliation::Action::kRecreate: {
+        apimachinery::DeleteOptions precondition;
+        precondition.precondition_resource_version =
+            Str(got.value()["metadata"], "resourceVersion");
+        auto deleted = objects.Delete(info, "", name, precondition);
+        if (!deleted.ok()) {
+          failed = deleted.error();
+        } else if (auto created = objects.Create(info, "", r.object); !created.ok()) {
+          failed = created.error();
+        }
+        break;
+      }
+    }
+    if (!failed) {
+      if (r.action != BootstrapReconciliation::Action::kCreate) {
+        spdlog::info("{}: reconciled: {}", what, r.changes);
+      }
+      return Status::Ok();
+    }
+    if (failed->code != 409 || attempt == 4) {
+      return InternalError(what + ": writing: " + failed->message);
+    }
+  }
 }
 
 }  // namespace
@@ -130,16 +190,12 @@ StatusOr<std::unique_ptr<Authorizer>> Authorizer::Create(AuthorizationMode mode,
   if (mode == AuthorizationMode::kAlwaysAllow) return authz;
   const apimachinery::ResourceRegistry& registry = objects.registry();
 
-  // Bootstrap roles: created when absent, never overwritten (an operator's edits survive
-  // restarts; deleting one brings it back at the next start).
-  for (auto& [plural, object] : BootstrapObjects()) {
+  // Bootstrap roles: reconciled at every start (an operator's additions survive; what a
+  // release adds arrives; deleting one brings it back; autoupdate "false" opts out).
+  for (const auto& [plural, object] : BootstrapObjects()) {
     const ResourceInfo* info = registry.Find(kRbacGroup, "v1", plural);
     if (info == nullptr) return InternalError("RBAC: " + plural + " is not registered");
-    auto created = objects.Create(*info, "", object);
-    if (!created.ok() && created.error().code != 409) {
-      return InternalError("RBAC: creating bootstrap " + plural + " " +
-                           Str(object["metadata"], "name") + ": " + created.error().message);
-    }
+    MERIDIAN_RETURN_IF_ERROR(ReconcileStored(objects, *info, object));
   }
 
   Authorizer* self = authz.get();

@@ -31,6 +31,7 @@
 #include "apimachinery/rest/rest_handler.h"
 #include "common/status.h"
 #include "federation-apiserver/rbac/policy.h"
+#include "federation-apiserver/rbac/reconcile.h"
 
 namespace meridian::apiserver::rbac {
 
@@ -52,10 +53,17 @@ Attributes AttributesFor(const apimachinery::rest::RestRequest& request);
 // "x" cannot get path "/apis"` for non-resource requests). Pure.
 std::string ForbiddenMessage(const Attributes& attrs);
 
+// The user federation-controller-manager --kubeconfig authenticates as (a token, or a client
+// certificate with this CN), bound by the bootstrap ClusterRoleBinding of that name to the
+// bootstrap ClusterRole of that name: what its controllers ask of the API.
+inline constexpr char kControllerManagerUser[] = "system:meridian:federation-controller-manager";
+
 // The bootstrap ClusterRoles and ClusterRoleBindings (cluster-admin, admin/edit/view and
 // their Meridian aggregation roles, meridian:residency-admin, meridian:drill-operator,
-// meridian:fleet-admin, and the discovery/basic-user roles every authenticated user gets), as
-// {plural, object} pairs. Pure.
+// meridian:fleet-admin, the controller manager's (kControllerManagerUser), and the
+// discovery/basic-user roles every authenticated user gets), as {plural, object} pairs, each
+// labelled kubernetes.io/bootstrapping: rbac-defaults and annotated
+// rbac.authorization.kubernetes.io/autoupdate: "true". Pure.
 std::vector<std::pair<std::string, nlohmann::json>> BootstrapObjects();
 
 // Registers validating admission for the RBAC kinds (ValidateRbacObject), in every mode.
@@ -63,10 +71,11 @@ void InstallRbacValidation(apimachinery::ObjectService& objects);
 
 class Authorizer {
  public:
-  // AlwaysAllow: allows everything. RBAC: creates the bootstrap objects that are absent,
-  // watches the four kinds (the RBAC kinds must be registered), and installs the escalation
-  // check on `objects`. Errors: kInternal when a bootstrap object cannot be created or a
-  // watch cannot start. `objects` must outlive the Authorizer.
+  // AlwaysAllow: allows everything. RBAC: reconciles the bootstrap objects with the stored
+  // ones (ReconcileBootstrapObject, reconcile.h: creates the absent, adds what the present
+  // lack, leaves autoupdate "false" ones alone), watches the four kinds (the RBAC kinds must be registered), and installs the escalation
+  // check on `objects`. Errors: kInternal when a bootstrap object cannot be read or written
+  // or a watch cannot start. `objects` must outlive the Authorizer.
   static StatusOr<std::unique_ptr<Authorizer>> Create(AuthorizationMode mode,
                                                       apimachinery::ObjectService& objects);
   ~Authorizer();

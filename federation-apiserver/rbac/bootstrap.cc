@@ -1,10 +1,11 @@
 // The bootstrap RBAC objects (see authorizer.h). Kubernetes' default roles, narrowed to what
-// the federation serves, plus Meridian's three operator roles.
+// the federation serves, plus Meridian's three operator roles and the controller manager's.
 #include "federation-apiserver/rbac/authorizer.h"
 
 #include <map>
 
 #include "api/native_kinds.h"
+#include "apimachinery/leader_election.h"
 
 namespace meridian::apiserver::rbac {
 namespace {
@@ -23,11 +24,17 @@ json UrlRule(std::vector<std::string> verbs, std::vector<std::string> urls) {
   return {{"verbs", verbs}, {"nonResourceURLs", urls}};
 }
 
-json ClusterRole(const std::string& name, json rules, json labels = json::object()) {
+// Kubernetes' bootstrap metadata: the label, and the annotation that lets an operator stop
+// the reconciliation at start (ReconcileBootstrapObject) by setting it to "false".
+json BootstrapMetadata(const std::string& name, json labels = json::object()) {
   labels["kubernetes.io/bootstrapping"] = "rbac-defaults";
+  return {{"name", name}, {"labels", labels}, {"annotations", {{kAutoupdateAnnotation, "true"}}}};
+}
+
+json ClusterRole(const std::string& name, json rules, json labels = json::object()) {
   return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
           {"kind", "ClusterRole"},
-          {"metadata", {{"name", name}, {"labels", labels}}},
+          {"metadata", BootstrapMetadata(name, std::move(labels))},
           {"rules", rules}};
 }
 
@@ -43,14 +50,62 @@ json AggregatedRole(const std::string& name, const std::vector<std::string>& lev
   return role;
 }
 
-json Binding(const std::string& name, const std::string& role, const std::string& group) {
-  return {
-      {"apiVersion", "rbac.authorization.k8s.io/v1"},
-      {"kind", "ClusterRoleBinding"},
-      {"metadata",
-       {{"name", name}, {"labels", {{"kubernetes.io/bootstrapping", "rbac-defaults"}}}}},
-      {"roleRef", {{"apiGroup", kRbacGroup}, {"kind", "ClusterRole"}, {"name", role}}},
-      {"subjects", json::array({{{"kind", "Group"}, {"apiGroup", kRbacGroup}, {"name", group}}})}};
+// A ClusterRoleBinding of ClusterRole `role` to one subject of `subject_kind` (Group, User).
+json Binding(const std::string& name, const std::string& role, const std::string& subject,
+             const std::string& subject_kind = "Group") {
+  return {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+          {"kind", "ClusterRoleBinding"},
+          {"metadata", BootstrapMetadata(name)},
+          {"roleRef", {{"apiGroup", kRbacGroup}, {"kind", "ClusterRole"}, {"name", role}}},
+          {"subjects",
+           json::array({{{"kind", subject_kind}, {"apiGroup", kRbacGroup}, {"name", subject}}})}};
+}
+
+// kube's system:kube-controller-manager for federation-controller-manager --kubeconfig: what
+// its controllers and its RestStore ask of the API, and nothing else (no patch, no
+// deletecollection, no RBAC). Derived from the controllers' calls; each rule says who needs it.
+json ControllerManagerRules(const std::vector<std::string>& read) {
+  const std::vector<std::string> status = {"update"};
+  json rules = json::array({
+      // Leader election (apimachinery/leader_election.h): create the Lease once, then read
+      // and renew only the manager's own, as kube grants kube-controller-manager.
+      Rule({"create"}, {"coordination.k8s.io"}, {"leases"}),
+      Rule({"get", "update"}, {"coordination.k8s.io"}, {"leases"}),
+      // EventRecorder: create, and a repeat raises the count (a merge patch, which a
+      // RestStore sends as GET + PUT).
+      Rule({"create", "get", "update"}, {""}, {"events"}),
+      // Namespaces gate every namespaced write (ObjectService's check); the binding
+      // controller watches them.
+      Rule(read, {""}, {"namespaces"}),
+      // Every Meridian kind is read by some controller (placement, propagation, health,
+      // dns, drills, rollout, residency audit and ledger, fleet metrics, member schemas).
+      Rule(read, {kMeridian},
+           {"federatedworkloads", "memberclusters", "topologies", "residencypolicies",
+            "dnsrecordsets", "failoverdrills", "placementpolicies", "clusterplacementpolicies",
+            "rolloutstrategies", "residencyevidences"}),
+      // binding: its binding FederatedWorkloads; propagation: its finalizer.
+      Rule({"create", "update", "delete"}, {kMeridian}, {"federatedworkloads"}),
+      // placement, propagation, rollout: FederatedWorkload status; health: MemberCluster
+      // status; drills: FailoverDrill status; residency audit: ResidencyPolicy status.
+      Rule(status, {kMeridian},
+           {"federatedworkloads/status", "memberclusters/status", "failoverdrills/status",
+            "residencypolicies/status"}),
+      // The same status writes, first half: the RestStore (federation-controller-manager/
+      // rest_store.h) gets a status write as a Store::Update of the whole object, which it
+      // sends as a PUT of the object (its spec as stored) and then one of its /status.
+      Rule({"update"}, {kMeridian}, {"memberclusters", "residencypolicies"}),
+      // drills: a game day creates its drills, and an abort edits one.
+      Rule({"create", "update"}, {kMeridian}, {"failoverdrills"}),
+      // dns: the DNSRecordSets it derives from workloads.
+      Rule({"create", "update", "delete"}, {kMeridian}, {"dnsrecordsets"}),
+      // residency ledger: appends evidence, moves the head, drops checkpointed entries.
+      Rule({"create", "update", "delete"}, {kMeridian}, {"residencyevidences"}),
+  });
+  // The lease rule above is narrowed to the manager's own Lease (resourceNames), so a
+  // manager cannot take another component's lease; a custom --leader-elect-resource-name
+  // needs its own Role (as in Kubernetes).
+  rules[1]["resourceNames"] = {apimachinery::LeaderElectionConfig{}.lease_name};
+  return rules;
 }
 
 }  // namespace
@@ -82,6 +137,14 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
     if (k.has_status) native[k.group].push_back(k.plural + "/status");
   }
   json native_read = json::array(), native_write = json::array();
+  // The controller manager's on the native kinds (the binding controller): it watches them
+  // (member credentials are Secrets too), annotates each with its placement, and writes a
+  // workload's aggregated status.
+  json manager_rules = ControllerManagerRules(read);
+  for (const api::NativeKind& k : api::NativeKinds()) {
+    manager_rules.push_back(Rule({"get", "list", "watch", "update"}, {k.group}, {k.plural}));
+    if (k.has_status) manager_rules.push_back(Rule({"update"}, {k.group}, {k.plural + "/status"}));
+  }
   for (const auto& [group, plurals] : native) {
     native_read.push_back(Rule(read, {group}, plurals));
     std::vector<std::string> writable;
@@ -169,6 +232,12 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
                                      {"memberclusters", "memberclusters/status", "topologies"}),
                                 Rule(all, {""}, {"secrets"}), Rule(read, {kMeridian}, {"*"}),
                                 Rule(read, {""}, {"namespaces", "events"})})));
+
+  // federation-controller-manager --kubeconfig authenticates as this user (a token in
+  // --token-auth-file, or a client certificate with this CN), as kube-controller-manager
+  // does as system:kube-controller-manager.
+  role(ClusterRole(kControllerManagerUser, std::move(manager_rules)));
+  binding(Binding(kControllerManagerUser, kControllerManagerUser, kControllerManagerUser, "User"));
   return out;
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "test/common/child_process.h"
+#include "test/common/controller_manager_e2e.h"
 #include "test/common/e2e_federation.h"
 #include "test/common/etcd_cluster.h"
 #include "test/common/manifests.h"
@@ -33,128 +34,23 @@ using std::chrono::milliseconds;
 using std::chrono::steady_clock;
 using test_env::RunCommand;
 
-constexpr char kMembersim[] = R"(defaults:
-  podReadyDelay: 200ms
-  node: {cpu: "4", memory: 8Gi, pods: 110}
-clusters:
-  - {name: us-east-1, region: us-east, jurisdiction: us, zones: [{name: us-east-1a, nodes: 1}]}
-  - {name: eu-west-1, region: eu-west, jurisdiction: eu, zones: [{name: eu-west-1a, nodes: 1}]}
-)";
-
-std::string Federation(const std::string& sim_url) {
-  return test_env::MemberClustersYaml(
-             sim_url, {{"us-east-1", "us-east", "us"}, {"eu-west-1", "eu-west", "eu"}}) +
-         "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: shop}\n";
-}
-
-std::string Workload(const std::string& name, int replicas) {
-  return test_env::WorkloadYaml(
-      {.name = name,
-       .replicas = replicas,
-       .placement = "    distribution:\n      weights: {us-east: 1, eu-west: 1}",
-       .image = "example/" + name + ":1",
-       .cpu = "10m",
-       .memory = "16Mi"});
-}
-
-class ControllerManagerHaTest : public ::testing::Test {
+class ControllerManagerHaTest : public test_env::ControllerManagerE2eTest {
  protected:
-  void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("meridian-cm-ha-" + std::to_string(getpid()) + "-" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
-  }
-  void TearDown() override {
-    for (auto& cm : cms_) cm.Stop();
-    api_.Stop();
-    sim_.Stop();
-    if (!HasFailure()) std::filesystem::remove_all(dir_);
-  }
-
   // etcd, membersim and one apiserver without the leader-elected controllers.
   void StartFederation() {
     std::string error;
     ASSERT_TRUE(etcd_.Start(1, &error)) << error;
     storage_ = "etcd:" + etcd_.ClientUrl(0);
-    test_env::WriteFile(dir_ / "membersim.yaml", kMembersim);
-    ASSERT_TRUE(sim_.Start(
-        {test_env::BinDir() + "/membersim", "--config", (dir_ / "membersim.yaml").string(),
-         "--listen", "127.0.0.1:" + std::to_string(test_env::FreeLoopbackPort())},
-        &error, (dir_ / "membersim.log").string()))
-        << error;
-    sim_url_ = sim_.WaitForLine("membersim listening on ", std::chrono::seconds(20), &error);
-    ASSERT_FALSE(sim_url_.empty()) << error;
-    ASSERT_TRUE(api_.Start(
-        {test_env::BinDir() + "/federation-apiserver", "--listen", "127.0.0.1:0", "--storage",
-         storage_, "--controllers", "member-schemas", "--storage-compaction-interval", "0"},
-        &error, (dir_ / "apiserver.err").string()))
-        << error;
-    api_url_ =
-        api_.WaitForLine("federation-apiserver listening on ", std::chrono::seconds(30), &error);
-    ASSERT_FALSE(api_url_.empty()) << error;
-    api_.CopyOutputTo((dir_ / "apiserver.log").string());
+    ASSERT_NO_FATAL_FAILURE(StartMembersim());
+    ASSERT_NO_FATAL_FAILURE(
+        StartApiserver({"--storage", storage_, "--controllers", "member-schemas",
+                        "--storage-compaction-interval", "0"}));
   }
 
-  // Starts controller manager `i` (identity cm-<i>) with short lease flags (and `extra`).
+  // Starts controller manager `i` on the etcd store (and `extra`).
   void StartManager(int i, const std::vector<std::string>& extra = {}) {
-    std::string error;
-    const std::string id = "cm-" + std::to_string(i);
-    std::vector<std::string> argv = {test_env::BinDir() + "/federation-controller-manager",
-                                     "--storage",
-                                     storage_,
-                                     "--leader-elect-identity",
-                                     id,
-                                     "--leader-elect-lease-duration",
-                                     "2s",
-                                     "--leader-elect-renew-deadline",
-                                     "1500ms",
-                                     "--leader-elect-retry-period",
-                                     "250ms",
-                                     "--log-level",
-                                     "info"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    ASSERT_TRUE(cms_[i].Start(argv, &error, Log(i) + ".err")) << error;
-    ASSERT_FALSE(cms_[i]
-                     .WaitForLine("federation-controller-manager running as ",
-                                  std::chrono::seconds(30), &error)
-                     .empty())
-        << error;
-    cms_[i].CopyOutputTo(Log(i));
-  }
-  std::string Log(int i) const { return (dir_ / ("cm-" + std::to_string(i) + ".log")).string(); }
-
-  std::string Holder() {
-    json lease = test_env::GetJson(api_url_ +
-                                   "/apis/coordination.k8s.io/v1/namespaces/meridian-system/leases/"
-                                   "federation-controller-manager");
-    if (!lease.is_object() || !lease.contains("spec")) return "";
-    return lease["spec"].value("holderIdentity", "");
-  }
-
-  // Replicas of Deployment shop/`name` per member, read from membersim (members without it
-  // left out).
-  std::map<std::string, int64_t> MemberReplicas(const std::string& name) {
-    std::map<std::string, int64_t> out;
-    for (const std::string member : {"us-east-1", "eu-west-1"}) {
-      json d = test_env::GetJson(sim_url_ + "/clusters/" + member +
-                                 "/apis/apps/v1/namespaces/shop/deployments/" + name);
-      if (d.is_object() && d.contains("spec")) out[member] = d["spec"].value("replicas", 0);
-    }
-    return out;
-  }
-  bool MembersRun(const std::string& name, int64_t total) {
-    std::map<std::string, int64_t> per = MemberReplicas(name);
-    int64_t sum = 0;
-    for (const auto& [member, n] : per) sum += n;
-    return sum == total && per.size() == 2;  // weights 1:1 put replicas in both members
-  }
-  void Apply(const std::string& file, const std::string& yaml) {
-    test_env::WriteFile(dir_ / file, yaml);
-    test_env::CommandResult r = RunCommand(test_env::BinDir() + "/fedctl --server " + api_url_ +
-                                           " apply -f " + (dir_ / file).string());
-    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_NO_FATAL_FAILURE(
+        ControllerManagerE2eTest::StartManager(i, {"--storage", storage_}, extra));
   }
 
   // The federation and managers cm-0 and cm-1; `lead` is the index of the one that took the
@@ -182,12 +78,8 @@ class ControllerManagerHaTest : public ::testing::Test {
     return total;
   }
 
-  std::filesystem::path dir_;
   test_env::EtcdCluster etcd_;
   std::string storage_;
-  test_env::ChildProcess sim_, api_;
-  test_env::ChildProcess cms_[2];
-  std::string sim_url_, api_url_;
 };
 
 TEST_F(ControllerManagerHaTest, TheStandbyTakesOverAfterTheLeaderIsKilledAndPlacementGoesOn) {
@@ -195,8 +87,8 @@ TEST_F(ControllerManagerHaTest, TheStandbyTakesOverAfterTheLeaderIsKilledAndPlac
   ASSERT_NO_FATAL_FAILURE(StartPairAndWaitForLeader(&lead));
   const std::string leader = "cm-" + std::to_string(lead);
 
-  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", Federation(sim_url_)));
-  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 4)));
+  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", test_env::TwoMemberFederation(sim_url_)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 4)));
   ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
                                   [&] { return MembersRun("web", 4); }))
       << "web never reached the members: " << json(MemberReplicas("web")).dump();
@@ -205,30 +97,15 @@ TEST_F(ControllerManagerHaTest, TheStandbyTakesOverAfterTheLeaderIsKilledAndPlac
   EXPECT_EQ(test_env::ReadFile(Log(1 - lead)).find("leading as"), std::string::npos);
   EXPECT_EQ(Holder(), leader);
 
-  const auto killed = steady_clock::now();
-  cms_[lead].Kill(SIGKILL);
+  milliseconds took_over{};
+  ASSERT_NO_FATAL_FAILURE(KillLeaderAndAwaitTakeover(lead, &took_over));
   const std::string standby = "cm-" + std::to_string(1 - lead);
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(15000), milliseconds(20),
-                                  [&] { return Holder() == standby; }))
-      << "the standby never took the lease; holder " << Holder();
-  const auto took_over = steady_clock::now() - killed;
   // Bound: lease duration (2 s) after the standby last saw a renewal, which it sees up to one
   // retry period late and acts on at its next tick (2 × 250 ms), plus scheduling slack on a
   // loaded 2-core machine.
   EXPECT_LT(took_over, milliseconds(2000 + 2 * 250 + 1000));
-  std::cout << "takeover after kill -9: "
-            << std::chrono::duration_cast<milliseconds>(took_over).count() << " ms" << std::endl;
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(5000), milliseconds(50), [&] {
-    return test_env::ReadFile(Log(1 - lead)).find("leading as " + standby) != std::string::npos;
-  }));
-
-  // The new leader's controllers place and propagate: a scale and a new workload.
-  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 6)));
-  ASSERT_NO_FATAL_FAILURE(Apply("api.yaml", Workload("api", 2)));
-  EXPECT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
-                                  [&] { return MembersRun("web", 6) && MembersRun("api", 2); }))
-      << "after takeover: web " << json(MemberReplicas("web")).dump() << ", api "
-      << json(MemberReplicas("api")).dump();
+  std::cout << "takeover after kill -9: " << took_over.count() << " ms" << std::endl;
+  ASSERT_NO_FATAL_FAILURE(ExpectTheLeaderPlaces(milliseconds(20000)));
 
   // The killed manager comes back as the standby; a SIGTERM to the leader releases the
   // lease, so the standby takes it at its next retry instead of after the lease duration.
@@ -297,8 +174,8 @@ TEST_F(ControllerManagerHaTest, ALeaderPausedPastItsLeaseWritesNothingWhenItResu
   const std::string standby = "cm-" + std::to_string(1 - lead);
   const pid_t pid = cms_[lead].pid();
 
-  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", Federation(sim_url_)));
-  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 4)));
+  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", test_env::TwoMemberFederation(sim_url_)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 4)));
   ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
                                   [&] { return MembersRun("web", 4); }))
       << "web never reached the members: " << json(MemberReplicas("web")).dump();
@@ -313,7 +190,7 @@ TEST_F(ControllerManagerHaTest, ALeaderPausedPastItsLeaseWritesNothingWhenItResu
     return test_env::ReadFile(Log(1 - lead)).find("leading as " + standby) != std::string::npos;
   }));
   // The new leader acts on a change the paused one never saw: 4 -> 6 replicas on the members.
-  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", Workload("web", 6)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 6)));
   ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(100),
                                   [&] { return MembersRun("web", 6); }))
       << "the new leader did not scale web: " << json(MemberReplicas("web")).dump();

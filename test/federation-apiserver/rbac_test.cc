@@ -4,15 +4,18 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 #include <tuple>
 
 #include "common/clock.h"
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/rbac/policy.h"
+#include "federation-apiserver/rbac/reconcile.h"
 #include "federation-apiserver/server.h"
 #include "test/federation-apiserver/rbac_server_fixture.h"
 
@@ -444,15 +447,154 @@ TEST_F(RbacServerTest, EscalationIsRefusedAndBindingsTakeEffect) {
                false);
 }
 
+// Kubernetes' reconciliation of the bootstrap objects, case by case (pure).
+TEST(BootstrapReconcileTest, AddsWhatIsMissingKeepsWhatWasAddedAndRespectsAutoupdateFalse) {
+  using Action = BootstrapReconciliation::Action;
+  const json get_pods = {{"verbs", {"get"}}, {"apiGroups", {""}}, {"resources", {"pods"}}};
+  const json list_pods = {{"verbs", {"list"}}, {"apiGroups", {""}}, {"resources", {"pods"}}};
+  const json all_pods = {{"verbs", {"*"}}, {"apiGroups", {""}}, {"resources", {"pods"}}};
+  json expected_role = Role("", "r", json::array({get_pods, list_pods}));
+  expected_role["metadata"]["labels"] = {{"kubernetes.io/bootstrapping", "rbac-defaults"}};
+  expected_role["metadata"]["annotations"] = {{kAutoupdateAnnotation, "true"}};
+  auto stored_role = [&](json rules, json annotations = {{kAutoupdateAnnotation, "true"}}) {
+    json r = Role("", "r", std::move(rules));
+    r["metadata"]["labels"] = {{"kubernetes.io/bootstrapping", "rbac-defaults"}, {"x", "y"}};
+    r["metadata"]["annotations"] = std::move(annotations);
+    r["metadata"]["resourceVersion"] = "7";
+    return r;
+  };
+  json expected_binding = Bind("", "b", "ClusterRole", "r", json::array({User("u")}));
+  expected_binding["metadata"]["annotations"] = {{kAutoupdateAnnotation, "true"}};
+  auto stored_binding = [&](const std::string& role, json subjects) {
+    json b = Bind("", "b", "ClusterRole", role, std::move(subjects));
+    b["metadata"]["annotations"] = {{kAutoupdateAnnotation, "true"}};
+    b["metadata"]["resourceVersion"] = "9";
+    b["metadata"]["uid"] = "u-1";
+    return b;
+  };
+
+  struct Case {
+    std::string name, plural;
+    json expected;
+    std::optional<json> stored;
+    Action action;
+    json want;  // the object to write (kCreate / kUpdate / kRecreate)
+  };
+  json with_list = stored_role(json::array({get_pods}));
+  with_list["rules"].push_back(list_pods);
+  json rebound = stored_binding("r", json::array({User("other"), User("u")}));
+  rebound["metadata"].erase("resourceVersion");
+  rebound["metadata"].erase("uid");
+  std::vector<Case> cases = {
+      {"absent is created", "clusterroles", expected_role, std::nullopt, Action::kCreate,
+       expected_role},
+      {"as expected is left alone", "clusterroles", expected_role,
+       stored_role(json::array({get_pods, list_pods})), Action::kNone, nullptr},
+      {"a wider rule covers", "clusterroles", expected_role, stored_role(json::array({all_pods})),
+       Action::kNone, nullptr},
+      {"a missing rule is appended, the operator's label stays", "clusterroles", expected_role,
+       stored_role(json::array({get_pods})), Action::kUpdate, with_list},
+      {"autoupdate false is not touched", "clusterroles", expected_role,
+       stored_role(json::array({get_pods}), {{kAutoupdateAnnotation, "false"}}), Action::kProtected,
+       nullptr},
+      {"a missing subject is added", "clusterrolebindings", expected_binding,
+       stored_binding("r", json::array({User("other")})), Action::kUpdate,
+       stored_binding("r", json::array({User("other"), User("u")}))},
+      {"another roleRef is recreated", "clusterrolebindings", expected_binding,
+       stored_binding("cluster-admin", json::array({User("other")})), Action::kRecreate, rebound},
+  };
+  for (const Case& c : cases) {
+    BootstrapReconciliation r =
+        ReconcileBootstrapObject(c.plural, c.expected, c.stored ? &*c.stored : nullptr);
+    EXPECT_EQ(r.action, c.action) << c.name << ": " << r.changes;
+    if (c.action == Action::kCreate || c.action == Action::kUpdate ||
+        c.action == Action::kRecreate) {
+      EXPECT_EQ(r.object, c.want) << c.name << "\n" << r.object.dump();
+    }
+    if (c.action != Action::kNone) EXPECT_FALSE(r.changes.empty()) << c.name;
+  }
+  // What a protected role would have got is said (for the log).
+  EXPECT_NE(ReconcileBootstrapObject("clusterroles", expected_role, &cases[4].stored.value())
+                .changes.find("\"list\""),
+            std::string::npos);
+}
+
+// The controller manager's built-in role: what its controllers use, not more.
+TEST(BootstrapRolesTest, ControllerManagerRoleGrantsWhatItsControllersUseAndNothingElse) {
+  std::vector<json> roles, bindings;
+  for (auto& [plural, object] : BootstrapObjects()) {
+    (plural == "clusterroles" ? roles : bindings).push_back(object);
+  }
+  auto policy = RbacPolicy::Build({}, roles, {}, bindings);
+  auto may = [&](const std::string& verb, const std::string& group, const std::string& resource,
+                 const std::string& ns = "", const std::string& name = "",
+                 const std::string& subresource = "") {
+    Attributes a = Ask(kControllerManagerUser, verb, group, resource, ns, name, subresource);
+    return policy->Allows(a);
+  };
+  const std::string m = "federation.meridian.io";
+  EXPECT_TRUE(may("get", "coordination.k8s.io", "leases", "meridian-system",
+                  "federation-controller-manager"));
+  EXPECT_TRUE(may("update", "coordination.k8s.io", "leases", "meridian-system",
+                  "federation-controller-manager"));
+  EXPECT_TRUE(may("create", "coordination.k8s.io", "leases", "meridian-system"));
+  EXPECT_TRUE(may("watch", m, "memberclusters"));
+  EXPECT_TRUE(may("update", m, "memberclusters", "", "eu", "status"));
+  EXPECT_TRUE(may("update", m, "federatedworkloads", "shop", "web", "status"));
+  EXPECT_TRUE(may("delete", m, "dnsrecordsets", "shop", "web"));
+  EXPECT_TRUE(may("create", "", "events", "shop"));
+  EXPECT_TRUE(may("get", "", "secrets", "meridian-system", "eu-credentials"));
+  EXPECT_TRUE(may("update", "apps", "deployments", "shop", "web", "status"));
+  // Not the manager's: another component's lease, creating a MemberCluster, RBAC,
+  // residency decisions, patch and deletecollection, pods (not a kind it reads here).
+  EXPECT_FALSE(may("update", "coordination.k8s.io", "leases", "meridian-system", "other"));
+  EXPECT_FALSE(may("create", kRbacGroup, "clusterrolebindings"));
+  EXPECT_FALSE(may("create", m, "residencypolicies"));
+  EXPECT_FALSE(may("create", m, "memberclusters"));
+  EXPECT_FALSE(may("delete", m, "memberclusters", "", "eu"));
+  EXPECT_FALSE(may("patch", m, "federatedworkloads", "shop", "web"));
+  EXPECT_FALSE(may("deletecollection", m, "federatedworkloads", "shop"));
+  EXPECT_FALSE(may("delete", "", "secrets", "meridian-system", "eu-credentials"));
+  EXPECT_FALSE(may("get", "", "pods", "shop", "x"));
+  // Only that user: a group of the same name gets nothing.
+  Attributes as_group = Ask("someone", "get", m, "memberclusters", "");
+  as_group.groups = {kControllerManagerUser};
+  EXPECT_FALSE(policy->Allows(as_group));
+}
+
 TEST_F(RbacServerTest, BootstrapSurvivesRestartWithoutOverwritingEdits) {
   json view = json::parse(
       Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator")
           .body);
   view["metadata"]["labels"]["edited"] = "yes";
+  // A rule dropped (the what-if confirmation) and one added: the first comes back.
+  const json what_if = {{"verbs", {"create"}},
+                        {"apiGroups", {"federation.meridian.io"}},
+                        {"resources", {"whatifreviews"}}};
+  const json extra = {{"verbs", {"get"}}, {"apiGroups", {""}}, {"resources", {"configmaps"}}};
+  json& rules = view["rules"];
+  rules.erase(std::remove(rules.begin(), rules.end(), what_if), rules.end());
+  rules.push_back(extra);
   ASSERT_EQ(Call("admin-token", "PUT",
                  std::string(kRbacPath) + "/clusterroles/meridian:drill-operator", view)
                 .code,
             200);
+  // The controller manager's role, opted out of reconciliation and narrowed: stays narrowed.
+  const std::string manager_path =
+      std::string(kRbacPath) + "/clusterroles/" + kControllerManagerUser;
+  json manager = json::parse(Call("admin-token", "GET", manager_path).body);
+  manager["metadata"]["annotations"][kAutoupdateAnnotation] = "false";
+  manager["rules"] = json::array({extra});
+  ASSERT_EQ(Call("admin-token", "PUT", manager_path, manager).code, 200);
+  // A binding to another role (roleRef cannot be updated): recreated with the bootstrap one.
+  const std::string binding_path =
+      std::string(kRbacPath) + "/clusterrolebindings/" + kControllerManagerUser;
+  ASSERT_EQ(Call("admin-token", "DELETE", binding_path).code, 200);
+  ASSERT_EQ(
+      Call("admin-token", "POST", std::string(kRbacPath) + "/clusterrolebindings",
+           Bind("", kControllerManagerUser, "ClusterRole", "view", json::array({User("someone")})))
+          .code,
+      201);
   ASSERT_EQ(Call("admin-token", "DELETE", std::string(kRbacPath) + "/clusterroles/view").code, 200);
   RestartServer();
   ASSERT_FALSE(HasFatalFailure());
@@ -460,6 +602,15 @@ TEST_F(RbacServerTest, BootstrapSurvivesRestartWithoutOverwritingEdits) {
       Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator")
           .body);
   EXPECT_EQ(again["metadata"]["labels"]["edited"], "yes");
+  EXPECT_NE(std::find(again["rules"].begin(), again["rules"].end(), what_if), again["rules"].end())
+      << again.dump();
+  EXPECT_NE(std::find(again["rules"].begin(), again["rules"].end(), extra), again["rules"].end())
+      << again.dump();
+  EXPECT_EQ(json::parse(Call("admin-token", "GET", manager_path).body)["rules"],
+            json::array({extra}));
+  json binding = json::parse(Call("admin-token", "GET", binding_path).body);
+  EXPECT_EQ(binding["roleRef"]["name"], kControllerManagerUser) << binding.dump();
+  EXPECT_EQ(binding["subjects"].size(), 2u) << binding.dump();  // someone's kept, the user added
   EXPECT_EQ(Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/view").code, 200);
 }
 

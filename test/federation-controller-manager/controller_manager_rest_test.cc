@@ -1,0 +1,258 @@
+// federation-controller-manager --kubeconfig with the real binaries: a federation-apiserver on
+// SQLite with token authentication and RBAC and no controllers of its own, membersim with two
+// members, and two controller managers that reach the federation only through the API, with
+// a token of the user system:meridian:federation-controller-manager, which only the
+// apiserver's built-in role and binding authorise (rbac/bootstrap.cc; not system:masters, no
+// operator-applied RBAC). A FederatedWorkload applied through the API is placed and its
+// replicas appear in the members (read from membersim); the leader is killed with SIGKILL and
+// the other manager takes the Lease (served by the API) and goes on placing; the audit log
+// shows the API refused the managers nothing. Also what the role does not grant (403 naming
+// it), and the flags' clear startup errors.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "test/common/child_process.h"
+#include "test/common/controller_manager_e2e.h"
+#include "test/common/e2e_federation.h"
+#include "test/common/manifests.h"
+#include "test/common/test_env.h"
+
+namespace meridian::apiserver {
+namespace {
+
+using nlohmann::json;
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+using test_env::RunCommand;
+
+// The controller manager's user (federation-apiserver/rbac/authorizer.h).
+constexpr char kManagerUser[] = "system:meridian:federation-controller-manager";
+
+std::string Kubeconfig(const std::string& server, const std::string& token) {
+  return "apiVersion: v1\nkind: Config\ncurrent-context: fed\n"
+         "clusters:\n- name: fed\n  cluster: {server: \"" +
+         server +
+         "\"}\n"
+         "users:\n- name: cm\n  user: {token: " +
+         token +
+         "}\n"
+         "contexts:\n- name: fed\n  context: {cluster: fed, user: cm}\n";
+}
+
+class ControllerManagerRestTest : public test_env::ControllerManagerE2eTest {
+ protected:
+  // membersim, and the apiserver on SQLite with tokens, RBAC, an audit log and no controllers.
+  void StartFederation() {
+    ASSERT_NO_FATAL_FAILURE(StartMembersim());
+    test_env::WriteFile(dir_ / "tokens.csv",
+                        "admin-token,admin,1,system:masters\n"
+                        "cm-token," +
+                            std::string(kManagerUser) +
+                            ",2\n"
+                            "nobody-token,nobody,3\n");
+    admin_token_ = "admin-token";
+    ASSERT_NO_FATAL_FAILURE(
+        StartApiserver({"--storage", "sqlite:" + (dir_ / "fed.db").string(), "--controllers",
+                        "none", "--token-auth-file", (dir_ / "tokens.csv").string(),
+                        "--authorization-mode", "RBAC", "--audit-log-path", Audit()}));
+    // RBAC reads bindings from a watch: wait until the built-in binding is in effect.
+    ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
+      return Call("cm-token", "GET", "/api/v1/namespaces").code == 200;
+    })) << "the manager's built-in binding never took effect";
+    test_env::WriteFile(dir_ / "kubeconfig", Kubeconfig(api_url_, "cm-token"));
+  }
+
+  // Starts manager `i` on the kubeconfig.
+  void StartManager(int i) {
+    ASSERT_NO_FATAL_FAILURE(ControllerManagerE2eTest::StartManager(
+        i, {"--kubeconfig", (dir_ / "kubeconfig").string()}));
+  }
+  std::string Audit() const { return (dir_ / "audit.log").string(); }
+
+  struct Answer {
+    int code = 0;
+    json body;
+  };
+  // `method` `path` with `token` and a JSON `body` (when not null): the HTTP code and body.
+  Answer Call(const std::string& token, const std::string& method, const std::string& path,
+              const json& body = nullptr) {
+    std::string data;
+    if (!body.is_null()) {
+      test_env::WriteFile(dir_ / "body.json", body.dump());
+      data = " -H 'Content-Type: application/json' --data-binary @" + (dir_ / "body.json").string();
+    }
+    test_env::CommandResult r = RunCommand(
+        "curl -sS --max-time 5 -o " + (dir_ / "answer.json").string() + " -w '%{http_code}' -X " +
+        method + " -H 'Authorization: Bearer " + token + "'" + data + " '" + api_url_ + path + "'");
+    Answer a;
+    a.code = r.exit_code == 0 ? std::atoi(r.output.c_str()) : 0;
+    a.body = json::parse(test_env::ReadFile((dir_ / "answer.json").string()), nullptr, false);
+    return a;
+  }
+};
+
+TEST_F(ControllerManagerRestTest, PlacesThroughTheApiAndTheStandbyTakesOverAfterKill9) {
+  ASSERT_NO_FATAL_FAILURE(StartFederation());
+  ASSERT_NO_FATAL_FAILURE(StartManager(0));
+  ASSERT_NO_FATAL_FAILURE(StartManager(1));
+  std::string holder;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50), [&] {
+    holder = Holder();
+    return !holder.empty();
+  })) << "no manager took the lease";
+  ASSERT_TRUE(holder == "cm-0" || holder == "cm-1") << holder;
+  const int lead = holder == "cm-0" ? 0 : 1;
+
+  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", test_env::TwoMemberFederation(sim_url_)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 4)));
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(30000), milliseconds(100),
+                                  [&] { return MembersRun("web", 4); }))
+      << "web never reached the members: " << json(MemberReplicas("web")).dump();
+  // The placement was written through the API's /status (the leader's RestStore).
+  json web = Get("admin-token", test_env::WorkloadPath("shop", "web"));
+  EXPECT_EQ(test_env::Placement(web).size(), 2u) << web.dump();
+  EXPECT_NE(test_env::ReadFile(Log(lead)).find("leading as " + holder), std::string::npos);
+  EXPECT_EQ(test_env::ReadFile(Log(1 - lead)).find("leading as"), std::string::npos);
+
+  milliseconds took_over{};
+  ASSERT_NO_FATAL_FAILURE(KillLeaderAndAwaitTakeover(lead, &took_over));
+  std::cout << "takeover after kill -9 (through the API): " << took_over.count() << " ms"
+            << std::endl;
+  ASSERT_NO_FATAL_FAILURE(ExpectTheLeaderPlaces(milliseconds(30000)));
+
+  // The built-in role was enough: the API refused the managers nothing (audit log, one event
+  // per request, the default policy's Metadata level). What they asked is printed: the role's
+  // rules are derived from it (rbac/bootstrap.cc).
+  std::set<std::string> asked, refused;
+  std::istringstream audit(test_env::ReadFile(Audit()));
+  for (std::string line; std::getline(audit, line);) {
+    json event = json::parse(line, nullptr, false);
+    if (!event.is_object() ||
+        event.value("user", json::object()).value("username", "") != kManagerUser)
+      continue;
+    const json ref = event.value("objectRef", json::object());
+    std::string what = event.value("verb", "") + " " + ref.value("apiGroup", "") + "/" +
+                       ref.value("resource", "") +
+                       (ref.contains("subresource") ? "/" + ref.value("subresource", "") : "");
+    asked.insert(what);
+    if (event.value("responseStatus", json::object()).value("code", 0) == 403) refused.insert(what);
+  }
+  EXPECT_FALSE(asked.empty()) << "no audit events of " << kManagerUser;
+  EXPECT_TRUE(refused.empty()) << "refused: " << json(refused).dump();
+  std::cout << "the managers asked: " << json(asked).dump() << std::endl;
+}
+
+// What the built-in role does not grant is refused with Kubernetes' 403, naming the verb,
+// the resource and the user.
+TEST_F(ControllerManagerRestTest, TheBuiltInRoleRefusesWhatTheManagerDoesNotDo) {
+  ASSERT_NO_FATAL_FAILURE(StartFederation());
+  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", test_env::TwoMemberFederation(sim_url_)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 2)));
+  const std::string user = std::string("User \"") + kManagerUser + "\" cannot ";
+  const std::string meridian = "/apis/federation.meridian.io/v1alpha1";
+  struct Case {
+    std::string method, path;
+    json body;
+    std::string message;  // the 403's, after "User "..." cannot "
+  };
+  const std::vector<Case> cases = {
+      {"POST",
+       meridian + "/residencypolicies",
+       {{"apiVersion", "federation.meridian.io/v1alpha1"},
+        {"kind", "ResidencyPolicy"},
+        {"metadata", {{"name", "anywhere"}}}},
+       "create resource \"residencypolicies\" in API group \"federation.meridian.io\" at the "
+       "cluster scope"},
+      {"PATCH", test_env::WorkloadPath("shop", "web"), json::object(),
+       "patch resource \"federatedworkloads\" in API group \"federation.meridian.io\" in the "
+       "namespace \"shop\""},
+      {"DELETE", meridian + "/memberclusters/us-east-1", nullptr,
+       "delete resource \"memberclusters\" in API group \"federation.meridian.io\" at the "
+       "cluster scope"},
+      {"DELETE", "/api/v1/namespaces/shop", nullptr,
+       "delete resource \"namespaces\" in API group \"\" in the namespace \"shop\""},
+      {"GET", "/apis/coordination.k8s.io/v1/namespaces/meridian-system/leases/other", nullptr,
+       "get resource \"leases\" in API group \"coordination.k8s.io\" in the namespace "
+       "\"meridian-system\""},
+      {"POST",
+       "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
+       {{"apiVersion", "rbac.authorization.k8s.io/v1"},
+        {"kind", "ClusterRoleBinding"},
+        {"metadata", {{"name", "cm-root"}}},
+        {"roleRef",
+         {{"apiGroup", "rbac.authorization.k8s.io"},
+          {"kind", "ClusterRole"},
+          {"name", "cluster-admin"}}},
+        {"subjects", {{{"kind", "User"}, {"name", kManagerUser}}}}},
+       "create resource \"clusterrolebindings\" in API group \"rbac.authorization.k8s.io\" at "
+       "the cluster scope"},
+  };
+  for (const Case& c : cases) {
+    Answer a = Call("cm-token", c.method, c.path, c.body);
+    EXPECT_EQ(a.code, 403) << c.method << " " << c.path << ": " << a.body.dump();
+    const std::string message = a.body.is_object() ? a.body.value("message", "") : "";
+    EXPECT_NE(message.find(user + c.message), std::string::npos)
+        << c.method << " " << c.path << ": " << message;
+  }
+  // And what it does is allowed: read a MemberCluster, write a workload's status.
+  EXPECT_EQ(Call("cm-token", "GET", meridian + "/memberclusters/us-east-1").code, 200);
+  Answer web = Call("admin-token", "GET", test_env::WorkloadPath("shop", "web"));
+  ASSERT_EQ(web.code, 200);
+  web.body["status"]["observedGeneration"] = 1;
+  Answer status =
+      Call("cm-token", "PUT", test_env::WorkloadPath("shop", "web") + "/status", web.body);
+  EXPECT_EQ(status.code, 200) << status.body.dump();
+}
+
+TEST_F(ControllerManagerRestTest, BadKubeconfigAndFlagsAreClearStartupErrors) {
+  const std::string bin = test_env::BinDir() + "/federation-controller-manager";
+  test_env::CommandResult both =
+      RunCommand("timeout 30 " + bin + " --kubeconfig " + (dir_ / "kc").string() +
+                 " --storage etcd:http://127.0.0.1:1");
+  EXPECT_NE(both.exit_code, 0) << both.output;
+  EXPECT_NE(both.output.find("--storage"), std::string::npos) << both.output;
+  EXPECT_NE(both.output.find("--kubeconfig"), std::string::npos) << both.output;
+
+  test_env::CommandResult neither = RunCommand("timeout 30 " + bin);
+  EXPECT_EQ(neither.exit_code, 1) << neither.output;
+  EXPECT_NE(neither.output.find("--kubeconfig FILE"), std::string::npos) << neither.output;
+
+  test_env::CommandResult missing =
+      RunCommand("timeout 30 " + bin + " --kubeconfig " + (dir_ / "absent").string());
+  EXPECT_EQ(missing.exit_code, 1) << missing.output;
+  EXPECT_NE(missing.output.find("--kubeconfig " + (dir_ / "absent").string()), std::string::npos)
+      << missing.output;
+
+  // A server that refuses the token: the startup check says so instead of never leading.
+  ASSERT_NO_FATAL_FAILURE(StartFederation());
+  test_env::WriteFile(dir_ / "wrong", Kubeconfig(api_url_, "no-such-token"));
+  test_env::CommandResult refused =
+      RunCommand("timeout 30 " + bin + " --kubeconfig " + (dir_ / "wrong").string());
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_NE(refused.output.find("Unauthorized"), std::string::npos) << refused.output;
+  EXPECT_NE(refused.output.find(api_url_), std::string::npos) << refused.output;
+
+  // An authenticated user without the built-in binding: the startup check names the 403.
+  test_env::WriteFile(dir_ / "unbound", Kubeconfig(api_url_, "nobody-token"));
+  test_env::CommandResult unbound =
+      RunCommand("timeout 30 " + bin + " --kubeconfig " + (dir_ / "unbound").string());
+  EXPECT_EQ(unbound.exit_code, 1) << unbound.output;
+  EXPECT_NE(unbound.output.find("User \"nobody\" cannot get resource \"leases\""),
+            std::string::npos)
+      << unbound.output;
+}
+
+}  // namespace
+}  // namespace meridian::apiserver
