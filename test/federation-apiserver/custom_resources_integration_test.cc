@@ -220,6 +220,23 @@ TEST_F(CustomResourcesIntegrationTest, ServesCustomObjectsAcrossARestartAndClean
   ASSERT_EQ(watched.code, 200);
   EXPECT_NE(watched.text.find("\"type\":\"MODIFIED\""), std::string::npos) << watched.text;
 
+  // A PlacementPolicy cannot select a custom kind yet (its members would need the CRD first):
+  // refused with the field named, nothing stored.
+  const std::string policies =
+      "/apis/federation.meridian.io/v1alpha1/namespaces/default/placementpolicies";
+  Outcome policy =
+      Send(http::methods::POST, policies,
+           {{"apiVersion", "federation.meridian.io/v1alpha1"},
+            {"kind", "PlacementPolicy"},
+            {"metadata", {{"name", "widgets"}, {"namespace", "default"}}},
+            {"spec",
+             {{"resourceSelectors", {{{"apiVersion", "example.com/v1"}, {"kind", "Widget"}}}},
+              {"placement", json::object()}}}});
+  EXPECT_EQ(policy.code, 422);
+  EXPECT_NE(policy.text.find("spec.resourceSelectors[0].kind"), std::string::npos) << policy.text;
+  EXPECT_NE(policy.text.find("custom resources are not placed yet"), std::string::npos);
+  EXPECT_TRUE(Send(http::methods::GET, policies).body["items"].empty());
+
   // RBAC: edit does not cover custom resources; a ClusterRole aggregated to edit does.
   ASSERT_EQ(
       Send(
