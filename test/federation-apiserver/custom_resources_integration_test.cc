@@ -6,9 +6,10 @@
 // aggregate-to-edit adds them), a restart serving the CRD from its first request, and
 // deleting the CRD deleting its objects. (kubectl itself is not built in this tree's CI
 // configuration; these are the requests it sends.)
-// clang-format off: gtest must come before cpprest (cpprest defines a U() macro).
-#include <cpprest/http_client.h>
+// gtest must come before cpprest (cpprest defines a U() macro).
+// clang-format off
 #include <gtest/gtest.h>
+#include <cpprest/http_client.h>
 // clang-format on
 
 #include <chrono>
@@ -109,7 +110,9 @@ class CustomResourcesIntegrationTest : public ::testing::Test {
 
   bool Established() {
     Outcome crd = Send(http::methods::GET, std::string(kCrds) + "/widgets.example.com");
-    for (const json& c : crd.body["status"].value("conditions", json::array())) {
+    const json& status = crd.body["status"];
+    if (!status.is_object()) return false;  // not written yet
+    for (const json& c : status.value("conditions", json::array())) {
       if (c["type"] == "Established" && c["status"] == "True") return true;
     }
     return false;
@@ -288,7 +291,7 @@ TEST_F(CustomResourcesIntegrationTest, ServesCustomObjectsAcrossARestartAndClean
       << invalid_again.text;
 
   // Deleting the CRD deletes its objects, then itself, and the URLs go.
-  Outcome deleted = Send(http::methods::DELETE, std::string(kCrds) + "/widgets.example.com");
+  Outcome deleted = Send(http::methods::DEL, std::string(kCrds) + "/widgets.example.com");
   ASSERT_EQ(deleted.code, 200) << deleted.text;
   ASSERT_TRUE(Eventually([&] {
     return Send(http::methods::GET, std::string(kCrds) + "/widgets.example.com").code == 404;
