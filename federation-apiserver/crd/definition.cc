@@ -6,6 +6,7 @@
 #include <set>
 
 #include "apimachinery/object_service.h"
+#include "federation-apiserver/crd/internal/json_fields.h"
 #include "federation-apiserver/crd/structural_schema.h"
 
 namespace meridian::apiserver::crd {
@@ -15,18 +16,8 @@ using apimachinery::NameValidation;
 using apimachinery::ResourceInfo;
 using nlohmann::json;
 
-std::string Str(const json& o, const char* key) {
-  if (!o.is_object()) return "";
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-const json& Child(const json& o, const char* key) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
+using internal::Child;
+using internal::Str;
 
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "federation-apiserver/crd/definition.h"
+#include "federation-apiserver/crd/internal/json_fields.h"
 #include "federation-apiserver/openapi.h"
 
 namespace meridian::apiserver::crd {
@@ -15,18 +16,8 @@ using nlohmann::json;
 
 constexpr std::chrono::milliseconds kRetry{500};
 
-std::string Str(const json& o, const char* key) {
-  if (!o.is_object()) return "";
-  auto it = o.find(key);
-  return it != o.end() && it->is_string() ? it->get<std::string>() : "";
-}
-
-const json& Child(const json& o, const char* key) {
-  static const json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
+using internal::Child;
+using internal::Str;
 
 std::string GroupPlural(const std::string& group, const std::string& plural) {
   return group + "/" + plural;
@@ -154,6 +145,7 @@ StatusOr<size_t> CustomResourceRegistrar::DeleteObjectsOf(const json& crd) {
 }
 
 std::optional<std::chrono::milliseconds> CustomResourceRegistrar::Pass() {
+  std::lock_guard pass_lock(pass_mu_);
   auto listed = objects_.List(*crd_info_, "", {});
   if (!listed.ok()) return kRetry;
   std::vector<json> crds((*listed)["items"].begin(), (*listed)["items"].end());

@@ -82,7 +82,8 @@ class CustomResourceRegistrar {
 
   mutable std::mutex mu_;                                        // guards served_
   std::map<std::string, std::shared_ptr<const Served>> served_;  // "group/plural" ->
-  // Loop thread only: the spec each owner's registry entries were built from.
+  std::mutex pass_mu_;  // held by a pass (the loop's, or SyncNow's); guards registered_specs_
+  // The spec each owner's registry entries were built from.
   std::map<std::string, nlohmann::json> registered_specs_;
   std::unique_ptr<apimachinery::Watch> watch_;
   std::unique_ptr<apimachinery::ChangeLoop> loop_;

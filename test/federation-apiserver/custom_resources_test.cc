@@ -22,6 +22,17 @@ std::string Joined(const FieldErrors& errors) {
   return out;
 }
 
+// `want` "": no error; else a substring of one of them.
+void ExpectErrors(const FieldErrors& errors, const char* name, const char* want) {
+  if (std::string(want).empty()) {
+    EXPECT_TRUE(errors.empty()) << name << ":\n" << Joined(errors);
+  } else {
+    EXPECT_NE(Joined(errors).find(want), std::string::npos)
+        << name << ": want " << want << "\ngot:\n"
+        << Joined(errors);
+  }
+}
+
 // ---- structural schemas ----------------------------------------------------------------
 
 struct StructuralCase {
@@ -87,13 +98,7 @@ TEST(StructuralSchemaTest, RefusesWhatKubernetesRefuses) {
   for (const StructuralCase& c : cases) {
     FieldErrors errors;
     ValidateStructuralSchema(json::parse(c.schema), "x", &errors);
-    if (std::string(c.want).empty()) {
-      EXPECT_TRUE(errors.empty()) << c.name << ":\n" << Joined(errors);
-    } else {
-      EXPECT_NE(Joined(errors).find(c.want), std::string::npos)
-          << c.name << ": want " << c.want << "\ngot:\n"
-          << Joined(errors);
-    }
+    ExpectErrors(errors, c.name, c.want);
   }
 }
 
@@ -197,13 +202,7 @@ TEST(CustomResourceSchemaTest, ValidatesInKubernetesWording) {
                    {"metadata", {{"name", "w"}}},
                    {"spec", json::parse(c.spec)}};
     FieldErrors errors = (*schema)->Validate(object);
-    if (std::string(c.want).empty()) {
-      EXPECT_TRUE(errors.empty()) << c.name << ":\n" << Joined(errors);
-    } else {
-      EXPECT_NE(Joined(errors).find(c.want), std::string::npos)
-          << c.name << ": want " << c.want << "\ngot:\n"
-          << Joined(errors);
-    }
+    ExpectErrors(errors, c.name, c.want);
   }
 }
 
@@ -282,6 +281,62 @@ TEST(DefinitionTest, VersionPriorityIsKubernetes) {
   });
   EXPECT_EQ(versions, (std::vector<std::string>{"v2", "v1", "v2beta1", "v1beta2", "v1beta1",
                                                 "v1alpha1", "bar", "foo"}));
+}
+
+// ---- the registry's dynamic part -----------------------------------------------------------
+
+apimachinery::ResourceInfo Entry(const std::string& group, const std::string& version,
+                                 const std::string& plural, const std::string& kind) {
+  apimachinery::ResourceInfo info;
+  info.group = group;
+  info.version = version;
+  info.plural = plural;
+  info.kind = kind;
+  return info;
+}
+
+TEST(ResourceRegistryDynamicTest, OwnersSetReplaceAndRemoveWithoutClashes) {
+  apimachinery::ResourceRegistry registry;
+  ASSERT_TRUE(registry.Add(Entry("apps", "v1", "deployments", "Deployment")).ok());
+  Status builtin = registry.SetDynamic("x", {Entry("apps", "v1", "deployments", "Deployment")});
+  EXPECT_EQ(builtin.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(builtin.message().find("a built-in resource"), std::string::npos) << builtin.message();
+  ASSERT_TRUE(
+      registry
+          .SetDynamic("widgets.example.com", {Entry("example.com", "v1", "widgets", "Widget"),
+                                              Entry("example.com", "v1beta1", "widgets", "Widget")})
+          .ok());
+  Status other = registry.SetDynamic("w2", {Entry("example.com", "v1", "widgets", "Widget")});
+  EXPECT_EQ(other.code(), StatusCode::kAlreadyExists);
+  EXPECT_NE(other.message().find("widgets.example.com"), std::string::npos) << other.message();
+  EXPECT_EQ(
+      registry.SetDynamic("w3", {Entry("a.b", "v1", "xs", "X"), Entry("a.b", "v1", "xs", "X")})
+          .code(),
+      StatusCode::kAlreadyExists);
+  EXPECT_EQ(registry.Find("a.b", "v1", "xs"), nullptr) << "all or nothing";
+
+  const apimachinery::ResourceInfo* v1 = registry.Find("example.com", "v1", "widgets");
+  ASSERT_NE(v1, nullptr);
+  EXPECT_EQ(v1->singular, "widget");
+  EXPECT_EQ(registry.DynamicOwner("example.com", "v1", "widgets"), "widgets.example.com");
+  EXPECT_EQ(registry.Groups(), (std::vector<std::string>{"apps", "example.com"}));
+  EXPECT_EQ(registry.Versions("example.com"), (std::vector<std::string>{"v1", "v1beta1"}));
+  EXPECT_EQ(registry.FindKind("example.com", "Widget"), v1);
+  EXPECT_EQ(registry.ResourcesOf("example.com", "v1beta1").size(), 1u);
+  EXPECT_EQ(registry.Dynamic().size(), 2u);
+  EXPECT_EQ(registry.All().size(), 1u);
+
+  // Replaced: the old entry is no longer found but stays readable to whoever holds it.
+  ASSERT_TRUE(
+      registry.SetDynamic("widgets.example.com", {Entry("example.com", "v1", "widgets", "Gadget")})
+          .ok());
+  EXPECT_EQ(registry.Find("example.com", "v1", "widgets")->kind, "Gadget");
+  EXPECT_EQ(v1->kind, "Widget");
+  EXPECT_EQ(registry.Find("example.com", "v1beta1", "widgets"), nullptr);
+  registry.RemoveDynamic("widgets.example.com");
+  EXPECT_EQ(registry.Find("example.com", "v1", "widgets"), nullptr);
+  EXPECT_EQ(registry.Groups(), (std::vector<std::string>{"apps"}));
+  EXPECT_TRUE(registry.SetDynamic("w2", {Entry("example.com", "v1", "widgets", "Widget")}).ok());
 }
 
 // ---- through a real server, in process ----------------------------------------------------
