@@ -4,8 +4,8 @@
 // patch/status/delete of custom objects, schema validation (422), Strict field validation
 // (400) and pruning, RBAC (edit does not cover custom resources until a ClusterRole labelled
 // aggregate-to-edit adds them), a restart serving the CRD from its first request, and
-// deleting the CRD deleting its objects. (kubectl itself is not built in this tree's CI
-// configuration; these are the requests it sends.)
+// deleting the CRD deleting its objects. (kubectl_test.cc runs kubectl itself, when installed,
+// on the same path.)
 // gtest must come before cpprest (cpprest defines a U() macro).
 // clang-format off
 #include <gtest/gtest.h>
