@@ -39,12 +39,13 @@ void DecodeSelectors(JsonDecoder& d, const json& list, bool cluster_scoped, Fiel
         *target = *str;
       }
     }
-    // Only kinds the federation stores can ever be selected: a typo would otherwise select
-    // nothing, silently.
+    // Only the native kinds can be selected: a typo would otherwise select nothing, silently,
+    // and a custom resource's member would need its CRD first (not placed yet).
     if (!s.api_version.empty() && !s.kind.empty() &&
         FindNativeKind(s.api_version, s.kind) == nullptr) {
-      d.Error(JoinPath(p, "kind"), "the federation does not serve " + s.api_version + " " + s.kind +
-                                       "; a policy can select " + NativeKindsList());
+      d.Error(JoinPath(p, "kind"), "a policy cannot select " + s.api_version + " " + s.kind +
+                                       " (custom resources are not placed yet); it can select " +
+                                       NativeKindsList());
     }
     if (const json* sel = JsonDecoder::Member(item, "labelSelector")) {
       FieldErrors sel_errors;

@@ -500,7 +500,8 @@ ApiResult<json> ObjectService::Create(const ResourceInfo& r, const std::string& 
       if (!labels.is_object()) labels = json::object();
       labels["kubernetes.io/metadata.name"] = this_name;
     }
-    AdmissionAttributes attrs{Operation::kCreate, &r, "", ns, this_name, nullptr, &ctx.user};
+    AdmissionAttributes attrs{Operation::kCreate, &r,      "",        ns,
+                              this_name,          nullptr, &ctx.user, ctx.strict_fields};
     if (auto e = Admit(attrs, &obj)) return *e;
     this_name = MetaString(obj, "name");  // admission may not rename, but be safe
     if (ctx.dry_run) return obj;
@@ -707,7 +708,8 @@ ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey
   if (r.namespaced) Meta(obj)["namespace"] = key.ns;
 
   const bool deleting = !MetaString(old, "deletionTimestamp").empty();
-  AdmissionAttributes attrs{Operation::kUpdate, &r, subresource, key.ns, key.name, &old, &ctx.user};
+  AdmissionAttributes attrs{Operation::kUpdate, &r,   subresource, key.ns,
+                            key.name,           &old, &ctx.user,   ctx.strict_fields};
   if (auto e = Admit(attrs, &obj)) return *e;
   if (deleting) {
     json old_f = Finalizers(old);
@@ -971,6 +973,10 @@ std::vector<ResourceInfo> ObjectService::NamespacedTypes() {
   for (const ResourceInfo& r : registry_.All()) {
     if (r.namespaced && seen.insert(r.StorageType()).second) types.push_back(r);
   }
+  // Custom resources go with their namespace too, as in Kubernetes.
+  for (const ResourceInfo* r : registry_.Dynamic()) {
+    if (r->namespaced && seen.insert(r->StorageType()).second) types.push_back(*r);
+  }
   std::lock_guard lock(mu_);
   for (const auto& [t, r] : generic_types_) {
     if (seen.insert(t).second) types.push_back(r);
@@ -1083,7 +1089,8 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
                                     options.precondition_resource_version +
                                     ", ResourceVersion in object meta: " + rv);
     }
-    AdmissionAttributes attrs{Operation::kDelete, &r, "", key.ns, name, &*old, &ctx.user};
+    AdmissionAttributes attrs{Operation::kDelete, &r, "", key.ns, name, &*old, &ctx.user,
+                              ctx.strict_fields};
     FieldErrors errors;
     for (const ValidatingAdmission& v : validating_) {
       Status st = v(attrs, *old, &errors);

@@ -66,6 +66,9 @@ struct UserInfo {
 struct RequestContext {
   UserInfo user;
   bool dry_run = false;  // ?dryRun=All: run everything but the store write
+  // ?fieldValidation=Strict: fields a schema does not know are refused, not dropped (what
+  // admission of schema-pruned kinds, custom resources, reads from AdmissionAttributes).
+  bool strict_fields = false;
 };
 
 enum class Operation { kCreate, kUpdate, kDelete };
@@ -80,6 +83,7 @@ struct AdmissionAttributes {
   std::string name;
   const nlohmann::json* old_object;  // null on create
   const UserInfo* user;              // never null
+  bool strict_fields;                // RequestContext::strict_fields
 };
 
 // May change `object` (defaulting). A non-OK Status rejects the request, mapped by
@@ -137,7 +141,7 @@ using ObjectEventCallback = std::function<void(const ObjectEvent&)>;
 class ObjectService {
  public:
   // `store`, `clock` and `registry` must outlive the service. `registry` is read-only from
-  // here on.
+  // here on (but for its dynamic entries, which it serves as they come and go).
   ObjectService(Store& store, const Clock& clock, const ResourceRegistry& registry);
   ObjectService(const ObjectService&) = delete;
   ObjectService& operator=(const ObjectService&) = delete;

@@ -62,12 +62,115 @@ Status ResourceRegistry::Add(ResourceInfo info) {
   return Status::Ok();
 }
 
+ResourceRegistry& ResourceRegistry::operator=(const ResourceRegistry& other) {
+  if (this == &other) return *this;
+  std::map<std::string, std::vector<std::unique_ptr<const ResourceInfo>>> dynamic;
+  {
+    std::shared_lock lock(other.mu_);
+    for (const auto& [owner, infos] : other.dynamic_) {
+      for (const auto& info : infos)
+        dynamic[owner].push_back(std::make_unique<ResourceInfo>(*info));
+    }
+  }
+  std::unique_lock lock(mu_);
+  resources_ = other.resources_;
+  fallback_ = other.fallback_;
+  fallback_cluster_scoped_ = other.fallback_cluster_scoped_;
+  for (auto& [owner, infos] : dynamic_) {
+    for (auto& info : infos) retired_.push_back(std::move(info));
+  }
+  dynamic_ = std::move(dynamic);
+  return *this;
+}
+
+Status ResourceRegistry::SetDynamic(const std::string& owner, std::vector<ResourceInfo> infos) {
+  std::vector<std::unique_ptr<const ResourceInfo>> entries;
+  for (ResourceInfo& info : infos) {
+    if (info.version.empty() || info.kind.empty() || info.plural.empty()) {
+      return InvalidArgumentError("resource " + info.GroupResource() +
+                                  ": version, kind and plural are required");
+    }
+    for (const auto& e : entries) {
+      if (e->group == info.group && e->version == info.version && e->plural == info.plural) {
+        return AlreadyExistsError("resource " + info.GroupResource() + " " + info.version +
+                                  " is named twice by " + owner);
+      }
+    }
+    if (info.singular.empty()) info.singular = Lower(info.kind);
+    entries.push_back(std::make_unique<ResourceInfo>(std::move(info)));
+  }
+  std::unique_lock lock(mu_);
+  for (const auto& e : entries) {
+    const bool builtin =
+        std::any_of(resources_.begin(), resources_.end(), [&](const ResourceInfo& r) {
+          return r.group == e->group && r.version == e->version && r.plural == e->plural;
+        });
+    std::string holder = builtin ? "a built-in resource" : "";
+    for (const auto& [other, others] : dynamic_) {
+      if (other == owner) continue;
+      for (const auto& o : others) {
+        if (o->group == e->group && o->version == e->version && o->plural == e->plural) {
+          holder = other;
+        }
+      }
+    }
+    if (!holder.empty()) {
+      return AlreadyExistsError("resource " + e->GroupResource() + " " + e->version +
+                                " is already registered by " + holder);
+    }
+  }
+  auto& slot = dynamic_[owner];
+  for (auto& old : slot) retired_.push_back(std::move(old));
+  slot = std::move(entries);
+  return Status::Ok();
+}
+
+void ResourceRegistry::RemoveDynamic(const std::string& owner) {
+  std::unique_lock lock(mu_);
+  auto it = dynamic_.find(owner);
+  if (it == dynamic_.end()) return;
+  for (auto& old : it->second) retired_.push_back(std::move(old));
+  dynamic_.erase(it);
+}
+
+std::string ResourceRegistry::DynamicOwner(const std::string& group, const std::string& version,
+                                           const std::string& plural) const {
+  std::shared_lock lock(mu_);
+  for (const auto& [owner, infos] : dynamic_) {
+    for (const auto& r : infos) {
+      if (r->group == group && r->version == version && r->plural == plural) return owner;
+    }
+  }
+  return "";
+}
+
+std::vector<const ResourceInfo*> ResourceRegistry::Dynamic() const {
+  std::shared_lock lock(mu_);
+  std::vector<const ResourceInfo*> out;
+  for (const auto& [owner, infos] : dynamic_) {
+    for (const auto& r : infos) out.push_back(r.get());
+  }
+  return out;
+}
+
+const ResourceInfo* ResourceRegistry::FindDynamicLocked(const std::string& group,
+                                                        const std::string& version,
+                                                        const std::string& plural) const {
+  for (const auto& [owner, infos] : dynamic_) {
+    for (const auto& r : infos) {
+      if (r->group == group && r->version == version && r->plural == plural) return r.get();
+    }
+  }
+  return nullptr;
+}
+
 const ResourceInfo* ResourceRegistry::Find(const std::string& group, const std::string& version,
                                            const std::string& plural) const {
   for (const ResourceInfo& r : resources_) {
     if (r.group == group && r.version == version && r.plural == plural) return &r;
   }
-  return nullptr;
+  std::shared_lock lock(mu_);
+  return FindDynamicLocked(group, version, plural);
 }
 
 std::optional<ResourceInfo> ResourceRegistry::Resolve(const std::string& group,
@@ -98,6 +201,9 @@ const ResourceInfo* ResourceRegistry::FindKind(const std::string& group,
   for (const ResourceInfo& r : resources_) {
     if (r.group == group && r.kind == kind) return &r;
   }
+  for (const ResourceInfo* r : Dynamic()) {
+    if (r->group == group && r->kind == kind) return r;
+  }
   return nullptr;
 }
 
@@ -105,6 +211,9 @@ std::vector<std::string> ResourceRegistry::Groups() const {
   std::vector<std::string> out;
   for (const ResourceInfo& r : resources_) {
     if (std::find(out.begin(), out.end(), r.group) == out.end()) out.push_back(r.group);
+  }
+  for (const ResourceInfo* r : Dynamic()) {
+    if (std::find(out.begin(), out.end(), r->group) == out.end()) out.push_back(r->group);
   }
   auto core = std::find(out.begin(), out.end(), "");
   if (core != out.end()) std::rotate(out.begin(), core, core + 1);
@@ -118,6 +227,11 @@ std::vector<std::string> ResourceRegistry::Versions(const std::string& group) co
       out.push_back(r.version);
     }
   }
+  for (const ResourceInfo* r : Dynamic()) {
+    if (r->group == group && std::find(out.begin(), out.end(), r->version) == out.end()) {
+      out.push_back(r->version);
+    }
+  }
   return out;
 }
 
@@ -126,6 +240,9 @@ std::vector<const ResourceInfo*> ResourceRegistry::ResourcesOf(const std::string
   std::vector<const ResourceInfo*> out;
   for (const ResourceInfo& r : resources_) {
     if (r.group == group && r.version == version) out.push_back(&r);
+  }
+  for (const ResourceInfo* r : Dynamic()) {
+    if (r->group == group && r->version == version) out.push_back(r);
   }
   return out;
 }

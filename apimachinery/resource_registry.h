@@ -3,14 +3,24 @@
 // kubectl table columns). The embedder fills it at startup; the ObjectService and the REST
 // shell read it.
 //
-// Thread-safety: Add() and SetFallback() are for startup, before any request is served.
-// After that the registry is read-only and every const method is thread-safe.
+// Two kinds of entries: built-in ones, added at startup with Add() (before any request is
+// served, then never changed), and dynamic ones that an owner (a CustomResourceDefinition,
+// federation-apiserver/crd/) sets and removes while requests are served (SetDynamic,
+// RemoveDynamic).
+//
+// Thread-safety: Add() and EnableFallback() are for startup only. Every other method is
+// thread-safe. A pointer the registry returns stays valid for the registry's lifetime, even
+// to a dynamic entry that has since been replaced or removed (such entries are retired, not
+// freed: one per change of a CustomResourceDefinition's served names, columns or
+// subresources, a few hundred bytes each).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -95,10 +105,28 @@ ResourceInfo NamespaceResourceInfo();
 
 class ResourceRegistry {
  public:
-  // Registers a resource. kInvalidArgument if a required name (version, kind, plural) is
-  // missing; kAlreadyExists if group/version/plural is taken. `singular` defaults to the
-  // lower-cased kind.
+  ResourceRegistry() = default;
+  // Copies the built-in entries, the fallback and the current dynamic entries (not the
+  // retired ones). Not thread-safe against Add() on either side.
+  ResourceRegistry(const ResourceRegistry& other) { *this = other; }
+  ResourceRegistry& operator=(const ResourceRegistry& other);
+
+  // Registers a built-in resource. kInvalidArgument if a required name (version, kind,
+  // plural) is missing; kAlreadyExists if group/version/plural is taken. `singular`
+  // defaults to the lower-cased kind.
   Status Add(ResourceInfo info);
+
+  // Replaces the dynamic entries `owner` registered (none at first) with `infos`, all or
+  // nothing: kInvalidArgument as Add for a missing name, kAlreadyExists (naming the holder)
+  // if a group/version/plural is a built-in's or another owner's, or repeats within `infos`.
+  Status SetDynamic(const std::string& owner, std::vector<ResourceInfo> infos);
+  // Unregisters what `owner` registered (nothing when it has nothing).
+  void RemoveDynamic(const std::string& owner);
+  // The owner of a dynamic group/version/plural ("" when it is built-in or unknown).
+  std::string DynamicOwner(const std::string& group, const std::string& version,
+                           const std::string& plural) const;
+  // The dynamic entries, owner by owner in owner order (a snapshot).
+  std::vector<const ResourceInfo*> Dynamic() const;
 
   // Enables the fallback: requests for unregistered group/version/plural under a namespace
   // are served as a generic namespaced resource (kind derived from the plural: "widgets" ->
@@ -123,19 +151,26 @@ class ResourceRegistry {
   // A registered resource by group and kind (any version), or null.
   const ResourceInfo* FindKind(const std::string& group, const std::string& kind) const;
 
-  // Every registered resource, in registration order.
+  // Every built-in resource, in registration order (dynamic ones: Dynamic()).
   const std::vector<ResourceInfo>& All() const { return resources_; }
-  // Groups in registration order ("" first if present), and versions per group.
+  // Groups in registration order, dynamic ones after the built-in ("" first if present),
+  // and versions per group.
   std::vector<std::string> Groups() const;
   std::vector<std::string> Versions(const std::string& group) const;
-  // Registered resources of one group/version, in registration order.
+  // Registered resources of one group/version, built-in first, in registration order.
   std::vector<const ResourceInfo*> ResourcesOf(const std::string& group,
                                                const std::string& version) const;
   // True if core/v1 namespaces is registered (then namespaced writes check the namespace).
   bool HasNamespaces() const { return Find("", "v1", "namespaces") != nullptr; }
 
  private:
-  std::vector<ResourceInfo> resources_;
+  const ResourceInfo* FindDynamicLocked(const std::string& group, const std::string& version,
+                                        const std::string& plural) const;
+
+  std::vector<ResourceInfo> resources_;  // built-in: fixed once requests are served
+  mutable std::shared_mutex mu_;          // guards dynamic_ and retired_
+  std::map<std::string, std::vector<std::unique_ptr<const ResourceInfo>>> dynamic_;
+  std::vector<std::unique_ptr<const ResourceInfo>> retired_;  // see the class comment
   bool fallback_ = false;
   bool fallback_cluster_scoped_ = false;
 };

@@ -1,5 +1,6 @@
 #include "federation-apiserver/openapi.h"
 
+#include <algorithm>
 #include <functional>
 
 #include "api/resources.h"
@@ -153,6 +154,41 @@ json OpenApiV3For(const std::string& group_version_path) {
           {"info", {{"title", "Meridian federation API"}, {"version", api::kVersion}}},
           {"paths", Paths(FederationPathKinds(), true)},
           {"components", {{"schemas", Schemas()}}}};
+}
+
+json OpenApiV3Document(const std::string& group_version_path,
+                       const std::vector<OpenApiKind>& kinds) {
+  std::vector<PathKind> paths;
+  json schemas = json::object();
+  for (const OpenApiKind& k : kinds) {
+    // kube-apiserver's name for a CRD's schema: the group reversed, then version and kind.
+    std::vector<std::string> labels;
+    for (size_t begin = 0; begin <= k.group.size();) {
+      const size_t dot = std::min(k.group.find('.', begin), k.group.size());
+      labels.push_back(k.group.substr(begin, dot - begin));
+      begin = dot + 1;
+    }
+    std::string reversed;
+    for (auto it = labels.rbegin(); it != labels.rend(); ++it) {
+      reversed += (reversed.empty() ? "" : ".") + *it;
+    }
+    const std::string definition = reversed + "." + k.version + "." + k.kind;
+    paths.push_back(
+        {group_version_path, k.group, k.version, k.kind, k.plural, definition, k.namespaced});
+    json schema = k.schema.is_object() ? k.schema : json{{"type", "object"}};
+    json& properties = schema["properties"];
+    if (!properties.is_object()) properties = json::object();
+    properties["apiVersion"] = {{"type", "string"}};
+    properties["kind"] = {{"type", "string"}};
+    properties["metadata"] = {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+    schema["x-kubernetes-group-version-kind"] =
+        json::array({{{"group", k.group}, {"version", k.version}, {"kind", k.kind}}});
+    schemas[definition] = std::move(schema);
+  }
+  return {{"openapi", "3.0.0"},
+          {"info", {{"title", "Kubernetes CRD Swagger"}, {"version", "v0.1.0"}}},
+          {"paths", Paths(paths, true)},
+          {"components", {{"schemas", schemas}}}};
 }
 
 }  // namespace meridian::apiserver

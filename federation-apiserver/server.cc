@@ -10,8 +10,8 @@
 #include "api/served_kinds.h"
 #include "api/types.h"
 #include "api/workload_summary.h"
-#include "apimachinery/core_admission.h"
 #include "apimachinery/cacher.h"
+#include "apimachinery/core_admission.h"
 #include "apimachinery/etcd_store.h"
 #include "apimachinery/event_recorder.h"
 #include "apimachinery/leader_election.h"
@@ -22,6 +22,7 @@
 #include "federation-apiserver/admission.h"
 #include "federation-apiserver/audit/audit.h"
 #include "federation-apiserver/console.h"
+#include "federation-apiserver/crd/definition.h"
 #include "federation-apiserver/encryption_config.h"
 #include "federation-apiserver/native_resources.h"
 #include "federation-apiserver/openapi.h"
@@ -197,6 +198,9 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
       server->InstallWorkloadTable(info);
     }
   }));
+  // CustomResourceDefinitions: the kind is built in, what each one serves is registered
+  // while the server runs (crd/registrar.h).
+  MERIDIAN_RETURN_IF_ERROR(server->registry_.Add(crd::DefinitionResourceInfo()));
 
   // Storage: etcd for several replicas on shared storage, else the embedded SQLite file.
   if (options.storage.rfind("etcd:", 0) == 0) {
@@ -279,6 +283,9 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
                              server->member_schemas_.get());
   rbac::InstallRbacValidation(*server->objects_);
   apimachinery::InstallLeaseValidation(*server->objects_);
+  server->custom_resources_ =
+      std::make_unique<crd::CustomResourceRegistrar>(*server->objects_, server->registry_, clock);
+  server->custom_resources_->InstallAdmission();
 
   // Namespaces every federation has: "default" for users, "meridian-system" for member
   // credentials. Creating them is idempotent across restarts.
@@ -290,6 +297,9 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
       return InternalError("creating namespace " + std::string(ns) + ": " + created.error().message);
     }
   }
+
+  // Before the first request: what the stored CRDs serve (a restart serves them at once).
+  MERIDIAN_RETURN_IF_ERROR(server->custom_resources_->Start());
 
   // After the namespaces: RBAC's bootstrap roles are cluster-scoped, but its watches must
   // see every object already stored.
@@ -416,17 +426,31 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     r.body = *v2;
     return r;
   });
+  // Custom resources' group-versions come and go with their CRDs: asked for each time.
   auto v3_index = std::make_shared<const nlohmann::json>(OpenApiV3Index());
-  server->handler_->AddRoute("GET", "/openapi/v3", [v3_index](const rest::RestRequest& req) {
-    const std::string prefix = "/openapi/v3/";
-    if (req.path.rfind(prefix, 0) != 0) return rest::RestResponse::Json(200, *v3_index);
-    nlohmann::json doc = OpenApiV3For(req.path.substr(prefix.size()));
-    if (doc.is_null()) {
-      return rest::RestResponse::Error(
-          apimachinery::ApiError::FromStatus(NotFoundError("no OpenAPI document for " + req.path)));
-    }
-    return rest::RestResponse::Json(200, doc);
-  }, /*prefix=*/true);
+  crd::CustomResourceRegistrar* custom = server->custom_resources_.get();
+  server->handler_->AddRoute(
+      "GET", "/openapi/v3",
+      [v3_index, custom](const rest::RestRequest& req) {
+        const std::string prefix = "/openapi/v3/";
+        if (req.path.rfind(prefix, 0) != 0) {
+          nlohmann::json index = *v3_index;
+          for (const std::string& gv : custom->OpenApiPaths()) {
+            const std::string hash =
+                std::to_string(std::hash<std::string>{}(custom->OpenApiV3For(gv).dump()));
+            index["paths"][gv] = {{"serverRelativeURL", "/openapi/v3/" + gv + "?hash=" + hash}};
+          }
+          return rest::RestResponse::Json(200, index);
+        }
+        nlohmann::json doc = OpenApiV3For(req.path.substr(prefix.size()));
+        if (doc.is_null()) doc = custom->OpenApiV3For(req.path.substr(prefix.size()));
+        if (doc.is_null()) {
+          return rest::RestResponse::Error(apimachinery::ApiError::FromStatus(
+              NotFoundError("no OpenAPI document for " + req.path)));
+        }
+        return rest::RestResponse::Json(200, doc);
+      },
+      /*prefix=*/true);
   return server;
 }
 
@@ -434,6 +458,7 @@ FederationApiServer::~FederationApiServer() {
   // The handler's watches reference the service and store: stop them first.
   watchers_metrics_.reset();
   handler_.reset();
+  custom_resources_.reset();  // its loop writes through objects_
   authorizer_.reset();
   audit_log_.reset();
   objects_.reset();

@@ -27,6 +27,7 @@
 #include "common/status.h"
 #include "federation-apiserver/audit/audit.h"
 #include "federation-apiserver/authentication.h"
+#include "federation-apiserver/crd/registrar.h"
 #include "federation-apiserver/member_schemas.h"
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
@@ -118,6 +119,8 @@ class FederationApiServer {
   const apimachinery::rest::RestObserver& audit_observer() const { return audit_observer_; }
   // The authorization mode's decisions (AlwaysAllow or RBAC).
   const rbac::Authorizer& authorizer() const { return *authorizer_; }
+  // What the stored CustomResourceDefinitions serve (crd/registrar.h).
+  crd::CustomResourceRegistrar& custom_resources() { return *custom_resources_; }
   // The members' template schemas admission reads (filled by the member-schemas controller).
   MemberSchemas& member_schemas() { return *member_schemas_; }
 
@@ -135,6 +138,8 @@ class FederationApiServer {
   std::unique_ptr<EventReaper> event_reaper_;     // deletes from store_: reset before it
   std::unique_ptr<apimachinery::ObjectService> objects_;
   std::unique_ptr<rbac::Authorizer> authorizer_;  // watches objects_: reset before it
+  // Serves the stored CustomResourceDefinitions; watches objects_: reset before it.
+  std::unique_ptr<crd::CustomResourceRegistrar> custom_resources_;
   std::unique_ptr<audit::Policy> audit_policy_;   // both used by the handler's observer
   std::unique_ptr<audit::AuditLog> audit_log_;
   std::unique_ptr<apimachinery::rest::RestHandler> handler_;

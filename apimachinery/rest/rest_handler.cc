@@ -802,6 +802,7 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
   RequestContext ctx;
   ctx.user = request.user;
   ctx.dry_run = request.Query("dryRun") == "All";
+  ctx.strict_fields = request.Query("fieldValidation") == "Strict";
 
   auto render_object = [&](int code, const json& obj) {
     if (render == Render::kTable) {

@@ -202,5 +202,83 @@ TEST_F(KubectlTest, WatchSeesChangesAndDeleteRemoves) {
   EXPECT_NE(gone.output.find("NotFound"), std::string::npos) << gone.output;
 }
 
+// A CustomResourceDefinition as a new user registers one (issue 18): kubectl apply, wait for
+// Established, apply/get/re-apply a custom object by its name and short name, a bad one
+// refused by the server, explain from the CRD's schema, and delete (its objects go with it).
+TEST_F(KubectlTest, RegisterACrdThenApplyGetAndDeleteCustomObjects) {
+  const std::string crd = Write("crd.yaml", R"(apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: widgets, kind: Widget, shortNames: [wd]}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    subresources: {status: {}}
+    additionalPrinterColumns:
+    - {name: Size, type: string, jsonPath: .spec.size}
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            required: [size]
+            properties:
+              size: {type: string, enum: [small, large]}
+              replicas: {type: integer, minimum: 1}
+)");
+  const std::string widget = R"(apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w1, namespace: default, labels: {tier: a}}
+spec: {size: small, replicas: REPLICAS}
+)";
+  auto widget_file = [&](int replicas) {
+    std::string text = widget;
+    text.replace(text.find("REPLICAS"), 8, std::to_string(replicas));
+    return Write("widget.yaml", text);
+  };
+  CommandResult applied = Kubectl("apply -f " + crd);
+  ASSERT_EQ(applied.exit_code, 0) << applied.output;
+  CommandResult established =
+      Kubectl("wait --for condition=established crd/widgets.example.com --timeout=20s");
+  ASSERT_EQ(established.exit_code, 0) << established.output;
+
+  CommandResult created = Kubectl("apply -f " + widget_file(2));
+  ASSERT_EQ(created.exit_code, 0) << created.output;
+  EXPECT_NE(created.output.find("widget.example.com/w1 created"), std::string::npos);
+  CommandResult get = Kubectl("get widgets");
+  ASSERT_EQ(get.exit_code, 0) << get.output;
+  EXPECT_NE(get.output.find("SIZE"), std::string::npos) << get.output;
+  EXPECT_NE(get.output.find("small"), std::string::npos) << get.output;
+  EXPECT_EQ(Kubectl("get wd -l tier=a -o name").output, "widget.example.com/w1\n");
+  EXPECT_NE(Kubectl("apply -f " + widget_file(2)).output.find("unchanged"), std::string::npos);
+  EXPECT_NE(Kubectl("apply -f " + widget_file(3)).output.find("configured"), std::string::npos);
+  EXPECT_EQ(Kubectl("get wd w1 -o jsonpath={.spec.replicas}").output, "3");
+
+  const std::string bad = Write("bad.yaml", R"(apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w2, namespace: default}
+spec: {size: huge, replicas: 0}
+)");
+  CommandResult refused = Kubectl("apply -f " + bad);
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("spec.size: Unsupported value: \"huge\""), std::string::npos)
+      << refused.output;
+  EXPECT_NE(refused.output.find("spec.replicas: Invalid value: 0"), std::string::npos);
+  CommandResult explain = Kubectl("explain widget.spec");
+  EXPECT_NE(explain.output.find("KIND:       Widget"), std::string::npos) << explain.output;
+
+  CommandResult deleted = Kubectl("delete crd widgets.example.com");
+  ASSERT_EQ(deleted.exit_code, 0) << deleted.output;
+  CommandResult gone = Kubectl("get widgets");
+  EXPECT_NE(gone.exit_code, 0);
+  EXPECT_NE(gone.output.find("NotFound"), std::string::npos) << gone.output;
+}
+
 }  // namespace
 }  // namespace meridian::apiserver
