@@ -189,12 +189,11 @@ void Structural(const json& s, const std::string& path, bool root, int depth, Fi
     if (!p->is_string()) {
       errors->push_back({path + ".pattern", "Invalid value: " + Shown(*p) + ": must be a string"});
     } else {
-      try {
-        std::regex compiled(p->get<std::string>(), std::regex::ECMAScript);
-      } catch (const std::regex_error& e) {
-        errors->push_back(
-            {path + ".pattern",
-             "Invalid value: " + Shown(*p) + ": must be a valid regular expression: " + e.what()});
+      const re2::RE2 compiled(p->get<std::string>(), re2::RE2::Quiet);
+      if (!compiled.ok()) {
+        errors->push_back({path + ".pattern", "Invalid value: " + Shown(*p) +
+                                                  ": must be a valid regular expression: " +
+                                                  compiled.error()});
       }
     }
   }
@@ -280,11 +279,13 @@ void Structural(const json& s, const std::string& path, bool root, int depth, Fi
   }
 }
 
-void CollectPatterns(const json& s, int depth, std::map<std::string, std::regex>* out) {
+void CollectPatterns(const json& s, int depth,
+                     std::map<std::string, std::unique_ptr<const re2::RE2>>* out) {
   if (!s.is_object() || depth > kMaxSchemaDepth) return;
   if (auto p = s.find("pattern");
       p != s.end() && p->is_string() && !out->count(p->get<std::string>())) {
-    out->emplace(p->get<std::string>(), std::regex(p->get<std::string>(), std::regex::ECMAScript));
+    out->emplace(p->get<std::string>(),
+                 std::make_unique<const re2::RE2>(p->get<std::string>(), re2::RE2::Quiet));
   }
   if (auto p = s.find("properties"); p != s.end() && p->is_object()) {
     for (const auto& [name, child] : p->items()) CollectPatterns(child, depth + 1, out);
@@ -307,11 +308,12 @@ StatusOr<std::shared_ptr<const CustomResourceSchema>> CustomResourceSchema::Comp
   if (!problems.empty()) return InvalidArgumentError(problems[0].ToString());
   std::shared_ptr<CustomResourceSchema> compiled(new CustomResourceSchema());
   compiled->schema_ = schema;
-  try {
-    CollectPatterns(schema, 0, &compiled->patterns_);
-  } catch (const std::regex_error& e) {
-    return InvalidArgumentError(std::string("openAPIV3Schema: a pattern does not compile: ") +
-                                e.what());
+  CollectPatterns(schema, 0, &compiled->patterns_);
+  for (const auto& [pattern, re] : compiled->patterns_) {
+    if (!re->ok()) {
+      return InvalidArgumentError("openAPIV3Schema: pattern '" + pattern +
+                                  "' does not compile: " + re->error());
+    }
   }
   return std::shared_ptr<const CustomResourceSchema>(std::move(compiled));
 }
@@ -470,7 +472,7 @@ void CustomResourceSchema::Check(const json& schema, const json& value, const st
                                      " is longer than " + std::to_string(kMaxPatternInput) +
                                      " bytes, too long to match against '" + p->get<std::string>() +
                                      "'"});
-      } else if (re != patterns_.end() && !std::regex_search(s, re->second)) {
+      } else if (re != patterns_.end() && !re2::RE2::PartialMatch(s, *re->second)) {
         errors->push_back({path, "Invalid value: " + Shown(value) + ": " + InBody(path) +
                                      " should match '" + p->get<std::string>() + "'"});
       }

@@ -217,6 +217,25 @@ TEST(CustomResourceSchemaTest, RefusesOverlongStringsForPatterns) {
   EXPECT_TRUE((*schema)->Validate(object).empty());
 }
 
+// A pattern of 30 nested groups against the longest string matched: libstdc++'s std::regex
+// recursed per character and group and overflowed the stack (the server crashed); RE2 matches
+// it in linear time.
+TEST(CustomResourceSchemaTest, DeeplyNestedPatternsMatchLongStringsWithoutCrashing) {
+  std::string pattern = "^";
+  for (int i = 0; i < 30; ++i) pattern += "(?:";
+  pattern += "a";
+  for (int i = 0; i < 30; ++i) pattern += "|b)";
+  pattern += "*$";
+  json schema = json::parse(R"({"type":"object","properties":{"a":{"type":"string"}}})");
+  schema["properties"]["a"]["pattern"] = pattern;
+  auto compiled = CustomResourceSchema::Compile(schema);
+  ASSERT_TRUE(compiled.ok()) << compiled.status();
+  json object = {{"a", std::string(kMaxPatternInput, 'a')}};
+  EXPECT_TRUE((*compiled)->Validate(object).empty());
+  object["a"] = std::string(kMaxPatternInput - 1, 'a') + "c";
+  EXPECT_NE(Joined((*compiled)->Validate(object)).find("should match"), std::string::npos);
+}
+
 struct PruneCase {
   const char* name;
   const char* object;
