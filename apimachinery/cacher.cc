@@ -132,6 +132,7 @@ struct TypeCache {
   ResourceType type;
   Objects objects;
   LabelIndex<Objects> by_label;  // of `objects`
+  size_t object_bytes = 0;  // the encodings' sizes of `objects`
   std::deque<WindowEvent> window;
   size_t window_bytes = 0;  // the encodings' sizes of the events in `window`
   int64_t floor = 0;        // every event after this revision is in `window`
@@ -226,6 +227,17 @@ class CacherImpl : public Cacher {
   int64_t FallThroughReads() override {
     std::lock_guard lock(core_->mu);
     return core_->fall_through;
+  }
+
+  std::vector<ResourceCacheStats> Stats() override {
+    std::lock_guard lock(core_->mu);
+    std::vector<ResourceCacheStats> out;
+    out.reserve(core_->types.size());
+    for (const auto& [type, tc] : core_->types) {
+      out.push_back({type, tc->objects.size(), tc->object_bytes, tc->window.size(),
+                     tc->window_bytes});
+    }
+    return out;
   }
 
   StatusOr<json> Get(const ObjectKey& key) override {
@@ -508,7 +520,10 @@ class CacherImpl : public Cacher {
             meta != item.end() ? meta->value("name", "") : ""};
       auto [it, inserted] = tc->objects.emplace(
           std::move(k), MakeEntry(std::make_shared<const json>(std::move(item)), rv));
-      if (inserted) tc->by_label.Add(it, *it->second.labels);
+      if (inserted) {
+        tc->by_label.Add(it, *it->second.labels);
+        tc->object_bytes += it->second.encoded->size();
+      }
     }
     tc->rv = tc->floor = listed->resource_version;
     TypeCache* raw = tc.get();
@@ -540,12 +555,14 @@ class CacherImpl : public Cacher {
     if (it != tc.objects.end()) {
       ev.prev = it->second;
       tc.by_label.Remove(it, *it->second.labels);
+      tc.object_bytes -= it->second.encoded->size();
     }
     if (e.type == WatchEventType::kDeleted) {
       if (it != tc.objects.end()) tc.objects.erase(it);
     } else {
       it = tc.objects.insert_or_assign(k, after).first;
       tc.by_label.Add(it, *it->second.labels);
+      tc.object_bytes += after.encoded->size();
     }
     tc.rv = e.resource_version;
     std::erase_if(tc.recent_writes, [&](const auto& w) { return w.second.rv <= tc.rv; });

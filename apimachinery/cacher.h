@@ -63,6 +63,15 @@ struct CacherOptions {
   std::function<void(nlohmann::json&)> redact;
 };
 
+// What the cache of one resource holds now (metrics: meridian_watch_cache_*).
+struct ResourceCacheStats {
+  ResourceType type;
+  size_t objects = 0;
+  size_t object_bytes = 0;  // their encodings (the decoded trees take several times more)
+  size_t window_events = 0;
+  size_t window_bytes = 0;  // the window's encodings (what CacherOptions::window_bytes bounds)
+};
+
 class Cacher : public Store {
  public:
   // Starts the caches of `types` now (one list and one watch each); other resources start on
@@ -73,6 +82,8 @@ class Cacher : public Store {
   // Store reads that the cache could not answer (consistent reads it could not confirm,
   // foreign continue tokens). For tests and metrics.
   virtual int64_t FallThroughReads() = 0;
+  // Every started resource's cache, in ResourceType order.
+  virtual std::vector<ResourceCacheStats> Stats() = 0;
 };
 
 // Wraps `inner` (which the cacher owns and writes through to).

@@ -15,6 +15,11 @@
 # "growing" when RSS rose by more than 10 % and 16 MiB, fds by more than 16, or threads by more
 # than 4; else "flat". Exit status 0 when all are flat, 1 otherwise. Everything it started is
 # stopped on exit (by pid). Binaries from $MERIDIAN_BIN_DIR (default build/bin).
+# The federation-apiserver's bounded caches (its meridian_watch_cache_* and
+# meridian_list_response_cache_* gauges) are sampled too, into OUT_DIR/caches.csv, and printed
+# beside its heap: growth they account for is a cache filling up to its bound, not a leak.
+# API_ARGS adds flags to the federation-apiserver (e.g. smaller caches, to see whether the
+# growth goes with them: API_ARGS="--watch-cache-window-bytes 262144").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-1800}
@@ -52,9 +57,10 @@ wait_for "$MEMBERS/admin/status" "$OUT/membersim.log"
 # Events expire EVENT_TTL seconds after their last write (default 300 here, 3600 in the
 # server): with the server's hour a 30-minute run would end before the first Event expires and
 # the store, and the watch cache with it, would still be filling up with them.
+# shellcheck disable=SC2086  # API_ARGS is a list of flags
 "$BIN/federation-apiserver" --listen "127.0.0.1:$API_PORT" --storage "sqlite:$OUT/federation.db" \
   --event-ttl "${EVENT_TTL:-300}" --dns-listen "127.0.0.1:$DNS_PORT" --dns-zone global.example.com \
-  --dns-client-regions examples/dns/client-regions.yaml > "$OUT/apiserver.log" 2>&1 &
+  --dns-client-regions examples/dns/client-regions.yaml ${API_ARGS:-} > "$OUT/apiserver.log" 2>&1 &
 pids+=($!) && API_PID=$!
 wait_for "$API/readyz" "$OUT/apiserver.log"
 "$BIN/meridian-dns" --config examples/dns/three-continents.yaml --listen "127.0.0.1:$DNS2_PORT" \
@@ -96,7 +102,17 @@ sample() {  # NAME PID
   fds=$(ls "/proc/$2/fd" 2>/dev/null | wc -l)
   echo "$(( $(date +%s) - start )),$1,$rss,$anon,$fds,$threads" >> "$OUT/samples.csv"
 }
+echo "time_s,objects,object_kib,window_kib,list_kib" > "$OUT/caches.csv"
+sample_caches() {  # the apiserver's cache gauges, summed over resources
+  curl -fsS "$API/metrics" 2>/dev/null | awk -v t="$(( $(date +%s) - start ))" '
+    /^meridian_watch_cache_objects[{ ]/ {o += $NF}
+    /^meridian_watch_cache_object_bytes[{ ]/ {ob += $NF}
+    /^meridian_watch_cache_window_bytes[{ ]/ {wb += $NF}
+    /^meridian_list_response_cache_bytes[{ ]/ {lb += $NF}
+    END {printf "%d,%d,%d,%d,%d\n", t, o, ob / 1024, wb / 1024, lb / 1024}' >> "$OUT/caches.csv" || true
+}
 while kill -0 "$LOAD_PID" 2>/dev/null; do
+  sample_caches
   sample federation-apiserver "$API_PID"
   sample membersim "$SIM_PID"
   sample meridian-dns "$DNS_PID"
@@ -108,10 +124,11 @@ for p in "$API_PID" "$SIM_PID" "$DNS_PID"; do
 done
 echo "soak: load counters $(cat "$OUT/load.json")"
 
-python3 - "$OUT/samples.csv" "$WARMUP" <<'PY'
+python3 - "$OUT/samples.csv" "$WARMUP" "$OUT/caches.csv" <<'PY'
 import csv, statistics, sys
 rows = list(csv.DictReader(open(sys.argv[1])))
 warmup = int(sys.argv[2])
+caches = [r for r in csv.DictReader(open(sys.argv[3])) if int(r["time_s"]) >= warmup]
 verdict_ok = True
 has_anon = bool(rows) and "rss_anon_kib" in rows[0]
 print("%-22s %22s %22s %14s %14s  %s" % ("process", "RSS MiB start -> end", "heap (RssAnon) MiB",
@@ -132,6 +149,15 @@ for proc in sorted({r["process"] for r in rows}):
     print("%-22s %9.1f -> %9.1f %22s %6d -> %5d %6d -> %5d  %s" % (
         proc, s["rss_kib"] / 1024, e["rss_kib"] / 1024, heap, s["fds"], e["fds"], s["threads"],
         e["threads"], "growing" if growing else "flat"))
+if len(caches) >= 4:
+    # The same first and last tenth as the heap's: what the bounded caches hold then.
+    k = max(1, len(caches) // 10)
+    def cmed(part, key): return statistics.median(float(r[key]) for r in part)
+    print("federation-apiserver caches (MiB of encodings; decoded objects take more again):")
+    for key, what in (("object_kib", "watch cache objects"), ("window_kib", "watch cache windows"),
+                      ("list_kib", "LIST bodies")):
+        print("  %-22s %9.1f -> %9.1f" % (what, cmed(caches[:k], key) / 1024, cmed(caches[-k:], key) / 1024))
+    print("  %-22s %9d -> %9d" % ("objects", cmed(caches[:k], "objects"), cmed(caches[-k:], "objects")))
 print("soak verdict:", "flat" if verdict_ok else "growing")
 sys.exit(0 if verdict_ok else 1)
 PY

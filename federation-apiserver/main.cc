@@ -161,6 +161,16 @@ int main(int argc, char** argv) {
   app.add_option("--watch-cache", options.watch_cache,
                  "Serve GET, LIST and watch from an in-memory watch cache (false: from the store)")
       ->capture_default_str();
+  app.add_option("--watch-cache-window-events", options.watch_cache_window_events,
+                 "Events the watch cache keeps per resource for watches from an older "
+                 "resourceVersion (kube-apiserver's --default-watch-cache-size, but never 0: "
+                 "--watch-cache=false turns the cache off)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--watch-cache-window-bytes", options.watch_cache_window_bytes,
+                 "Bytes of encoded events the watch cache keeps per resource at most")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--list-response-cache-bytes", options.list_response_cache_bytes,
                  "Bytes of encoded LIST responses kept for repeated LISTs of an unchanged "
                  "collection (0: none)")

@@ -29,6 +29,7 @@
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
 #include "federation-apiserver/what_if_review.h"
+#include "observability/cache_metrics.h"
 #include "observability/metrics_server.h"
 #include "observability/request_metrics.h"
 
@@ -264,7 +265,10 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     cache_options.single_writer = options.storage.rfind("etcd:", 0) != 0;
     cache_options.redact_replays.insert(encrypted.begin(), encrypted.end());
     cache_options.redact = apimachinery::RedactEncryptedObject;
+    cache_options.window_events = static_cast<size_t>(options.watch_cache_window_events);
+    cache_options.window_bytes = static_cast<size_t>(options.watch_cache_window_bytes);
     auto cacher = apimachinery::NewCacher(std::move(server->store_), cache_options);
+    server->cacher_ = cacher.get();
     std::vector<apimachinery::ResourceType> kinds;
     for (const ResourceInfo& r : server->registry_.All()) kinds.push_back(r.StorageType());
     MERIDIAN_RETURN_IF_ERROR(cacher->Prime(kinds));
@@ -351,6 +355,12 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   server->request_metrics_ =
       std::make_unique<observability::RequestMetrics>(server->registry_, clock);
   server->watchers_metrics_ = server->request_metrics_->CollectWatchers(*server->handler_);
+  server->cache_metrics_ = observability::RegisterCollector([s = server.get()] {
+    const auto& lists = s->handler_->list_response_cache();
+    return observability::CacheFamilies(
+        s->cacher_ != nullptr ? s->cacher_->Stats() : std::vector<apimachinery::ResourceCacheStats>{},
+        {lists.bytes(), lists.entries()});
+  });
   server->filters_.insert(server->filters_.begin(), server->request_metrics_->Filter());
   server->handler_->AddRoute("GET", "/metrics", observability::MetricsResponse);
   InstallConsole(*server->handler_);  // /console/: static files; its API calls authenticate
@@ -457,6 +467,7 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
 FederationApiServer::~FederationApiServer() {
   // The handler's watches reference the service and store: stop them first.
   watchers_metrics_.reset();
+  cache_metrics_.reset();
   handler_.reset();
   custom_resources_.reset();  // its loop writes through objects_
   authorizer_.reset();

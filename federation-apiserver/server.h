@@ -18,6 +18,7 @@
 #include <mutex>
 #include <string>
 
+#include "apimachinery/cacher.h"
 #include "apimachinery/object_service.h"
 #include "apimachinery/resource_registry.h"
 #include "apimachinery/rest/rest_handler.h"
@@ -79,6 +80,10 @@ struct ServerOptions {
   // The watch cache (apimachinery/cacher.h) in front of the store: GET, LIST and watch served
   // from memory. Off: every read goes to the store (kept for same-run comparisons).
   bool watch_cache = true;
+  // Its window per resource (CacherOptions): events kept for watches from an older
+  // resourceVersion, at most this many and this many bytes of their encodings.
+  int64_t watch_cache_window_events = 10000;
+  int64_t watch_cache_window_bytes = 8 << 20;
   // LIST bodies kept for repeated LISTs of an unchanged collection
   // (apimachinery/rest/list_response_cache.h); 0 keeps none.
   int64_t list_response_cache_bytes = 64 << 20;
@@ -149,6 +154,9 @@ class FederationApiServer {
   // apiserver_request_* (observability/request_metrics.h); the handler's hooks use it.
   std::unique_ptr<observability::RequestMetrics> request_metrics_;
   std::unique_ptr<observability::CollectorRegistration> watchers_metrics_;  // reads handler_
+  // The watch cache inside store_ (null without one), for its metrics.
+  apimachinery::Cacher* cacher_ = nullptr;
+  std::unique_ptr<observability::CollectorRegistration> cache_metrics_;  // reads handler_, cacher_
   std::mutex regions_mu_;  // guards the two below
   int64_t regions_revision_ = -1;
   std::map<std::string, std::string> regions_;

@@ -235,6 +235,46 @@ TEST(CacherTest, ResourceVersionSemantics) {
             StatusCode::kOutOfRange);
 }
 
+// The figures the metrics export (meridian_watch_cache_*): objects and their bytes follow
+// creates, updates and deletes; the window never holds more than its bounds.
+TEST(CacherTest, StatsCountObjectsAndTheWindowWithinItsBounds) {
+  CacherOptions options;
+  options.window_events = 4;
+  Fixture f(options);
+  ASSERT_TRUE(f.cacher->Prime({kPods}).ok());
+  auto pods = [&] {
+    for (const ResourceCacheStats& s : f.cacher->Stats()) {
+      if (s.type == kPods) return s;
+    }
+    ADD_FAILURE() << "no stats for pods";
+    return ResourceCacheStats{};
+  };
+  EXPECT_EQ(pods().objects, 0u);
+  EXPECT_EQ(pods().object_bytes, 0u);
+  EXPECT_EQ(pods().window_events, 0u);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(f.cacher->Create(Key("a", "p" + std::to_string(i)), Pod("a", "p", "web")).ok());
+  }
+  f.Settle();
+  ResourceCacheStats three = pods();
+  EXPECT_EQ(three.objects, 3u);
+  EXPECT_GT(three.object_bytes, 0u);
+  EXPECT_EQ(three.window_events, 3u);
+  EXPECT_EQ(three.window_bytes, three.object_bytes) << "each event holds its object's encoding";
+
+  json p0 = *f.cacher->Get(Key("a", "p0"));
+  p0["metadata"]["labels"]["app"] = "a-much-longer-label-value-than-before";
+  ASSERT_TRUE(f.cacher->Update(Key("a", "p0"), p0, 0).ok());
+  ASSERT_TRUE(f.cacher->Delete(Key("a", "p1"), 0).ok());
+  f.Settle();
+  ResourceCacheStats after = pods();
+  EXPECT_EQ(after.objects, 2u);
+  size_t encoded = 0;
+  for (const char* name : {"p0", "p2"}) encoded += f.cacher->Get(Key("a", name))->dump().size();
+  EXPECT_EQ(after.object_bytes, encoded) << "an update replaces, a delete removes its bytes";
+  EXPECT_EQ(after.window_events, 4u) << "5 events into a window of 4";
+}
+
 TEST(CacherTest, WatchReplaysTheWindowThenLiveWithSelectorTransitions) {
   Fixture f;
   ASSERT_TRUE(f.cacher->Prime({kPods}).ok());

@@ -121,6 +121,24 @@ TEST_F(MetricsServerTest, RequestsAreCountedByVerbResourceAndCode) {
   }
 }
 
+// The bounded caches are measured (bench/soak.sh tells a filling cache from a leak by them).
+TEST_F(MetricsServerTest, CachesAreMeasured) {
+  for (const char* name : {"a", "b"}) {
+    json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name}}}};
+    ASSERT_EQ(Call("admin-token", "POST", "/api/v1/namespaces", ns).code, 201);
+  }
+  ASSERT_EQ(Call("admin-token", "GET", "/api/v1/namespaces").code, 200);
+  const std::string text = Scrape();
+  const std::map<std::string, std::string> namespaces = {{"resource", "namespaces"}};
+  // default and meridian-system, created at start, and the two above.
+  EXPECT_EQ(Value(text, "meridian_watch_cache_objects", namespaces), 4);
+  EXPECT_GT(Value(text, "meridian_watch_cache_object_bytes", namespaces), 4 * 50);
+  EXPECT_GE(Value(text, "meridian_watch_cache_window_events", namespaces), 2);
+  EXPECT_GT(Value(text, "meridian_watch_cache_window_bytes", namespaces), 2 * 50);
+  EXPECT_EQ(Value(text, "meridian_list_response_cache_entries"), 1) << "the LIST above is kept";
+  EXPECT_GT(Value(text, "meridian_list_response_cache_bytes"), 4 * 50);
+}
+
 TEST(RequestLabelsTest, KubernetesVerbsAndBoundedResources) {
   auto server_options = apiserver::ServerOptions{};
   const std::filesystem::path dir =

@@ -1,0 +1,46 @@
+#include "observability/cache_metrics.h"
+
+#include <string>
+
+namespace meridian::observability {
+
+std::vector<prometheus::MetricFamily> CacheFamilies(
+    const std::vector<apimachinery::ResourceCacheStats>& resources,
+    const ListResponseCacheFigures& list_responses) {
+  std::vector<prometheus::MetricFamily> out;
+  if (!resources.empty()) {
+    prometheus::MetricFamily objects =
+        GaugeFamily("meridian_watch_cache_objects", "Objects held by the watch cache.");
+    prometheus::MetricFamily object_bytes = GaugeFamily(
+        "meridian_watch_cache_object_bytes", "Bytes of the encodings of the watch cache's objects.");
+    prometheus::MetricFamily window_events =
+        GaugeFamily("meridian_watch_cache_window_events",
+                    "Events the watch cache keeps for watches from an older resourceVersion.");
+    prometheus::MetricFamily window_bytes =
+        GaugeFamily("meridian_watch_cache_window_bytes",
+                    "Bytes of the encodings of the events in the watch cache's window.");
+    for (const apimachinery::ResourceCacheStats& r : resources) {
+      const std::map<std::string, std::string> labels = {{"resource", r.type.ToString()}};
+      AddSample(objects, labels, static_cast<double>(r.objects));
+      AddSample(object_bytes, labels, static_cast<double>(r.object_bytes));
+      AddSample(window_events, labels, static_cast<double>(r.window_events));
+      AddSample(window_bytes, labels, static_cast<double>(r.window_bytes));
+    }
+    out.push_back(std::move(objects));
+    out.push_back(std::move(object_bytes));
+    out.push_back(std::move(window_events));
+    out.push_back(std::move(window_bytes));
+  }
+  prometheus::MetricFamily bytes =
+      GaugeFamily("meridian_list_response_cache_bytes",
+                  "Bytes of LIST response bodies (and their gzip encodings) kept for reuse.");
+  AddSample(bytes, {}, static_cast<double>(list_responses.bytes));
+  out.push_back(std::move(bytes));
+  prometheus::MetricFamily entries = GaugeFamily("meridian_list_response_cache_entries",
+                                                 "LIST responses kept for reuse.");
+  AddSample(entries, {}, static_cast<double>(list_responses.entries));
+  out.push_back(std::move(entries));
+  return out;
+}
+
+}  // namespace meridian::observability
