@@ -1,8 +1,8 @@
 // A member object as the residency audit keeps it between scans: the fields MemberObject
 // (residency/audit.h) has, packed. At issue 14's scale (100 members x 10,000 objects) the
 // audit holds 1,000,000 of them; as MemberObjects with a string key each (twice: once per
-// watch that held it) they took ~850 bytes apiece, most of it the same few strings over and
-// over. Packed:
+// watch that held it) they took ~1,050 bytes of heap apiece, most of it the same few strings
+// over and over. Packed (~440 bytes; bench/residency/audit_memory.cc):
 //   - the key (group/resource/namespace/name) is a resource index, a namespace id and the
 //     name, and the object holds no copy of it;
 //   - the resource (GroupVersionResource) is an index into a table the packer grows (a
