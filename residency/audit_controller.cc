@@ -16,6 +16,10 @@ namespace meridian::residency {
 namespace {
 
 constexpr char kWho[] = "residency audit";
+// Why a member is unverified while it lists what the policies now name (a namespace a policy
+// has just named): the status and the evidence say so, but no Event is written for it (it
+// ends by itself, and one Event per member and policy on every policy change was noise).
+constexpr char kStillListing[] = "listing what the policies now name";
 
 // Data-bearing kinds Meridian may copy for a workload: audited wherever it manages them.
 const std::vector<sync::GroupVersionResource>& ManagedResources() {
@@ -287,7 +291,7 @@ std::string ResidencyAuditController::Unverified(const Slot& slot) const {
   if (!slot.client) return slot.client_error.empty() ? "no client" : slot.client_error;
   if (!slot.list_error.empty()) return slot.list_error;
   if (!slot.cache) return "not listed yet";
-  if (!slot.cache->Covers(view_->specs)) return "listing what the policies now name";
+  if (!slot.cache->Covers(view_->specs)) return kStillListing;
   return slot.cache->Down();
 }
 
@@ -303,7 +307,7 @@ StatusOr<AuditResult> ResidencyAuditController::Pass(bool full) {
     RecordPolicies(view_->policies);
     slots_.clear();  // nothing is residency-bound: nothing to watch
     open_.clear();   // nor can anything be in violation
-    unverified_.clear();
+    reported_unverified_.clear();
     std::lock_guard lock(mu_);
     last_ = result;
     return result;
@@ -362,10 +366,12 @@ StatusOr<AuditResult> ResidencyAuditController::Pass(bool full) {
     }
   }
   for (auto& [name, slot] : slots_) Judge(name, slot);
+  std::set<std::string> still_listing;
   for (const api::MemberCluster& m : view_->members) {
     const Slot& slot = slots_[m.metadata.name];
     if (const std::string why = Unverified(slot); !why.empty()) {
       result.unverified.push_back(m.metadata.name + ": " + why);
+      if (why == kStillListing) still_listing.insert(m.metadata.name);
       continue;
     }
     ++result.members_verified;
@@ -374,7 +380,7 @@ StatusOr<AuditResult> ResidencyAuditController::Pass(bool full) {
   }
   const View& view = *view_;
   RecordPolicies(view.policies);
-  Report(result, view.policies, view.workloads);
+  Report(result, still_listing, view.policies, view.workloads);
   Enforce(&result, view.policies, view.members, view.workloads);
   RecordScan(result, view.members);
   UpdatePolicyStatus(result, view.policies);
@@ -386,6 +392,7 @@ StatusOr<AuditResult> ResidencyAuditController::Pass(bool full) {
 }
 
 void ResidencyAuditController::Report(const AuditResult& result,
+                                      const std::set<std::string>& still_listing,
                                       const std::vector<api::ResidencyPolicy>& policies,
                                       const std::vector<api::FederatedWorkload>& workloads) {
   auto record = [this](const apimachinery::ObjectReference& ref, apimachinery::EventType type,
@@ -401,11 +408,16 @@ void ResidencyAuditController::Report(const AuditResult& result,
     RecordAbout(events_.get(), v, workloads, apimachinery::EventType::kWarning,
                 "ResidencyViolation", v.Describe());
   }
-  std::set<std::string> unverified;
+  std::set<std::string> unverified, reported;
   for (const std::string& line : result.unverified) {
     const std::string member = line.substr(0, line.find(':'));
     unverified.insert(member);
-    if (unverified_.count(member)) continue;  // reported when it became unverified
+    const bool was_reported = reported_unverified_.count(member) > 0;
+    if (was_reported) reported.insert(member);
+    // Reported when it became unverified; a member only still listing is not reported (but
+    // is when its listing fails: that is a new reason).
+    if (was_reported || still_listing.count(member)) continue;
+    reported.insert(member);
     for (const api::ResidencyPolicy& p : policies) {
       record(PolicyRef(p.metadata.name), apimachinery::EventType::kWarning, "ResidencyUnverified",
              "member " + line + " (cannot be audited: unverified, not compliant)");
@@ -424,7 +436,7 @@ void ResidencyAuditController::Report(const AuditResult& result,
     Append("ViolationResolved", ViolationData(v));
   }
   open_ = std::move(now);
-  unverified_ = std::move(unverified);
+  reported_unverified_ = std::move(reported);
 }
 
 void ResidencyAuditController::Enforce(AuditResult* result,

@@ -27,8 +27,11 @@
 //     member, its jurisdiction and the object;
 //   - a Normal Event `ResidencyViolationResolved` when it is gone from a member that was
 //     verified in this scan (an unverified member's violations stay open: we cannot see them);
-//   - a Warning Event `ResidencyUnverified` on every ResidencyPolicy when a member cannot be
-//     listed: unverified, never compliant.
+//   - a Warning Event `ResidencyUnverified` on every ResidencyPolicy when a member becomes
+//     unverified (cannot be listed, a watch is down): unverified, never compliant. Not while
+//     it is only still listing what changed policies now name (a newly named namespace):
+//     that ends by itself, and the status and evidence say it; if that list then fails, the
+//     Event is written.
 // Enforcement (residency/enforcement.h): when a governing policy says `enforcement: remove`, the
 // violating object is scaled to zero (Deployments, StatefulSets, ReplicaSets), suspended (Jobs)
 // or deleted (bare Pods) in the same scan, never rewritten once at zero, and data (PVCs,
@@ -167,8 +170,10 @@ class ResidencyAuditController {
   void Judge(const std::string& name, Slot& slot);
   // "" when `slot` is verified now, else why not.
   std::string Unverified(const Slot& slot) const;
-  // Events for what changed since the previous scan (see the file comment).
-  void Report(const AuditResult& result, const std::vector<api::ResidencyPolicy>& policies,
+  // Events for what changed since the previous scan (see the file comment); `still_listing`:
+  // the unverified members that only list what the policies now name (no Event for them).
+  void Report(const AuditResult& result, const std::set<std::string>& still_listing,
+              const std::vector<api::ResidencyPolicy>& policies,
               const std::vector<api::FederatedWorkload>& workloads);
 
   // Evidence entries (see the file comment); a failed append is logged and retried next scan.
@@ -197,10 +202,11 @@ class ResidencyAuditController {
   std::atomic<bool> view_dirty_{true};  // a watched Meridian kind changed
   std::atomic<int64_t> member_lists_{0};
   std::map<std::string, ResidencyViolation> open_;  // by Key()
-  std::set<std::string> unverified_;                // members unverified in the last scan
-  std::set<std::string> not_enforceable_;           // keys already reported as not removable
-  std::shared_ptr<EvidenceLedger> ledger_;          // null without the ResidencyEvidence kind
-  nlohmann::json recorded_scan_;                    // the outcome last recorded (dedupe key)
+  // Members unverified in the last scan whose ResidencyUnverified Event has been written.
+  std::set<std::string> reported_unverified_;
+  std::set<std::string> not_enforceable_;   // keys already reported as not removable
+  std::shared_ptr<EvidenceLedger> ledger_;  // null without the ResidencyEvidence kind
+  nlohmann::json recorded_scan_;            // the outcome last recorded (dedupe key)
   Timestamp recorded_scan_at_{};
   // The policies as last recorded: name -> spec with the changer; empty map before the first.
   std::optional<std::map<std::string, nlohmann::json>> recorded_policies_;

@@ -93,10 +93,10 @@ void MemberAuditCache::Drop(const AuditWatchSpec& spec) {
   {
     std::lock_guard lock(mu_);
     auto it = specs_.find(spec);
-    for (const std::string& key : it->second.keys) {
-      auto held = objects_.find(key);
-      if (held != objects_.end() && --held->second.specs <= 0) objects_.erase(held);
-      changed_.insert(key);
+    for (const PackedKey* key : it->second.keys) {
+      auto held = objects_.find(*key);
+      Changed(packer_.KeyText(*key));
+      if (held != objects_.end() && --held->second.specs <= 0) Erase(held);
     }
     specs_.erase(it);
   }
@@ -124,24 +124,37 @@ std::string MemberAuditCache::Down() const {
 
 void MemberAuditCache::OnEvent(Spec& spec, const sync::MemberWatchEvent& e) {
   MemberObject o = MemberObjectFrom(spec.spec.gvr, e.object);
-  const std::string key = AuditObjectKey(o.resource, o.ns, o.name);
   {
     std::lock_guard lock(mu_);
+    const std::optional<PackedKey> key = packer_.FindKey(o);
+    auto it = key ? objects_.find(*key) : objects_.end();
     if (e.type == sync::MemberEventType::kDeleted) {
-      if (spec.keys.erase(key) == 0) return;
-      auto it = objects_.find(key);
-      if (it != objects_.end() && --it->second.specs <= 0) objects_.erase(it);
+      if (it == objects_.end() || spec.keys.erase(&it->first) == 0) return;
+      Changed(packer_.KeyText(it->first));
+      if (--it->second.specs <= 0) Erase(it);
     } else {
-      auto [it, added] = objects_.try_emplace(key);
+      const bool added = it == objects_.end();
+      if (added) it = objects_.try_emplace(packer_.AcquireKey(o)).first;
       Held& held = it->second;
-      if (spec.keys.insert(key).second) ++held.specs;
+      if (spec.keys.insert(&it->first).second) ++held.specs;
       // An older state than one held (Observe'd from Meridian's own write) changes nothing.
       if (!added && OlderThan(o.resource_version, held.object.resource_version)) return;
-      held.object = std::move(o);
+      if (!added) packer_.Release(held.object);
+      held.object = packer_.Pack(o);
+      Changed(packer_.KeyText(it->first));
     }
-    changed_.insert(key);
   }
   if (notify_) notify_();
+}
+
+void MemberAuditCache::Erase(Objects::iterator it) {
+  packer_.Release(it->second.object);
+  packer_.ReleaseKey(it->first);
+  objects_.erase(it);
+}
+
+void MemberAuditCache::Changed(std::string key) {
+  if (!none_taken_) changed_.insert(std::move(key));
 }
 
 void MemberAuditCache::OnError(Spec& spec, const Status& status) {
@@ -167,34 +180,45 @@ void MemberAuditCache::OnConnected(Spec& spec) {
 void MemberAuditCache::Observe(const sync::GroupVersionResource& gvr,
                                const nlohmann::json& object) {
   MemberObject o = MemberObjectFrom(gvr, object);
-  const std::string key = AuditObjectKey(o.resource, o.ns, o.name);
   std::lock_guard lock(mu_);
-  auto it = objects_.find(key);
+  const std::optional<PackedKey> key = packer_.FindKey(o);
+  auto it = key ? objects_.find(*key) : objects_.end();
   if (it == objects_.end() || OlderThan(o.resource_version, it->second.object.resource_version)) {
     return;
   }
-  it->second.object = std::move(o);
-  changed_.insert(key);
+  packer_.Release(it->second.object);
+  it->second.object = packer_.Pack(o);
+  Changed(packer_.KeyText(it->first));
 }
 
 std::vector<std::string> MemberAuditCache::TakeChanged() {
   std::lock_guard lock(mu_);
-  std::vector<std::string> out(changed_.begin(), changed_.end());
+  std::vector<std::string> out;
+  if (none_taken_) {
+    none_taken_ = false;
+    out.reserve(objects_.size());
+    for (const auto& [key, held] : objects_) out.push_back(packer_.KeyText(key));
+    return out;
+  }
+  out.assign(changed_.begin(), changed_.end());
   changed_.clear();
   return out;
 }
 
 std::optional<MemberObject> MemberAuditCache::Find(const std::string& key) const {
   std::lock_guard lock(mu_);
-  auto it = objects_.find(key);
+  const std::optional<PackedKey> packed = packer_.FindKey(key);
+  if (!packed) return std::nullopt;
+  auto it = objects_.find(*packed);
   if (it == objects_.end()) return std::nullopt;
-  return it->second.object;
+  return packer_.Unpack(it->first, it->second.object);
 }
 
 void MemberAuditCache::ForEach(
     const std::function<void(const std::string&, const MemberObject&)>& f) const {
   std::lock_guard lock(mu_);
-  for (const auto& [key, held] : objects_) f(key, held.object);
+  for (const auto& [key, held] : objects_)
+    f(packer_.KeyText(key), packer_.Unpack(key, held.object));
 }
 
 size_t MemberAuditCache::size() const {

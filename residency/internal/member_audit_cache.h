@@ -16,6 +16,10 @@
 // or answers 410 and the client relists), so recovering needs no list of ours. A client
 // that never calls on_connected after an error (none does so far) would keep the member
 // unverified: safe, never falsely compliant.
+//
+// Memory: what the set holds of each object is packed (residency/internal/packed_object.h:
+// the key once, shared strings by id): ~440 bytes of heap an object instead of ~1,050, so
+// 1,000,000 audited objects take ~420 MiB (docs/performance.md, "The audit's memory").
 #pragma once
 
 #include <functional>
@@ -25,9 +29,11 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "residency/audit.h"
+#include "residency/internal/packed_object.h"
 #include "sync/member_client.h"
 
 namespace meridian::residency::internal {
@@ -70,7 +76,9 @@ class MemberAuditCache {
   // "" while every watch is up; else why one is down.
   std::string Down() const;
 
-  // Keys of the objects that appeared, changed or went since the previous call.
+  // Keys of the objects that appeared, changed or went since the previous call; on the first
+  // call, the key of every object held (so a set filling up before anyone judges it does not
+  // also keep a second list of its keys).
   std::vector<std::string> TakeChanged();
   // The object held under `key` now, if any.
   std::optional<MemberObject> Find(const std::string& key) const;
@@ -89,10 +97,10 @@ class MemberAuditCache {
   // the watch's callbacks hold it) until its watch has stopped.
   struct Spec {
     AuditWatchSpec spec;
-    bool listed = false;         // its list is complete (or the resource is not served)
-    std::set<std::string> keys;  // the objects its watch holds
-    std::string down;            // "" while its watch is up
-    std::unique_ptr<sync::MemberWatch> watch;  // null while listing, or when not served
+    bool listed = false;  // its list is complete (or the resource is not served)
+    std::unordered_set<const PackedKey*> keys;  // the objects its watch holds (objects_' keys)
+    std::string down;                           // "" while its watch is up
+    std::unique_ptr<sync::MemberWatch> watch;   // null while listing, or when not served
   };
   void OnEvent(Spec& spec, const sync::MemberWatchEvent& e);
   void OnError(Spec& spec, const Status& status);
@@ -104,13 +112,21 @@ class MemberAuditCache {
   std::mutex watch_mu_;  // serialises Watch()
 
   struct Held {
-    MemberObject object;
+    PackedObject object;
     int specs = 0;  // how many specs' watches hold it (a managed object of a named namespace: 2)
   };
-  mutable std::mutex mu_;  // guards objects_, specs_ (not their watches' calls), changed_
-  std::map<std::string, Held> objects_;
+  using Objects = std::map<PackedKey, Held>;
+  // Forgets `it` and gives its strings back to packer_. mu_ held.
+  void Erase(Objects::iterator it);
+  // Notes `key` (as KeyText) for TakeChanged. mu_ held.
+  void Changed(std::string key);
+
+  mutable std::mutex mu_;  // guards packer_, objects_, specs_ (not their watches' calls), changed_
+  ObjectPacker packer_;
+  Objects objects_;  // a std::map: Spec::keys point at its keys
   std::map<AuditWatchSpec, Spec> specs_;
   std::set<std::string> changed_;
+  bool none_taken_ = true;  // TakeChanged not called yet: changed_ stays empty
 };
 
 }  // namespace meridian::residency::internal

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <set>
@@ -136,6 +138,51 @@ class BreakableMemberClient final : public sync::MemberClient {
   // Per watch: its on_error and on_connected.
   std::map<int, std::pair<std::function<void(const Status&)>, std::function<void()>>> on_error_;
   int next_id_ = 0;
+};
+
+// A member client whose watches (the audit's lists) of one namespace wait at a gate until the
+// test opens it: a list in progress for as long as the test needs, without sleeping.
+class GatedMemberClient final : public sync::ForwardingMemberClient {
+ public:
+  GatedMemberClient(std::shared_ptr<sync::MemberClient> inner, std::string ns)
+      : ForwardingMemberClient(std::move(inner)), ns_(std::move(ns)) {}
+  ~GatedMemberClient() override { Open(); }
+  // Lets the waiting and later watches of the namespace through; when `failure` is not OK
+  // they answer it instead.
+  void Open(Status failure = Status::Ok()) {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    failure_ = std::move(failure);
+    cv_.notify_all();
+  }
+  bool Waiting() const {
+    std::lock_guard lock(mu_);
+    return waiting_ > 0;
+  }
+  StatusOr<std::unique_ptr<sync::MemberWatch>> Watch(const sync::GroupVersionResource& gvr,
+                                                     const std::string& ns,
+                                                     const std::string& label_selector,
+                                                     const std::string& from_resource_version,
+                                                     sync::MemberWatchCallback callback,
+                                                     sync::WatchOptions options) override {
+    if (ns == ns_) {
+      std::unique_lock lock(mu_);
+      ++waiting_;
+      cv_.wait(lock, [this] { return open_; });
+      --waiting_;
+      if (!failure_.ok()) return failure_;
+    }
+    return ForwardingMemberClient::Watch(gvr, ns, label_selector, from_resource_version,
+                                         std::move(callback), std::move(options));
+  }
+
+ private:
+  const std::string ns_;
+  mutable std::mutex mu_;  // guards open_, failure_, waiting_
+  std::condition_variable cv_;
+  bool open_ = false;
+  Status failure_;
+  int waiting_ = 0;
 };
 
 class ResidencyAuditControllerTest : public ::testing::Test {
@@ -451,6 +498,67 @@ TEST_F(ResidencyAuditControllerTest, APolicyForAnotherNamespaceListsOnlyThatName
   federation_.clock().Advance(std::chrono::seconds(2));
   ASSERT_TRUE(WaitFor(controller, [](const AuditResult& r) { return r.members_verified == 5; }));
   controller.Stop();
+}
+
+// A member still listing a namespace a new policy names is unverified (status and evidence
+// say so) but writes no ResidencyUnverified Event: one per member and policy on every policy
+// change was noise, and it ends by itself. A list that then fails is a new reason: reported.
+TEST_F(ResidencyAuditControllerTest, AMemberStillListingANewNamespaceIsUnverifiedWithoutAnEvent) {
+  std::map<std::string, std::shared_ptr<GatedMemberClient>> gated;
+  for (const char* name : {"eu-west-1", "us-west-1"}) {
+    gated[name] = std::make_shared<GatedMemberClient>(fakes_[name], "orders");
+  }
+  auto factory =
+      [this, gated](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<sync::MemberClient>> {
+    if (auto it = gated.find(m.metadata.name); it != gated.end()) {
+      return std::shared_ptr<sync::MemberClient>(it->second);
+    }
+    return Factory()(m);
+  };
+  auto owned = std::make_unique<ResidencyAuditController>(
+      federation_.objects(), federation_.clock(), factory,
+      ResidencyAuditController::Options{.interval = std::chrono::milliseconds(20)});
+  ResidencyAuditController& controller = *owned;
+  ASSERT_TRUE(controller.Start().ok());
+  ASSERT_TRUE(WaitFor(controller, [](const AuditResult& r) { return r.members_verified == 5; }));
+
+  federation_.Apply(
+      json::parse(R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "orders"}})"));
+  federation_.Apply(json::parse(R"({"apiVersion": "federation.meridian.io/v1alpha1",
+      "kind": "ResidencyPolicy", "metadata": {"name": "orders-us-only"},
+      "spec": {"namespaces": ["orders"], "jurisdictions": ["us"]}})"));
+  auto listing = [](const AuditResult& r, const std::string& member) {
+    return std::find(r.unverified.begin(), r.unverified.end(),
+                     member + ": listing what the policies now name") != r.unverified.end();
+  };
+  ASSERT_TRUE(WaitFor(controller, [&](const AuditResult& r) {
+    return listing(r, "eu-west-1") && listing(r, "us-west-1") && r.members_verified == 3 &&
+           gated["eu-west-1"]->Waiting() && gated["us-west-1"]->Waiting();
+  })) << ::testing::PrintToString(controller.Last().unverified);
+  // The status and the evidence say it.
+  const api::ResidencyPolicy policy = Policy();
+  EXPECT_EQ(policy.status.unverified_members, 2);
+  const api::Condition* compliant = api::FindCondition(policy.status.conditions, "Compliant");
+  ASSERT_NE(compliant, nullptr);
+  EXPECT_EQ(compliant->status, "Unknown");
+  EXPECT_EQ(compliant->reason, "MembersUnverified");
+  const std::vector<json> scans = Evidence("AuditScan");
+  EXPECT_TRUE(std::any_of(scans.begin(), scans.end(), [](const json& scan) {
+    return scan["membersUnverified"].dump().find(
+               R"({"member":"eu-west-1","reason":"listing what the policies now name"})") !=
+           std::string::npos;
+  })) << ::testing::PrintToString(scans);
+
+  gated["eu-west-1"]->Open();
+  gated["us-west-1"]->Open(UnavailableError("connection refused"));
+  ASSERT_TRUE(WaitFor(controller, [&](const AuditResult& r) {
+    return r.members_verified == 4 && Unverified(r, "us-west-1") && !listing(r, "us-west-1");
+  })) << ::testing::PrintToString(controller.Last().unverified);
+  owned.reset();  // the recorder writes what is queued
+  const std::vector<std::string> events = PolicyEvents("ResidencyUnverified");
+  ASSERT_EQ(events.size(), 1u) << ::testing::PrintToString(events);
+  EXPECT_EQ(events[0].rfind("member us-west-1: ", 0), 0u) << events[0];
+  EXPECT_NE(events[0].find("connection refused"), std::string::npos) << events[0];
 }
 
 TEST_F(ResidencyAuditControllerTest, ReportsViolationsUnverifiedMembersAndResolutions) {
