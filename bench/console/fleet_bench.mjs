@@ -109,19 +109,6 @@ async function summarised() {
   }
 }
 
-// Answers the page's requests for /console/FILE with DIR/FILE (see CONSOLE above).
-async function serveConsoleFrom(page, dir) {
-  const types = {'.html': 'text/html', '.css': 'text/css', '.js': 'text/javascript'};
-  page.browser.on((m) => {
-    if (m.sessionId !== page.sessionId || m.method !== 'Fetch.requestPaused') return;
-    const file = new URL(m.params.request.url).pathname.replace(/^\/console\/?/, '') || 'index.html';
-    const body = fs.readFileSync(path.join(dir, file));
-    page.send('Fetch.fulfillRequest', {requestId: m.params.requestId, responseCode: 200, body: body.toString('base64'),
-      responseHeaders: [{name: 'Content-Type', value: types[path.extname(file)] || 'application/octet-stream'}]});
-  });
-  await page.send('Fetch.enable', {patterns: [{urlPattern: `${url}/console/*`}]});
-}
-
 let browser;
 try {
   await load();
@@ -132,7 +119,7 @@ try {
   const profile = fs.mkdtempSync(path.join(dir, 'profile-'));
   browser = await Browser.launch(process.env.CHROMIUM || '/usr/bin/chromium', profile);
   const page = await browser.newPage();
-  if (process.env.CONSOLE) await serveConsoleFrom(page, process.env.CONSOLE);
+  if (process.env.CONSOLE) await page.serveFrom(`${url}/console/`, process.env.CONSOLE);
   await page.goto(`${url}/console/`);
   await page.waitFor('the sign-in form', `document.querySelector('#token') !== null`);
   await page.eval(`(() => { const t = document.querySelector('#token'); t.value = 'bench'; t.form.requestSubmit(); return true; })()`);

@@ -31,6 +31,8 @@ export async function ledgerState(api) {
   return state;
 }
 
+const entries = (n) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
+
 function ledgerView(state, error) {
   if (error) return h('p', {class: 'badge bad', role: 'alert', id: 'ledger-state'}, `Evidence ledger: ${error}`);
   if (!state) return h('p', {class: 'muted', id: 'ledger-state'}, 'Reading the evidence ledger…');
@@ -46,7 +48,7 @@ function ledgerView(state, error) {
     ['Verified and signed', c
       ? `through entry ${c.sealed} by checkpoint ${c.sequence} at ${c.time} (${c.algorithm}, key id ${c.keyId})`
       : 'no signed checkpoint (the server seals the ledger with --evidence-signing-key-file)'],
-    ['Not yet sealed', c ? `${Math.max(0, state.entries - c.sequence)} entries since the checkpoint` : `all ${state.entries} entries`],
+    ['Not yet sealed', c ? `${entries(Math.max(0, state.entries - c.sequence))} since the checkpoint` : `all ${entries(state.entries)}`],
   ];
   const badge = verification === 'unsealed' ? ['warn', 'not sealed'] : ['ok', 'verified by the server'];
   return h('section', {id: 'ledger-state', 'data-verification': verification, 'aria-labelledby': 'ledger-title'},

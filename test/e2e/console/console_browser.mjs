@@ -9,7 +9,8 @@
 // no console errors. Screenshots of every view go to OUT_DIR (and DOCS_DIR when set).
 //
 // Environment: CONSOLE_URL, ADMIN_TOKEN, VIEW_TOKEN, SIM_URL (membersim's admin API), OUT_DIR,
-// CHROMIUM (default /usr/bin/chromium), DOCS_DIR (optional).
+// CHROMIUM (default /usr/bin/chromium), DOCS_DIR (optional), CONSOLE_DIR (optional: the
+// console's files from this directory instead of the server's embedded copy).
 // Exit code 0 when every check passed; otherwise the first failure is printed.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -54,6 +55,7 @@ async function main() {
   const browser = await Browser.launch(env('CHROMIUM', '/usr/bin/chromium'), profile);
   try {
     const page = await browser.newPage();
+    if (process.env.CONSOLE_DIR) await page.serveFrom(url, process.env.CONSOLE_DIR);
     await page.goto(url);
     await page.waitFor('the sign-in form', `document.querySelector('#token') !== null`);
     await shot(page, 'console-login');
@@ -151,7 +153,10 @@ async function main() {
                                      document.querySelector('#drill-report-text').textContent.includes('Aborted on request')`);
     await page.waitFor('the aborted marker', `document.querySelector('line.marker[data-event="ABORTED"]') !== null`);
     // The report's text and the download link's are what `fedctl drill report` prints:
-    // console_test.cc compares the saved text with fedctl's byte for byte.
+    // console_test.cc compares the saved text with fedctl's byte for byte, once the report is
+    // final (the drill keeps sampling after the abort until the replicas are back on the target).
+    await page.waitFor('the return to the target observed to its end',
+                       `/return to the target: +(replicas back|not back|nothing was on|not observed)/.test(document.querySelector('#drill-report-text').textContent)`, 30000);
     const reportText = await page.eval(`document.querySelector('#drill-report-text').textContent`);
     // (Decoded here, not fetched: the page's Content-Security-Policy allows no data: fetch.)
     const downloaded = await page.eval(`(() => { const href = document.querySelector('#drill-report-download').href;
@@ -169,6 +174,7 @@ async function main() {
     log('admin part passed; the view user');
     await page.send('Page.close').catch(() => {});
     const viewPage = await browser.newPage(/*isolated=*/true);
+    if (process.env.CONSOLE_DIR) await viewPage.serveFrom(url, process.env.CONSOLE_DIR);
     await signIn(viewPage, viewer);
     log('signed in as viewer');
     await viewPage.eval(`location.hash = '#/drills', true`);
