@@ -114,8 +114,10 @@ StatusOr<bool> MemberSummaryController::Write(api::MemberCluster current,
     if (result.error().code != 409) return result.error().ToStatus();
     // Another writer (the health monitor) got there first: re-read, keep its fields.
     auto fresh = objects_.Get(info, "", current.metadata.name);
-    if (!fresh.ok())
-      return fresh.error().code == 404 ? StatusOr<bool>(false) : fresh.error().ToStatus();
+    if (!fresh.ok()) {
+      if (fresh.error().code == 404) return false;
+      return fresh.error().ToStatus();
+    }
     FieldErrors errors;
     current = api::DecodeMemberCluster(fresh.value(), &errors);
     if (!errors.empty()) return false;
