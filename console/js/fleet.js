@@ -7,7 +7,7 @@ import {h, replace} from './dom.js';
 import {CONTINENTS, continentOf, memberReady, memberZones, memberWorkloads} from './model.js';
 
 export function renderFleet(main, ctx) {
-  let marked = false, markedMembers = false;
+  let marked = false;
   // Region cards by region, with the data they were drawn from: a redraw builds only the
   // regions that changed (a 1,000-member fleet under 100 changes/s redraws a few cards).
   const cards = new Map();
