@@ -1,6 +1,10 @@
 // A FailoverDrill's report as text, line for line what `fedctl drill report NAME` prints
 // (cli/drill_report.cc DrillReportText, whose layout this follows; the console e2e test
 // compares the two byte for byte, so a change to one that the other misses fails it).
+// One part is fedctl's alone: for a drill whose target was drilled before, fedctl lists the
+// drills, compares the two reports (cli/drill_compare.cc) and attaches the comparison as
+// report.comparedWithPrevious; the API's report has none, so neither has this page's (the
+// section below renders one when a report carries it).
 // Lenient like fedctl's report_json.h: a missing field or one of another type reads as
 // null / '' / the default. Pure.
 
