@@ -1,10 +1,9 @@
 // A FailoverDrill's report as text, line for line what `fedctl drill report NAME` prints
 // (cli/drill_report.cc DrillReportText, whose layout this follows; the console e2e test
 // compares the two byte for byte, so a change to one that the other misses fails it).
-// One part is fedctl's alone: for a drill whose target was drilled before, fedctl lists the
-// drills, compares the two reports (cli/drill_compare.cc) and attaches the comparison as
-// report.comparedWithPrevious; the API's report has none, so neither has this page's (the
-// section below renders one when a report carries it).
+// For a drill whose target was drilled before, fedctl lists the drills, compares the two
+// reports (cli/drill_compare.cc) and attaches the comparison as report.comparedWithPrevious;
+// withComparison below does the same over the console's live list of drills.
 // Lenient like fedctl's report_json.h: a missing field or one of another type reads as
 // null / '' / the default. Pure.
 
@@ -232,4 +231,103 @@ export function drillReportText(drill) {
     }
   }
   return out;
+}
+
+// ---- The comparison with the previous drill (cli/drill_compare.cc, line for line) ----
+
+// The previous drill of the same target, mode and failure kind as `current`: finished
+// (Completed or Aborted), started before it; the latest such, or null.
+export function previousDrillOf(current, drills) {
+  const report = field(field(current, 'status'), 'report');
+  const target = str(report, 'target'), mode = str(report, 'mode'), failure = str(report, 'failure');
+  const name = str(field(current, 'metadata'), 'name');
+  const started = field(report, 'startedAtMs');
+  if (!target || !isInt(started)) return null;
+  let best = null, bestStarted = 0;
+  for (const d of drills) {
+    if (str(field(d, 'metadata'), 'name') === name) continue;
+    const phase = str(field(d, 'status'), 'phase');
+    if (phase !== 'Completed' && phase !== 'Aborted') continue;
+    const r = field(field(d, 'status'), 'report');
+    if (str(r, 'target') !== target || str(r, 'mode') !== mode || str(r, 'failure') !== failure) continue;
+    const s = field(r, 'startedAtMs');
+    if (!isInt(s) || s >= started) continue;
+    if (!best || s > bestStarted) {
+      best = d;
+      bestStarted = s;
+    }
+  }
+  return best;
+}
+
+const num = (v) => (isNumber(v) ? v : null);
+const nullAt = (j, k) => isObject(j) && k in j && j[k] === null;
+
+function printFigure(v, unreached, f) {
+  if (v === null) return unreached ? 'not reached' : '';
+  if (f.isTime) return `${fixed(v, 1)}s`;
+  if (f.unit === '%') return `${fixed(v, 1)}%`;
+  return fixed(v, 0);
+}
+
+// Times within 10 % (or 0.2 s) of each other are the same; a milestone one side missed is
+// worse (or better) only when the report says it was not reached.
+function verdict(f) {
+  if (f.previous !== null && f.current !== null) {
+    const a = f.previous, b = f.current;
+    const tolerance = f.isTime ? Math.max(0.2, 0.1 * Math.max(Math.abs(a), Math.abs(b))) : 1e-9;
+    if (Math.abs(a - b) <= tolerance) return 'same';
+    return (b < a) === f.lowerIsBetter ? 'better' : 'worse';
+  }
+  if (f.previous !== null && f.current === null && f.currentUnreached) return 'worse';
+  if (f.previous === null && f.current !== null && f.previousUnreached) return 'better';
+  return 'n/a';
+}
+
+export function compareDrillReports(prev, cur) {
+  const figures = [];
+  const base = (name) => ({name, previous: null, current: null, previousUnreached: false, currentUnreached: false,
+                           lowerIsBetter: true, isTime: true, unit: 's'});
+  const milestone = (name, key) => figures.push({...base(name), previous: num(field(prev, key)), current: num(field(cur, key)),
+                                                 previousUnreached: nullAt(prev, key), currentUnreached: nullAt(cur, key)});
+  const p95 = (name, key) => {
+    const pa = field(field(prev, 'percentiles'), key), pb = field(field(cur, 'percentiles'), key);
+    const a = field(pa, 'p95'), b = field(pb, 'p95');
+    const f = {...base(name), previous: num(a), current: num(b),
+               previousUnreached: isNumber(field(pa, 'missing')) && a === null,
+               currentUnreached: isNumber(field(pb, 'missing')) && b === null};
+    if (f.previous !== null || f.current !== null) figures.push(f);
+  };
+  milestone('time to detect', 'timeToDetectSeconds');
+  milestone('time to re-place', 'timeToReplaceSeconds');
+  p95('time to re-place (p95 over workloads)', 'timeToReplaceSeconds');
+  milestone('time until fully ready', 'timeToFullReadySeconds');
+  p95('time until fully ready (p95 over workloads)', 'timeToFullReadySeconds');
+  if (isNumber(field(prev, 'timeToReturnSeconds')) || isNumber(field(cur, 'timeToReturnSeconds'))) {
+    milestone('time to return after restore', 'timeToReturnSeconds');
+  }
+  figures.push({...base('lowest availability'), lowerIsBetter: false, isTime: false, unit: '%',
+                previous: num(field(prev, 'lowestAvailabilityPercent')), current: num(field(cur, 'lowestAvailabilityPercent'))});
+  if (isObject(field(prev, 'slo')) || isObject(field(cur, 'slo'))) {
+    figures.push({...base('time below the SLO'), previous: num(field(field(prev, 'slo'), 'secondsBelow')),
+                  current: num(field(field(cur, 'slo'), 'secondsBelow'))});
+  }
+  figures.push({...base('residency violations'), isTime: false, unit: '',
+                previous: num(field(prev, 'residencyViolations')), current: num(field(cur, 'residencyViolations'))});
+  const unplaced = (r) => list(field(r, 'unplaced')).reduce((n, u) => n + (isNumber(field(u, 'replicas')) ? u.replicas : 0), 0);
+  figures.push({...base('replicas left unplaced'), isTime: false, unit: '', previous: unplaced(prev), current: unplaced(cur)});
+  return figures.map((f) => ({figure: f.name, previous: printFigure(f.previous, f.previousUnreached, f),
+                              current: printFigure(f.current, f.currentUnreached, f), verdict: verdict(f)}));
+}
+
+// `drill` with report.comparedWithPrevious attached, as fedctl attaches it (a copy; `drill`
+// itself when it has no report or no previous drill among `drills`).
+export function withComparison(drill, drills) {
+  const report = field(field(drill, 'status'), 'report');
+  if (!isObject(report)) return drill;
+  const previous = previousDrillOf(drill, drills);
+  if (!previous) return drill;
+  const comparedWithPrevious = {previous: str(field(previous, 'metadata'), 'name'),
+                                figures: compareDrillReports(previous.status.report, report)};
+  return {...drill, status: {...drill.status, report: {...report, comparedWithPrevious}}};
 }

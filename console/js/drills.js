@@ -4,7 +4,7 @@
 import {ApiError, GROUP} from './api.js';
 import {age, h, replace} from './dom.js';
 import {drillChart} from './chart.js';
-import {drillPhaseFinal, drillReportText} from './drill_report.js';
+import {drillPhaseFinal, drillReportText, withComparison} from './drill_report.js';
 import {memberZones} from './model.js';
 
 const ABORT_ANNOTATION = 'drills.meridian.io/abort';
@@ -182,7 +182,7 @@ export function renderDrill(main, ctx, name) {
         phaseBadge(phase), d.status && d.status.message ? h('span', {class: 'muted'}, d.status.message) : null, abortButton),
       abortError ? h('p', {class: 'badge bad', role: 'alert'}, abortError) : null,
       h('figure', {class: 'chart'}, drillChart(d), h('figcaption', {class: 'muted'}, 'Ready replicas per region; seconds since the fault started.')),
-      reportView(d));
+      reportView(withComparison(d, ctx.drills.list())));
   };
   const abort = async (d) => {
     try {
@@ -197,8 +197,8 @@ export function renderDrill(main, ctx, name) {
   return ctx.drills.onChange(draw);
 }
 
-// The report, as `fedctl drill report NAME` prints it (./drill_report.js), with a link that
-// saves the same text.
+// The report, as `fedctl drill report NAME` prints it (./drill_report.js; `d` already carries
+// the comparison with the previous drill of its target), with a link that saves the same text.
 function reportView(d) {
   const text = drillReportText(d);
   const file = `${d.metadata.name}-report.txt`;
