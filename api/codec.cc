@@ -184,7 +184,7 @@ void DecodeMemberClusterSpec(JsonDecoder& d, const json& s, MemberClusterSpec* o
 void DecodeMemberClusterStatus(JsonDecoder& d, const json& s, MemberClusterStatus* out) {
   d.RejectUnknown(s, "status",
                   {"conditions", "zones", "allocatable", "lastProbeTime", "probeLatencyMs",
-                   "kubernetesVersion"});
+                   "kubernetesVersion", "workloadSummary"});
   if (const json* c = JsonDecoder::Member(s, "conditions")) {
     out->conditions = DecodeConditions(d, *c, "status.conditions");
   }
@@ -231,6 +231,21 @@ void DecodeMemberClusterStatus(JsonDecoder& d, const json& s, MemberClusterStatu
     out->probe_latency_ms = d.Int(*v, "status.probeLatencyMs", 0);
   }
   OptString(d, s, "kubernetesVersion", "status", &out->kubernetes_version);
+  if (const json* w = JsonDecoder::Member(s, "workloadSummary");
+      w && d.ExpectObject(*w, "status.workloadSummary")) {
+    d.RejectUnknown(*w, "status.workloadSummary",
+                    {"workloads", "desiredReplicas", "readyReplicas"});
+    MemberWorkloadSummary summary;
+    auto count = [&](const char* field, int64_t* out_count) {
+      if (const json* v = JsonDecoder::Member(*w, field)) {
+        *out_count = d.Int(*v, std::string("status.workloadSummary.") + field, 0).value_or(0);
+      }
+    };
+    count("workloads", &summary.workloads);
+    count("desiredReplicas", &summary.desired_replicas);
+    count("readyReplicas", &summary.ready_replicas);
+    out->workload_summary = summary;
+  }
 }
 
 // ---- FederatedWorkload ----
@@ -662,6 +677,12 @@ json Encode(const MemberCluster& o) {
   PutIf(st, "lastProbeTime", o.status.last_probe_time);
   if (o.status.probe_latency_ms) st["probeLatencyMs"] = *o.status.probe_latency_ms;
   PutIf(st, "kubernetesVersion", o.status.kubernetes_version);
+  if (o.status.workload_summary) {
+    const MemberWorkloadSummary& w = *o.status.workload_summary;
+    st["workloadSummary"] = {{"workloads", w.workloads},
+                             {"desiredReplicas", w.desired_replicas},
+                             {"readyReplicas", w.ready_replicas}};
+  }
   if (!st.empty()) j["status"] = std::move(st);
   return j;
 }

@@ -329,7 +329,12 @@ json StatusSchemaFor(const std::string& kind) {
          {"allocatable", Obj("Room for replicas.", {{"replicas", Int("Replicas.")}})},
          {"lastProbeTime", Str("Last health probe.")},
          {"probeLatencyMs", Int("Probe latency.")},
-         {"kubernetesVersion", Str("Member's Kubernetes version.")}});
+         {"kubernetesVersion", Str("Member's Kubernetes version.")},
+         {"workloadSummary",
+          Obj("What the FederatedWorkloads have on this member (member-summary controller).",
+              {{"workloads", Int("Workloads with replicas placed here.")},
+               {"desiredReplicas", Int("Replicas placed here.")},
+               {"readyReplicas", Int("Replicas ready here.")}})}});
   }
   if (kind == "FederatedWorkload") {
     return Obj(

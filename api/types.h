@@ -80,6 +80,17 @@ struct ZoneStatus {
   friend bool operator==(const ZoneStatus&, const ZoneStatus&) = default;
 };
 
+// status.workloadSummary: what the FederatedWorkloads have on this member (as Karmada's
+// Cluster status.resourceSummary), kept by the member-summary controller
+// (scheduling/member_summary.h) so that a fleet view reads the members alone, not every
+// workload.
+struct MemberWorkloadSummary {
+  int64_t workloads = 0;         // FederatedWorkloads with replicas placed on the member
+  int64_t desired_replicas = 0;  // `desiredReplicas`: their status.placement replicas here
+  int64_t ready_replicas = 0;    // `readyReplicas`: their status.clusters readyReplicas here
+  friend bool operator==(const MemberWorkloadSummary&, const MemberWorkloadSummary&) = default;
+};
+
 struct MemberClusterStatus {
   std::vector<Condition> conditions;
   std::vector<ZoneStatus> zones;
@@ -87,6 +98,7 @@ struct MemberClusterStatus {
   std::string last_probe_time;
   std::optional<int64_t> probe_latency_ms;
   std::string kubernetes_version;
+  std::optional<MemberWorkloadSummary> workload_summary;  // `workloadSummary`
   friend bool operator==(const MemberClusterStatus&, const MemberClusterStatus&) = default;
 };
 

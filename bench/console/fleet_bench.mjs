@@ -1,5 +1,5 @@
 // The console's fleet view at scale, in headless Chromium (issue 21): a real
-// federation-apiserver (API only, --controllers none, on a temporary SQLite store) loaded with
+// federation-apiserver (--controllers CONTROLLERS, default none, on a temporary SQLite store) loaded with
 // N_MEMBERS MemberClusters on six continents (3 zones each, Ready) and N_WORKLOADS
 // FederatedWorkloads (each placed on 3 members, with ready replicas), then the console signs in
 // and the browser's performance API says how long from sign-in to the first complete fleet
@@ -7,7 +7,13 @@
 // RATE member status changes per second arrive through the watch for SECONDS.
 //
 //   node bench/console/fleet_bench.mjs   # env: BIN (default build/bin), N_MEMBERS=1000,
-//                                        # N_WORKLOADS=10000, RATE=100, SECONDS=10, CONSOLE
+//                                        # N_WORKLOADS=10000, RATE=100, SECONDS=10, CONSOLE,
+//                                        # CONTROLLERS (default none)
+//
+// CONTROLLERS=member-summary runs the controller that sums the workloads into each member's
+// status.workloadSummary, which is what the fleet view reads since it stopped listing the
+// workloads; the bench then waits for every member's summary to add up before signing in (a
+// fleet in its steady state).
 //
 // CONSOLE=DIR (e.g. CONSOLE=console) makes the browser load the console's files from DIR
 // instead of the server's embedded copy (answered through the DevTools protocol), so that a
@@ -24,6 +30,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.BIN || path.join(here, '../../build/bin');
 const N_MEMBERS = Number(process.env.N_MEMBERS || 1000), N_WORKLOADS = Number(process.env.N_WORKLOADS || 10000);
 const RATE = Number(process.env.RATE || 100), SECONDS = Number(process.env.SECONDS || 10);
+const CONTROLLERS = process.env.CONTROLLERS || 'none';
 const G = '/apis/federation.meridian.io/v1alpha1';
 const CONTINENTS = ['north-america', 'europe', 'asia', 'south-america', 'africa', 'oceania'];
 const t0 = Date.now();
@@ -32,7 +39,7 @@ const log = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}
 // The store on tmpfs when there is one: fsync per write is not what is measured here.
 const dir = fs.mkdtempSync(path.join(fs.existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'meridian-console-bench-'));
 const api = spawn(`${BIN}/federation-apiserver`, ['--listen', '127.0.0.1:0', '--storage', `sqlite:${dir}/fed.db`,
-  '--controllers', 'none', '--max-requests-inflight', '0'], {stdio: ['ignore', 'pipe', 'inherit']});
+  '--controllers', CONTROLLERS, '--max-requests-inflight', '0'], {stdio: ['ignore', 'pipe', 'inherit']});
 const url = await new Promise((resolve, reject) => {
   let out = '';
   api.stdout.on('data', (d) => {
@@ -89,26 +96,30 @@ async function load() {
   });
 }
 
-// Answers the page's requests for /console/FILE with DIR/FILE (see CONSOLE above).
-async function serveConsoleFrom(page, dir) {
-  const types = {'.html': 'text/html', '.css': 'text/css', '.js': 'text/javascript'};
-  page.browser.on((m) => {
-    if (m.sessionId !== page.sessionId || m.method !== 'Fetch.requestPaused') return;
-    const file = new URL(m.params.request.url).pathname.replace(/^\/console\/?/, '') || 'index.html';
-    const body = fs.readFileSync(path.join(dir, file));
-    page.send('Fetch.fulfillRequest', {requestId: m.params.requestId, responseCode: 200, body: body.toString('base64'),
-      responseHeaders: [{name: 'Content-Type', value: types[path.extname(file)] || 'application/octet-stream'}]});
-  });
-  await page.send('Fetch.enable', {patterns: [{urlPattern: `${url}/console/*`}]});
+// Until every member's status.workloadSummary adds up to the workloads loaded (each places
+// 2 replicas on 3 members, all ready).
+async function summarised() {
+  for (;;) {
+    const items = (await call('GET', `${G}/memberclusters`)).items;
+    const s = items.filter((m) => m.status && m.status.workloadSummary);
+    const desired = s.reduce((n, m) => n + m.status.workloadSummary.desiredReplicas, 0);
+    const ready = s.reduce((n, m) => n + m.status.workloadSummary.readyReplicas, 0);
+    if (s.length === N_MEMBERS && desired === 6 * N_WORKLOADS && ready === desired) return;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
 }
 
 let browser;
 try {
   await load();
+  if (CONTROLLERS.includes('member-summary')) {
+    await summarised();
+    log('every member summarised');
+  }
   const profile = fs.mkdtempSync(path.join(dir, 'profile-'));
   browser = await Browser.launch(process.env.CHROMIUM || '/usr/bin/chromium', profile);
   const page = await browser.newPage();
-  if (process.env.CONSOLE) await serveConsoleFrom(page, process.env.CONSOLE);
+  if (process.env.CONSOLE) await page.serveFrom(`${url}/console/`, process.env.CONSOLE);
   await page.goto(`${url}/console/`);
   await page.waitFor('the sign-in form', `document.querySelector('#token') !== null`);
   await page.eval(`(() => { const t = document.querySelector('#token'); t.value = 'bench'; t.form.requestSubmit(); return true; })()`);

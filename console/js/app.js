@@ -12,7 +12,7 @@ const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const banner = document.getElementById('error');
 
-let ctx = null;  // {api, user, can, members, workloads, drills, policies}
+let ctx = null;  // {api, user, can, members, workloads, drills, policies (opened on first use)}
 let cleanup = () => {};
 
 export function showError(message) {
@@ -54,14 +54,24 @@ async function signIn(token) {
   }
   sessionStorage.setItem(TOKEN_KEY, token);
   const [createDrills, patchDrills] = await Promise.all([api.canI('create', 'failoverdrills'), api.canI('patch', 'failoverdrills')]);
+  // Each collection is listed and watched from the first view that reads it, then kept for
+  // the session: the fleet view reads the members alone, so a 10,000-workload fleet costs
+  // the fleet view no workload LIST; the workloads are opened by the first view that shows them.
+  const opened = new Map();
+  const open = (plural) => {
+    if (!opened.has(plural)) opened.set(plural, new Collection(api, `${GROUP}/${plural}`));
+    return opened.get(plural);
+  };
   ctx = {
     api, user,
     can: {createDrills, abortDrills: patchDrills},
-    members: new Collection(api, `${GROUP}/memberclusters`),
-    workloads: new Collection(api, `${GROUP}/federatedworkloads`),
-    drills: new Collection(api, `${GROUP}/failoverdrills`),
-    policies: new Collection(api, `${GROUP}/residencypolicies`),
+    get members() { return open('memberclusters'); },
+    get workloads() { return open('federatedworkloads'); },
+    get drills() { return open('failoverdrills'); },
+    get policies() { return open('residencypolicies'); },
+    opened,
   };
+  void ctx.members;  // every view reads them: list at once
   nav.hidden = false;
   const out = document.getElementById('signout');
   out.hidden = false;
@@ -72,7 +82,7 @@ async function signIn(token) {
 
 function signOut() {
   sessionStorage.removeItem(TOKEN_KEY);
-  if (ctx) for (const c of [ctx.members, ctx.workloads, ctx.drills, ctx.policies]) c.stop();
+  if (ctx) for (const c of ctx.opened.values()) c.stop();
   ctx = null;
   cleanup();
   cleanup = () => {};

@@ -1,11 +1,12 @@
 // Drills: the list, the form to start one (what-if first: a confirmation naming the members,
-// zones and workloads the drill would affect), one drill's live chart, abort button and report.
+// zones and workloads the drill would affect), one drill's live chart, abort button and report
+// (the text of `fedctl drill report`, and a link to save it).
 import {ApiError, GROUP} from './api.js';
 import {age, h, replace} from './dom.js';
 import {drillChart} from './chart.js';
+import {drillPhaseFinal, drillReportText, withComparison} from './drill_report.js';
 import {memberZones} from './model.js';
 
-const FINAL = new Set(['Completed', 'Aborted', 'Failed']);
 const ABORT_ANNOTATION = 'drills.meridian.io/abort';
 const PATH = `${GROUP}/failoverdrills`;
 
@@ -169,9 +170,8 @@ export function renderDrill(main, ctx, name) {
       return;
     }
     const phase = (d.status && d.status.phase) || 'Pending';
-    const report = (d.status && d.status.report) || null;
     const abortRequested = (d.metadata.annotations || {})[ABORT_ANNOTATION] === 'true';
-    const abortButton = ctx.can.abortDrills && !FINAL.has(phase) && d.spec.mode === 'live'
+    const abortButton = ctx.can.abortDrills && !drillPhaseFinal(phase) && d.spec.mode === 'live'
       ? h('button', {type: 'button', class: 'danger', id: 'drill-abort', disabled: abortRequested, onclick: () => abort(d)},
           abortRequested ? 'Abort requested…' : 'Abort the drill')
       : null;
@@ -182,7 +182,7 @@ export function renderDrill(main, ctx, name) {
         phaseBadge(phase), d.status && d.status.message ? h('span', {class: 'muted'}, d.status.message) : null, abortButton),
       abortError ? h('p', {class: 'badge bad', role: 'alert'}, abortError) : null,
       h('figure', {class: 'chart'}, drillChart(d), h('figcaption', {class: 'muted'}, 'Ready replicas per region; seconds since the fault started.')),
-      report ? reportView(report, phase) : h('p', {class: 'muted'}, 'No report yet.'));
+      reportView(withComparison(d, ctx.drills.list())));
   };
   const abort = async (d) => {
     try {
@@ -197,30 +197,14 @@ export function renderDrill(main, ctx, name) {
   return ctx.drills.onChange(draw);
 }
 
-const secs = (v) => (typeof v === 'number' ? `${v.toFixed(2)} s` : '-');
-const perRegion = (m) => Object.entries(m || {}).map(([r, n]) => `${r} ${n}`).join(', ') || '-';
-
-// The report's figures (the content of `fedctl drill report`).
-function reportView(r, phase) {
-  const rows = [
-    ['Target', r.target], ['Mode', r.failure ? `${r.mode} (${r.failure})` : r.mode], ['Phase', phase],
-    ['Started', r.startedAtMs ? new Date(r.startedAtMs).toISOString() : '-'],
-    ['Time to detect', secs(r.timeToDetectSeconds)], ['Time to re-place', secs(r.timeToReplaceSeconds)],
-    ['Time to full readiness', secs(r.timeToFullReadySeconds)],
-    ['Lowest ready', r.lowestReadyDesired ? `${r.lowestReady}/${r.lowestReadyDesired}` : '-'],
-    ['Abort condition', r.minAvailabilityPercent ? `below ${r.minAvailabilityPercent}%${r.abortConditionFired ? ` — FIRED: ${r.abortReason || ''}` : ''}` : 'none'],
-    ['Placed before', perRegion(r.placedBeforePerRegion)], ['Placed while failed', perRegion(r.placedWhileFailedPerRegion)],
-    ['Moved per region', perRegion(r.replicasMovedPerRegion)], ['Residency violations', String(r.residencyViolations || 0)],
-    ['Unplaced', (r.unplaced || []).map((u) => `${u.workload || ''} ${u.replicas || ''}`.trim()).join(', ') || 'none'],
-  ];
-  if (r.returnObservation) rows.push(['Return', `${r.returnObservation}${typeof r.timeToReturnSeconds === 'number' ? ` after ${secs(r.timeToReturnSeconds)}` : ''}`]);
+// The report, as `fedctl drill report NAME` prints it (./drill_report.js; `d` already carries
+// the comparison with the previous drill of its target), with a link that saves the same text.
+function reportView(d) {
+  const text = drillReportText(d);
+  const file = `${d.metadata.name}-report.txt`;
   return h('section', {id: 'drill-report', 'aria-labelledby': 'report-title'},
-    h('h2', {id: 'report-title'}, 'Report'),
-    h('dl', {class: 'report'}, rows.map(([k, v]) => [h('dt', {}, k), h('dd', {}, v === undefined || v === null ? '-' : String(v))])),
-    (r.workloads || []).length ? h('table', {'aria-label': 'Workloads in the drill'},
-      h('thead', {}, h('tr', {}, ['Workload', 'On target', 'Placed before', r.mode === 'simulate' ? 'After' : null].filter(Boolean).map((t) => h('th', {scope: 'col'}, t)))),
-      h('tbody', {}, r.workloads.map((w) => h('tr', {},
-        h('td', {}, w.workload), h('td', {}, String(w.onTarget || 0)), h('td', {}, perRegion(w.before || w.placement)),
-        r.mode === 'simulate' ? h('td', {}, perRegion(w.after)) : null))))
-      : null);
+    h('h2', {id: 'report-title'}, 'Report ',
+      h('a', {id: 'drill-report-download', download: file,
+              href: `data:text/plain;charset=utf-8,${encodeURIComponent(text)}`}, `Download ${file}`)),
+    h('pre', {class: 'report', id: 'drill-report-text'}, text));
 }

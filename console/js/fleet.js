@@ -1,11 +1,13 @@
 // Fleet view: regions grouped by continent (laid out as on a world map), each with its members,
-// their zones, health, jurisdiction and replicas ready/desired; live through the watches, so a
-// failing member or zone turns red as soon as the API records it.
+// their zones, health, jurisdiction and replicas ready/desired; live through the members' watch,
+// so a failing member or zone turns red as soon as the API records it. Replicas come from each
+// member's status.workloadSummary (the member-summary controller's sums): the view reads the
+// members alone, never the workloads (10,000 of them were an 8 MiB LIST).
 import {h, replace} from './dom.js';
-import {CONTINENTS, continentOf, memberReady, memberZones, replicasByCluster} from './model.js';
+import {CONTINENTS, continentOf, memberReady, memberZones, memberWorkloads} from './model.js';
 
 export function renderFleet(main, ctx) {
-  let marked = false, markedMembers = false;
+  let marked = false;
   // Region cards by region, with the data they were drawn from: a redraw builds only the
   // regions that changed (a 1,000-member fleet under 100 changes/s redraws a few cards).
   const cards = new Map();
@@ -13,9 +15,6 @@ export function renderFleet(main, ctx) {
   const draw = () => {
     const start = performance.now();
     const members = ctx.members.list();
-    // Sums over part of the workloads would be wrong numbers, not just incomplete ones: replicas
-    // are drawn once the workloads are listed (members as soon as theirs are).
-    const replicas = ctx.workloads.loaded ? replicasByCluster(ctx.workloads.list()) : null;
     // continent -> region -> members
     const tree = new Map();
     for (const m of members) {
@@ -44,70 +43,49 @@ export function renderFleet(main, ctx) {
       for (const [k] of shown) {
         for (const [r, ms] of tree.get(k)) {
           const before = cards.get(r) && cards.get(r).el;
-          const el = cachedRegionCard(r, ms, replicas, cards);
+          const el = cachedRegionCard(r, ms, cards);
           if (before && before !== el) before.replaceWith(el);
         }
       }
     } else {
       lastShape = shape;
       replace(main, h('h1', {}, 'Fleet'), error, summary,
-        h('div', {class: 'world'}, shown.map(([k, label]) => continentCard(k, label, tree.get(k), replicas, known, cards))));
+        h('div', {class: 'world'}, shown.map(([k, label]) => continentCard(k, label, tree.get(k), known, cards))));
     }
     // For the browser's performance API (bench/console): each redraw, and the first complete
     // one, including style and layout (reading offsetHeight does now what the frame would do).
     void main.offsetHeight;
     performance.measure('meridian:fleet-draw', {start});
-    if (!markedMembers && ctx.members.loaded) {
-      markedMembers = true;
-      performance.mark('meridian:fleet-members');  // every member drawn, replicas maybe not yet
-    }
-    if (!marked && ctx.members.loaded && ctx.workloads.loaded) {
+    if (!marked && ctx.members.loaded) {
+      // Members, zones and replicas are all in the members' LIST: drawn once it is.
       marked = true;
+      performance.mark('meridian:fleet-members');
       performance.mark('meridian:fleet-ready');
     }
   };
   draw();
-  const offs = [ctx.members.onChange(draw), ctx.workloads.onChange(() => ctx.workloads.loaded && draw())];
-  return () => offs.forEach((off) => off());
+  const off = ctx.members.onChange(draw);
+  return () => off();
 }
 
-function continentCard(key, label, regions, replicas, known, cards) {
+function continentCard(key, label, regions, known, cards) {
   const names = [...regions.keys()].sort();
   return h('section', {class: known.has(key) ? 'continent' : 'continent other', 'data-continent': key,
                        'aria-label': label},
     h('h2', {}, label),
-    h('div', {class: 'regions'}, names.map((r) => cachedRegionCard(r, regions.get(r), replicas, cards))));
+    h('div', {class: 'regions'}, names.map((r) => cachedRegionCard(r, regions.get(r), cards))));
 }
 
-function cachedRegionCard(region, members, replicas, cards) {
+// A region's card is rebuilt only when one of its members changed (resourceVersion).
+function cachedRegionCard(region, members, cards) {
   members.sort((a, b) => a.metadata.name.localeCompare(b.metadata.name));
   const sig = JSON.stringify(members.map((m) => [m.metadata.name, m.metadata.resourceVersion]));
   let card = cards.get(region);
   if (!card || card.sig !== sig) {
-    card = {sig, ...regionCard(region, members)};
+    card = {sig, el: regionCard(region, members)};
     cards.set(region, card);
   }
-  showReplicas(card, members, replicas);
   return card.el;
-}
-
-// Replica figures change with the workloads, the members seldom: they are written into the
-// cards' text in place, so that workloads arriving or changing rebuild no card.
-function showReplicas(card, members, replicas) {
-  let ready = 0, desired = 0;
-  for (const m of members) {
-    const r = replicas && (replicas.get(m.metadata.name) || {ready: 0, desired: 0});
-    if (r) {
-      ready += r.ready;
-      desired += r.desired;
-    }
-    setText(card.memberReplicas.get(m.metadata.name), replicasText(r));
-  }
-  setText(card.regionReplicas, replicasText(replicas && {ready, desired}));
-}
-
-function setText(el, text) {
-  if (el.textContent !== text) el.textContent = text;
 }
 
 // The card of a region's `members` (sorted), and where its replica figures go.
@@ -121,32 +99,37 @@ function regionCard(region, members) {
   }
   const state = down === members.length ? 'failing' : down || zonesDown ? 'degraded' : 'healthy';
   const stateText = state === 'failing' ? 'failing' : state === 'degraded' ? `${down} member(s), ${zonesDown} zone(s) failing` : 'healthy';
-  const regionReplicas = h('span', {});
-  const memberReplicas = new Map(members.map((m) => [m.metadata.name, h('span', {class: 'muted'})]));
-  const el = h('article', {class: `region ${state}`, 'data-region': region, 'data-state': state,
-                           'aria-label': `Region ${region}: ${stateText}`},
+  // The region's sums over the members summarised so far (a member joins its sums once the
+  // member-summary controller has written its status).
+  const summaries = members.map(memberWorkloads).filter(Boolean);
+  const regionReplicas = summaries.length ? replicasText({
+    ready: summaries.reduce((n, s) => n + s.ready, 0),
+    desired: summaries.reduce((n, s) => n + s.desired, 0)}) : replicasText(null);
+  return h('article', {class: `region ${state}`, 'data-region': region, 'data-state': state,
+                       'aria-label': `Region ${region}: ${stateText}`},
     h('h3', {}, h('span', {}, region),
       h('span', {class: `badge ${state === 'healthy' ? 'ok' : 'bad'}`}, stateText)),
     h('div', {class: 'muted'}, `jurisdiction ${[...jurisdictions].join(', ') || '-'} · replicas `, regionReplicas),
-    members.map((m) => memberRow(m, memberReplicas.get(m.metadata.name))));
-  return {el, regionReplicas, memberReplicas};
+    members.map(memberRow));
 }
 
-function memberRow(m, replicasSpan) {
+function memberRow(m) {
+  const summary = memberWorkloads(m);
   const ok = memberReady(m);
   const reason = ok ? '' : ((m.status && (m.status.conditions || []).find((c) => c.type === 'Ready')) || {}).message || 'not ready';
   const zones = memberZones(m);
   return h('div', {class: ok ? 'member' : 'member failing', 'data-member': m.metadata.name, 'data-ready': String(ok)},
     h('div', {}, h('span', {class: 'name'}, m.metadata.name), ' ',
       h('span', {class: ok ? 'badge ok' : 'badge bad'}, ok ? 'Ready' : 'Not ready'), ' ',
-      replicasSpan),
+      h('span', {class: 'muted', 'data-replicas': ''},
+        summary ? `${summary.workloads} workload(s) · ${replicasText(summary)}` : replicasText(null))),
     ok ? null : h('div', {class: 'muted'}, reason),
     h('ul', {class: 'zones', 'aria-label': `Zones of ${m.metadata.name}`},
       [...zones].map(([z, healthy]) => h('li', {class: healthy ? 'zone' : 'zone failing', 'data-zone': z},
         healthy ? z : `${z} (failing)`))));
 }
 
-// `r` null while the workloads are still being listed.
+// `r` null: the member-summary controller has not summarised the member yet.
 function replicasText(r) {
-  return r ? `ready ${r.ready} / desired ${r.desired}` : '(listing workloads…)';
+  return r ? `ready ${r.ready} / desired ${r.desired}` : 'replicas not summarised yet';
 }

@@ -26,19 +26,12 @@ export function continentOf(m) {
   return (m.metadata.labels && m.metadata.labels.continent) || 'other';
 }
 
-// cluster -> {ready, desired} summed over every workload.
-export function replicasByCluster(workloads) {
-  const out = new Map();
-  const at = (c) => {
-    if (!out.has(c)) out.set(c, {ready: 0, desired: 0});
-    return out.get(c);
-  };
-  for (const w of workloads) {
-    const st = w.status || {};
-    for (const p of st.placement || []) at(p.cluster).desired += p.replicas || 0;
-    for (const c of st.clusters || []) at(c.cluster).ready += c.readyReplicas || 0;
-  }
-  return out;
+// {workloads, ready, desired} on member `m`, from its status.workloadSummary (kept by the
+// member-summary controller); null while it has none.
+export function memberWorkloads(m) {
+  const s = m.status && m.status.workloadSummary;
+  if (!s) return null;
+  return {workloads: s.workloads || 0, ready: s.readyReplicas || 0, desired: s.desiredReplicas || 0};
 }
 
 // The jurisdictions a workload may run in: its own spec.placement.residency and every

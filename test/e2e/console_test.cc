@@ -4,9 +4,10 @@
 // members, the three-continents workload and the EU-residency example applied with fedctl as
 // an admin; then test/e2e/console/console_browser.mjs drives Debian's chromium over the
 // DevTools protocol through the console at /console/ (sign in, fleet, a failed region turning
-// red, workloads, residency, a declared drill started, charted, aborted and reported, a view
-// user refused). Screenshots go to <build>/console-screenshots/. Skipped (with the reason)
-// where chromium or node is not installed; scripts/setup.sh installs both, and CI runs it.
+// red, workloads, residency with the evidence ledger sealed by a signed checkpoint, a declared
+// drill started, charted, aborted and reported (the page's report compared with `fedctl drill
+// report`), a view user refused). Screenshots go to <build>/console-screenshots/. Skipped (with the
+// reason) where chromium or node is not installed; scripts/setup.sh installs both, and CI runs it.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -44,6 +45,11 @@ TEST(ConsoleE2E, FleetDrillsAndRbacInHeadlessChromium) {
   test_env::WriteFile(dir / "tokens.csv", std::string(kAdminToken) +
                                               ",admin,admin,\"system:masters\"\n" + kViewToken +
                                               ",viewer,viewer,\"console:viewers\"\n");
+  // An evidence signing key, as `fedctl admin init` makes it: the server then verifies and
+  // seals the residency evidence ledger with signed checkpoints, which the residency page shows.
+  auto init = test_env::RunCommand(test_env::BinDir() + "/fedctl admin init --dir " +
+                                   (dir / "pki").string() + " --host localhost 2>&1");
+  ASSERT_EQ(init.exit_code, 0) << init.output;
   test_env::E2EFederation fed;
   std::string error;
   ASSERT_TRUE(fed.Start(
@@ -53,7 +59,10 @@ TEST(ConsoleE2E, FleetDrillsAndRbacInHeadlessChromium) {
        .apiserver_flags = {"--controllers", "all", "--token-auth-file",
                            (dir / "tokens.csv").string(), "--authorization-mode", "RBAC",
                            "--drill-sample-interval-ms", "250", "--health-probe-interval-ms", "200",
-                           "--health-probe-timeout-ms", "500", "--health-failure-threshold", "2"}},
+                           "--health-probe-timeout-ms", "500", "--health-failure-threshold", "2",
+                           "--evidence-signing-key-file",
+                           (dir / "pki" / "evidence-signing.key").string(),
+                           "--evidence-checkpoint-interval", "1s"}},
       &error))
       << error;
   auto fedctl = [&](const std::string& args) {
@@ -109,6 +118,13 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "console:vie
   EXPECT_EQ(run.exit_code, 0) << run.output << "\n(apiserver log: " << (dir / "apiserver.log")
                               << ")";
   std::cout << run.output << "browser part: " << seconds << " s\n";
+  // The drill's report page says what `fedctl drill report` says, byte for byte.
+  if (run.exit_code == 0) {
+    const std::string drill = test_env::ReadFile((shots / "drill-name.txt").string());
+    auto report = fedctl("drill report " + drill);
+    EXPECT_EQ(report.exit_code, 0) << report.output;
+    EXPECT_EQ(test_env::ReadFile((shots / "drill-report.txt").string()), report.output);
+  }
   fed.Stop();
   if (run.exit_code == 0) std::filesystem::remove_all(dir);
 }

@@ -2,11 +2,15 @@
 // test/e2e/console_test.cc): sign in with a token; the fleet view shows the five demo members
 // on three continents; a region failed in membersim turns red; the workload list and page; a
 // declared drill started from the form (with its what-if confirmation), its live chart moving,
-// aborted, its report; a view-only user sees no drill form and gets the API's 403; no console
-// errors. Screenshots of every view go to OUT_DIR (and DOCS_DIR when set).
+// aborted, its report (saved to OUT_DIR/drill-report.txt, with the drill's name in
+// drill-name.txt, for console_test.cc to compare with `fedctl drill report`); the residency
+// page's evidence ledger sealed by a signed checkpoint; the fleet view's replicas from the
+// members alone (no workload LIST); a view-only user sees no drill form and gets the API's 403;
+// no console errors. Screenshots of every view go to OUT_DIR (and DOCS_DIR when set).
 //
 // Environment: CONSOLE_URL, ADMIN_TOKEN, VIEW_TOKEN, SIM_URL (membersim's admin API), OUT_DIR,
-// CHROMIUM (default /usr/bin/chromium), DOCS_DIR (optional).
+// CHROMIUM (default /usr/bin/chromium), DOCS_DIR (optional), CONSOLE_DIR (optional: the
+// console's files from this directory instead of the server's embedded copy).
 // Exit code 0 when every check passed; otherwise the first failure is printed.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -51,6 +55,7 @@ async function main() {
   const browser = await Browser.launch(env('CHROMIUM', '/usr/bin/chromium'), profile);
   try {
     const page = await browser.newPage();
+    if (process.env.CONSOLE_DIR) await page.serveFrom(url, process.env.CONSOLE_DIR);
     await page.goto(url);
     await page.waitFor('the sign-in form', `document.querySelector('#token') !== null`);
     await shot(page, 'console-login');
@@ -63,7 +68,13 @@ async function main() {
         [...c.querySelectorAll('[data-member]')].map((m) => m.dataset.member).sort().join(',')).join(' ')`);
     check(continents === 'north-america:us-east-1,us-west-1 europe:eu-central-1,eu-west-1 asia:ap-south-1',
           `members by continent: ${continents}`);
-    await page.waitFor('replicas ready in the fleet view', `document.querySelector('[data-region="us-west"] .muted').textContent.includes('ready')`);
+    // Replicas from the members' status.workloadSummary (the member-summary controller): the
+    // fleet view reads the members alone and never lists the workloads.
+    await page.waitFor('replicas ready in the fleet view', `/ready [1-9]\\d* \\/ desired [1-9]/.test(document.querySelector('[data-region="us-west"] .muted').textContent)`, 15000);
+    const memberReplicas = await page.eval(`document.querySelector('[data-member="us-east-1"] [data-replicas]').textContent`);
+    check(/^[1-9]\d* workload\(s\) · ready \d+ \/ desired [1-9]/.test(memberReplicas), `us-east-1 replicas: ${memberReplicas}`);
+    const workloadLists = await page.eval(`performance.getEntriesByType('resource').filter((e) => e.name.includes('/federatedworkloads')).length`);
+    check(workloadLists === 0, `the fleet view requested the workloads ${workloadLists} time(s)`);
     await shot(page, 'console-fleet');
 
     // A region fails in membersim: the console shows it red within 2 s.
@@ -95,6 +106,12 @@ async function main() {
     // Residency.
     await page.goto(`${url}#/residency`);
     await page.waitFor('the residency policy', `document.body.textContent.includes('payments-eu-only')`);
+    // The evidence ledger: the server (--evidence-signing-key-file) has verified and signed it
+    // up to a checkpoint; the console reads the head and that checkpoint.
+    await page.waitFor('the evidence ledger sealed by a signed checkpoint',
+                       `['sealed', 'sealed-partly'].includes((document.querySelector('#ledger-state') || {dataset: {}}).dataset.verification)`, 15000);
+    const ledger = await page.eval(`document.querySelector('#ledger-state').textContent`);
+    check(/Entries[1-9]/.test(ledger) && /through entry [1-9]\d* by checkpoint/.test(ledger) && ledger.includes('Ed25519'), `ledger state: ${ledger}`);
     await shot(page, 'console-residency');
 
     // A declared drill from the form: what-if confirmation, live chart, abort, report.
@@ -131,9 +148,23 @@ async function main() {
     await shot(page, 'console-drill-running');
     await page.eval(`document.querySelector('#drill-abort').click(), true`);
     await page.waitFor('the drill to end aborted', `(document.querySelector('[data-phase]') || {dataset: {}}).dataset.phase === 'Aborted'`, 10000);
-    await page.waitFor('the report', `document.querySelector('#drill-report') !== null &&
-                                     document.querySelector('#drill-report').textContent.includes('Time to detect')`);
+    await page.waitFor('the report', `document.querySelector('#drill-report-text') !== null &&
+                                     document.querySelector('#drill-report-text').textContent.includes('time to detect:') &&
+                                     document.querySelector('#drill-report-text').textContent.includes('Aborted on request')`);
     await page.waitFor('the aborted marker', `document.querySelector('line.marker[data-event="ABORTED"]') !== null`);
+    // The report's text and the download link's are what `fedctl drill report` prints:
+    // console_test.cc compares the saved text with fedctl's byte for byte, once the report is
+    // final (the drill keeps sampling after the abort until the replicas are back on the target).
+    await page.waitFor('the return to the target observed to its end',
+                       `/return to the target: +(replicas back|not back|nothing was on|not observed)/.test(document.querySelector('#drill-report-text').textContent)`, 30000);
+    const reportText = await page.eval(`document.querySelector('#drill-report-text').textContent`);
+    // (Decoded here, not fetched: the page's Content-Security-Policy allows no data: fetch.)
+    const downloaded = await page.eval(`(() => { const href = document.querySelector('#drill-report-download').href;
+                                                 return decodeURIComponent(href.slice(href.indexOf(',') + 1)); })()`);
+    check(downloaded === reportText, 'the downloaded report differs from the page');
+    fs.writeFileSync(path.join(out, 'drill-report.txt'), reportText);
+    fs.writeFileSync(path.join(out, 'drill-name.txt'), drill);
+    await page.eval(`document.querySelector('#drill-report').scrollIntoView(), true`);
     await shot(page, 'console-drill-report');
 
     const adminErrors = page.messages.filter((m) => ['error', 'exception', 'assert'].includes(m.level));
@@ -143,6 +174,7 @@ async function main() {
     log('admin part passed; the view user');
     await page.send('Page.close').catch(() => {});
     const viewPage = await browser.newPage(/*isolated=*/true);
+    if (process.env.CONSOLE_DIR) await viewPage.serveFrom(url, process.env.CONSOLE_DIR);
     await signIn(viewPage, viewer);
     log('signed in as viewer');
     await viewPage.eval(`location.hash = '#/drills', true`);
