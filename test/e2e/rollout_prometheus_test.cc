@@ -137,7 +137,8 @@ class RolloutPrometheusE2E : public ::testing::Test {
     test_env::WriteFile(dir_ / "members.yaml", Members(fed_->sim_port()));
     auto applied = Fedctl("apply -f " + (dir_ / "members.yaml").string());
     ASSERT_EQ(applied.exit_code, 0) << applied.output;
-    Apply(Workload("example/web:1"));  // the first revision goes everywhere at once
+    auto first = Apply(Workload("example/web:1"));  // the first revision goes everywhere at once
+    ASSERT_EQ(first.exit_code, 0) << first.output;
     ASSERT_TRUE(Everywhere("example/web:1")) << Fedctl("rollout status web -n shop").output;
   }
 
