@@ -141,7 +141,15 @@ json RolloutStrategySchema() {
                                         "(default continent).")},
                  {"drain", Bool("With spec.dns: DNS leaves the stage's members out while it "
                                 "changes them (one at a time instead when no other member "
-                                "may answer).")}}))},
+                                "may answer).")},
+                 {"prometheus",
+                  Obj("Gate: a PromQL instant query against the controller manager's "
+                      "--prometheus-url; one number, <= max for forSeconds (above max fails "
+                      "at once).",
+                      {{"query", Str("PromQL; must yield a scalar or one sample.")},
+                       {"max", {{"type", "number"}, {"description", "Largest passing value."}}},
+                       {"forSeconds", Int("How long the value must stay <= max.")}},
+                      {"query", "max"})}}))},
        {"onFailure", Str("halt or rollback (to the last revision every member completed).")},
        {"gateTimeoutSeconds", Int("A gate not passed this long after a change fails (600).")}});
 }

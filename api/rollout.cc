@@ -1,5 +1,6 @@
 #include "api/rollout.h"
 
+#include <cmath>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -79,7 +80,71 @@ StageSelector DecodeSelector(JsonDecoder& d, const json& j, const std::string& p
   return out;
 }
 
+PrometheusGate DecodePrometheusGate(JsonDecoder& d, const json& j, const std::string& path) {
+  PrometheusGate out;
+  if (!d.ExpectObject(j, path)) return out;
+  d.RejectUnknown(j, path, {"query", "max", "forSeconds"});
+  if (const json* v = JsonDecoder::Member(j, "query")) {
+    out.query = d.String(*v, path + ".query", false).value_or("");
+    if (v->is_string()) {
+      if (std::string why = PromQlShapeError(out.query); !why.empty()) {
+        d.Error(path + ".query", why);
+      }
+    }
+  } else {
+    d.Error(path + ".query", "required");
+  }
+  const json* max = JsonDecoder::Member(j, "max");
+  if (!max) {
+    d.Error(path + ".max", "required");
+  } else if (!max->is_number() || !std::isfinite(max->get<double>())) {
+    d.Error(path + ".max", "must be a number");
+  } else {
+    out.max = max->get<double>();
+  }
+  out.for_seconds = Seconds(d, j, "forSeconds", path, 0);
+  return out;
+}
+
 }  // namespace
+
+std::string PromQlShapeError(const std::string& query) {
+  if (query.find_first_not_of(" \t\n") == std::string::npos) return "must not be empty";
+  std::string open;  // brackets not yet closed, innermost last
+  for (size_t i = 0; i < query.size(); ++i) {
+    const char c = query[i];
+    const std::string at = " at offset " + std::to_string(i);
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t' && c != '\r') {
+      return "control character" + at;
+    }
+    if (c == '"' || c == '\'' || c == '`') {
+      // A string literal: escapes in "" and '' only (a raw `...` string has none).
+      size_t k = i + 1;
+      for (; k < query.size() && query[k] != c; ++k) {
+        if (c != '`' && query[k] == '\\') ++k;
+      }
+      if (k >= query.size()) return std::string("string opened with ") + c + at + " is not closed";
+      i = k;
+      continue;
+    }
+    if (c == '#') {  // a comment runs to the end of the line
+      while (i + 1 < query.size() && query[i + 1] != '\n') ++i;
+      continue;
+    }
+    if (c == '(' || c == '[' || c == '{') open.push_back(c);
+    if (c == ')' || c == ']' || c == '}') {
+      const char want = c == ')' ? '(' : c == ']' ? '[' : '{';
+      if (open.empty() || open.back() != want) {
+        return std::string("'") + c + "'" + at +
+               (open.empty() ? " closes nothing"
+                             : " does not close '" + std::string(1, open.back()) + "'");
+      }
+      open.pop_back();
+    }
+  }
+  if (!open.empty()) return std::string("'") + open.back() + "' is not closed";
+  return "";
+}
 
 RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& path,
                                               FieldErrors* errors) {
@@ -110,10 +175,10 @@ RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& 
       if (sj.is_null()) d.Error(p, "must be an object");
       continue;
     }
-    d.RejectUnknown(
-        sj, p,
-        {"name", "selector", "maxConcurrency", "approval", "readySeconds", "soakSeconds",
-         "afterStageWaitSeconds", "expand", "continentLabel", "drain", "maxRestarts"});
+    d.RejectUnknown(sj, p,
+                    {"name", "selector", "maxConcurrency", "approval", "readySeconds",
+                     "soakSeconds", "afterStageWaitSeconds", "expand", "continentLabel", "drain",
+                     "maxRestarts", "prometheus"});
     RolloutStage st;
     st.name = Str(d, sj, "name", p);
     if (st.name.empty()) {
@@ -151,6 +216,9 @@ RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& 
     if (const json* v = JsonDecoder::Member(sj, "drain")) {
       st.drain = d.Bool(*v, p + ".drain").value_or(false);
     }
+    if (const json* v = JsonDecoder::Member(sj, "prometheus")) {
+      st.prometheus = DecodePrometheusGate(d, *v, p + ".prometheus");
+    }
     if (const json* v = JsonDecoder::Member(sj, "expand")) {
       st.expand = d.Enum(*v, p + ".expand", {"regionBySize", "regionPerContinent"}).value_or("");
     }
@@ -185,6 +253,11 @@ json EncodeRolloutStrategySpec(const RolloutStrategySpec& s) {
     if (st.expand == "regionPerContinent") sj["continentLabel"] = st.continent_label;
     if (st.drain) sj["drain"] = true;
     if (st.max_restarts >= 0) sj["maxRestarts"] = st.max_restarts;
+    if (st.prometheus) {
+      sj["prometheus"] = {{"query", st.prometheus->query},
+                          {"max", st.prometheus->max},
+                          {"forSeconds", st.prometheus->for_seconds}};
+    }
     stages.push_back(std::move(sj));
   }
   return {{"stages", std::move(stages)},
@@ -262,10 +335,11 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
   JsonDecoder d(errors);
   RolloutStatus out;
   if (!d.ExpectObject(j, path)) return out;
-  d.RejectUnknown(j, path,
-                  {"revision", "stableRevision", "phase", "stage", "stageName", "started",
-                   "batchStartedAt", "readySince", "gatesPassedAt", "pausedAt", "failedGate",
-                   "message", "members", "derived", "drain", "drained"});
+  d.RejectUnknown(
+      j, path,
+      {"revision", "stableRevision", "phase", "stage", "stageName", "started", "batchStartedAt",
+       "readySince", "gatesPassedAt", "pausedAt", "failedGate", "message", "members", "derived",
+       "drain", "drained", "drainUntil", "prometheusOkSince"});
   out.revision = Int(d, j, "revision", path);
   out.stable_revision = Int(d, j, "stableRevision", path);
   out.phase = Str(d, j, "phase", path);
@@ -278,6 +352,8 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
   out.ready_since = Str(d, j, "readySince", path);
   out.gates_passed_at = Str(d, j, "gatesPassedAt", path);
   out.paused_at = Str(d, j, "pausedAt", path);
+  out.prometheus_ok_since = Str(d, j, "prometheusOkSince", path);
+  out.drain_until = Str(d, j, "drainUntil", path);
   out.failed_gate = Str(d, j, "failedGate", path);
   out.message = Str(d, j, "message", path);
   out.drain = Str(d, j, "drain", path);
@@ -312,6 +388,8 @@ json EncodeRolloutStatus(const RolloutStatus& s) {
   put("readySince", s.ready_since);
   put("gatesPassedAt", s.gates_passed_at);
   put("pausedAt", s.paused_at);
+  put("prometheusOkSince", s.prometheus_ok_since);
+  put("drainUntil", s.drain_until);
   put("failedGate", s.failed_gate);
   put("message", s.message);
   put("drain", s.drain);

@@ -25,6 +25,18 @@ struct StageSelector {
   friend bool operator==(const StageSelector&, const StageSelector&) = default;
 };
 
+// `stages[i].prometheus`, gate: a PromQL instant query (Prometheus' /api/v1/query, against the
+// controller manager's --prometheus-url) whose value stayed <= `max` for `forSeconds`. The
+// result must be one number (a scalar, or an instant vector of exactly one sample); anything
+// else, or an error, is a failed evaluation: never a pass. A value above max fails the gate at
+// once; failed evaluations keep it from passing (it fails at gateTimeoutSeconds, naming why).
+struct PrometheusGate {
+  std::string query;        // checked for shape only (quotes closed, brackets balanced)
+  double max = 0;           // finite
+  int64_t for_seconds = 0;  // `forSeconds`
+  friend bool operator==(const PrometheusGate&, const PrometheusGate&) = default;
+};
+
 // One stage: its members get the new revision (at most maxConcurrency at a time, a member
 // counting until it is ready), then its gates are judged, then afterStageWaitSeconds pass.
 struct RolloutStage {
@@ -55,6 +67,7 @@ struct RolloutStage {
   // workload's residency or placement leaves none), the stage is not drained; its members
   // are changed one at a time instead, so one always serves.
   bool drain = false;
+  std::optional<PrometheusGate> prometheus;  // `prometheus` (rollout/prometheus_gate.h)
   friend bool operator==(const RolloutStage&, const RolloutStage&) = default;
 };
 
@@ -104,8 +117,9 @@ struct DerivedStage {
 struct RolloutStatus {
   int64_t revision = 0;         // the revision being rolled out (or last rolled out)
   int64_t stable_revision = 0;  // `stableRevision`: the last revision every member completed
-  // Progressing | WaitingForApproval | WaitingForDrill (a running FailoverDrill targets the
-  // next member) | Waiting (afterStageWait) | Paused | Halted | RolledBack | Complete
+  // Progressing | WaitingForApproval | Draining (a drained stage waits for resolvers to forget
+  // its members: drainUntil) | WaitingForDrill (a running FailoverDrill targets the next
+  // member) | Waiting (afterStageWait) | Paused | Halted | RolledBack | Complete
   std::string phase;
   int32_t stage = 0;       // index of the current stage (== stage count when every stage passed)
   std::string stage_name;  // `stageName`
@@ -114,7 +128,10 @@ struct RolloutStatus {
   // revision (gate timeout and soak count from it); readySince: since when every started member
   // is ready; gatesPassedAt: when the gates passed; pausedAt: since when a pause/drill wait.
   std::string batch_started_at, ready_since, gates_passed_at, paused_at;
-  std::string failed_gate;  // `failedGate`: ready | soak | restarts
+  // `prometheusOkSince`: since when every evaluation of the stage's prometheus gate was <= max
+  // (the start of its `forSeconds`; "" while the last one failed or was above max).
+  std::string prometheus_ok_since;
+  std::string failed_gate;  // `failedGate`: ready | soak | restarts | prometheus
   std::string message;
   std::vector<MemberRevision> members;  // the revision each placed member is meant to run
   std::vector<DerivedStage> derived;    // one per expanding stage of the strategy
@@ -126,6 +143,10 @@ struct RolloutStatus {
   // unhealthy, weight 0): the current stage's when Drained, and any drained member until it
   // runs, ready, a revision that passed its gates on it (after a halt or rollback too).
   std::vector<std::string> drained;
+  // `drainUntil` (RFC 3339, ms): a Drained stage changes no member before this time, the
+  // moment it was drained plus the name's DNS TTL, when every resolver's cached answer that
+  // still named its members has expired.
+  std::string drain_until;
   friend bool operator==(const RolloutStatus&, const RolloutStatus&) = default;
 };
 
@@ -136,7 +157,8 @@ inline constexpr char kRolloutApprovedAnnotation[] = "rollout.federation.meridia
 // Strict decoders: every problem is added to `errors` with its path under `path`
 // (e.g. "spec.rollout.strategy"). Stage names must be unique DNS labels, a cluster may be
 // named by one stage only, maxConcurrency >= 1 when given, times >= 0, at least one stage,
-// expand one of regionBySize | regionPerContinent, continentLabel with regionPerContinent only.
+// expand one of regionBySize | regionPerContinent, continentLabel with regionPerContinent only,
+// a prometheus gate with a query of sound shape (PromQlShapeError) and a finite max.
 RolloutStrategySpec DecodeRolloutStrategySpec(const nlohmann::json& j, const std::string& path,
                                               FieldErrors* errors);
 nlohmann::json EncodeRolloutStrategySpec(const RolloutStrategySpec& s);
@@ -151,6 +173,11 @@ nlohmann::json EncodeRevisions(const std::vector<WorkloadRevision>& r);
 RolloutStatus DecodeRolloutStatus(const nlohmann::json& j, const std::string& path,
                                   FieldErrors* errors);
 nlohmann::json EncodeRolloutStatus(const RolloutStatus& s);
+
+// Why `query` cannot be PromQL, from its shape alone ("" when it may be): empty, control
+// characters, a string literal not closed, brackets ((), [], {}) not balanced. The query's
+// meaning is Prometheus' to judge when the gate is evaluated.
+std::string PromQlShapeError(const std::string& query);
 
 // The stable hash (16 hex digits) of a workload template, by which revisions are told apart.
 std::string TemplateHash(const nlohmann::json& template_);

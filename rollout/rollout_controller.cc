@@ -76,7 +76,8 @@ std::vector<MemberObservation> Observe(const api::FederatedWorkload& w,
 }  // namespace
 
 RolloutController::RolloutController(apimachinery::ObjectService& objects, const Clock& clock,
-                                     apimachinery::SharedInformerFactory* informers)
+                                     apimachinery::SharedInformerFactory* informers,
+                                     PrometheusQuery prometheus)
     : objects_(objects),
       clock_(clock),
       informers_(objects, informers),
@@ -90,6 +91,7 @@ RolloutController::RolloutController(apimachinery::ObjectService& objects, const
                                     api::DecodeFailoverDrill, kWho)),
       policies_(api::MeridianInformer(informers_.factory(), "residencypolicies",
                                       api::DecodeResidencyPolicy, kWho)),
+      prometheus_(std::move(prometheus)),
       loop_([this]() -> std::optional<std::chrono::milliseconds> {
         std::optional<Timestamp> next;
         StatusOr<int> written = ReconcileAll(&next);
@@ -138,7 +140,10 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
       api::MeridianResource(objects_, "federatedworkloads", kWho);
 
   int written = 0;
+  std::set<std::string> seen;  // workloads whose cached evaluation is kept
   for (api::FederatedWorkload w : workloads) {
+    const std::string key = w.metadata.ns + "/" + w.metadata.name;
+    seen.insert(key);
     for (int attempt = 0; attempt < 5; ++attempt) {
       if (!w.metadata.deletion_timestamp.empty()) break;
       const Timestamp now = clock_.Now();
@@ -150,6 +155,8 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
         in.revision = status.revisions.back().revision;
         in.paused = w.spec.rollout->paused;
         in.dns = w.spec.dns.has_value();
+        in.dns_ttl_seconds = w.spec.dns ? w.spec.dns->ttl : 0;
+        if (auto s = samples_.find(key); s != samples_.end()) in.prometheus = s->second;
         in.now = now;
         in.members = Observe(w, members, drills, policies);
         if (auto a = w.metadata.annotations.find(api::kRolloutApprovedAnnotation);
@@ -180,6 +187,11 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
         StageMachineOutput out;
         if (missing.empty()) {
           out = Step(in, previous);
+          if (out.evaluate) {
+            // The gate is being judged and no evaluation is fresh: ask, and decide with it.
+            in.prometheus = samples_[key] = Evaluate(*out.evaluate);
+            out = Step(in, previous);
+          }
         } else if (previous) {
           out.state = *previous;
           out.condition_status = "False";
@@ -239,7 +251,25 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
       if (!errors.empty()) break;
     }
   }
+  std::erase_if(samples_, [&](const auto& entry) { return seen.count(entry.first) == 0; });
   return written;
+}
+
+PrometheusSample RolloutController::Evaluate(const std::string& query) {
+  PrometheusSample sample;
+  sample.query = query;
+  sample.at = clock_.Now();  // what the gate's window counts from: when it was asked
+  if (!prometheus_) {
+    sample.error = "no Prometheus to ask (the controller manager runs without --prometheus-url)";
+    return sample;
+  }
+  StatusOr<double> value = prometheus_(query);
+  if (value.ok()) {
+    sample.value = value.value();
+  } else {
+    sample.error = value.status().message();
+  }
+  return sample;
 }
 
 }  // namespace meridian::rollout

@@ -12,7 +12,13 @@
 // A stage with `drain` of a workload with spec.dns leaves its members out of the workload's DNS
 // answers while it changes them (status.rollout.drained, which the DNS controller reads from
 // its workload informer), or changes them one at a time when the workload's residency lets
-// no other member answer (status.rollout.drain: OneAtATime).
+// no other member answer (status.rollout.drain: OneAtATime). A Drained stage changes no member
+// before the workload's DNS TTL has passed since the drain (phase Draining, drainUntil).
+//
+// A stage's prometheus gate is evaluated with `prometheus` (rollout/prometheus_client.h) on the
+// worker, when the stage machine asks (at most once per EvaluationInterval per workload, each
+// evaluation kept for the next passes); without one, such a gate's evaluations fail ("no
+// Prometheus"), so it never passes.
 //
 // Level-triggered (apimachinery/change_loop.h): any change of a FederatedWorkload,
 // RolloutStrategy, MemberCluster, FailoverDrill or ResidencyPolicy runs a pass over every workload;
@@ -25,8 +31,11 @@
 // RolloutRolledBack (Warning), naming the stage and failed gate.
 #pragma once
 
+#include <functional>
+#include <map>
 #include <memory>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "api/types.h"
@@ -36,15 +45,21 @@
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "rollout/prometheus_gate.h"
 
 namespace meridian::rollout {
+
+// Evaluates a PromQL instant query to its one number (PrometheusClient::Query).
+using PrometheusQuery = std::function<StatusOr<double>(const std::string& query)>;
 
 class RolloutController {
  public:
   // `objects` and `clock` must outlive the controller, and so must `informers` (the
   // process's shared informers over `objects`) when given; without, it has its own.
+  // `prometheus` (may be empty) is called on the worker only.
   RolloutController(apimachinery::ObjectService& objects, const Clock& clock,
-                    apimachinery::SharedInformerFactory* informers = nullptr);
+                    apimachinery::SharedInformerFactory* informers = nullptr,
+                    PrometheusQuery prometheus = nullptr);
   ~RolloutController();  // Stop()s
   RolloutController(const RolloutController&) = delete;
   RolloutController& operator=(const RolloutController&) = delete;
@@ -61,6 +76,9 @@ class RolloutController {
   StatusOr<int> ReconcileAll(std::optional<Timestamp>* next = nullptr);
 
  private:
+  // One evaluation of `query` now (a failed one when there is no Prometheus to ask).
+  PrometheusSample Evaluate(const std::string& query);
+
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
   std::unique_ptr<apimachinery::EventRecorder> events_;  // null without core/v1 events
@@ -72,6 +90,9 @@ class RolloutController {
   // What a workload's DNS name may answer (a stage's drain, rollout/stage_machine.h).
   apimachinery::SharedInformer<api::ResidencyPolicy>& policies_;
   std::vector<apimachinery::InformerRegistration> handlers_;  // mark the loop dirty
+  PrometheusQuery prometheus_;
+  // The latest prometheus evaluation per workload ("ns/name"), touched by the pass only.
+  std::map<std::string, PrometheusSample> samples_;
   bool started_ = false;  // set before the loop starts: its passes read the caches as they are
   apimachinery::ChangeLoop loop_;
 };

@@ -289,9 +289,9 @@ StageMachineOutput Step(const StageMachineInput& in,
   };
   // Which members DNS leaves out after this step (see the file comment), with its events.
   auto update_drained = [&]() {
-    const bool draining =
-        st.drain == "Drained" && st.gates_passed_at.empty() &&
-        (st.phase == "Progressing" || st.phase == "WaitingForDrill" || st.phase == "Paused");
+    const bool draining = st.drain == "Drained" && st.gates_passed_at.empty() &&
+                          (st.phase == "Progressing" || st.phase == "Draining" ||
+                           st.phase == "WaitingForDrill" || st.phase == "Paused");
     std::map<std::string, int64_t> meant;
     for (const api::MemberRevision& r : st.members) meant[r.cluster] = r.revision;
     const std::set<std::string> was(st.drained.begin(), st.drained.end());
@@ -349,6 +349,8 @@ StageMachineOutput Step(const StageMachineInput& in,
         event("Normal", "RolloutWaitingForApproval", message);
       } else if (st.phase == "WaitingForDrill") {
         event("Normal", "RolloutWaitingForDrill", message);
+      } else if (st.phase == "Draining") {
+        event("Normal", "RolloutDraining", message);
       } else if (st.phase == "Progressing" && st.stage != old_stage) {
         event("Normal", "RolloutStageStarted", message);
       }
@@ -369,6 +371,7 @@ StageMachineOutput Step(const StageMachineInput& in,
       if (auto at = Parse(*t)) *t = FormatMillis(*at + stopped);
     }
     st.ready_since.clear();
+    st.prometheus_ok_since.clear();
     st.paused_at.clear();
   };
   if (in.paused) {
@@ -389,11 +392,13 @@ StageMachineOutput Step(const StageMachineInput& in,
       st.phase = "Complete";
       st.stable_revision = st.revision;
       st.drain.clear();
+      st.drain_until.clear();
       st.stage_name.clear();
       st.started.clear();
       st.batch_started_at.clear();
       st.ready_since.clear();
       st.gates_passed_at.clear();
+      st.prometheus_ok_since.clear();
       return finish("True", rev + " runs on every member");
     }
     const api::RolloutStage& stage = plan.stages[st.stage];
@@ -407,10 +412,12 @@ StageMachineOutput Step(const StageMachineInput& in,
     auto next_stage = [&]() {
       ++st.stage;
       st.drain.clear();
+      st.drain_until.clear();
       st.started.clear();
       st.batch_started_at.clear();
       st.ready_since.clear();
       st.gates_passed_at.clear();
+      st.prometheus_ok_since.clear();
     };
 
     if (st.started.empty() && st.gates_passed_at.empty()) {
@@ -433,6 +440,9 @@ StageMachineOutput Step(const StageMachineInput& in,
           return plan.stage_of.at(m.name) != static_cast<size_t>(st.stage) && m.dns_allowed;
         });
         st.drain = others ? "Drained" : "OneAtATime";
+        if (others && in.dns_ttl_seconds > 0) {
+          st.drain_until = FormatMillis(now + seconds(in.dns_ttl_seconds));
+        }
         if (!others) {
           event("Normal", "RolloutNotDrained",
                 where + " of " + rev +
@@ -440,6 +450,18 @@ StageMachineOutput Step(const StageMachineInput& in,
                     "(the workload's residency or placement leaves none); its members change "
                     "one at a time so one always serves");
         }
+      }
+      // Resolvers may still send clients to a member drained this long ago: change none of the
+      // stage's members before their cached answers expire. (A pause meanwhile does not move
+      // it: the members stay drained and the caches expire all the same.)
+      if (const auto until = Parse(st.drain_until); until && now < *until) {
+        st.phase = "Draining";
+        wake(*until);
+        return finish("False", where + " of " + rev +
+                                   " is drained from DNS; its members change from " +
+                                   FormatMillis(*until) + ", when answers resolvers cached " +
+                                   "before the drain have expired (TTL " +
+                                   std::to_string(in.dns_ttl_seconds) + "s)");
       }
       const int64_t concurrency = st.drain == "OneAtATime" ? 1 : stage.max_concurrency;
       std::set<std::string> started(st.started.begin(), st.started.end());
@@ -469,6 +491,7 @@ StageMachineOutput Step(const StageMachineInput& in,
       if (batch) {
         st.batch_started_at = FormatMillis(now);
         st.ready_since.clear();
+        st.prometheus_ok_since.clear();
       }
       if (blocked != nullptr) {
         // No timer runs meanwhile (the gates cannot pass before every member started anyway);
@@ -512,19 +535,45 @@ StageMachineOutput Step(const StageMachineInput& in,
       }
       const Timestamp ready_at = Parse(st.ready_since).value_or(now) + seconds(stage.ready_seconds);
       const Timestamp soak_at = batch_at + seconds(stage.soak_seconds);
-      if (not_ready.empty() && now >= ready_at && now >= soak_at) {
+      Timestamp passed_at = std::max(ready_at, soak_at);
+      // The prometheus gate, from an evaluation taken since the latest members got the
+      // revision (the caller evaluates the query when this step asks for it).
+      std::string prometheus_wait;  // why it has not passed ("": passed, or no such gate)
+      if (stage.prometheus) {
+        const api::PrometheusGate& gate = *stage.prometheus;
+        if (!in.prometheus || !SampleIsFresh(*in.prometheus, gate, batch_at, now)) {
+          out.evaluate = gate.query;
+          prometheus_wait = "the query has not been evaluated yet";
+        } else {
+          const PrometheusJudgement j =
+              JudgePrometheus(gate, *in.prometheus, Parse(st.prometheus_ok_since));
+          st.prometheus_ok_since = j.ok_since ? FormatMillis(*j.ok_since) : "";
+          if (j.verdict == GateVerdict::kFail) return fail("prometheus", j.reason);
+          wake(in.prometheus->at + EvaluationInterval(gate));  // the next evaluation
+          if (j.verdict == GateVerdict::kWait) {
+            prometheus_wait = j.reason;
+          } else {
+            passed_at = std::max(passed_at, *j.passes_at);
+          }
+        }
+      }
+      if (not_ready.empty() && now >= ready_at && now >= soak_at && prometheus_wait.empty()) {
         // When they passed, not when this step saw it: after a controller restart the wait
         // after the stage is not made longer by the downtime.
-        st.gates_passed_at = FormatMillis(std::max(ready_at, soak_at));
+        st.gates_passed_at = FormatMillis(passed_at);
       } else {
         const Timestamp deadline = batch_at + seconds(in.strategy->gate_timeout_seconds);
+        const std::string within =
+            " within " + std::to_string(in.strategy->gate_timeout_seconds) + "s";
+        if (now >= deadline && !not_ready.empty()) {
+          return fail("ready", "not every replica of the revision ready and available on " +
+                                   Join(not_ready) + within);
+        }
+        if (now >= deadline && (now < ready_at || now < soak_at)) {
+          return fail("soak", "soak not over" + within);
+        }
         if (now >= deadline) {
-          return fail(
-              not_ready.empty() ? "soak" : "ready",
-              (not_ready.empty() ? std::string("soak not over")
-                                 : "not every replica of the revision ready and available on " +
-                                       Join(not_ready)) +
-                  " within " + std::to_string(in.strategy->gate_timeout_seconds) + "s");
+          return fail("prometheus", "not passed" + within + ": " + prometheus_wait);
         }
         wake(deadline);
         if (not_ready.empty()) wake(std::max(ready_at, soak_at));
@@ -534,6 +583,7 @@ StageMachineOutput Step(const StageMachineInput& in,
                          std::to_string(stage.soak_seconds) + "s running"
                    : "waiting for " + Join(not_ready) + " (gates fail at " +
                          FormatMillis(deadline) + ")";
+        if (!prometheus_wait.empty()) msg += "; prometheus gate: " + prometheus_wait;
         return finish("False", msg);
       }
     }

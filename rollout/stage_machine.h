@@ -17,14 +17,18 @@
 // gateTimeoutSeconds after the latest member got R fail: onFailure halt leaves every member as
 // it is (Halted); rollback gives every member S again (RolledBack). With maxRestarts, a member
 // given R whose pods of R restarted more often than that fails the gate "restarts" at once (a
-// crash loop need not wait for the timeout). Paused: nobody gets R and
-// no timer runs. A new revision during a rollout starts over from S.
+// crash loop need not wait for the timeout). With a prometheus gate, the stage also needs its
+// query at or below max for forSeconds (rollout/prometheus_gate.h), evaluated from the time the
+// stage's latest members got R; above max fails the gate "prometheus" at once. Paused: nobody gets
+// R and no timer runs. A new revision during a rollout starts over from S.
 //
 // DNS drain (a stage with `drain`, a workload with spec.dns): when the stage starts changing
 // members it is Drained — every member of the stage goes into state.drained, which the DNS
 // controller leaves out of the workload's answers — if some member outside the stage may
 // answer its clients (dns_allowed: residency); else it is OneAtATime: nothing is drained and
-// its members get R one at a time (maxConcurrency 1), so one always serves. A drained member
+// its members get R one at a time (maxConcurrency 1), so one always serves. A Drained stage
+// changes no member before drainUntil (when it was drained + the name's DNS TTL: phase
+// Draining), so resolvers stop sending clients to its members first. A drained member
 // is answered again once it runs, ready, a revision that passed its gates on it: R when its
 // stage's gates pass, S after a rollback (a halted stage's members stay drained). Events
 // RolloutDrained, RolloutNotDrained, RolloutDrainRestored.
@@ -38,6 +42,7 @@
 #include "api/types.h"
 #include "apimachinery/labels.h"
 #include "common/clock.h"
+#include "rollout/prometheus_gate.h"
 
 namespace meridian::rollout {
 
@@ -65,7 +70,13 @@ struct StageMachineInput {
   const api::RolloutStrategySpec* strategy = nullptr;
   int64_t revision = 0;  // the newest revision (the workload's spec.template)
   bool paused = false;
-  bool dns = false;      // the workload has spec.dns (a stage's drain applies)
+  bool dns = false;  // the workload has spec.dns (a stage's drain applies)
+  // spec.dns.ttl: how long a resolver may keep an answer that still names a drained member, so
+  // how long a Drained stage waits before changing its members.
+  int64_t dns_ttl_seconds = 0;
+  // The latest evaluation of the current stage's prometheus gate, if any: used when it is
+  // fresh (SampleIsFresh), else the output asks for one (StageMachineOutput::evaluate).
+  std::optional<PrometheusSample> prometheus;
   std::string approval;  // the value of api::kRolloutApprovedAnnotation ("" when absent)
   std::vector<MemberObservation> members;  // the placed members, any order
   Timestamp now;
@@ -83,6 +94,10 @@ struct StageMachineOutput {
   std::string condition_status, condition_reason, condition_message;
   std::vector<RolloutEvent> events;     // transitions this step made
   std::optional<Timestamp> requeue_at;  // time alone changes the answer then
+  // A query to evaluate now: the current stage's prometheus gate is being judged and the input
+  // had no fresh evaluation of it. The caller evaluates it and steps again with the sample
+  // (the answer of this step is then to be discarded).
+  std::optional<std::string> evaluate;
 };
 
 // The regions of the strategy's expanding stages (api::RolloutStage::expand), one entry per

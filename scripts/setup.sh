@@ -15,7 +15,8 @@ PACKAGES=(
   prometheus-cpp-dev  # /metrics (observability/): only its core library is linked
   # tests and benches
   libgtest-dev libgmock-dev libbenchmark-dev clang libfuzzer-14-dev
-  prometheus  # promtool: the metrics tests check the exposition and examples/monitoring's rules
+  prometheus  # promtool: the metrics tests check the exposition and examples/monitoring's rules;
+              # the server: the rollout e2e starts one for the prometheus gate
   bind9-dnsutils dnsperf nsd sqlite3 curl python3 procps
   libexpat1-dev  # the drill SVG chart is checked for well-formed XML
   tzdata  # game days read IANA time zones from /usr/share/zoneinfo

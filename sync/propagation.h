@@ -93,7 +93,7 @@ StatusOr<MemberTemplate> TemplateForMember(const api::FederatedWorkload& workloa
 // for any other object, being there is enough.
 bool RevisionReady(const nlohmann::json& live, const nlohmann::json& rendered, int64_t placed);
 
-// The pods of a rendered Deployment, as a label selector ("app=web,tier=db": its
+// The pods of a rendered Deployment or StatefulSet, as a label selector ("app=web,tier=db": its
 // spec.selector.matchLabels; "" when it has none, then nothing is read).
 std::string PodSelector(const nlohmann::json& rendered);
 // The container restarts of `pods` (v1 Pods) that run `rendered`'s pod template — their

@@ -1113,8 +1113,10 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   r.status.ready_replicas = ReadyReplicas(*live, rendered, placed);
   r.status.revision = member_template->revision;
   r.status.revision_ready = RevisionReady(*live, rendered, placed);
+  // A Deployment's and a StatefulSet's pods are found the same way (spec.selector.matchLabels)
+  // and run the same pod template.
   if (!r.status.revision_ready && w.spec.rollout && gvr.group == "apps" &&
-      gvr.resource == "deployments") {
+      (gvr.resource == "deployments" || gvr.resource == "statefulsets")) {
     r.status.restarts = ProbeRestarts(*client, ns, rendered);
     member.queue.AddAfter(key, options_.restart_probe);
   }

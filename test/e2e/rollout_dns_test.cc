@@ -3,9 +3,10 @@
 // --dns-listen, as real processes on free loopback ports. The strategy's EU stage has
 // `drain: true`. Two workloads with a geo name roll out a new image:
 //
-//   - web (every region, no residency): while the EU stage changes eu-west-1 and
-//     eu-central-1, a query with an EDNS client subnet from Paris is answered with a non-EU
-//     member (the EU ones are drained), and with eu-west-1 again once the stage's gates pass;
+//   - web (every region, no residency): the EU stage is drained first and waits the name's TTL
+//     (5 s: phase Draining, status.rollout.drainUntil) before either EU member gets a new pod;
+//     while it changes eu-west-1 and eu-central-1, a query with an EDNS client subnet from
+//     Paris is answered with a non-EU member, and with eu-west-1 again once its gates pass;
 //   - vault (EU residency: only eu-west-1 and eu-central-1 may answer): draining would leave
 //     Paris nobody, so the stage is not drained (status.rollout.drain OneAtATime, the Event
 //     RolloutNotDrained) and its two members change one at a time: every Paris query during
@@ -15,9 +16,11 @@
 // The DNS answers come from a raw UDP client sampling every ~50 ms (test/common/dns_query.h);
 // one dig +subnet= checks the drained answer as a user would see it.
 #include <gtest/gtest.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -193,6 +196,15 @@ class RolloutDnsE2E : public ::testing::Test {
     }
     return out;
   }
+  // "2026-12-06T05:30:01.250Z" (what the rollout writes) in ms since the epoch; 0 if not that.
+  static int64_t EpochMs(const std::string& rfc3339) {
+    std::tm tm{};
+    const char* rest = strptime(rfc3339.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (rest == nullptr) return 0;
+    int ms = 0;
+    if (std::sscanf(rest, ".%3dZ", &ms) != 1) return 0;
+    return static_cast<int64_t>(timegm(&tm)) * 1000 + ms;
+  }
   static bool HasEvent(const std::string& object, const std::string& reason) {
     json events = fed_->Api("/api/v1/namespaces/shop/events");
     for (const json& e : events.is_object() ? events.value("items", json::array()) : json()) {
@@ -219,7 +231,8 @@ TEST_F(RolloutDnsE2E, TheEuStageIsDrainedOnlyWhereResidencyLetsAnotherRegionAnsw
 
   // Sample until both rollouts are complete: Paris's answers for each name while its EU stage
   // runs, and what the status said.
-  int web_eu_samples = 0, web_drained_answers = 0, vault_eu_samples = 0;
+  int web_eu_samples = 0, web_drained_answers = 0, vault_eu_samples = 0, web_draining = 0;
+  std::string drain_until;                      // web's status.rollout.drainUntil while Draining
   std::vector<std::string> web_bad, vault_bad;  // answers the rule forbids, with context
   std::string dig_answer;
   bool web_done = false, vault_done = false;
@@ -228,6 +241,11 @@ TEST_F(RolloutDnsE2E, TheEuStageIsDrainedOnlyWhereResidencyLetsAnotherRegionAnsw
       [&] {
         const json web = Rollout("web"), vault = Rollout("vault");
         const std::vector<std::string> web_answer = Paris("web"), vault_answer = Paris("vault");
+        if (web.value("stageName", "") == "eu" && web.value("phase", "") == "Draining") {
+          ++web_draining;
+          drain_until = web.value("drainUntil", "");
+          EXPECT_EQ(web.value("drained", json::array()).size(), 2u) << web.dump();
+        }
         if (web.value("stageName", "") == "eu" && web.value("phase", "") == "Progressing") {
           ++web_eu_samples;
           EXPECT_EQ(web.value("drain", ""), "Drained");
@@ -267,7 +285,19 @@ TEST_F(RolloutDnsE2E, TheEuStageIsDrainedOnlyWhereResidencyLetsAnotherRegionAnsw
   EXPECT_TRUE(test_env::PollUntil(milliseconds(10'000), milliseconds(50),
                                   [] { return Paris("web") == Address("eu-west-1", "web"); }));
   EXPECT_TRUE(HasEvent("web", "RolloutDrained"));
+  EXPECT_TRUE(HasEvent("web", "RolloutDraining"));
   EXPECT_TRUE(HasEvent("web", "RolloutDrainRestored"));
+  // The TTL wait: drained, then neither EU member got a new pod before drainUntil (the drain
+  // plus the name's 5 s TTL; membersim stamps pods with the same machine's clock).
+  EXPECT_GT(web_draining, 5) << "samples while Draining";
+  const int64_t until_ms = EpochMs(drain_until);
+  ASSERT_GT(until_ms, 0) << "drainUntil \"" << drain_until << "\"";
+  for (const char* member : {"eu-west-1", "eu-central-1"}) {
+    const auto pod = FirstPod(member, "web", v2);
+    ASSERT_GT(pod.first, 0) << member;
+    EXPECT_GE(pod.first, until_ms)
+        << member << "'s first new pod was bound before drainUntil " << drain_until;
+  }
 
   // vault: not drained, one member at a time, an EU member answering throughout.
   EXPECT_GT(vault_eu_samples, 5);

@@ -62,9 +62,11 @@ class Fleet {
     in.revision = revision;
     in.paused = paused;
     in.dns = dns;
+    in.dns_ttl_seconds = dns_ttl_seconds;
     in.approval = approval;
     in.members = members_;
     in.now = clock.Now();
+    in.prometheus = sample_;
     std::optional<api::RolloutStatus> previous;
     if (!stored_.is_null()) {
       FieldErrors errors;
@@ -72,6 +74,15 @@ class Fleet {
       EXPECT_TRUE(errors.empty());
     }
     StageMachineOutput out = rollout::Step(in, previous);
+    if (out.evaluate) {
+      // As the controller does: evaluate the query now (Prometheus answering `prometheus`, or
+      // failing with `prometheus_error`), keep the sample, and decide with it.
+      ++evaluations;
+      sample_ = PrometheusSample{*out.evaluate, clock.Now(), prometheus, prometheus_error};
+      in.prometheus = sample_;
+      out = rollout::Step(in, previous);
+      EXPECT_FALSE(out.evaluate.has_value()) << "a fresh evaluation was asked for again";
+    }
     stored_ = api::EncodeRolloutStatus(out.state);
     last = out;
     return out;
@@ -159,6 +170,10 @@ class Fleet {
   FakeClock clock;
   bool paused = false;
   bool dns = false;  // the workload has spec.dns
+  int64_t dns_ttl_seconds = 0;
+  std::optional<double> prometheus;  // what Prometheus answers (nullopt: prometheus_error)
+  std::string prometheus_error = "connection refused";
+  int evaluations = 0;  // how often the stage machine asked for the query
   std::string approval;
   StageMachineOutput last;
 
@@ -166,6 +181,7 @@ class Fleet {
   api::RolloutStrategySpec strategy_;
   std::vector<MemberObservation> members_;
   json stored_;
+  std::optional<PrometheusSample> sample_;
 };
 
 // The gate timeout ends exactly `left` from now: a step a second earlier still progresses.
@@ -704,6 +720,159 @@ TEST(StageMachine, ACrashLoopFailsTheRestartGateAtOnce) {
   EXPECT_EQ(no_gate.last.state.phase, "Progressing");
 }
 
+// The canary stage judged by an error-rate query as well as readiness.
+json CanaryWithPrometheus(const std::string& on_failure = "halt") {
+  json strategy = ThreeStages(on_failure);
+  strategy["stages"][0]["prometheus"] = {
+      {"query", "sum(rate(errors[1m])) / sum(rate(requests[1m]))"},
+      {"max", 0.01},
+      {"forSeconds", 20}};
+  return strategy;
+}
+
+TEST(StageMachine, APrometheusGatePassesOnceAtOrBelowMaxForItsWindow) {
+  Fleet f(Strategy(CanaryWithPrometheus()));
+  f.prometheus = 0.002;
+  f.Step(2);  // the canary is given revision 2 and the query evaluated at once
+  EXPECT_EQ(f.evaluations, 1);
+  EXPECT_EQ(f.last.state.prometheus_ok_since, FormatMillis(f.clock.Now()));
+  EXPECT_EQ(*f.last.requeue_at, f.clock.Now() + seconds(5));  // forSeconds / 4
+  f.Report();
+  f.Step(2);  // the evaluation is still fresh: not asked again
+  EXPECT_EQ(f.evaluations, 1);
+  f.clock.Advance(seconds(5));
+  f.prometheus = std::nullopt;  // Prometheus unreachable: the window starts over
+  f.Step(2);
+  EXPECT_EQ(f.evaluations, 2);
+  EXPECT_EQ(f.last.state.prometheus_ok_since, "");
+  EXPECT_NE(f.last.condition_message.find(
+                "prometheus gate: the query could not be evaluated: connection refused"),
+            std::string::npos)
+      << f.last.condition_message;
+  const Timestamp window = f.clock.Now() + seconds(5);
+  f.prometheus = 0.01;  // at max is not above it
+  for (int i = 0; i < 4; ++i) {
+    f.clock.Advance(seconds(5));
+    f.Step(2);
+    EXPECT_EQ(f.last.state.phase, "Progressing") << i;
+    EXPECT_EQ(f.last.state.prometheus_ok_since, FormatMillis(window)) << i;
+  }
+  EXPECT_NE(f.last.condition_message.find("it passes if it stays there until " +
+                                          FormatMillis(window + seconds(20))),
+            std::string::npos)
+      << f.last.condition_message;
+  f.clock.Advance(seconds(5));
+  f.Step(2);  // 20 s at or below max: passed (readySeconds long over), afterStageWait 5 s
+  EXPECT_EQ(f.last.state.phase, "Waiting");
+  EXPECT_EQ(f.last.state.gates_passed_at, FormatMillis(window + seconds(20)));
+  EXPECT_EQ(f.evaluations, 7);
+  f.clock.Advance(seconds(5));
+  f.Step(2);  // the EU stage has no such gate: nothing is asked
+  EXPECT_EQ(f.last.state.stage_name, "eu");
+  EXPECT_EQ(f.evaluations, 7);
+}
+
+TEST(StageMachine, APrometheusValueAboveMaxFailsTheGateAtOnce) {
+  Fleet f(Strategy(CanaryWithPrometheus("rollback")));
+  f.prometheus = 0.0;
+  f.Step(2);
+  f.Report();
+  f.clock.Advance(seconds(5));
+  f.prometheus = 0.25;
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "RolledBack");
+  EXPECT_EQ(f.last.state.failed_gate, "prometheus");
+  EXPECT_EQ(f.Assigned("us-1"), 1);
+  EXPECT_NE(f.last.condition_message.find(
+                "stage canary (1/3) of revision 2: gate prometheus failed: the query "
+                "sum(rate(errors[1m])) / sum(rate(requests[1m])) is 0.25, above max 0.01; every "
+                "member returns to revision 1"),
+            std::string::npos)
+      << f.last.condition_message;
+  EXPECT_EQ(f.last.events.at(0).reason, "RolloutRolledBack");
+}
+
+// An evaluation that fails (an error, no data, NaN: rollout/prometheus_gate.h) is never a pass:
+// the gate fails at gateTimeoutSeconds, saying why, even though every member is ready.
+TEST(StageMachine, APrometheusGateThatCannotBeEvaluatedFailsAtTheTimeoutNamingWhy) {
+  Fleet f(Strategy(CanaryWithPrometheus()));
+  f.prometheus_error = "the query returned no series";
+  f.Step(2);
+  f.Report();
+  for (int i = 0; i < 11; ++i) {
+    f.clock.Advance(seconds(5));
+    f.Step(2);
+    ASSERT_EQ(f.last.state.phase, "Progressing") << i;
+  }
+  f.clock.Advance(seconds(5));
+  f.Step(2);  // 60 s after the canary got revision 2
+  EXPECT_EQ(f.last.state.phase, "Halted");
+  EXPECT_EQ(f.last.state.failed_gate, "prometheus");
+  EXPECT_NE(f.last.condition_message.find(
+                "gate prometheus failed: not passed within 60s: the query could not be "
+                "evaluated: the query returned no series; halted"),
+            std::string::npos)
+      << f.last.condition_message;
+}
+
+// After a stage is drained, resolvers may still hold an answer naming its members for the
+// name's TTL: none of them is changed before that (phase Draining, drainUntil), a pause
+// meanwhile moves nothing, and the wait is kept across a restart (it is in the status).
+TEST(StageMachine, ADrainedStageWaitsTheDnsTtlBeforeChangingItsMembers) {
+  Fleet f(Strategy(DrainedEu()));
+  f.dns = true;
+  f.dns_ttl_seconds = 30;
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");  // the canary stage is not drained: no wait
+  EXPECT_EQ(f.At2(), "us-1");
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(15));
+  f.Step(2);
+  const Timestamp until = f.clock.Now() + seconds(30);
+  EXPECT_EQ(f.last.state.stage_name, "eu");
+  EXPECT_EQ(f.last.state.phase, "Draining");
+  EXPECT_EQ(f.last.state.drain_until, FormatMillis(until));
+  EXPECT_EQ(f.Drained(), "eu-1,eu-2");
+  EXPECT_EQ(f.At2(), "us-1");  // the EU members are not changed yet
+  EXPECT_EQ(f.last.requeue_at, until);
+  EXPECT_TRUE(f.HasEvent("RolloutDrained"));
+  EXPECT_TRUE(f.HasEvent("RolloutDraining"));
+  EXPECT_NE(f.last.condition_message.find("is drained from DNS; its members change from " +
+                                          FormatMillis(until)),
+            std::string::npos)
+      << f.last.condition_message;
+  f.clock.Advance(seconds(10));
+  f.paused = true;
+  f.Step(2);
+  EXPECT_EQ(f.Drained(), "eu-1,eu-2");
+  f.clock.Advance(seconds(10));
+  f.paused = false;
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Draining");
+  f.clock.Advance(seconds(9));
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "us-1");
+  f.clock.Advance(seconds(1));
+  f.Step(2);  // the TTL is over: the drained members are changed
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
+  EXPECT_EQ(f.Drained(), "eu-1,eu-2");
+  // The gate timeout counts from the change, not from the drain.
+  EXPECT_EQ(f.last.state.batch_started_at, FormatMillis(until));
+
+  // Changed one at a time (residency leaves no other member to answer): nothing to wait for.
+  Fleet eu_only(Strategy(DrainedEu()));
+  eu_only.dns = true;
+  eu_only.dns_ttl_seconds = 30;
+  for (const char* m : {"us-1", "us-2", "ap-1"}) eu_only.SetDnsAllowed(m, false);
+  eu_only.ToTheEuStage();
+  EXPECT_EQ(eu_only.last.state.drain, "OneAtATime");
+  EXPECT_EQ(eu_only.last.state.phase, "Progressing");
+  EXPECT_EQ(eu_only.last.state.drain_until, "");
+  EXPECT_EQ(eu_only.At2(), "eu-1,us-1");
+}
+
 TEST(StageMachine, TimesKeepTheirMilliseconds) {
   // A rollout that started at .750 s must not see its 1 s gate pass at the next whole second.
   Fleet f(Strategy({{"stages", {{{"name", "a"}, {"readySeconds", 1}}}}}));
@@ -755,6 +924,23 @@ TEST(StrategyValidation, NamesTheBadField) {
       {{{"stages", {{{"name", "a"}, {"drain", "yes"}}}}}, "spec.stages[0].drain", "boolean"},
       {{{"stages", {{{"name", "a"}, {"maxRestarts", -1}}}}},
        "spec.stages[0].maxRestarts",
+       "must be >= 0"},
+      {{{"stages", {{{"name", "a"}, {"prometheus", {{"query", "sum(rate(x[1m])"}, {"max", 1}}}}}}},
+       "spec.stages[0].prometheus.query",
+       "'(' is not closed"},
+      {{{"stages", {{{"name", "a"}, {"prometheus", {{"query", "up"}}}}}}},
+       "spec.stages[0].prometheus.max",
+       "required"},
+      {{{"stages", {{{"name", "a"}, {"prometheus", {{"query", "up"}, {"max", "1%"}}}}}}},
+       "spec.stages[0].prometheus.max",
+       "must be a number"},
+      {{{"stages",
+         {{{"name", "a"}, {"prometheus", {{"query", "up"}, {"max", 1}, {"for", "60s"}}}}}}},
+       "spec.stages[0].prometheus.for",
+       "unknown field"},
+      {{{"stages",
+         {{{"name", "a"}, {"prometheus", {{"query", "up"}, {"max", 1}, {"forSeconds", -5}}}}}}},
+       "spec.stages[0].prometheus.forSeconds",
        "must be >= 0"},
   };
   for (const Case& c : cases) {

@@ -269,6 +269,9 @@ class PropagationControllerTest : public ::testing::Test {
     return false;
   }
 
+  void ExpectRestartsReadOnlyWhileNotReady(const std::string& kind,
+                                           const GroupVersionResource& gvr);
+
   void ApplyExample() {
     for (const char* file : {"topology.yaml", "members.yaml", "workload.yaml"}) {
       federation_.ApplyFile(std::string("examples/three-continents/") + file);
@@ -382,12 +385,17 @@ TEST_F(PropagationControllerTest, ThreeContinentsReachTheMembersAndReportReady) 
 // Issue 23, the rollout's maxRestarts gate: while a Deployment of a workload with spec.rollout
 // is not ready on a member, its pods are read (by the Deployment's selector) and the restarts
 // of those running the template are reported; once it is ready, no pod is read.
-TEST_F(PropagationControllerTest, RestartsAreReadFromPodsOnlyWhileTheRevisionIsNotReady) {
+// The restarts of the template's pods are read from the member only while the revision is not
+// ready there, for a Deployment and a StatefulSet alike (the maxRestarts gate judges both).
+void PropagationControllerTest::ExpectRestartsReadOnlyWhileNotReady(
+    const std::string& kind, const GroupVersionResource& gvr) {
   ApplyExample();
   const auto& workloads = Info(api::kApiVersion, "FederatedWorkload");
   ASSERT_TRUE(server_->objects()
                   .Patch(workloads, "shop", "web", apimachinery::PatchType::kMergePatch,
-                         R"({"spec": {"rollout": {"strategy": {"stages": [{"name": "all"}]}}}})")
+                         R"({"spec": {"rollout": {"strategy": {"stages": [{"name": "all"}]}},
+                                      "template": {"kind": ")" +
+                             kind + R"("}}})")
                   .ok());
   Place();
   PropagationController controller(server_->objects(), clock_, Factory());
@@ -421,19 +429,27 @@ TEST_F(PropagationControllerTest, RestartsAreReadFromPodsOnlyWhileTheRevisionIsN
   EXPECT_EQ(restarts(), 5);  // not ready yet: read; the old template's pod does not count
   EXPECT_GE(pod_lists(), 1);  // one per pass of the key (the create's echo is a second pass)
 
-  auto d = us.Object(kDeployments, "shop", "web");
-  ASSERT_TRUE(d.has_value());
+  auto d = us.Object(gvr, "shop", "web");
+  ASSERT_TRUE(d.has_value()) << kind;
   const json replicas = (*d)["spec"]["replicas"];
   (*d)["status"] = {{"observedGeneration", (*d)["metadata"].value("generation", 1)},
                     {"replicas", replicas},
                     {"updatedReplicas", replicas},
                     {"readyReplicas", replicas},
                     {"availableReplicas", replicas}};
-  us.Apply(kDeployments, *d);
+  us.Apply(gvr, *d);
   us.ClearCalls();
   ASSERT_TRUE(controller.ReconcileAll().ok());
   EXPECT_EQ(restarts(), 0);
   EXPECT_EQ(pod_lists(), 0);  // ready: nothing read
+}
+
+TEST_F(PropagationControllerTest, RestartsAreReadFromPodsOnlyWhileTheRevisionIsNotReady) {
+  ExpectRestartsReadOnlyWhileNotReady("Deployment", kDeployments);
+}
+
+TEST_F(PropagationControllerTest, AStatefulSetsRestartsAreReadLikeADeployments) {
+  ExpectRestartsReadOnlyWhileNotReady("StatefulSet", {"apps", "v1", "statefulsets"});
 }
 
 // Issue 14: data-bearing objects of a residency-bound namespace (ConfigMap, Secret, PVC —
