@@ -52,11 +52,11 @@ TEST(KindHealthTest, EachKindAsKubernetesJudgesIt) {
       {"daemonset old generation", Ds(3, 3, 3, 3, 0), false, "generation 1 not observed yet"},
       {"daemonset on no node", Ds(0, 0, 0, 0), true, "0/0 ready"},
       {"daemonset no status", Object("DaemonSet", json()), false, "no status reported yet"},
-      {"job complete", Job({Cond("Complete", "True")}, 0, 8, 0), true, "complete"},
-      {"job failed", Job({Cond("Failed", "True", "BackoffLimitExceeded")}, 0, 2, 6), false,
+      {"job complete", Job(json::array({Cond("Complete", "True")}), 0, 8, 0), true, "complete"},
+      {"job failed", Job(json::array({Cond("Failed", "True", "BackoffLimitExceeded")}), 0, 2, 6), false,
        "failed: BackoffLimitExceeded"},
       {"job running", Job(json::array(), 4, 2, 0), false, "running (active 4, succeeded 2"},
-      {"job complete False", Job({Cond("Complete", "False")}, 1, 0, 0), false, "running"},
+      {"job complete False", Job(json::array({Cond("Complete", "False")}), 1, 0, 0), false, "running"},
       {"cronjob never run", Object("CronJob", json::object()), true, "not scheduled yet"},
       {"cronjob running",
        Object("CronJob",
@@ -101,9 +101,9 @@ TEST(KindHealthTest, AggregatesSumCountsAndSayWhoIsUnhealthy) {
     bool healthy;
     const char* message;  // part of the Healthy condition's message
   };
-  json job_a = Job({Cond("Complete", "True")}, 0, 8, 0);
+  json job_a = Job(json::array({Cond("Complete", "True")}), 0, 8, 0);
   job_a["status"]["completionTime"] = "2026-12-06T03:10:00Z";
-  json job_b = Job({Cond("Complete", "True")}, 0, 8, 1);
+  json job_b = Job(json::array({Cond("Complete", "True")}), 0, 8, 1);
   job_b["status"]["startTime"] = "2026-12-06T02:59:00Z";
   job_b["status"]["completionTime"] = "2026-12-06T03:20:00Z";
   json cron_a = Object(
@@ -197,8 +197,8 @@ TEST(KindHealthTest, AggregatesSumCountsAndSayWhoIsUnhealthy) {
 
 TEST(KindHealthTest, JobConditionsAndTransitionTimes) {
   const std::string t0 = "2026-12-06T05:00:00Z", t1 = "2026-12-06T05:01:00Z";
-  json done = Job({Cond("Complete", "True")}, 0, 1, 0);
-  json failed = Job({Cond("Failed", "True", "DeadlineExceeded")}, 0, 0, 3);
+  json done = Job(json::array({Cond("Complete", "True")}), 0, 1, 0);
+  json failed = Job(json::array({Cond("Failed", "True", "DeadlineExceeded")}), 0, 0, 3);
   json s = AggregateKindStatus("Job", {{"a", done}, {"b", failed}}, json(), t0);
   ASSERT_EQ(s["conditions"].size(), 2u);  // no Complete: b failed
   EXPECT_EQ(s["conditions"][0]["type"], "Failed");
