@@ -4,6 +4,7 @@
 
 #include "apimachinery/core_admission.h"
 #include "common/log_fields.h"
+#include "federation-apiserver/crd/definition.h"
 #include "membersim/kube_resources.h"
 
 namespace meridian::membersim {
