@@ -243,7 +243,7 @@ TEST_F(CustomResourcesIntegrationTest, ServesCustomObjectsAcrossARestartAndClean
       << policy.text;
   EXPECT_TRUE(Send(http::methods::GET, policies).body["items"].empty());
   EXPECT_EQ(Send(http::methods::POST, policies, policy_for("Widget")).code, 201);
-  EXPECT_EQ(Send(http::methods::DELETE, policies + "/widgets").code, 200);
+  EXPECT_EQ(Send(http::methods::DEL, policies + "/widgets").code, 200);
   EXPECT_TRUE(Send(http::methods::GET, policies).body["items"].empty());
 
   // RBAC: edit does not cover custom resources; a ClusterRole aggregated to edit does.
