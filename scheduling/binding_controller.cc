@@ -224,12 +224,14 @@ StatusOr<int> BindingController::ReconcileAll() {
   CustomKinds custom = CustomKindsOf(registry);
   for (const CustomKinds::Definition& d : custom.definitions) {
     apimachinery::SharedInformer<json>& informer = Informer(*d.list);
-    if (started_ && custom_watched_.insert(d.list->GroupResource()).second) {
-      // A kind registered after Start: watched from now on (its first LIST is here).
+    if (started_ && custom_watched_.count(d.list->GroupResource()) == 0) {
+      // A kind registered after Start: watched from now on (its first LIST is here; a
+      // failure fails the pass, which is retried, and the start with it).
       MERIDIAN_ASSIGN_OR_RETURN(std::vector<apimachinery::InformerRegistration> added,
                                 apimachinery::StartInformers(
                                     {&informer}, [this] { loop_.MarkDirty(); }, kWho));
       for (auto& h : added) custom_handlers_.push_back(std::move(h));
+      custom_watched_.insert(d.list->GroupResource());
     }
     MERIDIAN_ASSIGN_OR_RETURN(json items, list(*d.list, ""));
     for (json& item : items) {
