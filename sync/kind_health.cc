@@ -194,6 +194,9 @@ json AggregateKindStatus(const std::string& kind, const std::map<std::string, js
     }
     out["conditions"] = std::move(conditions);
   }
+  // Kubernetes' CronJob and Ingress status have no conditions (a server validating status
+  // would refuse one): their aggregate says it all (active Jobs; ingress points).
+  if (kind == "CronJob" || kind == "Ingress") return out;
   std::string message = members.empty() ? "not on any member" : "";
   for (const std::string& u : unhealthy) message += (message.empty() ? "" : "; ") + u;
   const bool healthy = !members.empty() && unhealthy.empty();

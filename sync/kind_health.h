@@ -41,10 +41,12 @@ struct MemberHealth {
 MemberHealth HealthOf(const nlohmann::json& object);
 
 // The status the federation's object should show: the aggregate (see the file comment) of
-// `members` (member name -> that member's copy, with its status), plus condition Healthy
-// (True when every member's copy is healthy; otherwise False naming each unhealthy member and
-// why; reason NoMembers when there are none). Condition lastTransitionTime is `now_rfc3339`
-// unless `previous` (the object's current status) had the same status for that condition.
+// `members` (member name -> that member's copy, with its status), plus — for DaemonSet, Job
+// and PodDisruptionBudget, whose status has conditions (CronJob's and Ingress's have none) —
+// condition Healthy (True when every member's copy is healthy; otherwise False naming each
+// unhealthy member and why; reason NoMembers when there are none). Condition lastTransitionTime is
+// `now_rfc3339` unless `previous` (the object's current status) had the same status for that
+// condition.
 nlohmann::json AggregateKindStatus(const std::string& kind,
                                    const std::map<std::string, nlohmann::json>& members,
                                    const nlohmann::json& previous, const std::string& now_rfc3339);

@@ -183,6 +183,11 @@ TEST(KindHealthTest, AggregatesSumCountsAndSayWhoIsUnhealthy) {
   };
   for (const Case& c : cases) {
     json got = AggregateKindStatus(c.kind, c.members, json(), now);
+    if (c.kind == "CronJob" || c.kind == "Ingress") {
+      // Their status has no conditions in Kubernetes: the aggregate alone.
+      EXPECT_EQ(got, c.want) << c.name << ": " << got.dump();
+      continue;
+    }
     json conditions = got["conditions"];
     got.erase("conditions");
     EXPECT_EQ(got, c.want) << c.name << ": " << got.dump();
