@@ -1,5 +1,7 @@
 #include "api/native_kinds.h"
 
+#include "api/types.h"
+
 namespace meridian::api {
 namespace {
 
@@ -201,6 +203,19 @@ std::string NativeKindsList() {
     out += k.ApiVersion() + " " + k.kind;
   }
   return out;
+}
+
+std::string GroupOfApiVersion(const std::string& api_version) {
+  const size_t slash = api_version.find('/');
+  return slash == std::string::npos ? "" : api_version.substr(0, slash);
+}
+
+bool BuiltInGroup(const std::string& group) {
+  if (group.empty() || group == GroupOfApiVersion(kApiVersion)) return true;
+  for (const NativeKind& k : NativeKinds()) {
+    if (k.group == group) return true;
+  }
+  return false;
 }
 
 }  // namespace meridian::api

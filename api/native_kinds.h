@@ -37,6 +37,10 @@ struct NativeKind {
   std::vector<std::string> pod_template;
   // Listed by `kubectl get all` (kube's "all" category).
   bool in_all_category = false;
+  // A kind a CustomResourceDefinition serves (not in NativeKinds(): built by the binding
+  // controller from the registry). Copied whole to each selected member, after its CRD (see
+  // kCustomResourceDefinitionAnnotation); no health model: reported "applied" only.
+  bool custom = false;
 
   std::string ApiVersion() const { return group.empty() ? version : group + "/" + version; }
 };
@@ -52,5 +56,18 @@ const NativeKind* FindNativeKind(const std::string& api_version, const std::stri
 
 // "apps/v1 Deployment, apps/v1 StatefulSet, ...": for error messages.
 std::string NativeKindsList();
+
+// The group of an apiVersion ("apps/v1" -> "apps", "v1" -> "").
+std::string GroupOfApiVersion(const std::string& api_version);
+// Whether `group` is one the federation serves itself (the native kinds' groups, the core
+// group and Meridian's own): a selector of an unknown kind there is a typo. Any other group
+// can only be a custom resource's (served once a CustomResourceDefinition registers it).
+bool BuiltInGroup(const std::string& group);
+
+// On a binding FederatedWorkload placing a custom object: the name of the
+// CustomResourceDefinition serving its kind ("widgets.example.com"). The propagation
+// controller makes sure each member has that CRD, Established, before writing the object.
+inline constexpr char kCustomResourceDefinitionAnnotation[] =
+    "federation.meridian.io/custom-resource-definition";
 
 }  // namespace meridian::api

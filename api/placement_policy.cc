@@ -39,13 +39,15 @@ void DecodeSelectors(JsonDecoder& d, const json& list, bool cluster_scoped, Fiel
         *target = *str;
       }
     }
-    // Only the native kinds can be selected: a typo would otherwise select nothing, silently,
-    // and a custom resource's member would need its CRD first (not placed yet).
+    // In the federation's own groups only the native kinds can be selected: a typo would
+    // otherwise select nothing, silently. Any other group is a custom resource's: the server
+    // checks a CustomResourceDefinition serves it (federation-apiserver/crd/registrar.h).
     if (!s.api_version.empty() && !s.kind.empty() &&
-        FindNativeKind(s.api_version, s.kind) == nullptr) {
+        FindNativeKind(s.api_version, s.kind) == nullptr &&
+        BuiltInGroup(GroupOfApiVersion(s.api_version))) {
       d.Error(JoinPath(p, "kind"), "a policy cannot select " + s.api_version + " " + s.kind +
-                                       " (custom resources are not placed yet); it can select " +
-                                       NativeKindsList());
+                                       "; it can select " + NativeKindsList() +
+                                       ", and any kind a CustomResourceDefinition serves");
     }
     if (const json* sel = JsonDecoder::Member(item, "labelSelector")) {
       FieldErrors sel_errors;

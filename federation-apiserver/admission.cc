@@ -309,10 +309,34 @@ void CheckTemplateAt(const json& tmpl, const std::string& path, const MemberSche
   }
 }
 
-void CheckTemplate(const json& object, const MemberSchemas* schemas, FieldErrors* errors) {
+// Whether `object` (a FederatedWorkload) places a custom object whose CRD the federation
+// serves and names (api::kCustomResourceDefinitionAnnotation, set on a policy's binding): its
+// kind need not be on any member yet — the propagation controller puts the CRD there first —
+// and the object was judged by that CRD's schema when it was stored.
+bool TemplateOfNamedDefinition(const json& object, const json& tmpl,
+                               const apimachinery::ResourceRegistry& registry) {
+  const json& annotations =
+      object.value("metadata", json::object()).value("annotations", json::object());
+  if (!annotations.is_object()) return false;
+  const std::string crd = annotations.value(api::kCustomResourceDefinitionAnnotation, "");
+  if (crd.empty() || !tmpl.is_object()) return false;
+  const std::string api_version = tmpl.value("apiVersion", "");
+  const std::string kind = tmpl.value("kind", "");
+  for (const apimachinery::ResourceInfo* d : registry.Dynamic()) {
+    if (d->GroupVersion() == api_version && d->kind == kind &&
+        registry.DynamicOwner(d->group, d->version, d->plural) == crd) {
+      return true;
+    }
+  }
+  return false;
+}
+
+void CheckTemplate(const json& object, const MemberSchemas* schemas,
+                   const apimachinery::ResourceRegistry& registry, FieldErrors* errors) {
   const json* spec = JsonDecoder::Member(object, "spec");
   const json* tmpl = spec ? JsonDecoder::Member(*spec, "template") : nullptr;
-  if (tmpl != nullptr) CheckTemplateAt(*tmpl, "spec.template", schemas, errors);
+  if (tmpl == nullptr || TemplateOfNamedDefinition(object, *tmpl, registry)) return;
+  CheckTemplateAt(*tmpl, "spec.template", schemas, errors);
 }
 
 }  // namespace
@@ -365,8 +389,8 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
         return Status::Ok();
       });
   service.AddValidatingAdmission(
-      [&store, &clock, schemas](const AdmissionAttributes& attrs, const json& object,
-                                FieldErrors* errors) {
+      [&service, &store, &clock, schemas](const AdmissionAttributes& attrs, const json& object,
+                                          FieldErrors* errors) {
         if (attrs.resource->group != api::kGroup) return Status::Ok();
         if (attrs.resource->plural == "residencypolicies" && attrs.subresource.empty()) {
           // Deletes too: the same check judges every change of the policy set.
@@ -423,7 +447,7 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
         if (d->kind != "FederatedWorkload") return Status::Ok();
         FieldErrors ignored;
         api::FederatedWorkload w = api::DecodeFederatedWorkload(object, &ignored);
-        CheckTemplate(object, schemas, errors);
+        CheckTemplate(object, schemas, service.registry(), errors);
         CheckReferences(w, store, errors);
         CheckResidencyGuardrails(w, store, errors);
         return Status::Ok();

@@ -4,6 +4,7 @@
 
 #include "apimachinery/core_admission.h"
 #include "common/log_fields.h"
+#include "federation-apiserver/crd/definition.h"
 #include "membersim/kube_resources.h"
 
 namespace meridian::membersim {
@@ -47,8 +48,16 @@ SimulatedCluster::SimulatedCluster(ClusterSpec spec, const Clock& clock, Options
   so.history_limit = options.history_limit;
   so.dispatcher = options.dispatcher;
   store_ = std::make_unique<apimachinery::MemoryStore>(so);
-  service_ = std::make_unique<apimachinery::ObjectService>(*store_, clock_, MemberClusterRegistry());
+  registry_ = MemberClusterRegistry();
+  // The CRD kind is not a built-in of the shared registry: its custom kinds are per cluster.
+  if (Status added = registry_.Add(apiserver::crd::DefinitionResourceInfo()); !added.ok()) {
+    spdlog::error("{}: registering CustomResourceDefinitions: {}", spec_.name, added.ToString());
+  }
+  service_ = std::make_unique<apimachinery::ObjectService>(*store_, clock_, registry_);
   apimachinery::InstallCoreAdmission(*service_);
+  custom_resources_ =
+      std::make_unique<apiserver::crd::CustomResourceRegistrar>(*service_, registry_, clock_);
+  custom_resources_->InstallAdmission();
   service_->AddMutatingAdmission(ServiceDefaulting(&next_cluster_ip_));
   service_->AddMutatingAdmission(WorkloadDefaulting());
   service_->AddMutatingAdmission(StorageRoundTrip());
@@ -58,6 +67,7 @@ SimulatedCluster::SimulatedCluster(ClusterSpec spec, const Clock& clock, Options
 }
 
 SimulatedCluster::~SimulatedCluster() {
+  custom_resources_->Stop();
   for (auto& w : watches_) w->Cancel();
 }
 
@@ -68,6 +78,7 @@ Status SimulatedCluster::Start() {
     auto r = service_->Create(*ns_info, "", body);
     if (!r.ok() && r.error().code != 409) return r.error().ToStatus().WithContext("creating namespace");
   }
+  MERIDIAN_RETURN_IF_ERROR(custom_resources_->Start());
   for (const ResourceType& t : WatchedTypes()) {
     auto w = store_->WatchFrom(t, "", {}, 0, [this](const apimachinery::WatchEvent&) { MarkDirty(); });
     if (!w.ok()) return w.status();

@@ -26,7 +26,9 @@
 
 #include "apimachinery/memory_store.h"
 #include "apimachinery/object_service.h"
+#include "apimachinery/resource_registry.h"
 #include "common/clock.h"
+#include "federation-apiserver/crd/registrar.h"
 #include "membersim/config.h"
 #include "membersim/reconciler.h"
 
@@ -101,7 +103,13 @@ class SimulatedCluster {
   const Clock& clock_;
   std::function<void()> on_dirty_;
   std::unique_ptr<apimachinery::MemoryStore> store_;
+  // The built-in kinds (MemberClusterRegistry) plus apiextensions.k8s.io/v1
+  // CustomResourceDefinitions and the custom kinds they serve (this cluster's own).
+  apimachinery::ResourceRegistry registry_;
   std::unique_ptr<apimachinery::ObjectService> service_;
+  // Serves this cluster's CRDs as kube-apiserver does (the federation-apiserver's registrar:
+  // validation, Established, discovery of the custom kinds, cleanup on deletion).
+  std::unique_ptr<apiserver::crd::CustomResourceRegistrar> custom_resources_;
   std::atomic<uint32_t> next_cluster_ip_{10};
   Reconciler reconciler_;  // runner thread only
   std::map<std::string, Timestamp> terminating_since_;  // by Namespace uid; runner thread only

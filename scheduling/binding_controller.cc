@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <deque>
 #include <map>
 #include <set>
 #include <string>
@@ -27,7 +28,40 @@ struct NativeObject {
   json object;
   std::string ns, name;
   std::string placement;  // kPlacementAnnotation's text
+  std::string crd;        // a custom object's CustomResourceDefinition
 };
+
+// The custom kinds the registry serves now (CRDs registered by federation-apiserver/crd/),
+// one NativeKind per served version (stable addresses), grouped by CRD.
+struct CustomKinds {
+  struct Definition {
+    std::string crd;                     // its name ("widgets.example.com")
+    const ResourceInfo* list = nullptr;  // the objects of every version are listed through it
+    std::map<std::string, std::pair<const api::NativeKind*, const ResourceInfo*>> versions;
+  };
+  std::deque<api::NativeKind> kinds;
+  std::vector<Definition> definitions;
+};
+
+CustomKinds CustomKindsOf(const apimachinery::ResourceRegistry& registry) {
+  CustomKinds out;
+  for (const ResourceInfo* info : registry.Dynamic()) {
+    const std::string owner = registry.DynamicOwner(info->group, info->version, info->plural);
+    if (out.definitions.empty() || out.definitions.back().crd != owner) {
+      out.definitions.push_back({owner, info, {}});  // the first: the preferred version
+    }
+    api::NativeKind& k = out.kinds.emplace_back();
+    k.group = info->group;
+    k.version = info->version;
+    k.kind = info->kind;
+    k.plural = info->plural;
+    k.short_names = info->short_names;
+    k.has_status = info->has_status;
+    k.custom = true;
+    out.definitions.back().versions[info->version] = {&k, info};
+  }
+  return out;
+}
 
 std::string Annotation(const json& object, const char* key) {
   const json& meta = object.value("metadata", json::object());
@@ -93,6 +127,11 @@ std::vector<apimachinery::InformerBase*> BindingController::Informers() {
       out.push_back(&Informer(*info));
     }
   }
+  // A CRD registered (or changed, or gone) may add or remove kinds to place.
+  if (const ResourceInfo* crds =
+          registry.Find("apiextensions.k8s.io", "v1", "customresourcedefinitions")) {
+    out.push_back(&Informer(*crds));
+  }
   return out;
 }
 
@@ -107,6 +146,7 @@ Status BindingController::Start() {
 void BindingController::Stop() {
   handlers_.clear();  // no more MarkDirty from the (possibly shared) informers
   loop_.Stop();
+  custom_handlers_.clear();  // after the loop: passes add to it
   informers_.StopOwn();
 }
 
@@ -179,6 +219,41 @@ StatusOr<int> BindingController::ReconcileAll() {
     }
   }
 
+  // Custom objects: those of every kind a CRD serves now, each with the kind of its own
+  // apiVersion (a CRD's versions share one store; objects keep the version that wrote them).
+  CustomKinds custom = CustomKindsOf(registry);
+  for (const CustomKinds::Definition& d : custom.definitions) {
+    apimachinery::SharedInformer<json>& informer = Informer(*d.list);
+    if (started_ && custom_watched_.count(d.list->GroupResource()) == 0) {
+      // A kind registered after Start: watched from now on (its first LIST is here; a
+      // failure fails the pass, which is retried, and the start with it).
+      MERIDIAN_ASSIGN_OR_RETURN(std::vector<apimachinery::InformerRegistration> added,
+                                apimachinery::StartInformers(
+                                    {&informer}, [this] { loop_.MarkDirty(); }, kWho));
+      for (auto& h : added) custom_handlers_.push_back(std::move(h));
+      custom_watched_.insert(d.list->GroupResource());
+    }
+    MERIDIAN_ASSIGN_OR_RETURN(json items, list(*d.list, ""));
+    for (json& item : items) {
+      const json& meta = item["metadata"];
+      if (meta.contains("deletionTimestamp")) continue;
+      const std::string api_version = item.value("apiVersion", "");
+      const size_t slash = api_version.find('/');
+      const std::string version = slash == std::string::npos ? "" : api_version.substr(slash + 1);
+      auto v = d.versions.find(version);
+      if (v == d.versions.end()) v = d.versions.find(d.list->version);
+      if (v == d.versions.end()) continue;  // not served any more
+      NativeObject o;
+      o.kind = v->second.first;
+      o.info = v->second.second;
+      o.crd = d.crd;
+      o.ns = meta.value("namespace", "");
+      o.name = meta.value("name", "");
+      o.object = std::move(item);
+      objects.push_back(std::move(o));
+    }
+  }
+
   // 1. Which policy places each object.
   std::map<std::string, json> desired;            // binding "ns/name" -> binding
   std::map<std::string, NativeObject*> bound_by;  // binding "ns/name" -> its object
@@ -194,6 +269,9 @@ StatusOr<int> BindingController::ReconcileAll() {
     const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
     if (!matches.empty()) {
       desired[key] = PolicyBinding(*o.kind, o.object, *matches[0].policy);
+      if (o.kind->custom) {
+        desired[key]["metadata"]["annotations"][api::kCustomResourceDefinitionAnnotation] = o.crd;
+      }
       bound_by[key] = &o;
       if (!o.kind->pod_template.empty() && matches[0].policy->propagate_dependencies) {
         std::set<std::string> members;
@@ -300,11 +378,24 @@ StatusOr<int> BindingController::ReconcileAll() {
   const std::string now = FormatRfc3339(clock_.Now());
   for (NativeObject& o : objects) {
     json current = o.object;
-    if (Annotation(current, kPlacementAnnotation) != o.placement) {
+    const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
+    // A custom kind has no health model: what each member did with it (applied, or the error).
+    std::string members;
+    if (o.kind->custom && desired.count(key) != 0) {
+      auto b = bindings.find(key);
+      if (b != bindings.end()) members = MemberApplyStatus(b->second);
+    }
+    if (Annotation(current, kPlacementAnnotation) != o.placement ||
+        Annotation(current, kMemberStatusAnnotation) != members) {
       json update = current;
       json& annotations = update["metadata"]["annotations"];
       if (!annotations.is_object()) annotations = json::object();
       annotations[kPlacementAnnotation] = o.placement;
+      if (members.empty()) {
+        annotations.erase(kMemberStatusAnnotation);
+      } else {
+        annotations[kMemberStatusAnnotation] = members;
+      }
       auto updated = objects_.Update(*o.info, o.ns, o.name, update);
       if (!updated.ok()) {
         failed("annotating " + o.kind->kind + " " + o.ns + "/" + o.name, updated.error());
@@ -315,7 +406,6 @@ StatusOr<int> BindingController::ReconcileAll() {
       current = std::move(updated).value();
     }
     if (!o.kind->workload) continue;
-    const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
     auto b = bindings.find(key);
     const bool bound = b != bindings.end() && desired.count(key) != 0 &&
                        b->second.metadata.labels.count(kBindingLabel) != 0 &&

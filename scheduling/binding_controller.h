@@ -18,6 +18,11 @@
 //      says both ("NOT PLACED: ..." with admission's message);
 //   4. writes each Deployment's and StatefulSet's status/ from its binding
 //      (AggregatedStatus) when it differs.
+// Custom objects (the kinds CustomResourceDefinitions serve, federation-apiserver/crd/) are
+// placed like the native kinds without replicas: copied whole to each selected member; their
+// binding names the CRD (api::kCustomResourceDefinitionAnnotation) so the propagation
+// controller puts it on the member first. They have no health model: the object's
+// kMemberStatusAnnotation says, per member, "applied" or the error, nothing more.
 // Idempotent; a failed write is logged and retried by the next pass (after 1 s). Everything
 // goes through the ObjectService; passes read the process's shared informers (objects as
 // stored), so a pass LISTs nothing once they are started.
@@ -27,6 +32,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
+#include <string>
 #include <vector>
 
 #include "apimachinery/change_loop.h"
@@ -68,6 +75,10 @@ class BindingController {
 
   apimachinery::ControllerInformers informers_;
   std::vector<apimachinery::InformerRegistration> handlers_;  // mark the loop dirty
+  // Custom kinds (CRDs) watched since Start, by group/resource, and their registrations
+  // (passes only: the loop's thread, or a caller driving passes by hand).
+  std::set<std::string> custom_watched_;
+  std::vector<apimachinery::InformerRegistration> custom_handlers_;
   bool started_ = false;  // set before the loop starts: passes read the caches as they are
   apimachinery::ChangeLoop loop_;
 };

@@ -161,7 +161,7 @@ std::string ExplainMatches(const std::vector<PolicyMatch>& matches) {
 }
 
 std::string BindingName(const api::NativeKind& kind, const std::string& name) {
-  return Lower(kind.kind) + "-" + name;
+  return Lower(kind.kind) + (kind.custom ? "." + kind.group : "") + "-" + name;
 }
 
 std::string BoundObject(const api::NativeKind& kind, const std::string& name) {
@@ -178,6 +178,7 @@ json TemplateOf(const api::NativeKind& kind, const json& object) {
   if (annotations.is_object()) {
     annotations.erase("kubectl.kubernetes.io/last-applied-configuration");
     annotations.erase(kPlacementAnnotation);
+    annotations.erase(kMemberStatusAnnotation);  // what members report is not the template
     if (!annotations.empty()) m["annotations"] = annotations;
   }
   t["metadata"] = std::move(m);
@@ -274,6 +275,20 @@ std::set<DependencyRef> DependenciesOf(const json& workload,
   }
   const json& sa = Child(pod, "serviceAccountName");
   if (sa.is_string() && sa.get<std::string>() != "default") AddRef(&out, "ServiceAccount", sa);
+  return out;
+}
+
+std::string MemberApplyStatus(const api::FederatedWorkload& binding) {
+  std::map<std::string, std::string> by_member;
+  for (const api::ClusterSyncStatus& c : binding.status.clusters) {
+    by_member[c.cluster] = c.synced               ? "applied"
+                           : c.last_error.empty() ? "pending"
+                                                  : "error: " + c.last_error;
+  }
+  std::string out;
+  for (const auto& [member, what] : by_member) {
+    out += (out.empty() ? "" : "; ") + member + ": " + what;
+  }
   return out;
 }
 

@@ -60,6 +60,9 @@ inline constexpr char kBoundObjectAnnotation[] = "federation.meridian.io/bound-o
 inline constexpr char kBoundGenerationAnnotation[] = "federation.meridian.io/bound-generation";
 // On every native object: which policy places it and why, or why it is not placed.
 inline constexpr char kPlacementAnnotation[] = "federation.meridian.io/placement";
+// On a placed custom object (a kind a CRD serves): what each member did with it,
+// "eu-central-1: applied; eu-west-1: error: <why>" (MemberApplyStatus).
+inline constexpr char kMemberStatusAnnotation[] = "federation.meridian.io/member-status";
 // On a dependency's binding: the workloads that need it ("Deployment/web, StatefulSet/db").
 inline constexpr char kDependentsAnnotation[] = "federation.meridian.io/dependents";
 
@@ -88,13 +91,16 @@ std::vector<PolicyMatch> MatchingPolicies(const nlohmann::json& object, const ap
 // PlacementPolicy or ClusterPlacementPolicy selects it".
 std::string ExplainMatches(const std::vector<PolicyMatch>& matches);
 
-// "deployment-web": the binding's name for an object of `kind` named `name`.
+// "deployment-web": the binding's name for an object of `kind` named `name`; for a custom kind
+// the group is in it ("widget.example.com-big"), so a CRD's kind named like a native one
+// ("Deployment" of example.com) never shares a binding with it.
 std::string BindingName(const api::NativeKind& kind, const std::string& name);
 // "apps/v1/Deployment/web".
 std::string BoundObject(const api::NativeKind& kind, const std::string& name);
 
 // The template a binding carries for `object`: apiVersion, kind, metadata (name, labels,
-// annotations without kubectl's last-applied record and Meridian's placement annotation) and
+// annotations without kubectl's last-applied record and Meridian's placement and member-status
+// annotations) and
 // everything else but status. A workload without spec.replicas gets Kubernetes' default, 1.
 nlohmann::json TemplateOf(const api::NativeKind& kind, const nlohmann::json& object);
 
@@ -123,6 +129,11 @@ struct DependencyRef {
 std::set<DependencyRef> DependenciesOf(const nlohmann::json& workload,
                                        const std::vector<std::string>& pod_template = {"spec",
                                                                                        "template"});
+
+// kMemberStatusAnnotation's text for a custom object's binding: each member of its
+// status.clusters[], by name, "applied" (synced), "pending" (not yet) or "error: <lastError>".
+// No readiness: a custom kind has no health model here. "" when no member reports yet.
+std::string MemberApplyStatus(const api::FederatedWorkload& binding);
 
 // The members a binding's workload runs on: placed or retained replicas > 0.
 std::set<std::string> MembersOf(const api::FederatedWorkload& binding);

@@ -10,8 +10,11 @@
 
 #include "api/codec.h"
 #include "api/informers.h"
+#include "api/native_kinds.h"
 #include "sync/internal/kube_wire.h"
+#include "sync/kind_health.h"
 #include "sync/member_apply.h"
+#include "sync/member_definitions.h"
 
 namespace meridian::sync {
 namespace {
@@ -50,6 +53,7 @@ bool MemberDown(const Status& s) {
 }
 
 const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
+const GroupVersionResource kDefinitions{"apiextensions.k8s.io", "v1", "customresourcedefinitions"};
 const GroupVersionResource kPods{"", "v1", "pods"};
 constexpr int64_t kRestartProbePods = 500;  // Options::restart_probe: one page, bounded
 
@@ -136,6 +140,9 @@ struct PropagationController::Member {
   std::shared_ptr<MemberClient> client;  // null when the factory failed
   Status client_error;
   std::map<std::string, MemberSyncResult> results;  // by workload key
+  // For a kind with a health model (sync/kind_health.h), by key: the member's copy as far as
+  // health goes (kind, metadata.generation, status), for WriteKindStatus. Guarded by mu_.
+  std::map<std::string, json> kind_objects;
   // Workload label values of deleted workloads this member holds nothing of any more.
   std::set<std::string> cleaned;
   bool removed = false;
@@ -151,6 +158,10 @@ struct PropagationController::Member {
   std::mutex state_mu;  // guards the fields below
   std::shared_ptr<const DiscoveryInfo> discovery;
   std::set<std::string> namespaces_ok;
+  // CustomResourceDefinitions seen Established here and in discovery, by name: the rendered
+  // hash of the federation's spec they hold (EnsureDefinition reads the member only when the
+  // federation's spec changed, or when writing an object of its kind failed).
+  std::map<std::string, std::string> definitions_ready;
   bool default_watches = false;  // DefaultWatchedKinds() all watched
   Status down;                   // not OK while the member is considered down
   Timestamp down_retry_at;
@@ -589,6 +600,7 @@ void PropagationController::SetResult(Member& member, const std::string& key,
     std::lock_guard lock(mu_);
     auto it = member.results.find(key);
     if (!result) {
+      member.kind_objects.erase(key);
       if (it == member.results.end()) return;
       member.results.erase(it);
     } else {
@@ -802,6 +814,76 @@ std::string PropagationController::LoopGuard(
   return message;
 }
 
+Status PropagationController::EnsureDefinition(Member& member, MemberClient& client,
+                                               const std::string& name,
+                                               std::shared_ptr<const DiscoveryInfo>* discovery) {
+  const apimachinery::ResourceInfo* info =
+      objects_.registry().Find("apiextensions.k8s.io", "v1", "customresourcedefinitions");
+  if (info == nullptr) {
+    return FailedPreconditionError(
+        "this process does not read CustomResourceDefinitions: custom object not placed");
+  }
+  auto stored = objects_.Get(*info, "", name);
+  if (!stored.ok()) {
+    return FailedPreconditionError("CustomResourceDefinition " + name +
+                                   " of the federation: " + stored.error().message);
+  }
+  const json desired = MemberDefinition(*stored);
+  const std::string hash =
+      desired["metadata"]["annotations"][kRenderedHashAnnotation].get<std::string>();
+  {
+    std::lock_guard lock(member.state_mu);
+    auto ready = member.definitions_ready.find(name);
+    if (ready != member.definitions_ready.end() && ready->second == hash) return Status::Ok();
+  }
+  auto got = client.Get(kDefinitions, "", name);
+  if (!got.ok() && got.status().code() != StatusCode::kNotFound) {
+    return MemberCallFailed(member,
+                            got.status().WithContext("reading CustomResourceDefinition " + name));
+  }
+  json live = got.ok() ? std::move(got).value() : json();
+  DefinitionStep step = DecideDefinition(live, desired);
+  if (step.action == DefinitionStep::kCreate || step.action == DefinitionStep::kReplace) {
+    ++member_writes_;
+    StatusOr<json> written = [&] {
+      if (step.action == DefinitionStep::kCreate) return client.Create(kDefinitions, "", desired);
+      json update = desired;
+      update["metadata"]["resourceVersion"] = live["metadata"].value("resourceVersion", "");
+      return client.Update(kDefinitions, "", update);
+    }();
+    if (!written.ok()) {
+      return MemberCallFailed(
+          member,
+          written.status().WithContext(
+              std::string(step.action == DefinitionStep::kCreate ? "creating" : "updating") +
+              " CustomResourceDefinition " + name));
+    }
+    step = DecideDefinition(*written, desired);
+  }
+  switch (step.action) {
+    case DefinitionStep::kRefuse:
+      return FailedPreconditionError(step.why);
+    case DefinitionStep::kReady:
+      break;
+    default:  // retried with the key's backoff
+      return FailedPreconditionError("waiting for CustomResourceDefinition " + name +
+                                     " to be Established on the member");
+  }
+  // Established: the kind is served now. Discovery read before it does not list it.
+  const std::string group = desired["spec"].value("group", "");
+  const std::string kind = desired["spec"]["names"].value("kind", "");
+  if ((*discovery)->FindKind(group, kind) == nullptr) {
+    auto fresh = client.Discover(/*refresh=*/true);
+    if (!fresh.ok()) return MemberCallFailed(member, fresh.status());
+    *discovery = std::make_shared<const DiscoveryInfo>(std::move(fresh).value());
+    std::lock_guard lock(member.state_mu);
+    member.discovery = *discovery;
+  }
+  std::lock_guard lock(member.state_mu);
+  member.definitions_ready[name] = hash;
+  return Status::Ok();
+}
+
 Status PropagationController::SyncOne(Member& member, const std::string& key) {
   std::shared_ptr<const api::FederatedWorkload> workload;
   std::shared_ptr<MemberClient> client;
@@ -835,6 +917,14 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   // What the status says when this pass fails: placed members always report; a member
   // that held the workload's objects reports until they are gone.
   auto fail = [&](Status s, const std::string& sync_loop = "") -> Status {
+    if (workload) {
+      // A custom object's write failed: its CRD may have gone from the member meanwhile.
+      auto d = workload->metadata.annotations.find(api::kCustomResourceDefinitionAnnotation);
+      if (d != workload->metadata.annotations.end()) {
+        std::lock_guard lock(member.state_mu);
+        member.definitions_ready.erase(d->second);
+      }
+    }
     if (placed > 0 || had_result) {
       MemberSyncResult r;
       r.sync_loop = sync_loop;
@@ -924,6 +1014,12 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   if (member_template->template_ != &w.spec.template_) {
     older = w;
     older->spec.template_ = *member_template->template_;
+  }
+  // A custom object: its kind is served there once its CRD is (sync/member_definitions.h).
+  const auto definition = w.metadata.annotations.find(api::kCustomResourceDefinitionAnnotation);
+  if (definition != w.metadata.annotations.end()) {
+    Status ensured = EnsureDefinition(member, *client, definition->second, &discovery);
+    if (!ensured.ok()) return fail(ensured);
   }
   StatusOr<json> rendered_or = RenderMemberObject(older ? *older : w, member.name, labels, placed);
   if (!rendered_or.ok()) return fail(rendered_or.status());
@@ -1113,6 +1209,20 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   r.status.ready_replicas = ReadyReplicas(*live, rendered, placed);
   r.status.revision = member_template->revision;
   r.status.revision_ready = RevisionReady(*live, rendered, placed);
+  if (KindHealthModel(rendered.value("apiVersion", ""), rendered.value("kind", ""))) {
+    // Its status changes arrive by the member watch: a new one marks the workload for
+    // aggregation (WriteKindStatus).
+    json kind_object = {{"kind", rendered["kind"]},
+                        {"metadata", {{"generation", (*live)["metadata"].value("generation", 0)}}},
+                        {"status", live->value("status", json())}};
+    std::lock_guard lock(mu_);
+    json& known = member.kind_objects[key];
+    if (known != kind_object) {
+      known = std::move(kind_object);
+      aggregate_dirty_.insert(key);
+      cv_.notify_all();
+    }
+  }
   // A Deployment's and a StatefulSet's pods are found the same way (spec.selector.matchLabels)
   // and run the same pod template.
   if (!r.status.revision_ready && w.spec.rollout && gvr.group == "apps" &&
@@ -1301,13 +1411,19 @@ StatusOr<int> PropagationController::Aggregate() {
 int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
   std::map<std::string, std::set<std::string>> cleaned;  // by member
   std::map<std::string, std::map<std::string, MemberSyncResult>> by_workload;
+  std::map<std::string, std::map<std::string, json>> kind_objects;  // key -> member -> copy
   {
     std::lock_guard lock(mu_);
     for (const auto& [name, member] : members_) {
       cleaned[name] = member->cleaned;
       for (const std::string& key : keys) {
         auto it = member->results.find(key);
-        if (it != member->results.end()) by_workload[key][name] = it->second;
+        if (it == member->results.end()) continue;
+        by_workload[key][name] = it->second;
+        auto k = member->kind_objects.find(key);
+        if (it->second.replicas > 0 && k != member->kind_objects.end()) {
+          kind_objects[key][name] = k->second;
+        }
       }
     }
   }
@@ -1345,6 +1461,7 @@ int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
       w = api::DecodeFederatedWorkload(result.value(), &errors);
       if (!errors.empty()) continue;
     }
+    written += WriteKindStatus(w, kind_objects[key]);
     for (int attempt = 0; attempt < 5; ++attempt) {
       api::FederatedWorkloadStatus status = SyncedStatus(w, by_workload[key], clock_.Now());
       if (status == w.status) break;
@@ -1371,6 +1488,40 @@ int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
     }
   }
   return written;
+}
+
+int PropagationController::WriteKindStatus(const api::FederatedWorkload& w,
+                                           const std::map<std::string, json>& members) {
+  // Only a policy's binding has an object of its own on the federation endpoint
+  // (scheduling/policy_binding.h: kBoundObjectAnnotation); a FederatedWorkload's template
+  // is not stored anywhere else.
+  if (w.metadata.annotations.count("federation.meridian.io/bound-object") == 0) return 0;
+  const json& t = w.spec.template_;
+  const std::string api_version = t.value("apiVersion", "");
+  const std::string kind = t.value("kind", "");
+  if (!KindHealthModel(api_version, kind)) return 0;
+  std::optional<GroupVersionResource> gvr = FallbackResource(api_version, kind);
+  const ResourceInfo* info =
+      gvr ? objects_.registry().Find(gvr->group, gvr->version, gvr->resource) : nullptr;
+  if (info == nullptr || !info->has_status) return 0;
+  const std::string name = t.value("metadata", json::object()).value("name", "");
+  auto object = objects_.Get(*info, w.metadata.ns, name);
+  if (!object.ok()) return 0;  // gone: its binding goes too
+  const json previous = object->value("status", json::object());
+  json status = AggregateKindStatus(kind, members, previous, FormatRfc3339(clock_.Now()));
+  if (status == previous) return 0;
+  json update = std::move(object).value();
+  update["status"] = std::move(status);
+  auto written = objects_.Update(*info, w.metadata.ns, name, update, "status");
+  if (!written.ok()) {
+    // A concurrent write (409) or a refusal: the next change of a member's copy retries.
+    spdlog::warn("propagation controller: writing the status of {} {}/{}: {}", kind, w.metadata.ns,
+                 name, written.error().message);
+    std::lock_guard lock(mu_);
+    aggregate_dirty_.insert(w.metadata.ns + "/" + w.metadata.name);
+    return 0;
+  }
+  return 1;
 }
 
 int PropagationController::FinishDeletion(

@@ -48,6 +48,10 @@
 // Options::cleanup_timeout (counted from deletionTimestamp) for members that never answered,
 // with condition CleanedUp=False (reason CleanupAbandoned) naming them.
 //
+// Custom objects (a binding annotated api::kCustomResourceDefinitionAnnotation): the member
+// first gets the CustomResourceDefinition, and the object is written once the member reports
+// it Established (EnsureDefinition, sync/member_definitions.h); the CRD is never deleted.
+//
 // Everything on the federation side goes through the ObjectService.
 #pragma once
 
@@ -167,6 +171,11 @@ class PropagationController {
   void RunWorker(std::shared_ptr<Member> member);
   // One (workload, member) pair. OK when the member holds what it should.
   Status SyncOne(Member& member, const std::string& key);
+  // For a custom object: makes the member hold CustomResourceDefinition `name` as the
+  // federation has it (sync/member_definitions.h), Established, and `discovery` list its kind
+  // (refreshed when it does not yet). Errors: not there yet (retried), refused, the calls'.
+  Status EnsureDefinition(Member& member, MemberClient& client, const std::string& name,
+                          std::shared_ptr<const DiscoveryInfo>* discovery);
   // Starts the member watch of `gvr` if not running (lists synchronously first).
   Status EnsureWatch(Member& member, const GroupVersionResource& gvr);
   void OnMemberEvent(Member& member, const GroupVersionResource& gvr, const MemberWatchEvent& e);
@@ -221,6 +230,12 @@ class PropagationController {
   std::vector<std::shared_ptr<Member>> MembersSnapshot();
   // Aggregates the given workload keys (fresh from the store). Returns the writes.
   int AggregateKeys(const std::set<std::string>& keys);
+  // For a policy's binding of a kind with a health model (sync/kind_health.h: DaemonSet, Job,
+  // CronJob, Ingress, PodDisruptionBudget): writes the federation object's status/ as the
+  // aggregate of `members` (each placed member's copy: kind, generation, status;
+  // AggregateKindStatus) when it differs. Returns the number of writes.
+  int WriteKindStatus(const api::FederatedWorkload& w,
+                      const std::map<std::string, nlohmann::json>& members);
   // For a deleted workload carrying the finalizer: drops it when every member in `cleaned`
   // (member -> workloads it holds nothing of) is done, or the wait timed out; otherwise
   // says who is pending in condition CleanedUp. Returns the number of writes.

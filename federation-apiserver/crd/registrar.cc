@@ -103,6 +103,43 @@ void CustomResourceRegistrar::InstallAdmission() {
         errors->insert(errors->end(), found.begin(), found.end());
         return Status::Ok();
       });
+  // A PlacementPolicy may select a custom kind only when a CRD serves it now: a typo (or a
+  // CRD not created yet) would otherwise select nothing, silently. Its decoder (api/
+  // placement_policy.h) judges the federation's own groups; this, the others.
+  objects_.AddValidatingAdmission(
+      [this](const AdmissionAttributes& attrs, const json& object, FieldErrors* errors) {
+        const ResourceInfo& r = *attrs.resource;
+        if (attrs.operation == Operation::kDelete || !attrs.subresource.empty() ||
+            r.group != "federation.meridian.io" ||
+            (r.plural != "placementpolicies" && r.plural != "clusterplacementpolicies")) {
+          return Status::Ok();
+        }
+        const json& selectors = Child(Child(object, "spec"), "resourceSelectors");
+        if (!selectors.is_array()) return Status::Ok();  // the decoder says so
+        for (size_t i = 0; i < selectors.size(); ++i) {
+          const std::string api_version = Str(selectors[i], "apiVersion");
+          const std::string kind = Str(selectors[i], "kind");
+          const size_t slash = api_version.find('/');
+          if (kind.empty() || slash == std::string::npos) continue;
+          const std::string group = api_version.substr(0, slash);
+          if (std::find(builtin_groups_.begin(), builtin_groups_.end(), group) !=
+              builtin_groups_.end()) {
+            continue;
+          }
+          const std::vector<const ResourceInfo*> dynamic = registry_.Dynamic();
+          const bool served = std::any_of(dynamic.begin(), dynamic.end(), [&](const auto* d) {
+            return d->GroupVersion() == api_version && d->kind == kind;
+          });
+          if (!served) {
+            errors->push_back(FieldError{
+                "spec.resourceSelectors[" + std::to_string(i) + "].kind",
+                "a policy cannot select " + api_version + " " + kind +
+                    ": no CustomResourceDefinition of this server serves it (create the CRD "
+                    "first; its group, version and kind must match)"});
+          }
+        }
+        return Status::Ok();
+      });
 }
 
 Status CustomResourceRegistrar::Start() {

@@ -11,11 +11,17 @@
 //   2. a ConfigMap change reaches those members;
 //   3. an unchanged DaemonSet and CronJob (no replicas to divide) are copied to each member
 //      their policy selects, with the ConfigMap the DaemonSet mounts, and nowhere else; a
-//      CronJob without its schedule is refused at apply, the field named.
+//      CronJob without its schedule is refused at apply, the field named;
+//   4. a custom resource (a CRD registered with the federation) selected by a policy: its CRD
+//      is put on the selected members first, then the object, which is updated and removed
+//      like any placed object; each member's outcome (applied, or why not) is on the object;
+//      a member whose own CRD of that name serves something else is refused, not overwritten.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -24,6 +30,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "test/common/child_process.h"
 #include "test/common/e2e_federation.h"
@@ -136,6 +143,25 @@ class ZeroChangeE2E : public ::testing::Test {
 
   static bool HasKubectl() { return std::filesystem::exists("/usr/bin/kubectl"); }
   static std::string Kubectl() { return "/usr/bin/kubectl --server " + fed_->api_url() + " "; }
+
+  // One request with curl: the HTTP status and the parsed body (null when none). `token`:
+  // a member's bearer token (the federation here takes none).
+  static std::pair<int, json> Call(const std::string& method, const std::string& url,
+                                   const json& body = json(), const std::string& token = "",
+                                   const std::string& type = "application/json") {
+    std::string cmd = "curl -sS --max-time 5 -w '\\n%{http_code}' -X " + method;
+    if (!token.empty()) cmd += " -H 'Authorization: Bearer " + token + "'";
+    if (!body.is_null()) {
+      const std::filesystem::path file = dir_ / "body.json";
+      test_env::WriteFile(file, body.dump());
+      cmd += " -H 'Content-Type: " + type + "' --data-binary @" + file.string();
+    }
+    auto r = test_env::RunCommand(cmd + " '" + url + "'");
+    const size_t nl = r.output.rfind('\n');
+    if (nl == std::string::npos) return {0, json()};
+    return {std::atoi(r.output.substr(nl + 1).c_str()),
+            json::parse(r.output.substr(0, nl), nullptr, false)};
+  }
 
   static std::string Logs() {
     return "\n--- apiserver log (tail) ---\n" +
@@ -319,6 +345,19 @@ TEST_F(ZeroChangeE2E, UnchangedDaemonSetAndCronJobAreCopiedToEachSelectedMember)
   json ds = fed_->Api("/apis/apps/v1/namespaces/ops/daemonsets/node-agent");
   EXPECT_EQ(ds["metadata"]["annotations"]["federation.meridian.io/placement"],
             "placed by PlacementPolicy ops/ops (by kind, priority 0)");
+  // Its status is the members' aggregate (sync/kind_health.h). membersim runs no DaemonSet
+  // controller, so no member's copy reports a ready pod: not healthy, said per member.
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(200), [&] {
+    ds = fed_->Api("/apis/apps/v1/namespaces/ops/daemonsets/node-agent");
+    const json& conditions = ds.value("status", json::object()).value("conditions", json());
+    if (!conditions.is_array() || conditions.empty()) return false;
+    const std::string message = conditions.back().value("message", "");
+    return message.find("eu-central-1: ") != std::string::npos &&
+           message.find("eu-west-1: ") != std::string::npos;
+  })) << ds.dump(2);
+  EXPECT_EQ(ds["status"]["conditions"].back()["type"], "Healthy");
+  EXPECT_EQ(ds["status"]["conditions"].back()["status"], "False");
+  EXPECT_EQ(ds["status"].value("numberReady", int64_t{-1}), 0);
 
   // A CronJob without its schedule: refused at apply, the field named, nothing stored.
   test_env::WriteFile(dir_ / "bad-cronjob.yaml", R"(apiVersion: batch/v1
@@ -340,6 +379,184 @@ spec:
   EXPECT_NE(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("spec.schedule"), std::string::npos) << r.output;
   EXPECT_TRUE(fed_->Api("/apis/batch/v1/namespaces/ops/cronjobs/no-schedule").is_null());
+}
+
+// A CustomResourceDefinition for the federation: `kind` in example.com, spec.size an integer
+// (or, with `size_type`, whatever the member's own definition says).
+json Definition(const std::string& kind, const std::string& size_type = "integer") {
+  std::string lower = kind;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return {{"apiVersion", "apiextensions.k8s.io/v1"},
+          {"kind", "CustomResourceDefinition"},
+          {"metadata", {{"name", lower + "s.example.com"}}},
+          {"spec",
+           {{"group", "example.com"},
+            {"scope", "Namespaced"},
+            {"names", {{"plural", lower + "s"}, {"singular", lower}, {"kind", kind}}},
+            {"versions",
+             {{{"name", "v1"},
+               {"served", true},
+               {"storage", true},
+               {"schema",
+                {{"openAPIV3Schema",
+                  {{"type", "object"},
+                   {"properties",
+                    {{"spec",
+                      {{"type", "object"},
+                       {"properties", {{"size", {{"type", size_type}}}}}}}}}}}}}}}}}}};
+}
+
+TEST_F(ZeroChangeE2E, CustomResourceIsPlacedWithItsDefinitionUpdatedAndRemoved) {
+  const std::string api = fed_->api_url();
+  const std::string crds = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions";
+  // us-east-1 already has a gizmos.example.com of its own, serving spec.size as a string.
+  auto own = Call("POST", fed_->sim_url() + "/clusters/us-east-1" + crds,
+                  Definition("Gizmo", "string"), tokens_["us-east-1"]);
+  ASSERT_EQ(own.first, 201) << own.second.dump();
+  for (const char* kind : {"Widget", "Gizmo"}) {
+    auto created = Call("POST", api + crds, Definition(kind));
+    ASSERT_EQ(created.first, 201) << created.second.dump();
+  }
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(100), [&] {
+    return fed_->Api("/apis/example.com/v1").is_object() &&
+           fed_->Api("/apis/example.com/v1")["resources"].size() >= 2;
+  }));
+  ASSERT_EQ(Call("POST", api + "/api/v1/namespaces",
+                 {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "lab"}}}})
+                .first,
+            201);
+  const std::string widgets = "/apis/example.com/v1/namespaces/lab/widgets";
+  const std::string gizmos = "/apis/example.com/v1/namespaces/lab/gizmos";
+  auto w = Call("POST", api + widgets,
+                {{"apiVersion", "example.com/v1"},
+                 {"kind", "Widget"},
+                 {"metadata", {{"name", "big"}}},
+                 {"spec", {{"size", 3}}}});
+  ASSERT_EQ(w.first, 201) << w.second.dump();
+  auto g = Call("POST", api + gizmos,
+                {{"apiVersion", "example.com/v1"},
+                 {"kind", "Gizmo"},
+                 {"metadata", {{"name", "small"}}},
+                 {"spec", {{"size", 1}}}});
+  ASSERT_EQ(g.first, 201) << g.second.dump();
+
+  // A policy selecting a custom kind no CRD serves: refused, the field named, nothing stored.
+  const std::string policies =
+      "/apis/federation.meridian.io/v1alpha1/namespaces/lab/placementpolicies";
+  auto policy = [](const std::string& name, const std::string& kind, const std::string& where) {
+    return json{
+        {"apiVersion", "federation.meridian.io/v1alpha1"},
+        {"kind", "PlacementPolicy"},
+        {"metadata", {{"name", name}}},
+        {"spec",
+         {{"resourceSelectors", {{{"apiVersion", "example.com/v1"}, {"kind", kind}}}},
+          {"placement", {{"clusterSelector", {{"matchLabels", {{"continent", where}}}}}}}}}};
+  };
+  auto refused = Call("POST", api + policies, policy("gadgets", "Gadget", "europe"));
+  EXPECT_EQ(refused.first, 422) << refused.second.dump();
+  EXPECT_NE(refused.second.dump().find("spec.resourceSelectors[0].kind"), std::string::npos)
+      << refused.second.dump();
+  EXPECT_NE(refused.second.dump().find("no CustomResourceDefinition"), std::string::npos);
+  EXPECT_TRUE(fed_->Api(policies + "/gadgets").is_null());
+
+  ASSERT_EQ(Call("POST", api + policies, policy("widgets", "Widget", "europe")).first, 201);
+  ASSERT_EQ(Call("POST", api + policies, policy("gizmos", "Gizmo", "north-america")).first, 201);
+
+  // Europe holds the Widget (and Meridian's CRD, Established); nobody else holds either.
+  const std::set<std::string> europe = {"eu-west-1", "eu-central-1"};
+  auto widgets_are = [&](int64_t size, std::string* last) {
+    for (const Member& m : kMembers) {
+      json crd = MemberGet(m.name, crds + "/widgets.example.com");
+      json big = MemberGet(m.name, widgets + "/big");
+      if (europe.count(m.name) == 0) {
+        if (!crd.is_null() || !big.is_null()) {
+          *last = m.name + " holds the Widget or its CRD but is not in Europe";
+          return false;
+        }
+        continue;
+      }
+      if (!crd.is_object() || crd.empty() ||
+          crd["metadata"]["labels"].value("federation.meridian.io/managed-by", "") != "meridian") {
+        *last = m.name + ": no CRD widgets.example.com of Meridian's";
+        return false;
+      }
+      if (!big.is_object() || big.empty() || big["spec"].value("size", int64_t{-1}) != size) {
+        *last = m.name + ": no Widget big of size " + std::to_string(size) + ": " + big.dump();
+        return false;
+      }
+    }
+    return true;
+  };
+  std::string last;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(30000), milliseconds(250),
+                                  [&] { return widgets_are(3, &last); }))
+      << last << Logs();
+  json fed_big;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(200), [&] {
+    fed_big = fed_->Api(widgets + "/big");
+    return fed_big["metadata"]["annotations"].value("federation.meridian.io/member-status", "") ==
+           "eu-central-1: applied; eu-west-1: applied";
+  })) << fed_big.dump(2);
+  EXPECT_EQ(fed_big["metadata"]["annotations"]["federation.meridian.io/placement"],
+            "placed by PlacementPolicy lab/widgets (by kind, priority 0)");
+
+  // us-west-1 gets the Gizmo; us-east-1's own CRD serves something else: refused there, said
+  // on the object, its CRD untouched.
+  json fed_small;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(30000), milliseconds(250),
+                                  [&] {
+                                    fed_small = fed_->Api(gizmos + "/small");
+                                    const std::string status =
+                                        fed_small["metadata"]["annotations"].value(
+                                            "federation.meridian.io/member-status", "");
+                                    return status.find("us-west-1: applied") != std::string::npos &&
+                                           status.find("us-east-1: error: ") != std::string::npos;
+                                  }))
+      << fed_small.dump(2) << Logs();
+  EXPECT_NE(fed_small.dump().find("spec.versions[v1].schema differs"), std::string::npos)
+      << fed_small.dump(2);
+  EXPECT_FALSE(MemberGet("us-west-1", gizmos + "/small").is_null());
+  EXPECT_TRUE(MemberGet("us-east-1", gizmos + "/small").is_null());
+  json theirs = MemberGet("us-east-1", crds + "/gizmos.example.com");
+  EXPECT_EQ(theirs["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+                  ["properties"]["size"]["type"],
+            "string");
+  EXPECT_FALSE(theirs["metadata"]
+                   .value("labels", json::object())
+                   .contains("federation.meridian.io/managed-by"));
+
+  // Converged means quiet: neither the object nor the CRD is rewritten while nothing changes.
+  json before = MemberGet("eu-west-1", widgets + "/big");
+  json crd_before = MemberGet("eu-west-1", crds + "/widgets.example.com");
+  std::this_thread::sleep_for(milliseconds(2000));
+  EXPECT_EQ(MemberGet("eu-west-1", widgets + "/big")["metadata"]["resourceVersion"],
+            before["metadata"]["resourceVersion"]);
+  EXPECT_EQ(MemberGet("eu-west-1", crds + "/widgets.example.com")["metadata"]["resourceVersion"],
+            crd_before["metadata"]["resourceVersion"]);
+
+  // An update reaches the members.
+  auto patched = Call("PATCH", api + widgets + "/big", {{"spec", {{"size", 5}}}}, "",
+                      "application/merge-patch+json");
+  ASSERT_EQ(patched.first, 200) << patched.second.dump();
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(250),
+                                  [&] { return widgets_are(5, &last); }))
+      << last << Logs();
+
+  // The policy goes: the Widgets go from the members; Meridian's CRD stays (deleting it would
+  // delete every Widget there, Meridian's or not).
+  ASSERT_EQ(Call("DELETE", api + policies + "/widgets").first, 200);
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(250), [&] {
+    for (const std::string& m : europe) {
+      if (!MemberGet(m, widgets + "/big").is_null()) return false;
+    }
+    return true;
+  })) << Logs();
+  for (const std::string& m : europe) {
+    EXPECT_TRUE(MemberGet(m, crds + "/widgets.example.com").is_object()) << m;
+  }
+  EXPECT_EQ(
+      fed_->Api(widgets + "/big")["metadata"]["annotations"]["federation.meridian.io/placement"],
+      "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it");
 }
 
 }  // namespace

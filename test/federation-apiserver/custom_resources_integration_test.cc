@@ -223,21 +223,27 @@ TEST_F(CustomResourcesIntegrationTest, ServesCustomObjectsAcrossARestartAndClean
   ASSERT_EQ(watched.code, 200);
   EXPECT_NE(watched.text.find("\"type\":\"MODIFIED\""), std::string::npos) << watched.text;
 
-  // A PlacementPolicy cannot select a custom kind yet (its members would need the CRD first):
-  // refused with the field named, nothing stored.
+  // A PlacementPolicy may select a kind a CRD serves; one no CRD serves is refused with the
+  // field named, nothing stored.
   const std::string policies =
       "/apis/federation.meridian.io/v1alpha1/namespaces/default/placementpolicies";
-  Outcome policy =
-      Send(http::methods::POST, policies,
-           {{"apiVersion", "federation.meridian.io/v1alpha1"},
-            {"kind", "PlacementPolicy"},
-            {"metadata", {{"name", "widgets"}, {"namespace", "default"}}},
-            {"spec",
-             {{"resourceSelectors", {{{"apiVersion", "example.com/v1"}, {"kind", "Widget"}}}},
-              {"placement", json::object()}}}});
+  auto policy_for = [](const std::string& kind) {
+    return json{{"apiVersion", "federation.meridian.io/v1alpha1"},
+                {"kind", "PlacementPolicy"},
+                {"metadata", {{"name", "widgets"}, {"namespace", "default"}}},
+                {"spec",
+                 {{"resourceSelectors", {{{"apiVersion", "example.com/v1"}, {"kind", kind}}}},
+                  {"placement", json::object()}}}};
+  };
+  Outcome policy = Send(http::methods::POST, policies, policy_for("Gadget"));
   EXPECT_EQ(policy.code, 422);
   EXPECT_NE(policy.text.find("spec.resourceSelectors[0].kind"), std::string::npos) << policy.text;
-  EXPECT_NE(policy.text.find("custom resources are not placed yet"), std::string::npos);
+  EXPECT_NE(policy.text.find("no CustomResourceDefinition of this server serves it"),
+            std::string::npos)
+      << policy.text;
+  EXPECT_TRUE(Send(http::methods::GET, policies).body["items"].empty());
+  EXPECT_EQ(Send(http::methods::POST, policies, policy_for("Widget")).code, 201);
+  EXPECT_EQ(Send(http::methods::DEL, policies + "/widgets").code, 200);
   EXPECT_TRUE(Send(http::methods::GET, policies).body["items"].empty());
 
   // RBAC: edit does not cover custom resources; a ClusterRole aggregated to edit does.

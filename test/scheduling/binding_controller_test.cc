@@ -584,6 +584,69 @@ TEST(PolicyBindingTest, NewKindsAreServedWithKubectlsShortNamesAndPodTemplates) 
   }
 }
 
+// The decoder judges the federation's own groups (a typo there selects nothing); any other
+// group is a custom resource's, which the server checks against its CRDs
+// (custom_resources_integration_test, e2e_zero_change_test).
+TEST(PolicyBindingTest, CustomGroupsAreLeftToTheServerNativeGroupsJudgedHere) {
+  auto errors_for = [](const std::string& api_version, const std::string& kind) {
+    json policy = {{"apiVersion", api::kApiVersion},
+                   {"kind", "PlacementPolicy"},
+                   {"metadata", {{"name", "p"}, {"namespace", "shop"}}},
+                   {"spec",
+                    {{"resourceSelectors", {{{"apiVersion", api_version}, {"kind", kind}}}},
+                     {"placement", json::object()}}}};
+    return api::ValidateObject(policy);
+  };
+  EXPECT_TRUE(errors_for("example.com/v1", "Widget").empty());
+  EXPECT_TRUE(errors_for("apps/v1", "Deployment").empty());
+  for (const auto& [api_version, kind] :
+       std::vector<std::pair<std::string, std::string>>{{"apps/v1", "Deploymnet"},
+                                                        {"v1", "Widget"},
+                                                        {"networking.k8s.io/v1", "Widget"},
+                                                        {api::kApiVersion, "FederatedWorkload"}}) {
+    FieldErrors e = errors_for(api_version, kind);
+    ASSERT_EQ(e.size(), 1u) << api_version << " " << kind;
+    EXPECT_EQ(e[0].path, "spec.resourceSelectors[0].kind");
+    EXPECT_NE(e[0].message.find("any kind a CustomResourceDefinition serves"), std::string::npos)
+        << e[0].message;
+  }
+}
+
+TEST(PolicyBindingTest, CustomKindsBindingNameCarriesTheGroupAndStatusSaysAppliedOnly) {
+  api::NativeKind widget;
+  widget.group = "example.com";
+  widget.version = "v1";
+  widget.kind = "Deployment";  // a CRD's kind may be named like a native one
+  widget.custom = true;
+  EXPECT_EQ(BindingName(widget, "web"), "deployment.example.com-web");
+  EXPECT_EQ(BindingName(*api::FindNativeKind("apps/v1", "Deployment"), "web"), "deployment-web");
+  // The template is the object, copied: no replicas added, no status.
+  json t = TemplateOf(widget, {{"apiVersion", "example.com/v1"},
+                               {"kind", "Deployment"},
+                               {"metadata", {{"name", "web"}, {"uid", "u"}}},
+                               {"spec", {{"size", 3}}},
+                               {"status", {{"ready", true}}}});
+  EXPECT_EQ(t, (json{{"apiVersion", "example.com/v1"},
+                     {"kind", "Deployment"},
+                     {"metadata", {{"name", "web"}}},
+                     {"spec", {{"size", 3}}}}));
+
+  api::FederatedWorkload binding;
+  EXPECT_EQ(MemberApplyStatus(binding), "");
+  api::ClusterSyncStatus a, b, c;
+  a.cluster = "us-east-1";
+  a.synced = false;
+  a.last_error = "CustomResourceDefinition widgets.example.com exists there, ...";
+  b.cluster = "eu-west-1";
+  b.synced = true;
+  b.ready_replicas = 7;  // never shown: no health model
+  c.cluster = "ap-south-1";
+  binding.status.clusters = {a, b, c};
+  EXPECT_EQ(MemberApplyStatus(binding),
+            "ap-south-1: pending; eu-west-1: applied; us-east-1: error: "
+            "CustomResourceDefinition widgets.example.com exists there, ...");
+}
+
 TEST(PolicyBindingTest, PrecedenceIsATotalOrder) {
   auto policy = [](std::string name, bool cluster, int priority, std::string created) {
     api::PlacementPolicyObject p;
