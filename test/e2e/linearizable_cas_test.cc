@@ -26,6 +26,7 @@
 #include "cli/client.h"
 #include "cli/kinds.h"
 #include "test/common/child_process.h"
+#include "test/common/e2e_federation.h"
 #include "test/common/etcd_cluster.h"
 #include "test/common/linearizability.h"
 #include "test/common/test_env.h"
