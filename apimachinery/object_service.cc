@@ -7,6 +7,7 @@
 #include <set>
 
 #include "apimachinery/labels.h"
+#include "apimachinery/status_store.h"
 
 namespace meridian::apimachinery {
 
@@ -728,7 +729,10 @@ ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey
   if (obj == old && !store_.NeedsRewrite(key, old)) return old;
   if (ctx.dry_run) return obj;
 
-  StatusOr<json> written = store_.Update(key, obj, *old_rv);
+  // A status write goes to a Store over an API as a status write (status_store.h).
+  auto* status_store = status_write ? dynamic_cast<StatusSubresourceStore*>(&store_) : nullptr;
+  StatusOr<json> written = status_store ? status_store->UpdateStatus(key, obj, *old_rv)
+                                        : store_.Update(key, obj, *old_rv);
   if (!written.ok()) {
     if (written.status().code() == StatusCode::kAborted) {
       *lost_race = true;

@@ -24,6 +24,7 @@
 #include "federation-apiserver/console.h"
 #include "federation-apiserver/crd/definition.h"
 #include "federation-apiserver/encryption_config.h"
+#include "federation-apiserver/leader_fencing.h"
 #include "federation-apiserver/native_resources.h"
 #include "federation-apiserver/openapi.h"
 #include "federation-apiserver/rbac/authorizer.h"
@@ -368,6 +369,10 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   server->filters_.push_back(InFlightFilter(std::make_shared<InFlightLimiter>(options.in_flight)));
   if (mode == rbac::AuthorizationMode::kRbac)
     server->filters_.push_back(server->authorizer_->Filter());
+  // Fencing a leader's writes (leader_fencing.h): a write carrying a stale term's token is
+  // 409; the controller manager's writes must carry one.
+  server->filters_.push_back(
+      LeaderFencingFilter(*server->store_, {std::string(rbac::kControllerManagerUser)}));
   for (const rest::RestFilter& filter : server->filters_) server->handler_->AddFilter(filter);
   // `kubectl auth whoami`: who authentication made of this request (kube-apiserver's
   // SelfSubjectReview; nothing is stored).

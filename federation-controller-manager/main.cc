@@ -10,7 +10,10 @@
 //     (rest_store.h) over the kubeconfig's server and credentials; the API runs admission,
 //     RBAC, encryption and its watch cache for them, and the Lease is an ordinary
 //     coordination.k8s.io/v1 object of the API. Works with any storage behind the API
-//     (SQLite too). Store writes are fenced by the lease check below, not by etcd.
+//     (SQLite too). Store writes are fenced by the lease check below and, on the server,
+//     by the fencing token every controller write carries (apimachinery/fencing_token.h:
+//     the Lease's holder and leaseTransitions as this process won it; a stale term's write
+//     is 409). Always leader-elected: the server requires the token of the manager's user.
 //   --storage etcd:URL,...: directly on the apiservers' shared etcd, through the same
 //     ObjectService and admission the apiservers run (FederationApiServer without its
 //     transports), with the etcd write fence.
@@ -20,8 +23,9 @@
 // deadline exits (status 1) instead of stopping its controllers one by one: a controller
 // stuck in a write could otherwise keep writing past the moment another leader starts.
 // A leader paused past its lease (SIGSTOP, a stall) is fenced twice when it resumes: its store
-// writes by the etcd fence the new leader raised (apimachinery/write_fence.h), its member
-// writes by LeaderElector::WritePermit (apimachinery/lease_validity.h), which also makes it
+// writes by the etcd fence the new leader raised (apimachinery/write_fence.h) or, through the
+// API, by the server's check of its fencing token (federation-apiserver/leader_fencing.h), its
+// member writes by LeaderElector::WritePermit (apimachinery/lease_validity.h), which also makes it
 // exit as soon as one is refused.
 // CLI11 first: Debian's Boost.Asio (through pplx) uses std::exchange without <utility>.
 // clang-format off
@@ -44,6 +48,7 @@
 #include <thread>
 #include <tuple>
 
+#include "apimachinery/fencing_token.h"
 #include "apimachinery/informer.h"
 #include "apimachinery/leader_election.h"
 #include "federation-apiserver/controller_manager.h"
@@ -122,12 +127,17 @@ std::string DefaultIdentity() {
 struct Backend {
   // --storage: the apiservers' object layer without its transports.
   std::unique_ptr<meridian::apiserver::FederationApiServer> server;
-  // --kubeconfig: one client (connection pool) under two RestStores, the controllers'
-  // asking the write permit before every write, the elector's not (it must renew).
+  // --kubeconfig: two clients (connection pools) under two RestStores. The controllers'
+  // asks the write permit before every write and sends the fencing token with it; the
+  // elector's does neither (it must renew, and take over with a term not yet written).
   meridian::apimachinery::ResourceRegistry registry;
   std::unique_ptr<meridian::apimachinery::Store> controller_store, elector_store;
   std::unique_ptr<meridian::apimachinery::ObjectService> controller_objects, elector_objects;
   meridian::apiserver::MemberSchemas member_schemas;
+  // --kubeconfig: the header value of this process's term (apimachinery/fencing_token.h),
+  // set when it starts leading, before its controllers start; "" until then (nothing sent).
+  std::mutex token_mu;
+  std::string fencing_token;  // guarded by token_mu
 
   meridian::apimachinery::ObjectService& controllers() {
     return server ? server->objects() : *controller_objects;
@@ -156,16 +166,27 @@ Status OpenApiBackend(const std::string& kubeconfig, std::chrono::milliseconds t
   meridian::sync::MemberEndpoint endpoint = selected->endpoint;
   endpoint.name = "federation-apiserver";
   endpoint.timeout = timeout;
-  auto client = meridian::sync::HttpMemberClient::Create(endpoint);
-  if (!client.ok()) return client.status().WithContext(flag);
-  std::shared_ptr<meridian::sync::MemberClient> shared(std::move(client).value());
+  auto elector_client = meridian::sync::HttpMemberClient::Create(endpoint);
+  if (!elector_client.ok()) return elector_client.status().WithContext(flag);
+  meridian::sync::HttpMemberClientOptions controller_client_options;
+  controller_client_options.write_headers = [out]() -> meridian::sync::HttpHeaders {
+    std::lock_guard lock(out->token_mu);
+    return {{"Meridian-Fencing-Token", out->fencing_token}};
+  };
+  auto controller_client =
+      meridian::sync::HttpMemberClient::Create(endpoint, std::move(controller_client_options));
+  if (!controller_client.ok()) return controller_client.status().WithContext(flag);
   if (Status st = meridian::apiserver::AddServedResources(&out->registry); !st.ok()) return st;
   meridian::controllermanager::RestStoreOptions options;
   options.watch_start_timeout = timeout;
-  auto elector_store = meridian::controllermanager::NewRestStore(shared, out->registry, options);
+  auto elector_store = meridian::controllermanager::NewRestStore(
+      std::shared_ptr<meridian::sync::MemberClient>(std::move(elector_client).value()),
+      out->registry, options);
   if (!elector_store.ok()) return elector_store.status();
   options.write_permit = std::move(write_permit);
-  auto controller_store = meridian::controllermanager::NewRestStore(shared, out->registry, options);
+  auto controller_store = meridian::controllermanager::NewRestStore(
+      std::shared_ptr<meridian::sync::MemberClient>(std::move(controller_client).value()),
+      out->registry, options);
   if (!controller_store.ok()) return controller_store.status();
   out->elector_store = std::move(elector_store).value();
   out->controller_store = std::move(controller_store).value();
@@ -180,6 +201,29 @@ Status OpenApiBackend(const std::string& kubeconfig, std::chrono::milliseconds t
       *out->controller_store, meridian::RealClock(), out->registry);
   out->elector_objects = std::make_unique<meridian::apimachinery::ObjectService>(
       *out->elector_store, meridian::RealClock(), out->registry);
+  return Status::Ok();
+}
+
+// Through the API: the term this process just won, read back from the Lease (the elector's
+// store, which sends no token), becomes the token of the controllers' writes. A Lease that
+// names another holder already is an error: this process is not the leader after all.
+Status AdoptFencingToken(const meridian::apimachinery::LeaderElectionConfig& election,
+                         Backend* backend) {
+  const std::string lease = election.lease_namespace + "/" + election.lease_name;
+  StatusOr<nlohmann::json> got = backend->elector_store->Get(
+      {{"coordination.k8s.io", "leases"}, election.lease_namespace, election.lease_name});
+  if (!got.ok()) return got.status().WithContext("reading lease " + lease + " for its term");
+  StatusOr<meridian::apimachinery::FencingToken> token =
+      meridian::apimachinery::FencingTokenOf(*got);
+  if (!token.ok()) return token.status();
+  if (token->holder != election.identity) {
+    return meridian::FailedPreconditionError("lease " + lease + " is held by " + token->holder +
+                                             " already");
+  }
+  std::lock_guard lock(backend->token_mu);
+  backend->fencing_token = meridian::apimachinery::FormatFencingToken(*token);
+  spdlog::info("leading as {}: fencing token for writes through the API: {}", election.identity,
+               backend->fencing_token);
   return Status::Ok();
 }
 
@@ -317,6 +361,14 @@ int main(int argc, char** argv) {
     *out = *parsed;
   }
   if (election.identity.empty()) election.identity = DefaultIdentity();
+  if (!kubeconfig.empty() && !leader_elect) {
+    // The API requires this user's writes to carry its term's fencing token (federation-
+    // apiserver/leader_fencing.h), and a process that does not elect has no term.
+    return Fail(meridian::InvalidArgumentError(
+        "--leader-elect=false: with --kubeconfig the controller manager is always leader-elected "
+        "(the federation-apiserver fences its writes by the Lease's term); a single manager "
+        "simply holds the Lease"));
+  }
   if (leader_elect) {
     if (Status st = meridian::apimachinery::ValidateLeaderElectionConfig(election); !st.ok()) {
       return Fail(st);
@@ -397,6 +449,10 @@ int main(int argc, char** argv) {
         }
         spdlog::info("leading as {}: write fence raised at revision {}", election.identity,
                      *raised);
+      } else if (Status st = AdoptFencingToken(election, &backend); !st.ok()) {
+        spdlog::error("leading, but {}; exiting", st.message());
+        spdlog::default_logger()->flush();
+        std::_Exit(1);
       }
       std::lock_guard<std::mutex> lock(mu);
       leading = true;

@@ -9,6 +9,8 @@
 #include <string>
 #include <utility>
 
+#include "apimachinery/status_store.h"
+
 namespace meridian::controllermanager {
 namespace {
 
@@ -67,7 +69,7 @@ class RestWatch final : public apimachinery::Watch {
   std::unique_ptr<sync::MemberWatch> watch_;
 };
 
-class RestStore final : public apimachinery::Store {
+class RestStore final : public apimachinery::Store, public apimachinery::StatusSubresourceStore {
  public:
   RestStore(std::shared_ptr<sync::MemberClient> client,
             const apimachinery::ResourceRegistry& registry, RestStoreOptions options)
@@ -148,6 +150,22 @@ class RestStore final : public apimachinery::Store {
       Saw(answer);
       return answer;
     }
+    return written;
+  }
+
+  // ObjectService's status writes: one PUT of /status, so they need only `update` on
+  // "<plural>/status" (the server's /status keeps everything but status as stored).
+  StatusOr<json> UpdateStatus(const ObjectKey& key, json object, int64_t expected) override {
+    MERIDIAN_ASSIGN_OR_RETURN(const ResourceInfo* r, Kind(key.type));
+    if (!r->has_status) {
+      return InvalidArgumentError("update status " + key.ToString() + ": " + r->plural +
+                                  " has no /status subresource");
+    }
+    MERIDIAN_RETURN_IF_ERROR(Permit("update status " + key.ToString()));
+    Name(*r, key, &object);
+    object["metadata"]["resourceVersion"] = std::to_string(expected);
+    MERIDIAN_ASSIGN_OR_RETURN(json written, client_->UpdateStatus(Gvr(*r), Ns(*r, key.ns), object));
+    Saw(written);
     return written;
   }
 

@@ -19,10 +19,15 @@
 //                     current revision with a one-item list. A resourceVersion the server no
 //                     longer has answers 410 Gone -> kOutOfRange, so informers relist.
 //
+//   UpdateStatus      PUT on /status with metadata.resourceVersion = expected: the store is
+//                     also an apimachinery::StatusSubresourceStore (status_store.h), so an
+//                     ObjectService's status writes are one PUT of /status and need only
+//                     `update` on "<plural>/status", as kube's controllers do.
+//
 // Where the API legitimately differs from a storage backend (the server is a Kubernetes
 // API, not a key-value store), the writes are mapped as follows:
 //   - Kinds with a /status subresource: PUT on the object keeps the stored status and PUT on
-//     /status keeps everything else (object_service.h). An Update whose status differs from
+//     /status keeps everything else (object_service.h). A Store::Update whose status differs from
 //     what the main PUT answered is followed by a PUT on /status (compare-and-swap on the
 //     first write's resourceVersion): two revisions, not one, and a conflict on the second
 //     write is kAborted after the first one happened (callers retry from a fresh Get, as

@@ -153,6 +153,7 @@ struct HttpMemberClient::Transport {
   MemberCredentials credentials;
   std::chrono::milliseconds timeout{10'000};
   std::string user_agent;
+  std::function<HttpHeaders()> write_headers;  // HttpMemberClientOptions::write_headers
   std::shared_ptr<http_client> client;  // for calls (not watch streams)
 
   std::shared_ptr<http_client> NewClient(std::chrono::milliseconds inactivity_timeout) const {
@@ -167,6 +168,11 @@ struct HttpMemberClient::Transport {
     req.set_request_uri(web::uri(path_and_query));
     req.headers().add(http::header_names::accept, "application/json");
     req.headers().add(http::header_names::user_agent, user_agent);
+    if (write_headers && method != http::methods::GET) {
+      for (const auto& [name, value] : write_headers()) {
+        if (!value.empty()) req.headers().add(name, value);
+      }
+    }
     if (!credentials.bearer_token.empty()) {
       req.headers().add(http::header_names::authorization, "Bearer " + credentials.bearer_token);
     }
@@ -831,6 +837,7 @@ StatusOr<std::unique_ptr<HttpMemberClient>> HttpMemberClient::Create(
   transport->credentials = endpoint.credentials;
   transport->timeout = endpoint.timeout;
   transport->user_agent = options.user_agent;
+  transport->write_headers = options.write_headers;
   try {
     // cpprestsdk's own (inactivity) timeout only backs up our end-to-end deadline, which
     // must fire first so that a timeout reads as kDeadlineExceeded.

@@ -22,10 +22,13 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -37,12 +40,18 @@ class context;
 
 namespace meridian::sync {
 
+using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
+
 struct HttpMemberClientOptions {
   // Reads time for the discovery cache; null means RealClock(). Must outlive the client.
   const Clock* clock = nullptr;
   // How long Discover() answers from its cache.
   std::chrono::seconds discovery_ttl{300};
   std::string user_agent = "meridian-member-client/0.1";
+  // Asked for every write (POST, PUT, PATCH, DELETE) as it is sent, and added to it: for a
+  // header whose value changes over the client's life (a leader's fencing token,
+  // apimachinery/fencing_token.h). Must be thread-safe; empty values are not sent.
+  std::function<HttpHeaders()> write_headers;
 };
 
 // Sets up a cpprestsdk client TLS context the way kubectl uses a kubeconfig's credentials:

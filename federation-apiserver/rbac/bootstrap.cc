@@ -86,14 +86,12 @@ json ControllerManagerRules(const std::vector<std::string>& read) {
       // binding: its binding FederatedWorkloads; propagation: its finalizer.
       Rule({"create", "update", "delete"}, {kMeridian}, {"federatedworkloads"}),
       // placement, propagation, rollout: FederatedWorkload status; health: MemberCluster
-      // status; drills: FailoverDrill status; residency audit: ResidencyPolicy status.
+      // status; drills: FailoverDrill status; residency audit: ResidencyPolicy status. Only
+      // /status: the RestStore sends a status write as one PUT of /status (status_store.h),
+      // so MemberClusters and ResidencyPolicies themselves stay read-only to the manager.
       Rule(status, {kMeridian},
            {"federatedworkloads/status", "memberclusters/status", "failoverdrills/status",
             "residencypolicies/status"}),
-      // The same status writes, first half: the RestStore (federation-controller-manager/
-      // rest_store.h) gets a status write as a Store::Update of the whole object, which it
-      // sends as a PUT of the object (its spec as stored) and then one of its /status.
-      Rule({"update"}, {kMeridian}, {"memberclusters", "residencypolicies"}),
       // drills: a game day creates its drills, and an abort edits one.
       Rule({"create", "update"}, {kMeridian}, {"failoverdrills"}),
       // dns: the DNSRecordSets it derives from workloads.

@@ -71,6 +71,13 @@ inline bool MembersRun(const std::string& sim_url, const std::string& name, int6
   return sum == total && per.size() == 2;
 }
 
+// Whether process `pid` has exited (a zombie nobody reaped yet, or gone).
+inline bool ProcessExited(pid_t pid) {
+  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  size_t paren = stat.rfind(')');
+  return paren == std::string::npos || (paren + 2 < stat.size() && stat[paren + 2] == 'Z');
+}
+
 // A fresh directory per test (kept when the test fails), membersim with kTwoMemberSimConfig, a
 // federation-apiserver and managers cm-0 and cm-1, all stopped at the end. The suite says
 // how the apiserver runs and how the managers reach it; `admin_token_` (when set) is the

@@ -128,13 +128,6 @@ TEST_F(ControllerManagerHaTest, TheStandbyTakesOverAfterTheLeaderIsKilledAndPlac
   EXPECT_LT(steady_clock::now() - exited, milliseconds(1500));
 }
 
-// Whether process `pid` has exited (a zombie nobody reaped yet).
-bool Exited(pid_t pid) {
-  std::string stat = test_env::ReadFile("/proc/" + std::to_string(pid) + "/stat");
-  size_t paren = stat.rfind(')');
-  return paren == std::string::npos || (paren + 2 < stat.size() && stat[paren + 2] == 'Z');
-}
-
 TEST_F(ControllerManagerHaTest, ALeaderThatCannotRenewExitsBeforeItsLeaseRunsOut) {
   int lead = -1;
   ASSERT_NO_FATAL_FAILURE(StartPairAndWaitForLeader(&lead));
@@ -144,8 +137,8 @@ TEST_F(ControllerManagerHaTest, ALeaderThatCannotRenewExitsBeforeItsLeaseRunsOut
   // the 1.5 s renew deadline; the watchdog must end the leadership anyway.
   etcd_.Suspend(0);
   const auto suspended = steady_clock::now();
-  const bool exited =
-      test_env::PollUntil(milliseconds(8000), milliseconds(20), [&] { return Exited(pid); });
+  const bool exited = test_env::PollUntil(milliseconds(8000), milliseconds(20),
+                                          [&] { return test_env::ProcessExited(pid); });
   const auto after = steady_clock::now() - suspended;
   etcd_.Resume(0);
   ASSERT_TRUE(exited) << "the leader kept running with etcd hung";
@@ -211,8 +204,8 @@ TEST_F(ControllerManagerHaTest, ALeaderPausedPastItsLeaseWritesNothingWhenItResu
 
   ASSERT_EQ(kill(pid, SIGCONT), 0);
   const auto resumed = steady_clock::now();
-  const bool exited =
-      test_env::PollUntil(milliseconds(10000), milliseconds(20), [&] { return Exited(pid); });
+  const bool exited = test_env::PollUntil(milliseconds(10000), milliseconds(20),
+                                          [&] { return test_env::ProcessExited(pid); });
   ASSERT_TRUE(exited) << "the resumed old leader kept running";
   std::cout << "old leader exited "
             << std::chrono::duration_cast<milliseconds>(steady_clock::now() - resumed).count()

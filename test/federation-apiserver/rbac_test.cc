@@ -552,6 +552,10 @@ TEST(BootstrapRolesTest, ControllerManagerRoleGrantsWhatItsControllersUseAndNoth
   EXPECT_FALSE(may("create", m, "residencypolicies"));
   EXPECT_FALSE(may("create", m, "memberclusters"));
   EXPECT_FALSE(may("delete", m, "memberclusters", "", "eu"));
+  // Status only: the spec of a MemberCluster or ResidencyPolicy is the operator's.
+  EXPECT_TRUE(may("update", m, "residencypolicies", "", "eu-only", "status"));
+  EXPECT_FALSE(may("update", m, "memberclusters", "", "eu"));
+  EXPECT_FALSE(may("update", m, "residencypolicies", "", "eu-only"));
   EXPECT_FALSE(may("patch", m, "federatedworkloads", "shop", "web"));
   EXPECT_FALSE(may("deletecollection", m, "federatedworkloads", "shop"));
   EXPECT_FALSE(may("delete", "", "secrets", "meridian-system", "eu-credentials"));

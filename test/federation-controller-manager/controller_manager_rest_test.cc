@@ -85,13 +85,15 @@ class ControllerManagerRestTest : public test_env::ControllerManagerE2eTest {
     int code = 0;
     json body;
   };
-  // `method` `path` with `token` and a JSON `body` (when not null): the HTTP code and body.
+  // `method` `path` with `token`, a JSON `body` (when not null) and a `header` line (when not
+  // empty): the HTTP code and body.
   Answer Call(const std::string& token, const std::string& method, const std::string& path,
-              const json& body = nullptr) {
-    std::string data;
+              const json& body = nullptr, const std::string& header = "") {
+    std::string data = header.empty() ? "" : " -H '" + header + "'";
     if (!body.is_null()) {
       test_env::WriteFile(dir_ / "body.json", body.dump());
-      data = " -H 'Content-Type: application/json' --data-binary @" + (dir_ / "body.json").string();
+      data +=
+          " -H 'Content-Type: application/json' --data-binary @" + (dir_ / "body.json").string();
     }
     test_env::CommandResult r = RunCommand(
         "curl -sS --max-time 5 -o " + (dir_ / "answer.json").string() + " -w '%{http_code}' -X " +
@@ -100,6 +102,14 @@ class ControllerManagerRestTest : public test_env::ControllerManagerE2eTest {
     a.code = r.exit_code == 0 ? std::atoi(r.output.c_str()) : 0;
     a.body = json::parse(test_env::ReadFile((dir_ / "answer.json").string()), nullptr, false);
     return a;
+  }
+  // The fencing token manager `i` logged when it started leading ("" before that).
+  std::string TokenOf(int i) {
+    const std::string log = test_env::ReadFile(Log(i));
+    const std::string mark = "fencing token for writes through the API: ";
+    const size_t at = log.rfind(mark);
+    if (at == std::string::npos) return "";
+    return log.substr(at + mark.size(), log.find('\n', at) - at - mark.size());
   }
 };
 
@@ -178,6 +188,12 @@ TEST_F(ControllerManagerRestTest, TheBuiltInRoleRefusesWhatTheManagerDoesNotDo) 
       {"PATCH", test_env::WorkloadPath("shop", "web"), json::object(),
        "patch resource \"federatedworkloads\" in API group \"federation.meridian.io\" in the "
        "namespace \"shop\""},
+      {"PUT", meridian + "/memberclusters/us-east-1", json::object(),
+       "update resource \"memberclusters\" in API group \"federation.meridian.io\" at the "
+       "cluster scope"},
+      {"PUT", meridian + "/residencypolicies/anywhere", json::object(),
+       "update resource \"residencypolicies\" in API group \"federation.meridian.io\" at the "
+       "cluster scope"},
       {"DELETE", meridian + "/memberclusters/us-east-1", nullptr,
        "delete resource \"memberclusters\" in API group \"federation.meridian.io\" at the "
        "cluster scope"},
@@ -206,14 +222,127 @@ TEST_F(ControllerManagerRestTest, TheBuiltInRoleRefusesWhatTheManagerDoesNotDo) 
     EXPECT_NE(message.find(user + c.message), std::string::npos)
         << c.method << " " << c.path << ": " << message;
   }
-  // And what it does is allowed: read a MemberCluster, write a workload's status.
+  // And what it does is allowed: read a MemberCluster, write a workload's and a
+  // MemberCluster's status, as the holder of the Lease (its writes carry its term's fencing
+  // token; without one they are refused, federation-apiserver/leader_fencing.h).
+  const std::string lease_path =
+      "/apis/coordination.k8s.io/v1/namespaces/meridian-system/leases/"
+      "federation-controller-manager";
+  ASSERT_EQ(
+      Call("cm-token", "POST", "/apis/coordination.k8s.io/v1/namespaces/meridian-system/leases",
+           {{"apiVersion", "coordination.k8s.io/v1"},
+            {"kind", "Lease"},
+            {"metadata", {{"name", "federation-controller-manager"}}},
+            {"spec", {{"holderIdentity", "cm-x"}, {"leaseDurationSeconds", 2}}}})
+          .code,
+      201);
+  ASSERT_EQ(Call("cm-token", "GET", lease_path).code, 200);
+  const std::string fenced =
+      "Meridian-Fencing-Token: lease=meridian-system/federation-controller-manager; "
+      "transitions=0; holder=cm-x";
   EXPECT_EQ(Call("cm-token", "GET", meridian + "/memberclusters/us-east-1").code, 200);
   Answer web = Call("admin-token", "GET", test_env::WorkloadPath("shop", "web"));
   ASSERT_EQ(web.code, 200);
   web.body["status"]["observedGeneration"] = 1;
-  Answer status =
+  Answer unfenced =
       Call("cm-token", "PUT", test_env::WorkloadPath("shop", "web") + "/status", web.body);
+  EXPECT_EQ(unfenced.code, 403) << unfenced.body.dump();
+  EXPECT_NE(unfenced.body.dump().find("must send its leader's fencing token"), std::string::npos)
+      << unfenced.body.dump();
+  Answer status =
+      Call("cm-token", "PUT", test_env::WorkloadPath("shop", "web") + "/status", web.body, fenced);
   EXPECT_EQ(status.code, 200) << status.body.dump();
+  // A MemberCluster's status through /status; the spec in the same body is ignored.
+  Answer member = Call("admin-token", "GET", meridian + "/memberclusters/us-east-1");
+  ASSERT_EQ(member.code, 200);
+  const json spec = member.body["spec"];
+  member.body["spec"]["region"] = "elsewhere";
+  member.body["status"]["kubernetesVersion"] = "v1.30.0-written-through-status";
+  Answer written =
+      Call("cm-token", "PUT", meridian + "/memberclusters/us-east-1/status", member.body, fenced);
+  ASSERT_EQ(written.code, 200) << written.body.dump();
+  Answer after = Call("admin-token", "GET", meridian + "/memberclusters/us-east-1");
+  EXPECT_EQ(after.body["spec"], spec) << after.body.dump();
+  EXPECT_EQ(after.body["status"].value("kubernetesVersion", ""), "v1.30.0-written-through-status")
+      << after.body.dump();
+}
+
+// A leader paused past its lease (SIGSTOP) while a standby takes over: the server refuses a
+// write that carries the old term's fencing token (409, naming the new holder), as it would
+// the paused leader's write still in hand when it resumes; the new leader's writes, with its
+// own token, go through; the resumed old leader exits.
+TEST_F(ControllerManagerRestTest, AStaleLeadersTokenIsRefusedAfterATakeover) {
+  ASSERT_NO_FATAL_FAILURE(StartFederation());
+  ASSERT_NO_FATAL_FAILURE(StartManager(0));
+  ASSERT_NO_FATAL_FAILURE(StartManager(1));
+  std::string holder;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(50),
+                                  [&] {
+                                    holder = Holder();
+                                    return !holder.empty() &&
+                                           !TokenOf(holder == "cm-0" ? 0 : 1).empty();
+                                  }))
+      << "no manager took the lease; holder " << Holder();
+  const int lead = holder == "cm-0" ? 0 : 1;
+  const std::string standby = "cm-" + std::to_string(1 - lead);
+  const std::string old_token = TokenOf(lead);
+  EXPECT_NE(old_token.find("; holder=" + holder), std::string::npos) << old_token;
+
+  ASSERT_NO_FATAL_FAILURE(Apply("federation.yaml", test_env::TwoMemberFederation(sim_url_)));
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 4)));
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(30000), milliseconds(100),
+                                  [&] { return MembersRun("web", 4); }))
+      << "web never reached the members: " << json(MemberReplicas("web")).dump();
+
+  // Paused past its lease (2 s): the standby takes over, with the next term.
+  const pid_t pid = cms_[lead].pid();
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  ASSERT_TRUE(
+      test_env::PollUntil(milliseconds(15000), milliseconds(20),
+                          [&] { return Holder() == standby && !TokenOf(1 - lead).empty(); }))
+      << "the standby never took the lease from the paused leader; holder " << Holder();
+  const std::string new_token = TokenOf(1 - lead);
+  EXPECT_NE(new_token.find("; holder=" + standby), std::string::npos) << new_token;
+  EXPECT_NE(new_token, old_token);
+
+  // The write the paused leader had in hand: its status of web, with its token.
+  const std::string status_path = test_env::WorkloadPath("shop", "web") + "/status";
+  Answer web = Call("admin-token", "GET", test_env::WorkloadPath("shop", "web"));
+  ASSERT_EQ(web.code, 200);
+  json stale_status = web.body;
+  stale_status["status"]["observedGeneration"] = 99;
+  stale_status["metadata"].erase("resourceVersion");
+  Answer stale =
+      Call("cm-token", "PUT", status_path, stale_status, "Meridian-Fencing-Token: " + old_token);
+  EXPECT_EQ(stale.code, 409) << stale.body.dump();
+  const std::string message = stale.body.is_object() ? stale.body.value("message", "") : "";
+  EXPECT_NE(message.find("is stale: the lease is held by holder \"" + standby + "\""),
+            std::string::npos)
+      << message;
+  EXPECT_NE(Get("admin-token", test_env::WorkloadPath("shop", "web"))["status"].value(
+                "observedGeneration", 0),
+            99);
+
+  // The new leader's writes go through: its controllers scale web, and its token is current.
+  ASSERT_NO_FATAL_FAILURE(Apply("web.yaml", test_env::SpreadWorkload("web", 6)));
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(30000), milliseconds(100),
+                                  [&] { return MembersRun("web", 6); }))
+      << "the new leader did not scale web: " << json(MemberReplicas("web")).dump();
+  Answer current = Call("admin-token", "GET", test_env::WorkloadPath("shop", "web"));
+  ASSERT_EQ(current.code, 200);
+  Answer fresh =
+      Call("cm-token", "PUT", status_path, current.body, "Meridian-Fencing-Token: " + new_token);
+  EXPECT_EQ(fresh.code, 200) << fresh.body.dump();
+
+  // The old leader resumes: it notices its lost lease and exits; the new leader keeps it.
+  ASSERT_EQ(kill(pid, SIGCONT), 0);
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(20), [&] {
+    return test_env::ProcessExited(pid);
+  })) << "the resumed old leader kept running";
+  const int exit_status = cms_[lead].Kill(SIGKILL);  // reaps the zombie
+  EXPECT_TRUE(WIFEXITED(exit_status) && WEXITSTATUS(exit_status) == 1) << exit_status;
+  EXPECT_EQ(Holder(), standby);
+  EXPECT_TRUE(MembersRun("web", 6)) << json(MemberReplicas("web")).dump();
 }
 
 TEST_F(ControllerManagerRestTest, BadKubeconfigAndFlagsAreClearStartupErrors) {
@@ -224,6 +353,12 @@ TEST_F(ControllerManagerRestTest, BadKubeconfigAndFlagsAreClearStartupErrors) {
   EXPECT_NE(both.exit_code, 0) << both.output;
   EXPECT_NE(both.output.find("--storage"), std::string::npos) << both.output;
   EXPECT_NE(both.output.find("--kubeconfig"), std::string::npos) << both.output;
+
+  // Through the API the manager is always leader-elected (its writes carry its term's token).
+  test_env::CommandResult unelected = RunCommand("timeout 30 " + bin + " --kubeconfig " +
+                                                 (dir_ / "kc").string() + " --leader-elect=false");
+  EXPECT_EQ(unelected.exit_code, 1) << unelected.output;
+  EXPECT_NE(unelected.output.find("always leader-elected"), std::string::npos) << unelected.output;
 
   test_env::CommandResult neither = RunCommand("timeout 30 " + bin);
   EXPECT_EQ(neither.exit_code, 1) << neither.output;

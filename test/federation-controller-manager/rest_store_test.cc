@@ -14,7 +14,10 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "apimachinery/core_admission.h"
 #include "apimachinery/leader_election.h"
@@ -66,7 +69,13 @@ class ServedApi {
       InstallLeaseValidation(*objects_);
     }
     handler_ = std::make_unique<rest::RestHandler>(*objects_, RealClock());
-    http_ = rest::HttpServer::StartOnFreeLoopbackPort(rest::HandlerFor(*handler_)).value();
+    http_ = rest::HttpServer::StartOnFreeLoopbackPort([this](rest::RestRequest r) {
+              if (r.method != "GET") {
+                std::lock_guard lock(writes_mu_);
+                writes_.push_back(r.method + " " + r.path);
+              }
+              return handler_->Handle(std::move(r));
+            }).value();
     sync::MemberEndpoint endpoint;
     endpoint.name = "federation-apiserver";
     endpoint.server = http_->url();
@@ -80,6 +89,11 @@ class ServedApi {
     return NewRestStore(client_, client_registry_, std::move(options)).value();
   }
   ObjectService& server_objects() { return *objects_; }
+  // The writes the server was sent ("PUT /apis/..."), oldest first; cleared by the call.
+  std::vector<std::string> TakeWrites() {
+    std::lock_guard lock(writes_mu_);
+    return std::exchange(writes_, {});
+  }
   const ResourceRegistry& client_registry() const { return client_registry_; }
 
  private:
@@ -90,6 +104,8 @@ class ServedApi {
   std::unique_ptr<rest::RestHandler> handler_;
   std::unique_ptr<rest::HttpServer> http_;
   std::shared_ptr<sync::MemberClient> client_;
+  std::mutex writes_mu_;
+  std::vector<std::string> writes_;  // guarded by writes_mu_
 };
 
 // The conformance suite wants a Store that owns what it needs: the served API with it.
@@ -151,15 +167,25 @@ TEST(RestStoreTest, StatusGoesThroughTheStatusSubresource) {
   ASSERT_TRUE(objects.Create(widgets, "x", Widget("a", 1)).ok());
   json with_status = objects.Get(widgets, "x", "a").value();
   with_status["status"] = {{"ready", 3}};
+  // A spec change in a status write is ignored, on the client's ObjectService and the server.
+  with_status["spec"]["n"] = 7;
+  api.TakeWrites();
   auto written = objects.Update(widgets, "x", "a", with_status, "status");
   ASSERT_TRUE(written.ok()) << written.error().message;
   EXPECT_EQ((*written)["status"]["ready"], 3);
+  EXPECT_EQ((*written)["spec"]["n"], 1);
   EXPECT_EQ(api.server_objects().Get(widgets, "x", "a").value()["status"]["ready"], 3);
+  EXPECT_EQ(api.server_objects().Get(widgets, "x", "a").value()["spec"]["n"], 1);
+  // One PUT of /status and nothing else: a status write needs no `update` on the object.
+  EXPECT_EQ(api.TakeWrites(),
+            std::vector<std::string>{"PUT /apis/example.io/v1/namespaces/x/widgets/a/status"});
 
   // A spec write keeps the status (the server's rule, kept by the client's ObjectService).
   json spec = objects.Get(widgets, "x", "a").value();
   spec["spec"]["n"] = 2;
   ASSERT_TRUE(objects.Update(widgets, "x", "a", spec).ok());
+  EXPECT_EQ(api.TakeWrites(),
+            std::vector<std::string>{"PUT /apis/example.io/v1/namespaces/x/widgets/a"});
   json server = api.server_objects().Get(widgets, "x", "a").value();
   EXPECT_EQ(server["spec"]["n"], 2);
   EXPECT_EQ(server["status"]["ready"], 3);
