@@ -19,7 +19,9 @@
 # meridian_list_response_cache_* gauges) are sampled too, into OUT_DIR/caches.csv, and printed
 # beside its heap: growth they account for is a cache filling up to its bound, not a leak.
 # API_ARGS adds flags to the federation-apiserver (e.g. smaller caches, to see whether the
-# growth goes with them: API_ARGS="--watch-cache-window-bytes 262144").
+# growth goes with them: API_ARGS="--watch-cache-window-bytes 262144"); API_WRAPPER runs it
+# under a profiler (API_WRAPPER="heaptrack -o OUT_DIR/heap"; its samples are then the
+# wrapper's process).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${1:-1800}
@@ -31,7 +33,8 @@ WARMUP=$(( DURATION / 5 < 60 ? DURATION / 5 : 60 ))
 rm -rf "$OUT" && mkdir -p "$OUT"
 pids=()
 cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  # A wrapper's children too (API_WRAPPER=heaptrack runs the server as its child).
+  for pid in "${pids[@]}"; do pkill -P "$pid" 2>/dev/null || true; kill "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
 }
 trap cleanup EXIT INT TERM
@@ -58,7 +61,7 @@ wait_for "$MEMBERS/admin/status" "$OUT/membersim.log"
 # server): with the server's hour a 30-minute run would end before the first Event expires and
 # the store, and the watch cache with it, would still be filling up with them.
 # shellcheck disable=SC2086  # API_ARGS is a list of flags
-"$BIN/federation-apiserver" --listen "127.0.0.1:$API_PORT" --storage "sqlite:$OUT/federation.db" \
+${API_WRAPPER:-} "$BIN/federation-apiserver" --listen "127.0.0.1:$API_PORT" --storage "sqlite:$OUT/federation.db" \
   --event-ttl "${EVENT_TTL:-300}" --dns-listen "127.0.0.1:$DNS_PORT" --dns-zone global.example.com \
   --dns-client-regions examples/dns/client-regions.yaml ${API_ARGS:-} > "$OUT/apiserver.log" 2>&1 &
 pids+=($!) && API_PID=$!
