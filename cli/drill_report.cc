@@ -126,12 +126,15 @@ std::string DrillReturnText(const json& report, std::optional<Timestamp> now) {
   const std::string state = Str(report, "returnObservation");
   const json& progress = Field(report, "returnProgress");
   const int64_t want = Int(progress, "want"), placed = Int(progress, "placed"),
-                ready = Int(progress, "ready");
+                ready = Int(progress, "ready"), before = Int(progress, "before", want);
   const int64_t restored = Int(Field(report, "events"), "restoredMs", 0);
   const int64_t until = Int(report, "returnObservedUntilMs", restored);
+  // Placement settled on fewer than the target had before the drill (the fleet changed).
+  const std::string fewer =
+      before > want ? fmt::format("; placement wants {} there now, {} before the drill", want, before) : "";
   if (state == "returned") {
-    return fmt::format("replicas back on the target {} after restore ({} of {} ready)",
-                       Milestone(report, "timeToReturnSeconds", "?"), ready, want);
+    return fmt::format("replicas back on the target {} after restore ({} of {} ready{})",
+                       Milestone(report, "timeToReturnSeconds", "?"), ready, want, fewer);
   }
   if (state == "watching") {
     const int64_t started = Int(report, "startedAtMs", 0);
@@ -139,15 +142,15 @@ std::string DrillReturnText(const json& report, std::optional<Timestamp> now) {
       const int64_t now_ms =
           std::chrono::duration_cast<std::chrono::milliseconds>(now->time_since_epoch()).count();
       const int64_t since = std::max<int64_t>(0, now_ms - started - restored) / 1000;
-      return fmt::format("return still in progress {}s after restore: {} of {} on the target, {} ready (watching until {})",
-                         since, placed, want, ready, Secs(static_cast<double>(until - restored) / 1000));
+      return fmt::format("return still in progress {}s after restore: {} of {} on the target, {} ready{} (watching until {})",
+                         since, placed, want, ready, fewer, Secs(static_cast<double>(until - restored) / 1000));
     }
-    return fmt::format("return still in progress: {} of {} on the target, {} ready (watching until {} after restore)",
-                       placed, want, ready, Secs(static_cast<double>(until - restored) / 1000));
+    return fmt::format("return still in progress: {} of {} on the target, {} ready{} (watching until {} after restore)",
+                       placed, want, ready, fewer, Secs(static_cast<double>(until - restored) / 1000));
   }
   if (state == "notReturned") {
-    return fmt::format("not back within {}: {} of {} on the target, {} ready",
-                       Secs(static_cast<double>(until - restored) / 1000), placed, want, ready);
+    return fmt::format("not back within {}: {} of {} on the target, {} ready{}",
+                       Secs(static_cast<double>(until - restored) / 1000), placed, want, ready, fewer);
   }
   if (state == "off") return "not observed (spec.observeReturnSeconds is 0)";
   if (state == "none") return "nothing was on the target, nothing to return";

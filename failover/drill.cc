@@ -498,7 +498,8 @@ json RecordToJson(const DrillRecord& r) {
                                    : json(nullptr);
     j["returnProgress"] = {{"want", r.return_progress.want},
                            {"placed", r.return_progress.placed},
-                           {"ready", r.return_progress.ready}};
+                           {"ready", r.return_progress.ready},
+                           {"before", r.return_progress.before}};
   }
   const int64_t last_ms = r.timeline.empty() ? 0 : r.timeline.back().at_ms;
   json per_workload = json::array();
@@ -633,6 +634,9 @@ StatusOr<DrillRecord> RecordFromJson(const json& report) {
       in.Int(*p, "status.report.returnProgress.", "want", &r.return_progress.want);
       in.Int(*p, "status.report.returnProgress.", "placed", &r.return_progress.placed);
       in.Int(*p, "status.report.returnProgress.", "ready", &r.return_progress.ready);
+      // Reports written before `before` existed waited for what they had before: want.
+      r.return_progress.before = r.return_progress.want;
+      in.Int(*p, "status.report.returnProgress.", "before", &r.return_progress.before);
     }
   }
   // Nested optional integers (null = not reached).
@@ -956,6 +960,25 @@ int64_t ReadyOnTarget(const api::DrillTarget& target, const api::FederatedWorklo
   return n;
 }
 
+bool PlacementSettledOnTarget(const api::DrillTarget& target, const api::FederatedWorkload& workload,
+                              const std::vector<api::MemberCluster>& members) {
+  if (!target.zone.empty()) return false;
+  const std::vector<api::ClusterDecision>& decisions = workload.status.explanation.clusters;
+  bool touched = false;
+  for (const api::MemberCluster& m : members) {
+    if (!TargetTouches(target, m)) continue;
+    touched = true;
+    auto it = std::find_if(decisions.begin(), decisions.end(), [&](const api::ClusterDecision& d) {
+      return d.cluster == m.metadata.name;
+    });
+    if (it == decisions.end()) return false;  // not explained (yet, or omitted): unknown
+    if (it->reason == "Unreachable" || it->reason == "ZoneFailure" || it->reason == "RecoveryHold") {
+      return false;
+    }
+  }
+  return touched;
+}
+
 ReturnProgress ReturnProgressOf(const api::DrillTarget& target,
                                 const std::vector<WorkloadBefore>& before,
                                 const std::vector<api::FederatedWorkload>& followed,
@@ -964,9 +987,14 @@ ReturnProgress ReturnProgressOf(const api::DrillTarget& target,
   for (const WorkloadBefore& b : before) {
     const api::FederatedWorkload* w = FindWorkload(followed, b.workload);
     if (w == nullptr || b.on_target <= 0) continue;  // deleted since: nothing to wait for
-    p.want += b.on_target;
-    p.placed += std::min(ReplicasOnTarget(target, w->status.placement, members), b.on_target);
-    p.ready += std::min(ReadyOnTarget(target, *w, members), b.on_target);
+    const int64_t placed_now = ReplicasOnTarget(target, w->status.placement, members);
+    const int64_t want = PlacementSettledOnTarget(target, *w, members)
+                             ? std::min(b.on_target, placed_now)
+                             : b.on_target;
+    p.before += b.on_target;
+    p.want += want;
+    p.placed += std::min(placed_now, want);
+    p.ready += std::min(ReadyOnTarget(target, *w, members), want);
   }
   return p;
 }
@@ -976,7 +1004,7 @@ void StartReturnObservation(DrillRecord* r, int64_t observe_seconds) {
   r->return_watch_until_ms.reset();
   int64_t want = 0;
   for (const WorkloadBefore& b : r->before) want += b.on_target;
-  r->return_progress = ReturnProgress{.want = want};
+  r->return_progress = ReturnProgress{.want = want, .before = want};
   if (want == 0) {
     r->return_observation = kReturnNothing;
   } else if (observe_seconds <= 0) {

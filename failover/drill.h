@@ -170,9 +170,13 @@ struct WorkloadBefore {
 // followed workloads that still exist, each capped at what it had on the target before
 // (a workload with more there now does not make up for one with less).
 struct ReturnProgress {
-  int64_t want = 0;       // replicas on the target before the drill
+  // The replicas the return waits for: per workload, those on the target before the drill —
+  // or fewer, once placement has settled on the target and wants fewer there now (the fleet
+  // changed meanwhile: another member came back, a workload was scaled down). Never more.
+  int64_t want = 0;
   int64_t placed = 0;     // of those, placed on the target again
   int64_t ready = 0;      // of those, ready on the target
+  int64_t before = 0;     // replicas on the target before the drill (want <= before)
   bool Complete() const { return placed >= want && ready >= want; }
   friend bool operator==(const ReturnProgress&, const ReturnProgress&) = default;
 };
@@ -185,7 +189,18 @@ struct ReturnProgress {
 int64_t ReadyOnTarget(const api::DrillTarget& target, const api::FederatedWorkload& workload,
                       const std::vector<api::MemberCluster>& members);
 
-// The return of `before`'s replicas to the target, from `followed` as they are now.
+// Whether placement has settled on the target for `workload`: its explanation names every
+// cluster the (cluster or region) target touches and none of them is held back for failure
+// (Unreachable, ZoneFailure, RecoveryHold). Then what status.placement puts on the target is
+// what placement wants there. Never for a zone target: the explanation is per cluster, and a
+// cluster with one failed zone reads Placed.
+bool PlacementSettledOnTarget(const api::DrillTarget& target, const api::FederatedWorkload& workload,
+                              const std::vector<api::MemberCluster>& members);
+
+// The return of `before`'s replicas to the target, from `followed` as they are now. A
+// workload placement has settled for waits for what it places on the target now if that is
+// fewer than before: a drill started while another member was recovering must not wait for
+// replicas placement has since moved back there (the report says so: want < before).
 ReturnProgress ReturnProgressOf(const api::DrillTarget& target,
                                 const std::vector<WorkloadBefore>& before,
                                 const std::vector<api::FederatedWorkload>& followed,

@@ -93,15 +93,18 @@ export function drillReturnText(report) {
   const state = str(report, 'returnObservation');
   const progress = field(report, 'returnProgress');
   const want = int(progress, 'want'), placed = int(progress, 'placed'), ready = int(progress, 'ready');
+  const before = int(progress, 'before', want);
   const restored = int(field(report, 'events'), 'restoredMs', 0);
   const until = int(report, 'returnObservedUntilMs', restored);
+  // Placement settled on fewer than the target had before the drill (the fleet changed).
+  const fewer = before > want ? `; placement wants ${want} there now, ${before} before the drill` : '';
   if (state === 'returned') {
-    return `replicas back on the target ${milestone(report, 'timeToReturnSeconds', '?')} after restore (${ready} of ${want} ready)`;
+    return `replicas back on the target ${milestone(report, 'timeToReturnSeconds', '?')} after restore (${ready} of ${want} ready${fewer})`;
   }
   if (state === 'watching') {
-    return `return still in progress: ${placed} of ${want} on the target, ${ready} ready (watching until ${secs((until - restored) / 1000)} after restore)`;
+    return `return still in progress: ${placed} of ${want} on the target, ${ready} ready${fewer} (watching until ${secs((until - restored) / 1000)} after restore)`;
   }
-  if (state === 'notReturned') return `not back within ${secs((until - restored) / 1000)}: ${placed} of ${want} on the target, ${ready} ready`;
+  if (state === 'notReturned') return `not back within ${secs((until - restored) / 1000)}: ${placed} of ${want} on the target, ${ready} ready${fewer}`;
   if (state === 'off') return 'not observed (spec.observeReturnSeconds is 0)';
   if (state === 'none') return 'nothing was on the target, nothing to return';
   return '';

@@ -287,7 +287,7 @@ TEST_F(DrillE2E, C_LiveDrillTreatsTheTargetAsFailedForPlacementThenGivesItBack) 
   ASSERT_EQ(r["returnObservation"], "returned") << r.dump(2);
   EXPECT_EQ(r["returned"], true);
   const int64_t on_ap_south = placement.at("ap-south-1");
-  EXPECT_EQ(r["returnProgress"], (json{{"want", on_ap_south}, {"placed", on_ap_south}, {"ready", on_ap_south}}));
+  EXPECT_EQ(r["returnProgress"], (json{{"want", on_ap_south}, {"placed", on_ap_south}, {"ready", on_ap_south}, {"before", on_ap_south}}));
   const double to_return = r["timeToReturnSeconds"].get<double>();
   EXPECT_GE(to_return, 2.0) << r.dump(2);
   EXPECT_LT(to_return, 40.0) << r.dump(2);

@@ -522,6 +522,12 @@ TEST(DrillReport, TheReturnToTheTarget) {
   EXPECT_NE(text.find("not back within 600.0s: 3 of 9 on the target, 1 ready"), std::string::npos) << text;
   EXPECT_FALSE(DrillWatchingReturn(d));
 
+  // Placement settled on fewer than before: the line says both.
+  r["returnProgress"] = {{"want", 6}, {"placed", 3}, {"ready", 1}, {"before", 8}};
+  text = DrillReportText(d);
+  EXPECT_NE(text.find("not back within 600.0s: 3 of 6 on the target, 1 ready; placement wants 6 there now, 8 before the drill"),
+            std::string::npos) << text;
+
   r["returnObservation"] = "off";
   EXPECT_NE(DrillReportText(d).find("not observed (spec.observeReturnSeconds is 0)"), std::string::npos);
   r["returnObservation"] = "none";

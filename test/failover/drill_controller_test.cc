@@ -446,7 +446,7 @@ TEST_F(DrillControllerTest, TheReturnIsWatchedAfterTheRestoreWithoutHoldingThePh
   EXPECT_EQ(d["status"]["phase"], "Completed");
   EXPECT_EQ(d["status"]["report"]["timeline"].size(), 4u);
   EXPECT_EQ(d["status"]["report"]["timeline"][3]["atMs"], 3000);
-  EXPECT_EQ(d["status"]["report"]["returnProgress"], (json{{"want", 5}, {"placed", 0}, {"ready", 0}}));
+  EXPECT_EQ(d["status"]["report"]["returnProgress"], (json{{"want", 5}, {"placed", 0}, {"ready", 0}, {"before", 5}}));
 
   // The return starts: eu-west-1 is placed 5 again, 2 ready. A restarted controller samples it.
   SetWorkload({{"eu-west-1", 5, 2}, {"eu-central-1", 5, 8}});
@@ -455,7 +455,7 @@ TEST_F(DrillControllerTest, TheReturnIsWatchedAfterTheRestoreWithoutHoldingThePh
   ASSERT_TRUE(restarted.ReconcileAll().ok());
   d = Drill("back");
   EXPECT_EQ(d["status"]["report"]["returnObservation"], "watching");
-  EXPECT_EQ(d["status"]["report"]["returnProgress"], (json{{"want", 5}, {"placed", 5}, {"ready", 2}}));
+  EXPECT_EQ(d["status"]["report"]["returnProgress"], (json{{"want", 5}, {"placed", 5}, {"ready", 2}, {"before", 5}}));
   EXPECT_EQ(d["status"]["report"]["timeline"][4]["readyByRegion"]["eu-west"], 2);
 
   SetWorkload({{"eu-west-1", 5, 5}, {"eu-central-1", 5, 5}});
@@ -493,7 +493,7 @@ TEST_F(DrillControllerTest, WatchingTheReturnEndsAtObserveReturnSeconds) {
   const json r = Drill("slow")["status"]["report"];
   EXPECT_EQ(r["returnObservation"], "notReturned");
   EXPECT_EQ(r["returned"], false);
-  EXPECT_EQ(r["returnProgress"], (json{{"want", 5}, {"placed", 0}, {"ready", 0}}));
+  EXPECT_EQ(r["returnProgress"], (json{{"want", 5}, {"placed", 0}, {"ready", 0}, {"before", 5}}));
   EXPECT_EQ(r["timeline"].back()["atMs"], 3000);
   fed_.clock().Advance(5s);
   EXPECT_EQ(Pass(), 0);

@@ -518,12 +518,68 @@ TEST(DrillReturn, ProgressIsCappedPerWorkloadAndSkipsDeletedOnes) {
   auto api = Workload("api", 3, {Placed("eu-west-1", 1), Placed("eu-central-1", 2)},
                       {{"eu-west-1", 0}, {"eu-central-1", 2}});
   ReturnProgress p = ReturnProgressOf(Cluster("eu-west-1"), before, {web, api}, members);
-  EXPECT_EQ(p, (ReturnProgress{.want = 9, .placed = 7, .ready = 6}));
+  EXPECT_EQ(p, (ReturnProgress{.want = 9, .placed = 7, .ready = 6, .before = 9}));
   EXPECT_FALSE(p.Complete());
   api = Workload("api", 3, {Placed("eu-west-1", 3)}, {{"eu-west-1", 3}});
   p = ReturnProgressOf(Cluster("eu-west-1"), before, {web, api}, members);
-  EXPECT_EQ(p, (ReturnProgress{.want = 9, .placed = 9, .ready = 9}));
+  EXPECT_EQ(p, (ReturnProgress{.want = 9, .placed = 9, .ready = 9, .before = 9}));
   EXPECT_TRUE(p.Complete());
+}
+
+// A drill started while another member was still recovering: placement had overflowed that
+// member's share onto the target (8 there instead of 6). After the restore that member is
+// back too and placement settles on 6 for the target: the return waits for those 6, not for
+// 8 that placement no longer wants there (it would watch for 10 minutes and say "not back").
+TEST(DrillReturn, ItWaitsForWhatSettledPlacementWantsWhenThatIsFewerThanBefore) {
+  const auto members = Fleet3();
+  const std::vector<WorkloadBefore> before = {{"shop/web", {{"eu-west-1", 8}}, 8}};
+  auto explained = [](api::FederatedWorkload w, const std::string& reason) {
+    w.status.explanation.clusters = {{"eu-west-1", 0, reason, ""}};
+    return w;
+  };
+  auto back = Workload("web", 9, {Placed("eu-west-1", 6), Placed("us-east-1", 3)},
+                       {{"eu-west-1", 6}, {"us-east-1", 3}});
+  // Not explained, or still held back for failure: placement has not settled, so 8 it is.
+  for (const char* reason : {"", "Unreachable", "RecoveryHold", "ZoneFailure"}) {
+    const auto w = *reason ? explained(back, reason) : back;
+    EXPECT_FALSE(PlacementSettledOnTarget(Region("eu-west"), w, members)) << reason;
+    ReturnProgress p = ReturnProgressOf(Region("eu-west"), before, {w}, members);
+    EXPECT_EQ(p, (ReturnProgress{.want = 8, .placed = 6, .ready = 6, .before = 8})) << reason;
+    EXPECT_FALSE(p.Complete()) << reason;
+  }
+  // Settled on 6: complete once those 6 are ready; the report keeps the 8 of before.
+  const auto settled = explained(back, "Placed");
+  EXPECT_TRUE(PlacementSettledOnTarget(Region("eu-west"), settled, members));
+  EXPECT_TRUE(PlacementSettledOnTarget(Cluster("eu-west-1"), settled, members));
+  ReturnProgress p = ReturnProgressOf(Region("eu-west"), before, {settled}, members);
+  EXPECT_EQ(p, (ReturnProgress{.want = 6, .placed = 6, .ready = 6, .before = 8}));
+  EXPECT_TRUE(p.Complete());
+  // Settled, but the 6 not ready yet: not complete.
+  auto starting = explained(Workload("web", 9, {Placed("eu-west-1", 6), Placed("us-east-1", 3)},
+                                     {{"eu-west-1", 2}, {"us-east-1", 3}}),
+                            "Placed");
+  EXPECT_FALSE(ReturnProgressOf(Region("eu-west"), before, {starting}, members).Complete());
+  // Settled on more than before: still only the 8 of before are waited for.
+  auto more = explained(Workload("web", 12, {Placed("eu-west-1", 10)}, {{"eu-west-1", 10}}), "Placed");
+  EXPECT_EQ(ReturnProgressOf(Region("eu-west"), before, {more}, members),
+            (ReturnProgress{.want = 8, .placed = 8, .ready = 8, .before = 8}));
+  // A zone target: the explanation is per cluster (one failed zone reads Placed), so never.
+  auto zoned = explained(Workload("web", 9, {Placed("eu-west-1", 6, {{"eu-west-1a", 0}, {"eu-west-1b", 6}})},
+                                  {{"eu-west-1", 6}}),
+                         "Placed");
+  EXPECT_FALSE(PlacementSettledOnTarget(Zone("eu-west-1a"), zoned, members));
+  // The JSON keeps `before`; a report written before it existed reads before = want.
+  DrillRecord r;
+  r.return_observation = kReturnWatching;
+  r.return_progress = p;
+  StatusOr<DrillRecord> round = RecordFromJson(RecordToJson(r));
+  ASSERT_TRUE(round.ok()) << round.status();
+  EXPECT_EQ(round->return_progress, p);
+  json old = RecordToJson(r);
+  old["returnProgress"].erase("before");
+  StatusOr<DrillRecord> read_old = RecordFromJson(old);
+  ASSERT_TRUE(read_old.ok()) << read_old.status();
+  EXPECT_EQ(read_old->return_progress.before, 6);
 }
 
 // A region drill as the controller would record it: restored at 10 s; placement starts the
@@ -545,7 +601,7 @@ TEST(DrillReturn, TheTimelineGoesOnUntilTheReplicasAreBackAndReady) {
   StartReturnObservation(&r, 600);
   EXPECT_TRUE(WatchingReturn(r));
   EXPECT_EQ(r.return_watch_until_ms, 610'000);
-  EXPECT_EQ(r.return_progress, (ReturnProgress{.want = 6}));
+  EXPECT_EQ(r.return_progress, (ReturnProgress{.want = 6, .before = 6}));
   const DrillRecord at_restore = r;
 
   auto sample = [&](int64_t at, const api::FederatedWorkload& w) {
@@ -557,7 +613,7 @@ TEST(DrillReturn, TheTimelineGoesOnUntilTheReplicasAreBackAndReady) {
                        {{"eu-central-1", 6}, {"us-east-1", 3}});
   sample(40'000, half);
   EXPECT_TRUE(WatchingReturn(r));
-  EXPECT_EQ(r.return_progress, (ReturnProgress{.want = 6, .placed = 3, .ready = 0}));
+  EXPECT_EQ(r.return_progress, (ReturnProgress{.want = 6, .placed = 3, .ready = 0, .before = 6}));
   EXPECT_EQ(r.timeline.size(), 3u);
   EXPECT_EQ(r.timeline.back().at_ms, 40'000);
   EXPECT_EQ(r.timeline.back().ready_by_region.at("eu-west"), 0);
@@ -572,7 +628,7 @@ TEST(DrillReturn, TheTimelineGoesOnUntilTheReplicasAreBackAndReady) {
                          {{"eu-west-1", 5}, {"eu-central-1", 1}, {"us-east-1", 3}});
   sample(70'000, placed);
   EXPECT_TRUE(WatchingReturn(r));
-  EXPECT_EQ(r.return_progress, (ReturnProgress{.want = 6, .placed = 6, .ready = 5}));
+  EXPECT_EQ(r.return_progress, (ReturnProgress{.want = 6, .placed = 6, .ready = 5, .before = 6}));
 
   sample(72'300, start);
   EXPECT_EQ(r.return_observation, kReturnReturned);
@@ -583,7 +639,7 @@ TEST(DrillReturn, TheTimelineGoesOnUntilTheReplicasAreBackAndReady) {
   EXPECT_EQ(j["timeToReturnSeconds"], 62.3);
   EXPECT_EQ(j["events"]["returnedMs"], 72'300);
   EXPECT_EQ(j["returnObservedUntilMs"], 610'000);
-  EXPECT_EQ(j["returnProgress"], (json{{"want", 6}, {"placed", 6}, {"ready", 6}}));
+  EXPECT_EQ(j["returnProgress"], (json{{"want", 6}, {"placed", 6}, {"ready", 6}, {"before", 6}}));
   EXPECT_EQ(j["timeToFullReadySeconds"], 5.0);
 
   // Done: later samples change nothing.
@@ -614,7 +670,7 @@ TEST(DrillReturn, WatchingEndsAtTheBoundWhenTheReplicasAreNotBack) {
   json j = RecordToJson(r);
   EXPECT_EQ(j["returned"], false);
   EXPECT_TRUE(j["timeToReturnSeconds"].is_null());
-  EXPECT_EQ(j["returnProgress"], (json{{"want", 9}, {"placed", 3}, {"ready", 3}}));
+  EXPECT_EQ(j["returnProgress"], (json{{"want", 9}, {"placed", 3}, {"ready", 3}, {"before", 9}}));
   EXPECT_EQ(r.timeline.size(), 2u);
 }
 
