@@ -155,8 +155,24 @@ async function main() {
     // The report's text and the download link's are what `fedctl drill report` prints:
     // console_test.cc compares the saved text with fedctl's byte for byte, once the report is
     // final (the drill keeps sampling after the abort until the replicas are back on the target).
-    await page.waitFor('the return to the target observed to its end',
-                       `/return to the target: +(replicas back|not back|nothing was on|not observed)/.test(document.querySelector('#drill-report-text').textContent)`, 30000);
+    try {
+      await page.waitFor('the return to the target observed to its end',
+                         `/return to the target: +(replicas back|not back|nothing was on|not observed)/.test(document.querySelector('#drill-report-text').textContent)`, 30000);
+    } catch (e) {
+      // What the server's record and the page said, to tell a drill that stopped watching from
+      // a page that stopped updating.
+      const state = await page.eval(`(async () => {
+          const {Api} = await import('./js/api.js');
+          const api = new Api(sessionStorage.getItem('meridian.console.token'));
+          const d = await api.get('/apis/federation.meridian.io/v1alpha1/failoverdrills/${drill}');
+          const r = (d.status || {}).report || {};
+          return JSON.stringify({phase: (d.status || {}).phase, returnObservation: r.returnObservation,
+                                 returnProgress: r.returnProgress, returnObservedUntilMs: r.returnObservedUntilMs,
+                                 samples: (r.timeline || []).length}); })()`).catch((x) => x.message);
+      log(`the drill on the server: ${state}`);
+      log(`the page's report: ${await page.eval(`(document.querySelector('#drill-report-text') || {}).textContent`).catch((x) => x.message)}`);
+      throw e;
+    }
     const reportText = await page.eval(`document.querySelector('#drill-report-text').textContent`);
     // (Decoded here, not fetched: the page's Content-Security-Policy allows no data: fetch.)
     const downloaded = await page.eval(`(() => { const href = document.querySelector('#drill-report-download').href;
