@@ -4,32 +4,29 @@
 #include <set>
 #include <vector>
 
+#include "common/json_fields.h"
+
 namespace meridian::sync {
 namespace {
 
 using nlohmann::json;
 
-const json& At(const json& j, const char* key) {
-  static const json kNull;
-  if (!j.is_object()) return kNull;
-  auto it = j.find(key);
-  return it == j.end() ? kNull : *it;
-}
+using json_fields::Child;
 
 int64_t Int(const json& j, const char* key) {
-  const json& v = At(j, key);
+  const json& v = Child(j, key);
   return v.is_number_integer() ? v.get<int64_t>() : 0;
 }
 
 std::string Str(const json& j, const char* key) {
-  const json& v = At(j, key);
+  const json& v = Child(j, key);
   return v.is_string() ? v.get<std::string>() : "";
 }
 
 // The condition of `type` in status.conditions (null when absent).
 const json& Condition(const json& status, const std::string& type) {
   static const json kNull;
-  const json& conditions = At(status, "conditions");
+  const json& conditions = Child(status, "conditions");
   if (!conditions.is_array()) return kNull;
   for (const json& c : conditions) {
     if (Str(c, "type") == type) return c;
@@ -82,10 +79,10 @@ bool KindHealthModel(const std::string& api_version, const std::string& kind) {
 
 MemberHealth HealthOf(const json& object) {
   const std::string kind = Str(object, "kind");
-  const json& status = At(object, "status");
+  const json& status = Child(object, "status");
   if (!status.is_object()) return {false, "no status reported yet"};
   if (kind == "DaemonSet") {
-    const int64_t generation = Int(At(object, "metadata"), "generation");
+    const int64_t generation = Int(Child(object, "metadata"), "generation");
     if (Int(status, "observedGeneration") < generation) {
       return {false, "generation " + std::to_string(generation) + " not observed yet"};
     }
@@ -109,13 +106,13 @@ MemberHealth HealthOf(const json& object) {
     return {false, "running (" + counts + ")"};
   }
   if (kind == "CronJob") {
-    const json& active = At(status, "active");
+    const json& active = Child(status, "active");
     const std::string last = Str(status, "lastScheduleTime");
     return {true, "active " + std::to_string(active.is_array() ? active.size() : 0) + ", " +
                       (last.empty() ? "not scheduled yet" : "last scheduled " + last)};
   }
   if (kind == "Ingress") {
-    const json& ingress = At(At(status, "loadBalancer"), "ingress");
+    const json& ingress = Child(Child(status, "loadBalancer"), "ingress");
     const size_t n = ingress.is_array() ? ingress.size() : 0;
     return {n > 0, n > 0 ? std::to_string(n) + " load balancer ingress point(s)"
                          : "no load balancer address yet"};
@@ -136,7 +133,7 @@ json AggregateKindStatus(const std::string& kind, const std::map<std::string, js
   bool all_complete = !members.empty();
   std::set<std::string> seen;  // CronJob active references, Ingress points (dumped)
   for (const auto& [member, object] : members) {
-    const json& status = At(object, "status");
+    const json& status = Child(object, "status");
     const MemberHealth health = HealthOf(object);
     if (!health.healthy) unhealthy.push_back(member + ": " + health.reason);
     if (kind == "DaemonSet") {
@@ -154,7 +151,7 @@ json AggregateKindStatus(const std::string& kind, const std::map<std::string, js
       if (ConditionTrue(status, "Failed")) failed.push_back(member);
       all_complete = all_complete && ConditionTrue(status, "Complete");
     } else if (kind == "CronJob") {
-      const json& active = At(status, "active");
+      const json& active = Child(status, "active");
       if (active.is_array()) {
         for (const json& ref : active) {
           if (seen.insert(ref.dump()).second) out["active"].push_back(ref);
@@ -163,7 +160,7 @@ json AggregateKindStatus(const std::string& kind, const std::map<std::string, js
       Latest(&out, "lastScheduleTime", status);
       Latest(&out, "lastSuccessfulTime", status);
     } else if (kind == "Ingress") {
-      const json& ingress = At(At(status, "loadBalancer"), "ingress");
+      const json& ingress = Child(Child(status, "loadBalancer"), "ingress");
       if (ingress.is_array()) {
         for (const json& point : ingress) {
           if (seen.insert(point.dump()).second) {

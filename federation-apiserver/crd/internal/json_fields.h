@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/json_fields.h"
+
 namespace meridian::apiserver::crd::internal {
 
 // o[key] when it is a string, else "".
@@ -15,11 +17,6 @@ inline std::string Str(const nlohmann::json& o, const char* key) {
 }
 
 // o[key], or null when `o` is not an object or has no such key.
-inline const nlohmann::json& Child(const nlohmann::json& o, const char* key) {
-  static const nlohmann::json kNull;
-  if (!o.is_object()) return kNull;
-  auto it = o.find(key);
-  return it == o.end() ? kNull : *it;
-}
+using ::meridian::json_fields::Child;
 
 }  // namespace meridian::apiserver::crd::internal
