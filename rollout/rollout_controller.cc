@@ -105,6 +105,10 @@ RolloutController::RolloutController(apimachinery::ObjectService& objects, const
       }) {
   events_ = apimachinery::EventRecorder::IfServed(
       objects_, clock_, apimachinery::EventRecorderOptions{.component = "rollout-controller"});
+  if (prometheus_) {
+    evaluator_ = std::make_unique<PrometheusEvaluator>(prometheus_, clock_,
+                                                       [this] { loop_.MarkDirty(); });
+  }
 }
 
 RolloutController::~RolloutController() { Stop(); }
@@ -121,6 +125,7 @@ Status RolloutController::Start() {
 
 void RolloutController::Stop() {
   handlers_.clear();  // no more MarkDirty from the (possibly shared) informers
+  evaluator_.reset();  // waits for a query being asked; no more MarkDirty from it either
   loop_.Stop();
   informers_.StopOwn();
 }
@@ -185,12 +190,18 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
           in.strategy = nullptr;
         }
         StageMachineOutput out;
+        bool asked = false;  // an evaluation is on its way: this pass decides nothing
         if (missing.empty()) {
           out = Step(in, previous);
           if (out.evaluate) {
-            // The gate is being judged and no evaluation is fresh: ask, and decide with it.
-            in.prometheus = samples_[key] = Evaluate(*out.evaluate);
-            out = Step(in, previous);
+            // The gate is being judged and no evaluation is fresh: decide with the one that
+            // came back, or ask for one and leave the rollout as it is until it comes.
+            if (std::optional<PrometheusSample> sample = Evaluation(key, *out.evaluate)) {
+              in.prometheus = samples_[key] = std::move(*sample);
+              out = Step(in, previous);
+            } else {
+              asked = true;
+            }
           }
         } else if (previous) {
           out.state = *previous;
@@ -200,6 +211,7 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
         } else {
           out = Step(in, previous);  // the first revision goes everywhere regardless
         }
+        if (asked) break;  // the answer's arrival marks the loop dirty
         status.rollout = out.state;
         api::SetCondition(&status.conditions,
                           api::Condition{.type = "Rollout",
@@ -252,24 +264,22 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
     }
   }
   std::erase_if(samples_, [&](const auto& entry) { return seen.count(entry.first) == 0; });
+  if (evaluator_) evaluator_->Retain(seen);
   return written;
 }
 
-PrometheusSample RolloutController::Evaluate(const std::string& query) {
-  PrometheusSample sample;
-  sample.query = query;
-  sample.at = clock_.Now();  // what the gate's window counts from: when it was asked
-  if (!prometheus_) {
+std::optional<PrometheusSample> RolloutController::Evaluation(const std::string& key,
+                                                              const std::string& query) {
+  if (!evaluator_) {
+    PrometheusSample sample;
+    sample.query = query;
+    sample.at = clock_.Now();
     sample.error = "no Prometheus to ask (the controller manager runs without --prometheus-url)";
     return sample;
   }
-  StatusOr<double> value = prometheus_(query);
-  if (value.ok()) {
-    sample.value = value.value();
-  } else {
-    sample.error = value.status().message();
-  }
-  return sample;
+  if (std::optional<PrometheusSample> sample = evaluator_->Take(key, query)) return sample;
+  evaluator_->Request(key, query);
+  return std::nullopt;
 }
 
 }  // namespace meridian::rollout

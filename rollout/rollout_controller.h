@@ -15,10 +15,12 @@
 // no other member answer (status.rollout.drain: OneAtATime). A Drained stage changes no member
 // before the workload's DNS TTL has passed since the drain (phase Draining, drainUntil).
 //
-// A stage's prometheus gate is evaluated with `prometheus` (rollout/prometheus_client.h) on the
-// worker, when the stage machine asks (at most once per EvaluationInterval per workload, each
-// evaluation kept for the next passes); without one, such a gate's evaluations fail ("no
-// Prometheus"), so it never passes.
+// A stage's prometheus gate is evaluated with `prometheus` (rollout/prometheus_client.h) when
+// the stage machine asks (at most once per EvaluationInterval per workload, each evaluation
+// kept for the next passes), off the worker (rollout/prometheus_evaluator.h): the pass that
+// asks leaves that workload's rollout as it was, and the answer's arrival runs the next pass,
+// so a slow Prometheus holds no other workload. Without one, such a gate's evaluations fail
+// at once ("no Prometheus"), so it never passes.
 //
 // Level-triggered (apimachinery/change_loop.h): any change of a FederatedWorkload,
 // RolloutStrategy, MemberCluster, FailoverDrill or ResidencyPolicy runs a pass over every workload;
@@ -45,18 +47,16 @@
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "rollout/prometheus_evaluator.h"
 #include "rollout/prometheus_gate.h"
 
 namespace meridian::rollout {
-
-// Evaluates a PromQL instant query to its one number (PrometheusClient::Query).
-using PrometheusQuery = std::function<StatusOr<double>(const std::string& query)>;
 
 class RolloutController {
  public:
   // `objects` and `clock` must outlive the controller, and so must `informers` (the
   // process's shared informers over `objects`) when given; without, it has its own.
-  // `prometheus` (may be empty) is called on the worker only.
+  // `prometheus` (may be empty) is called on the evaluator's thread only, one query at a time.
   RolloutController(apimachinery::ObjectService& objects, const Clock& clock,
                     apimachinery::SharedInformerFactory* informers = nullptr,
                     PrometheusQuery prometheus = nullptr);
@@ -76,8 +76,9 @@ class RolloutController {
   StatusOr<int> ReconcileAll(std::optional<Timestamp>* next = nullptr);
 
  private:
-  // One evaluation of `query` now (a failed one when there is no Prometheus to ask).
-  PrometheusSample Evaluate(const std::string& query);
+  // The evaluation of `query` for workload `key`: the one that finished since the last pass,
+  // or nullopt after asking for it (off the worker). Without a Prometheus, a failed one at once.
+  std::optional<PrometheusSample> Evaluation(const std::string& key, const std::string& query);
 
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
@@ -95,6 +96,8 @@ class RolloutController {
   std::map<std::string, PrometheusSample> samples_;
   bool started_ = false;  // set before the loop starts: its passes read the caches as they are
   apimachinery::ChangeLoop loop_;
+  // After loop_ (destroyed first: its thread calls loop_.MarkDirty); null without prometheus_.
+  std::unique_ptr<PrometheusEvaluator> evaluator_;
 };
 
 }  // namespace meridian::rollout
