@@ -20,12 +20,21 @@ namespace {
 constexpr char kWho[] = "rollout controller";
 
 // A live drill that has not ended fails (or is about to fail) its target: a rollout gives
-// no member it targets a new revision meanwhile. Drill admission (failover/drill_admission.h)
-// uses the same notion for the other direction. A game day fails nothing itself.
+// no member it targets a new revision meanwhile. Nor while the ended drill still watches its
+// replicas return (report.returnObservation "watching", at most spec.observeReturnSeconds):
+// right after an injected fault is healed the member is still unreachable to Meridian, so a
+// revision given then would run its stage's gate timers against a member that cannot be
+// written yet (and fail them), and the drill's return would measure the rollout as much as the
+// recovery. Drill admission (failover/drill_admission.h) uses the same notion for the other
+// direction. A game day fails nothing itself.
 bool DrillHoldsItsTarget(const api::FailoverDrill& d) {
+  if (d.spec.mode != "live" || d.spec.IsGameDay() || !d.metadata.deletion_timestamp.empty()) {
+    return false;
+  }
   const std::string& p = d.status.phase;
-  return d.spec.mode == "live" && !d.spec.IsGameDay() && d.metadata.deletion_timestamp.empty() &&
-         p != "Completed" && p != "Aborted" && p != "Failed";
+  if (p != "Completed" && p != "Aborted" && p != "Failed") return true;
+  const nlohmann::json& report = d.status.report;
+  return report.is_object() && report.value("returnObservation", "") == failover::kReturnWatching;
 }
 
 // What the stage machine needs of every placed member.

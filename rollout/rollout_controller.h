@@ -5,9 +5,9 @@
 // (sync/propagation.h TemplateForMember) and reports back what each member runs and whether
 // it is ready (status.clusters[].revision, revisionReady), which is what the gates judge.
 //
-// A member that a live FailoverDrill (not ended) targets is given no new revision while the
-// drill lasts: the rollout waits before it (phase WaitingForDrill, the condition naming the
-// drill and the member).
+// A member that a live FailoverDrill targets is given no new revision while the drill lasts
+// and, after it, while the drill watches the replicas return: the rollout waits before it
+// (phase WaitingForDrill, the condition naming the drill and the member).
 //
 // A stage with `drain` of a workload with spec.dns leaves its members out of the workload's DNS
 // answers while it changes them (status.rollout.drained, which the DNS controller reads from

@@ -501,8 +501,8 @@ StageMachineOutput Step(const StageMachineInput& in,
         st.ready_since.clear();
         return finish("False", where + " of " + rev + " waits for drill " + blocked->drill +
                                    ", which targets " + blocked->name +
-                                   " (no member gets a new revision while a running drill "
-                                   "fails it)");
+                                   " (no member gets a new revision while a drill fails it "
+                                   "or watches its replicas return)");
       }
       // A failed gate: halt, or give every member the stable revision again.
       auto fail = [&](const std::string& gate, const std::string& what) {

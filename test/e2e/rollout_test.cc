@@ -93,8 +93,9 @@ std::string Workload(const std::string& image, const std::string& pod_annotation
          "apiVersion: federation.meridian.io/v1alpha1\nkind: FederatedWorkload\n"
          "metadata: {name: web, namespace: shop}\nspec:\n"
          "  rollout: {strategyRef: {name: canary-eu-rest}}\n"
-         "  placement: {distribution: {weights: {us-east: 1, us-west: 1, eu-west: 1, "
-         "eu-central: 1, ap-south: 1}}}\n"
+         "  placement:\n    distribution: {weights: {us-east: 1, us-west: 1, eu-west: 1, "
+         "eu-central: 1, ap-south: 1}}\n"
+         "    failover: {recoveryDelaySeconds: 1}\n"  // a drilled member returns at once
          "  template:\n    apiVersion: apps/v1\n    kind: Deployment\n"
          "    metadata: {name: web}\n    spec:\n      replicas: 5\n"
          "      selector: {matchLabels: {app: web}}\n      template:\n"
@@ -389,6 +390,60 @@ TEST_F(RolloutE2E, ABadRevisionHaltsAtTheCanaryAndRollsBack) {
   ASSERT_EQ(Fedctl("rollout approve web -n shop").exit_code, 0);
   ASSERT_TRUE(WaitPhase("Complete")) << Fedctl("rollout status web -n shop").output;
   for (const std::string& m : kMembers) EXPECT_EQ(sampler_->Now(m).image, good) << m;
+}
+
+// A rollout that reaches a member a live drill targets waits for the drill to end and for its
+// replicas to be back: eu-west-1 keeps its image while the injected drill on it runs (phase
+// WaitingForDrill, the condition naming the drill), and gets the new one only once the drill
+// saw its replicas return (membersim's bind time of its first new pod against the drill's
+// `returnedMs`, both epoch ms on this machine). The stage's gates then pass: a revision given
+// while Meridian could not reach the member yet would have run out their 5 s timeout.
+TEST_F(RolloutE2E, ALiveDrillHoldsItsTargetsStageUntilItsReplicasAreBack) {
+  const std::string before = sampler_->Now("eu-west-1").image;
+  ASSERT_FALSE(before.empty());
+  ASSERT_EQ(Phase(), "Complete") << Fedctl("rollout status web -n shop").output;
+  auto drill = Fedctl(
+      "drill run --target cluster=eu-west-1 --mode live --failure injected --duration 5s "
+      "--name eu-drill");
+  ASSERT_EQ(drill.exit_code, 0) << drill.output;
+  const std::string drill_path = "/apis/federation.meridian.io/v1alpha1/failoverdrills/eu-drill";
+  auto drill_phase = [&] {
+    json d = fed_->Api(drill_path);
+    return d.is_object() ? d.value("status", json::object()).value("phase", "") : "";
+  };
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10'000), milliseconds(50),
+                                  [&] { return drill_phase() == "Running"; }))
+      << drill_phase();
+  const std::string next = "example/web:during-drill";
+  ApplyWorkload(Workload(next));
+  ASSERT_TRUE(WaitPhase("WaitingForDrill", milliseconds(10'000)))
+      << Fedctl("rollout status web -n shop").output;
+  std::string message;
+  EXPECT_TRUE(test_env::PollUntil(milliseconds(5'000), milliseconds(50), [&] {
+    json w = Web();
+    if (!w.is_object() || !w.contains("status")) return false;
+    for (const json& c : w["status"].value("conditions", json::array())) {
+      if (c.value("type", "") == "Rollout") message = c.value("message", "");
+    }
+    return message.find("waits for drill eu-drill, which targets eu-west-1") != std::string::npos;
+  })) << message;
+  EXPECT_EQ(sampler_->Now("us-west-1").image, next);  // the canary went ahead
+  EXPECT_FALSE(sampler_->First("eu-west-1", next, false).has_value());
+  // The drill ends on its own and sees the replicas return; then the EU stage goes on and its
+  // gates pass: the rollout reaches the approval before the rest.
+  ASSERT_TRUE(WaitPhase("WaitingForApproval", milliseconds(40'000)))
+      << Fedctl("rollout status web -n shop").output << "\ndrill: " << drill_phase();
+  json report = fed_->Api(drill_path)["status"]["report"];
+  ASSERT_TRUE(report.is_object()) << fed_->Api(drill_path).dump();
+  EXPECT_EQ(report.value("returnObservation", ""), "returned") << report.dump();
+  const int64_t returned_ms = report["events"].value("returnedMs", int64_t{0});
+  ASSERT_GT(returned_ms, 0) << report.dump();
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10'000), milliseconds(100),
+                                  [&] { return FirstPod("eu-west-1", next).bound_ms > 0; }));
+  EXPECT_GE(FirstPod("eu-west-1", next).bound_ms, report.value("startedAtMs", int64_t{0}) + returned_ms);
+  ASSERT_EQ(Fedctl("rollout approve web -n shop").exit_code, 0);
+  ASSERT_TRUE(WaitPhase("Complete")) << Fedctl("rollout status web -n shop").output;
+  for (const std::string& m : kMembers) EXPECT_EQ(sampler_->Now(m).image, next) << m;
 }
 
 TEST_F(RolloutE2E, ACrashLoopingImageFailsTheRestartGateAtTheCanary) {
