@@ -21,6 +21,7 @@
 #include "common/json_parse.h"
 #include "observability/metrics.h"
 #include "sync/internal/kube_wire.h"
+#include "sync/member_apply.h"
 
 namespace meridian::sync {
 
@@ -303,9 +304,12 @@ struct HttpMemberClient::Transport {
 namespace {
 
 // What a watch keeps of an object it delivered: its resourceVersion (to diff a relist
-// against) and, serialised, its apiVersion, kind and metadata without managedFields (the
-// DELETED event of an object a relist no longer finds). A few hundred bytes instead of the
-// decoded object: a member with 10,000 objects, a fleet with 1,000,000 (issue 14).
+// against) and, serialised, its apiVersion, kind and metadata without managedFields and
+// without the last-applied records (Meridian's and kubectl's annotations: each a whole copy
+// of the object, and no reader of a DELETED event looks at them) — the DELETED event of an
+// object a relist no longer finds. A few hundred bytes instead of the decoded object (every
+// object Meridian writes carries its last-applied record, which would double that): a member
+// with 10,000 objects, a fleet with 1,000,000 (issue 14).
 struct Delivered {
   std::string resource_version;
   std::string identity;  // JSON text
@@ -319,6 +323,11 @@ Delivered DeliveredFrom(const json& item) {
   if (auto meta = item.find("metadata"); meta != item.end() && meta->is_object()) {
     json m = *meta;
     m.erase("managedFields");
+    if (auto a = m.find("annotations"); a != m.end() && a->is_object()) {
+      a->erase(kLastAppliedAnnotation);
+      a->erase("kubectl.kubernetes.io/last-applied-configuration");
+      if (a->empty()) m.erase(a);
+    }
     identity["metadata"] = std::move(m);
   }
   return {internal::ResourceVersionOf(item), identity.dump()};

@@ -314,6 +314,10 @@ class Recorder {
     std::lock_guard lock(mu_);
     return errors_;
   }
+  std::vector<MemberWatchEvent> Events() {
+    std::lock_guard lock(mu_);
+    return events_;
+  }
 
  private:
   std::mutex mu_;
@@ -651,9 +655,17 @@ TEST(HttpMemberClientTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
   TestMember member;
   auto client = NewClient(member.Endpoint());
   ASSERT_NE(client, nullptr);
-  for (const char* n : {"keep", "change", "gone"}) {
+  for (const char* n : {"keep", "change"}) {
     ASSERT_TRUE(client->Create(kConfigMaps, "shop", ConfigMap(n)).ok());
   }
+  // "gone" carries labels, an annotation and the two last-applied records (Meridian's and
+  // kubectl's: each a whole copy of the object).
+  json gone = ConfigMap("gone");
+  gone["metadata"]["labels"] = {{"app.kubernetes.io/managed-by", "meridian"}};
+  gone["metadata"]["annotations"] = {{"federation.meridian.io/owner", "shop/web"},
+                                     {"federation.meridian.io/last-applied", std::string(2000, 'x')},
+                                     {"kubectl.kubernetes.io/last-applied-configuration", "{}"}};
+  ASSERT_TRUE(client->Create(kConfigMaps, "shop", gone).ok());
   Recorder rec;
   WatchOptions options;
   options.initial_backoff = milliseconds(20);
@@ -676,6 +688,13 @@ TEST(HttpMemberClientTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
   EXPECT_EQ(rec.Summary(), (std::vector<std::string>{"ADDED change *", "ADDED gone *", "ADDED keep *",
                                                      "MODIFIED change *", "ADDED new *", "DELETED gone *"}));
   EXPECT_EQ((*watch)->Relists(), 1);
+  // The DELETED event the relist made up carries the identity the watch kept: labels and
+  // annotations, but not the last-applied records (never read from a deleted object).
+  const json deleted = rec.Events()[5].object;
+  EXPECT_EQ(deleted["metadata"]["labels"], gone["metadata"]["labels"]) << deleted.dump();
+  EXPECT_EQ(deleted["metadata"]["annotations"],
+            (json{{"federation.meridian.io/owner", "shop/web"}}))
+      << deleted.dump();
 
   // Live again after the relist.
   ASSERT_TRUE(Eventually([&] { return member.handler().ActiveWatches() == 1; }));
