@@ -7,7 +7,7 @@
 //   (b) every Deployment, StatefulSet, ReplicaSet, DaemonSet, Job, bare Pod and
 //       PersistentVolumeClaim in a
 //       namespace a ResidencyPolicy names, whoever created it: allowed where the policies that
-//       govern its namespace and labels allow (scheduling/placement_inputs.h
+//       govern its namespace and labels allow (residency/policy.h
 //       ResidencyRulesForObject).
 // Both use placement::AllowedJurisdictionsFor and the World's jurisdiction of the member — the
 // rule placement filters with — so the audit cannot disagree with placement.
