@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
@@ -293,6 +294,37 @@ TEST(LeaderFencingTest, ATakeoverBetweenTheFiltersCheckAndTheWriteIsRefused) {
   rest::RestResponse renewed = call("POST", cms, configmap("new", "1"), cm, Token("cm-1", 3));
   EXPECT_EQ(renewed.code, 201) << renewed.body;
   EXPECT_FALSE(store.before_write) << "the hook did not run";
+}
+
+// The store checks the Lease as the backend holds it, under the encryption wrapper: a
+// configuration that encrypts Leases is refused at startup, naming the file and the resource.
+TEST(LeaderFencingTest, EncryptingLeasesAtRestIsAStartupError) {
+  const std::filesystem::path dir = std::filesystem::path(::testing::TempDir()) /
+                                    ("leader_fencing_enc_" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::filesystem::path config = dir / "encryption.yaml";
+  std::ofstream(config) << "apiVersion: apiserver.config.k8s.io/v1\n"
+                           "kind: EncryptionConfiguration\n"
+                           "resources:\n"
+                           "  - resources: [secrets, leases.coordination.k8s.io]\n"
+                           "    providers:\n"
+                           "      - aesgcm:\n"
+                           "          keys:\n"
+                           "            - name: k1\n"
+                           "              secret: MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n"
+                           "      - identity: {}\n";
+  ServerOptions options;
+  options.storage = "sqlite:" + (dir / "db").string();
+  options.encryption_provider_config = config.string();
+  auto server = FederationApiServer::Create(options, RealClock());
+  ASSERT_FALSE(server.ok());
+  EXPECT_EQ(server.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(server.status().message().find(config.string() +
+                                           ": leases.coordination.k8s.io must not be encrypted"),
+            std::string::npos)
+      << server.status();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
