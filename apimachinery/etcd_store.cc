@@ -15,6 +15,7 @@
 #include "apimachinery/internal/etcd/rpc.grpc.pb.h"
 #include "apimachinery/store_compaction.h"
 #include "apimachinery/write_fence.h"
+#include "apimachinery/write_precondition.h"
 #include "common/base64.h"
 
 namespace meridian::apimachinery {
@@ -530,13 +531,9 @@ class EtcdStore final : public Store, public CompactableStore, public WriteFence
     auto* put = txn.add_success()->mutable_request_put();
     put->set_key(k);
     put->set_value(std::move(value));
-    const Fence fence = AddFence(&txn);
-    etcdserverpb::TxnResponse resp;
-    MERIDIAN_RETURN_IF_ERROR(Txn("create " + key.ToString(), txn, &resp));
-    if (!resp.succeeded()) {
-      MERIDIAN_RETURN_IF_ERROR(FenceFailure(fence, resp, 0));
-      return AlreadyExistsError(key.ToString() + " already exists");
-    }
+    MERIDIAN_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp,
+                              ConditionalTxn("create " + key.ToString(), txn));
+    if (!resp.succeeded()) return AlreadyExistsError(key.ToString() + " already exists");
     SetResourceVersion(object, resp.header().revision());
     return object;
   }
@@ -551,13 +548,9 @@ class EtcdStore final : public Store, public CompactableStore, public WriteFence
     put->set_key(k);
     put->set_value(std::move(value));
     txn.add_failure()->mutable_request_range()->set_key(k);
-    const Fence fence = AddFence(&txn);
-    etcdserverpb::TxnResponse resp;
-    MERIDIAN_RETURN_IF_ERROR(Txn("update " + key.ToString(), txn, &resp));
-    if (!resp.succeeded()) {
-      MERIDIAN_RETURN_IF_ERROR(FenceFailure(fence, resp, 1));
-      return GuardFailure(key, expected, resp);
-    }
+    MERIDIAN_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp,
+                              ConditionalTxn("update " + key.ToString(), txn));
+    if (!resp.succeeded()) return GuardFailure(key, expected, resp);
     SetResourceVersion(object, resp.header().revision());
     return object;
   }
@@ -571,13 +564,9 @@ class EtcdStore final : public Store, public CompactableStore, public WriteFence
     del->set_key(k);
     del->set_prev_kv(true);
     txn.add_failure()->mutable_request_range()->set_key(k);
-    const Fence fence = AddFence(&txn);
-    etcdserverpb::TxnResponse resp;
-    MERIDIAN_RETURN_IF_ERROR(Txn("delete " + key.ToString(), txn, &resp));
-    if (!resp.succeeded()) {
-      MERIDIAN_RETURN_IF_ERROR(FenceFailure(fence, resp, 1));
-      return GuardFailure(key, expected, resp);
-    }
+    MERIDIAN_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp,
+                              ConditionalTxn("delete " + key.ToString(), txn));
+    if (!resp.succeeded()) return GuardFailure(key, expected, resp);
     const int64_t rv = resp.header().revision();
     json last = Tombstone(key, rv);
     if (resp.responses_size() > 0 &&
@@ -686,32 +675,102 @@ class EtcdStore final : public Store, public CompactableStore, public WriteFence
     std::string key;  // empty: no fence raised
     int64_t revision = 0;
   };
-  // Makes the write conditional on the raised fence (if any) and reads the fence key when the
-  // condition fails, as the failure branch's last response. Returns the fence it used.
-  Fence AddFence(etcdserverpb::TxnRequest* txn) {
+
+  // A key the write needs unchanged since it was read: the raised fence's, or the write
+  // precondition's object's (write_precondition.h). `index` is the failure branch's read of it.
+  struct KeyAt {
+    std::string key;
+    int64_t revision = 0;  // its mod_revision when read; 0 when it did not exist
+    int index = -1;
+  };
+  // Makes `txn` conditional on `key` still being at `revision` (etcd compares an absent key's
+  // mod_revision as 0) and reads the key in the failure branch, to tell why it failed.
+  static KeyAt AddUnchanged(const std::string& key, int64_t revision,
+                            etcdserverpb::TxnRequest* txn) {
+    auto* cmp = txn->add_compare();
+    cmp->set_key(key);
+    cmp->set_target(etcdserverpb::Compare::MOD);
+    cmp->set_result(etcdserverpb::Compare::EQUAL);
+    cmp->set_mod_revision(revision);
+    KeyAt at{key, revision, txn->failure_size()};
+    txn->add_failure()->mutable_request_range()->set_key(key);
+    return at;
+  }
+  // Whether a failed Txn failed (also) because `at` moved.
+  static bool Moved(const KeyAt& at, const etcdserverpb::TxnResponse& resp) {
+    if (at.index < 0 || resp.responses_size() <= at.index) return false;
+    const auto& range = resp.responses(at.index).response_range();
+    return (range.kvs_size() > 0 ? range.kvs(0).mod_revision() : 0) != at.revision;
+  }
+
+  // How many times a write re-reads its precondition's object when it moved between the read
+  // and the Txn (a Lease renewal does, about once per retry period) before giving up.
+  static constexpr int kPreconditionAttempts = 5;
+
+  // Runs a write's Txn (its own compare, success and failure operations already in `txn`)
+  // under the raised fence (if any) and the write precondition of this thread (if any): the
+  // precondition's object is read, checked, and compared unchanged in the same Txn, so a write
+  // lands only while it holds. Returns the Txn's response when the write happened or failed
+  // only on its own compare; the fence's error (kFailedPrecondition) or the precondition's
+  // otherwise. A precondition whose object keeps moving under kPreconditionAttempts reads
+  // is kAborted.
+  StatusOr<etcdserverpb::TxnResponse> ConditionalTxn(const std::string& what,
+                                                     const etcdserverpb::TxnRequest& txn) {
+    std::shared_ptr<const WritePrecondition> precondition = WritePreconditionScope::Current();
+    for (int attempt = 1;; ++attempt) {
+      etcdserverpb::TxnRequest conditional = txn;
+      const KeyAt fence = AddFence(&conditional);
+      KeyAt read;
+      if (precondition) {
+        MERIDIAN_ASSIGN_OR_RETURN(read, CheckPrecondition(*precondition, &conditional));
+      }
+      etcdserverpb::TxnResponse resp;
+      MERIDIAN_RETURN_IF_ERROR(Txn(what, conditional, &resp));
+      if (resp.succeeded()) return resp;
+      MERIDIAN_RETURN_IF_ERROR(FenceFailure(fence, resp));
+      if (!Moved(read, resp)) return resp;
+      if (attempt == kPreconditionAttempts) {
+        return AbortedError("etcd " + what + ": " + precondition->key.ToString() +
+                            ", which the write is conditional on, changed under each of " +
+                            std::to_string(kPreconditionAttempts) + " attempts; try again");
+      }
+    }
+  }
+
+  // Reads the precondition's object, checks the condition on it (its error when it does not
+  // hold), and makes `txn` conditional on the object staying as read.
+  StatusOr<KeyAt> CheckPrecondition(const WritePrecondition& precondition,
+                                    etcdserverpb::TxnRequest* txn) {
+    MERIDIAN_RETURN_IF_ERROR(ValidateKey(precondition.key));
+    const std::string k = Key(precondition.key);
+    etcdserverpb::RangeRequest req;
+    req.set_key(k);
+    etcdserverpb::RangeResponse resp;
+    MERIDIAN_RETURN_IF_ERROR(
+        conn_->Call("read " + precondition.key.ToString() + " for a write precondition", true,
+                    [&](auto& ep, auto& ctx) { return ep.kv->Range(&ctx, req, &resp); }));
+    Seen(resp.header().revision());
+    const bool exists = resp.kvs_size() > 0;
+    MERIDIAN_RETURN_IF_ERROR(
+        CheckWritePrecondition(precondition, exists ? &resp.kvs(0).value() : nullptr));
+    return AddUnchanged(k, exists ? resp.kvs(0).mod_revision() : 0, txn);
+  }
+
+  // Makes the write conditional on the raised fence (if any). Returns the fence's compare
+  // (an empty key when none is raised).
+  KeyAt AddFence(etcdserverpb::TxnRequest* txn) {
     Fence fence;
     {
       std::lock_guard lock(fence_mu_);
       fence = fence_;
     }
-    if (fence.key.empty()) return fence;
-    auto* cmp = txn->add_compare();
-    cmp->set_key(fence.key);
-    cmp->set_target(etcdserverpb::Compare::MOD);
-    cmp->set_result(etcdserverpb::Compare::EQUAL);
-    cmp->set_mod_revision(fence.revision);
-    txn->add_failure()->mutable_request_range()->set_key(fence.key);
-    return fence;
+    if (fence.key.empty()) return KeyAt{};
+    return AddUnchanged(fence.key, fence.revision, txn);
   }
-  // kFailedPrecondition when a failed write failed because the fence moved (its read is the
-  // failure branch's response `index`); OK otherwise.
-  static Status FenceFailure(const Fence& fence, const etcdserverpb::TxnResponse& resp,
-                             int index) {
-    if (fence.key.empty() || resp.responses_size() <= index) return Status::Ok();
-    const auto& range = resp.responses(index).response_range();
-    if (range.kvs_size() > 0 && range.kvs(0).mod_revision() == fence.revision) {
-      return Status::Ok();
-    }
+  // kFailedPrecondition when a failed write failed because the fence moved; OK otherwise.
+  static Status FenceFailure(const KeyAt& fence, const etcdserverpb::TxnResponse& resp) {
+    if (fence.key.empty() || !Moved(fence, resp)) return Status::Ok();
+    const auto& range = resp.responses(fence.index).response_range();
     const std::string holder = range.kvs_size() > 0 ? range.kvs(0).value() : "";
     return FailedPreconditionError(
         "write refused: the leader's fence " + fence.key + " (raised at revision " +

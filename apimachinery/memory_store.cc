@@ -4,6 +4,7 @@
 #include <charconv>
 #include <utility>
 
+#include "apimachinery/write_precondition.h"
 #include "common/base64.h"
 
 namespace meridian::apimachinery {
@@ -118,6 +119,21 @@ Status SetResourceVersion(json& object, int64_t rv) {
   if (!meta.is_object()) return InvalidArgumentError("metadata must be a JSON object");
   meta["resourceVersion"] = std::to_string(rv);
   return Status::Ok();
+}
+
+// The write precondition of this thread (write_precondition.h), checked on `objects` (the
+// store's map, under its lock): OK when there is none or it holds.
+template <typename Objects>
+Status CheckPreconditionLocked(const Objects& objects) {
+  std::shared_ptr<const WritePrecondition> precondition = WritePreconditionScope::Current();
+  if (!precondition) return Status::Ok();
+  const std::string* stored = nullptr;
+  auto t = objects.find(precondition->key.type);
+  if (t != objects.end()) {
+    auto it = t->second.find({precondition->key.ns, precondition->key.name});
+    if (it != t->second.end()) stored = it->second.data.get();
+  }
+  return CheckWritePrecondition(*precondition, stored);
 }
 
 }  // namespace
@@ -247,6 +263,7 @@ void MemoryStore::DropCancelledWatchersLocked() {
 StatusOr<json> MemoryStore::Create(const ObjectKey& key, json object) {
   if (key.name.empty()) return InvalidArgumentError("object name must not be empty");
   std::lock_guard lock(mu_);
+  MERIDIAN_RETURN_IF_ERROR(CheckPreconditionLocked(objects_));
   auto& m = objects_[key.type];
   NameKey nk{key.ns, key.name};
   if (m.count(nk) != 0) return AlreadyExistsError(key.ToString() + " already exists");
@@ -261,6 +278,7 @@ StatusOr<json> MemoryStore::Create(const ObjectKey& key, json object) {
 StatusOr<json> MemoryStore::Update(const ObjectKey& key, json object,
                                    int64_t expected_resource_version) {
   std::lock_guard lock(mu_);
+  MERIDIAN_RETURN_IF_ERROR(CheckPreconditionLocked(objects_));
   auto t = objects_.find(key.type);
   if (t == objects_.end()) return NotFoundError(key.ToString() + " not found");
   auto it = t->second.find(NameKey{key.ns, key.name});
@@ -282,6 +300,7 @@ StatusOr<json> MemoryStore::Update(const ObjectKey& key, json object,
 
 StatusOr<json> MemoryStore::Delete(const ObjectKey& key, int64_t expected_resource_version) {
   std::lock_guard lock(mu_);
+  MERIDIAN_RETURN_IF_ERROR(CheckPreconditionLocked(objects_));
   auto t = objects_.find(key.type);
   if (t == objects_.end()) return NotFoundError(key.ToString() + " not found");
   auto it = t->second.find(NameKey{key.ns, key.name});

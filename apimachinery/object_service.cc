@@ -8,6 +8,7 @@
 
 #include "apimachinery/labels.h"
 #include "apimachinery/status_store.h"
+#include "apimachinery/write_precondition.h"
 
 namespace meridian::apimachinery {
 
@@ -250,6 +251,14 @@ void ValidateMetadata(const json& meta, FieldErrors* errors) {
       }
     }
   }
+}
+
+// Whether a store write failed because it lost a compare-and-swap race (kAborted: retry on
+// the newer object, or answer the generic Conflict), as opposed to a write precondition
+// (write_precondition.h) refusing it, whose error is answered as it is (a stale leader's 409
+// names the Lease's current holder) and never retried.
+bool LostRace(const Status& status) {
+  return status.code() == StatusCode::kAborted && !WritePreconditionScope::Refused(status);
 }
 
 }  // namespace
@@ -734,7 +743,7 @@ ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey
   StatusOr<json> written = status_store ? status_store->UpdateStatus(key, obj, *old_rv)
                                         : store_.Update(key, obj, *old_rv);
   if (!written.ok()) {
-    if (written.status().code() == StatusCode::kAborted) {
+    if (LostRace(written.status())) {
       *lost_race = true;
       return ApiError::Conflict(r.group, r.plural, key.name);
     }
@@ -746,8 +755,7 @@ ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey
   if (deleting && Finalizers(*written).empty()) {
     StatusOr<int64_t> new_rv = ResourceVersionOf(*written);
     StatusOr<json> gone = store_.Delete(key, new_rv.ok() ? *new_rv : 0);
-    if (!gone.ok() && gone.status().code() != StatusCode::kNotFound &&
-        gone.status().code() != StatusCode::kAborted) {
+    if (!gone.ok() && gone.status().code() != StatusCode::kNotFound && !LostRace(gone.status())) {
       return ApiError::FromStatus(gone.status());
     }
     if (gone.ok() && r.namespaced) MaybeFinishNamespace(key.ns);
@@ -1025,7 +1033,7 @@ ApiResult<bool> ObjectService::FinalizeNamespace(const std::string& name,
     // As the registry's ShouldDeleteNamespaceDuringUpdate: nothing left to wait for.
     if (kept.empty() && Finalizers(*old).empty()) {
       StatusOr<json> gone = store_.Delete(key, rv.ok() ? *rv : 0);
-      if (!gone.ok() && gone.status().code() == StatusCode::kAborted) continue;
+      if (!gone.ok() && LostRace(gone.status())) continue;
       if (!gone.ok()) return ApiError::FromStatus(gone.status());
       return true;
     }
@@ -1033,7 +1041,7 @@ ApiResult<bool> ObjectService::FinalizeNamespace(const std::string& name,
     updated["spec"]["finalizers"] = std::move(kept);
     if (updated["spec"]["finalizers"].empty()) updated["spec"].erase("finalizers");
     StatusOr<json> written = store_.Update(key, std::move(updated), rv.ok() ? *rv : 0);
-    if (!written.ok() && written.status().code() == StatusCode::kAborted) continue;
+    if (!written.ok() && LostRace(written.status())) continue;
     if (!written.ok()) return ApiError::FromStatus(written.status());
     return false;
   }
@@ -1131,13 +1139,13 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
       if (is_namespace) marked["status"]["phase"] = "Terminating";
       if (dry_run) return marked;
       StatusOr<json> written = store_.Update(key, std::move(marked), old_rv.ok() ? *old_rv : 0);
-      if (!written.ok() && written.status().code() == StatusCode::kAborted) continue;
+      if (!written.ok() && LostRace(written.status())) continue;
       if (!written.ok()) return ApiError::FromStatus(written.status());
       return std::move(written).value();
     }
     if (dry_run) return std::move(old).value();
     StatusOr<json> gone = store_.Delete(key, old_rv.ok() ? *old_rv : 0);
-    if (!gone.ok() && gone.status().code() == StatusCode::kAborted) continue;
+    if (!gone.ok() && LostRace(gone.status())) continue;
     if (!gone.ok()) {
       if (gone.status().code() == StatusCode::kNotFound)
         return ApiError::NotFound(r.group, r.plural, name);

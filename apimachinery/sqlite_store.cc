@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "apimachinery/store_compaction.h"
+#include "apimachinery/write_precondition.h"
 
 namespace meridian::apimachinery {
 namespace {
@@ -429,13 +430,30 @@ class SqliteStore final : public Store, public CompactableStore {
     return Status::Ok();
   }
 
-  // Applies one write in one durable transaction, then queues its watch event.
+  // Inside the write's transaction: the write precondition of this thread
+  // (write_precondition.h) on the object as stored now; OK when there is none or it holds.
+  Status CheckPreconditionInTransaction() {
+    std::shared_ptr<const WritePrecondition> precondition = WritePreconditionScope::Current();
+    if (!precondition) return Status::Ok();
+    const ObjectKey& key = precondition->key;
+    Stmt s(writer_, "SELECT data FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
+    s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
+    const int rc = s.Step();
+    if (rc == SQLITE_DONE) return CheckWritePrecondition(*precondition, nullptr);
+    if (rc != SQLITE_ROW) return InternalError("sqlite write precondition: " + s.Error());
+    const std::string stored = s.Text(0);
+    return CheckWritePrecondition(*precondition, &stored);
+  }
+
+  // Applies one write in one durable transaction (after the write precondition, if any),
+  // then queues its watch event.
   StatusOr<json> WriteLocked(const ObjectKey& key, json object, WatchEventType type) {
     int64_t rev = revision_ + 1;
     SetResourceVersion(object, rev);
     std::string data = object.dump();
     MERIDIAN_RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE"));
     Status st = [&]() -> Status {
+      MERIDIAN_RETURN_IF_ERROR(CheckPreconditionInTransaction());
       if (type == WatchEventType::kDeleted) {
         Stmt del(writer_, "DELETE FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
         del.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);

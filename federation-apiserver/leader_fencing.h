@@ -13,21 +13,29 @@
 // their own compare-and-swap on resourceVersion; a candidate taking over cannot carry the
 // current term's token (it is about to change it).
 //
-// The check reads the Lease from the store (a consistent read: the store, not a cache that
-// may lag) and then lets the write go ahead: what is left is a takeover that lands between
-// this read and the write, a window of one request's handling inside the server rather than
-// a client's whole pause. Closing it too needs the write and the Lease in one transaction
-// (what the etcd write fence, apimachinery/write_fence.h, does for managers on etcd).
+// The check is made twice. First here, on the Lease read from the store (a consistent read:
+// the store, not a cache that may lag), so a stale term is refused before any admission
+// work. Then atomically with each write: the filter opens a write precondition
+// (apimachinery/write_precondition.h, "this Lease still records this holder at this
+// leaseTransitions") for as long as the request is served, and the store checks it in the
+// write's own transaction (SQLite: the write's BEGIN IMMEDIATE transaction; etcd: a compare
+// on the Lease's key in the write's Txn, re-read when a renewal moved it; memory: under the
+// store's lock). A takeover that lands between the first check and the write is therefore
+// refused too, with the same 409 naming the new holder, and nothing is written. Every write
+// the request causes is covered (a DELETE's finalizer updates, a collection delete's items).
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
 
+#include "apimachinery/fencing_token.h"
 #include "apimachinery/rest/rest_handler.h"
 #include "apimachinery/store.h"
+#include "apimachinery/write_precondition.h"
 #include "common/status.h"
 
 namespace meridian::apiserver {
@@ -45,9 +53,21 @@ using LeaseReader = std::function<StatusOr<std::optional<nlohmann::json>>(const 
 Status CheckLeaderFencing(const apimachinery::rest::RestRequest& request,
                           const std::set<std::string>& must_send, const LeaseReader& read_lease);
 
-// The filter: CheckLeaderFencing with Leases read from `store` (which must outlive it).
-// Runs after authentication (it needs the user) and authorization (a forbidden write is 403
-// whatever its token).
+// The token a request's write is fenced by: nullopt for reads, Lease writes and writes
+// without the header; kInvalidArgument when the header does not parse.
+StatusOr<std::optional<apimachinery::FencingToken>> FencedWriteToken(
+    const apimachinery::rest::RestRequest& request);
+
+// The write precondition "the Lease `token` names still records its holder and
+// leaseTransitions" (CheckFencingToken on the Lease as stored when the write is applied).
+std::shared_ptr<const apimachinery::WritePrecondition> LeaseStillRecords(
+    apimachinery::FencingToken token);
+
+// The filter: CheckLeaderFencing with Leases read from `store` (which must outlive it); a
+// write that passes with a token is then served under LeaseStillRecords (a
+// WritePreconditionScope kept in the request's holds), which `store`'s backend checks in each
+// write's transaction. Runs after authentication (it needs the user) and authorization (a
+// forbidden write is 403 whatever its token).
 apimachinery::rest::RestFilter LeaderFencingFilter(apimachinery::Store& store,
                                                    std::set<std::string> must_send);
 

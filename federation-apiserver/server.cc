@@ -233,6 +233,16 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
                           DefaultEncryption())
                     : LoadEncryptionConfiguration(options.encryption_provider_config);
   if (!chains.ok()) return chains.status().WithContext("--encryption-provider-config");
+  // The fencing stage's write precondition (leader_fencing.h) reads the Lease as the backend
+  // stores it, inside each fenced write's transaction, under the encryption wrapper: an
+  // encrypted Lease would read as released and refuse every write of the controller manager.
+  if (auto leases = chains->find({"coordination.k8s.io", "leases"});
+      leases != chains->end() && !leases->second.WritesPlaintext()) {
+    return InvalidArgumentError(
+        "--encryption-provider-config " + options.encryption_provider_config +
+        ": leases.coordination.k8s.io must not be encrypted (identity first): the leader "
+        "fencing check reads Leases in the backend's write transactions");
+  }
   std::vector<apimachinery::ResourceType> encrypted;
   for (const auto& [type, chain] : *chains) encrypted.push_back(type);
   // The backend compacts its own history; the transforming wrapper only sees objects.

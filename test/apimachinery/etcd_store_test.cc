@@ -1,5 +1,6 @@
 #include "apimachinery/etcd_store.h"
 #include "apimachinery/write_fence.h"
+#include "apimachinery/write_precondition.h"
 
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
@@ -177,6 +178,70 @@ TEST(EtcdStoreTest, WritesOfAFencedOutLeaderAreRefusedAndChangeNothing) {
   // The fence key is outside every resource's key range.
   ListResult all = apiserver->List(kWidgets, {}).value();
   EXPECT_EQ(all.items.size(), 2u);
+}
+
+// The window etcd's write precondition closes: the Lease moves after the store read it and
+// before its Txn. The Txn's compare on the Lease's mod_revision fails, the store reads the
+// Lease again and checks again: a renewal (same holder) lets the write through, a takeover
+// refuses it with nothing written, and a Lease that moves on every attempt gives up (kAborted)
+// instead of looping. The Lease is changed from another thread (the check runs inside the
+// store's write; a write from the same thread would be under the same precondition).
+TEST(EtcdStoreTest, ALeaseThatMovesBetweenThePreconditionsReadAndTheTxnIsReadAgain) {
+  auto store = MakeEtcd(1000);
+  const ObjectKey lease_key{{"coordination.k8s.io", "leases"}, "system", "leader"};
+  auto write_lease = [&](const std::string& holder, int renewals) {
+    json lease = {{"metadata", {{"name", "leader"}, {"namespace", "system"}}},
+                  {"spec", {{"holderIdentity", holder}, {"renewals", renewals}}}};
+    std::thread other([&] { ASSERT_TRUE(store->Update(lease_key, lease, 0).ok()); });
+    other.join();
+  };
+  ASSERT_TRUE(store->Create(lease_key, {{"metadata", {{"name", "leader"}}},
+                                        {"spec", {{"holderIdentity", "a"}}}})
+                  .ok());
+  // What the check does on its first call, i.e. right after the store's read of the Lease.
+  std::function<void(int call)> in_the_window;
+  int calls = 0;
+  auto held_by_a = std::make_shared<WritePrecondition>();
+  held_by_a->key = lease_key;
+  held_by_a->check = [&](const json* lease) -> Status {
+    const std::string holder = lease ? (*lease)["spec"].value("holderIdentity", "") : "";
+    if (holder != "a") return AbortedError("the lease is held by " + holder);
+    in_the_window(++calls);
+    return Status::Ok();
+  };
+  WritePreconditionScope scope(held_by_a);
+
+  // A renewal in the window: read again, still held, written.
+  in_the_window = [&](int call) {
+    if (call == 1) write_lease("a", 1);
+  };
+  StatusOr<json> renewed = store->Create({kWidgets, "ns", "after-renewal"}, Widget("ns", "x"));
+  ASSERT_TRUE(renewed.ok()) << renewed.status();
+  EXPECT_EQ(calls, 2);
+
+  // A takeover in the window: read again, held by b, refused; nothing written.
+  calls = 0;
+  in_the_window = [&](int call) {
+    if (call == 1) write_lease("b", 0);
+  };
+  const int64_t before = store->CurrentResourceVersion();
+  StatusOr<json> taken = store->Create({kWidgets, "ns", "after-takeover"}, Widget("ns", "y"));
+  EXPECT_EQ(taken.status().code(), StatusCode::kAborted);
+  EXPECT_NE(taken.status().message().find("held by b"), std::string::npos) << taken.status();
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(store->Get({kWidgets, "ns", "after-takeover"}).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->CurrentResourceVersion(), before + 1) << "the takeover only";
+
+  // A Lease that moves on every attempt: a bounded number of reads, then kAborted.
+  write_lease("a", 2);
+  calls = 0;
+  in_the_window = [&](int call) { write_lease("a", 10 + call); };
+  StatusOr<json> busy = store->Update({kWidgets, "ns", "after-renewal"}, Widget("ns", "z"), 0);
+  EXPECT_EQ(busy.status().code(), StatusCode::kAborted);
+  EXPECT_NE(busy.status().message().find("changed under each of"), std::string::npos)
+      << busy.status();
+  EXPECT_EQ(calls, 5);
+  EXPECT_EQ(store->Get({kWidgets, "ns", "after-renewal"}).value()["metadata"]["name"], "x");
 }
 
 TEST(EtcdStoreTest, ANonJsonValueWrittenByHandIsSkippedInListAndWatchAndDataLossOnGet) {

@@ -8,6 +8,8 @@
 #include <thread>
 #include <vector>
 
+#include "apimachinery/write_precondition.h"
+
 namespace meridian::apimachinery::testing {
 namespace {
 
@@ -251,6 +253,89 @@ TEST_P(StoreConformanceTest, CancelledWatchReceivesNothingMore) {
   ASSERT_TRUE(later.ok());
   ASSERT_EQ(probe.WaitFor(1).size(), 1u);
   EXPECT_EQ(log.size(), 1u);
+}
+
+// A write under a WritePrecondition (write_precondition.h) happens only while the condition
+// holds on the object as stored when the write is applied: here "the Lease records holder a",
+// as the apiserver's fencing asks. Renewing the Lease (same holder) keeps writes going; once
+// it records another holder, create, update and delete are refused with the condition's own
+// error, nothing is written, the revision does not move and watchers see nothing.
+TEST_P(StoreConformanceTest, WritesUnderAPreconditionHappenOnlyWhileItHolds) {
+  auto store = GetParam().make(1000);
+  const ObjectKey lease_key{{"coordination.k8s.io", "leases"}, "system", "leader"};
+  auto lease = [](const std::string& holder, int renewals) {
+    return json{{"metadata", {{"name", "leader"}, {"namespace", "system"}}},
+                {"spec", {{"holderIdentity", holder}, {"renewals", renewals}}}};
+  };
+  json stored_lease = store->Create(lease_key, lease("a", 0)).value();
+  auto held_by_a = std::make_shared<WritePrecondition>();
+  held_by_a->key = lease_key;
+  held_by_a->check = [](const json* l) -> Status {
+    if (l == nullptr) return AbortedError("the lease is gone");
+    const std::string holder = (*l)["spec"].value("holderIdentity", "");
+    if (holder != "a") return AbortedError("the lease is held by " + holder);
+    return Status::Ok();
+  };
+  EventLog log;
+  auto watch = store->WatchFrom(kWidgets, "", {}, 0, log.Callback());
+  ASSERT_TRUE(watch.ok()) << watch.status();
+
+  const ObjectKey a{kWidgets, "default", "a"}, b{kWidgets, "default", "b"};
+  json written;
+  {
+    WritePreconditionScope scope(held_by_a);
+    StatusOr<json> created = store->Create(a, Obj("default", "a", {}, 1));
+    ASSERT_TRUE(created.ok()) << created.status();
+    // A renewal (same holder) in between: still held.
+    stored_lease = store->Update(lease_key, lease("a", 1), 0).value();
+    StatusOr<json> updated = store->Update(a, Obj("default", "a", {}, 2), Rv(*created));
+    ASSERT_TRUE(updated.ok()) << updated.status();
+    written = *updated;
+  }
+  // Another holder takes the Lease (outside the scope: the takeover is not conditional).
+  ASSERT_TRUE(store->Update(lease_key, lease("b", 0), Rv(stored_lease)).ok());
+  const int64_t before = store->CurrentResourceVersion();
+  {
+    WritePreconditionScope scope(held_by_a);
+    StatusOr<json> create = store->Create(b, Obj("default", "b"));
+    EXPECT_EQ(create.status().code(), StatusCode::kAborted);
+    EXPECT_NE(create.status().message().find("held by b"), std::string::npos) << create.status();
+    StatusOr<json> update = store->Update(a, Obj("default", "a", {}, 3), Rv(written));
+    EXPECT_EQ(update.status().code(), StatusCode::kAborted);
+    EXPECT_NE(update.status().message().find("held by b"), std::string::npos) << update.status();
+    StatusOr<json> unconditional = store->Update(a, Obj("default", "a", {}, 4), 0);
+    EXPECT_EQ(unconditional.status().code(), StatusCode::kAborted);
+    StatusOr<json> del = store->Delete(a, 0);
+    EXPECT_EQ(del.status().code(), StatusCode::kAborted);
+    EXPECT_NE(del.status().message().find("held by b"), std::string::npos) << del.status();
+    // The condition's own error, unchanged, so that ObjectService tells it from a lost CAS.
+    for (const Status& st : {create.status(), update.status(), del.status()}) {
+      EXPECT_TRUE(WritePreconditionScope::Refused(st)) << st;
+    }
+  }
+  EXPECT_EQ(store->CurrentResourceVersion(), before) << "a refused write must not move it";
+  EXPECT_EQ(store->Get(b).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->Get(a).value(), written);
+  // A Lease that is gone does not hold either.
+  ASSERT_TRUE(store->Delete(lease_key, 0).ok());
+  {
+    WritePreconditionScope scope(held_by_a);
+    StatusOr<json> create = store->Create(b, Obj("default", "b"));
+    EXPECT_EQ(create.status().code(), StatusCode::kAborted);
+    EXPECT_NE(create.status().message().find("gone"), std::string::npos) << create.status();
+  }
+  // Once the scope is closed the thread's writes are unconditioned again. Watch events come
+  // in revision order, so any event of a refused write would show before this one.
+  ObjectKey c{kWidgets, "default", "c"};
+  ASSERT_TRUE(store->Create(c, Obj("default", "c")).ok());
+  std::vector<WatchEvent> events = log.WaitFor(3);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0].type, WatchEventType::kAdded);
+  EXPECT_EQ(events[0].key.name, "a");
+  EXPECT_EQ(events[1].type, WatchEventType::kModified);
+  EXPECT_EQ(events[1].resource_version, Rv(written));
+  EXPECT_EQ(events[2].type, WatchEventType::kAdded);
+  EXPECT_EQ(events[2].key.name, "c");
 }
 
 TEST_P(StoreConformanceTest, ConcurrentCasWritersNeverLoseAnIncrement) {
