@@ -91,37 +91,47 @@ namespace {
 
 // Memory for the tickets' shared_ptr control blocks, recycled per thread: once a thread has
 // served a few requests a hold costs no malloc. A block released on another thread joins that
-// thread's list; a list keeps at most kMaxFree blocks, the rest go back to the heap.
-class TicketBlocks {
- public:
-  static constexpr size_t kBlockBytes = 64;
-  static constexpr size_t kMaxFree = 256;
+// thread's list; a list keeps at most kMaxFree blocks, the rest go back to the heap. The list
+// itself is trivially destructible, so a block released while the thread's other thread_locals
+// are being destroyed still finds it (and, once it is drained, goes to the heap).
+namespace ticket_blocks {
 
-  ~TicketBlocks() {
-    while (free_ != nullptr) ::operator delete(std::exchange(free_, free_->next));
-  }
-  static TicketBlocks& OfThisThread() {
-    thread_local TicketBlocks blocks;
-    return blocks;
-  }
-  void* Take() {
-    if (free_ == nullptr) return ::operator new(kBlockBytes);
-    --count_;
-    return std::exchange(free_, free_->next);
-  }
-  void Give(void* block) {
-    if (count_ == kMaxFree) return ::operator delete(block);
-    free_ = new (block) Free{free_};
-    ++count_;
-  }
+constexpr size_t kBlockBytes = 64;
+constexpr size_t kMaxFree = 256;
 
- private:
-  struct Free {
-    Free* next;
-  };
-  Free* free_ = nullptr;
-  size_t count_ = 0;
+struct Free {
+  Free* next;
 };
+struct List {
+  Free* head = nullptr;
+  size_t count = 0;
+  bool drained = false;  // the thread is ending: blocks go back to the heap
+};
+constinit thread_local List list;
+
+// Returns the list's blocks to the heap when the thread ends.
+struct Drain {
+  ~Drain() {
+    while (list.head != nullptr) ::operator delete(std::exchange(list.head, list.head->next));
+    list.count = 0;
+    list.drained = true;
+  }
+};
+
+void* Take() {
+  if (list.head == nullptr) return ::operator new(kBlockBytes);
+  --list.count;
+  return std::exchange(list.head, list.head->next);
+}
+
+void Give(void* block) {
+  if (list.drained || list.count == kMaxFree) return ::operator delete(block);
+  [[maybe_unused]] thread_local Drain drain;  // registered with the first block kept
+  list.head = new (block) Free{list.head};
+  ++list.count;
+}
+
+}  // namespace ticket_blocks
 
 template <typename T>
 struct TicketAllocator {
@@ -130,12 +140,12 @@ struct TicketAllocator {
   template <typename U>
   TicketAllocator(const TicketAllocator<U>&) {}  // NOLINT: rebinding, as allocators do
   T* allocate(size_t n) {
-    static_assert(sizeof(T) <= TicketBlocks::kBlockBytes &&
+    static_assert(sizeof(T) <= ticket_blocks::kBlockBytes &&
                   alignof(T) <= alignof(std::max_align_t));
     if (n != 1) throw std::bad_alloc();  // shared_ptr asks for one control block
-    return static_cast<T*>(TicketBlocks::OfThisThread().Take());
+    return static_cast<T*>(ticket_blocks::Take());
   }
-  void deallocate(T* block, size_t) { TicketBlocks::OfThisThread().Give(block); }
+  void deallocate(T* block, size_t) { ticket_blocks::Give(block); }
   template <typename U>
   bool operator==(const TicketAllocator<U>&) const {
     return true;
@@ -146,7 +156,7 @@ struct TicketAllocator {
 // the request share it, and the in-flight count goes down when the last copy is released, on
 // any thread, observed or not (the gRPC service runs the filters without the observer). The
 // observer finds it with std::get_deleter and counts the request in its series without
-// classifying it again. Its control block comes from TicketBlocks.
+// classifying it again. Its control block comes from ticket_blocks.
 struct RequestTicket {
   const RequestMetrics* owner = nullptr;
   InFlightGauge* gauge = nullptr;
