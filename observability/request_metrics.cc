@@ -78,9 +78,9 @@ ApiserverFamilies& Families() {
 struct RequestClassSeries {
   uint64_t key = 0;
   bool watch = false;  // verb WATCH: counted, no duration (the watch's life)
-  // Series are created by the first response that needs them (not by the filter: the gRPC
-  // service runs the filters without the observer, and a series is never removed), written
-  // under the RequestMetrics' lock and read without it.
+  // Series are created by the first response that needs them (not by the filter: a request
+  // may be filtered and never observed, e.g. by a gRPC service without an observer, and a
+  // series is never removed), written under the RequestMetrics' lock and read without it.
   std::atomic<StripedHistogram*> duration{nullptr};  // shared by every code
   // apiserver_request_total by CodeSlot(code).
   std::array<std::atomic<StripedCounter*>, kCodeSlots> slotted{};
@@ -154,7 +154,7 @@ struct TicketAllocator {
 
 // The filter's hold on a request (RestRequest::holds), as a shared_ptr's deleter: copies of
 // the request share it, and the in-flight count goes down when the last copy is released, on
-// any thread, observed or not (the gRPC service runs the filters without the observer). The
+// any thread, observed or not (a gRPC service without an observer runs the filters only). The
 // observer finds it with std::get_deleter and counts the request in its series without
 // classifying it again. Its control block comes from ticket_blocks.
 struct RequestTicket {

@@ -1,7 +1,7 @@
 // The request metrics' classification of a request (request_class.h, pure: table-driven) and
 // how RequestMetrics carries it from the in-flight filter to the observer: one class per
 // request, a copied request in flight once, no series for a request that is never observed
-// (the gRPC service runs the filters only), codes with and without a fixed slot.
+// (a gRPC service without an observer runs the filters only), codes with and without a fixed slot.
 #include "observability/request_class.h"
 
 #include <gtest/gtest.h>
@@ -224,7 +224,7 @@ TEST_F(RequestMetricsHoldTest, ACopiedRequestIsInFlightOnceUntilItsLastCopyGoes)
 }
 
 TEST_F(RequestMetricsHoldTest, ARequestThatIsNeverObservedCreatesNoSeries) {
-  // The gRPC service runs the filters without the observer.
+  // As a gRPC service without an observer does: the filters only.
   rest::RestRequest request = Request("DELETE", "/apis/example.meridian.io/v1/widgets");
   ASSERT_TRUE(metrics_->Filter()(request).ok());
   EXPECT_EQ(InFlight("mutating"), 1);
