@@ -5,21 +5,21 @@
 namespace meridian::observability {
 namespace {
 
-// "/a/b/c" as views, without allocating; segments past the 16th are dropped (no resource
-// path has that many). One pass over the characters: segments are short, so a call to
-// memchr per segment costs more than it saves.
+// "/a/b/c" as views, without allocating; segments past the 12th are dropped (a resource path
+// has at most 9: apis, group, version, watch, namespaces, NS, resource, name, subresource).
+// A scan per segment: they are short, so a call to memchr for each costs more than it saves.
 struct Segments {
-  std::array<std::string_view, 16> items;
+  std::array<std::string_view, 12> items;
   size_t count = 0;
   explicit Segments(std::string_view path) {
-    const char* const data = path.data();
-    const size_t n = path.size();
-    size_t begin = 0;
-    for (size_t i = 0; i <= n && count < items.size(); ++i) {
-      if (i == n || data[i] == '/') {
-        if (i > begin) items[count++] = std::string_view(data + begin, i - begin);
-        begin = i + 1;
-      }
+    const char* p = path.data();
+    const char* const end = p + path.size();
+    while (count < items.size()) {
+      while (p != end && *p == '/') ++p;
+      if (p == end) break;
+      const char* const begin = p;
+      while (p != end && *p != '/') ++p;
+      items[count++] = std::string_view(begin, static_cast<size_t>(p - begin));
     }
   }
   size_t size() const { return count; }
