@@ -76,7 +76,8 @@ RequestClass ClassifyRequest(const apimachinery::ResourceRegistry& registry,
                              std::string_view watch_param, std::string_view content_type) {
   RequestClass c;
   const Method m = ParseMethod(method);
-  c.mutating = m == Method::kPost || m == Method::kPut || m == Method::kPatch || m == Method::kDelete;
+  c.mutating =
+      m == Method::kPost || m == Method::kPut || m == Method::kPatch || m == Method::kDelete;
   const Segments segs(path);
   std::string_view group, version;
   size_t at = 0;

@@ -20,7 +20,17 @@
 namespace meridian::observability {
 
 // kube-apiserver's verbs, in the order of kVerbLabels.
-enum class RequestVerb : uint8_t { kGet, kList, kWatch, kPost, kPut, kPatch, kApply, kDelete, kOther };
+enum class RequestVerb : uint8_t {
+  kGet,
+  kList,
+  kWatch,
+  kPost,
+  kPut,
+  kPatch,
+  kApply,
+  kDelete,
+  kOther
+};
 inline constexpr std::array<const char*, 9> kVerbLabels = {
     "GET", "LIST", "WATCH", "POST", "PUT", "PATCH", "APPLY", "DELETE", "OTHER"};
 inline constexpr std::array<const char*, 3> kSubresourceLabels = {"", "status", "scale"};

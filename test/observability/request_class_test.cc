@@ -76,10 +76,10 @@ TEST(ClassifyRequestTest, VerbsScopesAndLongRunningRequests) {
       // A namespace called "watch" is a name, not a watch.
       {"GET", "/api/v1/namespaces/watch", "", "", RequestVerb::kGet, namespaces, 0, 1, false,
        false},
-      {"POST", w + "/namespaces/a/widgets", "", "application/json", RequestVerb::kPost, widgets,
-       0, 2, false, true},
-      {"PUT", w + "/namespaces/a/widgets/x/status", "", "", RequestVerb::kPut, widgets, 1, 1,
-       false, true},
+      {"POST", w + "/namespaces/a/widgets", "", "application/json", RequestVerb::kPost, widgets, 0,
+       2, false, true},
+      {"PUT", w + "/namespaces/a/widgets/x/status", "", "", RequestVerb::kPut, widgets, 1, 1, false,
+       true},
       {"PATCH", w + "/namespaces/a/widgets/x/scale", "", "application/merge-patch+json",
        RequestVerb::kPatch, widgets, 2, 1, false, true},
       {"PATCH", w + "/namespaces/a/widgets/x", "", "application/apply-patch+yaml",
@@ -116,10 +116,14 @@ TEST(ClassifyRequestTest, EachClassHasItsOwnSeriesKey) {
   const apimachinery::ResourceRegistry registry = Registry();
   const std::string w = "/apis/example.meridian.io/v1";
   const std::vector<std::pair<std::string, std::string>> requests = {
-      {"GET", w + "/namespaces/a/widgets/x"}, {"GET", w + "/namespaces/a/widgets"},
-      {"GET", w + "/widgets"},                {"PUT", w + "/namespaces/a/widgets/x"},
-      {"PUT", w + "/namespaces/a/widgets/x/status"}, {"GET", "/api/v1/namespaces/a"},
-      {"GET", "/metrics"},                    {"DELETE", "/metrics"}};
+      {"GET", w + "/namespaces/a/widgets/x"},
+      {"GET", w + "/namespaces/a/widgets"},
+      {"GET", w + "/widgets"},
+      {"PUT", w + "/namespaces/a/widgets/x"},
+      {"PUT", w + "/namespaces/a/widgets/x/status"},
+      {"GET", "/api/v1/namespaces/a"},
+      {"GET", "/metrics"},
+      {"DELETE", "/metrics"}};
   std::set<uint64_t> keys;
   for (const auto& [method, path] : requests) {
     keys.insert(observability::ClassifyRequest(registry, method, path, "", "").SeriesKey());
@@ -246,7 +250,8 @@ TEST_F(RequestMetricsHoldTest, TheObserverCountsTheClassTheFilterSaw) {
   EXPECT_EQ(Sample("apiserver_request_total", {{"verb", "LIST"}}), -1);
   // 30 ms on the injected clock: in the bucket up to 0.05 s, not in the one up to 0.025 s.
   double below = -1, within = -1;
-  for (const test_metrics::Sample& sample : test_metrics::ParseSamples(observability::ExpositionText())) {
+  for (const test_metrics::Sample& sample :
+       test_metrics::ParseSamples(observability::ExpositionText())) {
     if (sample.name != "apiserver_request_duration_seconds_bucket" ||
         sample.labels.count("cluster") == 0 || sample.labels.at("cluster") != cluster_) {
       continue;
