@@ -2,14 +2,17 @@
 
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <mutex>
+#include <new>
+#include <utility>
 
 namespace meridian::observability {
 namespace {
 
 namespace rest = apimachinery::rest;
 
-// Each RequestMetrics' number in SeriesFor's per-thread cache; never reused, so a cached entry
+// Each RequestMetrics' number in SeriesOf's per-thread cache; never reused, so a cached entry
 // of a destroyed instance cannot be taken for a new one's.
 std::atomic<uint64_t> next_instance{1};
 
@@ -17,132 +20,17 @@ std::atomic<uint64_t> next_instance{1};
 const std::string kWatch = "watch";
 const std::string kContentType = "content-type";
 
-constexpr std::array<const char*, 9> kVerbs = {"GET",   "LIST",  "WATCH",  "POST", "PUT",
-                                               "PATCH", "APPLY", "DELETE", "OTHER"};
-constexpr std::array<const char*, 3> kSubresources = {"", "status", "scale"};
-constexpr std::array<const char*, 4> kScopes = {"", "resource", "namespace", "cluster"};
-
-// A request reduced to small indices: the series key, without building a string.
-struct Classified {
-  uint32_t verb = 8;
-  int32_t resource = -1;  // index into registry.All()
-  uint32_t subresource = 0;
-  uint32_t scope = 0;
-  bool watch = false;
-  bool mutating = false;
-};
-
-uint64_t KeyOf(const Classified& c) {
-  return (uint64_t{c.verb} << 40) | (uint64_t(uint32_t(c.resource + 1)) << 8) |
-         (uint64_t{c.subresource} << 4) | c.scope;
-}
-
-// "/a/b/c" as views, without allocating; segments past the 16th are dropped (no resource
-// path has that many).
-struct Segments {
-  std::array<std::string_view, 16> items;
-  size_t count = 0;
-  explicit Segments(std::string_view path) {
-    size_t i = 0;
-    while (i < path.size() && count < items.size()) {
-      if (path[i] == '/') {
-        ++i;
-        continue;
-      }
-      size_t end = path.find('/', i);
-      if (end == std::string_view::npos) end = path.size();
-      items[count++] = path.substr(i, end - i);
-      i = end;
-    }
-  }
-  size_t size() const { return count; }
-  std::string_view operator[](size_t i) const { return items[i]; }
-};
-
-int FindResource(const apimachinery::ResourceRegistry& registry, std::string_view group,
-                 std::string_view version, std::string_view plural) {
-  const std::vector<apimachinery::ResourceInfo>& all = registry.All();
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (all[i].plural == plural && all[i].group == group && all[i].version == version) {
-      return static_cast<int>(i);
-    }
-  }
-  return -1;
-}
-
-Classified Classify(const apimachinery::ResourceRegistry& registry, std::string_view method,
-                    std::string_view path, std::string_view watch_param,
-                    std::string_view content_type) {
-  Classified c;
-  c.mutating = method == "POST" || method == "PUT" || method == "PATCH" || method == "DELETE";
-  const Segments segs(path);
-  std::string_view group, version;
-  size_t at = 0;
-  if (segs.size() >= 2 && segs[0] == "api") {
-    version = segs[1];
-    at = 2;
-  } else if (segs.size() >= 3 && segs[0] == "apis") {
-    group = segs[1];
-    version = segs[2];
-    at = 3;
-  }
-  bool watch = watch_param == "true" || watch_param == "1";
-  bool has_name = false;
-  if (at > 0 && at < segs.size()) {
-    if (segs[at] == "watch") {
-      watch = true;
-      ++at;
-    }
-    bool namespaced = false;
-    if (segs.size() >= at + 3 && segs[at] == "namespaces" &&
-        FindResource(registry, group, version, segs[at + 2]) >= 0) {
-      namespaced = true;
-      at += 2;
-    }
-    if (at < segs.size()) {
-      c.resource = FindResource(registry, group, version, segs[at]);
-      has_name = at + 1 < segs.size();
-      if (at + 2 < segs.size()) {
-        if (segs[at + 2] == "status") c.subresource = 1;
-        if (segs[at + 2] == "scale") c.subresource = 2;
-      }
-      c.scope = has_name ? 1 : namespaced ? 2 : 3;
-    }
-  }
-  if (method == "GET" || method == "HEAD") {
-    c.watch = watch && c.resource >= 0;
-    c.verb = c.watch ? 2 : (c.resource >= 0 && !has_name) ? 1 : 0;
-  } else if (method == "POST") {
-    c.verb = 3;
-  } else if (method == "PUT") {
-    c.verb = 4;
-  } else if (method == "PATCH") {
-    c.verb = content_type.find("apply-patch") != std::string_view::npos ? 6 : 5;
-  } else if (method == "DELETE") {
-    c.verb = 7;
-  }
-  if (c.resource < 0) c.subresource = c.scope = 0;
-  return c;
-}
-
 }  // namespace
 
-// apiserver_current_inflight_requests of one kind. A hold is the request's (RestRequest::holds):
-// copies of a request share it, and it counts down when the last copy is released, on any
-// thread, observed or not (the gRPC service runs the filters without the observer). An integer
-// add, not prometheus-cpp's compare-and-swap loop on a double.
+// apiserver_current_inflight_requests of one kind: an integer add, not prometheus-cpp's
+// compare-and-swap loop on a double. Requests hold it through a RequestTicket.
 class InFlightGauge {
  public:
   InFlightGauge() = default;
   InFlightGauge(const InFlightGauge&) = delete;
   InFlightGauge& operator=(const InFlightGauge&) = delete;
 
-  std::shared_ptr<void> Hold() {
-    value_.fetch_add(1, std::memory_order_relaxed);
-    return std::shared_ptr<void>(this, [](void* gauge) {
-      static_cast<InFlightGauge*>(gauge)->value_.fetch_sub(1, std::memory_order_relaxed);
-    });
-  }
+  void Add(int64_t by) { value_.fetch_add(by, std::memory_order_relaxed); }
   prometheus::ClientMetric Collect() const {
     prometheus::ClientMetric metric;
     metric.gauge.value = static_cast<double>(value_.load(std::memory_order_relaxed));
@@ -185,20 +73,125 @@ ApiserverFamilies& Families() {
 
 }  // namespace
 
+// The series of one RequestClass in one RequestMetrics: found once per request by the filter
+// (or the observer), kept for the RequestMetrics' life.
+struct RequestClassSeries {
+  uint64_t key = 0;
+  bool watch = false;  // verb WATCH: counted, no duration (the watch's life)
+  // Series are created by the first response that needs them (not by the filter: a request
+  // may be filtered and never observed, e.g. by a gRPC service without an observer, and a
+  // series is never removed), written under the RequestMetrics' lock and read without it.
+  std::atomic<StripedHistogram*> duration{nullptr};  // shared by every code
+  // apiserver_request_total by CodeSlot(code).
+  std::array<std::atomic<StripedCounter*>, kCodeSlots> slotted{};
+  std::unordered_map<int, StripedCounter*> other_codes;  // under the RequestMetrics' lock
+};
+
+namespace {
+
+// Memory for the tickets' shared_ptr control blocks, recycled per thread: once a thread has
+// served a few requests a hold costs no malloc. A block released on another thread joins that
+// thread's list; a list keeps at most kMaxFree blocks, the rest go back to the heap. The list
+// itself is trivially destructible, so a block released while the thread's other thread_locals
+// are being destroyed still finds it (and, once it is drained, goes to the heap).
+namespace ticket_blocks {
+
+constexpr size_t kBlockBytes = 64;
+constexpr size_t kMaxFree = 256;
+
+struct Free {
+  Free* next;
+};
+struct List {
+  Free* head = nullptr;
+  size_t count = 0;
+  bool drained = false;  // the thread is ending: blocks go back to the heap
+};
+constinit thread_local List list;
+
+// Returns the list's blocks to the heap when the thread ends.
+struct Drain {
+  ~Drain() {
+    while (list.head != nullptr) ::operator delete(std::exchange(list.head, list.head->next));
+    list.count = 0;
+    list.drained = true;
+  }
+};
+
+void* Take() {
+  if (list.head == nullptr) return ::operator new(kBlockBytes);
+  --list.count;
+  return std::exchange(list.head, list.head->next);
+}
+
+void Give(void* block) {
+  if (list.drained || list.count == kMaxFree) return ::operator delete(block);
+  [[maybe_unused]] thread_local Drain drain;  // registered with the first block kept
+  list.head = new (block) Free{list.head};
+  ++list.count;
+}
+
+}  // namespace ticket_blocks
+
+template <typename T>
+struct TicketAllocator {
+  using value_type = T;
+  TicketAllocator() = default;
+  template <typename U>
+  TicketAllocator(const TicketAllocator<U>&) {}  // NOLINT: rebinding, as allocators do
+  T* allocate(size_t n) {
+    static_assert(sizeof(T) <= ticket_blocks::kBlockBytes &&
+                  alignof(T) <= alignof(std::max_align_t));
+    if (n != 1) throw std::bad_alloc();  // shared_ptr asks for one control block
+    return static_cast<T*>(ticket_blocks::Take());
+  }
+  void deallocate(T* block, size_t) { ticket_blocks::Give(block); }
+  template <typename U>
+  bool operator==(const TicketAllocator<U>&) const {
+    return true;
+  }
+};
+
+// The filter's hold on a request (RestRequest::holds), as a shared_ptr's deleter: copies of
+// the request share it, and the in-flight count goes down when the last copy is released, on
+// any thread, observed or not (a gRPC service without an observer runs the filters only). The
+// observer finds it with std::get_deleter and counts the request in its series without
+// classifying it again. Its control block comes from ticket_blocks.
+struct RequestTicket {
+  const RequestMetrics* owner = nullptr;
+  InFlightGauge* gauge = nullptr;
+  RequestClassSeries* series = nullptr;  // null: the path is outside the handler's base path
+  void operator()(void*) const { gauge->Add(-1); }
+};
+
+// Only a GET can be a watch and only a PATCH an apply: the other map lookups are skipped.
+std::string_view WatchParam(const rest::RestRequest& request) {
+  if (request.method != "GET") return {};
+  auto it = request.query.find(kWatch);
+  return it == request.query.end() ? std::string_view() : std::string_view(it->second);
+}
+std::string_view ContentType(const rest::RestRequest& request) {
+  if (request.method != "PATCH") return {};
+  auto it = request.headers.find(kContentType);
+  return it == request.headers.end() ? std::string_view() : std::string_view(it->second);
+}
+
+}  // namespace
+
 RequestLabels LabelRequest(const apimachinery::ResourceRegistry& registry,
                            const std::string& method, const std::string& path,
                            const std::string& watch_param, const std::string& content_type) {
-  Classified c = Classify(registry, method, path, watch_param, content_type);
+  const RequestClass c = ClassifyRequest(registry, method, path, watch_param, content_type);
   RequestLabels out;
-  out.verb = kVerbs[c.verb];
+  out.verb = kVerbLabels[static_cast<size_t>(c.verb)];
   if (c.resource >= 0) {
-    const apimachinery::ResourceInfo& info = registry.All()[c.resource];
+    const apimachinery::ResourceInfo& info = registry.All()[static_cast<size_t>(c.resource)];
     out.group = info.group;
     out.version = info.version;
     out.resource = info.plural;
   }
-  out.subresource = kSubresources[c.subresource];
-  out.scope = kScopes[c.scope];
+  out.subresource = kSubresourceLabels[c.subresource];
+  out.scope = kScopeLabels[c.scope];
   return out;
 }
 
@@ -213,6 +206,8 @@ RequestMetrics::RequestMetrics(const apimachinery::ResourceRegistry& registry, c
       inflight_read_(Families().inflight.Add(WithExtra({{"request_kind", "readOnly"}}))),
       inflight_mutating_(Families().inflight.Add(WithExtra({{"request_kind", "mutating"}}))) {}
 
+RequestMetrics::~RequestMetrics() = default;
+
 std::map<std::string, std::string> RequestMetrics::WithExtra(
     std::map<std::string, std::string> labels) const {
   for (const auto& [k, v] : extra_labels_) labels[k] = v;
@@ -220,17 +215,18 @@ std::map<std::string, std::string> RequestMetrics::WithExtra(
 }
 
 std::map<std::string, std::string> RequestMetrics::LabelsOf(uint64_t key) const {
-  const uint32_t verb = static_cast<uint32_t>(key >> 40);
+  const size_t verb = static_cast<size_t>(key >> 40);
   const int resource = static_cast<int>((key >> 8) & 0xffffffff) - 1;
-  std::map<std::string, std::string> labels = {{"verb", kVerbs[verb]},
-                                               {"group", ""},
-                                               {"version", ""},
-                                               {"resource", ""},
-                                               {"subresource", kSubresources[(key >> 4) & 0xf]},
-                                               {"scope", kScopes[key & 0xf]},
-                                               {"component", "apiserver"}};
+  std::map<std::string, std::string> labels = {
+      {"verb", kVerbLabels[verb]},
+      {"group", ""},
+      {"version", ""},
+      {"resource", ""},
+      {"subresource", kSubresourceLabels[(key >> 4) & 0xf]},
+      {"scope", kScopeLabels[key & 0xf]},
+      {"component", "apiserver"}};
   if (resource >= 0) {
-    const apimachinery::ResourceInfo& info = registry_.All()[resource];
+    const apimachinery::ResourceInfo& info = registry_.All()[static_cast<size_t>(resource)];
     labels["group"] = info.group;
     labels["version"] = info.version;
     labels["resource"] = info.plural;
@@ -238,64 +234,104 @@ std::map<std::string, std::string> RequestMetrics::LabelsOf(uint64_t key) const 
   return WithExtra(std::move(labels));
 }
 
-RequestMetrics::Series RequestMetrics::SeriesFor(uint64_t key, int code) {
-  const uint64_t full = (key << 12) | static_cast<uint64_t>(code & 0xfff);
-  // The series of recent requests, per thread: the usual request takes no lock at all (the
-  // shared lock's reader count is one cache line that every HTTP thread would write). Series
-  // live as long as their RequestMetrics, so a hit for this instance is always valid.
+RequestClass RequestMetrics::Classify(const rest::RestRequest& request,
+                                      std::string_view path) const {
+  return ClassifyRequest(registry_, request.method, path, WatchParam(request),
+                         ContentType(request));
+}
+
+RequestClassSeries& RequestMetrics::SeriesOf(uint64_t key) {
+  // The classes of recent requests, per thread: the usual request takes no lock at all (the
+  // shared lock's reader count is one cache line that every HTTP thread would write). Classes
+  // live as long as their RequestMetrics, and instance numbers are never reused, so a hit for
+  // this instance is always valid.
   struct Cached {
     uint64_t instance = 0;
-    uint64_t full = 0;
-    Series series;
+    uint64_t key = 0;
+    RequestClassSeries* series = nullptr;
   };
   thread_local std::array<Cached, 16> cache;
-  Cached& slot = cache[(full ^ (full >> 12) ^ (full >> 40) ^ instance_) % cache.size()];
-  if (slot.instance == instance_ && slot.full == full) return slot.series;
+  Cached& slot = cache[(key ^ (key >> 8) ^ (key >> 40) ^ instance_) % cache.size()];
+  if (slot.instance == instance_ && slot.key == key) return *slot.series;
   {
     std::shared_lock<std::shared_mutex> lock(mu_);
-    auto it = series_.find(full);
-    if (it != series_.end()) {
-      slot = {instance_, full, it->second};
-      return it->second;
+    auto it = classes_.find(key);
+    if (it != classes_.end()) {
+      slot = {instance_, key, it->second.get()};
+      return *it->second;
     }
   }
-  // First request of its kind: build the labels and create the series (rare).
-  std::map<std::string, std::string> labels = LabelsOf(key);
-  std::map<std::string, std::string> with_code = labels;
-  with_code["code"] = std::to_string(code);
+  // First request of its class (rare).
   std::unique_lock<std::shared_mutex> lock(mu_);
-  StripedHistogram*& histogram = durations_[key];
-  if (histogram == nullptr) {
-    histogram = &Families().duration.Add(labels, ApiserverRequestDurationBuckets());
+  std::unique_ptr<RequestClassSeries>& series = classes_[key];
+  if (series == nullptr) {
+    series = std::make_unique<RequestClassSeries>();
+    series->key = key;
+    series->watch = (key >> 40) == static_cast<uint64_t>(RequestVerb::kWatch);
   }
-  Series& series = series_[full];
-  if (series.total == nullptr) series = {&Families().total.Add(with_code), histogram};
-  slot = {instance_, full, series};
-  return series;
+  slot = {instance_, key, series.get()};
+  return *series;
+}
+
+StripedCounter& RequestMetrics::CounterFor(RequestClassSeries& series, int code) {
+  const size_t slot = CodeSlot(code);
+  if (slot < kCodeSlots) {
+    if (StripedCounter* counter = series.slotted[slot].load(std::memory_order_acquire)) {
+      return *counter;
+    }
+  } else {
+    std::shared_lock<std::shared_mutex> lock(mu_);
+    auto it = series.other_codes.find(code);
+    if (it != series.other_codes.end()) return *it->second;
+  }
+  // First response of its class with this code (rare). The family keeps one series per
+  // labels, so two threads racing here get the same counter.
+  std::map<std::string, std::string> labels = LabelsOf(series.key);
+  labels["code"] = std::to_string(code);
+  StripedCounter& counter = Families().total.Add(labels);
+  std::unique_lock<std::shared_mutex> lock(mu_);
+  if (slot < kCodeSlots) {
+    series.slotted[slot].store(&counter, std::memory_order_release);
+  } else {
+    series.other_codes[code] = &counter;
+  }
+  return counter;
+}
+
+StripedHistogram& RequestMetrics::DurationFor(RequestClassSeries& series) {
+  if (StripedHistogram* duration = series.duration.load(std::memory_order_acquire)) {
+    return *duration;
+  }
+  // First observed response of its class (rare); the family dedups a racing thread's Add.
+  StripedHistogram& duration =
+      Families().duration.Add(LabelsOf(series.key), ApiserverRequestDurationBuckets());
+  series.duration.store(&duration, std::memory_order_release);
+  return duration;
+}
+
+void RequestMetrics::Count(RequestClassSeries& series, int code, Timestamp received) {
+  CounterFor(series, code).Increment();
+  if (!series.watch) {
+    const double seconds = std::chrono::duration<double>(clock_.Now() - received).count();
+    DurationFor(series).Observe(seconds < 0 ? 0 : seconds);
+  }
 }
 
 void RequestMetrics::Observe(const rest::RestRequest& request, int code, Timestamp received) {
+  // The filter's ticket, when it saw this request: its class and series are decided.
+  for (const std::shared_ptr<void>& hold : request.holds) {
+    const RequestTicket* ticket = std::get_deleter<RequestTicket>(hold);
+    if (ticket != nullptr && ticket->owner == this) {
+      if (ticket->series != nullptr) Count(*ticket->series, code, received);
+      return;
+    }
+  }
   std::string_view path = request.path;
   if (!base_path_.empty()) {
     if (path.substr(0, base_path_.size()) != base_path_) return;
     path.remove_prefix(base_path_.size());
   }
-  // Only a GET can be a watch and only a PATCH an apply: skip the other map lookups.
-  std::string_view watch, content_type;
-  if (request.method == "GET") {
-    auto it = request.query.find(kWatch);
-    if (it != request.query.end()) watch = it->second;
-  } else if (request.method == "PATCH") {
-    auto it = request.headers.find(kContentType);
-    if (it != request.headers.end()) content_type = it->second;
-  }
-  Classified c = Classify(registry_, request.method, path, watch, content_type);
-  const Series series = SeriesFor(KeyOf(c), code);
-  series.total->Increment();
-  if (!c.watch) {
-    const double seconds = std::chrono::duration<double>(clock_.Now() - received).count();
-    series.duration->Observe(seconds < 0 ? 0 : seconds);
-  }
+  Count(SeriesOf(Classify(request, path).SeriesKey()), code, received);
 }
 
 rest::RestObserver RequestMetrics::Observer() {
@@ -305,17 +341,17 @@ rest::RestObserver RequestMetrics::Observer() {
 
 rest::RestFilter RequestMetrics::Filter() {
   return [this](rest::RestRequest& request) -> Status {
-    const bool read = request.method == "GET";
-    if (read) {
-      auto watch = request.query.find(kWatch);
-      if ((watch != request.query.end() && (watch->second == "true" || watch->second == "1")) ||
-          request.path.find("/watch/") != std::string::npos) {
-        return Status::Ok();  // long-running: not in the max-in-flight figures
-      }
-    }
-    const bool mutating = !read && (request.method == "POST" || request.method == "PUT" ||
-                                    request.method == "PATCH" || request.method == "DELETE");
-    request.holds.push_back((mutating ? inflight_mutating_ : inflight_read_).Hold());
+    std::string_view path = request.path;
+    const bool owned = path.substr(0, base_path_.size()) == base_path_;
+    if (owned) path.remove_prefix(base_path_.size());
+    const RequestClass c = Classify(request, path);
+    // Long-running: not in the max-in-flight figures; the observer classifies it again.
+    if (c.long_running) return Status::Ok();
+    InFlightGauge& gauge = c.mutating ? inflight_mutating_ : inflight_read_;
+    RequestClassSeries* series = owned ? &SeriesOf(c.SeriesKey()) : nullptr;
+    gauge.Add(1);
+    request.holds.push_back(std::shared_ptr<void>(series, RequestTicket{this, &gauge, series},
+                                                  TicketAllocator<void>()));
     return Status::Ok();
   };
 }
