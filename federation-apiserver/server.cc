@@ -29,6 +29,7 @@
 #include "federation-apiserver/openapi.h"
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
+#include "federation-apiserver/compliance_review.h"
 #include "federation-apiserver/what_if_review.h"
 #include "observability/cache_metrics.h"
 #include "observability/metrics_server.h"
@@ -424,6 +425,9 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
       [authz](const rest::RestRequest& req) { return authz->SelfSubjectAccessReview(req); });
   // The same idiom for placement: what-if answered in the response, never stored.
   InstallWhatIfReview(*server->handler_, *server->objects_, clock);
+  // And for the residency compliance report (the console's download): decided as reading the
+  // evidence ledger.
+  InstallComplianceReview(*server->handler_, *server->objects_, *authz, clock);
 
   // OpenAPI for kubectl (documents are built once; they only change with the binary).
   auto v2 = std::make_shared<const std::string>(OpenApiV2().dump());
