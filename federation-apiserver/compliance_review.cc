@@ -57,6 +57,17 @@ std::optional<Timestamp> LedgerFirst(const apimachinery::SharedList& page) {
   return std::nullopt;
 }
 
+// Why there is no report when the chain did not verify (ChainVerifier's error).
+Status Unverified(const Status& status) {
+  if (status.code() == StatusCode::kFailedPrecondition) {
+    return FailedPreconditionError(
+        "residency evidence cannot be verified by the server: " + status.message() +
+        " (`fedctl residency report --public-key evidence-signing.pub` verifies a compacted "
+        "ledger)");
+  }
+  return Status(StatusCode::kDataLoss, "residency evidence is broken, no report: " + status.message());
+}
+
 struct Answer {
   FieldErrors errors;  // the spec does not fit the ledger: 422
   json status;
@@ -90,8 +101,8 @@ StatusOr<Answer> Report(apimachinery::ObjectService& objects, const ComplianceRe
   residency::ComplianceReportBuilder builder(options);
   while (true) {
     for (const apimachinery::SharedObject& item : list.items) {
-      MERIDIAN_RETURN_IF_ERROR(item.encoded ? verifier.AddStored(*item.encoded)
-                                            : verifier.Add(*item.object));
+      Status added = item.encoded ? verifier.AddStored(*item.encoded) : verifier.Add(*item.object);
+      if (!added.ok()) return Unverified(added);
       auto meta = item.object->find("metadata");
       if (meta != item.object->end() && meta->is_object() &&
           meta->value("name", "") == api::kEvidenceHeadName) {
@@ -112,15 +123,7 @@ StatusOr<Answer> Report(apimachinery::ObjectService& objects, const ComplianceRe
     MERIDIAN_ASSIGN_OR_RETURN(list, page(next));
   }
   StatusOr<residency::ChainSummary> chain = verifier.Finish();
-  if (!chain.ok()) {
-    if (chain.status().code() == StatusCode::kFailedPrecondition) {
-      return FailedPreconditionError(
-          "residency evidence cannot be verified by the server: " + chain.status().message() +
-          " (`fedctl residency report --public-key evidence-signing.pub` verifies a compacted "
-          "ledger)");
-    }
-    return Status(StatusCode::kDataLoss, "residency evidence is broken, no report: " + chain.status().message());
-  }
+  if (!chain.ok()) return Unverified(chain.status());
   answer.status = ComplianceReviewStatus(std::move(builder).Finish(*chain), spec.format);
   return answer;
 }
