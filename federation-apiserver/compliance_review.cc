@@ -4,6 +4,7 @@
 
 #include "api/evidence.h"
 #include "api/types.h"
+#include "federation-apiserver/review_route.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -65,7 +66,8 @@ Status Unverified(const Status& status) {
         " (`fedctl residency report --public-key evidence-signing.pub` verifies a compacted "
         "ledger)");
   }
-  return Status(StatusCode::kDataLoss, "residency evidence is broken, no report: " + status.message());
+  return Status(StatusCode::kDataLoss,
+                "residency evidence is broken, no report: " + status.message());
 }
 
 struct Answer {
@@ -109,13 +111,15 @@ StatusOr<Answer> Report(apimachinery::ObjectService& objects, const ComplianceRe
         continue;
       }
       FieldErrors decode_errors;
-      const api::ResidencyEvidence entry = api::DecodeResidencyEvidence(*item.object, &decode_errors);
+      const api::ResidencyEvidence entry =
+          api::DecodeResidencyEvidence(*item.object, &decode_errors);
       if (!decode_errors.empty()) continue;  // the verifier has just accepted it: cannot happen
       try {
         builder.Add(entry.spec);
       } catch (const json::exception& e) {
-        return Status(StatusCode::kDataLoss, "entry " + std::to_string(entry.spec.sequence) +
-                             ": its data does not read as the report expects: " + e.what());
+        return Status(StatusCode::kDataLoss,
+                      "entry " + std::to_string(entry.spec.sequence) +
+                          ": its data does not read as the report expects: " + e.what());
       }
     }
     const std::string next = list.metadata.value("continue", "");
@@ -237,8 +241,9 @@ residency::ReportOptions ComplianceReportPeriod(const ComplianceReviewSpec& spec
     return o;
   }
   if (!ledger_first) {
-    errors->push_back({"spec.since", "the residency evidence ledger is empty: no period to "
-                                     "report on"});
+    errors->push_back({"spec.since",
+                       "the residency evidence ledger is empty: no period to "
+                       "report on"});
     return o;
   }
   const std::string first = FormatRfc3339(*ledger_first);
@@ -256,10 +261,10 @@ residency::ReportOptions ComplianceReportPeriod(const ComplianceReviewSpec& spec
   o.from = o.to - *spec.since;
   if (o.from < *ledger_first) {
     errors->push_back(
-        {"spec.since", "Invalid value: \"" + spec.since_text + "\": reaches back to " + FormatRfc3339(o.from) +
-                           ", before the evidence ledger's first entry (" + first +
-                           "); the ledger holds at most " + std::to_string(held.count()) + "s (" +
-                           residency::FormatReportDuration(held) + ") before " +
+        {"spec.since", "Invalid value: \"" + spec.since_text + "\": reaches back to " +
+                           FormatRfc3339(o.from) + ", before the evidence ledger's first entry (" +
+                           first + "); the ledger holds at most " + std::to_string(held.count()) +
+                           "s (" + residency::FormatReportDuration(held) + ") before " +
                            FormatRfc3339(o.to) + " (omit since for all of it)"});
   }
   return o;
@@ -284,28 +289,10 @@ json ComplianceReviewStatus(const residency::ComplianceReport& report,
 
 void InstallComplianceReview(rest::RestHandler& handler, apimachinery::ObjectService& objects,
                              const rbac::Authorizer& authorizer, const Clock& clock) {
-  const std::string path =
-      std::string("/apis/") + api::kGroup + "/" + api::kVersion + "/" + kComplianceReviewPlural;
-  handler.AddRoute("POST", path,
-                   [&objects, &authorizer, &clock](const rest::RestRequest& request) {
-                     return Review(objects, authorizer, clock, request);
-                   });
-  // Listed as WhatIfReview is (verbs [create]), so `kubectl create -f review.yaml` finds it.
-  handler.AddDiscoveryResource(api::kGroup, api::kVersion,
-                               {{"name", kComplianceReviewPlural},
-                                {"singularName", "compliancereview"},
-                                {"namespaced", false},
-                                {"kind", kComplianceReviewKind},
-                                {"verbs", {"create"}}});
-  // Nothing is stored: there is nothing to get, list, watch, update or delete.
-  handler.AddRoute(
-      "", path,
-      [](const rest::RestRequest& request) {
-        return rest::RestResponse::Error(ApiError::MethodNotAllowed(
-            request.method +
-            " is not supported on compliancereviews (create-only, nothing is stored)"));
-      },
-      /*prefix=*/true);
+  InstallReviewRoute(handler, kComplianceReviewPlural, "compliancereview", kComplianceReviewKind,
+                     [&objects, &authorizer, &clock](const rest::RestRequest& request) {
+                       return Review(objects, authorizer, clock, request);
+                     });
 }
 
 }  // namespace meridian::apiserver

@@ -96,10 +96,10 @@ void MarkCheckpointOnly(std::optional<Timestamp> stored, const ReportOptions& o,
   from = std::max(from, o.from);
   const Timestamp to = std::min(*stored, o.to);
   if (from >= to) return;
-  const std::string reason =
-      "compacted: only signed checkpoint " + std::to_string(c.anchor_checkpoint) +
-      " vouches for it (entries 1.." + std::to_string(c.sealed_sequence) + ", key id " +
-      c.key_id + "; no audit detail kept)";
+  const std::string reason = "compacted: only signed checkpoint " +
+                             std::to_string(c.anchor_checkpoint) + " vouches for it (entries 1.." +
+                             std::to_string(c.sealed_sequence) + ", key id " + c.key_id +
+                             "; no audit detail kept)";
   r->checkpoint_only = CoverageGap{from, to, reason};
   std::vector<CoverageGap> gaps;
   for (const CoverageGap& g : r->gaps) {
@@ -415,20 +415,19 @@ json ReportJson(const ComplianceReport& r) {
                        {"jurisdictions", p.jurisdictions},
                        {"namespaces", p.namespaces}});
   }
-  json out = {
-      {"from", FormatRfc3339(r.from)},
-      {"to", FormatRfc3339(r.to)},
-      {"evidence",
-       {{"entries", r.chain.entries},
-        {"firstSequence", r.chain.first_sequence},
-        {"headSequence", r.chain.head_sequence},
-        {"checkpoints", r.chain.checkpoints},
-        {"verified", true}}},
-      {"coverage", r.coverage},
-      {"coverageGaps", gaps},
-      {"workloads", workloads},
-      {"violations", violations},
-      {"policyChanges", changes}};
+  json out = {{"from", FormatRfc3339(r.from)},
+              {"to", FormatRfc3339(r.to)},
+              {"evidence",
+               {{"entries", r.chain.entries},
+                {"firstSequence", r.chain.first_sequence},
+                {"headSequence", r.chain.head_sequence},
+                {"checkpoints", r.chain.checkpoints},
+                {"verified", true}}},
+              {"coverage", r.coverage},
+              {"coverageGaps", gaps},
+              {"workloads", workloads},
+              {"violations", violations},
+              {"policyChanges", changes}};
   if (!r.ns.empty()) out["namespace"] = r.ns;
   if (r.chain.anchor_checkpoint > 0) {
     out["evidence"]["compacted"] = {{"checkpoint", r.chain.anchor_checkpoint},
@@ -501,7 +500,8 @@ void PrintReportHtml(const ComplianceReport& r, std::ostream& out) {
     out << "<h2>Not covered</h2>\n";
     head({"From", "To", "Length", "Why"});
     for (const CoverageGap& g : r.gaps) {
-      row({FormatRfc3339(g.from), FormatRfc3339(g.to), FormatReportDuration(g.to - g.from), g.reason});
+      row({FormatRfc3339(g.from), FormatRfc3339(g.to), FormatReportDuration(g.to - g.from),
+           g.reason});
     }
     out << "</table>\n";
   }

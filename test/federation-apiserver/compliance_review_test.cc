@@ -210,12 +210,18 @@ TEST_F(ComplianceReviewTest, AnswersTheReportOfTheLedgerInEachFormatAndStoresNot
   const std::vector<Case> cases = {
       // Nothing given: the whole ledger up to now, as JSON.
       {json::object(), ReportFormat::kJson, kFirst, ""},
-      {{{"since", "5m"}, {"format", "text"}}, ReportFormat::kText,
-       now - std::chrono::minutes(5), ""},
-      {{{"since", "300s"}, {"format", "html"}, {"namespace", "payments"}}, ReportFormat::kHtml,
-       now - std::chrono::seconds(300), "payments"},
-      {{{"since", "6m"}, {"format", "text"}, {"namespace", "billing"}}, ReportFormat::kText,
-       kFirst, "billing"},
+      {{{"since", "5m"}, {"format", "text"}},
+       ReportFormat::kText,
+       now - std::chrono::minutes(5),
+       ""},
+      {{{"since", "300s"}, {"format", "html"}, {"namespace", "payments"}},
+       ReportFormat::kHtml,
+       now - std::chrono::seconds(300),
+       "payments"},
+      {{{"since", "6m"}, {"format", "text"}, {"namespace", "billing"}},
+       ReportFormat::kText,
+       kFirst,
+       "billing"},
   };
   for (const Case& c : cases) {
     const json& spec = c.spec;
@@ -284,8 +290,9 @@ TEST_F(ComplianceReviewTest, RbacDecidesAsForReadingTheLedger) {
                 {{{"verbs", {"list"}},
                   {"apiGroups", {"federation.meridian.io"}},
                   {"resources", {"residencyevidences"}}}}}};
-  ASSERT_EQ(Call("admin-token", "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", role).code,
-            201);
+  ASSERT_EQ(
+      Call("admin-token", "POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", role).code,
+      201);
   json binding = {{"apiVersion", "rbac.authorization.k8s.io/v1"},
                   {"kind", "ClusterRoleBinding"},
                   {"metadata", {{"name", "viewer-ledger"}}},
@@ -294,10 +301,10 @@ TEST_F(ComplianceReviewTest, RbacDecidesAsForReadingTheLedger) {
                     {"kind", "ClusterRole"},
                     {"name", "ledger-reader"}}},
                   {"subjects", json::array({{{"kind", "User"}, {"name", "viewer"}}})}};
-  ASSERT_EQ(Call("admin-token", "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings",
-                 binding)
-                .code,
-            201);
+  ASSERT_EQ(
+      Call("admin-token", "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+          .code,
+      201);
   AwaitAllowed("viewer-token", Attrs("list", "residencyevidences"));
   EXPECT_EQ(Call("viewer-token", "POST", kReviews, Review(json::object())).code, 201);
 }

@@ -4,10 +4,10 @@
 // server stopped, one byte of one stored entry is changed, an entry is made malformed, and the
 // chain is truncated, each directly in the database: verify names the entry (or the
 // truncation) and the report refuses to run. The server's ComplianceReview answers what fedctl
-// prints for the same period, and refuses a broken chain too. With a signing key (made by `fedctl admin init`),
-// the server seals the chain with a signed checkpoint and compacts it: verify proves the rest
-// with the public key only, and finds a wrong key and a changed checkpoint. Skipped when the
-// binaries are not built.
+// prints for the same period, and refuses a broken chain too. With a signing key (made by `fedctl
+// admin init`), the server seals the chain with a signed checkpoint and compacts it: verify proves
+// the rest with the public key only, and finds a wrong key and a changed checkpoint. Skipped when
+// the binaries are not built.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -209,8 +209,9 @@ TEST_F(LedgerIntegrationTest, VerifyNamesTheChangedEntryAndDetectsTruncation) {
   // Nor does the server's ComplianceReview: 500 naming the entry.
   const json no_report = ComplianceReview("json");
   EXPECT_EQ(no_report.value("code", 0), 500) << no_report.dump();
-  EXPECT_NE(no_report.value("message", "").find("no report: entry 1 (00000000000000000001): changed"),
-            std::string::npos)
+  EXPECT_NE(
+      no_report.value("message", "").find("no report: entry 1 (00000000000000000001): changed"),
+      std::string::npos)
       << no_report.dump();
   server_.Stop();
 
