@@ -5,21 +5,14 @@
 #include <sstream>
 #include <tuple>
 
+#include "residency/internal/evidence_fields.h"
+
 namespace meridian::residency {
 namespace {
 
+using internal::EntryTime;
+using internal::StringField;
 using nlohmann::json;
-
-Timestamp TimeOf(const EvidenceEntry& e) {
-  Timestamp t{};
-  ParseRfc3339(e.time, &t);  // checked when the chain was verified
-  return t;
-}
-
-std::string Str(const json& d, const char* key) {
-  auto it = d.find(key);
-  return it != d.end() && it->is_string() ? it->get<std::string>() : "";
-}
 
 std::vector<std::string> Strings(const json& d, const char* key) {
   std::vector<std::string> out;
@@ -67,14 +60,14 @@ std::string Percent(double share) {
 
 ViolationRecord ViolationFrom(const json& d, Timestamp opened) {
   ViolationRecord v;
-  v.key = Str(d, "key");
-  v.member = Str(d, "member");
-  v.jurisdiction = Str(d, "jurisdiction");
-  v.kind = Str(d, "kind");
-  v.ns = Str(d, "namespace");
-  v.name = Str(d, "name");
-  v.workload = Str(d, "workload");
-  v.message = Str(d, "message");
+  v.key = StringField(d, "key");
+  v.member = StringField(d, "member");
+  v.jurisdiction = StringField(d, "jurisdiction");
+  v.kind = StringField(d, "kind");
+  v.ns = StringField(d, "namespace");
+  v.name = StringField(d, "name");
+  v.workload = StringField(d, "workload");
+  v.message = StringField(d, "message");
   v.opened = opened;
   return v;
 }
@@ -124,17 +117,17 @@ ComplianceReportBuilder::ComplianceReportBuilder(ReportOptions options)
 }
 
 void ComplianceReportBuilder::ApplyPlacement(const json& d, Timestamp t) {
-  const std::string w = Str(d, "workload");
+  const std::string w = StringField(d, "workload");
   if (w.empty() || !InNamespace(w, o_.ns)) return;
   WorkloadReport& wr = workloads_[w];
   wr.workload = w;
-  if (d.contains("allowed")) wr.allowed = Str(d, "allowed");
+  if (d.contains("allowed")) wr.allowed = StringField(d, "allowed");
   std::map<std::string, std::pair<std::string, int64_t>> now;  // member -> (jur, replicas)
   auto add = [&now](const json& lines) {
     if (!lines.is_array()) return;
     for (const json& c : lines) {
-      auto& slot = now[Str(c, "cluster")];
-      slot.first = Str(c, "jurisdiction");
+      auto& slot = now[StringField(c, "cluster")];
+      slot.first = StringField(c, "jurisdiction");
       slot.second += c.value("replicas", int64_t{0});
     }
   };
@@ -160,7 +153,7 @@ void ComplianceReportBuilder::ApplyPlacement(const json& d, Timestamp t) {
 }
 
 void ComplianceReportBuilder::Add(const EvidenceEntry& e) {
-  const Timestamp t = TimeOf(e);
+  const Timestamp t = EntryTime(e);
   if (!first_entry_time_) first_entry_time_ = t;
   if (past_period_ || t > o_.to) {
     past_period_ = true;
@@ -175,8 +168,9 @@ void ComplianceReportBuilder::Add(const EvidenceEntry& e) {
     }
     if (d.contains("membersUnverified") && d["membersUnverified"].is_array()) {
       for (const json& u : d["membersUnverified"]) {
-        const std::string reason = Str(u, "reason");
-        scan.unverified.push_back(Str(u, "member") + (reason.empty() ? "" : " (" + reason + ")"));
+        const std::string reason = StringField(u, "reason");
+        scan.unverified.push_back(StringField(u, "member") +
+                                  (reason.empty() ? "" : " (" + reason + ")"));
       }
     }
     if (last_scan_) Cover(*last_scan_, t);
@@ -190,23 +184,24 @@ void ComplianceReportBuilder::Add(const EvidenceEntry& e) {
     if (state == d.end() || !state->is_object()) return;
     for (const json& p : state->value("placements", json::array())) {
       Timestamp since{};
-      if (!p.is_object() || workloads_.count(Str(p, "workload")) ||
-          !ParseRfc3339(Str(p, "time"), &since)) {
+      if (!p.is_object() || workloads_.count(StringField(p, "workload")) ||
+          !ParseRfc3339(StringField(p, "time"), &since)) {
         continue;
       }
       ApplyPlacement(p, since);
     }
     for (const json& v : state->value("openViolations", json::array())) {
       Timestamp since{};
-      if (!v.is_object() || open_.count(Str(v, "key")) || !ParseRfc3339(Str(v, "time"), &since)) {
+      if (!v.is_object() || open_.count(StringField(v, "key")) ||
+          !ParseRfc3339(StringField(v, "time"), &since)) {
         continue;
       }
-      open_[Str(v, "key")] = ViolationFrom(v, since);
+      open_[StringField(v, "key")] = ViolationFrom(v, since);
     }
   } else if (e.type == "ViolationOpened") {
-    open_[Str(d, "key")] = ViolationFrom(d, t);
+    open_[StringField(d, "key")] = ViolationFrom(d, t);
   } else if (e.type == "ViolationResolved") {
-    auto it = open_.find(Str(d, "key"));
+    auto it = open_.find(StringField(d, "key"));
     if (it == open_.end()) return;
     it->second.resolved = t;
     closed_.push_back(std::move(it->second));
@@ -214,9 +209,9 @@ void ComplianceReportBuilder::Add(const EvidenceEntry& e) {
   } else if (e.type == "PolicyChange") {
     if (t < o_.from) return;
     PolicyChangeRecord p{t,
-                         Str(d, "policy"),
-                         Str(d, "change"),
-                         Str(d, "user"),
+                         StringField(d, "policy"),
+                         StringField(d, "change"),
+                         StringField(d, "user"),
                          Strings(d, "jurisdictions"),
                          Strings(d, "namespaces")};
     if (!o_.ns.empty() && !p.namespaces.empty() &&
