@@ -2,8 +2,8 @@
 // residency-audit controller, and members it could not audit (cli/residency_violations.h).
 // fedctl residency verify: checks the whole evidence ledger's hash chain and names the first
 // broken entry (with --public-key also the signed checkpoints, and a compacted chain from its
-// checkpoint); fedctl residency report: the compliance report from the ledger
-// (cli/residency_evidence.h).
+// checkpoint); fedctl residency report: the compliance report from the ledger it verified
+// (residency/compliance_report.h, the same the server's ComplianceReview answers).
 #include <CLI/CLI.hpp>
 #include <iostream>
 #include <memory>
@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "cli/residency_evidence.h"
 #include "cli/residency_violations.h"
+#include "residency/compliance_report.h"
 
 namespace meridian::cli {
 namespace {
@@ -91,6 +92,7 @@ int Verify(const GlobalFlags& g, const std::string& public_key, bool verbose) {
 
 struct ReportFlags {
   std::string since = "720h";
+  std::string until;  // "" = now
   std::string ns;
   std::string output = "text";
   std::string public_key;
@@ -102,7 +104,15 @@ int Report(const GlobalFlags& g, const ReportFlags& f) {
     std::cerr << "error: --since: \"" << f.since << "\" is not a duration such as 720h or 30m\n";
     return 2;
   }
-  if (f.output != "text" && f.output != "json" && f.output != "html") {
+  residency::ReportOptions options;
+  options.to = std::chrono::time_point_cast<Timestamp::duration>(std::chrono::system_clock::now());
+  if (!f.until.empty() && !ParseRfc3339(f.until, &options.to)) {
+    std::cerr << "error: --until: \"" << f.until
+              << "\" is not an RFC 3339 UTC time such as 2026-12-06T09:30:00Z\n";
+    return 2;
+  }
+  const std::optional<residency::ReportFormat> format = residency::ParseReportFormat(f.output);
+  if (!format) {
     std::cerr << "error: -o: \"" << f.output << "\" is not one of text, json, html\n";
     return 2;
   }
@@ -112,27 +122,20 @@ int Report(const GlobalFlags& g, const ReportFlags& f) {
   if (!client) return 1;
   EvidenceTextPageFn pages = EvidencePages(*client);
   if (!pages) return 1;
-  std::vector<residency::EvidenceEntry> entries;
+  options.from = options.to - since;
+  options.ns = f.ns;
+  // Fed while the ledger is read, so only the report's state is held, never the entries; used
+  // only once the whole chain has verified.
+  residency::ComplianceReportBuilder builder(options);
   StatusOr<residency::ChainSummary> summary = ReadVerifiedEvidenceText(
-      pages, [&entries](const residency::EvidenceEntry& e) { entries.push_back(e); }, key);
+      pages, [&builder](const residency::EvidenceEntry& e) { builder.Add(e); }, key);
   if (!summary.ok()) {
     // A report over evidence that does not verify would prove nothing.
     std::cerr << "error: residency evidence is broken, no report: " << summary.status().message()
               << "\n";
     return 1;
   }
-  ReportOptions options;
-  options.to = std::chrono::time_point_cast<Timestamp::duration>(std::chrono::system_clock::now());
-  options.from = options.to - since;
-  options.ns = f.ns;
-  ComplianceReport report = BuildComplianceReport(entries, *summary, options);
-  if (f.output == "json") {
-    std::cout << ReportJson(report).dump(2) << "\n";
-  } else if (f.output == "html") {
-    PrintReportHtml(report, std::cout);
-  } else {
-    PrintReportText(report, std::cout);
-  }
+  std::cout << residency::RenderComplianceReport(std::move(builder).Finish(*summary), *format);
   return 0;
 }
 
@@ -151,6 +154,8 @@ const CommandRegistration kResidency({
           "workload ran, audit coverage, violations, policy changes");
       auto flags = std::make_shared<ReportFlags>();
       report->add_option("--since", flags->since, "the period: this long until now (720h)");
+      report->add_option("--until", flags->until,
+                         "the period's end, RFC 3339 UTC (2026-12-06T09:30:00Z; default now)");
       report->add_option("--namespace", flags->ns, "only workloads and violations of namespace");
       report->add_option("-o,--output", flags->output, "text, json or html (one file)");
       auto verify_key = std::make_shared<std::string>();

@@ -1,12 +1,13 @@
 // `fedctl residency verify` and `fedctl residency report`: reading the residency evidence
-// ledger (residency/ledger.h) from the API page by page, checking its whole chain, and the
-// compliance report built from it. Pure apart from the page function the caller supplies.
+// ledger (residency/ledger.h) from the API page by page and checking its whole chain (the
+// report built from the verified entries is residency/compliance_report.h, which the
+// federation-apiserver's ComplianceReview shares). Pure apart from the page function the caller
+// supplies.
 #pragma once
 
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <ostream>
 #include <string>
 #include <vector>
 
@@ -61,75 +62,5 @@ StatusOr<residency::ChainSummary> ReadVerifiedEvidence(
 // "Residency evidence verified: 1234 entries (2026-… .. 2026-…), head at entry 1234." plus
 // what the checkpoints vouch for (compacted entries, the key id) or that they went unchecked.
 std::string DescribeVerified(const residency::ChainSummary& summary);
-
-// ---- The compliance report ----
-
-struct ReportOptions {
-  Timestamp from, to;  // the period
-  std::string ns;      // "" = every namespace
-  // How long after an AuditScan entry its outcome still counts when the next one is late:
-  // its heartbeatSeconds plus this (a scan interval and the scan itself).
-  std::chrono::seconds heartbeat_grace{10};
-};
-
-struct RanInterval {
-  std::string member, jurisdiction;
-  Timestamp from, to;
-  bool ongoing = false;  // still running at the end of the period
-  int64_t max_replicas = 0;
-};
-
-struct ViolationRecord {
-  std::string key, member, jurisdiction, kind, ns, name, workload, message;
-  Timestamp opened;
-  std::optional<Timestamp> resolved;
-};
-
-struct CoverageGap {
-  Timestamp from, to;
-  std::string reason;  // "no audit evidence" | "unverified: ap-south-1 (connection refused)"
-};
-
-struct PolicyChangeRecord {
-  Timestamp time;
-  std::string policy, change, user;
-  std::vector<std::string> jurisdictions, namespaces;
-};
-
-struct WorkloadReport {
-  std::string workload;  // "ns/name"
-  std::string allowed;   // what residency allowed (latest)
-  std::vector<RanInterval> ran;
-  std::vector<ViolationRecord> violations;  // of this workload's managed objects
-};
-
-struct ComplianceReport {
-  Timestamp from, to;
-  std::string ns;
-  residency::ChainSummary chain;
-  // Compacted chains: the part of the period before the first stored entry that only the
-  // anchoring signed checkpoint covers (no detail: coverage counts it as not verified).
-  std::optional<CoverageGap> checkpoint_only;
-  double coverage = 0;  // share of the period in which every member was verified, 0..1
-  std::vector<CoverageGap> gaps;
-  std::vector<WorkloadReport> workloads;    // by name
-  std::vector<ViolationRecord> violations;  // every violation overlapping the period
-  std::vector<PolicyChangeRecord> policy_changes;
-};
-
-// The report for `options` from the ledger's entries (in chain order). Entries of unknown
-// shape are skipped (the chain was verified; a later version may record more).
-ComplianceReport BuildComplianceReport(const std::vector<residency::EvidenceEntry>& entries,
-                                       const residency::ChainSummary& chain,
-                                       const ReportOptions& options);
-
-void PrintReportText(const ComplianceReport& report, std::ostream& out);
-nlohmann::json ReportJson(const ComplianceReport& report);
-// One self-contained HTML file (inline CSS, no scripts, no external references); every
-// value is escaped.
-void PrintReportHtml(const ComplianceReport& report, std::ostream& out);
-
-// "&<>\"'" escaped for HTML text and attribute values.
-std::string HtmlEscape(const std::string& text);
 
 }  // namespace meridian::cli

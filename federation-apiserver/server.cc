@@ -21,6 +21,7 @@
 #include "common/build_info.h"
 #include "federation-apiserver/admission.h"
 #include "federation-apiserver/audit/audit.h"
+#include "federation-apiserver/compliance_review.h"
 #include "federation-apiserver/console.h"
 #include "federation-apiserver/crd/definition.h"
 #include "federation-apiserver/encryption_config.h"
@@ -434,6 +435,9 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
       [authz](const rest::RestRequest& req) { return authz->SelfSubjectAccessReview(req); });
   // The same idiom for placement: what-if answered in the response, never stored.
   InstallWhatIfReview(*server->handler_, *server->objects_, clock);
+  // And for the residency compliance report (the console's download): decided as reading the
+  // evidence ledger.
+  InstallComplianceReview(*server->handler_, *server->objects_, *authz, clock);
 
   // OpenAPI for kubectl (documents are built once; they only change with the binary).
   auto v2 = std::make_shared<const std::string>(OpenApiV2().dump());

@@ -4,7 +4,7 @@
 // Secrets and Events, the four RBAC kinds), installs admission (federation-apiserver/admission.h),
 // the request filters (authentication first, then authorization — see rbac/authorizer.h), the
 // audit observer (audit/audit.h) and the extra routes
-// (/openapi/v2, /openapi/v3, SelfSubjectAccessReview, WhatIfReview — what_if_review.h), and exposes the RestHandler that a transport serves (main.cc
+// (/openapi/v2, /openapi/v3, SelfSubjectAccessReview, WhatIfReview and ComplianceReview — what_if_review.h, compliance_review.h), and exposes the RestHandler that a transport serves (main.cc
 // puts it behind cpprestsdk; tests may call it directly) and the ObjectService that in-process
 // controllers and the gRPC service use.
 //

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "api/codec.h"
+#include "federation-apiserver/review_route.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -177,28 +178,10 @@ StatusOr<scheduling::PlacementInputs> ListPlacementInputs(apimachinery::ObjectSe
 
 void InstallWhatIfReview(rest::RestHandler& handler, apimachinery::ObjectService& objects,
                          const Clock& clock) {
-  const std::string path =
-      std::string("/apis/") + api::kGroup + "/" + api::kVersion + "/" + kWhatIfReviewPlural;
-  handler.AddRoute("POST", path, [&objects, &clock](const rest::RestRequest& request) {
-    return Review(objects, clock, request);
-  });
-  // In discovery as kube-apiserver lists SubjectAccessReview (verbs [create]), so that
-  // `kubectl create -f review.yaml` can map the kind to this path.
-  handler.AddDiscoveryResource(api::kGroup, api::kVersion,
-                               {{"name", kWhatIfReviewPlural},
-                                {"singularName", "whatifreview"},
-                                {"namespaced", false},
-                                {"kind", kWhatIfReviewKind},
-                                {"verbs", {"create"}}});
-  // Nothing is stored: there is nothing to get, list, watch, update or delete.
-  handler.AddRoute(
-      "", path,
-      [](const rest::RestRequest& request) {
-        return rest::RestResponse::Error(ApiError::MethodNotAllowed(
-            request.method +
-            " is not supported on whatifreviews (create-only, nothing is stored)"));
-      },
-      /*prefix=*/true);
+  InstallReviewRoute(handler, kWhatIfReviewPlural, "whatifreview", kWhatIfReviewKind,
+                     [&objects, &clock](const rest::RestRequest& request) {
+                       return Review(objects, clock, request);
+                     });
 }
 
 }  // namespace meridian::apiserver

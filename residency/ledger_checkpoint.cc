@@ -4,27 +4,19 @@
 
 #include "api/evidence.h"
 #include "api/types.h"
+#include "residency/internal/evidence_fields.h"
 
 namespace meridian::residency {
 namespace {
 
+using internal::EntryTime;
+using internal::StringField;
 using nlohmann::json;
 
 constexpr int64_t kPageSize = 1000;
 
 const apimachinery::ResourceInfo* EvidenceInfo(apimachinery::ObjectService& objects) {
   return objects.registry().Find(api::kGroup, api::kVersion, "residencyevidences");
-}
-
-Timestamp TimeOf(const EvidenceEntry& e) {
-  Timestamp t{};
-  ParseRfc3339(e.time, &t);  // checked when the entry was decoded
-  return t;
-}
-
-std::string Str(const json& d, const char* key) {
-  auto it = d.find(key);
-  return it != d.end() && it->is_string() ? it->get<std::string>() : "";
 }
 
 bool Flag(const json& d, const char* key) {
@@ -36,7 +28,7 @@ bool Flag(const json& d, const char* key) {
 void Fold(const EvidenceEntry& e, EvidenceState* st) {
   const json& d = e.data;
   if (e.type == "Placement") {
-    const std::string w = Str(d, "workload");
+    const std::string w = StringField(d, "workload");
     if (w.empty()) return;
     if (Flag(d, "unbound") || Flag(d, "deleted")) {
       st->placements.erase(w);
@@ -48,9 +40,9 @@ void Fold(const EvidenceEntry& e, EvidenceState* st) {
   } else if (e.type == "ViolationOpened") {
     json with_time = d;
     with_time["time"] = e.time;
-    st->open_violations[Str(d, "key")] = std::move(with_time);
+    st->open_violations[StringField(d, "key")] = std::move(with_time);
   } else if (e.type == "ViolationResolved") {
-    st->open_violations.erase(Str(d, "key"));
+    st->open_violations.erase(StringField(d, "key"));
   } else if (e.type == kCheckpointType) {
     // Signed and checked: what it says was in force replaces what the (possibly compacted)
     // entries before it added up to.
@@ -64,9 +56,9 @@ void Fold(const EvidenceEntry& e, EvidenceState* st) {
       for (const json& item : *list) {
         if (!item.is_object()) continue;
         if (std::string(field) == "placements") {
-          st->placements[Str(item, "workload")] = item;
+          st->placements[StringField(item, "workload")] = item;
         } else {
-          st->open_violations[Str(item, "key")] = item;
+          st->open_violations[StringField(item, "key")] = item;
         }
       }
     }
@@ -168,7 +160,7 @@ StatusOr<EvidenceCheckpointer::Outcome> EvidenceCheckpointer::RunOnce() {
     std::optional<Timestamp> since;
     if (head.checkpoint > 0) {
       MERIDIAN_ASSIGN_OR_RETURN(EvidenceEntry cp, GetEntry(objects_, *info_, head.checkpoint));
-      since = TimeOf(cp);
+      since = EntryTime(cp);
     } else {
       apimachinery::ListRequest first;
       first.limit = 1;
@@ -177,7 +169,7 @@ StatusOr<EvidenceCheckpointer::Outcome> EvidenceCheckpointer::RunOnce() {
       for (const json& item : list.value()["items"]) {
         if (item["metadata"].value("name", "") == api::kEvidenceHeadName) continue;
         MERIDIAN_ASSIGN_OR_RETURN(EvidenceEntry e, EntryFromObject(item));
-        since = TimeOf(e);
+        since = EntryTime(e);
       }
     }
     if (since && now - *since >= options_.interval) {
@@ -234,7 +226,7 @@ StatusOr<uint64_t> EvidenceCheckpointer::CompactBefore(Timestamp cutoff) {
     }
     // Never delete on the word of a checkpoint this key did not sign.
     MERIDIAN_RETURN_IF_ERROR(CheckCheckpoint(cp, &key_.public_key()));
-    if (TimeOf(cp) <= cutoff) {
+    if (EntryTime(cp) <= cutoff) {
       target = c;
       break;
     }

@@ -1,6 +1,8 @@
 // Residency: each ResidencyPolicy with the residency audit's verdict (Compliant condition,
 // open violations, members it cannot see), the residency-bound workloads with where their
-// replicas run, and the evidence ledger's state (its head and newest signed checkpoint).
+// replicas run, the evidence ledger's state (its head and newest signed checkpoint), and links
+// that download the compliance report (a ComplianceReview the server answers from the ledger it
+// verifies: federation-apiserver/compliance_review.h).
 import {ApiError, GROUP} from './api.js';
 import {h, replace} from './dom.js';
 import {condition, regionMap, residencyOf} from './model.js';
@@ -29,6 +31,56 @@ export async function ledgerState(api) {
                         keyId: d.keyId || '', algorithm: d.algorithm || ''};
   }
   return state;
+}
+
+const REVIEWS = `${GROUP}/compliancereviews`;
+
+// The compliance report for the whole ledger up to now in `format` (text, json or html), as the
+// server renders it: byte for byte what `fedctl residency report` prints for the same period.
+export async function complianceReport(api, format) {
+  const r = await api.post(REVIEWS, {apiVersion: 'federation.meridian.io/v1alpha1', kind: 'ComplianceReview',
+                                     spec: {format}});
+  return r.status;
+}
+
+// Saves `report` (a ComplianceReview's status) as a file: a blob URL clicked with its filename.
+function save(report) {
+  const url = URL.createObjectURL(new Blob([report.content], {type: report.contentType}));
+  const a = h('a', {href: url, download: report.filename, hidden: true});
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+
+// The download links, for a user who may read the ledger (list residencyevidences, which the
+// server requires for the report); `allowed` null while the console is still asking.
+function reportView(ctx, allowed, status, onStatus) {
+  if (allowed === null) return null;
+  if (!allowed) {
+    return h('p', {class: 'muted', id: 'no-compliance-report'},
+      'Compliance report: your user may not read the evidence ledger (list residencyevidences), so there is no report to download.');
+  }
+  const link = (format, label) => h('a', {href: '#/residency', id: `compliance-report-${format}`, 'data-format': format,
+    onclick: async (e) => {
+      e.preventDefault();
+      onStatus({busy: format});
+      try {
+        const report = await complianceReport(ctx.api, format);
+        save(report);
+        onStatus({saved: report.filename});
+      } catch (err) {
+        onStatus({error: err.message});
+      }
+    }}, label);
+  return h('section', {id: 'compliance-report', 'aria-labelledby': 'compliance-title'},
+    h('h2', {id: 'compliance-title'}, 'Compliance report'),
+    h('p', {}, 'Where each residency-bound workload ran, audit coverage, violations and policy changes over the whole evidence ledger, verified by the server: ',
+      link('html', 'download HTML'), ' · ', link('json', 'download JSON'), '.'),
+    status.busy ? h('p', {class: 'muted', role: 'status'}, `Building the ${status.busy.toUpperCase()} report…`) : null,
+    status.saved ? h('p', {class: 'muted', role: 'status', id: 'compliance-report-saved'}, `Saved ${status.saved}.`) : null,
+    status.error ? h('p', {class: 'badge bad', role: 'alert'}, `Compliance report: ${status.error}`) : null,
+    h('p', {class: 'hint'}, 'The same for any period: ', h('code', {}, 'fedctl residency report --since 720h -o html'), '.'));
 }
 
 const entries = (n) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
@@ -60,6 +112,15 @@ function ledgerView(state, error) {
 
 export function renderResidency(main, ctx) {
   let ledger = null, ledgerError = null, stopped = false, timer = null;
+  let reportAllowed = null, reportStatus = {};
+  ctx.api.canI('list', 'residencyevidences').then((allowed) => {
+    reportAllowed = allowed;
+    if (!stopped) draw();
+  });
+  const onReportStatus = (st) => {
+    reportStatus = st;
+    if (!stopped) draw();
+  };
   const readLedger = async () => {
     try {
       ledger = await ledgerState(ctx.api);
@@ -104,7 +165,8 @@ export function renderResidency(main, ctx) {
             h('td', {}, `${w.metadata.namespace}/${w.metadata.name}`), h('td', {}, allowed.join(', ') || 'none'),
             h('td', {}, where.map((x) => h('span', {class: x.ok ? 'badge ok' : 'badge bad'}, x.text)).reduce((acc, el) => acc.concat(acc.length ? [' ', el] : [el]), [])));
         }))) : h('p', {class: 'muted'}, 'No workload is residency-bound.'),
-      ledgerView(ledger, ledgerError));
+      ledgerView(ledger, ledgerError),
+      reportView(ctx, reportAllowed, reportStatus, onReportStatus));
   };
   draw();
   readLedger();

@@ -181,10 +181,12 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
                                      "/livez", "/livez/*", "/readyz", "/readyz/*"})})));
   binding(Binding("system:monitoring", "system:monitoring", "system:monitoring"));
   // As kube's: every authenticated user may ask what it may do (kubectl auth can-i) and who
-  // it is (kubectl auth whoami).
+  // it is (kubectl auth whoami). And ask for the residency compliance report, which the server
+  // answers only to those who may list residencyevidences (compliance_review.h).
   role(ClusterRole("system:basic-user",
                    json::array({Rule({"create"}, {"authorization.k8s.io"}, {"selfsubjectaccessreviews"}),
-                                Rule({"create"}, {"authentication.k8s.io"}, {"selfsubjectreviews"})})));
+                                Rule({"create"}, {"authentication.k8s.io"}, {"selfsubjectreviews"}),
+                                Rule({"create"}, {kMeridian}, {"compliancereviews"})})));
   binding(Binding("system:basic-user", "system:basic-user", "system:authenticated"));
 
   // admin > edit > view, each the union of the aggregate-to-* roles at its level and below.

@@ -8,6 +8,7 @@
 
 #include "cli/raw_list.h"
 #include "cli/residency_evidence.h"
+#include "residency/compliance_report.h"
 
 namespace meridian::cli {
 namespace {
@@ -15,6 +16,16 @@ namespace {
 using nlohmann::json;
 using residency::EvidenceEntry;
 using residency::EvidenceHead;
+// The report itself is residency/compliance_report.h (shared with the server's
+// ComplianceReview); fedctl reads and verifies the ledger, then builds it.
+using residency::BuildComplianceReport;
+using residency::ComplianceReport;
+using residency::HtmlEscape;
+using residency::PrintReportHtml;
+using residency::PrintReportText;
+using residency::ReportJson;
+using residency::ReportOptions;
+using residency::WorkloadReport;
 
 const Timestamp kT0 = Timestamp{} + std::chrono::seconds(1'796'000'000);
 Timestamp At(int seconds) { return kT0 + std::chrono::seconds(seconds); }
@@ -173,6 +184,13 @@ TEST(ResidencyReportTest, TextJsonAndEscapedSelfContainedHtml) {
   EXPECT_NE(html.str().find("rogue&lt;script&gt;"), std::string::npos);
   EXPECT_EQ(html.str().find("http"), std::string::npos) << "no external references";
   EXPECT_EQ(HtmlEscape("a&b<\"'>"), "a&amp;b&lt;&quot;&#39;&gt;");
+  // The whole files as fedctl prints them (and the server's ComplianceReview answers them).
+  using residency::RenderComplianceReport;
+  using residency::ReportFormat;
+  EXPECT_EQ(RenderComplianceReport(r, ReportFormat::kText), text.str());
+  EXPECT_EQ(RenderComplianceReport(r, ReportFormat::kJson), j.dump(2) + "\n");
+  EXPECT_EQ(RenderComplianceReport(r, ReportFormat::kHtml), html.str());
+  EXPECT_EQ(residency::ParseReportFormat("yaml"), std::nullopt);
 }
 
 // The ledger as the API pages it: two pages, the head last.

@@ -6,7 +6,9 @@
 // DevTools protocol through the console at /console/ (sign in, fleet, a failed region turning
 // red, workloads, residency with the evidence ledger sealed by a signed checkpoint, a declared
 // drill started, charted, aborted and reported (the page's report compared with `fedctl drill
-// report`), a view user refused). Screenshots go to <build>/console-screenshots/. Skipped (with the
+// report`), the compliance report downloaded as JSON and HTML (compared in the browser script
+// with `fedctl residency report` for the same period, byte for byte), a view user refused (no
+// drill form, no report link, 403 for both)). Screenshots go to <build>/console-screenshots/. Skipped (with the
 // reason) where chromium or node is not installed; scripts/setup.sh installs both, and CI runs it.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -112,7 +114,7 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "console:vie
   auto run = test_env::RunCommand(
       "CONSOLE_URL=" + fed.api_url() + "/console/ ADMIN_TOKEN=" + kAdminToken +
       " VIEW_TOKEN=" + kViewToken + " SIM_URL=" + fed.sim_url() + " OUT_DIR=" + shots.string() +
-      " CHROMIUM=" + kChromium + " " + kNode + " " + src + "/test/e2e/console/console_browser.mjs");
+      " CHROMIUM=" + kChromium + " FEDCTL=" + test_env::BinDir() + "/fedctl " + kNode + " " + src + "/test/e2e/console/console_browser.mjs");
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   EXPECT_EQ(run.exit_code, 0) << run.output << "\n(apiserver log: " << (dir / "apiserver.log")

@@ -3,10 +3,11 @@
 // placement; `fedctl residency verify` passes and `report` shows where it ran; then, with the
 // server stopped, one byte of one stored entry is changed, an entry is made malformed, and the
 // chain is truncated, each directly in the database: verify names the entry (or the
-// truncation) and the report refuses to run. With a signing key (made by `fedctl admin init`),
-// the server seals the chain with a signed checkpoint and compacts it: verify proves the rest
-// with the public key only, and finds a wrong key and a changed checkpoint. Skipped when the
-// binaries are not built.
+// truncation) and the report refuses to run. The server's ComplianceReview answers what fedctl
+// prints for the same period, and refuses a broken chain too. With a signing key (made by `fedctl
+// admin init`), the server seals the chain with a signed checkpoint and compacts it: verify proves
+// the rest with the public key only, and finds a wrong key and a changed checkpoint. Skipped when
+// the binaries are not built.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
@@ -16,6 +17,7 @@
 #include <thread>
 
 #include "api/evidence.h"
+#include "common/clock.h"
 #include "test/common/child_process.h"
 #include "test/common/e2e_federation.h"
 #include "test/common/test_env.h"
@@ -117,6 +119,18 @@ class LedgerIntegrationTest : public ::testing::Test {
     return out;
   }
 
+  // POST a ComplianceReview of the whole ledger in `format` (the server runs without
+  // authentication here: AlwaysAllow); the answer or the error Status, parsed.
+  json ComplianceReview(const std::string& format) {
+    test_env::CommandResult r = test_env::RunCommand(
+        "curl -sS -X POST -H 'Content-Type: application/json' -d "
+        "'{\"kind\":\"ComplianceReview\",\"spec\":{\"format\":\"" +
+        format + "\"}}' " + url_ + "/apis/federation.meridian.io/v1alpha1/compliancereviews");
+    json out = json::parse(r.output, nullptr, /*allow_exceptions=*/false);
+    EXPECT_FALSE(out.is_discarded()) << r.output;
+    return out;
+  }
+
   void SetEntry(uint64_t sequence, const std::string& data) {
     Sql("UPDATE objects SET data = ?1 WHERE res = 'residencyevidences' AND name = '" +
             api::EvidenceName(sequence) + "'",
@@ -149,6 +163,33 @@ TEST_F(LedgerIntegrationTest, VerifyNamesTheChangedEntryAndDetectsTruncation) {
     replicas += i["maxReplicas"].get<int64_t>();
   }
   EXPECT_EQ(replicas, 12);
+
+  // The server's ComplianceReview answers the file fedctl prints for the same period, byte
+  // for byte (the whole ledger up to now when nothing is given).
+  // (Once the ledger is a second old: fedctl's --since takes 0s as 24h.)
+  json last;
+  ASSERT_TRUE(test_env::PollUntil(std::chrono::seconds(5), std::chrono::milliseconds(100), [&] {
+    last = ComplianceReview("json");
+    return last.value("kind", "") == "ComplianceReview" &&
+           last["status"]["from"] != last["status"]["to"];
+  })) << last.dump();
+  for (const char* format : {"text", "json", "html"}) {
+    const json answer = ComplianceReview(format);
+    ASSERT_EQ(answer.value("kind", ""), "ComplianceReview") << answer.dump();
+    const json& status = answer["status"];
+    Timestamp from{}, to{};
+    ASSERT_TRUE(ParseRfc3339(status["from"], &from) && ParseRfc3339(status["to"], &to)) << status;
+    const int64_t since = std::chrono::duration_cast<std::chrono::seconds>(to - from).count();
+    test_env::CommandResult same =
+        Fedctl("residency report --since " + std::to_string(since) + "s --until " +
+               status["to"].get<std::string>() + " -o " + format);
+    ASSERT_EQ(same.exit_code, 0) << same.output;
+    EXPECT_EQ(same.output, status["content"].get<std::string>()) << format;
+  }
+  test_env::CommandResult bad_until = Fedctl("residency report --until yesterday");
+  EXPECT_EQ(bad_until.exit_code, 2);
+  EXPECT_NE(bad_until.output.find("--until: \"yesterday\" is not an RFC 3339"), std::string::npos)
+      << bad_until.output;
   server_.Stop();
 
   // One byte of entry 1 changed in the store ("eu" -> "uu" in a jurisdiction).
@@ -167,6 +208,13 @@ TEST_F(LedgerIntegrationTest, VerifyNamesTheChangedEntryAndDetectsTruncation) {
   test_env::CommandResult refused = Fedctl("residency report");
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.output.find("no report"), std::string::npos) << refused.output;
+  // Nor does the server's ComplianceReview: 500 naming the entry.
+  const json no_report = ComplianceReview("json");
+  EXPECT_EQ(no_report.value("code", 0), 500) << no_report.dump();
+  EXPECT_NE(
+      no_report.value("message", "").find("no report: entry 1 (00000000000000000001): changed"),
+      std::string::npos)
+      << no_report.dump();
   server_.Stop();
 
   // A malformed entry: the entry and the field named.

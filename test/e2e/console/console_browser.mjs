@@ -5,20 +5,25 @@
 // aborted, its report (saved to OUT_DIR/drill-report.txt, with the drill's name in
 // drill-name.txt, for console_test.cc to compare with `fedctl drill report`); the residency
 // page's evidence ledger sealed by a signed checkpoint; the fleet view's replicas from the
-// members alone (no workload LIST); a view-only user sees no drill form and gets the API's 403;
-// no console errors. Screenshots of every view go to OUT_DIR (and DOCS_DIR when set).
+// members alone (no workload LIST); the compliance report downloaded from the residency page's
+// links (JSON and HTML) is what `fedctl residency report` prints for the same period, byte for
+// byte; a view-only user sees no drill form and no report link, and gets the API's 403 for
+// both; no console errors. Screenshots of every view go to OUT_DIR (and DOCS_DIR when set).
 //
 // Environment: CONSOLE_URL, ADMIN_TOKEN, VIEW_TOKEN, SIM_URL (membersim's admin API), OUT_DIR,
+// FEDCTL (the fedctl binary),
 // CHROMIUM (default /usr/bin/chromium), DOCS_DIR (optional), CONSOLE_DIR (optional: the
 // console's files from this directory instead of the server's embedded copy).
 // Exit code 0 when every check passed; otherwise the first failure is printed.
+import {execFileSync} from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {Browser} from './cdp.mjs';
 
 const env = (k, d) => process.env[k] || d || (() => { throw new Error(`${k} is not set`); })();
 const url = env('CONSOLE_URL'), admin = env('ADMIN_TOKEN'), viewer = env('VIEW_TOKEN'), sim = env('SIM_URL');
-const out = env('OUT_DIR'), docs = process.env.DOCS_DIR;
+const out = env('OUT_DIR'), docs = process.env.DOCS_DIR, fedctl = env('FEDCTL');
+const apiUrl = new URL(url).origin;
 fs.mkdirSync(out, {recursive: true});
 const t0 = Date.now();
 const log = (m) => console.log(`[${((Date.now() - t0) / 1000).toFixed(1)}s] ${m}`);
@@ -39,6 +44,61 @@ async function simPost(p, body) {
 }
 
 const js = JSON.stringify;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Clicks `selector` and returns the file the browser saved into `dir` (Browser.setDownloadBehavior).
+async function download(page, dir, selector) {
+  const before = new Set(fs.readdirSync(dir));
+  await page.eval(`document.querySelector(${js(selector)}).click(), true`);
+  for (const deadline = Date.now() + 15000; Date.now() < deadline; await sleep(100)) {
+    const fresh = fs.readdirSync(dir).filter((f) => !before.has(f) && !f.endsWith('.crdownload'));
+    if (fresh.length) return {name: fresh[0], content: fs.readFileSync(path.join(dir, fresh[0]), 'utf8')};
+  }
+  throw new Error(`check failed: nothing was downloaded from ${selector}`);
+}
+
+// `fedctl residency report` for the period from .. to (RFC 3339, whole seconds) in `format`.
+function fedctlReport(from, to, format) {
+  const since = Math.round((Date.parse(to) - Date.parse(from)) / 1000);
+  return execFileSync(fedctl, ['--server', apiUrl, '--token', admin, 'residency', 'report',
+                               '--since', `${since}s`, '--until', to, '-o', format], {encoding: 'utf8'});
+}
+
+// The residency page's report links: each download equals fedctl's report for the period the
+// download names, byte for byte. The report also states the chain as read (entries, head), so
+// when the ledger moved between the two reads (an audit heartbeat, a checkpoint) both are
+// taken again; any other difference fails at once.
+async function checkReportDownloads(page, dir) {
+  const periodOf = {
+    json: (text) => { const j = JSON.parse(text); return [j.from, j.to]; },
+    html: (text) => (text.match(/Period: (\S+) \.\. (\S+) \(/) || []).slice(1),
+  };
+  const evidenceOf = {
+    json: (text) => js(JSON.parse(text).evidence),
+    html: (text) => (text.match(/Evidence: [^<]*/) || [''])[0],
+  };
+  for (const format of ['json', 'html']) {
+    for (let attempt = 1; ; ++attempt) {
+      const file = await download(page, dir, `#compliance-report-${format}`);
+      const [from, to] = periodOf[format](file.content);
+      check(from && to, `the downloaded ${format} report names no period: ${file.content.slice(0, 300)}`);
+      const printed = fedctlReport(from, to, format);
+      if (printed === file.content) {
+        fs.writeFileSync(path.join(out, `compliance-report.${format}`), file.content);
+        log(`compliance report ${file.name} (${from} .. ${to}) = fedctl residency report -o ${format}, ${printed.length} bytes`);
+        break;
+      }
+      const moved = evidenceOf[format](printed) !== evidenceOf[format](file.content);
+      if (!moved || attempt === 5) {
+        fs.writeFileSync(path.join(out, `compliance-report-console.${format}`), file.content);
+        fs.writeFileSync(path.join(out, `compliance-report-fedctl.${format}`), printed);
+        check(false, `the downloaded ${format} report differs from fedctl's (${moved ? 'the ledger kept moving' : 'same ledger'}; both saved in ${out})`);
+      }
+      log(`the ledger moved between the ${format} download and fedctl (attempt ${attempt}): again`);
+      await sleep(1000);
+    }
+  }
+}
 
 async function signIn(page, token) {
   await page.goto(url);
@@ -50,7 +110,7 @@ async function signIn(page, token) {
 
 async function main() {
   // Whatever happens, the test ends: 90 s is three times a slow run.
-  setTimeout(() => { console.error('watchdog: the browser test took over 90 s'); process.exit(2); }, 90000).unref();
+  setTimeout(() => { console.error('watchdog: the browser test took over 120 s'); process.exit(2); }, 120000).unref();
   const profile = fs.mkdtempSync(path.join(out, 'profile-'));
   const browser = await Browser.launch(env('CHROMIUM', '/usr/bin/chromium'), profile);
   try {
@@ -183,6 +243,18 @@ async function main() {
     await page.eval(`document.querySelector('#drill-report').scrollIntoView(), true`);
     await shot(page, 'console-drill-report');
 
+    // The compliance report: downloaded from the residency page (HTML and JSON) and compared
+    // with fedctl's for the same period.
+    const downloads = fs.mkdtempSync(path.join(out, 'downloads-'));
+    await browser.send('Browser.setDownloadBehavior', {behavior: 'allow', downloadPath: downloads});
+    await page.goto(`${url}#/residency`);
+    await page.waitFor('the compliance report links', `document.querySelector('#compliance-report-json') !== null &&
+                                                      document.querySelector('#compliance-report-html') !== null`);
+    await checkReportDownloads(page, downloads);
+    const html = fs.readFileSync(path.join(out, 'compliance-report.html'), 'utf8');
+    check(html.startsWith('<!DOCTYPE html>') && html.includes('Workload payments/ledger'), 'the HTML report names payments/ledger');
+    fs.rmSync(downloads, {recursive: true, force: true});
+
     const adminErrors = page.messages.filter((m) => ['error', 'exception', 'assert'].includes(m.level));
     check(adminErrors.length === 0, `console errors: ${js(adminErrors)}`);
 
@@ -212,9 +284,24 @@ async function main() {
     await viewPage.goto(`${url}#/drills`);
     await viewPage.waitFor('the drill list', `document.querySelector('#no-drill-form') !== null`);
     await shot(viewPage, 'console-drills-view-user');
-    // The only error allowed is the network log line of the refused create.
+    // No report link for a user who may not read the ledger, and the API refuses the review.
+    await viewPage.eval(`location.hash = '#/residency', true`);
+    await viewPage.waitFor('the residency page without a report link', `document.querySelector('#no-compliance-report') !== null`);
+    check(await viewPage.eval(`document.querySelector('#compliance-report-json') === null && document.querySelector('#compliance-report-html') === null`),
+          'a view user sees no compliance report link');
+    const reportDenied = await viewPage.eval(`(async () => {
+        const {Api} = await import('./js/api.js');
+        const api = new Api(sessionStorage.getItem('meridian.console.token'));
+        try { await api.post('/apis/federation.meridian.io/v1alpha1/compliancereviews',
+                             {apiVersion: 'federation.meridian.io/v1alpha1', kind: 'ComplianceReview', spec: {format: 'json'}});
+              return 'answered'; } catch (e) { return e.code + ' ' + e.message; } })()`);
+    check(reportDenied.startsWith('403 ') && reportDenied.includes('residencyevidences'), `a view user's compliance review: ${reportDenied}`);
+    log(`view user: ${reportDenied}`);
+    // The only errors allowed are the network log lines of what the API refused: the drill
+    // create, the compliance review and the ledger reads of the residency page.
+    const refused = ['failoverdrills', 'compliancereviews', 'residencyevidences'];
     const viewErrors = viewPage.messages.filter((m) => ['error', 'exception', 'assert'].includes(m.level) &&
-                                                      !(m.text.includes('403') && m.text.includes('failoverdrills')));
+                                                      !(m.text.includes('403') && refused.some((r) => m.text.includes(r))));
     check(viewErrors.length === 0, `console errors (view user): ${js(viewErrors)}`);
     log(`passed; red after ${red} ms`);
     console.log(`RESULT red_ms=${red}`);
