@@ -25,6 +25,10 @@ namespace meridian::apimachinery::testing {
 struct StoreFactory {
   std::string name;
   std::function<std::unique_ptr<Store>(int64_t history_events)> make;
+  // Whether the store checks a WritePreconditionScope in its writes' transactions
+  // (apimachinery/write_precondition.h): the backends do; a Store over a remote API (the
+  // controller manager's RestStore) does not, the server it writes to applies its own.
+  bool honours_write_preconditions = true;
 };
 
 class StoreConformanceTest : public ::testing::TestWithParam<StoreFactory> {};

@@ -146,7 +146,8 @@ INSTANTIATE_TEST_SUITE_P(Rest, StoreConformanceTest,
                                                         [](int64_t history) {
                                                           return std::unique_ptr<Store>(
                                                               new ServedRestStore(history));
-                                                        }}),
+                                                        },
+                                                        /*honours_write_preconditions=*/false}),
                          [](const auto& info) { return info.param.name; });
 
 json Widget(const std::string& name, int n) {
