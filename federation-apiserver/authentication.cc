@@ -20,6 +20,7 @@
 #include <unordered_map>
 
 #include "common/base64.h"
+#include "common/json_parse.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -143,7 +144,7 @@ StatusOr<PkeyPtr> EcKey(const json& key, const std::string& where) {
 }
 
 StatusOr<std::vector<Jwk>> ParseJwks(const std::string& text, const std::string& source) {
-  json doc = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  json doc = ParseJson(text);  // a file's bytes (common/json_parse.h)
   if (doc.is_discarded() || !doc.is_object()) {
     return InvalidArgumentError(source + ": not a JSON object (want a JWK Set: {\"keys\": [...]})");
   }
@@ -203,7 +204,8 @@ bool VerifySha256(EVP_PKEY* key, const std::string& signed_part, const std::stri
 std::optional<json> DecodeJsonPart(const std::string& part) {
   std::string raw;
   if (!Base64UrlDecode(part, &raw)) return std::nullopt;
-  json j = json::parse(raw, nullptr, /*allow_exceptions=*/false);
+  // A client's bytes, before any signature is checked (common/json_parse.h).
+  json j = ParseJson(raw);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
   return j;
 }

@@ -3,6 +3,7 @@
 #include <string>
 
 #include "api/codec.h"
+#include "common/json_parse.h"
 #include "federation-apiserver/review_route.h"
 
 namespace meridian::apiserver {
@@ -44,12 +45,13 @@ json Zones(const std::map<std::string, int64_t>& zones) {
 
 rest::RestResponse Review(apimachinery::ObjectService& objects, const Clock& clock,
                           const rest::RestRequest& request) {
-  json body;
-  try {
-    body = json::parse(request.body);
-  } catch (const json::exception& e) {
+  // Depth-limited (common/json_parse.h): the answer copies the spec, which recurses once per
+  // nesting level of what a client sent.
+  JsonParseError parse_error;
+  json body = ParseJson(request.body, &parse_error);
+  if (body.is_discarded()) {
     return rest::RestResponse::Error(
-        ApiError::BadRequest(std::string("invalid WhatIfReview: ") + e.what()));
+        ApiError::BadRequest("invalid WhatIfReview: " + parse_error.ToString()));
   }
   auto invalid = [](const FieldErrors& errors) {
     return rest::RestResponse::Error(ApiError::Invalid(api::kGroup, kWhatIfReviewKind, "", errors));

@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "common/json_parse.h"
 #include "rollout/stage_machine.h"
 
 namespace meridian::rollout {
@@ -62,7 +63,7 @@ StatusOr<double> SampleValue(const json& pair) {
 }  // namespace
 
 StatusOr<double> ParsePrometheusAnswer(int http_status, std::string_view body) {
-  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  json j = ParseJson(body);  // Prometheus' bytes (common/json_parse.h)
   if (j.is_discarded() || !j.is_object() || !j.contains("status")) {
     return FailedPreconditionError("not a Prometheus API answer (HTTP " +
                                    std::to_string(http_status) + "): " + Excerpt(body));

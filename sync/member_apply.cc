@@ -3,6 +3,7 @@
 #include <set>
 
 #include "api/retained_paths.h"
+#include "common/json_parse.h"
 #include "common/quantity.h"
 
 namespace meridian::sync {
@@ -196,7 +197,8 @@ std::optional<json> LastApplied(const json& live) {
   if (a == m->end() || !a->is_object()) return std::nullopt;
   auto r = a->find(kLastAppliedAnnotation);
   if (r == a->end() || !r->is_string()) return std::nullopt;
-  json parsed = json::parse(r->get<std::string>(), nullptr, /*allow_exceptions=*/false);
+  // A member's bytes (common/json_parse.h): the three-way merge recurses over this record.
+  json parsed = ParseJson(r->get<std::string>());
   if (!parsed.is_object()) return std::nullopt;
   return parsed;
 }

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "api/yaml.h"
+#include "common/json_parse.h"
 #include "federation-apiserver/rbac/authorizer.h"
 
 namespace meridian::apiserver::audit {
@@ -449,8 +450,9 @@ rest::RestObserver Observer(const Policy& policy, AuditLog& log, const Clock& cl
       event["objectRef"] = ref;
     }
     if (level >= Level::kRequest && !request.body.empty()) {
-      json body = json::parse(request.body, nullptr, false);
-      if (!body.is_discarded()) event["requestObject"] = body;
+      // Depth-limited (common/json_parse.h): the event is copied and dumped, both recursive.
+      json body = ParseJson(request.body);
+      if (!body.is_discarded()) event["requestObject"] = std::move(body);
     }
     auto omitted = [&omit](const char* stage) {
       return std::find(omit.begin(), omit.end(), stage) != omit.end();

@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "apimachinery/rest/protobuf_body.h"
+#include "common/json_parse.h"
 #include "common/path_segments.h"
 
 namespace meridian::apiserver::rbac {
@@ -284,11 +285,13 @@ rest::RestResponse Authorizer::SelfSubjectAccessReview(const rest::RestRequest& 
     }
     review = std::move(decoded).value();
   } else {
-    try {
-      review = json::parse(request.body);
-    } catch (const std::exception& e) {
+    // Depth-limited (common/json_parse.h): the spec is copied below, which recursed once per
+    // nesting level of what the client sent (a 1,400,000-level body crashed the server).
+    JsonParseError parse_error;
+    review = ParseJson(request.body, &parse_error);
+    if (review.is_discarded()) {
       return rest::RestResponse::Error(apimachinery::ApiError::BadRequest(
-          std::string("invalid SelfSubjectAccessReview: ") + e.what()));
+          "invalid SelfSubjectAccessReview: " + parse_error.ToString()));
     }
   }
   const json spec = review.is_object() ? review.value("spec", json::object()) : json::object();

@@ -84,6 +84,34 @@ TEST(HardeningTest, DeepTemplatesAreRefusedAndTheServerStaysUp) {
   EXPECT_EQ(Send(client, http::methods::GET, "/healthz", "").code, 200);
 }
 
+// The review endpoints (answered, never stored: SelfSubjectAccessReview, WhatIfReview,
+// ComplianceReview) and the audit log, which copies a request's body into its event, read
+// bodies with the same depth limit. A 1,400,000-level body (within the 3 MiB limit) used to
+// crash the server at the SelfSubjectAccessReview, which copied the spec recursively.
+TEST(HardeningTest, DeepReviewBodiesAreRefusedAndTheServerStaysUp) {
+  testing::ApiserverProcess server;
+  ASSERT_EQ(server.Start({"--audit-log-path", (server.dir() / "audit.log").string()}), "");
+  http::client::http_client client(server.url());
+  const int depth = 1'400'000;
+  std::string spec(depth, '[');
+  spec.append(depth, ']');
+  for (const auto& [path, kind] : std::vector<std::pair<std::string, std::string>>{
+           {"/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", "SelfSubjectAccessReview"},
+           {"/apis/federation.meridian.io/v1alpha1/whatifreviews", "WhatIfReview"},
+           {"/apis/federation.meridian.io/v1alpha1/compliancereviews", "ComplianceReview"}}) {
+    SCOPED_TRACE(path);
+    Answer a = Send(client, http::methods::POST, path,
+                    R"({"kind":")" + kind + R"(","spec":{"x":)" + spec + "}}");
+    ASSERT_EQ(a.code, 400) << a.body.dump().substr(0, 300);
+    const std::string message = a.body.value("message", "");
+    EXPECT_NE(message.find("invalid " + kind + ": spec.x[0][0][0][0] ... (992 more) ... [0][0]: "
+                           "nesting depth exceeds the limit of 1000"),
+              std::string::npos)
+        << message;
+    ASSERT_EQ(Send(client, http::methods::GET, "/healthz", "").code, 200);  // still up
+  }
+}
+
 // Max in flight against the real binary: alice floods with 8 connections while her cap is 1
 // request in flight; she gets 429 TooManyRequests with Retry-After and a Status body, and bob,
 // asking one request at a time, is never refused.
