@@ -64,8 +64,8 @@ Status Unverified(const Status& status) {
   if (status.code() == StatusCode::kFailedPrecondition) {
     return FailedPreconditionError(
         "residency evidence cannot be verified by the server: " + status.message() +
-        " (`fedctl residency report --public-key evidence-signing.pub` verifies a compacted "
-        "ledger)");
+        " (a server started with --evidence-public-key-file verifies a compacted ledger, and "
+        "so does `fedctl residency report --public-key evidence-signing.pub`)");
   }
   return Status(StatusCode::kDataLoss,
                 "residency evidence is broken, no report: " + status.message());
@@ -80,7 +80,7 @@ struct Answer {
 // Errors: a list failed (kUnavailable), the chain is broken (kDataLoss) or compacted
 // (kFailedPrecondition), an entry's data does not read (kDataLoss naming it).
 StatusOr<Answer> Report(apimachinery::ObjectService& objects, const ComplianceReviewSpec& spec,
-                        Timestamp now) {
+                        Timestamp now, const std::optional<residency::EvidenceVerifyKey>& key) {
   const apimachinery::ResourceInfo* info =
       objects.registry().Find(api::kGroup, api::kVersion, kEvidencePlural);
   if (info == nullptr) return InternalError(std::string(kEvidencePlural) + " is not served");
@@ -100,7 +100,7 @@ StatusOr<Answer> Report(apimachinery::ObjectService& objects, const ComplianceRe
   const residency::ReportOptions options =
       ComplianceReportPeriod(spec, LedgerFirst(list), now, &answer.errors);
   if (!answer.errors.empty()) return answer;
-  residency::ChainVerifier verifier;
+  residency::ChainVerifier verifier(key);
   residency::ComplianceReportBuilder builder(options);
   while (true) {
     for (const apimachinery::SharedObject& item : list.items) {
@@ -134,7 +134,8 @@ StatusOr<Answer> Report(apimachinery::ObjectService& objects, const ComplianceRe
 }
 
 rest::RestResponse Review(apimachinery::ObjectService& objects, const rbac::Authorizer& authorizer,
-                          const Clock& clock, const rest::RestRequest& request) {
+                          const Clock& clock, const std::optional<residency::EvidenceVerifyKey>& key,
+                          const rest::RestRequest& request) {
   // The report shows what the ledger holds: decided as reading it.
   rbac::Attributes read_ledger;
   read_ledger.user = request.user.name;
@@ -160,7 +161,7 @@ rest::RestResponse Review(apimachinery::ObjectService& objects, const rbac::Auth
   FieldErrors errors;
   const ComplianceReviewSpec spec = ParseComplianceReviewSpec(body, &errors);
   if (!errors.empty()) return invalid(errors);
-  StatusOr<Answer> answer = Report(objects, spec, clock.Now());
+  StatusOr<Answer> answer = Report(objects, spec, clock.Now(), key);
   if (!answer.ok()) return rest::RestResponse::Error(ApiError::FromStatus(answer.status()));
   if (!answer->errors.empty()) return invalid(answer->errors);
   json out = {{"apiVersion", std::string(api::kGroup) + "/" + api::kVersion},
@@ -290,10 +291,11 @@ json ComplianceReviewStatus(const residency::ComplianceReport& report,
 }
 
 void InstallComplianceReview(rest::RestHandler& handler, apimachinery::ObjectService& objects,
-                             const rbac::Authorizer& authorizer, const Clock& clock) {
+                             const rbac::Authorizer& authorizer, const Clock& clock,
+                             std::optional<residency::EvidenceVerifyKey> key) {
   InstallReviewRoute(handler, kComplianceReviewPlural, "compliancereview", kComplianceReviewKind,
-                     [&objects, &authorizer, &clock](const rest::RestRequest& request) {
-                       return Review(objects, authorizer, clock, request);
+                     [&objects, &authorizer, &clock, key = std::move(key)](const rest::RestRequest& request) {
+                       return Review(objects, authorizer, clock, key, request);
                      });
 }
 

@@ -20,9 +20,10 @@
 // The server reads the ledger as fedctl does: page by page (kEvidencePageSize objects), checking
 // the whole hash chain (residency::ChainVerifier) while feeding the entries to a
 // residency::ComplianceReportBuilder, so it holds one page and the report's state, never the
-// ledger. A chain that does not verify gives no report (500 naming the first broken entry); a
-// compacted chain cannot be verified here (the server holds no public key to check the anchoring
-// checkpoint with): 422 saying so, and `fedctl residency report --public-key` does it.
+// ledger. A chain that does not verify gives no report (500 naming the first broken entry). A
+// compacted chain is verified with the ledger's public key when the server has one
+// (--evidence-public-key-file: the anchoring checkpoint's signature vouches for the removed
+// entries); without it, 422 saying so (`fedctl residency report --public-key` does it too).
 //
 // Authorization: the report shows what the ledger holds, so it is decided as reading the
 // ledger: the requesting user must be allowed to `list residencyevidences` (cluster scope), or
@@ -42,6 +43,7 @@
 #include "common/field_error.h"
 #include "federation-apiserver/rbac/authorizer.h"
 #include "residency/compliance_report.h"
+#include "residency/ledger_signing.h"
 
 namespace meridian::apiserver {
 
@@ -79,9 +81,11 @@ nlohmann::json ComplianceReviewStatus(const residency::ComplianceReport& report,
 
 // Registers the route (POST answers, any other method 405) on `handler`, after its filters
 // (authentication, RBAC), and its discovery entry. `objects`, `authorizer` and `clock` (the
-// review's "now") must outlive `handler`.
+// review's "now") must outlive `handler`. `key` verifies the ledger's signed checkpoints
+// (none: a compacted ledger gets no report).
 void InstallComplianceReview(apimachinery::rest::RestHandler& handler,
                              apimachinery::ObjectService& objects,
-                             const rbac::Authorizer& authorizer, const Clock& clock);
+                             const rbac::Authorizer& authorizer, const Clock& clock,
+                             std::optional<residency::EvidenceVerifyKey> key = std::nullopt);
 
 }  // namespace meridian::apiserver

@@ -187,6 +187,11 @@ int main(int argc, char** argv) {
                  "0 keeps Events forever")
       ->check(CLI::Range(int64_t{0}, int64_t{86400} * 365))
       ->capture_default_str();
+  app.add_option("--evidence-public-key-file", options.evidence_public_key_file,
+                 "Ed25519 public key (PEM; a private key gives its public half, so the "
+                 "--evidence-signing-key-file itself does) that verifies the residency evidence "
+                 "ledger's signed checkpoints: a ComplianceReview then reports on a compacted "
+                 "ledger too");
   double compaction_seconds = 300;
   app.add_option("--storage-compaction-interval", compaction_seconds,
                  "Seconds between compactions of the store's revision history (kube-apiserver's "

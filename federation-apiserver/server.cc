@@ -437,7 +437,17 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
   InstallWhatIfReview(*server->handler_, *server->objects_, clock);
   // And for the residency compliance report (the console's download): decided as reading the
   // evidence ledger.
-  InstallComplianceReview(*server->handler_, *server->objects_, *authz, clock);
+  std::optional<residency::EvidenceVerifyKey> evidence_key;
+  if (!options.evidence_public_key_file.empty()) {
+    StatusOr<residency::EvidenceVerifyKey> key =
+        residency::EvidenceVerifyKey::FromFile(options.evidence_public_key_file);
+    if (!key.ok()) {
+      return InvalidArgumentError("--evidence-public-key-file: " + key.status().message());
+    }
+    evidence_key = std::move(key).value();
+  }
+  InstallComplianceReview(*server->handler_, *server->objects_, *authz, clock,
+                          std::move(evidence_key));
 
   // OpenAPI for kubectl (documents are built once; they only change with the binary).
   auto v2 = std::make_shared<const std::string>(OpenApiV2().dump());

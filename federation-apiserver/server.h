@@ -95,6 +95,10 @@ struct ServerOptions {
   // Events not written for this long are deleted (event_reaper.h, kube-apiserver's
   // --event-ttl); 0 keeps them forever.
   std::chrono::seconds event_ttl{std::chrono::hours(1)};
+  // The residency evidence ledger's Ed25519 public key (PEM; a private key gives its public
+  // half): a ComplianceReview verifies the signed checkpoints with it, so a compacted ledger
+  // has a report. Empty: a compacted ledger is refused (compliance_review.h).
+  std::string evidence_public_key_file;
 };
 
 class FederationApiServer {

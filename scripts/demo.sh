@@ -107,6 +107,7 @@ echo "   Secrets encrypted at rest)"
   --dns-listen "127.0.0.1:$DNS_PORT" --dns-zone global.example.com \
   --dns-client-regions examples/dns/client-regions.yaml \
   --evidence-signing-key-file "$PKI/evidence-signing.key" \
+  --evidence-public-key-file "$PKI/evidence-signing.key" \
   > "$STATE_DIR/apiserver.log" 2>&1 &
 pids+=($!)
 wait_for "$SERVER/readyz" "$STATE_DIR/apiserver.log"

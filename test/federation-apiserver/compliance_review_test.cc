@@ -8,7 +8,11 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "federation-apiserver/server.h"
+#include "residency/ledger_checkpoint.h"
 #include "residency/ledger_writer.h"
 #include "test/federation-apiserver/rbac_server_fixture.h"
 
@@ -256,6 +260,51 @@ TEST_F(ComplianceReviewTest, AnswersTheReportOfTheLedgerInEachFormatAndStoresNot
   EXPECT_EQ(Call("admin-token", "GET", kEvidence).body, before);
   EXPECT_EQ(Call("admin-token", "GET", kReviews).code, 405);
   EXPECT_EQ(Call("admin-token", "GET", std::string(kReviews) + "/x").code, 405);
+}
+
+// A compacted ledger (entries sealed by a signed checkpoint, then deleted): the server reports
+// on it only with the ledger's public key (--evidence-public-key-file), the report saying what
+// the checkpoint vouches for; without the key it says how to get one. A key file that is not a
+// key is a startup error naming the flag.
+TEST_F(ComplianceReviewTest, ACompactedLedgerIsReportedWithThePublicKeyOnly) {
+  WriteLedger();
+  ASSERT_FALSE(HasFatalFailure());
+  StatusOr<residency::EvidenceSigningKey> key = residency::EvidenceSigningKey::Generate();
+  ASSERT_TRUE(key.ok()) << key.status();
+  const std::filesystem::path pub = dir_ / "evidence.pub";
+  std::ofstream(pub) << key->public_key().Pem();
+  {
+    residency::EvidenceCheckpointer checkpointer(server_->objects(), clock_, *key, {});
+    StatusOr<uint64_t> sealed = checkpointer.CheckpointNow();
+    ASSERT_TRUE(sealed.ok()) << sealed.status();
+    clock_.Advance(std::chrono::seconds(60));
+    StatusOr<uint64_t> removed = checkpointer.CompactBefore(clock_.Now());
+    ASSERT_TRUE(removed.ok()) << removed.status();
+    ASSERT_GT(*removed, 0u);
+  }
+  rest::RestResponse refused =
+      Call("residency-token", "POST", kReviews, Review({{"format", "text"}}));
+  EXPECT_NE(refused.code, 201) << refused.body;
+  EXPECT_NE(refused.body.find("--evidence-public-key-file"), std::string::npos) << refused.body;
+
+  configure_server_ = [&](ServerOptions& o) { o.evidence_public_key_file = pub.string(); };
+  RestartServer();
+  AwaitAllowed("residency-token", Attrs("list", "residencyevidences"));
+  rest::RestResponse r = Call("residency-token", "POST", kReviews, Review({{"format", "text"}}));
+  ASSERT_EQ(r.code, 201) << r.body;
+  const std::string text = json::parse(r.body)["status"]["content"];
+  EXPECT_NE(text.find("compacted into signed checkpoint"), std::string::npos) << text;
+  EXPECT_NE(text.find("Workload payments/ledger"), std::string::npos) << text;
+
+  server_.reset();
+  std::ofstream(dir_ / "not-a-key.pem") << "hello";
+  ServerOptions bad;
+  bad.storage = "sqlite:" + (dir_ / "db").string();
+  bad.evidence_public_key_file = (dir_ / "not-a-key.pem").string();
+  auto refused_start = FederationApiServer::Create(bad, clock_);
+  ASSERT_FALSE(refused_start.ok());
+  EXPECT_NE(refused_start.status().message().find("--evidence-public-key-file"), std::string::npos)
+      << refused_start.status();
 }
 
 // The RBAC: a user who may list the ledger gets the report; one who may not (Kubernetes' `view`

@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -71,6 +72,8 @@ class RbacServerFixture : public ::testing::Test {
   std::filesystem::path dir_;
   FakeClock clock_;
   std::unique_ptr<FederationApiServer> server_;
+  // Applied to the options of every server the fixture opens (after its own settings).
+  std::function<void(ServerOptions&)> configure_server_;
 
  private:
   void OpenServer() {
@@ -78,6 +81,7 @@ class RbacServerFixture : public ::testing::Test {
     options.storage = "sqlite:" + (dir_ / "db").string();
     options.token_auth_file = (dir_ / "tokens.csv").string();
     options.authorization_mode = "RBAC";
+    if (configure_server_) configure_server_(options);
     auto server = FederationApiServer::Create(options, clock_);
     ASSERT_TRUE(server.ok()) << server.status().message();
     server_ = std::move(server).value();
