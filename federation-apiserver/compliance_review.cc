@@ -4,7 +4,6 @@
 
 #include "api/evidence.h"
 #include "api/types.h"
-#include "common/json_parse.h"
 #include "federation-apiserver/review_route.h"
 
 namespace meridian::apiserver {
@@ -146,14 +145,8 @@ rest::RestResponse Review(apimachinery::ObjectService& objects, const rbac::Auth
   if (!authorizer.Allows(read_ledger)) {
     return rest::RestResponse::Error(ApiError::Forbidden(rbac::ForbiddenMessage(read_ledger)));
   }
-  // Depth-limited (common/json_parse.h): the spec's values are copied and dumped below, and
-  // both recurse once per nesting level of what a client sent.
-  JsonParseError parse_error;
-  json body = ParseJson(request.body, &parse_error);
-  if (body.is_discarded()) {
-    return rest::RestResponse::Error(
-        ApiError::BadRequest("invalid ComplianceReview: " + parse_error.ToString()));
-  }
+  json body;
+  if (auto bad = ParseReviewBody(request, kComplianceReviewKind, &body)) return *bad;
   auto invalid = [](const FieldErrors& errors) {
     return rest::RestResponse::Error(
         ApiError::Invalid(api::kGroup, kComplianceReviewKind, "", errors));

@@ -3,10 +3,13 @@
 // ComplianceReview (compliance_review.h).
 #pragma once
 
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "api/types.h"
 #include "apimachinery/rest/rest_handler.h"
+#include "common/json_parse.h"
 
 namespace meridian::apiserver {
 
@@ -36,6 +39,19 @@ inline void InstallReviewRoute(apimachinery::rest::RestHandler& handler, const s
                                                      plural + " (create-only, nothing is stored)"));
       },
       /*prefix=*/true);
+}
+
+// A review's body, parsed depth-limited (common/json_parse.h: an answer copies and dumps the
+// spec, which recurses once per nesting level of what the client sent) into `*body`; or the 400
+// to answer, naming `kind` and where the body is wrong.
+inline std::optional<apimachinery::rest::RestResponse> ParseReviewBody(
+    const apimachinery::rest::RestRequest& request, const std::string& kind,
+    nlohmann::json* body) {
+  JsonParseError error;
+  *body = ParseJson(request.body, &error);
+  if (!body->is_discarded()) return std::nullopt;
+  return apimachinery::rest::RestResponse::Error(
+      apimachinery::ApiError::BadRequest("invalid " + kind + ": " + error.ToString()));
 }
 
 }  // namespace meridian::apiserver

@@ -3,7 +3,6 @@
 #include <string>
 
 #include "api/codec.h"
-#include "common/json_parse.h"
 #include "federation-apiserver/review_route.h"
 
 namespace meridian::apiserver {
@@ -45,14 +44,8 @@ json Zones(const std::map<std::string, int64_t>& zones) {
 
 rest::RestResponse Review(apimachinery::ObjectService& objects, const Clock& clock,
                           const rest::RestRequest& request) {
-  // Depth-limited (common/json_parse.h): the answer copies the spec, which recurses once per
-  // nesting level of what a client sent.
-  JsonParseError parse_error;
-  json body = ParseJson(request.body, &parse_error);
-  if (body.is_discarded()) {
-    return rest::RestResponse::Error(
-        ApiError::BadRequest("invalid WhatIfReview: " + parse_error.ToString()));
-  }
+  json body;
+  if (auto bad = ParseReviewBody(request, kWhatIfReviewKind, &body)) return *bad;
   auto invalid = [](const FieldErrors& errors) {
     return rest::RestResponse::Error(ApiError::Invalid(api::kGroup, kWhatIfReviewKind, "", errors));
   };
