@@ -6,6 +6,7 @@
 
 #include "api/codec.h"
 #include "api/conditions.h"
+#include "placement/engine.h"
 #include "residency/policy.h"
 #include "scheduling/placement_inputs.h"
 
@@ -972,7 +973,10 @@ bool PlacementSettledOnTarget(const api::DrillTarget& target, const api::Federat
       return d.cluster == m.metadata.name;
     });
     if (it == decisions.end()) return false;  // not explained (yet, or omitted): unknown
-    if (it->reason == "Unreachable" || it->reason == "ZoneFailure" || it->reason == "RecoveryHold") {
+    using placement::Reason, placement::ReasonName;
+    if (it->reason == ReasonName(Reason::kUnreachable) ||
+        it->reason == ReasonName(Reason::kZoneFailure) ||
+        it->reason == ReasonName(Reason::kRecoveryHold)) {
       return false;
     }
   }
