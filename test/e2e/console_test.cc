@@ -81,6 +81,12 @@ TEST(ConsoleE2E, FleetDrillsAndRbacInHeadlessChromium) {
       dir / "workload.yaml",
       std::regex_replace(test_env::ReadFile(src + "/examples/three-continents/workload.yaml"),
                          std::regex("recoveryDelaySeconds: 60"), "recoveryDelaySeconds: 2"));
+  // Both workloads return to a drilled region 2 s after it is restored (not 60): the drill's
+  // report is read once the return was observed to its end.
+  test_env::WriteFile(
+      dir / "ledger.yaml",
+      std::regex_replace(test_env::ReadFile(src + "/examples/eu-residency/workload.yaml"),
+                         std::regex("recoveryDelaySeconds: 60"), "recoveryDelaySeconds: 2"));
   // The view-only group of tokens.csv gets Kubernetes' `view` role.
   test_env::WriteFile(dir / "viewers.yaml", R"(apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -91,7 +97,8 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "console:vie
   for (const std::string& f :
        {src + "/examples/three-continents/topology.yaml", (dir / "members.yaml").string(),
         (dir / "workload.yaml").string(), src + "/examples/dns/web-service.yaml",
-        src + "/examples/eu-residency/", (dir / "viewers.yaml").string()}) {
+        src + "/examples/eu-residency/residency-policy.yaml", (dir / "ledger.yaml").string(),
+        (dir / "viewers.yaml").string()}) {
     auto r = fedctl("apply -f " + f);
     ASSERT_EQ(r.exit_code, 0) << f << ": " << r.output;
   }
