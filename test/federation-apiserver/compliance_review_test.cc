@@ -106,23 +106,11 @@ class ComplianceReviewTest : public RbacServerFixture {
     if (HasFatalFailure()) return;
     for (const auto& [user, role] :
          {std::pair{"officer", "meridian:residency-admin"}, std::pair{"viewer", "view"}}) {
-      json binding = {
-          {"apiVersion", "rbac.authorization.k8s.io/v1"},
-          {"kind", "ClusterRoleBinding"},
-          {"metadata", {{"name", std::string(user) + "-binding"}}},
-          {"roleRef",
-           {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
-          {"subjects", json::array({{{"kind", "User"}, {"name", user}}})}};
-      ASSERT_EQ(Call("admin-token", "POST",
-                     "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
-                    .code,
-                201);
+      BindClusterRole(user, role);
+      if (HasFatalFailure()) return;
     }
     AwaitAllowed("residency-token", Attrs("list", "residencyevidences"));
     AwaitAllowed("viewer-token", Attrs("list", "failoverdrills"));
-  }
-  static json Attrs(const std::string& verb, const std::string& resource) {
-    return {{"verb", verb}, {"resource", resource}, {"group", "federation.meridian.io"}};
   }
 
   // A small ledger over 300 s: a policy, scans (one with a member unverified), placements and

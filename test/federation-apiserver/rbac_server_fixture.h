@@ -69,6 +69,26 @@ class RbacServerFixture : public ::testing::Test {
     FAIL() << "authorizer never answered " << want << " for " << attrs.dump();
   }
 
+  // Binds `user` to ClusterRole `role` (a ClusterRoleBinding "<user>-binding", created as
+  // admin-token, which the caller's token file must hold in system:masters).
+  void BindClusterRole(const std::string& user, const std::string& role) {
+    nlohmann::json binding = {
+        {"apiVersion", "rbac.authorization.k8s.io/v1"},
+        {"kind", "ClusterRoleBinding"},
+        {"metadata", {{"name", user + "-binding"}}},
+        {"roleRef",
+         {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
+        {"subjects", nlohmann::json::array({{{"kind", "User"}, {"name", user}}})}};
+    ASSERT_EQ(
+        Call("admin-token", "POST", "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
+            .code,
+        201);
+  }
+  // resourceAttributes of a federation.meridian.io resource, for AwaitAllowed.
+  static nlohmann::json Attrs(const std::string& verb, const std::string& resource) {
+    return {{"verb", verb}, {"resource", resource}, {"group", "federation.meridian.io"}};
+  }
+
   std::filesystem::path dir_;
   FakeClock clock_;
   std::unique_ptr<FederationApiServer> server_;

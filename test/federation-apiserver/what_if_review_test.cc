@@ -83,23 +83,11 @@ class WhatIfReviewTest : public RbacServerFixture {
     }
     for (const auto& [user, role] :
          {std::pair{"operator", "meridian:drill-operator"}, std::pair{"viewer", "view"}}) {
-      json binding = {
-          {"apiVersion", "rbac.authorization.k8s.io/v1"},
-          {"kind", "ClusterRoleBinding"},
-          {"metadata", {{"name", std::string(user) + "-binding"}}},
-          {"roleRef",
-           {{"apiGroup", "rbac.authorization.k8s.io"}, {"kind", "ClusterRole"}, {"name", role}}},
-          {"subjects", json::array({{{"kind", "User"}, {"name", user}}})}};
-      ASSERT_EQ(Call("admin-token", "POST",
-                     "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings", binding)
-                    .code,
-                201);
+      BindClusterRole(user, role);
+      if (HasFatalFailure()) return;
     }
     AwaitAllowed("viewer-token", Attrs("list", "failoverdrills"));
     AwaitAllowed("op-token", Attrs("create", "whatifreviews"));
-  }
-  static json Attrs(const std::string& verb, const std::string& resource) {
-    return {{"verb", verb}, {"resource", resource}, {"group", "federation.meridian.io"}};
   }
 
   // The fleet decoded directly from what the test created (not read back through the server).
