@@ -187,6 +187,12 @@ int main(int argc, char** argv) {
                  "0 keeps Events forever")
       ->check(CLI::Range(int64_t{0}, int64_t{86400} * 365))
       ->capture_default_str();
+  double heap_trim_seconds = 60;
+  app.add_option("--heap-trim-interval", heap_trim_seconds,
+                 "Seconds between hand-backs of the allocator's free memory to the kernel "
+                 "(malloc_trim; keeps resident memory near the live heap); 0 never")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   app.add_option("--evidence-public-key-file", options.evidence_public_key_file,
                  "Ed25519 public key (PEM; a private key gives its public half, so the "
                  "--evidence-signing-key-file itself does) that verifies the residency evidence "
@@ -256,6 +262,8 @@ int main(int argc, char** argv) {
   options.storage_compaction_interval =
       std::chrono::milliseconds(static_cast<int64_t>(compaction_seconds * 1000));
   options.event_ttl = std::chrono::seconds(event_ttl_seconds);
+  options.heap_trim_interval =
+      std::chrono::milliseconds(static_cast<int64_t>(heap_trim_seconds * 1000));
   // Block the stop signals before any thread starts (cpprestsdk's pool below included), so
   // only sigwait below receives them: a pool thread taking SIGTERM would end the process
   // with 143 and skip the shutdown, and one taking SIGHUP would end it instead of reloading.

@@ -287,6 +287,10 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     server->store_ = std::move(cacher);
   }
 
+  if (options.heap_trim_interval.count() > 0) {
+    server->heap_trimmer_ = std::make_unique<HeapTrimmer>(options.heap_trim_interval);
+    server->heap_trimmer_->Start();
+  }
   if (options.event_ttl.count() > 0) {
     server->event_reaper_ =
         std::make_unique<EventReaper>(*server->store_, clock, options.event_ttl);
@@ -504,6 +508,7 @@ FederationApiServer::~FederationApiServer() {
   objects_.reset();
   compactor_.reset();
   event_reaper_.reset();
+  heap_trimmer_.reset();
   store_.reset();
 }
 

@@ -33,6 +33,7 @@
 #include "federation-apiserver/rbac/authorizer.h"
 #include "federation-apiserver/request_filters.h"
 #include "federation-apiserver/event_reaper.h"
+#include "federation-apiserver/heap_trimmer.h"
 #include "federation-apiserver/storage_compactor.h"
 #include "observability/request_metrics.h"
 
@@ -95,6 +96,9 @@ struct ServerOptions {
   // Events not written for this long are deleted (event_reaper.h, kube-apiserver's
   // --event-ttl); 0 keeps them forever.
   std::chrono::seconds event_ttl{std::chrono::hours(1)};
+  // How often the allocator's free memory is handed back to the kernel (heap_trimmer.h); 0
+  // never.
+  std::chrono::milliseconds heap_trim_interval{std::chrono::minutes(1)};
   // The residency evidence ledger's Ed25519 public key (PEM; a private key gives its public
   // half): a ComplianceReview verifies the signed checkpoints with it, so a compacted ledger
   // has a report. Empty: a compacted ledger is refused (compliance_review.h).
@@ -144,6 +148,7 @@ class FederationApiServer {
   std::unique_ptr<apimachinery::Store> store_;
   apimachinery::WriteFencedStore* write_fence_ = nullptr;  // the backend inside store_
   std::unique_ptr<StorageCompactor> compactor_;  // compacts store_: reset before it
+  std::unique_ptr<HeapTrimmer> heap_trimmer_;
   std::unique_ptr<EventReaper> event_reaper_;     // deletes from store_: reset before it
   std::unique_ptr<apimachinery::ObjectService> objects_;
   std::unique_ptr<rbac::Authorizer> authorizer_;  // watches objects_: reset before it
