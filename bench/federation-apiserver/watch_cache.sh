@@ -7,6 +7,8 @@
 #   nolistcache = this build without the LIST response cache (--list-response-cache-bytes 0:
 #             every LIST is encoded, and gzip-compressed, again; the label index still used)
 #   cache   = this build (the default)
+#   arena2  = this build with MALLOC_ARENA_MAX=2 (glibc's arenas capped: issue 22's RSS question)
+#   etcd    = this build on a fresh 3-member etcd on loopback (etcd_cluster.sh) instead of SQLite
 # bench_api's LIST phase runs as it is and with Accept-Encoding: gzip, each with the collection
 # unchanged and with 10 updates/s to it (a LIST response cache hit is not the common case).
 #   bench/federation-apiserver/watch_cache.sh [RUNS] [SECONDS_PER_PHASE] [BEFORE_BINARY]
@@ -14,6 +16,7 @@
 # generator (default $BIN/bench_api).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source bench/federation-apiserver/etcd_cluster.sh
 bin=${BIN:-build/bin}
 bench_api=${BENCH_API:-$bin/bench_api}
 runs=${1:-3}
@@ -29,14 +32,17 @@ serve() {  # serve VARIANT ARGS... : starts a server, sets $pid and $url
   local variant=$1
   shift
   dir=$(mktemp -d)
+  pids=()
   local binary=$bin/federation-apiserver
-  local extra=()
+  local extra=() storage="sqlite:$dir/bench.db" env=()
   case $variant in
     before) binary=$before ;;
     nocache) extra=(--watch-cache=false) ;;
     nolistcache) extra=(--list-response-cache-bytes 0) ;;
+    arena2) env=(MALLOC_ARENA_MAX=2) ;;
+    etcd) start_etcd_cluster "$dir"; storage=$etcd_storage ;;
   esac
-  "$binary" --listen 127.0.0.1:0 --storage "sqlite:$dir/bench.db" --controllers none \
+  env "${env[@]}" "$binary" --listen 127.0.0.1:0 --storage "$storage" --controllers none \
     --log-level warn "${extra[@]}" "$@" > "$dir/out" 2>&1 &
   pid=$!
   for _ in $(seq 1 100); do grep -q "listening on" "$dir/out" 2>/dev/null && break; sleep 0.1; done
@@ -46,6 +52,8 @@ stop() {
   echo "server peak RSS: $(grep VmHWM /proc/$pid/status | awk '{print $2/1024 " MiB"}')"
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done  # the etcd variant's members
+  wait 2>/dev/null || true
   rm -rf "$dir"
 }
 for run in $(seq 1 "$runs"); do
