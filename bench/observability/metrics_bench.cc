@@ -6,13 +6,22 @@
 //                      handler's clock read for the observer, the filter's in-flight hold, the
 //                      observer, the hold's release): its ratio to BM_RestGet/0 is the cost,
 //                      read without the noise of a difference between two ~4 µs figures;
+//   BM_HttpGet/0|1     the same GET as a client sends it: over a kept-alive loopback connection
+//                      to the HttpServer the federation-apiserver runs, without and with the
+//                      metrics; reported as the server's CPU per GET (`server_cpu_ns`: the
+//                      process's CPU minus the client thread's), the GET as the server pays it;
 //   BM_DnsAnswer/0|1   one DNS query answered (HandlePacket), without and with the count of
 //                      the answer by qtype/rcode (what the server's workers add);
 //   BM_PlacementTiming the timing the placement controller adds around each Engine::Place
 //                      (two steady-clock reads and a histogram observation), to compare with
 //                      bench_placement's BM_PlaceOne (7-20 µs).
 #include <benchmark/benchmark.h>
+#include <time.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -21,6 +30,7 @@
 #include "apimachinery/memory_store.h"
 #include "apimachinery/object_service.h"
 #include "apimachinery/resource_registry.h"
+#include "apimachinery/rest/http_server.h"
 #include "apimachinery/rest/rest_handler.h"
 #include "common/clock.h"
 #include "dns/packet.h"
@@ -95,6 +105,44 @@ void BM_RequestMetricsAlone(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_RequestMetricsAlone);
+
+int64_t CpuNanos(clockid_t clock) {
+  timespec t{};
+  clock_gettime(clock, &t);
+  return int64_t{t.tv_sec} * 1000000000 + t.tv_nsec;
+}
+
+void BM_HttpGet(benchmark::State& state) {
+  namespace http = boost::beast::http;
+  using boost::asio::ip::tcp;
+  static Api api;
+  rest::RestHandler& handler = state.range(0) ? *api.measured : *api.plain;
+  auto server = rest::HttpServer::StartOnFreeLoopbackPort(rest::HandlerFor(handler));
+  if (!server.ok()) return state.SkipWithError("no server");
+  boost::asio::io_context ioc;
+  tcp::socket socket(ioc);
+  boost::asio::connect(socket, tcp::resolver(ioc).resolve("127.0.0.1", std::to_string((*server)->port())));
+  http::request<http::empty_body> request(http::verb::get, "/api/v1/namespaces/ns-42", 11);
+  request.set(http::field::host, "127.0.0.1");
+  request.set(http::field::accept, "application/json");
+  request.keep_alive(true);
+  boost::beast::flat_buffer buffer;
+  const int64_t process_start = CpuNanos(CLOCK_PROCESS_CPUTIME_ID);
+  const int64_t client_start = CpuNanos(CLOCK_THREAD_CPUTIME_ID);
+  for (auto _ : state) {
+    http::write(socket, request);
+    http::response<http::string_body> response;
+    http::read(socket, buffer, response);
+    if (response.result_int() != 200) state.SkipWithError("GET failed");
+  }
+  const int64_t process = CpuNanos(CLOCK_PROCESS_CPUTIME_ID) - process_start;
+  const int64_t client = CpuNanos(CLOCK_THREAD_CPUTIME_ID) - client_start;
+  state.counters["server_cpu_ns"] = benchmark::Counter(
+      static_cast<double>(process - client), benchmark::Counter::kAvgIterations);
+  socket.close();
+  (*server)->Stop();
+}
+BENCHMARK(BM_HttpGet)->Arg(0)->Arg(1)->UseRealTime();
 
 std::shared_ptr<const dns::Snapshot> Zone() {
   static auto snap = [] {
