@@ -22,6 +22,7 @@ PACKAGES=(
   tzdata  # game days read IANA time zones from /usr/share/zoneinfo
   chromium  # the drill HTML report and the web console are tested in a real headless browser
   nodejs  # drives chromium for the console's browser test (test/e2e/console/, no npm packages)
+  libnss3-tools openssl  # certutil/pk12util give chromium a client certificate (console sign-in test)
   etcd-server etcd-client  # the etcd Store backend: tests start their own etcd; etcdctl for backups
   # a real kube-apiserver for the real-member e2e test (scripts/build-kube-apiserver.sh)
   golang-go golang-github-modern-go-reflect2-dev dpkg-dev

@@ -1,5 +1,6 @@
 // The federation API as the console uses it: the same REST endpoints kubectl and fedctl use,
-// every request carrying the user's bearer token, so authentication and RBAC decide.
+// every request carrying the user's bearer token (or none: the browser's client certificate
+// then signs the user in), so authentication and RBAC decide.
 
 export const GROUP = '/apis/federation.meridian.io/v1alpha1';
 
@@ -12,12 +13,15 @@ export class ApiError extends Error {
 }
 
 export class Api {
+  // `token` null: no Authorization header, so the server authenticates the browser's TLS
+  // client certificate (the connection's, presented when the server asks for one).
   constructor(token) {
     this.token = token;
   }
 
   headers(extra) {
-    return {Authorization: `Bearer ${this.token}`, Accept: 'application/json', ...extra};
+    const auth = this.token ? {Authorization: `Bearer ${this.token}`} : {};
+    return {...auth, Accept: 'application/json', ...extra};
   }
 
   // One request; resolves to the parsed JSON body, rejects with ApiError (the server's Status

@@ -1,5 +1,6 @@
 // The console's entry point: sign-in with a bearer token (kept in sessionStorage, so it goes
-// when the tab closes), the live collections every view shares, and a hash router.
+// when the tab closes) or with the browser's TLS client certificate, the live collections
+// every view shares, and a hash router.
 import {Api, ApiError, Collection, GROUP} from './api.js';
 import {h, replace} from './dom.js';
 import {renderFleet} from './fleet.js';
@@ -8,6 +9,9 @@ import {renderDrills, renderDrill} from './drills.js';
 import {renderResidency} from './residency.js';
 
 const TOKEN_KEY = 'meridian.console.token';
+// Stored under TOKEN_KEY for a certificate sign-in (a bearer token never looks like this).
+const CERTIFICATE = ' certificate';
+const ANONYMOUS = 'system:anonymous';
 const main = document.getElementById('main');
 const nav = document.getElementById('nav');
 const banner = document.getElementById('error');
@@ -32,25 +36,39 @@ function loginView(message) {
     h('p', {id: 'token-hint', class: 'hint'},
       'A token from the API server\'s --token-auth-file (scripts/demo.sh prints one). It stays in this tab only.'),
     message ? h('p', {class: 'badge bad', role: 'alert'}, message) : null,
-    h('button', {type: 'submit', class: 'primary'}, 'Sign in'));
+    h('button', {type: 'submit', class: 'primary'}, 'Sign in'),
+    h('p', {class: 'hint'}, 'Or, when the API server trusts your certificate authority (--client-ca-file):'),
+    h('button', {type: 'button', id: 'signin-certificate'}, 'Sign in with my browser\'s certificate'));
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     signIn(input.value.trim());
   });
+  form.querySelector('#signin-certificate').addEventListener('click', () => signIn(CERTIFICATE));
   replace(main, form);
   input.focus();
 }
 
+// `token`: a bearer token, or CERTIFICATE to be signed in by the browser's client certificate.
 async function signIn(token) {
   if (!token) return loginView('Enter a token.');
   performance.mark('meridian:signin');  // bench/console measures from here
-  const api = new Api(token);
+  const byCertificate = token === CERTIFICATE;
+  const api = new Api(byCertificate ? null : token);
+  const refused = byCertificate
+    ? 'The API server did not get a client certificate it trusts from this browser.'
+    : 'The API server did not accept this token.';
   let user;
   try {
     user = await api.whoami();
   } catch (e) {
     sessionStorage.removeItem(TOKEN_KEY);
-    return loginView(e instanceof ApiError && e.code === 401 ? 'The API server did not accept this token.' : String(e.message));
+    return loginView(e instanceof ApiError && e.code === 401 ? refused : String(e.message));
+  }
+  // Without a certificate a server that allows anonymous requests answers as system:anonymous:
+  // that is nobody signed in.
+  if (byCertificate && user.username === ANONYMOUS) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    return loginView(refused);
   }
   sessionStorage.setItem(TOKEN_KEY, token);
   const [createDrills, patchDrills] = await Promise.all([api.canI('create', 'failoverdrills'), api.canI('patch', 'failoverdrills')]);

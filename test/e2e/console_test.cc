@@ -10,6 +10,8 @@
 // with `fedctl residency report` for the same period, byte for byte), a view user refused (no
 // drill form, no report link, 403 for both)). Screenshots go to <build>/console-screenshots/. Skipped (with the
 // reason) where chromium or node is not installed; scripts/setup.sh installs both, and CI runs it.
+// SignInWithTheBrowsersClientCertificate: the console's certificate sign-in against an HTTPS
+// server with --client-ca-file (test/e2e/console/certificate_browser.mjs).
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -134,6 +136,88 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: Group, name: "console:vie
     EXPECT_EQ(report.exit_code, 0) << report.output;
     EXPECT_EQ(test_env::ReadFile((shots / "drill-report.txt").string()), report.output);
   }
+  fed.Stop();
+  if (run.exit_code == 0) std::filesystem::remove_all(dir);
+}
+
+// Removes the file it names when destroyed (the Chromium policy a test writes).
+struct RemoveOnExit {
+  std::filesystem::path path;
+  ~RemoveOnExit() { std::filesystem::remove(path); }
+};
+
+TEST(ConsoleE2E, SignInWithTheBrowsersClientCertificate) {
+  if (access(kChromium, X_OK) != 0 || access(kNode, X_OK) != 0) {
+    GTEST_SKIP() << "needs " << kChromium << " and " << kNode
+                 << " (Debian's chromium and nodejs; scripts/setup.sh installs them)";
+  }
+  if (access("/usr/bin/certutil", X_OK) != 0 || access("/usr/bin/pk12util", X_OK) != 0) {
+    GTEST_SKIP() << "needs certutil and pk12util (Debian's libnss3-tools; scripts/setup.sh "
+                    "installs it) to give Chromium a client certificate";
+  }
+  // Chromium selects a client certificate without its dialog only by policy, which it reads
+  // from /etc/chromium/policies/managed (root; CI runs as root).
+  const std::filesystem::path policies = "/etc/chromium/policies/managed";
+  std::error_code ec;
+  std::filesystem::create_directories(policies, ec);
+  if (ec || access(policies.c_str(), W_OK) != 0) {
+    GTEST_SKIP() << "needs to write a Chromium policy to " << policies << " (run as root)";
+  }
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("meridian-console-cert-e2e-" + std::to_string(getpid()));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string src = test_env::SourceDir();
+  const std::string pki = (dir / "pki").string();
+  auto init = test_env::RunCommand(test_env::BinDir() + "/fedctl admin init --dir " + pki +
+                                   " --host 127.0.0.1 2>&1");
+  ASSERT_EQ(init.exit_code, 0) << init.output;
+  // Two Chromium homes: one whose NSS database trusts the CA and holds the admin's
+  // certificate and key, one that only trusts the CA.
+  const std::string with_cert = (dir / "home-with-cert").string();
+  const std::string without_cert = (dir / "home-without-cert").string();
+  for (const std::string& home : {with_cert, without_cert}) {
+    const std::string db = "sql:" + home + "/.pki/nssdb";
+    std::filesystem::create_directories(home + "/.pki/nssdb");
+    auto made = test_env::RunCommand("certutil -N -d " + db + " --empty-password 2>&1 && certutil -A -n meridian-ca -t C,, -i " +
+                                     pki + "/ca.crt -d " + db + " 2>&1");
+    ASSERT_EQ(made.exit_code, 0) << made.output;
+  }
+  auto imported = test_env::RunCommand(
+      "openssl pkcs12 -export -in " + pki + "/admin.crt -inkey " + pki + "/admin.key -out " +
+      (dir / "admin.p12").string() + " -passout pass: 2>&1 && pk12util -i " +
+      (dir / "admin.p12").string() + " -d sql:" + with_cert + "/.pki/nssdb -W '' 2>&1");
+  ASSERT_EQ(imported.exit_code, 0) << imported.output;
+
+  test_env::E2EFederation fed;
+  std::string error;
+  ASSERT_TRUE(fed.Start({.bin_dir = test_env::BinDir(),
+                         .dir = dir,
+                         .apiserver_flags = {"--controllers", "none", "--tls-cert-file",
+                                             pki + "/apiserver.crt", "--tls-private-key-file",
+                                             pki + "/apiserver.key", "--client-ca-file",
+                                             pki + "/ca.crt", "--authorization-mode", "RBAC"}},
+                        &error))
+      << error;
+  ASSERT_EQ(fed.api_url().rfind("https://127.0.0.1:", 0), 0u) << fed.api_url();
+  // For this server's origin only, the certificate issued by its CA.
+  RemoveOnExit policy{policies / ("meridian-console-e2e-" + std::to_string(getpid()) + ".json")};
+  test_env::WriteFile(policy.path, json{{"AutoSelectCertificateForUrls",
+                                         {json{{"pattern", fed.api_url()},
+                                               {"filter", {{"ISSUER", {{"CN", "meridian-ca"}}}}}}
+                                              .dump()}}}
+                                       .dump());
+
+  const std::filesystem::path shots =
+      std::filesystem::path(test_env::BinDir()).parent_path() / "console-screenshots";
+  auto run = test_env::RunCommand("CONSOLE_URL=" + fed.api_url() + "/console/ HOME_WITH_CERT=" +
+                                  with_cert + " HOME_WITHOUT_CERT=" + without_cert +
+                                  " USER_NAME=admin OUT_DIR=" + shots.string() + " CHROMIUM=" +
+                                  kChromium + " " + kNode + " " + src +
+                                  "/test/e2e/console/certificate_browser.mjs 2>&1");
+  EXPECT_EQ(run.exit_code, 0) << run.output << "\n(apiserver log: " << (dir / "apiserver.log")
+                              << ")";
+  std::cout << run.output;
   fed.Stop();
   if (run.exit_code == 0) std::filesystem::remove_all(dir);
 }

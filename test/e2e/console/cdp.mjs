@@ -3,8 +3,9 @@
 import {spawn} from 'node:child_process';
 
 export class Browser {
-  // Starts headless `chromium` with a fresh profile in `profileDir`.
-  static async launch(chromium, profileDir) {
+  // Starts headless `chromium` with a fresh profile in `profileDir`; `env` (optional) is its
+  // environment (e.g. a HOME whose NSS database holds a client certificate).
+  static async launch(chromium, profileDir, env = process.env) {
     const proc = spawn(chromium, [
       '--headless=new', '--no-sandbox', '--disable-gpu', '--no-first-run', '--no-default-browser-check',
       '--disable-dev-shm-usage', '--disable-extensions', '--remote-debugging-pipe',
@@ -12,7 +13,7 @@ export class Browser {
       // Nothing but the federation endpoint: any other host fails to resolve.
       '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
       'about:blank',
-    ], {stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe']});
+    ], {stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'], env});
     let stderr = '';
     proc.stderr.on('data', (d) => { stderr = (stderr + d).slice(-4000); });
     const b = new Browser(proc);
