@@ -14,6 +14,7 @@
 #include <atomic>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/dispatch.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -562,12 +563,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
     parser_.reset();
     auto answered = std::make_shared<std::atomic<bool>>(false);
     std::weak_ptr<Core> weak_core = core_;
+    // Dispatched, not posted: a handler that answers at once (every synchronous one) runs on
+    // this connection's strand, so the response is written right here instead of waking
+    // another server thread for it (a thread hand-off per request cost more CPU than the GET
+    // itself on this VM). An answer from elsewhere (a held request) is posted to the strand.
     HttpResponder respond = [self = shared_from_this(), answered](RestResponse response) {
       if (answered->exchange(true)) return;
       if (self->core_->stopped) return;
       auto shared = std::make_shared<RestResponse>(std::move(response));
-      net::post(self->Lowest().get_executor(),
-                [self, shared]() { self->Respond(std::move(*shared)); });
+      net::dispatch(self->Lowest().get_executor(),
+                    [self, shared]() { self->Respond(std::move(*shared)); });
     };
     try {
       core_->handler(std::move(request_), respond);
