@@ -82,6 +82,7 @@ struct WindowEvent {
   WindowEntry object;
   WindowEntry prev;
   int64_t rv = 0;
+  Timestamp arrived;  // for CacherOptions::window_max_age
 };
 
 Event Recalled(const WindowEvent& w) {
@@ -572,11 +573,14 @@ class CacherImpl : public Cacher {
         for (const auto& w : watchers) Deliver(*w, ev);
       });
     }
+    const Timestamp now = clock_.Now();
+    const bool aged = options_.window_max_age.count() > 0;
     tc.window_bytes += ev.object.encoded->size();
     tc.window.push_back(
-        WindowEvent{ev.type, ev.key, Remembered(ev.object), Remembered(ev.prev), ev.rv});
+        WindowEvent{ev.type, ev.key, Remembered(ev.object), Remembered(ev.prev), ev.rv, now});
     while (!tc.window.empty() &&
-           (tc.window.size() > options_.window_events || tc.window_bytes > options_.window_bytes)) {
+           (tc.window.size() > options_.window_events || tc.window_bytes > options_.window_bytes ||
+            (aged && now - tc.window.front().arrived > options_.window_max_age))) {
       tc.floor = tc.window.front().rv;
       tc.window_bytes -= tc.window.front().object.encoded->size();
       tc.window.pop_front();
@@ -586,6 +590,7 @@ class CacherImpl : public Cacher {
 
   std::unique_ptr<Store> inner_;
   const CacherOptions options_;
+  const Clock& clock_ = options_.clock ? *options_.clock : RealClock();
   std::shared_ptr<Core> core_ = std::make_shared<Core>();
   std::shared_ptr<WatchDispatcher> delivery_ = std::make_shared<WatchDispatcher>();
   std::mutex start_mu_;

@@ -41,6 +41,7 @@
 #include <vector>
 
 #include "apimachinery/store.h"
+#include "common/clock.h"
 
 namespace meridian::apimachinery {
 
@@ -50,6 +51,12 @@ struct CacherOptions {
   // take about as much again), so that large objects cannot make the window a memory sink.
   size_t window_events = 10000;
   size_t window_bytes = 8 << 20;
+  // And only events younger than this (0: no age bound), as kube-apiserver's watch cache keeps
+  // about the last 75 s: the window is for clients resuming a watch they just lost, and
+  // without an age bound a resource written slowly fills its window for hours (the heap grows
+  // that long). Checked when an event arrives; time from `clock` (RealClock() when null).
+  std::chrono::milliseconds window_max_age{std::chrono::minutes(5)};
+  const Clock* clock = nullptr;
   // Every write to the store goes through this cacher (see above).
   bool single_writer = false;
   // How long a consistent read waits for the cache before the store answers it.

@@ -171,6 +171,13 @@ int main(int argc, char** argv) {
                  "Bytes of encoded events the watch cache keeps per resource at most")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  double window_max_age_seconds = 300;
+  app.add_option("--watch-cache-window-max-age", window_max_age_seconds,
+                 "Seconds an event stays in the watch cache's window (watches resuming from an "
+                 "older resourceVersion get 410 and relist, as with kube-apiserver's ~75 s "
+                 "window); 0: bounded by events and bytes only")
+      ->check(CLI::Range(0.0, 86400.0))
+      ->capture_default_str();
   app.add_option("--list-response-cache-bytes", options.list_response_cache_bytes,
                  "Bytes of encoded LIST responses kept for repeated LISTs of an unchanged "
                  "collection (0: none)")
@@ -262,6 +269,8 @@ int main(int argc, char** argv) {
   options.storage_compaction_interval =
       std::chrono::milliseconds(static_cast<int64_t>(compaction_seconds * 1000));
   options.event_ttl = std::chrono::seconds(event_ttl_seconds);
+  options.watch_cache_window_max_age =
+      std::chrono::milliseconds(static_cast<int64_t>(window_max_age_seconds * 1000));
   options.heap_trim_interval =
       std::chrono::milliseconds(static_cast<int64_t>(heap_trim_seconds * 1000));
   // Block the stop signals before any thread starts (cpprestsdk's pool below included), so

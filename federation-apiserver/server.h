@@ -85,6 +85,7 @@ struct ServerOptions {
   // resourceVersion, at most this many and this many bytes of their encodings.
   int64_t watch_cache_window_events = 10000;
   int64_t watch_cache_window_bytes = 8 << 20;
+  std::chrono::milliseconds watch_cache_window_max_age{std::chrono::minutes(5)};  // 0: no bound
   // LIST bodies kept for repeated LISTs of an unchanged collection
   // (apimachinery/rest/list_response_cache.h); 0 keeps none.
   int64_t list_response_cache_bytes = 64 << 20;

@@ -275,6 +275,50 @@ TEST(CacherTest, StatsCountObjectsAndTheWindowWithinItsBounds) {
   EXPECT_EQ(after.window_events, 4u) << "5 events into a window of 4";
 }
 
+// The window keeps only events younger than window_max_age (checked as events arrive): a
+// resource written slowly no longer fills it for hours; a watch from before the dropped
+// events is 410 Gone (the client relists), one from the newest revision still resumes.
+TEST(CacherTest, TheWindowDropsEventsOlderThanItsMaxAge) {
+  FakeClock clock;
+  CacherOptions options;
+  options.window_max_age = std::chrono::minutes(5);
+  options.clock = &clock;
+  Fixture f(options);
+  ASSERT_TRUE(f.cacher->Prime({kPods}).ok());
+  auto window = [&] {
+    for (const ResourceCacheStats& s : f.cacher->Stats()) {
+      if (s.type == kPods) return s.window_events;
+    }
+    return size_t{0};
+  };
+  const int64_t rv1 = Rv(*f.cacher->Create(Key("a", "p1"), Pod("a", "p1", "web")));
+  const int64_t rv2 = Rv(*f.cacher->Create(Key("a", "p2"), Pod("a", "p2", "web")));
+  f.Settle();
+  EXPECT_EQ(window(), 2u);
+
+  clock.Advance(std::chrono::minutes(5));  // exactly the max age: kept
+  const int64_t rv3 = Rv(*f.cacher->Create(Key("a", "p3"), Pod("a", "p3", "web")));
+  f.Settle();
+  EXPECT_EQ(window(), 3u);
+
+  clock.Advance(std::chrono::seconds(1));  // p1 and p2 are now older than 5 minutes
+  const int64_t rv4 = Rv(*f.cacher->Create(Key("a", "p4"), Pod("a", "p4", "web")));
+  f.Settle();
+  EXPECT_EQ(window(), 2u) << "p3 (1 s old) and p4 are kept";
+
+  Events from1, from2, from3;
+  EXPECT_EQ(f.cacher->WatchFrom(kPods, "", {}, rv1, from1.Callback()).status().code(),
+            StatusCode::kOutOfRange)
+      << "p2's event, after rv1, is gone";
+  auto resumed = f.cacher->WatchFrom(kPods, "", {}, rv2, from2.Callback());
+  ASSERT_TRUE(resumed.ok()) << resumed.status().message();
+  std::vector<WatchEvent> replayed = from2.WaitFor(2);
+  ASSERT_EQ(replayed.size(), 2u);
+  EXPECT_EQ(replayed[0].resource_version, rv3);
+  EXPECT_EQ(replayed[1].resource_version, rv4);
+  EXPECT_EQ(f.cacher->List(kPods, {})->items.size(), 4u) << "the objects themselves stay";
+}
+
 TEST(CacherTest, WatchReplaysTheWindowThenLiveWithSelectorTransitions) {
   Fixture f;
   ASSERT_TRUE(f.cacher->Prime({kPods}).ok());
