@@ -11,7 +11,9 @@
 # servers, member failures and heals via `membersim ctl`. Samples go to OUT_DIR/samples.csv
 # (time_s,process,rss_kib,rss_anon_kib,fds,threads; RssAnon is the heap, without mapped
 # files). At the end it prints, per process, the median of the samples in the first and the
-# last 10 % of the run (after a warm-up of 60 s, or a fifth of a shorter run) and a verdict:
+# last 10 % of the run (after a warm-up: the Event TTL plus a minute, 360 s by default, so that
+# the bounded-in-time state — Events kept for their TTL, the watch cache's windows kept for
+# --watch-cache-window-max-age, 300 s — has filled; or a fifth of a shorter run) and a verdict:
 # "growing" when RSS rose by more than 10 % and 16 MiB, fds by more than 16, or threads by more
 # than 4; else "flat". Exit status 0 when all are flat, 1 otherwise. Everything it started is
 # stopped on exit (by pid). Binaries from $MERIDIAN_BIN_DIR (default build/bin).
@@ -28,7 +30,8 @@ DURATION=${1:-1800}
 OUT=${2:-.meridian/soak}
 BIN=${MERIDIAN_BIN_DIR:-build/bin}
 INTERVAL=10
-WARMUP=$(( DURATION / 5 < 60 ? DURATION / 5 : 60 ))
+FILL=$(( ${EVENT_TTL:-300} + 60 ))
+WARMUP=$(( DURATION / 5 < FILL ? DURATION / 5 : FILL ))
 
 rm -rf "$OUT" && mkdir -p "$OUT"
 pids=()
