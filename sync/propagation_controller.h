@@ -30,9 +30,9 @@
 // Status: an aggregator thread writes each changed workload's status.clusters[],
 // status.readyReplicas and the Synced / Ready conditions (status subresource, CAS, retried
 // on 409), per workload key, computed on the informer's copy (no read of the store per key;
-// its own writes are Assumed into the cache); placement's fields and conditions are kept. A member that cannot be reached stays
-// in status.clusters with synced=false and its lastError; a member that refuses Meridian's
-// credentials is reported as such with the HTTP status.
+// its own writes are Assumed into the cache); placement's fields and conditions are kept. A
+// member that cannot be reached stays in status.clusters with synced=false and its lastError;
+// a member that refuses Meridian's credentials is reported as such with the HTTP status.
 //
 // Member writes: create with the rendered object plus its last-applied record; when the
 // member's copy no longer semantically holds it (sync/member_apply.h), a JSON merge patch of
