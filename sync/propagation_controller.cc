@@ -37,6 +37,11 @@ const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plura
 
 std::string Key(const api::FederatedWorkload& w) { return w.metadata.ns + "/" + w.metadata.name; }
 
+bool HasCleanupFinalizer(const api::FederatedWorkload& w) {
+  const auto& fin = w.metadata.finalizers;
+  return std::find(fin.begin(), fin.end(), kCleanupFinalizer) != fin.end();
+}
+
 // The workload key for a kWorkloadLabel value "<ns>.<name>" (namespaces have no dots).
 std::string KeyForOwner(const std::string& owner) {
   const size_t dot = owner.find('.');
@@ -1431,63 +1436,90 @@ int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
   int written = 0;
   for (const std::string& key : keys) {
     const size_t slash = key.find('/');
-    auto got = objects_.Get(info, key.substr(0, slash), key.substr(slash + 1));
-    if (!got.ok()) continue;
-    FieldErrors errors;
-    api::FederatedWorkload w = api::DecodeFederatedWorkload(got.value(), &errors);
-    if (!errors.empty()) continue;
-    auto& fin = w.metadata.finalizers;
-    const bool has_finalizer = std::find(fin.begin(), fin.end(), kCleanupFinalizer) != fin.end();
-    if (!w.metadata.deletion_timestamp.empty()) {
-      if (has_finalizer) written += FinishDeletion(w, cleaned);
-      continue;
-    }
-    if (!has_finalizer) {
-      // Edits the stored object, not a decode/encode round trip: re-encoding drops what
-      // admission defaulted (e.g. spec.placement.failover), a spec change that would bump
-      // the generation and make every workload look changed right after its creation.
-      json updated = got.value();
-      json& fins = updated["metadata"]["finalizers"];
-      if (!fins.is_array()) fins = json::array();
-      fins.push_back(kCleanupFinalizer);
-      auto result = objects_.Update(info, w.metadata.ns, w.metadata.name, updated);
-      if (!result.ok()) {
-        // Changed meanwhile (409) or gone: try again on the next pass.
-        std::lock_guard lock(mu_);
-        aggregate_dirty_.insert(key);
+    const std::string ns = key.substr(0, slash);
+    const std::string name = key.substr(slash + 1);
+    // Per key from the informer's cache, not a read of the store: the cache is behind the
+    // store by at most the watch's delay, and a status computed from a stale copy fails its
+    // compare-and-swap (409) and is computed again from a fresh read (WriteSyncStatus).
+    std::shared_ptr<const api::FederatedWorkload> w = workloads_informer_.cache().Get({ns, name});
+    if (!w || !w->metadata.deletion_timestamp.empty() || !HasCleanupFinalizer(*w)) {
+      // Not cached, being deleted, or new (once in a workload's life): decided on the
+      // stored object, which the finalizer's edit below needs as stored anyway.
+      auto got = objects_.Get(info, ns, name);
+      if (!got.ok()) continue;
+      FieldErrors errors;
+      auto fresh = std::make_shared<api::FederatedWorkload>(
+          api::DecodeFederatedWorkload(got.value(), &errors));
+      if (!errors.empty()) continue;
+      if (!fresh->metadata.deletion_timestamp.empty()) {
+        if (HasCleanupFinalizer(*fresh)) written += FinishDeletion(*fresh, cleaned);
         continue;
       }
-      ++written;
-      w = api::DecodeFederatedWorkload(result.value(), &errors);
-      if (!errors.empty()) continue;
-    }
-    written += WriteKindStatus(w, kind_objects[key]);
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      api::FederatedWorkloadStatus status = SyncedStatus(w, by_workload[key], clock_.Now());
-      if (status == w.status) break;
-      api::FederatedWorkload updated = w;
-      updated.status = std::move(status);
-      auto result =
-          objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status");
-      if (result.ok()) {
-        ++written;
-        break;
-      }
-      if (result.error().code != 409) {
-        if (result.error().code != 404) {
-          spdlog::warn("propagation controller: writing status of {}: {}", key,
-                       result.error().message);
+      if (!HasCleanupFinalizer(*fresh)) {
+        // Edits the stored object, not a decode/encode round trip: re-encoding drops what
+        // admission defaulted (e.g. spec.placement.failover), a spec change that would bump
+        // the generation and make every workload look changed right after its creation.
+        json updated = std::move(got).value();
+        json& fins = updated["metadata"]["finalizers"];
+        if (!fins.is_array()) fins = json::array();
+        fins.push_back(kCleanupFinalizer);
+        auto result = objects_.Update(info, ns, name, updated);
+        if (!result.ok()) {
+          // Changed meanwhile (409) or gone: try again on the next pass.
+          std::lock_guard lock(mu_);
+          aggregate_dirty_.insert(key);
+          continue;
         }
-        break;
+        ++written;
+        workloads_informer_.Assume(result.value());
+        *fresh = api::DecodeFederatedWorkload(result.value(), &errors);
+        if (!errors.empty()) continue;
       }
-      // Someone (placement) wrote meanwhile: recompute from the new object.
-      auto again = objects_.Get(info, w.metadata.ns, w.metadata.name);
-      if (!again.ok()) break;
-      w = api::DecodeFederatedWorkload(again.value(), &errors);
-      if (!errors.empty()) break;
+      w = std::move(fresh);
     }
+    written += WriteKindStatus(*w, kind_objects[key]);
+    written += WriteSyncStatus(std::move(w), by_workload[key]);
   }
   return written;
+}
+
+int PropagationController::WriteSyncStatus(std::shared_ptr<const api::FederatedWorkload> w,
+                                           const std::map<std::string, MemberSyncResult>& results) {
+  const ResourceInfo& info = Info(objects_, "federatedworkloads");
+  const std::string key = Key(*w);
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    api::FederatedWorkloadStatus status = SyncedStatus(*w, results, clock_.Now());
+    if (status == w->status) return 0;
+    api::FederatedWorkload updated = *w;
+    updated.status = std::move(status);
+    // Carries w's resourceVersion: refused (409) when the store holds a newer object.
+    auto result =
+        objects_.Update(info, w->metadata.ns, w->metadata.name, api::Encode(updated), "status");
+    if (result.ok()) {
+      // Into the cache at once: the next aggregation of this key (often within one
+      // status_batch) starts from what was written, not from a copy its watch event has
+      // yet to replace (which would cost a refused write and a read).
+      workloads_informer_.Assume(result.value());
+      return 1;
+    }
+    if (result.error().code != 409) {
+      if (result.error().code != 404) {
+        spdlog::warn("propagation controller: writing status of {}: {}", key,
+                     result.error().message);
+      }
+      return 0;
+    }
+    // Someone (placement) wrote meanwhile, or the cached copy was behind: recompute from
+    // the stored object.
+    auto again = objects_.Get(info, w->metadata.ns, w->metadata.name);
+    if (!again.ok()) return 0;
+    FieldErrors errors;
+    auto fresh = std::make_shared<const api::FederatedWorkload>(
+        api::DecodeFederatedWorkload(again.value(), &errors));
+    if (!errors.empty()) return 0;
+    w = std::move(fresh);
+  }
+  return 0;
 }
 
 int PropagationController::WriteKindStatus(const api::FederatedWorkload& w,

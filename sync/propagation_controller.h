@@ -29,9 +29,10 @@
 //
 // Status: an aggregator thread writes each changed workload's status.clusters[],
 // status.readyReplicas and the Synced / Ready conditions (status subresource, CAS, retried
-// on 409); placement's fields and conditions are kept. A member that cannot be reached stays
-// in status.clusters with synced=false and its lastError; a member that refuses Meridian's
-// credentials is reported as such with the HTTP status.
+// on 409), per workload key, computed on the informer's copy (no read of the store per key;
+// its own writes are Assumed into the cache); placement's fields and conditions are kept. A
+// member that cannot be reached stays in status.clusters with synced=false and its lastError;
+// a member that refuses Meridian's credentials is reported as such with the HTTP status.
 //
 // Member writes: create with the rendered object plus its last-applied record; when the
 // member's copy no longer semantically holds it (sync/member_apply.h), a JSON merge patch of
@@ -228,8 +229,15 @@ class PropagationController {
   template <typename T>
   Status RelistUnlessStarted(apimachinery::SharedInformer<T>& informer);
   std::vector<std::shared_ptr<Member>> MembersSnapshot();
-  // Aggregates the given workload keys (fresh from the store). Returns the writes.
+  // Aggregates the given workload keys, each read from the workload informer's cache (the
+  // store only for a workload not cached yet, new, being deleted, or whose status write met
+  // a newer object). Returns the writes.
   int AggregateKeys(const std::set<std::string>& keys);
+  // Writes `w`'s status.clusters, readyReplicas and conditions from the members' `results`
+  // when they differ (compare-and-swap on w's resourceVersion; on 409 read again and
+  // recompute, up to 5 times). Returns the number of writes (0 or 1).
+  int WriteSyncStatus(std::shared_ptr<const api::FederatedWorkload> w,
+                      const std::map<std::string, MemberSyncResult>& results);
   // For a policy's binding of a kind with a health model (sync/kind_health.h: DaemonSet, Job,
   // CronJob, Ingress, PodDisruptionBudget): writes the federation object's status/ as the
   // aggregate of `members` (each placed member's copy: kind, generation, status;

@@ -17,6 +17,7 @@
 #include "scheduling/placement_controller.h"
 #include "sync/propagation_controller.h"
 #include "sync/testing/fake_member_client.h"
+#include "test/common/counting_store.h"
 #include "test/common/in_process_federation.h"
 #include "test/common/test_env.h"
 
@@ -1214,6 +1215,103 @@ TEST_F(PropagationControllerTest, StartedControllerRepairsDriftFromTheWatch) {
   eu.Remove(kDeployments, "shop", "web");
   EXPECT_TRUE(eventually([&] { return eu.Object(kDeployments, "shop", "web").has_value(); }));
   controller.Stop();
+}
+
+// Issue 19: a started controller reads the federation from its informers only. Its requests
+// are counted by verb at the store under its ObjectService while a stream of changes follows
+// the start (placement moving replicas, a MemberCluster relabelled), each on the members and
+// in the workload's status before the next. No LIST after start; and no read of a
+// FederatedWorkload of its own: every GET counted is the one each Update makes of the stored
+// object (the aggregator computes a status on the informer's copy, per workload key).
+TEST_F(PropagationControllerTest, StartedControllerListsOnlyAtStartAndAggregatesFromItsCache) {
+  ApplyExample();
+  Place();
+  test_env::CountingStore counting(server_->store());
+  apimachinery::ObjectService objects(counting, clock_, server_->registry());
+  PropagationController::Options options;
+  options.resync_period = std::chrono::hours(1);
+  PropagationController controller(objects, clock_, Factory(), options);
+  ASSERT_TRUE(controller.Start().ok());
+  auto eventually = [](const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return done();
+  };
+  // Every placed member holds its replicas, the others nothing.
+  auto members_hold = [&] {
+    api::FederatedWorkload w = Workload();
+    std::map<std::string, int64_t> placed;
+    for (const auto& p : w.status.placement) placed[p.cluster] = p.replicas;
+    for (const auto& [name, fake] : fakes_) {
+      auto obj = fake->Object(kDeployments, "shop", "web");
+      if (obj.has_value() != (placed.count(name) > 0)) return false;
+      if (obj && (*obj)["spec"]["replicas"] != placed[name]) return false;
+    }
+    return true;
+  };
+  // The members report all their replicas ready (a watch event each); returns how many.
+  auto report_ready = [&] {
+    int64_t total = 0;
+    for (auto& [name, fake] : fakes_) {
+      auto obj = fake->Object(kDeployments, "shop", "web");
+      if (!obj) continue;
+      (*obj)["status"] = {{"readyReplicas", (*obj)["spec"]["replicas"]}};
+      total += (*obj)["spec"]["replicas"].get<int64_t>();
+      fake->Apply(kDeployments, *obj);
+    }
+    return total;
+  };
+  // The workload's status shows `ready` replicas ready and every placed member synced.
+  auto status_shows = [&](int64_t ready) {
+    api::FederatedWorkload w = Workload();
+    const api::Condition* synced = Find(w.status, "Synced");
+    return synced && synced->status == "True" && w.status.ready_replicas == ready;
+  };
+  ASSERT_TRUE(eventually(members_hold));
+  const int64_t ready = report_ready();
+  ASSERT_TRUE(eventually([&] { return status_shows(ready); }));
+  const auto at_start = counting.counts();
+  const std::string lists_at_start = counting.Describe("list");
+  EXPECT_EQ(at_start.at("list").at("federatedworkloads"), 1) << lists_at_start;
+  EXPECT_EQ(at_start.at("list").at("memberclusters"), 1) << lists_at_start;
+  auto count = [&](const std::string& verb, const std::string& resource) {
+    const auto all = counting.counts();
+    auto v = all.find(verb);
+    if (v == all.end()) return 0;
+    auto r = v->second.find(resource);
+    return r == v->second.end() ? 0 : r->second;
+  };
+  const int gets = count("get", "federatedworkloads");
+  const int updates = count("update", "federatedworkloads");
+
+  const auto& workloads = Info(api::kApiVersion, "FederatedWorkload");
+  const auto& clusters = Info(api::kApiVersion, "MemberCluster");
+  for (int step = 1; step <= 6; ++step) {
+    if (step % 3 == 0) {
+      // A label change re-queues every key on the member (overrides select by labels).
+      ASSERT_TRUE(
+          server_->objects()
+              .Patch(clusters, "", "eu-west-1", apimachinery::PatchType::kMergePatch,
+                     json{{"metadata", {{"labels", {{"test/step", std::to_string(step)}}}}}}.dump())
+              .ok());
+    }
+    // Placement moves replicas: one status write, as the placement controller makes it.
+    json w = server_->objects().Get(workloads, "shop", "web").value();
+    for (json& p : w["status"]["placement"]) p["replicas"] = step + 1;
+    ASSERT_TRUE(server_->objects().Update(workloads, "shop", "web", w, "status").ok());
+    ASSERT_TRUE(eventually(members_hold)) << "step " << step;
+    const int64_t now_ready = report_ready();
+    ASSERT_TRUE(eventually([&] { return status_shows(now_ready); })) << "step " << step;
+  }
+  controller.Stop();
+
+  EXPECT_EQ(counting.Describe("list"), lists_at_start) << "LISTs after start";
+  const int status_writes = count("update", "federatedworkloads") - updates;
+  EXPECT_GE(status_writes, 6);  // readyReplicas changed at every step
+  EXPECT_LE(count("get", "federatedworkloads") - gets, status_writes)
+      << "reads of workloads besides the ones each Update makes";
 }
 
 // ---- Issue 17: removing an unused namespace races with workloads placed into it ----
