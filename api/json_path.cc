@@ -26,7 +26,8 @@ std::string Unsupported(char c) {
       return "'@' is not supported (filters are not)";
     case '{':
     case '}':
-      return "'" + std::string(1, c) + "' is not supported (write the path without kubectl's braces)";
+      return "'" + std::string(1, c) +
+             "' is not supported (write the path without kubectl's braces)";
     default:
       return "unexpected '" + std::string(1, c) + "'";
   }
@@ -140,7 +141,8 @@ Status JsonPath::Set(json* document, json value) const {
   for (const Step& s : steps_) {
     const std::string here = walked.empty() ? "the document" : walked;
     if (at == nullptr) {
-      if (s.index) return InvalidArgumentError(here + " has no element " + std::to_string(*s.index));
+      if (s.index)
+        return InvalidArgumentError(here + " has no element " + std::to_string(*s.index));
     } else if (s.index) {
       if (!at->is_array()) return InvalidArgumentError(here + " is not a list");
       if (*s.index >= at->size()) {
@@ -148,7 +150,8 @@ Status JsonPath::Set(json* document, json value) const {
       }
       at = &(*at)[*s.index];
     } else {
-      if (!at->is_object() && !at->is_null()) return InvalidArgumentError(here + " is not an object");
+      if (!at->is_object() && !at->is_null())
+        return InvalidArgumentError(here + " is not an object");
       auto it = at->is_object() ? at->find(s.key) : at->end();
       at = at->is_object() && it != at->end() ? &*it : nullptr;
     }

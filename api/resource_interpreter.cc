@@ -88,10 +88,11 @@ ResourceInterpreterObject DecodeResourceInterpreter(const json& j, FieldErrors* 
     return out;
   }
   if (!d.ExpectObject(*spec, "spec")) return out;
-  d.RejectUnknown(*spec, "spec",
-                  {"target", "replicasPath", "readyCondition", "readyReplicasPath",
-                   "statusAggregation"});
-  if (const json* t = JsonDecoder::Member(*spec, "target"); t && d.ExpectObject(*t, "spec.target")) {
+  d.RejectUnknown(
+      *spec, "spec",
+      {"target", "replicasPath", "readyCondition", "readyReplicasPath", "statusAggregation"});
+  if (const json* t = JsonDecoder::Member(*spec, "target");
+      t && d.ExpectObject(*t, "spec.target")) {
     d.RejectUnknown(*t, "spec.target", {"apiVersion", "kind"});
     const std::pair<const char*, std::string*> fields[] = {
         {"apiVersion", &out.rule.target_api_version}, {"kind", &out.rule.target_kind}};
@@ -116,12 +117,13 @@ ResourceInterpreterObject DecodeResourceInterpreter(const json& j, FieldErrors* 
     d.Error("spec.target", "required");
   }
   DecodeRuleFields(d, *spec, &out.rule);
-  const bool says_something =
-      spec->contains("replicasPath") || spec->contains("readyCondition") ||
-      spec->contains("readyReplicasPath") || spec->contains("statusAggregation");
+  const bool says_something = spec->contains("replicasPath") || spec->contains("readyCondition") ||
+                              spec->contains("readyReplicasPath") ||
+                              spec->contains("statusAggregation");
   if (!says_something) {
-    d.Error("spec", "an interpreter needs at least one of replicasPath, readyCondition, "
-                    "readyReplicasPath, statusAggregation");
+    d.Error("spec",
+            "an interpreter needs at least one of replicasPath, readyCondition, "
+            "readyReplicasPath, statusAggregation");
   }
   return out;
 }
@@ -154,7 +156,8 @@ std::string EncodeInterpreterRule(const InterpreterRule& rule) {
 StatusOr<InterpreterRule> DecodeInterpreterRule(const std::string& text) {
   json j = json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object()) {
-    return InvalidArgumentError(std::string(kResourceInterpreterAnnotation) + ": not a JSON object");
+    return InvalidArgumentError(std::string(kResourceInterpreterAnnotation) +
+                                ": not a JSON object");
   }
   // The annotation is the ResourceInterpreter's spec plus its name: one decoder judges both.
   json as_object = {{"apiVersion", kApiVersion},

@@ -217,7 +217,8 @@ int64_t InterpretedReadyReplicas(const api::InterpreterRule& rule, const json& o
   return placed;
 }
 
-MemberHealth InterpretedHealthOf(const api::InterpreterRule& rule, const InterpretedMember& member) {
+MemberHealth InterpretedHealthOf(const api::InterpreterRule& rule,
+                                 const InterpretedMember& member) {
   if (!rule.ready_condition.empty()) {
     const json& c = Condition(Child(member.object, "status"), rule.ready_condition);
     if (c.is_null()) return {false, "condition " + rule.ready_condition + " not reported"};
@@ -267,8 +268,8 @@ json AggregateInterpretedStatus(const api::InterpreterRule& rule,
   const size_t ready = members.size() - unhealthy.size();
   const bool healthy = !members.empty() && unhealthy.empty();
   std::string message = members.empty() ? "not on any member"
-                                         : "ready on " + std::to_string(ready) + "/" +
-                                               std::to_string(members.size()) + " members";
+                                        : "ready on " + std::to_string(ready) + "/" +
+                                              std::to_string(members.size()) + " members";
   for (const std::string& u : unhealthy) message += "; " + u;
   json& status = out["status"];
   status["conditions"] = json::array({MakeCondition(

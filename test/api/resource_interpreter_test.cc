@@ -63,7 +63,8 @@ TEST(ResourceInterpreterTest, BadInputIsRefusedWithTheFieldNamed) {
   for (const Case& c : std::vector<Case>{
            {with("replicasPath", ".spec.*"),
             "spec.replicasPath: at position 6: '*' is not supported"},
-           {with("replicasPath", "spec.replicas"), "spec.replicasPath: at position 0: unexpected 's'"},
+           {with("replicasPath", "spec.replicas"),
+            "spec.replicasPath: at position 0: unexpected 's'"},
            {with("replicasPath", ".status.replicas"), "spec.replicasPath: must point into .spec"},
            {with("replicasPath", ".spec"), "spec.replicasPath: must point into .spec"},
            {with("replicasPath", 3), "spec.replicasPath: must be a string"},
@@ -170,8 +171,9 @@ TEST(ResourceInterpreterTest, DividesByTheReplicasPath) {
     std::string error;
   };
   for (const Bad& b : std::vector<Bad>{
-           {{{"spec", json::object()}}, ".spec.taskManager.replicas must be an integer >= 0 to "
-                                        "divide the object (absent)"},
+           {{{"spec", json::object()}},
+            ".spec.taskManager.replicas must be an integer >= 0 to "
+            "divide the object (absent)"},
            {{{"spec", {{"taskManager", {{"replicas", "3"}}}}}}, "must be an integer >= 0"},
            {{{"spec", {{"taskManager", {{"replicas", -1}}}}}}, "must be an integer >= 0"},
            {{{"spec", {{"replicas", 2}, {"taskManager", {{"replicas", 3}}}}}},

@@ -615,9 +615,9 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
                   {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}}}}}}}}}}}}};
   auto created = Call("POST", api + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
   ASSERT_EQ(created.first, 201) << created.second.dump();
-  ASSERT_EQ(Call("POST", api + interpreters, interpreter(".spec.replicas", ".status.processed"))
-                .first,
-            201);
+  ASSERT_EQ(
+      Call("POST", api + interpreters, interpreter(".spec.replicas", ".status.processed")).first,
+      201);
   ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(100), [&] {
     return fed_->Api("/apis/example.com/v1").dump().find("pipelines") != std::string::npos;
   }));
@@ -632,41 +632,44 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
                  {"metadata", {{"name", "ingest"}}},
                  {"spec", {{"replicas", 10}, {"image", "ingest:1"}}}});
   ASSERT_EQ(p.first, 201) << p.second.dump();
-  auto policy = Call(
-      "POST", api + "/apis/federation.meridian.io/v1alpha1/namespaces/data/placementpolicies",
-      {{"apiVersion", "federation.meridian.io/v1alpha1"},
-       {"kind", "PlacementPolicy"},
-       {"metadata", {{"name", "pipelines"}}},
-       {"spec",
-        {{"resourceSelectors", {{{"apiVersion", "example.com/v1"}, {"kind", "Pipeline"}}}},
-         {"placement",
-          {{"clusterSelector", {{"matchLabels", {{"continent", "europe"}}}}},
-           {"distribution", {{"weights", {{"eu-west", 1}, {"eu-central", 1}}}}}}}}}});
+  auto policy =
+      Call("POST", api + "/apis/federation.meridian.io/v1alpha1/namespaces/data/placementpolicies",
+           {{"apiVersion", "federation.meridian.io/v1alpha1"},
+            {"kind", "PlacementPolicy"},
+            {"metadata", {{"name", "pipelines"}}},
+            {"spec",
+             {{"resourceSelectors", {{{"apiVersion", "example.com/v1"}, {"kind", "Pipeline"}}}},
+              {"placement",
+               {{"clusterSelector", {{"matchLabels", {{"continent", "europe"}}}}},
+                {"distribution", {{"weights", {{"eu-west", 1}, {"eu-central", 1}}}}}}}}}});
   ASSERT_EQ(policy.first, 201) << policy.second.dump();
 
   // Divided like a Deployment: 5 + 5 in Europe, read from the members; nobody else holds it.
   const std::map<std::string, int64_t> shares = {{"eu-west-1", 5}, {"eu-central-1", 5}};
   std::string last;
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(30000), milliseconds(250), [&] {
-    for (const Member& m : kMembers) {
-      json got = MemberGet(m.name, pipelines + "/ingest");
-      auto share = shares.find(m.name);
-      if (share == shares.end()) {
-        if (!got.is_null()) {
-          last = m.name + " holds the Pipeline but is not in Europe";
-          return false;
-        }
-        continue;
-      }
-      if (!got.is_object() || got.empty() ||
-          got["spec"].value("replicas", int64_t{-1}) != share->second ||
-          got["spec"].value("image", "") != "ingest:1") {
-        last = m.name + ": " + got.dump();
-        return false;
-      }
-    }
-    return true;
-  })) << last << Logs();
+  ASSERT_TRUE(
+      test_env::PollUntil(milliseconds(30000), milliseconds(250),
+                          [&] {
+                            for (const Member& m : kMembers) {
+                              json got = MemberGet(m.name, pipelines + "/ingest");
+                              auto share = shares.find(m.name);
+                              if (share == shares.end()) {
+                                if (!got.is_null()) {
+                                  last = m.name + " holds the Pipeline but is not in Europe";
+                                  return false;
+                                }
+                                continue;
+                              }
+                              if (!got.is_object() || got.empty() ||
+                                  got["spec"].value("replicas", int64_t{-1}) != share->second ||
+                                  got["spec"].value("image", "") != "ingest:1") {
+                                last = m.name + ": " + got.dump();
+                                return false;
+                              }
+                            }
+                            return true;
+                          }))
+      << last << Logs();
   json fed_ingest = fed_->Api(pipelines + "/ingest");
   EXPECT_NE(fed_ingest["metadata"]["annotations"]
                 .value("federation.meridian.io/placement", "")
@@ -676,13 +679,17 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
   EXPECT_EQ(fed_ingest["spec"]["replicas"], 10);  // the template keeps the whole count
 
   // Nothing reported yet: not healthy, each member named.
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(200), [&] {
-    fed_ingest = fed_->Api(pipelines + "/ingest");
-    const json& c = fed_ingest.value("status", json::object()).value("conditions", json::array());
-    return c.is_array() && !c.empty() && c[0].value("status", "") == "False" &&
-           c[0].value("message", "").find("eu-west-1: condition Ready not reported") !=
-               std::string::npos;
-  })) << fed_ingest.dump(2) << Logs();
+  ASSERT_TRUE(test_env::PollUntil(
+      milliseconds(20000), milliseconds(200),
+      [&] {
+        fed_ingest = fed_->Api(pipelines + "/ingest");
+        const json& c =
+            fed_ingest.value("status", json::object()).value("conditions", json::array());
+        return c.is_array() && !c.empty() && c[0].value("status", "") == "False" &&
+               c[0].value("message", "").find("eu-west-1: condition Ready not reported") !=
+                   std::string::npos;
+      }))
+      << fed_ingest.dump(2) << Logs();
 
   // The members' controllers report (this test plays them): ready, with their own counts.
   const std::map<std::string, int64_t> processed = {{"eu-west-1", 100}, {"eu-central-1", 250}};
@@ -700,15 +707,18 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
                  .first == 200;
     })) << member;
   }
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(200), [&] {
-    fed_ingest = fed_->Api(pipelines + "/ingest");
-    const json status = fed_ingest.value("status", json::object());
-    const json& c = status.value("conditions", json::array());
-    return status.value("readyReplicas", int64_t{0}) == 10 &&
-           status.value("processed", int64_t{0}) == 350 && c.is_array() && !c.empty() &&
-           c[0].value("status", "") == "True" &&
-           c[0].value("message", "") == "ready on 2/2 members";
-  })) << fed_ingest.dump(2) << Logs();
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(200),
+                                  [&] {
+                                    fed_ingest = fed_->Api(pipelines + "/ingest");
+                                    const json status = fed_ingest.value("status", json::object());
+                                    const json& c = status.value("conditions", json::array());
+                                    return status.value("readyReplicas", int64_t{0}) == 10 &&
+                                           status.value("processed", int64_t{0}) == 350 &&
+                                           c.is_array() && !c.empty() &&
+                                           c[0].value("status", "") == "True" &&
+                                           c[0].value("message", "") == "ready on 2/2 members";
+                                  }))
+      << fed_ingest.dump(2) << Logs();
   // The binding's own status says the same: 10 ready.
   json binding = fed_->Api(
       "/apis/federation.meridian.io/v1alpha1/namespaces/data/federatedworkloads/"
@@ -723,13 +733,17 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
                  live, tokens_["eu-west-1"])
                 .first,
             200);
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(200), [&] {
-    fed_ingest = fed_->Api(pipelines + "/ingest");
-    const json status = fed_ingest.value("status", json::object());
-    const json& c = status.value("conditions", json::array());
-    return status.value("readyReplicas", int64_t{0}) == 7 && c.is_array() && !c.empty() &&
-           c[0].value("message", "") == "ready on 1/2 members; eu-west-1: 2/5 ready";
-  })) << fed_ingest.dump(2) << Logs();
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(200),
+                                  [&] {
+                                    fed_ingest = fed_->Api(pipelines + "/ingest");
+                                    const json status = fed_ingest.value("status", json::object());
+                                    const json& c = status.value("conditions", json::array());
+                                    return status.value("readyReplicas", int64_t{0}) == 7 &&
+                                           c.is_array() && !c.empty() &&
+                                           c[0].value("message", "") ==
+                                               "ready on 1/2 members; eu-west-1: 2/5 ready";
+                                  }))
+      << fed_ingest.dump(2) << Logs();
 }
 
 }  // namespace

@@ -58,14 +58,14 @@ api::Override EuropeImage(const std::string& image) {
 // A custom object's binding with a ResourceInterpreter's rule (api/resource_interpreter.h):
 // its template carries the whole count in spec.replicas, as the binding controller makes it.
 api::FederatedWorkload Interpreted(const std::string& replicas_path) {
-  api::FederatedWorkload w = MakeWorkload({{"apiVersion", "flink.apache.org/v1beta1"},
-                                           {"kind", "FlinkDeployment"},
-                                           {"spec", {{"replicas", 10}, {"taskManager", {{"cpu", 2}}}}}});
-  w.metadata.annotations[api::kResourceInterpreterAnnotation] =
-      json{{"name", "flink"},
-           {"target", {{"apiVersion", "flink.apache.org/v1beta1"}, {"kind", "FlinkDeployment"}}},
-           {"replicasPath", replicas_path}}
-          .dump();
+  api::FederatedWorkload w =
+      MakeWorkload({{"apiVersion", "flink.apache.org/v1beta1"},
+                    {"kind", "FlinkDeployment"},
+                    {"spec", {{"replicas", 10}, {"taskManager", {{"cpu", 2}}}}}});
+  w.metadata.annotations[api::kResourceInterpreterAnnotation] = json{
+      {"name", "flink"},
+      {"target", {{"apiVersion", "flink.apache.org/v1beta1"}, {"kind", "FlinkDeployment"}}},
+      {"replicasPath", replicas_path}}.dump();
   return w;
 }
 
