@@ -746,5 +746,116 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
       << fed_ingest.dump(2) << Logs();
 }
 
+// The replicas need not be at spec.replicas (a FlinkDeployment's are at
+// spec.taskManager.replicas): the share goes to the interpreter's path on each member, and a
+// readyCondition alone judges it.
+TEST_F(ZeroChangeE2E, CustomResourceIsDividedAtTheInterpretersNestedReplicasPath) {
+  const std::string api = fed_->api_url();
+  const json crd = {
+      {"apiVersion", "apiextensions.k8s.io/v1"},
+      {"kind", "CustomResourceDefinition"},
+      {"metadata", {{"name", "streams.example.com"}}},
+      {"spec",
+       {{"group", "example.com"},
+        {"scope", "Namespaced"},
+        {"names", {{"plural", "streams"}, {"singular", "stream"}, {"kind", "Stream"}}},
+        {"versions",
+         {{{"name", "v1"},
+           {"served", true},
+           {"storage", true},
+           {"subresources", {{"status", json::object()}}},
+           {"schema",
+            {{"openAPIV3Schema",
+              {{"type", "object"},
+               {"properties",
+                {{"spec",
+                  {{"type", "object"},
+                   {"properties",
+                    {{"workers",
+                      {{"type", "object"}, {"properties", {{"count", {{"type", "integer"}}}}}}}}}}},
+                 {"status",
+                  {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}}}}}}}}}}}}};
+  ASSERT_EQ(
+      Call("POST", api + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).first,
+      201);
+  auto interpreter =
+      Call("POST", api + "/apis/federation.meridian.io/v1alpha1/resourceinterpreters",
+           {{"apiVersion", "federation.meridian.io/v1alpha1"},
+            {"kind", "ResourceInterpreter"},
+            {"metadata", {{"name", "streams"}}},
+            {"spec",
+             {{"target", {{"apiVersion", "example.com/v1"}, {"kind", "Stream"}}},
+              {"replicasPath", ".spec.workers.count"},
+              {"readyCondition", "Ready"}}}});
+  ASSERT_EQ(interpreter.first, 201) << interpreter.second.dump();
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(100), [&] {
+    return fed_->Api("/apis/example.com/v1").dump().find("streams") != std::string::npos;
+  }));
+  ASSERT_EQ(Call("POST", api + "/api/v1/namespaces",
+                 {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "flow"}}}})
+                .first,
+            201);
+  const std::string streams = "/apis/example.com/v1/namespaces/flow/streams";
+  ASSERT_EQ(Call("POST", api + streams,
+                 {{"apiVersion", "example.com/v1"},
+                  {"kind", "Stream"},
+                  {"metadata", {{"name", "clicks"}}},
+                  {"spec", {{"workers", {{"count", 6}}}}}})
+                .first,
+            201);
+  ASSERT_EQ(
+      Call("POST", api + "/apis/federation.meridian.io/v1alpha1/namespaces/flow/placementpolicies",
+           {{"apiVersion", "federation.meridian.io/v1alpha1"},
+            {"kind", "PlacementPolicy"},
+            {"metadata", {{"name", "streams"}}},
+            {"spec",
+             {{"resourceSelectors", {{{"apiVersion", "example.com/v1"}, {"kind", "Stream"}}}},
+              {"placement",
+               {{"clusterSelector", {{"matchLabels", {{"continent", "europe"}}}}},
+                {"distribution", {{"weights", {{"eu-west", 1}, {"eu-central", 1}}}}}}}}}})
+          .first,
+      201);
+  const std::vector<std::string> europe = {"eu-west-1", "eu-central-1"};
+  std::string last;
+  ASSERT_TRUE(test_env::PollUntil(
+      milliseconds(30000), milliseconds(250),
+      [&] {
+        for (const std::string& m : europe) {
+          json got = MemberGet(m, streams + "/clicks");
+          // The share is at the interpreter's path (a spec.replicas would be pruned by the
+          // member's copy of the CRD anyway: it does not declare one).
+          if (!got.is_object() || got.empty() || got["spec"].contains("replicas") ||
+              got["spec"].value("workers", json::object()).value("count", int64_t{-1}) != 3) {
+            last = m + ": " + got.dump();
+            return false;
+          }
+        }
+        return true;
+      }))
+      << last << Logs();
+  for (const std::string& m : europe) {
+    json live = MemberGet(m, streams + "/clicks");
+    live["status"] = {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}};
+    ASSERT_EQ(Call("PUT", fed_->sim_url() + "/clusters/" + m + streams + "/clicks/status", live,
+                   tokens_[m])
+                  .first,
+              200)
+        << m;
+  }
+  json fed_clicks;
+  ASSERT_TRUE(test_env::PollUntil(
+      milliseconds(20000), milliseconds(200),
+      [&] {
+        fed_clicks = fed_->Api(streams + "/clicks");
+        const json& c =
+            fed_clicks.value("status", json::object()).value("conditions", json::array());
+        return c.is_array() && !c.empty() && c[0].value("status", "") == "True" &&
+               c[0].value("message", "") == "ready on 2/2 members";
+      }))
+      << fed_clicks.dump(2) << Logs();
+  // The federation's object is the template as written: the whole count, at its own path.
+  EXPECT_EQ(fed_clicks["spec"], json({{"workers", {{"count", 6}}}}));
+}
+
 }  // namespace
 }  // namespace meridian
