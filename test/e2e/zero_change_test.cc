@@ -563,6 +563,30 @@ TEST_F(ZeroChangeE2E, CustomResourceIsPlacedWithItsDefinitionUpdatedAndRemoved) 
       "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it");
 }
 
+// A CustomResourceDefinition of `kind` in example.com with these spec properties and a
+// status subresource whose fields the members' controller (here: the test) reports.
+json StatusDefinition(const std::string& kind, const json& spec_properties) {
+  json crd = Definition(kind);
+  json& version = crd["spec"]["versions"][0];
+  version["subresources"] = {{"status", json::object()}};
+  json& properties = version["schema"]["openAPIV3Schema"]["properties"];
+  properties["spec"]["properties"] = spec_properties;
+  properties["status"] = {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+  return crd;
+}
+
+// A PlacementPolicy placing every `kind` of example.com/v1 evenly on the two European members.
+json EvenlyInEurope(const std::string& name, const std::string& kind) {
+  return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+          {"kind", "PlacementPolicy"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"resourceSelectors", {{{"apiVersion", "example.com/v1"}, {"kind", kind}}}},
+            {"placement",
+             {{"clusterSelector", {{"matchLabels", {{"continent", "europe"}}}}},
+              {"distribution", {{"weights", {{"eu-west", 1}, {"eu-central", 1}}}}}}}}}};
+}
+
 TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregated) {
   const std::string api = fed_->api_url();
   const std::string interpreters = "/apis/federation.meridian.io/v1alpha1/resourceinterpreters";
@@ -590,29 +614,8 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
 
   // A CRD with spec.replicas and a status subresource whose fields the members' controller
   // (here: this test) reports.
-  const json crd = {
-      {"apiVersion", "apiextensions.k8s.io/v1"},
-      {"kind", "CustomResourceDefinition"},
-      {"metadata", {{"name", "pipelines.example.com"}}},
-      {"spec",
-       {{"group", "example.com"},
-        {"scope", "Namespaced"},
-        {"names", {{"plural", "pipelines"}, {"singular", "pipeline"}, {"kind", "Pipeline"}}},
-        {"versions",
-         {{{"name", "v1"},
-           {"served", true},
-           {"storage", true},
-           {"subresources", {{"status", json::object()}}},
-           {"schema",
-            {{"openAPIV3Schema",
-              {{"type", "object"},
-               {"properties",
-                {{"spec",
-                  {{"type", "object"},
-                   {"properties",
-                    {{"replicas", {{"type", "integer"}}}, {"image", {{"type", "string"}}}}}}},
-                 {"status",
-                  {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}}}}}}}}}}}}};
+  const json crd = StatusDefinition(
+      "Pipeline", {{"replicas", {{"type", "integer"}}}, {"image", {{"type", "string"}}}});
   auto created = Call("POST", api + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
   ASSERT_EQ(created.first, 201) << created.second.dump();
   ASSERT_EQ(
@@ -634,14 +637,7 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
   ASSERT_EQ(p.first, 201) << p.second.dump();
   auto policy =
       Call("POST", api + "/apis/federation.meridian.io/v1alpha1/namespaces/data/placementpolicies",
-           {{"apiVersion", "federation.meridian.io/v1alpha1"},
-            {"kind", "PlacementPolicy"},
-            {"metadata", {{"name", "pipelines"}}},
-            {"spec",
-             {{"resourceSelectors", {{{"apiVersion", "example.com/v1"}, {"kind", "Pipeline"}}}},
-              {"placement",
-               {{"clusterSelector", {{"matchLabels", {{"continent", "europe"}}}}},
-                {"distribution", {{"weights", {{"eu-west", 1}, {"eu-central", 1}}}}}}}}}});
+           EvenlyInEurope("pipelines", "Pipeline"));
   ASSERT_EQ(policy.first, 201) << policy.second.dump();
 
   // Divided like a Deployment: 5 + 5 in Europe, read from the members; nobody else holds it.
@@ -751,30 +747,9 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
 // readyCondition alone judges it.
 TEST_F(ZeroChangeE2E, CustomResourceIsDividedAtTheInterpretersNestedReplicasPath) {
   const std::string api = fed_->api_url();
-  const json crd = {
-      {"apiVersion", "apiextensions.k8s.io/v1"},
-      {"kind", "CustomResourceDefinition"},
-      {"metadata", {{"name", "streams.example.com"}}},
-      {"spec",
-       {{"group", "example.com"},
-        {"scope", "Namespaced"},
-        {"names", {{"plural", "streams"}, {"singular", "stream"}, {"kind", "Stream"}}},
-        {"versions",
-         {{{"name", "v1"},
-           {"served", true},
-           {"storage", true},
-           {"subresources", {{"status", json::object()}}},
-           {"schema",
-            {{"openAPIV3Schema",
-              {{"type", "object"},
-               {"properties",
-                {{"spec",
-                  {{"type", "object"},
-                   {"properties",
-                    {{"workers",
-                      {{"type", "object"}, {"properties", {{"count", {{"type", "integer"}}}}}}}}}}},
-                 {"status",
-                  {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}}}}}}}}}}}}};
+  const json crd = StatusDefinition(
+      "Stream",
+      {{"workers", {{"type", "object"}, {"properties", {{"count", {{"type", "integer"}}}}}}}});
   ASSERT_EQ(
       Call("POST", api + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).first,
       201);
@@ -805,14 +780,7 @@ TEST_F(ZeroChangeE2E, CustomResourceIsDividedAtTheInterpretersNestedReplicasPath
             201);
   ASSERT_EQ(
       Call("POST", api + "/apis/federation.meridian.io/v1alpha1/namespaces/flow/placementpolicies",
-           {{"apiVersion", "federation.meridian.io/v1alpha1"},
-            {"kind", "PlacementPolicy"},
-            {"metadata", {{"name", "streams"}}},
-            {"spec",
-             {{"resourceSelectors", {{{"apiVersion", "example.com/v1"}, {"kind", "Stream"}}}},
-              {"placement",
-               {{"clusterSelector", {{"matchLabels", {{"continent", "europe"}}}}},
-                {"distribution", {{"weights", {{"eu-west", 1}, {"eu-central", 1}}}}}}}}}})
+           EvenlyInEurope("streams", "Stream"))
           .first,
       201);
   const std::vector<std::string> europe = {"eu-west-1", "eu-central-1"};
