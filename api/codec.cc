@@ -4,6 +4,7 @@
 
 #include "api/evidence.h"
 #include "api/placement_policy.h"
+#include "api/resource_interpreter.h"
 #include "api/retained_paths.h"
 #include "common/json_decoder.h"
 #include "placement/policy_json.h"
@@ -1167,6 +1168,8 @@ FieldErrors ValidateObject(const json& j) {
     DecodeClusterPlacementPolicy(j, &errors);
   } else if (kind == "RolloutStrategy") {
     DecodeRolloutStrategy(j, &errors);
+  } else if (kind == "ResourceInterpreter") {
+    DecodeResourceInterpreter(j, &errors);
   } else {
     errors.push_back({"kind", kind.empty() ? "required"
                                            : "unknown kind \"" + kind + "\" in group " + kGroup});

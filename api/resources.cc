@@ -6,6 +6,7 @@
 #include "api/codec.h"
 #include "api/evidence.h"
 #include "api/placement_policy.h"
+#include "api/resource_interpreter.h"
 
 namespace meridian::api {
 namespace {
@@ -246,6 +247,20 @@ json SpecSchemaFor(const std::string& kind) {
          {"placement", workload["properties"]["placement"]},
          {"overrides", workload["properties"]["overrides"]}},
         {"resourceSelectors"});
+  }
+  if (kind == "ResourceInterpreter") {
+    return Obj(
+        "How a custom kind is divided, judged healthy and aggregated (api/resource_interpreter.h).",
+        {{"target", Obj("The kind it interprets.",
+                        {{"apiVersion", Str("A custom group/version (example.com/v1).")},
+                         {"kind", Str("A kind a CustomResourceDefinition serves.")}},
+                        {"apiVersion", "kind"})},
+         {"replicasPath", Str("JSONPath into spec of the replicas divided between members "
+                              "(.spec.replicas).")},
+         {"readyCondition", Str("Condition type whose status True means ready on a member.")},
+         {"readyReplicasPath", Str("JSONPath into status of a member's ready replicas.")},
+         {"statusAggregation", StrList("JSONPaths into status summed over the members.")}},
+        {"target"});
   }
   if (kind == "ResidencyEvidence") {
     return Obj("One entry of the residency evidence ledger (or its head, named head).",
@@ -501,6 +516,12 @@ const std::vector<ResourceDescriptor>& FederationResources() {
        {{"PRIORITY", "integer", ".spec.priority", "Wins over equally specific policies"},
         {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
        ValidateWith<PlacementPolicyObject, DecodeClusterPlacementPolicy>},
+      // How a custom kind is divided, judged and aggregated (api/resource_interpreter.h).
+      {"ResourceInterpreter", "resourceinterpreters", "resourceinterpreter", {"ri"}, false, false,
+       {{"KIND", "string", ".spec.target.kind", "The kind it interprets"},
+        {"REPLICAS", "string", ".spec.replicasPath", "Where its replicas are"},
+        {"AGE", "date", ".metadata.creationTimestamp", "Age"}},
+       ValidateWith<ResourceInterpreterObject, DecodeResourceInterpreter>},
       // Reusable stages and gates for staged rollouts (api/rollout.h).
       {"RolloutStrategy",
        "rolloutstrategies",

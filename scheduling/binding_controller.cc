@@ -11,6 +11,7 @@
 #include "api/informers.h"
 #include "api/native_kinds.h"
 #include "api/placement_policy.h"
+#include "api/resource_interpreter.h"
 #include "scheduling/policy_binding.h"
 
 namespace meridian::scheduling {
@@ -78,6 +79,29 @@ bool SameBinding(const json& stored, const json& desired) {
   for (const auto& [key, value] : desired["metadata"]["annotations"].items()) {
     if (Annotation(stored, key.c_str()) != value.get<std::string>()) return false;
   }
+  // An interpreter's rule that no longer applies goes (the others are always set).
+  return desired["metadata"]["annotations"].contains(api::kResourceInterpreterAnnotation) ||
+         Annotation(stored, api::kResourceInterpreterAnnotation).empty();
+}
+
+// Applies the ResourceInterpreter of a custom object's kind, if any, to its `binding`: the
+// rule goes on it as an annotation and its template is divided by the rule's replicasPath.
+// False when the object cannot be divided as the rule says (`placement` then says why, and it
+// is not placed); true otherwise, with `placement` naming the interpreter.
+bool Interpret(const std::vector<api::ResourceInterpreterObject>& interpreters,
+               const api::NativeKind& kind, json* binding, std::string* placement) {
+  const api::ResourceInterpreterObject* interpreter =
+      api::InterpreterFor(interpreters, kind.ApiVersion(), kind.kind);
+  if (interpreter == nullptr) return true;
+  StatusOr<json> t = api::InterpretedTemplate(interpreter->rule, (*binding)["spec"]["template"]);
+  if (!t.ok()) {
+    *placement += "; NOT PLACED: " + t.status().message();
+    return false;
+  }
+  (*binding)["spec"]["template"] = std::move(t).value();
+  (*binding)["metadata"]["annotations"][api::kResourceInterpreterAnnotation] =
+      api::EncodeInterpreterRule(interpreter->rule);
+  *placement += "; interpreted by ResourceInterpreter " + interpreter->metadata.name;
   return true;
 }
 
@@ -113,7 +137,8 @@ std::vector<apimachinery::InformerBase*> BindingController::Informers() {
   if (const ResourceInfo* ns_info = registry.Find("", "v1", "namespaces")) {
     out.push_back(&Informer(*ns_info));
   }
-  for (const char* plural : {"placementpolicies", "clusterplacementpolicies"}) {
+  for (const char* plural :
+       {"placementpolicies", "clusterplacementpolicies", "resourceinterpreters"}) {
     out.push_back(&Informer(api::MeridianResource(objects_, plural, kWho)));
   }
   const ResourceInfo& workloads = api::MeridianResource(objects_, "federatedworkloads", kWho);
@@ -182,6 +207,23 @@ StatusOr<int> BindingController::ReconcileAll() {
         continue;
       }
       policies.push_back(std::move(p));
+    }
+  }
+
+  // How custom kinds are divided, judged and aggregated (api/resource_interpreter.h).
+  std::vector<api::ResourceInterpreterObject> interpreters;
+  {
+    MERIDIAN_ASSIGN_OR_RETURN(
+        json items, list(api::MeridianResource(objects_, "resourceinterpreters", kWho), ""));
+    for (const json& item : items) {
+      FieldErrors errors;
+      api::ResourceInterpreterObject i = api::DecodeResourceInterpreter(item, &errors);
+      if (!errors.empty()) {
+        spdlog::warn("{}: skipping ResourceInterpreter {} (invalid: {})", kWho, i.metadata.name,
+                     errors[0].ToString());
+        continue;
+      }
+      interpreters.push_back(std::move(i));
     }
   }
 
@@ -271,6 +313,11 @@ StatusOr<int> BindingController::ReconcileAll() {
       desired[key] = PolicyBinding(*o.kind, o.object, *matches[0].policy);
       if (o.kind->custom) {
         desired[key]["metadata"]["annotations"][api::kCustomResourceDefinitionAnnotation] = o.crd;
+        if (!Interpret(interpreters, *o.kind, &desired[key], &o.placement)) {
+          desired.erase(key);  // its binding (if any) goes: the object cannot be divided
+          matched[&o] = std::move(matches);
+          continue;
+        }
       }
       bound_by[key] = &o;
       if (!o.kind->pod_template.empty() && matches[0].policy->propagate_dependencies) {
@@ -350,6 +397,7 @@ StatusOr<int> BindingController::ReconcileAll() {
     json& annotations = update["metadata"]["annotations"];
     if (!annotations.is_object()) annotations = json::object();
     annotations.erase(kDependentsAnnotation);
+    annotations.erase(api::kResourceInterpreterAnnotation);
     for (const auto& [k, v] : binding["metadata"]["annotations"].items()) annotations[k] = v;
     auto updated = objects_.Update(fw_info, ns, name, update);
     if (updated.ok()) {

@@ -5,7 +5,7 @@
 // wins). The placement and propagation controllers then treat bindings as any workload.
 //
 // Level-triggered, one full pass per change (apimachinery/change_loop.h) of a native object,
-// a policy, a FederatedWorkload (a binding's placement moves its dependencies; its member
+// a policy, a ResourceInterpreter, a FederatedWorkload (a binding's placement moves its dependencies; its member
 // status is aggregated) or a Namespace (namespaceSelector). A pass:
 //   1. decides every native object's policy (none: not placed) and annotates the object with
 //      the outcome (kPlacementAnnotation) when it changed;
@@ -21,8 +21,13 @@
 // Custom objects (the kinds CustomResourceDefinitions serve, federation-apiserver/crd/) are
 // placed like the native kinds without replicas: copied whole to each selected member; their
 // binding names the CRD (api::kCustomResourceDefinitionAnnotation) so the propagation
-// controller puts it on the member first. They have no health model: the object's
-// kMemberStatusAnnotation says, per member, "applied" or the error, nothing more.
+// controller puts it on the member first. Without a ResourceInterpreter they have no health
+// model: the object's kMemberStatusAnnotation says, per member, "applied" or the error,
+// nothing more. With one (api/resource_interpreter.h; the first by name of the kind's), its
+// rule goes on the binding (api::kResourceInterpreterAnnotation) and the template carries the
+// count at its replicasPath as spec.replicas, so the object is divided like a Deployment and
+// the propagation controller judges and aggregates it by the rule; an object the rule cannot
+// divide is not placed, its kPlacementAnnotation says why.
 // Idempotent; a failed write is logged and retried by the next pass (after 1 s). Everything
 // goes through the ObjectService; passes read the process's shared informers (objects as
 // stored), so a pass LISTs nothing once they are started.

@@ -205,4 +205,78 @@ json AggregateKindStatus(const std::string& kind, const std::map<std::string, js
   return out;
 }
 
+int64_t InterpretedReadyReplicas(const api::InterpreterRule& rule, const json& object,
+                                 int64_t placed) {
+  if (rule.ready_replicas_path) {
+    const json* ready = rule.ready_replicas_path->Find(object);
+    return ready != nullptr && ready->is_number_integer() ? ready->get<int64_t>() : 0;
+  }
+  if (!rule.ready_condition.empty()) {
+    return ConditionTrue(Child(object, "status"), rule.ready_condition) ? placed : 0;
+  }
+  return placed;
+}
+
+MemberHealth InterpretedHealthOf(const api::InterpreterRule& rule,
+                                 const InterpretedMember& member) {
+  if (!rule.ready_condition.empty()) {
+    const json& c = Condition(Child(member.object, "status"), rule.ready_condition);
+    if (c.is_null()) return {false, "condition " + rule.ready_condition + " not reported"};
+    if (Str(c, "status") != "True") {
+      const std::string message = Str(c, "message");
+      return {false, "condition " + rule.ready_condition + " is " + Str(c, "status") +
+                         (message.empty() ? "" : ": " + message)};
+    }
+  }
+  if (rule.ready_replicas_path) {
+    const int64_t ready = InterpretedReadyReplicas(rule, member.object, member.want);
+    const std::string ratio = Ratio(ready, member.want) + " ready";
+    return {ready >= member.want, ratio};
+  }
+  return {true, rule.ready_condition.empty() ? "present" : "condition " + rule.ready_condition};
+}
+
+json AggregateInterpretedStatus(const api::InterpreterRule& rule,
+                                const std::map<std::string, InterpretedMember>& members,
+                                const json& previous, const std::string& now_rfc3339) {
+  std::vector<api::JsonPath> summed = rule.status_aggregation;
+  if (rule.ready_replicas_path &&
+      std::find(summed.begin(), summed.end(), *rule.ready_replicas_path) == summed.end()) {
+    summed.push_back(*rule.ready_replicas_path);
+  }
+  json out = {{"status", json::object()}};  // the paths start at .status
+  for (const api::JsonPath& path : summed) {
+    bool reported = false, integral = true;
+    int64_t total = 0;
+    double real = 0;
+    for (const auto& [name, member] : members) {
+      const json* v = path.Find(member.object);
+      if (v == nullptr || !v->is_number()) continue;
+      reported = true;
+      integral = integral && v->is_number_integer();
+      if (v->is_number_integer()) total += v->get<int64_t>();
+      real += v->get<double>();
+    }
+    // A path set already (a prefix of another, or crossing a list) is left as it is.
+    if (reported) (void)path.Set(&out, integral ? json(total) : json(real));
+  }
+  std::vector<std::string> unhealthy;
+  for (const auto& [name, member] : members) {
+    const MemberHealth health = InterpretedHealthOf(rule, member);
+    if (!health.healthy) unhealthy.push_back(name + ": " + health.reason);
+  }
+  const size_t ready = members.size() - unhealthy.size();
+  const bool healthy = !members.empty() && unhealthy.empty();
+  std::string message = members.empty() ? "not on any member"
+                                        : "ready on " + std::to_string(ready) + "/" +
+                                              std::to_string(members.size()) + " members";
+  for (const std::string& u : unhealthy) message += "; " + u;
+  json& status = out["status"];
+  status["conditions"] = json::array({MakeCondition(
+      "Healthy", healthy,
+      members.empty() ? "NoMembers" : (healthy ? "AllMembersHealthy" : "MembersUnhealthy"), message,
+      previous, now_rfc3339)});
+  return status;
+}
+
 }  // namespace meridian::sync

@@ -18,13 +18,17 @@
 //              aggregate: every member's ingress points, each once.
 //   PodDisruptionBudget  healthy when currentHealthy >= desiredHealthy; aggregate: the counts
 //              summed (each member's budget guards its own pods).
-// Any other kind has no health model here: KindHealthModel is false, and callers report
-// "applied" only.
+// A custom kind (a CustomResourceDefinition's) is judged by the ResourceInterpreter that targets
+// it (api/resource_interpreter.h), when one does (the Interpreted* functions below); without
+// one, and for any other kind, there is no health model: KindHealthModel is false, and
+// callers report "applied" only.
 #pragma once
 
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
+
+#include "api/resource_interpreter.h"
 
 namespace meridian::sync {
 
@@ -50,5 +54,34 @@ MemberHealth HealthOf(const nlohmann::json& object);
 nlohmann::json AggregateKindStatus(const std::string& kind,
                                    const std::map<std::string, nlohmann::json>& members,
                                    const nlohmann::json& previous, const std::string& now_rfc3339);
+
+// The ready replicas a member's copy `object` reports under `rule`: the integer at
+// readyReplicasPath (0 when absent or not an integer); else, with a readyCondition, `placed`
+// when that condition is True and 0 otherwise; else `placed` (present is all the rule knows).
+int64_t InterpretedReadyReplicas(const api::InterpreterRule& rule, const nlohmann::json& object,
+                                 int64_t placed);
+
+// One member's copy of an interpreted object and the replicas it is to run (its share when the
+// object is divided; the whole count, or 1, when it is copied).
+struct InterpretedMember {
+  nlohmann::json object;  // with the member's status
+  int64_t want = 1;
+};
+
+// Healthy under `rule`: its readyCondition (when set) is True and its ready replicas (when
+// readyReplicasPath is set) reach `want`. Reasons: "condition Ready is False: <message>",
+// "condition Ready not reported", "2/5 ready".
+MemberHealth InterpretedHealthOf(const api::InterpreterRule& rule, const InterpretedMember& member);
+
+// The status the federation's interpreted object should show: each statusAggregation path and
+// readyReplicasPath summed over `members` (numbers; a member without the field adds 0; a path
+// no member reports is left out), and condition Healthy: True "ready on 2/2 members"; False
+// "ready on 1/2 members; eu-west-1: 2/5 ready" naming each unhealthy member; False NoMembers
+// when there are none. Fields of `previous` (the object's status) other than those are not
+// kept: the status is the members' aggregate. lastTransitionTime as AggregateKindStatus's.
+nlohmann::json AggregateInterpretedStatus(const api::InterpreterRule& rule,
+                                          const std::map<std::string, InterpretedMember>& members,
+                                          const nlohmann::json& previous,
+                                          const std::string& now_rfc3339);
 
 }  // namespace meridian::sync

@@ -7,6 +7,7 @@
 
 #include "api/codec.h"
 #include "api/conditions.h"
+#include "api/resource_interpreter.h"
 #include "sync/member_apply.h"
 
 namespace meridian::sync {
@@ -39,6 +40,14 @@ StatusOr<json> RenderMemberObject(const api::FederatedWorkload& workload,
   }
   if (out.contains("spec") && out["spec"].is_object() && out["spec"].contains("replicas")) {
     out["spec"]["replicas"] = replicas;
+  }
+  // A custom kind's ResourceInterpreter may keep its replicas elsewhere: the share goes there
+  // (before the overrides, which may patch it like any field).
+  if (auto a = workload.metadata.annotations.find(api::kResourceInterpreterAnnotation);
+      a != workload.metadata.annotations.end()) {
+    StatusOr<api::InterpreterRule> rule = api::DecodeInterpreterRule(a->second);
+    if (!rule.ok()) return rule.status();
+    MERIDIAN_RETURN_IF_ERROR(api::PlaceReplicas(*rule, &out));
   }
   for (size_t i = 0; i < workload.spec.overrides.size(); ++i) {
     const api::Override& o = workload.spec.overrides[i];

@@ -11,6 +11,7 @@
 #include "api/codec.h"
 #include "api/informers.h"
 #include "api/native_kinds.h"
+#include "api/resource_interpreter.h"
 #include "sync/internal/kube_wire.h"
 #include "sync/kind_health.h"
 #include "sync/member_apply.h"
@@ -108,6 +109,16 @@ bool OlderThan(const std::string& event_rv, const std::string& cached_rv) {
 std::string ResourceVersion(const json& object) {
   const json& meta = object["metadata"];
   return meta.is_object() ? meta.value("resourceVersion", "") : "";
+}
+
+// The rule of the binding's ResourceInterpreter (api/resource_interpreter.h), if it has one
+// that decodes.
+std::optional<api::InterpreterRule> InterpreterOf(const api::FederatedWorkload& w) {
+  auto a = w.metadata.annotations.find(api::kResourceInterpreterAnnotation);
+  if (a == w.metadata.annotations.end()) return std::nullopt;
+  StatusOr<api::InterpreterRule> rule = api::DecodeInterpreterRule(a->second);
+  if (!rule.ok()) return std::nullopt;
+  return std::move(rule).value();
 }
 
 int64_t ReadyReplicas(const json& live, const json& rendered, int64_t placed) {
@@ -1214,7 +1225,14 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   r.status.ready_replicas = ReadyReplicas(*live, rendered, placed);
   r.status.revision = member_template->revision;
   r.status.revision_ready = RevisionReady(*live, rendered, placed);
-  if (KindHealthModel(rendered.value("apiVersion", ""), rendered.value("kind", ""))) {
+  // A custom kind with a ResourceInterpreter: ready as its rule says (RenderMemberObject has
+  // refused an undecodable rule already).
+  std::optional<api::InterpreterRule> rule = InterpreterOf(w);
+  if (rule) {
+    r.status.ready_replicas = InterpretedReadyReplicas(*rule, *live, placed);
+    r.status.revision_ready = r.status.ready_replicas >= placed;
+  }
+  if (rule || KindHealthModel(rendered.value("apiVersion", ""), rendered.value("kind", ""))) {
     // Its status changes arrive by the member watch: a new one marks the workload for
     // aggregation (WriteKindStatus).
     json kind_object = {{"kind", rendered["kind"]},
@@ -1531,16 +1549,37 @@ int PropagationController::WriteKindStatus(const api::FederatedWorkload& w,
   const json& t = w.spec.template_;
   const std::string api_version = t.value("apiVersion", "");
   const std::string kind = t.value("kind", "");
-  if (!KindHealthModel(api_version, kind)) return 0;
-  std::optional<GroupVersionResource> gvr = FallbackResource(api_version, kind);
-  const ResourceInfo* info =
-      gvr ? objects_.registry().Find(gvr->group, gvr->version, gvr->resource) : nullptr;
+  const std::optional<api::InterpreterRule> rule = InterpreterOf(w);
+  const ResourceInfo* info = nullptr;
+  if (rule) {
+    // A custom kind: served by the registry's dynamic part while its CRD is.
+    const std::string group = api::GroupOfApiVersion(api_version);
+    const std::string version = api_version.substr(api_version.find('/') + 1);
+    for (const ResourceInfo* d : objects_.registry().Dynamic()) {
+      if (d->group == group && d->version == version && d->kind == kind) info = d;
+    }
+  } else if (KindHealthModel(api_version, kind)) {
+    std::optional<GroupVersionResource> gvr = FallbackResource(api_version, kind);
+    if (gvr) info = objects_.registry().Find(gvr->group, gvr->version, gvr->resource);
+  }
+  // Without a /status subresource there is no status to write (a CRD that declares none).
   if (info == nullptr || !info->has_status) return 0;
   const std::string name = t.value("metadata", json::object()).value("name", "");
   auto object = objects_.Get(*info, w.metadata.ns, name);
   if (!object.ok()) return 0;  // gone: its binding goes too
   const json previous = object->value("status", json::object());
-  json status = AggregateKindStatus(kind, members, previous, FormatRfc3339(clock_.Now()));
+  json status;
+  if (rule) {
+    // Each member's share (divided), or the whole count (copied: each runs it all).
+    const std::optional<int64_t> whole = api::TemplateReplicas(w.spec);
+    std::map<std::string, InterpretedMember> interpreted;
+    for (const auto& [member, copy] : members) {
+      interpreted[member] = {copy, whole ? ReplicasForMember(w, member) : 1};
+    }
+    status = AggregateInterpretedStatus(*rule, interpreted, previous, FormatRfc3339(clock_.Now()));
+  } else {
+    status = AggregateKindStatus(kind, members, previous, FormatRfc3339(clock_.Now()));
+  }
   if (status == previous) return 0;
   json update = std::move(object).value();
   update["status"] = std::move(status);

@@ -82,7 +82,7 @@ json ControllerManagerRules(const std::vector<std::string>& read) {
       Rule(read, {kMeridian},
            {"federatedworkloads", "memberclusters", "topologies", "residencypolicies",
             "dnsrecordsets", "failoverdrills", "placementpolicies", "clusterplacementpolicies",
-            "rolloutstrategies", "residencyevidences"}),
+            "rolloutstrategies", "residencyevidences", "resourceinterpreters"}),
       // binding: its binding FederatedWorkloads; propagation: its finalizer.
       Rule({"create", "update", "delete"}, {kMeridian}, {"federatedworkloads"}),
       // placement, propagation, rollout: FederatedWorkload status; health: MemberCluster
@@ -121,7 +121,8 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
       "memberclusters/status", "topologies",
       "residencypolicies",     "failoverdrills",
       "failoverdrills/status", "placementpolicies",
-      "clusterplacementpolicies", "rolloutstrategies"};
+      "clusterplacementpolicies", "rolloutstrategies",
+      "resourceinterpreters"};
   // What a namespace's workload authors write. Not residencypolicies: residency is the
   // residency admins' decision, never the authors'.
   const std::vector<std::string> authored = {"federatedworkloads", "dnsrecordsets",

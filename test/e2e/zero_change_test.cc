@@ -15,7 +15,11 @@
 //   4. a custom resource (a CRD registered with the federation) selected by a policy: its CRD
 //      is put on the selected members first, then the object, which is updated and removed
 //      like any placed object; each member's outcome (applied, or why not) is on the object;
-//      a member whose own CRD of that name serves something else is refused, not overwritten.
+//      a member whose own CRD of that name serves something else is refused, not overwritten;
+//   5. a custom resource with a ResourceInterpreter (replicasPath, readyReplicasPath,
+//      readyCondition, statusAggregation): divided like a Deployment (10 -> 5 + 5), judged by
+//      the rule and its status aggregated from what the members report; an interpreter whose
+//      JSONPath does not parse is refused with the field named, nothing stored.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -557,6 +561,268 @@ TEST_F(ZeroChangeE2E, CustomResourceIsPlacedWithItsDefinitionUpdatedAndRemoved) 
   EXPECT_EQ(
       fed_->Api(widgets + "/big")["metadata"]["annotations"]["federation.meridian.io/placement"],
       "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it");
+}
+
+// A CustomResourceDefinition of `kind` in example.com with these spec properties and a
+// status subresource whose fields the members' controller (here: the test) reports.
+json StatusDefinition(const std::string& kind, const json& spec_properties) {
+  json crd = Definition(kind);
+  json& version = crd["spec"]["versions"][0];
+  version["subresources"] = {{"status", json::object()}};
+  json& properties = version["schema"]["openAPIV3Schema"]["properties"];
+  properties["spec"]["properties"] = spec_properties;
+  properties["status"] = {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}};
+  return crd;
+}
+
+// A PlacementPolicy placing every `kind` of example.com/v1 evenly on the two European members.
+json EvenlyInEurope(const std::string& name, const std::string& kind) {
+  return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+          {"kind", "PlacementPolicy"},
+          {"metadata", {{"name", name}}},
+          {"spec",
+           {{"resourceSelectors", {{{"apiVersion", "example.com/v1"}, {"kind", kind}}}},
+            {"placement",
+             {{"clusterSelector", {{"matchLabels", {{"continent", "europe"}}}}},
+              {"distribution", {{"weights", {{"eu-west", 1}, {"eu-central", 1}}}}}}}}}};
+}
+
+TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregated) {
+  const std::string api = fed_->api_url();
+  const std::string interpreters = "/apis/federation.meridian.io/v1alpha1/resourceinterpreters";
+  auto interpreter = [](const std::string& replicas_path, const std::string& aggregated) {
+    return json{{"apiVersion", "federation.meridian.io/v1alpha1"},
+                {"kind", "ResourceInterpreter"},
+                {"metadata", {{"name", "pipelines"}}},
+                {"spec",
+                 {{"target", {{"apiVersion", "example.com/v1"}, {"kind", "Pipeline"}}},
+                  {"replicasPath", replicas_path},
+                  {"readyCondition", "Ready"},
+                  {"readyReplicasPath", ".status.readyReplicas"},
+                  {"statusAggregation", {aggregated}}}}};
+  };
+  // Bad input: a JSONPath that does not parse is refused, the field named; nothing stored.
+  for (const auto& [bad, field] : std::vector<std::pair<json, std::string>>{
+           {interpreter(".spec.replicas[*]", ".status.processed"), "spec.replicasPath"},
+           {interpreter(".spec.replicas", ".status..processed"), "spec.statusAggregation[0]"}}) {
+    auto refused = Call("POST", api + interpreters, bad);
+    EXPECT_EQ(refused.first, 422) << refused.second.dump();
+    EXPECT_NE(refused.second.dump().find(field + ": at position"), std::string::npos)
+        << refused.second.dump();
+    EXPECT_TRUE(fed_->Api(interpreters + "/pipelines").is_null());
+  }
+
+  // A CRD with spec.replicas and a status subresource whose fields the members' controller
+  // (here: this test) reports.
+  const json crd = StatusDefinition(
+      "Pipeline", {{"replicas", {{"type", "integer"}}}, {"image", {{"type", "string"}}}});
+  auto created = Call("POST", api + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
+  ASSERT_EQ(created.first, 201) << created.second.dump();
+  ASSERT_EQ(
+      Call("POST", api + interpreters, interpreter(".spec.replicas", ".status.processed")).first,
+      201);
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(100), [&] {
+    return fed_->Api("/apis/example.com/v1").dump().find("pipelines") != std::string::npos;
+  }));
+  ASSERT_EQ(Call("POST", api + "/api/v1/namespaces",
+                 {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "data"}}}})
+                .first,
+            201);
+  const std::string pipelines = "/apis/example.com/v1/namespaces/data/pipelines";
+  auto p = Call("POST", api + pipelines,
+                {{"apiVersion", "example.com/v1"},
+                 {"kind", "Pipeline"},
+                 {"metadata", {{"name", "ingest"}}},
+                 {"spec", {{"replicas", 10}, {"image", "ingest:1"}}}});
+  ASSERT_EQ(p.first, 201) << p.second.dump();
+  auto policy =
+      Call("POST", api + "/apis/federation.meridian.io/v1alpha1/namespaces/data/placementpolicies",
+           EvenlyInEurope("pipelines", "Pipeline"));
+  ASSERT_EQ(policy.first, 201) << policy.second.dump();
+
+  // Divided like a Deployment: 5 + 5 in Europe, read from the members; nobody else holds it.
+  const std::map<std::string, int64_t> shares = {{"eu-west-1", 5}, {"eu-central-1", 5}};
+  std::string last;
+  ASSERT_TRUE(
+      test_env::PollUntil(milliseconds(30000), milliseconds(250),
+                          [&] {
+                            for (const Member& m : kMembers) {
+                              json got = MemberGet(m.name, pipelines + "/ingest");
+                              auto share = shares.find(m.name);
+                              if (share == shares.end()) {
+                                if (!got.is_null()) {
+                                  last = m.name + " holds the Pipeline but is not in Europe";
+                                  return false;
+                                }
+                                continue;
+                              }
+                              if (!got.is_object() || got.empty() ||
+                                  got["spec"].value("replicas", int64_t{-1}) != share->second ||
+                                  got["spec"].value("image", "") != "ingest:1") {
+                                last = m.name + ": " + got.dump();
+                                return false;
+                              }
+                            }
+                            return true;
+                          }))
+      << last << Logs();
+  json fed_ingest = fed_->Api(pipelines + "/ingest");
+  EXPECT_NE(fed_ingest["metadata"]["annotations"]
+                .value("federation.meridian.io/placement", "")
+                .find("interpreted by ResourceInterpreter pipelines"),
+            std::string::npos)
+      << fed_ingest.dump(2);
+  EXPECT_EQ(fed_ingest["spec"]["replicas"], 10);  // the template keeps the whole count
+
+  // Nothing reported yet: not healthy, each member named.
+  ASSERT_TRUE(test_env::PollUntil(
+      milliseconds(20000), milliseconds(200),
+      [&] {
+        fed_ingest = fed_->Api(pipelines + "/ingest");
+        const json& c =
+            fed_ingest.value("status", json::object()).value("conditions", json::array());
+        return c.is_array() && !c.empty() && c[0].value("status", "") == "False" &&
+               c[0].value("message", "").find("eu-west-1: condition Ready not reported") !=
+                   std::string::npos;
+      }))
+      << fed_ingest.dump(2) << Logs();
+
+  // The members' controllers report (this test plays them): ready, with their own counts.
+  const std::map<std::string, int64_t> processed = {{"eu-west-1", 100}, {"eu-central-1", 250}};
+  for (const auto& [name, processed_count] : processed) {
+    const std::string member = name;
+    const int64_t count = processed_count;
+    ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(200), [&] {
+      json live = MemberGet(member, pipelines + "/ingest");
+      if (!live.is_object() || live.empty()) return false;
+      live["status"] = {{"readyReplicas", 5},
+                        {"processed", count},
+                        {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}};
+      return Call("PUT", fed_->sim_url() + "/clusters/" + member + pipelines + "/ingest/status",
+                  live, tokens_[member])
+                 .first == 200;
+    })) << member;
+  }
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(200),
+                                  [&] {
+                                    fed_ingest = fed_->Api(pipelines + "/ingest");
+                                    const json status = fed_ingest.value("status", json::object());
+                                    const json& c = status.value("conditions", json::array());
+                                    return status.value("readyReplicas", int64_t{0}) == 10 &&
+                                           status.value("processed", int64_t{0}) == 350 &&
+                                           c.is_array() && !c.empty() &&
+                                           c[0].value("status", "") == "True" &&
+                                           c[0].value("message", "") == "ready on 2/2 members";
+                                  }))
+      << fed_ingest.dump(2) << Logs();
+  // The binding's own status says the same: 10 ready.
+  json binding = fed_->Api(
+      "/apis/federation.meridian.io/v1alpha1/namespaces/data/federatedworkloads/"
+      "pipeline.example.com-ingest");
+  EXPECT_EQ(binding.value("status", json::object()).value("readyReplicas", int64_t{-1}), 10)
+      << binding.dump(2);
+
+  // One member falls behind: the aggregate says which, and how far.
+  json live = MemberGet("eu-west-1", pipelines + "/ingest");
+  live["status"]["readyReplicas"] = 2;
+  ASSERT_EQ(Call("PUT", fed_->sim_url() + "/clusters/eu-west-1" + pipelines + "/ingest/status",
+                 live, tokens_["eu-west-1"])
+                .first,
+            200);
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(20000), milliseconds(200),
+                                  [&] {
+                                    fed_ingest = fed_->Api(pipelines + "/ingest");
+                                    const json status = fed_ingest.value("status", json::object());
+                                    const json& c = status.value("conditions", json::array());
+                                    return status.value("readyReplicas", int64_t{0}) == 7 &&
+                                           c.is_array() && !c.empty() &&
+                                           c[0].value("message", "") ==
+                                               "ready on 1/2 members; eu-west-1: 2/5 ready";
+                                  }))
+      << fed_ingest.dump(2) << Logs();
+}
+
+// The replicas need not be at spec.replicas (a FlinkDeployment's are at
+// spec.taskManager.replicas): the share goes to the interpreter's path on each member, and a
+// readyCondition alone judges it.
+TEST_F(ZeroChangeE2E, CustomResourceIsDividedAtTheInterpretersNestedReplicasPath) {
+  const std::string api = fed_->api_url();
+  const json crd = StatusDefinition(
+      "Stream",
+      {{"workers", {{"type", "object"}, {"properties", {{"count", {{"type", "integer"}}}}}}}});
+  ASSERT_EQ(
+      Call("POST", api + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).first,
+      201);
+  auto interpreter =
+      Call("POST", api + "/apis/federation.meridian.io/v1alpha1/resourceinterpreters",
+           {{"apiVersion", "federation.meridian.io/v1alpha1"},
+            {"kind", "ResourceInterpreter"},
+            {"metadata", {{"name", "streams"}}},
+            {"spec",
+             {{"target", {{"apiVersion", "example.com/v1"}, {"kind", "Stream"}}},
+              {"replicasPath", ".spec.workers.count"},
+              {"readyCondition", "Ready"}}}});
+  ASSERT_EQ(interpreter.first, 201) << interpreter.second.dump();
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(100), [&] {
+    return fed_->Api("/apis/example.com/v1").dump().find("streams") != std::string::npos;
+  }));
+  ASSERT_EQ(Call("POST", api + "/api/v1/namespaces",
+                 {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "flow"}}}})
+                .first,
+            201);
+  const std::string streams = "/apis/example.com/v1/namespaces/flow/streams";
+  ASSERT_EQ(Call("POST", api + streams,
+                 {{"apiVersion", "example.com/v1"},
+                  {"kind", "Stream"},
+                  {"metadata", {{"name", "clicks"}}},
+                  {"spec", {{"workers", {{"count", 6}}}}}})
+                .first,
+            201);
+  ASSERT_EQ(
+      Call("POST", api + "/apis/federation.meridian.io/v1alpha1/namespaces/flow/placementpolicies",
+           EvenlyInEurope("streams", "Stream"))
+          .first,
+      201);
+  const std::vector<std::string> europe = {"eu-west-1", "eu-central-1"};
+  std::string last;
+  ASSERT_TRUE(test_env::PollUntil(
+      milliseconds(30000), milliseconds(250),
+      [&] {
+        for (const std::string& m : europe) {
+          json got = MemberGet(m, streams + "/clicks");
+          // The share is at the interpreter's path (a spec.replicas would be pruned by the
+          // member's copy of the CRD anyway: it does not declare one).
+          if (!got.is_object() || got.empty() || got["spec"].contains("replicas") ||
+              got["spec"].value("workers", json::object()).value("count", int64_t{-1}) != 3) {
+            last = m + ": " + got.dump();
+            return false;
+          }
+        }
+        return true;
+      }))
+      << last << Logs();
+  for (const std::string& m : europe) {
+    json live = MemberGet(m, streams + "/clicks");
+    live["status"] = {{"conditions", {{{"type", "Ready"}, {"status", "True"}}}}};
+    ASSERT_EQ(Call("PUT", fed_->sim_url() + "/clusters/" + m + streams + "/clicks/status", live,
+                   tokens_[m])
+                  .first,
+              200)
+        << m;
+  }
+  json fed_clicks;
+  ASSERT_TRUE(test_env::PollUntil(
+      milliseconds(20000), milliseconds(200),
+      [&] {
+        fed_clicks = fed_->Api(streams + "/clicks");
+        const json& c =
+            fed_clicks.value("status", json::object()).value("conditions", json::array());
+        return c.is_array() && !c.empty() && c[0].value("status", "") == "True" &&
+               c[0].value("message", "") == "ready on 2/2 members";
+      }))
+      << fed_clicks.dump(2) << Logs();
+  // The federation's object is the template as written: the whole count, at its own path.
+  EXPECT_EQ(fed_clicks["spec"], json({{"workers", {{"count", 6}}}}));
 }
 
 }  // namespace

@@ -219,5 +219,101 @@ TEST(KindHealthTest, JobConditionsAndTransitionTimes) {
   EXPECT_EQ(ok["conditions"][1]["lastTransitionTime"], t1);
 }
 
+// A custom kind judged by its ResourceInterpreter (api/resource_interpreter.h).
+api::InterpreterRule Rule(json spec) {
+  spec["target"] = {{"apiVersion", "example.com/v1"}, {"kind", "Widget"}};
+  FieldErrors errors;
+  api::InterpreterRule rule =
+      api::DecodeResourceInterpreter({{"apiVersion", "federation.meridian.io/v1alpha1"},
+                                      {"kind", "ResourceInterpreter"},
+                                      {"metadata", {{"name", "widgets"}}},
+                                      {"spec", std::move(spec)}},
+                                     &errors)
+          .rule;
+  EXPECT_TRUE(errors.empty()) << errors[0].ToString();
+  return rule;
+}
+
+json Widget(json status) { return Object("Widget", std::move(status)); }
+
+TEST(InterpretedHealthTest, ReadyReplicasAndHealthFollowTheRule) {
+  const api::InterpreterRule by_count = Rule({{"readyReplicasPath", ".status.readyReplicas"}});
+  const api::InterpreterRule by_condition = Rule({{"readyCondition", "Ready"}});
+  const api::InterpreterRule both =
+      Rule({{"readyCondition", "Ready"}, {"readyReplicasPath", ".status.readyReplicas"}});
+  const api::InterpreterRule nothing = Rule({{"statusAggregation", {".status.jobs"}}});
+  const json ready = json::array({Cond("Ready", "True")});
+  json failing = json::array({Cond("Ready", "False")});
+  failing[0]["message"] = "job manager down";
+  struct Case {
+    const api::InterpreterRule* rule;
+    json object;
+    int64_t want;
+    int64_t ready_replicas;
+    bool healthy;
+    std::string reason;
+  };
+  for (const Case& c : std::vector<Case>{
+           {&by_count, Widget({{"readyReplicas", 5}}), 5, 5, true, "5/5 ready"},
+           {&by_count, Widget({{"readyReplicas", 2}}), 5, 2, false, "2/5 ready"},
+           {&by_count, Widget({{"readyReplicas", "5"}}), 5, 0, false, "0/5 ready"},
+           {&by_count, Widget(json()), 5, 0, false, "0/5 ready"},
+           {&by_condition, Widget({{"conditions", ready}}), 4, 4, true, "condition Ready"},
+           {&by_condition, Widget({{"conditions", failing}}), 4, 0, false,
+            "condition Ready is False: job manager down"},
+           {&by_condition, Widget(json()), 4, 0, false, "condition Ready not reported"},
+           {&both, Widget({{"conditions", ready}, {"readyReplicas", 3}}), 4, 3, false, "3/4 ready"},
+           {&both, Widget({{"conditions", failing}, {"readyReplicas", 4}}), 4, 4, false,
+            "condition Ready is False: job manager down"},
+           {&both, Widget({{"conditions", ready}, {"readyReplicas", 4}}), 4, 4, true, "4/4 ready"},
+           {&nothing, Widget(json()), 3, 3, true, "present"},
+       }) {
+    EXPECT_EQ(InterpretedReadyReplicas(*c.rule, c.object, c.want), c.ready_replicas)
+        << c.object.dump();
+    const MemberHealth h = InterpretedHealthOf(*c.rule, {c.object, c.want});
+    EXPECT_EQ(h.healthy, c.healthy) << c.object.dump();
+    EXPECT_EQ(h.reason, c.reason) << c.object.dump();
+  }
+}
+
+TEST(InterpretedHealthTest, AggregateSumsTheFieldsAndNamesUnhealthyMembers) {
+  const api::InterpreterRule rule =
+      Rule({{"readyReplicasPath", ".status.readyReplicas"},
+            {"statusAggregation", {".status.jobs", ".status.load.cpu", ".status.absent"}}});
+  const std::string t0 = "2026-12-06T12:00:00Z", t1 = "2026-12-06T12:05:00Z";
+  std::map<std::string, InterpretedMember> members = {
+      {"eu-central-1", {Widget({{"readyReplicas", 5}, {"jobs", 2}, {"load", {{"cpu", 0.5}}}}), 5}},
+      {"eu-west-1", {Widget({{"readyReplicas", 3}, {"jobs", 1}, {"load", {{"cpu", 1}}}}), 5}},
+  };
+  json status = AggregateInterpretedStatus(rule, members, json::object(), t0);
+  EXPECT_EQ(status["readyReplicas"], 8);
+  EXPECT_EQ(status["jobs"], 3);
+  EXPECT_DOUBLE_EQ(status["load"]["cpu"].get<double>(), 1.5);
+  EXPECT_FALSE(status.contains("absent"));  // no member reports it
+  ASSERT_EQ(status["conditions"].size(), 1u);
+  EXPECT_EQ(status["conditions"][0]["type"], "Healthy");
+  EXPECT_EQ(status["conditions"][0]["status"], "False");
+  EXPECT_EQ(status["conditions"][0]["reason"], "MembersUnhealthy");
+  EXPECT_EQ(status["conditions"][0]["message"], "ready on 1/2 members; eu-west-1: 3/5 ready");
+  EXPECT_EQ(status["conditions"][0]["lastTransitionTime"], t0);
+
+  // eu-west-1 catches up: healthy; unchanged afterwards means equal (written once).
+  members["eu-west-1"].object["status"]["readyReplicas"] = 5;
+  json healthy = AggregateInterpretedStatus(rule, members, status, t1);
+  EXPECT_EQ(healthy["readyReplicas"], 10);
+  EXPECT_EQ(healthy["conditions"][0]["status"], "True");
+  EXPECT_EQ(healthy["conditions"][0]["reason"], "AllMembersHealthy");
+  EXPECT_EQ(healthy["conditions"][0]["message"], "ready on 2/2 members");
+  EXPECT_EQ(healthy["conditions"][0]["lastTransitionTime"], t1);
+  EXPECT_EQ(AggregateInterpretedStatus(rule, members, healthy, "2026-12-06T13:00:00Z"), healthy);
+
+  // Stale fields of the previous status are not kept; no members: NoMembers.
+  json none = AggregateInterpretedStatus(rule, {}, healthy, t1);
+  EXPECT_EQ(none.size(), 1u) << none.dump();
+  EXPECT_EQ(none["conditions"][0]["status"], "False");
+  EXPECT_EQ(none["conditions"][0]["reason"], "NoMembers");
+  EXPECT_EQ(none["conditions"][0]["message"], "not on any member");
+}
+
 }  // namespace
 }  // namespace meridian::sync

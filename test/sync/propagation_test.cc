@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "api/codec.h"
+#include "api/resource_interpreter.h"
 #include "api/yaml.h"
 #include "federation-apiserver/server.h"
 #include "scheduling/placement_controller.h"
@@ -53,6 +54,20 @@ api::Override EuropeImage(const std::string& image) {
   o.patches = {
       {{"op", "replace"}, {"path", "/spec/template/spec/containers/0/image"}, {"value", image}}};
   return o;
+}
+
+// A custom object's binding with a ResourceInterpreter's rule (api/resource_interpreter.h):
+// its template carries the whole count in spec.replicas, as the binding controller makes it.
+api::FederatedWorkload Interpreted(const std::string& replicas_path) {
+  api::FederatedWorkload w =
+      MakeWorkload({{"apiVersion", "flink.apache.org/v1beta1"},
+                    {"kind", "FlinkDeployment"},
+                    {"spec", {{"replicas", 10}, {"taskManager", {{"cpu", 2}}}}}});
+  w.metadata.annotations[api::kResourceInterpreterAnnotation] = json{
+      {"name", "flink"},
+      {"target", {{"apiVersion", "flink.apache.org/v1beta1"}, {"kind", "FlinkDeployment"}}},
+      {"replicasPath", replicas_path}}.dump();
+  return w;
 }
 
 TEST(RenderMemberObjectTest, Table) {
@@ -124,6 +139,36 @@ TEST(RenderMemberObjectTest, Table) {
        false,
        nullptr},
       {"template without kind", MakeWorkload(json{{"apiVersion", "v1"}}), {}, 1, false, nullptr},
+      {"interpreted: the share at the interpreter's replicasPath",
+       Interpreted(".spec.taskManager.replicas"),
+       {},
+       4,
+       true,
+       [](const json& o) {
+         EXPECT_FALSE(o["spec"].contains("replicas"));
+         EXPECT_EQ(o["spec"]["taskManager"], json({{"replicas", 4}, {"cpu", 2}}));
+       }},
+      {"interpreted at spec.replicas: as any divided template",
+       Interpreted(".spec.replicas"),
+       {},
+       4,
+       true,
+       [](const json& o) {
+         EXPECT_EQ(o["spec"]["replicas"], 4);
+         EXPECT_EQ(o["spec"]["taskManager"], json({{"cpu", 2}}));
+       }},
+      {"interpreted: a path through a scalar is the member's error",
+       Interpreted(".spec.taskManager.cpu.replicas"),
+       {},
+       4,
+       false,
+       nullptr},
+      {"interpreted: an annotation that does not decode is an error",
+       Interpreted("not a path"),
+       {},
+       4,
+       false,
+       nullptr},
   };
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);

@@ -1,0 +1,196 @@
+// api/resource_interpreter.h: the ResourceInterpreter's decoder (bad input refused with the
+// field named), which interpreter applies, the binding annotation's round trip, and how a
+// custom object is divided (tables).
+#include "api/resource_interpreter.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "api/codec.h"
+
+namespace meridian::api {
+namespace {
+
+using nlohmann::json;
+
+json Interpreter(json spec, const std::string& name = "flink") {
+  return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+          {"kind", "ResourceInterpreter"},
+          {"metadata", {{"name", name}}},
+          {"spec", std::move(spec)}};
+}
+
+json Flink() {
+  return {{"target", {{"apiVersion", "flink.apache.org/v1beta1"}, {"kind", "FlinkDeployment"}}},
+          {"replicasPath", ".spec.taskManager.replicas"},
+          {"readyCondition", "Ready"},
+          {"readyReplicasPath", ".status.taskManager.readyReplicas"},
+          {"statusAggregation", {".status.jobCount", "$.status['records.in']"}}};
+}
+
+TEST(ResourceInterpreterTest, DecodesEveryField) {
+  FieldErrors errors;
+  ResourceInterpreterObject o = DecodeResourceInterpreter(Interpreter(Flink()), &errors);
+  ASSERT_TRUE(errors.empty()) << errors[0].ToString();
+  EXPECT_EQ(o.rule.name, "flink");
+  EXPECT_EQ(o.rule.target_api_version, "flink.apache.org/v1beta1");
+  EXPECT_EQ(o.rule.target_kind, "FlinkDeployment");
+  EXPECT_EQ(o.rule.replicas_path->ToString(), ".spec.taskManager.replicas");
+  EXPECT_EQ(o.rule.ready_condition, "Ready");
+  EXPECT_EQ(o.rule.ready_replicas_path->ToString(), ".status.taskManager.readyReplicas");
+  ASSERT_EQ(o.rule.status_aggregation.size(), 2u);
+  EXPECT_EQ(o.rule.status_aggregation[1].ToString(), ".status['records.in']");
+  // The generic validation the server's admission runs (api/resources.h) is this decoder.
+  EXPECT_TRUE(ValidateObject(Interpreter(Flink())).empty());
+}
+
+TEST(ResourceInterpreterTest, BadInputIsRefusedWithTheFieldNamed) {
+  auto with = [](const char* field, json value) {
+    json spec = Flink();
+    if (value.is_null()) {
+      spec.erase(field);
+    } else {
+      spec[field] = std::move(value);
+    }
+    return spec;
+  };
+  struct Case {
+    json spec;
+    std::string error;  // the first error, whole or its start
+  };
+  const json target = Flink()["target"];
+  for (const Case& c : std::vector<Case>{
+           {with("replicasPath", ".spec.*"),
+            "spec.replicasPath: at position 6: '*' is not supported"},
+           {with("replicasPath", "spec.replicas"),
+            "spec.replicasPath: at position 0: unexpected 's'"},
+           {with("replicasPath", ".status.replicas"), "spec.replicasPath: must point into .spec"},
+           {with("replicasPath", ".spec"), "spec.replicasPath: must point into .spec"},
+           {with("replicasPath", 3), "spec.replicasPath: must be a string"},
+           {with("readyReplicasPath", ".spec.ready"),
+            "spec.readyReplicasPath: must point into .status"},
+           {with("readyReplicasPath", ".status.items[x]"),
+            "spec.readyReplicasPath: at position 14: unexpected 'x' inside '['"},
+           {with("statusAggregation", {".status.ok", ".status..all"}),
+            "spec.statusAggregation[1]: at position 7: '..' is not supported"},
+           {with("statusAggregation", ".status.jobs"), "spec.statusAggregation: must be a list"},
+           {with("readyCondition", ""), "spec.readyCondition: "},
+           {with("target", json()), "spec.target: required"},
+           {with("target", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}}),
+            "spec.target.apiVersion: group apps is served by the federation itself"},
+           {with("target", {{"apiVersion", "v1"}, {"kind", "Pod"}}),
+            "spec.target.apiVersion: must be group/version"},
+           {with("target", {{"apiVersion", "example.com/v1"}}), "spec.target.kind: required"},
+           {with("target", {{"apiVersion", "example.com/v1"}, {"kind", "W"}, {"x", 1}}),
+            "spec.target.x: unknown field"},
+           {{{"target", target}}, "spec: an interpreter needs at least one of"},
+           {with("replicaPath", ".spec.replicas"), "spec.replicaPath: unknown field"},
+       }) {
+    FieldErrors errors;
+    DecodeResourceInterpreter(Interpreter(c.spec), &errors);
+    ASSERT_FALSE(errors.empty()) << c.spec.dump();
+    EXPECT_EQ(errors[0].ToString().rfind(c.error, 0), 0u)
+        << c.spec.dump() << "\n  got: " << errors[0].ToString();
+  }
+  json namespaced = Interpreter(Flink());
+  namespaced["metadata"]["namespace"] = "shop";
+  FieldErrors errors;
+  DecodeResourceInterpreter(namespaced, &errors);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0].path, "metadata.namespace");
+}
+
+TEST(ResourceInterpreterTest, TheFirstByNameOfItsTargetApplies) {
+  std::vector<ResourceInterpreterObject> all;
+  for (const char* name : {"zeta", "alpha", "other"}) {
+    json spec = Flink();
+    if (std::string(name) == "other") spec["target"]["kind"] = "FlinkSessionJob";
+    FieldErrors errors;
+    all.push_back(DecodeResourceInterpreter(Interpreter(spec, name), &errors));
+    ASSERT_TRUE(errors.empty());
+  }
+  const ResourceInterpreterObject* got =
+      InterpreterFor(all, "flink.apache.org/v1beta1", "FlinkDeployment");
+  ASSERT_NE(got, nullptr);
+  EXPECT_EQ(got->metadata.name, "alpha");
+  all[1].metadata.deletion_timestamp = "2026-12-06T12:00:00Z";  // alpha is going
+  EXPECT_EQ(InterpreterFor(all, "flink.apache.org/v1beta1", "FlinkDeployment")->metadata.name,
+            "zeta");
+  EXPECT_EQ(InterpreterFor(all, "flink.apache.org/v1", "FlinkDeployment"), nullptr);
+  EXPECT_EQ(InterpreterFor(all, "flink.apache.org/v1beta1", "FlinkSessionJob")->metadata.name,
+            "other");
+}
+
+TEST(ResourceInterpreterTest, TheBindingAnnotationRoundTripsAndRefusesNonsense) {
+  FieldErrors errors;
+  const InterpreterRule rule = DecodeResourceInterpreter(Interpreter(Flink()), &errors).rule;
+  StatusOr<InterpreterRule> back = DecodeInterpreterRule(EncodeInterpreterRule(rule));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, rule);
+  EXPECT_FALSE(DecodeInterpreterRule("not json").ok());
+  StatusOr<InterpreterRule> bad = DecodeInterpreterRule(
+      R"({"name":"x","target":{"apiVersion":"a.io/v1","kind":"A"},"replicasPath":".spec[*]"})");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("spec.replicasPath: at position 6"), std::string::npos)
+      << bad.status().message();
+}
+
+TEST(ResourceInterpreterTest, DividesByTheReplicasPath) {
+  auto rule_with = [](const char* replicas_path) {
+    json spec = Flink();
+    spec["replicasPath"] = replicas_path;
+    FieldErrors errors;
+    return DecodeResourceInterpreter(Interpreter(spec), &errors).rule;
+  };
+  const json nested = {{"apiVersion", "flink.apache.org/v1beta1"},
+                       {"kind", "FlinkDeployment"},
+                       {"spec", {{"taskManager", {{"replicas", 10}, {"cpu", 2}}}}}};
+  // The template carries the count in spec.replicas (what placement divides)...
+  const InterpreterRule tm = rule_with(".spec.taskManager.replicas");
+  StatusOr<json> t = InterpretedTemplate(tm, nested);
+  ASSERT_TRUE(t.ok()) << t.status().message();
+  EXPECT_EQ((*t)["spec"]["replicas"], 10);
+  // ...and a member's copy has its share at the path, and no spec.replicas.
+  json rendered = *t;
+  rendered["spec"]["replicas"] = 4;
+  ASSERT_TRUE(PlaceReplicas(tm, &rendered).ok());
+  EXPECT_EQ(rendered["spec"], json({{"taskManager", {{"replicas", 4}, {"cpu", 2}}}}));
+
+  // At spec.replicas itself nothing moves.
+  const InterpreterRule plain = rule_with(".spec.replicas");
+  const json widget = {{"spec", {{"replicas", 10}}}};
+  EXPECT_EQ(InterpretedTemplate(plain, widget).value(), widget);
+  json copy = widget;
+  ASSERT_TRUE(PlaceReplicas(plain, &copy).ok());
+  EXPECT_EQ(copy, widget);
+
+  // Not divisible: said, not guessed.
+  struct Bad {
+    json object;
+    std::string error;
+  };
+  for (const Bad& b : std::vector<Bad>{
+           {{{"spec", json::object()}},
+            ".spec.taskManager.replicas must be an integer >= 0 to "
+            "divide the object (absent)"},
+           {{{"spec", {{"taskManager", {{"replicas", "3"}}}}}}, "must be an integer >= 0"},
+           {{{"spec", {{"taskManager", {{"replicas", -1}}}}}}, "must be an integer >= 0"},
+           {{{"spec", {{"replicas", 2}, {"taskManager", {{"replicas", 3}}}}}},
+            "the object also has spec.replicas"},
+       }) {
+    StatusOr<json> got = InterpretedTemplate(tm, b.object);
+    ASSERT_FALSE(got.ok()) << b.object.dump();
+    EXPECT_NE(got.status().message().find(b.error), std::string::npos) << got.status().message();
+    EXPECT_EQ(got.status().message().rfind("ResourceInterpreter flink", 0), 0u);
+  }
+  // A share that cannot be put where the rule says: the member's error names the path.
+  json scalar = {{"spec", {{"replicas", 2}, {"taskManager", "big"}}}};
+  Status placed = PlaceReplicas(tm, &scalar);
+  EXPECT_EQ(placed.message(),
+            "ResourceInterpreter flink: replicasPath .spec.taskManager.replicas: "
+            ".spec.taskManager is not an object");
+}
+
+}  // namespace
+}  // namespace meridian::api
