@@ -144,8 +144,8 @@ std::vector<RolloutGroup> DecodeGroups(JsonDecoder& d, const json& list, const R
   }
   std::map<std::string, size_t> names, clusters, regions;  // -> the group that has it
   auto within = [](const std::vector<std::string>& stage_list, const std::string& v) {
-    return stage_list.empty() || std::find(stage_list.begin(), stage_list.end(), v) !=
-                                     stage_list.end();
+    return stage_list.empty() ||
+           std::find(stage_list.begin(), stage_list.end(), v) != stage_list.end();
   };
   for (size_t k = 0; k < list.size(); ++k) {
     const std::string p = path + "[" + std::to_string(k) + "]";
@@ -187,8 +187,8 @@ std::vector<RolloutGroup> DecodeGroups(JsonDecoder& d, const json& list, const R
         d.Error(at, "region \"" + r + "\" is not in the stage (its selector.regions)");
       } else if (by_region_only) {
         if (auto [it, fresh] = regions.emplace(r, k); !fresh) {
-          d.Error(at, "region \"" + r + "\" is already in groups[" +
-                          std::to_string(it->second) + "]: a member belongs to one group");
+          d.Error(at, "region \"" + r + "\" is already in groups[" + std::to_string(it->second) +
+                          "]: a member belongs to one group");
         }
       }
     }
@@ -451,11 +451,12 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
   JsonDecoder d(errors);
   RolloutStatus out;
   if (!d.ExpectObject(j, path)) return out;
-  d.RejectUnknown(
-      j, path,
-      {"revision", "stableRevision", "phase", "stage", "stageName", "started", "batchStartedAt",
-       "readySince", "gatesPassedAt", "pausedAt", "failedGate", "message", "members", "derived",
-       "drain", "drained", "drainUntil", "prometheusOkSince", "afterPassedAt", "approvalPoint"});
+  d.RejectUnknown(j, path,
+                  {"revision",      "stableRevision",    "phase",          "stage",
+                   "stageName",     "started",           "batchStartedAt", "readySince",
+                   "gatesPassedAt", "pausedAt",          "failedGate",     "message",
+                   "members",       "derived",           "drain",          "drained",
+                   "drainUntil",    "prometheusOkSince", "afterPassedAt",  "approvalPoint"});
   out.revision = Int(d, j, "revision", path);
   out.stable_revision = Int(d, j, "stableRevision", path);
   out.phase = Str(d, j, "phase", path);

@@ -68,7 +68,7 @@ struct RolloutStage {
   std::string name;  // unique within the strategy (a DNS label)
   StageSelector selector;
   int32_t max_concurrency = 0;  // `maxConcurrency`: 0 = every member of the stage at once
-  bool approval = false;  // the stage waits for `fedctl rollout approve` before it starts
+  bool approval = false;        // the stage waits for `fedctl rollout approve` before it starts
   // Gate: every member of the stage runs the new revision with all replicas updated, ready
   // and available, continuously for this long.
   int64_t ready_seconds = 0;  // `readySeconds`

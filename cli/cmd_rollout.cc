@@ -106,9 +106,8 @@ const CommandRegistration kRollout({
               says("rollout resumed"));
         }
         if (approve->parsed()) {
-          return Change(g, *name, WithRolloutApproved, [](const json& w) {
-            return RolloutApprovalText(w) + " granted";
-          });
+          return Change(g, *name, WithRolloutApproved,
+                        [](const json& w) { return RolloutApprovalText(w) + " granted"; });
         }
         std::optional<int64_t> target;
         if (to->count() > 0) target = *to_revision;

@@ -60,8 +60,8 @@ std::string RolloutApprovalText(const json& workload) {
   std::optional<api::RolloutStatus> r = RolloutOf(workload);
   if (!r || r->phase != "WaitingForApproval") return "";
   // A status written before approvalPoint existed waited before its stage.
-  return "approval " + std::string(r->approval_point == "after" ? "after" : "before") +
-         " stage " + r->stage_name + " of revision " + std::to_string(r->revision);
+  return "approval " + std::string(r->approval_point == "after" ? "after" : "before") + " stage " +
+         r->stage_name + " of revision " + std::to_string(r->revision);
 }
 
 StatusOr<json> WithRolloutPaused(const json& workload, bool paused) {

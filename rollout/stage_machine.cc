@@ -156,11 +156,10 @@ FieldErrors GroupOverlaps(const api::RolloutStrategySpec& strategy,
     const size_t first = GroupOf(strategy.stages[i], m);
     for (size_t k = first + 1; k < groups.size(); ++k) {
       if (!Takes(groups[k].selector, m)) continue;
-      errors.push_back({path + ".stages[" + std::to_string(i) + "].groups[" + std::to_string(k) +
-                            "].selector",
-                        "takes member " + m.name + ", which groups[" + std::to_string(first) +
-                            "] (" + groups[first].name +
-                            ") takes too: a member belongs to one group"});
+      errors.push_back(
+          {path + ".stages[" + std::to_string(i) + "].groups[" + std::to_string(k) + "].selector",
+           "takes member " + m.name + ", which groups[" + std::to_string(first) + "] (" +
+               groups[first].name + ") takes too: a member belongs to one group"});
     }
   }
   return errors;
@@ -457,7 +456,8 @@ StageMachineOutput Step(const StageMachineInput& in,
         next_stage();
         continue;
       }
-      if (stage.approval && in.approval != api::RolloutApproval(st.revision, stage.name, "before")) {
+      if (stage.approval &&
+          in.approval != api::RolloutApproval(st.revision, stage.name, "before")) {
         st.phase = "WaitingForApproval";
         st.approval_point = "before";
         return finish("False", where + " of " + rev +
@@ -549,7 +549,7 @@ StageMachineOutput Step(const StageMachineInput& in,
       }
       bool batch = false;
       const MemberObservation* blocked = nullptr;  // a group's next member, which a drill targets
-      std::set<size_t> done;                        // groups that start nobody more this step
+      std::set<size_t> done;                       // groups that start nobody more this step
       for (const MemberObservation* m : mine) {
         const size_t g = GroupOf(stage, *m);
         if (started.count(m->name) || done.count(g)) continue;

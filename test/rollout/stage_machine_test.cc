@@ -1142,15 +1142,15 @@ TEST(StageMachine, OneAtATimeHoldsAcrossGroups) {
 }
 
 TEST(StageMachine, GroupOverlapsNameTheLaterGroupAndTheMember) {
-  const api::RolloutStrategySpec s = Strategy(
-      {{"stages",
-        {{{"name", "canary"}, {"selector", {{"clusters", {"eu-1"}}}}},
-         {{"name", "eu"},
-          {"selector", {{"regions", {"eu"}}}},
-          {"groups",
-           {{{"name", "a"}, {"selector", {{"matchLabels", {{"tier", "gold"}}}}}},
-            {{"name", "b"}, {"selector", {{"clusters", {"eu-2", "eu-3"}}}}},
-            {{"name", "c"}, {"selector", {{"regions", {"eu"}}}}}}}}}}});
+  const api::RolloutStrategySpec s =
+      Strategy({{"stages",
+                 {{{"name", "canary"}, {"selector", {{"clusters", {"eu-1"}}}}},
+                  {{"name", "eu"},
+                   {"selector", {{"regions", {"eu"}}}},
+                   {"groups",
+                    {{{"name", "a"}, {"selector", {{"matchLabels", {{"tier", "gold"}}}}}},
+                     {{"name", "b"}, {"selector", {{"clusters", {"eu-2", "eu-3"}}}}},
+                     {{"name", "c"}, {"selector", {{"regions", {"eu"}}}}}}}}}}});
   auto member = [](std::string name, std::string region, apimachinery::Labels labels) {
     MemberObservation m;
     m.name = std::move(name);
@@ -1244,7 +1244,8 @@ TEST(StrategyValidation, NamesTheBadField) {
        "spec.stages[0].prometheus.forSeconds",
        "must be >= 0"},
       // After-stage gates.
-      {{{"stages", {{{"name", "a"}, {"after", {{"prometheus", {{"query", "rate(x[1m]"}, {"max", 1}}}}}}}}},
+      {{{"stages",
+         {{{"name", "a"}, {"after", {{"prometheus", {{"query", "rate(x[1m]"}, {"max", 1}}}}}}}}},
        "spec.stages[0].after.prometheus.query",
        "'(' is not closed"},
       {{{"stages", {{{"name", "a"}, {"after", {{"soakSeconds", 60}}}}}}},
