@@ -113,6 +113,22 @@ json PlacementSchema() {
                 "the replicas they replace are released."}}}})}});
 }
 
+json StageSelectorSchema(const char* description) {
+  return Obj(description,
+             {{"clusters", StrList("Member names.")},
+              {"regions", StrList("Member regions.")},
+              {"matchLabels", {{"type", "object"}, {"additionalProperties", {{"type", "string"}}}}},
+              {"matchExpressions", ListOf("Requirements.", AnyObject("One."))}});
+}
+
+json PrometheusGateSchema(const char* description) {
+  return Obj(description,
+             {{"query", Str("PromQL; must yield a scalar or one sample.")},
+              {"max", {{"type", "number"}, {"description", "Largest passing value."}}},
+              {"forSeconds", Int("How long the value must stay <= max.")}},
+             {"query", "max"});
+}
+
 json RolloutStrategySchema() {
   return Obj(
       "Stages in order; members in no stage come last.",
@@ -121,14 +137,19 @@ json RolloutStrategySchema() {
             "Stages.",
             Obj("A stage.",
                 {{"name", Str("Unique DNS label.")},
-                 {"selector",
-                  Obj("Members of the stage: every given criterion holds; empty = the rest.",
-                      {{"clusters", StrList("Member names.")},
-                       {"regions", StrList("Member regions.")},
-                       {"matchLabels",
-                        {{"type", "object"}, {"additionalProperties", {{"type", "string"}}}}},
-                       {"matchExpressions", ListOf("Requirements.", AnyObject("One."))}})},
-                 {"maxConcurrency", Int("Members changing at once (default all).")},
+                 {"selector", StageSelectorSchema("Members of the stage: every given "
+                                                  "criterion holds; empty = the rest.")},
+                 {"maxConcurrency", Int("Members changing at once (default all; not with "
+                                        "groups).")},
+                 {"groups",
+                  ListOf("Groups of the stage's members, run in parallel; members no group "
+                         "takes change one at a time beside them.",
+                         Obj("A group.",
+                             {{"name", Str("Unique in the stage (DNS label).")},
+                              {"selector", StageSelectorSchema("Its members (not empty, within "
+                                                               "the stage's; one group each).")},
+                              {"maxConcurrency", Int("Members changing at once (default 1).")}},
+                             {"name", "selector"}))},
                  {"approval", Bool("Wait for `fedctl rollout approve` before the stage.")},
                  {"readySeconds", Int("Gate: all replicas of the revision ready this long.")},
                  {"soakSeconds", Int("Gate: this long after the stage's last member changed.")},
@@ -144,13 +165,15 @@ json RolloutStrategySchema() {
                                 "changes them (one at a time instead when no other member "
                                 "may answer).")},
                  {"prometheus",
-                  Obj("Gate: a PromQL instant query against the controller manager's "
-                      "--prometheus-url; one number, <= max for forSeconds (above max fails "
-                      "at once).",
-                      {{"query", Str("PromQL; must yield a scalar or one sample.")},
-                       {"max", {{"type", "number"}, {"description", "Largest passing value."}}},
-                       {"forSeconds", Int("How long the value must stay <= max.")}},
-                      {"query", "max"})}}))},
+                  PrometheusGateSchema("Gate: a PromQL instant query against the controller "
+                                       "manager's --prometheus-url; one number, <= max for "
+                                       "forSeconds (above max fails at once).")},
+                 {"after",
+                  Obj("Gates after the stage's own gates passed; the stage completes when all "
+                      "pass.",
+                      {{"approval", Bool("Wait for `fedctl rollout approve` after the stage.")},
+                       {"prometheus", PrometheusGateSchema("Gate: as the stage's, counted from "
+                                                           "when its gates passed.")}})}}))},
        {"onFailure", Str("halt or rollback (to the last revision every member completed).")},
        {"gateTimeoutSeconds", Int("A gate not passed this long after a change fails (600).")}});
 }

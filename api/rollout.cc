@@ -1,5 +1,6 @@
 #include "api/rollout.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <map>
@@ -106,7 +107,104 @@ PrometheusGate DecodePrometheusGate(JsonDecoder& d, const json& j, const std::st
   return out;
 }
 
+json EncodePrometheusGate(const PrometheusGate& g) {
+  return {{"query", g.query}, {"max", g.max}, {"forSeconds", g.for_seconds}};
+}
+
+json EncodeSelector(const StageSelector& s) {
+  json sel = s.labels.Empty() ? json::object() : apimachinery::EncodeLabelSelector(s.labels);
+  if (!s.clusters.empty()) sel["clusters"] = s.clusters;
+  if (!s.regions.empty()) sel["regions"] = s.regions;
+  return sel;
+}
+
+AfterStageGates DecodeAfterStageGates(JsonDecoder& d, const json& j, const std::string& path) {
+  AfterStageGates out;
+  if (!d.ExpectObject(j, path)) return out;
+  d.RejectUnknown(j, path, {"approval", "prometheus"});
+  if (const json* v = JsonDecoder::Member(j, "approval")) {
+    out.approval = d.Bool(*v, path + ".approval").value_or(false);
+  }
+  if (const json* v = JsonDecoder::Member(j, "prometheus")) {
+    out.prometheus = DecodePrometheusGate(d, *v, path + ".prometheus");
+  }
+  return out;
+}
+
+// `stage.groups` at `path` (the stage's selector is decoded): each group's selector must be
+// able to take a member of the stage, and groups must not share a member where the strategy
+// alone shows it (the same cluster, or the same region of two groups selecting by region only;
+// label overlaps need the fleet: rollout::GroupOverlaps).
+std::vector<RolloutGroup> DecodeGroups(JsonDecoder& d, const json& list, const RolloutStage& stage,
+                                       const std::string& path, FieldErrors* errors) {
+  std::vector<RolloutGroup> out;
+  if (!list.is_array() || list.empty()) {
+    d.Error(path, list.is_array() ? "at least one group when given" : "must be a list");
+    return out;
+  }
+  std::map<std::string, size_t> names, clusters, regions;  // -> the group that has it
+  auto within = [](const std::vector<std::string>& stage_list, const std::string& v) {
+    return stage_list.empty() ||
+           std::find(stage_list.begin(), stage_list.end(), v) != stage_list.end();
+  };
+  for (size_t k = 0; k < list.size(); ++k) {
+    const std::string p = path + "[" + std::to_string(k) + "]";
+    const std::string also = " (also groups[";
+    if (!d.ExpectObject(list[k], p)) continue;
+    d.RejectUnknown(list[k], p, {"name", "selector", "maxConcurrency"});
+    RolloutGroup g;
+    g.name = Str(d, list[k], "name", p);
+    if (g.name.empty()) {
+      d.Error(p + ".name", "required");
+    } else if (!IsDnsLabel(g.name)) {
+      d.Error(p + ".name", "\"" + g.name + "\" must be a DNS label (a-z, 0-9, '-')");
+    } else if (auto [it, fresh] = names.emplace(g.name, k); !fresh) {
+      d.Error(p + ".name",
+              "duplicate group \"" + g.name + "\"" + also + std::to_string(it->second) + "])");
+    }
+    const json* sel = JsonDecoder::Member(list[k], "selector");
+    if (sel) g.selector = DecodeSelector(d, *sel, p + ".selector", errors);
+    if (!sel || (sel->is_object() && g.selector.Empty())) {
+      d.Error(p + ".selector",
+              "required: name the group's clusters, regions or labels (an empty group would "
+              "take every member of the stage)");
+    }
+    for (size_t n = 0; n < g.selector.clusters.size(); ++n) {
+      const std::string& c = g.selector.clusters[n];
+      const std::string at = p + ".selector.clusters[" + std::to_string(n) + "]";
+      if (!within(stage.selector.clusters, c)) {
+        d.Error(at, "cluster \"" + c + "\" is not in the stage (its selector.clusters)");
+      } else if (auto [it, fresh] = clusters.emplace(c, k); !fresh) {
+        d.Error(at, "cluster \"" + c + "\" is already in groups[" + std::to_string(it->second) +
+                        "]: a member belongs to one group");
+      }
+    }
+    const bool by_region_only = g.selector.clusters.empty() && g.selector.labels.Empty();
+    for (size_t n = 0; n < g.selector.regions.size(); ++n) {
+      const std::string& r = g.selector.regions[n];
+      const std::string at = p + ".selector.regions[" + std::to_string(n) + "]";
+      if (!within(stage.selector.regions, r)) {
+        d.Error(at, "region \"" + r + "\" is not in the stage (its selector.regions)");
+      } else if (by_region_only) {
+        if (auto [it, fresh] = regions.emplace(r, k); !fresh) {
+          d.Error(at, "region \"" + r + "\" is already in groups[" + std::to_string(it->second) +
+                          "]: a member belongs to one group");
+        }
+      }
+    }
+    if (const json* v = JsonDecoder::Member(list[k], "maxConcurrency")) {
+      g.max_concurrency = d.Int32(*v, p + ".maxConcurrency", 1).value_or(1);
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
 }  // namespace
+
+std::string RolloutApproval(int64_t revision, const std::string& stage, const std::string& point) {
+  return std::to_string(revision) + "/" + stage + (point == "after" ? "/after" : "");
+}
 
 std::string PromQlShapeError(const std::string& query) {
   if (query.find_first_not_of(" \t\n") == std::string::npos) return "must not be empty";
@@ -178,7 +276,7 @@ RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& 
     d.RejectUnknown(sj, p,
                     {"name", "selector", "maxConcurrency", "approval", "readySeconds",
                      "soakSeconds", "afterStageWaitSeconds", "expand", "continentLabel", "drain",
-                     "maxRestarts", "prometheus"});
+                     "maxRestarts", "prometheus", "after", "groups"});
     RolloutStage st;
     st.name = Str(d, sj, "name", p);
     if (st.name.empty()) {
@@ -219,6 +317,17 @@ RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& 
     if (const json* v = JsonDecoder::Member(sj, "prometheus")) {
       st.prometheus = DecodePrometheusGate(d, *v, p + ".prometheus");
     }
+    if (const json* v = JsonDecoder::Member(sj, "after")) {
+      st.after = DecodeAfterStageGates(d, *v, p + ".after");
+    }
+    if (const json* v = JsonDecoder::Member(sj, "groups")) {
+      st.groups = DecodeGroups(d, *v, st, p + ".groups", errors);
+      if (JsonDecoder::Member(sj, "maxConcurrency")) {
+        d.Error(p + ".maxConcurrency",
+                "not with groups: each group changes its members one at a time, or up to the "
+                "group's maxConcurrency");
+      }
+    }
     if (const json* v = JsonDecoder::Member(sj, "expand")) {
       st.expand = d.Enum(*v, p + ".expand", {"regionBySize", "regionPerContinent"}).value_or("");
     }
@@ -239,11 +348,7 @@ json EncodeRolloutStrategySpec(const RolloutStrategySpec& s) {
   json stages = json::array();
   for (const RolloutStage& st : s.stages) {
     json sj = {{"name", st.name}};
-    json sel = st.selector.labels.Empty() ? json::object()
-                                          : apimachinery::EncodeLabelSelector(st.selector.labels);
-    if (!st.selector.clusters.empty()) sel["clusters"] = st.selector.clusters;
-    if (!st.selector.regions.empty()) sel["regions"] = st.selector.regions;
-    if (!sel.empty()) sj["selector"] = std::move(sel);
+    if (json sel = EncodeSelector(st.selector); !sel.empty()) sj["selector"] = std::move(sel);
     if (st.max_concurrency) sj["maxConcurrency"] = st.max_concurrency;
     if (st.approval) sj["approval"] = true;
     if (st.ready_seconds) sj["readySeconds"] = st.ready_seconds;
@@ -253,10 +358,21 @@ json EncodeRolloutStrategySpec(const RolloutStrategySpec& s) {
     if (st.expand == "regionPerContinent") sj["continentLabel"] = st.continent_label;
     if (st.drain) sj["drain"] = true;
     if (st.max_restarts >= 0) sj["maxRestarts"] = st.max_restarts;
-    if (st.prometheus) {
-      sj["prometheus"] = {{"query", st.prometheus->query},
-                          {"max", st.prometheus->max},
-                          {"forSeconds", st.prometheus->for_seconds}};
+    if (st.prometheus) sj["prometheus"] = EncodePrometheusGate(*st.prometheus);
+    if (!st.after.Empty()) {
+      json after = json::object();
+      if (st.after.approval) after["approval"] = true;
+      if (st.after.prometheus) after["prometheus"] = EncodePrometheusGate(*st.after.prometheus);
+      sj["after"] = std::move(after);
+    }
+    if (!st.groups.empty()) {
+      json groups = json::array();
+      for (const RolloutGroup& g : st.groups) {
+        groups.push_back({{"name", g.name},
+                          {"selector", EncodeSelector(g.selector)},
+                          {"maxConcurrency", g.max_concurrency}});
+      }
+      sj["groups"] = std::move(groups);
     }
     stages.push_back(std::move(sj));
   }
@@ -335,11 +451,12 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
   JsonDecoder d(errors);
   RolloutStatus out;
   if (!d.ExpectObject(j, path)) return out;
-  d.RejectUnknown(
-      j, path,
-      {"revision", "stableRevision", "phase", "stage", "stageName", "started", "batchStartedAt",
-       "readySince", "gatesPassedAt", "pausedAt", "failedGate", "message", "members", "derived",
-       "drain", "drained", "drainUntil", "prometheusOkSince"});
+  d.RejectUnknown(j, path,
+                  {"revision",      "stableRevision",    "phase",          "stage",
+                   "stageName",     "started",           "batchStartedAt", "readySince",
+                   "gatesPassedAt", "pausedAt",          "failedGate",     "message",
+                   "members",       "derived",           "drain",          "drained",
+                   "drainUntil",    "prometheusOkSince", "afterPassedAt",  "approvalPoint"});
   out.revision = Int(d, j, "revision", path);
   out.stable_revision = Int(d, j, "stableRevision", path);
   out.phase = Str(d, j, "phase", path);
@@ -354,6 +471,8 @@ RolloutStatus DecodeRolloutStatus(const json& j, const std::string& path, FieldE
   out.paused_at = Str(d, j, "pausedAt", path);
   out.prometheus_ok_since = Str(d, j, "prometheusOkSince", path);
   out.drain_until = Str(d, j, "drainUntil", path);
+  out.after_passed_at = Str(d, j, "afterPassedAt", path);
+  out.approval_point = Str(d, j, "approvalPoint", path);
   out.failed_gate = Str(d, j, "failedGate", path);
   out.message = Str(d, j, "message", path);
   out.drain = Str(d, j, "drain", path);
@@ -390,6 +509,8 @@ json EncodeRolloutStatus(const RolloutStatus& s) {
   put("pausedAt", s.paused_at);
   put("prometheusOkSince", s.prometheus_ok_since);
   put("drainUntil", s.drain_until);
+  put("afterPassedAt", s.after_passed_at);
+  put("approvalPoint", s.approval_point);
   put("failedGate", s.failed_gate);
   put("message", s.message);
   put("drain", s.drain);

@@ -37,6 +37,31 @@ struct PrometheusGate {
   friend bool operator==(const PrometheusGate&, const PrometheusGate&) = default;
 };
 
+// `stages[i].after`: gates judged once the stage's own gates passed (its members run the
+// revision, ready); the stage is complete, and the next one may start, only when every one of
+// them passed (KubeFleet's afterStageTasks). They run alongside afterStageWaitSeconds.
+struct AfterStageGates {
+  // `approval`: the stage waits for `fedctl rollout approve` after it (annotation
+  // "<revision>/<stage>/after", kRolloutApprovedAnnotation), asked only once `prometheus` passed.
+  bool approval = false;
+  // `prometheus`: judged like the stage's own prometheus gate, its evaluations counted from
+  // when the stage's gates passed (a check on the changed members under their traffic).
+  std::optional<PrometheusGate> prometheus;
+  bool Empty() const { return !approval && !prometheus; }
+  friend bool operator==(const AfterStageGates&, const AfterStageGates&) = default;
+};
+
+// `stages[i].groups[k]`: a group of the stage's members. Groups run in parallel; within a group
+// members change one at a time, or up to its maxConcurrency. A member belongs to the first group
+// whose selector takes it (admission refuses a strategy whose groups overlap where it can see
+// it); members of the stage no group takes change one at a time, in parallel with the groups.
+struct RolloutGroup {
+  std::string name;             // unique within the stage (a DNS label)
+  StageSelector selector;       // not empty, within the stage's selector
+  int32_t max_concurrency = 1;  // `maxConcurrency` (>= 1)
+  friend bool operator==(const RolloutGroup&, const RolloutGroup&) = default;
+};
+
 // One stage: its members get the new revision (at most maxConcurrency at a time, a member
 // counting until it is ready), then its gates are judged, then afterStageWaitSeconds pass.
 struct RolloutStage {
@@ -68,6 +93,9 @@ struct RolloutStage {
   // are changed one at a time instead, so one always serves.
   bool drain = false;
   std::optional<PrometheusGate> prometheus;  // `prometheus` (rollout/prometheus_gate.h)
+  AfterStageGates after;                     // `after`: gates after the stage
+  // `groups`: the stage's members in parallel groups (then the stage has no maxConcurrency).
+  std::vector<RolloutGroup> groups;
   friend bool operator==(const RolloutStage&, const RolloutStage&) = default;
 };
 
@@ -131,7 +159,13 @@ struct RolloutStatus {
   // `prometheusOkSince`: since when every evaluation of the stage's prometheus gate was <= max
   // (the start of its `forSeconds`; "" while the last one failed or was above max).
   std::string prometheus_ok_since;
-  std::string failed_gate;  // `failedGate`: ready | soak | restarts | prometheus
+  // `afterPassedAt`: when the stage's after-gates that judge health (after.prometheus) passed.
+  std::string after_passed_at;
+  // `approvalPoint`, while WaitingForApproval: "before" (the stage waits to start) | "after"
+  // (the stage passed its gates and waits to complete).
+  std::string approval_point;
+  // `failedGate`: ready | soak | restarts | prometheus | after.prometheus
+  std::string failed_gate;
   std::string message;
   std::vector<MemberRevision> members;  // the revision each placed member is meant to run
   std::vector<DerivedStage> derived;    // one per expanding stage of the strategy
@@ -150,15 +184,21 @@ struct RolloutStatus {
   friend bool operator==(const RolloutStatus&, const RolloutStatus&) = default;
 };
 
-// The annotation `fedctl rollout approve` sets: "<revision>/<stage name>" approves that stage
-// of that revision's rollout (an approval never carries over to another rollout).
+// The annotation `fedctl rollout approve` sets: "<revision>/<stage name>" approves the start of
+// that stage of that revision's rollout, "<revision>/<stage name>/after" its completion (an
+// approval never carries over to another rollout or the other point).
 inline constexpr char kRolloutApprovedAnnotation[] = "rollout.federation.meridian.io/approved";
+// The annotation's value approving `stage` of `revision` at `point` ("before" | "after").
+std::string RolloutApproval(int64_t revision, const std::string& stage, const std::string& point);
 
 // Strict decoders: every problem is added to `errors` with its path under `path`
 // (e.g. "spec.rollout.strategy"). Stage names must be unique DNS labels, a cluster may be
 // named by one stage only, maxConcurrency >= 1 when given, times >= 0, at least one stage,
 // expand one of regionBySize | regionPerContinent, continentLabel with regionPerContinent only,
-// a prometheus gate with a query of sound shape (PromQlShapeError) and a finite max.
+// a prometheus gate (the stage's or after it) with a query of sound shape (PromQlShapeError)
+// and a finite max; groups with unique names, non-empty selectors within the stage's selector
+// (a cluster or region the stage's selector leaves out is refused), a cluster named by one
+// group only, and no stage maxConcurrency beside them.
 RolloutStrategySpec DecodeRolloutStrategySpec(const nlohmann::json& j, const std::string& path,
                                               FieldErrors* errors);
 nlohmann::json EncodeRolloutStrategySpec(const RolloutStrategySpec& s);

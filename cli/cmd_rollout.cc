@@ -28,8 +28,10 @@ int PrintError(const std::string& message) {
 
 // Reads the workload, applies `change`, writes it back (compare-and-swap; re-read on 409).
 // A change that fails writes nothing.
+// `done` says what was done, from the workload as it was read.
 int Change(const GlobalFlags& g, const std::string& name,
-           const std::function<StatusOr<json>(const json&)>& change, const std::string& done) {
+           const std::function<StatusOr<json>(const json&)>& change,
+           const std::function<std::string(const json&)>& done) {
   std::unique_ptr<HttpClient> client = Connect(g);
   if (!client) return 1;
   for (int attempt = 0; attempt < 10; ++attempt) {
@@ -41,7 +43,8 @@ int Change(const GlobalFlags& g, const std::string& name,
     body.erase("status");
     auto updated = client->Update(WorkloadKind(), g.ns, name, body);
     if (updated.ok()) {
-      std::cout << "federatedworkload.federation.meridian.io/" << name << " " << done << "\n";
+      std::cout << "federatedworkload.federation.meridian.io/" << name << " " << done(w.value())
+                << "\n";
       return 0;
     }
     if (updated.error().code != 409) return PrintError(updated.error().message);
@@ -82,28 +85,35 @@ const CommandRegistration kRollout({
       status->add_flag("-w,--watch", *watch, "follow it until it completes, halts or rolls back");
       CLI::App* pause = add("pause", "give no further member the new revision");
       CLI::App* resume = add("resume", "continue a paused rollout");
-      CLI::App* approve = add("approve", "approve the stage the rollout waits at");
+      CLI::App* approve = add("approve",
+                              "grant the approval the rollout waits for: before a stage starts, "
+                              "or after a stage passed its gates (status says which)");
       CLI::App* undo = add("undo", "go back to the last good revision (or --to-revision N)");
       CLI::Option* to = undo->add_option("--to-revision", *to_revision,
                                          "the revision (status.revisions) to go back to");
       to->check(CLI::PositiveNumber);
       return [=](const GlobalFlags& g) {
         if (status->parsed()) return ShowStatus(g, *name, *watch);
+        auto says = [](std::string text) { return [text](const json&) { return text; }; };
         if (pause->parsed()) {
           return Change(
-              g, *name, [](const json& w) { return WithRolloutPaused(w, true); }, "rollout paused");
+              g, *name, [](const json& w) { return WithRolloutPaused(w, true); },
+              says("rollout paused"));
         }
         if (resume->parsed()) {
           return Change(
               g, *name, [](const json& w) { return WithRolloutPaused(w, false); },
-              "rollout resumed");
+              says("rollout resumed"));
         }
-        if (approve->parsed()) return Change(g, *name, WithRolloutApproved, "stage approved");
+        if (approve->parsed()) {
+          return Change(g, *name, WithRolloutApproved,
+                        [](const json& w) { return RolloutApprovalText(w) + " granted"; });
+        }
         std::optional<int64_t> target;
         if (to->count() > 0) target = *to_revision;
         return Change(
             g, *name, [target](const json& w) { return WithRolloutUndone(w, target); },
-            "rolled back (a new revision with the older template)");
+            says("rolled back (a new revision with the older template)"));
       };
     },
 });

@@ -52,8 +52,16 @@ StatusOr<json> WithRolloutApproved(const json& workload) {
   }
   json out = workload;
   out["metadata"]["annotations"][api::kRolloutApprovedAnnotation] =
-      std::to_string(r->revision) + "/" + r->stage_name;
+      api::RolloutApproval(r->revision, r->stage_name, r->approval_point);
   return out;
+}
+
+std::string RolloutApprovalText(const json& workload) {
+  std::optional<api::RolloutStatus> r = RolloutOf(workload);
+  if (!r || r->phase != "WaitingForApproval") return "";
+  // A status written before approvalPoint existed waited before its stage.
+  return "approval " + std::string(r->approval_point == "after" ? "after" : "before") + " stage " +
+         r->stage_name + " of revision " + std::to_string(r->revision);
 }
 
 StatusOr<json> WithRolloutPaused(const json& workload, bool paused) {
@@ -131,6 +139,9 @@ std::string RolloutStatusText(const json& workload) {
   }
   out << ", phase " << r->phase;
   if (!r->stage_name.empty()) out << ", stage " << r->stage_name;
+  if (std::string waits = RolloutApprovalText(workload); !waits.empty()) {
+    out << " (waits for " << waits << ")";
+  }
   out << "\n";
   if (!r->message.empty()) out << "  " << r->message << "\n";
   std::map<std::string, std::pair<int64_t, bool>> runs;

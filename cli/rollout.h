@@ -12,9 +12,15 @@
 
 namespace meridian::cli {
 
-// The workload with the approval annotation for the stage its rollout waits at.
-// kFailedPrecondition when it has no spec.rollout or nothing waits for approval.
+// The workload with the approval annotation for the approval its rollout waits for: before a
+// stage starts ("<revision>/<stage>") or after it passed its gates ("<revision>/<stage>/after",
+// status.rollout.approvalPoint). kFailedPrecondition when it has no spec.rollout or nothing
+// waits for approval.
 StatusOr<nlohmann::json> WithRolloutApproved(const nlohmann::json& workload);
+
+// Which approval WithRolloutApproved grants, for the user: "approval after stage eu of
+// revision 3" ("" when nothing waits for one).
+std::string RolloutApprovalText(const nlohmann::json& workload);
 
 // The workload with spec.rollout.paused set to `paused`. kFailedPrecondition without
 // spec.rollout, or when it already is so.

@@ -13,6 +13,7 @@
 #include "federation-apiserver/member_schemas.h"
 #include "placement/world.h"
 #include "residency/policy.h"
+#include "rollout/stage_machine.h"
 #include "scheduling/placement_inputs.h"
 
 namespace meridian::apiserver {
@@ -280,6 +281,27 @@ failover::Fleet LoadFleet(Store& store) {
   return fleet;
 }
 
+// A rollout strategy's groups (at `path`) may not share a member of the federation as it is
+// now (rollout::GroupOverlaps). Members that do not decode are taken as far as they do.
+void CheckRolloutGroups(const api::RolloutStrategySpec& strategy, const std::string& path,
+                        Store& store, FieldErrors* errors) {
+  const bool grouped = std::any_of(strategy.stages.begin(), strategy.stages.end(),
+                                   [](const api::RolloutStage& s) { return !s.groups.empty(); });
+  if (!grouped) return;  // nothing to read the members for
+  std::vector<rollout::MemberObservation> members;
+  FieldErrors ignored;
+  for (const json& j : ListAll(store, "memberclusters")) {
+    const api::MemberCluster c = api::DecodeMemberCluster(j, &ignored);
+    rollout::MemberObservation m;
+    m.name = c.metadata.name;
+    m.region = c.spec.region;
+    m.labels = apimachinery::Labels(c.metadata.labels.begin(), c.metadata.labels.end());
+    members.push_back(std::move(m));
+  }
+  FieldErrors found = rollout::GroupOverlaps(strategy, members, path);
+  errors->insert(errors->end(), found.begin(), found.end());
+}
+
 // The template against the schema its kind has in the members (federation-apiserver/
 // member_schemas.h), or the built-in one (api/template_schema.h) while no member has been
 // reached. Kubernetes' validation beyond its OpenAPI (a container's image is required by the
@@ -444,9 +466,18 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
           errors->insert(errors->end(), found.begin(), found.end());
           return Status::Ok();
         }
+        if (d->kind == "RolloutStrategy") {
+          FieldErrors ignored;
+          CheckRolloutGroups(api::DecodeRolloutStrategy(object, &ignored).spec, "spec", store,
+                             errors);
+          return Status::Ok();
+        }
         if (d->kind != "FederatedWorkload") return Status::Ok();
         FieldErrors ignored;
         api::FederatedWorkload w = api::DecodeFederatedWorkload(object, &ignored);
+        if (w.spec.rollout && w.spec.rollout->strategy) {
+          CheckRolloutGroups(*w.spec.rollout->strategy, "spec.rollout.strategy", store, errors);
+        }
         CheckTemplate(object, schemas, service.registry(), errors);
         CheckReferences(w, store, errors);
         CheckResidencyGuardrails(w, store, errors);

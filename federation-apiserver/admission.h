@@ -22,6 +22,9 @@
 //   5. FailoverDrills at create: the target must exist and be held by a member, a live drill
 //      may not overlap a live drill that has not ended, nor leave a residency-bound workload
 //      with nowhere to run unless acknowledged (failover/drill_admission.h).
+//   6. Rollout groups: a RolloutStrategy's (or a workload's inline strategy's) groups within a
+//      stage may not share a member of the federation as it is now (rollout::GroupOverlaps),
+//      named at the later group's selector.
 // Thread-safe: reads go through the Store, which is.
 #pragma once
 

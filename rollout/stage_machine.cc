@@ -31,6 +31,14 @@ bool Takes(const api::StageSelector& s, const MemberObservation& m) {
   return s.labels.Empty() || s.labels.Matches(m.labels);
 }
 
+// The group of the stage that `m` belongs to: the first whose selector takes it
+// (== stage.groups.size(): none does, or the stage has no groups).
+size_t GroupOf(const api::RolloutStage& stage, const MemberObservation& m) {
+  size_t g = 0;
+  while (g < stage.groups.size() && !Takes(stage.groups[g].selector, m)) ++g;
+  return g;
+}
+
 std::string Join(const std::vector<std::string>& names) {
   std::string out;
   for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
@@ -135,6 +143,26 @@ std::vector<api::DerivedStage> DeriveStages(const api::RolloutStrategySpec& stra
     }
   }
   return derived;
+}
+
+FieldErrors GroupOverlaps(const api::RolloutStrategySpec& strategy,
+                          const std::vector<MemberObservation>& members, const std::string& path) {
+  FieldErrors errors;
+  const std::vector<api::DerivedStage> derived = DeriveStages(strategy, members);
+  for (const MemberObservation& m : members) {
+    const size_t i = StrategyStageOf(strategy, derived, m);
+    if (i >= strategy.stages.size()) continue;
+    const std::vector<api::RolloutGroup>& groups = strategy.stages[i].groups;
+    const size_t first = GroupOf(strategy.stages[i], m);
+    for (size_t k = first + 1; k < groups.size(); ++k) {
+      if (!Takes(groups[k].selector, m)) continue;
+      errors.push_back(
+          {path + ".stages[" + std::to_string(i) + "].groups[" + std::to_string(k) + "].selector",
+           "takes member " + m.name + ", which groups[" + std::to_string(first) + "] (" +
+               groups[first].name + ") takes too: a member belongs to one group"});
+    }
+  }
+  return errors;
 }
 
 StagePlan PlanStages(const api::RolloutStrategySpec& strategy,
@@ -327,6 +355,7 @@ StageMachineOutput Step(const StageMachineInput& in,
     st.drained = std::move(drained);
   };
   auto finish = [&](const std::string& status, const std::string& message) {
+    if (st.phase != "WaitingForApproval") st.approval_point.clear();
     assign();
     update_drained();
     out.condition_status = status;
@@ -398,6 +427,7 @@ StageMachineOutput Step(const StageMachineInput& in,
       st.batch_started_at.clear();
       st.ready_since.clear();
       st.gates_passed_at.clear();
+      st.after_passed_at.clear();
       st.prometheus_ok_since.clear();
       return finish("True", rev + " runs on every member");
     }
@@ -411,6 +441,7 @@ StageMachineOutput Step(const StageMachineInput& in,
                               std::to_string(stage_count) + ")";
     auto next_stage = [&]() {
       ++st.stage;
+      st.after_passed_at.clear();
       st.drain.clear();
       st.drain_until.clear();
       st.started.clear();
@@ -425,12 +456,40 @@ StageMachineOutput Step(const StageMachineInput& in,
         next_stage();
         continue;
       }
-      if (stage.approval && in.approval != std::to_string(st.revision) + "/" + stage.name) {
+      if (stage.approval &&
+          in.approval != api::RolloutApproval(st.revision, stage.name, "before")) {
         st.phase = "WaitingForApproval";
-        return finish("False",
-                      where + " of " + rev + " waits for approval (fedctl rollout approve)");
+        st.approval_point = "before";
+        return finish("False", where + " of " + rev +
+                                   " waits for approval before the stage (fedctl rollout approve)");
       }
     }
+
+    // A failed gate: halt, or give every member the stable revision again.
+    auto fail = [&](const std::string& gate, const std::string& what) {
+      const bool rollback = in.strategy->on_failure == "rollback";
+      st.phase = rollback ? "RolledBack" : "Halted";
+      st.failed_gate = gate;
+      return finish("False", where + " of " + rev + ": gate " + gate + " failed: " + what +
+                                 (rollback ? "; every member returns to revision " +
+                                                 std::to_string(st.stable_revision)
+                                           : "; halted"));
+    };
+    // A prometheus gate whose evaluations count from `since`, judged from the input's
+    // evaluation when it is fresh; else this step asks for one (the caller evaluates the query
+    // and steps again with it).
+    auto judge = [&](const api::PrometheusGate& gate, Timestamp since) {
+      PrometheusJudgement j;
+      if (!in.prometheus || !SampleIsFresh(*in.prometheus, gate, since, now)) {
+        out.evaluate = gate.query;
+        j.reason = "the query has not been evaluated yet";
+        return j;
+      }
+      j = JudgePrometheus(gate, *in.prometheus, Parse(st.prometheus_ok_since));
+      st.prometheus_ok_since = j.ok_since ? FormatMillis(*j.ok_since) : "";
+      if (j.verdict != GateVerdict::kFail) wake(in.prometheus->at + EvaluationInterval(gate));
+      return j;
+    };
 
     if (st.gates_passed_at.empty()) {
       st.phase = "Progressing";
@@ -463,33 +522,58 @@ StageMachineOutput Step(const StageMachineInput& in,
                                    "before the drain have expired (TTL " +
                                    std::to_string(in.dns_ttl_seconds) + "s)");
       }
-      const int64_t concurrency = st.drain == "OneAtATime" ? 1 : stage.max_concurrency;
       std::set<std::string> started(st.started.begin(), st.started.end());
       auto runs_it = [&](const MemberObservation& m) {
         return m.revision == st.revision && m.ready;
       };
-      int64_t in_flight = 0;
+      // Members change in name order within their group, each group (the members no group
+      // takes being one more) up to its own concurrency, all groups at once; a stage without
+      // groups is one group of stage.maxConcurrency (0: all). OneAtATime caps the whole stage
+      // at one, so one of its members always serves.
+      const size_t ungrouped = stage.groups.size();
+      auto capacity = [&](size_t g) -> int64_t {
+        if (stage.groups.empty()) {
+          return stage.max_concurrency == 0 ? static_cast<int64_t>(mine.size())
+                                            : stage.max_concurrency;
+        }
+        return g < ungrouped ? stage.groups[g].max_concurrency : 1;
+      };
+      const int64_t stage_capacity = st.drain == "OneAtATime" ? 1 : INT64_MAX;
+      std::map<size_t, int64_t> in_flight;  // group -> started members not yet running it
+      int64_t stage_in_flight = 0;
       for (const MemberObservation* m : mine) {
-        if (started.count(m->name) && !runs_it(*m)) ++in_flight;
+        if (started.count(m->name) && !runs_it(*m)) {
+          ++in_flight[GroupOf(stage, *m)];
+          ++stage_in_flight;
+        }
       }
-      int64_t room = concurrency == 0 ? static_cast<int64_t>(mine.size()) : concurrency - in_flight;
       bool batch = false;
-      const MemberObservation* blocked = nullptr;  // the next member, which a drill targets
+      const MemberObservation* blocked = nullptr;  // a group's next member, which a drill targets
+      std::set<size_t> done;                       // groups that start nobody more this step
       for (const MemberObservation* m : mine) {
-        if (room <= 0) break;
-        if (started.count(m->name)) continue;
+        const size_t g = GroupOf(stage, *m);
+        if (started.count(m->name) || done.count(g)) continue;
+        if (in_flight[g] >= capacity(g) || stage_in_flight >= stage_capacity) {
+          done.insert(g);
+          continue;
+        }
         if (!m->drill.empty()) {
-          blocked = m;
-          break;
+          if (blocked == nullptr) blocked = m;
+          done.insert(g);
+          continue;
         }
         started.insert(m->name);
         st.started.push_back(m->name);
-        --room;
+        ++in_flight[g];
+        ++stage_in_flight;
         batch = true;
       }
       if (blocked == nullptr && !st.paused_at.empty()) resume_timers();  // the drill ended
       if (batch) {
-        st.batch_started_at = FormatMillis(now);
+        // Other groups go on while one waits for a drill, but the stage's timers stand still
+        // until the wait ends: their batch counts from when the timers stopped.
+        st.batch_started_at =
+            blocked != nullptr && !st.paused_at.empty() ? st.paused_at : FormatMillis(now);
         st.ready_since.clear();
         st.prometheus_ok_since.clear();
       }
@@ -504,16 +588,6 @@ StageMachineOutput Step(const StageMachineInput& in,
                                    " (no member gets a new revision while a drill fails it "
                                    "or watches its replicas return)");
       }
-      // A failed gate: halt, or give every member the stable revision again.
-      auto fail = [&](const std::string& gate, const std::string& what) {
-        const bool rollback = in.strategy->on_failure == "rollback";
-        st.phase = rollback ? "RolledBack" : "Halted";
-        st.failed_gate = gate;
-        return finish("False", where + " of " + rev + ": gate " + gate + " failed: " + what +
-                                   (rollback ? "; every member returns to revision " +
-                                                   std::to_string(st.stable_revision)
-                                             : "; halted"));
-      };
       // A crash loop fails the stage as soon as it shows, not at the gate timeout.
       for (const MemberObservation* m : mine) {
         if (stage.max_restarts >= 0 && started.count(m->name) && m->revision == st.revision &&
@@ -540,27 +614,19 @@ StageMachineOutput Step(const StageMachineInput& in,
       // revision (the caller evaluates the query when this step asks for it).
       std::string prometheus_wait;  // why it has not passed ("": passed, or no such gate)
       if (stage.prometheus) {
-        const api::PrometheusGate& gate = *stage.prometheus;
-        if (!in.prometheus || !SampleIsFresh(*in.prometheus, gate, batch_at, now)) {
-          out.evaluate = gate.query;
-          prometheus_wait = "the query has not been evaluated yet";
+        const PrometheusJudgement j = judge(*stage.prometheus, batch_at);
+        if (j.verdict == GateVerdict::kFail) return fail("prometheus", j.reason);
+        if (j.verdict == GateVerdict::kWait) {
+          prometheus_wait = j.reason;
         } else {
-          const PrometheusJudgement j =
-              JudgePrometheus(gate, *in.prometheus, Parse(st.prometheus_ok_since));
-          st.prometheus_ok_since = j.ok_since ? FormatMillis(*j.ok_since) : "";
-          if (j.verdict == GateVerdict::kFail) return fail("prometheus", j.reason);
-          wake(in.prometheus->at + EvaluationInterval(gate));  // the next evaluation
-          if (j.verdict == GateVerdict::kWait) {
-            prometheus_wait = j.reason;
-          } else {
-            passed_at = std::max(passed_at, *j.passes_at);
-          }
+          passed_at = std::max(passed_at, *j.passes_at);
         }
       }
       if (not_ready.empty() && now >= ready_at && now >= soak_at && prometheus_wait.empty()) {
         // When they passed, not when this step saw it: after a controller restart the wait
         // after the stage is not made longer by the downtime.
         st.gates_passed_at = FormatMillis(passed_at);
+        st.prometheus_ok_since.clear();  // an after-stage prometheus gate starts its own window
       } else {
         const Timestamp deadline = batch_at + seconds(in.strategy->gate_timeout_seconds);
         const std::string within =
@@ -588,7 +654,37 @@ StageMachineOutput Step(const StageMachineInput& in,
       }
     }
 
+    // The stage passed its own gates; it completes once its after-gates pass too: health
+    // (after.prometheus, counted from then) before a human is asked (after.approval), all
+    // alongside afterStageWaitSeconds.
     const Timestamp passed = Parse(st.gates_passed_at).value_or(now);
+    const std::string passed_its_gates = where + " of " + rev + " passed its gates";
+    if (stage.after.prometheus && st.after_passed_at.empty()) {
+      const PrometheusJudgement j = judge(*stage.after.prometheus, passed);
+      if (j.verdict == GateVerdict::kFail) return fail("after.prometheus", j.reason);
+      if (j.verdict == GateVerdict::kPass) {
+        st.after_passed_at = FormatMillis(*j.passes_at);
+        st.prometheus_ok_since.clear();
+      } else {
+        const Timestamp deadline = passed + seconds(in.strategy->gate_timeout_seconds);
+        if (now >= deadline) {
+          return fail("after.prometheus", "not passed within " +
+                                              std::to_string(in.strategy->gate_timeout_seconds) +
+                                              "s of the stage's gates: " + j.reason);
+        }
+        wake(deadline);
+        st.phase = "Waiting";
+        return finish("False", passed_its_gates + "; after-stage prometheus gate: " + j.reason +
+                                   " (fails at " + FormatMillis(deadline) + ")");
+      }
+    }
+    if (stage.after.approval &&
+        in.approval != api::RolloutApproval(st.revision, stage.name, "after")) {
+      st.phase = "WaitingForApproval";
+      st.approval_point = "after";
+      return finish("False", passed_its_gates +
+                                 "; waits for approval after the stage (fedctl rollout approve)");
+    }
     const Timestamp go = passed + seconds(stage.after_stage_wait_seconds);
     if (now >= go) {
       next_stage();
@@ -596,8 +692,7 @@ StageMachineOutput Step(const StageMachineInput& in,
     }
     st.phase = "Waiting";
     wake(go);
-    return finish("False",
-                  where + " of " + rev + " passed its gates; next stage at " + FormatMillis(go));
+    return finish("False", passed_its_gates + "; next stage at " + FormatMillis(go));
   }
 }
 

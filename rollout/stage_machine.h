@@ -8,12 +8,17 @@
 // A rollout of revision R from the stable revision S (the last one every member completed):
 // stages run in order; a member belongs to the first stage whose selector takes it, members
 // no stage takes form a last implicit stage "remaining". A stage that needs approval waits for
-// the annotation "R/<stage>" (api::kRolloutApprovedAnnotation). Its members then get R, at most
-// maxConcurrency not-yet-ready ones at a time, in name order, except that the rollout waits
-// (WaitingForDrill, its timers stopped as when paused) before the next member a running
-// drill targets until that drill ends; its gates pass when every member runs R with all
+// the annotation "R/<stage>" (api::kRolloutApprovedAnnotation; approvalPoint "before"). Its
+// members then get R, at most maxConcurrency not-yet-ready ones at a time, in name order; a
+// stage with groups changes its groups in parallel, each up to the group's maxConcurrency (the
+// members no group takes one at a time beside them). The rollout waits (WaitingForDrill, its
+// timers stopped as when paused) before a group's next member a running drill targets until
+// that drill ends; its gates pass when every member runs R with all
 // replicas updated, ready and available for readySeconds and soakSeconds passed since the
-// latest member got it; afterStageWaitSeconds later the next stage starts. Gates not passed
+// latest member got it. Then its after-gates: `after.prometheus` (counted from then; phase
+// Waiting, fails like the stage's own as "after.prometheus"), then `after.approval` (annotation
+// "R/<stage>/after", approvalPoint "after"); the next stage starts once they passed and
+// afterStageWaitSeconds (counted from the gates passing) ran out. Gates not passed
 // gateTimeoutSeconds after the latest member got R fail: onFailure halt leaves every member as
 // it is (Halted); rollback gives every member S again (RolledBack). With maxRestarts, a member
 // given R whose pods of R restarted more often than that fails the gate "restarts" at once (a
@@ -31,7 +36,8 @@
 // Draining), so resolvers stop sending clients to its members first. A drained member
 // is answered again once it runs, ready, a revision that passed its gates on it: R when its
 // stage's gates pass, S after a rollback (a halted stage's members stay drained). Events
-// RolloutDrained, RolloutNotDrained, RolloutDrainRestored.
+// RolloutDrained, RolloutNotDrained, RolloutDrainRestored. A drained stage's members are
+// answered again when its own gates pass: its after-gates judge them under traffic.
 #pragma once
 
 #include <map>
@@ -122,6 +128,15 @@ struct StagePlan {
 StagePlan PlanStages(const api::RolloutStrategySpec& strategy,
                      const std::vector<MemberObservation>& members,
                      const std::vector<api::DerivedStage>& derived = {});
+
+// Where the strategy's groups share a member of `members` (api::RolloutGroup: a member
+// belongs to one group): for each member that two groups of its stage (the stage PlanStages
+// gives it, expanding stages derived from `members`) take, an error at
+// "<path>.stages[i].groups[k].selector" of the later group, naming the member and the earlier
+// group. Admission asks it with every member of the federation; a member that joins, or whose
+// labels change, later is put in the first group that takes it.
+FieldErrors GroupOverlaps(const api::RolloutStrategySpec& strategy,
+                          const std::vector<MemberObservation>& members, const std::string& path);
 
 // One step. `previous` is status.rollout as stored (nullopt for a workload never seen).
 StageMachineOutput Step(const StageMachineInput& in,

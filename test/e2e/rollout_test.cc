@@ -291,8 +291,13 @@ TEST_F(RolloutE2E, EachStageInTurnAndTheLastAfterApproval) {
   const int64_t approved_ms =
       std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
           .count();
+  EXPECT_NE(
+      Fedctl("rollout status web -n shop").output.find("(waits for approval before stage rest"),
+      std::string::npos);
   auto approve = Fedctl("rollout approve web -n shop");
   ASSERT_EQ(approve.exit_code, 0) << approve.output;
+  EXPECT_NE(approve.output.find("approval before stage rest of revision"), std::string::npos)
+      << approve.output;
   ASSERT_TRUE(WaitPhase("Complete")) << Fedctl("rollout status web -n shop").output;
   ASSERT_TRUE(test_env::PollUntil(milliseconds(10'000), milliseconds(50), [&] {
     for (const std::string& m : kMembers) {

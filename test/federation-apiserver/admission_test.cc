@@ -176,6 +176,37 @@ namespace {
 
 // FailoverDrill admission (failover/drill_admission.h): a fleet of two members in three
 // Topology regions (ap-south has no member) and an EU-resident workload.
+// A member belongs to one group of its stage: groups that share a member of the federation (here
+// eu-west-1, by region and by name) are refused at the later group's selector, for a
+// RolloutStrategy and for a workload's inline strategy; nothing is stored.
+TEST_F(AdmissionTest, RolloutGroupsThatShareAMemberAreRefusedNamingTheGroup) {
+  const std::string stages = R"({"stages": [{"name": "eu", "selector": {"regions": ["eu-west"]},
+      "groups": [{"name": "a", "selector": {"regions": ["eu-west"]}},
+                 {"name": "b", "selector": {"clusters": ["eu-west-1"]}}]}]})";
+  auto strategy = Apply("rolloutstrategies", "", R"({"apiVersion": "federation.meridian.io/v1alpha1",
+      "kind": "RolloutStrategy", "metadata": {"name": "eu-groups"}, "spec": )" + stages + "}");
+  ASSERT_FALSE(strategy.ok());
+  EXPECT_EQ(strategy.error().code, 422);
+  EXPECT_EQ(Causes(strategy), (std::vector<std::string>{
+      "spec.stages[0].groups[1].selector: takes member eu-west-1, which groups[0] (a) takes too: a member belongs to one group"}));
+  const auto* strategies = server_->registry().Find(api::kGroup, api::kVersion, "rolloutstrategies");
+  EXPECT_EQ(server_->objects().Get(*strategies, "", "eu-groups").error().code, 404) << "nothing stored";
+
+  json w = json::parse(Workload("{}"));
+  w["spec"]["rollout"] = {{"strategy", json::parse(stages)}};
+  auto inline_strategy = Apply("federatedworkloads", "default", w.dump());
+  ASSERT_FALSE(inline_strategy.ok());
+  EXPECT_EQ(Causes(inline_strategy), (std::vector<std::string>{
+      "spec.rollout.strategy.stages[0].groups[1].selector: takes member eu-west-1, which groups[0] (a) takes too: a member belongs to one group"}));
+
+  // Groups that do not share a member of the federation are accepted.
+  auto apart = Apply("rolloutstrategies", "", R"({"apiVersion": "federation.meridian.io/v1alpha1",
+      "kind": "RolloutStrategy", "metadata": {"name": "eu-groups"}, "spec": {"stages": [{"name": "eu",
+      "groups": [{"name": "a", "selector": {"regions": ["eu-west"]}},
+                 {"name": "b", "selector": {"matchLabels": {"tier": "gold"}}}]}]}})");
+  EXPECT_TRUE(apart.ok()) << ::testing::PrintToString(Causes(apart));
+}
+
 class DrillAdmissionTest : public AdmissionTest {
  protected:
   void SetUp() override {

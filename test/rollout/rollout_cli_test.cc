@@ -57,6 +57,27 @@ TEST(RolloutCli, ApproveNamesTheWaitingStageOfThisRevision) {
   EXPECT_NE(refused.status().message().find("waits for approval"), std::string::npos);
 }
 
+// The approval after a stage is its own: approve grants the one status names, and says which.
+TEST(RolloutCli, ApproveAfterAStageGrantsThatApprovalAndSaysSo) {
+  json w = Workload();
+  EXPECT_EQ(RolloutApprovalText(w), "approval before stage eu of revision 3");
+  w["status"]["rollout"]["approvalPoint"] = "after";
+  w["status"]["rollout"]["gatesPassedAt"] = "2026-12-06T12:00:00.000Z";
+  EXPECT_EQ(RolloutApprovalText(w), "approval after stage eu of revision 3");
+  StatusOr<json> r = WithRolloutApproved(w);
+  ASSERT_TRUE(r.ok()) << r.status().message();
+  EXPECT_EQ((*r)["metadata"]["annotations"]["rollout.federation.meridian.io/approved"],
+            "3/eu/after");
+  EXPECT_NE(RolloutStatusText(w).find(
+                "revision 3 (from 2), phase WaitingForApproval, stage eu (waits for approval "
+                "after stage eu of revision 3)\n"),
+            std::string::npos)
+      << RolloutStatusText(w);
+  w["status"]["rollout"]["phase"] = "Waiting";
+  EXPECT_EQ(RolloutApprovalText(w), "");
+  EXPECT_EQ(RolloutStatusText(w).find("waits for approval"), std::string::npos);
+}
+
 TEST(RolloutCli, PauseAndResume) {
   StatusOr<json> paused = WithRolloutPaused(Workload(), true);
   ASSERT_TRUE(paused.ok());
@@ -79,6 +100,15 @@ TEST(RolloutValidation, WorkloadRolloutBlockIsStrict) {
       {{{"strategy", {{"stages", {{{"name", "a"}, {"selector", {{"zones", {"z"}}}}}}}}}},
        "spec.rollout.strategy.stages[0].selector.zones"},
       {{{"strategyRef", {{"name", "s"}}}, {"pause", true}}, "spec.rollout.pause"},
+      {{{"strategy",
+         {{"stages",
+           {{{"name", "a"}, {"after", {{"prometheus", {{"query", "sum(up"}, {"max", 0}}}}}}}}}}},
+       "spec.rollout.strategy.stages[0].after.prometheus.query"},
+      {{{"strategy",
+         {{"stages",
+           {{{"name", "a"},
+             {"groups", {{{"name", "g"}, {"selector", {{"clusterz", {"c1"}}}}}}}}}}}}},
+       "spec.rollout.strategy.stages[0].groups[0].selector.clusterz"},
   };
   for (const Case& c : cases) {
     json w = Workload();

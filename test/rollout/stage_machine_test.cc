@@ -873,6 +873,307 @@ TEST(StageMachine, ADrainedStageWaitsTheDnsTtlBeforeChangingItsMembers) {
   EXPECT_EQ(eu_only.At2(), "eu-1,us-1");
 }
 
+// ThreeStages with the canary's completion behind a human: after {approval: true}.
+json CanaryApprovedAfter() {
+  json strategy = ThreeStages();
+  strategy["stages"][0]["after"] = {{"approval", true}};
+  return strategy;
+}
+
+// An approval after a stage holds its completion (the next stage does not start) for as long as
+// it takes, across controller restarts (Fleet keeps nothing but the stored status); the
+// approval before a stage and the one after it are told apart.
+TEST(StageMachine, AnApprovalAfterAStageHoldsItsCompletionAcrossARestart) {
+  Fleet f(Strategy(CanaryApprovedAfter()));
+  f.Step(2);
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(10));
+  f.Step(2);  // the canary passed its gates: it waits for the approval after it
+  EXPECT_EQ(f.last.state.phase, "WaitingForApproval");
+  EXPECT_EQ(f.last.state.approval_point, "after");
+  EXPECT_EQ(f.last.state.stage_name, "canary");
+  EXPECT_FALSE(f.last.state.gates_passed_at.empty());
+  EXPECT_EQ(f.last.condition_message,
+            "stage canary (1/3) of revision 2 passed its gates; waits for approval after the "
+            "stage (fedctl rollout approve)");
+  ASSERT_EQ(f.last.events.size(), 1u);
+  EXPECT_EQ(f.last.events[0].reason, "RolloutWaitingForApproval");
+  EXPECT_TRUE(MembersBeingChanged(f.last.state).empty());  // the canary is done changing
+  const api::RolloutStatus waiting = f.last.state;
+
+  f.clock.Advance(seconds(3600));  // the controller was down for an hour: still waiting
+  f.approval = "2/canary";         // the approval before the canary is not the one after it
+  f.Step(2);
+  EXPECT_EQ(f.last.state, waiting);
+  EXPECT_TRUE(f.last.events.empty());
+  EXPECT_EQ(f.At2(), "us-1");
+  f.approval = "1/canary/after";  // nor is another revision's
+  f.Step(2);
+  EXPECT_EQ(f.last.state, waiting);
+
+  f.approval = "2/canary/after";
+  f.Step(2);  // afterStageWaitSeconds (5) ran alongside: the EU stage starts at once
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  EXPECT_EQ(f.last.state.stage_name, "eu");
+  EXPECT_EQ(f.last.state.approval_point, "");
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,us-1");
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(10));
+  f.Step(2);  // eu passed; "rest" waits for its approval before it
+  EXPECT_EQ(f.last.state.phase, "WaitingForApproval");
+  EXPECT_EQ(f.last.state.approval_point, "before");
+  EXPECT_EQ(f.last.state.stage_name, "rest");
+  EXPECT_TRUE(f.last.state.gates_passed_at.empty());
+  f.approval = "2/rest/after";  // the after-approval of rest does not start it
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForApproval");
+  f.approval = "2/rest";
+  f.Step(2);
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Complete");
+}
+
+// Approved before afterStageWaitSeconds ran out: the stage still completes at the wait's end.
+TEST(StageMachine, AnEarlyApprovalAfterAStageStillWaitsTheAfterStageWait) {
+  Fleet f(Strategy(CanaryApprovedAfter()));
+  f.Step(2);
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(10));
+  f.Step(2);
+  const Timestamp passed = f.clock.Now();
+  f.clock.Advance(seconds(2));
+  f.approval = "2/canary/after";
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Waiting");
+  EXPECT_EQ(f.last.state.approval_point, "");
+  ASSERT_TRUE(f.last.requeue_at.has_value());
+  EXPECT_EQ(*f.last.requeue_at, passed + seconds(5));
+  f.clock.Advance(seconds(3));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "eu");
+}
+
+// The canary with a prometheus gate after it and an approval after that: health is judged
+// first, from when the canary's own gates passed, then a human is asked.
+json CanaryCheckedAfter(const std::string& on_failure = "halt") {
+  json strategy = CanaryApprovedAfter();
+  strategy["onFailure"] = on_failure;
+  strategy["stages"][0]["after"]["prometheus"] = {
+      {"query", "sum(rate(errors[1m]))"}, {"max", 0.01}, {"forSeconds", 20}};
+  return strategy;
+}
+
+TEST(StageMachine, APrometheusGateAfterAStageIsJudgedOnceItPassedThenTheApproval) {
+  Fleet f(Strategy(CanaryCheckedAfter()));
+  f.prometheus = 0.001;
+  f.Step(2);
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.evaluations, 0);  // not while the canary changes
+  f.clock.Advance(seconds(10));
+  f.Step(2);  // the canary's gates passed: the after-gate's window starts with an evaluation
+  const Timestamp passed = f.clock.Now();
+  EXPECT_EQ(f.evaluations, 1);
+  EXPECT_EQ(f.last.state.phase, "Waiting");
+  EXPECT_EQ(f.last.state.prometheus_ok_since, FormatMillis(passed));
+  EXPECT_NE(f.last.condition_message.find(
+                "stage canary (1/3) of revision 2 passed its gates; after-stage prometheus gate: "),
+            std::string::npos)
+      << f.last.condition_message;
+  EXPECT_NE(f.last.condition_message.find("(fails at " + FormatMillis(passed + seconds(60))),
+            std::string::npos)
+      << f.last.condition_message;
+  for (int i = 0; i < 3; ++i) {
+    f.clock.Advance(seconds(5));
+    f.Step(2);
+    EXPECT_EQ(f.last.state.phase, "Waiting") << i;
+  }
+  f.clock.Advance(seconds(5));
+  f.Step(2);  // 20 s at or below max: passed; now the approval
+  EXPECT_EQ(f.evaluations, 5);
+  EXPECT_EQ(f.last.state.after_passed_at, FormatMillis(passed + seconds(20)));
+  EXPECT_EQ(f.last.state.phase, "WaitingForApproval");
+  EXPECT_EQ(f.last.state.approval_point, "after");
+  f.clock.Advance(seconds(600));
+  f.Step(2);  // a passed after-gate is not asked again while the human thinks
+  EXPECT_EQ(f.evaluations, 5);
+  EXPECT_EQ(f.last.state.phase, "WaitingForApproval");
+  f.approval = "2/canary/after";
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "eu");
+  EXPECT_EQ(f.last.state.after_passed_at, "");
+}
+
+TEST(StageMachine, AFailedPrometheusGateAfterAStageRollsBackOrTimesOut) {
+  Fleet f(Strategy(CanaryCheckedAfter("rollback")));
+  f.prometheus = 0.0;
+  f.Step(2);
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(10));
+  f.Step(2);
+  f.clock.Advance(seconds(5));
+  f.prometheus = 0.5;
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "RolledBack");
+  EXPECT_EQ(f.last.state.failed_gate, "after.prometheus");
+  EXPECT_EQ(f.Assigned("us-1"), 1);
+  EXPECT_NE(f.last.condition_message.find(
+                "stage canary (1/3) of revision 2: gate after.prometheus failed: the query "
+                "sum(rate(errors[1m])) is 0.5, above max 0.01; every member returns to revision 1"),
+            std::string::npos)
+      << f.last.condition_message;
+
+  // Never evaluable: it fails gateTimeoutSeconds after the stage's own gates passed.
+  Fleet g(Strategy(CanaryCheckedAfter()));
+  g.prometheus_error = "the query returned no series";
+  g.Step(2);
+  g.Report();
+  g.Step(2);
+  g.clock.Advance(seconds(10));
+  g.Step(2);
+  g.clock.Advance(seconds(59));
+  g.Step(2);
+  EXPECT_EQ(g.last.state.phase, "Waiting");
+  g.clock.Advance(seconds(1));
+  g.Step(2);
+  EXPECT_EQ(g.last.state.phase, "Halted");
+  EXPECT_EQ(g.last.state.failed_gate, "after.prometheus");
+  EXPECT_NE(g.last.condition_message.find("not passed within 60s of the stage's gates: the "
+                                          "query could not be evaluated: the query returned no "
+                                          "series"),
+            std::string::npos)
+      << g.last.condition_message;
+}
+
+// The EU stage in groups: west one member at a time, central two at a time, and the EU members
+// no group takes one at a time beside them; the stage passes when every group is done.
+json EuInGroups() {
+  return {{"gateTimeoutSeconds", 60},
+          {"stages",
+           {{{"name", "eu"},
+             {"selector", {{"regions", {"eu"}}}},
+             {"readySeconds", 10},
+             {"groups",
+              {{{"name", "west"}, {"selector", {{"clusters", {"eu-1", "eu-2"}}}}},
+               {{"name", "central"},
+                {"selector", {{"matchLabels", {{"zone-group", "central"}}}}},
+                {"maxConcurrency", 2}}}}},
+            {{"name", "rest"}}}}};
+}
+
+TEST(StageMachine, GroupsOfAStageRunInParallelTheirMembersOneByOne) {
+  Fleet f(Strategy(EuInGroups()));
+  for (const char* m : {"eu-3", "eu-4", "eu-5"}) f.AddMember(m, "eu", {{"zone-group", "central"}});
+  f.AddMember("eu-6", "eu");  // in no group
+  f.AddMember("eu-7", "eu");
+  f.Step(2);
+  // west: eu-1; central: eu-3 and eu-4; ungrouped: eu-6 — all at once.
+  EXPECT_EQ(f.At2(), "eu-1,eu-3,eu-4,eu-6");
+  f.Report({"eu-3"});  // eu-3 still coming up: central has room for one more
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,eu-3,eu-4,eu-5,eu-6,eu-7");
+  f.Report({"eu-7"});
+  f.Step(2);
+  f.clock.Advance(seconds(10));
+  f.Step(2);  // every group but the ungrouped members' is done: the stage is not
+  EXPECT_EQ(f.last.state.stage_name, "eu");
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  EXPECT_NE(f.last.condition_message.find("waiting for eu-7"), std::string::npos)
+      << f.last.condition_message;
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(10));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "rest");
+  EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2,eu-3,eu-4,eu-5,eu-6,eu-7,us-1,us-2");
+}
+
+// A drill on a group's next member holds that group only; the stage's timers stand still
+// until the drill ends, so the other groups' progress meanwhile does not start its timeout.
+TEST(StageMachine, ADrillHoldsOneGroupWhileTheOthersGoOn) {
+  Fleet f(Strategy(EuInGroups()));
+  f.AddMember("eu-3", "eu", {{"zone-group", "central"}});
+  f.AddMember("eu-4", "eu", {{"zone-group", "central"}});
+  f.AddMember("eu-5", "eu", {{"zone-group", "central"}});
+  f.SetDrill("eu-1", "west-outage");
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForDrill");
+  EXPECT_EQ(f.At2(), "eu-3,eu-4");
+  f.Report();
+  f.clock.Advance(seconds(30));
+  f.Step(2);  // central goes on
+  EXPECT_EQ(f.At2(), "eu-3,eu-4,eu-5");
+  EXPECT_EQ(f.last.state.phase, "WaitingForDrill");
+  f.Report();
+  f.clock.Advance(seconds(300));  // far past the gate timeout
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "WaitingForDrill");
+  f.SetDrill("eu-1", "");
+  f.Step(2);
+  EXPECT_EQ(f.last.state.phase, "Progressing");
+  EXPECT_EQ(f.At2(), "eu-1,eu-3,eu-4,eu-5");
+  f.Report({"eu-1"});  // the gate timeout counts from now, not from central's batches
+  ExpectHaltedIn(f, seconds(60));
+}
+
+// A stage that residency keeps from draining changes one member at a time across all of its
+// groups, so one always serves.
+TEST(StageMachine, OneAtATimeHoldsAcrossGroups) {
+  json strategy = EuInGroups();
+  strategy["stages"][0]["drain"] = true;
+  Fleet f(Strategy(strategy));
+  f.AddMember("eu-3", "eu", {{"zone-group", "central"}});
+  f.dns = true;
+  for (const char* m : {"us-1", "us-2", "ap-1"}) f.SetDnsAllowed(m, false);
+  f.Step(2);
+  EXPECT_EQ(f.last.state.drain, "OneAtATime");
+  EXPECT_EQ(f.At2(), "eu-1");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "eu-1,eu-2");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,eu-3");
+}
+
+TEST(StageMachine, GroupOverlapsNameTheLaterGroupAndTheMember) {
+  const api::RolloutStrategySpec s =
+      Strategy({{"stages",
+                 {{{"name", "canary"}, {"selector", {{"clusters", {"eu-1"}}}}},
+                  {{"name", "eu"},
+                   {"selector", {{"regions", {"eu"}}}},
+                   {"groups",
+                    {{{"name", "a"}, {"selector", {{"matchLabels", {{"tier", "gold"}}}}}},
+                     {{"name", "b"}, {"selector", {{"clusters", {"eu-2", "eu-3"}}}}},
+                     {{"name", "c"}, {"selector", {{"regions", {"eu"}}}}}}}}}}});
+  auto member = [](std::string name, std::string region, apimachinery::Labels labels) {
+    MemberObservation m;
+    m.name = std::move(name);
+    m.region = std::move(region);
+    m.labels = std::move(labels);
+    return m;
+  };
+  // eu-1 is the canary's (its groups do not matter); eu-2 is in a and b; eu-3 in b and c;
+  // us-1 is in no stage with groups.
+  const std::vector<MemberObservation> members = {
+      member("eu-1", "eu", {{"tier", "gold"}}), member("eu-2", "eu", {{"tier", "gold"}}),
+      member("eu-3", "eu", {}), member("us-1", "us", {{"tier", "gold"}})};
+  const FieldErrors errors = GroupOverlaps(s, members, "spec");
+  ASSERT_EQ(errors.size(), 3u);
+  EXPECT_EQ(errors[0].path, "spec.stages[1].groups[1].selector");
+  EXPECT_EQ(errors[0].message,
+            "takes member eu-2, which groups[0] (a) takes too: a member belongs to one group");
+  EXPECT_EQ(errors[1].path, "spec.stages[1].groups[2].selector");  // eu-2 in c too
+  EXPECT_EQ(errors[2].path, "spec.stages[1].groups[2].selector");
+  EXPECT_NE(errors[2].message.find("eu-3, which groups[1] (b)"), std::string::npos);
+  EXPECT_TRUE(GroupOverlaps(s, {members[0], members[3]}, "spec").empty());
+}
+
 TEST(StageMachine, TimesKeepTheirMilliseconds) {
   // A rollout that started at .750 s must not see its 1 s gate pass at the next whole second.
   Fleet f(Strategy({{"stages", {{{"name", "a"}, {"readySeconds", 1}}}}}));
@@ -942,6 +1243,76 @@ TEST(StrategyValidation, NamesTheBadField) {
          {{{"name", "a"}, {"prometheus", {{"query", "up"}, {"max", 1}, {"forSeconds", -5}}}}}}},
        "spec.stages[0].prometheus.forSeconds",
        "must be >= 0"},
+      // After-stage gates.
+      {{{"stages",
+         {{{"name", "a"}, {"after", {{"prometheus", {{"query", "rate(x[1m]"}, {"max", 1}}}}}}}}},
+       "spec.stages[0].after.prometheus.query",
+       "'(' is not closed"},
+      {{{"stages", {{{"name", "a"}, {"after", {{"soakSeconds", 60}}}}}}},
+       "spec.stages[0].after.soakSeconds",
+       "unknown field"},
+      {{{"stages", {{{"name", "a"}, {"after", {{"approval", "yes"}}}}}}},
+       "spec.stages[0].after.approval",
+       "boolean"},
+      // Groups.
+      {{{"stages", {{{"name", "a"}, {"groups", json::array()}}}}},
+       "spec.stages[0].groups",
+       "at least one group"},
+      {{{"stages", {{{"name", "a"}, {"groups", {{{"name", "g"}, {"selector", json::object()}}}}}}}},
+       "spec.stages[0].groups[0].selector",
+       "an empty group would take every member of the stage"},
+      {{{"stages", {{{"name", "a"}, {"groups", {{{"name", "g"}}}}}}}},
+       "spec.stages[0].groups[0].selector",
+       "required"},
+      {{{"stages",
+         {{{"name", "a"}, {"groups", {{{"name", "g"}, {"selector", {{"zones", {"z1"}}}}}}}}}}},
+       "spec.stages[0].groups[0].selector.zones",
+       "unknown field"},
+      {{{"stages",
+         {{{"name", "a"},
+           {"selector", {{"clusters", {"c1", "c2"}}}},
+           {"groups", {{{"name", "g"}, {"selector", {{"clusters", {"c3"}}}}}}}}}}},
+       "spec.stages[0].groups[0].selector.clusters[0]",
+       "cluster \"c3\" is not in the stage"},
+      {{{"stages",
+         {{{"name", "a"},
+           {"selector", {{"regions", {"eu"}}}},
+           {"groups", {{{"name", "g"}, {"selector", {{"regions", {"us"}}}}}}}}}}},
+       "spec.stages[0].groups[0].selector.regions[0]",
+       "region \"us\" is not in the stage"},
+      {{{"stages",
+         {{{"name", "a"},
+           {"groups",
+            {{{"name", "g"}, {"selector", {{"clusters", {"c1"}}}}},
+             {{"name", "h"}, {"selector", {{"clusters", {"c2", "c1"}}}}}}}}}}},
+       "spec.stages[0].groups[1].selector.clusters[1]",
+       "already in groups[0]: a member belongs to one group"},
+      {{{"stages",
+         {{{"name", "a"},
+           {"groups",
+            {{{"name", "g"}, {"selector", {{"regions", {"eu"}}}}},
+             {{"name", "h"}, {"selector", {{"regions", {"eu"}}}}}}}}}}},
+       "spec.stages[0].groups[1].selector.regions[0]",
+       "already in groups[0]"},
+      {{{"stages",
+         {{{"name", "a"},
+           {"groups",
+            {{{"name", "g"}, {"selector", {{"clusters", {"c1"}}}}},
+             {{"name", "g"}, {"selector", {{"clusters", {"c2"}}}}}}}}}}},
+       "spec.stages[0].groups[1].name",
+       "duplicate group"},
+      {{{"stages",
+         {{{"name", "a"},
+           {"maxConcurrency", 2},
+           {"groups", {{{"name", "g"}, {"selector", {{"clusters", {"c1"}}}}}}}}}}},
+       "spec.stages[0].maxConcurrency",
+       "not with groups"},
+      {{{"stages",
+         {{{"name", "a"},
+           {"groups",
+            {{{"name", "g"}, {"selector", {{"clusters", {"c1"}}}}, {"maxConcurrency", 0}}}}}}}},
+       "spec.stages[0].groups[0].maxConcurrency",
+       ">= 1"},
   };
   for (const Case& c : cases) {
     FieldErrors errors;
@@ -950,6 +1321,24 @@ TEST(StrategyValidation, NamesTheBadField) {
     EXPECT_EQ(errors[0].path, c.path) << c.spec.dump();
     EXPECT_NE(errors[0].message.find(c.message), std::string::npos) << errors[0].message;
   }
+}
+
+TEST(StrategyValidation, GroupsAndAfterGatesRoundTrip) {
+  json spec = EuInGroups();
+  spec["stages"][0]["after"] = {{"approval", true},
+                                {"prometheus", {{"query", "up"}, {"max", 1}, {"forSeconds", 30}}}};
+  const api::RolloutStrategySpec s = Strategy(spec);
+  ASSERT_EQ(s.stages[0].groups.size(), 2u);
+  EXPECT_EQ(s.stages[0].groups[0].max_concurrency, 1);  // one by one unless told
+  EXPECT_EQ(s.stages[0].groups[1].max_concurrency, 2);
+  EXPECT_TRUE(s.stages[0].after.approval);
+  EXPECT_EQ(Strategy(api::EncodeRolloutStrategySpec(s)), s);
+  api::RolloutStatus status;
+  status.approval_point = "after";
+  status.after_passed_at = "2026-12-06T12:00:00.000Z";
+  FieldErrors errors;
+  EXPECT_EQ(api::DecodeRolloutStatus(api::EncodeRolloutStatus(status), "s", &errors), status);
+  EXPECT_TRUE(errors.empty());
 }
 
 TEST(RolloutStatusDecoding, ListsAreCheckedNamingTheItem) {
