@@ -3,6 +3,7 @@
 #include "api/codec.h"
 #include "api/native_kinds.h"
 #include "common/json_decoder.h"
+#include "common/json_parse.h"
 
 namespace meridian::api {
 namespace {
@@ -154,7 +155,8 @@ std::string EncodeInterpreterRule(const InterpreterRule& rule) {
 }
 
 StatusOr<InterpreterRule> DecodeInterpreterRule(const std::string& text) {
-  json j = json::parse(text, nullptr, false);
+  // ParseJson (depth-limited, not recursive): the annotation can be edited by hand.
+  json j = ParseJson(text);
   if (j.is_discarded() || !j.is_object()) {
     return InvalidArgumentError(std::string(kResourceInterpreterAnnotation) +
                                 ": not a JSON object");
@@ -172,6 +174,14 @@ StatusOr<InterpreterRule> DecodeInterpreterRule(const std::string& text) {
                                 errors[0].ToString());
   }
   return std::move(o.rule);
+}
+
+StatusOr<std::optional<InterpreterRule>> InterpreterRuleOf(const FederatedWorkload& binding) {
+  auto a = binding.metadata.annotations.find(kResourceInterpreterAnnotation);
+  if (a == binding.metadata.annotations.end()) return std::optional<InterpreterRule>();
+  StatusOr<InterpreterRule> rule = DecodeInterpreterRule(a->second);
+  if (!rule.ok()) return rule.status();
+  return std::optional<InterpreterRule>(std::move(rule).value());
 }
 
 StatusOr<json> InterpretedTemplate(const InterpreterRule& rule, const json& object) {

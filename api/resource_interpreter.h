@@ -70,6 +70,9 @@ const ResourceInterpreterObject* InterpreterFor(
 // hand into nonsense is refused: kInvalidArgument with the field), never throws.
 std::string EncodeInterpreterRule(const InterpreterRule& rule);
 StatusOr<InterpreterRule> DecodeInterpreterRule(const std::string& text);
+// The rule a binding carries (kResourceInterpreterAnnotation): nullopt without the annotation,
+// DecodeInterpreterRule's error when it does not decode.
+StatusOr<std::optional<InterpreterRule>> InterpreterRuleOf(const FederatedWorkload& binding);
 
 // The binding's template for `object` (TemplateOf's) under `rule`: a placement unit is divided
 // by its spec.replicas (api::TemplateReplicas), so the replicas at rule.replicas_path are put

@@ -43,12 +43,9 @@ StatusOr<json> RenderMemberObject(const api::FederatedWorkload& workload,
   }
   // A custom kind's ResourceInterpreter may keep its replicas elsewhere: the share goes there
   // (before the overrides, which may patch it like any field).
-  if (auto a = workload.metadata.annotations.find(api::kResourceInterpreterAnnotation);
-      a != workload.metadata.annotations.end()) {
-    StatusOr<api::InterpreterRule> rule = api::DecodeInterpreterRule(a->second);
-    if (!rule.ok()) return rule.status();
-    MERIDIAN_RETURN_IF_ERROR(api::PlaceReplicas(*rule, &out));
-  }
+  StatusOr<std::optional<api::InterpreterRule>> rule = api::InterpreterRuleOf(workload);
+  if (!rule.ok()) return rule.status();
+  if (*rule) MERIDIAN_RETURN_IF_ERROR(api::PlaceReplicas(**rule, &out));
   for (size_t i = 0; i < workload.spec.overrides.size(); ++i) {
     const api::Override& o = workload.spec.overrides[i];
     if (!o.cluster_selector.Matches(cluster_labels)) continue;

@@ -112,13 +112,10 @@ std::string ResourceVersion(const json& object) {
 }
 
 // The rule of the binding's ResourceInterpreter (api/resource_interpreter.h), if it has one
-// that decodes.
+// that decodes (rendering has refused one that does not).
 std::optional<api::InterpreterRule> InterpreterOf(const api::FederatedWorkload& w) {
-  auto a = w.metadata.annotations.find(api::kResourceInterpreterAnnotation);
-  if (a == w.metadata.annotations.end()) return std::nullopt;
-  StatusOr<api::InterpreterRule> rule = api::DecodeInterpreterRule(a->second);
-  if (!rule.ok()) return std::nullopt;
-  return std::move(rule).value();
+  StatusOr<std::optional<api::InterpreterRule>> rule = api::InterpreterRuleOf(w);
+  return rule.ok() ? std::move(rule).value() : std::nullopt;
 }
 
 int64_t ReadyReplicas(const json& live, const json& rendered, int64_t placed) {

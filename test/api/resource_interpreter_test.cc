@@ -134,6 +134,27 @@ TEST(ResourceInterpreterTest, TheBindingAnnotationRoundTripsAndRefusesNonsense) 
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("spec.replicasPath: at position 6"), std::string::npos)
       << bad.status().message();
+  // An annotation edited by hand into a deeply nested document is refused, not parsed
+  // recursively (it used to be: a stack overflow in the controller).
+  const std::string deep = std::string(200000, '[') + std::string(200000, ']');
+  StatusOr<InterpreterRule> nested = DecodeInterpreterRule(deep);
+  ASSERT_FALSE(nested.ok());
+  EXPECT_NE(nested.status().message().find("not a JSON object"), std::string::npos);
+}
+
+TEST(ResourceInterpreterTest, ABindingsRuleIsReadFromItsAnnotation) {
+  FederatedWorkload binding;
+  StatusOr<std::optional<InterpreterRule>> none = InterpreterRuleOf(binding);
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+  FieldErrors errors;
+  const InterpreterRule rule = DecodeResourceInterpreter(Interpreter(Flink()), &errors).rule;
+  binding.metadata.annotations[kResourceInterpreterAnnotation] = EncodeInterpreterRule(rule);
+  StatusOr<std::optional<InterpreterRule>> got = InterpreterRuleOf(binding);
+  ASSERT_TRUE(got.ok() && got->has_value());
+  EXPECT_EQ(**got, rule);
+  binding.metadata.annotations[kResourceInterpreterAnnotation] = "{";
+  EXPECT_FALSE(InterpreterRuleOf(binding).ok());
 }
 
 TEST(ResourceInterpreterTest, DividesByTheReplicasPath) {
