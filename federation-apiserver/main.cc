@@ -71,6 +71,20 @@ meridian::Status CheckExposure(const std::string& flag, const std::string& value
                                         missing);
 }
 
+// A duration flag given in seconds (fractions allowed), from 0 to `max_seconds`, stored into
+// `target` as milliseconds when parsed; `target` holds the default.
+void AddSecondsOption(CLI::App& app, const std::string& name, std::chrono::milliseconds* target,
+                      double max_seconds, const std::string& help) {
+  app.add_option_function<double>(
+         name,
+         [target](double seconds) {
+           *target = std::chrono::milliseconds(static_cast<int64_t>(seconds * 1000));
+         },
+         help)
+      ->check(CLI::Range(0.0, max_seconds))
+      ->default_str((std::ostringstream() << std::chrono::duration<double>(*target).count()).str());
+}
+
 int Fail(const Status& st) {
   std::cerr << "federation-apiserver: " << st.message() << std::endl;
   return 1;
@@ -171,13 +185,10 @@ int main(int argc, char** argv) {
                  "Bytes of encoded events the watch cache keeps per resource at most")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
-  double window_max_age_seconds = 300;
-  app.add_option("--watch-cache-window-max-age", window_max_age_seconds,
-                 "Seconds an event stays in the watch cache's window (watches resuming from an "
-                 "older resourceVersion get 410 and relist, as with kube-apiserver's ~75 s "
-                 "window); 0: bounded by events and bytes only")
-      ->check(CLI::Range(0.0, 86400.0))
-      ->capture_default_str();
+  AddSecondsOption(app, "--watch-cache-window-max-age", &options.watch_cache_window_max_age,
+                   86400, "Seconds an event stays in the watch cache's window (watches resuming "
+                   "from an older resourceVersion get 410 and relist, as with kube-apiserver's "
+                   "~75 s window); 0: bounded by events and bytes only");
   app.add_option("--list-response-cache-bytes", options.list_response_cache_bytes,
                  "Bytes of encoded LIST responses kept for repeated LISTs of an unchanged "
                  "collection (0: none)")
@@ -194,26 +205,21 @@ int main(int argc, char** argv) {
                  "0 keeps Events forever")
       ->check(CLI::Range(int64_t{0}, int64_t{86400} * 365))
       ->capture_default_str();
-  double heap_trim_seconds = 60;
-  app.add_option("--heap-trim-interval", heap_trim_seconds,
-                 "Seconds between hand-backs of the allocator's free memory to the kernel "
-                 "(malloc_trim; keeps resident memory near the live heap); 0 never")
-      ->check(CLI::Range(0.0, 86400.0))
-      ->capture_default_str();
+  AddSecondsOption(app, "--heap-trim-interval", &options.heap_trim_interval, 86400,
+                   "Seconds between hand-backs of the allocator's free memory to the kernel "
+                   "(malloc_trim; keeps resident memory near the live heap); 0 never");
   app.add_option("--evidence-public-key-file", options.evidence_public_key_file,
                  "Ed25519 public key (PEM; a private key gives its public half, so the "
                  "--evidence-signing-key-file itself does) that verifies the residency evidence "
                  "ledger's signed checkpoints: a ComplianceReview then reports on a compacted "
                  "ledger too");
-  double compaction_seconds = 300;
-  app.add_option("--storage-compaction-interval", compaction_seconds,
-                 "Seconds between compactions of the store's revision history (kube-apiserver's "
-                 "--etcd-compaction-interval): each compacts to the revision the previous one "
-                 "saw, so superseded values (e.g. Secrets from before encryption was turned on) "
-                 "are gone within two intervals; watches resume from up to one interval back. "
-                 "0 turns it off")
-      ->check(CLI::Range(0.0, 86400.0 * 365))
-      ->capture_default_str();
+  AddSecondsOption(app, "--storage-compaction-interval", &options.storage_compaction_interval,
+                   86400.0 * 365,
+                   "Seconds between compactions of the store's revision history (kube-apiserver's "
+                   "--etcd-compaction-interval): each compacts to the revision the previous one "
+                   "saw, so superseded values (e.g. Secrets from before encryption was turned on) "
+                   "are gone within two intervals; watches resume from up to one interval back. "
+                   "0 turns it off");
   int64_t max_watch_backlog_bytes = 16 * 1024 * 1024;
   int64_t max_total_watch_backlog_bytes = 256 * 1024 * 1024;
   app.add_option("--max-watch-backlog-bytes", max_watch_backlog_bytes,
@@ -266,13 +272,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
-  options.storage_compaction_interval =
-      std::chrono::milliseconds(static_cast<int64_t>(compaction_seconds * 1000));
   options.event_ttl = std::chrono::seconds(event_ttl_seconds);
-  options.watch_cache_window_max_age =
-      std::chrono::milliseconds(static_cast<int64_t>(window_max_age_seconds * 1000));
-  options.heap_trim_interval =
-      std::chrono::milliseconds(static_cast<int64_t>(heap_trim_seconds * 1000));
   // Block the stop signals before any thread starts (cpprestsdk's pool below included), so
   // only sigwait below receives them: a pool thread taking SIGTERM would end the process
   // with 143 and skip the shutdown, and one taking SIGHUP would end it instead of reloading.
