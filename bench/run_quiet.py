@@ -10,7 +10,7 @@ removed; memory bandwidth and caches are still shared (state the machine's load 
 
 usage: bench/run_quiet.py CMD ARGS...
 """
-import os, subprocess, sys, threading, time
+import os, subprocess, sys, threading
 
 me = os.getpid()
 ancestors = set()
@@ -22,7 +22,6 @@ while p > 1:
 
 child = subprocess.Popen(["nice", "-n", "-20"] + sys.argv[1:], start_new_session=True)
 bench_sid = child.pid
-idled = set()
 stop = threading.Event()
 
 
@@ -68,7 +67,6 @@ def sweep():
                 t = int(tid)
                 if os.sched_getscheduler(t) == os.SCHED_OTHER:
                     os.sched_setscheduler(t, os.SCHED_IDLE, os.sched_param(0))
-                    idled.add(t)
         except (FileNotFoundError, ProcessLookupError, PermissionError, OSError):
             continue
 
