@@ -587,17 +587,22 @@ class Connection : public std::enable_shared_from_this<Connection> {
   }
 
   void Write(RestResponse r) {
-    auto res = std::make_shared<bhttp::response<bhttp::string_body>>(
+    // The body is sent from where it is: a kept LIST body (shared_body, hundreds of KiB) is
+    // shared with the cache, any other one moved; neither is copied.
+    std::shared_ptr<const std::string> body =
+        r.shared_body ? std::move(r.shared_body)
+                      : std::make_shared<const std::string>(std::move(r.body));
+    auto res = std::make_shared<bhttp::response<bhttp::span_body<const char>>>(
         static_cast<bhttp::status>(r.code), 11);
     for (const auto& [k, v] : r.headers) res->insert(k, v);
     res->set(bhttp::field::content_type, r.content_type);
-    res->body() = std::move(r.body);  // a LIST's body is large: moved, not copied
+    res->body() = beast::span<const char>(body->data(), body->size());
     res->keep_alive(keep_alive_);
     res->prepare_payload();
     Lowest().expires_after(options_.write_timeout);
     WithStream([&](auto& stream) {
       bhttp::async_write(stream, *res,
-                         [self = shared_from_this(), res](beast::error_code ec, size_t) {
+                         [self = shared_from_this(), res, body](beast::error_code ec, size_t) {
                            if (ec) return self->Close();
                            if (!self->keep_alive_) return self->LingerClose();
                            self->ReadRequest(true);

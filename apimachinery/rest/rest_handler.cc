@@ -508,17 +508,19 @@ RestResponse RestHandler::Handle(RestRequest request) {
 
 void RestHandler::EncodeBody(const RestRequest& request, RestResponse& response) const {
   std::shared_ptr<const std::string> gzip = std::move(response.gzip_body);
-  if (options_.gzip_min_bytes == 0 || response.body.size() < options_.gzip_min_bytes ||
+  if (options_.gzip_min_bytes == 0 || response.Body().size() < options_.gzip_min_bytes ||
       response.headers.count("Content-Encoding") > 0 ||
       !AcceptsGzip(request.Header("accept-encoding"))) {
     return;
   }
   if (!gzip) {
-    StatusOr<std::string> z = Gzip(response.body);
+    StatusOr<std::string> z = Gzip(response.Body());
     if (!z.ok()) return;  // zlib out of memory: the body goes as it is
     response.body = std::move(z).value();
+    response.shared_body.reset();
   } else {
-    response.body = *gzip;
+    response.shared_body = std::move(gzip);  // kept with the identity body: not copied
+    response.body.clear();
   }
   response.headers["Content-Encoding"] = "gzip";
   response.headers["Vary"] = "Accept-Encoding";
@@ -546,7 +548,7 @@ RestResponse RestHandler::ServeList(const RestRequest& request, const ResourceIn
                          AcceptsGzip(request.Header("accept-encoding"));
   RestResponse resp;
   if (std::optional<ListBody> kept = list_cache_.Find(key, *listed, want_gzip)) {
-    resp.body = *kept->identity;
+    resp.shared_body = std::move(kept->identity);
     resp.gzip_body = std::move(kept->gzip);
     return resp;
   }
@@ -574,7 +576,7 @@ RestResponse RestHandler::ServeList(const RestRequest& request, const ResourceIn
     return resp;
   }
   ListBody made = list_cache_.Put(key, *listed, std::move(body), want_gzip);
-  resp.body = *made.identity;
+  resp.shared_body = std::move(made.identity);
   resp.gzip_body = std::move(made.gzip);
   return resp;
 }

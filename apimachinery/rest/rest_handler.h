@@ -94,6 +94,9 @@ struct RestResponse {
   int code = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Instead of `body` (then empty): a body shared with a cache (a kept LIST body, hundreds of
+  // KiB), sent from where it is kept and never copied. Read either through Body().
+  std::shared_ptr<const std::string> shared_body;
   std::map<std::string, std::string> headers;  // extra response headers
   // The gzip encoding of `body` when whoever built the body already has it (the LIST
   // response cache); RestHandler::Handle sends it instead of compressing `body` again when
@@ -102,6 +105,8 @@ struct RestResponse {
   // Set for watches: the transport answers `code` with a chunked body and calls
   // start_stream(sink) exactly once; events then go to the sink until it is closed.
   std::function<void(std::shared_ptr<WatchSink>)> start_stream;
+
+  const std::string& Body() const { return shared_body ? *shared_body : body; }
 
   static RestResponse Json(int code, const nlohmann::json& body);
   static RestResponse Text(int code, const std::string& text);

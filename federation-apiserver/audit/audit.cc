@@ -459,7 +459,7 @@ rest::RestObserver Observer(const Policy& policy, AuditLog& log, const Clock& cl
     };
     json status = {{"metadata", json::object()}, {"code", response.code}};
     if (response.code >= 400) {
-      json body = json::parse(response.body, nullptr, false);
+      json body = json::parse(response.Body(), nullptr, false);
       if (body.is_object()) {
         status["status"] = "Failure";
         if (body.contains("message")) status["message"] = body["message"];
@@ -489,7 +489,7 @@ rest::RestObserver Observer(const Policy& policy, AuditLog& log, const Clock& cl
     }
     if (omitted("ResponseComplete")) return;
     if (level >= Level::kRequestResponse && response.code < 400) {
-      json body = json::parse(response.body, nullptr, false);
+      json body = json::parse(response.Body(), nullptr, false);
       if (!body.is_discarded()) event["responseObject"] = body;
     }
     event["responseStatus"] = status;

@@ -172,9 +172,9 @@ class ComplianceReviewTest : public RbacServerFixture {
   // over the chain as the server stores it.
   std::string Expected(const residency::ReportOptions& options, ReportFormat format) {
     rest::RestResponse list = Call("admin-token", "GET", kEvidence);
-    EXPECT_EQ(list.code, 200) << list.body;
+    EXPECT_EQ(list.code, 200) << list.Body();
     residency::ChainVerifier verifier;
-    const json items = json::parse(list.body)["items"];
+    const json items = json::parse(list.Body())["items"];
     EXPECT_EQ(items.size(), entries_.size() + 1) << "the entries and the head";
     for (const json& item : items) {
       EXPECT_TRUE(verifier.Add(item).ok());
@@ -218,8 +218,8 @@ TEST_F(ComplianceReviewTest, AnswersTheReportOfTheLedgerInEachFormatAndStoresNot
   for (const Case& c : cases) {
     const json& spec = c.spec;
     rest::RestResponse r = Call("residency-token", "POST", kReviews, Review(spec));
-    ASSERT_EQ(r.code, 201) << spec.dump() << ": " << r.body;
-    const json answer = json::parse(r.body);
+    ASSERT_EQ(r.code, 201) << spec.dump() << ": " << r.Body();
+    const json answer = json::parse(r.Body());
     EXPECT_EQ(answer["kind"], "ComplianceReview");
     EXPECT_EQ(answer["spec"], spec);
     const json& status = answer["status"];
@@ -237,8 +237,8 @@ TEST_F(ComplianceReviewTest, AnswersTheReportOfTheLedgerInEachFormatAndStoresNot
   }
   // The JSON report reads back as the report's JSON, and the text names what happened.
   rest::RestResponse r = Call("residency-token", "POST", kReviews, Review({{"format", "text"}}));
-  ASSERT_EQ(r.code, 201) << r.body;
-  const std::string text = json::parse(r.body)["status"]["content"];
+  ASSERT_EQ(r.code, 201) << r.Body();
+  const std::string text = json::parse(r.Body())["status"]["content"];
   EXPECT_NE(text.find("Workload payments/ledger  (allowed: allowed by payments-eu-only: eu)"),
             std::string::npos)
       << text;
@@ -272,15 +272,15 @@ TEST_F(ComplianceReviewTest, ACompactedLedgerIsReportedWithThePublicKeyOnly) {
   }
   rest::RestResponse refused =
       Call("residency-token", "POST", kReviews, Review({{"format", "text"}}));
-  EXPECT_NE(refused.code, 201) << refused.body;
-  EXPECT_NE(refused.body.find("--evidence-public-key-file"), std::string::npos) << refused.body;
+  EXPECT_NE(refused.code, 201) << refused.Body();
+  EXPECT_NE(refused.Body().find("--evidence-public-key-file"), std::string::npos) << refused.Body();
 
   configure_server_ = [&](ServerOptions& o) { o.evidence_public_key_file = pub.string(); };
   RestartServer();
   AwaitAllowed("residency-token", Attrs("list", "residencyevidences"));
   rest::RestResponse r = Call("residency-token", "POST", kReviews, Review({{"format", "text"}}));
-  ASSERT_EQ(r.code, 201) << r.body;
-  const std::string text = json::parse(r.body)["status"]["content"];
+  ASSERT_EQ(r.code, 201) << r.Body();
+  const std::string text = json::parse(r.Body())["status"]["content"];
   EXPECT_NE(text.find("compacted into signed checkpoint"), std::string::npos) << text;
   EXPECT_NE(text.find("Workload payments/ledger"), std::string::npos) << text;
 
@@ -303,12 +303,12 @@ TEST_F(ComplianceReviewTest, RbacDecidesAsForReadingTheLedger) {
   ASSERT_FALSE(HasFatalFailure());
   EXPECT_EQ(Call("viewer-token", "GET", kEvidence).code, 403);
   rest::RestResponse denied = Call("viewer-token", "POST", kReviews, Review(json::object()));
-  EXPECT_EQ(denied.code, 403) << denied.body;
-  EXPECT_NE(json::parse(denied.body)["message"].get<std::string>().find(
+  EXPECT_EQ(denied.code, 403) << denied.Body();
+  EXPECT_NE(json::parse(denied.Body())["message"].get<std::string>().find(
                 "User \"viewer\" cannot list resource \"residencyevidences\" in API group "
                 "\"federation.meridian.io\""),
             std::string::npos)
-      << denied.body;
+      << denied.Body();
   // Refused before the body is read: a malformed one is still 403, not 422.
   EXPECT_EQ(Call("viewer-token", "POST", kReviews, Review({{"since", "x"}})).code, 403);
   EXPECT_EQ(Call("residency-token", "POST", kReviews, Review(json::object())).code, 201);
@@ -349,8 +349,8 @@ TEST_F(ComplianceReviewTest, RbacDecidesAsForReadingTheLedger) {
 TEST_F(ComplianceReviewTest, BadInputIs422NamingTheField) {
   // An empty ledger: no period to report on.
   rest::RestResponse empty = Call("residency-token", "POST", kReviews, Review(json::object()));
-  ASSERT_EQ(empty.code, 422) << empty.body;
-  EXPECT_EQ(json::parse(empty.body)["details"]["causes"][0]["field"], "spec.since");
+  ASSERT_EQ(empty.code, 422) << empty.Body();
+  EXPECT_EQ(json::parse(empty.Body())["details"]["causes"][0]["field"], "spec.since");
   WriteLedger();
   ASSERT_FALSE(HasFatalFailure());
   struct Case {
@@ -376,12 +376,12 @@ TEST_F(ComplianceReviewTest, BadInputIs422NamingTheField) {
   };
   for (const Case& c : cases) {
     rest::RestResponse r = Call("residency-token", "POST", kReviews, c.body);
-    ASSERT_EQ(r.code, 422) << c.body.dump() << ": " << r.body;
-    const json status = json::parse(r.body);
-    ASSERT_FALSE(status["details"]["causes"].empty()) << r.body;
+    ASSERT_EQ(r.code, 422) << c.body.dump() << ": " << r.Body();
+    const json status = json::parse(r.Body());
+    ASSERT_FALSE(status["details"]["causes"].empty()) << r.Body();
     const json& cause = status["details"]["causes"][0];
-    EXPECT_EQ(cause["field"], c.field) << r.body;
-    EXPECT_NE(cause["message"].get<std::string>().find(c.message), std::string::npos) << r.body;
+    EXPECT_EQ(cause["field"], c.field) << r.Body();
+    EXPECT_NE(cause["message"].get<std::string>().find(c.message), std::string::npos) << r.Body();
   }
   EXPECT_EQ(Call("residency-token", "POST", kReviews).code, 400);
   // With until at the ledger's last minute, a since of 5m fits again.

@@ -33,8 +33,8 @@ TEST(FederationEvents, RecordedEventsAreListedByInvolvedObject) {
   req.path = "/api/v1/namespaces/shop/events";
   req.query["fieldSelector"] = "involvedObject.kind=FederatedWorkload,involvedObject.name=web";
   rest::RestResponse resp = fed.server().handler().Handle(req);
-  ASSERT_EQ(resp.code, 200) << resp.body;
-  json list = json::parse(resp.body);
+  ASSERT_EQ(resp.code, 200) << resp.Body();
+  json list = json::parse(resp.Body());
   EXPECT_EQ(list["kind"], "EventList");
   ASSERT_EQ(list["items"].size(), 2u);
   for (const json& e : list["items"]) EXPECT_EQ(e["involvedObject"]["name"], "web");
@@ -43,8 +43,8 @@ TEST(FederationEvents, RecordedEventsAreListedByInvolvedObject) {
   req.query.clear();
   req.headers["accept"] = "application/json;as=Table;v=v1;g=meta.k8s.io";
   resp = fed.server().handler().Handle(req);
-  ASSERT_EQ(resp.code, 200) << resp.body;
-  json table = json::parse(resp.body);
+  ASSERT_EQ(resp.code, 200) << resp.Body();
+  json table = json::parse(resp.Body());
   std::vector<std::string> columns;
   for (const json& c : table["columnDefinitions"]) columns.push_back(c["name"]);
   EXPECT_EQ(columns, (std::vector<std::string>{"Name", "Last Seen", "Type", "Reason", "Object",

@@ -155,10 +155,10 @@ TEST(LeaderFencingTest, TheServerRefusesAStaleTermsWriteWithAConflict) {
                    {"metadata", {{"name", "c"}, {"namespace", "meridian-system"}}}};
   const std::string cms = "/api/v1/namespaces/meridian-system/configmaps";
   rest::RestResponse stale = call("POST", cms, cm, Token("cm-1", 3));
-  EXPECT_EQ(stale.code, 409) << stale.body;
-  EXPECT_NE(stale.body.find("\"reason\":\"Conflict\""), std::string::npos) << stale.body;
-  EXPECT_NE(stale.body.find("held by holder \\\"cm-2\\\", leaseTransitions 4"), std::string::npos)
-      << stale.body;
+  EXPECT_EQ(stale.code, 409) << stale.Body();
+  EXPECT_NE(stale.Body().find("\"reason\":\"Conflict\""), std::string::npos) << stale.Body();
+  EXPECT_NE(stale.Body().find("held by holder \\\"cm-2\\\", leaseTransitions 4"), std::string::npos)
+      << stale.Body();
   EXPECT_EQ(call("GET", cms + "/c", json(), "").code, 404);  // nothing written
   EXPECT_EQ(call("POST", cms, cm, Token("cm-2", 4)).code, 201);
   server->reset();
@@ -252,7 +252,7 @@ TEST(LeaderFencingTest, ATakeoverBetweenTheFiltersCheckAndTheWriteIsRefused) {
                 {"data", {{"v", value}}}};
   };
   rest::RestResponse kept = call("POST", cms, configmap("kept", "1"), "admin", "");
-  ASSERT_EQ(kept.code, 201) << kept.body;
+  ASSERT_EQ(kept.code, 201) << kept.Body();
 
   struct Case {
     std::string name, method, path;
@@ -275,9 +275,9 @@ TEST(LeaderFencingTest, ATakeoverBetweenTheFiltersCheckAndTheWriteIsRefused) {
     };
     rest::RestResponse stale = call(c.method, c.path, c.body, cm, Token("cm-1", 3));
     EXPECT_TRUE(took_over) << "the filter let the write through to the store";
-    EXPECT_EQ(stale.code, 409) << stale.body;
-    EXPECT_NE(stale.body.find("held by holder \\\"cm-2\\\", leaseTransitions 4"), std::string::npos)
-        << stale.body;
+    EXPECT_EQ(stale.code, 409) << stale.Body();
+    EXPECT_NE(stale.Body().find("held by holder \\\"cm-2\\\", leaseTransitions 4"), std::string::npos)
+        << stale.Body();
     EXPECT_EQ(memory.CurrentResourceVersion(), revision_before + 1)
         << "the takeover's write only: nothing written";
     EXPECT_EQ(call("GET", cms + "/new", json(), "admin", "").code, 404);
@@ -292,7 +292,7 @@ TEST(LeaderFencingTest, ATakeoverBetweenTheFiltersCheckAndTheWriteIsRefused) {
     set_lease(renewed);
   };
   rest::RestResponse renewed = call("POST", cms, configmap("new", "1"), cm, Token("cm-1", 3));
-  EXPECT_EQ(renewed.code, 201) << renewed.body;
+  EXPECT_EQ(renewed.code, 201) << renewed.Body();
   EXPECT_FALSE(store.before_write) << "the hook did not run";
 }
 

@@ -62,8 +62,8 @@ class RbacServerFixture : public ::testing::Test {
       apimachinery::rest::RestResponse r =
           Call(token, "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews",
                {{"spec", {{"resourceAttributes", attrs}}}});
-      ASSERT_EQ(r.code, 201) << r.body;
-      if (nlohmann::json::parse(r.body)["status"]["allowed"] == want) return;
+      ASSERT_EQ(r.code, 201) << r.Body();
+      if (nlohmann::json::parse(r.Body())["status"]["allowed"] == want) return;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
     FAIL() << "authorizer never answered " << want << " for " << attrs.dump();

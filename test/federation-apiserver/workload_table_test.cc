@@ -30,8 +30,8 @@ TEST(WorkloadTable, KubectlGetShowsRegionsAndWidePlacement) {
   req.path = "/apis/federation.meridian.io/v1alpha1/namespaces/shop/federatedworkloads";
   req.headers["accept"] = "application/json;as=Table;v=v1;g=meta.k8s.io";
   rest::RestResponse resp = fed.server().handler().Handle(req);
-  ASSERT_EQ(resp.code, 200) << resp.body;
-  json table = json::parse(resp.body);
+  ASSERT_EQ(resp.code, 200) << resp.Body();
+  json table = json::parse(resp.Body());
   std::vector<std::string> columns;
   std::vector<int> priorities;
   for (const json& c : table["columnDefinitions"]) {
@@ -54,8 +54,8 @@ TEST(WorkloadTable, KubectlGetShowsRegionsAndWidePlacement) {
   member["spec"]["region"] = "us-west-2";
   ASSERT_TRUE(fed.objects().Update(mc, "", "us-west-1", member).ok());
   resp = fed.server().handler().Handle(req);
-  ASSERT_EQ(resp.code, 200) << resp.body;
-  EXPECT_EQ(json::parse(resp.body)["rows"][0]["cells"][4],
+  ASSERT_EQ(resp.code, 200) << resp.Body();
+  EXPECT_EQ(json::parse(resp.Body())["rows"][0]["cells"][4],
             "us-east 15 retained, us-west-2 12/15, eu-west 9/9");
 }
 

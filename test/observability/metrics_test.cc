@@ -62,9 +62,9 @@ class MetricsServerTest : public ::testing::Test {
   }
   std::string Scrape() {
     rest::RestResponse r = Call("prom-token", "GET", "/metrics");
-    EXPECT_EQ(r.code, 200) << r.body;
+    EXPECT_EQ(r.code, 200) << r.Body();
     EXPECT_EQ(r.content_type, observability::kExpositionContentType);
-    return r.body;
+    return r.Body();
   }
 
   std::filesystem::path dir_;
@@ -75,8 +75,8 @@ class MetricsServerTest : public ::testing::Test {
 TEST_F(MetricsServerTest, MetricsNeedTheMonitoringPermission) {
   EXPECT_EQ(Call("", "GET", "/metrics").code, 401) << "anonymous: no authenticator accepts it";
   rest::RestResponse bob = Call("bob-token", "GET", "/metrics");
-  EXPECT_EQ(bob.code, 403) << bob.body;
-  EXPECT_NE(bob.body.find("cannot get path \\\"/metrics\\\""), std::string::npos) << bob.body;
+  EXPECT_EQ(bob.code, 403) << bob.Body();
+  EXPECT_NE(bob.Body().find("cannot get path \\\"/metrics\\\""), std::string::npos) << bob.Body();
   EXPECT_EQ(Call("prom-token", "GET", "/metrics").code, 200);
   EXPECT_EQ(Call("admin-token", "GET", "/metrics").code, 200);
   EXPECT_EQ(Call("prom-token", "GET", "/api/v1/namespaces").code, 403)

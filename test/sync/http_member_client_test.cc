@@ -187,7 +187,7 @@ class TestMember {
       }
       // A member whose answer takes time in proportion to its size (encoding, a slow link).
       if (const int us = list_us_per_item.load(); us > 0) {
-        const json body = json::parse(resp.body, nullptr, /*allow_exceptions=*/false);
+        const json body = json::parse(resp.Body(), nullptr, /*allow_exceptions=*/false);
         const size_t items = body.is_object() && body.contains("items") ? body["items"].size() : 0;
         std::this_thread::sleep_for(std::chrono::microseconds(us * static_cast<int64_t>(items)));
       }

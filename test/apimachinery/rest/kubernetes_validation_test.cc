@@ -72,9 +72,9 @@ class KubernetesValidationTest : public ::testing::Test {
       r.headers = c.headers;
       r.query = c.query;
       RestResponse resp = server_.handler->Handle(std::move(r));
-      ASSERT_EQ(resp.code, c.code) << c.what << ": " << resp.body.substr(0, 600);
+      ASSERT_EQ(resp.code, c.code) << c.what << ": " << resp.Body().substr(0, 600);
       if (c.message.empty() && c.field.empty()) continue;
-      json status = json::parse(resp.body);
+      json status = json::parse(resp.Body());
       EXPECT_EQ(status["kind"], "Status") << c.what;
       const std::string message = status.value("message", "");
       EXPECT_NE(message.find(c.message), std::string::npos) << c.what << ": message is " << message;
@@ -462,7 +462,7 @@ TEST_F(KubernetesValidationTest, NamesLabelsAnnotationsFinalizers) {
   RestRequest list;
   list.method = "GET";
   list.path = kConfigMaps;
-  json items = json::parse(server_.handler->Handle(list).body)["items"];
+  json items = json::parse(server_.handler->Handle(list).Body())["items"];
   std::vector<std::string> names;
   for (const json& o : items) names.push_back(o["metadata"]["name"]);
   EXPECT_EQ(names.size(), 5u) << json(names).dump();  // base, web-xxxxx, l7, a2, f3
@@ -776,7 +776,7 @@ TEST_F(KubernetesValidationTest, JsonPatchErrorsInKubernetesWording) {
   RestRequest get;
   get.method = "GET";
   get.path = w;
-  json spec = json::parse(server_.handler->Handle(get).body)["spec"];
+  json spec = json::parse(server_.handler->Handle(get).Body())["spec"];
   EXPECT_EQ(spec, json::parse(R"({"replicas":2,"list":[0,2,3],"moved":[1,2]})"));
 }
 

@@ -78,31 +78,31 @@ TEST(ListResponseTest, GzipOnlyAboveTheThresholdAndWhenAccepted) {
   RestResponse identity = f.cached->Handle(Req("GET", list));
   ASSERT_EQ(identity.code, 200);
   EXPECT_EQ(identity.headers.count("Content-Encoding"), 0u);
-  ASSERT_GT(identity.body.size(), 1024u);
-  EXPECT_EQ(json::parse(identity.body)["items"].size(), 40u);
+  ASSERT_GT(identity.Body().size(), 1024u);
+  EXPECT_EQ(json::parse(identity.Body())["items"].size(), 40u);
 
   RestResponse gz = f.cached->Handle(Req("GET", list, nullptr, {}, kGzip));
   ASSERT_EQ(gz.code, 200);
   EXPECT_EQ(gz.headers["Content-Encoding"], "gzip");
   EXPECT_EQ(gz.headers["Vary"], "Accept-Encoding");
-  EXPECT_LT(gz.body.size(), identity.body.size());
-  EXPECT_EQ(Gunzip(gz.body).value(), identity.body);
+  EXPECT_LT(gz.Body().size(), identity.Body().size());
+  EXPECT_EQ(Gunzip(gz.Body()).value(), identity.Body());
   // The uncached handler compresses its own body the same way.
   RestResponse gz_plain = f.plain->Handle(Req("GET", list, nullptr, {}, kGzip));
   EXPECT_EQ(gz_plain.headers["Content-Encoding"], "gzip");
-  EXPECT_EQ(Gunzip(gz_plain.body).value(), identity.body);
+  EXPECT_EQ(Gunzip(gz_plain.Body()).value(), identity.Body());
 
   RestResponse refused =
       f.cached->Handle(Req("GET", list, nullptr, {}, {{"accept-encoding", "gzip;q=0"}}));
   EXPECT_EQ(refused.headers.count("Content-Encoding"), 0u);
-  EXPECT_EQ(refused.body, identity.body);
+  EXPECT_EQ(refused.Body(), identity.Body());
 
   // Below the threshold (one object): as it is, even when gzip is accepted.
   RestResponse small = f.cached->Handle(Req("GET", list + "/cm-1", nullptr, {}, kGzip));
   ASSERT_EQ(small.code, 200);
-  EXPECT_LT(small.body.size(), 1024u);
+  EXPECT_LT(small.Body().size(), 1024u);
   EXPECT_EQ(small.headers.count("Content-Encoding"), 0u);
-  EXPECT_EQ(json::parse(small.body)["metadata"]["name"], "cm-1");
+  EXPECT_EQ(json::parse(small.Body())["metadata"]["name"], "cm-1");
 
   // A watch stream is never compressed (its events must reach the client as they happen).
   RestResponse watch = f.cached->Handle(Req("GET", list, nullptr, {{"watch", "true"}}, kGzip));
@@ -122,28 +122,28 @@ TEST(ListResponseTest, AWriteInvalidatesTheKeptBody) {
   for (int i = 0; i < 5; ++i) f.Put("default", "cm-" + std::to_string(i), "web");
   const RestRequest list =
       Req("GET", "/api/v1/namespaces/default/configmaps", nullptr, {{"labelSelector", "app=web"}});
-  const std::string first = f.cached->Handle(list).body;
+  const std::string first = f.cached->Handle(list).Body();
   EXPECT_EQ(f.cached->list_response_cache().entries(), 1u);
-  EXPECT_EQ(f.cached->Handle(list).body, first);
+  EXPECT_EQ(f.cached->Handle(list).Body(), first);
 
   ASSERT_EQ(f.Put("default", "cm-2", "web", "changed").code, 200);
-  json after = json::parse(f.cached->Handle(list).body);
+  json after = json::parse(f.cached->Handle(list).Body());
   EXPECT_NE(after.dump(), json::parse(first).dump());
   EXPECT_EQ(after["items"][2]["data"]["v"], "changed");
   EXPECT_EQ(after["metadata"]["resourceVersion"],
             std::to_string(f.cacher->CurrentResourceVersion()));
 
   ASSERT_EQ(f.Put("default", "cm-3", "db").code, 200);  // leaves the selection
-  EXPECT_EQ(json::parse(f.cached->Handle(list).body)["items"].size(), 4u);
+  EXPECT_EQ(json::parse(f.cached->Handle(list).Body())["items"].size(), 4u);
   RestRequest del = Req("DELETE", "/api/v1/namespaces/default/configmaps/cm-0");
   ASSERT_EQ(f.cached->Handle(del).code, 200);
-  EXPECT_EQ(json::parse(f.cached->Handle(list).body)["items"].size(), 3u);
+  EXPECT_EQ(json::parse(f.cached->Handle(list).Body())["items"].size(), 3u);
   // A write to another resource moves the list's resourceVersion: a new body too.
-  const std::string before_secret = f.cached->Handle(list).body;
+  const std::string before_secret = f.cached->Handle(list).Body();
   RestRequest secret = Req("POST", "/api/v1/namespaces/default/secrets");
   secret.body = R"({"apiVersion":"v1","kind":"Secret","metadata":{"name":"s"}})";
   ASSERT_EQ(f.cached->Handle(std::move(secret)).code, 201);
-  const std::string after_secret = f.cached->Handle(list).body;
+  const std::string after_secret = f.cached->Handle(list).Body();
   EXPECT_NE(after_secret, before_secret);
   EXPECT_EQ(json::parse(after_secret)["items"], json::parse(before_secret)["items"]);
 }
@@ -193,10 +193,10 @@ TEST(ListResponseTest, AnswersExactlyAsWithoutTheCacheThroughRandomWritesAndList
     ASSERT_EQ(a.code, b.code) << "seed " << seed << " step " << step;
     ASSERT_EQ(a.headers, b.headers) << "seed " << seed << " step " << step;
     const bool gz = a.headers.count("Content-Encoding") > 0;
-    ASSERT_EQ(gz ? Gunzip(a.body).value() : a.body, gz ? Gunzip(b.body).value() : b.body)
+    ASSERT_EQ(gz ? Gunzip(a.Body()).value() : a.Body(), gz ? Gunzip(b.Body()).value() : b.Body())
         << "seed " << seed << " step " << step << " " << path;
     if (a.code == 200) {
-      json body = json::parse(gz ? Gunzip(a.body).value() : a.body);
+      json body = json::parse(gz ? Gunzip(a.Body()).value() : a.Body());
       next_continue = body["metadata"].value("continue", "");
     }
   }
@@ -219,10 +219,10 @@ TEST(ListResponseTest, AuthorizationRunsBeforeAKeptBodyIsUsed) {
   for (int i = 0; i < 3; ++i) {
     RestResponse eve = f.cached->Handle(Req("GET", list, nullptr, {}, {{"x-user", "eve"}}));
     EXPECT_EQ(eve.code, 403);
-    EXPECT_EQ(eve.body.find("cm-0"), std::string::npos);
+    EXPECT_EQ(eve.Body().find("cm-0"), std::string::npos);
   }
-  EXPECT_EQ(f.cached->Handle(Req("GET", list, nullptr, {}, {{"x-user", "alice"}})).body,
-            alice.body);
+  EXPECT_EQ(f.cached->Handle(Req("GET", list, nullptr, {}, {{"x-user", "alice"}})).Body(),
+            alice.Body());
 }
 
 // The cache alone: bounded by bytes, least recently used out first, nothing kept without

@@ -89,7 +89,7 @@ json Deploy(const std::string& name, int replicas = 1) {
 class RestHandlerTest : public ::testing::Test {
  protected:
   RestResponse Do(RestRequest r) { return server_.handler->Handle(std::move(r)); }
-  json Body(const RestResponse& r) { return json::parse(r.body); }
+  json Body(const RestResponse& r) { return json::parse(r.Body()); }
 
   std::shared_ptr<WatchDispatcher> dispatcher_ = std::make_shared<WatchDispatcher>();
   FakeClock clock_;
@@ -123,9 +123,9 @@ TEST_F(RestHandlerTest, DiscoveryAndServerEndpoints) {
            {"/openapi/v3/apis/apps/v1", 200, {"fieldValidation", "x-kubernetes-group-version-kind"}},
        }) {
     RestResponse r = Do(Req("GET", c.path));
-    EXPECT_EQ(r.code, c.code) << c.path << ": " << r.body;
+    EXPECT_EQ(r.code, c.code) << c.path << ": " << r.Body();
     for (const std::string& want : c.contains) {
-      EXPECT_NE(r.body.find(want), std::string::npos) << c.path << " lacks " << want << ": " << r.body;
+      EXPECT_NE(r.Body().find(want), std::string::npos) << c.path << " lacks " << want << ": " << r.Body();
     }
   }
 }
@@ -150,7 +150,7 @@ TEST_F(RestHandlerTest, ObjectLifecycleCodesAndStatusBodies) {
   const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
   const std::string item = coll + "/web";
   RestResponse created = Do(Req("POST", coll, Deploy("web")));
-  ASSERT_EQ(created.code, 201) << created.body;
+  ASSERT_EQ(created.code, 201) << created.Body();
   const std::string rv1 = Body(created)["metadata"]["resourceVersion"];
   json stale = Body(created);
   struct Case {
@@ -202,7 +202,7 @@ TEST_F(RestHandlerTest, ObjectLifecycleCodesAndStatusBodies) {
   };
   for (Case& c : cases) {
     RestResponse r = Do(c.req);
-    EXPECT_EQ(r.code, c.code) << c.what << ": " << r.body;
+    EXPECT_EQ(r.code, c.code) << c.what << ": " << r.Body();
     if (r.code >= 400) {
       json s = Body(r);
       EXPECT_EQ(s["kind"], "Status") << c.what;
@@ -234,7 +234,7 @@ TEST_F(RestHandlerTest, DeepAndMalformedBodiesAreRefusedWithTheField) {
   const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
   const std::string item = coll + "/web";
   RestResponse created = Do(Req("POST", coll, Deploy("web")));
-  ASSERT_EQ(created.code, 201) << created.body;
+  ASSERT_EQ(created.code, 201) << created.Body();
   const json before = Body(created);
   auto raw = [](const std::string& method, const std::string& path, std::string body,
                 const std::string& content_type = "application/json") {
@@ -283,7 +283,7 @@ TEST_F(RestHandlerTest, DeepAndMalformedBodiesAreRefusedWithTheField) {
   };
   for (const Case& c : cases) {
     RestResponse r = Do(c.req);
-    EXPECT_EQ(r.code, 400) << c.what << ": " << r.body.substr(0, 300);
+    EXPECT_EQ(r.code, 400) << c.what << ": " << r.Body().substr(0, 300);
     json s = Body(r);
     EXPECT_EQ(s["reason"], "BadRequest") << c.what;
     EXPECT_NE(s["message"].get<std::string>().find(c.message), std::string::npos)
@@ -334,7 +334,7 @@ TEST_F(RestHandlerTest, KubernetesValidationRules) {
   };
   for (const Case& c : cases) {
     RestResponse r = Do(c.req);
-    EXPECT_EQ(r.code, c.code) << c.what << ": " << r.body.substr(0, 300);
+    EXPECT_EQ(r.code, c.code) << c.what << ": " << r.Body().substr(0, 300);
     if (c.message.empty()) continue;
     json s = Body(r);
     EXPECT_NE(s["message"].get<std::string>().find(c.message), std::string::npos)
@@ -364,7 +364,7 @@ TEST_F(RestHandlerTest, PatchByContentTypeAndScale) {
        }) {
     RestRequest r = Req("PATCH", c.path, c.patch, {}, {{"content-type", c.content_type}});
     RestResponse resp = Do(r);
-    ASSERT_EQ(resp.code, c.code) << c.content_type << " " << c.path << ": " << resp.body;
+    ASSERT_EQ(resp.code, c.code) << c.content_type << " " << c.path << ": " << resp.Body();
     if (resp.code == 200) {
       EXPECT_EQ(Body(resp)["spec"]["replicas"], c.replicas) << c.content_type;
     }
@@ -439,8 +439,8 @@ TEST_F(RestHandlerTest, FiltersAndExtraRoutes) {
            {Req("GET", "/administrator"), 401, ""},
        }) {
     RestResponse r = Do(c.req);
-    EXPECT_EQ(r.code, c.code) << c.req.method << " " << c.req.path << ": " << r.body;
-    EXPECT_NE(r.body.find(c.contains), std::string::npos) << r.body;
+    EXPECT_EQ(r.code, c.code) << c.req.method << " " << c.req.path << ": " << r.Body();
+    EXPECT_NE(r.Body().find(c.contains), std::string::npos) << r.Body();
   }
 }
 
@@ -544,7 +544,7 @@ TEST_F(RestHandlerTest, WatchBudgetsPerUserAndInTotal) {
            {"bob", 429, "Too many requests, please try again later: 3 watches are open"},
        }) {
     RestResponse r = watch(s.user);
-    ASSERT_EQ(r.code, s.code) << s.user << ": " << r.body;
+    ASSERT_EQ(r.code, s.code) << s.user << ": " << r.Body();
     if (s.code != 429) continue;
     json status = Body(r);
     EXPECT_EQ(status["reason"], "TooManyRequests");
@@ -571,7 +571,7 @@ TEST_F(RestHandlerTest, WatchFromResourceVersionLegacyPathTablesAndErrors) {
   RestResponse w = Do(Req("GET", "/apis/apps/v1/watch/namespaces/default/deployments/a", nullptr,
                           {{"resourceVersion", rv}},
                           {{"accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}}));
-  ASSERT_EQ(w.code, 200) << w.body;
+  ASSERT_EQ(w.code, 200) << w.Body();
   auto sink = std::make_shared<FakeSink>();
   w.start_stream(sink);
   RestRequest patch = Req("PATCH", coll + "/a", {{"spec", {{"replicas", 5}}}}, {},
@@ -613,8 +613,8 @@ TEST_F(RestHandlerTest, ExpiredWatchAnswersGoneAndBookmarksFlow) {
   const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
   RestResponse gone = h.Handle(Req("GET", coll, nullptr, {{"watch", "true"}, {"resourceVersion", "1"}}));
   ASSERT_EQ(gone.code, 410);
-  EXPECT_EQ(json::parse(gone.body)["reason"], "Expired");
-  EXPECT_EQ(json::parse(gone.body)["message"], "too old resource version: 1 (4)");
+  EXPECT_EQ(json::parse(gone.Body())["reason"], "Expired");
+  EXPECT_EQ(json::parse(gone.Body())["message"], "too old resource version: 1 (4)");
 
   RestResponse w = h.Handle(Req("GET", coll, nullptr, {{"watch", "true"}, {"allowWatchBookmarks", "true"}}));
   ASSERT_EQ(w.code, 200);
@@ -674,7 +674,7 @@ TEST_F(RestHandlerTest, ProtobufBodiesForCoreKindsFromKubectlGenerators) {
                       {{"content-type", "application/vnd.kubernetes.protobuf"}});
   r.body = body;
   RestResponse created = Do(r);
-  EXPECT_EQ(created.code, 201) << created.body;
+  EXPECT_EQ(created.code, 201) << created.Body();
   std::string deploy = std::string("k8s\0", 4) + Field(1, Field(1, "apps/v1") + Field(2, "StatefulSet")) +
                        Field(2, Field(1, Field(1, "x")));
   r.path = "/apis/apps/v1/namespaces/default/deployments";
@@ -687,7 +687,7 @@ TEST_F(RestHandlerTest, ProtobufBodiesForCoreKindsFromKubectlGenerators) {
   r.path = "/api/v1/namespaces/default/configmaps";
   r.body = std::string("k8s\0", 4) + Field(1, Field(1, "v1") + Field(2, "ConfigMap")) + Field(2, bad);
   RestResponse stored = Do(r);
-  ASSERT_EQ(stored.code, 201) << stored.body;
+  ASSERT_EQ(stored.code, 201) << stored.Body();
   EXPECT_EQ(Body(Do(Req("GET", "/api/v1/namespaces/default/configmaps/bad")))["data"]["k"], "\xEF\xBF\xBD");
 }
 

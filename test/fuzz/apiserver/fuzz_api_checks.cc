@@ -15,7 +15,7 @@ void CheckResponse(const apimachinery::rest::RestResponse& response) {
   if (response.start_stream) return;  // the body is the stream
   if (response.content_type.rfind("application/json", 0) != 0) return;
   JsonParseError error;
-  nlohmann::json body = ParseJson(response.body, &error);
+  nlohmann::json body = ParseJson(response.Body(), &error);
   if (body.is_discarded()) {
     fprintf(stderr, "response %d is not JSON: %s\n", response.code, error.ToString().c_str());
     abort();
@@ -24,7 +24,7 @@ void CheckResponse(const apimachinery::rest::RestResponse& response) {
     if (!body.is_object() || body.value("kind", "") != "Status" ||
         body.value("code", 0) != response.code) {
       fprintf(stderr, "error response %d is not a Status: %s\n", response.code,
-              response.body.c_str());
+              response.Body().c_str());
       abort();
     }
   }

@@ -40,7 +40,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto created = stack.Handle(create);
   meridian::fuzz::CheckResponse(created);
   if (created.code == 201 && write > 0) {
-    nlohmann::json stored = nlohmann::json::parse(created.body);
+    nlohmann::json stored = nlohmann::json::parse(created.Body());
     RestRequest next;
     next.path = CollectionPath(kind) + "/" + stored["metadata"].value("name", "");
     next.headers["content-type"] = write == 1 ? "application/json" : "application/merge-patch+json";
