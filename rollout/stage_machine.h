@@ -133,10 +133,23 @@ StagePlan PlanStages(const api::RolloutStrategySpec& strategy,
 // belongs to one group): for each member that two groups of its stage (the stage PlanStages
 // gives it, expanding stages derived from `members`) take, an error at
 // "<path>.stages[i].groups[k].selector" of the later group, naming the member and the earlier
-// group. Admission asks it with every member of the federation; a member that joins, or whose
-// labels change, later is put in the first group that takes it.
+// group. Admission asks it with every member of the federation; a MemberCluster write that
+// would put its member in two groups is refused (FindGroupOverlaps); should one still be found
+// there (a member stored before the check), it is put in the first group that takes it.
 FieldErrors GroupOverlaps(const api::RolloutStrategySpec& strategy,
                           const std::vector<MemberObservation>& members, const std::string& path);
+
+// The same overlaps as values: member `member` falls in groups `first` and `second` (indices,
+// first < second) of stage `stage` (an index into strategy.stages). MemberCluster admission
+// asks it with the fleet as a write would make it, and refuses a member that joins, is
+// relabelled or moves region into two groups of one stage (naming the strategy and groups).
+struct GroupOverlap {
+  std::string member;
+  size_t stage = 0;
+  size_t first = 0, second = 0;
+};
+std::vector<GroupOverlap> FindGroupOverlaps(const api::RolloutStrategySpec& strategy,
+                                            const std::vector<MemberObservation>& members);
 
 // One step. `previous` is status.rollout as stored (nullopt for a workload never seen).
 StageMachineOutput Step(const StageMachineInput& in,
