@@ -96,10 +96,9 @@ PlacementPolicyObject Decode(const json& j, bool cluster_scoped, FieldErrors* er
     return out;
   }
   if (!d.ExpectObject(*spec, "spec")) return out;
-  d.RejectUnknown(
-      *spec, "spec",
-      {"resourceSelectors", "priority", "propagateDependencies", "placement", "overrides", "rollout",
-       "revisionHistoryLimit"});
+  d.RejectUnknown(*spec, "spec",
+                  {"resourceSelectors", "priority", "propagateDependencies", "placement",
+                   "overrides", "rollout", "revisionHistoryLimit"});
   if (const json* sel = JsonDecoder::Member(*spec, "resourceSelectors")) {
     DecodeSelectors(d, *sel, cluster_scoped, errors, &out.resource_selectors);
   } else {

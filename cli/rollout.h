@@ -20,10 +20,10 @@ namespace meridian::cli {
 // a PlacementPolicy places (api/native_kinds.h), whose staged rollout lives on its binding
 // FederatedWorkload (scheduling/policy_binding.h BindingName).
 struct RolloutTarget {
-  std::string workload;                      // the FederatedWorkload holding the rollout
-  const api::NativeKind* native = nullptr;   // null: a FederatedWorkload of its own
-  std::string name;                          // the name the user gave
-  std::string display;                       // "deployment/web" | "federatedworkload/web"
+  std::string workload;                     // the FederatedWorkload holding the rollout
+  const api::NativeKind* native = nullptr;  // null: a FederatedWorkload of its own
+  std::string name;                         // the name the user gave
+  std::string display;                      // "deployment/web" | "federatedworkload/web"
 };
 // Errors: kInvalidArgument naming TYPE when it is not a kind with rollouts (a FederatedWorkload
 // or a native kind), or when the arguments are not one of the forms above.

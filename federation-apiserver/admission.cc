@@ -343,8 +343,7 @@ void CheckMemberInOneGroup(const apimachinery::AdmissionAttributes& attrs, const
     const api::FederatedWorkload w = api::DecodeFederatedWorkload(j, &ignored);
     if (w.metadata.labels.count(scheduling::kBindingLabel) != 0) continue;
     if (w.spec.rollout && w.spec.rollout->strategy) {
-      add("FederatedWorkload " + w.metadata.ns + "/" + w.metadata.name +
-              " (spec.rollout.strategy)",
+      add("FederatedWorkload " + w.metadata.ns + "/" + w.metadata.name + " (spec.rollout.strategy)",
           *w.spec.rollout->strategy);
     }
   }
@@ -366,10 +365,10 @@ void CheckMemberInOneGroup(const apimachinery::AdmissionAttributes& attrs, const
   for (const json& j : ListAll(store, "memberclusters")) {
     const api::MemberCluster c = api::DecodeMemberCluster(j, &ignored);
     if (c.metadata.name == changed.metadata.name) continue;
-    members.push_back({.name = c.metadata.name,
-                       .region = c.spec.region,
-                       .labels = apimachinery::Labels(c.metadata.labels.begin(),
-                                                      c.metadata.labels.end())});
+    members.push_back(
+        {.name = c.metadata.name,
+         .region = c.spec.region,
+         .labels = apimachinery::Labels(c.metadata.labels.begin(), c.metadata.labels.end())});
   }
   members.push_back({.name = changed.metadata.name,
                      .region = changed.spec.region,
@@ -567,9 +566,9 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
         if (d->kind == "PlacementPolicy" || d->kind == "ClusterPlacementPolicy") {
           // Its rollout block is each placed object's: the same look at the fleet.
           FieldErrors ignored;
-          api::PlacementPolicyObject p = d->kind == "PlacementPolicy"
-                                             ? api::DecodeNamespacedPlacementPolicy(object, &ignored)
-                                             : api::DecodeClusterPlacementPolicy(object, &ignored);
+          api::PlacementPolicyObject p =
+              d->kind == "PlacementPolicy" ? api::DecodeNamespacedPlacementPolicy(object, &ignored)
+                                           : api::DecodeClusterPlacementPolicy(object, &ignored);
           if (p.rollout && p.rollout->strategy) {
             CheckRolloutGroups(*p.rollout->strategy, "spec.rollout.strategy", store, errors);
           }

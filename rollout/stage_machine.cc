@@ -551,7 +551,8 @@ StageMachineOutput Step(const StageMachineInput& in,
         return g < ungrouped ? stage.groups[g].max_concurrency : 1;
       };
       int64_t stage_capacity = INT64_MAX;
-      if (!stage.groups.empty() && stage.max_concurrency > 0) stage_capacity = stage.max_concurrency;
+      if (!stage.groups.empty() && stage.max_concurrency > 0)
+        stage_capacity = stage.max_concurrency;
       if (st.drain == "OneAtATime") stage_capacity = 1;
       std::map<size_t, int64_t> in_flight;  // group -> started members not yet running it
       int64_t stage_in_flight = 0;

@@ -12,8 +12,8 @@
 // members then get R, at most maxConcurrency not-yet-ready ones at a time, in name order; a
 // stage with groups changes its groups in parallel, each up to the group's maxConcurrency (the
 // members no group takes one at a time beside them), all together at most the stage's
-// maxConcurrency when it has one (filled in member name order). The rollout waits (WaitingForDrill, its
-// timers stopped as when paused) before a group's next member a running drill targets until
+// maxConcurrency when it has one (filled in member name order). The rollout waits (WaitingForDrill,
+// its timers stopped as when paused) before a group's next member a running drill targets until
 // that drill ends; its gates pass when every member runs R with all
 // replicas updated, ready and available for readySeconds and soakSeconds passed since the
 // latest member got it. Then its after-gates: `after.prometheus` (counted from then; phase

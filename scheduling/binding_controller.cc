@@ -332,8 +332,8 @@ StatusOr<int> BindingController::ReconcileAll() {
           n.members.insert(members.begin(), members.end());
           n.dependents.insert(o.kind->kind + "/" + o.name);
           const json& spec = desired[key]["spec"];
-          n.rollouts[o.kind->kind + "/" + o.name] = {
-              spec.value("rollout", json()), matches[0].policy->revision_history_limit};
+          n.rollouts[o.kind->kind + "/" + o.name] = {spec.value("rollout", json()),
+                                                     matches[0].policy->revision_history_limit};
         }
       }
     }

@@ -213,7 +213,8 @@ void AddRollout(const json& object, json rollout, std::optional<int32_t> history
   (*b)["spec"]["rollout"] = std::move(rollout);
   if (history) (*b)["spec"]["revisionHistoryLimit"] = *history;
   const std::string approval = RolloutAnnotation(object, api::kRolloutApprovedAnnotation);
-  if (!approval.empty()) (*b)["metadata"]["annotations"][api::kRolloutApprovedAnnotation] = approval;
+  if (!approval.empty())
+    (*b)["metadata"]["annotations"][api::kRolloutApprovedAnnotation] = approval;
 }
 
 json BindingEnvelope(const api::NativeKind& kind, const json& object, const char* binding_kind) {
@@ -330,8 +331,8 @@ std::string RevisionSummary(const api::FederatedWorkload& binding) {
     out += (out.empty() ? "" : "; ") + ("revision " + std::to_string(revision) + " on " + members);
   }
   if (const std::optional<api::RolloutStatus>& r = binding.status.rollout; r && r->revision != 0) {
-    out += (out.empty() ? "" : "; ") + ("rollout of revision " + std::to_string(r->revision) +
-                                        ": " + r->phase);
+    out += (out.empty() ? "" : "; ") +
+           ("rollout of revision " + std::to_string(r->revision) + ": " + r->phase);
     if (!r->stage_name.empty() && r->phase != "Complete") out += ", stage " + r->stage_name;
   }
   return out;

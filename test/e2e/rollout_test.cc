@@ -581,8 +581,9 @@ TEST_F(RolloutE2E, ANativeDeploymentChangesEachMemberOnlyInItsStagesTurn) {
   // The Deployment on the federation says which revision runs where, and counts only the
   // canary's replica as updated (kubectl rollout status waits).
   json d = fed_->Api("/apis/apps/v1/namespaces/shop/deployments/api");
-  const std::string revisions =
-      d["metadata"].value("annotations", json::object()).value("federation.meridian.io/revisions", "");
+  const std::string revisions = d["metadata"]
+                                    .value("annotations", json::object())
+                                    .value("federation.meridian.io/revisions", "");
   EXPECT_EQ(revisions.rfind("revision 2 on us-west-1; revision 1 on ", 0), 0u) << revisions;
   EXPECT_EQ(d["status"].value("updatedReplicas", -1), 1) << d["status"].dump();
   // Undo to a revision that is not kept names the flag and the object; nothing changes.

@@ -213,7 +213,8 @@ TEST_F(AdmissionTest, RolloutGroupsThatShareAMemberAreRefusedNamingTheGroup) {
 // put it there; nothing is stored. A write that moves it into one group, or that changes neither
 // labels nor region, is accepted.
 TEST_F(AdmissionTest, AMemberRelabelledOrJoiningIntoTwoGroupsIsRefusedNamingThem) {
-  auto strategy = Apply("rolloutstrategies", "", R"({"apiVersion": "federation.meridian.io/v1alpha1",
+  auto strategy =
+      Apply("rolloutstrategies", "", R"({"apiVersion": "federation.meridian.io/v1alpha1",
       "kind": "RolloutStrategy", "metadata": {"name": "eu-groups"}, "spec": {"stages": [{"name": "eu",
       "groups": [{"name": "a", "selector": {"regions": ["eu-west"]}},
                  {"name": "b", "selector": {"matchLabels": {"tier": "gold"}}}]}]}})");
@@ -226,10 +227,13 @@ TEST_F(AdmissionTest, AMemberRelabelledOrJoiningIntoTwoGroupsIsRefusedNamingThem
   auto r = server_->objects().Update(*members, "", "eu-west-1", relabelled);
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().code, 422);
-  EXPECT_EQ(Causes(r), (std::vector<std::string>{
-      "metadata.labels: would put member eu-west-1 in two groups of stage eu of RolloutStrategy "
-      "eu-groups: groups[0] (a) and groups[1] (b) both take it; a member belongs to one group "
-      "(change its labels or region, or the strategy's group selectors)"}));
+  EXPECT_EQ(
+      Causes(r),
+      (std::vector<std::string>{
+          "metadata.labels: would put member eu-west-1 in two groups of stage eu of "
+          "RolloutStrategy eu-groups: groups[0] (a) and groups[1] (b) both take it; a member "
+          "belongs to one group (change its labels or region, or the strategy's group "
+          "selectors)"}));
   EXPECT_EQ(server_->objects().Get(*members, "", "eu-west-1").value(), before) << "nothing stored";
 
   // A new member, labelled gold, in eu-west: refused; nothing stored.
@@ -258,9 +262,11 @@ TEST_F(AdmissionTest, AMemberRelabelledOrJoiningIntoTwoGroupsIsRefusedNamingThem
       << Causes(m)[0];
 
   // An inline strategy of a PlacementPolicy counts too, named as such.
-  const auto* strategies = server_->registry().Find(api::kGroup, api::kVersion, "rolloutstrategies");
+  const auto* strategies =
+      server_->registry().Find(api::kGroup, api::kVersion, "rolloutstrategies");
   ASSERT_TRUE(server_->objects().Delete(*strategies, "", "eu-groups").ok());
-  auto policy = Apply("placementpolicies", "default", R"({"apiVersion": "federation.meridian.io/v1alpha1",
+  auto policy =
+      Apply("placementpolicies", "default", R"({"apiVersion": "federation.meridian.io/v1alpha1",
       "kind": "PlacementPolicy", "metadata": {"name": "web", "namespace": "default"},
       "spec": {"resourceSelectors": [{"apiVersion": "apps/v1", "kind": "Deployment"}],
                "rollout": {"strategy": {"stages": [{"name": "eu",

@@ -68,8 +68,7 @@ class NativeRolloutTest : public ::testing::Test {
   json Deployment() { return Get("apps/v1", "Deployment", "web"); }
   api::FederatedWorkload Binding(const std::string& name = "deployment-web") {
     FieldErrors ignored;
-    return api::DecodeFederatedWorkload(Get(api::kApiVersion, "FederatedWorkload", name),
-                                        &ignored);
+    return api::DecodeFederatedWorkload(Get(api::kApiVersion, "FederatedWorkload", name), &ignored);
   }
   void Write(const std::string& api_version, const std::string& kind, const json& object) {
     json body = object;
@@ -113,8 +112,8 @@ class NativeRolloutTest : public ::testing::Test {
       }
       if (clusters == w.status.clusters) continue;
       w.status.clusters = clusters;
-      auto r = federation_.objects().Update(info, "shop", w.metadata.name, api::Encode(w),
-                                            "status");
+      auto r =
+          federation_.objects().Update(info, "shop", w.metadata.name, api::Encode(w), "status");
       EXPECT_TRUE(r.ok()) << r.error().message;
       ++written;
     }
@@ -166,17 +165,20 @@ TEST_F(NativeRolloutTest, ADeploymentChangeReachesEachStageInItsTurn) {
   EXPECT_EQ(b.spec.revision_history_limit, 3);
   ASSERT_EQ(b.status.revisions.size(), 1u);
   EXPECT_EQ(Phase(), "Complete");
-  const std::map<std::string, int64_t> all1 = {{"ap-south-1", 1}, {"eu-west-1", 1}, {"us-east-1", 1}};
+  const std::map<std::string, int64_t> all1 = {
+      {"ap-south-1", 1}, {"eu-west-1", 1}, {"us-east-1", 1}};
   EXPECT_EQ(Meant(), all1);
 
   SetImage("example/web:2");
   Converge();
   b = Binding();
   ASSERT_EQ(b.status.revisions.size(), 2u);
-  EXPECT_EQ(b.status.revisions.back().template_["spec"]["template"]["spec"]["containers"][0]["image"],
-            "example/web:2");
+  EXPECT_EQ(
+      b.status.revisions.back().template_["spec"]["template"]["spec"]["containers"][0]["image"],
+      "example/web:2");
   // Only the canary has it; readySeconds holds the rest.
-  const std::map<std::string, int64_t> canary = {{"ap-south-1", 1}, {"eu-west-1", 1}, {"us-east-1", 2}};
+  const std::map<std::string, int64_t> canary = {
+      {"ap-south-1", 1}, {"eu-west-1", 1}, {"us-east-1", 2}};
   EXPECT_EQ(Meant(), canary);
   EXPECT_EQ(Phase(), "Progressing");
   json d = Deployment();
@@ -198,14 +200,14 @@ TEST_F(NativeRolloutTest, ADeploymentChangeReachesEachStageInItsTurn) {
   // fedctl rollout approve deployment/web: the annotation goes on the Deployment, the binding
   // controller carries it over, and it is no revision of its own.
   StatusOr<json> approved = cli::WithNativeRolloutApproved(
-      Deployment(), Get(api::kApiVersion, "FederatedWorkload", "deployment-web"),
-      "deployment/web");
+      Deployment(), Get(api::kApiVersion, "FederatedWorkload", "deployment-web"), "deployment/web");
   ASSERT_TRUE(approved.ok()) << approved.status();
   EXPECT_EQ(Annotation(*approved, api::kRolloutApprovedAnnotation), "2/rest");
   Write("apps/v1", "Deployment", *approved);
   Converge();
   EXPECT_EQ(Phase(), "Complete");
-  const std::map<std::string, int64_t> all2 = {{"ap-south-1", 2}, {"eu-west-1", 2}, {"us-east-1", 2}};
+  const std::map<std::string, int64_t> all2 = {
+      {"ap-south-1", 2}, {"eu-west-1", 2}, {"us-east-1", 2}};
   EXPECT_EQ(Meant(), all2);
   EXPECT_EQ(Binding().status.revisions.size(), 2u);
   d = Deployment();
@@ -214,8 +216,7 @@ TEST_F(NativeRolloutTest, ADeploymentChangeReachesEachStageInItsTurn) {
   EXPECT_EQ(d["status"]["updatedReplicas"], 10);
   // Approving again: nothing waits, and the message names the object.
   StatusOr<json> again = cli::WithNativeRolloutApproved(
-      Deployment(), Get(api::kApiVersion, "FederatedWorkload", "deployment-web"),
-      "deployment/web");
+      Deployment(), Get(api::kApiVersion, "FederatedWorkload", "deployment-web"), "deployment/web");
   ASSERT_FALSE(again.ok());
   EXPECT_NE(again.status().message().find("nothing of deployment/web waits"), std::string::npos)
       << again.status().message();
@@ -237,7 +238,8 @@ TEST_F(NativeRolloutTest, APauseHoldsANewRevisionAndIsNoRevisionItself) {
   Converge();
   EXPECT_EQ(Binding().status.revisions.size(), 2u);
   EXPECT_EQ(Phase(), "Paused");
-  const std::map<std::string, int64_t> all1 = {{"ap-south-1", 1}, {"eu-west-1", 1}, {"us-east-1", 1}};
+  const std::map<std::string, int64_t> all1 = {
+      {"ap-south-1", 1}, {"eu-west-1", 1}, {"us-east-1", 1}};
   EXPECT_EQ(Meant(), all1);
 
   StatusOr<json> resumed = cli::WithNativeRolloutPaused(
@@ -267,7 +269,8 @@ TEST_F(NativeRolloutTest, TheConfigMapItDependsOnIsRolledOutByTheSameStrategy) {
   Converge();
   cm = Binding("configmap-web-config");
   ASSERT_EQ(cm.status.revisions.size(), 2u);
-  const std::map<std::string, int64_t> canary = {{"ap-south-1", 1}, {"eu-west-1", 1}, {"us-east-1", 2}};
+  const std::map<std::string, int64_t> canary = {
+      {"ap-south-1", 1}, {"eu-west-1", 1}, {"us-east-1", 2}};
   EXPECT_EQ(Meant("configmap-web-config"), canary);
   EXPECT_EQ(Annotation(Get("v1", "ConfigMap", "web-config"), scheduling::kRevisionsAnnotation),
             "revision 2 on us-east-1; revision 1 on ap-south-1, eu-west-1; rollout of revision 2: "
@@ -287,12 +290,12 @@ TEST_F(NativeRolloutTest, UndoPutsAKeptRevisionsSpecBackOnTheDeployment) {
                                             "kept in status.revisions (kept: 1, 2)"),
             std::string::npos)
       << missing.status().message();
-  StatusOr<json> undone = cli::WithNativeRolloutUndone(Deployment(), binding, std::nullopt,
-                                                       "deployment/web");
+  StatusOr<json> undone =
+      cli::WithNativeRolloutUndone(Deployment(), binding, std::nullopt, "deployment/web");
   ASSERT_TRUE(undone.ok()) << undone.status();
   EXPECT_EQ((*undone)["spec"]["template"]["spec"]["containers"][0]["image"],
-            binding["status"]["revisions"][0]["template"]["spec"]["template"]["spec"]
-                   ["containers"][0]["image"]);
+            binding["status"]["revisions"][0]["template"]["spec"]["template"]["spec"]["containers"]
+                   [0]["image"]);
   Write("apps/v1", "Deployment", *undone);
   Converge();
   // A new revision with the old spec, which every member already runs: nothing changes there.

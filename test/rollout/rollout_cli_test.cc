@@ -195,10 +195,9 @@ TEST(RolloutCli, NativeChangesGoOnTheObjectAndNeedAStagedRollout) {
   // No spec.rollout on the binding: nothing to act on, each change refused naming the object.
   json plain = binding;
   plain["spec"].erase("rollout");
-  for (const StatusOr<json>& r :
-       {WithNativeRolloutApproved(object, plain, "deployment/web"),
-        WithNativeRolloutPaused(object, plain, true, "deployment/web"),
-        WithNativeRolloutUndone(object, plain, 2, "deployment/web")}) {
+  for (const StatusOr<json>& r : {WithNativeRolloutApproved(object, plain, "deployment/web"),
+                                  WithNativeRolloutPaused(object, plain, true, "deployment/web"),
+                                  WithNativeRolloutUndone(object, plain, 2, "deployment/web")}) {
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
     EXPECT_EQ(r.status().message(),
