@@ -96,9 +96,9 @@ PlacementPolicyObject Decode(const json& j, bool cluster_scoped, FieldErrors* er
     return out;
   }
   if (!d.ExpectObject(*spec, "spec")) return out;
-  d.RejectUnknown(
-      *spec, "spec",
-      {"resourceSelectors", "priority", "propagateDependencies", "placement", "overrides"});
+  d.RejectUnknown(*spec, "spec",
+                  {"resourceSelectors", "priority", "propagateDependencies", "placement",
+                   "overrides", "rollout", "revisionHistoryLimit"});
   if (const json* sel = JsonDecoder::Member(*spec, "resourceSelectors")) {
     DecodeSelectors(d, *sel, cluster_scoped, errors, &out.resource_selectors);
   } else {
@@ -111,8 +111,9 @@ PlacementPolicyObject Decode(const json& j, bool cluster_scoped, FieldErrors* er
   if (const json* v = JsonDecoder::Member(*spec, "propagateDependencies")) {
     out.propagate_dependencies = d.Bool(*v, "spec.propagateDependencies").value_or(true);
   }
-  // The placement block and overrides are a FederatedWorkload's, judged by its decoder: one
-  // language, one set of messages (the paths coincide: spec.placement, spec.overrides).
+  // The placement block, overrides, rollout block and history limit are a FederatedWorkload's,
+  // judged by its decoder: one language, one set of messages (the paths coincide:
+  // spec.placement, spec.overrides, spec.rollout, spec.revisionHistoryLimit).
   json as_workload = {
       {"apiVersion", kApiVersion},
       {"kind", "FederatedWorkload"},
@@ -128,14 +129,29 @@ PlacementPolicyObject Decode(const json& j, bool cluster_scoped, FieldErrors* er
     out.overrides = *v;
     as_workload["spec"]["overrides"] = *v;
   }
+  if (const json* v = JsonDecoder::Member(*spec, "rollout")) {
+    out.rollout_json = *v;
+    as_workload["spec"]["rollout"] = *v;
+  }
+  if (const json* v = JsonDecoder::Member(*spec, "revisionHistoryLimit")) {
+    as_workload["spec"]["revisionHistoryLimit"] = *v;
+  }
   FieldErrors workload_errors;
   FederatedWorkload w = DecodeFederatedWorkload(as_workload, &workload_errors);
   for (const FieldError& e : workload_errors) {
-    if (e.path.rfind("spec.placement", 0) == 0 || e.path.rfind("spec.overrides", 0) == 0) {
-      errors->push_back(e);
+    for (const char* field :
+         {"spec.placement", "spec.overrides", "spec.rollout", "spec.revisionHistoryLimit"}) {
+      if (e.path.rfind(field, 0) == 0) {
+        errors->push_back(e);
+        break;
+      }
     }
   }
   out.placement = w.spec.placement;
+  out.rollout = w.spec.rollout;
+  if (JsonDecoder::Member(*spec, "revisionHistoryLimit") != nullptr) {
+    out.revision_history_limit = w.spec.revision_history_limit;
+  }
   return out;
 }
 

@@ -13,6 +13,9 @@
 //     propagateDependencies: true   # ConfigMaps/Secrets/ServiceAccounts/PVCs follow (opt-out)
 //     placement: {...}              # a FederatedWorkload's spec.placement, same language
 //     overrides: [...]              # a FederatedWorkload's spec.overrides
+//     rollout: {...}                # a FederatedWorkload's spec.rollout: the objects it places
+//                                   # change in stages (docs/design.md "Rollouts")
+//     revisionHistoryLimit: 10      # a FederatedWorkload's: revisions kept per placed object
 //
 // A PlacementPolicy selects only objects of its own namespace. Which policy places an object
 // when several match is PolicyPrecedes (scheduling/policy_binding.h). Validation (the
@@ -33,6 +36,13 @@
 
 namespace meridian::api {
 
+// On a native object placed by a policy with spec.rollout (scheduling/policy_binding.h): "true"
+// pauses that object's rollout (its binding's spec.rollout.paused), which `fedctl rollout pause
+// TYPE/NAME` sets. The approval annotation (kRolloutApprovedAnnotation, api/rollout.h) goes on
+// the native object too; the binding controller copies both onto the binding, and neither is
+// part of the template.
+inline constexpr char kRolloutPausedAnnotation[] = "rollout.federation.meridian.io/paused";
+
 struct ResourceSelector {
   std::string api_version;
   std::string kind;
@@ -51,6 +61,12 @@ struct PlacementPolicyObject {
   placement::PlacementPolicy placement;
   nlohmann::json placement_json = nlohmann::json::object();  // spec.placement as written
   nlohmann::json overrides = nlohmann::json::array();        // spec.overrides as written
+  // spec.rollout, decoded (for admission's look at the fleet) and as written (what each
+  // binding carries); null/nullopt when the policy has none: a change reaches every member at
+  // once.
+  std::optional<WorkloadRolloutSpec> rollout;
+  nlohmann::json rollout_json;
+  std::optional<int32_t> revision_history_limit;  // spec.revisionHistoryLimit (1-100)
 
   // "PlacementPolicy shop/web" or "ClusterPlacementPolicy all-web".
   std::string Display() const;

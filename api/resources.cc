@@ -139,8 +139,8 @@ json RolloutStrategySchema() {
                 {{"name", Str("Unique DNS label.")},
                  {"selector", StageSelectorSchema("Members of the stage: every given "
                                                   "criterion holds; empty = the rest.")},
-                 {"maxConcurrency", Int("Members changing at once (default all; not with "
-                                        "groups).")},
+                 {"maxConcurrency", Int("Members changing at once (default all); with "
+                                        "groups, a cap across all of them.")},
                  {"groups",
                   ListOf("Groups of the stage's members, run in parallel; members no group "
                          "takes change one at a time beside them.",
@@ -268,7 +268,9 @@ json SpecSchemaFor(const std::string& kind) {
          {"propagateDependencies",
           Bool("ConfigMaps, Secrets, ServiceAccounts and PVCs follow (default true).")},
          {"placement", workload["properties"]["placement"]},
-         {"overrides", workload["properties"]["overrides"]}},
+         {"overrides", workload["properties"]["overrides"]},
+         {"rollout", workload["properties"]["rollout"]},
+         {"revisionHistoryLimit", workload["properties"]["revisionHistoryLimit"]}},
         {"resourceSelectors"});
   }
   if (kind == "ResourceInterpreter") {

@@ -321,12 +321,9 @@ RolloutStrategySpec DecodeRolloutStrategySpec(const json& j, const std::string& 
       st.after = DecodeAfterStageGates(d, *v, p + ".after");
     }
     if (const json* v = JsonDecoder::Member(sj, "groups")) {
+      // Beside groups, the stage's maxConcurrency caps the members changing at once across
+      // all of them (each group's own cap still holds).
       st.groups = DecodeGroups(d, *v, st, p + ".groups", errors);
-      if (JsonDecoder::Member(sj, "maxConcurrency")) {
-        d.Error(p + ".maxConcurrency",
-                "not with groups: each group changes its members one at a time, or up to the "
-                "group's maxConcurrency");
-      }
     }
     if (const json* v = JsonDecoder::Member(sj, "expand")) {
       st.expand = d.Enum(*v, p + ".expand", {"regionBySize", "regionPerContinent"}).value_or("");

@@ -52,9 +52,11 @@ struct AfterStageGates {
 };
 
 // `stages[i].groups[k]`: a group of the stage's members. Groups run in parallel; within a group
-// members change one at a time, or up to its maxConcurrency. A member belongs to the first group
-// whose selector takes it (admission refuses a strategy whose groups overlap where it can see
-// it); members of the stage no group takes change one at a time, in parallel with the groups.
+// members change one at a time, or up to its maxConcurrency (and the stage's maxConcurrency, if
+// given, caps them all together). A member belongs to the first group whose selector takes it
+// (admission refuses a strategy whose groups overlap where it can see it, and a MemberCluster
+// write that would put its member in two groups); members of the stage no group takes change
+// one at a time, in parallel with the groups.
 struct RolloutGroup {
   std::string name;             // unique within the stage (a DNS label)
   StageSelector selector;       // not empty, within the stage's selector
@@ -67,7 +69,10 @@ struct RolloutGroup {
 struct RolloutStage {
   std::string name;  // unique within the strategy (a DNS label)
   StageSelector selector;
-  int32_t max_concurrency = 0;  // `maxConcurrency`: 0 = every member of the stage at once
+  // `maxConcurrency` (>= 1 when given): the most members of the stage changing at once (a
+  // member counting until it runs the revision ready); 0 = every member at once. With groups it
+  // is a stage-wide cap across all of them, beside each group's own (0: only the groups' caps).
+  int32_t max_concurrency = 0;
   bool approval = false;        // the stage waits for `fedctl rollout approve` before it starts
   // Gate: every member of the stage runs the new revision with all replicas updated, ready
   // and available, continuously for this long.
@@ -94,7 +99,7 @@ struct RolloutStage {
   bool drain = false;
   std::optional<PrometheusGate> prometheus;  // `prometheus` (rollout/prometheus_gate.h)
   AfterStageGates after;                     // `after`: gates after the stage
-  // `groups`: the stage's members in parallel groups (then the stage has no maxConcurrency).
+  // `groups`: the stage's members in parallel groups (maxConcurrency then caps them together).
   std::vector<RolloutGroup> groups;
   friend bool operator==(const RolloutStage&, const RolloutStage&) = default;
 };
@@ -108,7 +113,8 @@ struct RolloutStrategySpec {
   friend bool operator==(const RolloutStrategySpec&, const RolloutStrategySpec&) = default;
 };
 
-// `spec.rollout` of a FederatedWorkload: a reusable strategy by name, or one inline.
+// `spec.rollout` of a FederatedWorkload (or of a PlacementPolicy, which puts it on the binding of
+// every object it places: api/placement_policy.h): a reusable strategy by name, or one inline.
 struct WorkloadRolloutSpec {
   std::string strategy_ref;                     // `strategyRef.name`: a RolloutStrategy
   std::optional<RolloutStrategySpec> strategy;  // `strategy`: inline
@@ -198,7 +204,7 @@ std::string RolloutApproval(int64_t revision, const std::string& stage, const st
 // a prometheus gate (the stage's or after it) with a query of sound shape (PromQlShapeError)
 // and a finite max; groups with unique names, non-empty selectors within the stage's selector
 // (a cluster or region the stage's selector leaves out is refused), a cluster named by one
-// group only, and no stage maxConcurrency beside them.
+// group only; a stage maxConcurrency beside them is the stage-wide cap.
 RolloutStrategySpec DecodeRolloutStrategySpec(const nlohmann::json& j, const std::string& path,
                                               FieldErrors* errors);
 nlohmann::json EncodeRolloutStrategySpec(const RolloutStrategySpec& s);

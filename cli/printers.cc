@@ -9,6 +9,7 @@
 #include "api/workload_summary.h"
 #include "api/yaml.h"
 #include "apimachinery/table.h"
+#include "scheduling/policy_binding.h"
 
 namespace meridian::cli {
 namespace {
@@ -672,6 +673,12 @@ std::string Describe(const KindInfo& kind, const json& object, Timestamp now,
   } else if (kind.kind == "Secret") {
     DescribeSecret(w, object);
   } else {
+    // A native object's staged rollout (scheduling/policy_binding.h): which revision runs
+    // where, in full (the annotations line above cuts long values).
+    if (const json* r = At(object, {"metadata", "annotations", scheduling::kRevisionsAnnotation});
+        r && r->is_string()) {
+      w.Field(0, "Revisions", r->get<std::string>());
+    }
     if (object.contains("spec")) YamlSection(w, 0, "Spec", At(object, {"spec"}));
     if (object.contains("status")) YamlSection(w, 0, "Status", At(object, {"status"}));
   }

@@ -5,6 +5,8 @@
 
 #include "api/codec.h"
 #include "api/rollout.h"
+#include "cli/kinds.h"
+#include "scheduling/policy_binding.h"
 
 namespace meridian::cli {
 namespace {
@@ -123,17 +125,21 @@ bool RolloutFinished(const json& workload) {
          (r && (r->phase == "Complete" || r->phase == "Halted" || r->phase == "RolledBack"));
 }
 
-std::string RolloutStatusText(const json& workload) {
+std::string RolloutStatusText(const json& workload, const std::string& display) {
   std::ostringstream out;
   std::optional<api::RolloutStatus> r = RolloutOf(workload);
+  const std::string name = display.empty() ? Name(workload) : display;
   if (!At(workload, {"spec", "rollout"})) {
-    out << Name(workload) << ": no spec.rollout (every member gets a new template at once)\n";
+    out << name
+        << (display.empty() ? ": no spec.rollout (every member gets a new template at once)\n"
+                            : ": no staged rollout: the PlacementPolicy placing it has no "
+                              "spec.rollout (every member gets a change at once)\n");
   }
   if (!r) {
-    if (At(workload, {"spec", "rollout"})) out << Name(workload) << ": no rollout state yet\n";
+    if (At(workload, {"spec", "rollout"})) out << name << ": no rollout state yet\n";
     return out.str();
   }
-  out << Name(workload) << ": revision " << r->revision;
+  out << name << ": revision " << r->revision;
   if (r->stable_revision && r->stable_revision != r->revision) {
     out << " (from " << r->stable_revision << ")";
   }
@@ -159,6 +165,134 @@ std::string RolloutStatusText(const json& workload) {
     out << "\n";
   }
   return out.str();
+}
+
+StatusOr<RolloutTarget> ResolveRolloutTarget(const std::vector<std::string>& args) {
+  std::string type, name;
+  if (args.size() == 1) {
+    const size_t slash = args[0].find('/');
+    if (slash == std::string::npos) {
+      name = args[0];
+    } else {
+      type = args[0].substr(0, slash);
+      name = args[0].substr(slash + 1);
+    }
+  } else if (args.size() == 2) {
+    type = args[0];
+    name = args[1];
+  } else {
+    return InvalidArgumentError("expected NAME, TYPE/NAME or TYPE NAME");
+  }
+  if (name.empty() || name.find('/') != std::string::npos) {
+    return InvalidArgumentError("NAME: \"" + name + "\" is not a name");
+  }
+  RolloutTarget t;
+  t.name = name;
+  if (type.empty()) {
+    t.workload = name;
+    t.display = "federatedworkload/" + name;
+    return t;
+  }
+  const KindInfo* kind = ResolveType(type);
+  if (kind != nullptr && kind->kind == "FederatedWorkload") {
+    t.workload = name;
+    t.display = "federatedworkload/" + name;
+    return t;
+  }
+  const api::NativeKind* native =
+      kind == nullptr ? nullptr : api::FindNativeKind(kind->ApiVersion(), kind->kind);
+  if (native == nullptr) {
+    return InvalidArgumentError(
+        "TYPE: \"" + type +
+        "\" has no rollouts; name a FederatedWorkload (fw/NAME) or an object a PlacementPolicy "
+        "places (" +
+        api::NativeKindsList() + ")");
+  }
+  t.native = native;
+  t.workload = scheduling::BindingName(*native, name);
+  t.display = kind->singular + "/" + name;
+  return t;
+}
+
+namespace {
+
+// The binding's staged rollout, or why there is none for the user.
+Status HasStagedRollout(const json& binding, const std::string& display) {
+  if (!At(binding, {"spec", "rollout"})) {
+    return FailedPreconditionError(display +
+                                   " has no staged rollout: the PlacementPolicy placing it has "
+                                   "no spec.rollout");
+  }
+  return Status::Ok();
+}
+
+std::string ObjectAnnotation(const json& object, const char* key) {
+  const json* v = At(object, {"metadata", "annotations", key});
+  return v && v->is_string() ? v->get<std::string>() : "";
+}
+
+// `binding`'s error messages name the binding ("shop/deployment-web"): the user named the
+// object.
+Status Renamed(const Status& s, const json& binding, const std::string& display) {
+  std::string message = s.message();
+  const std::string from = Name(binding);
+  for (size_t at = message.find(from); !from.empty() && at != std::string::npos;
+       at = message.find(from, at + display.size())) {
+    message.replace(at, from.size(), display);
+  }
+  return Status(s.code(), message);
+}
+
+}  // namespace
+
+StatusOr<json> WithNativeRolloutPaused(const json& object, const json& binding, bool paused,
+                                       const std::string& display) {
+  MERIDIAN_RETURN_IF_ERROR(HasStagedRollout(binding, display));
+  const bool annotated = ObjectAnnotation(object, api::kRolloutPausedAnnotation) == "true";
+  const json* by_policy = At(binding, {"spec", "rollout", "paused"});
+  // The binding says paused without the object's annotation: the policy pauses it.
+  if (!paused && !annotated && by_policy && by_policy->is_boolean() && by_policy->get<bool>()) {
+    return FailedPreconditionError("the rollout of " + display +
+                                   " is paused by its PlacementPolicy's spec.rollout.paused");
+  }
+  if (annotated == paused) {
+    return FailedPreconditionError("the rollout of " + display + " is already " +
+                                   (paused ? "paused" : "not paused"));
+  }
+  json out = object;
+  if (paused) {
+    out["metadata"]["annotations"][api::kRolloutPausedAnnotation] = "true";
+  } else {
+    out["metadata"]["annotations"].erase(api::kRolloutPausedAnnotation);
+  }
+  return out;
+}
+
+StatusOr<json> WithNativeRolloutApproved(const json& object, const json& binding,
+                                         const std::string& display) {
+  MERIDIAN_RETURN_IF_ERROR(HasStagedRollout(binding, display));
+  StatusOr<json> approved = WithRolloutApproved(binding);
+  if (!approved.ok()) return Renamed(approved.status(), binding, display);
+  json out = object;
+  out["metadata"]["annotations"][api::kRolloutApprovedAnnotation] =
+      (*approved)["metadata"]["annotations"][api::kRolloutApprovedAnnotation];
+  return out;
+}
+
+StatusOr<json> WithNativeRolloutUndone(const json& object, const json& binding,
+                                       std::optional<int64_t> to_revision,
+                                       const std::string& display) {
+  MERIDIAN_RETURN_IF_ERROR(HasStagedRollout(binding, display));
+  StatusOr<json> undone = WithRolloutUndone(binding, to_revision);
+  if (!undone.ok()) return Renamed(undone.status(), binding, display);
+  const json* spec = At(*undone, {"spec", "template", "spec"});
+  json out = object;
+  if (spec) {
+    out["spec"] = *spec;
+  } else {
+    out.erase("spec");
+  }
+  return out;
 }
 
 }  // namespace meridian::cli

@@ -6,6 +6,7 @@
 #include "api/codec.h"
 #include "api/evidence.h"
 #include "api/native_kinds.h"
+#include "api/placement_policy.h"
 #include "api/resources.h"
 #include "api/template_schema.h"
 #include "common/json_decoder.h"
@@ -15,6 +16,7 @@
 #include "residency/policy.h"
 #include "rollout/stage_machine.h"
 #include "scheduling/placement_inputs.h"
+#include "scheduling/policy_binding.h"
 
 namespace meridian::apiserver {
 namespace {
@@ -302,6 +304,91 @@ void CheckRolloutGroups(const api::RolloutStrategySpec& strategy, const std::str
   errors->insert(errors->end(), found.begin(), found.end());
 }
 
+// A member may belong to one group of a stage (rollout::GroupOverlaps). A strategy is judged
+// against the fleet when it is written; a member judged against the strategies when it joins,
+// is relabelled or moves region: a MemberCluster write that would put it in two groups of one
+// stage of any strategy — a RolloutStrategy, or one inline on a FederatedWorkload or a
+// (Cluster)PlacementPolicy (bindings carry their policy's, judged there) — is refused at
+// metadata.labels (spec.region when only the region changed), naming the strategy, the stage
+// and both groups. Refused rather than left to halt a rollout later: the one changing the
+// member learns it at once, nothing half-done is left in a running rollout, and only they know
+// which group they meant (fix the labels or the strategy, then write again).
+void CheckMemberInOneGroup(const apimachinery::AdmissionAttributes& attrs, const json& object,
+                           Store& store, FieldErrors* errors) {
+  FieldErrors ignored;
+  const api::MemberCluster changed = api::DecodeMemberCluster(object, &ignored);
+  std::string field = "metadata.labels";
+  if (attrs.old_object != nullptr) {
+    const api::MemberCluster before = api::DecodeMemberCluster(*attrs.old_object, &ignored);
+    const bool relabelled = before.metadata.labels != changed.metadata.labels;
+    if (!relabelled && before.spec.region == changed.spec.region) return;
+    if (!relabelled) field = "spec.region";
+  }
+  struct Named {
+    std::string who;
+    api::RolloutStrategySpec spec;
+  };
+  std::vector<Named> strategies;
+  auto add = [&](std::string who, const api::RolloutStrategySpec& spec) {
+    if (std::any_of(spec.stages.begin(), spec.stages.end(),
+                    [](const api::RolloutStage& st) { return !st.groups.empty(); })) {
+      strategies.push_back({std::move(who), spec});
+    }
+  };
+  for (const json& j : ListAll(store, "rolloutstrategies")) {
+    const api::RolloutStrategy s = api::DecodeRolloutStrategy(j, &ignored);
+    add("RolloutStrategy " + s.metadata.name, s.spec);
+  }
+  for (const json& j : ListAll(store, "federatedworkloads")) {
+    const api::FederatedWorkload w = api::DecodeFederatedWorkload(j, &ignored);
+    if (w.metadata.labels.count(scheduling::kBindingLabel) != 0) continue;
+    if (w.spec.rollout && w.spec.rollout->strategy) {
+      add("FederatedWorkload " + w.metadata.ns + "/" + w.metadata.name + " (spec.rollout.strategy)",
+          *w.spec.rollout->strategy);
+    }
+  }
+  for (const json& j : ListAll(store, "placementpolicies")) {
+    const api::PlacementPolicyObject p = api::DecodeNamespacedPlacementPolicy(j, &ignored);
+    if (p.rollout && p.rollout->strategy) {
+      add(p.Display() + " (spec.rollout.strategy)", *p.rollout->strategy);
+    }
+  }
+  for (const json& j : ListAll(store, "clusterplacementpolicies")) {
+    const api::PlacementPolicyObject p = api::DecodeClusterPlacementPolicy(j, &ignored);
+    if (p.rollout && p.rollout->strategy) {
+      add(p.Display() + " (spec.rollout.strategy)", *p.rollout->strategy);
+    }
+  }
+  if (strategies.empty()) return;
+  // The fleet as the write would leave it.
+  std::vector<rollout::MemberObservation> members;
+  for (const json& j : ListAll(store, "memberclusters")) {
+    const api::MemberCluster c = api::DecodeMemberCluster(j, &ignored);
+    if (c.metadata.name == changed.metadata.name) continue;
+    members.push_back(
+        {.name = c.metadata.name,
+         .region = c.spec.region,
+         .labels = apimachinery::Labels(c.metadata.labels.begin(), c.metadata.labels.end())});
+  }
+  members.push_back({.name = changed.metadata.name,
+                     .region = changed.spec.region,
+                     .labels = apimachinery::Labels(changed.metadata.labels.begin(),
+                                                    changed.metadata.labels.end())});
+  for (const Named& s : strategies) {
+    for (const rollout::GroupOverlap& o : rollout::FindGroupOverlaps(s.spec, members)) {
+      if (o.member != changed.metadata.name) continue;  // not this write's doing
+      const api::RolloutStage& stage = s.spec.stages[o.stage];
+      errors->push_back(
+          {field, "would put member " + o.member + " in two groups of stage " + stage.name +
+                      " of " + s.who + ": groups[" + std::to_string(o.first) + "] (" +
+                      stage.groups[o.first].name + ") and groups[" + std::to_string(o.second) +
+                      "] (" + stage.groups[o.second].name +
+                      ") both take it; a member belongs to one group (change its labels or "
+                      "region, or the strategy's group selectors)"});
+    }
+  }
+}
+
 // The template against the schema its kind has in the members (federation-apiserver/
 // member_schemas.h), or the built-in one (api/template_schema.h) while no member has been
 // reached. Kubernetes' validation beyond its OpenAPI (a container's image is required by the
@@ -470,6 +557,21 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
           FieldErrors ignored;
           CheckRolloutGroups(api::DecodeRolloutStrategy(object, &ignored).spec, "spec", store,
                              errors);
+          return Status::Ok();
+        }
+        if (d->kind == "MemberCluster") {
+          CheckMemberInOneGroup(attrs, object, store, errors);
+          return Status::Ok();
+        }
+        if (d->kind == "PlacementPolicy" || d->kind == "ClusterPlacementPolicy") {
+          // Its rollout block is each placed object's: the same look at the fleet.
+          FieldErrors ignored;
+          api::PlacementPolicyObject p =
+              d->kind == "PlacementPolicy" ? api::DecodeNamespacedPlacementPolicy(object, &ignored)
+                                           : api::DecodeClusterPlacementPolicy(object, &ignored);
+          if (p.rollout && p.rollout->strategy) {
+            CheckRolloutGroups(*p.rollout->strategy, "spec.rollout.strategy", store, errors);
+          }
           return Status::Ok();
         }
         if (d->kind != "FederatedWorkload") return Status::Ok();

@@ -145,9 +145,9 @@ std::vector<api::DerivedStage> DeriveStages(const api::RolloutStrategySpec& stra
   return derived;
 }
 
-FieldErrors GroupOverlaps(const api::RolloutStrategySpec& strategy,
-                          const std::vector<MemberObservation>& members, const std::string& path) {
-  FieldErrors errors;
+std::vector<GroupOverlap> FindGroupOverlaps(const api::RolloutStrategySpec& strategy,
+                                            const std::vector<MemberObservation>& members) {
+  std::vector<GroupOverlap> out;
   const std::vector<api::DerivedStage> derived = DeriveStages(strategy, members);
   for (const MemberObservation& m : members) {
     const size_t i = StrategyStageOf(strategy, derived, m);
@@ -155,12 +155,22 @@ FieldErrors GroupOverlaps(const api::RolloutStrategySpec& strategy,
     const std::vector<api::RolloutGroup>& groups = strategy.stages[i].groups;
     const size_t first = GroupOf(strategy.stages[i], m);
     for (size_t k = first + 1; k < groups.size(); ++k) {
-      if (!Takes(groups[k].selector, m)) continue;
-      errors.push_back(
-          {path + ".stages[" + std::to_string(i) + "].groups[" + std::to_string(k) + "].selector",
-           "takes member " + m.name + ", which groups[" + std::to_string(first) + "] (" +
-               groups[first].name + ") takes too: a member belongs to one group"});
+      if (Takes(groups[k].selector, m)) out.push_back({m.name, i, first, k});
     }
+  }
+  return out;
+}
+
+FieldErrors GroupOverlaps(const api::RolloutStrategySpec& strategy,
+                          const std::vector<MemberObservation>& members, const std::string& path) {
+  FieldErrors errors;
+  for (const GroupOverlap& o : FindGroupOverlaps(strategy, members)) {
+    const std::vector<api::RolloutGroup>& groups = strategy.stages[o.stage].groups;
+    errors.push_back({path + ".stages[" + std::to_string(o.stage) + "].groups[" +
+                          std::to_string(o.second) + "].selector",
+                      "takes member " + o.member + ", which groups[" + std::to_string(o.first) +
+                          "] (" + groups[o.first].name +
+                          ") takes too: a member belongs to one group"});
   }
   return errors;
 }
@@ -528,8 +538,10 @@ StageMachineOutput Step(const StageMachineInput& in,
       };
       // Members change in name order within their group, each group (the members no group
       // takes being one more) up to its own concurrency, all groups at once; a stage without
-      // groups is one group of stage.maxConcurrency (0: all). OneAtATime caps the whole stage
-      // at one, so one of its members always serves.
+      // groups is one group of stage.maxConcurrency (0: all). With groups, a stage's
+      // maxConcurrency caps the members changing at once across all of them (taken in member
+      // name order); OneAtATime caps the whole stage at one, so one of its members always
+      // serves.
       const size_t ungrouped = stage.groups.size();
       auto capacity = [&](size_t g) -> int64_t {
         if (stage.groups.empty()) {
@@ -538,7 +550,10 @@ StageMachineOutput Step(const StageMachineInput& in,
         }
         return g < ungrouped ? stage.groups[g].max_concurrency : 1;
       };
-      const int64_t stage_capacity = st.drain == "OneAtATime" ? 1 : INT64_MAX;
+      int64_t stage_capacity = INT64_MAX;
+      if (!stage.groups.empty() && stage.max_concurrency > 0)
+        stage_capacity = stage.max_concurrency;
+      if (st.drain == "OneAtATime") stage_capacity = 1;
       std::map<size_t, int64_t> in_flight;  // group -> started members not yet running it
       int64_t stage_in_flight = 0;
       for (const MemberObservation* m : mine) {

@@ -11,8 +11,9 @@
 // the annotation "R/<stage>" (api::kRolloutApprovedAnnotation; approvalPoint "before"). Its
 // members then get R, at most maxConcurrency not-yet-ready ones at a time, in name order; a
 // stage with groups changes its groups in parallel, each up to the group's maxConcurrency (the
-// members no group takes one at a time beside them). The rollout waits (WaitingForDrill, its
-// timers stopped as when paused) before a group's next member a running drill targets until
+// members no group takes one at a time beside them), all together at most the stage's
+// maxConcurrency when it has one (filled in member name order). The rollout waits (WaitingForDrill,
+// its timers stopped as when paused) before a group's next member a running drill targets until
 // that drill ends; its gates pass when every member runs R with all
 // replicas updated, ready and available for readySeconds and soakSeconds passed since the
 // latest member got it. Then its after-gates: `after.prometheus` (counted from then; phase
@@ -133,10 +134,23 @@ StagePlan PlanStages(const api::RolloutStrategySpec& strategy,
 // belongs to one group): for each member that two groups of its stage (the stage PlanStages
 // gives it, expanding stages derived from `members`) take, an error at
 // "<path>.stages[i].groups[k].selector" of the later group, naming the member and the earlier
-// group. Admission asks it with every member of the federation; a member that joins, or whose
-// labels change, later is put in the first group that takes it.
+// group. Admission asks it with every member of the federation; a MemberCluster write that
+// would put its member in two groups is refused (FindGroupOverlaps); should one still be found
+// there (a member stored before the check), it is put in the first group that takes it.
 FieldErrors GroupOverlaps(const api::RolloutStrategySpec& strategy,
                           const std::vector<MemberObservation>& members, const std::string& path);
+
+// The same overlaps as values: member `member` falls in groups `first` and `second` (indices,
+// first < second) of stage `stage` (an index into strategy.stages). MemberCluster admission
+// asks it with the fleet as a write would make it, and refuses a member that joins, is
+// relabelled or moves region into two groups of one stage (naming the strategy and groups).
+struct GroupOverlap {
+  std::string member;
+  size_t stage = 0;
+  size_t first = 0, second = 0;
+};
+std::vector<GroupOverlap> FindGroupOverlaps(const api::RolloutStrategySpec& strategy,
+                                            const std::vector<MemberObservation>& members);
 
 // One step. `previous` is status.rollout as stored (nullopt for a workload never seen).
 StageMachineOutput Step(const StageMachineInput& in,

@@ -301,6 +301,9 @@ StatusOr<int> BindingController::ReconcileAll() {
   std::map<std::string, NativeObject*> bound_by;  // binding "ns/name" -> its object
   struct Needed {
     std::set<std::string> members, dependents;
+    // Per dependent ("Deployment/web"), its binding's spec.rollout and revisionHistoryLimit:
+    // the first dependent (by kind and name) with one rolls the dependency out too.
+    std::map<std::string, std::pair<json, std::optional<int32_t>>> rollouts;
   };
   std::map<std::tuple<std::string, std::string, std::string>, Needed> needed;  // kind, ns, name
   std::map<const NativeObject*, std::vector<PolicyMatch>> matched;
@@ -328,6 +331,9 @@ StatusOr<int> BindingController::ReconcileAll() {
           Needed& n = needed[{ref.kind, o.ns, ref.name}];
           n.members.insert(members.begin(), members.end());
           n.dependents.insert(o.kind->kind + "/" + o.name);
+          const json& spec = desired[key]["spec"];
+          n.rollouts[o.kind->kind + "/" + o.name] = {spec.value("rollout", json()),
+                                                     matches[0].policy->revision_history_limit};
         }
       }
     }
@@ -357,7 +363,15 @@ StatusOr<int> BindingController::ReconcileAll() {
       o.placement = "dependency of " + dependents + ": not placed until they are" + also;
       continue;
     }
-    desired[key] = DependencyBinding(*o.kind, o.object, n->second.members, n->second.dependents);
+    std::pair<json, std::optional<int32_t>> rollout;
+    for (const auto& [dependent, r] : n->second.rollouts) {
+      if (r.first.is_object()) {
+        rollout = r;
+        break;
+      }
+    }
+    desired[key] = DependencyBinding(*o.kind, o.object, n->second.members, n->second.dependents,
+                                     rollout.first, rollout.second);
     bound_by[key] = &o;
     o.placement = "dependency of " + dependents + ": on " + members + also;
   }
@@ -429,20 +443,27 @@ StatusOr<int> BindingController::ReconcileAll() {
     const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
     // A custom kind has no health model: what each member did with it (applied, or the error).
     std::string members;
-    if (o.kind->custom && desired.count(key) != 0) {
+    // A staged rollout: which revision runs where, said on the object itself.
+    std::string revisions;
+    if (desired.count(key) != 0) {
       auto b = bindings.find(key);
-      if (b != bindings.end()) members = MemberApplyStatus(b->second);
+      if (b != bindings.end() && o.kind->custom) members = MemberApplyStatus(b->second);
+      if (b != bindings.end() && b->second.spec.rollout) revisions = RevisionSummary(b->second);
     }
     if (Annotation(current, kPlacementAnnotation) != o.placement ||
-        Annotation(current, kMemberStatusAnnotation) != members) {
+        Annotation(current, kMemberStatusAnnotation) != members ||
+        Annotation(current, kRevisionsAnnotation) != revisions) {
       json update = current;
       json& annotations = update["metadata"]["annotations"];
       if (!annotations.is_object()) annotations = json::object();
       annotations[kPlacementAnnotation] = o.placement;
-      if (members.empty()) {
-        annotations.erase(kMemberStatusAnnotation);
-      } else {
-        annotations[kMemberStatusAnnotation] = members;
+      for (const auto& [annotation, text] :
+           {std::pair{kMemberStatusAnnotation, &members}, {kRevisionsAnnotation, &revisions}}) {
+        if (text->empty()) {
+          annotations.erase(annotation);
+        } else {
+          annotations[annotation] = *text;
+        }
       }
       auto updated = objects_.Update(*o.info, o.ns, o.name, update);
       if (!updated.ok()) {

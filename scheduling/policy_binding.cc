@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <functional>
+#include <map>
 #include <tuple>
 
 namespace meridian::scheduling {
@@ -179,6 +181,10 @@ json TemplateOf(const api::NativeKind& kind, const json& object) {
     annotations.erase("kubectl.kubernetes.io/last-applied-configuration");
     annotations.erase(kPlacementAnnotation);
     annotations.erase(kMemberStatusAnnotation);  // what members report is not the template
+    annotations.erase(kRevisionsAnnotation);
+    // How the object's rollout is steered, not what it is: a change must not be a revision.
+    annotations.erase(api::kRolloutApprovedAnnotation);
+    annotations.erase(api::kRolloutPausedAnnotation);
     if (!annotations.empty()) m["annotations"] = annotations;
   }
   t["metadata"] = std::move(m);
@@ -193,6 +199,23 @@ json TemplateOf(const api::NativeKind& kind, const json& object) {
 }
 
 namespace {
+
+// The object's rollout annotation `key` ("" when absent).
+std::string RolloutAnnotation(const json& object, const char* key) {
+  return StringAt(Child(Child(object, "metadata"), "annotations"), key);
+}
+
+// Sets `rollout` (a spec.rollout; null: none) and `history` on binding `b` of `object`: paused
+// when the object says so, its approval copied (docs: api::kRolloutPausedAnnotation).
+void AddRollout(const json& object, json rollout, std::optional<int32_t> history, json* b) {
+  if (!rollout.is_object()) return;
+  if (RolloutAnnotation(object, api::kRolloutPausedAnnotation) == "true") rollout["paused"] = true;
+  (*b)["spec"]["rollout"] = std::move(rollout);
+  if (history) (*b)["spec"]["revisionHistoryLimit"] = *history;
+  const std::string approval = RolloutAnnotation(object, api::kRolloutApprovedAnnotation);
+  if (!approval.empty())
+    (*b)["metadata"]["annotations"][api::kRolloutApprovedAnnotation] = approval;
+}
 
 json BindingEnvelope(const api::NativeKind& kind, const json& object, const char* binding_kind) {
   const json& meta = Child(object, "metadata");
@@ -225,13 +248,16 @@ json PolicyBinding(const api::NativeKind& kind, const json& object,
     b["spec"]["overrides"] = policy.overrides;
   }
   b["metadata"]["annotations"][kPlacementAnnotation] = "placed by " + policy.Display();
+  AddRollout(object, policy.rollout_json, policy.revision_history_limit, &b);
   return b;
 }
 
 json DependencyBinding(const api::NativeKind& kind, const json& object,
                        const std::set<std::string>& clusters,
-                       const std::set<std::string>& dependents) {
+                       const std::set<std::string>& dependents, const json& rollout,
+                       std::optional<int32_t> history) {
   json b = BindingEnvelope(kind, object, "dependency");
+  AddRollout(object, rollout, history, &b);
   std::string names;
   for (const std::string& d : dependents) names += (names.empty() ? "" : ", ") + d;
   b["metadata"]["annotations"][kDependentsAnnotation] = names;
@@ -292,6 +318,26 @@ std::string MemberApplyStatus(const api::FederatedWorkload& binding) {
   return out;
 }
 
+std::string RevisionSummary(const api::FederatedWorkload& binding) {
+  std::set<std::string> placed = MembersOf(binding);
+  std::map<int64_t, std::string, std::greater<>> runs;  // newest first
+  for (const api::ClusterSyncStatus& c : binding.status.clusters) {
+    if (c.revision == 0 || placed.count(c.cluster) == 0) continue;
+    std::string& line = runs[c.revision];
+    line += (line.empty() ? "" : ", ") + c.cluster + (c.revision_ready ? "" : " (not ready)");
+  }
+  std::string out;
+  for (const auto& [revision, members] : runs) {
+    out += (out.empty() ? "" : "; ") + ("revision " + std::to_string(revision) + " on " + members);
+  }
+  if (const std::optional<api::RolloutStatus>& r = binding.status.rollout; r && r->revision != 0) {
+    out += (out.empty() ? "" : "; ") +
+           ("rollout of revision " + std::to_string(r->revision) + ": " + r->phase);
+    if (!r->stage_name.empty() && r->phase != "Complete") out += ", stage " + r->stage_name;
+  }
+  return out;
+}
+
 std::set<std::string> MembersOf(const api::FederatedWorkload& binding) {
   std::set<std::string> out;
   for (const api::ClusterPlacement& p : binding.status.placement) {
@@ -313,6 +359,15 @@ json AggregatedStatus(const json& object, const api::FederatedWorkload* binding,
   const int64_t desired = spec_replicas.is_number_integer() ? spec_replicas.get<int64_t>() : 1;
   int64_t placed = 0, ready = 0, updated = 0;
   bool current = binding != nullptr;
+  // The revision a member runs when it runs the binding's template (sync::TemplateForMember):
+  // the newest, once the rollout controller recorded the template as one; 0 before that
+  // (a member rendering a recorded older revision reports its number). -1: no revisions at
+  // all (no rollout controller): synced is all there is to judge by.
+  int64_t newest = -1;
+  if (binding != nullptr && !binding->status.revisions.empty()) {
+    const api::WorkloadRevision& last = binding->status.revisions.back();
+    newest = last.template_ == binding->spec.template_ ? last.revision : 0;
+  }
   if (binding != nullptr) {
     for (const api::ClusterPlacement& p : binding->status.placement) placed += p.replicas;
     std::set<std::string> placed_on;
@@ -323,9 +378,10 @@ json AggregatedStatus(const json& object, const api::FederatedWorkload* binding,
       if (placed_on.count(c.cluster) == 0) continue;
       placed_on.erase(c.cluster);
       ready += c.ready_replicas;
-      // A synced member holds the current template: its ready replicas run it (as far as
-      // status.clusters says; it carries no per-member updated count yet).
-      if (c.synced) updated += c.ready_replicas;
+      // A synced member holds the template assigned to it: its ready replicas run the current
+      // one (as far as status.clusters says; it carries no per-member updated count yet) when
+      // that is the newest revision, which a staged rollout gives members in their turn.
+      if (c.synced && (newest < 0 || c.revision == newest)) updated += c.ready_replicas;
       current = current && c.synced;
     }
     const auto gen = binding->metadata.annotations.find(kBoundGenerationAnnotation);

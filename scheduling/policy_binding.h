@@ -65,6 +65,9 @@ inline constexpr char kPlacementAnnotation[] = "federation.meridian.io/placement
 inline constexpr char kMemberStatusAnnotation[] = "federation.meridian.io/member-status";
 // On a dependency's binding: the workloads that need it ("Deployment/web, StatefulSet/db").
 inline constexpr char kDependentsAnnotation[] = "federation.meridian.io/dependents";
+// On a native object whose binding has a staged rollout: which revision runs where
+// (RevisionSummary), so `kubectl describe` and `fedctl describe` show it on the object itself.
+inline constexpr char kRevisionsAnnotation[] = "federation.meridian.io/revisions";
 
 // How specifically a selector matched: 0 no match, 1 kind only, 2 labelSelector, 3 name.
 int SelectorMatch(const api::ResourceSelector& selector, const api::NativeKind& kind,
@@ -99,20 +102,37 @@ std::string BindingName(const api::NativeKind& kind, const std::string& name);
 std::string BoundObject(const api::NativeKind& kind, const std::string& name);
 
 // The template a binding carries for `object`: apiVersion, kind, metadata (name, labels,
-// annotations without kubectl's last-applied record and Meridian's placement and member-status
-// annotations) and
+// annotations without kubectl's last-applied record, Meridian's placement, member-status and
+// revisions annotations and the rollout's approval and pause: none is the object's content, and
+// each would make a new revision) and
 // everything else but status. A workload without spec.replicas gets Kubernetes' default, 1.
 nlohmann::json TemplateOf(const api::NativeKind& kind, const nlohmann::json& object);
 
-// The binding FederatedWorkload (JSON, as created) that places `object` with `policy`.
+// The binding FederatedWorkload (JSON, as created) that places `object` with `policy`. With the
+// policy's spec.rollout the binding carries it as its own spec.rollout (paused too when the
+// object has kRolloutPausedAnnotation "true"), and the policy's revisionHistoryLimit: every
+// change of the object's template is then a numbered revision rolled out in stages by the
+// rollout controller, exactly as a FederatedWorkload's. The object's approval annotation
+// (api::kRolloutApprovedAnnotation) is copied onto the binding, where the rollout reads it.
 nlohmann::json PolicyBinding(const api::NativeKind& kind, const nlohmann::json& object,
                              const api::PlacementPolicyObject& policy);
 
 // The binding that places dependency `object` on exactly `clusters` (non-empty), needed by
-// `dependents` ("Deployment/web").
+// `dependents` ("Deployment/web"). `rollout` (null: none) is a dependent's binding's
+// spec.rollout and `history` its revisionHistoryLimit: a ConfigMap's or Secret's changes then
+// become revisions of its own binding, rolled out in stages by the same strategy over the same
+// members (its approval and pause are its own: annotations on the dependency object).
 nlohmann::json DependencyBinding(const api::NativeKind& kind, const nlohmann::json& object,
                                  const std::set<std::string>& clusters,
-                                 const std::set<std::string>& dependents);
+                                 const std::set<std::string>& dependents,
+                                 const nlohmann::json& rollout = nullptr,
+                                 std::optional<int32_t> history = std::nullopt);
+
+// kRevisionsAnnotation's text for a binding with spec.rollout: which revision each placed
+// member runs and the rollout's state, "revision 3 on us-west-1; revision 2 on ap-south-1,
+// eu-west-1 (not ready); rollout of revision 3: WaitingForApproval, stage rest". "" when no
+// member reports a revision yet and there is no rollout state.
+std::string RevisionSummary(const api::FederatedWorkload& binding);
 
 // A dependency reference: kind (ConfigMap | Secret | ServiceAccount | PersistentVolumeClaim)
 // and name, in the workload's namespace.
@@ -141,7 +161,9 @@ std::set<std::string> MembersOf(const api::FederatedWorkload& binding);
 // The status a workload object (Deployment, StatefulSet) should have, from its binding
 // (null: not placed) and `placement` (kPlacementAnnotation's text): replicas (placed) and
 // readyReplicas summed over the members it is placed on; updatedReplicas the ready replicas of
-// the members that hold the current template (synced), availableReplicas the ready ones
+// the members that hold the current template (synced, and, once the binding has revisions,
+// running the newest one: a member a staged rollout has not reached yet is not updated, so
+// `kubectl rollout status` waits for every stage), availableReplicas the ready ones
 // (status.clusters carries no per-member updated or available count yet); observedGeneration
 // the object's generation once the binding was made from it, placement has seen the binding's
 // generation, the binding's Synced condition is True for that generation and every member it

@@ -15,7 +15,10 @@
 //   3. a crash-looping image (membersim's crashLoop pattern: restarts every 500 ms, never ready)
 //      fails the canary's maxRestarts gate before the gate timeout and rolls back;
 //   4. `fedctl rollout undo --to-revision N` for a revision not kept is refused naming the
-//      flag and changes nothing; `fedctl rollout undo` goes back to the good template.
+//      flag and changes nothing; `fedctl rollout undo` goes back to the good template;
+//   5. a plain Deployment (issue 18's zero-change path) placed by a PlacementPolicy with a
+//      two-stage rollout: a new image reaches the canary first and the other members only after
+//      `fedctl rollout approve deployment/api`, judged from the members' pods as in 1.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -114,7 +117,9 @@ struct MemberView {
 // ever showed and when it first showed each (and first showed it ready).
 class Sampler {
  public:
-  explicit Sampler(std::string sim_url) : sim_url_(std::move(sim_url)) {
+  // Samples Deployment shop/`deployment` of every member.
+  explicit Sampler(std::string sim_url, std::string deployment = "web")
+      : sim_url_(std::move(sim_url)), deployment_(std::move(deployment)) {
     thread_ = std::thread([this] {
       while (!stop_) {
         for (const std::string& m : kMembers) Sample(m);
@@ -148,7 +153,7 @@ class Sampler {
  private:
   void Sample(const std::string& member) {
     json d = test_env::GetJson(sim_url_ + "/clusters/" + member +
-                               "/apis/apps/v1/namespaces/shop/deployments/web");
+                               "/apis/apps/v1/namespaces/shop/deployments/" + deployment_);
     if (!d.is_object() || !d.contains("spec")) return;
     MemberView v;
     const json& c = d["spec"]["template"]["spec"]["containers"];
@@ -169,6 +174,7 @@ class Sampler {
   }
 
   const std::string sim_url_;
+  const std::string deployment_;
   std::mutex mu_;  // guards the maps
   std::map<std::string, MemberView> now_;
   std::map<std::pair<std::string, std::string>, steady_clock::time_point> first_seen_, first_ready_;
@@ -233,6 +239,9 @@ class RolloutE2E : public ::testing::Test {
   static json Web() { return fed_->Api(test_env::WorkloadPath("shop", "web")); }
   // The earliest-bound pod of `member` running `image`, with membersim's timestamps.
   static PodTimes FirstPod(const std::string& member, const std::string& image) {
+    return FirstPodOf(member, image);
+  }
+  static PodTimes FirstPodOf(const std::string& member, const std::string& image) {
     json pods =
         test_env::GetJson(fed_->sim_url() + "/clusters/" + member + "/api/v1/namespaces/shop/pods");
     PodTimes out;
@@ -504,6 +513,129 @@ TEST_F(RolloutE2E, ABadStrategyIsRefusedNamingTheFieldAndNothingIsStored) {
     EXPECT_TRUE(fed_->Api("/apis/federation.meridian.io/v1alpha1/rolloutstrategies/bad").is_null())
         << c.spec;
   }
+}
+
+// A native Deployment stored on the federation endpoint and placed by a PlacementPolicy whose
+// spec.rollout has two stages: the canary us-west-1 (readySeconds 1), then the rest behind an
+// approval. Its binding keeps the revisions; fedctl names it as kubectl users do.
+constexpr char kNativePolicy[] = R"(apiVersion: federation.meridian.io/v1alpha1
+kind: PlacementPolicy
+metadata: {name: api, namespace: shop}
+spec:
+  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: api}]
+  placement:
+    distribution: {weights: {us-east: 1, us-west: 1, eu-west: 1, eu-central: 1, ap-south: 1}}
+    failover: {recoveryDelaySeconds: 1}  # the member an earlier test drilled is back at once
+  rollout:
+    strategy:
+      gateTimeoutSeconds: 30
+      stages:
+        - {name: canary, selector: {clusters: [us-west-1]}, readySeconds: 1}
+        - {name: rest, approval: true}
+)";
+
+std::string NativeDeployment(const std::string& image) {
+  return "apiVersion: apps/v1\nkind: Deployment\n"
+         "metadata: {name: api, namespace: shop, labels: {app: api}}\n"
+         "spec:\n  replicas: 5\n  selector: {matchLabels: {app: api}}\n"
+         "  template:\n    metadata: {labels: {app: api}}\n"
+         "    spec: {containers: [{name: app, image: \"" +
+         image + "\"}]}\n";
+}
+
+TEST_F(RolloutE2E, ANativeDeploymentChangesEachMemberOnlyInItsStagesTurn) {
+  Sampler api(fed_->sim_url(), "api");
+  Write("api-policy.yaml", kNativePolicy);
+  Write("api.yaml", NativeDeployment("example/api:1"));
+  for (const char* file : {"api-policy.yaml", "api.yaml"}) {
+    auto applied = Fedctl("apply -f " + (dir_ / file).string());
+    ASSERT_EQ(applied.exit_code, 0) << applied.output;
+  }
+  // The first revision goes everywhere at once.
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(30'000), milliseconds(100), [&] {
+    for (const std::string& m : kMembers) {
+      MemberView v = api.Now(m);
+      if (v.image != "example/api:1" || !v.ready) return false;
+    }
+    return true;
+  })) << Fedctl("rollout status deployment/api -n shop").output;
+
+  const std::string v2 = "example/api:2";
+  Write("api.yaml", NativeDeployment(v2));
+  auto changed = Fedctl("apply -f " + (dir_ / "api.yaml").string());
+  ASSERT_EQ(changed.exit_code, 0) << changed.output;
+  auto waits = [&] {
+    return Fedctl("rollout status deployment/api -n shop")
+               .output.find("(waits for approval before stage rest of revision 2)") !=
+           std::string::npos;
+  };
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(30'000), milliseconds(100), waits))
+      << Fedctl("rollout status deployment/api -n shop").output;
+  // At the approval: the canary runs it, the rest do not, and do not while nobody approves.
+  std::this_thread::sleep_for(milliseconds(1500));
+  EXPECT_TRUE(waits());
+  EXPECT_EQ(api.Now("us-west-1").image, v2);
+  for (const std::string& m : kMembers) {
+    if (m != "us-west-1") EXPECT_FALSE(api.First(m, v2, false).has_value()) << m;
+  }
+  // The Deployment on the federation says which revision runs where, and counts only the
+  // canary's replica as updated (kubectl rollout status waits).
+  json d = fed_->Api("/apis/apps/v1/namespaces/shop/deployments/api");
+  const std::string revisions = d["metadata"]
+                                    .value("annotations", json::object())
+                                    .value("federation.meridian.io/revisions", "");
+  EXPECT_EQ(revisions.rfind("revision 2 on us-west-1; revision 1 on ", 0), 0u) << revisions;
+  EXPECT_EQ(d["status"].value("updatedReplicas", -1), 1) << d["status"].dump();
+  // Undo to a revision that is not kept names the flag and the object; nothing changes.
+  const std::string rv = d["metadata"].value("resourceVersion", "");
+  auto refused = Fedctl("rollout undo deployment/api -n shop --to-revision 99");
+  EXPECT_NE(refused.exit_code, 0);
+  EXPECT_NE(refused.output.find("--to-revision 99: revision 99 of deployment/api is not kept"),
+            std::string::npos)
+      << refused.output;
+  EXPECT_EQ(fed_->Api("/apis/apps/v1/namespaces/shop/deployments/api")["metadata"].value(
+                "resourceVersion", ""),
+            rv);
+
+  const int64_t approved_ms =
+      std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
+  auto approve = Fedctl("rollout approve deploy api -n shop");
+  ASSERT_EQ(approve.exit_code, 0) << approve.output;
+  EXPECT_NE(approve.output.find("approval before stage rest of revision 2 granted"),
+            std::string::npos)
+      << approve.output;
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(30'000), milliseconds(100), [&] {
+    for (const std::string& m : kMembers) {
+      if (api.Now(m).image != v2 || !api.Now(m).ready) return false;
+    }
+    return true;
+  })) << Fedctl("rollout status deployment/api -n shop").output;
+  // The order, from the members' pods: the canary ran it ready for readySeconds before the
+  // approval could be asked for, and every other member's first pod of it came after the
+  // approval.
+  const PodTimes canary = FirstPodOf("us-west-1", v2);
+  ASSERT_GT(canary.ready_ms, 0);
+  for (const std::string& m : kMembers) {
+    if (m == "us-west-1") continue;
+    const PodTimes rest = FirstPodOf(m, v2);
+    ASSERT_GT(rest.bound_ms, 0) << m;
+    EXPECT_GE(rest.bound_ms - canary.ready_ms, 1000) << m;
+    EXPECT_GT(rest.bound_ms, approved_ms) << m;
+  }
+  EXPECT_TRUE(test_env::PollUntil(milliseconds(10'000), milliseconds(100), [&] {
+    return Fedctl("rollout status deployment/api -n shop").output.find("phase Complete") !=
+           std::string::npos;
+  })) << Fedctl("rollout status deployment/api -n shop").output;
+  auto describe = Fedctl("describe deployment api -n shop");
+  EXPECT_NE(describe.output.find("Revisions:"), std::string::npos) << describe.output;
+  EXPECT_NE(describe.output.find("revision 2 on ap-south-1, eu-central-1, eu-west-1, us-east-1, "
+                                 "us-west-1; rollout of revision 2: Complete"),
+            std::string::npos)
+      << describe.output;
+  // The approval and the rollout's state are no revisions of their own.
+  json binding = fed_->Api(test_env::WorkloadPath("shop", "deployment-api"));
+  EXPECT_EQ(binding["status"]["revisions"].size(), 2u) << binding["status"].dump();
 }
 
 }  // namespace

@@ -207,6 +207,91 @@ TEST_F(AdmissionTest, RolloutGroupsThatShareAMemberAreRefusedNamingTheGroup) {
   EXPECT_TRUE(apart.ok()) << ::testing::PrintToString(Causes(apart));
 }
 
+// The other side: a member that joins, is relabelled or moves region into two groups of one
+// stage of a stored strategy (RolloutStrategy eu-groups: group a takes region eu-west, group b
+// label tier=gold) is refused naming the strategy, the stage and both groups, at the field that
+// put it there; nothing is stored. A write that moves it into one group, or that changes neither
+// labels nor region, is accepted.
+TEST_F(AdmissionTest, AMemberRelabelledOrJoiningIntoTwoGroupsIsRefusedNamingThem) {
+  auto strategy =
+      Apply("rolloutstrategies", "", R"({"apiVersion": "federation.meridian.io/v1alpha1",
+      "kind": "RolloutStrategy", "metadata": {"name": "eu-groups"}, "spec": {"stages": [{"name": "eu",
+      "groups": [{"name": "a", "selector": {"regions": ["eu-west"]}},
+                 {"name": "b", "selector": {"matchLabels": {"tier": "gold"}}}]}]}})");
+  ASSERT_TRUE(strategy.ok()) << ::testing::PrintToString(Causes(strategy));
+  const auto* members = server_->registry().Find(api::kGroup, api::kVersion, "memberclusters");
+  const json before = server_->objects().Get(*members, "", "eu-west-1").value();
+
+  json relabelled = before;
+  relabelled["metadata"]["labels"] = {{"tier", "gold"}};
+  auto r = server_->objects().Update(*members, "", "eu-west-1", relabelled);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().code, 422);
+  EXPECT_EQ(
+      Causes(r),
+      (std::vector<std::string>{
+          "metadata.labels: would put member eu-west-1 in two groups of stage eu of "
+          "RolloutStrategy eu-groups: groups[0] (a) and groups[1] (b) both take it; a member "
+          "belongs to one group (change its labels or region, or the strategy's group "
+          "selectors)"}));
+  EXPECT_EQ(server_->objects().Get(*members, "", "eu-west-1").value(), before) << "nothing stored";
+
+  // A new member, labelled gold, in eu-west: refused; nothing stored.
+  auto joined = Apply("memberclusters", "", R"({"apiVersion": "federation.meridian.io/v1alpha1",
+      "kind": "MemberCluster", "metadata": {"name": "eu-west-2", "labels": {"tier": "gold"}},
+      "spec": {"server": "http://127.0.0.1:1/clusters/eu-west-2", "region": "eu-west", "jurisdiction": "eu"}})");
+  ASSERT_FALSE(joined.ok());
+  ASSERT_EQ(Causes(joined).size(), 1u);
+  EXPECT_NE(Causes(joined)[0].find("metadata.labels: would put member eu-west-2 in two groups of "
+                                   "stage eu of RolloutStrategy eu-groups"),
+            std::string::npos)
+      << Causes(joined)[0];
+  EXPECT_EQ(server_->objects().Get(*members, "", "eu-west-2").error().code, 404);
+
+  // A gold member moved into eu-west: refused at spec.region.
+  auto gold = Apply("memberclusters", "", R"({"apiVersion": "federation.meridian.io/v1alpha1",
+      "kind": "MemberCluster", "metadata": {"name": "us-east-1", "labels": {"tier": "gold"}},
+      "spec": {"server": "http://127.0.0.1:1/clusters/us-east-1", "region": "us-east", "jurisdiction": "us"}})");
+  ASSERT_TRUE(gold.ok()) << ::testing::PrintToString(Causes(gold));  // group b only
+  json moved = gold.value();
+  moved["spec"]["region"] = "eu-west";
+  auto m = server_->objects().Update(*members, "", "us-east-1", moved);
+  ASSERT_FALSE(m.ok());
+  ASSERT_EQ(Causes(m).size(), 1u);
+  EXPECT_EQ(Causes(m)[0].rfind("spec.region: would put member us-east-1 in two groups", 0), 0u)
+      << Causes(m)[0];
+
+  // An inline strategy of a PlacementPolicy counts too, named as such.
+  const auto* strategies =
+      server_->registry().Find(api::kGroup, api::kVersion, "rolloutstrategies");
+  ASSERT_TRUE(server_->objects().Delete(*strategies, "", "eu-groups").ok());
+  auto policy =
+      Apply("placementpolicies", "default", R"({"apiVersion": "federation.meridian.io/v1alpha1",
+      "kind": "PlacementPolicy", "metadata": {"name": "web", "namespace": "default"},
+      "spec": {"resourceSelectors": [{"apiVersion": "apps/v1", "kind": "Deployment"}],
+               "rollout": {"strategy": {"stages": [{"name": "eu",
+                 "groups": [{"name": "a", "selector": {"regions": ["eu-west"]}},
+                            {"name": "b", "selector": {"matchLabels": {"tier": "gold"}}}]}]}}}})");
+  ASSERT_TRUE(policy.ok()) << ::testing::PrintToString(Causes(policy));
+  auto again = server_->objects().Update(*members, "", "eu-west-1", relabelled);
+  ASSERT_FALSE(again.ok());
+  ASSERT_EQ(Causes(again).size(), 1u);
+  EXPECT_NE(Causes(again)[0].find("of PlacementPolicy default/web (spec.rollout.strategy): "
+                                  "groups[0] (a) and groups[1] (b)"),
+            std::string::npos)
+      << Causes(again)[0];
+
+  // Into one group only, or a change of neither labels nor region: accepted.
+  json silver = before;
+  silver["metadata"]["labels"] = {{"tier", "silver"}};
+  auto ok = server_->objects().Update(*members, "", "eu-west-1", silver);
+  EXPECT_TRUE(ok.ok()) << ::testing::PrintToString(Causes(ok));
+  json capacity = ok.value();
+  capacity["spec"]["capacity"] = {{"replicas", 50}};
+  auto ok2 = server_->objects().Update(*members, "", "eu-west-1", capacity);
+  EXPECT_TRUE(ok2.ok()) << ::testing::PrintToString(Causes(ok2));
+}
+
 class DrillAdmissionTest : public AdmissionTest {
  protected:
   void SetUp() override {

@@ -126,5 +126,85 @@ TEST(RolloutValidation, WorkloadRolloutBlockIsStrict) {
   EXPECT_EQ(api::DecodeFederatedWorkload(api::Encode(decoded), &errors), decoded);
 }
 
+// What `fedctl rollout` acts on, named as kubectl users name it.
+TEST(RolloutCli, TargetsAreNamedAsKubectlUsersNameThem) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string workload, display;
+    bool native;
+  };
+  const std::vector<Case> cases = {
+      {{"web"}, "web", "federatedworkload/web", false},
+      {{"fw/web"}, "web", "federatedworkload/web", false},
+      {{"deployment/web"}, "deployment-web", "deployment/web", true},
+      {{"deploy", "web"}, "deployment-web", "deployment/web", true},
+      {{"deployments/web"}, "deployment-web", "deployment/web", true},
+      {{"sts/db"}, "statefulset-db", "statefulset/db", true},
+      {{"configmap", "web-config"}, "configmap-web-config", "configmap/web-config", true},
+  };
+  for (const Case& c : cases) {
+    StatusOr<RolloutTarget> t = ResolveRolloutTarget(c.args);
+    ASSERT_TRUE(t.ok()) << c.args[0] << ": " << t.status().message();
+    EXPECT_EQ(t->workload, c.workload) << c.args[0];
+    EXPECT_EQ(t->display, c.display) << c.args[0];
+    EXPECT_EQ(t->native != nullptr, c.native) << c.args[0];
+  }
+  // Bad targets: refused naming what is wrong.
+  const std::vector<std::pair<std::vector<std::string>, std::string>> bad = {
+      {{"mc/eu-west-1"}, "TYPE: \"mc\" has no rollouts"},
+      {{"widgets/w"}, "TYPE: \"widgets\" has no rollouts"},
+      {{"deployment/"}, "NAME: \"\" is not a name"},
+      {{"deployment/a/b"}, "NAME: \"a/b\" is not a name"},
+      {{"deployment", "a/b"}, "NAME: \"a/b\" is not a name"},
+  };
+  for (const auto& [args, message] : bad) {
+    StatusOr<RolloutTarget> t = ResolveRolloutTarget(args);
+    ASSERT_FALSE(t.ok()) << args[0];
+    EXPECT_EQ(t.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ(t.status().message().rfind(message, 0), 0u) << t.status().message();
+  }
+}
+
+// A native object's changes go on the object; without a staged rollout they are refused.
+TEST(RolloutCli, NativeChangesGoOnTheObjectAndNeedAStagedRollout) {
+  const json object = {{"apiVersion", "apps/v1"},
+                       {"kind", "Deployment"},
+                       {"metadata", {{"name", "web"}, {"namespace", "shop"}}},
+                       {"spec", {{"replicas", 3}}}};
+  json binding = Workload();
+  binding["metadata"]["name"] = "deployment-web";
+  binding["status"]["revisions"][0]["template"] = {{"spec", {{"replicas", 2}}}};
+  StatusOr<json> approved = WithNativeRolloutApproved(object, binding, "deployment/web");
+  ASSERT_TRUE(approved.ok()) << approved.status().message();
+  EXPECT_EQ((*approved)["metadata"]["annotations"]["rollout.federation.meridian.io/approved"],
+            "3/eu");
+  EXPECT_EQ((*approved)["spec"], object["spec"]);
+  StatusOr<json> paused = WithNativeRolloutPaused(object, binding, true, "deployment/web");
+  ASSERT_TRUE(paused.ok());
+  EXPECT_EQ((*paused)["metadata"]["annotations"]["rollout.federation.meridian.io/paused"], "true");
+  StatusOr<json> undone = WithNativeRolloutUndone(object, binding, std::nullopt, "deployment/web");
+  ASSERT_TRUE(undone.ok()) << undone.status().message();
+  EXPECT_EQ((*undone)["spec"], json({{"replicas", 2}}));
+  // The policy's own pause is not the user's to resume.
+  json policy_paused = binding;
+  policy_paused["spec"]["rollout"]["paused"] = true;
+  StatusOr<json> resumed = WithNativeRolloutPaused(object, policy_paused, false, "deployment/web");
+  ASSERT_FALSE(resumed.ok());
+  EXPECT_EQ(resumed.status().message(),
+            "the rollout of deployment/web is paused by its PlacementPolicy's spec.rollout.paused");
+  // No spec.rollout on the binding: nothing to act on, each change refused naming the object.
+  json plain = binding;
+  plain["spec"].erase("rollout");
+  for (const StatusOr<json>& r : {WithNativeRolloutApproved(object, plain, "deployment/web"),
+                                  WithNativeRolloutPaused(object, plain, true, "deployment/web"),
+                                  WithNativeRolloutUndone(object, plain, 2, "deployment/web")}) {
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+    EXPECT_EQ(r.status().message(),
+              "deployment/web has no staged rollout: the PlacementPolicy placing it has no "
+              "spec.rollout");
+  }
+}
+
 }  // namespace
 }  // namespace meridian::cli

@@ -1093,6 +1093,42 @@ TEST(StageMachine, GroupsOfAStageRunInParallelTheirMembersOneByOne) {
   EXPECT_EQ(f.At2(), "ap-1,eu-1,eu-2,eu-3,eu-4,eu-5,eu-6,eu-7,us-1,us-2");
 }
 
+// A stage's maxConcurrency beside its groups caps the members changing at once across all of
+// them: the same groups as above (west 1, central 2, the ungrouped 1: four at once) under a
+// stage-wide cap of 2, filled in member name order; each group's own cap still holds.
+TEST(StageMachine, AStageWideCapBoundsTheMembersChangingAcrossItsGroups) {
+  json spec = EuInGroups();
+  spec["stages"][0]["maxConcurrency"] = 2;
+  Fleet f(Strategy(spec));
+  for (const char* m : {"eu-3", "eu-4", "eu-5"}) f.AddMember(m, "eu", {{"zone-group", "central"}});
+  f.AddMember("eu-6", "eu");  // in no group
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "eu-1,eu-3");  // west's eu-1 and central's eu-3: the stage is full
+  EXPECT_EQ(f.last.state.started.size(), 2u);
+  f.Step(2);  // nothing ready yet: nobody more
+  EXPECT_EQ(f.At2(), "eu-1,eu-3");
+  f.Report({"eu-3"});  // eu-1 is done; eu-3 still coming up
+  f.Step(2);
+  // One place free: eu-2 (west's next, by name before central's eu-4).
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,eu-3");
+  f.Report({"eu-2", "eu-3"});
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,eu-3");
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,eu-3,eu-4,eu-5");  // central's two at once: its own cap
+  f.Report();
+  f.Step(2);
+  EXPECT_EQ(f.At2(), "eu-1,eu-2,eu-3,eu-4,eu-5,eu-6");
+  f.Report();
+  f.Step(2);
+  f.clock.Advance(seconds(10));
+  f.Step(2);
+  EXPECT_EQ(f.last.state.stage_name, "rest");
+  // It survives encoding.
+  EXPECT_EQ(Strategy(api::EncodeRolloutStrategySpec(Strategy(spec))).stages[0].max_concurrency, 2);
+}
+
 // A drill on a group's next member holds that group only; the stage's timers stand still
 // until the drill ends, so the other groups' progress meanwhile does not start its timeout.
 TEST(StageMachine, ADrillHoldsOneGroupWhileTheOthersGoOn) {
@@ -1301,12 +1337,31 @@ TEST(StrategyValidation, NamesTheBadField) {
              {{"name", "g"}, {"selector", {{"clusters", {"c2"}}}}}}}}}}},
        "spec.stages[0].groups[1].name",
        "duplicate group"},
+      // The stage-wide cap beside groups.
       {{{"stages",
          {{{"name", "a"},
-           {"maxConcurrency", 2},
+           {"maxConcurrency", 0},
            {"groups", {{{"name", "g"}, {"selector", {{"clusters", {"c1"}}}}}}}}}}},
        "spec.stages[0].maxConcurrency",
-       "not with groups"},
+       ">= 1"},
+      {{{"stages",
+         {{{"name", "a"},
+           {"maxConcurrency", -3},
+           {"groups", {{{"name", "g"}, {"selector", {{"clusters", {"c1"}}}}}}}}}}},
+       "spec.stages[0].maxConcurrency",
+       ">= 1"},
+      {{{"stages",
+         {{{"name", "a"},
+           {"maxConcurrency", "2"},
+           {"groups", {{{"name", "g"}, {"selector", {{"clusters", {"c1"}}}}}}}}}}},
+       "spec.stages[0].maxConcurrency",
+       "integer"},
+      {{{"stages",
+         {{{"name", "a"},
+           {"maxConcurrency", 1.5},
+           {"groups", {{{"name", "g"}, {"selector", {{"clusters", {"c1"}}}}}}}}}}},
+       "spec.stages[0].maxConcurrency",
+       "integer"},
       {{{"stages",
          {{{"name", "a"},
            {"groups",
