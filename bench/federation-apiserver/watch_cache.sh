@@ -15,7 +15,7 @@
 # unchanged and with 10 updates/s to it (a LIST response cache hit is not the common case).
 #   bench/federation-apiserver/watch_cache.sh [RUNS] [SECONDS_PER_PHASE] [BEFORE_BINARY]
 # BIN (default build/bin) is where this build's federation-apiserver is, BENCH_API the load
-# generator (default $BIN/bench_api).
+# generator (default $BIN/bench_api), BENCH_ARGS more bench_api flags (e.g. --create-clients 32).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/federation-apiserver/etcd_cluster.sh
@@ -64,7 +64,9 @@ for run in $(seq 1 "$runs"); do
   for variant in "${variants[@]}"; do
     serve "$variant" --max-watches 0 --max-watches-per-user 0
     echo "== run $run $variant phases ($(cut -d' ' -f1 /proc/loadavg) load)"
-    "$bench_api" --server "$url" --seconds "$seconds" --server-pid "$pid" --storm-watchers 0 || true
+    # shellcheck disable=SC2086
+    "$bench_api" --server "$url" --seconds "$seconds" --server-pid "$pid" --storm-watchers 0 \
+      ${BENCH_ARGS:-} || true
     stop
     serve "$variant"
     echo "== run $run $variant storm ($(cut -d' ' -f1 /proc/loadavg) load)"
