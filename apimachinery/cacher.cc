@@ -1,6 +1,7 @@
 #include "apimachinery/cacher.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <map>
@@ -144,6 +145,15 @@ struct TypeCache {
   std::map<Key, Entry> recent_writes;
   std::multiset<int64_t> pending;
   std::unique_ptr<Watch> store_watch;
+  // Consistent reads with several writers (cacher.h): the store's last write of this resource
+  // is read by one round at a time, shared by every reader that arrived before it was sent.
+  bool round_in_flight = false;
+  uint64_t rounds_sent = 0;
+  uint64_t rounds_done = 0;
+  Status round_status;        // of the newest round done
+  int64_t round_revision = 0;  // its answer
+  size_t readers_waiting = 0;  // readers waiting for a round (or making one)
+  uint64_t store_reads = 0;    // reads the cache could not answer (FallThroughReads)
 };
 
 // The cacher's continue token: base64url of {"cache":1,"rv":R,"ns":..,"name":..}.
@@ -236,17 +246,29 @@ class CacherImpl : public Cacher {
     out.reserve(core_->types.size());
     for (const auto& [type, tc] : core_->types) {
       out.push_back({type, tc->objects.size(), tc->object_bytes, tc->window.size(),
-                     tc->window_bytes});
+                     tc->window_bytes, tc->rounds_done, tc->readers_waiting, tc->store_reads});
     }
     return out;
   }
 
   StatusOr<json> Get(const ObjectKey& key) override {
-    // A GET is a consistent read (Kubernetes: resourceVersion ""): with other writers the
-    // cache cannot prove it has their last write, so the store answers (one key, cheap).
-    if (!options_.single_writer) return inner_->Get(key);
+    // A GET is a consistent read (Kubernetes: resourceVersion ""). A single writer's cache
+    // has every write but its own in flight, which recent_writes holds; with other writers
+    // the cache answers once it is proven to hold the resource's newest write, else the store.
     MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(key.type));
-    std::lock_guard lock(core_->mu);
+    std::unique_lock lock(core_->mu);
+    if (!options_.single_writer) {
+      bool fresh = false;  // off: one store read rather than two (the revision, then the key)
+      if (options_.consistent_reads_from_cache) {
+        MERIDIAN_ASSIGN_OR_RETURN(fresh, FreshLocked(lock, *tc));
+      }
+      if (!fresh) {
+        ++core_->fall_through;
+        ++tc->store_reads;
+        lock.unlock();
+        return inner_->Get(key);
+      }
+    }
     const Key k{key.ns, key.name};
     const Entry* found = nullptr;
     auto it = tc->objects.find(k);
@@ -291,14 +313,8 @@ class CacherImpl : public Cacher {
       case ResourceVersionMatch::kAny:
         break;
       case ResourceVersionMatch::kMostRecent: {
-        lock.unlock();
-        const int64_t current = inner_->CurrentResourceVersion();
-        lock.lock();
-        // Only a single writer's own writes can prove the cache current without this
-        // resource's own events (see cacher.h); otherwise waiting would only add latency.
-        const auto wait =
-            options_.single_writer ? options_.consistent_read_wait : std::chrono::milliseconds(0);
-        if (!WaitLocked(lock, *tc, current, wait)) {
+        MERIDIAN_ASSIGN_OR_RETURN(bool fresh, FreshLocked(lock, *tc));
+        if (!fresh) {
           lock.unlock();
           return FallThrough(type, options);
         }
@@ -474,10 +490,66 @@ class CacherImpl : public Cacher {
     return core_->progressed.wait_for(lock, wait, [&] { return CompleteLocked(tc) >= rv; });
   }
 
+  // Whether the cache of `tc` may answer a consistent read (lock held; released while the
+  // store is asked and while waiting): once it is complete up to the store's current revision
+  // (single writer), or up to the resource's newest write (several writers), within
+  // consistent_read_wait. False when it is not, or the store cannot tell: the store answers.
+  // The store's error when asking it failed (unreachable, no quorum): the read would too.
+  StatusOr<bool> FreshLocked(std::unique_lock<std::mutex>& lock, TypeCache& tc) {
+    if (options_.single_writer) {
+      lock.unlock();
+      const int64_t current = inner_->CurrentResourceVersion();
+      lock.lock();
+      return WaitLocked(lock, tc, current, options_.consistent_read_wait);
+    }
+    if (!options_.consistent_reads_from_cache) {
+      lock.unlock();
+      const int64_t current = inner_->CurrentResourceVersion();
+      lock.lock();
+      return CompleteLocked(tc) >= current;
+    }
+    if (last_write_untracked_.load()) return false;
+    StatusOr<int64_t> last = LastWriteLocked(lock, tc);
+    if (last.status().code() == StatusCode::kUnimplemented) return false;
+    if (!last.ok()) return last.status();
+    return WaitLocked(lock, tc, *last, options_.consistent_read_wait);
+  }
+
+  // The store's last write of `tc`'s resource, from a round sent after this call began: a
+  // round already in flight may have been answered before a write this reader must see was
+  // acknowledged, so its readers' successors wait for the next. One round at a time, so a
+  // crowd of readers costs the store one read per round trip, not one each.
+  StatusOr<int64_t> LastWriteLocked(std::unique_lock<std::mutex>& lock, TypeCache& tc) {
+    const uint64_t want = tc.rounds_sent + 1;
+    ++tc.readers_waiting;
+    while (tc.rounds_done < want) {
+      if (tc.round_in_flight) {
+        core_->progressed.wait(lock);  // the store call is bounded by its own deadline
+        continue;
+      }
+      tc.round_in_flight = true;
+      ++tc.rounds_sent;
+      lock.unlock();
+      StatusOr<int64_t> got = inner_->LastWriteRevision(tc.type);
+      lock.lock();
+      tc.round_in_flight = false;
+      ++tc.rounds_done;
+      tc.round_status = got.ok() ? Status::Ok() : got.status();
+      tc.round_revision = got.ok() ? *got : 0;
+      if (got.status().code() == StatusCode::kUnimplemented) last_write_untracked_.store(true);
+      core_->progressed.notify_all();
+    }
+    --tc.readers_waiting;
+    if (!tc.round_status.ok()) return tc.round_status;
+    return tc.round_revision;
+  }
+
   StatusOr<SharedListResult> FallThrough(const ResourceType& type, const ListOptions& options) {
     {
       std::lock_guard lock(core_->mu);
       ++core_->fall_through;
+      auto t = core_->types.find(type);
+      if (t != core_->types.end()) ++t->second->store_reads;
     }
     return inner_->ListShared(type, options);
   }
@@ -594,6 +666,8 @@ class CacherImpl : public Cacher {
   std::shared_ptr<Core> core_ = std::make_shared<Core>();
   std::shared_ptr<WatchDispatcher> delivery_ = std::make_shared<WatchDispatcher>();
   std::mutex start_mu_;
+  // The store answered kUnimplemented to LastWriteRevision: consistent reads go to the store.
+  std::atomic<bool> last_write_untracked_{false};
 };
 
 }  // namespace

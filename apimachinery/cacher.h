@@ -1,19 +1,15 @@
 // Cacher: the watch cache between the API (ObjectService) and a Store, as kube-apiserver's
 // cacher: GET, LIST and watch are served from memory; the store is read once per resource
-// (one list, then one watch from that list's revision) and again only for consistent reads the
-// cache cannot confirm.
+// (one list, then one watch from that list's revision), then for consistent reads only to
+// learn how far the cache must be (several writers), and again for those it cannot confirm.
 //
 // Per resource it keeps every object decoded once and shared read-only (with its compact JSON,
 // so a LIST or a watch event is written without parsing or serializing it again), and a
 // window of the last events (`window_events`, `window_bytes`), each with the state it replaced.
-//   - Get: from memory when single_writer (below). Writes made through this cacher are seen by
-//     the next Get at once (the written object is kept until its own watch event arrives), and
-//     there are no others. With other writers (etcd replicas) Get is the store's: a GET is a
-//     consistent read and the cache cannot prove it holds another replica's last write.
-//   - List by ListOptions::match: kAny from memory as it is; kMostRecent is a consistent read:
-//     the store's current revision is asked, and the cache answers once it is known complete up
-//     to it (waiting up to `consistent_read_wait`), else the store answers (a cache that cannot
-//     prove it is current falls through, as kube-apiserver's did before progress notifications);
+//   - Get is a consistent read (below), from memory once proven. Writes made through this
+//     cacher are seen by the next Get at once (the written object is kept until its own watch
+//     event arrives).
+//   - List by ListOptions::match: kAny from memory as it is; kMostRecent is a consistent read;
 //     kNotOlderThan N waits up to `too_new_wait` for the cache to reach N (then 504, "Too large
 //     resource version", kDeadlineExceeded); kExact N is the state at N rebuilt from the window
 //     (410 Gone, kOutOfRange, once N is older than the window). Pages: the cacher's continue
@@ -23,9 +19,24 @@
 // "Known complete up to R" for a resource: its own watch delivered R, or (`single_writer`,
 // when every write to the store goes through this cacher: SQLite and memory stores that one
 // process owns) the store is at R and every write through the cacher at or before R has come
-// back on the watch. With several writers (API replicas on etcd) only the resource's own
-// events prove progress, so a consistent read is answered from memory only when the newest
-// write is this resource's, else by the store (etcd progress notifications would lift this).
+// back on the watch.
+//
+// A consistent read (GET, LIST with kMostRecent) must see every write acknowledged before it
+// began, on any replica. Single writer: the cache answers once complete up to the store's
+// current revision. Several writers (API replicas on etcd): the store is asked for the
+// revision of the resource's newest write (Store::LastWriteRevision; on etcd one linearizable
+// read of a key every write moves in its own Txn) and the cache answers once its watch has
+// delivered that revision; events arrive in revision order, so it then holds that write and
+// every earlier one. This is kube-apiserver's consistent read from cache (KEP-2340) with the
+// resource's last write in place of etcd's current revision and a progress notification:
+// etcd before 3.4.25 (Debian's 3.4.23) can send a requested progress notification ahead of
+// events it covers (etcd#15220), and kube-apiserver uses them only from 3.4.31 / 3.5.13; an
+// idle resource also needs no wait here. The store is asked by one round at a time per
+// resource, shared by every reader that arrived before the round was sent (one sent earlier
+// may have been answered before the reader's write); a reader arriving while a round is in
+// flight waits for the next. When the store cannot tell (kUnimplemented), fails, or the watch
+// does not deliver the revision within `consistent_read_wait` (a broken watch), the store
+// answers the read itself (FallThroughReads), as before.
 //
 // Watch callbacks run on the cacher's own delivery thread (never the store's), so a callback
 // may read through the cacher, even a consistent read.
@@ -61,6 +72,10 @@ struct CacherOptions {
   bool single_writer = false;
   // How long a consistent read waits for the cache before the store answers it.
   std::chrono::milliseconds consistent_read_wait{200};
+  // Several writers: answer consistent reads from memory once the cache has the store's last
+  // write (above). Off: the store answers every GET, and a consistent LIST unless the cache is
+  // already at the store's current revision (as before Store::LastWriteRevision).
+  bool consistent_reads_from_cache = true;
   // How long a read of a revision newer than the cache waits before 504.
   std::chrono::milliseconds too_new_wait{3000};
   // Resources whose events replayed to a watch from an older revision carry the object only
@@ -77,6 +92,9 @@ struct ResourceCacheStats {
   size_t object_bytes = 0;  // their encodings (the decoded trees take several times more)
   size_t window_events = 0;
   size_t window_bytes = 0;  // the window's encodings (what CacherOptions::window_bytes bounds)
+  uint64_t consistent_read_rounds = 0;  // reads of the store's last write (several writers)
+  size_t readers_waiting = 0;           // consistent reads waiting for such a round now
+  uint64_t store_reads = 0;             // reads the cache passed to the store (FallThroughReads)
 };
 
 class Cacher : public Store {

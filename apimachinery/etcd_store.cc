@@ -531,6 +531,7 @@ class EtcdStore final : public Store, public CompactableStore, public WriteFence
     auto* put = txn.add_success()->mutable_request_put();
     put->set_key(k);
     put->set_value(std::move(value));
+    MarkWritten(key.type, &txn);
     MERIDIAN_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp,
                               ConditionalTxn("create " + key.ToString(), txn));
     if (!resp.succeeded()) return AlreadyExistsError(key.ToString() + " already exists");
@@ -547,6 +548,7 @@ class EtcdStore final : public Store, public CompactableStore, public WriteFence
     auto* put = txn.add_success()->mutable_request_put();
     put->set_key(k);
     put->set_value(std::move(value));
+    MarkWritten(key.type, &txn);
     txn.add_failure()->mutable_request_range()->set_key(k);
     MERIDIAN_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp,
                               ConditionalTxn("update " + key.ToString(), txn));
@@ -563,6 +565,7 @@ class EtcdStore final : public Store, public CompactableStore, public WriteFence
     auto* del = txn.add_success()->mutable_request_delete_range();
     del->set_key(k);
     del->set_prev_kv(true);
+    MarkWritten(key.type, &txn);
     txn.add_failure()->mutable_request_range()->set_key(k);
     MERIDIAN_ASSIGN_OR_RETURN(etcdserverpb::TxnResponse resp,
                               ConditionalTxn("delete " + key.ToString(), txn));
@@ -644,6 +647,19 @@ class EtcdStore final : public Store, public CompactableStore, public WriteFence
     return rv;
   }
 
+  StatusOr<int64_t> LastWriteRevision(const ResourceType& type) override {
+    MERIDIAN_RETURN_IF_ERROR(ValidateType(type));
+    etcdserverpb::RangeRequest req;  // linearizable (etcd's default): a raft read index
+    req.set_key(WriteMarker(type));
+    etcdserverpb::RangeResponse resp;
+    MERIDIAN_RETURN_IF_ERROR(
+        conn_->Call("read the last write of " + type.ToString(), true,
+                    [&](auto& ep, auto& ctx) { return ep.kv->Range(&ctx, req, &resp); }));
+    Seen(resp.header().revision());
+    // No marker: no write to the type since markers were written (etcd_store.h).
+    return resp.kvs_size() > 0 ? resp.kvs(0).mod_revision() : 0;
+  }
+
   int64_t CurrentResourceVersion() override {
     etcdserverpb::RangeRequest req;
     req.set_key(prefix_ + "/");
@@ -663,6 +679,17 @@ class EtcdStore final : public Store, public CompactableStore, public WriteFence
  private:
   std::string Key(const ObjectKey& key) const {
     return TypePrefix(prefix_, key.type) + (key.ns.empty() ? "" : key.ns + "/") + key.name;
+  }
+
+  // The key whose mod_revision is the revision of the newest write to `type`: put (empty) in
+  // the Txn of every write, so it moves atomically with the object. '!' cannot start an API
+  // group, so no object key is ever here, and no watch or list of a type covers it.
+  std::string WriteMarker(const ResourceType& type) const {
+    return prefix_ + "/!writes/" + (type.group.empty() ? std::string("core") : type.group) + "/" +
+           type.resource;
+  }
+  void MarkWritten(const ResourceType& type, etcdserverpb::TxnRequest* txn) const {
+    txn->add_success()->mutable_request_put()->set_key(WriteMarker(type));
   }
 
   void Seen(int64_t rv) {

@@ -10,6 +10,13 @@
 //   - Create is a Txn guarded by create_revision == 0; Update and Delete are Txns guarded by
 //     mod_revision == expected (or by existence when expected is 0), so every write is one
 //     atomic compare-and-swap and a lost race changes nothing.
+//   - Every write's Txn also puts the type's write marker, <prefix>/!writes/<group>/<resource>
+//     (empty value), so its mod_revision is the revision of the type's newest write;
+//     LastWriteRevision reads it linearizably, and the watch cache answers consistent reads
+//     from memory once its watch has delivered that revision (cacher.h). Every replica must
+//     write markers: a replica of a version before them (and a hand-made etcdctl write) moves
+//     no marker, so during a rolling upgrade from such a version run the new replicas with
+//     --watch-cache=false until the old ones are gone (docs/operations.md).
 //   - List pages carry the first page's revision in the continue token and read later pages
 //     at that revision (a consistent snapshot); a compacted revision is kOutOfRange (410).
 //     Items come in etcd key order: (namespace, name) except that a namespace which is a

@@ -230,6 +230,7 @@ StatusOr<ListResult> MemoryStore::List(const ResourceType& type, const ListOptio
 
 void MemoryStore::RecordLocked(WatchEventType type, const ObjectKey& key, Blob object,
                                Blob prev) {
+  last_write_[key.type] = revision_;
   history_.push_back(HistoryEntry{type, key, object, prev, revision_});
   history_bytes_ += object->size();
   while (history_.size() > options_.history_limit) {
@@ -372,6 +373,12 @@ StatusOr<std::unique_ptr<Watch>> MemoryStore::WatchFrom(const ResourceType& type
 int64_t MemoryStore::CurrentResourceVersion() {
   std::lock_guard lock(mu_);
   return revision_;
+}
+
+StatusOr<int64_t> MemoryStore::LastWriteRevision(const ResourceType& type) {
+  std::lock_guard lock(mu_);
+  auto it = last_write_.find(type);
+  return it == last_write_.end() ? 0 : it->second;
 }
 
 size_t MemoryStore::ObjectCount() {

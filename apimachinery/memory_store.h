@@ -58,6 +58,7 @@ class MemoryStore final : public Store {
                                              int64_t from_resource_version,
                                              WatchCallback callback) override;
   int64_t CurrentResourceVersion() override;
+  StatusOr<int64_t> LastWriteRevision(const ResourceType& type) override;
 
   // Number of stored objects (all types). Thread-safe.
   size_t ObjectCount();
@@ -94,6 +95,7 @@ class MemoryStore final : public Store {
   int64_t revision_ = 0;
   int64_t compacted_ = 0;  // events with revision <= compacted_ were dropped from history_
   std::map<ResourceType, std::map<NameKey, Record>> objects_;
+  std::map<ResourceType, int64_t> last_write_;  // the revision of each type's newest write
   std::deque<HistoryEntry> history_;
   size_t history_bytes_ = 0;
   std::vector<std::shared_ptr<Watcher>> watchers_;

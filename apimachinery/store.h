@@ -163,6 +163,16 @@ class Store {
   // The store's current revision (the revision of the newest write).
   virtual int64_t CurrentResourceVersion() = 0;
 
+  // The revision of the newest write to `type` (0: none recorded), read so that it counts
+  // every write to `type` acknowledged before the call, by any client of the store (on etcd,
+  // any replica): what a consistent read of `type` must reflect. The watch cache answers a
+  // consistent read from memory once its watch of `type` has delivered this revision
+  // (cacher.h). kUnimplemented when the store does not track it (the cache then reads the
+  // store); other errors are the store's (unreachable, timeout).
+  virtual StatusOr<int64_t> LastWriteRevision(const ResourceType& type) {
+    return UnimplementedError("the store does not track the last write of " + type.ToString());
+  }
+
   // Whether `stored` (as Get returned it) must be written again even when an update changes
   // nothing: true when an encrypting store read it with an older key or as plaintext
   // (transforming_store.h), so that a GET+PUT rewrites it with the current key, as

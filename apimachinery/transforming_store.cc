@@ -186,6 +186,9 @@ class TransformingStore final : public Store {
   }
 
   int64_t CurrentResourceVersion() override { return inner_->CurrentResourceVersion(); }
+  StatusOr<int64_t> LastWriteRevision(const ResourceType& type) override {
+    return inner_->LastWriteRevision(type);
+  }
 
   bool NeedsRewrite(const ObjectKey& key, const json& stored) override {
     const ProviderChain* chain = ChainFor(key.type);

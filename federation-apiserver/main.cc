@@ -185,6 +185,11 @@ int main(int argc, char** argv) {
                  "Bytes of encoded events the watch cache keeps per resource at most")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  app.add_option("--watch-cache-consistent-reads", options.watch_cache_consistent_reads,
+                 "On etcd, answer GET and LIST without a resourceVersion from the watch cache "
+                 "once it holds the resource's last write (false: from etcd; for a rolling "
+                 "upgrade from a version before etcd write markers, docs/operations.md)")
+      ->capture_default_str();
   AddSecondsOption(app, "--watch-cache-window-max-age", &options.watch_cache_window_max_age,
                    86400, "Seconds an event stays in the watch cache's window (watches resuming "
                    "from an older resourceVersion get 410 and relist, as with kube-apiserver's "

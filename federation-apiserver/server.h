@@ -86,6 +86,10 @@ struct ServerOptions {
   int64_t watch_cache_window_events = 10000;
   int64_t watch_cache_window_bytes = 8 << 20;
   std::chrono::milliseconds watch_cache_window_max_age{std::chrono::minutes(5)};  // 0: no bound
+  // On etcd, consistent reads (GET, LIST without resourceVersion) from the cache once it has
+  // the resource's last write (CacherOptions::consistent_reads_from_cache). Off: from etcd,
+  // for a rolling upgrade from a version whose writes move no write marker (etcd_store.h).
+  bool watch_cache_consistent_reads = true;
   // LIST bodies kept for repeated LISTs of an unchanged collection
   // (apimachinery/rest/list_response_cache.h); 0 keeps none.
   int64_t list_response_cache_bytes = 64 << 20;

@@ -19,17 +19,28 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
     prometheus::MetricFamily window_bytes =
         GaugeFamily("meridian_watch_cache_window_bytes",
                     "Bytes of the encodings of the events in the watch cache's window.");
+    prometheus::MetricFamily rounds = CounterFamily(
+        "meridian_watch_cache_consistent_read_rounds_total",
+        "Reads of the store's last write of a resource, each shared by the consistent reads "
+        "waiting for it (several API replicas on etcd).");
+    prometheus::MetricFamily store_reads = CounterFamily(
+        "meridian_watch_cache_store_reads_total",
+        "Reads the watch cache could not answer and passed to the store.");
     for (const apimachinery::ResourceCacheStats& r : resources) {
       const std::map<std::string, std::string> labels = {{"resource", r.type.ToString()}};
       AddSample(objects, labels, static_cast<double>(r.objects));
       AddSample(object_bytes, labels, static_cast<double>(r.object_bytes));
       AddSample(window_events, labels, static_cast<double>(r.window_events));
       AddSample(window_bytes, labels, static_cast<double>(r.window_bytes));
+      AddSample(rounds, labels, static_cast<double>(r.consistent_read_rounds));
+      AddSample(store_reads, labels, static_cast<double>(r.store_reads));
     }
     out.push_back(std::move(objects));
     out.push_back(std::move(object_bytes));
     out.push_back(std::move(window_events));
     out.push_back(std::move(window_bytes));
+    out.push_back(std::move(rounds));
+    out.push_back(std::move(store_reads));
   }
   prometheus::MetricFamily bytes =
       GaugeFamily("meridian_list_response_cache_bytes",

@@ -1,9 +1,12 @@
-// The API server's bounded caches as gauges, so that a heap that grows can be told apart from
+// The API server's bounded caches as gauges (and two counters of the watch cache's reads), so that a heap that grows can be told apart from
 // caches that are still filling up to their bounds (bench/soak.sh reads them):
 //   meridian_watch_cache_objects{resource}        objects in the watch cache (apimachinery/cacher.h)
 //   meridian_watch_cache_object_bytes{resource}   their encodings' bytes
 //   meridian_watch_cache_window_events{resource}  events kept for watches from older revisions
 //   meridian_watch_cache_window_bytes{resource}   their encodings' bytes (--watch-cache-window-bytes)
+//   meridian_watch_cache_consistent_read_rounds_total{resource}  reads of the store's last write
+//                                                  (consistent reads with several writers)
+//   meridian_watch_cache_store_reads_total{resource}  reads passed to the store
 //   meridian_list_response_cache_bytes            kept LIST bodies (--list-response-cache-bytes)
 //   meridian_list_response_cache_entries
 // kube-apiserver has no byte figures for its caches (only apiserver_watch_cache_capacity in

@@ -552,6 +552,7 @@ int main(int argc, char** argv) {
   double seconds = 5;
   int watchers = 1000, bindings = 0;
   int storm = 200;
+  int create_clients = 8;  // concurrent creates: etcd commits (and fsyncs) those in flight together
   std::string storm_query;  // appended to the storm watches' URL, e.g. "&fieldSelector=..."
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -569,17 +570,18 @@ int main(int argc, char** argv) {
     if (a == "--storm-watchers") storm = std::atoi(argv[i + 1]);
     if (a == "--only") only = argv[i + 1];
     if (a == "--storm-query") storm_query = argv[i + 1];
+    if (a == "--create-clients") create_clients = std::atoi(argv[i + 1]);
   }
   size_t colon = server.rfind(':');
   bool tls = server.rfind("https://127.0.0.1:", 0) == 0;
   if ((!tls && server.rfind("http://127.0.0.1:", 0) != 0) || colon == std::string::npos ||
-      (phases != "all" && phases != "get") || (tls && cacert.empty())) {
+      (phases != "all" && phases != "get") || (tls && cacert.empty()) || create_clients < 1) {
     std::fprintf(stderr,
                  "usage: bench_api --server http(s)://127.0.0.1:PORT [--seconds N] [--watchers N]\n"
                  "                 [--phases all|get] [--cacert CA (https)] [--token T]\n"
                  "                 [--cert CRT --key KEY] [--admin-token T] [--bindings N]\n"
                  "                 [--server-pid PID] [--storm-watchers N] [--storm-query Q]\n"
-                 "                 [--only storm]\n");
+                 "                 [--only storm] [--create-clients N]\n");
     return 2;
   }
   g_port = std::atoi(server.c_str() + colon + 1);
@@ -639,7 +641,7 @@ int main(int argc, char** argv) {
   OpenLoop("GET by name", get, 1000, 16, seconds);
   if (phases == "get") return 0;
   ListPhases(seconds);
-  Creates(8, seconds);
+  Creates(create_clients, seconds);
   WatchFanOut(watchers);
   if (storm > 0) GetsDuringWatchStorm(get, storm, storm_query, seconds);
   return 0;

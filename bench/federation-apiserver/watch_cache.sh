@@ -9,11 +9,13 @@
 #   cache   = this build (the default)
 #   arena2  = this build with MALLOC_ARENA_MAX=2 (glibc's arenas capped: issue 22's RSS question)
 #   etcd    = this build on a fresh 3-member etcd on loopback (etcd_cluster.sh) instead of SQLite
+#   etcdstorereads = etcd with --watch-cache-consistent-reads=false: every GET and consistent
+#             LIST read from etcd (what the cache did before etcd write markers)
 # bench_api's LIST phase runs as it is and with Accept-Encoding: gzip, each with the collection
 # unchanged and with 10 updates/s to it (a LIST response cache hit is not the common case).
 #   bench/federation-apiserver/watch_cache.sh [RUNS] [SECONDS_PER_PHASE] [BEFORE_BINARY]
 # BIN (default build/bin) is where this build's federation-apiserver is, BENCH_API the load
-# generator (default $BIN/bench_api).
+# generator (default $BIN/bench_api), BENCH_ARGS more bench_api flags (e.g. --create-clients 32).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 source bench/federation-apiserver/etcd_cluster.sh
@@ -41,6 +43,8 @@ serve() {  # serve VARIANT ARGS... : starts a server, sets $pid and $url
     nolistcache) extra=(--list-response-cache-bytes 0) ;;
     arena2) env=(MALLOC_ARENA_MAX=2) ;;
     etcd) start_etcd_cluster "$dir"; storage=$etcd_storage ;;
+    etcdstorereads) start_etcd_cluster "$dir"; storage=$etcd_storage
+      extra=(--watch-cache-consistent-reads=false) ;;
   esac
   env "${env[@]}" "$binary" --listen 127.0.0.1:0 --storage "$storage" --controllers none \
     --log-level warn "${extra[@]}" "$@" > "$dir/out" 2>&1 &
@@ -60,7 +64,9 @@ for run in $(seq 1 "$runs"); do
   for variant in "${variants[@]}"; do
     serve "$variant" --max-watches 0 --max-watches-per-user 0
     echo "== run $run $variant phases ($(cut -d' ' -f1 /proc/loadavg) load)"
-    "$bench_api" --server "$url" --seconds "$seconds" --server-pid "$pid" --storm-watchers 0 || true
+    # shellcheck disable=SC2086
+    "$bench_api" --server "$url" --seconds "$seconds" --server-pid "$pid" --storm-watchers 0 \
+      ${BENCH_ARGS:-} || true
     stop
     serve "$variant"
     echo "== run $run $variant storm ($(cut -d' ' -f1 /proc/loadavg) load)"

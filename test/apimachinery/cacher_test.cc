@@ -9,6 +9,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <future>
+#include <thread>
 #include <mutex>
 #include <vector>
 
@@ -52,11 +53,43 @@ class SharedStore : public Store {
     return inner_.WatchFrom(type, ns, selector, from, std::move(callback));
   }
   int64_t CurrentResourceVersion() override { return inner_.CurrentResourceVersion(); }
+  // The inner store's answer, read before the gate: a round held at the gate was answered
+  // then, as an etcd read whose reply is still on its way.
+  StatusOr<int64_t> LastWriteRevision(const ResourceType& type) override {
+    ++last_write_reads;
+    if (untracked) return UnimplementedError("not tracked here");
+    StatusOr<int64_t> answer = inner_.LastWriteRevision(type);
+    std::unique_lock lock(gate_mu);
+    if (gate_closed) {
+      ++held;
+      gate_cv.notify_all();
+      gate_cv.wait(lock, [&] { return !gate_closed; });
+    }
+    return answer;
+  }
+  void CloseGate() {
+    std::lock_guard lock(gate_mu);
+    gate_closed = true;
+  }
+  void WaitUntilHeld(int n) {
+    std::unique_lock lock(gate_mu);
+    gate_cv.wait(lock, [&] { return held >= n; });
+  }
+  void OpenGate() {
+    std::lock_guard lock(gate_mu);
+    gate_closed = false;
+    gate_cv.notify_all();
+  }
 
-  std::atomic<int> gets{0}, lists{0}, watches{0};
+  std::atomic<int> gets{0}, lists{0}, watches{0}, last_write_reads{0};
+  std::atomic<bool> untracked{false};
 
  private:
   Store& inner_;
+  std::mutex gate_mu;
+  std::condition_variable gate_cv;
+  bool gate_closed = false;
+  int held = 0;
 };
 
 json Pod(const std::string& ns, const std::string& name, const std::string& app) {
@@ -392,12 +425,19 @@ TEST(CacherTest, SupersededStatesAreKeptAsBytesAndDecodedAgainWhenReplayed) {
 }
 
 // Two API replicas on one store (several writers, as on etcd): a write through one (or any
-// other client of the store) is seen by the next consistent read on the other.
+// other client of the store) is seen by the next consistent read on the other, from memory
+// (the store is asked only for the resource's last write).
 TEST(CacherTest, ConsistentReadSeesAnotherClientsWrite) {
   {
     MemoryStore store;
-    auto a = NewCacher(std::make_unique<SharedStore>(store));
-    auto b = NewCacher(std::make_unique<SharedStore>(store));
+    CacherOptions options;
+    options.consistent_read_wait = std::chrono::seconds(30);  // a bound, not a wait
+    auto shared_a = std::make_unique<SharedStore>(store);
+    auto shared_b = std::make_unique<SharedStore>(store);
+    SharedStore* counting_a = shared_a.get();
+    SharedStore* counting_b = shared_b.get();
+    auto a = NewCacher(std::move(shared_a), options);
+    auto b = NewCacher(std::move(shared_b), options);
     ASSERT_TRUE(a->Prime({kPods}).ok());
     ASSERT_TRUE(b->Prime({kPods}).ok());
     for (int i = 0; i < 20; ++i) {
@@ -415,7 +455,103 @@ TEST(CacherTest, ConsistentReadSeesAnotherClientsWrite) {
       ASSERT_EQ(seen->items.size(), static_cast<size_t>(i + 1));
       EXPECT_GE(seen->resource_version, store.CurrentResourceVersion() - 0);
     }
+    EXPECT_EQ(counting_a->gets + counting_b->gets, 0);
+    EXPECT_EQ(counting_a->lists + counting_b->lists, 2);  // each cache's first list
+    EXPECT_EQ(a->FallThroughReads() + b->FallThroughReads(), 0);
+    EXPECT_EQ(counting_a->last_write_reads + counting_b->last_write_reads, 40);
   }
+}
+
+size_t ReadersWaiting(Cacher& cacher, const ResourceType& type) {
+  for (const ResourceCacheStats& s : cacher.Stats()) {
+    if (s.type == type) return s.readers_waiting;
+  }
+  return 0;
+}
+
+// Concurrent consistent reads share one read of the store's last write; one that arrives
+// while a round is in flight waits for the next, because the round in flight may have been
+// answered before a write the reader must see (here: the update, acknowledged after the held
+// round read the store and before the ten readers began).
+TEST(CacherTest, ConsistentReadsShareARoundAndLateReadersWaitForTheNext) {
+  MemoryStore store;
+  CacherOptions options;
+  options.consistent_read_wait = std::chrono::seconds(30);
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* gated = shared.get();
+  auto cacher = NewCacher(std::move(shared), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  StatusOr<json> v1 = store.Create(Key("a", "x"), Pod("a", "x", "v1"));
+  ASSERT_TRUE(v1.ok());
+  ASSERT_EQ((*cacher->Get(Key("a", "x")))["metadata"]["labels"]["app"], "v1");
+  const int rounds_before = gated->last_write_reads;
+
+  gated->CloseGate();
+  auto first = std::async(std::launch::async, [&] { return cacher->Get(Key("a", "x")); });
+  gated->WaitUntilHeld(1);  // its round has read the store: last write = v1
+  ASSERT_TRUE(store.Update(Key("a", "x"), Pod("a", "x", "v2"), 0).ok());
+  std::vector<std::future<StatusOr<json>>> late;
+  for (int i = 0; i < 10; ++i) {
+    late.push_back(std::async(std::launch::async, [&] { return cacher->Get(Key("a", "x")); }));
+  }
+  while (ReadersWaiting(*cacher, kPods) < 11) std::this_thread::yield();
+  gated->OpenGate();
+
+  StatusOr<json> got_first = first.get();
+  ASSERT_TRUE(got_first.ok());  // v1 or v2: it began before the update was acknowledged
+  for (auto& f : late) {
+    StatusOr<json> got = f.get();
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    EXPECT_EQ((*got)["metadata"]["labels"]["app"], "v2");
+  }
+  EXPECT_EQ(gated->last_write_reads - rounds_before, 2);  // the held round and one after it
+  EXPECT_EQ(gated->gets, 0);
+}
+
+// A store that cannot tell its last write (kUnimplemented: today's etcd proxies, any store
+// without it) gets every consistent read itself, as before, and is asked only once.
+TEST(CacherTest, ConsistentReadsGoToAStoreThatCannotTellItsLastWrite) {
+  MemoryStore store;
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* counting = shared.get();
+  counting->untracked = true;
+  auto cacher = NewCacher(std::move(shared));
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "web")).ok());
+  EXPECT_TRUE(cacher->Get(Key("a", "x")).ok());
+  EXPECT_TRUE(cacher->Get(Key("a", "x")).ok());
+  EXPECT_EQ(cacher->List(kPods, {})->items.size(), 1u);
+  EXPECT_EQ(counting->gets, 2);
+  EXPECT_EQ(counting->lists, 2);  // the cache's first list and the consistent one
+  EXPECT_EQ(cacher->FallThroughReads(), 3);
+  EXPECT_EQ(counting->last_write_reads, 1);
+}
+
+// Several writers, and the cache's watch stalls (a broken etcd watch): a consistent read
+// waits consistent_read_wait for the other writer's write to arrive, then the store answers;
+// it neither hangs nor answers stale.
+TEST(CacherTest, ConsistentReadsFallThroughWhenTheWatchStalls) {
+  auto dispatcher = std::make_shared<WatchDispatcher>();
+  MemoryStore store(MemoryStoreOptions{.dispatcher = dispatcher});
+  CacherOptions options;
+  options.consistent_read_wait = std::chrono::milliseconds(10);
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* counting = shared.get();
+  auto cacher = NewCacher(std::move(shared), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  dispatcher->Post([released] { released.wait(); });
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "web")).ok());  // another writer
+  EXPECT_TRUE(cacher->Get(Key("a", "x")).ok());
+  EXPECT_EQ(cacher->List(kPods, {})->items.size(), 1u);
+  ListOptions any;
+  any.match = ResourceVersionMatch::kAny;
+  EXPECT_TRUE(cacher->List(kPods, any)->items.empty());  // the cache as it is
+  EXPECT_EQ(counting->gets, 1);
+  EXPECT_EQ(cacher->FallThroughReads(), 2);
+  release.set_value();
+  dispatcher->Drain();
 }
 
 // The store's events held back: the writer's own Get still sees its write; a consistent

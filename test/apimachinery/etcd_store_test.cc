@@ -125,6 +125,47 @@ TEST(EtcdStoreTest, KeysAreLaidOutLikeKubeApiserverAndValuesHoldNoResourceVersio
   EXPECT_TRUE(store->Get({{"example.io", "clusters"}, "", "c1"}).ok());
 }
 
+// Every write moves its type's write marker in the same Txn, so LastWriteRevision (what the
+// watch cache waits for before it answers a consistent read, cacher.h) is the revision of the
+// type's newest write, seen by another store (replica) at once; a write that failed its
+// compare and a write of another type do not move it, and no list or watch sees the marker.
+TEST(EtcdStoreTest, LastWriteRevisionIsTheTypesNewestWriteOnEveryReplica) {
+  EtcdStoreOptions options = Options(SharedEtcd::cluster().ClientUrls());
+  auto a = OpenEtcdStore(options).value();
+  auto b = OpenEtcdStore(options).value();
+  const ResourceType gadgets{"example.io", "gadgets"};
+  EXPECT_EQ(b->LastWriteRevision(kWidgets).value(), 0);  // never written
+  EventLog events;
+  auto watch = b->WatchFrom(kWidgets, "", {}, 0, events.Callback());
+  ASSERT_TRUE(watch.ok());
+  StatusOr<json> created = a->Create({kWidgets, "ns", "w1"}, Widget("ns", "w1"));
+  ASSERT_TRUE(created.ok());
+  const int64_t rv1 = ResourceVersionOf(*created).value();
+  EXPECT_EQ(b->LastWriteRevision(kWidgets).value(), rv1);
+  ASSERT_TRUE(a->Create({gadgets, "ns", "g1"}, Widget("ns", "g1")).ok());
+  EXPECT_EQ(b->LastWriteRevision(kWidgets).value(), rv1);  // another type's write
+  EXPECT_EQ(a->Create({kWidgets, "ns", "w1"}, Widget("ns", "w1")).status().code(),
+            StatusCode::kAlreadyExists);
+  EXPECT_EQ(a->Update({kWidgets, "ns", "w1"}, Widget("ns", "w1", 2), rv1 + 100).status().code(),
+            StatusCode::kAborted);
+  EXPECT_EQ(b->LastWriteRevision(kWidgets).value(), rv1);  // failed compares wrote nothing
+  StatusOr<json> updated = b->Update({kWidgets, "ns", "w1"}, Widget("ns", "w1", 3), rv1);
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(a->LastWriteRevision(kWidgets).value(), ResourceVersionOf(*updated).value());
+  StatusOr<json> deleted = a->Delete({kWidgets, "ns", "w1"}, 0);
+  ASSERT_TRUE(deleted.ok());
+  const int64_t rv_deleted = ResourceVersionOf(*deleted).value();
+  EXPECT_EQ(b->LastWriteRevision(kWidgets).value(), rv_deleted);
+  // The watch delivered exactly the three writes, the last at the marker's revision.
+  std::vector<WatchEvent> got = events.WaitFor(3);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got.back().resource_version, rv_deleted);
+  EXPECT_TRUE(b->List(kWidgets, {})->items.empty());
+  EXPECT_EQ(b->List(gadgets, {})->items.size(), 1u);
+  EXPECT_EQ(b->LastWriteRevision({"example.io", "bad/type"}).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
 // Two controller managers' stores on one etcd: once the new leader raises the fence, every
 // write of the old one (create, update, delete) is refused with kFailedPrecondition naming
 // the new holder and changes nothing; the new leader's writes go through. A store that never
