@@ -155,4 +155,15 @@ PlacementPolicyObject DecodeClusterPlacementPolicy(const nlohmann::json& j, Fiel
   return Decode(j, true, errors);
 }
 
+void CheckAffinityGroupLabel(const nlohmann::json& metadata, FieldErrors* errors) {
+  if (!metadata.is_object()) return;
+  auto labels = metadata.find("labels");
+  if (labels == metadata.end() || !labels->is_object()) return;
+  auto group = labels->find(kAffinityGroupLabel);
+  if (group == labels->end() || !group->is_string() || !group->get<std::string>().empty()) return;
+  errors->push_back({std::string("metadata.labels[") + kAffinityGroupLabel + "]",
+                     "must name an affinity group (an empty value joins none; remove the label "
+                     "to leave the group)"});
+}
+
 }  // namespace meridian::api

@@ -56,6 +56,16 @@ struct PlacementPolicyObject {
   std::string Display() const;
 };
 
+// The label that puts a workload — a FederatedWorkload, or a native object (whose binding
+// carries its labels) — into an affinity group: the workloads of one namespace with the same
+// value are placed on the same member clusters and fail over together
+// (scheduling/affinity_groups.h, placement/affinity.h).
+inline constexpr char kAffinityGroupLabel[] = "federation.meridian.io/affinity-group";
+// Refuses an empty kAffinityGroupLabel value in `metadata` (an object's metadata JSON): it
+// would join no group while reading as if it did. Any other value a label may hold names a
+// group (the API server checks label syntax for every object).
+void CheckAffinityGroupLabel(const nlohmann::json& metadata, FieldErrors* errors);
+
 // Strict decoders with every problem in `errors` (paths from the object root:
 // "spec.resourceSelectors[0].kind: ..."). A best-effort value on errors.
 PlacementPolicyObject DecodeNamespacedPlacementPolicy(const nlohmann::json& j, FieldErrors* errors);

@@ -6,6 +6,7 @@
 #include "api/codec.h"
 #include "api/evidence.h"
 #include "api/native_kinds.h"
+#include "api/placement_policy.h"
 #include "api/resources.h"
 #include "api/template_schema.h"
 #include "common/json_decoder.h"
@@ -408,6 +409,7 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
         }
         tmpl["metadata"] = std::move(user_meta);
         CheckTemplateAt(tmpl, "", schemas, errors);
+        api::CheckAffinityGroupLabel(meta, errors);
         return Status::Ok();
       });
   service.AddValidatingAdmission(
@@ -479,6 +481,7 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
           CheckRolloutGroups(*w.spec.rollout->strategy, "spec.rollout.strategy", store, errors);
         }
         CheckTemplate(object, schemas, service.registry(), errors);
+        api::CheckAffinityGroupLabel(object.value("metadata", json::object()), errors);
         CheckReferences(w, store, errors);
         CheckResidencyGuardrails(w, store, errors);
         return Status::Ok();
