@@ -276,8 +276,16 @@ void PlaceCall::LoadCurrent() {
 }
 
 void PlaceCall::ApplyBounds() {
+  // A follower of an affinity group holds at least one replica on each cluster its leader
+  // runs on, when it has that many: the group shares every one of them (with fewer it cannot,
+  // and no minimum is invented that would read "the minimums exceed the total").
+  int64_t group_clusters = 0;
+  if (!off_group.empty()) {
+    for (uint32_t k = 0; k < m; ++k) group_clusters += off_group[cand[k]] ? 0 : 1;
+  }
+  const bool one_each = group_clusters > 0 && group_clusters <= T;
   any_bounds = pol.distribution.min_per_cluster > 0 || !pol.distribution.clusters.empty() ||
-               !w.pod_room.empty();
+               !w.pod_room.empty() || one_each;
   if (any_bounds) {
     s.lo.assign(m, pol.distribution.min_per_cluster);
     s.hi.assign(m, T);
@@ -303,6 +311,11 @@ void PlaceCall::ApplyBounds() {
     s.hi[k] = bound;
     s.lo[k] = std::min(s.lo[k], bound);
     SetFlag(k, kInMax | kRoomBound);
+  }
+  if (one_each) {
+    for (uint32_t k = 0; k < m; ++k) {
+      if (!off_group[cand[k]]) s.lo[k] = std::max(s.lo[k], std::min(1, s.hi[k]));
+    }
   }
   if (any_bounds) {
     for (uint32_t k = 0; k < m; ++k) {

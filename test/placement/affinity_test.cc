@@ -113,15 +113,26 @@ TEST(AffinityGroup, FollowersArePlacedOnTheLeadersClustersOnly) {
   ASSERT_EQ(g.plan.leader(), 0u);
   EXPECT_EQ(ByName(**world, g.results[0]),
             (std::map<std::string, int32_t>{{"us-east-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
-  // The cache keeps its own shares (by capacity: 6 over the five eligible clusters, 2 or 1
-  // each); the shares of us-west-1 and eu-central-1, where the leader does not run, overflow
-  // to the nearest cluster where it does (us-east-1, eu-west-1), as they would from a failed
-  // cluster. The Service is copied to exactly the leader's three.
+  // The cache keeps its own shares (by capacity: 6 over the five eligible clusters, at least
+  // one on each of the leader's); the shares of us-west-1 and eu-central-1, where the leader
+  // does not run, overflow to the nearest cluster where it does (us-east-1, eu-west-1), as
+  // they would from a failed cluster. The Service is copied to exactly the leader's three.
   EXPECT_EQ(ByName(**world, g.results[1]),
             (std::map<std::string, int32_t>{{"us-east-1", 3}, {"eu-west-1", 2}, {"ap-south-1", 1}}));
   EXPECT_EQ(g.results[1].unplaced, 0);
   EXPECT_EQ(ByName(**world, g.results[2]),
             (std::map<std::string, int32_t>{{"us-east-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}}));
+  // As many replicas as the group has clusters: one on each (by its own shares alone, two of
+  // the three would land where the leader does not run and overflow).
+  Placed three = PlaceGroup(engine, {Member("shop/web", 10, kFiveThreeTwo), Member("shop/queue", 3, "{}")},
+                            {true, true});
+  EXPECT_EQ(ByName(**world, three.results[1]),
+            (std::map<std::string, int32_t>{{"us-east-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}}));
+  // Fewer: on some of them only, and no minimum is reported unmet.
+  Placed two = PlaceGroup(engine, {Member("shop/web", 10, kFiveThreeTwo), Member("shop/queue", 2, "{}")},
+                          {true, true});
+  EXPECT_EQ(two.results[1].placed, 2);
+  EXPECT_EQ(two.results[1].unmet, 0u);
   // Why the cache holds nothing in us-west-1: its group runs elsewhere.
   const uint32_t us_west = *(*world)->FindCluster("us-west-1");
   ClusterReason why = Why(**world, g.inputs[1], g.results[1], us_west, kNow);

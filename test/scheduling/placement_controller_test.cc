@@ -1230,16 +1230,12 @@ TEST_F(AffinityGroupPlacementTest, EmptyGroupNameIsRefusedAndNothingIsStored) {
   EXPECT_FALSE(server_->objects().Get(info, "shop", "web").ok()) << "nothing stored";
   // A native Deployment too, and an update that empties the name of a stored one.
   const auto& deployments = Info("apps/v1", "Deployment");
-  json d = {{"apiVersion", "apps/v1"},
-            {"kind", "Deployment"},
-            {"metadata", {{"name", "web"}, {"namespace", "shop"},
-                          {"labels", {{api::kAffinityGroupLabel, "checkout"}}}}},
-            {"spec",
-             {{"replicas", 2},
-              {"selector", {{"matchLabels", {{"app", "web"}}}}},
-              {"template",
-               {{"metadata", {{"labels", {{"app", "web"}}}}},
-                {"spec", {{"containers", {{{"name", "web"}, {"image", "nginx"}}}}}}}}}}}};
+  json d = json::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "shop",
+                 "labels": {"federation.meridian.io/affinity-group": "checkout"}},
+    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+             "template": {"metadata": {"labels": {"app": "web"}},
+                          "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}})");
   auto created = server_->objects().Create(deployments, "shop", d);
   ASSERT_TRUE(created.ok()) << created.error().message;
   json emptied = created.value();
