@@ -13,10 +13,15 @@
 //     propagateDependencies: true   # ConfigMaps/Secrets/ServiceAccounts/PVCs follow (opt-out)
 //     placement: {...}              # a FederatedWorkload's spec.placement, same language
 //     overrides: [...]              # a FederatedWorkload's spec.overrides
+//     interpreter:                  # optional: how the custom kinds it places are divided,
+//       replicasPath: .spec.x       #   judged and aggregated — a ResourceInterpreter's rule
+//       readyCondition: Ready       #   (api/resource_interpreter.h) without a target; it wins
+//       ...                         #   over a ResourceInterpreter of the kind
 //
 // A PlacementPolicy selects only objects of its own namespace. Which policy places an object
 // when several match is PolicyPrecedes (scheduling/policy_binding.h). Validation (the
-// decoders) refuses a selector naming a kind the federation does not serve, naming the field.
+// decoders) refuses a selector naming a kind the federation does not serve, naming the field,
+// and an interpreter on a policy that selects a built-in kind (those have built-in rules).
 // Pure; thread-safe.
 #pragma once
 
@@ -26,6 +31,7 @@
 #include <string>
 #include <vector>
 
+#include "api/resource_interpreter.h"
 #include "api/types.h"
 #include "apimachinery/labels.h"
 #include "common/field_error.h"
@@ -51,6 +57,8 @@ struct PlacementPolicyObject {
   placement::PlacementPolicy placement;
   nlohmann::json placement_json = nlohmann::json::object();  // spec.placement as written
   nlohmann::json overrides = nlohmann::json::array();        // spec.overrides as written
+  // spec.interpreter: name = the policy's, from = Display(); no target (set per object).
+  std::optional<InterpreterRule> interpreter;
 
   // "PlacementPolicy shop/web" or "ClusterPlacementPolicy all-web".
   std::string Display() const;

@@ -30,7 +30,11 @@ AffinityGroupPlan AffinityGroupPlan::Make(Engine& engine, std::string group,
   for (size_t i = 0; i < members.size(); ++i) {
     plan.keys_.push_back(members[i].workload->key);
     own.push_back(engine.OwnEligible(*members[i].workload));
-    if (!plan.leader_ && members[i].divided) plan.leader_ = i;
+    // The most replicas leads (the application its helpers serve); ties: the first given.
+    if (members[i].divided && (!plan.leader_ || members[i].workload->replicas >
+                                                    members[*plan.leader_].workload->replicas)) {
+      plan.leader_ = i;
+    }
   }
   std::vector<uint32_t> common = own.empty() ? std::vector<uint32_t>{} : own[0];
   for (size_t i = 1; i < own.size(); ++i) {

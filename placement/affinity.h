@@ -9,8 +9,12 @@
 //      the whole group in the EU. When the intersection is empty the group conflicts:
 //      nothing of it is placed (never a silent split) and conflict() says what each member
 //      allows.
-//   2. The leader — the first member, in the caller's priority order, with replicas to
-//      divide — is placed on the eligible clusters like any workload.
+//   2. The leader — the member with the most replicas to divide (the application the others
+//      serve: a web tier over its cache), ties broken by the caller's priority order (oldest
+//      first) — is placed on the eligible clusters like any workload. Not the oldest alone:
+//      members applied together are "created" in the same second and would be ordered by
+//      name. Scaling a follower past its leader hands the lead over (the group then goes
+//      where the new leader's policy puts it).
 //   3. Every other member follows: placed with the same filter, and holding replicas only
 //      where the leader holds some now (elsewhere its share overflows as from a failed
 //      cluster, by its own failover.overflow, among the leader's clusters). So no member
@@ -42,7 +46,8 @@ struct GroupMember {
 class AffinityGroupPlan {
  public:
   // `members` in the caller's priority order (oldest first). Computes the eligible
-  // intersection with `engine` (its World) and picks the leader.
+  // intersection with `engine` (its World) and picks the leader (the most replicas to divide,
+  // then the first).
   static AffinityGroupPlan Make(Engine& engine, std::string group,
                                 std::span<const GroupMember> members);
 

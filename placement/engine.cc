@@ -86,7 +86,7 @@ const Filter& Engine::FilterFor(const Workload& w, bool with_affinity) {
 Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> used_by_others,
                      bool every_eligible) {
   internal::PlaceCall call(*world_, *s_, FilterFor(w, /*with_affinity=*/true), w, now,
-                          used_by_others);
+                           used_by_others);
   call.LoadCurrent();
   call.ApplyBounds();
   call.FormWeightGroups();

@@ -75,7 +75,7 @@ struct Assignment {
 
 // What being in an affinity group means for one member's placement (placement/affinity.h).
 struct AffinityRestriction {
-  std::string group;  // the group's name, for explanations
+  std::string group;   // the group's name, for explanations
   std::string leader;  // the leader's key ("ns/name"); empty when the group has no leader
   // The clusters every member's own filters (selector, residency, latency) allow: a filter,
   // like residency. Sorted. Outside it the cluster reads "excluded by affinity group".
@@ -107,18 +107,18 @@ struct Workload {
 
 // The constraints an explanation can name. Used as bits.
 enum Constraint : uint32_t {
-  kSelector = 1u << 0,     // clusterSelector excludes it
-  kResidency = 1u << 1,    // residency (workload or a ResidencyPolicy) excludes it
-  kLatency = 1u << 2,      // no demand source within maxRTTMs / a source is not covered
-  kUnreachable = 1u << 3,  // cluster unreachable
-  kZoneFailure = 1u << 4,  // failed zones cut its capacity
-  kCapacity = 1u << 5,     // allocatable replicas
-  kMax = 1u << 6,          // distribution.clusters[].max
-  kMin = 1u << 7,          // minimums exceed the total
-  kSpread = 1u << 8,       // spread.minRegions / minZones not met
-  kOverflow = 1u << 9,     // overflow none, or the ordered list ran out
-  kRecovery = 1u << 10,    // recovery hold or pace
-  kNoCluster = 1u << 11,   // no eligible cluster at all
+  kSelector = 1u << 0,         // clusterSelector excludes it
+  kResidency = 1u << 1,        // residency (workload or a ResidencyPolicy) excludes it
+  kLatency = 1u << 2,          // no demand source within maxRTTMs / a source is not covered
+  kUnreachable = 1u << 3,      // cluster unreachable
+  kZoneFailure = 1u << 4,      // failed zones cut its capacity
+  kCapacity = 1u << 5,         // allocatable replicas
+  kMax = 1u << 6,              // distribution.clusters[].max
+  kMin = 1u << 7,              // minimums exceed the total
+  kSpread = 1u << 8,           // spread.minRegions / minZones not met
+  kOverflow = 1u << 9,         // overflow none, or the ordered list ran out
+  kRecovery = 1u << 10,        // recovery hold or pace
+  kNoCluster = 1u << 11,       // no eligible cluster at all
   kAffinity = 1u << 12,        // its affinity group: another member's filters exclude it (a rule)
   kAffinityLeader = 1u << 13,  // its affinity group's leader does not run there (a move)
 };
@@ -244,18 +244,18 @@ std::string Explain(const World& world, const Workload& w, const Result& r, uint
 std::string ExplainUnplaced(const World& world, const Workload& w, const Result& r);
 // The one primary reason a cluster holds what it holds (every cluster of the World has one).
 enum class Reason : uint8_t {
-  kPlaced,        // holds its share (weighted by policy, demand or capacity), maybe capped
-  kOverflow,      // holds only replicas overflowed from elsewhere
-  kCoverage,      // holds only replicas moved in for spread / latency coverage
-  kSelector,      // excluded by clusterSelector
-  kResidency,     // excluded by residency (the workload's or a ResidencyPolicy)
-  kLatency,       // excluded by latency: no demand source within maxRTTMs
-  kUnreachable,   // unreachable: holds nothing, its share overflowed
-  kZoneFailure,   // every zone failed (or failed zones leave no room)
-  kRecoveryHold,  // recovering: held at what it runs until recoveryDelaySeconds pass
-  kCapacity,      // full: allocatable replicas used (by other workloads, or by nothing else)
-  kMax,           // distribution.clusters[].max is 0
-  kNotNeeded,     // eligible, but the apportionment gave it no share and no overflow reached it
+  kPlaced,         // holds its share (weighted by policy, demand or capacity), maybe capped
+  kOverflow,       // holds only replicas overflowed from elsewhere
+  kCoverage,       // holds only replicas moved in for spread / latency coverage
+  kSelector,       // excluded by clusterSelector
+  kResidency,      // excluded by residency (the workload's or a ResidencyPolicy)
+  kLatency,        // excluded by latency: no demand source within maxRTTMs
+  kUnreachable,    // unreachable: holds nothing, its share overflowed
+  kZoneFailure,    // every zone failed (or failed zones leave no room)
+  kRecoveryHold,   // recovering: held at what it runs until recoveryDelaySeconds pass
+  kCapacity,       // full: allocatable replicas used (by other workloads, or by nothing else)
+  kMax,            // distribution.clusters[].max is 0
+  kNotNeeded,      // eligible, but the apportionment gave it no share and no overflow reached it
   kAffinityGroup,  // excluded by its affinity group (another member's constraints), or the
                    // group's leader does not run there
 };

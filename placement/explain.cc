@@ -82,7 +82,8 @@ std::string RunsOnPart(const std::vector<std::string>& names) {
   if (names.empty()) return "no cluster";
   std::vector<std::string> shown(names.begin(), names.begin() + std::min<size_t>(names.size(), 5));
   std::string out = Join(shown);
-  if (names.size() > shown.size()) out += " and " + std::to_string(names.size() - shown.size()) + " more";
+  if (names.size() > shown.size())
+    out += " and " + std::to_string(names.size() - shown.size()) + " more";
   return out;
 }
 
@@ -154,8 +155,8 @@ std::string Explain(const World& world, const Workload& w, const Result& r, uint
   const uint32_t lim = p->limited_by;
   if (lim & kUnreachable) out += "; unreachable, share overflowed";
   if ((lim & kAffinityLeader) && w.affinity) {
-    out += "; affinity group " + w.affinity->group + " runs elsewhere" +
-           LeaderPart(*w.affinity) + ", share overflowed";
+    out += "; affinity group " + w.affinity->group + " runs elsewhere" + LeaderPart(*w.affinity) +
+           ", share overflowed";
   }
   if (lim & kZoneFailure) {
     out += "; capped by capacity " + std::to_string(p->limit) + " (" +

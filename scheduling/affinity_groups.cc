@@ -37,7 +37,8 @@ FleetAffinityGroups::FleetAffinityGroups(const std::vector<api::FederatedWorkloa
                                          const std::vector<api::ResidencyPolicy>& policies,
                                          placement::Engine& engine) {
   keys_.reserve(workloads.size());
-  for (const api::FederatedWorkload& w : workloads) keys_.push_back(w.metadata.ns + "/" + w.metadata.name);
+  for (const api::FederatedWorkload& w : workloads)
+    keys_.push_back(w.metadata.ns + "/" + w.metadata.name);
   std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_group;  // (ns, name)
   std::vector<std::pair<std::string, std::string>> first_seen;
   for (size_t i : order) {
@@ -53,7 +54,8 @@ FleetAffinityGroups::FleetAffinityGroups(const std::vector<api::FederatedWorkloa
     const std::vector<size_t>& members = by_group[key];
     std::vector<placement::Workload> inputs;
     inputs.reserve(members.size());
-    for (size_t i : members) inputs.push_back(EngineWorkload(workloads[i], policies, engine.world()));
+    for (size_t i : members)
+      inputs.push_back(EngineWorkload(workloads[i], policies, engine.world()));
     std::vector<placement::GroupMember> in;
     for (size_t pos = 0; pos < members.size(); ++pos) {
       in.push_back({&inputs[pos], api::TemplateReplicas(workloads[members[pos]].spec).has_value()});
@@ -103,9 +105,8 @@ void FleetAffinityGroups::SetCondition(size_t i, const std::vector<std::string>&
   const size_t pos = w->second.second;
   std::vector<std::string> names;
   for (size_t m : group.members) names.push_back(keys_[m]);
-  const std::string members =
-      std::to_string(names.size()) + (names.size() == 1 ? " workload: " : " workloads: ") +
-      List(names);
+  const std::string members = std::to_string(names.size()) +
+                              (names.size() == 1 ? " workload: " : " workloads: ") + List(names);
   api::Condition c{kAffinityGroupCondition, "True", "", "", "", generation};
   const std::string name = "affinity group " + plan.group();
   if (!plan.conflict().empty()) {

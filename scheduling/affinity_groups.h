@@ -12,7 +12,8 @@
 //
 // Order: workloads are placed oldest first (PriorityOrder: capacity is shared first come,
 // first served); a group is placed at the turn of its first member in that order, all its
-// members one after another, the leader first (so the followers can follow it).
+// members one after another, the leader first (so the followers can follow it; the leader is
+// the member with the most replicas, placement/affinity.h).
 #pragma once
 
 #include <map>
@@ -57,8 +58,7 @@ class FleetAffinityGroups {
   // Sets (or, outside a group, removes) condition AffinityGroup on `status`, the status just
   // computed for workload `i` placed on `clusters`.
   void SetCondition(size_t i, const std::vector<std::string>& clusters,
-                    api::FederatedWorkloadStatus* status, int64_t generation,
-                    Timestamp now) const;
+                    api::FederatedWorkloadStatus* status, int64_t generation, Timestamp now) const;
 
  private:
   struct Group {
@@ -67,7 +67,7 @@ class FleetAffinityGroups {
   };
   std::vector<Group> groups_;
   std::map<size_t, std::pair<size_t, size_t>> where_;  // workload -> (group, position)
-  std::vector<std::string> keys_;                     // per workload, "ns/name"
+  std::vector<std::string> keys_;                      // per workload, "ns/name"
   std::vector<size_t> order_;
 };
 

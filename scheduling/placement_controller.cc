@@ -229,15 +229,12 @@ static api::PlacementExplanation Explanation(const placement::World& world,
   return out;
 }
 
-api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload,
-                                          const std::vector<api::ResidencyPolicy>& policies,
-                                          placement::Engine& engine, Timestamp now,
-                                          std::optional<Duration>* recheck_after,
-                                          std::span<const int64_t> used_by_others,
-                                          const SeenMembers* seen,
-                                          const std::optional<placement::AffinityRestriction>&
-                                              affinity,
-                                          std::vector<std::string>* placed_on) {
+api::FederatedWorkloadStatus PlacedStatus(
+    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies,
+    placement::Engine& engine, Timestamp now, std::optional<Duration>* recheck_after,
+    std::span<const int64_t> used_by_others, const SeenMembers* seen,
+    const std::optional<placement::AffinityRestriction>& affinity,
+    std::vector<std::string>* placed_on) {
   const placement::World& world = engine.world();
   const bool copied = !api::TemplateReplicas(workload.spec).has_value();
   std::vector<api::ClusterPlacement> retained, released;

@@ -127,15 +127,12 @@ inline constexpr char kResidencyConflict[] = "ResidencyConflict";
 // `affinity`: the workload's affinity-group restriction (scheduling/affinity_groups.h);
 // `placed_on` (when given) receives where the engine put replicas (names, sorted), which a
 // group's leader passes on to its followers.
-api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload,
-                                          const std::vector<api::ResidencyPolicy>& policies,
-                                          placement::Engine& engine, Timestamp now,
-                                          std::optional<Duration>* recheck_after,
-                                          std::span<const int64_t> used_by_others = {},
-                                          const SeenMembers* seen = nullptr,
-                                          const std::optional<placement::AffinityRestriction>&
-                                              affinity = std::nullopt,
-                                          std::vector<std::string>* placed_on = nullptr);
+api::FederatedWorkloadStatus PlacedStatus(
+    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies,
+    placement::Engine& engine, Timestamp now, std::optional<Duration>* recheck_after,
+    std::span<const int64_t> used_by_others = {}, const SeenMembers* seen = nullptr,
+    const std::optional<placement::AffinityRestriction>& affinity = std::nullopt,
+    std::vector<std::string>* placed_on = nullptr);
 
 // ---- Shell ----
 

@@ -153,7 +153,8 @@ class AffinityGroupE2E : public ::testing::Test {
     for (const std::string& m : members) {
       json w = MemberDeployment(m, "web");
       json c = MemberDeployment(m, "cache");
-      if ((w.is_object() && w.empty()) || (c.is_object() && c.empty())) return m + " did not answer";
+      if ((w.is_object() && w.empty()) || (c.is_object() && c.empty()))
+        return m + " did not answer";
       auto want = web.find(m);
       if (want == web.end()) {
         if (!w.is_null()) return m + " runs web but should not";
@@ -202,10 +203,12 @@ TEST_F(AffinityGroupE2E, GroupRunsTogetherAndARegionFailureMovesItTogether) {
   const std::vector<std::string> all = {"us-east-1", "us-west-1", "eu-west-1", "eu-central-1",
                                         "ap-south-1"};
   std::string last;
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(30000), milliseconds(250), [&] {
-    last = Mismatch(all, {{"us-east-1", 3}, {"eu-west-1", 3}}, 2);
-    return last.empty();
-  })) << last << Logs();
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(30000), milliseconds(250),
+                                  [&] {
+                                    last = Mismatch(all, {{"us-east-1", 3}, {"eu-west-1", 3}}, 2);
+                                    return last.empty();
+                                  }))
+      << last << Logs();
   // The binding of the cache says how its group is placed.
   json binding = fed_->Api(test_env::WorkloadPath("checkout", "deployment-cache"));
   std::string affinity;
@@ -223,10 +226,13 @@ TEST_F(AffinityGroupE2E, GroupRunsTogetherAndARegionFailureMovesItTogether) {
   } heal;
   const std::vector<std::string> reachable = {"us-west-1", "eu-west-1", "eu-central-1",
                                               "ap-south-1"};
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(60000), milliseconds(250), [&] {
-    last = Mismatch(reachable, {{"us-west-1", 3}, {"eu-west-1", 3}}, 2);
-    return last.empty();
-  })) << last << Logs();
+  ASSERT_TRUE(
+      test_env::PollUntil(milliseconds(60000), milliseconds(250),
+                          [&] {
+                            last = Mismatch(reachable, {{"us-west-1", 3}, {"eu-west-1", 3}}, 2);
+                            return last.empty();
+                          }))
+      << last << Logs();
 }
 
 TEST_F(AffinityGroupE2E, EmptyGroupNameIsRefusedWithTheFieldNamed) {

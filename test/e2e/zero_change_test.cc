@@ -19,7 +19,8 @@
 //   5. a custom resource with a ResourceInterpreter (replicasPath, readyReplicasPath,
 //      readyCondition, statusAggregation): divided like a Deployment (10 -> 5 + 5), judged by
 //      the rule and its status aggregated from what the members report; an interpreter whose
-//      JSONPath does not parse is refused with the field named, nothing stored.
+//      JSONPath does not parse is refused with the field named, nothing stored; the same rule
+//      written on the policy (spec.interpreter) wins over the ResourceInterpreter and says so.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -739,6 +740,46 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
                                            c[0].value("message", "") ==
                                                "ready on 1/2 members; eu-west-1: 2/5 ready";
                                   }))
+      << fed_ingest.dump(2) << Logs();
+
+  // The rule may be written on the policy itself (spec.interpreter); a JSONPath that does not
+  // parse is refused with the field named, and the stored policy is unchanged.
+  const std::string policy_url =
+      api + "/apis/federation.meridian.io/v1alpha1/namespaces/data/placementpolicies/pipelines";
+  const json stored_policy = Call("GET", policy_url).second;
+  auto refused = Call("PATCH", policy_url,
+                      {{"spec", {{"interpreter", {{"replicasPath", ".spec.replicas[*]"}}}}}}, "",
+                      "application/merge-patch+json");
+  EXPECT_EQ(refused.first, 422) << refused.second.dump();
+  EXPECT_NE(refused.second.dump().find("spec.interpreter.replicasPath: at position"),
+            std::string::npos)
+      << refused.second.dump();
+  EXPECT_EQ(Call("GET", policy_url).second, stored_policy) << "nothing stored changed";
+  // The policy's rule (readiness by the Ready condition alone) wins over the
+  // ResourceInterpreter (which counted status.readyReplicas: 2/5 on eu-west-1), and the object
+  // says which rule applies and over what.
+  auto patched = Call("PATCH", policy_url,
+                      {{"spec",
+                        {{"interpreter",
+                          {{"replicasPath", ".spec.replicas"},
+                           {"readyCondition", "Ready"},
+                           {"statusAggregation", {".status.processed"}}}}}}},
+                      "", "application/merge-patch+json");
+  ASSERT_EQ(patched.first, 200) << patched.second.dump();
+  ASSERT_TRUE(test_env::PollUntil(
+      milliseconds(20000), milliseconds(200),
+      [&] {
+        fed_ingest = fed_->Api(pipelines + "/ingest");
+        const json& c =
+            fed_ingest.value("status", json::object()).value("conditions", json::array());
+        return fed_ingest["metadata"]["annotations"]
+                       .value("federation.meridian.io/placement", "")
+                       .find(
+                           "interpreted by PlacementPolicy "
+                           "data/pipelines's interpreter (over "
+                           "ResourceInterpreter pipelines)") != std::string::npos &&
+               c.is_array() && !c.empty() && c[0].value("message", "") == "ready on 2/2 members";
+      }))
       << fed_ingest.dump(2) << Logs();
 }
 

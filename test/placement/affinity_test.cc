@@ -38,7 +38,10 @@ std::vector<ClusterState> Fleet() {
 TopologySpec Continents() {
   TopologySpec t;
   t.regions = {
-      {"us-east", "us", {}, {{"us-west", 60}, {"eu-west", 80}, {"eu-central", 90}, {"ap-south", 200}}},
+      {"us-east",
+       "us",
+       {},
+       {{"us-west", 60}, {"eu-west", 80}, {"eu-central", 90}, {"ap-south", 200}}},
       {"us-west", "us", {}, {{"eu-west", 140}, {"eu-central", 150}, {"ap-south", 180}}},
       {"eu-west", "eu", {}, {{"eu-central", 20}, {"ap-south", 120}}},
       {"eu-central", "eu", {}, {{"ap-south", 110}}},
@@ -60,13 +63,14 @@ Workload Member(std::string key, int32_t replicas, const char* policy) {
 // A member with nothing to divide, as scheduling::EngineWorkload makes it: one per cluster.
 Workload Copied(std::string key, const World& world, const char* policy = "{}") {
   Workload w = Member(std::move(key), static_cast<int32_t>(world.size()), policy);
-  for (uint32_t i = 0; i < world.size(); ++i) w.policy.distribution.clusters[world.cluster(i).name].max = 1;
+  for (uint32_t i = 0; i < world.size(); ++i)
+    w.policy.distribution.clusters[world.cluster(i).name].max = 1;
   return w;
 }
 
 struct Placed {
   AffinityGroupPlan plan;
-  std::vector<Result> results;  // in member order
+  std::vector<Result> results;   // in member order
   std::vector<Workload> inputs;  // with their restriction
 };
 
@@ -111,26 +115,30 @@ TEST(AffinityGroup, FollowersArePlacedOnTheLeadersClustersOnly) {
                          Copied("shop/web-svc", **world)},
                         {true, true, false});
   ASSERT_EQ(g.plan.leader(), 0u);
-  EXPECT_EQ(ByName(**world, g.results[0]),
-            (std::map<std::string, int32_t>{{"us-east-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
+  EXPECT_EQ(
+      ByName(**world, g.results[0]),
+      (std::map<std::string, int32_t>{{"us-east-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
   // The cache keeps its own shares (by capacity: 6 over the five eligible clusters, at least
   // one on each of the leader's); the shares of us-west-1 and eu-central-1, where the leader
   // does not run, overflow to the nearest cluster where it does (us-east-1, eu-west-1), as
   // they would from a failed cluster. The Service is copied to exactly the leader's three.
-  EXPECT_EQ(ByName(**world, g.results[1]),
-            (std::map<std::string, int32_t>{{"us-east-1", 3}, {"eu-west-1", 2}, {"ap-south-1", 1}}));
+  EXPECT_EQ(
+      ByName(**world, g.results[1]),
+      (std::map<std::string, int32_t>{{"us-east-1", 3}, {"eu-west-1", 2}, {"ap-south-1", 1}}));
   EXPECT_EQ(g.results[1].unplaced, 0);
-  EXPECT_EQ(ByName(**world, g.results[2]),
-            (std::map<std::string, int32_t>{{"us-east-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}}));
+  EXPECT_EQ(
+      ByName(**world, g.results[2]),
+      (std::map<std::string, int32_t>{{"us-east-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}}));
   // As many replicas as the group has clusters: one on each (by its own shares alone, two of
   // the three would land where the leader does not run and overflow).
-  Placed three = PlaceGroup(engine, {Member("shop/web", 10, kFiveThreeTwo), Member("shop/queue", 3, "{}")},
-                            {true, true});
-  EXPECT_EQ(ByName(**world, three.results[1]),
-            (std::map<std::string, int32_t>{{"us-east-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}}));
+  Placed three = PlaceGroup(
+      engine, {Member("shop/web", 10, kFiveThreeTwo), Member("shop/queue", 3, "{}")}, {true, true});
+  EXPECT_EQ(
+      ByName(**world, three.results[1]),
+      (std::map<std::string, int32_t>{{"us-east-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}}));
   // Fewer: on some of them only, and no minimum is reported unmet.
-  Placed two = PlaceGroup(engine, {Member("shop/web", 10, kFiveThreeTwo), Member("shop/queue", 2, "{}")},
-                          {true, true});
+  Placed two = PlaceGroup(
+      engine, {Member("shop/web", 10, kFiveThreeTwo), Member("shop/queue", 2, "{}")}, {true, true});
   EXPECT_EQ(two.results[1].placed, 2);
   EXPECT_EQ(two.results[1].unmet, 0u);
   // Why the cache holds nothing in us-west-1: its group runs elsewhere.
@@ -148,23 +156,36 @@ TEST(AffinityGroup, FollowersArePlacedOnTheLeadersClustersOnly) {
   EXPECT_EQ(again.results, g.results);
 }
 
-TEST(AffinityGroup, TheLeaderIsTheOldestDividedMember) {
+TEST(AffinityGroup, TheLeaderIsTheDividedMemberWithTheMostReplicas) {
   auto world = World::Build(Fleet(), Continents());
   ASSERT_TRUE(world.ok());
   Engine engine(*world);
   // A copied member first in priority order does not lead: a Service copied everywhere
   // would drag the Deployments onto every cluster.
-  Placed g = PlaceGroup(engine, {Copied("shop/web-svc", **world), Member("shop/web", 10, kFiveThreeTwo)},
-                        {false, true});
+  Placed g =
+      PlaceGroup(engine, {Copied("shop/web-svc", **world), Member("shop/web", 10, kFiveThreeTwo)},
+                 {false, true});
   ASSERT_EQ(g.plan.leader(), 1u);
   EXPECT_THAT(g.plan.PlacementOrder(), ElementsAre(1u, 0u));
   EXPECT_EQ(ByName(**world, g.results[0]).size(), 3u);
+  // The most replicas leads, whatever the order (a cache created first does not drag its web
+  // tier along); ties: the first given.
+  Placed order = PlaceGroup(
+      engine, {Member("shop/cache", 2, "{}"), Member("shop/web", 10, kFiveThreeTwo)}, {true, true});
+  EXPECT_EQ(order.plan.leader(), 1u);
+  EXPECT_EQ(
+      ByName(**world, order.results[1]),
+      (std::map<std::string, int32_t>{{"us-east-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
+  Placed tie = PlaceGroup(engine, {Member("shop/a", 4, "{}"), Member("shop/b", 4, kFiveThreeTwo)},
+                          {true, true});
+  EXPECT_EQ(tie.plan.leader(), 0u);
   // Without a divided member there is no leader: every member is copied to every eligible
   // cluster (the same set for all).
-  Placed copies = PlaceGroup(engine,
-                             {Copied("shop/a", **world, R"({"residency": {"jurisdictions": ["eu"]}})"),
-                              Copied("shop/b", **world)},
-                             {false, false});
+  Placed copies =
+      PlaceGroup(engine,
+                 {Copied("shop/a", **world, R"({"residency": {"jurisdictions": ["eu"]}})"),
+                  Copied("shop/b", **world)},
+                 {false, false});
   EXPECT_FALSE(copies.plan.leader().has_value());
   EXPECT_EQ(ByName(**world, copies.results[1]),
             (std::map<std::string, int32_t>{{"eu-central-1", 1}, {"eu-west-1", 1}}));
@@ -197,11 +218,11 @@ TEST(AffinityGroup, ConflictingConstraintsPlaceNothingAndSayWhy) {
   auto world = World::Build(Fleet(), Continents());
   ASSERT_TRUE(world.ok());
   Engine engine(*world);
-  Placed g = PlaceGroup(engine,
-                        {Member("shop/web", 10, R"({"residency": {"jurisdictions": ["eu"]}})"),
-                         Member("shop/cache", 2,
-                                R"({"clusterSelector": {"matchLabels": {"region": "us-east"}}})")},
-                        {true, true});
+  Placed g = PlaceGroup(
+      engine,
+      {Member("shop/web", 10, R"({"residency": {"jurisdictions": ["eu"]}})"),
+       Member("shop/cache", 2, R"({"clusterSelector": {"matchLabels": {"region": "us-east"}}})")},
+      {true, true});
   EXPECT_TRUE(g.plan.eligible().empty());
   EXPECT_EQ(g.plan.conflict(),
             "affinity group checkout: no member cluster is allowed by every member (so none of "
@@ -211,7 +232,8 @@ TEST(AffinityGroup, ConflictingConstraintsPlaceNothingAndSayWhy) {
   for (size_t i : {0u, 1u}) {
     SCOPED_TRACE(g.inputs[i].key);
     EXPECT_EQ(g.results[i].placed, 0);
-    EXPECT_TRUE(g.results[i].unplaced_because & kAffinity) << ConstraintNames(g.results[i].unplaced_because);
+    EXPECT_TRUE(g.results[i].unplaced_because & kAffinity)
+        << ConstraintNames(g.results[i].unplaced_because);
     EXPECT_THAT(ExplainUnplaced(**world, g.inputs[i], g.results[i]),
                 HasSubstr("affinity group checkout: another member's constraints exclude"));
   }
@@ -224,8 +246,9 @@ TEST(AffinityGroup, ARegionFailureMovesTheGroupTogether) {
   std::vector<Workload> members = {Member("shop/web", 10, kFiveThreeTwo),
                                    Member("shop/cache", 3, kFiveThreeTwo)};
   Placed before = PlaceGroup(engine, members, {true, true});
-  EXPECT_EQ(ByName(**world, before.results[1]),
-            (std::map<std::string, int32_t>{{"us-east-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}}));
+  EXPECT_EQ(
+      ByName(**world, before.results[1]),
+      (std::map<std::string, int32_t>{{"us-east-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}}));
 
   // us-east fails: web's five go to the nearest region (us-west-1), and so does the cache's one.
   std::vector<ClusterState> clusters = Fleet();
@@ -234,13 +257,16 @@ TEST(AffinityGroup, ARegionFailureMovesTheGroupTogether) {
   ASSERT_TRUE(failed.ok());
   Engine after_engine(*failed);
   for (size_t i = 0; i < members.size(); ++i) {
-    for (const auto& [c, n] : ByName(**world, before.results[i])) members[i].current.push_back({c, n, n});
+    for (const auto& [c, n] : ByName(**world, before.results[i]))
+      members[i].current.push_back({c, n, n});
   }
   Placed after = PlaceGroup(after_engine, members, {true, true});
-  EXPECT_EQ(ByName(**failed, after.results[0]),
-            (std::map<std::string, int32_t>{{"us-west-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
-  EXPECT_EQ(ByName(**failed, after.results[1]),
-            (std::map<std::string, int32_t>{{"us-west-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}}));
+  EXPECT_EQ(
+      ByName(**failed, after.results[0]),
+      (std::map<std::string, int32_t>{{"us-west-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
+  EXPECT_EQ(
+      ByName(**failed, after.results[1]),
+      (std::map<std::string, int32_t>{{"us-west-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}}));
 }
 
 TEST(AffinityGroup, WithOverflowNoneAFollowerShareOffTheGroupIsUnplacedAndExplained) {
@@ -250,8 +276,9 @@ TEST(AffinityGroup, WithOverflowNoneAFollowerShareOffTheGroupIsUnplacedAndExplai
   Placed g = PlaceGroup(
       engine,
       {Member("shop/web", 4, R"({"distribution": {"weights": {"eu-west": 1}}})"),
-       Member("shop/cache", 4,
-              R"({"distribution": {"weights": {"eu-west": 1, "us-east": 1}}, "failover": {"overflow": "none"}})")},
+       Member(
+           "shop/cache", 4,
+           R"({"distribution": {"weights": {"eu-west": 1, "us-east": 1}}, "failover": {"overflow": "none"}})")},
       {true, true});
   EXPECT_EQ(ByName(**world, g.results[1]), (std::map<std::string, int32_t>{{"eu-west-1", 2}}));
   EXPECT_EQ(g.results[1].unplaced, 2);
@@ -268,13 +295,15 @@ TEST(AffinityGroup, PropertyFollowersNeverRunWhereTheLeaderDoesNot) {
   const uint64_t first = env ? std::strtoull(env, nullptr, 10) : 1;
   const uint64_t count = env ? 1 : 300;
   const char* policies[] = {
-      "{}", kFiveThreeTwo, R"({"residency": {"jurisdictions": ["eu", "us"]}})",
+      "{}",
+      kFiveThreeTwo,
+      R"({"residency": {"jurisdictions": ["eu", "us"]}})",
       R"({"residency": {"jurisdictions": ["eu"]}, "failover": {"overflow": "none"}})",
       R"({"distribution": {"weights": {"ap-south": 1, "us-west": 2}}})",
       R"({"clusterSelector": {"matchExpressions": [{"key": "region", "operator": "NotIn", "values": ["us-east"]}]}})"};
   for (uint64_t seed = first; seed < first + count; ++seed) {
-    SCOPED_TRACE("seed " + std::to_string(seed) + " (replay: MERIDIAN_PLACEMENT_SEED=" +
-                 std::to_string(seed) + ")");
+    SCOPED_TRACE("seed " + std::to_string(seed) +
+                 " (replay: MERIDIAN_PLACEMENT_SEED=" + std::to_string(seed) + ")");
     std::mt19937_64 rng(seed);
     std::vector<ClusterState> clusters = Fleet();
     for (ClusterState& c : clusters) {
@@ -298,7 +327,8 @@ TEST(AffinityGroup, PropertyFollowersNeverRunWhereTheLeaderDoesNot) {
     const Names& eligible = g.plan.eligible();
     for (size_t i = 0; i < n; ++i) {
       for (const auto& [c, reps] : ByName(**world, g.results[i])) {
-        EXPECT_TRUE(std::count(eligible.begin(), eligible.end(), c)) << g.inputs[i].key << " on " << c;
+        EXPECT_TRUE(std::count(eligible.begin(), eligible.end(), c))
+            << g.inputs[i].key << " on " << c;
         if (g.plan.leader() && i != *g.plan.leader()) {
           EXPECT_TRUE(std::count(g.plan.runs_on()->begin(), g.plan.runs_on()->end(), c))
               << g.inputs[i].key << " on " << c << " where the leader is not";

@@ -1073,7 +1073,7 @@ class AffinityGroupPlacementTest : public FailoverPlacementTest {
  protected:
   // A FederatedWorkload in namespace shop labelled into `group` ("" for no label).
   void AddWorkload(const std::string& name, const std::string& group, const json& tmpl,
-                const json& placement = json::object()) {
+                   const json& placement = json::object()) {
     json w = {{"apiVersion", api::kApiVersion},
               {"kind", "FederatedWorkload"},
               {"metadata", {{"name", name}, {"namespace", "shop"}}},
@@ -1104,7 +1104,8 @@ class AffinityGroupPlacementTest : public FailoverPlacementTest {
 
 TEST_F(AffinityGroupPlacementTest, GroupIsPlacedOnTheLeadersMembersAndFailsOverTogether) {
   Apply(json::parse(R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})"));
-  const json five_three_two = {{"distribution", {{"weights", {{"us-east", 5}, {"eu-west", 3}, {"ap-south", 2}}}}}};
+  const json five_three_two = {
+      {"distribution", {{"weights", {{"us-east", 5}, {"eu-west", 3}, {"ap-south", 2}}}}}};
   AddWorkload("web", "checkout", Deployment(10), five_three_two);
   AddWorkload("cache", "checkout", Deployment(3));  // alone: by capacity, on all five members
   AddWorkload("web-svc", "checkout", Service());
@@ -1113,8 +1114,8 @@ TEST_F(AffinityGroupPlacementTest, GroupIsPlacedOnTheLeadersMembersAndFailsOverT
   ASSERT_TRUE(controller.ReconcileAll().ok());
 
   const std::set<std::string> group = {"us-east-1", "eu-west-1", "ap-south-1"};
-  EXPECT_EQ(Placement("shop", "web"),
-            (std::map<std::string, int64_t>{{"us-east-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
+  EXPECT_EQ(Placement("shop", "web"), (std::map<std::string, int64_t>{
+                                          {"us-east-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
   EXPECT_EQ(Clusters("cache"), group);
   EXPECT_EQ(Clusters("web-svc"), group);
   EXPECT_EQ(Clusters("other").size(), 5u) << "not in the group: placed on its own";
@@ -1132,7 +1133,8 @@ TEST_F(AffinityGroupPlacementTest, GroupIsPlacedOnTheLeadersMembersAndFailsOverT
   EXPECT_EQ(Affinity("other"), nullptr);
   // The explanation names the group for a member it keeps the cache out of.
   bool explained = false;
-  for (const api::ClusterDecision& d : FailoverPlacementTest::Workload("shop", "cache").status.explanation.clusters) {
+  for (const api::ClusterDecision& d :
+       FailoverPlacementTest::Workload("shop", "cache").status.explanation.clusters) {
     if (d.cluster == "us-west-1") {
       EXPECT_EQ(d.reason, "AffinityGroup") << d.message;
       explained = true;
@@ -1147,8 +1149,8 @@ TEST_F(AffinityGroupPlacementTest, GroupIsPlacedOnTheLeadersMembersAndFailsOverT
   SetReachable("us-east-1", false);
   ASSERT_TRUE(controller.ReconcileAll().ok());
   const std::set<std::string> moved = {"us-west-1", "eu-west-1", "ap-south-1"};
-  EXPECT_EQ(Placement("shop", "web"),
-            (std::map<std::string, int64_t>{{"us-west-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
+  EXPECT_EQ(Placement("shop", "web"), (std::map<std::string, int64_t>{
+                                          {"us-west-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
   EXPECT_EQ(Clusters("cache"), moved);
   EXPECT_EQ(Clusters("web-svc"), moved);
   for (const char* name : {"web", "cache"}) {
@@ -1175,7 +1177,7 @@ TEST_F(AffinityGroupPlacementTest, ResidencyOfOneMemberBindsTheGroupAndConflicts
 
   // A third member that may run only in North America: no member is allowed by all three.
   AddWorkload("reports", "ledger", Deployment(1),
-           {{"clusterSelector", {{"matchLabels", {{"continent", "north-america"}}}}}});
+              {{"clusterSelector", {{"matchLabels", {{"continent", "north-america"}}}}}});
   ASSERT_TRUE(controller.ReconcileAll().ok());
   for (const char* name : {"api", "store", "reports"}) {
     SCOPED_TRACE(name);
@@ -1214,11 +1216,12 @@ TEST_F(AffinityGroupPlacementTest, ResidencyOfOneMemberBindsTheGroupAndConflicts
 TEST_F(AffinityGroupPlacementTest, EmptyGroupNameIsRefusedAndNothingIsStored) {
   Apply(json::parse(R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})"));
   const auto& info = Info(api::kApiVersion, "FederatedWorkload");
-  json w = {{"apiVersion", api::kApiVersion},
-            {"kind", "FederatedWorkload"},
-            {"metadata", {{"name", "web"}, {"namespace", "shop"},
-                          {"labels", {{api::kAffinityGroupLabel, ""}}}}},
-            {"spec", {{"template", Deployment(2)}}}};
+  json w = {
+      {"apiVersion", api::kApiVersion},
+      {"kind", "FederatedWorkload"},
+      {"metadata",
+       {{"name", "web"}, {"namespace", "shop"}, {"labels", {{api::kAffinityGroupLabel, ""}}}}},
+      {"spec", {{"template", Deployment(2)}}}};
   auto refused = server_->objects().Create(info, "shop", w);
   ASSERT_FALSE(refused.ok());
   EXPECT_EQ(refused.error().code, 422);
@@ -1245,8 +1248,9 @@ TEST_F(AffinityGroupPlacementTest, EmptyGroupNameIsRefusedAndNothingIsStored) {
   EXPECT_NE(update.error().message.find("metadata.labels[federation.meridian.io/affinity-group]"),
             std::string::npos)
       << update.error().message;
-  EXPECT_EQ(server_->objects().Get(deployments, "shop", "web").value()["metadata"]["labels"]
-                [api::kAffinityGroupLabel],
+  EXPECT_EQ(server_->objects()
+                .Get(deployments, "shop", "web")
+                .value()["metadata"]["labels"][api::kAffinityGroupLabel],
             "checkout");
 }
 
