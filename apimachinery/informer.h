@@ -559,6 +559,17 @@ StatusOr<std::vector<T>> InformerValues(SharedInformer<T>& informer, bool watchi
   }
   return informer.cache().Values();
 }
+// The same, shared read-only rather than copied: for a pass over a whole kind on every
+// change, where copying each object (a workload's template and status) costs more than the
+// pass's own work.
+template <typename T>
+StatusOr<std::vector<std::shared_ptr<const T>>> InformerList(SharedInformer<T>& informer,
+                                                             bool watching) {
+  if (!watching) {
+    if (Status st = informer.Relist(); !st.ok()) return st;
+  }
+  return informer.cache().List();
+}
 
 // The informers of one process: the same informer for every caller asking for a kind (and
 // label selector), so N controllers cost one LIST and one watch per kind.

@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <cctype>
 #include <charconv>
+#include <chrono>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "apimachinery/labels.h"
 #include "apimachinery/status_store.h"
@@ -16,7 +18,20 @@ using nlohmann::json;
 
 namespace {
 
-constexpr int kMaxRetries = 8;
+// A read-modify-write that lost a race to another writer reads again and retries, as
+// kube-apiserver's GuaranteedUpdate does (which never gives up on an unconditional write): a
+// user's `kubectl delete` or scale must not fail with 409 because controllers write the
+// object's status many times a second. After the first few rounds each waits a little longer,
+// with jitter so that two losers do not meet again; ~0.7 s in all before 409 Conflict.
+constexpr int kMaxRetries = 48;
+
+void BackOffAfterLostRace(int attempt) {
+  if (attempt < 4) return;
+  const int64_t base_us = int64_t{500} << std::min(attempt - 4, 5);  // 0.5 .. 16 ms
+  thread_local std::minstd_rand jitter(std::random_device{}());
+  std::this_thread::sleep_for(
+      std::chrono::microseconds(base_us / 2 + static_cast<int64_t>(jitter() % base_us)));
+}
 const ResourceType kNamespaces{"", "namespaces"};
 
 const char* kSubdomainMsg =
@@ -789,6 +804,7 @@ ApiResult<json> ObjectService::Update(const ResourceInfo& r, const std::string& 
   const std::string body_uid = MetaString(body, "uid");
   ObjectKey key{r.StorageType(), key_ns, name};
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    if (attempt > 0) BackOffAfterLostRace(attempt);
     StatusOr<json> old = store_.Get(key);
     if (!old.ok()) {
       if (old.status().code() == StatusCode::kNotFound)
@@ -825,6 +841,7 @@ ApiResult<json> ObjectService::Patch(const ResourceInfo& r, const std::string& n
   }
   ObjectKey key{r.StorageType(), r.namespaced ? ns : "", name};
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    if (attempt > 0) BackOffAfterLostRace(attempt);
     StatusOr<json> old = store_.Get(key);
     if (!old.ok()) {
       if (old.status().code() == StatusCode::kNotFound)
@@ -941,6 +958,7 @@ ApiResult<json> ObjectService::UpdateScale(const ResourceInfo& r, const std::str
   StatusOr<int64_t> pinned = ResourceVersionOf(scale);
   if (!pinned.ok()) return ApiError::BadRequest(pinned.status().message());
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    if (attempt > 0) BackOffAfterLostRace(attempt);
     ApiResult<json> got = Get(r, ns, name);
     if (!got.ok()) return got.error();
     json old = std::move(got).value();
@@ -1015,6 +1033,7 @@ ApiResult<bool> ObjectService::FinalizeNamespace(const std::string& name,
                                                  const std::string& finalizer) {
   ObjectKey key{kNamespaces, "", name};
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    if (attempt > 0) BackOffAfterLostRace(attempt);
     StatusOr<json> old = store_.Get(key);
     if (!old.ok()) {
       if (old.status().code() == StatusCode::kNotFound)
@@ -1081,6 +1100,7 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
   ObjectKey key{r.StorageType(), r.namespaced ? ns : "", name};
   const bool is_namespace = r.group.empty() && r.plural == "namespaces";
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
+    if (attempt > 0) BackOffAfterLostRace(attempt);
     StatusOr<json> old = store_.Get(key);
     if (!old.ok()) {
       if (old.status().code() == StatusCode::kNotFound)

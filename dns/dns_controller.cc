@@ -281,7 +281,11 @@ StatusOr<int> DnsController::ReconcileAll() {
       MERIDIAN_RETURN_IF_ERROR(informer->Relist());
     }
   }
-  const std::vector<api::FederatedWorkload> workloads = workloads_.cache().Values();
+  // Only workloads with spec.dns have record sets: the others (most of a fleet) are not copied.
+  std::vector<api::FederatedWorkload> workloads;
+  for (const auto& w : workloads_.cache().List()) {
+    if (w->spec.dns) workloads.push_back(*w);
+  }
   const std::vector<api::MemberCluster> members = members_informer_.cache().Values();
   const std::vector<api::ResidencyPolicy> policies = policies_.cache().Values();
   const std::vector<api::DnsRecordSet> existing = record_sets_.cache().Values();

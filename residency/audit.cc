@@ -115,6 +115,13 @@ ResidencyJudge::ResidencyJudge(const placement::World& world,
   for (const api::FederatedWorkload& w : workloads) by_label_[sync::WorkloadLabelValue(w)] = &w;
 }
 
+ResidencyJudge::ResidencyJudge(
+    const placement::World& world, const std::vector<api::ResidencyPolicy>& policies,
+    const std::vector<std::shared_ptr<const api::FederatedWorkload>>& workloads)
+    : world_(world), policies_(policies) {
+  for (const auto& w : workloads) by_label_[sync::WorkloadLabelValue(*w)] = w.get();
+}
+
 const ResidencyJudge::Governing& ResidencyJudge::GoverningFor(
     const MemberObject& o, const api::FederatedWorkload* workload) {
   if (workload) {

@@ -92,6 +92,8 @@ class ResidencyJudge {
  public:
   ResidencyJudge(const placement::World& world, const std::vector<api::ResidencyPolicy>& policies,
                  const std::vector<api::FederatedWorkload>& workloads);
+  ResidencyJudge(const placement::World& world, const std::vector<api::ResidencyPolicy>& policies,
+                 const std::vector<std::shared_ptr<const api::FederatedWorkload>>& workloads);
   ResidencyJudge(const ResidencyJudge&) = delete;
   ResidencyJudge& operator=(const ResidencyJudge&) = delete;
 

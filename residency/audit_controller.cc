@@ -68,17 +68,26 @@ nlohmann::json PolicyData(const api::ResidencyPolicy& p) {
 // An Event about `v` on every policy that governs it and on its workload (if Meridian manages
 // it for one). `events` may be null (no events resource).
 void RecordAbout(apimachinery::EventRecorder* events, const ResidencyViolation& v,
-                 const std::vector<api::FederatedWorkload>& workloads, apimachinery::EventType type,
-                 const char* reason, const std::string& message) {
+                 const std::vector<std::shared_ptr<const api::FederatedWorkload>>& workloads,
+                 apimachinery::EventType type, const char* reason, const std::string& message) {
   if (!events) return;
   for (const std::string& p : v.policies) events->Record(PolicyRef(p), type, reason, message);
   if (v.workload.empty()) return;
-  for (const api::FederatedWorkload& w : workloads) {
-    if (w.metadata.ns + "/" + w.metadata.name != v.workload) continue;
-    events->Record(
-        {api::kApiVersion, "FederatedWorkload", w.metadata.ns, w.metadata.name, w.metadata.uid, ""},
-        type, reason, message);
+  for (const auto& w : workloads) {
+    const api::ObjectMeta& m = w->metadata;
+    if (m.ns + "/" + m.name != v.workload) continue;
+    events->Record({api::kApiVersion, "FederatedWorkload", m.ns, m.name, m.uid, ""}, type, reason,
+                   message);
   }
+}
+
+// Whether a workload's change can change what the audit's view holds or judges: its identity,
+// labels (which policies govern it), deletion, or placement block (residency, jurisdictions).
+// Its status and template cannot.
+bool WorkloadChangeMatters(const api::FederatedWorkload& old, const api::FederatedWorkload& now) {
+  return old.metadata.uid != now.metadata.uid || old.metadata.labels != now.metadata.labels ||
+         old.metadata.deletion_timestamp != now.metadata.deletion_timestamp ||
+         old.spec.placement != now.spec.placement;
 }
 
 // "member us-east-1 (us) holds Deployment payments/rogue (...); and 2 more"
@@ -124,14 +133,28 @@ ResidencyAuditController::ResidencyAuditController(apimachinery::ObjectService& 
 ResidencyAuditController::~ResidencyAuditController() { Stop(); }
 
 Status ResidencyAuditController::Start() {
-  MERIDIAN_ASSIGN_OR_RETURN(handlers_, apimachinery::StartInformers(
-                                           {&policies_informer_, &members_informer_,
-                                            &workloads_informer_, &topologies_informer_},
-                                           [this] {
-                                             view_dirty_ = true;
-                                             loop_.MarkDirty();
-                                           },
-                                           kWho));
+  auto view_changed = [this] {
+    view_dirty_ = true;
+    loop_.MarkDirty();
+  };
+  MERIDIAN_ASSIGN_OR_RETURN(
+      handlers_,
+      apimachinery::StartInformers({&policies_informer_, &members_informer_, &topologies_informer_},
+                                   view_changed, kWho));
+  // Workloads with handlers of their own: only a change the view reads marks it dirty.
+  handlers_.emplace_back(
+      workloads_informer_.cache(),
+      apimachinery::InformerHandlers<api::FederatedWorkload>{
+          .on_add = [view_changed](const auto&) { view_changed(); },
+          .on_update =
+              [view_changed](const auto& old, const auto& now) {
+                if (WorkloadChangeMatters(*old, *now)) view_changed();
+              },
+          .on_delete = [view_changed](const auto&) { view_changed(); }});
+  if (Status st = workloads_informer_.Start(); !st.ok()) {
+    handlers_.clear();
+    return UnavailableError(std::string(kWho) + ": " + st.message());
+  }
   started_ = true;
   loop_.Start();
   return Status::Ok();
@@ -159,12 +182,12 @@ Status ResidencyAuditController::RefreshView() {
   MERIDIAN_ASSIGN_OR_RETURN(auto topologies,
                             apimachinery::InformerValues(topologies_informer_, started_));
   MERIDIAN_ASSIGN_OR_RETURN(v.policies, apimachinery::InformerValues(policies_informer_, started_));
-  MERIDIAN_ASSIGN_OR_RETURN(v.workloads,
-                            apimachinery::InformerValues(workloads_informer_, started_));
+  MERIDIAN_ASSIGN_OR_RETURN(v.workloads, apimachinery::InformerList(workloads_informer_, started_));
   v.any_bound = !v.policies.empty();
   nlohmann::json governing = nlohmann::json::array();
   for (const api::ResidencyPolicy& p : v.policies) governing.push_back(PolicyData(p));
-  for (const api::FederatedWorkload& w : v.workloads) {
+  for (const auto& shared : v.workloads) {
+    const api::FederatedWorkload& w = *shared;
     const std::vector<placement::ResidencyRule> rules = ResidencyRulesFor(w, v.policies);
     v.any_bound = v.any_bound || AllowedJurisdictionsFor(w, v.policies).bound;
     governing.push_back({w.metadata.ns, w.metadata.name, sync::WorkloadLabelValue(w),
@@ -394,7 +417,7 @@ StatusOr<AuditResult> ResidencyAuditController::Pass(bool full) {
 void ResidencyAuditController::Report(const AuditResult& result,
                                       const std::set<std::string>& still_listing,
                                       const std::vector<api::ResidencyPolicy>& policies,
-                                      const std::vector<api::FederatedWorkload>& workloads) {
+                                      const Workloads& workloads) {
   auto record = [this](const apimachinery::ObjectReference& ref, apimachinery::EventType type,
                        const char* reason, const std::string& message) {
     if (events_) events_->Record(ref, type, reason, message);
@@ -442,7 +465,7 @@ void ResidencyAuditController::Report(const AuditResult& result,
 void ResidencyAuditController::Enforce(AuditResult* result,
                                        const std::vector<api::ResidencyPolicy>& policies,
                                        const std::vector<api::MemberCluster>& members,
-                                       const std::vector<api::FederatedWorkload>& workloads) {
+                                       const Workloads& workloads) {
   std::set<std::string> not_enforceable;
   for (ResidencyViolation& v : result->violations) {
     const EnforcementPlan plan = PlanEnforcement(v, policies);

@@ -134,11 +134,15 @@ class ResidencyAuditController {
   AuditResult Last() const;
 
  private:
-  // Meridian's objects as decoded for judging; rebuilt when a watched kind changes.
+  // The informer's workloads, shared read-only (not copied per refresh).
+  using Workloads = std::vector<std::shared_ptr<const api::FederatedWorkload>>;
+  // Meridian's objects as decoded for judging; rebuilt when what judging reads of a watched
+  // kind changes (a workload's status, written many times a second while a fleet converges,
+  // is not read: see WorkloadChangeMatters).
   struct View {
     std::vector<api::MemberCluster> members;
     std::vector<api::ResidencyPolicy> policies;
-    std::vector<api::FederatedWorkload> workloads;
+    Workloads workloads;
     std::shared_ptr<const placement::World> world;
     bool any_bound = false;
     std::vector<internal::AuditWatchSpec> specs;  // what every member is watched for
@@ -173,8 +177,7 @@ class ResidencyAuditController {
   // Events for what changed since the previous scan (see the file comment); `still_listing`:
   // the unverified members that only list what the policies now name (no Event for them).
   void Report(const AuditResult& result, const std::set<std::string>& still_listing,
-              const std::vector<api::ResidencyPolicy>& policies,
-              const std::vector<api::FederatedWorkload>& workloads);
+              const std::vector<api::ResidencyPolicy>& policies, const Workloads& workloads);
 
   // Evidence entries (see the file comment); a failed append is logged and retried next scan.
   void RecordScan(const AuditResult& result, const std::vector<api::MemberCluster>& members);
@@ -184,8 +187,7 @@ class ResidencyAuditController {
   // Applies `enforcement: remove` to the violations of `result` (see the file comment); what
   // was done goes to result->enforced, and an object scaled here counts as held at zero.
   void Enforce(AuditResult* result, const std::vector<api::ResidencyPolicy>& policies,
-               const std::vector<api::MemberCluster>& members,
-               const std::vector<api::FederatedWorkload>& workloads);
+               const std::vector<api::MemberCluster>& members, const Workloads& workloads);
   // Writes each policy's status (Compliant condition and counts) when it changed.
   void UpdatePolicyStatus(const AuditResult& result,
                           const std::vector<api::ResidencyPolicy>& policies);

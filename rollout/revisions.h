@@ -15,6 +15,9 @@ namespace meridian::rollout {
 // `status` changed.
 bool RecordRevision(const api::FederatedWorkload& workload, Timestamp now,
                     api::FederatedWorkloadStatus* status);
+// Whether RecordRevision would leave `workload.status` as it is (no new revision, nothing to
+// drop), without copying anything: most workloads, most passes.
+bool RevisionsCurrent(const api::FederatedWorkload& workload);
 
 // The revision `number` in `status`, or nullptr.
 const api::WorkloadRevision* FindRevision(const api::FederatedWorkloadStatus& status,

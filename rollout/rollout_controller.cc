@@ -143,7 +143,8 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
   MERIDIAN_ASSIGN_OR_RETURN(auto member_list, apimachinery::InformerValues(members_, started_));
   MERIDIAN_ASSIGN_OR_RETURN(auto strategy_list,
                             apimachinery::InformerValues(strategies_, started_));
-  MERIDIAN_ASSIGN_OR_RETURN(auto workloads, apimachinery::InformerValues(workloads_, started_));
+  // Shared read-only, not copied: a pass runs on every workload change (statuses included).
+  MERIDIAN_ASSIGN_OR_RETURN(auto workloads, apimachinery::InformerList(workloads_, started_));
   MERIDIAN_ASSIGN_OR_RETURN(auto drills, apimachinery::InformerValues(drills_, started_));
   MERIDIAN_ASSIGN_OR_RETURN(auto policies, apimachinery::InformerValues(policies_, started_));
   std::map<std::string, api::MemberCluster> members;
@@ -155,9 +156,13 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
 
   int written = 0;
   std::set<std::string> seen;  // workloads whose cached evaluation is kept
-  for (api::FederatedWorkload w : workloads) {
-    const std::string key = w.metadata.ns + "/" + w.metadata.name;
+  for (const auto& cached : workloads) {
+    const std::string key = cached->metadata.ns + "/" + cached->metadata.name;
     seen.insert(key);
+    // No staged rollout, and its revisions recorded: nothing to write (most workloads, most
+    // passes), decided without a copy.
+    if (!cached->spec.rollout && !cached->status.rollout && RevisionsCurrent(*cached)) continue;
+    api::FederatedWorkload w = *cached;
     for (int attempt = 0; attempt < 5; ++attempt) {
       if (!w.metadata.deletion_timestamp.empty()) break;
       const Timestamp now = clock_.Now();

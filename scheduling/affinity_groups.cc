@@ -32,19 +32,38 @@ std::string AffinityGroupOf(const api::FederatedWorkload& workload) {
   return group->second;
 }
 
+namespace {
+
+std::vector<const api::FederatedWorkload*> Pointers(
+    const std::vector<api::FederatedWorkload>& workloads) {
+  std::vector<const api::FederatedWorkload*> out;
+  out.reserve(workloads.size());
+  for (const api::FederatedWorkload& w : workloads) out.push_back(&w);
+  return out;
+}
+
+}  // namespace
+
 FleetAffinityGroups::FleetAffinityGroups(const std::vector<api::FederatedWorkload>& workloads,
+                                         std::span<const size_t> order,
+                                         const std::vector<api::ResidencyPolicy>& policies,
+                                         placement::Engine& engine)
+    : FleetAffinityGroups(Pointers(workloads), order, policies, engine) {}
+
+FleetAffinityGroups::FleetAffinityGroups(const std::vector<const api::FederatedWorkload*>& workloads,
                                          std::span<const size_t> order,
                                          const std::vector<api::ResidencyPolicy>& policies,
                                          placement::Engine& engine) {
   keys_.reserve(workloads.size());
-  for (const api::FederatedWorkload& w : workloads)
-    keys_.push_back(w.metadata.ns + "/" + w.metadata.name);
+  for (const api::FederatedWorkload* w : workloads) {
+    keys_.push_back(w->metadata.ns + "/" + w->metadata.name);
+  }
   std::map<std::pair<std::string, std::string>, std::vector<size_t>> by_group;  // (ns, name)
   std::vector<std::pair<std::string, std::string>> first_seen;
   for (size_t i : order) {
-    std::string name = AffinityGroupOf(workloads[i]);
+    std::string name = AffinityGroupOf(*workloads[i]);
     if (name.empty()) continue;
-    auto key = std::make_pair(workloads[i].metadata.ns, std::move(name));
+    auto key = std::make_pair(workloads[i]->metadata.ns, std::move(name));
     auto& members = by_group[key];
     if (members.empty()) first_seen.push_back(key);
     members.push_back(i);
@@ -55,10 +74,10 @@ FleetAffinityGroups::FleetAffinityGroups(const std::vector<api::FederatedWorkloa
     std::vector<placement::Workload> inputs;
     inputs.reserve(members.size());
     for (size_t i : members)
-      inputs.push_back(EngineWorkload(workloads[i], policies, engine.world()));
+      inputs.push_back(EngineWorkload(*workloads[i], policies, engine.world()));
     std::vector<placement::GroupMember> in;
     for (size_t pos = 0; pos < members.size(); ++pos) {
-      in.push_back({&inputs[pos], api::TemplateReplicas(workloads[members[pos]].spec).has_value()});
+      in.push_back({&inputs[pos], api::TemplateReplicas(workloads[members[pos]]->spec).has_value()});
     }
     const size_t g = groups_.size();
     groups_.push_back({placement::AffinityGroupPlan::Make(engine, key.second, in), members});

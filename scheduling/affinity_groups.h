@@ -43,6 +43,10 @@ class FleetAffinityGroups {
   // `order`: PriorityOrder(workloads). What each member allows comes from its policy and
   // the ResidencyPolicies that match it (`policies`), over `engine`'s World. Keeps no
   // reference to its arguments.
+  FleetAffinityGroups(const std::vector<const api::FederatedWorkload*>& workloads,
+                      std::span<const size_t> order,
+                      const std::vector<api::ResidencyPolicy>& policies, placement::Engine& engine);
+  // The same over values (fedctl what-if's and drills' inputs).
   FleetAffinityGroups(const std::vector<api::FederatedWorkload>& workloads,
                       std::span<const size_t> order,
                       const std::vector<api::ResidencyPolicy>& policies, placement::Engine& engine);

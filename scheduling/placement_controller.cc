@@ -449,15 +449,17 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
       MERIDIAN_RETURN_IF_ERROR(informer->Relist());
     }
   }
-  // Copies (PlacementInputs holds values); the caches were decoded once per change.
+  // The fleet's small kinds are copied (PlacementInputs holds values); the workloads, a pass's
+  // bulk (templates and statuses), are shared read-only from the cache: a pass runs on every
+  // workload change, and copying them all cost more than placing them.
   std::vector<api::MemberCluster> members = fleet_.members.cache().Values();
   std::vector<api::Topology> topologies = fleet_.topologies.cache().Values();
   std::vector<api::ResidencyPolicy> policies = fleet_.policies.cache().Values();
-  std::vector<api::FederatedWorkload> workloads = fleet_.workloads.cache().Values();
   std::vector<api::FailoverDrill> drills = fleet_.drills.cache().Values();
+  const Workloads workloads = fleet_.workloads.cache().List();
 
   PlacementInputs inputs{std::move(members), std::move(topologies), std::move(policies),
-                         std::move(workloads), std::move(drills)};
+                         /*workloads=*/{}, std::move(drills)};
   std::vector<placement::ClusterState> clusters = ClusterStatesFor(inputs);
   MERIDIAN_ASSIGN_OR_RETURN(
       auto world, placement::World::Build(std::move(clusters), MergedTopology(inputs.topologies)));
@@ -469,21 +471,24 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
   std::optional<Duration> earliest;
   const SeenMembers seen = SeenFrom(inputs.members);
   // Capacity is shared: oldest first, each against what the others hold.
-  const std::vector<size_t> order = PriorityOrder(inputs.workloads);
+  const std::vector<size_t> order = PriorityOrder(workloads);
   CapacityLedger ledger(*world);
   auto shares_capacity = [&](const api::FederatedWorkload& w) {
     return api::TemplateReplicas(w.spec).has_value();
   };
   for (size_t i : order) {
-    const api::FederatedWorkload& w = inputs.workloads[i];
+    const api::FederatedWorkload& w = *workloads[i];
     if (shares_capacity(w)) ledger.Reserve(i, CurrentAssignment(w.status));
   }
   // The status each workload has after this pass (unchanged or written), for the evidence.
   std::map<std::string, api::FederatedWorkloadStatus> in_effect;
   // Affinity groups are placed as units, at their oldest member's turn, leader first.
-  FleetAffinityGroups groups(inputs.workloads, order, inputs.policies, engine);
+  std::vector<const api::FederatedWorkload*> all;
+  all.reserve(workloads.size());
+  for (const auto& shared : workloads) all.push_back(shared.get());
+  FleetAffinityGroups groups(all, order, inputs.policies, engine);
   for (size_t i : groups.PlacementOrder()) {
-    const api::FederatedWorkload& w = inputs.workloads[i];
+    const api::FederatedWorkload& w = *workloads[i];
     if (!w.metadata.deletion_timestamp.empty()) continue;  // the sync controller's business
     std::optional<Duration> recheck;
     const bool shared = shares_capacity(w);
@@ -522,13 +527,13 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
                    w.metadata.name, result.error().message);
     }
   }
-  if (ledger_) RecordPlacements(inputs, *world, in_effect);
+  if (ledger_) RecordPlacements(inputs, workloads, *world, in_effect);
   if (recheck_after) *recheck_after = earliest;
   return written;
 }
 
 void PlacementController::RecordPlacements(
-    const PlacementInputs& inputs, const placement::World& world,
+    const PlacementInputs& inputs, const Workloads& workloads, const placement::World& world,
     const std::map<std::string, api::FederatedWorkloadStatus>& in_effect) {
   auto lines = [&world](const std::vector<api::ClusterPlacement>& placed) {
     std::map<std::string, int64_t> by_cluster;  // sorted: the same placement, the same data
@@ -555,7 +560,8 @@ void PlacementController::RecordPlacements(
     return true;
   };
   std::set<std::string> present;
-  for (const api::FederatedWorkload& w : inputs.workloads) {
+  for (const auto& shared : workloads) {
+    const api::FederatedWorkload& w = *shared;
     const std::string key = w.metadata.ns + "/" + w.metadata.name;
     present.insert(key);
     auto status = in_effect.find(key);

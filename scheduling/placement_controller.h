@@ -162,6 +162,8 @@ class PlacementController {
   StatusOr<int> ReconcileAll(std::optional<Duration>* recheck_after = nullptr);
 
  private:
+  // The informer's workloads, shared read-only.
+  using Workloads = std::vector<std::shared_ptr<const api::FederatedWorkload>>;
   // One pass of the worker: ReconcileAll, and when to run again (the engine's recheck, or
   // shortly after an error).
   std::optional<std::chrono::milliseconds> Pass();
@@ -174,7 +176,8 @@ class PlacementController {
                                const api::FederatedWorkloadStatus& after);
 
   // Placement entries for what changed in this pass (see the file comment).
-  void RecordPlacements(const PlacementInputs& inputs, const placement::World& world,
+  void RecordPlacements(const PlacementInputs& inputs, const Workloads& workloads,
+                        const placement::World& world,
                         const std::map<std::string, api::FederatedWorkloadStatus>& in_effect);
 
   apimachinery::ObjectService& objects_;

@@ -183,17 +183,35 @@ std::vector<api::ClusterPlacement> LargerOfEach(std::vector<api::ClusterPlacemen
   return lines;
 }
 
-std::vector<size_t> PriorityOrder(const std::vector<api::FederatedWorkload>& workloads) {
-  std::vector<size_t> order(workloads.size());
+namespace {
+
+// Indexes 0..n-1 ordered by (creationTimestamp, namespace, name) of meta(i).
+template <typename MetaOf>
+std::vector<size_t> OrderByCreation(size_t n, MetaOf meta) {
+  std::vector<size_t> order(n);
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   // RFC 3339 UTC times of one format sort as text; the key breaks ties.
   std::sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-    const api::ObjectMeta& x = workloads[a].metadata;
-    const api::ObjectMeta& y = workloads[b].metadata;
+    const api::ObjectMeta& x = meta(a);
+    const api::ObjectMeta& y = meta(b);
     return std::tie(x.creation_timestamp, x.ns, x.name) <
            std::tie(y.creation_timestamp, y.ns, y.name);
   });
   return order;
+}
+
+}  // namespace
+
+std::vector<size_t> PriorityOrder(const std::vector<api::FederatedWorkload>& workloads) {
+  return OrderByCreation(workloads.size(),
+                         [&](size_t i) -> const api::ObjectMeta& { return workloads[i].metadata; });
+}
+
+std::vector<size_t> PriorityOrder(
+    const std::vector<std::shared_ptr<const api::FederatedWorkload>>& workloads) {
+  return OrderByCreation(workloads.size(), [&](size_t i) -> const api::ObjectMeta& {
+    return workloads[i]->metadata;
+  });
 }
 
 CapacityLedger::CapacityLedger(const placement::World& world)

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -87,6 +88,8 @@ placement::Workload EngineWorkload(const api::FederatedWorkload& workload,
 
 // Indexes of `workloads` in priority order: creationTimestamp, then namespace/name.
 std::vector<size_t> PriorityOrder(const std::vector<api::FederatedWorkload>& workloads);
+std::vector<size_t> PriorityOrder(
+    const std::vector<std::shared_ptr<const api::FederatedWorkload>>& workloads);
 
 class CapacityLedger {
  public:

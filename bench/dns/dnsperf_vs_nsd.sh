@@ -1,22 +1,24 @@
 #!/usr/bin/env bash
-# Meridian's DNS server against NSD, same machine, same zone, same queries, same run.
+# Meridian's DNS server against NSD and Knot DNS, same machine, same zone, same queries, same run.
 #
 #   bench/dns/dnsperf_vs_nsd.sh [SECONDS=10] [THREADS=1]
 #
-# Starts meridian-dns (--threads THREADS) and nsd (server-count THREADS) in the foreground on
-# 127.0.0.1 with their own config, zone and pid files in a temp dir, serving an equivalent
-# static zone. Then:
+# Starts meridian-dns (--threads THREADS), nsd (server-count THREADS) and, when knotd is
+# installed (Debian's `knot`; DNS_BENCH_KNOT=0 leaves it out), knotd (udp-workers THREADS) in
+# the foreground on 127.0.0.1 with their own config, zone and pid files in a temp dir, serving
+# an equivalent static zone. Then:
 #   1. throughput: dnsperf for SECONDS against each (8 clients, 100 outstanding) in two
-#      halves ordered nsd, meridian, meridian, nsd; QPS and ratio;
+#      halves ordered nsd, meridian, knot, knot, meridian, nsd (A B C C B A); QPS and ratios;
 #   2. latency: a dnsperf load at NSD's QPS minus 1000 (-Q) plus, at the same time, a 1000 QPS
-#      probe dnsperf with per-query output (-v), SECONDS/2 per server in the same A B B A order;
+#      probe dnsperf with per-query output (-v), SECONDS/4 per server in the same order;
 #      p50/p99 come from the probe's per-query latencies, since dnsperf 2.10 prints only
 #      average and standard deviation (and -v on the whole load slows dnsperf itself);
 #   3. a geo run: Meridian answering a geo-strategy name to queries carrying an ECS option.
 # DNS_BENCH_NICE=-10 runs both servers and dnsperf at that nice level (root only), so that on a
 # shared machine background builds disturb the comparison less; it applies to both alike.
 # Everything it started is stopped on exit (also on error or Ctrl-C). Needs dnsperf and nsd
-# (Debian packages; scripts/setup.sh installs them) and a built meridian-dns.
+# (Debian packages; scripts/setup.sh installs them; knot is optional, `apt-get install knot`:
+# its system service is not used) and a built meridian-dns.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SECS=${1:-10}
@@ -31,6 +33,19 @@ NSD=${NSD:-$(command -v nsd || echo /usr/sbin/nsd)}
 for tool in dnsperf "$NSD" "$BIN/meridian-dns"; do
   command -v "$tool" > /dev/null || { echo "dnsperf_vs_nsd: $tool not found" >&2; exit 2; }
 done
+KNOTD=${KNOTD:-$(command -v knotd || echo /usr/sbin/knotd)}
+SERVERS=(nsd meridian)
+if [ "${DNS_BENCH_KNOT:-1}" = 1 ]; then
+  if [ -x "$KNOTD" ]; then
+    SERVERS+=(knot)
+  else
+    echo "dnsperf_vs_nsd: knotd not found, comparing with NSD only (apt-get install knot)" >&2
+  fi
+fi
+has_knot() { [[ " ${SERVERS[*]} " == *" knot "* ]]; }
+# The rounds' order, A B C C B A: a drift in background load hits every server alike.
+ORDER=("${SERVERS[@]}")
+for ((i = ${#SERVERS[@]} - 1; i >= 0; i--)); do ORDER+=("${SERVERS[$i]}"); done
 
 WORK=$(mktemp -d /tmp/meridian-dns-bench.XXXXXX)
 PIDS=()
@@ -140,8 +155,38 @@ zone:
   name: global.example.com
   zonefile: global.example.com.zone
 EOF
+KNOT_PORT=""
+if has_knot; then
+  KNOT_PORT=$(free_port)
+  mkdir -p "$WORK/knot"
+  # One UDP worker per thread as NSD's server-count; no journal or zone file writes.
+  cat > "$WORK/knot.conf" << EOF
+server:
+    listen: 127.0.0.1@$KNOT_PORT
+    rundir: "$WORK/knot"
+    pidfile: "$WORK/knot/knot.pid"
+    udp-workers: $THREADS
+    tcp-workers: 1
+    background-workers: 1
+control:
+    listen: "$WORK/knot/knot.sock"
+log:
+  - target: "$WORK/knot.log"
+    any: warning
+database:
+    storage: "$WORK/knot"
+template:
+  - id: default
+    storage: "$WORK"
+    zonefile-sync: -1
+    journal-content: none
+zone:
+  - domain: global.example.com
+    file: global.example.com.zone
+EOF
+fi
 
-# --- start both servers -------------------------------------------------------------------
+# --- start the servers --------------------------------------------------------------------
 # setsid: the servers get their own sessions; this script stops them itself (cleanup).
 "${NICE[@]}" "${SERVER_CPU[@]}" setsid "$NSD" -d -c "$WORK/nsd.conf" > "$WORK/nsd.out" 2>&1 &
 NSD_PID=$!
@@ -150,6 +195,12 @@ PIDS+=($NSD_PID)
   > "$WORK/meridian.out" 2>&1 &
 MERIDIAN_PID=$!
 PIDS+=($MERIDIAN_PID)
+KNOT_PID=""
+if has_knot; then
+  "${NICE[@]}" "${SERVER_CPU[@]}" setsid "$KNOTD" -c "$WORK/knot.conf" > "$WORK/knot.out" 2>&1 &
+  KNOT_PID=$!
+  PIDS+=($KNOT_PID)
+fi
 
 MERIDIAN_PORT=""
 for _ in $(seq 100); do
@@ -164,6 +215,14 @@ done
 [ -n "$MERIDIAN_PORT" ] || { echo "meridian-dns did not start:"; cat "$WORK/meridian.out"; exit 1; }
 dig @127.0.0.1 -p "$NSD_PORT" +time=1 +tries=1 +short global.example.com SOA | grep -q ns1 \
   || { echo "nsd did not start:"; cat "$WORK/nsd.out" "$WORK/nsd.log" 2> /dev/null; exit 1; }
+if has_knot; then
+  for _ in $(seq 50); do
+    dig @127.0.0.1 -p "$KNOT_PORT" +time=1 +tries=1 +short global.example.com SOA 2> /dev/null | grep -q ns1 && break
+    sleep 0.1
+  done
+  dig @127.0.0.1 -p "$KNOT_PORT" +time=1 +tries=1 +short global.example.com SOA | grep -q ns1 \
+    || { echo "knotd did not start:"; cat "$WORK/knot.out" "$WORK/knot.log" 2> /dev/null; exit 1; }
+fi
 
 # Both must give the same answers to the query mix before they are compared.
 for q in "web.global.example.com A" "www.global.example.com A" "info.global.example.com TXT" \
@@ -171,6 +230,11 @@ for q in "web.global.example.com A" "www.global.example.com A" "info.global.exam
   # shellcheck disable=SC2086
   a=$(dig @127.0.0.1 -p "$NSD_PORT" +short $q | sort); b=$(dig @127.0.0.1 -p "$MERIDIAN_PORT" +short $q | sort)
   [ "$a" = "$b" ] || { echo "answers differ for $q: nsd=[$a] meridian=[$b]"; exit 1; }
+  if has_knot; then
+    # shellcheck disable=SC2086
+    k=$(dig @127.0.0.1 -p "$KNOT_PORT" +short $q | sort)
+    [ "$a" = "$k" ] || { echo "answers differ for $q: nsd=[$a] knot=[$k]"; exit 1; }
+  fi
 done
 
 DNSPERF_COMMON=(-s 127.0.0.1 -c 8 -q 100 -t 2)
@@ -201,23 +265,23 @@ descendants() {
 }
 cpu_ticks() {
   local pid total=0 p
-  pid=$(if [ "$1" = nsd ]; then echo "$NSD_PID"; else echo "$MERIDIAN_PID"; fi)
+  case "$1" in nsd) pid=$NSD_PID ;; knot) pid=$KNOT_PID ;; *) pid=$MERIDIAN_PID ;; esac
   for p in $pid $(descendants "$pid"); do
     # Fields after "(comm)", which may contain spaces ("nsd: server 1"): utime and stime are 12, 13.
     total=$((total + $(sed 's/.*) //' "/proc/$p/stat" 2> /dev/null | awk '{print $12 + $13}' || echo 0)))
   done
   echo "$total"
 }
-port_of() { if [ "$1" = nsd ]; then echo "$NSD_PORT"; else echo "$MERIDIAN_PORT"; fi; }
+port_of() { case "$1" in nsd) echo "$NSD_PORT" ;; knot) echo "$KNOT_PORT" ;; *) echo "$MERIDIAN_PORT" ;; esac; }
 
-# Rounds alternate A B B A so that a drift in background load hits both servers alike.
 HALF=$(( SECS / 2 > 0 ? SECS / 2 : 1 ))
-echo "dnsperf_vs_nsd: threads=$THREADS, nice ${DNS_BENCH_NICE:-0}, pin ${DNS_BENCH_PIN:-0}, nsd port $NSD_PORT, meridian port $MERIDIAN_PORT, load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
-echo "  throughput: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d queries.txt -l $HALF, rounds nsd meridian meridian nsd"
+echo "dnsperf_vs_nsd: threads=$THREADS, nice ${DNS_BENCH_NICE:-0}, pin ${DNS_BENCH_PIN:-0}, nsd port $NSD_PORT, meridian port $MERIDIAN_PORT${KNOT_PORT:+, knot port $KNOT_PORT}, load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores"
+echo "  versions: $("$NSD" -v 2>&1 | head -1)${KNOT_PORT:+; $("$KNOTD" --version | head -1)}"
+echo "  throughput: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d queries.txt -l $HALF, rounds ${ORDER[*]}"
 echo "    (8 names: A x2, CNAME->A, AAAA, TXT, SRV, NXDOMAIN, NODATA)"
 round=0
-declare -A TICKS=([nsd]=0 [meridian]=0)
-for s in nsd meridian meridian nsd; do
+declare -A TICKS=([nsd]=0 [meridian]=0 [knot]=0)
+for s in "${ORDER[@]}"; do
   round=$((round + 1))
   before=$(cpu_ticks $s)
   "${NICE[@]}" "${CLIENT_CPU[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$HALF" > "$WORK/$s.tput.$round" 2>&1
@@ -238,13 +302,13 @@ RATE=$(( NSD_QPS * LAT_PCT / 100 ))
 LAT_SECS=$(( SECS / 4 > 0 ? SECS / 4 : 1 ))
 PROBE_QPS=1000
 LOAD_QPS=$(( RATE > PROBE_QPS ? RATE - PROBE_QPS : 1 ))
-echo "  latency at $LAT_PCT % of NSD's QPS ($RATE): rounds nsd meridian meridian nsd, each $LAT_SECS s of"
+echo "  latency at $LAT_PCT % of NSD's QPS ($RATE): rounds ${ORDER[*]}, each $LAT_SECS s of"
 echo "    load:  dnsperf ${DNSPERF_COMMON[*]} -p PORT -d queries.txt -l $LAT_SECS -Q $LOAD_QPS"
 echo "    probe: dnsperf -s 127.0.0.1 -c 1 -q 10 -t 2 -p PORT -d queries.txt -l $LAT_SECS -Q $PROBE_QPS -v   (same time)"
 echo "    p50/p99 from the probe's per-query latencies (dnsperf 2.10 prints no percentiles; -v on the"
 echo "    whole load would slow dnsperf itself more than the servers)"
 round=0
-for s in nsd meridian meridian nsd; do
+for s in "${ORDER[@]}"; do
   round=$((round + 1))
   "${NICE[@]}" "${CLIENT_CPU[@]}" dnsperf "${DNSPERF_COMMON[@]}" -p "$(port_of $s)" -d "$WORK/queries.txt" -l "$LAT_SECS" -Q "$LOAD_QPS" \
     > "$WORK/$s.load.$round" 2>&1 &
@@ -261,7 +325,7 @@ echo "  geo: dnsperf ${DNSPERF_COMMON[*]} -p PORT -d geo-queries.txt -l $LAT_SEC
 
 printf '\n%-18s %10s %6s %8s %8s | %10s %8s %8s %6s\n' server "max QPS" lost "avg ms" "cpu us/q" "at QPS" \
   p50_ms p99_ms lost
-for s in nsd meridian; do
+for s in "${SERVERS[@]}"; do
   printf '%-18s %10s %6s %8s %8s | %10s %8s %8s %6s\n' "$s" "$(qps "$WORK/$s".tput.*)" "$(lost "$WORK/$s".tput.*)" \
     "$(avg_ms "$WORK/$s".tput.*)" "$(us_per_query $s)" "$(load_qps "$s")" "$(pct 50 "$WORK/$s".lat.*)" "$(pct 99 "$WORK/$s".lat.*)" \
     "$(lost "$WORK/$s".load.* "$WORK/$s".lat.*)"
@@ -272,6 +336,10 @@ RATIO=$(awk -v a="$M_QPS" -v b="$NSD_QPS" 'BEGIN { printf "%.2f", a / b }')
 P99=$(pct 99 "$WORK"/meridian.lat.*)
 echo
 echo "ratio meridian/nsd QPS: $RATIO; server CPU per query: nsd $(us_per_query nsd) us, meridian $(us_per_query meridian) us"
+if has_knot; then
+  K_QPS=$(qps "$WORK"/knot.tput.*)
+  echo "ratio meridian/knot QPS: $(awk -v a="$M_QPS" -v b="$K_QPS" 'BEGIN { printf "%.2f", a / b }'); server CPU per query: knot $(us_per_query knot) us"
+fi
 awk -v r="$RATIO" -v p="$P99" -v pct="$LAT_PCT" 'BEGIN {
   printf "floor QPS >= peer: %s; floor p99 < 1 ms at %s%% of the peer QPS: %s (%s ms)%s\n",
     (r >= 1.0 ? "PASS" : "FAIL"), pct, (p != "n/a" && p + 0 < 1.0 ? "PASS" : "FAIL"), p,

@@ -172,7 +172,8 @@ TEST_F(ControllersNoListTest, EveryControllerOnOneFactoryListsOnlyAtStart) {
     ASSERT_TRUE(scaled.ok()) << scaled.error().message;
     ASSERT_TRUE(Eventually([&] { return Running(name, i + 5); })) << name << " scaled";
     if (i % 2 == 0) {
-      ASSERT_TRUE(federation_.objects().Delete(WorkloadInfo(), "shop", name).ok());
+      auto deleted = federation_.objects().Delete(WorkloadInfo(), "shop", name);
+      ASSERT_TRUE(deleted.ok()) << deleted.error().message;
       ASSERT_TRUE(Eventually([&] { return Gone(name); })) << name << " deleted";
     }
   }

@@ -438,6 +438,50 @@ TEST_F(ResidencyAuditControllerTest, InSteadyStateNoMemberIsListedAgain) {
   controller.Stop();
 }
 
+// The running controller follows what it judges by of a workload (here its own residency), and
+// a write of the workload's status (many a second while a fleet converges), which it does not
+// read, changes nothing it found.
+TEST_F(ResidencyAuditControllerTest, RunningControllerFollowsAWorkloadsResidencyNotItsStatus) {
+  federation_.Apply(
+      json::parse(R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})"));
+  federation_.Apply(json::parse(R"({
+    "apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+    "metadata": {"name": "web", "namespace": "shop"},
+    "spec": {"template": {"apiVersion": "apps/v1", "kind": "Deployment",
+                          "metadata": {"name": "web"}, "spec": {"replicas": 2}},
+             "placement": {}}})"));
+  fakes_["us-east-1"]->Apply(
+      kDeployments,
+      {{"apiVersion", "apps/v1"},
+       {"kind", "Deployment"},
+       {"metadata",
+        {{"name", "web"},
+         {"namespace", "shop"},
+         {"labels",
+          {{sync::kManagedByLabel, sync::kManagedByValue}, {sync::kWorkloadLabel, "shop.web"}}}}},
+       {"spec", {{"replicas", 2}}}});
+  ResidencyAuditController controller(federation_.objects(), federation_.clock(), Factory(),
+                                      {.interval = std::chrono::milliseconds(20)});
+  ASSERT_TRUE(controller.Start().ok());
+  ASSERT_TRUE(WaitFor(controller, [](const AuditResult& r) { return r.members_verified == 5; }));
+  EXPECT_FALSE(Holds(controller.Last(), "us-east-1", "web")) << "no residency of its own yet";
+
+  const auto& info = federation_.Info(api::kApiVersion, "FederatedWorkload");
+  json w = federation_.objects().Get(info, "shop", "web").value();
+  w["spec"]["placement"]["residency"] = {{"jurisdictions", {"eu"}}};
+  ASSERT_TRUE(federation_.objects().Update(info, "shop", "web", w).ok());
+  EXPECT_TRUE(WaitFor(controller, [](const AuditResult& r) {
+    return Holds(r, "us-east-1", "web");
+  })) << "the workload's new residency was not judged by";
+
+  w = federation_.objects().Get(info, "shop", "web").value();
+  w["status"]["observedGeneration"] = 7;
+  ASSERT_TRUE(federation_.objects().Update(info, "shop", "web", w, "status").ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // several passes
+  EXPECT_TRUE(Holds(controller.Last(), "us-east-1", "web"));
+  controller.Stop();
+}
+
 // With resync set, every member is listed afresh that often even when its watches are quiet.
 TEST_F(ResidencyAuditControllerTest, ResyncListsEveryMemberAgain) {
   ResidencyAuditController controller(

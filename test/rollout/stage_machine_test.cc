@@ -1387,5 +1387,34 @@ TEST(Revisions, EveryTemplateChangeIsANewNumberAndHistoryIsBounded) {
   EXPECT_EQ(status.revisions.back().template_hash, status.revisions.front().template_hash);
 }
 
+// RevisionsCurrent (the controller's no-copy skip) says exactly when RecordRevision would
+// change nothing: a new template, a lower history limit, a revision no member runs any more.
+TEST(Revisions, CurrentIsWhenRecordingWouldChangeNothing) {
+  FakeClock clock;
+  api::FederatedWorkload w;
+  w.spec.revision_history_limit = 3;
+  auto agree = [&](const char* when) {
+    api::FederatedWorkloadStatus copy = w.status;
+    const bool changes = RecordRevision(w, clock.Now(), &copy);
+    EXPECT_EQ(RevisionsCurrent(w), !changes) << when;
+    w.status = std::move(copy);
+  };
+  agree("no revision yet");
+  agree("recorded");
+  for (int i = 2; i <= 4; ++i) {
+    w.spec.template_ = {{"kind", "Deployment"}, {"image", "web:" + std::to_string(i)}};
+    agree("a new template");
+    agree("recorded");
+    w.status.clusters = {{.cluster = "eu-1", .revision = i - 1}, {.cluster = "us-1", .revision = i}};
+    agree("members run the last two");
+  }
+  w.spec.revision_history_limit = 1;
+  agree("over a lower limit, revisions in use");
+  w.status.clusters = {{.cluster = "eu-1", .revision = 4}, {.cluster = "us-1", .revision = 4}};
+  agree("an old revision no member runs any more");
+  agree("dropped");
+  EXPECT_TRUE(RevisionsCurrent(w));
+}
+
 }  // namespace
 }  // namespace meridian::rollout
