@@ -98,7 +98,7 @@ PlacementPolicyObject Decode(const json& j, bool cluster_scoped, FieldErrors* er
   if (!d.ExpectObject(*spec, "spec")) return out;
   d.RejectUnknown(*spec, "spec",
                   {"resourceSelectors", "priority", "propagateDependencies", "placement",
-                   "overrides", "rollout", "revisionHistoryLimit"});
+                   "overrides", "rollout", "revisionHistoryLimit", "interpreter"});
   if (const json* sel = JsonDecoder::Member(*spec, "resourceSelectors")) {
     DecodeSelectors(d, *sel, cluster_scoped, errors, &out.resource_selectors);
   } else {
@@ -110,6 +110,25 @@ PlacementPolicyObject Decode(const json& j, bool cluster_scoped, FieldErrors* er
   }
   if (const json* v = JsonDecoder::Member(*spec, "propagateDependencies")) {
     out.propagate_dependencies = d.Bool(*v, "spec.propagateDependencies").value_or(true);
+  }
+  if (const json* v = JsonDecoder::Member(*spec, "interpreter")) {
+    InterpreterRule rule;
+    rule.name = out.metadata.name;
+    rule.from = out.Display();
+    DecodeInterpreterRuleFields(*v, "spec.interpreter", &rule, errors);
+    // The built-in kinds are judged by built-in rules (sync/kind_health.h); a rule here would
+    // silently do nothing for them.
+    for (size_t i = 0; i < out.resource_selectors.size(); ++i) {
+      const ResourceSelector& s = out.resource_selectors[i];
+      if (s.api_version.empty() || !BuiltInGroup(GroupOfApiVersion(s.api_version))) continue;
+      d.Error("spec.interpreter",
+              "is for kinds a CustomResourceDefinition serves; spec.resourceSelectors[" +
+                  std::to_string(i) + "] selects " + s.api_version + " " + s.kind +
+                  ", which has built-in rules (select custom kinds only, or move the rule to a "
+                  "policy of their own)");
+      break;
+    }
+    out.interpreter = std::move(rule);
   }
   // The placement block, overrides, rollout block and history limit are a FederatedWorkload's,
   // judged by its decoder: one language, one set of messages (the paths coincide:
@@ -169,6 +188,17 @@ PlacementPolicyObject DecodeNamespacedPlacementPolicy(const nlohmann::json& j,
 
 PlacementPolicyObject DecodeClusterPlacementPolicy(const nlohmann::json& j, FieldErrors* errors) {
   return Decode(j, true, errors);
+}
+
+void CheckAffinityGroupLabel(const nlohmann::json& metadata, FieldErrors* errors) {
+  if (!metadata.is_object()) return;
+  auto labels = metadata.find("labels");
+  if (labels == metadata.end() || !labels->is_object()) return;
+  auto group = labels->find(kAffinityGroupLabel);
+  if (group == labels->end() || !group->is_string() || !group->get<std::string>().empty()) return;
+  errors->push_back({std::string("metadata.labels[") + kAffinityGroupLabel + "]",
+                     "must name an affinity group (an empty value joins none; remove the label "
+                     "to leave the group)"});
 }
 
 }  // namespace meridian::api

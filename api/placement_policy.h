@@ -16,10 +16,15 @@
 //     rollout: {...}                # a FederatedWorkload's spec.rollout: the objects it places
 //                                   # change in stages (docs/design.md "Rollouts")
 //     revisionHistoryLimit: 10      # a FederatedWorkload's: revisions kept per placed object
+//     interpreter:                  # optional: how the custom kinds it places are divided,
+//       replicasPath: .spec.x       #   judged and aggregated — a ResourceInterpreter's rule
+//       readyCondition: Ready       #   (api/resource_interpreter.h) without a target; it wins
+//       ...                         #   over a ResourceInterpreter of the kind
 //
 // A PlacementPolicy selects only objects of its own namespace. Which policy places an object
 // when several match is PolicyPrecedes (scheduling/policy_binding.h). Validation (the
-// decoders) refuses a selector naming a kind the federation does not serve, naming the field.
+// decoders) refuses a selector naming a kind the federation does not serve, naming the field,
+// and an interpreter on a policy that selects a built-in kind (those have built-in rules).
 // Pure; thread-safe.
 #pragma once
 
@@ -29,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "api/resource_interpreter.h"
 #include "api/types.h"
 #include "apimachinery/labels.h"
 #include "common/field_error.h"
@@ -67,10 +73,22 @@ struct PlacementPolicyObject {
   std::optional<WorkloadRolloutSpec> rollout;
   nlohmann::json rollout_json;
   std::optional<int32_t> revision_history_limit;  // spec.revisionHistoryLimit (1-100)
+  // spec.interpreter: name = the policy's, from = Display(); no target (set per object).
+  std::optional<InterpreterRule> interpreter;
 
   // "PlacementPolicy shop/web" or "ClusterPlacementPolicy all-web".
   std::string Display() const;
 };
+
+// The label that puts a workload — a FederatedWorkload, or a native object (whose binding
+// carries its labels) — into an affinity group: the workloads of one namespace with the same
+// value are placed on the same member clusters and fail over together
+// (scheduling/affinity_groups.h, placement/affinity.h).
+inline constexpr char kAffinityGroupLabel[] = "federation.meridian.io/affinity-group";
+// Refuses an empty kAffinityGroupLabel value in `metadata` (an object's metadata JSON): it
+// would join no group while reading as if it did. Any other value a label may hold names a
+// group (the API server checks label syntax for every object).
+void CheckAffinityGroupLabel(const nlohmann::json& metadata, FieldErrors* errors);
 
 // Strict decoders with every problem in `errors` (paths from the object root:
 // "spec.resourceSelectors[0].kind: ..."). A best-effort value on errors.

@@ -34,31 +34,69 @@ std::optional<JsonPath> DecodePath(JsonDecoder& d, const json& v, const std::str
   return std::move(path).value();
 }
 
-void DecodeRuleFields(JsonDecoder& d, const json& spec, InterpreterRule* rule) {
+void DecodeRuleFields(JsonDecoder& d, const json& spec, const std::string& prefix,
+                      InterpreterRule* rule) {
   if (const json* v = JsonDecoder::Member(spec, "replicasPath")) {
-    rule->replicas_path = DecodePath(d, *v, "spec.replicasPath", "spec");
+    rule->replicas_path = DecodePath(d, *v, prefix + ".replicasPath", "spec");
   }
   if (const json* v = JsonDecoder::Member(spec, "readyCondition")) {
-    if (auto s = d.String(*v, "spec.readyCondition", true)) rule->ready_condition = *s;
+    if (auto s = d.String(*v, prefix + ".readyCondition", true)) rule->ready_condition = *s;
   }
   if (const json* v = JsonDecoder::Member(spec, "readyReplicasPath")) {
-    rule->ready_replicas_path = DecodePath(d, *v, "spec.readyReplicasPath", "status");
+    rule->ready_replicas_path = DecodePath(d, *v, prefix + ".readyReplicasPath", "status");
   }
   if (const json* v = JsonDecoder::Member(spec, "statusAggregation")) {
     if (!v->is_array()) {
-      d.Error("spec.statusAggregation", "must be a list of paths");
+      d.Error(prefix + ".statusAggregation", "must be a list of paths");
     } else {
       for (size_t i = 0; i < v->size(); ++i) {
-        const std::string field = "spec.statusAggregation[" + std::to_string(i) + "]";
+        const std::string field = prefix + ".statusAggregation[" + std::to_string(i) + "]";
         if (auto p = DecodePath(d, (*v)[i], field, "status")) {
           rule->status_aggregation.push_back(std::move(*p));
         }
       }
     }
   }
+  if (const json* v = JsonDecoder::Member(spec, "podTemplatePaths")) {
+    if (!v->is_array()) {
+      d.Error(prefix + ".podTemplatePaths", "must be a list of paths");
+    } else {
+      for (size_t i = 0; i < v->size(); ++i) {
+        const std::string field = prefix + ".podTemplatePaths[" + std::to_string(i) + "]";
+        if (auto p = DecodePath(d, (*v)[i], field, "spec")) {
+          rule->pod_template_paths.push_back(std::move(*p));
+        }
+      }
+    }
+  }
+}
+
+bool SaysSomething(const json& fields) {
+  return fields.contains("replicasPath") || fields.contains("readyCondition") ||
+         fields.contains("readyReplicasPath") || fields.contains("statusAggregation") ||
+         fields.contains("podTemplatePaths");
 }
 
 }  // namespace
+
+std::string InterpreterRule::Source() const {
+  return from.empty() ? "ResourceInterpreter " + name : from + "'s interpreter";
+}
+
+void DecodeInterpreterRuleFields(const json& fields, const std::string& prefix,
+                                 InterpreterRule* rule, FieldErrors* errors) {
+  JsonDecoder d(errors);
+  if (!d.ExpectObject(fields, prefix)) return;
+  d.RejectUnknown(fields, prefix,
+                  {"replicasPath", "readyCondition", "readyReplicasPath", "statusAggregation",
+                   "podTemplatePaths"});
+  DecodeRuleFields(d, fields, prefix, rule);
+  if (!SaysSomething(fields)) {
+    d.Error(prefix,
+            "an interpreter needs at least one of replicasPath, readyCondition, "
+            "readyReplicasPath, statusAggregation, podTemplatePaths");
+  }
+}
 
 ResourceInterpreterObject DecodeResourceInterpreter(const json& j, FieldErrors* errors) {
   JsonDecoder d(errors);
@@ -89,9 +127,9 @@ ResourceInterpreterObject DecodeResourceInterpreter(const json& j, FieldErrors* 
     return out;
   }
   if (!d.ExpectObject(*spec, "spec")) return out;
-  d.RejectUnknown(
-      *spec, "spec",
-      {"target", "replicasPath", "readyCondition", "readyReplicasPath", "statusAggregation"});
+  d.RejectUnknown(*spec, "spec",
+                  {"target", "replicasPath", "readyCondition", "readyReplicasPath",
+                   "statusAggregation", "podTemplatePaths"});
   if (const json* t = JsonDecoder::Member(*spec, "target");
       t && d.ExpectObject(*t, "spec.target")) {
     d.RejectUnknown(*t, "spec.target", {"apiVersion", "kind"});
@@ -117,14 +155,11 @@ ResourceInterpreterObject DecodeResourceInterpreter(const json& j, FieldErrors* 
   } else if (JsonDecoder::Member(*spec, "target") == nullptr) {
     d.Error("spec.target", "required");
   }
-  DecodeRuleFields(d, *spec, &out.rule);
-  const bool says_something = spec->contains("replicasPath") || spec->contains("readyCondition") ||
-                              spec->contains("readyReplicasPath") ||
-                              spec->contains("statusAggregation");
-  if (!says_something) {
+  DecodeRuleFields(d, *spec, "spec", &out.rule);
+  if (!SaysSomething(*spec)) {
     d.Error("spec",
             "an interpreter needs at least one of replicasPath, readyCondition, "
-            "readyReplicasPath, statusAggregation");
+            "readyReplicasPath, statusAggregation, podTemplatePaths");
   }
   return out;
 }
@@ -141,15 +176,39 @@ const ResourceInterpreterObject* InterpreterFor(
   return best;
 }
 
+std::optional<InterpreterRule> ApplicableRule(
+    const std::optional<InterpreterRule>& policy_rule,
+    const std::vector<ResourceInterpreterObject>& interpreters, const std::string& api_version,
+    const std::string& kind, std::string* why) {
+  const ResourceInterpreterObject* cluster_wide = InterpreterFor(interpreters, api_version, kind);
+  if (policy_rule) {
+    InterpreterRule rule = *policy_rule;
+    rule.target_api_version = api_version;
+    rule.target_kind = kind;
+    *why = "interpreted by " + rule.Source();
+    if (cluster_wide != nullptr)
+      *why += " (over ResourceInterpreter " + cluster_wide->metadata.name + ")";
+    return rule;
+  }
+  if (cluster_wide == nullptr) return std::nullopt;
+  *why = "interpreted by ResourceInterpreter " + cluster_wide->metadata.name;
+  return cluster_wide->rule;
+}
+
 std::string EncodeInterpreterRule(const InterpreterRule& rule) {
   json j = {{"name", rule.name},
             {"target", {{"apiVersion", rule.target_api_version}, {"kind", rule.target_kind}}}};
+  if (!rule.from.empty()) j["from"] = rule.from;
   if (rule.replicas_path) j["replicasPath"] = rule.replicas_path->ToString();
   if (!rule.ready_condition.empty()) j["readyCondition"] = rule.ready_condition;
   if (rule.ready_replicas_path) j["readyReplicasPath"] = rule.ready_replicas_path->ToString();
   if (!rule.status_aggregation.empty()) {
     json& list = j["statusAggregation"] = json::array();
     for (const JsonPath& p : rule.status_aggregation) list.push_back(p.ToString());
+  }
+  if (!rule.pod_template_paths.empty()) {
+    json& list = j["podTemplatePaths"] = json::array();
+    for (const JsonPath& p : rule.pod_template_paths) list.push_back(p.ToString());
   }
   return j.dump();
 }
@@ -162,17 +221,27 @@ StatusOr<InterpreterRule> DecodeInterpreterRule(const std::string& text) {
                                 ": not a JSON object");
   }
   // The annotation is the ResourceInterpreter's spec plus its name: one decoder judges both.
+  std::string from;
+  if (j.contains("from")) {
+    if (!j["from"].is_string()) {
+      return InvalidArgumentError(std::string(kResourceInterpreterAnnotation) +
+                                  ": from: must be a string");
+    }
+    from = j["from"].get<std::string>();
+  }
   json as_object = {{"apiVersion", kApiVersion},
                     {"kind", "ResourceInterpreter"},
                     {"metadata", {{"name", j.value("name", json("annotation"))}}},
                     {"spec", j}};
   as_object["spec"].erase("name");
+  as_object["spec"].erase("from");
   FieldErrors errors;
   ResourceInterpreterObject o = DecodeResourceInterpreter(as_object, &errors);
   if (!errors.empty()) {
     return InvalidArgumentError(std::string(kResourceInterpreterAnnotation) + ": " +
                                 errors[0].ToString());
   }
+  o.rule.from = std::move(from);
   return std::move(o.rule);
 }
 
@@ -190,12 +259,12 @@ StatusOr<json> InterpretedTemplate(const InterpreterRule& rule, const json& obje
   const std::string where = rule.replicas_path->ToString();
   const json* replicas = rule.replicas_path->Find(object);
   if (replicas == nullptr || !replicas->is_number_integer() || replicas->get<int64_t>() < 0) {
-    return InvalidArgumentError("ResourceInterpreter " + rule.name + ": " + where +
+    return InvalidArgumentError(rule.Source() + ": " + where +
                                 " must be an integer >= 0 to divide the object" +
                                 (replicas == nullptr ? " (absent)" : ": " + replicas->dump()));
   }
   if (SpecReplicas().Find(object) != nullptr) {
-    return InvalidArgumentError("ResourceInterpreter " + rule.name + " divides by " + where +
+    return InvalidArgumentError(rule.Source() + " divides by " + where +
                                 ", but the object also has spec.replicas, which Meridian "
                                 "would use to carry the share");
   }
@@ -211,8 +280,8 @@ Status PlaceReplicas(const InterpreterRule& rule, json* rendered) {
   (*rendered)["spec"].erase("replicas");
   Status s = rule.replicas_path->Set(rendered, std::move(value));
   if (!s.ok()) {
-    return InvalidArgumentError("ResourceInterpreter " + rule.name + ": replicasPath " +
-                                rule.replicas_path->ToString() + ": " + s.message());
+    return InvalidArgumentError(rule.Source() + ": replicasPath " + rule.replicas_path->ToString() +
+                                ": " + s.message());
   }
   return Status::Ok();
 }

@@ -9,11 +9,19 @@
 //     readyCondition: Ready                      # status.conditions[type].status True: ready
 //     readyReplicasPath: .status.taskManager.readyReplicas   # into status: ready replicas
 //     statusAggregation: [.status.jobCount]      # status fields summed over the members
+//     podTemplatePaths: [.spec.podTemplate]      # into spec: pod templates whose ConfigMaps,
+//                                                # Secrets, ServiceAccounts, PVCs follow it
 //
-// At least one of the last four. Paths are the JSONPath subset of api/json_path.h; an
+// At least one of the last five. Paths are the JSONPath subset of api/json_path.h; an
 // unparsable one is refused at admission naming the field ("spec.replicasPath: at position
 // 6: ..."), nothing stored. Several interpreters of one target: the first by name applies
 // (InterpreterFor), deterministic and said on the binding.
+//
+// A PlacementPolicy or ClusterPlacementPolicy may carry the same rule itself (spec.interpreter:
+// the four fields, no target — the kinds it selects are the targets; api/placement_policy.h).
+// For the custom objects that policy places, its rule wins over a ResourceInterpreter of the
+// kind (ApplicableRule), and the object's placement annotation says which applied and over
+// what.
 //
 // The binding controller (scheduling/binding_controller.h) copies the rule that applies onto
 // the object's binding FederatedWorkload as an annotation (kResourceInterpreterAnnotation), so
@@ -40,14 +48,32 @@ inline constexpr char kResourceInterpreterAnnotation[] =
     "federation.meridian.io/resource-interpreter";
 
 struct InterpreterRule {
-  std::string name;  // the ResourceInterpreter's
+  std::string name;  // the ResourceInterpreter's (or the policy's, for a policy's rule)
+  // Where the rule comes from when not a ResourceInterpreter: "PlacementPolicy shop/flink"
+  // (that policy's spec.interpreter). Named in every message about the rule (Source()).
+  std::string from;
   std::string target_api_version, target_kind;
   std::optional<JsonPath> replicas_path;        // starts at .spec
   std::string ready_condition;                  // "" : none
   std::optional<JsonPath> ready_replicas_path;  // starts at .status
   std::vector<JsonPath> status_aggregation;     // each starts at .status
+  // Each starts at .spec and points to a pod template (an object whose `spec` is a Pod's, as
+  // a Deployment's spec.template): what it references follows the object to its members, as
+  // a Deployment's dependencies do (scheduling/policy_binding.h DependenciesOfPodTemplate).
+  std::vector<JsonPath> pod_template_paths;
+  // "ResourceInterpreter flink" or "PlacementPolicy shop/flink's interpreter".
+  std::string Source() const;
   friend bool operator==(const InterpreterRule&, const InterpreterRule&) = default;
 };
+
+// The rule fields (replicasPath, readyCondition, readyReplicasPath, statusAggregation,
+// podTemplatePaths) of
+// `fields`, judged as a ResourceInterpreter's spec is, with paths under `prefix`
+// ("spec.interpreter" for a policy's rule: "spec.interpreter.replicasPath: at position 6:
+// ..."). Other fields and a rule that says nothing are refused too. Sets every field but
+// name, from and target.
+void DecodeInterpreterRuleFields(const nlohmann::json& fields, const std::string& prefix,
+                                 InterpreterRule* rule, FieldErrors* errors);
 
 struct ResourceInterpreterObject {
   ObjectMeta metadata;
@@ -65,6 +91,17 @@ ResourceInterpreterObject DecodeResourceInterpreter(const nlohmann::json& j, Fie
 const ResourceInterpreterObject* InterpreterFor(
     const std::vector<ResourceInterpreterObject>& interpreters, const std::string& api_version,
     const std::string& kind);
+
+// The rule for an object of apiVersion/kind placed by a policy whose own rule is
+// `policy_rule` (its spec.interpreter, when set): the policy's rule wins over a
+// ResourceInterpreter's (InterpreterFor), as the more specific word — it is about the objects
+// that policy places, the interpreter about every object of the kind. The result carries the
+// target. `why` receives what the object's placement annotation adds ("interpreted by
+// PlacementPolicy shop/f's interpreter (over ResourceInterpreter flink)"); nullopt: no rule.
+std::optional<InterpreterRule> ApplicableRule(
+    const std::optional<InterpreterRule>& policy_rule,
+    const std::vector<ResourceInterpreterObject>& interpreters, const std::string& api_version,
+    const std::string& kind, std::string* why);
 
 // The annotation's text for `rule`, and back. The decoder is strict (an annotation edited by
 // hand into nonsense is refused: kInvalidArgument with the field), never throws.

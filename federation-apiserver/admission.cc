@@ -495,6 +495,7 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
         }
         tmpl["metadata"] = std::move(user_meta);
         CheckTemplateAt(tmpl, "", schemas, errors);
+        api::CheckAffinityGroupLabel(meta, errors);
         return Status::Ok();
       });
   service.AddValidatingAdmission(
@@ -581,6 +582,7 @@ void InstallFederationAdmission(apimachinery::ObjectService& service, Store& sto
           CheckRolloutGroups(*w.spec.rollout->strategy, "spec.rollout.strategy", store, errors);
         }
         CheckTemplate(object, schemas, service.registry(), errors);
+        api::CheckAffinityGroupLabel(object.value("metadata", json::object()), errors);
         CheckReferences(w, store, errors);
         CheckResidencyGuardrails(w, store, errors);
         return Status::Ok();

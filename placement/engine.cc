@@ -26,7 +26,8 @@ const ClusterPlacement* Result::Find(uint32_t cluster) const {
   return &*it;
 }
 
-const Filter& Engine::FilterFor(const Workload& w) {
+const Filter& Engine::FilterFor(const Workload& w, bool with_affinity) {
+  const AffinityRestriction* affinity = with_affinity && w.affinity ? &*w.affinity : nullptr;
   const World& W = *world_;
   const PlacementPolicy& pol = w.policy;
   Scratch& s = *s_;
@@ -66,18 +67,26 @@ const Filter& Engine::FilterFor(const Workload& w) {
     key += '#';
     put(pol.latency->demand);
   }
+  key += '\x1f';
+  if (affinity) {
+    // The group's eligible set filters; its name only labels explanations (not cached here).
+    key += 'a';
+    for (const std::string& c : affinity->eligible) put(c);
+  }
   auto it = filter_cache_.find(key);
   if (it != filter_cache_.end()) return *it->second;
   if (filter_cache_.size() >= 1024) filter_cache_.clear();
 
   auto f = internal::BuildFilter(
-      W, w, has_residency ? std::span<const uint8_t>(s.jallow) : std::span<const uint8_t>());
+      W, w, has_residency ? std::span<const uint8_t>(s.jallow) : std::span<const uint8_t>(),
+      affinity);
   return *filter_cache_.emplace(std::move(key), std::move(f)).first->second;
 }
 
 Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> used_by_others,
                      bool every_eligible) {
-  internal::PlaceCall call(*world_, *s_, FilterFor(w), w, now, used_by_others);
+  internal::PlaceCall call(*world_, *s_, FilterFor(w, /*with_affinity=*/true), w, now,
+                           used_by_others);
   call.LoadCurrent();
   call.ApplyBounds();
   call.FormWeightGroups();
@@ -87,6 +96,10 @@ Result Engine::Place(const Workload& w, Timestamp now, std::span<const int64_t> 
   call.BackfillRecovering();
   call.Spread();
   return call.Finish(every_eligible);
+}
+
+std::vector<uint32_t> Engine::OwnEligible(const Workload& w) {
+  return FilterFor(w, /*with_affinity=*/false).cand;
 }
 
 }  // namespace meridian::placement

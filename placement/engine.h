@@ -38,7 +38,11 @@
 // unmet spread/latency in `unmet`), never errors.
 //
 // Scope: one workload at a time; capacity shared with other workloads comes in as
-// `used_by_others` (scheduling/placement_inputs.h PlaceAll keeps that ledger).
+// `used_by_others` (scheduling/placement_inputs.h PlaceAll keeps that ledger). Workloads of
+// one affinity group (placement/affinity.h) are placed one after another, each with the
+// group's restriction (Workload::affinity): the clusters every member allows (a filter), and
+// for every member but the leader, where the leader runs now (a cap: elsewhere it holds
+// nothing and its share overflows as from a failed cluster).
 #pragma once
 
 #include <cstdint>
@@ -69,6 +73,22 @@ struct Assignment {
   friend bool operator==(const Assignment&, const Assignment&) = default;
 };
 
+// What being in an affinity group means for one member's placement (placement/affinity.h).
+struct AffinityRestriction {
+  std::string group;   // the group's name, for explanations
+  std::string leader;  // the leader's key ("ns/name"); empty when the group has no leader
+  // The clusters every member's own filters (selector, residency, latency) allow: a filter,
+  // like residency. Sorted. Outside it the cluster reads "excluded by affinity group".
+  std::vector<std::string> eligible;
+  // For a member that follows: where the leader holds replicas now (sorted). A cluster of
+  // `eligible` outside it can hold nothing of this member: its share overflows, within the
+  // clusters the group runs on, as from a failed cluster (so a failover of the leader moves
+  // the whole group the same way, and shares stay those of a healthy fleet). Unset for the
+  // leader itself and when the group has no leader (every member copied).
+  std::optional<std::vector<std::string>> runs_on;
+  friend bool operator==(const AffinityRestriction&, const AffinityRestriction&) = default;
+};
+
 // Everything about one workload the engine needs besides the World.
 struct Workload {
   std::string key;       // "namespace/name": seeds the tie-break hash
@@ -81,22 +101,26 @@ struct Workload {
   // the cluster like distribution.clusters[].max, but where it binds (below the policy's own
   // max) the explanation says capacity, not max: it is what the member holds, not a policy.
   std::map<std::string, int32_t> pod_room;
+  // Set for a member of an affinity group (placement/affinity.h builds it).
+  std::optional<AffinityRestriction> affinity;
 };
 
 // The constraints an explanation can name. Used as bits.
 enum Constraint : uint32_t {
-  kSelector = 1u << 0,     // clusterSelector excludes it
-  kResidency = 1u << 1,    // residency (workload or a ResidencyPolicy) excludes it
-  kLatency = 1u << 2,      // no demand source within maxRTTMs / a source is not covered
-  kUnreachable = 1u << 3,  // cluster unreachable
-  kZoneFailure = 1u << 4,  // failed zones cut its capacity
-  kCapacity = 1u << 5,     // allocatable replicas
-  kMax = 1u << 6,          // distribution.clusters[].max
-  kMin = 1u << 7,          // minimums exceed the total
-  kSpread = 1u << 8,       // spread.minRegions / minZones not met
-  kOverflow = 1u << 9,     // overflow none, or the ordered list ran out
-  kRecovery = 1u << 10,    // recovery hold or pace
-  kNoCluster = 1u << 11,   // no eligible cluster at all
+  kSelector = 1u << 0,         // clusterSelector excludes it
+  kResidency = 1u << 1,        // residency (workload or a ResidencyPolicy) excludes it
+  kLatency = 1u << 2,          // no demand source within maxRTTMs / a source is not covered
+  kUnreachable = 1u << 3,      // cluster unreachable
+  kZoneFailure = 1u << 4,      // failed zones cut its capacity
+  kCapacity = 1u << 5,         // allocatable replicas
+  kMax = 1u << 6,              // distribution.clusters[].max
+  kMin = 1u << 7,              // minimums exceed the total
+  kSpread = 1u << 8,           // spread.minRegions / minZones not met
+  kOverflow = 1u << 9,         // overflow none, or the ordered list ran out
+  kRecovery = 1u << 10,        // recovery hold or pace
+  kNoCluster = 1u << 11,       // no eligible cluster at all
+  kAffinity = 1u << 12,        // its affinity group: another member's filters exclude it (a rule)
+  kAffinityLeader = 1u << 13,  // its affinity group's leader does not run there (a move)
 };
 
 // Where a cluster's weight came from.
@@ -163,6 +187,7 @@ struct Result {
   uint32_t excluded_by_selector = 0;
   uint32_t excluded_by_residency = 0;
   uint32_t excluded_by_latency = 0;
+  uint32_t excluded_by_affinity = 0;  // allowed by its own filters, not by every group member
   uint32_t eligible = 0;
 
   // Replicas for a World index (0 when absent). O(log n).
@@ -194,10 +219,16 @@ class Engine {
   Result Place(const Workload& w, Timestamp now, std::span<const int64_t> used_by_others = {},
                bool every_eligible = false);
 
+  // The World indices `w`'s own filters allow (clusterSelector, residency with its
+  // ResidencyPolicies, latency), ascending; w.affinity is ignored. What an affinity group
+  // intersects (placement/affinity.h).
+  std::vector<uint32_t> OwnEligible(const Workload& w);
+
  private:
   // The eligible clusters for one combination of selector, effective residency and latency
   // bound, computed once per Engine (workloads share a handful of combinations).
-  const internal::Filter& FilterFor(const Workload& w);
+  // `with_affinity`: w.affinity's eligible set filters too.
+  const internal::Filter& FilterFor(const Workload& w, bool with_affinity);
 
   std::shared_ptr<const World> world_;
   std::unique_ptr<internal::Scratch> s_;
@@ -213,22 +244,24 @@ std::string Explain(const World& world, const Workload& w, const Result& r, uint
 std::string ExplainUnplaced(const World& world, const Workload& w, const Result& r);
 // The one primary reason a cluster holds what it holds (every cluster of the World has one).
 enum class Reason : uint8_t {
-  kPlaced,        // holds its share (weighted by policy, demand or capacity), maybe capped
-  kOverflow,      // holds only replicas overflowed from elsewhere
-  kCoverage,      // holds only replicas moved in for spread / latency coverage
-  kSelector,      // excluded by clusterSelector
-  kResidency,     // excluded by residency (the workload's or a ResidencyPolicy)
-  kLatency,       // excluded by latency: no demand source within maxRTTMs
-  kUnreachable,   // unreachable: holds nothing, its share overflowed
-  kZoneFailure,   // every zone failed (or failed zones leave no room)
-  kRecoveryHold,  // recovering: held at what it runs until recoveryDelaySeconds pass
-  kCapacity,      // full: allocatable replicas used (by other workloads, or by nothing else)
-  kMax,           // distribution.clusters[].max is 0
-  kNotNeeded,     // eligible, but the apportionment gave it no share and no overflow reached it
+  kPlaced,         // holds its share (weighted by policy, demand or capacity), maybe capped
+  kOverflow,       // holds only replicas overflowed from elsewhere
+  kCoverage,       // holds only replicas moved in for spread / latency coverage
+  kSelector,       // excluded by clusterSelector
+  kResidency,      // excluded by residency (the workload's or a ResidencyPolicy)
+  kLatency,        // excluded by latency: no demand source within maxRTTMs
+  kUnreachable,    // unreachable: holds nothing, its share overflowed
+  kZoneFailure,    // every zone failed (or failed zones leave no room)
+  kRecoveryHold,   // recovering: held at what it runs until recoveryDelaySeconds pass
+  kCapacity,       // full: allocatable replicas used (by other workloads, or by nothing else)
+  kMax,            // distribution.clusters[].max is 0
+  kNotNeeded,      // eligible, but the apportionment gave it no share and no overflow reached it
+  kAffinityGroup,  // excluded by its affinity group (another member's constraints), or the
+                   // group's leader does not run there
 };
 // "Placed", "Overflow", "Coverage", "ExcludedBySelector", "ExcludedByResidency",
 // "ExcludedByLatency", "Unreachable", "ZoneFailure", "RecoveryHold", "Capacity", "Max",
-// "NotNeeded": the stable names used in status.explanation.
+// "NotNeeded", "AffinityGroup": the stable names used in status.explanation.
 const char* ReasonName(Reason r);
 
 struct ClusterReason {

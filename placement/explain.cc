@@ -65,7 +65,26 @@ std::string ExclusionReason(const World& world, const Workload& w, uint32_t i) {
              world.region_name(world.region_of(i)) + ")";
     }
   }
+  if (w.affinity && !Contains(w.affinity->eligible, c.name)) {
+    return "excluded by affinity group " + w.affinity->group +
+           " (another member's clusterSelector, residency or latency excludes it)";
+  }
   return "";
+}
+
+// "its leader shop/web" or "" when the group has none.
+std::string LeaderPart(const AffinityRestriction& a) {
+  return a.leader.empty() ? "" : " (its leader " + a.leader + " is not placed there)";
+}
+
+// The clusters the group runs on, at most 5 named.
+std::string RunsOnPart(const std::vector<std::string>& names) {
+  if (names.empty()) return "no cluster";
+  std::vector<std::string> shown(names.begin(), names.begin() + std::min<size_t>(names.size(), 5));
+  std::string out = Join(shown);
+  if (names.size() > shown.size())
+    out += " and " + std::to_string(names.size() - shown.size()) + " more";
+  return out;
 }
 
 std::string WeightPart(const World& world, const Result& r, const ClusterPlacement& p) {
@@ -108,6 +127,8 @@ std::string ConstraintNames(uint32_t bits) {
       {kOverflow, "overflow"},
       {kRecovery, "recovery"},
       {kNoCluster, "no cluster"},
+      {kAffinity, "affinity group"},
+      {kAffinityLeader, "affinity group leader"},
   };
   std::vector<std::string> out;
   for (const auto& [bit, name] : kNames) {
@@ -133,6 +154,10 @@ std::string Explain(const World& world, const Workload& w, const Result& r, uint
   }
   const uint32_t lim = p->limited_by;
   if (lim & kUnreachable) out += "; unreachable, share overflowed";
+  if ((lim & kAffinityLeader) && w.affinity) {
+    out += "; affinity group " + w.affinity->group + " runs elsewhere" + LeaderPart(*w.affinity) +
+           ", share overflowed";
+  }
   if (lim & kZoneFailure) {
     out += "; capped by capacity " + std::to_string(p->limit) + " (" +
            std::to_string(world.failed_zones(cluster)) + " of " +
@@ -205,6 +230,19 @@ std::string ExplainUnplaced(const World& world, const Workload& w, const Result&
                       (r.eligible == 1 ? " holds " : " hold ") + std::to_string(r.placed));
     }
     if (why & kUnreachable) parts.push_back("unreachable clusters");
+    if ((why & kAffinity) && w.affinity) {
+      parts.push_back("affinity group " + w.affinity->group +
+                      ": another member's constraints exclude " +
+                      Count(r.excluded_by_affinity, "cluster"));
+    }
+    if ((why & kAffinityLeader) && w.affinity && w.affinity->runs_on) {
+      parts.push_back(w.affinity->runs_on->empty()
+                          ? "affinity group " + w.affinity->group + ": its leader " +
+                                w.affinity->leader + " is placed nowhere"
+                          : "affinity group " + w.affinity->group + " runs on " +
+                                RunsOnPart(*w.affinity->runs_on) + " only (where its leader " +
+                                w.affinity->leader + " is placed)");
+    }
     if (why & kZoneFailure) parts.push_back("failed zones");
     if (why & kMax) parts.push_back("per-cluster max");
     if (why & kRecovery) parts.push_back("recovery hold");
@@ -281,6 +319,8 @@ const char* ReasonName(Reason r) {
       return "Max";
     case Reason::kNotNeeded:
       return "NotNeeded";
+    case Reason::kAffinityGroup:
+      return "AffinityGroup";
   }
   return "NotNeeded";
 }
@@ -303,6 +343,10 @@ std::pair<Reason, std::string> WhyNothing(const World& world, const Workload& w,
   if (!c.reachable) return {Reason::kUnreachable, "unreachable"};
   if (!c.zones.empty() && world.failed_zones(i) == static_cast<int32_t>(c.zones.size())) {
     return {Reason::kZoneFailure, "all " + Count(world.failed_zones(i), "zone") + " failed"};
+  }
+  if (w.affinity && w.affinity->runs_on && !Contains(*w.affinity->runs_on, c.name)) {
+    return {Reason::kAffinityGroup,
+            "affinity group " + w.affinity->group + " runs elsewhere" + LeaderPart(*w.affinity)};
   }
   if (auto end = HoldEnds(world, w, i, now)) {
     return {Reason::kRecoveryHold, "recovery hold until " + FormatRfc3339(*end) +
@@ -343,6 +387,7 @@ std::pair<Reason, std::string> WhyNothing(const World& world, const Workload& w,
 Reason ExclusionKind(const std::string& why) {
   if (why.rfind("excluded by clusterSelector", 0) == 0) return Reason::kSelector;
   if (why.rfind("excluded by residency", 0) == 0) return Reason::kResidency;
+  if (why.rfind("excluded by affinity group", 0) == 0) return Reason::kAffinityGroup;
   return Reason::kLatency;
 }
 

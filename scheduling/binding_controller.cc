@@ -84,24 +84,28 @@ bool SameBinding(const json& stored, const json& desired) {
          Annotation(stored, api::kResourceInterpreterAnnotation).empty();
 }
 
-// Applies the ResourceInterpreter of a custom object's kind, if any, to its `binding`: the
+// Applies the rule that interprets a custom object, if any (api::ApplicableRule: the placing
+// policy's spec.interpreter over a ResourceInterpreter of its kind), to its `binding`: the
 // rule goes on it as an annotation and its template is divided by the rule's replicasPath.
 // False when the object cannot be divided as the rule says (`placement` then says why, and it
-// is not placed); true otherwise, with `placement` naming the interpreter.
+// is not placed); true otherwise, with `placement` naming the rule that applied.
 bool Interpret(const std::vector<api::ResourceInterpreterObject>& interpreters,
-               const api::NativeKind& kind, json* binding, std::string* placement) {
-  const api::ResourceInterpreterObject* interpreter =
-      api::InterpreterFor(interpreters, kind.ApiVersion(), kind.kind);
-  if (interpreter == nullptr) return true;
-  StatusOr<json> t = api::InterpretedTemplate(interpreter->rule, (*binding)["spec"]["template"]);
+               const api::PlacementPolicyObject& policy, const api::NativeKind& kind, json* binding,
+               std::string* placement, std::optional<api::InterpreterRule>* applied) {
+  std::string why;
+  std::optional<api::InterpreterRule> rule =
+      api::ApplicableRule(policy.interpreter, interpreters, kind.ApiVersion(), kind.kind, &why);
+  *applied = rule;
+  if (!rule) return true;
+  StatusOr<json> t = api::InterpretedTemplate(*rule, (*binding)["spec"]["template"]);
   if (!t.ok()) {
     *placement += "; NOT PLACED: " + t.status().message();
     return false;
   }
   (*binding)["spec"]["template"] = std::move(t).value();
   (*binding)["metadata"]["annotations"][api::kResourceInterpreterAnnotation] =
-      api::EncodeInterpreterRule(interpreter->rule);
-  *placement += "; interpreted by ResourceInterpreter " + interpreter->metadata.name;
+      api::EncodeInterpreterRule(*rule);
+  *placement += "; " + why;
   return true;
 }
 
@@ -313,21 +317,29 @@ StatusOr<int> BindingController::ReconcileAll() {
     o.placement = ExplainMatches(matches);
     const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
     if (!matches.empty()) {
+      std::optional<api::InterpreterRule> rule;  // a custom object's, when one applies
       desired[key] = PolicyBinding(*o.kind, o.object, *matches[0].policy);
       if (o.kind->custom) {
         desired[key]["metadata"]["annotations"][api::kCustomResourceDefinitionAnnotation] = o.crd;
-        if (!Interpret(interpreters, *o.kind, &desired[key], &o.placement)) {
+        if (!Interpret(interpreters, *matches[0].policy, *o.kind, &desired[key], &o.placement,
+                       &rule)) {
           desired.erase(key);  // its binding (if any) goes: the object cannot be divided
           matched[&o] = std::move(matches);
           continue;
         }
       }
       bound_by[key] = &o;
-      if (!o.kind->pod_template.empty() && matches[0].policy->propagate_dependencies) {
+      // A native workload's pod template, or the pod templates an interpreter rule names in a
+      // custom object (podTemplatePaths): what they reference follows the object.
+      const bool has_templates =
+          !o.kind->pod_template.empty() || (rule && !rule->pod_template_paths.empty());
+      if (has_templates && matches[0].policy->propagate_dependencies) {
         std::set<std::string> members;
         auto b = bindings.find(key);
         if (b != bindings.end()) members = MembersOf(b->second);
-        for (const DependencyRef& ref : DependenciesOf(o.object, o.kind->pod_template)) {
+        const std::set<DependencyRef> refs = rule ? DependenciesOfInterpreted(*rule, o.object)
+                                                  : DependenciesOf(o.object, o.kind->pod_template);
+        for (const DependencyRef& ref : refs) {
           Needed& n = needed[{ref.kind, o.ns, ref.name}];
           n.members.insert(members.begin(), members.end());
           n.dependents.insert(o.kind->kind + "/" + o.name);

@@ -10,6 +10,8 @@
 #include "api/informers.h"
 #include "api/typed_list.h"
 #include "observability/metrics.h"
+#include "placement/affinity.h"
+#include "scheduling/affinity_groups.h"
 #include "scheduling/placement_events.h"
 
 namespace meridian::scheduling {
@@ -38,7 +40,10 @@ void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
   };
   // A filter that now excludes the cluster (selector, residency, latency) is a rule, not a
   // move: its replicas go at once.
-  constexpr uint32_t kExcluded = placement::kSelector | placement::kResidency | placement::kLatency;
+  // An affinity group's filter (another member's constraints) is a rule too; its leader
+  // moving elsewhere (kAffinityLeader) is a move, made like any other.
+  constexpr uint32_t kExcluded =
+      placement::kSelector | placement::kResidency | placement::kLatency | placement::kAffinity;
   // Members giving up replicas while they can still run them: reachable, fewer than before.
   std::vector<std::pair<std::string, int64_t>> draining;
   for (const auto& [name, before] : previous) {
@@ -165,7 +170,10 @@ std::vector<api::ClusterPlacement> StillRetained(const api::FederatedWorkload& w
 void RetainUnseen(const api::FederatedWorkload& workload, const SeenMembers& seen,
                   const placement::World& world, const placement::Result& result,
                   std::vector<api::ClusterPlacement>* retained) {
-  constexpr uint32_t kExcluded = placement::kSelector | placement::kResidency | placement::kLatency;
+  // An affinity group's filter (another member's constraints) is a rule too; its leader
+  // moving elsewhere (kAffinityLeader) is a move, made like any other.
+  constexpr uint32_t kExcluded =
+      placement::kSelector | placement::kResidency | placement::kLatency | placement::kAffinity;
   for (const api::ClusterPlacement& p : workload.status.placement) {
     auto it = seen.find(p.cluster);
     if (it == seen.end() || it->second.reachable || p.replicas <= 0) continue;
@@ -221,12 +229,12 @@ static api::PlacementExplanation Explanation(const placement::World& world,
   return out;
 }
 
-api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload,
-                                          const std::vector<api::ResidencyPolicy>& policies,
-                                          placement::Engine& engine, Timestamp now,
-                                          std::optional<Duration>* recheck_after,
-                                          std::span<const int64_t> used_by_others,
-                                          const SeenMembers* seen) {
+api::FederatedWorkloadStatus PlacedStatus(
+    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies,
+    placement::Engine& engine, Timestamp now, std::optional<Duration>* recheck_after,
+    std::span<const int64_t> used_by_others, const SeenMembers* seen,
+    const std::optional<placement::AffinityRestriction>& affinity,
+    std::vector<std::string>* placed_on) {
   const placement::World& world = engine.world();
   const bool copied = !api::TemplateReplicas(workload.spec).has_value();
   std::vector<api::ClusterPlacement> retained, released;
@@ -257,6 +265,7 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   }
   const api::FederatedWorkload& before = with_released ? *with_released : workload;
   placement::Workload w = EngineWorkload(before, policies, world);
+  w.affinity = affinity;
   // every_eligible: the explanation names every cluster, including those that get nothing.
   // The decision's cost on this host (observability/metrics.h): a real steady clock, since
   // what is measured is CPU time, not simulated time.
@@ -265,6 +274,7 @@ api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload
   placement::Result r = engine.Place(w, now, used_by_others, /*every_eligible=*/true);
   decision_seconds.Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  if (placed_on) *placed_on = placement::ClustersHolding(world, r);
   if (recheck_after) {
     *recheck_after = r.recheck_after;
     if (retention_recheck && (!*recheck_after || *retention_recheck < **recheck_after)) {
@@ -472,14 +482,23 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
   }
   // The status each workload has after this pass (unchanged or written), for the evidence.
   std::map<std::string, api::FederatedWorkloadStatus> in_effect;
-  for (size_t i : order) {
+  // Affinity groups are placed as units, at their oldest member's turn, leader first.
+  std::vector<const api::FederatedWorkload*> all;
+  all.reserve(workloads.size());
+  for (const auto& shared : workloads) all.push_back(shared.get());
+  FleetAffinityGroups groups(all, order, inputs.policies, engine);
+  for (size_t i : groups.PlacementOrder()) {
     const api::FederatedWorkload& w = *workloads[i];
     if (!w.metadata.deletion_timestamp.empty()) continue;  // the sync controller's business
     std::optional<Duration> recheck;
     const bool shared = shares_capacity(w);
+    std::vector<std::string> placed_on;
     api::FederatedWorkloadStatus status =
         PlacedStatus(w, inputs.policies, engine, now, &recheck,
-                     shared ? ledger.Release(i) : std::span<const int64_t>{}, &seen);
+                     shared ? ledger.Release(i) : std::span<const int64_t>{}, &seen,
+                     groups.RestrictionFor(i), &placed_on);
+    groups.Placed(i, placed_on);
+    groups.SetCondition(i, placed_on, &status, w.metadata.generation, now);
     if (shared) {
       // A member runs the larger of its placed and retained counts.
       ledger.Commit(status.retained.empty() ? status.placement

@@ -16,7 +16,9 @@
 // (CapacityLedger in scheduling/placement_inputs.h). Every running live
 // FailoverDrill's target is treated as failed, and as recovered when the drill ends
 // (scheduling/placement_inputs.h), so replicas return after recoveryDelaySeconds as after an
-// outage.
+// outage. Workloads of one affinity group (scheduling/affinity_groups.h) are placed together,
+// at the turn of the group's oldest member: the leader, then the followers on its clusters;
+// each gets condition AffinityGroup.
 //
 // Everything goes through the ObjectService, the same API kubectl and fedctl use.
 // Status fields written: observedGeneration, placement[], unplacedReplicas, desiredReplicas,
@@ -122,12 +124,15 @@ inline constexpr char kResidencyConflict[] = "ResidencyConflict";
 
 // `used_by_others`: capacity other workloads hold (CapacityLedger), empty when not shared.
 // `seen`: the members as the health monitor sees them; null: no retention.
-api::FederatedWorkloadStatus PlacedStatus(const api::FederatedWorkload& workload,
-                                          const std::vector<api::ResidencyPolicy>& policies,
-                                          placement::Engine& engine, Timestamp now,
-                                          std::optional<Duration>* recheck_after,
-                                          std::span<const int64_t> used_by_others = {},
-                                          const SeenMembers* seen = nullptr);
+// `affinity`: the workload's affinity-group restriction (scheduling/affinity_groups.h);
+// `placed_on` (when given) receives where the engine put replicas (names, sorted), which a
+// group's leader passes on to its followers.
+api::FederatedWorkloadStatus PlacedStatus(
+    const api::FederatedWorkload& workload, const std::vector<api::ResidencyPolicy>& policies,
+    placement::Engine& engine, Timestamp now, std::optional<Duration>* recheck_after,
+    std::span<const int64_t> used_by_others = {}, const SeenMembers* seen = nullptr,
+    const std::optional<placement::AffinityRestriction>& affinity = std::nullopt,
+    std::vector<std::string>* placed_on = nullptr);
 
 // ---- Shell ----
 

@@ -8,7 +8,9 @@
 #include "api/codec.h"
 #include "api/conditions.h"
 #include "failover/node_capacity.h"
+#include "placement/affinity.h"
 #include "residency/policy.h"
+#include "scheduling/affinity_groups.h"
 #include "scheduling/policy_binding.h"
 
 namespace meridian::scheduling {
@@ -383,14 +385,18 @@ StatusOr<WhatIfAnswer> WhatIf(const PlacementInputs& inputs,
       if (shares_capacity(i)) ledger.Reserve(i, workloads[i].current);
     }
     std::vector<placement::Result> results(workloads.size());
-    for (size_t i : order) {
+    // Affinity groups as the controller places them: together, the leader first.
+    FleetAffinityGroups groups(inputs.workloads, order, inputs.policies, engine);
+    for (size_t i : groups.PlacementOrder()) {
       if (!inputs.workloads[i].metadata.deletion_timestamp.empty()) continue;
+      workloads[i].affinity = groups.RestrictionFor(i);
       if (!shares_capacity(i)) {
         results[i] = engine.Place(workloads[i], now);
-        continue;
+      } else {
+        results[i] = engine.Place(workloads[i], now, ledger.Release(i));
+        ledger.Commit(names(engine.world(), results[i]));
       }
-      results[i] = engine.Place(workloads[i], now, ledger.Release(i));
-      ledger.Commit(names(engine.world(), results[i]));
+      groups.Placed(i, placement::ClustersHolding(engine.world(), results[i]));
     }
     return results;
   };

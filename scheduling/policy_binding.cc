@@ -273,10 +273,24 @@ json DependencyBinding(const api::NativeKind& kind, const json& object,
 
 std::set<DependencyRef> DependenciesOf(const json& workload,
                                        const std::vector<std::string>& pod_template) {
-  std::set<DependencyRef> out;
   const json* at = &workload;
   for (const std::string& key : pod_template) at = &Child(*at, key.c_str());
-  const json& pod = Child(*at, "spec");
+  return DependenciesOfPodTemplate(*at);
+}
+
+std::set<DependencyRef> DependenciesOfInterpreted(const api::InterpreterRule& rule,
+                                                  const json& object) {
+  std::set<DependencyRef> out;
+  for (const api::JsonPath& path : rule.pod_template_paths) {
+    if (const json* t = path.Find(object)) out.merge(DependenciesOfPodTemplate(*t));
+  }
+  return out;
+}
+
+std::set<DependencyRef> DependenciesOfPodTemplate(const json& pod_template) {
+  std::set<DependencyRef> out;
+  if (!pod_template.is_object()) return out;
+  const json& pod = Child(pod_template, "spec");
   if (!pod.is_object()) return out;
   const json& volumes = Child(pod, "volumes");
   if (volumes.is_array()) {

@@ -43,6 +43,7 @@
 
 #include "api/native_kinds.h"
 #include "api/placement_policy.h"
+#include "api/resource_interpreter.h"
 #include "api/types.h"
 #include "apimachinery/labels.h"
 
@@ -149,6 +150,14 @@ struct DependencyRef {
 std::set<DependencyRef> DependenciesOf(const nlohmann::json& workload,
                                        const std::vector<std::string>& pod_template = {"spec",
                                                                                        "template"});
+// The same for one pod template (an object whose `spec` is a Pod's); nothing when it is not
+// an object.
+std::set<DependencyRef> DependenciesOfPodTemplate(const nlohmann::json& pod_template);
+// A custom object's dependencies under an interpreter rule (api/resource_interpreter.h
+// podTemplatePaths): the union over the pod templates found at the rule's paths (a path the
+// object does not have contributes nothing).
+std::set<DependencyRef> DependenciesOfInterpreted(const api::InterpreterRule& rule,
+                                                  const nlohmann::json& object);
 
 // kMemberStatusAnnotation's text for a custom object's binding: each member of its
 // status.clusters[], by name, "applied" (synced), "pending" (not yet) or "error: <lastError>".

@@ -20,6 +20,13 @@
 namespace meridian::sync {
 namespace {
 
+// The binding's interpreter rule as written (api::kResourceInterpreterAnnotation), "" without.
+const std::string& InterpreterAnnotation(const api::FederatedWorkload& w) {
+  static const std::string kNone;
+  auto a = w.metadata.annotations.find(api::kResourceInterpreterAnnotation);
+  return a == w.metadata.annotations.end() ? kNone : a->second;
+}
+
 using apimachinery::ResourceInfo;
 using nlohmann::json;
 using ObjectName = std::pair<std::string, std::string>;  // (namespace, name)
@@ -445,7 +452,12 @@ void PropagationController::OnWorkloadChange(
           old->status.revisions != w->status.revisions ||
           old->status.rollout.has_value() != w->status.rollout.has_value() ||
           (old->status.rollout && old->status.rollout->members != w->status.rollout->members) ||
-          old->metadata.deletion_timestamp != w->metadata.deletion_timestamp;
+          old->metadata.deletion_timestamp != w->metadata.deletion_timestamp ||
+          // The interpreter rule decides how members' copies are rendered and judged: a new
+          // rule (an edited ResourceInterpreter, or a policy's spec.interpreter taking over)
+          // re-renders and re-aggregates. Missed before: the status kept the old rule's
+          // verdict until a member's copy changed (found by e2e_zero_change_test).
+          InterpreterAnnotation(*old) != InterpreterAnnotation(*w);
     }
     std::lock_guard lock(mu_);
     if (!now) {

@@ -43,6 +43,13 @@ PlaceCall::PlaceCall(const World& W, Scratch& s, const Filter& F, const Workload
   res.excluded_by_selector = F.by_selector;
   res.excluded_by_residency = F.by_residency;
   res.excluded_by_latency = F.by_latency;
+  res.excluded_by_affinity = F.by_affinity;
+  if (w.affinity && w.affinity->runs_on) {
+    off_group.assign(W.size(), 1);
+    for (const std::string& name : *w.affinity->runs_on) {
+      if (auto i = W.FindCluster(name)) off_group[*i] = 0;
+    }
+  }
   const FailoverSpec& fo = pol.failover;
   delay_ms = int64_t{fo.recovery_delay_seconds} * 1000;
   pace = fo.recovery_max_replicas_per_step.For(T);
@@ -60,7 +67,8 @@ void AllowedJurisdictionBits(const World& W, const Workload& w, std::vector<uint
 }
 
 std::unique_ptr<Filter> BuildFilter(const World& W, const Workload& w,
-                                    std::span<const uint8_t> jurisdiction_allowed) {
+                                    std::span<const uint8_t> jurisdiction_allowed,
+                                    const AffinityRestriction* affinity) {
   const PlacementPolicy& pol = w.policy;
   const uint32_t n = W.size();
   const uint32_t R = W.region_count();
@@ -96,6 +104,13 @@ std::unique_ptr<Filter> BuildFilter(const World& W, const Workload& w,
   }
   f->pos.assign(n, -1);
   f->excluded.assign(n, 0);
+  std::vector<uint8_t> in_group;
+  if (affinity) {
+    in_group.assign(n, 0);
+    for (const std::string& name : affinity->eligible) {
+      if (auto i = W.FindCluster(name)) in_group[*i] = 1;
+    }
+  }
   for (uint32_t i = 0; i < n; ++i) {
     uint32_t ex = 0;
     if (has_selector && !pol.cluster_selector->Matches(W.cluster(i).labels)) {
@@ -107,6 +122,9 @@ std::unique_ptr<Filter> BuildFilter(const World& W, const Workload& w,
     } else if (f->has_latency && !region_ok[W.region_of(i)]) {
       ex = kLatency;
       ++f->by_latency;
+    } else if (affinity && !in_group[i]) {
+      ex = kAffinity;
+      ++f->by_affinity;
     }
     if (ex) {
       f->excluded[i] = ex;
@@ -139,6 +157,11 @@ void PlaceCall::EnsureCap(uint32_t k) {
   int64_t room = W.capacity(i);
   if (!used_by_others.empty() && room < kUnbounded) {
     room = std::max<int64_t>(0, room - used_by_others[i]);
+  }
+  if (!off_group.empty() && off_group[i]) {
+    // The group's leader does not run here: like a failed cluster, it holds nothing.
+    room = 0;
+    s.flags[k] |= kOffGroup;
   }
   const int32_t c = static_cast<int32_t>(std::min<int64_t>(room, T));
   s.real[k] = std::min(c, HiOf(k));
@@ -253,8 +276,16 @@ void PlaceCall::LoadCurrent() {
 }
 
 void PlaceCall::ApplyBounds() {
+  // A follower of an affinity group holds at least one replica on each cluster its leader
+  // runs on, when it has that many: the group shares every one of them (with fewer it cannot,
+  // and no minimum is invented that would read "the minimums exceed the total").
+  int64_t group_clusters = 0;
+  if (!off_group.empty()) {
+    for (uint32_t k = 0; k < m; ++k) group_clusters += off_group[cand[k]] ? 0 : 1;
+  }
+  const bool one_each = group_clusters > 0 && group_clusters <= T;
   any_bounds = pol.distribution.min_per_cluster > 0 || !pol.distribution.clusters.empty() ||
-               !w.pod_room.empty();
+               !w.pod_room.empty() || one_each;
   if (any_bounds) {
     s.lo.assign(m, pol.distribution.min_per_cluster);
     s.hi.assign(m, T);
@@ -280,6 +311,11 @@ void PlaceCall::ApplyBounds() {
     s.hi[k] = bound;
     s.lo[k] = std::min(s.lo[k], bound);
     SetFlag(k, kInMax | kRoomBound);
+  }
+  if (one_each) {
+    for (uint32_t k = 0; k < m; ++k) {
+      if (!off_group[cand[k]]) s.lo[k] = std::max(s.lo[k], std::min(1, s.hi[k]));
+    }
   }
   if (any_bounds) {
     for (uint32_t k = 0; k < m; ++k) {
@@ -483,7 +519,9 @@ void PlaceCall::CapShares() {
     total_excess += s.excess[k];
     if (s.excess[k] > 0) {
       uint32_t why;
-      if (s.cap[k] < s.real[k]) {
+      if (s.flags[k] & kOffGroup) {
+        why = kAffinityLeader;
+      } else if (s.cap[k] < s.real[k]) {
         why = kRecovery;
       } else if (!W.cluster(i).reachable) {
         why = kUnreachable;
@@ -780,12 +818,15 @@ Result PlaceCall::Finish(bool every_eligible) {
     if (res.excluded_by_selector) why |= kSelector;
     if (res.excluded_by_residency) why |= kResidency;
     if (res.excluded_by_latency || (F.has_latency && !F.profile)) why |= kLatency;
+    if (res.excluded_by_affinity) why |= kAffinity;
     if (unplaced_overflow > 0) why |= kOverflow;
     for (uint32_t k = 0; k < m; ++k) {
       EnsureCap(k);
       const uint32_t i = cand[k];
       if (s.x[k] < s.cap[k]) continue;  // still had room
-      if (!W.cluster(i).reachable) {
+      if (s.flags[k] & kOffGroup) {
+        why |= kAffinityLeader;
+      } else if (!W.cluster(i).reachable) {
         why |= kUnreachable;
       } else if ((s.flags[k] & kInMax) && s.x[k] >= s.hi[k] && s.hi[k] < T) {
         why |= MaxKind(k);

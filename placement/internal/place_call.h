@@ -27,6 +27,7 @@ enum : uint8_t {
   kCapKnown = 8,    // cap/real computed
   kActive = 16,     // in the active list
   kRoomBound = 32,  // its hi is Workload::pod_room (capacity), not the policy's max
+  kOffGroup = 64,   // its affinity group's leader does not run there: holds nothing
 };
 
 // The eligible clusters for one combination of selector, effective residency and latency
@@ -36,7 +37,7 @@ struct Filter {
   std::vector<int32_t> pos;        // per cluster: candidate position, -1 when excluded
   std::vector<uint32_t> excluded;  // per cluster: the Constraint bit that excluded it
   std::vector<uint32_t> rb, re;    // per region: candidate range [rb, re), rb = kNone32 if none
-  uint32_t by_selector = 0, by_residency = 0, by_latency = 0;
+  uint32_t by_selector = 0, by_residency = 0, by_latency = 0, by_affinity = 0;
   bool has_latency = false;
   std::optional<uint32_t> profile;  // the latency demand profile, when found
   // Per demand source: the regions within the bound, nearest first.
@@ -83,8 +84,11 @@ struct Scratch {
 // Phase 0, the filter: the eligible clusters for `w`. `jurisdiction_allowed` holds per
 // jurisdiction id 1 when residency allows it (AllowedJurisdictionBits); empty when the
 // workload has no residency restriction.
+// `affinity` (when given): its eligible set excludes the rest (kAffinity) after the workload's
+// own filters.
 std::unique_ptr<Filter> BuildFilter(const World& W, const Workload& w,
-                                    std::span<const uint8_t> jurisdiction_allowed);
+                                    std::span<const uint8_t> jurisdiction_allowed,
+                                    const AffinityRestriction* affinity = nullptr);
 // `out` = per jurisdiction id, 1 when the workload's residency ∩ its matched ResidencyPolicies
 // allows it (id 0, no jurisdiction, never).
 void AllowedJurisdictionBits(const World& W, const Workload& w, std::vector<uint8_t>& out);
@@ -163,6 +167,9 @@ struct PlaceCall {
   const int64_t now_ms;
   const uint32_t m;  // candidates
   const std::vector<uint32_t>& cand;
+  // Per World index, 1 where the affinity group's leader does not run (w.affinity->runs_on);
+  // empty when the workload follows no leader.
+  std::vector<uint8_t> off_group;
 
   // State carried from phase to phase.
   Result res;

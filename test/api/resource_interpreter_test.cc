@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/codec.h"
+#include "api/placement_policy.h"
 
 namespace meridian::api {
 namespace {
@@ -211,6 +212,143 @@ TEST(ResourceInterpreterTest, DividesByTheReplicasPath) {
   EXPECT_EQ(placed.message(),
             "ResourceInterpreter flink: replicasPath .spec.taskManager.replicas: "
             ".spec.taskManager is not an object");
+}
+
+}  // namespace
+}  // namespace meridian::api
+
+namespace meridian::api {
+namespace {
+
+// Issue 18, "a declarative rule on the policy": spec.interpreter of a PlacementPolicy /
+// ClusterPlacementPolicy, judged by the interpreter's own decoder under its path, and
+// preferred over a ResourceInterpreter of the kind.
+json PolicyWith(json interpreter, const std::string& api_version = "flink.apache.org/v1beta1",
+                const std::string& kind = "FlinkDeployment") {
+  return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+          {"kind", "PlacementPolicy"},
+          {"metadata", {{"name", "flink"}, {"namespace", "stream"}}},
+          {"spec",
+           {{"resourceSelectors", {{{"apiVersion", api_version}, {"kind", kind}}}},
+            {"interpreter", std::move(interpreter)}}}};
+}
+
+TEST(PolicyInterpreterTest, APolicyCarriesTheRuleAndNamesItselfAsItsSource) {
+  FieldErrors errors;
+  PlacementPolicyObject p = DecodeNamespacedPlacementPolicy(
+      PolicyWith({{"replicasPath", ".spec.taskManager.replicas"}, {"readyCondition", "Ready"}}),
+      &errors);
+  ASSERT_TRUE(errors.empty()) << errors[0].ToString();
+  ASSERT_TRUE(p.interpreter.has_value());
+  EXPECT_EQ(p.interpreter->replicas_path->ToString(), ".spec.taskManager.replicas");
+  EXPECT_EQ(p.interpreter->ready_condition, "Ready");
+  EXPECT_EQ(p.interpreter->Source(), "PlacementPolicy stream/flink's interpreter");
+  // Without the field: none.
+  json plain = PolicyWith(json::object());
+  plain["spec"].erase("interpreter");
+  EXPECT_FALSE(DecodeNamespacedPlacementPolicy(plain, &errors).interpreter.has_value());
+  EXPECT_TRUE(errors.empty());
+}
+
+TEST(PolicyInterpreterTest, BadRulesAreRefusedWithTheFieldNamed) {
+  struct Case {
+    json policy;
+    std::string error;  // the first error's start
+  };
+  const std::vector<Case> cases = {
+      {PolicyWith({{"replicasPath", ".spec.taskManager[*].replicas"}}),
+       "spec.interpreter.replicasPath: at position 18: '*' is not supported"},
+      {PolicyWith({{"readyReplicasPath", ".spec.ready"}}),
+       "spec.interpreter.readyReplicasPath: must point into .status"},
+      {PolicyWith({{"statusAggregation", {".status.a", "..b"}}}),
+       "spec.interpreter.statusAggregation[1]: "},
+      {PolicyWith(json::object()),
+       "spec.interpreter: an interpreter needs at least one of replicasPath"},
+      {PolicyWith("Ready"), "spec.interpreter: must be an object"},
+      {PolicyWith(
+           {{"target", {{"apiVersion", "a.io/v1"}, {"kind", "A"}}}, {"readyCondition", "Ready"}}),
+       "spec.interpreter.target: "},
+      {PolicyWith({{"readyCondition", "Ready"}}, "apps/v1", "Deployment"),
+       "spec.interpreter: is for kinds a CustomResourceDefinition serves; "
+       "spec.resourceSelectors[0] selects apps/v1 Deployment, which has built-in rules"},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.policy.dump());
+    FieldErrors errors;
+    DecodeNamespacedPlacementPolicy(c.policy, &errors);
+    ASSERT_FALSE(errors.empty());
+    EXPECT_EQ(errors[0].ToString().rfind(c.error, 0), 0u) << errors[0].ToString();
+  }
+}
+
+TEST(PolicyInterpreterTest, PodTemplatePathsAreJudgedAndCarriedOnTheBinding) {
+  FieldErrors errors;
+  PlacementPolicyObject p = DecodeNamespacedPlacementPolicy(
+      PolicyWith(
+          {{"podTemplatePaths", {".spec.podTemplate", "$.spec['taskManager'].podTemplate"}}}),
+      &errors);
+  ASSERT_TRUE(errors.empty()) << errors[0].ToString();
+  ASSERT_EQ(p.interpreter->pod_template_paths.size(), 2u);
+  EXPECT_EQ(p.interpreter->pod_template_paths[1].ToString(), ".spec.taskManager.podTemplate");
+  std::string why;
+  std::optional<InterpreterRule> rule =
+      ApplicableRule(p.interpreter, {}, "flink.apache.org/v1beta1", "FlinkDeployment", &why);
+  StatusOr<InterpreterRule> back = DecodeInterpreterRule(EncodeInterpreterRule(*rule));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, *rule);
+  for (const auto& [paths, error] : std::vector<std::pair<json, std::string>>{
+           {json::array({".status.podTemplate"}),
+            "spec.interpreter.podTemplatePaths[0]: must point into .spec"},
+           {json::array({".spec.podTemplate", ".spec.x[*]"}),
+            "spec.interpreter.podTemplatePaths[1]: at position 8"},
+           {".spec.podTemplate", "spec.interpreter.podTemplatePaths: must be a list of paths"}}) {
+    FieldErrors bad;
+    DecodeNamespacedPlacementPolicy(PolicyWith({{"podTemplatePaths", paths}}), &bad);
+    ASSERT_FALSE(bad.empty()) << paths.dump();
+    EXPECT_EQ(bad[0].ToString().rfind(error, 0), 0u) << bad[0].ToString();
+  }
+  // The cluster-scoped interpreter takes the field too.
+  json spec = Flink();
+  spec["podTemplatePaths"] = {".spec.podTemplate"};
+  EXPECT_EQ(DecodeResourceInterpreter(Interpreter(spec), &errors).rule.pod_template_paths.size(),
+            1u);
+  EXPECT_TRUE(errors.empty());
+}
+
+TEST(PolicyInterpreterTest, ThePolicysRuleWinsOverAResourceInterpreterAndSaysSo) {
+  FieldErrors errors;
+  std::vector<ResourceInterpreterObject> cluster_wide = {
+      DecodeResourceInterpreter(Interpreter(Flink()), &errors)};
+  PlacementPolicyObject p = DecodeNamespacedPlacementPolicy(
+      PolicyWith({{"replicasPath", ".spec.jobManager.replicas"}}), &errors);
+  ASSERT_TRUE(errors.empty()) << errors[0].ToString();
+  std::string why;
+  std::optional<InterpreterRule> rule = ApplicableRule(
+      p.interpreter, cluster_wide, "flink.apache.org/v1beta1", "FlinkDeployment", &why);
+  ASSERT_TRUE(rule.has_value());
+  EXPECT_EQ(rule->replicas_path->ToString(), ".spec.jobManager.replicas");
+  EXPECT_EQ(rule->target_kind, "FlinkDeployment");
+  EXPECT_EQ(why,
+            "interpreted by PlacementPolicy stream/flink's interpreter (over ResourceInterpreter "
+            "flink)");
+  // Without the policy's rule the cluster-scoped one applies; with neither, none.
+  rule = ApplicableRule(std::nullopt, cluster_wide, "flink.apache.org/v1beta1", "FlinkDeployment",
+                        &why);
+  ASSERT_TRUE(rule.has_value());
+  EXPECT_EQ(rule->replicas_path->ToString(), ".spec.taskManager.replicas");
+  EXPECT_EQ(why, "interpreted by ResourceInterpreter flink");
+  EXPECT_FALSE(ApplicableRule(std::nullopt, cluster_wide, "kafka.strimzi.io/v1beta2", "Kafka", &why)
+                   .has_value());
+  // The policy's rule on a binding round-trips, source included, and its messages name it.
+  rule = ApplicableRule(p.interpreter, {}, "flink.apache.org/v1beta1", "FlinkDeployment", &why);
+  EXPECT_EQ(why, "interpreted by PlacementPolicy stream/flink's interpreter");
+  StatusOr<InterpreterRule> back = DecodeInterpreterRule(EncodeInterpreterRule(*rule));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, *rule);
+  StatusOr<json> t = InterpretedTemplate(*rule, {{"spec", json::object()}});
+  ASSERT_FALSE(t.ok());
+  EXPECT_EQ(t.status().message().rfind("PlacementPolicy stream/flink's interpreter: ", 0), 0u)
+      << t.status().message();
 }
 
 }  // namespace

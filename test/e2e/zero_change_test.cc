@@ -19,7 +19,10 @@
 //   5. a custom resource with a ResourceInterpreter (replicasPath, readyReplicasPath,
 //      readyCondition, statusAggregation): divided like a Deployment (10 -> 5 + 5), judged by
 //      the rule and its status aggregated from what the members report; an interpreter whose
-//      JSONPath does not parse is refused with the field named, nothing stored.
+//      JSONPath does not parse is refused with the field named, nothing stored; the same rule
+//      written on the policy (spec.interpreter) wins over the ResourceInterpreter and says so;
+//   6. a custom object whose rule names its pod template (podTemplatePaths): the ConfigMap it
+//      references follows it to exactly its members, and leaves when the rule stops naming it.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -740,6 +743,148 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
                                                "ready on 1/2 members; eu-west-1: 2/5 ready";
                                   }))
       << fed_ingest.dump(2) << Logs();
+
+  // The rule may be written on the policy itself (spec.interpreter); a JSONPath that does not
+  // parse is refused with the field named, and the stored policy is unchanged.
+  const std::string policy_url =
+      api + "/apis/federation.meridian.io/v1alpha1/namespaces/data/placementpolicies/pipelines";
+  const json stored_policy = Call("GET", policy_url).second;
+  auto refused = Call("PATCH", policy_url,
+                      {{"spec", {{"interpreter", {{"replicasPath", ".spec.replicas[*]"}}}}}}, "",
+                      "application/merge-patch+json");
+  EXPECT_EQ(refused.first, 422) << refused.second.dump();
+  EXPECT_NE(refused.second.dump().find("spec.interpreter.replicasPath: at position"),
+            std::string::npos)
+      << refused.second.dump();
+  EXPECT_EQ(Call("GET", policy_url).second, stored_policy) << "nothing stored changed";
+  // The policy's rule (readiness by the Ready condition alone) wins over the
+  // ResourceInterpreter (which counted status.readyReplicas: 2/5 on eu-west-1), and the object
+  // says which rule applies and over what.
+  auto patched = Call("PATCH", policy_url,
+                      {{"spec",
+                        {{"interpreter",
+                          {{"replicasPath", ".spec.replicas"},
+                           {"readyCondition", "Ready"},
+                           {"statusAggregation", {".status.processed"}}}}}}},
+                      "", "application/merge-patch+json");
+  ASSERT_EQ(patched.first, 200) << patched.second.dump();
+  ASSERT_TRUE(test_env::PollUntil(
+      milliseconds(20000), milliseconds(200),
+      [&] {
+        fed_ingest = fed_->Api(pipelines + "/ingest");
+        const json& c =
+            fed_ingest.value("status", json::object()).value("conditions", json::array());
+        return fed_ingest["metadata"]["annotations"]
+                       .value("federation.meridian.io/placement", "")
+                       .find(
+                           "interpreted by PlacementPolicy "
+                           "data/pipelines's interpreter (over "
+                           "ResourceInterpreter pipelines)") != std::string::npos &&
+               c.is_array() && !c.empty() && c[0].value("message", "") == "ready on 2/2 members";
+      }))
+      << fed_ingest.dump(2) << Logs();
+}
+
+// A custom kind's dependencies (issue 18): the policy's interpreter names the pod template in
+// the object (podTemplatePaths); the ConfigMap it references goes to exactly the members
+// that run the object, and nowhere else — as a Deployment's does.
+TEST_F(ZeroChangeE2E, CustomResourceDependenciesInItsPodTemplateFollowIt) {
+  const std::string api = fed_->api_url();
+  const json crd = StatusDefinition(
+      "Feed", {{"replicas", {{"type", "integer"}}},
+               {"podTemplate", {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}});
+  ASSERT_EQ(
+      Call("POST", api + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).first,
+      201);
+  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(100), [&] {
+    return fed_->Api("/apis/example.com/v1").dump().find("feeds") != std::string::npos;
+  }));
+  ASSERT_EQ(Call("POST", api + "/api/v1/namespaces",
+                 {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "feeds"}}}})
+                .first,
+            201);
+  ASSERT_EQ(Call("POST", api + "/api/v1/namespaces/feeds/configmaps",
+                 {{"apiVersion", "v1"},
+                  {"kind", "ConfigMap"},
+                  {"metadata", {{"name", "feed-conf"}}},
+                  {"data", {{"SOURCE", "kafka"}}}})
+                .first,
+            201);
+  json policy = EvenlyInEurope("feeds", "Feed");
+  policy["spec"]["interpreter"] = {{"replicasPath", ".spec.replicas"},
+                                   {"podTemplatePaths", {".spec.podTemplate"}}};
+  auto created =
+      Call("POST", api + "/apis/federation.meridian.io/v1alpha1/namespaces/feeds/placementpolicies",
+           policy);
+  ASSERT_EQ(created.first, 201) << created.second.dump();
+  const std::string feeds = "/apis/example.com/v1/namespaces/feeds/feeds";
+  ASSERT_EQ(Call("POST", api + feeds,
+                 {{"apiVersion", "example.com/v1"},
+                  {"kind", "Feed"},
+                  {"metadata", {{"name", "orders"}}},
+                  {"spec",
+                   {{"replicas", 4},
+                    {"podTemplate",
+                     {{"spec",
+                       {{"containers",
+                         {{{"name", "reader"},
+                           {"image", "reader:1"},
+                           {"envFrom", {{{"configMapRef", {{"name", "feed-conf"}}}}}}}}}}}}}}}})
+                .first,
+            201);
+  const std::set<std::string> europe = {"eu-west-1", "eu-central-1"};
+  std::string last;
+  ASSERT_TRUE(test_env::PollUntil(
+      milliseconds(30000), milliseconds(250),
+      [&] {
+        for (const Member& m : kMembers) {
+          json feed = MemberGet(m.name, feeds + "/orders");
+          json cm = MemberGet(m.name, "/api/v1/namespaces/feeds/configmaps/feed-conf");
+          if ((feed.is_object() && feed.empty()) || (cm.is_object() && cm.empty())) {
+            last = m.name + " did not answer";
+            return false;
+          }
+          if (!europe.count(m.name)) {
+            if (!feed.is_null() || !cm.is_null()) {
+              last = m.name + " holds the Feed or its ConfigMap but is not in Europe";
+              return false;
+            }
+            continue;
+          }
+          if (feed.is_null() || feed["spec"].value("replicas", int64_t{-1}) != 2) {
+            last = m.name + ": " + feed.dump();
+            return false;
+          }
+          if (cm.is_null() || cm.value("data", json::object()).value("SOURCE", "") != "kafka") {
+            last = m.name + ": ConfigMap " + cm.dump();
+            return false;
+          }
+        }
+        return true;
+      }))
+      << last << Logs();
+  // Without the rule's podTemplatePaths the ConfigMap is nobody's dependency: it leaves.
+  auto patched = Call(
+      "PATCH", api + "/apis/federation.meridian.io/v1alpha1/namespaces/feeds/placementpolicies/feeds",
+      {{"spec", {{"interpreter", {{"replicasPath", ".spec.replicas"}, {"podTemplatePaths", nullptr}}}}}},
+      "", "application/merge-patch+json");
+  ASSERT_EQ(patched.first, 200) << patched.second.dump();
+  ASSERT_TRUE(test_env::PollUntil(
+      milliseconds(30000), milliseconds(250),
+      [&] {
+        for (const std::string& m : europe) {
+          if (!MemberGet(m, "/api/v1/namespaces/feeds/configmaps/feed-conf").is_null()) {
+            last = m + " still holds the ConfigMap";
+            return false;
+          }
+          if (MemberGet(m, feeds + "/orders").is_null()) {
+            last = m + " lost the Feed";
+            return false;
+          }
+        }
+        return true;
+      }))
+      << last << Logs();
 }
 
 // The replicas need not be at spec.replicas (a FlinkDeployment's are at

@@ -549,6 +549,34 @@ TEST(PolicyBindingTest, DependenciesOfAPodTemplate) {
   EXPECT_TRUE(DependenciesOf(json::object()).empty());
 }
 
+// A custom kind's dependencies come from the pod templates its interpreter rule names
+// (podTemplatePaths): a FlinkDeployment's job and task managers each have one.
+TEST(PolicyBindingTest, DependenciesOfACustomObjectAreInThePodTemplatesItsRuleNames) {
+  json flink = json::parse(R"({"spec": {
+      "podTemplate": {"spec": {"serviceAccountName": "flink",
+                               "containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "flink-conf"}}]}]}},
+      "taskManager": {"replicas": 4, "podTemplate": {"spec": {
+          "volumes": [{"name": "s", "secret": {"secretName": "s3-creds"}}],
+          "containers": [{"name": "c"}]}}},
+      "jobManager": {"podTemplate": {"spec": {"volumes": [{"name": "x", "configMap": {"name": "unlisted"}}]}}}}})");
+  FieldErrors errors;
+  api::InterpreterRule rule;
+  api::DecodeInterpreterRuleFields(
+      json::parse(R"({"podTemplatePaths": [".spec.podTemplate", ".spec.taskManager.podTemplate",
+                                           ".spec.missing.podTemplate"]})"),
+      "spec.interpreter", &rule, &errors);
+  ASSERT_TRUE(errors.empty()) << errors[0].ToString();
+  const std::set<DependencyRef> expected = {
+      {"ConfigMap", "flink-conf"}, {"Secret", "s3-creds"}, {"ServiceAccount", "flink"}};
+  EXPECT_EQ(DependenciesOfInterpreted(rule, flink), expected)
+      << "only the named templates; a path the object lacks adds nothing";
+  EXPECT_TRUE(DependenciesOfInterpreted(api::InterpreterRule{}, flink).empty());
+  // A path into a scalar is no pod template.
+  flink["spec"]["podTemplate"] = "inline";
+  EXPECT_EQ(DependenciesOfInterpreted(rule, flink),
+            (std::set<DependencyRef>{{"Secret", "s3-creds"}}));
+}
+
 TEST(PolicyBindingTest, DependenciesOfACronJobAreUnderItsJobTemplate) {
   json cronjob = json::parse(R"({"spec": {"jobTemplate": {"spec": {"template": {"spec": {
       "volumes": [{"name": "a", "configMap": {"name": "cm-vol"}}],

@@ -12,6 +12,8 @@
 
 #include "api/codec.h"
 #include "api/conditions.h"
+#include "api/placement_policy.h"
+#include "scheduling/affinity_groups.h"
 #include "test/common/in_process_federation.h"
 
 namespace meridian::scheduling {
@@ -1055,6 +1057,201 @@ TEST_F(PlacementControllerTest, PlacementDecisionsAreRecordedAsEvents) {
       << by_reason["Placed"];
   EXPECT_NE(by_reason["Rescheduled"].find("desired replicas 30->60"), std::string::npos)
       << by_reason["Rescheduled"];
+}
+
+}  // namespace
+}  // namespace meridian::scheduling
+
+namespace meridian::scheduling {
+namespace {
+
+// Issue 18, affinity groups through the controller: FederatedWorkloads labelled into one
+// group are placed on the same members (the oldest with replicas leads), a region failure
+// moves the group together, residency of one member binds the group, a conflict is said on
+// every member and nothing of the group is placed, and an empty group name is refused.
+class AffinityGroupPlacementTest : public FailoverPlacementTest {
+ protected:
+  // A FederatedWorkload in namespace shop labelled into `group` ("" for no label).
+  void AddWorkload(const std::string& name, const std::string& group, const json& tmpl,
+                   const json& placement = json::object()) {
+    json w = {{"apiVersion", api::kApiVersion},
+              {"kind", "FederatedWorkload"},
+              {"metadata", {{"name", name}, {"namespace", "shop"}}},
+              {"spec", {{"template", tmpl}, {"placement", placement}}}};
+    if (!group.empty()) w["metadata"]["labels"] = {{api::kAffinityGroupLabel, group}};
+    Apply(w);
+    clock_.Advance(Duration(1000));  // creation order is priority order
+  }
+  static json Deployment(int replicas) {
+    return {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"spec", {{"replicas", replicas}}}};
+  }
+  static json Service() {
+    return {{"apiVersion", "v1"}, {"kind", "Service"}, {"spec", {{"ports", {{{"port", 80}}}}}}};
+  }
+  std::set<std::string> Clusters(const std::string& name) {
+    std::set<std::string> out;
+    for (const auto& [c, n] : Placement("shop", name)) {
+      if (n > 0) out.insert(c);
+    }
+    return out;
+  }
+  const api::Condition* Affinity(const std::string& name) {
+    status_ = FailoverPlacementTest::Workload("shop", name).status;
+    return api::FindCondition(status_.conditions, kAffinityGroupCondition);
+  }
+  api::FederatedWorkloadStatus status_;
+};
+
+TEST_F(AffinityGroupPlacementTest, GroupIsPlacedOnTheLeadersMembersAndFailsOverTogether) {
+  Apply(json::parse(R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})"));
+  const json five_three_two = {
+      {"distribution", {{"weights", {{"us-east", 5}, {"eu-west", 3}, {"ap-south", 2}}}}}};
+  AddWorkload("web", "checkout", Deployment(10), five_three_two);
+  AddWorkload("cache", "checkout", Deployment(3));  // alone: by capacity, on all five members
+  AddWorkload("web-svc", "checkout", Service());
+  AddWorkload("other", "", Deployment(5));
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+
+  const std::set<std::string> group = {"us-east-1", "eu-west-1", "ap-south-1"};
+  EXPECT_EQ(Placement("shop", "web"), (std::map<std::string, int64_t>{
+                                          {"us-east-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
+  EXPECT_EQ(Clusters("cache"), group);
+  EXPECT_EQ(Clusters("web-svc"), group);
+  EXPECT_EQ(Clusters("other").size(), 5u) << "not in the group: placed on its own";
+  const api::Condition* c = Affinity("web");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->status, "True");
+  EXPECT_EQ(c->reason, "Leader");
+  EXPECT_EQ(c->message,
+            "leads affinity group checkout (3 workloads: shop/web, shop/cache, shop/web-svc): the "
+            "group runs on ap-south-1, eu-west-1, us-east-1");
+  c = Affinity("cache");
+  ASSERT_NE(c, nullptr);
+  EXPECT_EQ(c->reason, "WithGroup");
+  EXPECT_NE(c->message.find("where its leader shop/web runs"), std::string::npos) << c->message;
+  EXPECT_EQ(Affinity("other"), nullptr);
+  // The explanation names the group for a member it keeps the cache out of.
+  bool explained = false;
+  for (const api::ClusterDecision& d :
+       FailoverPlacementTest::Workload("shop", "cache").status.explanation.clusters) {
+    if (d.cluster == "us-west-1") {
+      EXPECT_EQ(d.reason, "AffinityGroup") << d.message;
+      explained = true;
+    }
+  }
+  EXPECT_TRUE(explained);
+  EXPECT_EQ(controller.ReconcileAll().value(), 0) << "idempotent";
+
+  // us-east fails: the leader's five go to the nearest region (us-west-1), and with them the
+  // cache's replica and the Service copy; what ran in us-east-1 is retained, for both.
+  clock_.Advance(Duration(5000));
+  SetReachable("us-east-1", false);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  const std::set<std::string> moved = {"us-west-1", "eu-west-1", "ap-south-1"};
+  EXPECT_EQ(Placement("shop", "web"), (std::map<std::string, int64_t>{
+                                          {"us-west-1", 5}, {"eu-west-1", 3}, {"ap-south-1", 2}}));
+  EXPECT_EQ(Clusters("cache"), moved);
+  EXPECT_EQ(Clusters("web-svc"), moved);
+  for (const char* name : {"web", "cache"}) {
+    api::FederatedWorkload w = FailoverPlacementTest::Workload("shop", name);
+    ASSERT_EQ(w.status.retained.size(), 1u) << name;
+    EXPECT_EQ(w.status.retained[0].cluster, "us-east-1") << name;
+  }
+  EXPECT_EQ(Affinity("cache")->reason, "WithGroup");
+}
+
+TEST_F(AffinityGroupPlacementTest, ResidencyOfOneMemberBindsTheGroupAndConflictsAreSaid) {
+  Apply(json::parse(R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})"));
+  AddWorkload("api", "ledger", Deployment(4));
+  AddWorkload("store", "ledger", Deployment(2), {{"residency", {{"jurisdictions", {"eu"}}}}});
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  for (const char* name : {"api", "store"}) {
+    for (const std::string& c : Clusters(name)) {
+      EXPECT_TRUE(c == "eu-west-1" || c == "eu-central-1") << name << " on " << c;
+    }
+    EXPECT_FALSE(Clusters(name).empty()) << name;
+  }
+  EXPECT_EQ(Clusters("api"), Clusters("store"));
+
+  // A third member that may run only in North America: no member is allowed by all three.
+  AddWorkload("reports", "ledger", Deployment(1),
+              {{"clusterSelector", {{"matchLabels", {{"continent", "north-america"}}}}}});
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  for (const char* name : {"api", "store", "reports"}) {
+    SCOPED_TRACE(name);
+    EXPECT_TRUE(Clusters(name).empty()) << "never a silent split";
+    const api::Condition* c = Affinity(name);
+    ASSERT_NE(c, nullptr);
+    EXPECT_EQ(c->status, "False");
+    EXPECT_EQ(c->reason, "ConstraintsConflict");
+    EXPECT_EQ(c->message,
+              "affinity group ledger: no member cluster is allowed by every member (so none of "
+              "them is placed): shop/api allows ap-south-1, eu-central-1, eu-west-1, us-east-1, "
+              "us-west-1; shop/store allows eu-central-1, eu-west-1; shop/reports allows "
+              "us-east-1, us-west-1");
+    const api::Condition* placed = api::FindCondition(status_.conditions, "Placed");
+    ASSERT_NE(placed, nullptr);
+    EXPECT_EQ(placed->status, "False");
+    const api::Condition* degraded = api::FindCondition(status_.conditions, "Degraded");
+    ASSERT_NE(degraded, nullptr);
+    EXPECT_NE(degraded->message.find("affinity group ledger"), std::string::npos)
+        << degraded->message;
+  }
+
+  // reports leaves the group (label removed): the others are placed again, and reports no
+  // longer carries the condition.
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  json reports = server_->objects().Get(info, "shop", "reports").value();
+  reports["metadata"].erase("labels");
+  ASSERT_TRUE(server_->objects().Update(info, "shop", "reports", reports).ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  EXPECT_FALSE(Clusters("api").empty());
+  EXPECT_EQ(Clusters("api"), Clusters("store"));
+  EXPECT_FALSE(Clusters("reports").empty());
+  EXPECT_EQ(Affinity("reports"), nullptr);
+}
+
+TEST_F(AffinityGroupPlacementTest, EmptyGroupNameIsRefusedAndNothingIsStored) {
+  Apply(json::parse(R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})"));
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  json w = {
+      {"apiVersion", api::kApiVersion},
+      {"kind", "FederatedWorkload"},
+      {"metadata",
+       {{"name", "web"}, {"namespace", "shop"}, {"labels", {{api::kAffinityGroupLabel, ""}}}}},
+      {"spec", {{"template", Deployment(2)}}}};
+  auto refused = server_->objects().Create(info, "shop", w);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, 422);
+  EXPECT_NE(refused.error().message.find(
+                "metadata.labels[federation.meridian.io/affinity-group]: must name an affinity "
+                "group"),
+            std::string::npos)
+      << refused.error().message;
+  EXPECT_FALSE(server_->objects().Get(info, "shop", "web").ok()) << "nothing stored";
+  // A native Deployment too, and an update that empties the name of a stored one.
+  const auto& deployments = Info("apps/v1", "Deployment");
+  json d = json::parse(R"({"apiVersion": "apps/v1", "kind": "Deployment",
+    "metadata": {"name": "web", "namespace": "shop",
+                 "labels": {"federation.meridian.io/affinity-group": "checkout"}},
+    "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+             "template": {"metadata": {"labels": {"app": "web"}},
+                          "spec": {"containers": [{"name": "web", "image": "nginx"}]}}}})");
+  auto created = server_->objects().Create(deployments, "shop", d);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  json emptied = created.value();
+  emptied["metadata"]["labels"][api::kAffinityGroupLabel] = "";
+  auto update = server_->objects().Update(deployments, "shop", "web", emptied);
+  ASSERT_FALSE(update.ok());
+  EXPECT_NE(update.error().message.find("metadata.labels[federation.meridian.io/affinity-group]"),
+            std::string::npos)
+      << update.error().message;
+  EXPECT_EQ(server_->objects()
+                .Get(deployments, "shop", "web")
+                .value()["metadata"]["labels"][api::kAffinityGroupLabel],
+            "checkout");
 }
 
 }  // namespace
