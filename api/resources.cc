@@ -43,6 +43,17 @@ json Obj(const std::string& d, json props, std::vector<std::string> required = {
 json ListOf(const std::string& d, json item) {
   return {{"type", "array"}, {"items", std::move(item)}, {"description", d}};
 }
+// A ResourceInterpreter's rule fields (api/resource_interpreter.h), also a placement policy's
+// spec.interpreter.
+json InterpreterRuleProperties() {
+  return {{"replicasPath", Str("JSONPath into spec of the replicas divided between members "
+                               "(.spec.replicas).")},
+          {"readyCondition", Str("Condition type whose status True means ready on a member.")},
+          {"readyReplicasPath", Str("JSONPath into status of a member's ready replicas.")},
+          {"statusAggregation", StrList("JSONPaths into status summed over the members.")},
+          {"podTemplatePaths", StrList("JSONPaths into spec of pod templates whose ConfigMaps, "
+                                       "Secrets, ServiceAccounts and PVCs follow the object.")}};
+}
 json AnyObject(const std::string& d) {
   return {{"type", "object"}, {"description", d}, {"x-kubernetes-preserve-unknown-fields", true}};
 }
@@ -270,22 +281,22 @@ json SpecSchemaFor(const std::string& kind) {
          {"placement", workload["properties"]["placement"]},
          {"overrides", workload["properties"]["overrides"]},
          {"rollout", workload["properties"]["rollout"]},
-         {"revisionHistoryLimit", workload["properties"]["revisionHistoryLimit"]}},
+         {"revisionHistoryLimit", workload["properties"]["revisionHistoryLimit"]},
+         {"interpreter", Obj("How the custom kinds it places are divided, judged and "
+                             "aggregated: a ResourceInterpreter's rule without a target; it "
+                             "wins over a ResourceInterpreter of the kind.",
+                             InterpreterRuleProperties(), {})}},
         {"resourceSelectors"});
   }
   if (kind == "ResourceInterpreter") {
+    json rule = InterpreterRuleProperties();
+    rule["target"] = Obj("The kind it interprets.",
+                         {{"apiVersion", Str("A custom group/version (example.com/v1).")},
+                          {"kind", Str("A kind a CustomResourceDefinition serves.")}},
+                         {"apiVersion", "kind"});
     return Obj(
         "How a custom kind is divided, judged healthy and aggregated (api/resource_interpreter.h).",
-        {{"target", Obj("The kind it interprets.",
-                        {{"apiVersion", Str("A custom group/version (example.com/v1).")},
-                         {"kind", Str("A kind a CustomResourceDefinition serves.")}},
-                        {"apiVersion", "kind"})},
-         {"replicasPath", Str("JSONPath into spec of the replicas divided between members "
-                              "(.spec.replicas).")},
-         {"readyCondition", Str("Condition type whose status True means ready on a member.")},
-         {"readyReplicasPath", Str("JSONPath into status of a member's ready replicas.")},
-         {"statusAggregation", StrList("JSONPaths into status summed over the members.")}},
-        {"target"});
+        std::move(rule), {"target"});
   }
   if (kind == "ResidencyEvidence") {
     return Obj("One entry of the residency evidence ledger (or its head, named head).",
