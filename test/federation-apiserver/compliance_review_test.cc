@@ -191,7 +191,7 @@ class ComplianceReviewTest : public RbacServerFixture {
 TEST_F(ComplianceReviewTest, AnswersTheReportOfTheLedgerInEachFormatAndStoresNothing) {
   WriteLedger();
   ASSERT_FALSE(HasFatalFailure());
-  const std::string before = Call("admin-token", "GET", kEvidence).body;
+  const std::string before = Call("admin-token", "GET", kEvidence).Body();
   struct Case {
     json spec;
     ReportFormat format;
@@ -245,7 +245,7 @@ TEST_F(ComplianceReviewTest, AnswersTheReportOfTheLedgerInEachFormatAndStoresNot
   EXPECT_NE(text.find("unverified: ap-south-1 (connection refused)"), std::string::npos) << text;
   EXPECT_NE(text.find("Violations (1)"), std::string::npos) << text;
   // Nothing stored: the ledger is as before, and there is nothing to get or list.
-  EXPECT_EQ(Call("admin-token", "GET", kEvidence).body, before);
+  EXPECT_EQ(Call("admin-token", "GET", kEvidence).Body(), before);
   EXPECT_EQ(Call("admin-token", "GET", kReviews).code, 405);
   EXPECT_EQ(Call("admin-token", "GET", std::string(kReviews) + "/x").code, 405);
 }

@@ -47,7 +47,7 @@ TEST(Console, ServesIndexFilesAndTypes) {
   rest::RestResponse index = Get("/console/");
   EXPECT_EQ(index.code, 200);
   EXPECT_EQ(index.content_type, "text/html; charset=utf-8");
-  EXPECT_NE(index.body.find("<script type=\"module\" src=\"js/app.js\">"), std::string::npos);
+  EXPECT_NE(index.Body().find("<script type=\"module\" src=\"js/app.js\">"), std::string::npos);
   EXPECT_NE(index.headers["Content-Security-Policy"].find("script-src 'self'"), std::string::npos);
   EXPECT_EQ(index.headers["X-Content-Type-Options"], "nosniff");
 
@@ -64,7 +64,7 @@ TEST(Console, RedirectsTheBarePathAndRefusesUnknownFiles) {
 
   rest::RestResponse missing = Get("/console/js/nope.js");
   EXPECT_EQ(missing.code, 404);
-  EXPECT_NE(missing.body.find("js/nope.js"), std::string::npos) << missing.body;
+  EXPECT_NE(missing.Body().find("js/nope.js"), std::string::npos) << missing.Body();
   EXPECT_EQ(Get("/console/../server.cc").code, 404);
 }
 

@@ -266,7 +266,7 @@ TEST(LeaderFencingTest, ATakeoverBetweenTheFiltersCheckAndTheWriteIsRefused) {
   for (const Case& c : cases) {
     SCOPED_TRACE(c.name);
     set_lease(Lease("cm-1", 3));
-    const std::string kept_before = call("GET", cms + "/kept", json(), "admin", "").body;
+    const std::string kept_before = call("GET", cms + "/kept", json(), "admin", "").Body();
     const int64_t revision_before = memory.CurrentResourceVersion();
     bool took_over = false;
     store.before_write = [&] {
@@ -281,7 +281,7 @@ TEST(LeaderFencingTest, ATakeoverBetweenTheFiltersCheckAndTheWriteIsRefused) {
     EXPECT_EQ(memory.CurrentResourceVersion(), revision_before + 1)
         << "the takeover's write only: nothing written";
     EXPECT_EQ(call("GET", cms + "/new", json(), "admin", "").code, 404);
-    EXPECT_EQ(call("GET", cms + "/kept", json(), "admin", "").body, kept_before);
+    EXPECT_EQ(call("GET", cms + "/kept", json(), "admin", "").Body(), kept_before);
   }
 
   // A renewal in the window (cm-1 still holds term 3): the write goes through.

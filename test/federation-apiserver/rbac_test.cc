@@ -335,7 +335,7 @@ TEST_F(RbacServerTest, BootstrapRolesExistAndAdminsMayDoEverything) {
   rest::RestResponse denied =
       Call("alice-token", "GET", "/api/v1/namespaces/meridian-system/secrets");
   EXPECT_EQ(denied.code, 403);
-  EXPECT_EQ(json::parse(denied.body)["message"],
+  EXPECT_EQ(json::parse(denied.Body())["message"],
             "secrets is forbidden: User \"alice\" cannot list resource \"secrets\" in API group "
             "\"\" in the namespace \"meridian-system\"");
   // Discovery is open to every authenticated user; anonymous requests are refused by
@@ -345,7 +345,7 @@ TEST_F(RbacServerTest, BootstrapRolesExistAndAdminsMayDoEverything) {
   // system:basic-user, as kube's: any user may ask who it is (kubectl auth whoami).
   rest::RestResponse whoami =
       Call("alice-token", "POST", "/apis/authentication.k8s.io/v1/selfsubjectreviews", json::object());
-  EXPECT_EQ(whoami.code, 201) << whoami.body;
+  EXPECT_EQ(whoami.code, 201) << whoami.Body();
 }
 
 TEST_F(RbacServerTest, EscalationIsRefusedAndBindingsTakeEffect) {
@@ -370,8 +370,8 @@ TEST_F(RbacServerTest, EscalationIsRefusedAndBindingsTakeEffect) {
   rest::RestResponse up = Call(
       "alice-token", "POST", std::string(kRbacPath) + "/namespaces/shop/rolebindings",
       Bind("shop", "alice-root", "ClusterRole", "cluster-admin", json::array({User("alice")})));
-  EXPECT_EQ(up.code, 403) << up.body;
-  EXPECT_NE(json::parse(up.body)["message"].get<std::string>().find(
+  EXPECT_EQ(up.code, 403) << up.Body();
+  EXPECT_NE(json::parse(up.Body())["message"].get<std::string>().find(
                 "attempting to grant RBAC permissions not currently held"),
             std::string::npos);
   EXPECT_EQ(Call("alice-token", "POST", std::string(kRbacPath) + "/clusterrolebindings",
@@ -399,7 +399,7 @@ TEST_F(RbacServerTest, EscalationIsRefusedAndBindingsTakeEffect) {
       Role("", "typo",
            json::array({{{"verbs", {"gett"}}, {"apiGroups", {""}}, {"resources", {"pods"}}}})));
   EXPECT_EQ(bad.code, 422);
-  EXPECT_NE(bad.body.find("rules[0].verbs[0]"), std::string::npos) << bad.body;
+  EXPECT_NE(bad.Body().find("rules[0].verbs[0]"), std::string::npos) << bad.Body();
 
   // bob, bound to edit by alice, can create workloads in shop once the binding is seen.
   AwaitAllowed("bob-token", {{"verb", "create"},
@@ -569,7 +569,7 @@ TEST(BootstrapRolesTest, ControllerManagerRoleGrantsWhatItsControllersUseAndNoth
 TEST_F(RbacServerTest, BootstrapSurvivesRestartWithoutOverwritingEdits) {
   json view = json::parse(
       Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator")
-          .body);
+          .Body());
   view["metadata"]["labels"]["edited"] = "yes";
   // A rule dropped (the what-if confirmation) and one added: the first comes back.
   const json what_if = {{"verbs", {"create"}},
@@ -586,7 +586,7 @@ TEST_F(RbacServerTest, BootstrapSurvivesRestartWithoutOverwritingEdits) {
   // The controller manager's role, opted out of reconciliation and narrowed: stays narrowed.
   const std::string manager_path =
       std::string(kRbacPath) + "/clusterroles/" + kControllerManagerUser;
-  json manager = json::parse(Call("admin-token", "GET", manager_path).body);
+  json manager = json::parse(Call("admin-token", "GET", manager_path).Body());
   manager["metadata"]["annotations"][kAutoupdateAnnotation] = "false";
   manager["rules"] = json::array({extra});
   ASSERT_EQ(Call("admin-token", "PUT", manager_path, manager).code, 200);
@@ -604,15 +604,15 @@ TEST_F(RbacServerTest, BootstrapSurvivesRestartWithoutOverwritingEdits) {
   ASSERT_FALSE(HasFatalFailure());
   json again = json::parse(
       Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/meridian:drill-operator")
-          .body);
+          .Body());
   EXPECT_EQ(again["metadata"]["labels"]["edited"], "yes");
   EXPECT_NE(std::find(again["rules"].begin(), again["rules"].end(), what_if), again["rules"].end())
       << again.dump();
   EXPECT_NE(std::find(again["rules"].begin(), again["rules"].end(), extra), again["rules"].end())
       << again.dump();
-  EXPECT_EQ(json::parse(Call("admin-token", "GET", manager_path).body)["rules"],
+  EXPECT_EQ(json::parse(Call("admin-token", "GET", manager_path).Body())["rules"],
             json::array({extra}));
-  json binding = json::parse(Call("admin-token", "GET", binding_path).body);
+  json binding = json::parse(Call("admin-token", "GET", binding_path).Body());
   EXPECT_EQ(binding["roleRef"]["name"], kControllerManagerUser) << binding.dump();
   EXPECT_EQ(binding["subjects"].size(), 2u) << binding.dump();  // someone's kept, the user added
   EXPECT_EQ(Call("admin-token", "GET", std::string(kRbacPath) + "/clusterroles/view").code, 200);

@@ -79,7 +79,7 @@ class WhatIfReviewTest : public RbacServerFixture {
     for (const auto& [plural, object] : fleet_) {
       rest::RestResponse r =
           Call("admin-token", "POST", std::string(kGroupPath) + "/" + plural, object);
-      ASSERT_EQ(r.code, 201) << plural << ": " << r.body;
+      ASSERT_EQ(r.code, 201) << plural << ": " << r.Body();
     }
     for (const auto& [user, role] :
          {std::pair{"operator", "meridian:drill-operator"}, std::pair{"viewer", "view"}}) {
@@ -112,7 +112,7 @@ class WhatIfReviewTest : public RbacServerFixture {
 TEST_F(WhatIfReviewTest, AnswersWhatSchedulingWhatIfGivesAndStoresNothing) {
   const std::string drills_path = std::string(kGroupPath) + "/failoverdrills";
   rest::RestResponse before = Call("admin-token", "GET", drills_path);
-  ASSERT_EQ(before.code, 200) << before.body;
+  ASSERT_EQ(before.code, 200) << before.Body();
 
   struct Case {
     json failures;
@@ -126,8 +126,8 @@ TEST_F(WhatIfReviewTest, AnswersWhatSchedulingWhatIfGivesAndStoresNothing) {
   };
   for (const Case& c : cases) {
     rest::RestResponse r = Call("op-token", "POST", kReviews, Review(c.failures));
-    ASSERT_EQ(r.code, 201) << c.failures.dump() << ": " << r.body;
-    const json answer = json::parse(r.body);
+    ASSERT_EQ(r.code, 201) << c.failures.dump() << ": " << r.Body();
+    const json answer = json::parse(r.Body());
     EXPECT_EQ(answer["kind"], "WhatIfReview");
     EXPECT_EQ(answer["spec"]["failures"], c.failures);
     StatusOr<scheduling::WhatIfAnswer> want =
@@ -139,9 +139,9 @@ TEST_F(WhatIfReviewTest, AnswersWhatSchedulingWhatIfGivesAndStoresNothing) {
 
   // Nothing stored: the drills list is unchanged, and there is no review to read back.
   rest::RestResponse after = Call("admin-token", "GET", drills_path);
-  ASSERT_EQ(after.code, 200) << after.body;
-  EXPECT_EQ(json::parse(after.body)["items"], json::parse(before.body)["items"]);
-  EXPECT_TRUE(json::parse(after.body)["items"].empty());
+  ASSERT_EQ(after.code, 200) << after.Body();
+  EXPECT_EQ(json::parse(after.Body())["items"], json::parse(before.Body())["items"]);
+  EXPECT_TRUE(json::parse(after.Body())["items"].empty());
   EXPECT_EQ(Call("admin-token", "GET", kReviews).code, 405);
   EXPECT_EQ(Call("admin-token", "GET", std::string(kReviews) + "/anything").code, 405);
   EXPECT_EQ(Call("admin-token", "DELETE", kReviews).code, 405);
@@ -150,11 +150,11 @@ TEST_F(WhatIfReviewTest, AnswersWhatSchedulingWhatIfGivesAndStoresNothing) {
 TEST_F(WhatIfReviewTest, RbacDecidesWhoMayAsk) {
   const json review = Review(json::array({{{"region", "eu-west"}}}));
   rest::RestResponse denied = Call("viewer-token", "POST", kReviews, review);
-  EXPECT_EQ(denied.code, 403) << denied.body;
-  EXPECT_NE(json::parse(denied.body)["message"].get<std::string>().find(
+  EXPECT_EQ(denied.code, 403) << denied.Body();
+  EXPECT_NE(json::parse(denied.Body())["message"].get<std::string>().find(
                 "cannot create resource \"whatifreviews\""),
             std::string::npos)
-      << denied.body;
+      << denied.Body();
   EXPECT_EQ(Call("op-token", "POST", kReviews, review).code, 201);
   EXPECT_EQ(Call("admin-token", "POST", kReviews, review).code, 201);
   // Reading is not a verb anyone holds by default either: the operator may not even list.
@@ -165,23 +165,23 @@ TEST_F(WhatIfReviewTest, RbacDecidesWhoMayAsk) {
 // kube-apiserver lists SubjectAccessReview), cluster-scoped, and only in its own group/version.
 TEST_F(WhatIfReviewTest, DiscoveryListsItCreateOnly) {
   rest::RestResponse r = Call("viewer-token", "GET", kGroupPath);
-  ASSERT_EQ(r.code, 200) << r.body;
-  const json list = json::parse(r.body);
+  ASSERT_EQ(r.code, 200) << r.Body();
+  const json list = json::parse(r.Body());
   EXPECT_EQ(list["kind"], "APIResourceList");
   std::vector<json> reviews;
   for (const json& e : list["resources"]) {
     if (e["kind"] == "WhatIfReview") reviews.push_back(e);
   }
-  ASSERT_EQ(reviews.size(), 1u) << r.body;
+  ASSERT_EQ(reviews.size(), 1u) << r.Body();
   EXPECT_EQ(reviews[0]["name"], "whatifreviews");
   EXPECT_EQ(reviews[0]["singularName"], "whatifreview");
   EXPECT_EQ(reviews[0]["namespaced"], false);
   EXPECT_EQ(reviews[0]["verbs"], json::array({"create"}));
   // The registry's resources are still there, and other groups do not get the entry.
-  EXPECT_NE(r.body.find("\"name\":\"federatedworkloads\""), std::string::npos) << r.body;
+  EXPECT_NE(r.Body().find("\"name\":\"federatedworkloads\""), std::string::npos) << r.Body();
   rest::RestResponse core = Call("viewer-token", "GET", "/api/v1");
-  ASSERT_EQ(core.code, 200) << core.body;
-  EXPECT_EQ(core.body.find("whatifreviews"), std::string::npos) << core.body;
+  ASSERT_EQ(core.code, 200) << core.Body();
+  EXPECT_EQ(core.Body().find("whatifreviews"), std::string::npos) << core.Body();
 }
 
 TEST_F(WhatIfReviewTest, BadInputIs422NamingTheField) {
@@ -207,15 +207,15 @@ TEST_F(WhatIfReviewTest, BadInputIs422NamingTheField) {
   };
   for (const Case& c : cases) {
     rest::RestResponse r = Call("op-token", "POST", kReviews, c.body);
-    ASSERT_EQ(r.code, 422) << c.body.dump() << ": " << r.body;
-    const json status = json::parse(r.body);
-    ASSERT_FALSE(status["details"]["causes"].empty()) << r.body;
+    ASSERT_EQ(r.code, 422) << c.body.dump() << ": " << r.Body();
+    const json status = json::parse(r.Body());
+    ASSERT_FALSE(status["details"]["causes"].empty()) << r.Body();
     const json& cause = status["details"]["causes"][0];
-    EXPECT_EQ(cause["field"], c.field) << r.body;
-    EXPECT_NE(cause["message"].get<std::string>().find(c.message), std::string::npos) << r.body;
+    EXPECT_EQ(cause["field"], c.field) << r.Body();
+    EXPECT_NE(cause["message"].get<std::string>().find(c.message), std::string::npos) << r.Body();
   }
   rest::RestResponse malformed = Call("op-token", "POST", kReviews);
-  EXPECT_EQ(malformed.code, 400) << malformed.body;
+  EXPECT_EQ(malformed.code, 400) << malformed.Body();
 }
 
 }  // namespace
