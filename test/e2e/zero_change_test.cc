@@ -170,6 +170,21 @@ class ZeroChangeE2E : public ::testing::Test {
             json::parse(r.output.substr(0, nl), nullptr, false)};
   }
 
+  // Registers `crd` with the federation, waits until discovery serves `plural` under
+  // example.com/v1, and creates namespace `ns` for its objects.
+  static void ServeCustomKind(const json& crd, const std::string& plural, const std::string& ns) {
+    const std::string api = fed_->api_url();
+    auto created = Call("POST", api + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
+    ASSERT_EQ(created.first, 201) << created.second.dump();
+    ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(100), [&] {
+      return fed_->Api("/apis/example.com/v1").dump().find(plural) != std::string::npos;
+    })) << plural << " never served";
+    ASSERT_EQ(Call("POST", api + "/api/v1/namespaces",
+                   {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}})
+                  .first,
+              201);
+  }
+
   static std::string Logs() {
     return "\n--- apiserver log (tail) ---\n" +
            test_env::RunCommand("tail -30 " + (dir_ / "apiserver.log").string()).output;
@@ -619,18 +634,10 @@ TEST_F(ZeroChangeE2E, CustomResourceWithAnInterpreterIsDividedJudgedAndAggregate
   // (here: this test) reports.
   const json crd = StatusDefinition(
       "Pipeline", {{"replicas", {{"type", "integer"}}}, {"image", {{"type", "string"}}}});
-  auto created = Call("POST", api + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd);
-  ASSERT_EQ(created.first, 201) << created.second.dump();
+  ASSERT_NO_FATAL_FAILURE(ServeCustomKind(crd, "pipelines", "data"));
   ASSERT_EQ(
       Call("POST", api + interpreters, interpreter(".spec.replicas", ".status.processed")).first,
       201);
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(100), [&] {
-    return fed_->Api("/apis/example.com/v1").dump().find("pipelines") != std::string::npos;
-  }));
-  ASSERT_EQ(Call("POST", api + "/api/v1/namespaces",
-                 {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "data"}}}})
-                .first,
-            201);
   const std::string pipelines = "/apis/example.com/v1/namespaces/data/pipelines";
   auto p = Call("POST", api + pipelines,
                 {{"apiVersion", "example.com/v1"},
@@ -793,16 +800,7 @@ TEST_F(ZeroChangeE2E, CustomResourceDependenciesInItsPodTemplateFollowIt) {
   const json crd = StatusDefinition(
       "Feed", {{"replicas", {{"type", "integer"}}},
                {"podTemplate", {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}});
-  ASSERT_EQ(
-      Call("POST", api + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).first,
-      201);
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(100), [&] {
-    return fed_->Api("/apis/example.com/v1").dump().find("feeds") != std::string::npos;
-  }));
-  ASSERT_EQ(Call("POST", api + "/api/v1/namespaces",
-                 {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "feeds"}}}})
-                .first,
-            201);
+  ASSERT_NO_FATAL_FAILURE(ServeCustomKind(crd, "feeds", "feeds"));
   ASSERT_EQ(Call("POST", api + "/api/v1/namespaces/feeds/configmaps",
                  {{"apiVersion", "v1"},
                   {"kind", "ConfigMap"},
@@ -895,9 +893,7 @@ TEST_F(ZeroChangeE2E, CustomResourceIsDividedAtTheInterpretersNestedReplicasPath
   const json crd = StatusDefinition(
       "Stream",
       {{"workers", {{"type", "object"}, {"properties", {{"count", {{"type", "integer"}}}}}}}});
-  ASSERT_EQ(
-      Call("POST", api + "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd).first,
-      201);
+  ASSERT_NO_FATAL_FAILURE(ServeCustomKind(crd, "streams", "flow"));
   auto interpreter =
       Call("POST", api + "/apis/federation.meridian.io/v1alpha1/resourceinterpreters",
            {{"apiVersion", "federation.meridian.io/v1alpha1"},
@@ -908,13 +904,6 @@ TEST_F(ZeroChangeE2E, CustomResourceIsDividedAtTheInterpretersNestedReplicasPath
               {"replicasPath", ".spec.workers.count"},
               {"readyCondition", "Ready"}}}});
   ASSERT_EQ(interpreter.first, 201) << interpreter.second.dump();
-  ASSERT_TRUE(test_env::PollUntil(milliseconds(10000), milliseconds(100), [&] {
-    return fed_->Api("/apis/example.com/v1").dump().find("streams") != std::string::npos;
-  }));
-  ASSERT_EQ(Call("POST", api + "/api/v1/namespaces",
-                 {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "flow"}}}})
-                .first,
-            201);
   const std::string streams = "/apis/example.com/v1/namespaces/flow/streams";
   ASSERT_EQ(Call("POST", api + streams,
                  {{"apiVersion", "example.com/v1"},
