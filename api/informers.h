@@ -2,6 +2,8 @@
 // in-process controllers read their fleet from these caches instead of LISTing per pass.
 #pragma once
 
+#include <tuple>
+
 #include "api/codec.h"
 #include "api/typed_list.h"
 #include "apimachinery/informer.h"
@@ -29,6 +31,23 @@ inline apimachinery::SharedInformer<nlohmann::json>& RawInformer(
     apimachinery::SharedInformerFactory& factory, const apimachinery::ResourceInfo& resource,
     const std::string& label_selector = "") {
   return factory.For<nlohmann::json>(resource, RawObject, label_selector);
+}
+
+// For controllers that read a member's identity, spec, health and capacity, but not the status
+// fields written for people: false when `old` and `now` differ only in metadata.resourceVersion,
+// status.workloadSummary (rewritten as workloads come and go: scheduling/member_summary.h),
+// status.lastProbeTime or status.probeLatencyMs (refreshed by the health monitor). An add or a
+// delete (a null side) always matters. Used with SharedInformer::OnChangeThatMatters.
+inline bool MemberClusterChangeMatters(const MemberCluster* old, const MemberCluster* now) {
+  if (old == nullptr || now == nullptr) return true;
+  auto read = [](const MemberCluster& m) {
+    const ObjectMeta& md = m.metadata;
+    return std::tie(md.name, md.generate_name, md.ns, md.uid, md.generation,
+                    md.creation_timestamp, md.deletion_timestamp, md.labels, md.annotations,
+                    md.finalizers, md.extra, m.spec, m.status.conditions, m.status.zones,
+                    m.status.allocatable_replicas, m.status.kubernetes_version);
+  };
+  return read(*old) != read(*now);
 }
 
 // The five kinds the fleet is seen through (scheduling/placement_inputs.h): the placement and

@@ -66,9 +66,20 @@ std::vector<std::shared_ptr<InformerBase>> SharedInformerFactory::All() const {
 StatusOr<std::vector<InformerRegistration>> StartInformers(
     const std::vector<InformerBase*>& informers, const std::function<void()>& on_change,
     const std::string& who) {
+  return StartInformers(informers, {}, on_change, who);
+}
+
+StatusOr<std::vector<InformerRegistration>> StartInformers(
+    const std::vector<InformerBase*>& informers, const std::vector<FilteredInformer>& filtered,
+    const std::function<void()>& on_change, const std::string& who) {
   std::vector<InformerRegistration> registrations;
+  std::vector<InformerBase*> all = informers;
   for (InformerBase* informer : informers) registrations.push_back(informer->OnChange(on_change));
-  for (InformerBase* informer : informers) {
+  for (const FilteredInformer& f : filtered) {
+    registrations.push_back(f.register_on_change(on_change));
+    all.push_back(f.informer);
+  }
+  for (InformerBase* informer : all) {
     if (Status st = informer->Start(); !st.ok()) {
       return UnavailableError(who + ": " + st.message());
     }

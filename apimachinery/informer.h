@@ -414,6 +414,25 @@ class SharedInformer : public InformerBase {
                                                   const InformerKey&) { on_change(); }});
   }
 
+  // What a controller that reads only part of each object is woken by: `matters(old, now)`
+  // (old null for an add, now null for a delete) says whether the change can alter what the
+  // controller computes. A resync (the same object as old and now) always calls `on_change`:
+  // it exists to re-drive a level-triggered controller. Why: a status field written for
+  // people (a member's workload summary, its probe time) changes many times a second on a
+  // busy fleet, and a whole pass per such write was most of what some controllers did.
+  using ChangeMatters = std::function<bool(const T* old, const T* now)>;
+  InformerRegistration OnChangeThatMatters(std::function<void()> on_change, ChangeMatters matters) {
+    auto wake = [on_change = std::move(on_change), matters = std::move(matters)](
+                    const std::shared_ptr<const T>& old, const std::shared_ptr<const T>& now) {
+      if (old == now || matters(old.get(), now.get())) on_change();
+    };
+    return InformerRegistration(
+        cache_, InformerHandlers<T>{
+                    .on_add = [wake](const std::shared_ptr<const T>& now) { wake(nullptr, now); },
+                    .on_update = wake,
+                    .on_delete = [wake](const std::shared_ptr<const T>& last) { wake(last, nullptr); }});
+  }
+
   // One LIST, then a watch from its resourceVersion. When the watch cannot start because
   // that revision is already compacted (410 Gone), lists again (up to 5 times). Errors:
   // Unavailable naming the kind (the LIST or the watch failed otherwise).
@@ -548,6 +567,25 @@ void SharedInformer<T>::WarnSkipped(const std::string& name, const std::string& 
 StatusOr<std::vector<InformerRegistration>> StartInformers(
     const std::vector<InformerBase*>& informers, const std::function<void()>& on_change,
     const std::string& who);
+
+// An informer whose changes pass a filter before they wake a controller
+// (SharedInformer::OnChangeThatMatters), for the StartInformers below.
+struct FilteredInformer {
+  InformerBase* informer;
+  std::function<InformerRegistration(std::function<void()>)> register_on_change;
+};
+template <typename T>
+FilteredInformer OnlyChangesThatMatter(SharedInformer<T>& informer,
+                                       typename SharedInformer<T>::ChangeMatters matters) {
+  return FilteredInformer{&informer, [&informer, matters](std::function<void()> on_change) {
+                            return informer.OnChangeThatMatters(std::move(on_change), matters);
+                          }};
+}
+// StartInformers with some informers filtered: `on_change` is registered on every one of
+// `informers` and, through its filter, on every one of `filtered`; then all are started.
+StatusOr<std::vector<InformerRegistration>> StartInformers(
+    const std::vector<InformerBase*>& informers, const std::vector<FilteredInformer>& filtered,
+    const std::function<void()>& on_change, const std::string& who);
 
 // The cached objects of `informer`. A controller driven by hand (without Start: no watch
 // keeps the cache current) passes watching=false and the informer LISTs first. Errors: that

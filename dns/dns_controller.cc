@@ -66,10 +66,16 @@ DnsController::~DnsController() { Stop(); }
 
 Status DnsController::Start() {
   auto dirty = [this](const apimachinery::InformerKey&) { loop_.MarkDirty(); };
-  handlers_.emplace_back(workloads_.cache(),
-                         apimachinery::InformerHandlers<api::FederatedWorkload>{.on_key = dirty});
-  handlers_.emplace_back(members_informer_.cache(),
-                         apimachinery::InformerHandlers<api::MemberCluster>{.on_key = dirty});
+  // Only workloads with spec.dns (before or after the change) have record sets, and a
+  // member's summary or probe time moves no answer: on a busy fleet those are nearly every
+  // change, and each woke a whole pass.
+  handlers_.push_back(workloads_.OnChangeThatMatters(
+      [this] { loop_.MarkDirty(); },
+      [](const api::FederatedWorkload* old, const api::FederatedWorkload* now) {
+        return (old != nullptr && old->spec.dns) || (now != nullptr && now->spec.dns);
+      }));
+  handlers_.push_back(members_informer_.OnChangeThatMatters([this] { loop_.MarkDirty(); },
+                                                            api::MemberClusterChangeMatters));
   handlers_.emplace_back(policies_.cache(),
                          apimachinery::InformerHandlers<api::ResidencyPolicy>{.on_key = dirty});
   handlers_.emplace_back(record_sets_.cache(),

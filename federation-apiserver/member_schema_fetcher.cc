@@ -38,8 +38,11 @@ MemberSchemaFetcher::MemberSchemaFetcher(apimachinery::ObjectService& objects, c
 MemberSchemaFetcher::~MemberSchemaFetcher() { Stop(); }
 
 Status MemberSchemaFetcher::Start() {
-  MERIDIAN_ASSIGN_OR_RETURN(handlers_, apimachinery::StartInformers(
-                                           {&members_}, [this] { loop_.MarkDirty(); }, kWho));
+  // A new member, or one whose spec or health changed; not its summary or probe time.
+  MERIDIAN_ASSIGN_OR_RETURN(
+      handlers_, apimachinery::StartInformers(
+                     {}, {apimachinery::OnlyChangesThatMatter(members_, api::MemberClusterChangeMatters)},
+                     [this] { loop_.MarkDirty(); }, kWho));
   started_ = true;
   schemas_.SetRefreshRequester([this] {
     forced_ = true;

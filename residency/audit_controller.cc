@@ -139,8 +139,11 @@ Status ResidencyAuditController::Start() {
   };
   MERIDIAN_ASSIGN_OR_RETURN(
       handlers_,
-      apimachinery::StartInformers({&policies_informer_, &members_informer_, &topologies_informer_},
-                                   view_changed, kWho));
+      apimachinery::StartInformers(
+          {&policies_informer_, &topologies_informer_},
+          {apimachinery::OnlyChangesThatMatter(members_informer_,
+                                               api::MemberClusterChangeMatters)},
+          view_changed, kWho));
   // Workloads with handlers of their own: only a change the view reads marks it dirty.
   handlers_.emplace_back(
       workloads_informer_.cache(),

@@ -125,7 +125,9 @@ RolloutController::~RolloutController() { Stop(); }
 Status RolloutController::Start() {
   MERIDIAN_ASSIGN_OR_RETURN(handlers_,
                             apimachinery::StartInformers(
-                                {&members_, &strategies_, &workloads_, &drills_, &policies_},
+                                {&strategies_, &workloads_, &drills_, &policies_},
+                                {apimachinery::OnlyChangesThatMatter(
+                                    members_, api::MemberClusterChangeMatters)},
                                 [this] { loop_.MarkDirty(); }, kWho));
   started_ = true;
   loop_.Start();

@@ -400,8 +400,9 @@ PlacementController::~PlacementController() { Stop(); }
 Status PlacementController::Start() {
   // Any change to any of the five kinds: one more pass (coalesced by the loop).
   auto dirty = [this](const apimachinery::InformerKey&) { loop_.MarkDirty(); };
-  handlers_.emplace_back(fleet_.members.cache(),
-                         apimachinery::InformerHandlers<api::MemberCluster>{.on_key = dirty});
+  // A member's summary or probe time (rewritten often) changes no placement.
+  handlers_.push_back(fleet_.members.OnChangeThatMatters([this] { loop_.MarkDirty(); },
+                                                         api::MemberClusterChangeMatters));
   handlers_.emplace_back(fleet_.topologies.cache(),
                          apimachinery::InformerHandlers<api::Topology>{.on_key = dirty});
   handlers_.emplace_back(fleet_.policies.cache(),

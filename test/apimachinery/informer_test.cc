@@ -421,6 +421,42 @@ TEST_F(SharedInformerTest, InvalidObjectsAreLeftOutAndOwnWritesAreAssumed) {
   EXPECT_EQ(informer.cache().Get({"default", "a"})->value, 42);
 }
 
+// A controller that reads only part of an object is woken by the changes to that part, by
+// every add and delete, and by a resync; not by the rest.
+TEST_F(SharedInformerTest, FilteredHandlersWakeOnlyForChangesThatMatter) {
+  Put("a", "m1");
+  SharedInformer<Thing> informer(*objects_, info(), &DecodeThing);
+  std::vector<std::string> asked;  // what the filter saw: "old->new" values, "-" for none
+  std::atomic<int> woken{0};
+  InformerRegistration registration = informer.OnChangeThatMatters(
+      [&] { ++woken; },
+      [&](const Thing* old, const Thing* now) {
+        asked.push_back((old ? std::to_string(old->value) : "-") + "->" +
+                        (now ? std::to_string(now->value) : "-"));
+        return old == nullptr || now == nullptr || old->member != now->member;
+      });
+  ASSERT_TRUE(informer.Start().ok());
+  Settle();
+  EXPECT_EQ(woken, 1);  // the add of what was there
+  Put("a", "m1", "2");  // a field the controller does not read
+  Put("a", "m1", "3");
+  Settle();
+  EXPECT_EQ(woken, 1);
+  Put("a", "m2", "3");  // one it reads
+  Settle();
+  EXPECT_EQ(woken, 2);
+  informer.cache().Resync();  // always: resyncs re-drive a level-triggered controller
+  EXPECT_EQ(woken, 3);
+  ASSERT_TRUE(objects_->Delete(info(), "default", "a").ok());
+  Settle();
+  EXPECT_EQ(woken, 4);
+  EXPECT_EQ(asked, (std::vector<std::string>{"-->1", "1->2", "2->3", "3->3", "3->-"}));
+  registration.Reset();
+  Put("b", "m1");
+  Settle();
+  EXPECT_EQ(woken, 4);  // no calls once the registration is gone
+}
+
 TEST_F(SharedInformerTest, FactorySharesOneInformerPerKind) {
   Put("a", "m1");
   SharedInformerFactory factory(*objects_);
