@@ -398,19 +398,32 @@ void PlacementController::RecordPlacementEvents(const api::FederatedWorkload& be
 PlacementController::~PlacementController() { Stop(); }
 
 Status PlacementController::Start() {
-  // Any change to any of the five kinds: one more pass (coalesced by the loop).
-  auto dirty = [this](const apimachinery::InformerKey&) { loop_.MarkDirty(); };
+  // A change to the fleet (members, topologies, residency policies, drills): a whole pass.
+  auto fleet_changed = [this] { MarkChanged(/*whole=*/true, nullptr); };
+  auto fleet_key = [fleet_changed](const apimachinery::InformerKey&) { fleet_changed(); };
   // A member's summary or probe time (rewritten often) changes no placement.
-  handlers_.push_back(fleet_.members.OnChangeThatMatters([this] { loop_.MarkDirty(); },
-                                                         api::MemberClusterChangeMatters));
+  handlers_.push_back(
+      fleet_.members.OnChangeThatMatters(fleet_changed, api::MemberClusterChangeMatters));
   handlers_.emplace_back(fleet_.topologies.cache(),
-                         apimachinery::InformerHandlers<api::Topology>{.on_key = dirty});
+                         apimachinery::InformerHandlers<api::Topology>{.on_key = fleet_key});
   handlers_.emplace_back(fleet_.policies.cache(),
-                         apimachinery::InformerHandlers<api::ResidencyPolicy>{.on_key = dirty});
-  handlers_.emplace_back(fleet_.workloads.cache(),
-                         apimachinery::InformerHandlers<api::FederatedWorkload>{.on_key = dirty});
+                         apimachinery::InformerHandlers<api::ResidencyPolicy>{.on_key = fleet_key});
   handlers_.emplace_back(fleet_.drills.cache(),
-                         apimachinery::InformerHandlers<api::FailoverDrill>{.on_key = dirty});
+                         apimachinery::InformerHandlers<api::FailoverDrill>{.on_key = fleet_key});
+  // A workload's change: that workload, unless it changes what others may use (see
+  // MarkChanged) — a workload that shares capacity appearing as one that does not, or going.
+  auto shares = [](const api::FederatedWorkload& w) {
+    return api::TemplateReplicas(w.spec).has_value();
+  };
+  handlers_.emplace_back(
+      fleet_.workloads.cache(),
+      apimachinery::InformerHandlers<api::FederatedWorkload>{
+          .on_add = [this](const auto& now) { MarkChanged(false, now.get()); },
+          .on_update =
+              [this, shares](const auto& old, const auto& now) {
+                MarkChanged(shares(*old) != shares(*now), now.get());
+              },
+          .on_delete = [this, shares](const auto& last) { MarkChanged(shares(*last), last.get()); }});
   for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
            &fleet_.members, &fleet_.topologies, &fleet_.policies, &fleet_.workloads,
            &fleet_.drills}) {
@@ -430,18 +443,52 @@ void PlacementController::Stop() {
   if (own_informers_) own_informers_->Stop();
 }
 
+void PlacementController::MarkChanged(bool whole, const api::FederatedWorkload* workload) {
+  {
+    std::lock_guard lock(changes_mu_);
+    if (whole) {
+      whole_pass_due_ = true;
+    } else if (workload != nullptr) {
+      changed_.insert(workload->metadata.ns + "/" + workload->metadata.name);
+    }
+  }
+  loop_.MarkDirty();
+}
+
 std::optional<std::chrono::milliseconds> PlacementController::Pass() {
+  const Timestamp now = clock_.Now();
+  std::set<std::string> changed;
+  bool whole = false;
+  {
+    std::lock_guard lock(changes_mu_);
+    changed.swap(changed_);
+    // Nothing marked: a wake-up the engine asked for (a recovery delay ending), or the
+    // retry of a failed pass. Due rechecks: a whole pass even while workloads keep changing.
+    whole = std::exchange(whole_pass_due_, false) || changed.empty() ||
+            (recheck_at_ && now >= *recheck_at_);
+  }
   std::optional<Duration> recheck;
-  StatusOr<int> written = ReconcileAll(&recheck);
+  StatusOr<int> written = Reconcile(whole ? nullptr : &changed, &recheck);
   if (!written.ok()) {
     spdlog::warn("placement controller: {}", written.status().ToString());
+    std::lock_guard lock(changes_mu_);
+    whole_pass_due_ = true;
     return std::chrono::milliseconds(1000);  // retry a failed pass shortly
   }
-  if (!recheck) return std::nullopt;
-  return std::chrono::duration_cast<std::chrono::milliseconds>(*recheck);
+  // A whole pass knows every recheck; a partial one adds its workloads' to the pending one.
+  if (whole) recheck_at_.reset();
+  if (recheck && (!recheck_at_ || now + *recheck < *recheck_at_)) recheck_at_ = now + *recheck;
+  if (!recheck_at_) return std::nullopt;
+  return std::max(std::chrono::milliseconds(0),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(*recheck_at_ - clock_.Now()));
 }
 
 StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck_after) {
+  return Reconcile(nullptr, recheck_after);
+}
+
+StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
+                                             std::optional<Duration>* recheck_after) {
   if (!started_) {
     // No watch keeps the caches current: read the API now (tests drive passes by hand).
     for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
@@ -488,9 +535,35 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
   all.reserve(workloads.size());
   for (const auto& shared : workloads) all.push_back(shared.get());
   FleetAffinityGroups groups(all, order, inputs.policies, engine);
+  // Which workloads this pass places: all of them, or (a pass for changed workloads while the
+  // fleet stands still) those that changed, plus every workload that shares capacity when one
+  // of those that changed does (the ledger is placed in priority order: one workload's
+  // change can move any other's share, and a priority change reorders them), and every
+  // workload of a group when one of a group changed. The others' placement would come out
+  // as it is: same fleet, same workload, same engine. A workload that held capacity and went
+  // (or stopped sharing) made its informer handler ask for a whole pass.
+  std::vector<bool> placing(workloads.size(), only == nullptr);
+  if (only != nullptr) {
+    auto grouped = [](const api::FederatedWorkload& w) {
+      return w.metadata.labels.count(api::kAffinityGroupLabel) > 0;
+    };
+    bool others_move = false;  // a changed workload shares capacity, or is in a group
+    for (size_t i = 0; i < workloads.size(); ++i) {
+      const api::FederatedWorkload& w = *workloads[i];
+      if (only->count(w.metadata.ns + "/" + w.metadata.name) == 0) continue;
+      placing[i] = true;
+      others_move = others_move || shares_capacity(w) || grouped(w);
+    }
+    if (others_move) {
+      for (size_t i = 0; i < workloads.size(); ++i) {
+        placing[i] = placing[i] || shares_capacity(*workloads[i]) || grouped(*workloads[i]);
+      }
+    }
+  }
   for (size_t i : groups.PlacementOrder()) {
     const api::FederatedWorkload& w = *workloads[i];
     if (!w.metadata.deletion_timestamp.empty()) continue;  // the sync controller's business
+    if (!placing[i]) continue;
     std::optional<Duration> recheck;
     const bool shared = shares_capacity(w);
     std::vector<std::string> placed_on;
@@ -522,7 +595,7 @@ StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck
       RecordPlacementEvents(w, updated.status);
       in_effect[key] = updated.status;
     } else if (result.error().code == 409 || result.error().code == 404) {
-      loop_.MarkDirty();  // changed or deleted meanwhile: the next pass sees the new state
+      MarkChanged(false, &w);  // changed or deleted meanwhile: the next pass sees the new state
     } else {
       spdlog::warn("placement controller: writing status of {}/{}: {}", w.metadata.ns,
                    w.metadata.name, result.error().message);

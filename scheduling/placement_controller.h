@@ -1,10 +1,14 @@
 // The placement controller: keeps every FederatedWorkload's status.placement equal to what
 // the placement engine says for the current fleet.
 //
-// Level-triggered: any change to a FederatedWorkload, MemberCluster, Topology,
-// ResidencyPolicy or FailoverDrill marks the world dirty; the worker then rebuilds the placement
-// World from the API objects and re-places every workload (the engine's cost is ~15 µs per workload
-// over 1,000 clusters, so a full pass is cheap next to the API writes it saves). A status is
+// Level-triggered: a change to a MemberCluster (other than its summary or probe time), Topology,
+// ResidencyPolicy or FailoverDrill makes the next pass whole: the worker rebuilds the placement
+// World from the informers' caches and re-places every workload (the engine's cost is ~15 µs per
+// workload over 1,000 clusters). A change to FederatedWorkloads alone re-places those that
+// changed, and with them every workload that shares capacity when a changed one does (the
+// capacity ledger is global and ordered) — on a busy fleet most changes are one workload's
+// status, and a whole pass per change starved the one placement thread. A recheck the engine
+// asked for makes the pass whole when it is due. A status is
 // written only when it differs (compare-and-swap on resourceVersion; a lost race re-queues).
 // Recovery hysteresis comes from the engine: when it asks to be asked again later
 // (recheck_after), the worker wakes up then even if nothing changed.
@@ -36,7 +40,9 @@
 #include <chrono>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <vector>
 
@@ -164,9 +170,16 @@ class PlacementController {
  private:
   // The informer's workloads, shared read-only.
   using Workloads = std::vector<std::shared_ptr<const api::FederatedWorkload>>;
-  // One pass of the worker: ReconcileAll, and when to run again (the engine's recheck, or
-  // shortly after an error).
+  // One pass of the worker: a whole pass (ReconcileAll) after a change to the fleet, when a
+  // recheck the engine asked for is due, or after an error; otherwise a pass over the
+  // workloads that changed (Reconcile). Returns when to run again.
   std::optional<std::chrono::milliseconds> Pass();
+  // `only`: the "ns/name" of the workloads that changed since the last pass (null: all).
+  StatusOr<int> Reconcile(const std::set<std::string>* only,
+                          std::optional<Duration>* recheck_after);
+  // An informer's change: `whole` for one that can move any workload's placement, else
+  // `workload` (may be null) is queued for the next pass. Wakes the worker.
+  void MarkChanged(bool whole, const api::FederatedWorkload* workload);
   // A Warning Event when `after` turns ResidencyConflict True (or changes what conflicts).
   // Placed/Rescheduled/Overflowed/Returned/Retained/FailedPlacement (placement_events.h)
   // for a status just written.
@@ -190,6 +203,10 @@ class PlacementController {
   api::FleetInformers fleet_;  // members, topologies, policies, workloads, drills
   std::vector<apimachinery::InformerRegistration> handlers_;  // mark the loop dirty
   bool started_ = false;
+  std::mutex changes_mu_;  // guards changed_ and whole_pass_due_ (informer threads, the worker)
+  std::set<std::string> changed_;  // workloads changed since the last pass began
+  bool whole_pass_due_ = true;     // the first pass is whole
+  std::optional<Timestamp> recheck_at_;  // the earliest recheck asked for (the worker's own)
   apimachinery::ChangeLoop loop_;
 };
 

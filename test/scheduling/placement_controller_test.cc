@@ -13,6 +13,7 @@
 #include "api/codec.h"
 #include "api/conditions.h"
 #include "api/placement_policy.h"
+#include "observability/metrics.h"
 #include "scheduling/affinity_groups.h"
 #include "test/common/in_process_federation.h"
 
@@ -280,6 +281,132 @@ TEST_F(PlacementControllerTest, RunningControllerPlacesANewWorkload) {
   EXPECT_EQ(w.status.desired_replicas, 30);
   EXPECT_FALSE(w.status.placement.empty());
   controller.Stop();
+}
+
+// A running controller re-places only what a change can move: a workload's own change places
+// that workload (and, when it shares capacity, every workload that shares it); a change to the
+// fleet places all. And what the partial passes leave is what a whole pass computes.
+TEST_F(PlacementControllerTest, RunningControllerPlacesOnlyWhatAChangeCanMove) {
+  ApplyFile("examples/three-continents/topology.yaml");
+  ApplyFile("examples/three-continents/members.yaml");
+  Apply(json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "shop"}}}});
+  auto config = [](const std::string& name, const std::string& tier) {
+    return json{{"apiVersion", api::kApiVersion},
+                {"kind", "FederatedWorkload"},
+                {"metadata", {{"name", name}, {"namespace", "shop"}}},
+                {"spec",
+                 {{"template",
+                   {{"apiVersion", "v1"}, {"kind", "ConfigMap"}, {"data", {{"k", name}}}}},
+                  {"placement",
+                   {{"clusterSelector", {{"matchLabels", {{"tier", tier}}}}}}}}}};
+  };
+  auto deployment = [](const std::string& name, int replicas) {
+    json d = {{"apiVersion", "apps/v1"},
+              {"kind", "Deployment"},
+              {"metadata", {{"name", name}}},
+              {"spec",
+               {{"replicas", replicas},
+                {"selector", {{"matchLabels", {{"app", name}}}}},
+                {"template",
+                 {{"metadata", {{"labels", {{"app", name}}}}},
+                  {"spec", {{"containers", json::array({{{"name", "c"}, {"image", "i:1"}}})}}}}}}}};
+    return json{{"apiVersion", api::kApiVersion},
+                {"kind", "FederatedWorkload"},
+                {"metadata", {{"name", name}, {"namespace", "shop"}}},
+                {"spec", {{"template", d}, {"placement", json::object()}}}};
+  };
+  constexpr int kConfigs = 24;
+  for (int i = 0; i < kConfigs; ++i) Apply(config("cm-" + std::to_string(i), "prod"));
+  Apply(deployment("api", 10));
+  Apply(deployment("db", 6));
+
+  // Placement decisions made in this process (observability/metrics.h counts each one).
+  auto decisions = [] {
+    return observability::PlacementDecisionSeconds().Collect().histogram.sample_count;
+  };
+  // Real time: the worker reacts on its own thread. Waits (bounded) until no decision has been
+  // made for 400 ms, and returns how many were made since `from`.
+  auto settle = [&](uint64_t from) {
+    uint64_t last = decisions();
+    auto quiet_since = std::chrono::steady_clock::now();
+    const auto deadline = quiet_since + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const uint64_t now = decisions();
+      if (now != last) {
+        last = now;
+        quiet_since = std::chrono::steady_clock::now();
+      } else if (std::chrono::steady_clock::now() - quiet_since > std::chrono::milliseconds(400)) {
+        break;
+      }
+    }
+    return last - from;
+  };
+  // Replaces a stored object's spec and labels (the subresource "status": its status).
+  auto replace = [&](const json& object, const std::string& subresource = "") {
+    const auto& info = Info(object["apiVersion"], object["kind"]);
+    const std::string ns = object["metadata"].value("namespace", "");
+    const std::string name = object["metadata"]["name"];
+    auto current = server_->objects().Get(info, ns, name);
+    ASSERT_TRUE(current.ok());
+    json updated = current.value();
+    if (subresource.empty()) {
+      updated["spec"] = object["spec"];
+      if (object["metadata"].contains("labels")) updated["metadata"]["labels"] = object["metadata"]["labels"];
+    } else {
+      updated["status"] = object["status"];
+    }
+    auto written = server_->objects().Update(info, ns, name, updated, subresource);
+    ASSERT_TRUE(written.ok()) << written.error().message;
+  };
+  const uint64_t at_start = decisions();
+  PlacementController controller(server_->objects(), clock_);
+  ASSERT_TRUE(controller.Start().ok());
+  EXPECT_GE(settle(at_start), static_cast<uint64_t>(kConfigs + 2));
+  for (int i = 0; i < kConfigs; ++i) {
+    ASSERT_FALSE(Workload("shop", "cm-" + std::to_string(i)).status.placement.empty()) << i;
+  }
+
+  // One ConfigMap workload moves to other members: it alone is placed again (its change, and
+  // the echo of its own status write: at most a few decisions, not 26).
+  uint64_t before = decisions();
+  replace(config("cm-3", "gold"));
+  const uint64_t one = settle(before);
+  EXPECT_GE(one, 1u);
+  EXPECT_LE(one, 4u);
+  EXPECT_TRUE(Workload("shop", "cm-3").status.placement.empty());  // no member is "gold"
+
+  // A workload that shares capacity changes: both that share it are placed again, the
+  // ConfigMaps are not.
+  before = decisions();
+  replace(deployment("api", 12));
+  const uint64_t shared = settle(before);
+  EXPECT_GE(shared, 2u);
+  EXPECT_LT(shared, static_cast<uint64_t>(kConfigs));
+  EXPECT_EQ(Workload("shop", "api").status.desired_replicas, 12);
+
+  // A member's workload summary, written for people: no decision at all.
+  auto member = server_->objects().Get(Info(api::kApiVersion, "MemberCluster"), "", "eu-west-1");
+  ASSERT_TRUE(member.ok());
+  json summarised = member.value();
+  summarised["status"]["workloadSummary"] = {{"workloads", 7}, {"desiredReplicas", 9}};
+  before = decisions();
+  replace(summarised, "status");
+  EXPECT_EQ(settle(before), 0u);
+  // The fleet changes (a member relabelled): every workload is placed again.
+  json relabelled = member.value();
+  relabelled["metadata"]["labels"]["tier"] = "gold";
+  replace(relabelled);
+  EXPECT_GE(settle(before), static_cast<uint64_t>(kConfigs + 2));
+  EXPECT_FALSE(Workload("shop", "cm-3").status.placement.empty());  // eu-west-1 is gold now
+  controller.Stop();
+
+  // What the partial passes left is what a whole pass computes: a second controller's whole
+  // pass over the same objects has nothing to write.
+  PlacementController whole(server_->objects(), clock_);
+  StatusOr<int> written = whole.ReconcileAll();
+  ASSERT_TRUE(written.ok()) << written.status().ToString();
+  EXPECT_EQ(*written, 0);
 }
 
 // ---- pure inputs (scheduling/placement_inputs.h) ----
