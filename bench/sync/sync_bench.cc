@@ -102,8 +102,8 @@ struct MemberView {
   std::map<std::string, std::string> image;  // deployment name -> first container image
   std::set<std::string> present;             // config map names
   std::set<std::string> deployments, secrets;  // names present (apps mode)
-  // Per Deployment, a hash of what Meridian writes (spec, labels, annotations): a MODIFIED
-  // that changes none of it is membersim's own status update, not a member write.
+  // Per Deployment, a hash of what Meridian writes (spec, labels, annotations but membersim's
+  // revision): a MODIFIED that changes none of it is membersim's own, not a member write.
   std::map<std::string, size_t> deployment_written;
   int64_t writes = 0;                        // ADDED + MODIFIED + DELETED (non-synthetic)
   Steady::time_point first_write{}, last_write{};
@@ -262,10 +262,12 @@ class Run {
     bool write = !e.synthetic;
     if (gvr == kDeployments) {
       const json& meta = e.object["metadata"];
+      // membersim's deployment controller adds the revision annotation, as Kubernetes'.
+      json annotations = meta.value("annotations", json::object());
+      if (annotations.is_object()) annotations.erase("deployment.kubernetes.io/revision");
       const size_t written =
           std::hash<std::string>()(e.object.value("spec", json()).dump() +
-                                   meta.value("labels", json()).dump() +
-                                   meta.value("annotations", json()).dump());
+                                   meta.value("labels", json()).dump() + annotations.dump());
       auto [it, added] = v.deployment_written.emplace(name, written);
       if (!added && e.type == MemberEventType::kModified && it->second == written) write = false;
       it->second = written;
