@@ -52,6 +52,7 @@
 #include "apimachinery/informer.h"
 #include "apimachinery/leader_election.h"
 #include "federation-apiserver/controller_manager.h"
+#include "federation-apiserver/crd/definition.h"
 #include "federation-apiserver/server.h"
 #include "federation-controller-manager/rest_store.h"
 #include "observability/flags.h"
@@ -134,6 +135,10 @@ struct Backend {
   std::unique_ptr<meridian::apimachinery::Store> controller_store, elector_store;
   std::unique_ptr<meridian::apimachinery::ObjectService> controller_objects, elector_objects;
   meridian::apiserver::MemberSchemas member_schemas;
+  // --kubeconfig: the custom kinds the API serves, registered in `registry` as the API's
+  // CustomResourceDefinitions come and go (followed through the API; writes nothing), so
+  // the binding and propagation controllers see them as the embedded ones do.
+  std::unique_ptr<meridian::apiserver::crd::CustomResourceRegistrar> custom_kinds;
   // --kubeconfig: the header value of this process's term (apimachinery/fencing_token.h),
   // set when it starts leading, before its controllers start; "" until then (nothing sent).
   std::mutex token_mu;
@@ -177,6 +182,9 @@ Status OpenApiBackend(const std::string& kubeconfig, std::chrono::milliseconds t
       meridian::sync::HttpMemberClient::Create(endpoint, std::move(controller_client_options));
   if (!controller_client.ok()) return controller_client.status().WithContext(flag);
   if (Status st = meridian::apiserver::AddServedResources(&out->registry); !st.ok()) return st;
+  if (Status st = out->registry.Add(meridian::apiserver::crd::DefinitionResourceInfo()); !st.ok()) {
+    return st;
+  }
   meridian::controllermanager::RestStoreOptions options;
   options.watch_start_timeout = timeout;
   auto elector_store = meridian::controllermanager::NewRestStore(
@@ -201,6 +209,14 @@ Status OpenApiBackend(const std::string& kubeconfig, std::chrono::milliseconds t
       *out->controller_store, meridian::RealClock(), out->registry);
   out->elector_objects = std::make_unique<meridian::apimachinery::ObjectService>(
       *out->elector_store, meridian::RealClock(), out->registry);
+  // Before any controller starts: the CRDs stored now are registered by Start itself. On the
+  // elector's store: it only reads (a standby follows too, ready when it leads).
+  out->custom_kinds = std::make_unique<meridian::apiserver::crd::CustomResourceRegistrar>(
+      *out->elector_objects, out->registry, meridian::RealClock(),
+      meridian::apiserver::crd::CustomResourceRegistrar::Mode::kFollow);
+  if (Status st = out->custom_kinds->Start(); !st.ok()) {
+    return st.WithContext(flag + ": following the federation's CustomResourceDefinitions");
+  }
   return Status::Ok();
 }
 
@@ -504,6 +520,7 @@ int main(int argc, char** argv) {
   controller_manager.StopAll();
   if (elector) elector->Stop(/*release=*/true);
   elector.reset();  // before the backend it works on
+  if (backend.custom_kinds) backend.custom_kinds->Stop();
   if (metrics_server) metrics_server->Stop();
   return 0;
 }

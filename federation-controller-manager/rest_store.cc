@@ -73,7 +73,7 @@ class RestStore final : public apimachinery::Store, public apimachinery::StatusS
  public:
   RestStore(std::shared_ptr<sync::MemberClient> client,
             const apimachinery::ResourceRegistry& registry, RestStoreOptions options)
-      : client_(std::move(client)), options_(std::move(options)) {
+      : client_(std::move(client)), registry_(registry), options_(std::move(options)) {
     for (const ResourceInfo& r : registry.All()) kinds_.emplace(r.StorageType(), &r);
   }
 
@@ -103,7 +103,7 @@ class RestStore final : public apimachinery::Store, public apimachinery::StatusS
   }
 
   StatusOr<json> Create(const ObjectKey& key, json object) override {
-    MERIDIAN_ASSIGN_OR_RETURN(const ResourceInfo* r, Kind(key.type));
+    MERIDIAN_ASSIGN_OR_RETURN(const ResourceInfo* r, Kind(key.type, &object));
     MERIDIAN_RETURN_IF_ERROR(Permit("create " + key.ToString()));
     Name(*r, key, &object);
     object["metadata"].erase("resourceVersion");
@@ -113,7 +113,7 @@ class RestStore final : public apimachinery::Store, public apimachinery::StatusS
   }
 
   StatusOr<json> Update(const ObjectKey& key, json object, int64_t expected) override {
-    MERIDIAN_ASSIGN_OR_RETURN(const ResourceInfo* r, Kind(key.type));
+    MERIDIAN_ASSIGN_OR_RETURN(const ResourceInfo* r, Kind(key.type, &object));
     MERIDIAN_RETURN_IF_ERROR(Permit("update " + key.ToString()));
     Name(*r, key, &object);
     if (expected > 0) {
@@ -156,7 +156,7 @@ class RestStore final : public apimachinery::Store, public apimachinery::StatusS
   // ObjectService's status writes: one PUT of /status, so they need only `update` on
   // "<plural>/status" (the server's /status keeps everything but status as stored).
   StatusOr<json> UpdateStatus(const ObjectKey& key, json object, int64_t expected) override {
-    MERIDIAN_ASSIGN_OR_RETURN(const ResourceInfo* r, Kind(key.type));
+    MERIDIAN_ASSIGN_OR_RETURN(const ResourceInfo* r, Kind(key.type, &object));
     if (!r->has_status) {
       return InvalidArgumentError("update status " + key.ToString() + ": " + r->plural +
                                   " has no /status subresource");
@@ -276,12 +276,24 @@ class RestStore final : public apimachinery::Store, public apimachinery::StatusS
   }
 
  private:
-  StatusOr<const ResourceInfo*> Kind(const ResourceType& type) const {
+  // The entry a request about `type` goes through. A custom kind (a CRD the registry
+  // follows, federation-apiserver/crd/registrar.h) has one entry per served version and one
+  // store for all: a write goes to the version its object names (objects keep the version
+  // that wrote them), anything else to the preferred version (the CRD's first served one).
+  StatusOr<const ResourceInfo*> Kind(const ResourceType& type,
+                                     const json* object = nullptr) const {
     auto it = kinds_.find(type);
-    if (it == kinds_.end()) {
-      return InvalidArgumentError(type.ToString() + ": not a kind the federation-apiserver serves");
+    if (it != kinds_.end()) return it->second;
+    const ResourceInfo* preferred = nullptr;
+    const std::string api_version =
+        object != nullptr && object->is_object() ? object->value("apiVersion", "") : "";
+    for (const ResourceInfo* d : registry_.Dynamic()) {
+      if (d->group != type.group || d->plural != type.resource) continue;
+      if (preferred == nullptr) preferred = d;
+      if (!api_version.empty() && d->GroupVersion() == api_version) return d;
     }
-    return it->second;
+    if (preferred != nullptr) return preferred;
+    return InvalidArgumentError(type.ToString() + ": not a kind the federation-apiserver serves");
   }
   static sync::GroupVersionResource Gvr(const ResourceInfo& r) {
     return {r.group, r.version, r.plural};
@@ -317,6 +329,7 @@ class RestStore final : public apimachinery::Store, public apimachinery::StatusS
   }
 
   const std::shared_ptr<sync::MemberClient> client_;
+  const apimachinery::ResourceRegistry& registry_;  // its dynamic part: the custom kinds
   const RestStoreOptions options_;
   std::map<ResourceType, const ResourceInfo*> kinds_;  // read-only after construction
   std::atomic<int64_t> newest_seen_{0};

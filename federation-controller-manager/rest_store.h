@@ -74,7 +74,7 @@ struct RestStoreOptions {
 
 // A Store over `client`. `registry` (the kinds the server serves) must outlive the store;
 // the client is shared (several stores over one connection pool). Kinds missing from the
-// registry are kInvalidArgument on every call. Never fails today; StatusOr for the future
+// registry (built-in or, at the time of the call, dynamic) are kInvalidArgument. Never fails today; StatusOr for the future
 // checks (e.g. discovery) a constructor cannot report.
 StatusOr<std::unique_ptr<apimachinery::Store>> NewRestStore(
     std::shared_ptr<sync::MemberClient> client, const apimachinery::ResourceRegistry& registry,

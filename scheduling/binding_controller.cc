@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <deque>
 #include <map>
 #include <set>
@@ -109,6 +110,30 @@ bool Interpret(const std::vector<api::ResourceInterpreterObject>& interpreters,
   return true;
 }
 
+// Whether a stored CRD is one the API serves (condition Established True, not being
+// deleted) with at least one served version: its kinds belong in the registry.
+bool EstablishedAndServing(const json& crd) {
+  static const json kNone;
+  auto child = [](const json& j, const char* key) -> const json& {
+    if (!j.is_object()) return kNone;
+    auto it = j.find(key);
+    return it == j.end() ? kNone : *it;
+  };
+  const json& deletion = child(child(crd, "metadata"), "deletionTimestamp");
+  if (!deletion.is_null()) return false;
+  const json& versions = child(child(crd, "spec"), "versions");
+  if (!versions.is_array() || std::none_of(versions.begin(), versions.end(), [&](const json& v) {
+        return child(v, "served") == json(true);
+      })) {
+    return false;
+  }
+  const json& conditions = child(child(crd, "status"), "conditions");
+  return conditions.is_array() &&
+         std::any_of(conditions.begin(), conditions.end(), [&](const json& c) {
+           return child(c, "type") == json("Established") && child(c, "status") == json("True");
+         });
+}
+
 // Admission's answer (400, 422), as opposed to a failure worth retrying.
 bool Refused(const apimachinery::ApiError& e) { return e.code == 400 || e.code == 422; }
 
@@ -125,7 +150,16 @@ BindingController::BindingController(apimachinery::ObjectService& objects, const
           spdlog::warn("{}: {}", kWho, written.status().ToString());
           return std::chrono::milliseconds(1000);  // retry a failed pass shortly
         }
-        return std::nullopt;
+        if (!retry_custom_) {
+          custom_retries_ = 0;
+          return std::nullopt;
+        }
+        // The registry is filled by a registrar following its own watch of CRDs (in
+        // federation-controller-manager --kubeconfig, through the API), so this pass may
+        // have heard of a CRD before its kinds were registered; or a custom kind could not be
+        // read. Look again: 100 ms, doubling to 10 s while it lasts.
+        const int shift = std::min(custom_retries_++, 7);
+        return std::chrono::milliseconds(std::min(100 << shift, 10'000));
       }) {}
 
 BindingController::~BindingController() { Stop(); }
@@ -268,15 +302,36 @@ StatusOr<int> BindingController::ReconcileAll() {
   // Custom objects: those of every kind a CRD serves now, each with the kind of its own
   // apiVersion (a CRD's versions share one store; objects keep the version that wrote them).
   CustomKinds custom = CustomKindsOf(registry);
+  retry_custom_ = false;
+  std::set<std::string> unreadable_crds;  // their bindings stay as they are this pass
+  if (const ResourceInfo* crds =
+          registry.Find("apiextensions.k8s.io", "v1", "customresourcedefinitions")) {
+    MERIDIAN_ASSIGN_OR_RETURN(json items, list(*crds, ""));
+    for (const json& crd : items) {
+      if (!EstablishedAndServing(crd)) continue;
+      const std::string name = crd["metadata"].value("name", "");
+      retry_custom_ |= std::none_of(
+          custom.definitions.begin(), custom.definitions.end(),
+          [&](const CustomKinds::Definition& d) { return d.crd == name; });
+    }
+  }
   for (const CustomKinds::Definition& d : custom.definitions) {
     apimachinery::SharedInformer<json>& informer = Informer(*d.list);
     if (started_ && custom_watched_.count(d.list->GroupResource()) == 0) {
-      // A kind registered after Start: watched from now on (its first LIST is here; a
-      // failure fails the pass, which is retried, and the start with it).
-      MERIDIAN_ASSIGN_OR_RETURN(std::vector<apimachinery::InformerRegistration> added,
-                                apimachinery::StartInformers(
-                                    {&informer}, [this] { loop_.MarkDirty(); }, kWho));
-      for (auto& h : added) custom_handlers_.push_back(std::move(h));
+      // A kind registered after Start: watched from now on (its first LIST is here). A
+      // failure (through the API: a 403 until the operator grants the manager the kind)
+      // holds back this kind only: its objects are not looked at and their bindings are
+      // kept as they are, while everything else is placed; the start is retried.
+      StatusOr<std::vector<apimachinery::InformerRegistration>> added =
+          apimachinery::StartInformers({&informer}, [this] { loop_.MarkDirty(); }, kWho);
+      if (!added.ok()) {
+        spdlog::warn("{}: not placing the objects of CustomResourceDefinition {} for now: {}",
+                     kWho, d.crd, added.status().message());
+        unreadable_crds.insert(d.crd);
+        retry_custom_ = true;
+        continue;
+      }
+      for (auto& h : *added) custom_handlers_.push_back(std::move(h));
       custom_watched_.insert(d.list->GroupResource());
     }
     MERIDIAN_ASSIGN_OR_RETURN(json items, list(*d.list, ""));
@@ -439,6 +494,10 @@ StatusOr<int> BindingController::ReconcileAll() {
     if (desired.count(key) != 0) continue;
     const json& meta = binding["metadata"];
     if (meta.contains("deletionTimestamp")) continue;
+    if (!unreadable_crds.empty() &&
+        unreadable_crds.count(Annotation(binding, api::kCustomResourceDefinitionAnnotation))) {
+      continue;  // its object could not be read: not known to be gone
+    }
     auto deleted = objects_.Delete(fw_info, meta.value("namespace", ""), meta.value("name", ""));
     if (deleted.ok()) {
       ++written;

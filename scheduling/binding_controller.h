@@ -85,6 +85,11 @@ class BindingController {
   std::set<std::string> custom_watched_;
   std::vector<apimachinery::InformerRegistration> custom_handlers_;
   bool started_ = false;  // set before the loop starts: passes read the caches as they are
+  // Set by ReconcileAll when a custom kind is pending: an Established CRD the registry does
+  // not serve yet, or a kind whose objects could not be read. The loop then repeats the pass
+  // after a delay growing with the consecutive such passes (custom_retries_).
+  bool retry_custom_ = false;
+  int custom_retries_ = 0;
   apimachinery::ChangeLoop loop_;
 };
 

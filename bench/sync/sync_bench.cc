@@ -15,8 +15,21 @@
 //      the new image.
 // Prints every run and the medians. Bounded: every wait has --timeout; stops by itself.
 //
+// --apps N instead (issue 18): native Deployments selected by PlacementPolicies against the
+// same placement written as FederatedWorkloads, both in every run (fresh processes each,
+// the order alternating run by run). The members are cut into slots of --per-app; policy p
+// (of --policies) selects slot p mod slots, and its Deployments (app d belongs to policy
+// d mod --policies) run one replica on each member of that slot (replicas = --per-app,
+// minPerCluster 1). Each policy's Deployments reference its ConfigMap and Secret from the
+// pod template (envFrom, a secret volume): native, they follow the Deployments; as
+// FederatedWorkloads, each dependency is a workload of its own with the same selector. So
+// both modes write the same member objects (N x per-app Deployments, 2 x policies x per-app
+// dependencies). Measured from member watches as above: time from the first apply until
+// every member holds exactly its Deployments and dependencies, and member writes/s.
+//
 //   bench_sync [--runs 3] [--members 100] [--selected 50] [--workloads 1000]
 //              [--image-changes 5] [--timeout 120] [--bin DIR]
+//   bench_sync --apps 10000 --policies 100 --members 50 --per-app 5 [--runs 3] ...
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -51,6 +64,8 @@ const GroupVersionResource kMembers{"federation.meridian.io", "v1alpha1", "membe
 const GroupVersionResource kNamespaces{"", "v1", "namespaces"};
 const GroupVersionResource kConfigMaps{"", "v1", "configmaps"};
 const GroupVersionResource kDeployments{"apps", "v1", "deployments"};
+const GroupVersionResource kSecrets{"", "v1", "secrets"};
+const GroupVersionResource kPolicies{"federation.meridian.io", "v1alpha1", "placementpolicies"};
 const char kSelector[] = "federation.meridian.io/managed-by=meridian";
 
 double Seconds(Steady::duration d) { return std::chrono::duration<double>(d).count(); }
@@ -86,10 +101,20 @@ struct MemberView {
   std::mutex mu;  // guards everything below
   std::map<std::string, std::string> image;  // deployment name -> first container image
   std::set<std::string> present;             // config map names
+  std::set<std::string> deployments, secrets;  // names present (apps mode)
+  // Per Deployment, a hash of what Meridian writes (spec, labels, annotations but membersim's
+  // revision): a MODIFIED that changes none of it is membersim's own, not a member write.
+  std::map<std::string, size_t> deployment_written;
   int64_t writes = 0;                        // ADDED + MODIFIED + DELETED (non-synthetic)
   Steady::time_point first_write{}, last_write{};
   std::vector<Steady::time_point> write_times;
   std::map<std::string, Steady::time_point> image_seen;  // image -> when first seen
+};
+
+// The apps comparison's shape (--apps).
+struct AppsShape {
+  int apps = 0, policies = 100, per_app = 5;
+  bool native = true;
 };
 
 struct RunResult {
@@ -133,6 +158,16 @@ class Run {
     return r;
   }
 
+  // The apps comparison, one mode (shape.native or FederatedWorkloads).
+  RunResult GoApps(const AppsShape& shape) {
+    RunResult r;
+    apps_ = shape;
+    if (!StartProcesses()) return Fail(r);
+    if (!Join()) return Fail(r);
+    if (!ManyApps(&r)) return Fail(r);
+    return r;
+  }
+
  private:
   RunResult Fail(RunResult r) {
     r.ok = false;
@@ -143,7 +178,10 @@ class Run {
 
   bool StartProcesses() {
     std::ofstream cfg(dir_ / "membersim.yaml");
-    cfg << "defaults:\n  podReadyDelay: 100ms\n  node: {cpu: \"64\", memory: 256Gi, pods: 500}\n"
+    // Apps mode: a member runs one pod of each of its slot's Deployments (N / slots).
+    const int pods = apps_.apps > 0 ? 500 + 2 * apps_.apps : 500;
+    cfg << "defaults:\n  podReadyDelay: 100ms\n  node: {cpu: \"64\", memory: 256Gi, pods: "
+        << pods << "}\n"
            "clusters:\n";
     for (int i = 0; i < members_; ++i) {
       cfg << "  - name: " << MemberName(i) << "\n    region: r-" << i % 10
@@ -191,7 +229,8 @@ class Run {
                 {"kind", "MemberCluster"},
                 {"metadata",
                  {{"name", MemberName(i)},
-                  {"labels", {{"bench-group", i < selected_ ? "a" : "b"}}}}},
+                  {"labels",
+                   {{"bench-group", i < selected_ ? "a" : "b"}, {"bench-slot", Slot(i / PerApp())}}}}},
                 {"spec",
                  {{"server", sim_url_ + "/clusters/" + MemberName(i)},
                   {"region", "r-" + std::to_string(i % 10)},
@@ -202,7 +241,7 @@ class Run {
         return false;
       }
       member_clients_.push_back(Client(MemberName(i), sim_url_ + "/clusters/" + MemberName(i)));
-      for (const GroupVersionResource& gvr : {kConfigMaps, kDeployments}) {
+      for (const GroupVersionResource& gvr : {kConfigMaps, kDeployments, kSecrets}) {
         MemberView* view = views_[i].get();
         auto w = member_clients_.back()->Watch(
             gvr, "", kSelector, "", [view, gvr](const MemberWatchEvent& e) { Observe(*view, gvr, e); });
@@ -220,20 +259,34 @@ class Run {
     const auto now = Steady::now();
     const std::string name = e.object["metadata"].value("name", "");
     std::lock_guard lock(v.mu);
-    if (!e.synthetic) {
+    bool write = !e.synthetic;
+    if (gvr == kDeployments) {
+      const json& meta = e.object["metadata"];
+      // membersim's deployment controller adds the revision annotation, as Kubernetes'.
+      json annotations = meta.value("annotations", json::object());
+      if (annotations.is_object()) annotations.erase("deployment.kubernetes.io/revision");
+      const size_t written =
+          std::hash<std::string>()(e.object.value("spec", json()).dump() +
+                                   meta.value("labels", json()).dump() + annotations.dump());
+      auto [it, added] = v.deployment_written.emplace(name, written);
+      if (!added && e.type == MemberEventType::kModified && it->second == written) write = false;
+      it->second = written;
+      if (e.type == MemberEventType::kDeleted) v.deployment_written.erase(it);
+    }
+    if (write) {
       if (v.writes++ == 0) v.first_write = now;
       v.last_write = now;
       v.write_times.push_back(now);
     }
-    if (gvr == kConfigMaps) {
-      if (e.type == MemberEventType::kDeleted) {
-        v.present.erase(name);
-      } else {
-        v.present.insert(name);
-      }
-      return;
+    std::set<std::string>& names = gvr == kConfigMaps    ? v.present
+                                   : gvr == kSecrets     ? v.secrets
+                                                         : v.deployments;
+    if (e.type == MemberEventType::kDeleted) {
+      names.erase(name);
+    } else {
+      names.insert(name);
     }
-    if (e.type == MemberEventType::kDeleted) return;
+    if (gvr != kDeployments || e.type == MemberEventType::kDeleted) return;
     const json& c = e.object["spec"]["template"]["spec"]["containers"];
     if (!c.is_array() || c.empty()) return;
     const std::string image = c[0].value("image", "");
@@ -424,6 +477,170 @@ class Run {
     return true;
   }
 
+
+  int PerApp() const { return apps_.apps > 0 ? std::max(1, apps_.per_app) : members_; }
+  int Slots() const { return std::max(1, members_ / PerApp()); }
+  static std::string Slot(int s) { return "s-" + std::to_string(s); }
+  static std::string Name(const char* prefix, int i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%s-%05d", prefix, i);
+    return buf;
+  }
+  // The placement every object of policy `p` gets: one replica on each member of its slot.
+  json AppPlacement(int p) const {
+    return {{"clusterSelector", {{"matchLabels", {{"bench-slot", Slot(p % Slots())}}}}},
+            {"distribution", {{"minPerCluster", 1}}}};
+  }
+  json AppDeployment(int d) const {
+    const int p = d % apps_.policies;
+    const std::string name = Name("app", d);
+    json container = {{"name", "main"}, {"image", "example/app:1"}};
+    container["envFrom"] = json::array({{{"configMapRef", {{"name", Name("cfg", p)}}}}});
+    container["volumeMounts"] = json::array({{{"name", "creds"}, {"mountPath", "/creds"}}});
+    json pod_spec;
+    pod_spec["containers"] = json::array({container});
+    pod_spec["volumes"] =
+        json::array({{{"name", "creds"}, {"secret", {{"secretName", Name("sec", p)}}}}});
+    json deployment;
+    deployment["apiVersion"] = "apps/v1";
+    deployment["kind"] = "Deployment";
+    deployment["metadata"] = {{"name", name}, {"namespace", "bench"}};
+    deployment["metadata"]["labels"] = {{"bench-policy", Name("p", p)}};
+    deployment["spec"]["replicas"] = PerApp();
+    deployment["spec"]["selector"]["matchLabels"] = {{"app", name}};
+    deployment["spec"]["template"]["metadata"]["labels"] = {{"app", name}};
+    deployment["spec"]["template"]["spec"] = std::move(pod_spec);
+    return deployment;
+  }
+  json AppConfigMap(int p) const {
+    return {{"apiVersion", "v1"},
+            {"kind", "ConfigMap"},
+            {"metadata", {{"name", Name("cfg", p)}, {"namespace", "bench"}}},
+            {"data", {{"LOG_LEVEL", "info"}, {"POLICY", Name("p", p)}}}};
+  }
+  json AppSecret(int p) const {
+    return {{"apiVersion", "v1"},
+            {"kind", "Secret"},
+            {"metadata", {{"name", Name("sec", p)}, {"namespace", "bench"}}},
+            {"type", "Opaque"},
+            {"data", {{"password", "c2VjcmV0"}}}};
+  }
+  static json Workload(json tmpl, json placement) {
+    const std::string name = tmpl["metadata"].value("name", "");
+    tmpl["metadata"].erase("namespace");
+    return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+            {"kind", "FederatedWorkload"},
+            {"metadata", {{"name", name}, {"namespace", "bench"}}},
+            {"spec", {{"template", std::move(tmpl)}, {"placement", std::move(placement)}}}};
+  }
+  json Policy(int p) const {
+    return {{"apiVersion", "federation.meridian.io/v1alpha1"},
+            {"kind", "PlacementPolicy"},
+            {"metadata", {{"name", Name("p", p)}, {"namespace", "bench"}}},
+            {"spec",
+             {{"resourceSelectors",
+               {{{"apiVersion", "apps/v1"},
+                 {"kind", "Deployment"},
+                 {"labelSelector", {{"matchLabels", {{"bench-policy", Name("p", p)}}}}}}}},
+              {"placement", AppPlacement(p)}}}};
+  }
+
+  // Creates `count` objects made by `make(i)` through the API with 8 clients.
+  bool CreateAll(int count, const GroupVersionResource& gvr,
+                 const std::function<json(int)>& make) {
+    std::atomic<int> next{0}, failed{0};
+    std::vector<std::thread> appliers;
+    for (int t = 0; t < 8; ++t) {
+      appliers.emplace_back([&] {
+        auto client = Client("federation", api_url_);
+        for (int i = next++; i < count; i = next++) {
+          if (auto s = client->Create(gvr, "bench", make(i)); !s.ok()) {
+            if (failed++ == 0) std::cerr << s.status().ToString() << "\n";
+          }
+        }
+      });
+    }
+    for (auto& t : appliers) t.join();
+    return failed == 0;
+  }
+
+  bool ManyApps(RunResult* r) {
+    const int n = apps_.apps, policies = apps_.policies, slots = Slots();
+    // What each slot's members must hold.
+    std::vector<int> deployments(slots, 0), dependencies(slots, 0);
+    for (int d = 0; d < n; ++d) ++deployments[(d % policies) % slots];
+    for (int p = 0; p < policies; ++p) dependencies[p % slots] += 1;  // one of each kind
+    const auto t0 = Steady::now();
+    bool created = true;
+    if (apps_.native) {
+      created = CreateAll(policies, kConfigMaps, [&](int p) { return AppConfigMap(p); }) &&
+                CreateAll(policies, kSecrets, [&](int p) { return AppSecret(p); }) &&
+                CreateAll(policies, kPolicies, [&](int p) { return Policy(p); }) &&
+                CreateAll(n, kDeployments, [&](int d) { return AppDeployment(d); });
+    } else {
+      created =
+          CreateAll(policies, kWorkloads,
+                    [&](int p) { return Workload(AppConfigMap(p), AppPlacement(p)); }) &&
+          CreateAll(policies, kWorkloads,
+                    [&](int p) { return Workload(AppSecret(p), AppPlacement(p)); }) &&
+          CreateAll(n, kWorkloads,
+                    [&](int d) { return Workload(AppDeployment(d), AppPlacement(d % policies)); });
+    }
+    r->apply_s = Seconds(Steady::now() - t0);
+    if (!created) return false;
+    std::cerr << (apps_.native ? "native" : "federated") << ": applied in " << r->apply_s
+              << " s\n";
+
+    const int placed_members = slots * PerApp();
+    auto all_present = [&] {
+      for (int i = 0; i < placed_members && i < members_; ++i) {
+        const int slot = i / PerApp();
+        std::lock_guard lock(views_[i]->mu);
+        if (static_cast<int>(views_[i]->deployments.size()) != deployments[slot] ||
+            static_cast<int>(views_[i]->present.size()) != dependencies[slot] ||
+            static_cast<int>(views_[i]->secrets.size()) != dependencies[slot]) {
+          return false;
+        }
+      }
+      return true;
+    };
+    if (!WaitFor(all_present, "every member to hold its Deployments and dependencies",
+                 std::chrono::milliseconds(100))) {
+      for (int i = 0; i < std::min(members_, 3); ++i) {
+        std::lock_guard lock(views_[i]->mu);
+        std::cerr << MemberName(i) << ": " << views_[i]->deployments.size() << "/"
+                  << deployments[i / PerApp()] << " deployments, " << views_[i]->present.size()
+                  << " config maps, " << views_[i]->secrets.size() << " secrets\n";
+      }
+      return false;
+    }
+    Steady::time_point first = Steady::time_point::max(), last{};
+    std::vector<Steady::time_point> times;
+    int64_t writes = 0;
+    for (int i = 0; i < members_; ++i) {
+      std::lock_guard lock(views_[i]->mu);
+      if (views_[i]->writes == 0) continue;
+      first = std::min(first, views_[i]->first_write);
+      last = std::max(last, views_[i]->last_write);
+      writes += views_[i]->writes;
+      times.insert(times.end(), views_[i]->write_times.begin(), views_[i]->write_times.end());
+    }
+    std::sort(times.begin(), times.end());
+    size_t lo = 0;
+    for (size_t hi = 0; hi < times.size(); ++hi) {
+      while (times[hi] - times[lo] > std::chrono::seconds(1)) ++lo;
+      r->peak_writes_per_s = std::max<double>(r->peak_writes_per_s, hi - lo + 1);
+    }
+    r->writes = writes;
+    r->converge_s = Seconds(last - t0);
+    r->writes_per_s = writes / std::max(1e-3, Seconds(last - first));
+    std::cerr << (apps_.native ? "native" : "federated") << ": in members after "
+              << r->converge_s << " s, " << writes << " writes, " << r->writes_per_s
+              << " writes/s\n";
+    return true;
+  }
+
+  AppsShape apps_;  // apps.apps == 0: the ConfigMap workloads instead
   static inline int counter_ = 0;
   const std::string bin_;
   const int members_, selected_, workloads_, image_changes_;
@@ -436,6 +653,57 @@ class Run {
   std::vector<std::unique_ptr<MemberView>> views_;
   std::vector<std::unique_ptr<MemberWatch>> watches_;  // first to go
 };
+
+
+// --apps: native and FederatedWorkload modes in every run, the order alternating.
+// `only`: "native" or "federated" runs that mode alone (for runs kept short, interleaved by
+// the caller), "both" alternates them.
+int RunApps(const std::string& bin, int members, AppsShape shape, int runs, int timeout,
+            const std::string& only) {
+  std::map<bool, std::vector<double>> converge, writes_per_s, peak, apply;
+  std::map<bool, int64_t> writes;
+  for (int i = 0; i < runs; ++i) {
+    for (int k = 0; k < 2; ++k) {
+      shape.native = (i % 2 == 0) == (k == 0);  // N F, F N, N F, ...
+      if (only != "both" && shape.native != (only == "native")) continue;
+      Run run(bin, members, members, 0, 0, timeout);
+      RunResult r = run.GoApps(shape);
+      if (!r.ok) return 1;
+      const char* mode = shape.native ? "native Deployments + PlacementPolicies"
+                                      : "FederatedWorkloads";
+      std::printf("run %d, %s: %d apps (%d policies, 2 dependencies each) x %d members each of "
+                  "%d: applied in %.2f s; %lld member writes at %.0f writes/s (peak 1 s: %.0f); "
+                  "all in members after %.2f s\n",
+                  i + 1, mode, shape.apps, shape.policies, shape.per_app, members, r.apply_s,
+                  static_cast<long long>(r.writes), r.writes_per_s, r.peak_writes_per_s,
+                  r.converge_s);
+      std::fflush(stdout);
+      converge[shape.native].push_back(r.converge_s);
+      writes_per_s[shape.native].push_back(r.writes_per_s);
+      peak[shape.native].push_back(r.peak_writes_per_s);
+      apply[shape.native].push_back(r.apply_s);
+      writes[shape.native] = r.writes;
+    }
+  }
+  auto ratio = [](double native, double federated) {
+    return federated > 0 ? (native / federated - 1) * 100 : 0.0;
+  };
+  std::printf("\n| median of %d runs | native + policies | FederatedWorkloads | native vs FW |\n"
+              "|---|---:|---:|---:|\n", runs);
+  std::printf("| applied -> every member holds its objects | %.2f s | %.2f s | %+.0f %% |\n",
+              Median(converge[true]), Median(converge[false]),
+              ratio(Median(converge[true]), Median(converge[false])));
+  std::printf("| member writes/s (first to last write) | %.0f | %.0f | %+.0f %% |\n",
+              Median(writes_per_s[true]), Median(writes_per_s[false]),
+              ratio(Median(writes_per_s[true]), Median(writes_per_s[false])));
+  std::printf("| member writes/s, busiest 1 s | %.0f | %.0f | |\n", Median(peak[true]),
+              Median(peak[false]));
+  std::printf("| member writes (last run) | %lld | %lld | |\n",
+              static_cast<long long>(writes[true]), static_cast<long long>(writes[false]));
+  std::printf("| (applying through the API) | %.2f s | %.2f s | |\n", Median(apply[true]),
+              Median(apply[false]));
+  return 0;
+}
 
 }  // namespace
 
@@ -451,9 +719,26 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", timeout, "seconds, per wait")->capture_default_str();
   app.add_option("--bin", bin, "folder with membersim and federation-apiserver")->capture_default_str();
   app.add_flag("--keep", Run::keep_, "keep each run's folder (logs, database)");
+  AppsShape shape;
+  app.add_option("--apps", shape.apps,
+                 "instead: this many native Deployments under PlacementPolicies against the same "
+                 "as FederatedWorkloads (see the file comment)")
+      ->capture_default_str();
+  app.add_option("--policies", shape.policies, "with --apps: PlacementPolicies (each with a "
+                 "ConfigMap and a Secret its Deployments reference)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--per-app", shape.per_app, "with --apps: members each Deployment runs on")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  std::string apps_mode = "both";
+  app.add_option("--apps-mode", apps_mode, "with --apps: both (alternating), native or federated")
+      ->check(CLI::IsMember({"both", "native", "federated"}))
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
   selected = std::min(selected, members);
+  if (shape.apps > 0) return RunApps(bin, members, shape, runs, timeout, apps_mode);
 
   std::vector<double> writes_per_s, peak, converge, ready, apply, placed, image;
   for (int i = 0; i < runs; ++i) {

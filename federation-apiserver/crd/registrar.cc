@@ -43,10 +43,11 @@ std::optional<ResourceInfo> StorageResource(const json& crd) {
 
 CustomResourceRegistrar::CustomResourceRegistrar(apimachinery::ObjectService& objects,
                                                  apimachinery::ResourceRegistry& registry,
-                                                 const Clock& clock)
+                                                 const Clock& clock, Mode mode)
     : objects_(objects),
       registry_(registry),
       clock_(clock),
+      mode_(mode),
       crd_info_(registry.Find(kGroup, "v1", kPlural)),
       builtin_groups_(registry.Groups()) {}
 
@@ -235,6 +236,7 @@ std::optional<std::chrono::milliseconds> CustomResourceRegistrar::Pass() {
       }
     }
 
+    if (mode_ == Mode::kFollow) continue;  // status and deletion are the API's
     std::string terminating;
     bool finalize = false;
     if (deleting) {

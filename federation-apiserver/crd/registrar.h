@@ -12,6 +12,12 @@
 //     status writes are idempotent, so replicas agree. Deleting a CRD (its cleanup
 //     finalizer) deletes every custom object of it, then lets the CRD go.
 //
+// The same loop runs read-only in federation-controller-manager --kubeconfig (Mode::kFollow):
+// there the registry is the manager's own copy of what the API serves, and the CRDs come
+// through the API's list and watch. Following, it registers exactly what a serving replica
+// registers from the same CRDs (the same naming and schema checks decide), and writes
+// nothing: status, finalizers and the custom objects of a deleted CRD are the API's.
+//
 // Thread-safety: InstallAdmission and Start are for startup (before requests are served);
 // everything else is thread-safe. The loop runs on its own thread.
 #pragma once
@@ -36,10 +42,15 @@ namespace meridian::apiserver::crd {
 
 class CustomResourceRegistrar {
  public:
+  enum class Mode {
+    kServe,   // an API replica: registers, writes the CRDs' status, finalizes deletions
+    kFollow,  // a client of the API (the controller manager): registers only
+  };
   // `objects` must serve `registry` (whose CRD kind, DefinitionResourceInfo, is registered);
   // all three must outlive the registrar.
   CustomResourceRegistrar(apimachinery::ObjectService& objects,
-                          apimachinery::ResourceRegistry& registry, const Clock& clock);
+                          apimachinery::ResourceRegistry& registry, const Clock& clock,
+                          Mode mode = Mode::kServe);
   ~CustomResourceRegistrar();  // Stop()s
   CustomResourceRegistrar(const CustomResourceRegistrar&) = delete;
   CustomResourceRegistrar& operator=(const CustomResourceRegistrar&) = delete;
@@ -77,6 +88,7 @@ class CustomResourceRegistrar {
   apimachinery::ObjectService& objects_;
   apimachinery::ResourceRegistry& registry_;
   const Clock& clock_;
+  const Mode mode_;
   const apimachinery::ResourceInfo* crd_info_;
   std::vector<std::string> builtin_groups_;
 

@@ -14,6 +14,9 @@ using nlohmann::json;
 
 constexpr char kMeridian[] = "federation.meridian.io";
 constexpr char kAggregatePrefix[] = "rbac.authorization.k8s.io/aggregate-to-";
+constexpr char kControllerManagerCustomResourcesRole[] = "meridian:controller-manager:custom-resources";
+constexpr char kControllerManagerAggregateLabel[] =
+    "federation.meridian.io/aggregate-to-controller-manager";
 
 json Rule(std::vector<std::string> verbs, std::vector<std::string> groups,
           std::vector<std::string> resources) {
@@ -98,6 +101,10 @@ json ControllerManagerRules(const std::vector<std::string>& read) {
       Rule({"create", "update", "delete"}, {kMeridian}, {"dnsrecordsets"}),
       // residency ledger: appends evidence, moves the head, drops checkpointed entries.
       Rule({"create", "update", "delete"}, {kMeridian}, {"residencyevidences"}),
+      // Its registry follows the CRDs the API serves (crd/registrar.h, Mode::kFollow); the
+      // propagation controller copies a custom kind's CRD to the members that need it. The
+      // custom objects themselves: meridian:controller-manager:custom-resources (below).
+      Rule(read, {"apiextensions.k8s.io"}, {"customresourcedefinitions"}),
   });
   // The lease rule above is narrowed to the manager's own Lease (resourceNames), so a
   // manager cannot take another component's lease; a custom --leader-elect-resource-name
@@ -239,6 +246,20 @@ std::vector<std::pair<std::string, json>> BootstrapObjects() {
   // does as system:kube-controller-manager.
   role(ClusterRole(kControllerManagerUser, std::move(manager_rules)));
   binding(Binding(kControllerManagerUser, kControllerManagerUser, kControllerManagerUser, "User"));
+  // The custom kinds a PlacementPolicy may select are not known here: whoever installs a CRD
+  // grants the manager its objects (get, list, watch, update, and update of /status) with a
+  // ClusterRole labelled federation.meridian.io/aggregate-to-controller-manager: "true",
+  // aggregated into this one, as an operator extends admin/edit/view. Not "*": the manager
+  // would then write RBAC and every Secret.
+  {
+    json role_object = ClusterRole(kControllerManagerCustomResourcesRole, json::array());
+    role_object["aggregationRule"] = {
+        {"clusterRoleSelectors",
+         json::array({{{"matchLabels", {{kControllerManagerAggregateLabel, "true"}}}}})}};
+    role(std::move(role_object));
+  }
+  binding(Binding(kControllerManagerCustomResourcesRole, kControllerManagerCustomResourcesRole,
+                  kControllerManagerUser, "User"));
   return out;
 }
 

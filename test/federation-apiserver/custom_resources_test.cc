@@ -9,6 +9,7 @@
 
 #include "federation-apiserver/crd/definition.h"
 #include "federation-apiserver/crd/structural_schema.h"
+#include "apimachinery/memory_store.h"
 #include "federation-apiserver/server.h"
 
 namespace meridian::apiserver::crd {
@@ -564,6 +565,74 @@ TEST_F(CustomResourceServerTest, ServesValidatesAndCleansUp) {
   EXPECT_EQ(StoredCrds(), 0u);
   EXPECT_EQ(server_->registry().Find("example.com", "v1", "widgets"), nullptr);
   EXPECT_TRUE(server_->objects().List(*widgets, "", {}).value()["items"].empty());
+}
+
+// federation-controller-manager --kubeconfig's registry (Mode::kFollow), on a store no
+// serving registrar touches (so any write would be the follower's): it registers what a
+// serving registrar registers from the same CRDs — a CRD whose kind an older one holds is
+// left out — and writes nothing: no status, no finalizer, no custom object deleted; a
+// terminating CRD stays served until it is gone.
+TEST(CustomResourceFollowerTest, RegistersWhatTheServerWouldAndWritesNothing) {
+  FakeClock clock;
+  apimachinery::MemoryStore store;
+  apimachinery::ResourceRegistry registry;
+  ASSERT_TRUE(registry.Add(DefinitionResourceInfo()).ok());
+  apimachinery::ObjectService objects(store, clock, registry);  // no admission: as stored
+  const apimachinery::ResourceInfo* crds = registry.Find(kGroup, "v1", kPlural);
+  ASSERT_NE(crds, nullptr);
+  CustomResourceRegistrar follower(objects, registry, clock,
+                                   CustomResourceRegistrar::Mode::kFollow);
+  auto rv = [&](const std::string& name) {
+    return objects.Get(*crds, "", name).value()["metadata"].value("resourceVersion", "");
+  };
+
+  json widgets_crd = Crd();
+  DefaultDefinition(&widgets_crd, /*create=*/true);
+  ASSERT_TRUE(objects.Create(*crds, "", widgets_crd).ok());
+  clock.Advance(std::chrono::seconds(5));
+  // Another CRD of the group asking for the kind Widget: the older one keeps it.
+  json clash = Crd("example.com", "gizmos", "Widget");
+  clash["metadata"]["name"] = "gizmos.example.com";
+  DefaultDefinition(&clash, /*create=*/true);
+  ASSERT_TRUE(objects.Create(*crds, "", clash).ok());
+  const std::string widgets_rv = rv("widgets.example.com"), clash_rv = rv("gizmos.example.com");
+
+  ASSERT_TRUE(follower.SyncNow());
+  const apimachinery::ResourceInfo* followed = registry.Find("example.com", "v1", "widgets");
+  ASSERT_NE(followed, nullptr);
+  EXPECT_TRUE(followed->has_status);
+  EXPECT_EQ(followed->kind, "Widget");
+  EXPECT_EQ(registry.DynamicOwner("example.com", "v1", "widgets"), "widgets.example.com");
+  EXPECT_EQ(registry.Find("example.com", "v1", "gizmos"), nullptr);
+  EXPECT_EQ(rv("widgets.example.com"), widgets_rv) << "the follower wrote the CRD";
+  EXPECT_EQ(rv("gizmos.example.com"), clash_rv) << "the follower wrote the CRD";
+  EXPECT_FALSE(objects.Get(*crds, "", "widgets.example.com").value().contains("status"));
+
+  json widget = {{"apiVersion", "example.com/v1"},
+                 {"kind", "Widget"},
+                 {"metadata", {{"name", "w1"}, {"namespace", "default"}}},
+                 {"spec", {{"size", "small"}}}};
+  ASSERT_TRUE(objects.Create(*followed, "default", widget).ok());
+
+  // Deleted (marked: the cleanup finalizer): the follower neither deletes the Widget nor
+  // drops the finalizer, and keeps the kind while the CRD terminates, as the server does.
+  ASSERT_TRUE(objects.Delete(*crds, "", "widgets.example.com").ok());
+  const std::string marked_rv = rv("widgets.example.com");
+  ASSERT_TRUE(follower.SyncNow());
+  EXPECT_EQ(rv("widgets.example.com"), marked_rv);
+  EXPECT_EQ(objects.List(*followed, "", {}).value()["items"].size(), 1u);
+  EXPECT_NE(registry.Find("example.com", "v1", "widgets"), nullptr);
+
+  // The API finishes the deletion (here: by hand); the follower unregisters the kind, and
+  // the kind Widget is free for the other CRD, which is registered now.
+  ASSERT_TRUE(objects.Delete(*followed, "default", "w1").ok());
+  json gone = objects.Get(*crds, "", "widgets.example.com").value();
+  gone["metadata"]["finalizers"] = json::array();
+  ASSERT_TRUE(objects.Update(*crds, "", "widgets.example.com", gone).ok());
+  ASSERT_TRUE(follower.SyncNow());
+  EXPECT_EQ(registry.Find("example.com", "v1", "widgets"), nullptr);
+  EXPECT_NE(registry.Find("example.com", "v1", "gizmos"), nullptr);
+  EXPECT_EQ(rv("gizmos.example.com"), clash_rv);
 }
 
 }  // namespace

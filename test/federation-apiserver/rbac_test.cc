@@ -545,6 +545,11 @@ TEST(BootstrapRolesTest, ControllerManagerRoleGrantsWhatItsControllersUseAndNoth
   EXPECT_TRUE(may("create", "", "events", "shop"));
   EXPECT_TRUE(may("get", "", "secrets", "meridian-system", "eu-credentials"));
   EXPECT_TRUE(may("update", "apps", "deployments", "shop", "web", "status"));
+  // Its registry follows the CRDs; custom objects only once an operator's ClusterRole
+  // labelled aggregate-to-controller-manager grants them (nothing of a custom group here).
+  EXPECT_TRUE(may("watch", "apiextensions.k8s.io", "customresourcedefinitions"));
+  EXPECT_FALSE(may("update", "apiextensions.k8s.io", "customresourcedefinitions", "", "x"));
+  EXPECT_FALSE(may("list", "example.com", "widgets", "shop"));
   // Not the manager's: another component's lease, creating a MemberCluster, RBAC,
   // residency decisions, patch and deletecollection, pods (not a kind it reads here).
   EXPECT_FALSE(may("update", "coordination.k8s.io", "leases", "meridian-system", "other"));
@@ -564,6 +569,23 @@ TEST(BootstrapRolesTest, ControllerManagerRoleGrantsWhatItsControllersUseAndNoth
   Attributes as_group = Ask("someone", "get", m, "memberclusters", "");
   as_group.groups = {kControllerManagerUser};
   EXPECT_FALSE(policy->Allows(as_group));
+
+  // An operator's ClusterRole labelled aggregate-to-controller-manager: its rules are the
+  // manager's (through meridian:controller-manager:custom-resources), and only its rules.
+  roles.push_back({{"apiVersion", "rbac.authorization.k8s.io/v1"},
+                   {"kind", "ClusterRole"},
+                   {"metadata",
+                    {{"name", "widgets-for-the-manager"},
+                     {"labels", {{"federation.meridian.io/aggregate-to-controller-manager", "true"}}}}},
+                   {"rules",
+                    {{{"apiGroups", {"example.com"}},
+                      {"resources", {"widgets"}},
+                      {"verbs", {"get", "list", "watch", "update"}}}}}});
+  policy = RbacPolicy::Build({}, roles, {}, bindings);
+  EXPECT_TRUE(may("list", "example.com", "widgets", "shop"));
+  EXPECT_TRUE(may("update", "example.com", "widgets", "shop", "w"));
+  EXPECT_FALSE(may("delete", "example.com", "widgets", "shop", "w"));
+  EXPECT_FALSE(may("list", "example.com", "gadgets", "shop"));
 }
 
 TEST_F(RbacServerTest, BootstrapSurvivesRestartWithoutOverwritingEdits) {
