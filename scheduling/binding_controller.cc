@@ -181,10 +181,6 @@ std::vector<apimachinery::InformerBase*> BindingController::Informers() {
   }
   const ResourceInfo& workloads = api::MeridianResource(objects_, "federatedworkloads", kWho);
   out.push_back(&Informer(workloads, kBindingLabel));  // read (as stored, to update them)
-  // Every FederatedWorkload wakes a pass, as before: a name someone's workload held may be
-  // free now. The typed informer the other controllers share: no LIST or watch of its own.
-  out.push_back(&api::MeridianInformer(informers_.factory(), "federatedworkloads",
-                                       api::DecodeFederatedWorkload, kWho));
   for (const api::NativeKind& k : api::NativeKinds()) {
     if (const ResourceInfo* info = registry.Find(k.group, k.version, k.plural)) {
       out.push_back(&Informer(*info));
@@ -199,8 +195,20 @@ std::vector<apimachinery::InformerBase*> BindingController::Informers() {
 }
 
 Status BindingController::Start() {
-  MERIDIAN_ASSIGN_OR_RETURN(handlers_, apimachinery::StartInformers(
-                                           Informers(), [this] { loop_.MarkDirty(); }, kWho));
+  // Any FederatedWorkload created or deleted wakes a pass too: a name someone's workload held
+  // may be free now. Not its other changes (statuses, written many times a second on a busy
+  // fleet): the name stays taken. The typed informer the other controllers share: no LIST or
+  // watch of its own.
+  auto& every_workload = api::MeridianInformer(informers_.factory(), "federatedworkloads",
+                                               api::DecodeFederatedWorkload, kWho);
+  MERIDIAN_ASSIGN_OR_RETURN(
+      handlers_,
+      apimachinery::StartInformers(
+          Informers(),
+          {apimachinery::OnlyChangesThatMatter(
+              every_workload, [](const api::FederatedWorkload* old,
+                                 const api::FederatedWorkload* now) { return !old || !now; })},
+          [this] { loop_.MarkDirty(); }, kWho));
   started_ = true;
   loop_.Start();
   return Status::Ok();
