@@ -81,8 +81,9 @@ struct CacherOptions {
   // At most this many such reads of the store's last write per resource at once (at least 1).
   // 1: a reader arriving during a round waits for it to return before the next is sent (about
   // 1.5 round trips per read); more: the next is sent at once (about one), at the cost of that
-  // many concurrent reads on the store under a crowd of readers.
-  size_t consistent_read_rounds_in_flight = 2;
+  // many concurrent reads on the store under a crowd of readers. Default 1: on the 2-core
+  // bench with a 3-member etcd, 2 served fewer GETs, not more (docs/performance.md).
+  size_t consistent_read_rounds_in_flight = 1;
   // How long a read of a revision newer than the cache waits before 504.
   std::chrono::milliseconds too_new_wait{3000};
   // Resources whose events replayed to a watch from an older revision carry the object only

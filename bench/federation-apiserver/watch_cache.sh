@@ -13,7 +13,7 @@
 #             LIST read from etcd (what the cache did before etcd write markers)
 #   etcdroundsN = etcd with --watch-cache-consistent-read-rounds N (etcdrounds1: one
 #             consistent-read round in flight per resource, a reader arriving during it waits
-#             for it to return; the default is 2)
+#             for it to return; the default is 1)
 #   beforeetcd = BEFORE_BINARY on a fresh 3-member etcd
 # NO_STORM=1 skips the watch-storm part (each variant's second server).
 # bench_api's LIST phase runs as it is and with Accept-Encoding: gzip, each with the collection

@@ -522,8 +522,9 @@ TEST(CacherTest, ConsistentReadsShareARoundAndLateReadersWaitForTheNext) {
   EXPECT_EQ(gated->gets, 0);
 }
 
-// Rounds in flight at once (the default 2): a late reader starts its own round without
-// waiting for the one in flight, and is never answered by that older round, even when it
+// Two rounds in flight at once (--watch-cache-consistent-read-rounds 2): a late reader starts
+// its own round without waiting for the one in flight, and is never answered by that older
+// round, even when it
 // returns first (here it is released alone, with the stale answer, while the late readers
 // wait). The cache's watch is held back meanwhile, so a reader answered by the old round
 // would read v1. Rounds may return out of order; only one sent after a reader arrived
