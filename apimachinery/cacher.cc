@@ -146,12 +146,15 @@ struct TypeCache {
   std::multiset<int64_t> pending;
   std::unique_ptr<Watch> store_watch;
   // Consistent reads with several writers (cacher.h): the store's last write of this resource
-  // is read by one round at a time, shared by every reader that arrived before it was sent.
-  bool round_in_flight = false;
-  uint64_t rounds_sent = 0;
-  uint64_t rounds_done = 0;
-  Status round_status;        // of the newest round done
-  int64_t round_revision = 0;  // its answer
+  // is read by rounds numbered in the order they are sent, at most
+  // CacherOptions::consistent_read_rounds_in_flight at a time; a round answers every reader
+  // that arrived before it was sent.
+  size_t rounds_in_flight = 0;
+  uint64_t rounds_sent = 0;    // the number of the newest round sent
+  uint64_t rounds_done = 0;    // how many have returned (any order)
+  uint64_t newest_round = 0;   // the number of the newest round returned (not older ones)
+  Status round_status;         // its status
+  int64_t round_revision = 0;  // and its answer
   size_t readers_waiting = 0;  // readers waiting for a round (or making one)
   uint64_t store_reads = 0;    // reads the cache could not answer (FallThroughReads)
 };
@@ -208,7 +211,10 @@ class CacherWatch : public Watch {
 class CacherImpl : public Cacher {
  public:
   CacherImpl(std::unique_ptr<Store> inner, CacherOptions options)
-      : inner_(std::move(inner)), options_(options) {}
+      : inner_(std::move(inner)), options_(options) {
+    options_.consistent_read_rounds_in_flight =
+        std::max<size_t>(1, options_.consistent_read_rounds_in_flight);
+  }
 
   ~CacherImpl() override {
     // No more events from the store, then every delivery already queued runs.
@@ -269,12 +275,23 @@ class CacherImpl : public Cacher {
         return inner_->Get(key);
       }
     }
+    return FoundLocked(*tc, key);
+  }
+
+  StatusOr<json> GetAny(const ObjectKey& key) override {
+    MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(key.type));
+    std::lock_guard lock(core_->mu);
+    return FoundLocked(*tc, key);
+  }
+
+  // The object as the cache of `tc` holds it (or this cacher's own newer write of it).
+  StatusOr<json> FoundLocked(const TypeCache& tc, const ObjectKey& key) {
     const Key k{key.ns, key.name};
     const Entry* found = nullptr;
-    auto it = tc->objects.find(k);
-    if (it != tc->objects.end()) found = &it->second;
-    auto w = tc->recent_writes.find(k);
-    if (w != tc->recent_writes.end() && (found == nullptr || w->second.rv > found->rv)) {
+    auto it = tc.objects.find(k);
+    if (it != tc.objects.end()) found = &it->second;
+    auto w = tc.recent_writes.find(k);
+    if (w != tc.recent_writes.end() && (found == nullptr || w->second.rv > found->rv)) {
       found = &w->second;
     }
     if (found == nullptr || found->object == nullptr) {
@@ -516,26 +533,35 @@ class CacherImpl : public Cacher {
   }
 
   // The store's last write of `tc`'s resource, from a round sent after this call began: a
-  // round already in flight may have been answered before a write this reader must see was
-  // acknowledged, so its readers' successors wait for the next. One round at a time, so a
-  // crowd of readers costs the store one read per round trip, not one each.
+  // round sent earlier may have been answered before a write this reader must see was
+  // acknowledged, so a reader that arrives while rounds are in flight waits for one sent after
+  // it. The reader that finds no such round sent starts it at once unless
+  // consistent_read_rounds_in_flight are out (then the first to find a slot free sends it);
+  // every reader that arrived before it shares it. Rounds may return out of order: any round
+  // numbered at least `want` proves what this reader must see, so the newest one returned
+  // answers. A crowd of readers costs the store one read per round, not one each, and a
+  // reader waits about one round trip, not one and a half.
   StatusOr<int64_t> LastWriteLocked(std::unique_lock<std::mutex>& lock, TypeCache& tc) {
     const uint64_t want = tc.rounds_sent + 1;
     ++tc.readers_waiting;
-    while (tc.rounds_done < want) {
-      if (tc.round_in_flight) {
-        core_->progressed.wait(lock);  // the store call is bounded by its own deadline
+    while (tc.newest_round < want) {
+      if (tc.rounds_sent >= want ||
+          tc.rounds_in_flight >= options_.consistent_read_rounds_in_flight) {
+        core_->progressed.wait(lock);  // each store call is bounded by its own deadline
         continue;
       }
-      tc.round_in_flight = true;
-      ++tc.rounds_sent;
+      const uint64_t round = ++tc.rounds_sent;
+      ++tc.rounds_in_flight;
       lock.unlock();
       StatusOr<int64_t> got = inner_->LastWriteRevision(tc.type);
       lock.lock();
-      tc.round_in_flight = false;
+      --tc.rounds_in_flight;
       ++tc.rounds_done;
-      tc.round_status = got.ok() ? Status::Ok() : got.status();
-      tc.round_revision = got.ok() ? *got : 0;
+      if (round > tc.newest_round) {
+        tc.newest_round = round;
+        tc.round_status = got.ok() ? Status::Ok() : got.status();
+        tc.round_revision = got.ok() ? *got : 0;
+      }
       if (got.status().code() == StatusCode::kUnimplemented) last_write_untracked_.store(true);
       core_->progressed.notify_all();
     }
@@ -661,7 +687,7 @@ class CacherImpl : public Cacher {
   }
 
   std::unique_ptr<Store> inner_;
-  const CacherOptions options_;
+  CacherOptions options_;  // const after the constructor
   const Clock& clock_ = options_.clock ? *options_.clock : RealClock();
   std::shared_ptr<Core> core_ = std::make_shared<Core>();
   std::shared_ptr<WatchDispatcher> delivery_ = std::make_shared<WatchDispatcher>();

@@ -549,8 +549,9 @@ ApiResult<json> ObjectService::Create(const ResourceInfo& r, const std::string& 
 }
 
 ApiResult<json> ObjectService::Get(const ResourceInfo& r, const std::string& ns,
-                                   const std::string& name) {
-  StatusOr<json> got = store_.Get(ObjectKey{r.StorageType(), r.namespaced ? ns : "", name});
+                                   const std::string& name, bool any_version) {
+  const ObjectKey key{r.StorageType(), r.namespaced ? ns : "", name};
+  StatusOr<json> got = any_version ? store_.GetAny(key) : store_.Get(key);
   if (!got.ok()) {
     if (got.status().code() == StatusCode::kNotFound)
       return ApiError::NotFound(r.group, r.plural, name);

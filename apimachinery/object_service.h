@@ -176,9 +176,10 @@ class ObjectService {
   ApiResult<nlohmann::json> Create(const ResourceInfo& resource, const std::string& ns,
                                    nlohmann::json body, const RequestContext& ctx = {});
 
-  // The object, or 404 NotFound.
+  // The object, or 404 NotFound. `any_version` (GET ?resourceVersion=0): the watch cache's
+  // copy as it is, which may miss a write acknowledged on another replica (Store::GetAny).
   ApiResult<nlohmann::json> Get(const ResourceInfo& resource, const std::string& ns,
-                                const std::string& name);
+                                const std::string& name, bool any_version = false);
 
   // A `<Kind>List` ({apiVersion, kind, metadata: {resourceVersion, continue,
   // remainingItemCount}, items}) for `ns` ("" = all namespaces). 400 for a malformed

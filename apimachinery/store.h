@@ -127,6 +127,11 @@ class Store {
   // The object, or kNotFound.
   virtual StatusOr<nlohmann::json> Get(const ObjectKey& key) = 0;
 
+  // The object as this store's cache holds it now, which may be older than a write already
+  // acknowledged (Kubernetes' GET with resourceVersion=0: "any"); a store without a cache
+  // answers as Get does.
+  virtual StatusOr<nlohmann::json> GetAny(const ObjectKey& key) { return Get(key); }
+
   // Objects of `type` matching `options`, with the revision they reflect. A malformed or
   // expired continue token is kInvalidArgument / kOutOfRange.
   virtual StatusOr<ListResult> List(const ResourceType& type, const ListOptions& options) = 0;

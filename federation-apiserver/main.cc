@@ -190,6 +190,13 @@ int main(int argc, char** argv) {
                  "once it holds the resource's last write (false: from etcd; for a rolling "
                  "upgrade from a version before etcd write markers, docs/operations.md)")
       ->capture_default_str();
+  app.add_option("--watch-cache-consistent-read-rounds",
+                 options.watch_cache_consistent_read_rounds,
+                 "On etcd, how many reads of a resource's last write (each one linearizable "
+                 "etcd read shared by the GET and LIST waiting for it) may be in flight at once: "
+                 "1 makes a reader that arrives during one wait for it to return first")
+      ->check(CLI::Range(int64_t{1}, int64_t{64}))
+      ->capture_default_str();
   AddSecondsOption(app, "--watch-cache-window-max-age", &options.watch_cache_window_max_age,
                    86400, "Seconds an event stays in the watch cache's window (watches resuming "
                    "from an older resourceVersion get 410 and relist, as with kube-apiserver's "

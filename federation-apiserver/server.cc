@@ -281,6 +281,8 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     cache_options.window_bytes = static_cast<size_t>(options.watch_cache_window_bytes);
     cache_options.window_max_age = options.watch_cache_window_max_age;
     cache_options.consistent_reads_from_cache = options.watch_cache_consistent_reads;
+    cache_options.consistent_read_rounds_in_flight =
+        static_cast<size_t>(options.watch_cache_consistent_read_rounds);
     cache_options.clock = &clock;
     auto cacher = apimachinery::NewCacher(std::move(server->store_), cache_options);
     server->cacher_ = cacher.get();

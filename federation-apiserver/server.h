@@ -90,6 +90,8 @@ struct ServerOptions {
   // the resource's last write (CacherOptions::consistent_reads_from_cache). Off: from etcd,
   // for a rolling upgrade from a version whose writes move no write marker (etcd_store.h).
   bool watch_cache_consistent_reads = true;
+  // Reads of a resource's last write in flight at once for them (CacherOptions).
+  int64_t watch_cache_consistent_read_rounds = 1;
   // LIST bodies kept for repeated LISTs of an unchanged collection
   // (apimachinery/rest/list_response_cache.h); 0 keeps none.
   int64_t list_response_cache_bytes = 64 << 20;

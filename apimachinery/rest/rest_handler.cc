@@ -912,7 +912,8 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
     return ServeWatch(request, r, ns, list);
   }
   if (m == "GET") {
-    ApiResult<json> got = service_.Get(r, ns, name);
+    // resourceVersion=0: whatever the watch cache holds (kube-apiserver's "any"), no round.
+    ApiResult<json> got = service_.Get(r, ns, name, request.Query("resourceVersion") == "0");
     if (!got.ok()) return RestResponse::Error(got.error());
     return render_object(200, *got);
   }

@@ -553,6 +553,8 @@ int main(int argc, char** argv) {
   int watchers = 1000, bindings = 0;
   int storm = 200;
   int create_clients = 8;  // concurrent creates: etcd commits (and fsyncs) those in flight together
+  std::vector<int> get_conns = {8};  // --get-connections 8,16,32: one closed-loop GET run each
+  bool get_rv0 = false;  // --get-rv0 1: each also with ?resourceVersion=0 (the cache as it is)
   std::string storm_query;  // appended to the storm watches' URL, e.g. "&fieldSelector=..."
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
@@ -571,17 +573,28 @@ int main(int argc, char** argv) {
     if (a == "--only") only = argv[i + 1];
     if (a == "--storm-query") storm_query = argv[i + 1];
     if (a == "--create-clients") create_clients = std::atoi(argv[i + 1]);
+    if (a == "--get-rv0") get_rv0 = std::atoi(argv[i + 1]) != 0;
+    if (a == "--get-connections") {
+      get_conns.clear();
+      for (const char* p = argv[i + 1]; *p != 0;) {
+        get_conns.push_back(std::atoi(p));
+        while (*p != 0 && *p != ',') ++p;
+        if (*p == ',') ++p;
+      }
+    }
   }
   size_t colon = server.rfind(':');
   bool tls = server.rfind("https://127.0.0.1:", 0) == 0;
   if ((!tls && server.rfind("http://127.0.0.1:", 0) != 0) || colon == std::string::npos ||
-      (phases != "all" && phases != "get") || (tls && cacert.empty()) || create_clients < 1) {
+      (phases != "all" && phases != "get") || (tls && cacert.empty()) || create_clients < 1 ||
+      get_conns.empty() || *std::min_element(get_conns.begin(), get_conns.end()) < 1) {
     std::fprintf(stderr,
                  "usage: bench_api --server http(s)://127.0.0.1:PORT [--seconds N] [--watchers N]\n"
                  "                 [--phases all|get] [--cacert CA (https)] [--token T]\n"
                  "                 [--cert CRT --key KEY] [--admin-token T] [--bindings N]\n"
                  "                 [--server-pid PID] [--storm-watchers N] [--storm-query Q]\n"
-                 "                 [--only storm] [--create-clients N]\n");
+                 "                 [--only storm] [--create-clients N]\n"
+                 "                 [--get-connections N[,N...]] [--get-rv0 0|1]\n");
     return 2;
   }
   g_port = std::atoi(server.c_str() + colon + 1);
@@ -637,7 +650,17 @@ int main(int argc, char** argv) {
     GetsDuringWatchStorm(get, storm, storm_query, seconds);
     return 0;
   }
-  ClosedLoop("GET by name (8 connections)", get, 8, seconds);
+  // resourceVersion=0: served from the watch cache as it is, without a consistent-read round
+  // (kube-apiserver's "any"): not the consistent GET above, and reported apart from it.
+  const std::string get_rv0_req =
+      Request("GET", "/api/v1/namespaces/bench/secrets/item-42?resourceVersion=0");
+  for (int conns : get_conns) {
+    ClosedLoop("GET by name (" + std::to_string(conns) + " connections)", get, conns, seconds);
+    if (get_rv0) {
+      ClosedLoop("GET by name, resourceVersion=0 (" + std::to_string(conns) + " connections)",
+                 get_rv0_req, conns, seconds);
+    }
+  }
   OpenLoop("GET by name", get, 1000, 16, seconds);
   if (phases == "get") return 0;
   ListPhases(seconds);

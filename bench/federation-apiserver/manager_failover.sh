@@ -6,7 +6,10 @@
 # the Lease names the other one: the takeover is the new leader's first write (its
 # controllers start right after it). The killed one is restarted as the standby before the
 # next run. Prints each run and the median. Bounded: N runs, each given at most 30 s.
+# SIGNAL=TERM sends SIGTERM instead (the planned handover: the leader stops its controllers,
+# releases the Lease and exits; the standby takes it at its next retry) and times the same.
 #   bench/federation-apiserver/manager_failover.sh [N=10]
+#   SIGNAL=TERM bench/federation-apiserver/manager_failover.sh 10
 #   MANAGER_FLAGS="--leader-elect-lease-duration 15s --leader-elect-renew-deadline 10s \
 #     --leader-elect-retry-period 2s" bench/federation-apiserver/manager_failover.sh 3
 #                                       # other election flags (here client-go's defaults)
@@ -15,6 +18,7 @@ cd "$(dirname "$0")/../.."
 BUILD=${MERIDIAN_BUILD_DIR:-build}
 ./scripts/build.sh federation-apiserver federation-controller-manager >/dev/null
 n=${1:-10}
+signal=${SIGNAL:-KILL}
 dir=$(mktemp -d)
 pids=()
 declare -A mgr=()
@@ -60,15 +64,22 @@ for run in $(seq 1 "$n"); do
   leader=$(holder)
   case "$leader" in a) standby=b ;; b) standby=a ;; *) echo "no leader before run $run" >&2; exit 1 ;; esac
   start=$(date +%s%N)
-  kill -9 "${mgr[$leader]}"
-  wait "${mgr[$leader]}" 2>/dev/null || true
+  kill -s "$signal" "${mgr[$leader]}"
+  [ "$signal" = KILL ] && { wait "${mgr[$leader]}" 2>/dev/null || true; }
   took=""
   while [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 30000 ]; do
     if [ "$(holder)" = "$standby" ]; then took=$(( ($(date +%s%N) - start) / 1000000 )); break; fi
     sleep 0.02
   done
   [ -n "$took" ] || { echo "run $run: $standby did not take over within 30 s" >&2; exit 1; }
-  echo "run $run: kill -9 $leader -> $standby holds the lease in $took ms"
+  # SIGTERM: it exits by itself (given 30 s, then killed and reported).
+  for _ in $(seq 1 300); do kill -0 "${mgr[$leader]}" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "${mgr[$leader]}" 2>/dev/null; then
+    echo "run $run: $leader still running 30 s after SIG$signal; killed" >&2
+    kill -9 "${mgr[$leader]}"
+  fi
+  wait "${mgr[$leader]}" 2>/dev/null || true
+  echo "run $run: SIG$signal $leader -> $standby holds the lease in $took ms"
   times+=("$took")
   start_manager "$leader"
   sleep 2  # the restarted one is a standby that has seen the lease renewed

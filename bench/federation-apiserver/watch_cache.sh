@@ -11,6 +11,11 @@
 #   etcd    = this build on a fresh 3-member etcd on loopback (etcd_cluster.sh) instead of SQLite
 #   etcdstorereads = etcd with --watch-cache-consistent-reads=false: every GET and consistent
 #             LIST read from etcd (what the cache did before etcd write markers)
+#   etcdroundsN = etcd with --watch-cache-consistent-read-rounds N (etcdrounds1: one
+#             consistent-read round in flight per resource, a reader arriving during it waits
+#             for it to return; the default is 1)
+#   beforeetcd = BEFORE_BINARY on a fresh 3-member etcd
+# NO_STORM=1 skips the watch-storm part (each variant's second server).
 # bench_api's LIST phase runs as it is and with Accept-Encoding: gzip, each with the collection
 # unchanged and with 10 updates/s to it (a LIST response cache hit is not the common case).
 #   bench/federation-apiserver/watch_cache.sh [RUNS] [SECONDS_PER_PHASE] [BEFORE_BINARY]
@@ -45,6 +50,9 @@ serve() {  # serve VARIANT ARGS... : starts a server, sets $pid and $url
     etcd) start_etcd_cluster "$dir"; storage=$etcd_storage ;;
     etcdstorereads) start_etcd_cluster "$dir"; storage=$etcd_storage
       extra=(--watch-cache-consistent-reads=false) ;;
+    etcdrounds*) start_etcd_cluster "$dir"; storage=$etcd_storage
+      extra=(--watch-cache-consistent-read-rounds "${variant#etcdrounds}") ;;
+    beforeetcd) binary=$before; start_etcd_cluster "$dir"; storage=$etcd_storage ;;
   esac
   env "${env[@]}" "$binary" --listen 127.0.0.1:0 --storage "$storage" --controllers none \
     --log-level warn "${extra[@]}" "$@" > "$dir/out" 2>&1 &
@@ -68,6 +76,7 @@ for run in $(seq 1 "$runs"); do
     "$bench_api" --server "$url" --seconds "$seconds" --server-pid "$pid" --storm-watchers 0 \
       ${BENCH_ARGS:-} || true
     stop
+    [ -n "${NO_STORM:-}" ] && continue
     serve "$variant"
     echo "== run $run $variant storm ($(cut -d' ' -f1 /proc/loadavg) load)"
     "$bench_api" --server "$url" --seconds 5 --only storm || true

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <future>
 #include <thread>
 #include <mutex>
@@ -61,11 +62,17 @@ class SharedStore : public Store {
     StatusOr<int64_t> answer = inner_.LastWriteRevision(type);
     std::unique_lock lock(gate_mu);
     if (gate_closed) {
-      ++held;
+      const int ticket = held++;
       gate_cv.notify_all();
-      gate_cv.wait(lock, [&] { return !gate_closed; });
+      gate_cv.wait(lock, [&] { return !gate_closed || ticket < released; });
     }
     return answer;
+  }
+  // Lets the oldest round still held at the closed gate return.
+  void ReleaseOldest() {
+    std::lock_guard lock(gate_mu);
+    ++released;
+    gate_cv.notify_all();
   }
   void CloseGate() {
     std::lock_guard lock(gate_mu);
@@ -74,6 +81,11 @@ class SharedStore : public Store {
   void WaitUntilHeld(int n) {
     std::unique_lock lock(gate_mu);
     gate_cv.wait(lock, [&] { return held >= n; });
+  }
+  // False when fewer than n rounds reached the gate within 10 s.
+  bool HeldWithin10s(int n) {
+    std::unique_lock lock(gate_mu);
+    return gate_cv.wait_for(lock, std::chrono::seconds(10), [&] { return held >= n; });
   }
   void OpenGate() {
     std::lock_guard lock(gate_mu);
@@ -89,7 +101,8 @@ class SharedStore : public Store {
   std::mutex gate_mu;
   std::condition_variable gate_cv;
   bool gate_closed = false;
-  int held = 0;
+  int held = 0;      // rounds that reached the closed gate (their tickets: 0, 1, ...)
+  int released = 0;  // tickets below this return though the gate is closed
 };
 
 json Pod(const std::string& ns, const std::string& name, const std::string& app) {
@@ -477,6 +490,7 @@ TEST(CacherTest, ConsistentReadsShareARoundAndLateReadersWaitForTheNext) {
   MemoryStore store;
   CacherOptions options;
   options.consistent_read_wait = std::chrono::seconds(30);
+  options.consistent_read_rounds_in_flight = 1;
   auto shared = std::make_unique<SharedStore>(store);
   SharedStore* gated = shared.get();
   auto cacher = NewCacher(std::move(shared), options);
@@ -506,6 +520,98 @@ TEST(CacherTest, ConsistentReadsShareARoundAndLateReadersWaitForTheNext) {
   }
   EXPECT_EQ(gated->last_write_reads - rounds_before, 2);  // the held round and one after it
   EXPECT_EQ(gated->gets, 0);
+}
+
+// Two rounds in flight at once (--watch-cache-consistent-read-rounds 2): a late reader starts
+// its own round without waiting for the one in flight, and is never answered by that older
+// round, even when it
+// returns first (here it is released alone, with the stale answer, while the late readers
+// wait). The cache's watch is held back meanwhile, so a reader answered by the old round
+// would read v1. Rounds may return out of order; only one sent after a reader arrived
+// answers it.
+TEST(CacherTest, PipelinedRoundsNeverAnswerAReaderWithARoundSentBeforeIt) {
+  auto dispatcher = std::make_shared<WatchDispatcher>();
+  MemoryStore store(MemoryStoreOptions{.dispatcher = dispatcher});
+  CacherOptions options;
+  options.consistent_read_wait = std::chrono::seconds(30);
+  options.consistent_read_rounds_in_flight = 2;
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* gated = shared.get();
+  auto cacher = NewCacher(std::move(shared), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "v1")).ok());
+  ASSERT_EQ((*cacher->Get(Key("a", "x")))["metadata"]["labels"]["app"], "v1");
+  const int rounds_before = gated->last_write_reads;
+  std::promise<void> release_watch;
+  std::shared_future<void> watch_released = release_watch.get_future().share();
+  dispatcher->Post([watch_released] { watch_released.wait(); });  // the cache stays at v1
+
+  std::future<StatusOr<json>> first;
+  std::vector<std::future<StatusOr<json>>> late;
+  // Whatever fails below, the readers are let go before their futures are waited for.
+  bool watch_set = false;
+  auto let_go = [&] {
+    gated->OpenGate();
+    if (!watch_set) release_watch.set_value();
+    watch_set = true;
+  };
+  struct Finally {
+    std::function<void()> f;
+    ~Finally() { f(); }
+  } finally{let_go};
+
+  gated->CloseGate();
+  first = std::async(std::launch::async, [&] { return cacher->Get(Key("a", "x")); });
+  ASSERT_TRUE(gated->HeldWithin10s(1));  // round 1 read the store (v1) and is held
+  ASSERT_TRUE(store.Update(Key("a", "x"), Pod("a", "x", "v2"), 0).ok());
+  for (int i = 0; i < 10; ++i) {
+    late.push_back(std::async(std::launch::async, [&] { return cacher->Get(Key("a", "x")); }));
+  }
+  // The first late reader sent round 2 at once (held too, having read v2); the rest arrived
+  // after it was sent, and wait for round 3 (no slot free).
+  ASSERT_TRUE(gated->HeldWithin10s(2)) << "a late reader waited for the round in flight";
+  while (ReadersWaiting(*cacher, kPods) < 11) std::this_thread::yield();
+  gated->ReleaseOldest();  // round 1 returns first, with v1's revision, which the cache has
+  StatusOr<json> got_first = first.get();
+  ASSERT_TRUE(got_first.ok());
+  EXPECT_EQ((*got_first)["metadata"]["labels"]["app"], "v1");  // it began before the update
+  ASSERT_TRUE(gated->HeldWithin10s(3));  // its slot went to round 3, for those after round 2
+  let_go();  // the late readers wait for the cache to reach v2's revision
+  for (auto& f : late) {
+    StatusOr<json> got = f.get();
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    EXPECT_EQ((*got)["metadata"]["labels"]["app"], "v2");
+  }
+  EXPECT_EQ(gated->last_write_reads - rounds_before, 3);
+  EXPECT_EQ(gated->gets, 0);
+  dispatcher->Drain();
+}
+
+// GetAny (GET ?resourceVersion=0) is the cache as it is: no round, no store read, even when
+// the cache is behind another writer's write.
+TEST(CacherTest, GetAnyIsTheCacheAsItIsWithoutARound) {
+  auto dispatcher = std::make_shared<WatchDispatcher>();
+  MemoryStore store(MemoryStoreOptions{.dispatcher = dispatcher});
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* counting = shared.get();
+  auto cacher = NewCacher(std::move(shared));
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "v1")).ok());
+  dispatcher->Drain();
+  const int rounds_before = counting->last_write_reads;
+  StatusOr<json> got = cacher->GetAny(Key("a", "x"));
+  ASSERT_TRUE(got.ok()) << got.status().message();
+  EXPECT_EQ((*got)["metadata"]["labels"]["app"], "v1");
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  dispatcher->Post([released] { released.wait(); });  // the cache's watch stalls
+  ASSERT_TRUE(store.Update(Key("a", "x"), Pod("a", "x", "v2"), 0).ok());  // another writer
+  EXPECT_EQ((*cacher->GetAny(Key("a", "x")))["metadata"]["labels"]["app"], "v1");
+  EXPECT_EQ(cacher->GetAny(Key("a", "y")).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(counting->last_write_reads, rounds_before);
+  EXPECT_EQ(counting->gets, 0);
+  release.set_value();
+  dispatcher->Drain();
 }
 
 // A store that cannot tell its last write (kUnimplemented: today's etcd proxies, any store
