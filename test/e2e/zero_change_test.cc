@@ -40,6 +40,7 @@
 #include <thread>
 
 #include "test/common/child_process.h"
+#include "test/common/custom_resources.h"
 #include "test/common/e2e_federation.h"
 #include "test/common/manifests.h"
 #include "test/common/test_env.h"
@@ -406,26 +407,7 @@ spec:
 // A CustomResourceDefinition for the federation: `kind` in example.com, spec.size an integer
 // (or, with `size_type`, whatever the member's own definition says).
 json Definition(const std::string& kind, const std::string& size_type = "integer") {
-  std::string lower = kind;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return {{"apiVersion", "apiextensions.k8s.io/v1"},
-          {"kind", "CustomResourceDefinition"},
-          {"metadata", {{"name", lower + "s.example.com"}}},
-          {"spec",
-           {{"group", "example.com"},
-            {"scope", "Namespaced"},
-            {"names", {{"plural", lower + "s"}, {"singular", lower}, {"kind", kind}}},
-            {"versions",
-             {{{"name", "v1"},
-               {"served", true},
-               {"storage", true},
-               {"schema",
-                {{"openAPIV3Schema",
-                  {{"type", "object"},
-                   {"properties",
-                    {{"spec",
-                      {{"type", "object"},
-                       {"properties", {{"size", {{"type", size_type}}}}}}}}}}}}}}}}}}};
+  return test_env::ExampleCustomResourceDefinition(kind, {{"size", {{"type", size_type}}}});
 }
 
 TEST_F(ZeroChangeE2E, CustomResourceIsPlacedWithItsDefinitionUpdatedAndRemoved) {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "test/common/child_process.h"
+#include "test/common/custom_resources.h"
 #include "test/common/controller_manager_e2e.h"
 #include "test/common/e2e_federation.h"
 #include "test/common/manifests.h"
@@ -357,30 +358,9 @@ TEST_F(ControllerManagerRestTest, AStaleLeadersTokenIsRefusedAfterATakeover) {
 // A CustomResourceDefinition of example.com/v1 `kind` (namespaced, a status subresource,
 // spec.replicas and spec.size), as a user registers it with the federation.
 json Definition(const std::string& kind) {
-  std::string lower = kind;
-  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return {{"apiVersion", "apiextensions.k8s.io/v1"},
-          {"kind", "CustomResourceDefinition"},
-          {"metadata", {{"name", lower + "s.example.com"}}},
-          {"spec",
-           {{"group", "example.com"},
-            {"scope", "Namespaced"},
-            {"names", {{"plural", lower + "s"}, {"singular", lower}, {"kind", kind}}},
-            {"versions",
-             {{{"name", "v1"},
-               {"served", true},
-               {"storage", true},
-               {"subresources", {{"status", json::object()}}},
-               {"schema",
-                {{"openAPIV3Schema",
-                  {{"type", "object"},
-                   {"properties",
-                    {{"spec",
-                      {{"type", "object"},
-                       {"properties",
-                        {{"replicas", {{"type", "integer"}}}, {"size", {{"type", "integer"}}}}}}},
-                     {"status",
-                      {{"type", "object"}, {"x-kubernetes-preserve-unknown-fields", true}}}}}}}}}}}}}}};
+  return test_env::ExampleCustomResourceDefinition(
+      kind, {{"replicas", {{"type", "integer"}}}, {"size", {{"type", "integer"}}}},
+      /*status_subresource=*/true);
 }
 
 // Custom kinds through the API (issue 18): the manager's registry follows the federation's
