@@ -78,10 +78,6 @@ class SharedStore : public Store {
     std::lock_guard lock(gate_mu);
     gate_closed = true;
   }
-  void WaitUntilHeld(int n) {
-    std::unique_lock lock(gate_mu);
-    gate_cv.wait(lock, [&] { return held >= n; });
-  }
   // False when fewer than n rounds reached the gate within 10 s.
   bool HeldWithin10s(int n) {
     std::unique_lock lock(gate_mu);
@@ -475,6 +471,26 @@ TEST(CacherTest, ConsistentReadSeesAnotherClientsWrite) {
   }
 }
 
+size_t ReadersWaiting(Cacher& cacher, const ResourceType& type);
+
+// True once `n` readers wait for a consistent-read round of `type`; false after 10 s (a test
+// fails rather than hangs when the cacher never queues them).
+bool ReadersWaitWithin10s(Cacher& cacher, const ResourceType& type, size_t n) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (ReadersWaiting(cacher, type) < n) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// Runs `f` when it goes out of scope: lets held readers go before their futures are waited
+// for, whichever assertion ends a test.
+struct AtScopeExit {
+  std::function<void()> f;
+  ~AtScopeExit() { f(); }
+};
+
 size_t ReadersWaiting(Cacher& cacher, const ResourceType& type) {
   for (const ResourceCacheStats& s : cacher.Stats()) {
     if (s.type == type) return s.readers_waiting;
@@ -500,15 +516,17 @@ TEST(CacherTest, ConsistentReadsShareARoundAndLateReadersWaitForTheNext) {
   ASSERT_EQ((*cacher->Get(Key("a", "x")))["metadata"]["labels"]["app"], "v1");
   const int rounds_before = gated->last_write_reads;
 
-  gated->CloseGate();
-  auto first = std::async(std::launch::async, [&] { return cacher->Get(Key("a", "x")); });
-  gated->WaitUntilHeld(1);  // its round has read the store: last write = v1
-  ASSERT_TRUE(store.Update(Key("a", "x"), Pod("a", "x", "v2"), 0).ok());
+  std::future<StatusOr<json>> first;
   std::vector<std::future<StatusOr<json>>> late;
+  AtScopeExit open_at_exit{[gated] { gated->OpenGate(); }};
+  gated->CloseGate();
+  first = std::async(std::launch::async, [&] { return cacher->Get(Key("a", "x")); });
+  ASSERT_TRUE(gated->HeldWithin10s(1));  // its round has read the store: last write = v1
+  ASSERT_TRUE(store.Update(Key("a", "x"), Pod("a", "x", "v2"), 0).ok());
   for (int i = 0; i < 10; ++i) {
     late.push_back(std::async(std::launch::async, [&] { return cacher->Get(Key("a", "x")); }));
   }
-  while (ReadersWaiting(*cacher, kPods) < 11) std::this_thread::yield();
+  ASSERT_TRUE(ReadersWaitWithin10s(*cacher, kPods, 11));
   gated->OpenGate();
 
   StatusOr<json> got_first = first.get();
@@ -555,10 +573,7 @@ TEST(CacherTest, PipelinedRoundsNeverAnswerAReaderWithARoundSentBeforeIt) {
     if (!watch_set) release_watch.set_value();
     watch_set = true;
   };
-  struct Finally {
-    std::function<void()> f;
-    ~Finally() { f(); }
-  } finally{let_go};
+  AtScopeExit finally{let_go};
 
   gated->CloseGate();
   first = std::async(std::launch::async, [&] { return cacher->Get(Key("a", "x")); });
@@ -570,7 +585,7 @@ TEST(CacherTest, PipelinedRoundsNeverAnswerAReaderWithARoundSentBeforeIt) {
   // The first late reader sent round 2 at once (held too, having read v2); the rest arrived
   // after it was sent, and wait for round 3 (no slot free).
   ASSERT_TRUE(gated->HeldWithin10s(2)) << "a late reader waited for the round in flight";
-  while (ReadersWaiting(*cacher, kPods) < 11) std::this_thread::yield();
+  ASSERT_TRUE(ReadersWaitWithin10s(*cacher, kPods, 11));
   gated->ReleaseOldest();  // round 1 returns first, with v1's revision, which the cache has
   StatusOr<json> got_first = first.get();
   ASSERT_TRUE(got_first.ok());
