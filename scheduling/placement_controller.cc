@@ -24,6 +24,16 @@ constexpr char kWho[] = "placement controller";
 
 }  // namespace
 
+namespace {
+
+// A workload whose template has replicas takes room on its members, which the capacity
+// ledger shares out in priority order; a copied template (no replicas) takes none.
+bool SharesCapacity(const api::FederatedWorkload& w) {
+  return api::TemplateReplicas(w.spec).has_value();
+}
+
+}  // namespace
+
 void KeepUntilReplacementsReady(const api::FederatedWorkload& workload,
                                 const placement::World& world, const placement::Result& result,
                                 std::vector<api::ClusterPlacement>* placement,
@@ -412,18 +422,16 @@ Status PlacementController::Start() {
                          apimachinery::InformerHandlers<api::FailoverDrill>{.on_key = fleet_key});
   // A workload's change: that workload, unless it changes what others may use (see
   // MarkChanged) — a workload that shares capacity appearing as one that does not, or going.
-  auto shares = [](const api::FederatedWorkload& w) {
-    return api::TemplateReplicas(w.spec).has_value();
-  };
   handlers_.emplace_back(
       fleet_.workloads.cache(),
       apimachinery::InformerHandlers<api::FederatedWorkload>{
           .on_add = [this](const auto& now) { MarkChanged(false, now.get()); },
           .on_update =
-              [this, shares](const auto& old, const auto& now) {
-                MarkChanged(shares(*old) != shares(*now), now.get());
+              [this](const auto& old, const auto& now) {
+                MarkChanged(SharesCapacity(*old) != SharesCapacity(*now), now.get());
               },
-          .on_delete = [this, shares](const auto& last) { MarkChanged(shares(*last), last.get()); }});
+          .on_delete =
+              [this](const auto& last) { MarkChanged(SharesCapacity(*last), last.get()); }});
   for (apimachinery::InformerBase* informer : std::initializer_list<apimachinery::InformerBase*>{
            &fleet_.members, &fleet_.topologies, &fleet_.policies, &fleet_.workloads,
            &fleet_.drills}) {
@@ -521,12 +529,9 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
   // Capacity is shared: oldest first, each against what the others hold.
   const std::vector<size_t> order = PriorityOrder(workloads);
   CapacityLedger ledger(*world);
-  auto shares_capacity = [&](const api::FederatedWorkload& w) {
-    return api::TemplateReplicas(w.spec).has_value();
-  };
   for (size_t i : order) {
     const api::FederatedWorkload& w = *workloads[i];
-    if (shares_capacity(w)) ledger.Reserve(i, CurrentAssignment(w.status));
+    if (SharesCapacity(w)) ledger.Reserve(i, CurrentAssignment(w.status));
   }
   // The status each workload has after this pass (unchanged or written), for the evidence.
   std::map<std::string, api::FederatedWorkloadStatus> in_effect;
@@ -544,19 +549,23 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
   // (or stopped sharing) made its informer handler ask for a whole pass.
   std::vector<bool> placing(workloads.size(), only == nullptr);
   if (only != nullptr) {
+    // The label, not AffinityGroupOf: a member leaving its group (being deleted, relabelled to
+    // "") still moves the others.
     auto grouped = [](const api::FederatedWorkload& w) {
       return w.metadata.labels.count(api::kAffinityGroupLabel) > 0;
     };
     bool others_move = false;  // a changed workload shares capacity, or is in a group
+    std::string key;           // reused: no allocation per workload on a pass for one change
     for (size_t i = 0; i < workloads.size(); ++i) {
       const api::FederatedWorkload& w = *workloads[i];
-      if (only->count(w.metadata.ns + "/" + w.metadata.name) == 0) continue;
+      key.assign(w.metadata.ns).append("/").append(w.metadata.name);
+      if (only->count(key) == 0) continue;
       placing[i] = true;
-      others_move = others_move || shares_capacity(w) || grouped(w);
+      others_move = others_move || SharesCapacity(w) || grouped(w);
     }
     if (others_move) {
       for (size_t i = 0; i < workloads.size(); ++i) {
-        placing[i] = placing[i] || shares_capacity(*workloads[i]) || grouped(*workloads[i]);
+        placing[i] = placing[i] || SharesCapacity(*workloads[i]) || grouped(*workloads[i]);
       }
     }
   }
@@ -565,7 +574,7 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
     if (!w.metadata.deletion_timestamp.empty()) continue;  // the sync controller's business
     if (!placing[i]) continue;
     std::optional<Duration> recheck;
-    const bool shared = shares_capacity(w);
+    const bool shared = SharesCapacity(w);
     std::vector<std::string> placed_on;
     api::FederatedWorkloadStatus status =
         PlacedStatus(w, inputs.policies, engine, now, &recheck,
