@@ -560,10 +560,6 @@ ApiResult<json> ObjectService::Get(const ResourceInfo& r, const std::string& ns,
   return std::move(got).value();
 }
 
-namespace {
-
-// The resourceVersion query parameter of a list or watch: "" (none) or a decimal revision.
-// Kubernetes refuses anything else with 400 rather than ignoring it.
 ApiResult<int64_t> ParseQueryResourceVersion(const std::string& value) {
   if (value.empty()) return int64_t{0};
   int64_t rv = 0;
@@ -574,8 +570,6 @@ ApiResult<int64_t> ParseQueryResourceVersion(const std::string& value) {
   }
   return rv;
 }
-
-}  // namespace
 
 namespace {
 

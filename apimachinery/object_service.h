@@ -138,6 +138,10 @@ struct ObjectEvent {
 };
 using ObjectEventCallback = std::function<void(const ObjectEvent&)>;
 
+// The resourceVersion query parameter of a get, list or watch: "" (none, 0) or a decimal
+// revision. Kubernetes refuses anything else with 400 rather than ignoring it.
+ApiResult<int64_t> ParseQueryResourceVersion(const std::string& value);
+
 class ObjectService {
  public:
   // `store`, `clock` and `registry` must outlive the service. `registry` is read-only from

@@ -912,8 +912,13 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
     return ServeWatch(request, r, ns, list);
   }
   if (m == "GET") {
-    // resourceVersion=0: whatever the watch cache holds (kube-apiserver's "any"), no round.
-    ApiResult<json> got = service_.Get(r, ns, name, request.Query("resourceVersion") == "0");
+    // resourceVersion=0: whatever the watch cache holds (kube-apiserver's "any"), no round;
+    // any other revision is answered with the newest (never older than it); not a number: 400.
+    const std::string rv = request.Query("resourceVersion");
+    if (ApiResult<int64_t> parsed = ParseQueryResourceVersion(rv); !parsed.ok()) {
+      return RestResponse::Error(parsed.error());
+    }
+    ApiResult<json> got = service_.Get(r, ns, name, rv == "0");
     if (!got.ok()) return RestResponse::Error(got.error());
     return render_object(200, *got);
   }

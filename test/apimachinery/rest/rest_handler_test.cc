@@ -331,6 +331,15 @@ TEST_F(RestHandlerTest, KubernetesValidationRules) {
       {"watch resourceVersion=abc",
        Req("GET", coll, nullptr, {{"watch", "true"}, {"resourceVersion", "abc"}}), 400,
        "resourceVersion: Invalid value: \"abc\""},
+      {"get resourceVersion=abc", Req("GET", coll + "/fits", nullptr, {{"resourceVersion", "abc"}}),
+       400, "resourceVersion: Invalid value: \"abc\""},
+      {"get resourceVersion out of range",
+       Req("GET", coll + "/fits", nullptr, {{"resourceVersion", "99999999999999999999"}}), 400,
+       "must be a non-negative integer"},
+      {"get resourceVersion=0", Req("GET", coll + "/fits", nullptr, {{"resourceVersion", "0"}}),
+       200, ""},
+      {"get resourceVersion=7", Req("GET", coll + "/fits", nullptr, {{"resourceVersion", "7"}}),
+       200, ""},
   };
   for (const Case& c : cases) {
     RestResponse r = Do(c.req);
