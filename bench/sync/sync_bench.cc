@@ -200,6 +200,7 @@ class Run {
       std::cerr << "membersim: " << error << "\n";
       return false;
     }
+    sim_.CopyOutputTo((dir_ / "membersim.log").string());
     if (!api_.Start({bin_ + "/federation-apiserver", "--listen", "127.0.0.1:0", "--storage",
                      "sqlite:" + (dir_ / "fed.db").string(), "--log-level", "warn"},
                     &error, (dir_ / "apiserver.log").string())) {
@@ -212,6 +213,7 @@ class Run {
       std::cerr << "federation-apiserver: " << error << "\n";
       return false;
     }
+    api_.CopyOutputTo((dir_ / "apiserver.log").string());
     federation_ = Client("federation", api_url_);
     return true;
   }
