@@ -47,6 +47,7 @@ struct WritePrecondition {
 class WritePreconditionScope;
 inline Status CheckWritePrecondition(const WritePrecondition& precondition,
                                      const std::string* stored_text);
+inline void RecordWritePreconditionOutcome(const Status& outcome);
 
 // Makes every store write on this thread conditional on `precondition` until destroyed.
 // Scopes nest (the inner one replaces the outer until it ends). Destroying it on another
@@ -79,6 +80,7 @@ class WritePreconditionScope {
 
  private:
   friend Status CheckWritePrecondition(const WritePrecondition&, const std::string*);
+  friend void RecordWritePreconditionOutcome(const Status&);
   struct ThreadState {
     std::weak_ptr<const WritePrecondition> precondition;
     Status refusal;  // the precondition's last error on this thread
@@ -112,6 +114,14 @@ inline Status CheckWritePrecondition(const WritePrecondition& precondition,
   }
   WritePreconditionScope::Slot().refusal = result;
   return result;
+}
+
+// For a backend that checks a write's precondition on another thread than the writer's
+// (SqliteStore's group commit: the leader checks every write of its group): records on the
+// writer's thread what CheckWritePrecondition answered for its write (OK: it held), so that
+// WritePreconditionScope::Refused sees it there. Call on the writer's thread, after the check.
+inline void RecordWritePreconditionOutcome(const Status& outcome) {
+  WritePreconditionScope::Slot().refusal = outcome;
 }
 
 }  // namespace meridian::apimachinery

@@ -32,6 +32,7 @@
 #include "federation-apiserver/request_filters.h"
 #include "federation-apiserver/what_if_review.h"
 #include "observability/cache_metrics.h"
+#include "observability/metrics.h"
 #include "observability/metrics_server.h"
 #include "observability/request_metrics.h"
 
@@ -225,6 +226,10 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     apimachinery::SqliteStoreOptions store_options;
     store_options.path = path;
     store_options.history_events = options.watch_history_events;
+    store_options.on_commit = [](size_t writes) {
+      static observability::StripedHistogram& per_commit = observability::StorageWritesPerCommit();
+      per_commit.Observe(static_cast<double>(writes));
+    };
     MERIDIAN_ASSIGN_OR_RETURN(server->store_, apimachinery::OpenSqliteStore(store_options));
   }
   // Encryption at rest wraps the store itself, so every user of it (the ObjectService,

@@ -210,6 +210,20 @@ StripedHistogram& PlacementDecisionSeconds() {
   return placement->histogram;
 }
 
+StripedHistogram& StorageWritesPerCommit() {
+  struct Commits {
+    StripedFamily<StripedHistogram> family{
+        "meridian_storage_writes_per_commit",
+        "Writes carried by each durable transaction of the embedded SQLite store (group commit).",
+        prometheus::MetricType::Histogram};
+    StripedHistogram& histogram =
+        family.Add({}, std::vector<double>{1, 2, 4, 8, 16, 32, 64, 128, 256});
+    std::unique_ptr<CollectorRegistration> registration = CollectFamilies(family);
+  };
+  static Commits* commits = new Commits();  // used until exit
+  return commits->histogram;
+}
+
 WorkQueueMetrics WorkQueueMetrics::For(const std::string& name) {
   // client-go's workqueue metrics provider (k8s.io/component-base/metrics/prometheus/workqueue).
   static auto& depth = prometheus::BuildGauge()

@@ -85,6 +85,11 @@ const std::vector<double>& RestClientDurationBuckets();
 // Striped (striped_metrics.h): observed once per decision on the controller's workers.
 StripedHistogram& PlacementDecisionSeconds();
 
+// meridian_storage_writes_per_commit: how many writes each durable transaction of the embedded
+// SQLite store carried (group commit: writes that queue while one commits share the next).
+// Mostly 1 on a quiet server; larger under concurrent writers, each sharing one fsync.
+StripedHistogram& StorageWritesPerCommit();
+
 // The metrics of one client-go style work queue (sync/work_queue.h), labelled name=`name`:
 // workqueue_depth, workqueue_adds_total, workqueue_queue_duration_seconds,
 // workqueue_work_duration_seconds, workqueue_retries_total. Calling For twice with one name

@@ -4,11 +4,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "apimachinery/store_compaction.h"
+#include "apimachinery/write_precondition.h"
 #include "test/apimachinery/store_conformance.h"
 
 namespace meridian::apimachinery {
@@ -182,6 +189,181 @@ TEST(SqliteStoreTest, CompactionDropsTheHistoryAndItsBytes) {
   EXPECT_EQ(
       store->WatchFrom(kWidgets, "", {}, created - 1, [](const WatchEvent&) {}).status().code(),
       StatusCode::kOutOfRange);
+}
+
+// Holds the first write's group in its transaction (its precondition waits for Open) so that
+// the writes started meanwhile queue up behind it. Every wait is bounded.
+class CommitGate {
+ public:
+  std::shared_ptr<const WritePrecondition> Precondition() {
+    return std::make_shared<WritePrecondition>(WritePrecondition{
+        {kWidgets, "x", "gate"}, [this](const json*) {
+          std::unique_lock lock(mu_);
+          held_ = true;
+          cv_.notify_all();
+          cv_.wait_for(lock, std::chrono::seconds(10), [this] { return open_; });
+          return Status::Ok();
+        }});
+  }
+  bool HeldWithin10s() {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, std::chrono::seconds(10), [this] { return held_; });
+  }
+  void Open() {
+    std::lock_guard lock(mu_);
+    open_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool held_ = false;
+  bool open_ = false;
+};
+
+bool Within10s(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+TEST(SqliteStoreTest, WritesQueuedDuringACommitShareTheNextOne) {
+  SqliteStoreOptions options;
+  options.path = FreshPath();
+  std::mutex commits_mu;
+  std::vector<size_t> commits;  // writes per transaction
+  options.on_commit = [&](size_t writes) {
+    std::lock_guard lock(commits_mu);
+    commits.push_back(writes);
+  };
+  auto store = OpenSqliteStore(options).value();
+  std::vector<WatchEvent> events;
+  std::mutex events_mu;
+  auto watch = store->WatchFrom(kWidgets, "", {}, 0, [&](const WatchEvent& e) {
+    std::lock_guard lock(events_mu);
+    events.push_back(e);
+  });
+  ASSERT_TRUE(watch.ok());
+
+  CommitGate gate;
+  std::thread first([&] {
+    WritePreconditionScope scope(gate.Precondition());
+    EXPECT_TRUE(store->Create({kWidgets, "x", "first"}, {{"metadata", {{"name", "first"}}}}).ok());
+  });
+  ASSERT_TRUE(gate.HeldWithin10s());
+  constexpr int kWriters = 8;
+  std::atomic<int> started{0};
+  std::vector<std::thread> writers;
+  std::vector<int64_t> revisions(kWriters);
+  for (int i = 0; i < kWriters; ++i) {
+    writers.emplace_back([&, i] {
+      const std::string name = "w-" + std::to_string(i);
+      ++started;
+      StatusOr<json> created = store->Create({kWidgets, "x", name}, {{"metadata", {{"name", name}}}});
+      ASSERT_TRUE(created.ok()) << created.status();
+      revisions[i] = ResourceVersionOf(*created).value();
+    });
+  }
+  ASSERT_TRUE(Within10s([&] { return started == kWriters; }));
+  gate.Open();
+  first.join();
+  for (auto& t : writers) t.join();
+
+  // Every write durable and readable, each at its own revision, 1..9 with no gap.
+  std::vector<int64_t> sorted = revisions;
+  std::sort(sorted.begin(), sorted.end());
+  for (int i = 0; i < kWriters; ++i) {
+    EXPECT_EQ(sorted[i], 2 + i);
+    EXPECT_TRUE(store->Get({kWidgets, "x", "w-" + std::to_string(i)}).ok());
+  }
+  EXPECT_EQ(store->CurrentResourceVersion(), 1 + kWriters);
+  // The eight that queued behind the held commit did not take eight more.
+  {
+    std::lock_guard lock(commits_mu);
+    ASSERT_FALSE(commits.empty());
+    EXPECT_EQ(commits.front(), 1u) << "the first group was taken before the others queued";
+    size_t total = 0, largest = 0;
+    for (size_t c : commits) {
+      total += c;
+      largest = std::max(largest, c);
+    }
+    EXPECT_EQ(total, 1u + kWriters);
+    EXPECT_LT(commits.size(), 1u + kWriters);
+    EXPECT_GT(largest, 1u);
+  }
+  // One event per write, in revision order.
+  ASSERT_TRUE(Within10s([&] {
+    std::lock_guard lock(events_mu);
+    return events.size() == 1 + kWriters;
+  }));
+  std::lock_guard lock(events_mu);
+  for (size_t i = 0; i < events.size(); ++i) EXPECT_EQ(events[i].resource_version, 1 + int64_t(i));
+}
+
+TEST(SqliteStoreTest, AFailedCheckInAGroupFailsThatWriteAloneAndTakesNoRevision) {
+  SqliteStoreOptions options;
+  options.path = FreshPath();
+  auto store = OpenSqliteStore(options).value();
+  const json taken = store->Create({kWidgets, "x", "taken"}, {{"metadata", {{"name", "taken"}}}}).value();
+  const int64_t taken_rv = ResourceVersionOf(taken).value();
+
+  CommitGate gate;
+  std::thread first([&] {
+    WritePreconditionScope scope(gate.Precondition());
+    EXPECT_TRUE(store->Create({kWidgets, "x", "first"}, {{"metadata", {{"name", "first"}}}}).ok());
+  });
+  ASSERT_TRUE(gate.HeldWithin10s());
+  std::atomic<int> started{0};
+  StatusOr<json> duplicate = InternalError("not run"), stale = InternalError("not run"),
+                 fresh = InternalError("not run");
+  std::vector<std::thread> writers;
+  writers.emplace_back([&] {
+    ++started;
+    duplicate = store->Create({kWidgets, "x", "taken"}, {{"metadata", {{"name", "taken"}}}});
+  });
+  writers.emplace_back([&] {
+    ++started;
+    json next = taken;
+    next["v"] = 1;
+    stale = store->Update({kWidgets, "x", "taken"}, next, taken_rv + 100);
+  });
+  // Refused by its precondition: recognised as such on the writer's own thread, although
+  // the group's leader (possibly another thread) checked it.
+  constexpr int kRefused = 6;
+  std::atomic<int> recognised{0};
+  for (int i = 0; i < kRefused; ++i) {
+    writers.emplace_back([&, i] {
+      auto refuse = std::make_shared<WritePrecondition>(WritePrecondition{
+          {kWidgets, "x", "gate"}, [](const json*) { return AbortedError("not the leader"); }});
+      WritePreconditionScope scope(refuse);
+      ++started;
+      const std::string name = "refused-" + std::to_string(i);
+      StatusOr<json> r = store->Create({kWidgets, "x", name}, {{"metadata", {{"name", name}}}});
+      if (!r.ok() && WritePreconditionScope::Refused(r.status())) ++recognised;
+    });
+  }
+  writers.emplace_back([&] {
+    ++started;
+    fresh = store->Create({kWidgets, "x", "fresh"}, {{"metadata", {{"name", "fresh"}}}});
+  });
+  ASSERT_TRUE(Within10s([&] { return started == 3 + kRefused; }));
+  gate.Open();
+  first.join();
+  for (auto& t : writers) t.join();
+
+  EXPECT_EQ(duplicate.status().code(), StatusCode::kAlreadyExists) << duplicate.status();
+  EXPECT_EQ(stale.status().code(), StatusCode::kAborted) << stale.status();
+  EXPECT_EQ(recognised, kRefused);
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  // Only "first" and "fresh" took revisions.
+  EXPECT_EQ(ResourceVersionOf(*fresh).value(), taken_rv + 2);
+  EXPECT_EQ(store->CurrentResourceVersion(), taken_rv + 2);
+  EXPECT_FALSE(store->Get({kWidgets, "x", "refused-0"}).ok());
+  EXPECT_FALSE(store->Get({kWidgets, "x", "taken"}).value().contains("v"));
 }
 
 }  // namespace
