@@ -9,6 +9,7 @@
 #include "api/codec.h"
 #include "api/conditions.h"
 #include "api/informers.h"
+#include "common/parallel.h"
 #include "failover/drill.h"
 #include "rollout/revisions.h"
 #include "rollout/stage_machine.h"
@@ -18,6 +19,9 @@ namespace meridian::rollout {
 namespace {
 
 constexpr char kWho[] = "rollout controller";
+// Status writes of one pass in flight at once (each waits for the store's commit; writes in
+// flight share one): a thousand new workloads each need their first revision recorded.
+constexpr size_t kStatusWritesInFlight = 16;
 
 // A live drill that has not ended fails (or is about to fail) its target: a rollout gives
 // no member it targets a new revision meanwhile. Nor while the ended drill still watches its
@@ -156,106 +160,132 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
   const apimachinery::ResourceInfo& info =
       api::MeridianResource(objects_, "federatedworkloads", kWho);
 
-  int written = 0;
+  // What the rollout decides for `w` now: its status and the events to record; nothing when
+  // this pass decides nothing for it (being deleted, or an evaluation is on its way).
+  struct Decision {
+    api::FederatedWorkloadStatus status;
+    std::vector<RolloutEvent> events;
+  };
+  auto decide = [&](const api::FederatedWorkload& w,
+                    const std::string& key) -> std::optional<Decision> {
+    if (!w.metadata.deletion_timestamp.empty()) return std::nullopt;
+    const Timestamp now = clock_.Now();
+    api::FederatedWorkloadStatus status = w.status;
+    RecordRevision(w, now, &status);
+    std::vector<RolloutEvent> events;
+    if (w.spec.rollout) {
+      StageMachineInput in;
+      in.revision = status.revisions.back().revision;
+      in.paused = w.spec.rollout->paused;
+      in.dns = w.spec.dns.has_value();
+      in.dns_ttl_seconds = w.spec.dns ? w.spec.dns->ttl : 0;
+      if (auto s = samples_.find(key); s != samples_.end()) in.prometheus = s->second;
+      in.now = now;
+      in.members = Observe(w, members, drills, policies);
+      if (auto a = w.metadata.annotations.find(api::kRolloutApprovedAnnotation);
+          a != w.metadata.annotations.end()) {
+        in.approval = a->second;
+      }
+      std::optional<api::RolloutStatus> previous = status.rollout;
+      if (!previous && status.revisions.size() > 1) {
+        // spec.rollout was added to a workload that ran the revision before this one:
+        // that one is the stable revision to roll out from.
+        api::RolloutStatus seeded;
+        seeded.revision = seeded.stable_revision =
+            status.revisions[status.revisions.size() - 2].revision;
+        seeded.phase = "Complete";
+        previous = seeded;
+      }
+      std::string missing;
+      if (w.spec.rollout->strategy) {
+        in.strategy = &*w.spec.rollout->strategy;
+      } else if (auto s = strategies.find(w.spec.rollout->strategy_ref); s != strategies.end()) {
+        in.strategy = &s->second;
+      } else {
+        // Hold every member where it is until the strategy exists.
+        missing = "RolloutStrategy " + w.spec.rollout->strategy_ref + " not found";
+        in.paused = true;
+        in.strategy = nullptr;
+      }
+      StageMachineOutput out;
+      bool asked = false;  // an evaluation is on its way: this pass decides nothing
+      if (missing.empty()) {
+        out = Step(in, previous);
+        if (out.evaluate) {
+          // The gate is being judged and no evaluation is fresh: decide with the one that
+          // came back, or ask for one and leave the rollout as it is until it comes.
+          if (std::optional<PrometheusSample> sample = Evaluation(key, *out.evaluate)) {
+            in.prometheus = samples_[key] = std::move(*sample);
+            out = Step(in, previous);
+          } else {
+            asked = true;
+          }
+        }
+      } else if (previous) {
+        out.state = *previous;
+        out.condition_status = "False";
+        out.condition_reason = "StrategyNotFound";
+        out.condition_message = missing;
+      } else {
+        out = Step(in, previous);  // the first revision goes everywhere regardless
+      }
+      if (asked) return std::nullopt;  // the answer's arrival marks the loop dirty
+      status.rollout = out.state;
+      api::SetCondition(&status.conditions,
+                        api::Condition{.type = "Rollout",
+                                       .status = out.condition_status,
+                                       .reason = out.condition_reason,
+                                       .message = out.condition_message,
+                                       .observed_generation = w.metadata.generation},
+                        now);
+      events = std::move(out.events);
+      if (out.requeue_at && next && (!*next || *out.requeue_at < **next)) {
+        *next = out.requeue_at;
+      }
+    } else if (status.rollout) {
+      status.rollout.reset();  // spec.rollout removed: every member runs spec.template
+      std::erase_if(status.conditions,
+                    [](const api::Condition& c) { return c.type == "Rollout"; });
+    }
+    return Decision{std::move(status), std::move(events)};
+  };
+
+  // The statuses that differ, written together after the decisions (kStatusWritesInFlight at
+  // a time: each write waits for the store's commit, and writes in flight share one).
+  struct StatusWrite {
+    std::string key;
+    api::FederatedWorkload updated;
+    std::vector<RolloutEvent> events;
+    apimachinery::ApiResult<nlohmann::json> result = apimachinery::ApiError::Internal("not written");
+  };
+  std::vector<StatusWrite> writes;
   std::set<std::string> seen;  // workloads whose cached evaluation is kept
   for (const auto& cached : workloads) {
-    const std::string key = cached->metadata.ns + "/" + cached->metadata.name;
+    std::string key = cached->metadata.ns + "/" + cached->metadata.name;
     seen.insert(key);
     // No staged rollout, and its revisions recorded: nothing to write (most workloads, most
     // passes), decided without a copy.
     if (!cached->spec.rollout && !cached->status.rollout && RevisionsCurrent(*cached)) continue;
-    api::FederatedWorkload w = *cached;
-    for (int attempt = 0; attempt < 5; ++attempt) {
-      if (!w.metadata.deletion_timestamp.empty()) break;
-      const Timestamp now = clock_.Now();
-      api::FederatedWorkloadStatus status = w.status;
-      RecordRevision(w, now, &status);
-      std::vector<RolloutEvent> events;
-      if (w.spec.rollout) {
-        StageMachineInput in;
-        in.revision = status.revisions.back().revision;
-        in.paused = w.spec.rollout->paused;
-        in.dns = w.spec.dns.has_value();
-        in.dns_ttl_seconds = w.spec.dns ? w.spec.dns->ttl : 0;
-        if (auto s = samples_.find(key); s != samples_.end()) in.prometheus = s->second;
-        in.now = now;
-        in.members = Observe(w, members, drills, policies);
-        if (auto a = w.metadata.annotations.find(api::kRolloutApprovedAnnotation);
-            a != w.metadata.annotations.end()) {
-          in.approval = a->second;
-        }
-        std::optional<api::RolloutStatus> previous = status.rollout;
-        if (!previous && status.revisions.size() > 1) {
-          // spec.rollout was added to a workload that ran the revision before this one:
-          // that one is the stable revision to roll out from.
-          api::RolloutStatus seeded;
-          seeded.revision = seeded.stable_revision =
-              status.revisions[status.revisions.size() - 2].revision;
-          seeded.phase = "Complete";
-          previous = seeded;
-        }
-        std::string missing;
-        if (w.spec.rollout->strategy) {
-          in.strategy = &*w.spec.rollout->strategy;
-        } else if (auto s = strategies.find(w.spec.rollout->strategy_ref); s != strategies.end()) {
-          in.strategy = &s->second;
-        } else {
-          // Hold every member where it is until the strategy exists.
-          missing = "RolloutStrategy " + w.spec.rollout->strategy_ref + " not found";
-          in.paused = true;
-          in.strategy = nullptr;
-        }
-        StageMachineOutput out;
-        bool asked = false;  // an evaluation is on its way: this pass decides nothing
-        if (missing.empty()) {
-          out = Step(in, previous);
-          if (out.evaluate) {
-            // The gate is being judged and no evaluation is fresh: decide with the one that
-            // came back, or ask for one and leave the rollout as it is until it comes.
-            if (std::optional<PrometheusSample> sample = Evaluation(key, *out.evaluate)) {
-              in.prometheus = samples_[key] = std::move(*sample);
-              out = Step(in, previous);
-            } else {
-              asked = true;
-            }
-          }
-        } else if (previous) {
-          out.state = *previous;
-          out.condition_status = "False";
-          out.condition_reason = "StrategyNotFound";
-          out.condition_message = missing;
-        } else {
-          out = Step(in, previous);  // the first revision goes everywhere regardless
-        }
-        if (asked) break;  // the answer's arrival marks the loop dirty
-        status.rollout = out.state;
-        api::SetCondition(&status.conditions,
-                          api::Condition{.type = "Rollout",
-                                         .status = out.condition_status,
-                                         .reason = out.condition_reason,
-                                         .message = out.condition_message,
-                                         .observed_generation = w.metadata.generation},
-                          now);
-        events = std::move(out.events);
-        if (out.requeue_at && next && (!*next || *out.requeue_at < **next)) {
-          *next = out.requeue_at;
-        }
-      } else if (status.rollout) {
-        status.rollout.reset();  // spec.rollout removed: every member runs spec.template
-        std::erase_if(status.conditions,
-                      [](const api::Condition& c) { return c.type == "Rollout"; });
-      }
-      if (status == w.status) break;
-      api::FederatedWorkload updated = w;
-      updated.status = std::move(status);
-      auto result =
-          objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status");
-      if (result.ok()) {
+    std::optional<Decision> decided = decide(*cached, key);
+    if (!decided || decided->status == cached->status) continue;
+    api::FederatedWorkload updated = *cached;
+    updated.status = std::move(decided->status);
+    writes.push_back({std::move(key), std::move(updated), std::move(decided->events)});
+  }
+  auto write = [&](StatusWrite& sw) {
+    sw.result = objects_.Update(info, sw.updated.metadata.ns, sw.updated.metadata.name,
+                                api::Encode(sw.updated), "status");
+  };
+  ForEachInParallel(writes.size(), kStatusWritesInFlight, [&](size_t k) { write(writes[k]); });
+  int written = 0;
+  for (StatusWrite& sw : writes) {
+    for (int attempt = 1;; ++attempt) {
+      if (sw.result.ok()) {
         ++written;
-        workloads_.Assume(result.value());  // the next pass reads what was written
+        workloads_.Assume(sw.result.value());  // the next pass reads what was written
         if (events_) {
-          const auto ref = apimachinery::ReferenceTo(result.value());
-          for (const RolloutEvent& e : events) {
+          const auto ref = apimachinery::ReferenceTo(sw.result.value());
+          for (const RolloutEvent& e : sw.events) {
             events_->Record(ref,
                             e.type == "Warning" ? apimachinery::EventType::kWarning
                                                 : apimachinery::EventType::kNormal,
@@ -264,19 +294,27 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
         }
         break;
       }
-      if (result.error().code != 409) {
-        if (result.error().code != 404) {
+      const api::FederatedWorkload& w = sw.updated;
+      if (sw.result.error().code != 409) {
+        if (sw.result.error().code != 404) {
           spdlog::warn("{}: writing status of {}/{}: {}", kWho, w.metadata.ns, w.metadata.name,
-                       result.error().message);
+                       sw.result.error().message);
         }
         break;
       }
+      if (attempt == 5) break;
       // Written meanwhile (placement, propagation): decide again from the new object.
       auto again = objects_.Get(info, w.metadata.ns, w.metadata.name);
       if (!again.ok()) break;
       FieldErrors errors;
-      w = api::DecodeFederatedWorkload(again.value(), &errors);
+      api::FederatedWorkload fresh = api::DecodeFederatedWorkload(again.value(), &errors);
       if (!errors.empty()) break;
+      std::optional<Decision> decided = decide(fresh, sw.key);
+      if (!decided || decided->status == fresh.status) break;
+      sw.updated = std::move(fresh);
+      sw.updated.status = std::move(decided->status);
+      sw.events = std::move(decided->events);
+      write(sw);
     }
   }
   std::erase_if(samples_, [&](const auto& entry) { return seen.count(entry.first) == 0; });

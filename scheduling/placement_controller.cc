@@ -9,6 +9,7 @@
 #include "api/conditions.h"
 #include "api/informers.h"
 #include "api/typed_list.h"
+#include "common/parallel.h"
 #include "observability/metrics.h"
 #include "placement/affinity.h"
 #include "scheduling/affinity_groups.h"
@@ -21,6 +22,10 @@ using apimachinery::ResourceInfo;
 using nlohmann::json;
 
 constexpr char kWho[] = "placement controller";
+// Status writes of one pass in flight at once: enough to fill a group commit (a pass after a
+// fleet change writes up to every workload's status), few enough not to crowd the API's other
+// writers.
+constexpr size_t kStatusWritesInFlight = 16;
 
 }  // namespace
 
@@ -569,6 +574,14 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
       }
     }
   }
+  // The statuses that differ, written after the loop.
+  struct StatusWrite {
+    const api::FederatedWorkload* before;
+    api::FederatedWorkload updated;
+    std::string key;
+    apimachinery::ApiResult<nlohmann::json> result = apimachinery::ApiError::Internal("not written");
+  };
+  std::vector<StatusWrite> writes;
   for (size_t i : groups.PlacementOrder()) {
     const api::FederatedWorkload& w = *workloads[i];
     if (!w.metadata.deletion_timestamp.empty()) continue;  // the sync controller's business
@@ -588,26 +601,36 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
                                             : LargerOfEach(status.placement, status.retained));
     }
     if (recheck && (!earliest || *recheck < *earliest)) earliest = recheck;
-    const std::string key = w.metadata.ns + "/" + w.metadata.name;
+    std::string key = w.metadata.ns + "/" + w.metadata.name;
     if (status == w.status) {
       in_effect[key] = std::move(status);
       continue;
     }
     api::FederatedWorkload updated = w;
     updated.status = std::move(status);
-    auto result =
-        objects_.Update(info, w.metadata.ns, w.metadata.name, api::Encode(updated), "status");
-    if (result.ok()) {
+    writes.push_back({&w, std::move(updated), std::move(key)});
+  }
+  // The statuses are written together (kStatusWritesInFlight at a time): each write waits for
+  // the store's commit, and writes in flight share one (ForEachInParallel). Nothing above
+  // depends on a write's outcome: a lost race re-queues the workload for the next pass.
+  ForEachInParallel(writes.size(), kStatusWritesInFlight, [&](size_t k) {
+    StatusWrite& sw = writes[k];
+    sw.result = objects_.Update(info, sw.before->metadata.ns, sw.before->metadata.name,
+                                api::Encode(sw.updated), "status");
+  });
+  for (StatusWrite& sw : writes) {
+    const api::FederatedWorkload& w = *sw.before;
+    if (sw.result.ok()) {
       ++written;
-      fleet_.workloads.Assume(result.value());  // the next pass reads what was written
-      RecordResidencyConflict(w, updated.status);
-      RecordPlacementEvents(w, updated.status);
-      in_effect[key] = updated.status;
-    } else if (result.error().code == 409 || result.error().code == 404) {
+      fleet_.workloads.Assume(sw.result.value());  // the next pass reads what was written
+      RecordResidencyConflict(w, sw.updated.status);
+      RecordPlacementEvents(w, sw.updated.status);
+      in_effect[sw.key] = std::move(sw.updated.status);
+    } else if (sw.result.error().code == 409 || sw.result.error().code == 404) {
       MarkChanged(false, &w);  // changed or deleted meanwhile: the next pass sees the new state
     } else {
       spdlog::warn("placement controller: writing status of {}/{}: {}", w.metadata.ns,
-                   w.metadata.name, result.error().message);
+                   w.metadata.name, sw.result.error().message);
     }
   }
   if (ledger_) RecordPlacements(inputs, workloads, *world, in_effect);
