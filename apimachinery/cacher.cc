@@ -152,6 +152,7 @@ struct TypeCache {
   size_t rounds_in_flight = 0;
   uint64_t rounds_sent = 0;    // the number of the newest round sent
   uint64_t rounds_done = 0;    // how many have returned (any order)
+  uint64_t round_readers = 0;  // readers answered by rounds (readers per round, a metric)
   uint64_t newest_round = 0;   // the number of the newest round returned (not older ones)
   Status round_status;         // its status
   int64_t round_revision = 0;  // and its answer
@@ -252,7 +253,8 @@ class CacherImpl : public Cacher {
     out.reserve(core_->types.size());
     for (const auto& [type, tc] : core_->types) {
       out.push_back({type, tc->objects.size(), tc->object_bytes, tc->window.size(),
-                     tc->window_bytes, tc->rounds_done, tc->readers_waiting, tc->store_reads});
+                     tc->window_bytes, tc->rounds_done, tc->round_readers, tc->readers_waiting,
+                     tc->store_reads});
     }
     return out;
   }
@@ -566,6 +568,7 @@ class CacherImpl : public Cacher {
       core_->progressed.notify_all();
     }
     --tc.readers_waiting;
+    ++tc.round_readers;
     if (!tc.round_status.ok()) return tc.round_status;
     return tc.round_revision;
   }

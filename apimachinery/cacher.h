@@ -101,6 +101,8 @@ struct ResourceCacheStats {
   size_t window_events = 0;
   size_t window_bytes = 0;  // the window's encodings (what CacherOptions::window_bytes bounds)
   uint64_t consistent_read_rounds = 0;  // reads of the store's last write (several writers)
+  uint64_t consistent_reads = 0;        // consistent reads answered by such rounds (readers
+                                        // per round = consistent_reads / consistent_read_rounds)
   size_t readers_waiting = 0;           // consistent reads waiting for such a round now
   uint64_t store_reads = 0;             // reads the cache passed to the store (FallThroughReads)
 };

@@ -23,6 +23,10 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
         "meridian_watch_cache_consistent_read_rounds_total",
         "Reads of the store's last write of a resource, each shared by the consistent reads "
         "waiting for it (several API replicas on etcd).");
+    prometheus::MetricFamily round_readers = CounterFamily(
+        "meridian_watch_cache_consistent_reads_total",
+        "Consistent reads answered after such a read (divided by the rounds: readers per "
+        "round).");
     prometheus::MetricFamily store_reads = CounterFamily(
         "meridian_watch_cache_store_reads_total",
         "Reads the watch cache could not answer and passed to the store.");
@@ -33,6 +37,7 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
       AddSample(window_events, labels, static_cast<double>(r.window_events));
       AddSample(window_bytes, labels, static_cast<double>(r.window_bytes));
       AddSample(rounds, labels, static_cast<double>(r.consistent_read_rounds));
+      AddSample(round_readers, labels, static_cast<double>(r.consistent_reads));
       AddSample(store_reads, labels, static_cast<double>(r.store_reads));
     }
     out.push_back(std::move(objects));
@@ -40,6 +45,7 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
     out.push_back(std::move(window_events));
     out.push_back(std::move(window_bytes));
     out.push_back(std::move(rounds));
+    out.push_back(std::move(round_readers));
     out.push_back(std::move(store_reads));
   }
   prometheus::MetricFamily bytes =

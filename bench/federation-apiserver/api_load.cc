@@ -10,7 +10,9 @@
 // the fixtures also hold N RoleBindings in namespace bench for other users, as a busy
 // federation would, so RBAC evaluates against them. With --server-pid the closed loop also
 // reports the server's CPU time per request (from /proc; the steadiest figure on a shared
-// machine, where the load generator competes with the server for the same cores).
+// machine, where the load generator competes with the server for the same cores), with
+// --store-pids the same for the store's processes (a local etcd's members), and, when the
+// server's /metrics count consistent-read rounds (etcd), rounds/s and reads per round.
 //
 // Runs, against a server it does not start (bench/federation-apiserver/run.sh starts one):
 //   1. GET by name, closed loop over K keep-alive connections: max requests/s;
@@ -56,10 +58,12 @@ using std::chrono::microseconds;
 int g_port = 0;
 int g_server_pid = 0;  // --server-pid: report the server's CPU time per request
 
-// The server's CPU time so far (user + system, all threads), in seconds; 0 when unknown.
-double ServerCpuSeconds() {
-  if (g_server_pid <= 0) return 0;
-  FILE* f = std::fopen(("/proc/" + std::to_string(g_server_pid) + "/stat").c_str(), "r");
+std::vector<int> g_store_pids;  // --store-pids: the store's processes (etcd), CPU per request
+
+// A process's CPU time so far (user + system, all threads), in seconds; 0 when unknown.
+double CpuSeconds(int pid) {
+  if (pid <= 0) return 0;
+  FILE* f = std::fopen(("/proc/" + std::to_string(pid) + "/stat").c_str(), "r");
   if (!f) return 0;
   char buf[4096];
   size_t n = std::fread(buf, 1, sizeof buf - 1, f);
@@ -74,6 +78,12 @@ double ServerCpuSeconds() {
     return 0;
   }
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+double ServerCpuSeconds() { return CpuSeconds(g_server_pid); }
+double StoreCpuSeconds() {
+  double sum = 0;
+  for (int pid : g_store_pids) sum += CpuSeconds(pid);
+  return sum;
 }
 // TLS: null for plain HTTP. g_ctx presents the client certificate (if any); g_admin_ctx never
 // does, so the admin token authenticates the fixture writes.
@@ -165,6 +175,8 @@ bool WriteAll(Conn& fd, const std::string& s) {
 // The size of the last Content-Length body this thread read (what went over the wire: a
 // gzip-encoded body is counted, and not decoded, as received).
 thread_local size_t t_last_body_bytes = 0;
+// When set, ReadResponse copies the body there (as received: chunk-size lines included).
+thread_local std::string* t_keep_body = nullptr;
 
 // Reads one HTTP response (Content-Length or chunked body); returns the status code, or -1.
 int ReadResponse(Conn& fd, std::string& buf) {
@@ -193,6 +205,7 @@ int ReadResponse(Conn& fd, std::string& buf) {
     size_t len = std::strtoul(headers.c_str() + cl + 15, nullptr, 10);
     t_last_body_bytes = len;
     if (!fill(body_start + len)) return -1;
+    if (t_keep_body != nullptr) *t_keep_body = buf.substr(body_start, len);
     buf.erase(0, body_start + len);
     return code;
   }
@@ -208,6 +221,7 @@ int ReadResponse(Conn& fd, std::string& buf) {
     pos = eol + 2 + len + 2;
     if (len == 0) break;
   }
+  if (t_keep_body != nullptr) *t_keep_body = buf.substr(body_start, pos - body_start);
   buf.erase(0, pos);
   return code;
 }
@@ -255,6 +269,31 @@ void Report(const std::string& name, double value, const std::string& unit) {
   g_figures.push_back({name, value, unit});
 }
 
+// The sum of a counter's samples on the server's /metrics (every label set); -1 if unreadable.
+double MetricSum(const std::string& name) {
+  Conn fd;
+  std::string buf, body;
+  t_keep_body = &body;
+  const int code = Call(fd, buf, Request("GET", "/metrics", "", g_admin_auth));
+  t_keep_body = nullptr;
+  fd.Close();
+  if (code != 200) return -1;
+  double sum = 0;
+  size_t pos = 0;
+  while (pos < body.size()) {
+    size_t eol = body.find('\n', pos);
+    if (eol == std::string::npos) eol = body.size();
+    const std::string line = body.substr(pos, eol - pos);
+    pos = eol + 1;
+    if (line.compare(0, name.size(), name) != 0 || line.size() <= name.size() ||
+        (line[name.size()] != '{' && line[name.size()] != ' ')) {
+      continue;
+    }
+    sum += std::strtod(line.c_str() + line.rfind(' ') + 1, nullptr);
+  }
+  return sum;
+}
+
 // Closed loop: `conns` threads each issue requests back to back for `seconds`.
 void ClosedLoop(const std::string& label, const std::string& req, int conns, double seconds) {
   std::atomic<long> done{0};
@@ -262,6 +301,10 @@ void ClosedLoop(const std::string& label, const std::string& req, int conns, dou
   std::atomic<size_t> body_bytes{0};
   auto end = Clock::now() + duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
   const double cpu0 = ServerCpuSeconds();
+  const double store_cpu0 = StoreCpuSeconds();
+  // Consistent reads on several writers (etcd) wait for rounds of the cache; how many share one.
+  const double rounds0 = MetricSum("meridian_watch_cache_consistent_read_rounds_total");
+  const double readers0 = MetricSum("meridian_watch_cache_consistent_reads_total");
   std::vector<std::thread> ts;
   for (int c = 0; c < conns; ++c) {
     ts.emplace_back([&, c] {
@@ -281,10 +324,20 @@ void ClosedLoop(const std::string& label, const std::string& req, int conns, dou
   std::vector<double> all;
   for (auto& l : lat) all.insert(all.end(), l.begin(), l.end());
   const double cpu = ServerCpuSeconds() - cpu0;
+  const double store_cpu = StoreCpuSeconds() - store_cpu0;
+  const double rounds = MetricSum("meridian_watch_cache_consistent_read_rounds_total") - rounds0;
+  const double readers = MetricSum("meridian_watch_cache_consistent_reads_total") - readers0;
   Report(label + " throughput", static_cast<double>(done) / seconds, "req/s");
   Report(label + " p99 (closed loop)", Percentile(all, 99), "ms");
   if (g_server_pid > 0 && done > 0) {
     Report(label + " server CPU per request", cpu * 1e6 / static_cast<double>(done), "us");
+  }
+  if (!g_store_pids.empty() && done > 0) {
+    Report(label + " store CPU per request", store_cpu * 1e6 / static_cast<double>(done), "us");
+  }
+  if (rounds0 >= 0 && readers0 >= 0 && rounds > 0 && readers > 0) {
+    Report(label + " consistent-read rounds", rounds / seconds, "/s");
+    Report(label + " consistent reads per round", readers / rounds, "");
   }
   Report(label + " response body", static_cast<double>(body_bytes) / 1024.0, "KiB");
 }
@@ -569,6 +622,13 @@ int main(int argc, char** argv) {
     if (a == "--admin-token") admin_token = argv[i + 1];
     if (a == "--bindings") bindings = std::atoi(argv[i + 1]);
     if (a == "--server-pid") g_server_pid = std::atoi(argv[i + 1]);
+    if (a == "--store-pids") {
+      for (const char* p = argv[i + 1]; *p != 0;) {
+        g_store_pids.push_back(std::atoi(p));
+        while (*p != 0 && *p != ',') ++p;
+        if (*p == ',') ++p;
+      }
+    }
     if (a == "--storm-watchers") storm = std::atoi(argv[i + 1]);
     if (a == "--only") only = argv[i + 1];
     if (a == "--storm-query") storm_query = argv[i + 1];
@@ -594,7 +654,8 @@ int main(int argc, char** argv) {
                  "                 [--cert CRT --key KEY] [--admin-token T] [--bindings N]\n"
                  "                 [--server-pid PID] [--storm-watchers N] [--storm-query Q]\n"
                  "                 [--only storm] [--create-clients N]\n"
-                 "                 [--get-connections N[,N...]] [--get-rv0 0|1]\n");
+                 "                 [--get-connections N[,N...]] [--get-rv0 0|1]\n"
+                 "                 [--store-pids PID[,PID...]]\n");
     return 2;
   }
   g_port = std::atoi(server.c_str() + colon + 1);

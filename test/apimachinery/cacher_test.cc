@@ -498,6 +498,14 @@ size_t ReadersWaiting(Cacher& cacher, const ResourceType& type) {
   return 0;
 }
 
+ResourceCacheStats StatsOf(Cacher& cacher, const ResourceType& type) {
+  for (const ResourceCacheStats& s : cacher.Stats()) {
+    if (s.type == type) return s;
+  }
+  ADD_FAILURE() << "no stats for " << type.ToString();
+  return ResourceCacheStats{};
+}
+
 // Concurrent consistent reads share one read of the store's last write; one that arrives
 // while a round is in flight waits for the next, because the round in flight may have been
 // answered before a write the reader must see (here: the update, acknowledged after the held
@@ -515,6 +523,7 @@ TEST(CacherTest, ConsistentReadsShareARoundAndLateReadersWaitForTheNext) {
   ASSERT_TRUE(v1.ok());
   ASSERT_EQ((*cacher->Get(Key("a", "x")))["metadata"]["labels"]["app"], "v1");
   const int rounds_before = gated->last_write_reads;
+  const ResourceCacheStats stats_before = StatsOf(*cacher, kPods);
 
   std::future<StatusOr<json>> first;
   std::vector<std::future<StatusOr<json>>> late;
@@ -538,6 +547,12 @@ TEST(CacherTest, ConsistentReadsShareARoundAndLateReadersWaitForTheNext) {
   }
   EXPECT_EQ(gated->last_write_reads - rounds_before, 2);  // the held round and one after it
   EXPECT_EQ(gated->gets, 0);
+  // The metrics: 2 rounds answered 11 reads (meridian_watch_cache_consistent_reads_total /
+  // ..._rounds_total = readers per round), and nobody is left waiting.
+  const ResourceCacheStats stats_after = StatsOf(*cacher, kPods);
+  EXPECT_EQ(stats_after.consistent_read_rounds - stats_before.consistent_read_rounds, 2u);
+  EXPECT_EQ(stats_after.consistent_reads - stats_before.consistent_reads, 11u);
+  EXPECT_EQ(stats_after.readers_waiting, 0u);
 }
 
 // Two rounds in flight at once (--watch-cache-consistent-read-rounds 2): a late reader starts
