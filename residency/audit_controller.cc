@@ -187,17 +187,25 @@ Status ResidencyAuditController::RefreshView() {
   MERIDIAN_ASSIGN_OR_RETURN(v.policies, apimachinery::InformerValues(policies_informer_, started_));
   MERIDIAN_ASSIGN_OR_RETURN(v.workloads, apimachinery::InformerList(workloads_informer_, started_));
   v.any_bound = !v.policies.empty();
-  nlohmann::json governing = nlohmann::json::array();
-  for (const api::ResidencyPolicy& p : v.policies) governing.push_back(PolicyData(p));
   for (const auto& shared : v.workloads) {
-    const api::FederatedWorkload& w = *shared;
-    const std::vector<placement::ResidencyRule> rules = ResidencyRulesFor(w, v.policies);
-    v.any_bound = v.any_bound || AllowedJurisdictionsFor(w, v.policies).bound;
-    governing.push_back({w.metadata.ns, w.metadata.name, sync::WorkloadLabelValue(w),
-                         placement::DescribeAllowed(w.spec.placement, rules)});
+    if (v.any_bound) break;
+    v.any_bound = AllowedJurisdictionsFor(*shared, v.policies).bound;
   }
-  v.governing = governing.dump();
   if (v.any_bound) {
+    // What judging reads. Only when something is bound: nothing is judged otherwise, and the
+    // view is refreshed on every workload created (each binding of a native object too), so
+    // describing every workload each time was most of the audit's cost on a fleet without
+    // residency. (Unbound -> bound changes `governing` from "": every member is re-judged.)
+    nlohmann::json governing = nlohmann::json::array();
+    for (const api::ResidencyPolicy& p : v.policies) governing.push_back(PolicyData(p));
+    for (const auto& shared : v.workloads) {
+      const api::FederatedWorkload& w = *shared;
+      const std::vector<placement::ResidencyRule> rules = ResidencyRulesFor(w, v.policies);
+      governing.push_back({w.metadata.ns, w.metadata.name, sync::WorkloadLabelValue(w),
+                           placement::DescribeAllowed(w.spec.placement, rules)});
+    }
+    workloads_described_.fetch_add(static_cast<int64_t>(v.workloads.size()));
+    v.governing = governing.dump();
     // Jurisdictions come from the fleet's configuration, not its health: no drills applied.
     std::vector<placement::ClusterState> clusters;
     for (const api::MemberCluster& m : v.members) {

@@ -129,6 +129,9 @@ class ResidencyAuditController {
   // changed policies name, full scans, resyncs). For tests and benchmarks: a watch-driven
   // audit does not list in steady state.
   int64_t member_lists() const { return member_lists_.load(); }
+  // Workloads whose residency the view refreshes have described so far (each refresh
+  // describes every workload, when anything is residency-bound; none otherwise). For tests.
+  int64_t workloads_described() const { return workloads_described_.load(); }
 
   // The result of the latest scan (empty before the first).
   AuditResult Last() const;
@@ -203,6 +206,7 @@ class ResidencyAuditController {
   Timestamp next_resync_{};
   std::atomic<bool> view_dirty_{true};  // a watched Meridian kind changed
   std::atomic<int64_t> member_lists_{0};
+  std::atomic<int64_t> workloads_described_{0};
   std::map<std::string, ResidencyViolation> open_;  // by Key()
   // Members unverified in the last scan whose ResidencyUnverified Event has been written.
   std::set<std::string> reported_unverified_;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <deque>
+#include <optional>
+#include <tuple>
 #include <map>
 #include <set>
 #include <string>
@@ -137,6 +139,75 @@ bool EstablishedAndServing(const json& crd) {
 // Admission's answer (400, 422), as opposed to a failure worth retrying.
 bool Refused(const apimachinery::ApiError& e) { return e.code == 400 || e.code == 422; }
 
+// Set while this thread applies the controller's own write to an informer (Assume): the
+// handlers then mark nothing, since the pass that wrote it decided with what it says.
+thread_local const void* own_write = nullptr;
+
+// Assumes `written` into `informer` as the controller's own write.
+void AssumeOwn(const void* controller, apimachinery::SharedInformer<json>& informer,
+               const json& written) {
+  own_write = controller;
+  informer.Assume(written);
+  own_write = nullptr;
+}
+
+// A kind the registry serves now, as a pass places it: the NativeKind, the resource its
+// objects are written through, the resource its informer lists, and for a custom kind its
+// CRD's definition (the version is the object's own: VersionOf).
+struct ResolvedKind {
+  const api::NativeKind* kind = nullptr;
+  const ResourceInfo* info = nullptr;
+  const ResourceInfo* list = nullptr;
+  const CustomKinds::Definition* custom = nullptr;
+};
+
+// Which kind `group` and `kind` name, among the native kinds the registry serves and
+// `custom` (then with the CRD's preferred version); nullopt when neither serves it.
+std::optional<ResolvedKind> Resolve(const apimachinery::ResourceRegistry& registry,
+                                    const CustomKinds& custom, const std::string& group,
+                                    const std::string& kind) {
+  for (const api::NativeKind& k : api::NativeKinds()) {
+    if (k.kind != kind || k.group != group) continue;
+    if (const ResourceInfo* info = registry.Find(k.group, k.version, k.plural)) {
+      return ResolvedKind{&k, info, info, nullptr};
+    }
+  }
+  for (const CustomKinds::Definition& d : custom.definitions) {
+    if (d.list->group != group || d.list->kind != kind) continue;
+    auto preferred = d.versions.find(d.list->version);
+    if (preferred == d.versions.end()) continue;
+    return ResolvedKind{preferred->second.first, preferred->second.second, d.list, &d};
+  }
+  return std::nullopt;
+}
+
+// A custom object's kind and resource: those of its own apiVersion's version, else the
+// preferred version's (as a whole pass reads it); nullopt when that is not served either.
+std::optional<std::pair<const api::NativeKind*, const ResourceInfo*>> VersionOf(
+    const CustomKinds::Definition& d, const json& object) {
+  const std::string api_version = object.value("apiVersion", "");
+  const size_t slash = api_version.find('/');
+  const std::string version = slash == std::string::npos ? "" : api_version.substr(slash + 1);
+  auto v = d.versions.find(version);
+  if (v == d.versions.end()) v = d.versions.find(d.list->version);
+  if (v == d.versions.end()) return std::nullopt;
+  return v->second;
+}
+
+// The group of an apiVersion ("apps/v1" -> "apps", "v1" -> "").
+std::string GroupOf(const std::string& api_version) {
+  const size_t slash = api_version.find('/');
+  return slash == std::string::npos ? "" : api_version.substr(0, slash);
+}
+
+// The native kind of a dependency reference ("ConfigMap"), or null.
+const api::NativeKind* DependencyKind(const std::string& kind) {
+  for (const api::NativeKind& k : api::NativeKinds()) {
+    if (k.dependency && k.kind == kind) return &k;
+  }
+  return nullptr;
+}
+
 }  // namespace
 
 BindingController::BindingController(apimachinery::ObjectService& objects, const Clock& clock,
@@ -144,23 +215,7 @@ BindingController::BindingController(apimachinery::ObjectService& objects, const
     : objects_(objects),
       clock_(clock),
       informers_(objects, informers),
-      loop_([this]() -> std::optional<std::chrono::milliseconds> {
-        StatusOr<int> written = ReconcileAll();
-        if (!written.ok()) {
-          spdlog::warn("{}: {}", kWho, written.status().ToString());
-          return std::chrono::milliseconds(1000);  // retry a failed pass shortly
-        }
-        if (!retry_custom_) {
-          custom_retries_ = 0;
-          return std::nullopt;
-        }
-        // The registry is filled by a registrar following its own watch of CRDs (in
-        // federation-controller-manager --kubeconfig, through the API), so this pass may
-        // have heard of a CRD before its kinds were registered; or a custom kind could not be
-        // read. Look again: 100 ms, doubling to 10 s while it lasts.
-        const int shift = std::min(custom_retries_++, 7);
-        return std::chrono::milliseconds(std::min(100 << shift, 10'000));
-      }) {}
+      loop_([this] { return Pass(); }) {}
 
 BindingController::~BindingController() { Stop(); }
 
@@ -169,49 +224,195 @@ apimachinery::SharedInformer<json>& BindingController::Informer(const ResourceIn
   return api::RawInformer(informers_.factory(), info, selector);
 }
 
-std::vector<apimachinery::InformerBase*> BindingController::Informers() {
+Status BindingController::Start() {
   const apimachinery::ResourceRegistry& registry = objects_.registry();
-  std::vector<apimachinery::InformerBase*> out;
+  // Global inputs wake a whole pass.
+  std::vector<apimachinery::InformerBase*> global;
   if (const ResourceInfo* ns_info = registry.Find("", "v1", "namespaces")) {
-    out.push_back(&Informer(*ns_info));
+    global.push_back(&Informer(*ns_info));
   }
   for (const char* plural :
        {"placementpolicies", "clusterplacementpolicies", "resourceinterpreters"}) {
-    out.push_back(&Informer(api::MeridianResource(objects_, plural, kWho)));
-  }
-  const ResourceInfo& workloads = api::MeridianResource(objects_, "federatedworkloads", kWho);
-  out.push_back(&Informer(workloads, kBindingLabel));  // read (as stored, to update them)
-  for (const api::NativeKind& k : api::NativeKinds()) {
-    if (const ResourceInfo* info = registry.Find(k.group, k.version, k.plural)) {
-      out.push_back(&Informer(*info));
-    }
+    global.push_back(&Informer(api::MeridianResource(objects_, plural, kWho)));
   }
   // A CRD registered (or changed, or gone) may add or remove kinds to place.
   if (const ResourceInfo* crds =
           registry.Find("apiextensions.k8s.io", "v1", "customresourcedefinitions")) {
-    out.push_back(&Informer(*crds));
+    global.push_back(&Informer(*crds));
   }
-  return out;
-}
-
-Status BindingController::Start() {
-  // Any FederatedWorkload created or deleted wakes a pass too: a name someone's workload held
-  // may be free now. Not its other changes (statuses, written many times a second on a busy
-  // fleet): the name stays taken. The typed informer the other controllers share: no LIST or
-  // watch of its own.
+  // A FederatedWorkload not made by this controller created or deleted: a name an object's
+  // binding needs may be free, or taken, now. Not its other changes (statuses, written many
+  // times a second on a busy fleet): the name stays taken; nor bindings (handled per object
+  // below). The typed informer the other controllers share: no LIST or watch of its own.
   auto& every_workload = api::MeridianInformer(informers_.factory(), "federatedworkloads",
                                                api::DecodeFederatedWorkload, kWho);
   MERIDIAN_ASSIGN_OR_RETURN(
       handlers_,
       apimachinery::StartInformers(
-          Informers(),
+          global,
           {apimachinery::OnlyChangesThatMatter(
-              every_workload, [](const api::FederatedWorkload* old,
-                                 const api::FederatedWorkload* now) { return !old || !now; })},
-          [this] { loop_.MarkDirty(); }, kWho));
+              every_workload,
+              [](const api::FederatedWorkload* old, const api::FederatedWorkload* now) {
+                if (old && now) return false;
+                return (old ? old : now)->metadata.labels.count(kBindingLabel) == 0;
+              })},
+          [this] { MarkWhole(); }, kWho));
+  // What admission judges a binding by (residency guardrails, regions, members): the objects
+  // whose binding it refused are looked at again when one changes.
+  auto& members = api::MeridianInformer(informers_.factory(), "memberclusters",
+                                        api::DecodeMemberCluster, kWho);
+  std::vector<apimachinery::InformerBase*> admission = {
+      &api::MeridianInformer(informers_.factory(), "residencypolicies",
+                             api::DecodeResidencyPolicy, kWho),
+      &api::MeridianInformer(informers_.factory(), "topologies", api::DecodeTopology, kWho)};
+  MERIDIAN_ASSIGN_OR_RETURN(
+      std::vector<apimachinery::InformerRegistration> refused_handlers,
+      apimachinery::StartInformers(
+          admission,
+          {apimachinery::OnlyChangesThatMatter(
+              members,
+              [](const api::MemberCluster* old, const api::MemberCluster* now) {
+                return !old || !now || old->metadata.labels != now->metadata.labels;
+              })},
+          [this] {
+            {
+              std::lock_guard lock(changes_mu_);
+              retry_refused_ = true;
+            }
+            loop_.MarkDirty();
+          },
+          kWho));
+  for (auto& h : refused_handlers) handlers_.push_back(std::move(h));
+  // Per object: bindings (by the object they bind) and the native kinds' objects.
+  std::vector<apimachinery::InformerBase*> per_object;
+  auto& bindings = Informer(api::MeridianResource(objects_, "federatedworkloads", kWho),
+                            kBindingLabel);
+  auto mark_binding = [this](const std::shared_ptr<const json>& binding) {
+    if (own_write != this) MarkBinding(*binding);
+  };
+  handlers_.emplace_back(
+      bindings.cache(),
+      apimachinery::InformerHandlers<json>{
+          .on_add = mark_binding,
+          .on_update = [mark_binding](const auto&, const auto& now) { mark_binding(now); },
+          .on_delete = mark_binding});
+  per_object.push_back(&bindings);
+  for (const api::NativeKind& k : api::NativeKinds()) {
+    if (const ResourceInfo* info = registry.Find(k.group, k.version, k.plural)) {
+      auto& informer = Informer(*info);
+      handlers_.push_back(ObjectHandlers(informer));
+      per_object.push_back(&informer);
+    }
+  }
+  for (apimachinery::InformerBase* informer : per_object) {
+    if (Status st = informer->Start(); !st.ok()) {
+      handlers_.clear();
+      return UnavailableError(std::string(kWho) + ": " + st.message());
+    }
+  }
   started_ = true;
   loop_.Start();
   return Status::Ok();
+}
+
+apimachinery::InformerRegistration BindingController::ObjectHandlers(
+    apimachinery::SharedInformer<json>& informer) {
+  auto mark = [this](const std::shared_ptr<const json>& object) {
+    if (own_write != this) MarkObject(*object);
+  };
+  return apimachinery::InformerRegistration(
+      informer.cache(),
+      apimachinery::InformerHandlers<json>{
+          .on_add = mark,
+          .on_update = [mark](const auto&, const auto& now) { mark(now); },
+          .on_delete = mark});
+}
+
+void BindingController::MarkWhole() {
+  {
+    std::lock_guard lock(changes_mu_);
+    whole_due_ = true;
+  }
+  loop_.MarkDirty();
+}
+
+void BindingController::MarkObject(const json& object) {
+  const json& meta = object.value("metadata", json::object());
+  ObjectKey key{GroupOf(object.value("apiVersion", "")), object.value("kind", ""),
+                meta.value("namespace", ""), meta.value("name", "")};
+  if (key.kind.empty() || key.name.empty()) return MarkWhole();
+  {
+    std::lock_guard lock(changes_mu_);
+    changed_.insert(std::move(key));
+  }
+  loop_.MarkDirty();
+}
+
+void BindingController::MarkBinding(const json& binding) {
+  // kBoundObjectAnnotation: "<apiVersion>/<kind>/<name>" (apiVersion may hold a slash).
+  const std::string bound = Annotation(binding, kBoundObjectAnnotation);
+  const size_t last = bound.rfind('/');
+  const size_t kind_at = last == std::string::npos || last == 0 ? std::string::npos
+                                                                : bound.rfind('/', last - 1);
+  if (kind_at == std::string::npos) return MarkWhole();  // not one of ours as made: look at all
+  const json& meta = binding.value("metadata", json::object());
+  ObjectKey key{GroupOf(bound.substr(0, kind_at)), bound.substr(kind_at + 1, last - kind_at - 1),
+                meta.value("namespace", ""), bound.substr(last + 1)};
+  {
+    std::lock_guard lock(changes_mu_);
+    changed_.insert(std::move(key));
+  }
+  loop_.MarkDirty();
+}
+
+std::optional<std::chrono::milliseconds> BindingController::Pass() {
+  const auto now = std::chrono::steady_clock::now();
+  std::set<ObjectKey> changed;
+  bool whole = false;
+  {
+    std::lock_guard lock(changes_mu_);
+    changed.swap(changed_);
+    const bool retry_refused = std::exchange(retry_refused_, false);
+    // Nothing marked: the custom-kind retry's wake-up, or a failed pass's.
+    whole = std::exchange(whole_due_, false) || (changed.empty() && !retry_refused) ||
+            (custom_retry_at_ && now >= *custom_retry_at_);
+    if (retry_refused && !whole) changed.insert(refused_.begin(), refused_.end());
+  }
+  if (!whole && changed.empty()) {  // only a retry of refused bindings, and none is
+    if (!custom_retry_at_) return std::nullopt;
+    return std::max(std::chrono::milliseconds(0),
+                    std::chrono::duration_cast<std::chrono::milliseconds>(*custom_retry_at_ - now));
+  }
+  StatusOr<int> written = Reconcile(whole ? nullptr : &changed);
+  if (!written.ok()) {
+    spdlog::warn("{}: {}", kWho, written.status().ToString());
+    std::lock_guard lock(changes_mu_);
+    whole_due_ = true;
+    return std::chrono::milliseconds(1000);  // retry a failed pass shortly, whole
+  }
+  if (whole) {
+    if (!retry_custom_) {
+      custom_retries_ = 0;
+      custom_retry_at_.reset();
+      return std::nullopt;
+    }
+    // The registry is filled by a registrar following its own watch of CRDs (in
+    // federation-controller-manager --kubeconfig, through the API), so this pass may have
+    // heard of a CRD before its kinds were registered; or a custom kind could not be read.
+    // Look again: 100 ms, doubling to 10 s while it lasts.
+    const int shift = std::min(custom_retries_++, 7);
+    const auto delay = std::chrono::milliseconds(std::min(100 << shift, 10'000));
+    custom_retry_at_ = now + delay;
+    return delay;
+  }
+  if (!custom_retry_at_) return std::nullopt;
+  return std::max(std::chrono::milliseconds(0),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(
+                      *custom_retry_at_ - std::chrono::steady_clock::now()));
+}
+
+BindingController::PassCounts BindingController::Counts() const {
+  return {whole_passes_.load(), partial_passes_.load(), objects_looked_at_.load()};
 }
 
 void BindingController::Stop() {
@@ -221,7 +422,10 @@ void BindingController::Stop() {
   informers_.StopOwn();
 }
 
-StatusOr<int> BindingController::ReconcileAll() {
+StatusOr<int> BindingController::ReconcileAll() { return Reconcile(nullptr); }
+
+StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
+  (only ? partial_passes_ : whole_passes_).fetch_add(1);
   const apimachinery::ResourceRegistry& registry = objects_.registry();
   // The objects as stored, from the cache (each informer LISTs first when not started).
   auto list = [&](const ResourceInfo& info, const std::string& selector) -> StatusOr<json> {
@@ -276,21 +480,68 @@ StatusOr<int> BindingController::ReconcileAll() {
   // Bindings as stored (raw, for updates) and decoded (their placement and member status).
   const ResourceInfo& fw_info = api::MeridianResource(objects_, "federatedworkloads", kWho);
   apimachinery::SharedInformer<json>& bindings_cache = Informer(fw_info, kBindingLabel);
+  // (A pass over some objects: their bindings only.)
   std::map<std::string, json> stored;  // "ns/name"
   std::map<std::string, api::FederatedWorkload> bindings;
-  {
+  auto add_stored = [&](json item) {
+    FieldErrors ignored;
+    api::FederatedWorkload w = api::DecodeFederatedWorkload(item, &ignored);
+    const std::string key = w.metadata.ns + "/" + w.metadata.name;
+    bindings[key] = std::move(w);
+    stored[key] = std::move(item);
+  };
+  if (!only) {
     MERIDIAN_ASSIGN_OR_RETURN(json items, list(fw_info, kBindingLabel));
-    for (json& item : items) {
-      FieldErrors ignored;
-      api::FederatedWorkload w = api::DecodeFederatedWorkload(item, &ignored);
-      const std::string key = w.metadata.ns + "/" + w.metadata.name;
-      bindings[key] = std::move(w);
-      stored[key] = std::move(item);
-    }
+    for (json& item : items) add_stored(std::move(item));
   }
 
-  std::vector<NativeObject> objects;
+  // The objects this pass decides for (a deque: `matched` points into it while it grows).
+  std::deque<NativeObject> objects;
+  CustomKinds custom = CustomKindsOf(registry);
+  std::set<std::string> unreadable_crds;  // their bindings stay as they are this pass
+  // A pass over some objects: those it was asked about and the dependencies they reference
+  // now or did before (added while deciding), each with its binding; `in_scope` says which
+  // were looked at, present or not (an object gone: its binding goes), in order.
+  std::set<ObjectKey> in_scope;
+  std::vector<ObjectKey> scope_order;
+  auto add_to_scope = [&](const ObjectKey& key) {
+    if (!in_scope.insert(key).second) return;
+    std::optional<ResolvedKind> kind = Resolve(registry, custom, key.group, key.kind);
+    if (!kind) return;  // not served (any more): a CRD change brings a whole pass
+    // A custom kind not watched yet (registered since the last whole pass, or unreadable):
+    // its informer knows nothing, so nothing can be said of its objects here.
+    if (kind->custom && custom_watched_.count(kind->list->GroupResource()) == 0) return;
+    scope_order.push_back(key);
+    if (auto b = bindings_cache.cache().Get({key.ns, BindingName(*kind->kind, key.name)})) {
+      add_stored(*b);
+    }
+    auto object = Informer(*kind->list).cache().Get({key.ns, key.name});
+    if (!object) return;  // gone: its binding goes
+    const json& meta = object->value("metadata", json::object());
+    if (meta.contains("deletionTimestamp")) return;  // going: its binding goes too
+    NativeObject o;
+    o.kind = kind->kind;
+    o.info = kind->info;
+    if (kind->custom) {
+      auto version = VersionOf(*kind->custom, *object);
+      if (!version) return;  // not served any more
+      std::tie(o.kind, o.info) = *version;
+      o.crd = kind->custom->crd;
+    }
+    o.ns = key.ns;
+    o.name = key.name;
+    o.object = *object;
+    objects.push_back(std::move(o));
+  };
+  auto key_of = [](const NativeObject& o) {
+    return ObjectKey{o.kind->group, o.kind->kind, o.ns, o.name};
+  };
+  auto dependency_key = [](const api::NativeKind& k, const std::string& ns,
+                           const std::string& name) {
+    return ObjectKey{k.group, k.kind, ns, name};
+  };
   for (const api::NativeKind& k : api::NativeKinds()) {
+    if (only) break;
     const ResourceInfo* info = registry.Find(k.group, k.version, k.plural);
     if (info == nullptr) continue;
     MERIDIAN_ASSIGN_OR_RETURN(json items, list(*info, ""));
@@ -309,11 +560,10 @@ StatusOr<int> BindingController::ReconcileAll() {
 
   // Custom objects: those of every kind a CRD serves now, each with the kind of its own
   // apiVersion (a CRD's versions share one store; objects keep the version that wrote them).
-  CustomKinds custom = CustomKindsOf(registry);
-  retry_custom_ = false;
-  std::set<std::string> unreadable_crds;  // their bindings stay as they are this pass
-  if (const ResourceInfo* crds =
-          registry.Find("apiextensions.k8s.io", "v1", "customresourcedefinitions")) {
+  if (!only) retry_custom_ = false;
+  const ResourceInfo* crds =
+      only ? nullptr : registry.Find("apiextensions.k8s.io", "v1", "customresourcedefinitions");
+  if (crds != nullptr) {
     MERIDIAN_ASSIGN_OR_RETURN(json items, list(*crds, ""));
     for (const json& crd : items) {
       if (!EstablishedAndServing(crd)) continue;
@@ -324,37 +574,32 @@ StatusOr<int> BindingController::ReconcileAll() {
     }
   }
   for (const CustomKinds::Definition& d : custom.definitions) {
+    if (only) break;
     apimachinery::SharedInformer<json>& informer = Informer(*d.list);
     if (started_ && custom_watched_.count(d.list->GroupResource()) == 0) {
       // A kind registered after Start: watched from now on (its first LIST is here). A
       // failure (through the API: a 403 until the operator grants the manager the kind)
       // holds back this kind only: its objects are not looked at and their bindings are
       // kept as they are, while everything else is placed; the start is retried.
-      StatusOr<std::vector<apimachinery::InformerRegistration>> added =
-          apimachinery::StartInformers({&informer}, [this] { loop_.MarkDirty(); }, kWho);
-      if (!added.ok()) {
+      apimachinery::InformerRegistration handlers = ObjectHandlers(informer);
+      if (Status st = informer.Start(); !st.ok()) {
         spdlog::warn("{}: not placing the objects of CustomResourceDefinition {} for now: {}",
-                     kWho, d.crd, added.status().message());
+                     kWho, d.crd, std::string(kWho) + ": " + st.message());
         unreadable_crds.insert(d.crd);
         retry_custom_ = true;
         continue;
       }
-      for (auto& h : *added) custom_handlers_.push_back(std::move(h));
+      custom_handlers_.push_back(std::move(handlers));
       custom_watched_.insert(d.list->GroupResource());
     }
     MERIDIAN_ASSIGN_OR_RETURN(json items, list(*d.list, ""));
     for (json& item : items) {
       const json& meta = item["metadata"];
       if (meta.contains("deletionTimestamp")) continue;
-      const std::string api_version = item.value("apiVersion", "");
-      const size_t slash = api_version.find('/');
-      const std::string version = slash == std::string::npos ? "" : api_version.substr(slash + 1);
-      auto v = d.versions.find(version);
-      if (v == d.versions.end()) v = d.versions.find(d.list->version);
-      if (v == d.versions.end()) continue;  // not served any more
+      auto version = VersionOf(d, item);
+      if (!version) continue;  // not served any more
       NativeObject o;
-      o.kind = v->second.first;
-      o.info = v->second.second;
+      std::tie(o.kind, o.info) = *version;
       o.crd = d.crd;
       o.ns = meta.value("namespace", "");
       o.name = meta.value("name", "");
@@ -363,18 +608,27 @@ StatusOr<int> BindingController::ReconcileAll() {
     }
   }
 
-  // 1. Which policy places each object.
+  if (only) {
+    for (const ObjectKey& key : *only) add_to_scope(key);
+    // What the objects in scope depended on when last looked at: their members may change.
+    for (size_t i = 0; i < scope_order.size(); ++i) {  // grows
+      auto was = needs_.find(scope_order[i]);
+      if (was == needs_.end()) continue;
+      for (const auto& [kind, ns, name] : was->second) {
+        if (const api::NativeKind* k = DependencyKind(kind)) {
+          add_to_scope(dependency_key(*k, ns, name));
+        }
+      }
+    }
+  }
+
+  // 1. Which policy places each object; what each placed workload asks of its dependencies.
   std::map<std::string, json> desired;            // binding "ns/name" -> binding
   std::map<std::string, NativeObject*> bound_by;  // binding "ns/name" -> its object
-  struct Needed {
-    std::set<std::string> members, dependents;
-    // Per dependent ("Deployment/web"), its binding's spec.rollout and revisionHistoryLimit:
-    // the first dependent (by kind and name) with one rolls the dependency out too.
-    std::map<std::string, std::pair<json, std::optional<int32_t>>> rollouts;
-  };
-  std::map<std::tuple<std::string, std::string, std::string>, Needed> needed;  // kind, ns, name
   std::map<const NativeObject*, std::vector<PolicyMatch>> matched;
-  for (NativeObject& o : objects) {
+  std::map<ObjectKey, std::map<DependencyKey, Contribution>> asks;  // per workload decided here
+  for (size_t i = 0; i < objects.size(); ++i) {  // grows in a pass over some objects
+    NativeObject& o = objects[i];
     std::vector<PolicyMatch> matches =
         MatchingPolicies(o.object, *o.kind, namespace_labels[o.ns], policies);
     o.placement = ExplainMatches(matches);
@@ -402,17 +656,67 @@ StatusOr<int> BindingController::ReconcileAll() {
         if (b != bindings.end()) members = MembersOf(b->second);
         const std::set<DependencyRef> refs = rule ? DependenciesOfInterpreted(*rule, o.object)
                                                   : DependenciesOf(o.object, o.kind->pod_template);
+        std::map<DependencyKey, Contribution>& mine = asks[key_of(o)];
         for (const DependencyRef& ref : refs) {
-          Needed& n = needed[{ref.kind, o.ns, ref.name}];
-          n.members.insert(members.begin(), members.end());
-          n.dependents.insert(o.kind->kind + "/" + o.name);
-          const json& spec = desired[key]["spec"];
-          n.rollouts[o.kind->kind + "/" + o.name] = {spec.value("rollout", json()),
-                                                     matches[0].policy->revision_history_limit};
+          Contribution& c = mine[{ref.kind, o.ns, ref.name}];
+          c.dependent = o.kind->kind + "/" + o.name;
+          c.members = members;
+          c.rollout = desired[key]["spec"].value("rollout", json());
+          c.history = matches[0].policy->revision_history_limit;
+          if (only) {
+            if (const api::NativeKind* k = DependencyKind(ref.kind)) {
+              add_to_scope(dependency_key(*k, o.ns, ref.name));
+            }
+          }
         }
       }
     }
     matched[&o] = std::move(matches);
+  }
+  objects_looked_at_.fetch_add(static_cast<int64_t>(objects.size()));
+
+  // The dependency index: rebuilt by a whole pass; the objects a pass over some looked at
+  // (present or gone) replace their entries.
+  if (!only) {
+    needed_by_.clear();
+    needs_.clear();
+  } else {
+    for (const ObjectKey& k : scope_order) {
+      auto was = needs_.find(k);
+      if (was == needs_.end()) continue;
+      for (const DependencyKey& d : was->second) {
+        auto n = needed_by_.find(d);
+        if (n == needed_by_.end()) continue;
+        n->second.erase(k);
+        if (n->second.empty()) needed_by_.erase(n);
+      }
+      needs_.erase(was);
+    }
+  }
+  for (auto& [k, mine] : asks) {
+    for (auto& [d, c] : mine) {
+      needed_by_[d][k] = std::move(c);
+      needs_[k].insert(d);
+    }
+  }
+  // Per dependency in this pass: the union of what its workloads ask.
+  struct Needed {
+    std::set<std::string> members, dependents;
+    // Per dependent ("Deployment/web"), its binding's spec.rollout and revisionHistoryLimit:
+    // the first dependent (by kind and name) with one rolls the dependency out too.
+    std::map<std::string, std::pair<json, std::optional<int32_t>>> rollouts;
+  };
+  std::map<DependencyKey, Needed> needed;
+  for (const NativeObject& o : objects) {
+    if (!o.kind->dependency) continue;
+    auto asked = needed_by_.find({o.kind->kind, o.ns, o.name});
+    if (asked == needed_by_.end()) continue;
+    Needed& n = needed[asked->first];
+    for (const auto& [dependent, c] : asked->second) {
+      n.members.insert(c.members.begin(), c.members.end());
+      n.dependents.insert(c.dependent);
+      n.rollouts[c.dependent] = {c.rollout, c.history};
+    }
   }
 
   // 2. Dependencies go where their workloads run (and nowhere else).
@@ -451,6 +755,13 @@ StatusOr<int> BindingController::ReconcileAll() {
     o.placement = "dependency of " + dependents + ": on " + members + also;
   }
 
+  // Refused by admission: retried when a ResidencyPolicy, a Topology or the fleet changes.
+  if (!only) {
+    refused_.clear();
+  } else {
+    for (const ObjectKey& k : scope_order) refused_.erase(k);
+  }
+
   // 3. Bindings to match.
   int written = 0;
   std::string first_error;
@@ -466,13 +777,14 @@ StatusOr<int> BindingController::ReconcileAll() {
       auto created = objects_.Create(fw_info, ns, binding);
       if (created.ok()) {
         ++written;
-        bindings_cache.Assume(created.value());  // the next pass knows it is ours
+        AssumeOwn(this, bindings_cache, created.value());  // the next pass knows it is ours
       } else if (created.error().code == 409) {
         // Someone's own FederatedWorkload of that name: never taken over.
         bound_by[key]->placement +=
             "; NOT PLACED: FederatedWorkload " + key + " exists and was not made by a policy";
       } else {
         bound_by[key]->placement += "; NOT PLACED: " + created.error().message;
+        if (Refused(created.error())) refused_.insert(key_of(*bound_by[key]));
         // Refused (a residency guardrail, an unknown region): an answer, said on the object;
         // retried when something changes. Anything else is an error: retried soon.
         if (!Refused(created.error())) failed("creating FederatedWorkload " + key, created.error());
@@ -491,10 +803,11 @@ StatusOr<int> BindingController::ReconcileAll() {
     auto updated = objects_.Update(fw_info, ns, name, update);
     if (updated.ok()) {
       ++written;
-      bindings_cache.Assume(updated.value());
+      AssumeOwn(this, bindings_cache, updated.value());
     } else {
       // The binding keeps its previous (admitted) form meanwhile.
       bound_by[key]->placement += "; NOT UPDATED: " + updated.error().message;
+      if (Refused(updated.error())) refused_.insert(key_of(*bound_by[key]));
       if (!Refused(updated.error())) failed("updating FederatedWorkload " + key, updated.error());
     }
   }
@@ -509,7 +822,7 @@ StatusOr<int> BindingController::ReconcileAll() {
     auto deleted = objects_.Delete(fw_info, meta.value("namespace", ""), meta.value("name", ""));
     if (deleted.ok()) {
       ++written;
-      bindings_cache.Assume(deleted.value());  // gone, or going (its finalizers stay)
+      AssumeOwn(this, bindings_cache, deleted.value());  // gone, or going (its finalizers stay)
     } else if (deleted.error().code != 404) {
       failed("deleting FederatedWorkload " + key, deleted.error());
     }
@@ -550,7 +863,7 @@ StatusOr<int> BindingController::ReconcileAll() {
         continue;
       }
       ++written;
-      Informer(*o.info).Assume(updated.value());
+      AssumeOwn(this, Informer(*o.info), updated.value());
       current = std::move(updated).value();
     }
     if (!o.kind->workload) continue;
@@ -565,7 +878,7 @@ StatusOr<int> BindingController::ReconcileAll() {
     auto updated = objects_.Update(*o.info, o.ns, o.name, update, "status");
     if (updated.ok()) {
       ++written;
-      Informer(*o.info).Assume(updated.value());
+      AssumeOwn(this, Informer(*o.info), updated.value());
     } else {
       failed("writing the status of " + o.kind->kind + " " + o.ns + "/" + o.name, updated.error());
     }

@@ -4,9 +4,24 @@
 // per needed dependency (scheduling/policy_binding.h says what a binding is and which policy
 // wins). The placement and propagation controllers then treat bindings as any workload.
 //
-// Level-triggered, one full pass per change (apimachinery/change_loop.h) of a native object,
-// a policy, a ResourceInterpreter, a FederatedWorkload (a binding's placement moves its dependencies; its member
-// status is aggregated) or a Namespace (namespaceSelector). A pass:
+// Level-triggered (apimachinery/change_loop.h), per object where a change is about one object,
+// whole passes where it is global:
+//   - a native or custom object changed (or went): a pass over that object only, plus the
+//     dependencies it references now or referenced before (their members are the union over
+//     their workloads, kept between passes in an index: needed_by_);
+//   - a binding changed (its placement or member status, written by the placement and
+//     propagation controllers many times a second on a busy fleet): a pass over the object it
+//     binds (kBoundObjectAnnotation) and that object's dependencies;
+//   - a ResidencyPolicy, a Topology or the fleet's members (added, gone, relabelled) changed:
+//     a pass over the objects whose binding admission refused (an answer said on the object,
+//     that such a change may alter);
+//   - a PlacementPolicy, ClusterPlacementPolicy, ResourceInterpreter, Namespace
+//     (namespaceSelector) or CustomResourceDefinition changed, or a FederatedWorkload not made
+//     by this controller was created or deleted (a binding's name freed or taken): a whole
+//     pass, which also rebuilds the dependency index.
+// The controller's own writes (applied to the informers at once, Assume) wake nothing: the
+// pass that wrote them already decided with what they say. A pass (whole, or over the objects
+// in scope):
 //   1. decides every native object's policy (none: not placed) and annotates the object with
 //      the outcome (kPlacementAnnotation) when it changed;
 //   2. derives the dependencies of every placed workload whose policy propagates them, on the
@@ -28,17 +43,22 @@
 // count at its replicasPath as spec.replicas, so the object is divided like a Deployment and
 // the propagation controller judges and aggregates it by the rule; an object the rule cannot
 // divide is not placed, its kPlacementAnnotation says why.
-// Idempotent; a failed write is logged and retried by the next pass (after 1 s). Everything
+// Idempotent; a failed write is logged and retried by the next (whole) pass (after 1 s). Everything
 // goes through the ObjectService; passes read the process's shared informers (objects as
 // stored), so a pass LISTs nothing once they are started.
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "apimachinery/change_loop.h"
@@ -69,17 +89,54 @@ class BindingController {
   // called concurrently with itself.
   StatusOr<int> ReconcileAll();
 
+  // What the passes of this controller did since it was made: whole passes, passes over the
+  // objects a change is about, and the native and custom objects they looked at (tests assert
+  // that a change to one object does not cost a pass over all of them).
+  struct PassCounts {
+    int64_t whole = 0;
+    int64_t partial = 0;
+    int64_t objects = 0;
+  };
+  PassCounts Counts() const;
+
  private:
+  // Names a native or custom object: its group and kind (any version: one object), namespace
+  // and name.
+  struct ObjectKey {
+    std::string group, kind, ns, name;
+    friend auto operator<=>(const ObjectKey&, const ObjectKey&) = default;
+  };
+  // A dependency (ConfigMap, Secret, ...): kind, namespace, name.
+  using DependencyKey = std::tuple<std::string, std::string, std::string>;
+  // What one workload asks of one of its dependencies.
+  struct Contribution {
+    std::string dependent;              // "Deployment/web"
+    std::set<std::string> members;      // where the workload's binding runs
+    nlohmann::json rollout;             // its binding's spec.rollout (null: none)
+    std::optional<int32_t> history;     // its policy's revisionHistoryLimit
+  };
+
+  // One pass: over everything (`only` null), or over the objects `only` names and what they
+  // depend on (see the file comment).
+  StatusOr<int> Reconcile(const std::set<ObjectKey>* only);
+  // The loop's pass: whole or per key (see the file comment); when to run again.
+  std::optional<std::chrono::milliseconds> Pass();
+  // Informer handlers: a pass over everything, over one object, over a binding's object.
+  void MarkWhole();
+  void MarkObject(const nlohmann::json& object);
+  void MarkBinding(const nlohmann::json& binding);
+  // Per-object handlers on `informer` (a native or custom kind's), skipping own writes.
+  apimachinery::InformerRegistration ObjectHandlers(
+      apimachinery::SharedInformer<nlohmann::json>& informer);
+
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
   // The informer of `info` (objects as stored) restricted to `selector`.
   apimachinery::SharedInformer<nlohmann::json>& Informer(const apimachinery::ResourceInfo& info,
                                                          const std::string& selector = "");
-  // Every informer a pass reads: namespaces, both policy kinds, bindings, native kinds.
-  std::vector<apimachinery::InformerBase*> Informers();
 
   apimachinery::ControllerInformers informers_;
-  std::vector<apimachinery::InformerRegistration> handlers_;  // mark the loop dirty
+  std::vector<apimachinery::InformerRegistration> handlers_;  // mark changes (Mark*)
   // Custom kinds (CRDs) watched since Start, by group/resource, and their registrations
   // (passes only: the loop's thread, or a caller driving passes by hand).
   std::set<std::string> custom_watched_;
@@ -90,6 +147,25 @@ class BindingController {
   // after a delay growing with the consecutive such passes (custom_retries_).
   bool retry_custom_ = false;
   int custom_retries_ = 0;
+  // When the custom-kind retry is due (a per-key pass in between does not retry it).
+  std::optional<std::chrono::steady_clock::time_point> custom_retry_at_;
+
+  // Changes since the last pass began (informer threads; the loop takes them).
+  std::mutex changes_mu_;
+  std::set<ObjectKey> changed_;
+  bool whole_due_ = true;
+  bool retry_refused_ = false;  // what admission judges by changed: look at refused_ again
+  // The objects whose binding admission refused at the last pass that looked at them (passes
+  // only).
+  std::set<ObjectKey> refused_;
+
+  // The dependency index, kept by passes (never concurrently): per dependency, what each
+  // workload that references it asks; per workload, the dependencies it is in. A whole pass
+  // rebuilds it; a per-key pass replaces the entries of the workloads it looks at.
+  std::map<DependencyKey, std::map<ObjectKey, Contribution>> needed_by_;
+  std::map<ObjectKey, std::set<DependencyKey>> needs_;
+
+  std::atomic<int64_t> whole_passes_{0}, partial_passes_{0}, objects_looked_at_{0};
   apimachinery::ChangeLoop loop_;
 };
 

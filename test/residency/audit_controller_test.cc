@@ -482,6 +482,37 @@ TEST_F(ResidencyAuditControllerTest, RunningControllerFollowsAWorkloadsResidency
   controller.Stop();
 }
 
+// On a fleet where nothing is residency-bound the view's refreshes (one per workload created)
+// describe no workload: nothing is judged. Once a policy binds them, every workload is
+// described and judged.
+TEST_F(ResidencyAuditControllerTest, WithoutResidencyAViewRefreshDescribesNoWorkload) {
+  federation_.Apply(
+      json::parse(R"({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shop"}})"));
+  const auto& policies = federation_.Info(api::kApiVersion, "ResidencyPolicy");
+  json policy = federation_.objects().Get(policies, "", "payments-eu-only").value();
+  ASSERT_TRUE(federation_.objects().Delete(policies, "", "payments-eu-only").ok());
+  ResidencyAuditController controller(federation_.objects(), federation_.clock(), Factory(),
+                                      {.interval = std::chrono::milliseconds(20)});
+  ASSERT_TRUE(controller.Start().ok());
+  for (int i = 0; i < 20; ++i) {
+    federation_.Apply(json::parse(R"({
+      "apiVersion": "federation.meridian.io/v1alpha1", "kind": "FederatedWorkload",
+      "metadata": {"name": "web-)" + std::to_string(i) + R"(", "namespace": "shop"},
+      "spec": {"template": {"apiVersion": "v1", "kind": "ConfigMap"}, "placement": {}}})"));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // several passes and refreshes
+  EXPECT_EQ(controller.workloads_described(), 0);
+  EXPECT_EQ(controller.Last().members_verified, 0) << "nothing bound: no member is watched";
+
+  // A policy binds them: the view describes the workloads and the members are verified.
+  policy["metadata"].erase("resourceVersion");
+  policy["metadata"].erase("uid");
+  federation_.Apply(policy);
+  ASSERT_TRUE(WaitFor(controller, [](const AuditResult& r) { return r.members_verified == 5; }));
+  EXPECT_GE(controller.workloads_described(), 20);
+  controller.Stop();
+}
+
 // With resync set, every member is listed afresh that often even when its watches are quiet.
 TEST_F(ResidencyAuditControllerTest, ResyncListsEveryMemberAgain) {
   ResidencyAuditController controller(

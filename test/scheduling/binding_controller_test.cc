@@ -9,7 +9,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
 #include <set>
+#include <thread>
 
 #include "api/codec.h"
 #include "scheduling/placement_controller.h"
@@ -55,7 +58,8 @@ class BindingControllerTest : public ::testing::Test {
   std::map<std::string, int64_t> Placement(const std::string& name) {
     json b = Get(api::kApiVersion, "FederatedWorkload", name);
     std::map<std::string, int64_t> out;
-    if (b.is_null()) return out;
+    // (A binding just created has no status yet: the running controllers' tests look early.)
+    if (b.is_null() || !b.contains("status") || !b["status"].is_object()) return out;
     for (const json& p : b["status"].value("placement", json::array())) {
       if (p.value("replicas", 0) > 0) out[p["cluster"]] = p["replicas"];
     }
@@ -97,6 +101,30 @@ class BindingControllerTest : public ::testing::Test {
     if (b.is_null()) return "";
     const json& w = b["spec"]["placement"]["distribution"]["weights"];
     return w.size() == 1 ? w.begin().key() : w.dump();
+  }
+
+  // For the running controllers (Start): real time, the workers react on their own threads.
+  // Waits (bounded) until `done` holds and the binding controller has run no pass for 400 ms.
+  bool Settle(const std::function<bool()>& done) {
+    auto passes = [&] {
+      BindingController::PassCounts c = bindings_.Counts();
+      return c.whole + c.partial;
+    };
+    int64_t last = passes();
+    auto quiet_since = std::chrono::steady_clock::now();
+    const auto deadline = quiet_since + std::chrono::seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      const int64_t now = passes();
+      if (now != last) {
+        last = now;
+        quiet_since = std::chrono::steady_clock::now();
+      } else if (std::chrono::steady_clock::now() - quiet_since > std::chrono::milliseconds(400) &&
+                 done()) {
+        return true;
+      }
+    }
+    return false;
   }
 
   test_env::InProcessFederation federation_{"binding-controller"};
@@ -354,6 +382,125 @@ TEST_F(BindingControllerTest, SharedDependenciesGoToTheUnionAndLeaveWithTheirWor
             "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it");
 }
 
+// The running controller: a change to one object, or to its binding, is a pass over that
+// object and its dependencies, not over every object (native objects on a busy fleet: each
+// member's status report used to cost a whole pass); a policy change is a whole pass. The
+// per-object passes keep the dependencies right (a reference moved from one ConfigMap to
+// another, a workload deleted), and a whole pass over what they left writes nothing.
+TEST_F(BindingControllerTest, RunningControllerLooksOnlyAtTheObjectsAChangeIsAbout) {
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  // 30 more Deployments the policy selects, sharing the web's ConfigMap.
+  constexpr int kMore = 30;
+  auto api = [](const std::string& name, const std::string& config) {
+    json container = {{"name", "c"},
+                      {"image", "api:1"},
+                      {"envFrom", json::array({{{"configMapRef", {{"name", config}}}}})}};
+    return json{{"apiVersion", "apps/v1"},
+                {"kind", "Deployment"},
+                {"metadata", {{"name", name}, {"namespace", "shop"}, {"labels", {{"app", "web"}}}}},
+                {"spec",
+                 {{"replicas", 1},
+                  {"selector", {{"matchLabels", {{"app", name}}}}},
+                  {"template",
+                   {{"metadata", {{"labels", {{"app", name}}}}},
+                    {"spec", {{"containers", json::array({container})}}}}}}}};
+  };
+  for (int i = 0; i < kMore; ++i) Create(api("api-" + std::to_string(i), "web-config"));
+  ASSERT_TRUE(bindings_.Start().ok());
+  ASSERT_TRUE(placement_.Start().ok());
+
+  auto gone = [&](const std::string& binding) {
+    json b = Get(api::kApiVersion, "FederatedWorkload", binding);
+    return b.is_null() || b["metadata"].contains("deletionTimestamp");
+  };
+  auto dependents = [&](const std::string& binding) -> std::string {
+    json b = Get(api::kApiVersion, "FederatedWorkload", binding);
+    if (b.is_null()) return "";
+    return b["metadata"].value("annotations", json::object()).value(kDependentsAnnotation, "");
+  };
+  auto members = [&](const std::string& binding) {
+    std::set<std::string> out;
+    for (const auto& [cluster, n] : Placement(binding)) out.insert(cluster);
+    return out;
+  };
+  ASSERT_TRUE(Settle([&] {
+    return Placement("deployment-web") == kFiveThreeTwo &&
+           !Placement("deployment-api-" + std::to_string(kMore - 1)).empty() &&
+           dependents("configmap-web-config").find("Deployment/api-" +
+                                                   std::to_string(kMore - 1)) != std::string::npos;
+  }));
+  // A whole pass looks at every object: 31 Deployments, the ConfigMap, the Secret, the
+  // Service and the HPA.
+  const int64_t whole_pass = kMore + 5;
+
+  // 1. A member reports on the web's binding (what the propagation controller writes): the
+  //    Deployment's status follows, from a pass over it and its two dependencies.
+  BindingController::PassCounts before = bindings_.Counts();
+  json binding = Get(api::kApiVersion, "FederatedWorkload", "deployment-web");
+  binding["status"]["clusters"] = json::array();
+  for (const auto& [cluster, n] : kFiveThreeTwo) {
+    binding["status"]["clusters"].push_back(
+        {{"cluster", cluster}, {"readyReplicas", n}, {"synced", true}});
+  }
+  ASSERT_TRUE(federation_.objects()
+                  .Update(Info(api::kApiVersion, "FederatedWorkload"), "shop", "deployment-web",
+                          binding, "status")
+                  .ok());
+  ASSERT_TRUE(Settle([&] { return Get("apps/v1", "Deployment", "web")["status"]["readyReplicas"] == 10; }));
+  BindingController::PassCounts after = bindings_.Counts();
+  EXPECT_EQ(after.whole, before.whole);
+  EXPECT_GE(after.partial, before.partial + 1);
+  EXPECT_LT(after.objects - before.objects, whole_pass);
+
+  // 2. api-0 moves from the shared ConfigMap to its own: created where api-0 runs, and the
+  //    shared one no longer names it.
+  before = after;
+  Create({{"apiVersion", "v1"},
+          {"kind", "ConfigMap"},
+          {"metadata", {{"name", "api-config"}, {"namespace", "shop"}}},
+          {"data", {{"k", "v"}}}});
+  json api0 = Get("apps/v1", "Deployment", "api-0");
+  api0["spec"] = api("api-0", "api-config")["spec"];
+  ASSERT_TRUE(federation_.objects().Update(Info("apps/v1", "Deployment"), "shop", "api-0", api0).ok());
+  ASSERT_TRUE(Settle([&] {
+    return !members("deployment-api-0").empty() &&
+           members("configmap-api-config") == members("deployment-api-0") &&
+           dependents("configmap-web-config").find("Deployment/api-0,") == std::string::npos;
+  }));
+  EXPECT_EQ(dependents("configmap-api-config"), "Deployment/api-0");
+  EXPECT_EQ(PlacementNote("v1", "ConfigMap", "api-config").rfind("dependency of Deployment/api-0: on ", 0), 0u);
+  after = bindings_.Counts();
+  EXPECT_EQ(after.whole, before.whole);
+  EXPECT_LT(after.objects - before.objects, 2 * whole_pass);  // a few small passes, not whole ones
+
+  // 3. api-0 deleted: its binding and its ConfigMap's go; the shared one stays for the others.
+  before = after;
+  Delete("apps/v1", "Deployment", "api-0", "shop");
+  ASSERT_TRUE(Settle([&] { return gone("deployment-api-0") && gone("configmap-api-config"); }));
+  EXPECT_FALSE(gone("configmap-web-config"));
+  EXPECT_EQ(PlacementNote("v1", "ConfigMap", "api-config"),
+            "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it");
+  after = bindings_.Counts();
+  EXPECT_EQ(after.whole, before.whole);
+  EXPECT_LT(after.objects - before.objects, whole_pass);
+
+  // 4. A policy changes: what it may select is everything, a whole pass.
+  before = after;
+  Create(Policy("hpa", {{"apiVersion", "autoscaling/v2"}, {"kind", "HorizontalPodAutoscaler"}},
+                OnRegion("eu-west")));
+  ASSERT_TRUE(Settle([&] { return !Placement("horizontalpodautoscaler-web").empty(); }));
+  EXPECT_GT(bindings_.Counts().whole, before.whole);
+
+  // What the per-object passes left is what a whole pass decides: a fresh controller's whole
+  // pass writes nothing.
+  placement_.Stop();
+  bindings_.Stop();
+  BindingController fresh{federation_.objects(), clock_};
+  StatusOr<int> written = fresh.ReconcileAll();
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(*written, 0);
+}
+
 TEST_F(BindingControllerTest, ResidencyGuardrailsApplyToWhatAPolicyPlaces) {
   Create({{"apiVersion", api::kApiVersion},
           {"kind", "ResidencyPolicy"},
@@ -376,6 +523,28 @@ TEST_F(BindingControllerTest, ResidencyGuardrailsApplyToWhatAPolicyPlaces) {
   std::set<std::string> dependency;
   for (const auto& [cluster, n] : Placement("secret-web-db")) dependency.insert(cluster);
   EXPECT_EQ(dependency, (std::set<std::string>{"eu-central-1", "eu-west-1"}));
+}
+
+// The running controller looks again at an object whose binding admission refused when what
+// admission judges by changes (here the ResidencyPolicy goes), though nothing about the object
+// or its policy did.
+TEST_F(BindingControllerTest, RunningControllerRetriesWhatAdmissionRefusedWhenResidencyChanges) {
+  Create({{"apiVersion", api::kApiVersion},
+          {"kind", "ResidencyPolicy"},
+          {"metadata", {{"name", "shop-in-eu"}}},
+          {"spec", {{"namespaces", {"shop"}}, {"jurisdictions", {"eu"}}}}});
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  ASSERT_TRUE(bindings_.Start().ok());
+  ASSERT_TRUE(placement_.Start().ok());
+  ASSERT_TRUE(Settle([&] {
+    return PlacementNote("apps/v1", "Deployment", "web").find("NOT PLACED") != std::string::npos;
+  }));
+  EXPECT_TRUE(Placement("deployment-web").empty());
+  Delete(api::kApiVersion, "ResidencyPolicy", "shop-in-eu", "");
+  EXPECT_TRUE(Settle([&] { return Placement("deployment-web") == kFiveThreeTwo; }))
+      << PlacementNote("apps/v1", "Deployment", "web");
+  EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
+            "placed by PlacementPolicy shop/web (by label, priority 0)");
 }
 
 TEST_F(BindingControllerTest, PolicySelectingAnUnknownKindIsRefusedNamingTheField) {
