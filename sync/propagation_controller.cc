@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <cstdlib>
 #include <deque>
@@ -13,7 +12,6 @@
 #include "api/informers.h"
 #include "api/native_kinds.h"
 #include "api/resource_interpreter.h"
-#include "common/parallel.h"
 #include "sync/internal/kube_wire.h"
 #include "sync/kind_health.h"
 #include "sync/member_apply.h"
@@ -34,9 +32,6 @@ using nlohmann::json;
 using ObjectName = std::pair<std::string, std::string>;  // (namespace, name)
 
 constexpr char kWho[] = "propagation controller";
-// Status writes of one aggregation in flight at once (AggregateKeys): each waits for the
-// store's commit, and writes in flight share one.
-constexpr size_t kStatusWritesInFlight = 16;
 
 const ResourceInfo& Info(apimachinery::ObjectService& objects, const char* plural) {
   const ResourceInfo* info = objects.registry().Find(api::kGroup, api::kVersion, plural);
@@ -1465,17 +1460,8 @@ int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
     }
   }
   const ResourceInfo& info = Info(objects_, "federatedworkloads");
-  // Every key's entry exists before the writers start: they only read the maps.
+  int written = 0;
   for (const std::string& key : keys) {
-    by_workload[key];
-    kind_objects[key];
-  }
-  const std::vector<std::string> ordered(keys.begin(), keys.end());
-  std::atomic<int> written{0};
-  // The keys' status writes go out kStatusWritesInFlight at a time: each waits for the store's
-  // commit, and writes in flight share one. Keys are independent (one workload each).
-  ForEachInParallel(ordered.size(), kStatusWritesInFlight, [&](size_t index) {
-    const std::string& key = ordered[index];
     const size_t slash = key.find('/');
     const std::string ns = key.substr(0, slash);
     const std::string name = key.substr(slash + 1);
@@ -1487,14 +1473,14 @@ int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
       // Not cached, being deleted, or new (once in a workload's life): decided on the
       // stored object, which the finalizer's edit below needs as stored anyway.
       auto got = objects_.Get(info, ns, name);
-      if (!got.ok()) return;
+      if (!got.ok()) continue;
       FieldErrors errors;
       auto fresh = std::make_shared<api::FederatedWorkload>(
           api::DecodeFederatedWorkload(got.value(), &errors));
-      if (!errors.empty()) return;
+      if (!errors.empty()) continue;
       if (!fresh->metadata.deletion_timestamp.empty()) {
         if (HasCleanupFinalizer(*fresh)) written += FinishDeletion(*fresh, cleaned);
-        return;
+        continue;
       }
       if (!HasCleanupFinalizer(*fresh)) {
         // Edits the stored object, not a decode/encode round trip: re-encoding drops what
@@ -1509,18 +1495,18 @@ int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
           // Changed meanwhile (409) or gone: try again on the next pass.
           std::lock_guard lock(mu_);
           aggregate_dirty_.insert(key);
-          return;
+          continue;
         }
         ++written;
         workloads_informer_.Assume(result.value());
         *fresh = api::DecodeFederatedWorkload(result.value(), &errors);
-        if (!errors.empty()) return;
+        if (!errors.empty()) continue;
       }
       w = std::move(fresh);
     }
-    written += WriteKindStatus(*w, kind_objects.at(key));
-    written += WriteSyncStatus(std::move(w), by_workload.at(key));
-  });
+    written += WriteKindStatus(*w, kind_objects[key]);
+    written += WriteSyncStatus(std::move(w), by_workload[key]);
+  }
   return written;
 }
 
