@@ -1,9 +1,10 @@
 // SqliteStore: the embedded, durable Store backend (the federation-apiserver's default).
 //
 // Layout: one `objects` table keyed by (group, resource, namespace, name) and an `events`
-// table that is the revision log (revision = its INTEGER PRIMARY KEY). Every write is one
-// transaction touching both, in WAL mode with synchronous=FULL, so a write is durable on disk
-// before it is acknowledged, and a crash leaves either the whole write or none of it.
+// table that is the revision log (revision = its INTEGER PRIMARY KEY). Every write touches
+// both inside one transaction (shared with the writes committed with it, below), in WAL mode
+// with synchronous=FULL, so a write is durable on disk before it is acknowledged, and a crash
+// leaves either the whole transaction or none of it.
 // Watch history survives restarts because it is read back from `events`; the log is trimmed
 // to the newest `history_events` entries (older resume points answer 410 Gone).
 //
