@@ -377,17 +377,6 @@ class SqliteStore final : public Store, public CompactableStore {
     return w.selector.Empty() || w.selector.Matches(LabelsOf(*e.object));
   }
 
-  Status CheckRevisionLocked(const ObjectKey& key, int64_t expected) {
-    Stmt s(writer_, "SELECT rev FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
-    s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
-    if (s.Step() != SQLITE_ROW) return NotFoundError(key.ToString() + " not found");
-    if (expected != 0 && s.Int(0) != expected) {
-      return AbortedError(key.ToString() + ": resourceVersion " + std::to_string(expected) +
-                          " does not match the stored " + std::to_string(s.Int(0)));
-    }
-    return Status::Ok();
-  }
-
   // Inside a write transaction: removes the revision log before `new_oldest` and records
   // the new oldest kept revision (both the count trim and CompactBefore).
   Status DropEventsBeforeLocked(int64_t new_oldest) {
@@ -425,7 +414,7 @@ class SqliteStore final : public Store, public CompactableStore {
       const std::shared_ptr<const WritePrecondition>& precondition) {
     if (!precondition) return Status::Ok();
     const ObjectKey& key = precondition->key;
-    Stmt s(writer_, "SELECT data FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
+    Stmt s(writer_, kGetSql);
     s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
     const int rc = s.Step();
     if (rc == SQLITE_DONE) return CheckWritePrecondition(*precondition, nullptr);
@@ -486,20 +475,27 @@ class SqliteStore final : public Store, public CompactableStore {
   // The checks of one queued write, inside the group's transaction (so they see the writes
   // before it in the group). Fills a delete's `object` with the last state.
   Status CheckLocked(QueuedWrite& w) {
+    const ObjectKey& key = w.key;
+    // One lookup of the stored row: its revision, and for a delete its last state.
+    Stmt s(writer_,
+           w.type == WatchEventType::kDeleted
+               ? "SELECT rev, data FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4"
+               : "SELECT rev FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
+    s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
+    const int rc = s.Step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return InternalError("sqlite read: " + s.Error());
+    const bool stored = rc == SQLITE_ROW;
     if (w.type == WatchEventType::kAdded) {
-      Stmt s(writer_, "SELECT 1 FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
-      const ObjectKey& key = w.key;
-      s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
-      if (s.Step() == SQLITE_ROW) return AlreadyExistsError(key.ToString() + " already exists");
+      if (stored) return AlreadyExistsError(key.ToString() + " already exists");
     } else {
-      MERIDIAN_RETURN_IF_ERROR(CheckRevisionLocked(w.key, w.expected));
-    }
-    if (w.type == WatchEventType::kDeleted) {
-      const ObjectKey& key = w.key;
-      Stmt s(writer_, "SELECT data FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
-      s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
-      if (s.Step() != SQLITE_ROW) return NotFoundError(key.ToString() + " not found");
-      MERIDIAN_ASSIGN_OR_RETURN(w.object, ParseStored(s.Text(0), key));
+      if (!stored) return NotFoundError(key.ToString() + " not found");
+      if (w.expected != 0 && s.Int(0) != w.expected) {
+        return AbortedError(key.ToString() + ": resourceVersion " + std::to_string(w.expected) +
+                            " does not match the stored " + std::to_string(s.Int(0)));
+      }
+      if (w.type == WatchEventType::kDeleted) {
+        MERIDIAN_ASSIGN_OR_RETURN(w.object, ParseStored(s.Text(1), key));
+      }
     }
     if (!w.precondition) return Status::Ok();
     w.precondition_outcome = CheckPreconditionInTransaction(w.precondition);

@@ -256,7 +256,8 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
     std::string key;
     api::FederatedWorkload updated;
     std::vector<RolloutEvent> events;
-    apimachinery::ApiResult<nlohmann::json> result = apimachinery::ApiError::Internal("not written");
+    apimachinery::ApiResult<nlohmann::json> result =
+        apimachinery::ApiError::Internal("not written");
   };
   std::vector<StatusWrite> writes;
   std::set<std::string> seen;  // workloads whose cached evaluation is kept

@@ -579,7 +579,8 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
     const api::FederatedWorkload* before;
     api::FederatedWorkload updated;
     std::string key;
-    apimachinery::ApiResult<nlohmann::json> result = apimachinery::ApiError::Internal("not written");
+    apimachinery::ApiResult<nlohmann::json> result =
+        apimachinery::ApiError::Internal("not written");
   };
   std::vector<StatusWrite> writes;
   for (size_t i : groups.PlacementOrder()) {

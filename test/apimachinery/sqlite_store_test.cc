@@ -17,6 +17,7 @@
 #include "apimachinery/store_compaction.h"
 #include "apimachinery/write_precondition.h"
 #include "test/apimachinery/store_conformance.h"
+#include "test/common/eventually.h"
 
 namespace meridian::apimachinery {
 namespace {
@@ -222,15 +223,6 @@ class CommitGate {
   bool open_ = false;
 };
 
-bool Within10s(const std::function<bool()>& done) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::yield();
-  }
-  return true;
-}
-
 TEST(SqliteStoreTest, WritesQueuedDuringACommitShareTheNextOne) {
   SqliteStoreOptions options;
   options.path = FreshPath();
@@ -263,12 +255,13 @@ TEST(SqliteStoreTest, WritesQueuedDuringACommitShareTheNextOne) {
     writers.emplace_back([&, i] {
       const std::string name = "w-" + std::to_string(i);
       ++started;
-      StatusOr<json> created = store->Create({kWidgets, "x", name}, {{"metadata", {{"name", name}}}});
+      StatusOr<json> created =
+          store->Create({kWidgets, "x", name}, {{"metadata", {{"name", name}}}});
       ASSERT_TRUE(created.ok()) << created.status();
       revisions[i] = ResourceVersionOf(*created).value();
     });
   }
-  ASSERT_TRUE(Within10s([&] { return started == kWriters; }));
+  ASSERT_TRUE(test_env::Eventually([&] { return started == kWriters; }));
   gate.Open();
   first.join();
   for (auto& t : writers) t.join();
@@ -296,7 +289,7 @@ TEST(SqliteStoreTest, WritesQueuedDuringACommitShareTheNextOne) {
     EXPECT_GT(largest, 1u);
   }
   // One event per write, in revision order.
-  ASSERT_TRUE(Within10s([&] {
+  ASSERT_TRUE(test_env::Eventually([&] {
     std::lock_guard lock(events_mu);
     return events.size() == 1 + kWriters;
   }));
@@ -308,7 +301,8 @@ TEST(SqliteStoreTest, AFailedCheckInAGroupFailsThatWriteAloneAndTakesNoRevision)
   SqliteStoreOptions options;
   options.path = FreshPath();
   auto store = OpenSqliteStore(options).value();
-  const json taken = store->Create({kWidgets, "x", "taken"}, {{"metadata", {{"name", "taken"}}}}).value();
+  const json taken =
+      store->Create({kWidgets, "x", "taken"}, {{"metadata", {{"name", "taken"}}}}).value();
   const int64_t taken_rv = ResourceVersionOf(taken).value();
 
   CommitGate gate;
@@ -350,7 +344,7 @@ TEST(SqliteStoreTest, AFailedCheckInAGroupFailsThatWriteAloneAndTakesNoRevision)
     ++started;
     fresh = store->Create({kWidgets, "x", "fresh"}, {{"metadata", {{"name", "fresh"}}}});
   });
-  ASSERT_TRUE(Within10s([&] { return started == 3 + kRefused; }));
+  ASSERT_TRUE(test_env::Eventually([&] { return started == 3 + kRefused; }));
   gate.Open();
   first.join();
   for (auto& t : writers) t.join();
