@@ -8,9 +8,13 @@ command line contains a word of QUIET_SPARE, default "bench_sync,meridian-bench-
 are left alone, whole sessions, so their figures stay true. Needs root. CPU contention is
 removed; memory bandwidth and caches are still shared (state the machine's load anyway).
 
+Two of these never overlap: each holds an exclusive lock (RUN_QUIET_LOCK, default
+/tmp/meridian-run-quiet.lock) while its CMD runs, and a second one waits for it, saying so,
+since each would otherwise idle the other's benchmark or both run at full priority.
+
 usage: bench/run_quiet.py CMD ARGS...
 """
-import os, subprocess, sys, threading
+import fcntl, os, subprocess, sys, threading
 
 me = os.getpid()
 ancestors = set()
@@ -19,6 +23,13 @@ while p > 1:
     ancestors.add(p)
     with open(f"/proc/{p}/stat") as f:
         p = int(f.read().rsplit(")", 1)[1].split()[1])
+
+lock = open(os.environ.get("RUN_QUIET_LOCK", "/tmp/meridian-run-quiet.lock"), "a")
+try:
+    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except BlockingIOError:
+    print("run_quiet: another run_quiet is measuring; waiting for it", file=sys.stderr, flush=True)
+    fcntl.flock(lock, fcntl.LOCK_EX)
 
 child = subprocess.Popen(["nice", "-n", "-20"] + sys.argv[1:], start_new_session=True)
 bench_sid = child.pid
