@@ -41,6 +41,7 @@
 #include <map>
 #include <set>
 #include <mutex>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -51,6 +52,8 @@
 
 #include "sync/http_member_client.h"
 #include "test/common/child_process.h"
+
+#include <cpprest/http_client.h>  // last: its U() macro breaks fmt's templates
 
 namespace {
 
@@ -75,6 +78,74 @@ double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+// CPU time (user + system) process `pid` has used so far, in seconds; 0 if it is gone.
+double ProcessCpuSeconds(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  std::istringstream fields(stat.substr(paren + 2));
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; fields >> field && i <= 15; ++i) {  // fields 14 and 15: utime, stime
+    if (i >= 14) ticks += std::stod(field);
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// apiserver_request_total of the server at `url`, summed by "VERB resource[/subresource]",
+// and its store's writes and commits
+// (empty if /metrics cannot be read): which requests a run made, to tell what costs CPU.
+std::map<std::string, double> RequestCounts(const std::string& url) {
+  std::map<std::string, double> out;
+  try {
+    web::http::client::http_client client(url);
+    std::string text = client.request(web::http::methods::GET, "/metrics").get().extract_utf8string(true).get();
+    std::istringstream lines(text);
+    auto label = [](const std::string& line, const std::string& name) {
+      const size_t at = line.find(name + "=\"");
+      if (at == std::string::npos) return std::string();
+      const size_t from = at + name.size() + 2;
+      return line.substr(from, line.find('"', from) - from);
+    };
+    for (std::string line; std::getline(lines, line);) {
+      // The store's writes and commits (in-process controllers write without HTTP).
+      for (const char* total : {"meridian_storage_writes_per_commit_sum",
+                                "meridian_storage_writes_per_commit_count"}) {
+        if (line.rfind(total, 0) == 0) {
+          out[std::string("store ") + (line.find("_sum") != std::string::npos ? "writes" : "commits")] +=
+              std::stod(line.substr(line.rfind(' ') + 1));
+        }
+      }
+      if (line.rfind("apiserver_request_total{", 0) != 0) continue;
+      std::string key = label(line, "verb") + " " + label(line, "resource");
+      if (std::string sub = label(line, "subresource"); !sub.empty()) key += "/" + sub;
+      out[key] += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  } catch (const std::exception& e) {
+    std::cerr << url << "/metrics: " << e.what() << "\n";
+  }
+  return out;
+}
+
+// Prints the requests `after` counts beyond `before`, per member write, the largest first.
+void PrintRequestsPerWrite(const std::string& who, const std::map<std::string, double>& before,
+                           const std::map<std::string, double>& after, int64_t writes) {
+  std::vector<std::pair<double, std::string>> rows;
+  for (const auto& [key, n] : after) {
+    auto b = before.find(key);
+    const double d = n - (b == before.end() ? 0 : b->second);
+    if (d > 0) rows.emplace_back(d, key);
+  }
+  std::sort(rows.rbegin(), rows.rend());
+  std::cerr << who << " requests while syncing (per member write):";
+  for (size_t i = 0; i < rows.size() && i < 8; ++i) {
+    std::cerr << " " << rows[i].second << " " << static_cast<int64_t>(rows[i].first) << " ("
+              << rows[i].first / std::max<int64_t>(1, writes) << ")";
+  }
+  std::cerr << "\n";
 }
 
 std::string MemberName(int i) {
@@ -121,6 +192,10 @@ struct RunResult {
   double apply_s = 0, placed_s = 0, converge_s = 0, ready_s = 0, writes_per_s = 0;
   double peak_writes_per_s = 0;  // the busiest 1 s window
   int64_t writes = 0;
+  // CPU used from the first apply until every member holds every object, per member write
+  // (the federation-apiserver with its controllers; membersim, whose side of a write is a
+  // real API server's).
+  double api_cpu_us_per_write = 0, sim_cpu_us_per_write = 0;
   std::vector<double> image_change_s;
   bool ok = true;
 };
@@ -309,6 +384,8 @@ class Run {
 
   bool ManyWorkloads(RunResult* r) {
     const auto t0 = Steady::now();
+    const double api_cpu0 = ProcessCpuSeconds(api_.pid()), sim_cpu0 = ProcessCpuSeconds(sim_.pid());
+    const auto api_requests0 = RequestCounts(api_url_), sim_requests0 = RequestCounts(sim_url_);
     std::atomic<int> next{0}, failed{0};
     std::vector<std::thread> appliers;
     for (int t = 0; t < 8; ++t) {
@@ -360,6 +437,9 @@ class Run {
       return true;
     };
     if (!WaitFor(all_present, "every selected member to hold every ConfigMap")) return false;
+    const double api_cpu = ProcessCpuSeconds(api_.pid()) - api_cpu0;
+    const double sim_cpu = ProcessCpuSeconds(sim_.pid()) - sim_cpu0;
+    const auto api_requests = RequestCounts(api_url_), sim_requests = RequestCounts(sim_url_);
     Steady::time_point first = Steady::time_point::max(), last{};
     int64_t writes = 0;
     for (int i = 0; i < selected_; ++i) {
@@ -382,7 +462,13 @@ class Run {
     }
     r->converge_s = Seconds(last - t0);
     r->writes_per_s = writes / std::max(1e-3, Seconds(last - first));
-    std::cerr << "in members after " << r->converge_s << " s, " << r->writes_per_s << " writes/s\n";
+    r->api_cpu_us_per_write = 1e6 * api_cpu / std::max<int64_t>(1, writes);
+    r->sim_cpu_us_per_write = 1e6 * sim_cpu / std::max<int64_t>(1, writes);
+    std::cerr << "in members after " << r->converge_s << " s, " << r->writes_per_s
+              << " writes/s; CPU per member write: federation-apiserver "
+              << r->api_cpu_us_per_write << " us, membersim " << r->sim_cpu_us_per_write << " us\n";
+    PrintRequestsPerWrite("federation-apiserver", api_requests0, api_requests, writes);
+    PrintRequestsPerWrite("membersim", sim_requests0, sim_requests, writes);
 
     auto all_ready = [&] {
       auto list = federation_->List(kWorkloads, "bench");
@@ -742,7 +828,7 @@ int main(int argc, char** argv) {
   selected = std::min(selected, members);
   if (shape.apps > 0) return RunApps(bin, members, shape, runs, timeout, apps_mode);
 
-  std::vector<double> writes_per_s, peak, converge, ready, apply, placed, image;
+  std::vector<double> writes_per_s, peak, converge, ready, apply, placed, image, api_cpu, sim_cpu;
   for (int i = 0; i < runs; ++i) {
     Run run(bin, members, selected, workloads, image_changes, timeout);
     RunResult r = run.Go();
@@ -750,10 +836,12 @@ int main(int argc, char** argv) {
     std::vector<double> sorted = r.image_change_s;
     std::sort(sorted.begin(), sorted.end());
     std::printf("run %d: %d workloads x %d members: applied in %.2f s; %lld member writes at "
-                "%.0f writes/s (peak 1 s: %.0f); all placed after %.2f s; all in members after %.2f s; all Ready after %.2f s; image change "
-                "on %d members: median %.3f s, max %.3f s\n",
+                "%.0f writes/s (peak 1 s: %.0f); all placed after %.2f s; all in members after %.2f s; all Ready after %.2f s; CPU per member write: "
+                "federation-apiserver %.0f us, membersim %.0f us; image change on %d members: median "
+                "%.3f s, max %.3f s\n",
                 i + 1, workloads, selected, r.apply_s, static_cast<long long>(r.writes),
-                r.writes_per_s, r.peak_writes_per_s, r.placed_s, r.converge_s, r.ready_s, members, Median(r.image_change_s),
+                r.writes_per_s, r.peak_writes_per_s, r.placed_s, r.converge_s, r.ready_s, r.api_cpu_us_per_write,
+                r.sim_cpu_us_per_write, members, Median(r.image_change_s),
                 sorted.empty() ? 0.0 : sorted.back());
     std::fflush(stdout);
     writes_per_s.push_back(r.writes_per_s);
@@ -762,12 +850,17 @@ int main(int argc, char** argv) {
     ready.push_back(r.ready_s);
     apply.push_back(r.apply_s);
     placed.push_back(r.placed_s);
+    api_cpu.push_back(r.api_cpu_us_per_write);
+    sim_cpu.push_back(r.sim_cpu_us_per_write);
     for (double d : r.image_change_s) image.push_back(d);
   }
   std::printf("\n| what (median of %d runs) | result | floor |\n|---|---:|---:|\n", runs);
   std::printf("| member writes/s while syncing %d x %d | %.0f | >= 2,000 |\n", workloads, selected,
               Median(writes_per_s));
   std::printf("| member writes/s, busiest 1 s window | %.0f | |\n", Median(peak));
+  std::printf("| CPU per member write: federation-apiserver (with its controllers) | %.0f us | |\n",
+              Median(api_cpu));
+  std::printf("| CPU per member write: membersim | %.0f us | |\n", Median(sim_cpu));
   std::printf("| %d workloads applied -> every member holds them | %.2f s | < 60 s |\n", workloads,
               Median(converge));
   std::printf("| ... -> every workload reports Ready | %.2f s | |\n", Median(ready));
