@@ -20,6 +20,7 @@
 
 #include "common/json_parse.h"
 #include "observability/metrics.h"
+#include "sync/internal/http_connection_pool.h"
 #include "sync/internal/kube_wire.h"
 #include "sync/member_apply.h"
 
@@ -112,10 +113,9 @@ struct HttpResult {
   int64_t retry_after = 0;  // the Retry-After header in seconds (0: absent or a date)
 };
 
-int64_t RetryAfterHeader(const http::http_headers& headers) {
-  auto it = headers.find(U("Retry-After"));
-  if (it == headers.end()) return 0;
-  const std::string v = utility::conversions::to_utf8string(it->second);
+// The Retry-After header's value in seconds (0: absent or a date).
+int64_t RetryAfterSeconds(const std::string& v) {
+  if (v.empty()) return 0;
   int64_t n = 0;
   for (char c : v) {
     if (c < '0' || c > '9') return 0;  // an HTTP date: rare from API servers; use backoff
@@ -123,6 +123,12 @@ int64_t RetryAfterHeader(const http::http_headers& headers) {
     if (n > 3600) return 3600;
   }
   return n;
+}
+
+int64_t RetryAfterHeader(const http::http_headers& headers) {
+  auto it = headers.find(U("Retry-After"));
+  if (it == headers.end()) return 0;
+  return RetryAfterSeconds(utility::conversions::to_utf8string(it->second));
 }
 
 }  // namespace
@@ -155,27 +161,51 @@ struct HttpMemberClient::Transport {
   std::chrono::milliseconds timeout{10'000};
   std::string user_agent;
   std::function<HttpHeaders()> write_headers;  // HttpMemberClientOptions::write_headers
-  std::shared_ptr<http_client> client;  // for calls (not watch streams)
+  // client-go's rest_client_* metrics (observability/metrics.h) are per member host and path
+  // prefix (membersim serves many members on one host:port): "host:port/base/path".
+  std::string metrics_host;
+  std::shared_ptr<http_client> client;  // for parallel discovery and relists (async calls)
+  // For blocking calls: run on the caller's thread (sync/internal/http_connection_pool.h).
+  std::shared_ptr<internal::HttpConnectionPool> pool;
 
   std::shared_ptr<http_client> NewClient(std::chrono::milliseconds inactivity_timeout) const {
     return std::make_shared<http_client>(web::uri(url.origin),
                                          MakeConfig(credentials, inactivity_timeout));
   }
 
+  // A request with the member's headers (accept, user agent, credentials, the options'
+  // write headers on anything but GET).
+  internal::HttpRequestSpec Spec(const std::string& method, const std::string& path_and_query,
+                                 const std::string* body = nullptr,
+                                 const std::string& content_type = "application/json") const {
+    internal::HttpRequestSpec spec;
+    spec.method = method;
+    spec.target = path_and_query;
+    spec.headers.emplace_back("Accept", "application/json");
+    spec.headers.emplace_back("User-Agent", user_agent);
+    if (write_headers && method != "GET") {
+      for (const auto& [name, value] : write_headers()) {
+        if (!value.empty()) spec.headers.emplace_back(name, value);
+      }
+    }
+    if (!credentials.bearer_token.empty()) {
+      spec.headers.emplace_back("Authorization", "Bearer " + credentials.bearer_token);
+    }
+    if (body) {
+      spec.headers.emplace_back("Content-Type", content_type);
+      spec.body = *body;
+    }
+    return spec;
+  }
+
+  // The same request for cpprestsdk (watch streams, async calls).
   http::http_request NewRequest(const http::method& method, const std::string& path_and_query,
                                 const std::string* body = nullptr,
                                 const std::string& content_type = "application/json") const {
     http::http_request req(method);
     req.set_request_uri(web::uri(path_and_query));
-    req.headers().add(http::header_names::accept, "application/json");
-    req.headers().add(http::header_names::user_agent, user_agent);
-    if (write_headers && method != http::methods::GET) {
-      for (const auto& [name, value] : write_headers()) {
-        if (!value.empty()) req.headers().add(name, value);
-      }
-    }
-    if (!credentials.bearer_token.empty()) {
-      req.headers().add(http::header_names::authorization, "Bearer " + credentials.bearer_token);
+    for (const auto& [name, value] : Spec(method, path_and_query).headers) {
+      req.headers().add(name, value);
     }
     if (body) req.set_body(*body, content_type);
     return req;
@@ -217,13 +247,7 @@ struct HttpMemberClient::Transport {
       }
     };
     auto state = std::make_shared<CallState>();
-    // client-go's rest_client_* metrics (observability/metrics.h), per member host (and
-    // path prefix: membersim serves many members on one host:port).
-    const size_t scheme_end = url.origin.find("://");
-    std::string host =
-        (scheme_end == std::string::npos ? url.origin : url.origin.substr(scheme_end + 3)) +
-        url.base_path;
-    state->done = [done = std::move(done), host = std::move(host), method = req.method(),
+    state->done = [done = std::move(done), host = metrics_host, method = req.method(),
                    start = std::chrono::steady_clock::now()](StatusOr<HttpResult> r) {
       observability::ObserveRestClientRequest(
           host, method, r.ok() ? r->code : -1,
@@ -271,17 +295,26 @@ struct HttpMemberClient::Transport {
     return Status(StatusCode::kCancelled, prefix + "request cancelled");
   }
 
-  // Blocking form of StartCall on the call client with the endpoint's timeout.
-  StatusOr<HttpResult> Call(http::http_request req, const std::string& what) const {
-    auto promise = std::make_shared<std::promise<StatusOr<HttpResult>>>();
-    std::future<StatusOr<HttpResult>> future = promise->get_future();
-    StartCall(*client, std::move(req), timeout, what,
-              [promise](StatusOr<HttpResult> r) { promise->set_value(std::move(r)); });
-    return future.get();
+  // A blocking call with the endpoint's timeout, on the caller's thread: any HTTP code, or
+  // kDeadlineExceeded / kUnavailable (as StartCall's).
+  StatusOr<HttpResult> Call(const internal::HttpRequestSpec& req, const std::string& what) const {
+    const auto start = std::chrono::steady_clock::now();
+    StatusOr<internal::HttpAnswer> a = pool->Send(req, timeout);
+    observability::ObserveRestClientRequest(
+        metrics_host, req.method, a.ok() ? a->code : -1,
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    if (!a.ok()) {
+      if (a.status().code() == StatusCode::kDeadlineExceeded) {
+        return DeadlineExceededError(Prefix(what) + "no answer within " +
+                                     std::to_string(timeout.count()) + " ms");
+      }
+      return Status(a.status().code(), Prefix(what) + a.status().message());
+    }
+    return HttpResult{a->code, std::move(a->body), RetryAfterSeconds(a->retry_after)};
   }
 
   // A call whose 2xx answer is a JSON document.
-  StatusOr<json> CallJson(http::http_request req, const std::string& what) const {
+  StatusOr<json> CallJson(const internal::HttpRequestSpec& req, const std::string& what) const {
     MERIDIAN_ASSIGN_OR_RETURN(HttpResult r, Call(std::move(req), what));
     return JsonAnswer(r, what);
   }
@@ -847,7 +880,33 @@ StatusOr<std::unique_ptr<HttpMemberClient>> HttpMemberClient::Create(
   transport->timeout = endpoint.timeout;
   transport->user_agent = options.user_agent;
   transport->write_headers = options.write_headers;
+  const size_t scheme_end = url->origin.find("://");
+  const std::string authority =
+      scheme_end == std::string::npos ? url->origin : url->origin.substr(scheme_end + 3);
+  transport->metrics_host = authority + url->base_path;
+  internal::HttpConnectionPool::Options pool;
+  if (!authority.empty() && authority[0] == '[') {  // [IPv6]:port
+    const size_t close = authority.find(']');
+    pool.host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size() && authority[close + 1] == ':') {
+      pool.port = authority.substr(close + 2);
+    }
+  } else if (const size_t colon = authority.rfind(':'); colon != std::string::npos) {
+    pool.host = authority.substr(0, colon);
+    pool.port = authority.substr(colon + 1);
+  } else {
+    pool.host = authority;
+  }
+  if (pool.port.empty()) pool.port = url->tls ? "443" : "80";
   try {
+    if (url->tls) {
+      // As cpprestsdk does: the system's roots unless the credentials name a CA.
+      pool.tls = std::make_shared<boost::asio::ssl::context>(boost::asio::ssl::context::tls_client);
+      pool.tls->set_default_verify_paths();
+      ConfigureClientTls(endpoint.credentials, *pool.tls);
+      pool.verify_peer = !endpoint.credentials.insecure_skip_tls_verify;
+    }
+    transport->pool = std::make_shared<internal::HttpConnectionPool>(std::move(pool));
     // cpprestsdk's own (inactivity) timeout only backs up our end-to-end deadline, which
     // must fire first so that a timeout reads as kDeadlineExceeded.
     transport->client = transport->NewClient(endpoint.timeout + std::chrono::seconds(2));
@@ -875,7 +934,7 @@ StatusOr<DiscoveryInfo> HttpMemberClient::Discover(bool refresh) {
   DiscoveryInfo info;
   {
     MERIDIAN_ASSIGN_OR_RETURN(json v, transport_->CallJson(
-                                          transport_->NewRequest(http::methods::GET, base + "/version"),
+                                          transport_->Spec(http::methods::GET, base + "/version"),
                                           "discovery /version"));
     StatusOr<ServerVersion> sv = internal::ParseServerVersion(v);
     if (!sv.ok()) return sv.status().WithContext(transport_->Prefix("discovery /version"));
@@ -884,10 +943,10 @@ StatusOr<DiscoveryInfo> HttpMemberClient::Discover(bool refresh) {
         info.version.major > 1 || (info.version.major == 1 && info.version.minor >= 22);
   }
   MERIDIAN_ASSIGN_OR_RETURN(json api, transport_->CallJson(
-                                          transport_->NewRequest(http::methods::GET, base + "/api"),
+                                          transport_->Spec(http::methods::GET, base + "/api"),
                                           "discovery /api"));
   MERIDIAN_ASSIGN_OR_RETURN(json apis, transport_->CallJson(
-                                           transport_->NewRequest(http::methods::GET, base + "/apis"),
+                                           transport_->Spec(http::methods::GET, base + "/apis"),
                                            "discovery /apis"));
   info.group_versions = internal::ParseApiVersions(api);
   for (const std::string& gv : internal::ParseApiGroupList(apis)) info.group_versions.push_back(gv);
@@ -942,7 +1001,7 @@ StatusOr<json> HttpMemberClient::Get(const GroupVersionResource& gvr, const std:
   if (name.empty()) return InvalidArgumentError(transport_->Prefix(what) + "name is empty");
   StatusOr<std::string> path = internal::ResourcePath(transport_->url.base_path, gvr, ns, name);
   if (!path.ok()) return path.status().WithContext(transport_->Prefix(what));
-  return transport_->CallJson(transport_->NewRequest(http::methods::GET, *path), what);
+  return transport_->CallJson(transport_->Spec(http::methods::GET, *path), what);
 }
 
 StatusOr<ObjectList> HttpMemberClient::List(const GroupVersionResource& gvr, const std::string& ns,
@@ -956,7 +1015,7 @@ StatusOr<ObjectList> HttpMemberClient::List(const GroupVersionResource& gvr, con
        {"limit", options.limit > 0 ? std::to_string(options.limit) : ""},
        {"continue", options.continue_token}});
   MERIDIAN_ASSIGN_OR_RETURN(
-      json j, transport_->CallJson(transport_->NewRequest(http::methods::GET, *path + query), what));
+      json j, transport_->CallJson(transport_->Spec(http::methods::GET, *path + query), what));
   StatusOr<ObjectList> list = internal::ParseObjectList(j);
   if (!list.ok()) return list.status().WithContext(transport_->Prefix(what));
   return list;
@@ -987,7 +1046,7 @@ StatusOr<json> HttpMemberClient::Write(const std::string& method, const GroupVer
   } catch (const std::exception& e) {  // invalid UTF-8 in a string
     return InvalidArgumentError(transport_->Prefix(what) + "cannot encode the body: " + e.what());
   }
-  return transport_->CallJson(transport_->NewRequest(method, *path, &text, content_type), what);
+  return transport_->CallJson(transport_->Spec(method, *path, &text, content_type), what);
 }
 
 namespace {
@@ -1049,7 +1108,7 @@ Status HttpMemberClient::Delete(const GroupVersionResource& gvr, const std::stri
   const std::string text = body.dump();
   MERIDIAN_ASSIGN_OR_RETURN(
       HttpResult r,
-      transport_->Call(transport_->NewRequest(http::methods::DEL, *path, &text), what));
+      transport_->Call(transport_->Spec(http::methods::DEL, *path, &text), what));
   if (r.code < 200 || r.code > 299) {
     return internal::MemberErrorStatus(transport_->member, what, r.code, r.body, r.retry_after);
   }
@@ -1101,7 +1160,7 @@ Status HttpMemberClient::Probe(const std::string& path, bool* not_found) {
   const std::string what = "probe " + path;
   MERIDIAN_ASSIGN_OR_RETURN(
       HttpResult r,
-      transport_->Call(transport_->NewRequest(http::methods::GET, transport_->url.base_path + path),
+      transport_->Call(transport_->Spec(http::methods::GET, transport_->url.base_path + path),
                        what));
   if (not_found) *not_found = r.code == 404;
   if (r.code >= 200 && r.code <= 299) return Status::Ok();
@@ -1123,7 +1182,7 @@ Status HttpMemberClient::Readyz() {
 
 StatusOr<json> HttpMemberClient::OpenApiV2() {
   return transport_->CallJson(
-      transport_->NewRequest(http::methods::GET, transport_->url.base_path + "/openapi/v2"),
+      transport_->Spec(http::methods::GET, transport_->url.base_path + "/openapi/v2"),
       "get /openapi/v2");
 }
 
