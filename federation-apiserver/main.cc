@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <iostream>
 
+#include "common/open_file_limit.h"
 #include "apimachinery/informer.h"
 #include "apimachinery/rest/http_server.h"
 #include "federation-apiserver/controller_manager.h"
@@ -287,6 +288,11 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  // Many members mean many descriptors (common/open_file_limit.h).
+  if (const meridian::OpenFileLimit fds = meridian::RaiseOpenFileLimit(); !fds.ok) {
+    spdlog::warn("could not raise the open-file limit (soft {}): with many members, "
+                 "connections may fail with \"Too many open files\"", fds.before);
+  }
   options.event_ttl = std::chrono::seconds(event_ttl_seconds);
   // Block the stop signals before any thread starts (cpprestsdk's pool below included), so
   // only sigwait below receives them: a pool thread taking SIGTERM would end the process

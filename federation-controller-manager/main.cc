@@ -48,6 +48,7 @@
 #include <thread>
 #include <tuple>
 
+#include "common/open_file_limit.h"
 #include "apimachinery/fencing_token.h"
 #include "apimachinery/informer.h"
 #include "apimachinery/leader_election.h"
@@ -333,6 +334,11 @@ int main(int argc, char** argv) {
          "Controllers to run: all (or *), or a comma list of names, * and -name. Known:" + known)
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  // Many members mean many descriptors (common/open_file_limit.h).
+  if (const meridian::OpenFileLimit fds = meridian::RaiseOpenFileLimit(); !fds.ok) {
+    spdlog::warn("could not raise the open-file limit (soft {}): with many members, "
+                 "connections may fail with \"Too many open files\"", fds.before);
+  }
   // Block the stop signals before any thread starts (cpprestsdk's pool starts its threads
   // right away): a thread that does not block them would die of SIGTERM instead of letting
   // sigwait below stop the controllers and release the lease.

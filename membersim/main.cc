@@ -18,6 +18,7 @@
 #include <semaphore>
 
 #include "common/log_fields.h"
+#include "common/open_file_limit.h"
 #include "membersim/config.h"
 #include "membersim/ctl.h"
 #include "membersim/server.h"
@@ -127,6 +128,10 @@ int main(int argc, char** argv) {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  // A simulated fleet serves many watches and connections (common/open_file_limit.h).
+  if (const meridian::OpenFileLimit fds = meridian::RaiseOpenFileLimit(); !fds.ok) {
+    spdlog::warn("could not raise the open-file limit (soft {})", fds.before);
   }
   // Checked before anything starts: a bad value is refused naming its flag.
   if (meridian::Status logging = meridian::observability::ConfigureLogging(
