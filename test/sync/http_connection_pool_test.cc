@@ -32,6 +32,7 @@ enum class Step {
   kCloseUnanswered,   // reads the request, closes without answering
   kAnswerWithClose,   // 200 with "Connection: close"
   kAnswerHuge,        // 200 with a 1 MiB body
+  kAnswerHugeChunked, // the same, chunked
   kNeverAnswer,       // reads the request, then waits until the test ends
 };
 
@@ -105,11 +106,13 @@ class ScriptedServer {
         break;
       }
       bhttp::response<bhttp::string_body> res{bhttp::status::ok, 11};
-      res.body() = step == Step::kAnswerHuge ? std::string(1 << 20, 'x')
+      const bool huge = step == Step::kAnswerHuge || step == Step::kAnswerHugeChunked;
+      res.body() = huge ? std::string(1 << 20, 'x')
                                             : "ok " + std::string(req.method_string()) + " " +
                                                   std::to_string(r);
       res.keep_alive(step != Step::kAnswerWithClose);
       res.prepare_payload();
+      if (step == Step::kAnswerHugeChunked) res.chunked(true);
       bhttp::write(socket, res, ec);
       if (ec || step == Step::kAnswerAndClose || step == Step::kAnswerWithClose) break;
     }
@@ -224,14 +227,17 @@ TEST(HttpConnectionPoolTest, AServerThatNeverAnswersMeetsTheDeadline) {
 }
 
 TEST(HttpConnectionPoolTest, AnAnswerOverTheLimitIsAnErrorNotAnAllocation) {
-  ScriptedServer server([](int, int) { return Step::kAnswerHuge; });
-  HttpConnectionPool::Options o = To(server);
-  o.max_answer_bytes = 64 * 1024;
-  HttpConnectionPool pool(o);
-  auto a = pool.Send(Request("GET"), 5s);
-  ASSERT_FALSE(a.ok()) << a->code << " " << a->body.size();
-  EXPECT_EQ(a.status().code(), StatusCode::kUnavailable);
-  EXPECT_NE(a.status().message().find("body limit"), std::string::npos) << a.status().ToString();
+  for (Step step : {Step::kAnswerHuge, Step::kAnswerHugeChunked}) {
+    ScriptedServer server([step](int, int) { return step; });
+    HttpConnectionPool::Options o = To(server);
+    o.max_answer_bytes = 64 * 1024;
+    HttpConnectionPool pool(o);
+    auto a = pool.Send(Request("GET"), 5s);
+    ASSERT_FALSE(a.ok()) << a->code << " " << a->body.size();
+    EXPECT_EQ(a.status().code(), StatusCode::kUnavailable);
+    EXPECT_NE(a.status().message().find("body limit"), std::string::npos)
+        << a.status().ToString();
+  }
 }
 
 TEST(HttpConnectionPoolTest, NobodyListeningIsUnavailableAndAnUnknownMethodIsRefused) {
