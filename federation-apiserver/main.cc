@@ -281,10 +281,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--http-threads", http_threads,
                  "Threads serving HTTP (and cpprestsdk's client pool). Requests do not block a "
-                 "thread, so a few per core is fastest: more only adds context switches. "
-                 "Except on etcd: a GET or LIST without resourceVersion holds its thread while "
-                 "it waits for a consistent-read round, so the threads cap the reads one round "
-                 "can serve (docs/operations.md)")
+                 "thread (on etcd a GET or LIST without resourceVersion waits for its "
+                 "consistent-read round parked, not on a thread), so a few per core is "
+                 "fastest: more only adds context switches (docs/operations.md)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);

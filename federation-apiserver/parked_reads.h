@@ -14,6 +14,13 @@
 // Parked reads are not yet counted by max-requests-inflight (the filters run when the read is
 // served) and cost a closure each; the server's connection cap bounds them.
 //
+// Threads: the pool thread that parks a read when no round is in flight sends rounds until
+// none is needed (Cacher::WhenConsistent), so under a steady crowd of readers one pool
+// thread is the round sender and the others serve; it can only keep looping while other
+// threads park reads, so with a single server thread it returns after each round and nothing
+// starves. Each round is bounded by the store's deadline (etcd: 5 s), so a parked read waits
+// at most two rounds, then is answered (a failed round: its error, 503/504).
+//
 // A thin shell: the decisions are the cacher's (cacher.h) and the handler's.
 #pragma once
 
