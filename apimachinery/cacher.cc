@@ -304,8 +304,7 @@ class CacherImpl : public Cacher {
     for (const auto& [type, tc] : core_->types) {
       out.push_back({type, tc->objects.size(), tc->object_bytes, tc->window.size(),
                      tc->window_bytes, tc->rounds_done, tc->round_readers, tc->parked_reads,
-                     tc->readers_waiting,
-                     tc->store_reads});
+                     tc->readers_waiting, tc->store_reads});
     }
     return out;
   }

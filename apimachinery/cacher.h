@@ -44,10 +44,12 @@
 // it waits for a round, so a server with N threads gets at most N readers per round, and each
 // wait is a futex sleep and wake (on the 2-core bench 43 % of the server's cycles were context
 // switches, docs/performance.md). WhenConsistent lets a server park a read instead: the
-// caller's thread is free again at once, or (when no round is in flight for the resource) it
-// becomes the resource's round sender: it sends rounds while parked reads need one, and each
-// round returned answers every parked read that arrived before it was sent, by calling its
-// callback with a ConsistentReadProof (the resource's newest write, or the store's error).
+// caller's thread is free again at once, or (when no other caller is sending rounds for parked
+// reads of the resource) it becomes their round sender: it sends rounds while parked reads
+// need one (first waiting for a blocking reader's round to free the slot, if it holds it),
+// and each round returned answers every parked read that arrived before it was sent, by
+// calling its callback with a ConsistentReadProof (the resource's newest write, or the
+// store's error).
 // The callback then serves the read under a ProvenConsistentRead scope, in which Get and
 // List (kMostRecent) of that resource on that thread use the proof instead of a round of
 // their own: the guarantee is the same as a blocking read's (the round was sent after the

@@ -362,8 +362,7 @@ int main(int argc, char** argv) {
       endpoint->port == 0
           ? rest::HttpServer::StartAsyncOnFreeLoopbackPort(parked_reads.Handler(), http_options)
           : rest::HttpServer::StartAsync(std::string(tls ? "https://" : "http://") +
-                                             endpoint->host + ":" +
-                                             std::to_string(endpoint->port),
+                                             endpoint->host + ":" + std::to_string(endpoint->port),
                                          parked_reads.Handler(), http_options);
   if (!http.ok()) return Fail(http.status().WithContext("--listen " + listen));
   parked_reads.SetPoster((*http)->Poster());

@@ -10,8 +10,8 @@
 #include <condition_variable>
 #include <functional>
 #include <future>
-#include <thread>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "apimachinery/memory_store.h"
@@ -668,9 +668,8 @@ TEST(CacherTest, ParkedReadsShareARoundAndLateArrivalsWaitForTheNext) {
   AtScopeExit open_at_exit{[gated] { gated->OpenGate(); }};
   gated->CloseGate();
   // The first read finds no round in flight: its thread sends one (and then any needed).
-  std::future<bool> sender = std::async(std::launch::async, [&] {
-    return cacher->WhenConsistent(kPods, readers.Callback());
-  });
+  std::future<bool> sender = std::async(
+      std::launch::async, [&] { return cacher->WhenConsistent(kPods, readers.Callback()); });
   ASSERT_TRUE(gated->HeldWithin10s(1));  // round 1 has read the store: last write = v1
   StatusOr<json> v2 = store.Update(Key("a", "x"), Pod("a", "x", "v2"), 0);
   ASSERT_TRUE(v2.ok());
@@ -716,9 +715,8 @@ TEST(CacherTest, AFailedRoundFailsItsParkedReadsWithTheStoresError) {
   AtScopeExit open_at_exit{[gated] { gated->OpenGate(); }};
   gated->failing = true;
   gated->CloseGate();
-  std::future<bool> sender = std::async(std::launch::async, [&] {
-    return cacher->WhenConsistent(kPods, readers.Callback());
-  });
+  std::future<bool> sender = std::async(
+      std::launch::async, [&] { return cacher->WhenConsistent(kPods, readers.Callback()); });
   ASSERT_TRUE(gated->HeldWithin10s(1));
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback()));
   gated->OpenGate();
@@ -760,9 +758,8 @@ TEST(CacherTest, ParkedReadsWaitBehindABlockingReadersRound) {
       std::async(std::launch::async, [&] { return cacher->Get(Key("a", "x")); });
   ASSERT_TRUE(gated->HeldWithin10s(1));  // the blocking reader's round: last write = v1
   ASSERT_TRUE(store.Update(Key("a", "x"), Pod("a", "x", "v2"), 0).ok());
-  std::future<bool> sender = std::async(std::launch::async, [&] {
-    return cacher->WhenConsistent(kPods, readers.Callback());
-  });
+  std::future<bool> sender = std::async(
+      std::launch::async, [&] { return cacher->WhenConsistent(kPods, readers.Callback()); });
   ASSERT_TRUE(ReadersWaitWithin10s(*cacher, kPods, 2));
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback()));
   EXPECT_EQ(gated->last_write_reads - rounds_before, 1);  // the slot is taken: none sent yet
@@ -785,9 +782,8 @@ TEST(CacherTest, WhenConsistentDeclinesWhereParkingCannotHelp) {
   ASSERT_TRUE(single.cacher->Prime({kPods}).ok());
   EXPECT_FALSE(single.cacher->ParksConsistentReads());
   bool called = false;
-  EXPECT_FALSE(single.cacher->WhenConsistent(kPods, [&](const ConsistentReadProof&) {
-    called = true;
-  }));
+  EXPECT_FALSE(
+      single.cacher->WhenConsistent(kPods, [&](const ConsistentReadProof&) { called = true; }));
 
   MemoryStore store;
   auto shared = std::make_unique<SharedStore>(store);
@@ -802,9 +798,7 @@ TEST(CacherTest, WhenConsistentDeclinesWhereParkingCannotHelp) {
   ASSERT_EQ(readers.Answered(), 1u);
   EXPECT_TRUE(readers.got[0].ok());
   EXPECT_EQ(cacher->FallThroughReads(), 1);
-  EXPECT_FALSE(cacher->WhenConsistent(kPods, [&](const ConsistentReadProof&) {
-    called = true;
-  }));
+  EXPECT_FALSE(cacher->WhenConsistent(kPods, [&](const ConsistentReadProof&) { called = true; }));
   EXPECT_FALSE(called);
 
   // A proof for another resource, or another cacher, is not used: the read sends its own.
