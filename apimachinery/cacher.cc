@@ -130,6 +130,12 @@ void Deliver(Watcher& w, const Event& e) {
 
 using Objects = std::map<Key, Entry>;
 
+// A consistent read parked until a round numbered at least `want` returns.
+struct ParkedRead {
+  uint64_t want = 0;
+  Cacher::ProofCallback done;
+};
+
 struct TypeCache {
   ResourceType type;
   Objects objects;
@@ -153,12 +159,25 @@ struct TypeCache {
   uint64_t rounds_sent = 0;    // the number of the newest round sent
   uint64_t rounds_done = 0;    // how many have returned (any order)
   uint64_t round_readers = 0;  // readers answered by rounds (readers per round, a metric)
+  uint64_t parked_reads = 0;   // of which parked ones (WhenConsistent)
   uint64_t newest_round = 0;   // the number of the newest round returned (not older ones)
   Status round_status;         // its status
   int64_t round_revision = 0;  // and its answer
-  size_t readers_waiting = 0;  // readers waiting for a round (or making one)
+  size_t readers_waiting = 0;  // readers waiting for a round (or making one), parked too
   uint64_t store_reads = 0;    // reads the cache could not answer (FallThroughReads)
+  // Parked reads (WhenConsistent), in arrival order, so `want` never decreases along it;
+  // `pumping` while a WhenConsistent caller sends rounds for them (at most one at a time).
+  std::deque<ParkedRead> parked;
+  bool pumping = false;
 };
+
+// The parked reads a round answered, and what it proved, to be called with the lock released.
+struct AnsweredReads {
+  std::vector<ParkedRead> reads;
+  ConsistentReadProof proof;
+};
+
+thread_local const ConsistentReadProof* current_proof = nullptr;
 
 // The cacher's continue token: base64url of {"cache":1,"rv":R,"ns":..,"name":..}.
 std::string EncodeToken(int64_t rv, const Key& after) {
@@ -228,6 +247,37 @@ class CacherImpl : public Cacher {
     delivery_->Drain();
   }
 
+  bool ParksConsistentReads() const override {
+    return !options_.single_writer && options_.consistent_reads_from_cache;
+  }
+
+  bool WhenConsistent(const ResourceType& type, ProofCallback done) override {
+    if (!ParksConsistentReads() || last_write_untracked_.load()) return false;
+    StatusOr<TypeCache*> started = Ensure(type);
+    if (!started.ok()) return false;  // the blocking path meets (and answers) the same error
+    TypeCache& tc = **started;
+    std::unique_lock lock(core_->mu);
+    // Answered by the first round sent after now, as a blocking reader (LastWriteLocked).
+    tc.parked.push_back(ParkedRead{tc.rounds_sent + 1, std::move(done)});
+    ++tc.readers_waiting;
+    if (tc.pumping) return true;  // the sender in its loop sends a round for this one too
+    // This thread sends rounds while a parked read waits for one not yet sent: reads that
+    // arrive meanwhile park behind the round in flight and are answered by the next, so one
+    // round answers every read that arrived during the one before. A blocking reader's round
+    // may hold the only slot: wait for it (it answers what it covers when it returns).
+    tc.pumping = true;
+    while (!tc.parked.empty() && tc.parked.back().want > tc.rounds_sent) {
+      if (tc.rounds_in_flight >= options_.consistent_read_rounds_in_flight) {
+        core_->progressed.wait(lock);  // each store call is bounded by its own deadline
+        continue;
+      }
+      AnsweredReads answered = SendRoundLocked(lock, tc);
+      RunAnsweredLocked(lock, answered);
+    }
+    tc.pumping = false;
+    return true;
+  }
+
   Status Prime(const std::vector<ResourceType>& types) override {
     for (const ResourceType& t : types) {
       StatusOr<TypeCache*> tc = Ensure(t);
@@ -253,8 +303,8 @@ class CacherImpl : public Cacher {
     out.reserve(core_->types.size());
     for (const auto& [type, tc] : core_->types) {
       out.push_back({type, tc->objects.size(), tc->object_bytes, tc->window.size(),
-                     tc->window_bytes, tc->rounds_done, tc->round_readers, tc->readers_waiting,
-                     tc->store_reads});
+                     tc->window_bytes, tc->rounds_done, tc->round_readers, tc->parked_reads,
+                     tc->readers_waiting, tc->store_reads});
     }
     return out;
   }
@@ -527,6 +577,14 @@ class CacherImpl : public Cacher {
       lock.lock();
       return CompleteLocked(tc) >= current;
     }
+    // A parked read served under its round's proof (WhenConsistent): that round was sent
+    // after the read arrived, so it proves what a round of its own would.
+    if (const ConsistentReadProof* proof = ProvenConsistentRead::Current();
+        proof != nullptr && proof->cacher == this && proof->type == tc.type) {
+      if (proof->status.code() == StatusCode::kUnimplemented) return false;
+      if (!proof->status.ok()) return proof->status;
+      return WaitLocked(lock, tc, proof->last_write, options_.consistent_read_wait);
+    }
     if (last_write_untracked_.load()) return false;
     StatusOr<int64_t> last = LastWriteLocked(lock, tc);
     if (last.status().code() == StatusCode::kUnimplemented) return false;
@@ -552,25 +610,52 @@ class CacherImpl : public Cacher {
         core_->progressed.wait(lock);  // each store call is bounded by its own deadline
         continue;
       }
-      const uint64_t round = ++tc.rounds_sent;
-      ++tc.rounds_in_flight;
-      lock.unlock();
-      StatusOr<int64_t> got = inner_->LastWriteRevision(tc.type);
-      lock.lock();
-      --tc.rounds_in_flight;
-      ++tc.rounds_done;
-      if (round > tc.newest_round) {
-        tc.newest_round = round;
-        tc.round_status = got.ok() ? Status::Ok() : got.status();
-        tc.round_revision = got.ok() ? *got : 0;
-      }
-      if (got.status().code() == StatusCode::kUnimplemented) last_write_untracked_.store(true);
-      core_->progressed.notify_all();
+      AnsweredReads answered = SendRoundLocked(lock, tc);
+      RunAnsweredLocked(lock, answered);
     }
     --tc.readers_waiting;
     ++tc.round_readers;
     if (!tc.round_status.ok()) return tc.round_status;
     return tc.round_revision;
+  }
+
+  // Sends the next round (lock held; released during the store call), records its answer if
+  // it is the newest returned, wakes blocking readers, and takes the parked reads it answers.
+  AnsweredReads SendRoundLocked(std::unique_lock<std::mutex>& lock, TypeCache& tc) {
+    const uint64_t round = ++tc.rounds_sent;
+    ++tc.rounds_in_flight;
+    lock.unlock();
+    StatusOr<int64_t> got = inner_->LastWriteRevision(tc.type);
+    lock.lock();
+    --tc.rounds_in_flight;
+    ++tc.rounds_done;
+    if (round > tc.newest_round) {
+      tc.newest_round = round;
+      tc.round_status = got.ok() ? Status::Ok() : got.status();
+      tc.round_revision = got.ok() ? *got : 0;
+    }
+    if (got.status().code() == StatusCode::kUnimplemented) last_write_untracked_.store(true);
+    core_->progressed.notify_all();
+    AnsweredReads answered;
+    answered.proof = {this, tc.type, tc.round_status, tc.round_revision};
+    while (!tc.parked.empty() && tc.parked.front().want <= tc.newest_round) {
+      answered.reads.push_back(std::move(tc.parked.front()));
+      tc.parked.pop_front();
+      --tc.readers_waiting;
+      ++tc.round_readers;
+      ++tc.parked_reads;
+    }
+    return answered;
+  }
+
+  // Calls the parked reads' callbacks with the lock released (they may read through the
+  // cacher, or hand the read to another thread that does).
+  void RunAnsweredLocked(std::unique_lock<std::mutex>& lock, AnsweredReads& answered) {
+    if (answered.reads.empty()) return;
+    lock.unlock();
+    for (ParkedRead& p : answered.reads) p.done(answered.proof);
+    answered.reads.clear();  // the callbacks' captures go before the lock is taken again
+    lock.lock();
   }
 
   StatusOr<SharedListResult> FallThrough(const ResourceType& type, const ListOptions& options) {
@@ -700,6 +785,15 @@ class CacherImpl : public Cacher {
 };
 
 }  // namespace
+
+ProvenConsistentRead::ProvenConsistentRead(const ConsistentReadProof& proof)
+    : previous_(current_proof) {
+  current_proof = &proof;
+}
+
+ProvenConsistentRead::~ProvenConsistentRead() { current_proof = previous_; }
+
+const ConsistentReadProof* ProvenConsistentRead::Current() { return current_proof; }
 
 std::unique_ptr<Cacher> NewCacher(std::unique_ptr<Store> inner, CacherOptions options) {
   return std::make_unique<CacherImpl>(std::move(inner), options);

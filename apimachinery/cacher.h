@@ -40,6 +40,28 @@
 // does not deliver the revision within `consistent_read_wait` (a broken watch), the store
 // answers the read itself (FallThroughReads), as before.
 //
+// Parked consistent reads (several writers): a blocking consistent read holds its thread while
+// it waits for a round, so a server with N threads gets at most N readers per round, and each
+// wait is a futex sleep and wake (on the 2-core bench 43 % of the server's cycles were context
+// switches, docs/performance.md). WhenConsistent lets a server park a read instead: the
+// caller's thread is free again at once, or (when no other caller is sending rounds for parked
+// reads of the resource) it becomes their round sender: it sends rounds while parked reads
+// need one (first waiting for a blocking reader's round to free the slot, if it holds it),
+// and each round returned answers every parked read that arrived before it was sent, by
+// calling its callback with a ConsistentReadProof (the resource's newest write, or the
+// store's error).
+// The callback then serves the read under a ProvenConsistentRead scope, in which Get and
+// List (kMostRecent) of that resource on that thread use the proof instead of a round of
+// their own: the guarantee is the same as a blocking read's (the round was sent after the
+// read arrived), and a read served without a scope just takes the blocking path. Parked and
+// blocking readers share the same rounds. Each round is bounded by the store's own deadline
+// (etcd: --etcd-request-timeout), so a parked read waits at most two rounds (the one in
+// flight when it arrived, then its own) and a failed round answers every read it covers
+// with the store's error, as a blocking read would get. A parked read is never left behind:
+// while one waits, a thread is inside the cacher for it (the sender, or a blocking reader
+// whose round covers it), so once every caller has returned (before the cacher is destroyed)
+// nothing is parked.
+//
 // Watch callbacks run on the cacher's own delivery thread (never the store's), so a callback
 // may read through the cacher, even a consistent read.
 //
@@ -103,12 +125,54 @@ struct ResourceCacheStats {
   uint64_t consistent_read_rounds = 0;  // reads of the store's last write (several writers)
   uint64_t consistent_reads = 0;        // consistent reads answered by such rounds (readers
                                         // per round = consistent_reads / consistent_read_rounds)
+  uint64_t parked_reads = 0;            // of which parked (WhenConsistent), not blocking
   size_t readers_waiting = 0;           // consistent reads waiting for such a round now
   uint64_t store_reads = 0;             // reads the cache passed to the store (FallThroughReads)
 };
 
+class Cacher;
+
+// What one round proved for one resource: the revision of its newest write, read after a
+// parked read arrived (status OK), or why it could not be read (the store's error;
+// kUnimplemented: the store cannot tell, the store answers the read itself).
+struct ConsistentReadProof {
+  const Cacher* cacher = nullptr;
+  ResourceType type;
+  Status status;
+  int64_t last_write = 0;
+};
+
+// While alive, consistent reads of proof.type through proof.cacher on this thread use the
+// proof instead of a round of their own (see "Parked consistent reads" above). Scopes nest;
+// destroy in reverse order, on the thread that made it.
+class ProvenConsistentRead {
+ public:
+  explicit ProvenConsistentRead(const ConsistentReadProof& proof);
+  ~ProvenConsistentRead();
+  ProvenConsistentRead(const ProvenConsistentRead&) = delete;
+  ProvenConsistentRead& operator=(const ProvenConsistentRead&) = delete;
+  // The innermost scope's proof on this thread (null: none).
+  static const ConsistentReadProof* Current();
+
+ private:
+  const ConsistentReadProof* previous_;
+};
+
 class Cacher : public Store {
  public:
+  using ProofCallback = std::function<void(const ConsistentReadProof&)>;
+  // Whether WhenConsistent can park reads at all (several writers, consistent reads from
+  // the cache); false lets a server skip recognising consistent reads.
+  virtual bool ParksConsistentReads() const = 0;
+  // Parks a consistent read of `type`: `done` is called exactly once, with the proof of the
+  // first round sent after this call returned (or of a newer one).
+  // It runs on the thread that completes the round (possibly this one, before this returns),
+  // with no lock held, so it must be quick: hand the read to a thread of its own pool. The
+  // calling thread may send rounds until no parked read needs one (each bounded by the
+  // store's deadline). False, and `done` is not called: parking would not help (single
+  // writer, consistent reads from the store, a store that cannot tell, a resource whose cache
+  // cannot start): serve the read now, the blocking path does the right thing.
+  virtual bool WhenConsistent(const ResourceType& type, ProofCallback done) = 0;
   // Starts the caches of `types` now (one list and one watch each); other resources start on
   // first use. Errors are the store's (the resource's cache is then not started).
   virtual Status Prime(const std::vector<ResourceType>& types) = 0;

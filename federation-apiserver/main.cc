@@ -13,6 +13,7 @@
 #include "apimachinery/informer.h"
 #include "apimachinery/rest/http_server.h"
 #include "federation-apiserver/controller_manager.h"
+#include "federation-apiserver/parked_reads.h"
 #include "federation-apiserver/server.h"
 #include "federation-apiserver/serving_tls.h"
 #ifdef MERIDIAN_HAS_GRPC
@@ -281,10 +282,9 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--http-threads", http_threads,
                  "Threads serving HTTP (and cpprestsdk's client pool). Requests do not block a "
-                 "thread, so a few per core is fastest: more only adds context switches. "
-                 "Except on etcd: a GET or LIST without resourceVersion holds its thread while "
-                 "it waits for a consistent-read round, so the threads cap the reads one round "
-                 "can serve (docs/operations.md)")
+                 "thread (on etcd a GET or LIST without resourceVersion waits for its "
+                 "consistent-read round parked, not on a thread), so a few per core is "
+                 "fastest: more only adds context switches (docs/operations.md)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
@@ -361,14 +361,17 @@ int main(int argc, char** argv) {
     // Called for every accepted connection: a reload applies to the next handshake.
     http_options.tls_context = serving_tls->ContextCallback();
   }
-  auto handler = rest::HandlerFor((*server)->handler());
+  // On etcd a consistent GET/LIST waits for its round parked, not on a server thread
+  // (parked_reads.h); on SQLite every request is served at once, as before.
+  meridian::apiserver::ParkedReads parked_reads((*server)->handler(), (*server)->cacher());
   StatusOr<std::unique_ptr<rest::HttpServer>> http =
       endpoint->port == 0
-          ? rest::HttpServer::StartOnFreeLoopbackPort(handler, http_options)
-          : rest::HttpServer::Start(std::string(tls ? "https://" : "http://") + endpoint->host +
-                                        ":" + std::to_string(endpoint->port),
-                                    handler, http_options);
+          ? rest::HttpServer::StartAsyncOnFreeLoopbackPort(parked_reads.Handler(), http_options)
+          : rest::HttpServer::StartAsync(std::string(tls ? "https://" : "http://") +
+                                             endpoint->host + ":" + std::to_string(endpoint->port),
+                                         parked_reads.Handler(), http_options);
   if (!http.ok()) return Fail(http.status().WithContext("--listen " + listen));
+  parked_reads.SetPoster((*http)->Poster());
 
 #ifdef MERIDIAN_HAS_GRPC
   std::unique_ptr<meridian::apiserver::GrpcServer> grpc;

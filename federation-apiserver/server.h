@@ -124,6 +124,8 @@ class FederationApiServer {
   apimachinery::rest::RestHandler& handler() { return *handler_; }
   apimachinery::ObjectService& objects() { return *objects_; }
   apimachinery::Store& store() { return *store_; }
+  // The watch cache in front of the store; null without one (--watch-cache=false).
+  apimachinery::Cacher* cacher() { return cacher_; }
   // The backend's write fence (apimachinery/write_fence.h), under the encryption wrapper:
   // null for stores one process owns (SQLite, memory).
   apimachinery::WriteFencedStore* write_fence() { return write_fence_; }

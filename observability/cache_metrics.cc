@@ -27,6 +27,9 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
         "meridian_watch_cache_consistent_reads_total",
         "Consistent reads answered after such a read (divided by the rounds: readers per "
         "round).");
+    prometheus::MetricFamily parked_reads = CounterFamily(
+        "meridian_watch_cache_parked_consistent_reads_total",
+        "Of those, reads that waited for their round parked, not holding a server thread.");
     prometheus::MetricFamily store_reads = CounterFamily(
         "meridian_watch_cache_store_reads_total",
         "Reads the watch cache could not answer and passed to the store.");
@@ -38,6 +41,7 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
       AddSample(window_bytes, labels, static_cast<double>(r.window_bytes));
       AddSample(rounds, labels, static_cast<double>(r.consistent_read_rounds));
       AddSample(round_readers, labels, static_cast<double>(r.consistent_reads));
+      AddSample(parked_reads, labels, static_cast<double>(r.parked_reads));
       AddSample(store_reads, labels, static_cast<double>(r.store_reads));
     }
     out.push_back(std::move(objects));
@@ -46,6 +50,7 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
     out.push_back(std::move(window_bytes));
     out.push_back(std::move(rounds));
     out.push_back(std::move(round_readers));
+    out.push_back(std::move(parked_reads));
     out.push_back(std::move(store_reads));
   }
   prometheus::MetricFamily bytes =

@@ -880,6 +880,16 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartAsyncOnFreeLoopbackPort(
   return s;
 }
 
+HttpPoster HttpServer::Poster() const {
+  std::weak_ptr<Core> weak = impl_ ? impl_->core : nullptr;
+  return [weak](std::function<void()> task) {
+    std::shared_ptr<Core> core = weak.lock();
+    // A stopping server runs nothing new (a task queued now would keep its connection).
+    if (!core || core->stopped || core->halting) return;
+    net::post(core->ioc, std::move(task));
+  };
+}
+
 HttpServer::~HttpServer() { Stop(); }
 
 void HttpServer::Stop() {

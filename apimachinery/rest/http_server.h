@@ -86,6 +86,9 @@ using HttpResponder = std::function<void(RestResponse response)>;
 // held request). It should eventually call `respond`; Stop() closes the connections of what
 // is left unanswered (later calls are then ignored).
 using AsyncHttpHandler = std::function<void(RestRequest request, HttpResponder respond)>;
+// Runs a task on one of a server's threads (HttpServer::Poster); dropped once the server is
+// stopping or gone. Copyable, thread-safe, and safe to keep past the server.
+using HttpPoster = std::function<void(std::function<void()> task)>;
 
 class HttpServer {
  public:
@@ -112,6 +115,11 @@ class HttpServer {
   // Ends open watch streams (waiting up to 2 s for them to be sent), then closes the listener
   // and every connection (waiting for handlers running on the server's threads). Idempotent.
   void Stop();
+
+  // For an async handler's continuations: a task that another component calls back (e.g. a
+  // parked read's round returning on some thread) is run on this server's pool, so that the
+  // caller's thread is not held by the request it continues.
+  HttpPoster Poster() const;
 
   int port() const { return port_; }
   // "http://127.0.0.1:PORT" (https with HttpServerOptions::tls_context)

@@ -602,6 +602,38 @@ RestResponse RestHandler::HandleFiltered(RestRequest& request) {
   }
 }
 
+std::optional<ResourceType> RestHandler::ConsistentReadType(const RestRequest& request) const {
+  if (request.method != "GET" || !Owns(request.path)) return std::nullopt;
+  if (!request.Query("resourceVersion").empty() || !request.Query("continue").empty()) {
+    return std::nullopt;
+  }
+  const std::string watch_param = request.Query("watch");
+  if (watch_param == "true" || watch_param == "1") return std::nullopt;
+  // The path as HandleFiltered, Route and ServeResource split it.
+  std::vector<std::string> segs = SplitPath(request.path.substr(options_.base_path.size()));
+  if (segs.empty() || (segs[0] != "api" && segs[0] != "apis")) return std::nullopt;
+  const bool core = segs[0] == "api";
+  const size_t depth = core ? 2 : 3;
+  if (segs.size() <= depth) return std::nullopt;
+  const std::string group = core ? "" : segs[1];
+  const std::string& version = core ? segs[1] : segs[2];
+  std::vector<std::string> rest(segs.begin() + static_cast<long>(depth), segs.end());
+  if (rest[0] == "watch") return std::nullopt;
+  std::string ns;
+  if (rest.size() >= 3 && rest[0] == "namespaces" &&
+      !(rest.size() == 3 && (rest[2] == "status" || rest[2] == "finalize"))) {
+    ns = rest[1];
+    rest.erase(rest.begin(), rest.begin() + 2);
+  }
+  if (rest.empty() || rest.size() > 3 || (rest.size() == 3 && rest[2] != "status")) {
+    return std::nullopt;
+  }
+  std::optional<ResourceInfo> resolved =
+      service_.registry().Resolve(group, version, rest[0], !ns.empty());
+  if (!resolved) return std::nullopt;
+  return resolved->StorageType();
+}
+
 RestResponse RestHandler::Route(RestRequest& request, const std::string& path) {
   std::vector<std::string> segs = SplitPath(path);
   if (segs.empty()) {

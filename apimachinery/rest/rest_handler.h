@@ -195,6 +195,14 @@ class RestHandler {
   // True if `path` is under this handler's base path (for a transport multiplexing many).
   bool Owns(const std::string& path) const;
 
+  // The stored resource a request reads consistently, as Handle will route it: a GET (not a
+  // watch) of an object, its status, or a collection, without resourceVersion or continue
+  // (Kubernetes' "most recent"), for which the store's Get/List of that type is a consistent
+  // read. nullopt for anything else. Lets a transport park such a read until its resource is
+  // proven fresh (Cacher::WhenConsistent); a wrong answer costs a round, never correctness
+  // (the read then takes the blocking path). Runs no filter; thread-safe.
+  std::optional<ResourceType> ConsistentReadType(const RestRequest& request) const;
+
   // Ends every open watch now (their responses finish cleanly). Thread-safe.
   void StopWatches();
   // Open watch streams. Thread-safe.

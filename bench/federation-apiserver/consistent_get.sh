@@ -8,6 +8,7 @@
 #   etcd          = this build on etcd, default flags
 #   etcdthreadsN  = this build on etcd with --http-threads N
 #   sqlite        = this build on SQLite (the baseline)
+#   beforesqlite  = BEFORE_BINARY on SQLite (to show a change leaves SQLite's GET as it was)
 #   bench/federation-apiserver/consistent_get.sh [BEFORE_BINARY]
 # BIN (default build/bin): this build; BENCH_API (default $BIN/bench_api); SECONDS_PER_RUN (2);
 # CONNECTIONS (8,16,32). Run it under bench/run_quiet.py, once per round (~80 s).
@@ -33,6 +34,7 @@ for variant in "${variants[@]}"; do
     etcdthreads*) start_etcd_cluster "$dir"; storage=$etcd_storage
       extra=(--http-threads "${variant#etcdthreads}") ;;
     sqlite) ;;
+    beforesqlite) binary=$before ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
   esac
   store_pids=$(IFS=,; echo "${pids[*]}")

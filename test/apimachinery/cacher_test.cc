@@ -10,8 +10,8 @@
 #include <condition_variable>
 #include <functional>
 #include <future>
-#include <thread>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "apimachinery/memory_store.h"
@@ -59,7 +59,9 @@ class SharedStore : public Store {
   StatusOr<int64_t> LastWriteRevision(const ResourceType& type) override {
     ++last_write_reads;
     if (untracked) return UnimplementedError("not tracked here");
-    StatusOr<int64_t> answer = inner_.LastWriteRevision(type);
+    StatusOr<int64_t> answer =
+        failing ? StatusOr<int64_t>(DeadlineExceededError("etcd: no answer within 5000 ms"))
+                : inner_.LastWriteRevision(type);
     std::unique_lock lock(gate_mu);
     if (gate_closed) {
       const int ticket = held++;
@@ -91,6 +93,7 @@ class SharedStore : public Store {
 
   std::atomic<int> gets{0}, lists{0}, watches{0}, last_write_reads{0};
   std::atomic<bool> untracked{false};
+  std::atomic<bool> failing{false};  // rounds fail as an etcd that does not answer
 
  private:
   Store& inner_;
@@ -552,6 +555,7 @@ TEST(CacherTest, ConsistentReadsShareARoundAndLateReadersWaitForTheNext) {
   const ResourceCacheStats stats_after = StatsOf(*cacher, kPods);
   EXPECT_EQ(stats_after.consistent_read_rounds - stats_before.consistent_read_rounds, 2u);
   EXPECT_EQ(stats_after.consistent_reads - stats_before.consistent_reads, 11u);
+  EXPECT_EQ(stats_after.parked_reads - stats_before.parked_reads, 0u);  // all blocking
   EXPECT_EQ(stats_after.readers_waiting, 0u);
 }
 
@@ -615,6 +619,199 @@ TEST(CacherTest, PipelinedRoundsNeverAnswerAReaderWithARoundSentBeforeIt) {
   EXPECT_EQ(gated->last_write_reads - rounds_before, 3);
   EXPECT_EQ(gated->gets, 0);
   dispatcher->Drain();
+}
+
+// Parked consistent reads (Cacher::WhenConsistent), as the federation-apiserver's HTTP
+// server parks a GET: each callback serves its read under the round's proof, as ParkedReads
+// does on the server's pool.
+struct ParkedReaders {
+  Cacher& cacher;
+  ObjectKey key;
+  std::mutex mu;
+  std::vector<StatusOr<json>> got;  // in the order they were answered
+  std::vector<int64_t> proven;      // the proofs' last_write
+
+  Cacher::ProofCallback Callback() {
+    return [this](const ConsistentReadProof& proof) {
+      ProvenConsistentRead scope(proof);
+      StatusOr<json> read = cacher.Get(key);
+      std::lock_guard lock(mu);
+      got.push_back(std::move(read));
+      proven.push_back(proof.last_write);
+    };
+  }
+  size_t Answered() {
+    std::lock_guard lock(mu);
+    return got.size();
+  }
+};
+
+// One round answers every read parked while the round before it was in flight, and a read
+// that arrives while a round is in flight is answered only by the next (which sees the
+// update acknowledged before it arrived); the reads are served from the cache under the
+// proof, without a round of their own, and nothing stays parked.
+TEST(CacherTest, ParkedReadsShareARoundAndLateArrivalsWaitForTheNext) {
+  MemoryStore store;
+  CacherOptions options;
+  options.consistent_read_wait = std::chrono::seconds(30);  // a bound, not a wait
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* gated = shared.get();
+  auto cacher = NewCacher(std::move(shared), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(cacher->ParksConsistentReads());
+  StatusOr<json> v1 = store.Create(Key("a", "x"), Pod("a", "x", "v1"));
+  ASSERT_TRUE(v1.ok());
+  const int rounds_before = gated->last_write_reads;
+  const ResourceCacheStats stats_before = StatsOf(*cacher, kPods);
+  ParkedReaders readers{*cacher, Key("a", "x")};
+
+  AtScopeExit open_at_exit{[gated] { gated->OpenGate(); }};
+  gated->CloseGate();
+  // The first read finds no round in flight: its thread sends one (and then any needed).
+  std::future<bool> sender = std::async(
+      std::launch::async, [&] { return cacher->WhenConsistent(kPods, readers.Callback()); });
+  ASSERT_TRUE(gated->HeldWithin10s(1));  // round 1 has read the store: last write = v1
+  StatusOr<json> v2 = store.Update(Key("a", "x"), Pod("a", "x", "v2"), 0);
+  ASSERT_TRUE(v2.ok());
+  // Ten reads arrive during round 1: parked at once, this thread is not held.
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback()));
+  EXPECT_EQ(readers.Answered(), 0u);
+  EXPECT_EQ(ReadersWaiting(*cacher, kPods), 11u);
+  gated->OpenGate();
+  ASSERT_TRUE(sender.get());  // returns once no parked read needs a round
+
+  ASSERT_EQ(readers.Answered(), 11u);
+  EXPECT_EQ(readers.proven[0], Rv(*v1));
+  ASSERT_TRUE(readers.got[0].ok());
+  for (size_t i = 1; i < 11; ++i) {
+    EXPECT_EQ(readers.proven[i], Rv(*v2)) << i;  // round 2, sent after they arrived
+    ASSERT_TRUE(readers.got[i].ok()) << readers.got[i].status().message();
+    EXPECT_EQ((*readers.got[i])["metadata"]["labels"]["app"], "v2") << i;
+  }
+  EXPECT_EQ(gated->last_write_reads - rounds_before, 2);  // no read sent a round of its own
+  EXPECT_EQ(gated->gets, 0);
+  EXPECT_EQ(cacher->FallThroughReads(), 0);
+  const ResourceCacheStats stats_after = StatsOf(*cacher, kPods);
+  EXPECT_EQ(stats_after.consistent_read_rounds - stats_before.consistent_read_rounds, 2u);
+  EXPECT_EQ(stats_after.consistent_reads - stats_before.consistent_reads, 11u);
+  EXPECT_EQ(stats_after.parked_reads - stats_before.parked_reads, 11u);
+  EXPECT_EQ(stats_after.readers_waiting, 0u);
+}
+
+// A round that fails (etcd does not answer within its deadline) answers every read it covers
+// with the store's error, which the read returns as a blocking read would (the API: 504 with
+// the message); nothing stays parked, and the next reads succeed once the store answers.
+TEST(CacherTest, AFailedRoundFailsItsParkedReadsWithTheStoresError) {
+  MemoryStore store;
+  CacherOptions options;
+  options.consistent_read_wait = std::chrono::seconds(30);
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* gated = shared.get();
+  auto cacher = NewCacher(std::move(shared), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "v1")).ok());
+  ParkedReaders readers{*cacher, Key("a", "x")};
+
+  AtScopeExit open_at_exit{[gated] { gated->OpenGate(); }};
+  gated->failing = true;
+  gated->CloseGate();
+  std::future<bool> sender = std::async(
+      std::launch::async, [&] { return cacher->WhenConsistent(kPods, readers.Callback()); });
+  ASSERT_TRUE(gated->HeldWithin10s(1));
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback()));
+  gated->OpenGate();
+  ASSERT_TRUE(sender.get());
+  ASSERT_EQ(readers.Answered(), 6u);
+  for (const StatusOr<json>& got : readers.got) {
+    EXPECT_EQ(got.status().code(), StatusCode::kDeadlineExceeded);
+    EXPECT_EQ(got.status().message(), "etcd: no answer within 5000 ms");
+  }
+  EXPECT_EQ(ReadersWaiting(*cacher, kPods), 0u);
+  EXPECT_EQ(gated->gets, 0);  // a failed round is not a reason to ask the store again
+
+  gated->failing = false;
+  ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback()));  // sends and is answered
+  ASSERT_EQ(readers.Answered(), 7u);
+  ASSERT_TRUE(readers.got[6].ok()) << readers.got[6].status().message();
+  EXPECT_EQ((*readers.got[6])["metadata"]["labels"]["app"], "v1");
+}
+
+// Parked and blocking readers share rounds: a blocking reader's round holds the only slot,
+// the parked reads that arrive meanwhile wait (their sender for the slot) and are answered by
+// the next round, which sees the update acknowledged before they arrived.
+TEST(CacherTest, ParkedReadsWaitBehindABlockingReadersRound) {
+  MemoryStore store;
+  CacherOptions options;
+  options.consistent_read_wait = std::chrono::seconds(30);
+  options.consistent_read_rounds_in_flight = 1;
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* gated = shared.get();
+  auto cacher = NewCacher(std::move(shared), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "v1")).ok());
+  const int rounds_before = gated->last_write_reads;
+  ParkedReaders readers{*cacher, Key("a", "x")};
+
+  AtScopeExit open_at_exit{[gated] { gated->OpenGate(); }};
+  gated->CloseGate();
+  std::future<StatusOr<json>> blocking =
+      std::async(std::launch::async, [&] { return cacher->Get(Key("a", "x")); });
+  ASSERT_TRUE(gated->HeldWithin10s(1));  // the blocking reader's round: last write = v1
+  ASSERT_TRUE(store.Update(Key("a", "x"), Pod("a", "x", "v2"), 0).ok());
+  std::future<bool> sender = std::async(
+      std::launch::async, [&] { return cacher->WhenConsistent(kPods, readers.Callback()); });
+  ASSERT_TRUE(ReadersWaitWithin10s(*cacher, kPods, 2));
+  for (int i = 0; i < 4; ++i) ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback()));
+  EXPECT_EQ(gated->last_write_reads - rounds_before, 1);  // the slot is taken: none sent yet
+  gated->OpenGate();
+  ASSERT_TRUE(blocking.get().ok());
+  ASSERT_TRUE(sender.get());
+  ASSERT_EQ(readers.Answered(), 5u);
+  for (const StatusOr<json>& got : readers.got) {
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    EXPECT_EQ((*got)["metadata"]["labels"]["app"], "v2");
+  }
+  EXPECT_EQ(gated->last_write_reads - rounds_before, 2);
+  EXPECT_EQ(ReadersWaiting(*cacher, kPods), 0u);
+}
+
+// Nothing to park with a single writer (SQLite, memory: the cache answers at once) or a store
+// that cannot tell its last write: WhenConsistent declines and the read is served as before.
+TEST(CacherTest, WhenConsistentDeclinesWhereParkingCannotHelp) {
+  Fixture single;  // single writer
+  ASSERT_TRUE(single.cacher->Prime({kPods}).ok());
+  EXPECT_FALSE(single.cacher->ParksConsistentReads());
+  bool called = false;
+  EXPECT_FALSE(
+      single.cacher->WhenConsistent(kPods, [&](const ConsistentReadProof&) { called = true; }));
+
+  MemoryStore store;
+  auto shared = std::make_unique<SharedStore>(store);
+  shared->untracked = true;
+  auto cacher = NewCacher(std::move(shared));
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "web")).ok());
+  ASSERT_TRUE(cacher->ParksConsistentReads());
+  // The first round learns that the store cannot tell: the proof sends the read to the store.
+  ParkedReaders readers{*cacher, Key("a", "x")};
+  ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback()));
+  ASSERT_EQ(readers.Answered(), 1u);
+  EXPECT_TRUE(readers.got[0].ok());
+  EXPECT_EQ(cacher->FallThroughReads(), 1);
+  EXPECT_FALSE(cacher->WhenConsistent(kPods, [&](const ConsistentReadProof&) { called = true; }));
+  EXPECT_FALSE(called);
+
+  // A proof for another resource, or another cacher, is not used: the read sends its own.
+  MemoryStore other_store;
+  auto counted = std::make_unique<SharedStore>(other_store);
+  SharedStore* counting = counted.get();
+  auto other = NewCacher(std::move(counted));
+  ASSERT_TRUE(other->Prime({kPods}).ok());
+  const int before = counting->last_write_reads;
+  ConsistentReadProof foreign{cacher.get(), kPods, Status::Ok(), 1 << 30};
+  ProvenConsistentRead scope(foreign);
+  EXPECT_EQ(other->Get(Key("a", "x")).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(counting->last_write_reads - before, 1);
 }
 
 // GetAny (GET ?resourceVersion=0) is the cache as it is: no round, no store read, even when

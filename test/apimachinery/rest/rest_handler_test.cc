@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <condition_variable>
+#include <optional>
 #include <thread>
 
 #include "apimachinery/rest/protobuf_body.h"
@@ -144,6 +145,54 @@ TEST_F(RestHandlerTest, MountedUnderABasePath) {
                                          {"/api/v1", 404}}) {
     EXPECT_EQ(mounted.handler->Handle(Req("GET", c.path)).code, c.code) << c.path;
   }
+}
+
+// Which requests a transport may park until their resource is proven fresh: GETs (object,
+// status, collection) without resourceVersion or continue; never a watch, a write, an
+// older-state read, or a path the handler would not route to a stored resource.
+TEST_F(RestHandlerTest, ConsistentReadTypeNamesTheStoredResourceOfAMostRecentRead) {
+  const ResourceType deployments{"apps", "deployments"};
+  const ResourceType namespaces{"", "namespaces"};
+  const ResourceType configmaps{"", "configmaps"};
+  struct Case {
+    std::string method;
+    std::string path;
+    std::map<std::string, std::string> query;
+    std::optional<ResourceType> want;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"GET", "/apis/apps/v1/namespaces/default/deployments/web", {}, deployments},
+           {"GET", "/apis/apps/v1/namespaces/default/deployments/web/status", {}, deployments},
+           {"GET", "/apis/apps/v1/namespaces/default/deployments", {{"limit", "5"}}, deployments},
+           {"GET", "/apis/apps/v1/deployments/", {{"labelSelector", "app=web"}}, deployments},
+           {"GET", "/api/v1/namespaces/default", {}, namespaces},
+           {"GET", "/api/v1/namespaces/default/status", {}, namespaces},
+           {"GET", "/api/v1/namespaces", {}, namespaces},
+           {"GET", "/api/v1/namespaces/default/configmaps", {{"watch", "false"}}, configmaps},
+           {"GET", "/apis/apps/v1/namespaces/default/deployments/web/scale", {}, std::nullopt},
+           {"GET", "/apis/apps/v1/namespaces/default/deployments", {{"watch", "1"}}, std::nullopt},
+           {"GET", "/api/v1/namespaces", {{"watch", "true"}}, std::nullopt},
+           {"GET", "/apis/apps/v1/watch/namespaces/default/deployments", {}, std::nullopt},
+           {"GET", "/apis/apps/v1/deployments", {{"resourceVersion", "0"}}, std::nullopt},
+           {"GET", "/apis/apps/v1/deployments", {{"resourceVersion", "12"}}, std::nullopt},
+           {"GET", "/apis/apps/v1/deployments", {{"continue", "abc"}}, std::nullopt},
+           {"PUT", "/apis/apps/v1/namespaces/default/deployments/web", {}, std::nullopt},
+           {"POST", "/api/v1/namespaces", {}, std::nullopt},
+           {"GET", "/apis/apps/v1", {}, std::nullopt},
+           {"GET", "/apis/apps/v9/deployments", {}, std::nullopt},
+           {"GET", "/api/v1/namespaces/default/nothings/x/y/z", {}, std::nullopt},
+           {"GET", "/healthz", {}, std::nullopt},
+           {"GET", "/version", {}, std::nullopt},
+           {"GET", "", {}, std::nullopt},
+       }) {
+    std::optional<ResourceType> got =
+        server_.handler->ConsistentReadType(Req(c.method, c.path, nullptr, c.query));
+    EXPECT_EQ(got, c.want) << c.method << " " << c.path;
+  }
+  TestServer mounted(clock_, RestOptions{.base_path = "/clusters/eu-1"}, dispatcher_);
+  EXPECT_EQ(mounted.handler->ConsistentReadType(Req("GET", "/clusters/eu-1/api/v1/namespaces")),
+            namespaces);
+  EXPECT_EQ(mounted.handler->ConsistentReadType(Req("GET", "/api/v1/namespaces")), std::nullopt);
 }
 
 TEST_F(RestHandlerTest, ObjectLifecycleCodesAndStatusBodies) {

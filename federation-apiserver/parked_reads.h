@@ -1,0 +1,56 @@
+// ParkedReads: the federation-apiserver's HTTP handler when consistent reads can be parked
+// (several writers: etcd). A GET or LIST without resourceVersion of a cached resource waits
+// for its round as a continuation (Cacher::WhenConsistent) instead of a blocked server
+// thread: with blocking reads the 8 HTTP threads capped a round at ~4 readers and 43 % of the
+// server's cycles were context switches (docs/performance.md, issue 13). When the round
+// returns, the request is handed to the server's pool (HttpServer::Poster) and served by the
+// ordinary synchronous handler under the round's proof (ProvenConsistentRead), so every filter,
+// the audit and the response are exactly those of a blocking read; the cacher's Get/List then
+// skip a round of their own. Everything else, and every request when the cacher does not
+// park (SQLite, memory), is served at once as before.
+//
+// What recognises a consistent read (RestHandler::ConsistentReadType) only decides whether to
+// wait first: a read it misses takes the blocking path, one it wrongly parks costs a round.
+// Parked reads are not yet counted by max-requests-inflight (the filters run when the read is
+// served) and cost a closure each; the server's connection cap bounds them.
+//
+// Threads: the pool thread that parks a read when no round is in flight sends rounds until
+// none is needed (Cacher::WhenConsistent), so under a steady crowd of readers one pool
+// thread is the round sender and the others serve; it can only keep looping while other
+// threads park reads, so with a single server thread it returns after each round and nothing
+// starves. Each round is bounded by the store's deadline (etcd: 5 s), so a parked read waits
+// at most two rounds, then is answered (a failed round: its error, 503/504).
+//
+// A thin shell: the decisions are the cacher's (cacher.h) and the handler's.
+#pragma once
+
+#include <memory>
+
+#include "apimachinery/cacher.h"
+#include "apimachinery/rest/http_server.h"
+#include "apimachinery/rest/rest_handler.h"
+
+namespace meridian::apiserver {
+
+class ParkedReads {
+ public:
+  // `handler` must outlive this object; `cacher` (null: no watch cache) too.
+  ParkedReads(apimachinery::rest::RestHandler& handler, apimachinery::Cacher* cacher);
+  // Parked reads answered later are dropped (their connections are the server's to close).
+  ~ParkedReads();
+  ParkedReads(const ParkedReads&) = delete;
+  ParkedReads& operator=(const ParkedReads&) = delete;
+
+  // For HttpServer::StartAsync. May be used before SetPoster (a round's reads are then
+  // served on the thread that completes it).
+  apimachinery::rest::AsyncHttpHandler Handler() const;
+  // The server's pool, once it is started.
+  void SetPoster(apimachinery::rest::HttpPoster post);
+
+  struct State;  // internal
+
+ private:
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace meridian::apiserver
