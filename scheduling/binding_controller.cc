@@ -3,10 +3,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <deque>
+#include <mutex>
 #include <optional>
 #include <tuple>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
 
@@ -15,6 +18,7 @@
 #include "api/native_kinds.h"
 #include "api/placement_policy.h"
 #include "api/resource_interpreter.h"
+#include "common/parallel.h"
 #include "scheduling/policy_binding.h"
 
 namespace meridian::scheduling {
@@ -24,6 +28,8 @@ using apimachinery::ResourceInfo;
 using nlohmann::json;
 
 constexpr char kWho[] = "binding controller";
+// Writes a pass has in flight together (see step 3 in Reconcile).
+constexpr size_t kWritesInFlight = 16;
 
 // A native object as listed, with where it is and what the pass decided for it.
 struct NativeObject {
@@ -33,6 +39,9 @@ struct NativeObject {
   std::string ns, name;
   std::string placement;  // kPlacementAnnotation's text
   std::string crd;        // a custom object's CustomResourceDefinition
+  // A dependency whose only change is the list of its dependents: its annotation waits
+  // (BindingController::dependents_due_).
+  bool dependents_deferred = false;
 };
 
 // The custom kinds the registry serves now (CRDs registered by federation-apiserver/crd/),
@@ -85,6 +94,17 @@ bool SameBinding(const json& stored, const json& desired) {
   // An interpreter's rule that no longer applies goes (the others are always set).
   return desired["metadata"]["annotations"].contains(api::kResourceInterpreterAnnotation) ||
          Annotation(stored, api::kResourceInterpreterAnnotation).empty();
+}
+
+// Whether `desired` differs from the stored binding only in its list of dependents
+// (kDependentsAnnotation): same members, template and everything else.
+bool DependentsOnly(const json& stored, const json& desired) {
+  if (Annotation(desired, kDependentsAnnotation) == Annotation(stored, kDependentsAnnotation)) {
+    return false;
+  }
+  json same = desired;
+  same["metadata"]["annotations"][kDependentsAnnotation] = Annotation(stored, kDependentsAnnotation);
+  return SameBinding(stored, same);
 }
 
 // Applies the rule that interprets a custom object, if any (api::ApplicableRule: the placing
@@ -209,6 +229,12 @@ const api::NativeKind* DependencyKind(const std::string& kind) {
 }
 
 }  // namespace
+
+struct BindingController::GlobalInputs {
+  std::map<std::string, apimachinery::Labels> namespace_labels;
+  std::vector<api::PlacementPolicyObject> policies;
+  std::vector<api::ResourceInterpreterObject> interpreters;
+};
 
 BindingController::BindingController(apimachinery::ObjectService& objects, const Clock& clock,
                                      apimachinery::SharedInformerFactory* informers)
@@ -367,21 +393,51 @@ void BindingController::MarkBinding(const json& binding) {
 
 std::optional<std::chrono::milliseconds> BindingController::Pass() {
   const auto now = std::chrono::steady_clock::now();
-  std::set<ObjectKey> changed;
+  // Deferred lists of dependents now due (by the controller's clock): this pass writes them.
+  const Timestamp clock_now = clock_.Now();
+  flushing_.clear();
+  for (auto it = dependents_due_.begin(); it != dependents_due_.end();) {
+    if (it->second > clock_now) {
+      ++it;
+      continue;
+    }
+    flushing_.insert(it->first);
+    it = dependents_due_.erase(it);
+  }
+  std::set<ObjectKey> changed = flushing_;
   bool whole = false;
   {
     std::lock_guard lock(changes_mu_);
-    changed.swap(changed_);
+    changed.insert(changed_.begin(), changed_.end());
+    changed_.clear();
     const bool retry_refused = std::exchange(retry_refused_, false);
-    // Nothing marked: the custom-kind retry's wake-up, or a failed pass's.
-    whole = std::exchange(whole_due_, false) || (changed.empty() && !retry_refused) ||
+    // Nothing marked and no list of dependents waiting: the custom-kind retry's wake-up, or a
+    // failed pass's.
+    whole = std::exchange(whole_due_, false) ||
+            (changed.empty() && !retry_refused && dependents_due_.empty()) ||
             (custom_retry_at_ && now >= *custom_retry_at_);
     if (retry_refused && !whole) changed.insert(refused_.begin(), refused_.end());
   }
+  // When to run again: the custom-kind retry or the next deferred list of dependents, the
+  // sooner (none: when something changes).
+  auto next = [this](std::optional<std::chrono::steady_clock::time_point> at)
+      -> std::optional<std::chrono::milliseconds> {
+    std::optional<std::chrono::milliseconds> in;
+    if (at) {
+      in = std::chrono::duration_cast<std::chrono::milliseconds>(
+          *at - std::chrono::steady_clock::now());
+    }
+    const Timestamp clock_now = clock_.Now();
+    for (const auto& [key, due] : dependents_due_) {
+      const auto d = std::chrono::duration_cast<std::chrono::milliseconds>(due - clock_now) +
+                     std::chrono::milliseconds(1);
+      if (!in || d < *in) in = d;
+    }
+    if (!in) return std::nullopt;
+    return std::max(std::chrono::milliseconds(0), *in);
+  };
   if (!whole && changed.empty()) {  // only a retry of refused bindings, and none is
-    if (!custom_retry_at_) return std::nullopt;
-    return std::max(std::chrono::milliseconds(0),
-                    std::chrono::duration_cast<std::chrono::milliseconds>(*custom_retry_at_ - now));
+    return next(custom_retry_at_);
   }
   StatusOr<int> written = Reconcile(whole ? nullptr : &changed);
   if (!written.ok()) {
@@ -394,7 +450,7 @@ std::optional<std::chrono::milliseconds> BindingController::Pass() {
     if (!retry_custom_) {
       custom_retries_ = 0;
       custom_retry_at_.reset();
-      return std::nullopt;
+      return next(std::nullopt);
     }
     // The registry is filled by a registrar following its own watch of CRDs (in
     // federation-controller-manager --kubeconfig, through the API), so this pass may have
@@ -405,10 +461,7 @@ std::optional<std::chrono::milliseconds> BindingController::Pass() {
     custom_retry_at_ = now + delay;
     return delay;
   }
-  if (!custom_retry_at_) return std::nullopt;
-  return std::max(std::chrono::milliseconds(0),
-                  std::chrono::duration_cast<std::chrono::milliseconds>(
-                      *custom_retry_at_ - std::chrono::steady_clock::now()));
+  return next(custom_retry_at_);
 }
 
 BindingController::PassCounts BindingController::Counts() const {
@@ -434,35 +487,36 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
     return json(std::move(items));
   };
 
-  // Namespaces' labels, for namespaceSelectors.
-  std::map<std::string, apimachinery::Labels> namespace_labels;
-  if (const ResourceInfo* ns_info = registry.Find("", "v1", "namespaces")) {
-    MERIDIAN_ASSIGN_OR_RETURN(json items, list(*ns_info, ""));
-    for (const json& ns : items) {
-      namespace_labels[ns["metadata"].value("name", "")] = apimachinery::LabelsOf(ns);
-    }
-  }
-
-  std::vector<api::PlacementPolicyObject> policies;
-  for (bool cluster_scoped : {false, true}) {
-    const char* plural = cluster_scoped ? "clusterplacementpolicies" : "placementpolicies";
-    MERIDIAN_ASSIGN_OR_RETURN(json items, list(api::MeridianResource(objects_, plural, kWho), ""));
-    for (const json& item : items) {
-      FieldErrors errors;
-      api::PlacementPolicyObject p = cluster_scoped
-                                         ? api::DecodeClusterPlacementPolicy(item, &errors)
-                                         : api::DecodeNamespacedPlacementPolicy(item, &errors);
-      if (!errors.empty()) {
-        spdlog::warn("{}: skipping {} (invalid: {})", kWho, p.Display(), errors[0].ToString());
-        continue;
+  // The global inputs: read and decoded by a whole pass, kept for the per-key passes after it
+  // (a change to any of them wakes a whole pass).
+  if (!only) inputs_.reset();  // a whole pass that fails leaves none: the next one reads them
+  if (!only) dependents_due_.clear();  // a whole pass writes every list of dependents
+  if (!inputs_) {
+    auto in = std::make_unique<GlobalInputs>();
+    // Namespaces' labels, for namespaceSelectors.
+    if (const ResourceInfo* ns_info = registry.Find("", "v1", "namespaces")) {
+      MERIDIAN_ASSIGN_OR_RETURN(json items, list(*ns_info, ""));
+      for (const json& ns : items) {
+        in->namespace_labels[ns["metadata"].value("name", "")] = apimachinery::LabelsOf(ns);
       }
-      policies.push_back(std::move(p));
     }
-  }
-
-  // How custom kinds are divided, judged and aggregated (api/resource_interpreter.h).
-  std::vector<api::ResourceInterpreterObject> interpreters;
-  {
+    for (bool cluster_scoped : {false, true}) {
+      const char* plural = cluster_scoped ? "clusterplacementpolicies" : "placementpolicies";
+      MERIDIAN_ASSIGN_OR_RETURN(json items,
+                                list(api::MeridianResource(objects_, plural, kWho), ""));
+      for (const json& item : items) {
+        FieldErrors errors;
+        api::PlacementPolicyObject p = cluster_scoped
+                                           ? api::DecodeClusterPlacementPolicy(item, &errors)
+                                           : api::DecodeNamespacedPlacementPolicy(item, &errors);
+        if (!errors.empty()) {
+          spdlog::warn("{}: skipping {} (invalid: {})", kWho, p.Display(), errors[0].ToString());
+          continue;
+        }
+        in->policies.push_back(std::move(p));
+      }
+    }
+    // How custom kinds are divided, judged and aggregated (api/resource_interpreter.h).
     MERIDIAN_ASSIGN_OR_RETURN(
         json items, list(api::MeridianResource(objects_, "resourceinterpreters", kWho), ""));
     for (const json& item : items) {
@@ -473,9 +527,18 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
                      errors[0].ToString());
         continue;
       }
-      interpreters.push_back(std::move(i));
+      in->interpreters.push_back(std::move(i));
     }
+    inputs_ = std::move(in);
   }
+  const std::map<std::string, apimachinery::Labels>& namespace_labels = inputs_->namespace_labels;
+  const std::vector<api::PlacementPolicyObject>& policies = inputs_->policies;
+  const std::vector<api::ResourceInterpreterObject>& interpreters = inputs_->interpreters;
+  static const apimachinery::Labels kNoLabels;
+  auto labels_of_namespace = [&](const std::string& ns) -> const apimachinery::Labels& {
+    auto it = namespace_labels.find(ns);
+    return it == namespace_labels.end() ? kNoLabels : it->second;
+  };
 
   // Bindings as stored (raw, for updates) and decoded (their placement and member status).
   const ResourceInfo& fw_info = api::MeridianResource(objects_, "federatedworkloads", kWho);
@@ -630,7 +693,7 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
   for (size_t i = 0; i < objects.size(); ++i) {  // grows in a pass over some objects
     NativeObject& o = objects[i];
     std::vector<PolicyMatch> matches =
-        MatchingPolicies(o.object, *o.kind, namespace_labels[o.ns], policies);
+        MatchingPolicies(o.object, *o.kind, labels_of_namespace(o.ns), policies);
     o.placement = ExplainMatches(matches);
     const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
     if (!matches.empty()) {
@@ -762,36 +825,43 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
     for (const ObjectKey& k : scope_order) refused_.erase(k);
   }
 
-  // 3. Bindings to match.
+  // 3. Bindings to match. The writes go out together (kWritesInFlight at a time): each waits
+  // for the store's commit, and writes in flight share one (common/parallel.h); one after the
+  // other, a pass over a burst of new Deployments held their bindings back by one commit each.
+  // Each write is about its own binding and object; outcomes are applied in order after.
   int written = 0;
   std::string first_error;
   auto failed = [&first_error](const std::string& what, const apimachinery::ApiError& e) {
     spdlog::warn("{}: {}: {}", kWho, what, e.message);
     if (first_error.empty()) first_error = what + ": " + e.message;
   };
+  enum class Op { kCreate, kUpdate, kDelete };
+  struct BindingWrite {
+    Op op;
+    std::string key;  // "ns/name"
+    json body;        // create, update
+    std::optional<apimachinery::ApiResult<json>> result;
+  };
+  std::vector<BindingWrite> binding_writes;
   for (auto& [key, binding] : desired) {
-    const std::string ns = binding["metadata"]["namespace"];
-    const std::string name = binding["metadata"]["name"];
     auto it = stored.find(key);
     if (it == stored.end()) {
-      auto created = objects_.Create(fw_info, ns, binding);
-      if (created.ok()) {
-        ++written;
-        AssumeOwn(this, bindings_cache, created.value());  // the next pass knows it is ours
-      } else if (created.error().code == 409) {
-        // Someone's own FederatedWorkload of that name: never taken over.
-        bound_by[key]->placement +=
-            "; NOT PLACED: FederatedWorkload " + key + " exists and was not made by a policy";
-      } else {
-        bound_by[key]->placement += "; NOT PLACED: " + created.error().message;
-        if (Refused(created.error())) refused_.insert(key_of(*bound_by[key]));
-        // Refused (a residency guardrail, an unknown region): an answer, said on the object;
-        // retried when something changes. Anything else is an error: retried soon.
-        if (!Refused(created.error())) failed("creating FederatedWorkload " + key, created.error());
-      }
+      binding_writes.push_back({Op::kCreate, key, binding, std::nullopt});
       continue;
     }
     if (SameBinding(it->second, binding)) continue;
+    if (only != nullptr && DependentsOnly(it->second, binding)) {
+      // Its members and template are as stored: only the workloads that need it differ. That
+      // list changes with every workload created or deleted that references it (a shared
+      // ConfigMap: each of hundreds of Deployments), so it is written at most once per
+      // kDependentsDelay (with the object's annotation), and at once by a whole pass.
+      const ObjectKey k = key_of(*bound_by[key]);
+      if (flushing_.count(k) == 0) {
+        bound_by[key]->dependents_deferred = true;
+        dependents_due_.emplace(k, clock_.Now() + kDependentsDelay);
+        continue;
+      }
+    }
     json update = it->second;
     update["spec"] = binding["spec"];
     update["metadata"]["labels"] = binding["metadata"]["labels"];
@@ -800,16 +870,7 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
     annotations.erase(kDependentsAnnotation);
     annotations.erase(api::kResourceInterpreterAnnotation);
     for (const auto& [k, v] : binding["metadata"]["annotations"].items()) annotations[k] = v;
-    auto updated = objects_.Update(fw_info, ns, name, update);
-    if (updated.ok()) {
-      ++written;
-      AssumeOwn(this, bindings_cache, updated.value());
-    } else {
-      // The binding keeps its previous (admitted) form meanwhile.
-      bound_by[key]->placement += "; NOT UPDATED: " + updated.error().message;
-      if (Refused(updated.error())) refused_.insert(key_of(*bound_by[key]));
-      if (!Refused(updated.error())) failed("updating FederatedWorkload " + key, updated.error());
-    }
+    binding_writes.push_back({Op::kUpdate, key, std::move(update), std::nullopt});
   }
   for (const auto& [key, binding] : stored) {
     if (desired.count(key) != 0) continue;
@@ -819,33 +880,96 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
         unreadable_crds.count(Annotation(binding, api::kCustomResourceDefinitionAnnotation))) {
       continue;  // its object could not be read: not known to be gone
     }
-    auto deleted = objects_.Delete(fw_info, meta.value("namespace", ""), meta.value("name", ""));
-    if (deleted.ok()) {
+    binding_writes.push_back({Op::kDelete, key, json(), std::nullopt});
+  }
+  ForEachInParallel(binding_writes.size(), kWritesInFlight, [&](size_t i) {
+    BindingWrite& w = binding_writes[i];
+    const size_t slash = w.key.find('/');
+    const std::string ns = w.key.substr(0, slash), name = w.key.substr(slash + 1);
+    switch (w.op) {
+      case Op::kCreate:
+        w.result = objects_.Create(fw_info, ns, w.body);
+        break;
+      case Op::kUpdate:
+        w.result = objects_.Update(fw_info, ns, name, w.body);
+        break;
+      case Op::kDelete:
+        w.result = objects_.Delete(fw_info, ns, name);
+        break;
+    }
+    // At once, on the writing thread: the next pass knows it is ours, and the write's own watch
+    // event (a duplicate the cache then drops) wakes nothing.
+    if (w.result->ok()) AssumeOwn(this, bindings_cache, w.result->value());
+  });
+  std::set<std::string> created_now;  // bindings this pass created ("ns/name")
+  for (BindingWrite& w : binding_writes) {
+    const apimachinery::ApiResult<json>& r = *w.result;
+    if (r.ok()) {
       ++written;
-      AssumeOwn(this, bindings_cache, deleted.value());  // gone, or going (its finalizers stay)
-    } else if (deleted.error().code != 404) {
-      failed("deleting FederatedWorkload " + key, deleted.error());
+      if (w.op == Op::kCreate) created_now.insert(w.key);
+      continue;
+    }
+    const apimachinery::ApiError& e = r.error();
+    switch (w.op) {
+      case Op::kCreate:
+        if (e.code == 409) {
+          // Someone's own FederatedWorkload of that name: never taken over.
+          bound_by[w.key]->placement += "; NOT PLACED: FederatedWorkload " + w.key +
+                                        " exists and was not made by a policy";
+        } else {
+          bound_by[w.key]->placement += "; NOT PLACED: " + e.message;
+          // Refused (a residency guardrail, an unknown region): an answer, said on the object;
+          // retried when something changes. Anything else is an error: retried soon.
+          if (Refused(e)) {
+            refused_.insert(key_of(*bound_by[w.key]));
+          } else {
+            failed("creating FederatedWorkload " + w.key, e);
+          }
+        }
+        break;
+      case Op::kUpdate:
+        // The binding keeps its previous (admitted) form meanwhile.
+        bound_by[w.key]->placement += "; NOT UPDATED: " + e.message;
+        if (Refused(e)) {
+          refused_.insert(key_of(*bound_by[w.key]));
+        } else {
+          failed("updating FederatedWorkload " + w.key, e);
+        }
+        break;
+      case Op::kDelete:
+        if (e.code != 404) failed("deleting FederatedWorkload " + w.key, e);
+        break;
     }
   }
 
-  // 4. What each object is told: the decision, and a workload's aggregated status.
+  // 4. What each object is told: the decision, and a workload's aggregated status. Objects'
+  // writes go out together as the bindings' did; an object's own two (its annotations, then
+  // its status from what the first returned) stay in order.
   const std::string now = FormatRfc3339(clock_.Now());
-  for (NativeObject& o : objects) {
-    json current = o.object;
+  std::atomic<int> objects_written{0};
+  std::mutex errors_mu;  // guards `failed` (first_error) from the writing threads
+  auto failed_writing = [&](const std::string& what, const apimachinery::ApiError& e) {
+    std::lock_guard lock(errors_mu);
+    failed(what, e);
+  };
+  ForEachInParallel(objects.size(), kWritesInFlight, [&](size_t i) {
+    NativeObject& o = objects[i];
+    const json* current = &o.object;
+    std::optional<json> annotated;  // what the annotation write returned
     const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
+    const bool wanted = desired.count(key) != 0;
+    auto b = wanted ? bindings.find(key) : bindings.end();
     // A custom kind has no health model: what each member did with it (applied, or the error).
     std::string members;
     // A staged rollout: which revision runs where, said on the object itself.
     std::string revisions;
-    if (desired.count(key) != 0) {
-      auto b = bindings.find(key);
-      if (b != bindings.end() && o.kind->custom) members = MemberApplyStatus(b->second);
-      if (b != bindings.end() && b->second.spec.rollout) revisions = RevisionSummary(b->second);
-    }
-    if (Annotation(current, kPlacementAnnotation) != o.placement ||
-        Annotation(current, kMemberStatusAnnotation) != members ||
-        Annotation(current, kRevisionsAnnotation) != revisions) {
-      json update = current;
+    if (b != bindings.end() && o.kind->custom) members = MemberApplyStatus(b->second);
+    if (b != bindings.end() && b->second.spec.rollout) revisions = RevisionSummary(b->second);
+    if (!o.dependents_deferred &&
+        (Annotation(*current, kPlacementAnnotation) != o.placement ||
+        Annotation(*current, kMemberStatusAnnotation) != members ||
+         Annotation(*current, kRevisionsAnnotation) != revisions)) {
+      json update = *current;
       json& annotations = update["metadata"]["annotations"];
       if (!annotations.is_object()) annotations = json::object();
       annotations[kPlacementAnnotation] = o.placement;
@@ -857,32 +981,38 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
           annotations[annotation] = *text;
         }
       }
-      auto updated = objects_.Update(*o.info, o.ns, o.name, update);
+      auto updated = objects_.Update(*o.info, o.ns, o.name, std::move(update));
       if (!updated.ok()) {
-        failed("annotating " + o.kind->kind + " " + o.ns + "/" + o.name, updated.error());
-        continue;
+        failed_writing("annotating " + o.kind->kind + " " + o.ns + "/" + o.name, updated.error());
+        return;
       }
-      ++written;
+      ++objects_written;
       AssumeOwn(this, Informer(*o.info), updated.value());
-      current = std::move(updated).value();
+      annotated = std::move(updated).value();
+      current = &*annotated;
     }
-    if (!o.kind->workload) continue;
-    auto b = bindings.find(key);
-    const bool bound = b != bindings.end() && desired.count(key) != 0 &&
-                       b->second.metadata.labels.count(kBindingLabel) != 0 &&
+    if (!o.kind->workload) return;
+    // A binding made by this pass has no placement yet: the placement controller's first
+    // status on it (always written) wakes a pass over this object, which writes the status
+    // from what placement decided. Written now it would say "not placed" (this pass read no
+    // binding), and be written again at once: one write per new object saved.
+    if (created_now.count(key) != 0) return;
+    const bool bound = b != bindings.end() && b->second.metadata.labels.count(kBindingLabel) != 0 &&
                        b->second.metadata.labels.at(kBindingLabel) == "policy";
-    json status = AggregatedStatus(current, bound ? &b->second : nullptr, o.placement, now);
-    if (current.value("status", json::object()) == status) continue;
-    json update = current;
+    json status = AggregatedStatus(*current, bound ? &b->second : nullptr, o.placement, now);
+    if (current->value("status", json::object()) == status) return;
+    json update = *current;
     update["status"] = std::move(status);
-    auto updated = objects_.Update(*o.info, o.ns, o.name, update, "status");
+    auto updated = objects_.Update(*o.info, o.ns, o.name, std::move(update), "status");
     if (updated.ok()) {
-      ++written;
+      ++objects_written;
       AssumeOwn(this, Informer(*o.info), updated.value());
     } else {
-      failed("writing the status of " + o.kind->kind + " " + o.ns + "/" + o.name, updated.error());
+      failed_writing("writing the status of " + o.kind->kind + " " + o.ns + "/" + o.name,
+                     updated.error());
     }
-  }
+  });
+  written += objects_written.load();
   if (!first_error.empty()) return UnavailableError(first_error);
   return written;
 }

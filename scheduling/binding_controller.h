@@ -32,7 +32,13 @@
 //      region that does not exist) is not an error but an answer: the object's annotation
 //      says both ("NOT PLACED: ..." with admission's message);
 //   4. writes each Deployment's and StatefulSet's status/ from its binding
-//      (AggregatedStatus) when it differs.
+//      (AggregatedStatus) when it differs; not in the pass that creates the binding (it has
+//      no placement yet: the placement controller's first status on it wakes the pass that
+//      writes the object's).
+// Steps 3 and 4 issue their writes 16 at a time (each waits for the store's commit; writes
+// in flight share one); an object's own annotation and status writes stay in order.
+// A per-key pass decides with the namespaces, policies and interpreters the last whole pass
+// read (a change to any of them wakes a whole pass).
 // Custom objects (the kinds CustomResourceDefinitions serve, federation-apiserver/crd/) are
 // placed like the native kinds without replicas: copied whole to each selected member; their
 // binding names the CRD (api::kCustomResourceDefinitionAnnotation) so the propagation
@@ -88,6 +94,14 @@ class BindingController {
   // controller is not started); how many objects it wrote. Public for tests; not to be
   // called concurrently with itself.
   StatusOr<int> ReconcileAll();
+
+  // How long a dependency's changed list of dependents (kDependentsAnnotation, and the object's
+  // kPlacementAnnotation) may wait to be written when nothing else about its binding changed,
+  // by the controller's clock. That list changes with every workload created or deleted that
+  // references the dependency (a ConfigMap shared by hundreds of Deployments), and each write
+  // wakes the placement, rollout and propagation controllers for nothing they act on; its
+  // members and template are written at once. A whole pass writes every list.
+  static constexpr std::chrono::seconds kDependentsDelay{5};
 
   // What the passes of this controller did since it was made: whole passes, passes over the
   // objects a change is about, and the native and custom objects they looked at (tests assert
@@ -164,6 +178,18 @@ class BindingController {
   // rebuilds it; a per-key pass replaces the entries of the workloads it looks at.
   std::map<DependencyKey, std::map<ObjectKey, Contribution>> needed_by_;
   std::map<ObjectKey, std::set<DependencyKey>> needs_;
+
+  // Dependencies whose changed list of dependents (the only change to their binding) waits to
+  // be written, and when it is due (kDependentsDelay after the first such pass); a whole pass
+  // writes them all. `flushing_`: those the current pass writes (passes only).
+  std::map<ObjectKey, Timestamp> dependents_due_;  // by clock_
+  std::set<ObjectKey> flushing_;
+
+  // What the last whole pass read of the global inputs (namespaces' labels, policies,
+  // interpreters), decoded, for the per-key passes after it: a change to any of them wakes a
+  // whole pass, which reads them again (passes only; null until a whole pass succeeds).
+  struct GlobalInputs;
+  std::unique_ptr<GlobalInputs> inputs_;
 
   std::atomic<int64_t> whole_passes_{0}, partial_passes_{0}, objects_looked_at_{0};
   apimachinery::ChangeLoop loop_;

@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -180,6 +181,15 @@ struct MemberView {
   Steady::time_point first_write{}, last_write{};
   std::vector<Steady::time_point> write_times;
   std::map<std::string, Steady::time_point> image_seen;  // image -> when first seen
+  std::map<std::string, Steady::time_point> deployment_added;  // name -> first ADDED (apps mode)
+};
+
+// --hops (apps mode): when each app reached each step of its path, seen from the bench's
+// clients and watches: its create answered, its binding (native) or workload created, its
+// placement written, its Deployment on the first of its members, on all of them.
+struct Hops {
+  std::mutex mu;  // guards everything below
+  std::map<std::string, Steady::time_point> created, bound, placed;  // by app name
 };
 
 // The apps comparison's shape (--apps).
@@ -223,6 +233,7 @@ class Run {
   }
 
   static inline bool keep_ = false;  // --keep: leave the logs and database for a look
+  static inline bool hops_ = false;  // --hops: time each app's steps (apps mode)
 
   RunResult Go() {
     RunResult r;
@@ -364,6 +375,7 @@ class Run {
       names.insert(name);
     }
     if (gvr != kDeployments || e.type == MemberEventType::kDeleted) return;
+    if (e.type == MemberEventType::kAdded) v.deployment_added.emplace(name, now);
     const json& c = e.object["spec"]["template"]["spec"]["containers"];
     if (!c.is_array() || c.empty()) return;
     const std::string image = c[0].value("image", "");
@@ -635,7 +647,8 @@ class Run {
 
   // Creates `count` objects made by `make(i)` through the API with 8 clients.
   bool CreateAll(int count, const GroupVersionResource& gvr,
-                 const std::function<json(int)>& make) {
+                 const std::function<json(int)>& make,
+                 const std::function<void(int)>& on_created = nullptr) {
     std::atomic<int> next{0}, failed{0};
     std::vector<std::thread> appliers;
     for (int t = 0; t < 8; ++t) {
@@ -644,6 +657,8 @@ class Run {
         for (int i = next++; i < count; i = next++) {
           if (auto s = client->Create(gvr, "bench", make(i)); !s.ok()) {
             if (failed++ == 0) std::cerr << s.status().ToString() << "\n";
+          } else if (on_created) {
+            on_created(i);
           }
         }
       });
@@ -652,27 +667,110 @@ class Run {
     return failed == 0;
   }
 
+  // --hops: watches the federation's FederatedWorkloads for each app's binding (native:
+  // "deployment-<app>") or workload and its first placement.
+  bool WatchHops() {
+    auto w = federation_->Watch(kWorkloads, "bench", "", "", [this](const MemberWatchEvent& e) {
+      const auto now = Steady::now();
+      if (e.type == MemberEventType::kDeleted) return;
+      std::string name = e.object["metadata"].value("name", "");
+      if (name.rfind("deployment-", 0) == 0) name = name.substr(std::strlen("deployment-"));
+      if (name.rfind("app-", 0) != 0) return;
+      const json& placement = e.object.value("status", json::object()).value("placement", json());
+      std::lock_guard lock(hops_data_.mu);
+      hops_data_.bound.emplace(name, now);
+      if (placement.is_array() && !placement.empty()) hops_data_.placed.emplace(name, now);
+    });
+    if (!w.ok()) {
+      std::cerr << w.status().ToString() << "\n";
+      return false;
+    }
+    watches_.push_back(std::move(w).value());
+    return true;
+  }
+
+  // --hops: per step, the median / p90 / max over the apps of the time since the step before.
+  void PrintHops(Steady::time_point t0) {
+    std::map<std::string, Steady::time_point> first_member, all_members;
+    std::map<std::string, int> members_holding;
+    for (const auto& v : views_) {
+      std::lock_guard lock(v->mu);
+      for (const auto& [name, t] : v->deployment_added) {
+        auto [f, added] = first_member.emplace(name, t);
+        if (!added) f->second = std::min(f->second, t);
+        auto [a, added_all] = all_members.emplace(name, t);
+        if (!added_all) a->second = std::max(a->second, t);
+        ++members_holding[name];
+      }
+    }
+    std::lock_guard lock(hops_data_.mu);
+    std::vector<std::pair<const char*, std::vector<double>>> steps = {
+        {"created (since the first create)", {}},
+        {"created -> binding/workload seen", {}},
+        {"binding -> placed", {}},
+        {"placed -> on its first member", {}},
+        {"first member -> all its members", {}},
+        {"created -> all its members", {}}};
+    int complete = 0;
+    for (const auto& [name, created] : hops_data_.created) {
+      auto b = hops_data_.bound.find(name);
+      auto p = hops_data_.placed.find(name);
+      auto f = first_member.find(name);
+      auto a = all_members.find(name);
+      if (b == hops_data_.bound.end() || p == hops_data_.placed.end() ||
+          f == first_member.end() || a == all_members.end()) {
+        continue;
+      }
+      ++complete;
+      steps[0].second.push_back(Seconds(created - t0));
+      steps[1].second.push_back(Seconds(b->second - created));
+      steps[2].second.push_back(Seconds(p->second - b->second));
+      steps[3].second.push_back(Seconds(f->second - p->second));
+      steps[4].second.push_back(Seconds(a->second - f->second));
+      steps[5].second.push_back(Seconds(a->second - created));
+    }
+    std::fprintf(stderr, "hops (%s, %d apps with every step seen): median / p90 / max s\n",
+                 apps_.native ? "native" : "federated", complete);
+    for (auto& step : steps) {
+      std::vector<double>& v = step.second;
+      std::sort(v.begin(), v.end());
+      auto at = [&v](double q) {
+        return v.empty() ? 0.0 : v[static_cast<size_t>(q * static_cast<double>(v.size() - 1))];
+      };
+      std::fprintf(stderr, "  %-36s %7.2f %7.2f %7.2f\n", step.first, at(0.5), at(0.9), at(1.0));
+    }
+  }
+
   bool ManyApps(RunResult* r) {
     const int n = apps_.apps, policies = apps_.policies, slots = Slots();
     // What each slot's members must hold.
     std::vector<int> deployments(slots, 0), dependencies(slots, 0);
     for (int d = 0; d < n; ++d) ++deployments[(d % policies) % slots];
     for (int p = 0; p < policies; ++p) dependencies[p % slots] += 1;  // one of each kind
+    if (hops_ && !WatchHops()) return false;
+    auto app_created = [this](int d) {
+      if (!hops_) return;
+      const auto now = Steady::now();
+      std::lock_guard lock(hops_data_.mu);
+      hops_data_.created.emplace(Name("app", d), now);
+    };
     const auto t0 = Steady::now();
     bool created = true;
     if (apps_.native) {
       created = CreateAll(policies, kConfigMaps, [&](int p) { return AppConfigMap(p); }) &&
                 CreateAll(policies, kSecrets, [&](int p) { return AppSecret(p); }) &&
                 CreateAll(policies, kPolicies, [&](int p) { return Policy(p); }) &&
-                CreateAll(n, kDeployments, [&](int d) { return AppDeployment(d); });
+                CreateAll(n, kDeployments, [&](int d) { return AppDeployment(d); }, app_created);
     } else {
       created =
           CreateAll(policies, kWorkloads,
                     [&](int p) { return Workload(AppConfigMap(p), AppPlacement(p)); }) &&
           CreateAll(policies, kWorkloads,
                     [&](int p) { return Workload(AppSecret(p), AppPlacement(p)); }) &&
-          CreateAll(n, kWorkloads,
-                    [&](int d) { return Workload(AppDeployment(d), AppPlacement(d % policies)); });
+          CreateAll(
+              n, kWorkloads,
+              [&](int d) { return Workload(AppDeployment(d), AppPlacement(d % policies)); },
+              app_created);
     }
     r->apply_s = Seconds(Steady::now() - t0);
     if (!created) return false;
@@ -725,10 +823,12 @@ class Run {
     std::cerr << (apps_.native ? "native" : "federated") << ": in members after "
               << r->converge_s << " s, " << writes << " writes, " << r->writes_per_s
               << " writes/s\n";
+    if (hops_) PrintHops(t0);
     return true;
   }
 
   AppsShape apps_;  // apps.apps == 0: the ConfigMap workloads instead
+  Hops hops_data_;  // --hops
   static inline int counter_ = 0;
   const std::string bin_;
   const int members_, selected_, workloads_, image_changes_;
@@ -807,6 +907,9 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", timeout, "seconds, per wait")->capture_default_str();
   app.add_option("--bin", bin, "folder with membersim and federation-apiserver")->capture_default_str();
   app.add_flag("--keep", Run::keep_, "keep each run's folder (logs, database)");
+  app.add_flag("--hops", Run::hops_,
+               "with --apps: time each app's steps (created, binding, placed, first member, all "
+               "members) from a watch of the federation's workloads (one more watcher)");
   AppsShape shape;
   app.add_option("--apps", shape.apps,
                  "instead: this many native Deployments under PlacementPolicies against the same "

@@ -464,8 +464,12 @@ TEST_F(BindingControllerTest, RunningControllerLooksOnlyAtTheObjectsAChangeIsAbo
   ASSERT_TRUE(federation_.objects().Update(Info("apps/v1", "Deployment"), "shop", "api-0", api0).ok());
   ASSERT_TRUE(Settle([&] {
     return !members("deployment-api-0").empty() &&
-           members("configmap-api-config") == members("deployment-api-0") &&
-           dependents("configmap-web-config").find("Deployment/api-0,") == std::string::npos;
+           members("configmap-api-config") == members("deployment-api-0");
+  }));
+  // (A list of dependents alone may wait kDependentsDelay.)
+  clock_.Advance(BindingController::kDependentsDelay);
+  ASSERT_TRUE(Settle([&] {
+    return dependents("configmap-web-config").find("Deployment/api-0,") == std::string::npos;
   }));
   EXPECT_EQ(dependents("configmap-api-config"), "Deployment/api-0");
   EXPECT_EQ(PlacementNote("v1", "ConfigMap", "api-config").rfind("dependency of Deployment/api-0: on ", 0), 0u);
@@ -545,6 +549,100 @@ TEST_F(BindingControllerTest, RunningControllerRetriesWhatAdmissionRefusedWhenRe
       << PlacementNote("apps/v1", "Deployment", "web");
   EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
             "placed by PlacementPolicy shop/web (by label, priority 0)");
+}
+
+// The pass that creates a binding leaves the object's status alone: the binding has no
+// placement yet (the status would say "not placed" of an object a policy places, one write
+// more per object); the placement controller's first status on the binding brings the pass
+// that writes it.
+TEST_F(BindingControllerTest, StatusWaitsForTheBindingsFirstPlacement) {
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  StatusOr<int> written = bindings_.ReconcileAll();
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_FALSE(Get(api::kApiVersion, "FederatedWorkload", "deployment-web").is_null());
+  EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
+            "placed by PlacementPolicy shop/web (by label, priority 0)");
+  json web = Get("apps/v1", "Deployment", "web");
+  EXPECT_FALSE(web["status"].contains("conditions")) << web["status"].dump();
+
+  ASSERT_TRUE(placement_.ReconcileAll().ok());
+  written = bindings_.ReconcileAll();
+  ASSERT_TRUE(written.ok()) << written.status();
+  web = Get("apps/v1", "Deployment", "web");
+  EXPECT_EQ(web["status"]["replicas"], 10);
+  ASSERT_TRUE(web["status"]["conditions"].is_array());
+  EXPECT_EQ(web["status"]["conditions"][0]["type"], "Placed");
+  EXPECT_EQ(web["status"]["conditions"][0]["status"], "True");
+  EXPECT_EQ(web["status"]["conditions"][0]["reason"], "PlacedByPolicy");
+}
+
+// Passes over single objects decide with the policies the last whole pass read; a policy's
+// change brings a whole pass that reads them again, and the passes after it use what it read.
+TEST_F(BindingControllerTest, RunningControllerFollowsAChangedPolicyInItsLaterPasses) {
+  Create(Policy("web", {{"apiVersion", "apps/v1"}, {"kind", "Deployment"}, {"name", "web"}},
+                OnRegion("us-east")));
+  ASSERT_TRUE(bindings_.Start().ok());
+  ASSERT_TRUE(placement_.Start().ok());
+  ASSERT_TRUE(Settle([&] { return Region() == "us-east"; })) << Region();
+
+  json policy = Get(api::kApiVersion, "PlacementPolicy", "web");
+  policy["spec"]["placement"] = OnRegion("eu-west");
+  ASSERT_TRUE(federation_.objects()
+                  .Update(Info(api::kApiVersion, "PlacementPolicy"), "shop", "web", policy)
+                  .ok());
+  ASSERT_TRUE(Settle([&] { return Region() == "eu-west"; })) << Region();
+
+  // A change to the Deployment alone: a pass over it, with the changed policy.
+  const BindingController::PassCounts before = bindings_.Counts();
+  json web = Get("apps/v1", "Deployment", "web");
+  web["spec"]["replicas"] = 4;
+  ASSERT_TRUE(federation_.objects().Update(Info("apps/v1", "Deployment"), "shop", "web", web).ok());
+  ASSERT_TRUE(Settle([&] {
+    return Get(api::kApiVersion, "FederatedWorkload", "deployment-web")["spec"]["template"]["spec"]
+               ["replicas"] == 4;
+  }));
+  EXPECT_EQ(bindings_.Counts().whole, before.whole);
+  EXPECT_EQ(Region(), "eu-west");
+}
+
+// A dependency's list of dependents, when nothing else about it changes (a second Deployment
+// on the same members needs the same ConfigMap), is written kDependentsDelay later: it would
+// otherwise be rewritten for every workload created that needs it.
+TEST_F(BindingControllerTest, RunningControllerWritesAGrowingListOfDependentsLater) {
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  ASSERT_TRUE(bindings_.Start().ok());
+  ASSERT_TRUE(placement_.Start().ok());
+  auto dependents = [&] {
+    json b = Get(api::kApiVersion, "FederatedWorkload", "configmap-web-config");
+    if (b.is_null()) return std::string();
+    return b["metadata"].value("annotations", json::object()).value(kDependentsAnnotation, "");
+  };
+  ASSERT_TRUE(Settle([&] {
+    return Placement("deployment-web") == kFiveThreeTwo && dependents() == "Deployment/web";
+  }));
+  const std::map<std::string, int64_t> one_each = {
+      {"us-east-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}};
+
+  // web2: the web's spec and labels (same policy, same members).
+  json web = Get("apps/v1", "Deployment", "web");
+  json web2 = {{"apiVersion", "apps/v1"},
+               {"kind", "Deployment"},
+               {"metadata",
+                {{"name", "web2"}, {"namespace", "shop"}, {"labels", web["metadata"]["labels"]}}},
+               {"spec", web["spec"]}};
+  Create(web2);
+  ASSERT_TRUE(Settle([&] { return Placement("deployment-web2") == kFiveThreeTwo; }));
+  EXPECT_EQ(Placement("configmap-web-config"), one_each);
+  EXPECT_EQ(dependents(), "Deployment/web");  // not yet: the clock has not moved
+  EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"),
+            "dependency of Deployment/web: on ap-south-1, eu-west-1, us-east-1");
+
+  clock_.Advance(BindingController::kDependentsDelay);
+  ASSERT_TRUE(Settle([&] { return dependents() == "Deployment/web, Deployment/web2"; }))
+      << dependents();
+  EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"),
+            "dependency of Deployment/web, Deployment/web2: on ap-south-1, eu-west-1, us-east-1");
+  EXPECT_EQ(Placement("configmap-web-config"), one_each);
 }
 
 TEST_F(BindingControllerTest, PolicySelectingAnUnknownKindIsRefusedNamingTheField) {
