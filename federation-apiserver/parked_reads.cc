@@ -32,11 +32,27 @@ void ParkedReads::SetPoster(rest::HttpPoster post) {
   state_->post = std::move(post);
 }
 
+namespace {
+
+// Serves `request` and only then answers: the request (and what filters hold for it, e.g. a
+// max-in-flight slot) must be gone before the client can read the answer and send its next
+// request. Not `respond(handler.Handle(std::move(request)))`: the Itanium C++ ABI destroys a
+// by-value argument at the end of the caller's full expression, i.e. after `respond` returned
+// and the answer was on its way (a client asking one request at a time was refused as if it
+// had two in flight).
+void ServeThenRespond(rest::RestHandler& handler, rest::RestRequest&& request,
+                      const rest::HttpResponder& respond) {
+  rest::RestResponse response = handler.Handle(std::move(request));
+  respond(std::move(response));
+}
+
+}  // namespace
+
 rest::AsyncHttpHandler ParkedReads::Handler() const {
   return [state = state_](rest::RestRequest request, rest::HttpResponder respond) {
     std::optional<apimachinery::ResourceType> type;
     if (state->parks) type = state->handler.ConsistentReadType(request);
-    if (!type) return respond(state->handler.Handle(std::move(request)));
+    if (!type) return ServeThenRespond(state->handler, std::move(request), respond);
     struct Parked {
       rest::RestRequest request;
       rest::HttpResponder respond;
@@ -48,7 +64,7 @@ rest::AsyncHttpHandler ParkedReads::Handler() const {
           // served on the pool, so that the next round is not held up by it.
           auto serve = [state, parked, proof] {
             apimachinery::ProvenConsistentRead proven(proof);
-            parked->respond(state->handler.Handle(std::move(parked->request)));
+            ServeThenRespond(state->handler, std::move(parked->request), parked->respond);
           };
           rest::HttpPoster post;
           {
@@ -62,7 +78,7 @@ rest::AsyncHttpHandler ParkedReads::Handler() const {
             serve();
           }
         });
-    if (!waits) parked->respond(state->handler.Handle(std::move(parked->request)));
+    if (!waits) ServeThenRespond(state->handler, std::move(parked->request), parked->respond);
   };
 }
 

@@ -765,7 +765,10 @@ void Accept(const std::shared_ptr<Core>& core) {
 
 AsyncHttpHandler Synchronous(HttpHandler handler) {
   return [handler = std::move(handler)](RestRequest request, HttpResponder respond) {
-    respond(handler(std::move(request)));
+    // Two statements: the request (and what filters hold for it) must be gone before the
+    // answer leaves; a by-value argument lives to the end of its caller's full expression.
+    RestResponse response = handler(std::move(request));
+    respond(std::move(response));
   };
 }
 
