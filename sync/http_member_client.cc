@@ -898,6 +898,11 @@ StatusOr<std::unique_ptr<HttpMemberClient>> HttpMemberClient::Create(
     pool.host = authority;
   }
   if (pool.port.empty()) pool.port = url->tls ? "443" : "80";
+  if (pool.port.size() > 5 || pool.port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(pool.port) < 1 || std::stoi(pool.port) > 65535) {
+    return InvalidArgumentError("member \"" + endpoint.name + "\": server " + endpoint.server +
+                                ": port \"" + pool.port + "\" is not a number from 1 to 65535");
+  }
   try {
     if (url->tls) {
       // As cpprestsdk does: the system's roots unless the credentials name a CA.

@@ -503,6 +503,8 @@ TEST(HttpMemberClientTest, CreateRejectsBadEndpoints) {
   };
   const std::vector<Case> cases = {
       {"scheme", [](MemberEndpoint& e) { e.server = "ftp://x"; }, "scheme"},
+      {"port-letters", [](MemberEndpoint& e) { e.server = "https://127.0.0.1:abc"; }, "port"},
+      {"port-range", [](MemberEndpoint& e) { e.server = "https://127.0.0.1:99999"; }, "port"},
       {"timeout", [](MemberEndpoint& e) { e.timeout = milliseconds(0); }, "timeout"},
       {"ca", [](MemberEndpoint& e) { e.credentials.certificate_authority_pem = "junk"; },
        "certificate authority"},
