@@ -885,24 +885,8 @@ StatusOr<std::unique_ptr<HttpMemberClient>> HttpMemberClient::Create(
       scheme_end == std::string::npos ? url->origin : url->origin.substr(scheme_end + 3);
   transport->metrics_host = authority + url->base_path;
   internal::HttpConnectionPool::Options pool;
-  if (!authority.empty() && authority[0] == '[') {  // [IPv6]:port
-    const size_t close = authority.find(']');
-    pool.host = authority.substr(1, close - 1);
-    if (close + 1 < authority.size() && authority[close + 1] == ':') {
-      pool.port = authority.substr(close + 2);
-    }
-  } else if (const size_t colon = authority.rfind(':'); colon != std::string::npos) {
-    pool.host = authority.substr(0, colon);
-    pool.port = authority.substr(colon + 1);
-  } else {
-    pool.host = authority;
-  }
-  if (pool.port.empty()) pool.port = url->tls ? "443" : "80";
-  if (pool.port.size() > 5 || pool.port.find_first_not_of("0123456789") != std::string::npos ||
-      std::stoi(pool.port) < 1 || std::stoi(pool.port) > 65535) {
-    return InvalidArgumentError("member \"" + endpoint.name + "\": server " + endpoint.server +
-                                ": port \"" + pool.port + "\" is not a number from 1 to 65535");
-  }
+  pool.host = url->host;
+  pool.port = url->port;
   try {
     if (url->tls) {
       // As cpprestsdk does: the system's roots unless the credentials name a CA.

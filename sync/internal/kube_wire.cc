@@ -61,6 +61,27 @@ StatusOr<ServerUrl> ParseServerUrl(const std::string& server) {
   const std::string authority = rest.substr(0, slash);
   if (authority.empty() || authority[0] == ':') return bad("missing host");
   if (authority.find('@') != std::string::npos) return bad("user info is not supported");
+  std::string port;
+  if (authority[0] == '[') {  // [IPv6]:port
+    const size_t close = authority.find(']');
+    if (close == std::string::npos || close == 1) return bad("unclosed or empty [IPv6] host");
+    out.host = authority.substr(1, close - 1);
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') return bad("unexpected text after the [IPv6] host");
+      port = authority.substr(close + 2);
+    }
+  } else if (const size_t colon = authority.find(':'); colon != std::string::npos) {
+    out.host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  } else {
+    out.host = authority;
+  }
+  if (port.empty()) port = out.tls ? "443" : "80";
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) < 1 || std::stoi(port) > 65535) {
+    return bad("port \"" + port + "\" is not a number from 1 to 65535");
+  }
+  out.port = port;
   std::string path = slash == std::string::npos ? "" : rest.substr(slash);
   while (!path.empty() && path.back() == '/') path.pop_back();
   if (path.find("//") != std::string::npos) return bad("base path has an empty segment");

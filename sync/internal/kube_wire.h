@@ -27,10 +27,13 @@ struct ServerUrl {
   std::string origin;     // "https://10.0.0.1:6443" (scheme, host, optional port)
   std::string base_path;  // "" or "/clusters/eu-1" (no trailing slash)
   bool tls = false;
+  std::string host;  // "10.0.0.1", "api.example.com", "::1" (an IPv6 address without brackets)
+  std::string port;  // "6443"; the scheme's default ("443", "80") when the URL names none
 };
 
-// Splits "scheme://host[:port][/base/path][/]". kInvalidArgument (naming `server`) for
-// anything but http/https, a missing host, a query or a fragment.
+// Splits "scheme://host[:port][/base/path][/]" (host may be "[IPv6]"). kInvalidArgument
+// (naming `server`) for anything but http/https, a missing host, a port that is not 1-65535,
+// user info, a query or a fragment.
 StatusOr<ServerUrl> ParseServerUrl(const std::string& server);
 
 // Percent-encodes everything but RFC 3986 unreserved characters.

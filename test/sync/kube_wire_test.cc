@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <string>
 #include <vector>
 
@@ -33,6 +35,11 @@ TEST(ParseServerUrlTest, Cases) {
       {"https://host/a#frag", false, "", "", false},
       {"https://user@host", false, "", "", false},
       {"https://host/a//b", false, "", "", false},
+      {"https://host:abc", false, "", "", false},
+      {"https://host:99999", false, "", "", false},
+      {"https://host:0", false, "", "", false},
+      {"https://[::1", false, "", "", false},
+      {"https://[::1]x", false, "", "", false},
   };
   for (const Case& c : cases) {
     StatusOr<ServerUrl> u = ParseServerUrl(c.server);
@@ -45,6 +52,18 @@ TEST(ParseServerUrlTest, Cases) {
     EXPECT_EQ(u->origin, c.origin) << c.server;
     EXPECT_EQ(u->base_path, c.base) << c.server;
     EXPECT_EQ(u->tls, c.tls) << c.server;
+  }
+  // Host and port, the port defaulted by scheme.
+  for (const auto& [server, host, port] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"https://10.0.0.1:6443/x", "10.0.0.1", "6443"},
+           {"https://api.example.com", "api.example.com", "443"},
+           {"http://example.com/", "example.com", "80"},
+           {"https://[::1]:6443", "::1", "6443"},
+           {"https://[fd00::1]", "fd00::1", "443"}}) {
+    StatusOr<ServerUrl> u = ParseServerUrl(server);
+    ASSERT_TRUE(u.ok()) << server << " " << u.status();
+    EXPECT_EQ(u->host, host) << server;
+    EXPECT_EQ(u->port, port) << server;
   }
 }
 
