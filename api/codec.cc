@@ -410,7 +410,7 @@ void DecodeWorkloadStatus(JsonDecoder& d, const json& s, FederatedWorkloadStatus
   }
   if (const json* e = JsonDecoder::Member(s, "explanation");
       e && d.ExpectObject(*e, "status.explanation")) {
-    d.RejectUnknown(*e, "status.explanation", {"clusters", "overflow", "omitted"});
+    d.RejectUnknown(*e, "status.explanation", {"clusters", "notPlaced", "overflow", "omitted"});
     if (const json* cl = JsonDecoder::Member(*e, "clusters")) {
       if (!cl->is_array()) {
         d.Error("status.explanation.clusters", "must be a list");
@@ -428,6 +428,34 @@ void DecodeWorkloadStatus(JsonDecoder& d, const json& s, FederatedWorkloadStatus
           OptString(d, item, "reason", p, &c.reason);
           OptString(d, item, "message", p, &c.message);
           out->explanation.clusters.push_back(std::move(c));
+        }
+      }
+    }
+    if (const json* groups = JsonDecoder::Member(*e, "notPlaced")) {
+      if (!groups->is_array()) {
+        d.Error("status.explanation.notPlaced", "must be a list");
+      } else {
+        for (size_t i = 0; i < groups->size(); ++i) {
+          const std::string p = "status.explanation.notPlaced[" + std::to_string(i) + "]";
+          const json& item = (*groups)[i];
+          if (!d.ExpectObject(item, p)) continue;
+          d.RejectUnknown(item, p, {"reason", "message", "clusters"});
+          ClusterDecisionGroup g;
+          OptString(d, item, "reason", p, &g.reason);
+          OptString(d, item, "message", p, &g.message);
+          if (const json* names = JsonDecoder::Member(item, "clusters")) {
+            if (!names->is_array()) {
+              d.Error(p + ".clusters", "must be a list of strings");
+            } else {
+              for (size_t k = 0; k < names->size(); ++k) {
+                if (auto name = d.String((*names)[k], p + ".clusters[" + std::to_string(k) + "]",
+                                         false)) {
+                  g.clusters.push_back(*name);
+                }
+              }
+            }
+          }
+          out->explanation.not_placed.push_back(std::move(g));
         }
       }
     }
@@ -758,7 +786,8 @@ json Encode(const FederatedWorkload& o) {
   if (s.ready_replicas) st["readyReplicas"] = s.ready_replicas;
   if (s.desired_replicas) st["desiredReplicas"] = s.desired_replicas;
   if (!s.conditions.empty()) st["conditions"] = EncodeConditions(s.conditions);
-  if (!s.explanation.clusters.empty() || !s.explanation.overflow.empty()) {
+  if (!s.explanation.clusters.empty() || !s.explanation.not_placed.empty() ||
+      !s.explanation.overflow.empty()) {
     json ex = json::object();
     json arr = json::array();
     for (const ClusterDecision& c : s.explanation.clusters) {
@@ -768,6 +797,17 @@ json Encode(const FederatedWorkload& o) {
       arr.push_back(std::move(cj));
     }
     ex["clusters"] = std::move(arr);
+    if (!s.explanation.not_placed.empty()) {
+      json groups = json::array();
+      for (const ClusterDecisionGroup& g : s.explanation.not_placed) {
+        json gj = json::object();
+        PutIf(gj, "reason", g.reason);
+        PutIf(gj, "message", g.message);
+        gj["clusters"] = g.clusters;
+        groups.push_back(std::move(gj));
+      }
+      ex["notPlaced"] = std::move(groups);
+    }
     if (!s.explanation.overflow.empty()) ex["overflow"] = s.explanation.overflow;
     if (s.explanation.omitted) ex["omitted"] = s.explanation.omitted;
     st["explanation"] = std::move(ex);

@@ -434,7 +434,7 @@ json StatusSchemaFor(const std::string& kind) {
           Obj("Why each cluster holds what it holds (fedctl explain).",
               {{"clusters",
                 ListOf(
-                    "Every cluster, one primary reason each.",
+                    "The clusters holding replicas, one primary reason each.",
                     Obj("Decision.",
                         {{"cluster", Str("Cluster.")},
                          {"replicas", Int("Replicas.")},
@@ -442,6 +442,15 @@ json StatusSchemaFor(const std::string& kind) {
                                         "ExcludedByResidency, ExcludedByLatency, Unreachable, "
                                         "ZoneFailure, RecoveryHold, Capacity, Max or NotNeeded.")},
                          {"message", Str("Detail.")}}))},
+               {"notPlaced",
+                ListOf("The clusters holding nothing, one line per reason and detail.",
+                       Obj("Clusters passed alike.",
+                           {{"reason", Str("ExcludedBySelector, ExcludedByResidency, "
+                                           "ExcludedByLatency, Unreachable, ZoneFailure, "
+                                           "RecoveryHold, Capacity, Max, NotNeeded or "
+                                           "AffinityGroup.")},
+                            {"message", Str("Detail (each cluster's: \"<cluster>: 0; <detail>\").")},
+                            {"clusters", StrList("Clusters.")}}))},
                {"overflow", StrList("Overflow candidates in order, taken or passed.")},
                {"omitted", Int("Clusters left out of the bounded list.")}})}});
   }

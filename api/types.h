@@ -178,11 +178,29 @@ struct ClusterDecision {
   friend bool operator==(const ClusterDecision&, const ClusterDecision&) = default;
 };
 
-// status.explanation: bounded (at most kMaxExplainedClusters clusters, those with replicas
-// first; `omitted` counts the rest) so that a large fleet cannot grow the object unboundedly.
+// Clusters that get nothing for the same reason and detail, said once
+// (status.explanation.notPlaced). On a large fleet most clusters are passed alike (excluded by
+// the selector, by residency), and one line per cluster made the explanation most of the
+// object: 14 of 16 KB per workload placed on 10 of 100 members, kept decoded in every cache
+// and rewritten with every status (docs/performance.md, issue 19). `message` is the detail
+// without the "<cluster>: 0; " each cluster's own decision begins with.
+struct ClusterDecisionGroup {
+  std::string reason;
+  std::string message;
+  std::vector<std::string> clusters;
+  friend bool operator==(const ClusterDecisionGroup&, const ClusterDecisionGroup&) = default;
+};
+
+// status.explanation: each cluster holding replicas with its own decision (`clusters`), every
+// other cluster in the group of its reason and detail (`notPlaced`), and the overflow trail.
+// Bounded (at most kMaxExplainedClusters decisions and kMaxGroupedClusters grouped names;
+// `omitted` counts the rest) so that a large fleet cannot grow the object unboundedly.
+// Objects written before the groups list every cluster in `clusters`; Decisions() reads both.
 struct PlacementExplanation {
   static constexpr size_t kMaxExplainedClusters = 200;
+  static constexpr size_t kMaxGroupedClusters = 2000;
   std::vector<ClusterDecision> clusters;
+  std::vector<ClusterDecisionGroup> not_placed;  // `notPlaced`
   std::vector<std::string> overflow;  // the overflow candidates in order, taken or passed
   int64_t omitted = 0;
   friend bool operator==(const PlacementExplanation&, const PlacementExplanation&) = default;

@@ -1,5 +1,7 @@
 #include "cli/explain.h"
 
+#include "api/explanation.h"
+
 #include "cli/kinds.h"
 #include "cli/printers.h"
 
@@ -21,13 +23,14 @@ std::string PrintExplanation(const json& workload, const std::string& cluster, s
   if (auto st = workload.find("status"); st != workload.end() && st->is_object()) {
     if (auto e = st->find("explanation"); e != st->end() && e->is_object()) ex = &*e;
   }
-  if (ex == nullptr || !ex->contains("clusters") || !(*ex)["clusters"].is_array()) {
+  const std::vector<json> decisions = ex ? api::DecisionsJson(*ex) : std::vector<json>{};
+  if (decisions.empty()) {
     *error = "no placement explanation yet (the placement controller has not placed it)";
     return "";
   }
   std::vector<std::vector<std::string>> rows = {{"CLUSTER", "REPLICAS", "REASON", "DETAIL"}};
   bool found = cluster.empty();
-  for (const json& c : (*ex)["clusters"]) {
+  for (const json& c : decisions) {
     const std::string name = Text(c, "cluster");
     if (!cluster.empty() && name != cluster) continue;
     found = true;

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "api/explanation.h"
 #include "api/workload_summary.h"
 #include "api/yaml.h"
 #include "apimachinery/table.h"
@@ -254,17 +255,29 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now,
     w.Block(1, table);
   }
 
-  // Clusters that hold nothing, each with its one reason (status.explanation); the whole
-  // decision, with the overflow candidates in order, is `fedctl explain fw NAME`.
-  if (const json* ex = At(o, {"status", "explanation", "clusters"}); ex && ex->is_array()) {
+  // Clusters that hold nothing with their one reason (status.explanation), those passed alike
+  // on one line ("eu-1, eu-2, eu-3 and 40 more"); the whole decision, with the overflow
+  // candidates in order, is `fedctl explain fw NAME`.
+  if (const json* ex = At(o, {"status", "explanation"}); ex && ex->is_object()) {
+    constexpr size_t kNamesPerLine = 4;
     std::vector<std::vector<std::string>> rows = {{"CLUSTER", "REASON", "DETAIL"}};
-    for (const json& c : *ex) {
+    std::map<std::pair<std::string, std::string>, std::pair<size_t, size_t>> row_of;  // -> row, names
+    for (const json& c : api::DecisionsJson(*ex)) {
       if (c.value("replicas", int64_t{0}) > 0) continue;
       const std::string name = Str(c, {"cluster"});
       std::string detail = Str(c, {"message"});
       if (detail.rfind(name + ": 0; ", 0) == 0) detail = detail.substr(name.size() + 5);
       if (detail.size() > 100) detail = detail.substr(0, 97) + "...";
-      rows.push_back({name, Str(c, {"reason"}), detail});
+      auto [it, added] = row_of.try_emplace({Str(c, {"reason"}), detail}, rows.size(), 0);
+      if (added) rows.push_back({"", Str(c, {"reason"}), detail});
+      auto& [row, names] = it->second;
+      if (names < kNamesPerLine) rows[row][0] += (names == 0 ? "" : ", ") + name;
+      ++names;
+    }
+    for (const auto& [key, at] : row_of) {
+      if (at.second > kNamesPerLine) {
+        rows[at.first][0] += " and " + std::to_string(at.second - kNamesPerLine) + " more";
+      }
     }
     if (rows.size() > 1) {
       w.Heading(0, "Not Placed");

@@ -6,6 +6,7 @@
 
 #include "api/codec.h"
 #include "api/conditions.h"
+#include "api/explanation.h"
 #include "placement/engine.h"
 #include "residency/policy.h"
 #include "scheduling/placement_inputs.h"
@@ -964,15 +965,13 @@ int64_t ReadyOnTarget(const api::DrillTarget& target, const api::FederatedWorklo
 bool PlacementSettledOnTarget(const api::DrillTarget& target, const api::FederatedWorkload& workload,
                               const std::vector<api::MemberCluster>& members) {
   if (!target.zone.empty()) return false;
-  const std::vector<api::ClusterDecision>& decisions = workload.status.explanation.clusters;
   bool touched = false;
   for (const api::MemberCluster& m : members) {
     if (!TargetTouches(target, m)) continue;
     touched = true;
-    auto it = std::find_if(decisions.begin(), decisions.end(), [&](const api::ClusterDecision& d) {
-      return d.cluster == m.metadata.name;
-    });
-    if (it == decisions.end()) return false;  // not explained (yet, or omitted): unknown
+    const std::optional<api::ClusterDecision> it =
+        api::DecisionFor(workload.status.explanation, m.metadata.name);
+    if (!it) return false;  // not explained (yet, or omitted): unknown
     using placement::Reason, placement::ReasonName;
     if (it->reason == ReasonName(Reason::kUnreachable) ||
         it->reason == ReasonName(Reason::kZoneFailure) ||

@@ -1,5 +1,7 @@
 #include "scheduling/placement_controller.h"
 
+#include "api/explanation.h"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -7,6 +9,7 @@
 
 #include "api/codec.h"
 #include "api/conditions.h"
+#include "api/explanation.h"
 #include "api/informers.h"
 #include "api/typed_list.h"
 #include "common/parallel.h"
@@ -220,26 +223,19 @@ void RetainUnseen(const api::FederatedWorkload& workload, const SeenMembers& see
             });
 }
 
-// status.explanation: one decision per cluster of the fleet (those holding replicas first
-// when the bound cuts), and the overflow candidates in order.
+// status.explanation: one decision per cluster of the fleet, those holding nothing grouped by
+// reason and detail (api/explanation.h), and the overflow candidates in order.
 static api::PlacementExplanation Explanation(const placement::World& world,
                                              const placement::Workload& w,
                                              const placement::Result& r, Timestamp now) {
-  api::PlacementExplanation out;
-  std::vector<api::ClusterDecision> rest;
+  std::vector<api::ClusterDecision> decisions;
+  decisions.reserve(world.size());
   for (uint32_t i = 0; i < world.size(); ++i) {
     placement::ClusterReason why = placement::Why(world, w, r, i, now);
-    api::ClusterDecision d{world.cluster(i).name, why.replicas, placement::ReasonName(why.reason),
-                           std::move(why.message)};
-    (d.replicas > 0 ? out.clusters : rest).push_back(std::move(d));
+    decisions.push_back({world.cluster(i).name, why.replicas, placement::ReasonName(why.reason),
+                         std::move(why.message)});
   }
-  for (api::ClusterDecision& d : rest) {
-    if (out.clusters.size() >= api::PlacementExplanation::kMaxExplainedClusters) {
-      ++out.omitted;
-    } else {
-      out.clusters.push_back(std::move(d));
-    }
-  }
+  api::PlacementExplanation out = api::GroupDecisions(std::move(decisions));
   out.overflow = placement::ExplainOverflow(world, w, r, now);
   return out;
 }

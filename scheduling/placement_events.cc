@@ -1,9 +1,11 @@
 #include "scheduling/placement_events.h"
 
 #include <map>
+#include <optional>
 #include <set>
 
 #include "api/conditions.h"
+#include "api/explanation.h"
 #include "placement/engine.h"
 
 namespace meridian::scheduling {
@@ -33,17 +35,9 @@ int64_t Total(const Counts& counts) {
   return total;
 }
 
-const api::ClusterDecision* DecisionFor(const api::PlacementExplanation& explanation,
-                                        const std::string& cluster) {
-  for (const api::ClusterDecision& d : explanation.clusters) {
-    if (d.cluster == cluster) return &d;
-  }
-  return nullptr;
-}
-
 // A cluster that could not hold replicas for a reason that ends by itself.
-bool WasDown(const api::ClusterDecision* d) {
-  return d != nullptr &&
+bool WasDown(const std::optional<api::ClusterDecision>& d) {
+  return d.has_value() &&
          (d->reason == "Unreachable" || d->reason == "ZoneFailure" || d->reason == "RecoveryHold");
 }
 
@@ -75,10 +69,12 @@ std::string Moves(const Counts& before, const Counts& after) {
 // What the decision says of a cluster that lost replicas: its sentence, else its reason name;
 // "" when the explanation does not cover it (bounded, or not built). A cluster that a complete
 // explanation does not list and that holds nothing has left the fleet.
-std::string Said(const std::string& cluster, int64_t now_holds, const api::ClusterDecision* d,
+std::string Said(const std::string& cluster, int64_t now_holds,
+                 const std::optional<api::ClusterDecision>& d,
                  const api::PlacementExplanation& explanation) {
-  if (d != nullptr) return cluster + ": " + (d->message.empty() ? d->reason : d->message);
-  if (now_holds == 0 && explanation.omitted == 0 && !explanation.clusters.empty()) {
+  if (d) return cluster + ": " + (d->message.empty() ? d->reason : d->message);
+  if (now_holds == 0 && explanation.omitted == 0 &&
+      !(explanation.clusters.empty() && explanation.not_placed.empty())) {
     return cluster + ": no longer in the fleet";
   }
   return "";
@@ -107,12 +103,13 @@ std::vector<PlacementEvent> PlacementEvents(const api::FederatedWorkloadStatus& 
       for (const auto& [c, n] : now) clusters.insert(c);
       for (const std::string& c : clusters) {
         const int64_t from = Get(was, c), to = Get(now, c);
-        const api::ClusterDecision* decided = DecisionFor(after.explanation, c);
+        const std::optional<api::ClusterDecision> decided = api::DecisionFor(after.explanation, c);
         if (to > from) {
-          const api::ClusterDecision* earlier = DecisionFor(before.explanation, c);
+          const std::optional<api::ClusterDecision> earlier =
+              api::DecisionFor(before.explanation, c);
           if (WasDown(earlier)) {
             returned.push_back(c + " is back (was " + earlier->reason + ")");
-          } else if (decided != nullptr && decided->reason == "Overflow") {
+          } else if (decided && decided->reason == "Overflow") {
             overflowed.push_back(c);
           }
         } else if (to < from) {

@@ -66,3 +66,17 @@ export function workloadRegions(w, regionOf) {
 export function regionMap(members) {
   return new Map(members.map((m) => [m.metadata.name, (m.spec && m.spec.region) || '']));
 }
+
+// Every cluster's placement decision from status.explanation: the clusters holding replicas
+// (`clusters`), then those holding nothing, stored once per reason and detail (`notPlaced`),
+// each with the sentence its own decision would have (api/explanation.h).
+export function explainedDecisions(explanation) {
+  const ex = explanation || {};
+  const out = (ex.clusters || []).slice();
+  for (const g of ex.notPlaced || []) {
+    for (const cluster of g.clusters || []) {
+      out.push({cluster, replicas: 0, reason: g.reason || '', message: `${cluster}: 0; ${g.message || ''}`});
+    }
+  }
+  return out;
+}

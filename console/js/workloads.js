@@ -2,7 +2,7 @@
 // workload's page (placement per cluster with the placement controller's reasons, overrides,
 // DNS name and where clients are sent, events).
 import {age, h, replace} from './dom.js';
-import {condition, memberReady, regionMap, residencyOf, workloadRegions} from './model.js';
+import {condition, explainedDecisions, memberReady, regionMap, residencyOf, workloadRegions} from './model.js';
 
 function residencyBadge(w, policies) {
   const allowed = residencyOf(w, policies);
@@ -62,7 +62,7 @@ export function renderWorkload(main, ctx, ns, name) {
     const placed = new Map((st.placement || []).map((p) => [p.cluster, p]));
     const ready = new Map((st.clusters || []).map((c) => [c.cluster, c]));
     const retained = new Map((st.retained || []).map((p) => [p.cluster, p]));
-    const decisions = ((st.explanation && st.explanation.clusters) || []);
+    const decisions = explainedDecisions(st.explanation);
     const clusters = decisions.length ? decisions.map((d) => d.cluster) : [...placed.keys()];
     const d = degraded(w);
     const dns = w.spec && w.spec.dns;

@@ -265,6 +265,43 @@ TEST(DescribeTest, ClustersThatGetNothingAreListedWithTheirReason) {
                            "candidates)\n")) << d;
 }
 
+// As the placement controller stores it: the clusters holding nothing grouped by reason and
+// detail (status.explanation.notPlaced); describe says each group once, explain every cluster.
+TEST(DescribeTest, ClustersPassedAlikeAreOneLine) {
+  json w = Workload();
+  w["status"]["explanation"] = {
+      {"clusters",
+       {{{"cluster", "us-east-1"}, {"replicas", 18}, {"reason", "Placed"}, {"message", "us-east-1: 18 = ..."}}}},
+      {"notPlaced",
+       {{{"reason", "ExcludedBySelector"},
+         {"message", "excluded by clusterSelector (tier=gold)"},
+         {"clusters", {"c1", "c2", "c3", "c4", "c5", "c6"}}},
+        {{"reason", "Unreachable"}, {"message", "unreachable"}, {"clusters", {"eu-west-1"}}}}}};
+  std::string d = Describe(Kind("fw"), w, At("2026-11-21T10:15:00Z"));
+  EXPECT_THAT(d, HasSubstr("Not Placed:\n"
+                           "  CLUSTER                     REASON               DETAIL\n"
+                           "  c1, c2, c3, c4 and 2 more   ExcludedBySelector   excluded by "
+                           "clusterSelector (tier=gold)\n"
+                           "  eu-west-1                   Unreachable          unreachable\n"))
+      << d;
+  std::string error;
+  EXPECT_EQ(PrintExplanation(w, "c5", &error),
+            "CLUSTER   REPLICAS   REASON               DETAIL\n"
+            "c5        0          ExcludedBySelector   excluded by clusterSelector (tier=gold)\n");
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(PrintExplanation(w, "", &error),
+            "CLUSTER     REPLICAS   REASON               DETAIL\n"
+            "us-east-1   18         Placed               18 = ...\n"
+            "c1          0          ExcludedBySelector   excluded by clusterSelector (tier=gold)\n"
+            "c2          0          ExcludedBySelector   excluded by clusterSelector (tier=gold)\n"
+            "c3          0          ExcludedBySelector   excluded by clusterSelector (tier=gold)\n"
+            "c4          0          ExcludedBySelector   excluded by clusterSelector (tier=gold)\n"
+            "c5          0          ExcludedBySelector   excluded by clusterSelector (tier=gold)\n"
+            "c6          0          ExcludedBySelector   excluded by clusterSelector (tier=gold)\n"
+            "eu-west-1   0          Unreachable          unreachable\n"
+            "\nDegraded (CapacityExhausted): 3 replicas unplaced: no allowed cluster has room\n");
+}
+
 TEST(ExplainTest, EveryClusterThenTheOverflowCandidatesOrOneCluster) {
   json w = Workload();
   std::string error;

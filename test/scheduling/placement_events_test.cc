@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include "api/explanation.h"
+
 namespace meridian::scheduling {
 void PrintTo(const PlacementEvent& e, std::ostream* os);
 namespace {
@@ -125,6 +127,42 @@ TEST(PlacementEvents, LongListsAreBounded) {
   std::vector<PlacementEvent> events = PlacementEvents(before, after);
   ASSERT_EQ(events.size(), 1u);
   EXPECT_NE(events[0].message.find("and 20 more"), std::string::npos) << events[0].message;
+}
+
+// Explanations as the placement controller stores them (those holding nothing grouped,
+// api/explanation.h) give the same events as one line per cluster.
+TEST(PlacementEvents, GroupedExplanationsSayTheSame) {
+  auto nothing = [](const std::string& cluster, const std::string& reason, const std::string& why) {
+    return Decided(cluster, 0, reason, cluster + ": 0; " + why);
+  };
+  const std::vector<api::ClusterDecision> before_decisions = {
+      nothing("us-east-1", "NotNeeded", "no share and no overflow needed"),
+      Decided("us-west-1", 9, "Overflow", "us-west-1: 9 = overflow from us-east-1"),
+      nothing("eu-west-1", "ExcludedByResidency", "excluded by residency (us)"),
+      nothing("eu-central-1", "ExcludedByResidency", "excluded by residency (us)")};
+  const std::vector<api::ClusterDecision> after_decisions = {
+      Decided("us-east-1", 6, "Placed", "us-east-1: 6 = weight 2/3"),
+      nothing("us-west-1", "ExcludedBySelector", "excluded by clusterSelector (tier=gold)"),
+      Decided("us-central-1", 3, "Placed", "us-central-1: 3 = weight 1/3"),
+      nothing("eu-west-1", "ExcludedByResidency", "excluded by residency (us)"),
+      nothing("eu-central-1", "ExcludedByResidency", "excluded by residency (us)")};
+  const auto before_lines = {Line("us-west-1", 9), Line("gone-1", 3)};
+  const auto after_lines = {Line("us-east-1", 6), Line("us-central-1", 3)};
+  api::FederatedWorkloadStatus before = Status(before_lines, before_decisions, 12);
+  api::FederatedWorkloadStatus after = Status(after_lines, after_decisions, 9);
+  api::FederatedWorkloadStatus before_grouped = Status(before_lines, {}, 12);
+  before_grouped.explanation = api::GroupDecisions(before_decisions);
+  api::FederatedWorkloadStatus after_grouped = Status(after_lines, {}, 9);
+  after_grouped.explanation = api::GroupDecisions(after_decisions);
+  ASSERT_FALSE(after_grouped.explanation.not_placed.empty());
+
+  const std::vector<PlacementEvent> want = {
+      {EventType::kNormal, "Rescheduled",
+       "gone-1 3->0, us-central-1 0->3, us-east-1 0->6, us-west-1 9->0: desired replicas 12->9, "
+       "gone-1: no longer in the fleet, us-west-1: us-west-1: 0; excluded by clusterSelector "
+       "(tier=gold)"}};
+  EXPECT_EQ(PlacementEvents(before, after), want);
+  EXPECT_EQ(PlacementEvents(before_grouped, after_grouped), want);
 }
 
 }  // namespace

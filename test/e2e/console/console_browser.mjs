@@ -160,6 +160,12 @@ async function main() {
     await page.waitFor('the placement of shop/web', `document.querySelectorAll('[data-cluster]').length === 5`);
     const reasons = await page.eval(`[...document.querySelectorAll('[data-cluster] td:last-child')].map((t) => t.textContent).join(' | ')`);
     check(reasons.includes('Placed'), `placement reasons: ${reasons}`);
+    // The clusters holding nothing come from status.explanation.notPlaced (one line per reason).
+    await page.goto(`${url}#/workloads/payments/ledger`);
+    await page.waitFor('the members residency keeps payments/ledger out of',
+                       `[...document.querySelectorAll('[data-cluster] td:last-child')].some((t) => /ExcludedByResidency.*: 0; excluded by residency/.test(t.textContent))`);
+    await page.goto(`${url}#/workloads/shop/web`);
+    await page.waitFor('the placement of shop/web again', `document.querySelectorAll('[data-cluster]').length === 5`);
     await page.waitFor('the DNS name', `document.querySelector('main code') && document.querySelector('main code').textContent === 'web.global.example.com'`);
     await shot(page, 'console-workload');
 
