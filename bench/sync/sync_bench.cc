@@ -96,6 +96,15 @@ double ProcessCpuSeconds(pid_t pid) {
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+// Peak resident memory (VmHWM) of process `pid` so far, in MiB; 0 if it is gone.
+double ProcessPeakRssMiB(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(f, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
+  }
+  return 0;
+}
+
 // apiserver_request_total of the server at `url`, summed by "VERB resource[/subresource]",
 // and its store's writes and commits
 // (empty if /metrics cannot be read): which requests a run made, to tell what costs CPU.
@@ -206,6 +215,8 @@ struct RunResult {
   // (the federation-apiserver with its controllers; membersim, whose side of a write is a
   // real API server's).
   double api_cpu_us_per_write = 0, sim_cpu_us_per_write = 0;
+  // Peak resident memory of each server over the whole run (issue 19's 3 GiB goal).
+  double api_peak_rss_mib = 0, sim_peak_rss_mib = 0;
   std::vector<double> image_change_s;
   bool ok = true;
 };
@@ -241,6 +252,8 @@ class Run {
     if (!Join()) return Fail(r);
     if (!ManyWorkloads(&r)) return Fail(r);
     if (!ImageChanges(&r)) return Fail(r);
+    r.api_peak_rss_mib = ProcessPeakRssMiB(api_.pid());
+    r.sim_peak_rss_mib = ProcessPeakRssMiB(sim_.pid());
     return r;
   }
 
@@ -436,7 +449,7 @@ class Run {
       }
       return placed >= workloads_;
     };
-    if (!WaitFor(all_placed, "every workload to be placed", std::chrono::milliseconds(250))) {
+    if (!WaitFor(all_placed, "every workload to be placed", ListPollInterval())) {
       return false;
     }
     r->placed_s = Seconds(Steady::now() - t0);
@@ -494,11 +507,17 @@ class Run {
       }
       return ready >= workloads_;
     };
-    if (!WaitFor(all_ready, "every workload to report Ready", std::chrono::milliseconds(250))) {
+    if (!WaitFor(all_ready, "every workload to report Ready", ListPollInterval())) {
       return false;
     }
     r->ready_s = Seconds(Steady::now() - t0);
     return true;
+  }
+
+  // How often to LIST every workload while waiting: 250 ms per 1,000 workloads, so that the
+  // polls' share of the server's work does not grow with the fleet.
+  std::chrono::milliseconds ListPollInterval() const {
+    return std::chrono::milliseconds(250 * std::max(1, workloads_ / 1000));
   }
 
   json WideWorkload(const std::string& image) {
@@ -932,7 +951,8 @@ int main(int argc, char** argv) {
   selected = std::min(selected, members);
   if (shape.apps > 0) return RunApps(bin, members, shape, runs, timeout, apps_mode);
 
-  std::vector<double> writes_per_s, peak, converge, ready, apply, placed, image, api_cpu, sim_cpu;
+  std::vector<double> writes_per_s, peak, converge, ready, apply, placed, image, api_cpu, sim_cpu,
+      api_rss, sim_rss;
   for (int i = 0; i < runs; ++i) {
     Run run(bin, members, selected, workloads, image_changes, timeout);
     RunResult r = run.Go();
@@ -942,11 +962,11 @@ int main(int argc, char** argv) {
     std::printf("run %d: %d workloads x %d members: applied in %.2f s; %lld member writes at "
                 "%.0f writes/s (peak 1 s: %.0f); all placed after %.2f s; all in members after %.2f s; all Ready after %.2f s; CPU per member write: "
                 "federation-apiserver %.0f us, membersim %.0f us; image change on %d members: median "
-                "%.3f s, max %.3f s\n",
+                "%.3f s, max %.3f s; peak RSS: federation-apiserver %.0f MiB, membersim %.0f MiB\n",
                 i + 1, workloads, selected, r.apply_s, static_cast<long long>(r.writes),
                 r.writes_per_s, r.peak_writes_per_s, r.placed_s, r.converge_s, r.ready_s, r.api_cpu_us_per_write,
                 r.sim_cpu_us_per_write, members, Median(r.image_change_s),
-                sorted.empty() ? 0.0 : sorted.back());
+                sorted.empty() ? 0.0 : sorted.back(), r.api_peak_rss_mib, r.sim_peak_rss_mib);
     std::fflush(stdout);
     writes_per_s.push_back(r.writes_per_s);
     peak.push_back(r.peak_writes_per_s);
@@ -957,6 +977,8 @@ int main(int argc, char** argv) {
     api_cpu.push_back(r.api_cpu_us_per_write);
     sim_cpu.push_back(r.sim_cpu_us_per_write);
     for (double d : r.image_change_s) image.push_back(d);
+    api_rss.push_back(r.api_peak_rss_mib);
+    sim_rss.push_back(r.sim_peak_rss_mib);
   }
   std::printf("\n| what (median of %d runs) | result | floor |\n|---|---:|---:|\n", runs);
   std::printf("| member writes/s while syncing %d x %d | %.0f | >= 2,000 |\n", workloads, selected,
@@ -973,5 +995,8 @@ int main(int argc, char** argv) {
   std::printf("| (... -> placement has placed every workload) | %.2f s | |\n", Median(placed));
   std::printf("| image change reaches all %d members (%zu changes) | %.3f s | < 2 s |\n", members,
               image.size(), Median(image));
+  std::printf("| peak RSS: federation-apiserver (with its controllers) | %.0f MiB | |\n",
+              Median(api_rss));
+  std::printf("| peak RSS: membersim (%d members) | %.0f MiB | |\n", members, Median(sim_rss));
   return 0;
 }
