@@ -13,9 +13,25 @@ std::string NothingPrefix(std::string_view cluster) {
   return std::string(cluster) + ": 0; ";
 }
 
+// The first reason of `cluster`'s placement line ("" when it has none).
+const std::string& FirstReason(const std::vector<ClusterPlacement>& placement,
+                               std::string_view cluster) {
+  static const std::string kNone;
+  for (const ClusterPlacement& p : placement) {
+    if (p.cluster == cluster) return p.reasons.empty() ? kNone : p.reasons.front();
+  }
+  return kNone;
+}
+
+ClusterDecision Whole(ClusterDecision d, const std::vector<ClusterPlacement>& placement) {
+  if (d.message.empty() && d.replicas > 0) d.message = FirstReason(placement, d.cluster);
+  return d;
+}
+
 }  // namespace
 
-PlacementExplanation GroupDecisions(std::vector<ClusterDecision> decisions) {
+PlacementExplanation GroupDecisions(std::vector<ClusterDecision> decisions,
+                                    const std::vector<ClusterPlacement>& placement) {
   PlacementExplanation out;
   std::map<std::pair<std::string, std::string>, size_t> group_of;  // (reason, detail) -> index
   size_t grouped = 0;
@@ -25,9 +41,12 @@ PlacementExplanation GroupDecisions(std::vector<ClusterDecision> decisions) {
     if (d.replicas > 0 || d.message.rfind(prefix, 0) != 0) {
       if (out.clusters.size() >= PlacementExplanation::kMaxExplainedClusters) {
         ++out.omitted;
-      } else {
-        out.clusters.push_back(std::move(d));
+        continue;
       }
+      if (d.replicas > 0 && !d.message.empty() && d.message == FirstReason(placement, d.cluster)) {
+        d.message.clear();
+      }
+      out.clusters.push_back(std::move(d));
       continue;
     }
     if (grouped >= PlacementExplanation::kMaxGroupedClusters) {
@@ -43,9 +62,12 @@ PlacementExplanation GroupDecisions(std::vector<ClusterDecision> decisions) {
   return out;
 }
 
-std::vector<ClusterDecision> Decisions(const PlacementExplanation& explanation) {
-  std::vector<ClusterDecision> out = explanation.clusters;
-  for (const ClusterDecisionGroup& g : explanation.not_placed) {
+std::vector<ClusterDecision> Decisions(const FederatedWorkloadStatus& status) {
+  std::vector<ClusterDecision> out;
+  for (const ClusterDecision& d : status.explanation.clusters) {
+    out.push_back(Whole(d, status.placement));
+  }
+  for (const ClusterDecisionGroup& g : status.explanation.not_placed) {
     for (const std::string& cluster : g.clusters) {
       out.push_back({cluster, 0, g.reason, NothingPrefix(cluster) + g.message});
     }
@@ -53,12 +75,12 @@ std::vector<ClusterDecision> Decisions(const PlacementExplanation& explanation) 
   return out;
 }
 
-std::optional<ClusterDecision> DecisionFor(const PlacementExplanation& explanation,
+std::optional<ClusterDecision> DecisionFor(const FederatedWorkloadStatus& status,
                                            std::string_view cluster) {
-  for (const ClusterDecision& d : explanation.clusters) {
-    if (d.cluster == cluster) return d;
+  for (const ClusterDecision& d : status.explanation.clusters) {
+    if (d.cluster == cluster) return Whole(d, status.placement);
   }
-  for (const ClusterDecisionGroup& g : explanation.not_placed) {
+  for (const ClusterDecisionGroup& g : status.explanation.not_placed) {
     for (const std::string& c : g.clusters) {
       if (c == cluster) return ClusterDecision{c, 0, g.reason, NothingPrefix(c) + g.message};
     }
@@ -66,19 +88,44 @@ std::optional<ClusterDecision> DecisionFor(const PlacementExplanation& explanati
   return std::nullopt;
 }
 
-std::vector<json> DecisionsJson(const json& explanation) {
+std::vector<json> DecisionsJson(const json& status) {
   std::vector<json> out;
-  if (!explanation.is_object()) return out;
+  if (!status.is_object()) return out;
+  auto ex = status.find("explanation");
+  if (ex == status.end() || !ex->is_object()) return out;
   auto text = [](const json& j, const char* key) {
     auto it = j.find(key);
     return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
   };
-  if (auto cl = explanation.find("clusters"); cl != explanation.end() && cl->is_array()) {
+  // The first reason of a cluster's status.placement line (for a sentence left out).
+  auto first_reason = [&](const std::string& cluster) {
+    auto lines = status.find("placement");
+    if (lines == status.end() || !lines->is_array()) return std::string();
+    for (const json& line : *lines) {
+      if (!line.is_object() || text(line, "cluster") != cluster) continue;
+      auto reasons = line.find("reasons");
+      if (reasons != line.end() && reasons->is_array() && !reasons->empty() &&
+          (*reasons)[0].is_string()) {
+        return (*reasons)[0].get<std::string>();
+      }
+    }
+    return std::string();
+  };
+  if (auto cl = ex->find("clusters"); cl != ex->end() && cl->is_array()) {
     for (const json& c : *cl) {
-      if (c.is_object() && c.contains("cluster") && c["cluster"].is_string()) out.push_back(c);
+      if (!c.is_object() || !c.contains("cluster") || !c["cluster"].is_string()) continue;
+      json d = c;
+      int64_t replicas = 0;
+      if (auto r = c.find("replicas"); r != c.end() && r->is_number_integer()) {
+        replicas = r->get<int64_t>();
+      }
+      if (text(c, "message").empty() && replicas > 0) {
+        d["message"] = first_reason(c["cluster"].get<std::string>());
+      }
+      out.push_back(std::move(d));
     }
   }
-  if (auto groups = explanation.find("notPlaced"); groups != explanation.end() && groups->is_array()) {
+  if (auto groups = ex->find("notPlaced"); groups != ex->end() && groups->is_array()) {
     for (const json& g : *groups) {
       if (!g.is_object()) continue;
       auto names = g.find("clusters");

@@ -441,7 +441,8 @@ json StatusSchemaFor(const std::string& kind) {
                          {"reason", Str("Placed, Overflow, Coverage, ExcludedBySelector, "
                                         "ExcludedByResidency, ExcludedByLatency, Unreachable, "
                                         "ZoneFailure, RecoveryHold, Capacity, Max or NotNeeded.")},
-                         {"message", Str("Detail.")}}))},
+                         {"message", Str("Detail; left out when it is the first reason of the "
+                                         "cluster's status.placement line.")}}))},
                {"notPlaced",
                 ListOf("The clusters holding nothing, one line per reason and detail.",
                        Obj("Clusters passed alike.",

@@ -20,10 +20,11 @@ std::string Text(const json& j, const char* key) {
 std::string PrintExplanation(const json& workload, const std::string& cluster, std::string* error) {
   error->clear();
   const json* ex = nullptr;
+  std::vector<json> decisions;
   if (auto st = workload.find("status"); st != workload.end() && st->is_object()) {
     if (auto e = st->find("explanation"); e != st->end() && e->is_object()) ex = &*e;
+    decisions = api::DecisionsJson(*st);
   }
-  const std::vector<json> decisions = ex ? api::DecisionsJson(*ex) : std::vector<json>{};
   if (decisions.empty()) {
     *error = "no placement explanation yet (the placement controller has not placed it)";
     return "";

@@ -262,7 +262,7 @@ void DescribeWorkload(DescribeWriter& w, const json& o, Timestamp now,
     constexpr size_t kNamesPerLine = 4;
     std::vector<std::vector<std::string>> rows = {{"CLUSTER", "REASON", "DETAIL"}};
     std::map<std::pair<std::string, std::string>, std::pair<size_t, size_t>> row_of;  // -> row, names
-    for (const json& c : api::DecisionsJson(*ex)) {
+    for (const json& c : api::DecisionsJson(*At(o, {"status"}))) {
       if (c.value("replicas", int64_t{0}) > 0) continue;
       const std::string name = Str(c, {"cluster"});
       std::string detail = Str(c, {"message"});

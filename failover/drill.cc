@@ -970,7 +970,7 @@ bool PlacementSettledOnTarget(const api::DrillTarget& target, const api::Federat
     if (!TargetTouches(target, m)) continue;
     touched = true;
     const std::optional<api::ClusterDecision> it =
-        api::DecisionFor(workload.status.explanation, m.metadata.name);
+        api::DecisionFor(workload.status, m.metadata.name);
     if (!it) return false;  // not explained (yet, or omitted): unknown
     using placement::Reason, placement::ReasonName;
     if (it->reason == ReasonName(Reason::kUnreachable) ||

@@ -225,9 +225,10 @@ void RetainUnseen(const api::FederatedWorkload& workload, const SeenMembers& see
 
 // status.explanation: one decision per cluster of the fleet, those holding nothing grouped by
 // reason and detail (api/explanation.h), and the overflow candidates in order.
-static api::PlacementExplanation Explanation(const placement::World& world,
-                                             const placement::Workload& w,
-                                             const placement::Result& r, Timestamp now) {
+// A placed cluster's sentence is left to its line in `placement_lines` when that says it.
+static api::PlacementExplanation Explanation(
+    const placement::World& world, const placement::Workload& w, const placement::Result& r,
+    Timestamp now, const std::vector<api::ClusterPlacement>& placement_lines) {
   std::vector<api::ClusterDecision> decisions;
   decisions.reserve(world.size());
   for (uint32_t i = 0; i < world.size(); ++i) {
@@ -235,7 +236,7 @@ static api::PlacementExplanation Explanation(const placement::World& world,
     decisions.push_back({world.cluster(i).name, why.replicas, placement::ReasonName(why.reason),
                          std::move(why.message)});
   }
-  api::PlacementExplanation out = api::GroupDecisions(std::move(decisions));
+  api::PlacementExplanation out = api::GroupDecisions(std::move(decisions), placement_lines);
   out.overflow = placement::ExplainOverflow(world, w, r, now);
   return out;
 }
@@ -312,7 +313,7 @@ api::FederatedWorkloadStatus PlacedStatus(
   if (!copied) KeepUntilReplacementsReady(before, world, r, &status.placement, seen);
   if (seen) RetainUnseen(workload, *seen, world, r, &retained);
   status.retained = std::move(retained);
-  status.explanation = Explanation(world, w, r, now);
+  status.explanation = Explanation(world, w, r, now, status.placement);
   status.desired_replicas = copied ? r.placed : r.total;
   status.unplaced_replicas = copied ? 0 : r.unplaced;
 

@@ -103,10 +103,10 @@ std::vector<PlacementEvent> PlacementEvents(const api::FederatedWorkloadStatus& 
       for (const auto& [c, n] : now) clusters.insert(c);
       for (const std::string& c : clusters) {
         const int64_t from = Get(was, c), to = Get(now, c);
-        const std::optional<api::ClusterDecision> decided = api::DecisionFor(after.explanation, c);
+        const std::optional<api::ClusterDecision> decided = api::DecisionFor(after, c);
         if (to > from) {
           const std::optional<api::ClusterDecision> earlier =
-              api::DecisionFor(before.explanation, c);
+              api::DecisionFor(before, c);
           if (WasDown(earlier)) {
             returned.push_back(c + " is back (was " + earlier->reason + ")");
           } else if (decided && decided->reason == "Overflow") {

@@ -67,12 +67,18 @@ export function regionMap(members) {
   return new Map(members.map((m) => [m.metadata.name, (m.spec && m.spec.region) || '']));
 }
 
-// Every cluster's placement decision from status.explanation: the clusters holding replicas
-// (`clusters`), then those holding nothing, stored once per reason and detail (`notPlaced`),
-// each with the sentence its own decision would have (api/explanation.h).
-export function explainedDecisions(explanation) {
-  const ex = explanation || {};
-  const out = (ex.clusters || []).slice();
+// Every cluster's placement decision from a workload's status (api/explanation.h): the
+// clusters holding replicas (explanation.clusters; a sentence left out is the first reason of
+// the cluster's status.placement line), then those holding nothing, stored once per reason
+// and detail (explanation.notPlaced), each with the sentence its own decision would have.
+export function explainedDecisions(st) {
+  const ex = (st && st.explanation) || {};
+  const lines = new Map(((st && st.placement) || []).map((p) => [p.cluster, p]));
+  const out = (ex.clusters || []).map((d) => {
+    if (d.message || !(d.replicas > 0)) return d;
+    const line = lines.get(d.cluster);
+    return {...d, message: (line && line.reasons && line.reasons[0]) || ''};
+  });
   for (const g of ex.notPlaced || []) {
     for (const cluster of g.clusters || []) {
       out.push({cluster, replicas: 0, reason: g.reason || '', message: `${cluster}: 0; ${g.message || ''}`});

@@ -62,7 +62,7 @@ export function renderWorkload(main, ctx, ns, name) {
     const placed = new Map((st.placement || []).map((p) => [p.cluster, p]));
     const ready = new Map((st.clusters || []).map((c) => [c.cluster, c]));
     const retained = new Map((st.retained || []).map((p) => [p.cluster, p]));
-    const decisions = explainedDecisions(st.explanation);
+    const decisions = explainedDecisions(st);
     const clusters = decisions.length ? decisions.map((d) => d.cluster) : [...placed.keys()];
     const d = degraded(w);
     const dns = w.spec && w.spec.dns;

@@ -43,18 +43,30 @@ TEST(ExplanationTest, ClustersPassedAlikeAreSaidOnce) {
   EXPECT_EQ(ex.omitted, 0);
 }
 
+// status.placement as the controller writes it for Fleet(): each line's first reason is the
+// cluster's sentence (a second says more).
+std::vector<ClusterPlacement> Lines() {
+  return {{"eu-1", 3, {}, {"eu-1: 3 = weight 1/2 of 6", "eu-1: keeps 1 until ready"}},
+          {"eu-2", 3, {}, {"something else"}}};
+}
+
 TEST(ExplanationTest, EveryClusterReadsBackWithItsOwnSentence) {
   const std::vector<ClusterDecision> fleet = Fleet();
-  PlacementExplanation ex = GroupDecisions(fleet);
-  std::vector<ClusterDecision> back = Decisions(ex);
+  FederatedWorkloadStatus status;
+  status.placement = Lines();
+  status.explanation = GroupDecisions(fleet, status.placement);
+  // eu-1's sentence is its placement line's; eu-2's line says something else, so it is kept.
+  EXPECT_EQ(status.explanation.clusters[0].message, "");
+  EXPECT_EQ(status.explanation.clusters[1].message, "eu-2: 3 = weight 1/2 of 6");
+  std::vector<ClusterDecision> back = Decisions(status);
   ASSERT_EQ(back.size(), fleet.size());
   for (const ClusterDecision& d : fleet) {
-    std::optional<ClusterDecision> found = DecisionFor(ex, d.cluster);
+    std::optional<ClusterDecision> found = DecisionFor(status, d.cluster);
     ASSERT_TRUE(found.has_value()) << d.cluster;
     EXPECT_EQ(*found, d);
     EXPECT_NE(std::find(back.begin(), back.end(), d), back.end()) << d.cluster;
   }
-  EXPECT_FALSE(DecisionFor(ex, "nowhere").has_value());
+  EXPECT_FALSE(DecisionFor(status, "nowhere").has_value());
 }
 
 TEST(ExplanationTest, TheStoredJsonReadsBackTheSameAndOldObjectsStillRead) {
@@ -62,7 +74,8 @@ TEST(ExplanationTest, TheStoredJsonReadsBackTheSameAndOldObjectsStillRead) {
   w.metadata.name = "web";
   w.metadata.ns = "shop";
   w.spec.template_ = {{"apiVersion", "v1"}, {"kind", "ConfigMap"}};
-  w.status.explanation = GroupDecisions(Fleet());
+  w.status.placement = Lines();
+  w.status.explanation = GroupDecisions(Fleet(), w.status.placement);
   w.status.explanation.overflow = {"eu: nearest first", "  eu-3 0 (full)"};
   const json stored = Encode(w);
   const json& ex = stored["status"]["explanation"];
@@ -73,8 +86,9 @@ TEST(ExplanationTest, TheStoredJsonReadsBackTheSameAndOldObjectsStillRead) {
   EXPECT_EQ(again.status.explanation, w.status.explanation);
 
   // Raw JSON readers (fedctl) see every cluster, as the typed ones do.
-  std::vector<json> raw = DecisionsJson(ex);
-  std::vector<ClusterDecision> typed = Decisions(w.status.explanation);
+  std::vector<json> raw = DecisionsJson(stored["status"]);
+  std::vector<ClusterDecision> typed = Decisions(w.status);
+  ASSERT_EQ(typed.size(), Fleet().size());
   ASSERT_EQ(raw.size(), typed.size());
   for (size_t i = 0; i < raw.size(); ++i) {
     EXPECT_EQ(raw[i]["cluster"], typed[i].cluster);
@@ -88,9 +102,12 @@ TEST(ExplanationTest, TheStoredJsonReadsBackTheSameAndOldObjectsStillRead) {
     old["clusters"].push_back(
         {{"cluster", d.cluster}, {"replicas", d.replicas}, {"reason", d.reason}, {"message", d.message}});
   }
-  EXPECT_EQ(DecisionsJson(old).size(), Fleet().size());
+  EXPECT_EQ(DecisionsJson(json{{"explanation", old}}).size(), Fleet().size());
   // Malformed entries are skipped, not fatal.
-  EXPECT_EQ(DecisionsJson(json{{"notPlaced", {{{"clusters", {1, "x"}}}, 7}}}).size(), 1u);
+  EXPECT_EQ(DecisionsJson(json::parse(R"({"explanation": {"notPlaced": [{"clusters": [1, "x"]}, 7],
+      "clusters": [{"cluster": "a", "replicas": "many"}, {"replicas": 2}]},
+      "placement": 5})")).size(),
+            2u);
   EXPECT_TRUE(DecisionsJson(json("nonsense")).empty());
 }
 

@@ -1263,7 +1263,7 @@ TEST_F(AffinityGroupPlacementTest, GroupIsPlacedOnTheLeadersMembersAndFailsOverT
   EXPECT_EQ(Affinity("other"), nullptr);
   // The explanation names the group for a member it keeps the cache out of.
   const std::optional<api::ClusterDecision> kept_out = api::DecisionFor(
-      FailoverPlacementTest::Workload("shop", "cache").status.explanation, "us-west-1");
+      FailoverPlacementTest::Workload("shop", "cache").status, "us-west-1");
   ASSERT_TRUE(kept_out.has_value());
   EXPECT_EQ(kept_out->reason, "AffinityGroup") << kept_out->message;
   EXPECT_EQ(controller.ReconcileAll().value(), 0) << "idempotent";

@@ -129,38 +129,47 @@ TEST(PlacementEvents, LongListsAreBounded) {
   EXPECT_NE(events[0].message.find("and 20 more"), std::string::npos) << events[0].message;
 }
 
-// Explanations as the placement controller stores them (those holding nothing grouped,
-// api/explanation.h) give the same events as one line per cluster.
+// Explanations as the placement controller stores them (those holding nothing grouped, a
+// placed cluster's sentence left to its placement line; api/explanation.h) give the same
+// events as one line per cluster with every sentence.
 TEST(PlacementEvents, GroupedExplanationsSayTheSame) {
   auto nothing = [](const std::string& cluster, const std::string& reason, const std::string& why) {
     return Decided(cluster, 0, reason, cluster + ": 0; " + why);
   };
+  auto said = [](const std::string& cluster, int64_t replicas, const std::string& why) {
+    return api::ClusterPlacement{cluster, replicas, {}, {why}};
+  };
   const std::vector<api::ClusterDecision> before_decisions = {
       nothing("us-east-1", "NotNeeded", "no share and no overflow needed"),
-      Decided("us-west-1", 9, "Overflow", "us-west-1: 9 = overflow from us-east-1"),
+      Decided("us-west-1", 9, "Placed", "us-west-1: 9 = weight 1/1"),
       nothing("eu-west-1", "ExcludedByResidency", "excluded by residency (us)"),
       nothing("eu-central-1", "ExcludedByResidency", "excluded by residency (us)")};
   const std::vector<api::ClusterDecision> after_decisions = {
       Decided("us-east-1", 6, "Placed", "us-east-1: 6 = weight 2/3"),
-      nothing("us-west-1", "ExcludedBySelector", "excluded by clusterSelector (tier=gold)"),
-      Decided("us-central-1", 3, "Placed", "us-central-1: 3 = weight 1/3"),
+      Decided("us-west-1", 3, "Placed", "us-west-1: 3 = weight 1/3"),
+      nothing("us-central-1", "ExcludedBySelector", "excluded by clusterSelector (tier=gold)"),
       nothing("eu-west-1", "ExcludedByResidency", "excluded by residency (us)"),
       nothing("eu-central-1", "ExcludedByResidency", "excluded by residency (us)")};
-  const auto before_lines = {Line("us-west-1", 9), Line("gone-1", 3)};
-  const auto after_lines = {Line("us-east-1", 6), Line("us-central-1", 3)};
+  const std::vector<api::ClusterPlacement> before_lines = {
+      said("us-west-1", 9, "us-west-1: 9 = weight 1/1"), said("us-central-1", 3, "x")};
+  const std::vector<api::ClusterPlacement> after_lines = {
+      said("us-east-1", 6, "us-east-1: 6 = weight 2/3"),
+      said("us-west-1", 3, "us-west-1: 3 = weight 1/3")};
   api::FederatedWorkloadStatus before = Status(before_lines, before_decisions, 12);
   api::FederatedWorkloadStatus after = Status(after_lines, after_decisions, 9);
   api::FederatedWorkloadStatus before_grouped = Status(before_lines, {}, 12);
-  before_grouped.explanation = api::GroupDecisions(before_decisions);
+  before_grouped.explanation = api::GroupDecisions(before_decisions, before_lines);
   api::FederatedWorkloadStatus after_grouped = Status(after_lines, {}, 9);
-  after_grouped.explanation = api::GroupDecisions(after_decisions);
+  after_grouped.explanation = api::GroupDecisions(after_decisions, after_lines);
   ASSERT_FALSE(after_grouped.explanation.not_placed.empty());
+  ASSERT_EQ(after_grouped.explanation.clusters.size(), 2u);
+  EXPECT_EQ(after_grouped.explanation.clusters[1].message, "") << "said by its placement line";
 
   const std::vector<PlacementEvent> want = {
       {EventType::kNormal, "Rescheduled",
-       "gone-1 3->0, us-central-1 0->3, us-east-1 0->6, us-west-1 9->0: desired replicas 12->9, "
-       "gone-1: no longer in the fleet, us-west-1: us-west-1: 0; excluded by clusterSelector "
-       "(tier=gold)"}};
+       "us-central-1 3->0, us-east-1 0->6, us-west-1 9->3: desired replicas 12->9, "
+       "us-central-1: us-central-1: 0; excluded by clusterSelector (tier=gold), us-west-1: "
+       "us-west-1: 3 = weight 1/3"}};
   EXPECT_EQ(PlacementEvents(before, after), want);
   EXPECT_EQ(PlacementEvents(before_grouped, after_grouped), want);
 }
