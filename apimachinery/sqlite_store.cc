@@ -15,6 +15,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "apimachinery/store_compaction.h"
@@ -25,13 +26,63 @@ namespace {
 
 using nlohmann::json;
 
-// RAII for one prepared statement.
+// One connection's prepared statements, each prepared once (SQLITE_PREPARE_PERSISTENT) and
+// reused. Why: every write ran five to eight statements and prepared each anew; parsing and
+// planning them was ~18 % of a group commit's samples (docs/performance.md, issue 18).
+// A connection is used by one thread at a time (the writer under write_mu_, a reader while
+// borrowed), so its cache needs no lock of its own. Statements are finalized before the
+// connection is closed (the destructor; the owner closes the connection after).
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  ~StatementCache() {
+    for (auto& [sql, stmt] : stmts_) sqlite3_finalize(stmt);
+  }
+  StatementCache(const StatementCache&) = delete;
+  StatementCache& operator=(const StatementCache&) = delete;
+
+  sqlite3* db() const { return db_; }
+
+  // The statement for `sql`, prepared on first use; nullptr when it does not prepare (the
+  // caller reports sqlite3_errmsg). Nothing failed is cached, so a later call tries again.
+  sqlite3_stmt* Prepared(const char* sql) {
+    auto it = stmts_.find(sql);
+    if (it != stmts_.end()) return it->second;
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v3(db_, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return nullptr;
+    }
+    stmts_.emplace(sql, stmt);
+    return stmt;
+  }
+
+ private:
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> stmts_;
+};
+
+// One use of a prepared statement: either prepared for this use and finalized after, or
+// borrowed from a connection's StatementCache and reset (bindings cleared) after, so the next
+// use starts clean and no read stays open into the next transaction.
 class Stmt {
  public:
   Stmt(sqlite3* db, const char* sql) : db_(db) {
-    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) stmt_ = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(stmt_);
+      stmt_ = nullptr;
+    }
   }
-  ~Stmt() { sqlite3_finalize(stmt_); }
+  Stmt(StatementCache& cache, const char* sql)
+      : db_(cache.db()), stmt_(cache.Prepared(sql)), cached_(true) {}
+  ~Stmt() {
+    if (!cached_) {
+      sqlite3_finalize(stmt_);
+    } else if (stmt_ != nullptr) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
 
@@ -44,6 +95,8 @@ class Stmt {
     sqlite3_bind_int64(stmt_, i, v);
     return *this;
   }
+  // A statement that did not prepare steps to SQLITE_MISUSE (sqlite3_step(nullptr)), which
+  // every caller treats as an error and reports with Error().
   int Step() { return sqlite3_step(stmt_); }
   int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
   std::string Text(int col) {
@@ -56,6 +109,7 @@ class Stmt {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  bool cached_ = false;
 };
 
 Status Exec(sqlite3* db, const char* sql) {
@@ -64,6 +118,15 @@ Status Exec(sqlite3* db, const char* sql) {
     std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
     return InternalError(std::string("sqlite: ") + msg + " in: " + sql);
+  }
+  return Status::Ok();
+}
+
+// Exec for a statement run often (BEGIN, COMMIT): prepared once in the connection's cache.
+Status ExecCached(StatementCache& cache, const char* sql) {
+  Stmt s(cache, sql);
+  if (const int rc = s.Step(); rc != SQLITE_DONE && rc != SQLITE_ROW) {
+    return InternalError("sqlite: " + s.Error() + " in: " + sql);
   }
   return Status::Ok();
 }
@@ -155,17 +218,12 @@ class SqliteStore final : public Store, public CompactableStore {
         writer_(writer),
         revision_(revision),
         oldest_kept_(oldest_kept),
-        readers_(std::move(readers)) {
+        readers_(std::move(readers)),
+        writer_stmts_(std::make_unique<StatementCache>(writer_)) {
     // GET by name is the hottest read: preparing its statement on every call cost as much
-    // as running it (docs/performance.md, "What security costs"), so each read connection
-    // keeps one prepared. A failed prepare leaves no entry and Get prepares per call.
-    for (sqlite3* r : readers_) {
-      sqlite3_stmt* stmt = nullptr;
-      if (sqlite3_prepare_v3(r, kGetSql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, nullptr) ==
-          SQLITE_OK) {
-        get_stmts_[r] = stmt;
-      }
-    }
+    // as running it (docs/performance.md, "What security costs"), so each connection keeps
+    // its statements prepared (StatementCache), the writer's too.
+    for (sqlite3* r : readers_) reader_stmts_[r] = std::make_unique<StatementCache>(r);
     dispatcher_ = std::thread([this] { DispatchLoop(); });
   }
 
@@ -176,16 +234,19 @@ class SqliteStore final : public Store, public CompactableStore {
     }
     dispatch_cv_.notify_all();
     dispatcher_.join();
-    for (auto& [db, stmt] : get_stmts_) sqlite3_finalize(stmt);
+    // Statements first: a connection with statements left is not closed (SQLITE_BUSY).
+    reader_stmts_.clear();
+    writer_stmts_.reset();
     for (sqlite3* r : readers_) sqlite3_close(r);
     sqlite3_close(writer_);
   }
 
   StatusOr<json> Get(const ObjectKey& key) override {
     ReadConnection conn(this);
-    if (auto it = get_stmts_.find(conn.db); it != get_stmts_.end()) {
-      // The connection is ours for this call, and so is its statement.
-      sqlite3_stmt* stmt = it->second;
+    StatementCache& cache = *reader_stmts_.at(conn.db);
+    // The connection is ours for this call, and so is its statement. Bound without a copy
+    // (SQLITE_STATIC): the key outlives the step.
+    if (sqlite3_stmt* stmt = cache.Prepared(kGetSql)) {
       struct Reset {
         sqlite3_stmt* stmt;
         ~Reset() {
@@ -225,23 +286,23 @@ class SqliteStore final : public Store, public CompactableStore {
     }
     ReadConnection conn(this);
     // One read transaction so the revision and the rows are the same snapshot.
-    MERIDIAN_RETURN_IF_ERROR(Exec(conn.db, "BEGIN"));
+    StatementCache& cache = *reader_stmts_.at(conn.db);
+    MERIDIAN_RETURN_IF_ERROR(ExecCached(cache, "BEGIN"));
     struct EndTxn {
-      sqlite3* db;
-      ~EndTxn() { sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr); }
-    } end{conn.db};
+      StatementCache& cache;
+      ~EndTxn() { (void)ExecCached(cache, "COMMIT"); }
+    } end{cache};
 
     ListResult result;
     {
-      Stmt rev(conn.db, "SELECT value FROM meta WHERE key='revision'");
+      Stmt rev(cache, "SELECT value FROM meta WHERE key='revision'");
       result.resource_version = rev.Step() == SQLITE_ROW ? rev.Int(0) : 0;
     }
-    std::string sql =
-        "SELECT ns, name, data FROM objects WHERE grp=?1 AND res=?2"
-        " AND (?3 = '' OR ns = ?3)"
-        " AND (?4 = 0 OR ns > ?5 OR (ns = ?5 AND name > ?6))"
-        " ORDER BY ns, name";
-    Stmt s(conn.db, sql.c_str());
+    Stmt s(cache,
+           "SELECT ns, name, data FROM objects WHERE grp=?1 AND res=?2"
+           " AND (?3 = '' OR ns = ?3)"
+           " AND (?4 = 0 OR ns > ?5 OR (ns = ?5 AND name > ?6))"
+           " ORDER BY ns, name");
     if (!s.ok()) return InternalError("sqlite list: " + std::string(sqlite3_errmsg(conn.db)));
     s.Bind(1, type.group).Bind(2, type.resource).Bind(3, options.ns).Bind(4, int64_t{paged});
     s.Bind(5, after_ns).Bind(6, after_name);
@@ -306,7 +367,7 @@ class SqliteStore final : public Store, public CompactableStore {
         return OutOfRangeError("too old resource version: " + std::to_string(from) + " (" +
                                std::to_string(oldest_kept_ - 1) + ")");
       }
-      Stmt s(writer_,
+      Stmt s(*writer_stmts_,
              "SELECT rev, type, ns, name, data FROM events WHERE rev > ?1 AND grp=?2 AND res=?3"
              " AND (?4 = '' OR ns = ?4) ORDER BY rev");
       s.Bind(1, from).Bind(2, type.group).Bind(3, type.resource).Bind(4, ns);
@@ -380,10 +441,10 @@ class SqliteStore final : public Store, public CompactableStore {
   // Inside a write transaction: removes the revision log before `new_oldest` and records
   // the new oldest kept revision (both the count trim and CompactBefore).
   Status DropEventsBeforeLocked(int64_t new_oldest) {
-    Stmt trim(writer_, "DELETE FROM events WHERE rev < ?1");
+    Stmt trim(*writer_stmts_, "DELETE FROM events WHERE rev < ?1");
     trim.Bind(1, new_oldest);
     if (trim.Step() != SQLITE_DONE) return InternalError("sqlite trim: " + trim.Error());
-    Stmt oldest(writer_, "UPDATE meta SET value=?1 WHERE key='oldest'");
+    Stmt oldest(*writer_stmts_, "UPDATE meta SET value=?1 WHERE key='oldest'");
     oldest.Bind(1, new_oldest);
     if (oldest.Step() != SQLITE_DONE) return InternalError("sqlite meta: " + oldest.Error());
     return Status::Ok();
@@ -393,11 +454,11 @@ class SqliteStore final : public Store, public CompactableStore {
     std::lock_guard lock(write_mu_);
     const int64_t new_oldest = std::min(revision, revision_.load());
     if (new_oldest <= oldest_kept_) return Status::Ok();
-    MERIDIAN_RETURN_IF_ERROR(Exec(writer_, "BEGIN IMMEDIATE"));
+    MERIDIAN_RETURN_IF_ERROR(ExecCached(*writer_stmts_, "BEGIN IMMEDIATE"));
     Status st = DropEventsBeforeLocked(new_oldest);
-    if (st.ok()) st = Exec(writer_, "COMMIT");
+    if (st.ok()) st = ExecCached(*writer_stmts_, "COMMIT");
     if (!st.ok()) {
-      sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+      (void)ExecCached(*writer_stmts_, "ROLLBACK");
       return st;
     }
     oldest_kept_ = new_oldest;
@@ -414,7 +475,7 @@ class SqliteStore final : public Store, public CompactableStore {
       const std::shared_ptr<const WritePrecondition>& precondition) {
     if (!precondition) return Status::Ok();
     const ObjectKey& key = precondition->key;
-    Stmt s(writer_, kGetSql);
+    Stmt s(*writer_stmts_, kGetSql);
     s.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
     const int rc = s.Step();
     if (rc == SQLITE_DONE) return CheckWritePrecondition(*precondition, nullptr);
@@ -477,7 +538,7 @@ class SqliteStore final : public Store, public CompactableStore {
   Status CheckLocked(QueuedWrite& w) {
     const ObjectKey& key = w.key;
     // One lookup of the stored row: its revision, and for a delete its last state.
-    Stmt s(writer_,
+    Stmt s(*writer_stmts_,
            w.type == WatchEventType::kDeleted
                ? "SELECT rev, data FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4"
                : "SELECT rev FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
@@ -509,18 +570,18 @@ class SqliteStore final : public Store, public CompactableStore {
     SetResourceVersion(w.object, rev);
     const std::string data = w.object.dump();
     if (w.type == WatchEventType::kDeleted) {
-      Stmt del(writer_, "DELETE FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
+      Stmt del(*writer_stmts_, "DELETE FROM objects WHERE grp=?1 AND res=?2 AND ns=?3 AND name=?4");
       del.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
       if (del.Step() != SQLITE_DONE) return InternalError("sqlite delete: " + del.Error());
     } else {
-      Stmt put(writer_,
+      Stmt put(*writer_stmts_,
                "INSERT OR REPLACE INTO objects(grp, res, ns, name, rev, data)"
                " VALUES(?1, ?2, ?3, ?4, ?5, ?6)");
       put.Bind(1, key.type.group).Bind(2, key.type.resource).Bind(3, key.ns).Bind(4, key.name);
       put.Bind(5, rev).Bind(6, data);
       if (put.Step() != SQLITE_DONE) return InternalError("sqlite put: " + put.Error());
     }
-    Stmt ev(writer_,
+    Stmt ev(*writer_stmts_,
             "INSERT INTO events(rev, type, grp, res, ns, name, data) VALUES(?1,?2,?3,?4,?5,?6,?7)");
     ev.Bind(1, rev).Bind(2, static_cast<int64_t>(w.type)).Bind(3, key.type.group);
     ev.Bind(4, key.type.resource).Bind(5, key.ns).Bind(6, key.name).Bind(7, data);
@@ -533,7 +594,7 @@ class SqliteStore final : public Store, public CompactableStore {
   // write of the group, none of which is then stored.
   void CommitGroup(const std::vector<QueuedWrite*>& group) {
     std::lock_guard lock(write_mu_);
-    if (Status begun = Exec(writer_, "BEGIN IMMEDIATE"); !begun.ok()) {
+    if (Status begun = ExecCached(*writer_stmts_, "BEGIN IMMEDIATE"); !begun.ok()) {
       for (QueuedWrite* w : group) w->result = begun;
       return;
     }
@@ -551,7 +612,7 @@ class SqliteStore final : public Store, public CompactableStore {
         applied.push_back(w);
       }
       if (applied.empty()) return Status::Ok();
-      Stmt meta(writer_, "UPDATE meta SET value=?1 WHERE key='revision'");
+      Stmt meta(*writer_stmts_, "UPDATE meta SET value=?1 WHERE key='revision'");
       meta.Bind(1, rev);
       if (meta.Step() != SQLITE_DONE) return InternalError("sqlite meta: " + meta.Error());
       // Trim the revision log in small steps so no single write pays for a big delete.
@@ -560,9 +621,9 @@ class SqliteStore final : public Store, public CompactableStore {
       }
       return Status::Ok();
     }();
-    if (st.ok()) st = Exec(writer_, applied.empty() ? "ROLLBACK" : "COMMIT");
+    if (st.ok()) st = ExecCached(*writer_stmts_, applied.empty() ? "ROLLBACK" : "COMMIT");
     if (!st.ok()) {
-      sqlite3_exec(writer_, "ROLLBACK", nullptr, nullptr, nullptr);
+      (void)ExecCached(*writer_stmts_, "ROLLBACK");
       for (QueuedWrite* w : group) {
         if (!w->check_failed) w->result = st;
       }
@@ -628,7 +689,7 @@ class SqliteStore final : public Store, public CompactableStore {
   std::deque<QueuedWrite*> queue_;
   bool leading_ = false;
 
-  std::mutex write_mu_;  // guards writer_, oldest_kept_, and writes of revision_
+  std::mutex write_mu_;  // guards writer_, writer_stmts_, oldest_kept_, and writes of revision_
   sqlite3* writer_;
   std::atomic<int64_t> revision_;  // read without the lock by CurrentResourceVersion
   int64_t oldest_kept_;
@@ -636,8 +697,11 @@ class SqliteStore final : public Store, public CompactableStore {
   std::mutex pool_mu_;  // guards readers_
   std::condition_variable pool_cv_;
   std::vector<sqlite3*> readers_;
-  // Each reader's prepared Get (kGetSql); filled by the constructor, read-only afterwards.
-  std::map<sqlite3*, sqlite3_stmt*> get_stmts_;
+  // The writer's prepared statements (used under write_mu_).
+  std::unique_ptr<StatementCache> writer_stmts_;
+  // Each reader's prepared statements; the map is filled by the constructor and read-only
+  // afterwards, a cache is used only by the thread that borrowed its connection.
+  std::map<sqlite3*, std::unique_ptr<StatementCache>> reader_stmts_;
 
   std::mutex dispatch_mu_;  // guards watches_, every WatchState's delivery fields, stopping_
   std::condition_variable dispatch_cv_;

@@ -42,6 +42,8 @@ struct NativeObject {
   // A dependency whose only change is the list of its dependents: its annotation waits
   // (BindingController::dependents_due_).
   bool dependents_deferred = false;
+  // Its binding's update lost a race (409): the next pass writes both.
+  bool lost_race = false;
 };
 
 // The custom kinds the registry serves now (CRDs registered by federation-apiserver/crd/),
@@ -162,6 +164,36 @@ bool Refused(const apimachinery::ApiError& e) { return e.code == 400 || e.code =
 // Set while this thread applies the controller's own write to an informer (Assume): the
 // handlers then mark nothing, since the pass that wrote it decided with what it says.
 thread_local const void* own_write = nullptr;
+
+// A binding change nothing here reads: only its finalizers (the propagation controller adds
+// its own to every binding it syncs) or its resourceVersion. A pass over its object would
+// read, decode and compare everything again to decide what it decided before.
+bool OnlyFinalizersChanged(const json& old, const json& now) {
+  if (!old.is_object() || !now.is_object() || old.size() != now.size()) return false;
+  for (auto it = now.begin(); it != now.end(); ++it) {
+    auto was = old.find(it.key());
+    if (was == old.end()) return false;
+    if (it.key() != "metadata") {
+      if (*was != *it) return false;
+      continue;
+    }
+    const json& a = *was;
+    const json& b = *it;
+    if (!a.is_object() || !b.is_object()) return false;
+    auto ignored = [](const std::string& field) {
+      return field == "finalizers" || field == "resourceVersion" || field == "managedFields";
+    };
+    for (auto f = b.begin(); f != b.end(); ++f) {
+      if (ignored(f.key())) continue;
+      auto g = a.find(f.key());
+      if (g == a.end() || *g != *f) return false;
+    }
+    for (auto f = a.begin(); f != a.end(); ++f) {
+      if (!ignored(f.key()) && !b.contains(f.key())) return false;
+    }
+  }
+  return true;
+}
 
 // Assumes `written` into `informer` as the controller's own write.
 void AssumeOwn(const void* controller, apimachinery::SharedInformer<json>& informer,
@@ -320,7 +352,11 @@ Status BindingController::Start() {
       bindings.cache(),
       apimachinery::InformerHandlers<json>{
           .on_add = mark_binding,
-          .on_update = [mark_binding](const auto&, const auto& now) { mark_binding(now); },
+          .on_update =
+              [mark_binding](const auto& old, const auto& now) {
+                // (A resync's old is now: still a reason to look.)
+                if (!old || old == now || !OnlyFinalizersChanged(*old, *now)) mark_binding(now);
+              },
           .on_delete = mark_binding});
   per_object.push_back(&bindings);
   for (const api::NativeKind& k : api::NativeKinds()) {
@@ -902,6 +938,18 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
     if (w.result->ok()) AssumeOwn(this, bindings_cache, w.result->value());
   });
   std::set<std::string> created_now;  // bindings this pass created ("ns/name")
+  // Objects whose write lost a race with another writer (409 Conflict: the cache this pass
+  // read was older than the store; the propagation and placement controllers write bindings'
+  // statuses all the time): looked at again by the next pass, from the newer copy the watch
+  // brings. Not a failed pass: that retried as a whole pass over every object (1 s later,
+  // two seconds of CPU at 1,000 Deployments), which wrote every deferred list of dependents
+  // at once and lost more such races (docs/performance.md, issue 18, h18e).
+  std::set<ObjectKey> conflicted;
+  auto lost_race = [&](const ObjectKey& k) {
+    conflicted.insert(k);
+    // A deferred list of dependents this pass was writing stays due.
+    if (flushing_.count(k) != 0) dependents_due_.emplace(k, clock_.Now());
+  };
   for (BindingWrite& w : binding_writes) {
     const apimachinery::ApiResult<json>& r = *w.result;
     if (r.ok()) {
@@ -928,6 +976,11 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
         }
         break;
       case Op::kUpdate:
+        if (e.code == 409) {
+          bound_by[w.key]->lost_race = true;
+          lost_race(key_of(*bound_by[w.key]));
+          break;
+        }
         // The binding keeps its previous (admitted) form meanwhile.
         bound_by[w.key]->placement += "; NOT UPDATED: " + e.message;
         if (Refused(e)) {
@@ -965,7 +1018,7 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
     std::string revisions;
     if (b != bindings.end() && o.kind->custom) members = MemberApplyStatus(b->second);
     if (b != bindings.end() && b->second.spec.rollout) revisions = RevisionSummary(b->second);
-    if (!o.dependents_deferred &&
+    if (!o.dependents_deferred && !o.lost_race &&
         (Annotation(*current, kPlacementAnnotation) != o.placement ||
         Annotation(*current, kMemberStatusAnnotation) != members ||
          Annotation(*current, kRevisionsAnnotation) != revisions)) {
@@ -982,6 +1035,11 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
         }
       }
       auto updated = objects_.Update(*o.info, o.ns, o.name, std::move(update));
+      if (!updated.ok() && updated.error().code == 409) {
+        std::lock_guard lock(errors_mu);
+        conflicted.insert(key_of(o));
+        return;
+      }
       if (!updated.ok()) {
         failed_writing("annotating " + o.kind->kind + " " + o.ns + "/" + o.name, updated.error());
         return;
@@ -1007,12 +1065,22 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
     if (updated.ok()) {
       ++objects_written;
       AssumeOwn(this, Informer(*o.info), updated.value());
+    } else if (updated.error().code == 409) {
+      std::lock_guard lock(errors_mu);
+      conflicted.insert(key_of(o));
     } else {
       failed_writing("writing the status of " + o.kind->kind + " " + o.ns + "/" + o.name,
                      updated.error());
     }
   });
   written += objects_written.load();
+  if (!conflicted.empty()) {
+    {
+      std::lock_guard lock(changes_mu_);
+      changed_.insert(conflicted.begin(), conflicted.end());
+    }
+    loop_.MarkDirty();
+  }
   if (!first_error.empty()) return UnavailableError(first_error);
   return written;
 }

@@ -135,6 +135,44 @@ TEST(SqliteStoreTest, FilesAreOwnerOnly) {
   ::umask(old_umask);
 }
 
+// Each connection keeps its statements prepared (StatementCache): closing the store must
+// finalize them before closing the connections, or SQLite leaves the connections open
+// (sqlite3_close answers SQLITE_BUSY). The sign: the last connection to close removes the WAL.
+TEST(SqliteStoreTest, ClosingTheStoreClosesItsConnectionsWithTheirPreparedStatements) {
+  SqliteStoreOptions options;
+  options.path = FreshPath();
+  options.history_events = 2;  // the trim's statements too
+  {
+    auto store = OpenSqliteStore(options).value();
+    json widget = {{"metadata", {{"name", "a"}}}, {"spec", {{"n", 1}}}};
+    auto created = store->Create({kWidgets, "x", "a"}, widget);
+    ASSERT_TRUE(created.ok());
+    int64_t rv = std::stoll((*created)["metadata"]["resourceVersion"].get<std::string>());
+    for (int n = 2; n <= 4; ++n) {  // a statement is reused: each use starts clean
+      widget["spec"]["n"] = n;
+      auto updated = store->Update({kWidgets, "x", "a"}, widget, rv);
+      ASSERT_TRUE(updated.ok()) << updated.status().ToString();
+      rv = std::stoll((*updated)["metadata"]["resourceVersion"].get<std::string>());
+      EXPECT_EQ(store->Get({kWidgets, "x", "a"}).value()["spec"]["n"], n);
+    }
+    // A failed check between uses leaves the statements usable.
+    EXPECT_EQ(store->Update({kWidgets, "x", "a"}, widget, rv - 1).status().code(),
+              StatusCode::kAborted);
+    EXPECT_EQ(store->Create({kWidgets, "x", "a"}, widget).status().code(),
+              StatusCode::kAlreadyExists);
+    ASSERT_TRUE(store->Create({kWidgets, "x", "b"}, {{"metadata", {{"name", "b"}}}}).ok());
+    EXPECT_EQ(store->List(kWidgets, ListOptions{}).value().items.size(), 2u);
+    ASSERT_TRUE(store->Delete({kWidgets, "x", "b"}, 0).ok());
+    EXPECT_EQ(store->List(kWidgets, ListOptions{}).value().items.size(), 1u);
+    EXPECT_EQ(store->Get({kWidgets, "x", "b"}).status().code(), StatusCode::kNotFound);
+    ASSERT_TRUE(std::filesystem::exists(options.path + "-wal"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(options.path + "-wal"))
+      << "a connection was left open when the store closed";
+  auto reopened = OpenSqliteStore(options).value();
+  EXPECT_EQ(reopened->Get({kWidgets, "x", "a"}).value()["spec"]["n"], 4);
+}
+
 // The raw bytes of the database and its WAL, as `grep -c` would see them.
 int OccurrencesInFiles(const std::string& path, const std::string& needle) {
   int n = 0;

@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+
 #include <chrono>
 #include <functional>
 #include <set>
@@ -574,6 +576,85 @@ TEST_F(BindingControllerTest, StatusWaitsForTheBindingsFirstPlacement) {
   EXPECT_EQ(web["status"]["conditions"][0]["type"], "Placed");
   EXPECT_EQ(web["status"]["conditions"][0]["status"], "True");
   EXPECT_EQ(web["status"]["conditions"][0]["reason"], "PlacedByPolicy");
+}
+
+// A finalizer added to or removed from a binding (the propagation controller's, on every
+// binding it syncs) changes nothing this controller reads: no pass over its object. A member's
+// report on the same binding still brings one.
+TEST_F(BindingControllerTest, RunningControllerIgnoresABindingsFinalizers) {
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  ASSERT_TRUE(bindings_.Start().ok());
+  ASSERT_TRUE(placement_.Start().ok());
+  ASSERT_TRUE(Settle([&] { return Placement("deployment-web") == kFiveThreeTwo; }));
+  const auto& fw = Info(api::kApiVersion, "FederatedWorkload");
+
+  BindingController::PassCounts before = bindings_.Counts();
+  json binding = Get(api::kApiVersion, "FederatedWorkload", "deployment-web");
+  binding["metadata"]["finalizers"] = json::array({"example.io/test"});
+  ASSERT_TRUE(federation_.objects().Update(fw, "shop", "deployment-web", binding).ok());
+  ASSERT_TRUE(Settle([&] {
+    return Get(api::kApiVersion, "FederatedWorkload", "deployment-web")["metadata"].contains(
+        "finalizers");
+  }));
+  binding = Get(api::kApiVersion, "FederatedWorkload", "deployment-web");
+  binding["metadata"].erase("finalizers");
+  ASSERT_TRUE(federation_.objects().Update(fw, "shop", "deployment-web", binding).ok());
+  ASSERT_TRUE(Settle([&] {
+    return !Get(api::kApiVersion, "FederatedWorkload", "deployment-web")["metadata"].contains(
+        "finalizers");
+  }));
+  BindingController::PassCounts after = bindings_.Counts();
+  EXPECT_EQ(after.partial, before.partial);
+  EXPECT_EQ(after.whole, before.whole);
+
+  binding = Get(api::kApiVersion, "FederatedWorkload", "deployment-web");
+  binding["status"]["clusters"] = json::array();
+  for (const auto& [cluster, n] : kFiveThreeTwo) {
+    binding["status"]["clusters"].push_back(
+        {{"cluster", cluster}, {"readyReplicas", n}, {"synced", true}});
+  }
+  ASSERT_TRUE(federation_.objects().Update(fw, "shop", "deployment-web", binding, "status").ok());
+  ASSERT_TRUE(Settle([&] {
+    return Get("apps/v1", "Deployment", "web")["status"]["readyReplicas"] == 10;
+  }));
+  EXPECT_GT(bindings_.Counts().partial, after.partial);
+}
+
+// A binding's update that loses a race with another writer (409: the propagation controller
+// wrote its status after this controller's cache last heard of it) is written again by a pass
+// over its object alone: not a failed pass, which was retried as a whole pass over everything.
+TEST_F(BindingControllerTest, RunningControllerRetriesABindingThatLostARaceInAPassOverItsObject) {
+  std::atomic<int> conflicts_to_answer{0};
+  std::atomic<int> conflicts_answered{0};
+  federation_.objects().AddMutatingAdmission(
+      [&](const apimachinery::AdmissionAttributes& attrs, json*) -> Status {
+        if (attrs.operation == apimachinery::Operation::kUpdate &&
+            attrs.resource->kind == "FederatedWorkload" && attrs.subresource.empty() &&
+            attrs.name == "deployment-web" && conflicts_to_answer.fetch_sub(1) > 0) {
+          ++conflicts_answered;
+          return AbortedError("the object has been modified (test)");
+        }
+        return Status::Ok();
+      });
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  ASSERT_TRUE(bindings_.Start().ok());
+  ASSERT_TRUE(placement_.Start().ok());
+  ASSERT_TRUE(Settle([&] { return Placement("deployment-web") == kFiveThreeTwo; }));
+
+  const BindingController::PassCounts before = bindings_.Counts();
+  conflicts_to_answer = 2;
+  json web = Get("apps/v1", "Deployment", "web");
+  web["spec"]["replicas"] = 4;
+  ASSERT_TRUE(federation_.objects().Update(Info("apps/v1", "Deployment"), "shop", "web", web).ok());
+  ASSERT_TRUE(Settle([&] {
+    return Get(api::kApiVersion, "FederatedWorkload", "deployment-web")["spec"]["template"]["spec"]
+               ["replicas"] == 4;
+  }));
+  EXPECT_EQ(conflicts_answered.load(), 2);
+  EXPECT_EQ(bindings_.Counts().whole, before.whole);
+  EXPECT_GE(bindings_.Counts().partial, before.partial + 3);
+  EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
+            "placed by PlacementPolicy shop/web (by label, priority 0)");
 }
 
 // Passes over single objects decide with the policies the last whole pass read; a policy's
