@@ -21,6 +21,14 @@
 // starves. Each round is bounded by the store's deadline (etcd: 5 s), so a parked read waits
 // at most two rounds, then is answered (a failed round: its error, 503/504).
 //
+// Requests that may wait on the store (writes, and every request that is not parked) can be
+// served on threads of their own (`blocking_threads`), so that the server's own threads, as
+// few as the cores, only do the network and the reads served from memory: with 8 server
+// threads on 2 cores each parked read cost pool threads a sleep and a wake (51 % of the
+// server's cycles at 8 connections, docs/performance.md h13f), while with 2 a write holding
+// its thread for its etcd round trip would stall every read. Only where reads are parked:
+// on SQLite every request is served at once on the server's threads, as before.
+//
 // A thin shell: the decisions are the cacher's (cacher.h) and the handler's.
 #pragma once
 
@@ -34,10 +42,19 @@ namespace meridian::apiserver {
 
 class ParkedReads {
  public:
-  // `handler` must outlive this object; `cacher` (null: no watch cache) too.
-  ParkedReads(apimachinery::rest::RestHandler& handler, apimachinery::Cacher* cacher);
-  // Parked reads answered later are dropped (their connections are the server's to close).
+  // `handler` must outlive this object; `cacher` (null: no watch cache) too. When reads are
+  // parked and `blocking_threads` > 0, what is not parked is served on that many threads of
+  // this object's own (see above).
+  ParkedReads(apimachinery::rest::RestHandler& handler, apimachinery::Cacher* cacher,
+              size_t blocking_threads = 0);
+  // Parked reads answered later are dropped (their connections are the server's to close);
+  // so are requests still queued for the blocking threads, whose running ones are waited for
+  // (each bounded by the store's deadline). Stop the server first.
   ~ParkedReads();
+
+  // Whether consistent reads are parked (several writers: etcd), i.e. whether the server's
+  // threads only serve the network and memory when blocking_threads > 0.
+  bool Parks() const;
   ParkedReads(const ParkedReads&) = delete;
   ParkedReads& operator=(const ParkedReads&) = delete;
 
