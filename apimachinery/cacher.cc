@@ -256,7 +256,9 @@ class CacherImpl : public Cacher {
     return !options_.single_writer && options_.consistent_reads_from_cache;
   }
 
-  bool WhenConsistent(const ResourceType& type, ProofCallback done) override {
+  using Cacher::WhenConsistent;
+  bool WhenConsistent(const ResourceType& type, ProofCallback done,
+                      const RoundRunner& send_rounds) override {
     if (!ParksConsistentReads() || last_write_untracked_.load()) return false;
     StatusOr<TypeCache*> started = Ensure(type);
     if (!started.ok()) return false;  // the blocking path meets (and answers) the same error
@@ -276,6 +278,21 @@ class CacherImpl : public Cacher {
     // round answers every read that arrived during the one before. A blocking reader's round
     // may hold the only slot: wait for it (it answers what it covers when it returns).
     tc.pumping = true;
+    if (send_rounds) {
+      lock.unlock();
+      TypeCache* cache = &tc;  // kept in core_->types as long as the cacher lives
+      send_rounds([this, cache] {
+        std::unique_lock pump_lock(core_->mu);
+        SendRoundsLocked(pump_lock, *cache);
+      });
+      return true;
+    }
+    SendRoundsLocked(lock, tc);
+    return true;
+  }
+
+  // The round sender's loop (WhenConsistent; tc.pumping is set).
+  void SendRoundsLocked(std::unique_lock<std::mutex>& lock, TypeCache& tc) {
     size_t returning = 0;  // reads the last round this thread sent answered
     while (true) {
       if (returning != 0) HoldNextRoundLocked(lock, tc, returning);
@@ -290,7 +307,6 @@ class CacherImpl : public Cacher {
       RunAnsweredLocked(lock, answered);
     }
     tc.pumping = false;
-    return true;
   }
 
   // Holds the next round (CacherOptions::consistent_read_hold) until the `returning` reads the

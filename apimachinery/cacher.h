@@ -73,6 +73,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "apimachinery/store.h"
@@ -182,7 +183,17 @@ class Cacher : public Store {
   // store's deadline). False, and `done` is not called: parking would not help (single
   // writer, consistent reads from the store, a store that cannot tell, a resource whose cache
   // cannot start): serve the read now, the blocking path does the right thing.
-  virtual bool WhenConsistent(const ResourceType& type, ProofCallback done) = 0;
+  // `send_rounds`, when set, runs the rounds instead of the calling thread: when this call
+  // would make its thread the sender, the sending is handed to it as a task (e.g. a thread of
+  // a pool whose threads may wait), so that a server with as few threads as cores keeps them
+  // all for the network. A task it drops (a pool shutting down) leaves the reads parked
+  // until the cacher is destroyed, their callbacks uncalled.
+  using RoundRunner = std::function<void(std::function<void()> send)>;
+  virtual bool WhenConsistent(const ResourceType& type, ProofCallback done,
+                              const RoundRunner& send_rounds) = 0;
+  bool WhenConsistent(const ResourceType& type, ProofCallback done) {
+    return WhenConsistent(type, std::move(done), RoundRunner());
+  }
   // Starts the caches of `types` now (one list and one watch each); other resources start on
   // first use. Errors are the store's (the resource's cache is then not started).
   virtual Status Prime(const std::vector<ResourceType>& types) = 0;

@@ -79,6 +79,9 @@ struct ParkedReads::State {
   bool closed = false;    // guarded by mu: the handler may be gone, serve nothing more
   // What is not parked, when reads are parked and blocking threads were asked for.
   std::unique_ptr<BlockingPool> blocking;
+  // With it, the rounds too are sent there (Cacher::WhenConsistent's send_rounds): the sender
+  // holds its thread for each round and its hold, which one of two server threads cannot spare.
+  apimachinery::Cacher::RoundRunner send_rounds;
 };
 
 ParkedReads::ParkedReads(rest::RestHandler& handler, apimachinery::Cacher* cacher,
@@ -86,6 +89,9 @@ ParkedReads::ParkedReads(rest::RestHandler& handler, apimachinery::Cacher* cache
     : state_(new State{handler, cacher, cacher != nullptr && cacher->ParksConsistentReads()}) {
   if (state_->parks && blocking_threads > 0) {
     state_->blocking = std::make_unique<BlockingPool>(blocking_threads);
+    state_->send_rounds = [pool = state_->blocking.get()](std::function<void()> send) {
+      pool->Post(std::move(send));
+    };
   }
 }
 
@@ -157,7 +163,8 @@ rest::AsyncHttpHandler ParkedReads::Handler() const {
           } else {
             serve();
           }
-        });
+        },
+        state->send_rounds);
     if (!waits) ServeThenRespond(state->handler, std::move(parked->request), parked->respond);
   };
 }

@@ -961,6 +961,48 @@ TEST(CacherTest, ABlockingReadersRoundAnswersTheReadsAHoldKept) {
   EXPECT_EQ(ReadersWaiting(*cacher, kPods), 0u);
 }
 
+// With send_rounds, the thread that parks the first read does not send rounds: the sending is
+// handed to the runner once (later reads find it pumping), and runs wherever the runner puts it.
+TEST(CacherTest, RoundsForParkedReadsRunWhereTheRunnerPutsThem) {
+  MemoryStore store;
+  CacherOptions options;
+  options.consistent_read_wait = std::chrono::seconds(30);
+  options.consistent_read_hold = std::chrono::microseconds(0);
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* counting = shared.get();
+  auto cacher = NewCacher(std::move(shared), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "v1")).ok());
+  const int rounds_before = counting->last_write_reads;
+  ParkedReaders readers{*cacher, Key("a", "x")};
+  std::vector<std::function<void()>> handed;
+  const Cacher::RoundRunner runner = [&](std::function<void()> send) {
+    handed.push_back(std::move(send));
+  };
+
+  ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback(), runner));
+  ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback(), runner));
+  EXPECT_EQ(handed.size(), 1u);  // one sender
+  EXPECT_EQ(counting->last_write_reads - rounds_before, 0);  // this thread sent nothing
+  EXPECT_EQ(readers.Answered(), 0u);
+  EXPECT_EQ(ReadersWaiting(*cacher, kPods), 2u);
+  ASSERT_EQ(handed.size(), 1u);
+  std::thread sender(handed[0]);
+  sender.join();
+  ASSERT_EQ(readers.Answered(), 2u);
+  for (const StatusOr<json>& got : readers.got) {
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    EXPECT_EQ((*got)["metadata"]["labels"]["app"], "v1");
+  }
+  EXPECT_EQ(counting->last_write_reads - rounds_before, 1);
+  EXPECT_EQ(ReadersWaiting(*cacher, kPods), 0u);
+  // The sender returned: the next parked read hands the sending over again.
+  ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback(), runner));
+  ASSERT_EQ(handed.size(), 2u);
+  handed[1]();
+  EXPECT_EQ(readers.Answered(), 3u);
+}
+
 // GetAny (GET ?resourceVersion=0) is the cache as it is: no round, no store read, even when
 // the cache is behind another writer's write.
 TEST(CacherTest, GetAnyIsTheCacheAsItIsWithoutARound) {
