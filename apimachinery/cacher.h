@@ -59,8 +59,16 @@
 // flight when it arrived, then its own) and a failed round answers every read it covers
 // with the store's error, as a blocking read would get. A parked read is never left behind:
 // while one waits, a thread is inside the cacher for it (the sender, or a blocking reader
-// whose round covers it), so once every caller has returned (before the cacher is destroyed)
-// nothing is parked.
+// whose round covers it) or the sending is queued on the caller's runner (send_rounds), so
+// once every caller has returned and the runner has run what it was given (before the cacher
+// is destroyed) nothing is parked.
+// Between two rounds the sender holds the next one briefly (consistent_read_hold, on the
+// injectable clock) until the reads the last one answered are parked again: a closed-loop
+// client's next read arrives just after a round was answered, so without the hold it missed
+// the next round and waited for the one after; rounds alternated between two halves of the
+// readers (about conns/2 per round), with it a round serves about all of them (on the 2-core
+// bench at 8 connections: 3.8 -> 7.9 reads per round, docs/performance.md h13g). The hold
+// only delays a round, so a read is still answered by a round sent after it arrived.
 //
 // Watch callbacks run on the cacher's own delivery thread (never the store's), so a callback
 // may read through the cacher, even a consistent read.

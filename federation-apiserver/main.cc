@@ -293,10 +293,10 @@ int main(int argc, char** argv) {
                      known)
       ->capture_default_str();
   app.add_option("--http-threads", http_threads,
-                 "Threads serving HTTP (and cpprestsdk's client pool). Requests do not block a "
-                 "thread (on etcd a GET or LIST without resourceVersion waits for its "
-                 "consistent-read round parked, not on a thread), so a few per core is "
-                 "fastest: more only adds context switches (docs/operations.md)")
+                 "Threads serving HTTP (and cpprestsdk's client pool). On etcd, those that "
+                 "serve what may wait on etcd (writes, reads that go to etcd) and send the "
+                 "consistent-read rounds, while the network and the reads answered from the "
+                 "watch cache run on --http-read-threads (docs/operations.md)")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   app.add_option("--http-read-threads", http_read_threads,

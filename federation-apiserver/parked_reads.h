@@ -6,20 +6,20 @@
 // returns, the request is handed to the server's pool (HttpServer::Poster) and served by the
 // ordinary synchronous handler under the round's proof (ProvenConsistentRead), so every filter,
 // the audit and the response are exactly those of a blocking read; the cacher's Get/List then
-// skip a round of their own. Everything else, and every request when the cacher does not
-// park (SQLite, memory), is served at once as before.
+// skip a round of their own. Everything else is served at once (or on the blocking threads,
+// below), and every request when the cacher does not park (SQLite, memory) as before.
 //
 // What recognises a consistent read (RestHandler::ConsistentReadType) only decides whether to
 // wait first: a read it misses takes the blocking path, one it wrongly parks costs a round.
 // Parked reads are not yet counted by max-requests-inflight (the filters run when the read is
 // served) and cost a closure each; the server's connection cap bounds them.
 //
-// Threads: the pool thread that parks a read when no round is in flight sends rounds until
-// none is needed (Cacher::WhenConsistent), so under a steady crowd of readers one pool
-// thread is the round sender and the others serve; it can only keep looping while other
-// threads park reads, so with a single server thread it returns after each round and nothing
-// starves. Each round is bounded by the store's deadline (etcd: 5 s), so a parked read waits
-// at most two rounds, then is answered (a failed round: its error, 503/504).
+// Threads: the thread that parks a read when no round is in flight becomes the resource's
+// round sender (Cacher::WhenConsistent) — with blocking threads, one of those, not the
+// server's — and sends rounds, holding each next one briefly for the reads the last one
+// answered (CacherOptions::consistent_read_hold), until none is needed. Each round is bounded
+// by the store's deadline (etcd: 5 s), so a parked read waits at most two rounds and a hold,
+// then is answered (a failed round: its error, 503/504).
 //
 // Requests that may wait on the store (writes, and every request that is not parked) can be
 // served on threads of their own (`blocking_threads`), so that the server's own threads, as
