@@ -145,7 +145,8 @@ rest::AsyncHttpHandler ParkedReads::Handler() const {
     };
     auto parked = std::make_shared<Parked>(Parked{std::move(request), std::move(respond)});
     const bool waits = state->cacher->WhenConsistent(
-        *type, [state, parked](const apimachinery::ConsistentReadProof& proof) {
+        *type,
+        [state, parked](const apimachinery::ConsistentReadProof& proof) {
           // Called where the round returned (a thread sending rounds): the read itself is
           // served on the pool, so that the next round is not held up by it.
           auto serve = [state, parked, proof] {

@@ -15,8 +15,8 @@
 #include <vector>
 
 #include "apimachinery/memory_store.h"
-#include "common/clock.h"
 #include "apimachinery/watch_dispatcher.h"
+#include "common/clock.h"
 #include "test/apimachinery/store_conformance.h"
 
 namespace meridian::apimachinery::testing {
@@ -856,9 +856,8 @@ TEST(CacherTest, TheNextRoundWaitsForTheReadsTheLastOneAnsweredToComeBack) {
   gated->OpenGate();
   // Round 1 answered the first read; the sender now holds round 2 for it (or, without the
   // hold, has sent round 2 and answered the other two).
-  ASSERT_TRUE(Within10s([&] {
-    return StatsOf(*cacher, kPods).held_rounds >= 1 || readers.Answered() >= 3;
-  }));
+  ASSERT_TRUE(Within10s(
+      [&] { return StatsOf(*cacher, kPods).held_rounds >= 1 || readers.Answered() >= 3; }));
   EXPECT_EQ(readers.Answered(), 1u);
   EXPECT_EQ(gated->last_write_reads - rounds_before, 1);
   // The first reader's next read: round 2 is sent for all three.
@@ -982,7 +981,7 @@ TEST(CacherTest, RoundsForParkedReadsRunWhereTheRunnerPutsThem) {
 
   ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback(), runner));
   ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback(), runner));
-  EXPECT_EQ(handed.size(), 1u);  // one sender
+  EXPECT_EQ(handed.size(), 1u);                              // one sender
   EXPECT_EQ(counting->last_write_reads - rounds_before, 0);  // this thread sent nothing
   EXPECT_EQ(readers.Answered(), 0u);
   EXPECT_EQ(ReadersWaiting(*cacher, kPods), 2u);

@@ -116,7 +116,7 @@ int64_t RvOf(const json& object) {
 // What a watch of the workloads saw, as client-go's reflector would use it: events applied to
 // the last relist; every gap it had to accept (a 410, then a relist at a newer revision).
 struct WatchRecord {
-  std::map<std::string, int64_t> state;  // name -> resourceVersion
+  std::map<std::string, int64_t> state;            // name -> resourceVersion
   std::set<std::pair<std::string, int64_t>> seen;  // (name, resourceVersion) of each event
   std::vector<std::pair<int64_t, int64_t>> gaps;   // (last revision seen, relist revision]
   std::vector<std::string> violations;
@@ -143,8 +143,8 @@ void WatchWorkloads(const std::string& server, int64_t from, std::map<std::strin
       const int64_t rv = RvOf(e.object);
       ++out->events;
       if (rv <= last) {
-        out->violations.push_back(e.type + " " + name + " at " + std::to_string(rv) +
-                                  " after " + std::to_string(last) + ": out of revision order");
+        out->violations.push_back(e.type + " " + name + " at " + std::to_string(rv) + " after " +
+                                  std::to_string(last) + ": out of revision order");
       }
       last = std::max(last, rv);
       out->seen.insert({name, rv});
@@ -443,17 +443,21 @@ TEST_F(HaChaosTest, KillingAManagerAnApiReplicaAndAnEtcdMemberLosesNothing) {
     }
   });
 
-  // The watch, on the replica that is not killed, from a LIST taken before the storm.
-  json before = test_env::GetJson(ApiUrl(1) + "/apis/federation.meridian.io/v1alpha1/"
-                                              "namespaces/shop/federatedworkloads");
+  // The watches, one on each replica (replica 0 is killed: its watch is resumed on the
+  // restarted replica, or relisted after a 410), from a LIST taken before the storm.
+  json before = test_env::GetJson(ApiUrl(1) +
+                                  "/apis/federation.meridian.io/v1alpha1/"
+                                  "namespaces/shop/federatedworkloads");
   ASSERT_TRUE(before.is_object() && before.contains("items")) << before.dump();
   std::map<std::string, int64_t> listed;
   for (const json& item : before["items"]) listed[item["metadata"].value("name", "")] = RvOf(item);
   std::atomic<bool> stop_watching{false};
-  WatchRecord watched;
-  std::thread watcher([&] {
-    WatchWorkloads(ApiUrl(1), RvOf(before), listed, &stop_watching, &watched);
-  });
+  WatchRecord watched[2];
+  std::thread watchers[2];
+  for (int i = 0; i < 2; ++i) {
+    watchers[i] = std::thread(
+        [&, i] { WatchWorkloads(ApiUrl(i), RvOf(before), listed, &stop_watching, &watched[i]); });
+  }
 
   std::map<std::string, Known> known[2];
   std::vector<Acked> acked[2];
@@ -569,8 +573,9 @@ TEST_F(HaChaosTest, KillingAManagerAnApiReplicaAndAnEtcdMemberLosesNothing) {
   // with the acknowledged replicas; nothing else.
   json final_list;
   for (int i = 0; i < 2; ++i) {
-    json list = test_env::GetJson(ApiUrl(i) + "/apis/federation.meridian.io/v1alpha1/"
-                                              "namespaces/shop/federatedworkloads");
+    json list = test_env::GetJson(ApiUrl(i) +
+                                  "/apis/federation.meridian.io/v1alpha1/"
+                                  "namespaces/shop/federatedworkloads");
     ASSERT_TRUE(list.is_object() && list.contains("items")) << "replica " << i << ": " << list;
     std::map<std::string, int> times;
     for (const json& item : list["items"]) {
@@ -618,35 +623,41 @@ TEST_F(HaChaosTest, KillingAManagerAnApiReplicaAndAnEtcdMemberLosesNothing) {
     }
     ASSERT_TRUE(marked) << "no write to end the watch with";
   }
-  watcher.join();
-  EXPECT_TRUE(watched.violations.empty())
-      << watched.violations.size() << " watch violations, first: " << watched.violations[0];
-  int acked_writes = 0, covered_by_relist = 0;
-  for (const auto& writes : acked) {
-    for (const Acked& a : writes) {
-      ++acked_writes;
-      if (watched.seen.count({a.name, a.rv})) continue;
-      bool in_gap = false;
-      for (const auto& [after, upto] : watched.gaps) in_gap |= a.rv > after && a.rv <= upto;
-      covered_by_relist += in_gap;
-      EXPECT_TRUE(in_gap) << "the watch never saw " << a.name << " at " << a.rv
-                          << " (acknowledged), and no relist covers it";
-    }
-  }
-  // What the watch ends with is what the final LIST holds (plus the marker write above).
+  for (auto& t : watchers) t.join();
   std::map<std::string, int64_t> final_names;
   for (const json& item : final_list["items"]) {
     final_names[item["metadata"].value("name", "")] = RvOf(item);
   }
-  std::set<std::string> watch_names, list_names;
-  for (const auto& [name, rv] : watched.state) watch_names.insert(name);
-  for (const auto& [name, rv] : final_names) list_names.insert(name);
-  list_names.insert(marker);
-  EXPECT_EQ(watch_names, list_names) << "the watch's state is not the final LIST";
-  for (const auto& [name, rv] : final_names) {
-    const auto w = watched.state.find(name);
-    if (w != watched.state.end()) {
-      EXPECT_GE(w->second, rv) << name << ": the watch is behind the final LIST";
+  int acked_writes = 0, covered_by_relist[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    const WatchRecord& w = watched[i];
+    EXPECT_TRUE(w.violations.empty()) << "watch on replica " << i << ": " << w.violations.size()
+                                      << " violations, first: " << w.violations[0];
+    acked_writes = 0;
+    for (const auto& writes : acked) {
+      for (const Acked& a : writes) {
+        ++acked_writes;
+        if (w.seen.count({a.name, a.rv})) continue;
+        bool in_gap = false;
+        for (const auto& [after, upto] : w.gaps) in_gap |= a.rv > after && a.rv <= upto;
+        covered_by_relist[i] += in_gap;
+        EXPECT_TRUE(in_gap) << "the watch on replica " << i << " never saw " << a.name << " at "
+                            << a.rv << " (acknowledged), and no relist covers it";
+      }
+    }
+    // What the watch ends with is what the final LIST holds (plus the marker write above).
+    std::set<std::string> watch_names, list_names;
+    for (const auto& [name, rv] : w.state) watch_names.insert(name);
+    for (const auto& [name, rv] : final_names) list_names.insert(name);
+    list_names.insert(marker);
+    EXPECT_EQ(watch_names, list_names)
+        << "the state of the watch on replica " << i << " is not the final LIST";
+    for (const auto& [name, rv] : final_names) {
+      const auto at = w.state.find(name);
+      if (at != w.state.end()) {
+        EXPECT_GE(at->second, rv) << name << ": the watch on replica " << i
+                                  << " is behind the final LIST";
+      }
     }
   }
   EXPECT_TRUE(violations.empty()) << violations.size() << " sightings, first: " << violations[0];
@@ -658,10 +669,13 @@ TEST_F(HaChaosTest, KillingAManagerAnApiReplicaAndAnEtcdMemberLosesNothing) {
             << ambiguous << ", workloads at the end " << existing << " of " << want.size()
             << ", member samples outside the EU " << samples << ", manager takeover "
             << takeover.count() << " ms" << std::endl;
-  std::cout << "watch: " << watched.events << " events, " << watched.rewatches
-            << " re-watches, " << watched.relists << " relists (410); " << acked_writes
-            << " acknowledged writes with a resourceVersion, " << covered_by_relist
-            << " of them covered by a relist instead of an event" << std::endl;
+  for (int i = 0; i < 2; ++i) {
+    std::cout << "watch on replica " << i << ": " << watched[i].events << " events, "
+              << watched[i].rewatches << " re-watches, " << watched[i].relists
+              << " relists (410); of " << acked_writes
+              << " acknowledged writes with a resourceVersion, " << covered_by_relist[i]
+              << " covered by a relist instead of an event" << std::endl;
+  }
 }
 
 }  // namespace

@@ -34,9 +34,8 @@ TEST(ParkedReadsTest, WhatAFilterHeldIsReleasedBeforeTheAnswerGoesBack) {
     request.holds.push_back(std::shared_ptr<void>(nullptr, [held](void*) { --*held; }));
     return Status::Ok();
   });
-  handler.AddRoute("GET", "/hello", [](const rest::RestRequest&) {
-    return rest::RestResponse::Text(200, "hello");
-  });
+  handler.AddRoute("GET", "/hello",
+                   [](const rest::RestRequest&) { return rest::RestResponse::Text(200, "hello"); });
   ParkedReads parked(handler, /*cacher=*/nullptr);
   rest::AsyncHttpHandler serve = parked.Handler();
   int answers = 0;
@@ -84,8 +83,8 @@ TEST(ParkedReadsTest, WhatMayWaitOnTheStoreRunsOnThreadsOfItsOwnOnlyWhereReadsAr
 
   apimachinery::CacherOptions several_writers;
   several_writers.single_writer = false;
-  auto parking = apimachinery::NewCacher(
-      std::make_unique<apimachinery::MemoryStore>(), several_writers);
+  auto parking =
+      apimachinery::NewCacher(std::make_unique<apimachinery::MemoryStore>(), several_writers);
   ASSERT_TRUE(parking->ParksConsistentReads());
   {
     ParkedReads parked(handler, parking.get(), /*blocking_threads=*/2);
@@ -99,8 +98,7 @@ TEST(ParkedReadsTest, WhatMayWaitOnTheStoreRunsOnThreadsOfItsOwnOnlyWhereReadsAr
 
   apimachinery::CacherOptions single;
   single.single_writer = true;
-  auto not_parking =
-      apimachinery::NewCacher(std::make_unique<apimachinery::MemoryStore>(), single);
+  auto not_parking = apimachinery::NewCacher(std::make_unique<apimachinery::MemoryStore>(), single);
   ParkedReads unparked(handler, not_parking.get(), /*blocking_threads=*/2);
   EXPECT_FALSE(unparked.Parks());
   std::future<int> code = post(unparked.Handler());
