@@ -518,6 +518,7 @@ TEST_F(HaChaosTest, KillingAManagerAnApiReplicaAndAnEtcdMemberLosesNothing) {
       if (in_api != k.exists) {
         last_mismatch = name + ": API " + (in_api ? "has it" : "has not") +
                         ", the client was told " + (k.exists ? "it exists" : "it is deleted");
+        if (in_api) last_mismatch += "; its metadata: " + w["metadata"].dump();
         return false;
       }
       if (!k.exists) {
