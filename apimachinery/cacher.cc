@@ -169,6 +169,11 @@ struct TypeCache {
   // `pumping` while a WhenConsistent caller sends rounds for them (at most one at a time).
   std::deque<ParkedRead> parked;
   bool pumping = false;
+  // While the sender holds the next round (CacherOptions::consistent_read_hold): the parked
+  // reads it waits for (0: not holding), and what wakes it once that many are parked.
+  size_t hold_until_parked = 0;
+  std::condition_variable hold_done;
+  uint64_t held_rounds = 0;
 };
 
 // The parked reads a round answered, and what it proved, to be called with the lock released.
@@ -251,7 +256,9 @@ class CacherImpl : public Cacher {
     return !options_.single_writer && options_.consistent_reads_from_cache;
   }
 
-  bool WhenConsistent(const ResourceType& type, ProofCallback done) override {
+  using Cacher::WhenConsistent;
+  bool WhenConsistent(const ResourceType& type, ProofCallback done,
+                      const RoundRunner& send_rounds) override {
     if (!ParksConsistentReads() || last_write_untracked_.load()) return false;
     StatusOr<TypeCache*> started = Ensure(type);
     if (!started.ok()) return false;  // the blocking path meets (and answers) the same error
@@ -260,22 +267,67 @@ class CacherImpl : public Cacher {
     // Answered by the first round sent after now, as a blocking reader (LastWriteLocked).
     tc.parked.push_back(ParkedRead{tc.rounds_sent + 1, std::move(done)});
     ++tc.readers_waiting;
-    if (tc.pumping) return true;  // the sender in its loop sends a round for this one too
+    if (tc.pumping) {  // the sender in its loop sends a round for this one too
+      if (tc.hold_until_parked != 0 && tc.parked.size() >= tc.hold_until_parked) {
+        tc.hold_done.notify_one();  // the last reader it held the round for is back
+      }
+      return true;
+    }
     // This thread sends rounds while a parked read waits for one not yet sent: reads that
     // arrive meanwhile park behind the round in flight and are answered by the next, so one
     // round answers every read that arrived during the one before. A blocking reader's round
     // may hold the only slot: wait for it (it answers what it covers when it returns).
     tc.pumping = true;
-    while (!tc.parked.empty() && tc.parked.back().want > tc.rounds_sent) {
+    if (send_rounds) {
+      lock.unlock();
+      TypeCache* cache = &tc;  // kept in core_->types as long as the cacher lives
+      send_rounds([this, cache] {
+        std::unique_lock pump_lock(core_->mu);
+        SendRoundsLocked(pump_lock, *cache);
+      });
+      return true;
+    }
+    SendRoundsLocked(lock, tc);
+    return true;
+  }
+
+  // The round sender's loop (WhenConsistent; tc.pumping is set).
+  void SendRoundsLocked(std::unique_lock<std::mutex>& lock, TypeCache& tc) {
+    size_t returning = 0;  // reads the last round this thread sent answered
+    while (true) {
+      if (returning != 0) HoldNextRoundLocked(lock, tc, returning);
+      returning = 0;
+      if (tc.parked.empty() || tc.parked.back().want <= tc.rounds_sent) break;
       if (tc.rounds_in_flight >= options_.consistent_read_rounds_in_flight) {
         core_->progressed.wait(lock);  // each store call is bounded by its own deadline
         continue;
       }
       AnsweredReads answered = SendRoundLocked(lock, tc);
+      returning = answered.reads.size();
       RunAnsweredLocked(lock, answered);
     }
     tc.pumping = false;
-    return true;
+  }
+
+  // Holds the next round (CacherOptions::consistent_read_hold) until the `returning` reads the
+  // last round answered are parked again, as many as were already waiting besides, another
+  // reader sent a round, or the hold's time on the clock is up. Only delays a round: every
+  // parked read is still answered by a round sent after it arrived.
+  void HoldNextRoundLocked(std::unique_lock<std::mutex>& lock, TypeCache& tc, size_t returning) {
+    if (options_.consistent_read_hold.count() <= 0) return;
+    const size_t target = tc.parked.size() + returning;
+    const uint64_t sent = tc.rounds_sent;
+    const Timestamp until = clock_.Now() + options_.consistent_read_hold;
+    ++tc.held_rounds;
+    tc.hold_until_parked = target;
+    while (tc.parked.size() < target && tc.rounds_sent == sent) {
+      const auto left = until - clock_.Now();
+      if (left <= Timestamp::duration::zero()) break;
+      // Woken by the reader that completes the target; a FakeClock moved past `until` is seen
+      // at the latest one hold later.
+      tc.hold_done.wait_for(lock, left);
+    }
+    tc.hold_until_parked = 0;
   }
 
   Status Prime(const std::vector<ResourceType>& types) override {
@@ -304,7 +356,7 @@ class CacherImpl : public Cacher {
     for (const auto& [type, tc] : core_->types) {
       out.push_back({type, tc->objects.size(), tc->object_bytes, tc->window.size(),
                      tc->window_bytes, tc->rounds_done, tc->round_readers, tc->parked_reads,
-                     tc->readers_waiting, tc->store_reads});
+                     tc->held_rounds, tc->readers_waiting, tc->store_reads});
     }
     return out;
   }
@@ -624,6 +676,7 @@ class CacherImpl : public Cacher {
   AnsweredReads SendRoundLocked(std::unique_lock<std::mutex>& lock, TypeCache& tc) {
     const uint64_t round = ++tc.rounds_sent;
     ++tc.rounds_in_flight;
+    tc.hold_done.notify_one();  // a sender holding its next round: this one will do
     lock.unlock();
     StatusOr<int64_t> got = inner_->LastWriteRevision(tc.type);
     lock.lock();

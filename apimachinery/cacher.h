@@ -59,8 +59,16 @@
 // flight when it arrived, then its own) and a failed round answers every read it covers
 // with the store's error, as a blocking read would get. A parked read is never left behind:
 // while one waits, a thread is inside the cacher for it (the sender, or a blocking reader
-// whose round covers it), so once every caller has returned (before the cacher is destroyed)
-// nothing is parked.
+// whose round covers it) or the sending is queued on the caller's runner (send_rounds), so
+// once every caller has returned and the runner has run what it was given (before the cacher
+// is destroyed) nothing is parked.
+// Between two rounds the sender holds the next one briefly (consistent_read_hold, on the
+// injectable clock) until the reads the last one answered are parked again: a closed-loop
+// client's next read arrives just after a round was answered, so without the hold it missed
+// the next round and waited for the one after; rounds alternated between two halves of the
+// readers (about conns/2 per round), with it a round serves about all of them (on the 2-core
+// bench at 8 connections: 3.8 -> 7.9 reads per round, docs/performance.md h13g). The hold
+// only delays a round, so a read is still answered by a round sent after it arrived.
 //
 // Watch callbacks run on the cacher's own delivery thread (never the store's), so a callback
 // may read through the cacher, even a consistent read.
@@ -73,6 +81,7 @@
 #include <functional>
 #include <memory>
 #include <set>
+#include <utility>
 #include <vector>
 
 #include "apimachinery/store.h"
@@ -106,6 +115,15 @@ struct CacherOptions {
   // many concurrent reads on the store under a crowd of readers. Default 1: on the 2-core
   // bench with a 3-member etcd, 2 served fewer GETs, not more (docs/performance.md).
   size_t consistent_read_rounds_in_flight = 1;
+  // Parked reads (WhenConsistent): how long the thread sending their rounds may hold the next
+  // round for the reads the last one answered to come back, measured on `clock`. A closed-loop
+  // client's next read then joins that round instead of arriving just after it was sent and
+  // waiting for the one after: without the hold a round serves about half the readers (the
+  // other half arrived while it was in flight), with it about all of them. The hold ends as
+  // soon as as many reads are parked as the last round answered plus those that were already
+  // waiting, when another reader sends a round, or after this long (readers that do not come
+  // back: at most this much added to a round's wait). 0: the next round is sent at once.
+  std::chrono::microseconds consistent_read_hold{1000};
   // How long a read of a revision newer than the cache waits before 504.
   std::chrono::milliseconds too_new_wait{3000};
   // Resources whose events replayed to a watch from an older revision carry the object only
@@ -126,6 +144,7 @@ struct ResourceCacheStats {
   uint64_t consistent_reads = 0;        // consistent reads answered by such rounds (readers
                                         // per round = consistent_reads / consistent_read_rounds)
   uint64_t parked_reads = 0;            // of which parked (WhenConsistent), not blocking
+  uint64_t held_rounds = 0;             // rounds held for the last one's reads to come back
   size_t readers_waiting = 0;           // consistent reads waiting for such a round now
   uint64_t store_reads = 0;             // reads the cache passed to the store (FallThroughReads)
 };
@@ -172,7 +191,17 @@ class Cacher : public Store {
   // store's deadline). False, and `done` is not called: parking would not help (single
   // writer, consistent reads from the store, a store that cannot tell, a resource whose cache
   // cannot start): serve the read now, the blocking path does the right thing.
-  virtual bool WhenConsistent(const ResourceType& type, ProofCallback done) = 0;
+  // `send_rounds`, when set, runs the rounds instead of the calling thread: when this call
+  // would make its thread the sender, the sending is handed to it as a task (e.g. a thread of
+  // a pool whose threads may wait), so that a server with as few threads as cores keeps them
+  // all for the network. A task it drops (a pool shutting down) leaves the reads parked
+  // until the cacher is destroyed, their callbacks uncalled.
+  using RoundRunner = std::function<void(std::function<void()> send)>;
+  virtual bool WhenConsistent(const ResourceType& type, ProofCallback done,
+                              const RoundRunner& send_rounds) = 0;
+  bool WhenConsistent(const ResourceType& type, ProofCallback done) {
+    return WhenConsistent(type, std::move(done), RoundRunner());
+  }
   // Starts the caches of `types` now (one list and one watch each); other resources start on
   // first use. Errors are the store's (the resource's cache is then not started).
   virtual Status Prime(const std::vector<ResourceType>& types) = 0;

@@ -4,10 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
+#include <thread>
 
 #include "common/open_file_limit.h"
 #include "apimachinery/informer.h"
@@ -101,6 +103,8 @@ int main(int argc, char** argv) {
   meridian::apiserver::ServerOptions options;
   std::string controllers = "all";
   size_t http_threads = 8;
+  // On etcd: the server's own threads (network, reads from the watch cache); 0: no split.
+  size_t http_read_threads = std::max(2u, std::thread::hardware_concurrency());
   app.add_option("--listen", listen,
                  "HOST:PORT for the REST API (loopback unless TLS and an authenticator are set; "
                  "port 0 picks a free loopback port)")
@@ -199,6 +203,14 @@ int main(int argc, char** argv) {
                  "1 makes a reader that arrives during one wait for it to return first")
       ->check(CLI::Range(int64_t{1}, int64_t{64}))
       ->capture_default_str();
+  int64_t consistent_read_hold_us = options.watch_cache_consistent_read_hold.count();
+  app.add_option("--watch-cache-consistent-read-hold-us", consistent_read_hold_us,
+                 "On etcd, how long (microseconds) the next round for parked GET/LIST may wait "
+                 "for the reads the last round answered to come back, so that one round serves "
+                 "a closed-loop client's next read too; ends early once they are back "
+                 "(0: sent at once)")
+      ->check(CLI::Range(int64_t{0}, int64_t{100000}))
+      ->capture_default_str();
   AddSecondsOption(app, "--watch-cache-window-max-age", &options.watch_cache_window_max_age,
                    86400, "Seconds an event stays in the watch cache's window (watches resuming "
                    "from an older resourceVersion get 410 and relist, as with kube-apiserver's "
@@ -281,11 +293,19 @@ int main(int argc, char** argv) {
                      known)
       ->capture_default_str();
   app.add_option("--http-threads", http_threads,
-                 "Threads serving HTTP (and cpprestsdk's client pool). Requests do not block a "
-                 "thread (on etcd a GET or LIST without resourceVersion waits for its "
-                 "consistent-read round parked, not on a thread), so a few per core is "
-                 "fastest: more only adds context switches (docs/operations.md)")
+                 "Threads serving HTTP (and cpprestsdk's client pool). On etcd, those that "
+                 "serve what may wait on etcd (writes, reads that go to etcd) and send the "
+                 "consistent-read rounds, while the network and the reads answered from the "
+                 "watch cache run on --http-read-threads (docs/operations.md)")
       ->check(CLI::Range(1, 256))
+      ->capture_default_str();
+  app.add_option("--http-read-threads", http_read_threads,
+                 "On etcd, the threads of the network and of reads answered from the watch cache "
+                 "(default: one per core); requests that may wait on etcd (writes, reads that go "
+                 "to etcd) then run on --http-threads threads of their own, so a slow write "
+                 "never stalls a read and a read costs no context switches among idle threads. "
+                 "0: every request on --http-threads threads, as on SQLite")
+      ->check(CLI::Range(0, 256))
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   // Many members mean many descriptors (common/open_file_limit.h).
@@ -294,6 +314,7 @@ int main(int argc, char** argv) {
                  "connections may fail with \"Too many open files\"", fds.before);
   }
   options.event_ttl = std::chrono::seconds(event_ttl_seconds);
+  options.watch_cache_consistent_read_hold = std::chrono::microseconds(consistent_read_hold_us);
   // Block the stop signals before any thread starts (cpprestsdk's pool below included), so
   // only sigwait below receives them: a pool thread taking SIGTERM would end the process
   // with 143 and skip the shutdown, and one taking SIGHUP would end it instead of reloading.
@@ -363,7 +384,13 @@ int main(int argc, char** argv) {
   }
   // On etcd a consistent GET/LIST waits for its round parked, not on a server thread
   // (parked_reads.h); on SQLite every request is served at once, as before.
-  meridian::apiserver::ParkedReads parked_reads((*server)->handler(), (*server)->cacher());
+  // There, with --http-read-threads, what may wait on etcd runs on --http-threads threads of
+  // its own and the server's threads are as few as the cores (parked_reads.h).
+  meridian::apiserver::ParkedReads parked_reads((*server)->handler(), (*server)->cacher(),
+                                                http_read_threads > 0 ? http_threads : 0);
+  if (parked_reads.Parks() && http_read_threads > 0) {
+    http_options.threads = static_cast<int>(http_read_threads);
+  }
   StatusOr<std::unique_ptr<rest::HttpServer>> http =
       endpoint->port == 0
           ? rest::HttpServer::StartAsyncOnFreeLoopbackPort(parked_reads.Handler(), http_options)

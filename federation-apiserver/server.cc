@@ -288,6 +288,7 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
     cache_options.consistent_reads_from_cache = options.watch_cache_consistent_reads;
     cache_options.consistent_read_rounds_in_flight =
         static_cast<size_t>(options.watch_cache_consistent_read_rounds);
+    cache_options.consistent_read_hold = options.watch_cache_consistent_read_hold;
     cache_options.clock = &clock;
     auto cacher = apimachinery::NewCacher(std::move(server->store_), cache_options);
     server->cacher_ = cacher.get();

@@ -92,6 +92,9 @@ struct ServerOptions {
   bool watch_cache_consistent_reads = true;
   // Reads of a resource's last write in flight at once for them (CacherOptions).
   int64_t watch_cache_consistent_read_rounds = 1;
+  // How long the next round for parked reads may wait for the last one's readers to come back
+  // (CacherOptions::consistent_read_hold); 0: sent at once.
+  std::chrono::microseconds watch_cache_consistent_read_hold{1000};
   // LIST bodies kept for repeated LISTs of an unchanged collection
   // (apimachinery/rest/list_response_cache.h); 0 keeps none.
   int64_t list_response_cache_bytes = 64 << 20;

@@ -30,6 +30,10 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
     prometheus::MetricFamily parked_reads = CounterFamily(
         "meridian_watch_cache_parked_consistent_reads_total",
         "Of those, reads that waited for their round parked, not holding a server thread.");
+    prometheus::MetricFamily held_rounds = CounterFamily(
+        "meridian_watch_cache_held_consistent_read_rounds_total",
+        "Rounds for parked reads held (briefly) until the reads the previous round answered "
+        "came back, so that one round serves them all.");
     prometheus::MetricFamily store_reads = CounterFamily(
         "meridian_watch_cache_store_reads_total",
         "Reads the watch cache could not answer and passed to the store.");
@@ -42,6 +46,7 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
       AddSample(rounds, labels, static_cast<double>(r.consistent_read_rounds));
       AddSample(round_readers, labels, static_cast<double>(r.consistent_reads));
       AddSample(parked_reads, labels, static_cast<double>(r.parked_reads));
+      AddSample(held_rounds, labels, static_cast<double>(r.held_rounds));
       AddSample(store_reads, labels, static_cast<double>(r.store_reads));
     }
     out.push_back(std::move(objects));
@@ -51,6 +56,7 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
     out.push_back(std::move(rounds));
     out.push_back(std::move(round_readers));
     out.push_back(std::move(parked_reads));
+    out.push_back(std::move(held_rounds));
     out.push_back(std::move(store_reads));
   }
   prometheus::MetricFamily bytes =

@@ -7,6 +7,9 @@
 #   before        = BEFORE_BINARY on etcd (e.g. main's build-rel binary, copied aside)
 #   etcd          = this build on etcd, default flags
 #   etcdthreadsN  = this build on etcd with --http-threads N
+#   etcdholdN     = this build on etcd with --watch-cache-consistent-read-hold-us N (0: rounds
+#                   for parked reads are never held, as before h13g)
+#   etcd+F=V+...  = this build on etcd with --F V ... (e.g. etcd+http-read-threads=0)
 #   sqlite        = this build on SQLite (the baseline)
 #   beforesqlite  = BEFORE_BINARY on SQLite (to show a change leaves SQLite's GET as it was)
 #   bench/federation-apiserver/consistent_get.sh [BEFORE_BINARY]
@@ -33,6 +36,11 @@ for variant in "${variants[@]}"; do
     etcd) start_etcd_cluster "$dir"; storage=$etcd_storage ;;
     etcdthreads*) start_etcd_cluster "$dir"; storage=$etcd_storage
       extra=(--http-threads "${variant#etcdthreads}") ;;
+    etcd+*) start_etcd_cluster "$dir"; storage=$etcd_storage
+      IFS=+ read -r -a flags <<< "${variant#etcd+}"
+      for f in "${flags[@]}"; do extra+=("--${f%%=*}" "${f#*=}"); done ;;
+    etcdhold*) start_etcd_cluster "$dir"; storage=$etcd_storage
+      extra=(--watch-cache-consistent-read-hold-us "${variant#etcdhold}") ;;
     sqlite) ;;
     beforesqlite) binary=$before ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;

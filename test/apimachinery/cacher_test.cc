@@ -16,6 +16,7 @@
 
 #include "apimachinery/memory_store.h"
 #include "apimachinery/watch_dispatcher.h"
+#include "common/clock.h"
 #include "test/apimachinery/store_conformance.h"
 
 namespace meridian::apimachinery::testing {
@@ -812,6 +813,193 @@ TEST(CacherTest, WhenConsistentDeclinesWhereParkingCannotHelp) {
   ProvenConsistentRead scope(foreign);
   EXPECT_EQ(other->Get(Key("a", "x")).status().code(), StatusCode::kNotFound);
   EXPECT_EQ(counting->last_write_reads - before, 1);
+}
+
+// True once `done()` holds; false after 10 s (a test fails rather than hangs).
+template <typename Done>
+bool Within10s(Done done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::yield();
+  }
+  return true;
+}
+
+// A closed-loop reader's next read joins the next round: the round sender holds it until the
+// read the last round answered comes back (as many parked as that round answered plus those
+// already waiting), so three reads share round 2 instead of two in round 2 and one in round 3
+// (without the hold, consistent_read_hold = 0, the store is read three times).
+TEST(CacherTest, TheNextRoundWaitsForTheReadsTheLastOneAnsweredToComeBack) {
+  MemoryStore store;
+  FakeClock clock;  // never reaches the hold's end unless moved: only the reader ends it
+  CacherOptions options;
+  options.consistent_read_wait = std::chrono::seconds(30);
+  options.consistent_read_hold = std::chrono::milliseconds(1);
+  options.clock = &clock;
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* gated = shared.get();
+  auto cacher = NewCacher(std::move(shared), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "v1")).ok());
+  const int rounds_before = gated->last_write_reads;
+  ParkedReaders readers{*cacher, Key("a", "x")};
+
+  AtScopeExit open_at_exit{[gated] { gated->OpenGate(); }};
+  gated->CloseGate();
+  std::future<bool> sender = std::async(
+      std::launch::async, [&] { return cacher->WhenConsistent(kPods, readers.Callback()); });
+  ASSERT_TRUE(gated->HeldWithin10s(1));  // round 1 answers the first read
+  StatusOr<json> v2 = store.Update(Key("a", "x"), Pod("a", "x", "v2"), 0);
+  ASSERT_TRUE(v2.ok());
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback()));
+  gated->OpenGate();
+  // Round 1 answered the first read; the sender now holds round 2 for it (or, without the
+  // hold, has sent round 2 and answered the other two).
+  ASSERT_TRUE(Within10s(
+      [&] { return StatsOf(*cacher, kPods).held_rounds >= 1 || readers.Answered() >= 3; }));
+  EXPECT_EQ(readers.Answered(), 1u);
+  EXPECT_EQ(gated->last_write_reads - rounds_before, 1);
+  // The first reader's next read: round 2 is sent for all three.
+  ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback()));
+  ASSERT_TRUE(Within10s([&] { return readers.Answered() == 4; }));
+  EXPECT_EQ(gated->last_write_reads - rounds_before, 2);
+  for (size_t i = 1; i < 4; ++i) {
+    ASSERT_TRUE(readers.got[i].ok()) << readers.got[i].status().message();
+    EXPECT_EQ(readers.proven[i], Rv(*v2)) << i;
+    EXPECT_EQ((*readers.got[i])["metadata"]["labels"]["app"], "v2") << i;
+  }
+  // Nobody comes back after round 2: the hold ends on the clock and the sender returns.
+  ASSERT_TRUE(Within10s([&] { return StatsOf(*cacher, kPods).held_rounds >= 2; }));
+  clock.Advance(std::chrono::milliseconds(1));
+  ASSERT_TRUE(sender.get());
+  EXPECT_EQ(gated->last_write_reads - rounds_before, 2);
+  EXPECT_EQ(ReadersWaiting(*cacher, kPods), 0u);
+}
+
+// The hold is bounded on the clock: when the answered reader does not come back, the reads
+// already parked get their round once the hold's time is up, and not before; a failed round
+// after a hold still fails its reads with the store's error (503/504 over the API).
+TEST(CacherTest, AHeldRoundIsSentWhenTheHoldRunsOutOnTheClock) {
+  MemoryStore store;
+  FakeClock clock;
+  CacherOptions options;
+  options.consistent_read_wait = std::chrono::seconds(30);
+  options.consistent_read_hold = std::chrono::milliseconds(5);
+  options.clock = &clock;
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* gated = shared.get();
+  auto cacher = NewCacher(std::move(shared), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "v1")).ok());
+  const int rounds_before = gated->last_write_reads;
+  ParkedReaders readers{*cacher, Key("a", "x")};
+
+  AtScopeExit open_at_exit{[gated] { gated->OpenGate(); }};
+  gated->CloseGate();
+  std::future<bool> sender = std::async(
+      std::launch::async, [&] { return cacher->WhenConsistent(kPods, readers.Callback()); });
+  ASSERT_TRUE(gated->HeldWithin10s(1));
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback()));
+  gated->failing = true;  // round 2 will fail as an etcd that does not answer
+  gated->OpenGate();
+  ASSERT_TRUE(Within10s([&] { return StatsOf(*cacher, kPods).held_rounds >= 1; }));
+  clock.Advance(std::chrono::milliseconds(4));  // not yet: the hold is 5 ms
+  ASSERT_TRUE(Within10s([&] { return StatsOf(*cacher, kPods).held_rounds >= 1; }));
+  EXPECT_EQ(readers.Answered(), 1u);
+  EXPECT_EQ(gated->last_write_reads - rounds_before, 1);
+  EXPECT_EQ(ReadersWaiting(*cacher, kPods), 2u);
+  clock.Advance(std::chrono::milliseconds(1));
+  ASSERT_TRUE(Within10s([&] { return readers.Answered() == 3; }));
+  EXPECT_EQ(gated->last_write_reads - rounds_before, 2);
+  ASSERT_TRUE(readers.got[0].ok());
+  for (size_t i = 1; i < 3; ++i) {
+    EXPECT_EQ(readers.got[i].status().code(), StatusCode::kDeadlineExceeded) << i;
+    EXPECT_EQ(readers.got[i].status().message(), "etcd: no answer within 5000 ms") << i;
+  }
+  ASSERT_TRUE(Within10s([&] { return StatsOf(*cacher, kPods).held_rounds >= 2; }));
+  clock.Advance(std::chrono::milliseconds(5));
+  ASSERT_TRUE(sender.get());
+  EXPECT_EQ(ReadersWaiting(*cacher, kPods), 0u);
+}
+
+// A blocking reader that sends a round ends a hold at once: that round was sent after the
+// held reads arrived, so it answers them (a sender holding never delays another's round).
+TEST(CacherTest, ABlockingReadersRoundAnswersTheReadsAHoldKept) {
+  MemoryStore store;
+  FakeClock clock;
+  CacherOptions options;
+  options.consistent_read_wait = std::chrono::seconds(30);
+  options.consistent_read_hold = std::chrono::milliseconds(5);
+  options.clock = &clock;
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* gated = shared.get();
+  auto cacher = NewCacher(std::move(shared), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "v1")).ok());
+  const int rounds_before = gated->last_write_reads;
+  ParkedReaders readers{*cacher, Key("a", "x")};
+
+  AtScopeExit open_at_exit{[gated] { gated->OpenGate(); }};
+  gated->CloseGate();
+  std::future<bool> sender = std::async(
+      std::launch::async, [&] { return cacher->WhenConsistent(kPods, readers.Callback()); });
+  ASSERT_TRUE(gated->HeldWithin10s(1));
+  ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback()));
+  StatusOr<json> v2 = store.Update(Key("a", "x"), Pod("a", "x", "v2"), 0);
+  ASSERT_TRUE(v2.ok());
+  gated->OpenGate();
+  ASSERT_TRUE(Within10s([&] { return StatsOf(*cacher, kPods).held_rounds >= 1; }));
+  StatusOr<json> blocking = cacher->Get(Key("a", "x"));  // sends round 2 on this thread
+  ASSERT_TRUE(blocking.ok()) << blocking.status().message();
+  EXPECT_EQ((*blocking)["metadata"]["labels"]["app"], "v2");
+  ASSERT_TRUE(sender.get());  // the hold ended with round 2; nothing left to send
+  ASSERT_EQ(readers.Answered(), 2u);
+  EXPECT_EQ(readers.proven[1], Rv(*v2));
+  EXPECT_EQ(gated->last_write_reads - rounds_before, 2);
+  EXPECT_EQ(ReadersWaiting(*cacher, kPods), 0u);
+}
+
+// With send_rounds, the thread that parks the first read does not send rounds: the sending is
+// handed to the runner once (later reads find it pumping), and runs wherever the runner puts it.
+TEST(CacherTest, RoundsForParkedReadsRunWhereTheRunnerPutsThem) {
+  MemoryStore store;
+  CacherOptions options;
+  options.consistent_read_wait = std::chrono::seconds(30);
+  options.consistent_read_hold = std::chrono::microseconds(0);
+  auto shared = std::make_unique<SharedStore>(store);
+  SharedStore* counting = shared.get();
+  auto cacher = NewCacher(std::move(shared), options);
+  ASSERT_TRUE(cacher->Prime({kPods}).ok());
+  ASSERT_TRUE(store.Create(Key("a", "x"), Pod("a", "x", "v1")).ok());
+  const int rounds_before = counting->last_write_reads;
+  ParkedReaders readers{*cacher, Key("a", "x")};
+  std::vector<std::function<void()>> handed;
+  const Cacher::RoundRunner runner = [&](std::function<void()> send) {
+    handed.push_back(std::move(send));
+  };
+
+  ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback(), runner));
+  ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback(), runner));
+  EXPECT_EQ(handed.size(), 1u);                              // one sender
+  EXPECT_EQ(counting->last_write_reads - rounds_before, 0);  // this thread sent nothing
+  EXPECT_EQ(readers.Answered(), 0u);
+  EXPECT_EQ(ReadersWaiting(*cacher, kPods), 2u);
+  ASSERT_EQ(handed.size(), 1u);
+  std::thread sender(handed[0]);
+  sender.join();
+  ASSERT_EQ(readers.Answered(), 2u);
+  for (const StatusOr<json>& got : readers.got) {
+    ASSERT_TRUE(got.ok()) << got.status().message();
+    EXPECT_EQ((*got)["metadata"]["labels"]["app"], "v1");
+  }
+  EXPECT_EQ(counting->last_write_reads - rounds_before, 1);
+  EXPECT_EQ(ReadersWaiting(*cacher, kPods), 0u);
+  // The sender returned: the next parked read hands the sending over again.
+  ASSERT_TRUE(cacher->WhenConsistent(kPods, readers.Callback(), runner));
+  ASSERT_EQ(handed.size(), 2u);
+  handed[1]();
+  EXPECT_EQ(readers.Answered(), 3u);
 }
 
 // GetAny (GET ?resourceVersion=0) is the cache as it is: no round, no store read, even when

@@ -11,7 +11,13 @@
 //   - every member runs exactly the placed replicas of every workload, and nothing of a
 //     deleted one;
 //   - no replica of an EU-resident workload was ever seen outside the EU;
-//   - the standby manager took the lease within 2x the lease duration of the kill.
+//   - the standby manager took the lease within 2x the lease duration of the kill;
+//   - a LIST through either API replica returns every workload the clients were told exists
+//     exactly once (with the acknowledged replicas), and nothing else;
+//   - a watch opened on replica 1 before the storm (replica 0 is the one killed) sees every
+//     acknowledged write, by its resourceVersion, in revision order, with no gap other than
+//     a 410 followed by a relist (the writes a relist covers), and what it ends with
+//     (events applied to the relists) is what the final LIST holds.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -95,6 +101,96 @@ struct Known {
   int replicas = 0;
 };
 
+// An acknowledged write: the workload and the resourceVersion the API answered with.
+struct Acked {
+  std::string name;
+  int64_t rv = 0;
+};
+
+int64_t RvOf(const json& object) {
+  const std::string rv =
+      object.value("metadata", json::object()).value("resourceVersion", std::string());
+  return rv.empty() ? 0 : std::stoll(rv);
+}
+
+// What a watch of the workloads saw, as client-go's reflector would use it: events applied to
+// the last relist; every gap it had to accept (a 410, then a relist at a newer revision).
+struct WatchRecord {
+  std::map<std::string, int64_t> state;            // name -> resourceVersion
+  std::set<std::pair<std::string, int64_t>> seen;  // (name, resourceVersion) of each event
+  std::vector<std::pair<int64_t, int64_t>> gaps;   // (last revision seen, relist revision]
+  std::vector<std::string> violations;
+  int events = 0, relists = 0, rewatches = 0;
+};
+
+// Watches the workloads of namespace shop through `server` from `from` until `stop` is set
+// and an event arrives: a stream that ends is watched again from the last revision seen; a
+// 410 is followed by a relist (recorded as a gap). Checks the order and the kind of each
+// event against the state it applies to.
+void WatchWorkloads(const std::string& server, int64_t from, std::map<std::string, int64_t> state,
+                    const std::atomic<bool>* stop, WatchRecord* out) {
+  const cli::KindInfo& fw = *cli::ResolveType("fw");
+  cli::ClientOptions o;
+  o.server = server;
+  o.timeout = milliseconds(8000);
+  std::unique_ptr<cli::HttpClient> client = std::move(cli::HttpClient::Create(o)).value();
+  out->state = std::move(state);
+  int64_t last = from;
+  bool stopped = false;
+  while (!stopped) {
+    auto r = client->Watch(fw, "shop", "", std::to_string(last), [&](const cli::WatchEvent& e) {
+      const std::string name = e.object.value("metadata", json::object()).value("name", "");
+      const int64_t rv = RvOf(e.object);
+      ++out->events;
+      if (rv <= last) {
+        out->violations.push_back(e.type + " " + name + " at " + std::to_string(rv) + " after " +
+                                  std::to_string(last) + ": out of revision order");
+      }
+      last = std::max(last, rv);
+      out->seen.insert({name, rv});
+      const bool present = out->state.count(name) != 0;
+      if (e.type == "ADDED" && present) {
+        out->violations.push_back("ADDED " + name + " at " + std::to_string(rv) +
+                                  " while it exists: a duplicate");
+      } else if (e.type != "ADDED" && !present) {
+        out->violations.push_back(e.type + " " + name + " at " + std::to_string(rv) +
+                                  " of an object the watch does not hold");
+      }
+      if (e.type == "DELETED") {
+        out->state.erase(name);
+      } else {
+        out->state[name] = rv;
+      }
+      if (stop->load()) stopped = true;
+      return !stopped;
+    });
+    if (stopped) break;
+    if (r.ok()) {  // the stream ended: watch again from the last revision seen
+      ++out->rewatches;
+      continue;
+    }
+    if (r.error().code != 410) {  // the replica did not answer: again, a little later
+      ++out->rewatches;
+      std::this_thread::sleep_for(milliseconds(200));
+      continue;
+    }
+    // 410: relist, as a reflector does; what happened in between is a gap it may not see.
+    auto list = client->List(fw, "shop", "");
+    if (!list.ok()) {
+      std::this_thread::sleep_for(milliseconds(200));
+      continue;
+    }
+    ++out->relists;
+    const int64_t list_rv = RvOf(*list);
+    out->gaps.push_back({last, list_rv});
+    out->state.clear();
+    for (const json& item : (*list)["items"]) {
+      out->state[item["metadata"].value("name", "")] = RvOf(item);
+    }
+    last = list_rv;
+  }
+}
+
 class HaChaosTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -171,7 +267,8 @@ class HaChaosTest : public ::testing::Test {
   // 5xx/504: it may have been applied) is followed by reading the object back, so `known`
   // is exactly what the API holds after each step.
   void Client(int id, int home, std::map<std::string, Known>* known, std::atomic<bool>* stop,
-              std::atomic<int>* acknowledged, std::atomic<int>* ambiguous) {
+              std::atomic<int>* acknowledged, std::atomic<int>* ambiguous,
+              std::vector<Acked>* acked) {
     std::mt19937 rng(1234 + id);
     const cli::KindInfo& fw = *cli::ResolveType("fw");
     std::vector<std::string> names;
@@ -225,6 +322,7 @@ class HaChaosTest : public ::testing::Test {
         if (r.ok()) {
           (*known)[name] = {true, replicas};
           ++*acknowledged;
+          acked->push_back({name, RvOf(*r)});
         } else if (uncertain(r.error())) {
           ++*ambiguous;
           learn(name);
@@ -235,7 +333,13 @@ class HaChaosTest : public ::testing::Test {
         }
       } else if (rng() % 4 == 0) {
         auto r = on_some_replica([&](cli::HttpClient& c) { return c.Delete(fw, "shop", name); });
-        if (r.ok()) ++*acknowledged;
+        if (r.ok()) {
+          ++*acknowledged;
+          // Answered with the object being deleted (its finalizer holds it): that write too.
+          if (r->value("kind", "") == "FederatedWorkload" && RvOf(*r) != 0) {
+            acked->push_back({name, RvOf(*r)});
+          }
+        }
         if (!r.ok() && uncertain(r.error())) ++*ambiguous;
         learn(name);  // deleted now, or being deleted, or (no answer) still there
       } else {
@@ -255,6 +359,7 @@ class HaChaosTest : public ::testing::Test {
         if (r.ok()) {
           (*known)[name] = {true, replicas};
           ++*acknowledged;
+          acked->push_back({name, RvOf(*r)});
         } else if (uncertain(r.error())) {
           ++*ambiguous;
           learn(name);
@@ -338,13 +443,30 @@ TEST_F(HaChaosTest, KillingAManagerAnApiReplicaAndAnEtcdMemberLosesNothing) {
     }
   });
 
+  // The watches, one on each replica (replica 0 is killed: its watch is resumed on the
+  // restarted replica, or relisted after a 410), from a LIST taken before the storm.
+  json before = test_env::GetJson(ApiUrl(1) +
+                                  "/apis/federation.meridian.io/v1alpha1/"
+                                  "namespaces/shop/federatedworkloads");
+  ASSERT_TRUE(before.is_object() && before.contains("items")) << before.dump();
+  std::map<std::string, int64_t> listed;
+  for (const json& item : before["items"]) listed[item["metadata"].value("name", "")] = RvOf(item);
+  std::atomic<bool> stop_watching{false};
+  WatchRecord watched[2];
+  std::thread watchers[2];
+  for (int i = 0; i < 2; ++i) {
+    watchers[i] = std::thread(
+        [&, i] { WatchWorkloads(ApiUrl(i), RvOf(before), listed, &stop_watching, &watched[i]); });
+  }
+
   std::map<std::string, Known> known[2];
+  std::vector<Acked> acked[2];
   std::atomic<bool> stop_clients{false};
   std::atomic<int> acknowledged{0}, ambiguous{0};
   std::thread clients[2];
   for (int c = 0; c < 2; ++c) {
-    clients[c] =
-        std::thread([&, c] { Client(c, c, &known[c], &stop_clients, &acknowledged, &ambiguous); });
+    clients[c] = std::thread(
+        [&, c] { Client(c, c, &known[c], &stop_clients, &acknowledged, &ambiguous, &acked[c]); });
   }
 
   // 1. kill -9 the leading manager; the standby must take the lease within 2x its duration.
@@ -396,6 +518,7 @@ TEST_F(HaChaosTest, KillingAManagerAnApiReplicaAndAnEtcdMemberLosesNothing) {
       if (in_api != k.exists) {
         last_mismatch = name + ": API " + (in_api ? "has it" : "has not") +
                         ", the client was told " + (k.exists ? "it exists" : "it is deleted");
+        if (in_api) last_mismatch += "; its metadata: " + w["metadata"].dump();
         return false;
       }
       if (!k.exists) {
@@ -446,6 +569,98 @@ TEST_F(HaChaosTest, KillingAManagerAnApiReplicaAndAnEtcdMemberLosesNothing) {
   stop_sampling = true;
   sampler.join();
   EXPECT_TRUE(converged) << last_mismatch;
+
+  // LIST through each replica: every workload the clients were told exists, exactly once,
+  // with the acknowledged replicas; nothing else.
+  json final_list;
+  for (int i = 0; i < 2; ++i) {
+    json list = test_env::GetJson(ApiUrl(i) +
+                                  "/apis/federation.meridian.io/v1alpha1/"
+                                  "namespaces/shop/federatedworkloads");
+    ASSERT_TRUE(list.is_object() && list.contains("items")) << "replica " << i << ": " << list;
+    std::map<std::string, int> times;
+    for (const json& item : list["items"]) {
+      const std::string name = item["metadata"].value("name", "");
+      ++times[name];
+      const auto k = want.find(name);
+      EXPECT_TRUE(k != want.end() && k->second.exists)
+          << "replica " << i << " lists " << name << ", which the clients were told is gone";
+      if (k != want.end() && k->second.exists) {
+        EXPECT_EQ(item["spec"]["template"]["spec"].value("replicas", 0), k->second.replicas)
+            << "replica " << i << ": " << name;
+      }
+    }
+    for (const auto& [name, k] : want) {
+      if (k.exists) {
+        EXPECT_EQ(times[name], 1) << "replica " << i << " lists " << name << " " << times[name]
+                                  << " times";
+      }
+    }
+    if (i == 1) final_list = list;
+  }
+
+  // The watch: stopped at its next event (one more write, then the final state again).
+  stop_watching = true;
+  std::string marker;
+  {
+    auto client = std::move(cli::HttpClient::Create({.server = ApiUrl(1)})).value();
+    const cli::KindInfo& fw = *cli::ResolveType("fw");
+    // An annotation on a workload that exists (or, if none does, a new one).
+    for (const auto& [name, k] : want) {
+      if (k.exists && marker.empty()) marker = name;
+    }
+    bool marked = false;
+    for (int attempt = 0; attempt < 20 && !marked; ++attempt) {
+      if (marker.empty()) {
+        marker = "gl-end";
+        marked = client->Create(fw, "shop", Workload(marker, 1)).ok();
+        continue;
+      }
+      auto got = client->Get(fw, "shop", marker);
+      if (!got.ok()) continue;
+      json w = *got;
+      w["metadata"]["annotations"]["meridian.io/ha-chaos-end"] = std::to_string(attempt);
+      marked = client->Update(fw, "shop", marker, w).ok();
+    }
+    ASSERT_TRUE(marked) << "no write to end the watch with";
+  }
+  for (auto& t : watchers) t.join();
+  std::map<std::string, int64_t> final_names;
+  for (const json& item : final_list["items"]) {
+    final_names[item["metadata"].value("name", "")] = RvOf(item);
+  }
+  int acked_writes = 0, covered_by_relist[2] = {0, 0};
+  for (int i = 0; i < 2; ++i) {
+    const WatchRecord& w = watched[i];
+    EXPECT_TRUE(w.violations.empty()) << "watch on replica " << i << ": " << w.violations.size()
+                                      << " violations, first: " << w.violations[0];
+    acked_writes = 0;
+    for (const auto& writes : acked) {
+      for (const Acked& a : writes) {
+        ++acked_writes;
+        if (w.seen.count({a.name, a.rv})) continue;
+        bool in_gap = false;
+        for (const auto& [after, upto] : w.gaps) in_gap |= a.rv > after && a.rv <= upto;
+        covered_by_relist[i] += in_gap;
+        EXPECT_TRUE(in_gap) << "the watch on replica " << i << " never saw " << a.name << " at "
+                            << a.rv << " (acknowledged), and no relist covers it";
+      }
+    }
+    // What the watch ends with is what the final LIST holds (plus the marker write above).
+    std::set<std::string> watch_names, list_names;
+    for (const auto& [name, rv] : w.state) watch_names.insert(name);
+    for (const auto& [name, rv] : final_names) list_names.insert(name);
+    list_names.insert(marker);
+    EXPECT_EQ(watch_names, list_names)
+        << "the state of the watch on replica " << i << " is not the final LIST";
+    for (const auto& [name, rv] : final_names) {
+      const auto at = w.state.find(name);
+      if (at != w.state.end()) {
+        EXPECT_GE(at->second, rv) << name << ": the watch on replica " << i
+                                  << " is behind the final LIST";
+      }
+    }
+  }
   EXPECT_TRUE(violations.empty()) << violations.size() << " sightings, first: " << violations[0];
   EXPECT_GT(samples.load(), 50) << "the sampler barely ran";
   EXPECT_GT(acknowledged.load(), 40) << "the clients barely wrote";
@@ -455,6 +670,13 @@ TEST_F(HaChaosTest, KillingAManagerAnApiReplicaAndAnEtcdMemberLosesNothing) {
             << ambiguous << ", workloads at the end " << existing << " of " << want.size()
             << ", member samples outside the EU " << samples << ", manager takeover "
             << takeover.count() << " ms" << std::endl;
+  for (int i = 0; i < 2; ++i) {
+    std::cout << "watch on replica " << i << ": " << watched[i].events << " events, "
+              << watched[i].rewatches << " re-watches, " << watched[i].relists
+              << " relists (410); of " << acked_writes
+              << " acknowledged writes with a resourceVersion, " << covered_by_relist[i]
+              << " covered by a relist instead of an event" << std::endl;
+  }
 }
 
 }  // namespace
