@@ -1,6 +1,7 @@
 #include "api/explanation.h"
 
 #include <map>
+#include <unordered_map>
 #include <utility>
 
 namespace meridian::api {
@@ -23,9 +24,22 @@ const std::string& FirstReason(const std::vector<ClusterPlacement>& placement,
   return kNone;
 }
 
-ClusterDecision Whole(ClusterDecision d, const std::vector<ClusterPlacement>& placement) {
-  if (d.message.empty() && d.replicas > 0) d.message = FirstReason(placement, d.cluster);
-  return d;
+// FirstReason of every line at once: the explanation and the placement list the same clusters
+// (hundreds on a large fleet), so one lookup each instead of a scan each.
+std::unordered_map<std::string_view, std::string_view> FirstReasons(
+    const std::vector<ClusterPlacement>& placement) {
+  std::unordered_map<std::string_view, std::string_view> out;
+  out.reserve(placement.size());
+  for (const ClusterPlacement& p : placement) {
+    if (!p.reasons.empty()) out.try_emplace(p.cluster, p.reasons.front());
+  }
+  return out;
+}
+
+std::string_view Find(const std::unordered_map<std::string_view, std::string_view>& reasons,
+                      std::string_view cluster) {
+  auto it = reasons.find(cluster);
+  return it == reasons.end() ? std::string_view() : it->second;
 }
 
 }  // namespace
@@ -34,6 +48,7 @@ PlacementExplanation GroupDecisions(std::vector<ClusterDecision> decisions,
                                     const std::vector<ClusterPlacement>& placement) {
   PlacementExplanation out;
   std::map<std::pair<std::string, std::string>, size_t> group_of;  // (reason, detail) -> index
+  const auto first_reasons = FirstReasons(placement);
   size_t grouped = 0;
   for (ClusterDecision& d : decisions) {
     const std::string prefix = NothingPrefix(d.cluster);
@@ -43,7 +58,7 @@ PlacementExplanation GroupDecisions(std::vector<ClusterDecision> decisions,
         ++out.omitted;
         continue;
       }
-      if (d.replicas > 0 && !d.message.empty() && d.message == FirstReason(placement, d.cluster)) {
+      if (d.replicas > 0 && !d.message.empty() && d.message == Find(first_reasons, d.cluster)) {
         d.message.clear();
       }
       out.clusters.push_back(std::move(d));
@@ -63,9 +78,10 @@ PlacementExplanation GroupDecisions(std::vector<ClusterDecision> decisions,
 }
 
 std::vector<ClusterDecision> Decisions(const FederatedWorkloadStatus& status) {
-  std::vector<ClusterDecision> out;
-  for (const ClusterDecision& d : status.explanation.clusters) {
-    out.push_back(Whole(d, status.placement));
+  std::vector<ClusterDecision> out = status.explanation.clusters;
+  const auto first_reasons = FirstReasons(status.placement);
+  for (ClusterDecision& d : out) {
+    if (d.message.empty() && d.replicas > 0) d.message = Find(first_reasons, d.cluster);
   }
   for (const ClusterDecisionGroup& g : status.explanation.not_placed) {
     for (const std::string& cluster : g.clusters) {
@@ -78,7 +94,12 @@ std::vector<ClusterDecision> Decisions(const FederatedWorkloadStatus& status) {
 std::optional<ClusterDecision> DecisionFor(const FederatedWorkloadStatus& status,
                                            std::string_view cluster) {
   for (const ClusterDecision& d : status.explanation.clusters) {
-    if (d.cluster == cluster) return Whole(d, status.placement);
+    if (d.cluster != cluster) continue;
+    ClusterDecision whole = d;
+    if (whole.message.empty() && whole.replicas > 0) {
+      whole.message = FirstReason(status.placement, cluster);
+    }
+    return whole;
   }
   for (const ClusterDecisionGroup& g : status.explanation.not_placed) {
     for (const std::string& c : g.clusters) {
