@@ -1,5 +1,6 @@
 #include "apimachinery/memory_store.h"
 
+#include <algorithm>
 #include <atomic>
 #include <charconv>
 #include <utility>
@@ -11,11 +12,31 @@ namespace meridian::apimachinery {
 
 using nlohmann::json;
 
+// How far the store's posted deliveries have run, shared by the store, the tasks it posts and
+// its watches (either may outlive the other). The store's writes, and the tasks it posts for
+// them, are in revision order, and the dispatcher runs tasks in order: once every posted task
+// has run, every write so far has been delivered to whichever watch selects it; while some are
+// pending, every write at or below the newest finished one has.
+struct MemoryStore::DeliveryProgress {
+  std::mutex mu;  // guards everything below (a leaf lock: nothing is called under it)
+  int64_t revision = 0;   // the store's newest write
+  int64_t posted = 0;     // the revision of the newest write posted to the dispatcher
+  int64_t delivered = 0;  // the revision of the newest posted write whose task has run
+
+  int64_t DeliveredThrough() {
+    std::lock_guard lock(mu);
+    return delivered == posted ? revision : delivered;
+  }
+};
+
 struct MemoryStore::Watcher {
   ResourceType type;
   std::string ns;
   LabelSelector selector;
   std::shared_ptr<WatchDispatcher> dispatcher;
+  std::shared_ptr<DeliveryProgress> progress;
+  int64_t from = 0;                 // the revision it started after
+  std::atomic<bool> replayed{true};  // false until its replay of history has run
 
   std::atomic<bool> cancelled{false};
   std::mutex mu;  // held while `callback` runs, so Cancel can wait for it to return
@@ -39,6 +60,12 @@ class MemoryWatch final : public Watch {
  public:
   explicit MemoryWatch(std::shared_ptr<MemoryStore::Watcher> w) : w_(std::move(w)) {}
   ~MemoryWatch() override { Cancel(); }
+
+  int64_t DeliveredThrough() const override {
+    // Until its replay has run this watch has been given nothing after where it started.
+    if (!w_->replayed.load()) return w_->from;
+    return std::max(w_->from, w_->progress->DeliveredThrough());
+  }
 
   void Cancel() override {
     w_->cancelled.store(true);
@@ -140,7 +167,8 @@ Status CheckPreconditionLocked(const Objects& objects) {
 
 MemoryStore::MemoryStore(MemoryStoreOptions options)
     : options_(std::move(options)),
-      dispatcher_(options_.dispatcher ? options_.dispatcher : WatchDispatcher::Shared()) {}
+      dispatcher_(options_.dispatcher ? options_.dispatcher : WatchDispatcher::Shared()),
+      progress_(std::make_shared<DeliveryProgress>()) {}
 
 MemoryStore::~MemoryStore() {
   std::lock_guard lock(mu_);
@@ -231,6 +259,10 @@ StatusOr<ListResult> MemoryStore::List(const ResourceType& type, const ListOptio
 void MemoryStore::RecordLocked(WatchEventType type, const ObjectKey& key, Blob object,
                                Blob prev) {
   last_write_[key.type] = revision_;
+  {
+    std::lock_guard lock(progress_->mu);
+    progress_->revision = revision_;
+  }
   history_.push_back(HistoryEntry{type, key, object, prev, revision_});
   history_bytes_ += object->size();
   while (history_.size() > options_.history_limit) {
@@ -248,12 +280,18 @@ void MemoryStore::RecordLocked(WatchEventType type, const ObjectKey& key, Blob o
     any_selector = any_selector || !w->selector.Empty();
   }
   if (targets.empty()) return;
+  {
+    std::lock_guard lock(progress_->mu);
+    progress_->posted = revision_;
+  }
   // Parsing happens on the dispatcher thread, off the writer's path and outside our lock.
   dispatcher_->Post([type, key, object, prev, rv = revision_, any_selector,
-                     targets = std::move(targets)] {
+                     targets = std::move(targets), progress = progress_] {
     ParsedEntry e{type, key, std::make_shared<const json>(json::parse(*object)), nullptr, rv};
     if (any_selector && prev) e.prev = std::make_shared<const json>(json::parse(*prev));
     for (const auto& w : targets) DeliverEntry(*w, e);
+    std::lock_guard lock(progress->mu);
+    progress->delivered = rv;
   });
 }
 
@@ -333,6 +371,8 @@ StatusOr<std::unique_ptr<Watch>> MemoryStore::WatchFrom(const ResourceType& type
   w->ns = ns;
   w->selector = selector;
   w->dispatcher = dispatcher_;
+  w->progress = progress_;
+  w->from = from_resource_version;
   w->callback = std::move(callback);
 
   std::lock_guard lock(mu_);
@@ -353,9 +393,10 @@ StatusOr<std::unique_ptr<Watch>> MemoryStore::WatchFrom(const ResourceType& type
       if (w->Wants(it->key)) replay.push_back(*it);
     }
     if (!replay.empty()) {
+      w->replayed.store(false);
       dispatcher_->Post([w, replay = std::move(replay)] {
         for (const HistoryEntry& h : replay) {
-          if (w->cancelled.load()) return;
+          if (w->cancelled.load()) break;
           ParsedEntry e{h.type, h.key, std::make_shared<const json>(json::parse(*h.object)),
                         nullptr, h.resource_version};
           if (!w->selector.Empty() && h.prev) {
@@ -363,6 +404,7 @@ StatusOr<std::unique_ptr<Watch>> MemoryStore::WatchFrom(const ResourceType& type
           }
           DeliverEntry(*w, e);
         }
+        w->replayed.store(true);
       });
     }
   }

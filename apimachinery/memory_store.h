@@ -68,6 +68,7 @@ class MemoryStore final : public Store {
   int64_t CompactedResourceVersion();
 
   struct Watcher;  // internal; public so the implementation file can name it
+  struct DeliveryProgress;  // internal, as Watcher
 
  private:
   using Blob = std::shared_ptr<const std::string>;  // serialized object, shared with history
@@ -90,6 +91,7 @@ class MemoryStore final : public Store {
 
   const MemoryStoreOptions options_;
   std::shared_ptr<WatchDispatcher> dispatcher_;
+  const std::shared_ptr<DeliveryProgress> progress_;
 
   std::mutex mu_;  // guards everything below
   int64_t revision_ = 0;

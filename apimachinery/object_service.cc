@@ -1216,6 +1216,15 @@ class GatedWatch : public Watch {
     }
     if (inner_) inner_->Cancel();
   }
+  // Nothing is known delivered until the initial events and the live ones held behind them
+  // are out (the store may have delivered later events into `held` already).
+  int64_t DeliveredThrough() const override {
+    {
+      std::lock_guard lock(gate_->mu);
+      if (!gate_->done) return 0;
+    }
+    return inner_ ? inner_->DeliveredThrough() : 0;
+  }
 
  private:
   std::shared_ptr<InitialGate> gate_;

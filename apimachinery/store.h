@@ -118,6 +118,13 @@ class Watch {
  public:
   virtual ~Watch() = default;
   virtual void Cancel() = 0;
+  // A revision R such that every event of this watch at or below R has been delivered (its
+  // callback returned), whether or not the store wrote anything this watch selects: what a
+  // BOOKMARK may carry, so that a client watching a quiet kind can resume from a revision the
+  // store still has instead of one its history dropped long ago (410 Gone, then a LIST).
+  // 0: unknown (the caller falls back to the newest event it delivered). Thread-safe; never
+  // blocks on a callback.
+  virtual int64_t DeliveredThrough() const { return 0; }
 };
 
 class Store {

@@ -223,7 +223,7 @@ class RestHandler::WatchSession {
         deadline_(deadline),
         bookmarks_(bookmarks),
         heartbeat_(heartbeat) {
-    if (bookmarks_) next_bookmark_ = clock_.Now() + *bookmarks_;
+    if (bookmarks_) next_bookmark_ = NextBookmark(clock_.Now());
     last_write_ = clock_.Now();
   }
 
@@ -252,16 +252,21 @@ class RestHandler::WatchSession {
       line = std::make_shared<const std::string>(
           EventLine(type, render_ == Render::kPartial ? PartialObject(*object) : *object));
     }
-    SendShared(std::move(line));
-    int64_t prev = last_rv_.load();
-    while (rv > prev && !last_rv_.compare_exchange_weak(prev, rv)) {
-    }
+    SendShared(std::move(line), rv);
   }
 
   void Send(const std::string& line) { SendShared(std::make_shared<const std::string>(line)); }
 
-  void SendShared(std::shared_ptr<const std::string> line) {
+  // `rv`: the revision of the event the line carries (0: none), recorded under the lock the
+  // line is written under, so that a bookmark (also written under it) is never older than an
+  // event sent before it.
+  void SendShared(std::shared_ptr<const std::string> line, int64_t rv = 0) {
     std::lock_guard lock(mu_);
+    SendLocked(std::move(line));
+    if (rv > last_rv_) last_rv_ = rv;
+  }
+
+  void SendLocked(std::shared_ptr<const std::string> line) {
     last_write_ = clock_.Now();
     if (!sink_) {
       pending_.push_back(std::move(line));
@@ -286,9 +291,8 @@ class RestHandler::WatchSession {
   }
 
   void SetStartRv(int64_t rv) {
-    int64_t prev = last_rv_.load();
-    while (rv > prev && !last_rv_.compare_exchange_weak(prev, rv)) {
-    }
+    std::lock_guard lock(mu_);
+    if (rv > last_rv_) last_rv_ = rv;
   }
 
   void RequestStop() { stop_requested_.store(true); }
@@ -307,14 +311,9 @@ class RestHandler::WatchSession {
       Finish();
       return false;
     }
-    if (bookmarks_ && now >= next_bookmark_ && last_rv_.load() > 0) {
-      next_bookmark_ = now + *bookmarks_;
-      json bookmark = {{"type", "BOOKMARK"},
-                       {"object",
-                        {{"kind", resource_.kind},
-                         {"apiVersion", resource_.GroupVersion()},
-                         {"metadata", {{"resourceVersion", std::to_string(last_rv_.load())}}}}}};
-      Send(bookmark.dump() + "\n");
+    if (bookmarks_ && now >= next_bookmark_) {
+      next_bookmark_ = NextBookmark(now);
+      SendBookmark();
     }
     if (heartbeat_.count() > 0) {
       bool idle = false;
@@ -330,7 +329,7 @@ class RestHandler::WatchSession {
   // Cancels the store watch, then ends the response. Never called from a watch callback.
   void Finish() {
     if (finished_.exchange(true)) return;
-    std::unique_ptr<Watch> w;
+    std::shared_ptr<Watch> w;
     {
       std::lock_guard lock(mu_);
       w = std::move(watch_);
@@ -344,6 +343,42 @@ class RestHandler::WatchSession {
   bool finished() const { return finished_.load(); }
   const std::string& user() const { return user_; }
 
+ private:
+  // As kube-apiserver's watch cache: every bookmark interval, and once more about two seconds
+  // before the watch's deadline, so that the client resumes from a fresh revision.
+  Timestamp NextBookmark(Timestamp now) const {
+    const Timestamp periodic = now + *bookmarks_;
+    const Timestamp before_end = deadline_ - std::chrono::seconds(2);
+    return before_end > now && before_end < periodic ? before_end : periodic;
+  }
+
+  // A BOOKMARK at the newest revision this watch is known complete through: the store's
+  // delivery progress (which moves on writes of other kinds too, so a quiet kind's watch does
+  // not fall behind the store's history), or the newest event sent. Every event at or below
+  // the progress read has been sent before it is read, and later ones are above it and sent
+  // in order, so taking the newest sent under the lock events are written under makes every
+  // event before the bookmark at or below its revision and every event after it above. The
+  // progress is read without that lock (a gated watch's delivery holds its gate, then ours).
+  void SendBookmark() {
+    std::shared_ptr<Watch> watch;
+    {
+      std::lock_guard lock(mu_);
+      watch = watch_;
+    }
+    const int64_t delivered = watch ? watch->DeliveredThrough() : 0;
+    std::lock_guard lock(mu_);
+    const int64_t rv = std::max(last_rv_, delivered);
+    if (rv <= 0) return;
+    last_rv_ = rv;
+    json bookmark = {{"type", "BOOKMARK"},
+                     {"object",
+                      {{"kind", resource_.kind},
+                       {"apiVersion", resource_.GroupVersion()},
+                       {"metadata", {{"resourceVersion", std::to_string(rv)}}}}}};
+    SendLocked(std::make_shared<const std::string>(bookmark.dump() + "\n"));
+  }
+
+ public:
   // Waits for a Tick in progress to return (after which, if finished, the session touches
   // neither the clock nor the sink again).
   void WaitIdle() { std::lock_guard alive(alive_mu_); }
@@ -362,14 +397,14 @@ class RestHandler::WatchSession {
 
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> finished_{false};
-  std::atomic<int64_t> last_rv_{0};
 
   std::mutex alive_mu_;  // held for the whole of Tick()
-  std::mutex mu_;  // guards sink_, pending_, watch_, sent_header_, last_write_
+  std::mutex mu_;  // guards sink_, pending_, watch_, sent_header_, last_write_, last_rv_
   Timestamp last_write_{};
+  int64_t last_rv_ = 0;  // the newest revision sent (event or bookmark), or the start
   std::shared_ptr<WatchSink> sink_;
   std::vector<std::shared_ptr<const std::string>> pending_;
-  std::unique_ptr<Watch> watch_;
+  std::shared_ptr<Watch> watch_;  // shared: a bookmark reads its progress outside mu_
   bool sent_header_ = false;
 };
 

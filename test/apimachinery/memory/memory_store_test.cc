@@ -217,6 +217,33 @@ TEST_F(MemoryStoreTest, WatchReplaysHistoryThenStreamsLiveEvents) {
   }
 }
 
+// What a bookmark may carry: nothing past the watch's start until its replay has run, then
+// the newest write whose delivery has run (a write of another kind counts once nothing before
+// it is pending), never a write still queued.
+TEST_F(MemoryStoreTest, DeliveredThroughCountsOnlyWhatTheDispatcherHasRun) {
+  for (const char* n : {"x", "y", "z"}) {
+    ASSERT_TRUE(store_.Create(Key(kPods, "a", n), Obj("a", n)).ok());  // 1..3
+  }
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  dispatcher_->Post([released] { released.wait(); });  // deliveries queue behind this
+
+  Recorder rec;
+  auto w = store_.WatchFrom(kPods, "", {}, 1, rec.Callback());  // replays 2, 3
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ((*w)->DeliveredThrough(), 1);
+  ASSERT_TRUE(store_.Create(Key(kDeploys, "a", "d"), Obj("a", "d")).ok());  // 4: not its kind
+  ASSERT_TRUE(store_.Create(Key(kPods, "a", "w"), Obj("a", "w")).ok());     // 5: queued
+  EXPECT_EQ((*w)->DeliveredThrough(), 1);
+
+  release.set_value();
+  dispatcher_->Drain();
+  EXPECT_EQ(rec.Take(), (std::vector<std::string>{"ADDED a/y@2", "ADDED a/z@3", "ADDED a/w@5"}));
+  EXPECT_EQ((*w)->DeliveredThrough(), 5);
+  ASSERT_TRUE(store_.Create(Key(kDeploys, "a", "e"), Obj("a", "e")).ok());  // 6: nothing queued
+  EXPECT_EQ((*w)->DeliveredThrough(), 6);
+}
+
 TEST_F(MemoryStoreTest, WatchTranslatesSelectorTransitions) {
   Recorder rec;
   auto w = store_.WatchFrom(kPods, "", *ParseLabelSelector("app=web"), 0, rec.Callback());

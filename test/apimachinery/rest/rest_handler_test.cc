@@ -688,6 +688,69 @@ TEST_F(RestHandlerTest, ExpiredWatchAnswersGoneAndBookmarksFlow) {
   EXPECT_TRUE(sink->WaitClosed());
 }
 
+// A watch of a kind nobody writes, while other kinds are written past the store's history:
+// its bookmarks carry the store's progress, not the revision it started at, so the client
+// resumes from there instead of getting 410 Gone and relisting (as with kube-apiserver,
+// whose bookmarks carry its watch cache's revision).
+TEST_F(RestHandlerTest, BookmarksOfAQuietWatchFollowTheStoreSoItsResumeIsNotGone) {
+  MemoryStore tiny(MemoryStoreOptions{.history_limit = 2, .dispatcher = dispatcher_});
+  ObjectService svc(tiny, clock_, server_.registry);
+  RestHandler h(svc, clock_, RestOptions{.bookmark_interval = std::chrono::seconds(10)});
+  ASSERT_TRUE(svc.Create(NamespaceResourceInfo(), "", {{"metadata", {{"name", "default"}}}}).ok());
+  ASSERT_TRUE(svc.Create(DeploymentsInfo(), "default", Deploy("a")).ok());  // revision 2
+  const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
+  RestResponse w = h.Handle(Req("GET", coll, nullptr, {{"watch", "true"}, {"allowWatchBookmarks", "true"}}));
+  ASSERT_EQ(w.code, 200);
+  auto sink = std::make_shared<FakeSink>();
+  w.start_stream(sink);
+  ASSERT_EQ(sink->WaitFor(1).size(), 1u);  // initial ADDED a
+  for (const char* n : {"n1", "n2", "n3", "n4", "n5"}) {  // revisions 3..7: another kind
+    ASSERT_TRUE(svc.Create(NamespaceResourceInfo(), "", {{"metadata", {{"name", n}}}}).ok());
+  }
+  dispatcher_->Drain();
+  clock_.Advance(std::chrono::seconds(11));
+  std::vector<json> events = sink->WaitFor(2);
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[1]["type"], "BOOKMARK");
+  const std::string bookmark = events[1]["object"]["metadata"]["resourceVersion"];
+  EXPECT_EQ(bookmark, "7");
+
+  // The watch from the start revision is gone (history keeps 2 writes); from the bookmark it
+  // resumes and sees the next Deployment.
+  EXPECT_EQ(h.Handle(Req("GET", coll, nullptr, {{"watch", "true"}, {"resourceVersion", "2"}})).code, 410);
+  RestResponse resumed =
+      h.Handle(Req("GET", coll, nullptr, {{"watch", "true"}, {"resourceVersion", bookmark}}));
+  ASSERT_EQ(resumed.code, 200) << resumed.Body();
+  auto sink2 = std::make_shared<FakeSink>();
+  resumed.start_stream(sink2);
+  ASSERT_TRUE(svc.Create(DeploymentsInfo(), "default", Deploy("b")).ok());
+  std::vector<json> after = sink2->WaitFor(1);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0]["type"], "ADDED");
+  EXPECT_EQ(after[0]["object"]["metadata"]["name"], "b");
+  h.StopWatches();
+}
+
+// A bookmark about two seconds before the watch's deadline, even when the periodic one is not
+// due: the client's next watch starts from the newest revision, not from its last event.
+TEST_F(RestHandlerTest, AWatchSendsABookmarkJustBeforeItsDeadline) {
+  RestHandler h(*server_.service, clock_, RestOptions{.bookmark_interval = std::chrono::seconds(60)});
+  const std::string coll = "/apis/apps/v1/namespaces/default/deployments";
+  RestResponse w = h.Handle(Req("GET", coll, nullptr,
+                                {{"watch", "true"}, {"allowWatchBookmarks", "true"}, {"timeoutSeconds", "30"}}));
+  ASSERT_EQ(w.code, 200);
+  auto sink = std::make_shared<FakeSink>();
+  w.start_stream(sink);
+  dispatcher_->Drain();
+  clock_.Advance(std::chrono::seconds(28));  // two before the deadline
+  std::vector<json> events = sink->WaitFor(1);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0]["type"], "BOOKMARK");
+  EXPECT_FALSE(sink->Closed());
+  clock_.Advance(std::chrono::seconds(2));
+  EXPECT_TRUE(sink->WaitClosed());
+}
+
 TEST_F(RestHandlerTest, IdleWatchesSendHeartbeatsSoVanishedClientsAreNoticed) {
   RestResponse w = Do(Req("GET", "/api/v1/namespaces", nullptr, {{"watch", "true"}}));
   ASSERT_EQ(w.code, 200);
