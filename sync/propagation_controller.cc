@@ -203,9 +203,18 @@ struct PropagationController::Member {
   };
   std::map<std::string, Autoscalers> autoscalers;
 
+  // One of Meridian's objects in the member as the cache keeps it: its compact JSON, decoded
+  // when a reconcile needs the object, and what the event path reads of it. Kept as decoded
+  // trees, the member objects were the controller's largest memory (a tree takes several
+  // times its encoding, and a fleet of 100 members holds millions of objects).
+  struct Cached {
+    std::string resource_version;
+    std::string owner;  // its kWorkloadLabel value
+    std::string encoded;
+  };
   // Meridian's objects in the member, as its watches last said.
   std::mutex cache_mu;  // guards cache, by_owner and deleted_rv
-  std::map<GroupVersionResource, std::map<ObjectName, json>> cache;
+  std::map<GroupVersionResource, std::map<ObjectName, Cached>> cache;
   // The same objects by their kWorkloadLabel value: one key's pass must not scan them all.
   std::map<std::string, std::set<std::pair<GroupVersionResource, ObjectName>>> by_owner;
   // resourceVersion of the last DELETED event per object not re-created since: a write's
@@ -213,19 +222,22 @@ struct PropagationController::Member {
   std::map<std::pair<GroupVersionResource, ObjectName>, std::string> deleted_rv;
 
   // cache_mu held.
-  void PutLocked(const GroupVersionResource& gvr, const ObjectName& name, json object) {
+  // Made before taking cache_mu: encoding is the costly part.
+  static Cached Compact(const json& object) {
+    return Cached{ResourceVersion(object), OwnerOf(object),
+                  object.dump(-1, ' ', false, json::error_handler_t::replace)};
+  }
+  void PutLocked(const GroupVersionResource& gvr, const ObjectName& name, Cached c) {
     EraseLocked(gvr, name);
-    const std::string owner = OwnerOf(object);
-    if (!owner.empty()) by_owner[owner].insert({gvr, name});
-    cache[gvr][name] = std::move(object);
+    if (!c.owner.empty()) by_owner[c.owner].insert({gvr, name});
+    cache[gvr][name] = std::move(c);
   }
   void EraseLocked(const GroupVersionResource& gvr, const ObjectName& name) {
     auto objects = cache.find(gvr);
     if (objects == cache.end()) return;
     auto it = objects->second.find(name);
     if (it == objects->second.end()) return;
-    const std::string owner = OwnerOf(it->second);
-    auto owned = by_owner.find(owner);
+    auto owned = by_owner.find(it->second.owner);
     if (owned != by_owner.end()) {
       owned->second.erase({gvr, name});
       if (owned->second.empty()) by_owner.erase(owned);
@@ -479,18 +491,20 @@ void PropagationController::OnMemberEvent(Member& member, const GroupVersionReso
   const ObjectName name = NameOf(e.object);
   const std::string owner = OwnerOf(e.object);
   bool echo = false;  // an event for a state we already hold (our own write)
+  Member::Cached compact;
+  if (e.type != MemberEventType::kDeleted) compact = Member::Compact(e.object);
   {
     std::lock_guard lock(member.cache_mu);
     auto& objects = member.cache[gvr];
     auto it = objects.find(name);
-    const std::string cached_rv = it == objects.end() ? "" : ResourceVersion(it->second);
+    const std::string cached_rv = it == objects.end() ? "" : it->second.resource_version;
     if (it != objects.end() && OlderThan(e.resource_version, cached_rv)) return;
     if (e.type == MemberEventType::kDeleted) {
       member.EraseLocked(gvr, name);
       member.deleted_rv[{gvr, name}] = e.resource_version;
     } else {
       echo = it != objects.end() && !cached_rv.empty() && cached_rv == e.resource_version;
-      member.PutLocked(gvr, name, e.object);
+      member.PutLocked(gvr, name, std::move(compact));
       member.deleted_rv.erase({gvr, name});
     }
   }
@@ -1105,13 +1119,17 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
   {
     std::lock_guard lock(member.cache_mu);
     auto& objects = member.cache[gvr];
-    if (auto it = objects.find(name); it != objects.end()) live = it->second;
+    if (auto it = objects.find(name); it != objects.end()) {
+      live = json::parse(it->second.encoded, nullptr, /*allow_exceptions=*/false);
+      if (live->is_discarded()) live.reset();  // cannot happen (we encoded it); read the member
+    }
   }
   // Our write's answer, unless the watch already told of something newer (an edit, or a
   // deletion right after our write).
   auto remember = [&](const json& stored) {
+    Member::Cached compact = Member::Compact(stored);
+    const std::string rv = compact.resource_version;
     std::lock_guard lock(member.cache_mu);
-    const std::string rv = ResourceVersion(stored);
     auto tomb = member.deleted_rv.find({gvr, name});
     if (tomb != member.deleted_rv.end()) {
       if (!OlderThan(tomb->second, rv)) return;
@@ -1119,8 +1137,8 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
     }
     auto& objects = member.cache[gvr];
     auto it = objects.find(name);
-    if (it == objects.end() || OlderThan(ResourceVersion(it->second), rv)) {
-      member.PutLocked(gvr, name, stored);
+    if (it == objects.end() || OlderThan(it->second.resource_version, rv)) {
+      member.PutLocked(gvr, name, std::move(compact));
     }
   };
 
