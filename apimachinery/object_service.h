@@ -13,9 +13,7 @@
 //     (409 Conflict with the real message), without one the update is unconditional;
 //     writes that change nothing are not stored (the old object is returned);
 //   - finalizers: delete of an object with finalizers sets deletionTimestamp and keeps it;
-//     the write that empties finalizers of an object being deleted removes it, as one
-//     compare-and-swap delete of the object it read (the emptied object is never stored;
-//     answered with it at the deletion's resourceVersion);
+//     the write that empties finalizers of an object being deleted removes it;
 //   - namespaces (when core/v1 namespaces is registered): namespaced writes need an existing
 //     namespace (404 `namespaces "x" not found`; 403 while it is being deleted); a new
 //     Namespace gets status.phase Active; deleting a Namespace deletes its objects and, while

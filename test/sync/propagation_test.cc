@@ -623,6 +623,28 @@ TEST_F(PropagationControllerTest, ADeletionCutShortWhenTheFinalizerGoesIsFinishe
   EXPECT_EQ(gone.error().code, 404);
 }
 
+// A workload stored being deleted with no finalizer at all (what an older version left when
+// cut between emptying the finalizers and deleting: see the test above) is deleted by the
+// next pass, instead of being passed over for good.
+TEST_F(PropagationControllerTest, AWorkloadLeftBeingDeletedWithoutFinalizersIsDeleted) {
+  ApplyExample();
+  Place();
+  PropagationController controller(server_->objects(), clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  json marked = server_->objects().Delete(info, "shop", "web").value();
+  marked["metadata"].erase("finalizers");
+  const apimachinery::ObjectKey key{info.StorageType(), "shop", "web"};
+  ASSERT_TRUE(
+      server_->store()
+          .Update(key, marked, std::stoll(marked["metadata"]["resourceVersion"].get<std::string>()))
+          .ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  auto gone = server_->objects().Get(info, "shop", "web");
+  ASSERT_FALSE(gone.ok()) << "still stored: " << gone.value().dump();
+  EXPECT_EQ(gone.error().code, 404);
+}
+
 // spec.retainedPaths (issue 17): the template's values reach a member on create only; then
 // the member owns them (a member HPA's replicas, an annotation `kubectl rollout restart`
 // sets): its edits there cause no write, and a template change leaves them alone.

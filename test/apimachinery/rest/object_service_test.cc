@@ -350,11 +350,10 @@ TEST_F(ObjectServiceTest, AWriteLandingRightAfterTheFinalizersAreEmptiedLeavesNo
   ASSERT_TRUE(service.Create(deploys(), "default", body).ok());
   json stranded = *service.Delete(deploys(), "default", "web");
   stranded["metadata"].erase("finalizers");
-  ASSERT_TRUE(
-      store_
-          .Update(key, stranded,
-                  std::stoll(stranded["metadata"]["resourceVersion"].get<std::string>()))
-          .ok());
+  ASSERT_TRUE(store_
+                  .Update(key, stranded,
+                          std::stoll(stranded["metadata"]["resourceVersion"].get<std::string>()))
+                  .ok());
   json status = *store_.Get(key);
   status["status"]["observedGeneration"] = 3;
   ASSERT_TRUE(service.Update(deploys(), "default", "web", status, "status").ok());
