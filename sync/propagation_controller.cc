@@ -1484,7 +1484,7 @@ int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
         } else if (fresh->metadata.finalizers.empty()) {
           // Being deleted with no finalizer left, yet stored: only a version that emptied the
           // finalizers and deleted in two writes, cut between them, left such an object
-          // (apimachinery/object_service.h); nothing else would ever remove it.
+          // (ObjectService::UpdateFrom, docs/design.md); nothing else would ever remove it.
           auto gone = objects_.Delete(info, ns, name);
           if (gone.ok()) {
             ++written;
