@@ -748,8 +748,38 @@ ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey
   if (obj == old && !store_.NeedsRewrite(key, old)) return old;
   if (ctx.dry_run) return obj;
 
+  // A Store over a Kubernetes API (status_store.h) applies these semantics on the server.
+  auto* api_store = dynamic_cast<StatusSubresourceStore*>(&store_);
+  if (deleting && Finalizers(obj).empty() && api_store == nullptr) {
+    // The write that empties the finalizers of an object being deleted is its deletion, one
+    // compare-and-swap delete on the object it read (kube-apiserver's deleteWithoutFinalizers):
+    // it happens whole or not at all. Writing the emptied object and deleting it after were
+    // two writes, and the object stayed stored, being deleted with no finalizer left for
+    // anyone to remove, whenever the second did not follow: a process killed between them (a
+    // leading controller manager, kill -9), a store call that failed, or another write in
+    // between (the delete's compare-and-swap lost and was ignored). e2e_ha_chaos_test saw a
+    // workload stuck so for good.
+    StatusOr<json> gone = store_.Delete(key, *old_rv);
+    if (!gone.ok()) {
+      if (LostRace(gone.status())) {
+        *lost_race = true;
+        return ApiError::Conflict(r.group, r.plural, key.name);
+      }
+      if (gone.status().code() == StatusCode::kNotFound) {
+        return ApiError::NotFound(r.group, r.plural, key.name);
+      }
+      return ApiError::FromStatus(gone.status());
+    }
+    if (r.namespaced) MaybeFinishNamespace(key.ns);
+    // The object as this write left it, at the deletion's revision (an informer's Assume takes
+    // it as the deletion: deletionTimestamp and no finalizers).
+    StatusOr<int64_t> deleted_rv = ResourceVersionOf(*gone);
+    Meta(obj)["resourceVersion"] = std::to_string(deleted_rv.ok() ? *deleted_rv : 0);
+    return obj;
+  }
+
   // A status write goes to a Store over an API as a status write (status_store.h).
-  auto* status_store = status_write ? dynamic_cast<StatusSubresourceStore*>(&store_) : nullptr;
+  auto* status_store = status_write ? api_store : nullptr;
   StatusOr<json> written = status_store ? status_store->UpdateStatus(key, obj, *old_rv)
                                         : store_.Update(key, obj, *old_rv);
   if (!written.ok()) {
@@ -763,6 +793,8 @@ ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey
     return ApiError::FromStatus(written.status());
   }
   if (deleting && Finalizers(*written).empty()) {
+    // Over an API: the server deleted it already (above, on its side); this only makes sure
+    // against a server that still wrote the emptied object first.
     StatusOr<int64_t> new_rv = ResourceVersionOf(*written);
     StatusOr<json> gone = store_.Delete(key, new_rv.ok() ? *new_rv : 0);
     if (!gone.ok() && gone.status().code() != StatusCode::kNotFound && !LostRace(gone.status())) {

@@ -1497,7 +1497,21 @@ int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
           api::DecodeFederatedWorkload(got.value(), &errors));
       if (!errors.empty()) continue;
       if (!fresh->metadata.deletion_timestamp.empty()) {
-        if (HasCleanupFinalizer(*fresh)) written += FinishDeletion(*fresh, cleaned);
+        if (HasCleanupFinalizer(*fresh)) {
+          written += FinishDeletion(*fresh, cleaned);
+        } else if (fresh->metadata.finalizers.empty()) {
+          // Being deleted with no finalizer left, yet stored: only a version that emptied the
+          // finalizers and deleted in two writes, cut between them, left such an object
+          // (ObjectService::UpdateFrom, docs/design.md); nothing else would ever remove it.
+          auto gone = objects_.Delete(info, ns, name);
+          if (gone.ok()) {
+            ++written;
+            spdlog::warn(
+                "propagation controller: {}: deleted; it was being deleted with no "
+                "finalizer left",
+                key);
+          }
+        }
         continue;
       }
       if (!HasCleanupFinalizer(*fresh)) {
@@ -1680,7 +1694,12 @@ int PropagationController::FinishDeletion(
     if (kept.size() == fins.size()) return written;
     fins = kept;
     auto result = objects_.Update(info, w.metadata.ns, w.metadata.name, current);
-    if (result.ok() || result.error().code == 404) return written + 1;
+    if (result.ok() || result.error().code == 404) {
+      // One line per deletion: a workload that stays being deleted shows by its absence.
+      spdlog::info("propagation controller: {}: deleted, the cleanup finalizer dropped ({})",
+                   Key(w), pending.empty() ? "every member is clean" : "gave up waiting");
+      return written + 1;
+    }
     if (result.error().code != 409) {
       spdlog::warn("propagation controller: {}: dropping the finalizer: {}", Key(w),
                    result.error().message);

@@ -10,6 +10,7 @@
 #   etcdholdN     = this build on etcd with --watch-cache-consistent-read-hold-us N (0: rounds
 #                   for parked reads are never held, as before h13g)
 #   etcd+F=V+...  = this build on etcd with --F V ... (e.g. etcd+http-read-threads=0)
+#   etcdleader / etcdfollower = this build on etcd, the raft leader's (a follower's) URL first
 #   sqlite        = this build on SQLite (the baseline)
 #   beforesqlite  = BEFORE_BINARY on SQLite (to show a change leaves SQLite's GET as it was)
 #   bench/federation-apiserver/consistent_get.sh [BEFORE_BINARY]
@@ -39,6 +40,8 @@ for variant in "${variants[@]}"; do
     etcd+*) start_etcd_cluster "$dir"; storage=$etcd_storage
       IFS=+ read -r -a flags <<< "${variant#etcd+}"
       for f in "${flags[@]}"; do extra+=("--${f%%=*}" "${f#*=}"); done ;;
+    etcdleader) start_etcd_cluster "$dir"; etcd_storage_first leader; storage=$etcd_storage ;;
+    etcdfollower) start_etcd_cluster "$dir"; etcd_storage_first follower; storage=$etcd_storage ;;
     etcdhold*) start_etcd_cluster "$dir"; storage=$etcd_storage
       extra=(--watch-cache-consistent-read-hold-us "${variant#etcdhold}") ;;
     sqlite) ;;

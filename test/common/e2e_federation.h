@@ -23,21 +23,12 @@
 #include <vector>
 
 #include "test/common/child_process.h"
+#include "test/common/loopback_port.h"
 
 namespace meridian::test_env {
 
-// A loopback port nobody was bound to a moment ago (the kernel's choice).
-inline int FreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  close(fd);
-  return ntohs(addr.sin_port);
-}
+// A loopback port nobody was bound to a moment ago, never the same twice (loopback_port.h).
+inline int FreeLoopbackPort() { return NewLoopbackPort(); }
 
 inline std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path);

@@ -26,25 +26,12 @@
 #include <vector>
 
 #include "test/common/child_process.h"
+#include "test/common/loopback_port.h"
 
 namespace meridian::test_env {
 
-// A loopback TCP port that was free a moment ago (bound to port 0, then released).
-inline int PickFreeLoopbackPort() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
-    socklen_t len = sizeof addr;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    port = ntohs(addr.sin_port);
-  }
-  close(fd);
-  return port;
-}
+// A loopback TCP port that was free a moment ago, never the same twice (loopback_port.h).
+inline int PickFreeLoopbackPort() { return NewLoopbackPort(); }
 
 struct EtcdTls {
   std::string ca_file, cert_file, key_file;  // server side; clients must present a cert

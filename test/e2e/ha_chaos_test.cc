@@ -518,7 +518,10 @@ TEST_F(HaChaosTest, KillingAManagerAnApiReplicaAndAnEtcdMemberLosesNothing) {
       if (in_api != k.exists) {
         last_mismatch = name + ": API " + (in_api ? "has it" : "has not") +
                         ", the client was told " + (k.exists ? "it exists" : "it is deleted");
-        if (in_api) last_mismatch += "; its metadata: " + w["metadata"].dump();
+        if (in_api) {
+          last_mismatch += "; its metadata: " + w["metadata"].dump() + "; its conditions: " +
+                           w.value("status", json::object()).value("conditions", json()).dump();
+        }
         return false;
       }
       if (!k.exists) {

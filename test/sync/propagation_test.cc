@@ -20,6 +20,7 @@
 #include "sync/testing/fake_member_client.h"
 #include "test/common/counting_store.h"
 #include "test/common/in_process_federation.h"
+#include "test/common/interrupting_store.h"
 #include "test/common/test_env.h"
 
 namespace meridian::sync {
@@ -588,6 +589,60 @@ TEST_F(PropagationControllerTest, ScalingRedividesAndDriftIsRepaired) {
     EXPECT_EQ(fake->ObjectCount(kDeployments), 0u) << name;
   }
   EXPECT_EQ(server_->objects().Get(info, "shop", "web").error().code, 404);
+}
+
+// The pass that drops the cleanup finalizer is cut short where a leading controller manager
+// killed -9 (or a lost store call) cuts it: the delete never reaches the store. Nothing may be
+// left half done: the next pass (here the same controller; in the HA layout the new leader)
+// finishes the deletion. Before, the emptied object was stored first and then deleted, so a
+// cut left it being deleted without the finalizer, and no pass ever looked at it again
+// (e2e_ha_chaos_test: a workload still in the API 45 s after its client was told it is
+// deleted, the new leader silent about it).
+TEST_F(PropagationControllerTest, ADeletionCutShortWhenTheFinalizerGoesIsFinishedByTheNextPass) {
+  ApplyExample();
+  Place();
+  test_env::InterruptingStore store(server_->store());
+  apimachinery::ObjectService objects(store, clock_, server_->registry());
+  PropagationController controller(objects, clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  ExpectMembersMatchPlacement(30);
+
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  ASSERT_TRUE(server_->objects().Delete(info, "shop", "web").ok());
+  store.FailDeletes("federatedworkloads", 1);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  for (const auto& [name, fake] : fakes_) {
+    EXPECT_EQ(fake->ObjectCount(kDeployments), 0u) << name;
+  }
+  // Cut short: the workload is still there, held by its finalizer for the next pass.
+  EXPECT_EQ(Workload().metadata.finalizers, std::vector<std::string>{kCleanupFinalizer});
+
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  auto gone = server_->objects().Get(info, "shop", "web");
+  ASSERT_FALSE(gone.ok()) << "still stored: " << gone.value().dump();
+  EXPECT_EQ(gone.error().code, 404);
+}
+
+// A workload stored being deleted with no finalizer at all (what an older version left when
+// cut between emptying the finalizers and deleting: see the test above) is deleted by the
+// next pass, instead of being passed over for good.
+TEST_F(PropagationControllerTest, AWorkloadLeftBeingDeletedWithoutFinalizersIsDeleted) {
+  ApplyExample();
+  Place();
+  PropagationController controller(server_->objects(), clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  json marked = server_->objects().Delete(info, "shop", "web").value();
+  marked["metadata"].erase("finalizers");
+  const apimachinery::ObjectKey key{info.StorageType(), "shop", "web"};
+  ASSERT_TRUE(
+      server_->store()
+          .Update(key, marked, std::stoll(marked["metadata"]["resourceVersion"].get<std::string>()))
+          .ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  auto gone = server_->objects().Get(info, "shop", "web");
+  ASSERT_FALSE(gone.ok()) << "still stored: " << gone.value().dump();
+  EXPECT_EQ(gone.error().code, 404);
 }
 
 // spec.retainedPaths (issue 17): the template's values reach a member on create only; then

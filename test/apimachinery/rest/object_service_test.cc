@@ -9,6 +9,7 @@
 #include "apimachinery/change_watch.h"
 #include "apimachinery/memory_store.h"
 #include "apimachinery/table.h"
+#include "test/common/interrupting_store.h"
 
 namespace meridian::apimachinery {
 namespace {
@@ -258,6 +259,105 @@ TEST_F(ObjectServiceTest, FinalizersDelayDeletionUntilEmptied) {
                                             R"({"metadata":{"finalizers":null}})");
   ASSERT_TRUE(patched.ok()) << patched.error().message;
   EXPECT_EQ(service_->Get(deploys(), "default", "web").error().code, 404);
+}
+
+// The write that empties the finalizers of an object being deleted is its deletion: one
+// compare-and-swap delete of the object it read, nothing else (kube-apiserver's
+// deleteWithoutFinalizers). It used to store the emptied object and then delete it, so a
+// delete that never followed (the writer killed in between, here a delete that fails before
+// it reaches the store) left the object stored, being deleted and without a finalizer anyone
+// would remove: stuck for good (e2e_ha_chaos_test saw a workload so). Now it is deleted whole
+// or not at all, and a watcher sees one DELETED.
+TEST_F(ObjectServiceTest, EmptyingTheFinalizersOfADeletingObjectDeletesItWholeOrNotAtAll) {
+  test_env::InterruptingStore store(store_);
+  ObjectService service(store, clock_, registry_);
+  json body = Deploy("web");
+  body["metadata"]["finalizers"] = {"example.io/cleanup"};
+  ASSERT_TRUE(service.Create(deploys(), "default", body).ok());
+  json marked = *service.Delete(deploys(), "default", "web");
+  const ObjectKey key{deploys().StorageType(), "default", "web"};
+  std::vector<std::string> events;
+  std::mutex events_mu;
+  auto watch = store_.WatchFrom(
+      key.type, "default", {}, std::stoll(marked["metadata"]["resourceVersion"].get<std::string>()),
+      [&](const WatchEvent& e) {
+        std::lock_guard lock(events_mu);
+        events.push_back(e.type == WatchEventType::kDeleted ? "DELETED" : "MODIFIED");
+      });
+  ASSERT_TRUE(watch.ok());
+  const int updates = store.Writes("update", "deployments");  // the delete's marking
+
+  store.FailDeletes("deployments", 1);
+  ApiResult<json> cut = service.Patch(deploys(), "default", "web", PatchType::kMergePatch,
+                                      R"({"metadata":{"finalizers":null}})");
+  ASSERT_FALSE(cut.ok());
+  EXPECT_EQ(cut.error().code, 503) << cut.error().message;
+  // Nothing happened: the finalizer is still there for its controller to remove again.
+  StatusOr<json> stored = store_.Get(key);
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored->value("metadata", json::object()).value("finalizers", json()),
+            json({"example.io/cleanup"}))
+      << stored->dump();
+  EXPECT_EQ(store.Writes("update", "deployments"), updates);
+
+  ApiResult<json> done = service.Patch(deploys(), "default", "web", PatchType::kMergePatch,
+                                       R"({"metadata":{"finalizers":null}})");
+  ASSERT_TRUE(done.ok()) << done.error().message;
+  // Answered with the object as the write left it, at the deletion's revision.
+  EXPECT_FALSE((*done)["metadata"].contains("finalizers") &&
+               !(*done)["metadata"]["finalizers"].empty());
+  EXPECT_TRUE((*done)["metadata"].contains("deletionTimestamp"));
+  EXPECT_GT(std::stoll((*done)["metadata"]["resourceVersion"].get<std::string>()),
+            std::stoll(marked["metadata"]["resourceVersion"].get<std::string>()));
+  EXPECT_EQ(store_.Get(key).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store.Writes("update", "deployments"), updates);
+  EXPECT_EQ(store.Writes("delete", "deployments"), 1);
+  dispatcher_->Drain();
+  std::lock_guard lock(events_mu);
+  EXPECT_EQ(events, std::vector<std::string>{"DELETED"});
+}
+
+// The same through a status write (any update path): emptied finalizers are not stored, and
+// another writer landing right after an update cannot leave the object behind. With the two
+// writes, its write made the delete's compare-and-swap fail, which was taken as "someone
+// else is deleting it" and ignored: the object stayed, stuck.
+TEST_F(ObjectServiceTest, AWriteLandingRightAfterTheFinalizersAreEmptiedLeavesNothingBehind) {
+  test_env::InterruptingStore store(store_);
+  ObjectService service(store, clock_, registry_);
+  json body = Deploy("web");
+  body["metadata"]["finalizers"] = {"example.io/cleanup"};
+  ASSERT_TRUE(service.Create(deploys(), "default", body).ok());
+  json marked = *service.Delete(deploys(), "default", "web");
+  const ObjectKey key{deploys().StorageType(), "default", "web"};
+  // "A controller" writes the object's status right after any update of it lands.
+  store.AfterNextUpdate("deployments", [&](const json& stored) {
+    json o = stored;
+    o["status"]["observedGeneration"] = 7;
+    EXPECT_TRUE(
+        store_.Update(key, o, std::stoll(o["metadata"]["resourceVersion"].get<std::string>()))
+            .ok());
+  });
+  json emptied = marked;
+  emptied["metadata"].erase("finalizers");
+  ApiResult<json> done = service.Update(deploys(), "default", "web", emptied);
+  ASSERT_TRUE(done.ok()) << done.error().message;
+  StatusOr<json> left = store_.Get(key);
+  EXPECT_EQ(left.status().code(), StatusCode::kNotFound) << (left.ok() ? left->dump() : "");
+
+  // A status write that finds an object already stranded so (written by an older version)
+  // finishes its deletion instead of writing it again.
+  store.AfterNextUpdate("deployments", nullptr);
+  ASSERT_TRUE(service.Create(deploys(), "default", body).ok());
+  json stranded = *service.Delete(deploys(), "default", "web");
+  stranded["metadata"].erase("finalizers");
+  ASSERT_TRUE(store_
+                  .Update(key, stranded,
+                          std::stoll(stranded["metadata"]["resourceVersion"].get<std::string>()))
+                  .ok());
+  json status = *store_.Get(key);
+  status["status"]["observedGeneration"] = 3;
+  ASSERT_TRUE(service.Update(deploys(), "default", "web", status, "status").ok());
+  EXPECT_EQ(store_.Get(key).status().code(), StatusCode::kNotFound);
 }
 
 // An unconditional delete or patch of an object that controllers keep writing (a workload's
