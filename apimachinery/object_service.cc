@@ -740,7 +740,7 @@ ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey
     } else {
       obj["status"] = *status;
     }
-    AdmissionAttributes status_attrs{Operation::kUpdate, &r,          "status", key.ns,
+    AdmissionAttributes status_attrs{Operation::kUpdate, &r,          "status",  key.ns,
                                      key.name,           &after_main, &ctx.user, ctx.strict_fields};
     if (auto e = Admit(status_attrs, &obj)) return *e;
   }

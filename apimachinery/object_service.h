@@ -270,8 +270,8 @@ class ObjectService {
   // Update's checks and retries; `status` as UpdateFrom's.
   ApiResult<nlohmann::json> UpdateChecked(const ResourceInfo& resource, const std::string& ns,
                                           const std::string& name, nlohmann::json body,
-                                          const std::string& subresource,
-                                          const RequestContext& ctx, const nlohmann::json* status);
+                                          const std::string& subresource, const RequestContext& ctx,
+                                          const nlohmann::json* status);
   // Runs mutating then validating admission (plus name/label validation on create).
   std::optional<ApiError> Admit(const AdmissionAttributes& attrs, nlohmann::json* object);
   // The NamespaceLifecycle admission for a create of `name` (a `r`) in `ns`.

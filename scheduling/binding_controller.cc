@@ -5,14 +5,14 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
-#include <mutex>
-#include <optional>
-#include <tuple>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 #include "api/codec.h"
 #include "api/informers.h"
@@ -1046,11 +1046,10 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
     // and a pass's new bindings are not followed by a round of annotation writes.
     const bool status_follows = o.kind->workload && o.info->has_status;
     if (status_follows && created_now.count(key) != 0) return;
-    const bool annotate =
-        !o.dependents_deferred && !o.lost_race &&
-        (Annotation(*current, kPlacementAnnotation) != o.placement ||
-         Annotation(*current, kMemberStatusAnnotation) != members ||
-         Annotation(*current, kRevisionsAnnotation) != revisions);
+    const bool annotate = !o.dependents_deferred && !o.lost_race &&
+                          (Annotation(*current, kPlacementAnnotation) != o.placement ||
+                           Annotation(*current, kMemberStatusAnnotation) != members ||
+                           Annotation(*current, kRevisionsAnnotation) != revisions);
     std::optional<json> status;  // the aggregated status, when it is to be written
     if (status_follows) {
       const bool bound = b != bindings.end() &&

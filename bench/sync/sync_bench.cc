@@ -859,8 +859,8 @@ class Run {
     r->writes = writes;
     r->converge_s = Seconds(last - t0);
     r->writes_per_s = writes / std::max(1e-3, Seconds(last - first));
-    std::cerr << (apps_.native ? "native" : "federated") << ": in members after "
-              << r->converge_s << " s, " << writes << " writes, " << r->writes_per_s
+    std::cerr << (apps_.native ? "native" : "federated") << ": in members after " << r->converge_s
+              << " s, " << writes << " writes, " << r->writes_per_s
               << " writes/s; CPU: federation-apiserver " << r->api_cpu_s << " s ("
               << r->api_cpu_ms_per_app << " ms per app), membersim " << r->sim_cpu_s
               << " s; store writes " << r->store_writes << " in " << r->store_commits
@@ -903,14 +903,15 @@ int RunApps(const std::string& bin, int members, AppsShape shape, int runs, int 
       if (!r.ok) return 1;
       const char* mode = shape.native ? "native Deployments + PlacementPolicies"
                                       : "FederatedWorkloads";
-      std::printf("run %d, %s: %d apps (%d policies, 2 dependencies each) x %d members each of "
-                  "%d: applied in %.2f s; %lld member writes at %.0f writes/s (peak 1 s: %.0f); "
-                  "all in members after %.2f s; CPU federation-apiserver %.1f s (%.1f ms per "
-                  "app), membersim %.1f s; %lld store writes in %lld commits\n",
-                  i + 1, mode, shape.apps, shape.policies, shape.per_app, members, r.apply_s,
-                  static_cast<long long>(r.writes), r.writes_per_s, r.peak_writes_per_s,
-                  r.converge_s, r.api_cpu_s, r.api_cpu_ms_per_app, r.sim_cpu_s,
-                  static_cast<long long>(r.store_writes), static_cast<long long>(r.store_commits));
+      std::printf(
+          "run %d, %s: %d apps (%d policies, 2 dependencies each) x %d members each of "
+          "%d: applied in %.2f s; %lld member writes at %.0f writes/s (peak 1 s: %.0f); "
+          "all in members after %.2f s; CPU federation-apiserver %.1f s (%.1f ms per "
+          "app), membersim %.1f s; %lld store writes in %lld commits\n",
+          i + 1, mode, shape.apps, shape.policies, shape.per_app, members, r.apply_s,
+          static_cast<long long>(r.writes), r.writes_per_s, r.peak_writes_per_s, r.converge_s,
+          r.api_cpu_s, r.api_cpu_ms_per_app, r.sim_cpu_s, static_cast<long long>(r.store_writes),
+          static_cast<long long>(r.store_commits));
       std::fflush(stdout);
       converge[shape.native].push_back(r.converge_s);
       writes_per_s[shape.native].push_back(r.writes_per_s);
@@ -929,9 +930,10 @@ int RunApps(const std::string& bin, int members, AppsShape shape, int runs, int 
   std::printf("| applied -> every member holds its objects | %.2f s | %.2f s | %+.0f %% |\n",
               Median(converge[true]), Median(converge[false]),
               ratio(Median(converge[true]), Median(converge[false])));
-  std::printf("| federation-apiserver CPU per app (to convergence) | %.1f ms | %.1f ms | %+.0f %% |\n",
-              Median(cpu_per_app[true]), Median(cpu_per_app[false]),
-              ratio(Median(cpu_per_app[true]), Median(cpu_per_app[false])));
+  std::printf(
+      "| federation-apiserver CPU per app (to convergence) | %.1f ms | %.1f ms | %+.0f %% |\n",
+      Median(cpu_per_app[true]), Median(cpu_per_app[false]),
+      ratio(Median(cpu_per_app[true]), Median(cpu_per_app[false])));
   std::printf("| store writes (to convergence) | %.0f | %.0f | %+.0f %% |\n",
               Median(store_writes[true]), Median(store_writes[false]),
               ratio(Median(store_writes[true]), Median(store_writes[false])));

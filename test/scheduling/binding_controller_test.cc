@@ -10,7 +10,6 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-
 #include <chrono>
 #include <functional>
 #include <mutex>
@@ -775,9 +774,8 @@ TEST_F(BindingControllerTest, RunningControllerWritesAnUnplacedDependencysGrowin
                 {{"name", "web2"}, {"namespace", "shop"}, {"labels", web["metadata"]["labels"]}}},
                {"spec", web["spec"]}};
   Create(web2);
-  ASSERT_TRUE(Settle([&] {
-    return !Get(api::kApiVersion, "FederatedWorkload", "deployment-web2").is_null();
-  }));
+  ASSERT_TRUE(Settle(
+      [&] { return !Get(api::kApiVersion, "FederatedWorkload", "deployment-web2").is_null(); }));
   EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"), waiting)
       << "not yet: the clock has not moved";
   EXPECT_TRUE(Get(api::kApiVersion, "FederatedWorkload", "configmap-web-config").is_null());

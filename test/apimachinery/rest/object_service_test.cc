@@ -241,14 +241,15 @@ TEST_F(ObjectServiceTest, UpdateSemanticsGenerationStatusSplitAndCas) {
 // write would be; refused as Update refuses, nothing stored.
 TEST_F(ObjectServiceTest, UpdateWithStatusIsAMainAndAStatusWriteInOneRevision) {
   std::vector<std::string> admitted;  // subresource of each validating call on an update
-  service_->AddValidatingAdmission([&](const AdmissionAttributes& a, const json& o, FieldErrors* errs) {
-    if (a.operation != Operation::kUpdate) return Status::Ok();
-    admitted.push_back(a.subresource.empty() ? "main" : a.subresource);
-    if (a.subresource == "status" && o["status"].value("ready", 0) < 0) {
-      errs->push_back({"status.ready", "Invalid value: must be greater than or equal to 0"});
-    }
-    return Status::Ok();
-  });
+  service_->AddValidatingAdmission(
+      [&](const AdmissionAttributes& a, const json& o, FieldErrors* errs) {
+        if (a.operation != Operation::kUpdate) return Status::Ok();
+        admitted.push_back(a.subresource.empty() ? "main" : a.subresource);
+        if (a.subresource == "status" && o["status"].value("ready", 0) < 0) {
+          errs->push_back({"status.ready", "Invalid value: must be greater than or equal to 0"});
+        }
+        return Status::Ok();
+      });
   json v1 = *service_->Create(deploys(), "default", Deploy("web", 1));
   const int64_t rv1 = std::stoll(v1["metadata"]["resourceVersion"].get<std::string>());
 
@@ -277,13 +278,23 @@ TEST_F(ObjectServiceTest, UpdateWithStatusIsAMainAndAStatusWriteInOneRevision) {
   ASSERT_TRUE(service_->Create(cms(), "default", cm).ok());
   for (const Bad& b : std::vector<Bad>{
            {"status refused by admission", &deploys(), "web",
-            [](json* o) { (*o)["metadata"]["annotations"]["note"] = "x"; (*o)["status"]["ready"] = -1; },
+            [](json* o) {
+              (*o)["metadata"]["annotations"]["note"] = "x";
+              (*o)["status"]["ready"] = -1;
+            },
             422},
            {"stale resourceVersion", &deploys(), "web",
-            [&](json* o) { (*o)["metadata"]["resourceVersion"] = std::to_string(rv1); (*o)["status"]["ready"] = 5; },
+            [&](json* o) {
+              (*o)["metadata"]["resourceVersion"] = std::to_string(rv1);
+              (*o)["status"]["ready"] = 5;
+            },
             409},
            {"absent", &deploys(), "nope", [](json* o) { (*o)["metadata"]["name"] = "nope"; }, 404},
-           {"no status subresource", &cms(), "c", [](json* o) { (*o)["status"] = {{"x", 1}}; }, 404},
+           {"no status subresource", &cms(), "c",
+            [](json* o) {
+              (*o)["status"] = {{"x", 1}};
+            },
+            404},
        }) {
     json stored = *service_->Get(*b.resource, "default", b.resource == &cms() ? "c" : "web");
     json edited = stored;
