@@ -203,6 +203,18 @@ class ObjectService {
                                    const std::string& subresource = "",
                                    const RequestContext& ctx = {});
 
+  // For in-process controllers that change an object's metadata and its status together (the
+  // binding controller's placement annotation and aggregated status): what Update of `body`
+  // then Update of `body`'s status with subresource "status" would leave, each admitted as
+  // that write would be, stored as ONE write (one revision, one watch event) where the store
+  // keeps whole objects. Over a store that writes status on its own (StatusSubresourceStore:
+  // a Store over an API) it is those two writes, one after the other. 404 when the resource
+  // has no status subresource or the object is absent; 409 Conflict on a stale
+  // resourceVersion. Not served over HTTP: kube's API has no such request.
+  ApiResult<nlohmann::json> UpdateWithStatus(const ResourceInfo& resource, const std::string& ns,
+                                             const std::string& name, nlohmann::json body,
+                                             const RequestContext& ctx = {});
+
   // Patches an object with the raw `patch` body; then as Update. 404 if absent.
   ApiResult<nlohmann::json> Patch(const ResourceInfo& resource, const std::string& ns,
                                   const std::string& name, PatchType type,
@@ -249,10 +261,17 @@ class ObjectService {
 
  private:
   struct Selectors;
+  // `status` (main writes only): also this status, admitted as a status write after the main
+  // write's admission, in the same store write (UpdateWithStatus).
   ApiResult<nlohmann::json> UpdateFrom(const ResourceInfo& resource, const ObjectKey& key,
                                        const nlohmann::json& old, nlohmann::json body,
                                        const std::string& subresource, const RequestContext& ctx,
-                                       bool* lost_race);
+                                       bool* lost_race, const nlohmann::json* status = nullptr);
+  // Update's checks and retries; `status` as UpdateFrom's.
+  ApiResult<nlohmann::json> UpdateChecked(const ResourceInfo& resource, const std::string& ns,
+                                          const std::string& name, nlohmann::json body,
+                                          const std::string& subresource, const RequestContext& ctx,
+                                          const nlohmann::json* status);
   // Runs mutating then validating admission (plus name/label validation on create).
   std::optional<ApiError> Admit(const AdmissionAttributes& attrs, nlohmann::json* object);
   // The NamespaceLifecycle admission for a create of `name` (a `r`) in `ns`.

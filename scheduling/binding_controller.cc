@@ -5,13 +5,14 @@
 #include <algorithm>
 #include <atomic>
 #include <deque>
-#include <mutex>
-#include <optional>
-#include <tuple>
 #include <map>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <set>
 #include <string>
+#include <string_view>
+#include <tuple>
 
 #include "api/codec.h"
 #include "api/informers.h"
@@ -96,6 +97,18 @@ bool SameBinding(const json& stored, const json& desired) {
   // An interpreter's rule that no longer applies goes (the others are always set).
   return desired["metadata"]["annotations"].contains(api::kResourceInterpreterAnnotation) ||
          Annotation(stored, api::kResourceInterpreterAnnotation).empty();
+}
+
+// Whether two placement annotations of a dependency ("dependency of <Kind/name, ...>: <where>")
+// differ only in the list of dependents (names hold no ": ").
+bool OnlyDependentsDiffer(const std::string& stored, const std::string& desired) {
+  constexpr std::string_view kPrefix = "dependency of ";
+  if (stored == desired || !stored.starts_with(kPrefix) || !desired.starts_with(kPrefix)) {
+    return false;
+  }
+  const size_t a = stored.find(": "), b = desired.find(": ");
+  return a != std::string::npos && b != std::string::npos &&
+         std::string_view(stored).substr(a) == std::string_view(desired).substr(b);
 }
 
 // Whether `desired` differs from the stored binding only in its list of dependents
@@ -839,6 +852,14 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
       desired.erase(key);
       bound_by.erase(key);
       o.placement = "dependency of " + dependents + ": not placed until they are" + also;
+      // No binding, so the list of dependents is only in this text: it grows with every new
+      // workload that references the dependency while none is placed yet (a burst of new
+      // Deployments sharing a ConfigMap), and waits kDependentsDelay as a binding's list does.
+      if (only != nullptr && flushing_.count(key_of(o)) == 0 &&
+          OnlyDependentsDiffer(Annotation(o.object, kPlacementAnnotation), o.placement)) {
+        o.dependents_deferred = true;
+        dependents_due_.emplace(key_of(o), clock_.Now() + kDependentsDelay);
+      }
       continue;
     }
     std::pair<json, std::optional<int32_t>> rollout;
@@ -996,8 +1017,8 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
   }
 
   // 4. What each object is told: the decision, and a workload's aggregated status. Objects'
-  // writes go out together as the bindings' did; an object's own two (its annotations, then
-  // its status from what the first returned) stay in order.
+  // writes go out together as the bindings' did; an object's annotations and status are one
+  // write when both changed.
   const std::string now = FormatRfc3339(clock_.Now());
   std::atomic<int> objects_written{0};
   std::mutex errors_mu;  // guards `failed` (first_error) from the writing threads
@@ -1008,7 +1029,6 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
   ForEachInParallel(objects.size(), kWritesInFlight, [&](size_t i) {
     NativeObject& o = objects[i];
     const json* current = &o.object;
-    std::optional<json> annotated;  // what the annotation write returned
     const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
     const bool wanted = desired.count(key) != 0;
     auto b = wanted ? bindings.find(key) : bindings.end();
@@ -1018,10 +1038,27 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
     std::string revisions;
     if (b != bindings.end() && o.kind->custom) members = MemberApplyStatus(b->second);
     if (b != bindings.end() && b->second.spec.rollout) revisions = RevisionSummary(b->second);
-    if (!o.dependents_deferred && !o.lost_race &&
-        (Annotation(*current, kPlacementAnnotation) != o.placement ||
-        Annotation(*current, kMemberStatusAnnotation) != members ||
-         Annotation(*current, kRevisionsAnnotation) != revisions)) {
+    // A binding made by this pass has no placement yet: the placement controller's first
+    // status on it (always written) wakes a pass over this object, which writes the status
+    // from what placement decided (written now it would say "not placed": this pass read no
+    // binding, and be written again at once). The object's annotation waits for that pass
+    // too, and both go in one write (UpdateWithStatus): one write per new workload saved,
+    // and a pass's new bindings are not followed by a round of annotation writes.
+    const bool status_follows = o.kind->workload && o.info->has_status;
+    if (status_follows && created_now.count(key) != 0) return;
+    const bool annotate = !o.dependents_deferred && !o.lost_race &&
+                          (Annotation(*current, kPlacementAnnotation) != o.placement ||
+                           Annotation(*current, kMemberStatusAnnotation) != members ||
+                           Annotation(*current, kRevisionsAnnotation) != revisions);
+    std::optional<json> status;  // the aggregated status, when it is to be written
+    if (status_follows) {
+      const bool bound = b != bindings.end() &&
+                         b->second.metadata.labels.count(kBindingLabel) != 0 &&
+                         b->second.metadata.labels.at(kBindingLabel) == "policy";
+      json aggregated = AggregatedStatus(*current, bound ? &b->second : nullptr, o.placement, now);
+      if (current->value("status", json::object()) != aggregated) status = std::move(aggregated);
+    }
+    if (annotate) {
       json update = *current;
       json& annotations = update["metadata"]["annotations"];
       if (!annotations.is_object()) annotations = json::object();
@@ -1034,7 +1071,13 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
           annotations[annotation] = *text;
         }
       }
-      auto updated = objects_.Update(*o.info, o.ns, o.name, std::move(update));
+      // Annotation and status in one write when both change.
+      const bool with_status = status.has_value();
+      if (with_status) update["status"] = std::move(*status);
+      status.reset();
+      auto updated = with_status
+                         ? objects_.UpdateWithStatus(*o.info, o.ns, o.name, std::move(update))
+                         : objects_.Update(*o.info, o.ns, o.name, std::move(update));
       if (!updated.ok() && updated.error().code == 409) {
         std::lock_guard lock(errors_mu);
         conflicted.insert(key_of(o));
@@ -1046,21 +1089,11 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
       }
       ++objects_written;
       AssumeOwn(this, Informer(*o.info), updated.value());
-      annotated = std::move(updated).value();
-      current = &*annotated;
+      return;  // the status, if it changed, went with it
     }
-    if (!o.kind->workload) return;
-    // A binding made by this pass has no placement yet: the placement controller's first
-    // status on it (always written) wakes a pass over this object, which writes the status
-    // from what placement decided. Written now it would say "not placed" (this pass read no
-    // binding), and be written again at once: one write per new object saved.
-    if (created_now.count(key) != 0) return;
-    const bool bound = b != bindings.end() && b->second.metadata.labels.count(kBindingLabel) != 0 &&
-                       b->second.metadata.labels.at(kBindingLabel) == "policy";
-    json status = AggregatedStatus(*current, bound ? &b->second : nullptr, o.placement, now);
-    if (current->value("status", json::object()) == status) return;
+    if (!status) return;
     json update = *current;
-    update["status"] = std::move(status);
+    update["status"] = std::move(*status);
     auto updated = objects_.Update(*o.info, o.ns, o.name, std::move(update), "status");
     if (updated.ok()) {
       ++objects_written;

@@ -23,7 +23,8 @@
 // pass that wrote them already decided with what they say. A pass (whole, or over the objects
 // in scope):
 //   1. decides every native object's policy (none: not placed) and annotates the object with
-//      the outcome (kPlacementAnnotation) when it changed;
+//      the outcome (kPlacementAnnotation) when it changed (a Deployment or StatefulSet whose
+//      binding the pass creates: with its first status, step 4);
 //   2. derives the dependencies of every placed workload whose policy propagates them, on the
 //      union of the members its binding runs on (placed or retained);
 //   3. creates, updates (when the template, placement, labels or annotations differ) and
@@ -34,9 +35,10 @@
 //   4. writes each Deployment's and StatefulSet's status/ from its binding
 //      (AggregatedStatus) when it differs; not in the pass that creates the binding (it has
 //      no placement yet: the placement controller's first status on it wakes the pass that
-//      writes the object's).
+//      writes the object's, with the step-1 annotation that waited for it).
 // Steps 3 and 4 issue their writes 16 at a time (each waits for the store's commit; writes
-// in flight share one); an object's own annotation and status writes stay in order.
+// in flight share one); an object whose annotation and status both change is written once
+// (ObjectService::UpdateWithStatus).
 // A per-key pass decides with the namespaces, policies and interpreters the last whole pass
 // read (a change to any of them wakes a whole pass).
 // Custom objects (the kinds CustomResourceDefinitions serve, federation-apiserver/crd/) are

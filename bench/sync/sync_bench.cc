@@ -215,6 +215,12 @@ struct RunResult {
   // (the federation-apiserver with its controllers; membersim, whose side of a write is a
   // real API server's).
   double api_cpu_us_per_write = 0, sim_cpu_us_per_write = 0;
+  // Apps mode: the same CPU in seconds (first create -> every member holds its objects), and
+  // the API server's per app; and the store's writes (in-process controllers' included) and
+  // commits in that time. CPU per app says what a mode costs with less noise than the
+  // convergence time, which also carries the scheduling of two saturated cores.
+  double api_cpu_s = 0, sim_cpu_s = 0, api_cpu_ms_per_app = 0;
+  int64_t store_writes = 0, store_commits = 0;
   // Peak resident memory of each server over the whole run (issue 19's 3 GiB goal).
   double api_peak_rss_mib = 0, sim_peak_rss_mib = 0;
   std::vector<double> image_change_s;
@@ -774,6 +780,8 @@ class Run {
       std::lock_guard lock(hops_data_.mu);
       hops_data_.created.emplace(Name("app", d), now);
     };
+    const auto api_requests0 = RequestCounts(api_url_);
+    const double api_cpu0 = ProcessCpuSeconds(api_.pid()), sim_cpu0 = ProcessCpuSeconds(sim_.pid());
     const auto t0 = Steady::now();
     bool created = true;
     if (apps_.native) {
@@ -820,6 +828,17 @@ class Run {
       }
       return false;
     }
+    r->api_cpu_s = ProcessCpuSeconds(api_.pid()) - api_cpu0;
+    r->sim_cpu_s = ProcessCpuSeconds(sim_.pid()) - sim_cpu0;
+    r->api_cpu_ms_per_app = 1e3 * r->api_cpu_s / std::max(1, n);
+    const auto api_requests = RequestCounts(api_url_);
+    auto delta = [&](const char* key) {
+      auto a = api_requests.find(key), b = api_requests0.find(key);
+      return static_cast<int64_t>((a == api_requests.end() ? 0 : a->second) -
+                                  (b == api_requests0.end() ? 0 : b->second));
+    };
+    r->store_writes = delta("store writes");
+    r->store_commits = delta("store commits");
     Steady::time_point first = Steady::time_point::max(), last{};
     std::vector<Steady::time_point> times;
     int64_t writes = 0;
@@ -840,9 +859,13 @@ class Run {
     r->writes = writes;
     r->converge_s = Seconds(last - t0);
     r->writes_per_s = writes / std::max(1e-3, Seconds(last - first));
-    std::cerr << (apps_.native ? "native" : "federated") << ": in members after "
-              << r->converge_s << " s, " << writes << " writes, " << r->writes_per_s
-              << " writes/s\n";
+    std::cerr << (apps_.native ? "native" : "federated") << ": in members after " << r->converge_s
+              << " s, " << writes << " writes, " << r->writes_per_s
+              << " writes/s; CPU: federation-apiserver " << r->api_cpu_s << " s ("
+              << r->api_cpu_ms_per_app << " ms per app), membersim " << r->sim_cpu_s
+              << " s; store writes " << r->store_writes << " in " << r->store_commits
+              << " commits\n";
+    PrintRequestsPerWrite("federation-apiserver", api_requests0, api_requests, writes);
     if (hops_) PrintHops(t0);
     return true;
   }
@@ -868,7 +891,8 @@ class Run {
 // the caller), "both" alternates them.
 int RunApps(const std::string& bin, int members, AppsShape shape, int runs, int timeout,
             const std::string& only) {
-  std::map<bool, std::vector<double>> converge, writes_per_s, peak, apply;
+  std::map<bool, std::vector<double>> converge, writes_per_s, peak, apply, cpu_per_app,
+      store_writes;
   std::map<bool, int64_t> writes;
   for (int i = 0; i < runs; ++i) {
     for (int k = 0; k < 2; ++k) {
@@ -879,17 +903,22 @@ int RunApps(const std::string& bin, int members, AppsShape shape, int runs, int 
       if (!r.ok) return 1;
       const char* mode = shape.native ? "native Deployments + PlacementPolicies"
                                       : "FederatedWorkloads";
-      std::printf("run %d, %s: %d apps (%d policies, 2 dependencies each) x %d members each of "
-                  "%d: applied in %.2f s; %lld member writes at %.0f writes/s (peak 1 s: %.0f); "
-                  "all in members after %.2f s\n",
-                  i + 1, mode, shape.apps, shape.policies, shape.per_app, members, r.apply_s,
-                  static_cast<long long>(r.writes), r.writes_per_s, r.peak_writes_per_s,
-                  r.converge_s);
+      std::printf(
+          "run %d, %s: %d apps (%d policies, 2 dependencies each) x %d members each of "
+          "%d: applied in %.2f s; %lld member writes at %.0f writes/s (peak 1 s: %.0f); "
+          "all in members after %.2f s; CPU federation-apiserver %.1f s (%.1f ms per "
+          "app), membersim %.1f s; %lld store writes in %lld commits\n",
+          i + 1, mode, shape.apps, shape.policies, shape.per_app, members, r.apply_s,
+          static_cast<long long>(r.writes), r.writes_per_s, r.peak_writes_per_s, r.converge_s,
+          r.api_cpu_s, r.api_cpu_ms_per_app, r.sim_cpu_s, static_cast<long long>(r.store_writes),
+          static_cast<long long>(r.store_commits));
       std::fflush(stdout);
       converge[shape.native].push_back(r.converge_s);
       writes_per_s[shape.native].push_back(r.writes_per_s);
       peak[shape.native].push_back(r.peak_writes_per_s);
       apply[shape.native].push_back(r.apply_s);
+      cpu_per_app[shape.native].push_back(r.api_cpu_ms_per_app);
+      store_writes[shape.native].push_back(static_cast<double>(r.store_writes));
       writes[shape.native] = r.writes;
     }
   }
@@ -901,6 +930,13 @@ int RunApps(const std::string& bin, int members, AppsShape shape, int runs, int 
   std::printf("| applied -> every member holds its objects | %.2f s | %.2f s | %+.0f %% |\n",
               Median(converge[true]), Median(converge[false]),
               ratio(Median(converge[true]), Median(converge[false])));
+  std::printf(
+      "| federation-apiserver CPU per app (to convergence) | %.1f ms | %.1f ms | %+.0f %% |\n",
+      Median(cpu_per_app[true]), Median(cpu_per_app[false]),
+      ratio(Median(cpu_per_app[true]), Median(cpu_per_app[false])));
+  std::printf("| store writes (to convergence) | %.0f | %.0f | %+.0f %% |\n",
+              Median(store_writes[true]), Median(store_writes[false]),
+              ratio(Median(store_writes[true]), Median(store_writes[false])));
   std::printf("| member writes/s (first to last write) | %.0f | %.0f | %+.0f %% |\n",
               Median(writes_per_s[true]), Median(writes_per_s[false]),
               ratio(Median(writes_per_s[true]), Median(writes_per_s[false])));

@@ -10,11 +10,12 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
-
 #include <chrono>
 #include <functional>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "api/codec.h"
 #include "scheduling/placement_controller.h"
@@ -557,20 +558,48 @@ TEST_F(BindingControllerTest, RunningControllerRetriesWhatAdmissionRefusedWhenRe
 // placement yet (the status would say "not placed" of an object a policy places, one write
 // more per object); the placement controller's first status on the binding brings the pass
 // that writes it.
+// Its placement annotation waits with it, and the two are one write (one watch event).
 TEST_F(BindingControllerTest, StatusWaitsForTheBindingsFirstPlacement) {
+  const json created = Get("apps/v1", "Deployment", "web");
+  const std::string created_rv = created["metadata"]["resourceVersion"];
   federation_.ApplyFile("examples/zero-change/policy.yaml");
   StatusOr<int> written = bindings_.ReconcileAll();
   ASSERT_TRUE(written.ok()) << written.status();
   EXPECT_FALSE(Get(api::kApiVersion, "FederatedWorkload", "deployment-web").is_null());
-  EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
-            "placed by PlacementPolicy shop/web (by label, priority 0)");
   json web = Get("apps/v1", "Deployment", "web");
-  EXPECT_FALSE(web["status"].contains("conditions")) << web["status"].dump();
+  EXPECT_EQ(web, created) << "the creating pass wrote the Deployment";
 
   ASSERT_TRUE(placement_.ReconcileAll().ok());
   written = bindings_.ReconcileAll();
   ASSERT_TRUE(written.ok()) << written.status();
   web = Get("apps/v1", "Deployment", "web");
+  EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
+            "placed by PlacementPolicy shop/web (by label, priority 0)");
+  // Every write to web since its create, in order, from the store's history.
+  std::mutex mu;
+  std::vector<std::string> seen;  // resourceVersions of web's events
+  const std::string now_rv = web["metadata"]["resourceVersion"];
+  apimachinery::ListRequest since;
+  since.resource_version = created_rv;
+  since.field_selector = "metadata.name=web";
+  auto watch = federation_.objects().StartWatch(
+      Info("apps/v1", "Deployment"), "shop", since, [&](const apimachinery::ObjectEvent& e) {
+        std::lock_guard lock(mu);
+        seen.push_back(std::to_string(e.resource_version));
+      });
+  ASSERT_TRUE(watch.ok()) << watch.error().message;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  auto caught_up = [&] {
+    std::lock_guard lock(mu);
+    return !seen.empty() && seen.back() == now_rv;
+  };
+  while (!caught_up() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(seen, std::vector<std::string>{now_rv}) << "annotation and status in one write";
+  }
   EXPECT_EQ(web["status"]["replicas"], 10);
   ASSERT_TRUE(web["status"]["conditions"].is_array());
   EXPECT_EQ(web["status"]["conditions"][0]["type"], "Placed");
@@ -724,6 +753,38 @@ TEST_F(BindingControllerTest, RunningControllerWritesAGrowingListOfDependentsLat
   EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"),
             "dependency of Deployment/web, Deployment/web2: on ap-south-1, eu-west-1, us-east-1");
   EXPECT_EQ(Placement("configmap-web-config"), one_each);
+}
+
+// While none of its workloads is placed a dependency has no binding, and its list of dependents
+// is only in its placement annotation: that list, growing with each new workload, is written
+// kDependentsDelay later too (a burst of Deployments sharing a ConfigMap rewrote it per pass).
+TEST_F(BindingControllerTest, RunningControllerWritesAnUnplacedDependencysGrowingListLater) {
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  ASSERT_TRUE(bindings_.Start().ok());  // no placement controller: web's binding stays unplaced
+  const std::string waiting = "dependency of Deployment/web: not placed until they are";
+  ASSERT_TRUE(Settle([&] {
+    return !Get(api::kApiVersion, "FederatedWorkload", "deployment-web").is_null() &&
+           PlacementNote("v1", "ConfigMap", "web-config") == waiting;
+  })) << PlacementNote("v1", "ConfigMap", "web-config");
+
+  json web = Get("apps/v1", "Deployment", "web");
+  json web2 = {{"apiVersion", "apps/v1"},
+               {"kind", "Deployment"},
+               {"metadata",
+                {{"name", "web2"}, {"namespace", "shop"}, {"labels", web["metadata"]["labels"]}}},
+               {"spec", web["spec"]}};
+  Create(web2);
+  ASSERT_TRUE(Settle(
+      [&] { return !Get(api::kApiVersion, "FederatedWorkload", "deployment-web2").is_null(); }));
+  EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"), waiting)
+      << "not yet: the clock has not moved";
+  EXPECT_TRUE(Get(api::kApiVersion, "FederatedWorkload", "configmap-web-config").is_null());
+
+  clock_.Advance(BindingController::kDependentsDelay);
+  const std::string both =
+      "dependency of Deployment/web, Deployment/web2: not placed until they are";
+  ASSERT_TRUE(Settle([&] { return PlacementNote("v1", "ConfigMap", "web-config") == both; }))
+      << PlacementNote("v1", "ConfigMap", "web-config");
 }
 
 TEST_F(BindingControllerTest, PolicySelectingAnUnknownKindIsRefusedNamingTheField) {

@@ -237,6 +237,77 @@ TEST_F(ObjectServiceTest, UpdateSemanticsGenerationStatusSplitAndCas) {
   EXPECT_EQ(no_status.error().code, 404);  // configmaps have no /status
 }
 
+// UpdateWithStatus (a controller's annotation and status together): what a main write then a
+// /status write would leave, stored as one write (one revision); each part admitted as its own
+// write would be; refused as Update refuses, nothing stored.
+TEST_F(ObjectServiceTest, UpdateWithStatusIsAMainAndAStatusWriteInOneRevision) {
+  std::vector<std::string> admitted;  // subresource of each validating call on an update
+  service_->AddValidatingAdmission(
+      [&](const AdmissionAttributes& a, const json& o, FieldErrors* errs) {
+        if (a.operation != Operation::kUpdate) return Status::Ok();
+        admitted.push_back(a.subresource.empty() ? "main" : a.subresource);
+        if (a.subresource == "status" && o["status"].value("ready", 0) < 0) {
+          errs->push_back({"status.ready", "Invalid value: must be greater than or equal to 0"});
+        }
+        return Status::Ok();
+      });
+  json v1 = *service_->Create(deploys(), "default", Deploy("web", 1));
+  const int64_t rv1 = std::stoll(v1["metadata"]["resourceVersion"].get<std::string>());
+
+  json body = v1;
+  body["metadata"]["annotations"]["note"] = "placed";
+  body["spec"]["replicas"] = 2;
+  body["status"] = {{"ready", 1}};
+  ApiResult<json> both = service_->UpdateWithStatus(deploys(), "default", "web", body);
+  ASSERT_TRUE(both.ok()) << both.error().message;
+  EXPECT_EQ(std::stoll((*both)["metadata"]["resourceVersion"].get<std::string>()), rv1 + 1);
+  EXPECT_EQ((*both)["metadata"]["annotations"]["note"], "placed");
+  EXPECT_EQ((*both)["spec"]["replicas"], 2);
+  EXPECT_EQ((*both)["metadata"]["generation"], 2);  // the main part's spec change
+  EXPECT_EQ((*both)["status"], json({{"ready", 1}}));
+  EXPECT_EQ(admitted, (std::vector<std::string>{"main", "status"}));
+  EXPECT_EQ(*service_->Get(deploys(), "default", "web"), *both);
+
+  struct Bad {
+    std::string what;
+    const ResourceInfo* resource;
+    std::string name;
+    std::function<void(json*)> edit;  // of the stored object
+    int code;
+  };
+  json cm = {{"metadata", {{"name", "c"}}}, {"data", {{"a", "1"}}}};
+  ASSERT_TRUE(service_->Create(cms(), "default", cm).ok());
+  for (const Bad& b : std::vector<Bad>{
+           {"status refused by admission", &deploys(), "web",
+            [](json* o) {
+              (*o)["metadata"]["annotations"]["note"] = "x";
+              (*o)["status"]["ready"] = -1;
+            },
+            422},
+           {"stale resourceVersion", &deploys(), "web",
+            [&](json* o) {
+              (*o)["metadata"]["resourceVersion"] = std::to_string(rv1);
+              (*o)["status"]["ready"] = 5;
+            },
+            409},
+           {"absent", &deploys(), "nope", [](json* o) { (*o)["metadata"]["name"] = "nope"; }, 404},
+           {"no status subresource", &cms(), "c",
+            [](json* o) {
+              (*o)["status"] = {{"x", 1}};
+            },
+            404},
+       }) {
+    json stored = *service_->Get(*b.resource, "default", b.resource == &cms() ? "c" : "web");
+    json edited = stored;
+    b.edit(&edited);
+    ApiResult<json> r = service_->UpdateWithStatus(*b.resource, "default", b.name, edited);
+    ASSERT_FALSE(r.ok()) << b.what;
+    EXPECT_EQ(r.error().code, b.code) << b.what << ": " << r.error().message;
+    EXPECT_EQ(*service_->Get(*b.resource, "default", b.resource == &cms() ? "c" : "web"), stored)
+        << b.what << ": nothing stored changed";
+  }
+}
+
 TEST_F(ObjectServiceTest, FinalizersDelayDeletionUntilEmptied) {
   json body = Deploy("web");
   body["metadata"]["finalizers"] = {"example.io/cleanup"};
