@@ -276,6 +276,18 @@ bool LostRace(const Status& status) {
   return status.code() == StatusCode::kAborted && !WritePreconditionScope::Refused(status);
 }
 
+// The answer to an update whose store write failed: a lost compare-and-swap is 409 (and
+// `lost_race` says so, for unconditional writes to retry), a vanished object 404.
+ApiError UpdateFailed(const ResourceInfo& r, const ObjectKey& key, const Status& status,
+                      bool* lost_race) {
+  if (LostRace(status)) {
+    *lost_race = true;
+    return ApiError::Conflict(r.group, r.plural, key.name);
+  }
+  if (status.code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, key.name);
+  return ApiError::FromStatus(status);
+}
+
 }  // namespace
 
 struct ObjectService::Selectors {
@@ -773,16 +785,7 @@ ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey
     // between (the delete's compare-and-swap lost and was ignored). e2e_ha_chaos_test saw a
     // workload stuck so for good.
     StatusOr<json> gone = store_.Delete(key, *old_rv);
-    if (!gone.ok()) {
-      if (LostRace(gone.status())) {
-        *lost_race = true;
-        return ApiError::Conflict(r.group, r.plural, key.name);
-      }
-      if (gone.status().code() == StatusCode::kNotFound) {
-        return ApiError::NotFound(r.group, r.plural, key.name);
-      }
-      return ApiError::FromStatus(gone.status());
-    }
+    if (!gone.ok()) return UpdateFailed(r, key, gone.status(), lost_race);
     if (r.namespaced) MaybeFinishNamespace(key.ns);
     // The object as this write left it, at the deletion's revision (an informer's Assume takes
     // it as the deletion: deletionTimestamp and no finalizers).
@@ -795,16 +798,7 @@ ApiResult<json> ObjectService::UpdateFrom(const ResourceInfo& r, const ObjectKey
   auto* status_store = status_write ? api_store : nullptr;
   StatusOr<json> written = status_store ? status_store->UpdateStatus(key, obj, *old_rv)
                                         : store_.Update(key, obj, *old_rv);
-  if (!written.ok()) {
-    if (LostRace(written.status())) {
-      *lost_race = true;
-      return ApiError::Conflict(r.group, r.plural, key.name);
-    }
-    if (written.status().code() == StatusCode::kNotFound) {
-      return ApiError::NotFound(r.group, r.plural, key.name);
-    }
-    return ApiError::FromStatus(written.status());
-  }
+  if (!written.ok()) return UpdateFailed(r, key, written.status(), lost_race);
   if (deleting && Finalizers(*written).empty()) {
     // Over an API: the server deleted it already (above, on its side); this only makes sure
     // against a server that still wrote the emptied object first.

@@ -54,6 +54,15 @@ class ObjectServiceTest : public ::testing::Test {
     ASSERT_TRUE(service_->Create(NamespaceResourceInfo(), "", {{"metadata", {{"name", "default"}}}}).ok());
   }
   const ResourceInfo& deploys() { return *registry_.Find("apps", "v1", "deployments"); }
+  // Deployment default/web created with one finalizer, then deleted: kept, being deleted.
+  json MarkedForDeletionWithAFinalizer(ObjectService& service) {
+    json body = Deploy("web");
+    body["metadata"]["finalizers"] = {"example.io/cleanup"};
+    EXPECT_TRUE(service.Create(deploys(), "default", body).ok());
+    ApiResult<json> marked = service.Delete(deploys(), "default", "web");
+    EXPECT_TRUE(marked.ok());
+    return marked.ok() ? *marked : json();
+  }
   const ResourceInfo& cms() { return *registry_.Find("", "v1", "configmaps"); }
   const ResourceInfo& nss() { return *registry_.Find("", "v1", "namespaces"); }
 
@@ -342,10 +351,7 @@ TEST_F(ObjectServiceTest, FinalizersDelayDeletionUntilEmptied) {
 TEST_F(ObjectServiceTest, EmptyingTheFinalizersOfADeletingObjectDeletesItWholeOrNotAtAll) {
   test_env::InterruptingStore store(store_);
   ObjectService service(store, clock_, registry_);
-  json body = Deploy("web");
-  body["metadata"]["finalizers"] = {"example.io/cleanup"};
-  ASSERT_TRUE(service.Create(deploys(), "default", body).ok());
-  json marked = *service.Delete(deploys(), "default", "web");
+  json marked = MarkedForDeletionWithAFinalizer(service);
   const ObjectKey key{deploys().StorageType(), "default", "web"};
   std::vector<std::string> events;
   std::mutex events_mu;
@@ -395,10 +401,7 @@ TEST_F(ObjectServiceTest, EmptyingTheFinalizersOfADeletingObjectDeletesItWholeOr
 TEST_F(ObjectServiceTest, AWriteLandingRightAfterTheFinalizersAreEmptiedLeavesNothingBehind) {
   test_env::InterruptingStore store(store_);
   ObjectService service(store, clock_, registry_);
-  json body = Deploy("web");
-  body["metadata"]["finalizers"] = {"example.io/cleanup"};
-  ASSERT_TRUE(service.Create(deploys(), "default", body).ok());
-  json marked = *service.Delete(deploys(), "default", "web");
+  json marked = MarkedForDeletionWithAFinalizer(service);
   const ObjectKey key{deploys().StorageType(), "default", "web"};
   // "A controller" writes the object's status right after any update of it lands.
   store.AfterNextUpdate("deployments", [&](const json& stored) {
@@ -418,8 +421,7 @@ TEST_F(ObjectServiceTest, AWriteLandingRightAfterTheFinalizersAreEmptiedLeavesNo
   // A status write that finds an object already stranded so (written by an older version)
   // finishes its deletion instead of writing it again.
   store.AfterNextUpdate("deployments", nullptr);
-  ASSERT_TRUE(service.Create(deploys(), "default", body).ok());
-  json stranded = *service.Delete(deploys(), "default", "web");
+  json stranded = MarkedForDeletionWithAFinalizer(service);
   stranded["metadata"].erase("finalizers");
   ASSERT_TRUE(store_
                   .Update(key, stranded,
