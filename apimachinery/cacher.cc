@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -20,12 +21,22 @@ namespace {
 using json = nlohmann::json;
 using Key = std::pair<std::string, std::string>;  // (namespace, name)
 
-// One object as the cache keeps it: decoded, encoded and its labels, all shared read-only.
+// One object as the cache keeps it: its compact JSON and its labels, shared read-only, and
+// its decoded tree only while something else still holds that (a watch event being
+// delivered, a list or GET being served, a caller's copy). The trees are several times larger
+// than the encodings (a FederatedWorkload placed on 100 members carries ~40 KB of status: at
+// 10,000 workloads ~2 GB of trees against ~0.4 GB of bytes), and what the cache serves most,
+// LISTs and watch events to REST clients, is the bytes: a tree is decoded again from them
+// only when an in-process reader needs one (GET, a field selector, a replay).
 struct Entry {
-  std::shared_ptr<const json> object;  // null: absent (a deletion in a snapshot)
-  std::shared_ptr<const std::string> encoded;
+  std::weak_ptr<const json> object;
+  std::shared_ptr<const std::string> encoded;  // null: absent (a deletion in a snapshot, the
+                                               // state before a creation)
   std::shared_ptr<const Labels> labels;
   int64_t rv = 0;
+
+  bool Present() const { return encoded != nullptr; }
+  SharedObject Shared() const { return SharedObject{object.lock(), encoded}; }
 };
 
 int64_t RvOf(const json& object) {
@@ -33,61 +44,42 @@ int64_t RvOf(const json& object) {
   return rv.ok() ? *rv : 0;
 }
 
-Entry MakeEntry(std::shared_ptr<const json> object, int64_t rv) {
+Entry MakeEntry(const std::shared_ptr<const json>& object, int64_t rv) {
   Entry e;
   e.encoded = std::make_shared<const std::string>(
       object->dump(-1, ' ', false, json::error_handler_t::replace));
   e.labels = std::make_shared<const Labels>(LabelsOf(*object));
-  e.object = std::move(object);
+  e.object = object;
   e.rv = rv;
   return e;
 }
 
+// One event as watchers get it: `object`'s decoded tree (held for the delivery), its entry,
+// and the entry it replaced (absent for creations), whose labels decide selector transitions.
 struct Event {
   WatchEventType type;
   Key key;
+  std::shared_ptr<const json> tree;
   Entry object;  // after the write (for deletions: the last state at the deletion's revision)
-  Entry prev;    // before it (object null for creations)
+  Entry prev;
   int64_t rv = 0;
 };
 
-// The window's copy of an entry: its bytes and labels, and its decoded object only while
-// something else still holds that (the current map, a list being served, a watcher's queue).
-// A superseded state is decoded again from its bytes when a replay or a rolled-back list needs
-// it, so the window costs what window_bytes counts, its encodings, and not their decoded
-// trees, which are several times larger (a soak grew the heap by ~3 MiB a minute while every
-// resource's window filled with trees).
-struct WindowEntry {
-  std::weak_ptr<const json> object;
-  std::shared_ptr<const std::string> encoded;  // null: absent (the prev of a creation)
-  std::shared_ptr<const Labels> labels;
-  int64_t rv = 0;
-};
-
-WindowEntry Remembered(const Entry& e) { return WindowEntry{e.object, e.encoded, e.labels, e.rv}; }
-
-Entry Recalled(const WindowEntry& w) {
-  Entry e;
-  if (!w.encoded) return e;
-  e.object = w.object.lock();
-  if (!e.object) e.object = std::make_shared<const json>(json::parse(*w.encoded));
-  e.encoded = w.encoded;
-  e.labels = w.labels;
-  e.rv = w.rv;
-  return e;
-}
-
+// The window: the last events, each as its entries (their encodings; trees only while held,
+// as in the current map: a soak once grew the heap by ~3 MiB a minute while every resource's
+// window filled with trees).
 struct WindowEvent {
   WatchEventType type;
   Key key;
-  WindowEntry object;
-  WindowEntry prev;
+  Entry object;
+  Entry prev;
   int64_t rv = 0;
   Timestamp arrived;  // for CacherOptions::window_max_age
 };
 
+// A window event to deliver again (a replay): its tree decoded from its bytes if need be.
 Event Recalled(const WindowEvent& w) {
-  return Event{w.type, w.key, Recalled(w.object), Recalled(w.prev), w.rv};
+  return Event{w.type, w.key, DecodedObject(w.object.Shared()), w.object, w.prev, w.rv};
 }
 
 struct Watcher {
@@ -104,7 +96,7 @@ const Labels& LabelsOfEntry(const Entry& e) { return *e.labels; }
 
 bool Selected(const LabelSelector& selector, const Entry& e) {
   if (selector.Empty()) return true;
-  return e.object != nullptr && selector.Matches(*e.labels);
+  return e.Present() && selector.Matches(*e.labels);
 }
 
 // Delivers one event to one watcher, with Kubernetes' label-selector transitions (an object
@@ -114,7 +106,7 @@ void Deliver(Watcher& w, const Event& e) {
   std::lock_guard lock(w.mu);
   if (w.cancelled || e.rv <= w.from) return;
   if (!w.ns.empty() && e.key.first != w.ns) return;
-  WatchEvent ev{e.type, ObjectKey{w.type, e.key.first, e.key.second}, e.object.object, e.rv,
+  WatchEvent ev{e.type, ObjectKey{w.type, e.key.first, e.key.second}, e.tree, e.rv,
                 e.object.encoded};
   const bool now = Selected(w.selector, e.object);
   if (e.type == WatchEventType::kModified && !w.selector.Empty()) {
@@ -129,6 +121,13 @@ void Deliver(Watcher& w, const Event& e) {
 }
 
 using Objects = std::map<Key, Entry>;
+
+// A write made through the cacher, kept until its event arrives (null object: a deletion).
+// Not encoded: Get is the only reader, and most are never read before the event replaces them.
+struct RecentWrite {
+  std::shared_ptr<const json> object;
+  int64_t rv = 0;
+};
 
 // A consistent read parked until a round numbered at least `want` returns.
 struct ParkedRead {
@@ -148,7 +147,7 @@ struct TypeCache {
   std::vector<std::shared_ptr<Watcher>> watchers;
   // Writes made through the cacher whose events have not arrived yet: the objects (Get's
   // read-your-writes) and their revisions (what single_writer completeness waits for).
-  std::map<Key, Entry> recent_writes;
+  std::map<Key, RecentWrite> recent_writes;
   std::multiset<int64_t> pending;
   std::unique_ptr<Watch> store_watch;
   // Consistent reads with several writers (cacher.h): the store's last write of this resource
@@ -361,54 +360,78 @@ class CacherImpl : public Cacher {
     return out;
   }
 
+  StatusOr<SharedObject> GetShared(const ObjectKey& key, bool any) override {
+    std::optional<StatusOr<SharedObject>> cached = FromCache(key, any);
+    if (cached) return std::move(*cached);
+    return inner_->GetShared(key, false);
+  }
+
   StatusOr<json> Get(const ObjectKey& key) override {
+    std::optional<StatusOr<SharedObject>> cached = FromCache(key, false);
+    if (!cached) return inner_->Get(key);
+    if (!cached->ok()) return cached->status();
+    return Copied(**cached);
+  }
+
+  StatusOr<json> GetAny(const ObjectKey& key) override {
+    std::optional<StatusOr<SharedObject>> cached = FromCache(key, true);
+    if (!cached->ok()) return cached->status();
+    return Copied(**cached);
+  }
+
+  // A GET as the cache answers it (the object, kNotFound, or the store's error when the
+  // resource's cache cannot start or a round failed), or nullopt when the store must answer
+  // it (a consistent read the cache cannot prove). `any`: GetAny, the cache as it is.
+  std::optional<StatusOr<SharedObject>> FromCache(const ObjectKey& key, bool any) {
+    StatusOr<TypeCache*> started = Ensure(key.type);
+    if (!started.ok()) return StatusOr<SharedObject>(started.status());
+    TypeCache* tc = *started;
+    std::unique_lock lock(core_->mu);
+    if (any) return FoundLocked(*tc, key);
     // A GET is a consistent read (Kubernetes: resourceVersion ""). A single writer's cache
     // has every write but its own in flight, which recent_writes holds; with other writers
     // the cache answers once it is proven to hold the resource's newest write, else the store.
-    MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(key.type));
-    std::unique_lock lock(core_->mu);
     if (!options_.single_writer) {
       bool fresh = false;  // off: one store read rather than two (the revision, then the key)
       if (options_.consistent_reads_from_cache) {
-        MERIDIAN_ASSIGN_OR_RETURN(fresh, FreshLocked(lock, *tc));
+        StatusOr<bool> proven = FreshLocked(lock, *tc);
+        if (!proven.ok()) return StatusOr<SharedObject>(proven.status());
+        fresh = *proven;
       }
       if (!fresh) {
         ++core_->fall_through;
         ++tc->store_reads;
-        lock.unlock();
-        return inner_->Get(key);
+        return std::nullopt;
       }
     }
     return FoundLocked(*tc, key);
   }
 
-  StatusOr<json> GetAny(const ObjectKey& key) override {
-    MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(key.type));
-    std::lock_guard lock(core_->mu);
-    return FoundLocked(*tc, key);
+  // The object as the cache of `tc` holds it (or this cacher's own newer write of it). The
+  // caller decodes it, if it must, after letting go of the lock.
+  StatusOr<SharedObject> FoundLocked(const TypeCache& tc, const ObjectKey& key) {
+    const Key k{key.ns, key.name};
+    auto it = tc.objects.find(k);
+    auto w = tc.recent_writes.find(k);
+    if (w != tc.recent_writes.end() && (it == tc.objects.end() || w->second.rv > it->second.rv)) {
+      if (!w->second.object) return NotFoundError(key.ToString() + " not found");
+      return SharedObject{w->second.object, nullptr};
+    }
+    if (it == tc.objects.end()) return NotFoundError(key.ToString() + " not found");
+    return it->second.Shared();
   }
 
-  // The object as the cache of `tc` holds it (or this cacher's own newer write of it).
-  StatusOr<json> FoundLocked(const TypeCache& tc, const ObjectKey& key) {
-    const Key k{key.ns, key.name};
-    const Entry* found = nullptr;
-    auto it = tc.objects.find(k);
-    if (it != tc.objects.end()) found = &it->second;
-    auto w = tc.recent_writes.find(k);
-    if (w != tc.recent_writes.end() && (found == nullptr || w->second.rv > found->rv)) {
-      found = &w->second;
-    }
-    if (found == nullptr || found->object == nullptr) {
-      return NotFoundError(key.ToString() + " not found");
-    }
-    return *found->object;
+  // A copy the caller may change: of the tree when someone still holds one, else decoded.
+  static json Copied(const SharedObject& o) {
+    if (o.object) return *o.object;
+    return json::parse(*o.encoded);
   }
 
   StatusOr<ListResult> List(const ResourceType& type, const ListOptions& options) override {
     MERIDIAN_ASSIGN_OR_RETURN(SharedListResult shared, ListShared(type, options));
     ListResult out;
     out.items.reserve(shared.items.size());
-    for (const SharedObject& o : shared.items) out.items.push_back(*o.object);
+    for (const SharedObject& o : shared.items) out.items.push_back(Copied(o));
     out.resource_version = shared.resource_version;
     out.continue_token = std::move(shared.continue_token);
     out.remaining_item_count = shared.remaining_item_count;
@@ -481,8 +504,8 @@ class CacherImpl : public Cacher {
     if (snapshot != 0 && snapshot < tc->rv) {
       rolled = tc->objects;
       for (auto e = tc->window.rbegin(); e != tc->window.rend() && e->rv > snapshot; ++e) {
-        if (e->prev.encoded) {
-          rolled[e->key] = Recalled(e->prev);
+        if (e->prev.Present()) {
+          rolled[e->key] = e->prev;
         } else {
           rolled.erase(e->key);
         }
@@ -499,7 +522,7 @@ class CacherImpl : public Cacher {
         ++remaining;
         return true;
       }
-      out.items.push_back(SharedObject{it->second.object, it->second.encoded});
+      out.items.push_back(it->second.Shared());
       last = it->first;
       return true;
     };
@@ -578,9 +601,10 @@ class CacherImpl : public Cacher {
         for (const auto& [window_event, redacted] : *replay) {
           Event e = Recalled(window_event);
           if (redacted) {
-            json copy = *e.object.object;
-            redactor(copy);
-            e.object = MakeEntry(std::make_shared<const json>(std::move(copy)), e.rv);
+            auto redacted_tree = std::make_shared<json>(*e.tree);
+            redactor(*redacted_tree);
+            e.tree = std::move(redacted_tree);
+            e.object = MakeEntry(e.tree, e.rv);
           }
           Deliver(*w, e);
         }
@@ -723,10 +747,10 @@ class CacherImpl : public Cacher {
 
   // Keeps what a write through the cacher stored (null: deleted) until its event arrives.
   void Remember(TypeCache& tc, const ObjectKey& key, const json* stored, int64_t rv = 0) {
-    Entry e;
+    RecentWrite e;
     if (stored != nullptr) {
       rv = RvOf(*stored);
-      e = MakeEntry(std::make_shared<const json>(*stored), rv);
+      e.object = std::make_shared<const json>(*stored);
     }
     e.rv = rv;
     std::lock_guard lock(core_->mu);
@@ -790,7 +814,7 @@ class CacherImpl : public Cacher {
     std::lock_guard lock(core_->mu);
     if (e.resource_version <= tc.rv) return;  // already listed
     const Key k{e.key.ns, e.key.name};
-    Event ev{e.type, k, after, {}, e.resource_version};
+    Event ev{e.type, k, e.object, after, {}, e.resource_version};
     auto it = tc.objects.find(k);
     if (it != tc.objects.end()) {
       ev.prev = it->second;
@@ -815,8 +839,7 @@ class CacherImpl : public Cacher {
     const Timestamp now = clock_.Now();
     const bool aged = options_.window_max_age.count() > 0;
     tc.window_bytes += ev.object.encoded->size();
-    tc.window.push_back(
-        WindowEvent{ev.type, ev.key, Remembered(ev.object), Remembered(ev.prev), ev.rv, now});
+    tc.window.push_back(WindowEvent{ev.type, ev.key, ev.object, ev.prev, ev.rv, now});
     while (!tc.window.empty() &&
            (tc.window.size() > options_.window_events || tc.window_bytes > options_.window_bytes ||
             (aged && now - tc.window.front().arrived > options_.window_max_age))) {

@@ -3,9 +3,12 @@
 // (one list, then one watch from that list's revision), then for consistent reads only to
 // learn how far the cache must be (several writers), and again for those it cannot confirm.
 //
-// Per resource it keeps every object decoded once and shared read-only (with its compact JSON,
-// so a LIST or a watch event is written without parsing or serializing it again), and a
-// window of the last events (`window_events`, `window_bytes`), each with the state it replaced.
+// Per resource it keeps every object's compact JSON, shared read-only (a LIST or a watch event
+// is written without parsing or serializing it again), and a window of the last events
+// (`window_events`, `window_bytes`), each with the state it replaced. An object's decoded tree
+// is kept only while something else holds it (a watch event being delivered, a list being
+// served): the trees are several times larger than the bytes, and a reader that needs one
+// (GET, List, a field selector, a replayed event) decodes it again from them.
 //   - Get is a consistent read (below), from memory once proven. Writes made through this
 //     cacher are seen by the next Get at once (the written object is kept until its own watch
 //     event arrives). GetAny (GET with resourceVersion=0) is the cache as it is, no round.
@@ -91,8 +94,8 @@ namespace meridian::apimachinery {
 
 struct CacherOptions {
   // Events kept per resource for watches from an older revision, later pages, and kExact:
-  // at most this many, and at most this many bytes of their encodings (the decoded objects
-  // take about as much again), so that large objects cannot make the window a memory sink.
+  // at most this many, and at most this many bytes of their encodings (trees are not kept),
+  // so that large objects cannot make the window a memory sink.
   size_t window_events = 10000;
   size_t window_bytes = 8 << 20;
   // And only events younger than this (0: no age bound), as kube-apiserver's watch cache keeps
@@ -137,7 +140,7 @@ struct CacherOptions {
 struct ResourceCacheStats {
   ResourceType type;
   size_t objects = 0;
-  size_t object_bytes = 0;  // their encodings (the decoded trees take several times more)
+  size_t object_bytes = 0;  // their encodings (what the cache holds of them, with the labels)
   size_t window_events = 0;
   size_t window_bytes = 0;  // the window's encodings (what CacherOptions::window_bytes bounds)
   uint64_t consistent_read_rounds = 0;  // reads of the store's last write (several writers)

@@ -560,15 +560,29 @@ ApiResult<json> ObjectService::Create(const ResourceInfo& r, const std::string& 
   return ApiError::AlreadyExists(r.group, r.plural, generate);
 }
 
+namespace {
+
+// A store read's error as the API answers it.
+ApiError GetError(const ResourceInfo& r, const std::string& name, const Status& status) {
+  if (status.code() == StatusCode::kNotFound) return ApiError::NotFound(r.group, r.plural, name);
+  return ApiError::FromStatus(status);
+}
+
+}  // namespace
+
 ApiResult<json> ObjectService::Get(const ResourceInfo& r, const std::string& ns,
                                    const std::string& name, bool any_version) {
   const ObjectKey key{r.StorageType(), r.namespaced ? ns : "", name};
   StatusOr<json> got = any_version ? store_.GetAny(key) : store_.Get(key);
-  if (!got.ok()) {
-    if (got.status().code() == StatusCode::kNotFound)
-      return ApiError::NotFound(r.group, r.plural, name);
-    return ApiError::FromStatus(got.status());
-  }
+  if (!got.ok()) return GetError(r, name, got.status());
+  return std::move(got).value();
+}
+
+ApiResult<SharedObject> ObjectService::GetShared(const ResourceInfo& r, const std::string& ns,
+                                                 const std::string& name, bool any_version) {
+  const ObjectKey key{r.StorageType(), r.namespaced ? ns : "", name};
+  StatusOr<SharedObject> got = store_.GetShared(key, any_version);
+  if (!got.ok()) return GetError(r, name, got.status());
   return std::move(got).value();
 }
 
@@ -686,7 +700,7 @@ ApiResult<SharedList> ObjectService::ListShared(const ResourceInfo& r, const std
   SharedList out;
   out.items.reserve(listed->items.size());
   for (SharedObject& o : listed->items) {
-    if (sel->fields.empty() || FieldsMatch(sel->fields, *o.object))
+    if (sel->fields.empty() || FieldsMatch(sel->fields, *DecodedObject(o)))
       out.items.push_back(std::move(o));
   }
   out.metadata = ListMetadata(listed->resource_version, listed->continue_token,
@@ -1259,6 +1273,13 @@ ApiResult<json> ObjectService::DeleteCollection(const ResourceInfo& r, const std
 
 namespace {
 
+// One of a watch's initial ADDED events, for a listed item.
+ObjectEvent InitialEvent(const SharedObject& item) {
+  std::shared_ptr<const json> object = DecodedObject(item);
+  StatusOr<int64_t> rv = ResourceVersionOf(*object);
+  return ObjectEvent{"ADDED", std::move(object), rv.ok() ? *rv : 0, item.encoded, true};
+}
+
 // Holds a watch's live events back until its initial events (sent from another thread) are
 // out, so that the callback sees them in order and one at a time.
 struct InitialGate {
@@ -1327,20 +1348,17 @@ ApiResult<std::unique_ptr<Watch>> ObjectService::StartWatch(const ResourceInfo& 
     ApiResult<SharedList> listed = ListShared(r, watch_ns, list_req);
     if (!listed.ok()) return listed.error();
     from = std::stoll(listed->metadata["resourceVersion"].get<std::string>());
-    auto initial = std::make_shared<std::vector<ObjectEvent>>();
-    initial->reserve(listed->items.size());
-    for (SharedObject& item : listed->items) {
-      StatusOr<int64_t> rv = ResourceVersionOf(*item.object);
-      initial->push_back(ObjectEvent{"ADDED", std::move(item.object), rv.ok() ? *rv : 0,
-                                     std::move(item.encoded), true});
-    }
+    // Each item's tree is decoded (where the store keeps only its bytes) just before its
+    // event is delivered, and let go after: never every tree of the list at once.
+    auto initial = std::make_shared<std::vector<SharedObject>>(std::move(listed->items));
     if (!request.async_initial_events) {
-      for (const ObjectEvent& e : *initial) callback(e);
+      for (const SharedObject& item : *initial) callback(InitialEvent(item));
     } else {
       gate = std::make_shared<InitialGate>();
       gate->callback = std::move(callback);
       InitialEventsThread()->Post([gate, initial] {
-        for (const ObjectEvent& e : *initial) {
+        for (const SharedObject& item : *initial) {
+          ObjectEvent e = InitialEvent(item);
           std::lock_guard lock(gate->mu);
           if (gate->cancelled) return;
           gate->callback(e);

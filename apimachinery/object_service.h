@@ -184,6 +184,10 @@ class ObjectService {
   // copy as it is, which may miss a write acknowledged on another replica (Store::GetAny).
   ApiResult<nlohmann::json> Get(const ResourceInfo& resource, const std::string& ns,
                                 const std::string& name, bool any_version = false);
+  // The same object shared with the store (Store::GetShared: the watch cache's encoding, not
+  // copied), for callers that only read or send it. Errors as Get.
+  ApiResult<SharedObject> GetShared(const ResourceInfo& resource, const std::string& ns,
+                                    const std::string& name, bool any_version = false);
 
   // A `<Kind>List` ({apiVersion, kind, metadata: {resourceVersion, continue,
   // remainingItemCount}, items}) for `ns` ("" = all namespaces). 400 for a malformed

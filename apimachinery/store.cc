@@ -13,6 +13,17 @@ const char* WatchEventTypeName(WatchEventType t) {
   return "MODIFIED";
 }
 
+std::shared_ptr<const nlohmann::json> DecodedObject(const SharedObject& o) {
+  if (o.object || !o.encoded) return o.object;
+  return std::make_shared<const nlohmann::json>(nlohmann::json::parse(*o.encoded));
+}
+
+StatusOr<SharedObject> Store::GetShared(const ObjectKey& key, bool any) {
+  StatusOr<nlohmann::json> got = any ? GetAny(key) : Get(key);
+  if (!got.ok()) return got.status();
+  return SharedObject{std::make_shared<const nlohmann::json>(std::move(got).value()), nullptr};
+}
+
 StatusOr<SharedListResult> Store::ListShared(const ResourceType& type, const ListOptions& options) {
   StatusOr<ListResult> listed = List(type, options);
   if (!listed.ok()) return listed.status();

@@ -80,13 +80,19 @@ struct ListResult {
   int64_t remaining_item_count = -1;  // items after this page if known, else -1
 };
 
-// An object shared read-only (decoded once, by the watch cache), with its compact JSON
-// encoding when the store keeps one (null: encode `object` yourself). The encoding is
-// `object.dump(-1, ' ', false, replace)`, the bytes a REST response would hold.
+// An object shared read-only, with its compact JSON encoding when the store keeps one (null:
+// encode `object` yourself). The encoding is `object.dump(-1, ' ', false, replace)`, the bytes
+// a REST response would hold. `object` is null when the store keeps only the encoding (the
+// watch cache keeps an object's decoded tree only while someone else holds it: the trees are
+// several times larger than the bytes); DecodedObject gives the tree either way. At least one
+// of the two is set.
 struct SharedObject {
   std::shared_ptr<const nlohmann::json> object;
   std::shared_ptr<const std::string> encoded;
 };
+
+// `o.object`, else `o.encoded` parsed (the encoding is the store's own dump: it parses).
+std::shared_ptr<const nlohmann::json> DecodedObject(const SharedObject& o);
 
 // ListResult with shared items (Store::ListShared).
 struct SharedListResult {
@@ -139,6 +145,10 @@ class Store {
   // answers as Get does.
   virtual StatusOr<nlohmann::json> GetAny(const ObjectKey& key) { return Get(key); }
 
+  // Get (`any`: GetAny) shared instead of copied: the watch cache answers with the encoding it
+  // keeps, which a REST GET sends as it is; the default calls Get / GetAny and wraps it.
+  virtual StatusOr<SharedObject> GetShared(const ObjectKey& key, bool any);
+
   // Objects of `type` matching `options`, with the revision they reflect. A malformed or
   // expired continue token is kInvalidArgument / kOutOfRange.
   virtual StatusOr<ListResult> List(const ResourceType& type, const ListOptions& options) = 0;
@@ -167,8 +177,9 @@ class Store {
                                                      int64_t from_resource_version,
                                                      WatchCallback callback) = 0;
 
-  // List, with items shared instead of copied. Stores that keep decoded objects (the watch
-  // cache) answer without copying or parsing; the default calls List and wraps its items.
+  // List, with items shared instead of copied. Stores that keep objects in memory (the watch
+  // cache) answer without copying, parsing or serializing; the default calls List and wraps
+  // its items.
   virtual StatusOr<SharedListResult> ListShared(const ResourceType& type,
                                                 const ListOptions& options);
 

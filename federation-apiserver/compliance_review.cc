@@ -38,7 +38,8 @@ std::string Quoted(const json& value) { return value.dump(); }
 // gives no report anyway.
 std::optional<Timestamp> LedgerFirst(const apimachinery::SharedList& page) {
   for (const apimachinery::SharedObject& item : page.items) {
-    const json& o = *item.object;
+    const std::shared_ptr<const json> object = apimachinery::DecodedObject(item);
+    const json& o = *object;
     auto meta = o.find("metadata");
     if (meta != o.end() && meta->is_object() && meta->value("name", "") == api::kEvidenceHeadName) {
       continue;
@@ -105,14 +106,15 @@ StatusOr<Answer> Report(apimachinery::ObjectService& objects, const ComplianceRe
     for (const apimachinery::SharedObject& item : list.items) {
       Status added = item.encoded ? verifier.AddStored(*item.encoded) : verifier.Add(*item.object);
       if (!added.ok()) return Unverified(added);
-      auto meta = item.object->find("metadata");
-      if (meta != item.object->end() && meta->is_object() &&
+      const std::shared_ptr<const json> object = apimachinery::DecodedObject(item);
+      auto meta = object->find("metadata");
+      if (meta != object->end() && meta->is_object() &&
           meta->value("name", "") == api::kEvidenceHeadName) {
         continue;
       }
       FieldErrors decode_errors;
       const api::ResidencyEvidence entry =
-          api::DecodeResidencyEvidence(*item.object, &decode_errors);
+          api::DecodeResidencyEvidence(*object, &decode_errors);
       if (!decode_errors.empty()) continue;  // the verifier has just accepted it: cannot happen
       try {
         builder.Add(entry.spec);

@@ -24,9 +24,10 @@ Status ListInto(apimachinery::ObjectService& objects, const char* plural,
   }
   for (const apimachinery::SharedObject& item : list.value().items) {
     FieldErrors errors;
-    T decoded = decode(*item.object, &errors);
+    const std::shared_ptr<const json> object = apimachinery::DecodedObject(item);
+    T decoded = decode(*object, &errors);
     if (!errors.empty()) {
-      const json& meta = item.object->contains("metadata") ? (*item.object)["metadata"] : json();
+      const json& meta = object->contains("metadata") ? (*object)["metadata"] : json();
       return InternalError(std::string(plural) + " " +
                            (meta.is_object() ? meta.value("name", "") : std::string()) +
                            " does not decode: " + errors.front().ToString());

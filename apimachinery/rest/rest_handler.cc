@@ -985,9 +985,15 @@ RestResponse RestHandler::ServeResource(RestRequest& request, const std::string&
     if (ApiResult<int64_t> parsed = ParseQueryResourceVersion(rv); !parsed.ok()) {
       return RestResponse::Error(parsed.error());
     }
-    ApiResult<json> got = service_.Get(r, ns, name, rv == "0");
+    ApiResult<SharedObject> got = service_.GetShared(r, ns, name, rv == "0");
     if (!got.ok()) return RestResponse::Error(got.error());
-    return render_object(200, *got);
+    if (render == Render::kObject && got->encoded) {
+      // The watch cache's bytes are the response (the same dump RestResponse::Json makes).
+      RestResponse resp;
+      resp.shared_body = std::move(got->encoded);
+      return resp;
+    }
+    return render_object(200, *DecodedObject(*got));
   }
   if (m == "PUT") {
     json body;

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <random>
+#include <thread>
 
 #include "apimachinery/cacher.h"
 #include "apimachinery/memory_store.h"
@@ -201,6 +202,36 @@ TEST(ListResponseTest, AnswersExactlyAsWithoutTheCacheThroughRandomWritesAndList
     }
   }
   EXPECT_LE(f.cached->list_response_cache().bytes(), 8u * 1024);
+}
+
+// A GET is answered with the bytes the watch cache keeps (no decode, no copy, no dump): the
+// very bytes the cache holds, the same JSON the object's own encoding would be; as=Table still
+// renders from the decoded object.
+TEST(ListResponseTest, AGetSendsTheBytesTheCacheKeeps) {
+  Fixture f;
+  ASSERT_EQ(f.Put("default", "cm-1", "web").code, 201);
+  const ResourceType configmaps{"", "configmaps"};
+  const int64_t written = f.cacher->CurrentResourceVersion();
+  for (int i = 0; i < 100000 && f.cacher->CachedRevision(configmaps) < written; ++i) {
+    std::this_thread::yield();
+  }
+  const std::string path = "/api/v1/namespaces/default/configmaps/cm-1";
+  RestResponse got = f.cached->Handle(Req("GET", path));
+  ASSERT_EQ(got.code, 200);
+  StatusOr<SharedObject> kept = f.cacher->GetShared({configmaps, "default", "cm-1"}, true);
+  ASSERT_TRUE(kept.ok() && kept->encoded);
+  ASSERT_TRUE(got.shared_body) << "the GET body was built, not the cache's bytes";
+  EXPECT_EQ(got.shared_body.get(), kept->encoded.get());
+  ApiResult<json> object = f.service->Get(ConfigMapsInfo(), "default", "cm-1");
+  ASSERT_TRUE(object.ok());
+  EXPECT_EQ(got.Body(), RestResponse::Json(200, *object).Body());
+
+  RestResponse table = f.cached->Handle(
+      Req("GET", path, nullptr, {}, {{"accept", "application/json;as=Table;v=v1;g=meta.k8s.io"}}));
+  ASSERT_EQ(table.code, 200);
+  json rendered = json::parse(table.Body());
+  EXPECT_EQ(rendered["kind"], "Table");
+  EXPECT_EQ(rendered["rows"].size(), 1u);
 }
 
 TEST(ListResponseTest, AuthorizationRunsBeforeAKeptBodyIsUsed) {
