@@ -428,9 +428,21 @@ std::string ObjectService::NewUid() {
 }
 
 std::optional<ApiError> ObjectService::CheckNamespace(const ResourceInfo& r, const std::string& ns,
-                                                      const std::string& name) {
+                                                      const std::string& name, bool written) {
   if (!registry_.HasNamespaces()) return std::nullopt;
-  StatusOr<json> got = store_.Get(ObjectKey{kNamespaces, "", ns});
+  const ObjectKey key{kNamespaces, "", ns};
+  // Before the write, as kube-apiserver's NamespaceLifecycle admission (its namespace
+  // informer first, a live lookup when that does not show it Active): the cache as it is (no
+  // consistent-read round) when it shows the namespace Active, else a consistent read. That
+  // only spares writing into a namespace that is gone or going; the check after the write
+  // (Create), a consistent read, is what keeps nothing from outliving its namespace. Two
+  // consistent reads per namespaced create cost 14 % of the creates/s on etcd (-O0, 8
+  // clients, medians of 3: 354 -> 303/s).
+  if (!written) {
+    StatusOr<json> cached = store_.GetAny(key);
+    if (cached.ok() && MetaString(*cached, "deletionTimestamp").empty()) return std::nullopt;
+  }
+  StatusOr<json> got = store_.Get(key);
   if (!got.ok()) {
     if (got.status().code() == StatusCode::kNotFound)
       return ApiError::NotFound("", "namespaces", ns);
@@ -562,7 +574,11 @@ ApiResult<json> ObjectService::Create(const ResourceInfo& r, const std::string& 
         std::lock_guard lock(mu_);
         generic_types_.emplace(r.StorageType(), r);
       }
-      if (r.namespaced) RemoveIfNamespaceWentAway(r, ns, *created, ctx);
+      if (r.namespaced) {
+        if (std::optional<ApiError> gone = RemoveIfNamespaceWentAway(r, ns, *created, ctx)) {
+          return *gone;
+        }
+      }
       return std::move(created).value();
     }
     if (created.status().code() == StatusCode::kAlreadyExists) {
@@ -1209,23 +1225,26 @@ StatusOr<std::optional<json>> ObjectService::FinishNamespace(const std::string& 
   return AbortedError("namespace " + ns + ": too many concurrent writes while finishing it");
 }
 
-void ObjectService::RemoveIfNamespaceWentAway(const ResourceInfo& r, const std::string& ns,
-                                              const json& created, const RequestContext& ctx) {
-  if (!registry_.HasNamespaces()) return;
-  // CheckNamespace read the namespace before this write; its deletion may have marked it
-  // since, listed its contents before this write landed, and removed it: the object would
-  // outlive its namespace (and turn up in the next namespace of that name). The deletion
-  // writes its mark, then reads the contents; this create writes the object, then reads the
-  // namespace: one of the two sees the other. Seeing the mark (or no namespace), the creator
-  // deletes what it wrote, as the namespace's deletion would have had it come a moment
-  // earlier; the create still answers 201 (it did happen, before the deletion).
-  StatusOr<json> now = store_.Get(ObjectKey{kNamespaces, "", ns});
-  const bool going = now.ok() ? !MetaString(*now, "deletionTimestamp").empty()
-                              : now.status().code() == StatusCode::kNotFound;
-  if (!going) return;
+std::optional<ApiError> ObjectService::RemoveIfNamespaceWentAway(const ResourceInfo& r,
+                                                                 const std::string& ns,
+                                                                 const json& created,
+                                                                 const RequestContext& ctx) {
+  // CheckNamespace read the namespace before this write (from the cache, possibly behind);
+  // its deletion may have marked it since, listed its contents before this write landed, and
+  // removed it: the object would outlive its namespace (and turn up in the next namespace of
+  // that name). The deletion writes its mark, then reads the contents; this create writes the
+  // object, then reads the namespace (consistently): one of the two sees the other. Seeing
+  // the mark (or no namespace), the creator deletes what it wrote and answers what the check
+  // before the write would have (403 NamespaceTerminating, 404). A read that fails says
+  // nothing: the object stays (a Terminating namespace's contents are deleted again by
+  // NamespaceTerminator).
+  const std::string name = MetaString(created, "name");
+  std::optional<ApiError> gone = CheckNamespace(r, ns, name, /*written=*/true);
+  if (!gone || (gone->code != 403 && gone->code != 404)) return std::nullopt;
   DeleteOptions only_this;
   only_this.precondition_uid = MetaString(created, "uid");
-  (void)Delete(r, ns, MetaString(created, "name"), only_this, ctx);
+  (void)Delete(r, ns, name, only_this, ctx);
+  return gone;
 }
 
 bool ObjectService::NamespaceHeld(const ResourceInfo& r, const ObjectKey& key, const json& obj) {

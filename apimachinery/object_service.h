@@ -22,8 +22,9 @@
 //     DeferNamespaceDeletion, only marks it and leaves the rest to a namespace controller).
 //     It marks the Namespace first, then deletes, then removes it, each step one write that
 //     happens whole or not at all; a deletion cut short between steps stays Terminating and
-//     ResumeNamespaceDeletion finishes it. A create that passed its namespace check while the
-//     namespace was being marked deletes what it wrote (it never outlives its namespace);
+//     ResumeNamespaceDeletion finishes it. A create reads the namespace again after its
+//     write and, if it is marked (or gone) by then, deletes what it wrote and answers 403
+//     (404): nothing outlives its namespace;
 //   - admission: mutating callbacks, then validating callbacks whose FieldErrors become
 //     422 Invalid with details.causes;
 //   - patches (merge, JSON, strategic; see patch.h) retried on write conflicts like a real
@@ -289,9 +290,10 @@ class ObjectService {
                                           const nlohmann::json* status);
   // Runs mutating then validating admission (plus name/label validation on create).
   std::optional<ApiError> Admit(const AdmissionAttributes& attrs, nlohmann::json* object);
-  // The NamespaceLifecycle admission for a create of `name` (a `r`) in `ns`.
+  // The NamespaceLifecycle admission for a create of `name` (a `r`) in `ns`; `written`: the
+  // check after the write (a consistent read only).
   std::optional<ApiError> CheckNamespace(const ResourceInfo& r, const std::string& ns,
-                                         const std::string& name);
+                                         const std::string& name, bool written = false);
   std::vector<ResourceInfo> NamespacedTypes();
   // Whether anything is stored in `ns`; a failed list is an error, never "empty".
   StatusOr<bool> NamespaceHasContent(const std::string& ns);
@@ -303,10 +305,11 @@ class ObjectService {
   StatusOr<std::optional<nlohmann::json>> FinishNamespace(const std::string& ns);
   // FinishNamespace after an object of `ns` went, errors left to NamespaceTerminator.
   void MaybeFinishNamespace(const std::string& ns);
-  // After a create in `ns`: deletes the object just written if the namespace was marked for
-  // deletion (or removed) since CheckNamespace read it.
-  void RemoveIfNamespaceWentAway(const ResourceInfo& r, const std::string& ns,
-                                 const nlohmann::json& created, const RequestContext& ctx);
+  // After a create in `ns`: deletes the object just written if the namespace is marked for
+  // deletion (or gone) now, and returns the error CheckNamespace gives for that.
+  std::optional<ApiError> RemoveIfNamespaceWentAway(const ResourceInfo& r, const std::string& ns,
+                                                    const nlohmann::json& created,
+                                                    const RequestContext& ctx);
   // Whether an update that empties the metadata.finalizers of Namespace `obj` (a `r`), being
   // deleted, stores it instead of removing it: something it waits for is still there.
   bool NamespaceHeld(const ResourceInfo& r, const ObjectKey& key, const nlohmann::json& obj);

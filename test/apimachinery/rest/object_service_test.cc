@@ -723,14 +723,17 @@ TEST_F(NamespaceDeletionTest, AnObjectGoingDuringTheDeleteLeavesNoEmptyTerminati
 }
 
 // A create that passed its namespace check just before the namespace was marked lands after
-// the deletion listed the contents: it deletes what it wrote, so nothing outlives the
-// namespace (to turn up in the next one of that name), and nothing keeps it Terminating.
+// the deletion listed the contents: it deletes what it wrote and answers as if it had come
+// after the mark, so nothing outlives the namespace (to turn up in the next one of that
+// name), and nothing keeps it Terminating.
 TEST_F(NamespaceDeletionTest, ACreateRacingTheDeletionDoesNotOutliveTheNamespace) {
   ASSERT_TRUE(service_->Create(nss(), "", {{"metadata", {{"name", "team"}}}}).ok());
   store_wrapper_.BeforeNextWrite("create", "configmaps",
                                  [&] { ASSERT_TRUE(service_->Delete(nss(), "", "team").ok()); });
   ApiResult<json> created = service_->Create(cms(), "team", {{"metadata", {{"name", "late"}}}});
-  ASSERT_TRUE(created.ok()) << created.error().message;  // it happened, before the deletion
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(created.error().code, 404);
+  EXPECT_EQ(created.error().message, "namespaces \"team\" not found");
   EXPECT_FALSE(Stored(nss(), "", "team"));
   EXPECT_FALSE(Stored(cms(), "team", "late"));
 
@@ -738,7 +741,10 @@ TEST_F(NamespaceDeletionTest, ACreateRacingTheDeletionDoesNotOutliveTheNamespace
   NamespaceWithAHeldObject("slow");
   store_wrapper_.BeforeNextWrite("create", "configmaps",
                                  [&] { ASSERT_TRUE(service_->Delete(nss(), "", "slow").ok()); });
-  ASSERT_TRUE(service_->Create(cms(), "slow", {{"metadata", {{"name", "late"}}}}).ok());
+  ApiResult<json> refused = service_->Create(cms(), "slow", {{"metadata", {{"name", "late"}}}});
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().code, 403);
+  EXPECT_EQ(refused.error().causes.at(0).reason, "NamespaceTerminating");
   EXPECT_FALSE(Stored(cms(), "slow", "late"));
   ASSERT_TRUE(Stored(nss(), "", "slow"));
   ReleaseHeld("slow");
