@@ -1189,7 +1189,10 @@ bool ObjectService::DeleteNamespaceContents(const std::string& ns, const Request
     StatusOr<ListResult> listed = store_.List(r.StorageType(), opts);
     if (!listed.ok()) continue;
     for (const json& o : listed->items) {
-      ApiResult<json> gone = Delete(r, ns, MetaString(o, "name"), {}, ctx);
+      // The namespace is judged once, after all of them (FinishNamespace), not after each:
+      // that is a list of every namespaced type per object.
+      ApiResult<json> gone =
+          DeleteChecked(r, ns, MetaString(o, "name"), {}, ctx, /*finish_namespace=*/false);
       (void)gone;  // best effort: a concurrent delete or a finalizer is fine
     }
   }
@@ -1270,6 +1273,12 @@ void ObjectService::MaybeFinishNamespace(const std::string& ns) {
 ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& ns,
                                       const std::string& name, const DeleteOptions& options,
                                       const RequestContext& ctx) {
+  return DeleteChecked(r, ns, name, options, ctx, /*finish_namespace=*/true);
+}
+
+ApiResult<json> ObjectService::DeleteChecked(const ResourceInfo& r, const std::string& ns,
+                                             const std::string& name, const DeleteOptions& options,
+                                             const RequestContext& ctx, bool finish_namespace) {
   ObjectKey key{r.StorageType(), r.namespaced ? ns : "", name};
   const bool is_namespace = r.group.empty() && r.plural == "namespaces";
   for (int attempt = 0; attempt < kMaxRetries; ++attempt) {
@@ -1353,7 +1362,7 @@ ApiResult<json> ObjectService::Delete(const ResourceInfo& r, const std::string& 
         return ApiError::NotFound(r.group, r.plural, name);
       return ApiError::FromStatus(gone.status());
     }
-    if (r.namespaced) MaybeFinishNamespace(key.ns);
+    if (r.namespaced && finish_namespace) MaybeFinishNamespace(key.ns);
     return std::move(gone).value();
   }
   return ApiError::Conflict(r.group, r.plural, name);

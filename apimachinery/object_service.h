@@ -288,6 +288,11 @@ class ObjectService {
                                           const std::string& name, nlohmann::json body,
                                           const std::string& subresource, const RequestContext& ctx,
                                           const nlohmann::json* status);
+  // Delete's work; `finish_namespace`: remove a Terminating namespace this emptied (off for
+  // the namespace's own deletion of its contents, which judges the namespace once at the end).
+  ApiResult<nlohmann::json> DeleteChecked(const ResourceInfo& resource, const std::string& ns,
+                                          const std::string& name, const DeleteOptions& options,
+                                          const RequestContext& ctx, bool finish_namespace);
   // Runs mutating then validating admission (plus name/label validation on create).
   std::optional<ApiError> Admit(const AdmissionAttributes& attrs, nlohmann::json* object);
   // The NamespaceLifecycle admission for a create of `name` (a `r`) in `ns`; `written`: the

@@ -9,6 +9,7 @@
 #include "apimachinery/change_watch.h"
 #include "apimachinery/memory_store.h"
 #include "apimachinery/table.h"
+#include "test/common/counting_store.h"
 #include "test/common/interrupting_store.h"
 
 namespace meridian::apimachinery {
@@ -777,6 +778,26 @@ TEST_F(NamespaceDeletionTest, EmptyingItsFinalizersWaitsForItsObjects) {
           ->Patch(nss(), "", "bare", PatchType::kMergePatch, R"({"metadata":{"finalizers":null}})")
           .ok());
   EXPECT_FALSE(Stored(nss(), "", "bare"));
+}
+
+// The namespace is marked before its contents are deleted, and the deletion judges it once
+// at the end: not after each object (every namespaced type listed per object, 40,000 lists
+// on etcd for 1,000 objects of 40 kinds).
+TEST_F(NamespaceDeletionTest, DeletingANamespaceListsItsKindsAFewTimesNotPerObject) {
+  test_env::CountingStore counting(store_);
+  ObjectService service(counting, clock_, registry_);
+  ASSERT_TRUE(service.Create(nss(), "", {{"metadata", {{"name", "big"}}}}).ok());
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(
+        service.Create(cms(), "big", {{"metadata", {{"name", "c" + std::to_string(i)}}}}).ok());
+  }
+  const int before = counting.total("list");
+  ASSERT_TRUE(service.Delete(nss(), "", "big").ok());
+  EXPECT_FALSE(Stored(nss(), "", "big"));
+  EXPECT_FALSE(Stored(cms(), "big", "c0"));
+  // Two namespaced kinds, each listed to delete what is in it, then twice with limit 1 (is
+  // anything left; may the namespace go).
+  EXPECT_LE(counting.total("list") - before, 6);
 }
 
 // DeferNamespaceDeletion: the two-step deletion of kube-apiserver 1.20 (checked against
