@@ -19,7 +19,12 @@
 //     Namespace gets status.phase Active; deleting a Namespace deletes its objects and, while
 //     some remain (objects with finalizers are only marked), keeps the Namespace with
 //     deletionTimestamp and phase Terminating until the last one goes (or, with
-//     DeferNamespaceDeletion, only marks it and leaves the rest to a namespace controller);
+//     DeferNamespaceDeletion, only marks it and leaves the rest to a namespace controller).
+//     It marks the Namespace first, then deletes, then removes it, each step one write that
+//     happens whole or not at all; a deletion cut short between steps stays Terminating and
+//     ResumeNamespaceDeletion finishes it. A create reads the namespace again after its
+//     write and, if it is marked (or gone) by then, deletes what it wrote and answers 403
+//     (404): nothing outlives its namespace;
 //   - admission: mutating callbacks, then validating callbacks whose FieldErrors become
 //     422 Invalid with details.causes;
 //   - patches (merge, JSON, strategic; see patch.h) retried on write conflicts like a real
@@ -171,6 +176,17 @@ class ObjectService {
   bool PurgeNamespace(const std::string& ns, const RequestContext& ctx = {});
   ApiResult<bool> FinalizeNamespace(const std::string& name, const std::string& finalizer);
 
+  // Without DeferNamespaceDeletion: does again what deleting Namespace `ns` does, for a
+  // deletion whose end did not happen (the process that was to remove the namespace after
+  // its last object was killed; that removal lost its compare-and-swap or failed): deletes
+  // what is left in it and removes it once it is empty and has no metadata.finalizers.
+  // true when the namespace is gone (or was), false while it stays or is not being deleted.
+  // Errors: the store's (nothing is then removed that should not be); kFailedPrecondition
+  // with DeferNamespaceDeletion (its namespace controller finalizes). The API server's
+  // NamespaceTerminator calls it for every Terminating namespace; idempotent, safe to run in
+  // several processes at once.
+  StatusOr<bool> ResumeNamespaceDeletion(const std::string& ns, const RequestContext& ctx = {});
+
   const ResourceRegistry& registry() const { return registry_; }
   Store& store() { return store_; }
 
@@ -276,17 +292,36 @@ class ObjectService {
                                           const std::string& name, nlohmann::json body,
                                           const std::string& subresource, const RequestContext& ctx,
                                           const nlohmann::json* status);
+  // Delete's work; `finish_namespace`: remove a Terminating namespace this emptied (off for
+  // the namespace's own deletion of its contents, which judges the namespace once at the end).
+  ApiResult<nlohmann::json> DeleteChecked(const ResourceInfo& resource, const std::string& ns,
+                                          const std::string& name, const DeleteOptions& options,
+                                          const RequestContext& ctx, bool finish_namespace);
   // Runs mutating then validating admission (plus name/label validation on create).
   std::optional<ApiError> Admit(const AdmissionAttributes& attrs, nlohmann::json* object);
-  // The NamespaceLifecycle admission for a create of `name` (a `r`) in `ns`.
+  // The NamespaceLifecycle admission for a create of `name` (a `r`) in `ns`; `written`: the
+  // check after the write (a consistent read only).
   std::optional<ApiError> CheckNamespace(const ResourceInfo& r, const std::string& ns,
-                                         const std::string& name);
+                                         const std::string& name, bool written = false);
   std::vector<ResourceInfo> NamespacedTypes();
-  bool NamespaceHasContent(const std::string& ns);
+  // Whether anything is stored in `ns`; a failed list is an error, never "empty".
+  StatusOr<bool> NamespaceHasContent(const std::string& ns);
   // Deletes (or marks) every object in `ns`; true when nothing is left.
   bool DeleteNamespaceContents(const std::string& ns, const RequestContext& ctx);
-  // Removes namespace `ns` if it is being deleted, has no finalizers and is now empty.
+  // Removes namespace `ns` if it is being deleted, has no metadata.finalizers and is empty:
+  // one compare-and-swap delete of the namespace as read, judged again after a lost race.
+  // Answers the namespace as deleted, or nullopt when it stays or is gone already.
+  StatusOr<std::optional<nlohmann::json>> FinishNamespace(const std::string& ns);
+  // FinishNamespace after an object of `ns` went, errors left to NamespaceTerminator.
   void MaybeFinishNamespace(const std::string& ns);
+  // After a create in `ns`: deletes the object just written if the namespace is marked for
+  // deletion (or gone) now, and returns the error CheckNamespace gives for that.
+  std::optional<ApiError> RemoveIfNamespaceWentAway(const ResourceInfo& r, const std::string& ns,
+                                                    const nlohmann::json& created,
+                                                    const RequestContext& ctx);
+  // Whether an update that empties the metadata.finalizers of Namespace `obj` (a `r`), being
+  // deleted, stores it instead of removing it: something it waits for is still there.
+  bool NamespaceHeld(const ResourceInfo& r, const ObjectKey& key, const nlohmann::json& obj);
   std::string NewUid();
 
   Store& store_;

@@ -331,6 +331,12 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
 
   // Before the first request: what the stored CRDs serve (a restart serves them at once).
   MERIDIAN_RETURN_IF_ERROR(server->custom_resources_->Start());
+  // After the CRDs: a namespace's custom objects are among what it waits for.
+  if (options.namespace_termination_interval.count() > 0) {
+    server->namespace_terminator_ = std::make_unique<NamespaceTerminator>(
+        *server->objects_, options.namespace_termination_interval);
+    server->namespace_terminator_->Start();
+  }
 
   // After the namespaces: RBAC's bootstrap roles are cluster-scoped, but its watches must
   // see every object already stored.
@@ -509,6 +515,7 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
 }
 
 FederationApiServer::~FederationApiServer() {
+  namespace_terminator_.reset();  // writes through objects_
   // The handler's watches reference the service and store: stop them first.
   watchers_metrics_.reset();
   cache_metrics_.reset();

@@ -29,11 +29,12 @@
 #include "federation-apiserver/audit/audit.h"
 #include "federation-apiserver/authentication.h"
 #include "federation-apiserver/crd/registrar.h"
-#include "federation-apiserver/member_schemas.h"
-#include "federation-apiserver/rbac/authorizer.h"
-#include "federation-apiserver/request_filters.h"
 #include "federation-apiserver/event_reaper.h"
 #include "federation-apiserver/heap_trimmer.h"
+#include "federation-apiserver/member_schemas.h"
+#include "federation-apiserver/namespace_terminator.h"
+#include "federation-apiserver/rbac/authorizer.h"
+#include "federation-apiserver/request_filters.h"
 #include "federation-apiserver/storage_compactor.h"
 #include "observability/request_metrics.h"
 
@@ -106,6 +107,9 @@ struct ServerOptions {
   // Events not written for this long are deleted (event_reaper.h, kube-apiserver's
   // --event-ttl); 0 keeps them forever.
   std::chrono::seconds event_ttl{std::chrono::hours(1)};
+  // How often Namespaces left Terminating (a deletion cut short between its writes) are
+  // finished (namespace_terminator.h); 0 never.
+  std::chrono::milliseconds namespace_termination_interval{std::chrono::seconds(10)};
   // How often the allocator's free memory is handed back to the kernel (heap_trimmer.h); 0
   // never.
   std::chrono::milliseconds heap_trim_interval{std::chrono::minutes(1)};
@@ -163,6 +167,7 @@ class FederationApiServer {
   std::unique_ptr<HeapTrimmer> heap_trimmer_;
   std::unique_ptr<EventReaper> event_reaper_;     // deletes from store_: reset before it
   std::unique_ptr<apimachinery::ObjectService> objects_;
+  std::unique_ptr<NamespaceTerminator> namespace_terminator_;  // uses objects_: reset before it
   std::unique_ptr<rbac::Authorizer> authorizer_;  // watches objects_: reset before it
   // Serves the stored CustomResourceDefinitions; watches objects_: reset before it.
   std::unique_ptr<crd::CustomResourceRegistrar> custom_resources_;

@@ -330,6 +330,7 @@ std::string ResidencyAuditController::Unverified(const Slot& slot) const {
 }
 
 StatusOr<AuditResult> ResidencyAuditController::Pass(bool full) {
+  AppendUnrecorded();  // what an earlier pass could not record, first
   if (full || view_dirty_.exchange(false) || !view_) {
     if (Status st = RefreshView(); !st.ok()) {
       view_dirty_ = true;
@@ -605,9 +606,28 @@ void ResidencyAuditController::UpdatePolicyStatus(
 
 void ResidencyAuditController::Append(const char* type, nlohmann::json data) {
   if (!ledger_) return;
-  StatusOr<EvidenceEntry> e = ledger_->Append(type, std::move(data));
-  if (!e.ok())
-    spdlog::warn("residency audit: recording {} evidence: {}", type, e.status().ToString());
+  unrecorded_.push_back({type, std::move(data), clock_.Now()});
+  AppendUnrecorded();
+}
+
+void ResidencyAuditController::AppendUnrecorded() {
+  // In order, and stopping at the first failure: the chain keeps the order things happened.
+  while (ledger_ && !unrecorded_.empty()) {
+    Unrecorded& next = unrecorded_.front();
+    nlohmann::json data = next.data;
+    // Late: say when it was seen, since the entry's own time is when it was written.
+    if (next.failures > 0) data["observedAt"] = FormatRfc3339(next.observed);
+    StatusOr<EvidenceEntry> e = ledger_->Append(next.type, std::move(data));
+    if (!e.ok()) {
+      ++next.failures;
+      spdlog::error(
+          "residency audit: recording {} evidence failed ({} entries waiting, retried on the next "
+          "pass): {}",
+          next.type, unrecorded_.size(), e.status().ToString());
+      return;
+    }
+    unrecorded_.pop_front();
+  }
 }
 
 void ResidencyAuditController::RecordScan(const AuditResult& result,

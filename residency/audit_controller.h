@@ -55,13 +55,17 @@
 // a report can tell covered time from time nobody looked (a gap longer than the heartbeat is
 // uncovered); a PolicyChange entry when a ResidencyPolicy appears, changes or goes (who
 // changed it from the changed-by annotation admission sets; each policy once more as
-// "Observed" after a restart, as changes while it was down cannot be seen).
+// "Observed" after a restart, as changes while it was down cannot be seen). An entry that
+// cannot be written (the store down, other writers winning for 30 s) is never dropped: the
+// scan-derived ones are derived again next pass, the others queued and retried in order,
+// each failure logged as an error.
 // Thread-safety: Start/Stop from one thread; ScanOnce is not to be called concurrently with
 // the running worker; Last is thread-safe.
 #pragma once
 
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <future>
 #include <map>
 #include <memory>
@@ -185,7 +189,12 @@ class ResidencyAuditController {
   // Evidence entries (see the file comment); a failed append is logged and retried next scan.
   void RecordScan(const AuditResult& result, const std::vector<api::MemberCluster>& members);
   void RecordPolicies(const std::vector<api::ResidencyPolicy>& policies);
+  // A ViolationOpened / ViolationResolved / Enforcement entry: one that the scan will not
+  // derive again (the violation is then in open_), so it is queued and the queue appended in
+  // order; one that fails stays queued (logged as an error) for the next pass, with
+  // `observedAt` added when it is written late.
   void Append(const char* type, nlohmann::json data);
+  void AppendUnrecorded();
 
   // Applies `enforcement: remove` to the violations of `result` (see the file comment); what
   // was done goes to result->enforced, and an object scaled here counts as held at zero.
@@ -212,6 +221,13 @@ class ResidencyAuditController {
   std::set<std::string> reported_unverified_;
   std::set<std::string> not_enforceable_;   // keys already reported as not removable
   std::shared_ptr<EvidenceLedger> ledger_;  // null without the ResidencyEvidence kind
+  struct Unrecorded {
+    std::string type;
+    nlohmann::json data;
+    Timestamp observed;
+    int failures = 0;
+  };
+  std::deque<Unrecorded> unrecorded_;       // entries Append could not write yet, oldest first
   nlohmann::json recorded_scan_;            // the outcome last recorded (dedupe key)
   Timestamp recorded_scan_at_{};
   // The policies as last recorded: name -> spec with the changer; empty map before the first.

@@ -152,6 +152,18 @@ void ComplianceReportBuilder::ApplyPlacement(const json& d, Timestamp t) {
   }
 }
 
+namespace {
+
+// When what an entry records was seen: its `observedAt` when it was written late (the audit
+// controller's retry after a failed append), else the entry's time.
+Timestamp SeenAt(const json& data, Timestamp entry_time) {
+  Timestamp seen{};
+  if (ParseRfc3339(StringField(data, "observedAt"), &seen) && seen < entry_time) return seen;
+  return entry_time;
+}
+
+}  // namespace
+
 void ComplianceReportBuilder::Add(const EvidenceEntry& e) {
   const Timestamp t = EntryTime(e);
   if (!first_entry_time_) first_entry_time_ = t;
@@ -199,11 +211,11 @@ void ComplianceReportBuilder::Add(const EvidenceEntry& e) {
       open_[StringField(v, "key")] = ViolationFrom(v, since);
     }
   } else if (e.type == "ViolationOpened") {
-    open_[StringField(d, "key")] = ViolationFrom(d, t);
+    open_[StringField(d, "key")] = ViolationFrom(d, SeenAt(d, t));
   } else if (e.type == "ViolationResolved") {
     auto it = open_.find(StringField(d, "key"));
     if (it == open_.end()) return;
-    it->second.resolved = t;
+    it->second.resolved = SeenAt(d, t);
     closed_.push_back(std::move(it->second));
     open_.erase(it);
   } else if (e.type == "PolicyChange") {

@@ -13,9 +13,17 @@ namespace {
 
 using nlohmann::json;
 
-// Contention is rare (controllers append on change, and one process leads), but a writer that
-// just won holds a current head and is quicker to the next sequence than the loser, which
-// must re-read: give the loser enough tries to outlast a burst.
+// A writer that just won holds a current head and is quicker to the next sequence than the
+// loser, which must re-read, so a loser can lose many times in a row while others append in
+// a burst (several API replicas, a controller manager, a loaded machine that keeps the loser
+// off the CPU). Every loss is another writer's entry written, so retrying makes progress;
+// giving up loses evidence. An append therefore retries lost races until kAppendDeadline has
+// passed on the writer's clock (a fixed 32 tries lost appends under load), with
+// kMaxAppendAttempts only as a backstop against a store that keeps refusing a sequence its
+// reads do not show (never expected; a clear error beats a spin).
+constexpr auto kAppendDeadline = std::chrono::seconds(30);
+constexpr int kMaxAppendAttempts = 2000;
+// Moving the head is best effort (the next append, or verify, deals with a head behind).
 constexpr int kAttempts = 32;
 
 // After a lost race: up to min(attempt + 1, 8) ms, at random, so two writers fall out of step.
@@ -78,7 +86,10 @@ Status EvidenceLedger::LoadHead() {
     if (entry.type == kCheckpointType) head_.checkpoint = entry.sequence;
   }
   loaded_ = true;
-  if (head_.sequence != head_object_sequence_) return MoveHead();
+  // Best effort: the entries are durable; a head left behind is moved by the next append
+  // (and verify reports those entries as pending meanwhile). Failing the append for it would
+  // lose the evidence it was to record.
+  if (head_.sequence != head_object_sequence_) (void)MoveHead();
   return Status::Ok();
 }
 
@@ -134,7 +145,9 @@ StatusOr<std::optional<EvidenceEntry>> EvidenceLedger::AppendCheckpoint(
 
 StatusOr<EvidenceEntry> EvidenceLedger::AppendLocked(
     const std::function<StatusOr<EvidenceEntry>(const EvidenceHead& head)>& make) {
-  for (int attempt = 0; attempt < kAttempts; ++attempt) {
+  const Timestamp deadline = clock_.Now() + kAppendDeadline;
+  int attempt = 0;
+  for (; attempt < kMaxAppendAttempts && (attempt == 0 || clock_.Now() < deadline); ++attempt) {
     if (!loaded_) MERIDIAN_RETURN_IF_ERROR(LoadHead());
     MERIDIAN_ASSIGN_OR_RETURN(EvidenceEntry entry, make(head_));
     auto created = objects_.Create(info_, "", EvidenceObject(entry));
@@ -149,8 +162,10 @@ StatusOr<EvidenceEntry> EvidenceLedger::AppendLocked(
     loaded_ = false;  // another writer took this sequence: re-read the end of the chain
     LoseRace(attempt);
   }
-  return AbortedError("residency evidence: other writers won " + std::to_string(kAttempts) +
-                      " appends in a row");
+  return AbortedError("residency evidence: other writers won every one of " +
+                      std::to_string(attempt) + " attempts in " +
+                      std::to_string(kAppendDeadline.count()) +
+                      "s; nothing was written (the caller keeps the entry to retry)");
 }
 
 }  // namespace meridian::residency

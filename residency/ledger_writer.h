@@ -42,8 +42,11 @@ class EvidenceLedger {
   // Appends one entry of `type` (api::IsEvidenceType) with `data` (an object) at the clock's
   // now; returns it as stored. Errors: the API refused the entry (kFailedPrecondition with the
   // field, e.g. a fraction in data), the chain's end is broken (kDataLoss: an entry after the
-  // head that does not chain to it; run `fedctl residency verify`), other writers won 32
-  // races in a row (kAborted; callers try again on their next pass), the store failed.
+  // head that does not chain to it; run `fedctl residency verify`), other writers won every
+  // race for 30 s of the clock (kAborted: lost races are retried, with a random backoff of up
+  // to 8 ms, until then), the store failed. Nothing is written on an error: the caller keeps
+  // the entry and appends it again (evidence is never dropped silently). Blocks while it
+  // retries (appends of this process wait on its mutex).
   StatusOr<EvidenceEntry> Append(const std::string& type, nlohmann::json data);
 
   // What a checkpoint holds besides its seal: `data` (firstTime, state: residency/ledger.h)

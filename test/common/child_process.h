@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -132,6 +133,19 @@ class ChildProcess {
       if (pid_ > 0) Kill(SIGKILL);
     }
     CloseOutput();
+  }
+
+  // Whether the process has exited (or was killed) on its own, not through Kill or Stop: then
+  // it is reaped, its wait status returned, and running() is false. nullopt while it runs or
+  // when it was not started. For a supervisor that restarts what exits (a leader that gave up
+  // its lease exits by design).
+  std::optional<int> ExitedByItself() {
+    if (pid_ <= 0) return std::nullopt;
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) != pid_) return std::nullopt;
+    pid_ = -1;
+    CloseOutput();
+    return status;
   }
 
   bool running() const { return pid_ > 0; }

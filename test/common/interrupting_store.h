@@ -1,8 +1,8 @@
 // A Store that passes everything on to another and can interrupt a sequence of writes: make
 // the next deletes fail before they reach the inner store (the process that sent them was
-// killed, or the store call was lost), and run a hook right after an update has landed
-// (another writer getting in between two writes). Tests of what a caller's multi-step write
-// leaves behind when it is cut short use it.
+// killed, or the store call was lost), and run a hook right before a write is sent or right
+// after an update has landed (another writer getting in between two steps). Tests of what a
+// caller's multi-step write leaves behind when it is cut short use it.
 #pragma once
 
 #include <functional>
@@ -32,6 +32,15 @@ class InterruptingStore : public apimachinery::Store {
     hook_resource_ = resource;
     after_update_ = std::move(hook);
   }
+  // Runs once, right before the next `verb` ("create", "update", "delete") of `resource` is
+  // passed on (after any FailDeletes), on the writer's thread: another writer getting in
+  // between the writer's read and its write. The hook may write through this store.
+  void BeforeNextWrite(const std::string& verb, const std::string& resource,
+                       std::function<void()> hook) {
+    std::lock_guard lock(mu_);
+    before_write_ = verb + " " + resource;
+    before_hook_ = std::move(hook);
+  }
   // Writes of `resource` that reached the inner store, by verb ("update", "delete").
   int Writes(const std::string& verb, const std::string& resource) {
     std::lock_guard lock(mu_);
@@ -47,10 +56,12 @@ class InterruptingStore : public apimachinery::Store {
   }
   StatusOr<nlohmann::json> Create(const apimachinery::ObjectKey& key,
                                   nlohmann::json object) override {
+    RunBeforeWrite("create", key);
     return inner_.Create(key, std::move(object));
   }
   StatusOr<nlohmann::json> Update(const apimachinery::ObjectKey& key, nlohmann::json object,
                                   int64_t expected) override {
+    RunBeforeWrite("update", key);
     StatusOr<nlohmann::json> out = inner_.Update(key, std::move(object), expected);
     std::function<void(const nlohmann::json&)> hook;
     {
@@ -72,6 +83,7 @@ class InterruptingStore : public apimachinery::Store {
         return UnavailableError("delete of " + key.ToString() + " interrupted (test)");
       }
     }
+    RunBeforeWrite("delete", key);
     StatusOr<nlohmann::json> out = inner_.Delete(key, expected);
     std::lock_guard lock(mu_);
     if (out.ok()) ++writes_["delete " + key.type.resource];
@@ -86,12 +98,25 @@ class InterruptingStore : public apimachinery::Store {
   int64_t CurrentResourceVersion() override { return inner_.CurrentResourceVersion(); }
 
  private:
+  void RunBeforeWrite(const std::string& verb, const apimachinery::ObjectKey& key) {
+    std::function<void()> hook;
+    {
+      std::lock_guard lock(mu_);
+      if (!before_hook_ || before_write_ != verb + " " + key.type.resource) return;
+      hook = std::move(before_hook_);
+      before_hook_ = nullptr;
+    }
+    hook();
+  }
+
   apimachinery::Store& inner_;
   std::mutex mu_;  // guards everything below
   std::string fail_resource_;
   int fail_deletes_ = 0;
   std::string hook_resource_;
   std::function<void(const nlohmann::json&)> after_update_;
+  std::string before_write_;  // "verb resource"
+  std::function<void()> before_hook_;
   std::map<std::string, int> writes_;
 };
 

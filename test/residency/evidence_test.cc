@@ -11,6 +11,7 @@
 #include "scheduling/placement_controller.h"
 #include "sync/testing/fake_member_client.h"
 #include "test/common/in_process_federation.h"
+#include "test/common/interrupting_store.h"
 
 namespace meridian::residency {
 namespace {
@@ -107,6 +108,54 @@ TEST_F(EvidenceTest, SeveralWritersMakeOneChain) {
   t2.join();
   EXPECT_EQ(failures.load(), 0);
   EXPECT_EQ(VerifiedTypes().size(), 36u);
+}
+
+// A writer that loses many races in a row (other writers appending in a burst while it
+// re-reads; a loaded machine keeps it off the CPU) still appends: every loss is someone
+// else's progress. It gave up after 32 and the evidence was lost
+// (SeveralWritersMakeOneChain failed so under load). Here "another writer" appends right
+// before each of its creates, 40 times.
+TEST_F(EvidenceTest, AnAppendOutlastsABurstOfOtherWriters) {
+  test_env::InterruptingStore racing_store(federation_.objects().store());
+  apimachinery::ObjectService racing(racing_store, federation_.clock(),
+                                     federation_.server().registry());
+  EvidenceLedger loser(racing, Info(), federation_.clock());
+  auto other = EvidenceLedger::For(federation_.objects(), federation_.clock());
+  int wins_left = 40;
+  std::function<void()> win_first = [&] {
+    ASSERT_TRUE(other->Append("AuditScan", {{"other", wins_left}}).ok());
+    if (--wins_left > 0) racing_store.BeforeNextWrite("create", "residencyevidences", win_first);
+  };
+  racing_store.BeforeNextWrite("create", "residencyevidences", win_first);
+  StatusOr<EvidenceEntry> e = loser.Append("AuditScan", {{"loser", true}});
+  ASSERT_TRUE(e.ok()) << e.status();
+  EXPECT_EQ(wins_left, 0);
+  EXPECT_EQ(e->sequence, 41u);
+  EXPECT_EQ(VerifiedTypes().size(), 41u);
+}
+
+// One that cannot win for the whole deadline (30 s of its clock) fails, whole: nothing of it
+// is written, and the error says so, for the caller to keep the entry and retry.
+TEST_F(EvidenceTest, AnAppendThatNeverWinsFailsWholeAfterTheDeadline) {
+  test_env::InterruptingStore racing_store(federation_.objects().store());
+  apimachinery::ObjectService racing(racing_store, federation_.clock(),
+                                     federation_.server().registry());
+  EvidenceLedger loser(racing, Info(), federation_.clock());
+  auto other = EvidenceLedger::For(federation_.objects(), federation_.clock());
+  int wins = 0;
+  std::function<void()> win_first = [&] {
+    ASSERT_TRUE(other->Append("AuditScan", {{"other", ++wins}}).ok());
+    federation_.clock().Advance(std::chrono::seconds(4));
+    racing_store.BeforeNextWrite("create", "residencyevidences", win_first);
+  };
+  racing_store.BeforeNextWrite("create", "residencyevidences", win_first);
+  StatusOr<EvidenceEntry> e = loser.Append("AuditScan", {{"loser", true}});
+  ASSERT_FALSE(e.ok());
+  EXPECT_EQ(e.status().code(), StatusCode::kAborted);
+  EXPECT_NE(e.status().message().find("nothing was written"), std::string::npos) << e.status();
+  EXPECT_GE(wins, 8);
+  EXPECT_EQ(EntriesOf("AuditScan").size(), static_cast<size_t>(wins));
+  EXPECT_EQ(VerifiedTypes().size(), static_cast<size_t>(wins));
 }
 
 TEST_F(EvidenceTest, AnAppendWhoseHeadMoveWasLostIsAdopted) {
@@ -228,6 +277,52 @@ TEST_F(EvidenceTest, TheAuditRecordsChangesViolationsAndAHeartbeat) {
   ASSERT_TRUE(audit.ScanOnce().ok());
   EXPECT_EQ(EntriesOf("PolicyChange").back()["change"], "Updated");
   EXPECT_EQ(EntriesOf("PolicyChange").back()["namespaces"], json::array({"payments", "billing"}));
+}
+
+// A ViolationOpened entry that cannot be written when the violation is found (the store
+// refused it) is not lost: the violation is open from then on and never "new" again, so the
+// controller keeps the entry and writes it on the next pass, saying when it was seen. It was
+// logged and dropped.
+TEST_F(EvidenceTest, AViolationWhoseEvidenceFailedIsRecordedOnTheNextPass) {
+  std::atomic<bool> refuse{false};
+  federation_.objects().AddValidatingAdmission(
+      [&](const apimachinery::AdmissionAttributes& a, const json& o, FieldErrors*) {
+        if (refuse && a.operation == apimachinery::Operation::kCreate &&
+            a.resource->plural == "residencyevidences" &&
+            o.value("spec", json::object()).value("type", "") == "ViolationOpened") {
+          return UnavailableError("the store is down (test)");
+        }
+        return Status::Ok();
+      });
+  std::map<std::string, std::shared_ptr<FakeMemberClient>> fakes;
+  for (const char* name : {"us-east-1", "us-west-1", "eu-west-1", "eu-central-1", "ap-south-1"}) {
+    FakeMemberClient::Options o;
+    o.member = name;
+    fakes[name] = std::make_shared<FakeMemberClient>(o);
+  }
+  auto factory =
+      [&fakes](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<sync::MemberClient>> {
+    return std::shared_ptr<sync::MemberClient>(fakes.at(m.metadata.name));
+  };
+  ResidencyAuditController audit(federation_.objects(), federation_.clock(), factory, {});
+  ASSERT_TRUE(audit.ScanOnce().ok());
+  fakes["us-east-1"]->Apply(kDeployments,
+                            {{"apiVersion", "apps/v1"},
+                             {"kind", "Deployment"},
+                             {"metadata", {{"name", "rogue"}, {"namespace", "payments"}}},
+                             {"spec", {{"replicas", 1}}}});
+  refuse = true;
+  const std::string seen = FormatRfc3339(federation_.clock().Now());
+  ASSERT_TRUE(audit.ScanOnce().ok());
+  EXPECT_TRUE(EntriesOf("ViolationOpened").empty());
+  refuse = false;
+  federation_.clock().Advance(std::chrono::seconds(5));
+  ASSERT_TRUE(audit.ScanOnce().ok());
+  std::vector<json> opened = EntriesOf("ViolationOpened");
+  ASSERT_EQ(opened.size(), 1u);
+  EXPECT_EQ(opened[0]["name"], "rogue");
+  EXPECT_EQ(opened[0]["observedAt"], seen);
+  VerifiedTypes();
 }
 
 TEST_F(EvidenceTest, PlacementRecordsWhatChangedOnly) {
