@@ -18,7 +18,8 @@ std::shared_ptr<const std::string> GzipOrNull(const std::string& body) {
 bool ListResponseCache::BuiltFrom(const Entry& e, const SharedList& list) {
   if (e.items.size() != list.items.size()) return false;
   for (size_t i = 0; i < e.items.size(); ++i) {
-    if (e.items[i].get() != list.items[i].encoded.get()) return false;
+    const std::shared_ptr<const std::string>& now = list.items[i].encoded;
+    if (e.items[i].owner_before(now) || now.owner_before(e.items[i])) return false;
   }
   return e.metadata == list.metadata;
 }

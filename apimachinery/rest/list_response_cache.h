@@ -7,9 +7,12 @@
 // every request, and an entry is used only when that list is the one the entry was built from:
 // the same item encodings, by identity, and the same list metadata (resourceVersion, continue,
 // remainingItemCount). The watch cache (apimachinery/cacher.h) shares one immutable encoding per
-// object state, so a changed, added or removed object is a different pointer, and the entry
-// holds its pointers so that none can be freed and its address reused. A list with an item
-// without a shared encoding (stores without the watch cache) is never kept.
+// object state, so a changed, added or removed object is a different encoding. The entry keeps
+// weak references to them, compared by owner (control block), which a weak reference keeps
+// from being freed and reused: identity without holding the bytes, so a kept body does not pin
+// the encodings of states the cache has since replaced (each up to tens of KB: a LIST page of
+// 500 workloads placed on 100 members is ~10 MB, as much again in superseded encodings).
+// A list with an item without a shared encoding (stores without the watch cache) is never kept.
 //
 // Bounded: at most `max_bytes` of bodies, gzip encodings and item pointers together, least
 // recently used first out; a body over `max_entry_bytes` is not kept. Thread-safe.
@@ -59,7 +62,7 @@ class ListResponseCache {
 
  private:
   struct Entry {
-    std::vector<std::shared_ptr<const std::string>> items;  // the encodings it was built from
+    std::vector<std::weak_ptr<const std::string>> items;  // the encodings it was built from
     nlohmann::json metadata;
     std::shared_ptr<const std::string> identity;
     std::shared_ptr<const std::string> gzip;  // guarded by mu_

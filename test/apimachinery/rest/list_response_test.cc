@@ -258,6 +258,31 @@ TEST(ListResponseTest, AuthorizationRunsBeforeAKeptBodyIsUsed) {
 
 // The cache alone: bounded by bytes, least recently used out first, nothing kept without
 // shared encodings, an entry used only for the list it was built from.
+// A kept body refers to the encodings it was built from without holding them: once the cache
+// replaces an object, its old encoding is freed (a kept page would otherwise pin as many bytes
+// again), and a new encoding, even one at the freed address, is not the kept list's.
+TEST(ListResponseCacheTest, AKeptBodyDoesNotHoldItsItemsEncodings) {
+  ListResponseCache cache;
+  auto list_of = [](std::shared_ptr<const std::string> encoded) {
+    SharedList l;
+    l.items.push_back(SharedObject{nullptr, std::move(encoded)});
+    l.metadata = {{"resourceVersion", "7"}};
+    return l;
+  };
+  auto encoded = std::make_shared<const std::string>(std::string(10000, 'x'));
+  std::weak_ptr<const std::string> watched = encoded;
+  SharedList kept = list_of(encoded);
+  cache.Put("k", kept, "body", false);
+  ASSERT_TRUE(cache.Find("k", kept, false));
+  kept.items.clear();
+  encoded.reset();
+  EXPECT_TRUE(watched.expired()) << "the kept body holds its items' encodings";
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_FALSE(cache.Find(
+        "k", list_of(std::make_shared<const std::string>(std::string(10000, 'x'))), false));
+  }
+}
+
 TEST(ListResponseCacheTest, BoundedAndExact) {
   auto list_of = [](std::vector<std::shared_ptr<const std::string>> items, int rv) {
     SharedList l;
