@@ -447,13 +447,11 @@ class Run {
     // Placement's share of the time (the propagation controller starts on a workload only
     // once it is placed). Listing 1,000 workloads costs the server too: poll slowly.
     auto all_placed = [&] {
-      auto list = federation_->List(kWorkloads, "bench");
-      if (!list.ok()) return false;
       int placed = 0;
-      for (const json& w : list->items) {
+      const bool listed = ForEachWorkload([&](const json& w) {
         if (w.contains("status") && !w["status"].value("placement", json::array()).empty()) ++placed;
-      }
-      return placed >= workloads_;
+      });
+      return listed && placed >= workloads_;
     };
     if (!WaitFor(all_placed, "every workload to be placed", ListPollInterval())) {
       return false;
@@ -503,20 +501,34 @@ class Run {
     PrintRequestsPerWrite("membersim", sim_requests0, sim_requests, writes);
 
     auto all_ready = [&] {
-      auto list = federation_->List(kWorkloads, "bench");
-      if (!list.ok()) return false;
       int ready = 0;
-      for (const json& w : list->items) {
+      const bool listed = ForEachWorkload([&](const json& w) {
         for (const json& c : w["status"].value("conditions", json::array())) {
           if (c.value("type", "") == "Ready" && c.value("status", "") == "True") ++ready;
         }
-      }
-      return ready >= workloads_;
+      });
+      return listed && ready >= workloads_;
     };
     if (!WaitFor(all_ready, "every workload to report Ready", ListPollInterval())) {
       return false;
     }
     r->ready_s = Seconds(Steady::now() - t0);
+    return true;
+  }
+
+  // Every workload of the bench, LISTed in pages of 500 as kubectl and client-go's pager do: a
+  // whole LIST of 10,000 workloads placed on 100 members each is hundreds of MB in one answer,
+  // which would make the server's peak RSS the bench's poll rather than the fleet. False when a
+  // page failed.
+  bool ForEachWorkload(const std::function<void(const json&)>& visit) {
+    MemberListOptions page;
+    page.limit = 500;
+    do {
+      auto list = federation_->List(kWorkloads, "bench", page);
+      if (!list.ok()) return false;
+      for (const json& w : list->items) visit(w);
+      page.continue_token = list->continue_token;
+    } while (!page.continue_token.empty());
     return true;
   }
 
