@@ -164,6 +164,8 @@ struct TypeCache {
   int64_t round_revision = 0;  // and its answer
   size_t readers_waiting = 0;  // readers waiting for a round (or making one), parked too
   uint64_t store_reads = 0;    // reads the cache could not answer (FallThroughReads)
+  // Events posted to the delivery thread, not yet delivered (read without the lock: Stats).
+  std::shared_ptr<std::atomic<size_t>> undelivered = std::make_shared<std::atomic<size_t>>(0);
   // Parked reads (WhenConsistent), in arrival order, so `want` never decreases along it;
   // `pumping` while a WhenConsistent caller sends rounds for them (at most one at a time).
   std::deque<ParkedRead> parked;
@@ -355,7 +357,8 @@ class CacherImpl : public Cacher {
     for (const auto& [type, tc] : core_->types) {
       out.push_back({type, tc->objects.size(), tc->object_bytes, tc->window.size(),
                      tc->window_bytes, tc->rounds_done, tc->round_readers, tc->parked_reads,
-                     tc->held_rounds, tc->readers_waiting, tc->store_reads});
+                     tc->held_rounds, tc->readers_waiting, tc->store_reads,
+                     tc->undelivered->load()});
     }
     return out;
   }
@@ -832,8 +835,10 @@ class CacherImpl : public Cacher {
     std::erase_if(tc.recent_writes, [&](const auto& w) { return w.second.rv <= tc.rv; });
     tc.pending.erase(tc.pending.begin(), tc.pending.upper_bound(tc.rv));
     if (!tc.watchers.empty()) {
-      delivery_->Post([watchers = tc.watchers, ev] {
+      tc.undelivered->fetch_add(1);
+      delivery_->Post([watchers = tc.watchers, ev, undelivered = tc.undelivered] {
         for (const auto& w : watchers) Deliver(*w, ev);
+        undelivered->fetch_sub(1);
       });
     }
     const Timestamp now = clock_.Now();

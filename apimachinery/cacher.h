@@ -150,6 +150,10 @@ struct ResourceCacheStats {
   uint64_t held_rounds = 0;             // rounds held for the last one's reads to come back
   size_t readers_waiting = 0;           // consistent reads waiting for such a round now
   uint64_t store_reads = 0;             // reads the cache passed to the store (FallThroughReads)
+  // Events of this resource handed to the delivery thread and not yet delivered to every
+  // watcher: each holds its object's decoded tree, so a backlog (watchers slower than the
+  // writes) is memory the cache's own figures above do not show.
+  size_t delivery_backlog = 0;
 };
 
 class Cacher;

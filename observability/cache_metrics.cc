@@ -37,6 +37,10 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
     prometheus::MetricFamily store_reads = CounterFamily(
         "meridian_watch_cache_store_reads_total",
         "Reads the watch cache could not answer and passed to the store.");
+    prometheus::MetricFamily backlog = GaugeFamily(
+        "meridian_watch_cache_delivery_backlog",
+        "Events the watch cache has not yet delivered to every watcher (each holds its decoded "
+        "object): watchers slower than the writes.");
     for (const apimachinery::ResourceCacheStats& r : resources) {
       const std::map<std::string, std::string> labels = {{"resource", r.type.ToString()}};
       AddSample(objects, labels, static_cast<double>(r.objects));
@@ -48,6 +52,7 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
       AddSample(parked_reads, labels, static_cast<double>(r.parked_reads));
       AddSample(held_rounds, labels, static_cast<double>(r.held_rounds));
       AddSample(store_reads, labels, static_cast<double>(r.store_reads));
+      AddSample(backlog, labels, static_cast<double>(r.delivery_backlog));
     }
     out.push_back(std::move(objects));
     out.push_back(std::move(object_bytes));
@@ -58,6 +63,7 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
     out.push_back(std::move(parked_reads));
     out.push_back(std::move(held_rounds));
     out.push_back(std::move(store_reads));
+    out.push_back(std::move(backlog));
   }
   prometheus::MetricFamily bytes =
       GaugeFamily("meridian_list_response_cache_bytes",

@@ -7,6 +7,8 @@
 //   meridian_watch_cache_consistent_read_rounds_total{resource}  reads of the store's last write
 //                                                  (consistent reads with several writers)
 //   meridian_watch_cache_store_reads_total{resource}  reads passed to the store
+//   meridian_watch_cache_delivery_backlog{resource}  events not yet delivered to every watcher
+//                                                  (each holds its decoded object)
 //   meridian_list_response_cache_bytes            kept LIST bodies (--list-response-cache-bytes)
 //   meridian_list_response_cache_entries
 // kube-apiserver has no byte figures for its caches (only apiserver_watch_cache_capacity in

@@ -135,6 +135,7 @@ TEST_F(MetricsServerTest, CachesAreMeasured) {
   EXPECT_GT(Value(text, "meridian_watch_cache_object_bytes", namespaces), 4 * 50);
   EXPECT_GE(Value(text, "meridian_watch_cache_window_events", namespaces), 2);
   EXPECT_GT(Value(text, "meridian_watch_cache_window_bytes", namespaces), 2 * 50);
+  EXPECT_GE(Value(text, "meridian_watch_cache_delivery_backlog", namespaces), 0) << "missing";
   EXPECT_EQ(Value(text, "meridian_list_response_cache_entries"), 1) << "the LIST above is kept";
   EXPECT_GT(Value(text, "meridian_list_response_cache_bytes"), 4 * 50);
 }
