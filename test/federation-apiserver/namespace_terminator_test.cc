@@ -8,6 +8,7 @@
 
 #include "apimachinery/memory_store.h"
 #include "common/clock.h"
+#include "test/apimachinery/rest/test_server.h"
 #include "test/common/interrupting_store.h"
 
 namespace meridian::apiserver {
@@ -17,19 +18,11 @@ using apimachinery::ObjectKey;
 using apimachinery::ResourceInfo;
 using nlohmann::json;
 
-ResourceInfo ConfigMaps() {
-  ResourceInfo r;
-  r.version = "v1";
-  r.kind = "ConfigMap";
-  r.plural = "configmaps";
-  return r;
-}
-
 class NamespaceTerminatorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(registry_.Add(apimachinery::NamespaceResourceInfo()).ok());
-    ASSERT_TRUE(registry_.Add(ConfigMaps()).ok());
+    ASSERT_TRUE(registry_.Add(apimachinery::rest::testing::ConfigMapsInfo()).ok());
     objects_ = std::make_unique<apimachinery::ObjectService>(store_, clock_, registry_);
     terminator_ = std::make_unique<NamespaceTerminator>(*objects_);
   }

@@ -63,6 +63,24 @@ class EvidenceTest : public ::testing::Test {
   }
 
   test_env::InProcessFederation federation_{"evidence"};
+
+  // Two writers of one chain: `loser` writes through `store`, where a hook can run right
+  // before its next create (another writer's append slipped in: a lost race); `other` writes
+  // to the federation directly.
+  struct Race {
+    Race(test_env::InProcessFederation& f, const apimachinery::ResourceInfo& info)
+        : store(f.objects().store()),
+          objects(store, f.clock(), f.server().registry()),
+          loser(objects, info, f.clock()),
+          other(EvidenceLedger::For(f.objects(), f.clock())) {}
+    void BeforeLosersNextCreate(std::function<void()> hook) {
+      store.BeforeNextWrite("create", "residencyevidences", std::move(hook));
+    }
+    test_env::InterruptingStore store;
+    apimachinery::ObjectService objects;
+    EvidenceLedger loser;
+    std::shared_ptr<EvidenceLedger> other;
+  };
 };
 
 TEST_F(EvidenceTest, AppendsChainAndMoveTheHead) {
@@ -116,18 +134,14 @@ TEST_F(EvidenceTest, SeveralWritersMakeOneChain) {
 // (SeveralWritersMakeOneChain failed so under load). Here "another writer" appends right
 // before each of its creates, 40 times.
 TEST_F(EvidenceTest, AnAppendOutlastsABurstOfOtherWriters) {
-  test_env::InterruptingStore racing_store(federation_.objects().store());
-  apimachinery::ObjectService racing(racing_store, federation_.clock(),
-                                     federation_.server().registry());
-  EvidenceLedger loser(racing, Info(), federation_.clock());
-  auto other = EvidenceLedger::For(federation_.objects(), federation_.clock());
+  Race race(federation_, Info());
   int wins_left = 40;
   std::function<void()> win_first = [&] {
-    ASSERT_TRUE(other->Append("AuditScan", {{"other", wins_left}}).ok());
-    if (--wins_left > 0) racing_store.BeforeNextWrite("create", "residencyevidences", win_first);
+    ASSERT_TRUE(race.other->Append("AuditScan", {{"other", wins_left}}).ok());
+    if (--wins_left > 0) race.BeforeLosersNextCreate(win_first);
   };
-  racing_store.BeforeNextWrite("create", "residencyevidences", win_first);
-  StatusOr<EvidenceEntry> e = loser.Append("AuditScan", {{"loser", true}});
+  race.BeforeLosersNextCreate(win_first);
+  StatusOr<EvidenceEntry> e = race.loser.Append("AuditScan", {{"loser", true}});
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_EQ(wins_left, 0);
   EXPECT_EQ(e->sequence, 41u);
@@ -137,19 +151,15 @@ TEST_F(EvidenceTest, AnAppendOutlastsABurstOfOtherWriters) {
 // One that cannot win for the whole deadline (30 s of its clock) fails, whole: nothing of it
 // is written, and the error says so, for the caller to keep the entry and retry.
 TEST_F(EvidenceTest, AnAppendThatNeverWinsFailsWholeAfterTheDeadline) {
-  test_env::InterruptingStore racing_store(federation_.objects().store());
-  apimachinery::ObjectService racing(racing_store, federation_.clock(),
-                                     federation_.server().registry());
-  EvidenceLedger loser(racing, Info(), federation_.clock());
-  auto other = EvidenceLedger::For(federation_.objects(), federation_.clock());
+  Race race(federation_, Info());
   int wins = 0;
   std::function<void()> win_first = [&] {
-    ASSERT_TRUE(other->Append("AuditScan", {{"other", ++wins}}).ok());
+    ASSERT_TRUE(race.other->Append("AuditScan", {{"other", ++wins}}).ok());
     federation_.clock().Advance(std::chrono::seconds(4));
-    racing_store.BeforeNextWrite("create", "residencyevidences", win_first);
+    race.BeforeLosersNextCreate(win_first);
   };
-  racing_store.BeforeNextWrite("create", "residencyevidences", win_first);
-  StatusOr<EvidenceEntry> e = loser.Append("AuditScan", {{"loser", true}});
+  race.BeforeLosersNextCreate(win_first);
+  StatusOr<EvidenceEntry> e = race.loser.Append("AuditScan", {{"loser", true}});
   ASSERT_FALSE(e.ok());
   EXPECT_EQ(e.status().code(), StatusCode::kAborted);
   EXPECT_NE(e.status().message().find("nothing was written"), std::string::npos) << e.status();
