@@ -62,7 +62,21 @@ class EvidenceTest : public ::testing::Test {
     return out;
   }
 
+  // A fake client for each member of examples/three-continents (in fakes_), and the factory
+  // that hands them out.
+  sync::MemberClientFactory FakeMembers() {
+    for (const char* name : {"us-east-1", "us-west-1", "eu-west-1", "eu-central-1", "ap-south-1"}) {
+      FakeMemberClient::Options o;
+      o.member = name;
+      fakes_[name] = std::make_shared<FakeMemberClient>(o);
+    }
+    return [this](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<sync::MemberClient>> {
+      return std::shared_ptr<sync::MemberClient>(fakes_.at(m.metadata.name));
+    };
+  }
+
   test_env::InProcessFederation federation_{"evidence"};
+  std::map<std::string, std::shared_ptr<FakeMemberClient>> fakes_;
 
   // Two writers of one chain: `loser` writes through `store`, where a hook can run right
   // before its next create (another writer's append slipped in: a lost race); `other` writes
@@ -217,16 +231,7 @@ TEST_F(EvidenceTest, TheApiKeepsEntriesAppendOnlyAndRefusesMalformedOnes) {
 }
 
 TEST_F(EvidenceTest, TheAuditRecordsChangesViolationsAndAHeartbeat) {
-  std::map<std::string, std::shared_ptr<FakeMemberClient>> fakes;
-  for (const char* name : {"us-east-1", "us-west-1", "eu-west-1", "eu-central-1", "ap-south-1"}) {
-    FakeMemberClient::Options o;
-    o.member = name;
-    fakes[name] = std::make_shared<FakeMemberClient>(o);
-  }
-  auto factory =
-      [&fakes](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<sync::MemberClient>> {
-    return std::shared_ptr<sync::MemberClient>(fakes.at(m.metadata.name));
-  };
+  sync::MemberClientFactory factory = FakeMembers();
   ResidencyAuditController::Options options;
   options.evidence_heartbeat = std::chrono::seconds(60);
   ResidencyAuditController audit(federation_.objects(), federation_.clock(), factory, options);
@@ -245,7 +250,7 @@ TEST_F(EvidenceTest, TheAuditRecordsChangesViolationsAndAHeartbeat) {
   EXPECT_EQ(VerifiedTypes().size(), 3u);
 
   // A violation: opened, and the scan outcome changed.
-  fakes["us-east-1"]->Apply(kDeployments,
+  fakes_["us-east-1"]->Apply(kDeployments,
                             {{"apiVersion", "apps/v1"},
                              {"kind", "Deployment"},
                              {"metadata", {{"name", "rogue"}, {"namespace", "payments"}}},
@@ -261,7 +266,7 @@ TEST_F(EvidenceTest, TheAuditRecordsChangesViolationsAndAHeartbeat) {
   EXPECT_EQ(opened["name"], "rogue");
 
   // An unreachable member: unverified, recorded with why.
-  fakes["ap-south-1"]->FailEverything(UnavailableError("connection refused"));
+  fakes_["ap-south-1"]->FailEverything(UnavailableError("connection refused"));
   ASSERT_TRUE(audit.ScanOnce().ok());
   json scan = EntriesOf("AuditScan").back();
   ASSERT_EQ(scan["membersUnverified"].size(), 1u);
@@ -269,7 +274,7 @@ TEST_F(EvidenceTest, TheAuditRecordsChangesViolationsAndAHeartbeat) {
   EXPECT_EQ(scan["membersVerified"].size(), 4u);
 
   // Resolved.
-  fakes["us-east-1"]->Remove(kDeployments, "payments", "rogue");
+  fakes_["us-east-1"]->Remove(kDeployments, "payments", "rogue");
   ASSERT_TRUE(audit.ScanOnce().ok());
   EXPECT_EQ(EntriesOf("ViolationResolved").size(), 1u);
   EXPECT_EQ(EntriesOf("ViolationResolved")[0]["key"], opened["key"]);
@@ -304,19 +309,10 @@ TEST_F(EvidenceTest, AViolationWhoseEvidenceFailedIsRecordedOnTheNextPass) {
         }
         return Status::Ok();
       });
-  std::map<std::string, std::shared_ptr<FakeMemberClient>> fakes;
-  for (const char* name : {"us-east-1", "us-west-1", "eu-west-1", "eu-central-1", "ap-south-1"}) {
-    FakeMemberClient::Options o;
-    o.member = name;
-    fakes[name] = std::make_shared<FakeMemberClient>(o);
-  }
-  auto factory =
-      [&fakes](const api::MemberCluster& m) -> StatusOr<std::shared_ptr<sync::MemberClient>> {
-    return std::shared_ptr<sync::MemberClient>(fakes.at(m.metadata.name));
-  };
+  sync::MemberClientFactory factory = FakeMembers();
   ResidencyAuditController audit(federation_.objects(), federation_.clock(), factory, {});
   ASSERT_TRUE(audit.ScanOnce().ok());
-  fakes["us-east-1"]->Apply(kDeployments,
+  fakes_["us-east-1"]->Apply(kDeployments,
                             {{"apiVersion", "apps/v1"},
                              {"kind", "Deployment"},
                              {"metadata", {{"name", "rogue"}, {"namespace", "payments"}}},
