@@ -75,6 +75,16 @@ class BindingControllerTest : public ::testing::Test {
     return o["metadata"].value("annotations", json::object()).value(kPlacementAnnotation, "");
   }
 
+  // web2: a second Deployment with web's spec and labels (same policy, same members).
+  void CreateWeb2() {
+    json web = Get("apps/v1", "Deployment", "web");
+    Create({{"apiVersion", "apps/v1"},
+            {"kind", "Deployment"},
+            {"metadata",
+             {{"name", "web2"}, {"namespace", "shop"}, {"labels", web["metadata"]["labels"]}}},
+            {"spec", web["spec"]}});
+  }
+
   void Create(const json& object) { federation_.Apply(object); }
   void Delete(const std::string& api_version, const std::string& kind, const std::string& name,
               const std::string& ns) {
@@ -733,14 +743,7 @@ TEST_F(BindingControllerTest, RunningControllerWritesAGrowingListOfDependentsLat
   const std::map<std::string, int64_t> one_each = {
       {"us-east-1", 1}, {"eu-west-1", 1}, {"ap-south-1", 1}};
 
-  // web2: the web's spec and labels (same policy, same members).
-  json web = Get("apps/v1", "Deployment", "web");
-  json web2 = {{"apiVersion", "apps/v1"},
-               {"kind", "Deployment"},
-               {"metadata",
-                {{"name", "web2"}, {"namespace", "shop"}, {"labels", web["metadata"]["labels"]}}},
-               {"spec", web["spec"]}};
-  Create(web2);
+  CreateWeb2();
   ASSERT_TRUE(Settle([&] { return Placement("deployment-web2") == kFiveThreeTwo; }));
   EXPECT_EQ(Placement("configmap-web-config"), one_each);
   EXPECT_EQ(dependents(), "Deployment/web");  // not yet: the clock has not moved
@@ -767,13 +770,7 @@ TEST_F(BindingControllerTest, RunningControllerWritesAnUnplacedDependencysGrowin
            PlacementNote("v1", "ConfigMap", "web-config") == waiting;
   })) << PlacementNote("v1", "ConfigMap", "web-config");
 
-  json web = Get("apps/v1", "Deployment", "web");
-  json web2 = {{"apiVersion", "apps/v1"},
-               {"kind", "Deployment"},
-               {"metadata",
-                {{"name", "web2"}, {"namespace", "shop"}, {"labels", web["metadata"]["labels"]}}},
-               {"spec", web["spec"]}};
-  Create(web2);
+  CreateWeb2();
   ASSERT_TRUE(Settle(
       [&] { return !Get(api::kApiVersion, "FederatedWorkload", "deployment-web2").is_null(); }));
   EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"), waiting)
