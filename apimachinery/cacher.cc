@@ -66,6 +66,28 @@ struct Event {
   int64_t rv = 0;
 };
 
+// How much the events queued for delivery may hold of decoded trees, counted in their
+// encodings' bytes (CacherOptions::delivery_tree_budget_bytes). Shared with the queued
+// deliveries, which release what they hold once delivered.
+class DeliveryBudget {
+ public:
+  explicit DeliveryBudget(size_t limit) : limit_(limit) {}
+  // Whether an event of `bytes` may hold its tree (then counted until Release).
+  bool TryHold(size_t bytes) {
+    size_t now = held_.load(std::memory_order_relaxed);
+    do {
+      if (now + bytes > limit_) return false;
+    } while (!held_.compare_exchange_weak(now, now + bytes, std::memory_order_relaxed));
+    return true;
+  }
+  void Release(size_t bytes) { held_.fetch_sub(bytes, std::memory_order_relaxed); }
+  size_t held() const { return held_.load(std::memory_order_relaxed); }
+
+ private:
+  const size_t limit_;
+  std::atomic<size_t> held_{0};
+};
+
 // The window: the last events, each as its entries (their encodings; trees only while held,
 // as in the current map: a soak once grew the heap by ~3 MiB a minute while every resource's
 // window filled with trees).
@@ -837,8 +859,23 @@ class CacherImpl : public Cacher {
     tc.pending.erase(tc.pending.begin(), tc.pending.upper_bound(tc.rv));
     if (!tc.watchers.empty()) {
       tc.undelivered->fetch_add(1);
-      delivery_->Post([watchers = tc.watchers, ev, undelivered = tc.undelivered] {
-        for (const auto& w : watchers) Deliver(*w, ev);
+      // The queued event holds its tree only within the budget: behind a slow watcher, the
+      // queue would otherwise hold a tree per event (several times its bytes; thousands of
+      // events behind at 10,000 workloads). Past it the event keeps the bytes the cache
+      // holds anyway, and the delivery decodes them again unless someone still holds the tree.
+      Event queued = ev;
+      size_t held = 0;
+      if (ev.tree && delivery_budget_->TryHold(ev.object.encoded->size())) {
+        held = ev.object.encoded->size();
+      } else {
+        queued.tree.reset();
+      }
+      delivery_->Post([watchers = tc.watchers, e = std::move(queued), held,
+                       budget = delivery_budget_, undelivered = tc.undelivered]() mutable {
+        if (!e.tree) e.tree = DecodedObject(e.object.Shared());
+        for (const auto& w : watchers) Deliver(*w, e);
+        e.tree.reset();
+        budget->Release(held);
         undelivered->fetch_sub(1);
       });
     }
@@ -861,6 +898,8 @@ class CacherImpl : public Cacher {
   const Clock& clock_ = options_.clock ? *options_.clock : RealClock();
   std::shared_ptr<Core> core_ = std::make_shared<Core>();
   std::shared_ptr<WatchDispatcher> delivery_ = std::make_shared<WatchDispatcher>();
+  std::shared_ptr<DeliveryBudget> delivery_budget_ =
+      std::make_shared<DeliveryBudget>(options_.delivery_tree_budget_bytes);
   std::mutex start_mu_;
   // The store answered kUnimplemented to LastWriteRevision: consistent reads go to the store.
   std::atomic<bool> last_write_untracked_{false};

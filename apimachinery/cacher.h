@@ -106,6 +106,13 @@ struct CacherOptions {
   const Clock* clock = nullptr;
   // Every write to the store goes through this cacher (see above).
   bool single_writer = false;
+  // Events handed to the delivery thread hold their decoded trees up to this many bytes of
+  // their encodings (about five times as much of trees); the events queued past it hold only
+  // the bytes the cache keeps anyway, and are decoded again when delivered (unless someone
+  // still holds the tree). Watchers slower than the writes (in-process informers decoding
+  // each object into its typed form) otherwise made the queue hold a tree per event: at
+  // 10,000 workloads x 100 members thousands of ~100 KB trees (docs/performance.md).
+  size_t delivery_tree_budget_bytes = 16 << 20;
   // How long a consistent read waits for the cache before the store answers it.
   std::chrono::milliseconds consistent_read_wait{200};
   // Several writers: answer consistent reads from memory once the cache has the store's last

@@ -154,7 +154,8 @@ struct Fixture {
   // Waits until the cache of pods has caught up with the store.
   void Settle() {
     const int64_t rv = store.CurrentResourceVersion();
-    for (int i = 0; i < 10000 && cacher->CachedRevision(kPods) < rv; ++i) {
+    for (const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+         cacher->CachedRevision(kPods) < rv && std::chrono::steady_clock::now() < end;) {
       std::this_thread::yield();
     }
   }
@@ -196,7 +197,8 @@ TEST(CacherTest, KeepsBytesAndATreeOnlyWhileSomeoneHoldsIt) {
   any.match = ResourceVersionMatch::kAny;
   // The store's own event may still hold the tree for a moment after the cache took it.
   StatusOr<SharedListResult> first = f.cacher->ListShared(kPods, any);
-  for (int i = 0; i < 100000 && first->items.at(0).object; ++i) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (first->items.at(0).object && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::yield();
     first = f.cacher->ListShared(kPods, any);
   }
@@ -261,11 +263,87 @@ TEST(CacherTest, CountsEventsNotYetDeliveredToEveryWatcher) {
     open = true;
   }
   cv.notify_all();
-  for (int i = 0; i < 100000 && backlog() != 0; ++i) std::this_thread::yield();
+  for (const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       backlog() != 0 && std::chrono::steady_clock::now() < end;) {
+    std::this_thread::yield();
+  }
   EXPECT_EQ(backlog(), 0u);
   (*w)->Cancel();
   std::lock_guard lock(mu);
   EXPECT_EQ(seen, 3);
+}
+
+// Behind a slow watcher the queued events hold their decoded trees only within
+// CacherOptions::delivery_tree_budget_bytes; past it they hold the bytes the cache keeps
+// anyway and are decoded again when delivered, equal to what was stored.
+TEST(CacherTest, EventsQueuedPastTheTreeBudgetHoldOnlyTheirBytes) {
+  // The budget: one pod event's encoding and a half (all three pods encode to the same size).
+  size_t one = 0;
+  {
+    MemoryStore sizing;
+    one = sizing.Create(Key("a", "p0"), Pod("a", "p0", "web"))->dump().size();
+  }
+  CacherOptions options;
+  options.delivery_tree_budget_bytes = one + one / 2;
+  Fixture f(options);
+  ASSERT_TRUE(f.cacher->Prime({kPods}).ok());
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  std::vector<WatchEvent> seen;
+  auto w = f.cacher->WatchFrom(kPods, "", LabelSelector{}, 0, [&](const WatchEvent& e) {
+    std::unique_lock lock(mu);
+    seen.push_back(e);
+    cv.wait(lock, [&] { return open; });  // the first event holds the delivery thread
+  });
+  ASSERT_TRUE(w.ok());
+  std::vector<json> stored;
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "p" + std::to_string(i);
+    stored.push_back(*f.cacher->Create(Key("a", name), Pod("a", name, "web")));
+    ASSERT_EQ(stored.back().dump().size(), one);
+  }
+  f.Settle();
+  ListOptions any;
+  any.match = ResourceVersionMatch::kAny;
+  // Which items' trees are alive, once the store's own events have let go of theirs.
+  auto alive = [&] {
+    std::vector<bool> out;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+      out.clear();
+      for (const SharedObject& o : f.cacher->ListShared(kPods, any)->items) {
+        out.push_back(o.object != nullptr);
+      }
+      if (out.size() == 3 && !out[1] && !out[2]) break;
+      std::this_thread::yield();
+    }
+    return out;
+  };
+  // p0 is in the callback (its tree held by the delivery), p1 and p2 are queued past the
+  // budget the delivery of p0 still holds.
+  EXPECT_EQ(alive(), (std::vector<bool>{true, false, false}));
+  {
+    std::lock_guard lock(mu);
+    open = true;
+  }
+  cv.notify_all();
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < deadline) {
+    {
+      std::lock_guard lock(mu);
+      if (seen.size() == 3) break;
+    }
+    std::this_thread::yield();
+  }
+  (*w)->Cancel();
+  std::lock_guard lock(mu);
+  ASSERT_EQ(seen.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(seen[i].object) << i;
+    EXPECT_EQ(*seen[i].object, stored[i]) << i;
+    EXPECT_EQ(seen[i].type, WatchEventType::kAdded);
+  }
 }
 
 TEST(CacherTest, SelectorsNamespacesAndPagesOfOneSnapshot) {
@@ -488,7 +566,10 @@ TEST(CacherTest, SupersededStatesAreKeptAsBytesAndDecodedAgainWhenReplayed) {
   third = *f.cacher->Update(Key("a", "x"), third, 0);
   f.Settle();
   // The last deliveries may still hold it for a moment.
-  for (int i = 0; i < 100000 && !first_tree.expired(); ++i) std::this_thread::yield();
+  for (const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       !first_tree.expired() && std::chrono::steady_clock::now() < end;) {
+    std::this_thread::yield();
+  }
   EXPECT_TRUE(first_tree.expired()) << "the window still holds a superseded decoded object";
 
   Events ev;
