@@ -55,17 +55,6 @@ Entry MakeEntry(const std::shared_ptr<const json>& object, int64_t rv) {
   return e;
 }
 
-// One event as watchers get it: `object`'s decoded tree (held for the delivery), its entry,
-// and the entry it replaced (absent for creations), whose labels decide selector transitions.
-struct Event {
-  WatchEventType type;
-  Key key;
-  std::shared_ptr<const json> tree;
-  Entry object;  // after the write (for deletions: the last state at the deletion's revision)
-  Entry prev;
-  int64_t rv = 0;
-};
-
 // How much the events queued for delivery may hold of decoded trees, counted in their
 // encodings' bytes (CacherOptions::delivery_tree_budget_bytes). Shared with the queued
 // deliveries, which release what they hold once delivered.
@@ -86,6 +75,18 @@ class DeliveryBudget {
  private:
   const size_t limit_;
   std::atomic<size_t> held_{0};
+};
+
+// One event as watchers get it: `object`'s decoded tree (held for the delivery), its entry,
+// and the entry it replaced (absent for creations), whose labels decide selector transitions.
+struct Event {
+  WatchEventType type;
+  Key key;
+  std::shared_ptr<const json> tree;
+  Entry object;  // after the write (for deletions: the last state at the deletion's revision)
+  Entry prev;
+  int64_t rv = 0;
+  size_t held = 0;  // bytes counted against the delivery budget for `tree` (queued events)
 };
 
 // The window: the last events, each as its entries (their encodings; trees only while held,
@@ -113,6 +114,14 @@ struct Watcher {
   WatchCallback callback;
   std::mutex mu;  // held while the callback runs; guards cancelled
   bool cancelled = false;
+  // Latest per object (Store::WatchLatestFrom): the events not yet delivered, merged per
+  // object, the objects in the order they first changed, and whether a delivery of them is
+  // queued on the delivery thread. Guarded by pending_mu (taken under the core's lock).
+  bool latest_per_object = false;
+  std::mutex pending_mu;
+  std::map<Key, std::vector<Event>> pending;
+  std::vector<Key> pending_order;
+  bool delivery_queued = false;
 };
 
 const Labels& LabelsOfEntry(const Entry& e) { return *e.labels; }
@@ -137,10 +146,57 @@ void Deliver(Watcher& w, const Event& e) {
     if (!before && !now) return;
     if (before && !now) ev.type = WatchEventType::kDeleted;
     if (!before && now) ev.type = WatchEventType::kAdded;
+  } else if (e.type == WatchEventType::kDeleted) {
+    // A merged deletion (WatchLatestFrom) may end a state that matched while its last one
+    // does not: the watcher was told of the object, so it is told it went.
+    if (!now && !Selected(w.selector, e.prev)) return;
   } else if (!now) {
     return;
   }
   w.callback(ev);
+}
+
+// Merges `e` into the events of one object not yet delivered to a latest-per-object watcher
+// (Store::WatchLatestFrom): a deletion followed by a new state stays two events; otherwise
+// the last one becomes `e`'s state, as a transition from the state before it (created then
+// changed is still a creation).
+void MergeInto(std::vector<Event>& pending, Event e, DeliveryBudget& budget) {
+  if (pending.empty() || (pending.back().type == WatchEventType::kDeleted &&
+                          e.type != WatchEventType::kDeleted)) {
+    pending.push_back(std::move(e));
+    return;
+  }
+  Event& last = pending.back();
+  if (!(last.type == WatchEventType::kAdded && e.type == WatchEventType::kModified)) {
+    last.type = e.type;
+  }
+  budget.Release(last.held);
+  last.held = e.held;
+  last.tree = std::move(e.tree);
+  last.object = std::move(e.object);
+  last.rv = e.rv;
+}
+
+// `e` as a queued event holds it: its tree while the budget allows, else only its bytes.
+Event Queued(const Event& e, DeliveryBudget& budget) {
+  Event queued = e;
+  const size_t bytes = e.object.encoded ? e.object.encoded->size() : 0;
+  if (queued.tree && budget.TryHold(bytes)) {
+    queued.held = bytes;
+  } else {
+    queued.tree.reset();
+  }
+  return queued;
+}
+
+// Delivers an event taken off the queue (decoding its bytes if it did not keep its tree),
+// then lets its tree go.
+void DeliverQueued(Watcher& w, Event& e, DeliveryBudget& budget) {
+  if (!e.tree) e.tree = DecodedObject(e.object.Shared());
+  Deliver(w, e);
+  e.tree.reset();
+  budget.Release(e.held);
+  e.held = 0;
 }
 
 using Objects = std::map<Key, Entry>;
@@ -167,7 +223,8 @@ struct TypeCache {
   size_t window_bytes = 0;  // the encodings' sizes of the events in `window`
   int64_t floor = 0;        // every event after this revision is in `window`
   int64_t rv = 0;           // the newest revision this resource's watch delivered (or the list's)
-  std::vector<std::shared_ptr<Watcher>> watchers;
+  std::vector<std::shared_ptr<Watcher>> watchers;         // every event, in order
+  std::vector<std::shared_ptr<Watcher>> latest_watchers;  // latest per object (merged)
   // Writes made through the cacher whose events have not arrived yet: the objects (Get's
   // read-your-writes) and their revisions (what single_writer completeness waits for).
   std::map<Key, RecentWrite> recent_writes;
@@ -249,7 +306,10 @@ class CacherWatch : public Watch {
     }
     std::lock_guard lock(core_->mu);
     auto t = core_->types.find(w_->type);
-    if (t != core_->types.end()) std::erase(t->second->watchers, w_);
+    if (t != core_->types.end()) {
+      std::erase(t->second->watchers, w_);
+      std::erase(t->second->latest_watchers, w_);
+    }
   }
 
  private:
@@ -593,6 +653,19 @@ class CacherImpl : public Cacher {
   StatusOr<std::unique_ptr<Watch>> WatchFrom(const ResourceType& type, const std::string& ns,
                                              const LabelSelector& selector, int64_t from,
                                              WatchCallback callback) override {
+    return StartWatch(type, ns, selector, from, std::move(callback), /*latest_per_object=*/false);
+  }
+
+  StatusOr<std::unique_ptr<Watch>> WatchLatestFrom(const ResourceType& type,
+                                                   const std::string& ns,
+                                                   const LabelSelector& selector, int64_t from,
+                                                   WatchCallback callback) override {
+    return StartWatch(type, ns, selector, from, std::move(callback), /*latest_per_object=*/true);
+  }
+
+  StatusOr<std::unique_ptr<Watch>> StartWatch(const ResourceType& type, const std::string& ns,
+                                              const LabelSelector& selector, int64_t from,
+                                              WatchCallback callback, bool latest_per_object) {
     MERIDIAN_ASSIGN_OR_RETURN(TypeCache * tc, Ensure(type));
     // "From now" is the store's now: what it acknowledged before this call is not replayed.
     const int64_t current = inner_->CurrentResourceVersion();
@@ -602,6 +675,7 @@ class CacherImpl : public Cacher {
     w->ns = ns;
     w->selector = selector;
     w->callback = std::move(callback);
+    w->latest_per_object = latest_per_object;
     std::unique_lock lock(core_->mu);
     // Catch up first where progress can be proven, so that the window (and 410) is the one
     // of the store's current revision, as a store's own watch would see it.
@@ -621,7 +695,7 @@ class CacherImpl : public Cacher {
       replay->emplace_back(*e, redact && (now == tc->objects.end() || now->second.rv != e->rv));
     }
     std::reverse(replay->begin(), replay->end());
-    tc->watchers.push_back(w);
+    (latest_per_object ? tc->latest_watchers : tc->watchers).push_back(w);
     if (!replay->empty()) {
       delivery_->Post([w, replay, redactor = options_.redact] {
         for (const auto& [window_event, redacted] : *replay) {
@@ -833,6 +907,37 @@ class CacherImpl : public Cacher {
     return raw;
   }
 
+  // Adds `ev` to a latest-per-object watcher's pending events (core lock held), and queues
+  // their delivery unless it is queued already.
+  void EnqueueLatest(TypeCache& tc, const std::shared_ptr<Watcher>& w, const Event& ev) {
+    std::lock_guard lock(w->pending_mu);
+    std::vector<Event>& events = w->pending[ev.key];
+    if (events.empty()) {
+      w->pending_order.push_back(ev.key);
+      tc.undelivered->fetch_add(1);
+    }
+    MergeInto(events, Queued(ev, *delivery_budget_), *delivery_budget_);
+    if (w->delivery_queued) return;
+    w->delivery_queued = true;
+    delivery_->Post([w, budget = delivery_budget_, undelivered = tc.undelivered] {
+      std::map<Key, std::vector<Event>> pending;
+      std::vector<Key> order;
+      {
+        std::lock_guard lock(w->pending_mu);
+        pending.swap(w->pending);
+        order.swap(w->pending_order);
+        w->delivery_queued = false;
+      }
+      for (const Key& key : order) {
+        auto it = pending.find(key);
+        if (it == pending.end()) continue;
+        for (Event& e : it->second) DeliverQueued(*w, e, *budget);
+        pending.erase(it);
+        undelivered->fetch_sub(1);
+      }
+    });
+  }
+
   // One event from the store (its delivery thread): applied, windowed, fanned out.
   void Ingest(TypeCache& tc, const WatchEvent& e) {
     if (!e.object) return;
@@ -863,22 +968,16 @@ class CacherImpl : public Cacher {
       // queue would otherwise hold a tree per event (several times its bytes; thousands of
       // events behind at 10,000 workloads). Past it the event keeps the bytes the cache
       // holds anyway, and the delivery decodes them again unless someone still holds the tree.
-      Event queued = ev;
-      size_t held = 0;
-      if (ev.tree && delivery_budget_->TryHold(ev.object.encoded->size())) {
-        held = ev.object.encoded->size();
-      } else {
-        queued.tree.reset();
-      }
-      delivery_->Post([watchers = tc.watchers, e = std::move(queued), held,
+      delivery_->Post([watchers = tc.watchers, e = Queued(ev, *delivery_budget_),
                        budget = delivery_budget_, undelivered = tc.undelivered]() mutable {
         if (!e.tree) e.tree = DecodedObject(e.object.Shared());
         for (const auto& w : watchers) Deliver(*w, e);
         e.tree.reset();
-        budget->Release(held);
+        budget->Release(e.held);
         undelivered->fetch_sub(1);
       });
     }
+    for (const std::shared_ptr<Watcher>& w : tc.latest_watchers) EnqueueLatest(tc, w, ev);
     const Timestamp now = clock_.Now();
     const bool aged = options_.window_max_age.count() > 0;
     tc.window_bytes += ev.object.encoded->size();

@@ -1528,7 +1528,9 @@ ApiResult<std::unique_ptr<Watch>> ObjectService::StartWatch(const ResourceInfo& 
     };
   }
   StatusOr<std::unique_ptr<Watch>> w =
-      store_.WatchFrom(r.StorageType(), watch_ns, sel->labels, from, std::move(live));
+      request.latest_per_object
+          ? store_.WatchLatestFrom(r.StorageType(), watch_ns, sel->labels, from, std::move(live))
+          : store_.WatchFrom(r.StorageType(), watch_ns, sel->labels, from, std::move(live));
   if (!w.ok()) {
     if (gate) {
       std::lock_guard lock(gate->mu);

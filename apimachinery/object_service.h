@@ -117,6 +117,9 @@ struct ListRequest {
   // caller's (before any later event), so that a caller serving many clients (the REST
   // shell's HTTP threads) is not held by the listing.
   bool async_initial_events = false;
+  // Watch, for a level-triggered in-process watcher (an informer): events of one object not
+  // yet delivered may be merged into its newest state (Store::WatchLatestFrom).
+  bool latest_per_object = false;
 };
 
 // A list whose items are shared with the store (ObjectService::ListShared).

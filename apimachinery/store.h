@@ -177,6 +177,22 @@ class Store {
                                                      int64_t from_resource_version,
                                                      WatchCallback callback) = 0;
 
+  // WatchFrom for a level-triggered watcher (an in-process informer: it keeps each object's
+  // last state and reacts to it, not to each step): events of one object that have not been
+  // delivered yet may be merged into one — its newest state, as a transition from the state
+  // the watcher was last told of (created then changed: ADDED of the newest state; changed,
+  // or created, then deleted: DELETED; deleted then created again: both) — and objects come in the order they first changed, so revisions need not rise across
+  // objects (they do per object). A watcher slower than the writes then costs one event per
+  // object it is behind on, not one per write. The watch cache merges; the default delivers
+  // every event, which a level-triggered watcher handles too.
+  virtual StatusOr<std::unique_ptr<Watch>> WatchLatestFrom(const ResourceType& type,
+                                                           const std::string& ns,
+                                                           const LabelSelector& selector,
+                                                           int64_t from_resource_version,
+                                                           WatchCallback callback) {
+    return WatchFrom(type, ns, selector, from_resource_version, std::move(callback));
+  }
+
   // List, with items shared instead of copied. Stores that keep objects in memory (the watch
   // cache) answer without copying, parsing or serializing; the default calls List and wraps
   // its items.

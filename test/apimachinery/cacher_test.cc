@@ -161,6 +161,14 @@ struct Fixture {
   }
 };
 
+ResourceCacheStats StatsOfPods(Cacher& cacher) {
+  for (const ResourceCacheStats& s : cacher.Stats()) {
+    if (s.type == kPods) return s;
+  }
+  ADD_FAILURE() << "no stats for pods";
+  return {};
+}
+
 TEST(CacherTest, ReadsAfterStartDoNotReachTheStore) {
   Fixture f;
   for (int i = 0; i < 20; ++i)
@@ -344,6 +352,121 @@ TEST(CacherTest, EventsQueuedPastTheTreeBudgetHoldOnlyTheirBytes) {
     EXPECT_EQ(*seen[i].object, stored[i]) << i;
     EXPECT_EQ(seen[i].type, WatchEventType::kAdded);
   }
+}
+
+// A watcher that holds the delivery thread until released; records what it is given.
+struct HeldWatcher {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  std::vector<WatchEvent> seen;
+  WatchCallback Callback() {
+    return [this](const WatchEvent& e) {
+      std::unique_lock lock(mu);
+      seen.push_back(e);
+      cv.notify_all();
+      cv.wait(lock, [&] { return open; });
+    };
+  }
+  void Open() {
+    std::lock_guard lock(mu);
+    open = true;
+    cv.notify_all();
+  }
+  // What it was given, once it has at least `n` events (or 10 s passed).
+  std::vector<WatchEvent> WaitFor(size_t n) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return seen.size() >= n; });
+    return seen;
+  }
+};
+
+std::string Describe(const WatchEvent& e) {
+  std::string out = std::string(WatchEventTypeName(e.type)) + " " + e.key.name;
+  if (e.object && e.object->contains("data")) out += " " + (*e.object)["data"].dump();
+  return out;
+}
+
+// Behind a burst of writes, a latest-per-object watcher (WatchLatestFrom: in-process
+// informers) is handed each object's newest state once, as a transition from what it was last
+// told, objects in the order they first changed; a watcher of every event gets every step.
+TEST(CacherTest, ALatestPerObjectWatcherBehindIsHandedEachObjectsNewestState) {
+  Fixture f;
+  auto with = [](json pod, const std::string& v) {
+    pod["data"] = {{"v", v}};
+    return pod;
+  };
+  ASSERT_TRUE(f.cacher->Create(Key("a", "old"), Pod("a", "old", "web")).ok());
+  ASSERT_TRUE(f.cacher->Create(Key("a", "again"), Pod("a", "again", "web")).ok());
+  f.Settle();
+  HeldWatcher latest;
+  Events every;
+  auto lw = f.cacher->WatchLatestFrom(kPods, "", LabelSelector{}, 0, latest.Callback());
+  auto ew = f.cacher->WatchFrom(kPods, "", LabelSelector{}, 0, every.Callback());
+  ASSERT_TRUE(lw.ok() && ew.ok());
+  // The first event holds the latest watcher's delivery; everything after it queues.
+  ASSERT_TRUE(f.cacher->Create(Key("a", "first"), Pod("a", "first", "web")).ok());
+  ASSERT_EQ(latest.WaitFor(1).size(), 1u);
+  json made = *f.cacher->Create(Key("a", "made"), with(Pod("a", "made", "web"), "1"));
+  for (const char* v : {"2", "3"}) {
+    made = *f.cacher->Update(Key("a", "made"), with(made, v), 0);
+  }
+  json old = *f.cacher->Update(Key("a", "old"), with(*f.cacher->Get(Key("a", "old")), "x"), 0);
+  ASSERT_TRUE(f.cacher->Delete(Key("a", "old"), 0).ok());
+  ASSERT_TRUE(f.cacher->Create(Key("a", "brief"), Pod("a", "brief", "web")).ok());
+  ASSERT_TRUE(f.cacher->Delete(Key("a", "brief"), 0).ok());
+  ASSERT_TRUE(f.cacher->Delete(Key("a", "again"), 0).ok());
+  ASSERT_TRUE(f.cacher->Create(Key("a", "again"), with(Pod("a", "again", "web"), "new")).ok());
+  made = *f.cacher->Update(Key("a", "made"), with(made, "4"), 0);
+  f.Settle();
+  // The latest watcher's backlog is the objects with changes not yet delivered: "first" (in
+  // its callback) and four; the other watcher waits behind it with ten events of its own.
+  EXPECT_EQ(StatsOfPods(*f.cacher).delivery_backlog, 1u + 4u + 10u);
+  latest.Open();
+  std::vector<WatchEvent> got = latest.WaitFor(6);
+  std::vector<std::string> described;
+  for (const WatchEvent& e : got) described.push_back(Describe(e));
+  EXPECT_EQ(described, (std::vector<std::string>{
+                           "ADDED first",
+                           "ADDED made {\"v\":\"4\"}",   // created, changed 3 times
+                           "DELETED old {\"v\":\"x\"}",  // changed, then deleted
+                           "DELETED brief",               // created, then deleted
+                           "DELETED again",               // deleted, then created again
+                           "ADDED again {\"v\":\"new\"}",
+                       }));
+  ASSERT_EQ(got.size(), 6u);
+  EXPECT_EQ(got[1].resource_version, Rv(made));
+  EXPECT_EQ(*got[1].object, made);
+  EXPECT_EQ(every.WaitFor(11).size(), 11u);  // every step
+  (*lw)->Cancel();
+  (*ew)->Cancel();
+}
+
+// A merged deletion of an object whose last state no longer matched the watcher's selector
+// still tells the watcher, which was told of the object while it matched, that it went.
+TEST(CacherTest, AMergedDeletionReachesASelectorThatMatchedAnEarlierState) {
+  Fixture f;
+  json pod = *f.cacher->Create(Key("a", "p"), Pod("a", "p", "web"));
+  ASSERT_TRUE(f.cacher->Create(Key("a", "hold"), Pod("a", "hold", "web")).ok());
+  f.Settle();
+  HeldWatcher latest;
+  auto lw = f.cacher->WatchLatestFrom(kPods, "", ParseLabelSelector("app=web").value(), 0,
+                                      latest.Callback());
+  ASSERT_TRUE(lw.ok());
+  json hold = *f.cacher->Get(Key("a", "hold"));
+  hold["data"] = {{"v", "1"}};
+  ASSERT_TRUE(f.cacher->Update(Key("a", "hold"), hold, 0).ok());
+  ASSERT_EQ(latest.WaitFor(1).size(), 1u);
+  pod["metadata"]["labels"]["app"] = "db";  // stops matching
+  ASSERT_TRUE(f.cacher->Update(Key("a", "p"), pod, 0).ok());
+  ASSERT_TRUE(f.cacher->Delete(Key("a", "p"), 0).ok());
+  f.Settle();
+  latest.Open();
+  std::vector<WatchEvent> got = latest.WaitFor(2);
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[1].type, WatchEventType::kDeleted);
+  EXPECT_EQ(got[1].key.name, "p");
+  (*lw)->Cancel();
 }
 
 TEST(CacherTest, SelectorsNamespacesAndPagesOfOneSnapshot) {
