@@ -348,7 +348,9 @@ struct Delivered {
   std::string identity;  // JSON text
 };
 
-Delivered DeliveredFrom(const json& item) {
+// `keep_identity` false (WatchOptions::caller_keeps_objects): the resourceVersion only.
+Delivered DeliveredFrom(const json& item, bool keep_identity) {
+  if (!keep_identity) return {internal::ResourceVersionOf(item), ""};
   json identity = json::object();
   for (const char* field : {"apiVersion", "kind"}) {
     if (auto it = item.find(field); it != item.end()) identity[field] = *it;
@@ -366,7 +368,16 @@ Delivered DeliveredFrom(const json& item) {
   return {internal::ResourceVersionOf(item), identity.dump()};
 }
 
-json LastKnown(const Delivered& d) {
+// The DELETED event's object for `key` (ObjectCacheKey: "ns/name" or "name"): its identity,
+// or only its namespace and name when the watch kept none.
+json LastKnown(const std::string& key, const Delivered& d) {
+  if (d.identity.empty()) {
+    const size_t slash = key.find('/');
+    json meta = slash == std::string::npos
+                    ? json{{"name", key}}
+                    : json{{"namespace", key.substr(0, slash)}, {"name", key.substr(slash + 1)}};
+    return json{{"metadata", std::move(meta)}};
+  }
   JsonParseError error;
   json j = ParseJson(d.identity, &error);
   return j.is_discarded() ? json::object() : j;  // cannot happen: we wrote it
@@ -398,7 +409,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
     {
       std::lock_guard lock(mu_);
       for (json& item : list.items) {
-        known_[internal::ObjectCacheKey(item)] = DeliveredFrom(item);
+        known_[internal::ObjectCacheKey(item)] = DeliveredFrom(item, KeepIdentity());
         std::string rv = internal::ResourceVersionOf(item);
         events.push_back({MemberEventType::kAdded, std::move(item), std::move(rv), true});
       }
@@ -457,6 +468,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
   enum class After { kContinue, kReconnect, kRelist };
 
   bool stopped() const { return stopped_.load(); }
+  bool KeepIdentity() const { return !options_.caller_keeps_objects; }
 
   void Connect() {
     if (stopped()) return;
@@ -631,7 +643,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
         known_.erase(key);
         out.type = MemberEventType::kDeleted;
       } else {
-        known_[key] = DeliveredFrom(e.object);
+        known_[key] = DeliveredFrom(e.object, KeepIdentity());
         out.type = e.type == T::kAdded ? MemberEventType::kAdded : MemberEventType::kModified;
       }
     }
@@ -723,7 +735,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
         const bool added = it == known_.end();
         const bool changed = !added && it->second.resource_version != rv;
         if (added || changed) {
-          known_[key] = DeliveredFrom(item);
+          known_[key] = DeliveredFrom(item, KeepIdentity());
           events.push_back({added ? MemberEventType::kAdded : MemberEventType::kModified,
                             std::move(item), std::move(rv), true});
         }
@@ -745,7 +757,8 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
           continue;
         }
         events.push_back(
-            {MemberEventType::kDeleted, LastKnown(it->second), it->second.resource_version, true});
+            {MemberEventType::kDeleted, LastKnown(it->first, it->second),
+             it->second.resource_version, true});
         it = known_.erase(it);
       }
       last_rv_ = relist_.resource_version;

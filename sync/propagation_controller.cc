@@ -489,7 +489,7 @@ void PropagationController::OnWorkloadChange(
 void PropagationController::OnMemberEvent(Member& member, const GroupVersionResource& gvr,
                                           const MemberWatchEvent& e) {
   const ObjectName name = NameOf(e.object);
-  const std::string owner = OwnerOf(e.object);
+  std::string owner = OwnerOf(e.object);
   bool echo = false;  // an event for a state we already hold (our own write)
   Member::Cached compact;
   if (e.type != MemberEventType::kDeleted) compact = Member::Compact(e.object);
@@ -500,6 +500,9 @@ void PropagationController::OnMemberEvent(Member& member, const GroupVersionReso
     const std::string cached_rv = it == objects.end() ? "" : it->second.resource_version;
     if (it != objects.end() && OlderThan(e.resource_version, cached_rv)) return;
     if (e.type == MemberEventType::kDeleted) {
+      // A deletion a relist found carries only the name (the watch keeps no copy): whose
+      // object it was is in the cache.
+      if (owner.empty() && it != objects.end()) owner = it->second.owner;
       member.EraseLocked(gvr, name);
       member.deleted_rv[{gvr, name}] = e.resource_version;
     } else {
@@ -525,6 +528,8 @@ Status PropagationController::EnsureWatch(Member& member, const GroupVersionReso
   }
   if (!client) return member.client_error;
   WatchOptions options = options_.member_watch;
+  // The member cache below is the copy: the watch need not keep one of its own.
+  options.caller_keeps_objects = true;
   const std::string name = member.name;
   options.on_error = [name, gvr](const Status& s) {
     spdlog::debug("propagation controller: member {}: watch {}: {}", name, gvr.ToString(),

@@ -259,7 +259,7 @@ json FakeMemberClient::StoreLocked(const GroupVersionResource& gvr, const Key& k
   return object;
 }
 
-void FakeMemberClient::RemoveLocked(const GroupVersionResource& gvr, const Key& key) {
+void FakeMemberClient::RemoveLocked(const GroupVersionResource& gvr, const Key& key, bool seen) {
   auto& objs = objects_[gvr];
   auto it = objs.find(key);
   if (it == objs.end()) return;
@@ -270,7 +270,7 @@ void FakeMemberClient::RemoveLocked(const GroupVersionResource& gvr, const Key& 
   MemberWatchEvent e{MemberEventType::kDeleted, std::move(last), std::to_string(rv_), false};
   history_.emplace_back(gvr, e);
   while (history_.size() > options_.history_limit) history_.pop_front();
-  queue_.push_back({nullptr, gvr, std::move(e), false, {}});
+  if (seen) queue_.push_back({nullptr, gvr, std::move(e), false, {}});
 }
 
 json FakeMemberClient::Apply(const GroupVersionResource& gvr, json object) {
@@ -306,6 +306,14 @@ bool FakeMemberClient::Remove(const GroupVersionResource& gvr, const std::string
     RemoveLocked(gvr, {ns, name});
   }
   Drain();
+  return existed;
+}
+
+bool FakeMemberClient::RemoveUnseen(const GroupVersionResource& gvr, const std::string& ns,
+                                    const std::string& name) {
+  std::lock_guard lock(mu_);
+  const bool existed = objects_[gvr].count({ns, name}) != 0;
+  RemoveLocked(gvr, {ns, name}, /*seen=*/false);
   return existed;
 }
 

@@ -100,6 +100,10 @@ class FakeMemberClient final : public MemberClient {
   nlohmann::json Apply(const GroupVersionResource& gvr, nlohmann::json object);
   // Removes an object if present (watchers see DELETED). Returns whether it existed.
   bool Remove(const GroupVersionResource& gvr, const std::string& ns, const std::string& name);
+  // Removes an object while the watches are not told (as if they were broken then): only a
+  // relist (ExpireWatches) finds it gone.
+  bool RemoveUnseen(const GroupVersionResource& gvr, const std::string& ns,
+                    const std::string& name);
   std::optional<nlohmann::json> Object(const GroupVersionResource& gvr, const std::string& ns,
                                        const std::string& name) const;
   size_t ObjectCount(const GroupVersionResource& gvr) const;
@@ -163,7 +167,7 @@ class FakeMemberClient final : public MemberClient {
   // Stores `object` (new or replacing) and queues the event. mu_ held.
   nlohmann::json StoreLocked(const GroupVersionResource& gvr, const Key& key, nlohmann::json object,
                              bool created);
-  void RemoveLocked(const GroupVersionResource& gvr, const Key& key);
+  void RemoveLocked(const GroupVersionResource& gvr, const Key& key, bool seen = true);
   // Replace-with-CAS used by Update/UpdateStatus/patches.
   StatusOr<nlohmann::json> ReplaceLocked(const GroupVersionResource& gvr, const std::string& ns,
                                          const std::string& name, nlohmann::json object,

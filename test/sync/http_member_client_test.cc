@@ -653,7 +653,10 @@ TEST(HttpMemberClientTest, WatchFromExpiredVersionRelists) {
   EXPECT_EQ(rec.Summary().back(), "DELETED cm-0");
 }
 
-TEST(HttpMemberClientTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
+// Param: WatchOptions::caller_keeps_objects.
+class RelistDiffTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(RelistDiffTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
   TestMember member;
   auto client = NewClient(member.Endpoint());
   ASSERT_NE(client, nullptr);
@@ -671,6 +674,7 @@ TEST(HttpMemberClientTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
   Recorder rec;
   WatchOptions options;
   options.initial_backoff = milliseconds(20);
+  options.caller_keeps_objects = GetParam();
   auto watch = client->Watch(kConfigMaps, "shop", "", "", rec.Callback(), options);
   ASSERT_TRUE(watch.ok()) << watch.status();
   ASSERT_TRUE(Eventually([&] { return member.handler().ActiveWatches() == 1; }));
@@ -690,13 +694,20 @@ TEST(HttpMemberClientTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
   EXPECT_EQ(rec.Summary(), (std::vector<std::string>{"ADDED change *", "ADDED gone *", "ADDED keep *",
                                                      "MODIFIED change *", "ADDED new *", "DELETED gone *"}));
   EXPECT_EQ((*watch)->Relists(), 1);
-  // The DELETED event the relist made up carries the identity the watch kept: labels and
-  // annotations, but not the last-applied records (never read from a deleted object).
   const json deleted = rec.Events()[5].object;
-  EXPECT_EQ(deleted["metadata"]["labels"], gone["metadata"]["labels"]) << deleted.dump();
-  EXPECT_EQ(deleted["metadata"]["annotations"],
-            (json{{"federation.meridian.io/owner", "shop/web"}}))
-      << deleted.dump();
+  if (GetParam()) {
+    // The caller keeps its own copy: the watch kept only the resourceVersion, and the DELETED
+    // event names the object.
+    EXPECT_EQ(deleted, (json{{"metadata", {{"namespace", "shop"}, {"name", "gone"}}}}))
+        << deleted.dump();
+  } else {
+    // The DELETED event the relist made up carries the identity the watch kept: labels and
+    // annotations, but not the last-applied records (never read from a deleted object).
+    EXPECT_EQ(deleted["metadata"]["labels"], gone["metadata"]["labels"]) << deleted.dump();
+    EXPECT_EQ(deleted["metadata"]["annotations"],
+              (json{{"federation.meridian.io/owner", "shop/web"}}))
+        << deleted.dump();
+  }
 
   // Live again after the relist.
   ASSERT_TRUE(Eventually([&] { return member.handler().ActiveWatches() == 1; }));
@@ -704,6 +715,11 @@ TEST(HttpMemberClientTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
   ASSERT_TRUE(rec.WaitEvents(7));
   EXPECT_EQ(rec.Summary().back(), "ADDED later");
 }
+
+INSTANTIATE_TEST_SUITE_P(HttpMemberClientTest, RelistDiffTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return info.param ? "CallerKeepsObjects" : "WatchKeepsIdentities";
+                         });
 
 // A member whose whole list takes longer than one call's timeout (2,600 objects at 1 ms
 // each, a 2 s timeout): lists and relists after 410 in pages of 500 (0.5 s each), each

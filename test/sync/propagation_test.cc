@@ -892,6 +892,24 @@ TEST_F(PropagationControllerTest, MemberWatchEventsQueueTheRepair) {
   EXPECT_EQ(eu.CallCount(testing::Verb::kCreate), 0);
 }
 
+// A deletion the member watch missed (it was broken then) comes back from the relist as a
+// DELETED event that names only the object (the watch keeps no copy: the controller's member
+// cache is the copy): whose object it was is read from that cache, and it is repaired.
+TEST_F(PropagationControllerTest, ADeletionARelistFindsIsRepaired) {
+  ApplyExample();
+  Place();
+  PropagationController controller(server_->objects(), clock_, Factory());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  FakeMemberClient& eu = *fakes_["eu-west-1"];
+  ASSERT_TRUE(eu.RemoveUnseen(kDeployments, "shop", "web"));
+  EXPECT_EQ(controller.QueueLength("eu-west-1"), 0);  // nobody was told
+  eu.ExpireWatches();
+  EXPECT_EQ(controller.QueueLength("eu-west-1"), 1);  // the relist's DELETED queued shop/web
+  controller.ProcessMember("eu-west-1");
+  ASSERT_TRUE(eu.Object(kDeployments, "shop", "web").has_value());
+  EXPECT_TRUE(IsManaged(*eu.Object(kDeployments, "shop", "web")));
+}
+
 // Namespaces Meridian creates carry its label and go when it no longer places anything
 // there; one it found, or one where someone else keeps objects, stays.
 TEST_F(PropagationControllerTest, NamespacesMeridianCreatedGoWhenNothingIsPlacedThere) {
