@@ -216,7 +216,11 @@ struct PropagationController::Member {
   std::mutex cache_mu;  // guards cache, by_owner and deleted_rv
   std::map<GroupVersionResource, std::map<ObjectName, Cached>> cache;
   // The same objects by their kWorkloadLabel value: one key's pass must not scan them all.
-  std::map<std::string, std::set<std::pair<GroupVersionResource, ObjectName>>> by_owner;
+  // Each refers to its entry's keys in `cache` (stable while the entry is there; removed from
+  // here first): a copy of the kind and name per object was ~200 bytes at 1,000,000 objects.
+  // Usually one object per owner.
+  using CachedRef = std::pair<const GroupVersionResource*, const ObjectName*>;
+  std::map<std::string, std::vector<CachedRef>> by_owner;
   // resourceVersion of the last DELETED event per object not re-created since: a write's
   // answer that arrives after its deletion was watched must not bring it back.
   std::map<std::pair<GroupVersionResource, ObjectName>, std::string> deleted_rv;
@@ -229,8 +233,11 @@ struct PropagationController::Member {
   }
   void PutLocked(const GroupVersionResource& gvr, const ObjectName& name, Cached c) {
     EraseLocked(gvr, name);
-    if (!c.owner.empty()) by_owner[c.owner].insert({gvr, name});
-    cache[gvr][name] = std::move(c);
+    auto objects = cache.try_emplace(gvr).first;
+    auto it = objects->second.insert_or_assign(name, std::move(c)).first;
+    if (!it->second.owner.empty()) {
+      by_owner[it->second.owner].push_back({&objects->first, &it->first});
+    }
   }
   void EraseLocked(const GroupVersionResource& gvr, const ObjectName& name) {
     auto objects = cache.find(gvr);
@@ -239,10 +246,19 @@ struct PropagationController::Member {
     if (it == objects->second.end()) return;
     auto owned = by_owner.find(it->second.owner);
     if (owned != by_owner.end()) {
-      owned->second.erase({gvr, name});
+      std::erase(owned->second, CachedRef{&objects->first, &it->first});
       if (owned->second.empty()) by_owner.erase(owned);
     }
     objects->second.erase(it);
+  }
+  // The objects `owner`'s kWorkloadLabel names, as (kind, name) in a stable order.
+  std::vector<std::pair<GroupVersionResource, ObjectName>> OwnedLocked(const std::string& owner) {
+    std::vector<std::pair<GroupVersionResource, ObjectName>> out;
+    auto owned = by_owner.find(owner);
+    if (owned == by_owner.end()) return out;
+    for (const auto& [gvr, name] : owned->second) out.emplace_back(*gvr, *name);
+    std::sort(out.begin(), out.end());
+    return out;
   }
 
   std::mutex watch_mu;  // guards watches (never held while calling into a watch)
@@ -794,12 +810,9 @@ Status PropagationController::DeleteOwned(
   std::vector<std::pair<GroupVersionResource, ObjectName>> doomed;
   {
     std::lock_guard lock(member.cache_mu);
-    auto owned = member.by_owner.find(owner);
-    if (owned != member.by_owner.end()) {
-      for (const auto& object : owned->second) {
-        if (keep && *keep == object) continue;
-        doomed.push_back(object);
-      }
+    for (auto& object : member.OwnedLocked(owner)) {
+      if (keep && *keep == object) continue;
+      doomed.push_back(std::move(object));
     }
   }
   if (doomed.empty()) return Status::Ok();
