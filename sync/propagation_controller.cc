@@ -207,10 +207,13 @@ struct PropagationController::Member {
   // when a reconcile needs the object, and what the event path reads of it. Kept as decoded
   // trees, the member objects were the controller's largest memory (a tree takes several
   // times its encoding, and a fleet of 100 members holds millions of objects).
+  // Its last-applied record (kLastAppliedAnnotation), a copy of the object Meridian wrote, is
+  // kept apart from the encoding and interned: the members a workload is placed on share one.
   struct Cached {
     std::string resource_version;
     std::string owner;  // its kWorkloadLabel value
-    std::string encoded;
+    std::string encoded;  // without the last-applied record
+    std::shared_ptr<const std::string> last_applied;  // null: none
   };
   // Meridian's objects in the member, as its watches last said.
   std::mutex cache_mu;  // guards cache, by_owner and deleted_rv
@@ -227,9 +230,29 @@ struct PropagationController::Member {
 
   // cache_mu held.
   // Made before taking cache_mu: encoding is the costly part.
-  static Cached Compact(const json& object) {
-    return Cached{ResourceVersion(object), OwnerOf(object),
-                  object.dump(-1, ' ', false, json::error_handler_t::replace)};
+  static Cached Compact(const json& object, internal::SharedStrings& records) {
+    auto dump = [](const json& o) { return o.dump(-1, ' ', false, json::error_handler_t::replace); };
+    const json* record = nullptr;
+    if (auto meta = object.find("metadata"); meta != object.end() && meta->is_object()) {
+      if (auto a = meta->find("annotations"); a != meta->end() && a->is_object()) {
+        if (auto r = a->find(kLastAppliedAnnotation); r != a->end() && r->is_string()) {
+          record = &*r;
+        }
+      }
+    }
+    if (!record) return Cached{ResourceVersion(object), OwnerOf(object), dump(object), nullptr};
+    json rest = object;
+    rest["metadata"]["annotations"].erase(kLastAppliedAnnotation);
+    return Cached{ResourceVersion(object), OwnerOf(object), dump(rest),
+                  records.Intern(record->get_ref<const std::string&>())};
+  }
+  // The object as the member last said it, with its last-applied record; nullopt when the
+  // encoding does not parse (cannot happen: it is our own dump).
+  static std::optional<json> Expand(const Cached& c) {
+    json object = json::parse(c.encoded, nullptr, /*allow_exceptions=*/false);
+    if (object.is_discarded()) return std::nullopt;
+    if (c.last_applied) object["metadata"]["annotations"][kLastAppliedAnnotation] = *c.last_applied;
+    return object;
   }
   void PutLocked(const GroupVersionResource& gvr, const ObjectName& name, Cached c) {
     EraseLocked(gvr, name);
@@ -508,7 +531,7 @@ void PropagationController::OnMemberEvent(Member& member, const GroupVersionReso
   std::string owner = OwnerOf(e.object);
   bool echo = false;  // an event for a state we already hold (our own write)
   Member::Cached compact;
-  if (e.type != MemberEventType::kDeleted) compact = Member::Compact(e.object);
+  if (e.type != MemberEventType::kDeleted) compact = Member::Compact(e.object, last_applied_);
   {
     std::lock_guard lock(member.cache_mu);
     auto& objects = member.cache[gvr];
@@ -1138,14 +1161,13 @@ Status PropagationController::SyncOne(Member& member, const std::string& key) {
     std::lock_guard lock(member.cache_mu);
     auto& objects = member.cache[gvr];
     if (auto it = objects.find(name); it != objects.end()) {
-      live = json::parse(it->second.encoded, nullptr, /*allow_exceptions=*/false);
-      if (live->is_discarded()) live.reset();  // cannot happen (we encoded it); read the member
+      live = Member::Expand(it->second);  // nullopt cannot happen: then read the member
     }
   }
   // Our write's answer, unless the watch already told of something newer (an edit, or a
   // deletion right after our write).
   auto remember = [&](const json& stored) {
-    Member::Cached compact = Member::Compact(stored);
+    Member::Cached compact = Member::Compact(stored, last_applied_);
     const std::string rv = compact.resource_version;
     std::lock_guard lock(member.cache_mu);
     auto tomb = member.deleted_rv.find({gvr, name});

@@ -73,6 +73,7 @@
 #include "apimachinery/informer.h"
 #include "apimachinery/object_service.h"
 #include "common/clock.h"
+#include "sync/internal/shared_strings.h"
 #include "sync/member_client.h"
 #include "sync/member_client_factory.h"
 #include "sync/propagation.h"
@@ -263,6 +264,9 @@ class PropagationController {
   // Events for workloads (SyncFailed, Synced after a failure); null when the server does not
   // store core/v1 Events.
   std::unique_ptr<apimachinery::EventRecorder> events_;
+  // The last-applied records of the member objects the members' caches hold, one copy per
+  // distinct record (every member a workload is placed on holds the same one).
+  internal::SharedStrings last_applied_;
 
   std::mutex mu_;               // guards everything below
   std::condition_variable cv_;  // wakes the dispatcher
