@@ -430,7 +430,8 @@ void BindingController::MarkBinding(const json& binding) {
 
 std::optional<std::chrono::milliseconds> BindingController::Pass() {
   const auto now = std::chrono::steady_clock::now();
-  // Deferred lists of dependents now due (by the controller's clock): this pass writes them.
+  // Waiting annotations (and lists of dependents) now due, by the controller's clock: this
+  // pass writes them.
   const Timestamp clock_now = clock_.Now();
   flushing_.clear();
   for (auto it = deferred_.begin(); it != deferred_.end();) {
@@ -448,8 +449,8 @@ std::optional<std::chrono::milliseconds> BindingController::Pass() {
     changed.insert(changed_.begin(), changed_.end());
     changed_.clear();
     const bool retry_refused = std::exchange(retry_refused_, false);
-    // Nothing marked and no list of dependents waiting: the custom-kind retry's wake-up, or a
-    // failed pass's.
+    // Nothing marked and no annotation waiting: the custom-kind retry's wake-up, or a failed
+    // pass's.
     whole = std::exchange(whole_due_, false) ||
             (changed.empty() && !retry_refused && deferred_.empty()) ||
             (custom_retry_at_ && now >= *custom_retry_at_);
@@ -465,9 +466,10 @@ std::optional<std::chrono::milliseconds> BindingController::Pass() {
           *at - std::chrono::steady_clock::now());
     }
     const Timestamp clock_now = clock_.Now();
-    for (const auto& [key, d_] : deferred_) {
-      const auto d = std::chrono::duration_cast<std::chrono::milliseconds>(d_.due - clock_now) +
-                     std::chrono::milliseconds(1);
+    for (const auto& [key, waiting] : deferred_) {
+      const auto d =
+          std::chrono::duration_cast<std::chrono::milliseconds>(waiting.due - clock_now) +
+          std::chrono::milliseconds(1);
       if (!in || d < *in) in = d;
     }
     if (!in) return std::nullopt;
@@ -957,11 +959,8 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool
   // two seconds of CPU at 1,000 Deployments), which wrote every deferred list of dependents
   // at once and lost more such races (docs/performance.md, issue 18, h18e).
   std::set<ObjectKey> conflicted;
-  auto lost_race = [&](const ObjectKey& k) {
-    conflicted.insert(k);
-    // A deferred annotation this pass was writing stays due.
-    if (flushing_.count(k) != 0) deferred_.insert_or_assign(k, Deferred{clock_.Now(), clock_.Now(), ""});
-  };
+  // (A dependency's annotation it carried is due again at once: after step 4.)
+  auto lost_race = [&](const ObjectKey& k) { conflicted.insert(k); };
   for (BindingWrite& w : binding_writes) {
     const apimachinery::ApiResult<json>& r = *w.result;
     if (r.ok()) {
@@ -1070,9 +1069,8 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool
     // its write woke a pass that wrote "0 replicas placed", rewritten when placement's status
     // came (135 of 1,000 new Deployments in one run, docs/performance.md, issue 18, h18g).
     const bool status_follows = o.kind->workload && o.info->has_status;
-    if (status_follows &&
-        (created_now.count(key) != 0 ||
-         (b != bindings.end() && b->second.status.observed_generation == 0))) {
+    if (status_follows && (created_now.count(key) != 0 ||
+                           (b != bindings.end() && b->second.status.observed_generation == 0))) {
       return;
     }
     const bool annotate = !o.deferred && !o.lost_race &&
@@ -1136,7 +1134,8 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool
     }
   });
   written += objects_written.load();
-  // An annotation that lost a race is due again at once (not kDependentsDelay later).
+  // A dependency whose binding's or annotation's write lost a race: its annotation is due again
+  // at once (the next pass writes it, not kDependentsDelay later).
   for (const ObjectKey& k : conflicted) {
     if (DependencyKind(k.kind) != nullptr) {
       deferred_.insert_or_assign(k, Deferred{clock_.Now(), clock_.Now(), ""});

@@ -97,12 +97,12 @@ class BindingControllerTest : public ::testing::Test {
     apimachinery::ListRequest request;
     request.resource_version = since;
     request.field_selector = "metadata.name=" + name;
-    auto watch = federation_.objects().StartWatch(
-        Info(api_version, kind), "shop", request, [&](const apimachinery::ObjectEvent& e) {
-          std::lock_guard lock(mu);
-          seen.push_back(*e.object);
-          last_rv = std::to_string(e.resource_version);
-        });
+    auto watch = federation_.objects().StartWatch(Info(api_version, kind), "shop", request,
+                                                  [&](const apimachinery::ObjectEvent& e) {
+                                                    std::lock_guard lock(mu);
+                                                    seen.push_back(*e.object);
+                                                    last_rv = std::to_string(e.resource_version);
+                                                  });
     EXPECT_TRUE(watch.ok()) << watch.error().message;
     if (!watch.ok() || now_rv == since) return {};
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -851,7 +851,8 @@ TEST_F(BindingControllerTest, RunningControllerWritesAListThatKeepsChangingOnceI
     if (i > 0) clock_.Advance(step);
     CreateLikeWeb("web-" + std::to_string(i));
     ASSERT_TRUE(Settle([&] { return !Placement("deployment-web-" + std::to_string(i)).empty(); }));
-    EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"), placed) << "after " << i * step.count() << " s";
+    EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"), placed)
+        << "after " << i * step.count() << " s";
   }
   // 32 s after the list first changed, the next change writes it (due at 30 s).
   clock_.Advance(step);
@@ -876,8 +877,9 @@ TEST_F(BindingControllerTest, RunningControllerWritesAWorkloadsStatusOncePlaceme
   // What the rollout controller writes on a new binding: its first revision.
   const BindingController::PassCounts before = bindings_.Counts();
   json binding = Get(api::kApiVersion, "FederatedWorkload", "deployment-web");
-  binding["status"]["revisions"] = json::array(
-      {{{"revision", 1}, {"template", binding["spec"]["template"]}, {"created", "2026-01-01T00:00:00Z"}}});
+  binding["status"]["revisions"] = json::array({{{"revision", 1},
+                                                 {"template", binding["spec"]["template"]},
+                                                 {"created", "2026-01-01T00:00:00Z"}}});
   ASSERT_TRUE(federation_.objects()
                   .Update(Info(api::kApiVersion, "FederatedWorkload"), "shop", "deployment-web",
                           binding, "status")
@@ -887,7 +889,8 @@ TEST_F(BindingControllerTest, RunningControllerWritesAWorkloadsStatusOncePlaceme
       << "written before placement decided";
 
   ASSERT_TRUE(placement_.Start().ok());
-  ASSERT_TRUE(Settle([&] { return Get("apps/v1", "Deployment", "web")["status"]["replicas"] == 10; }));
+  ASSERT_TRUE(
+      Settle([&] { return Get("apps/v1", "Deployment", "web")["status"]["replicas"] == 10; }));
   EXPECT_EQ(WritesSince("apps/v1", "Deployment", "web", rv).size(), 1u);
   EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
             "placed by PlacementPolicy shop/web (by label, priority 0)");
