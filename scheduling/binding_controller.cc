@@ -40,9 +40,9 @@ struct NativeObject {
   std::string ns, name;
   std::string placement;  // kPlacementAnnotation's text
   std::string crd;        // a custom object's CustomResourceDefinition
-  // A dependency whose only change is the list of its dependents: its annotation waits
-  // (BindingController::dependents_due_).
-  bool dependents_deferred = false;
+  // A dependency whose binding this pass does not write: a changed annotation waits
+  // (BindingController::deferred_).
+  bool deferred = false;
   // Its binding's update lost a race (409): the next pass writes both.
   bool lost_race = false;
 };
@@ -97,18 +97,6 @@ bool SameBinding(const json& stored, const json& desired) {
   // An interpreter's rule that no longer applies goes (the others are always set).
   return desired["metadata"]["annotations"].contains(api::kResourceInterpreterAnnotation) ||
          Annotation(stored, api::kResourceInterpreterAnnotation).empty();
-}
-
-// Whether two placement annotations of a dependency ("dependency of <Kind/name, ...>: <where>")
-// differ only in the list of dependents (names hold no ": ").
-bool OnlyDependentsDiffer(const std::string& stored, const std::string& desired) {
-  constexpr std::string_view kPrefix = "dependency of ";
-  if (stored == desired || !stored.starts_with(kPrefix) || !desired.starts_with(kPrefix)) {
-    return false;
-  }
-  const size_t a = stored.find(": "), b = desired.find(": ");
-  return a != std::string::npos && b != std::string::npos &&
-         std::string_view(stored).substr(a) == std::string_view(desired).substr(b);
 }
 
 // Whether `desired` differs from the stored binding only in its list of dependents
@@ -442,16 +430,17 @@ void BindingController::MarkBinding(const json& binding) {
 
 std::optional<std::chrono::milliseconds> BindingController::Pass() {
   const auto now = std::chrono::steady_clock::now();
-  // Deferred lists of dependents now due (by the controller's clock): this pass writes them.
+  // Waiting annotations (and lists of dependents) now due, by the controller's clock: this
+  // pass writes them.
   const Timestamp clock_now = clock_.Now();
   flushing_.clear();
-  for (auto it = dependents_due_.begin(); it != dependents_due_.end();) {
-    if (it->second > clock_now) {
+  for (auto it = deferred_.begin(); it != deferred_.end();) {
+    if (it->second.due > clock_now) {
       ++it;
       continue;
     }
     flushing_.insert(it->first);
-    it = dependents_due_.erase(it);
+    it = deferred_.erase(it);
   }
   std::set<ObjectKey> changed = flushing_;
   bool whole = false;
@@ -460,10 +449,10 @@ std::optional<std::chrono::milliseconds> BindingController::Pass() {
     changed.insert(changed_.begin(), changed_.end());
     changed_.clear();
     const bool retry_refused = std::exchange(retry_refused_, false);
-    // Nothing marked and no list of dependents waiting: the custom-kind retry's wake-up, or a
-    // failed pass's.
+    // Nothing marked and no annotation waiting: the custom-kind retry's wake-up, or a failed
+    // pass's.
     whole = std::exchange(whole_due_, false) ||
-            (changed.empty() && !retry_refused && dependents_due_.empty()) ||
+            (changed.empty() && !retry_refused && deferred_.empty()) ||
             (custom_retry_at_ && now >= *custom_retry_at_);
     if (retry_refused && !whole) changed.insert(refused_.begin(), refused_.end());
   }
@@ -477,9 +466,10 @@ std::optional<std::chrono::milliseconds> BindingController::Pass() {
           *at - std::chrono::steady_clock::now());
     }
     const Timestamp clock_now = clock_.Now();
-    for (const auto& [key, due] : dependents_due_) {
-      const auto d = std::chrono::duration_cast<std::chrono::milliseconds>(due - clock_now) +
-                     std::chrono::milliseconds(1);
+    for (const auto& [key, waiting] : deferred_) {
+      const auto d =
+          std::chrono::duration_cast<std::chrono::milliseconds>(waiting.due - clock_now) +
+          std::chrono::milliseconds(1);
       if (!in || d < *in) in = d;
     }
     if (!in) return std::nullopt;
@@ -488,7 +478,7 @@ std::optional<std::chrono::milliseconds> BindingController::Pass() {
   if (!whole && changed.empty()) {  // only a retry of refused bindings, and none is
     return next(custom_retry_at_);
   }
-  StatusOr<int> written = Reconcile(whole ? nullptr : &changed);
+  StatusOr<int> written = Reconcile(whole ? nullptr : &changed, /*defer=*/true);
   if (!written.ok()) {
     spdlog::warn("{}: {}", kWho, written.status().ToString());
     std::lock_guard lock(changes_mu_);
@@ -524,9 +514,19 @@ void BindingController::Stop() {
   informers_.StopOwn();
 }
 
-StatusOr<int> BindingController::ReconcileAll() { return Reconcile(nullptr); }
+StatusOr<int> BindingController::ReconcileAll() { return Reconcile(nullptr, /*defer=*/false); }
 
-StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
+void BindingController::Defer(const ObjectKey& key, const std::string& text) {
+  const Timestamp now = clock_.Now();
+  auto [it, added] = deferred_.try_emplace(key, Deferred{now, now + kDependentsDelay, text});
+  if (added || it->second.text == text) return;
+  // Changed again while waiting: written once it has stopped changing, or at the latest
+  // kDependentsMaxDelay after it first waited (a list that grows for minutes).
+  it->second.text = text;
+  it->second.due = std::min(now + kDependentsDelay, it->second.first + kDependentsMaxDelay);
+}
+
+StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool defer) {
   (only ? partial_passes_ : whole_passes_).fetch_add(1);
   const apimachinery::ResourceRegistry& registry = objects_.registry();
   // The objects as stored, from the cache (each informer LISTs first when not started).
@@ -539,7 +539,7 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
   // The global inputs: read and decoded by a whole pass, kept for the per-key passes after it
   // (a change to any of them wakes a whole pass).
   if (!only) inputs_.reset();  // a whole pass that fails leaves none: the next one reads them
-  if (!only) dependents_due_.clear();  // a whole pass writes every list of dependents
+  if (!defer) deferred_.clear();  // this pass writes every annotation
   if (!inputs_) {
     auto in = std::make_unique<GlobalInputs>();
     // Namespaces' labels, for namespaceSelectors.
@@ -851,15 +851,8 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
     if (n->second.members.empty()) {
       desired.erase(key);
       bound_by.erase(key);
+      // No binding, before or after: this text waits (step 4), as a binding's list does.
       o.placement = "dependency of " + dependents + ": not placed until they are" + also;
-      // No binding, so the list of dependents is only in this text: it grows with every new
-      // workload that references the dependency while none is placed yet (a burst of new
-      // Deployments sharing a ConfigMap), and waits kDependentsDelay as a binding's list does.
-      if (only != nullptr && flushing_.count(key_of(o)) == 0 &&
-          OnlyDependentsDiffer(Annotation(o.object, kPlacementAnnotation), o.placement)) {
-        o.dependents_deferred = true;
-        dependents_due_.emplace(key_of(o), clock_.Now() + kDependentsDelay);
-      }
       continue;
     }
     std::pair<json, std::optional<int32_t>> rollout;
@@ -907,15 +900,15 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
       continue;
     }
     if (SameBinding(it->second, binding)) continue;
-    if (only != nullptr && DependentsOnly(it->second, binding)) {
+    if (defer && DependentsOnly(it->second, binding)) {
       // Its members and template are as stored: only the workloads that need it differ. That
       // list changes with every workload created or deleted that references it (a shared
-      // ConfigMap: each of hundreds of Deployments), so it is written at most once per
-      // kDependentsDelay (with the object's annotation), and at once by a whole pass.
-      const ObjectKey k = key_of(*bound_by[key]);
-      if (flushing_.count(k) == 0) {
-        bound_by[key]->dependents_deferred = true;
-        dependents_due_.emplace(k, clock_.Now() + kDependentsDelay);
+      // ConfigMap: each of hundreds of Deployments), so it waits with the object's annotation
+      // (kDependentsDelay, step 4).
+      NativeObject& o = *bound_by[key];
+      if (flushing_.count(key_of(o)) == 0) {
+        o.deferred = true;
+        Defer(key_of(o), o.placement);
         continue;
       }
     }
@@ -966,11 +959,8 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
   // two seconds of CPU at 1,000 Deployments), which wrote every deferred list of dependents
   // at once and lost more such races (docs/performance.md, issue 18, h18e).
   std::set<ObjectKey> conflicted;
-  auto lost_race = [&](const ObjectKey& k) {
-    conflicted.insert(k);
-    // A deferred list of dependents this pass was writing stays due.
-    if (flushing_.count(k) != 0) dependents_due_.emplace(k, clock_.Now());
-  };
+  // (A dependency's annotation it carried is due again at once: after step 4.)
+  auto lost_race = [&](const ObjectKey& k) { conflicted.insert(k); };
   for (BindingWrite& w : binding_writes) {
     const apimachinery::ApiResult<json>& r = *w.result;
     if (r.ok()) {
@@ -1019,6 +1009,36 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
   // 4. What each object is told: the decision, and a workload's aggregated status. Objects'
   // writes go out together as the bindings' did; an object's annotations and status are one
   // write when both changed.
+  // A dependency's annotation goes with its binding's write (members or template changed: the
+  // text says where it is now); otherwise only its text changed (its list of dependents, "not
+  // placed until they are", "no policy selects it") and it waits (kDependentsDelay, Defer).
+  // Measured (docs/performance.md, issue 18, h18g): each dependency of a burst of 1,000 new
+  // Deployments was annotated ~5 times (just created: no policy; its first dependent: not
+  // placed until it is; placed; then its growing list, every 5 s), each write waking every
+  // informer of its kind.
+  {
+    std::set<std::string> binding_written;  // "ns/name": created, updated or deleted (tried)
+    for (const BindingWrite& w : binding_writes) binding_written.insert(w.key);
+    for (NativeObject& o : objects) {
+      if (!o.kind->dependency || o.lost_race) continue;  // (a lost race: due again at once)
+      const ObjectKey k = key_of(o);
+      const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
+      auto b = desired.count(key) != 0 ? bindings.find(key) : bindings.end();
+      const std::string revisions = b != bindings.end() && b->second.spec.rollout
+                                        ? RevisionSummary(b->second)
+                                        : std::string();
+      const bool text_only = Annotation(o.object, kRevisionsAnnotation) == revisions &&
+                             Annotation(o.object, kMemberStatusAnnotation).empty();
+      const bool differs = Annotation(o.object, kPlacementAnnotation) != o.placement;
+      if (defer && differs && text_only && binding_written.count(key) == 0 &&
+          flushing_.count(k) == 0) {
+        o.deferred = true;
+        Defer(k, o.placement);
+      } else if (!o.deferred) {
+        deferred_.erase(k);  // written now, or nothing left to write
+      }
+    }
+  }
   const std::string now = FormatRfc3339(clock_.Now());
   std::atomic<int> objects_written{0};
   std::mutex errors_mu;  // guards `failed` (first_error) from the writing threads
@@ -1044,9 +1064,16 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
     // binding, and be written again at once). The object's annotation waits for that pass
     // too, and both go in one write (UpdateWithStatus): one write per new workload saved,
     // and a pass's new bindings are not followed by a round of annotation writes.
+    // Likewise while placement has not decided on the binding yet (status.observedGeneration
+    // still 0): the rollout controller records a new binding's first revision before that, and
+    // its write woke a pass that wrote "0 replicas placed", rewritten when placement's status
+    // came (135 of 1,000 new Deployments in one run, docs/performance.md, issue 18, h18g).
     const bool status_follows = o.kind->workload && o.info->has_status;
-    if (status_follows && created_now.count(key) != 0) return;
-    const bool annotate = !o.dependents_deferred && !o.lost_race &&
+    if (status_follows && (created_now.count(key) != 0 ||
+                           (b != bindings.end() && b->second.status.observed_generation == 0))) {
+      return;
+    }
+    const bool annotate = !o.deferred && !o.lost_race &&
                           (Annotation(*current, kPlacementAnnotation) != o.placement ||
                            Annotation(*current, kMemberStatusAnnotation) != members ||
                            Annotation(*current, kRevisionsAnnotation) != revisions);
@@ -1107,6 +1134,13 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only) {
     }
   });
   written += objects_written.load();
+  // A dependency whose binding's or annotation's write lost a race: its annotation is due again
+  // at once (the next pass writes it, not kDependentsDelay later).
+  for (const ObjectKey& k : conflicted) {
+    if (DependencyKind(k.kind) != nullptr) {
+      deferred_.insert_or_assign(k, Deferred{clock_.Now(), clock_.Now(), ""});
+    }
+  }
   if (!conflicted.empty()) {
     {
       std::lock_guard lock(changes_mu_);

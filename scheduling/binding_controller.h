@@ -24,7 +24,8 @@
 // in scope):
 //   1. decides every native object's policy (none: not placed) and annotates the object with
 //      the outcome (kPlacementAnnotation) when it changed (a Deployment or StatefulSet whose
-//      binding the pass creates: with its first status, step 4);
+//      binding placement has not decided on yet: with its first status, step 4; a dependency
+//      whose binding is not written with it: kDependentsDelay later, see there);
 //   2. derives the dependencies of every placed workload whose policy propagates them, on the
 //      union of the members its binding runs on (placed or retained);
 //   3. creates, updates (when the template, placement, labels or annotations differ) and
@@ -33,9 +34,9 @@
 //      region that does not exist) is not an error but an answer: the object's annotation
 //      says both ("NOT PLACED: ..." with admission's message);
 //   4. writes each Deployment's and StatefulSet's status/ from its binding
-//      (AggregatedStatus) when it differs; not in the pass that creates the binding (it has
-//      no placement yet: the placement controller's first status on it wakes the pass that
-//      writes the object's, with the step-1 annotation that waited for it).
+//      (AggregatedStatus) when it differs; not before placement decided on the binding
+//      (status.observedGeneration): the placement controller's first status on it wakes the
+//      pass that writes the object's, with the step-1 annotation that waited for it.
 // Steps 3 and 4 issue their writes 16 at a time (each waits for the store's commit; writes
 // in flight share one); an object whose annotation and status both change is written once
 // (ObjectService::UpdateWithStatus).
@@ -97,13 +98,20 @@ class BindingController {
   // called concurrently with itself.
   StatusOr<int> ReconcileAll();
 
-  // How long a dependency's changed list of dependents (kDependentsAnnotation, and the object's
-  // kPlacementAnnotation) may wait to be written when nothing else about its binding changed,
-  // by the controller's clock. That list changes with every workload created or deleted that
-  // references the dependency (a ConfigMap shared by hundreds of Deployments), and each write
-  // wakes the placement, rollout and propagation controllers for nothing they act on; its
-  // members and template are written at once. A whole pass writes every list.
+  // How a dependency's (ConfigMap, Secret, ...) placement annotation waits when its binding is
+  // not written with it (members and template as stored, or no binding either way): only its
+  // text changed. Its members follow its workloads, so that text changes with every workload
+  // created or deleted that references it (the list of dependents: a ConfigMap shared by
+  // hundreds of Deployments; "not placed until they are" before the first of them is placed;
+  // "no policy selects it" just created, its workloads usually applied with it), and each
+  // write wakes every informer of the kind for nothing a controller acts on. It is written once
+  // it has not changed for kDependentsDelay, and at the latest kDependentsMaxDelay after it first
+  // differed from the stored one, by the controller's clock; the binding's list of dependents
+  // (kDependentsAnnotation), when nothing else about the binding changed, goes with it. A change
+  // of the members it is on, or of its template, is written at once with the binding (the text
+  // with it). The loop's passes wait so, whole ones too; ReconcileAll() writes everything.
   static constexpr std::chrono::seconds kDependentsDelay{5};
+  static constexpr std::chrono::seconds kDependentsMaxDelay{30};
 
   // What the passes of this controller did since it was made: whole passes, passes over the
   // objects a change is about, and the native and custom objects they looked at (tests assert
@@ -133,8 +141,9 @@ class BindingController {
   };
 
   // One pass: over everything (`only` null), or over the objects `only` names and what they
-  // depend on (see the file comment).
-  StatusOr<int> Reconcile(const std::set<ObjectKey>* only);
+  // depend on (see the file comment). `defer`: dependencies' annotations may wait
+  // (kDependentsDelay); without, every one is written now.
+  StatusOr<int> Reconcile(const std::set<ObjectKey>* only, bool defer);
   // The loop's pass: whole or per key (see the file comment); when to run again.
   std::optional<std::chrono::milliseconds> Pass();
   // Informer handlers: a pass over everything, over one object, over a binding's object.
@@ -181,11 +190,18 @@ class BindingController {
   std::map<DependencyKey, std::map<ObjectKey, Contribution>> needed_by_;
   std::map<ObjectKey, std::set<DependencyKey>> needs_;
 
-  // Dependencies whose changed list of dependents (the only change to their binding) waits to
-  // be written, and when it is due (kDependentsDelay after the first such pass); a whole pass
-  // writes them all. `flushing_`: those the current pass writes (passes only).
-  std::map<ObjectKey, Timestamp> dependents_due_;  // by clock_
+  // Dependencies whose changed annotation (and binding's list of dependents) waits to be
+  // written (kDependentsDelay): when it first differed, when it is due, and the text it waits
+  // with (a change to it pushes `due` back, up to first + kDependentsMaxDelay). `flushing_`:
+  // those the current pass writes (passes only).
+  struct Deferred {
+    Timestamp first, due;  // by clock_
+    std::string text;
+  };
+  std::map<ObjectKey, Deferred> deferred_;
   std::set<ObjectKey> flushing_;
+  // Defers `key`'s annotation, saying `text` (passes only).
+  void Defer(const ObjectKey& key, const std::string& text);
 
   // What the last whole pass read of the global inputs (namespaces' labels, policies,
   // interpreters), decoded, for the per-key passes after it: a change to any of them wakes a

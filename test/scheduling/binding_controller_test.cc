@@ -76,13 +76,45 @@ class BindingControllerTest : public ::testing::Test {
   }
 
   // web2: a second Deployment with web's spec and labels (same policy, same members).
-  void CreateWeb2() {
+  void CreateWeb2() { CreateLikeWeb("web2"); }
+  void CreateLikeWeb(const std::string& name) {
     json web = Get("apps/v1", "Deployment", "web");
     Create({{"apiVersion", "apps/v1"},
             {"kind", "Deployment"},
             {"metadata",
-             {{"name", "web2"}, {"namespace", "shop"}, {"labels", web["metadata"]["labels"]}}},
+             {{"name", name}, {"namespace", "shop"}, {"labels", web["metadata"]["labels"]}}},
             {"spec", web["spec"]}});
+  }
+
+  // Every revision of shop/`name` stored after resourceVersion `since`, in order: the store's
+  // history, through a watch from `since` until it reaches the object's current revision.
+  std::vector<json> WritesSince(const std::string& api_version, const std::string& kind,
+                                const std::string& name, const std::string& since) {
+    const std::string now_rv = Get(api_version, kind, name)["metadata"]["resourceVersion"];
+    std::mutex mu;
+    std::vector<json> seen;
+    std::string last_rv;
+    apimachinery::ListRequest request;
+    request.resource_version = since;
+    request.field_selector = "metadata.name=" + name;
+    auto watch = federation_.objects().StartWatch(Info(api_version, kind), "shop", request,
+                                                  [&](const apimachinery::ObjectEvent& e) {
+                                                    std::lock_guard lock(mu);
+                                                    seen.push_back(*e.object);
+                                                    last_rv = std::to_string(e.resource_version);
+                                                  });
+    EXPECT_TRUE(watch.ok()) << watch.error().message;
+    if (!watch.ok() || now_rv == since) return {};
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto caught_up = [&] {
+      std::lock_guard lock(mu);
+      return last_rv == now_rv;
+    };
+    while (!caught_up() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    std::lock_guard lock(mu);
+    return seen;
   }
 
   void Create(const json& object) { federation_.Apply(object); }
@@ -585,31 +617,9 @@ TEST_F(BindingControllerTest, StatusWaitsForTheBindingsFirstPlacement) {
   web = Get("apps/v1", "Deployment", "web");
   EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
             "placed by PlacementPolicy shop/web (by label, priority 0)");
-  // Every write to web since its create, in order, from the store's history.
-  std::mutex mu;
-  std::vector<std::string> seen;  // resourceVersions of web's events
-  const std::string now_rv = web["metadata"]["resourceVersion"];
-  apimachinery::ListRequest since;
-  since.resource_version = created_rv;
-  since.field_selector = "metadata.name=web";
-  auto watch = federation_.objects().StartWatch(
-      Info("apps/v1", "Deployment"), "shop", since, [&](const apimachinery::ObjectEvent& e) {
-        std::lock_guard lock(mu);
-        seen.push_back(std::to_string(e.resource_version));
-      });
-  ASSERT_TRUE(watch.ok()) << watch.error().message;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  auto caught_up = [&] {
-    std::lock_guard lock(mu);
-    return !seen.empty() && seen.back() == now_rv;
-  };
-  while (!caught_up() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  {
-    std::lock_guard lock(mu);
-    EXPECT_EQ(seen, std::vector<std::string>{now_rv}) << "annotation and status in one write";
-  }
+  // Every write to web since its create, from the store's history: one.
+  EXPECT_EQ(WritesSince("apps/v1", "Deployment", "web", created_rv).size(), 1u)
+      << "annotation and status in one write";
   EXPECT_EQ(web["status"]["replicas"], 10);
   ASSERT_TRUE(web["status"]["conditions"].is_array());
   EXPECT_EQ(web["status"]["conditions"][0]["type"], "Placed");
@@ -764,11 +774,14 @@ TEST_F(BindingControllerTest, RunningControllerWritesAGrowingListOfDependentsLat
 TEST_F(BindingControllerTest, RunningControllerWritesAnUnplacedDependencysGrowingListLater) {
   federation_.ApplyFile("examples/zero-change/policy.yaml");
   ASSERT_TRUE(bindings_.Start().ok());  // no placement controller: web's binding stays unplaced
+  ASSERT_TRUE(Settle(
+      [&] { return !Get(api::kApiVersion, "FederatedWorkload", "deployment-web").is_null(); }));
+  EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"), "")
+      << "not yet: its binding is not written with it, and the clock has not moved";
+  clock_.Advance(BindingController::kDependentsDelay);
   const std::string waiting = "dependency of Deployment/web: not placed until they are";
-  ASSERT_TRUE(Settle([&] {
-    return !Get(api::kApiVersion, "FederatedWorkload", "deployment-web").is_null() &&
-           PlacementNote("v1", "ConfigMap", "web-config") == waiting;
-  })) << PlacementNote("v1", "ConfigMap", "web-config");
+  ASSERT_TRUE(Settle([&] { return PlacementNote("v1", "ConfigMap", "web-config") == waiting; }))
+      << PlacementNote("v1", "ConfigMap", "web-config");
 
   CreateWeb2();
   ASSERT_TRUE(Settle(
@@ -782,6 +795,105 @@ TEST_F(BindingControllerTest, RunningControllerWritesAnUnplacedDependencysGrowin
       "dependency of Deployment/web, Deployment/web2: not placed until they are";
   ASSERT_TRUE(Settle([&] { return PlacementNote("v1", "ConfigMap", "web-config") == both; }))
       << PlacementNote("v1", "ConfigMap", "web-config");
+}
+
+// A dependency's annotation is written with its binding when the members it is on change, and
+// otherwise waits: created before any policy ("no policy selects it"), then needed by a
+// workload not placed yet ("not placed until they are"), it is written once, placed; its list
+// of dependents then grows, written kDependentsDelay later. Each of those texts was written at
+// once before (a burst of 1,000 new Deployments annotated each shared ConfigMap ~5 times,
+// docs/performance.md, issue 18, h18g).
+TEST_F(BindingControllerTest, RunningControllerAnnotatesADependencyWhenItsMembersChange) {
+  const std::string created_rv =
+      Get("v1", "ConfigMap", "web-config")["metadata"]["resourceVersion"];
+  ASSERT_TRUE(bindings_.Start().ok());
+  ASSERT_TRUE(placement_.Start().ok());
+  ASSERT_TRUE(Settle([&] {
+    return PlacementNote("apps/v1", "Deployment", "web") ==
+           "not placed: no PlacementPolicy or ClusterPlacementPolicy selects it";
+  }));
+  EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"), "") << "its first text waits";
+
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  const std::string placed = "dependency of Deployment/web: on ap-south-1, eu-west-1, us-east-1";
+  ASSERT_TRUE(Settle([&] { return PlacementNote("v1", "ConfigMap", "web-config") == placed; }))
+      << PlacementNote("v1", "ConfigMap", "web-config");
+
+  CreateWeb2();
+  ASSERT_TRUE(Settle([&] { return Placement("deployment-web2") == kFiveThreeTwo; }));
+  clock_.Advance(BindingController::kDependentsDelay);
+  const std::string both =
+      "dependency of Deployment/web, Deployment/web2: on ap-south-1, eu-west-1, us-east-1";
+  ASSERT_TRUE(Settle([&] { return PlacementNote("v1", "ConfigMap", "web-config") == both; }))
+      << PlacementNote("v1", "ConfigMap", "web-config");
+
+  std::vector<std::string> texts;
+  for (const json& w : WritesSince("v1", "ConfigMap", "web-config", created_rv)) {
+    texts.push_back(w["metadata"]["annotations"].value(kPlacementAnnotation, ""));
+  }
+  EXPECT_EQ(texts, (std::vector<std::string>{placed, both}));
+}
+
+// A list of dependents that keeps changing is written once it has not changed for
+// kDependentsDelay, and at the latest kDependentsMaxDelay after it first waited (a burst of
+// workloads that lasts minutes: each change used to bring a write kDependentsDelay later).
+TEST_F(BindingControllerTest, RunningControllerWritesAListThatKeepsChangingOnceItSettlesOrLate) {
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  ASSERT_TRUE(bindings_.Start().ok());
+  ASSERT_TRUE(placement_.Start().ok());
+  const std::string placed = "dependency of Deployment/web: on ap-south-1, eu-west-1, us-east-1";
+  ASSERT_TRUE(Settle([&] { return PlacementNote("v1", "ConfigMap", "web-config") == placed; }));
+  constexpr auto step = std::chrono::seconds(4);  // less than kDependentsDelay
+  static_assert(step < BindingController::kDependentsDelay);
+  const int steps = BindingController::kDependentsMaxDelay / step;  // 7: 28 s
+  // A new Deployment on the same members every 4 s: its list waits while it keeps changing.
+  for (int i = 0; i <= steps; ++i) {
+    if (i > 0) clock_.Advance(step);
+    CreateLikeWeb("web-" + std::to_string(i));
+    ASSERT_TRUE(Settle([&] { return !Placement("deployment-web-" + std::to_string(i)).empty(); }));
+    EXPECT_EQ(PlacementNote("v1", "ConfigMap", "web-config"), placed)
+        << "after " << i * step.count() << " s";
+  }
+  // 32 s after the list first changed, the next change writes it (due at 30 s).
+  clock_.Advance(step);
+  CreateLikeWeb("web-last");
+  ASSERT_TRUE(Settle([&] {
+    return PlacementNote("v1", "ConfigMap", "web-config").find("Deployment/web-last") !=
+           std::string::npos;
+  })) << PlacementNote("v1", "ConfigMap", "web-config");
+}
+
+// A Deployment's status and annotation wait for placement's decision on its binding, not only
+// the pass that creates it: the rollout controller records a new binding's first revision
+// before placement decides, and the pass that write woke wrote "0 replicas placed", rewritten
+// at once by the next.
+TEST_F(BindingControllerTest, RunningControllerWritesAWorkloadsStatusOncePlacementDecided) {
+  federation_.ApplyFile("examples/zero-change/policy.yaml");
+  ASSERT_TRUE(bindings_.Start().ok());  // placement later
+  ASSERT_TRUE(Settle(
+      [&] { return !Get(api::kApiVersion, "FederatedWorkload", "deployment-web").is_null(); }));
+  const std::string rv = Get("apps/v1", "Deployment", "web")["metadata"]["resourceVersion"];
+
+  // What the rollout controller writes on a new binding: its first revision.
+  const BindingController::PassCounts before = bindings_.Counts();
+  json binding = Get(api::kApiVersion, "FederatedWorkload", "deployment-web");
+  binding["status"]["revisions"] = json::array({{{"revision", 1},
+                                                 {"template", binding["spec"]["template"]},
+                                                 {"created", "2026-01-01T00:00:00Z"}}});
+  ASSERT_TRUE(federation_.objects()
+                  .Update(Info(api::kApiVersion, "FederatedWorkload"), "shop", "deployment-web",
+                          binding, "status")
+                  .ok());
+  ASSERT_TRUE(Settle([&] { return bindings_.Counts().partial > before.partial; }));
+  EXPECT_EQ(Get("apps/v1", "Deployment", "web")["metadata"]["resourceVersion"], rv)
+      << "written before placement decided";
+
+  ASSERT_TRUE(placement_.Start().ok());
+  ASSERT_TRUE(
+      Settle([&] { return Get("apps/v1", "Deployment", "web")["status"]["replicas"] == 10; }));
+  EXPECT_EQ(WritesSince("apps/v1", "Deployment", "web", rv).size(), 1u);
+  EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
+            "placed by PlacementPolicy shop/web (by label, priority 0)");
 }
 
 TEST_F(BindingControllerTest, PolicySelectingAnUnknownKindIsRefusedNamingTheField) {
