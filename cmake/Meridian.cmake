@@ -118,3 +118,12 @@ function(meridian_fuzzer name)
   target_link_options(${name} PRIVATE -fsanitize=fuzzer)
   meridian_warnings(${name})
 endfunction()
+
+# Links a server executable with jemalloc (MERIDIAN_JEMALLOC) and compiles in its options
+# (common/jemalloc_options.cc): background threads hand freed memory back to the kernel.
+function(meridian_server_allocator target)
+  if(MERIDIAN_JEMALLOC AND NOT MERIDIAN_FUZZ)
+    target_sources(${target} PRIVATE ${PROJECT_SOURCE_DIR}/common/jemalloc_options.cc)
+    target_link_libraries(${target} PRIVATE ${MERIDIAN_JEMALLOC_LIBRARY})
+  endif()
+endfunction()

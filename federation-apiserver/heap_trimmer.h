@@ -9,6 +9,10 @@
 // arenas (MALLOC_ARENA_MAX=2) cuts that but doubles the CPU of a LIST (threads contend for
 // two arenas); trimming keeps the arenas and returns their free pages.
 //
+// The servers link jemalloc by default (CMake MERIDIAN_JEMALLOC, common/jemalloc_options.cc),
+// whose background threads return free pages themselves; malloc_trim then has only glibc's own
+// (nearly empty) heap to trim. The trimmer stays for builds with glibc's allocator.
+//
 // Cost: one malloc_trim walks each arena's free chunks under that arena's lock (a thread that
 // allocates from it meanwhile waits), milliseconds for this server's heap; a minute apart it
 // is not seen in request latency.

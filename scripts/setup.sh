@@ -13,6 +13,7 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libsqlite3-dev libssl-dev
   zlib1g-dev  # gzip for REST responses (apimachinery/rest/content_encoding.h)
   prometheus-cpp-dev  # /metrics (observability/): only its core library is linked
+  libjemalloc-dev  # the servers' allocator (CMake MERIDIAN_JEMALLOC)
   # tests and benches
   libgtest-dev libgmock-dev libbenchmark-dev clang libfuzzer-14-dev
   prometheus  # promtool: the metrics tests check the exposition and examples/monitoring's rules;
