@@ -29,6 +29,8 @@ constexpr char kWho[] = "placement controller";
 // fleet change writes up to every workload's status), few enough not to crowd the API's other
 // writers.
 constexpr size_t kStatusWritesInFlight = 16;
+// Statuses computed before they are written (a pass writes as it goes, in batches of this).
+constexpr size_t kStatusWriteBatch = 256;
 
 }  // namespace
 
@@ -536,7 +538,13 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
     if (SharesCapacity(w)) ledger.Reserve(i, CurrentAssignment(w.status));
   }
   // The status each workload has after this pass (unchanged or written), for the evidence.
-  std::map<std::string, api::FederatedWorkloadStatus> in_effect;
+  std::map<std::string, PlacementInEffect> in_effect;  // only with the evidence ledger
+  auto keep_in_effect = [&](std::string key, api::FederatedWorkloadStatus& status) {
+    if (!ledger_) return;
+    in_effect[std::move(key)] = PlacementInEffect{std::move(status.placement),
+                                                  std::move(status.retained),
+                                                  status.unplaced_replicas};
+  };
   // Affinity groups are placed as units, at their oldest member's turn, leader first.
   std::vector<const api::FederatedWorkload*> all;
   all.reserve(workloads.size());
@@ -579,7 +587,35 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
     apimachinery::ApiResult<nlohmann::json> result =
         apimachinery::ApiError::Internal("not written");
   };
+  // The statuses that differ are written kStatusWriteBatch at a time as the pass goes
+  // (kStatusWritesInFlight of them at once: each write waits for the store's commit, and
+  // writes in flight share one, ForEachInParallel), so a whole pass over 10,000 workloads
+  // does not hold a copy of each before writing any. Nothing in the loop depends on a
+  // write's outcome: a lost race re-queues the workload for the next pass.
   std::vector<StatusWrite> writes;
+  auto flush = [&] {
+    ForEachInParallel(writes.size(), kStatusWritesInFlight, [&](size_t k) {
+      StatusWrite& sw = writes[k];
+      sw.result = objects_.Update(info, sw.before->metadata.ns, sw.before->metadata.name,
+                                  api::Encode(sw.updated), "status");
+    });
+    for (StatusWrite& sw : writes) {
+      const api::FederatedWorkload& w = *sw.before;
+      if (sw.result.ok()) {
+        ++written;
+        fleet_.workloads.Assume(sw.result.value());  // the next pass reads what was written
+        RecordResidencyConflict(w, sw.updated.status);
+        RecordPlacementEvents(w, sw.updated.status);
+        keep_in_effect(std::move(sw.key), sw.updated.status);
+      } else if (sw.result.error().code == 409 || sw.result.error().code == 404) {
+        MarkChanged(false, &w);  // changed or deleted meanwhile: the next pass sees the new state
+      } else {
+        spdlog::warn("placement controller: writing status of {}/{}: {}", w.metadata.ns,
+                     w.metadata.name, sw.result.error().message);
+      }
+    }
+    writes.clear();
+  };
   for (size_t i : groups.PlacementOrder()) {
     const api::FederatedWorkload& w = *workloads[i];
     if (!w.metadata.deletion_timestamp.empty()) continue;  // the sync controller's business
@@ -601,36 +637,14 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
     if (recheck && (!earliest || *recheck < *earliest)) earliest = recheck;
     std::string key = w.metadata.ns + "/" + w.metadata.name;
     if (status == w.status) {
-      in_effect[key] = std::move(status);
+      keep_in_effect(std::move(key), status);
       continue;
     }
-    api::FederatedWorkload updated = w;
-    updated.status = std::move(status);
+    api::FederatedWorkload updated{w.metadata, w.spec, std::move(status)};
     writes.push_back({&w, std::move(updated), std::move(key)});
+    if (writes.size() >= kStatusWriteBatch) flush();
   }
-  // The statuses are written together (kStatusWritesInFlight at a time): each write waits for
-  // the store's commit, and writes in flight share one (ForEachInParallel). Nothing above
-  // depends on a write's outcome: a lost race re-queues the workload for the next pass.
-  ForEachInParallel(writes.size(), kStatusWritesInFlight, [&](size_t k) {
-    StatusWrite& sw = writes[k];
-    sw.result = objects_.Update(info, sw.before->metadata.ns, sw.before->metadata.name,
-                                api::Encode(sw.updated), "status");
-  });
-  for (StatusWrite& sw : writes) {
-    const api::FederatedWorkload& w = *sw.before;
-    if (sw.result.ok()) {
-      ++written;
-      fleet_.workloads.Assume(sw.result.value());  // the next pass reads what was written
-      RecordResidencyConflict(w, sw.updated.status);
-      RecordPlacementEvents(w, sw.updated.status);
-      in_effect[sw.key] = std::move(sw.updated.status);
-    } else if (sw.result.error().code == 409 || sw.result.error().code == 404) {
-      MarkChanged(false, &w);  // changed or deleted meanwhile: the next pass sees the new state
-    } else {
-      spdlog::warn("placement controller: writing status of {}/{}: {}", w.metadata.ns,
-                   w.metadata.name, sw.result.error().message);
-    }
-  }
+  flush();
   if (ledger_) RecordPlacements(inputs, workloads, *world, in_effect);
   if (recheck_after) *recheck_after = earliest;
   return written;
@@ -638,7 +652,7 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
 
 void PlacementController::RecordPlacements(
     const PlacementInputs& inputs, const Workloads& workloads, const placement::World& world,
-    const std::map<std::string, api::FederatedWorkloadStatus>& in_effect) {
+    const std::map<std::string, PlacementInEffect>& in_effect) {
   auto lines = [&world](const std::vector<api::ClusterPlacement>& placed) {
     std::map<std::string, int64_t> by_cluster;  // sorted: the same placement, the same data
     for (const api::ClusterPlacement& p : placed) {

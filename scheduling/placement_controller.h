@@ -188,10 +188,17 @@ class PlacementController {
   void RecordResidencyConflict(const api::FederatedWorkload& before,
                                const api::FederatedWorkloadStatus& after);
 
+  // What a pass's placement of one workload is, for the evidence ledger: the parts of its
+  // status RecordPlacements reads (a pass over 10,000 workloads kept every whole status).
+  struct PlacementInEffect {
+    std::vector<api::ClusterPlacement> placement;
+    std::vector<api::ClusterPlacement> retained;
+    int64_t unplaced_replicas = 0;
+  };
   // Placement entries for what changed in this pass (see the file comment).
   void RecordPlacements(const PlacementInputs& inputs, const Workloads& workloads,
                         const placement::World& world,
-                        const std::map<std::string, api::FederatedWorkloadStatus>& in_effect);
+                        const std::map<std::string, PlacementInEffect>& in_effect);
 
   apimachinery::ObjectService& objects_;
   const Clock& clock_;
