@@ -238,47 +238,56 @@ TEST(CacherTest, KeepsBytesAndATreeOnlyWhileSomeoneHoldsIt) {
   (*w)->Cancel();
 }
 
+// A watcher that holds the delivery thread until released; records what it is given.
+struct HeldWatcher {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool open = false;
+  std::vector<WatchEvent> seen;
+  WatchCallback Callback() {
+    return [this](const WatchEvent& e) {
+      std::unique_lock lock(mu);
+      seen.push_back(e);
+      cv.notify_all();
+      cv.wait(lock, [&] { return open; });
+    };
+  }
+  void Open() {
+    std::lock_guard lock(mu);
+    open = true;
+    cv.notify_all();
+  }
+  // What it was given, once it has at least `n` events (or 10 s passed).
+  std::vector<WatchEvent> WaitFor(size_t n) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, std::chrono::seconds(10), [&] { return seen.size() >= n; });
+    return seen;
+  }
+};
+
 // Events not yet delivered to every watcher are counted per resource: each holds its decoded
 // object, so a backlog of slow watchers is memory the cache's byte figures do not show.
 TEST(CacherTest, CountsEventsNotYetDeliveredToEveryWatcher) {
   Fixture f;
   ASSERT_TRUE(f.cacher->Prime({kPods}).ok());
-  std::mutex mu;
-  std::condition_variable cv;
-  bool open = false;
-  int seen = 0;
-  auto w = f.cacher->WatchFrom(kPods, "", LabelSelector{}, 0, [&](const WatchEvent&) {
-    std::unique_lock lock(mu);
-    ++seen;
-    cv.wait(lock, [&] { return open; });  // the first event holds the delivery thread
-  });
+  HeldWatcher held;
+  auto w = f.cacher->WatchFrom(kPods, "", LabelSelector{}, 0, held.Callback());
   ASSERT_TRUE(w.ok());
   for (int i = 0; i < 3; ++i) {
     const std::string name = "p" + std::to_string(i);
     ASSERT_TRUE(f.cacher->Create(Key("a", name), Pod("a", name, "web")).ok());
   }
   f.Settle();
-  auto backlog = [&] {
-    for (const ResourceCacheStats& s : f.cacher->Stats()) {
-      if (s.type == kPods) return s.delivery_backlog;
-    }
-    ADD_FAILURE() << "no stats for pods";
-    return size_t{0};
-  };
+  auto backlog = [&] { return StatsOfPods(*f.cacher).delivery_backlog; };
   EXPECT_EQ(backlog(), 3u);  // one in the callback, two queued behind it
-  {
-    std::lock_guard lock(mu);
-    open = true;
-  }
-  cv.notify_all();
+  held.Open();
   for (const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(10);
        backlog() != 0 && std::chrono::steady_clock::now() < end;) {
     std::this_thread::yield();
   }
   EXPECT_EQ(backlog(), 0u);
   (*w)->Cancel();
-  std::lock_guard lock(mu);
-  EXPECT_EQ(seen, 3);
+  EXPECT_EQ(held.WaitFor(3).size(), 3u);
 }
 
 // Behind a slow watcher the queued events hold their decoded trees only within
@@ -295,15 +304,8 @@ TEST(CacherTest, EventsQueuedPastTheTreeBudgetHoldOnlyTheirBytes) {
   options.delivery_tree_budget_bytes = one + one / 2;
   Fixture f(options);
   ASSERT_TRUE(f.cacher->Prime({kPods}).ok());
-  std::mutex mu;
-  std::condition_variable cv;
-  bool open = false;
-  std::vector<WatchEvent> seen;
-  auto w = f.cacher->WatchFrom(kPods, "", LabelSelector{}, 0, [&](const WatchEvent& e) {
-    std::unique_lock lock(mu);
-    seen.push_back(e);
-    cv.wait(lock, [&] { return open; });  // the first event holds the delivery thread
-  });
+  HeldWatcher held;  // the first event holds the delivery thread
+  auto w = f.cacher->WatchFrom(kPods, "", LabelSelector{}, 0, held.Callback());
   ASSERT_TRUE(w.ok());
   std::vector<json> stored;
   for (int i = 0; i < 3; ++i) {
@@ -331,21 +333,9 @@ TEST(CacherTest, EventsQueuedPastTheTreeBudgetHoldOnlyTheirBytes) {
   // p0 is in the callback (its tree held by the delivery), p1 and p2 are queued past the
   // budget the delivery of p0 still holds.
   EXPECT_EQ(alive(), (std::vector<bool>{true, false, false}));
-  {
-    std::lock_guard lock(mu);
-    open = true;
-  }
-  cv.notify_all();
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < deadline) {
-    {
-      std::lock_guard lock(mu);
-      if (seen.size() == 3) break;
-    }
-    std::this_thread::yield();
-  }
+  held.Open();
+  std::vector<WatchEvent> seen = held.WaitFor(3);
   (*w)->Cancel();
-  std::lock_guard lock(mu);
   ASSERT_EQ(seen.size(), 3u);
   for (int i = 0; i < 3; ++i) {
     ASSERT_TRUE(seen[i].object) << i;
@@ -353,33 +343,6 @@ TEST(CacherTest, EventsQueuedPastTheTreeBudgetHoldOnlyTheirBytes) {
     EXPECT_EQ(seen[i].type, WatchEventType::kAdded);
   }
 }
-
-// A watcher that holds the delivery thread until released; records what it is given.
-struct HeldWatcher {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool open = false;
-  std::vector<WatchEvent> seen;
-  WatchCallback Callback() {
-    return [this](const WatchEvent& e) {
-      std::unique_lock lock(mu);
-      seen.push_back(e);
-      cv.notify_all();
-      cv.wait(lock, [&] { return open; });
-    };
-  }
-  void Open() {
-    std::lock_guard lock(mu);
-    open = true;
-    cv.notify_all();
-  }
-  // What it was given, once it has at least `n` events (or 10 s passed).
-  std::vector<WatchEvent> WaitFor(size_t n) {
-    std::unique_lock lock(mu);
-    cv.wait_for(lock, std::chrono::seconds(10), [&] { return seen.size() >= n; });
-    return seen;
-  }
-};
 
 std::string Describe(const WatchEvent& e) {
   std::string out = std::string(WatchEventTypeName(e.type)) + " " + e.key.name;
