@@ -163,8 +163,9 @@ struct ResourceCacheStats {
   size_t readers_waiting = 0;           // consistent reads waiting for such a round now
   uint64_t store_reads = 0;             // reads the cache passed to the store (FallThroughReads)
   // Events of this resource handed to the delivery thread and not yet delivered to every
-  // watcher: each holds its object's decoded tree, so a backlog (watchers slower than the
-  // writes) is memory the cache's own figures above do not show.
+  // watcher, and for each latest-per-object watcher (WatchLatestFrom) the objects with changes
+  // it has not been given: watchers slower than the writes. Each holds its bytes, and its
+  // decoded tree within delivery_tree_budget_bytes.
   size_t delivery_backlog = 0;
 };
 

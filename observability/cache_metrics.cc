@@ -39,8 +39,9 @@ std::vector<prometheus::MetricFamily> CacheFamilies(
         "Reads the watch cache could not answer and passed to the store.");
     prometheus::MetricFamily backlog = GaugeFamily(
         "meridian_watch_cache_delivery_backlog",
-        "Events the watch cache has not yet delivered to every watcher (each holds its decoded "
-        "object): watchers slower than the writes.");
+        "Events the watch cache has not yet delivered to every watcher, counting for an "
+        "in-process informer each object with changes it has not been given (merged): "
+        "watchers slower than the writes.");
     for (const apimachinery::ResourceCacheStats& r : resources) {
       const std::map<std::string, std::string> labels = {{"resource", r.type.ToString()}};
       AddSample(objects, labels, static_cast<double>(r.objects));
