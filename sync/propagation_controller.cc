@@ -241,9 +241,19 @@ struct PropagationController::Member {
       }
     }
     if (!record) return Cached{ResourceVersion(object), OwnerOf(object), dump(object), nullptr};
-    json rest = object;
-    rest["metadata"]["annotations"].erase(kLastAppliedAnnotation);
-    return Cached{ResourceVersion(object), OwnerOf(object), dump(rest),
+    // The object's compact encoding with only its metadata copied (to drop the record): the
+    // rest (spec, status) is dumped as it is, not copied, on every member event.
+    json meta = object["metadata"];
+    meta["annotations"].erase(kLastAppliedAnnotation);
+    std::string encoded = "{";
+    for (auto it = object.begin(); it != object.end(); ++it) {
+      if (encoded.size() > 1) encoded += ',';
+      encoded += dump(json(it.key()));
+      encoded += ':';
+      encoded += it.key() == "metadata" ? dump(meta) : dump(it.value());
+    }
+    encoded += '}';
+    return Cached{ResourceVersion(object), OwnerOf(object), std::move(encoded),
                   records.Intern(record->get_ref<const std::string&>())};
   }
   // The object as the member last said it, with its last-applied record; nullopt when the
