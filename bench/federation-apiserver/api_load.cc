@@ -49,6 +49,8 @@
 #include <thread>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -404,24 +406,25 @@ void Creates(int conns, double seconds) {
 void WatchFanOut(int watchers) {
   // Like a controller (an informer): list once, then watch from the list's resourceVersion,
   // so starting a watch costs no initial listing.
-  Conn list_fd = Connect();
-  WriteAll(list_fd, Request("GET", "/api/v1/namespaces/bench/secrets?limit=1"));
+  // The list's own metadata.resourceVersion, parsed: the first "resourceVersion" in the text
+  // may be an item's (the server writes keys in order: "items" before "metadata"), and a watch
+  // from an item's version would replay every write since and time the replay, not the update.
   std::string rv;
   {
-    // Read the raw response to pick out metadata.resourceVersion.
-    std::string raw;
-    char tmp[65536];
-    while (raw.find("\"resourceVersion\":\"") == std::string::npos) {
-      ssize_t n = list_fd.Read(tmp, sizeof tmp);
-      if (n <= 0) break;
-      raw.append(tmp, static_cast<size_t>(n));
-    }
-    size_t at = raw.find("\"resourceVersion\":\"");
-    if (at != std::string::npos) {
-      at += 19;
-      rv = raw.substr(at, raw.find('"', at) - at);
-    }
+    Conn list_fd;
+    std::string buf, body;
+    t_keep_body = &body;
+    const int code = Call(list_fd, buf, Request("GET", "/api/v1/namespaces/bench/secrets?limit=1"));
+    t_keep_body = nullptr;
     list_fd.Close();
+    const auto list = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+    if (code == 200 && list.is_object()) {
+      rv = list.value(nlohmann::json::json_pointer("/metadata/resourceVersion"), std::string());
+    }
+    if (rv.empty()) {
+      std::printf("watch fan-out: the LIST answered %d without metadata.resourceVersion\n", code);
+      return;
+    }
   }
   std::vector<Conn> fds;
   for (int i = 0; i < watchers; ++i) {
