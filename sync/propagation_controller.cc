@@ -233,18 +233,30 @@ struct PropagationController::Member {
   static Cached Compact(const json& object, internal::SharedStrings& records) {
     auto dump = [](const json& o) { return o.dump(-1, ' ', false, json::error_handler_t::replace); };
     const json* record = nullptr;
+    bool managed_fields = false;
     if (auto meta = object.find("metadata"); meta != object.end() && meta->is_object()) {
+      managed_fields = meta->contains("managedFields");
       if (auto a = meta->find("annotations"); a != meta->end() && a->is_object()) {
         if (auto r = a->find(kLastAppliedAnnotation); r != a->end() && r->is_string()) {
           record = &*r;
         }
       }
     }
-    if (!record) return Cached{ResourceVersion(object), OwnerOf(object), dump(object), nullptr};
-    // The object's compact encoding with only its metadata copied (to drop the record): the
-    // rest (spec, status) is dumped as it is, not copied, on every member event.
+    // Each encoding is built by appending (capacity up to twice the length) and kept for as
+    // long as the object: trimmed to its length (~1/4 of the cache's memory at 1,000,000
+    // member objects).
+    if (!record && !managed_fields) {
+      std::string encoded = dump(object);
+      encoded.shrink_to_fit();
+      return Cached{ResourceVersion(object), OwnerOf(object), std::move(encoded), nullptr};
+    }
+    // The object's compact encoding with only its metadata copied (to drop the record and a
+    // real apiserver's managedFields, which nothing here reads and which are often a third of
+    // a small object): the rest (spec, status) is dumped as it is, not copied, on every
+    // member event.
     json meta = object["metadata"];
-    meta["annotations"].erase(kLastAppliedAnnotation);
+    meta.erase("managedFields");
+    if (record) meta["annotations"].erase(kLastAppliedAnnotation);
     std::string encoded = "{";
     for (auto it = object.begin(); it != object.end(); ++it) {
       if (encoded.size() > 1) encoded += ',';
@@ -253,8 +265,9 @@ struct PropagationController::Member {
       encoded += it.key() == "metadata" ? dump(meta) : dump(it.value());
     }
     encoded += '}';
+    encoded.shrink_to_fit();
     return Cached{ResourceVersion(object), OwnerOf(object), std::move(encoded),
-                  records.Intern(record->get_ref<const std::string&>())};
+                  record ? records.Intern(record->get_ref<const std::string&>()) : nullptr};
   }
   // The object as the member last said it, with its last-applied record; nullopt when the
   // encoding does not parse (cannot happen: it is our own dump).
@@ -1509,14 +1522,28 @@ StatusOr<int> PropagationController::Aggregate() {
 }
 
 int PropagationController::AggregateKeys(const std::set<std::string>& keys) {
-  std::map<std::string, std::set<std::string>> cleaned;  // by member
+  int written = 0;
+  std::vector<std::string> batch;
+  for (auto it = keys.begin(); it != keys.end();) {
+    batch.clear();
+    for (; it != keys.end() && batch.size() < std::max<size_t>(1, options_.aggregate_batch); ++it) batch.push_back(*it);
+    written += AggregateBatch(batch);
+  }
+  return written;
+}
+
+int PropagationController::AggregateBatch(const std::vector<std::string>& keys) {
+  std::map<std::string, std::set<std::string>> cleaned;  // by member: owners of `keys` done
   std::map<std::string, std::map<std::string, MemberSyncResult>> by_workload;
   std::map<std::string, std::map<std::string, json>> kind_objects;  // key -> member -> copy
   {
     std::lock_guard lock(mu_);
     for (const auto& [name, member] : members_) {
-      cleaned[name] = member->cleaned;
+      std::set<std::string>& done = cleaned[name];
       for (const std::string& key : keys) {
+        if (std::string owner = OwnerForKey(key); member->cleaned.count(owner) > 0) {
+          done.insert(std::move(owner));
+        }
         auto it = member->results.find(key);
         if (it == member->results.end()) continue;
         by_workload[key][name] = it->second;

@@ -102,6 +102,10 @@ class PropagationController {
     // The aggregator waits this long after a result changes before writing statuses, so
     // that one write carries many members' results.
     std::chrono::milliseconds status_batch{100};
+    // Workloads one aggregation copies the members' results for, then writes the statuses
+    // of, before the next: all at once, a fleet-wide change (10,000 workloads x 100 members)
+    // held a copy of 1,000,000 results (~150 MB) for as long as its status writes took.
+    size_t aggregate_batch = 256;
     // Worker threads per member queue (a key is never processed by two at once). More than
     // one keeps several requests in flight to a member: member calls are latency-bound.
     int workers_per_member = 4;
@@ -232,8 +236,11 @@ class PropagationController {
   std::vector<std::shared_ptr<Member>> MembersSnapshot();
   // Aggregates the given workload keys, each read from the workload informer's cache (the
   // store only for a workload not cached yet, new, being deleted, or whose status write met
-  // a newer object). Returns the writes.
+  // a newer object). Returns the writes. Options::aggregate_batch keys at a time (AggregateBatch).
   int AggregateKeys(const std::set<std::string>& keys);
+  // AggregateKeys for one batch: the members' results for just these keys are copied under
+  // mu_, then their statuses written.
+  int AggregateBatch(const std::vector<std::string>& keys);
   // Writes `w`'s status.clusters, readyReplicas and conditions from the members' `results`
   // when they differ (compare-and-swap on w's resourceVersion; on 409 read again and
   // recompute, up to 5 times). Returns the number of writes (0 or 1).

@@ -623,6 +623,60 @@ TEST_F(PropagationControllerTest, ADeletionCutShortWhenTheFinalizerGoesIsFinishe
   EXPECT_EQ(gone.error().code, 404);
 }
 
+// A pass over more workloads than one aggregation batch (Options::aggregate_batch: the members'
+// results are copied for one batch at a time) writes every workload's status, and a deletion
+// of them all finishes every workload, whichever batch it falls in.
+TEST_F(PropagationControllerTest, MoreWorkloadsThanOneBatchAreAllAggregatedAndDeleted) {
+  ApplyExample();
+  constexpr int kWorkloads = 23;  // batches of 4, the last one short
+  for (int i = 0; i < kWorkloads; ++i) {
+    const std::string name = "cm-" + std::to_string(i);
+    Apply({{"apiVersion", api::kApiVersion},
+           {"kind", "FederatedWorkload"},
+           {"metadata", {{"name", name}, {"namespace", "shop"}}},
+           {"spec",
+            {{"template",
+              {{"apiVersion", "v1"},
+               {"kind", "ConfigMap"},
+               {"metadata", {{"name", name}}},
+               {"data", {{"index", std::to_string(i)}}}}},
+             {"placement", {{"distribution", {{"minPerCluster", 1}}}}}}}});
+  }
+  Place();
+  PropagationController::Options options;
+  options.aggregate_batch = 4;
+  PropagationController controller(server_->objects(), clock_, Factory(), options);
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  const auto& info = Info(api::kApiVersion, "FederatedWorkload");
+  const GroupVersionResource config_maps{"", "v1", "configmaps"};
+  int synced = 0;
+  for (int i = 0; i < kWorkloads; ++i) {
+    auto got = server_->objects().Get(info, "shop", "cm-" + std::to_string(i));
+    ASSERT_TRUE(got.ok());
+    FieldErrors errors;
+    const api::FederatedWorkload w = api::DecodeFederatedWorkload(got.value(), &errors);
+    const api::Condition* c = Find(w.status, "Synced");
+    if (c != nullptr && c->status == "True" && w.status.clusters.size() == fakes_.size()) ++synced;
+  }
+  EXPECT_EQ(synced, kWorkloads);
+  for (const auto& [name, fake] : fakes_) {
+    EXPECT_EQ(fake->ObjectCount(config_maps), static_cast<size_t>(kWorkloads)) << name;
+  }
+
+  for (int i = 0; i < kWorkloads; ++i) {
+    ASSERT_TRUE(server_->objects().Delete(info, "shop", "cm-" + std::to_string(i)).ok());
+  }
+  // The first pass removes the members' objects, the next drops the finalizers of workloads
+  // every member is done with.
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  ASSERT_TRUE(controller.ReconcileAll().ok());
+  for (const auto& [name, fake] : fakes_) EXPECT_EQ(fake->ObjectCount(config_maps), 0u) << name;
+  for (int i = 0; i < kWorkloads; ++i) {
+    auto gone = server_->objects().Get(info, "shop", "cm-" + std::to_string(i));
+    EXPECT_FALSE(gone.ok()) << "cm-" << i << " still stored";
+  }
+}
+
 // A workload stored being deleted with no finalizer at all (what an older version left when
 // cut between emptying the finalizers and deleting: see the test above) is deleted by the
 // next pass, instead of being passed over for good.
