@@ -409,7 +409,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
     {
       std::lock_guard lock(mu_);
       for (json& item : list.items) {
-        known_[internal::ObjectCacheKey(item)] = DeliveredFrom(item, KeepIdentity());
+        if (!CallerKnows()) known_[internal::ObjectCacheKey(item)] = DeliveredFrom(item, KeepIdentity());
         std::string rv = internal::ResourceVersionOf(item);
         events.push_back({MemberEventType::kAdded, std::move(item), std::move(rv), true});
       }
@@ -469,6 +469,9 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
 
   bool stopped() const { return stopped_.load(); }
   bool KeepIdentity() const { return !options_.caller_keeps_objects; }
+  // The caller tells a relist what it holds (WatchOptions::known_objects): known_ is filled
+  // from it for the relist only, and otherwise empty.
+  bool CallerKnows() const { return options_.caller_keeps_objects && options_.known_objects; }
 
   void Connect() {
     if (stopped()) return;
@@ -638,12 +641,11 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
       std::lock_guard lock(mu_);
       if (!e.resource_version.empty()) last_rv_ = e.resource_version;
       if (e.type == T::kBookmark) return After::kContinue;
-      const std::string key = internal::ObjectCacheKey(e.object);
       if (e.type == T::kDeleted) {
-        known_.erase(key);
+        if (!CallerKnows()) known_.erase(internal::ObjectCacheKey(e.object));
         out.type = MemberEventType::kDeleted;
       } else {
-        known_[key] = DeliveredFrom(e.object, KeepIdentity());
+        if (!CallerKnows()) known_[internal::ObjectCacheKey(e.object)] = DeliveredFrom(e.object, KeepIdentity());
         out.type = e.type == T::kAdded ? MemberEventType::kAdded : MemberEventType::kModified;
       }
     }
@@ -694,6 +696,14 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
     if (stopped()) return;
     relists_.fetch_add(1);
     relist_ = RelistState{};
+    if (CallerKnows()) {
+      std::map<std::string, Delivered> held;
+      options_.known_objects([&](const std::string& key, const std::string& rv) {
+        held[key] = Delivered{rv, ""};
+      });
+      std::lock_guard lock(mu_);
+      known_.swap(held);
+    }
     RelistPage();
   }
 
@@ -752,7 +762,10 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
     {
       std::lock_guard lock(mu_);
       for (auto it = known_.begin(); it != known_.end();) {
-        if (relist_.seen.count(it->first)) {
+        // Not listed, yet written after the list was taken (the caller's copy can be newer
+        // than the list: a write's answer): not gone.
+        if (relist_.seen.count(it->first) ||
+            internal::NewerVersion(it->second.resource_version, relist_.resource_version)) {
           ++it;
           continue;
         }
@@ -762,6 +775,7 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
         it = known_.erase(it);
       }
       last_rv_ = relist_.resource_version;
+      if (CallerKnows()) std::map<std::string, Delivered>().swap(known_);  // the caller's again
     }
     relist_ = RelistState{};
     relisted_since_event_ = true;

@@ -598,6 +598,17 @@ Status PropagationController::EnsureWatch(Member& member, const GroupVersionReso
                   s.ToString());
   };
   Member* m = &member;
+  // A relist reads the cache for what the watch delivered (it keeps no copy of its own).
+  options.known_objects = [m, gvr](const std::function<void(const std::string&,
+                                                            const std::string&)>& visit) {
+    std::lock_guard lock(m->cache_mu);
+    auto objects = m->cache.find(gvr);
+    if (objects == m->cache.end()) return;
+    for (const auto& [name, cached] : objects->second) {
+      visit(name.first.empty() ? name.second : name.first + "/" + name.second,
+            cached.resource_version);
+    }
+  };
   auto watch = client->Watch(
       gvr, "", std::string(kManagedByLabel) + "=" + kManagedByValue, "",
       [this, m, gvr](const MemberWatchEvent& e) { OnMemberEvent(*m, gvr, e); }, options);

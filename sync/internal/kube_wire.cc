@@ -459,6 +459,15 @@ std::string ResourceVersionOf(const json& object) {
   return meta ? StringField(*meta, "resourceVersion") : std::string();
 }
 
+bool NewerVersion(const std::string& a, const std::string& b) {
+  auto digits = [](const std::string& s) {
+    return !s.empty() && s.size() <= 19 &&
+           std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); });
+  };
+  if (!digits(a) || !digits(b)) return false;
+  return std::stoull(a) > std::stoull(b);
+}
+
 std::string ObjectCacheKey(const json& object) {
   const json* meta = Field(object, "metadata");
   if (!meta) return "";

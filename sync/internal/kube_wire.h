@@ -139,6 +139,10 @@ class LineSplitter {
 
 // metadata.resourceVersion of an object ("" when absent).
 std::string ResourceVersionOf(const nlohmann::json& object);
+// Whether resourceVersion `a` is newer than `b`. resourceVersions are opaque, but every server
+// Meridian talks to writes decimal integers: false unless both are, as a caller must not
+// act on an order it cannot know.
+bool NewerVersion(const std::string& a, const std::string& b);
 // metadata.namespace + "/" + metadata.name (or just the name) — the key a watch cache uses.
 std::string ObjectCacheKey(const nlohmann::json& object);
 

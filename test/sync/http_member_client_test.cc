@@ -654,7 +654,44 @@ TEST(HttpMemberClientTest, WatchFromExpiredVersionRelists) {
 }
 
 // Param: WatchOptions::caller_keeps_objects.
-class RelistDiffTest : public ::testing::TestWithParam<bool> {};
+// Who keeps what a relist compares against: the watch (identities), the watch (versions only,
+// the caller keeping the objects), or the caller alone (WatchOptions::known_objects).
+enum class Keeper { kWatchIdentities, kWatchVersions, kCaller };
+
+// What a caller keeping its own copies holds: each object's resourceVersion by key, as its
+// events said (and as a test sets it).
+class CallerCopies {
+ public:
+  MemberWatchCallback Wrap(MemberWatchCallback next) {
+    return [this, next = std::move(next)](const MemberWatchEvent& e) {
+      {
+        std::lock_guard lock(mu_);
+        const json& meta = e.object["metadata"];
+        const std::string key = meta.value("namespace", "") + "/" + meta.value("name", "");
+        if (e.type == MemberEventType::kDeleted) {
+          held_.erase(key);
+        } else {
+          held_[key] = e.resource_version;
+        }
+      }
+      next(e);
+    };
+  }
+  void Set(const std::string& key, const std::string& rv) {
+    std::lock_guard lock(mu_);
+    held_[key] = rv;
+  }
+  void Known(const std::function<void(const std::string&, const std::string&)>& visit) {
+    std::lock_guard lock(mu_);
+    for (const auto& [key, rv] : held_) visit(key, rv);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, std::string> held_;
+};
+
+class RelistDiffTest : public ::testing::TestWithParam<Keeper> {};
 
 TEST_P(RelistDiffTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
   TestMember member;
@@ -672,10 +709,14 @@ TEST_P(RelistDiffTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
                                      {"kubectl.kubernetes.io/last-applied-configuration", "{}"}};
   ASSERT_TRUE(client->Create(kConfigMaps, "shop", gone).ok());
   Recorder rec;
+  CallerCopies caller;
   WatchOptions options;
   options.initial_backoff = milliseconds(20);
-  options.caller_keeps_objects = GetParam();
-  auto watch = client->Watch(kConfigMaps, "shop", "", "", rec.Callback(), options);
+  options.caller_keeps_objects = GetParam() != Keeper::kWatchIdentities;
+  if (GetParam() == Keeper::kCaller) {
+    options.known_objects = [&caller](const auto& visit) { caller.Known(visit); };
+  }
+  auto watch = client->Watch(kConfigMaps, "shop", "", "", caller.Wrap(rec.Callback()), options);
   ASSERT_TRUE(watch.ok()) << watch.status();
   ASSERT_TRUE(Eventually([&] { return member.handler().ActiveWatches() == 1; }));
 
@@ -695,7 +736,7 @@ TEST_P(RelistDiffTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
                                                      "MODIFIED change *", "ADDED new *", "DELETED gone *"}));
   EXPECT_EQ((*watch)->Relists(), 1);
   const json deleted = rec.Events()[5].object;
-  if (GetParam()) {
+  if (GetParam() != Keeper::kWatchIdentities) {
     // The caller keeps its own copy: the watch kept only the resourceVersion, and the DELETED
     // event names the object.
     EXPECT_EQ(deleted, (json{{"metadata", {{"namespace", "shop"}, {"name", "gone"}}}}))
@@ -716,10 +757,50 @@ TEST_P(RelistDiffTest, WatchErrorEvent410RelistsAndReportsTheDiff) {
   EXPECT_EQ(rec.Summary().back(), "ADDED later");
 }
 
-INSTANTIATE_TEST_SUITE_P(HttpMemberClientTest, RelistDiffTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "CallerKeepsObjects" : "WatchKeepsIdentities";
+INSTANTIATE_TEST_SUITE_P(HttpMemberClientTest, RelistDiffTest,
+                         ::testing::Values(Keeper::kWatchIdentities, Keeper::kWatchVersions,
+                                           Keeper::kCaller),
+                         [](const ::testing::TestParamInfo<Keeper>& info) {
+                           switch (info.param) {
+                             case Keeper::kWatchIdentities: return "WatchKeepsIdentities";
+                             case Keeper::kWatchVersions: return "CallerKeepsObjects";
+                             case Keeper::kCaller: return "CallerTellsWhatItHolds";
+                           }
+                           return "";
                          });
+
+// With WatchOptions::known_objects a relist compares the list with what the caller holds: an
+// object the caller holds that the list lacks is gone (DELETED), unless the caller's copy is
+// newer than the list (written after it was taken, e.g. known from a write's answer).
+TEST(HttpMemberClientTest, ARelistComparesWithWhatTheCallerHolds) {
+  TestMember member;
+  auto client = NewClient(member.Endpoint());
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->Create(kConfigMaps, "shop", ConfigMap("keep")).ok());
+  Recorder rec;
+  CallerCopies caller;
+  WatchOptions options;
+  options.initial_backoff = milliseconds(20);
+  options.caller_keeps_objects = true;
+  options.known_objects = [&caller](const auto& visit) { caller.Known(visit); };
+  auto watch = client->Watch(kConfigMaps, "shop", "", "", caller.Wrap(rec.Callback()), options);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  ASSERT_TRUE(rec.WaitEvents(1));
+  ASSERT_TRUE(Eventually([&] { return member.handler().ActiveWatches() == 1; }));
+
+  // Held by the caller, never listed: one from long ago, one "written" far in the future.
+  caller.Set("shop/stale", "1");
+  caller.Set("shop/written-later", "999999999");
+  member.expire_next_watches.store(1);
+  member.handler().StopWatches();
+  ASSERT_TRUE(rec.WaitEvents(2));
+  ASSERT_TRUE(Eventually([&] { return (*watch)->Relists() == 1; }));
+  ASSERT_TRUE(Eventually([&] { return member.handler().ActiveWatches() == 1; }));
+  ASSERT_TRUE(client->Create(kConfigMaps, "shop", ConfigMap("later")).ok());
+  ASSERT_TRUE(rec.WaitEvents(3));
+  EXPECT_EQ(rec.Summary(),
+            (std::vector<std::string>{"ADDED keep *", "DELETED stale *", "ADDED later"}));
+}
 
 // A member whose whole list takes longer than one call's timeout (2,600 objects at 1 ms
 // each, a 2 s timeout): lists and relists after 410 in pages of 500 (0.5 s each), each

@@ -411,6 +411,12 @@ TEST(ObjectKeysTest, ResourceVersionAndCacheKey) {
   EXPECT_EQ(ObjectCacheKey(o), "shop/web");
   EXPECT_EQ(ObjectCacheKey({{"metadata", {{"name", "prod"}}}}), "prod");
   EXPECT_EQ(ResourceVersionOf(json::object()), "");
+  EXPECT_TRUE(NewerVersion("100", "99"));
+  EXPECT_FALSE(NewerVersion("99", "100"));
+  EXPECT_FALSE(NewerVersion("7", "7"));
+  EXPECT_FALSE(NewerVersion("", "1"));  // no order known: never newer
+  EXPECT_FALSE(NewerVersion("abc", "1"));
+  EXPECT_FALSE(NewerVersion("99999999999999999999", "1"));  // not a 64-bit number
 }
 
 }  // namespace
