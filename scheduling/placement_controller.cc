@@ -1,7 +1,5 @@
 #include "scheduling/placement_controller.h"
 
-#include "api/explanation.h"
-
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -283,7 +281,8 @@ api::FederatedWorkloadStatus PlacedStatus(
   // every_eligible: the explanation names every cluster, including those that get nothing.
   // The decision's cost on this host (observability/metrics.h): a real steady clock, since
   // what is measured is CPU time, not simulated time.
-  static observability::StripedHistogram& decision_seconds = observability::PlacementDecisionSeconds();
+  static observability::StripedHistogram& decision_seconds =
+      observability::PlacementDecisionSeconds();
   const auto started = std::chrono::steady_clock::now();
   placement::Result r = engine.Place(w, now, used_by_others, /*every_eligible=*/true);
   decision_seconds.Observe(
@@ -491,8 +490,9 @@ std::optional<std::chrono::milliseconds> PlacementController::Pass() {
   if (whole) recheck_at_.reset();
   if (recheck && (!recheck_at_ || now + *recheck < *recheck_at_)) recheck_at_ = now + *recheck;
   if (!recheck_at_) return std::nullopt;
-  return std::max(std::chrono::milliseconds(0),
-                  std::chrono::duration_cast<std::chrono::milliseconds>(*recheck_at_ - clock_.Now()));
+  return std::max(
+      std::chrono::milliseconds(0),
+      std::chrono::duration_cast<std::chrono::milliseconds>(*recheck_at_ - clock_.Now()));
 }
 
 StatusOr<int> PlacementController::ReconcileAll(std::optional<Duration>* recheck_after) {
@@ -537,13 +537,20 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
     const api::FederatedWorkload& w = *workloads[i];
     if (SharesCapacity(w)) ledger.Reserve(i, CurrentAssignment(w.status));
   }
-  // The status each workload has after this pass (unchanged or written), for the evidence.
+  // The status each workload has after this pass (unchanged or written), for the evidence:
+  // only for the workloads RecordPlacements writes an entry of, those bound to jurisdictions
+  // and those it recorded before (all of a pass's placements, 10,000 workloads x 100 members,
+  // were a few hundred MB held until the pass ended).
   std::map<std::string, PlacementInEffect> in_effect;  // only with the evidence ledger
-  auto keep_in_effect = [&](std::string key, api::FederatedWorkloadStatus& status) {
+  auto keep_in_effect = [&](const api::FederatedWorkload& w, std::string key,
+                            api::FederatedWorkloadStatus& status) {
     if (!ledger_) return;
-    in_effect[std::move(key)] = PlacementInEffect{std::move(status.placement),
-                                                  std::move(status.retained),
-                                                  status.unplaced_replicas};
+    if (recorded_.count(key) == 0 &&
+        !residency::AllowedJurisdictionsFor(w, inputs.policies).bound) {
+      return;
+    }
+    in_effect[std::move(key)] = PlacementInEffect{
+        std::move(status.placement), std::move(status.retained), status.unplaced_replicas};
   };
   // Affinity groups are placed as units, at their oldest member's turn, leader first.
   std::vector<const api::FederatedWorkload*> all;
@@ -606,7 +613,7 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
         fleet_.workloads.Assume(sw.result.value());  // the next pass reads what was written
         RecordResidencyConflict(w, sw.updated.status);
         RecordPlacementEvents(w, sw.updated.status);
-        keep_in_effect(std::move(sw.key), sw.updated.status);
+        keep_in_effect(w, std::move(sw.key), sw.updated.status);
       } else if (sw.result.error().code == 409 || sw.result.error().code == 404) {
         MarkChanged(false, &w);  // changed or deleted meanwhile: the next pass sees the new state
       } else {
@@ -637,7 +644,7 @@ StatusOr<int> PlacementController::Reconcile(const std::set<std::string>* only,
     if (recheck && (!earliest || *recheck < *earliest)) earliest = recheck;
     std::string key = w.metadata.ns + "/" + w.metadata.name;
     if (status == w.status) {
-      keep_in_effect(std::move(key), status);
+      keep_in_effect(w, std::move(key), status);
       continue;
     }
     api::FederatedWorkload updated{w.metadata, w.spec, std::move(status)};
@@ -683,7 +690,8 @@ void PlacementController::RecordPlacements(
     const std::string key = w.metadata.ns + "/" + w.metadata.name;
     present.insert(key);
     auto status = in_effect.find(key);
-    if (status == in_effect.end()) continue;  // being deleted, or its write failed
+    // Being deleted, its write failed, or neither bound nor recorded before (keep_in_effect).
+    if (status == in_effect.end()) continue;
     const placement::AllowedJurisdictions allowed =
         residency::AllowedJurisdictionsFor(w, inputs.policies);
     auto before = recorded_.find(key);
