@@ -285,8 +285,12 @@ class Run {
     std::ofstream cfg(dir_ / "membersim.yaml");
     // Apps mode: a member runs one pod of each of its slot's Deployments (N / slots).
     const int pods = apps_.apps > 0 ? 500 + 2 * apps_.apps : 500;
-    cfg << "defaults:\n  podReadyDelay: 100ms\n  node: {cpu: \"64\", memory: 256Gi, pods: "
-        << pods << "}\n"
+    // Placement counts a member's room in replicas of 100m CPU when a template requests
+    // nothing (failover::ReferencePod): 64 CPUs hold 640, and 10,000 apps put 1,000 on a
+    // member. CPUs for twice what a member runs, at least the 64 of the smaller runs.
+    const int cpus = std::max(64, 2 * apps_.apps * PerApp() / std::max(1, members_) / 10);
+    cfg << "defaults:\n  podReadyDelay: 100ms\n  node: {cpu: \"" << cpus
+        << "\", memory: 256Gi, pods: " << pods << "}\n"
            "clusters:\n";
     for (int i = 0; i < members_; ++i) {
       cfg << "  - name: " << MemberName(i) << "\n    region: r-" << i % 10
