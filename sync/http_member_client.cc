@@ -698,9 +698,20 @@ class WatchStream final : public std::enable_shared_from_this<WatchStream> {
     relist_ = RelistState{};
     if (CallerKnows()) {
       std::map<std::string, Delivered> held;
-      options_.known_objects([&](const std::string& key, const std::string& rv) {
-        held[key] = Delivered{rv, ""};
-      });
+      {
+        // As a callback: never after Stop() returned (the caller's copy may be gone then).
+        std::lock_guard lock(callback_mu_);
+        if (stopped()) return;
+        callback_thread_.store(std::this_thread::get_id());
+        try {
+          options_.known_objects([&](const std::string& key, const std::string& rv) {
+            held[key] = Delivered{rv, ""};
+          });
+        } catch (const std::exception&) {
+          // Then the relist takes nothing for gone this time.
+        }
+        callback_thread_.store(std::thread::id());
+      }
       std::lock_guard lock(mu_);
       known_.swap(held);
     }

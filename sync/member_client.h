@@ -171,8 +171,8 @@ struct WatchOptions {
   // Then the watch keeps nothing per object at all: a relist reads the caller's objects to
   // tell which listed ones are new or changed and which are gone (as client-go's
   // DeltaFIFO reads its indexer's keys), instead of a map of every key it delivered
-  // (~130 bytes per object: 130 MB at 1,000,000 member objects). Called on the watch's
-  // thread, without any lock of the watch held.
+  // (~130 bytes per object: 130 MB at 1,000,000 member objects). Same threading rules as
+  // the event callback (never called after Stop() returned).
   std::function<void(const std::function<void(const std::string& key, const std::string& rv)>&)>
       known_objects;
 };
