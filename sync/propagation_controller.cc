@@ -3,7 +3,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
 #include <deque>
 #include <set>
@@ -99,18 +98,11 @@ ObjectName NameOf(const json& object) {
   return {meta.value("namespace", ""), meta.value("name", "")};
 }
 
-// Kubernetes resourceVersions are opaque strings, but every server we talk to writes
-// integers; the comparison keeps a late event from replacing a newer cached copy. Unknown
-// forms compare as "newer" so the event wins.
+// Whether `event_rv` is older than `cached_rv` (internal::NewerVersion: decimal integers, as
+// every server we talk to writes): keeps a late event from replacing a newer cached copy.
+// Unknown forms are never older, so the event wins.
 bool OlderThan(const std::string& event_rv, const std::string& cached_rv) {
-  if (event_rv.empty() || cached_rv.empty()) return false;
-  char* end1 = nullptr;
-  char* end2 = nullptr;
-  errno = 0;
-  const unsigned long long a = std::strtoull(event_rv.c_str(), &end1, 10);
-  const unsigned long long b = std::strtoull(cached_rv.c_str(), &end2, 10);
-  if (errno != 0 || *end1 != '\0' || *end2 != '\0') return false;
-  return a < b;
+  return internal::NewerVersion(cached_rv, event_rv);
 }
 
 std::string ResourceVersion(const json& object) {
