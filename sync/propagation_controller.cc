@@ -492,8 +492,41 @@ PropagationController::MembersSnapshot() {
   return out;
 }
 
-void PropagationController::EnqueueEverywhere(const std::string& key) {
-  for (const auto& member : MembersSnapshot()) member->queue.Add(key);
+void PropagationController::EnqueueConcerned(const std::string& key,
+                                             const api::FederatedWorkload* old,
+                                             const api::FederatedWorkload* now) {
+  const bool everywhere = now == nullptr || !now->metadata.deletion_timestamp.empty();
+  std::set<std::string> placed;  // where it is or was placed or retained
+  for (const api::FederatedWorkload* w : {old, now}) {
+    if (w == nullptr) continue;
+    for (const auto* lines : {&w->status.placement, &w->status.retained}) {
+      for (const api::ClusterPlacement& p : *lines) placed.insert(p.cluster);
+    }
+  }
+  // Decided for every member first, then queued in the members' name order.
+  std::vector<std::pair<std::shared_ptr<Member>, bool>> members;  // and whether concerned
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [name, member] : members_) {
+      members.emplace_back(member,
+                           everywhere || placed.count(name) > 0 || member->results.count(key) > 0);
+    }
+  }
+  const std::string owner = OwnerForKey(key);
+  for (auto& [member, concerned] : members) {
+    if (concerned) continue;
+    {
+      std::lock_guard lock(member->state_mu);
+      concerned = !member->default_watches;  // its cache may not know what it holds yet
+    }
+    if (!concerned) {
+      std::lock_guard lock(member->cache_mu);
+      concerned = member->by_owner.count(owner) > 0;
+    }
+  }
+  for (const auto& [member, concerned] : members) {
+    if (concerned) member->queue.Add(key);
+  }
 }
 
 void PropagationController::OnWorkloadChange(
@@ -502,9 +535,9 @@ void PropagationController::OnWorkloadChange(
   const std::shared_ptr<const api::FederatedWorkload>& w = now ? now : last;
   const std::string key = Key(*w);
   bool relevant = true;
+  std::shared_ptr<const api::FederatedWorkload> old;  // the copy this controller held
   {
     // Changes arrive one at a time (the informer's writer): compare outside the lock.
-    std::shared_ptr<const api::FederatedWorkload> old;
     {
       std::lock_guard lock(mu_);
       auto it = workloads_.find(key);
@@ -536,7 +569,7 @@ void PropagationController::OnWorkloadChange(
     }
   }
   if (!relevant) return;
-  EnqueueEverywhere(key);
+  EnqueueConcerned(key, old ? old.get() : last.get(), now.get());
   cv_.notify_all();
 }
 

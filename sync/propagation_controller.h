@@ -16,8 +16,9 @@
 //   - federation: FederatedWorkloads and MemberClusters through the process's shared
 //     informers (apimachinery/informer.h: one LIST per kind at start, then watched; no
 //     federation LIST per event): a change of a workload's spec, placement or deletion queues
-//     its key on every member; a MemberCluster change rebuilds clients when server, TLS flag
-//     or credentialsRef change, and a label change re-queues every key.
+//     its key on the members it concerns (EnqueueConcerned; every member for a deletion); a
+//     MemberCluster change rebuilds clients when server, TLS flag or credentialsRef change,
+//     and a label change re-queues every key.
 //   - members: every managed kind the member holds (Deployment, StatefulSet, Service,
 //     ConfigMap, plus any kind a template uses) is watched with the managed-by label
 //     selector; the events keep a per-member cache of Meridian's objects and queue the
@@ -228,7 +229,15 @@ class PropagationController {
   // refusal means by its class (credentials only for 401 and RBAC 403s, terminating
   // namespace, quota, webhook, admission policy, throttling, invalid object).
   Status MemberCallFailed(Member& member, Status status);
-  void EnqueueEverywhere(const std::string& key);
+  // Queues `key` on the members a change of the workload from `old` to `now` (either may
+  // be null) can concern: every member while it is being deleted or gone (each must say it
+  // holds nothing: FinishDeletion); otherwise the members it is or was placed or retained on,
+  // those with a result for it, those whose cache holds its objects, and those whose cache is
+  // not listed yet. Any other member holds nothing of it and is not to hold anything: its
+  // pass would change nothing (a new workload before placement concerns no member, where
+  // queueing it everywhere was 100 no-op passes per workload on 100 members).
+  void EnqueueConcerned(const std::string& key, const api::FederatedWorkload* old,
+                        const api::FederatedWorkload* now);
   // Lists `informer` again unless the controller is started (then its watch keeps it
   // current). Errors: Internal, naming the kind.
   template <typename T>
