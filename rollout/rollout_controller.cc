@@ -107,8 +107,18 @@ RolloutController::RolloutController(apimachinery::ObjectService& objects, const
       prometheus_(std::move(prometheus)),
       loop_([this]() -> std::optional<std::chrono::milliseconds> {
         std::optional<Timestamp> next;
-        StatusOr<int> written = ReconcileAll(&next);
+        bool whole = false;
+        std::set<apimachinery::InformerKey> changed;
+        {
+          std::lock_guard lock(changes_mu_);
+          whole = whole_pass_due_;
+          whole_pass_due_ = false;
+          changed.swap(changed_);
+        }
+        StatusOr<int> written = whole ? ReconcileAll(&next) : Reconcile(&changed, &next);
         if (!written.ok()) {
+          std::lock_guard lock(changes_mu_);
+          whole_pass_due_ = true;
           spdlog::warn("{}: {}", kWho, written.status().ToString());
           return std::chrono::milliseconds(1000);
         }
@@ -127,12 +137,37 @@ RolloutController::RolloutController(apimachinery::ObjectService& objects, const
 RolloutController::~RolloutController() { Stop(); }
 
 Status RolloutController::Start() {
-  MERIDIAN_ASSIGN_OR_RETURN(handlers_,
-                            apimachinery::StartInformers(
-                                {&strategies_, &workloads_, &drills_, &policies_},
-                                {apimachinery::OnlyChangesThatMatter(
-                                    members_, api::MemberClusterChangeMatters)},
-                                [this] { loop_.MarkDirty(); }, kWho));
+  // A workload's change: that workload's next pass. Registered before the informers start:
+  // the workloads already cached arrive as additions.
+  handlers_.emplace_back(workloads_.cache(),
+                         apimachinery::InformerHandlers<api::FederatedWorkload>{
+                             .on_key = [this](const apimachinery::InformerKey& key) {
+                               {
+                                 std::lock_guard lock(changes_mu_);
+                                 changed_.insert(key);
+                               }
+                               loop_.MarkDirty();
+                             }});
+  // A strategy, member, drill or residency policy may change any rollout: a whole pass.
+  StatusOr<std::vector<apimachinery::InformerRegistration>> fleet = apimachinery::StartInformers(
+      {&strategies_, &drills_, &policies_},
+      {apimachinery::OnlyChangesThatMatter(members_, api::MemberClusterChangeMatters)}, [this] {
+        {
+          std::lock_guard lock(changes_mu_);
+          whole_pass_due_ = true;
+        }
+        loop_.MarkDirty();
+      },
+      kWho);
+  if (!fleet.ok()) {
+    handlers_.clear();
+    return fleet.status();
+  }
+  for (auto& h : *fleet) handlers_.push_back(std::move(h));
+  if (Status st = workloads_.Start(); !st.ok()) {
+    handlers_.clear();
+    return UnavailableError(std::string(kWho) + ": " + st.message());
+  }
   started_ = true;
   loop_.Start();
   return Status::Ok();
@@ -146,11 +181,32 @@ void RolloutController::Stop() {
 }
 
 StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
+  return Reconcile(nullptr, next);
+}
+
+StatusOr<int> RolloutController::Reconcile(const std::set<apimachinery::InformerKey>* keys,
+                                           std::optional<Timestamp>* next) {
   MERIDIAN_ASSIGN_OR_RETURN(auto member_list, apimachinery::InformerValues(members_, started_));
   MERIDIAN_ASSIGN_OR_RETURN(auto strategy_list,
                             apimachinery::InformerValues(strategies_, started_));
-  // Shared read-only, not copied: a pass runs on every workload change (statuses included).
-  MERIDIAN_ASSIGN_OR_RETURN(auto workloads, apimachinery::InformerList(workloads_, started_));
+  // Shared read-only, not copied. A whole pass looks at every workload; otherwise the changed
+  // ones and those with a rollout (their waits, soaks and gates end with time).
+  std::vector<std::shared_ptr<const api::FederatedWorkload>> workloads;
+  if (keys == nullptr) {
+    MERIDIAN_ASSIGN_OR_RETURN(workloads, apimachinery::InformerList(workloads_, started_));
+    rolling_.clear();
+  } else {
+    std::set<apimachinery::InformerKey> visit = *keys;
+    visit.insert(rolling_.begin(), rolling_.end());
+    for (const apimachinery::InformerKey& key : visit) {
+      if (auto w = workloads_.cache().Get(key)) {
+        workloads.push_back(std::move(w));
+      } else {
+        rolling_.erase(key);  // gone
+        samples_.erase(key.ToString());
+      }
+    }
+  }
   MERIDIAN_ASSIGN_OR_RETURN(auto drills, apimachinery::InformerValues(drills_, started_));
   MERIDIAN_ASSIGN_OR_RETURN(auto policies, apimachinery::InformerValues(policies_, started_));
   std::map<std::string, api::MemberCluster> members;
@@ -260,10 +316,14 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
         apimachinery::ApiError::Internal("not written");
   };
   std::vector<StatusWrite> writes;
-  std::set<std::string> seen;  // workloads whose cached evaluation is kept
   for (const auto& cached : workloads) {
     std::string key = cached->metadata.ns + "/" + cached->metadata.name;
-    seen.insert(key);
+    const apimachinery::InformerKey informer_key{cached->metadata.ns, cached->metadata.name};
+    if (cached->spec.rollout || cached->status.rollout) {
+      rolling_.insert(informer_key);
+    } else {
+      rolling_.erase(informer_key);
+    }
     // No staged rollout, and its revisions recorded: nothing to write (most workloads, most
     // passes), decided without a copy.
     if (!cached->spec.rollout && !cached->status.rollout && RevisionsCurrent(*cached)) continue;
@@ -318,8 +378,11 @@ StatusOr<int> RolloutController::ReconcileAll(std::optional<Timestamp>* next) {
       write(sw);
     }
   }
-  std::erase_if(samples_, [&](const auto& entry) { return seen.count(entry.first) == 0; });
-  if (evaluator_) evaluator_->Retain(seen);
+  // Evaluations are kept for workloads with a rollout only.
+  std::set<std::string> rolling;
+  for (const apimachinery::InformerKey& key : rolling_) rolling.insert(key.ToString());
+  std::erase_if(samples_, [&](const auto& entry) { return rolling.count(entry.first) == 0; });
+  if (evaluator_) evaluator_->Retain(rolling);
   return written;
 }
 

@@ -22,9 +22,11 @@
 // so a slow Prometheus holds no other workload. Without one, such a gate's evaluations fail
 // at once ("no Prometheus"), so it never passes.
 //
-// Level-triggered (apimachinery/change_loop.h): any change of a FederatedWorkload,
-// RolloutStrategy, MemberCluster, FailoverDrill or ResidencyPolicy runs a pass over every workload;
-// a pass also runs when a wait, soak or gate timeout ends. The rollout's state lives in the
+// Level-triggered (apimachinery/change_loop.h): a change of a RolloutStrategy, MemberCluster,
+// FailoverDrill or ResidencyPolicy runs a pass over every workload; a FederatedWorkload's change
+// runs a pass over that workload and every workload with a rollout (their waits, soaks and gates
+// end with time), as does the end of a wait, soak or gate timeout. (A pass over every workload on
+// each workload change was ~6 % of the API server's CPU while syncing 1,000 workloads.) The rollout's state lives in the
 // workload's status only, so a restarted controller continues where the last one stopped. Status
 // written: revisions, rollout and the condition Rollout (compare-and-swap; a lost race re-reads and
 // retries); other fields are kept. Events: RolloutStarted, RolloutStageStarted,
@@ -36,7 +38,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -76,6 +80,10 @@ class RolloutController {
   StatusOr<int> ReconcileAll(std::optional<Timestamp>* next = nullptr);
 
  private:
+  // A pass over the workloads `keys` names (those still cached) and every workload with a
+  // rollout; over every workload when `keys` is null (ReconcileAll).
+  StatusOr<int> Reconcile(const std::set<apimachinery::InformerKey>* keys,
+                          std::optional<Timestamp>* next);
   // The evaluation of `query` for workload `key`: the one that finished since the last pass,
   // or nullopt after asking for it (off the worker). Without a Prometheus, a failed one at once.
   std::optional<PrometheusSample> Evaluation(const std::string& key, const std::string& query);
@@ -94,6 +102,12 @@ class RolloutController {
   PrometheusQuery prometheus_;
   // The latest prometheus evaluation per workload ("ns/name"), touched by the pass only.
   std::map<std::string, PrometheusSample> samples_;
+  // Workloads with spec.rollout or status.rollout as the last pass saw them: every pass looks
+  // at them (time alone moves a rollout on). Touched by the pass only.
+  std::set<apimachinery::InformerKey> rolling_;
+  std::mutex changes_mu_;  // guards changed_ and whole_pass_due_ (informer threads, the loop)
+  std::set<apimachinery::InformerKey> changed_;  // workloads changed since the last pass
+  bool whole_pass_due_ = true;  // the first pass, and after a change to the fleet or strategies
   bool started_ = false;  // set before the loop starts: its passes read the caches as they are
   apimachinery::ChangeLoop loop_;
   // After loop_ (destroyed first: its thread calls loop_.MarkDirty); null without prometheus_.
