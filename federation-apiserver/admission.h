@@ -22,6 +22,9 @@
 //   5. FailoverDrills at create: the target must exist and be held by a member, a live drill
 //      may not overlap a live drill that has not ended, nor leave a residency-bound workload
 //      with nowhere to run unless acknowledged (failover/drill_admission.h).
+//   0. Mutations first: a new FederatedWorkload is stored with its first revision and (when
+//      asked: the process runs the propagation controller) the cleanup finalizer; a
+//      ResidencyPolicy write is stamped with who made it.
 //   6. Rollout groups: a RolloutStrategy's (or a workload's inline strategy's) groups within a
 //      stage may not share a member of the federation as it is now (rollout::GroupOverlaps),
 //      named at the later group's selector.
@@ -36,11 +39,15 @@ namespace meridian::apiserver {
 
 class MemberSchemas;
 
-// Registers Meridian's validating admission on `service`; `store` is where Topology,
+// Registers Meridian's admission on `service`; `store` is where Topology,
 // MemberCluster and ResidencyPolicy objects are read from (the same store the service uses).
-// `clock` (placement's recovery hold in the drill residency check) must outlive `service`;
-// so must `schemas` (the members' template schemas; null: the built-in set only).
+// `clock` (placement's recovery hold in the drill residency check, a new workload's first
+// revision) must outlive `service`; so must `schemas` (the members' template schemas; null:
+// the built-in set only). Mutations: a new FederatedWorkload gets its first revision
+// (status.revisions, rollout/revisions.h) and, with `finalizer_at_create`, the propagation
+// controller's cleanup finalizer; a ResidencyPolicy gets the changed-by annotation.
 void InstallFederationAdmission(apimachinery::ObjectService& service, apimachinery::Store& store,
-                                const Clock& clock, const MemberSchemas* schemas = nullptr);
+                                const Clock& clock, const MemberSchemas* schemas = nullptr,
+                                bool finalizer_at_create = false);
 
 }  // namespace meridian::apiserver

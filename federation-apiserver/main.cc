@@ -334,6 +334,9 @@ int main(int argc, char** argv) {
 
   auto selected = meridian::apiserver::SelectControllers(controllers);
   if (!selected.ok()) return Fail(selected.status());
+  for (const auto* d : *selected) {
+    if (d->name == "propagation") options.workload_finalizer_at_create = true;
+  }
   auto endpoint = ParseListen("--listen", listen);
   if (!endpoint.ok()) return Fail(endpoint.status());
   tls_files.client_ca_file = options.client_ca_file;

@@ -311,7 +311,7 @@ StatusOr<std::unique_ptr<FederationApiServer>> FederationApiServer::Create(
       std::make_unique<apimachinery::ObjectService>(*server->store_, clock, server->registry_);
   apimachinery::InstallCoreAdmission(*server->objects_);
   InstallFederationAdmission(*server->objects_, *server->store_, clock,
-                             server->member_schemas_.get());
+                             server->member_schemas_.get(), options.workload_finalizer_at_create);
   rbac::InstallRbacValidation(*server->objects_);
   apimachinery::InstallLeaseValidation(*server->objects_);
   server->custom_resources_ =

@@ -117,6 +117,11 @@ struct ServerOptions {
   // half): a ComplianceReview verifies the signed checkpoints with it, so a compacted ledger
   // has a report. Empty: a compacted ledger is refused (compliance_review.h).
   std::string evidence_public_key_file;
+  // New FederatedWorkloads are stored with the propagation controller's cleanup finalizer
+  // (admission.h). Set when this process runs that controller (which drops it): otherwise the
+  // controller adds it on first sight, and a federation running no propagation controller
+  // deletes workloads at once instead of holding them for a finalizer nobody drops.
+  bool workload_finalizer_at_create = false;
 };
 
 class FederationApiServer {

@@ -44,8 +44,9 @@
 // ..." when a member's error appears or changes, Normal Synced "Synced to member X" when it
 // recovers. Routine successes record nothing.
 //
-// Deletion: the finalizer federation.meridian.io/cleanup is added to every workload on first
-// sight; once a workload is being deleted, each member deletes its objects, and the
+// Deletion: the finalizer federation.meridian.io/cleanup is on every workload (added at
+// creation by the admission of a federation-apiserver that runs this controller, else by this
+// controller on first sight); once a workload is being deleted, each member deletes its objects, and the
 // finalizer is dropped when every member has reported them gone, or after
 // Options::cleanup_timeout (counted from deletionTimestamp) for members that never answered,
 // with condition CleanedUp=False (reason CleanupAbandoned) naming them.

@@ -73,6 +73,49 @@ TEST_F(AdmissionTest, KnownRegionsClustersAndProfilesAreAccepted) {
   EXPECT_TRUE(r.ok()) << ::testing::PrintToString(Causes(r));
 }
 
+// A new workload is stored with its first revision (the rollout controller's record of its
+// template, rollout/revisions.h) and, only from an apiserver that runs the propagation
+// controller, with that controller's cleanup finalizer: without the controller nobody would
+// drop it, and a deletion would hang. A status sent with the create is still dropped.
+TEST_F(AdmissionTest, ANewWorkloadIsStoredWithItsFirstRevisionAndTheFinalizerOnlyWhereDropped) {
+  json body = json::parse(Workload(R"({"distribution": {"weights": {"eu-west": 1}}})"));
+  body["status"] = {{"readyReplicas", 7}};
+  const auto* info = server_->registry().Find(api::kGroup, api::kVersion, "federatedworkloads");
+  auto r = server_->objects().Create(*info, "default", body);
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(Causes(r));
+  const json& stored = r.value();
+  ASSERT_EQ(stored["status"]["revisions"].size(), 1u);
+  EXPECT_EQ(stored["status"]["revisions"][0]["revision"], 1);
+  EXPECT_EQ(stored["status"]["revisions"][0]["template"], body["spec"]["template"]);
+  EXPECT_FALSE(stored["status"]["revisions"][0]["templateHash"].get<std::string>().empty());
+  EXPECT_FALSE(stored["status"].contains("readyReplicas"));
+  EXPECT_FALSE(stored["metadata"].contains("finalizers"));
+  // An update keeps what is stored: only a create records the first revision.
+  json edited = stored;
+  edited["spec"]["template"]["spec"]["replicas"] = 4;
+  auto updated = server_->objects().Update(*info, "default", "web", edited);
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+  EXPECT_EQ(updated.value()["status"]["revisions"], stored["status"]["revisions"]);
+
+  // The same create on an apiserver that runs the propagation controller.
+  server_.reset();
+  std::filesystem::remove_all(dir_);
+  ServerOptions options;
+  options.storage = "sqlite:" + (dir_ / "fed2.db").string();
+  options.workload_finalizer_at_create = true;
+  server_ = FederationApiServer::Create(options, clock_).value();
+  ASSERT_TRUE(Apply("topologies", "", R"({"apiVersion": "federation.meridian.io/v1alpha1",
+    "kind": "Topology", "metadata": {"name": "default"},
+    "spec": {"regions": [{"name": "eu-west", "jurisdiction": "eu"}]}})").ok());
+  body["metadata"]["finalizers"] = json::array({"example.com/keep"});
+  info = server_->registry().Find(api::kGroup, api::kVersion, "federatedworkloads");
+  r = server_->objects().Create(*info, "default", body);
+  ASSERT_TRUE(r.ok()) << ::testing::PrintToString(Causes(r));
+  EXPECT_EQ(r.value()["metadata"]["finalizers"],
+            json::array({"example.com/keep", "federation.meridian.io/cleanup"}));
+  EXPECT_EQ(r.value()["status"]["revisions"].size(), 1u);
+}
+
 TEST_F(AdmissionTest, UnknownReferencesAreInvalidWithTheirFieldPaths) {
   auto r = Apply("federatedworkloads", "default",
                  Workload(R"({"distribution": {"weights": {"mars": 3}, "clusters": {"ghost-1": {"max": 1}}},

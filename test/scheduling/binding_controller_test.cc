@@ -219,10 +219,13 @@ TEST_F(BindingControllerTest, ZeroChangeAppIsPlacedWithItsDependenciesOnExactlyI
   EXPECT_FALSE(web["status"].contains("observedGeneration"));
 
   // The members report (what the propagation controller writes): the aggregate follows.
+  // Each runs the binding's newest revision (recorded when the binding was created).
+  ASSERT_FALSE(binding["status"]["revisions"].empty());
+  const json revision = binding["status"]["revisions"].back()["revision"];
   binding["status"]["clusters"] = json::array();
   for (const auto& [cluster, n] : kFiveThreeTwo) {
     binding["status"]["clusters"].push_back(
-        {{"cluster", cluster}, {"readyReplicas", n}, {"synced", true}});
+        {{"cluster", cluster}, {"readyReplicas", n}, {"synced", true}, {"revision", revision}});
   }
   binding["status"]["conditions"].push_back(
       {{"type", "Synced"},
