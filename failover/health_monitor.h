@@ -93,6 +93,7 @@ class HealthMonitor {
  private:
   struct Probe;   // one member's probe task and its result
   struct Member;  // per-member state: client, history, in-flight probe
+  struct PlacedCache;  // what the probes need of the workloads, kept between rounds
 
   void Run();
   // Writes `member`'s status from `outcome` (CAS, re-read on 409). Returns whether written.
@@ -113,6 +114,7 @@ class HealthMonitor {
 
   // Touched only by the round (ProbeAllOnce), never concurrently.
   std::map<std::string, std::unique_ptr<Member>> members_;
+  std::unique_ptr<PlacedCache> placed_cache_;
 
   std::mutex done_mu_;  // guards Probe::done of every probe
   std::condition_variable done_cv_;

@@ -576,6 +576,29 @@ TEST_F(HealthMonitorTest, PerZoneCapacityForAWorkloadFromNodesAndBoundPods) {
   }
   EXPECT_GT(on_central, 0) << "no recovery hold on the new capacity";
   EXPECT_LE(on_central, 17);
+
+  // The workloads' shapes are kept between rounds and follow the workloads: a new pod template
+  // brings its shape (and the old one goes), a deleted workload takes its shape along.
+  json edited = got.value();
+  edited["spec"]["template"]["spec"]["template"]["spec"]["containers"][0]["resources"]
+        ["requests"]["cpu"] = "250m";
+  ASSERT_TRUE(server_->objects()
+                  .Update(Info(api::kApiVersion, "FederatedWorkload"), "shop", "api", edited)
+                  .ok());
+  clock_.Advance(Duration(1000));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  m = Member("eu-central-1");
+  const std::string smaller = "cpu=250m,memory=1073741824";
+  EXPECT_EQ(m.status.zones[0].replicas_by_pod_shape.count(shape), 0u);
+  ASSERT_EQ(m.status.zones[0].replicas_by_pod_shape.count(smaller), 1u);
+  // a: node 1 min(3000/250, 7Gi/1Gi, 109) = 7, node 2 min(500/250, 3.5Gi/1Gi, 109) = 2.
+  EXPECT_EQ(m.status.zones[0].replicas_by_pod_shape.at(smaller), 9);
+  ASSERT_TRUE(
+      server_->objects().Delete(Info(api::kApiVersion, "FederatedWorkload"), "shop", "api").ok());
+  clock_.Advance(Duration(1000));
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  m = Member("eu-central-1");
+  EXPECT_EQ(m.status.zones[0].replicas_by_pod_shape.count(smaller), 0u);
 }
 
 // Issue 17: capacity comes from watches. The first probe lists Nodes and Pods once (through
