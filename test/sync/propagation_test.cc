@@ -319,6 +319,16 @@ class PropagationControllerTest : public ::testing::Test {
   void ExpectRestartsReadOnlyWhileNotReady(const std::string& kind,
                                            const GroupVersionResource& gvr);
 
+  // Whether `done` holds within 10 s, polled (a started controller works on its own threads:
+  // the bound is generous, what must happen decides).
+  static bool Eventually(const std::function<bool()>& done) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return done();
+  }
+
   void ApplyExample() {
     for (const char* file : {"topology.yaml", "members.yaml", "workload.yaml"}) {
       federation_.ApplyFile(std::string("examples/three-continents/") + file);
@@ -977,17 +987,10 @@ TEST_F(PropagationControllerTest, AWorkloadChangeIsQueuedOnlyOnTheMembersItConce
   options.workers_per_member = 0;
   PropagationController controller(server_->objects(), clock_, Factory(), options);
   ASSERT_TRUE(controller.Start().ok());
-  auto eventually = [](const std::function<bool()>& done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));
-    }
-    return done();
-  };
   auto drain = [&] {
     for (const auto& [name, fake] : fakes_) controller.ProcessMember(name);
   };
-  ASSERT_TRUE(eventually([&] { return controller.QueueLength("us-west-1") == 1; }));
+  ASSERT_TRUE(Eventually([&] { return controller.QueueLength("us-west-1") == 1; }));
   drain();
   ASSERT_TRUE(fakes_["ap-south-1"]->Object(kDeployments, "shop", "web").has_value());
 
@@ -995,7 +998,7 @@ TEST_F(PropagationControllerTest, AWorkloadChangeIsQueuedOnlyOnTheMembersItConce
   // Each change is queued in the members' name order: once the last (us-west-1) has it,
   // every member's decision is made.
   PlaceWithout("ap-south-1");
-  ASSERT_TRUE(eventually([&] { return controller.QueueLength("us-west-1") == 1; }));
+  ASSERT_TRUE(Eventually([&] { return controller.QueueLength("us-west-1") == 1; }));
   EXPECT_EQ(controller.QueueLength("ap-south-1"), 1);
   drain();
   ASSERT_FALSE(fakes_["ap-south-1"]->Object(kDeployments, "shop", "web").has_value());
@@ -1006,7 +1009,7 @@ TEST_F(PropagationControllerTest, AWorkloadChangeIsQueuedOnlyOnTheMembersItConce
   json w = server_->objects().Get(info, "shop", "web").value();
   w["spec"]["template"]["metadata"]["annotations"]["edited"] = "yes";
   ASSERT_TRUE(server_->objects().Update(info, "shop", "web", w).ok());
-  ASSERT_TRUE(eventually([&] { return controller.QueueLength("us-west-1") == 1; }));
+  ASSERT_TRUE(Eventually([&] { return controller.QueueLength("us-west-1") == 1; }));
   for (const char* placed : {"us-east-1", "eu-west-1", "eu-central-1"}) {
     EXPECT_EQ(controller.QueueLength(placed), 1) << placed;
   }
@@ -1018,7 +1021,7 @@ TEST_F(PropagationControllerTest, AWorkloadChangeIsQueuedOnlyOnTheMembersItConce
 
   // Its deletion: every member.
   ASSERT_TRUE(server_->objects().Delete(info, "shop", "web").ok());
-  ASSERT_TRUE(eventually([&] { return controller.QueueLength("us-west-1") == 1; }));
+  ASSERT_TRUE(Eventually([&] { return controller.QueueLength("us-west-1") == 1; }));
   EXPECT_EQ(controller.QueueLength("ap-south-1"), 1);
   controller.Stop();
 }
@@ -1426,25 +1429,18 @@ TEST_F(PropagationControllerTest, StartedControllerRepairsDriftFromTheWatch) {
   options.resync_period = std::chrono::hours(1);
   PropagationController controller(server_->objects(), clock_, Factory(), options);
   ASSERT_TRUE(controller.Start().ok());
-  auto eventually = [](const std::function<bool()>& done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return done();
-  };
   FakeMemberClient& eu = *fakes_["eu-west-1"];
-  ASSERT_TRUE(eventually([&] { return eu.Object(kDeployments, "shop", "web").has_value(); }));
+  ASSERT_TRUE(Eventually([&] { return eu.Object(kDeployments, "shop", "web").has_value(); }));
   const json want = eu.Object(kDeployments, "shop", "web").value()["spec"]["replicas"];
   json edited = eu.Object(kDeployments, "shop", "web").value();
   edited["spec"]["replicas"] = 99;
   eu.Apply(kDeployments, edited);
-  EXPECT_TRUE(eventually([&] {
+  EXPECT_TRUE(Eventually([&] {
     auto o = eu.Object(kDeployments, "shop", "web");
     return o && (*o)["spec"]["replicas"] == want;
   }));
   eu.Remove(kDeployments, "shop", "web");
-  EXPECT_TRUE(eventually([&] { return eu.Object(kDeployments, "shop", "web").has_value(); }));
+  EXPECT_TRUE(Eventually([&] { return eu.Object(kDeployments, "shop", "web").has_value(); }));
   controller.Stop();
 }
 
@@ -1463,13 +1459,6 @@ TEST_F(PropagationControllerTest, StartedControllerListsOnlyAtStartAndAggregates
   options.resync_period = std::chrono::hours(1);
   PropagationController controller(objects, clock_, Factory(), options);
   ASSERT_TRUE(controller.Start().ok());
-  auto eventually = [](const std::function<bool()>& done) {
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (!done() && std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return done();
-  };
   // Every placed member holds its replicas, the others nothing.
   auto members_hold = [&] {
     api::FederatedWorkload w = Workload();
@@ -1500,9 +1489,9 @@ TEST_F(PropagationControllerTest, StartedControllerListsOnlyAtStartAndAggregates
     const api::Condition* synced = Find(w.status, "Synced");
     return synced && synced->status == "True" && w.status.ready_replicas == ready;
   };
-  ASSERT_TRUE(eventually(members_hold));
+  ASSERT_TRUE(Eventually(members_hold));
   const int64_t ready = report_ready();
-  ASSERT_TRUE(eventually([&] { return status_shows(ready); }));
+  ASSERT_TRUE(Eventually([&] { return status_shows(ready); }));
   const auto at_start = counting.counts();
   const std::string lists_at_start = counting.Describe("list");
   EXPECT_EQ(at_start.at("list").at("federatedworkloads"), 1) << lists_at_start;
@@ -1532,9 +1521,9 @@ TEST_F(PropagationControllerTest, StartedControllerListsOnlyAtStartAndAggregates
     json w = server_->objects().Get(workloads, "shop", "web").value();
     for (json& p : w["status"]["placement"]) p["replicas"] = step + 1;
     ASSERT_TRUE(server_->objects().Update(workloads, "shop", "web", w, "status").ok());
-    ASSERT_TRUE(eventually(members_hold)) << "step " << step;
+    ASSERT_TRUE(Eventually(members_hold)) << "step " << step;
     const int64_t now_ready = report_ready();
-    ASSERT_TRUE(eventually([&] { return status_shows(now_ready); })) << "step " << step;
+    ASSERT_TRUE(Eventually([&] { return status_shows(now_ready); })) << "step " << step;
   }
   controller.Stop();
 
