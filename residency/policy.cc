@@ -12,12 +12,12 @@ namespace meridian::residency {
 std::vector<placement::ResidencyRule> ResidencyRulesForObject(
     const std::string& ns, const std::map<std::string, std::string>& labels,
     const std::vector<api::ResidencyPolicy>& policies) {
+  // (Called for every workload on each refresh of the audit's view: no copy of the labels.)
   std::vector<placement::ResidencyRule> rules;
-  apimachinery::Labels set(labels.begin(), labels.end());
   for (const api::ResidencyPolicy& p : policies) {
     const auto& names = p.spec.namespaces;
     if (!names.empty() && std::find(names.begin(), names.end(), ns) == names.end()) continue;
-    if (!p.spec.workload_selector.Matches(set)) continue;
+    if (!p.spec.workload_selector.Matches(labels)) continue;
     rules.push_back({p.metadata.name, p.spec.jurisdictions});
   }
   return rules;
