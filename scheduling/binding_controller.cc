@@ -722,16 +722,6 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool
 
   if (only) {
     for (const ObjectKey& key : *only) add_to_scope(key);
-    // What the objects in scope depended on when last looked at: their members may change.
-    for (size_t i = 0; i < scope_order.size(); ++i) {  // grows
-      auto was = needs_.find(scope_order[i]);
-      if (was == needs_.end()) continue;
-      for (const auto& [kind, ns, name] : was->second) {
-        if (const api::NativeKind* k = DependencyKind(kind)) {
-          add_to_scope(dependency_key(*k, ns, name));
-        }
-      }
-    }
   }
 
   // 1. Which policy places each object; what each placed workload asks of its dependencies.
@@ -739,8 +729,7 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool
   std::map<std::string, NativeObject*> bound_by;  // binding "ns/name" -> its object
   std::map<const NativeObject*, std::vector<PolicyMatch>> matched;
   std::map<ObjectKey, std::map<DependencyKey, Contribution>> asks;  // per workload decided here
-  for (size_t i = 0; i < objects.size(); ++i) {  // grows in a pass over some objects
-    NativeObject& o = objects[i];
+  auto decide = [&](NativeObject& o) {
     std::vector<PolicyMatch> matches =
         MatchingPolicies(o.object, *o.kind, labels_of_namespace(o.ns), policies);
     o.placement = ExplainMatches(matches);
@@ -754,7 +743,7 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool
                        &rule)) {
           desired.erase(key);  // its binding (if any) goes: the object cannot be divided
           matched[&o] = std::move(matches);
-          continue;
+          return;
         }
       }
       bound_by[key] = &o;
@@ -775,15 +764,44 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool
           c.members = members;
           c.rollout = desired[key]["spec"].value("rollout", json());
           c.history = matches[0].policy->revision_history_limit;
-          if (only) {
-            if (const api::NativeKind* k = DependencyKind(ref.kind)) {
-              add_to_scope(dependency_key(*k, o.ns, ref.name));
-            }
-          }
         }
       }
     }
     matched[&o] = std::move(matches);
+  };
+  size_t decided = 0;
+  for (; decided < objects.size(); ++decided) decide(objects[decided]);
+  if (only) {
+    // The dependencies whose ask from an object in scope changed: referenced now and not
+    // before, or the reverse (the object gone, or no longer placed), or asked for other
+    // members, rollout or history. Only they can change: a binding's member status, written
+    // many times a second, changes no ask, and each dependency's pass rebuilds a binding
+    // from the asks of all its dependents (a hundred for a ConfigMap a policy's apps share).
+    static const std::map<DependencyKey, Contribution> kNone;
+    std::set<DependencyKey> touched;
+    for (const ObjectKey& k : scope_order) {
+      auto a = asks.find(k);
+      const std::map<DependencyKey, Contribution>& now = a == asks.end() ? kNone : a->second;
+      for (const auto& [d, c] : now) {
+        auto before = needed_by_.find(d);
+        if (before == needed_by_.end()) {
+          touched.insert(d);
+          continue;
+        }
+        auto mine = before->second.find(k);
+        if (mine == before->second.end() || !(mine->second == c)) touched.insert(d);
+      }
+      if (auto was = needs_.find(k); was != needs_.end()) {
+        for (const DependencyKey& d : was->second) {
+          if (now.count(d) == 0) touched.insert(d);
+        }
+      }
+    }
+    for (const auto& [kind, ns, name] : touched) {
+      if (const api::NativeKind* k = DependencyKind(kind)) add_to_scope(dependency_key(*k, ns, name));
+    }
+    // (A dependency references nothing: these add no further scope.)
+    for (; decided < objects.size(); ++decided) decide(objects[decided]);
   }
   objects_looked_at_.fetch_add(static_cast<int64_t>(objects.size()));
 

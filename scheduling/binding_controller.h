@@ -7,11 +7,13 @@
 // Level-triggered (apimachinery/change_loop.h), per object where a change is about one object,
 // whole passes where it is global:
 //   - a native or custom object changed (or went): a pass over that object only, plus the
-//     dependencies it references now or referenced before (their members are the union over
-//     their workloads, kept between passes in an index: needed_by_);
+//     dependencies whose ask from it changed (referenced now and not before or the reverse,
+//     or asked for other members, rollout or dependent's name; their members are the union
+//     over their workloads, kept between passes in an index: needed_by_);
 //   - a binding changed (its placement or member status, written by the placement and
 //     propagation controllers many times a second on a busy fleet): a pass over the object it
-//     binds (kBoundObjectAnnotation) and that object's dependencies;
+//     binds (kBoundObjectAnnotation), and over its dependencies as above (a member status
+//     changes no ask: the object alone);
 //   - a ResidencyPolicy, a Topology or the fleet's members (added, gone, relabelled) changed:
 //     a pass over the objects whose binding admission refused (an answer said on the object,
 //     that such a change may alter);
@@ -138,6 +140,7 @@ class BindingController {
     std::set<std::string> members;      // where the workload's binding runs
     nlohmann::json rollout;             // its binding's spec.rollout (null: none)
     std::optional<int32_t> history;     // its policy's revisionHistoryLimit
+    friend bool operator==(const Contribution&, const Contribution&) = default;
   };
 
   // One pass: over everything (`only` null), or over the objects `only` names and what they
