@@ -1057,30 +1057,6 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool
       }
     }
   }
-  // A new Deployment's (StatefulSet's) first status and annotation, once placement decided on
-  // its binding, wait for the members' first report on it (the propagation controller's
-  // status.clusters): written at placement, they said "0 ready, not yet observed" and were
-  // written again a moment later with what the members hold (two writes per new workload:
-  // 10,000 of a 10,000-app burst's 57,700, docs/performance.md, issue 18). A member that does
-  // not report (down, or no propagation controller) holds it back kDependentsDelay at most,
-  // by the controller's clock (then `flushing_`). Later statuses are written when they change.
-  for (NativeObject& o : objects) {
-    if (!o.kind->workload || !o.info->has_status || o.lost_race) continue;
-    const ObjectKey k = key_of(o);
-    const std::string key = o.ns + "/" + BindingName(*o.kind, o.name);
-    auto b = desired.count(key) != 0 ? bindings.find(key) : bindings.end();
-    const json& status = o.object.value("status", json::object());
-    const bool first = !status.is_object() || status.empty();
-    const bool placed = b != bindings.end() && created_now.count(key) == 0 &&
-                        b->second.status.observed_generation != 0;
-    if (defer && first && placed && !AllPlacedMembersReported(b->second) &&
-        flushing_.count(k) == 0) {
-      o.deferred = true;
-      Defer(k, o.placement);
-    } else {
-      deferred_.erase(k);  // written now (or not placed yet: placement's status brings a pass)
-    }
-  }
   const std::string now = FormatRfc3339(clock_.Now());
   std::atomic<int> objects_written{0};
   std::mutex errors_mu;  // guards `failed` (first_error) from the writing threads
@@ -1111,7 +1087,6 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool
     // its write woke a pass that wrote "0 replicas placed", rewritten when placement's status
     // came (135 of 1,000 new Deployments in one run, docs/performance.md, issue 18, h18g).
     const bool status_follows = o.kind->workload && o.info->has_status;
-    if (status_follows && o.deferred) return;  // its first status waits for a report (above)
     if (status_follows && (created_now.count(key) != 0 ||
                            (b != bindings.end() && b->second.status.observed_generation == 0))) {
       return;

@@ -37,10 +37,8 @@
 //      says both ("NOT PLACED: ..." with admission's message);
 //   4. writes each Deployment's and StatefulSet's status/ from its binding
 //      (AggregatedStatus) when it differs; not before placement decided on the binding
-//      (status.observedGeneration), and the first one not before the members placed report on
-//      it (status.clusters; kDependentsDelay at most): the propagation controller's first
-//      report wakes the pass that writes the object's status, with the step-1 annotation that
-//      waited for it, in one write.
+//      (status.observedGeneration): the placement controller's first status on it wakes the
+//      pass that writes the object's, with the step-1 annotation that waited for it.
 // Steps 3 and 4 issue their writes 16 at a time (each waits for the store's commit; writes
 // in flight share one); an object whose annotation and status both change is written once
 // (ObjectService::UpdateWithStatus).

@@ -363,15 +363,6 @@ std::set<std::string> MembersOf(const api::FederatedWorkload& binding) {
   return out;
 }
 
-bool AllPlacedMembersReported(const api::FederatedWorkload& binding) {
-  std::set<std::string> reported;
-  for (const api::ClusterSyncStatus& c : binding.status.clusters) reported.insert(c.cluster);
-  for (const api::ClusterPlacement& p : binding.status.placement) {
-    if (p.replicas > 0 && reported.count(p.cluster) == 0) return false;
-  }
-  return true;
-}
-
 json AggregatedStatus(const json& object, const api::FederatedWorkload* binding,
                       const std::string& placement, const std::string& now_rfc3339) {
   json status = Child(object, "status").is_object() ? object["status"] : json::object();

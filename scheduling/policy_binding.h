@@ -166,9 +166,6 @@ std::string MemberApplyStatus(const api::FederatedWorkload& binding);
 
 // The members a binding's workload runs on: placed or retained replicas > 0.
 std::set<std::string> MembersOf(const api::FederatedWorkload& binding);
-// Whether every member placement gave replicas (> 0) has reported on the binding
-// (status.clusters: synced, or the error it met): what a new workload's first status waits for.
-bool AllPlacedMembersReported(const api::FederatedWorkload& binding);
 
 // The status a workload object (Deployment, StatefulSet) should have, from its binding
 // (null: not placed) and `placement` (kPlacementAnnotation's text): replicas (placed) and

@@ -867,45 +867,6 @@ TEST_F(BindingControllerTest, RunningControllerWritesAListThatKeepsChangingOnceI
   })) << PlacementNote("v1", "ConfigMap", "web-config");
 }
 
-// A new Deployment's first status waits for its members' first report on the binding (the
-// propagation controller's status.clusters and Synced condition), not only for placement: one
-// write that says what the members hold, with observedGeneration, instead of a "0 ready, not
-// observed" write at placement followed by another a moment later.
-TEST_F(BindingControllerTest, RunningControllerWritesANewWorkloadsFirstStatusWhenItsMembersReport) {
-  const std::string rv = Get("apps/v1", "Deployment", "web")["metadata"]["resourceVersion"];
-  federation_.ApplyFile("examples/zero-change/policy.yaml");
-  ASSERT_TRUE(bindings_.Start().ok());
-  ASSERT_TRUE(placement_.Start().ok());
-  ASSERT_TRUE(Settle([&] { return Placement("deployment-web") == kFiveThreeTwo; }));
-  EXPECT_EQ(Get("apps/v1", "Deployment", "web")["metadata"]["resourceVersion"], rv)
-      << "written before the members reported";
-
-  json binding = Get(api::kApiVersion, "FederatedWorkload", "deployment-web");
-  const int64_t generation = binding["metadata"]["generation"];
-  binding["status"]["clusters"] = json::array();
-  for (const auto& [cluster, n] : kFiveThreeTwo) {
-    binding["status"]["clusters"].push_back(
-        {{"cluster", cluster}, {"readyReplicas", n}, {"synced", true}});
-  }
-  binding["status"]["conditions"].push_back({{"type", "Synced"},
-                                             {"status", "True"},
-                                             {"reason", "Synced"},
-                                             {"observedGeneration", generation},
-                                             {"lastTransitionTime", "2026-01-01T00:00:00Z"}});
-  ASSERT_TRUE(federation_.objects()
-                  .Update(Info(api::kApiVersion, "FederatedWorkload"), "shop", "deployment-web",
-                          binding, "status")
-                  .ok());
-  ASSERT_TRUE(Settle(
-      [&] { return Get("apps/v1", "Deployment", "web")["status"]["readyReplicas"] == 10; }));
-  const json web = Get("apps/v1", "Deployment", "web");
-  EXPECT_EQ(WritesSince("apps/v1", "Deployment", "web", rv).size(), 1u);
-  EXPECT_EQ(web["status"]["replicas"], 10);
-  EXPECT_EQ(web["status"]["observedGeneration"], web["metadata"]["generation"]);
-  EXPECT_EQ(PlacementNote("apps/v1", "Deployment", "web"),
-            "placed by PlacementPolicy shop/web (by label, priority 0)");
-}
-
 // A Deployment's status and annotation wait for placement's decision on its binding, not only
 // the pass that creates it: the rollout controller records a new binding's first revision
 // before placement decides, and the pass that write woke wrote "0 replicas placed", rewritten
@@ -932,12 +893,6 @@ TEST_F(BindingControllerTest, RunningControllerWritesAWorkloadsStatusOncePlaceme
       << "written before placement decided";
 
   ASSERT_TRUE(placement_.Start().ok());
-  ASSERT_TRUE(Settle([&] { return Placement("deployment-web") == kFiveThreeTwo; }));
-  // Placed, but no member reported on the binding (no propagation controller here): the
-  // first status waits for that, kDependentsDelay at most.
-  EXPECT_EQ(Get("apps/v1", "Deployment", "web")["metadata"]["resourceVersion"], rv)
-      << "written before the members reported";
-  clock_.Advance(BindingController::kDependentsDelay);
   ASSERT_TRUE(
       Settle([&] { return Get("apps/v1", "Deployment", "web")["status"]["replicas"] == 10; }));
   EXPECT_EQ(WritesSince("apps/v1", "Deployment", "web", rv).size(), 1u);
