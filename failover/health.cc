@@ -137,6 +137,10 @@ ProbeHistory NextHistory(ProbeHistory history, const ProbeOutcome& outcome) {
   return history;
 }
 
+bool RoundLooksDisrupted(int timed_out, int probed) {
+  return timed_out >= 2 && 2 * timed_out > probed;
+}
+
 api::MemberClusterStatus ApplyProbe(const api::MemberClusterStatus& previous,
                                     const ProbeOutcome& outcome, const ProbeHistory& history,
                                     Timestamp now, int failure_threshold) {

@@ -73,6 +73,7 @@ struct ProbeOutcome {
   // Zone health from the member's nodes; nullopt when the nodes could not be read (the
   // zones keep their previous status).
   std::optional<std::vector<ZoneHealth>> zones;
+  bool timed_out = false;  // it failed by silence (no answer in time), not by an answer
 };
 
 // Per-member memory between probes (kept by the shell, in memory: after a restart a member
@@ -83,6 +84,16 @@ struct ProbeHistory {
 
 // The history after `outcome`.
 ProbeHistory NextHistory(ProbeHistory history, const ProbeOutcome& outcome);
+
+// Whether a round's silences say more about the prober than about the members: strictly more
+// than half of the `probed` members (and at least two) gave no answer in time. The prober's
+// process starved of CPU, or its own network, silences members that are fine; a real outage
+// this wide is rarer than that, and answers such as "connection refused" do not count here.
+// Like kube-controller-manager's node lifecycle controller, which stops evicting when every
+// zone is fully disrupted (it suspects itself): the shell does not count those silences as
+// failures for a grace period (HealthMonitorOptions::disruption_grace), so that one stall of
+// the control plane cannot fail most of the fleet over at once.
+bool RoundLooksDisrupted(int timed_out, int probed);
 
 // The status after a probe. `history` is the history *after* this probe (NextHistory).
 // Keeps conditions other than Reachable/Ready and kubernetesVersion untouched.

@@ -56,6 +56,7 @@ ProbeOutcome RunProbe(sync::MemberClient& client, MemberInventory& inventory,
   outcome.latency = std::chrono::duration_cast<Duration>(SteadyClock::now() - start);
   if (!s.ok()) {
     outcome.error = s.ToString();
+    outcome.timed_out = s.code() == StatusCode::kDeadlineExceeded;
     return outcome;
   }
   outcome.ok = true;
@@ -291,9 +292,10 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
         done = m.probe->done;
       }
       if (!done) {
-        immediate[mc.metadata.name].error =
-            "the previous probe is still running (no answer within " +
-            std::to_string(options_.timeout.count()) + " ms)";
+        ProbeOutcome& outcome = immediate[mc.metadata.name];
+        outcome.error = "the previous probe is still running (no answer within " +
+                        std::to_string(options_.timeout.count()) + " ms)";
+        outcome.timed_out = true;
         continue;
       }
       m.probe->thread.join();
@@ -338,10 +340,11 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
     });
   }
 
-  int written = 0;
+  std::vector<ProbeOutcome> outcomes;  // by members' index
+  outcomes.reserve(members->size());
   for (const api::MemberCluster& mc : *members) {
     Member& m = *members_[mc.metadata.name];
-    ProbeOutcome outcome;
+    ProbeOutcome& outcome = outcomes.emplace_back();
     if (auto it = immediate.find(mc.metadata.name); it != immediate.end()) {
       outcome = it->second;
     } else {
@@ -357,8 +360,39 @@ StatusOr<int> HealthMonitor::ProbeAllOnce(Timestamp now) {
       } else {
         outcome.error = "no answer within " + std::to_string(options_.timeout.count()) + " ms";
         outcome.latency = options_.timeout;
+        outcome.timed_out = true;
       }
     }
+  }
+
+  // Most members silent at once: likelier this process (starved of CPU) or its network than
+  // the members; their silences wait disruption_grace before they count (RoundLooksDisrupted).
+  const int silent = static_cast<int>(std::count_if(
+      outcomes.begin(), outcomes.end(), [](const ProbeOutcome& o) { return o.timed_out; }));
+  bool discount_silences = false;
+  if (RoundLooksDisrupted(silent, static_cast<int>(outcomes.size()))) {
+    if (!disrupted_since_) {
+      disrupted_since_ = now;
+      spdlog::warn(LogFields(
+          "most members silent at once: not counted as failures for a while",
+          {{"controller", "health-monitor"},
+           {"silent", std::to_string(silent) + " of " + std::to_string(outcomes.size())},
+           {"grace_ms", std::to_string(options_.disruption_grace.count())}}));
+    }
+    discount_silences = now - *disrupted_since_ < options_.disruption_grace;
+  } else if (disrupted_since_) {
+    spdlog::warn(LogFields("members answer again: silences count as failures",
+                           {{"controller", "health-monitor"}}));
+    disrupted_since_.reset();
+  }
+
+  int written = 0;
+  for (size_t i = 0; i < members->size(); ++i) {
+    const api::MemberCluster& mc = (*members)[i];
+    Member& m = *members_[mc.metadata.name];
+    const ProbeOutcome& outcome = outcomes[i];
+    // Not a failure yet, nor news: its history and status stay as they are.
+    if (discount_silences && outcome.timed_out) continue;
     if (!outcome.ok) {
       spdlog::debug(LogFields("probe failed", {{"controller", "health-monitor"},
                                                {"member", mc.metadata.name},

@@ -707,6 +707,66 @@ TEST_F(HealthMonitorTest, AHungMemberIsMarkedUnreachableWithoutDelayingTheOthers
             std::string::npos);
 }
 
+TEST(RoundLooksDisrupted, StrictlyMostMembersAndAtLeastTwo) {
+  EXPECT_FALSE(RoundLooksDisrupted(0, 5));
+  EXPECT_FALSE(RoundLooksDisrupted(2, 5));
+  EXPECT_TRUE(RoundLooksDisrupted(3, 5));
+  EXPECT_FALSE(RoundLooksDisrupted(1, 1));  // one member alone: its silence is its own
+  EXPECT_FALSE(RoundLooksDisrupted(1, 2));
+  EXPECT_TRUE(RoundLooksDisrupted(2, 2));
+  EXPECT_TRUE(RoundLooksDisrupted(2, 3));
+}
+
+// Most of the fleet silent in the same rounds (the control plane starved of CPU, its network
+// down): not counted as failures until disruption_grace has passed, then as usual. A silence
+// of a minority, or answers that say no, count at once (the two tests around this one).
+TEST_F(HealthMonitorTest, MostMembersSilentAtOnceAreNotFailedOverUntilTheGracePasses) {
+  auto monitor = Monitor();  // threshold 3, grace 30 s
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  const std::vector<std::string> silent = {"us-east-1", "us-west-1", "eu-west-1"};  // 3 of 5
+  for (const std::string& name : silent) {
+    fakes_.at(name)->FailAlways(Verb::kReadyz,
+                                DeadlineExceededError(name + ": no answer within 500 ms"));
+  }
+  // Ten rounds, 10 s: three would fail a member; these are not counted.
+  for (int i = 1; i <= 10; ++i) {
+    clock_.Advance(Duration(1000));
+    ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+    for (const std::string& name : silent) {
+      EXPECT_EQ(Find(Member(name).status, "Reachable")->status, "True") << name << " round " << i;
+    }
+  }
+  // 30 s (by the monitor's clock) after the first silent round: silences count again, and
+  // three fail a member.
+  clock_.Advance(Duration(21'000));
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+    for (const std::string& name : silent) {
+      EXPECT_EQ(Find(Member(name).status, "Reachable")->status, i < 3 ? "True" : "False")
+          << name << " round " << i;
+    }
+    clock_.Advance(Duration(1000));
+  }
+  for (const char* name : {"eu-central-1", "ap-south-1"}) {
+    EXPECT_EQ(Find(Member(name).status, "Reachable")->status, "True") << name;
+  }
+
+  // Answers that say no are not silence: most members refusing fail at the third round.
+  for (const std::string& name : silent) fakes_.at(name)->ClearFailures();
+  ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  for (const std::string& name : silent) {
+    EXPECT_EQ(Find(Member(name).status, "Reachable")->status, "True") << name;
+    fakes_.at(name)->FailAlways(Verb::kReadyz, UnavailableError("connection refused"));
+  }
+  for (int i = 1; i <= 3; ++i) {
+    clock_.Advance(Duration(1000));
+    ASSERT_TRUE(monitor->ProbeAllOnce(clock_.Now()).ok());
+  }
+  for (const std::string& name : silent) {
+    EXPECT_EQ(Find(Member(name).status, "Reachable")->status, "False") << name;
+  }
+}
+
 TEST_F(HealthMonitorTest, RunningLoopProbesOnItsOwn) {
   HealthMonitorOptions options;
   options.interval = std::chrono::milliseconds(50);
