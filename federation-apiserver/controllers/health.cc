@@ -15,6 +15,7 @@ struct HealthFlags {
   int interval_ms = 1000;
   int timeout_ms = 1000;
   int failure_threshold = 3;
+  int disruption_grace_ms = 30'000;
 };
 
 HealthFlags& Flags() {
@@ -37,6 +38,12 @@ void AddFlags(CLI::App& app) {
                  "are then replaced elsewhere)")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
+  app.add_option("--health-disruption-grace-ms", f.disruption_grace_ms,
+                 "When most members are silent in the same round (likelier this server's or its "
+                 "network's trouble), milliseconds before their silences count as failures; 0: "
+                 "at once")
+      ->check(CLI::Range(0, 3'600'000))
+      ->capture_default_str();
 }
 
 // Timer flags without the health controller would be silently ignored: say so instead.
@@ -48,6 +55,9 @@ Status CheckNotSelected() {
   if (f.timeout_ms != defaults.timeout_ms) given.push_back("--health-probe-timeout-ms");
   if (f.failure_threshold != defaults.failure_threshold) {
     given.push_back("--health-failure-threshold");
+  }
+  if (f.disruption_grace_ms != defaults.disruption_grace_ms) {
+    given.push_back("--health-disruption-grace-ms");
   }
   return FlagsWithoutController("health", given);
 }
@@ -63,6 +73,7 @@ const ControllerRegistration kHealth({
       options.interval = std::chrono::milliseconds(f.interval_ms);
       options.timeout = std::chrono::milliseconds(f.timeout_ms);
       options.failure_threshold = f.failure_threshold;
+      options.disruption_grace = std::chrono::milliseconds(f.disruption_grace_ms);
       return StartOwned(std::make_unique<failover::HealthMonitor>(
           c.objects, c.clock,
           sync::FencedMemberClientFactory(sync::HttpMemberClientFactory(c.objects, options.timeout),
