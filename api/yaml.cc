@@ -191,9 +191,37 @@ StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source) {
   return json(nullptr);
 }
 
+// YAML's bound on an implicit key (1.2, 7.4.2): 1,024 Unicode characters.
+constexpr size_t kLongestImplicitKey = 1024;
+
+// Can a literal block carry every character of `s` as it is? YAML allows printable
+// characters only there (no escapes): not C0 controls other than tab and line feed, not DEL,
+// not C1 controls (U+0080..U+009F), not a byte order mark (fuzz_yaml: "(\x04\n" lost its
+// \x04). Double quotes escape them.
+bool BlockPrintable(const std::string& s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F) return false;
+    const auto next = i + 1 < s.size() ? static_cast<unsigned char>(s[i + 1]) : 0;
+    if (c == 0xC2 && next >= 0x80 && next <= 0x9F) return false;
+    if (c == 0xEF && next == 0xBB && i + 2 < s.size() &&
+        static_cast<unsigned char>(s[i + 2]) == 0xBF) {
+      return false;
+    }
+  }
+  return true;
+}
+
 // Would this string read back as something other than the same string?
 bool NeedsQuotes(const std::string& s) {
   if (IsNullWord(s) || IsTrueWord(s) || IsFalseWord(s)) return true;
+  // A document marker ("---" or "...", then a blank or the end): yaml-cpp writes it plain, and
+  // at the start of a line (the whole document, or a key) it starts or ends a document
+  // (fuzz_yaml: the string "--- x" read back as "x").
+  if ((s.rfind("---", 0) == 0 || s.rfind("...", 0) == 0) &&
+      (s.size() == 3 || s[3] == ' ' || s[3] == '\t')) {
+    return true;
+  }
   if (IsYamlInt(s) || IsYamlFloat(s)) return true;
   // YAML 1.1 booleans, which older parsers (and PyYAML) still read as true/false.
   static const std::set<std::string, std::less<>> other_bools = {
@@ -207,6 +235,10 @@ void Emit(YAML::Emitter& out, const json& v) {
     case json::value_t::object:
       out << YAML::BeginMap;
       for (auto it = v.begin(); it != v.end(); ++it) {
+        // A key written as an implicit ("key: value") one may be at most 1,024 characters
+        // once escaped, or the reader refuses it (fuzz_yaml: "illegal map value"); longer
+        // ones go explicit ("? key" then ": value"). (Escapes grow a byte to 4 characters.)
+        if (it.key().size() > kLongestImplicitKey / 4) out << YAML::LongKey;
         out << YAML::Key;
         if (NeedsQuotes(it.key())) out << YAML::DoubleQuoted;
         out << it.key() << YAML::Value;
@@ -228,8 +260,12 @@ void Emit(YAML::Emitter& out, const json& v) {
       // quotes escape it.
       const bool has_cr = s.find('\r') != std::string::npos;
       bool multi_line = s.find('\n') != std::string::npos;
-      bool literal_safe =
-          multi_line && !has_cr && s.back() == '\n' && (s.size() < 2 || s[s.size() - 2] != '\n');
+      // Nor a string with nothing before its newline ("\n" reads back as ""), or whose first
+      // line is empty or starts with a blank (the block's indentation is read from its first
+      // line with text; fuzz_yaml).
+      bool literal_safe = multi_line && !has_cr && s.size() >= 2 && s.back() == '\n' &&
+                          s[s.size() - 2] != '\n' && s[0] != '\n' && s[0] != ' ' &&
+                          s[0] != '\t' && BlockPrintable(s);
       if (NeedsQuotes(s) || has_cr || (multi_line && !literal_safe)) out << YAML::DoubleQuoted;
       if (literal_safe) out << YAML::Literal;
       out << s;

@@ -789,7 +789,7 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool
           continue;
         }
         auto mine = before->second.find(k);
-        if (mine == before->second.end() || !(mine->second == c)) touched.insert(d);
+        if (mine == before->second.end() || mine->second != c) touched.insert(d);
       }
       if (auto was = needs_.find(k); was != needs_.end()) {
         for (const DependencyKey& d : was->second) {
@@ -798,7 +798,9 @@ StatusOr<int> BindingController::Reconcile(const std::set<ObjectKey>* only, bool
       }
     }
     for (const auto& [kind, ns, name] : touched) {
-      if (const api::NativeKind* k = DependencyKind(kind)) add_to_scope(dependency_key(*k, ns, name));
+      if (const api::NativeKind* k = DependencyKind(kind)) {
+        add_to_scope(dependency_key(*k, ns, name));
+      }
     }
     // (A dependency references nothing: these add no further scope.)
     for (; decided < objects.size(); ++decided) decide(objects[decided]);

@@ -161,4 +161,56 @@ TEST(YamlTest, CarriageReturnsRoundTrip) {
   }
 }
 
+// Multi-line strings a literal block cannot carry as they are go double-quoted (found by
+// fuzz_yaml: "\n" as a block read back as "").
+TEST(YamlTest, MultiLineStringsRoundTrip) {
+  for (const std::string& s : {std::string("\n"), std::string("\n\n"), std::string(" x\n"),
+                               std::string("\tx\ny\n"), std::string("\n  x\n"),
+                               std::string("a\n  b\n"), std::string("line\n"),
+                               std::string("(\x04\n"), std::string("a\x7f\n"),
+                               std::string("a\xc2\x85" "b\n"), std::string("\xef\xbb\xbf" "a\n")}) {
+    for (const json& value : {json(s), json{{"k", s}}}) {
+      const std::string yaml = JsonToYaml(value);
+      auto back = ParseYamlDocuments(yaml, "ml.yaml");
+      ASSERT_TRUE(back.ok()) << back.status() << "\n" << yaml;
+      ASSERT_EQ(back->size(), 1u) << yaml;
+      EXPECT_EQ((*back)[0].value, value) << yaml;
+    }
+  }
+  EXPECT_EQ(JsonToYaml(json{{"k", "line\n"}}), "k: |\n  line\n");  // still a block
+}
+
+// Keys longer than YAML's 1,024-character bound on implicit keys (after escaping) are written
+// as explicit keys ("? key"), which a reader takes at any length (found by fuzz_yaml).
+TEST(YamlTest, LongKeysRoundTrip) {
+  for (const std::string& key :
+       {std::string(2000, 'k'), std::string(600, '\x03'), std::string(255, '\x03') + "x"}) {
+    const json value = {{key, "v"}, {"short", {{key, 1}}}};
+    const std::string yaml = JsonToYaml(value);
+    auto back = ParseYamlDocuments(yaml, "long.yaml");
+    ASSERT_TRUE(back.ok()) << back.status();
+    ASSERT_EQ(back->size(), 1u);
+    EXPECT_EQ((*back)[0].value, value);
+  }
+  EXPECT_EQ(JsonToYaml(json{{"metadata", 1}}), "metadata: 1\n");  // short keys as ever
+}
+
+// A string that begins like a document marker is quoted: plain, "--- x" as the whole document
+// (or as a key) starts a new document and reads back as "x" (found by fuzz_yaml).
+TEST(YamlTest, StringsThatLookLikeDocumentMarkersRoundTrip) {
+  for (const std::string& s : {std::string("---"), std::string("--- x"), std::string("...\tend"),
+                               std::string("..."), std::string("--- apiVersion in the")}) {
+    for (const json& value : {json(s), json{{"k", s}}, json{{s, 1}}, json::array({s})}) {
+      const std::string yaml = JsonToYaml(value);
+      auto back = ParseYamlDocuments(yaml, "m.yaml");
+      ASSERT_TRUE(back.ok()) << back.status() << "\n" << yaml;
+      ASSERT_EQ(back->size(), 1u) << yaml;
+      EXPECT_EQ((*back)[0].value, value) << yaml;
+    }
+  }
+  // Not markers: written as they were.
+  EXPECT_EQ(JsonToYaml(json("---x")), "---x\n");
+  EXPECT_EQ(JsonToYaml(json("-- x")), "-- x\n");
+}
+
 }  // namespace meridian::api
