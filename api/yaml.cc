@@ -194,6 +194,18 @@ StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source) {
 // YAML's bound on an implicit key (1.2, 7.4.2): 1,024 Unicode characters.
 constexpr size_t kLongestImplicitKey = 1024;
 
+// An upper bound on the characters `s` takes once written, quoted: a control byte becomes an
+// escape of up to 4 ("\x03"), any other byte at most one character (UTF-8: fewer), plus the
+// quotes. A Kubernetes annotation key (up to 317 characters) stays an implicit key.
+size_t WrittenLengthAtMost(const std::string& s) {
+  size_t n = 2;
+  for (char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    n += (c < 0x20 || c == 0x7F || c == '"' || c == '\\') ? 4 : 1;
+  }
+  return n;
+}
+
 // Can a literal block carry every character of `s` as it is? YAML allows printable
 // characters only there (no escapes): not C0 controls other than tab and line feed, not DEL,
 // not C1 controls (U+0080..U+009F), not a byte order mark (fuzz_yaml: "(\x04\n" lost its
@@ -237,8 +249,8 @@ void Emit(YAML::Emitter& out, const json& v) {
       for (auto it = v.begin(); it != v.end(); ++it) {
         // A key written as an implicit ("key: value") one may be at most 1,024 characters
         // once escaped, or the reader refuses it (fuzz_yaml: "illegal map value"); longer
-        // ones go explicit ("? key" then ": value"). (Escapes grow a byte to 4 characters.)
-        if (it.key().size() > kLongestImplicitKey / 4) out << YAML::LongKey;
+        // ones go explicit ("? key" then ": value").
+        if (WrittenLengthAtMost(it.key()) > kLongestImplicitKey) out << YAML::LongKey;
         out << YAML::Key;
         if (NeedsQuotes(it.key())) out << YAML::DoubleQuoted;
         out << it.key() << YAML::Value;

@@ -193,6 +193,10 @@ TEST(YamlTest, LongKeysRoundTrip) {
     EXPECT_EQ((*back)[0].value, value);
   }
   EXPECT_EQ(JsonToYaml(json{{"metadata", 1}}), "metadata: 1\n");  // short keys as ever
+  // The longest Kubernetes annotation key (253-character prefix, "/", 63-character name)
+  // stays an implicit key.
+  const std::string annotation = std::string(253, 'p') + "/" + std::string(63, 'n');
+  EXPECT_EQ(JsonToYaml(json{{annotation, 1}}), annotation + ": 1\n");
 }
 
 // A string that begins like a document marker is quoted: plain, "--- x" as the whole document
