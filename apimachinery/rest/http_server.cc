@@ -150,7 +150,18 @@ struct Core {
   AsyncHttpHandler handler;
   HttpServerOptions options;
   net::io_context ioc;
-  tcp::acceptor acceptor{ioc};
+  // Keeps the request threads' run() going while no connection is open (until Stop()).
+  net::executor_work_guard<net::io_context::executor_type> ioc_work{ioc.get_executor()};
+  // The listener has an event loop and a thread of its own. On `ioc` its accepts queued
+  // behind every request handler ready to run: under a write storm (a federation syncing
+  // 10,000 workloads into membersim, four threads busy) one connection was accepted per turn
+  // of that queue, hundreds waited in the kernel's backlog for tens of seconds, health probes
+  // and clients on new connections timed out, and their reconnections queued behind them
+  // (docs/performance.md, "New connections wait behind requests"). Go's net/http, which
+  // kube-apiserver uses, accepts on a goroutine of its own the same way.
+  net::io_context accept_ioc;
+  tcp::acceptor acceptor{accept_ioc};
+  std::thread accept_thread;
   std::vector<std::thread> threads;
   std::shared_ptr<BacklogBudget> backlog_budget = std::make_shared<BacklogBudget>();
   std::atomic<int> open_connections{0};
@@ -725,6 +736,8 @@ struct HttpServer::Impl {
 
 namespace {
 
+// Runs on the listener's thread (Core::accept_ioc); each connection's socket and timers
+// belong to a strand of the request threads' `ioc`, which runs all its handlers.
 void Accept(const std::shared_ptr<Core>& core) {
   core->acceptor.async_accept(
       net::make_strand(core->ioc), [core](beast::error_code ec, tcp::socket socket) {
@@ -848,6 +861,16 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartAsync(const std::string& 
     return UnavailableError("listening on " + url + ": " + e.what());
   }
   Accept(core);
+  core->accept_thread = std::thread([core = core.get()]() {
+    for (;;) {
+      try {
+        core->accept_ioc.run();
+        return;
+      } catch (const std::exception& e) {
+        spdlog::error("http: accepting threw: {}", e.what());
+      }
+    }
+  });
   const int threads = std::max(1, core->options.threads);
   for (int i = 0; i < threads; ++i) {
     core->threads.emplace_back([core = core.get()]() {
@@ -899,6 +922,10 @@ void HttpServer::Stop() {
   if (!impl_) return;
   std::shared_ptr<Core> core = impl_->core;
   if (core->stopped.exchange(true)) return;
+  // No connection is accepted from here on (one being accepted now is registered first, and
+  // closed below with the others).
+  core->accept_ioc.stop();
+  if (core->accept_thread.joinable()) core->accept_thread.join();
   std::vector<std::shared_ptr<Connection>> open;
   {
     std::lock_guard lock(core->mu);
@@ -916,6 +943,7 @@ void HttpServer::Stop() {
   for (auto& s : sinks) s->WaitGone(deadline);
   sinks.clear();
   core->halting = true;
+  core->ioc_work.reset();
   core->ioc.stop();  // handlers running now finish; nothing new starts
   for (std::thread& t : core->threads) t.join();
   core->threads.clear();
@@ -925,8 +953,13 @@ void HttpServer::Stop() {
   }
   for (auto& c : open) c->Close();
   open.clear();
-  // Run what the closing aborted (each sees `stopped` and lets go of its connection), so
-  // that connections and their sockets are freed now.
+  // Run what the closing aborted (each sees `stopped` and lets go of its connection, the
+  // pending accept of the core), so that connections and their sockets are freed now.
+  core->accept_ioc.restart();
+  try {
+    core->accept_ioc.poll();
+  } catch (const std::exception&) {
+  }
   core->ioc.restart();
   try {
     core->ioc.poll();
