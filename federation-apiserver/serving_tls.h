@@ -46,8 +46,8 @@ class ServingTls {
   // Re-reads the files; on error the previous material stays in use.
   Status Reload();
 
-  // Sets up a new connection's context with the current material. Never throws (it runs
-  // inside cpprestsdk's accept path); a failure leaves the context without a certificate so
+  // Sets up a new connection's context with the current material. Never throws (it runs on
+  // the HTTP server's accept thread); a failure leaves the context without a certificate so
   // that the handshake fails.
   void Configure(boost::asio::ssl::context& context) const;
   // Configure() as HttpServerOptions::tls_context wants it; this object must outlive it.
