@@ -776,6 +776,19 @@ void Accept(const std::shared_ptr<Core>& core) {
       });
 }
 
+// A server thread: runs `ioc` until it is stopped; what a handler throws is logged, and the
+// loop goes on.
+void RunLoop(net::io_context* ioc, const char* what) {
+  for (;;) {
+    try {
+      ioc->run();
+      return;
+    } catch (const std::exception& e) {
+      spdlog::error("http: {} threw: {}", what, e.what());
+    }
+  }
+}
+
 AsyncHttpHandler Synchronous(HttpHandler handler) {
   return [handler = std::move(handler)](RestRequest request, HttpResponder respond) {
     // Two statements: the request (and what filters hold for it) must be gone before the
@@ -861,28 +874,10 @@ StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartAsync(const std::string& 
     return UnavailableError("listening on " + url + ": " + e.what());
   }
   Accept(core);
-  core->accept_thread = std::thread([core = core.get()]() {
-    for (;;) {
-      try {
-        core->accept_ioc.run();
-        return;
-      } catch (const std::exception& e) {
-        spdlog::error("http: accepting threw: {}", e.what());
-      }
-    }
-  });
+  core->accept_thread = std::thread(RunLoop, &core->accept_ioc, "accepting");
   const int threads = std::max(1, core->options.threads);
   for (int i = 0; i < threads; ++i) {
-    core->threads.emplace_back([core = core.get()]() {
-      for (;;) {
-        try {
-          core->ioc.run();
-          return;
-        } catch (const std::exception& e) {
-          spdlog::error("http: a request handler threw: {}", e.what());
-        }
-      }
-    });
+    core->threads.emplace_back(RunLoop, &core->ioc, "a request handler");
   }
   std::unique_ptr<HttpServer> server(new HttpServer());
   server->impl_ = std::make_unique<Impl>();
