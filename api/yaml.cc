@@ -194,14 +194,21 @@ StatusOr<json> NodeToJson(const YAML::Node& node, const std::string& source) {
 // YAML's bound on an implicit key (1.2, 7.4.2): 1,024 Unicode characters.
 constexpr size_t kLongestImplicitKey = 1024;
 
-// An upper bound on the characters `s` takes once written, quoted: a control byte becomes an
-// escape of up to 4 ("\x03"), any other byte at most one character (UTF-8: fewer), plus the
-// quotes. A Kubernetes annotation key (up to 317 characters) stays an implicit key.
+// An upper bound on the characters (and bytes) `s` takes once written, quoted: a control byte
+// becomes an escape of up to 4 ("\x03"); a byte of a non-ASCII character at most 3, as yaml-cpp
+// escapes C1 controls and the no-break space (2 bytes -> "\x85") and the byte order mark
+// (3 bytes -> "\uFEFF") and writes a byte that is not UTF-8 as U+FFFD (3 bytes); any other byte
+// is one; plus the quotes. A Kubernetes annotation key (ASCII, up to 317 characters) stays an
+// implicit key; a non-ASCII key goes explicit from ~340 bytes, early but still read back.
 size_t WrittenLengthAtMost(const std::string& s) {
   size_t n = 2;
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
-    n += (c < 0x20 || c == 0x7F || c == '"' || c == '\\') ? 4 : 1;
+    if (c >= 0x80) {
+      n += 3;
+    } else {
+      n += (c < 0x20 || c == 0x7F || c == '"' || c == '\\') ? 4 : 1;
+    }
   }
   return n;
 }
